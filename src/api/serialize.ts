@@ -1,0 +1,102 @@
+// Domain records -> the JSON shapes of Huawei's VPCEP v1 API (huawei-vpcep-api.md "Response").
+import { apiTime } from '../model/rules.js';
+import type { Endpoint, EndpointService, Permission } from '../model/types.js';
+
+export interface SerializeContext {
+  readonly region: string;
+  projectOf(account: string): string;
+  domainOf(account: string): string;
+  connectionCount(serviceId: string): number;
+}
+
+export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = false): Record<string, unknown> {
+  return {
+    id: s.id,
+    port_id: s.port_id,
+    vpc_id: s.vpc_id,
+    service_name: s.service_name,
+    service_type: s.service_type,
+    server_type: s.server_type,
+    approval_enabled: s.approval_enabled,
+    status: s.status,
+    ports: s.ports,
+    tcp_proxy: s.tcp_proxy,
+    description: s.description,
+    tags: s.tags,
+    project_id: ctx.projectOf(s.owner),
+    created_at: apiTime(s.created_at),
+    updated_at: apiTime(s.updated_at),
+    ...(s.error ? { error: [s.error] } : {}),
+    ...(inList ? { domain_id: ctx.domainOf(s.owner), connection_count: ctx.connectionCount(s.id) } : {}),
+  };
+}
+
+export function publicServiceJson(s: EndpointService): Record<string, unknown> {
+  return {
+    id: s.id,
+    owner: 'operator',
+    service_name: s.service_name,
+    service_type: s.service_type,
+    created_at: apiTime(s.created_at),
+    is_charge: false,
+    ...(s.public?.prefix_list ? { prefix_list: s.public.prefix_list } : {}),
+  };
+}
+
+/** a consumer's summary of a service (describe) */
+export function serviceSummaryJson(s: EndpointService): Record<string, unknown> {
+  return {
+    id: s.id,
+    service_name: s.service_name,
+    service_type: s.service_type,
+    created_at: apiTime(s.created_at),
+    is_charge: false,
+  };
+}
+
+export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string, unknown> {
+  return {
+    id: e.id,
+    service_type: e.service_type,
+    status: e.status,
+    active_status: e.status === 'accepted' ? ['active'] : [],
+    ip: e.ip,
+    host_ip: e.host_ip,
+    marker_id: e.marker_id,
+    endpoint_service_id: e.service_id,
+    endpoint_service_name: e.service_name,
+    enable_dns: e.enable_dns,
+    ...(e.enable_dns ? { dns_names: [dnsName(e, ctx.region)] } : {}),
+    vpc_id: e.vpc_id,
+    subnet_id: e.subnet_id,
+    whitelist: e.whitelist,
+    enable_whitelist: e.enable_whitelist,
+    routetables: e.routetables,
+    description: e.description,
+    tags: e.tags,
+    project_id: ctx.projectOf(e.owner),
+    created_at: apiTime(e.created_at),
+    updated_at: apiTime(e.updated_at),
+    ...(e.error ? { error: [e.error] } : {}),
+  };
+}
+
+/** What a provider sees of an endpoint connected to its service, and no more. */
+export function connectionJson(e: Endpoint, ctx: SerializeContext): Record<string, unknown> {
+  return {
+    id: e.id,
+    marker_id: e.marker_id,
+    domain_id: ctx.domainOf(e.owner),
+    status: e.status,
+    created_at: apiTime(e.created_at),
+    updated_at: apiTime(e.updated_at),
+  };
+}
+
+export function permissionJson(p: Permission): Record<string, unknown> {
+  return { id: p.id, permission: p.permission, permission_type: 'domainId', created_at: apiTime(p.created_at) };
+}
+
+function dnsName(e: Endpoint, region: string): string {
+  return `${e.id.slice(0, 8)}.${e.service_name.split('.')[1] ?? 'svc'}.vpcep.${region}.internal`;
+}

@@ -1,0 +1,210 @@
+// The HTTP control API (fastify): parse -> control plane -> serialize, and nothing else. Every
+// error leaves as {"error_code":"EndPoint.NNNN","error_msg":"..."} with its status; no stack trace
+// ever reaches a client.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ControlPlane } from '../control/control-plane.js';
+import { ApiError } from '../model/errors.js';
+import {
+  connectionActionBody, createEndpointBody, createServiceBody, modifyServiceBody, parseBody, parseListQuery,
+  permissionActionBody, tagActionBody, updateEndpointBody,
+} from '../model/requests.js';
+import type { Account } from '../model/types.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { Logger } from '../telemetry/logger.js';
+import {
+  connectionJson, endpointJson, permissionJson, publicServiceJson, serviceJson, serviceSummaryJson, type SerializeContext,
+} from './serialize.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    account: Account | null;
+  }
+}
+
+export interface ApiOptions {
+  readonly control: ControlPlane;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly bodyLimitBytes: number;
+  /** the effective configuration, served read-only (tokens left out) */
+  readonly effectiveConfig: unknown;
+  /** false until start-up is complete: GET / answers 503 until then */
+  isReady(): boolean;
+}
+
+type Params = { project_id: string; id: string; resource_type: string; resource_id: string };
+type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, unknown>; Body: unknown }>;
+
+const VERSIONS = {
+  versions: [{
+    id: 'v1', links: [], version: '', status: 'CURRENT', updated: '2026-11-01T00:00:00Z', min_version: '',
+  }],
+};
+
+export function buildApi(o: ApiOptions): FastifyInstance {
+  const { control, metrics } = o;
+  const app = Fastify({ bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true });
+  const ctx: SerializeContext = {
+    region: control.region,
+    projectOf: (a) => control.projectOf(a),
+    domainOf: (a) => control.domainOf(a),
+    connectionCount: (id) => control.connectionCount(id),
+  };
+  const caller = (req: Req): Account => req.account!;
+
+  app.decorateRequest('account', null);
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
+    let e: ApiError;
+    if (err instanceof ApiError) e = err;
+    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new ApiError('BodyTooLarge');
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new ApiError('UnsupportedMediaType');
+    else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') e = new ApiError('InvalidParameter', 'the request body is empty: a JSON object is expected');
+    else if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') e = new ApiError('InvalidParameter', `malformed JSON: ${err.message}`);
+    else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) e = new ApiError('InvalidParameter', err.message);
+    else {
+      o.log.error({ err, method: req.method, url: req.url }, 'unexpected error in the control API');
+      e = new ApiError('SystemError');
+    }
+    void reply.code(e.status).send(e.toBody());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError('NotFound', `no such API: ${req.method} ${req.url.split('?')[0]}`);
+    void reply.code(e.status).send(e.toBody());
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.apiRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
+    o.log.debug({ method: req.method, route: req.routeOptions.url, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
+  });
+
+  app.get('/', async (_req, reply) => {
+    if (!o.isReady()) return reply.code(503).send({ error_code: 'EndPoint.0001', error_msg: 'starting up' });
+    return VERSIONS;
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  void app.register(async (v1) => {
+    // Authentication before the body is read: an unknown caller learns nothing else.
+    v1.addHook('onRequest', async (req: FastifyRequest<{ Params: Partial<Params> }>) => {
+      const token = req.headers['x-auth-token'];
+      const account = typeof token === 'string' ? control.accountByToken(token) : undefined;
+      if (!account) throw new ApiError('AuthFailed');
+      if (req.params.project_id !== account.project_id) {
+        throw new ApiError('InvalidProjectId', `project ${req.params.project_id} is not the caller's project`);
+      }
+      req.account = account;
+    });
+
+    // -- endpoint services (provider side)
+    v1.post('/vpc-endpoint-services', async (req: Req) => {
+      const body = parseBody(createServiceBody, req.body);
+      return serviceJson(await control.createService(caller(req), body), ctx);
+    });
+    v1.get('/vpc-endpoint-services', async (req: Req) => {
+      const r = control.listServices(caller(req), parseListQuery(req.query, 'service'));
+      return { endpoint_services: r.items.map((s) => serviceJson(s, ctx, true)), total_count: r.total };
+    });
+    v1.get('/vpc-endpoint-services/public', async (req: Req) => {
+      const q = parseListQuery(req.query, 'service');
+      const all = control.publicServices();
+      return { endpoint_services: all.slice(q.offset, q.offset + q.limit).map(publicServiceJson), total_count: all.length };
+    });
+    v1.get('/vpc-endpoint-services/describe', async (req: Req) => {
+      const id = req.query.id;
+      const name = req.query.endpoint_service_name;
+      if (typeof id !== 'string' && typeof name !== 'string') {
+        throw new ApiError('InvalidParameter', 'give id or endpoint_service_name');
+      }
+      return serviceSummaryJson(control.describeService(caller(req), typeof id === 'string' ? { id } : { name: name as string }));
+    });
+    v1.get('/vpc-endpoint-services/:id', async (req: Req) => serviceJson(control.ownService(caller(req), req.params.id), ctx));
+    v1.put('/vpc-endpoint-services/:id', async (req: Req) => {
+      control.ownService(caller(req), req.params.id);
+      const body = parseBody(modifyServiceBody, req.body);
+      return serviceJson(await control.modifyService(caller(req), req.params.id, body), ctx);
+    });
+    v1.delete('/vpc-endpoint-services/:id', async (req: Req, reply: FastifyReply) => {
+      await control.deleteService(caller(req), req.params.id);
+      return reply.code(204).send();
+    });
+    v1.get('/vpc-endpoint-services/:id/connections', async (req: Req) => {
+      const r = control.listConnections(caller(req), req.params.id, parseListQuery(req.query, 'connection'));
+      return { connections: r.items.map((e) => connectionJson(e, ctx)), total_count: r.total };
+    });
+    v1.post('/vpc-endpoint-services/:id/connections/action', async (req: Req) => {
+      control.ownService(caller(req), req.params.id);
+      const body = parseBody(connectionActionBody, req.body);
+      const e = await control.connectionAction(caller(req), req.params.id, body.action, body.endpoints[0]!);
+      return { connections: [connectionJson(e, ctx)] };
+    });
+    v1.get('/vpc-endpoint-services/:id/permissions', async (req: Req) => {
+      const q = parseListQuery(req.query, 'service');
+      const all = await control.permissions(caller(req), req.params.id);
+      return { permissions: all.slice(q.offset, q.offset + q.limit).map(permissionJson), total_count: all.length };
+    });
+    v1.post('/vpc-endpoint-services/:id/permissions/action', async (req: Req) => {
+      control.ownService(caller(req), req.params.id);
+      const body = parseBody(permissionActionBody, req.body);
+      return { permissions: await control.changePermissions(caller(req), req.params.id, body.action, body.permissions) };
+    });
+
+    // -- endpoints (consumer side)
+    v1.post('/vpc-endpoints', async (req: Req) => {
+      const body = parseBody(createEndpointBody, req.body);
+      return endpointJson(await control.createEndpoint(caller(req), body), ctx);
+    });
+    v1.get('/vpc-endpoints', async (req: Req) => {
+      const r = control.listEndpoints(caller(req), parseListQuery(req.query, 'endpoint'));
+      return { endpoints: r.items.map((e) => endpointJson(e, ctx)), total_count: r.total };
+    });
+    v1.get('/vpc-endpoints/:id', async (req: Req) => endpointJson(control.ownEndpoint(caller(req), req.params.id), ctx));
+    v1.put('/vpc-endpoints/:id', async (req: Req) => {
+      control.ownEndpoint(caller(req), req.params.id);
+      const body = parseBody(updateEndpointBody, req.body);
+      return endpointJson(await control.updateEndpoint(caller(req), req.params.id, body), ctx);
+    });
+    v1.delete('/vpc-endpoints/:id', async (req: Req, reply: FastifyReply) => {
+      await control.deleteEndpoint(caller(req), req.params.id);
+      return reply.code(204).send();
+    });
+
+    // -- quotas and tags
+    v1.get('/quotas', async (req: Req) => {
+      const type = req.query.type;
+      if (type !== undefined && type !== 'endpoint_service' && type !== 'endpoint') {
+        throw new ApiError('InvalidParameter', 'type must be endpoint_service or endpoint');
+      }
+      const a = caller(req);
+      const used = control.usage(a);
+      const resources = (['endpoint_service', 'endpoint'] as const)
+        .filter((t) => type === undefined || t === type)
+        .map((t) => ({ type: t, used: used[t], quota: a.quotas[t] }));
+      return { quotas: { resources } };
+    });
+    v1.post('/:resource_type/:resource_id/tags/action', async (req: Req, reply: FastifyReply) => {
+      const kind = resourceType(req.params.resource_type);
+      if (kind === 'endpoint_service') control.ownService(caller(req), req.params.resource_id);
+      else control.ownEndpoint(caller(req), req.params.resource_id);
+      const body = parseBody(tagActionBody, req.body);
+      await control.tag(caller(req), kind, req.params.resource_id, body.action, body.tags);
+      return reply.code(204).send();
+    });
+    v1.get('/:resource_type/tags', async (req: Req) => {
+      const tags = control.tagsOf(caller(req), resourceType(req.params.resource_type));
+      return { tags: [...tags].map(([key, values]) => ({ key, values: [...values] })) };
+    });
+
+    // -- the simulator's own: the effective configuration, read-only
+    v1.get('/sim/config', async () => o.effectiveConfig);
+  }, { prefix: '/v1/:project_id' });
+
+  return app;
+}
+
+function resourceType(t: string): 'endpoint_service' | 'endpoint' {
+  if (t === 'endpoint_service' || t === 'endpoint') return t;
+  throw new ApiError('NotFound', `resource_type must be endpoint_service or endpoint, not ${JSON.stringify(t)}`);
+}

@@ -1,0 +1,26 @@
+// Reads the config file (YAML or JSON) and hands it to the model's validation.
+import fs from 'node:fs';
+import YAML from 'yaml';
+import { ConfigError, validateConfig, type Config } from '../model/config.js';
+import { DEFAULT_INVENTORY } from '../model/defaults.js';
+
+/** The configuration from FILE, or the embedded defaults (one account, one VPC) when FILE is absent. */
+export function loadConfig(file: string | undefined): Config {
+  if (file === undefined) return validateConfig(DEFAULT_INVENTORY, 'embedded defaults');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  let doc: unknown;
+  try {
+    doc = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text, { uniqueKeys: true, strict: true });
+  } catch (err) {
+    throw new ConfigError(file, [`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
+  }
+  if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
+    throw new ConfigError(file, ['the document must be a mapping of keys (region, listen, accounts, vpcs, ...)']);
+  }
+  return validateConfig(doc, file);
+}

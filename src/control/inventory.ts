@@ -1,0 +1,191 @@
+// Applies the config's accounts and simulated network (VPCs, subnets, ports, route tables, public
+// services) over what the store already holds. Idempotent: ids that the config leaves out are
+// generated once and kept under a natural key, VPC numbers are handed out once and kept, and a
+// change that would pull a VPC, subnet, port or public service from under a resource in use is
+// refused with a message that names it.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServiceSpec } from '../model/config.js';
+import { DEFAULT_ACCOUNT_NAME, DEFAULTS } from '../model/defaults.js';
+import { cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
+import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
+import type { Change, Snapshot } from '../store/store.js';
+import type { Account, Endpoint, EndpointService, RouteTable, Vpc } from '../model/types.js';
+
+export interface Inventory {
+  readonly accounts: readonly Account[];
+  readonly vpcs: readonly Vpc[];
+  readonly publicServices: readonly EndpointService[];
+  /** what must be written so the next start sees the same ids and numbers */
+  readonly changes: readonly Change[];
+}
+
+export class InventoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InventoryError';
+  }
+}
+
+const hex32 = () => randomBytes(16).toString('hex');
+
+export interface InventoryOptions {
+  /** the token of the `default` account when the config declares no accounts */
+  readonly defaultToken: string;
+  /** names the config in messages */
+  readonly source: string;
+  readonly now: string;
+}
+
+export function applyInventory(config: Config, snap: Snapshot, opts: InventoryOptions): Inventory {
+  const ids = { ...((snap.get('meta')?.get('ids') as Record<string, string> | undefined) ?? {}) };
+  const numbers = { ...((snap.get('meta')?.get('vpc_numbers') as Record<string, number> | undefined) ?? {}) };
+  const idFor = (key: string, make: () => string) => (ids[key] ??= make());
+
+  const accountSpecs: ReadonlyArray<AccountSpec> = config.accounts.length
+    ? config.accounts
+    : [{ name: DEFAULT_ACCOUNT_NAME, token: opts.defaultToken, quotas: { ...DEFAULTS.quotas } }];
+  const accounts: Account[] = accountSpecs.map((a) => ({
+    name: a.name,
+    domain_id: a.domain_id ?? idFor(`account:${a.name}:domain_id`, hex32),
+    project_id: a.project_id ?? idFor(`account:${a.name}:project_id`, hex32),
+    token: a.token ?? opts.defaultToken,
+    quotas: a.quotas,
+  }));
+
+  const usedNumbers = new Set(Object.values(numbers));
+  const vpcs: Vpc[] = config.vpcs.map((v) => {
+    const id = v.id ?? idFor(`vpc:${v.account}:${v.cidr}`, randomUUID);
+    let number = numbers[id];
+    if (number === undefined) {
+      number = MIN_VPC_NUMBER;
+      while (usedNumbers.has(number)) number++;
+      if (number > MAX_VPC_NUMBER) {
+        throw new InventoryError(`${opts.source}: VPC ${id}: every loopback number 1-${MAX_VPC_NUMBER} is taken`);
+      }
+      numbers[id] = number;
+      usedNumbers.add(number);
+    }
+    const subnets = v.subnets.map((s) => ({
+      id: s.id ?? idFor(`subnet:${id}:${s.cidr}`, randomUUID),
+      cidr: cidrOf(s.cidr).text,
+      gateway_ip: gatewayOf(cidrOf(s.cidr)),
+    }));
+    const subnetIdOf = (ref: string) => subnets[v.subnets.findIndex((s) => s.id === ref || (s.id === undefined && s.cidr === ref))]!.id;
+    const ports = v.ports.map((p) => ({
+      id: p.id ?? idFor(`port:${id}:${p.ip}`, randomUUID),
+      subnet_id: subnetIdOf(p.subnet),
+      ip: p.ip,
+      type: p.type,
+      ...(p.target ? { target: p.target } : {}),
+    }));
+    const local = { destination: cidrOf(v.cidr).text, type: 'local' as const, owner: 'system' as const };
+    const tables: RouteTable[] = v.route_tables.map((t, i) => ({
+      id: t.id ?? idFor(`rtb:${id}:${t.default ? 'default' : i}`, randomUUID),
+      default: t.default,
+      subnets: t.subnets.map(subnetIdOf),
+      routes: [local, ...t.routes.map((r) => ({ ...r, destination: cidrOf(r.destination).text, owner: 'user' as const }))],
+    }));
+    // Every VPC has a default route table with its local route.
+    if (!tables.some((t) => t.default)) {
+      tables.unshift({ id: idFor(`rtb:${id}:default`, randomUUID), default: true, subnets: [], routes: [local] });
+    }
+    return { id, account: v.account, cidr: cidrOf(v.cidr).text, number, subnets, ports, route_tables: tables };
+  });
+
+  const storedServices = [...(snap.get('service')?.values() ?? [])] as EndpointService[];
+  const publicServices = config.public_services.map((p) => publicService(p, config.region, storedServices, idFor, opts.now));
+
+  checkInUse(snap, accounts, vpcs, publicServices, opts.source);
+
+  const changes: Change[] = [
+    { kind: 'meta', id: 'ids', value: ids },
+    { kind: 'meta', id: 'vpc_numbers', value: numbers },
+  ];
+  const accountNames = new Set(accounts.map((a) => a.name));
+  for (const name of snap.get('account')?.keys() ?? []) if (!accountNames.has(name)) changes.push({ kind: 'account', id: name, value: null });
+  for (const a of accounts) changes.push({ kind: 'account', id: a.name, value: { ...a, token: undefined } });
+  const vpcIds = new Set(vpcs.map((v) => v.id));
+  for (const id of snap.get('vpc')?.keys() ?? []) if (!vpcIds.has(id)) changes.push({ kind: 'vpc', id, value: null });
+  for (const v of vpcs) changes.push({ kind: 'vpc', id: v.id, value: v });
+  const publicIds = new Set(publicServices.map((s) => s.id));
+  for (const s of storedServices) if (s.public && !publicIds.has(s.id)) changes.push({ kind: 'service', id: s.id, value: null });
+  for (const s of publicServices) changes.push({ kind: 'service', id: s.id, value: s });
+  return { accounts, vpcs, publicServices, changes };
+}
+
+function publicService(
+  p: PublicServiceSpec, region: string, stored: readonly EndpointService[],
+  idFor: (key: string, make: () => string) => string, now: string,
+): EndpointService {
+  const id = idFor(`public:${p.name}`, randomUUID);
+  const before = stored.find((s) => s.id === id);
+  return {
+    id,
+    owner: 'operator',
+    service_name: `${region}.${p.name}`,
+    service_type: p.service_type,
+    server_type: 'operator',
+    port_id: null,
+    vpc_id: null,
+    approval_enabled: false,
+    status: 'available',
+    ports: p.ports.map((x) => ({ client_port: x.port, server_port: parseTarget(x.target)!.port, protocol: 'TCP' })),
+    tcp_proxy: 'close',
+    description: '',
+    tags: [],
+    permissions: [],
+    created_at: before?.created_at ?? now,
+    updated_at: before?.updated_at ?? now,
+    public: {
+      targets: p.ports.map((x) => ({ port: x.port, target: x.target })),
+      ...(p.prefix_list ? { prefix_list: { id: p.prefix_list.id, cidrs: [...p.prefix_list.cidrs] } } : {}),
+    },
+  };
+}
+
+/** Refuses a config that removes or changes what a service or endpoint still uses. */
+function checkInUse(snap: Snapshot, accounts: readonly Account[], vpcs: readonly Vpc[], publics: readonly EndpointService[], source: string): void {
+  const problems: string[] = [];
+  const vpcById = new Map(vpcs.map((v) => [v.id, v]));
+  const oldVpcs = snap.get('vpc') as ReadonlyMap<string, Vpc> | undefined;
+  const accountNames = new Set(accounts.map((a) => a.name));
+  const services = [...(snap.get('service')?.values() ?? [])] as EndpointService[];
+  const endpoints = [...(snap.get('endpoint')?.values() ?? [])] as Endpoint[];
+
+  const vpcProblem = (vpcId: string, user: string): boolean => {
+    const now = vpcById.get(vpcId);
+    const before = oldVpcs?.get(vpcId);
+    if (!now) problems.push(`VPC ${vpcId} is used by ${user}: it cannot be removed while in use`);
+    else if (before && (before.cidr !== now.cidr || before.account !== now.account)) {
+      problems.push(`VPC ${vpcId} is used by ${user}: its cidr and account cannot change while in use (was ${before.cidr} of ${before.account})`);
+    } else return false;
+    return true;
+  };
+
+  for (const s of services) {
+    if (s.public) continue;
+    const user = `endpoint service ${s.id} (${s.service_name})`;
+    if (!accountNames.has(s.owner)) problems.push(`account ${s.owner} owns ${user}: it cannot be removed while it owns resources`);
+    if (!s.vpc_id || vpcProblem(s.vpc_id, user)) continue;
+    const port = vpcById.get(s.vpc_id)!.ports.find((p) => p.id === s.port_id);
+    const before = oldVpcs?.get(s.vpc_id)?.ports.find((p) => p.id === s.port_id);
+    if (!port) problems.push(`port ${s.port_id} is the backend of ${user}: it cannot be removed while in use`);
+    else if (before && before.ip !== port.ip) problems.push(`port ${s.port_id} is the backend of ${user}: its ip cannot change while in use`);
+  }
+  const publicIds = new Set(publics.map((p) => p.id));
+  for (const e of endpoints) {
+    const user = `endpoint ${e.id}`;
+    if (!accountNames.has(e.owner)) problems.push(`account ${e.owner} owns ${user}: it cannot be removed while it owns resources`);
+    const svc = services.find((s) => s.id === e.service_id);
+    if (svc?.public && !publicIds.has(svc.id)) problems.push(`public service ${svc.service_name} is used by ${user}: it cannot be removed while in use`);
+    if (vpcProblem(e.vpc_id, user) || !e.subnet_id || !e.ip) continue;
+    const subnet = vpcById.get(e.vpc_id)!.subnets.find((s) => s.id === e.subnet_id);
+    if (!subnet) problems.push(`subnet ${e.subnet_id} is used by ${user}: it cannot be removed while in use`);
+    else if (!cidrContains(cidrOf(subnet.cidr), ipToInt(e.ip))) {
+      problems.push(`subnet ${e.subnet_id} is used by ${user} at ${e.ip}: its cidr ${subnet.cidr} no longer holds that address`);
+    }
+  }
+  if (problems.length) {
+    throw new InventoryError(`${source}: the configuration takes away what is in use (delete the endpoints and services first):\n  - ${problems.join('\n  - ')}`);
+  }
+}

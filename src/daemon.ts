@@ -1,0 +1,130 @@
+// Wiring only: config -> store -> inventory -> control plane -> data plane -> API and metrics.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from './api/server.js';
+import { loadConfig } from './config/load.js';
+import { ControlPlane } from './control/control-plane.js';
+import { applyInventory } from './control/inventory.js';
+import type { Config } from './model/config.js';
+import { DEFAULTS } from './model/defaults.js';
+import { AckingDataPlane, type DataPlane } from './model/events.js';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService } from './model/types.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { Store } from './store/store.js';
+import type { Logger } from './telemetry/logger.js';
+import { createMetrics } from './telemetry/metrics.js';
+
+export interface DaemonOptions {
+  readonly configFile?: string;
+  readonly dataDir: string;
+  /** HOST:PORT; overrides the config file's listen */
+  readonly listen?: { host: string; port: number };
+  /** the default account's token (VPCEP_TOKEN) */
+  readonly token?: string;
+  readonly log: Logger;
+}
+
+export interface Daemon {
+  readonly address: { host: string; port: number };
+  readonly control: ControlPlane;
+  readonly config: Config;
+  stop(): Promise<void>;
+}
+
+/** The default account's token: given, else the one kept in <data-dir>/token, else a new one written there. */
+function defaultToken(dataDir: string, given: string | undefined, log: Logger): string {
+  if (given) return given;
+  const file = path.join(dataDir, 'token');
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  const token = randomBytes(24).toString('base64url');
+  fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  log.info({ token, file }, 'generated the default account\'s token');
+  return token;
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  const { log } = o;
+  const config = loadConfig(o.configFile);
+  let store: Store | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    store = SqliteStore.open(o.dataDir);
+    const snap = await store.load();
+    const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
+    const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
+    await store.commit(inventory.changes);
+    const after = await store.load();
+
+    const dataPlane: DataPlane = new AckingDataPlane();
+    log.info('data plane: in-process stand-in (acknowledges every change at once; no traffic is forwarded)');
+    const control = new ControlPlane({
+      region: config.region,
+      store,
+      dataPlane,
+      inventory,
+      services: after.get('service')!.values() as Iterable<EndpointService>,
+      endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
+      log,
+    });
+    await control.reconcile();
+
+    const metrics = createMetrics();
+    metrics.setStatusSource(() => {
+      const services = Object.fromEntries(SERVICE_STATUSES.map((s) => [s, 0]));
+      const endpoints = Object.fromEntries(ENDPOINT_STATUSES.map((s) => [s, 0]));
+      for (const s of control.allServices()) services[s.status]!++;
+      for (const e of control.allEndpoints()) endpoints[e.status]!++;
+      return { services, endpoints };
+    });
+
+    let ready = false;
+    const listen = o.listen ?? config.listen;
+    app = buildApi({
+      control,
+      metrics,
+      log,
+      bodyLimitBytes: DEFAULTS.api.bodyLimitBytes,
+      effectiveConfig: effectiveConfig(config, listen),
+      isReady: () => ready,
+    });
+    await app.listen({ host: listen.host, port: listen.port });
+    const addr = app.server.address();
+    const address = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : listen;
+    ready = true;
+    log.info({
+      listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
+      accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id })),
+    }, 'vpcepd ready');
+
+    const openStore = store;
+    const openApp = app;
+    return {
+      address,
+      control,
+      config,
+      async stop() {
+        await openApp.close();
+        await control.settle();
+        await openStore.close();
+      },
+    };
+  } catch (err) {
+    await app?.close().catch(() => undefined);
+    await store?.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function effectiveConfig(c: Config, listen: { host: string; port: number }): unknown {
+  return {
+    region: c.region,
+    listen: `${listen.host}:${listen.port}`,
+    dataplane: c.dataplane,
+    accounts: c.accounts.length || 1,
+    vpcs: c.vpcs.length,
+    public_services: c.public_services.map((p) => p.name),
+    defaults: DEFAULTS,
+  };
+}

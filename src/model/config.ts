@@ -1,0 +1,298 @@
+// The config file's schema and its rules. Pure: takes the parsed document, returns a validated
+// Config or throws ConfigError naming the path of every bad key and why.
+import { z } from 'zod';
+import {
+  cidrContains, cidrsOverlap, cidrCovers, intToIp, ipToInt, isIpv4, lastAddress, parseCidr, SNAT_RANGE, type Cidr,
+} from '../net/cidr.js';
+import { MAX_VPC_NUMBER, MAX_VPC_PREFIX } from '../net/loopback.js';
+import { DEFAULTS } from './defaults.js';
+
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const HEX_ID = /^[A-Za-z0-9]{1,64}$/;
+
+const idField = z.string().regex(ID, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
+const portNumber = z.number().int().min(1).max(65535);
+const quotaNumber = z.number().int().min(0).max(1_000_000_000);
+
+const routeSpec = z.strictObject({
+  destination: z.string(),
+  type: z.enum(['igw', 'blackhole'], { message: 'must be igw or blackhole (local and gateway_endpoint routes are managed by vpcep-sim)' }),
+  nexthop: z.string().max(64).optional(),
+});
+
+const schema = z.strictObject({
+  region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 characters of a-z 0-9 -').optional(),
+  listen: z.string().optional(),
+  dataplane: z.strictObject({
+    snat: z.enum(['auto', 'kernel', 'logical']).optional(),
+  }).optional(),
+  accounts: z.array(z.strictObject({
+    name: z.string().regex(NAME, 'must be 1-64 characters of A-Z a-z 0-9 _ -'),
+    domain_id: z.string().regex(HEX_ID, 'must be 1-64 characters of A-Z a-z 0-9').optional(),
+    project_id: z.string().regex(HEX_ID, 'must be 1-64 characters of A-Z a-z 0-9').optional(),
+    token: z.string().min(8, 'must be at least 8 characters').max(256),
+    quotas: z.strictObject({
+      endpoint_service: quotaNumber.optional(),
+      endpoint: quotaNumber.optional(),
+      connections_per_endpoint: quotaNumber.optional(),
+    }).optional(),
+  })).optional(),
+  vpcs: z.array(z.strictObject({
+    id: idField.optional(),
+    account: z.string(),
+    cidr: z.string(),
+    subnets: z.array(z.strictObject({
+      id: idField.optional(),
+      cidr: z.string(),
+    })).optional(),
+    ports: z.array(z.strictObject({
+      id: idField.optional(),
+      subnet: z.string(),
+      ip: z.string(),
+      type: z.enum(['VM', 'LB']).optional(),
+      target: z.string().optional(),
+    })).optional(),
+    route_tables: z.array(z.strictObject({
+      id: idField.optional(),
+      default: z.boolean().optional(),
+      subnets: z.array(z.string()).optional(),
+      routes: z.array(routeSpec).optional(),
+    })).optional(),
+  })).optional(),
+  public_services: z.array(z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'must be 1-16 characters of A-Z a-z 0-9 _ -'),
+    service_type: z.enum(['gateway', 'interface']),
+    prefix_list: z.strictObject({ id: idField, cidrs: z.array(z.string()).min(1) }).optional(),
+    ports: z.array(z.strictObject({ port: portNumber, target: z.string() })).min(1),
+  })).optional(),
+});
+
+export type RawConfig = z.infer<typeof schema>;
+
+export interface AccountSpec {
+  readonly name: string;
+  readonly domain_id?: string;
+  readonly project_id?: string;
+  readonly token?: string;
+  readonly quotas: { endpoint_service: number; endpoint: number; connections_per_endpoint: number };
+}
+
+export interface VpcSpec {
+  readonly id?: string;
+  readonly account: string;
+  readonly cidr: string;
+  readonly subnets: ReadonlyArray<{ id?: string; cidr: string }>;
+  readonly ports: ReadonlyArray<{ id?: string; subnet: string; ip: string; type: 'VM' | 'LB'; target?: string }>;
+  readonly route_tables: ReadonlyArray<{
+    id?: string; default: boolean; subnets: readonly string[];
+    routes: ReadonlyArray<{ destination: string; type: 'igw' | 'blackhole'; nexthop?: string }>;
+  }>;
+}
+
+export interface PublicServiceSpec {
+  readonly name: string;
+  readonly service_type: 'gateway' | 'interface';
+  readonly prefix_list?: { id: string; cidrs: readonly string[] };
+  readonly ports: ReadonlyArray<{ port: number; target: string }>;
+}
+
+export interface Config {
+  readonly region: string;
+  readonly listen: { host: string; port: number };
+  readonly dataplane: { snat: 'auto' | 'kernel' | 'logical' };
+  /** empty: the daemon runs with the one `default` account */
+  readonly accounts: readonly AccountSpec[];
+  readonly vpcs: readonly VpcSpec[];
+  readonly public_services: readonly PublicServiceSpec[];
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: string[]) {
+    super(`${source}: invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+function pathText(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : `${out ? '.' : ''}${String(p)}`;
+  return out || '(top level)';
+}
+
+export function parseListen(text: string): { host: string; port: number } | null {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}|localhost):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const host = m[1] === 'localhost' ? '127.0.0.1' : m[1]!;
+  const port = Number(m[2]);
+  if (!isIpv4(host) || port < 0 || port > 65535) return null;
+  return { host, port };
+}
+
+/** host:port of a public service's real server */
+export function parseTarget(text: string): { host: string; port: number } | null {
+  const r = parseListen(text);
+  return r && r.port > 0 ? r : null;
+}
+
+/** Validates a parsed config document; `source` names the file in every message. */
+export function validateConfig(raw: unknown, source: string): Config {
+  const parsed = schema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(source, parsed.error.issues.map((i) => {
+      if (i.code === 'unrecognized_keys') {
+        const where = i.path.length ? `${pathText(i.path)}: ` : '';
+        return `${where}unknown key ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+      }
+      return `${pathText(i.path)}: ${i.message}`;
+    }));
+  }
+  const c = parsed.data;
+  const problems: string[] = [];
+  const bad = (path: string, why: string) => problems.push(`${path}: ${why}`);
+
+  const listenText = c.listen ?? DEFAULTS.listen;
+  const listen = parseListen(listenText);
+  if (!listen) bad('listen', `${JSON.stringify(listenText)} is not HOST:PORT with an IPv4 host`);
+
+  const accounts: AccountSpec[] = (c.accounts ?? []).map((a) => ({
+    name: a.name, domain_id: a.domain_id, project_id: a.project_id, token: a.token,
+    quotas: { ...DEFAULTS.quotas, ...a.quotas },
+  }));
+  const accountNames = new Set<string>();
+  const seenUnique = new Map<string, string>();
+  const unique = (space: string, value: string | undefined, path: string) => {
+    if (value === undefined) return;
+    const key = `${space}:${value}`;
+    const first = seenUnique.get(key);
+    if (first) bad(path, `duplicate ${space} ${JSON.stringify(value)} (first at ${first})`);
+    else seenUnique.set(key, path);
+  };
+  accounts.forEach((a, i) => {
+    unique('account name', a.name, `accounts[${i}].name`);
+    unique('domain_id', a.domain_id, `accounts[${i}].domain_id`);
+    unique('project_id', a.project_id, `accounts[${i}].project_id`);
+    unique('token', a.token, `accounts[${i}].token`);
+    accountNames.add(a.name);
+  });
+  if (accounts.length === 0) accountNames.add('default');
+
+  const vpcs: VpcSpec[] = [];
+  if ((c.vpcs ?? []).length > MAX_VPC_NUMBER) bad('vpcs', `at most ${MAX_VPC_NUMBER} VPCs fit the loopback addressing`);
+  (c.vpcs ?? []).forEach((v, vi) => {
+    const at = `vpcs[${vi}]`;
+    unique('id', v.id, `${at}.id`);
+    if (!accountNames.has(v.account)) bad(`${at}.account`, `no account named ${JSON.stringify(v.account)}`);
+    const vc = parseCidr(v.cidr, { strict: true });
+    let vpcCidr: Cidr | null = null;
+    if (!vc.ok) bad(`${at}.cidr`, vc.reason);
+    else if (vc.cidr.prefix < MAX_VPC_PREFIX) bad(`${at}.cidr`, `${v.cidr} is wider than /16: a VPC must be /16 or longer to map onto 127.k.0.0/16`);
+    else if (cidrsOverlap(vc.cidr, SNAT_RANGE)) bad(`${at}.cidr`, `${v.cidr} overlaps 198.19.128.0/17, the range endpoints SNAT into`);
+    else vpcCidr = vc.cidr;
+
+    const subnetCidrs = new Map<string, Cidr>();
+    const subnets = (v.subnets ?? []).map((s, si) => {
+      const sat = `${at}.subnets[${si}]`;
+      unique('id', s.id, `${sat}.id`);
+      const sc = parseCidr(s.cidr, { strict: true });
+      if (!sc.ok) { bad(`${sat}.cidr`, sc.reason); return s; }
+      if (sc.cidr.prefix > 29) { bad(`${sat}.cidr`, `${s.cidr} is too small: a subnet needs /29 or wider`); return s; }
+      if (vpcCidr && !cidrCovers(vpcCidr, sc.cidr)) { bad(`${sat}.cidr`, `${s.cidr} is outside its VPC ${v.cidr}`); return s; }
+      for (const [other, oc] of subnetCidrs) {
+        if (cidrsOverlap(oc, sc.cidr)) bad(`${sat}.cidr`, `${s.cidr} overlaps subnet ${other} of the same VPC`);
+      }
+      subnetCidrs.set(s.id ?? s.cidr, sc.cidr);
+      return s;
+    });
+    const subnetRef = (ref: string) => subnets.find((s) => s.id === ref || (s.id === undefined && s.cidr === ref));
+
+    const portIps = new Set<string>();
+    const ports = (v.ports ?? []).map((p, pi) => {
+      const pat = `${at}.ports[${pi}]`;
+      unique('id', p.id, `${pat}.id`);
+      const s = subnetRef(p.subnet);
+      if (!s) bad(`${pat}.subnet`, `no subnet ${JSON.stringify(p.subnet)} in this VPC`);
+      if (!isIpv4(p.ip)) bad(`${pat}.ip`, `${JSON.stringify(p.ip)} is not an IPv4 address`);
+      else if (s) {
+        const sc = subnetCidrs.get(s.id ?? s.cidr);
+        const ip = ipToInt(p.ip);
+        if (sc && !cidrContains(sc, ip)) bad(`${pat}.ip`, `${p.ip} is outside subnet ${s.cidr}`);
+        else if (sc && reservedReason(sc, ip)) bad(`${pat}.ip`, `${p.ip} is ${reservedReason(sc, ip)} of subnet ${s.cidr}`);
+      }
+      if (portIps.has(p.ip)) bad(`${pat}.ip`, `${p.ip} is used by another port of this VPC`);
+      portIps.add(p.ip);
+      if (p.target !== undefined && !isIpv4(p.target)) bad(`${pat}.target`, `${JSON.stringify(p.target)} is not an IPv4 address`);
+      return { id: p.id, subnet: p.subnet, ip: p.ip, type: p.type ?? 'VM', target: p.target };
+    });
+
+    const tables = (v.route_tables ?? []).map((t, ti) => {
+      const tat = `${at}.route_tables[${ti}]`;
+      unique('id', t.id, `${tat}.id`);
+      (t.subnets ?? []).forEach((ref, ri) => {
+        if (!subnetRef(ref)) bad(`${tat}.subnets[${ri}]`, `no subnet ${JSON.stringify(ref)} in this VPC`);
+        unique(`route table association of subnet in ${at}`, ref, `${tat}.subnets[${ri}]`);
+      });
+      (t.routes ?? []).forEach((r, ri) => {
+        const rc = parseCidr(r.destination, { strict: true });
+        if (!rc.ok) bad(`${tat}.routes[${ri}].destination`, rc.reason);
+      });
+      return { id: t.id, default: t.default ?? false, subnets: t.subnets ?? [], routes: t.routes ?? [] };
+    });
+    if (tables.filter((t) => t.default).length > 1) bad(`${at}.route_tables`, 'more than one default route table');
+    vpcs.push({ id: v.id, account: v.account, cidr: v.cidr, subnets, ports, route_tables: tables });
+  });
+
+  const publicServices: PublicServiceSpec[] = [];
+  const publicLow16: Array<{ lo: number; hi: number; at: string }> = [];
+  (c.public_services ?? []).forEach((p, i) => {
+    const at = `public_services[${i}]`;
+    unique('public service name', p.name, `${at}.name`);
+    if (p.service_type === 'gateway' && !p.prefix_list) bad(`${at}.prefix_list`, 'a gateway service needs a prefix_list');
+    if (p.service_type === 'interface' && p.prefix_list) bad(`${at}.prefix_list`, 'only gateway services have a prefix_list');
+    p.prefix_list?.cidrs.forEach((text, ci) => {
+      const cat = `${at}.prefix_list.cidrs[${ci}]`;
+      const pc = parseCidr(text, { strict: true });
+      if (!pc.ok) { bad(cat, pc.reason); return; }
+      if (pc.cidr.prefix < MAX_VPC_PREFIX) { bad(cat, `${text} is wider than /16: public prefixes map onto 127.255.0.0/16`); return; }
+      // Public addresses live at 127.255.c.d: two prefixes collide when their low 16 bits overlap.
+      const lo = pc.cidr.base & 0xffff;
+      const hi = lastAddress(pc.cidr) & 0xffff;
+      for (const o of publicLow16) {
+        if (lo <= o.hi && o.lo <= hi) bad(cat, `${text} collides with ${o.at} at 127.255.${lo >> 8}.${lo & 255}`);
+      }
+      publicLow16.push({ lo, hi, at: cat });
+    });
+    unique('prefix list id', p.prefix_list?.id, `${at}.prefix_list.id`);
+    const portsSeen = new Set<number>();
+    p.ports.forEach((pt, pi) => {
+      if (portsSeen.has(pt.port)) bad(`${at}.ports[${pi}].port`, `duplicate port ${pt.port}`);
+      portsSeen.add(pt.port);
+      if (!parseTarget(pt.target)) bad(`${at}.ports[${pi}].target`, `${JSON.stringify(pt.target)} is not HOST:PORT with an IPv4 host`);
+    });
+    publicServices.push({ name: p.name, service_type: p.service_type, prefix_list: p.prefix_list, ports: p.ports });
+  });
+
+  if (problems.length) throw new ConfigError(source, problems);
+  return {
+    region: c.region ?? DEFAULTS.region,
+    listen: listen!,
+    dataplane: { snat: c.dataplane?.snat ?? DEFAULTS.dataplane.snat },
+    accounts,
+    vpcs,
+    public_services: publicServices,
+  };
+}
+
+/** Why an address of a subnet cannot be handed out, or null: network, gateway (first host) or broadcast. */
+export function reservedReason(subnet: Cidr, ip: number): string | null {
+  if (ip === subnet.base) return 'the network address';
+  if (ip === subnet.base + 1) return 'the gateway address';
+  if (ip === lastAddress(subnet)) return 'the broadcast address';
+  return null;
+}
+
+export function gatewayOf(subnet: Cidr): string {
+  return intToIp(subnet.base + 1);
+}

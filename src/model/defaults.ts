@@ -1,0 +1,49 @@
+// The one defaults object of vpcep-sim. Units are in the names or the comments. Frozen at load;
+// the effective configuration is served read-only by GET /v1/{project_id}/sim/config.
+
+function deepFreeze<T>(o: T): T {
+  for (const v of Object.values(o as object)) if (v && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(o);
+}
+
+export const DEFAULTS = deepFreeze({
+  region: 'sim-1',
+  listen: '127.0.0.1:9480',
+  dataDir: './data',
+  logLevel: 'info',
+  /** 000_9af245a83013c30f.txt 1.4 Table 1-1 and "Other Constraints" */
+  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000 },
+  dataplane: { snat: 'auto' as 'auto' | 'kernel' | 'logical' },
+  api: {
+    bodyLimitBytes: 1024 * 1024, // 1 MiB
+    listLimit: 10, // default page size of list calls
+    maxListLimit: 1000,
+    /** how long a reject or delete waits for the data plane to tear an endpoint down */
+    dataPlaneAckTimeoutMs: 5_000, // 5 s
+  },
+  limits: {
+    portMappings: 50, // 000_9af245a83013c30f.txt 2.3: at most 50 port mappings
+    endpointWhitelist: 20, // huawei-vpcep-api.md: EndPoint.2045
+    tagsPerResource: 20,
+    tagKeyLength: 128,
+    tagValueLength: 255,
+    serviceNameLength: 16,
+    descriptionLength: 128,
+    servicePermissions: 1000,
+  },
+});
+
+/** The embedded network used when no config file is given: one account, one VPC, one backend port. */
+export const DEFAULT_ACCOUNT_NAME = 'default';
+export const DEFAULT_INVENTORY = deepFreeze({
+  vpcs: [
+    {
+      id: 'vpc-default',
+      account: DEFAULT_ACCOUNT_NAME,
+      cidr: '192.168.0.0/16',
+      subnets: [{ id: 'subnet-default', cidr: '192.168.0.0/24' }],
+      // Its host address is 127.1.0.10 (VPC number 1): run a backend there to try the quick start.
+      ports: [{ id: 'port-default', subnet: 'subnet-default', ip: '192.168.0.10', type: 'VM' as const }],
+    },
+  ],
+});

@@ -1,0 +1,53 @@
+// The interface between the control plane and the data plane. The control plane sends the desired
+// state of one resource at a time (level-triggered: the latest event for an id is the truth), and
+// the data plane answers when that state is live, or why it could not be made so. A status only
+// becomes stable (`available`, `accepted`) on the data plane's ok.
+
+/** Where one terminal port of an endpoint relays to. */
+export interface Backend {
+  readonly client_port: number;
+  /** the real host address and port of the backend */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Everything the data plane needs to run one interface endpoint, resolved by the control plane. */
+export interface LiveEndpoint {
+  readonly id: string;
+  readonly marker_id: number;
+  readonly service_id: string;
+  /** the endpoint's simulated private IP and the host address it listens on */
+  readonly ip: string;
+  readonly host_ip: string;
+  readonly vpc_id: string;
+  readonly tcp_proxy: string;
+  readonly backends: readonly Backend[];
+  readonly enable_whitelist: boolean;
+  readonly whitelist: readonly string[];
+  readonly connection_cap: number;
+}
+
+export type ChangeEvent =
+  /** an endpoint's listeners should run as described, or (live: null) be torn down with their connections */
+  | { readonly kind: 'endpoint'; readonly id: string; readonly live: LiveEndpoint | null }
+  /** a service is available to endpoints, or is gone */
+  | { readonly kind: 'service'; readonly id: string; readonly available: boolean };
+
+export type Ack = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+export interface DataPlane {
+  apply(event: ChangeEvent): Promise<Ack>;
+}
+
+/**
+ * The in-process stand-in used until a real data plane is wired in: it acknowledges every event
+ * at once and keeps the events it saw, so tests can check what the control plane emitted.
+ */
+export class AckingDataPlane implements DataPlane {
+  readonly events: ChangeEvent[] = [];
+  async apply(event: ChangeEvent): Promise<Ack> {
+    this.events.push(event);
+    if (this.events.length > 10_000) this.events.splice(0, 5_000);
+    return { ok: true };
+  }
+}

@@ -1,0 +1,153 @@
+// The domain records of vpcep-sim. These are what the store keeps and the control plane reasons
+// about; the API layer turns them into Huawei-shaped JSON (src/api/serialize.ts).
+
+export interface Quotas {
+  readonly endpoint_service: number;
+  readonly endpoint: number;
+  readonly connections_per_endpoint: number;
+}
+
+export interface Account {
+  readonly name: string;
+  readonly domain_id: string;
+  readonly project_id: string;
+  readonly token: string;
+  readonly quotas: Quotas;
+}
+
+export type PortType = 'VM' | 'LB';
+
+/** A backend's network port: a VM NIC or a load balancer's VIP. */
+export interface NetPort {
+  readonly id: string;
+  readonly subnet_id: string;
+  readonly ip: string;
+  readonly type: PortType;
+  /** the real host address of the backend; absent: its mapped 127.k.c.d address */
+  readonly target?: string;
+}
+
+export interface Subnet {
+  readonly id: string;
+  readonly cidr: string;
+  readonly gateway_ip: string;
+}
+
+export type RouteType = 'local' | 'igw' | 'blackhole' | 'gateway_endpoint';
+
+export interface Route {
+  readonly destination: string;
+  readonly type: RouteType;
+  readonly nexthop?: string;
+  readonly owner: 'system' | 'user' | 'endpoint';
+}
+
+export interface RouteTable {
+  readonly id: string;
+  readonly default: boolean;
+  readonly subnets: readonly string[];
+  readonly routes: readonly Route[];
+}
+
+export interface Vpc {
+  readonly id: string;
+  readonly account: string;
+  readonly cidr: string;
+  /** the loopback number k: its addresses live at 127.k.c.d (src/net/loopback.ts) */
+  readonly number: number;
+  readonly subnets: readonly Subnet[];
+  readonly ports: readonly NetPort[];
+  readonly route_tables: readonly RouteTable[];
+}
+
+export interface PortMapping {
+  readonly client_port: number;
+  readonly server_port: number;
+  readonly protocol: 'TCP';
+}
+
+export type TcpProxy = 'close' | 'toa_open' | 'proxy_open' | 'open' | 'proxy_vni';
+export const TCP_PROXY_VALUES: readonly TcpProxy[] = ['close', 'toa_open', 'proxy_open', 'open', 'proxy_vni'];
+
+export type ServiceStatus = 'creating' | 'available' | 'failed' | 'deleting';
+export const SERVICE_STATUSES: readonly ServiceStatus[] = ['creating', 'available', 'failed', 'deleting'];
+
+export type EndpointStatus = 'pendingAcceptance' | 'creating' | 'accepted' | 'rejected' | 'failed' | 'deleting';
+export const ENDPOINT_STATUSES: readonly EndpointStatus[] = [
+  'pendingAcceptance', 'creating', 'accepted', 'rejected', 'failed', 'deleting',
+];
+
+export interface Tag {
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface Permission {
+  readonly id: string;
+  readonly permission: string;
+  readonly created_at: string;
+}
+
+export interface ResourceError {
+  readonly error_code: string;
+  readonly error_message: string;
+}
+
+/** A backend of an operator-run public service: each port and the real server behind it. */
+export interface PublicTarget {
+  readonly port: number;
+  readonly target: string;
+}
+
+export interface EndpointService {
+  readonly id: string;
+  /** the owning account's name; 'operator' for public services */
+  readonly owner: string;
+  readonly service_name: string;
+  readonly service_type: 'interface' | 'gateway';
+  readonly server_type: PortType | 'operator';
+  readonly port_id: string | null;
+  readonly vpc_id: string | null;
+  readonly approval_enabled: boolean;
+  readonly status: ServiceStatus;
+  readonly ports: readonly PortMapping[];
+  readonly tcp_proxy: TcpProxy;
+  readonly description: string;
+  readonly tags: readonly Tag[];
+  readonly permissions: readonly Permission[];
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly error?: ResourceError;
+  /** operator-run public services: declared in the config, never changed through the API */
+  readonly public?: {
+    readonly targets: readonly PublicTarget[];
+    readonly prefix_list?: { readonly id: string; readonly cidrs: readonly string[] };
+  };
+}
+
+export interface Endpoint {
+  readonly id: string;
+  readonly owner: string;
+  readonly service_id: string;
+  readonly service_name: string;
+  readonly service_type: 'interface' | 'gateway';
+  readonly vpc_id: string;
+  readonly subnet_id: string | null;
+  readonly ip: string | null;
+  /** the host address clients connect to: 127.k.c.d for ip c.d in the VPC numbered k */
+  readonly host_ip: string | null;
+  readonly marker_id: number;
+  readonly status: EndpointStatus;
+  readonly enable_dns: boolean;
+  readonly whitelist: readonly string[];
+  readonly enable_whitelist: boolean;
+  readonly routetables: readonly string[];
+  readonly description: string;
+  readonly tags: readonly Tag[];
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly error?: ResourceError;
+}
+
+/** Endpoints in these statuses count as connections of their service and block its deletion. */
+export const LIVE_ENDPOINT_STATUSES: ReadonlySet<EndpointStatus> = new Set(['creating', 'accepted']);

@@ -1,0 +1,42 @@
+// How simulated addresses reach real sockets on one host: a simulated a.b.c.d in the VPC numbered
+// k lives at 127.k.c.d. Every 127.0.0.0/8 address is local on Linux with no set-up, so every
+// address of the simulated world can be bound and connected to. VPC CIDRs are /16 or longer, so
+// c.d alone tells addresses of one VPC apart. Number 255 is reserved for operator-run public
+// services (their simulated public addresses).
+
+export const MIN_VPC_NUMBER = 1;
+export const MAX_VPC_NUMBER = 254;
+export const PUBLIC_NUMBER = 255;
+/** the longest VPC CIDR prefix that still maps one-to-one onto 127.k.0.0/16 */
+export const MAX_VPC_PREFIX = 16;
+
+/** simulated IPv4 (as uint32) in VPC k -> host address text */
+export function hostAddress(k: number, simulatedIp: number): string {
+  return `127.${k}.${(simulatedIp >>> 8) & 255}.${simulatedIp & 255}`;
+}
+
+export interface HostAddressParts {
+  /** the VPC number (or PUBLIC_NUMBER) */
+  readonly k: number;
+  /** the low 16 bits of the simulated address */
+  readonly low16: number;
+}
+
+/** host address text -> its VPC number and the low 16 bits, or null for an address outside 127.1-255.x.x */
+export function parseHostAddress(host: string): HostAddressParts | null {
+  // Sockets on a dual-stack listener report IPv4 peers as ::ffff:a.b.c.d.
+  const text = host.startsWith('::ffff:') ? host.slice(7) : host;
+  const parts = text.split('.');
+  if (parts.length !== 4 || parts[0] !== '127') return null;
+  const k = Number(parts[1]);
+  const c = Number(parts[2]);
+  const d = Number(parts[3]);
+  if (!Number.isInteger(k) || k < MIN_VPC_NUMBER || k > PUBLIC_NUMBER) return null;
+  if (!Number.isInteger(c) || !Number.isInteger(d) || c < 0 || c > 255 || d < 0 || d > 255) return null;
+  return { k, low16: (c << 8) | d };
+}
+
+/** the simulated address of low16 inside a VPC whose network base is `vpcBase` (a /16 or longer) */
+export function simulatedAddress(vpcBase: number, low16: number): number {
+  return ((vpcBase & 0xffff0000) | low16) >>> 0;
+}
