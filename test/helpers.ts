@@ -1,0 +1,201 @@
+// Shared test fixtures: a daemon in-process or as a child process, on a temporary data dir and a
+// free port, and a small API client over real HTTP.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { startDaemon, type Daemon } from '../src/daemon.js';
+import { createLogger } from '../src/telemetry/logger.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export const PROVIDER = {
+  name: 'provider',
+  domain_id: '1564ec50ef2a47c791ea5536353ed4b9',
+  project_id: '0605767f3e00d5762fbdc01fc3b5e3c2',
+  token: 'provider-secret',
+};
+export const CONSUMER = {
+  name: 'consumer',
+  domain_id: 'c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0',
+  project_id: 'a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1',
+  token: 'consumer-secret',
+};
+
+/** Two accounts: a provider with a backend port, and a consumer with a VPC of two subnets. */
+export function twoAccountConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    region: 'sim-1',
+    accounts: [PROVIDER, CONSUMER],
+    vpcs: [
+      {
+        id: 'vpc-app', account: 'provider', cidr: '192.168.0.0/16',
+        subnets: [{ id: 'subnet-app', cidr: '192.168.24.0/24' }],
+        ports: [
+          { id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' },
+          { id: 'port-lb', subnet: 'subnet-app', ip: '192.168.24.10', type: 'LB' },
+        ],
+      },
+      {
+        id: 'vpc-client', account: 'consumer', cidr: '10.0.0.0/16',
+        subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24' }, { id: 'subnet-b', cidr: '10.0.2.0/29' }],
+      },
+      {
+        id: 'vpc-provider-client', account: 'provider', cidr: '10.0.0.0/16',
+        subnets: [{ id: 'subnet-pc', cidr: '10.0.1.0/24' }],
+      },
+    ],
+    ...overrides,
+  };
+}
+
+export function tempDir(prefix = 'vpcep-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function writeConfig(dir: string, config: unknown, name = 'config.yaml'): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, name.endsWith('.json') ? JSON.stringify(config) : YAML.stringify(config));
+  return file;
+}
+
+export interface ApiResult {
+  status: number;
+  body: any;
+}
+
+export class ApiClient {
+  constructor(readonly url: string, readonly token: string | undefined, readonly project: string) {}
+
+  async request(method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResult> {
+    const h: Record<string, string> = { ...headers };
+    if (this.token !== undefined) h['x-auth-token'] = this.token;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      h['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${this.url}/v1/${this.project}${pathAndQuery}`, { method, headers: h, body: payload });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch { /* keep the text */ }
+    return { status: res.status, body: parsed };
+  }
+
+  get(p: string) { return this.request('GET', p); }
+  post(p: string, body?: unknown) { return this.request('POST', p, body); }
+  put(p: string, body?: unknown) { return this.request('PUT', p, body); }
+  delete(p: string) { return this.request('DELETE', p); }
+}
+
+export interface TestDaemon {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly daemon: Daemon;
+  readonly provider: ApiClient;
+  readonly consumer: ApiClient;
+  client(token: string | undefined, project: string): ApiClient;
+  stop(): Promise<void>;
+}
+
+/** A daemon in this process on a free port, with the two-account config unless told otherwise. */
+export async function startTestDaemon(config: Record<string, unknown> = twoAccountConfig(), dataDir = tempDir()): Promise<TestDaemon> {
+  const configFile = writeConfig(dataDir, config);
+  const daemon = await startDaemon({
+    configFile,
+    dataDir: path.join(dataDir, 'data'),
+    listen: { host: '127.0.0.1', port: 0 },
+    log: createLogger('silent'),
+  });
+  const url = `http://127.0.0.1:${daemon.address.port}`;
+  const client = (token: string | undefined, project: string) => new ApiClient(url, token, project);
+  return {
+    url,
+    dataDir,
+    daemon,
+    provider: client(PROVIDER.token, PROVIDER.project_id),
+    consumer: client(CONSUMER.token, CONSUMER.project_id),
+    client,
+    stop: () => daemon.stop(),
+  };
+}
+
+/** Polls until `fn` returns a truthy value, or fails after `ms`. */
+export async function waitFor<T>(fn: () => Promise<T> | T, ms = 5_000, what = 'condition'): Promise<NonNullable<T>> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const SERVICE_BODY = {
+  port_id: 'port-web',
+  vpc_id: 'vpc-app',
+  server_type: 'VM',
+  ports: [{ client_port: 80, server_port: 8080, protocol: 'TCP' }],
+  service_name: 'web',
+};
+
+/** Creates a service as the provider and waits until it is available. */
+export async function createAvailableService(d: TestDaemon, body: Record<string, unknown> = SERVICE_BODY): Promise<any> {
+  const r = await d.provider.post('/vpc-endpoint-services', body);
+  if (r.status !== 200) throw new Error(`create service: ${r.status} ${JSON.stringify(r.body)}`);
+  return waitFor(async () => {
+    const s = await d.provider.get(`/vpc-endpoint-services/${r.body.id}`);
+    return s.body.status === 'available' ? s.body : null;
+  }, 5_000, 'service available');
+}
+
+export interface ChildDaemon {
+  readonly proc: ChildProcess;
+  readonly url: string;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** vpcepd as a child process (the built bin/vpcepd.js); resolves once GET / answers. */
+export async function spawnDaemon(args: string[], env: Record<string, string> = {}, port?: number): Promise<ChildDaemon> {
+  const p = port ?? (await freePort());
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${p}`, ...args], {
+    env: { ...process.env, VPCEP_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (b) => { out += b; });
+  proc.stderr!.on('data', (b) => { out += b; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const url = `http://127.0.0.1:${p}`;
+  const child = { proc, url, output: () => out, exited };
+  let gone = false;
+  void exited.then(() => { gone = true; });
+  await waitFor(async () => {
+    if (gone) return true;
+    try {
+      return (await fetch(`${url}/`)).status === 200;
+    } catch {
+      return false;
+    }
+  }, 15_000, `vpcepd to answer on ${url}\n${out}`);
+  return child;
+}
+
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
