@@ -143,8 +143,8 @@ export function validateConfig(raw: unknown, source: string): Config {
   if (!parsed.success) {
     throw new ConfigError(source, parsed.error.issues.map((i) => {
       if (i.code === 'unrecognized_keys') {
-        const where = i.path.length ? `${pathText(i.path)}: ` : '';
-        return `${where}unknown key ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+        const hint = i.path.length ? '' : ` (known keys: ${Object.keys(schema.shape).join(', ')})`;
+        return `${pathText(i.path)}: unknown key ${i.keys.map((k) => JSON.stringify(k)).join(', ')}${hint}`;
       }
       return `${pathText(i.path)}: ${i.message}`;
     }));

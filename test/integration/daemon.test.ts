@@ -1,0 +1,131 @@
+// vpcepd as a real child process: start-up, the default account's token, refusals, SIGTERM.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DB_FILE } from '../../src/store/sqlite.js';
+import { ApiClient, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, writeConfig, type ChildDaemon } from '../helpers.js';
+
+const running: ChildDaemon[] = [];
+async function start(args: string[], env: Record<string, string> = {}): Promise<ChildDaemon> {
+  const d = await spawnDaemon(args, env);
+  running.push(d);
+  return d;
+}
+afterEach(async () => {
+  for (const d of running.splice(0)) {
+    if (d.proc.exitCode === null && d.proc.signalCode === null) {
+      d.proc.kill('SIGKILL');
+      await d.exited;
+    }
+  }
+});
+
+function projectOf(output: string): string {
+  const ready = output.split('\n').find((l) => l.includes('"vpcepd ready"'));
+  return JSON.parse(ready!).accounts[0].project_id;
+}
+
+describe('vpcepd process', () => {
+  it('runs on embedded defaults: the default account, a token file of mode 0600, logged once', async () => {
+    const dir = tempDir();
+    const data = path.join(dir, 'data');
+    const d = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+    const tokenFile = path.join(data, 'token');
+    const token = fs.readFileSync(tokenFile, 'utf8').trim();
+    expect(token.length).toBeGreaterThanOrEqual(24);
+    expect(fs.statSync(tokenFile).mode & 0o777).toBe(0o600);
+    expect(d.output().split(token).length - 1).toBe(1);
+    const versions = await (await fetch(`${d.url}/`)).json();
+    expect(versions.versions[0]).toMatchObject({ id: 'v1', status: 'CURRENT' });
+    const api = new ApiClient(d.url, token, projectOf(d.output()));
+    const q = await api.get('/quotas');
+    expect(q.status).toBe(200);
+    expect(q.body.quotas.resources).toEqual([
+      { type: 'endpoint_service', used: 0, quota: 20 },
+      { type: 'endpoint', used: 0, quota: 50 },
+    ]);
+    // The embedded network has a port to publish.
+    const svc = await api.post('/vpc-endpoint-services', { port_id: 'port-default', vpc_id: 'vpc-default', server_type: 'VM', ports: [{ client_port: 80, server_port: 8080 }] });
+    expect(svc.status).toBe(200);
+
+    // Restarted, it keeps the same token and project, and logs no token.
+    d.proc.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+    const again = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+    expect(again.output()).not.toContain(token);
+    const api2 = new ApiClient(again.url, token, projectOf(again.output()));
+    expect(api2.project).toBe(api.project);
+    expect((await api2.get(`/vpc-endpoint-services/${svc.body.id}`)).status).toBe(200);
+  });
+
+  it('takes the default token from VPCEP_TOKEN and settings from the environment', async () => {
+    const dir = tempDir();
+    const d = await start([], { VPCEP_TOKEN: 'from-the-env-123', VPCEP_DATA_DIR: path.join(dir, 'envdata') });
+    expect(fs.existsSync(path.join(dir, 'envdata', DB_FILE))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'envdata', 'token'))).toBe(false);
+    const api = new ApiClient(d.url, 'from-the-env-123', projectOf(d.output()));
+    expect((await api.get('/quotas')).status).toBe(200);
+  });
+
+  it('stops on SIGTERM with exit 0 and logs it', async () => {
+    const dir = tempDir();
+    const d = await start(['--config', writeConfig(dir, twoAccountConfig()), '--data-dir', path.join(dir, 'data')]);
+    d.proc.kill('SIGTERM');
+    expect(await d.exited).toEqual({ code: 0, signal: null });
+    expect(d.output()).toContain('"msg":"stopped"');
+  });
+
+  it('refuses a bad config naming the file, the key path and why, and writes nothing', async () => {
+    const dir = tempDir();
+    const cfg = twoAccountConfig();
+    (cfg.vpcs as any[])[0].subnets[0].cidr = '172.16.0.0/24';
+    const file = writeConfig(dir, cfg);
+    const d = await start(['--config', file, '--data-dir', path.join(dir, 'data')]);
+    expect((await d.exited).code).toBe(1);
+    expect(d.output()).toContain(`${file}: invalid configuration`);
+    expect(d.output()).toMatch(/vpcs\[0\]\.subnets\[0\]\.cidr: 172\.16\.0\.0\/24 is outside its VPC 192\.168\.0\.0\/16/);
+    expect(d.output()).not.toMatch(/\n\s+at /);
+    expect(fs.existsSync(path.join(dir, 'data', DB_FILE))).toBe(false);
+  });
+
+  it('refuses an unreadable database with a clear error and leaves it untouched', async () => {
+    const dir = tempDir();
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(data);
+    fs.writeFileSync(path.join(data, DB_FILE), Buffer.alloc(8192, 7));
+    const d = await start(['--data-dir', data], { VPCEP_TOKEN: 'tok-tok-tok' });
+    expect((await d.exited).code).toBe(1);
+    expect(d.output()).toMatch(/vpcep\.db: cannot open the database: .*move the file aside/);
+    expect(fs.readFileSync(path.join(data, DB_FILE)).equals(Buffer.alloc(8192, 7))).toBe(true);
+  });
+
+  it('refuses at start-up to remove a VPC that endpoints still use', async () => {
+    const dir = tempDir();
+    const data = path.join(dir, 'data');
+    const file = writeConfig(dir, twoAccountConfig());
+    const d = await start(['--config', file, '--data-dir', data]);
+    const provider = new ApiClient(d.url, PROVIDER.token, PROVIDER.project_id);
+    const svc = await provider.post('/vpc-endpoint-services', {
+      port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', ports: [{ client_port: 80, server_port: 8080 }], approval_enabled: false,
+    });
+    expect(svc.status).toBe(200);
+    const ep = await provider.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-provider-client', subnet_id: 'subnet-pc' });
+    expect(ep.status).toBe(200);
+    d.proc.kill('SIGTERM');
+    await d.exited;
+
+    const cfg = twoAccountConfig();
+    cfg.vpcs = (cfg.vpcs as any[]).filter((v) => v.id !== 'vpc-provider-client');
+    writeConfig(dir, cfg);
+    const refused = await start(['--config', file, '--data-dir', data]);
+    expect((await refused.exited).code).toBe(1);
+    expect(refused.output()).toContain(`VPC vpc-provider-client is used by endpoint ${ep.body.id}`);
+  });
+
+  it('answers usage errors with exit 2', async () => {
+    const d = await start(['--listen-on', 'x']).catch((e) => e);
+    // spawnDaemon resolves once the process is gone as well as when it is ready
+    expect((await (d as ChildDaemon).exited).code).toBe(2);
+    expect((d as ChildDaemon).output()).toMatch(/usage: vpcepd/);
+  });
+});

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, validateConfig } from '../../src/model/config.js';
+
+const base = () => ({
+  accounts: [{ name: 'provider', token: 'provider-secret' }],
+  vpcs: [{
+    id: 'vpc-app', account: 'provider', cidr: '192.168.0.0/16',
+    subnets: [{ id: 'subnet-app', cidr: '192.168.24.0/24' }],
+    ports: [{ id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' }],
+    route_tables: [{ id: 'rtb-app', default: true, subnets: ['subnet-app'], routes: [{ destination: '0.0.0.0/0', type: 'igw' }] }],
+  }],
+});
+
+function problems(doc: unknown): string[] {
+  try {
+    validateConfig(doc, 'test.yaml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/^test\.yaml: invalid configuration/);
+    return [...(err as ConfigError).problems];
+  }
+  return [];
+}
+
+function mutate(fn: (c: any) => void): unknown {
+  const c = base();
+  fn(c);
+  return c;
+}
+
+describe('config validation', () => {
+  it('accepts the example of the README and fills in defaults', () => {
+    const c = validateConfig(base(), 'test.yaml');
+    expect(c.region).toBe('sim-1');
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 9480 });
+    expect(c.dataplane.snat).toBe('auto');
+    expect(c.accounts[0]!.quotas).toEqual({ endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000 });
+  });
+
+  it('accepts an empty document (the default account, no network)', () => {
+    expect(validateConfig(null, 'x').accounts).toEqual([]);
+  });
+
+  it.each([
+    ['an unknown top-level key', (c: any) => { c.regoin = 'x'; }, /^\(top level\): unknown key "regoin" \(known keys: region, listen, /],
+    ['an unknown nested key', (c: any) => { c.vpcs[0].subnets[0].zone = 'a'; }, /^vpcs\[0\]\.subnets\[0\]: unknown key "zone"$/],
+    ['a bad CIDR', (c: any) => { c.vpcs[0].cidr = '192.168.300.0/16'; }, /^vpcs\[0\]\.cidr: .*not an IPv4 address/],
+    ['a CIDR with host bits', (c: any) => { c.vpcs[0].cidr = '192.168.1.0/16'; }, /^vpcs\[0\]\.cidr: .*host bits set/],
+    ['a VPC wider than /16', (c: any) => { c.vpcs[0].cidr = '10.0.0.0/8'; c.vpcs[0].subnets = []; c.vpcs[0].ports = []; c.vpcs[0].route_tables = []; }, /^vpcs\[0\]\.cidr: .*wider than \/16/],
+    ['a VPC overlapping 198.19.128.0/17', (c: any) => { c.vpcs[0].cidr = '198.19.0.0/16'; c.vpcs[0].subnets = []; c.vpcs[0].ports = []; c.vpcs[0].route_tables = []; }, /^vpcs\[0\]\.cidr: .*198\.19\.128\.0\/17/],
+    ['a subnet outside its VPC', (c: any) => { c.vpcs[0].subnets[0].cidr = '10.1.0.0/24'; }, /^vpcs\[0\]\.subnets\[0\]\.cidr: .*outside its VPC/],
+    ['overlapping subnets', (c: any) => { c.vpcs[0].subnets.push({ id: 's2', cidr: '192.168.24.128/25' }); }, /^vpcs\[0\]\.subnets\[1\]\.cidr: .*overlaps subnet subnet-app/],
+    ['a port IP outside its subnet', (c: any) => { c.vpcs[0].ports[0].ip = '192.168.25.5'; }, /^vpcs\[0\]\.ports\[0\]\.ip: .*outside subnet/],
+    ['a port on the gateway address', (c: any) => { c.vpcs[0].ports[0].ip = '192.168.24.1'; }, /^vpcs\[0\]\.ports\[0\]\.ip: .*gateway address/],
+    ['a port in an unknown subnet', (c: any) => { c.vpcs[0].ports[0].subnet = 'nope'; }, /^vpcs\[0\]\.ports\[0\]\.subnet: no subnet "nope"/],
+    ['a bad port target', (c: any) => { c.vpcs[0].ports[0].target = 'localhost'; }, /^vpcs\[0\]\.ports\[0\]\.target: /],
+    ['a duplicate id', (c: any) => { c.vpcs[0].subnets[0].id = 'vpc-app'; c.vpcs[0].ports[0].subnet = 'vpc-app'; c.vpcs[0].route_tables[0].subnets = ['vpc-app']; }, /^vpcs\[0\]\.subnets\[0\]\.id: duplicate id "vpc-app" \(first at vpcs\[0\]\.id\)/],
+    ['an unknown account', (c: any) => { c.vpcs[0].account = 'mallory'; }, /^vpcs\[0\]\.account: no account named "mallory"/],
+    ['a duplicate token', (c: any) => { c.accounts.push({ name: 'b', token: 'provider-secret' }); }, /^accounts\[1\]\.token: duplicate token/],
+    ['a short token', (c: any) => { c.accounts[0].token = 'x'; }, /^accounts\[0\]\.token: /],
+    ['a bad snat mode', (c: any) => { c.dataplane = { snat: 'magic' }; }, /^dataplane\.snat: /],
+    ['a bad listen', (c: any) => { c.listen = 'nowhere'; }, /^listen: /],
+    ['a user route of type local', (c: any) => { c.vpcs[0].route_tables[0].routes[0].type = 'local'; }, /^vpcs\[0\]\.route_tables\[0\]\.routes\[0\]\.type: /],
+    ['two default route tables', (c: any) => { c.vpcs[0].route_tables.push({ id: 'rtb-2', default: true }); }, /^vpcs\[0\]\.route_tables: more than one default/],
+    ['a quota of the wrong type', (c: any) => { c.accounts[0].quotas = { endpoint: 'many' }; }, /^accounts\[0\]\.quotas\.endpoint: /],
+    ['a public gateway service without a prefix list', (c: any) => { c.public_services = [{ name: 'obs', service_type: 'gateway', ports: [{ port: 80, target: '127.0.0.1:19000' }] }]; }, /^public_services\[0\]\.prefix_list: /],
+    ['colliding public prefixes', (c: any) => {
+      c.public_services = [
+        { name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-a', cidrs: ['100.125.0.0/24'] }, ports: [{ port: 80, target: '127.0.0.1:19000' }] },
+        { name: 'obs2', service_type: 'gateway', prefix_list: { id: 'pl-b', cidrs: ['100.126.0.0/24'] }, ports: [{ port: 80, target: '127.0.0.1:19001' }] },
+      ];
+    }, /^public_services\[1\]\.prefix_list\.cidrs\[0\]: .*collides with public_services\[0\]/],
+  ])('names the path and the reason for %s', (_name, fn, expected) => {
+    const p = problems(mutate(fn));
+    expect(p.some((x) => expected.test(x)), p.join('\n')).toBe(true);
+  });
+
+  it('lists every problem at once', () => {
+    const p = problems(mutate((c) => { c.vpcs[0].zone = 'x'; c.accounts[0].token = 'short'; }));
+    expect(p.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('allows overlapping CIDRs in different VPCs (000_9af245a83013c30f.txt 7.2)', () => {
+    const c = mutate((c) => { c.vpcs.push({ id: 'vpc-2', account: 'provider', cidr: '192.168.0.0/16' }); });
+    expect(validateConfig(c, 'x').vpcs).toHaveLength(2);
+  });
+});

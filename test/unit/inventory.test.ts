@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { applyInventory, InventoryError } from '../../src/control/inventory.js';
+import { validateConfig } from '../../src/model/config.js';
+import type { Change, Kind, Snapshot } from '../../src/store/store.js';
+
+/** the snapshot a store would hold after these changes */
+function snapshotOf(changes: readonly Change[], before?: Snapshot): Snapshot {
+  const out = new Map<Kind, Map<string, unknown>>();
+  for (const k of ['meta', 'account', 'vpc', 'service', 'endpoint'] as Kind[]) out.set(k, new Map(before?.get(k) ?? []));
+  for (const c of changes) {
+    if (c.value === null) out.get(c.kind)!.delete(c.id);
+    else out.get(c.kind)!.set(c.id, JSON.parse(JSON.stringify(c.value)));
+  }
+  return out;
+}
+
+const config = (vpcs: unknown[]) => validateConfig({ accounts: [{ name: 'a', token: 'a-secret-token' }], vpcs }, 'c.yaml');
+const opts = { defaultToken: '', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' };
+
+describe('applying the inventory', () => {
+  it('generates missing ids once and keeps them, and numbers VPCs in order of first appearance', () => {
+    const cfg = config([
+      { account: 'a', cidr: '10.0.0.0/16', subnets: [{ cidr: '10.0.1.0/24' }] },
+      { account: 'a', cidr: '10.1.0.0/16' },
+    ]);
+    const first = applyInventory(cfg, snapshotOf([]), opts);
+    const snap = snapshotOf(first.changes);
+    const second = applyInventory(cfg, snap, opts);
+    expect(second.vpcs.map((v) => v.id)).toEqual(first.vpcs.map((v) => v.id));
+    expect(second.vpcs[0]!.subnets[0]!.id).toBe(first.vpcs[0]!.subnets[0]!.id);
+    expect(second.accounts[0]!.domain_id).toBe(first.accounts[0]!.domain_id);
+    expect(first.vpcs.map((v) => v.number)).toEqual([1, 2]);
+    // A VPC added in front later keeps the old numbers and takes the next one.
+    const third = applyInventory(config([{ id: 'new', account: 'a', cidr: '10.2.0.0/16' }, ...cfg.vpcs.map((v) => ({ account: v.account, cidr: v.cidr, subnets: v.subnets.map((s) => ({ cidr: s.cidr })) }))]), snap, opts);
+    expect(third.vpcs.map((v) => v.number)).toEqual([3, 1, 2]);
+  });
+
+  it('gives every VPC a default route table with its local route', () => {
+    const inv = applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16' }]), snapshotOf([]), opts);
+    expect(inv.vpcs[0]!.route_tables).toEqual([expect.objectContaining({ default: true, routes: [{ destination: '10.0.0.0/16', type: 'local', owner: 'system' }] })]);
+  });
+
+  it('refuses to remove or re-address a VPC or subnet that an endpoint uses', () => {
+    const cfg = config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', subnets: [{ id: 's', cidr: '10.0.1.0/24' }] }]);
+    const snap = snapshotOf([
+      ...applyInventory(cfg, snapshotOf([]), opts).changes,
+      { kind: 'endpoint', id: 'e1', value: { id: 'e1', owner: 'a', service_id: 'x', vpc_id: 'v', subnet_id: 's', ip: '10.0.1.2' } },
+    ]);
+    expect(() => applyInventory(config([]), snap, opts)).toThrow(InventoryError);
+    expect(() => applyInventory(config([]), snap, opts)).toThrow(/c\.yaml: .*VPC v is used by endpoint e1/s);
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.9.0.0/16', subnets: [{ id: 's', cidr: '10.9.1.0/24' }] }]), snap, opts))
+      .toThrow(/its cidr and account cannot change while in use/);
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', subnets: [{ id: 's', cidr: '10.0.2.0/24' }] }]), snap, opts))
+      .toThrow(/subnet s is used by endpoint e1 at 10\.0\.1\.2/);
+    // An unused change is fine.
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', subnets: [{ id: 's', cidr: '10.0.1.0/24' }, { id: 's2', cidr: '10.0.2.0/24' }] }]), snap, opts)).not.toThrow();
+  });
+});

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { cidrCovers, cidrOf, cidrsOverlap, intToIp, ipToInt, parseCidr, SNAT_RANGE } from '../../src/net/cidr.js';
+import { hostAddress, parseHostAddress, simulatedAddress } from '../../src/net/loopback.js';
+
+describe('CIDR parsing', () => {
+  it.each([
+    ['192.168.0.0/16', true],
+    ['10.0.0.0/8', true],
+    ['0.0.0.0/0', true],
+    ['192.168.0.1/16', false], // host bits set, strict
+    ['192.168.0/16', false],
+    ['192.168.0.0/33', false],
+    ['192.168.0.0/', false],
+    ['192.168.0.0', false], // bare address without allowBare
+    ['01.2.3.0/24', false], // no octal-looking octets
+    ['1.2.3.256/32', false],
+  ])('%s strict -> %s', (text, ok) => {
+    expect(parseCidr(text, { strict: true }).ok).toBe(ok);
+  });
+
+  it('clears host bits without strict and accepts bare addresses as /32 with allowBare', () => {
+    const r = parseCidr('10.1.2.3/8');
+    expect(r.ok && r.cidr.text).toBe('10.0.0.0/8');
+    const b = parseCidr('10.1.2.3', { allowBare: true });
+    expect(b.ok && b.cidr.text).toBe('10.1.2.3/32');
+  });
+
+  it('says why a CIDR is bad', () => {
+    const r = parseCidr('192.168.0.1/16', { strict: true });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.reason).toMatch(/host bits set.*192\.168\.0\.0\/16/);
+  });
+
+  it('converts addresses both ways', () => {
+    expect(ipToInt('255.255.255.255')).toBe(0xffffffff);
+    expect(intToIp(ipToInt('198.19.128.7'))).toBe('198.19.128.7');
+  });
+
+  it('tells overlap and cover apart', () => {
+    expect(cidrsOverlap(cidrOf('198.19.0.0/16'), SNAT_RANGE)).toBe(true);
+    expect(cidrsOverlap(cidrOf('198.19.0.0/17'), SNAT_RANGE)).toBe(false);
+    expect(cidrCovers(cidrOf('10.0.0.0/16'), cidrOf('10.0.1.0/24'))).toBe(true);
+    expect(cidrCovers(cidrOf('10.0.1.0/24'), cidrOf('10.0.0.0/16'))).toBe(false);
+  });
+});
+
+describe('loopback addressing', () => {
+  it('maps a.b.c.d in VPC k to 127.k.c.d and back', () => {
+    const ip = ipToInt('192.168.24.246');
+    expect(hostAddress(3, ip)).toBe('127.3.24.246');
+    const parts = parseHostAddress('127.3.24.246')!;
+    expect(parts).toEqual({ k: 3, low16: (24 << 8) | 246 });
+    expect(intToIp(simulatedAddress(ipToInt('192.168.0.0'), parts.low16))).toBe('192.168.24.246');
+  });
+
+  it('reads IPv4-mapped IPv6 peers and refuses addresses outside 127.1-255', () => {
+    expect(parseHostAddress('::ffff:127.2.0.5')).toEqual({ k: 2, low16: 5 });
+    expect(parseHostAddress('127.0.0.1')).toBeNull();
+    expect(parseHostAddress('10.0.0.1')).toBeNull();
+    expect(parseHostAddress('127.1.300.1')).toBeNull();
+  });
+});

@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { DB_FILE, SCHEMA_VERSION, SqliteStore } from '../../src/store/sqlite.js';
+import { StoreError } from '../../src/store/store.js';
+
+const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-store-'));
+
+describe('SQLite store', () => {
+  it('keeps committed documents across a reopen, and deletes with value null', async () => {
+    const d = dir();
+    const s = SqliteStore.open(d);
+    await s.commit([
+      { kind: 'service', id: 'a', value: { n: 1 } },
+      { kind: 'service', id: 'b', value: { n: 2 } },
+      { kind: 'endpoint', id: 'a', value: { n: 3 } },
+    ]);
+    await s.commit([{ kind: 'service', id: 'b', value: null }, { kind: 'service', id: 'a', value: { n: 9 } }]);
+    await s.close();
+    const again = SqliteStore.open(d);
+    const snap = await again.load();
+    expect([...snap.get('service')!]).toEqual([['a', { n: 9 }]]);
+    expect(snap.get('endpoint')!.get('a')).toEqual({ n: 3 });
+    await again.close();
+  });
+
+  it('applies a batch whole or not at all', async () => {
+    const d = dir();
+    const s = SqliteStore.open(d);
+    await s.commit([{ kind: 'service', id: 'keep', value: { v: 1 } }]);
+    // The second document cannot be serialised: the first must not land either.
+    await expect(s.commit([
+      { kind: 'service', id: 'keep', value: { v: 2 } },
+      { kind: 'service', id: 'bad', value: { big: 1n } },
+    ])).rejects.toThrow();
+    const snap = await s.load();
+    expect([...snap.get('service')!]).toEqual([['keep', { v: 1 }]]);
+    await s.close();
+  });
+
+  it('runs in WAL mode with synchronous=FULL and records the schema version', async () => {
+    const d = dir();
+    await SqliteStore.open(d).close();
+    const db = new Database(path.join(d, DB_FILE));
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    db.close();
+  });
+
+  it('refuses a file that is not a database, and leaves it as it was', () => {
+    const d = dir();
+    const file = path.join(d, DB_FILE);
+    fs.writeFileSync(file, 'this is not a database '.repeat(200));
+    const before = fs.readFileSync(file);
+    expect(() => SqliteStore.open(d)).toThrow(StoreError);
+    expect(() => SqliteStore.open(d)).toThrow(/vpcep\.db: cannot open the database: .*never resets/);
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('refuses a database written by a newer schema', () => {
+    const d = dir();
+    const db = new Database(path.join(d, DB_FILE));
+    db.pragma(`user_version = ${SCHEMA_VERSION + 5}`);
+    db.close();
+    expect(() => SqliteStore.open(d)).toThrow(/schema version \d+ is newer than this vpcepd understands/);
+  });
+});
