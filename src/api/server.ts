@@ -53,6 +53,8 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   const caller = (req: Req): Account => req.account!;
 
   app.decorateRequest('account', null);
+  // JSON only: a text/plain body is a 415 like any other media type.
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
     let e: ApiError;

@@ -87,6 +87,7 @@ export class ControlPlane {
   /** a service the caller owns, else EndPoint.2003 (another account's service does not exist for it) */
   ownService(caller: Account, id: string): EndpointService {
     const s = this.services.get(id);
+    if (s?.public) throw new ApiError('OperatorOwned', `endpoint service ${id} is an operator-run public service: accounts cannot change it`);
     if (!s || s.owner !== caller.name) throw new ApiError('ServiceNotFound', `endpoint service ${id} does not exist`);
     return s;
   }

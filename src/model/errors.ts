@@ -8,7 +8,6 @@ export const ERRORS = {
   BodyTooLarge: { code: 'EndPoint.0002', status: 413, message: 'request body exceeds 1 MiB' },
   UnsupportedMediaType: { code: 'EndPoint.0002', status: 415, message: 'request body must be application/json' },
   AuthFailed: { code: 'EndPoint.0003', status: 401, message: 'authentication failed: missing or unknown X-Auth-Token' },
-  NoPermission: { code: 'EndPoint.0004', status: 403, message: 'no permission' },
   NotFound: { code: 'EndPoint.0005', status: 404, message: 'resource does not exist' },
   InvalidLimit: { code: 'EndPoint.0006', status: 400, message: 'invalid limit: an integer from 0 to 1000' },
   InvalidAction: { code: 'EndPoint.0007', status: 400, message: 'invalid action' },
@@ -20,7 +19,6 @@ export const ERRORS = {
   InvalidStatus: { code: 'EndPoint.0019', status: 400, message: 'invalid status' },
   InvalidVpcId: { code: 'EndPoint.0020', status: 400, message: 'invalid VPC ID' },
   InvalidSubnetId: { code: 'EndPoint.0023', status: 400, message: 'invalid subnet_id' },
-  InvalidServiceName: { code: 'EndPoint.1003', status: 400, message: 'invalid endpoint service name' },
   VpcNotFound: { code: 'EndPoint.2001', status: 404, message: 'VPC does not exist' },
   ServiceNotFound: { code: 'EndPoint.2003', status: 404, message: 'endpoint service does not exist' },
   ServiceUnavailable: { code: 'EndPoint.2004', status: 400, message: 'endpoint service is not available' },
@@ -43,7 +41,6 @@ export const ERRORS = {
   InvalidPort: { code: 'EndPoint.3004', status: 400, message: 'invalid port: an integer from 1 to 65535' },
   ServiceInUse: { code: 'EndPoint.3006', status: 409, message: 'endpoint service is in use by endpoints in accepted or creating status' },
   InvalidServerType: { code: 'EndPoint.3021', status: 400, message: 'invalid server_type: VM or LB' },
-  InvalidServicePort: { code: 'EndPoint.3043', status: 400, message: 'invalid service port' },
   PortConflict: { code: 'EndPoint.3044', status: 400, message: 'port conflict: duplicate client_port' },
   InvalidState: { code: 'EndPoint.3045', status: 409, message: 'cannot be done in the current status' },
   OperatorOwned: { code: 'EndPoint.3046', status: 403, message: 'operator-run public services cannot be changed by accounts' },
@@ -56,7 +53,6 @@ export const ERRORS = {
   Unsupported: { code: 'EndPoint.3080', status: 400, message: 'not supported by this simulator' },
   SubnetNotFound: { code: 'EndPoint.4004', status: 404, message: 'subnet not found' },
   PortNotFound: { code: 'EndPoint.4012', status: 404, message: 'port not found' },
-  RouteTableNotFound: { code: 'EndPoint.4030', status: 404, message: 'route table not found' },
 } as const satisfies Record<string, { code: string; status: number; message: string }>;
 
 export type ErrorName = keyof typeof ERRORS;

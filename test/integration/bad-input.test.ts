@@ -1,0 +1,286 @@
+// Table-driven bad input over real HTTP: every row is a request the API must refuse. Each row checks
+// the status, the exact EndPoint code, the exact error body shape, and that the state seen by both
+// accounts (services, endpoints, the fixture service's permissions, quotas) did not change.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createAvailableService, startTestDaemon, waitFor, CONSUMER, PROVIDER, SERVICE_BODY, type ApiClient, type ApiResult,
+  type TestDaemon,
+} from '../helpers.js';
+
+interface Fixture {
+  /** the fixture service: the provider's, approval on, the consumer whitelisted */
+  svc: string;
+  /** a second service of the provider, with no endpoints */
+  other: string;
+  /** the consumer's endpoint on the fixture service, pendingAcceptance */
+  ep: string;
+  /** the IP of that endpoint */
+  epIp: string;
+}
+
+type Who = 'provider' | 'consumer' | 'no-token' | 'unknown-token' | 'provider-in-consumer-project';
+type Dyn<T> = T | ((f: Fixture) => T);
+
+interface Case {
+  name: string;
+  as: Who;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: Dyn<string>;
+  /** an object is sent as JSON; a string is sent raw */
+  body?: Dyn<unknown>;
+  headers?: Record<string, string>;
+  status: number;
+  code: string;
+}
+
+const resolve = <T>(v: Dyn<T>, f: Fixture): T => (typeof v === 'function' ? (v as (f: Fixture) => T)(f) : v);
+
+const SVC = SERVICE_BODY;
+const svcWith = (over: Record<string, unknown>): Record<string, unknown> => ({ ...SVC, ...over });
+const svcWithout = (key: string): Record<string, unknown> => {
+  const { [key]: _gone, ...rest } = SVC as Record<string, unknown>;
+  return rest;
+};
+const mapping = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ client_port: 80, server_port: 8080, protocol: 'TCP', ...over });
+const manyMappings = (n: number) => Array.from({ length: n }, (_, i) => ({ client_port: 1000 + i, server_port: 8080, protocol: 'TCP' }));
+const manyTags = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: 'v' }));
+const manyCidrs = (n: number) => Array.from({ length: n }, (_, i) => `172.16.${i}.0/24`);
+const epBody = (f: Fixture, over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  endpoint_service_id: f.svc, vpc_id: 'vpc-client', subnet_id: 'subnet-a', ...over,
+});
+
+const cases: Case[] = [
+  // ---- authentication and ownership
+  { name: 'auth: no X-Auth-Token', as: 'no-token', method: 'GET', path: '/vpc-endpoint-services', status: 401, code: 'EndPoint.0003' },
+  { name: 'auth: no X-Auth-Token on a create', as: 'no-token', method: 'POST', path: '/vpc-endpoint-services', body: SVC, status: 401, code: 'EndPoint.0003' },
+  { name: 'auth: unknown token', as: 'unknown-token', method: 'GET', path: '/vpc-endpoints', status: 401, code: 'EndPoint.0003' },
+  { name: 'auth: unknown token on a delete', as: 'unknown-token', method: 'DELETE', path: (f) => `/vpc-endpoint-services/${f.svc}`, status: 401, code: 'EndPoint.0003' },
+  { name: 'auth: project_id in the path is not the caller\'s', as: 'provider-in-consumer-project', method: 'GET', path: '/vpc-endpoint-services', status: 403, code: 'EndPoint.0014' },
+  { name: 'auth: project_id not the caller\'s on a create', as: 'provider-in-consumer-project', method: 'POST', path: '/vpc-endpoint-services', body: SVC, status: 403, code: 'EndPoint.0014' },
+  { name: 'auth: consumer reads the provider\'s service by id', as: 'consumer', method: 'GET', path: (f) => `/vpc-endpoint-services/${f.svc}`, status: 404, code: 'EndPoint.2003' },
+  { name: 'auth: consumer deletes the provider\'s service', as: 'consumer', method: 'DELETE', path: (f) => `/vpc-endpoint-services/${f.svc}`, status: 404, code: 'EndPoint.2003' },
+  { name: 'auth: consumer modifies the provider\'s service', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoint-services/${f.svc}`, body: { approval_enabled: false }, status: 404, code: 'EndPoint.2003' },
+  { name: 'auth: consumer adds itself to the provider\'s permissions', as: 'consumer', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/permissions/action`, body: { action: 'add', permissions: ['*'] }, status: 404, code: 'EndPoint.2003' },
+  { name: 'auth: consumer accepts its own endpoint on the provider\'s service', as: 'consumer', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/connections/action`, body: (f: Fixture) => ({ action: 'receive', endpoints: [f.ep] }), status: 404, code: 'EndPoint.2003' },
+  { name: 'auth: provider reads the consumer\'s endpoint', as: 'provider', method: 'GET', path: (f) => `/vpc-endpoints/${f.ep}`, status: 404, code: 'EndPoint.2006' },
+  { name: 'auth: provider deletes the consumer\'s endpoint', as: 'provider', method: 'DELETE', path: (f) => `/vpc-endpoints/${f.ep}`, status: 404, code: 'EndPoint.2006' },
+  { name: 'auth: provider updates the consumer\'s endpoint', as: 'provider', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { enable_whitelist: true }, status: 404, code: 'EndPoint.2006' },
+
+  // ---- body format
+  { name: 'body: malformed JSON', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: '{"port_id": "port-web",', status: 400, code: 'EndPoint.0002' },
+  { name: 'body: empty body with content-type json', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: '', status: 400, code: 'EndPoint.0002' },
+  { name: 'body: a JSON array', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: JSON.stringify([SVC]), status: 400, code: 'EndPoint.0002' },
+  { name: 'body: a JSON string', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: '"port-web"', status: 400, code: 'EndPoint.0002' },
+  { name: 'body: JSON null', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: 'null', status: 400, code: 'EndPoint.0002' },
+  { name: 'body: text/plain content type', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: JSON.stringify(SVC), headers: { 'content-type': 'text/plain' }, status: 415, code: 'EndPoint.0002' },
+  { name: 'body: application/xml content type', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: '<service/>', headers: { 'content-type': 'application/xml' }, status: 415, code: 'EndPoint.0002' },
+  { name: 'body: form-urlencoded content type', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: 'vpc_id=vpc-client', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415, code: 'EndPoint.0002' },
+  { name: 'body: text/plain on an endpoint update', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: '{"enable_whitelist":true}', headers: { 'content-type': 'text/plain; charset=utf-8' }, status: 415, code: 'EndPoint.0002' },
+  { name: 'body: over 1 MiB', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: JSON.stringify({ ...SVC, description: 'x'.repeat(1024 * 1024 + 16) }), status: 413, code: 'EndPoint.0002' },
+  { name: 'body: __proto__ poisoning', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: `{"port_id":"port-web","vpc_id":"vpc-app","server_type":"VM","ports":[{"client_port":80,"server_port":8080}],"__proto__":{"approval_enabled":false}}`, status: 400, code: 'EndPoint.0002' },
+  { name: 'body: constructor.prototype poisoning', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: `{"port_id":"port-web","vpc_id":"vpc-app","server_type":"VM","ports":[{"client_port":80,"server_port":8080}],"constructor":{"prototype":{"polluted":true}}}`, status: 400, code: 'EndPoint.0002' },
+  { name: 'body: unknown top-level field', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ colour: 'blue' }), status: 400, code: 'EndPoint.0002' },
+  { name: 'body: unknown field inside a port mapping', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ weight: 1 })] }), status: 400, code: 'EndPoint.0002' },
+
+  // ---- create endpoint service
+  { name: 'service: missing port_id', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWithout('port_id'), status: 400, code: 'EndPoint.3003' },
+  { name: 'service: port_id a number', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ port_id: 42 }), status: 400, code: 'EndPoint.3003' },
+  { name: 'service: port_id an array', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ port_id: ['port-web', 'port-lb'] }), status: 400, code: 'EndPoint.3003' },
+  { name: 'service: unknown port', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ port_id: 'port-nope' }), status: 404, code: 'EndPoint.4012' },
+  { name: 'service: unknown vpc', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ vpc_id: 'vpc-nope' }), status: 404, code: 'EndPoint.2001' },
+  { name: 'service: another account\'s VPC', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ vpc_id: 'vpc-client' }), status: 404, code: 'EndPoint.2001' },
+  { name: 'service: port of another VPC of the caller', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ vpc_id: 'vpc-provider-client' }), status: 404, code: 'EndPoint.4012' },
+  { name: 'service: server_type VIP', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ server_type: 'VIP' }), status: 400, code: 'EndPoint.3021' },
+  { name: 'service: server_type XX', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ server_type: 'XX' }), status: 400, code: 'EndPoint.3021' },
+  { name: 'service: server_type LB for a VM port', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ server_type: 'LB' }), status: 400, code: 'EndPoint.3021' },
+  { name: 'service: server_type VM for an LB port', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ port_id: 'port-lb' }), status: 400, code: 'EndPoint.3021' },
+  { name: 'service: ports empty', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [] }), status: 400, code: 'EndPoint.3004' },
+  { name: 'service: 51 port mappings', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: manyMappings(51) }), status: 400, code: 'EndPoint.3074' },
+  { name: 'service: client_port 0', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ client_port: 0 })] }), status: 400, code: 'EndPoint.3004' },
+  { name: 'service: client_port 65536', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ client_port: 65536 })] }), status: 400, code: 'EndPoint.3004' },
+  { name: 'service: client_port 1.5', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ client_port: 1.5 })] }), status: 400, code: 'EndPoint.3004' },
+  { name: 'service: client_port "80" (a string)', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ client_port: '80' })] }), status: 400, code: 'EndPoint.3004' },
+  { name: 'service: server_port -1', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ server_port: -1 })] }), status: 400, code: 'EndPoint.3004' },
+  { name: 'service: protocol UDP', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ protocol: 'UDP' })] }), status: 400, code: 'EndPoint.3075' },
+  { name: 'service: duplicate client_port', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping(), mapping({ server_port: 9090 })] }), status: 400, code: 'EndPoint.3044' },
+  { name: 'service: service_name of 17 characters', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ service_name: 'a'.repeat(17) }), status: 400, code: 'EndPoint.3076' },
+  { name: 'service: service_name with a dot', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ service_name: 'web.app' }), status: 400, code: 'EndPoint.3076' },
+  { name: 'service: service_name with a space', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ service_name: 'web app' }), status: 400, code: 'EndPoint.3076' },
+  { name: 'service: description with <', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ description: 'a <b> tag' }), status: 400, code: 'EndPoint.0002' },
+  { name: 'service: description with >', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ description: 'x > y' }), status: 400, code: 'EndPoint.0002' },
+  { name: 'service: description of 129 characters', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ description: 'd'.repeat(129) }), status: 400, code: 'EndPoint.0002' },
+  { name: 'service: tcp_proxy bogus', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ tcp_proxy: 'bogus' }), status: 400, code: 'EndPoint.0002' },
+  { name: 'service: approval_enabled "yes"', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ approval_enabled: 'yes' }), status: 400, code: 'EndPoint.0002' },
+  { name: 'service: service_type gateway', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ service_type: 'gateway' }), status: 400, code: 'EndPoint.0002' },
+  { name: 'service: 21 tags', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ tags: manyTags(21) }), status: 400, code: 'EndPoint.3067' },
+  { name: 'service: tag key empty', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ tags: [{ key: '', value: 'v' }] }), status: 400, code: 'EndPoint.3066' },
+  { name: 'service: duplicate tag keys', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ tags: [{ key: 'env', value: 'a' }, { key: 'env', value: 'b' }] }), status: 400, code: 'EndPoint.3068' },
+
+  // ---- modify endpoint service
+  { name: 'modify service: unknown field', as: 'provider', method: 'PUT', path: (f) => `/vpc-endpoint-services/${f.svc}`, body: { port_id: 'port-lb' }, status: 400, code: 'EndPoint.0002' },
+  { name: 'modify service: duplicate client_port', as: 'provider', method: 'PUT', path: (f) => `/vpc-endpoint-services/${f.svc}`, body: { ports: [mapping(), mapping()] }, status: 400, code: 'EndPoint.3044' },
+  { name: 'modify service: service_name too long', as: 'provider', method: 'PUT', path: (f) => `/vpc-endpoint-services/${f.svc}`, body: { service_name: 'n'.repeat(17) }, status: 400, code: 'EndPoint.3076' },
+
+  // ---- create endpoint
+  { name: 'endpoint: unknown service', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { endpoint_service_id: '00000000-0000-4000-8000-000000000000' }), status: 404, code: 'EndPoint.2003' },
+  { name: 'endpoint: service not whitelisted for the caller (other service)', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { endpoint_service_id: f.other }), status: 403, code: 'EndPoint.2012' },
+  { name: 'endpoint: missing subnet_id', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => ({ endpoint_service_id: f.svc, vpc_id: 'vpc-client' }), status: 400, code: 'EndPoint.0023' },
+  { name: 'endpoint: missing endpoint_service_id', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: { vpc_id: 'vpc-client', subnet_id: 'subnet-a' }, status: 400, code: 'EndPoint.0002' },
+  { name: 'endpoint: unknown vpc', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { vpc_id: 'vpc-nope' }), status: 404, code: 'EndPoint.2001' },
+  { name: 'endpoint: another account\'s vpc', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { vpc_id: 'vpc-app', subnet_id: 'subnet-app' }), status: 404, code: 'EndPoint.2001' },
+  { name: 'endpoint: subnet of another VPC of the same account', as: 'provider', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { vpc_id: 'vpc-provider-client', subnet_id: 'subnet-app' }), status: 400, code: 'EndPoint.2037' },
+  { name: 'endpoint: unknown subnet', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { subnet_id: 'subnet-nope' }), status: 404, code: 'EndPoint.4004' },
+  { name: 'endpoint: another account\'s subnet', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { subnet_id: 'subnet-pc' }), status: 404, code: 'EndPoint.4004' },
+  { name: 'endpoint: port_ip not an IP', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { port_ip: 'ten.0.1.9' }), status: 400, code: 'EndPoint.2041' },
+  { name: 'endpoint: port_ip with an octet over 255', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { port_ip: '10.0.1.256' }), status: 400, code: 'EndPoint.2041' },
+  { name: 'endpoint: port_ip a number', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { port_ip: 167772425 }), status: 400, code: 'EndPoint.2041' },
+  { name: 'endpoint: port_ip outside the subnet', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { port_ip: '10.0.2.3' }), status: 400, code: 'EndPoint.2043' },
+  { name: 'endpoint: port_ip the network address', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { port_ip: '10.0.1.0' }), status: 400, code: 'EndPoint.2041' },
+  { name: 'endpoint: port_ip the gateway address', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { port_ip: '10.0.1.1' }), status: 400, code: 'EndPoint.2041' },
+  { name: 'endpoint: port_ip the broadcast address', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { port_ip: '10.0.1.255' }), status: 400, code: 'EndPoint.2041' },
+  { name: 'endpoint: port_ip used by the existing endpoint', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { port_ip: f.epIp }), status: 409, code: 'EndPoint.2042' },
+  { name: 'endpoint: whitelist with a bad entry', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { whitelist: ['10.0.0.0/16', 'not-an-ip'] }), status: 400, code: 'EndPoint.2044' },
+  { name: 'endpoint: whitelist with a prefix over 32', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { whitelist: ['10.0.0.0/33'] }), status: 400, code: 'EndPoint.2044' },
+  { name: 'endpoint: 21 whitelist entries', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { whitelist: manyCidrs(21) }), status: 400, code: 'EndPoint.2045' },
+  { name: 'endpoint: routetables for an interface service', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { routetables: ['rtb-1'] }), status: 400, code: 'EndPoint.0002' },
+  { name: 'endpoint: enable_dns "true" (a string)', as: 'consumer', method: 'POST', path: '/vpc-endpoints', body: (f: Fixture) => epBody(f, { enable_dns: 'true' }), status: 400, code: 'EndPoint.0002' },
+
+  // ---- list queries
+  { name: 'list: limit=-1', as: 'provider', method: 'GET', path: '/vpc-endpoint-services?limit=-1', status: 400, code: 'EndPoint.0006' },
+  { name: 'list: limit=1001', as: 'provider', method: 'GET', path: '/vpc-endpoint-services?limit=1001', status: 400, code: 'EndPoint.0006' },
+  { name: 'list: limit=abc', as: 'consumer', method: 'GET', path: '/vpc-endpoints?limit=abc', status: 400, code: 'EndPoint.0006' },
+  { name: 'list: offset=-1', as: 'consumer', method: 'GET', path: '/vpc-endpoints?offset=-1', status: 400, code: 'EndPoint.0010' },
+  { name: 'list: sort_key=name', as: 'provider', method: 'GET', path: '/vpc-endpoint-services?sort_key=name', status: 400, code: 'EndPoint.0017' },
+  { name: 'list: sort_dir=up', as: 'consumer', method: 'GET', path: '/vpc-endpoints?sort_dir=up', status: 400, code: 'EndPoint.0018' },
+  { name: 'list: status=bogus', as: 'provider', method: 'GET', path: '/vpc-endpoint-services?status=bogus', status: 400, code: 'EndPoint.0019' },
+  { name: 'list connections: limit=abc', as: 'provider', method: 'GET', path: (f) => `/vpc-endpoint-services/${f.svc}/connections?limit=abc`, status: 400, code: 'EndPoint.0006' },
+  { name: 'quotas: type=bogus', as: 'consumer', method: 'GET', path: '/quotas?type=bogus', status: 400, code: 'EndPoint.0002' },
+
+  // ---- actions
+  { name: 'connections: action "approve"', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/connections/action`, body: (f: Fixture) => ({ action: 'approve', endpoints: [f.ep] }), status: 400, code: 'EndPoint.0007' },
+  { name: 'connections: two endpoints in one call', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/connections/action`, body: (f: Fixture) => ({ action: 'receive', endpoints: [f.ep, f.ep] }), status: 400, code: 'EndPoint.2031' },
+  { name: 'connections: an endpoint not of this service', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.other}/connections/action`, body: (f: Fixture) => ({ action: 'receive', endpoints: [f.ep] }), status: 400, code: 'EndPoint.2013' },
+  { name: 'connections: an unknown endpoint', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/connections/action`, body: { action: 'reject', endpoints: ['00000000-0000-4000-8000-000000000000'] }, status: 404, code: 'EndPoint.2006' },
+  { name: 'permissions: add "iam:domain::bad id!"', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/permissions/action`, body: { action: 'add', permissions: ['iam:domain::bad id!'] }, status: 400, code: 'EndPoint.3002' },
+  { name: 'permissions: a good and a bad entry in one call', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/permissions/action`, body: { action: 'add', permissions: ['iam:domain::abc123', 'domain::abc'] }, status: 400, code: 'EndPoint.3002' },
+  { name: 'permissions: 51 entries in one call', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/permissions/action`, body: { action: 'add', permissions: Array.from({ length: 51 }, (_, i) => `iam:domain::d${i}`) }, status: 400, code: 'EndPoint.0016' },
+  { name: 'connections: no endpoint named', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/connections/action`, body: { action: 'receive', endpoints: [] }, status: 400, code: 'EndPoint.0002' },
+  { name: 'permissions: action "grant"', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/permissions/action`, body: { action: 'grant', permissions: ['*'] }, status: 400, code: 'EndPoint.0007' },
+  { name: 'tags: unknown resource type', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-svc/${f.svc}/tags/action`, body: { action: 'create', tags: [{ key: 'a', value: 'b' }] }, status: 404, code: 'EndPoint.0005' },
+  { name: 'tags: action "upsert"', as: 'provider', method: 'POST', path: (f) => `/endpoint_service/${f.svc}/tags/action`, body: { action: 'upsert', tags: [{ key: 'a', value: 'b' }] }, status: 400, code: 'EndPoint.0007' },
+  { name: 'tags: duplicate keys on the consumer\'s endpoint', as: 'consumer', method: 'POST', path: (f) => `/endpoint/${f.ep}/tags/action`, body: { action: 'create', tags: [{ key: 'a', value: '1' }, { key: 'a', value: '2' }] }, status: 400, code: 'EndPoint.3068' },
+  { name: 'tags: the provider tags the consumer\'s endpoint', as: 'provider', method: 'POST', path: (f) => `/endpoint/${f.ep}/tags/action`, body: { action: 'create', tags: [{ key: 'a', value: 'b' }] }, status: 404, code: 'EndPoint.2006' },
+  { name: 'route: unknown route', as: 'provider', method: 'GET', path: '/no-such-api/at/all', status: 404, code: 'EndPoint.0005' },
+  { name: 'route: unknown method on a known path', as: 'provider', method: 'PUT', path: '/quotas', body: {}, status: 404, code: 'EndPoint.0005' },
+  { name: 'update endpoint: whitelist of 21 entries', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { whitelist: manyCidrs(21), enable_whitelist: true }, status: 400, code: 'EndPoint.2045' },
+  { name: 'update endpoint: whitelist with a bad entry', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { whitelist: ['10.0.0.1', '999.0.0.0/8'] }, status: 400, code: 'EndPoint.2044' },
+  { name: 'update endpoint: unknown field', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { whitelist: [], subnet_id: 'subnet-b' }, status: 400, code: 'EndPoint.0002' },
+  { name: 'update endpoint: unknown endpoint', as: 'consumer', method: 'PUT', path: '/vpc-endpoints/00000000-0000-4000-8000-000000000000', body: { enable_whitelist: false }, status: 404, code: 'EndPoint.2006' },
+];
+
+/** What both accounts see; a refused request must leave all of it as it was. */
+async function snapshot(d: TestDaemon, f: Fixture): Promise<Record<string, ApiResult>> {
+  const out: Record<string, ApiResult> = {};
+  for (const [who, c] of [['provider', d.provider], ['consumer', d.consumer]] as const) {
+    out[`${who} services`] = await c.get('/vpc-endpoint-services?limit=1000');
+    out[`${who} endpoints`] = await c.get('/vpc-endpoints?limit=1000');
+    out[`${who} quotas`] = await c.get('/quotas');
+  }
+  out['provider permissions'] = await d.provider.get(`/vpc-endpoint-services/${f.svc}/permissions?limit=1000`);
+  out['provider other permissions'] = await d.provider.get(`/vpc-endpoint-services/${f.other}/permissions?limit=1000`);
+  out['provider connections'] = await d.provider.get(`/vpc-endpoint-services/${f.svc}/connections?limit=1000`);
+  for (const [k, v] of Object.entries(out)) expect(v.status, `snapshot ${k}`).toBe(200);
+  return out;
+}
+
+function expectErrorBody(r: ApiResult, status: number, code: string): void {
+  expect({ status: r.status, body: r.body }).toMatchObject({ status, body: { error_code: code } });
+  expect(r.body).toBeTypeOf('object');
+  expect(r.body).not.toBeNull();
+  expect(Object.keys(r.body).sort()).toEqual(['error_code', 'error_msg']);
+  expect(r.body.error_code).toMatch(/^EndPoint\.\d{4}$/);
+  expect(typeof r.body.error_msg).toBe('string');
+  expect(r.body.error_msg.length).toBeGreaterThan(0);
+  expect(r.body.error_msg).not.toContain('    at ');
+  expect(r.body.error_msg).not.toMatch(/node_modules|\.ts:\d+|\.js:\d+/);
+}
+
+function clientFor(d: TestDaemon, who: Who): ApiClient {
+  switch (who) {
+    case 'provider': return d.provider;
+    case 'consumer': return d.consumer;
+    case 'no-token': return d.client(undefined, PROVIDER.project_id);
+    case 'unknown-token': return d.client('no-such-token', PROVIDER.project_id);
+    case 'provider-in-consumer-project': return d.client(PROVIDER.token, CONSUMER.project_id);
+  }
+}
+
+let d: TestDaemon;
+let f: Fixture;
+
+beforeAll(async () => {
+  d = await startTestDaemon();
+  const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: true });
+  const perm = await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, {
+    action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`],
+  });
+  expect(perm.status).toBe(200);
+  const other = await createAvailableService(d, { ...SERVICE_BODY, service_name: 'other', ports: [mapping({ client_port: 81 })] });
+  const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+  expect(ep.status).toBe(200);
+  expect(ep.body.status).toBe('pendingAcceptance');
+  f = { svc: svc.id, other: other.id, ep: ep.body.id, epIp: ep.body.ip };
+});
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+describe('bad input: refused with the right code, the right body, and no change', () => {
+  it('has at least 45 cases with unique names', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(45);
+    expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
+  });
+
+  it.each(cases)('$name -> $status $code', async (c) => {
+    const before = await snapshot(d, f);
+    const body = c.body === undefined ? undefined : resolve(c.body, f);
+    const r = await clientFor(d, c.as).request(c.method, resolve(c.path, f), body, c.headers ?? {});
+    expectErrorBody(r, c.status, c.code);
+    await d.daemon.control.settle();
+    const after = await snapshot(d, f);
+    expect(after).toEqual(before);
+  });
+});
+
+describe('delete of a service in use', () => {
+  it('refuses with 409 EndPoint.3006 and keeps the service and its accepted endpoint', async () => {
+    const svc = await createAvailableService(d, { ...SERVICE_BODY, service_name: 'inuse', ports: [mapping({ client_port: 82 })] });
+    const perm = await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, {
+      action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`],
+    });
+    expect(perm.status).toBe(200);
+    const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-b' });
+    expect(ep.status).toBe(200);
+    expect(ep.body.status).toBe('pendingAcceptance');
+    const acc = await d.provider.post(`/vpc-endpoint-services/${svc.id}/connections/action`, { action: 'receive', endpoints: [ep.body.id] });
+    expect(acc.status).toBe(200);
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${ep.body.id}`)).body.status === 'accepted', 5_000, 'endpoint accepted');
+
+    const before = await snapshot(d, f);
+    const r = await d.provider.delete(`/vpc-endpoint-services/${svc.id}`);
+    expectErrorBody(r, 409, 'EndPoint.3006');
+    const after = await snapshot(d, f);
+    expect(after).toEqual(before);
+
+    const s = await d.provider.get(`/vpc-endpoint-services/${svc.id}`);
+    expect(s.status).toBe(200);
+    expect(s.body.status).toBe('available');
+    const e = await d.consumer.get(`/vpc-endpoints/${ep.body.id}`);
+    expect(e.status).toBe(200);
+    expect(e.body.status).toBe('accepted');
+    const conns = await d.provider.get(`/vpc-endpoint-services/${svc.id}/connections`);
+    expect(conns.status).toBe(200);
+    expect(conns.body.connections.map((x: { id: string; status: string }) => [x.id, x.status])).toEqual([[ep.body.id, 'accepted']]);
+  });
+});
