@@ -84,7 +84,7 @@ export class ControlPlane {
     return this.endpoints.values();
   }
 
-  /** a service the caller owns, else EndPoint.2003 (another account's service does not exist for it) */
+  /** a service the caller owns; EndPoint.3046 for an operator-run one, else EndPoint.2003 (another account's service does not exist for it) */
   ownService(caller: Account, id: string): EndpointService {
     const s = this.services.get(id);
     if (s?.public) throw new ApiError('OperatorOwned', `endpoint service ${id} is an operator-run public service: accounts cannot change it`);

@@ -1,0 +1,339 @@
+// vpcep: the command-line client of vpcepd. It talks to the daemon over HTTP only (the VPCEP v1
+// API under /v1/{project}), prints readable tables by default and the API's JSON with --json.
+// Exit codes: 0 success, 1 an API or network failure, 2 a usage error (nothing was sent).
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import Table from 'cli-table3';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
+
+const DEFAULT_URL = 'http://127.0.0.1:9480';
+
+interface Globals {
+  url: string;
+  token?: string;
+  project?: string;
+  json?: boolean;
+}
+
+type Json = any; // API bodies: printed, not trusted
+type Query = Record<string, string | number | undefined>;
+
+/** A failure to report as `vpcep: <message>` with an exit code; never a stack trace. */
+class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+// -- the request helper and the output helpers
+
+/** One API call: returns the parsed JSON body (undefined for 204), or throws a CliError. */
+async function api(g: Globals, method: string, path: string, body?: unknown, query: Query = {}): Promise<Json> {
+  if (!g.project) throw new CliError('no project id: pass --project ID or set VPCEP_PROJECT (vpcepd logs the project ids of its accounts at start)', 2);
+  let url: URL;
+  try {
+    url = new URL(`${g.url.replace(/\/+$/, '')}/v1/${encodeURIComponent(g.project)}${path}`);
+  } catch {
+    throw new CliError(`invalid --url ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
+  }
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+  const headers: Record<string, string> = {};
+  if (g.token !== undefined) headers['x-auth-token'] = g.token;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    text = await res.text();
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (e as Error).message;
+    throw new CliError(`cannot reach vpcepd at ${g.url}: ${why} (is the daemon running? see --url or VPCEP_URL)`);
+  }
+  let parsed: Json;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!res.ok) {
+    if (parsed && typeof parsed.error_code === 'string') throw new CliError(`${parsed.error_code}: ${parsed.error_msg}`);
+    throw new CliError(`HTTP ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  }
+  if (text && parsed === undefined) throw new CliError(`unexpected non-JSON answer from ${url.origin}: ${text.slice(0, 200)}`);
+  return parsed;
+}
+
+type Cell = string | number | boolean | null | undefined;
+
+/** Prints a table: with `head` one row per record, without it a FIELD/VALUE listing. */
+function table(rows: Cell[][], head?: string[]): void {
+  const t = new Table({ ...(head ? { head } : {}), style: { head: [], border: [], compact: true } });
+  t.push(...rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : String(c)))));
+  console.log(t.toString());
+}
+
+/** --json prints the body as is; otherwise `human` prints it. */
+function out(g: Globals, body: Json, human: (b: Json) => void): void {
+  if (g.json) {
+    if (body !== undefined) console.log(JSON.stringify(body, null, 2));
+  } else {
+    human(body);
+  }
+}
+
+const ports = (p: Json[] = []): string => p.map((m) => `${m.client_port}:${m.server_port}`).join(',');
+const list = (v: unknown): string => (Array.isArray(v) ? v.join(',') : v === undefined ? '' : String(v));
+
+function showService(s: Json): void {
+  table([
+    ['id', s.id], ['name', s.service_name], ['status', s.status], ['server_type', s.server_type],
+    ['port_id', s.port_id], ['vpc_id', s.vpc_id], ['ports', ports(s.ports)], ['approval', s.approval_enabled ? 'on' : 'off'],
+    ['tcp_proxy', s.tcp_proxy], ['description', s.description], ['created_at', s.created_at], ['updated_at', s.updated_at],
+    ...(s.error ? [['error', s.error.map((e: Json) => `${e.error_code}: ${e.error_message}`).join('; ')]] : []),
+  ]);
+}
+
+function showEndpoint(e: Json): void {
+  table([
+    ['id', e.id], ['service_id', e.endpoint_service_id], ['service', e.endpoint_service_name], ['status', e.status],
+    ['ip', e.ip], ['host_ip', e.host_ip], ['marker_id', e.marker_id], ['vpc_id', e.vpc_id], ['subnet_id', e.subnet_id],
+    ['whitelist', list(e.whitelist)], ['enable_whitelist', e.enable_whitelist], ['dns_names', list(e.dns_names)],
+    ['description', e.description], ['created_at', e.created_at], ['updated_at', e.updated_at],
+    ...(e.error ? [['error', e.error.map((x: Json) => `${x.error_code}: ${x.error_message}`).join('; ')]] : []),
+  ]);
+}
+
+const connections = (b: Json): void => table(
+  b.connections.map((c: Json) => [c.id, c.marker_id, c.domain_id, c.status, c.created_at]),
+  ['ENDPOINT_ID', 'MARKER_ID', 'DOMAIN_ID', 'STATUS', 'CREATED_AT'],
+);
+
+// -- flag parsers: a bad value is a usage error (exit 2) before any request
+
+function portMapping(value: string, previous: Json[] = []): Json[] {
+  const m = /^(\d{1,5}):(\d{1,5})$/.exec(value);
+  const [c, s] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  if (!m || c < 1 || c > 65535 || s < 1 || s > 65535) {
+    throw new InvalidArgumentError('expected CLIENT:SERVER, two ports from 1 to 65535 (e.g. 80:8080)');
+  }
+  return [...previous, { client_port: c, server_port: s, protocol: 'TCP' }];
+}
+
+function count(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
+  return Number(value);
+}
+
+const csv = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** a domain id becomes iam:domain::<id>; `*` and full iam:domain:: strings pass as they are */
+const permission = (d: string): string => (d === '*' || d.startsWith('iam:domain::') ? d : `iam:domain::${d}`);
+
+// -- the commands
+
+export function buildProgram(): Command {
+  const program = new Command('vpcep')
+    .description('command-line client of vpcepd, the VPC endpoint simulator (Huawei VPCEP v1 API)')
+    .addOption(new Option('--url <url>', 'vpcepd base URL').env('VPCEP_URL').default(DEFAULT_URL))
+    .addOption(new Option('--token <token>', 'X-Auth-Token of the calling account').env('VPCEP_TOKEN'))
+    .addOption(new Option('--project <id>', 'project id of the calling account').env('VPCEP_PROJECT'))
+    .option('--json', 'print the API\'s JSON body instead of a table')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+
+  // each action gets the global options and its own
+  const run = <A extends unknown[]>(fn: (g: Globals, opts: Json, ...args: A) => Promise<void>) =>
+    async function (this: Command, ...args: unknown[]): Promise<void> {
+      await fn(this.optsWithGlobals() as Globals, this.opts(), ...(args.slice(0, this.registeredArguments.length) as A));
+    };
+
+  // -- endpoint services (provider side)
+  const service = program.command('service').description('endpoint services (provider side)');
+  const S = '/vpc-endpoint-services';
+
+  service.command('create').description('create an endpoint service')
+    .requiredOption('--port-id <id>', 'backend port id')
+    .requiredOption('--vpc-id <id>', 'VPC of the backend port')
+    .addOption(new Option('--server-type <type>', 'backend type').choices(['VM', 'LB']).makeOptionMandatory())
+    .requiredOption('--port <client:server>', 'port mapping, repeatable', portMapping)
+    .option('--name <name>', 'service name (up to 16 of A-Z a-z 0-9 _ -)')
+    .option('--no-approval', 'connect endpoints without the provider\'s approval')
+    .addOption(new Option('--tcp-proxy <mode>', 'client information passing').choices(TCP_PROXY_VALUES))
+    .option('--description <text>', 'description')
+    .action(run(async (g, o) => {
+      // JSON.stringify leaves out the fields that are undefined.
+      const body = {
+        port_id: o.portId, vpc_id: o.vpcId, server_type: o.serverType, ports: o.port, service_name: o.name,
+        approval_enabled: o.approval === false ? false : undefined, tcp_proxy: o.tcpProxy, description: o.description,
+      };
+      out(g, await api(g, 'POST', S, body), showService);
+    }));
+
+  service.command('list').description('list your endpoint services')
+    .option('--name <name>', 'only services whose name contains this')
+    .addOption(new Option('--status <status>', 'only services in this status').choices(SERVICE_STATUSES))
+    .option('--limit <n>', 'at most this many', count)
+    .option('--offset <n>', 'skip this many', count)
+    .action(run(async (g, o) => {
+      const q = { endpoint_service_name: o.name, status: o.status, limit: o.limit, offset: o.offset };
+      out(g, await api(g, 'GET', S, undefined, q), (b) => table(
+        b.endpoint_services.map((s: Json) => [s.id, s.service_name, s.status, s.server_type, ports(s.ports), s.approval_enabled ? 'on' : 'off', s.connection_count]),
+        ['ID', 'NAME', 'STATUS', 'SERVER_TYPE', 'PORTS', 'APPROVAL', 'CONNECTIONS'],
+      ));
+    }));
+
+  service.command('show').description('show an endpoint service').argument('<id>')
+    .action(run(async (g, _o, id: string) => out(g, await api(g, 'GET', `${S}/${encodeURIComponent(id)}`), showService)));
+
+  service.command('modify').description('modify an endpoint service').argument('<id>')
+    .option('--name <name>', 'new service name')
+    .addOption(new Option('--approval <on|off>', 'whether connections need approval').choices(['on', 'off']))
+    .option('--port <client:server>', 'port mapping, repeatable; replaces the whole list', portMapping)
+    .addOption(new Option('--tcp-proxy <mode>', 'client information passing').choices(TCP_PROXY_VALUES))
+    .option('--description <text>', 'description')
+    .action(run(async (g, o, id: string) => {
+      const body = {
+        ...(o.name !== undefined ? { service_name: o.name } : {}),
+        ...(o.approval !== undefined ? { approval_enabled: o.approval === 'on' } : {}),
+        ...(o.port !== undefined ? { ports: o.port } : {}),
+        ...(o.tcpProxy !== undefined ? { tcp_proxy: o.tcpProxy } : {}),
+        ...(o.description !== undefined ? { description: o.description } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new CliError('nothing to modify: give --name, --approval, --port, --tcp-proxy or --description', 2);
+      out(g, await api(g, 'PUT', `${S}/${encodeURIComponent(id)}`, body), showService);
+    }));
+
+  service.command('delete').description('delete an endpoint service').argument('<id>')
+    .action(run(async (g, _o, id: string) => {
+      out(g, await api(g, 'DELETE', `${S}/${encodeURIComponent(id)}`), () => console.log(`deleted endpoint service ${id}`));
+    }));
+
+  service.command('connections').description('list the endpoints connected to a service').argument('<id>')
+    .action(run(async (g, _o, id: string) => out(g, await api(g, 'GET', `${S}/${encodeURIComponent(id)}/connections`), connections)));
+
+  for (const [name, action, verb] of [['accept', 'receive', 'accepted'], ['reject', 'reject', 'rejected']] as const) {
+    service.command(name).description(`${name} an endpoint's connection to your service`)
+      .argument('<service-id>').argument('<endpoint-id>')
+      .action(run(async (g, _o, serviceId: string, endpointId: string) => {
+        const body = { action, endpoints: [endpointId] };
+        out(g, await api(g, 'POST', `${S}/${encodeURIComponent(serviceId)}/connections/action`, body), (b) => {
+          console.log(`${verb} endpoint ${endpointId} (status ${b.connections[0]?.status ?? 'unknown'})`);
+        });
+      }));
+  }
+
+  service.command('permissions').description('list the accounts allowed to connect to a service').argument('<id>')
+    .action(run(async (g, _o, id: string) => {
+      out(g, await api(g, 'GET', `${S}/${encodeURIComponent(id)}/permissions`), (b) => table(
+        b.permissions.map((p: Json) => [p.id, p.permission, p.created_at]),
+        ['ID', 'PERMISSION', 'CREATED_AT'],
+      ));
+    }));
+
+  for (const [name, action, verb] of [['permit', 'add', 'permitted'], ['unpermit', 'remove', 'removed']] as const) {
+    service.command(name)
+      .description(`${action === 'add' ? 'add accounts to' : 'remove accounts from'} the service's whitelist: domain ids, iam:domain::<id> or *`)
+      .argument('<id>').argument('<domain...>')
+      .action(run(async (g, _o, id: string, domains: string[]) => {
+        const body = { action, permissions: domains.map(permission) };
+        out(g, await api(g, 'POST', `${S}/${encodeURIComponent(id)}/permissions/action`, body), (b) => {
+          for (const p of b.permissions as string[]) console.log(`${verb} ${p}`);
+        });
+      }));
+  }
+
+  service.command('public').description('list the public (operator-run) services')
+    .option('--limit <n>', 'at most this many', count)
+    .option('--offset <n>', 'skip this many', count)
+    .action(run(async (g, o) => {
+      out(g, await api(g, 'GET', `${S}/public`, undefined, { limit: o.limit, offset: o.offset }), (b) => table(
+        b.endpoint_services.map((s: Json) => [s.id, s.service_name, s.service_type, s.owner]),
+        ['ID', 'NAME', 'TYPE', 'OWNER'],
+      ));
+    }));
+
+  // -- endpoints (consumer side)
+  const endpoint = program.command('endpoint').description('VPC endpoints (consumer side)');
+  const E = '/vpc-endpoints';
+
+  endpoint.command('create').description('create an endpoint to a service')
+    .requiredOption('--service-id <id>', 'endpoint service id')
+    .requiredOption('--vpc-id <id>', 'your VPC')
+    .option('--subnet-id <id>', 'subnet of the endpoint')
+    .option('--port-ip <ip>', 'fixed private IP in the subnet')
+    .option('--whitelist <cidr,...>', 'comma-separated IPs or CIDRs allowed to use the endpoint', csv)
+    .option('--enable-whitelist', 'enforce the whitelist')
+    .option('--description <text>', 'description')
+    .action(run(async (g, o) => {
+      const body = {
+        endpoint_service_id: o.serviceId, vpc_id: o.vpcId, subnet_id: o.subnetId, port_ip: o.portIp,
+        whitelist: o.whitelist, enable_whitelist: o.enableWhitelist ? true : undefined, description: o.description,
+      };
+      out(g, await api(g, 'POST', E, body), showEndpoint);
+    }));
+
+  endpoint.command('list').description('list your endpoints')
+    .option('--vpc-id <id>', 'only endpoints in this VPC')
+    .addOption(new Option('--status <status>', 'only endpoints in this status').choices(ENDPOINT_STATUSES))
+    .option('--limit <n>', 'at most this many', count)
+    .option('--offset <n>', 'skip this many', count)
+    .action(run(async (g, o) => {
+      const q = { vpc_id: o.vpcId, status: o.status, limit: o.limit, offset: o.offset };
+      out(g, await api(g, 'GET', E, undefined, q), (b) => table(
+        b.endpoints.map((e: Json) => [e.id, e.endpoint_service_name, e.status, e.ip, e.host_ip, e.marker_id]),
+        ['ID', 'SERVICE', 'STATUS', 'IP', 'HOST_IP', 'MARKER_ID'],
+      ));
+    }));
+
+  endpoint.command('show').description('show an endpoint').argument('<id>')
+    .action(run(async (g, _o, id: string) => out(g, await api(g, 'GET', `${E}/${encodeURIComponent(id)}`), showEndpoint)));
+
+  endpoint.command('delete').description('delete an endpoint').argument('<id>')
+    .action(run(async (g, _o, id: string) => {
+      out(g, await api(g, 'DELETE', `${E}/${encodeURIComponent(id)}`), () => console.log(`deleted endpoint ${id}`));
+    }));
+
+  endpoint.command('whitelist').description('replace an endpoint\'s whitelist and/or turn it on or off')
+    .argument('<id>').argument('[cidr...]', 'IPs or CIDRs; they replace the whole list')
+    .option('--clear', 'empty the whitelist')
+    .addOption(new Option('--enable', 'enforce the whitelist').conflicts('disable'))
+    .option('--disable', 'stop enforcing the whitelist')
+    .action(run(async (g, o, id: string, cidrs: string[]) => {
+      if (o.clear && cidrs.length) throw new CliError('give CIDRs or --clear, not both', 2);
+      const body = {
+        ...(cidrs.length || o.clear ? { whitelist: o.clear ? [] : cidrs } : {}),
+        ...(o.enable || o.disable ? { enable_whitelist: Boolean(o.enable) } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new CliError('nothing to change: give CIDRs, --clear, --enable or --disable', 2);
+      out(g, await api(g, 'PUT', `${E}/${encodeURIComponent(id)}`, body), showEndpoint);
+    }));
+
+  // -- quotas
+  program.command('quota').description('show your quotas and their usage')
+    .action(run(async (g) => {
+      out(g, await api(g, 'GET', '/quotas'), (b) => table(
+        b.quotas.resources.map((r: Json) => [r.type, r.used, r.quota]),
+        ['TYPE', 'USED', 'QUOTA'],
+      ));
+    }));
+
+  return program;
+}
+
+/** Runs the CLI on a full argv (node, script, args...) and sets process.exitCode. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has printed the message or the help already
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+    } else if (e instanceof CliError) {
+      process.stderr.write(`vpcep: ${e.message}\n`);
+      process.exitCode = e.exitCode;
+    } else {
+      process.stderr.write(`vpcep: unexpected error: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

@@ -1,0 +1,166 @@
+// The vpcep CLI as a real child process (the built bin/vpcep.js) against an in-process daemon.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSUMER, PROVIDER, ROOT, freePort, startTestDaemon, waitFor, type TestDaemon } from '../helpers.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/vpcep.js args...`; resolves with the exit code and output, whatever the code. */
+function vpcep(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), ...args], {
+      env: { ...process.env, VPCEP_URL: '', VPCEP_TOKEN: '', VPCEP_PROJECT: '', ...env },
+      timeout: 15_000,
+    }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('vpcep CLI', () => {
+  let d: TestDaemon;
+  const as = (who: typeof PROVIDER) => (...args: string[]) => vpcep(['--url', d.url, '--token', who.token, '--project', who.project_id, ...args]);
+  const provider = as(PROVIDER);
+  const consumer = as(CONSUMER);
+  /** runs a command that must succeed and returns its stdout */
+  const ok = async (p: Promise<Run>): Promise<string> => {
+    const r = await p;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    return r.stdout;
+  };
+
+  beforeAll(async () => { d = await startTestDaemon(); });
+  afterAll(async () => { await d.stop(); });
+
+  it('runs the quick start: create, permit, connect, accept', async () => {
+    const created = JSON.parse(await ok(provider('--json', 'service', 'create', '--port-id', 'port-web', '--vpc-id', 'vpc-app',
+      '--server-type', 'VM', '--port', '80:8080', '--name', 'web', '--description', 'the web tier')));
+    expect(created).toMatchObject({
+      port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', approval_enabled: true, description: 'the web tier',
+      ports: [{ client_port: 80, server_port: 8080, protocol: 'TCP' }],
+    });
+    const sid: string = created.id;
+    expect(created.service_name).toBe(`sim-1.web.${sid}`);
+    await waitFor(async () => JSON.parse(await ok(provider('--json', 'service', 'show', sid))).status === 'available', 5_000, 'service available');
+
+    const table = await ok(provider('service', 'list'));
+    expect(table).toContain('ID');
+    expect(table).toContain('STATUS');
+    expect(table).toContain(sid);
+    expect(table).toContain('80:8080');
+    expect(table).toContain('available');
+
+    // not permitted yet: the API's refusal, exit 1
+    const denied = await consumer('endpoint', 'create', '--service-id', sid, '--vpc-id', 'vpc-client', '--subnet-id', 'subnet-a');
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/^vpcep: EndPoint\.2012: /);
+
+    expect(await ok(provider('service', 'permit', sid, CONSUMER.domain_id))).toContain(`iam:domain::${CONSUMER.domain_id}`);
+    const perms = JSON.parse(await ok(provider('--json', 'service', 'permissions', sid)));
+    expect(perms.permissions.map((p: { permission: string }) => p.permission)).toEqual([`iam:domain::${CONSUMER.domain_id}`]);
+
+    const ep = JSON.parse(await ok(consumer('--json', 'endpoint', 'create', '--service-id', sid, '--vpc-id', 'vpc-client',
+      '--subnet-id', 'subnet-a', '--whitelist', '10.0.0.0/8,192.168.1.0/24')));
+    expect(ep).toMatchObject({ endpoint_service_id: sid, status: 'pendingAcceptance', ip: '10.0.1.2', host_ip: '127.2.1.2', vpc_id: 'vpc-client' });
+    expect(ep.whitelist).toEqual(['10.0.0.0/8', '192.168.1.0/24']);
+    const eid: string = ep.id;
+
+    const conns = await ok(provider('service', 'connections', sid));
+    expect(conns).toContain(eid);
+    expect(conns).toContain('pendingAcceptance');
+    expect(await ok(provider('service', 'accept', sid, eid))).toContain(`accepted endpoint ${eid}`);
+    await waitFor(async () => JSON.parse(await ok(consumer('--json', 'endpoint', 'show', eid))).status === 'accepted', 5_000, 'endpoint accepted');
+
+    const list = await ok(consumer('endpoint', 'list'));
+    for (const s of ['ID', 'HOST_IP', 'MARKER_ID', eid, 'accepted', '10.0.1.2', '127.2.1.2', String(ep.marker_id)]) expect(list).toContain(s);
+    const show = await ok(consumer('endpoint', 'show', eid));
+    expect(show).toContain(eid);
+    expect(show).toContain(sid);
+
+    const wl = JSON.parse(await ok(consumer('--json', 'endpoint', 'whitelist', eid, '10.1.0.0/16', '--enable')));
+    expect(wl).toMatchObject({ whitelist: ['10.1.0.0/16'], enable_whitelist: true });
+
+    const quota = await ok(consumer('quota'));
+    expect(quota).toMatch(/TYPE.*USED.*QUOTA/);
+    expect(quota).toMatch(/endpoint\b.*\b1\b/);
+    const q = JSON.parse(await ok(consumer('--json', 'quota')));
+    expect(q.quotas.resources).toContainEqual(expect.objectContaining({ type: 'endpoint', used: 1 }));
+
+    // a service in use cannot go; after the endpoint is deleted it can
+    const inUse = await provider('service', 'delete', sid);
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr).toMatch(/^vpcep: EndPoint\.3006: /);
+    expect(await ok(consumer('endpoint', 'delete', eid))).toContain(`deleted endpoint ${eid}`);
+    expect(await ok(provider('service', 'delete', sid))).toContain(`deleted endpoint service ${sid}`);
+  });
+
+  it('modifies a service and permits * or full iam:domain:: strings as they are', async () => {
+    const sid = JSON.parse(await ok(provider('--json', 'service', 'create', '--port-id', 'port-lb', '--vpc-id', 'vpc-app',
+      '--server-type', 'LB', '--port', '443:8443', '--no-approval'))).id;
+    const m = JSON.parse(await ok(provider('--json', 'service', 'modify', sid, '--approval', 'on', '--port', '81:8081', '--port', '82:8082')));
+    expect(m.approval_enabled).toBe(true);
+    expect(m.ports.map((p: { client_port: number }) => p.client_port)).toEqual([81, 82]);
+    const added = JSON.parse(await ok(provider('--json', 'service', 'permit', sid, '*', 'iam:domain::abc')));
+    expect(added.permissions).toEqual(['*', 'iam:domain::abc']);
+    await ok(provider('service', 'unpermit', sid, '*'));
+    const perms = JSON.parse(await ok(provider('--json', 'service', 'permissions', sid)));
+    expect(perms.permissions.map((p: { permission: string }) => p.permission)).toEqual(['iam:domain::abc']);
+  });
+
+  it('reads its connection settings from the environment', async () => {
+    const r = await vpcep(['--json', 'quota'], { VPCEP_URL: d.url, VPCEP_TOKEN: PROVIDER.token, VPCEP_PROJECT: PROVIDER.project_id });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).quotas.resources).toHaveLength(2);
+  });
+
+  it('an API error exits 1 with the EndPoint code on stderr', async () => {
+    const r = await consumer('endpoint', 'show', 'no-such-endpoint');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^vpcep: EndPoint\.2006: .+\n$/);
+  });
+
+  it('a wrong token exits 1 with EndPoint.0003', async () => {
+    const r = await vpcep(['--url', d.url, '--token', 'wrong', '--project', PROVIDER.project_id, 'service', 'list']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^vpcep: EndPoint\.0003: /);
+  });
+
+  it('bad flag values are usage errors (exit 2) that send nothing', async () => {
+    const before = (await d.provider.get('/vpc-endpoint-services')).body.total_count;
+    const create = (port: string) => provider('service', 'create', '--port-id', 'port-web', '--vpc-id', 'vpc-app', '--server-type', 'VM', '--port', port);
+    for (const port of ['abc', '80', '0:80', '80:70000']) {
+      const r = await create(port);
+      expect(r.code, port).toBe(2);
+      expect(r.stderr).toContain('CLIENT:SERVER');
+    }
+    const badType = await provider('service', 'create', '--port-id', 'p', '--vpc-id', 'v', '--server-type', 'XX', '--port', '1:2');
+    expect(badType.code).toBe(2);
+    expect((await provider('service', 'list', '--limit', 'ten')).code).toBe(2);
+    expect((await provider('service', 'modify', 'some-id')).code).toBe(2);
+    expect((await provider('bogus')).code).toBe(2);
+    expect((await d.provider.get('/vpc-endpoint-services')).body.total_count).toBe(before);
+  });
+
+  it('a missing project is a clear usage error', async () => {
+    const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--project');
+    expect(r.stderr).toContain('VPCEP_PROJECT');
+  });
+
+  it('an unreachable daemon exits 1 with a clear message, no stack trace', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const r = await vpcep(['--url', url, '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'service', 'list']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`vpcep: cannot reach vpcepd at ${url}: ECONNREFUSED (is the daemon running? see --url or VPCEP_URL)\n`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
