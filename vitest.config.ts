@@ -3,8 +3,12 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Test files run one after another: their endpoints listen on the same simulated host
+    // addresses (127.k.c.d), as two vpcepd processes on one host would.
+    fileParallelism: false,
   },
 });

@@ -9,7 +9,8 @@ import { ControlPlane } from './control/control-plane.js';
 import { applyInventory } from './control/inventory.js';
 import type { Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
-import { AckingDataPlane, type DataPlane } from './model/events.js';
+import { TcpDataPlane } from './dataplane/data-plane.js';
+import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService } from './model/types.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
@@ -30,7 +31,9 @@ export interface Daemon {
   readonly address: { host: string; port: number };
   readonly control: ControlPlane;
   readonly config: Config;
-  stop(): Promise<void>;
+  readonly dataPlane: TcpDataPlane;
+  /** stops the API, drains the data plane (up to the timeout), closes the store */
+  stop(drainTimeoutMs?: number): Promise<void>;
 }
 
 /** The default account's token: given, else the one kept in <data-dir>/token, else a new one written there. */
@@ -49,6 +52,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const config = loadConfig(o.configFile);
   let store: Store | undefined;
   let app: FastifyInstance | undefined;
+  let snat: SnatSetup | undefined;
+  let dataPlaneToClose: TcpDataPlane | undefined;
   try {
     store = SqliteStore.open(o.dataDir);
     const snap = await store.load();
@@ -57,8 +62,21 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     await store.commit(inventory.changes);
     const after = await store.load();
 
-    const dataPlane: DataPlane = new AckingDataPlane();
-    log.info('data plane: in-process stand-in (acknowledges every change at once; no traffic is forwarded)');
+    const metrics = createMetrics();
+    snat = await setupSnat(config.dataplane.snat);
+    log.info({ snat_mode: snat.mode, why: snat.why, relay: 'js' }, `data plane: SNAT mode ${snat.mode}`);
+    const dataPlane = new TcpDataPlane({
+      snatMode: snat.mode,
+      connectTimeoutMs: config.dataplane.backendConnectTimeoutMs,
+      idleTimeoutMs: config.dataplane.idleTimeoutMs,
+      maxConnections: config.dataplane.maxConnections,
+      vpcs: inventory.vpcs,
+      log,
+      observeConnect: (id, s) => metrics.observeConnect(id, s),
+      forget: (id) => metrics.forgetEndpoint(id),
+    });
+    dataPlaneToClose = dataPlane;
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats() }), { snat_mode: snat.mode, relay: 'js' });
     const control = new ControlPlane({
       region: config.region,
       store,
@@ -70,7 +88,6 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     });
     await control.reconcile();
 
-    const metrics = createMetrics();
     metrics.setStatusSource(() => {
       const services = Object.fromEntries(SERVICE_STATUSES.map((s) => [s, 0]));
       const endpoints = Object.fromEntries(ENDPOINT_STATUSES.map((s) => [s, 0]));
@@ -100,19 +117,26 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
     const openStore = store;
     const openApp = app;
+    const openSnat = snat;
     return {
       address,
       control,
       config,
-      async stop() {
+      dataPlane,
+      async stop(drainTimeoutMs = config.dataplane.drainTimeoutMs) {
         await openApp.close();
+        const d = await dataPlane.drain(drainTimeoutMs);
+        if (d.drained || d.cut) log.info(d, 'data plane drained');
         await control.settle();
         await openStore.close();
+        await openSnat.teardown();
       },
     };
   } catch (err) {
     await app?.close().catch(() => undefined);
+    dataPlaneToClose?.close();
     await store?.close().catch(() => undefined);
+    await snat?.teardown().catch(() => undefined);
     throw err;
   }
 }

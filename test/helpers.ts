@@ -120,7 +120,7 @@ export async function startTestDaemon(config: Record<string, unknown> = twoAccou
     provider: client(PROVIDER.token, PROVIDER.project_id),
     consumer: client(CONSUMER.token, CONSUMER.project_id),
     client,
-    stop: () => daemon.stop(),
+    stop: () => daemon.stop(200),
   };
 }
 

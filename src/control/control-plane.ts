@@ -18,6 +18,7 @@ import {
 } from '../model/types.js';
 import { cidrOf, ipToInt } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
+import { allocateSnatIp } from '../net/snat-pool.js';
 import type { Change, Store } from '../store/store.js';
 import type { Inventory } from './inventory.js';
 
@@ -171,6 +172,7 @@ export class ControlPlane {
         throw new ApiError('InvalidServerType', `server_type ${body.server_type} does not match port ${port.id}, which is of type ${port.type}`);
       }
       checkUniqueClientPorts(body.ports);
+      checkTcpProxy(body.tcp_proxy);
       if (this.usage(caller).endpoint_service >= caller.quotas.endpoint_service) {
         throw new ApiError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint_service} endpoint services per account`);
       }
@@ -207,6 +209,7 @@ export class ControlPlane {
       const s = this.ownService(caller, id);
       this.checkMutable(s);
       if (body.ports) checkUniqueClientPorts(body.ports);
+      checkTcpProxy(body.tcp_proxy);
       const next: EndpointService = {
         ...s,
         ...(body.approval_enabled !== undefined ? { approval_enabled: body.approval_enabled } : {}),
@@ -288,7 +291,9 @@ export class ControlPlane {
       if (e.service_id !== s.id) throw new ApiError('NotOfService', `endpoint ${endpointId} does not belong to endpoint service ${s.id}`);
       checkConnectionAction(action, e.status);
       if (action === 'receive' && s.status !== 'available') throw new ApiError('ServiceUnavailable', `endpoint service ${s.id} is ${s.status}`);
-      const next: Endpoint = { ...e, status: action === 'receive' ? 'creating' : 'rejected', updated_at: now(), error: undefined };
+      const next: Endpoint = action === 'receive'
+        ? { ...e, status: 'creating', snat_ip: e.snat_ip ?? this.newSnatIp(), updated_at: now(), error: undefined }
+        : { ...e, status: 'rejected', snat_ip: null, updated_at: now(), error: undefined };
       await this.commit([{ kind: 'endpoint', id: e.id, value: next }], () => this.endpoints.set(e.id, next));
       return next;
     });
@@ -343,6 +348,7 @@ export class ControlPlane {
         subnet_id: subnet.id,
         ip,
         host_ip: hostAddress(vpc.number, ipToInt(ip)),
+        snat_ip: s.approval_enabled ? null : this.newSnatIp(),
         marker_id: this.newMarkerId(),
         // huawei-vpcep-api.md "Statuses": approval on -> pendingAcceptance, off -> creating.
         status: s.approval_enabled ? 'pendingAcceptance' : 'creating',
@@ -383,7 +389,7 @@ export class ControlPlane {
     await this.serial(async () => {
       const e = this.ownEndpoint(caller, id);
       if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
-      const n: Endpoint = { ...e, status: 'deleting', updated_at: now() };
+      const n: Endpoint = { ...e, status: 'deleting', snat_ip: null, updated_at: now() };
       await this.commit([{ kind: 'endpoint', id, value: n }], () => this.endpoints.set(id, n));
     });
     await this.finishEndpointDeletion(id);
@@ -478,9 +484,18 @@ export class ControlPlane {
     }
   }
 
+  private newSnatIp(): string {
+    const used = new Set<string>();
+    for (const e of this.endpoints.values()) if (e.snat_ip) used.add(e.snat_ip);
+    const ip = allocateSnatIp(used);
+    if (!ip) throw new ApiError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
+    return ip;
+  }
+
   private liveSpec(e: Endpoint): LiveEndpoint | null {
     const s = this.services.get(e.service_id);
-    if (!s || s.status !== 'available' || !e.ip || !e.host_ip) return null;
+    const vpc = this.vpcs.get(e.vpc_id);
+    if (!s || s.status !== 'available' || !vpc || !e.ip || !e.host_ip || !e.snat_ip) return null;
     const account = this.accountsByName.get(e.owner);
     return {
       id: e.id,
@@ -489,6 +504,9 @@ export class ControlPlane {
       ip: e.ip,
       host_ip: e.host_ip,
       vpc_id: e.vpc_id,
+      vpc_number: vpc.number,
+      vpc_cidr: vpc.cidr,
+      snat_ip: e.snat_ip,
       tcp_proxy: s.tcp_proxy,
       backends: this.backendsOf(s),
       enable_whitelist: e.enable_whitelist,
@@ -552,7 +570,7 @@ export class ControlPlane {
       if (ack.ok && cur.status === 'accepted') return;
       const next: Endpoint = ack.ok
         ? { ...cur, status: 'accepted', updated_at: now(), error: undefined }
-        : { ...cur, status: 'failed', updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+        : { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
       if (!ack.ok) this.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
       await this.commit([{ kind: 'endpoint', id, value: next }], () => this.endpoints.set(id, next));
     });
@@ -568,7 +586,7 @@ export class ControlPlane {
     await this.serial(async () => {
       const cur = this.endpoints.get(id);
       if (!cur || !LIVE_ENDPOINT_STATUSES.has(cur.status)) return;
-      const next: Endpoint = { ...cur, status: 'failed', updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+      const next: Endpoint = { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
       await this.commit([{ kind: 'endpoint', id, value: next }], () => this.endpoints.set(id, next));
     });
     await this.applyToDataPlane({ kind: 'endpoint', id, live: null });
@@ -591,7 +609,7 @@ export class ControlPlane {
       const orphans = [...this.endpoints.values()].filter((e) => e.service_id === id && e.status !== 'deleting');
       const changes: Change[] = [{ kind: 'service', id, value: null }];
       const next = orphans.map((e): Endpoint => ({
-        ...e, status: 'failed', updated_at: now(),
+        ...e, status: 'failed', snat_ip: null, updated_at: now(),
         error: { error_code: 'EndPoint.2003', error_message: `endpoint service ${id} was deleted` },
       }));
       for (const e of next) changes.push({ kind: 'endpoint', id: e.id, value: e });
@@ -600,6 +618,16 @@ export class ControlPlane {
         for (const e of next) this.endpoints.set(e.id, e);
       });
     });
+  }
+}
+
+/**
+ * TOA (a TCP option carrying the client's address) needs packet rewriting, which a socket relay
+ * cannot do; the PROXY protocol modes carry the same information in the payload.
+ */
+function checkTcpProxy(mode: string | undefined): void {
+  if (mode === 'toa_open') {
+    throw new ApiError('Unsupported', 'tcp_proxy toa_open needs packet rewriting (the TOA TCP option), which this socket relay cannot do; supported: close, proxy_open, open, proxy_vni (open and proxy_vni send the PROXY v2 header)');
   }
 }
 

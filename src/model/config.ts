@@ -26,6 +26,10 @@ const schema = z.strictObject({
   listen: z.string().optional(),
   dataplane: z.strictObject({
     snat: z.enum(['auto', 'kernel', 'logical']).optional(),
+    backend_connect_timeout_ms: z.number().int().min(1).max(600_000).optional(),
+    idle_timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+    drain_timeout_ms: z.number().int().min(0).max(3_600_000).optional(),
+    max_connections: z.number().int().min(1).max(10_000_000).optional(),
   }).optional(),
   accounts: z.array(z.strictObject({
     name: z.string().regex(NAME, 'must be 1-64 characters of A-Z a-z 0-9 _ -'),
@@ -100,7 +104,13 @@ export interface PublicServiceSpec {
 export interface Config {
   readonly region: string;
   readonly listen: { host: string; port: number };
-  readonly dataplane: { snat: 'auto' | 'kernel' | 'logical' };
+  readonly dataplane: {
+    readonly snat: 'auto' | 'kernel' | 'logical';
+    readonly backendConnectTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly drainTimeoutMs: number;
+    readonly maxConnections: number;
+  };
   /** empty: the daemon runs with the one `default` account */
   readonly accounts: readonly AccountSpec[];
   readonly vpcs: readonly VpcSpec[];
@@ -278,7 +288,13 @@ export function validateConfig(raw: unknown, source: string): Config {
   return {
     region: c.region ?? DEFAULTS.region,
     listen: listen!,
-    dataplane: { snat: c.dataplane?.snat ?? DEFAULTS.dataplane.snat },
+    dataplane: {
+      snat: c.dataplane?.snat ?? DEFAULTS.dataplane.snat,
+      backendConnectTimeoutMs: c.dataplane?.backend_connect_timeout_ms ?? DEFAULTS.dataplane.backendConnectTimeoutMs,
+      idleTimeoutMs: c.dataplane?.idle_timeout_ms ?? DEFAULTS.dataplane.idleTimeoutMs,
+      drainTimeoutMs: c.dataplane?.drain_timeout_ms ?? DEFAULTS.dataplane.drainTimeoutMs,
+      maxConnections: c.dataplane?.max_connections ?? DEFAULTS.dataplane.maxConnections,
+    },
     accounts,
     vpcs,
     public_services: publicServices,

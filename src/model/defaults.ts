@@ -13,7 +13,13 @@ export const DEFAULTS = deepFreeze({
   logLevel: 'info',
   /** 000_9af245a83013c30f.txt 1.4 Table 1-1 and "Other Constraints" */
   quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000 },
-  dataplane: { snat: 'auto' as 'auto' | 'kernel' | 'logical' },
+  dataplane: {
+    snat: 'auto' as 'auto' | 'kernel' | 'logical',
+    backendConnectTimeoutMs: 5_000, // 5 s
+    idleTimeoutMs: 350_000, // 350 s
+    drainTimeoutMs: 30_000, // 30 s: how long SIGTERM lets live connections finish
+    maxConnections: 1_000_000, // daemon-wide ceiling on concurrent connections
+  },
   api: {
     bodyLimitBytes: 1024 * 1024, // 1 MiB
     listLimit: 10, // default page size of list calls

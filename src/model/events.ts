@@ -20,6 +20,11 @@ export interface LiveEndpoint {
   readonly ip: string;
   readonly host_ip: string;
   readonly vpc_id: string;
+  /** the VPC's loopback number and CIDR: whitelist entries are simulated addresses of this VPC */
+  readonly vpc_number: number;
+  readonly vpc_cidr: string;
+  /** the endpoint's address in 198.19.128.0/17: backends see its connections from there */
+  readonly snat_ip: string;
   readonly tcp_proxy: string;
   readonly backends: readonly Backend[];
   readonly enable_whitelist: boolean;

@@ -136,6 +136,8 @@ export interface Endpoint {
   readonly ip: string | null;
   /** the host address clients connect to: 127.k.c.d for ip c.d in the VPC numbered k */
   readonly host_ip: string | null;
+  /** its source address in 198.19.128.0/17 while it is creating or accepted, else null */
+  readonly snat_ip: string | null;
   readonly marker_id: number;
   readonly status: EndpointStatus;
   readonly enable_dns: boolean;

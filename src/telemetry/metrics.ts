@@ -6,17 +6,38 @@ export interface StatusCounts {
   endpoints: Record<string, number>;
 }
 
+/** One endpoint's data-plane figures, read at scrape time. */
+export interface EndpointFigures {
+  readonly id: string;
+  readonly active: number;
+  readonly connections: number;
+  readonly rejected: Readonly<Record<string, number>>;
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
+}
+
+export interface DataPlaneFigures {
+  readonly active: number;
+  readonly endpoints: readonly EndpointFigures[];
+}
+
 export interface Metrics {
   readonly registry: client.Registry;
   readonly apiRequests: client.Counter<'method' | 'route' | 'code'>;
   /** where the status gauges read their figures at scrape time */
   setStatusSource(fn: () => StatusCounts): void;
+  /** where the data-plane metrics read their figures at scrape time */
+  setDataPlaneSource(fn: () => DataPlaneFigures, info: { snat_mode: string; relay: string }): void;
+  observeConnect(endpointId: string, seconds: number): void;
+  forgetEndpoint(endpointId: string): void;
 }
 
 export function createMetrics(): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   let source: () => StatusCounts = () => ({ services: {}, endpoints: {} });
+  let dataPlane: () => DataPlaneFigures = () => ({ active: 0, endpoints: [] });
+  let info: { snat_mode: string; relay: string } | null = null;
 
   const apiRequests = new client.Counter({
     name: 'vpcep_api_requests_total',
@@ -44,11 +65,83 @@ export function createMetrics(): Metrics {
       for (const [status, n] of Object.entries(source().endpoints)) this.set({ status }, n);
     },
   });
+
+  // The data plane: per endpoint (label endpoint_id only), read from its counters at scrape time
+  // so that the per-connection path does no label lookups.
+  const perEndpoint = (name: string, help: string, value: (e: EndpointFigures) => number, type: 'gauge' | 'counter') => {
+    const Metric = type === 'gauge' ? client.Gauge : client.Counter;
+    new Metric({
+      name, help, labelNames: ['endpoint_id'] as const, registers: [registry],
+      collect(this: client.Gauge<'endpoint_id'> | client.Counter<'endpoint_id'>) {
+        this.reset();
+        for (const e of dataPlane().endpoints) {
+          if (this instanceof client.Gauge) this.set({ endpoint_id: e.id }, value(e));
+          else this.inc({ endpoint_id: e.id }, value(e));
+        }
+      },
+    });
+  };
+  perEndpoint('vpcep_endpoint_active_connections', 'Connections open through an endpoint', (e) => e.active, 'gauge');
+  perEndpoint('vpcep_endpoint_connections_total', 'Connections admitted by an endpoint', (e) => e.connections, 'counter');
+  perEndpoint('vpcep_endpoint_received_bytes_total', 'Bytes received from clients of an endpoint', (e) => e.receivedBytes, 'counter');
+  perEndpoint('vpcep_endpoint_sent_bytes_total', 'Bytes sent to clients of an endpoint', (e) => e.sentBytes, 'counter');
+  new client.Counter({
+    name: 'vpcep_endpoint_rejected_connections_total',
+    help: 'Connections an endpoint refused or could not relay, by reason',
+    labelNames: ['endpoint_id', 'reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const e of dataPlane().endpoints) {
+        for (const [reason, n] of Object.entries(e.rejected)) if (n > 0) this.inc({ endpoint_id: e.id, reason }, n);
+      }
+    },
+  });
+  const connectSeconds = new client.Histogram({
+    name: 'vpcep_endpoint_backend_connect_seconds',
+    help: 'Time to connect to the backend, per endpoint',
+    labelNames: ['endpoint_id'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'vpcep_active_connections',
+    help: 'Connections open through the whole data plane',
+    registers: [registry],
+    collect() {
+      this.set(dataPlane().active);
+    },
+  });
+  new client.Gauge({
+    name: 'vpcep_dataplane_info',
+    help: 'The data plane that runs: SNAT mode and relay',
+    labelNames: ['snat_mode', 'relay'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (info) this.set(info, 1);
+    },
+  });
+  const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
+
   return {
     registry,
     apiRequests,
     setStatusSource(fn) {
       source = fn;
+    },
+    setDataPlaneSource(fn, i) {
+      dataPlane = fn;
+      info = i;
+    },
+    observeConnect(endpointId, seconds) {
+      let h = children.get(endpointId);
+      if (!h) children.set(endpointId, (h = connectSeconds.labels({ endpoint_id: endpointId })));
+      h.observe(seconds);
+    },
+    forgetEndpoint(endpointId) {
+      children.delete(endpointId);
+      connectSeconds.remove({ endpoint_id: endpointId });
     },
   };
 }

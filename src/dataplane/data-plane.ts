@@ -1,0 +1,198 @@
+// The TCP data plane: applies the control plane's change events to live endpoints, runs the one
+// coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
+import fs from 'node:fs';
+import type { Ack, ChangeEvent, DataPlane } from '../model/events.js';
+import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
+import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
+import type { Logger } from '../telemetry/logger.js';
+import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
+import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
+import { Phase } from './relay.js';
+
+export interface TcpDataPlaneOptions {
+  readonly snatMode: 'kernel' | 'logical';
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  /** every VPC's loopback number and CIDR, to map client host addresses back to simulated ones */
+  readonly vpcs: ReadonlyArray<{ number: number; cidr: string }>;
+  readonly log: Logger;
+  /** records one backend connect time */
+  readonly observeConnect: (endpointId: string, seconds: number) => void;
+  /** forgets an endpoint's instruments when it goes */
+  readonly forget: (endpointId: string) => void;
+  /** how often the summary line is logged (ms); 0 turns it off */
+  readonly summaryIntervalMs?: number;
+}
+
+/** descriptors kept free for the API, the store and the logs */
+const FD_RESERVE = 256;
+
+/** the soft limit on open files of this process, from /proc (Node has no getrlimit) */
+export function openFileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (m && m[1] !== 'unlimited') return Number(m[1]);
+  } catch { /* not Linux: no limit known */ }
+  return 1_048_576;
+}
+
+export interface EndpointStats {
+  readonly id: string;
+  readonly active: number;
+  readonly connections: number;
+  readonly rejected: Readonly<Record<RefusalReason, number>>;
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
+}
+
+export class TcpDataPlane implements DataPlane {
+  private readonly runtimes = new Map<string, EndpointRuntime>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly vpcBases = new Map<number, number>();
+  private readonly o: TcpDataPlaneOptions;
+  private readonly load = { active: 0, maxConnections: 0, fdBudget: 0 };
+  private readonly ctx: DataPlaneContext;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly summaryTimer: NodeJS.Timeout | null;
+  private readonly idleMs: number;
+  private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
+
+  constructor(o: TcpDataPlaneOptions) {
+    this.o = o;
+    this.idleMs = o.idleTimeoutMs;
+    this.load.maxConnections = o.maxConnections;
+    this.load.fdBudget = openFileLimit() - FD_RESERVE;
+    for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
+    const load = this.load;
+    const summary = this.summary;
+    this.ctx = {
+      snatMode: o.snatMode,
+      connectTimeoutMs: o.connectTimeoutMs,
+      load,
+      now: () => performance.now(),
+      simulatedSource: (host) => this.simulatedSource(host),
+      connectionOpened: () => { load.active++; summary.opened++; },
+      connectionClosed: () => { load.active--; },
+      observeConnect: o.observeConnect,
+      refused: (endpointId, reason, client) => {
+        summary.refused[reason]++;
+        o.log.debug({ endpoint_id: endpointId, reason, client }, 'connection refused');
+      },
+    };
+    // One coarse timer for every connection: a quarter of the shortest timeout, 25 ms to 1 s.
+    const tick = Math.min(1000, Math.max(25, Math.min(o.connectTimeoutMs, o.idleTimeoutMs) / 4));
+    this.sweepTimer = setInterval(() => this.sweep(), tick).unref();
+    const every = o.summaryIntervalMs ?? 60_000;
+    this.summaryTimer = every > 0 ? setInterval(() => this.logSummary(), every).unref() : null;
+  }
+
+  get activeConnections(): number {
+    return this.load.active;
+  }
+
+  apply(event: ChangeEvent): Promise<Ack> {
+    if (event.kind === 'service') return Promise.resolve({ ok: true });
+    // Events of one endpoint apply in order; different endpoints proceed independently.
+    const prev = this.queues.get(event.id) ?? Promise.resolve();
+    const next = prev.then(() => this.applyEndpoint(event.id, event.live));
+    const tail = next.catch(() => undefined);
+    this.queues.set(event.id, tail);
+    void tail.then(() => { if (this.queues.get(event.id) === tail) this.queues.delete(event.id); });
+    return next;
+  }
+
+  stats(): EndpointStats[] {
+    return [...this.runtimes.values()].map((r) => {
+      const b = r.bytes();
+      return {
+        id: r.spec.id,
+        active: r.active,
+        connections: r.counters.connections,
+        rejected: r.counters.rejected,
+        receivedBytes: b.received,
+        sentBytes: b.sent,
+      };
+    });
+  }
+
+  /** SIGTERM: stop accepting, let live connections finish for up to `timeoutMs`, then cut the rest */
+  async drain(timeoutMs: number): Promise<{ drained: number; cut: number }> {
+    for (const r of this.runtimes.values()) r.stopListening();
+    const before = this.load.active;
+    const until = performance.now() + timeoutMs;
+    while (this.load.active > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const cut = this.load.active;
+    this.close();
+    return { drained: before - cut, cut };
+  }
+
+  close(): void {
+    clearInterval(this.sweepTimer);
+    if (this.summaryTimer) clearInterval(this.summaryTimer);
+    for (const r of this.runtimes.values()) r.close();
+    this.runtimes.clear();
+  }
+
+  private async applyEndpoint(id: string, live: import('../model/events.js').LiveEndpoint | null): Promise<Ack> {
+    const current = this.runtimes.get(id);
+    if (!live) {
+      if (current) {
+        current.close();
+        this.runtimes.delete(id);
+        this.o.forget(id);
+        this.o.log.info({ endpoint_id: id }, 'endpoint down: listeners closed, connections cut');
+      }
+      return { ok: true };
+    }
+    const runtime = current ?? new EndpointRuntime(live, this.ctx);
+    const result = await runtime.update(live);
+    if (!result.ok) {
+      if (!current) runtime.close();
+      return result;
+    }
+    if (!current) {
+      this.runtimes.set(id, runtime);
+      this.o.log.info({ endpoint_id: id, host_ip: live.host_ip, ports: live.backends.map((b) => b.client_port), snat_ip: live.snat_ip }, 'endpoint live');
+    }
+    return { ok: true };
+  }
+
+  private simulatedSource(host: string): string {
+    const parts = parseHostAddress(host);
+    const base = parts ? this.vpcBases.get(parts.k) : undefined;
+    if (parts && base !== undefined) return intToIp(simulatedAddress(base, parts.low16));
+    const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
+    return isIpv4(v4) ? v4 : '0.0.0.0';
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    const idleMs = this.idleMs;
+    for (const r of this.runtimes.values()) {
+      for (const c of r.connections) {
+        if (c.phase === Phase.Connecting) {
+          if (now > c.deadline) c.fail('backend_timeout');
+        } else if (c.touched) {
+          c.touched = false;
+          c.lastActive = now;
+        } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
+          r.counters.idleTimeouts++;
+          this.summary.idle++;
+          c.closeIdle();
+        }
+      }
+    }
+  }
+
+  private logSummary(): void {
+    const s = this.summary;
+    const refused = Object.values(s.refused).reduce((a, b) => a + b, 0);
+    if (s.opened === 0 && refused === 0 && s.idle === 0) return;
+    const reasons = Object.fromEntries(Object.entries(s.refused).filter(([, n]) => n > 0));
+    this.o.log.info({ active: this.load.active, endpoints: this.runtimes.size, opened: s.opened, refused: reasons, idle_closed: s.idle }, 'data plane summary');
+    s.opened = 0;
+    s.idle = 0;
+    for (const k of REFUSAL_REASONS) s.refused[k] = 0;
+  }
+}

@@ -1,0 +1,214 @@
+// One live interface endpoint on the data plane: a listener per terminal port on its host
+// address, its admission gate, its connections and its counters.
+import net, { type Server, type Socket } from 'node:net';
+import type { Backend, LiveEndpoint } from '../model/events.js';
+import { cidrOf, type Cidr } from '../net/cidr.js';
+import { encodeProxyV2 } from '../net/proxy-v2.js';
+import { SnatPortPool } from '../net/snat-pool.js';
+import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type RefusalReason } from './admission.js';
+import { Connection, type ConnectionOwner } from './relay.js';
+
+/** What every endpoint shares: the data plane's settings, load, clock and instruments. */
+export interface DataPlaneContext {
+  readonly snatMode: 'kernel' | 'logical';
+  readonly connectTimeoutMs: number;
+  readonly load: DaemonLoad;
+  now(): number;
+  /** the simulated address of a client's host address, for the PROXY header */
+  simulatedSource(host: string): string;
+  connectionOpened(): void;
+  connectionClosed(): void;
+  observeConnect(endpointId: string, seconds: number): void;
+  refused(endpointId: string, reason: RefusalReason, client: string): void;
+}
+
+/** Per-endpoint counters: the metrics read them at scrape time. */
+export interface EndpointCounters {
+  connections: number;
+  readonly rejected: Record<RefusalReason, number>;
+  /** bytes of closed connections; live ones are added at read time */
+  receivedBytes: number;
+  sentBytes: number;
+  idleTimeouts: number;
+}
+
+interface Listener {
+  readonly server: Server;
+  backend: Backend;
+}
+
+const PROXY_MODES = new Set(['proxy_open', 'open', 'proxy_vni']);
+
+export class EndpointRuntime implements EndpointGate, ConnectionOwner {
+  spec: LiveEndpoint;
+  active: number;
+  cap: number;
+  whitelistEnabled: boolean;
+  whitelist: Cidr[];
+  readonly vpcNumber: number;
+  readonly vpcBase: number;
+  readonly connections = new Set<Connection>();
+  readonly counters: EndpointCounters;
+  private readonly listeners = new Map<number, Listener>();
+  private readonly ports: SnatPortPool | null;
+  private readonly ctx: DataPlaneContext;
+  private closing: boolean;
+
+  constructor(spec: LiveEndpoint, ctx: DataPlaneContext) {
+    this.spec = spec;
+    this.ctx = ctx;
+    this.active = 0;
+    this.cap = spec.connection_cap;
+    this.whitelistEnabled = spec.enable_whitelist;
+    this.whitelist = spec.whitelist.map(cidrOf);
+    this.vpcNumber = spec.vpc_number;
+    this.vpcBase = cidrOf(spec.vpc_cidr).base;
+    this.counters = {
+      connections: 0,
+      rejected: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>,
+      receivedBytes: 0,
+      sentBytes: 0,
+      idleTimeouts: 0,
+    };
+    this.ports = ctx.snatMode === 'logical' ? new SnatPortPool() : null;
+    this.closing = false;
+  }
+
+  /**
+   * Brings the listeners to the spec: binds new terminal ports, closes removed ones (cutting their
+   * connections), and points kept ones at their new backend. All or nothing for new ports.
+   */
+  async update(spec: LiveEndpoint): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const wanted = new Map(spec.backends.map((b) => [b.client_port, b]));
+    const added: Array<[number, Listener]> = [];
+    for (const [port, backend] of wanted) {
+      if (this.listeners.has(port)) continue;
+      try {
+        added.push([port, { server: await this.listen(spec.host_ip, port), backend }]);
+      } catch (err) {
+        for (const [, l] of added) l.server.close();
+        const e = err as NodeJS.ErrnoException;
+        return { ok: false, reason: `cannot listen on ${spec.host_ip}:${port}: ${e.code ?? e.message}${e.code === 'EADDRINUSE' ? ' (address in use)' : e.code === 'EACCES' ? ' (permission denied)' : ''}` };
+      }
+    }
+    for (const [port, l] of added) this.listeners.set(port, l);
+    for (const [port, l] of this.listeners) {
+      const b = wanted.get(port);
+      if (b) l.backend = b;
+      else {
+        l.server.close();
+        this.listeners.delete(port);
+        for (const c of this.connections) if (c.listenPort === port) c.cut(null);
+      }
+    }
+    this.spec = spec;
+    this.cap = spec.connection_cap;
+    this.whitelistEnabled = spec.enable_whitelist;
+    this.whitelist = spec.whitelist.map(cidrOf);
+    return { ok: true };
+  }
+
+  /** closes every listener and cuts every connection (reject, delete, failure) */
+  close(): void {
+    this.closing = true;
+    for (const l of this.listeners.values()) l.server.close();
+    this.listeners.clear();
+    for (const c of [...this.connections]) c.cut(null);
+  }
+
+  /** stops accepting, leaving live connections to finish (a drain) */
+  stopListening(): void {
+    this.closing = true;
+    for (const l of this.listeners.values()) l.server.close();
+    this.listeners.clear();
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  /** bytes so far: closed connections plus what live ones have moved */
+  bytes(): { received: number; sent: number } {
+    let received = this.counters.receivedBytes;
+    let sent = this.counters.sentBytes;
+    for (const c of this.connections) {
+      received += c.client.bytesRead;
+      sent += c.client.bytesWritten;
+    }
+    return { received, sent };
+  }
+
+  private listen(host: string, port: number): Promise<Server> {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    server.on('connection', (socket: Socket) => this.accept(socket, port));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, backlog: 4096, exclusive: true }, () => {
+        server.removeListener('error', reject);
+        // After the bind, accept errors (EMFILE, ...) are counted, never fatal.
+        server.on('error', (err: NodeJS.ErrnoException) => this.ctx.refused(this.spec.id, err.code === 'EMFILE' || err.code === 'ENFILE' ? 'fd_limit' : 'backend_error', 'accept'));
+        resolve(server);
+      });
+    });
+  }
+
+  private accept(socket: Socket, port: number): void {
+    const ctx = this.ctx;
+    const host = socket.remoteAddress ?? '';
+    const listener = this.listeners.get(port);
+    let reason = this.closing || !listener ? 'not_accepted' as const : admit(this, ctx.load, host);
+    let snatPort = 0;
+    if (reason === null && this.ports) {
+      snatPort = this.ports.take();
+      if (snatPort === 0) reason = 'snat_exhausted';
+    }
+    if (reason !== null) {
+      this.counters.rejected[reason]++;
+      ctx.refused(this.spec.id, reason, host);
+      socket.on('error', ignore);
+      socket.resetAndDestroy();
+      return;
+    }
+    const backend = listener!.backend;
+    const preamble = PROXY_MODES.has(this.spec.tcp_proxy)
+      ? encodeProxyV2({
+        sourceIp: ctx.simulatedSource(host),
+        sourcePort: socket.remotePort ?? 0,
+        destinationIp: this.spec.ip,
+        destinationPort: port,
+        endpointId: this.spec.id,
+        markerId: this.spec.marker_id,
+      })
+      : null;
+    this.active++;
+    this.counters.connections++;
+    ctx.connectionOpened();
+    const conn = new Connection(this, socket, port, {
+      host: backend.host,
+      port: backend.port,
+      localAddress: ctx.snatMode === 'kernel' ? this.spec.snat_ip : undefined,
+      preamble,
+    }, ctx.now(), ctx.connectTimeoutMs, snatPort);
+    this.connections.add(conn);
+  }
+
+  onBackendConnected(_conn: Connection, seconds: number): void {
+    this.ctx.observeConnect(this.spec.id, seconds);
+  }
+
+  onBackendFailed(conn: Connection, reason: RefusalReason): void {
+    this.counters.rejected[reason]++;
+    this.ctx.refused(this.spec.id, reason, conn.client.remoteAddress ?? '');
+  }
+
+  onClosed(conn: Connection): void {
+    if (!this.connections.delete(conn)) return;
+    this.active--;
+    this.counters.receivedBytes += conn.client.bytesRead;
+    this.counters.sentBytes += conn.client.bytesWritten;
+    if (conn.snatPort) this.ports?.give(conn.snatPort);
+    this.ctx.connectionClosed();
+  }
+}
+
+function ignore(): void {}

@@ -1,0 +1,167 @@
+// The per-connection relay: one Connection object per client, every field set in the
+// constructor, handlers at module level (no closures per connection), no throwing: a failure is
+// a reason on the connection, counted once when it closes.
+import net, { type Socket } from 'node:net';
+import type { RefusalReason } from './admission.js';
+
+const CONN = Symbol('vpcep.connection');
+type Tagged = Socket & { [CONN]: Connection };
+
+export const enum Phase {
+  Connecting = 0,
+  Open = 1,
+  Closed = 2,
+}
+
+/** What a Connection needs from the endpoint it belongs to. */
+export interface ConnectionOwner {
+  /** the connect attempt finished: seconds it took */
+  onBackendConnected(conn: Connection, seconds: number): void;
+  /** the backend could not be reached: the client is reset and the reason counted */
+  onBackendFailed(conn: Connection, reason: RefusalReason): void;
+  /** both sockets are closed */
+  onClosed(conn: Connection): void;
+}
+
+export interface BackendTarget {
+  readonly host: string;
+  readonly port: number;
+  /** the source address to bind (kernel SNAT), or undefined */
+  readonly localAddress: string | undefined;
+  /** bytes to send to the backend before any payload (a PROXY v2 header), or null */
+  readonly preamble: Buffer | null;
+}
+
+export class Connection {
+  readonly client: Socket;
+  readonly backend: Socket;
+  readonly owner: ConnectionOwner;
+  readonly listenPort: number;
+  phase: Phase;
+  /** when the connect attempt started and must end, on the coarse clock (ms) */
+  readonly startedAt: number;
+  readonly deadline: number;
+  /** set by any data; the sweep reads and clears it to find idle connections */
+  touched: boolean;
+  lastActive: number;
+  failure: RefusalReason | null;
+  /** the logical SNAT source port, 0 when the kernel picks it */
+  snatPort: number;
+  private closedSockets: number;
+  private readonly preamble: Buffer | null;
+
+  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number) {
+    this.client = client;
+    this.owner = owner;
+    this.listenPort = listenPort;
+    this.phase = Phase.Connecting;
+    this.startedAt = now;
+    this.deadline = now + connectTimeoutMs;
+    this.touched = false;
+    this.lastActive = now;
+    this.failure = null;
+    this.snatPort = snatPort;
+    this.closedSockets = 0;
+    this.preamble = target.preamble;
+    (client as Tagged)[CONN] = this;
+    client.on('error', onSocketError);
+    client.on('close', onSocketClose);
+    client.on('data', onData);
+    // The client stays paused (pauseOnConnect) until the backend is connected.
+    this.backend = net.connect({ host: target.host, port: target.port, localAddress: target.localAddress, allowHalfOpen: true });
+    this.backend.setNoDelay(true);
+    client.setNoDelay(true);
+    (this.backend as Tagged)[CONN] = this;
+    this.backend.on('connect', onBackendConnect);
+    this.backend.on('error', onSocketError);
+    this.backend.on('close', onSocketClose);
+    this.backend.on('data', onData);
+  }
+
+  /** ends the connection now with a reset to the client (a cut, a timeout, a teardown) */
+  cut(reason: RefusalReason | null): void {
+    if (this.phase === Phase.Closed) return;
+    if (this.phase === Phase.Connecting && reason) this.fail(reason);
+    else {
+      this.client.resetAndDestroy();
+      this.backend.destroy();
+    }
+  }
+
+  /** a graceful close after the idle timeout */
+  closeIdle(): void {
+    this.client.destroy();
+    this.backend.destroy();
+  }
+
+  fail(reason: RefusalReason): void {
+    if (this.failure !== null || this.phase !== Phase.Connecting) return;
+    this.failure = reason;
+    this.owner.onBackendFailed(this, reason);
+    this.client.resetAndDestroy();
+    this.backend.destroy();
+  }
+
+  open(elapsedSeconds: number): void {
+    this.phase = Phase.Open;
+    this.owner.onBackendConnected(this, elapsedSeconds);
+    if (this.preamble) this.backend.write(this.preamble);
+    // pipe() carries backpressure both ways and ends the other side on a FIN (half-close).
+    this.client.pipe(this.backend);
+    this.backend.pipe(this.client);
+  }
+
+  socketClosed(): void {
+    if (++this.closedSockets < 2) {
+      // One side is gone: once it is closed, the other has nothing more to exchange.
+      if (this.client.destroyed && !this.backend.destroyed) {
+        if (this.phase === Phase.Connecting) this.backend.destroy();
+        else if (!this.client.readableEnded) this.backend.resetAndDestroy();
+      } else if (this.backend.destroyed && !this.client.destroyed && !this.backend.readableEnded) {
+        this.client.resetAndDestroy();
+      }
+      return;
+    }
+    this.phase = Phase.Closed;
+    this.owner.onClosed(this);
+  }
+}
+
+function onBackendConnect(this: Tagged): void {
+  const c = this[CONN];
+  c.open((performance.now() - c.startedAt) / 1000);
+}
+
+function onData(this: Tagged): void {
+  this[CONN].touched = true;
+}
+
+function onSocketError(this: Tagged, err: NodeJS.ErrnoException): void {
+  const c = this[CONN];
+  if (c.phase === Phase.Connecting && this === c.backend) c.fail(reasonOf(err));
+  // Otherwise the socket is destroyed by Node; 'close' follows and socketClosed() tidies up.
+}
+
+function onSocketClose(this: Tagged): void {
+  this[CONN].socketClosed();
+}
+
+/** the refusal reason of a failed backend connect */
+export function reasonOf(err: NodeJS.ErrnoException): RefusalReason {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'backend_unreachable';
+    case 'ETIMEDOUT':
+      return 'backend_timeout';
+    case 'EADDRNOTAVAIL':
+    case 'EADDRINUSE':
+      return 'snat_exhausted';
+    case 'EMFILE':
+    case 'ENFILE':
+      return 'fd_limit';
+    default:
+      return 'backend_error';
+  }
+}
