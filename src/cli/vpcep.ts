@@ -96,7 +96,7 @@ function showService(s: Json): void {
 function showEndpoint(e: Json): void {
   table([
     ['id', e.id], ['service_id', e.endpoint_service_id], ['service', e.endpoint_service_name], ['status', e.status],
-    ['ip', e.ip], ['host_ip', e.host_ip], ['marker_id', e.marker_id], ['vpc_id', e.vpc_id], ['subnet_id', e.subnet_id],
+    ['ip', e.ip], ['host_ip', e.host_ip], ['snat_ip', e.snat_ip], ['marker_id', e.marker_id], ['vpc_id', e.vpc_id], ['subnet_id', e.subnet_id],
     ['whitelist', list(e.whitelist)], ['enable_whitelist', e.enable_whitelist], ['dns_names', list(e.dns_names)],
     ['description', e.description], ['created_at', e.created_at], ['updated_at', e.updated_at],
     ...(e.error ? [['error', e.error.map((x: Json) => `${x.error_code}: ${x.error_message}`).join('; ')]] : []),

@@ -1,0 +1,45 @@
+// The unprivileged mode: dataplane.snat logical binds nothing, and says so.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createAvailableService, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+
+describe('logical SNAT mode', () => {
+  let d: TestDaemon | undefined;
+  let backend: net.Server | undefined;
+  afterEach(async () => {
+    await d?.stop();
+    await new Promise((r) => (backend ? backend.close(r) : r(undefined)));
+  });
+
+  it('relays without binding the SNAT address, keeps snat_ip, and reports the mode', async () => {
+    const seen: string[] = [];
+    backend = net.createServer((s) => { seen.push(s.remoteAddress!); s.end('pong'); });
+    await new Promise<void>((r) => backend!.listen(0, '127.0.0.1', r));
+    const servicePort = (backend.address() as net.AddressInfo).port;
+    const clientPort = 20000 + Math.floor(Math.random() * 20000);
+    d = await startTestDaemon(twoAccountConfig({ dataplane: { snat: 'logical' } }));
+    const svc = await createAvailableService(d, {
+      port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', approval_enabled: false,
+      ports: [{ client_port: clientPort, server_port: servicePort }],
+    });
+    const ep = await d.provider.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-provider-client', subnet_id: 'subnet-pc' });
+    const live = await waitFor(async () => {
+      const e = await d!.provider.get(`/vpc-endpoints/${ep.body.id}`);
+      return e.body.status === 'accepted' ? e.body : null;
+    });
+    expect(live.snat_ip).toMatch(/^198\.19\.(1[2-9]\d|2[0-5]\d)\.\d+$/);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = net.connect({ host: live.host_ip, port: clientPort, localAddress: '127.3.1.9' });
+      let got = '';
+      c.on('data', (b) => { got += b; });
+      c.on('end', () => resolve(got));
+      c.on('error', reject);
+    });
+    expect(reply).toBe('pong');
+    // Nothing was bound to the SNAT address: the backend sees the address the kernel picked
+    // for the daemon's own connection.
+    expect(seen).toEqual(['127.0.0.1']);
+    const metrics = await (await fetch(`${d.url}/metrics`)).text();
+    expect(metrics).toContain('vpcep_dataplane_info{snat_mode="logical",relay="js"} 1');
+  });
+});

@@ -1,0 +1,91 @@
+// The pure pieces of the data plane: PROXY v2 encoding, SNAT allocation, admission.
+import { V2ProxyProtocol } from 'proxy-protocol-js';
+import { describe, expect, it } from 'vitest';
+import { admit, whitelisted, type EndpointGate } from '../../src/dataplane/admission.js';
+import { cidrOf, ipToInt } from '../../src/net/cidr.js';
+import { encodeProxyV2, PP2_TYPE_MARKER_ID, PP2_TYPE_VPCE } from '../../src/net/proxy-v2.js';
+import { allocateSnatIp, isSnatAddress, SnatPortPool } from '../../src/net/snat-pool.js';
+
+describe('PROXY v2 header', () => {
+  const fields = {
+    sourceIp: '10.0.1.50', sourcePort: 40123, destinationIp: '10.0.1.2', destinationPort: 80,
+    endpointId: '2c8902ac-e991-4a27-8e02-471bdcb3da14', markerId: 916444055,
+  };
+
+  it('parses with an independent parser (proxy-protocol-js) to the same addresses and ports', () => {
+    const p = V2ProxyProtocol.parse(encodeProxyV2(fields));
+    const addr = p.proxyAddress as any;
+    expect(addr.sourceAddress.address).toEqual([10, 0, 1, 50]);
+    expect(addr.sourcePort).toBe(40123);
+    expect(addr.destinationAddress.address).toEqual([10, 0, 1, 2]);
+    expect(addr.destinationPort).toBe(80);
+  });
+
+  it('carries the endpoint id (0xEA, subtype 0x01) and the marker id (0xE1) as TLVs', () => {
+    const b = encodeProxyV2(fields);
+    expect(b.readUInt16BE(14)).toBe(b.length - 16);
+    const tlvs = new Map<number, Buffer>();
+    for (let o = 28; o < b.length;) {
+      const len = b.readUInt16BE(o + 1);
+      tlvs.set(b[o]!, b.subarray(o + 3, o + 3 + len));
+      o += 3 + len;
+    }
+    const vpce = tlvs.get(PP2_TYPE_VPCE)!;
+    expect(vpce[0]).toBe(0x01);
+    expect(vpce.subarray(1).toString('ascii')).toBe(fields.endpointId);
+    expect(tlvs.get(PP2_TYPE_MARKER_ID)!.readUInt32BE(0)).toBe(916444055);
+  });
+});
+
+describe('SNAT addresses and ports', () => {
+  it('hands out 198.19.128.0/17 from its first host address and skips used ones', () => {
+    expect(allocateSnatIp(new Set())).toBe('198.19.128.1');
+    expect(allocateSnatIp(new Set(['198.19.128.1', '198.19.128.2']))).toBe('198.19.128.3');
+    expect(isSnatAddress('198.19.200.1')).toBe(true);
+    expect(isSnatAddress('198.19.127.255')).toBe(false);
+  });
+
+  it('runs out after the last address', () => {
+    const used = new Set<string>();
+    for (let i = 1; i < 32767; i++) used.add(`198.19.${128 + (i >> 8)}.${i & 255}`);
+    expect(allocateSnatIp(used)).toBeNull();
+  });
+
+  it('gives every port once, takes them back, and says 0 when exhausted', () => {
+    const pool = new SnatPortPool(1024, 1027);
+    expect([pool.take(), pool.take(), pool.take(), pool.take()]).toEqual([1024, 1025, 1026, 1027]);
+    expect(pool.take()).toBe(0);
+    expect(pool.inUse).toBe(4);
+    pool.give(1025);
+    expect(pool.take()).toBe(1025);
+  });
+});
+
+describe('admission', () => {
+  const gate = (o: Partial<EndpointGate> = {}): EndpointGate => ({
+    active: 0, cap: 3000, whitelistEnabled: false, whitelist: [], vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'), ...o,
+  });
+  const load = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000 };
+
+  it('admits up to the cap and refuses the next', () => {
+    expect(admit(gate({ active: 2999 }), load, '127.2.1.5')).toBeNull();
+    expect(admit(gate({ active: 3000 }), load, '127.2.1.5')).toBe('cap');
+  });
+
+  it('refuses at the daemon-wide ceiling and before the open-file limit', () => {
+    expect(admit(gate(), { ...load, active: 10, maxConnections: 10 }, '127.2.1.5')).toBe('daemon_limit');
+    expect(admit(gate(), { ...load, active: 9_500, fdBudget: 19_000 }, '127.2.1.5')).toBe('fd_limit');
+    expect(admit(gate(), { ...load, active: 9_499, fdBudget: 19_000 }, '127.2.1.5')).toBeNull();
+  });
+
+  it('checks the simulated source address against the whitelist, in the endpoint\'s VPC only', () => {
+    const g = gate({ whitelistEnabled: true, whitelist: [cidrOf('10.0.1.50/32'), cidrOf('10.0.2.0/24')] });
+    expect(whitelisted(g, '127.2.1.50')).toBe(true);
+    expect(whitelisted(g, '::ffff:127.2.2.9')).toBe(true);
+    expect(whitelisted(g, '127.2.1.51')).toBe(false);
+    expect(whitelisted(g, '127.3.1.50')).toBe(false); // same c.d, another VPC
+    expect(whitelisted(g, '127.0.0.1')).toBe(false); // outside every VPC
+    expect(admit(g, load, '127.2.1.51')).toBe('whitelist');
+    expect(admit({ ...g, whitelistEnabled: false }, load, '127.2.1.51')).toBeNull();
+  });
+});
