@@ -50,7 +50,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   readonly connections = new Set<Connection>();
   readonly counters: EndpointCounters;
   private readonly listeners = new Map<number, Listener>();
-  private readonly ports: SnatPortPool | null;
+  private readonly ports = new SnatPortPool();
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
 
@@ -70,7 +70,6 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       sentBytes: 0,
       idleTimeouts: 0,
     };
-    this.ports = ctx.snatMode === 'logical' ? new SnatPortPool() : null;
     this.closing = false;
   }
 
@@ -146,7 +145,11 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       server.listen({ host, port, backlog: 4096, exclusive: true }, () => {
         server.removeListener('error', reject);
         // After the bind, accept errors (EMFILE, ...) are counted, never fatal.
-        server.on('error', (err: NodeJS.ErrnoException) => this.ctx.refused(this.spec.id, err.code === 'EMFILE' || err.code === 'ENFILE' ? 'fd_limit' : 'backend_error', 'accept'));
+        server.on('error', (err: NodeJS.ErrnoException) => {
+          const reason = err.code === 'EMFILE' || err.code === 'ENFILE' ? 'fd_limit' : 'backend_error';
+          this.counters.rejected[reason]++;
+          this.ctx.refused(this.spec.id, reason, 'accept');
+        });
         resolve(server);
       });
     });
@@ -158,7 +161,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const listener = this.listeners.get(port);
     let reason = this.closing || !listener ? 'not_accepted' as const : admit(this, ctx.load, host);
     let snatPort = 0;
-    if (reason === null && this.ports) {
+    if (reason === null) {
       snatPort = this.ports.take();
       if (snatPort === 0) reason = 'snat_exhausted';
     }
@@ -201,13 +204,25 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.ctx.refused(this.spec.id, reason, conn.client.remoteAddress ?? '');
   }
 
+  nextSnatPort(conn: Connection): number {
+    const port = this.ports.take();
+    // The port that was held elsewhere goes to the back of the queue.
+    if (port !== 0) this.ports.give(conn.snatPort);
+    return port;
+  }
+
   onClosed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
     this.active--;
     this.counters.receivedBytes += conn.client.bytesRead;
     this.counters.sentBytes += conn.client.bytesWritten;
-    if (conn.snatPort) this.ports?.give(conn.snatPort);
+    this.ports.give(conn.snatPort);
     this.ctx.connectionClosed();
+  }
+
+  /** SNAT source ports held by live connections */
+  get snatPortsInUse(): number {
+    return this.ports.inUse;
   }
 }
 

@@ -19,6 +19,8 @@ export interface ConnectionOwner {
   onBackendConnected(conn: Connection, seconds: number): void;
   /** the backend could not be reached: the client is reset and the reason counted */
   onBackendFailed(conn: Connection, reason: RefusalReason): void;
+  /** another SNAT source port when the one tried is held by a socket elsewhere, or 0 */
+  nextSnatPort(conn: Connection): number;
   /** both sockets are closed */
   onClosed(conn: Connection): void;
 }
@@ -28,13 +30,17 @@ export interface BackendTarget {
   readonly port: number;
   /** the source address to bind (kernel SNAT), or undefined */
   readonly localAddress: string | undefined;
+  /** with localAddress: the source port, from the endpoint's SNAT port pool */
   /** bytes to send to the backend before any payload (a PROXY v2 header), or null */
   readonly preamble: Buffer | null;
 }
 
+/** how many source ports a connect tries before it counts as snat_exhausted */
+const SNAT_PORT_TRIES = 4;
+
 export class Connection {
   readonly client: Socket;
-  readonly backend: Socket;
+  backend: Socket;
   readonly owner: ConnectionOwner;
   readonly listenPort: number;
   phase: Phase;
@@ -45,10 +51,12 @@ export class Connection {
   touched: boolean;
   lastActive: number;
   failure: RefusalReason | null;
-  /** the logical SNAT source port, 0 when the kernel picks it */
+  /** the SNAT source port of this connection (from its endpoint's pool) */
   snatPort: number;
   private closedSockets: number;
+  private portTries: number;
   private readonly preamble: Buffer | null;
+  private readonly target: BackendTarget;
 
   constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number) {
     this.client = client;
@@ -62,20 +70,50 @@ export class Connection {
     this.failure = null;
     this.snatPort = snatPort;
     this.closedSockets = 0;
+    this.portTries = 1;
     this.preamble = target.preamble;
+    this.target = target;
     (client as Tagged)[CONN] = this;
     client.on('error', onSocketError);
     client.on('close', onSocketClose);
     client.on('data', onData);
-    // The client stays paused (pauseOnConnect) until the backend is connected.
-    this.backend = net.connect({ host: target.host, port: target.port, localAddress: target.localAddress, allowHalfOpen: true });
-    this.backend.setNoDelay(true);
     client.setNoDelay(true);
-    (this.backend as Tagged)[CONN] = this;
-    this.backend.on('connect', onBackendConnect);
-    this.backend.on('error', onSocketError);
-    this.backend.on('close', onSocketClose);
-    this.backend.on('data', onData);
+    // The client stays paused (pauseOnConnect) until the backend is connected.
+    this.backend = this.connectBackend();
+  }
+
+  /**
+   * Kernel SNAT binds the source explicitly (address and port): an implicit bind would not reuse
+   * ports still in TIME_WAIT and would run an address's ports dry under churn.
+   */
+  private connectBackend(): Socket {
+    const t = this.target;
+    const b = net.connect(t.localAddress
+      ? { host: t.host, port: t.port, localAddress: t.localAddress, localPort: this.snatPort, allowHalfOpen: true }
+      : { host: t.host, port: t.port, allowHalfOpen: true });
+    b.setNoDelay(true);
+    (b as Tagged)[CONN] = this;
+    b.on('connect', onBackendConnect);
+    b.on('error', onSocketError);
+    b.on('close', onSocketClose);
+    b.on('data', onData);
+    return b;
+  }
+
+  /** the source port is held by another socket: try the pool's next one, a few times */
+  retryPort(): boolean {
+    if (this.portTries >= SNAT_PORT_TRIES || this.phase !== Phase.Connecting) return false;
+    const port = this.owner.nextSnatPort(this);
+    if (port === 0) return false;
+    this.portTries++;
+    this.snatPort = port;
+    const old = this.backend;
+    old.removeListener('close', onSocketClose);
+    old.removeListener('error', onSocketError);
+    old.on('error', ignore);
+    old.destroy();
+    this.backend = this.connectBackend();
+    return true;
   }
 
   /** ends the connection now with a reset to the client (a cut, a timeout, a teardown) */
@@ -136,9 +174,14 @@ function onData(this: Tagged): void {
   this[CONN].touched = true;
 }
 
+function ignore(): void {}
+
 function onSocketError(this: Tagged, err: NodeJS.ErrnoException): void {
   const c = this[CONN];
-  if (c.phase === Phase.Connecting && this === c.backend) c.fail(reasonOf(err));
+  if (c.phase === Phase.Connecting && this === c.backend) {
+    if (err.code === 'EADDRINUSE' && c.retryPort()) return;
+    c.fail(reasonOf(err));
+  }
   // Otherwise the socket is destroyed by Node; 'close' follows and socketClosed() tidies up.
 }
 

@@ -18,30 +18,35 @@ export function isSnatAddress(text: string): boolean {
 }
 
 /**
- * The source ports of one SNAT address, handed out and taken back in O(1). Used where the
- * kernel does not pick them (logical SNAT mode).
+ * The source ports of one SNAT address, handed out and taken back in O(1), first in first out:
+ * a port comes back into use as late as possible, long after its TIME_WAIT on the backend side.
  */
 export class SnatPortPool {
-  private readonly free: Uint16Array;
-  private top: number;
+  private readonly ring: Uint16Array;
+  private head = 0;
+  private free: number;
 
   constructor(readonly low = 1024, readonly high = 65535) {
-    this.free = new Uint16Array(high - low + 1);
-    // Lowest ports first: the stack pops from the end.
-    for (let i = 0; i < this.free.length; i++) this.free[i] = high - i;
-    this.top = this.free.length;
+    this.ring = new Uint16Array(high - low + 1);
+    for (let i = 0; i < this.ring.length; i++) this.ring[i] = low + i;
+    this.free = this.ring.length;
   }
 
   get inUse(): number {
-    return this.free.length - this.top;
+    return this.ring.length - this.free;
   }
 
   /** a free port, or 0 when every port is taken */
   take(): number {
-    return this.top === 0 ? 0 : this.free[--this.top]!;
+    if (this.free === 0) return 0;
+    const port = this.ring[this.head]!;
+    this.head = (this.head + 1) % this.ring.length;
+    this.free--;
+    return port;
   }
 
   give(port: number): void {
-    this.free[this.top++] = port;
+    this.ring[(this.head + this.free) % this.ring.length] = port;
+    this.free++;
   }
 }

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Micro benchmarks of the functions on the per-connection and per-route path (benchmark.js).
+// `npm run bench` (add `-- --smoke` for a run of a few seconds). Prints a table of ops/s with the
+// relative margin of error and writes the figures as JSON under bench/results/.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Benchmark from 'benchmark';
+import { admit } from '../dist/dataplane/admission.js';
+import { cidrOf, intToIp, ipToInt } from '../dist/net/cidr.js';
+import { parseHostAddress, simulatedAddress } from '../dist/net/loopback.js';
+import { PrefixTable } from '../dist/net/lpm.js';
+import { encodeProxyV2 } from '../dist/net/proxy-v2.js';
+import { allocateSnatIp, SnatPortPool } from '../dist/net/snat-pool.js';
+
+const smoke = process.argv.includes('--smoke');
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+let seed = 7;
+const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+const randomIps = Array.from({ length: 4096 }, () => Math.floor(rand() * 2 ** 32) >>> 0);
+let i = 0;
+const nextIp = () => randomIps[(i = (i + 1) & 4095)];
+
+// 10,000 routes of mixed lengths, plus a default route so every lookup finds one.
+const table = new PrefixTable();
+table.set(cidrOf('0.0.0.0/0'), 'igw');
+while (table.size < 10_001) {
+  const c = cidrOf(`${intToIp(Math.floor(rand() * 2 ** 32))}/${8 + Math.floor(rand() * 25)}`);
+  table.set(c, c.text);
+}
+
+const usedSnat = new Set(Array.from({ length: 3000 }, (_, n) => intToIp(ipToInt('198.19.128.1') + n)));
+const pool = new SnatPortPool();
+const gate = {
+  active: 1500, cap: 3000, whitelistEnabled: true, vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'),
+  whitelist: Array.from({ length: 20 }, (_, n) => cidrOf(`10.0.${n}.0/24`)),
+};
+const load = { active: 1_000, maxConnections: 1_000_000, fdBudget: 19_000 };
+const clientHosts = Array.from({ length: 256 }, (_, n) => `127.2.${n % 20}.${n}`);
+const header = {
+  sourceIp: '10.0.1.50', sourcePort: 40123, destinationIp: '10.0.1.2', destinationPort: 80,
+  endpointId: '2c8902ac-e991-4a27-8e02-471bdcb3da14', markerId: 916444055,
+};
+let sink = 0;
+
+const suite = new Benchmark.Suite();
+const options = smoke ? { maxTime: 0.2, minSamples: 5 } : { maxTime: 3, minSamples: 30 };
+suite
+  .add('longest-prefix match, 10,000 routes', () => { sink ^= table.lookup(nextIp()).prefix; }, options)
+  .add('SNAT address allocation, 3,000 in use', () => { sink ^= allocateSnatIp(usedSnat).length; }, options)
+  .add('SNAT port take + give', () => { const p = pool.take(); pool.give(p); sink ^= p; }, options)
+  .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientHosts[(i = (i + 1) & 255)]) === null ? 1 : 0; }, options)
+  .add('PROXY v2 header encode', () => { sink ^= encodeProxyV2(header).length; }, options)
+  .add('host address -> simulated address', () => {
+    const p = parseHostAddress(clientHosts[(i = (i + 1) & 255)]);
+    sink ^= simulatedAddress(0x0a000000, p.low16);
+  }, options);
+
+const results = [];
+suite.on('cycle', (e) => {
+  const b = e.target;
+  results.push({ name: b.name, ops_per_sec: Math.round(b.hz), rme_percent: Number(b.stats.rme.toFixed(2)), samples: b.stats.sample.length });
+});
+suite.on('complete', () => {
+  const w = Math.max(...results.map((r) => r.name.length));
+  console.log(`${'benchmark'.padEnd(w)}  ${'ops/s'.padStart(14)}  ${'± %'.padStart(6)}  samples`);
+  for (const r of results) {
+    console.log(`${r.name.padEnd(w)}  ${r.ops_per_sec.toLocaleString('en-US').padStart(14)}  ${r.rme_percent.toFixed(2).padStart(6)}  ${r.samples}`);
+  }
+  console.log('(policy evaluation: not measured yet; endpoint policies arrive with the gateway issue)');
+  const out = path.join(here, 'results');
+  fs.mkdirSync(out, { recursive: true });
+  const file = path.join(out, `micro-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, JSON.stringify({
+    when: new Date().toISOString(), smoke, node: process.version,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memory_gib: Math.round(os.totalmem() / 2 ** 30) },
+    results, sink,
+  }, null, 2));
+  console.log(`written ${path.relative(process.cwd(), file)}`);
+});
+suite.run();

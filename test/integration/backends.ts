@@ -1,0 +1,95 @@
+// Small backend servers for data-plane tests: a generic TCP server that counts and tracks its
+// connections, and three handlers (echo, hashing sink, hold). Each server closes its own sockets.
+import { createHash } from 'node:crypto';
+import net, { type Server, type Socket } from 'node:net';
+
+export interface TestBackend {
+  readonly server: Server;
+  readonly host: string;
+  readonly port: number;
+  /** connections open now */
+  readonly open: number;
+  /** connections accepted so far */
+  readonly accepted: number;
+  /** the remote address of every accepted connection, in order */
+  readonly remotes: string[];
+  /** destroys every connection and closes the listener */
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  readonly host?: string;
+  /** a fixed port; default: a random one in 20000-32767 (below Linux's ephemeral range), retried on EADDRINUSE */
+  readonly port?: number;
+  readonly backlog?: number;
+  readonly allowHalfOpen?: boolean;
+}
+
+/** a random port in 20000-32767: below the ephemeral range, so no outgoing socket holds it */
+export function randomPort(): number {
+  return 20_000 + Math.floor(Math.random() * 12_768);
+}
+
+export async function startBackend(handler: (socket: Socket) => void, o: BackendOptions = {}): Promise<TestBackend> {
+  const host = o.host ?? '127.0.0.1';
+  const sockets = new Set<Socket>();
+  const remotes: string[] = [];
+  let accepted = 0;
+  const server = net.createServer({ allowHalfOpen: o.allowHalfOpen ?? false }, (socket) => {
+    accepted++;
+    remotes.push(socket.remoteAddress ?? '');
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    handler(socket);
+  });
+  let port = 0;
+  for (let attempt = 0; ; attempt++) {
+    port = o.port ?? randomPort();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port, backlog: o.backlog ?? 4096, exclusive: true }, () => {
+          server.removeListener('error', reject);
+          resolve();
+        });
+      });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || o.port !== undefined || attempt > 20) throw err;
+    }
+  }
+  return {
+    server,
+    host,
+    port,
+    get open() { return sockets.size; },
+    get accepted() { return accepted; },
+    remotes,
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** writes back whatever it reads */
+export function echo(socket: Socket): void {
+  socket.pipe(socket);
+}
+
+/** reads and discards, holding the connection open until the peer closes it */
+export function hold(socket: Socket): void {
+  socket.resume();
+}
+
+/**
+ * Hashes (sha256) everything it reads; when the peer half-closes, writes back the hex digest and
+ * closes. Use with allowHalfOpen: true.
+ */
+export function hashSink(socket: Socket): void {
+  const h = createHash('sha256');
+  socket.on('data', (b: Buffer) => h.update(b));
+  socket.on('end', () => socket.end(h.digest('hex')));
+}
