@@ -11,7 +11,7 @@ import type { Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
-import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService } from './model/types.js';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
@@ -76,7 +76,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       forget: (id) => metrics.forgetEndpoint(id),
     });
     dataPlaneToClose = dataPlane;
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats() }), { snat_mode: snat.mode, relay: 'js' });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions }), { snat_mode: snat.mode, relay: 'js' });
     const control = new ControlPlane({
       region: config.region,
       store,
@@ -84,6 +84,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       inventory,
       services: after.get('service')!.values() as Iterable<EndpointService>,
       endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
+      userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
       log,
     });
     await control.reconcile();

@@ -73,6 +73,7 @@ export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string,
     whitelist: e.whitelist,
     enable_whitelist: e.enable_whitelist,
     routetables: e.routetables,
+    ...(e.service_type === 'gateway' ? { policy_statement: e.policy_statement ?? null } : {}),
     description: e.description,
     tags: e.tags,
     project_id: ctx.projectOf(e.owner),
@@ -100,4 +101,14 @@ export function permissionJson(p: Permission): Record<string, unknown> {
 
 function dnsName(e: Endpoint, region: string): string {
   return `${e.id.slice(0, 8)}.${e.service_name.split('.')[1] ?? 'svc'}.vpcep.${region}.internal`;
+}
+
+export function routeTableJson(t: { id: string; vpc_id: string; default: boolean; subnets: readonly string[]; routes: readonly { destination: string; type: string; nexthop?: string; owner: string }[] }): Record<string, unknown> {
+  return {
+    id: t.id,
+    vpc_id: t.vpc_id,
+    default: t.default,
+    subnets: t.subnets.map((id) => ({ id })),
+    routes: t.routes.map((r) => ({ destination: r.destination, type: r.type, nexthop: r.nexthop ?? null, owner: r.owner })),
+  };
 }

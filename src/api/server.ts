@@ -5,14 +5,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { ControlPlane } from '../control/control-plane.js';
 import { ApiError } from '../model/errors.js';
 import {
-  connectionActionBody, createEndpointBody, createServiceBody, modifyServiceBody, parseBody, parseListQuery,
-  permissionActionBody, tagActionBody, updateEndpointBody,
+  connectionActionBody, createEndpointBody, createServiceBody, endpointPolicyBody, endpointRouteTablesBody, modifyServiceBody,
+  parseBody, parseListQuery, permissionActionBody, routeTableBody, tagActionBody, traceBody, updateEndpointBody,
 } from '../model/requests.js';
 import type { Account } from '../model/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 import {
-  connectionJson, endpointJson, permissionJson, publicServiceJson, serviceJson, serviceSummaryJson, type SerializeContext,
+  connectionJson, endpointJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, type SerializeContext,
 } from './serialize.js';
 
 declare module 'fastify' {
@@ -172,6 +172,31 @@ export function buildApi(o: ApiOptions): FastifyInstance {
       await control.deleteEndpoint(caller(req), req.params.id);
       return reply.code(204).send();
     });
+
+    v1.put('/vpc-endpoints/:id/routetables', async (req: Req) => {
+      control.ownEndpoint(caller(req), req.params.id);
+      const body = parseBody(endpointRouteTablesBody, req.body);
+      return endpointJson(await control.setEndpointRouteTables(caller(req), req.params.id, body.routetables), ctx);
+    });
+    v1.put('/vpc-endpoints/:id/policy', async (req: Req) => {
+      control.ownEndpoint(caller(req), req.params.id);
+      const body = parseBody(endpointPolicyBody, req.body);
+      return endpointJson(await control.setEndpointPolicy(caller(req), req.params.id, body.policy_statement), ctx);
+    });
+
+    // -- route tables (the shape of Huawei's VPC route tables) and the path tracer
+    v1.get('/routetables', async (req: Req) => {
+      const vpcId = req.query.vpc_id;
+      const all = control.routeTables(caller(req)).filter((t) => typeof vpcId !== 'string' || t.vpc_id === vpcId);
+      return { routetables: all.map(routeTableJson) };
+    });
+    v1.get('/routetables/:id', async (req: Req) => ({ routetable: routeTableJson(control.routeTable(caller(req), req.params.id)) }));
+    v1.put('/routetables/:id', async (req: Req) => {
+      control.routeTable(caller(req), req.params.id);
+      const body = parseBody(routeTableBody, req.body);
+      return { routetable: routeTableJson(await control.updateRouteTable(caller(req), req.params.id, body.routetable.routes)) };
+    });
+    v1.post('/trace', async (req: Req) => ({ trace: control.trace(caller(req), parseBody(traceBody, req.body)) }));
 
     // -- quotas and tags
     v1.get('/quotas', async (req: Req) => {

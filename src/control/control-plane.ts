@@ -20,7 +20,12 @@ import { cidrOf, ipToInt } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
 import type { Change, Store } from '../store/store.js';
+import { validatePolicy } from '../model/policy.js';
+import { decideRoute, type RouteDecision, type RoutingView } from '../model/routing.js';
+import type { Route } from '../model/types.js';
+import { isIpv4 } from '../net/cidr.js';
 import type { Inventory } from './inventory.js';
+import { changeUserRoutes, composeTable, endpointRoutes, routingView, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
 
 export interface ControlLogger {
   info(obj: object, msg: string): void;
@@ -34,6 +39,8 @@ export interface ControlOptions {
   readonly inventory: Inventory;
   readonly services: Iterable<EndpointService>;
   readonly endpoints: Iterable<Endpoint>;
+  /** the user routes added through the API, by route table id */
+  readonly userRoutes?: Iterable<{ id: string; routes: Route[] }>;
   readonly log: ControlLogger;
 }
 
@@ -49,6 +56,7 @@ export class ControlPlane {
   private readonly vpcs = new Map<string, Vpc>();
   private readonly services = new Map<string, EndpointService>();
   private readonly endpoints = new Map<string, Endpoint>();
+  private readonly userRoutes = new Map<string, Route[]>();
   private tail: Promise<unknown> = Promise.resolve();
   /** data-plane round trips under way, so that shutdown can wait for them */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -65,6 +73,7 @@ export class ControlPlane {
     for (const v of o.inventory.vpcs) this.vpcs.set(v.id, v);
     for (const s of o.services) this.services.set(s.id, s);
     for (const e of o.endpoints) this.endpoints.set(e.id, e);
+    for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
   }
 
   // ---- lookups -------------------------------------------------------------------------------
@@ -299,8 +308,101 @@ export class ControlPlane {
     });
     if (action === 'receive') this.track(this.bringEndpointUp(endpointId));
     // 000_9af245a83013c30f.txt 3.5: a rejected endpoint loses its connections; wait until it has.
+    else if (changed.service_type === 'gateway') await this.pushRouting();
     else await this.applyToDataPlane({ kind: 'endpoint', id: endpointId, live: null });
     return this.endpoints.get(endpointId) ?? changed;
+  }
+
+  // ---- route tables and the path tracer ------------------------------------------------------
+
+  routeTables(caller: Account): RouteTableView[] {
+    const byEndpoints = endpointRoutes(this.endpoints.values(), this.services);
+    return [...this.vpcs.values()].filter((v) => v.account === caller.name).flatMap((v) => v.route_tables.map((t) =>
+      composeTable(v, t, this.userRoutes.get(t.id) ?? [], byEndpoints.get(t.id) ?? [])));
+  }
+
+  routeTable(caller: Account, id: string): RouteTableView {
+    const t = this.routeTables(caller).find((x) => x.id === id);
+    if (!t) throw new ApiError('RouteTableNotFound', `route table ${id} does not exist`);
+    return t;
+  }
+
+  async updateRouteTable(caller: Account, id: string, change: RouteChange): Promise<RouteTableView> {
+    await this.serial(async () => {
+      const table = this.routeTable(caller, id);
+      const next = changeUserRoutes(table, this.userRoutes.get(id) ?? [], change);
+      await this.commit([{ kind: 'routetable', id, value: { id, routes: next } }], () => this.userRoutes.set(id, next));
+    });
+    // New connections follow the new routes once the data plane has the view: before we answer.
+    await this.pushRouting();
+    return this.routeTable(caller, id);
+  }
+
+  routing(): RoutingView {
+    return routingView({
+      vpcs: this.vpcs.values(),
+      accounts: this.accountsByName,
+      services: this.services,
+      endpoints: this.endpoints,
+      userRoutes: this.userRoutes,
+      capOf: (owner) => this.accountsByName.get(owner)?.quotas.connections_per_endpoint ?? DEFAULTS.quotas.connections_per_endpoint,
+    });
+  }
+
+  /** the path tracer: the same decision the data plane makes for a connection */
+  trace(caller: Account, q: { vpc_id: string; source_ip: string; destination_ip: string; destination_port: number }): RouteDecision {
+    const vpc = this.vpcs.get(q.vpc_id);
+    if (!vpc || vpc.account !== caller.name) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
+    if (!isIpv4(q.source_ip)) throw new ApiError('InvalidParameter', `source_ip: ${JSON.stringify(q.source_ip)} is not an IPv4 address`);
+    if (!isIpv4(q.destination_ip)) throw new ApiError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destination_ip)} is not an IPv4 address`);
+    return decideRoute(this.routing(), {
+      vpcId: vpc.id, sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port,
+    }, (id) => this.dataPlane.endpointConnections(id));
+  }
+
+  private async pushRouting(): Promise<{ ok: true } | { ok: false; reason: string }> {
+    return this.applyToDataPlane({ kind: 'routing', id: 'routing', view: this.routing() });
+  }
+
+  /** the route tables a gateway endpoint names: each a table of its VPC, none already routing to the service */
+  private checkRouteTables(vpc: Vpc, serviceId: string, endpointId: string | null, tables: readonly string[]): string[] {
+    const ids = [...new Set(tables.length ? tables : [vpc.route_tables.find((t) => t.default)!.id])];
+    for (const id of ids) {
+      if (!vpc.route_tables.some((t) => t.id === id)) {
+        if (tableOf(this.vpcs.values(), id)) throw new ApiError('InvalidRouteTable', `route table ${id} is not a table of VPC ${vpc.id}`);
+        throw new ApiError('RouteTableNotFound', `route table ${id} does not exist`);
+      }
+      // 002_05e46307768ae273.txt: one route per service in a table, so one endpoint per service per table.
+      const other = [...this.endpoints.values()].find((e) => e.id !== endpointId && e.service_id === serviceId
+        && LIVE_ENDPOINT_STATUSES.has(e.status) && e.routetables.includes(id));
+      if (other) throw new ApiError('RouteTableTaken', `route table ${id} already routes to this service through endpoint ${other.id}`);
+    }
+    return ids;
+  }
+
+  async setEndpointRouteTables(caller: Account, id: string, tables: readonly string[]): Promise<Endpoint> {
+    await this.serial(async () => {
+      const e = this.ownEndpoint(caller, id);
+      if (e.service_type !== 'gateway') throw new ApiError('InvalidParameter', 'routetables apply to gateway endpoints only');
+      if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
+      const ids = this.checkRouteTables(this.vpcs.get(e.vpc_id)!, e.service_id, e.id, tables);
+      const next = { ...e, routetables: ids, updated_at: now() };
+      await this.commit([{ kind: 'endpoint', id, value: next }], () => this.endpoints.set(id, next));
+    });
+    await this.pushRouting();
+    return this.endpoints.get(id)!;
+  }
+
+  async setEndpointPolicy(caller: Account, id: string, policy: unknown): Promise<Endpoint> {
+    await this.serial(async () => {
+      const e = this.ownEndpoint(caller, id);
+      if (e.service_type !== 'gateway') throw new ApiError('InvalidParameter', 'policy_statement applies to gateway endpoints only');
+      if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
+      const next = { ...e, policy_statement: validatePolicy(policy), updated_at: now() };
+      await this.commit([{ kind: 'endpoint', id, value: next }], () => this.endpoints.set(id, next));
+    });
+    await this.pushRouting();
+    return this.endpoints.get(id)!;
   }
 
   // ---- endpoints -----------------------------------------------------------------------------
@@ -316,14 +418,12 @@ export class ControlPlane {
         throw new ApiError('NotWhitelisted', `account ${caller.domain_id} is not in the whitelist of endpoint service ${s.id}`);
       }
       if (s.status !== 'available') throw new ApiError('ServiceUnavailable', `endpoint service ${s.id} is ${s.status}`);
-      if (s.service_type === 'gateway') {
-        throw new ApiError('Unsupported', 'gateway endpoints (route-table injection) are not supported yet; interface services only');
-      }
+      const vpc = this.vpcs.get(body.vpc_id);
+      if (!vpc || vpc.account !== caller.name) throw new ApiError('VpcNotFound', `VPC ${body.vpc_id} does not exist`);
+      if (s.service_type === 'gateway') return this.newGatewayEndpoint(caller, s, vpc, body);
       if (body.routetables !== undefined || body.policy_statement !== undefined) {
         throw new ApiError('InvalidParameter', 'routetables and policy_statement apply to gateway endpoints only');
       }
-      const vpc = this.vpcs.get(body.vpc_id);
-      if (!vpc || vpc.account !== caller.name) throw new ApiError('VpcNotFound', `VPC ${body.vpc_id} does not exist`);
       if (body.subnet_id === undefined) throw new ApiError('InvalidSubnetId', 'subnet_id is required for an interface endpoint');
       const subnet = vpc.subnets.find((x) => x.id === body.subnet_id);
       if (!subnet) {
@@ -366,6 +466,30 @@ export class ControlPlane {
     });
     if (endpoint.status === 'creating') this.track(this.bringEndpointUp(endpoint.id));
     return endpoint;
+  }
+
+  /** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
+  private async newGatewayEndpoint(caller: Account, s: EndpointService, vpc: Vpc, body: CreateEndpointBody): Promise<Endpoint> {
+    for (const field of ['subnet_id', 'port_ip', 'whitelist', 'enable_whitelist'] as const) {
+      if (body[field] !== undefined) throw new ApiError('InvalidParameter', `${field} applies to interface endpoints only: a gateway endpoint has no ENI`);
+    }
+    const routetables = this.checkRouteTables(vpc, s.id, null, body.routetables ?? []);
+    const policy = body.policy_statement === undefined ? null : validatePolicy(body.policy_statement);
+    if (this.usage(caller).endpoint >= caller.quotas.endpoint) {
+      throw new ApiError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
+    }
+    const id = randomUUID();
+    const t = now();
+    const e: Endpoint = {
+      id, owner: caller.name, service_id: s.id, service_name: s.service_name, service_type: 'gateway',
+      vpc_id: vpc.id, subnet_id: null, ip: null, host_ip: null, snat_ip: null, marker_id: this.newMarkerId(),
+      status: s.approval_enabled ? 'pendingAcceptance' : 'creating',
+      enable_dns: body.enable_dns ?? false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
+      description: body.description ?? '', tags: applyTags([], 'create', body.tags ?? [], DEFAULTS.limits.tagsPerResource),
+      created_at: t, updated_at: t,
+    };
+    await this.commit([{ kind: 'endpoint', id, value: e }], () => this.endpoints.set(id, e));
+    return e;
   }
 
   async updateEndpoint(caller: Account, id: string, body: UpdateEndpointBody): Promise<Endpoint> {
@@ -430,6 +554,8 @@ export class ControlPlane {
    * completed.
    */
   async reconcile(): Promise<void> {
+    const routed = await this.pushRouting();
+    if (!routed.ok) this.log.warn({ reason: routed.reason }, 'data plane could not take the routing view');
     for (const s of [...this.services.values()]) {
       if (s.status === 'creating') await this.bringServiceUp(s.id);
       else if (s.status === 'deleting') await this.finishServiceDeletion(s.id);
@@ -560,10 +686,12 @@ export class ControlPlane {
   private async bringEndpointUp(id: string): Promise<void> {
     const e = this.endpoints.get(id);
     if (!e) return;
-    const live = this.liveSpec(e);
-    const ack = live
-      ? await this.applyToDataPlane({ kind: 'endpoint', id, live })
-      : { ok: false as const, reason: `endpoint service ${e.service_id} is not available` };
+    const live = e.service_type === 'gateway' ? null : this.liveSpec(e);
+    const ack = e.service_type === 'gateway'
+      ? await this.pushRouting()
+      : live
+        ? await this.applyToDataPlane({ kind: 'endpoint', id, live })
+        : { ok: false as const, reason: `endpoint service ${e.service_id} is not available` };
     await this.serial(async () => {
       const cur = this.endpoints.get(id);
       if (!cur || (cur.status !== 'creating' && cur.status !== 'accepted')) return;
@@ -574,12 +702,18 @@ export class ControlPlane {
       if (!ack.ok) this.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
       await this.commit([{ kind: 'endpoint', id, value: next }], () => this.endpoints.set(id, next));
     });
+    // A gateway endpoint's routes carry traffic once the view says accepted.
+    if (e.service_type === 'gateway') await this.pushRouting();
   }
 
   /** sends a live endpoint's current spec; a data-plane failure turns it failed */
   private async pushEndpoint(id: string): Promise<void> {
     const e = this.endpoints.get(id);
     if (!e) return;
+    if (e.service_type === 'gateway') {
+      await this.pushRouting();
+      return;
+    }
     const live = this.liveSpec(e);
     const ack = await this.applyToDataPlane({ kind: 'endpoint', id, live });
     if (ack.ok) return;
@@ -593,7 +727,9 @@ export class ControlPlane {
   }
 
   private async finishEndpointDeletion(id: string): Promise<void> {
-    const ack = await this.applyToDataPlane({ kind: 'endpoint', id, live: null });
+    const gateway = this.endpoints.get(id)?.service_type === 'gateway';
+    // A deleting gateway endpoint's routes are already out of the view: push it first.
+    const ack = gateway ? await this.pushRouting() : await this.applyToDataPlane({ kind: 'endpoint', id, live: null });
     if (!ack.ok) this.log.warn({ endpoint_id: id, reason: ack.reason }, 'data plane did not confirm the endpoint teardown');
     await this.serial(async () => {
       if (this.endpoints.get(id)?.status !== 'deleting') return;

@@ -83,7 +83,7 @@ export function applyInventory(config: Config, snap: Snapshot, opts: InventoryOp
       id: t.id ?? idFor(`rtb:${id}:${t.default ? 'default' : i}`, randomUUID),
       default: t.default,
       subnets: t.subnets.map(subnetIdOf),
-      routes: [local, ...t.routes.map((r) => ({ ...r, destination: cidrOf(r.destination).text, owner: 'user' as const }))],
+      routes: [local, ...t.routes.map((r) => ({ ...r, destination: cidrOf(r.destination).text, owner: 'config' as const }))],
     }));
     // Every VPC has a default route table with its local route.
     if (!tables.some((t) => t.default)) {

@@ -5,11 +5,11 @@ import { cidrContains, type Cidr } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 
 export type RefusalReason =
-  | 'cap' | 'whitelist' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
+  | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
   | 'backend_unreachable' | 'backend_timeout' | 'backend_error';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
-  'cap', 'whitelist', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
+  'cap', 'whitelist', 'policy', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
   'backend_unreachable', 'backend_timeout', 'backend_error',
 ];
 

@@ -1,12 +1,13 @@
 // The TCP data plane: applies the control plane's change events to live endpoints, runs the one
 // coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
 import fs from 'node:fs';
-import type { Ack, ChangeEvent, DataPlane } from '../model/events.js';
+import type { Ack, ChangeEvent, DataPlane, LiveEndpoint } from '../model/events.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
+import { GatewayPlane } from './gateway.js';
 import { Phase } from './relay.js';
 
 export interface TcpDataPlaneOptions {
@@ -56,6 +57,7 @@ export class TcpDataPlane implements DataPlane {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly summaryTimer: NodeJS.Timeout | null;
   private readonly idleMs: number;
+  private readonly gateway: GatewayPlane;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
 
   constructor(o: TcpDataPlaneOptions) {
@@ -80,6 +82,7 @@ export class TcpDataPlane implements DataPlane {
         o.log.debug({ endpoint_id: endpointId, reason, client }, 'connection refused');
       },
     };
+    this.gateway = new GatewayPlane(this.ctx, o.maxConnections);
     // One coarse timer for every connection: a quarter of the shortest timeout, 25 ms to 1 s.
     const tick = Math.min(1000, Math.max(25, Math.min(o.connectTimeoutMs, o.idleTimeoutMs) / 4));
     this.sweepTimer = setInterval(() => this.sweep(), tick).unref();
@@ -91,11 +94,28 @@ export class TcpDataPlane implements DataPlane {
     return this.load.active;
   }
 
+  endpointConnections(endpointId: string): number {
+    return this.runtimes.get(endpointId)?.active ?? this.gateway.active(endpointId);
+  }
+
+  /** route decisions of connections to public services, by target type */
+  get routeDecisions(): Readonly<Record<string, number>> {
+    return this.gateway.decisions;
+  }
+
   apply(event: ChangeEvent): Promise<Ack> {
     if (event.kind === 'service') return Promise.resolve({ ok: true });
+    if (event.kind === 'routing') {
+      const view = event.view;
+      const prev = this.queues.get('routing') ?? Promise.resolve();
+      const next = prev.then(() => this.gateway.apply(view));
+      this.queues.set('routing', next.catch(() => undefined));
+      return next;
+    }
     // Events of one endpoint apply in order; different endpoints proceed independently.
     const prev = this.queues.get(event.id) ?? Promise.resolve();
-    const next = prev.then(() => this.applyEndpoint(event.id, event.live));
+    const live = event.live;
+    const next = prev.then(() => this.applyEndpoint(event.id, live));
     const tail = next.catch(() => undefined);
     this.queues.set(event.id, tail);
     void tail.then(() => { if (this.queues.get(event.id) === tail) this.queues.delete(event.id); });
@@ -103,7 +123,7 @@ export class TcpDataPlane implements DataPlane {
   }
 
   stats(): EndpointStats[] {
-    return [...this.runtimes.values()].map((r) => {
+    return [...this.runtimes.values(), ...this.gateway.runtimes.values()].map((r) => {
       const b = r.bytes();
       return {
         id: r.spec.id,
@@ -119,6 +139,7 @@ export class TcpDataPlane implements DataPlane {
   /** SIGTERM: stop accepting, let live connections finish for up to `timeoutMs`, then cut the rest */
   async drain(timeoutMs: number): Promise<{ drained: number; cut: number }> {
     for (const r of this.runtimes.values()) r.stopListening();
+    this.gateway.stopListening();
     const before = this.load.active;
     const until = performance.now() + timeoutMs;
     while (this.load.active > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
@@ -132,9 +153,10 @@ export class TcpDataPlane implements DataPlane {
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     for (const r of this.runtimes.values()) r.close();
     this.runtimes.clear();
+    this.gateway.close();
   }
 
-  private async applyEndpoint(id: string, live: import('../model/events.js').LiveEndpoint | null): Promise<Ack> {
+  private async applyEndpoint(id: string, live: LiveEndpoint | null): Promise<Ack> {
     const current = this.runtimes.get(id);
     if (!live) {
       if (current) {
@@ -169,7 +191,7 @@ export class TcpDataPlane implements DataPlane {
   private sweep(): void {
     const now = performance.now();
     const idleMs = this.idleMs;
-    for (const r of this.runtimes.values()) {
+    for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) {
       for (const c of r.connections) {
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');

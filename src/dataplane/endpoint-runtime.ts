@@ -6,7 +6,7 @@ import { cidrOf, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type RefusalReason } from './admission.js';
-import { Connection, type ConnectionOwner } from './relay.js';
+import { Connection, type BackendTarget, type ConnectionOwner, type RouteKey } from './relay.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
 export interface DataPlaneContext {
@@ -183,15 +183,46 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         markerId: this.spec.marker_id,
       })
       : null;
+    const kernel = ctx.snatMode === 'kernel';
+    this.start(socket, port, { host: backend.host, port: backend.port, localAddress: kernel ? this.spec.snat_ip : undefined, bindPoolPort: kernel, preamble }, snatPort, null);
+  }
+
+  /**
+   * Relays a connection the gateway already routed here: the daemon's limits and the endpoint's
+   * cap apply (no whitelist: policies decided before). Returns the refusal, or null when relayed.
+   */
+  relayRouted(socket: Socket, port: number, target: BackendTarget, route: RouteKey): RefusalReason | null {
+    const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, '');
+    const snatPort = reason === null ? this.ports.take() : 0;
+    const refusal = reason ?? (snatPort === 0 ? 'snat_exhausted' as const : null);
+    if (refusal !== null) {
+      this.counters.rejected[refusal]++;
+      this.ctx.refused(this.spec.id, refusal, socket.remoteAddress ?? '');
+      socket.on('error', ignore);
+      socket.resetAndDestroy();
+      return refusal;
+    }
+    this.start(socket, port, target, snatPort, route);
+    return null;
+  }
+
+  /** connections of this endpoint whose route no longer leads here are cut */
+  cutWhere(stillRouted: (route: RouteKey) => boolean): number {
+    let n = 0;
+    for (const c of [...this.connections]) {
+      if (c.route && !stillRouted(c.route)) {
+        c.cut(null);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private start(socket: Socket, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null): void {
     this.active++;
     this.counters.connections++;
-    ctx.connectionOpened();
-    const conn = new Connection(this, socket, port, {
-      host: backend.host,
-      port: backend.port,
-      localAddress: ctx.snatMode === 'kernel' ? this.spec.snat_ip : undefined,
-      preamble,
-    }, ctx.now(), ctx.connectTimeoutMs, snatPort);
+    this.ctx.connectionOpened();
+    const conn = new Connection(this, socket, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route);
     this.connections.add(conn);
   }
 

@@ -25,12 +25,21 @@ export interface ConnectionOwner {
   onClosed(conn: Connection): void;
 }
 
+/** the inputs of a gateway connection's route decision */
+export interface RouteKey {
+  readonly vpcId: string;
+  readonly sourceIp: number;
+  readonly destinationIp: number;
+  readonly destinationPort: number;
+}
+
 export interface BackendTarget {
   readonly host: string;
   readonly port: number;
   /** the source address to bind (kernel SNAT), or undefined */
   readonly localAddress: string | undefined;
-  /** with localAddress: the source port, from the endpoint's SNAT port pool */
+  /** with localAddress: bind the connection's pool port (kernel SNAT), else let the kernel pick */
+  readonly bindPoolPort: boolean;
   /** bytes to send to the backend before any payload (a PROXY v2 header), or null */
   readonly preamble: Buffer | null;
 }
@@ -53,12 +62,14 @@ export class Connection {
   failure: RefusalReason | null;
   /** the SNAT source port of this connection (from its endpoint's pool) */
   snatPort: number;
+  /** how a gateway connection was routed, to re-check it when the routes change; null otherwise */
+  readonly route: RouteKey | null;
   private closedSockets: number;
   private portTries: number;
   private readonly preamble: Buffer | null;
   private readonly target: BackendTarget;
 
-  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number) {
+  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
     this.client = client;
     this.owner = owner;
     this.listenPort = listenPort;
@@ -69,6 +80,7 @@ export class Connection {
     this.lastActive = now;
     this.failure = null;
     this.snatPort = snatPort;
+    this.route = route;
     this.closedSockets = 0;
     this.portTries = 1;
     this.preamble = target.preamble;
@@ -89,7 +101,7 @@ export class Connection {
   private connectBackend(): Socket {
     const t = this.target;
     const b = net.connect(t.localAddress
-      ? { host: t.host, port: t.port, localAddress: t.localAddress, localPort: this.snatPort, allowHalfOpen: true }
+      ? { host: t.host, port: t.port, localAddress: t.localAddress, localPort: t.bindPoolPort ? this.snatPort : 0, allowHalfOpen: true }
       : { host: t.host, port: t.port, allowHalfOpen: true });
     b.setNoDelay(true);
     (b as Tagged)[CONN] = this;
@@ -102,7 +114,7 @@ export class Connection {
 
   /** the source port is held by another socket: try the pool's next one, a few times */
   retryPort(): boolean {
-    if (this.portTries >= SNAT_PORT_TRIES || this.phase !== Phase.Connecting) return false;
+    if (this.portTries >= SNAT_PORT_TRIES || this.phase !== Phase.Connecting || !this.target.bindPoolPort) return false;
     const port = this.owner.nextSnatPort(this);
     if (port === 0) return false;
     this.portTries++;

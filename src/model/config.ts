@@ -8,6 +8,8 @@ import { MAX_VPC_NUMBER, MAX_VPC_PREFIX } from '../net/loopback.js';
 import { DEFAULTS } from './defaults.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** listeners the public gateway services may need in all (addresses x ports) */
+const MAX_PUBLIC_LISTENERS = 4096;
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const HEX_ID = /^[A-Za-z0-9]{1,64}$/;
 
@@ -255,6 +257,7 @@ export function validateConfig(raw: unknown, source: string): Config {
   });
 
   const publicServices: PublicServiceSpec[] = [];
+  let publicListeners = 0;
   const publicLow16: Array<{ lo: number; hi: number; at: string }> = [];
   (c.public_services ?? []).forEach((p, i) => {
     const at = `public_services[${i}]`;
@@ -275,6 +278,14 @@ export function validateConfig(raw: unknown, source: string): Config {
       publicLow16.push({ lo, hi, at: cat });
     });
     unique('prefix list id', p.prefix_list?.id, `${at}.prefix_list.id`);
+    // The daemon listens on every public address of a gateway service, for every port.
+    for (const text of p.prefix_list?.cidrs ?? []) {
+      const pc = parseCidr(text, { strict: true });
+      if (pc.ok) publicListeners += 2 ** (32 - pc.cidr.prefix) * p.ports.length;
+    }
+    if (publicListeners > MAX_PUBLIC_LISTENERS) {
+      bad(`${at}.prefix_list`, `public services would need ${publicListeners} listeners (addresses x ports); at most ${MAX_PUBLIC_LISTENERS}: use longer prefixes`);
+    }
     const portsSeen = new Set<number>();
     p.ports.forEach((pt, pi) => {
       if (portsSeen.has(pt.port)) bad(`${at}.ports[${pi}].port`, `duplicate port ${pt.port}`);

@@ -19,6 +19,7 @@ export const ERRORS = {
   InvalidStatus: { code: 'EndPoint.0019', status: 400, message: 'invalid status' },
   InvalidVpcId: { code: 'EndPoint.0020', status: 400, message: 'invalid VPC ID' },
   InvalidSubnetId: { code: 'EndPoint.0023', status: 400, message: 'invalid subnet_id' },
+  InvalidRouteTable: { code: 'EndPoint.1019', status: 400, message: 'invalid route table ID' },
   VpcNotFound: { code: 'EndPoint.2001', status: 404, message: 'VPC does not exist' },
   ServiceNotFound: { code: 'EndPoint.2003', status: 404, message: 'endpoint service does not exist' },
   ServiceUnavailable: { code: 'EndPoint.2004', status: 400, message: 'endpoint service is not available' },
@@ -28,12 +29,15 @@ export const ERRORS = {
   BeingDeleted: { code: 'EndPoint.2018', status: 409, message: 'resource is being deleted' },
   BeingCreated: { code: 'EndPoint.2019', status: 409, message: 'resource is being created' },
   OneEndpointOnly: { code: 'EndPoint.2031', status: 400, message: 'only one endpoint is allowed per call' },
+  RouteTableTaken: { code: 'EndPoint.2039', status: 409, message: 'the route table already has a route to this service through another endpoint' },
+  RouteManaged: { code: 'EndPoint.2040', status: 400, message: 'local and endpoint routes cannot be changed through the route-table API' },
   NetworkNotInVpc: { code: 'EndPoint.2037', status: 400, message: 'network does not belong to the VPC' },
   InvalidPortIp: { code: 'EndPoint.2041', status: 400, message: 'invalid port_ip' },
   PortIpInUse: { code: 'EndPoint.2042', status: 409, message: 'port_ip is in use' },
   PortIpNotInSubnet: { code: 'EndPoint.2043', status: 400, message: 'port_ip is not in the subnet' },
   InvalidWhitelist: { code: 'EndPoint.2044', status: 400, message: 'invalid whitelist entry: an IPv4 address or CIDR' },
   WhitelistLimit: { code: 'EndPoint.2045', status: 400, message: 'whitelist limit reached: at most 20 entries' },
+  InvalidPolicy: { code: 'EndPoint.2048', status: 400, message: 'invalid policy' },
   QuotaExceeded: { code: 'EndPoint.2060', status: 403, message: 'quota exceeded' },
   SubnetExhausted: { code: 'EndPoint.2061', status: 409, message: 'no free private IP left in the subnet' },
   InvalidPermission: { code: 'EndPoint.3002', status: 400, message: 'invalid permission: iam:domain::<domain_id> or *' },
@@ -53,6 +57,7 @@ export const ERRORS = {
   Unsupported: { code: 'EndPoint.3080', status: 400, message: 'not supported by this simulator' },
   SubnetNotFound: { code: 'EndPoint.4004', status: 404, message: 'subnet not found' },
   PortNotFound: { code: 'EndPoint.4012', status: 404, message: 'port not found' },
+  RouteTableNotFound: { code: 'EndPoint.4030', status: 404, message: 'route table not found' },
 } as const satisfies Record<string, { code: string; status: number; message: string }>;
 
 export type ErrorName = keyof typeof ERRORS;

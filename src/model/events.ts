@@ -2,6 +2,7 @@
 // state of one resource at a time (level-triggered: the latest event for an id is the truth), and
 // the data plane answers when that state is live, or why it could not be made so. A status only
 // becomes stable (`available`, `accepted`) on the data plane's ok.
+import type { RoutingView } from './routing.js';
 
 /** Where one terminal port of an endpoint relays to. */
 export interface Backend {
@@ -36,12 +37,16 @@ export type ChangeEvent =
   /** an endpoint's listeners should run as described, or (live: null) be torn down with their connections */
   | { readonly kind: 'endpoint'; readonly id: string; readonly live: LiveEndpoint | null }
   /** a service is available to endpoints, or is gone */
-  | { readonly kind: 'service'; readonly id: string; readonly available: boolean };
+  | { readonly kind: 'service'; readonly id: string; readonly available: boolean }
+  /** the route tables, public services and gateway endpoints changed: route new connections by this view */
+  | { readonly kind: 'routing'; readonly id: 'routing'; readonly view: RoutingView };
 
 export type Ack = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
 export interface DataPlane {
   apply(event: ChangeEvent): Promise<Ack>;
+  /** connections open through an endpoint now (the cap's headroom, for the path tracer) */
+  endpointConnections(endpointId: string): number;
 }
 
 /**
@@ -54,5 +59,9 @@ export class AckingDataPlane implements DataPlane {
     this.events.push(event);
     if (this.events.length > 10_000) this.events.splice(0, 5_000);
     return { ok: true };
+  }
+
+  endpointConnections(): number {
+    return 0;
   }
 }

@@ -92,6 +92,26 @@ export const tagActionBody = z.strictObject({
   tags: z.array(tag).min(1, 'at least one tag').max(L.tagsPerResource, `at most ${L.tagsPerResource} tags`),
 });
 
+const routeSpec = z.strictObject({ destination: z.string().max(64), type: z.string().max(32), nexthop: z.string().max(64).optional() });
+export const routeTableBody = z.strictObject({
+  routetable: z.strictObject({
+    routes: z.strictObject({
+      add: z.array(routeSpec).max(50).optional(),
+      del: z.array(z.strictObject({ destination: z.string().max(64) })).max(50).optional(),
+    }),
+  }),
+});
+
+export const endpointRouteTablesBody = z.strictObject({ routetables: z.array(id).max(20) });
+export const endpointPolicyBody = z.strictObject({ policy_statement: z.unknown() });
+
+export const traceBody = z.strictObject({
+  vpc_id: id,
+  source_ip: z.string().max(15),
+  destination_ip: z.string().max(15),
+  destination_port: port,
+});
+
 /** Which error a failure of a given top-level field carries. */
 function codeFor(path: ReadonlyArray<PropertyKey>, issue: z.core.$ZodIssue): ErrorName {
   const [field, , sub] = path;
@@ -111,6 +131,7 @@ function codeFor(path: ReadonlyArray<PropertyKey>, issue: z.core.$ZodIssue): Err
     case 'tags': return tooBig ? 'TagLimit' : 'InvalidTag';
     case 'action': return 'InvalidAction';
     case 'endpoints': return tooBig ? 'OneEndpointOnly' : 'InvalidParameter';
+    case 'routetables': return 'InvalidRouteTable';
     default: return 'InvalidParameter';
   }
 }

@@ -39,7 +39,8 @@ export interface Route {
   readonly destination: string;
   readonly type: RouteType;
   readonly nexthop?: string;
-  readonly owner: 'system' | 'user' | 'endpoint';
+  /** system: the local route; config: declared in the config file; user: added through the API; endpoint: a gateway endpoint's */
+  readonly owner: 'system' | 'config' | 'user' | 'endpoint';
 }
 
 export interface RouteTable {
@@ -144,6 +145,8 @@ export interface Endpoint {
   readonly whitelist: readonly string[];
   readonly enable_whitelist: boolean;
   readonly routetables: readonly string[];
+  /** gateway endpoints: the endpoint policy (null: the default, allow all) */
+  readonly policy_statement?: readonly unknown[] | null;
   readonly description: string;
   readonly tags: readonly Tag[];
   readonly created_at: string;

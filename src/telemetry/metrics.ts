@@ -19,6 +19,8 @@ export interface EndpointFigures {
 export interface DataPlaneFigures {
   readonly active: number;
   readonly endpoints: readonly EndpointFigures[];
+  /** connections to public services by the target type of their route */
+  readonly routeDecisions: Readonly<Record<string, number>>;
 }
 
 export interface Metrics {
@@ -36,7 +38,7 @@ export function createMetrics(): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   let source: () => StatusCounts = () => ({ services: {}, endpoints: {} });
-  let dataPlane: () => DataPlaneFigures = () => ({ active: 0, endpoints: [] });
+  let dataPlane: () => DataPlaneFigures = () => ({ active: 0, endpoints: [], routeDecisions: {} });
   let info: { snat_mode: string; relay: string } | null = null;
 
   const apiRequests = new client.Counter({
@@ -103,6 +105,16 @@ export function createMetrics(): Metrics {
     labelNames: ['endpoint_id'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
+  });
+  new client.Counter({
+    name: 'vpcep_route_decisions_total',
+    help: 'Connections to public services by the target type of the route that decided them',
+    labelNames: ['target_type'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [target_type, n] of Object.entries(dataPlane().routeDecisions)) this.inc({ target_type }, n);
+    },
   });
   new client.Gauge({
     name: 'vpcep_active_connections',

@@ -1,0 +1,45 @@
+// 3. Latency at a fixed rate: a paced client (its own Node process, process.hrtime) sends
+// RATE requests/s of 64 bytes over CONNECTIONS kept-alive connections to nginx and records the
+// latency of every one. Figures: p50, p99, p99.9 in microseconds.
+import path from 'node:path';
+import { startWorker, stop, workerReady } from '../procs.mjs';
+import { libDir } from '../paths.mjs';
+
+export const LATENCY_RATE = 2000;
+export const LATENCY_CONNECTIONS = 20;
+
+export default {
+  name: 'latency',
+  title: `latency at ${LATENCY_RATE} req/s over ${LATENCY_CONNECTIONS} kept-alive connections (64-byte GET, nginx return 200)`,
+  paths: ['vpcep', 'haproxy', 'direct'],
+  figures: [
+    { key: 'p50_us', label: 'latency p50', unit: 'µs', better: 'lower', digits: 0 },
+    { key: 'p99_us', label: 'latency p99', unit: 'µs', better: 'lower', digits: 0 },
+    { key: 'p999_us', label: 'latency p99.9', unit: 'µs', better: 'lower', digits: 0 },
+  ],
+  async setup(env) {
+    this.client = startWorker('paced client', path.join(libDir, 'workers/paced-client.mjs'), [], { log: path.join(env.dir, 'paced-client.log') });
+    await workerReady(this.client);
+  },
+  async teardown() {
+    await stop(this.client);
+  },
+  /** the client's JIT warmed on the direct path, unrecorded */
+  async warmup(env) {
+    await this.measure(env, 'direct', env.opts.smoke ? 300 : 1000);
+  },
+  measure(env, p, durationMs) {
+    const t = env.target(p, 'http');
+    return this.client.request({
+      op: 'run', host: t.host, port: t.port, connections: LATENCY_CONNECTIONS, rate: LATENCY_RATE,
+      durationMs, warmupMs: env.opts.smoke ? 200 : 500,
+    }, durationMs + 30_000);
+  },
+  async run(env, p) {
+    const r = await this.measure(env, p, Math.round(env.opts.duration * 1000));
+    const { id, ...detail } = r;
+    if (r.errors || r.unanswered) throw new Error(`paced client through ${p}: ${r.errors} socket errors, ${r.unanswered} unanswered`);
+    if (r.achieved_rps < LATENCY_RATE * 0.95) throw new Error(`paced client through ${p}: ${r.achieved_rps.toFixed(0)} req/s recorded, below 95% of ${LATENCY_RATE}`);
+    return { figures: { p50_us: r.p50_us, p99_us: r.p99_us, p999_us: r.p999_us }, detail };
+  },
+};

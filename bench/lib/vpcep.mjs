@@ -1,0 +1,154 @@
+// vpcepd for the load benchmark: a generated config (one account, one VPC whose backend port
+// targets 127.0.0.1), the daemon as a child process (node bin/vpcepd.js), and the few API calls the
+// benchmark needs: a service (approval off) and endpoints, each awaited until accepted.
+import fs from 'node:fs';
+import path from 'node:path';
+import { start, stop, sleep, tail } from './procs.mjs';
+import { freePort } from './net.mjs';
+
+export const ACCOUNT = {
+  name: 'bench',
+  domain_id: 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0',
+  project_id: 'be0c0be0c0be0c0be0c0be0c0be0c0b',
+  token: 'bench-load-secret',
+};
+export const CAP = 3000;
+/** the simulated network: VPC 10.77.0.0/16 is the daemon's VPC number 1, so 10.77.1.x lives at 127.1.1.x */
+const VPC = { id: 'vpc-bench', cidr: '10.77.0.0/16', subnet: 'subnet-bench', subnetCidr: '10.77.1.0/24', port: 'port-backend', portIp: '10.77.1.10' };
+
+export function daemonConfig({ snat, endpoints }) {
+  return {
+    region: 'sim-1',
+    dataplane: { snat, drain_timeout_ms: 500, idle_timeout_ms: 3_600_000, backend_connect_timeout_ms: 5_000 },
+    accounts: [{ ...ACCOUNT, quotas: { endpoint_service: 5, endpoint: Math.max(10, endpoints), connections_per_endpoint: CAP } }],
+    vpcs: [{
+      id: VPC.id, account: ACCOUNT.name, cidr: VPC.cidr,
+      subnets: [{ id: VPC.subnet, cidr: VPC.subnetCidr }],
+      ports: [{ id: VPC.port, subnet: VPC.subnet, ip: VPC.portIp, type: 'VM', target: '127.0.0.1' }],
+    }],
+  };
+}
+
+export class Vpcepd {
+  /** starts the daemon on a free API port; resolves once GET / answers 200 */
+  static async start({ root, dir, snat = 'auto', endpoints = 3 }) {
+    const configFile = path.join(dir, 'vpcepd.json');
+    fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, endpoints }), null, 2));
+    const port = await freePort();
+    const log = path.join(dir, 'vpcepd.log');
+    const proc = start('vpcepd', process.execPath, [
+      path.join(root, 'bin/vpcepd.js'), '--config', configFile, '--data-dir', path.join(dir, 'vpcep-data'),
+      '--listen', `127.0.0.1:${port}`, '--log-level', 'warn',
+    ], { log });
+    const d = new Vpcepd(proc, `http://127.0.0.1:${port}`, log);
+    const until = Date.now() + 20_000;
+    for (;;) {
+      if (proc.gone) throw new Error(`vpcepd exited at start:\n${tail(log)}`);
+      try {
+        if ((await fetch(`${d.url}/`)).status === 200) break;
+      } catch { /* not yet */ }
+      if (Date.now() > until) throw new Error(`vpcepd did not answer on ${d.url} within 20 s:\n${tail(log)}`);
+      await sleep(50);
+    }
+    return d;
+  }
+
+  constructor(proc, url, log) {
+    this.proc = proc;
+    this.url = url;
+    this.log = log;
+  }
+
+  get pid() {
+    return this.proc.child.pid;
+  }
+
+  async api(method, p, body) {
+    const res = await fetch(`${this.url}/v1/${ACCOUNT.project_id}${p}`, {
+      method,
+      headers: { 'x-auth-token': ACCOUNT.token, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    const parsed = text ? JSON.parse(text) : undefined;
+    if (res.status >= 300) throw new Error(`vpcepd ${method} ${p}: ${res.status} ${text}`);
+    return parsed;
+  }
+
+  /** a service on the VPC's backend port with these {client_port, server_port} mappings, approval off; awaits available */
+  async createService(ports) {
+    const s = await this.api('POST', '/vpc-endpoint-services', {
+      port_id: VPC.port, vpc_id: VPC.id, server_type: 'VM', service_name: 'bench', approval_enabled: false,
+      ports: ports.map((p) => ({ ...p, protocol: 'TCP' })),
+    });
+    return this.until(`service ${s.id} available`, async () => {
+      const x = await this.api('GET', `/vpc-endpoint-services/${s.id}`);
+      if (x.status === 'failed') throw new Error(`service failed: ${JSON.stringify(x)}`);
+      return x.status === 'available' ? x : null;
+    });
+  }
+
+  /** an endpoint of the service in the same VPC; awaits accepted (its listeners bound) */
+  async createEndpoint(serviceId) {
+    const e = await this.api('POST', '/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: VPC.id, subnet_id: VPC.subnet });
+    return this.until(`endpoint ${e.id} accepted`, async () => {
+      const x = await this.api('GET', `/vpc-endpoints/${e.id}`);
+      if (x.status === 'failed') throw new Error(`endpoint failed: ${JSON.stringify(x.error ?? x)}`);
+      return x.status === 'accepted' ? x : null;
+    });
+  }
+
+  async until(what, fn, ms = 10_000) {
+    const limit = Date.now() + ms;
+    for (;;) {
+      const v = await fn();
+      if (v) return v;
+      if (Date.now() > limit) throw new Error(`timed out waiting for ${what}`);
+      await sleep(25);
+    }
+  }
+
+  /** GET /metrics parsed into samples {name, labels, value} */
+  async metrics() {
+    const res = await fetch(`${this.url}/metrics`);
+    if (res.status !== 200) throw new Error(`GET /metrics: ${res.status}`);
+    const out = [];
+    for (const line of (await res.text()).split('\n')) {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/.exec(line);
+      if (!m) continue;
+      const labels = {};
+      for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+      out.push({ name: m[1], labels, value: Number(m[3]) });
+    }
+    return out;
+  }
+
+  /** the figures of one endpoint: active, admitted so far, refusals by reason; and the daemon's active */
+  async endpointFigures(id) {
+    const m = await this.metrics();
+    const one = (name, labels = {}) => m.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+    const rejected = {};
+    for (const s of m) if (s.name === 'vpcep_endpoint_rejected_connections_total' && s.labels.endpoint_id === id) rejected[s.labels.reason] = s.value;
+    return {
+      active: one('vpcep_endpoint_active_connections', { endpoint_id: id }) ?? 0,
+      connections: one('vpcep_endpoint_connections_total', { endpoint_id: id }) ?? 0,
+      rejected,
+      daemonActive: one('vpcep_active_connections') ?? 0,
+    };
+  }
+
+  /** which SNAT mode and relay the daemon runs (vpcep_dataplane_info) */
+  async dataPlaneInfo() {
+    const s = (await this.metrics()).find((x) => x.name === 'vpcep_dataplane_info');
+    return s ? { snat_mode: s.labels.snat_mode, relay: s.labels.relay } : { snat_mode: 'unknown', relay: 'unknown' };
+  }
+
+  /** waits until the whole data plane holds no connection */
+  async idle(ms = 15_000) {
+    await this.until('the daemon to hold no connection', async () => (await this.endpointFigures('')).daemonActive === 0, ms);
+  }
+
+  stop() {
+    return stop(this.proc, 5_000);
+  }
+}

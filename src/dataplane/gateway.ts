@@ -1,0 +1,178 @@
+// Gateway endpoints on the data plane: listeners on the public services' host addresses
+// (127.255.c.d for a public a.b.c.d), and for each connection the route decision of
+// src/model/routing.ts (the same function the path tracer calls): through a gateway endpoint
+// (its status, policy and cap), to the internet gateway, or refused.
+import net, { type Server, type Socket } from 'node:net';
+import type { Ack } from '../model/events.js';
+import { decideRoute, type RouteTarget, type RoutingView } from '../model/routing.js';
+import { cidrContains, lastAddress } from '../net/cidr.js';
+import { parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
+import type { DataPlaneContext } from './endpoint-runtime.js';
+import { EndpointRuntime } from './endpoint-runtime.js';
+import type { RouteKey } from './relay.js';
+
+export const ROUTE_TARGETS: readonly RouteTarget[] = ['gateway_endpoint', 'igw', 'local', 'blackhole', 'none'];
+
+interface PublicListener {
+  readonly server: Server;
+  readonly publicIp: number;
+  readonly port: number;
+}
+
+/** the runtime of a gateway endpoint or of the internet path: no listeners of its own */
+function routedRuntime(id: string, cap: number, ctx: DataPlaneContext): EndpointRuntime {
+  return new EndpointRuntime({
+    id, marker_id: 0, service_id: '', ip: '0.0.0.0', host_ip: '', vpc_id: '', vpc_number: 0, vpc_cidr: '0.0.0.0/0',
+    snat_ip: '', tcp_proxy: 'close', backends: [], enable_whitelist: false, whitelist: [], connection_cap: cap,
+  }, ctx);
+}
+
+export class GatewayPlane {
+  private view: RoutingView | null = null;
+  private readonly listeners = new Map<string, PublicListener>();
+  /** gateway endpoints' runtimes, by endpoint id */
+  readonly runtimes = new Map<string, EndpointRuntime>();
+  /** connections routed to the internet gateway */
+  private readonly internet: EndpointRuntime;
+  readonly decisions: Record<RouteTarget, number> = { gateway_endpoint: 0, igw: 0, local: 0, blackhole: 0, none: 0 };
+  private readonly ctx: DataPlaneContext;
+
+  constructor(ctx: DataPlaneContext, maxConnections: number) {
+    this.ctx = ctx;
+    this.internet = routedRuntime('internet', maxConnections, ctx);
+  }
+
+  active(endpointId: string): number {
+    return this.runtimes.get(endpointId)?.active ?? 0;
+  }
+
+  /** takes a new routing view: listeners follow the public services, live connections their routes */
+  async apply(view: RoutingView): Promise<Ack> {
+    const wanted = new Map<string, { publicIp: number; port: number }>();
+    for (const s of view.services) {
+      for (const prefix of s.prefixes) {
+        for (let ip = prefix.base; ip <= lastAddress(prefix); ip++) {
+          for (const port of s.targets.keys()) wanted.set(`${ip}:${port}`, { publicIp: ip, port });
+        }
+      }
+    }
+    for (const [key, l] of this.listeners) {
+      if (!wanted.has(key)) {
+        l.server.close();
+        this.listeners.delete(key);
+      }
+    }
+    for (const [key, w] of wanted) {
+      if (this.listeners.has(key)) continue;
+      try {
+        this.listeners.set(key, { ...w, server: await this.listen(w.publicIp, w.port) });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        return { ok: false, reason: `cannot listen on ${hostOfPublic(w.publicIp)}:${w.port} for a public service: ${e.code ?? e.message}` };
+      }
+    }
+    this.view = view;
+    // Endpoints that are gone lose their connections; the others keep the ones still routed to them.
+    for (const [id, r] of this.runtimes) {
+      const ep = view.endpoints.get(id);
+      if (!ep || ep.status !== 'accepted') {
+        r.close();
+        this.runtimes.delete(id);
+        continue;
+      }
+      r.cap = ep.cap;
+      r.cutWhere((route) => {
+        const d = decideRoute(view, route, (x) => this.active(x));
+        return d.target_type === 'gateway_endpoint' && d.endpoint?.id === id && d.policy?.allowed !== false;
+      });
+    }
+    return { ok: true };
+  }
+
+  close(): void {
+    for (const l of this.listeners.values()) l.server.close();
+    this.listeners.clear();
+    for (const r of this.runtimes.values()) r.close();
+    this.internet.close();
+  }
+
+  /** every runtime with connections: the gateway endpoints' and the internet path's */
+  allRuntimes(): EndpointRuntime[] {
+    return [...this.runtimes.values(), this.internet];
+  }
+
+  stopListening(): void {
+    for (const l of this.listeners.values()) l.server.close();
+    this.listeners.clear();
+  }
+
+  private listen(publicIp: number, port: number): Promise<Server> {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    server.on('connection', (socket: Socket) => this.accept(socket, publicIp, port));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: hostOfPublic(publicIp), port, backlog: 4096, exclusive: true }, () => {
+        server.removeListener('error', reject);
+        // After the bind, accept errors (EMFILE, ...) are counted, never fatal.
+        server.on('error', () => { this.internet.counters.rejected.fd_limit++; });
+        resolve(server);
+      });
+    });
+  }
+
+  private accept(socket: Socket, publicIp: number, port: number): void {
+    const view = this.view!;
+    const host = socket.remoteAddress ?? '';
+    const parts = parseHostAddress(host);
+    const vpc = parts && parts.k !== PUBLIC_NUMBER ? view.vpcByNumber.get(parts.k) : undefined;
+    if (!vpc) {
+      // A client outside every VPC reaches a public service as internet traffic.
+      this.decisions.igw++;
+      this.relayInternet(socket, publicIp, port);
+      return;
+    }
+    const route: RouteKey = {
+      vpcId: vpc.id, sourceIp: simulatedAddress(vpc.cidr.base, parts!.low16), destinationIp: publicIp, destinationPort: port,
+    };
+    const d = decideRoute(view, route, (id) => this.active(id));
+    this.decisions[d.target_type]++;
+    if (d.verdict === 'refuse' || !d.service) {
+      const reason = d.policy && !d.policy.allowed ? 'policy' as const : d.cap && d.cap.headroom === 0 ? 'cap' as const : 'not_accepted' as const;
+      const r = d.endpoint ? this.runtimes.get(d.endpoint.id) : undefined;
+      if (r) r.counters.rejected[reason]++;
+      this.ctx.refused(d.endpoint?.id ?? 'gateway', reason, host);
+      socket.on('error', () => undefined);
+      socket.resetAndDestroy();
+      return;
+    }
+    if (d.target_type === 'igw') {
+      this.relayInternet(socket, publicIp, port);
+      return;
+    }
+    const ep = view.endpoints.get(d.endpoint!.id)!;
+    let r = this.runtimes.get(ep.id);
+    if (!r) this.runtimes.set(ep.id, (r = routedRuntime(ep.id, ep.cap, this.ctx)));
+    const [targetHost, targetPort] = d.service.target.split(':');
+    // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private
+    // address; on one host that is the client's host address 127.k.c.d, bound as the source.
+    r.relayRouted(socket, port, { host: targetHost!, port: Number(targetPort), localAddress: host.replace(/^::ffff:/, ''), bindPoolPort: false, preamble: null }, route);
+  }
+
+  private relayInternet(socket: Socket, publicIp: number, port: number): void {
+    const service = this.view!.services.find((s) => s.targets.has(port) && s.prefixes.some((c) => cidrContains(c, publicIp)));
+    const t = service?.targets.get(port);
+    if (!t) {
+      socket.on('error', () => undefined);
+      socket.resetAndDestroy();
+      return;
+    }
+    this.internet.relayRouted(socket, port, { host: t.host, port: t.port, localAddress: undefined, bindPoolPort: false, preamble: null },
+      { vpcId: '', sourceIp: 0, destinationIp: publicIp, destinationPort: port });
+  }
+}
+
+/** public a.b.c.d lives at 127.255.c.d */
+export function hostOfPublic(ip: number): string {
+  return `127.${PUBLIC_NUMBER}.${(ip >>> 8) & 255}.${ip & 255}`;
+}
+

@@ -1,0 +1,400 @@
+// Gateway endpoint policies (`policy_statement`, huawei-vpcep-api.md; AWS "Control access to VPC
+// endpoints using endpoint policies"): validation of the request field and evaluation per TCP
+// connection. Pure: no I/O, no state.
+//
+// What the simulator enforces, and what it does not
+// -------------------------------------------------
+// A gateway endpoint's traffic passes through a TCP relay. The relay sees each connection's source
+// address, the client VPC and that VPC's account (domain_id); it does not see the requests inside
+// the connection (an OBS/S3 GetObject on some bucket). So a policy is evaluated once per
+// connection, when it is opened:
+//
+// Enforced per connection:
+// - Principal: absent or "*" matches every connection; { "ID": [...] } matches when the client
+//   VPC's account domain_id is in the list, or the list holds "*".
+// - Condition (every operator and every key must match; the values of one key are alternatives):
+//     IpAddress / NotIpAddress      vpcep:SourceIp          the connection's source address
+//     StringEquals / StringNotEquals vpcep:SourceVpc        the client VPC's id
+//     StringEquals / StringNotEquals vpcep:PrincipalAccount the client VPC's account domain_id
+//   (aws:SourceIp, aws:SourceVpc and aws:PrincipalAccount are accepted as aliases; condition keys
+//   are case-insensitive, as in IAM; string comparisons are case-sensitive.)
+// - Explicit Deny wins: a Deny statement whose Principal and Conditions match and whose Action and
+//   Resource both cover everything refuses the connection, whatever any Allow says.
+// - Implicit deny: a connection that no Allow statement matches is refused.
+//
+// Not enforced (left to the service, which sees the requests):
+// - Action and Resource. An Allow statement narrower than everything (say s3:GetObject on one
+//   bucket) still lets the connection through: some requests on it may be allowed. A Deny
+//   statement narrower than everything is not applied to connections at all, since it would also
+//   block requests the policy allows; the decision's `reason` says so when such a Deny matched.
+//   "Everything" is kept simple: an Action list covers everything when one entry is "*",
+//   "<service>:*" or "<service>:*:*"; a Resource list when one entry is "*" or ends with ":*"
+//   (so "obs:*:*:object:*" and "arn:aws:s3:::*" do, "arn:aws:s3:::bucket/*" does not).
+// - Any other condition operator or key (aws:PrincipalArn, aws:SourceVpce, ...), NotAction,
+//   NotResource and NotPrincipal: refused at validation (EndPoint.2048), never silently ignored.
+//
+// Accepted shape (validatePolicy): an array of 1 to 20 statements whose JSON text is at most
+// 20,480 characters; each statement has exactly the keys
+//   Sid?        string
+//   Effect      "Allow" | "Deny"
+//   Principal?  "*" | { "ID": string | string[] }   (domain ids: 1-64 of A-Z a-z 0-9, or "*")
+//   Action      string | string[]   (1-64 non-empty strings of at most 256 characters)
+//   Resource    string | string[]   (likewise)
+//   Condition?  { <operator>: { <key>: string | string[] } }   (the operators and keys above;
+//               IP values are IPv4 addresses or CIDRs, host bits cleared, a bare address is a /32)
+// The normalised form has arrays everywhere, CIDR text for IP values and vpcep:* key names.
+import { cidrContains, intToIp, parseCidr, type Cidr } from '../net/cidr.js';
+import { ApiError } from './errors.js';
+
+export type PolicyEffect = 'Allow' | 'Deny';
+export type ConditionOperator = 'IpAddress' | 'NotIpAddress' | 'StringEquals' | 'StringNotEquals';
+export type ConditionKey = 'vpcep:SourceIp' | 'vpcep:SourceVpc' | 'vpcep:PrincipalAccount';
+
+/** operator -> key -> the key's alternative values (IP operators: CIDR text). */
+export type PolicyCondition = Partial<Record<ConditionOperator, Partial<Record<ConditionKey, string[]>>>>;
+
+/** "*" or a list of account domain ids ("*" in the list matches any account). */
+export type PolicyPrincipal = '*' | { ID: string[] };
+
+/** A statement in normalised form (the output of validatePolicy). */
+export interface PolicyStatement {
+  Sid?: string;
+  Effect: PolicyEffect;
+  Principal?: PolicyPrincipal;
+  Action: string[];
+  Resource: string[];
+  Condition?: PolicyCondition;
+}
+
+/** What the relay knows about a connection. */
+export interface PolicyRequest {
+  /** the simulated source address, an unsigned 32-bit integer */
+  sourceIp: number;
+  /** the client VPC's id */
+  sourceVpc: string;
+  /** the client VPC's account domain_id */
+  principalAccount: string;
+}
+
+export interface PolicyDecision {
+  allowed: boolean;
+  /** index in the policy of the statement that decided; null for the implicit deny */
+  decidedBy: number | null;
+  /** a short sentence naming the statement, e.g. 'statement 1 (Deny) matches: source 10.0.1.5 in 10.0.1.0/24' */
+  reason: string;
+}
+
+export const POLICY_MAX_STATEMENTS = 20;
+export const POLICY_MAX_CHARS = 20_480;
+export const POLICY_MAX_ENTRIES = 64;
+export const POLICY_MAX_ENTRY_CHARS = 256;
+
+/** The default policy: full access (AWS: Allow, Principal *, Action *, Resource *). Frozen. */
+export const DEFAULT_POLICY: readonly PolicyStatement[] = Object.freeze([
+  Object.freeze({
+    Effect: 'Allow',
+    Principal: '*',
+    Action: Object.freeze(['*']) as string[],
+    Resource: Object.freeze(['*']) as string[],
+  }) as PolicyStatement,
+]);
+
+/** A fresh, mutable copy of DEFAULT_POLICY. */
+export function defaultPolicy(): PolicyStatement[] {
+  return [{ Effect: 'Allow', Principal: '*', Action: ['*'], Resource: ['*'] }];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+const STATEMENT_KEYS = ['Sid', 'Effect', 'Principal', 'Action', 'Resource', 'Condition'] as const;
+const OPERATORS: readonly ConditionOperator[] = ['IpAddress', 'NotIpAddress', 'StringEquals', 'StringNotEquals'];
+const IP_OPERATORS: ReadonlySet<ConditionOperator> = new Set(['IpAddress', 'NotIpAddress']);
+
+/** lower-case spelling -> canonical key; aws:* are aliases of vpcep:*. */
+const CONDITION_KEYS: ReadonlyMap<string, ConditionKey> = new Map([
+  ['vpcep:sourceip', 'vpcep:SourceIp'],
+  ['aws:sourceip', 'vpcep:SourceIp'],
+  ['vpcep:sourcevpc', 'vpcep:SourceVpc'],
+  ['aws:sourcevpc', 'vpcep:SourceVpc'],
+  ['vpcep:principalaccount', 'vpcep:PrincipalAccount'],
+  ['aws:principalaccount', 'vpcep:PrincipalAccount'],
+]);
+
+const DOMAIN_ID = /^[A-Za-z0-9]{1,64}$/;
+
+function invalid(path: string, what: string): never {
+  throw new ApiError('InvalidPolicy', `${path}: ${what}`);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function keyPath(path: string, key: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+/** A string or an array of strings, as a non-empty array. `max` bounds the entry count. */
+function stringList(v: unknown, path: string, max?: number): { value: string; path: string }[] {
+  const items = typeof v === 'string' ? [{ value: v as unknown, path }] : Array.isArray(v) ? v.map((x, i) => ({ value: x as unknown, path: `${path}[${i}]` })) : null;
+  if (items === null) invalid(path, `must be a string or an array of strings, got ${typeName(v)}`);
+  if (items.length === 0) invalid(path, 'must not be an empty array');
+  if (max !== undefined && items.length > max) invalid(path, `at most ${max} entries, got ${items.length}`);
+  for (const it of items) {
+    if (typeof it.value !== 'string') invalid(it.path, `must be a string, got ${typeName(it.value)}`);
+  }
+  return items as { value: string; path: string }[];
+}
+
+function actionOrResource(v: unknown, path: string): string[] {
+  return stringList(v, path, POLICY_MAX_ENTRIES).map((it) => {
+    if (it.value.length === 0) invalid(it.path, 'must not be empty');
+    if (it.value.length > POLICY_MAX_ENTRY_CHARS) invalid(it.path, `longer than ${POLICY_MAX_ENTRY_CHARS} characters (${it.value.length})`);
+    return it.value;
+  });
+}
+
+function principal(v: unknown, path: string): PolicyPrincipal {
+  if (v === '*') return '*';
+  if (!isPlainObject(v)) invalid(path, `must be "*" or {"ID": [domain ids]}, got ${typeName(v)}`);
+  for (const k of Object.keys(v)) {
+    if (k !== 'ID') invalid(path, `unknown key ${JSON.stringify(k)} (only "ID", a list of account domain ids)`);
+  }
+  if (!Object.hasOwn(v, 'ID')) invalid(path, 'missing ID');
+  const ids = stringList(v.ID, `${path}.ID`).map((it) => {
+    if (it.value !== '*' && !DOMAIN_ID.test(it.value)) invalid(it.path, `${JSON.stringify(it.value)} is not a domain id (1-64 of A-Z a-z 0-9) or "*"`);
+    return it.value;
+  });
+  return { ID: [...new Set(ids)] };
+}
+
+function condition(v: unknown, path: string): PolicyCondition {
+  if (!isPlainObject(v)) invalid(path, `must be an object of operator -> {key -> values}, got ${typeName(v)}`);
+  const ops = Object.keys(v);
+  if (ops.length === 0) invalid(path, 'must name at least one operator');
+  const out: PolicyCondition = {};
+  for (const op of ops) {
+    const opPath = keyPath(path, op);
+    if (!(OPERATORS as readonly string[]).includes(op)) {
+      invalid(path, `unknown operator ${JSON.stringify(op)} (supported: ${OPERATORS.join(', ')})`);
+    }
+    const operator = op as ConditionOperator;
+    const block = v[op];
+    if (!isPlainObject(block)) invalid(opPath, `must be an object of condition key -> values, got ${typeName(block)}`);
+    const keys = Object.keys(block);
+    if (keys.length === 0) invalid(opPath, 'must name at least one condition key');
+    const normalised: Partial<Record<ConditionKey, string[]>> = {};
+    const spelledAs = new Map<ConditionKey, string>();
+    for (const k of keys) {
+      const kPath = keyPath(opPath, k);
+      const key = CONDITION_KEYS.get(k.toLowerCase());
+      if (key === undefined) {
+        invalid(opPath, `unknown condition key ${JSON.stringify(k)} (supported: vpcep:SourceIp, vpcep:SourceVpc, vpcep:PrincipalAccount and their aws:* aliases)`);
+      }
+      const isIpKey = key === 'vpcep:SourceIp';
+      if (isIpKey !== IP_OPERATORS.has(operator)) {
+        invalid(kPath, isIpKey ? `${key} takes IpAddress or NotIpAddress, not ${operator}` : `${key} takes StringEquals or StringNotEquals, not ${operator}`);
+      }
+      const earlier = spelledAs.get(key);
+      if (earlier !== undefined) invalid(kPath, `${JSON.stringify(k)} repeats ${JSON.stringify(earlier)} (the same key ${key})`);
+      spelledAs.set(key, k);
+      const values = stringList(block[k], kPath).map((it) => {
+        if (isIpKey) {
+          const r = parseCidr(it.value, { allowBare: true });
+          if (!r.ok) invalid(it.path, `${JSON.stringify(it.value)} is not an IPv4 address or CIDR`);
+          return r.cidr.text;
+        }
+        if (it.value.length === 0) invalid(it.path, 'must not be empty');
+        if (it.value.length > POLICY_MAX_ENTRY_CHARS) invalid(it.path, `longer than ${POLICY_MAX_ENTRY_CHARS} characters (${it.value.length})`);
+        return it.value;
+      });
+      normalised[key] = [...new Set(values)];
+    }
+    out[operator] = normalised;
+  }
+  return out;
+}
+
+function statement(v: unknown, path: string): PolicyStatement {
+  if (!isPlainObject(v)) invalid(path, `must be an object, got ${typeName(v)}`);
+  for (const k of Object.keys(v)) {
+    if (!(STATEMENT_KEYS as readonly string[]).includes(k)) {
+      invalid(path, `unknown key ${JSON.stringify(k)} (allowed: ${STATEMENT_KEYS.join(', ')})`);
+    }
+  }
+  for (const k of ['Effect', 'Action', 'Resource'] as const) {
+    if (!Object.hasOwn(v, k)) invalid(path, `missing ${k}`);
+  }
+  const out: PolicyStatement = { Effect: 'Allow', Action: [], Resource: [] };
+  if (Object.hasOwn(v, 'Sid')) {
+    if (typeof v.Sid !== 'string') invalid(`${path}.Sid`, `must be a string, got ${typeName(v.Sid)}`);
+    out.Sid = v.Sid;
+  }
+  if (v.Effect !== 'Allow' && v.Effect !== 'Deny') invalid(`${path}.Effect`, `must be "Allow" or "Deny", got ${typeName(v.Effect)}`);
+  out.Effect = v.Effect;
+  if (Object.hasOwn(v, 'Principal')) out.Principal = principal(v.Principal, `${path}.Principal`);
+  out.Action = actionOrResource(v.Action, `${path}.Action`);
+  out.Resource = actionOrResource(v.Resource, `${path}.Resource`);
+  if (Object.hasOwn(v, 'Condition')) out.Condition = condition(v.Condition, `${path}.Condition`);
+  return out;
+}
+
+/**
+ * Validates the request field `policy_statement` and returns its normalised form. Throws
+ * ApiError('InvalidPolicy') (EndPoint.2048) naming the path of the first fault.
+ */
+export function validatePolicy(input: unknown): PolicyStatement[] {
+  const path = 'policy_statement';
+  if (!Array.isArray(input)) invalid(path, `must be an array of statements, got ${typeName(input)}`);
+  if (input.length === 0 || input.length > POLICY_MAX_STATEMENTS) {
+    invalid(path, `must hold 1 to ${POLICY_MAX_STATEMENTS} statements, got ${input.length}`);
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(input);
+  } catch {
+    invalid(path, 'is not representable as JSON');
+  }
+  if (text === undefined) invalid(path, 'is not representable as JSON');
+  if (text.length > POLICY_MAX_CHARS) invalid(path, `its JSON text is ${text.length} characters, at most ${POLICY_MAX_CHARS}`);
+  return input.map((s, i) => statement(s, `${path}[${i}]`));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+const BROAD_ACTION = /^(\*|[^:*]+:\*(:\*)?)$/;
+
+/** An Action list covers everything when one entry is "*", "<service>:*" or "<service>:*:*". */
+export function actionCoversEverything(actions: readonly string[]): boolean {
+  return actions.some((a) => BROAD_ACTION.test(a));
+}
+
+/** A Resource list covers everything when one entry is "*" or ends with ":*". */
+export function resourceCoversEverything(resources: readonly string[]): boolean {
+  return resources.some((r) => r === '*' || r.endsWith(':*'));
+}
+
+/** Whether the statement's Action and Resource both cover everything (so it is enforceable as a Deny). */
+export function statementCoversEverything(s: PolicyStatement): boolean {
+  return actionCoversEverything(s.Action) && resourceCoversEverything(s.Resource);
+}
+
+const KEY_LABEL: Record<ConditionKey, string> = {
+  'vpcep:SourceIp': 'source',
+  'vpcep:SourceVpc': 'source VPC',
+  'vpcep:PrincipalAccount': 'account',
+};
+
+// evaluatePolicy runs once per connection: the CIDR texts of validated policies are parsed once.
+const cidrCache = new Map<string, Cidr | undefined>();
+function cidrCached(text: string): Cidr | undefined {
+  let c = cidrCache.get(text);
+  if (c === undefined && !cidrCache.has(text)) {
+    const r = parseCidr(text, { allowBare: true });
+    c = r.ok ? r.cidr : undefined;
+    if (cidrCache.size >= 4096) cidrCache.clear();
+    cidrCache.set(text, c);
+  }
+  return c;
+}
+
+type Match = { ok: true; because: string[] } | { ok: false; because: string };
+
+function list(values: readonly string[]): string {
+  return values.length === 1 ? values[0]! : `[${values.join(', ')}]`;
+}
+
+function checkKey(operator: ConditionOperator, key: ConditionKey, values: readonly string[], req: PolicyRequest): { ok: boolean; because: string } {
+  if (key === 'vpcep:SourceIp') {
+    const ip = intToIp(req.sourceIp);
+    const hit = values.find((v) => {
+      const c = cidrCached(v);
+      return c !== undefined && cidrContains(c, req.sourceIp >>> 0);
+    });
+    const inside = hit !== undefined ? `source ${ip} in ${hit}` : `source ${ip} not in ${list(values)}`;
+    return { ok: (hit !== undefined) === (operator === 'IpAddress'), because: inside };
+  }
+  const actual = key === 'vpcep:SourceVpc' ? req.sourceVpc : req.principalAccount;
+  const found = values.includes(actual);
+  const text = `${KEY_LABEL[key]} ${actual} ${found ? 'in' : 'not in'} ${list(values)}`;
+  return { ok: found === (operator === 'StringEquals'), because: text };
+}
+
+function matchStatement(s: PolicyStatement, req: PolicyRequest): Match {
+  const because: string[] = [];
+  if (s.Principal !== undefined && s.Principal !== '*' && !s.Principal.ID.includes('*')) {
+    const found = s.Principal.ID.includes(req.principalAccount);
+    const text = `account ${req.principalAccount} ${found ? 'in' : 'not in'} Principal ${list(s.Principal.ID)}`;
+    if (!found) return { ok: false, because: text };
+    because.push(text);
+  }
+  for (const op of OPERATORS) {
+    const block = s.Condition?.[op];
+    if (block === undefined) continue;
+    for (const key of Object.keys(block) as ConditionKey[]) {
+      const r = checkKey(op, key, block[key] ?? [], req);
+      if (!r.ok) return { ok: false, because: `${op} ${key}: ${r.because}` };
+      because.push(r.because);
+    }
+  }
+  return { ok: true, because };
+}
+
+function label(s: PolicyStatement, i: number): string {
+  return s.Sid ? `statement ${i} ${JSON.stringify(s.Sid)} (${s.Effect})` : `statement ${i} (${s.Effect})`;
+}
+
+function matched(s: PolicyStatement, i: number, because: readonly string[]): string {
+  return because.length === 0 ? `${label(s, i)} matches every connection` : `${label(s, i)} matches: ${because.join(', ')}`;
+}
+
+const NARROW = 'its Action/Resource is narrower than everything';
+
+/**
+ * Decides whether a connection may use the endpoint (see the comment at the top): an enforceable
+ * Deny that matches wins; otherwise the first matching Allow allows; otherwise implicit deny.
+ * Statements are numbered by their index in the policy, from 0, as `decidedBy` is.
+ */
+export function evaluatePolicy(policy: readonly PolicyStatement[], request: PolicyRequest): PolicyDecision {
+  let allow: { index: number; because: string[] } | undefined;
+  const ignoredDenies: number[] = [];
+  const allowMisses: string[] = [];
+  for (let i = 0; i < policy.length; i++) {
+    const s = policy[i]!;
+    const m = matchStatement(s, request);
+    if (s.Effect === 'Deny') {
+      if (!m.ok) continue;
+      if (statementCoversEverything(s)) return { allowed: false, decidedBy: i, reason: matched(s, i, m.because) };
+      ignoredDenies.push(i);
+    } else if (m.ok) {
+      allow ??= { index: i, because: m.because };
+    } else {
+      allowMisses.push(`${label(s, i)}: ${m.because}`);
+    }
+  }
+  if (allow !== undefined) {
+    const s = policy[allow.index]!;
+    let reason = matched(s, allow.index, allow.because);
+    if (!statementCoversEverything(s)) reason += `; ${NARROW}, so it allows the connection and leaves per-request checks to the service`;
+    if (ignoredDenies.length > 0) {
+      const which = ignoredDenies.map((i) => label(policy[i]!, i)).join(', ');
+      reason += `; ${which} also ${ignoredDenies.length === 1 ? 'matches but is' : 'match but are'} not enforced per connection: ${NARROW}`;
+    }
+    return { allowed: true, decidedBy: allow.index, reason };
+  }
+  let reason = 'implicit deny: no Allow statement matches';
+  if (allowMisses.length === 0) reason = 'implicit deny: the policy has no Allow statement';
+  else {
+    const shown = allowMisses.slice(0, 3).join('; ');
+    reason += ` (${shown}${allowMisses.length > 3 ? `; and ${allowMisses.length - 3} more` : ''})`;
+  }
+  return { allowed: false, decidedBy: null, reason };
+}
