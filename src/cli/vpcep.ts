@@ -3,6 +3,7 @@
 // Exit codes: 0 success, 1 an API or network failure, 2 a usage error (nothing was sent).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import Table from 'cli-table3';
+import fs from 'node:fs';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:9480';
@@ -98,6 +99,7 @@ function showEndpoint(e: Json): void {
     ['id', e.id], ['service_id', e.endpoint_service_id], ['service', e.endpoint_service_name], ['status', e.status],
     ['ip', e.ip], ['host_ip', e.host_ip], ['snat_ip', e.snat_ip], ['marker_id', e.marker_id], ['vpc_id', e.vpc_id], ['subnet_id', e.subnet_id],
     ['whitelist', list(e.whitelist)], ['enable_whitelist', e.enable_whitelist], ['dns_names', list(e.dns_names)],
+    ...(e.service_type === 'gateway' ? [['routetables', list(e.routetables)], ['policy_statement', e.policy_statement ? JSON.stringify(e.policy_statement) : 'default (allow all)']] : []),
     ['description', e.description], ['created_at', e.created_at], ['updated_at', e.updated_at],
     ...(e.error ? [['error', e.error.map((x: Json) => `${x.error_code}: ${x.error_message}`).join('; ')]] : []),
   ]);
@@ -125,6 +127,16 @@ function count(value: string): number {
 }
 
 const csv = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** a JSON file's content, or a usage error */
+function readJsonFile(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CliError(`cannot read JSON from ${file}: ${(err as Error).message}`, 2);
+  }
+}
 
 /** a domain id becomes iam:domain::<id>; `*` and full iam:domain:: strings pass as they are */
 const permission = (d: string): string => (d === '*' || d.startsWith('iam:domain::') ? d : `iam:domain::${d}`);
@@ -263,11 +275,14 @@ export function buildProgram(): Command {
     .option('--port-ip <ip>', 'fixed private IP in the subnet')
     .option('--whitelist <cidr,...>', 'comma-separated IPs or CIDRs allowed to use the endpoint', csv)
     .option('--enable-whitelist', 'enforce the whitelist')
+    .option('--routetable <id>', 'gateway endpoints: a route table to inject the route into (repeatable; default: the VPC\'s default table)', collect)
+    .option('--policy <file>', 'gateway endpoints: a JSON file with the policy_statement array')
     .option('--description <text>', 'description')
     .action(run(async (g, o) => {
       const body = {
         endpoint_service_id: o.serviceId, vpc_id: o.vpcId, subnet_id: o.subnetId, port_ip: o.portIp,
         whitelist: o.whitelist, enable_whitelist: o.enableWhitelist ? true : undefined, description: o.description,
+        routetables: o.routetable, policy_statement: o.policy === undefined ? undefined : readJsonFile(o.policy),
       };
       out(g, await api(g, 'POST', E, body), showEndpoint);
     }));
@@ -306,6 +321,71 @@ export function buildProgram(): Command {
       };
       if (Object.keys(body).length === 0) throw new CliError('nothing to change: give CIDRs, --clear, --enable or --disable', 2);
       out(g, await api(g, 'PUT', `${E}/${encodeURIComponent(id)}`, body), showEndpoint);
+    }));
+
+  endpoint.command('routetables').description('replace the route tables a gateway endpoint injects its route into')
+    .argument('<id>').argument('[table...]', 'route table ids (none: remove the endpoint\'s routes)')
+    .action(run(async (g, _o, id: string, tables: string[]) => {
+      out(g, await api(g, 'PUT', `${E}/${encodeURIComponent(id)}/routetables`, { routetables: tables }), showEndpoint);
+    }));
+
+  endpoint.command('policy').description('replace a gateway endpoint\'s policy')
+    .argument('<id>').argument('<file>', 'a JSON file with the policy_statement array')
+    .action(run(async (g, _o, id: string, file: string) => {
+      out(g, await api(g, 'PUT', `${E}/${encodeURIComponent(id)}/policy`, { policy_statement: readJsonFile(file) }), showEndpoint);
+    }));
+
+  // -- route tables and the path tracer
+  const rt = program.command('routetable').description('route tables of your VPCs');
+  const showTable = (b: Json): void => {
+    const t = b.routetable;
+    console.log(`${t.id}  vpc ${t.vpc_id}${t.default ? '  (default)' : ''}  subnets: ${list(t.subnets.map((x: Json) => x.id)) || '-'}`);
+    table(t.routes.map((r: Json) => [r.destination, r.type, r.nexthop, r.owner]), ['DESTINATION', 'TYPE', 'NEXTHOP', 'OWNER']);
+  };
+  rt.command('list').description('list your route tables').option('--vpc-id <id>', 'only this VPC\'s tables')
+    .action(run(async (g, o) => {
+      out(g, await api(g, 'GET', '/routetables', undefined, { vpc_id: o.vpcId }), (b) => table(
+        b.routetables.map((t: Json) => [t.id, t.vpc_id, t.default ? 'yes' : '', list(t.subnets.map((x: Json) => x.id)), t.routes.length]),
+        ['ID', 'VPC', 'DEFAULT', 'SUBNETS', 'ROUTES'],
+      ));
+    }));
+  rt.command('show').description('show a route table and its routes').argument('<id>')
+    .action(run(async (g, _o, id: string) => out(g, await api(g, 'GET', `/routetables/${encodeURIComponent(id)}`), showTable)));
+  rt.command('add').description('add a user route').argument('<id>').argument('<destination>', 'a CIDR')
+    .addOption(new Option('--type <type>', 'route type').choices(['igw', 'blackhole']).makeOptionMandatory())
+    .action(run(async (g, o, id: string, destination: string) => {
+      const body = { routetable: { routes: { add: [{ destination, type: o.type }] } } };
+      out(g, await api(g, 'PUT', `/routetables/${encodeURIComponent(id)}`, body), showTable);
+    }));
+  rt.command('del').description('delete a user route').argument('<id>').argument('<destination>', 'the route\'s CIDR')
+    .action(run(async (g, _o, id: string, destination: string) => {
+      const body = { routetable: { routes: { del: [{ destination }] } } };
+      out(g, await api(g, 'PUT', `/routetables/${encodeURIComponent(id)}`, body), showTable);
+    }));
+
+  program.command('trace').description('trace how a connection from a VPC to an address would be routed')
+    .requiredOption('--vpc-id <id>', 'the client\'s VPC')
+    .requiredOption('--source <ip>', 'the client\'s private IP')
+    .requiredOption('--destination <ip>', 'the destination IP (e.g. an OBS-style service address)')
+    .requiredOption('--port <port>', 'the destination port', count)
+    .action(run(async (g, o) => {
+      const body = { vpc_id: o.vpcId, source_ip: o.source, destination_ip: o.destination, destination_port: o.port };
+      out(g, await api(g, 'POST', '/trace', body), (b) => {
+        const t = b.trace;
+        const rows: Cell[][] = [
+          ['subnet', t.subnet ? `${t.subnet.id} (${t.subnet.cidr})` : 'none'],
+          ['route table', t.route_table ? `${t.route_table.id} (${t.route_table.chosen_by})` : 'none'],
+          ...t.candidates.map((c: Json, i: number) => [i === 0 ? 'candidates' : '', `${c.destination} (${c.matched}) -> ${c.type}${c.nexthop ? ` ${c.nexthop}` : ''} [${c.owner}]`]),
+          ['winner', t.winner ? `${t.winner.destination} -> ${t.winner.type}: ${t.winner.why}` : 'none'],
+          ['service', t.service ? `${t.service.name} -> ${t.service.target}` : 'none'],
+          ['endpoint', t.endpoint ? `${t.endpoint.id} (${t.endpoint.status})` : '-'],
+          ['policy', t.policy ? `${t.policy.allowed ? 'allow' : 'deny'}: ${t.policy.reason}` : '-'],
+          ['cap', t.cap ? `${t.cap.active} of ${t.cap.cap} (headroom ${t.cap.headroom})` : '-'],
+          ['backend sees', t.backend_source ?? '-'],
+          ['verdict', `${t.verdict}: ${t.reason}`],
+        ];
+        table(rows);
+      });
     }));
 
   // -- quotas
