@@ -366,10 +366,12 @@ export class ControlPlane {
 
   /** the route tables a gateway endpoint names: each a table of its VPC, none already routing to the service */
   private checkRouteTables(vpc: Vpc, serviceId: string, endpointId: string | null, tables: readonly string[]): string[] {
-    const ids = [...new Set(tables.length ? tables : [vpc.route_tables.find((t) => t.default)!.id])];
+    const ids = [...new Set(tables)];
+    const own = [...this.vpcs.values()].filter((v) => v.account === vpc.account);
     for (const id of ids) {
       if (!vpc.route_tables.some((t) => t.id === id)) {
-        if (tableOf(this.vpcs.values(), id)) throw new ApiError('InvalidRouteTable', `route table ${id} is not a table of VPC ${vpc.id}`);
+        // Another account's table does not exist for the caller.
+        if (tableOf(own, id)) throw new ApiError('InvalidRouteTable', `route table ${id} is not a table of VPC ${vpc.id}`);
         throw new ApiError('RouteTableNotFound', `route table ${id} does not exist`);
       }
       // 002_05e46307768ae273.txt: one route per service in a table, so one endpoint per service per table.
@@ -473,7 +475,9 @@ export class ControlPlane {
     for (const field of ['subnet_id', 'port_ip', 'whitelist', 'enable_whitelist'] as const) {
       if (body[field] !== undefined) throw new ApiError('InvalidParameter', `${field} applies to interface endpoints only: a gateway endpoint has no ENI`);
     }
-    const routetables = this.checkRouteTables(vpc, s.id, null, body.routetables ?? []);
+    // Without routetables, the route goes into the VPC's default table.
+    const wanted = body.routetables?.length ? body.routetables : [vpc.route_tables.find((t) => t.default)!.id];
+    const routetables = this.checkRouteTables(vpc, s.id, null, wanted);
     const policy = body.policy_statement === undefined ? null : validatePolicy(body.policy_statement);
     if (this.usage(caller).endpoint >= caller.quotas.endpoint) {
       throw new ApiError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);

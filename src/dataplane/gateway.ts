@@ -86,6 +86,9 @@ export class GatewayPlane {
         return d.target_type === 'gateway_endpoint' && d.endpoint?.id === id && d.policy?.allowed !== false;
       });
     }
+    // 002_05e46307768ae273.txt: when an endpoint takes over (or a route goes), connections that
+    // used the internet path from a VPC are disconnected too; clients outside every VPC stay.
+    this.internet.cutWhere((route) => route.vpcId === '' || decideRoute(view, route, (x) => this.active(x)).target_type === 'igw');
     return { ok: true };
   }
 
@@ -138,7 +141,7 @@ export class GatewayPlane {
     this.decisions[d.target_type]++;
     if (d.verdict === 'refuse' || !d.service) {
       const reason = d.policy && !d.policy.allowed ? 'policy' as const : d.cap && d.cap.headroom === 0 ? 'cap' as const : 'not_accepted' as const;
-      const r = d.endpoint ? this.runtimes.get(d.endpoint.id) : undefined;
+      const r = d.endpoint ? this.runtimeOf(d.endpoint.id) : undefined;
       if (r) r.counters.rejected[reason]++;
       this.ctx.refused(d.endpoint?.id ?? 'gateway', reason, host);
       socket.on('error', () => undefined);
@@ -146,19 +149,25 @@ export class GatewayPlane {
       return;
     }
     if (d.target_type === 'igw') {
-      this.relayInternet(socket, publicIp, port);
+      this.relayInternet(socket, publicIp, port, route);
       return;
     }
-    const ep = view.endpoints.get(d.endpoint!.id)!;
-    let r = this.runtimes.get(ep.id);
-    if (!r) this.runtimes.set(ep.id, (r = routedRuntime(ep.id, ep.cap, this.ctx)));
+    const r = this.runtimeOf(d.endpoint!.id)!;
     const [targetHost, targetPort] = d.service.target.split(':');
     // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private
     // address; on one host that is the client's host address 127.k.c.d, bound as the source.
     r.relayRouted(socket, port, { host: targetHost!, port: Number(targetPort), localAddress: host.replace(/^::ffff:/, ''), bindPoolPort: false, preamble: null }, route);
   }
 
-  private relayInternet(socket: Socket, publicIp: number, port: number): void {
+  /** a gateway endpoint's runtime, made on its first connection (relayed or refused) */
+  private runtimeOf(endpointId: string): EndpointRuntime | undefined {
+    let r = this.runtimes.get(endpointId);
+    const ep = this.view?.endpoints.get(endpointId);
+    if (!r && ep && ep.status === 'accepted') this.runtimes.set(endpointId, (r = routedRuntime(endpointId, ep.cap, this.ctx)));
+    return r;
+  }
+
+  private relayInternet(socket: Socket, publicIp: number, port: number, route: RouteKey | null = null): void {
     const service = this.view!.services.find((s) => s.targets.has(port) && s.prefixes.some((c) => cidrContains(c, publicIp)));
     const t = service?.targets.get(port);
     if (!t) {
@@ -167,7 +176,7 @@ export class GatewayPlane {
       return;
     }
     this.internet.relayRouted(socket, port, { host: t.host, port: t.port, localAddress: undefined, bindPoolPort: false, preamble: null },
-      { vpcId: '', sourceIp: 0, destinationIp: publicIp, destinationPort: port });
+      route ?? { vpcId: '', sourceIp: 0, destinationIp: publicIp, destinationPort: port });
   }
 }
 

@@ -189,7 +189,8 @@ export function decideRoute(view: RoutingView, input: DecideInput, active: (endp
     return { ...common, winner: null, target_type: 'none', endpoint: null, policy: null, cap: null, backend_source: null, verdict: 'refuse', reason: `no route to ${base.destination_ip} in ${table.id}` };
   }
   const tied = matches[0]!.value.length > 1;
-  const why = `longest prefix /${best.cidr.prefix}${tied ? ` (identical prefix: a ${best.owner} route wins over ${matches[0]!.value.slice(1).map((r) => `a ${r.owner} route`).join(', ')})` : ''}${matches.length > 1 ? `, more specific than ${matches.slice(1).map((m) => `/${m.prefix}`).join(', ')}` : ''}`;
+  const article = (owner: string) => (owner === 'endpoint' ? 'an' : 'a');
+  const why = `longest prefix /${best.cidr.prefix}${tied ? ` (identical prefix: ${article(best.owner)} ${best.owner} route wins over ${matches[0]!.value.slice(1).map((r) => `${article(r.owner)} ${r.owner} route`).join(', ')})` : ''}${matches.length > 1 ? `, more specific than ${matches.slice(1).map((m) => `/${m.prefix}`).join(', ')}` : ''}`;
   const winner = { destination: best.destination, matched: best.cidr.text, type: best.type, owner: best.owner, why, ...(best.nexthop ? { nexthop: best.nexthop } : {}) };
   const decided = { ...common, winner };
   switch (best.type) {
