@@ -10,6 +10,7 @@ import { applyInventory } from './control/inventory.js';
 import type { Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
+import { selectRelay } from './dataplane/native-relay.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
 import { SqliteStore } from './store/sqlite.js';
@@ -64,7 +65,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
     const metrics = createMetrics();
     snat = await setupSnat(config.dataplane.snat);
-    log.info({ snat_mode: snat.mode, why: snat.why, relay: 'js' }, `data plane: SNAT mode ${snat.mode}`);
+    const relay = selectRelay();
+    log.info({ snat_mode: snat.mode, why: snat.why }, `data plane: SNAT mode ${snat.mode}`);
+    log.info({ relay: relay.relay, why: relay.why }, `data plane: ${relay.relay === 'native' ? 'native splice relay' : 'JavaScript relay'}`);
     const dataPlane = new TcpDataPlane({
       snatMode: snat.mode,
       connectTimeoutMs: config.dataplane.backendConnectTimeoutMs,
@@ -76,7 +79,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       forget: (id) => metrics.forgetEndpoint(id),
     });
     dataPlaneToClose = dataPlane;
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions }), { snat_mode: snat.mode, relay: 'js' });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions }), { snat_mode: snat.mode, relay: relay.relay });
     const control = new ControlPlane({
       region: config.region,
       store,

@@ -131,8 +131,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     let received = this.counters.receivedBytes;
     let sent = this.counters.sentBytes;
     for (const c of this.connections) {
-      received += c.client.bytesRead;
-      sent += c.client.bytesWritten;
+      received += c.receivedBytes;
+      sent += c.sentBytes;
     }
     return { received, sent };
   }
@@ -245,8 +245,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   onClosed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
     this.active--;
-    this.counters.receivedBytes += conn.client.bytesRead;
-    this.counters.sentBytes += conn.client.bytesWritten;
+    this.counters.receivedBytes += conn.receivedBytes;
+    this.counters.sentBytes += conn.sentBytes;
     this.ports.give(conn.snatPort);
     this.ctx.connectionClosed();
   }

@@ -3,6 +3,7 @@
 // a reason on the connection, counted once when it closes.
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
+import { activeRelay, type NativeRelay, type RelayedConnection } from './native-relay.js';
 
 const CONN = Symbol('vpcep.connection');
 type Tagged = Socket & { [CONN]: Connection };
@@ -47,7 +48,7 @@ export interface BackendTarget {
 /** how many source ports a connect tries before it counts as snat_exhausted */
 const SNAT_PORT_TRIES = 4;
 
-export class Connection {
+export class Connection implements RelayedConnection {
   readonly client: Socket;
   backend: Socket;
   readonly owner: ConnectionOwner;
@@ -56,8 +57,6 @@ export class Connection {
   /** when the connect attempt started and must end, on the coarse clock (ms) */
   readonly startedAt: number;
   readonly deadline: number;
-  /** set by any data; the sweep reads and clears it to find idle connections */
-  touched: boolean;
   lastActive: number;
   failure: RefusalReason | null;
   /** the SNAT source port of this connection (from its endpoint's pool) */
@@ -68,6 +67,13 @@ export class Connection {
   private portTries: number;
   private readonly preamble: Buffer | null;
   private readonly target: BackendTarget;
+  private dataSeen: boolean;
+  /** the native relay holding this connection's sockets after hand-over (relayId !== 0), else null */
+  private relay: NativeRelay | null;
+  private relayId: number;
+  /** bytes moved before hand-over, plus the relay's final counts once it closed */
+  private relayReceived: number;
+  private relaySent: number;
 
   constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
     this.client = client;
@@ -76,7 +82,7 @@ export class Connection {
     this.phase = Phase.Connecting;
     this.startedAt = now;
     this.deadline = now + connectTimeoutMs;
-    this.touched = false;
+    this.dataSeen = false;
     this.lastActive = now;
     this.failure = null;
     this.snatPort = snatPort;
@@ -85,6 +91,10 @@ export class Connection {
     this.portTries = 1;
     this.preamble = target.preamble;
     this.target = target;
+    this.relay = null;
+    this.relayId = 0;
+    this.relayReceived = 0;
+    this.relaySent = 0;
     (client as Tagged)[CONN] = this;
     client.on('error', onSocketError);
     client.on('close', onSocketClose);
@@ -112,6 +122,15 @@ export class Connection {
     return b;
   }
 
+  /** set by any data; the sweep reads and clears it to find idle connections (the relay's flag once handed over) */
+  get touched(): boolean {
+    return this.relayId === 0 ? this.dataSeen : this.relay!.touched(this.relayId);
+  }
+
+  set touched(v: boolean) {
+    this.dataSeen = v;
+  }
+
   /** the source port is held by another socket: try the pool's next one, a few times */
   retryPort(): boolean {
     if (this.portTries >= SNAT_PORT_TRIES || this.phase !== Phase.Connecting || !this.target.bindPoolPort) return false;
@@ -131,7 +150,8 @@ export class Connection {
   /** ends the connection now with a reset to the client (a cut, a timeout, a teardown) */
   cut(reason: RefusalReason | null): void {
     if (this.phase === Phase.Closed) return;
-    if (this.phase === Phase.Connecting && reason) this.fail(reason);
+    if (this.relayId !== 0) this.relay!.cut(this.relayId);
+    else if (this.phase === Phase.Connecting && reason) this.fail(reason);
     else {
       this.client.resetAndDestroy();
       this.backend.destroy();
@@ -140,6 +160,7 @@ export class Connection {
 
   /** a graceful close after the idle timeout */
   closeIdle(): void {
+    if (this.relayId !== 0) return this.relay!.close(this.relayId);
     this.client.destroy();
     this.backend.destroy();
   }
@@ -155,13 +176,61 @@ export class Connection {
   open(elapsedSeconds: number): void {
     this.phase = Phase.Open;
     this.owner.onBackendConnected(this, elapsedSeconds);
+    const relay = activeRelay();
+    if (relay && this.handOver(relay)) return;
     if (this.preamble) this.backend.write(this.preamble);
     // pipe() carries backpressure both ways and ends the other side on a FIN (half-close).
     this.client.pipe(this.backend);
     this.backend.pipe(this.client);
   }
 
+  /**
+   * Hands both sockets to the native relay, which writes the preamble and then splices the bytes.
+   * Only when Node holds no byte of either side (the client is paused since accept, nothing was
+   * written to the backend): else the JS relay keeps the connection. Node's sockets are destroyed
+   * once the relay holds its dups: closing one fd of a socket that has another sends no FIN.
+   */
+  private handOver(relay: NativeRelay): boolean {
+    const client = this.client as Socket & { _handle?: { fd?: number } | null };
+    const backend = this.backend as Socket & { _handle?: { fd?: number } | null };
+    const cfd = client._handle?.fd ?? -1;
+    const bfd = backend._handle?.fd ?? -1;
+    if (cfd < 0 || bfd < 0 || client.readableLength !== 0 || backend.readableLength !== 0 || backend.writableLength !== 0) return false;
+    const id = relay.open(cfd, bfd, this.preamble, this);
+    if (id === 0) return false;
+    this.relay = relay;
+    this.relayId = id;
+    this.relayReceived = client.bytesRead;
+    this.relaySent = client.bytesWritten;
+    client.destroy();
+    backend.destroy();
+    return true;
+  }
+
+  /** bytes read from the client so far */
+  get receivedBytes(): number {
+    if (this.relayId === 0) return this.client.bytesRead;
+    return this.relayReceived + (this.phase === Phase.Closed ? 0 : this.relay!.bytes(this.relayId)?.received ?? 0);
+  }
+
+  /** bytes written to the client so far */
+  get sentBytes(): number {
+    if (this.relayId === 0) return this.client.bytesWritten;
+    return this.relaySent + (this.phase === Phase.Closed ? 0 : this.relay!.bytes(this.relayId)?.sent ?? 0);
+  }
+
+  /** the native relay closed both sockets (its close callback, once per connection) */
+  relayClosed(received: number, sent: number): void {
+    if (this.phase === Phase.Closed) return;
+    this.relayReceived += received;
+    this.relaySent += sent;
+    this.phase = Phase.Closed;
+    this.owner.onClosed(this);
+  }
+
   socketClosed(): void {
+    // Node's sockets of a handed-over connection close at hand-over: the relay reports the end.
+    if (this.relayId !== 0) return;
     if (++this.closedSockets < 2) {
       // One side is gone: once it is closed, the other has nothing more to exchange.
       if (this.client.destroyed && !this.backend.destroyed) {

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { relayChoice } from '../../src/dataplane/native-relay.js';
 import { canBindSnat } from '../../src/dataplane/snat-mode.js';
 import { cidrContains, ipToInt, SNAT_RANGE } from '../../src/net/cidr.js';
 import {
@@ -315,7 +316,7 @@ describe('data plane load: kernel SNAT source address', () => {
     expect(cidrContains(SNAT_RANGE, ipToInt(backend.remotes[0]!))).toBe(true);
 
     const m = await scrape(d);
-    expect(m.filter((s) => s.name === 'vpcep_dataplane_info').map((s) => s.line)).toEqual(['vpcep_dataplane_info{snat_mode="kernel",relay="js"} 1']);
+    expect(m.filter((s) => s.name === 'vpcep_dataplane_info').map((s) => s.line)).toEqual([`vpcep_dataplane_info{snat_mode="kernel",relay="${relayChoice().relay}"} 1`]);
     expect(value(m, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(1);
     c.sock.end();
     expect(await c.ended).toBeNull();

@@ -5,6 +5,7 @@ import path from 'node:path';
 import net, { type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { V2ProxyProtocol } from 'proxy-protocol-js';
+import { relayChoice } from '../../src/dataplane/native-relay.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ApiClient, CONSUMER, PROVIDER, ROOT, SERVICE_BODY, freePort, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig,
@@ -266,7 +267,7 @@ describe('endpoint lifecycle on the data plane', () => {
     expect(ep.snat_ip).toMatch(/^198\.19\.\d+\.\d+$/);
     const live = await relays(ep.host_ip, P);
     // in kernel SNAT mode the backend sees the endpoint's SNAT address as the source
-    const kernel = (await metric(d.url, 'vpcep_dataplane_info', { snat_mode: 'kernel', relay: 'js' })) === 1;
+    const kernel = (await metric(d.url, 'vpcep_dataplane_info', { snat_mode: 'kernel', relay: relayChoice().relay })) === 1;
     if (kernel) expect(backend.conns[0]!.remoteAddress).toBe(ep.snat_ip);
 
     const t0 = performance.now();

@@ -1,5 +1,6 @@
 // The unprivileged mode: dataplane.snat logical binds nothing, and says so.
 import net from 'node:net';
+import { relayChoice } from '../../src/dataplane/native-relay.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAvailableService, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 
@@ -40,6 +41,6 @@ describe('logical SNAT mode', () => {
     // for the daemon's own connection.
     expect(seen).toEqual(['127.0.0.1']);
     const metrics = await (await fetch(`${d.url}/metrics`)).text();
-    expect(metrics).toContain('vpcep_dataplane_info{snat_mode="logical",relay="js"} 1');
+    expect(metrics).toContain(`vpcep_dataplane_info{snat_mode="logical",relay="${relayChoice().relay}"} 1`);
   });
 });
