@@ -481,8 +481,11 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(g.mu);
     g.table[c->id] = {c->counters, w};
   }
-  w->Post({Command::Open, c->id, c});
-  return Napi::Number::New(env, c->id);
+  // Read the id before posting: once posted, the worker owns `c` and may close and free it
+  // before this thread runs another line.
+  const uint32_t id = c->id;
+  w->Post({Command::Open, id, c});
+  return Napi::Number::New(env, id);
 }
 
 Worker* WorkerOf(uint32_t id) {
