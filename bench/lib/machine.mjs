@@ -1,5 +1,5 @@
 // The machine and tool versions the figures were taken on, and the tools the benchmark needs.
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,13 +29,10 @@ export function extendPath() {
   process.env.PATH = parts.join(':');
 }
 
-/** the first line a command prints (stdout or stderr), whatever its exit code */
+/** the first line a command prints (stdout, else stderr: nginx -v writes there), whatever its exit code */
 function firstLine(cmd, args) {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0];
-  } catch (err) {
-    return `${err.stdout ?? ''}${err.stderr ?? ''}`.trim().split('\n')[0] || 'unknown';
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').map((l) => l.trim()).find(Boolean) ?? 'unknown';
 }
 
 function memTotalGiB() {

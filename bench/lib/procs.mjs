@@ -12,6 +12,12 @@ const live = new Set();
 const cleanups = [];
 let handlersInstalled = false;
 let stopping = null;
+let aborted = false;
+
+/** true once Ctrl-C, SIGTERM or an uncaught error has started the teardown: start nothing new */
+export function aborting() {
+  return aborted;
+}
 
 function track(name, child, log, stopSignal) {
   /** @type {Tracked} */
@@ -57,7 +63,10 @@ function makeRequester(child) {
     if (!w) return;
     waiting.delete(m.id);
     if (m.error) w.reject(new Error(m.error));
-    else w.resolve(m);
+    else {
+      const { id, ...answer } = m;
+      w.resolve(answer);
+    }
   });
   child.once('exit', (code, signal) => {
     for (const w of waiting.values()) w.reject(new Error(`worker exited (${code ?? signal}) before answering`));
@@ -140,6 +149,7 @@ export function installHandlers() {
   if (handlersInstalled) return;
   handlersInstalled = true;
   const bail = (code, why) => {
+    aborted = true;
     if (why) process.stderr.write(`\nbench:load: ${why}: stopping every process it started\n`);
     const hard = setTimeout(() => process.exit(code), 10_000);
     hard.unref();

@@ -31,32 +31,54 @@ export function daemonConfig({ snat, endpoints }) {
 
 export class Vpcepd {
   /** starts the daemon on a free API port; resolves once GET / answers 200 */
-  static async start({ root, dir, snat = 'auto', endpoints = 3 }) {
+  static async start({ root, dir, snat = 'auto', relay = 'js', endpoints = 3 }) {
     const configFile = path.join(dir, 'vpcepd.json');
     fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, endpoints }), null, 2));
     const port = await freePort();
-    const log = path.join(dir, 'vpcepd.log');
-    const proc = start('vpcepd', process.execPath, [
+    const args = [
       path.join(root, 'bin/vpcepd.js'), '--config', configFile, '--data-dir', path.join(dir, 'vpcep-data'),
       '--listen', `127.0.0.1:${port}`, '--log-level', 'warn',
-    ], { log });
-    const d = new Vpcepd(proc, `http://127.0.0.1:${port}`, log);
-    const until = Date.now() + 20_000;
-    for (;;) {
-      if (proc.gone) throw new Error(`vpcepd exited at start:\n${tail(log)}`);
-      try {
-        if ((await fetch(`${d.url}/`)).status === 200) break;
-      } catch { /* not yet */ }
-      if (Date.now() > until) throw new Error(`vpcepd did not answer on ${d.url} within 20 s:\n${tail(log)}`);
-      await sleep(50);
-    }
+    ];
+    // VPCEP_RELAY chooses the relay of a daemon that has more than the JavaScript one
+    const env = { ...process.env, VPCEP_RELAY: relay };
+    const d = new Vpcepd(args, env, `http://127.0.0.1:${port}`, path.join(dir, 'vpcepd.log'));
+    await d.spawn();
     return d;
   }
 
-  constructor(proc, url, log) {
-    this.proc = proc;
+  constructor(args, env, url, log) {
+    this.args = args;
+    this.env = env;
     this.url = url;
     this.log = log;
+    this.proc = null;
+  }
+
+  async spawn() {
+    const proc = start('vpcepd', process.execPath, this.args, { log: this.log, env: this.env });
+    this.proc = proc;
+    const until = Date.now() + 20_000;
+    for (;;) {
+      if (proc.gone) throw new Error(`vpcepd exited at start:\n${tail(this.log)}`);
+      try {
+        if ((await fetch(`${this.url}/`)).status === 200) return;
+      } catch { /* not yet */ }
+      if (Date.now() > until) throw new Error(`vpcepd did not answer on ${this.url} within 20 s:\n${tail(this.log)}`);
+      await sleep(50);
+    }
+  }
+
+  /**
+   * SIGTERM, then the same daemon again on the same data dir and port: a fresh process whose
+   * endpoints are restored from the store (they answer before GET / does). Resolves once every
+   * endpoint in `ids` is accepted again.
+   */
+  async restart(ids) {
+    await this.stop();
+    await this.spawn();
+    for (const id of ids) {
+      await this.until(`endpoint ${id} accepted after the restart`, async () => (await this.api('GET', `/vpc-endpoints/${id}`)).status === 'accepted');
+    }
   }
 
   get pid() {
@@ -137,15 +159,29 @@ export class Vpcepd {
     };
   }
 
+  /** refusals so far by reason, summed over every endpoint */
+  async refusals() {
+    const out = {};
+    for (const s of await this.metrics()) {
+      if (s.name === 'vpcep_endpoint_rejected_connections_total') out[s.labels.reason] = (out[s.labels.reason] ?? 0) + s.value;
+    }
+    return out;
+  }
+
   /** which SNAT mode and relay the daemon runs (vpcep_dataplane_info) */
   async dataPlaneInfo() {
     const s = (await this.metrics()).find((x) => x.name === 'vpcep_dataplane_info');
     return s ? { snat_mode: s.labels.snat_mode, relay: s.labels.relay } : { snat_mode: 'unknown', relay: 'unknown' };
   }
 
+  /** connections open through the whole data plane (vpcep_active_connections) */
+  async active() {
+    return (await this.metrics()).find((s) => s.name === 'vpcep_active_connections')?.value ?? 0;
+  }
+
   /** waits until the whole data plane holds no connection */
   async idle(ms = 15_000) {
-    await this.until('the daemon to hold no connection', async () => (await this.endpointFigures('')).daemonActive === 0, ms);
+    await this.until('the daemon to hold no connection', async () => (await this.active()) === 0, ms);
   }
 
   stop() {

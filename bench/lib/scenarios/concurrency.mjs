@@ -1,8 +1,9 @@
 // 4. Concurrency: 3,000 connections held on each of ENDPOINTS endpoints (vpcep), frontends
 // (HAProxy) or straight to the backend (direct), opened by one client process per endpoint
 // (3,000 descriptors each) against the hold server (its own process). Figures: the relay's RSS
-// (VmRSS of /proc/<pid>/status) before and while holding, KiB per held connection, and how long
-// opening them all took. The direct path has no relay, so no RSS.
+// (VmRSS of /proc/<pid>/status) of a freshly started relay before, and while holding them all,
+// KiB per held connection, and how long opening them all took. The direct path has no relay, so
+// no RSS.
 import path from 'node:path';
 import { rssKiB, sleep, startWorker, stop, workerReady } from '../procs.mjs';
 import { libDir } from '../paths.mjs';
@@ -23,7 +24,7 @@ async function until(what, fn, ms) {
 
 export default {
   name: 'concurrency',
-  title: 'concurrency: 3,000 connections held per endpoint',
+  title: (env) => `concurrency: ${PER_ENDPOINT.toLocaleString('en-US')} connections held ${env.concurrencyEndpoints > 1 ? `on each of ${env.concurrencyEndpoints} endpoints` : 'on one endpoint'} (one client process per endpoint)`,
   paths: ['vpcep', 'haproxy', 'direct'],
   figures: [
     { key: 'rss_before_mib', label: 'relay RSS before', unit: 'MiB', better: 'lower', digits: 1 },
@@ -46,12 +47,15 @@ export default {
     const n = env.concurrencyEndpoints;
     const total = n * PER_ENDPOINT;
     const targets = env.holdTargets(p, n);
-    const pid = p === 'vpcep' ? env.vpcep.pid : p === 'haproxy' ? env.haproxy.proc.child.pid : null;
     const hold = env.backends.hold;
     await until('the hold server to be empty', async () => ({ ok: (await hold.count()).open === 0 }), 15_000);
-    if (p === 'vpcep') await env.vpcep.idle();
-    const before = env.vpcep && p === 'vpcep' ? await figuresOf(env) : null;
-    await sleep(200);
+    // Memory is measured on a relay process that has served nothing yet: a process that has
+    // (the earlier scenarios, an earlier round) keeps the heap or pools it grew, and new
+    // connections would fill those first, hiding their cost.
+    await env.freshRelay(p);
+    const pid = p === 'vpcep' ? env.vpcep.pid : p === 'haproxy' ? env.haproxy.proc.child.pid : null;
+    const refusedBefore = p === 'vpcep' ? await env.vpcep.refusals() : null;
+    await sleep(500);
     const rssBefore = pid ? rssKiB(pid) : null;
 
     const t0 = performance.now();
@@ -64,11 +68,11 @@ export default {
       return { ok: c.open === total, backend_open: c.open };
     }, 60_000);
     const openSeconds = (performance.now() - t0) / 1000;
-    let daemon = null;
+    let daemonActive = null;
     if (p === 'vpcep') {
-      daemon = await figuresOf(env);
-      const refusals = Object.entries(daemon.rejected).map(([k, v]) => [k, v - (before.rejected[k] ?? 0)]).filter(([, v]) => v > 0);
-      if (daemon.active !== total || refusals.length) throw new Error(`vpcep holds ${daemon.active} of ${total} (refusals ${JSON.stringify(Object.fromEntries(refusals))})`);
+      daemonActive = await env.vpcep.active();
+      const refusals = Object.entries(await env.vpcep.refusals()).filter(([k, v]) => v > (refusedBefore[k] ?? 0));
+      if (daemonActive !== total || refusals.length) throw new Error(`vpcep holds ${daemonActive} of ${total} (refusals ${JSON.stringify(Object.fromEntries(refusals))})`);
     }
     await sleep(500);
     const states = await Promise.all(this.holders.map((w) => w.request({ op: 'states' })));
@@ -90,18 +94,7 @@ export default {
         kib_per_conn: pid ? (rssHeld - rssBefore) / total : null,
         open_s: openSeconds,
       },
-      detail: { endpoints: n, held: total, rss_before_kib: rssBefore, rss_held_kib: rssHeld, rss_after_close_kib: rssAfter, daemon_active: daemon?.active },
+      detail: { endpoints: n, held: total, rss_before_kib: rssBefore, rss_held_kib: rssHeld, rss_after_close_kib: rssAfter, daemon_active: daemonActive },
     };
   },
 };
-
-/** the daemon's figures summed over every endpoint */
-async function figuresOf(env) {
-  const m = await env.vpcep.metrics();
-  const out = { active: 0, rejected: {} };
-  for (const s of m) {
-    if (s.name === 'vpcep_active_connections') out.active = s.value;
-    if (s.name === 'vpcep_endpoint_rejected_connections_total') out.rejected[s.labels.reason] = (out.rejected[s.labels.reason] ?? 0) + s.value;
-  }
-  return out;
-}

@@ -37,9 +37,8 @@ export default {
   },
   async run(env, p) {
     const r = await this.measure(env, p, Math.round(env.opts.duration * 1000));
-    const { id, ...detail } = r;
     if (r.errors || r.unanswered) throw new Error(`paced client through ${p}: ${r.errors} socket errors, ${r.unanswered} unanswered`);
     if (r.achieved_rps < LATENCY_RATE * 0.95) throw new Error(`paced client through ${p}: ${r.achieved_rps.toFixed(0)} req/s recorded, below 95% of ${LATENCY_RATE}`);
-    return { figures: { p50_us: r.p50_us, p99_us: r.p99_us, p999_us: r.p999_us }, detail };
+    return { figures: { p50_us: r.p50_us, p99_us: r.p99_us, p999_us: r.p999_us }, detail: r };
   },
 };

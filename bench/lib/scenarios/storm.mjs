@@ -59,7 +59,7 @@ export default {
     await this.client.request({ op: 'close' });
     await d.idle(30_000);
 
-    const detail = { clients: STORM, admitted_gauge: admitted, admitted_counter: admittedTotal, refused_cap: refused, client_states: states, backend_open: backend.open, other_refusals: f1.rejected };
+    const detail = { clients: STORM, admitted_gauge: admitted, admitted_counter: admittedTotal, refused_cap: refused, client_states: states, backend_open: backend.open, endpoint_refusals_total: f1.rejected };
     const exact = admitted === CAP && admittedTotal === CAP && refused === STORM - CAP
       && states.connected === CAP && states.reset === STORM - CAP && backend.open === CAP;
     if (!exact) throw new Error(`the storm did not admit exactly ${CAP} and refuse ${STORM - CAP}: ${JSON.stringify(detail)}`);

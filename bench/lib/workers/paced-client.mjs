@@ -59,8 +59,9 @@ class Conn {
 function connect(host, port) {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host, port });
-    s.once('connect', () => { s.off('error', reject); resolve(s); });
-    s.once('error', reject);
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`connect to ${host}:${port}: no answer in 10 s`)); }, 10_000);
+    s.once('connect', () => { clearTimeout(timer); s.off('error', reject); resolve(s); });
+    s.once('error', (err) => { clearTimeout(timer); reject(err); });
   });
 }
 
@@ -83,18 +84,26 @@ async function runPaced({ host, port, connections, rate, durationMs, warmupMs })
       lags.push(Number(p.sentAt - p.dueAt) / 1e3);
     }
   };
-  for (let i = 0; i < connections; i++) {
-    const c = new Conn(await connect(host, port), onResponse);
-    c.sock.on('error', () => { errors++; });
-    c.sock.on('close', () => { if (!stopped) errors++; });
-    conns.push(c);
+  try {
+    for (let i = 0; i < connections; i++) {
+      const c = new Conn(await connect(host, port), onResponse);
+      c.sock.on('error', () => { errors++; });
+      c.sock.on('close', () => { if (!stopped) errors++; });
+      conns.push(c);
+    }
+    // one request on each connection first, so every path starts with warm connections
+    await Promise.all(conns.map((c, i) => new Promise((resolve, reject) => {
+      const before = c.onResponse;
+      const closed = () => reject(new Error(`connection ${i} to ${host}:${port} closed before its first answer`));
+      c.sock.once('close', closed);
+      c.onResponse = () => { c.onResponse = before; c.sock.off('close', closed); resolve(); };
+      c.send(false, process.hrtime.bigint());
+    })));
+  } catch (err) {
+    stopped = true;
+    for (const c of conns) c.sock.destroy();
+    throw err;
   }
-  // one request on each connection first, so every path starts with warm connections
-  await Promise.all(conns.map((c) => new Promise((resolve) => {
-    const before = c.onResponse;
-    c.onResponse = () => { c.onResponse = before; resolve(); };
-    c.send(false, process.hrtime.bigint());
-  })));
 
   const intervalNs = 1e9 / rate;
   const total = Math.round((rate * (warmupMs + durationMs)) / 1000);
