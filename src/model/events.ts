@@ -48,20 +48,3 @@ export interface DataPlane {
   /** connections open through an endpoint now (the cap's headroom, for the path tracer) */
   endpointConnections(endpointId: string): number;
 }
-
-/**
- * The in-process stand-in used until a real data plane is wired in: it acknowledges every event
- * at once and keeps the events it saw, so tests can check what the control plane emitted.
- */
-export class AckingDataPlane implements DataPlane {
-  readonly events: ChangeEvent[] = [];
-  async apply(event: ChangeEvent): Promise<Ack> {
-    this.events.push(event);
-    if (this.events.length > 10_000) this.events.splice(0, 5_000);
-    return { ok: true };
-  }
-
-  endpointConnections(): number {
-    return 0;
-  }
-}
