@@ -199,3 +199,39 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** One sample of the Prometheus text format. */
+export interface MetricSample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+  /** the sample's line as scraped */
+  readonly line: string;
+}
+
+export function parseMetrics(text: string): MetricSample[] {
+  const out: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ name: m[1]!, labels, value: Number(m[3]), line });
+  }
+  return out;
+}
+
+/** GET {url}/metrics, parsed */
+export async function scrapeMetrics(url: string): Promise<MetricSample[]> {
+  const res = await fetch(`${url}/metrics`);
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  return parseMetrics(await res.text());
+}
+
+/** the value of the sample of `name` with exactly these labels, or undefined when there is none */
+export async function metricValue(url: string, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const want = Object.entries(labels);
+  return (await scrapeMetrics(url)).find((x) => x.name === name
+    && Object.keys(x.labels).length === want.length
+    && want.every(([k, v]) => x.labels[k] === v))?.value;
+}

@@ -10,7 +10,7 @@ import { relayChoice } from '../../src/dataplane/native-relay.js';
 import { canBindSnat } from '../../src/dataplane/snat-mode.js';
 import { cidrContains, ipToInt, SNAT_RANGE } from '../../src/net/cidr.js';
 import {
-  createAvailableService, CONSUMER, SERVICE_BODY, startTestDaemon, twoAccountConfig, type TestDaemon,
+  createAvailableService, CONSUMER, SERVICE_BODY, scrapeMetrics, startTestDaemon, twoAccountConfig, type MetricSample, type TestDaemon,
 } from '../helpers.js';
 import { echo, hashSink, hold, randomPort, startBackend, type TestBackend } from './backends.js';
 
@@ -89,21 +89,8 @@ function terminalPort(...avoid: number[]): number {
 
 // ---- metrics ---------------------------------------------------------------------------------
 
-interface Sample { name: string; labels: Record<string, string>; value: number; line: string }
-
-async function scrape(d: TestDaemon): Promise<Sample[]> {
-  const res = await fetch(`${d.url}/metrics`);
-  expect(res.status).toBe(200);
-  const out: Sample[] = [];
-  for (const line of (await res.text()).split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]), line });
-  }
-  return out;
-}
+type Sample = MetricSample;
+const scrape = (d: TestDaemon): Promise<Sample[]> => scrapeMetrics(d.url);
 
 /** the value of the one sample of `name` whose labels include `labels`, or undefined */
 function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {

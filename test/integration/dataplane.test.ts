@@ -8,6 +8,7 @@ import { V2ProxyProtocol } from 'proxy-protocol-js';
 import { relayChoice } from '../../src/dataplane/native-relay.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  metricValue,
   ApiClient, CONSUMER, PROVIDER, ROOT, SERVICE_BODY, freePort, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig,
   waitFor, writeConfig, type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
@@ -201,31 +202,7 @@ async function acceptedEndpoint(d: Api, serviceId: string, extra: Record<string,
 
 // ---- /metrics -----------------------------------------------------------------------------------
 
-interface Sample { name: string; labels: Record<string, string>; value: number }
-
-function parseMetrics(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-/** the value of the sample with exactly these labels, or undefined when there is none */
-async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const res = await fetch(`${url}/metrics`);
-  expect(res.status).toBe(200);
-  const want = Object.entries(labels);
-  const s = parseMetrics(await res.text()).find((x) => x.name === name
-    && Object.keys(x.labels).length === want.length
-    && want.every(([k, v]) => x.labels[k] === v));
-  return s?.value;
-}
+const metric = metricValue;
 
 const rejected = (url: string, endpointId: string, reason: string) =>
   metric(url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: endpointId, reason });

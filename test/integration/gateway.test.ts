@@ -7,7 +7,7 @@ import http, { type Server as HttpServer } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CONSUMER, PROVIDER, startTestDaemon, tempDir, waitFor, type ApiClient, type TestDaemon } from '../helpers.js';
+import { CONSUMER, PROVIDER, metricValue, scrapeMetrics, startTestDaemon, tempDir, waitFor, type ApiClient, type TestDaemon } from '../helpers.js';
 
 // ---- resources -----------------------------------------------------------------------------------
 
@@ -171,30 +171,8 @@ const REFUSED: Outcome = { kind: 'refused', code: 'ECONNREFUSED' };
 
 // ---- metrics -------------------------------------------------------------------------------------
 
-interface Sample { name: string; labels: Record<string, string>; value: number }
-
-async function samples(url: string): Promise<Sample[]> {
-  const res = await fetch(`${url}/metrics`);
-  expect(res.status).toBe(200);
-  const out: Sample[] = [];
-  for (const line of (await res.text()).split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-/** the value of the sample with exactly these labels, or undefined when there is none */
-async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const want = Object.entries(labels);
-  return (await samples(url)).find((x) => x.name === name
-    && Object.keys(x.labels).length === want.length
-    && want.every(([k, v]) => x.labels[k] === v))?.value;
-}
+const samples = scrapeMetrics;
+const metric = metricValue;
 
 /** vpcep_route_decisions_total by target_type, samples of value 0 left out */
 async function decisions(url: string): Promise<Record<string, number>> {
