@@ -31,7 +31,7 @@
 namespace {
 
 // How much one direction holds in its pipe before it stops reading its source (the watermark).
-constexpr size_t kPipeBytes = 256 * 1024;
+constexpr size_t kPipeBytes = 1024 * 1024;
 // Empty pipes kept per thread for the next busy connection; idle connections hold none.
 constexpr size_t kPoolMax = 64;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
