@@ -45,6 +45,7 @@ export interface EndpointStats {
   readonly rejected: Readonly<Record<RefusalReason, number>>;
   readonly receivedBytes: number;
   readonly sentBytes: number;
+  readonly snatPorts: number;
 }
 
 export class TcpDataPlane implements DataPlane {
@@ -132,6 +133,7 @@ export class TcpDataPlane implements DataPlane {
         rejected: r.counters.rejected,
         receivedBytes: b.received,
         sentBytes: b.sent,
+        snatPorts: r.snatPortsInUse,
       };
     });
   }

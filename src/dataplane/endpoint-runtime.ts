@@ -122,10 +122,6 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.listeners.clear();
   }
 
-  get listenerCount(): number {
-    return this.listeners.size;
-  }
-
   /** bytes so far: closed connections plus what live ones have moved */
   bytes(): { received: number; sent: number } {
     let received = this.counters.receivedBytes;

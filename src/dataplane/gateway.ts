@@ -4,14 +4,12 @@
 // (its status, policy and cap), to the internet gateway, or refused.
 import net, { type Server, type Socket } from 'node:net';
 import type { Ack } from '../model/events.js';
-import { decideRoute, type RouteTarget, type RoutingView } from '../model/routing.js';
-import { cidrContains, lastAddress } from '../net/cidr.js';
-import { parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
+import { decideRoute, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
+import { lastAddress } from '../net/cidr.js';
+import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
 import { EndpointRuntime } from './endpoint-runtime.js';
 import type { RouteKey } from './relay.js';
-
-export const ROUTE_TARGETS: readonly RouteTarget[] = ['gateway_endpoint', 'igw', 'local', 'blackhole', 'none'];
 
 interface PublicListener {
   readonly server: Server;
@@ -168,8 +166,7 @@ export class GatewayPlane {
   }
 
   private relayInternet(socket: Socket, publicIp: number, port: number, route: RouteKey | null = null): void {
-    const service = this.view!.services.find((s) => s.targets.has(port) && s.prefixes.some((c) => cidrContains(c, publicIp)));
-    const t = service?.targets.get(port);
+    const t = serviceAt(this.view!, publicIp, port)?.targets.get(port);
     if (!t) {
       socket.on('error', () => undefined);
       socket.resetAndDestroy();
@@ -181,7 +178,5 @@ export class GatewayPlane {
 }
 
 /** public a.b.c.d lives at 127.255.c.d */
-export function hostOfPublic(ip: number): string {
-  return `127.${PUBLIC_NUMBER}.${(ip >>> 8) & 255}.${ip & 255}`;
-}
+const hostOfPublic = (ip: number): string => hostAddress(PUBLIC_NUMBER, ip);
 

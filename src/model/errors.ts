@@ -81,7 +81,3 @@ export class ApiError extends Error {
     return { error_code: this.code, error_msg: this.message };
   }
 }
-
-export function fail(name: ErrorName, message?: string): never {
-  throw new ApiError(name, message);
-}

@@ -99,11 +99,6 @@ export const DEFAULT_POLICY: readonly PolicyStatement[] = Object.freeze([
   }) as PolicyStatement,
 ]);
 
-/** A fresh, mutable copy of DEFAULT_POLICY. */
-export function defaultPolicy(): PolicyStatement[] {
-  return [{ Effect: 'Allow', Principal: '*', Action: ['*'], Resource: ['*'] }];
-}
-
 // ---------------------------------------------------------------------------------------------
 // Validation
 

@@ -201,7 +201,7 @@ export function parseListQuery(q: QueryInput, kind: 'service' | 'endpoint' | 'co
   }
   const markerText = single(q, 'marker_id');
   if (markerText !== undefined && !/^\d{1,10}$/.test(markerText)) throw new ApiError('InvalidParameter', 'marker_id must be an integer');
-  const name = single(q, kind === 'service' ? 'endpoint_service_name' : 'endpoint_service_name');
+  const name = single(q, 'endpoint_service_name');
   return {
     limit,
     offset,

@@ -65,12 +65,6 @@ export function fullServiceName(region: string, name: string | undefined, id: st
   return name ? `${region}.${name}.${id}` : `${region}.${id}`;
 }
 
-/** The short name of a user service's full name `<region>.<name>.<id>`, or '' when it has none. */
-export function shortServiceName(full: string, region: string, id: string): string {
-  const inner = full.slice(region.length + 1, full.length - id.length - 1);
-  return full.startsWith(`${region}.`) && full.endsWith(`.${id}`) ? inner : '';
-}
-
 /** Applies a tag action; the result is the resource's new tag list. */
 export function applyTags(current: readonly Tag[], action: 'create' | 'delete', tags: ReadonlyArray<{ key: string; value?: string }>, max: number): Tag[] {
   const keys = new Set<string>();

@@ -1,7 +1,7 @@
 // SNAT addresses and ports. 000_9af245a83013c30f.txt 1.7: backends see endpoint traffic from
 // 198.19.128.0/17. Each endpoint owns one address of that range; its connections take source
 // ports from it.
-import { intToIp, ipToInt, lastAddress, SNAT_RANGE } from './cidr.js';
+import { intToIp, lastAddress, SNAT_RANGE } from './cidr.js';
 
 /** The lowest address of 198.19.128.0/17 not in `used` (never the network or broadcast address), or null. */
 export function allocateSnatIp(used: ReadonlySet<string>): string | null {
@@ -11,10 +11,6 @@ export function allocateSnatIp(used: ReadonlySet<string>): string | null {
     if (!used.has(text)) return text;
   }
   return null;
-}
-
-export function isSnatAddress(text: string): boolean {
-  return ((ipToInt(text) & 0xffff8000) >>> 0) === SNAT_RANGE.base;
 }
 
 /**

@@ -14,6 +14,8 @@ export interface EndpointFigures {
   readonly rejected: Readonly<Record<string, number>>;
   readonly receivedBytes: number;
   readonly sentBytes: number;
+  /** SNAT source ports held by live connections (the SNAT tuples of the connection table) */
+  readonly snatPorts: number;
 }
 
 export interface DataPlaneFigures {
@@ -47,26 +49,15 @@ export function createMetrics(): Metrics {
     labelNames: ['method', 'route', 'code'] as const,
     registers: [registry],
   });
-  new client.Gauge({
-    name: 'vpcep_endpoint_services',
-    help: 'Endpoint services by status',
-    labelNames: ['status'] as const,
-    registers: [registry],
+  const byStatus = (name: string, help: string, pick: (c: StatusCounts) => Record<string, number>) => new client.Gauge({
+    name, help, labelNames: ['status'] as const, registers: [registry],
     collect() {
       this.reset();
-      for (const [status, n] of Object.entries(source().services)) this.set({ status }, n);
+      for (const [status, n] of Object.entries(pick(source()))) this.set({ status }, n);
     },
   });
-  new client.Gauge({
-    name: 'vpcep_endpoints',
-    help: 'Endpoints by status',
-    labelNames: ['status'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [status, n] of Object.entries(source().endpoints)) this.set({ status }, n);
-    },
-  });
+  byStatus('vpcep_endpoint_services', 'Endpoint services by status', (c) => c.services);
+  byStatus('vpcep_endpoints', 'Endpoints by status', (c) => c.endpoints);
 
   // The data plane: per endpoint (label endpoint_id only), read from its counters at scrape time
   // so that the per-connection path does no label lookups.
@@ -87,6 +78,7 @@ export function createMetrics(): Metrics {
   perEndpoint('vpcep_endpoint_connections_total', 'Connections admitted by an endpoint', (e) => e.connections, 'counter');
   perEndpoint('vpcep_endpoint_received_bytes_total', 'Bytes received from clients of an endpoint', (e) => e.receivedBytes, 'counter');
   perEndpoint('vpcep_endpoint_sent_bytes_total', 'Bytes sent to clients of an endpoint', (e) => e.sentBytes, 'counter');
+  perEndpoint('vpcep_endpoint_snat_ports_in_use', 'SNAT source ports of an endpoint held by live connections', (e) => e.snatPorts, 'gauge');
   new client.Counter({
     name: 'vpcep_endpoint_rejected_connections_total',
     help: 'Connections an endpoint refused or could not relay, by reason',

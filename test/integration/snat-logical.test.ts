@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { relayChoice } from '../../src/dataplane/native-relay.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAvailableService, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { createAvailableService, metricValue, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 
 describe('logical SNAT mode', () => {
   let d: TestDaemon | undefined;
@@ -14,7 +14,8 @@ describe('logical SNAT mode', () => {
 
   it('relays without binding the SNAT address, keeps snat_ip, and reports the mode', async () => {
     const seen: string[] = [];
-    backend = net.createServer((s) => { seen.push(s.remoteAddress!); s.end('pong'); });
+    // Answers at once and closes when the client does: the connection is held in between.
+    backend = net.createServer((s) => { seen.push(s.remoteAddress!); s.write('pong'); });
     await new Promise<void>((r) => backend!.listen(0, '127.0.0.1', r));
     const servicePort = (backend.address() as net.AddressInfo).port;
     const clientPort = 20000 + Math.floor(Math.random() * 20000);
@@ -29,13 +30,17 @@ describe('logical SNAT mode', () => {
       return e.body.status === 'accepted' ? e.body : null;
     });
     expect(live.snat_ip).toMatch(/^198\.19\.(1[2-9]\d|2[0-5]\d)\.\d+$/);
-    const reply = await new Promise<string>((resolve, reject) => {
-      const c = net.connect({ host: live.host_ip, port: clientPort, localAddress: '127.3.1.9' });
-      let got = '';
-      c.on('data', (b) => { got += b; });
-      c.on('end', () => resolve(got));
-      c.on('error', reject);
-    });
+    const c = net.connect({ host: live.host_ip, port: clientPort, localAddress: '127.3.1.9' });
+    let got = '';
+    c.on('data', (b) => { got += b; });
+    const ended = new Promise<void>((resolve, reject) => { c.on('end', resolve); c.on('error', reject); });
+    await waitFor(() => got === 'pong', 2_000, 'the backend\'s answer');
+    // While it is held, the connection holds one SNAT source port of its endpoint.
+    expect(await metricValue(d.url, 'vpcep_endpoint_snat_ports_in_use', { endpoint_id: live.id })).toBe(1);
+    c.end();
+    await ended;
+    await waitFor(async () => (await metricValue(d!.url, 'vpcep_endpoint_snat_ports_in_use', { endpoint_id: live.id })) === 0, 2_000, 'the port back');
+    const reply = got;
     expect(reply).toBe('pong');
     // Nothing was bound to the SNAT address: the backend sees the address the kernel picked
     // for the daemon's own connection.

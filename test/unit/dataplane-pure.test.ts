@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { admit, whitelisted, type EndpointGate } from '../../src/dataplane/admission.js';
 import { cidrOf, ipToInt } from '../../src/net/cidr.js';
 import { encodeProxyV2, PP2_TYPE_MARKER_ID, PP2_TYPE_VPCE } from '../../src/net/proxy-v2.js';
-import { allocateSnatIp, isSnatAddress, SnatPortPool } from '../../src/net/snat-pool.js';
+import { allocateSnatIp, SnatPortPool } from '../../src/net/snat-pool.js';
 
 describe('PROXY v2 header', () => {
   const fields = {
@@ -41,8 +41,6 @@ describe('SNAT addresses and ports', () => {
   it('hands out 198.19.128.0/17 from its first host address and skips used ones', () => {
     expect(allocateSnatIp(new Set())).toBe('198.19.128.1');
     expect(allocateSnatIp(new Set(['198.19.128.1', '198.19.128.2']))).toBe('198.19.128.3');
-    expect(isSnatAddress('198.19.200.1')).toBe(true);
-    expect(isSnatAddress('198.19.127.255')).toBe(false);
   });
 
   it('runs out after the last address', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/model/errors.js';
 import {
-  DEFAULT_POLICY, actionCoversEverything, defaultPolicy, evaluatePolicy, resourceCoversEverything, validatePolicy,
+  DEFAULT_POLICY, actionCoversEverything, evaluatePolicy, resourceCoversEverything, validatePolicy,
   type PolicyRequest,
 } from '../../src/model/policy.js';
 import { ipToInt } from '../../src/net/cidr.js';
@@ -22,7 +22,7 @@ const req = (ip: string, vpc = 'vpc-a', account = 'd1'): PolicyRequest => ({ sou
 describe('validatePolicy: accepted policies', () => {
   it('accepts the default policy and returns it unchanged', () => {
     expect(validatePolicy(DEFAULT_POLICY)).toEqual(DEFAULT_POLICY);
-    expect(validatePolicy(defaultPolicy())).toEqual([{ Effect: 'Allow', Principal: '*', Action: ['*'], Resource: ['*'] }]);
+    expect(validatePolicy(structuredClone(DEFAULT_POLICY))).toEqual([{ Effect: 'Allow', Principal: '*', Action: ['*'], Resource: ['*'] }]);
     expect(Object.isFrozen(DEFAULT_POLICY)).toBe(true);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/model/errors.js';
 import {
-  allocatePrivateIp, applyTags, checkConnectionAction, fullServiceName, mayConnect, normaliseWhitelist, shortServiceName, validatePermission,
+  allocatePrivateIp, applyTags, checkConnectionAction, fullServiceName, mayConnect, normaliseWhitelist, validatePermission,
 } from '../../src/model/rules.js';
 import { cidrOf } from '../../src/net/cidr.js';
 import type { Account, EndpointService } from '../../src/model/types.js';
@@ -93,11 +93,9 @@ describe('connection actions by status', () => {
 });
 
 describe('names and tags', () => {
-  it('builds <region>.<name>.<id> and reads the name back', () => {
+  it('builds <region>.<name>.<id>, or <region>.<id> without a name', () => {
     expect(fullServiceName('sim-1', 'web', 'abc')).toBe('sim-1.web.abc');
     expect(fullServiceName('sim-1', undefined, 'abc')).toBe('sim-1.abc');
-    expect(shortServiceName('sim-1.web.abc', 'sim-1', 'abc')).toBe('web');
-    expect(shortServiceName('sim-1.abc', 'sim-1', 'abc')).toBe('');
   });
   it('creates, overwrites and deletes tags, within the limit', () => {
     let tags = applyTags([], 'create', [{ key: 'env', value: 'dev' }, { key: 'team' }], 20);
