@@ -1,16 +1,25 @@
-// vpcep_relay: the native fast path of the data plane. Relays the bytes of proxied TCP
-// connections kernel-side: socket -> pipe -> socket with splice(2), on a few threads, each with
-// its own edge-triggered epoll. TypeScript admits a connection, connects the backend and then
-// hands both sockets over (open); byte counts and the close of each connection come back to the
-// JS thread through a threadsafe function.
+// vpcep_relay: the native data path. Accepts client connections on listening sockets polled by
+// Node's own event loop, hands each one to TypeScript for admission (the cap, the whitelist, the
+// route: every rule stays in TypeScript), then connects the backend and relays the bytes
+// kernel-side on a few threads, each with its own edge-triggered epoll: socket -> pipe -> socket
+// with splice(2). No Node socket object is ever made for a relayed connection.
+//
+// Per connection, the JS thread does accept4() and one synchronous call into the admission code;
+// the relay thread does socket/bind/connect, the PROXY preamble, the splicing and the close.
+// Connects, closes and their byte counts come back to the JS thread in batches, one threadsafe
+// call per epoll round.
 //
 // Rules kept here: no C++ exceptions (NAPI_DISABLE_CPP_EXCEPTIONS), nothing thrown across
 // threads; every fd this file opens is closed exactly once, by the thread that owns it; a
 // connection is freed only after the epoll batch that may still name it.
 #include <napi.h>
+#include <uv.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -28,6 +37,10 @@
 #include <unordered_map>
 #include <vector>
 
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
 namespace {
 
 // How much one direction holds in its pipe before it stops reading its source (the watermark).
@@ -35,25 +48,40 @@ constexpr size_t kPipeBytes = 1024 * 1024;
 // Empty pipes kept per thread for the next busy connection; idle connections hold none.
 constexpr size_t kPoolMax = 64;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+// Connections accepted per readiness of a listener before TypeScript decides on them.
+constexpr int kAcceptBatch = 64;
+// Doubles per event handed to JS: id, kind, reason, received, sent, connect time (µs).
+constexpr int kEventWidth = 6;
 
-enum class Reason { Done, ClientReset, BackendReset, Cut, Closed, Error };
+// Close reasons; the numbers are the indexes of REASONS in src/dataplane/native-relay.ts.
+enum class Reason : int {
+  Done = 0, ClientReset, BackendReset, Cut, Closed, Error,
+  // the backend connect failed (the client is reset): refusal reasons of the admission table
+  BackendUnreachable, BackendTimeout, SnatExhausted, FdLimit, BackendError,
+};
 
-const char* ReasonName(Reason r) {
-  switch (r) {
-    case Reason::Done: return "done";
-    case Reason::ClientReset: return "client_reset";
-    case Reason::BackendReset: return "backend_reset";
-    case Reason::Cut: return "cut";
-    case Reason::Closed: return "closed";
-    case Reason::Error: return "error";
+enum EventKind { kConnected = 1, kClosedEvent = 2 };
+
+Reason ConnectFailure(int err) {
+  switch (err) {
+    case ECONNREFUSED: case EHOSTUNREACH: case ENETUNREACH: return Reason::BackendUnreachable;
+    case ETIMEDOUT: return Reason::BackendTimeout;
+    case EADDRNOTAVAIL: case EADDRINUSE: return Reason::SnatExhausted;
+    case EMFILE: case ENFILE: return Reason::FdLimit;
+    default: return Reason::BackendError;
   }
-  return "error";
 }
 
 int64_t NowMs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t NowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
 // Shared between the owning relay thread (writes) and the JS thread (reads).
@@ -81,17 +109,23 @@ struct Conn {
   uint32_t id = 0;
   int fd[2] = {-1, -1};  // 0: the client, 1: the backend
   Flow flow[2];          // 0: client -> backend, 1: backend -> client
+  sockaddr_in target{};  // the backend
+  sockaddr_in source{};  // the source to bind (SNAT), or sin_addr 0 for the kernel's choice
   std::string preamble;  // written to the backend before any payload (a PROXY v2 header)
   size_t preambleOff = 0;
+  int64_t startUs = 0;
   std::shared_ptr<Counters> counters;
+  bool connecting = true;
   bool closed = false;
 };
 
-struct CloseEvent {
+struct Event {
   uint32_t id;
-  double received;
-  double sent;
+  int kind;
   Reason reason;
+  uint64_t received;
+  uint64_t sent;
+  int64_t connectUs;
 };
 
 struct Command {
@@ -102,8 +136,15 @@ struct Command {
 
 class Worker;
 
-// The process-wide relay: its threads, the id -> counters table read by the JS thread, and the
-// close callback.
+// A listening socket polled by Node's event loop; accepted connections go to JS in batches.
+struct Listener {
+  uv_poll_t poll;
+  int fd = -1;
+  uint32_t id = 0;
+};
+
+// The process-wide relay: its threads, the id -> counters table read by the JS thread, the
+// listeners and the callbacks.
 struct Relay {
   std::vector<std::unique_ptr<Worker>> workers;
   std::mutex mu;
@@ -114,28 +155,21 @@ struct Relay {
   std::unordered_map<uint32_t, Entry> table;  // guarded by mu
   uint32_t nextId = 1;                        // JS thread only
   size_t nextWorker = 0;                      // JS thread only
-  Napi::ThreadSafeFunction onClose;
+  Napi::ThreadSafeFunction onEvents;
   std::atomic<bool> live{false};
+  // JS thread only:
+  napi_env env = nullptr;
+  Napi::FunctionReference onAccept;
+  Napi::Reference<Napi::Uint32Array> acceptBuffer;  // kAcceptBatch x [fd, ip, port], shared with JS
+  uint32_t* accepted = nullptr;
+  std::unique_ptr<Napi::AsyncContext> acceptContext;
+  std::unordered_map<uint32_t, Listener*> listeners;
+  uint32_t nextListener = 1;
+  int spare = -1;  // a descriptor kept to accept-and-reset one connection when the process has none left
 };
 
 // Never destroyed: at exit() the threads may still run (an exit without the env cleanup hook).
 Relay& g = *new Relay;
-
-// The table keeps a closed connection's counters until its callback runs on the JS thread, so
-// that the byte counts read in between never go back.
-void Forget(uint32_t id) {
-  std::lock_guard<std::mutex> lock(g.mu);
-  g.table.erase(id);
-}
-
-void DeliverClose(Napi::Env env, Napi::Function cb, CloseEvent* e) {
-  Forget(e->id);
-  if (env != nullptr && cb != nullptr) {
-    cb.Call({Napi::Number::New(env, e->id), Napi::Number::New(env, e->received), Napi::Number::New(env, e->sent),
-             Napi::String::New(env, ReasonName(e->reason))});
-  }
-  delete e;
-}
 
 void CloseFd(int& fd) {
   if (fd >= 0) {
@@ -148,6 +182,36 @@ void CloseFd(int& fd) {
 void Linger0(int fd) {
   linger l{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+void NoDelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// Runs on the JS thread: one batch of a worker's events. Closed connections leave the table
+// only now, so that the byte counts read in between never go back.
+void DeliverEvents(Napi::Env env, Napi::Function cb, std::vector<Event>* batch) {
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    for (const Event& e : *batch) {
+      if (e.kind == kClosedEvent) g.table.erase(e.id);
+    }
+  }
+  if (env != nullptr && cb != nullptr) {
+    auto out = Napi::Float64Array::New(env, batch->size() * kEventWidth);
+    double* p = out.Data();
+    for (const Event& e : *batch) {
+      *p++ = e.id;
+      *p++ = e.kind;
+      *p++ = double(int(e.reason));
+      *p++ = double(e.received);
+      *p++ = double(e.sent);
+      *p++ = double(e.connectUs);
+    }
+    cb.Call({out});
+  }
+  delete batch;
 }
 
 class Worker {
@@ -169,10 +233,14 @@ class Worker {
   bool ok() const { return ep_ >= 0 && ev_ >= 0; }
 
   void Post(Command c) {
+    bool wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // The thread drains the whole queue once woken: one wake-up per batch of commands.
+      wake = queue_.empty();
       queue_.push_back(c);
     }
+    if (!wake) return;
     uint64_t one = 1;
     while (write(ev_, &one, sizeof one) < 0 && errno == EINTR) {
     }
@@ -204,6 +272,10 @@ class Worker {
         Conn* c = reinterpret_cast<Conn*>(tag & ~uint64_t(1));
         int side = int(tag & 1);
         if (c->closed) continue;
+        if (c->connecting) {
+          Connecting(c, side, events[i].events);
+          continue;
+        }
         if (events[i].events & EPOLLERR) {
           int err = 0;
           socklen_t len = sizeof err;
@@ -217,6 +289,7 @@ class Worker {
       }
       for (Conn* c : graveyard_) delete c;
       graveyard_.clear();
+      Flush();
     }
     // Process exit: drop what is left without callbacks (the JS side is going away).
     for (auto& [id, c] : conns_) {
@@ -242,7 +315,7 @@ class Worker {
     bool stop = false;
     for (const Command& cmd : batch) {
       switch (cmd.kind) {
-        case Command::Open: Add(cmd.conn); break;
+        case Command::Open: Start(cmd.conn); break;
         case Command::Cut:
         case Command::Close: {
           auto it = conns_.find(cmd.id);
@@ -257,19 +330,81 @@ class Worker {
     return stop;
   }
 
-  void Add(Conn* c) {
+  // Hands this round's events to the JS thread in one call.
+  void Flush() {
+    if (events_.empty()) return;
+    auto* batch = new std::vector<Event>();
+    batch->swap(events_);
+    bool queued;
+    {
+      std::lock_guard<std::mutex> lock(g.mu);  // onEvents may be swapped by a second init()
+      queued = g.live.load() && g.onEvents.NonBlockingCall(batch, DeliverEvents) == napi_ok;
+    }
+    if (!queued) {
+      std::lock_guard<std::mutex> lock(g.mu);
+      for (const Event& e : *batch) {
+        if (e.kind == kClosedEvent) g.table.erase(e.id);
+      }
+      delete batch;
+    }
+  }
+
+  // A new connection: the backend socket, its SNAT source, a non-blocking connect. The client is
+  // not read until the connect completes (pause on accept).
+  void Start(Conn* c) {
     conns_[c->id] = c;
+    NoDelay(c->fd[0]);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Finish(c, ConnectFailure(errno), true);
+    c->fd[1] = fd;
+    NoDelay(fd);
+    if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source)) return Finish(c, ConnectFailure(errno), true);
     for (int s = 0; s < 2; s++) {
       epoll_event e{};
       // Edge-triggered: each readiness change is reported once, and Pump() runs every flow
       // until the kernel says EAGAIN (or the pipe is full and the destination cannot take more).
       e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
       e.data.u64 = reinterpret_cast<uint64_t>(c) | uint64_t(s);
-      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[s], &e) < 0) {
-        Finish(c, Reason::Error, true);
-        return;
-      }
+      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[s], &e) < 0) return Finish(c, ConnectFailure(errno), true);
     }
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&c->target), sizeof c->target) == 0) return Connected(c);
+    if (errno != EINPROGRESS && errno != EINTR) return Finish(c, ConnectFailure(errno), true);
+    // EPOLLOUT (or EPOLLERR) on the backend tells when the connect is done.
+  }
+
+  // Kernel SNAT binds the source address and port explicitly: an implicit bind would not reuse
+  // ports still in TIME_WAIT and would run an address's ports dry under churn. SO_REUSEADDR lets
+  // a port whose last connection is in TIME_WAIT be bound again; when a live socket elsewhere
+  // holds the port, the kernel picks one at connect (IP_BIND_ADDRESS_NO_PORT).
+  static bool Bind(int fd, sockaddr_in source) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (source.sin_port == 0) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0) return true;
+    if (errno != EADDRINUSE || source.sin_port == 0) return false;
+    source.sin_port = 0;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    return bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0;
+  }
+
+  void Connecting(Conn* c, int side, uint32_t events) {
+    if (side == 0) {
+      // The client reset before its backend answered; a FIN waits for the relay (half-close).
+      if (events & EPOLLERR) Finish(c, Reason::ClientReset, true);
+      return;
+    }
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return Finish(c, ConnectFailure(err), true);
+    Connected(c);
+  }
+
+  void Connected(Conn* c) {
+    c->connecting = false;
+    events_.push_back({c->id, kConnected, Reason::Done, 0, 0, NowUs() - c->startUs});
+    Pump(c);
   }
 
   bool TakePipe(Pipe& p) {
@@ -389,16 +524,7 @@ class Worker {
     for (Flow& f : c->flow) GiveBackPipe(f);
     conns_.erase(c->id);
     graveyard_.push_back(c);
-    auto* e = new CloseEvent{c->id, double(c->counters->received.load()), double(c->counters->sent.load()), reason};
-    bool queued;
-    {
-      std::lock_guard<std::mutex> lock(g.mu);  // onClose may be swapped by a second init()
-      queued = g.live.load() && g.onClose.NonBlockingCall(e, DeliverClose) == napi_ok;
-    }
-    if (!queued) {
-      Forget(c->id);
-      delete e;
-    }
+    events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0});
   }
 
   int ep_ = -1;
@@ -409,14 +535,58 @@ class Worker {
   std::unordered_map<uint32_t, Conn*> conns_;
   std::vector<Conn*> graveyard_;
   std::vector<Pipe> pool_;
+  std::vector<Event> events_;
   std::thread thread_;
 };
 
-void Shutdown(void*) {
-  for (auto& w : g.workers) w->Join();
-  g.workers.clear();
-  std::lock_guard<std::mutex> lock(g.mu);
-  if (g.live.exchange(false)) g.onClose.Release();
+// ---- listeners: on the JS thread ------------------------------------------------------------
+
+// One readiness of a listener: accept what is queued (up to a batch), then let TypeScript decide
+// on each connection (entries [fd, ip, port] in the shared buffer; fd -1: refused for lack of
+// descriptors, already reset here).
+void OnReadable(uv_poll_t* handle, int status, int) {
+  auto* l = static_cast<Listener*>(handle->data);
+  if (status < 0 || g.accepted == nullptr) return;
+  uint32_t* out = g.accepted;
+  int n = 0;
+  while (n < kAcceptBatch) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if ((errno == EMFILE || errno == ENFILE) && g.spare >= 0) {
+        // No descriptor left: free the spare one, accept and reset the connection, take the spare
+        // back. The client learns at once, and the listener does not wake the loop forever.
+        CloseFd(g.spare);
+        int victim = accept4(l->fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (victim >= 0) {
+          Linger0(victim);
+          CloseFd(victim);
+        }
+        g.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        out[n * 3] = uint32_t(-1);
+        out[n * 3 + 1] = 0;
+        out[n * 3 + 2] = 0;
+        n++;
+        continue;
+      }
+      break;  // EAGAIN: nothing more queued
+    }
+    out[n * 3] = uint32_t(fd);
+    out[n * 3 + 1] = ntohl(peer.sin_addr.s_addr);
+    out[n * 3 + 2] = ntohs(peer.sin_port);
+    n++;
+  }
+  if (n == 0) return;
+  Napi::Env env(g.env);
+  Napi::HandleScope scope(env);
+  // MakeCallback: the microtasks queued by the handler run before control returns to the loop.
+  g.onAccept.MakeCallback(env.Global(), {Napi::Number::New(env, l->id), Napi::Number::New(env, n)}, *g.acceptContext);
+  if (env.IsExceptionPending()) {
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(g.env, e.Value());
+  }
 }
 
 Napi::Value Fail(Napi::Env env, const char* msg) {
@@ -424,20 +594,39 @@ Napi::Value Fail(Napi::Env env, const char* msg) {
   return env.Undefined();
 }
 
-// init(onClose(id, received, sent, reason), threads): starts the relay threads once.
+void Shutdown(void*) {
+  for (auto& w : g.workers) w->Join();
+  g.workers.clear();
+  std::lock_guard<std::mutex> lock(g.mu);
+  if (g.live.exchange(false)) g.onEvents.Release();
+}
+
+// init(onEvents(Float64Array), onAccept(listenerId, count), acceptBuffer: Uint32Array, threads?)
+// starts the relay threads once; later calls only take the new callbacks.
 Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsFunction()) return Fail(env, "init(onClose, threads?)");
+  if (info.Length() < 3 || !info[0].IsFunction() || !info[1].IsFunction() || !info[2].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      info[2].As<Napi::Uint32Array>().ElementLength() < size_t(kAcceptBatch * 3)) {
+    return Fail(env, "init(onEvents, onAccept, acceptBuffer: Uint32Array(192), threads?)");
+  }
   {
     std::lock_guard<std::mutex> lock(g.mu);
-    // A second load of the JS boundary in this process (test isolation): the new callback wins.
-    if (g.live.exchange(false)) g.onClose.Release();
-    g.onClose = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "vpcep_relay.onClose", 0, 1);
-    g.onClose.Unref(env);  // the relay never keeps the process alive by itself
+    // A second load of the JS boundary in this process (test isolation): the new callbacks win.
+    if (g.live.exchange(false)) g.onEvents.Release();
+    g.onEvents = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "vpcep_relay.onEvents", 0, 1);
+    g.onEvents.Unref(env);  // the relay never keeps the process alive by itself
     g.live.store(true);
   }
+  g.env = env;
+  g.onAccept = Napi::Persistent(info[1].As<Napi::Function>());
+  auto buffer = info[2].As<Napi::Uint32Array>();
+  g.acceptBuffer = Napi::Persistent(buffer);
+  g.accepted = buffer.Data();
+  g.acceptContext = std::make_unique<Napi::AsyncContext>(env, "vpcep_relay.accept");
+  if (g.spare < 0) g.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (g.workers.empty()) {
-    unsigned n = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+    unsigned n = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; i++) {
       g.workers.push_back(std::make_unique<Worker>());
@@ -448,32 +637,94 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, double(g.workers.size()));
 }
 
-// open(clientFd, backendFd, preamble?) -> id, or 0 when the relay cannot take the connection
-// (the caller keeps relaying it in JS). The relay owns dups of both fds; the caller closes its own.
+uint32_t U32(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
+}
+
+sockaddr_in Address(uint32_t ip, uint32_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(ip);
+  a.sin_port = htons(uint16_t(port));
+  return a;
+}
+
+// listen(ip, port, backlog) -> listener id (> 0), or -errno when the address cannot be bound.
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (g.env == nullptr) return Fail(env, "vpcep_relay: init() first");
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return Fail(env, "vpcep_relay: no event loop");
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a = Address(U32(info, 0), U32(info, 1));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) < 0 || listen(fd, int(U32(info, 2))) < 0) {
+    int err = errno;
+    CloseFd(fd);
+    return Napi::Number::New(env, -err);
+  }
+  auto* l = new Listener();
+  l->fd = fd;
+  l->id = g.nextListener++;
+  l->poll.data = l;
+  int rc = uv_poll_init(loop, &l->poll, fd);
+  if (rc == 0) rc = uv_poll_start(&l->poll, UV_READABLE, OnReadable);
+  if (rc != 0) {
+    // uv errors are -errno on Unix; a handle that failed to init was never registered.
+    CloseFd(l->fd);
+    delete l;
+    return Napi::Number::New(env, rc);
+  }
+  g.listeners[l->id] = l;
+  return Napi::Number::New(env, l->id);
+}
+
+// unlisten(id): stops accepting; connections already accepted are not touched. The socket is
+// closed once libuv has let go of it (closing it first could drop a reused fd from libuv's epoll).
+Napi::Value Unlisten(const Napi::CallbackInfo& info) {
+  auto it = g.listeners.find(U32(info, 0));
+  if (it != g.listeners.end()) {
+    Listener* l = it->second;
+    g.listeners.erase(it);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) {
+      auto* done = static_cast<Listener*>(h->data);
+      CloseFd(done->fd);
+      delete done;
+    });
+  }
+  return info.Env().Undefined();
+}
+
+// reset(fd): refuses an accepted connection (RST).
+Napi::Value Reset(const Napi::CallbackInfo& info) {
+  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  if (fd >= 0) {
+    Linger0(fd);
+    CloseFd(fd);
+  }
+  return info.Env().Undefined();
+}
+
+// open(clientFd, backendIp, backendPort, sourceIp, sourcePort, preamble?) -> id. The relay owns
+// the client's fd from here on; it connects the backend (from sourceIp:sourcePort when sourceIp
+// is not 0; port 0: the kernel's choice) and reports the connect, then the close.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g.workers.empty()) return Fail(env, "vpcep_relay: init() first");
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Fail(env, "open(clientFd, backendFd, preamble?)");
-  int fds[2] = {info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value()};
-  int dups[2] = {-1, -1};
-  for (int s = 0; s < 2; s++) {
-    dups[s] = fcntl(fds[s], F_DUPFD_CLOEXEC, 0);
-    if (dups[s] < 0) {
-      CloseFd(dups[0]);
-      return Napi::Number::New(env, 0);
-    }
-    int fl = fcntl(dups[s], F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(dups[s], F_SETFL, fl | O_NONBLOCK);
-  }
+  if (info.Length() < 5 || !info[0].IsNumber()) return Fail(env, "open(clientFd, backendIp, backendPort, sourceIp, sourcePort, preamble?)");
   auto* c = new Conn();
   c->id = g.nextId++;
   if (g.nextId == 0) g.nextId = 1;
-  c->fd[0] = dups[0];
-  c->fd[1] = dups[1];
-  if (info.Length() > 2 && info[2].IsBuffer()) {
-    auto b = info[2].As<Napi::Buffer<char>>();
+  c->fd[0] = info[0].As<Napi::Number>().Int32Value();
+  c->target = Address(U32(info, 1), U32(info, 2));
+  c->source = Address(U32(info, 3), U32(info, 4));
+  if (info.Length() > 5 && info[5].IsBuffer()) {
+    auto b = info[5].As<Napi::Buffer<char>>();
     c->preamble.assign(b.Data(), b.Length());
   }
+  c->startUs = NowUs();
   c->counters = std::make_shared<Counters>();
   c->counters->lastActiveMs.store(NowMs());
   Worker* w = g.workers[g.nextWorker++ % g.workers.size()].get();
@@ -500,28 +751,24 @@ std::shared_ptr<Counters> CountersOf(uint32_t id) {
   return it == g.table.end() ? nullptr : it->second.counters;
 }
 
-uint32_t IdArg(const Napi::CallbackInfo& info) {
-  return info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 0;
-}
-
 // cut(id): both sockets reset. close(id): both closed gracefully (the idle timeout).
-// Each ends in one close callback; an id already closed is ignored (by the worker).
+// Each ends in one close event; an id already closed is ignored (by the worker).
 Napi::Value Cut(const Napi::CallbackInfo& info) {
-  uint32_t id = IdArg(info);
+  uint32_t id = U32(info, 0);
   if (Worker* w = WorkerOf(id)) w->Post({Command::Cut, id, nullptr});
   return info.Env().Undefined();
 }
 
 Napi::Value CloseConn(const Napi::CallbackInfo& info) {
-  uint32_t id = IdArg(info);
+  uint32_t id = U32(info, 0);
   if (Worker* w = WorkerOf(id)) w->Post({Command::Close, id, nullptr});
   return info.Env().Undefined();
 }
 
-// stats(id) -> [received, sent, idleMs], or undefined once its close callback ran
+// stats(id) -> [received, sent, idleMs], or undefined once its close event was delivered
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto k = CountersOf(IdArg(info));
+  auto k = CountersOf(U32(info, 0));
   if (!k) return env.Undefined();
   auto a = Napi::Array::New(env, 3);
   a.Set(0u, Napi::Number::New(env, double(k->received.load(std::memory_order_relaxed))));
@@ -532,12 +779,15 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
 
 // touched(id): were bytes moved since the last call? (read and cleared, for the idle sweep)
 Napi::Value Touched(const Napi::CallbackInfo& info) {
-  auto k = CountersOf(IdArg(info));
+  auto k = CountersOf(U32(info, 0));
   return Napi::Boolean::New(info.Env(), k && k->touched.exchange(false, std::memory_order_relaxed));
 }
 
 Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("init", Napi::Function::New(env, Init));
+  exports.Set("listen", Napi::Function::New(env, Listen));
+  exports.Set("unlisten", Napi::Function::New(env, Unlisten));
+  exports.Set("reset", Napi::Function::New(env, Reset));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("cut", Napi::Function::New(env, Cut));
   exports.Set("close", Napi::Function::New(env, CloseConn));

@@ -8,7 +8,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
 import { GatewayPlane } from './gateway.js';
-import { Phase } from './relay.js';
+import { Phase } from './connection.js';
 
 export interface TcpDataPlaneOptions {
   readonly snatMode: 'kernel' | 'logical';
@@ -198,7 +198,6 @@ export class TcpDataPlane implements DataPlane {
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');
         } else if (c.touched) {
-          c.touched = false;
           c.lastActive = now;
         } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
           r.counters.idleTimeouts++;

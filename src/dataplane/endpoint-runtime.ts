@@ -1,12 +1,12 @@
 // One live interface endpoint on the data plane: a listener per terminal port on its host
 // address, its admission gate, its connections and its counters.
-import net, { type Server, type Socket } from 'node:net';
 import type { Backend, LiveEndpoint } from '../model/events.js';
 import { cidrOf, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type RefusalReason } from './admission.js';
-import { Connection, type BackendTarget, type ConnectionOwner, type RouteKey } from './relay.js';
+import type { BackendTarget, ConnectionOwner, LiveConnection, PendingClient, RouteKey, TcpListener } from './connection.js';
+import { listenTcp } from './listener.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
 export interface DataPlaneContext {
@@ -33,7 +33,7 @@ export interface EndpointCounters {
 }
 
 interface Listener {
-  readonly server: Server;
+  readonly server: TcpListener;
   backend: Backend;
 }
 
@@ -47,7 +47,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   whitelist: Cidr[];
   readonly vpcNumber: number;
   readonly vpcBase: number;
-  readonly connections = new Set<Connection>();
+  readonly connections = new Set<LiveConnection>();
   readonly counters: EndpointCounters;
   private readonly listeners = new Map<number, Listener>();
   private readonly ports = new SnatPortPool();
@@ -133,27 +133,20 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return { received, sent };
   }
 
-  private listen(host: string, port: number): Promise<Server> {
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    server.on('connection', (socket: Socket) => this.accept(socket, port));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port, backlog: 4096, exclusive: true }, () => {
-        server.removeListener('error', reject);
-        // After the bind, accept errors (EMFILE, ...) are counted, never fatal.
-        server.on('error', (err: NodeJS.ErrnoException) => {
-          const reason = err.code === 'EMFILE' || err.code === 'ENFILE' ? 'fd_limit' : 'backend_error';
-          this.counters.rejected[reason]++;
-          this.ctx.refused(this.spec.id, reason, 'accept');
-        });
-        resolve(server);
-      });
+  private listen(host: string, port: number): Promise<TcpListener> {
+    return listenTcp(host, port, {
+      onClient: (client) => this.accept(client, port),
+      // Accept errors (EMFILE, ...) are counted, never fatal.
+      onAcceptError: (reason) => {
+        this.counters.rejected[reason]++;
+        this.ctx.refused(this.spec.id, reason, 'accept');
+      },
     });
   }
 
-  private accept(socket: Socket, port: number): void {
+  private accept(client: PendingClient, port: number): void {
     const ctx = this.ctx;
-    const host = socket.remoteAddress ?? '';
+    const host = client.remoteAddress;
     const listener = this.listeners.get(port);
     let reason = this.closing || !listener ? 'not_accepted' as const : admit(this, ctx.load, host);
     let snatPort = 0;
@@ -164,15 +157,14 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (reason !== null) {
       this.counters.rejected[reason]++;
       ctx.refused(this.spec.id, reason, host);
-      socket.on('error', ignore);
-      socket.resetAndDestroy();
+      client.reset();
       return;
     }
     const backend = listener!.backend;
     const preamble = PROXY_MODES.has(this.spec.tcp_proxy)
       ? encodeProxyV2({
         sourceIp: ctx.simulatedSource(host),
-        sourcePort: socket.remotePort ?? 0,
+        sourcePort: client.remotePort,
         destinationIp: this.spec.ip,
         destinationPort: port,
         endpointId: this.spec.id,
@@ -180,25 +172,24 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       })
       : null;
     const kernel = ctx.snatMode === 'kernel';
-    this.start(socket, port, { host: backend.host, port: backend.port, localAddress: kernel ? this.spec.snat_ip : undefined, bindPoolPort: kernel, preamble }, snatPort, null);
+    this.start(client, port, { host: backend.host, port: backend.port, localAddress: kernel ? this.spec.snat_ip : undefined, bindPoolPort: kernel, preamble }, snatPort, null);
   }
 
   /**
    * Relays a connection the gateway already routed here: the daemon's limits and the endpoint's
    * cap apply (no whitelist: policies decided before). Returns the refusal, or null when relayed.
    */
-  relayRouted(socket: Socket, port: number, target: BackendTarget, route: RouteKey): RefusalReason | null {
+  relayRouted(client: PendingClient, port: number, target: BackendTarget, route: RouteKey): RefusalReason | null {
     const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, '');
     const snatPort = reason === null ? this.ports.take() : 0;
     const refusal = reason ?? (snatPort === 0 ? 'snat_exhausted' as const : null);
     if (refusal !== null) {
       this.counters.rejected[refusal]++;
-      this.ctx.refused(this.spec.id, refusal, socket.remoteAddress ?? '');
-      socket.on('error', ignore);
-      socket.resetAndDestroy();
+      this.ctx.refused(this.spec.id, refusal, client.remoteAddress);
+      client.reset();
       return refusal;
     }
-    this.start(socket, port, target, snatPort, route);
+    this.start(client, port, target, snatPort, route);
     return null;
   }
 
@@ -214,31 +205,30 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return n;
   }
 
-  private start(socket: Socket, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null): void {
+  private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null): void {
     this.active++;
     this.counters.connections++;
     this.ctx.connectionOpened();
-    const conn = new Connection(this, socket, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route);
-    this.connections.add(conn);
+    this.connections.add(client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route));
   }
 
-  onBackendConnected(_conn: Connection, seconds: number): void {
+  onBackendConnected(_conn: LiveConnection, seconds: number): void {
     this.ctx.observeConnect(this.spec.id, seconds);
   }
 
-  onBackendFailed(conn: Connection, reason: RefusalReason): void {
+  onBackendFailed(conn: LiveConnection, reason: RefusalReason): void {
     this.counters.rejected[reason]++;
-    this.ctx.refused(this.spec.id, reason, conn.client.remoteAddress ?? '');
+    this.ctx.refused(this.spec.id, reason, conn.remoteAddress);
   }
 
-  nextSnatPort(conn: Connection): number {
+  nextSnatPort(conn: LiveConnection): number {
     const port = this.ports.take();
     // The port that was held elsewhere goes to the back of the queue.
     if (port !== 0) this.ports.give(conn.snatPort);
     return port;
   }
 
-  onClosed(conn: Connection): void {
+  onClosed(conn: LiveConnection): void {
     if (!this.connections.delete(conn)) return;
     this.active--;
     this.counters.receivedBytes += conn.receivedBytes;
@@ -252,5 +242,3 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return this.ports.inUse;
   }
 }
-
-function ignore(): void {}

@@ -2,17 +2,17 @@
 // (127.255.c.d for a public a.b.c.d), and for each connection the route decision of
 // src/model/routing.ts (the same function the path tracer calls): through a gateway endpoint
 // (its status, policy and cap), to the internet gateway, or refused.
-import net, { type Server, type Socket } from 'node:net';
 import type { Ack } from '../model/events.js';
 import { decideRoute, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
 import { lastAddress } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
 import { EndpointRuntime } from './endpoint-runtime.js';
-import type { RouteKey } from './relay.js';
+import type { PendingClient, RouteKey, TcpListener } from './connection.js';
+import { listenTcp } from './listener.js';
 
 interface PublicListener {
-  readonly server: Server;
+  readonly server: TcpListener;
   readonly publicIp: number;
   readonly port: number;
 }
@@ -107,29 +107,23 @@ export class GatewayPlane {
     this.listeners.clear();
   }
 
-  private listen(publicIp: number, port: number): Promise<Server> {
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    server.on('connection', (socket: Socket) => this.accept(socket, publicIp, port));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: hostOfPublic(publicIp), port, backlog: 4096, exclusive: true }, () => {
-        server.removeListener('error', reject);
-        // After the bind, accept errors (EMFILE, ...) are counted, never fatal.
-        server.on('error', () => { this.internet.counters.rejected.fd_limit++; });
-        resolve(server);
-      });
+  private listen(publicIp: number, port: number): Promise<TcpListener> {
+    return listenTcp(hostOfPublic(publicIp), port, {
+      onClient: (client) => this.accept(client, publicIp, port),
+      // Accept errors (EMFILE, ...) are counted, never fatal.
+      onAcceptError: (reason) => { this.internet.counters.rejected[reason]++; },
     });
   }
 
-  private accept(socket: Socket, publicIp: number, port: number): void {
+  private accept(client: PendingClient, publicIp: number, port: number): void {
     const view = this.view!;
-    const host = socket.remoteAddress ?? '';
+    const host = client.remoteAddress;
     const parts = parseHostAddress(host);
     const vpc = parts && parts.k !== PUBLIC_NUMBER ? view.vpcByNumber.get(parts.k) : undefined;
     if (!vpc) {
       // A client outside every VPC reaches a public service as internet traffic.
       this.decisions.igw++;
-      this.relayInternet(socket, publicIp, port);
+      this.relayInternet(client, publicIp, port);
       return;
     }
     const route: RouteKey = {
@@ -142,19 +136,18 @@ export class GatewayPlane {
       const r = d.endpoint ? this.runtimeOf(d.endpoint.id) : undefined;
       if (r) r.counters.rejected[reason]++;
       this.ctx.refused(d.endpoint?.id ?? 'gateway', reason, host);
-      socket.on('error', () => undefined);
-      socket.resetAndDestroy();
+      client.reset();
       return;
     }
     if (d.target_type === 'igw') {
-      this.relayInternet(socket, publicIp, port, route);
+      this.relayInternet(client, publicIp, port, route);
       return;
     }
     const r = this.runtimeOf(d.endpoint!.id)!;
     const [targetHost, targetPort] = d.service.target.split(':');
     // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private
     // address; on one host that is the client's host address 127.k.c.d, bound as the source.
-    r.relayRouted(socket, port, { host: targetHost!, port: Number(targetPort), localAddress: host.replace(/^::ffff:/, ''), bindPoolPort: false, preamble: null }, route);
+    r.relayRouted(client, port, { host: targetHost!, port: Number(targetPort), localAddress: host.replace(/^::ffff:/, ''), bindPoolPort: false, preamble: null }, route);
   }
 
   /** a gateway endpoint's runtime, made on its first connection (relayed or refused) */
@@ -165,14 +158,13 @@ export class GatewayPlane {
     return r;
   }
 
-  private relayInternet(socket: Socket, publicIp: number, port: number, route: RouteKey | null = null): void {
+  private relayInternet(client: PendingClient, publicIp: number, port: number, route: RouteKey | null = null): void {
     const t = serviceAt(this.view!, publicIp, port)?.targets.get(port);
     if (!t) {
-      socket.on('error', () => undefined);
-      socket.resetAndDestroy();
+      client.reset();
       return;
     }
-    this.internet.relayRouted(socket, port, { host: t.host, port: t.port, localAddress: undefined, bindPoolPort: false, preamble: null },
+    this.internet.relayRouted(client, port, { host: t.host, port: t.port, localAddress: undefined, bindPoolPort: false, preamble: null },
       route ?? { vpcId: '', sourceIp: 0, destinationIp: publicIp, destinationPort: port });
   }
 }

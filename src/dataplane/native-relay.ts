@@ -1,43 +1,101 @@
 // The boundary to the native relay (native/relay.cc, built by node-gyp into build/Release): loaded
 // lazily on first use, absent when the addon is not built (the JS relay runs then). Which relay
 // runs is chosen by VPCEP_RELAY: js | native | auto (default: native when the addon loads).
+// With the native relay the addon accepts, connects and relays; TypeScript decides on each
+// accepted connection (admission, routes) in one synchronous call per accepted batch.
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import type { RefusalReason } from './admission.js';
 
 export type RelayKind = 'js' | 'native';
 
-/** a connection handed over to the native relay: told once when both sockets are closed */
-export interface RelayedConnection {
-  relayClosed(received: number, sent: number, reason: string): void;
+/** why the native relay closed a connection (the indexes are native/relay.cc's Reason) */
+export const CLOSE_REASONS = [
+  'done', 'client_reset', 'backend_reset', 'cut', 'closed', 'error',
+  'backend_unreachable', 'backend_timeout', 'snat_exhausted', 'fd_limit', 'backend_error',
+] as const;
+/** the first reason code that is a failed backend connect (a refusal reason) */
+const FIRST_CONNECT_FAILURE = 6;
+
+/** a connection the native relay carries: told when its backend is connected, then once when it closes */
+export interface NativeSink {
+  relayConnected(seconds: number): void;
+  /** `refusal`: the backend connect failed for this reason (the client was reset), else null */
+  relayClosed(received: number, sent: number, refusal: RefusalReason | null): void;
+}
+
+/** a native listener's owner */
+export interface NativeAcceptor {
+  /** a client connected: the fd is the caller's, to open() or reset() */
+  accepted(fd: number, ip: number, port: number): void;
+  /** a client was accepted and reset here: the process had no descriptor left */
+  outOfDescriptors(): void;
 }
 
 /** the addon's surface (native/relay.cc) */
 interface Addon {
-  init(onClose: (id: number, received: number, sent: number, reason: string) => void, threads?: number): number;
-  open(clientFd: number, backendFd: number, preamble: Buffer | null): number;
+  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads?: number): number;
+  listen(ip: number, port: number, backlog: number): number;
+  unlisten(id: number): void;
+  reset(fd: number): void;
+  open(clientFd: number, backendIp: number, backendPort: number, sourceIp: number, sourcePort: number, preamble: Buffer | null): number;
   cut(id: number): void;
   close(id: number): void;
   stats(id: number): [received: number, sent: number, idleMs: number] | undefined;
   touched(id: number): boolean;
 }
 
+/** connections per accepted batch (kAcceptBatch) and numbers per entry: fd, ip, port */
+const ACCEPT_BATCH = 64;
+/** numbers per event (kEventWidth): id, kind, reason, received, sent, connect µs */
+const EVENT_WIDTH = 6;
+const CONNECTED = 1;
+/** an accepted entry whose connection was reset for lack of descriptors */
+const NO_FD = 0xffffffff;
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
 export class NativeRelay {
   readonly threads: number;
   private readonly addon: Addon;
-  private readonly connections = new Map<number, RelayedConnection>();
+  private readonly connections = new Map<number, NativeSink>();
+  private readonly acceptors = new Map<number, NativeAcceptor>();
+  private readonly accepted = new Uint32Array(ACCEPT_BATCH * 3);
 
   constructor(addon: Addon, threads: number) {
     this.addon = addon;
-    this.threads = addon.init((id, received, sent, reason) => this.closed(id, received, sent, reason), threads);
+    this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads);
+  }
+
+  /** listens on ip:port; throws the bind error with its code (EADDRINUSE, ...) */
+  listen(ip: number, port: number, backlog: number, acceptor: NativeAcceptor): number {
+    const id = this.addon.listen(ip, port, backlog);
+    if (id < 0) {
+      const code = errnoNames.get(-id) ?? `errno ${-id}`;
+      throw Object.assign(new Error(`listen ${code}`), { code });
+    }
+    this.acceptors.set(id, acceptor);
+    return id;
+  }
+
+  unlisten(id: number): void {
+    this.acceptors.delete(id);
+    this.addon.unlisten(id);
+  }
+
+  /** refuses an accepted connection (RST) */
+  reset(fd: number): void {
+    this.addon.reset(fd);
   }
 
   /**
-   * Takes over a connection: the relay dups both fds (the caller then destroys its sockets) and
-   * writes `preamble` to the backend before any payload. Returns the relay's id, or 0 when it
-   * cannot take it (no descriptor left: the caller keeps relaying in JS).
+   * Takes over an accepted connection: the relay connects backendIp:backendPort (from
+   * sourceIp:sourcePort when sourceIp is not 0; port 0: the kernel's choice), writes `preamble`
+   * first, then relays. Returns the relay's id.
    */
-  open(clientFd: number, backendFd: number, preamble: Buffer | null, conn: RelayedConnection): number {
-    const id = this.addon.open(clientFd, backendFd, preamble);
-    if (id !== 0) this.connections.set(id, conn);
+  open(fd: number, backendIp: number, backendPort: number, sourceIp: number, sourcePort: number, preamble: Buffer | null, sink: NativeSink): number {
+    const id = this.addon.open(fd, backendIp, backendPort, sourceIp, sourcePort, preamble);
+    this.connections.set(id, sink);
     return id;
   }
 
@@ -66,11 +124,30 @@ export class NativeRelay {
     return this.connections.size;
   }
 
-  private closed(id: number, received: number, sent: number, reason: string): void {
-    const conn = this.connections.get(id);
-    if (!conn) return;
-    this.connections.delete(id);
-    conn.relayClosed(received, sent, reason);
+  private onAccept(listener: number, count: number): void {
+    const a = this.acceptors.get(listener);
+    const buf = this.accepted;
+    for (let i = 0; i < count * 3; i += 3) {
+      const fd = buf[i]!;
+      if (fd === NO_FD) a?.outOfDescriptors();
+      else if (a) a.accepted(fd, buf[i + 1]!, buf[i + 2]!);
+      else this.addon.reset(fd);
+    }
+  }
+
+  private onEvents(events: Float64Array): void {
+    for (let i = 0; i < events.length; i += EVENT_WIDTH) {
+      const id = events[i]!;
+      const sink = this.connections.get(id);
+      if (!sink) continue;
+      if (events[i + 1] === CONNECTED) {
+        sink.relayConnected(events[i + 5]! / 1e6);
+        continue;
+      }
+      this.connections.delete(id);
+      const reason = events[i + 2]!;
+      sink.relayClosed(events[i + 3]!, events[i + 4]!, reason >= FIRST_CONNECT_FAILURE ? CLOSE_REASONS[reason] as RefusalReason : null);
+    }
   }
 }
 

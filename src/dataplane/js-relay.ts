@@ -1,54 +1,18 @@
-// The per-connection relay: one Connection object per client, every field set in the
-// constructor, handlers at module level (no closures per connection), no throwing: a failure is
-// a reason on the connection, counted once when it closes.
+// The JS relay: Node sockets both ways, piped. One Connection object per client, every field set
+// in the constructor, handlers at module level (no closures per connection), no throwing: a
+// failure is a reason on the connection, counted once when it closes. Used when the native relay
+// is not built or VPCEP_RELAY=js.
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
-import { activeRelay, type NativeRelay, type RelayedConnection } from './native-relay.js';
+import { LISTEN_BACKLOG, Phase, type BackendTarget, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 const CONN = Symbol('vpcep.connection');
 type Tagged = Socket & { [CONN]: Connection };
 
-export const enum Phase {
-  Connecting = 0,
-  Open = 1,
-  Closed = 2,
-}
-
-/** What a Connection needs from the endpoint it belongs to. */
-export interface ConnectionOwner {
-  /** the connect attempt finished: seconds it took */
-  onBackendConnected(conn: Connection, seconds: number): void;
-  /** the backend could not be reached: the client is reset and the reason counted */
-  onBackendFailed(conn: Connection, reason: RefusalReason): void;
-  /** another SNAT source port when the one tried is held by a socket elsewhere, or 0 */
-  nextSnatPort(conn: Connection): number;
-  /** both sockets are closed */
-  onClosed(conn: Connection): void;
-}
-
-/** the inputs of a gateway connection's route decision */
-export interface RouteKey {
-  readonly vpcId: string;
-  readonly sourceIp: number;
-  readonly destinationIp: number;
-  readonly destinationPort: number;
-}
-
-export interface BackendTarget {
-  readonly host: string;
-  readonly port: number;
-  /** the source address to bind (kernel SNAT), or undefined */
-  readonly localAddress: string | undefined;
-  /** with localAddress: bind the connection's pool port (kernel SNAT), else let the kernel pick */
-  readonly bindPoolPort: boolean;
-  /** bytes to send to the backend before any payload (a PROXY v2 header), or null */
-  readonly preamble: Buffer | null;
-}
-
 /** how many source ports a connect tries before it counts as snat_exhausted */
 const SNAT_PORT_TRIES = 4;
 
-export class Connection implements RelayedConnection {
+export class Connection implements LiveConnection {
   readonly client: Socket;
   backend: Socket;
   readonly owner: ConnectionOwner;
@@ -67,13 +31,8 @@ export class Connection implements RelayedConnection {
   private portTries: number;
   private readonly preamble: Buffer | null;
   private readonly target: BackendTarget;
-  private dataSeen: boolean;
-  /** the native relay holding this connection's sockets after hand-over (relayId !== 0), else null */
-  private relay: NativeRelay | null;
-  private relayId: number;
-  /** bytes moved before hand-over, plus the relay's final counts once it closed */
-  private relayReceived: number;
-  private relaySent: number;
+  /** any data since the sweep last asked */
+  dataSeen: boolean;
 
   constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
     this.client = client;
@@ -91,10 +50,6 @@ export class Connection implements RelayedConnection {
     this.portTries = 1;
     this.preamble = target.preamble;
     this.target = target;
-    this.relay = null;
-    this.relayId = 0;
-    this.relayReceived = 0;
-    this.relaySent = 0;
     (client as Tagged)[CONN] = this;
     client.on('error', onSocketError);
     client.on('close', onSocketClose);
@@ -122,13 +77,15 @@ export class Connection implements RelayedConnection {
     return b;
   }
 
-  /** set by any data; the sweep reads and clears it to find idle connections (the relay's flag once handed over) */
+  /** set by any data; the sweep reads it (and so clears it) to find idle connections */
   get touched(): boolean {
-    return this.relayId === 0 ? this.dataSeen : this.relay!.touched(this.relayId);
+    const seen = this.dataSeen;
+    this.dataSeen = false;
+    return seen;
   }
 
-  set touched(v: boolean) {
-    this.dataSeen = v;
+  get remoteAddress(): string {
+    return this.client.remoteAddress ?? '';
   }
 
   /** the source port is held by another socket: try the pool's next one, a few times */
@@ -150,8 +107,7 @@ export class Connection implements RelayedConnection {
   /** ends the connection now with a reset to the client (a cut, a timeout, a teardown) */
   cut(reason: RefusalReason | null): void {
     if (this.phase === Phase.Closed) return;
-    if (this.relayId !== 0) this.relay!.cut(this.relayId);
-    else if (this.phase === Phase.Connecting && reason) this.fail(reason);
+    if (this.phase === Phase.Connecting && reason) this.fail(reason);
     else {
       this.client.resetAndDestroy();
       this.backend.destroy();
@@ -160,7 +116,6 @@ export class Connection implements RelayedConnection {
 
   /** a graceful close after the idle timeout */
   closeIdle(): void {
-    if (this.relayId !== 0) return this.relay!.close(this.relayId);
     this.client.destroy();
     this.backend.destroy();
   }
@@ -176,61 +131,23 @@ export class Connection implements RelayedConnection {
   open(elapsedSeconds: number): void {
     this.phase = Phase.Open;
     this.owner.onBackendConnected(this, elapsedSeconds);
-    const relay = activeRelay();
-    if (relay && this.handOver(relay)) return;
     if (this.preamble) this.backend.write(this.preamble);
     // pipe() carries backpressure both ways and ends the other side on a FIN (half-close).
     this.client.pipe(this.backend);
     this.backend.pipe(this.client);
   }
 
-  /**
-   * Hands both sockets to the native relay, which writes the preamble and then splices the bytes.
-   * Only when Node holds no byte of either side (the client is paused since accept, nothing was
-   * written to the backend): else the JS relay keeps the connection. Node's sockets are destroyed
-   * once the relay holds its dups: closing one fd of a socket that has another sends no FIN.
-   */
-  private handOver(relay: NativeRelay): boolean {
-    const client = this.client as Socket & { _handle?: { fd?: number } | null };
-    const backend = this.backend as Socket & { _handle?: { fd?: number } | null };
-    const cfd = client._handle?.fd ?? -1;
-    const bfd = backend._handle?.fd ?? -1;
-    if (cfd < 0 || bfd < 0 || client.readableLength !== 0 || backend.readableLength !== 0 || backend.writableLength !== 0) return false;
-    const id = relay.open(cfd, bfd, this.preamble, this);
-    if (id === 0) return false;
-    this.relay = relay;
-    this.relayId = id;
-    this.relayReceived = client.bytesRead;
-    this.relaySent = client.bytesWritten;
-    client.destroy();
-    backend.destroy();
-    return true;
-  }
-
   /** bytes read from the client so far */
   get receivedBytes(): number {
-    if (this.relayId === 0) return this.client.bytesRead;
-    return this.relayReceived + (this.phase === Phase.Closed ? 0 : this.relay!.bytes(this.relayId)?.received ?? 0);
+    return this.client.bytesRead;
   }
 
   /** bytes written to the client so far */
   get sentBytes(): number {
-    if (this.relayId === 0) return this.client.bytesWritten;
-    return this.relaySent + (this.phase === Phase.Closed ? 0 : this.relay!.bytes(this.relayId)?.sent ?? 0);
-  }
-
-  /** the native relay closed both sockets (its close callback, once per connection) */
-  relayClosed(received: number, sent: number): void {
-    if (this.phase === Phase.Closed) return;
-    this.relayReceived += received;
-    this.relaySent += sent;
-    this.phase = Phase.Closed;
-    this.owner.onClosed(this);
+    return this.client.bytesWritten;
   }
 
   socketClosed(): void {
-    // Node's sockets of a handed-over connection close at hand-over: the relay reports the end.
-    if (this.relayId !== 0) return;
     if (++this.closedSockets < 2) {
       // One side is gone: once it is closed, the other has nothing more to exchange.
       if (this.client.destroyed && !this.backend.destroyed) {
@@ -252,7 +169,7 @@ function onBackendConnect(this: Tagged): void {
 }
 
 function onData(this: Tagged): void {
-  this[CONN].touched = true;
+  this[CONN].dataSeen = true;
 }
 
 function ignore(): void {}
@@ -289,3 +206,41 @@ export function reasonOf(err: NodeJS.ErrnoException): RefusalReason {
       return 'backend_error';
   }
 }
+
+/** A client accepted by a Node listener (paused until its backend is connected). */
+class SocketClient implements PendingClient {
+  constructor(private readonly socket: Socket) {}
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+
+  get remotePort(): number {
+    return this.socket.remotePort ?? 0;
+  }
+
+  reset(): void {
+    this.socket.on('error', ignore);
+    this.socket.resetAndDestroy();
+  }
+
+  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null): LiveConnection {
+    return new Connection(owner, this.socket, listenPort, target, now, connectTimeoutMs, snatPort, route);
+  }
+}
+
+/** a Node listener on host:port; rejects with the bind error (err.code: EADDRINUSE, ...) */
+export function listenTcp(host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  server.on('connection', (socket: Socket) => sink.onClient(new SocketClient(socket)));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, backlog: LISTEN_BACKLOG, exclusive: true }, () => {
+      server.removeListener('error', reject);
+      // After the bind, accept errors (EMFILE, ...) are counted, never fatal.
+      server.on('error', (err: NodeJS.ErrnoException) => sink.onAcceptError(err.code === 'EMFILE' || err.code === 'ENFILE' ? 'fd_limit' : 'backend_error'));
+      resolve({ close: () => server.close() });
+    });
+  });
+}
+

@@ -1,0 +1,93 @@
+// What the endpoints see of a relayed connection, whichever relay carries it: the JS relay
+// (js-relay.ts, Node sockets) or the native one (native-connection.ts, sockets owned by the addon).
+import type { RefusalReason } from './admission.js';
+
+export const enum Phase {
+  Connecting = 0,
+  Open = 1,
+  Closed = 2,
+}
+
+/** the inputs of a gateway connection's route decision */
+export interface RouteKey {
+  readonly vpcId: string;
+  readonly sourceIp: number;
+  readonly destinationIp: number;
+  readonly destinationPort: number;
+}
+
+export interface BackendTarget {
+  readonly host: string;
+  readonly port: number;
+  /** the source address to bind (kernel SNAT, or the client's own address), or undefined */
+  readonly localAddress: string | undefined;
+  /** with localAddress: bind the connection's pool port (kernel SNAT), else let the kernel pick */
+  readonly bindPoolPort: boolean;
+  /** bytes to send to the backend before any payload (a PROXY v2 header), or null */
+  readonly preamble: Buffer | null;
+}
+
+/** What a connection needs from the endpoint it belongs to. */
+export interface ConnectionOwner {
+  /** the connect attempt finished: seconds it took */
+  onBackendConnected(conn: LiveConnection, seconds: number): void;
+  /** the backend could not be reached: the client is reset and the reason counted */
+  onBackendFailed(conn: LiveConnection, reason: RefusalReason): void;
+  /** another SNAT source port when the one tried is held by a socket elsewhere, or 0 */
+  nextSnatPort(conn: LiveConnection): number;
+  /** both sockets are closed */
+  onClosed(conn: LiveConnection): void;
+}
+
+/** A relayed connection, from admission to close. */
+export interface LiveConnection {
+  readonly phase: Phase;
+  /** when the backend connect must have finished, on the coarse clock (ms) */
+  readonly deadline: number;
+  lastActive: number;
+  /** any bytes since the sweep last asked (reading it clears it) */
+  readonly touched: boolean;
+  readonly listenPort: number;
+  /** how a gateway connection was routed, to re-check it when the routes change; null otherwise */
+  readonly route: RouteKey | null;
+  /** the SNAT source port of this connection (from its endpoint's pool) */
+  readonly snatPort: number;
+  /** the client's host address */
+  readonly remoteAddress: string;
+  /** bytes read from the client and written to it so far */
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
+  /** ends the connection now with a reset to the client (a cut, a timeout, a teardown) */
+  cut(reason: RefusalReason | null): void;
+  /** the backend connect failed or timed out: counted, the client reset */
+  fail(reason: RefusalReason): void;
+  /** a graceful close after the idle timeout */
+  closeIdle(): void;
+}
+
+/** A client connection accepted by a listener, before admission. */
+export interface PendingClient {
+  /** the client's host address and port */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** refuses it with a reset */
+  reset(): void;
+  /** admits it: connects the backend and relays, on the relay that accepted it */
+  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null): LiveConnection;
+}
+
+/** what a listener tells its owner */
+export interface ListenerSink {
+  /** a client connected: admit it (client.relay) or refuse it (client.reset) */
+  onClient(client: PendingClient): void;
+  /** a connection could not be accepted (no descriptor left, ...) */
+  onAcceptError(reason: 'fd_limit' | 'backend_error'): void;
+}
+
+export interface TcpListener {
+  /** stops accepting; connections already accepted go on */
+  close(): void;
+}
+
+/** connections the kernel queues on a listener before they are accepted */
+export const LISTEN_BACKLOG = 4096;

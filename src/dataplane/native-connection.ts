@@ -1,0 +1,119 @@
+// Connections carried by the native relay: accepted by the addon, admitted here, connected and
+// relayed by the addon's threads. No Node socket exists for them; this object keeps what the
+// endpoint counts (phase, failure, bytes) and forwards cuts and idle closes by id.
+import { intToIp, ipToInt } from '../net/cidr.js';
+import type { RefusalReason } from './admission.js';
+import { LISTEN_BACKLOG, Phase, type BackendTarget, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import type { NativeAcceptor, NativeRelay, NativeSink } from './native-relay.js';
+
+export class NativeConnection implements LiveConnection, NativeSink {
+  readonly owner: ConnectionOwner;
+  readonly listenPort: number;
+  phase: Phase;
+  readonly deadline: number;
+  lastActive: number;
+  failure: RefusalReason | null;
+  readonly snatPort: number;
+  readonly route: RouteKey | null;
+  private readonly relay: NativeRelay;
+  private readonly id: number;
+  private readonly clientIp: number;
+  /** the relay's final byte counts, once closed */
+  private received: number;
+  private sent: number;
+
+  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
+    this.owner = owner;
+    this.listenPort = listenPort;
+    this.phase = Phase.Connecting;
+    this.deadline = now + connectTimeoutMs;
+    this.lastActive = now;
+    this.failure = null;
+    this.snatPort = snatPort;
+    this.route = route;
+    this.relay = relay;
+    this.clientIp = clientIp;
+    this.received = 0;
+    this.sent = 0;
+    const source = target.localAddress ? ipToInt(target.localAddress) : 0;
+    this.id = relay.open(fd, ipToInt(target.host), target.port, source, target.bindPoolPort ? snatPort : 0, target.preamble, this);
+  }
+
+  get touched(): boolean {
+    return this.relay.touched(this.id);
+  }
+
+  get remoteAddress(): string {
+    return intToIp(this.clientIp);
+  }
+
+  get receivedBytes(): number {
+    return this.phase === Phase.Closed ? this.received : this.relay.bytes(this.id)?.received ?? this.received;
+  }
+
+  get sentBytes(): number {
+    return this.phase === Phase.Closed ? this.sent : this.relay.bytes(this.id)?.sent ?? this.sent;
+  }
+
+  cut(reason: RefusalReason | null): void {
+    if (this.phase === Phase.Closed) return;
+    if (this.phase === Phase.Connecting && reason) this.fail(reason);
+    else this.relay.cut(this.id);
+  }
+
+  fail(reason: RefusalReason): void {
+    if (this.failure !== null || this.phase !== Phase.Connecting) return;
+    this.failure = reason;
+    this.owner.onBackendFailed(this, reason);
+    this.relay.cut(this.id);
+  }
+
+  closeIdle(): void {
+    if (this.phase !== Phase.Closed) this.relay.close(this.id);
+  }
+
+  relayConnected(seconds: number): void {
+    if (this.phase !== Phase.Connecting || this.failure !== null) return;
+    this.phase = Phase.Open;
+    this.owner.onBackendConnected(this, seconds);
+  }
+
+  relayClosed(received: number, sent: number, refusal: RefusalReason | null): void {
+    if (this.phase === Phase.Closed) return;
+    if (refusal !== null && this.phase === Phase.Connecting && this.failure === null) {
+      this.failure = refusal;
+      this.owner.onBackendFailed(this, refusal);
+    }
+    this.received = received;
+    this.sent = sent;
+    this.phase = Phase.Closed;
+    this.owner.onClosed(this);
+  }
+}
+
+/** A client the addon accepted: its fd is ours until relayed or reset. */
+class NativeClient implements PendingClient {
+  constructor(private readonly native: NativeRelay, private readonly fd: number, private readonly ip: number, readonly remotePort: number) {}
+
+  get remoteAddress(): string {
+    return intToIp(this.ip);
+  }
+
+  reset(): void {
+    this.native.reset(this.fd);
+  }
+
+  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null): LiveConnection {
+    return new NativeConnection(this.native, owner, this.fd, this.ip, listenPort, target, now, connectTimeoutMs, snatPort, route);
+  }
+}
+
+/** a listener whose connections the addon accepts; throws the bind error (err.code: EADDRINUSE, ...) */
+export function listenNative(native: NativeRelay, host: string, port: number, sink: ListenerSink): TcpListener {
+  const acceptor: NativeAcceptor = {
+    accepted: (fd, ip, remotePort) => sink.onClient(new NativeClient(native, fd, ip, remotePort)),
+    outOfDescriptors: () => sink.onAcceptError('fd_limit'),
+  };
+  const id = native.listen(ipToInt(host), port, LISTEN_BACKLOG, acceptor);
+  return { close: () => native.unlisten(id) };
+}
