@@ -1,0 +1,118 @@
+// Route tables as accounts read and change them, the gateway endpoints whose routes they carry,
+// and the path tracer. Every change reaches the data plane as a new routing view before the caller
+// gets an answer.
+import { randomUUID } from 'node:crypto';
+import { DEFAULTS } from '../model/defaults.js';
+import { ApiError } from '../model/errors.js';
+import { validatePolicy } from '../model/policy.js';
+import type { CreateEndpointBody } from '../model/requests.js';
+import { applyTags } from '../model/rules.js';
+import { decideRoute, type RouteDecision } from '../model/routing.js';
+import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
+import { ipToInt, isIpv4 } from '../net/cidr.js';
+import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
+import { now, type ControlState } from './state.js';
+import { pushRouting } from './transitions.js';
+
+export function routeTables(st: ControlState, caller: Account): RouteTableView[] {
+  const byEndpoints = endpointRoutes(st.endpoints.values(), st.services);
+  return [...st.vpcs.values()].filter((v) => v.account === caller.name).flatMap((v) => v.route_tables.map((t) =>
+    composeTable(v, t, st.userRoutes.get(t.id) ?? [], byEndpoints.get(t.id) ?? [])));
+}
+
+export function routeTable(st: ControlState, caller: Account, id: string): RouteTableView {
+  const t = routeTables(st, caller).find((x) => x.id === id);
+  if (!t) throw new ApiError('RouteTableNotFound', `route table ${id} does not exist`);
+  return t;
+}
+
+export async function updateRouteTable(st: ControlState, caller: Account, id: string, change: RouteChange): Promise<RouteTableView> {
+  await st.serial(async () => {
+    const table = routeTable(st, caller, id);
+    const next = changeUserRoutes(table, st.userRoutes.get(id) ?? [], change);
+    await st.commit([{ kind: 'routetable', id, value: { id, routes: next } }], () => st.userRoutes.set(id, next));
+  });
+  // New connections follow the new routes once the data plane has the view: before we answer.
+  await pushRouting(st);
+  return routeTable(st, caller, id);
+}
+
+/** the path tracer: the same decision the data plane makes for a connection */
+export function trace(st: ControlState, caller: Account, q: { vpc_id: string; source_ip: string; destination_ip: string; destination_port: number }): RouteDecision {
+  const vpc = st.vpcs.get(q.vpc_id);
+  if (!vpc || vpc.account !== caller.name) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
+  if (!isIpv4(q.source_ip)) throw new ApiError('InvalidParameter', `source_ip: ${JSON.stringify(q.source_ip)} is not an IPv4 address`);
+  if (!isIpv4(q.destination_ip)) throw new ApiError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destination_ip)} is not an IPv4 address`);
+  return decideRoute(st.routing(), {
+    vpcId: vpc.id, sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port,
+  }, (id) => st.dataPlane.endpointConnections(id));
+}
+
+/** the route tables a gateway endpoint names: each a table of its VPC, none already routing to the service */
+function checkRouteTables(st: ControlState, vpc: Vpc, serviceId: string, endpointId: string | null, tables: readonly string[]): string[] {
+  const ids = [...new Set(tables)];
+  const own = [...st.vpcs.values()].filter((v) => v.account === vpc.account);
+  for (const id of ids) {
+    if (!vpc.route_tables.some((t) => t.id === id)) {
+      // Another account's table does not exist for the caller.
+      if (tableOf(own, id)) throw new ApiError('InvalidRouteTable', `route table ${id} is not a table of VPC ${vpc.id}`);
+      throw new ApiError('RouteTableNotFound', `route table ${id} does not exist`);
+    }
+    // 002_05e46307768ae273.txt: one route per service in a table, so one endpoint per service per table.
+    const other = [...st.endpoints.values()].find((e) => e.id !== endpointId && e.service_id === serviceId
+      && LIVE_ENDPOINT_STATUSES.has(e.status) && e.routetables.includes(id));
+    if (other) throw new ApiError('RouteTableTaken', `route table ${id} already routes to this service through endpoint ${other.id}`);
+  }
+  return ids;
+}
+
+/** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
+export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, body: CreateEndpointBody): Promise<Endpoint> {
+  for (const field of ['subnet_id', 'port_ip', 'whitelist', 'enable_whitelist'] as const) {
+    if (body[field] !== undefined) throw new ApiError('InvalidParameter', `${field} applies to interface endpoints only: a gateway endpoint has no ENI`);
+  }
+  // Without routetables, the route goes into the VPC's default table.
+  const wanted = body.routetables?.length ? body.routetables : [vpc.route_tables.find((t) => t.default)!.id];
+  const routetables = checkRouteTables(st, vpc, s.id, null, wanted);
+  const policy = body.policy_statement === undefined ? null : validatePolicy(body.policy_statement);
+  if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
+    throw new ApiError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
+  }
+  const id = randomUUID();
+  const t = now();
+  const e: Endpoint = {
+    id, owner: caller.name, service_id: s.id, service_name: s.service_name, service_type: 'gateway',
+    vpc_id: vpc.id, subnet_id: null, ip: null, host_ip: null, snat_ip: null, marker_id: st.newMarkerId(),
+    status: s.approval_enabled ? 'pendingAcceptance' : 'creating',
+    enable_dns: body.enable_dns ?? false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
+    description: body.description ?? '', tags: applyTags([], 'create', body.tags ?? [], DEFAULTS.limits.tagsPerResource),
+    created_at: t, updated_at: t,
+  };
+  await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
+  return e;
+}
+
+export async function setEndpointRouteTables(st: ControlState, caller: Account, id: string, tables: readonly string[]): Promise<Endpoint> {
+  await st.serial(async () => {
+    const e = st.ownEndpoint(caller, id);
+    if (e.service_type !== 'gateway') throw new ApiError('InvalidParameter', 'routetables apply to gateway endpoints only');
+    if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
+    const ids = checkRouteTables(st, st.vpcs.get(e.vpc_id)!, e.service_id, e.id, tables);
+    const next = { ...e, routetables: ids, updated_at: now() };
+    await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
+  });
+  await pushRouting(st);
+  return st.endpoints.get(id)!;
+}
+
+export async function setEndpointPolicy(st: ControlState, caller: Account, id: string, policy: unknown): Promise<Endpoint> {
+  await st.serial(async () => {
+    const e = st.ownEndpoint(caller, id);
+    if (e.service_type !== 'gateway') throw new ApiError('InvalidParameter', 'policy_statement applies to gateway endpoints only');
+    if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
+    const next = { ...e, policy_statement: validatePolicy(policy), updated_at: now() };
+    await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
+  });
+  await pushRouting(st);
+  return st.endpoints.get(id)!;
+}

@@ -1,0 +1,155 @@
+// What the control plane holds (accounts, VPCs, services, endpoints, user routes) and the lookups
+// and allocations its parts share. Mutations run one at a time (a promise queue), and each is
+// written to the store as one atomic batch before the in-memory state changes and before the
+// caller gets an answer.
+import { randomInt } from 'node:crypto';
+import { DEFAULTS } from '../model/defaults.js';
+import { ApiError } from '../model/errors.js';
+import type { DataPlane } from '../model/events.js';
+import type { RoutingView } from '../model/routing.js';
+import {
+  LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type Vpc,
+} from '../model/types.js';
+import { allocateSnatIp } from '../net/snat-pool.js';
+import type { Change, Store } from '../store/store.js';
+import type { Inventory } from './inventory.js';
+import { routingView } from './route-tables.js';
+
+export interface ControlLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface ControlOptions {
+  readonly region: string;
+  readonly store: Store;
+  readonly dataPlane: DataPlane;
+  readonly inventory: Inventory;
+  readonly services: Iterable<EndpointService>;
+  readonly endpoints: Iterable<Endpoint>;
+  /** the user routes added through the API, by route table id */
+  readonly userRoutes?: Iterable<{ id: string; routes: Route[] }>;
+  readonly log: ControlLogger;
+}
+
+export const now = () => new Date().toISOString();
+
+export class ControlState {
+  readonly region: string;
+  readonly dataPlane: DataPlane;
+  readonly log: ControlLogger;
+  readonly accountsByToken = new Map<string, Account>();
+  readonly accountsByName = new Map<string, Account>();
+  readonly vpcs = new Map<string, Vpc>();
+  readonly services = new Map<string, EndpointService>();
+  readonly endpoints = new Map<string, Endpoint>();
+  readonly userRoutes = new Map<string, Route[]>();
+  private readonly store: Store;
+  private tail: Promise<unknown> = Promise.resolve();
+  /** data-plane round trips under way, so that shutdown can wait for them */
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(o: ControlOptions) {
+    this.region = o.region;
+    this.store = o.store;
+    this.dataPlane = o.dataPlane;
+    this.log = o.log;
+    for (const a of o.inventory.accounts) {
+      this.accountsByToken.set(a.token, a);
+      this.accountsByName.set(a.name, a);
+    }
+    for (const v of o.inventory.vpcs) this.vpcs.set(v.id, v);
+    for (const s of o.services) this.services.set(s.id, s);
+    for (const e of o.endpoints) this.endpoints.set(e.id, e);
+    for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
+  }
+
+  // ---- the mutation queue --------------------------------------------------------------------
+
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  track(p: Promise<unknown>): void {
+    this.inFlight.add(p);
+    p.catch((err) => this.log.warn({ err }, 'data-plane transition failed')).finally(() => this.inFlight.delete(p));
+  }
+
+  /** durable first, then visible */
+  async commit(changes: readonly Change[], apply: () => void): Promise<void> {
+    await this.store.commit(changes);
+    apply();
+  }
+
+  /** waits for mutations and data-plane round trips under way */
+  async settle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+    await this.tail.catch(() => undefined);
+  }
+
+  // ---- shared lookups ------------------------------------------------------------------------
+
+  /** a service the caller owns; EndPoint.3046 for an operator-run one, else EndPoint.2003 (another account's service does not exist for it) */
+  ownService(caller: Account, id: string): EndpointService {
+    const s = this.services.get(id);
+    if (s?.public) throw new ApiError('OperatorOwned', `endpoint service ${id} is an operator-run public service: accounts cannot change it`);
+    if (!s || s.owner !== caller.name) throw new ApiError('ServiceNotFound', `endpoint service ${id} does not exist`);
+    return s;
+  }
+
+  ownEndpoint(caller: Account, id: string): Endpoint {
+    const e = this.endpoints.get(id);
+    if (!e || e.owner !== caller.name) throw new ApiError('EndpointNotFound', `endpoint ${id} does not exist`);
+    return e;
+  }
+
+  connectionCount(serviceId: string): number {
+    let n = 0;
+    for (const e of this.endpoints.values()) if (e.service_id === serviceId && LIVE_ENDPOINT_STATUSES.has(e.status)) n++;
+    return n;
+  }
+
+  usage(caller: Account): { endpoint_service: number; endpoint: number } {
+    let services = 0;
+    let endpoints = 0;
+    for (const s of this.services.values()) if (s.owner === caller.name) services++;
+    for (const e of this.endpoints.values()) if (e.owner === caller.name) endpoints++;
+    return { endpoint_service: services, endpoint: endpoints };
+  }
+
+  /** the connections one endpoint of the account may hold at once */
+  capOf(owner: string): number {
+    return this.accountsByName.get(owner)?.quotas.connections_per_endpoint ?? DEFAULTS.quotas.connections_per_endpoint;
+  }
+
+  routing(): RoutingView {
+    return routingView({
+      vpcs: this.vpcs.values(),
+      accounts: this.accountsByName,
+      services: this.services,
+      endpoints: this.endpoints,
+      userRoutes: this.userRoutes,
+      capOf: (owner) => this.capOf(owner),
+    });
+  }
+
+  // ---- allocations ---------------------------------------------------------------------------
+
+  newMarkerId(): number {
+    const taken = new Set([...this.endpoints.values()].map((e) => e.marker_id));
+    for (;;) {
+      const m = randomInt(1, 2 ** 31 - 1);
+      if (!taken.has(m)) return m;
+    }
+  }
+
+  newSnatIp(): string {
+    const used = new Set<string>();
+    for (const e of this.endpoints.values()) if (e.snat_ip) used.add(e.snat_ip);
+    const ip = allocateSnatIp(used);
+    if (!ip) throw new ApiError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
+    return ip;
+  }
+}

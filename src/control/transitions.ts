@@ -1,0 +1,171 @@
+// The data-plane side of the control plane: what a live endpoint is to the data plane, change
+// events sent with a time limit, and the status changes that follow the data plane's answer
+// (creating -> available or accepted, else failed; deleting -> gone). reconcile() brings the data
+// plane to the stored state after a start or a crash.
+import { DEFAULTS } from '../model/defaults.js';
+import type { Ack, ChangeEvent, LiveEndpoint } from '../model/events.js';
+import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
+import { ipToInt } from '../net/cidr.js';
+import { hostAddress } from '../net/loopback.js';
+import type { Change } from '../store/store.js';
+import { now, type ControlState } from './state.js';
+
+function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
+  const s = st.services.get(e.service_id);
+  const vpc = st.vpcs.get(e.vpc_id);
+  if (!s || s.status !== 'available' || !vpc || !e.ip || !e.host_ip || !e.snat_ip) return null;
+  return {
+    id: e.id,
+    marker_id: e.marker_id,
+    service_id: s.id,
+    ip: e.ip,
+    host_ip: e.host_ip,
+    vpc_id: e.vpc_id,
+    vpc_number: vpc.number,
+    vpc_cidr: vpc.cidr,
+    snat_ip: e.snat_ip,
+    tcp_proxy: s.tcp_proxy,
+    backends: backendsOf(st, s),
+    enable_whitelist: e.enable_whitelist,
+    whitelist: e.whitelist,
+    connection_cap: st.capOf(e.owner),
+  };
+}
+
+/** the real address each terminal port relays to */
+function backendsOf(st: ControlState, s: EndpointService): LiveEndpoint['backends'] {
+  if (s.public) {
+    return s.public.targets.map((t) => {
+      const [host, port] = t.target.split(':');
+      return { client_port: t.port, host: host!, port: Number(port) };
+    });
+  }
+  const vpc = s.vpc_id ? st.vpcs.get(s.vpc_id) : undefined;
+  const port = vpc?.ports.find((p) => p.id === s.port_id);
+  if (!vpc || !port) return [];
+  const host = port.target ?? hostAddress(vpc.number, ipToInt(port.ip));
+  return s.ports.map((m) => ({ client_port: m.client_port, host, port: m.server_port }));
+}
+
+export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Promise<Ack> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<{ ok: false; reason: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, reason: `the data plane did not answer within ${DEFAULTS.api.dataPlaneAckTimeoutMs} ms` }), DEFAULTS.api.dataPlaneAckTimeoutMs);
+  });
+  try {
+    return await Promise.race([st.dataPlane.apply(event), timeout]);
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function pushRouting(st: ControlState): Promise<Ack> {
+  return applyToDataPlane(st, { kind: 'routing', id: 'routing', view: st.routing() });
+}
+
+export async function bringServiceUp(st: ControlState, id: string): Promise<void> {
+  const ack = await applyToDataPlane(st, { kind: 'service', id, available: true });
+  await st.serial(async () => {
+    const s = st.services.get(id);
+    if (!s || s.status !== 'creating') return;
+    const next: EndpointService = ack.ok
+      ? { ...s, status: 'available', updated_at: now() }
+      : { ...s, status: 'failed', updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+    await st.commit([{ kind: 'service', id, value: next }], () => st.services.set(id, next));
+  });
+}
+
+/** creating -> accepted on the data plane's ok; accepted stays accepted (restore); else failed */
+export async function bringEndpointUp(st: ControlState, id: string): Promise<void> {
+  const e = st.endpoints.get(id);
+  if (!e) return;
+  const live = e.service_type === 'gateway' ? null : liveSpec(st, e);
+  const ack = e.service_type === 'gateway'
+    ? await pushRouting(st)
+    : live
+      ? await applyToDataPlane(st, { kind: 'endpoint', id, live })
+      : { ok: false as const, reason: `endpoint service ${e.service_id} is not available` };
+  await st.serial(async () => {
+    const cur = st.endpoints.get(id);
+    if (!cur || (cur.status !== 'creating' && cur.status !== 'accepted')) return;
+    if (ack.ok && cur.status === 'accepted') return;
+    const next: Endpoint = ack.ok
+      ? { ...cur, status: 'accepted', updated_at: now(), error: undefined }
+      : { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+    if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
+    await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
+  });
+  // A gateway endpoint's routes carry traffic once the view says accepted.
+  if (e.service_type === 'gateway') await pushRouting(st);
+}
+
+/** sends a live endpoint's current spec; a data-plane failure turns it failed */
+export async function pushEndpoint(st: ControlState, id: string): Promise<void> {
+  const e = st.endpoints.get(id);
+  if (!e) return;
+  if (e.service_type === 'gateway') {
+    await pushRouting(st);
+    return;
+  }
+  const live = liveSpec(st, e);
+  const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
+  if (ack.ok) return;
+  await st.serial(async () => {
+    const cur = st.endpoints.get(id);
+    if (!cur || !LIVE_ENDPOINT_STATUSES.has(cur.status)) return;
+    const next: Endpoint = { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+    await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
+  });
+  await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
+}
+
+export async function finishEndpointDeletion(st: ControlState, id: string): Promise<void> {
+  const gateway = st.endpoints.get(id)?.service_type === 'gateway';
+  // A deleting gateway endpoint's routes are already out of the view: push it first.
+  const ack = gateway ? await pushRouting(st) : await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
+  if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'data plane did not confirm the endpoint teardown');
+  await st.serial(async () => {
+    if (st.endpoints.get(id)?.status !== 'deleting') return;
+    await st.commit([{ kind: 'endpoint', id, value: null }], () => st.endpoints.delete(id));
+  });
+}
+
+export async function finishServiceDeletion(st: ControlState, id: string): Promise<void> {
+  await applyToDataPlane(st, { kind: 'service', id, available: false });
+  await st.serial(async () => {
+    if (st.services.get(id)?.status !== 'deleting') return;
+    // Endpoints left waiting on the service (pending, rejected, failed) can never connect now.
+    const orphans = [...st.endpoints.values()].filter((e) => e.service_id === id && e.status !== 'deleting');
+    const changes: Change[] = [{ kind: 'service', id, value: null }];
+    const next = orphans.map((e): Endpoint => ({
+      ...e, status: 'failed', snat_ip: null, updated_at: now(),
+      error: { error_code: 'EndPoint.2003', error_message: `endpoint service ${id} was deleted` },
+    }));
+    for (const e of next) changes.push({ kind: 'endpoint', id: e.id, value: e });
+    await st.commit(changes, () => {
+      st.services.delete(id);
+      for (const e of next) st.endpoints.set(e.id, e);
+    });
+  });
+}
+
+/**
+ * Brings the data plane to the stored state after a start or a crash: services and endpoints
+ * that were on their way up are finished, live endpoints are restored, half-done deletions are
+ * completed.
+ */
+export async function reconcile(st: ControlState): Promise<void> {
+  const routed = await pushRouting(st);
+  if (!routed.ok) st.log.warn({ reason: routed.reason }, 'data plane could not take the routing view');
+  for (const s of [...st.services.values()]) {
+    if (s.status === 'creating') await bringServiceUp(st, s.id);
+    else if (s.status === 'deleting') await finishServiceDeletion(st, s.id);
+    else if (s.status === 'available') await applyToDataPlane(st, { kind: 'service', id: s.id, available: true });
+  }
+  for (const e of [...st.endpoints.values()]) {
+    if (e.status === 'creating' || e.status === 'accepted') await bringEndpointUp(st, e.id);
+    else if (e.status === 'deleting') await finishEndpointDeletion(st, e.id);
+  }
+}
