@@ -285,7 +285,7 @@ class Worker {
             continue;
           }
         }
-        Pump(c);
+        Ready(c, side, events[i].events);
       }
       for (Conn* c : graveyard_) delete c;
       graveyard_.clear();
@@ -353,7 +353,6 @@ class Worker {
   // not read until the connect completes (pause on accept).
   void Start(Conn* c) {
     conns_[c->id] = c;
-    NoDelay(c->fd[0]);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Finish(c, ConnectFailure(errno), true);
     c->fd[1] = fd;
@@ -361,8 +360,8 @@ class Worker {
     if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source)) return Finish(c, ConnectFailure(errno), true);
     for (int s = 0; s < 2; s++) {
       epoll_event e{};
-      // Edge-triggered: each readiness change is reported once, and Pump() runs every flow
-      // until the kernel says EAGAIN (or the pipe is full and the destination cannot take more).
+      // Edge-triggered: each readiness change is reported once, and Move() runs its flow until
+      // the kernel says EAGAIN (or the pipe is full and the destination cannot take more).
       e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
       e.data.u64 = reinterpret_cast<uint64_t>(c) | uint64_t(s);
       if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[s], &e) < 0) return Finish(c, ConnectFailure(errno), true);
@@ -398,13 +397,17 @@ class Worker {
     socklen_t len = sizeof err;
     getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) return Finish(c, ConnectFailure(err), true);
-    Connected(c);
+    Connected(c, events);
   }
 
-  void Connected(Conn* c) {
+  // The client's bytes (and FIN) held back since accept may go now; the backend is read when
+  // this readiness says it has something.
+  void Connected(Conn* c, uint32_t events = EPOLLIN) {
     c->connecting = false;
     events_.push_back({c->id, kConnected, Reason::Done, 0, 0, NowUs() - c->startUs});
-    Pump(c);
+    Move(c, 0);
+    if (!c->closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) Move(c, 1);
+    Done(c);
   }
 
   bool TakePipe(Pipe& p) {
@@ -437,8 +440,16 @@ class Worker {
     CloseFd(p.w);
   }
 
-  void Pump(Conn* c) {
-    for (int d = 0; d < 2 && !c->closed; d++) Move(c, d);
+  // One readiness of one side: reads from it when it has bytes (or its FIN), writes to it only
+  // when a flow towards it was waiting for room (a reported EPOLLOUT alone is no news).
+  void Ready(Conn* c, int side, uint32_t events) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) Move(c, side);
+    const Flow& back = c->flow[1 - side];
+    if (!c->closed && (events & EPOLLOUT) && (back.inPipe > 0 || (side == 1 && c->preambleOff < c->preamble.size()))) Move(c, 1 - side);
+    Done(c);
+  }
+
+  void Done(Conn* c) {
     if (!c->closed && c->flow[0].shut && c->flow[1].shut) Finish(c, Reason::Done, false);
   }
 
@@ -505,9 +516,10 @@ class Worker {
       k.lastActiveMs.store(NowMs(), std::memory_order_relaxed);
     }
     if (f.inPipe == 0) GiveBackPipe(f);
-    // Half-close carried through: the FIN follows the last byte (and the preamble).
+    // Half-close carried through: the FIN follows the last byte (and the preamble). When the
+    // other way is already shut, the close that follows sends the FIN.
     if (f.eof && f.inPipe == 0 && (d == 1 || c->preambleOff == c->preamble.size())) {
-      shutdown(dst, SHUT_WR);
+      if (!c->flow[1 - d].shut) shutdown(dst, SHUT_WR);
       f.shut = true;
     }
   }
@@ -515,9 +527,9 @@ class Worker {
   // Closes both sockets (with RST when `reset`), frees the pipes, reports the close once.
   void Finish(Conn* c, Reason reason, bool reset) {
     c->closed = true;
+    // Closing an fd (this file holds the only one) also takes it out of the epoll set.
     for (int s = 0; s < 2; s++) {
       if (c->fd[s] < 0) continue;
-      epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[s], nullptr);
       if (reset) Linger0(c->fd[s]);
       CloseFd(c->fd[s]);
     }
@@ -659,6 +671,7 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   if (fd < 0) return Napi::Number::New(env, -errno);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  NoDelay(fd);  // accepted sockets inherit it: one setsockopt per listener, not per connection
   sockaddr_in a = Address(U32(info, 0), U32(info, 1));
   if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) < 0 || listen(fd, int(U32(info, 2))) < 0) {
     int err = errno;
