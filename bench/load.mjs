@@ -158,6 +158,29 @@ async function measure(env, name, scenario, p) {
   }
 }
 
+/**
+ * One round of a scenario that measures every path in one go (interleaved inside the round):
+ * the CPU of the machine over the whole round, the relay CPU of each path's own process.
+ */
+async function measureRound(env, name, scenario) {
+  const pids = { vpcep: env.vpcep.pid, haproxy: env.haproxy.proc.child.pid };
+  const relay0 = Object.fromEntries(Object.entries(pids).map(([p, pid]) => [p, processCpuSeconds(pid)]));
+  const refused0 = await env.vpcep.refusals();
+  const cpu0 = cpuSnapshot();
+  try {
+    const byPath = await scenario.runRound(env, scenario.paths);
+    const cpu = cpuBetween(cpu0, cpuSnapshot());
+    checkRefusals(name, refused0, await env.vpcep.refusals());
+    const seconds = (performance.now() - cpu0.at) / 1000;
+    return Object.fromEntries(scenario.paths.map((p) => [p, {
+      ...byPath[p], seconds, cpu: { ...cpu, relay_cpu_seconds: pids[p] ? processCpuSeconds(pids[p]) - relay0[p] : null },
+    }]));
+  } catch (err) {
+    const message = err.message + (err.message.includes('vpcepd refused') ? '' : await env.vpcep.refusals().then((r1) => refusalNote(name, refused0, r1), () => ''));
+    return Object.fromEntries(scenario.paths.map((p) => [p, { error: message }]));
+  }
+}
+
 const say = (s) => process.stdout.write(`${s}\n`);
 const fmtFigures = (f) => Object.entries(f).map(([k, v]) => `${k}=${v === null ? '—' : Number.isInteger(v) ? v : v.toFixed(2)}`).join(' ');
 
@@ -188,9 +211,10 @@ async function main() {
       await s.setup?.(env);
       await s.warmup?.(env);
       for (let round = 1; round <= opts.rounds && !aborting(); round++) {
+        const together = s.runRound ? await measureRound(env, name, s) : null;
         for (const p of s.paths) {
           if (aborting()) break;
-          const run = await measure(env, name, s, p);
+          const run = together ? together[p] : await measure(env, name, s, p);
           if (aborting()) break;
           runs.push({ round, path: p, ...run });
           if (run.error) {

@@ -1,12 +1,18 @@
 // Worker: an HTTP/1.1 client that sends requests at a fixed rate over kept-alive connections and
 // records the latency of every one (process.hrtime.bigint, nanoseconds). Request (IPC):
-//   {op: 'run', host, port, connections, rate, durationMs, warmupMs}
-// The schedule is fixed in advance: request k is due at t0 + k/rate and goes out on connection
-// k mod connections. A timer wakes every millisecond and sends every request that is due; a
-// request whose connection still waits for an answer is pipelined behind it, so a slow answer
-// never holds back the schedule. Latency runs from the write to the last byte of the response.
-// How late each request left against its schedule (the client's own lag) is reported too: it
-// shows whether the client kept the rate. Requests due during the warm-up are not recorded.
+//   {op: 'run', targets: [{host, port}, ...], connections, rate, durationMs, warmupMs, sliceMs}
+// Several targets are measured in one run, interleaved: the timeline is cut into slices of
+// sliceMs and slice i belongs to target i mod targets.length, so a stall of the machine (another
+// process, the hypervisor, a GC) lands on every target alike instead of on whichever path ran
+// at that moment. Each target has its own `connections` kept-alive connections and gets the
+// whole `rate` during its slices; durationMs is the recorded time of each target.
+// The schedule is fixed in advance: request k is due at t0 + k/rate and goes out on the next
+// connection of its slice's target. A timer wakes every millisecond and sends every request that
+// is due; a request whose connection still waits for an answer is pipelined behind it, so a slow
+// answer never holds back the schedule. Latency runs from the write to the last byte of the
+// response. How late each request left against its schedule (the client's own lag) is reported
+// too: it shows whether the client kept the rate. Requests due during the warm-up (at the start
+// of each target's timeline) are not recorded.
 import net from 'node:net';
 
 /** a GET of exactly 64 bytes */
@@ -70,25 +76,13 @@ function percentile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
-async function runPaced({ host, port, connections, rate, durationMs, warmupMs }) {
-  const latencies = [];
-  const lags = [];
-  let answered = 0;
-  let errors = 0;
-  let stopped = false;
+async function connectAll(host, port, connections, onResponse, state) {
   const conns = [];
-  const onResponse = (p, now) => {
-    answered++;
-    if (p.record) {
-      latencies.push(Number(now - p.sentAt) / 1e3); // µs
-      lags.push(Number(p.sentAt - p.dueAt) / 1e3);
-    }
-  };
   try {
     for (let i = 0; i < connections; i++) {
       const c = new Conn(await connect(host, port), onResponse);
-      c.sock.on('error', () => { errors++; });
-      c.sock.on('close', () => { if (!stopped) errors++; });
+      c.sock.on('error', () => { state.errors++; });
+      c.sock.on('close', () => { if (!state.stopped) state.errors++; });
       conns.push(c);
     }
     // one request on each connection first, so every path starts with warm connections
@@ -100,14 +94,56 @@ async function runPaced({ host, port, connections, rate, durationMs, warmupMs })
       c.send(false, process.hrtime.bigint());
     })));
   } catch (err) {
-    stopped = true;
     for (const c of conns) c.sock.destroy();
     throw err;
   }
+  return conns;
+}
 
+function summary(t, durationMs) {
+  const { latencies, lags } = t;
+  latencies.sort((a, b) => a - b);
+  lags.sort((a, b) => a - b);
+  const measured = latencies.length;
+  return {
+    sent: t.sent,
+    recorded: measured,
+    unanswered: t.conns.reduce((n, c) => n + c.pending.length, 0),
+    errors: t.state.errors,
+    achieved_rps: measured / (durationMs / 1000),
+    p50_us: percentile(latencies, 0.5),
+    p99_us: percentile(latencies, 0.99),
+    p999_us: percentile(latencies, 0.999),
+    max_us: latencies[latencies.length - 1],
+    mean_us: latencies.reduce((a, b) => a + b, 0) / Math.max(1, measured),
+    lag_p50_us: percentile(lags, 0.5),
+    lag_p99_us: percentile(lags, 0.99),
+    lag_max_us: lags[lags.length - 1],
+  };
+}
+
+async function runPaced({ targets, connections, rate, durationMs, warmupMs, sliceMs }) {
+  const ts = [];
+  try {
+    for (const { host, port } of targets) {
+      const t = { latencies: [], lags: [], sent: 0, state: { errors: 0, stopped: false }, conns: [], next: 0 };
+      t.conns = await connectAll(host, port, connections, (p, now) => {
+        if (!p.record) return;
+        t.latencies.push(Number(now - p.sentAt) / 1e3); // µs
+        t.lags.push(Number(p.sentAt - p.dueAt) / 1e3);
+      }, t.state);
+      ts.push(t);
+    }
+  } catch (err) {
+    for (const t of ts) { t.state.stopped = true; for (const c of t.conns) c.sock.destroy(); }
+    throw err;
+  }
+
+  const n = ts.length;
   const intervalNs = 1e9 / rate;
-  const total = Math.round((rate * (warmupMs + durationMs)) / 1000);
-  const warmupCount = Math.round((rate * warmupMs) / 1000);
+  const sliceNs = BigInt(Math.round(Math.max(1, sliceMs ?? durationMs) * 1e6));
+  // every target's own timeline is warm-up then durationMs; slices interleave the timelines
+  const total = Math.round((rate * (warmupMs + durationMs) * n) / 1000);
   const t0 = process.hrtime.bigint() + 2_000_000n;
   const due = (k) => t0 + BigInt(Math.round(k * intervalNs));
   let k = 0;
@@ -115,7 +151,13 @@ async function runPaced({ host, port, connections, rate, durationMs, warmupMs })
     const tick = () => {
       const now = process.hrtime.bigint();
       while (k < total && due(k) <= now) {
-        conns[k % connections].send(k >= warmupCount, due(k));
+        const at = due(k);
+        const slice = (at - t0) / sliceNs;
+        const t = ts[Number(slice % BigInt(n))];
+        // this target's own clock: the slices it had before this one, plus the time into this one
+        const ownNs = (slice / BigInt(n)) * sliceNs + (at - t0) % sliceNs;
+        t.conns[t.next++ % connections].send(ownNs >= BigInt(warmupMs) * 1_000_000n, at);
+        t.sent++;
         k++;
       }
       if (k >= total) return resolve();
@@ -126,30 +168,10 @@ async function runPaced({ host, port, connections, rate, durationMs, warmupMs })
   });
   // the last answers: up to 5 s
   const until = Date.now() + 5_000;
-  while (conns.some((c) => c.pending.length) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-  const unanswered = conns.reduce((n, c) => n + c.pending.length, 0);
-  stopped = true;
-  for (const c of conns) c.sock.destroy();
-
-  latencies.sort((a, b) => a - b);
-  lags.sort((a, b) => a - b);
-  const measured = latencies.length;
-  const seconds = durationMs / 1000;
-  return {
-    sent: total,
-    recorded: measured,
-    unanswered,
-    errors,
-    achieved_rps: measured / seconds,
-    p50_us: percentile(latencies, 0.5),
-    p99_us: percentile(latencies, 0.99),
-    p999_us: percentile(latencies, 0.999),
-    max_us: latencies[latencies.length - 1],
-    mean_us: latencies.reduce((a, b) => a + b, 0) / Math.max(1, measured),
-    lag_p50_us: percentile(lags, 0.5),
-    lag_p99_us: percentile(lags, 0.99),
-    lag_max_us: lags[lags.length - 1],
-  };
+  while (ts.some((t) => t.conns.some((c) => c.pending.length)) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  const results = ts.map((t) => summary(t, durationMs));
+  for (const t of ts) { t.state.stopped = true; for (const c of t.conns) c.sock.destroy(); }
+  return { results };
 }
 
 process.on('message', async (m) => {
