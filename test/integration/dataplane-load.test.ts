@@ -308,6 +308,36 @@ describe('data plane load: kernel SNAT source address', () => {
     c.sock.end();
     expect(await c.ended).toBeNull();
   });
+
+  it.runIf(kernelSnat)('a SNAT source port held by a socket elsewhere: the connection still goes out from the snat_ip, on another port', async () => {
+    const d = await h.daemon({ snat: 'kernel' });
+    const sources: string[] = [];
+    const backend = await h.backend((s) => { sources.push(`${s.remoteAddress}:${s.remotePort}`); echo(s); });
+    const port = terminalPort(backend.port);
+    const ep = await liveEndpoint(d, [{ client_port: port, server_port: backend.port }]);
+    // The endpoint's pool hands out 1024 first; a listening socket there conflicts with any bind
+    // (SO_REUSEADDR or not). The JS relay takes the pool's next port, the native one the kernel's.
+    const blocker = net.createServer();
+    await new Promise<void>((resolve, reject) => blocker.once('error', reject).listen(1024, ep.snat_ip, resolve));
+    try {
+      const c = dial(ep.host_ip, port);
+      await c.connected;
+      c.sock.write('ping');
+      const [echoed] = await once(c.sock, 'data');
+      expect(String(echoed)).toBe('ping');
+      expect(sources).toHaveLength(1);
+      const [address, sourcePort] = sources[0]!.split(':');
+      expect(address).toBe(ep.snat_ip);
+      expect(Number(sourcePort)).not.toBe(1024);
+      const m = await scrape(d);
+      expect(value(m, 'vpcep_endpoint_snat_ports_in_use', { endpoint_id: ep.id })).toBe(1);
+      expect(value(m, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(1);
+      c.sock.end();
+      expect(await c.ended).toBeNull();
+    } finally {
+      blocker.close();
+    }
+  });
 });
 
 // ---- 3. the cap --------------------------------------------------------------------------------
