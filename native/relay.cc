@@ -45,8 +45,6 @@ namespace {
 
 // How much one direction holds in its pipe before it stops reading its source (the watermark).
 constexpr size_t kPipeBytes = 1024 * 1024;
-// Empty pipes kept per thread for the next busy connection; idle connections hold none.
-constexpr size_t kPoolMax = 64;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 // Connections accepted per readiness of a listener before TypeScript decides on them.
 constexpr int kAcceptBatch = 64;
@@ -166,6 +164,9 @@ struct Relay {
   std::unordered_map<uint32_t, Listener*> listeners;
   uint32_t nextListener = 1;
   int spare = -1;  // a descriptor kept to accept-and-reset one connection when the process has none left
+  // Empty pipes kept per thread for the next busy connection (idle connections hold none); set
+  // by the first init(), before the threads start.
+  size_t poolMax = 64;
 };
 
 // Never destroyed: at exit() the threads may still run (an exit without the env cleanup hook).
@@ -426,7 +427,7 @@ class Worker {
 
   void GiveBackPipe(Flow& f) {
     if (f.pipe.r < 0) return;
-    if (f.inPipe == 0 && pool_.size() < kPoolMax) {
+    if (f.inPipe == 0 && pool_.size() < g.poolMax) {
       pool_.push_back(f.pipe);
       f.pipe = Pipe{};
     } else {
@@ -613,14 +614,18 @@ void Shutdown(void*) {
   if (g.live.exchange(false)) g.onEvents.Release();
 }
 
-// init(onEvents(Float64Array), onAccept(listenerId, count), acceptBuffer: Uint32Array, threads?)
-// starts the relay threads once; later calls only take the new callbacks.
+uint32_t U32(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
+}
+
+// init(onEvents(Float64Array), onAccept(listenerId, count), acceptBuffer: Uint32Array, threads,
+// poolPipes) starts the relay threads once; later calls only take the new callbacks.
 Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsFunction() || !info[1].IsFunction() || !info[2].IsTypedArray() ||
       info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
       info[2].As<Napi::Uint32Array>().ElementLength() < size_t(kAcceptBatch * 3)) {
-    return Fail(env, "init(onEvents, onAccept, acceptBuffer: Uint32Array(192), threads?)");
+    return Fail(env, "init(onEvents, onAccept, acceptBuffer: Uint32Array(192), threads, poolPipes)");
   }
   {
     std::lock_guard<std::mutex> lock(g.mu);
@@ -638,6 +643,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   g.acceptContext = std::make_unique<Napi::AsyncContext>(env, "vpcep_relay.accept");
   if (g.spare < 0) g.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (g.workers.empty()) {
+    g.poolMax = U32(info, 4);
     unsigned n = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; i++) {
@@ -647,10 +653,6 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     napi_add_env_cleanup_hook(env, Shutdown, nullptr);
   }
   return Napi::Number::New(env, double(g.workers.size()));
-}
-
-uint32_t U32(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
 }
 
 sockaddr_in Address(uint32_t ip, uint32_t port) {

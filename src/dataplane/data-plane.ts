@@ -1,13 +1,14 @@
 // The TCP data plane: applies the control plane's change events to live endpoints, runs the one
 // coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
-import fs from 'node:fs';
 import type { Ack, ChangeEvent, DataPlane, LiveEndpoint } from '../model/events.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
+import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
+import { activeRelay } from './native-relay.js';
 import { Phase } from './connection.js';
 
 export interface TcpDataPlaneOptions {
@@ -24,18 +25,6 @@ export interface TcpDataPlaneOptions {
   readonly forget: (endpointId: string) => void;
   /** how often the summary line is logged (ms); 0 turns it off */
   readonly summaryIntervalMs?: number;
-}
-
-/** descriptors kept free for the API, the store and the logs */
-const FD_RESERVE = 256;
-
-/** the soft limit on open files of this process, from /proc (Node has no getrlimit) */
-export function openFileLimit(): number {
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
-    if (m && m[1] !== 'unlimited') return Number(m[1]);
-  } catch { /* not Linux: no limit known */ }
-  return 1_048_576;
 }
 
 export interface EndpointStats {
@@ -65,7 +54,7 @@ export class TcpDataPlane implements DataPlane {
     this.o = o;
     this.idleMs = o.idleTimeoutMs;
     this.load.maxConnections = o.maxConnections;
-    this.load.fdBudget = openFileLimit() - FD_RESERVE;
+    this.load.fdBudget = openFileLimit() - FD_RESERVE - (activeRelay()?.pooledFds ?? 0);
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
     const load = this.load;
     const summary = this.summary;

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import type { RefusalReason } from './admission.js';
+import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 
 export type RelayKind = 'js' | 'native';
 
@@ -34,7 +35,7 @@ export interface NativeAcceptor {
 
 /** the addon's surface (native/relay.cc) */
 interface Addon {
-  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads?: number): number;
+  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads: number, poolPipes: number): number;
   listen(ip: number, port: number, backlog: number): number;
   unlisten(id: number): void;
   reset(fd: number): void;
@@ -55,16 +56,27 @@ const NO_FD = 0xffffffff;
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
+/**
+ * Empty pipes each relay thread keeps for reuse: 64, fewer under a low open-file limit (one per
+ * 64 descriptors above the reserve), so that the pool never eats the connections' budget.
+ */
+export function poolPipesFor(fdLimit: number): number {
+  return Math.max(0, Math.min(64, Math.floor((fdLimit - FD_RESERVE) / 64)));
+}
+
 export class NativeRelay {
   readonly threads: number;
+  /** descriptors the threads' pipe pools may hold (the data plane's budget leaves them out) */
+  readonly pooledFds: number;
   private readonly addon: Addon;
   private readonly connections = new Map<number, NativeSink>();
   private readonly acceptors = new Map<number, NativeAcceptor>();
   private readonly accepted = new Uint32Array(ACCEPT_BATCH * 3);
 
-  constructor(addon: Addon, threads: number) {
+  constructor(addon: Addon, threads: number, poolPipes: number) {
     this.addon = addon;
-    this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads);
+    this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads, poolPipes);
+    this.pooledFds = this.threads * poolPipes * 2;
   }
 
   /** listens on ip:port; throws the bind error with its code (EADDRINUSE, ...) */
@@ -167,7 +179,7 @@ export function loadNativeRelay(): NativeRelay | null {
   if (loaded !== undefined) return loaded;
   try {
     const addon = createRequire(import.meta.url)('../../build/Release/vpcep_relay.node') as Addon;
-    loaded = new NativeRelay(addon, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0);
+    loaded = new NativeRelay(addon, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipesFor(openFileLimit()));
   } catch (err) {
     loaded = null;
     loadError = (err as Error).message.split('\n')[0] ?? 'cannot load';

@@ -348,6 +348,6 @@ describe.skipIf(relay === null)(`native relay: a live endpoint with VPCEP_RELAY=
     expect(m).toEqual({ active: 0, daemonActive: 0, connections: CYCLES, received: 16 * CYCLES, sent: 16 * CYCLES });
     expect(relay!.size).toBe(0);
     // the relay keeps at most 64 empty pipes (2 fds each) per thread for reuse
-    expect(openFds() - fds).toBeLessThanOrEqual(relay!.threads * 128 + 16);
+    expect(openFds() - fds).toBeLessThanOrEqual(relay!.pooledFds + 16);
   }, 60_000);
 });

@@ -1,0 +1,16 @@
+// The process's open-file limit, which the data plane budgets: each relayed connection holds two
+// descriptors, the native relay keeps empty pipes for reuse, and a reserve stays free for the
+// API, the store and the logs.
+import fs from 'node:fs';
+
+/** descriptors kept free for the API, the store and the logs */
+export const FD_RESERVE = 256;
+
+/** the soft limit on open files of this process, from /proc (Node has no getrlimit) */
+export function openFileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (m && m[1] !== 'unlimited') return Number(m[1]);
+  } catch { /* not Linux: no limit known */ }
+  return 1_048_576;
+}
