@@ -513,6 +513,24 @@ describe('backend failures and connection behaviour', () => {
     expect(c.error).toBeNull();
   });
 
+  it('a backend that speaks first (a banner before any client byte) reaches the client, then the exchange goes on', async () => {
+    const d = await daemon();
+    const backend = await startBackend((s) => {
+      s.write('220 ready\r\n');
+      s.on('data', (b: Buffer) => s.write(`250 ${b.toString().trim()}\r\n`));
+    });
+    const P = randomPort();
+    const svc = await publish(d, [[P, backend.port]]);
+    const ep = await acceptedEndpoint(d, svc.id);
+    const c = await connected(ep.host_ip, P);
+    await waitFor(() => c.text === '220 ready\r\n', 2_000, 'the banner, with nothing sent');
+    c.sock.write('HELO x\r\n');
+    await waitFor(() => c.text === '220 ready\r\n250 HELO x\r\n', 2_000, 'the answer');
+    c.sock.end();
+    await c.waitClosed(2_000);
+    expect(c.error).toBeNull();
+  });
+
   it('idle timeout: an idle connection is closed, a trickling one stays open', async () => {
     const d = await daemon({ idle_timeout_ms: 300 });
     const backend = await startBackend();
