@@ -2,6 +2,10 @@
 // (js-relay.ts, Node sockets) or the native one (native-connection.ts, sockets owned by the addon).
 import type { RefusalReason } from './admission.js';
 
+/** how an admitted connection ended, counted per endpoint (vpcep_endpoint_closed_connections_total) */
+export type CloseReason = 'done' | 'idle' | 'cut' | 'client_reset' | 'backend_reset' | 'backend_failed' | 'error';
+export const CLOSE_REASONS: readonly CloseReason[] = ['done', 'idle', 'cut', 'client_reset', 'backend_reset', 'backend_failed', 'error'];
+
 export const enum Phase {
   Connecting = 0,
   Open = 1,
@@ -54,6 +58,8 @@ export interface LiveConnection {
   readonly snatPort: number;
   /** the client's host address */
   readonly remoteAddress: string;
+  /** how it ended (both ways finished, idle timeout, cut, a reset, the backend connect failed), once closed */
+  readonly closeReason: CloseReason | null;
   /** bytes read from the client and written to it so far */
   readonly receivedBytes: number;
   readonly sentBytes: number;

@@ -32,6 +32,7 @@ export interface EndpointStats {
   readonly active: number;
   readonly connections: number;
   readonly rejected: Readonly<Record<RefusalReason, number>>;
+  readonly closed: Readonly<Record<string, number>>;
   readonly receivedBytes: number;
   readonly sentBytes: number;
   readonly snatPorts: number;
@@ -120,6 +121,7 @@ export class TcpDataPlane implements DataPlane {
         active: r.active,
         connections: r.counters.connections,
         rejected: r.counters.rejected,
+        closed: r.counters.closed,
         receivedBytes: b.received,
         sentBytes: b.sent,
         snatPorts: r.snatPortsInUse,
@@ -189,7 +191,6 @@ export class TcpDataPlane implements DataPlane {
         } else if (c.touched) {
           c.lastActive = now;
         } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
-          r.counters.idleTimeouts++;
           this.summary.idle++;
           c.closeIdle();
         }

@@ -5,7 +5,7 @@ import { cidrOf, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type RefusalReason } from './admission.js';
-import type { BackendTarget, ConnectionOwner, LiveConnection, PendingClient, RouteKey, TcpListener } from './connection.js';
+import { CLOSE_REASONS, type BackendTarget, type CloseReason, type ConnectionOwner, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { listenTcp } from './listener.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
@@ -29,7 +29,8 @@ export interface EndpointCounters {
   /** bytes of closed connections; live ones are added at read time */
   receivedBytes: number;
   sentBytes: number;
-  idleTimeouts: number;
+  /** admitted connections that ended, by how */
+  readonly closed: Record<CloseReason, number>;
 }
 
 interface Listener {
@@ -68,7 +69,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       rejected: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>,
       receivedBytes: 0,
       sentBytes: 0,
-      idleTimeouts: 0,
+      closed: Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>,
     };
     this.closing = false;
   }
@@ -233,6 +234,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.active--;
     this.counters.receivedBytes += conn.receivedBytes;
     this.counters.sentBytes += conn.sentBytes;
+    this.counters.closed[conn.closeReason ?? 'done']++;
     this.ports.give(conn.snatPort);
     this.ctx.connectionClosed();
   }

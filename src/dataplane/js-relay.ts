@@ -4,7 +4,7 @@
 // is not built or VPCEP_RELAY=js.
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
-import { LISTEN_BACKLOG, Phase, type BackendTarget, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 const CONN = Symbol('vpcep.connection');
 type Tagged = Socket & { [CONN]: Connection };
@@ -23,6 +23,7 @@ export class Connection implements LiveConnection {
   readonly deadline: number;
   lastActive: number;
   failure: RefusalReason | null;
+  closeReason: CloseReason | null;
   /** the SNAT source port of this connection (from its endpoint's pool) */
   snatPort: number;
   /** how a gateway connection was routed, to re-check it when the routes change; null otherwise */
@@ -44,6 +45,7 @@ export class Connection implements LiveConnection {
     this.dataSeen = false;
     this.lastActive = now;
     this.failure = null;
+    this.closeReason = null;
     this.snatPort = snatPort;
     this.route = route;
     this.closedSockets = 0;
@@ -109,6 +111,7 @@ export class Connection implements LiveConnection {
     if (this.phase === Phase.Closed) return;
     if (this.phase === Phase.Connecting && reason) this.fail(reason);
     else {
+      this.closeReason ??= 'cut';
       this.client.resetAndDestroy();
       this.backend.destroy();
     }
@@ -116,6 +119,7 @@ export class Connection implements LiveConnection {
 
   /** a graceful close after the idle timeout */
   closeIdle(): void {
+    this.closeReason ??= 'idle';
     this.client.destroy();
     this.backend.destroy();
   }
@@ -123,6 +127,7 @@ export class Connection implements LiveConnection {
   fail(reason: RefusalReason): void {
     if (this.failure !== null || this.phase !== Phase.Connecting) return;
     this.failure = reason;
+    this.closeReason ??= 'backend_failed';
     this.owner.onBackendFailed(this, reason);
     this.client.resetAndDestroy();
     this.backend.destroy();
@@ -159,6 +164,7 @@ export class Connection implements LiveConnection {
       return;
     }
     this.phase = Phase.Closed;
+    this.closeReason ??= 'done';
     this.owner.onClosed(this);
   }
 }
@@ -180,6 +186,7 @@ function onSocketError(this: Tagged, err: NodeJS.ErrnoException): void {
     if (err.code === 'EADDRINUSE' && c.retryPort()) return;
     c.fail(reasonOf(err));
   }
+  c.closeReason ??= this === c.client ? 'client_reset' : 'backend_reset';
   // Otherwise the socket is destroyed by Node; 'close' follows and socketClosed() tidies up.
 }
 

@@ -3,8 +3,13 @@
 // endpoint counts (phase, failure, bytes) and forwards cuts and idle closes by id.
 import { intToIp, ipToInt } from '../net/cidr.js';
 import type { RefusalReason } from './admission.js';
-import { LISTEN_BACKLOG, Phase, type BackendTarget, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
-import type { NativeAcceptor, NativeRelay, NativeSink } from './native-relay.js';
+import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import type { NativeAcceptor, NativeReason, NativeRelay, NativeSink } from './native-relay.js';
+
+/** how the native relay's closes count; its other reasons are failed backend connects (refusals) */
+const CLOSED_BY: Partial<Record<NativeReason, CloseReason>> = {
+  done: 'done', client_reset: 'client_reset', backend_reset: 'backend_reset', cut: 'cut', closed: 'idle', error: 'error',
+};
 
 export class NativeConnection implements LiveConnection, NativeSink {
   readonly owner: ConnectionOwner;
@@ -13,6 +18,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
   readonly deadline: number;
   lastActive: number;
   failure: RefusalReason | null;
+  closeReason: CloseReason | null;
   readonly snatPort: number;
   readonly route: RouteKey | null;
   private readonly relay: NativeRelay;
@@ -29,6 +35,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.deadline = now + connectTimeoutMs;
     this.lastActive = now;
     this.failure = null;
+    this.closeReason = null;
     this.snatPort = snatPort;
     this.route = route;
     this.relay = relay;
@@ -78,12 +85,14 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.owner.onBackendConnected(this, seconds);
   }
 
-  relayClosed(received: number, sent: number, refusal: RefusalReason | null): void {
+  relayClosed(received: number, sent: number, reason: NativeReason): void {
     if (this.phase === Phase.Closed) return;
-    if (refusal !== null && this.phase === Phase.Connecting && this.failure === null) {
-      this.failure = refusal;
-      this.owner.onBackendFailed(this, refusal);
+    const closedBy = CLOSED_BY[reason];
+    if (closedBy === undefined && this.failure === null) {
+      this.failure = reason as RefusalReason;
+      this.owner.onBackendFailed(this, this.failure);
     }
+    this.closeReason = this.failure !== null ? 'backend_failed' : closedBy ?? 'error';
     this.received = received;
     this.sent = sent;
     this.phase = Phase.Closed;

@@ -11,18 +11,17 @@ import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 export type RelayKind = 'js' | 'native';
 
 /** why the native relay closed a connection (the indexes are native/relay.cc's Reason) */
-export const CLOSE_REASONS = [
+export const NATIVE_REASONS = [
   'done', 'client_reset', 'backend_reset', 'cut', 'closed', 'error',
   'backend_unreachable', 'backend_timeout', 'snat_exhausted', 'fd_limit', 'backend_error',
 ] as const;
-/** the first reason code that is a failed backend connect (a refusal reason) */
-const FIRST_CONNECT_FAILURE = 6;
+export type NativeReason = (typeof NATIVE_REASONS)[number];
 
 /** a connection the native relay carries: told when its backend is connected, then once when it closes */
 export interface NativeSink {
   relayConnected(seconds: number): void;
-  /** `refusal`: the backend connect failed for this reason (the client was reset), else null */
-  relayClosed(received: number, sent: number, refusal: RefusalReason | null): void;
+  /** `reason`: one of NATIVE_REASONS (from backend_unreachable on: the backend connect failed) */
+  relayClosed(received: number, sent: number, reason: NativeReason): void;
 }
 
 /** a native listener's owner */
@@ -157,8 +156,7 @@ export class NativeRelay {
         continue;
       }
       this.connections.delete(id);
-      const reason = events[i + 2]!;
-      sink.relayClosed(events[i + 3]!, events[i + 4]!, reason >= FIRST_CONNECT_FAILURE ? CLOSE_REASONS[reason] as RefusalReason : null);
+      sink.relayClosed(events[i + 3]!, events[i + 4]!, NATIVE_REASONS[events[i + 2]!] ?? 'error');
     }
   }
 }

@@ -12,6 +12,8 @@ export interface EndpointFigures {
   readonly active: number;
   readonly connections: number;
   readonly rejected: Readonly<Record<string, number>>;
+  /** admitted connections that ended, by how */
+  readonly closed: Readonly<Record<string, number>>;
   readonly receivedBytes: number;
   readonly sentBytes: number;
   /** SNAT source ports held by live connections (the SNAT tuples of the connection table) */
@@ -79,18 +81,17 @@ export function createMetrics(): Metrics {
   perEndpoint('vpcep_endpoint_received_bytes_total', 'Bytes received from clients of an endpoint', (e) => e.receivedBytes, 'counter');
   perEndpoint('vpcep_endpoint_sent_bytes_total', 'Bytes sent to clients of an endpoint', (e) => e.sentBytes, 'counter');
   perEndpoint('vpcep_endpoint_snat_ports_in_use', 'SNAT source ports of an endpoint held by live connections', (e) => e.snatPorts, 'gauge');
-  new client.Counter({
-    name: 'vpcep_endpoint_rejected_connections_total',
-    help: 'Connections an endpoint refused or could not relay, by reason',
-    labelNames: ['endpoint_id', 'reason'] as const,
-    registers: [registry],
+  const byReason = (name: string, help: string, pick: (e: EndpointFigures) => Readonly<Record<string, number>>) => new client.Counter({
+    name, help, labelNames: ['endpoint_id', 'reason'] as const, registers: [registry],
     collect() {
       this.reset();
       for (const e of dataPlane().endpoints) {
-        for (const [reason, n] of Object.entries(e.rejected)) if (n > 0) this.inc({ endpoint_id: e.id, reason }, n);
+        for (const [reason, n] of Object.entries(pick(e))) if (n > 0) this.inc({ endpoint_id: e.id, reason }, n);
       }
     },
   });
+  byReason('vpcep_endpoint_rejected_connections_total', 'Connections an endpoint refused or could not relay, by reason', (e) => e.rejected);
+  byReason('vpcep_endpoint_closed_connections_total', 'Admitted connections of an endpoint that ended, by how', (e) => e.closed);
   const connectSeconds = new client.Histogram({
     name: 'vpcep_endpoint_backend_connect_seconds',
     help: 'Time to connect to the backend, per endpoint',

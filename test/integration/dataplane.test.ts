@@ -204,6 +204,8 @@ async function acceptedEndpoint(d: Api, serviceId: string, extra: Record<string,
 
 const metric = metricValue;
 
+const closedBy = (url: string, endpointId: string, reason: string) =>
+  metric(url, 'vpcep_endpoint_closed_connections_total', { endpoint_id: endpointId, reason });
 const rejected = (url: string, endpointId: string, reason: string) =>
   metric(url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: endpointId, reason });
 
@@ -307,6 +309,7 @@ describe('endpoint lifecycle on the data plane', () => {
     // a connection on a removed terminal port goes with it
     const closedAt = await old.waitClosed(1_000);
     expect(closedAt - t0).toBeLessThanOrEqual(apiMs + 100);
+    await waitFor(async () => (await closedBy(d.url, ep.id, 'cut')) === 1, 2_000, 'the cut counted');
     expect((await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body.status).toBe('accepted');
   });
 
@@ -443,6 +446,7 @@ describe('backend failures and connection behaviour', () => {
     expect(c.error).toBe('ECONNRESET');
     expect(c.received.length).toBe(0);
     expect(await rejected(d.url, ep.id, 'backend_unreachable')).toBe(1);
+    expect(await closedBy(d.url, ep.id, 'backend_failed')).toBe(1);
     expect(await metric(d.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(0);
     expect((await fetch(`${d.url}/`)).status).toBe(200);
     expect((await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body.status).toBe('accepted');
@@ -476,6 +480,7 @@ describe('backend failures and connection behaviour', () => {
     expect(ms).toBeLessThanOrEqual(2_000);
     expect(c.error).toBe('ECONNRESET');
     expect(await rejected(d.url, ep.id, 'backend_timeout')).toBe(1);
+    expect(await closedBy(d.url, ep.id, 'backend_failed')).toBe(1);
     expect(await metric(d.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(0);
     py.kill('SIGKILL');
   });
@@ -531,6 +536,26 @@ describe('backend failures and connection behaviour', () => {
     expect(c.error).toBeNull();
   });
 
+  it('resets are counted by the side that reset: client_reset, backend_reset', async () => {
+    const d = await daemon();
+    // the backend echoes, and resets the connection that sends "reset"
+    const backend = await startBackend((s) => s.on('data', (b: Buffer) => (String(b) === 'reset' ? s.resetAndDestroy() : s.write(b))));
+    const P = randomPort();
+    const svc = await publish(d, [[P, backend.port]]);
+    const ep = await acceptedEndpoint(d, svc.id);
+
+    const a = await relays(ep.host_ip, P);
+    a.sock.resetAndDestroy();
+    await waitFor(async () => (await closedBy(d.url, ep.id, 'client_reset')) === 1, 2_000, 'the client reset counted');
+    const b = await relays(ep.host_ip, P);
+    b.sock.write('reset');
+    await b.waitClosed(2_000);
+    expect(b.error).toBe('ECONNRESET');
+    await waitFor(async () => (await closedBy(d.url, ep.id, 'backend_reset')) === 1, 2_000, 'the backend reset counted');
+    expect(await closedBy(d.url, ep.id, 'client_reset')).toBe(1);
+    expect(await closedBy(d.url, ep.id, 'done') ?? 0).toBe(0);
+  });
+
   it('idle timeout: an idle connection is closed, a trickling one stays open', async () => {
     const d = await daemon({ idle_timeout_ms: 300 });
     const backend = await startBackend();
@@ -555,6 +580,11 @@ describe('backend failures and connection behaviour', () => {
       clearInterval(timer);
     }
     await busy.roundTrip('still alive');
+    expect(await closedBy(d.url, ep.id, 'idle')).toBe(1);
+    busy.sock.end();
+    await busy.waitClosed(2_000);
+    await waitFor(async () => (await closedBy(d.url, ep.id, 'done')) === 1, 2_000, 'the busy one counted as done');
+    expect(await closedBy(d.url, ep.id, 'idle')).toBe(1);
   });
 
   it('a listener that cannot bind fails only its endpoint; another endpoint of the service works', async () => {
