@@ -5,11 +5,11 @@ import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
+import { Phase } from './connection.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
 import { activeRelay } from './native-relay.js';
-import { Phase } from './connection.js';
 
 export interface TcpDataPlaneOptions {
   readonly snatMode: 'kernel' | 'logical';

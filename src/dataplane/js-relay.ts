@@ -237,7 +237,7 @@ class SocketClient implements PendingClient {
 }
 
 /** a Node listener on host:port; rejects with the bind error (err.code: EADDRINUSE, ...) */
-export function listenTcp(host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
+export function listenNode(host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   server.on('connection', (socket: Socket) => sink.onClient(new SocketClient(socket)));
   return new Promise((resolve, reject) => {

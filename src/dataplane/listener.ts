@@ -1,7 +1,7 @@
 // Listeners of the data plane: the addon's when the native relay runs (it accepts, connects and
 // relays), else Node's (the JS relay). Their owners see the same PendingClient either way.
 import type { ListenerSink, TcpListener } from './connection.js';
-import { listenTcp as listenNode } from './js-relay.js';
+import { listenNode } from './js-relay.js';
 import { listenNative } from './native-connection.js';
 import { activeRelay } from './native-relay.js';
 

@@ -5,7 +5,6 @@
 // accepted connection (admission, routes) in one synchronous call per accepted batch.
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import type { RefusalReason } from './admission.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 
 export type RelayKind = 'js' | 'native';
