@@ -221,7 +221,7 @@ async function main() {
             failures.push(`${name} round ${round} ${p}: ${run.error}`);
             say(`  round ${round} ${p.padEnd(7)} FAILED: ${run.error}`);
           } else {
-            const bg = run.cpu.background_cores >= 0.1 ? `, background load ${run.cpu.background_cores} cores` : '';
+            const bg = (run.cpu.background_cores >= 0.1 ? `, background load ${run.cpu.background_cores} cores` : '') + (run.cpu.steal_cores >= 0.1 ? `, steal ${run.cpu.steal_cores} cores` : '');
             const relay = run.cpu.relay_cpu_seconds === null ? '' : `, relay CPU ${run.cpu.relay_cpu_seconds.toFixed(2)} s`;
             say(`  round ${round} ${p.padEnd(7)} ${fmtFigures(run.figures)}  (${run.seconds.toFixed(1)} s${relay}${bg})`);
           }
@@ -252,6 +252,11 @@ async function main() {
   if (background.length) {
     const worst = Math.max(...background);
     notes.push(`background load (CPU used by other processes on the machine during the runs): median ${median(background).toFixed(2)}, worst ${worst.toFixed(2)} cores of ${machine.cores}${worst >= 0.25 ? ' — some runs shared the machine with other work: their figures are noisier' : ''}`);
+  }
+  const steal = results.flatMap((r) => r.runs.map((x) => x.cpu?.steal_cores)).filter((x) => typeof x === 'number');
+  if (steal.length) {
+    const worst = Math.max(...steal);
+    notes.push(`steal (CPU the hypervisor gave to other machines during the runs): median ${median(steal).toFixed(2)}, worst ${worst.toFixed(2)} cores of ${machine.cores}${worst >= 0.25 ? ' — some runs lost part of the machine: their absolute figures are off, the ratios of interleaved paths less so' : ''}`);
   }
   for (const n of notes) say(`- ${n}`);
 
