@@ -14,6 +14,8 @@ import { PrefixTable } from '../dist/net/lpm.js';
 import { encodeProxyV2 } from '../dist/net/proxy-v2.js';
 import { allocateSnatIp, SnatPortPool } from '../dist/net/snat-pool.js';
 import { evaluatePolicy, validatePolicy } from '../dist/model/policy.js';
+import { EndpointRuntime } from '../dist/dataplane/endpoint-runtime.js';
+import { NativeConnection } from '../dist/dataplane/native-connection.js';
 
 const smoke = process.argv.includes('--smoke');
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -55,6 +57,28 @@ const policy = validatePolicy([
 const policyRequest = { sourceIp: ipToInt('10.0.1.50'), sourceVpc: 'vpc-a', principalAccount: 'c0c0c0c0' };
 let sink = 0;
 
+// One connection's whole TypeScript path with the native relay, the addon stubbed: admission,
+// the SNAT port, the connection object and its backend addresses, then the close that frees both.
+const connLoad = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000 };
+const runtime = new EndpointRuntime({
+  id: 'ep', marker_id: 1, service_id: 'svc', ip: '10.0.1.2', host_ip: '127.2.1.2', vpc_id: 'vpc', vpc_number: 2,
+  vpc_cidr: '10.0.0.0/16', snat_ip: '198.19.128.5', tcp_proxy: 'close', backends: [], enable_whitelist: false,
+  whitelist: [], connection_cap: 3000,
+}, {
+  snatMode: 'kernel', connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSource: () => '10.0.1.50',
+  connectionOpened: () => { connLoad.active++; }, connectionClosed: () => { connLoad.active--; },
+  observeConnect: () => {}, refused: () => {},
+});
+const stubAddon = { open: () => 1, touched: () => false, bytes: () => null, cut: () => {}, close: () => {} };
+let lastConn = null;
+const pendingClient = {
+  remoteAddress: '127.2.1.50', remotePort: 40123, reset: () => {},
+  relay: (owner, listenPort, target, now, timeoutMs, snatPort, route) =>
+    (lastConn = new NativeConnection(stubAddon, owner, 42, 0x7f020132, listenPort, target, now, timeoutMs, snatPort, route)),
+};
+const target = { host: '127.0.0.1', port: 8080, localAddress: '198.19.128.5', bindPoolPort: true, preamble: null };
+const route = { vpcId: 'vpc', sourceIp: 0x0a000132, destinationIp: 0x0a000102, destinationPort: 80 };
+
 const suite = new Benchmark.Suite();
 const options = smoke ? { maxTime: 0.2, minSamples: 5 } : { maxTime: 3, minSamples: 30 };
 suite
@@ -64,6 +88,10 @@ suite
   .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientHosts[(i = (i + 1) & 255)]) === null ? 1 : 0; }, options)
   .add('PROXY v2 header encode', () => { sink ^= encodeProxyV2(header).length; }, options)
   .add('policy evaluation, 5 statements', () => { sink ^= evaluatePolicy(policy, policyRequest).allowed ? 1 : 0; }, options)
+  .add('a connection through TypeScript: admit, SNAT port, set-up, close (addon stubbed)', () => {
+    sink ^= runtime.relayRouted(pendingClient, 80, target, route) === null ? 1 : 0;
+    lastConn.relayClosed(0, 0, 'done');
+  }, options)
   .add('host address -> simulated address', () => {
     const p = parseHostAddress(clientHosts[(i = (i + 1) & 255)]);
     sink ^= simulatedAddress(0x0a000000, p.low16);
@@ -75,6 +103,7 @@ suite.on('cycle', (e) => {
   results.push({ name: b.name, ops_per_sec: Math.round(b.hz), rme_percent: Number(b.stats.rme.toFixed(2)), samples: b.stats.sample.length });
 });
 suite.on('complete', () => {
+  if (connLoad.active !== 0 || runtime.snatPortsInUse !== 0) throw new Error('the connection benchmark leaked a connection or a port');
   const w = Math.max(...results.map((r) => r.name.length));
   console.log(`${'benchmark'.padEnd(w)}  ${'ops/s'.padStart(14)}  ${'± %'.padStart(6)}  samples`);
   for (const r of results) {
