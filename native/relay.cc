@@ -70,12 +70,6 @@ Reason ConnectFailure(int err) {
   }
 }
 
-int64_t NowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t NowUs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -87,7 +81,6 @@ struct Counters {
   std::atomic<uint64_t> received{0};  // bytes read from the client
   std::atomic<uint64_t> sent{0};      // bytes written to the client
   std::atomic<bool> touched{false};   // any bytes since the JS sweep last asked
-  std::atomic<int64_t> lastActiveMs{0};
 };
 
 struct Pipe {
@@ -512,10 +505,7 @@ class Worker {
       }
       if (!progress) break;
     }
-    if (moved) {
-      k.touched.store(true, std::memory_order_relaxed);
-      k.lastActiveMs.store(NowMs(), std::memory_order_relaxed);
-    }
+    if (moved) k.touched.store(true, std::memory_order_relaxed);
     if (f.inPipe == 0) GiveBackPipe(f);
     // Half-close carried through: the FIN follows the last byte (and the preamble). When the
     // other way is already shut, the close that follows sends the FIN.
@@ -741,7 +731,6 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   }
   c->startUs = NowUs();
   c->counters = std::make_shared<Counters>();
-  c->counters->lastActiveMs.store(NowMs());
   Worker* w = g.workers[g.nextWorker++ % g.workers.size()].get();
   {
     std::lock_guard<std::mutex> lock(g.mu);
@@ -780,15 +769,14 @@ Napi::Value CloseConn(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// stats(id) -> [received, sent, idleMs], or undefined once its close event was delivered
+// stats(id) -> [received, sent], or undefined once its close event was delivered
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto k = CountersOf(U32(info, 0));
   if (!k) return env.Undefined();
-  auto a = Napi::Array::New(env, 3);
+  auto a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, double(k->received.load(std::memory_order_relaxed))));
   a.Set(1u, Napi::Number::New(env, double(k->sent.load(std::memory_order_relaxed))));
-  a.Set(2u, Napi::Number::New(env, double(NowMs() - k->lastActiveMs.load(std::memory_order_relaxed))));
   return a;
 }
 

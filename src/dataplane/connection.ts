@@ -49,8 +49,6 @@ export interface LiveConnection {
   /** when the backend connect must have finished, on the coarse clock (ms) */
   readonly deadline: number;
   lastActive: number;
-  /** any bytes since the sweep last asked (reading it clears it) */
-  readonly touched: boolean;
   readonly listenPort: number;
   /** how a gateway connection was routed, to re-check it when the routes change; null otherwise */
   readonly route: RouteKey | null;
@@ -63,8 +61,10 @@ export interface LiveConnection {
   /** bytes read from the client and written to it so far */
   readonly receivedBytes: number;
   readonly sentBytes: number;
-  /** ends the connection now with a reset to the client (a cut, a timeout, a teardown) */
-  cut(reason: RefusalReason | null): void;
+  /** were bytes moved since the last call (read and cleared by the idle sweep) */
+  takeActivity(): boolean;
+  /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
+  cut(): void;
   /** the backend connect failed or timed out: counted, the client reset */
   fail(reason: RefusalReason): void;
   /** a graceful close after the idle timeout */

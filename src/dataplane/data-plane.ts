@@ -4,6 +4,7 @@ import type { Ack, ChangeEvent, DataPlane, LiveEndpoint } from '../model/events.
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { EndpointFigures } from '../telemetry/metrics.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
 import { Phase } from './connection.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
@@ -25,17 +26,6 @@ export interface TcpDataPlaneOptions {
   readonly forget: (endpointId: string) => void;
   /** how often the summary line is logged (ms); 0 turns it off */
   readonly summaryIntervalMs?: number;
-}
-
-export interface EndpointStats {
-  readonly id: string;
-  readonly active: number;
-  readonly connections: number;
-  readonly rejected: Readonly<Record<RefusalReason, number>>;
-  readonly closed: Readonly<Record<string, number>>;
-  readonly receivedBytes: number;
-  readonly sentBytes: number;
-  readonly snatPorts: number;
 }
 
 export class TcpDataPlane implements DataPlane {
@@ -113,7 +103,8 @@ export class TcpDataPlane implements DataPlane {
     return next;
   }
 
-  stats(): EndpointStats[] {
+  /** each endpoint's figures, read by the metrics at scrape time */
+  stats(): EndpointFigures[] {
     return [...this.runtimes.values(), ...this.gateway.runtimes.values()].map((r) => {
       const b = r.bytes();
       return {
@@ -188,7 +179,7 @@ export class TcpDataPlane implements DataPlane {
       for (const c of r.connections) {
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');
-        } else if (c.touched) {
+        } else if (c.takeActivity()) {
           c.lastActive = now;
         } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
           this.summary.idle++;

@@ -98,7 +98,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       else {
         l.server.close();
         this.listeners.delete(port);
-        for (const c of this.connections) if (c.listenPort === port) c.cut(null);
+        for (const c of this.connections) if (c.listenPort === port) c.cut();
       }
     }
     this.spec = spec;
@@ -113,7 +113,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.closing = true;
     for (const l of this.listeners.values()) l.server.close();
     this.listeners.clear();
-    for (const c of [...this.connections]) c.cut(null);
+    for (const c of [...this.connections]) c.cut();
   }
 
   /** stops accepting, leaving live connections to finish (a drain) */
@@ -199,7 +199,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     let n = 0;
     for (const c of [...this.connections]) {
       if (c.route && !stillRouted(c.route)) {
-        c.cut(null);
+        c.cut();
         n++;
       }
     }

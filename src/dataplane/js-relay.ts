@@ -79,8 +79,8 @@ export class Connection implements LiveConnection {
     return b;
   }
 
-  /** set by any data; the sweep reads it (and so clears it) to find idle connections */
-  get touched(): boolean {
+  /** were bytes moved since the last call (read and cleared by the idle sweep) */
+  takeActivity(): boolean {
     const seen = this.dataSeen;
     this.dataSeen = false;
     return seen;
@@ -106,15 +106,12 @@ export class Connection implements LiveConnection {
     return true;
   }
 
-  /** ends the connection now with a reset to the client (a cut, a timeout, a teardown) */
-  cut(reason: RefusalReason | null): void {
+  /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
+  cut(): void {
     if (this.phase === Phase.Closed) return;
-    if (this.phase === Phase.Connecting && reason) this.fail(reason);
-    else {
-      this.closeReason ??= 'cut';
-      this.client.resetAndDestroy();
-      this.backend.destroy();
-    }
+    this.closeReason ??= 'cut';
+    this.client.resetAndDestroy();
+    this.backend.destroy();
   }
 
   /** a graceful close after the idle timeout */

@@ -46,7 +46,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.id = relay.open(fd, ipToInt(target.host), target.port, source, target.bindPoolPort ? snatPort : 0, target.preamble, this);
   }
 
-  get touched(): boolean {
+  takeActivity(): boolean {
     return this.relay.touched(this.id);
   }
 
@@ -62,10 +62,8 @@ export class NativeConnection implements LiveConnection, NativeSink {
     return this.phase === Phase.Closed ? this.sent : this.relay.bytes(this.id)?.sent ?? this.sent;
   }
 
-  cut(reason: RefusalReason | null): void {
-    if (this.phase === Phase.Closed) return;
-    if (this.phase === Phase.Connecting && reason) this.fail(reason);
-    else this.relay.cut(this.id);
+  cut(): void {
+    if (this.phase !== Phase.Closed) this.relay.cut(this.id);
   }
 
   fail(reason: RefusalReason): void {

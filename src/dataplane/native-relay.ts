@@ -40,7 +40,7 @@ interface Addon {
   open(clientFd: number, backendIp: number, backendPort: number, sourceIp: number, sourcePort: number, preamble: Buffer | null): number;
   cut(id: number): void;
   close(id: number): void;
-  stats(id: number): [received: number, sent: number, idleMs: number] | undefined;
+  stats(id: number): [received: number, sent: number] | undefined;
   touched(id: number): boolean;
 }
 
