@@ -135,50 +135,42 @@ function checkRefusals(scenario, before, after) {
 }
 
 /**
- * One run of a scenario on one path, with the CPU used meanwhile (the relay's, this benchmark's,
- * everyone else's) and, for vpcep, a check that the daemon refused nothing it should not have.
+ * Runs `runAll` (one or more paths' runs, resolving to {path: {figures, detail}}) with the CPU
+ * used meanwhile (the machine's over the whole call, each relay's own process) and, when vpcep is
+ * among the paths, a check that the daemon refused nothing it should not have.
  */
-async function measure(env, name, scenario, p) {
-  const relayPidOf = () => (p === 'vpcep' ? env.vpcep.pid : p === 'haproxy' ? env.haproxy.proc.child.pid : null);
-  const relayPid = relayPidOf();
-  const relay0 = relayPid ? processCpuSeconds(relayPid) : null;
-  const refused0 = p === 'vpcep' ? await env.vpcep.refusals() : null;
+async function measureAll(env, name, paths, runAll) {
+  const pidOf = (p) => (p === 'vpcep' ? env.vpcep.pid : p === 'haproxy' ? env.haproxy.proc.child.pid : null);
+  const pids = Object.fromEntries(paths.map((p) => [p, pidOf(p)]));
+  const relay0 = Object.fromEntries(paths.map((p) => [p, pids[p] ? processCpuSeconds(pids[p]) : null]));
+  const withVpcep = paths.includes('vpcep');
+  const refused0 = withVpcep ? await env.vpcep.refusals() : null;
   const cpu0 = cpuSnapshot();
   try {
-    const r = await scenario.run(env, p);
+    const byPath = await runAll();
     const cpu = cpuBetween(cpu0, cpuSnapshot());
-    if (p === 'vpcep') checkRefusals(name, refused0, await env.vpcep.refusals());
+    if (withVpcep) checkRefusals(name, refused0, await env.vpcep.refusals());
+    const seconds = (performance.now() - cpu0.at) / 1000;
     // a run that restarted the relay (concurrency) has no CPU figure for it
-    const relayCpu = relayPid && relayPidOf() === relayPid ? processCpuSeconds(relayPid) - relay0 : null;
-    return { figures: r.figures, detail: r.detail, seconds: (performance.now() - cpu0.at) / 1000, cpu: { ...cpu, relay_cpu_seconds: relayCpu } };
+    const relayCpu = (p) => (pids[p] && pidOf(p) === pids[p] ? processCpuSeconds(pids[p]) - relay0[p] : null);
+    return Object.fromEntries(paths.map((p) => [p, {
+      figures: byPath[p].figures, detail: byPath[p].detail, seconds, cpu: { ...cpu, relay_cpu_seconds: relayCpu(p) },
+    }]));
   } catch (err) {
     let message = err.message;
-    if (p === 'vpcep' && !message.includes('vpcepd refused')) message += await env.vpcep.refusals().then((r1) => refusalNote(name, refused0, r1), () => '');
-    return { error: message };
+    if (withVpcep && !message.includes('vpcepd refused')) message += await env.vpcep.refusals().then((r1) => refusalNote(name, refused0, r1), () => '');
+    return Object.fromEntries(paths.map((p) => [p, { error: message }]));
   }
 }
 
-/**
- * One round of a scenario that measures every path in one go (interleaved inside the round):
- * the CPU of the machine over the whole round, the relay CPU of each path's own process.
- */
-async function measureRound(env, name, scenario) {
-  const pids = { vpcep: env.vpcep.pid, haproxy: env.haproxy.proc.child.pid };
-  const relay0 = Object.fromEntries(Object.entries(pids).map(([p, pid]) => [p, processCpuSeconds(pid)]));
-  const refused0 = await env.vpcep.refusals();
-  const cpu0 = cpuSnapshot();
-  try {
-    const byPath = await scenario.runRound(env, scenario.paths);
-    const cpu = cpuBetween(cpu0, cpuSnapshot());
-    checkRefusals(name, refused0, await env.vpcep.refusals());
-    const seconds = (performance.now() - cpu0.at) / 1000;
-    return Object.fromEntries(scenario.paths.map((p) => [p, {
-      ...byPath[p], seconds, cpu: { ...cpu, relay_cpu_seconds: pids[p] ? processCpuSeconds(pids[p]) - relay0[p] : null },
-    }]));
-  } catch (err) {
-    const message = err.message + (err.message.includes('vpcepd refused') ? '' : await env.vpcep.refusals().then((r1) => refusalNote(name, refused0, r1), () => ''));
-    return Object.fromEntries(scenario.paths.map((p) => [p, { error: message }]));
-  }
+/** one run of a scenario on one path */
+async function measure(env, name, scenario, p) {
+  return (await measureAll(env, name, [p], async () => ({ [p]: await scenario.run(env, p) })))[p];
+}
+
+/** one round of a scenario that measures every path in one go (interleaved inside the round) */
+function measureRound(env, name, scenario) {
+  return measureAll(env, name, scenario.paths, () => scenario.runRound(env, scenario.paths));
 }
 
 const say = (s) => process.stdout.write(`${s}\n`);
