@@ -1,9 +1,7 @@
 // Wiring only: config -> store -> inventory -> control plane -> data plane -> API and metrics.
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from './api/server.js';
+import { defaultToken, ensureDataDir } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
 import { ControlPlane } from './control/control-plane.js';
 import { applyInventory } from './control/inventory.js';
@@ -37,17 +35,6 @@ export interface Daemon {
   stop(drainTimeoutMs?: number): Promise<void>;
 }
 
-/** The default account's token: given, else the one kept in <data-dir>/token, else a new one written there. */
-function defaultToken(dataDir: string, given: string | undefined, log: Logger): string {
-  if (given) return given;
-  const file = path.join(dataDir, 'token');
-  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
-  const token = randomBytes(24).toString('base64url');
-  fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  log.info({ token, file }, 'generated the default account\'s token');
-  return token;
-}
-
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { log } = o;
   const config = loadConfig(o.configFile);
@@ -56,9 +43,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let snat: SnatSetup | undefined;
   let dataPlaneToClose: TcpDataPlane | undefined;
   try {
+    ensureDataDir(o.dataDir);
+    const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
     store = SqliteStore.open(o.dataDir);
     const snap = await store.load();
-    const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
     const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
     await store.commit(inventory.changes);
     const after = await store.load();

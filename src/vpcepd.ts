@@ -54,11 +54,11 @@ export async function main(argv: string[]): Promise<void> {
       configFile: args.config ?? env.VPCEP_CONFIG,
       dataDir: args['data-dir'] ?? env.VPCEP_DATA_DIR ?? DEFAULTS.dataDir,
       listen,
-      token: env.VPCEP_TOKEN || undefined,
+      token: env.VPCEP_TOKEN === '' ? undefined : env.VPCEP_TOKEN,
       log,
     });
   } catch (err) {
-    const known = err instanceof ConfigError || ['StoreError', 'InventoryError'].includes((err as Error).name);
+    const known = err instanceof ConfigError || ['StoreError', 'InventoryError', 'DataDirError'].includes((err as Error).name);
     const code = (err as NodeJS.ErrnoException).code;
     const message = known || code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL'
       ? (err as Error).message

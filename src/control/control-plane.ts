@@ -31,8 +31,9 @@ export class ControlPlane {
 
   // ---- lookups -------------------------------------------------------------------------------
 
+  /** an empty token is never a credential */
   accountByToken(token: string): Account | undefined {
-    return this.st.accountsByToken.get(token);
+    return token ? this.st.accountsByToken.get(token) : undefined;
   }
 
   accountByName(name: string): Account | undefined {

@@ -55,7 +55,7 @@ export class ControlState {
     this.dataPlane = o.dataPlane;
     this.log = o.log;
     for (const a of o.inventory.accounts) {
-      this.accountsByToken.set(a.token, a);
+      if (a.token) this.accountsByToken.set(a.token, a);
       this.accountsByName.set(a.name, a);
     }
     for (const v of o.inventory.vpcs) this.vpcs.set(v.id, v);

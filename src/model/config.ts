@@ -37,7 +37,8 @@ const schema = z.strictObject({
     name: z.string().regex(NAME, 'must be 1-64 characters of A-Z a-z 0-9 _ -'),
     domain_id: z.string().regex(HEX_ID, 'must be 1-64 characters of A-Z a-z 0-9').optional(),
     project_id: z.string().regex(HEX_ID, 'must be 1-64 characters of A-Z a-z 0-9').optional(),
-    token: z.string().min(8, 'must be at least 8 characters').max(256),
+    token: z.string().min(8, 'must be at least 8 characters').max(256)
+      .regex(/^\S(.*\S)?$/, 'must not be blank, nor begin or end with whitespace (an HTTP header loses it)'),
     quotas: z.strictObject({
       endpoint_service: quotaNumber.optional(),
       endpoint: quotaNumber.optional(),

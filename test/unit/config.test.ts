@@ -58,6 +58,7 @@ describe('config validation', () => {
     ['an unknown account', (c: any) => { c.vpcs[0].account = 'mallory'; }, /^vpcs\[0\]\.account: no account named "mallory"/],
     ['a duplicate token', (c: any) => { c.accounts.push({ name: 'b', token: 'provider-secret' }); }, /^accounts\[1\]\.token: duplicate token/],
     ['a short token', (c: any) => { c.accounts[0].token = 'x'; }, /^accounts\[0\]\.token: /],
+    ['a token of spaces', (c: any) => { c.accounts[0].token = '          '; }, /^accounts\[0\]\.token: must not be blank/],
     ['a bad snat mode', (c: any) => { c.dataplane = { snat: 'magic' }; }, /^dataplane\.snat: /],
     ['a bad listen', (c: any) => { c.listen = 'nowhere'; }, /^listen: /],
     ['a user route of type local', (c: any) => { c.vpcs[0].route_tables[0].routes[0].type = 'local'; }, /^vpcs\[0\]\.route_tables\[0\]\.routes\[0\]\.type: /],

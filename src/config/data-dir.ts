@@ -1,0 +1,98 @@
+// The data dir and the default account's token file in it. Every failure here is a one-line
+// start-up error naming the path and what to do, never a stack trace.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../telemetry/logger.js';
+
+/** shorter than this, a token file is refused: a generated token has 32 characters */
+export const MIN_TOKEN_FILE_LENGTH = 16;
+
+/** A data dir or token file vpcepd cannot use. */
+export class DataDirError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataDirError';
+  }
+}
+
+const reason = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+
+/**
+ * Makes sure DIR is a writable directory, creating the missing levels one at a time
+ * (a recursive mkdir under /proc retries ENOENT forever).
+ */
+export function ensureDataDir(dir: string): void {
+  const missing: string[] = [];
+  let at = path.resolve(dir);
+  while (!fs.existsSync(at)) {
+    missing.unshift(at);
+    at = path.dirname(at);
+  }
+  try {
+    for (const d of missing) fs.mkdirSync(d);
+    const abs = path.resolve(dir);
+    if (!fs.statSync(abs).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    fs.accessSync(abs, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw new DataDirError(`the data dir ${dir} is not a writable directory (${reason(err)}): give --data-dir a directory vpcepd may write`);
+  }
+}
+
+/** writes FILE atomically: a temporary file, fsync, rename, fsync of the directory */
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.new`;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w', 0o600);
+    fs.writeFileSync(fd, text);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+    const dirFd = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * The default account's token: GIVEN (VPCEP_TOKEN), else the one kept in <data-dir>/token, else a
+ * new one written there. An empty or short token file is refused: it would make an empty or
+ * guessable X-Auth-Token a credential.
+ */
+export function defaultToken(dataDir: string, given: string | undefined, log: Logger): string {
+  if (given !== undefined) {
+    if (!given.trim()) throw new DataDirError('VPCEP_TOKEN is blank: give a token, or unset it to use <data-dir>/token');
+    return given;
+  }
+  const file = path.join(dataDir, 'token');
+  if (fs.existsSync(file)) {
+    let token: string;
+    try {
+      token = fs.readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new DataDirError(`cannot read the token file ${file} (${reason(err)}): make it a readable file, or remove it to have a new token generated`);
+    }
+    if (token.length < MIN_TOKEN_FILE_LENGTH) {
+      throw new DataDirError(`the token file ${file} is ${token ? `shorter than ${MIN_TOKEN_FILE_LENGTH} characters` : 'empty'}: ` +
+        'remove it to have a new token generated, or write a token of at least 16 characters in it');
+    }
+    return token;
+  }
+  const token = randomBytes(24).toString('base64url');
+  try {
+    writeAtomically(file, `${token}\n`);
+  } catch (err) {
+    throw new DataDirError(`cannot write the token file ${file} (${reason(err)}): free space in ${dataDir}, or set VPCEP_TOKEN`);
+  }
+  log.info({ token, file }, 'generated the default account\'s token');
+  return token;
+}

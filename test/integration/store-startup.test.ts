@@ -1,0 +1,85 @@
+// vpcepd as a child process refusing what would be unsafe to start on: the token file, the data
+// dir, the database file and its documents. Each refusal is exit 1 with one clear line, no stack.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnDaemon, tempDir, type ChildDaemon } from '../helpers.js';
+import { asRoot, tmpfs } from './disk.js';
+
+const running: ChildDaemon[] = [];
+async function start(args: string[], env: Record<string, string> = {}): Promise<ChildDaemon> {
+  const d = await spawnDaemon(args, env);
+  running.push(d);
+  return d;
+}
+afterEach(async () => {
+  for (const d of running.splice(0)) {
+    if (d.proc.exitCode === null && d.proc.signalCode === null) {
+      d.proc.kill('SIGKILL');
+      await d.exited;
+    }
+  }
+});
+
+/** starts vpcepd on DATA expecting a refusal; returns its output */
+export async function refused(data: string, env: Record<string, string> = { VPCEP_TOKEN: '' }, args: string[] = []): Promise<string> {
+  const d = await start(['--data-dir', data, ...args], env);
+  const { code } = await d.exited;
+  const out = d.output();
+  expect(code, out).toBe(1);
+  expect(out).not.toMatch(/\n\s+at /);
+  return out;
+}
+
+describe('the default account\'s token file', () => {
+  it.each([['empty', ''], ['whitespace', ' \n\t\n'], ['short', 'abc123\n']])(
+    'a token file that is %s is refused at start, not an empty-header credential',
+    async (_what, content) => {
+      const data = tempDir();
+      const file = path.join(data, 'token');
+      fs.writeFileSync(file, content);
+      const out = await refused(data);
+      expect(out).toContain(`the token file ${file} is`);
+      expect(out).toContain('remove it to have a new token generated');
+      expect(fs.readFileSync(file, 'utf8')).toBe(content);
+    },
+  );
+
+  it('a token path that is a directory is a one-line start-up error, not a stack trace', async () => {
+    const data = tempDir();
+    fs.mkdirSync(path.join(data, 'token'));
+    const out = await refused(data);
+    expect(out).toContain(`cannot read the token file ${path.join(data, 'token')} (EISDIR)`);
+  });
+
+  it('a blank VPCEP_TOKEN is refused, not taken as the credential', async () => {
+    const out = await refused(tempDir(), { VPCEP_TOKEN: '   ' });
+    expect(out).toContain('VPCEP_TOKEN is blank');
+  });
+
+  it.skipIf(!asRoot)('a full disk at first start leaves no empty token file behind, and says so in one line', async () => {
+    const disk = tmpfs('64k');
+    try {
+      disk.fill();
+      const out = await refused(disk.dir);
+      expect(out).toContain(`cannot write the token file ${path.join(disk.dir, 'token')} (ENOSPC)`);
+      expect(fs.readdirSync(disk.dir)).toEqual(['filler']);
+    } finally {
+      disk.unmount();
+    }
+  });
+});
+
+describe('the data dir', () => {
+  it('--data-dir /proc/nope fails fast with a clear message instead of spinning', async () => {
+    const out = await refused('/proc/nope/data');
+    expect(out).toContain('the data dir /proc/nope/data is not a writable directory');
+  });
+
+  it('a data dir that is a file is refused', async () => {
+    const file = path.join(tempDir(), 'plain');
+    fs.writeFileSync(file, 'x');
+    const out = await refused(file);
+    expect(out).toContain(`the data dir ${file} is not a writable directory (ENOTDIR)`);
+  });
+});
