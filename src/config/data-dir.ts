@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomically } from '../store/durable-file.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /** shorter than this, a token file is refused: a generated token has 32 characters */
@@ -39,30 +40,6 @@ export function ensureDataDir(dir: string): void {
   }
 }
 
-/** writes FILE atomically: a temporary file, fsync, rename, fsync of the directory */
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.new`;
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'w', 0o600);
-    fs.writeFileSync(fd, text);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-    const dirFd = fs.openSync(path.dirname(file), 'r');
-    try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
-  } catch (err) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 /**
  * The default account's token: GIVEN (VPCEP_TOKEN), else the one kept in <data-dir>/token, else a
  * new one written there. An empty or short token file is refused: it would make an empty or
@@ -89,7 +66,7 @@ export function defaultToken(dataDir: string, given: string | undefined, log: Lo
   }
   const token = randomBytes(24).toString('base64url');
   try {
-    writeAtomically(file, `${token}\n`);
+    writeFileAtomically(file, `${token}\n`);
   } catch (err) {
     throw new DataDirError(`cannot write the token file ${file} (${reason(err)}): free space in ${dataDir}, or set VPCEP_TOKEN`);
   }

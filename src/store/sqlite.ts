@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { fsyncDir } from './durable-file.js';
 import { KINDS, StoreError, type Change, type Kind, type Snapshot, type Store } from './store.js';
 
 /** Each entry migrates the schema from version i to i + 1. Append, never edit. */
@@ -18,6 +19,41 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 export const DB_FILE = 'vpcep.db';
+
+/** A database is created whole (create()): an existing file without the schema is never reset silently. */
+function schemaless(file: string, what: string): StoreError {
+  return new StoreError(`${file}: ${what}. vpcepd never resets a database it did not create: ` +
+    'move the file aside to start afresh, or restore it from a backup.');
+}
+
+function migrate(db: Database.Database, from: number): void {
+  for (let v = from; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      MIGRATIONS[v]!(db);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+/** A new database: built whole as <file>.new, then renamed into place, so that FILE is never half-made. */
+function create(file: string): void {
+  const tmp = `${file}.new`;
+  try {
+    for (const leftover of [tmp, `${tmp}-wal`, `${tmp}-shm`, `${tmp}-journal`]) fs.rmSync(leftover, { force: true });
+    const db = new Database(tmp);
+    try {
+      migrate(db, 0);
+      db.pragma('journal_mode = WAL');
+    } finally {
+      db.close();
+    }
+    fs.renameSync(tmp, file);
+    fsyncDir(path.dirname(file));
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new StoreError(`${file}: cannot create the database: ${(err as Error).message}`);
+  }
+}
 
 export class SqliteStore implements Store {
   readonly location: string;
@@ -39,29 +75,24 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** opens <dataDir>/vpcep.db (the data dir exists), creating it only when the file is absent */
   static open(dataDir: string): SqliteStore {
-    try {
-      fs.mkdirSync(dataDir, { recursive: true });
-    } catch (err) {
-      throw new StoreError(`cannot create the data dir ${dataDir}: ${(err as Error).message}`);
-    }
     const file = path.join(dataDir, DB_FILE);
+    if (!fs.existsSync(file)) create(file);
     let db: Database.Database | undefined;
     try {
-      db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
+      // Read before any pragma writes: a file vpcepd did not make is left exactly as it was.
+      if (fs.statSync(file).size === 0) throw schemaless(file, 'the file is empty (0 bytes)');
+      db = new Database(file, { fileMustExist: true });
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) {
         throw new StoreError(`${file}: schema version ${version} is newer than this vpcepd understands (${SCHEMA_VERSION}); use a newer vpcepd`);
       }
-      for (let v = version; v < SCHEMA_VERSION; v++) {
-        db.transaction(() => {
-          MIGRATIONS[v]!(db!);
-          db!.pragma(`user_version = ${v + 1}`);
-        })();
-      }
+      if (version === 0) throw schemaless(file, 'the database has no vpcep schema');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, version);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new StoreError(`${file}: the database fails its integrity check (${String(check)})`);
       return new SqliteStore(file, db);

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DB_FILE } from '../../src/store/sqlite.js';
 import { spawnDaemon, tempDir, type ChildDaemon } from '../helpers.js';
 import { asRoot, tmpfs } from './disk.js';
 
@@ -81,5 +82,18 @@ describe('the data dir', () => {
     fs.writeFileSync(file, 'x');
     const out = await refused(file);
     expect(out).toContain(`the data dir ${file} is not a writable directory (ENOTDIR)`);
+  });
+});
+
+describe('the database file', () => {
+  it('a zero-byte vpcep.db stops vpcepd at start (never a silent reset), the file untouched', async () => {
+    const data = tempDir();
+    const file = path.join(data, DB_FILE);
+    fs.writeFileSync(file, '');
+    const before = fs.statSync(file).mtimeMs;
+    const out = await refused(data, { VPCEP_TOKEN: 'a-token-of-16-chars' });
+    expect(out).toContain(`${file}: the file is empty (0 bytes). vpcepd never resets a database it did not create`);
+    expect(fs.statSync(file).size).toBe(0);
+    expect(fs.statSync(file).mtimeMs).toBe(before);
   });
 });

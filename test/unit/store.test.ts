@@ -66,4 +66,40 @@ describe('SQLite store', () => {
     db.close();
     expect(() => SqliteStore.open(d)).toThrow(/schema version \d+ is newer than this vpcepd understands/);
   });
+
+  it('a zero-byte vpcep.db is a start-up error, not silently reinitialised', () => {
+    const d = dir();
+    const file = path.join(d, DB_FILE);
+    fs.writeFileSync(file, '');
+    const before = fs.statSync(file);
+    expect(() => SqliteStore.open(d)).toThrow(/vpcep\.db: the file is empty \(0 bytes\)\. vpcepd never resets/);
+    const after = fs.statSync(file);
+    expect(after.size).toBe(0);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    expect(fs.readdirSync(d)).toEqual([DB_FILE]);
+  });
+
+  it('a schema-less SQLite file (user_version 0, no table) is a start-up error, not silently reinitialised', () => {
+    const d = dir();
+    const file = path.join(d, DB_FILE);
+    const db = new Database(file);
+    db.pragma('page_size = 4096');
+    db.exec('VACUUM');
+    db.close();
+    const bytes = fs.readFileSync(file);
+    const before = fs.statSync(file);
+    expect(() => SqliteStore.open(d)).toThrow(/vpcep\.db: the database has no vpcep schema/);
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+    expect(fs.statSync(file).mtimeMs).toBe(before.mtimeMs);
+  });
+
+  it('creates a database whole, only when the file is absent, and leaves no temporary file', async () => {
+    const d = dir();
+    fs.writeFileSync(path.join(d, `${DB_FILE}.new`), 'a half-made leftover of a crash');
+    await SqliteStore.open(d).close();
+    expect(fs.readdirSync(d).filter((f) => f.startsWith(`${DB_FILE}.new`))).toEqual([]);
+    const db = new Database(path.join(d, DB_FILE), { fileMustExist: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    db.close();
+  });
 });
