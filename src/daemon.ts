@@ -4,6 +4,7 @@ import { buildApi } from './api/server.js';
 import { defaultToken, ensureDataDir } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
 import { ControlPlane } from './control/control-plane.js';
+import { checkDocuments } from './control/documents.js';
 import { applyInventory } from './control/inventory.js';
 import type { Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
@@ -47,6 +48,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
     store = SqliteStore.open(o.dataDir);
     const snap = await store.load();
+    checkDocuments(snap, store.location);
     const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
     await store.commit(inventory.changes);
     const after = await store.load();

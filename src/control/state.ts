@@ -11,7 +11,7 @@ import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type Vpc,
 } from '../model/types.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
-import type { Change, Store } from '../store/store.js';
+import { StoreFull, type Change, type Store } from '../store/store.js';
 import type { Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
 
@@ -79,7 +79,12 @@ export class ControlState {
 
   /** durable first, then visible */
   async commit(changes: readonly Change[], apply: () => void): Promise<void> {
-    await this.store.commit(changes);
+    try {
+      await this.store.commit(changes);
+    } catch (err) {
+      if (err instanceof StoreFull) throw new ApiError('StoreFull', err.message);
+      throw err;
+    }
     apply();
   }
 

@@ -11,6 +11,7 @@ export const ERRORS = {
   NotFound: { code: 'EndPoint.0005', status: 404, message: 'resource does not exist' },
   InvalidLimit: { code: 'EndPoint.0006', status: 400, message: 'invalid limit: an integer from 0 to 1000' },
   InvalidAction: { code: 'EndPoint.0007', status: 400, message: 'invalid action' },
+  StoreFull: { code: 'EndPoint.0009', status: 507, message: 'the store is full' },
   InvalidOffset: { code: 'EndPoint.0010', status: 400, message: 'invalid offset: a non-negative integer' },
   InvalidProjectId: { code: 'EndPoint.0014', status: 403, message: 'invalid project ID: not the caller\'s project' },
   BatchLimit: { code: 'EndPoint.0016', status: 400, message: 'batch limit exceeded' },

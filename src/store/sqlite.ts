@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { fsyncDir } from './durable-file.js';
-import { KINDS, StoreError, type Change, type Kind, type Snapshot, type Store } from './store.js';
+import { KINDS, StoreError, StoreFull, type Change, type Kind, type Snapshot, type Store } from './store.js';
 
 /** Each entry migrates the schema from version i to i + 1. Append, never edit. */
 const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
@@ -24,6 +24,12 @@ export const DB_FILE = 'vpcep.db';
 function schemaless(file: string, what: string): StoreError {
   return new StoreError(`${file}: ${what}. vpcepd never resets a database it did not create: ` +
     'move the file aside to start afresh, or restore it from a backup.');
+}
+
+/** SQLite says SQLITE_FULL, or an I/O error whose cause is ENOSPC (a WAL append that found no space) */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_FULL' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR') && /no space|full/i.test((err as Error).message));
 }
 
 function migrate(db: Database.Database, from: number): void {
@@ -120,7 +126,12 @@ export class SqliteStore implements Store {
   }
 
   async commit(changes: readonly Change[]): Promise<void> {
-    if (changes.length) this.batch(changes);
+    if (!changes.length) return;
+    try {
+      this.batch(changes);
+    } catch (err) {
+      throw isDiskFull(err) ? new StoreFull(path.dirname(this.location)) : err;
+    }
   }
 
   async close(): Promise<void> {

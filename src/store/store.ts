@@ -32,3 +32,13 @@ export class StoreError extends Error {
     this.name = 'StoreError';
   }
 }
+
+/** A commit refused because the disk of the data dir is full; nothing of the batch was written. */
+export class StoreFull extends Error {
+  readonly dir: string;
+  constructor(dir: string) {
+    super(`the store is full: ${dir}`);
+    this.name = 'StoreFull';
+    this.dir = dir;
+  }
+}

@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DB_FILE } from '../../src/store/sqlite.js';
+import Database from 'better-sqlite3';
+import { DB_FILE, SqliteStore } from '../../src/store/sqlite.js';
 import { spawnDaemon, tempDir, type ChildDaemon } from '../helpers.js';
 import { asRoot, tmpfs } from './disk.js';
 
@@ -95,5 +96,20 @@ describe('the database file', () => {
     expect(out).toContain(`${file}: the file is empty (0 bytes). vpcepd never resets a database it did not create`);
     expect(fs.statSync(file).size).toBe(0);
     expect(fs.statSync(file).mtimeMs).toBe(before);
+  });
+});
+
+describe('stored documents', () => {
+  it.each([
+    ['null', 'null', /the stored endpoint e1 is malformed \(Invalid input: expected object, received null\)/i],
+    ['malformed', JSON.stringify({ id: 'e1', status: 'bogus' }), /the stored endpoint e1 is malformed \(owner: .*status: /],
+  ])('a %s stored document is a start-up error naming its kind and id, not a stack trace', async (_what, body, message) => {
+    const data = tempDir();
+    await SqliteStore.open(data).close();
+    const db = new Database(path.join(data, DB_FILE));
+    db.prepare('INSERT INTO documents (kind, id, body) VALUES (?, ?, ?)').run('endpoint', 'e1', body);
+    db.close();
+    const out = await refused(data, { VPCEP_TOKEN: 'a-token-of-16-chars' });
+    expect(out).toMatch(message);
   });
 });

@@ -1,0 +1,58 @@
+// The shape of every stored document, by kind, checked once when the daemon loads the store: a
+// document that is null or malformed (a hand edit, a bad restore) stops the start with a message
+// naming the kind, the id and the problem, instead of a stack trace at first use.
+import { z } from 'zod';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
+import { KINDS, StoreError, type Kind, type Snapshot } from '../store/store.js';
+
+const str = z.string();
+const tag = z.looseObject({ key: str, value: str });
+const resourceError = z.looseObject({ error_code: str, error_message: str }).optional();
+const serviceType = z.enum(['interface', 'gateway']);
+const times = { created_at: str, updated_at: str };
+const route = z.looseObject({ destination: str, type: z.enum(['local', 'igw', 'blackhole', 'gateway_endpoint']), nexthop: str.optional(), owner: str });
+
+const SCHEMAS: Record<Kind, z.ZodType> = {
+  meta: z.record(str, z.union([str, z.number()])),
+  account: z.looseObject({
+    name: str, domain_id: str, project_id: str,
+    quotas: z.looseObject({ endpoint_service: z.number(), endpoint: z.number(), connections_per_endpoint: z.number() }),
+  }),
+  vpc: z.looseObject({
+    id: str, account: str, cidr: str, number: z.number().int(),
+    subnets: z.array(z.looseObject({ id: str, cidr: str, gateway_ip: str })),
+    ports: z.array(z.looseObject({ id: str, subnet_id: str, ip: str, type: z.enum(['VM', 'LB']) })),
+    route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route) })),
+  }),
+  service: z.looseObject({
+    id: str, owner: str, service_name: str, service_type: serviceType,
+    server_type: z.enum(['VM', 'LB', 'operator']), port_id: str.nullable(), vpc_id: str.nullable(),
+    approval_enabled: z.boolean(), status: z.enum(SERVICE_STATUSES),
+    ports: z.array(z.looseObject({ client_port: z.number().int(), server_port: z.number().int(), protocol: z.literal('TCP') })),
+    tcp_proxy: z.enum(TCP_PROXY_VALUES), description: str, tags: z.array(tag),
+    permissions: z.array(z.looseObject({ id: str, permission: str, created_at: str })),
+    error: resourceError, ...times,
+  }),
+  endpoint: z.looseObject({
+    id: str, owner: str, service_id: str, service_name: str, service_type: serviceType, vpc_id: str,
+    subnet_id: str.nullable(), ip: str.nullable(), host_ip: str.nullable(), snat_ip: str.nullable(),
+    marker_id: z.number().int(), status: z.enum(ENDPOINT_STATUSES), enable_dns: z.boolean(),
+    whitelist: z.array(str), enable_whitelist: z.boolean(), routetables: z.array(str),
+    policy_statement: z.array(z.unknown()).nullable().optional(), description: str, tags: z.array(tag),
+    error: resourceError, ...times,
+  }),
+  routetable: z.looseObject({ id: str, routes: z.array(route) }),
+};
+
+/** throws a StoreError naming the first document of SNAP that does not have its kind's shape */
+export function checkDocuments(snap: Snapshot, location: string): void {
+  for (const kind of KINDS) {
+    for (const [id, doc] of snap.get(kind) ?? []) {
+      const r = SCHEMAS[kind].safeParse(doc);
+      if (r.success) continue;
+      const problems = r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
+      throw new StoreError(`${location}: the stored ${kind} ${id} is malformed (${problems}); ` +
+        'vpcepd does not start on it: restore the database from a backup, or move it aside to start afresh');
+    }
+  }
+}
