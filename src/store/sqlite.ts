@@ -1,8 +1,11 @@
 // The SQLite store (better-sqlite3): one file in the data dir, WAL journal with synchronous=FULL
 // so that a commit is on disk before the API answers, and the schema versioned by user_version.
+// After the start-up checks, reads and commits run in a worker thread (store-worker.ts), off the
+// thread that admits connections.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { StoreWorker, type Row, type StoreFailure } from './store-worker.js';
 import { fsyncDir } from './durable-file.js';
 import { KINDS, StoreError, StoreFull, type Change, type Kind, type Snapshot, type Store } from './store.js';
 
@@ -27,9 +30,8 @@ function schemaless(file: string, what: string): StoreError {
 }
 
 /** SQLite says SQLITE_FULL, or an I/O error whose cause is ENOSPC (a WAL append that found no space) */
-function isDiskFull(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 'SQLITE_FULL' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR') && /no space|full/i.test((err as Error).message));
+function isDiskFull(f: StoreFailure): boolean {
+  return f.code === 'SQLITE_FULL' || (f.code?.startsWith('SQLITE_IOERR') === true && /no space|full/i.test(f.message));
 }
 
 function migrate(db: Database.Database, from: number): void {
@@ -63,22 +65,11 @@ function create(file: string): void {
 
 export class SqliteStore implements Store {
   readonly location: string;
-  private readonly db: Database.Database;
-  private readonly put: Database.Statement;
-  private readonly del: Database.Statement;
-  private readonly batch: (changes: readonly Change[]) => void;
+  private readonly worker: StoreWorker;
 
-  private constructor(file: string, db: Database.Database) {
+  private constructor(file: string) {
     this.location = file;
-    this.db = db;
-    this.put = db.prepare('INSERT INTO documents (kind, id, body) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body');
-    this.del = db.prepare('DELETE FROM documents WHERE kind = ? AND id = ?');
-    this.batch = db.transaction((changes: readonly Change[]) => {
-      for (const c of changes) {
-        if (c.value === null) this.del.run(c.kind, c.id);
-        else this.put.run(c.kind, c.id, JSON.stringify(c.value));
-      }
-    });
+    this.worker = new StoreWorker(file, (f) => (isDiskFull(f) ? new StoreFull(path.dirname(file)) : Object.assign(new Error(f.message), { code: f.code })));
   }
 
   /** opens <dataDir>/vpcep.db (the data dir exists), creating it only when the file is absent */
@@ -101,7 +92,8 @@ export class SqliteStore implements Store {
       migrate(db, version);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new StoreError(`${file}: the database fails its integrity check (${String(check)})`);
-      return new SqliteStore(file, db);
+      db.close();
+      return new SqliteStore(file);
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
@@ -112,29 +104,31 @@ export class SqliteStore implements Store {
 
   async load(): Promise<Snapshot> {
     const out = new Map<Kind, Map<string, unknown>>(KINDS.map((k) => [k, new Map()]));
-    const rows = this.db.prepare('SELECT kind, id, body FROM documents').all() as Array<{ kind: string; id: string; body: string }>;
-    for (const r of rows) {
-      const bucket = out.get(r.kind as Kind);
-      if (!bucket) throw new StoreError(`${this.location}: unknown document kind ${JSON.stringify(r.kind)}`);
+    for (const [kind, id, body] of await this.worker.load()) {
+      const bucket = out.get(kind as Kind);
+      if (!bucket) throw new StoreError(`${this.location}: unknown document kind ${JSON.stringify(kind)}`);
       try {
-        bucket.set(r.id, JSON.parse(r.body));
+        bucket.set(id, JSON.parse(body!));
       } catch {
-        throw new StoreError(`${this.location}: document ${r.kind}/${r.id} is not valid JSON`);
+        throw new StoreError(`${this.location}: document ${kind}/${id} is not valid JSON`);
       }
     }
     return out;
   }
 
+  /** serialised here (a bad value fails the whole batch before anything is sent), committed by the worker */
   async commit(changes: readonly Change[]): Promise<void> {
     if (!changes.length) return;
-    try {
-      this.batch(changes);
-    } catch (err) {
-      throw isDiskFull(err) ? new StoreFull(path.dirname(this.location)) : err;
-    }
+    const rows: Row[] = changes.map((c) => [c.kind, c.id, c.value === null ? null : JSON.stringify(c.value)]);
+    await this.worker.commit(rows);
+  }
+
+  /** test hook: commits wait MS longer, as on a stalled disk */
+  stallCommitsForTest(ms: number): void {
+    this.worker.stallForTest(ms);
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    await this.worker.close();
   }
 }

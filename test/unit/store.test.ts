@@ -102,4 +102,20 @@ describe('SQLite store', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     db.close();
   });
+
+  it('a stalled commit does not hold the event loop, and resolves only once written, in order', async () => {
+    const d = dir();
+    const s = SqliteStore.open(d);
+    s.stallCommitsForTest(300);
+    const order: string[] = [];
+    const first = s.commit([{ kind: 'service', id: 'a', value: { n: 1 } }]).then(() => order.push('a'));
+    const second = s.commit([{ kind: 'service', id: 'a', value: { n: 2 } }]).then(() => order.push('b'));
+    // The loop turns while the disk stalls: a timer fires before either commit is acknowledged.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(order).toEqual([]);
+    await Promise.all([first, second]);
+    expect(order).toEqual(['a', 'b']);
+    expect((await s.load()).get('service')!.get('a')).toEqual({ n: 2 });
+    await s.close();
+  });
 });
