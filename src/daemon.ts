@@ -25,6 +25,14 @@ export interface DaemonOptions {
   /** the default account's token (VPCEP_TOKEN) */
   readonly token?: string;
   readonly log: Logger;
+  /** runs FN every MS and returns its cancel (tests inject their own; default setInterval, unref'd) */
+  readonly every?: (ms: number, fn: () => void) => () => void;
+}
+
+function every(ms: number, fn: () => void): () => void {
+  const t = setInterval(fn, ms);
+  t.unref();
+  return () => clearInterval(t);
 }
 
 export interface Daemon {
@@ -43,6 +51,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let app: FastifyInstance | undefined;
   let snat: SnatSetup | undefined;
   let dataPlaneToClose: TcpDataPlane | undefined;
+  let stopConverging: (() => void) | undefined;
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
@@ -81,6 +90,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log,
     });
     await control.reconcile();
+    let converging = false;
+    stopConverging = (o.every ?? every)(DEFAULTS.control.reconcileIntervalMs, () => {
+      if (converging) return;
+      converging = true;
+      void control.converge().finally(() => { converging = false; });
+    });
 
     metrics.setStatusSource(() => {
       const services = Object.fromEntries(SERVICE_STATUSES.map((s) => [s, 0]));
@@ -118,6 +133,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       config,
       dataPlane,
       async stop(drainTimeoutMs = config.dataplane.drainTimeoutMs) {
+        stopConverging?.();
         await openApp.close();
         const d = await dataPlane.drain(drainTimeoutMs);
         if (d.drained || d.cut) log.info(d, 'data plane drained');
@@ -127,6 +143,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       },
     };
   } catch (err) {
+    stopConverging?.();
     await app?.close().catch(() => undefined);
     dataPlaneToClose?.close();
     await store?.close().catch(() => undefined);

@@ -219,6 +219,13 @@ export class ControlPlane {
     return transitions.reconcile(this.st);
   }
 
+  /** retries what is half-way (creating, deleting) until store and data plane agree; run periodically */
+  async converge(): Promise<void> {
+    const run = transitions.converge(this.st);
+    this.st.track(run);
+    await run.catch(() => undefined);
+  }
+
   /** waits for mutations and data-plane round trips under way */
   settle(): Promise<void> {
     return this.st.settle();

@@ -87,16 +87,23 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
     : live
       ? await applyToDataPlane(st, { kind: 'endpoint', id, live })
       : { ok: false as const, reason: `endpoint service ${e.service_id} is not available` };
-  await st.serial(async () => {
-    const cur = st.endpoints.get(id);
-    if (!cur || (cur.status !== 'creating' && cur.status !== 'accepted')) return;
-    if (ack.ok && cur.status === 'accepted') return;
-    const next: Endpoint = ack.ok
-      ? { ...cur, status: 'accepted', updated_at: now(), error: undefined }
-      : { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
-    if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
-    await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
-  });
+  try {
+    await st.serial(async () => {
+      const cur = st.endpoints.get(id);
+      if (!cur || (cur.status !== 'creating' && cur.status !== 'accepted')) return;
+      if (ack.ok && cur.status === 'accepted') return;
+      const next: Endpoint = ack.ok
+        ? { ...cur, status: 'accepted', updated_at: now(), error: undefined }
+        : { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+      if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
+      await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
+    });
+  } catch (err) {
+    // The data plane acted but the store could not say so (a full disk): undo the data-plane side,
+    // so that no endpoint relays while it is stored as creating; converge() brings it up later.
+    if (ack.ok && live && st.endpoints.get(id)?.status === 'creating') await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
+    throw err;
+  }
   // A gateway endpoint's routes carry traffic once the view says accepted.
   if (e.service_type === 'gateway') await pushRouting(st);
 }
@@ -159,13 +166,22 @@ export async function finishServiceDeletion(st: ControlState, id: string): Promi
 export async function reconcile(st: ControlState): Promise<void> {
   const routed = await pushRouting(st);
   if (!routed.ok) st.log.warn({ reason: routed.reason }, 'data plane could not take the routing view');
+  await converge(st, true);
+}
+
+/**
+ * Finishes what is half-way (creating, deleting): after a start, and periodically, so that a
+ * transition whose commit failed (a full disk) is retried until store and data plane agree.
+ * RESTORE also re-sends what is stable (available services, accepted endpoints) after a start.
+ */
+export async function converge(st: ControlState, restore = false): Promise<void> {
   for (const s of [...st.services.values()]) {
     if (s.status === 'creating') await bringServiceUp(st, s.id);
     else if (s.status === 'deleting') await finishServiceDeletion(st, s.id);
-    else if (s.status === 'available') await applyToDataPlane(st, { kind: 'service', id: s.id, available: true });
+    else if (restore && s.status === 'available') await applyToDataPlane(st, { kind: 'service', id: s.id, available: true });
   }
   for (const e of [...st.endpoints.values()]) {
-    if (e.status === 'creating' || e.status === 'accepted') await bringEndpointUp(st, e.id);
+    if (e.status === 'creating' || (restore && e.status === 'accepted')) await bringEndpointUp(st, e.id);
     else if (e.status === 'deleting') await finishEndpointDeletion(st, e.id);
   }
 }

@@ -27,6 +27,10 @@ export const DEFAULTS = deepFreeze({
     /** how long a reject or delete waits for the data plane to tear an endpoint down */
     dataPlaneAckTimeoutMs: 5_000, // 5 s
   },
+  control: {
+    /** how often half-way transitions (creating, deleting) are retried, e.g. after a full disk */
+    reconcileIntervalMs: 15_000, // 15 s
+  },
   limits: {
     portMappings: 50, // 000_9af245a83013c30f.txt 2.3: at most 50 port mappings
     endpointWhitelist: 20, // huawei-vpcep-api.md: EndPoint.2045

@@ -1,6 +1,7 @@
 // Real small or frozen filesystems for the store's failure tests (needs root: mount, fsfreeze).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { tempDir } from '../helpers.js';
 
@@ -68,4 +69,20 @@ export function ext4(sizeMb: number): Disk & { freeze(): void; thaw(): void } {
     freeze() { execFileSync('fsfreeze', ['-f', dir]); frozen = true; },
     thaw() { execFileSync('fsfreeze', ['-u', dir]); frozen = false; },
   };
+}
+
+/** connects from a consumer-VPC address, sends a line and resolves with the echo */
+export function roundTrip(host: string, port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, localAddress: '127.2.1.50' }, () => s.write(text));
+    let got = '';
+    s.on('data', (b) => {
+      got += b;
+      if (got.length >= text.length) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+  });
 }

@@ -2,11 +2,10 @@
 // it in their worker thread, while the main thread goes on admitting and relaying new data-plane
 // connections and answering reads. Run with both relays (test:js-relay).
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CONSUMER, SERVICE_BODY, createAvailableService, startTestDaemon, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
-import { asRoot, ext4 } from './disk.js';
+import { asRoot, ext4, roundTrip } from './disk.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -26,22 +25,6 @@ export async function liveEndpoint(d: TestDaemon, backend: TestBackend): Promise
     if (r.body.status === 'failed') throw new Error(`endpoint failed: ${JSON.stringify(r.body.error)}`);
     return r.body.status === 'accepted' ? r.body : null;
   }, 5_000, 'endpoint accepted');
-}
-
-/** connects from a consumer-VPC address, sends a line and resolves with the echo */
-export function roundTrip(host: string, port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host, port, localAddress: '127.2.1.50' }, () => s.write(text));
-    let got = '';
-    s.on('data', (b) => {
-      got += b;
-      if (got.length >= text.length) {
-        s.destroy();
-        resolve(got);
-      }
-    });
-    s.on('error', reject);
-  });
 }
 
 describe.skipIf(!asRoot)('a stalled disk', () => {
