@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// New-connection latency through an endpoint while the API writes (each write a durable SQLite
+// commit, synchronous=FULL), against the same without writes. Issue 10 item 7: commits on the event
+// loop delayed admission. `node bench/store-writes.mjs [--count N] [--writers N] [--root DIR]`
+// (--root: another checkout's build, e.g. /work/main, to compare); starts its own vpcepd.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
+const root = arg('--root', path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'));
+const count = Number(arg('--count', 2000));
+const writers = Number(arg('--writers', 8));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-store-writes-'));
+const token = 'bench-token-123';
+const project = 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0';
+fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({
+  accounts: [{ name: 'bench', project_id: project, token }],
+  vpcs: [{ id: 'vpc-b', account: 'bench', cidr: '10.9.0.0/16', subnets: [{ id: 'sn', cidr: '10.9.0.0/22' }],
+    ports: [{ id: 'port-b', subnet: 'sn', ip: '10.9.0.10', target: '127.0.0.1' }] }],
+}));
+const apiPort = 20000 + Math.floor(Math.random() * 10000);
+const daemon = spawn(process.execPath, [path.join(root, 'bin/vpcepd.js'), '--config', path.join(dir, 'config.json'), '--data-dir', path.join(dir, 'data'), '--listen', `127.0.0.1:${apiPort}`, '--log-level', 'warn'], { stdio: 'inherit' });
+const url = `http://127.0.0.1:${apiPort}/v1/${project}`;
+const call = async (method, p, body) => {
+  const r = await fetch(url + p, { method, headers: { 'x-auth-token': token, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+  return r.status === 204 ? {} : r.json();
+};
+const backend = net.createServer((s) => s.pipe(s)).listen(0, '127.0.0.1');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** COUNT connections one after another: connect, send a byte, wait for its echo */
+async function latencies(host, port) {
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await new Promise((resolve, reject) => {
+      const c = net.connect({ host, port }, () => c.write('x'));
+      c.once('data', () => { out.push(performance.now() - t0); c.destroy(); resolve(); });
+      c.once('error', reject);
+    });
+  }
+  return out;
+}
+
+const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))].toFixed(1);
+try {
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`http://127.0.0.1:${apiPort}/`)).ok) break; } catch { /* not yet */ }
+    if (i > 200) throw new Error('vpcepd did not start');
+    await sleep(50);
+  }
+  const terminal = 30000 + Math.floor(Math.random() * 5000);
+  const svc = await call('POST', '/vpc-endpoint-services', { port_id: 'port-b', vpc_id: 'vpc-b', server_type: 'VM', approval_enabled: false, ports: [{ client_port: terminal, server_port: backend.address().port }] });
+  while ((await call('GET', `/vpc-endpoint-services/${svc.id}`)).status !== 'available') await sleep(5);
+  const ep = await call('POST', '/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-b', subnet_id: 'sn' });
+  while ((await call('GET', `/vpc-endpoints/${ep.id}`)).status !== 'accepted') await sleep(5);
+
+  const idle = await latencies(ep.host_ip, terminal);
+  let writes = 0;
+  let writing = true;
+  const writer = async (w) => {
+    for (let i = 0; writing; i++) {
+      await call('POST', `/endpoint/${ep.id}/tags/action`, { action: i % 2 ? 'delete' : 'create', tags: [{ key: `w${w}`, value: 'v' }] });
+      writes++;
+    }
+  };
+  const t0 = performance.now();
+  const running = Array.from({ length: writers }, (_, w) => writer(w));
+  const busy = await latencies(ep.host_ip, terminal);
+  writing = false;
+  await Promise.all(running);
+  const rate = writes / ((performance.now() - t0) / 1000);
+  console.log(`vpcepd of ${root}; ${count} connections each`);
+  console.log(`new connection -> first byte, no API writes:           p50 ${q(idle, 0.5)} ms, p99 ${q(idle, 0.99)} ms`);
+  console.log(`new connection -> first byte, ${rate.toFixed(0)} writes/s (${writers} writers): p50 ${q(busy, 0.5)} ms, p99 ${q(busy, 0.99)} ms`);
+} finally {
+  daemon.kill('SIGTERM');
+  backend.close();
+}
