@@ -2,7 +2,8 @@
 // New-connection latency through an endpoint while the API writes (each write a durable SQLite
 // commit, synchronous=FULL), against the same without writes. Issue 10 item 7: commits on the event
 // loop delayed admission. `node bench/store-writes.mjs [--count N] [--writers N] [--root DIR]`
-// (--root: another checkout's build, e.g. /work/main, to compare); starts its own vpcepd.
+// [--rate W] (--root: another checkout's build, e.g. /work/main, to compare; --rate: writes/s in
+// all, for a comparison at the same write rate); starts its own vpcepd.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,6 +15,8 @@ const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.
 const root = arg('--root', path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'));
 const count = Number(arg('--count', 2000));
 const writers = Number(arg('--writers', 8));
+/** writes/s in all (0: as fast as they go), to compare at the same write rate */
+const rate = Number(arg('--rate', 0));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-store-writes-'));
 const token = 'bench-token-123';
 const project = 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0';
@@ -60,23 +63,38 @@ try {
   while ((await call('GET', `/vpc-endpoints/${ep.id}`)).status !== 'accepted') await sleep(5);
 
   const idle = await latencies(ep.host_ip, terminal);
-  let writes = 0;
-  let writing = true;
-  const writer = async (w) => {
-    for (let i = 0; writing; i++) {
-      await call('POST', `/endpoint/${ep.id}/tags/action`, { action: i % 2 ? 'delete' : 'create', tags: [{ key: `w${w}`, value: 'v' }] });
-      writes++;
-    }
-  };
+  // The writers run in their own process, so that they do not share this one's event loop.
   const t0 = performance.now();
-  const running = Array.from({ length: writers }, (_, w) => writer(w));
+  const load = spawn(process.execPath, ['--input-type=module', '-e', `
+    let writes = 0, writing = true;
+    process.on('SIGTERM', () => { writing = false; });
+    const gap = ${rate ? (1000 * writers) / rate : 0};
+    const writer = async (w) => {
+      let next = performance.now();
+      for (let i = 0; writing; i++) {
+        next += gap;
+        const wait = next - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        await fetch(${JSON.stringify(`${url}/endpoint/${ep.id}/tags/action`)}, { method: 'POST',
+          headers: { 'x-auth-token': ${JSON.stringify(token)}, 'content-type': 'application/json' },
+          body: JSON.stringify({ action: i % 2 ? 'delete' : 'create', tags: [{ key: 'w' + w, value: 'v' }] }) });
+        writes++;
+      }
+    };
+    await Promise.all(Array.from({ length: ${writers} }, (_, w) => writer(w)));
+    process.stdout.write(String(writes));
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let written = '';
+  load.stdout.on('data', (b) => { written += b; });
+  await sleep(500);
   const busy = await latencies(ep.host_ip, terminal);
-  writing = false;
-  await Promise.all(running);
-  const rate = writes / ((performance.now() - t0) / 1000);
+  load.kill('SIGTERM');
+  await new Promise((r) => load.once('exit', r));
+  const writes = Number(written);
+  const achieved = writes / ((performance.now() - t0) / 1000);
   console.log(`vpcepd of ${root}; ${count} connections each`);
   console.log(`new connection -> first byte, no API writes:           p50 ${q(idle, 0.5)} ms, p99 ${q(idle, 0.99)} ms`);
-  console.log(`new connection -> first byte, ${rate.toFixed(0)} writes/s (${writers} writers): p50 ${q(busy, 0.5)} ms, p99 ${q(busy, 0.99)} ms`);
+  console.log(`new connection -> first byte, ${achieved.toFixed(0)} writes/s (${writers} writers): p50 ${q(busy, 0.5)} ms, p99 ${q(busy, 0.99)} ms`);
 } finally {
   daemon.kill('SIGTERM');
   backend.close();
