@@ -26,6 +26,8 @@ export interface DaemonOptions {
   /** the default account's token (VPCEP_TOKEN) */
   readonly token?: string;
   readonly log: Logger;
+  /** the clock of the API's back-off and /metrics cache (ms); tests drive it */
+  readonly now?: () => number;
 }
 
 export interface Daemon {
@@ -107,7 +109,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       metrics,
       log,
       bodyLimitBytes: DEFAULTS.api.bodyLimitBytes,
-      effectiveConfig: effectiveConfig(config, listen),
+      limits: config.api,
+      metricsToken: config.metrics.token,
+      now: o.now,
+      effectiveConfig: (caller) => effectiveConfig(config, listen, inventory.vpcs.filter((v) => v.account === caller.name).map((v) => v.id)),
       isReady: () => ready,
     });
     await app.listen({ host: listen.host, port: listen.port });
@@ -145,13 +150,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
 }
 
-function effectiveConfig(c: Config, listen: { host: string; port: number }): unknown {
+/** what any caller may see, and its own VPCs: nothing of other tenants, not even how many there are */
+function effectiveConfig(c: Config, listen: { host: string; port: number }, callerVpcs: string[]): unknown {
   return {
     region: c.region,
     listen: `${listen.host}:${listen.port}`,
     dataplane: c.dataplane,
-    accounts: c.accounts.length || 1,
-    vpcs: c.vpcs.length,
+    api: c.api,
+    vpcs: callerVpcs,
     public_services: c.public_services.map((p) => p.name),
     defaults: DEFAULTS,
   };
