@@ -63,12 +63,18 @@ export class ApiGuard {
     server.setTimeout(l.idleTimeoutMs);
     server.maxConnections = l.maxConnections;
     server.on('drop', () => this.o.refused('max_connections'));
+    // An address in back-off is refused before node:http sets the connection up (a parser, its
+    // listeners, timers): an attacker reconnecting at once costs an accept and a close, no more.
+    const serve = server.listeners('connection') as Array<(socket: Socket) => void>;
+    server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => {
       const b = this.backoffs.get(socket.remoteAddress ?? '');
       if (b && this.now() < b.until) {
         this.o.refused('backoff');
         socket.destroy();
+        return;
       }
+      for (const listener of serve) listener.call(server, socket);
     });
     return server;
   };
