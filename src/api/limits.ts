@@ -5,18 +5,13 @@
 // costs memory or time (issue 10, item 2).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Config } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { ApiError } from '../model/errors.js';
 import type { ApiRefusalReason } from '../telemetry/metrics.js';
 
-export interface ApiLimits {
-  readonly maxPipelinedRequests: number;
-  readonly maxConnections: number;
-  readonly requestTimeoutMs: number;
-  readonly headersTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly keepAliveTimeoutMs: number;
-}
+/** the `api:` section of the config */
+export type ApiLimits = Config['api'];
 
 export interface GuardOptions {
   readonly limits: ApiLimits;

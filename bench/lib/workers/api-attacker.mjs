@@ -6,6 +6,7 @@
 //   {op: 'stop'}                               stops it; answers {connections, cut, bytes}
 // Exits when its parent goes (the IPC channel closes).
 import net from 'node:net';
+import { serveOps } from './ipc.mjs';
 
 const BURST = Buffer.from('GET /metrics HTTP/1.1\r\nHost: vpcepd\r\n\r\n'.repeat(500), 'latin1');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -34,24 +35,16 @@ async function attacker(host, port, localAddress) {
   }
 }
 
-process.on('message', async (m) => {
-  try {
-    let answer;
-    if (m.op === 'start') {
-      const { hostname, port } = new URL(m.url);
-      running = true;
-      loops = Array.from({ length: m.sockets }, () => attacker(hostname, Number(port), m.localAddress));
-      answer = { started: m.sockets };
-    } else if (m.op === 'stop') {
-      running = false;
-      await Promise.all(loops);
-      answer = { ...stats };
-    } else throw new Error(`unknown op ${m.op}`);
-    process.send({ id: m.id, ...answer });
-  } catch (err) {
-    process.send({ id: m.id, error: err.message });
-  }
+serveOps({
+  start(m) {
+    const { hostname, port } = new URL(m.url);
+    running = true;
+    loops = Array.from({ length: m.sockets }, () => attacker(hostname, Number(port), m.localAddress));
+    return { started: m.sockets };
+  },
+  async stop() {
+    running = false;
+    await Promise.all(loops);
+    return { ...stats };
+  },
 });
-process.on('disconnect', () => process.exit(0));
-process.on('SIGTERM', () => process.exit(0));
-process.send({ ready: true });
