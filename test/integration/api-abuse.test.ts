@@ -162,6 +162,15 @@ describe('the API under abuse', () => {
     expect(await throughEndpoint(to, 'after\n')).toBe('after\n');
   });
 
+  it('a client pipelining 20 requests and reading the replies is served in full, not cut', async () => {
+    const api = await inProcess({});
+    const c = await raw(api.url, '127.0.0.72');
+    c.sock.write('GET / HTTP/1.1\r\nHost: vpcepd\r\n\r\n'.repeat(19) + 'GET / HTTP/1.1\r\nHost: vpcepd\r\nConnection: close\r\n\r\n');
+    await waitFor(() => c.closed, 5_000, 'the last reply and the close');
+    expect(c.data.match(/HTTP\/1\.1 200 /g)).toHaveLength(20);
+    expect(await metricValue(api.url, 'vpcep_api_refused_total', { reason: 'pipelining' })).toBe(0);
+  });
+
   it('a request whose body never completes is answered 408 in the API\'s shape and cut by the request timeout, not held', async () => {
     const api = await inProcess({ request_timeout_ms: 400, headers_timeout_ms: 200 });
     const before = await api.consumer.get('/vpc-endpoints');
