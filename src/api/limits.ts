@@ -94,14 +94,6 @@ export class ApiGuard {
     socket.destroy();
   };
 
-  /** how many remote addresses are in back-off now */
-  get backoffCount(): number {
-    const t = this.now();
-    let n = 0;
-    for (const b of this.backoffs.values()) if (t < b.until) n++;
-    return n;
-  }
-
   private admit(req: IncomingMessage, res: ServerResponse, handler: Handler): void {
     const socket = req.socket;
     // the rest of what a cut connection had sent is parsed in the same read: drop it
@@ -151,8 +143,8 @@ export class ApiGuard {
  * node:http parses the whole of a read (up to 64 KiB: some 1,600 pipelined GETs) even after the
  * socket is destroyed, at some 50 µs a request. Its parser takes 2 from the headers-complete
  * callback as "stop here" (what it does for an upgrade), so the rest of a cut connection's read
- * costs nothing. An undocumented internal of node:http: when it is not there, the rest is parsed
- * and dropped by admit(), as before.
+ * costs nothing. An undocumented internal of node:http: where it is missing, the rest is parsed
+ * and dropped by admit().
  */
 function stopParsing(socket: Socket): void {
   const parser = (socket as Socket & { parser?: { onIncoming?: unknown } | null }).parser;
