@@ -26,8 +26,9 @@ import rate from './lib/scenarios/rate.mjs';
 import latency from './lib/scenarios/latency.mjs';
 import concurrency from './lib/scenarios/concurrency.mjs';
 import storm from './lib/scenarios/storm.mjs';
+import apiAbuse from './lib/scenarios/api-abuse.mjs';
 
-const SCENARIOS = { bulk, rate, latency, concurrency, storm };
+const SCENARIOS = { bulk, rate, latency, concurrency, storm, 'api-abuse': apiAbuse };
 /** every failure of the run: a scenario that failed, an error at set-up, a process left behind */
 const failures = [];
 /** this run's temporary directory */

@@ -27,6 +27,8 @@ export interface DaemonOptions {
   readonly log: Logger;
   /** runs FN every MS and returns its cancel (tests inject their own; default setInterval, unref'd) */
   readonly every?: (ms: number, fn: () => void) => () => void;
+  /** the clock of the API's back-off and /metrics cache (ms); tests drive it */
+  readonly now?: () => number;
 }
 
 function every(ms: number, fn: () => void): () => void {
@@ -112,7 +114,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       metrics,
       log,
       bodyLimitBytes: DEFAULTS.api.bodyLimitBytes,
-      effectiveConfig: effectiveConfig(config, listen),
+      limits: config.api,
+      metricsToken: config.metrics.token,
+      now: o.now,
+      effectiveConfig: (caller) => effectiveConfig(config, listen, inventory.vpcs.filter((v) => v.account === caller.name).map((v) => v.id)),
       isReady: () => ready,
     });
     await app.listen({ host: listen.host, port: listen.port });
@@ -152,13 +157,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   }
 }
 
-function effectiveConfig(c: Config, listen: { host: string; port: number }): unknown {
+/** what any caller may see, and its own VPCs: nothing of other tenants, not even how many there are */
+function effectiveConfig(c: Config, listen: { host: string; port: number }, callerVpcs: string[]): unknown {
   return {
     region: c.region,
     listen: `${listen.host}:${listen.port}`,
     dataplane: c.dataplane,
-    accounts: c.accounts.length || 1,
-    vpcs: c.vpcs.length,
+    api: c.api,
+    vpcs: callerVpcs,
     public_services: c.public_services.map((p) => p.name),
     defaults: DEFAULTS,
   };

@@ -24,10 +24,14 @@ export const CONSUMER = {
   token: 'consumer-secret',
 };
 
+/** reads the per-endpoint series of GET /metrics (config metrics.token) */
+export const METRICS_TOKEN = 'metrics-secret-0123456789';
+
 /** Two accounts: a provider with a backend port, and a consumer with a VPC of two subnets. */
 export function twoAccountConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     region: 'sim-1',
+    metrics: { token: METRICS_TOKEN },
     accounts: [PROVIDER, CONSUMER],
     vpcs: [
       {
@@ -104,7 +108,7 @@ export interface TestDaemon {
 
 /** A daemon in this process on a free port, with the two-account config unless told otherwise. */
 export async function startTestDaemon(config: Record<string, unknown> = twoAccountConfig(), dataDir = tempDir()): Promise<TestDaemon> {
-  const configFile = writeConfig(dataDir, config);
+  const configFile = writeConfig(dataDir, { metrics: { token: METRICS_TOKEN }, ...config });
   const daemon = await startDaemon({
     configFile,
     dataDir: path.join(dataDir, 'data'),
@@ -221,9 +225,9 @@ export function parseMetrics(text: string): MetricSample[] {
   return out;
 }
 
-/** GET {url}/metrics, parsed */
+/** GET {url}/metrics with the metrics token (every series, rendered now), parsed */
 export async function scrapeMetrics(url: string): Promise<MetricSample[]> {
-  const res = await fetch(`${url}/metrics`);
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
   return parseMetrics(await res.text());
 }

@@ -13,12 +13,15 @@ export const ACCOUNT = {
   token: 'bench-load-secret',
 };
 export const CAP = 3000;
+/** reads every series of GET /metrics, the per-endpoint ones included */
+export const METRICS_TOKEN = 'bench-metrics-secret-0123';
 /** the simulated network: VPC 10.77.0.0/16 is the daemon's VPC number 1, so 10.77.1.x lives at 127.1.1.x */
 const VPC = { id: 'vpc-bench', cidr: '10.77.0.0/16', subnet: 'subnet-bench', subnetCidr: '10.77.1.0/24', port: 'port-backend', portIp: '10.77.1.10' };
 
 export function daemonConfig({ snat, endpoints }) {
   return {
     region: 'sim-1',
+    metrics: { token: METRICS_TOKEN },
     dataplane: { snat, drain_timeout_ms: 500, idle_timeout_ms: 3_600_000, backend_connect_timeout_ms: 5_000 },
     accounts: [{ ...ACCOUNT, quotas: { endpoint_service: 5, endpoint: Math.max(10, endpoints), connections_per_endpoint: CAP } }],
     vpcs: [{
@@ -132,7 +135,7 @@ export class Vpcepd {
 
   /** GET /metrics parsed into samples {name, labels, value} */
   async metrics() {
-    const res = await fetch(`${this.url}/metrics`);
+    const res = await fetch(`${this.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     if (res.status !== 200) throw new Error(`GET /metrics: ${res.status}`);
     const out = [];
     for (const line of (await res.text()).split('\n')) {

@@ -1,8 +1,10 @@
 // The HTTP control API (fastify): parse -> control plane -> serialize, and nothing else. Every
 // error leaves as {"error_code":"EndPoint.NNNN","error_msg":"..."} with its status; no stack trace
 // ever reaches a client.
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlPlane } from '../control/control-plane.js';
+import { DEFAULTS } from '../model/defaults.js';
 import { ApiError } from '../model/errors.js';
 import {
   connectionActionBody, createEndpointBody, createServiceBody, endpointPolicyBody, endpointRouteTablesBody, modifyServiceBody,
@@ -11,6 +13,7 @@ import {
 import type { Account } from '../model/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/logger.js';
+import { ApiGuard, renderedAtMostEvery, type ApiLimits } from './limits.js';
 import {
   connectionJson, endpointJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, type SerializeContext,
 } from './serialize.js';
@@ -26,8 +29,13 @@ export interface ApiOptions {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly bodyLimitBytes: number;
-  /** the effective configuration, served read-only (tokens left out) */
-  readonly effectiveConfig: unknown;
+  readonly limits: ApiLimits;
+  /** the bearer token that reads the per-endpoint series of GET /metrics; none: no one reads them */
+  readonly metricsToken?: string;
+  /** the clock of the API's back-off and /metrics cache (ms); tests drive it */
+  readonly now?: () => number;
+  /** the effective configuration as the caller may see it, served read-only (tokens left out) */
+  effectiveConfig(caller: Account): unknown;
   /** false until start-up is complete: GET / answers 503 until then */
   isReady(): boolean;
 }
@@ -43,7 +51,18 @@ const VERSIONS = {
 
 export function buildApi(o: ApiOptions): FastifyInstance {
   const { control, metrics } = o;
-  const app = Fastify({ bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true });
+  const guard = new ApiGuard({ limits: o.limits, now: o.now, refused: (reason) => metrics.apiRefused.inc({ reason }) });
+  const app = Fastify({
+    bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
+    serverFactory: guard.serverFactory,
+    clientErrorHandler: guard.clientError,
+    // errors met while routing, before any hook: a bad URL encoding, an id over 100 characters
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const e = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new ApiError('UriTooLong')
+        : new ApiError('InvalidParameter', err.code === 'FST_ERR_BAD_URL' ? 'bad URL encoding in the path' : err.message);
+      void reply.code(e.status).send(e.toBody());
+    },
+  });
   const ctx: SerializeContext = {
     region: control.region,
     projectOf: (a) => control.projectOf(a),
@@ -55,6 +74,14 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   app.decorateRequest('account', null);
   // JSON only: a text/plain body is a 415 like any other media type.
   app.removeContentTypeParser('text/plain');
+  // An empty body with a JSON content type is no body: the Huawei SDKs send the header on every
+  // call, GET and DELETE included. A write that needs a body says so in parseBody.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '') done(null, undefined);
+    else json(req, body as string, done);
+  });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
     let e: ApiError;
@@ -83,9 +110,19 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     if (!o.isReady()) return reply.code(503).send({ error_code: 'EndPoint.0001', error_msg: 'starting up' });
     return VERSIONS;
   });
-  app.get('/metrics', async (_req, reply) => {
+  // Anyone may read the daemon-wide series (rendered at most once per second); the per-endpoint
+  // series (endpoint ids and their traffic, every tenant's) need the metrics token.
+  const publicMetrics = renderedAtMostEvery(DEFAULTS.api.metricsCacheMs, () => metrics.registry.metrics(), o.now);
+  const metricsToken = o.metricsToken === undefined ? undefined : Buffer.from(`Bearer ${o.metricsToken}`);
+  app.get('/metrics', async (req, reply) => {
+    const auth = req.headers.authorization;
     reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
+    if (auth === undefined) return publicMetrics();
+    const given = Buffer.from(auth);
+    if (!metricsToken || given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
+      throw new ApiError('AuthFailed', 'authentication failed: GET /metrics takes Authorization: Bearer <metrics.token>');
+    }
+    return (await metrics.registry.metrics()) + (await metrics.endpointRegistry.metrics());
   });
 
   void app.register(async (v1) => {
@@ -98,6 +135,10 @@ export function buildApi(o: ApiOptions): FastifyInstance {
         throw new ApiError('InvalidProjectId', `project ${req.params.project_id} is not the caller's project`);
       }
       req.account = account;
+      // a repeated query key is refused, never reduced to one of its values or dropped
+      for (const [key, v] of Object.entries(req.query as Record<string, unknown>)) {
+        if (Array.isArray(v)) throw new ApiError('InvalidParameter', `query parameter ${key} is given ${v.length} times: give it once`);
+      }
     });
 
     // -- endpoint services (provider side)
@@ -225,7 +266,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     });
 
     // -- the simulator's own: the effective configuration, read-only
-    v1.get('/sim/config', async () => o.effectiveConfig);
+    v1.get('/sim/config', async (req: Req) => o.effectiveConfig(caller(req)));
   }, { prefix: '/v1/:project_id' });
 
   return app;

@@ -132,6 +132,9 @@ export async function connectionAction(st: ControlState, caller: Account, servic
     const s = st.ownService(caller, serviceId);
     const e = st.endpoints.get(endpointId);
     if (!e) throw new ApiError('EndpointNotFound', `endpoint ${endpointId} does not exist`);
+    // an endpoint the caller cannot see (not its own, not connected to one of its services) does not exist for it
+    const visible = e.owner === caller.name || st.services.get(e.service_id)?.owner === caller.name;
+    if (!visible) throw new ApiError('EndpointNotFound', `endpoint ${endpointId} does not exist`);
     if (e.service_id !== s.id) throw new ApiError('NotOfService', `endpoint ${endpointId} does not belong to endpoint service ${s.id}`);
     checkConnectionAction(action, e.status);
     if (action === 'receive' && s.status !== 'available') throw new ApiError('ServiceUnavailable', `endpoint service ${s.id} is ${s.status}`);

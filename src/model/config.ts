@@ -33,6 +33,17 @@ const schema = z.strictObject({
     drain_timeout_ms: z.number().int().min(0).max(3_600_000).optional(),
     max_connections: z.number().int().min(1).max(10_000_000).optional(),
   }).optional(),
+  api: z.strictObject({
+    max_pipelined_requests: z.number().int().min(1).max(1024).optional(),
+    max_connections: z.number().int().min(1).max(65_536).optional(),
+    request_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
+    headers_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
+    idle_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
+    keep_alive_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
+  }).optional(),
+  metrics: z.strictObject({
+    token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
+  }).optional(),
   accounts: z.array(z.strictObject({
     name: z.string().regex(NAME, 'must be 1-64 characters of A-Z a-z 0-9 _ -'),
     domain_id: z.string().regex(HEX_ID, 'must be 1-64 characters of A-Z a-z 0-9').optional(),
@@ -114,6 +125,16 @@ export interface Config {
     readonly drainTimeoutMs: number;
     readonly maxConnections: number;
   };
+  readonly api: {
+    readonly maxPipelinedRequests: number;
+    readonly maxConnections: number;
+    readonly requestTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+  };
+  /** without a token, per-endpoint series are served to no one */
+  readonly metrics: { readonly token?: string };
   /** empty: the daemon runs with the one `default` account */
   readonly accounts: readonly AccountSpec[];
   readonly vpcs: readonly VpcSpec[];
@@ -169,6 +190,17 @@ export function validateConfig(raw: unknown, source: string): Config {
   const listenText = c.listen ?? DEFAULTS.listen;
   const listen = parseListen(listenText);
   if (!listen) bad('listen', `${JSON.stringify(listenText)} is not HOST:PORT with an IPv4 host`);
+  const A = DEFAULTS.api;
+  const api = {
+    maxPipelinedRequests: c.api?.max_pipelined_requests ?? A.maxPipelinedRequests,
+    maxConnections: c.api?.max_connections ?? A.maxConnections,
+    requestTimeoutMs: c.api?.request_timeout_ms ?? A.requestTimeoutMs,
+    headersTimeoutMs: c.api?.headers_timeout_ms ?? A.headersTimeoutMs,
+    idleTimeoutMs: c.api?.idle_timeout_ms ?? A.idleTimeoutMs,
+    keepAliveTimeoutMs: c.api?.keep_alive_timeout_ms ?? A.keepAliveTimeoutMs,
+  };
+  // node:http refuses a headers timeout longer than the request timeout
+  if (api.headersTimeoutMs > api.requestTimeoutMs) bad('api.headers_timeout_ms', `${api.headersTimeoutMs} is longer than request_timeout_ms (${api.requestTimeoutMs})`);
 
   const accounts: AccountSpec[] = (c.accounts ?? []).map((a) => ({
     name: a.name, domain_id: a.domain_id, project_id: a.project_id, token: a.token,
@@ -307,6 +339,8 @@ export function validateConfig(raw: unknown, source: string): Config {
       drainTimeoutMs: c.dataplane?.drain_timeout_ms ?? DEFAULTS.dataplane.drainTimeoutMs,
       maxConnections: c.dataplane?.max_connections ?? DEFAULTS.dataplane.maxConnections,
     },
+    api,
+    metrics: { token: c.metrics?.token },
     accounts,
     vpcs,
     public_services: publicServices,

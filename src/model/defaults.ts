@@ -26,6 +26,20 @@ export const DEFAULTS = deepFreeze({
     maxListLimit: 1000,
     /** how long a reject or delete waits for the data plane to tear an endpoint down */
     dataPlaneAckTimeoutMs: 5_000, // 5 s
+    /** requests one API connection may have queued or unanswered before it stops being read; twice that, it is cut */
+    maxPipelinedRequests: 16,
+    /** API connections at once; the next is refused at accept. The data plane keeps this many descriptors free. */
+    maxConnections: 128,
+    requestTimeoutMs: 30_000, // 30 s: the whole request, body included, else 408 and the connection cut
+    headersTimeoutMs: 10_000, // 10 s: the request line and headers
+    idleTimeoutMs: 60_000, // 60 s: a connection with no bytes either way is closed
+    keepAliveTimeoutMs: 10_000, // 10 s: between requests on a kept-alive connection
+    /** a remote address whose connection was cut is refused for this long, doubling per cut up to the max */
+    backoffMs: 1_000, // 1 s
+    backoffMaxMs: 60_000, // 60 s
+    /** remote addresses remembered for back-off; the oldest is forgotten first */
+    backoffAddresses: 4096,
+    metricsCacheMs: 1_000, // 1 s: the unauthenticated GET /metrics renders at most once per second
   },
   control: {
     /** how often half-way transitions (creating, deleting) are retried, e.g. after a full disk */

@@ -142,9 +142,18 @@ function pathText(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
+function valueAt(body: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let v = body;
+  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+const article = (type: string): string => `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+
 /** Parses a request body against its schema, or throws the ApiError of its first problem. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+  if (body === undefined) throw new ApiError('InvalidParameter', 'the request body is empty: a JSON object is expected');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ApiError('InvalidParameter', 'the request body must be a JSON object');
   }
   const r = schema.safeParse(body);
@@ -156,7 +165,8 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   }
   const where = pathText(issue.path);
   let message = issue.message;
-  if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required';
+  // zod leaves the input out of its issues: look the field up to tell absent from mistyped
+  if (issue.code === 'invalid_type') message = valueAt(body, issue.path) === undefined ? 'is required' : `must be ${article(issue.expected)}`;
   throw new ApiError(codeFor(issue.path, issue), `${where || 'body'}: ${message}`);
 }
 

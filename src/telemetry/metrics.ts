@@ -27,9 +27,17 @@ export interface DataPlaneFigures {
   readonly routeDecisions: Readonly<Record<string, number>>;
 }
 
+/** Why the API refused or cut a connection (vpcep_api_refused_total): see src/api/limits.ts */
+export const API_REFUSAL_REASONS = ['max_connections', 'pipelining', 'timeout', 'backoff'] as const;
+export type ApiRefusalReason = (typeof API_REFUSAL_REASONS)[number];
+
 export interface Metrics {
+  /** daemon-wide series: served to anyone */
   readonly registry: client.Registry;
+  /** per-endpoint series (label endpoint_id): served only with the metrics token */
+  readonly endpointRegistry: client.Registry;
   readonly apiRequests: client.Counter<'method' | 'route' | 'code'>;
+  readonly apiRefused: client.Counter<'reason'>;
   /** where the status gauges read their figures at scrape time */
   setStatusSource(fn: () => StatusCounts): void;
   /** where the data-plane metrics read their figures at scrape time */
@@ -40,6 +48,7 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   const registry = new client.Registry();
+  const endpointRegistry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   let source: () => StatusCounts = () => ({ services: {}, endpoints: {} });
   let dataPlane: () => DataPlaneFigures = () => ({ active: 0, endpoints: [], routeDecisions: {} });
@@ -51,6 +60,13 @@ export function createMetrics(): Metrics {
     labelNames: ['method', 'route', 'code'] as const,
     registers: [registry],
   });
+  const apiRefused = new client.Counter({
+    name: 'vpcep_api_refused_total',
+    help: 'API connections refused at accept or cut, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of API_REFUSAL_REASONS) apiRefused.inc({ reason }, 0);
   const byStatus = (name: string, help: string, pick: (c: StatusCounts) => Record<string, number>) => new client.Gauge({
     name, help, labelNames: ['status'] as const, registers: [registry],
     collect() {
@@ -66,7 +82,7 @@ export function createMetrics(): Metrics {
   const perEndpoint = (name: string, help: string, value: (e: EndpointFigures) => number, type: 'gauge' | 'counter') => {
     const Metric = type === 'gauge' ? client.Gauge : client.Counter;
     new Metric({
-      name, help, labelNames: ['endpoint_id'] as const, registers: [registry],
+      name, help, labelNames: ['endpoint_id'] as const, registers: [endpointRegistry],
       collect(this: client.Gauge<'endpoint_id'> | client.Counter<'endpoint_id'>) {
         this.reset();
         for (const e of dataPlane().endpoints) {
@@ -82,7 +98,7 @@ export function createMetrics(): Metrics {
   perEndpoint('vpcep_endpoint_sent_bytes_total', 'Bytes sent to clients of an endpoint', (e) => e.sentBytes, 'counter');
   perEndpoint('vpcep_endpoint_snat_ports_in_use', 'SNAT source ports of an endpoint held by live connections', (e) => e.snatPorts, 'gauge');
   const byReason = (name: string, help: string, pick: (e: EndpointFigures) => Readonly<Record<string, number>>) => new client.Counter({
-    name, help, labelNames: ['endpoint_id', 'reason'] as const, registers: [registry],
+    name, help, labelNames: ['endpoint_id', 'reason'] as const, registers: [endpointRegistry],
     collect() {
       this.reset();
       for (const e of dataPlane().endpoints) {
@@ -97,7 +113,7 @@ export function createMetrics(): Metrics {
     help: 'Time to connect to the backend, per endpoint',
     labelNames: ['endpoint_id'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
+    registers: [endpointRegistry],
   });
   new client.Counter({
     name: 'vpcep_route_decisions_total',
@@ -131,7 +147,9 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
+    endpointRegistry,
     apiRequests,
+    apiRefused,
     setStatusSource(fn) {
       source = fn;
     },

@@ -3,7 +3,7 @@
 // accounts (services, endpoints, the fixture service's permissions, quotas) did not change.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createAvailableService, startTestDaemon, waitFor, CONSUMER, PROVIDER, SERVICE_BODY, type ApiClient, type ApiResult,
+  createAvailableService, startTestDaemon, twoAccountConfig, waitFor, CONSUMER, PROVIDER, SERVICE_BODY, type ApiClient, type ApiResult,
   type TestDaemon,
 } from '../helpers.js';
 
@@ -176,6 +176,16 @@ const cases: Case[] = [
   { name: 'update endpoint: whitelist with a bad entry', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { whitelist: ['10.0.0.1', '999.0.0.0/8'] }, status: 400, code: 'EndPoint.2044' },
   { name: 'update endpoint: unknown field', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { whitelist: [], subnet_id: 'subnet-b' }, status: 400, code: 'EndPoint.0002' },
   { name: 'update endpoint: unknown endpoint', as: 'consumer', method: 'PUT', path: '/vpc-endpoints/00000000-0000-4000-8000-000000000000', body: { enable_whitelist: false }, status: 404, code: 'EndPoint.2006' },
+
+  // ---- framework-level errors, in the same shape (issue 10, item 15)
+  { name: 'url: a bad percent-encoding in an endpoint id', as: 'consumer', method: 'GET', path: '/vpc-endpoints/%E0%A4%A', status: 400, code: 'EndPoint.0002' },
+  { name: 'url: a bad percent-encoding in a service id on a delete', as: 'provider', method: 'DELETE', path: '/vpc-endpoint-services/%zz', status: 400, code: 'EndPoint.0002' },
+  { name: 'url: an endpoint id of 101 characters', as: 'consumer', method: 'GET', path: `/vpc-endpoints/${'e'.repeat(101)}`, status: 414, code: 'EndPoint.0002' },
+  { name: 'url: a service id of 101 characters on a delete', as: 'provider', method: 'DELETE', path: `/vpc-endpoint-services/${'s'.repeat(101)}`, status: 414, code: 'EndPoint.0002' },
+  { name: 'headers: over 16 KiB', as: 'consumer', method: 'GET', path: '/vpc-endpoints', headers: { 'x-padding': 'p'.repeat(17 * 1024) }, status: 431, code: 'EndPoint.0002' },
+  { name: 'query: vpc_id twice on GET /routetables', as: 'consumer', method: 'GET', path: '/routetables?vpc_id=vpc-client&vpc_id=vpc-nope', status: 400, code: 'EndPoint.0002' },
+  { name: 'query: status twice on a list', as: 'provider', method: 'GET', path: '/vpc-endpoint-services?status=available&status=failed', status: 400, code: 'EndPoint.0002' },
+  { name: 'query: id twice on describe', as: 'consumer', method: 'GET', path: (f) => `/vpc-endpoint-services/describe?id=${f.svc}&id=${f.other}`, status: 400, code: 'EndPoint.0002' },
 ];
 
 /** What both accounts see; a refused request must leave all of it as it was. */
@@ -282,5 +292,56 @@ describe('delete of a service in use', () => {
     const conns = await d.provider.get(`/vpc-endpoint-services/${svc.id}/connections`);
     expect(conns.status).toBe(200);
     expect(conns.body.connections.map((x: { id: string; status: string }) => [x.id, x.status])).toEqual([[ep.body.id, 'accepted']]);
+  });
+});
+
+describe('the API contract of common HTTP clients (issue 10, item 15)', () => {
+  it('a wrong type is reported as "must be a <type>", and only an absent field as "is required"', async () => {
+    const mistyped = await d.provider.post('/vpc-endpoint-services', svcWith({ port_id: 42 }));
+    expect(mistyped).toEqual({ status: 400, body: { error_code: 'EndPoint.3003', error_msg: 'port_id: must be a string' } });
+    const notArray = await d.provider.post('/vpc-endpoint-services', svcWith({ ports: 'TCP:80' }));
+    expect(notArray).toEqual({ status: 400, body: { error_code: 'EndPoint.3004', error_msg: 'ports: must be an array' } });
+    const absent = await d.provider.post('/vpc-endpoint-services', svcWithout('port_id'));
+    expect(absent).toEqual({ status: 400, body: { error_code: 'EndPoint.3003', error_msg: 'port_id: is required' } });
+  });
+
+  it('a repeated vpc_id on GET /routetables is refused, never dropped to list every VPC\'s tables', async () => {
+    const r = await d.consumer.get('/routetables?vpc_id=vpc-client&vpc_id=vpc-client');
+    expectErrorBody(r, 400, 'EndPoint.0002');
+    expect(r.body.error_msg).toContain('vpc_id');
+  });
+
+  it('a GET or DELETE with Content-Type: application/json and an empty body is served, as the Huawei SDKs send it', async () => {
+    const json = { 'content-type': 'application/json' };
+    const list = await d.consumer.request('GET', '/vpc-endpoints', undefined, json);
+    expect(list.status).toBe(200);
+    const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: f.svc, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(ep.status).toBe(200);
+    const del = await d.consumer.request('DELETE', `/vpc-endpoints/${ep.body.id}`, '', json);
+    expect(del.status).toBe(204);
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${ep.body.id}`)).status === 404, 5_000, 'the endpoint gone');
+  });
+});
+
+describe('a bodyless DELETE with Content-Type: application/json on a gateway endpoint', () => {
+  it('deletes it and its routes go from the route table', async () => {
+    const g = await startTestDaemon(twoAccountConfig({
+      public_services: [{ name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-obs', cidrs: ['100.125.0.0/24'] }, ports: [{ port: 80, target: '127.0.0.1:19000' }] }],
+    }));
+    try {
+      const obs = (await g.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services[0];
+      const table = (await g.consumer.get('/routetables?vpc_id=vpc-client')).body.routetables[0];
+      const ep = await g.consumer.post('/vpc-endpoints', { endpoint_service_id: obs.id, vpc_id: 'vpc-client', routetables: [table.id] });
+      expect(ep.status).toBe(200);
+      const routesTo = async () => (await g.consumer.get(`/routetables/${table.id}`)).body.routetable.routes
+        .filter((r: { nexthop: string | null }) => r.nexthop === ep.body.id);
+      await waitFor(async () => (await routesTo()).length > 0, 5_000, 'the gateway endpoint\'s routes');
+      const del = await g.consumer.request('DELETE', `/vpc-endpoints/${ep.body.id}`, '', { 'content-type': 'application/json' });
+      expect(del.status).toBe(204);
+      await waitFor(async () => (await g.consumer.get(`/vpc-endpoints/${ep.body.id}`)).status === 404, 5_000, 'the endpoint gone');
+      expect(await routesTo()).toEqual([]);
+    } finally {
+      await g.stop();
+    }
   });
 });

@@ -9,7 +9,7 @@ import net, { type Socket } from 'node:net';
 import { V2ProxyProtocol } from 'proxy-protocol-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { loadNativeRelay, selectRelay } from '../../src/dataplane/native-relay.js';
-import { CONSUMER, SERVICE_BODY, createAvailableService, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, METRICS_TOKEN, SERVICE_BODY, createAvailableService, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const MiB = 1024 * 1024;
@@ -108,7 +108,7 @@ async function roundTrip(c: Client, msg: string): Promise<void> {
 // ---- metrics ------------------------------------------------------------------------------------
 
 async function metrics(d: TestDaemon, endpointId: string) {
-  const body = await (await fetch(`${d.url}/metrics`)).text();
+  const body = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
   const get = (name: string, labels = '') => {
     const m = new RegExp(`^${name}${labels ? `\\{${labels}\\}` : ''} (\\S+)$`, 'm').exec(body);
     return m ? Number(m[1]) : undefined;

@@ -63,6 +63,11 @@ describe('config validation', () => {
     ['a bad listen', (c: any) => { c.listen = 'nowhere'; }, /^listen: /],
     ['a user route of type local', (c: any) => { c.vpcs[0].route_tables[0].routes[0].type = 'local'; }, /^vpcs\[0\]\.route_tables\[0\]\.routes\[0\]\.type: /],
     ['two default route tables', (c: any) => { c.vpcs[0].route_tables.push({ id: 'rtb-2', default: true }); }, /^vpcs\[0\]\.route_tables: more than one default/],
+    ['an API headers timeout longer than its request timeout (node:http would throw at start)', (c: any) => { c.api = { request_timeout_ms: 1000, headers_timeout_ms: 2000 }; }, /^api\.headers_timeout_ms: 2000 is longer than request_timeout_ms/],
+    ['an API connection cap of 0', (c: any) => { c.api = { max_connections: 0 }; }, /^api\.max_connections: /],
+    ['an unknown api key', (c: any) => { c.api = { max_pipelining: 4 }; }, /^api: unknown key "max_pipelining"$/],
+    ['a metrics token of spaces', (c: any) => { c.metrics = { token: ' '.repeat(20) }; }, /^metrics\.token: must not contain spaces/],
+    ['a short metrics token', (c: any) => { c.metrics = { token: 'short' }; }, /^metrics\.token: must be at least 16 characters/],
     ['a quota of the wrong type', (c: any) => { c.accounts[0].quotas = { endpoint: 'many' }; }, /^accounts\[0\]\.quotas\.endpoint: /],
     ['a public gateway service without a prefix list', (c: any) => { c.public_services = [{ name: 'obs', service_type: 'gateway', ports: [{ port: 80, target: '127.0.0.1:19000' }] }]; }, /^public_services\[0\]\.prefix_list: /],
     ['colliding public prefixes', (c: any) => {

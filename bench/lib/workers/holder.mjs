@@ -6,6 +6,7 @@
 //   {op: 'close'}                       destroys every connection; answers once all are closed
 // Exits when its parent goes (the IPC channel closes).
 import net from 'node:net';
+import { serveOps } from './ipc.mjs';
 
 /** @type {Set<{sock: net.Socket, state: string, error: string|null}>} */
 const conns = new Set();
@@ -61,21 +62,12 @@ async function closeAll() {
   return { closed: n };
 }
 
-process.on('message', async (m) => {
-  try {
-    let answer;
-    if (m.op === 'open') answer = await open(m);
-    else if (m.op === 'storm') {
-      for (let i = 0; i < m.n; i++) dial(m.host, m.port);
-      answer = { started: m.n };
-    } else if (m.op === 'states') answer = states();
-    else if (m.op === 'close') answer = await closeAll();
-    else throw new Error(`unknown op ${m.op}`);
-    process.send({ id: m.id, ...answer });
-  } catch (err) {
-    process.send({ id: m.id, error: err.message });
-  }
+serveOps({
+  open,
+  storm(m) {
+    for (let i = 0; i < m.n; i++) dial(m.host, m.port);
+    return { started: m.n };
+  },
+  states,
+  close: closeAll,
 });
-process.on('disconnect', () => process.exit(0));
-process.on('SIGTERM', () => process.exit(0));
-process.send({ ready: true });

@@ -1,0 +1,168 @@
+// What one API client may cost the daemon: connections at once, requests queued per connection,
+// how long a request may take, and a back-off for addresses whose connections had to be cut. The
+// control API shares the event loop with data-plane admission, so a client that pipelines
+// requests without reading the replies, or never finishes a body, must be stopped before it
+// costs memory or time (issue 10, item 2).
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Config } from '../model/config.js';
+import { DEFAULTS } from '../model/defaults.js';
+import { ApiError } from '../model/errors.js';
+import type { ApiRefusalReason } from '../telemetry/metrics.js';
+
+/** the `api:` section of the config */
+export type ApiLimits = Config['api'];
+
+export interface GuardOptions {
+  readonly limits: ApiLimits;
+  /** counts a refused or cut connection */
+  refused(reason: ApiRefusalReason): void;
+  /** the clock of the back-off (ms); tests drive it */
+  readonly now?: () => number;
+}
+
+interface Queue {
+  /** requests read and not yet answered in full */
+  n: number;
+  paused: boolean;
+}
+
+interface Backoff {
+  until: number;
+  strikes: number;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const B = DEFAULTS.api;
+
+export class ApiGuard {
+  private readonly queues = new WeakMap<Socket, Queue>();
+  private readonly backoffs = new Map<string, Backoff>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: GuardOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** fastify's serverFactory: node:http with the limits, and every request counted on its connection */
+  readonly serverFactory = (handler: Handler): http.Server => {
+    const l = this.o.limits;
+    const server = http.createServer({
+      requestTimeout: l.requestTimeoutMs,
+      headersTimeout: l.headersTimeoutMs,
+      keepAliveTimeout: l.keepAliveTimeoutMs,
+      // node checks the two timeouts above on this period (30 s by default)
+      connectionsCheckingInterval: Math.min(1_000, l.headersTimeoutMs),
+    }, (req, res) => this.admit(req, res, handler));
+    server.setTimeout(l.idleTimeoutMs);
+    server.maxConnections = l.maxConnections;
+    server.on('drop', () => this.o.refused('max_connections'));
+    // An address in back-off is refused before node:http sets the connection up (a parser, its
+    // listeners, timers): an attacker reconnecting at once costs an accept and a close, no more.
+    const serve = server.listeners('connection') as Array<(socket: Socket) => void>;
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => {
+      const b = this.backoffs.get(socket.remoteAddress ?? '');
+      if (b && this.now() < b.until) {
+        this.o.refused('backoff');
+        socket.destroy();
+        return;
+      }
+      for (const listener of serve) listener.call(server, socket);
+    });
+    return server;
+  };
+
+  /** fastify's clientErrorHandler: a request node:http could not take, answered in the API's shape */
+  readonly clientError = (err: Error & { code?: string }, socket: Socket): void => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    let e: ApiError;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      e = new ApiError('RequestTimeout');
+      this.strike(socket, 'timeout');
+    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+      e = new ApiError('HeadersTooLarge');
+    } else {
+      e = new ApiError('InvalidParameter', 'malformed HTTP request');
+    }
+    const body = JSON.stringify(e.toBody());
+    if (socket.writable) {
+      socket.write(`HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\nContent-Type: application/json; charset=utf-8\r\n`
+        + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    }
+    socket.destroy();
+  };
+
+  private admit(req: IncomingMessage, res: ServerResponse, handler: Handler): void {
+    const socket = req.socket;
+    // the rest of what a cut connection had sent is parsed in the same read: drop it
+    if (socket.destroyed) return;
+    let q = this.queues.get(socket);
+    if (!q) this.queues.set(socket, (q = { n: 0, paused: false }));
+    const queue = q;
+    const max = this.o.limits.maxPipelinedRequests;
+    queue.n++;
+    res.once('close', () => {
+      queue.n--;
+      if (queue.paused && queue.n <= max && !socket.destroyed) {
+        queue.paused = false;
+        socket.resume();
+      }
+    });
+    if (queue.n > 2 * max) {
+      // it keeps pushing while its replies are unread
+      this.strike(socket, 'pipelining');
+      socket.destroy();
+      stopParsing(socket);
+      return;
+    }
+    if (queue.n > max && !queue.paused) {
+      queue.paused = true;
+      socket.pause();
+    }
+    handler(req, res);
+  }
+
+  /** a connection cut for abuse: its address waits before it may connect again, longer each time */
+  private strike(socket: Socket, reason: ApiRefusalReason): void {
+    this.o.refused(reason);
+    const addr = socket.remoteAddress;
+    if (!addr) return;
+    const t = this.now();
+    const old = this.backoffs.get(addr);
+    // strikes are forgotten after a quiet period as long as the longest back-off
+    const strikes = old && t < old.until + B.backoffMaxMs ? old.strikes + 1 : 1;
+    this.backoffs.delete(addr);
+    if (this.backoffs.size >= B.backoffAddresses) this.backoffs.delete(this.backoffs.keys().next().value!);
+    this.backoffs.set(addr, { strikes, until: t + Math.min(B.backoffMaxMs, B.backoffMs * 2 ** (strikes - 1)) });
+  }
+}
+
+/**
+ * node:http parses the whole of a read (up to 64 KiB: some 1,600 pipelined GETs) even after the
+ * socket is destroyed, at some 50 µs a request. Its parser takes 2 from the headers-complete
+ * callback as "stop here" (what it does for an upgrade), so the rest of a cut connection's read
+ * costs nothing. An undocumented internal of node:http: where it is missing, the rest is parsed
+ * and dropped by admit().
+ */
+function stopParsing(socket: Socket): void {
+  const parser = (socket as Socket & { parser?: { onIncoming?: unknown } | null }).parser;
+  if (parser && typeof parser.onIncoming === 'function') parser.onIncoming = () => 2;
+}
+
+/** `render` run at most once per `ttlMs`, whatever the request rate; callers in between share its result */
+export function renderedAtMostEvery(ttlMs: number, render: () => Promise<string>, now: () => number = Date.now): () => Promise<string> {
+  let at = -Infinity;
+  let text: Promise<string> | null = null;
+  return () => {
+    const t = now();
+    if (!text || t - at >= ttlMs) {
+      at = t;
+      const p = render();
+      text = p;
+      p.catch(() => { if (text === p) text = null; });
+    }
+    return text;
+  };
+}
