@@ -26,6 +26,8 @@ export interface DaemonOptions {
   /** the default account's token (VPCEP_TOKEN) */
   readonly token?: string;
   readonly log: Logger;
+  /** the data plane's clock and sweep interval (tests: a fake clock, sweepIntervalMs 0, dataPlane.sweep()) */
+  readonly dataPlaneClock?: { readonly now: () => number; readonly sweepIntervalMs?: number };
 }
 
 export interface Daemon {
@@ -77,6 +79,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
       forget: (id) => metrics.forgetEndpoint(id),
+      now: o.dataPlaneClock?.now,
+      sweepIntervalMs: o.dataPlaneClock?.sweepIntervalMs,
     });
     dataPlaneToClose = dataPlane;
     metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions }), { snat_mode: snat.mode, relay: relay.relay });

@@ -26,6 +26,10 @@ export interface TcpDataPlaneOptions {
   readonly forget: (endpointId: string) => void;
   /** how often the summary line is logged (ms); 0 turns it off */
   readonly summaryIntervalMs?: number;
+  /** the clock of connect deadlines and idle times (ms); tests inject one and call sweep() */
+  readonly now?: () => number;
+  /** how often the timer sweeps (ms); default a quarter of the shortest timeout, 25 ms to 1 s; 0: only sweep() */
+  readonly sweepIntervalMs?: number;
 }
 
 export class TcpDataPlane implements DataPlane {
@@ -35,7 +39,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly o: TcpDataPlaneOptions;
   private readonly load = { active: 0, maxConnections: 0, fdBudget: 0 };
   private readonly ctx: DataPlaneContext;
-  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly sweepTimer: NodeJS.Timeout | null;
+  private readonly now: () => number;
   private readonly summaryTimer: NodeJS.Timeout | null;
   private readonly idleMs: number;
   private readonly gateway: GatewayPlane;
@@ -44,6 +49,7 @@ export class TcpDataPlane implements DataPlane {
   constructor(o: TcpDataPlaneOptions) {
     this.o = o;
     this.idleMs = o.idleTimeoutMs;
+    const now = (this.now = o.now ?? (() => performance.now()));
     this.load.maxConnections = o.maxConnections;
     this.load.fdBudget = openFileLimit() - FD_RESERVE - (activeRelay()?.pooledFds ?? 0);
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
@@ -53,7 +59,7 @@ export class TcpDataPlane implements DataPlane {
       snatMode: o.snatMode,
       connectTimeoutMs: o.connectTimeoutMs,
       load,
-      now: () => performance.now(),
+      now,
       simulatedSource: (host) => this.simulatedSource(host),
       connectionOpened: () => { load.active++; summary.opened++; },
       connectionClosed: () => { load.active--; },
@@ -65,8 +71,8 @@ export class TcpDataPlane implements DataPlane {
     };
     this.gateway = new GatewayPlane(this.ctx, o.maxConnections);
     // One coarse timer for every connection: a quarter of the shortest timeout, 25 ms to 1 s.
-    const tick = Math.min(1000, Math.max(25, Math.min(o.connectTimeoutMs, o.idleTimeoutMs) / 4));
-    this.sweepTimer = setInterval(() => this.sweep(), tick).unref();
+    const tick = o.sweepIntervalMs ?? Math.min(1000, Math.max(25, Math.min(o.connectTimeoutMs, o.idleTimeoutMs) / 4));
+    this.sweepTimer = tick > 0 ? setInterval(() => this.sweep(), tick).unref() : null;
     const every = o.summaryIntervalMs ?? 60_000;
     this.summaryTimer = every > 0 ? setInterval(() => this.logSummary(), every).unref() : null;
   }
@@ -133,7 +139,7 @@ export class TcpDataPlane implements DataPlane {
   }
 
   close(): void {
-    clearInterval(this.sweepTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     for (const r of this.runtimes.values()) r.close();
     this.runtimes.clear();
@@ -172,8 +178,9 @@ export class TcpDataPlane implements DataPlane {
     return isIpv4(v4) ? v4 : '0.0.0.0';
   }
 
-  private sweep(): void {
-    const now = performance.now();
+  /** finds connects past their deadline and idle connections, on the data plane's clock */
+  sweep(): void {
+    const now = this.now();
     const idleMs = this.idleMs;
     for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) {
       for (const c of r.connections) {

@@ -18,8 +18,9 @@ export class Connection implements LiveConnection {
   readonly owner: ConnectionOwner;
   readonly listenPort: number;
   phase: Phase;
-  /** when the connect attempt started and must end, on the coarse clock (ms) */
+  /** when the connect attempt started (performance.now(), for the connect time) */
   readonly startedAt: number;
+  /** when the connect attempt must end, on the data plane's clock (ms) */
   readonly deadline: number;
   lastActive: number;
   failure: RefusalReason | null;
@@ -40,7 +41,7 @@ export class Connection implements LiveConnection {
     this.owner = owner;
     this.listenPort = listenPort;
     this.phase = Phase.Connecting;
-    this.startedAt = now;
+    this.startedAt = performance.now();
     this.deadline = now + connectTimeoutMs;
     this.dataSeen = false;
     this.lastActive = now;

@@ -9,7 +9,7 @@ import { relayChoice } from '../../src/dataplane/native-relay.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   metricValue,
-  ApiClient, CONSUMER, PROVIDER, ROOT, SERVICE_BODY, freePort, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig,
+  ApiClient, CONSUMER, FakeClock, PROVIDER, ROOT, SERVICE_BODY, freePort, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig,
   waitFor, writeConfig, type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
 
@@ -40,8 +40,8 @@ afterEach(async () => {
 const randomPort = () => 20_000 + Math.floor(Math.random() * 20_000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function daemon(dataplane?: Record<string, unknown>, dataDir?: string): Promise<TestDaemon> {
-  const d = await startTestDaemon(twoAccountConfig(dataplane ? { dataplane } : {}), dataDir);
+async function daemon(dataplane?: Record<string, unknown>, dataDir?: string, clock?: FakeClock): Promise<TestDaemon> {
+  const d = await startTestDaemon(twoAccountConfig(dataplane ? { dataplane } : {}), dataDir, clock ? { dataPlaneClock: clock.option } : {});
   daemons.add(d);
   return d;
 }
@@ -556,31 +556,29 @@ describe('backend failures and connection behaviour', () => {
     expect(await closedBy(d.url, ep.id, 'done') ?? 0).toBe(0);
   });
 
-  it('idle timeout: an idle connection is closed, a trickling one stays open', async () => {
-    const d = await daemon({ idle_timeout_ms: 300 });
+  it('idle timeout: an idle connection is closed, a trickling one stays open (driven by the clock and sweep hook)', async () => {
+    const clock = new FakeClock();
+    const d = await daemon({ idle_timeout_ms: 300_000 }, undefined, clock);
     const backend = await startBackend();
     const P = randomPort();
     const svc = await publish(d, [[P, backend.port]]);
     const ep = await acceptedEndpoint(d, svc.id);
 
     const idle = await relays(ep.host_ip, P);
-    const lastData = performance.now();
     const busy = await relays(ep.host_ip, P);
-    const timer = setInterval(() => busy.sock.write('.'), 100);
-    try {
-      const start = performance.now();
-      const closedAt = await idle.waitClosed(3_000);
-      expect(closedAt - lastData).toBeGreaterThanOrEqual(280);
-      expect(closedAt - lastData).toBeLessThanOrEqual(1_500);
-      expect(idle.error).toBeNull();
-      await sleep(Math.max(0, 1_500 - (performance.now() - start)));
-      expect(busy.closedAt).toBeNull();
-      expect(busy.error).toBeNull();
-    } finally {
-      clearInterval(timer);
-    }
+    d.daemon.dataPlane.sweep(); // both were active: their idle time starts now
+    clock.advance(200_000);
+    await busy.roundTrip('trickle');
+    d.daemon.dataPlane.sweep(); // 200 s idle: under the timeout, nothing closes
+    await sleep(50);
+    expect(idle.closedAt).toBeNull();
+    clock.advance(200_000);
+    d.daemon.dataPlane.sweep(); // idle: 400 s; busy: 200 s
+    await idle.waitClosed(3_000);
+    expect(idle.error).toBeNull();
     await busy.roundTrip('still alive');
-    expect(await closedBy(d.url, ep.id, 'idle')).toBe(1);
+    expect(busy.closedAt).toBeNull();
+    await waitFor(async () => (await closedBy(d.url, ep.id, 'idle')) === 1, 2_000, 'the idle one counted');
     busy.sock.end();
     await busy.waitClosed(2_000);
     await waitFor(async () => (await closedBy(d.url, ep.id, 'done')) === 1, 2_000, 'the busy one counted as done');
