@@ -75,6 +75,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       connectTimeoutMs: config.dataplane.backendConnectTimeoutMs,
       idleTimeoutMs: config.dataplane.idleTimeoutMs,
       maxConnections: config.dataplane.maxConnections,
+      onPremises: config.dataplane.onPremises,
       vpcs: inventory.vpcs,
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
@@ -93,6 +94,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
       log,
+      onPremises: config.dataplane.onPremises,
     });
     await control.reconcile();
 

@@ -8,7 +8,7 @@ import type {
   CreateEndpointBody, CreateServiceBody, ListQuery, ModifyServiceBody, UpdateEndpointBody,
 } from '../model/requests.js';
 import { page } from '../model/requests.js';
-import type { RouteDecision, RoutingView } from '../model/routing.js';
+import type { PathTrace, RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
 import type { Account, Endpoint, EndpointService, Permission, Tag } from '../model/types.js';
 import * as endpoints from './endpoints.js';
@@ -156,7 +156,7 @@ export class ControlPlane {
   }
 
   /** the path tracer: the same decision the data plane makes for a connection */
-  trace(caller: Account, q: { vpc_id: string; source_ip: string; destination_ip: string; destination_port: number }): RouteDecision {
+  trace(caller: Account, q: gateway.TraceQuery): PathTrace {
     return gateway.trace(this.st, caller, q);
   }
 

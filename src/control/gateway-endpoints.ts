@@ -7,12 +7,13 @@ import { ApiError } from '../model/errors.js';
 import { validatePolicy } from '../model/policy.js';
 import type { CreateEndpointBody } from '../model/requests.js';
 import { applyTags } from '../model/rules.js';
-import { decideRoute, type RouteDecision } from '../model/routing.js';
+import { describeIsolation } from '../model/isolation.js';
+import { decideInterfaceEndpoint, decideOnPremisesToPublic, decideRoute, type DecideInput, type PathTrace } from '../model/routing.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
-import { ipToInt, isIpv4 } from '../net/cidr.js';
+import { cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
 import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
 import { now, type ControlState } from './state.js';
-import { pushRouting } from './transitions.js';
+import { backendsOf, pushRouting } from './transitions.js';
 
 export function routeTables(st: ControlState, caller: Account): RouteTableView[] {
   const byEndpoints = endpointRoutes(st.endpoints.values(), st.services);
@@ -37,15 +38,45 @@ export async function updateRouteTable(st: ControlState, caller: Account, id: st
   return routeTable(st, caller, id);
 }
 
-/** the path tracer: the same decision the data plane makes for a connection */
-export function trace(st: ControlState, caller: Account, q: { vpc_id: string; source_ip: string; destination_ip: string; destination_port: number }): RouteDecision {
-  const vpc = st.vpcs.get(q.vpc_id);
-  if (!vpc || vpc.account !== caller.name) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
+/**
+ * The path tracer: the same decision the data plane makes for a connection. Without a VPC the
+ * client is on premises (outside every VPC). A destination that is an interface endpoint's address
+ * (its private IP in the client's VPC, or its host address) is decided as the endpoint's admission
+ * decides; any other as a route (gateway endpoints, the internet).
+ */
+export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTrace {
+  const vpc = q.vpc_id === undefined ? null : st.vpcs.get(q.vpc_id);
+  if (vpc === undefined || (vpc && vpc.account !== caller.name)) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
   if (!isIpv4(q.source_ip)) throw new ApiError('InvalidParameter', `source_ip: ${JSON.stringify(q.source_ip)} is not an IPv4 address`);
   if (!isIpv4(q.destination_ip)) throw new ApiError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destination_ip)} is not an IPv4 address`);
-  return decideRoute(st.routing(), {
-    vpcId: vpc.id, sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port,
-  }, (id) => st.dataPlane.endpointConnections(id));
+  const input = { sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port };
+  const ep = [...st.endpoints.values()].find((e) => e.service_type === 'interface' && e.host_ip !== null
+    && (e.host_ip === q.destination_ip || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destination_ip)));
+  if (ep) return traceInterface(st, caller, vpc, input, ep);
+  if (!vpc) return decideOnPremisesToPublic(st.routing(), input);
+  return decideRoute(st.routing(), { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id));
+}
+
+export interface TraceQuery {
+  readonly vpc_id?: string | undefined;
+  readonly source_ip: string;
+  readonly destination_ip: string;
+  readonly destination_port: number;
+}
+
+/** another account's endpoint is traced without its id or its VPC's (item 4: no existence oracle) */
+function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, input: Omit<DecideInput, 'vpcId'>, ep: Endpoint): PathTrace {
+  const own = ep.owner === caller.name;
+  const service = st.services.get(ep.service_id);
+  const backend = service && backendsOf(st, service).find((b) => b.client_port === input.destinationPort);
+  return decideInterfaceEndpoint({
+    vpcId: vpc?.id ?? null,
+    ...input,
+    endpoint: { id: own ? ep.id : null, status: ep.status, cap: st.capOf(ep.owner), active: st.dataPlane.endpointConnections(ep.id), snatIp: ep.snat_ip },
+    isolation: describeIsolation(vpc?.id ?? null, ep.vpc_id, st.onPremises, own ? ep.vpc_id : 'of another account'),
+    service: service && backend ? { id: service.id, name: service.service_name, target: `${backend.host}:${backend.port}` } : null,
+    whitelist: ep.enable_whitelist ? ep.whitelist.map(cidrOf) : null,
+  });
 }
 
 /** the route tables a gateway endpoint names: each a table of its VPC, none already routing to the service */

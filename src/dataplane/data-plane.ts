@@ -1,6 +1,7 @@
 // The TCP data plane: applies the control plane's change events to live endpoints, runs the one
 // coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
 import type { Ack, ChangeEvent, DataPlane, LiveEndpoint } from '../model/events.js';
+import { clientVpcNumber, type OnPremises } from '../model/isolation.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -10,6 +11,8 @@ import { Phase } from './connection.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
+import { listenTcp } from './listener.js';
+import type { ListenerSink, TcpListener } from './connection.js';
 import { activeRelay } from './native-relay.js';
 
 export interface TcpDataPlaneOptions {
@@ -17,6 +20,10 @@ export interface TcpDataPlaneOptions {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
+  /** clients outside every VPC (the host, 127.0.0.1): allowed or refused */
+  readonly onPremises?: OnPremises;
+  /** descriptors kept free of connections for the API, the store and the logs (default FD_RESERVE) */
+  readonly fdReserve?: number;
   /** every VPC's loopback number and CIDR, to map client host addresses back to simulated ones */
   readonly vpcs: ReadonlyArray<{ number: number; cidr: string }>;
   readonly log: Logger;
@@ -37,7 +44,7 @@ export class TcpDataPlane implements DataPlane {
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly vpcBases = new Map<number, number>();
   private readonly o: TcpDataPlaneOptions;
-  private readonly load = { active: 0, maxConnections: 0, fdBudget: 0 };
+  private readonly load = { active: 0, maxConnections: 0, fdBudget: 0, listeners: 0, onPremises: 'allow' as OnPremises };
   private readonly ctx: DataPlaneContext;
   private readonly sweepTimer: NodeJS.Timeout | null;
   private readonly now: () => number;
@@ -51,9 +58,15 @@ export class TcpDataPlane implements DataPlane {
     this.idleMs = o.idleTimeoutMs;
     const now = (this.now = o.now ?? (() => performance.now()));
     this.load.maxConnections = o.maxConnections;
-    this.load.fdBudget = openFileLimit() - FD_RESERVE - (activeRelay()?.pooledFds ?? 0);
+    this.load.onPremises = o.onPremises ?? 'allow';
+    const fdLimit = openFileLimit();
+    const fdReserve = o.fdReserve ?? FD_RESERVE;
+    const pooledFds = activeRelay()?.pooledFds ?? 0;
+    this.load.fdBudget = fdLimit - fdReserve - pooledFds;
+    o.log.info({ fd_limit: fdLimit, fd_reserve: fdReserve, pooled_fds: pooledFds, fd_budget: this.load.fdBudget }, 'data plane: descriptor budget (listeners and connections)');
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
     const load = this.load;
+    const isVpc = (k: number) => this.vpcBases.has(k);
     const summary = this.summary;
     this.ctx = {
       snatMode: o.snatMode,
@@ -61,6 +74,8 @@ export class TcpDataPlane implements DataPlane {
       load,
       now,
       simulatedSource: (host) => this.simulatedSource(host),
+      clientVpc: (host) => clientVpcNumber(host, isVpc),
+      listen: (host, port, sink) => countedListener(load, host, port, sink),
       connectionOpened: () => { load.active++; summary.opened++; },
       connectionClosed: () => { load.active--; },
       observeConnect: o.observeConnect,
@@ -206,4 +221,20 @@ export class TcpDataPlane implements DataPlane {
     s.idle = 0;
     for (const k of REFUSAL_REASONS) s.refused[k] = 0;
   }
+}
+
+/** a listener counted in the descriptor budget while it is open */
+async function countedListener(load: { listeners: number }, host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
+  const server = await listenTcp(host, port, sink);
+  load.listeners++;
+  let open = true;
+  return {
+    close: () => {
+      if (open) {
+        open = false;
+        load.listeners--;
+      }
+      server.close();
+    },
+  };
 }

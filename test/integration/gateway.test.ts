@@ -834,6 +834,7 @@ describe('the path tracer agrees with the data plane', () => {
         policy: { allowed: true, statement: null, reason: 'no policy: the default policy allows all' },
         cap: { active: 0, cap: 3000, headroom: 3000 },
         backend_source: `10.0.1.50 (host address ${w.host(1, 50)})`,
+        isolation: null,
         verdict: 'relay',
         reason: `relayed through gateway endpoint ${e.id}`,
       },

@@ -249,7 +249,7 @@ describe('decideRoute: tables, refusals and the decision record', () => {
       route_table: { id: 'rtb-main', chosen_by: 'VPC default' },
       candidates: [], winner: null, target_type: 'none',
       service: { id: 'svc-s3', name: 'sim-1.s3', target: '127.0.0.1:9443' },
-      endpoint: null, policy: null, cap: null, backend_source: null,
+      endpoint: null, policy: null, cap: null, backend_source: null, isolation: null,
       verdict: 'refuse', reason: 'no route to 54.123.161.1 in rtb-main',
     });
   });
