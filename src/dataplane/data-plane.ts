@@ -201,12 +201,16 @@ export class TcpDataPlane implements DataPlane {
       for (const c of r.connections) {
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');
-        } else if (c.takeActivity()) {
+          continue;
+        }
+        if (c.takeActivity()) {
           c.lastActive = now;
         } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
           this.summary.idle++;
           c.closeIdle();
+          continue;
         }
+        c.probe();
       }
     }
   }
