@@ -84,7 +84,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       sweepIntervalMs: o.dataPlaneClock?.sweepIntervalMs,
     });
     dataPlaneToClose = dataPlane;
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions }), { snat_mode: snat.mode, relay: relay.relay });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet }), { snat_mode: snat.mode, relay: relay.relay });
     const control = new ControlPlane({
       region: config.region,
       store,

@@ -5,7 +5,7 @@ import { clientVpcNumber, type OnPremises } from '../model/isolation.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { EndpointFigures } from '../telemetry/metrics.js';
+import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
 import { Phase } from './connection.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
@@ -139,6 +139,13 @@ export class TcpDataPlane implements DataPlane {
         snatPorts: r.snatPortsInUse,
       };
     });
+  }
+
+  /** the internet path's figures (connections to public services routed igw or from outside every VPC) */
+  get internet(): InternetFigures {
+    const r = this.gateway.internet;
+    const b = r.bytes();
+    return { active: r.active, connections: r.counters.connections, receivedBytes: b.received, sentBytes: b.sent };
   }
 
   /** SIGTERM: stop accepting, let live connections finish for up to `timeoutMs`, then cut the rest */

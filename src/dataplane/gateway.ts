@@ -30,7 +30,7 @@ export class GatewayPlane {
   /** gateway endpoints' runtimes, by endpoint id */
   readonly runtimes = new Map<string, EndpointRuntime>();
   /** connections routed to the internet gateway */
-  private readonly internet: EndpointRuntime;
+  readonly internet: EndpointRuntime;
   readonly decisions: Record<RouteTarget, number> = { gateway_endpoint: 0, igw: 0, local: 0, blackhole: 0, none: 0 };
   private readonly ctx: DataPlaneContext;
 

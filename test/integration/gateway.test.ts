@@ -601,6 +601,41 @@ describe('metrics of the gateway path', () => {
   });
 });
 
+describe('metrics of the internet path', () => {
+  it('internet-path connections through gateway services appear in metrics: vpcep_internet_connections_total, _active_connections, _bytes_total{direction}', async () => {
+    const w = await startWorld();
+    const internet = async () => ({
+      connections: await metric(w.d.url, 'vpcep_internet_connections_total'),
+      active: await metric(w.d.url, 'vpcep_internet_active_connections'),
+      received: await metric(w.d.url, 'vpcep_internet_bytes_total', { direction: 'received' }),
+      sent: await metric(w.d.url, 'vpcep_internet_bytes_total', { direction: 'sent' }),
+    });
+    expect(await internet()).toEqual({ connections: 0, active: 0, received: 0, sent: 0 });
+    const REQUEST = 'GET /bucket/object HTTP/1.1\r\nHost: obs\r\nConnection: close\r\n\r\n';
+    // a client outside every VPC, and a VPC client whose route is igw
+    expect(await request('127.0.0.1', SERVICE_IP, w.P)).toEqual(relayedFrom('127.0.0.1'));
+    expect((await changeRoutes(w.d.consumer, 'rtb-main', { add: [{ destination: '0.0.0.0/0', type: 'igw' }] })).status).toBe(200);
+    expect(await request(w.host(2, 20), SERVICE_IP, w.P)).toEqual(relayedFrom('127.0.0.1'));
+    // through a gateway endpoint: the endpoint's series, not the internet's
+    const e = await gatewayEndpoint(w, { routetables: ['rtb-a'] });
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 50)));
+    const held = await hold('127.0.0.1', SERVICE_IP, w.P);
+    const during = await internet();
+    expect(during.connections).toBe(3);
+    expect(during.active).toBe(1);
+    expect(during.received).toBe(2 * REQUEST.length + 'GET /held HTTP/1.1\r\nHost: obs\r\n\r\n'.length); // live bytes included
+    expect(during.sent).toBeGreaterThan(0);
+    expect(await metric(w.d.url, 'vpcep_endpoint_connections_total', { endpoint_id: e.id })).toBe(1);
+    held.socket.destroy();
+    await waitFor(async () => (await metric(w.d.url, 'vpcep_internet_active_connections')) === 0, 2_000, 'the held connection closed');
+    const after = await internet();
+    expect(after.connections).toBe(3);
+    expect(after.received).toBe(during.received);
+    expect(after.sent).toBe(during.sent);
+    await stopDaemon(w.d);
+  });
+});
+
 // =================================================================================================
 
 describe('endpoint policies', () => {
