@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { ApiError } from '../model/errors.js';
-import { validatePolicy } from '../model/policy.js';
+import { validatePolicy, type PolicyOptions } from '../model/policy.js';
 import type { CreateEndpointBody } from '../model/requests.js';
 import { applyTags } from '../model/rules.js';
 import { describeIsolation } from '../model/isolation.js';
@@ -97,15 +97,20 @@ function checkRouteTables(st: ControlState, vpc: Vpc, serviceId: string, endpoin
   return ids;
 }
 
-/** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
-export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, body: CreateEndpointBody): Promise<Endpoint> {
-  for (const field of ['subnet_id', 'port_ip', 'whitelist', 'enable_whitelist'] as const) {
+/** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI: fields of one are refused, on create and on update alike */
+export function refuseEniFields<K extends string>(body: Partial<Record<K, unknown>>, fields: readonly K[]): void {
+  for (const field of fields) {
     if (body[field] !== undefined) throw new ApiError('InvalidParameter', `${field} applies to interface endpoints only: a gateway endpoint has no ENI`);
   }
+}
+
+/** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
+export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, body: CreateEndpointBody, policyOptions: PolicyOptions): Promise<Endpoint> {
+  refuseEniFields(body, ['subnet_id', 'port_ip', 'whitelist', 'enable_whitelist']);
   // Without routetables, the route goes into the VPC's default table.
   const wanted = body.routetables?.length ? body.routetables : [vpc.route_tables.find((t) => t.default)!.id];
   const routetables = checkRouteTables(st, vpc, s.id, null, wanted);
-  const policy = body.policy_statement === undefined ? null : validatePolicy(body.policy_statement);
+  const policy = body.policy_statement === undefined ? null : validatePolicy(body.policy_statement, policyOptions);
   if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
     throw new ApiError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
   }
@@ -136,12 +141,12 @@ export async function setEndpointRouteTables(st: ControlState, caller: Account, 
   return st.endpoints.get(id)!;
 }
 
-export async function setEndpointPolicy(st: ControlState, caller: Account, id: string, policy: unknown): Promise<Endpoint> {
+export async function setEndpointPolicy(st: ControlState, caller: Account, id: string, policy: unknown, policyOptions: PolicyOptions): Promise<Endpoint> {
   await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.service_type !== 'gateway') throw new ApiError('InvalidParameter', 'policy_statement applies to gateway endpoints only');
     if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
-    const next = { ...e, policy_statement: validatePolicy(policy), updated_at: now() };
+    const next = { ...e, policy_statement: validatePolicy(policy, policyOptions), updated_at: now() };
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });
   await pushRouting(st);
