@@ -64,12 +64,16 @@ export interface TraceQuery {
   readonly destination_port: number;
 }
 
-/** another account's endpoint is traced without its id or its VPC's (item 4: no existence oracle) */
+/**
+ * Another account's endpoint is traced as far as isolation, which is the caller's to know: its
+ * id, VPC, service, cap and the rule of its own that decided stay hidden (no existence oracle
+ * beyond what a connection attempt shows).
+ */
 function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, input: Omit<DecideInput, 'vpcId'>, ep: Endpoint): PathTrace {
   const own = ep.owner === caller.name;
   const service = st.services.get(ep.service_id);
   const backend = service && backendsOf(st, service).find((b) => b.client_port === input.destinationPort);
-  return decideInterfaceEndpoint({
+  const d = decideInterfaceEndpoint({
     vpcId: vpc?.id ?? null,
     ...input,
     endpoint: { id: own ? ep.id : null, status: ep.status, cap: st.capOf(ep.owner), active: st.dataPlane.endpointConnections(ep.id), snatIp: ep.snat_ip },
@@ -77,6 +81,10 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, inpu
     service: service && backend ? { id: service.id, name: service.service_name, target: `${backend.host}:${backend.port}` } : null,
     whitelist: ep.enable_whitelist ? ep.whitelist.map(cidrOf) : null,
   });
+  if (own) return d;
+  const reason = !d.isolation!.allowed ? d.reason
+    : d.verdict === 'relay' ? 'relayed through another account\'s interface endpoint' : 'refused by another account\'s interface endpoint (its own rules: its owner can trace them)';
+  return { ...d, service: null, cap: null, backend_source: null, reason };
 }
 
 /** the route tables a gateway endpoint names: each a table of its VPC, none already routing to the service */

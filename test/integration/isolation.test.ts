@@ -91,7 +91,12 @@ describe('VPC isolation', () => {
       target_type: 'interface_endpoint', endpoint: null, verdict: 'refuse',
       reason: 'isolation: client VPC vpc-provider-client is not the endpoint\'s VPC of another account',
     });
+    expect(other.body.trace).toMatchObject({ service: null, cap: null, backend_source: null });
     expect(JSON.stringify(other.body)).not.toContain(ep.id);
+    // on premises, another account's endpoint: isolation allows; the rest is its owner's to trace
+    const foreign = await d.provider.post('/trace', { source_ip: '192.0.2.10', destination_ip: ep.host_ip, destination_port: port });
+    expect(foreign.body.trace).toMatchObject({ endpoint: null, service: null, verdict: 'relay', reason: 'relayed through another account\'s interface endpoint' });
+    expect(JSON.stringify(foreign.body)).not.toContain(ep.id);
     const onPrem = await d.consumer.post('/trace', { source_ip: '192.0.2.10', destination_ip: ep.host_ip, destination_port: port });
     expect(onPrem.status, JSON.stringify(onPrem.body)).toBe(200);
     expect(onPrem.body.trace).toMatchObject({
