@@ -40,7 +40,7 @@ const gate = {
   active: 1500, cap: 3000, whitelistEnabled: true, vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'),
   whitelist: Array.from({ length: 20 }, (_, n) => cidrOf(`10.0.${n}.0/24`)),
 };
-const load = { active: 1_000, maxConnections: 1_000_000, fdBudget: 19_000 };
+const load = { active: 1_000, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 100, onPremises: 'allow' };
 const clientHosts = Array.from({ length: 256 }, (_, n) => `127.2.${n % 20}.${n}`);
 const header = {
   sourceIp: '10.0.1.50', sourcePort: 40123, destinationIp: '10.0.1.2', destinationPort: 80,
@@ -53,19 +53,20 @@ const policy = validatePolicy([
   { Effect: 'Deny', Action: ['*'], Resource: ['*'], Principal: { ID: ['0000aaaa'] } },
   { Effect: 'Allow', Action: ['obs:object:GetObject'], Resource: ['obs:*:*:object:bucket/*'] },
   { Effect: 'Allow', Action: ['*'], Resource: ['*'], Condition: { NotIpAddress: { 'vpcep:SourceIp': ['192.168.0.0/16'] } } },
-]);
+], { requirePrincipal: false });
 const policyRequest = { sourceIp: ipToInt('10.0.1.50'), sourceVpc: 'vpc-a', principalAccount: 'c0c0c0c0' };
 let sink = 0;
 
 // One connection's whole TypeScript path with the native relay, the addon stubbed: admission,
 // the SNAT port, the connection object and its backend addresses, then the close that frees both.
-const connLoad = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000 };
+const connLoad = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 1, onPremises: 'allow' };
 const runtime = new EndpointRuntime({
   id: 'ep', marker_id: 1, service_id: 'svc', ip: '10.0.1.2', host_ip: '127.2.1.2', vpc_id: 'vpc', vpc_number: 2,
   vpc_cidr: '10.0.0.0/16', snat_ip: '198.19.128.5', tcp_proxy: 'close', backends: [], enable_whitelist: false,
   whitelist: [], connection_cap: 3000,
 }, {
   snatMode: 'kernel', connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSource: () => '10.0.1.50',
+  clientVpc: () => 2, listen: () => Promise.reject(new Error('no listeners in the benchmark')),
   connectionOpened: () => { connLoad.active++; }, connectionClosed: () => { connLoad.active--; },
   observeConnect: () => {}, refused: () => {},
 });
@@ -85,7 +86,7 @@ suite
   .add('longest-prefix match, 10,000 routes', () => { sink ^= table.lookup(nextIp()).prefix; }, options)
   .add('SNAT address allocation, 3,000 in use', () => { sink ^= allocateSnatIp(usedSnat).length; }, options)
   .add('SNAT port take + give', () => { const p = pool.take(); pool.give(p); sink ^= p; }, options)
-  .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientHosts[(i = (i + 1) & 255)]) === null ? 1 : 0; }, options)
+  .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientHosts[(i = (i + 1) & 255)], 2) === null ? 1 : 0; }, options)
   .add('PROXY v2 header encode', () => { sink ^= encodeProxyV2(header).length; }, options)
   .add('policy evaluation, 5 statements', () => { sink ^= evaluatePolicy(policy, policyRequest).allowed ? 1 : 0; }, options)
   .add('a connection through TypeScript: admit, SNAT port, set-up, close (addon stubbed)', () => {

@@ -29,6 +29,8 @@ export interface DaemonOptions {
   readonly every?: (ms: number, fn: () => void) => () => void;
   /** the clock of the API's back-off and /metrics cache (ms); tests drive it */
   readonly now?: () => number;
+  /** the data plane's clock and sweep interval (tests: a fake clock, sweepIntervalMs 0, dataPlane.sweep()) */
+  readonly dataPlaneClock?: { readonly now: () => number; readonly sweepIntervalMs?: number };
 }
 
 function every(ms: number, fn: () => void): () => void {
@@ -74,13 +76,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       connectTimeoutMs: config.dataplane.backendConnectTimeoutMs,
       idleTimeoutMs: config.dataplane.idleTimeoutMs,
       maxConnections: config.dataplane.maxConnections,
+      onPremises: config.dataplane.onPremises,
       vpcs: inventory.vpcs,
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
       forget: (id) => metrics.forgetEndpoint(id),
+      now: o.dataPlaneClock?.now,
+      sweepIntervalMs: o.dataPlaneClock?.sweepIntervalMs,
     });
     dataPlaneToClose = dataPlane;
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions }), { snat_mode: snat.mode, relay: relay.relay });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet }), { snat_mode: snat.mode, relay: relay.relay });
     const control = new ControlPlane({
       region: config.region,
       store,
@@ -90,6 +95,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
       log,
+      onPremises: config.dataplane.onPremises,
     });
     await control.reconcile();
     let converging = false;

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { startDaemon, type Daemon } from '../src/daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
 import { createLogger } from '../src/telemetry/logger.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -107,13 +107,14 @@ export interface TestDaemon {
 }
 
 /** A daemon in this process on a free port, with the two-account config unless told otherwise. */
-export async function startTestDaemon(config: Record<string, unknown> = twoAccountConfig(), dataDir = tempDir()): Promise<TestDaemon> {
+export async function startTestDaemon(config: Record<string, unknown> = twoAccountConfig(), dataDir = tempDir(), o: Pick<DaemonOptions, 'dataPlaneClock'> = {}): Promise<TestDaemon> {
   const configFile = writeConfig(dataDir, { metrics: { token: METRICS_TOKEN }, ...config });
   const daemon = await startDaemon({
     configFile,
     dataDir: path.join(dataDir, 'data'),
     listen: { host: '127.0.0.1', port: 0 },
     log: createLogger('silent'),
+    ...o,
   });
   const url = `http://127.0.0.1:${daemon.address.port}`;
   const client = (token: string | undefined, project: string) => new ApiClient(url, token, project);
@@ -126,6 +127,19 @@ export async function startTestDaemon(config: Record<string, unknown> = twoAccou
     client,
     stop: () => daemon.stop(200),
   };
+}
+
+/** A fake clock for the data plane: `advance(ms)` moves it; the test calls `dataPlane.sweep()` itself. */
+export class FakeClock {
+  t = 1_000;
+  readonly now = (): number => this.t;
+  advance(ms: number): void {
+    this.t += ms;
+  }
+  /** the daemon option: this clock, no sweep timer */
+  get option(): NonNullable<DaemonOptions['dataPlaneClock']> {
+    return { now: this.now, sweepIntervalMs: 0 };
+  }
 }
 
 /** Polls until `fn` returns a truthy value, or fails after `ms`. */

@@ -10,6 +10,7 @@ import {
   connectionActionBody, createEndpointBody, createServiceBody, endpointPolicyBody, endpointRouteTablesBody, modifyServiceBody,
   parseBody, parseListQuery, permissionActionBody, routeTableBody, tagActionBody, traceBody, updateEndpointBody,
 } from '../model/requests.js';
+import type { PolicyOptions } from '../model/policy.js';
 import type { Account } from '../model/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -42,6 +43,9 @@ export interface ApiOptions {
 
 type Params = { project_id: string; id: string; resource_type: string; resource_id: string };
 type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, unknown>; Body: unknown }>;
+
+/** huawei-vpcep-api.md line 65: policy_statement has no Principal; absent means everyone */
+const HUAWEI_POLICY: PolicyOptions = { requirePrincipal: false };
 
 const VERSIONS = {
   versions: [{
@@ -197,7 +201,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     // -- endpoints (consumer side)
     v1.post('/vpc-endpoints', async (req: Req) => {
       const body = parseBody(createEndpointBody, req.body);
-      return endpointJson(await control.createEndpoint(caller(req), body), ctx);
+      return endpointJson(await control.createEndpoint(caller(req), body, HUAWEI_POLICY), ctx);
     });
     v1.get('/vpc-endpoints', async (req: Req) => {
       const r = control.listEndpoints(caller(req), parseListQuery(req.query, 'endpoint'));
@@ -222,7 +226,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     v1.put('/vpc-endpoints/:id/policy', async (req: Req) => {
       control.ownEndpoint(caller(req), req.params.id);
       const body = parseBody(endpointPolicyBody, req.body);
-      return endpointJson(await control.setEndpointPolicy(caller(req), req.params.id, body.policy_statement), ctx);
+      return endpointJson(await control.setEndpointPolicy(caller(req), req.params.id, body.policy_statement, HUAWEI_POLICY), ctx);
     });
 
     // -- route tables (the shape of Huawei's VPC route tables) and the path tracer

@@ -363,8 +363,8 @@ export function buildProgram(): Command {
       out(g, await api(g, 'PUT', `/routetables/${encodeURIComponent(id)}`, body), showTable);
     }));
 
-  program.command('trace').description('trace how a connection from a VPC to an address would be routed')
-    .requiredOption('--vpc-id <id>', 'the client\'s VPC')
+  program.command('trace').description('trace how a connection from a VPC (or on premises) to an address would be decided')
+    .option('--vpc-id <id>', 'the client\'s VPC (omitted: an on-premises client, outside every VPC)')
     .requiredOption('--source <ip>', 'the client\'s private IP')
     .requiredOption('--destination <ip>', 'the destination IP (e.g. an OBS-style service address)')
     .requiredOption('--port <port>', 'the destination port', count)
@@ -378,6 +378,7 @@ export function buildProgram(): Command {
           ...t.candidates.map((c: Json, i: number) => [i === 0 ? 'candidates' : '', `${c.destination} (${c.matched}) -> ${c.type}${c.nexthop ? ` ${c.nexthop}` : ''} [${c.owner}]`]),
           ['winner', t.winner ? `${t.winner.destination} -> ${t.winner.type}: ${t.winner.why}` : 'none'],
           ['service', t.service ? `${t.service.name} -> ${t.service.target}` : 'none'],
+          ['isolation', t.isolation ? t.isolation.rule : '-'],
           ['endpoint', t.endpoint ? `${t.endpoint.id} (${t.endpoint.status})` : '-'],
           ['policy', t.policy ? `${t.policy.allowed ? 'allow' : 'deny'}: ${t.policy.reason}` : '-'],
           ['cap', t.cap ? `${t.cap.active} of ${t.cap.cap} (headroom ${t.cap.headroom})` : '-'],

@@ -8,7 +8,8 @@ import type {
   CreateEndpointBody, CreateServiceBody, ListQuery, ModifyServiceBody, UpdateEndpointBody,
 } from '../model/requests.js';
 import { page } from '../model/requests.js';
-import type { RouteDecision, RoutingView } from '../model/routing.js';
+import type { PolicyOptions } from '../model/policy.js';
+import type { PathTrace, RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
 import type { Account, Endpoint, EndpointService, Permission, Tag } from '../model/types.js';
 import * as endpoints from './endpoints.js';
@@ -157,7 +158,7 @@ export class ControlPlane {
   }
 
   /** the path tracer: the same decision the data plane makes for a connection */
-  trace(caller: Account, q: { vpc_id: string; source_ip: string; destination_ip: string; destination_port: number }): RouteDecision {
+  trace(caller: Account, q: gateway.TraceQuery): PathTrace {
     return gateway.trace(this.st, caller, q);
   }
 
@@ -165,14 +166,15 @@ export class ControlPlane {
     return gateway.setEndpointRouteTables(this.st, caller, id, tables);
   }
 
-  setEndpointPolicy(caller: Account, id: string, policy: unknown): Promise<Endpoint> {
-    return gateway.setEndpointPolicy(this.st, caller, id, policy);
+  /** `options`: the dialect's policy rules (is a Principal required) */
+  setEndpointPolicy(caller: Account, id: string, policy: unknown, options: PolicyOptions): Promise<Endpoint> {
+    return gateway.setEndpointPolicy(this.st, caller, id, policy, options);
   }
 
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------
 
-  createEndpoint(caller: Account, body: CreateEndpointBody): Promise<Endpoint> {
-    return endpoints.createEndpoint(this.st, caller, body);
+  createEndpoint(caller: Account, body: CreateEndpointBody, policy: PolicyOptions): Promise<Endpoint> {
+    return endpoints.createEndpoint(this.st, caller, body, policy);
   }
 
   updateEndpoint(caller: Account, id: string, body: UpdateEndpointBody): Promise<Endpoint> {

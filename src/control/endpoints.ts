@@ -3,16 +3,17 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { ApiError } from '../model/errors.js';
+import type { PolicyOptions } from '../model/policy.js';
 import type { CreateEndpointBody, UpdateEndpointBody } from '../model/requests.js';
 import { allocatePrivateIp, applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
 import type { Account, Endpoint, Vpc } from '../model/types.js';
 import { cidrOf, ipToInt } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
-import { newGatewayEndpoint } from './gateway-endpoints.js';
+import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { now, type ControlState } from './state.js';
 import { bringEndpointUp, finishEndpointDeletion, pushEndpoint } from './transitions.js';
 
-export async function createEndpoint(st: ControlState, caller: Account, body: CreateEndpointBody): Promise<Endpoint> {
+export async function createEndpoint(st: ControlState, caller: Account, body: CreateEndpointBody, policy: PolicyOptions): Promise<Endpoint> {
   const endpoint = await st.serial(async () => {
     const s = st.services.get(body.endpoint_service_id);
     if (!s || s.status === 'deleting') {
@@ -25,7 +26,7 @@ export async function createEndpoint(st: ControlState, caller: Account, body: Cr
     if (s.status !== 'available') throw new ApiError('ServiceUnavailable', `endpoint service ${s.id} is ${s.status}`);
     const vpc = st.vpcs.get(body.vpc_id);
     if (!vpc || vpc.account !== caller.name) throw new ApiError('VpcNotFound', `VPC ${body.vpc_id} does not exist`);
-    if (s.service_type === 'gateway') return newGatewayEndpoint(st, caller, s, vpc, body);
+    if (s.service_type === 'gateway') return newGatewayEndpoint(st, caller, s, vpc, body, policy);
     if (body.routetables !== undefined || body.policy_statement !== undefined) {
       throw new ApiError('InvalidParameter', 'routetables and policy_statement apply to gateway endpoints only');
     }
@@ -77,6 +78,7 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
   const next = await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
+    if (e.service_type === 'gateway') refuseEniFields(body, ['whitelist', 'enable_whitelist']);
     const n: Endpoint = {
       ...e,
       ...(body.whitelist !== undefined ? { whitelist: normaliseWhitelist(body.whitelist) } : {}),

@@ -4,15 +4,16 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { ApiError } from '../model/errors.js';
-import { validatePolicy } from '../model/policy.js';
+import { validatePolicy, type PolicyOptions } from '../model/policy.js';
 import type { CreateEndpointBody } from '../model/requests.js';
 import { applyTags } from '../model/rules.js';
-import { decideRoute, type RouteDecision } from '../model/routing.js';
+import { describeIsolation } from '../model/isolation.js';
+import { decideInterfaceEndpoint, decideOnPremisesToPublic, decideRoute, type DecideInput, type PathTrace } from '../model/routing.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
-import { ipToInt, isIpv4 } from '../net/cidr.js';
+import { cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
 import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
 import { now, type ControlState } from './state.js';
-import { pushRouting } from './transitions.js';
+import { backendsOf, pushRouting } from './transitions.js';
 
 export function routeTables(st: ControlState, caller: Account): RouteTableView[] {
   const byEndpoints = endpointRoutes(st.endpoints.values(), st.services);
@@ -37,15 +38,53 @@ export async function updateRouteTable(st: ControlState, caller: Account, id: st
   return routeTable(st, caller, id);
 }
 
-/** the path tracer: the same decision the data plane makes for a connection */
-export function trace(st: ControlState, caller: Account, q: { vpc_id: string; source_ip: string; destination_ip: string; destination_port: number }): RouteDecision {
-  const vpc = st.vpcs.get(q.vpc_id);
-  if (!vpc || vpc.account !== caller.name) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
+/**
+ * The path tracer: the same decision the data plane makes for a connection. Without a VPC the
+ * client is on premises (outside every VPC). A destination that is an interface endpoint's address
+ * (its private IP in the client's VPC, or its host address) is decided as the endpoint's admission
+ * decides; any other as a route (gateway endpoints, the internet).
+ */
+export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTrace {
+  const vpc = q.vpc_id === undefined ? null : st.vpcs.get(q.vpc_id);
+  if (vpc === undefined || (vpc && vpc.account !== caller.name)) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
   if (!isIpv4(q.source_ip)) throw new ApiError('InvalidParameter', `source_ip: ${JSON.stringify(q.source_ip)} is not an IPv4 address`);
   if (!isIpv4(q.destination_ip)) throw new ApiError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destination_ip)} is not an IPv4 address`);
-  return decideRoute(st.routing(), {
-    vpcId: vpc.id, sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port,
-  }, (id) => st.dataPlane.endpointConnections(id));
+  const input = { sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port };
+  const ep = [...st.endpoints.values()].find((e) => e.service_type === 'interface' && e.host_ip !== null
+    && (e.host_ip === q.destination_ip || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destination_ip)));
+  if (ep) return traceInterface(st, caller, vpc, input, ep);
+  if (!vpc) return decideOnPremisesToPublic(st.routing(), input);
+  return decideRoute(st.routing(), { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id));
+}
+
+export interface TraceQuery {
+  readonly vpc_id?: string | undefined;
+  readonly source_ip: string;
+  readonly destination_ip: string;
+  readonly destination_port: number;
+}
+
+/**
+ * Another account's endpoint is traced as far as isolation, which is the caller's to know: its
+ * id, VPC, service, cap and the rule of its own that decided stay hidden (no existence oracle
+ * beyond what a connection attempt shows).
+ */
+function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, input: Omit<DecideInput, 'vpcId'>, ep: Endpoint): PathTrace {
+  const own = ep.owner === caller.name;
+  const service = st.services.get(ep.service_id);
+  const backend = service && backendsOf(st, service).find((b) => b.client_port === input.destinationPort);
+  const d = decideInterfaceEndpoint({
+    vpcId: vpc?.id ?? null,
+    ...input,
+    endpoint: { id: own ? ep.id : null, status: ep.status, cap: st.capOf(ep.owner), active: st.dataPlane.endpointConnections(ep.id), snatIp: ep.snat_ip },
+    isolation: describeIsolation(vpc?.id ?? null, ep.vpc_id, st.onPremises, own ? ep.vpc_id : 'of another account'),
+    service: service && backend ? { id: service.id, name: service.service_name, target: `${backend.host}:${backend.port}` } : null,
+    whitelist: ep.enable_whitelist ? ep.whitelist.map(cidrOf) : null,
+  });
+  if (own) return d;
+  const reason = !d.isolation!.allowed ? d.reason
+    : d.verdict === 'relay' ? 'relayed through another account\'s interface endpoint' : 'refused by another account\'s interface endpoint (its own rules: its owner can trace them)';
+  return { ...d, service: null, cap: null, backend_source: null, reason };
 }
 
 /** the route tables a gateway endpoint names: each a table of its VPC, none already routing to the service */
@@ -66,15 +105,20 @@ function checkRouteTables(st: ControlState, vpc: Vpc, serviceId: string, endpoin
   return ids;
 }
 
-/** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
-export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, body: CreateEndpointBody): Promise<Endpoint> {
-  for (const field of ['subnet_id', 'port_ip', 'whitelist', 'enable_whitelist'] as const) {
+/** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI: fields of one are refused, on create and on update alike */
+export function refuseEniFields<K extends string>(body: Partial<Record<K, unknown>>, fields: readonly K[]): void {
+  for (const field of fields) {
     if (body[field] !== undefined) throw new ApiError('InvalidParameter', `${field} applies to interface endpoints only: a gateway endpoint has no ENI`);
   }
+}
+
+/** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
+export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, body: CreateEndpointBody, policyOptions: PolicyOptions): Promise<Endpoint> {
+  refuseEniFields(body, ['subnet_id', 'port_ip', 'whitelist', 'enable_whitelist']);
   // Without routetables, the route goes into the VPC's default table.
   const wanted = body.routetables?.length ? body.routetables : [vpc.route_tables.find((t) => t.default)!.id];
   const routetables = checkRouteTables(st, vpc, s.id, null, wanted);
-  const policy = body.policy_statement === undefined ? null : validatePolicy(body.policy_statement);
+  const policy = body.policy_statement === undefined ? null : validatePolicy(body.policy_statement, policyOptions);
   if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
     throw new ApiError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
   }
@@ -105,12 +149,12 @@ export async function setEndpointRouteTables(st: ControlState, caller: Account, 
   return st.endpoints.get(id)!;
 }
 
-export async function setEndpointPolicy(st: ControlState, caller: Account, id: string, policy: unknown): Promise<Endpoint> {
+export async function setEndpointPolicy(st: ControlState, caller: Account, id: string, policy: unknown, policyOptions: PolicyOptions): Promise<Endpoint> {
   await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.service_type !== 'gateway') throw new ApiError('InvalidParameter', 'policy_statement applies to gateway endpoints only');
     if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
-    const next = { ...e, policy_statement: validatePolicy(policy), updated_at: now() };
+    const next = { ...e, policy_statement: validatePolicy(policy, policyOptions), updated_at: now() };
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });
   await pushRouting(st);

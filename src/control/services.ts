@@ -96,6 +96,8 @@ export async function deleteService(st: ControlState, caller: Account, id: strin
   await st.serial(async () => {
     const s = st.ownService(caller, id);
     if (s.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint service ${id} is being deleted`);
+    // 000_9af245a83013c30f.txt 3.4: only endpoints in Accepted or Creating block the deletion; a
+    // pending, rejected or failed one turns failed with an error entry (finishServiceDeletion).
     const inUse = st.connectionCount(id);
     if (inUse > 0) {
       throw new ApiError('ServiceInUse', `endpoint service ${id} has ${inUse} endpoint(s) in accepted or creating status: reject or delete them first`);

@@ -6,6 +6,7 @@ import { randomInt } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { ApiError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
+import type { OnPremises } from '../model/isolation.js';
 import type { RoutingView } from '../model/routing.js';
 import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type Vpc,
@@ -30,6 +31,8 @@ export interface ControlOptions {
   /** the user routes added through the API, by route table id */
   readonly userRoutes?: Iterable<{ id: string; routes: Route[] }>;
   readonly log: ControlLogger;
+  /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
+  readonly onPremises?: OnPremises;
 }
 
 export const now = () => new Date().toISOString();
@@ -38,6 +41,7 @@ export class ControlState {
   readonly region: string;
   readonly dataPlane: DataPlane;
   readonly log: ControlLogger;
+  readonly onPremises: OnPremises;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -54,6 +58,7 @@ export class ControlState {
     this.store = o.store;
     this.dataPlane = o.dataPlane;
     this.log = o.log;
+    this.onPremises = o.onPremises ?? 'allow';
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
       this.accountsByName.set(a.name, a);

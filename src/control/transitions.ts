@@ -33,7 +33,7 @@ function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
 }
 
 /** the real address each terminal port relays to */
-function backendsOf(st: ControlState, s: EndpointService): LiveEndpoint['backends'] {
+export function backendsOf(st: ControlState, s: EndpointService): LiveEndpoint['backends'] {
   if (s.public) {
     return s.public.targets.map((t) => {
       const [host, port] = t.target.split(':');

@@ -1,24 +1,30 @@
-// Admission of one new connection to an endpoint: the daemon-wide ceiling, the open-file
-// headroom, the endpoint's cap (000_9af245a83013c30f.txt 1.4: 3,000 concurrent) and its whitelist.
+// Admission of one new connection to an endpoint: VPC isolation (src/model/isolation.ts), the
+// daemon-wide ceiling, the open-file headroom, the endpoint's cap (000_9af245a83013c30f.txt 1.4:
+// 3,000 concurrent) and its whitelist.
 // Pure and synchronous, so the count is exact however connects and closes interleave.
+import { isolationRefusal, type OnPremises } from '../model/isolation.js';
 import { cidrContains, type Cidr } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 
 export type RefusalReason =
   | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
-  | 'backend_unreachable' | 'backend_timeout' | 'backend_error';
+  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'cap', 'whitelist', 'policy', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
-  'backend_unreachable', 'backend_timeout', 'backend_error',
+  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises',
 ];
 
 export interface DaemonLoad {
   /** connections open through the whole data plane */
   readonly active: number;
   readonly maxConnections: number;
-  /** file descriptors the process may still open before it keeps a reserve free */
+  /** file descriptors connections may hold: the open-file limit less a reserve (API, store, logs) and pooled pipes */
   readonly fdBudget: number;
+  /** listeners open now: each holds a descriptor of that budget */
+  readonly listeners: number;
+  /** clients outside every VPC: allowed or refused (dataplane.on_premises) */
+  readonly onPremises: OnPremises;
 }
 
 export interface EndpointGate {
@@ -31,11 +37,16 @@ export interface EndpointGate {
   readonly vpcBase: number;
 }
 
-/** Why a connection from `clientHost` must be refused, or null to admit it. */
-export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string): RefusalReason | null {
+/**
+ * Why a connection from `clientHost`, a client of VPC number `clientVpc` (null: outside every VPC),
+ * must be refused, or null to admit it.
+ */
+export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, clientVpc: number | null): RefusalReason | null {
+  const isolated = isolationRefusal(clientVpc, gate.vpcNumber, load.onPremises);
+  if (isolated !== null) return isolated;
   if (load.active >= load.maxConnections) return 'daemon_limit';
   // Each relayed connection holds two descriptors: the client's and the backend's.
-  if (load.active * 2 + 2 > load.fdBudget) return 'fd_limit';
+  if (load.active * 2 + load.listeners + 2 > load.fdBudget) return 'fd_limit';
   if (gate.active >= gate.cap) return 'cap';
   if (gate.whitelistEnabled && !whitelisted(gate, clientHost)) return 'whitelist';
   return null;

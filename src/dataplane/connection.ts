@@ -69,6 +69,12 @@ export interface LiveConnection {
   fail(reason: RefusalReason): void;
   /** a graceful close after the idle timeout */
   closeIdle(): void;
+  /**
+   * Called by every sweep: a client that sent its FIN is no longer read, so its later reset goes
+   * unheard; the JS relay writes zero bytes to it, which fails on a reset socket and closes the
+   * connection. The native relay hears resets itself (nothing to do).
+   */
+  probe(): void;
 }
 
 /** A client connection accepted by a listener, before admission. */

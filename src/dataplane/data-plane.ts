@@ -1,15 +1,18 @@
 // The TCP data plane: applies the control plane's change events to live endpoints, runs the one
 // coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
 import type { Ack, ChangeEvent, DataPlane, LiveEndpoint } from '../model/events.js';
+import { clientVpcNumber, type OnPremises } from '../model/isolation.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { EndpointFigures } from '../telemetry/metrics.js';
+import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
 import { Phase } from './connection.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
+import { listenTcp } from './listener.js';
+import type { ListenerSink, TcpListener } from './connection.js';
 import { activeRelay } from './native-relay.js';
 
 export interface TcpDataPlaneOptions {
@@ -17,6 +20,10 @@ export interface TcpDataPlaneOptions {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
+  /** clients outside every VPC (the host, 127.0.0.1): allowed or refused */
+  readonly onPremises?: OnPremises;
+  /** descriptors kept free of connections for the API, the store and the logs (default FD_RESERVE) */
+  readonly fdReserve?: number;
   /** every VPC's loopback number and CIDR, to map client host addresses back to simulated ones */
   readonly vpcs: ReadonlyArray<{ number: number; cidr: string }>;
   readonly log: Logger;
@@ -26,6 +33,10 @@ export interface TcpDataPlaneOptions {
   readonly forget: (endpointId: string) => void;
   /** how often the summary line is logged (ms); 0 turns it off */
   readonly summaryIntervalMs?: number;
+  /** the clock of connect deadlines and idle times (ms); tests inject one and call sweep() */
+  readonly now?: () => number;
+  /** how often the timer sweeps (ms); default a quarter of the shortest timeout, 25 ms to 1 s; 0: only sweep() */
+  readonly sweepIntervalMs?: number;
 }
 
 export class TcpDataPlane implements DataPlane {
@@ -33,9 +44,10 @@ export class TcpDataPlane implements DataPlane {
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly vpcBases = new Map<number, number>();
   private readonly o: TcpDataPlaneOptions;
-  private readonly load = { active: 0, maxConnections: 0, fdBudget: 0 };
+  private readonly load = { active: 0, maxConnections: 0, fdBudget: 0, listeners: 0, onPremises: 'allow' as OnPremises };
   private readonly ctx: DataPlaneContext;
-  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly sweepTimer: NodeJS.Timeout | null;
+  private readonly now: () => number;
   private readonly summaryTimer: NodeJS.Timeout | null;
   private readonly idleMs: number;
   private readonly gateway: GatewayPlane;
@@ -44,17 +56,26 @@ export class TcpDataPlane implements DataPlane {
   constructor(o: TcpDataPlaneOptions) {
     this.o = o;
     this.idleMs = o.idleTimeoutMs;
+    const now = (this.now = o.now ?? (() => performance.now()));
     this.load.maxConnections = o.maxConnections;
-    this.load.fdBudget = openFileLimit() - FD_RESERVE - (activeRelay()?.pooledFds ?? 0);
+    this.load.onPremises = o.onPremises ?? 'allow';
+    const fdLimit = openFileLimit();
+    const fdReserve = o.fdReserve ?? FD_RESERVE;
+    const pooledFds = activeRelay()?.pooledFds ?? 0;
+    this.load.fdBudget = fdLimit - fdReserve - pooledFds;
+    o.log.info({ fd_limit: fdLimit, fd_reserve: fdReserve, pooled_fds: pooledFds, fd_budget: this.load.fdBudget }, 'data plane: descriptor budget (listeners and connections)');
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
     const load = this.load;
+    const isVpc = (k: number) => this.vpcBases.has(k);
     const summary = this.summary;
     this.ctx = {
       snatMode: o.snatMode,
       connectTimeoutMs: o.connectTimeoutMs,
       load,
-      now: () => performance.now(),
+      now,
       simulatedSource: (host) => this.simulatedSource(host),
+      clientVpc: (host) => clientVpcNumber(host, isVpc),
+      listen: (host, port, sink) => countedListener(load, host, port, sink),
       connectionOpened: () => { load.active++; summary.opened++; },
       connectionClosed: () => { load.active--; },
       observeConnect: o.observeConnect,
@@ -65,8 +86,8 @@ export class TcpDataPlane implements DataPlane {
     };
     this.gateway = new GatewayPlane(this.ctx, o.maxConnections);
     // One coarse timer for every connection: a quarter of the shortest timeout, 25 ms to 1 s.
-    const tick = Math.min(1000, Math.max(25, Math.min(o.connectTimeoutMs, o.idleTimeoutMs) / 4));
-    this.sweepTimer = setInterval(() => this.sweep(), tick).unref();
+    const tick = o.sweepIntervalMs ?? Math.min(1000, Math.max(25, Math.min(o.connectTimeoutMs, o.idleTimeoutMs) / 4));
+    this.sweepTimer = tick > 0 ? setInterval(() => this.sweep(), tick).unref() : null;
     const every = o.summaryIntervalMs ?? 60_000;
     this.summaryTimer = every > 0 ? setInterval(() => this.logSummary(), every).unref() : null;
   }
@@ -120,6 +141,13 @@ export class TcpDataPlane implements DataPlane {
     });
   }
 
+  /** the internet path's figures (connections to public services routed igw or from outside every VPC) */
+  get internet(): InternetFigures {
+    const r = this.gateway.internet;
+    const b = r.bytes();
+    return { active: r.active, connections: r.counters.connections, receivedBytes: b.received, sentBytes: b.sent };
+  }
+
   /** SIGTERM: stop accepting, let live connections finish for up to `timeoutMs`, then cut the rest */
   async drain(timeoutMs: number): Promise<{ drained: number; cut: number }> {
     for (const r of this.runtimes.values()) r.stopListening();
@@ -133,7 +161,7 @@ export class TcpDataPlane implements DataPlane {
   }
 
   close(): void {
-    clearInterval(this.sweepTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     for (const r of this.runtimes.values()) r.close();
     this.runtimes.clear();
@@ -172,19 +200,24 @@ export class TcpDataPlane implements DataPlane {
     return isIpv4(v4) ? v4 : '0.0.0.0';
   }
 
-  private sweep(): void {
-    const now = performance.now();
+  /** finds connects past their deadline and idle connections, on the data plane's clock */
+  sweep(): void {
+    const now = this.now();
     const idleMs = this.idleMs;
     for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) {
       for (const c of r.connections) {
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');
-        } else if (c.takeActivity()) {
+          continue;
+        }
+        if (c.takeActivity()) {
           c.lastActive = now;
         } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
           this.summary.idle++;
           c.closeIdle();
+          continue;
         }
+        c.probe();
       }
     }
   }
@@ -199,4 +232,20 @@ export class TcpDataPlane implements DataPlane {
     s.idle = 0;
     for (const k of REFUSAL_REASONS) s.refused[k] = 0;
   }
+}
+
+/** a listener counted in the descriptor budget while it is open */
+async function countedListener(load: { listeners: number }, host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
+  const server = await listenTcp(host, port, sink);
+  load.listeners++;
+  let open = true;
+  return {
+    close: () => {
+      if (open) {
+        open = false;
+        load.listeners--;
+      }
+      server.close();
+    },
+  };
 }

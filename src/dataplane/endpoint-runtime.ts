@@ -5,8 +5,7 @@ import { cidrOf, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type RefusalReason } from './admission.js';
-import { CLOSE_REASONS, type BackendTarget, type CloseReason, type ConnectionOwner, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
-import { listenTcp } from './listener.js';
+import { CLOSE_REASONS, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
 export interface DataPlaneContext {
@@ -16,6 +15,10 @@ export interface DataPlaneContext {
   now(): number;
   /** the simulated address of a client's host address, for the PROXY header */
   simulatedSource(host: string): string;
+  /** the VPC number of a client's host address, or null for a client outside every VPC */
+  clientVpc(host: string): number | null;
+  /** listens on host:port, the listener counted in the descriptor budget while open */
+  listen(host: string, port: number, sink: ListenerSink): Promise<TcpListener>;
   connectionOpened(): void;
   connectionClosed(): void;
   observeConnect(endpointId: string, seconds: number): void;
@@ -135,7 +138,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   }
 
   private listen(host: string, port: number): Promise<TcpListener> {
-    return listenTcp(host, port, {
+    return this.ctx.listen(host, port, {
       onClient: (client) => this.accept(client, port),
       // Accept errors (EMFILE, ...) are counted, never fatal.
       onAcceptError: (reason) => {
@@ -149,7 +152,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const ctx = this.ctx;
     const host = client.remoteAddress;
     const listener = this.listeners.get(port);
-    let reason = this.closing || !listener ? 'not_accepted' as const : admit(this, ctx.load, host);
+    let reason = this.closing || !listener ? 'not_accepted' as const : admit(this, ctx.load, host, ctx.clientVpc(host));
     let snatPort = 0;
     if (reason === null) {
       snatPort = this.ports.take();
@@ -178,10 +181,11 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   /**
    * Relays a connection the gateway already routed here: the daemon's limits and the endpoint's
-   * cap apply (no whitelist: policies decided before). Returns the refusal, or null when relayed.
+   * cap apply (no whitelist; isolation and policies decided by the route: a VPC's route tables
+   * lead to its own gateway endpoints only). Returns the refusal, or null when relayed.
    */
   relayRouted(client: PendingClient, port: number, target: BackendTarget, route: RouteKey): RefusalReason | null {
-    const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, '');
+    const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, '', this.vpcNumber);
     const snatPort = reason === null ? this.ports.take() : 0;
     const refusal = reason ?? (snatPort === 0 ? 'snat_exhausted' as const : null);
     if (refusal !== null) {

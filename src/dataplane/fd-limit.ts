@@ -1,6 +1,7 @@
 // The process's open-file limit, which the data plane budgets: each relayed connection holds two
-// descriptors, the native relay keeps empty pipes for reuse, and a reserve stays free for the
-// API, the store and the logs.
+// descriptors, each open listener one, the native relay keeps empty pipes for reuse, and a reserve
+// stays free for the API, the store and the logs (the data plane's fdReserve option, FD_RESERVE
+// by default).
 import fs from 'node:fs';
 
 /** descriptors kept free for the API, the store and the logs */

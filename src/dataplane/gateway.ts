@@ -9,7 +9,6 @@ import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '
 import type { DataPlaneContext } from './endpoint-runtime.js';
 import { EndpointRuntime } from './endpoint-runtime.js';
 import type { PendingClient, RouteKey, TcpListener } from './connection.js';
-import { listenTcp } from './listener.js';
 
 interface PublicListener {
   readonly server: TcpListener;
@@ -31,7 +30,7 @@ export class GatewayPlane {
   /** gateway endpoints' runtimes, by endpoint id */
   readonly runtimes = new Map<string, EndpointRuntime>();
   /** connections routed to the internet gateway */
-  private readonly internet: EndpointRuntime;
+  readonly internet: EndpointRuntime;
   readonly decisions: Record<RouteTarget, number> = { gateway_endpoint: 0, igw: 0, local: 0, blackhole: 0, none: 0 };
   private readonly ctx: DataPlaneContext;
 
@@ -108,7 +107,7 @@ export class GatewayPlane {
   }
 
   private listen(publicIp: number, port: number): Promise<TcpListener> {
-    return listenTcp(hostOfPublic(publicIp), port, {
+    return this.ctx.listen(hostOfPublic(publicIp), port, {
       onClient: (client) => this.accept(client, publicIp, port),
       // Accept errors (EMFILE, ...) are counted, never fatal.
       onAcceptError: (reason) => { this.internet.counters.rejected[reason]++; },

@@ -9,6 +9,9 @@ import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type Conne
 const CONN = Symbol('vpcep.connection');
 type Tagged = Socket & { [CONN]: Connection };
 
+/** the zero-byte write that probes a half-closed client (it fails with EPIPE once the client reset) */
+const NOTHING = Buffer.alloc(0);
+
 /** how many source ports a connect tries before it counts as snat_exhausted */
 const SNAT_PORT_TRIES = 4;
 
@@ -18,8 +21,9 @@ export class Connection implements LiveConnection {
   readonly owner: ConnectionOwner;
   readonly listenPort: number;
   phase: Phase;
-  /** when the connect attempt started and must end, on the coarse clock (ms) */
+  /** when the connect attempt started (performance.now(), for the connect time) */
   readonly startedAt: number;
+  /** when the connect attempt must end, on the data plane's clock (ms) */
   readonly deadline: number;
   lastActive: number;
   failure: RefusalReason | null;
@@ -40,7 +44,7 @@ export class Connection implements LiveConnection {
     this.owner = owner;
     this.listenPort = listenPort;
     this.phase = Phase.Connecting;
-    this.startedAt = now;
+    this.startedAt = performance.now();
     this.deadline = now + connectTimeoutMs;
     this.dataSeen = false;
     this.lastActive = now;
@@ -121,6 +125,11 @@ export class Connection implements LiveConnection {
     this.backend.destroy();
   }
 
+  probe(): void {
+    const c = this.client;
+    if (this.phase === Phase.Open && c.readableEnded && !c.writableEnded && !c.destroyed) c.write(NOTHING);
+  }
+
   fail(reason: RefusalReason): void {
     if (this.failure !== null || this.phase !== Phase.Connecting) return;
     this.failure = reason;
@@ -154,7 +163,8 @@ export class Connection implements LiveConnection {
       // One side is gone: once it is closed, the other has nothing more to exchange.
       if (this.client.destroyed && !this.backend.destroyed) {
         if (this.phase === Phase.Connecting) this.backend.destroy();
-        else if (!this.client.readableEnded) this.backend.resetAndDestroy();
+        // A client that reset (even after its FIN) takes nothing more: the backend is reset too.
+        else if (!this.client.readableEnded || this.client.errored) this.backend.resetAndDestroy();
       } else if (this.backend.destroyed && !this.client.destroyed && !this.backend.readableEnded) {
         this.client.resetAndDestroy();
       }

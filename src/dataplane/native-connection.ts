@@ -77,6 +77,9 @@ export class NativeConnection implements LiveConnection, NativeSink {
     if (this.phase !== Phase.Closed) this.relay.close(this.id);
   }
 
+  /** the relay's threads hear a half-closed client's reset themselves */
+  probe(): void {}
+
   relayConnected(seconds: number): void {
     if (this.phase !== Phase.Connecting || this.failure !== null) return;
     this.phase = Phase.Open;

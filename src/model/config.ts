@@ -6,6 +6,7 @@ import {
 } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MAX_VPC_PREFIX } from '../net/loopback.js';
 import { DEFAULTS } from './defaults.js';
+import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** listeners the public gateway services may need in all (addresses x ports) */
@@ -32,6 +33,7 @@ const schema = z.strictObject({
     idle_timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
     drain_timeout_ms: z.number().int().min(0).max(3_600_000).optional(),
     max_connections: z.number().int().min(1).max(10_000_000).optional(),
+    on_premises: z.enum(ON_PREMISES_VALUES, { message: 'must be allow or deny' }).optional(),
   }).optional(),
   api: z.strictObject({
     max_pipelined_requests: z.number().int().min(1).max(1024).optional(),
@@ -124,6 +126,8 @@ export interface Config {
     readonly idleTimeoutMs: number;
     readonly drainTimeoutMs: number;
     readonly maxConnections: number;
+    /** clients outside every VPC (the host, 127.0.0.1): allowed to every endpoint, or refused */
+    readonly onPremises: OnPremises;
   };
   readonly api: {
     readonly maxPipelinedRequests: number;
@@ -338,6 +342,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       idleTimeoutMs: c.dataplane?.idle_timeout_ms ?? DEFAULTS.dataplane.idleTimeoutMs,
       drainTimeoutMs: c.dataplane?.drain_timeout_ms ?? DEFAULTS.dataplane.drainTimeoutMs,
       maxConnections: c.dataplane?.max_connections ?? DEFAULTS.dataplane.maxConnections,
+      onPremises: c.dataplane?.on_premises ?? DEFAULTS.dataplane.onPremises,
     },
     api,
     metrics: { token: c.metrics?.token },

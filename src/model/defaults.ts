@@ -19,6 +19,7 @@ export const DEFAULTS = deepFreeze({
     idleTimeoutMs: 350_000, // 350 s
     drainTimeoutMs: 30_000, // 30 s: how long SIGTERM lets live connections finish
     maxConnections: 1_000_000, // daemon-wide ceiling on concurrent connections
+    onPremises: 'allow' as 'allow' | 'deny', // clients outside every VPC reach every endpoint
   },
   api: {
     bodyLimitBytes: 1024 * 1024, // 1 MiB

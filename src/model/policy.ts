@@ -11,13 +11,21 @@
 //
 // Enforced per connection:
 // - Principal: absent or "*" matches every connection; { "ID": [...] } matches when the client
-//   VPC's account domain_id is in the list, or the list holds "*".
+//   VPC's account domain_id is in the list, or the list holds "*"; { "AWS": [...] } names the
+//   same accounts the AWS way ("<account id>" or "arn:aws:iam::<account id>:root", or "*"),
+//   normalised into ID. Huawei's documented policy_statement has no Principal
+//   (huawei-vpcep-api.md line 65): absent means everyone; AWS requires one in an endpoint policy
+//   (validatePolicy's requirePrincipal: the dialect says which).
 // - Condition (every operator and every key must match; the values of one key are alternatives):
 //     IpAddress / NotIpAddress      vpcep:SourceIp          the connection's source address
 //     StringEquals / StringNotEquals vpcep:SourceVpc        the client VPC's id
 //     StringEquals / StringNotEquals vpcep:PrincipalAccount the client VPC's account domain_id
-//   (aws:SourceIp, aws:SourceVpc and aws:PrincipalAccount are accepted as aliases; condition keys
-//   are case-insensitive, as in IAM; string comparisons are case-sensitive.)
+//   (aws:VpcSourceIp, aws:SourceVpc and aws:PrincipalAccount are accepted as aliases; condition
+//   keys are case-insensitive, as in IAM; string comparisons are case-sensitive.)
+//     IpAddress / NotIpAddress      aws:SourceIp            absent through an endpoint, as in AWS
+//   (002_05e46307768ae273.txt: traffic through a VPC endpoint carries the client's private
+//   address, and aws:SourceIp is only set for public ones): IpAddress never matches, and
+//   NotIpAddress always does, as IAM treats a key missing from the request.
 // - Explicit Deny wins: a Deny statement whose Principal and Conditions match and whose Action and
 //   Resource both cover everything refuses the connection, whatever any Allow says.
 // - Implicit deny: a connection that no Allow statement matches is refused.
@@ -37,18 +45,20 @@
 // 20,480 characters; each statement has exactly the keys
 //   Sid?        string
 //   Effect      "Allow" | "Deny"
-//   Principal?  "*" | { "ID": string | string[] }   (domain ids: 1-64 of A-Z a-z 0-9, or "*")
+//   Principal?  "*" | { "ID"?: string | string[], "AWS"?: string | string[] }  (at least one;
+//               domain ids: 1-64 of A-Z a-z 0-9, or "*"; AWS: an id, arn:aws:iam::<id>:root or "*")
 //   Action      string | string[]   (1-64 non-empty strings of at most 256 characters)
 //   Resource    string | string[]   (likewise)
 //   Condition?  { <operator>: { <key>: string | string[] } }   (the operators and keys above;
 //               IP values are IPv4 addresses or CIDRs, host bits cleared, a bare address is a /32)
-// The normalised form has arrays everywhere, CIDR text for IP values and vpcep:* key names.
+// The normalised form has arrays everywhere, CIDR text for IP values, vpcep:* key names (but
+// aws:SourceIp, which is not vpcep:SourceIp) and principals as { "ID": [...] }.
 import { cidrContains, intToIp, parseCidr, type Cidr } from '../net/cidr.js';
 import { ApiError } from './errors.js';
 
 export type PolicyEffect = 'Allow' | 'Deny';
 export type ConditionOperator = 'IpAddress' | 'NotIpAddress' | 'StringEquals' | 'StringNotEquals';
-export type ConditionKey = 'vpcep:SourceIp' | 'vpcep:SourceVpc' | 'vpcep:PrincipalAccount';
+export type ConditionKey = 'vpcep:SourceIp' | 'vpcep:SourceVpc' | 'vpcep:PrincipalAccount' | 'aws:SourceIp';
 
 /** operator -> key -> the key's alternative values (IP operators: CIDR text). */
 export type PolicyCondition = Partial<Record<ConditionOperator, Partial<Record<ConditionKey, string[]>>>>;
@@ -106,10 +116,11 @@ const STATEMENT_KEYS = ['Sid', 'Effect', 'Principal', 'Action', 'Resource', 'Con
 const OPERATORS: readonly ConditionOperator[] = ['IpAddress', 'NotIpAddress', 'StringEquals', 'StringNotEquals'];
 const IP_OPERATORS: ReadonlySet<ConditionOperator> = new Set(['IpAddress', 'NotIpAddress']);
 
-/** lower-case spelling -> canonical key; aws:* are aliases of vpcep:*. */
+/** lower-case spelling -> canonical key; aws:* are aliases of vpcep:*, but aws:SourceIp (the public source address). */
 const CONDITION_KEYS: ReadonlyMap<string, ConditionKey> = new Map([
   ['vpcep:sourceip', 'vpcep:SourceIp'],
-  ['aws:sourceip', 'vpcep:SourceIp'],
+  ['aws:vpcsourceip', 'vpcep:SourceIp'],
+  ['aws:sourceip', 'aws:SourceIp'],
   ['vpcep:sourcevpc', 'vpcep:SourceVpc'],
   ['aws:sourcevpc', 'vpcep:SourceVpc'],
   ['vpcep:principalaccount', 'vpcep:PrincipalAccount'],
@@ -117,6 +128,14 @@ const CONDITION_KEYS: ReadonlyMap<string, ConditionKey> = new Map([
 ]);
 
 const DOMAIN_ID = /^[A-Za-z0-9]{1,64}$/;
+/** an AWS account principal: the id, or the account's root ARN */
+const AWS_ACCOUNT = /^(?:arn:aws:iam::([A-Za-z0-9]{1,64}):root|([A-Za-z0-9]{1,64}|\*))$/;
+const IP_KEYS: ReadonlySet<ConditionKey> = new Set(['vpcep:SourceIp', 'aws:SourceIp']);
+
+export interface PolicyOptions {
+  /** a statement must name its Principal (AWS endpoint policies); else absent means everyone (Huawei) */
+  readonly requirePrincipal: boolean;
+}
 
 function invalid(path: string, what: string): never {
   throw new ApiError('InvalidPolicy', `${path}: ${what}`);
@@ -158,16 +177,21 @@ function actionOrResource(v: unknown, path: string): string[] {
 
 function principal(v: unknown, path: string): PolicyPrincipal {
   if (v === '*') return '*';
-  if (!isPlainObject(v)) invalid(path, `must be "*" or {"ID": [domain ids]}, got ${typeName(v)}`);
+  if (!isPlainObject(v)) invalid(path, `must be "*", {"ID": [domain ids]} or {"AWS": [account ids]}, got ${typeName(v)}`);
   for (const k of Object.keys(v)) {
-    if (k !== 'ID') invalid(path, `unknown key ${JSON.stringify(k)} (only "ID", a list of account domain ids)`);
+    if (k !== 'ID' && k !== 'AWS') invalid(path, `unknown key ${JSON.stringify(k)} (only "ID", a list of account domain ids, and "AWS", a list of account ids or arn:aws:iam::<id>:root)`);
   }
-  if (!Object.hasOwn(v, 'ID')) invalid(path, 'missing ID');
-  const ids = stringList(v.ID, `${path}.ID`).map((it) => {
+  if (!Object.hasOwn(v, 'ID') && !Object.hasOwn(v, 'AWS')) invalid(path, 'missing ID or AWS');
+  const ids = Object.hasOwn(v, 'ID') ? stringList(v.ID, `${path}.ID`).map((it) => {
     if (it.value !== '*' && !DOMAIN_ID.test(it.value)) invalid(it.path, `${JSON.stringify(it.value)} is not a domain id (1-64 of A-Z a-z 0-9) or "*"`);
     return it.value;
-  });
-  return { ID: [...new Set(ids)] };
+  }) : [];
+  const accounts = Object.hasOwn(v, 'AWS') ? stringList(v.AWS, `${path}.AWS`).map((it) => {
+    const m = AWS_ACCOUNT.exec(it.value);
+    if (!m) invalid(it.path, `${JSON.stringify(it.value)} is not an account: an account id, arn:aws:iam::<account id>:root or "*" (a connection has no finer principal)`);
+    return (m[1] ?? m[2])!;
+  }) : [];
+  return { ID: [...new Set([...ids, ...accounts])] };
 }
 
 function condition(v: unknown, path: string): PolicyCondition {
@@ -191,9 +215,9 @@ function condition(v: unknown, path: string): PolicyCondition {
       const kPath = keyPath(opPath, k);
       const key = CONDITION_KEYS.get(k.toLowerCase());
       if (key === undefined) {
-        invalid(opPath, `unknown condition key ${JSON.stringify(k)} (supported: vpcep:SourceIp, vpcep:SourceVpc, vpcep:PrincipalAccount and their aws:* aliases)`);
+        invalid(opPath, `unknown condition key ${JSON.stringify(k)} (supported: vpcep:SourceIp, vpcep:SourceVpc, vpcep:PrincipalAccount, their aws:* aliases aws:VpcSourceIp, aws:SourceVpc, aws:PrincipalAccount, and aws:SourceIp)`);
       }
-      const isIpKey = key === 'vpcep:SourceIp';
+      const isIpKey = IP_KEYS.has(key);
       if (isIpKey !== IP_OPERATORS.has(operator)) {
         invalid(kPath, isIpKey ? `${key} takes IpAddress or NotIpAddress, not ${operator}` : `${key} takes StringEquals or StringNotEquals, not ${operator}`);
       }
@@ -217,7 +241,7 @@ function condition(v: unknown, path: string): PolicyCondition {
   return out;
 }
 
-function statement(v: unknown, path: string): PolicyStatement {
+function statement(v: unknown, path: string, o: PolicyOptions): PolicyStatement {
   if (!isPlainObject(v)) invalid(path, `must be an object, got ${typeName(v)}`);
   for (const k of Object.keys(v)) {
     if (!(STATEMENT_KEYS as readonly string[]).includes(k)) {
@@ -227,6 +251,7 @@ function statement(v: unknown, path: string): PolicyStatement {
   for (const k of ['Effect', 'Action', 'Resource'] as const) {
     if (!Object.hasOwn(v, k)) invalid(path, `missing ${k}`);
   }
+  if (o.requirePrincipal && !Object.hasOwn(v, 'Principal')) invalid(path, 'missing Principal (an endpoint policy names who it applies to: "*" for everyone)');
   const out: PolicyStatement = { Effect: 'Allow', Action: [], Resource: [] };
   if (Object.hasOwn(v, 'Sid')) {
     if (typeof v.Sid !== 'string') invalid(`${path}.Sid`, `must be a string, got ${typeName(v.Sid)}`);
@@ -245,7 +270,7 @@ function statement(v: unknown, path: string): PolicyStatement {
  * Validates the request field `policy_statement` and returns its normalised form. Throws
  * ApiError('InvalidPolicy') (EndPoint.2048) naming the path of the first fault.
  */
-export function validatePolicy(input: unknown): PolicyStatement[] {
+export function validatePolicy(input: unknown, o: PolicyOptions): PolicyStatement[] {
   const path = 'policy_statement';
   if (!Array.isArray(input)) invalid(path, `must be an array of statements, got ${typeName(input)}`);
   if (input.length === 0 || input.length > POLICY_MAX_STATEMENTS) {
@@ -259,7 +284,7 @@ export function validatePolicy(input: unknown): PolicyStatement[] {
   }
   if (text === undefined) invalid(path, 'is not representable as JSON');
   if (text.length > POLICY_MAX_CHARS) invalid(path, `its JSON text is ${text.length} characters, at most ${POLICY_MAX_CHARS}`);
-  return input.map((s, i) => statement(s, `${path}[${i}]`));
+  return input.map((s, i) => statement(s, `${path}[${i}]`, o));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,6 +311,7 @@ const KEY_LABEL: Record<ConditionKey, string> = {
   'vpcep:SourceIp': 'source',
   'vpcep:SourceVpc': 'source VPC',
   'vpcep:PrincipalAccount': 'account',
+  'aws:SourceIp': 'public source',
 };
 
 // evaluatePolicy runs once per connection: the CIDR texts of validated policies are parsed once.
@@ -308,6 +334,9 @@ function list(values: readonly string[]): string {
 }
 
 function checkKey(operator: ConditionOperator, key: ConditionKey, values: readonly string[], req: PolicyRequest): { ok: boolean; because: string } {
+  if (key === 'aws:SourceIp') {
+    return { ok: operator === 'NotIpAddress', because: 'aws:SourceIp is absent through an endpoint (the source is a private address: aws:VpcSourceIp)' };
+  }
   if (key === 'vpcep:SourceIp') {
     const ip = intToIp(req.sourceIp);
     const hit = values.find((v) => {

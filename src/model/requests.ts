@@ -106,7 +106,8 @@ export const endpointRouteTablesBody = z.strictObject({ routetables: z.array(id)
 export const endpointPolicyBody = z.strictObject({ policy_statement: z.unknown() });
 
 export const traceBody = z.strictObject({
-  vpc_id: id,
+  /** absent: an on-premises client, outside every VPC */
+  vpc_id: id.optional(),
   source_ip: z.string().max(15),
   destination_ip: z.string().max(15),
   destination_port: port,

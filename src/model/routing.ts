@@ -136,9 +136,17 @@ export interface RouteDecision {
   readonly cap: { active: number; cap: number; headroom: number } | null;
   /** what the backend sees as the source: the client's private address through an endpoint */
   readonly backend_source: string | null;
+  /** the VPC isolation rule, when it decided (interface endpoints, on-premises clients) */
+  readonly isolation: { allowed: boolean; rule: string } | null;
   readonly verdict: 'relay' | 'refuse';
   readonly reason: string;
 }
+
+/** What the path tracer answers: a route decision, or the decision on an interface endpoint, for a client of a VPC or on premises. */
+export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type'> & {
+  readonly vpc_id: string | null;
+  readonly target_type: RouteTarget | 'interface_endpoint';
+};
 
 export interface DecideInput {
   readonly vpcId: string;
@@ -165,6 +173,7 @@ export function decideRoute(view: RoutingView, input: DecideInput, active: (endp
     source_ip: intToIp(input.sourceIp),
     destination_ip: intToIp(input.destinationIp),
     destination_port: input.destinationPort,
+    isolation: null,
   };
   const service = serviceAt(view, input.destinationIp, input.destinationPort);
   const serviceInfo = service ? { id: service.id, name: service.name, target: targetText(service, input.destinationPort) } : null;
@@ -234,4 +243,60 @@ function targetText(s: PublicServiceRouting, port: number): string {
 /** the client's private address, as the backend sees it through a gateway endpoint */
 function hostSource(vpc: VpcRouting, ip: number): string {
   return `${intToIp(ip)} (host address 127.${vpc.number}.${(ip >>> 8) & 255}.${ip & 255})`;
+}
+
+const NOTHING_ROUTED = { subnet: null, route_table: null, candidates: [], winner: null, policy: null } as const;
+
+/**
+ * A client outside every VPC to a public address: gateway endpoints serve their VPC's route tables
+ * only, so it reaches a public service as internet traffic (as the data plane relays it).
+ */
+export function decideOnPremisesToPublic(view: RoutingView, input: Omit<DecideInput, 'vpcId'>): PathTrace {
+  const service = serviceAt(view, input.destinationIp, input.destinationPort);
+  const base = {
+    vpc_id: null, source_ip: intToIp(input.sourceIp), destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
+    ...NOTHING_ROUTED, endpoint: null, cap: null, isolation: null,
+  };
+  if (!service) return { ...base, target_type: 'none', service: null, backend_source: null, verdict: 'refuse', reason: `no service listens on ${base.destination_ip}:${input.destinationPort}` };
+  return {
+    ...base, target_type: 'igw', service: { id: service.id, name: service.name, target: targetText(service, input.destinationPort) },
+    backend_source: 'the daemon\'s own address (internet traffic, after NAT)', verdict: 'relay',
+    reason: 'an on-premises client (outside every VPC) reaches a public service as internet traffic',
+  };
+}
+
+export interface InterfaceTraceInput {
+  readonly vpcId: string | null;
+  readonly sourceIp: number;
+  readonly destinationIp: number;
+  readonly destinationPort: number;
+  /** the endpoint; `id` null when the caller may not see it */
+  readonly endpoint: { readonly id: string | null; readonly status: string; readonly cap: number; readonly active: number; readonly snatIp: string | null };
+  readonly isolation: { readonly allowed: boolean; readonly rule: string };
+  /** the service's real target for the destination port, or null when the port is not mapped */
+  readonly service: { readonly id: string; readonly name: string; readonly target: string } | null;
+  /** the whitelist when it is enabled, else null */
+  readonly whitelist: readonly Cidr[] | null;
+}
+
+/** An interface endpoint's decision on one client, in the data plane's order: isolation, status, port, cap, whitelist. */
+export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
+  const e = input.endpoint;
+  const cap = { active: e.active, cap: e.cap, headroom: Math.max(0, e.cap - e.active) };
+  const at = {
+    vpc_id: input.vpcId, source_ip: intToIp(input.sourceIp), destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
+    ...NOTHING_ROUTED, target_type: 'interface_endpoint' as const, service: input.service,
+    endpoint: e.id === null ? null : { id: e.id, status: e.status }, cap, isolation: input.isolation,
+    backend_source: e.snatIp ? `${e.snatIp} (the endpoint's SNAT address)` : null,
+  };
+  const name = e.id ?? 'the endpoint';
+  if (!input.isolation.allowed) return { ...at, verdict: 'refuse', reason: input.isolation.rule };
+  if (e.status !== 'accepted') return { ...at, verdict: 'refuse', reason: `endpoint ${name} is ${e.status}` };
+  if (!input.service) return { ...at, verdict: 'refuse', reason: `no port ${input.destinationPort} on the endpoint` };
+  if (cap.headroom === 0) return { ...at, verdict: 'refuse', reason: `the endpoint holds its cap of ${e.cap} connections` };
+  // Whitelist entries are addresses of the endpoint's VPC: an on-premises client is never in it.
+  if (input.whitelist && (input.vpcId === null || !input.whitelist.some((c) => cidrContains(c, input.sourceIp)))) {
+    return { ...at, verdict: 'refuse', reason: `whitelist: ${at.source_ip} is not in the endpoint's whitelist` };
+  }
+  return { ...at, verdict: 'relay', reason: `relayed through interface endpoint ${name}` };
 }

@@ -25,6 +25,16 @@ export interface DataPlaneFigures {
   readonly endpoints: readonly EndpointFigures[];
   /** connections to public services by the target type of their route */
   readonly routeDecisions: Readonly<Record<string, number>>;
+  /** connections to public services over the internet path (route igw, or a client outside every VPC) */
+  readonly internet: InternetFigures;
+}
+
+/** The internet path's figures, daemon-wide (no endpoint carries them). */
+export interface InternetFigures {
+  readonly active: number;
+  readonly connections: number;
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
 }
 
 /** Why the API refused or cut a connection (vpcep_api_refused_total): see src/api/limits.ts */
@@ -51,7 +61,7 @@ export function createMetrics(): Metrics {
   const endpointRegistry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   let source: () => StatusCounts = () => ({ services: {}, endpoints: {} });
-  let dataPlane: () => DataPlaneFigures = () => ({ active: 0, endpoints: [], routeDecisions: {} });
+  let dataPlane: () => DataPlaneFigures = () => ({ active: 0, endpoints: [], routeDecisions: {}, internet: { active: 0, connections: 0, receivedBytes: 0, sentBytes: 0 } });
   let info: { snat_mode: string; relay: string } | null = null;
 
   const apiRequests = new client.Counter({
@@ -123,6 +133,35 @@ export function createMetrics(): Metrics {
     collect() {
       this.reset();
       for (const [target_type, n] of Object.entries(dataPlane().routeDecisions)) this.inc({ target_type }, n);
+    },
+  });
+  new client.Gauge({
+    name: 'vpcep_internet_active_connections',
+    help: 'Connections open to public services over the internet path',
+    registers: [registry],
+    collect() {
+      this.set(dataPlane().internet.active);
+    },
+  });
+  new client.Counter({
+    name: 'vpcep_internet_connections_total',
+    help: 'Connections relayed to public services over the internet path',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(dataPlane().internet.connections);
+    },
+  });
+  new client.Counter({
+    name: 'vpcep_internet_bytes_total',
+    help: 'Bytes of internet-path connections: received from clients, sent to clients',
+    labelNames: ['direction'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const i = dataPlane().internet;
+      this.inc({ direction: 'received' }, i.receivedBytes);
+      this.inc({ direction: 'sent' }, i.sentBytes);
     },
   });
   new client.Gauge({

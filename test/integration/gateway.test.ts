@@ -601,6 +601,41 @@ describe('metrics of the gateway path', () => {
   });
 });
 
+describe('metrics of the internet path', () => {
+  it('internet-path connections through gateway services appear in metrics: vpcep_internet_connections_total, _active_connections, _bytes_total{direction}', async () => {
+    const w = await startWorld();
+    const internet = async () => ({
+      connections: await metric(w.d.url, 'vpcep_internet_connections_total'),
+      active: await metric(w.d.url, 'vpcep_internet_active_connections'),
+      received: await metric(w.d.url, 'vpcep_internet_bytes_total', { direction: 'received' }),
+      sent: await metric(w.d.url, 'vpcep_internet_bytes_total', { direction: 'sent' }),
+    });
+    expect(await internet()).toEqual({ connections: 0, active: 0, received: 0, sent: 0 });
+    const REQUEST = 'GET /bucket/object HTTP/1.1\r\nHost: obs\r\nConnection: close\r\n\r\n';
+    // a client outside every VPC, and a VPC client whose route is igw
+    expect(await request('127.0.0.1', SERVICE_IP, w.P)).toEqual(relayedFrom('127.0.0.1'));
+    expect((await changeRoutes(w.d.consumer, 'rtb-main', { add: [{ destination: '0.0.0.0/0', type: 'igw' }] })).status).toBe(200);
+    expect(await request(w.host(2, 20), SERVICE_IP, w.P)).toEqual(relayedFrom('127.0.0.1'));
+    // through a gateway endpoint: the endpoint's series, not the internet's
+    const e = await gatewayEndpoint(w, { routetables: ['rtb-a'] });
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 50)));
+    const held = await hold('127.0.0.1', SERVICE_IP, w.P);
+    const during = await internet();
+    expect(during.connections).toBe(3);
+    expect(during.active).toBe(1);
+    expect(during.received).toBe(2 * REQUEST.length + 'GET /held HTTP/1.1\r\nHost: obs\r\n\r\n'.length); // live bytes included
+    expect(during.sent).toBeGreaterThan(0);
+    expect(await metric(w.d.url, 'vpcep_endpoint_connections_total', { endpoint_id: e.id })).toBe(1);
+    held.socket.destroy();
+    await waitFor(async () => (await metric(w.d.url, 'vpcep_internet_active_connections')) === 0, 2_000, 'the held connection closed');
+    const after = await internet();
+    expect(after.connections).toBe(3);
+    expect(after.received).toBe(during.received);
+    expect(after.sent).toBe(during.sent);
+    await stopDaemon(w.d);
+  });
+});
+
 // =================================================================================================
 
 describe('endpoint policies', () => {
@@ -665,7 +700,7 @@ describe('endpoint policies', () => {
 
   it('the endpoint JSON returns policy_statement in normalised form', async () => {
     const r = await w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, {
-      policy_statement: [{ Sid: 'only50', Effect: 'Allow', Action: 'obs:*:*', Resource: 'obs:*:*:object:*', Condition: { IpAddress: { 'aws:SourceIp': '10.0.1.50' } } }],
+      policy_statement: [{ Sid: 'only50', Effect: 'Allow', Action: 'obs:*:*', Resource: 'obs:*:*:object:*', Condition: { IpAddress: { 'aws:VpcSourceIp': '10.0.1.50' } } }],
     });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const want = [{ Sid: 'only50', Effect: 'Allow', Action: ['obs:*:*'], Resource: ['obs:*:*:object:*'], Condition: { IpAddress: { 'vpcep:SourceIp': ['10.0.1.50/32'] } } }];
@@ -676,6 +711,54 @@ describe('endpoint policies', () => {
     // now only .50 passes (implicit deny for the others)
     expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 50)));
     expect(await request(w.host(1, 51), SERVICE_IP, w.P)).toEqual(RESET);
+  });
+});
+
+describe('policy fidelity with AWS (issue 10 item 16)', () => {
+  it('aws:SourceIp through an endpoint never matches (the source is a private address): an Allow on it lets nothing through; aws:VpcSourceIp does', async () => {
+    const w = await startWorld();
+    const e = await gatewayEndpoint(w, { routetables: ['rtb-a'] });
+    const put = (key: string) => w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, {
+      policy_statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*', Condition: { IpAddress: { [key]: '10.0.1.0/24' } } }],
+    });
+    expect((await put('aws:SourceIp')).status).toBe(200);
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(RESET);
+    const t = await w.d.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: '100.125.0.10', destination_port: w.P });
+    expect(t.body.trace.policy.reason).toContain('aws:SourceIp is absent through an endpoint');
+    expect((await put('aws:VpcSourceIp')).status).toBe(200);
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 50)));
+    await stopDaemon(w.d);
+  });
+
+  it('{"AWS": account id | arn:aws:iam::<id>:root} principals are accepted and matched against the client\'s account', async () => {
+    const w = await startWorld();
+    const e = await gatewayEndpoint(w, { routetables: ['rtb-a'] });
+    const put = (aws: unknown) => w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, {
+      policy_statement: [{ Effect: 'Allow', Principal: { AWS: aws }, Action: '*', Resource: '*' }],
+    });
+    const r = await put(`arn:aws:iam::${CONSUMER.domain_id}:root`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.policy_statement[0].Principal).toEqual({ ID: [CONSUMER.domain_id] });
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 50)));
+    expect((await put([PROVIDER.domain_id])).status).toBe(200);
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(RESET);
+    expectError(await put('arn:aws:iam::123456789012:user/alice'), 400, 'EndPoint.2048');
+    await stopDaemon(w.d);
+  });
+
+  it('a whitelist PUT on a gateway endpoint is refused as create refuses it (400 EndPoint.0002), and changes nothing', async () => {
+    const w = await startWorld();
+    const e = await gatewayEndpoint(w, { routetables: ['rtb-a'] });
+    const created = await w.d.consumer.post('/vpc-endpoints', { endpoint_service_id: w.serviceId, vpc_id: 'vpc-client', routetables: ['rtb-main'], whitelist: ['10.0.1.0/24'] });
+    expectError(created, 400, 'EndPoint.0002');
+    for (const body of [{ whitelist: ['10.0.1.0/24'] }, { enable_whitelist: true }]) {
+      const r = await w.d.consumer.put(`/vpc-endpoints/${e.id}`, body);
+      expectError(r, 400, 'EndPoint.0002');
+      expect(r.body.error_msg).toBe(created.body.error_msg.replace('whitelist', Object.keys(body)[0]!));
+    }
+    const after = (await w.d.consumer.get(`/vpc-endpoints/${e.id}`)).body;
+    expect([after.whitelist, after.enable_whitelist]).toEqual([[], false]);
+    await stopDaemon(w.d);
   });
 });
 
@@ -834,6 +917,7 @@ describe('the path tracer agrees with the data plane', () => {
         policy: { allowed: true, statement: null, reason: 'no policy: the default policy allows all' },
         cap: { active: 0, cap: 3000, headroom: 3000 },
         backend_source: `10.0.1.50 (host address ${w.host(1, 50)})`,
+        isolation: null,
         verdict: 'relay',
         reason: `relayed through gateway endpoint ${e.id}`,
       },

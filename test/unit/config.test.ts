@@ -37,6 +37,12 @@ describe('config validation', () => {
     expect(c.accounts[0]!.quotas).toEqual({ endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000 });
   });
 
+  it('dataplane.on_premises: allow by default, deny accepted, anything else refused naming the values', () => {
+    expect(validateConfig(base(), 'test.yaml').dataplane.onPremises).toBe('allow');
+    expect(validateConfig(mutate((c) => { c.dataplane = { on_premises: 'deny' }; }), 'test.yaml').dataplane.onPremises).toBe('deny');
+    expect(problems(mutate((c) => { c.dataplane = { on_premises: 'block' }; }))).toEqual([expect.stringMatching(/^dataplane\.on_premises: must be allow or deny/)]);
+  });
+
   it('accepts an empty document (the default account, no network)', () => {
     expect(validateConfig(null, 'x').accounts).toEqual([]);
   });

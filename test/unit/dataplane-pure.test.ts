@@ -2,6 +2,7 @@
 import { V2ProxyProtocol } from 'proxy-protocol-js';
 import { describe, expect, it } from 'vitest';
 import { admit, whitelisted, type EndpointGate } from '../../src/dataplane/admission.js';
+import { clientVpcNumber } from '../../src/model/isolation.js';
 import { cidrOf, ipToInt } from '../../src/net/cidr.js';
 import { encodeProxyV2, PP2_TYPE_MARKER_ID, PP2_TYPE_VPCE } from '../../src/net/proxy-v2.js';
 import { allocateSnatIp, SnatPortPool } from '../../src/net/snat-pool.js';
@@ -65,27 +66,46 @@ describe('admission', () => {
   const gate = (o: Partial<EndpointGate> = {}): EndpointGate => ({
     active: 0, cap: 3000, whitelistEnabled: false, whitelist: [], vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'), ...o,
   });
-  const load = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000 };
+  const load = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 0, onPremises: 'allow' as const };
 
   it('admits up to the cap and refuses the next', () => {
-    expect(admit(gate({ active: 2999 }), load, '127.2.1.5')).toBeNull();
-    expect(admit(gate({ active: 3000 }), load, '127.2.1.5')).toBe('cap');
+    expect(admit(gate({ active: 2999 }), load, '127.2.1.5', 2)).toBeNull();
+    expect(admit(gate({ active: 3000 }), load, '127.2.1.5', 2)).toBe('cap');
   });
 
   it('refuses at the daemon-wide ceiling and before the open-file limit', () => {
-    expect(admit(gate(), { ...load, active: 10, maxConnections: 10 }, '127.2.1.5')).toBe('daemon_limit');
-    expect(admit(gate(), { ...load, active: 9_500, fdBudget: 19_000 }, '127.2.1.5')).toBe('fd_limit');
-    expect(admit(gate(), { ...load, active: 9_499, fdBudget: 19_000 }, '127.2.1.5')).toBeNull();
+    expect(admit(gate(), { ...load, active: 10, maxConnections: 10 }, '127.2.1.5', 2)).toBe('daemon_limit');
+    expect(admit(gate(), { ...load, active: 9_500, fdBudget: 19_000 }, '127.2.1.5', 2)).toBe('fd_limit');
+    expect(admit(gate(), { ...load, active: 9_499, fdBudget: 19_000 }, '127.2.1.5', 2)).toBeNull();
+  });
+
+  it('listeners count in the descriptor budget: 2,000 listeners leave room for 1,000 fewer connections', () => {
+    expect(admit(gate(), { ...load, active: 8_500, fdBudget: 19_000, listeners: 2_000 }, '127.2.1.5', 2)).toBe('fd_limit');
+    expect(admit(gate(), { ...load, active: 8_499, fdBudget: 19_000, listeners: 2_000 }, '127.2.1.5', 2)).toBeNull();
+  });
+
+  it('isolation: a client of another VPC is refused (vpc); one outside every VPC is allowed, or refused (on_premises) when denied', () => {
+    expect(admit(gate(), load, '127.3.1.5', 3)).toBe('vpc');
+    expect(admit(gate(), load, '127.0.0.1', null)).toBeNull();
+    expect(admit(gate(), { ...load, onPremises: 'deny' }, '127.0.0.1', null)).toBe('on_premises');
+    expect(admit(gate(), { ...load, onPremises: 'deny' }, '127.2.1.5', 2)).toBeNull();
+    const vpcs = new Set([1, 2, 3]);
+    expect(clientVpcNumber('127.2.1.5', (k) => vpcs.has(k))).toBe(2);
+    expect(clientVpcNumber('::ffff:127.3.0.9', (k) => vpcs.has(k))).toBe(3);
+    expect(clientVpcNumber('127.0.0.1', (k) => vpcs.has(k))).toBeNull(); // the host
+    expect(clientVpcNumber('127.9.0.1', (k) => vpcs.has(k))).toBeNull(); // no VPC numbered 9
+    expect(clientVpcNumber('127.255.0.10', () => true)).toBeNull(); // a public address
+    expect(clientVpcNumber('10.0.0.1', () => true)).toBeNull();
   });
 
   it('checks the simulated source address against the whitelist, in the endpoint\'s VPC only', () => {
     const g = gate({ whitelistEnabled: true, whitelist: [cidrOf('10.0.1.50/32'), cidrOf('10.0.2.0/24')] });
-    expect(whitelisted(g, '127.2.1.50')).toBe(true);
-    expect(whitelisted(g, '::ffff:127.2.2.9')).toBe(true);
-    expect(whitelisted(g, '127.2.1.51')).toBe(false);
+    expect(whitelisted(g, '127.2.1.50', 2)).toBe(true);
+    expect(whitelisted(g, '::ffff:127.2.2.9', 2)).toBe(true);
+    expect(whitelisted(g, '127.2.1.51', 2)).toBe(false);
     expect(whitelisted(g, '127.3.1.50')).toBe(false); // same c.d, another VPC
     expect(whitelisted(g, '127.0.0.1')).toBe(false); // outside every VPC
-    expect(admit(g, load, '127.2.1.51')).toBe('whitelist');
-    expect(admit({ ...g, whitelistEnabled: false }, load, '127.2.1.51')).toBeNull();
+    expect(admit(g, load, '127.2.1.51', 2)).toBe('whitelist');
+    expect(admit({ ...g, whitelistEnabled: false }, load, '127.2.1.51', 2)).toBeNull();
   });
 });

@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/model/errors.js';
 import {
-  DEFAULT_POLICY, actionCoversEverything, evaluatePolicy, resourceCoversEverything, validatePolicy,
+  DEFAULT_POLICY, actionCoversEverything, evaluatePolicy, resourceCoversEverything, validatePolicy as validateWith,
   type PolicyRequest,
 } from '../../src/model/policy.js';
 import { ipToInt } from '../../src/net/cidr.js';
 
-const refusal = (input: unknown): { code: string; message: string } => {
+/** the Huawei dialect's rules: no Principal required (huawei-vpcep-api.md line 65) */
+const validatePolicy = (input: unknown) => validateWith(input, { requirePrincipal: false });
+
+const refusal = (input: unknown, requirePrincipal = false): { code: string; message: string } => {
   try {
-    validatePolicy(input);
+    validateWith(input, { requirePrincipal });
   } catch (err) {
     if (err instanceof ApiError) return { code: err.code, message: err.message };
     throw err;
@@ -35,7 +38,7 @@ describe('validatePolicy: accepted policies', () => {
     const out = validatePolicy([{
       Sid: 'S1', Effect: 'Deny', Principal: { ID: 'abc123' }, Action: 's3:GetObject', Resource: 'arn:aws:s3:::b/*',
       Condition: {
-        IpAddress: { 'aws:SourceIp': ['10.0.1.5/24', '192.168.0.7'] },
+        IpAddress: { 'aws:VpcSourceIp': ['10.0.1.5/24', '192.168.0.7'] },
         StringEquals: { 'aws:sourcevpc': 'vpc-a', 'vpcep:PrincipalAccount': ['d1', 'd1'] },
       },
     }]);
@@ -74,9 +77,10 @@ describe('validatePolicy: refusals (EndPoint.2048, naming the path)', () => {
     ['Resource entry too long', [{ ...allowAll, Resource: ['*', long] }], /^policy_statement\[0\]\.Resource\[1\]: longer than 256 characters/],
     ['Resource an object', [{ ...allowAll, Resource: { a: 1 } }], /^policy_statement\[0\]\.Resource: must be a string or an array of strings, got an object/],
     ['Sid not a string', [{ ...allowAll, Sid: 1 }], /^policy_statement\[0\]\.Sid: must be a string/],
-    ['Principal AWS form', [{ ...allowAll, Principal: { AWS: '111122223333' } }], /^policy_statement\[0\]\.Principal: unknown key "AWS"/],
+    ['Principal an AWS user, not an account', [{ ...allowAll, Principal: { AWS: ['111122223333', 'arn:aws:iam::111122223333:user/alice'] } }], /^policy_statement\[0\]\.Principal\.AWS\[1\]: "arn:aws:iam::111122223333:user\/alice" is not an account/],
+    ['Principal an unknown key', [{ ...allowAll, Principal: { Service: 's3.amazonaws.com' } }], /^policy_statement\[0\]\.Principal: unknown key "Service"/],
     ['Principal bad id', [{ ...allowAll, Principal: { ID: ['abc', 'ab-c'] } }], /^policy_statement\[0\]\.Principal\.ID\[1\]: "ab-c" is not a domain id/],
-    ['Principal a number', [{ ...allowAll, Principal: 5 }], /^policy_statement\[0\]\.Principal: must be "\*" or \{"ID"/],
+    ['Principal a number', [{ ...allowAll, Principal: 5 }], /^policy_statement\[0\]\.Principal: must be "\*", \{"ID"/],
     ['Condition not an object', [{ ...allowAll, Condition: ['IpAddress'] }], /^policy_statement\[0\]\.Condition: must be an object/],
     ['unknown operator', [{ ...allowAll, Condition: { ArnEquals: { 'aws:PrincipalArn': 'x' } } }], /^policy_statement\[0\]\.Condition: unknown operator "ArnEquals"/],
     ['unknown condition key', [{ ...allowAll, Condition: { StringEquals: { 'aws:SourceVpce': 'vpce-1' } } }], /^policy_statement\[0\]\.Condition\.StringEquals: unknown condition key "aws:SourceVpce"/],
@@ -88,8 +92,8 @@ describe('validatePolicy: refusals (EndPoint.2048, naming the path)', () => {
     ['condition value a number', [{ ...allowAll, Condition: { StringEquals: { 'vpcep:SourceVpc': 42 } } }], /^policy_statement\[0\]\.Condition\.StringEquals\["vpcep:SourceVpc"\]: must be a string or an array of strings, got number 42/],
     ['empty operator block', [{ ...allowAll, Condition: { IpAddress: {} } }], /^policy_statement\[0\]\.Condition\.IpAddress: must name at least one condition key/],
     ['empty Condition', [{ ...allowAll, Condition: {} }], /^policy_statement\[0\]\.Condition: must name at least one operator/],
-    ['alias and key together', [{ ...allowAll, Condition: { IpAddress: { 'vpcep:SourceIp': '10.0.0.0/8', 'aws:SourceIp': '11.0.0.0/8' } } }],
-      /^policy_statement\[0\]\.Condition\.IpAddress\["aws:SourceIp"\]: "aws:SourceIp" repeats "vpcep:SourceIp"/],
+    ['alias and key together', [{ ...allowAll, Condition: { IpAddress: { 'vpcep:SourceIp': '10.0.0.0/8', 'aws:VpcSourceIp': '11.0.0.0/8' } } }],
+      /^policy_statement\[0\]\.Condition\.IpAddress\["aws:VpcSourceIp"\]: "aws:VpcSourceIp" repeats "vpcep:SourceIp"/],
     ['null statement', [null], /^policy_statement\[0\]: must be an object, got null/],
   ];
 
@@ -161,7 +165,7 @@ describe('evaluatePolicy', () => {
     });
     expect(evaluatePolicy(p, req('192.168.3.4'))).toMatchObject({ allowed: false, decidedBy: null });
     expect(evaluatePolicy(p, req('10.9.9.9'))).toMatchObject({ allowed: false, decidedBy: null });
-    const deny = validatePolicy([allowAll, { Effect: 'Deny', Action: '*', Resource: '*', Condition: { NotIpAddress: { 'aws:SourceIp': '10.0.0.0/8' } } }]);
+    const deny = validatePolicy([allowAll, { Effect: 'Deny', Action: '*', Resource: '*', Condition: { NotIpAddress: { 'aws:VpcSourceIp': '10.0.0.0/8' } } }]);
     expect(evaluatePolicy(deny, req('10.200.0.1')).allowed).toBe(true);
     expect(evaluatePolicy(deny, req('172.16.0.1'))).toEqual({ allowed: false, decidedBy: 1, reason: 'statement 1 (Deny) matches: source 172.16.0.1 not in 10.0.0.0/8' });
   });
@@ -231,5 +235,39 @@ describe('evaluatePolicy', () => {
   it('a policy of Deny statements only denies implicitly', () => {
     const p = validatePolicy([{ Effect: 'Deny', Action: '*', Resource: '*', Condition: { StringEquals: { 'vpcep:SourceVpc': 'vpc-x' } } }]);
     expect(evaluatePolicy(p, req('10.0.0.1'))).toEqual({ allowed: false, decidedBy: null, reason: 'implicit deny: the policy has no Allow statement' });
+  });
+});
+
+describe('fidelity with AWS endpoint policies (issue 10 item 16)', () => {
+  it('aws:SourceIp through an endpoint never matches: an IpAddress on it matches no connection, a NotIpAddress every one (the key is absent, as in AWS)', () => {
+    const allow = validatePolicy([{ ...allowAll, Condition: { IpAddress: { 'aws:SourceIp': '10.0.0.0/8' } } }]);
+    expect(allow[0]!.Condition).toEqual({ IpAddress: { 'aws:SourceIp': ['10.0.0.0/8'] } });
+    const d = evaluatePolicy(allow, req('10.0.1.5'));
+    expect(d.allowed).toBe(false);
+    expect(d.reason).toContain('IpAddress aws:SourceIp: aws:SourceIp is absent through an endpoint');
+    const denyOutside = validatePolicy([allowAll, { Effect: 'Deny', Action: '*', Resource: '*', Condition: { NotIpAddress: { 'aws:SourceIp': '10.0.0.0/8' } } }]);
+    expect(evaluatePolicy(denyOutside, req('10.0.1.5'))).toMatchObject({ allowed: false, decidedBy: 1 });
+  });
+
+  it('aws:VpcSourceIp is the private source address: the alias of vpcep:SourceIp', () => {
+    const p = validatePolicy([{ ...allowAll, Condition: { IpAddress: { 'aws:VpcSourceIp': '10.0.1.0/24' } } }]);
+    expect(p[0]!.Condition).toEqual({ IpAddress: { 'vpcep:SourceIp': ['10.0.1.0/24'] } });
+    expect(evaluatePolicy(p, req('10.0.1.5')).allowed).toBe(true);
+    expect(evaluatePolicy(p, req('10.0.2.5')).allowed).toBe(false);
+  });
+
+  it('{"AWS": ...} principals (an account id, arn:aws:iam::<id>:root, "*", a list) are accepted as the account domain ids', () => {
+    const p = validatePolicy([{ ...allowAll, Principal: { AWS: ['d1', 'arn:aws:iam::d2:root', 'd1'] } }]);
+    expect(p[0]!.Principal).toEqual({ ID: ['d1', 'd2'] });
+    expect(evaluatePolicy(p, req('10.0.0.1', 'vpc-a', 'd2')).allowed).toBe(true);
+    expect(evaluatePolicy(p, req('10.0.0.1', 'vpc-a', 'd3')).allowed).toBe(false);
+    expect(validatePolicy([{ ...allowAll, Principal: { AWS: 'arn:aws:iam::d3:root', ID: 'd4' } }])[0]!.Principal).toEqual({ ID: ['d4', 'd3'] });
+    expect(evaluatePolicy(validatePolicy([{ ...allowAll, Principal: { AWS: '*' } }]), req('10.0.0.1', 'vpc-a', 'd9')).allowed).toBe(true);
+  });
+
+  it('a Principal is required only when the dialect says so: absent means everyone (Huawei), refused (AWS)', () => {
+    expect(evaluatePolicy(validateWith([allowAll], { requirePrincipal: false }), req('10.0.0.1')).allowed).toBe(true);
+    expect(refusal([allowAll], true)).toEqual({ code: 'EndPoint.2048', message: expect.stringMatching(/^policy_statement\[0\]: missing Principal/) });
+    expect(validateWith([{ ...allowAll, Principal: '*' }], { requirePrincipal: true })).toHaveLength(1);
   });
 });

@@ -8,6 +8,9 @@ import {
   buildRoutingView, decideRoute, serviceAt, type GatewayEndpointRouting, type PublicServiceRouting, type RoutingInput, type TableInput,
 } from '../../src/model/routing.js';
 import { validatePolicy } from '../../src/model/policy.js';
+
+/** the Huawei dialect's policy rules: no Principal required */
+const HUAWEI = { requirePrincipal: false };
 import type { Route } from '../../src/model/types.js';
 import { cidrOf, ipToInt } from '../../src/net/cidr.js';
 
@@ -249,7 +252,7 @@ describe('decideRoute: tables, refusals and the decision record', () => {
       route_table: { id: 'rtb-main', chosen_by: 'VPC default' },
       candidates: [], winner: null, target_type: 'none',
       service: { id: 'svc-s3', name: 'sim-1.s3', target: '127.0.0.1:9443' },
-      endpoint: null, policy: null, cap: null, backend_source: null,
+      endpoint: null, policy: null, cap: null, backend_source: null, isolation: null,
       verdict: 'refuse', reason: 'no route to 54.123.161.1 in rtb-main',
     });
   });
@@ -333,7 +336,7 @@ describe('decideRoute: tables, refusals and the decision record', () => {
     const policy = validatePolicy([
       { Effect: 'Allow', Action: '*', Resource: '*' },
       { Effect: 'Deny', Action: '*', Resource: '*', Condition: { IpAddress: { 'vpcep:SourceIp': '10.0.1.50/32' } } },
-    ]);
+    ], HUAWEI);
     const v = view({ a: [LOCAL, S3_ROUTE], endpoints: [{ ...ENDPOINT, policy }] });
     const denied = decide(v, '10.0.1.50', '54.123.161.1');
     expect(denied.target_type).toBe('gateway_endpoint');
@@ -346,9 +349,9 @@ describe('decideRoute: tables, refusals and the decision record', () => {
   });
 
   it('the policy sees the VPC and its account', () => {
-    const policy = validatePolicy([{ Effect: 'Allow', Action: '*', Resource: '*', Condition: { StringEquals: { 'vpcep:SourceVpc': 'vpc-1', 'vpcep:PrincipalAccount': 'dom1' } } }]);
+    const policy = validatePolicy([{ Effect: 'Allow', Action: '*', Resource: '*', Condition: { StringEquals: { 'vpcep:SourceVpc': 'vpc-1', 'vpcep:PrincipalAccount': 'dom1' } } }], HUAWEI);
     expect(decide({ main: [LOCAL, S3_ROUTE], endpoints: [{ ...ENDPOINT, policy }] }, '10.0.2.5', '54.123.161.1').verdict).toBe('relay');
-    const other = validatePolicy([{ Effect: 'Allow', Action: '*', Resource: '*', Condition: { StringEquals: { 'vpcep:PrincipalAccount': 'dom2' } } }]);
+    const other = validatePolicy([{ Effect: 'Allow', Action: '*', Resource: '*', Condition: { StringEquals: { 'vpcep:PrincipalAccount': 'dom2' } } }], HUAWEI);
     const d = decide({ main: [LOCAL, S3_ROUTE], endpoints: [{ ...ENDPOINT, policy: other }] }, '10.0.2.5', '54.123.161.1');
     expect(d.verdict).toBe('refuse');
     expect(d.policy?.statement).toBeNull();

@@ -1,0 +1,120 @@
+// VPC isolation on the data plane (issue 10 item 3), with real sockets bound to the clients'
+// host addresses: 127.2.c.d is vpc-client (the consumer's), 127.1.c.d vpc-app and 127.3.c.d
+// vpc-provider-client (the provider's), 127.0.0.1 the host (an on-premises client). Runs with both
+// relays (npm run test:js-relay).
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CONSUMER, ROOT, SERVICE_BODY, metricValue, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon,
+} from '../helpers.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const daemons = new Set<TestDaemon>();
+const backends = new Set<TestBackend>();
+afterEach(async () => {
+  for (const b of backends) await b.close();
+  backends.clear();
+  for (const d of daemons) await d.stop();
+  daemons.clear();
+});
+
+/** a daemon with an echo service and an accepted endpoint of the consumer in vpc-client (127.2.1.2) */
+async function world(dataplane: Record<string, unknown> = {}): Promise<{ d: TestDaemon; ep: any; port: number }> {
+  const d = await startTestDaemon(twoAccountConfig({ dataplane }));
+  daemons.add(d);
+  const backend = await startBackend(echo);
+  backends.add(backend);
+  const port = randomPort();
+  const svc = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
+  expect(svc.status).toBe(200);
+  await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+  expect((await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+  expect(created.status).toBe(200);
+  const ep = await waitFor(async () => {
+    const r = await d.consumer.get(`/vpc-endpoints/${created.body.id}`);
+    return r.body.status === 'accepted' ? r.body : null;
+  }, 5_000, 'endpoint accepted');
+  return { d, ep, port };
+}
+
+/** 'relayed' when bytes round-trip through the endpoint, else how the connection ended */
+function attempt(host: string, port: number, localAddress: string | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, localAddress });
+    const done = (r: string) => { s.destroy(); resolve(r); };
+    s.on('connect', () => s.write('ping'));
+    s.on('data', (b) => done(String(b) === 'ping' ? 'relayed' : `got ${String(b)}`));
+    s.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    s.on('close', () => done('closed'));
+  });
+}
+
+const rejected = async (d: TestDaemon, ep: any, reason: string) =>
+  (await metricValue(d.url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: ep.id, reason })) ?? 0;
+
+describe('VPC isolation', () => {
+  it('a client of another VPC (another account\'s or the provider\'s) reaches no interface endpoint: reset, counted as vpc', async () => {
+    const { d, ep, port } = await world();
+    expect(await attempt(ep.host_ip, port, '127.2.1.50')).toBe('relayed'); // its own VPC
+    expect(await attempt(ep.host_ip, port, '127.3.1.50')).toBe('ECONNRESET'); // vpc-provider-client: same CIDR, another VPC
+    expect(await attempt(ep.host_ip, port, '127.1.24.7')).toBe('ECONNRESET'); // vpc-app, the provider's
+    expect(await rejected(d, ep, 'vpc')).toBe(2);
+    // on-premises clients (outside every VPC) are allowed by default
+    expect(await attempt(ep.host_ip, port, '127.0.0.1')).toBe('relayed');
+    expect(await attempt(ep.host_ip, port, '127.9.0.1')).toBe('relayed'); // no VPC is numbered 9
+    expect(await rejected(d, ep, 'on_premises')).toBe(0);
+    await waitFor(async () => (await metricValue(d.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })) === 0, 2_000, 'no connection left');
+  });
+
+  it('dataplane.on_premises: deny refuses a client outside every VPC (127.0.0.1), counted as on_premises; the endpoint\'s VPC still relays', async () => {
+    const { d, ep, port } = await world({ on_premises: 'deny' });
+    expect(await attempt(ep.host_ip, port, '127.0.0.1')).toBe('ECONNRESET');
+    expect(await attempt(ep.host_ip, port, '127.2.1.50')).toBe('relayed');
+    expect(await rejected(d, ep, 'on_premises')).toBe(1);
+    expect(await rejected(d, ep, 'vpc')).toBe(0);
+  });
+
+  it('the path tracer names the isolation rule that decided, without another account\'s ids', async () => {
+    const { d, ep, port } = await world();
+    const own = await d.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: ep.ip, destination_port: port });
+    expect(own.status, JSON.stringify(own.body)).toBe(200);
+    expect(own.body.trace).toMatchObject({
+      vpc_id: 'vpc-client', target_type: 'interface_endpoint', endpoint: { id: ep.id, status: 'accepted' },
+      isolation: { allowed: true, rule: 'isolation: client VPC vpc-client is the endpoint\'s VPC' },
+      verdict: 'relay', reason: `relayed through interface endpoint ${ep.id}`,
+    });
+    const other = await d.provider.post('/trace', { vpc_id: 'vpc-provider-client', source_ip: '10.0.1.50', destination_ip: ep.host_ip, destination_port: port });
+    expect(other.body.trace).toMatchObject({
+      target_type: 'interface_endpoint', endpoint: null, verdict: 'refuse',
+      reason: 'isolation: client VPC vpc-provider-client is not the endpoint\'s VPC of another account',
+    });
+    expect(other.body.trace).toMatchObject({ service: null, cap: null, backend_source: null });
+    expect(JSON.stringify(other.body)).not.toContain(ep.id);
+    // on premises, another account's endpoint: isolation allows; the rest is its owner's to trace
+    const foreign = await d.provider.post('/trace', { source_ip: '192.0.2.10', destination_ip: ep.host_ip, destination_port: port });
+    expect(foreign.body.trace).toMatchObject({ endpoint: null, service: null, verdict: 'relay', reason: 'relayed through another account\'s interface endpoint' });
+    expect(JSON.stringify(foreign.body)).not.toContain(ep.id);
+    const onPrem = await d.consumer.post('/trace', { source_ip: '192.0.2.10', destination_ip: ep.host_ip, destination_port: port });
+    expect(onPrem.status, JSON.stringify(onPrem.body)).toBe(200);
+    expect(onPrem.body.trace).toMatchObject({
+      vpc_id: null, verdict: 'relay', isolation: { allowed: true, rule: 'isolation: an on-premises client (outside every VPC) is allowed (dataplane.on_premises: allow)' },
+    });
+  });
+
+  it('vpcep trace without --vpc-id traces an on-premises client; with on_premises: deny it says the rule refused it', async () => {
+    const { d, ep, port } = await world({ on_premises: 'deny' });
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), '--url', d.url, '--token', CONSUMER.token, '--project', CONSUMER.project_id,
+        'trace', '--source', '192.0.2.10', '--destination', ep.host_ip, '--port', String(port)], { timeout: 15_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    expect(out).toContain('isolation: an on-premises client (outside every VPC) is refused (dataplane.on_premises: deny)');
+    expect(out).toMatch(/verdict\s.*refuse/);
+    // another account's VPC is not the caller's to trace from
+    const bad = await d.provider.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.5', destination_ip: ep.host_ip, destination_port: port });
+    expect(bad.status).toBe(404);
+  });
+});
