@@ -10,7 +10,7 @@ import { applyInventory } from './control/inventory.js';
 import type { Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
-import { selectRelay } from './dataplane/native-relay.js';
+import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
 import { SqliteStore } from './store/sqlite.js';
@@ -73,13 +73,20 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       connectTimeoutMs: config.dataplane.backendConnectTimeoutMs,
       idleTimeoutMs: config.dataplane.idleTimeoutMs,
       maxConnections: config.dataplane.maxConnections,
+      socketBufferBytes: config.dataplane.socketBufferBytes,
       vpcs: inventory.vpcs,
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
       forget: (id) => metrics.forgetEndpoint(id),
     });
     dataPlaneToClose = dataPlane;
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions }), { snat_mode: snat.mode, relay: relay.relay });
+    const native = activeRelay();
+    onRelayFatal((cause) => {
+      // EX_SOFTWARE: a relay thread is gone and its connections with it; a supervisor restarts us.
+      log.fatal({ cause }, `data plane: ${cause}: vpcepd stops`);
+      process.exit(70);
+    });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
     const control = new ControlPlane({
       region: config.region,
       store,
@@ -118,6 +125,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
       accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id })),
     }, 'vpcepd ready');
+    // Test hook (test/integration/native-hardening.test.ts): a relay thread dies now.
+    if (process.env.VPCEP_RELAY_TEST_FAULT === 'thread') native?.testHooks.testBreakThread();
 
     const openStore = store;
     const openApp = app;

@@ -6,11 +6,11 @@ import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 
 export type RefusalReason =
   | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
-  | 'backend_unreachable' | 'backend_timeout' | 'backend_error';
+  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'error';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'cap', 'whitelist', 'policy', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
-  'backend_unreachable', 'backend_timeout', 'backend_error',
+  'backend_unreachable', 'backend_timeout', 'backend_error', 'error',
 ];
 
 export interface DaemonLoad {

@@ -17,6 +17,8 @@ export interface TcpDataPlaneOptions {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
+  /** SO_RCVBUF/SO_SNDBUF of relayed sockets; 0: the kernel's autotuning */
+  readonly socketBufferBytes: number;
   /** every VPC's loopback number and CIDR, to map client host addresses back to simulated ones */
   readonly vpcs: ReadonlyArray<{ number: number; cidr: string }>;
   readonly log: Logger;
@@ -46,6 +48,7 @@ export class TcpDataPlane implements DataPlane {
     this.idleMs = o.idleTimeoutMs;
     this.load.maxConnections = o.maxConnections;
     this.load.fdBudget = openFileLimit() - FD_RESERVE - (activeRelay()?.pooledFds ?? 0);
+    activeRelay()?.socketBuffer(o.socketBufferBytes);
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
     const load = this.load;
     const summary = this.summary;
@@ -58,9 +61,10 @@ export class TcpDataPlane implements DataPlane {
       connectionOpened: () => { load.active++; summary.opened++; },
       connectionClosed: () => { load.active--; },
       observeConnect: o.observeConnect,
-      refused: (endpointId, reason, client) => {
+      refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
-        o.log.debug({ endpoint_id: endpointId, reason, client }, 'connection refused');
+        if (err === undefined) o.log.debug({ endpoint_id: endpointId, reason, client }, 'connection refused');
+        else o.log.error({ endpoint_id: endpointId, reason, err }, 'connection reset: handling it threw');
       },
     };
     this.gateway = new GatewayPlane(this.ctx, o.maxConnections);

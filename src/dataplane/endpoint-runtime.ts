@@ -19,7 +19,8 @@ export interface DataPlaneContext {
   connectionOpened(): void;
   connectionClosed(): void;
   observeConnect(endpointId: string, seconds: number): void;
-  refused(endpointId: string, reason: RefusalReason, client: string): void;
+  /** `err`: the exception, when handling the client threw (reason `error`) */
+  refused(endpointId: string, reason: RefusalReason, client: string, err?: unknown): void;
 }
 
 /** Per-endpoint counters: the metrics read them at scrape time. */
@@ -138,9 +139,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return listenTcp(host, port, {
       onClient: (client) => this.accept(client, port),
       // Accept errors (EMFILE, ...) are counted, never fatal.
-      onAcceptError: (reason) => {
+      onAcceptError: (reason, err) => {
         this.counters.rejected[reason]++;
-        this.ctx.refused(this.spec.id, reason, 'accept');
+        this.ctx.refused(this.spec.id, reason, 'accept', err);
       },
     });
   }

@@ -236,7 +236,15 @@ class SocketClient implements PendingClient {
 /** a Node listener on host:port; rejects with the bind error (err.code: EADDRINUSE, ...) */
 export function listenNode(host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  server.on('connection', (socket: Socket) => sink.onClient(new SocketClient(socket)));
+  server.on('connection', (socket: Socket) => {
+    // One client that throws is reset and counted; the daemon and the other clients go on.
+    try {
+      sink.onClient(new SocketClient(socket));
+    } catch (err) {
+      socket.resetAndDestroy();
+      sink.onAcceptError('error', err);
+    }
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port, backlog: LISTEN_BACKLOG, exclusive: true }, () => {

@@ -32,6 +32,7 @@ const schema = z.strictObject({
     idle_timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
     drain_timeout_ms: z.number().int().min(0).max(3_600_000).optional(),
     max_connections: z.number().int().min(1).max(10_000_000).optional(),
+    socket_buffer_bytes: z.number().int().min(0).max(64 * 1024 * 1024).optional(),
   }).optional(),
   accounts: z.array(z.strictObject({
     name: z.string().regex(NAME, 'must be 1-64 characters of A-Z a-z 0-9 _ -'),
@@ -112,6 +113,7 @@ export interface Config {
     readonly idleTimeoutMs: number;
     readonly drainTimeoutMs: number;
     readonly maxConnections: number;
+    readonly socketBufferBytes: number;
   };
   /** empty: the daemon runs with the one `default` account */
   readonly accounts: readonly AccountSpec[];
@@ -305,6 +307,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       idleTimeoutMs: c.dataplane?.idle_timeout_ms ?? DEFAULTS.dataplane.idleTimeoutMs,
       drainTimeoutMs: c.dataplane?.drain_timeout_ms ?? DEFAULTS.dataplane.drainTimeoutMs,
       maxConnections: c.dataplane?.max_connections ?? DEFAULTS.dataplane.maxConnections,
+      socketBufferBytes: c.dataplane?.socket_buffer_bytes ?? DEFAULTS.dataplane.socketBufferBytes,
     },
     accounts,
     vpcs,
