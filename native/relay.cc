@@ -906,6 +906,17 @@ Napi::Value SocketBuffer(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// clamp(fd, bytes): SO_RCVBUF/SO_SNDBUF of one socket (the JS relay's: Node has no setsockopt).
+Napi::Value Clamp(const Napi::CallbackInfo& info) {
+  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  int bytes = int(std::min<uint32_t>(U32(info, 1), INT32_MAX / 2));
+  if (fd >= 0 && bytes > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  }
+  return info.Env().Undefined();
+}
+
 // figures() -> [pipeBytes, pipesUndersized, staleEvents]
 Napi::Value Figures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -944,6 +955,7 @@ Napi::Value TestBreakThread(const Napi::CallbackInfo& info) {
 Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("socketBuffer", Napi::Function::New(env, SocketBuffer));
   exports.Set("figures", Napi::Function::New(env, Figures));
+  exports.Set("clamp", Napi::Function::New(env, Clamp));
   exports.Set("testHoldCopies", Napi::Function::New(env, TestHoldCopies));
   exports.Set("testNextId", Napi::Function::New(env, TestNextId));
   exports.Set("testBreakThread", Napi::Function::New(env, TestBreakThread));

@@ -10,6 +10,7 @@ import { Phase } from './connection.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
+import { setJsSocketBuffer } from './js-relay.js';
 import { activeRelay } from './native-relay.js';
 
 export interface TcpDataPlaneOptions {
@@ -49,6 +50,7 @@ export class TcpDataPlane implements DataPlane {
     this.load.maxConnections = o.maxConnections;
     this.load.fdBudget = openFileLimit() - FD_RESERVE - (activeRelay()?.pooledFds ?? 0);
     activeRelay()?.socketBuffer(o.socketBufferBytes);
+    setJsSocketBuffer(o.socketBufferBytes);
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
     const load = this.load;
     const summary = this.summary;

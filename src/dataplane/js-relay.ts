@@ -4,9 +4,22 @@
 // is not built or VPCEP_RELAY=js.
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
+import { clampSocketBuffers } from './native-relay.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 const CONN = Symbol('vpcep.connection');
+
+/** SO_RCVBUF/SO_SNDBUF of the relay's sockets (dataplane.socket_buffer_bytes); 0: the kernel autotunes */
+let socketBuffer = 0;
+
+export function setJsSocketBuffer(bytes: number): void {
+  socketBuffer = bytes;
+}
+
+/** the fd of a Node socket or server (libuv's, on Unix), or -1 */
+function fdOf(o: Socket | net.Server): number {
+  return (o as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+}
 type Tagged = Socket & { [CONN]: Connection };
 
 /** how many source ports a connect tries before it counts as snat_exhausted */
@@ -167,6 +180,7 @@ export class Connection implements LiveConnection {
 }
 
 function onBackendConnect(this: Tagged): void {
+  if (socketBuffer > 0) clampSocketBuffers(fdOf(this), socketBuffer);
   const c = this[CONN];
   c.open((performance.now() - c.startedAt) / 1000);
 }
@@ -249,6 +263,8 @@ export function listenNode(host: string, port: number, sink: ListenerSink): Prom
     server.once('error', reject);
     server.listen({ host, port, backlog: LISTEN_BACKLOG, exclusive: true }, () => {
       server.removeListener('error', reject);
+      // Accepted sockets inherit the listener's buffer sizes.
+      if (socketBuffer > 0) clampSocketBuffers(fdOf(server), socketBuffer);
       // After the bind, accept errors (EMFILE, ...) are counted, never fatal.
       server.on('error', (err: NodeJS.ErrnoException) => sink.onAcceptError(err.code === 'EMFILE' || err.code === 'ENFILE' ? 'fd_limit' : 'backend_error'));
       resolve({ close: () => server.close() });

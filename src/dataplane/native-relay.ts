@@ -46,6 +46,7 @@ interface Addon {
   stats(id: number): [received: number, sent: number] | undefined;
   touched(id: number): boolean;
   socketBuffer(bytes: number): void;
+  clamp(fd: number, bytes: number): void;
   figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number];
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
@@ -265,22 +266,46 @@ export interface RelayChoice {
   readonly why: string;
 }
 
+let addon: Addon | null | undefined;
 let loaded: NativeRelay | null | undefined;
 let loadError = '';
 let choice: RelayChoice | undefined;
 let active: NativeRelay | null = null;
 
-/** the native relay, loaded on first call; null when the addon is not built or fails to load */
-export function loadNativeRelay(): NativeRelay | null {
-  if (loaded !== undefined) return loaded;
+/** the addon, loaded on first call (no thread started); null when not built or not loadable */
+function loadAddon(): Addon | null {
+  if (addon !== undefined) return addon;
   try {
-    const addon = createRequire(import.meta.url)('../../build/Release/vpcep_relay.node') as Addon;
-    loaded = new NativeRelay(addon, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipesFor(openFileLimit()), pipeBytesHere());
+    addon = createRequire(import.meta.url)('../../build/Release/vpcep_relay.node') as Addon;
   } catch (err) {
-    loaded = null;
+    addon = null;
     loadError = (err as Error).message.split('\n')[0] ?? 'cannot load';
   }
+  return addon;
+}
+
+/** the native relay, started on first call; null when the addon is not built or fails to start */
+export function loadNativeRelay(): NativeRelay | null {
+  if (loaded !== undefined) return loaded;
+  const a = loadAddon();
+  try {
+    loaded = a && new NativeRelay(a, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipesFor(openFileLimit()), pipeBytesHere());
+  } catch (err) {
+    loaded = null;
+    loadError = (err as Error).message.split('\n')[0] ?? 'cannot start';
+  }
   return loaded;
+}
+
+/**
+ * Sets SO_RCVBUF and SO_SNDBUF of a socket of the JS relay (Node has no setsockopt) with the
+ * addon, when it is built; false when it is not (the kernel then autotunes).
+ */
+export function clampSocketBuffers(fd: number, bytes: number): boolean {
+  const a = loadAddon();
+  if (!a || fd < 0) return false;
+  a.clamp(fd, bytes);
+  return true;
 }
 
 /**

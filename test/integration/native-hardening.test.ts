@@ -138,6 +138,40 @@ describe(`relay hardening (${relayChoice().relay} relay)`, () => {
     await roundTrip(late, 'still relaying');
   });
 
+  it('a stalled peer pins the relay\'s socket buffers at socket_buffer_bytes, not the autotuned 4-6 MiB each way', async () => {
+    // Item 13: a backend that never reads; the client pushes 16 MiB. With autotuning the relay's
+    // two sockets held 12.8 MiB per connection (bench/stalled-peer.mjs).
+    const d = await daemon();
+    const stalled = await backend((s) => s.pause());
+    const { svc, port } = await publish(d, stalled);
+    const ep = await settledEndpoint(d, svc.id);
+    const c = await connect(ep.host_ip, port);
+    const chunk = Buffer.alloc(256 * 1024, 1);
+    for (let i = 0; i < 64; i++) c.sock.write(chunk);
+    // Until the path takes no more: what the client's kernel accepted stops growing.
+    let last = -1;
+    let still = 0;
+    await waitFor(() => {
+      const now = c.sock.bytesWritten - c.sock.writableLength;
+      still = now === last ? still + 1 : 0;
+      last = now;
+      return still >= 20;
+    }, 10_000, 'the stalled path to fill');
+    // The relay's sockets: the one the client reached, and the one towards the backend.
+    const relaySockets = execFileSync('ss', ['-tmnH'], { encoding: 'utf8' }).replace(/\n\s+skmem/g, ' skmem').split('\n')
+      .map((l) => /^\S+\s+\d+\s+\d+\s+(\S+)\s+(\S+).*skmem:\(r(\d+),rb(\d+),t\d+,tb(\d+),f(\d+),w(\d+)/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null && (m[1] === `${ep.host_ip}:${port}` || m[2] === `127.0.0.1:${stalled.port}`) && m[1] !== `127.0.0.1:${stalled.port}`);
+    expect(relaySockets).toHaveLength(2);
+    const limit = 2 * 262_144; // the kernel doubles SO_RCVBUF/SO_SNDBUF for its bookkeeping
+    for (const m of relaySockets) {
+      expect(Number(m[4])).toBeLessThanOrEqual(limit); // rb
+      expect(Number(m[5])).toBeLessThanOrEqual(limit); // tb
+    }
+    const pinned = relaySockets.reduce((a, m) => a + Number(m[3]) + Number(m[6]) + Number(m[7]), 0);
+    // Both buffers, plus the kernel's forward allocation per socket (was 12.8 MiB per connection).
+    expect(pinned).toBeLessThanOrEqual(3 * limit);
+  });
+
   it.skipIf(!native)(nativeOnly('an epoll event for a closed connection whose socket lives on in a forked child is ignored and counted, never handed to a freed or reused connection'), async () => {
     // Item 11a: epoll(7) Q6: a socket stays in the epoll set while another descriptor (a forked
     // child's copy, here the addon's test hook) refers to it, after the relay closed its own.
