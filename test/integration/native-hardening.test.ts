@@ -246,6 +246,37 @@ describe(`vpcepd as a process (${relayChoice().relay} relay)`, () => {
     expect(JSON.parse(fatal[0]!).cause).toBe('relay thread: epoll_wait: Bad file descriptor');
   });
 
+  const root = process.getuid?.() === 0;
+  it.skipIf(!native || !root)(nativeOnly(`an unprivileged daemon's pipes fit its pipe quota: none left at 8 KiB with 80 connections filling a pipe each${root ? '' : ' (needs root to run the daemon as another user: skipped)'}`), async () => {
+    // Item 13: at 1 MiB a pipe, an unprivileged user's 64 MiB (pipe-user-pages-soft) held 64
+    // pipes; F_SETPIPE_SZ failed for the rest, ignored, and they moved bytes 8 KiB at a time.
+    const uid = 61_000 + Math.floor(Math.random() * 1_000); // a user of its own: the quota is per user
+    const dir = tempDir();
+    const config = writeConfig(dir, twoAccountConfig());
+    fs.chownSync(dir, uid, uid);
+    fs.chownSync(config, uid, uid);
+    const c = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')], {}, undefined, ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']);
+    onTestFinished(() => { if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL'); });
+    const api: Api = { url: c.url, provider: new ApiClient(c.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(c.url, CONSUMER.token, CONSUMER.project_id) };
+    expect(await metricValue(c.url, 'vpcep_relay_pipe_size_bytes')).toBe(64 * 1024);
+    const stalled = await backend((s) => s.pause());
+    const { svc, port } = await publish(api, stalled);
+    const ep = await settledEndpoint(api, svc.id);
+    const clients = await Promise.all(Array.from({ length: 80 }, () => connect(ep.host_ip, port)));
+    const chunk = Buffer.alloc(256 * 1024, 2);
+    for (const cl of clients) for (let i = 0; i < 8; i++) cl.sock.write(chunk);
+    let last = -1;
+    let still = 0;
+    await waitFor(() => {
+      const now = clients.reduce((a, cl) => a + cl.sock.bytesWritten - cl.sock.writableLength, 0);
+      still = now === last ? still + 1 : 0;
+      last = now;
+      return still >= 20;
+    }, 15_000, 'the stalled paths to fill');
+    expect(await metricValue(c.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(80);
+    expect(await metricValue(c.url, 'vpcep_relay_pipes_undersized_total')).toBe(0);
+  });
+
   it.skipIf(!native)(nativeOnly('at the open-file limit one refused client is counted once as fd_limit, not 64 times'), async () => {
     // Item 12: accept4() says EMFILE whether or not a client waits; the accept loop reset one
     // client, then counted each of the 63 empty turns that followed as another refusal.
