@@ -258,7 +258,6 @@ describe(`vpcepd as a process (${relayChoice().relay} relay)`, () => {
     const c = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')], {}, undefined, ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']);
     onTestFinished(() => { if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL'); });
     const api: Api = { url: c.url, provider: new ApiClient(c.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(c.url, CONSUMER.token, CONSUMER.project_id) };
-    expect(await metricValue(c.url, 'vpcep_relay_pipe_size_bytes')).toBe(64 * 1024);
     const stalled = await backend((s) => s.pause());
     const { svc, port } = await publish(api, stalled);
     const ep = await settledEndpoint(api, svc.id);
@@ -275,6 +274,7 @@ describe(`vpcepd as a process (${relayChoice().relay} relay)`, () => {
     }, 15_000, 'the stalled paths to fill');
     expect(await metricValue(c.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(80);
     expect(await metricValue(c.url, 'vpcep_relay_pipes_undersized_total')).toBe(0);
+    expect(await metricValue(c.url, 'vpcep_relay_pipe_size_bytes')).toBe(64 * 1024);
   });
 
   it.skipIf(!native)(nativeOnly('at the open-file limit one refused client is counted once as fd_limit, not 64 times'), async () => {
