@@ -90,14 +90,17 @@ async function main() {
     const pathBytes = pathSockets.reduce((a, s) => a + s.bytes, 0);
     const relayBytes = relaySockets.reduce((a, s) => a + s.bytes, 0);
     const metrics = await (await fetch(`${vpcep.url}/metrics`)).text();
-    const pipeBytes = Number(/^vpcep_relay_pipe_size_bytes (\d+)/m.exec(metrics)?.[1] ?? 0);
+    const figure = (name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    const pipeBytes = figure('vpcep_relay_pipe_size_bytes');
     const result = {
       relay: info.relay,
       socket_buffer_bytes: socketBuffer ?? 'default',
       connections: N,
       accepted_by_path_kib_per_conn: kib(accepted() / N),
       kernel_socket_memory_kib_per_conn: { whole_path: kib(pathBytes / N), relay_sockets: kib(relayBytes / N) },
+      // the JS relay has no pipes (its vpcep_relay_* read 0)
       pipe_size_bytes: pipeBytes || null,
+      pipes_undersized: pipeBytes ? figure('vpcep_relay_pipes_undersized_total') : null,
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     for (const c of clients) c.destroy();
