@@ -14,7 +14,7 @@ import {
   ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, createAvailableService, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
   type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
-import { echo, hold, randomPort, startBackend, type TestBackend } from './backends.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const native = relayChoice().relay === 'native';
 /** a case about the native relay's internals: it runs with the native relay, and says why it skips with the JS one */
