@@ -35,13 +35,14 @@ const failures = [];
 let dir = null;
 const NGINX_WORKERS = 1;
 
-const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--rounds N] [--scenarios a,b,c] [--snat MODE] [--relay RELAY]
+const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--rounds N] [--scenarios a,b,c] [--snat MODE] [--relay RELAY] [--socket-buffer BYTES]
 
   --duration SECONDS  length of each timed run (bulk, rate, latency); default 5 (smoke: 1)
   --rounds N          rounds of every scenario on every path, interleaved; default 3 (smoke: 1)
   --scenarios LIST    any of ${Object.keys(SCENARIOS).join(',')}; default all
   --snat MODE         vpcepd's dataplane.snat: auto, kernel or logical; default auto
   --relay RELAY       vpcepd's relay (VPCEP_RELAY): js, native or auto; default js
+  --socket-buffer B   vpcepd's dataplane.socket_buffer_bytes (0: the kernel autotunes); default: vpcepd's
   --smoke             every scenario briefly (1 round, short runs, 1 endpoint x 3,000 held):
                       under a minute
   -h, --help          this text`;
@@ -62,6 +63,7 @@ function options() {
         scenarios: { type: 'string' },
         snat: { type: 'string' },
         relay: { type: 'string' },
+        'socket-buffer': { type: 'string' },
         smoke: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -86,7 +88,9 @@ function options() {
   if (!['auto', 'kernel', 'logical'].includes(snat)) usage('--snat must be auto, kernel or logical');
   const relay = v.relay ?? 'auto';
   if (!['js', 'native', 'auto'].includes(relay)) usage('--relay must be js, native or auto');
-  return { duration, rounds, scenarios: [...new Set(names)], snat, relay, smoke: v.smoke };
+  const socketBuffer = v['socket-buffer'] === undefined ? undefined : Number(v['socket-buffer']);
+  if (socketBuffer !== undefined && !(Number.isInteger(socketBuffer) && socketBuffer >= 0)) usage('--socket-buffer must be a number of bytes (0: the kernel autotunes)');
+  return { duration, rounds, scenarios: [...new Set(names)], snat, relay, socketBuffer, smoke: v.smoke };
 }
 
 /** the prerequisites: the compiled daemon and the tools (installed when missing and this is root) */
@@ -191,7 +195,7 @@ async function main() {
   say(`machine: ${machine.cores} cores ${machine.cpu_model}, ${machine.memory_gib} GiB, ${machine.kernel}, node ${machine.node}, load ${machine.loadavg_at_start.join(' ')}`);
 
   const endpoints = opts.scenarios.includes('concurrency') && !opts.smoke ? 3 : 1;
-  const env = await startWorld({ dir, snat: opts.snat, relay: opts.relay, endpoints, nginxWorkers: NGINX_WORKERS, log: (s) => say(`  ${s}`) });
+  const env = await startWorld({ dir, snat: opts.snat, relay: opts.relay, socketBuffer: opts.socketBuffer, endpoints, nginxWorkers: NGINX_WORKERS, log: (s) => say(`  ${s}`) });
   env.opts = opts;
 
   const results = [];

@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -43,8 +44,13 @@
 
 namespace {
 
-// How much one direction holds in its pipe before it stops reading its source (the watermark).
+// How much one direction holds in its pipe before it stops reading its source (the watermark),
+// unless init() is told a smaller size (an unprivileged user's pipe-user-pages-soft).
 constexpr size_t kPipeBytes = 1024 * 1024;
+// Ids stay exact as JS numbers (2^53): at 12,000 connections/s that is 23,000 years.
+constexpr uint64_t kMaxId = (uint64_t(1) << 53) - 1;
+// The epoll tag of the worker's eventfd; connections are tagged generation << 32 | slot << 1 | side.
+constexpr uint64_t kWakeTag = ~uint64_t(0);
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 // Connections accepted per readiness of a listener before TypeScript decides on them.
 constexpr int kAcceptBatch = 64;
@@ -97,7 +103,9 @@ struct Flow {
 };
 
 struct Conn {
-  uint32_t id = 0;
+  uint64_t id = 0;
+  uint32_t slot = 0;  // the worker's slot and its generation: the epoll tag (see Tag())
+  uint32_t gen = 0;
   int fd[2] = {-1, -1};  // 0: the client, 1: the backend
   Flow flow[2];          // 0: client -> backend, 1: backend -> client
   sockaddr_in target{};  // the backend
@@ -111,7 +119,7 @@ struct Conn {
 };
 
 struct Event {
-  uint32_t id;
+  uint64_t id;
   int kind;
   Reason reason;
   uint64_t received;
@@ -120,8 +128,8 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { Open, Cut, Close, Stop } kind;
-  uint32_t id;
+  enum Kind { Open, Cut, Close, Stop, Break } kind;
+  uint64_t id;
   Conn* conn;
 };
 
@@ -143,10 +151,20 @@ struct Relay {
     std::shared_ptr<Counters> counters;
     Worker* worker;
   };
-  std::unordered_map<uint32_t, Entry> table;  // guarded by mu
-  uint32_t nextId = 1;                        // JS thread only
+  std::unordered_map<uint64_t, Entry> table;  // guarded by mu
+  uint64_t nextId = 1;                        // JS thread only
   size_t nextWorker = 0;                      // JS thread only
   Napi::ThreadSafeFunction onEvents;
+  Napi::ThreadSafeFunction onFatal;  // a relay thread died: the daemon must stop
+  // epoll events naming a connection already freed (its slot empty or reused): ignored
+  std::atomic<uint64_t> staleEvents{0};
+  // pipes the kernel left smaller than pipeBytes (F_SETPIPE_SZ refused: the user's pipe quota)
+  std::atomic<uint64_t> pipesUndersized{0};
+  size_t pipeBytes = kPipeBytes;  // set by the first init(), before the threads start
+  int socketBuffer = 0;           // SO_RCVBUF/SO_SNDBUF of relayed sockets; 0: the kernel's autotuning
+  // Test hook: copies of new connections' sockets, held as a forked child would (epoll(7) Q6).
+  std::atomic<bool> holdCopies{false};
+  std::vector<int> heldCopies;  // guarded by mu
   std::atomic<bool> live{false};
   // JS thread only:
   napi_env env = nullptr;
@@ -183,6 +201,14 @@ void NoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+// Clamps a socket's kernel buffers (HAProxy's tune.rcvbuf/tune.sndbuf): with autotuning a peer
+// that stops reading pins up to tcp_rmem + tcp_wmem (16 MiB) per connection.
+void ClampBuffers(int fd) {
+  if (g.socketBuffer <= 0) return;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &g.socketBuffer, sizeof g.socketBuffer);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &g.socketBuffer, sizeof g.socketBuffer);
+}
+
 // Runs on the JS thread: one batch of a worker's events. Closed connections leave the table
 // only now, so that the byte counts read in between never go back.
 void DeliverEvents(Napi::Env env, Napi::Function cb, std::vector<Event>* batch) {
@@ -215,7 +241,7 @@ class Worker {
     ev_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event e{};
     e.events = EPOLLIN;
-    e.data.u64 = 0;  // 0 names the eventfd; connections are named by pointer
+    e.data.u64 = kWakeTag;
     epoll_ctl(ep_, EPOLL_CTL_ADD, ev_, &e);
     thread_ = std::thread([this] { Run(); });
   }
@@ -255,16 +281,20 @@ class Worker {
       int n = epoll_wait(ep_, events, 256, -1);
       if (n < 0) {
         if (errno == EINTR) continue;
-        break;
+        return Die("epoll_wait", errno);
       }
       for (int i = 0; i < n; i++) {
         uint64_t tag = events[i].data.u64;
-        if (tag == 0) {
+        if (tag == kWakeTag) {
           stopping = Commands() || stopping;
           continue;
         }
-        Conn* c = reinterpret_cast<Conn*>(tag & ~uint64_t(1));
+        Conn* c = Named(tag);
         int side = int(tag & 1);
+        if (c == nullptr) {
+          g.staleEvents.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
         if (c->closed) continue;
         if (c->connecting) {
           Connecting(c, side, events[i].events);
@@ -281,7 +311,7 @@ class Worker {
         }
         Ready(c, side, events[i].events);
       }
-      for (Conn* c : graveyard_) delete c;
+      for (Conn* c : graveyard_) Free(c);
       graveyard_.clear();
       Flush();
     }
@@ -319,6 +349,7 @@ class Worker {
           break;
         }
         case Command::Stop: stop = true; break;
+        case Command::Break: CloseFd(ep_); break;  // test hook: the next epoll_wait fails (EBADF)
       }
     }
     return stop;
@@ -347,17 +378,20 @@ class Worker {
   // not read until the connect completes (pause on accept).
   void Start(Conn* c) {
     conns_[c->id] = c;
+    Occupy(c);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Finish(c, ConnectFailure(errno), true);
     c->fd[1] = fd;
     NoDelay(fd);
+    ClampBuffers(fd);
+    if (g.holdCopies.load()) Hold(c);
     if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source)) return Finish(c, ConnectFailure(errno), true);
     for (int s = 0; s < 2; s++) {
       epoll_event e{};
       // Edge-triggered: each readiness change is reported once, and Move() runs its flow until
       // the kernel says EAGAIN (or the pipe is full and the destination cannot take more).
       e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      e.data.u64 = reinterpret_cast<uint64_t>(c) | uint64_t(s);
+      e.data.u64 = Tag(c, s);
       if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[s], &e) < 0) return Finish(c, ConnectFailure(errno), true);
     }
     if (connect(fd, reinterpret_cast<const sockaddr*>(&c->target), sizeof c->target) == 0) return Connected(c);
@@ -412,7 +446,11 @@ class Worker {
     }
     int fds[2];
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return false;
-    fcntl(fds[1], F_SETPIPE_SZ, int(kPipeBytes));  // best effort: the default (64 KiB) also works
+    // Past the user's pipe-user-pages-soft an unprivileged F_SETPIPE_SZ fails (EPERM) and the
+    // pipe keeps what the kernel gave it (down to 8 KiB): it still works, counted as undersized.
+    if (fcntl(fds[1], F_SETPIPE_SZ, int(g.pipeBytes)) < int(g.pipeBytes)) {
+      g.pipesUndersized.fetch_add(1, std::memory_order_relaxed);
+    }
     p.r = fds[0];
     p.w = fds[1];
     return true;
@@ -482,12 +520,12 @@ class Worker {
           return;
         }
       }
-      if (!f.eof && f.inPipe < kPipeBytes) {
+      if (!f.eof && f.inPipe < g.pipeBytes) {
         if (f.pipe.r < 0 && !TakePipe(f.pipe)) {
           Finish(c, Reason::Error, true);
           return;
         }
-        ssize_t n = splice(src, nullptr, f.pipe.w, nullptr, kPipeBytes - f.inPipe, kSpliceFlags);
+        ssize_t n = splice(src, nullptr, f.pipe.w, nullptr, g.pipeBytes - f.inPipe, kSpliceFlags);
         if (n > 0) {
           f.inPipe += size_t(n);
           if (d == 0) k.received.fetch_add(uint64_t(n), std::memory_order_relaxed);
@@ -530,12 +568,66 @@ class Worker {
     events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0});
   }
 
+  // Epoll events name a connection by slot and generation, not by pointer: a socket whose copy
+  // lives on in a forked child stays in the epoll set after close (epoll(7) Q6), and its events
+  // must not reach a freed (or reused) connection.
+  static uint64_t Tag(const Conn* c, int side) { return uint64_t(c->gen) << 32 | uint64_t(c->slot) << 1 | uint64_t(side); }
+
+  Conn* Named(uint64_t tag) const {
+    size_t slot = size_t((tag & 0xffffffffu) >> 1);
+    Conn* c = slot < slots_.size() ? slots_[slot] : nullptr;
+    return c != nullptr && c->gen == uint32_t(tag >> 32) ? c : nullptr;
+  }
+
+  void Occupy(Conn* c) {
+    if (free_.empty()) {
+      free_.push_back(uint32_t(slots_.size()));
+      slots_.push_back(nullptr);
+      gens_.push_back(0);
+    }
+    c->slot = free_.back();
+    free_.pop_back();
+    c->gen = ++gens_[c->slot];
+    slots_[c->slot] = c;
+  }
+
+  void Free(Conn* c) {
+    slots_[c->slot] = nullptr;
+    free_.push_back(c->slot);
+    delete c;
+  }
+
+  static void Hold(const Conn* c) {
+    std::lock_guard<std::mutex> lock(g.mu);
+    for (int fd : c->fd) {
+      if (fd >= 0) g.heldCopies.push_back(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    }
+  }
+
+  // The thread cannot go on: its connections would hang unseen. Tells the JS thread, which stops
+  // the daemon (exit 70) with this cause in its last log line.
+  void Die(const char* what, int err) {
+    auto* cause = new std::string(std::string("relay thread: ") + what + ": " + strerror(err));
+    std::lock_guard<std::mutex> lock(g.mu);
+    if (!g.live.load() || g.onFatal.BlockingCall(cause, [](Napi::Env env, Napi::Function cb, std::string* m) {
+          if (env != nullptr && cb != nullptr) cb.Call({Napi::String::New(env, *m)});
+          delete m;
+        }) != napi_ok) {
+      fprintf(stderr, "vpcep_relay: %s\n", cause->c_str());
+      delete cause;
+      abort();
+    }
+  }
+
   int ep_ = -1;
   int ev_ = -1;
   std::mutex mu_;
   std::vector<Command> queue_;  // guarded by mu_
   // Owned by the thread:
-  std::unordered_map<uint32_t, Conn*> conns_;
+  std::vector<Conn*> slots_;     // a live (or this round's closed) connection per slot
+  std::vector<uint32_t> gens_;   // per slot: bumped at each reuse
+  std::vector<uint32_t> free_;   // empty slots
+  std::unordered_map<uint64_t, Conn*> conns_;
   std::vector<Conn*> graveyard_;
   std::vector<Pipe> pool_;
   std::vector<Event> events_;
@@ -559,20 +651,22 @@ void OnReadable(uv_poll_t* handle, int status, int) {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if ((errno == EMFILE || errno == ENFILE) && g.spare >= 0) {
-        // No descriptor left: free the spare one, accept and reset the connection, take the spare
-        // back. The client learns at once, and the listener does not wake the loop forever.
+        // No descriptor left: free the spare one, accept and reset the client at the head of the
+        // queue, take the spare back. The client learns at once, and the listener does not wake
+        // the loop forever. accept4() says EMFILE whether or not a client waits: only a client
+        // taken is counted, and the batch stops here (the poll is level-triggered: the rest of
+        // the queue comes back next turn, after the loop has run what may free descriptors).
         CloseFd(g.spare);
         int victim = accept4(l->fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (victim >= 0) {
           Linger0(victim);
           CloseFd(victim);
+          out[n * 3] = uint32_t(-1);
+          out[n * 3 + 1] = 0;
+          out[n * 3 + 2] = 0;
+          n++;
         }
         g.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        out[n * 3] = uint32_t(-1);
-        out[n * 3 + 1] = 0;
-        out[n * 3 + 2] = 0;
-        n++;
-        continue;
       }
       break;  // EAGAIN: nothing more queued
     }
@@ -601,28 +695,43 @@ void Shutdown(void*) {
   for (auto& w : g.workers) w->Join();
   g.workers.clear();
   std::lock_guard<std::mutex> lock(g.mu);
-  if (g.live.exchange(false)) g.onEvents.Release();
+  if (g.live.exchange(false)) {
+    g.onEvents.Release();
+    g.onFatal.Release();
+  }
 }
 
 uint32_t U32(const Napi::CallbackInfo& info, size_t i) {
   return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
 }
 
+uint64_t Id(const Napi::CallbackInfo& info, size_t i) {
+  int64_t v = info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Int64Value() : 0;
+  return v > 0 ? uint64_t(v) : 0;
+}
+
 // init(onEvents(Float64Array), onAccept(listenerId, count), acceptBuffer: Uint32Array, threads,
-// poolPipes) starts the relay threads once; later calls only take the new callbacks.
+// poolPipes, pipeBytes, onFatal(cause)) starts the relay threads once; later calls only take the
+// new callbacks.
 Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsFunction() || !info[1].IsFunction() || !info[2].IsTypedArray() ||
       info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
       info[2].As<Napi::Uint32Array>().ElementLength() < size_t(kAcceptBatch * 3)) {
-    return Fail(env, "init(onEvents, onAccept, acceptBuffer: Uint32Array(192), threads, poolPipes)");
+    return Fail(env, "init(onEvents, onAccept, acceptBuffer: Uint32Array(192), threads, poolPipes, pipeBytes, onFatal)");
   }
+  if (info.Length() < 7 || !info[6].IsFunction()) return Fail(env, "init(): onFatal must be a function");
   {
     std::lock_guard<std::mutex> lock(g.mu);
     // A second load of the JS boundary in this process (test isolation): the new callbacks win.
-    if (g.live.exchange(false)) g.onEvents.Release();
+    if (g.live.exchange(false)) {
+      g.onEvents.Release();
+      g.onFatal.Release();
+    }
     g.onEvents = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "vpcep_relay.onEvents", 0, 1);
     g.onEvents.Unref(env);  // the relay never keeps the process alive by itself
+    g.onFatal = Napi::ThreadSafeFunction::New(env, info[6].As<Napi::Function>(), "vpcep_relay.onFatal", 0, 1);
+    g.onFatal.Unref(env);
     g.live.store(true);
   }
   g.env = env;
@@ -634,6 +743,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   if (g.spare < 0) g.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (g.workers.empty()) {
     g.poolMax = U32(info, 4);
+    if (U32(info, 5) > 0) g.pipeBytes = U32(info, 5);
     unsigned n = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; i++) {
@@ -663,7 +773,10 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   if (fd < 0) return Napi::Number::New(env, -errno);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  NoDelay(fd);  // accepted sockets inherit it: one setsockopt per listener, not per connection
+  // Accepted sockets inherit both: one setsockopt per listener, not per connection (the buffer
+  // sizes before listen(), so that the window scale offered to clients matches them).
+  NoDelay(fd);
+  ClampBuffers(fd);
   sockaddr_in a = Address(U32(info, 0), U32(info, 1));
   if (bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) < 0 || listen(fd, int(U32(info, 2))) < 0) {
     int err = errno;
@@ -686,18 +799,18 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, l->id);
 }
 
-// unlisten(id): stops accepting; connections already accepted are not touched. The socket is
-// closed once libuv has let go of it (closing it first could drop a reused fd from libuv's epoll).
+// unlisten(id): stops accepting and closes the listening socket before it returns, so that the
+// address is free when the teardown is acknowledged (a new endpoint may bind it at once).
+// uv_poll_stop() takes the fd out of libuv's epoll set first (uv__platform_invalidate_fd), so
+// closing it here cannot drop a reused fd from the loop; connections already accepted go on.
 Napi::Value Unlisten(const Napi::CallbackInfo& info) {
   auto it = g.listeners.find(U32(info, 0));
   if (it != g.listeners.end()) {
     Listener* l = it->second;
     g.listeners.erase(it);
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) {
-      auto* done = static_cast<Listener*>(h->data);
-      CloseFd(done->fd);
-      delete done;
-    });
+    uv_poll_stop(&l->poll);
+    CloseFd(l->fd);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
   }
   return info.Env().Undefined();
 }
@@ -721,7 +834,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   if (info.Length() < 5 || !info[0].IsNumber()) return Fail(env, "open(clientFd, backendIp, backendPort, sourceIp, sourcePort, preamble?)");
   auto* c = new Conn();
   c->id = g.nextId++;
-  if (g.nextId == 0) g.nextId = 1;
+  if (g.nextId > kMaxId) g.nextId = 1;
   c->fd[0] = info[0].As<Napi::Number>().Int32Value();
   c->target = Address(U32(info, 1), U32(info, 2));
   c->source = Address(U32(info, 3), U32(info, 4));
@@ -738,18 +851,18 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   }
   // Read the id before posting: once posted, the worker owns `c` and may close and free it
   // before this thread runs another line.
-  const uint32_t id = c->id;
+  const uint64_t id = c->id;
   w->Post({Command::Open, id, c});
   return Napi::Number::New(env, id);
 }
 
-Worker* WorkerOf(uint32_t id) {
+Worker* WorkerOf(uint64_t id) {
   std::lock_guard<std::mutex> lock(g.mu);
   auto it = g.table.find(id);
   return it == g.table.end() ? nullptr : it->second.worker;
 }
 
-std::shared_ptr<Counters> CountersOf(uint32_t id) {
+std::shared_ptr<Counters> CountersOf(uint64_t id) {
   std::lock_guard<std::mutex> lock(g.mu);
   auto it = g.table.find(id);
   return it == g.table.end() ? nullptr : it->second.counters;
@@ -758,13 +871,13 @@ std::shared_ptr<Counters> CountersOf(uint32_t id) {
 // cut(id): both sockets reset. close(id): both closed gracefully (the idle timeout).
 // Each ends in one close event; an id already closed is ignored (by the worker).
 Napi::Value Cut(const Napi::CallbackInfo& info) {
-  uint32_t id = U32(info, 0);
+  uint64_t id = Id(info, 0);
   if (Worker* w = WorkerOf(id)) w->Post({Command::Cut, id, nullptr});
   return info.Env().Undefined();
 }
 
 Napi::Value CloseConn(const Napi::CallbackInfo& info) {
-  uint32_t id = U32(info, 0);
+  uint64_t id = Id(info, 0);
   if (Worker* w = WorkerOf(id)) w->Post({Command::Close, id, nullptr});
   return info.Env().Undefined();
 }
@@ -772,7 +885,7 @@ Napi::Value CloseConn(const Napi::CallbackInfo& info) {
 // stats(id) -> [received, sent], or undefined once its close event was delivered
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto k = CountersOf(U32(info, 0));
+  auto k = CountersOf(Id(info, 0));
   if (!k) return env.Undefined();
   auto a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, double(k->received.load(std::memory_order_relaxed))));
@@ -782,11 +895,70 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
 
 // touched(id): were bytes moved since the last call? (read and cleared, for the idle sweep)
 Napi::Value Touched(const Napi::CallbackInfo& info) {
-  auto k = CountersOf(U32(info, 0));
+  auto k = CountersOf(Id(info, 0));
   return Napi::Boolean::New(info.Env(), k && k->touched.exchange(false, std::memory_order_relaxed));
 }
 
+// socketBuffer(bytes): SO_RCVBUF/SO_SNDBUF of the listeners and backend sockets made from now
+// on (0: the kernel's autotuning).
+Napi::Value SocketBuffer(const Napi::CallbackInfo& info) {
+  g.socketBuffer = int(std::min<uint32_t>(U32(info, 0), INT32_MAX / 2));
+  return info.Env().Undefined();
+}
+
+// clamp(fd, bytes): SO_RCVBUF/SO_SNDBUF of one socket (the JS relay's: Node has no setsockopt).
+Napi::Value Clamp(const Napi::CallbackInfo& info) {
+  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  int bytes = int(std::min<uint32_t>(U32(info, 1), INT32_MAX / 2));
+  if (fd >= 0 && bytes > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  }
+  return info.Env().Undefined();
+}
+
+// figures() -> [pipeBytes, pipesUndersized, staleEvents]
+Napi::Value Figures(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto a = Napi::Array::New(env, 3);
+  a.Set(0u, Napi::Number::New(env, double(g.pipeBytes)));
+  a.Set(1u, Napi::Number::New(env, double(g.pipesUndersized.load())));
+  a.Set(2u, Napi::Number::New(env, double(g.staleEvents.load())));
+  return a;
+}
+
+// Test hooks. testHoldCopies(true): the sockets of connections opened from now on get a copy
+// held elsewhere, as a forked child would hold them; (false): those copies are closed.
+// testNextId(n): the next connection id. testBreakThread(): a relay thread's epoll fd is closed.
+Napi::Value TestHoldCopies(const Napi::CallbackInfo& info) {
+  bool on = info.Length() > 0 && info[0].ToBoolean().Value();
+  g.holdCopies.store(on);
+  if (!on) {
+    std::lock_guard<std::mutex> lock(g.mu);
+    for (int& fd : g.heldCopies) CloseFd(fd);
+    g.heldCopies.clear();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value TestNextId(const Napi::CallbackInfo& info) {
+  uint64_t id = Id(info, 0);
+  if (id > 0 && id <= kMaxId) g.nextId = id;
+  return info.Env().Undefined();
+}
+
+Napi::Value TestBreakThread(const Napi::CallbackInfo& info) {
+  if (!g.workers.empty()) g.workers[0]->Post({Command::Break, 0, nullptr});
+  return info.Env().Undefined();
+}
+
 Napi::Object Module(Napi::Env env, Napi::Object exports) {
+  exports.Set("socketBuffer", Napi::Function::New(env, SocketBuffer));
+  exports.Set("figures", Napi::Function::New(env, Figures));
+  exports.Set("clamp", Napi::Function::New(env, Clamp));
+  exports.Set("testHoldCopies", Napi::Function::New(env, TestHoldCopies));
+  exports.Set("testNextId", Napi::Function::New(env, TestNextId));
+  exports.Set("testBreakThread", Napi::Function::New(env, TestBreakThread));
   exports.Set("init", Napi::Function::New(env, Init));
   exports.Set("listen", Napi::Function::New(env, Listen));
   exports.Set("unlisten", Napi::Function::New(env, Unlisten));

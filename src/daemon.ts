@@ -9,7 +9,8 @@ import { applyInventory } from './control/inventory.js';
 import type { Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
-import { selectRelay } from './dataplane/native-relay.js';
+import { fdReserveFor } from './dataplane/fd-limit.js';
+import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
 import { SqliteStore } from './store/sqlite.js';
@@ -77,6 +78,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       idleTimeoutMs: config.dataplane.idleTimeoutMs,
       maxConnections: config.dataplane.maxConnections,
       onPremises: config.dataplane.onPremises,
+      socketBufferBytes: config.dataplane.socketBufferBytes,
+      // the reserve covers every socket the API may hold, so an API flood cannot take the data plane's
+      fdReserve: fdReserveFor(config.api.maxConnections),
       vpcs: inventory.vpcs,
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
@@ -85,7 +89,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       sweepIntervalMs: o.dataPlaneClock?.sweepIntervalMs,
     });
     dataPlaneToClose = dataPlane;
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet }), { snat_mode: snat.mode, relay: relay.relay });
+    const native = activeRelay();
+    onRelayFatal((cause) => {
+      // EX_SOFTWARE: a relay thread is gone and its connections with it; a supervisor restarts us.
+      log.fatal({ cause }, `data plane: ${cause}: vpcepd stops`);
+      process.exit(70);
+    });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
     const control = new ControlPlane({
       region: config.region,
       store,
@@ -134,6 +144,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
       accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id })),
     }, 'vpcepd ready');
+    // Test hook (test/integration/native-hardening.test.ts): a relay thread dies now.
+    if (process.env.VPCEP_RELAY_TEST_FAULT === 'thread') native?.testHooks.testBreakThread();
 
     const openStore = store;
     const openApp = app;

@@ -178,10 +178,11 @@ export interface ChildDaemon {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** vpcepd as a child process (the built bin/vpcepd.js); resolves once GET / answers. */
-export async function spawnDaemon(args: string[], env: Record<string, string> = {}, port?: number): Promise<ChildDaemon> {
+/** vpcepd as a child process (the built bin/vpcepd.js), run through `wrapper` when given; resolves once GET / answers. */
+export async function spawnDaemon(args: string[], env: Record<string, string> = {}, port?: number, wrapper: string[] = []): Promise<ChildDaemon> {
   const p = port ?? (await freePort());
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${p}`, ...args], {
+  const command = [...wrapper, process.execPath, path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${p}`, ...args];
+  const proc = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, VPCEP_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -14,9 +14,9 @@ export const HAPROXY_HOST = (i) => `127.200.0.${i + 1}`;
 const EXPECTED_ENDPOINT_HOST = (i) => `127.1.1.${i + 2}`;
 
 /**
- * opts: {dir, snat, relay (VPCEP_RELAY), endpoints (how many endpoints / HAProxy hold frontends), nginxWorkers, log}
+ * opts: {dir, snat, relay (VPCEP_RELAY), socketBuffer (dataplane.socket_buffer_bytes, or undefined), endpoints (how many endpoints / HAProxy hold frontends), nginxWorkers, log}
  */
-export async function startWorld({ dir, snat, relay, endpoints, nginxWorkers, log }) {
+export async function startWorld({ dir, snat, relay, socketBuffer, endpoints, nginxWorkers, log }) {
   const hosts = ['127.0.0.1'];
   for (let i = 0; i < endpoints; i++) hosts.push(HAPROXY_HOST(i), EXPECTED_ENDPOINT_HOST(i));
   const [bulkPort, httpPort, holdPort] = await pickPorts(3, hosts);
@@ -29,7 +29,7 @@ export async function startWorld({ dir, snat, relay, endpoints, nginxWorkers, lo
     startHoldServer({ dir, port: holdPort }),
   ]);
 
-  const vpcep = await Vpcepd.start({ root: rootDir, dir, snat, relay, endpoints });
+  const vpcep = await Vpcepd.start({ root: rootDir, dir, snat, relay, socketBuffer, endpoints });
   const info = await vpcep.dataPlaneInfo();
   const service = await vpcep.createService(Object.values(ports).map((p) => ({ client_port: p, server_port: p })));
   const eps = [];

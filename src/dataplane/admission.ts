@@ -8,11 +8,11 @@ import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 
 export type RefusalReason =
   | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
-  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises';
+  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises' | 'error';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'cap', 'whitelist', 'policy', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
-  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises',
+  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises', 'error',
 ];
 
 export interface DaemonLoad {

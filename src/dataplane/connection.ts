@@ -92,8 +92,8 @@ export interface PendingClient {
 export interface ListenerSink {
   /** a client connected: admit it (client.relay) or refuse it (client.reset) */
   onClient(client: PendingClient): void;
-  /** a connection could not be accepted (no descriptor left, ...) */
-  onAcceptError(reason: 'fd_limit' | 'backend_error'): void;
+  /** a connection could not be accepted (no descriptor left, ...), or handling it threw (`error`, with the exception) */
+  onAcceptError(reason: 'fd_limit' | 'backend_error' | 'error', err?: unknown): void;
 }
 
 export interface TcpListener {

@@ -13,6 +13,7 @@ import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
 import { listenTcp } from './listener.js';
 import type { ListenerSink, TcpListener } from './connection.js';
+import { setJsSocketBuffer } from './js-relay.js';
 import { activeRelay } from './native-relay.js';
 
 export interface TcpDataPlaneOptions {
@@ -24,6 +25,8 @@ export interface TcpDataPlaneOptions {
   readonly onPremises?: OnPremises;
   /** descriptors kept free of connections for the API, the store and the logs (default FD_RESERVE) */
   readonly fdReserve?: number;
+  /** SO_RCVBUF/SO_SNDBUF of relayed sockets; 0: the kernel's autotuning */
+  readonly socketBufferBytes: number;
   /** every VPC's loopback number and CIDR, to map client host addresses back to simulated ones */
   readonly vpcs: ReadonlyArray<{ number: number; cidr: string }>;
   readonly log: Logger;
@@ -64,6 +67,8 @@ export class TcpDataPlane implements DataPlane {
     const pooledFds = activeRelay()?.pooledFds ?? 0;
     this.load.fdBudget = fdLimit - fdReserve - pooledFds;
     o.log.info({ fd_limit: fdLimit, fd_reserve: fdReserve, pooled_fds: pooledFds, fd_budget: this.load.fdBudget }, 'data plane: descriptor budget (listeners and connections)');
+    activeRelay()?.socketBuffer(o.socketBufferBytes);
+    setJsSocketBuffer(o.socketBufferBytes);
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
     const load = this.load;
     const isVpc = (k: number) => this.vpcBases.has(k);
@@ -79,9 +84,10 @@ export class TcpDataPlane implements DataPlane {
       connectionOpened: () => { load.active++; summary.opened++; },
       connectionClosed: () => { load.active--; },
       observeConnect: o.observeConnect,
-      refused: (endpointId, reason, client) => {
+      refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
-        o.log.debug({ endpoint_id: endpointId, reason, client }, 'connection refused');
+        if (err === undefined) o.log.debug({ endpoint_id: endpointId, reason, client }, 'connection refused');
+        else o.log.error({ endpoint_id: endpointId, reason, err }, 'connection reset: handling it threw');
       },
     };
     this.gateway = new GatewayPlane(this.ctx, o.maxConnections);

@@ -22,7 +22,8 @@ export interface DataPlaneContext {
   connectionOpened(): void;
   connectionClosed(): void;
   observeConnect(endpointId: string, seconds: number): void;
-  refused(endpointId: string, reason: RefusalReason, client: string): void;
+  /** `err`: the exception, when handling the client threw (reason `error`) */
+  refused(endpointId: string, reason: RefusalReason, client: string, err?: unknown): void;
 }
 
 /** Per-endpoint counters: the metrics read them at scrape time. */
@@ -141,9 +142,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return this.ctx.listen(host, port, {
       onClient: (client) => this.accept(client, port),
       // Accept errors (EMFILE, ...) are counted, never fatal.
-      onAcceptError: (reason) => {
+      onAcceptError: (reason, err) => {
         this.counters.rejected[reason]++;
-        this.ctx.refused(this.spec.id, reason, 'accept');
+        this.ctx.refused(this.spec.id, reason, 'accept', err);
       },
     });
   }

@@ -7,6 +7,14 @@ import fs from 'node:fs';
 /** descriptors kept free for the API, the store and the logs */
 export const FD_RESERVE = 256;
 
+/** the daemon's own descriptors besides API sockets: the store and its WAL, logs, epoll, eventfds */
+const OWN_FDS = 64;
+
+/** the reserve when the API may hold up to API_CONNECTIONS sockets (api.max_connections) */
+export function fdReserveFor(apiConnections: number): number {
+  return Math.max(FD_RESERVE, apiConnections + OWN_FDS);
+}
+
 /** the soft limit on open files of this process, from /proc (Node has no getrlimit) */
 export function openFileLimit(): number {
   try {

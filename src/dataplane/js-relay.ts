@@ -4,9 +4,22 @@
 // is not built or VPCEP_RELAY=js.
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
+import { clampSocketBuffers } from './native-relay.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 const CONN = Symbol('vpcep.connection');
+
+/** SO_RCVBUF/SO_SNDBUF of the relay's sockets (dataplane.socket_buffer_bytes); 0: the kernel autotunes */
+let socketBuffer = 0;
+
+export function setJsSocketBuffer(bytes: number): void {
+  socketBuffer = bytes;
+}
+
+/** the fd of a Node socket or server (libuv's, on Unix), or -1 */
+function fdOf(o: Socket | net.Server): number {
+  return (o as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+}
 type Tagged = Socket & { [CONN]: Connection };
 
 /** the zero-byte write that probes a half-closed client (it fails with EPIPE once the client reset) */
@@ -177,6 +190,7 @@ export class Connection implements LiveConnection {
 }
 
 function onBackendConnect(this: Tagged): void {
+  if (socketBuffer > 0) clampSocketBuffers(fdOf(this), socketBuffer);
   const c = this[CONN];
   c.open((performance.now() - c.startedAt) / 1000);
 }
@@ -246,11 +260,21 @@ class SocketClient implements PendingClient {
 /** a Node listener on host:port; rejects with the bind error (err.code: EADDRINUSE, ...) */
 export function listenNode(host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  server.on('connection', (socket: Socket) => sink.onClient(new SocketClient(socket)));
+  server.on('connection', (socket: Socket) => {
+    // One client that throws is reset and counted; the daemon and the other clients go on.
+    try {
+      sink.onClient(new SocketClient(socket));
+    } catch (err) {
+      socket.resetAndDestroy();
+      sink.onAcceptError('error', err);
+    }
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port, backlog: LISTEN_BACKLOG, exclusive: true }, () => {
       server.removeListener('error', reject);
+      // Accepted sockets inherit the listener's buffer sizes.
+      if (socketBuffer > 0) clampSocketBuffers(fdOf(server), socketBuffer);
       // After the bind, accept errors (EMFILE, ...) are counted, never fatal.
       server.on('error', (err: NodeJS.ErrnoException) => sink.onAcceptError(err.code === 'EMFILE' || err.code === 'ENFILE' ? 'fd_limit' : 'backend_error'));
       resolve({ close: () => server.close() });

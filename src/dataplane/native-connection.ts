@@ -123,6 +123,7 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
   const acceptor: NativeAcceptor = {
     accepted: (fd, ip, remotePort) => sink.onClient(new NativeClient(native, fd, ip, remotePort)),
     outOfDescriptors: () => sink.onAcceptError('fd_limit'),
+    failed: (err) => sink.onAcceptError('error', err),
   };
   const id = native.listen(ipToInt(host), port, LISTEN_BACKLOG, acceptor);
   return { close: () => native.unlisten(id) };

@@ -3,6 +3,7 @@
 // runs is chosen by VPCEP_RELAY: js | native | auto (default: native when the addon loads).
 // With the native relay the addon accepts, connects and relays; TypeScript decides on each
 // accepted connection (admission, routes) in one synchronous call per accepted batch.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
@@ -29,11 +30,13 @@ export interface NativeAcceptor {
   accepted(fd: number, ip: number, port: number): void;
   /** a client was accepted and reset here: the process had no descriptor left */
   outOfDescriptors(): void;
+  /** handling an accepted client threw: it was reset (or cut) here */
+  failed(err: unknown): void;
 }
 
 /** the addon's surface (native/relay.cc) */
 interface Addon {
-  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads: number, poolPipes: number): number;
+  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads: number, poolPipes: number, pipeBytes: number, onFatal: (cause: string) => void): number;
   listen(ip: number, port: number, backlog: number): number;
   unlisten(id: number): void;
   reset(fd: number): void;
@@ -42,6 +45,22 @@ interface Addon {
   close(id: number): void;
   stats(id: number): [received: number, sent: number] | undefined;
   touched(id: number): boolean;
+  socketBuffer(bytes: number): void;
+  clamp(fd: number, bytes: number): void;
+  figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number];
+  testHoldCopies(on: boolean): void;
+  testNextId(id: number): void;
+  testBreakThread(): void;
+}
+
+/** the relay's own figures (vpcep_relay_* metrics) */
+export interface RelayFigures {
+  /** the size the relay gives its pipes (F_SETPIPE_SZ) */
+  readonly pipeBytes: number;
+  /** pipes the kernel left smaller (the user's pipe quota was spent) */
+  readonly pipesUndersized: number;
+  /** epoll events that named a connection already closed, ignored */
+  readonly staleEvents: number;
 }
 
 /** connections per accepted batch (kAcceptBatch) and numbers per entry: fd, ip, port */
@@ -62,6 +81,49 @@ export function poolPipesFor(fdLimit: number): number {
   return Math.max(0, Math.min(64, Math.floor((fdLimit - FD_RESERVE) / 64)));
 }
 
+const MAX_PIPE_BYTES = 1024 * 1024;
+const MIN_PIPE_BYTES = 64 * 1024;
+/** pipes an unprivileged relay sizes for: 512 connections busy both ways */
+const QUOTA_PIPES = 1024;
+
+/**
+ * The pipe size: 1 MiB, or for a user bound by /proc/sys/fs/pipe-user-pages-soft (no
+ * CAP_SYS_RESOURCE nor CAP_SYS_ADMIN) the power of two that lets 1,024 pipes fit in it (64 KiB
+ * at the default 16,384 pages): past the quota every new pipe of the user gets 8 KiB.
+ */
+export function pipeBytesFor(softPages: number, privileged: boolean): number {
+  if (privileged || softPages <= 0) return MAX_PIPE_BYTES;
+  const share = (softPages * 4096) / QUOTA_PIPES;
+  return Math.min(MAX_PIPE_BYTES, Math.max(MIN_PIPE_BYTES, 2 ** Math.floor(Math.log2(share))));
+}
+
+function read(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** the pipe size for this process (Linux: its capabilities and the pipe quota) */
+function pipeBytesHere(): number {
+  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(read('/proc/self/status'))?.[1];
+  const caps = capEff ? BigInt(`0x${capEff}`) : 0n;
+  const privileged = (caps & ((1n << 24n) | (1n << 21n))) !== 0n; // CAP_SYS_RESOURCE, CAP_SYS_ADMIN
+  return pipeBytesFor(Number(read('/proc/sys/fs/pipe-user-pages-soft').trim() || 0), privileged);
+}
+
+/** a relay thread died: the daemon cannot carry its connections any more and must stop */
+let fatal: (cause: string) => void = (cause) => {
+  process.stderr.write(`vpcep_relay: ${cause}: stopping\n`);
+  process.exit(70);
+};
+
+/** who stops the process when a relay thread dies (the daemon: a fatal log line, exit 70) */
+export function onRelayFatal(handler: (cause: string) => void): void {
+  fatal = handler;
+}
+
 export class NativeRelay {
   readonly threads: number;
   /** descriptors the threads' pipe pools may hold (the data plane's budget leaves them out) */
@@ -70,11 +132,32 @@ export class NativeRelay {
   private readonly connections = new Map<number, NativeSink>();
   private readonly acceptors = new Map<number, NativeAcceptor>();
   private readonly accepted = new Uint32Array(ACCEPT_BATCH * 3);
+  /** the accepted fd being handled, until open() or reset() takes it; -1 when none */
+  private handling: number;
+  /** the id open() gave the fd being handled, 0 when none */
+  private handledId: number;
 
-  constructor(addon: Addon, threads: number, poolPipes: number) {
+  constructor(addon: Addon, threads: number, poolPipes: number, pipeBytes: number) {
     this.addon = addon;
-    this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads, poolPipes);
+    this.handling = -1;
+    this.handledId = 0;
+    this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads, poolPipes, pipeBytes, (cause) => fatal(cause));
     this.pooledFds = this.threads * poolPipes * 2;
+  }
+
+  /** SO_RCVBUF/SO_SNDBUF of listeners and backend sockets made from now on; 0: the kernel's autotuning */
+  socketBuffer(bytes: number): void {
+    this.addon.socketBuffer(bytes);
+  }
+
+  figures(): RelayFigures {
+    const [pipeBytes, pipesUndersized, staleEvents] = this.addon.figures();
+    return { pipeBytes, pipesUndersized, staleEvents };
+  }
+
+  /** test hooks of the addon (native/relay.cc): never used by the daemon */
+  get testHooks(): Pick<Addon, 'testHoldCopies' | 'testNextId' | 'testBreakThread'> {
+    return this.addon;
   }
 
   /** listens on ip:port; throws the bind error with its code (EADDRINUSE, ...) */
@@ -95,6 +178,7 @@ export class NativeRelay {
 
   /** refuses an accepted connection (RST) */
   reset(fd: number): void {
+    if (fd === this.handling) this.handling = -1;
     this.addon.reset(fd);
   }
 
@@ -105,6 +189,10 @@ export class NativeRelay {
    */
   open(fd: number, backendIp: number, backendPort: number, sourceIp: number, sourcePort: number, preamble: Buffer | null, sink: NativeSink): number {
     const id = this.addon.open(fd, backendIp, backendPort, sourceIp, sourcePort, preamble);
+    if (fd === this.handling) {
+      this.handling = -1;
+      this.handledId = id;
+    }
     this.connections.set(id, sink);
     return id;
   }
@@ -134,14 +222,26 @@ export class NativeRelay {
     return this.connections.size;
   }
 
+  /** Each entry of the batch on its own: one that throws is reset (or cut) and counted, the rest go on. */
   private onAccept(listener: number, count: number): void {
     const a = this.acceptors.get(listener);
     const buf = this.accepted;
     for (let i = 0; i < count * 3; i += 3) {
       const fd = buf[i]!;
       if (fd === NO_FD) a?.outOfDescriptors();
-      else if (a) a.accepted(fd, buf[i + 1]!, buf[i + 2]!);
-      else this.addon.reset(fd);
+      else if (!a) this.addon.reset(fd);
+      else {
+        this.handling = fd;
+        this.handledId = 0;
+        try {
+          a.accepted(fd, buf[i + 1]!, buf[i + 2]!);
+        } catch (err) {
+          if (this.handling === fd) this.addon.reset(fd);
+          else if (this.handledId !== 0) this.addon.cut(this.handledId);
+          a.failed(err);
+        }
+        this.handling = -1;
+      }
     }
   }
 
@@ -166,22 +266,46 @@ export interface RelayChoice {
   readonly why: string;
 }
 
+let addon: Addon | null | undefined;
 let loaded: NativeRelay | null | undefined;
 let loadError = '';
 let choice: RelayChoice | undefined;
 let active: NativeRelay | null = null;
 
-/** the native relay, loaded on first call; null when the addon is not built or fails to load */
-export function loadNativeRelay(): NativeRelay | null {
-  if (loaded !== undefined) return loaded;
+/** the addon, loaded on first call (no thread started); null when not built or not loadable */
+function loadAddon(): Addon | null {
+  if (addon !== undefined) return addon;
   try {
-    const addon = createRequire(import.meta.url)('../../build/Release/vpcep_relay.node') as Addon;
-    loaded = new NativeRelay(addon, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipesFor(openFileLimit()));
+    addon = createRequire(import.meta.url)('../../build/Release/vpcep_relay.node') as Addon;
   } catch (err) {
-    loaded = null;
+    addon = null;
     loadError = (err as Error).message.split('\n')[0] ?? 'cannot load';
   }
+  return addon;
+}
+
+/** the native relay, started on first call; null when the addon is not built or fails to start */
+export function loadNativeRelay(): NativeRelay | null {
+  if (loaded !== undefined) return loaded;
+  const a = loadAddon();
+  try {
+    loaded = a && new NativeRelay(a, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipesFor(openFileLimit()), pipeBytesHere());
+  } catch (err) {
+    loaded = null;
+    loadError = (err as Error).message.split('\n')[0] ?? 'cannot start';
+  }
   return loaded;
+}
+
+/**
+ * Sets SO_RCVBUF and SO_SNDBUF of a socket of the JS relay (Node has no setsockopt) with the
+ * addon, when it is built; false when it is not (the kernel then autotunes).
+ */
+export function clampSocketBuffers(fd: number, bytes: number): boolean {
+  const a = loadAddon();
+  if (!a || fd < 0) return false;
+  a.clamp(fd, bytes);
+  return true;
 }
 
 /**

@@ -34,6 +34,7 @@ const schema = z.strictObject({
     drain_timeout_ms: z.number().int().min(0).max(3_600_000).optional(),
     max_connections: z.number().int().min(1).max(10_000_000).optional(),
     on_premises: z.enum(ON_PREMISES_VALUES, { message: 'must be allow or deny' }).optional(),
+    socket_buffer_bytes: z.number().int().min(0).max(64 * 1024 * 1024).optional(),
   }).optional(),
   api: z.strictObject({
     max_pipelined_requests: z.number().int().min(1).max(1024).optional(),
@@ -128,6 +129,7 @@ export interface Config {
     readonly maxConnections: number;
     /** clients outside every VPC (the host, 127.0.0.1): allowed to every endpoint, or refused */
     readonly onPremises: OnPremises;
+    readonly socketBufferBytes: number;
   };
   readonly api: {
     readonly maxPipelinedRequests: number;
@@ -343,6 +345,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       drainTimeoutMs: c.dataplane?.drain_timeout_ms ?? DEFAULTS.dataplane.drainTimeoutMs,
       maxConnections: c.dataplane?.max_connections ?? DEFAULTS.dataplane.maxConnections,
       onPremises: c.dataplane?.on_premises ?? DEFAULTS.dataplane.onPremises,
+      socketBufferBytes: c.dataplane?.socket_buffer_bytes ?? DEFAULTS.dataplane.socketBufferBytes,
     },
     api,
     metrics: { token: c.metrics?.token },

@@ -20,6 +20,8 @@ export const DEFAULTS = deepFreeze({
     drainTimeoutMs: 30_000, // 30 s: how long SIGTERM lets live connections finish
     maxConnections: 1_000_000, // daemon-wide ceiling on concurrent connections
     onPremises: 'allow' as 'allow' | 'deny', // clients outside every VPC reach every endpoint
+    /** SO_RCVBUF and SO_SNDBUF of relayed sockets (HAProxy's tune.rcvbuf/tune.sndbuf); 0: the kernel autotunes */
+    socketBufferBytes: 262_144, // 256 KiB
   },
   api: {
     bodyLimitBytes: 1024 * 1024, // 1 MiB

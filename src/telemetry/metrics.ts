@@ -27,6 +27,12 @@ export interface DataPlaneFigures {
   readonly routeDecisions: Readonly<Record<string, number>>;
   /** connections to public services over the internet path (route igw, or a client outside every VPC) */
   readonly internet: InternetFigures;
+  /** the native relay's own figures; absent with the JS relay */
+  readonly relay?: {
+    readonly pipeBytes: number;
+    readonly pipesUndersized: number;
+    readonly staleEvents: number;
+  };
 }
 
 /** The internet path's figures, daemon-wide (no endpoint carries them). */
@@ -172,6 +178,22 @@ export function createMetrics(): Metrics {
       this.set(dataPlane().active);
     },
   });
+  const relayFigure = (name: string, help: string, pick: (r: NonNullable<DataPlaneFigures['relay']>) => number, type: 'gauge' | 'counter') => {
+    const Metric = type === 'gauge' ? client.Gauge : client.Counter;
+    new Metric({
+      name, help, registers: [registry],
+      collect(this: client.Gauge | client.Counter) {
+        this.reset();
+        const r = dataPlane().relay;
+        if (!r) return;
+        if (this instanceof client.Gauge) this.set(pick(r));
+        else this.inc(pick(r));
+      },
+    });
+  };
+  relayFigure('vpcep_relay_pipe_size_bytes', 'Size the native relay gives each pipe (1 MiB, less under an unprivileged user\'s pipe quota)', (r) => r.pipeBytes, 'gauge');
+  relayFigure('vpcep_relay_pipes_undersized_total', 'Pipes the kernel left smaller than vpcep_relay_pipe_size_bytes (the user\'s pipe quota spent)', (r) => r.pipesUndersized, 'counter');
+  relayFigure('vpcep_relay_stale_events_total', 'Epoll events of the native relay naming a connection already closed, ignored', (r) => r.staleEvents, 'counter');
   new client.Gauge({
     name: 'vpcep_dataplane_info',
     help: 'The data plane that runs: SNAT mode and relay',

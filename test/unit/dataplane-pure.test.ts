@@ -2,6 +2,7 @@
 import { V2ProxyProtocol } from 'proxy-protocol-js';
 import { describe, expect, it } from 'vitest';
 import { admit, whitelisted, type EndpointGate } from '../../src/dataplane/admission.js';
+import { FD_RESERVE, fdReserveFor } from '../../src/dataplane/fd-limit.js';
 import { clientVpcNumber } from '../../src/model/isolation.js';
 import { cidrOf, ipToInt } from '../../src/net/cidr.js';
 import { encodeProxyV2, PP2_TYPE_MARKER_ID, PP2_TYPE_VPCE } from '../../src/net/proxy-v2.js';
@@ -107,5 +108,13 @@ describe('admission', () => {
     expect(whitelisted(g, '127.0.0.1')).toBe(false); // outside every VPC
     expect(admit(g, load, '127.2.1.51', 2)).toBe('whitelist');
     expect(admit({ ...g, whitelistEnabled: false }, load, '127.2.1.51', 2)).toBeNull();
+  });
+});
+
+describe('the descriptor reserve', () => {
+  it('covers every socket the API may hold: 256 by default, api.max_connections + 64 when that is more', () => {
+    expect(fdReserveFor(128)).toBe(FD_RESERVE);
+    expect(fdReserveFor(192)).toBe(256);
+    expect(fdReserveFor(1000)).toBe(1064);
   });
 });
