@@ -14,6 +14,7 @@ import { applyTags, mayConnect } from '../model/rules.js';
 import type { Account, Endpoint, EndpointService, Permission, Tag } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import * as gateway from './gateway-endpoints.js';
+import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
 import * as services from './services.js';
 import { ControlState, now, type ControlOptions } from './state.js';
@@ -158,8 +159,8 @@ export class ControlPlane {
   }
 
   /** the path tracer: the same decision the data plane makes for a connection */
-  trace(caller: Account, q: gateway.TraceQuery): PathTrace {
-    return gateway.trace(this.st, caller, q);
+  trace(caller: Account, q: tracer.TraceQuery): PathTrace {
+    return tracer.trace(this.st, caller, q);
   }
 
   setEndpointRouteTables(caller: Account, id: string, tables: readonly string[]): Promise<Endpoint> {

@@ -1,5 +1,5 @@
-// Route tables as accounts read and change them, the gateway endpoints whose routes they carry,
-// and the path tracer. Every change reaches the data plane as a new routing view before the caller
+// Route tables as accounts read and change them and the gateway endpoints whose routes they
+// carry. Every change reaches the data plane as a new routing view before the caller
 // gets an answer.
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
@@ -7,13 +7,10 @@ import { ApiError } from '../model/errors.js';
 import { validatePolicy, type PolicyOptions } from '../model/policy.js';
 import type { CreateEndpointBody } from '../model/requests.js';
 import { applyTags } from '../model/rules.js';
-import { describeIsolation } from '../model/isolation.js';
-import { decideInterfaceEndpoint, decideOnPremisesToPublic, decideRoute, type DecideInput, type PathTrace } from '../model/routing.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
-import { cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
 import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
 import { now, type ControlState } from './state.js';
-import { backendsOf, pushRouting } from './transitions.js';
+import { pushRouting } from './transitions.js';
 
 export function routeTables(st: ControlState, caller: Account): RouteTableView[] {
   const byEndpoints = endpointRoutes(st.endpoints.values(), st.services);
@@ -36,55 +33,6 @@ export async function updateRouteTable(st: ControlState, caller: Account, id: st
   // New connections follow the new routes once the data plane has the view: before we answer.
   await pushRouting(st);
   return routeTable(st, caller, id);
-}
-
-/**
- * The path tracer: the same decision the data plane makes for a connection. Without a VPC the
- * client is on premises (outside every VPC). A destination that is an interface endpoint's address
- * (its private IP in the client's VPC, or its host address) is decided as the endpoint's admission
- * decides; any other as a route (gateway endpoints, the internet).
- */
-export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTrace {
-  const vpc = q.vpc_id === undefined ? null : st.vpcs.get(q.vpc_id);
-  if (vpc === undefined || (vpc && vpc.account !== caller.name)) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
-  if (!isIpv4(q.source_ip)) throw new ApiError('InvalidParameter', `source_ip: ${JSON.stringify(q.source_ip)} is not an IPv4 address`);
-  if (!isIpv4(q.destination_ip)) throw new ApiError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destination_ip)} is not an IPv4 address`);
-  const input = { sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port };
-  const ep = [...st.endpoints.values()].find((e) => e.service_type === 'interface' && e.host_ip !== null
-    && (e.host_ip === q.destination_ip || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destination_ip)));
-  if (ep) return traceInterface(st, caller, vpc, input, ep);
-  if (!vpc) return decideOnPremisesToPublic(st.routing(), input);
-  return decideRoute(st.routing(), { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id));
-}
-
-export interface TraceQuery {
-  readonly vpc_id?: string | undefined;
-  readonly source_ip: string;
-  readonly destination_ip: string;
-  readonly destination_port: number;
-}
-
-/**
- * Another account's endpoint is traced as far as isolation, which is the caller's to know: its
- * id, VPC, service, cap and the rule of its own that decided stay hidden (no existence oracle
- * beyond what a connection attempt shows).
- */
-function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, input: Omit<DecideInput, 'vpcId'>, ep: Endpoint): PathTrace {
-  const own = ep.owner === caller.name;
-  const service = st.services.get(ep.service_id);
-  const backend = service && backendsOf(st, service).find((b) => b.client_port === input.destinationPort);
-  const d = decideInterfaceEndpoint({
-    vpcId: vpc?.id ?? null,
-    ...input,
-    endpoint: { id: own ? ep.id : null, status: ep.status, cap: st.capOf(ep.owner), active: st.dataPlane.endpointConnections(ep.id), snatIp: ep.snat_ip },
-    isolation: describeIsolation(vpc?.id ?? null, ep.vpc_id, st.onPremises, own ? ep.vpc_id : 'of another account'),
-    service: service && backend ? { id: service.id, name: service.service_name, target: `${backend.host}:${backend.port}` } : null,
-    whitelist: ep.enable_whitelist ? ep.whitelist.map(cidrOf) : null,
-  });
-  if (own) return d;
-  const reason = !d.isolation!.allowed ? d.reason
-    : d.verdict === 'relay' ? 'relayed through another account\'s interface endpoint' : 'refused by another account\'s interface endpoint (its own rules: its owner can trace them)';
-  return { ...d, service: null, cap: null, backend_source: null, reason };
 }
 
 /** the route tables a gateway endpoint names: each a table of its VPC, none already routing to the service */

@@ -1,6 +1,6 @@
 // The TCP data plane: applies the control plane's change events to live endpoints, runs the one
 // coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
-import type { Ack, ChangeEvent, DataPlane, LiveEndpoint } from '../model/events.js';
+import type { Ack, ChangeEvent, DataPlane, LiveAdmission, LiveEndpoint } from '../model/events.js';
 import { clientVpcNumber, type OnPremises } from '../model/isolation.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
@@ -104,6 +104,12 @@ export class TcpDataPlane implements DataPlane {
 
   endpointConnections(endpointId: string): number {
     return this.runtimes.get(endpointId)?.active ?? this.gateway.active(endpointId);
+  }
+
+  admissionOf(endpointId: string): LiveAdmission | null {
+    const r = this.runtimes.get(endpointId);
+    if (!r) return null;
+    return { gate: r, load: { ...this.load }, ports: r.boundPorts, snatPortsFree: r.snatPortsFree, snatMode: this.o.snatMode };
   }
 
   /** route decisions of connections to public services, by target type */

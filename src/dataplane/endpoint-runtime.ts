@@ -1,6 +1,7 @@
 // One live interface endpoint on the data plane: a listener per terminal port on its host
 // address, its admission gate, its connections and its counters.
 import type { Backend, LiveEndpoint } from '../model/events.js';
+import { PROXY_V2_MODES } from '../model/types.js';
 import { cidrOf, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
@@ -41,8 +42,6 @@ interface Listener {
   readonly server: TcpListener;
   backend: Backend;
 }
-
-const PROXY_MODES = new Set(['proxy_open', 'open', 'proxy_vni']);
 
 export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   spec: LiveEndpoint;
@@ -166,7 +165,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       return;
     }
     const backend = listener!.backend;
-    const preamble = PROXY_MODES.has(this.spec.tcp_proxy)
+    const preamble = PROXY_V2_MODES.has(this.spec.tcp_proxy)
       ? encodeProxyV2({
         sourceIp: ctx.simulatedSource(host),
         sourcePort: client.remotePort,
@@ -247,5 +246,15 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** SNAT source ports held by live connections */
   get snatPortsInUse(): number {
     return this.ports.inUse;
+  }
+
+  /** SNAT source ports left for new connections */
+  get snatPortsFree(): number {
+    return this.ports.left;
+  }
+
+  /** the terminal ports whose listeners are bound (none once closing) */
+  get boundPorts(): number[] {
+    return this.closing ? [] : [...this.listeners.keys()];
   }
 }

@@ -3,7 +3,7 @@
 // src/model/routing.ts (the same function the path tracer calls): through a gateway endpoint
 // (its status, policy and cap), to the internet gateway, or refused.
 import type { Ack } from '../model/events.js';
-import { decideRoute, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
+import { decideRoute, routeRefusal, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
 import { lastAddress } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
@@ -131,7 +131,7 @@ export class GatewayPlane {
     const d = decideRoute(view, route, (id) => this.active(id));
     this.decisions[d.target_type]++;
     if (d.verdict === 'refuse' || !d.service) {
-      const reason = d.policy && !d.policy.allowed ? 'policy' as const : d.cap && d.cap.headroom === 0 ? 'cap' as const : 'not_accepted' as const;
+      const reason = routeRefusal(d);
       const r = d.endpoint ? this.runtimeOf(d.endpoint.id) : undefined;
       if (r) r.counters.rejected[reason]++;
       this.ctx.refused(d.endpoint?.id ?? 'gateway', reason, host);

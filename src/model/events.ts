@@ -2,6 +2,7 @@
 // state of one resource at a time (level-triggered: the latest event for an id is the truth), and
 // the data plane answers when that state is live, or why it could not be made so. A status only
 // becomes stable (`available`, `accepted`) on the data plane's ok.
+import type { DaemonLoad, EndpointGate } from './admission.js';
 import type { RoutingView } from './routing.js';
 
 /** Where one terminal port of an endpoint relays to. */
@@ -47,4 +48,17 @@ export interface DataPlane {
   apply(event: ChangeEvent): Promise<Ack>;
   /** connections open through an endpoint now (the cap's headroom, for the path tracer) */
   endpointConnections(endpointId: string): number;
+  /** what admission decides a new connection to a live interface endpoint by, now; null when it is not live */
+  admissionOf(endpointId: string): LiveAdmission | null;
+}
+
+/** A live interface endpoint's admission inputs, read by the path tracer (it calls the same admit()). */
+export interface LiveAdmission {
+  readonly gate: EndpointGate;
+  readonly load: DaemonLoad;
+  /** the terminal ports whose listeners are bound */
+  readonly ports: readonly number[];
+  /** SNAT source ports left for new connections (none: snat_exhausted) */
+  readonly snatPortsFree: number;
+  readonly snatMode: 'kernel' | 'logical';
 }

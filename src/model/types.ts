@@ -69,6 +69,8 @@ export interface PortMapping {
 
 export type TcpProxy = 'close' | 'toa_open' | 'proxy_open' | 'open' | 'proxy_vni';
 export const TCP_PROXY_VALUES: readonly TcpProxy[] = ['close', 'toa_open', 'proxy_open', 'open', 'proxy_vni'];
+/** the tcp_proxy values whose connections start with a PROXY v2 header */
+export const PROXY_V2_MODES: ReadonlySet<string> = new Set<TcpProxy>(['proxy_open', 'open', 'proxy_vni']);
 
 export type ServiceStatus = 'creating' | 'available' | 'failed' | 'deleting';
 export const SERVICE_STATUSES: readonly ServiceStatus[] = ['creating', 'available', 'failed', 'deleting'];

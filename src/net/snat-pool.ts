@@ -28,6 +28,11 @@ export class SnatPortPool {
     this.free = this.ring.length;
   }
 
+  /** ports left to take */
+  get left(): number {
+    return this.free;
+  }
+
   get inUse(): number {
     return this.ring.length - this.free;
   }

@@ -920,13 +920,16 @@ describe('the path tracer agrees with the data plane', () => {
         isolation: null,
         verdict: 'relay',
         reason: `relayed through gateway endpoint ${e.id}`,
+        outcome: 'relay', refusal: null,
+        whitelist: null, listener: null, daemon: null, backend: null, source: null,
+        live_only: ['daemon_limit', 'fd_limit', 'snat_exhausted', 'backend_unreachable', 'backend_timeout', 'backend_error', 'error'],
       },
     });
     const b = await w.d.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.2.9', destination_ip: '100.125.0.10', destination_port: w.P });
     expect(b.body.trace).toMatchObject({
       subnet: { id: 'subnet-b', cidr: '10.0.2.0/24' }, route_table: { id: 'rtb-main', chosen_by: 'VPC default' },
       candidates: [], winner: null, target_type: 'none', endpoint: null, policy: null, cap: null, backend_source: null,
-      verdict: 'refuse', reason: 'no route to 100.125.0.10 in rtb-main',
+      verdict: 'refuse', reason: 'no route to 100.125.0.10 in rtb-main', outcome: 'reset', refusal: 'not_accepted',
     });
   });
 

@@ -1,8 +1,10 @@
 // The VPC isolation rule (src/model/isolation.ts) and the path tracer's decision on an interface
-// endpoint (decideInterfaceEndpoint), with no sockets.
+// endpoint (decideInterfaceEndpoint, by the data plane's admit()), with no sockets.
 import { describe, expect, it } from 'vitest';
 import { describeIsolation, isolationRefusal } from '../../src/model/isolation.js';
-import { decideInterfaceEndpoint, type InterfaceTraceInput } from '../../src/model/routing.js';
+import type { DaemonLoad, EndpointGate } from '../../src/model/admission.js';
+import type { LiveAdmission } from '../../src/model/events.js';
+import { decideInterfaceEndpoint, type InterfaceTraceInput } from '../../src/model/interface-trace.js';
 import { cidrOf, ipToInt } from '../../src/net/cidr.js';
 
 describe('isolation rule', () => {
@@ -24,34 +26,53 @@ describe('isolation rule', () => {
   });
 });
 
-describe('decideInterfaceEndpoint: the data plane\'s order', () => {
+describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () => {
+  const gate = (o: Partial<EndpointGate> = {}): EndpointGate => ({
+    active: 0, cap: 3000, whitelistEnabled: false, whitelist: [], vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'), ...o,
+  });
+  const load: DaemonLoad = { active: 0, maxConnections: 100, fdBudget: 1000, listeners: 1, onPremises: 'allow' };
+  const live = (g: Partial<EndpointGate> = {}, l: Partial<DaemonLoad> = {}): LiveAdmission => ({
+    gate: gate(g), load: { ...load, ...l }, ports: [80], snatPortsFree: 64_512, snatMode: 'kernel',
+  });
   const input = (o: Partial<InterfaceTraceInput> = {}): InterfaceTraceInput => ({
-    vpcId: 'vpc-a', sourceIp: ipToInt('10.0.1.50'), destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
-    endpoint: { id: 'ep-1', status: 'accepted', cap: 3000, active: 0, snatIp: '198.19.128.1' },
+    vpcId: 'vpc-a', vpcNumber: 2, sourceIp: ipToInt('10.0.1.50'), clientHost: '127.2.1.50', destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
+    endpoint: { id: 'ep-1', status: 'accepted', hostIp: '127.2.1.2', snatIp: '198.19.128.1', error: null, cap: 3000, whitelistEnabled: false, whitelist: [] },
+    service: { id: 'svc', name: 'sim-1.web', status: 'available', tcpProxy: 'close' },
+    backend: { host: '127.0.0.1', port: 8080 },
     isolation: { allowed: true, rule: 'isolation: client VPC vpc-a is the endpoint\'s VPC' },
-    service: { id: 'svc', name: 'sim-1.web', target: '127.0.0.1:8080' },
-    whitelist: null,
+    live: live(),
     ...o,
   });
 
-  it('relays when every rule passes', () => {
+  it('relays when every rule passes, with the headroom of the cap, the daemon and the descriptors', () => {
     expect(decideInterfaceEndpoint(input())).toMatchObject({
-      target_type: 'interface_endpoint', verdict: 'relay', reason: 'relayed through interface endpoint ep-1', cap: { headroom: 3000 },
+      target_type: 'interface_endpoint', verdict: 'relay', outcome: 'relay', refusal: null, reason: 'relayed through interface endpoint ep-1',
+      cap: { headroom: 3000 }, daemon: { headroom: 100, fd_in_use: 1, fd_headroom_connections: 499 },
+      listener: { address: '127.2.1.2:80', bound: true, why: null }, whitelist: { enabled: false, matched: null },
+      source: { snat_ip: '198.19.128.1', snat_mode: 'kernel', proxy_v2: false },
     });
   });
 
-  it('isolation first, then status, the port, the cap, the whitelist', () => {
+  it('nothing listening comes first (the kernel refuses), then admit(): isolation, the daemon limit, descriptors, the cap, the whitelist; then SNAT ports', () => {
     const refused = { allowed: false, rule: 'isolation: client VPC vpc-b is not the endpoint\'s VPC vpc-a' };
-    expect(decideInterfaceEndpoint(input({ isolation: refused, endpoint: { id: 'ep-1', status: 'rejected', cap: 1, active: 1, snatIp: null } })).reason).toBe(refused.rule);
-    expect(decideInterfaceEndpoint(input({ endpoint: { id: 'ep-1', status: 'pendingAcceptance', cap: 1, active: 1, snatIp: null } })).reason).toBe('endpoint ep-1 is pendingAcceptance');
-    expect(decideInterfaceEndpoint(input({ service: null })).reason).toBe('no port 80 on the endpoint');
-    expect(decideInterfaceEndpoint(input({ endpoint: { id: 'ep-1', status: 'accepted', cap: 2, active: 2, snatIp: null } })).reason).toBe('the endpoint holds its cap of 2 connections');
-    expect(decideInterfaceEndpoint(input({ whitelist: [cidrOf('10.0.2.0/24')] })).reason).toBe('whitelist: 10.0.1.50 is not in the endpoint\'s whitelist');
-    expect(decideInterfaceEndpoint(input({ whitelist: [cidrOf('10.0.1.0/24')] })).verdict).toBe('relay');
+    const pending = decideInterfaceEndpoint(input({ isolation: refused, vpcNumber: 3, clientHost: '127.3.1.50', live: null, endpoint: { ...input().endpoint, status: 'pendingAcceptance' } }));
+    expect(pending).toMatchObject({ outcome: 'connection_refused', refusal: 'not_accepted', listener: { bound: false, why: 'endpoint ep-1 is pendingAcceptance' } });
+    expect(decideInterfaceEndpoint(input({ destinationPort: 81, backend: null })).listener).toMatchObject({ bound: false, why: 'no port 81 on the endpoint\'s service' });
+    expect(decideInterfaceEndpoint(input({ isolation: refused, vpcNumber: 3, clientHost: '127.3.1.50', live: live({ active: 3000 }) }))).toMatchObject({ refusal: 'vpc', reason: refused.rule });
+    expect(decideInterfaceEndpoint(input({ live: live({ active: 3000 }, { active: 100 }) })).refusal).toBe('daemon_limit');
+    expect(decideInterfaceEndpoint(input({ live: live({ active: 3000 }, { active: 99, listeners: 803 }) })).refusal).toBe('fd_limit');
+    expect(decideInterfaceEndpoint(input({ live: live({ active: 3000, whitelistEnabled: true }) }))).toMatchObject({ refusal: 'cap', reason: 'the endpoint holds its cap of 3000 connections' });
+    expect(decideInterfaceEndpoint(input({ live: live({ whitelistEnabled: true, whitelist: [cidrOf('10.0.2.0/24')] }) }))).toMatchObject({
+      refusal: 'whitelist', outcome: 'reset', reason: 'whitelist: 10.0.1.50 is not in the endpoint\'s whitelist',
+    });
+    expect(decideInterfaceEndpoint(input({ live: live({ whitelistEnabled: true, whitelist: [cidrOf('10.0.2.0/24'), cidrOf('10.0.1.0/24')] }) }))).toMatchObject({
+      verdict: 'relay', whitelist: { matched: '10.0.1.0/24' },
+    });
+    expect(decideInterfaceEndpoint(input({ live: { ...live(), snatPortsFree: 0 } })).refusal).toBe('snat_exhausted');
   });
 
   it('an on-premises client is never in a whitelist (its entries are addresses of the endpoint\'s VPC)', () => {
-    const d = decideInterfaceEndpoint(input({ vpcId: null, whitelist: [cidrOf('10.0.1.0/24')] }));
-    expect(d).toMatchObject({ vpc_id: null, verdict: 'refuse' });
+    const d = decideInterfaceEndpoint(input({ vpcId: null, vpcNumber: null, clientHost: '192.0.2.10', live: live({ whitelistEnabled: true, whitelist: [cidrOf('0.0.0.0/0')] }) }));
+    expect(d).toMatchObject({ vpc_id: null, verdict: 'refuse', refusal: 'whitelist' });
   });
 });

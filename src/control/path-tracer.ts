@@ -1,0 +1,71 @@
+// The path tracer: the decision the data plane makes for one connection, explained. Without a VPC
+// the client is on premises (outside every VPC). A destination that is an interface endpoint's
+// address (its private IP in the client's VPC, or its host address) is decided by admit() on the
+// data plane's live gate and load (src/model/interface-trace.ts); any other as a route
+// (decideRoute: gateway endpoints, the internet), the function the data plane routes by.
+import { ApiError } from '../model/errors.js';
+import { decideInterfaceEndpoint } from '../model/interface-trace.js';
+import { describeIsolation } from '../model/isolation.js';
+import { decideOnPremisesToPublic, decideRoute, routeTrace, type PathTrace } from '../model/routing.js';
+import type { Account, Endpoint, Vpc } from '../model/types.js';
+import { ipToInt, isIpv4 } from '../net/cidr.js';
+import { hostAddress } from '../net/loopback.js';
+import type { ControlState } from './state.js';
+import { backendsOf } from './transitions.js';
+
+export interface TraceQuery {
+  readonly vpc_id?: string | undefined;
+  readonly source_ip: string;
+  readonly destination_ip: string;
+  readonly destination_port: number;
+}
+
+export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTrace {
+  const vpc = q.vpc_id === undefined ? null : st.vpcs.get(q.vpc_id);
+  if (vpc === undefined || (vpc && vpc.account !== caller.name)) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
+  if (!isIpv4(q.source_ip)) throw new ApiError('InvalidParameter', `source_ip: ${JSON.stringify(q.source_ip)} is not an IPv4 address`);
+  if (!isIpv4(q.destination_ip)) throw new ApiError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destination_ip)} is not an IPv4 address`);
+  const input = { sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port };
+  const ep = [...st.endpoints.values()].find((e) => e.service_type === 'interface' && e.host_ip !== null
+    && (e.host_ip === q.destination_ip || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destination_ip)));
+  if (ep) return traceInterface(st, caller, vpc, q, ep);
+  if (!vpc) return decideOnPremisesToPublic(st.routing(), input);
+  return routeTrace(decideRoute(st.routing(), { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id)));
+}
+
+/**
+ * Another account's endpoint is traced as far as isolation, which is the caller's to know: its
+ * id, VPC, service, cap and the rule of its own that decided stay hidden (no existence oracle
+ * beyond what a connection attempt shows).
+ */
+function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: TraceQuery, ep: Endpoint): PathTrace {
+  const own = ep.owner === caller.name;
+  const service = st.services.get(ep.service_id);
+  const backend = service ? backendsOf(st, service).find((b) => b.client_port === q.destination_port) ?? null : null;
+  const sourceIp = ipToInt(q.source_ip);
+  const d = decideInterfaceEndpoint({
+    vpcId: vpc?.id ?? null,
+    vpcNumber: vpc?.number ?? null,
+    sourceIp,
+    // What the data plane sees: a VPC client connects from its host address 127.k.c.d.
+    clientHost: vpc ? hostAddress(vpc.number, sourceIp) : q.source_ip,
+    destinationIp: ipToInt(q.destination_ip),
+    destinationPort: q.destination_port,
+    endpoint: {
+      id: own ? ep.id : null, status: ep.status, hostIp: ep.host_ip!, snatIp: ep.snat_ip,
+      error: ep.error?.error_message ?? null, cap: st.capOf(ep.owner), whitelistEnabled: ep.enable_whitelist, whitelist: ep.whitelist,
+    },
+    service: service ? { id: service.id, name: service.service_name, status: service.status, tcpProxy: service.tcp_proxy } : null,
+    backend: backend ? { host: backend.host, port: backend.port } : null,
+    isolation: describeIsolation(vpc?.id ?? null, ep.vpc_id, st.onPremises, own ? ep.vpc_id : 'of another account'),
+    live: st.dataPlane.admissionOf(ep.id),
+  });
+  if (own) return d;
+  const isolated = d.refusal === 'vpc' || d.refusal === 'on_premises';
+  const reason = isolated ? d.reason
+    : d.verdict === 'relay' ? 'relayed through another account\'s interface endpoint' : 'refused by another account\'s interface endpoint (its own rules: its owner can trace them)';
+  return {
+    ...d, service: null, cap: null, backend_source: null, whitelist: null, listener: null, daemon: null, backend: null, source: null, policy: null,
+    refusal: isolated ? d.refusal : null, reason,
+  };
+}

@@ -1,0 +1,69 @@
+// Admission of one new connection to an endpoint: VPC isolation (src/model/isolation.ts), the
+// daemon-wide ceiling, the open-file headroom, the endpoint's cap (000_9af245a83013c30f.txt 1.4:
+// 3,000 concurrent) and its whitelist.
+// Pure and synchronous, so the count is exact however connects and closes interleave. The data
+// plane calls admit() for every connection and the path tracer calls it on the data plane's live
+// gate and load, so the two cannot disagree.
+import { isolationRefusal, type OnPremises } from './isolation.js';
+import { cidrContains, type Cidr } from '../net/cidr.js';
+import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
+
+export type RefusalReason =
+  | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
+  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises' | 'error';
+
+export const REFUSAL_REASONS: readonly RefusalReason[] = [
+  'cap', 'whitelist', 'policy', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
+  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises', 'error',
+];
+
+export interface DaemonLoad {
+  /** connections open through the whole data plane */
+  readonly active: number;
+  readonly maxConnections: number;
+  /** file descriptors connections may hold: the open-file limit less a reserve (API, store, logs) and pooled pipes */
+  readonly fdBudget: number;
+  /** listeners open now: each holds a descriptor of that budget */
+  readonly listeners: number;
+  /** clients outside every VPC: allowed or refused (dataplane.on_premises) */
+  readonly onPremises: OnPremises;
+}
+
+export interface EndpointGate {
+  readonly active: number;
+  readonly cap: number;
+  readonly whitelistEnabled: boolean;
+  readonly whitelist: readonly Cidr[];
+  /** the endpoint's VPC: its loopback number and network base */
+  readonly vpcNumber: number;
+  readonly vpcBase: number;
+}
+
+/**
+ * Why a connection from `clientHost`, a client of VPC number `clientVpc` (null: outside every VPC),
+ * must be refused, or null to admit it.
+ */
+export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, clientVpc: number | null): RefusalReason | null {
+  const isolated = isolationRefusal(clientVpc, gate.vpcNumber, load.onPremises);
+  if (isolated !== null) return isolated;
+  if (load.active >= load.maxConnections) return 'daemon_limit';
+  // Each relayed connection holds two descriptors: the client's and the backend's.
+  if (load.active * 2 + load.listeners + 2 > load.fdBudget) return 'fd_limit';
+  if (gate.active >= gate.cap) return 'cap';
+  if (gate.whitelistEnabled && !whitelisted(gate, clientHost)) return 'whitelist';
+  return null;
+}
+
+/** A client is whitelisted when it is in the endpoint's VPC and its simulated address matches an entry. */
+export function whitelisted(gate: EndpointGate, clientHost: string): boolean {
+  return whitelistEntry(gate, clientHost) !== null;
+}
+
+/** the first whitelist entry that holds the client (the path tracer names it), or null */
+export function whitelistEntry(gate: EndpointGate, clientHost: string): Cidr | null {
+  const parts = parseHostAddress(clientHost);
+  if (!parts || parts.k !== gate.vpcNumber) return null;
+  const ip = simulatedAddress(gate.vpcBase, parts.low16);
+  for (const c of gate.whitelist) if (cidrContains(c, ip)) return c;
+  return null;
+}

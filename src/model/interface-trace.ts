@@ -1,0 +1,140 @@
+// The path tracer's decision on an interface endpoint, step by step in the data plane's order:
+// is something listening on host_ip:port (the endpoint accepted, its service available, the
+// listener bound), then admit() on the data plane's live gate and load (isolation, the
+// daemon-wide limit, the descriptor budget, the cap, the whitelist), then a SNAT source port. The
+// verdict comes from the same admit() the data plane calls for every connection, so the two
+// cannot disagree. Pure.
+import { admit, whitelistEntry, type DaemonLoad, type RefusalReason } from './admission.js';
+import type { LiveAdmission } from './events.js';
+import type { PathTrace } from './routing.js';
+import { PROXY_V2_MODES, type TcpProxy } from './types.js';
+import { intToIp } from '../net/cidr.js';
+
+/** Refusals only a live connect can know: the trace cannot predict them. */
+export const LIVE_ONLY_REFUSALS: readonly RefusalReason[] = ['backend_unreachable', 'backend_timeout', 'backend_error', 'error'];
+
+export interface InterfaceTraceInput {
+  /** the client's VPC id and loopback number, null for a client outside every VPC */
+  readonly vpcId: string | null;
+  readonly vpcNumber: number | null;
+  readonly sourceIp: number;
+  /** the client's host address (127.k.c.d for a VPC client): what the data plane sees */
+  readonly clientHost: string;
+  readonly destinationIp: number;
+  readonly destinationPort: number;
+  readonly endpoint: {
+    /** null when the caller may not see it (another account's) */
+    readonly id: string | null;
+    readonly status: string;
+    readonly hostIp: string;
+    readonly snatIp: string | null;
+    /** why it failed (the data plane's answer), if it did */
+    readonly error: string | null;
+    readonly cap: number;
+    readonly whitelistEnabled: boolean;
+    readonly whitelist: readonly string[];
+  };
+  /** the endpoint's service and the backend of the destination port (null: the port is not mapped) */
+  readonly service: { readonly id: string; readonly name: string; readonly status: string; readonly tcpProxy: TcpProxy } | null;
+  readonly backend: { readonly host: string; readonly port: number } | null;
+  readonly isolation: { readonly allowed: boolean; readonly rule: string };
+  /** the data plane's admission inputs now; null when the endpoint is not live there */
+  readonly live: LiveAdmission | null;
+}
+
+const NOTHING_ROUTED = { subnet: null, route_table: null, candidates: [], winner: null } as const;
+
+export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
+  const e = input.endpoint;
+  const live = input.live;
+  const name = e.id ?? 'the endpoint';
+  const source = intToIp(input.sourceIp);
+  const address = `${e.hostIp}:${input.destinationPort}`;
+  const bound = live !== null && live.ports.includes(input.destinationPort);
+  const active = live?.gate.active ?? 0;
+  const proxyV2 = input.service !== null && PROXY_V2_MODES.has(input.service.tcpProxy);
+  const snatMode = live?.snatMode ?? null;
+  const matched = live ? whitelistEntry(live.gate, input.clientHost) : null;
+  const at = {
+    vpc_id: input.vpcId, source_ip: source, destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
+    ...NOTHING_ROUTED, target_type: 'interface_endpoint' as const,
+    service: input.service && input.backend ? { id: input.service.id, name: input.service.name, target: `${input.backend.host}:${input.backend.port}`, status: input.service.status } : null,
+    endpoint: e.id === null ? null : { id: e.id, status: e.status, ...(e.error ? { error: e.error } : {}) },
+    isolation: input.isolation,
+    policy: { allowed: true, statement: null, reason: 'an interface endpoint has no policy (policy_statement applies to gateway endpoints only)' },
+    whitelist: {
+      enabled: e.whitelistEnabled, entries: e.whitelist, matched: matched?.text ?? null,
+      rule: !e.whitelistEnabled ? 'whitelist disabled: every client admitted by isolation passes'
+        : matched ? `whitelist entry ${matched.text} holds ${source}`
+          : input.vpcId === null ? 'no whitelist entry holds an on-premises client (entries are addresses of the endpoint\'s VPC)'
+            : `no whitelist entry holds ${source}`,
+    },
+    listener: { address, bound, why: bound ? null : whyNotListening(input) },
+    cap: { active, cap: live?.gate.cap ?? e.cap, headroom: Math.max(0, (live?.gate.cap ?? e.cap) - active) },
+    daemon: live ? daemonHeadroom(live.load) : null,
+    backend: input.backend ? {
+      target: `${input.backend.host}:${input.backend.port}`,
+      chosen_by: 'the service\'s port mapping: one backend per port (zones and health checks are not simulated yet)',
+    } : null,
+    source: e.snatIp ? {
+      snat_ip: e.snatIp,
+      snat_mode: snatMode,
+      proxy_v2: proxyV2,
+      seen_as: `${snatMode === 'logical' ? 'the daemon\'s own address (SNAT mode logical: 198.19.128.0/17 is not bound' : `${e.snatIp} (the endpoint's SNAT address`}, one source port per connection)`
+        + (proxyV2 ? `; the PROXY v2 header carries the client ${source}` : `; no PROXY header (tcp_proxy ${input.service?.tcpProxy ?? 'close'})`),
+    } : null,
+    backend_source: e.snatIp ? `${e.snatIp} (the endpoint's SNAT address)` : null,
+    live_only: LIVE_ONLY_REFUSALS,
+  };
+  // Nothing listens: the kernel refuses the connect (no reset, nothing counted).
+  if (!bound || !live) {
+    const refusal = e.status !== 'accepted' || !live ? 'not_accepted' as const : null;
+    return { ...at, verdict: 'refuse', outcome: 'connection_refused', refusal, reason: `${address}: nothing listens: ${at.listener.why}` };
+  }
+  const refusal = admit(live.gate, live.load, input.clientHost, input.vpcNumber) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
+  if (refusal === null) return { ...at, verdict: 'relay', outcome: 'relay', refusal: null, reason: `relayed through interface endpoint ${name}` };
+  return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusalText(refusal, input, at.cap.cap) };
+}
+
+function whyNotListening(input: InterfaceTraceInput): string {
+  const e = input.endpoint;
+  if (input.service && input.service.status !== 'available') return `service ${input.service.name} is ${input.service.status}`;
+  if (e.status !== 'accepted') return `endpoint ${e.id ?? '(another account\'s)'} is ${e.status}${e.error ? ` (${e.error})` : ''}`;
+  if (!input.live) return 'the endpoint is not live on the data plane';
+  if (!input.backend) return `no port ${input.destinationPort} on the endpoint's service`;
+  return `the listener on port ${input.destinationPort} is not bound`;
+}
+
+/** the daemon-wide limit and the descriptor budget, as admit() counts them */
+function daemonHeadroom(load: DaemonLoad) {
+  // Each relayed connection holds two descriptors (the client's and the backend's); listeners one each.
+  const fdInUse = load.active * 2 + load.listeners;
+  return {
+    active: load.active,
+    max_connections: load.maxConnections,
+    headroom: Math.max(0, load.maxConnections - load.active),
+    fd_budget: load.fdBudget,
+    fd_in_use: fdInUse,
+    fd_headroom_connections: Math.max(0, Math.floor((load.fdBudget - fdInUse) / 2)),
+  };
+}
+
+function refusalText(r: RefusalReason, input: InterfaceTraceInput, cap: number): string {
+  switch (r) {
+    case 'vpc':
+    case 'on_premises':
+      return input.isolation.rule;
+    case 'daemon_limit':
+      return `the daemon holds dataplane.max_connections (${input.live!.load.maxConnections}) connections`;
+    case 'fd_limit':
+      return `the descriptor budget (${input.live!.load.fdBudget}: the open-file limit less the reserve) has no room for two more`;
+    case 'cap':
+      return `the endpoint holds its cap of ${cap} connections`;
+    case 'whitelist':
+      return `whitelist: ${intToIp(input.sourceIp)} is not in the endpoint's whitelist`;
+    case 'snat_exhausted':
+      return `every SNAT source port of ${input.endpoint.snatIp} is in use`;
+    default:
+      return r;
+  }
+}
