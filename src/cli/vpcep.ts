@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import Table from 'cli-table3';
 import fs from 'node:fs';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
+import { traceRows } from './trace-text.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:9480';
 
@@ -370,23 +371,7 @@ export function buildProgram(): Command {
     .requiredOption('--port <port>', 'the destination port', count)
     .action(run(async (g, o) => {
       const body = { vpc_id: o.vpcId, source_ip: o.source, destination_ip: o.destination, destination_port: o.port };
-      out(g, await api(g, 'POST', '/trace', body), (b) => {
-        const t = b.trace;
-        const rows: Cell[][] = [
-          ['subnet', t.subnet ? `${t.subnet.id} (${t.subnet.cidr})` : 'none'],
-          ['route table', t.route_table ? `${t.route_table.id} (${t.route_table.chosen_by})` : 'none'],
-          ...t.candidates.map((c: Json, i: number) => [i === 0 ? 'candidates' : '', `${c.destination} (${c.matched}) -> ${c.type}${c.nexthop ? ` ${c.nexthop}` : ''} [${c.owner}]`]),
-          ['winner', t.winner ? `${t.winner.destination} -> ${t.winner.type}: ${t.winner.why}` : 'none'],
-          ['service', t.service ? `${t.service.name} -> ${t.service.target}` : 'none'],
-          ['isolation', t.isolation ? t.isolation.rule : '-'],
-          ['endpoint', t.endpoint ? `${t.endpoint.id} (${t.endpoint.status})` : '-'],
-          ['policy', t.policy ? `${t.policy.allowed ? 'allow' : 'deny'}: ${t.policy.reason}` : '-'],
-          ['cap', t.cap ? `${t.cap.active} of ${t.cap.cap} (headroom ${t.cap.headroom})` : '-'],
-          ['backend sees', t.backend_source ?? '-'],
-          ['verdict', `${t.verdict}: ${t.reason}`],
-        ];
-        table(rows);
-      });
+      out(g, await api(g, 'POST', '/trace', body), (b) => table(traceRows(b.trace)));
     }));
 
   // -- quotas

@@ -2,7 +2,7 @@
 // verdict, outcome and refusal equal what a real connection through the daemon gets (relayed,
 // reset, or refused by the kernel) and the one rejected counter label it moves. Runs with both
 // relays (npm run test:js-relay).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -315,6 +315,58 @@ describe('the path tracer agrees with the data plane', () => {
   it('every refusal reason is in the table, predicted from live state (snat_exhausted), or known only on connect', () => {
     const covered = new Set<string>([...CASES.map((c) => c.reason), 'snat_exhausted', ...LIVE_ONLY_REFUSALS]);
     expect(REFUSAL_REASONS.filter((r) => !covered.has(r))).toEqual([]);
+  });
+
+  it('vpcep trace prints each step as text, and the same trace as JSON with --json', async () => {
+    const w = await inProcessWorld();
+    const ep = await endpoint(w, { whitelist: ['10.0.1.0/28'] });
+    const cli = (...args: string[]) => new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), '--url', w.url, '--token', CONSUMER.token, '--project', CONSUMER.project_id,
+        'trace', '--vpc-id', 'vpc-client', '--source', '10.0.1.5', '--destination', ep.ip, '--port', String(w.port), ...args], { timeout: 15_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    const text = await cli();
+    for (const line of [
+      `10.0.1.5 in vpc-client -> ${ep.ip}:${w.port}`,
+      'isolation: client VPC vpc-client is the endpoint\'s VPC',
+      `${ep.host_ip}:${w.port} bound`,
+      'whitelist entry 10.0.1.0/28 holds 10.0.1.5',
+      'an interface endpoint has no policy',
+      '0 of 3000 (headroom 3000)',
+      `127.0.0.1:${w.backend}: the service's port mapping`,
+      `${ep.id}`,
+      `relay: relayed through interface endpoint ${ep.id}`,
+      'backend_unreachable, backend_timeout, backend_error, error (known only when the connection is tried)',
+    ]) expect(text).toContain(line);
+    expect(text).toMatch(/daemon\s+.*0 of 1000000 connections \(headroom 1000000\); descriptors \d+ of \d+/);
+    expect(text).toMatch(new RegExp(`backend sees\\s+.*${ep.snat_ip.replace(/\./g, '\\.')}|the daemon's own address`));
+    const json = JSON.parse(await cli('--json'));
+    expect(json.trace).toMatchObject({ target_type: 'interface_endpoint', verdict: 'relay', refusal: null, whitelist: { matched: '10.0.1.0/28' } });
+  });
+
+  it('a listener that cannot bind: the trace says why (the data plane\'s answer), and the kernel refuses the connect as traced', async () => {
+    const w = await inProcessWorld();
+    const squatter = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      squatter.once('error', reject);
+      squatter.listen(w.port, `127.${w.k}.1.77`, () => resolve());
+    });
+    closers.push(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+    const svc = await w.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: w.port, server_port: w.backend, protocol: 'TCP' }] });
+    await waitFor(async () => (await w.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+    await w.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const created = await w.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a', port_ip: '10.0.1.77' });
+    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    await waitFor(async () => (await w.consumer.get(`/vpc-endpoints/${created.body.id}`)).body.status === 'failed', 5_000, 'endpoint failed');
+    const r = await w.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: '10.0.1.77', destination_port: w.port });
+    expect(r.body.trace).toMatchObject({
+      endpoint: { id: created.body.id, status: 'failed' }, outcome: 'connection_refused', refusal: 'not_accepted', verdict: 'refuse',
+      listener: { address: `127.${w.k}.1.77:${w.port}`, bound: false },
+    });
+    expect(r.body.trace.listener.why).toMatch(/is failed \(cannot listen on 127\.2\.1\.77:\d+: EADDRINUSE \(address in use\)\)/);
+    // the squatter answers there, not the endpoint: stop it, and the kernel refuses as traced
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    expect(await attempt(`127.${w.k}.1.77`, w.port, `127.${w.k}.1.50`)).toBe('connection_refused');
   });
 
   it('backend_unreachable is known only on connect: the trace relays and says so; the connection is then reset, counted backend_unreachable', async () => {
