@@ -198,7 +198,11 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; run(): Pr
     reason: 'relay',
     async run() {
       const w = await inProcessWorld();
-      return agree(w, own(w, await endpoint(w)));
+      // Issue 11: tracing the endpoint's private IP from its own VPC said "local route: not a
+      // public service" while a real client was relayed.
+      const t = await agree(w, own(w, await endpoint(w)));
+      expect(t).toMatchObject({ target_type: 'interface_endpoint', listener: { bound: true }, source: { proxy_v2: false } });
+      return t;
     },
   },
   {

@@ -71,6 +71,17 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
     expect(decideInterfaceEndpoint(input({ live: { ...live(), snatPortsFree: 0 } })).refusal).toBe('snat_exhausted');
   });
 
+  it('the source the backend sees: the SNAT address or the daemon\'s own, and whether a PROXY v2 header carries the client', () => {
+    const proxied = decideInterfaceEndpoint(input({ service: { id: 'svc', name: 'sim-1.web', status: 'available', tcpProxy: 'proxy_open' } }));
+    expect(proxied.source).toEqual({
+      snat_ip: '198.19.128.1', snat_mode: 'kernel', proxy_v2: true,
+      seen_as: '198.19.128.1 (the endpoint\'s SNAT address, one source port per connection); the PROXY v2 header carries the client 10.0.1.50',
+    });
+    const logical = decideInterfaceEndpoint(input({ live: { ...live(), snatMode: 'logical' } }));
+    expect(logical.source).toMatchObject({ snat_mode: 'logical', proxy_v2: false });
+    expect(logical.source!.seen_as).toMatch(/^the daemon's own address \(SNAT mode logical/);
+  });
+
   it('an on-premises client is never in a whitelist (its entries are addresses of the endpoint\'s VPC)', () => {
     const d = decideInterfaceEndpoint(input({ vpcId: null, vpcNumber: null, clientHost: '192.0.2.10', live: live({ whitelistEnabled: true, whitelist: [cidrOf('0.0.0.0/0')] }) }));
     expect(d).toMatchObject({ vpc_id: null, verdict: 'refuse', refusal: 'whitelist' });
