@@ -8,7 +8,7 @@ import { decideInterfaceEndpoint } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
 import { decideOnPremisesToPublic, decideRoute, routeTrace, type PathTrace } from '../model/routing.js';
 import type { Account, Endpoint, Vpc } from '../model/types.js';
-import { ipToInt, isIpv4 } from '../net/cidr.js';
+import { cidrContains, cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
 import type { ControlState } from './state.js';
 import { backendsOf } from './transitions.js';
@@ -43,6 +43,10 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
   const service = st.services.get(ep.service_id);
   const backend = service ? backendsOf(st, service).find((b) => b.client_port === q.destination_port) ?? null : null;
   const sourceIp = ipToInt(q.source_ip);
+  // The data plane knows a VPC client by its host address 127.k.c.d, the low half of an address of the VPC.
+  if (vpc && !cidrContains(cidrOf(vpc.cidr), sourceIp)) {
+    throw new ApiError('InvalidParameter', `source_ip: ${q.source_ip} is not an address of VPC ${vpc.id} (${vpc.cidr})`);
+  }
   const d = decideInterfaceEndpoint({
     vpcId: vpc?.id ?? null,
     vpcNumber: vpc?.number ?? null,

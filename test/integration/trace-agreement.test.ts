@@ -348,6 +348,14 @@ describe('the path tracer agrees with the data plane', () => {
     expect(json.trace).toMatchObject({ target_type: 'interface_endpoint', verdict: 'relay', refusal: null, whitelist: { matched: '10.0.1.0/28' } });
   });
 
+  it('a source outside the client\'s VPC is a bad request (400, EndPoint.0002), not a guess', async () => {
+    const w = await inProcessWorld();
+    const ep = await endpoint(w);
+    const r = await w.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '192.168.1.50', destination_ip: ep.ip, destination_port: w.port });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(r.body).toEqual({ error_code: 'EndPoint.0002', error_msg: 'source_ip: 192.168.1.50 is not an address of VPC vpc-client (10.0.0.0/16)' });
+  });
+
   it('a listener that cannot bind: the trace says why (the data plane\'s answer), and the kernel refuses the connect as traced', async () => {
     const w = await inProcessWorld();
     const squatter = net.createServer();
