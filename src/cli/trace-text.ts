@@ -30,13 +30,9 @@ export function traceRows(t: Json): string[][] {
     ['policy', t.policy ? `${t.policy.allowed ? 'allow' : 'deny'}: ${t.policy.reason}` : '-'],
     ['cap', t.cap ? `${t.cap.active} of ${t.cap.cap} (headroom ${t.cap.headroom})` : '-'],
   );
-  if (iface) {
-    const d = t.daemon;
-    rows.push(
-      ['daemon', d ? `${d.active} of ${d.max_connections} connections (headroom ${d.headroom}); descriptors ${d.fd_in_use} of ${d.fd_budget} (room for ${d.fd_headroom_connections} more connections)` : '-'],
-      ['backend', t.backend ? `${t.backend.target}: ${t.backend.chosen_by}` : '-'],
-    );
-  }
+  const d = t.daemon;
+  rows.push(['daemon', d ? `${d.active} of ${d.max_connections} connections (headroom ${d.headroom}); descriptors ${d.fd_in_use} of ${d.fd_budget} (room for ${d.fd_headroom_connections} more connections)` : '-']);
+  if (iface) rows.push(['backend', t.backend ? `${t.backend.target}: ${t.backend.chosen_by}` : '-']);
   rows.push(
     ['backend sees', t.source?.seen_as ?? t.backend_source ?? '-'],
     ['verdict', `${t.verdict}${OUTCOME[t.outcome] ?? ''}${t.refusal ? ` [${t.refusal}]` : ''}: ${t.reason}`],

@@ -9,7 +9,8 @@ import type {
 } from '../model/requests.js';
 import { page } from '../model/requests.js';
 import type { PolicyOptions } from '../model/policy.js';
-import type { PathTrace, RoutingView } from '../model/routing.js';
+import type { PathTrace } from '../model/path-trace.js';
+import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
 import type { Account, Endpoint, EndpointService, Permission, Tag } from '../model/types.js';
 import * as endpoints from './endpoints.js';

@@ -6,7 +6,8 @@
 import { ApiError } from '../model/errors.js';
 import { decideInterfaceEndpoint } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
-import { decideOnPremisesToPublic, decideRoute, routeTrace, type PathTrace } from '../model/routing.js';
+import { routeTrace, type PathTrace } from '../model/path-trace.js';
+import { decideOnPremisesToPublic, decideRoute } from '../model/routing.js';
 import type { Account, Endpoint, Vpc } from '../model/types.js';
 import { cidrContains, cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
@@ -29,8 +30,9 @@ export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTra
   const ep = [...st.endpoints.values()].find((e) => e.service_type === 'interface' && e.host_ip !== null
     && (e.host_ip === q.destination_ip || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destination_ip)));
   if (ep) return traceInterface(st, caller, vpc, q, ep);
-  if (!vpc) return decideOnPremisesToPublic(st.routing(), input);
-  return routeTrace(decideRoute(st.routing(), { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id)));
+  const load = st.dataPlane.daemonLoad();
+  if (!vpc) return routeTrace(decideOnPremisesToPublic(st.routing(), input), load);
+  return routeTrace(decideRoute(st.routing(), { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id)), load);
 }
 
 /**

@@ -6,7 +6,7 @@ import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
-import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
+import { REFUSAL_REASONS, type DaemonLoad, type RefusalReason } from './admission.js';
 import { Phase } from './connection.js';
 import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
@@ -109,7 +109,11 @@ export class TcpDataPlane implements DataPlane {
   admissionOf(endpointId: string): LiveAdmission | null {
     const r = this.runtimes.get(endpointId);
     if (!r) return null;
-    return { gate: r, load: { ...this.load }, ports: r.boundPorts, snatPortsFree: r.snatPortsFree, snatMode: this.o.snatMode };
+    return { gate: r, load: this.daemonLoad(), ports: r.boundPorts, snatPortsFree: r.snatPortsFree, snatMode: this.o.snatMode };
+  }
+
+  daemonLoad(): DaemonLoad {
+    return { ...this.load };
   }
 
   /** route decisions of connections to public services, by target type */

@@ -3,7 +3,8 @@
 // src/model/routing.ts (the same function the path tracer calls): through a gateway endpoint
 // (its status, policy and cap), to the internet gateway, or refused.
 import type { Ack } from '../model/events.js';
-import { decideRoute, routeRefusal, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
+import { routeRefusal } from '../model/path-trace.js';
+import { decideRoute, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
 import { lastAddress } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';

@@ -50,6 +50,8 @@ export interface DataPlane {
   endpointConnections(endpointId: string): number;
   /** what admission decides a new connection to a live interface endpoint by, now; null when it is not live */
   admissionOf(endpointId: string): LiveAdmission | null;
+  /** the daemon-wide load admission counts, now */
+  daemonLoad(): DaemonLoad;
 }
 
 /** A live interface endpoint's admission inputs, read by the path tracer (it calls the same admit()). */

@@ -4,14 +4,11 @@
 // daemon-wide limit, the descriptor budget, the cap, the whitelist), then a SNAT source port. The
 // verdict comes from the same admit() the data plane calls for every connection, so the two
 // cannot disagree. Pure.
-import { admit, whitelistEntry, type DaemonLoad, type RefusalReason } from './admission.js';
+import { admit, whitelistEntry, type RefusalReason } from './admission.js';
 import type { LiveAdmission } from './events.js';
-import type { PathTrace } from './routing.js';
+import { daemonHeadroom, LIVE_ONLY_REFUSALS, loadRefusalText, type PathTrace } from './path-trace.js';
 import { PROXY_V2_MODES, type TcpProxy } from './types.js';
 import { intToIp } from '../net/cidr.js';
-
-/** Refusals only a live connect can know: the trace cannot predict them. */
-export const LIVE_ONLY_REFUSALS: readonly RefusalReason[] = ['backend_unreachable', 'backend_timeout', 'backend_error', 'error'];
 
 export interface InterfaceTraceInput {
   /** the client's VPC id and loopback number, null for a client outside every VPC */
@@ -105,29 +102,14 @@ function whyNotListening(input: InterfaceTraceInput): string {
   return `the listener on port ${input.destinationPort} is not bound`;
 }
 
-/** the daemon-wide limit and the descriptor budget, as admit() counts them */
-function daemonHeadroom(load: DaemonLoad) {
-  // Each relayed connection holds two descriptors (the client's and the backend's); listeners one each.
-  const fdInUse = load.active * 2 + load.listeners;
-  return {
-    active: load.active,
-    max_connections: load.maxConnections,
-    headroom: Math.max(0, load.maxConnections - load.active),
-    fd_budget: load.fdBudget,
-    fd_in_use: fdInUse,
-    fd_headroom_connections: Math.max(0, Math.floor((load.fdBudget - fdInUse) / 2)),
-  };
-}
-
 function refusalText(r: RefusalReason, input: InterfaceTraceInput, cap: number): string {
   switch (r) {
     case 'vpc':
     case 'on_premises':
       return input.isolation.rule;
     case 'daemon_limit':
-      return `the daemon holds dataplane.max_connections (${input.live!.load.maxConnections}) connections`;
     case 'fd_limit':
-      return `the descriptor budget (${input.live!.load.fdBudget}: the open-file limit less the reserve) has no room for two more`;
+      return loadRefusalText(r, input.live!.load)!;
     case 'cap':
       return `the endpoint holds its cap of ${cap} connections`;
     case 'whitelist':

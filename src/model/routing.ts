@@ -6,7 +6,7 @@
 // the two cannot disagree.
 import { cidrContains, cidrOf, intToIp, type Cidr } from '../net/cidr.js';
 import { PrefixTable } from '../net/lpm.js';
-import type { RefusalReason } from './admission.js';
+import type { RouteTraceInput } from './path-trace.js';
 import { evaluatePolicy, type PolicyStatement } from './policy.js';
 import type { Route, RouteType } from './types.js';
 
@@ -143,43 +143,6 @@ export interface RouteDecision {
   readonly reason: string;
 }
 
-/** What the path tracer answers: a route decision, or the decision on an interface endpoint, for a client of a VPC or on premises. */
-export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service' | 'endpoint'> & {
-  readonly vpc_id: string | null;
-  readonly target_type: RouteTarget | 'interface_endpoint';
-  readonly service: { id: string; name: string; target: string; status?: string } | null;
-  readonly endpoint: { id: string; status: string; error?: string } | null;
-  /** what the client sees: relayed, reset, or refused by the kernel (nothing listens) */
-  readonly outcome: 'relay' | 'reset' | 'connection_refused';
-  /** the reason the data plane counts the refusal by (vpcep_endpoint_rejected_connections_total{reason}); null when relayed */
-  readonly refusal: RefusalReason | null;
-  /** interface endpoints only (null on a route): the whitelist, the listener, the daemon's headroom, the backend and the source it sees */
-  readonly whitelist: { enabled: boolean; entries: readonly string[]; matched: string | null; rule: string } | null;
-  readonly listener: { address: string; bound: boolean; why: string | null } | null;
-  readonly daemon: { active: number; max_connections: number; headroom: number; fd_budget: number; fd_in_use: number; fd_headroom_connections: number } | null;
-  readonly backend: { target: string; chosen_by: string } | null;
-  readonly source: { snat_ip: string; snat_mode: 'kernel' | 'logical' | null; proxy_v2: boolean; seen_as: string } | null;
-  /** refusals the trace cannot predict: only a live connect knows them */
-  readonly live_only: readonly RefusalReason[];
-};
-
-/** the reason the data plane counts a refused route decision by */
-export function routeRefusal(d: Pick<RouteDecision, 'policy' | 'cap'>): RefusalReason {
-  return d.policy && !d.policy.allowed ? 'policy' : d.cap && d.cap.headroom === 0 ? 'cap' : 'not_accepted';
-}
-
-/** a route decision as the path tracer answers it */
-export function routeTrace(d: Omit<PathTrace, 'outcome' | 'refusal' | 'whitelist' | 'listener' | 'daemon' | 'backend' | 'source' | 'live_only'>): PathTrace {
-  const refused = d.verdict === 'refuse';
-  return {
-    ...d, outcome: refused ? 'reset' : 'relay', refusal: refused ? routeRefusal(d) : null,
-    whitelist: null, listener: null, daemon: null, backend: null, source: null, live_only: ROUTE_LIVE_ONLY,
-  };
-}
-
-/** past the route, a relayed connection still meets admission's daemon-wide limits and its backend */
-const ROUTE_LIVE_ONLY: readonly RefusalReason[] = ['daemon_limit', 'fd_limit', 'snat_exhausted', 'backend_unreachable', 'backend_timeout', 'backend_error', 'error'];
-
 export interface DecideInput {
   readonly vpcId: string;
   readonly sourceIp: number;
@@ -283,16 +246,16 @@ const NOTHING_ROUTED = { subnet: null, route_table: null, candidates: [], winner
  * A client outside every VPC to a public address: gateway endpoints serve their VPC's route tables
  * only, so it reaches a public service as internet traffic (as the data plane relays it).
  */
-export function decideOnPremisesToPublic(view: RoutingView, input: Omit<DecideInput, 'vpcId'>): PathTrace {
+export function decideOnPremisesToPublic(view: RoutingView, input: Omit<DecideInput, 'vpcId'>): RouteTraceInput {
   const service = serviceAt(view, input.destinationIp, input.destinationPort);
   const base = {
     vpc_id: null, source_ip: intToIp(input.sourceIp), destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
     ...NOTHING_ROUTED, endpoint: null, cap: null, isolation: null,
   };
-  if (!service) return routeTrace({ ...base, target_type: 'none', service: null, backend_source: null, verdict: 'refuse', reason: `no service listens on ${base.destination_ip}:${input.destinationPort}` });
-  return routeTrace({
+  if (!service) return { ...base, target_type: 'none', service: null, backend_source: null, verdict: 'refuse', reason: `no service listens on ${base.destination_ip}:${input.destinationPort}` };
+  return {
     ...base, target_type: 'igw', service: { id: service.id, name: service.name, target: targetText(service, input.destinationPort) },
     backend_source: 'the daemon\'s own address (internet traffic, after NAT)', verdict: 'relay',
     reason: 'an on-premises client (outside every VPC) reaches a public service as internet traffic',
-  });
+  };
 }

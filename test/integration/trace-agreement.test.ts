@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REFUSAL_REASONS, type RefusalReason } from '../../src/model/admission.js';
-import { LIVE_ONLY_REFUSALS } from '../../src/model/interface-trace.js';
+import { LIVE_ONLY_REFUSALS } from '../../src/model/path-trace.js';
 import {
   ApiClient, CONSUMER, PROVIDER, ROOT, SERVICE_BODY, freePort, scrapeMetrics, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
 } from '../helpers.js';
@@ -188,12 +188,29 @@ const own = (w: World, ep: any, source = '10.0.1.50'): Attempt => ({
   host: ep.host_ip, port: w.port, localAddress: `127.${w.k}.${source.split('.').slice(2).join('.')}`, counted: ep.id,
 });
 
+/** the consumer's gateway endpoint on the public service obs, routed from vpc-client's default table */
+async function gatewayEndpoint(w: World, policy?: unknown[]): Promise<any> {
+  const pub = (await w.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services.find((s: any) => s.service_name === 'sim-1.obs');
+  const created = await w.consumer.post('/vpc-endpoints', { endpoint_service_id: pub.id, vpc_id: 'vpc-client', ...(policy ? { policy_statement: policy } : {}) });
+  expect(created.status, JSON.stringify(created.body)).toBe(200);
+  return waitFor(async () => {
+    const r = await w.consumer.get(`/vpc-endpoints/${created.body.id}`);
+    return r.body.status === 'accepted' ? r.body : null;
+  }, 5_000, 'gateway endpoint accepted');
+}
+
+/** a client of vpc-client to the public service's 100.125.0.10 (host address 127.255.0.10) */
+const viaGateway = (w: World, endpointId: string, source: string): Attempt => ({
+  api: w.consumer, query: { vpc_id: 'vpc-client', source_ip: source, destination_ip: '100.125.0.10', destination_port: w.publicPort },
+  host: '127.255.0.10', port: w.publicPort, localAddress: `127.${w.k}.1.${source.split('.')[3]}`, counted: endpointId,
+});
+
 /**
  * One row per refusal reason the tracer predicts. Not in the table: snat_exhausted (64,512 SNAT
  * ports per endpoint, more than a test holds; the unit test covers its prediction) and the
  * reasons only a live connect knows (LIVE_ONLY_REFUSALS: backend_unreachable has its row below).
  */
-const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; run(): Promise<any> }> = [
+const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly via?: string; run(): Promise<any> }> = [
   {
     reason: 'relay',
     async run() {
@@ -285,23 +302,23 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; run(): Pr
     },
   },
   {
+    reason: 'daemon_limit',
+    via: 'past a gateway endpoint\'s route',
+    async run() {
+      const w = await inProcessWorld({ dataplane: { max_connections: 1 } });
+      const ep = await gatewayEndpoint(w);
+      await holdOpen('127.255.0.10', w.publicPort, `127.${w.k}.1.9`);
+      return agree(w, viaGateway(w, ep.id, '10.0.1.50'));
+    },
+  },
+  {
     reason: 'policy',
     async run() {
       const w = await inProcessWorld();
-      const pub = (await w.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services.find((s: any) => s.service_name === 'sim-1.obs');
-      const created = await w.consumer.post('/vpc-endpoints', {
-        endpoint_service_id: pub.id, vpc_id: 'vpc-client',
-        policy_statement: [{ Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { IpAddress: { 'vpcep:SourceIp': ['10.0.1.50/32'] } } },
-          { Effect: 'Allow', Action: ['*'], Resource: ['*'] }],
-      });
-      expect(created.status, JSON.stringify(created.body)).toBe(200);
-      await waitFor(async () => (await w.consumer.get(`/vpc-endpoints/${created.body.id}`)).body.status === 'accepted', 5_000, 'gateway endpoint accepted');
-      const at = (source: string): Attempt => ({
-        api: w.consumer, query: { vpc_id: 'vpc-client', source_ip: source, destination_ip: '100.125.0.10', destination_port: w.publicPort },
-        host: '127.255.0.10', port: w.publicPort, localAddress: `127.${w.k}.1.${source.split('.')[3]}`, counted: created.body.id,
-      });
-      expect(await agree(w, at('10.0.1.51'))).toMatchObject({ outcome: 'relay', target_type: 'gateway_endpoint' });
-      const t = await agree(w, at('10.0.1.50'));
+      const ep = await gatewayEndpoint(w, [{ Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { IpAddress: { 'vpcep:SourceIp': ['10.0.1.50/32'] } } },
+        { Effect: 'Allow', Action: ['*'], Resource: ['*'] }]);
+      expect(await agree(w, viaGateway(w, ep.id, '10.0.1.51'))).toMatchObject({ outcome: 'relay', target_type: 'gateway_endpoint' });
+      const t = await agree(w, viaGateway(w, ep.id, '10.0.1.50'));
       expect(t.policy).toMatchObject({ allowed: false });
       return t;
     },
@@ -310,7 +327,7 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; run(): Pr
 
 describe('the path tracer agrees with the data plane', () => {
   for (const c of CASES) {
-    it(`${c.reason}: the trace's verdict, outcome and refusal are what a real connection gets`, async () => {
+    it(`${c.reason}${c.via ? ` ${c.via}` : ''}: the trace's verdict, outcome and refusal are what a real connection gets`, async () => {
       const t = await c.run();
       expect(t.refusal ?? 'relay').toBe(c.reason);
     }, 30_000);

@@ -1,0 +1,83 @@
+// What the path tracer answers, and the steps every trace shares: a route decision
+// (src/model/routing.ts) completed by the admission the gateway plane applies to a relayed route
+// (the same admit() as every listener), the daemon's headroom, the reason a refusal is counted by.
+import { admit, type DaemonLoad, type RefusalReason } from './admission.js';
+import type { RouteDecision, RouteTarget } from './routing.js';
+
+/** What the path tracer answers: a route decision, or the decision on an interface endpoint, for a client of a VPC or on premises. */
+export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service' | 'endpoint'> & {
+  readonly vpc_id: string | null;
+  readonly target_type: RouteTarget | 'interface_endpoint';
+  readonly service: { id: string; name: string; target: string; status?: string } | null;
+  readonly endpoint: { id: string; status: string; error?: string } | null;
+  /** what the client sees: relayed, reset, or refused by the kernel (nothing listens) */
+  readonly outcome: 'relay' | 'reset' | 'connection_refused';
+  /** the reason the data plane counts the refusal by (vpcep_endpoint_rejected_connections_total{reason}); null when relayed */
+  readonly refusal: RefusalReason | null;
+  /** the daemon-wide limit and the descriptor budget, as admission counts them */
+  readonly daemon: DaemonHeadroom | null;
+  /** interface endpoints only (null on a route): the whitelist, the listener, the backend and the source it sees */
+  readonly whitelist: { enabled: boolean; entries: readonly string[]; matched: string | null; rule: string } | null;
+  readonly listener: { address: string; bound: boolean; why: string | null } | null;
+  readonly backend: { target: string; chosen_by: string } | null;
+  readonly source: { snat_ip: string; snat_mode: 'kernel' | 'logical' | null; proxy_v2: boolean; seen_as: string } | null;
+  /** refusals the trace cannot predict: only a live connect knows them */
+  readonly live_only: readonly RefusalReason[];
+};
+
+export interface DaemonHeadroom {
+  readonly active: number;
+  readonly max_connections: number;
+  readonly headroom: number;
+  readonly fd_budget: number;
+  readonly fd_in_use: number;
+  readonly fd_headroom_connections: number;
+}
+
+/** a route decision before admission: what decideRoute and decideOnPremisesToPublic answer */
+export type RouteTraceInput = Omit<PathTrace, 'outcome' | 'refusal' | 'daemon' | 'whitelist' | 'listener' | 'backend' | 'source' | 'live_only'>;
+
+/** Refusals only a live connect can know: the trace cannot predict them. */
+export const LIVE_ONLY_REFUSALS: readonly RefusalReason[] = ['backend_unreachable', 'backend_timeout', 'backend_error', 'error'];
+/** past a route, the SNAT source ports of a gateway endpoint's connections are the relay's to know too */
+const ROUTE_LIVE_ONLY: readonly RefusalReason[] = ['snat_exhausted', ...LIVE_ONLY_REFUSALS];
+
+/** the reason the data plane counts a refused route decision by */
+export function routeRefusal(d: Pick<RouteDecision, 'policy' | 'cap'>): RefusalReason {
+  return d.policy && !d.policy.allowed ? 'policy' : d.cap && d.cap.headroom === 0 ? 'cap' : 'not_accepted';
+}
+
+/**
+ * A route decision as the path tracer answers it: a relayed route still meets admission (the
+ * daemon-wide limit, the descriptor budget, the endpoint's cap), as the gateway plane's
+ * relayRouted() applies it; no isolation or whitelist past a route.
+ */
+export function routeTrace(d: RouteTraceInput, load: DaemonLoad): PathTrace {
+  const at = { ...d, daemon: daemonHeadroom(load), whitelist: null, listener: null, backend: null, source: null, live_only: ROUTE_LIVE_ONLY };
+  if (d.verdict === 'refuse') return { ...at, outcome: 'reset', refusal: routeRefusal(d) };
+  // The internet path's own cap is dataplane.max_connections: the daemon-wide limit refuses first.
+  const gate = { active: d.cap?.active ?? 0, cap: d.cap?.cap ?? Infinity, whitelistEnabled: false, whitelist: [], vpcNumber: 0, vpcBase: 0 };
+  const refusal = admit(gate, load, '', 0);
+  if (refusal === null) return { ...at, outcome: 'relay', refusal: null };
+  return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: loadRefusalText(refusal, load) ?? d.reason };
+}
+
+export function daemonHeadroom(load: DaemonLoad): DaemonHeadroom {
+  // Each relayed connection holds two descriptors (the client's and the backend's); listeners one each.
+  const fdInUse = load.active * 2 + load.listeners;
+  return {
+    active: load.active,
+    max_connections: load.maxConnections,
+    headroom: Math.max(0, load.maxConnections - load.active),
+    fd_budget: load.fdBudget,
+    fd_in_use: fdInUse,
+    fd_headroom_connections: Math.max(0, Math.floor((load.fdBudget - fdInUse) / 2)),
+  };
+}
+
+/** the words for a refusal by the daemon's load, or null for another reason */
+export function loadRefusalText(r: RefusalReason, load: DaemonLoad): string | null {
+  if (r === 'daemon_limit') return `the daemon holds dataplane.max_connections (${load.maxConnections}) connections`;
+  if (r === 'fd_limit') return `the descriptor budget (${load.fdBudget}: the open-file limit less the reserve) has no room for two more`;
+  return null;
+}
