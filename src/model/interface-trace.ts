@@ -51,6 +51,8 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   const active = live?.gate.active ?? 0;
   const proxyV2 = input.service !== null && PROXY_V2_MODES.has(input.service.tcpProxy);
   const snatMode = live?.snatMode ?? null;
+  // The live gate is what admission checks; the stored whitelist when the endpoint is not live.
+  const whitelistOn = live?.gate.whitelistEnabled ?? e.whitelistEnabled;
   const matched = live ? whitelistEntry(live.gate, input.clientHost) : null;
   const at = {
     vpc_id: input.vpcId, source_ip: source, destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
@@ -60,8 +62,8 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
     isolation: input.isolation,
     policy: { allowed: true, statement: null, reason: 'an interface endpoint has no policy (policy_statement applies to gateway endpoints only)' },
     whitelist: {
-      enabled: e.whitelistEnabled, entries: e.whitelist, matched: matched?.text ?? null,
-      rule: !e.whitelistEnabled ? 'whitelist disabled: every client admitted by isolation passes'
+      enabled: whitelistOn, entries: live ? live.gate.whitelist.map((c) => c.text) : e.whitelist, matched: matched?.text ?? null,
+      rule: !whitelistOn ? 'whitelist disabled: every client admitted by isolation passes'
         : matched ? `whitelist entry ${matched.text} holds ${source}`
           : input.vpcId === null ? 'no whitelist entry holds an on-premises client (entries are addresses of the endpoint\'s VPC)'
             : `no whitelist entry holds ${source}`,

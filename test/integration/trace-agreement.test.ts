@@ -252,7 +252,11 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
       const ep = await endpoint(w, { whitelist: ['10.0.1.0/28'] });
       const allowed = await agree(w, own(w, ep, '10.0.1.5'));
       expect(allowed).toMatchObject({ outcome: 'relay', whitelist: { enabled: true, matched: '10.0.1.0/28' } });
-      return agree(w, own(w, ep, '10.0.1.50'));
+      const refused = await agree(w, own(w, ep, '10.0.1.50'));
+      // a whitelist change reaches the data plane before the API answers, and the trace reads it there
+      expect((await w.consumer.put(`/vpc-endpoints/${ep.id}`, { whitelist: ['10.0.1.0/28', '10.0.1.50'] })).status).toBe(200);
+      expect(await agree(w, own(w, ep, '10.0.1.50'))).toMatchObject({ outcome: 'relay', whitelist: { matched: '10.0.1.50/32' } });
+      return refused;
     },
   },
   {
