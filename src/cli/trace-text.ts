@@ -20,12 +20,8 @@ export function traceRows(t: Json): string[][] {
     ['isolation', t.isolation ? t.isolation.rule : '-'],
     ['endpoint', t.endpoint ? `${t.endpoint.id} (${t.endpoint.status})` : '-'],
   );
-  if (iface) {
-    rows.push(
-      ['listener', t.listener ? `${t.listener.address} ${t.listener.bound ? 'bound' : `not bound: ${t.listener.why}`}` : '-'],
-      ['whitelist', t.whitelist ? t.whitelist.rule : '-'],
-    );
-  }
+  rows.push(['listener', t.listener ? `${t.listener.address} ${t.listener.bound ? 'bound' : `not bound: ${t.listener.why}`}` : '-']);
+  if (iface) rows.push(['whitelist', t.whitelist ? t.whitelist.rule : '-']);
   rows.push(
     ['policy', t.policy ? `${t.policy.allowed ? 'allow' : 'deny'}: ${t.policy.reason}` : '-'],
     ['cap', t.cap ? `${t.cap.active} of ${t.cap.cap} (headroom ${t.cap.headroom})` : '-'],

@@ -7,10 +7,10 @@ import { ApiError } from '../model/errors.js';
 import { decideInterfaceEndpoint } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
 import { routeTrace, type PathTrace } from '../model/path-trace.js';
-import { decideOnPremisesToPublic, decideRoute } from '../model/routing.js';
+import { decideOnPremisesToPublic, decideRoute, serviceAt, type RoutingView } from '../model/routing.js';
 import type { Account, Endpoint, Vpc } from '../model/types.js';
 import { cidrContains, cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
-import { hostAddress } from '../net/loopback.js';
+import { hostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
 import type { ControlState } from './state.js';
 import { backendsOf } from './transitions.js';
 
@@ -30,9 +30,22 @@ export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTra
   const ep = [...st.endpoints.values()].find((e) => e.service_type === 'interface' && e.host_ip !== null
     && (e.host_ip === q.destination_ip || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destination_ip)));
   if (ep) return traceInterface(st, caller, vpc, q, ep);
+  const view = st.routing();
   const load = st.dataPlane.daemonLoad();
-  if (!vpc) return routeTrace(decideOnPremisesToPublic(st.routing(), input), load);
-  return routeTrace(decideRoute(st.routing(), { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id)), load);
+  const listener = routeListener(st, view, vpc, input.destinationIp, input.destinationPort);
+  if (!vpc) return routeTrace(decideOnPremisesToPublic(view, input), load, listener);
+  return routeTrace(decideRoute(view, { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id)), load, listener);
+}
+
+/** where a client connects to a routed destination, and whether the data plane listens there */
+function routeListener(st: ControlState, view: RoutingView, vpc: Vpc | null, ip: number, port: number): NonNullable<PathTrace['listener']> {
+  if (vpc && cidrContains(cidrOf(vpc.cidr), ip)) {
+    return { address: `${hostAddress(vpc.number, ip)}:${port}`, bound: false, why: 'an address of the client\'s own VPC: the data plane listens there for interface endpoints only' };
+  }
+  // Public a.b.c.d is reached at 127.255.c.d, where the gateway plane listens for the public services.
+  const bound = st.dataPlane.publicListening(ip, port);
+  const why = bound ? null : serviceAt(view, ip, port) ? 'the public service\'s listener is not bound' : 'no public service on that address and port';
+  return { address: `${hostAddress(PUBLIC_NUMBER, ip)}:${port}`, bound, why };
 }
 
 /**

@@ -116,6 +116,10 @@ export class TcpDataPlane implements DataPlane {
     return { ...this.load };
   }
 
+  publicListening(publicIp: number, port: number): boolean {
+    return this.gateway.listening(publicIp, port);
+  }
+
   /** route decisions of connections to public services, by target type */
   get routeDecisions(): Readonly<Record<string, number>> {
     return this.gateway.decisions;

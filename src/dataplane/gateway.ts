@@ -44,6 +44,11 @@ export class GatewayPlane {
     return this.runtimes.get(endpointId)?.active ?? 0;
   }
 
+  /** whether a public address and port has its listener bound */
+  listening(publicIp: number, port: number): boolean {
+    return this.listeners.has(`${publicIp}:${port}`);
+  }
+
   /** takes a new routing view: listeners follow the public services, live connections their routes */
   async apply(view: RoutingView): Promise<Ack> {
     const wanted = new Map<string, { publicIp: number; port: number }>();

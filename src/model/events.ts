@@ -52,6 +52,8 @@ export interface DataPlane {
   admissionOf(endpointId: string): LiveAdmission | null;
   /** the daemon-wide load admission counts, now */
   daemonLoad(): DaemonLoad;
+  /** whether the listener of a public address (as uint32) and port is bound */
+  publicListening(publicIp: number, port: number): boolean;
 }
 
 /** A live interface endpoint's admission inputs, read by the path tracer (it calls the same admit()). */

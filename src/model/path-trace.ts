@@ -16,9 +16,10 @@ export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service'
   readonly refusal: RefusalReason | null;
   /** the daemon-wide limit and the descriptor budget, as admission counts them */
   readonly daemon: DaemonHeadroom | null;
-  /** interface endpoints only (null on a route): the whitelist, the listener, the backend and the source it sees */
-  readonly whitelist: { enabled: boolean; entries: readonly string[]; matched: string | null; rule: string } | null;
+  /** where the client connects (host_ip:port), and whether the data plane listens there */
   readonly listener: { address: string; bound: boolean; why: string | null } | null;
+  /** interface endpoints only (null on a route): the whitelist, the backend and the source it sees */
+  readonly whitelist: { enabled: boolean; entries: readonly string[]; matched: string | null; rule: string } | null;
   readonly backend: { target: string; chosen_by: string } | null;
   readonly source: { snat_ip: string; snat_mode: 'kernel' | 'logical' | null; proxy_v2: boolean; seen_as: string } | null;
   /** refusals the trace cannot predict: only a live connect knows them */
@@ -48,12 +49,17 @@ export function routeRefusal(d: Pick<RouteDecision, 'policy' | 'cap'>): RefusalR
 }
 
 /**
- * A route decision as the path tracer answers it: a relayed route still meets admission (the
- * daemon-wide limit, the descriptor budget, the endpoint's cap), as the gateway plane's
- * relayRouted() applies it; no isolation or whitelist past a route.
+ * A route decision as the path tracer answers it. The client connects to the destination's host
+ * address (127.255.c.d for a public a.b.c.d): where the gateway plane has no listener the kernel
+ * refuses it, whatever the route. A relayed route still meets admission (the daemon-wide limit,
+ * the descriptor budget, the endpoint's cap), as the gateway plane's relayRouted() applies it; no
+ * isolation or whitelist past a route.
  */
-export function routeTrace(d: RouteTraceInput, load: DaemonLoad): PathTrace {
-  const at = { ...d, daemon: daemonHeadroom(load), whitelist: null, listener: null, backend: null, source: null, live_only: ROUTE_LIVE_ONLY };
+export function routeTrace(d: RouteTraceInput, load: DaemonLoad, listener: NonNullable<PathTrace['listener']>): PathTrace {
+  const at = { ...d, daemon: daemonHeadroom(load), whitelist: null, listener, backend: null, source: null, live_only: ROUTE_LIVE_ONLY };
+  if (!listener.bound) {
+    return { ...at, verdict: 'refuse', outcome: 'connection_refused', refusal: null, reason: d.verdict === 'refuse' ? d.reason : `${listener.address}: nothing listens: ${listener.why}` };
+  }
   if (d.verdict === 'refuse') return { ...at, outcome: 'reset', refusal: routeRefusal(d) };
   // The internet path's own cap is dataplane.max_connections: the daemon-wide limit refuses first.
   const gate = { active: d.cap?.active ?? 0, cap: d.cap?.cap ?? Infinity, whitelistEnabled: false, whitelist: [], vpcNumber: 0, vpcBase: 0 };

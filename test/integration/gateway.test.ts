@@ -922,7 +922,7 @@ describe('the path tracer agrees with the data plane', () => {
         reason: `relayed through gateway endpoint ${e.id}`,
         outcome: 'relay', refusal: null,
         daemon: expect.objectContaining({ active: 0, max_connections: 1_000_000, headroom: 1_000_000 }),
-        whitelist: null, listener: null, backend: null, source: null,
+        whitelist: null, listener: { address: `${SERVICE_IP}:${w.P}`, bound: true, why: null }, backend: null, source: null,
         live_only: ['snat_exhausted', 'backend_unreachable', 'backend_timeout', 'backend_error', 'error'],
       },
     });

@@ -200,9 +200,9 @@ async function gatewayEndpoint(w: World, policy?: unknown[]): Promise<any> {
 }
 
 /** a client of vpc-client to the public service's 100.125.0.10 (host address 127.255.0.10) */
-const viaGateway = (w: World, endpointId: string, source: string): Attempt => ({
-  api: w.consumer, query: { vpc_id: 'vpc-client', source_ip: source, destination_ip: '100.125.0.10', destination_port: w.publicPort },
-  host: '127.255.0.10', port: w.publicPort, localAddress: `127.${w.k}.1.${source.split('.')[3]}`, counted: endpointId,
+const viaGateway = (w: World, endpointId: string, source: string, port = w.publicPort): Attempt => ({
+  api: w.consumer, query: { vpc_id: 'vpc-client', source_ip: source, destination_ip: '100.125.0.10', destination_port: port },
+  host: '127.255.0.10', port, localAddress: `127.${w.k}.1.${source.split('.')[3]}`, counted: endpointId,
 });
 
 /**
@@ -210,9 +210,15 @@ const viaGateway = (w: World, endpointId: string, source: string): Attempt => ({
  * ports per endpoint, more than a test holds; the unit test covers its prediction) and the
  * reasons only a live connect knows (LIVE_ONLY_REFUSALS: backend_unreachable has its row below).
  */
-const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly via?: string; run(): Promise<any> }> = [
+const CASES: ReadonlyArray<{
+  /** the refusal the case reaches; null: not refused by the data plane (relayed, or nothing listens) */
+  readonly refusal: RefusalReason | null;
+  readonly name: string;
+  run(): Promise<any>;
+}> = [
   {
-    reason: 'relay',
+    refusal: null,
+    name: 'relayed through an interface endpoint',
     async run() {
       const w = await inProcessWorld();
       // Issue 11: tracing the endpoint's private IP from its own VPC said "local route: not a
@@ -223,7 +229,8 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'vpc',
+    refusal: 'vpc',
+    name: 'at an interface endpoint',
     async run() {
       const w = await inProcessWorld();
       const ep = await endpoint(w);
@@ -235,7 +242,8 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'on_premises',
+    refusal: 'on_premises',
+    name: 'at an interface endpoint',
     async run() {
       const w = await inProcessWorld({ dataplane: { on_premises: 'deny' } });
       const ep = await endpoint(w);
@@ -246,7 +254,8 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'whitelist',
+    refusal: 'whitelist',
+    name: 'at an interface endpoint',
     async run() {
       const w = await inProcessWorld();
       const ep = await endpoint(w, { whitelist: ['10.0.1.0/28'] });
@@ -260,7 +269,8 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'cap',
+    refusal: 'cap',
+    name: 'at an interface endpoint',
     async run() {
       const w = await inProcessWorld({ consumerQuotas: { connections_per_endpoint: 1 } });
       const ep = await endpoint(w);
@@ -269,7 +279,8 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'daemon_limit',
+    refusal: 'daemon_limit',
+    name: 'at an interface endpoint',
     async run() {
       const w = await inProcessWorld({ dataplane: { max_connections: 1 } });
       const ep = await endpoint(w);
@@ -278,7 +289,8 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'fd_limit',
+    refusal: 'fd_limit',
+    name: 'at an interface endpoint',
     async run() {
       const w = await lowLimitWorld(300);
       const ep = await endpoint(w);
@@ -296,7 +308,8 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'not_accepted',
+    refusal: 'not_accepted',
+    name: 'at an interface endpoint pendingAcceptance (nothing listens: the kernel refuses, nothing counted)',
     async run() {
       const w = await inProcessWorld();
       const ep = await endpoint(w, { approval: true });
@@ -306,8 +319,8 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'daemon_limit',
-    via: 'past a gateway endpoint\'s route',
+    refusal: 'daemon_limit',
+    name: 'past a gateway endpoint\'s route',
     async run() {
       const w = await inProcessWorld({ dataplane: { max_connections: 1 } });
       const ep = await gatewayEndpoint(w);
@@ -316,7 +329,19 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
     },
   },
   {
-    reason: 'policy',
+    refusal: null,
+    name: 'nothing listens: no public service on the address and port (the kernel refuses, nothing counted)',
+    async run() {
+      const w = await inProcessWorld();
+      const ep = await gatewayEndpoint(w);
+      const t = await agree(w, viaGateway(w, ep.id, '10.0.1.50', w.publicPort + 1));
+      expect(t).toMatchObject({ outcome: 'connection_refused', refusal: null, listener: { bound: false, why: 'no public service on that address and port' } });
+      return t;
+    },
+  },
+  {
+    refusal: 'policy',
+    name: 'at a gateway endpoint',
     async run() {
       const w = await inProcessWorld();
       const ep = await gatewayEndpoint(w, [{ Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { IpAddress: { 'vpcep:SourceIp': ['10.0.1.50/32'] } } },
@@ -331,14 +356,14 @@ const CASES: ReadonlyArray<{ readonly reason: RefusalReason | 'relay'; readonly 
 
 describe('the path tracer agrees with the data plane', () => {
   for (const c of CASES) {
-    it(`${c.reason}${c.via ? ` ${c.via}` : ''}: the trace's verdict, outcome and refusal are what a real connection gets`, async () => {
+    it(`${c.refusal ?? 'not refused'}, ${c.name}: the trace's verdict, outcome and refusal are what a real connection gets`, async () => {
       const t = await c.run();
-      expect(t.refusal ?? 'relay').toBe(c.reason);
+      expect(t.refusal).toBe(c.refusal);
     }, 30_000);
   }
 
   it('every refusal reason is in the table, predicted from live state (snat_exhausted), or known only on connect', () => {
-    const covered = new Set<string>([...CASES.map((c) => c.reason), 'snat_exhausted', ...LIVE_ONLY_REFUSALS]);
+    const covered = new Set<string | null>([...CASES.map((c) => c.refusal), 'snat_exhausted', ...LIVE_ONLY_REFUSALS]);
     expect(REFUSAL_REASONS.filter((r) => !covered.has(r))).toEqual([]);
   });
 

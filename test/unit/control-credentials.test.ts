@@ -4,7 +4,7 @@ import { applyInventory } from '../../src/control/inventory.js';
 import { validateConfig } from '../../src/model/config.js';
 
 const store = { location: 'memory', load: async () => new Map(), commit: async () => undefined, close: async () => undefined };
-const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }) };
+const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
 const log = { info: () => undefined, warn: () => undefined };
 
 describe('credentials', () => {
