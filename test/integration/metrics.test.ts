@@ -1,11 +1,14 @@
 // /metrics as Prometheus users read it: per-endpoint series kept while the endpoint exists, the
 // info series to join on, daemon-wide totals that survive churn, the declared table, promtool's lint.
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import net, { type Socket } from 'node:net';
+import path from 'node:path';
+import { parser } from '@prometheus-io/lezer-promql';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRICS } from '../../src/telemetry/metric-table.js';
 import {
-  CONSUMER, METRICS_TOKEN, SERVICE_BODY, metricValue, scrapeMetrics, startTestDaemon, waitFor, type MetricSample, type TestDaemon,
+  CONSUMER, METRICS_TOKEN, ROOT, SERVICE_BODY, metricValue, scrapeMetrics, startTestDaemon, waitFor, type MetricSample, type TestDaemon,
 } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
@@ -60,6 +63,35 @@ async function roundTrip(host: string, port: number, localAddress: string): Prom
 const closedOf = (s: Socket) => new Promise<void>((resolve) => { if (s.destroyed) resolve(); else s.once('close', () => resolve()); });
 const find = (samples: MetricSample[], name: string, labels: Record<string, string> = {}) =>
   samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+
+/** the metric names a PromQL expression selects, by Prometheus's own grammar (lezer-promql); throws on a syntax error */
+function selectedMetrics(expr: string): string[] {
+  const names: string[] = [];
+  let error = false;
+  parser.parse(expr).iterate({
+    enter(n) {
+      if (n.type.isError) error = true;
+      const id = n.name === 'VectorSelector' ? n.node.getChild('Identifier') : null;
+      if (id) names.push(expr.slice(id.from, id.to));
+    },
+  });
+  if (error) throw new Error(`not PromQL: ${expr}`);
+  return names;
+}
+
+/** every PromQL expression of the dashboard: the panels' targets, and the variables' label_values(SELECTOR, label) */
+function dashboardQueries(): string[] {
+  const dash = JSON.parse(fs.readFileSync(path.join(ROOT, 'dashboards/vpcep-sim.json'), 'utf8'));
+  const exprs: string[] = dash.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr));
+  for (const v of dash.templating.list) {
+    if (v.type !== 'query') continue;
+    const m = /^label_values\((.*), *\w+\)$/.exec(v.query.query);
+    if (!m) throw new Error(`variable ${v.name}: not label_values(selector, label): ${v.query.query}`);
+    exprs.push(m[1]!);
+  }
+  // Grafana's variables: the interval becomes a duration; $account and $endpoint sit inside strings
+  return exprs.map((e) => e.replaceAll('$__rate_interval', '5m'));
+}
 
 describe('metrics Prometheus users can work with', () => {
   it('a cut and a reject stay scrapeable, totals do not restart after a re-accept, the info series joins, delete takes the series and not the daemon-wide totals', async () => {
@@ -148,6 +180,38 @@ describe('metrics Prometheus users can work with', () => {
       const extra = spec.type === 'histogram' && x.name.endsWith('_bucket') ? ['le'] : [];
       expect(Object.keys(x.labels).sort(), x.line).toEqual([...spec.labels, ...extra].sort());
     }
+  });
+
+  it('every query of the Grafana dashboard is PromQL and selects only metrics the daemon exports: declared, and in a real scrape', async () => {
+    const queries = dashboardQueries();
+    expect(queries.length).toBeGreaterThan(10);
+    const used = new Set(queries.flatMap((q) => selectedMetrics(q)));
+    const declared = new Set(METRICS.flatMap((m) => (m.type === 'histogram' ? ['_bucket', '_sum', '_count'] : ['']).map((x) => m.name + x)));
+    expect([...used].filter((n) => !declared.has(n)), 'selected but not declared').toEqual([]);
+    // the dashboard shows what the issue asks: connections and refusals by endpoint and reason, bytes, backend connect time, API requests
+    for (const n of ['vpcep_endpoint_connections_total', 'vpcep_endpoint_rejected_connections_total', 'vpcep_rejected_connections_total',
+      'vpcep_endpoint_received_bytes_total', 'vpcep_endpoint_sent_bytes_total', 'vpcep_endpoint_backend_connect_seconds_bucket', 'vpcep_api_requests_total', 'vpcep_endpoint_info']) {
+      expect(used.has(n), n).toBe(true);
+    }
+    // a relayed connection that ended, and a refused one: every kind of series has samples
+    const { d, port, serviceId } = await world();
+    const created = await d.consumer.post('/vpc-endpoints', {
+      endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_whitelist: true, whitelist: ['10.0.1.50'],
+    });
+    const ep = await endpointStatus(d, created.body.id, 'accepted');
+    const relayed = await roundTrip(ep.host_ip, port, '127.2.1.50');
+    expect(relayed).not.toBeNull();
+    relayed!.end();
+    expect(await roundTrip(ep.host_ip, port, '127.2.1.51')).toBeNull();
+    await waitFor(async () => (await metricValue(d.url, 'vpcep_endpoint_closed_connections_total', { endpoint_id: ep.id, reason: 'done' })) === 1, 3_000, 'the close counted');
+    const scraped = new Set((await scrapeMetrics(d.url)).map((x) => x.name));
+    expect([...used].filter((n) => !scraped.has(n)), 'selected but not in a scrape').toEqual([]);
+  });
+
+  it('the PromQL check can fail: a typo, a metric that does not exist', () => {
+    expect(() => selectedMetrics('sum by (reason) (rate(vpcep_rejected_connections_total[5m])')).toThrow(/not PromQL/);
+    expect(selectedMetrics('rate(vpcep_endpoint_conections_total[5m]) * on(endpoint_id) group_left vpcep_endpoint_info'))
+      .toEqual(['vpcep_endpoint_conections_total', 'vpcep_endpoint_info']);
   });
 
   // CI installs Debian's prometheus package (.ci/run); elsewhere a missing promtool skips this test.
