@@ -5,10 +5,10 @@ import { clientVpcNumber, type OnPremises } from '../model/isolation.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { DataPlaneTotals, EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
+import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
-import { CLOSE_REASONS, Phase, type CloseReason } from './connection.js';
-import { EndpointRuntime, newTally, tallyBytes, type DataPlaneContext, type EndpointTally } from './endpoint-runtime.js';
+import { Phase } from './connection.js';
+import { EndpointRuntime, newCounters, newTally, tallyBytes, type DataPlaneContext, type EndpointCounters, type EndpointTally } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
 import { listenTcp } from './listener.js';
@@ -46,12 +46,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly runtimes = new Map<string, EndpointRuntime>();
   /** every endpoint's counters, live or not, kept until the endpoint is deleted */
   private readonly tallies = new Map<string, EndpointTally>();
-  /** daemon-wide, since start: they survive endpoint churn */
-  readonly totals = {
-    connections: 0,
-    rejected: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>,
-    closed: Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>,
-  } satisfies DataPlaneTotals;
+  /** daemon-wide, since start (connections, refusals and closes by reason): they survive endpoint churn */
+  readonly totals: EndpointCounters = newCounters();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly vpcBases = new Map<number, number>();
   private readonly o: TcpDataPlaneOptions;

@@ -48,17 +48,19 @@ export interface EndpointTally {
   readonly connections: Set<LiveConnection>;
 }
 
-export function newTally(): EndpointTally {
+/** counters at zero, every reason present */
+export function newCounters(): EndpointCounters {
   return {
-    counters: {
-      connections: 0,
-      rejected: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>,
-      receivedBytes: 0,
-      sentBytes: 0,
-      closed: Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>,
-    },
-    connections: new Set(),
+    connections: 0,
+    rejected: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>,
+    receivedBytes: 0,
+    sentBytes: 0,
+    closed: Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>,
   };
+}
+
+export function newTally(): EndpointTally {
+  return { counters: newCounters(), connections: new Set() };
 }
 
 /** bytes so far: closed connections plus what live ones have moved */

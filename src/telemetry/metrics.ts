@@ -73,6 +73,8 @@ export interface Metrics {
   forgetEndpoint(endpointId: string): void;
 }
 
+const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, rejected: {}, closed: {}, receivedBytes: 0, sentBytes: 0, snatPorts: 0 };
+
 export function createMetrics(build: { version: string }): Metrics {
   const registry = new client.Registry();
   const endpointRegistry = new client.Registry();
@@ -85,6 +87,22 @@ export function createMetrics(build: { version: string }): Metrics {
   });
   let info: { snat_mode: string; relay: string } | null = null;
   let endpoints: () => Iterable<EndpointInfo> = () => [];
+  // One reading per scrape, shared by every collector, dropped when the render's turn ends. An
+  // endpoint that exists but never ran (pendingAcceptance) reads as zeros: every existing endpoint
+  // has its series, and only those.
+  let reading: { figures: DataPlaneFigures; endpoints: EndpointFigures[]; info: EndpointInfo[] } | null = null;
+  const read = () => {
+    if (!reading) {
+      const figures = dataPlane();
+      const info = [...endpoints()];
+      const all = [...figures.endpoints];
+      const seen = new Set(all.map((e) => e.id));
+      for (const e of info) if (!seen.has(e.endpoint_id)) all.push({ ...NEVER_RAN, id: e.endpoint_id });
+      reading = { figures, endpoints: all, info };
+      setImmediate(() => { reading = null; });
+    }
+    return reading;
+  };
 
   new client.Gauge({
     ...declared('vpcep_build_info'),
@@ -113,14 +131,14 @@ export function createMetrics(build: { version: string }): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(dataPlane().totals.connections);
+      this.inc(read().figures.totals.connections);
     },
   });
   const totalByReason = (name: MetricName, pick: (t: DataPlaneTotals) => Readonly<Record<string, number>>) => new client.Counter({
     ...declared(name), registers: [registry],
     collect() {
       this.reset();
-      for (const [reason, n] of Object.entries(pick(dataPlane().totals))) this.inc({ reason }, n);
+      for (const [reason, n] of Object.entries(pick(read().figures.totals))) this.inc({ reason }, n);
     },
   });
   totalByReason('vpcep_rejected_connections_total', (t) => t.rejected);
@@ -131,7 +149,7 @@ export function createMetrics(build: { version: string }): Metrics {
     registers: [endpointRegistry],
     collect() {
       this.reset();
-      for (const e of endpoints()) this.set(e, 1);
+      for (const e of read().info) this.set(e, 1);
     },
   });
 
@@ -144,7 +162,7 @@ export function createMetrics(build: { version: string }): Metrics {
       ...declared<'endpoint_id'>(name), registers: [endpointRegistry],
       collect(this: client.Gauge<'endpoint_id'> | client.Counter<'endpoint_id'>) {
         this.reset();
-        for (const e of dataPlane().endpoints) {
+        for (const e of read().endpoints) {
           if (this instanceof client.Gauge) this.set({ endpoint_id: e.id }, value(e));
           else this.inc({ endpoint_id: e.id }, value(e));
         }
@@ -160,7 +178,7 @@ export function createMetrics(build: { version: string }): Metrics {
     ...declared(name), registers: [endpointRegistry],
     collect() {
       this.reset();
-      for (const e of dataPlane().endpoints) {
+      for (const e of read().endpoints) {
         for (const [reason, n] of Object.entries(pick(e))) if (n > 0) this.inc({ endpoint_id: e.id, reason }, n);
       }
     },
@@ -177,14 +195,14 @@ export function createMetrics(build: { version: string }): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [target_type, n] of Object.entries(dataPlane().routeDecisions)) this.inc({ target_type }, n);
+      for (const [target_type, n] of Object.entries(read().figures.routeDecisions)) this.inc({ target_type }, n);
     },
   });
   new client.Gauge({
     ...declared('vpcep_internet_active_connections'),
     registers: [registry],
     collect() {
-      this.set(dataPlane().internet.active);
+      this.set(read().figures.internet.active);
     },
   });
   new client.Counter({
@@ -192,7 +210,7 @@ export function createMetrics(build: { version: string }): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(dataPlane().internet.connections);
+      this.inc(read().figures.internet.connections);
     },
   });
   new client.Counter({
@@ -200,7 +218,7 @@ export function createMetrics(build: { version: string }): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      const i = dataPlane().internet;
+      const i = read().figures.internet;
       this.inc({ direction: 'received' }, i.receivedBytes);
       this.inc({ direction: 'sent' }, i.sentBytes);
     },
@@ -209,7 +227,7 @@ export function createMetrics(build: { version: string }): Metrics {
     ...declared('vpcep_active_connections'),
     registers: [registry],
     collect() {
-      this.set(dataPlane().active);
+      this.set(read().figures.active);
     },
   });
   const relayFigure = (name: MetricName, pick: (r: NonNullable<DataPlaneFigures['relay']>) => number, type: 'gauge' | 'counter') => {
@@ -218,7 +236,7 @@ export function createMetrics(build: { version: string }): Metrics {
       ...declared(name), registers: [registry],
       collect(this: client.Gauge | client.Counter) {
         this.reset();
-        const r = dataPlane().relay;
+        const r = read().figures.relay;
         if (!r) return;
         if (this instanceof client.Gauge) this.set(pick(r));
         else this.inc(pick(r));

@@ -25,15 +25,15 @@ afterEach(async () => {
   backends.clear();
 });
 
-/** a daemon, an echo backend, and an endpoint service of one port (approval off) open to the consumer */
-async function world(): Promise<{ d: TestDaemon; port: number; serviceId: string }> {
+/** a daemon, an echo backend, and an endpoint service of one port (approval off unless told) open to the consumer */
+async function world(approval = false): Promise<{ d: TestDaemon; port: number; serviceId: string }> {
   const d = await startTestDaemon();
   daemons.add(d);
   const b = await startBackend(echo);
   backends.add(b);
   const port = randomPort();
   const r = await d.provider.post('/vpc-endpoint-services', {
-    ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: b.port, protocol: 'TCP' }],
+    ...SERVICE_BODY, approval_enabled: approval, ports: [{ client_port: port, server_port: b.port, protocol: 'TCP' }],
   });
   expect(r.status).toBe(200);
   await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${r.body.id}`)).body.status === 'available', 5_000, 'service available');
@@ -146,6 +146,18 @@ describe('metrics Prometheus users can work with', () => {
     expect(find(s, 'vpcep_closed_connections_total', { reason: 'done' })[0]?.value).toBe(1);
     expect(find(s, 'vpcep_rejected_connections_total', { reason: 'whitelist' })[0]?.value).toBe(1);
     expect(find(s, 'vpcep_rejected_connections_total', { reason: 'cap' })[0]?.value).toBe(0);
+  });
+
+  it('an endpoint awaiting acceptance, never live, has its info series and its counters at zero', async () => {
+    const { d, serviceId } = await world(true);
+    const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(created.body.status).toBe('pendingAcceptance');
+    const s = await scrapeMetrics(d.url);
+    const id = { endpoint_id: created.body.id };
+    expect(find(s, 'vpcep_endpoint_info', id)).toHaveLength(1);
+    for (const name of ['vpcep_endpoint_connections_total', 'vpcep_endpoint_active_connections', 'vpcep_endpoint_received_bytes_total', 'vpcep_endpoint_sent_bytes_total']) {
+      expect(find(s, name, id).map((x) => x.value), name).toEqual([0]);
+    }
   });
 
   it('the per-endpoint series and the info series need the metrics token; vpcep_build_info is anyone\'s', async () => {
