@@ -94,16 +94,17 @@ export function loadCharts(result) {
 export function scrapeChart(result) {
   const runs = result.runs;
   const figure = (label, unit, key, digits = 0) => ({
-    label, unit, note: runs.length === 2 ? `this/base ${(runs[0][key] / runs[1][key]).toFixed(2)}x` : '', bars: runs.map((r) => ({ series: r.name, value: r[key], digits })),
+    label, unit, note: runs.length === 2 ? `this/base ${(result.this_over_base?.[key] ?? runs[0][key] / runs[1][key]).toFixed(2)}x` : '', bars: runs.map((r) => ({ series: r.name, value: r[key], digits })),
   });
   const groups = [
     figure('scrape time (median)', 'ms', 'scrape_ms_median', 1),
     figure('scrape time (p90)', 'ms', 'scrape_ms_p90', 1),
+    ...(runs[0].cpu_ms_per_scrape === undefined ? [] : [figure('daemon CPU per scrape', 'ms', 'cpu_ms_per_scrape', 1)]),
     figure('scrape size', 'bytes', 'bytes'),
     figure('samples', 'lines', 'samples'),
     figure('daemon RSS', 'KiB', 'rss_kib'),
   ];
-  const sub = `node bench/scrape.mjs --endpoints ${result.endpoints} --scrapes ${result.scrapes}${runs.length > 1 ? ' --base <base>' : ''}; relay ${result.relay}; ${result.cores} cores`;
+  const sub = `node bench/scrape.mjs --endpoints ${result.endpoints} --scrapes ${result.scrapes}${result.rounds ? ` --rounds ${result.rounds}` : ''}${runs.length > 1 ? ' --base <base>' : ''}; relay ${result.relay}; ${result.cores} cores${result.rounds > 1 ? '; medians of the rounds' : ''}`;
   return barChart(`GET /metrics with the token at ${num(result.endpoints)} endpoints`, sub, groups, runs.map((r) => r.name));
 }
 
