@@ -30,7 +30,7 @@ export const METRICS = [
   m('vpcep_closed_connections_total', 'counter', ['reason'], 'Admitted connections of the whole data plane that ended since start, by how'),
   m('vpcep_endpoint_info', 'gauge', ENDPOINT_INFO_LABELS, 'One series per endpoint that exists (always 1), to join the per-endpoint series on', true),
   m('vpcep_endpoint_active_connections', 'gauge', ['endpoint_id'], 'Connections open through an endpoint', true),
-  m('vpcep_endpoint_connections_total', 'counter', ['endpoint_id'], 'Connections admitted by an endpoint since it was created', true),
+  m('vpcep_endpoint_connections_total', 'counter', ['endpoint_id'], 'Connections admitted by an endpoint', true),
   m('vpcep_endpoint_rejected_connections_total', 'counter', ['endpoint_id', 'reason'], 'Connections an endpoint refused or could not relay, by reason', true),
   m('vpcep_endpoint_closed_connections_total', 'counter', ['endpoint_id', 'reason'], 'Admitted connections of an endpoint that ended, by how', true),
   m('vpcep_endpoint_received_bytes_total', 'counter', ['endpoint_id'], 'Bytes received from clients of an endpoint', true),
