@@ -188,6 +188,14 @@ const own = (w: World, ep: any, source = '10.0.1.50'): Attempt => ({
   host: ep.host_ip, port: w.port, localAddress: `127.${w.k}.${source.split('.').slice(2).join('.')}`, counted: ep.id,
 });
 
+/** a world whose limit of one connection a held connection fills: the next one traced and tried */
+async function pastOneHeld(o: WorldOptions): Promise<any> {
+  const w = await inProcessWorld(o);
+  const ep = await endpoint(w);
+  await holdOpen(ep.host_ip, w.port, `127.${w.k}.1.9`);
+  return agree(w, own(w, ep));
+}
+
 /** the consumer's gateway endpoint on the public service obs, routed from vpc-client's default table */
 async function gatewayEndpoint(w: World, policy?: unknown[]): Promise<any> {
   const pub = (await w.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services.find((s: any) => s.service_name === 'sim-1.obs');
@@ -268,26 +276,8 @@ const CASES: ReadonlyArray<{
       return refused;
     },
   },
-  {
-    refusal: 'cap',
-    name: 'at an interface endpoint',
-    async run() {
-      const w = await inProcessWorld({ consumerQuotas: { connections_per_endpoint: 1 } });
-      const ep = await endpoint(w);
-      await holdOpen(ep.host_ip, w.port, `127.${w.k}.1.9`);
-      return agree(w, own(w, ep));
-    },
-  },
-  {
-    refusal: 'daemon_limit',
-    name: 'at an interface endpoint',
-    async run() {
-      const w = await inProcessWorld({ dataplane: { max_connections: 1 } });
-      const ep = await endpoint(w);
-      await holdOpen(ep.host_ip, w.port, `127.${w.k}.1.9`);
-      return agree(w, own(w, ep));
-    },
-  },
+  { refusal: 'cap', name: 'at an interface endpoint', run: () => pastOneHeld({ consumerQuotas: { connections_per_endpoint: 1 } }) },
+  { refusal: 'daemon_limit', name: 'at an interface endpoint', run: () => pastOneHeld({ dataplane: { max_connections: 1 } }) },
   {
     refusal: 'fd_limit',
     name: 'at an interface endpoint',
