@@ -9,7 +9,7 @@ import { describeIsolation } from '../model/isolation.js';
 import { routeTrace, type PathTrace } from '../model/path-trace.js';
 import { decideOnPremisesToPublic, decideRoute, serviceAt, type RoutingView } from '../model/routing.js';
 import type { Account, Endpoint, Vpc } from '../model/types.js';
-import { cidrContains, cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
+import { cidrContains, cidrOf, intToIp, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
 import type { ControlState } from './state.js';
 import { backendsOf } from './transitions.js';
@@ -20,6 +20,8 @@ export interface TraceQuery {
   readonly destination_ip: string;
   readonly destination_port: number;
 }
+
+const LOOPBACK = cidrOf('127.0.0.0/8');
 
 export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTrace {
   const vpc = q.vpc_id === undefined ? null : st.vpcs.get(q.vpc_id);
@@ -41,6 +43,9 @@ export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTra
 function routeListener(st: ControlState, view: RoutingView, vpc: Vpc | null, ip: number, port: number): NonNullable<PathTrace['listener']> {
   if (vpc && cidrContains(cidrOf(vpc.cidr), ip)) {
     return { address: `${hostAddress(vpc.number, ip)}:${port}`, bound: false, why: 'an address of the client\'s own VPC: the data plane listens there for interface endpoints only' };
+  }
+  if (cidrContains(LOOPBACK, ip)) {
+    return { address: `${intToIp(ip)}:${port}`, bound: false, why: 'a host address of no interface endpoint (trace a public service by its public address)' };
   }
   // Public a.b.c.d is reached at 127.255.c.d, where the gateway plane listens for the public services.
   const bound = st.dataPlane.publicListening(ip, port);

@@ -330,6 +330,20 @@ const CASES: ReadonlyArray<{
     },
   },
   {
+    refusal: null,
+    name: 'nothing listens: a host address of no endpoint, from on premises',
+    async run() {
+      const w = await inProcessWorld();
+      await endpoint(w);
+      const t = await agree(w, {
+        api: w.consumer, query: { source_ip: '127.0.0.1', destination_ip: `127.${w.k}.1.99`, destination_port: w.port },
+        host: `127.${w.k}.1.99`, port: w.port, localAddress: '127.0.0.1', counted: '',
+      });
+      expect(t).toMatchObject({ outcome: 'connection_refused', listener: { address: `127.${w.k}.1.99:${w.port}`, bound: false } });
+      return t;
+    },
+  },
+  {
     refusal: 'policy',
     name: 'at a gateway endpoint',
     async run() {
