@@ -44,6 +44,9 @@ export function publicServiceJson(s: EndpointService): Record<string, unknown> {
     created_at: apiTime(s.created_at),
     is_charge: false,
     ...(s.public?.prefix_list ? { prefix_list: s.public.prefix_list } : {}),
+    // vpcep-sim's: a gateway service whose listeners cannot bind is failed, with the reason
+    status: s.status,
+    ...(s.error ? { error: [s.error] } : {}),
   };
 }
 

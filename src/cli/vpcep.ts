@@ -281,8 +281,9 @@ Examples:
     .option('--offset <n>', 'skip this many', count)
     .action(run(async (g, o) => {
       out(g, await api(g, 'GET', `${S}/public`, undefined, { limit: o.limit, offset: o.offset }), (b) => table(
-        b.endpoint_services.map((s: Json) => [s.id, s.service_name, s.service_type, s.owner]),
-        ['ID', 'NAME', 'TYPE', 'OWNER'],
+        b.endpoint_services.map((s: Json) => [s.id, s.service_name, s.service_type, s.owner,
+          s.error ? `${s.status}: ${s.error.map((e: Json) => `${e.error_code}: ${e.error_message}`).join('; ')}` : s.status]),
+        ['ID', 'NAME', 'TYPE', 'OWNER', 'STATUS'],
       ));
     }));
 
