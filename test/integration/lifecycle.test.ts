@@ -1,17 +1,12 @@
 // The daemon's lifecycle with real processes: signals through a real `npm start`, the parent-death
-// watch, SIGHUP reloads (a good file, a bad one, one that needs a restart), the drain with a scrape
-// and reads during it, and `vpcep wait`.
+// watch, SIGHUP reloads (a good file, a bad one, one that needs a restart), and `vpcep wait`.
+// The drain is in drain.test.ts (it relays, so it runs with both relays).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import {
-  ApiClient, CONSUMER, METRICS_TOKEN, PROVIDER, ROOT, SERVICE_BODY, freePort, parseMetrics, spawnDaemon, tempDir,
-  twoAccountConfig, waitFor, writeConfig, type ChildDaemon,
-} from '../helpers.js';
-import { hold, randomPort, startBackend, type TestBackend } from './backends.js';
+import { METRICS_TOKEN, ROOT, freePort, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -31,8 +26,7 @@ function track(proc: ChildProcess): Promise<{ code: number | null; signal: NodeJ
 
 async function daemon(args: string[], env: Record<string, string> = {}): Promise<ChildDaemon> {
   const d = await spawnDaemon(args, env);
-  const exited = track(d.proc);
-  void exited;
+  void track(d.proc);
   return d;
 }
 
@@ -144,55 +138,6 @@ describe('SIGHUP reloads the config file', () => {
     d.proc.kill('SIGTERM');
     expect((await d.exited).code).toBe(0);
     expect(logged(d.output(), 'draining: readiness')[0].drain_timeout_ms).toBe(1234);
-  });
-});
-
-describe('the drain', () => {
-  let backend: TestBackend;
-
-  it('keeps /metrics, readiness (503 draining) and reads up while a connection drains; refuses writes; logs its progress', async () => {
-    backend = await startBackend(hold);
-    cleanups.push(() => backend.close());
-    const { dir, file } = configDir(twoAccountConfig({ dataplane: { drain_timeout_ms: 60_000 } }));
-    const d = await daemon(['--config', file, '--data-dir', path.join(dir, 'data')]);
-    const provider = new ApiClient(d.url, PROVIDER.token, PROVIDER.project_id);
-    const consumer = new ApiClient(d.url, CONSUMER.token, CONSUMER.project_id);
-    const port = randomPort();
-    const svc = await provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
-    expect(svc.status).toBe(200);
-    await waitFor(async () => (await provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available');
-    await provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
-    const ep = await consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-    expect(ep.status).toBe(200);
-    const accepted = await waitFor(async () => {
-      const r = await consumer.get(`/vpc-endpoints/${ep.body.id}`);
-      return r.body.status === 'accepted' ? r.body : null;
-    });
-
-    const client = net.connect({ host: accepted.host_ip, port });
-    cleanups.push(() => { client.destroy(); });
-    await new Promise((resolve, reject) => client.once('connect', resolve).once('error', reject));
-    await waitFor(() => backend.open === 1, 5_000, 'the connection to reach the backend');
-
-    d.proc.kill('SIGTERM');
-    await waitFor(async () => (await (await fetch(`${d.url}/ready`)).json()).status === 'draining', 5_000, 'readiness to say draining');
-    expect((await fetch(`${d.url}/`)).status).toBe(503);
-    // the scrape during the drain: served, and it shows the connection still open
-    const scraped = await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-    expect(scraped.status).toBe(200);
-    expect(parseMetrics(await scraped.text()).find((m) => m.name === 'vpcep_active_connections')?.value).toBe(1);
-    // reads answer; writes are refused with the daemon's own code
-    expect((await consumer.get(`/vpc-endpoints/${ep.body.id}`)).status).toBe(200);
-    const write = await consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-    expect(write.status).toBe(503);
-    expect(write.body.error_code).toBe('EndPoint.0013');
-    await waitFor(() => logged(d.output(), 'draining: connections still open').length > 0, 5_000, 'a progress line');
-    expect(logged(d.output(), 'draining: connections still open')[0].active).toBe(1);
-
-    // the last connection ends: the daemon finishes at once (well before the 60 s drain timeout)
-    client.end();
-    expect((await d.exited).code).toBe(0);
-    expect(logged(d.output(), 'data plane drained')[0]).toMatchObject({ drained: 1, cut: 0 });
   });
 });
 
