@@ -72,6 +72,11 @@ async function npmStart(args: string[]): Promise<{ npm: ChildProcess; url: strin
   return { npm, url: `http://127.0.0.1:${port}`, daemonPid, output: () => out, exited };
 }
 
+/** the AnyIP route of the kernel SNAT mode, as `ip route` shows it ('' when absent) */
+function snatRoute(): Promise<string> {
+  return new Promise((resolve) => execFile('ip', ['route', 'show', 'table', 'local', '198.19.128.0/17'], (_e, out) => resolve(String(out ?? '').trim())));
+}
+
 function configDir(config: Record<string, unknown> = twoAccountConfig()): { dir: string; file: string } {
   const dir = tempDir('vpcep-life-');
   return { dir, file: writeConfig(dir, config) };
@@ -138,6 +143,8 @@ describe('SIGHUP reloads the config file', () => {
     d.proc.kill('SIGTERM');
     expect((await d.exited).code).toBe(0);
     expect(logged(d.output(), 'draining: readiness')[0].drain_timeout_ms).toBe(1234);
+    // the SNAT route it installed (as root, kernel mode) is gone with it
+    if (d.output().includes('installed the route')) expect(await snatRoute()).toBe('');
   });
 });
 
