@@ -181,7 +181,6 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         stopConverging?.();
         const timeoutMs = drainTimeoutMs ?? config.dataplane.drainTimeoutMs;
         log.info({ active: dataPlane.activeConnections, drain_timeout_ms: timeoutMs }, 'draining: readiness answers 503, writes are refused; reads and /metrics answer until the end');
-        await control.settle();
         const d = await dataPlane.drain(timeoutMs);
         log.info(d, 'data plane drained');
         await control.settle();

@@ -111,7 +111,8 @@ describe('ports below 1024 without the privilege', () => {
 
   it('fail with EndPoint.0011 and the fix in the message: a public service (readiness says so) and an endpoint', async () => {
     // the precondition: ports below this need CAP_NET_BIND_SERVICE in this network namespace
-    expect(Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'))).toBeGreaterThan(80);
+    expect(Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')),
+      'net.ipv4.ip_unprivileged_port_start must be above 80 here (run the tests in a fresh network namespace: ip netns)').toBeGreaterThan(80);
     const dir = tempDir('vpcep-priv-');
     const file = writeConfig(dir, withPublic(212, 80));
     child = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')], {}, undefined, ['setpriv', '--bounding-set', '-net_bind_service']);
