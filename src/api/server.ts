@@ -16,7 +16,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 import { ApiGuard, renderedAtMostEvery, type ApiLimits } from './limits.js';
 import {
-  connectionJson, endpointJson, vpcJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, type SerializeContext,
+  connectionJson, endpointJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, vpcJson, type SerializeContext,
 } from './serialize.js';
 
 declare module 'fastify' {
