@@ -3,10 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from './api/server.js';
 import { defaultToken, ensureDataDir } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
+import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments } from './control/documents.js';
 import { applyInventory } from './control/inventory.js';
-import type { Config } from './model/config.js';
+import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
@@ -41,18 +42,28 @@ function every(ms: number, fn: () => void): () => void {
   return () => clearInterval(t);
 }
 
+/** ready once start-up is complete; draining from the stop on (readiness 503, writes refused, reads and /metrics up) */
+export type DaemonPhase = 'starting' | 'ready' | 'draining';
+
 export interface Daemon {
   readonly address: { host: string; port: number };
   readonly control: ControlPlane;
+  /** the running config (a reload may change its reloadable keys) */
   readonly config: Config;
   readonly dataPlane: TcpDataPlane;
-  /** stops the API, drains the data plane (up to the timeout), closes the store */
+  readonly phase: DaemonPhase;
+  /**
+   * re-reads the config file (SIGHUP) and applies the keys of RELOADABLE; a file that is bad, or
+   * that changes anything else, throws ConfigError and changes nothing
+   */
+  reload(): string[];
+  /** drains the data plane (up to the timeout) while reads and /metrics still answer, then stops the API and closes the store */
   stop(drainTimeoutMs?: number): Promise<void>;
 }
 
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { log } = o;
-  const config = loadConfig(o.configFile);
+  let config = loadConfig(o.configFile);
   let store: Store | undefined;
   let app: FastifyInstance | undefined;
   let snat: SnatSetup | undefined;
@@ -133,7 +144,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       return { services, endpoints };
     });
 
-    let ready = false;
+    let phase: DaemonPhase = 'starting';
     const listen = o.listen ?? config.listen;
     app = buildApi({
       control,
@@ -141,17 +152,17 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log,
       bodyLimitBytes: DEFAULTS.api.bodyLimitBytes,
       limits: config.api,
-      metricsToken: config.metrics.token,
+      metricsToken: () => config.metrics.token,
       now: o.now,
       effectiveConfig: (caller) => effectiveConfig(config, listen, inventory.vpcs.filter((v) => v.account === caller.name).map((v) => v.id)),
-      isReady: () => ready,
+      phase: () => phase,
     });
     await app.listen({ host: listen.host, port: listen.port });
     const addr = app.server.address();
     const address = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : listen;
-    ready = true;
+    phase = 'ready';
     log.info({
-      listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
+      pid: process.pid, listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
       accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id })),
     }, 'vpcepd ready');
     // Test hook (test/integration/native-hardening.test.ts): a relay thread dies now.
@@ -160,17 +171,30 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const openStore = store;
     const openApp = app;
     const openSnat = snat;
+    const configFile = o.configFile;
     return {
       address,
       control,
-      config,
+      get config() { return config; },
       dataPlane,
-      async stop(drainTimeoutMs = config.dataplane.drainTimeoutMs) {
+      get phase() { return phase; },
+      reload() {
+        if (configFile === undefined) throw new ConfigError('embedded defaults', ['no config file to reload (vpcepd runs without --config)']);
+        const next = loadConfig(configFile);
+        const { reloadable, restart } = configChanges(config, next, o.listen ? ['listen'] : []);
+        if (restart.length) throw new ConfigError(configFile, restart.map((k) => `${k}: changed, but only a restart applies it (a reload applies ${RELOADABLE.join(', ')})`));
+        config = { ...config, metrics: next.metrics, dataplane: { ...config.dataplane, drainTimeoutMs: next.dataplane.drainTimeoutMs } };
+        return reloadable;
+      },
+      async stop(drainTimeoutMs) {
+        phase = 'draining';
         stopConverging?.();
-        await openApp.close();
-        const d = await dataPlane.drain(drainTimeoutMs);
-        if (d.drained || d.cut) log.info(d, 'data plane drained');
+        const timeoutMs = drainTimeoutMs ?? config.dataplane.drainTimeoutMs;
+        log.info({ active: dataPlane.activeConnections, drain_timeout_ms: timeoutMs }, 'draining: readiness answers 503, writes are refused; reads and /metrics answer until the end');
+        const d = await dataPlane.drain(timeoutMs);
+        log.info(d, 'data plane drained');
         await control.settle();
+        await openApp.close();
         await openStore.close();
         await openSnat.teardown();
       },

@@ -1,17 +1,28 @@
 // `vpcepd`: the daemon's command line. Flags win over the environment, which wins over the config file.
 import { parseArgs } from 'node:util';
-import { startDaemon } from './daemon.js';
+import { startDaemon, type Daemon } from './daemon.js';
+import { version } from './version.js';
 import { ConfigError, parseListen } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './telemetry/logger.js';
 
-const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]
+const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL] [--exit-with-parent]
 
   --config FILE       YAML or JSON config (env VPCEP_CONFIG); default: embedded defaults
   --data-dir DIR      where the database and token live (env VPCEP_DATA_DIR); default ${DEFAULTS.dataDir}
   --listen HOST:PORT  control API and /metrics (env VPCEP_LISTEN); default ${DEFAULTS.listen}
   --log-level LEVEL   ${LOG_LEVELS.join('|')} (env VPCEP_LOG_LEVEL); default ${DEFAULTS.logLevel}
-  VPCEP_TOKEN         the default account's token when the config declares no accounts`;
+  --exit-with-parent  stop (as on SIGTERM) when the process that started vpcepd exits (npm start sets it)
+  --version           print the version and exit
+  VPCEP_TOKEN         the default account's token when the config declares no accounts
+
+signals: SIGTERM, SIGINT drain and stop (exit 0); SIGHUP reloads the config file
+(metrics.token, dataplane.drain_timeout_ms; a bad file or any other change is refused and logged)
+
+examples:
+  vpcepd --config quickstart.yaml --data-dir /tmp/vpcep &
+  vpcep wait --timeout 30 && echo ready
+  kill -HUP <pid>     # reload (the pid is in the "vpcepd ready" log line)`;
 
 function die(message: string): never {
   process.stderr.write(`vpcepd: ${message}\n`);
@@ -28,6 +39,8 @@ export async function main(argv: string[]): Promise<void> {
         'data-dir': { type: 'string' },
         listen: { type: 'string' },
         'log-level': { type: 'string' },
+        'exit-with-parent': { type: 'boolean' },
+        version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -40,6 +53,10 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  if (args.version) {
+    process.stdout.write(`vpcepd ${version()}\n`);
+    return;
+  }
   const env = process.env;
   const level = (args['log-level'] ?? env.VPCEP_LOG_LEVEL ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(level)) die(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
@@ -48,7 +65,27 @@ export async function main(argv: string[]): Promise<void> {
   if (listen === null) die(`--listen ${JSON.stringify(listenText)} is not HOST:PORT with an IPv4 host`);
   const log = createLogger(level);
 
-  let daemon;
+  // Signals are handled from the first moment: one that arrives while starting is acted on once started.
+  let daemon: Daemon | undefined;
+  let stopping: string | undefined;
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = why;
+    if (!daemon) {
+      log.info({ signal: why }, 'stop requested while starting: vpcepd stops once started');
+      return;
+    }
+    log.info({ signal: why }, 'stopping: draining connections, then closing the API and the store');
+    daemon.stop().then(
+      () => { log.info('stopped'); process.exit(0); },
+      (err) => { log.error({ err }, 'error while stopping'); process.exit(1); },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => reload(daemon, log));
+  if (args['exit-with-parent']) watchParent(() => stop('parent exited'));
+
   try {
     daemon = await startDaemon({
       configFile: args.config ?? env.VPCEP_CONFIG,
@@ -67,17 +104,35 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`vpcepd: cannot start: ${message}\n`);
     process.exit(1);
   }
+  if (stopping) {
+    const why = stopping;
+    stopping = undefined;
+    stop(why);
+  }
+}
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping: no new API requests; closing the store');
-    daemon.stop().then(
-      () => { log.info('stopped'); process.exit(0); },
-      (err) => { log.error({ err }, 'error while stopping'); process.exit(1); },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+/** SIGHUP: re-reads the config file; a bad one is refused and logged, and the running state kept */
+function reload(daemon: Daemon | undefined, log: ReturnType<typeof createLogger>): void {
+  if (!daemon || daemon.phase !== 'ready') {
+    log.warn('SIGHUP ignored: vpcepd is starting or stopping');
+    return;
+  }
+  try {
+    const applied = daemon.reload();
+    log.info({ applied }, applied.length ? 'config reloaded' : 'config reloaded: nothing changed');
+  } catch (err) {
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    log.error({ problems }, 'config reload refused: the running config is kept');
+  }
+}
+
+/** calls `gone` once the parent exits (we are re-parented): npm start killed by a signal it does not forward */
+function watchParent(gone: () => void): void {
+  const parent = process.ppid;
+  const t = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(t);
+    gone();
+  }, 500);
+  t.unref();
 }

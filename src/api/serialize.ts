@@ -1,12 +1,16 @@
 // Domain records -> the JSON shapes of Huawei's VPCEP v1 API (huawei-vpcep-api.md "Response").
 import { apiTime } from '../model/rules.js';
-import type { Endpoint, EndpointService, Permission } from '../model/types.js';
+import type { Endpoint, EndpointService, Permission, Vpc } from '../model/types.js';
+import { ipToInt } from '../net/cidr.js';
+import { hostAddress } from '../net/loopback.js';
 
 export interface SerializeContext {
   readonly region: string;
   projectOf(account: string): string;
   domainOf(account: string): string;
   connectionCount(serviceId: string): number;
+  /** the terminal ports an endpoint of the service listens on */
+  servicePorts(serviceId: string): number[];
 }
 
 export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = false): Record<string, unknown> {
@@ -40,6 +44,9 @@ export function publicServiceJson(s: EndpointService): Record<string, unknown> {
     created_at: apiTime(s.created_at),
     is_charge: false,
     ...(s.public?.prefix_list ? { prefix_list: s.public.prefix_list } : {}),
+    // vpcep-sim's: a gateway service whose listeners cannot bind is failed, with the reason
+    status: s.status,
+    ...(s.error ? { error: [s.error] } : {}),
   };
 }
 
@@ -62,6 +69,7 @@ export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string,
     active_status: e.status === 'accepted' ? ['active'] : [],
     ip: e.ip,
     host_ip: e.host_ip,
+    ports: ctx.servicePorts(e.service_id),
     snat_ip: e.snat_ip,
     marker_id: e.marker_id,
     endpoint_service_id: e.service_id,
@@ -101,6 +109,19 @@ export function permissionJson(p: Permission): Record<string, unknown> {
 
 function dnsName(e: Endpoint, region: string): string {
   return `${e.id.slice(0, 8)}.${e.service_name.split('.')[1] ?? 'svc'}.vpcep.${region}.internal`;
+}
+
+/** a VPC of the caller with its subnets and backend ports, and the loopback number k of its host addresses (127.k.c.d) */
+export function vpcJson(v: Vpc): Record<string, unknown> {
+  const hostOf = (ip: string) => hostAddress(v.number, ipToInt(ip));
+  return {
+    id: v.id,
+    cidr: v.cidr,
+    number: v.number,
+    host_prefix: `127.${v.number}`,
+    subnets: v.subnets.map((s) => ({ id: s.id, cidr: s.cidr })),
+    ports: v.ports.map((p) => ({ id: p.id, subnet_id: p.subnet_id, ip: p.ip, type: p.type, host_ip: hostOf(p.ip), target: p.target ?? hostOf(p.ip) })),
+  };
 }
 
 export function routeTableJson(t: { id: string; vpc_id: string; default: boolean; subnets: readonly string[]; routes: readonly { destination: string; type: string; nexthop?: string; owner: string }[] }): Record<string, unknown> {

@@ -16,7 +16,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 import { ApiGuard, renderedAtMostEvery, type ApiLimits } from './limits.js';
 import {
-  connectionJson, endpointJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, type SerializeContext,
+  connectionJson, endpointJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, vpcJson, type SerializeContext,
 } from './serialize.js';
 
 declare module 'fastify' {
@@ -31,14 +31,14 @@ export interface ApiOptions {
   readonly log: Logger;
   readonly bodyLimitBytes: number;
   readonly limits: ApiLimits;
-  /** the bearer token that reads the per-endpoint series of GET /metrics; none: no one reads them */
-  readonly metricsToken?: string;
+  /** the bearer token that reads the per-endpoint series of GET /metrics (now: a reload may change it); none: no one reads them */
+  metricsToken(): string | undefined;
   /** the clock of the API's back-off and /metrics cache (ms); tests drive it */
   readonly now?: () => number;
   /** the effective configuration as the caller may see it, served read-only (tokens left out) */
   effectiveConfig(caller: Account): unknown;
-  /** false until start-up is complete: GET / answers 503 until then */
-  isReady(): boolean;
+  /** GET / and GET /ready answer 503 unless ready; while draining, writes are refused (EndPoint.0013) */
+  phase(): 'starting' | 'ready' | 'draining';
 }
 
 type Params = { project_id: string; id: string; resource_type: string; resource_id: string };
@@ -72,6 +72,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     projectOf: (a) => control.projectOf(a),
     domainOf: (a) => control.domainOf(a),
     connectionCount: (id) => control.connectionCount(id),
+    servicePorts: (id) => control.servicePorts(id),
   };
   const caller = (req: Req): Account => req.account!;
 
@@ -110,18 +111,33 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     o.log.debug({ method: req.method, route: req.routeOptions.url, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
   });
 
+  // While the daemon drains, reads and /metrics answer to the end; writes would start what is stopping.
+  app.addHook('onRequest', async (req) => {
+    if (o.phase() === 'draining' && req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError('NotReady');
+  });
   app.get('/', async (_req, reply) => {
-    if (!o.isReady()) return reply.code(503).send({ error_code: 'EndPoint.0001', error_msg: 'starting up' });
+    const phase = o.phase();
+    if (phase !== 'ready') return reply.code(503).send(new ApiError('NotReady', phase === 'starting' ? 'starting up' : 'vpcepd is stopping').toBody());
     return VERSIONS;
+  });
+  // Readiness for scripts (vpcep wait): ready, or why not; operator-run services whose listeners
+  // could not bind make the daemon not ready (the tenants' own endpoints say so in their status).
+  app.get('/ready', async (_req, reply) => {
+    const failed = control.publicServices().filter((s) => s.status === 'failed')
+      .map((s) => ({ service: s.service_name, error_code: s.error?.error_code, error_msg: s.error?.error_message }));
+    const phase = o.phase();
+    const status = phase !== 'ready' ? phase : failed.length ? 'failed' : 'ready';
+    return reply.code(status === 'ready' ? 200 : 503).send({ status, failed });
   });
   // Anyone may read the daemon-wide series (rendered at most once per second); the per-endpoint
   // series (endpoint ids and their traffic, every tenant's) need the metrics token.
   const publicMetrics = renderedAtMostEvery(DEFAULTS.api.metricsCacheMs, () => metrics.registry.metrics(), o.now);
-  const metricsToken = o.metricsToken === undefined ? undefined : Buffer.from(`Bearer ${o.metricsToken}`);
   app.get('/metrics', async (req, reply) => {
     const auth = req.headers.authorization;
     reply.type(metrics.registry.contentType);
     if (auth === undefined) return publicMetrics();
+    const token = o.metricsToken();
+    const metricsToken = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
     const given = Buffer.from(auth);
     if (!metricsToken || given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
       throw new ApiError('AuthFailed', 'authentication failed: GET /metrics takes Authorization: Bearer <metrics.token>');
@@ -228,6 +244,9 @@ export function buildApi(o: ApiOptions): FastifyInstance {
       const body = parseBody(endpointPolicyBody, req.body);
       return endpointJson(await control.setEndpointPolicy(caller(req), req.params.id, body.policy_statement, HUAWEI_POLICY), ctx);
     });
+
+    // -- the caller's VPCs, subnets and backend ports (vpcep-sim's inventory; only the caller's own)
+    v1.get('/vpcs', async (req: Req) => ({ vpcs: control.vpcs(caller(req)).map(vpcJson) }));
 
     // -- route tables (the shape of Huawei's VPC route tables) and the path tracer
     v1.get('/routetables', async (req: Req) => {

@@ -6,6 +6,8 @@ import Table from 'cli-table3';
 import fs from 'node:fs';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
 import { traceRows } from './trace-text.js';
+import { version } from '../version.js';
+import { waitReady } from './wait.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:9480';
 
@@ -14,6 +16,7 @@ interface Globals {
   token?: string;
   project?: string;
   json?: boolean;
+  quiet?: boolean;
 }
 
 type Json = any; // API bodies: printed, not trusted
@@ -74,9 +77,11 @@ function table(rows: Cell[][], head?: string[]): void {
   console.log(t.toString());
 }
 
-/** --json prints the body as is; otherwise `human` prints it. */
-function out(g: Globals, body: Json, human: (b: Json) => void): void {
-  if (g.json) {
+/** --quiet prints only a created resource's id (nothing else); --json the body as is; otherwise `human` prints it. */
+function out(g: Globals, body: Json, human: (b: Json) => void, created = false): void {
+  if (g.quiet) {
+    if (created && body?.id) console.log(body.id);
+  } else if (g.json) {
     if (body !== undefined) console.log(JSON.stringify(body, null, 2));
   } else {
     human(body);
@@ -98,7 +103,7 @@ function showService(s: Json): void {
 function showEndpoint(e: Json): void {
   table([
     ['id', e.id], ['service_id', e.endpoint_service_id], ['service', e.endpoint_service_name], ['status', e.status],
-    ['ip', e.ip], ['host_ip', e.host_ip], ['snat_ip', e.snat_ip], ['marker_id', e.marker_id], ['vpc_id', e.vpc_id], ['subnet_id', e.subnet_id],
+    ['ip', e.ip], ['host_ip', e.host_ip], ['ports', e.service_type === 'gateway' ? `${list(e.ports)} (on the service's public addresses)` : list(e.ports)], ['snat_ip', e.snat_ip], ['marker_id', e.marker_id], ['vpc_id', e.vpc_id], ['subnet_id', e.subnet_id],
     ['whitelist', list(e.whitelist)], ['enable_whitelist', e.enable_whitelist], ['dns_names', list(e.dns_names)],
     ...(e.service_type === 'gateway' ? [['routetables', list(e.routetables)], ['policy_statement', e.policy_statement ? JSON.stringify(e.policy_statement) : 'default (allow all)']] : []),
     ['description', e.description], ['created_at', e.created_at], ['updated_at', e.updated_at],
@@ -151,8 +156,21 @@ export function buildProgram(): Command {
     .addOption(new Option('--token <token>', 'X-Auth-Token of the calling account').env('VPCEP_TOKEN'))
     .addOption(new Option('--project <id>', 'project id of the calling account').env('VPCEP_PROJECT'))
     .option('--json', 'print the API\'s JSON body instead of a table')
+    .option('-q, --quiet', 'print only the new id on creates, nothing else on success (for scripts: no jq needed)')
+    .version(version(), '-V, --version', 'print the version')
     .exitOverride()
-    .showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', `
+Examples:
+  export VPCEP_URL=http://127.0.0.1:9480 VPCEP_TOKEN=provider-secret VPCEP_PROJECT=0605767f3e00d5762fbdc01fc3b5e3c2
+  vpcep wait --timeout 30                        # until vpcepd is ready (exit 0), else exit 1
+  vpcep vpc list                                 # your VPCs, subnets, backend ports and their 127.k addresses
+  SVC=$(vpcep -q service create --port-id port-web --vpc-id vpc-app --server-type VM --port 8000:8080)
+  vpcep service permit $SVC c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0
+  vpcep --json endpoint show EP_ID              # the API's JSON
+
+Exit codes: 0 success, 1 an API or network failure (or vpcep wait timed out), 2 a usage error,
+3 vpcep wait: the daemon answers but a listener failed.`);
 
   // each action gets the global options and its own
   const run = <A extends unknown[]>(fn: (g: Globals, opts: Json, ...args: A) => Promise<void>) =>
@@ -173,13 +191,17 @@ export function buildProgram(): Command {
     .option('--no-approval', 'connect endpoints without the provider\'s approval')
     .addOption(new Option('--tcp-proxy <mode>', 'client information passing').choices(TCP_PROXY_VALUES))
     .option('--description <text>', 'description')
+    .addHelpText('after', `
+Examples:
+  vpcep service create --port-id port-web --vpc-id vpc-app --server-type VM --port 8000:8080 --name web
+  SVC=$(vpcep -q service create --port-id port-web --vpc-id vpc-app --server-type VM --port 8000:8080 --no-approval)`)
     .action(run(async (g, o) => {
       // JSON.stringify leaves out the fields that are undefined.
       const body = {
         port_id: o.portId, vpc_id: o.vpcId, server_type: o.serverType, ports: o.port, service_name: o.name,
         approval_enabled: o.approval === false ? false : undefined, tcp_proxy: o.tcpProxy, description: o.description,
       };
-      out(g, await api(g, 'POST', S, body), showService);
+      out(g, await api(g, 'POST', S, body), showService, true);
     }));
 
   service.command('list').description('list your endpoint services')
@@ -260,8 +282,9 @@ export function buildProgram(): Command {
     .option('--offset <n>', 'skip this many', count)
     .action(run(async (g, o) => {
       out(g, await api(g, 'GET', `${S}/public`, undefined, { limit: o.limit, offset: o.offset }), (b) => table(
-        b.endpoint_services.map((s: Json) => [s.id, s.service_name, s.service_type, s.owner]),
-        ['ID', 'NAME', 'TYPE', 'OWNER'],
+        b.endpoint_services.map((s: Json) => [s.id, s.service_name, s.service_type, s.owner,
+          s.error ? `${s.status}: ${s.error.map((e: Json) => `${e.error_code}: ${e.error_message}`).join('; ')}` : s.status]),
+        ['ID', 'NAME', 'TYPE', 'OWNER', 'STATUS'],
       ));
     }));
 
@@ -279,13 +302,18 @@ export function buildProgram(): Command {
     .option('--routetable <id>', 'gateway endpoints: a route table to inject the route into (repeatable; default: the VPC\'s default table)', collect)
     .option('--policy <file>', 'gateway endpoints: a JSON file with the policy_statement array')
     .option('--description <text>', 'description')
+    .addHelpText('after', `
+Examples:
+  vpcep endpoint create --service-id SVC_ID --vpc-id vpc-client --subnet-id subnet-a
+  EP=$(vpcep -q endpoint create --service-id SVC_ID --vpc-id vpc-client --subnet-id subnet-a --port-ip 10.0.1.9)
+  vpcep endpoint create --service-id OBS_ID --vpc-id vpc-client --routetable rtb-a --policy policy.json`)
     .action(run(async (g, o) => {
       const body = {
         endpoint_service_id: o.serviceId, vpc_id: o.vpcId, subnet_id: o.subnetId, port_ip: o.portIp,
         whitelist: o.whitelist, enable_whitelist: o.enableWhitelist ? true : undefined, description: o.description,
         routetables: o.routetable, policy_statement: o.policy === undefined ? undefined : readJsonFile(o.policy),
       };
-      out(g, await api(g, 'POST', E, body), showEndpoint);
+      out(g, await api(g, 'POST', E, body), showEndpoint, true);
     }));
 
   endpoint.command('list').description('list your endpoints')
@@ -372,6 +400,38 @@ export function buildProgram(): Command {
     .action(run(async (g, o) => {
       const body = { vpc_id: o.vpcId, source_ip: o.source, destination_ip: o.destination, destination_port: o.port };
       out(g, await api(g, 'POST', '/trace', body), (b) => table(traceRows(b.trace)));
+    }));
+
+  // -- the caller's VPCs
+  program.command('vpc').description('your VPCs').command('list')
+    .description('list your VPCs with their subnets, backend ports and loopback number k (addresses at 127.k.c.d)')
+    .action(run(async (g) => {
+      out(g, await api(g, 'GET', '/vpcs'), (b) => table(
+        b.vpcs.map((v: Json) => [
+          v.id, v.cidr, `${v.number} (${v.host_prefix}.c.d)`,
+          v.subnets.map((x: Json) => `${x.id} ${x.cidr}`).join('\n'),
+          v.ports.map((p: Json) => `${p.id} ${p.ip} ${p.type} -> ${p.target}`).join('\n'),
+        ]),
+        ['VPC', 'CIDR', 'K', 'SUBNETS', 'PORTS (ID IP TYPE -> REAL ADDRESS)'],
+      ));
+    }));
+
+  // -- readiness
+  program.command('wait').description('wait until vpcepd answers and is ready (GET /ready), for scripts')
+    .option('--timeout <seconds>', 'give up after this long (exit 1)', count, 30)
+    .addHelpText('after', `
+Exit codes: 0 ready; 1 not ready in time (the last answer or network error is printed);
+3 the daemon answers but a public service's listeners cannot bind (the reasons are printed).
+
+Example:
+  vpcepd --config quickstart.yaml --data-dir /tmp/vpcep & vpcep wait --timeout 30 || exit 1`)
+    .action(run(async (g, o) => {
+      const r = await waitReady(g.url, o.timeout * 1000);
+      if (r.failed.length) {
+        throw new CliError(`vpcepd at ${g.url} is up, but not ready: ${r.failed.map((f) => `${f.service}: ${f.error_code}: ${f.error_msg}`).join('; ')}`, 3);
+      }
+      if (!r.ready) throw new CliError(`vpcepd at ${g.url} is not ready after ${o.timeout} s: ${r.last}`);
+      if (!g.quiet && !g.json) console.log(`vpcepd at ${g.url} is ready`);
     }));
 
   // -- quotas

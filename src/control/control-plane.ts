@@ -12,7 +12,7 @@ import type { PolicyOptions } from '../model/policy.js';
 import type { PathTrace } from '../model/path-trace.js';
 import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
-import type { Account, Endpoint, EndpointService, Permission, Tag } from '../model/types.js';
+import type { Account, Endpoint, EndpointService, Permission, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import * as gateway from './gateway-endpoints.js';
 import * as tracer from './path-tracer.js';
@@ -139,6 +139,17 @@ export class ControlPlane {
 
   connectionAction(caller: Account, serviceId: string, action: 'receive' | 'reject', endpointId: string): Promise<Endpoint> {
     return services.connectionAction(this.st, caller, serviceId, action, endpointId);
+  }
+
+  /** the caller's own VPCs, as a cloud shows them: nothing of other tenants */
+  vpcs(caller: Account): Vpc[] {
+    return [...this.st.vpcs.values()].filter((v) => v.account === caller.name);
+  }
+
+  /** the terminal ports an endpoint of this service listens on (a gateway service's: on its prefix list's addresses) */
+  servicePorts(serviceId: string): number[] {
+    const s = this.st.services.get(serviceId);
+    return s ? s.ports.map((p) => p.client_port) : [];
   }
 
   // ---- route tables, gateway endpoints and the path tracer (gateway-endpoints.ts) -------------

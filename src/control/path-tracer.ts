@@ -49,7 +49,12 @@ function routeListener(st: ControlState, view: RoutingView, vpc: Vpc | null, ip:
   }
   // Public a.b.c.d is reached at 127.255.c.d, where the gateway plane listens for the public services.
   const bound = st.dataPlane.publicListening(ip, port);
-  const why = bound ? null : serviceAt(view, ip, port) ? 'the public service\'s listener is not bound' : 'no public service on that address and port';
+  const at = bound ? null : serviceAt(view, ip, port);
+  const failed = at ? st.services.get(at.id)?.error : undefined;
+  const why = bound ? null
+    : !at ? 'no public service on that address and port'
+    : failed ? `the public service's listener is not bound: ${failed.error_code}: ${failed.error_message}`
+    : 'the public service\'s listener is not bound';
   return { address: `${hostAddress(PUBLIC_NUMBER, ip)}:${port}`, bound, why };
 }
 

@@ -3,7 +3,8 @@
 // (creating -> available or accepted, else failed; deleting -> gone). reconcile() brings the data
 // plane to the stored state after a start or a crash.
 import { DEFAULTS } from '../model/defaults.js';
-import type { Ack, ChangeEvent, LiveEndpoint } from '../model/events.js';
+import { ERRORS } from '../model/errors.js';
+import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
 import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import { ipToInt } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
@@ -61,9 +62,38 @@ export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Pr
   }
 }
 
-export function pushRouting(st: ControlState): Promise<Ack> {
-  return applyToDataPlane(st, { kind: 'routing', id: 'routing', view: st.routing() });
+/** the `error` entry of a resource the data plane could not bring up */
+function errorOf(reason: string, failure?: ListenFailure): { error_code: string; error_message: string } {
+  const name = failure === 'privileged_port' ? 'PrivilegedPort' : failure === 'listen_failed' ? 'ListenFailed' : 'SystemError';
+  return { error_code: ERRORS[name].code, error_message: reason };
 }
+
+/** sends the routing view; a public service whose listeners cannot bind turns failed, and available again once they bind */
+export async function pushRouting(st: ControlState): Promise<Ack> {
+  const ack = await applyToDataPlane(st, { kind: 'routing', id: 'routing', view: st.routing() });
+  if (!ack.ok) return ack;
+  const failed = ack.failedServices ?? new Map();
+  await st.serial(async () => {
+    const changes: Change[] = [];
+    for (const s of st.services.values()) {
+      if (!s.public || s.service_type !== 'gateway') continue;
+      const f = failed.get(s.id);
+      if (f && (s.status !== 'failed' || s.error?.error_message !== f.reason)) {
+        st.log.warn({ service: s.service_name, reason: f.reason }, 'public service failed: its listeners cannot bind');
+        changes.push({ kind: 'service', id: s.id, value: { ...s, status: 'failed', updated_at: now(), error: errorOf(f.reason, f.failure) } });
+      } else if (!f && s.status === 'failed') {
+        st.log.info({ service: s.service_name }, 'public service available: its listeners are bound');
+        changes.push({ kind: 'service', id: s.id, value: { ...s, status: 'available', updated_at: now(), error: undefined } });
+      }
+    }
+    if (changes.length === 0) return;
+    await st.commit(changes, () => { for (const c of changes) st.services.set(c.id, c.value as EndpointService); });
+  });
+  return ack;
+}
+
+/** a public gateway service whose listeners could not bind: the converge loop tries them again */
+const anyPublicFailed = (st: ControlState): boolean => [...st.services.values()].some((s) => s.public && s.status === 'failed');
 
 export async function bringServiceUp(st: ControlState, id: string): Promise<void> {
   const ack = await applyToDataPlane(st, { kind: 'service', id, available: true });
@@ -72,7 +102,7 @@ export async function bringServiceUp(st: ControlState, id: string): Promise<void
     if (!s || s.status !== 'creating') return;
     const next: EndpointService = ack.ok
       ? { ...s, status: 'available', updated_at: now() }
-      : { ...s, status: 'failed', updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+      : { ...s, status: 'failed', updated_at: now(), error: errorOf(ack.reason, ack.failure) };
     await st.commit([{ kind: 'service', id, value: next }], () => st.services.set(id, next));
   });
 }
@@ -94,7 +124,7 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
       if (ack.ok && cur.status === 'accepted') return;
       const next: Endpoint = ack.ok
         ? { ...cur, status: 'accepted', updated_at: now(), error: undefined }
-        : { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+        : { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: errorOf(ack.reason, ack.failure) };
       if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
       await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
     });
@@ -122,7 +152,7 @@ export async function pushEndpoint(st: ControlState, id: string): Promise<void> 
   await st.serial(async () => {
     const cur = st.endpoints.get(id);
     if (!cur || !LIVE_ENDPOINT_STATUSES.has(cur.status)) return;
-    const next: Endpoint = { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { error_code: 'EndPoint.0001', error_message: ack.reason } };
+    const next: Endpoint = { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: errorOf(ack.reason, ack.failure) };
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });
   await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
@@ -177,6 +207,7 @@ export async function reconcile(st: ControlState): Promise<void> {
  * RESTORE also re-sends what is stable (available services, accepted endpoints) after a start.
  */
 export async function converge(st: ControlState, restore = false): Promise<void> {
+  if (!restore && anyPublicFailed(st)) await pushRouting(st);
   for (const s of [...st.services.values()]) {
     if (s.status === 'creating') await bringServiceUp(st, s.id);
     else if (s.status === 'deleting') await finishServiceDeletion(st, s.id);

@@ -191,8 +191,17 @@ export class TcpDataPlane implements DataPlane {
     for (const r of this.runtimes.values()) r.stopListening();
     this.gateway.stopListening();
     const before = this.load.active;
-    const until = performance.now() + timeoutMs;
-    while (this.load.active > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const start = performance.now();
+    const until = start + timeoutMs;
+    let logged = start;
+    while (this.load.active > 0 && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+      const t = performance.now();
+      if (t - logged >= 1000 && this.load.active > 0) {
+        logged = t;
+        this.o.log.info({ active: this.load.active, closed: before - this.load.active, left_ms: Math.max(0, Math.round(until - t)) }, 'draining: connections still open');
+      }
+    }
     const cut = this.load.active;
     this.close();
     return { drained: before - cut, cut };

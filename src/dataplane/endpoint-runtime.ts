@@ -5,6 +5,7 @@ import { PROXY_V2_MODES } from '../model/types.js';
 import { cidrOf, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
+import { bindFailure, type BindFailure } from './bind-failure.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type RefusalReason } from './admission.js';
 import { CLOSE_REASONS, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
@@ -116,7 +117,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    * Brings the listeners to the spec: binds new terminal ports, closes removed ones (cutting their
    * connections), and points kept ones at their new backend. All or nothing for new ports.
    */
-  async update(spec: LiveEndpoint): Promise<{ ok: true } | { ok: false; reason: string }> {
+  async update(spec: LiveEndpoint): Promise<{ ok: true } | ({ ok: false } & BindFailure)> {
     const wanted = new Map(spec.backends.map((b) => [b.client_port, b]));
     const added: Array<[number, Listener]> = [];
     for (const [port, backend] of wanted) {
@@ -125,8 +126,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         added.push([port, { server: await this.listen(spec.host_ip, port), backend }]);
       } catch (err) {
         for (const [, l] of added) l.server.close();
-        const e = err as NodeJS.ErrnoException;
-        return { ok: false, reason: `cannot listen on ${spec.host_ip}:${port}: ${e.code ?? e.message}${e.code === 'EADDRINUSE' ? ' (address in use)' : e.code === 'EACCES' ? ' (permission denied)' : ''}` };
+        return { ok: false, ...bindFailure(err, spec.host_ip, port) };
       }
     }
     for (const [port, l] of added) this.listeners.set(port, l);

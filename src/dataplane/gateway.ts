@@ -2,11 +2,12 @@
 // (127.255.c.d for a public a.b.c.d), and for each connection the route decision of
 // src/model/routing.ts (the same function the path tracer calls): through a gateway endpoint
 // (its status, policy and cap), to the internet gateway, or refused.
-import type { Ack } from '../model/events.js';
+import type { Ack, FailedServices } from '../model/events.js';
 import { routeRefusal } from '../model/path-trace.js';
 import { decideRoute, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
 import { lastAddress } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
+import { bindFailure, type BindFailure } from './bind-failure.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
 import { EndpointRuntime, type EndpointTally } from './endpoint-runtime.js';
 import type { PendingClient, RouteKey, TcpListener } from './connection.js';
@@ -49,13 +50,17 @@ export class GatewayPlane {
     return this.listeners.has(`${publicIp}:${port}`);
   }
 
-  /** takes a new routing view: listeners follow the public services, live connections their routes */
+  /**
+   * takes a new routing view: listeners follow the public services, live connections their routes.
+   * A listener that cannot bind fails its service (named in the ack), not the view: the others run,
+   * and the next view tries it again.
+   */
   async apply(view: RoutingView): Promise<Ack> {
-    const wanted = new Map<string, { publicIp: number; port: number }>();
+    const wanted = new Map<string, { publicIp: number; port: number; serviceId: string }>();
     for (const s of view.services) {
       for (const prefix of s.prefixes) {
         for (let ip = prefix.base; ip <= lastAddress(prefix); ip++) {
-          for (const port of s.targets.keys()) wanted.set(`${ip}:${port}`, { publicIp: ip, port });
+          for (const port of s.targets.keys()) wanted.set(`${ip}:${port}`, { publicIp: ip, port, serviceId: s.id });
         }
       }
     }
@@ -65,13 +70,13 @@ export class GatewayPlane {
         this.listeners.delete(key);
       }
     }
+    const failed = new Map<string, BindFailure>();
     for (const [key, w] of wanted) {
-      if (this.listeners.has(key)) continue;
+      if (this.listeners.has(key) || failed.has(w.serviceId)) continue;
       try {
-        this.listeners.set(key, { ...w, server: await this.listen(w.publicIp, w.port) });
+        this.listeners.set(key, { publicIp: w.publicIp, port: w.port, server: await this.listen(w.publicIp, w.port) });
       } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        return { ok: false, reason: `cannot listen on ${hostOfPublic(w.publicIp)}:${w.port} for a public service: ${e.code ?? e.message}` };
+        failed.set(w.serviceId, bindFailure(err, hostOfPublic(w.publicIp), w.port, 'a public service'));
       }
     }
     this.view = view;
@@ -92,7 +97,7 @@ export class GatewayPlane {
     // 002_05e46307768ae273.txt: when an endpoint takes over (or a route goes), connections that
     // used the internet path from a VPC are disconnected too; clients outside every VPC stay.
     this.internet.cutWhere((route) => route.vpcId === '' || decideRoute(view, route, (x) => this.active(x)).target_type === 'igw');
-    return { ok: true };
+    return { ok: true, failedServices: failed satisfies FailedServices };
   }
 
   close(): void {

@@ -15,6 +15,10 @@ export const ERRORS = {
   InvalidLimit: { code: 'EndPoint.0006', status: 400, message: 'invalid limit: an integer from 0 to 1000' },
   InvalidAction: { code: 'EndPoint.0007', status: 400, message: 'invalid action' },
   StoreFull: { code: 'EndPoint.0009', status: 507, message: 'the store is full' },
+  // A listener that cannot bind: the `error` entry of the service or endpoint it fails (never an API answer).
+  PrivilegedPort: { code: 'EndPoint.0011', status: 503, message: 'cannot listen below port 1024 without root or CAP_NET_BIND_SERVICE' },
+  ListenFailed: { code: 'EndPoint.0012', status: 503, message: 'cannot listen: the address is in use or not available' },
+  NotReady: { code: 'EndPoint.0013', status: 503, message: 'vpcepd is not ready: starting up, or stopping (writes are refused while it drains)' },
   InvalidOffset: { code: 'EndPoint.0010', status: 400, message: 'invalid offset: a non-negative integer' },
   InvalidProjectId: { code: 'EndPoint.0014', status: 403, message: 'invalid project ID: not the caller\'s project' },
   BatchLimit: { code: 'EndPoint.0016', status: 400, message: 'batch limit exceeded' },

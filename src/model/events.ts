@@ -45,7 +45,15 @@ export type ChangeEvent =
   /** the route tables, public services and gateway endpoints changed: route new connections by this view */
   | { readonly kind: 'routing'; readonly id: 'routing'; readonly view: RoutingView };
 
-export type Ack = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/** why a listener could not bind: a port below 1024 without the privilege, or any other bind failure */
+export type ListenFailure = 'privileged_port' | 'listen_failed';
+
+/** a routing view's public services whose listeners could not all bind, by service id */
+export type FailedServices = ReadonlyMap<string, { readonly reason: string; readonly failure: ListenFailure }>;
+
+export type Ack =
+  | { readonly ok: true; readonly failedServices?: FailedServices }
+  | { readonly ok: false; readonly reason: string; readonly failure?: ListenFailure };
 
 export interface DataPlane {
   apply(event: ChangeEvent): Promise<Ack>;

@@ -156,6 +156,49 @@ describe('vpcep CLI', () => {
     expect(r.stderr).toContain('VPCEP_PROJECT');
   });
 
+  it('--quiet prints only the new id on creates (no jq needed); endpoint show lists the ports it listens on', async () => {
+    const sid = await ok(provider('--quiet', 'service', 'create', '--port-id', 'port-web', '--vpc-id', 'vpc-app',
+      '--server-type', 'VM', '--port', '8001:8080', '--port', '8002:8081', '--no-approval'));
+    expect(sid).toMatch(/^[0-9a-f-]{36}\n$/);
+    const id = sid.trim();
+    expect(await ok(provider('-q', 'service', 'permit', id, CONSUMER.domain_id))).toBe('');
+    const eid = (await ok(consumer('-q', 'endpoint', 'create', '--service-id', id, '--vpc-id', 'vpc-client', '--subnet-id', 'subnet-b'))).trim();
+    expect(eid).toMatch(/^[0-9a-f-]{36}$/);
+    const e = await waitFor(async () => {
+      const j = JSON.parse(await ok(consumer('--json', 'endpoint', 'show', eid)));
+      return j.status === 'accepted' ? j : null;
+    }, 5_000, 'endpoint accepted');
+    expect(e.ports).toEqual([8001, 8002]);
+    expect(await ok(consumer('endpoint', 'show', eid))).toMatch(/ports\s+│?\s*8001,8002/);
+    await ok(consumer('endpoint', 'delete', eid));
+  });
+
+  it('vpc list shows the caller\'s VPCs only: subnets, ports and the loopback number k', async () => {
+    const mine = JSON.parse(await ok(consumer('--json', 'vpc', 'list'))).vpcs;
+    expect(mine).toEqual([{
+      id: 'vpc-client', cidr: '10.0.0.0/16', number: mine[0].number, host_prefix: `127.${mine[0].number}`,
+      subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24' }, { id: 'subnet-b', cidr: '10.0.2.0/29' }], ports: [],
+    }]);
+    const theirs = JSON.parse(await ok(provider('--json', 'vpc', 'list'))).vpcs;
+    expect(theirs.map((v: { id: string }) => v.id).sort()).toEqual(['vpc-app', 'vpc-provider-client']);
+    const app = theirs.find((v: { id: string }) => v.id === 'vpc-app');
+    expect(app.ports).toContainEqual({ id: 'port-web', subnet_id: 'subnet-app', ip: '192.168.24.246', type: 'VM', host_ip: `127.${app.number}.24.246`, target: '127.0.0.1' });
+    expect(app.ports).toContainEqual(expect.objectContaining({ id: 'port-lb', target: `127.${app.number}.24.10` }));
+    const table = await ok(provider('vpc', 'list'));
+    for (const s of ['VPC', 'vpc-app', '192.168.0.0/16', `127.${app.number}.c.d`, 'subnet-app 192.168.24.0/24', 'port-web 192.168.24.246 VM -> 127.0.0.1']) expect(table).toContain(s);
+    expect(table).not.toContain('vpc-client');
+  });
+
+  it('--version on vpcep and vpcepd; --help carries examples', async () => {
+    const { version } = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')));
+    expect(await ok(vpcep(['--version']))).toBe(`${version}\n`);
+    const daemon = await new Promise<Run>((resolve) => execFile(process.execPath, [path.join(ROOT, 'bin/vpcepd.js'), '--version'], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
+    expect(daemon).toEqual({ code: 0, stdout: `vpcepd ${version}\n`, stderr: '' });
+    expect(await ok(vpcep(['--help']))).toMatch(/Examples:\n.*vpcep wait/s);
+    expect(await ok(vpcep(['service', 'create', '--help']))).toContain('SVC=$(vpcep -q service create');
+    expect(await ok(vpcep(['endpoint', 'create', '--help']))).toContain('Examples:');
+  });
+
   it('an unreachable daemon exits 1 with a clear message, no stack trace', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const r = await vpcep(['--url', url, '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'service', 'list']);

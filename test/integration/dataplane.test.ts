@@ -663,7 +663,7 @@ describe('backend failures and connection behaviour', () => {
     expect(created.host_ip).toBe('127.2.1.77');
     const failed = await waitEndpoint(d, created.id, 'failed');
     expect(failed.error).toHaveLength(1);
-    expect(failed.error[0].error_code).toBe('EndPoint.0001');
+    expect(failed.error[0].error_code).toBe('EndPoint.0012');
     expect(failed.error[0].error_message).toMatch(/address in use/);
     expect(failed.error[0].error_message).toContain(`127.2.1.77:${P}`);
     expect(failed.snat_ip).toBeNull();

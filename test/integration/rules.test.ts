@@ -465,7 +465,7 @@ describe('rule 7: operator-run public services', () => {
     expect(r.body.total_count).toBe(1);
     const [s] = r.body.endpoint_services;
     expect(s).toEqual({
-      id: dnsId, owner: 'operator', service_name: 'sim-1.dns', service_type: 'interface', created_at: s.created_at, is_charge: false,
+      id: dnsId, owner: 'operator', service_name: 'sim-1.dns', service_type: 'interface', created_at: s.created_at, is_charge: false, status: 'available',
     });
     expect(s.id).toMatch(UUID);
     expect(s.created_at).toMatch(TIME);

@@ -425,7 +425,7 @@ describe('the path tracer agrees with the data plane', () => {
       endpoint: { id: created.body.id, status: 'failed' }, outcome: 'connection_refused', refusal: 'not_accepted', verdict: 'refuse',
       listener: { address: `127.${w.k}.1.77:${w.port}`, bound: false },
     });
-    expect(r.body.trace.listener.why).toMatch(/is failed \(cannot listen on 127\.2\.1\.77:\d+: EADDRINUSE \(address in use\)\)/);
+    expect(r.body.trace.listener.why).toMatch(/is failed \(cannot listen on 127\.2\.1\.77:\d+: EADDRINUSE \(address in use: another process, or another vpcepd on this host or network namespace\)\)$/);
     // the squatter answers there, not the endpoint: stop it, and the kernel refuses as traced
     await new Promise<void>((resolve) => squatter.close(() => resolve()));
     expect(await attempt(`127.${w.k}.1.77`, w.port, `127.${w.k}.1.50`)).toBe('connection_refused');

@@ -1,0 +1,30 @@
+// What a config reload (SIGHUP) may change while the daemon runs, and what needs a restart.
+import type { Config } from '../model/config.js';
+
+/** the keys a reload applies in place; any other change is refused, naming the keys */
+export const RELOADABLE = ['metrics.token', 'dataplane.drain_timeout_ms'] as const;
+
+const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** every leaf of a config section as `section.key` (snake_case, as in the file) -> its JSON */
+function leaves(c: Config): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [section, value] of Object.entries(c)) {
+    const flat = section === 'dataplane' || section === 'api' || section === 'metrics';
+    if (flat && value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value as object)) out.set(`${section}.${snake(k)}`, JSON.stringify(v));
+    } else {
+      out.set(section, JSON.stringify(value));
+    }
+  }
+  return out;
+}
+
+/** the keys that differ between the running config and the new one, split by whether a reload may apply them */
+export function configChanges(running: Config, next: Config, ignore: readonly string[] = []): { reloadable: string[]; restart: string[] } {
+  const a = leaves(running);
+  const b = leaves(next);
+  const changed = [...new Set([...a.keys(), ...b.keys()])].filter((k) => !ignore.includes(k) && a.get(k) !== b.get(k)).sort();
+  const ok = new Set<string>(RELOADABLE);
+  return { reloadable: changed.filter((k) => ok.has(k)), restart: changed.filter((k) => !ok.has(k)) };
+}

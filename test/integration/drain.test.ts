@@ -1,0 +1,72 @@
+// The SIGTERM drain of a real vpcepd with a connection open through an endpoint: readiness says
+// draining, /metrics and reads still answer (a scrape during the drain), writes are refused, the
+// progress is logged, and the daemon ends as soon as the last connection does. Both relays.
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ApiClient, CONSUMER, METRICS_TOKEN, PROVIDER, SERVICE_BODY, parseMetrics, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
+} from '../helpers.js';
+import { hold, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** the log lines with this msg */
+const logged = (output: string, msg: string): any[] => output.split('\n').filter((l) => l.includes(`"msg":"${msg}`)).map((l) => JSON.parse(l));
+
+describe('the drain', () => {
+  let backend: TestBackend;
+
+  it('keeps /metrics, readiness (503 draining) and reads up while a connection drains; refuses writes; logs its progress', async () => {
+    backend = await startBackend(hold);
+    cleanups.push(() => backend.close());
+    const dir = tempDir('vpcep-drain-');
+    const file = writeConfig(dir, twoAccountConfig({ dataplane: { drain_timeout_ms: 60_000 } }));
+    const d = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')]);
+    cleanups.push(async () => {
+      if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+      await d.exited;
+    });
+    const provider = new ApiClient(d.url, PROVIDER.token, PROVIDER.project_id);
+    const consumer = new ApiClient(d.url, CONSUMER.token, CONSUMER.project_id);
+    const port = randomPort();
+    const svc = await provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
+    expect(svc.status).toBe(200);
+    await waitFor(async () => (await provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available');
+    await provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const ep = await consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(ep.status).toBe(200);
+    const accepted = await waitFor(async () => {
+      const r = await consumer.get(`/vpc-endpoints/${ep.body.id}`);
+      return r.body.status === 'accepted' ? r.body : null;
+    });
+
+    const client = net.connect({ host: accepted.host_ip, port });
+    cleanups.push(() => { client.destroy(); });
+    await new Promise((resolve, reject) => client.once('connect', resolve).once('error', reject));
+    await waitFor(() => backend.open === 1, 5_000, 'the connection to reach the backend');
+
+    d.proc.kill('SIGTERM');
+    await waitFor(async () => (await (await fetch(`${d.url}/ready`)).json()).status === 'draining', 5_000, 'readiness to say draining');
+    expect((await fetch(`${d.url}/`)).status).toBe(503);
+    // the scrape during the drain: served, and it shows the connection still open
+    const scraped = await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(scraped.status).toBe(200);
+    expect(parseMetrics(await scraped.text()).find((m) => m.name === 'vpcep_active_connections')?.value).toBe(1);
+    // reads answer; writes are refused with the daemon's own code
+    expect((await consumer.get(`/vpc-endpoints/${ep.body.id}`)).status).toBe(200);
+    const write = await consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(write.status).toBe(503);
+    expect(write.body.error_code).toBe('EndPoint.0013');
+    await waitFor(() => logged(d.output(), 'draining: connections still open').length > 0, 5_000, 'a progress line');
+    expect(logged(d.output(), 'draining: connections still open')[0].active).toBe(1);
+
+    // the last connection ends: the daemon finishes at once (well before the 60 s drain timeout)
+    client.end();
+    expect((await d.exited).code).toBe(0);
+    expect(logged(d.output(), 'data plane drained')[0]).toMatchObject({ drained: 1, cut: 0 });
+  });
+});

@@ -1,0 +1,180 @@
+// The daemon's lifecycle with real processes: signals through a real `npm start`, the parent-death
+// watch, SIGHUP reloads (a good file, a bad one, one that needs a restart), and `vpcep wait`.
+// The drain is in drain.test.ts (it relays, so it runs with both relays).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { METRICS_TOKEN, ROOT, freePort, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function track(proc: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  cleanups.push(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return exited;
+}
+
+async function daemon(args: string[], env: Record<string, string> = {}): Promise<ChildDaemon> {
+  const d = await spawnDaemon(args, env);
+  void track(d.proc);
+  return d;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** the pid in the daemon's "vpcepd ready" log line */
+function readyPid(output: string): number | undefined {
+  const line = output.split('\n').find((l) => l.includes('"vpcepd ready"'));
+  return line ? (JSON.parse(line) as { pid: number }).pid : undefined;
+}
+
+/** the log lines with this msg */
+const logged = (output: string, msg: string): any[] => output.split('\n').filter((l) => l.includes(`"msg":"${msg}`)).map((l) => JSON.parse(l));
+
+async function refused(url: string): Promise<boolean> {
+  try {
+    await fetch(`${url}/`);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** `npm start -- ARGS` in the project, as a script runs it: its output kept, the daemon's pid once ready */
+async function npmStart(args: string[]): Promise<{ npm: ChildProcess; url: string; daemonPid: number; output: () => string; exited: Promise<unknown> }> {
+  const port = await freePort();
+  const npm = spawn('npm', ['start', '--', '--listen', `127.0.0.1:${port}`, ...args], {
+    cwd: ROOT, env: { ...process.env, VPCEP_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  npm.stdout!.on('data', (b) => { out += b; });
+  npm.stderr!.on('data', (b) => { out += b; });
+  const exited = track(npm);
+  const daemonPid = await waitFor(() => readyPid(out), 20_000, `npm start to bring vpcepd up\n${out}`);
+  cleanups.push(() => { if (alive(daemonPid)) process.kill(daemonPid, 'SIGKILL'); });
+  return { npm, url: `http://127.0.0.1:${port}`, daemonPid, output: () => out, exited };
+}
+
+/** the AnyIP route of the kernel SNAT mode, as `ip route` shows it ('' when absent) */
+function snatRoute(): Promise<string> {
+  return new Promise((resolve) => execFile('ip', ['route', 'show', 'table', 'local', '198.19.128.0/17'], (_e, out) => resolve(String(out ?? '').trim())));
+}
+
+function configDir(config: Record<string, unknown> = twoAccountConfig()): { dir: string; file: string } {
+  const dir = tempDir('vpcep-life-');
+  return { dir, file: writeConfig(dir, config) };
+}
+
+describe('signals through npm start', () => {
+  it('kill $! of `npm start ... &` (SIGTERM to npm) reaches the daemon: it drains, stops and frees its port', async () => {
+    const { dir, file } = configDir();
+    const s = await npmStart(['--config', file, '--data-dir', path.join(dir, 'data')]);
+    expect(s.npm.pid).not.toBe(s.daemonPid);
+    s.npm.kill('SIGTERM');
+    await s.exited;
+    await waitFor(() => !alive(s.daemonPid), 10_000, 'the daemon to exit after npm got SIGTERM');
+    expect(s.output()).toContain('"msg":"stopped"');
+    expect(await refused(s.url)).toBe(true);
+  });
+
+  it('npm killed by a signal it does not forward (SIGKILL, SIGHUP): the daemon sees its parent gone and stops cleanly', async () => {
+    for (const signal of ['SIGKILL', 'SIGHUP'] as const) {
+      const { dir, file } = configDir();
+      const s = await npmStart(['--config', file, '--data-dir', path.join(dir, 'data')]);
+      s.npm.kill(signal);
+      await s.exited;
+      await waitFor(() => !alive(s.daemonPid), 10_000, `the daemon to exit after npm got ${signal}`);
+      expect(await refused(s.url)).toBe(true);
+    }
+  });
+});
+
+describe('SIGHUP reloads the config file', () => {
+  it('applies metrics.token and drain_timeout_ms; refuses a bad file and a change that needs a restart, keeping the running state', async () => {
+    const { dir, file } = configDir();
+    const d = await daemon(['--config', file, '--data-dir', path.join(dir, 'data')]);
+    const pid = d.proc.pid!;
+    const scrape = async (token: string) => (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status;
+    expect(await scrape(METRICS_TOKEN)).toBe(200);
+
+    // a good file: the new scrape token works at once, the old one no longer
+    const rotated = 'rotated-metrics-token-0123456789';
+    writeConfig(dir, twoAccountConfig({ metrics: { token: rotated }, dataplane: { drain_timeout_ms: 1234 } }));
+    process.kill(pid, 'SIGHUP');
+    await waitFor(() => logged(d.output(), 'config reloaded').length === 1, 5_000, 'the reload');
+    expect(logged(d.output(), 'config reloaded')[0].applied).toEqual(['dataplane.drain_timeout_ms', 'metrics.token']);
+    expect(await scrape(rotated)).toBe(200);
+    expect(await scrape(METRICS_TOKEN)).toBe(401);
+
+    // a bad file (an unknown key): refused, logged, the running config kept
+    fs.writeFileSync(file, YAML.stringify({ ...twoAccountConfig({ metrics: { token: METRICS_TOKEN } }), bogus: 1 }));
+    process.kill(pid, 'SIGHUP');
+    await waitFor(() => logged(d.output(), 'config reload refused').length === 1, 5_000, 'the refusal');
+    expect(JSON.stringify(logged(d.output(), 'config reload refused')[0].problems)).toContain('bogus');
+    expect(await scrape(rotated)).toBe(200);
+
+    // a change only a restart applies (a VPC's CIDR, the region): refused, naming the keys
+    const moved = twoAccountConfig({ metrics: { token: METRICS_TOKEN }, region: 'sim-2' });
+    fs.writeFileSync(file, YAML.stringify(moved));
+    process.kill(pid, 'SIGHUP');
+    await waitFor(() => logged(d.output(), 'config reload refused').length === 2, 5_000, 'the second refusal');
+    expect(JSON.stringify(logged(d.output(), 'config reload refused')[1].problems)).toContain('region: changed, but only a restart applies it');
+    expect(await scrape(rotated)).toBe(200);
+
+    // SIGHUP never ends the daemon: it is still ready, and SIGTERM stops it with the reloaded drain timeout
+    expect((await fetch(`${d.url}/ready`)).status).toBe(200);
+    d.proc.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+    expect(logged(d.output(), 'draining: readiness')[0].drain_timeout_ms).toBe(1234);
+    // the SNAT route it installed (as root, kernel mode) is gone with it
+    if (d.output().includes('installed the route')) expect(await snatRoute()).toBe('');
+  });
+});
+
+/** `node bin/vpcep.js ARGS`: exit code and output */
+function vpcep(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), ...args], { env: { ...process.env, VPCEP_URL: '' }, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('vpcep wait', () => {
+  it('waits for a daemon started after it, then exits 0', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const waiting = vpcep(['--url', url, 'wait', '--timeout', '30']);
+    const { dir, file } = configDir();
+    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${port}`, '--config', file, '--data-dir', path.join(dir, 'data')], { stdio: 'ignore' });
+    track(proc);
+    const r = await waiting;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('is ready');
+  });
+
+  it('gives up after its timeout with exit 1 and the last error', async () => {
+    const port = await freePort();
+    const r = await vpcep(['--url', `http://127.0.0.1:${port}`, 'wait', '--timeout', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/not ready after 1 s: ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { configChanges, RELOADABLE } from '../../src/config/reload.js';
+import { validateConfig } from '../../src/model/config.js';
+import { twoAccountConfig } from '../helpers.js';
+
+const config = (overrides: Record<string, unknown> = {}) => validateConfig(twoAccountConfig(overrides), 'test');
+
+describe('what a reload may change', () => {
+  it('nothing changed: nothing to apply, nothing refused', () => {
+    expect(configChanges(config(), config())).toEqual({ reloadable: [], restart: [] });
+  });
+
+  it('metrics.token and dataplane.drain_timeout_ms are reloadable, by their names in the file', () => {
+    const next = config({ metrics: { token: 'another-token-0123456789' }, dataplane: { drain_timeout_ms: 5 } });
+    expect(configChanges(config(), next)).toEqual({ reloadable: ['dataplane.drain_timeout_ms', 'metrics.token'], restart: [] });
+    expect([...RELOADABLE].sort()).toEqual(['dataplane.drain_timeout_ms', 'metrics.token']);
+  });
+
+  it('anything else needs a restart, named key by key; an ignored key (listen under --listen) is not', () => {
+    const next = config({ region: 'sim-2', listen: '127.0.0.1:9999', dataplane: { idle_timeout_ms: 1000 }, api: { max_connections: 64 }, vpcs: [] });
+    expect(configChanges(config(), next).restart).toEqual(['api.max_connections', 'dataplane.idle_timeout_ms', 'listen', 'region', 'vpcs']);
+    expect(configChanges(config(), next, ['listen']).restart).not.toContain('listen');
+  });
+});
