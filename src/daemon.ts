@@ -16,6 +16,7 @@ import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointServic
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
+import { openFlowLog, type FlowLog } from './telemetry/flow-log.js';
 import { createMetrics } from './telemetry/metrics.js';
 
 export interface DaemonOptions {
@@ -57,6 +58,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let snat: SnatSetup | undefined;
   let dataPlaneToClose: TcpDataPlane | undefined;
   let stopConverging: (() => void) | undefined;
+  let flowLog: FlowLog | null = null;
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
@@ -72,6 +74,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const relay = selectRelay();
     log.info({ snat_mode: snat.mode, why: snat.why }, `data plane: SNAT mode ${snat.mode}`);
     log.info({ relay: relay.relay, why: relay.why }, `data plane: ${relay.relay === 'native' ? 'native splice relay' : 'JavaScript relay'}`);
+    const dataPlaneNow = o.dataPlaneClock?.now ?? (() => performance.now());
+    flowLog = await openFlowLog(config.flowLogs, o.dataDir, log, dataPlaneNow);
+    const openFlow = flowLog;
+    if (openFlow) metrics.setFlowLogSource(() => ({ records: openFlow.records, dropped: openFlow.dropped }));
     const dataPlane = new TcpDataPlane({
       snatMode: snat.mode,
       connectTimeoutMs: config.dataplane.backendConnectTimeoutMs,
@@ -85,7 +91,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
       forget: (id) => metrics.forgetEndpoint(id),
-      now: o.dataPlaneClock?.now,
+      now: dataPlaneNow,
+      flowLog,
       sweepIntervalMs: o.dataPlaneClock?.sweepIntervalMs,
     });
     dataPlaneToClose = dataPlane;
@@ -160,6 +167,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await openApp.close();
         const d = await dataPlane.drain(drainTimeoutMs);
         if (d.drained || d.cut) log.info(d, 'data plane drained');
+        await openFlow?.close();
         await control.settle();
         await openStore.close();
         await openSnat.teardown();
@@ -169,6 +177,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     stopConverging?.();
     await app?.close().catch(() => undefined);
     dataPlaneToClose?.close();
+    await flowLog?.close();
     await store?.close().catch(() => undefined);
     await snat?.teardown().catch(() => undefined);
     throw err;

@@ -4,8 +4,9 @@
 // (its status, policy and cap), to the internet gateway, or refused.
 import type { Ack } from '../model/events.js';
 import { decideRoute, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
-import { lastAddress } from '../net/cidr.js';
+import { intToIp, lastAddress } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
+import { flowOrigin } from '../telemetry/flow-log.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
 import { EndpointRuntime } from './endpoint-runtime.js';
 import type { PendingClient, RouteKey, TcpListener } from './connection.js';
@@ -37,6 +38,8 @@ export class GatewayPlane {
   constructor(ctx: DataPlaneContext, maxConnections: number) {
     this.ctx = ctx;
     this.internet = routedRuntime('internet', maxConnections, ctx);
+    // the internet path is no endpoint: its records name none
+    if (ctx.flowLog !== null) this.internet.flowOrigin = flowOrigin({});
   }
 
   active(endpointId: string): number {
@@ -135,6 +138,9 @@ export class GatewayPlane {
       const r = d.endpoint ? this.runtimeOf(d.endpoint.id) : undefined;
       if (r) r.counters.rejected[reason]++;
       this.ctx.refused(d.endpoint?.id ?? 'gateway', reason, host);
+      if (this.ctx.flowLog !== null) {
+        this.ctx.flowLog.rejected(r?.flowOrigin ?? flowOrigin({ endpoint: d.endpoint?.id }), intToIp(route.sourceIp), client.remotePort, intToIp(publicIp), port, reason);
+      }
       client.reset();
       return;
     }

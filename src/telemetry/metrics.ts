@@ -59,6 +59,8 @@ export interface Metrics {
   /** where the data-plane metrics read their figures at scrape time */
   setDataPlaneSource(fn: () => DataPlaneFigures, info: { snat_mode: string; relay: string }): void;
   observeConnect(endpointId: string, seconds: number): void;
+  /** where the flow log counters read their figures at scrape time (unset: flow logs off, 0) */
+  setFlowLogSource(fn: () => { records: number; dropped: number }): void;
   forgetEndpoint(endpointId: string): void;
 }
 
@@ -204,6 +206,25 @@ export function createMetrics(): Metrics {
       if (info) this.set(info, 1);
     },
   });
+  let flowLog = () => ({ records: 0, dropped: 0 });
+  new client.Counter({
+    name: 'vpcep_flow_log_records_total',
+    help: 'Connection flow log records made (flow_logs), the dropped ones included',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(flowLog().records);
+    },
+  });
+  new client.Counter({
+    name: 'vpcep_flow_log_dropped_records_total',
+    help: 'Connection flow log records dropped: the writer\'s buffer was full (a slow or full disk)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(flowLog().dropped);
+    },
+  });
   const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
 
   return {
@@ -222,6 +243,9 @@ export function createMetrics(): Metrics {
       let h = children.get(endpointId);
       if (!h) children.set(endpointId, (h = connectSeconds.labels({ endpoint_id: endpointId })));
       h.observe(seconds);
+    },
+    setFlowLogSource(fn) {
+      flowLog = fn;
     },
     forgetEndpoint(endpointId) {
       children.delete(endpointId);
