@@ -51,7 +51,7 @@ const schema = z.strictObject({
     max_file_bytes: z.number().int().min(1024).max(2 ** 40).optional(),
     rotate_every: z.enum(['never', 'hourly', 'daily']).optional(),
     max_files: z.number().int().min(1).max(10_000).optional(),
-    buffer_bytes: z.number().int().min(4096).max(1024 * 1024 * 1024).optional(),
+    buffer_bytes: z.number().int().min(65_536).max(1024 * 1024 * 1024).optional(),
   }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),

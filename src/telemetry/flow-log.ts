@@ -164,8 +164,9 @@ function record(o: FlowOrigin, src: string, dst: string, srcPort: number, dstPor
   return `2 ${o.account} ${o.iface} ${src} ${dst} ${srcPort} ${dstPort} 6 - ${bytes} ${start} ${end} ${action} OK ${o.endpoint} ${o.snatAddr} ${snatPort} ${reason}\n`;
 }
 
-/** how soon a failed write (a full disk) is tried again */
-const FLOW_LOG_RETRY_MS = 1_000;
+/** records are written once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
+const FLOW_LOG_BATCH_BYTES = 16_384;
+const FLOW_LOG_FLUSH_MS = 1_000;
 
 /** the flow log of the config, its writer open; null when flow logs are off */
 export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger, now: () => number): Promise<FlowLog | null> {
@@ -182,12 +183,16 @@ export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger
  * The writer of a flow log's destination: stdout, or a file rotated by size and/or time
  * (pino-roll: FILE.1.log, FILE.2.log, ... for FILE.log, the oldest removed past maxFiles).
  * `onDrop(n)`: n records did not fit the buffer. Write errors (a full disk) are logged, at most
- * once a minute; the buffer keeps its data, written again every FLOW_LOG_RETRY_MS until it goes.
+ * once a minute; the buffer keeps what failed, written again at the next flush.
  */
 export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: Logger, onDrop: (records: number) => void): Promise<FlowLogWriter> {
+  // Records are written in batches of at least BATCH_BYTES, or once a second: one write(2) per
+  // record would cost the relay more than the records themselves. The one-second flush also
+  // retries what a failed write (a full disk) left in the buffer.
+  const batching = { sync: false, minLength: FLOW_LOG_BATCH_BYTES, maxWrite: 4 * FLOW_LOG_BATCH_BYTES, periodicFlush: FLOW_LOG_FLUSH_MS, maxLength: c.bufferBytes };
   let stream: Boom;
   if (c.destination === 'stdout') {
-    stream = new SonicBoom({ fd: 1, sync: false, maxLength: c.bufferBytes });
+    stream = new SonicBoom({ fd: 1, ...batching });
   } else {
     const file = path.resolve(dataDir, c.file);
     const ext = path.extname(file);
@@ -198,22 +203,13 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
       frequency: c.rotateEvery === 'never' ? undefined : c.rotateEvery,
       limit: { count: c.maxFiles },
       mkdir: true,
-      sync: false,
-      maxLength: c.bufferBytes,
+      ...batching,
     });
   }
   let lastError = 0;
   let errors = 0;
-  let retry: NodeJS.Timeout | null = null;
   stream.on('error', (err: NodeJS.ErrnoException) => {
     errors++;
-    // SonicBoom keeps what it could not write and tries again on the next write; a full buffer
-    // takes no more writes, so it is retried here until the disk has room again.
-    retry ??= setTimeout(() => {
-      retry = null;
-      // an empty write is never dropped and starts SonicBoom's write of what it holds (flush() does not, unbuffered)
-      if (!closed) stream.write('');
-    }, FLOW_LOG_RETRY_MS).unref();
     const now = Date.now();
     if (now - lastError < 60_000) return;
     lastError = now;
@@ -233,7 +229,6 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
     close() {
       if (closed) return Promise.resolve();
       closed = true;
-      if (retry) clearTimeout(retry);
       return new Promise<void>((resolve) => {
         // a stuck disk must not hold the shutdown: what is not written in 2 s is lost
         const timer = setTimeout(resolve, 2_000).unref();

@@ -98,16 +98,16 @@ async function endpoint(d: TestDaemon, ports: Array<[number, number]>, extra: Re
   }, 5_000, 'endpoint accepted');
 }
 
-/** the host address of simulated 10.0.1.LOW in the endpoint's VPC (127.k.1.LOW) */
-const clientHost = (ep: any, low: number) => `127.${ep.host_ip.split('.')[1]}.1.${low}`;
+/** the host address of simulated 10.0.0.0 + 256 + N in the endpoint's VPC (N < 255: 10.0.1.N at 127.k.1.N) */
+const clientHost = (ep: any, n: number) => `127.${ep.host_ip.split('.')[1]}.${1 + (n >> 8)}.${n & 255}`;
 
 class Client {
   readonly sock: Socket;
   received = 0;
   closed = false;
   readonly settled: Promise<string>;
-  constructor(ep: any, low: number, port: number) {
-    this.sock = net.connect({ host: ep.host_ip, port, localAddress: clientHost(ep, low) });
+  constructor(ep: any, n: number, port: number) {
+    this.sock = net.connect({ host: ep.host_ip, port, localAddress: clientHost(ep, n) });
     sockets.add(this.sock);
     this.sock.on('error', () => undefined);
     this.sock.on('data', (b: Buffer) => { this.received += b.length; });
@@ -129,6 +129,18 @@ class Client {
 }
 
 const nowS = () => Math.floor(Date.now() / 1000);
+
+/** N connections from clientHost FROM, FROM+1, ..., GROUP at a time, each relaying a line and closed by the client */
+async function connections(ep: any, from: number, n: number, group = 25): Promise<void> {
+  for (let i = 0; i < n; i += group) {
+    await Promise.all(Array.from({ length: Math.min(group, n - i) }, async (_, j) => {
+      const c = new Client(ep, from + i + j, 80);
+      expect(await c.settled).toBe('connected');
+      await c.echo(`connection ${i + j}`);
+      await c.end();
+    }));
+  }
+}
 
 describe('connection flow logs (flow_logs)', () => {
   it('writes AWS version 2 records plus vpcep fields: ACCEPT both directions with the bytes of each, REJECT for whitelist and backend refusals', async () => {
@@ -204,50 +216,44 @@ describe('connection flow logs (flow_logs)', () => {
 
   it('rotates the file by size: every file parses, no record lost or cut', async () => {
     const dir = tempDir('vpcep-flow-');
-    const d = await daemon({ destination: 'file', file: path.join(dir, 'flow.log'), max_file_bytes: 1024, max_files: 100 });
+    const d = await daemon({ destination: 'file', file: path.join(dir, 'flow.log'), max_file_bytes: 4096, max_files: 100 });
     const ep = await endpoint(d, [[80, await echoBackend()]]);
-    for (let i = 0; i < 20; i++) {
-      const c = new Client(ep, 10 + i, 80);
-      expect(await c.settled).toBe('connected');
-      await c.echo(`connection ${i}`);
-      await c.end();
-      await waitFor(() => d.daemon.dataPlane.activeConnections === 0, 3_000, 'the connection closed');
-      await new Promise((r) => setTimeout(r, 5)); // let the writer reach the disk, so that sizes grow between writes
+    // 4 x 100 records of about 190 bytes: each more than a batch (16 KiB), written at once, taking its file past 4,096 bytes
+    for (let phase = 0; phase < 4; phase++) {
+      const before = flowFiles(dir).length;
+      await connections(ep, 10 + 50 * phase, 50);
+      await waitFor(() => flowFiles(dir).length > before, 5_000, 'a file rolled');
     }
+    await waitFor(() => d.daemon.dataPlane.activeConnections === 0, 3_000, 'every connection closed');
     await d.stop();
     daemons.delete(d);
     const files = flowFiles(dir);
     expect(files.length).toBeGreaterThan(2);
     const records = parse(files);
-    expect(records).toHaveLength(40);
-    // in order across the files: client 10.0.1.10 first, then .11, ...
-    expect(records.filter((r) => r.dstaddr === ep.ip).map((r) => r.srcaddr)).toEqual(Array.from({ length: 20 }, (_, i) => `10.0.1.${10 + i}`));
-    // a file is rolled once a write takes it past max_file_bytes (pino-roll: by a write or two)
-    for (const f of files) expect(fs.statSync(f).size).toBeLessThan(1024 + 1024);
+    expect(records).toHaveLength(400);
+    expect(new Set(records.map((r) => `${r.srcaddr}>${r.dstaddr}`)).size).toBe(400);
+    // a file is rolled once a write takes it past max_file_bytes (pino-roll: by a batch or two)
+    for (const f of files) expect(fs.statSync(f).size).toBeLessThan(4096 + 2 * 65_536);
   });
 
   it.runIf(asRoot)('a full disk: records beyond the buffer are dropped and counted, connections still relay, the daemon stays up', async () => {
     const disk = tmpfs('256k');
     disks.add(disk);
-    const d = await daemon({ destination: 'file', file: path.join(disk.dir, 'flow.log'), buffer_bytes: 4096 });
+    const d = await daemon({ destination: 'file', file: path.join(disk.dir, 'flow.log'), buffer_bytes: 65_536 });
     const ep = await endpoint(d, [[80, await echoBackend()]]);
     disk.fill();
-    for (let i = 0; i < 40; i++) {
-      const c = new Client(ep, 10 + i, 80);
-      expect(await c.settled).toBe('connected');
-      await c.echo(`connection ${i} on a full disk`);
-      await c.end();
-    }
+    // 400 records of about 190 bytes: more than the 64 KiB buffer holds
+    await connections(ep, 300, 200);
     await waitFor(() => d.daemon.dataPlane.activeConnections === 0, 3_000, 'every connection closed');
     const dropped = await metricValue(d.url, 'vpcep_flow_log_dropped_records_total');
     const made = await metricValue(d.url, 'vpcep_flow_log_records_total');
-    expect(made).toBe(80);
+    expect(made).toBe(400);
     expect(dropped).toBeGreaterThan(0);
-    expect(dropped).toBeLessThan(80);
+    expect(dropped).toBeLessThan(400);
     // the disk has room again: what the buffer kept is written (retried every second), whole records only
     disk.free();
     await waitFor(() => flowFiles(disk.dir).some((f) => fs.statSync(f).size > 0), 5_000, 'the buffer written');
-    const c = new Client(ep, 99, 80);
+    const c = new Client(ep, 5, 80);
     expect(await c.settled).toBe('connected');
     await c.echo('after the disk was freed');
     await c.end();
@@ -256,8 +262,8 @@ describe('connection flow logs (flow_logs)', () => {
     await d.stop();
     daemons.delete(d);
     const records = parse(flowFiles(disk.dir));
-    expect(records.length).toBe(82 - dropped!);
-    expect(records.filter((r) => r.srcaddr === '10.0.1.99')).toHaveLength(1);
+    expect(records.length).toBe(402 - dropped!);
+    expect(records.filter((r) => r.srcaddr === '10.0.1.5')).toHaveLength(1);
   });
 
   it('off by default: no file, no records, the metrics at 0', async () => {
