@@ -164,7 +164,7 @@ function record(o: FlowOrigin, src: string, dst: string, srcPort: number, dstPor
   return `2 ${o.account} ${o.iface} ${src} ${dst} ${srcPort} ${dstPort} 6 - ${bytes} ${start} ${end} ${action} OK ${o.endpoint} ${o.snatAddr} ${snatPort} ${reason}\n`;
 }
 
-/** records are written once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
+/** records are handed to the writer once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
 const FLOW_LOG_BATCH_BYTES = 16_384;
 const FLOW_LOG_FLUSH_MS = 1_000;
 
@@ -182,17 +182,17 @@ export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger
 /**
  * The writer of a flow log's destination: stdout, or a file rotated by size and/or time
  * (pino-roll: FILE.1.log, FILE.2.log, ... for FILE.log, the oldest removed past maxFiles).
- * `onDrop(n)`: n records did not fit the buffer. Write errors (a full disk) are logged, at most
- * once a minute; the buffer keeps what failed, written again at the next flush.
+ * Records are handed to the SonicBoom in batches of FLOW_LOG_BATCH_BYTES, or every
+ * FLOW_LOG_FLUSH_MS: a write(2), even a SonicBoom write, per record would cost the relay more
+ * than the record. `onDrop(n)`: n records did not fit the buffer. Write errors (a full disk) are
+ * logged, at most once a minute; SonicBoom keeps what failed, and it is tried again at the next
+ * batch or tick.
  */
 export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: Logger, onDrop: (records: number) => void): Promise<FlowLogWriter> {
-  // Records are written in batches of at least BATCH_BYTES, or once a second: one write(2) per
-  // record would cost the relay more than the records themselves. The one-second flush also
-  // retries what a failed write (a full disk) left in the buffer.
-  const batching = { sync: false, minLength: FLOW_LOG_BATCH_BYTES, maxWrite: 4 * FLOW_LOG_BATCH_BYTES, periodicFlush: FLOW_LOG_FLUSH_MS, maxLength: c.bufferBytes };
+  const boom = { sync: false, maxLength: c.bufferBytes };
   let stream: Boom;
   if (c.destination === 'stdout') {
-    stream = new SonicBoom({ fd: 1, ...batching });
+    stream = new SonicBoom({ fd: 1, ...boom });
   } else {
     const file = path.resolve(dataDir, c.file);
     const ext = path.extname(file);
@@ -203,7 +203,7 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
       frequency: c.rotateEvery === 'never' ? undefined : c.rotateEvery,
       limit: { count: c.maxFiles },
       mkdir: true,
-      ...batching,
+      ...boom,
     });
   }
   let lastError = 0;
@@ -221,24 +221,34 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
     for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) n++;
     onDrop(n);
   });
+  let pending = '';
   let closed = false;
+  // records are ASCII: a string's length is its size in bytes
+  const handOver = () => {
+    const batch = pending;
+    pending = '';
+    stream.write(batch);
+  };
+  // every tick: what waits, or an empty write, which starts SonicBoom's retry of what a failed write left
+  const ticker = setInterval(() => { if (errors > 0 || pending !== '') handOver(); }, FLOW_LOG_FLUSH_MS).unref();
   return {
     write(text) {
-      if (!closed) stream.write(text);
+      if (closed) return;
+      pending += text;
+      if (pending.length >= FLOW_LOG_BATCH_BYTES) handOver();
     },
     close() {
       if (closed) return Promise.resolve();
       closed = true;
+      clearInterval(ticker);
+      if (pending !== '') handOver();
       return new Promise<void>((resolve) => {
         // a stuck disk must not hold the shutdown: what is not written in 2 s is lost
         const timer = setTimeout(resolve, 2_000).unref();
         const done = () => { clearTimeout(timer); resolve(); };
-        if (c.destination === 'stdout') stream.flush(() => done());
-        else {
-          stream.once('close', done);
-          stream.once('error', done);
-          stream.end();
-        }
+        stream.once('close', done);
+        stream.once('error', done);
+        stream.end(); // SonicBoom never closes fd 1
       });
     },
   };
