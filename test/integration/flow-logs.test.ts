@@ -8,9 +8,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FLOW_LOG_FORMAT } from '../../src/telemetry/flow-log.js';
 import {
-  CONSUMER, FakeClock, SERVICE_BODY, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon,
+  CONSUMER, FakeClock, SERVICE_BODY, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
+  ApiClient, PROVIDER, type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
-import { asRoot, tmpfs, type Disk } from './disk.js';
+import { asRoot, ext4, tmpfs, type Disk } from './disk.js';
 
 const PARSER = path.join(path.dirname(new URL(import.meta.url).pathname), 'aws-flow-log.py');
 
@@ -18,6 +19,7 @@ const sockets = new Set<Socket>();
 const servers = new Set<Server>();
 const daemons = new Set<TestDaemon>();
 const disks = new Set<Disk>();
+const children = new Set<ChildDaemon>();
 
 afterEach(async () => {
   for (const s of sockets) s.destroy();
@@ -26,6 +28,11 @@ afterEach(async () => {
   daemons.clear();
   await Promise.all([...servers].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   servers.clear();
+  for (const c of children) {
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    await c.exited;
+  }
+  children.clear();
   for (const d of disks) d.unmount();
   disks.clear();
 });
@@ -76,6 +83,8 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
+type Api = Pick<TestDaemon, 'provider' | 'consumer'>;
+
 async function daemon(flowLogs: Record<string, unknown>, clock?: FakeClock): Promise<TestDaemon> {
   const d = await startTestDaemon(twoAccountConfig({ flow_logs: flowLogs }), tempDir(), clock ? { dataPlaneClock: clock.option } : {});
   daemons.add(d);
@@ -83,7 +92,7 @@ async function daemon(flowLogs: Record<string, unknown>, clock?: FakeClock): Pro
 }
 
 /** an accepted endpoint of a service whose terminal ports relay to the given backend ports */
-async function endpoint(d: TestDaemon, ports: Array<[number, number]>, extra: Record<string, unknown> = {}): Promise<any> {
+async function endpoint(d: Api, ports: Array<[number, number]>, extra: Record<string, unknown> = {}): Promise<any> {
   const s = await d.provider.post('/vpc-endpoint-services', {
     ...SERVICE_BODY, approval_enabled: false, ports: ports.map(([client_port, server_port]) => ({ client_port, server_port, protocol: 'TCP' })),
   });
@@ -264,6 +273,46 @@ describe('connection flow logs (flow_logs)', () => {
     const records = parse(flowFiles(disk.dir));
     expect(records.length).toBe(402 - dropped!);
     expect(records.filter((r) => r.srcaddr === '10.0.1.5')).toHaveLength(1);
+  });
+
+  it.runIf(asRoot)('a frozen disk (fsfreeze): connections relay while the writer is stuck, what overflows is dropped and counted, the rest written after the thaw', async () => {
+    const disk = ext4(16);
+    disks.add(disk);
+    const d = await daemon({ destination: 'file', file: path.join(disk.dir, 'flow.log'), buffer_bytes: 65_536 });
+    const ep = await endpoint(d, [[80, await echoBackend()]]);
+    await connections(ep, 10, 10);
+    disk.freeze();
+    // 400 records: the first batch's write blocks in the kernel; the buffer takes 64 KiB, the rest is dropped
+    await connections(ep, 300, 200);
+    await waitFor(() => d.daemon.dataPlane.activeConnections === 0, 3_000, 'every connection closed');
+    const dropped = await metricValue(d.url, 'vpcep_flow_log_dropped_records_total');
+    expect(dropped).toBeGreaterThan(0);
+    expect(await metricValue(d.url, 'vpcep_flow_log_records_total')).toBe(420);
+    disk.thaw();
+    await d.stop();
+    daemons.delete(d);
+    const records = parse(flowFiles(disk.dir));
+    expect(records.length).toBe(420 - dropped!);
+  });
+
+  it('destination stdout: records on the daemon\'s standard output beside its JSON log lines, written at SIGTERM', async () => {
+    const dir = tempDir('vpcep-flow-');
+    const config = writeConfig(dir, twoAccountConfig({ flow_logs: { destination: 'stdout', aggregation_interval_s: 60 } }));
+    const child = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')]);
+    children.add(child);
+    const api = { provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+    const ep = await endpoint(api, [[80, await echoBackend()]]);
+    await connections(ep, 20, 3);
+    child.proc.kill('SIGTERM');
+    expect((await child.exited).code).toBe(0);
+    const lines = child.output().split('\n').filter((l) => l !== '');
+    const recordLines = lines.filter((l) => !l.startsWith('{'));
+    expect(lines.some((l) => l.startsWith('{') && JSON.parse(l).msg === 'flow logs on')).toBe(true);
+    const file = path.join(dir, 'stdout-records.log');
+    fs.writeFileSync(file, `${recordLines.join('\n')}\n`);
+    const records = parse([file]);
+    expect(records).toHaveLength(6);
+    expect(records.every((r) => r.action === 'ACCEPT' && r['vpcep-endpoint-id'] === ep.id)).toBe(true);
   });
 
   it('off by default: no file, no records, the metrics at 0', async () => {
