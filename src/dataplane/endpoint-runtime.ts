@@ -46,6 +46,8 @@ interface Listener {
 }
 
 const PROXY_MODES = new Set(['proxy_open', 'open', 'proxy_vni']);
+/** client addresses a runtime remembers for its flow log records */
+const FLOW_SOURCES_KEPT = 1024;
 
 export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   spec: LiveEndpoint;
@@ -63,6 +65,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private closing: boolean;
   /** the fields of its flow log records that do not change per connection (null: flow logs off) */
   flowOrigin: FlowOrigin | null;
+  /** flow logs: client host addresses already mapped to simulated ones (clients come back) */
+  private readonly flowSources = new Map<string, string>();
 
   constructor(spec: LiveEndpoint, ctx: DataPlaneContext) {
     this.spec = spec;
@@ -169,7 +173,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (reason !== null) {
       this.counters.rejected[reason]++;
       ctx.refused(this.spec.id, reason, host);
-      if (ctx.flowLog !== null) ctx.flowLog.rejected(this.flowOrigin!, ctx.simulatedSource(host), client.remotePort, this.spec.ip, port, reason);
+      if (ctx.flowLog !== null) ctx.flowLog.rejected(this.flowOrigin!, this.flowSource(client, null), client.remotePort, this.spec.ip, port, reason);
       client.reset();
       return;
     }
@@ -235,7 +239,14 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   /** the client's simulated address: its route's source (a gateway connection from a VPC), else mapped from its host address */
   private flowSource(client: PendingClient, route: RouteKey | null): string {
-    return route !== null && route.vpcId !== '' ? intToIp(route.sourceIp) : this.ctx.simulatedSource(client.remoteAddress);
+    if (route !== null && route.vpcId !== '') return intToIp(route.sourceIp);
+    const host = client.remoteAddress;
+    let source = this.flowSources.get(host);
+    if (source === undefined) {
+      if (this.flowSources.size >= FLOW_SOURCES_KEPT) this.flowSources.clear();
+      this.flowSources.set(host, (source = this.ctx.simulatedSource(host)));
+    }
+    return source;
   }
 
   onBackendConnected(_conn: LiveConnection, seconds: number): void {
