@@ -167,6 +167,7 @@ function record(o: FlowOrigin, src: string, dst: string, srcPort: number, dstPor
 /** records are handed to the writer once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
 const FLOW_LOG_BATCH_BYTES = 16_384;
 const FLOW_LOG_FLUSH_MS = 1_000;
+const NEWLINE = 0x0a;
 
 /** the flow log of the config, its writer open; null when flow logs are off */
 export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger, now: () => number): Promise<FlowLog | null> {
@@ -182,14 +183,15 @@ export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger
 /**
  * The writer of a flow log's destination: stdout, or a file rotated by size and/or time
  * (pino-roll: FILE.1.log, FILE.2.log, ... for FILE.log, the oldest removed past maxFiles).
- * Records are handed to the SonicBoom in batches of FLOW_LOG_BATCH_BYTES, or every
+ * Records are copied into Buffers handed to the SonicBoom in batches of FLOW_LOG_BATCH_BYTES, or every
  * FLOW_LOG_FLUSH_MS: a write(2), even a SonicBoom write, per record would cost the relay more
  * than the record. `onDrop(n)`: n records did not fit the buffer. Write errors (a full disk) are
  * logged, at most once a minute; SonicBoom keeps what failed, and it is tried again at the next
  * batch or tick.
  */
 export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: Logger, onDrop: (records: number) => void): Promise<FlowLogWriter> {
-  const boom = { sync: false, maxLength: c.bufferBytes };
+  // batches are Buffers: a string given to write(2) is encoded again, which costs more than the records to build
+  const boom = { sync: false, maxLength: c.bufferBytes, contentMode: 'buffer' as const };
   let stream: Boom;
   if (c.destination === 'stdout') {
     stream = new SonicBoom({ fd: 1, ...boom });
@@ -216,21 +218,22 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
     log.error({ err: { code: err.code, message: err.message }, errors }, 'flow logs: cannot write; records wait in the buffer, then are dropped (vpcep_flow_log_dropped_records_total)');
     errors = 0;
   });
-  stream.on('drop', (data: string) => {
+  stream.on('drop', (data: Buffer) => {
     let n = 0;
-    for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) n++;
+    for (let i = data.indexOf(NEWLINE); i !== -1; i = data.indexOf(NEWLINE, i + 1)) n++;
     onDrop(n);
   });
-  // Records are copied into a Buffer and handed over as one flat string: a string batch built by
-  // += is a rope of records, which costs more to flatten and encode than the records to build.
+  // contentMode 'buffer' takes Buffers (SonicBoom's types know strings only)
+  const writeBuffer = stream.write.bind(stream) as unknown as (b: Buffer) => boolean;
   // Records are ASCII: a string's length is its size in bytes.
   let batch = Buffer.allocUnsafe(FLOW_LOG_BATCH_BYTES);
   let used = 0;
   let closed = false;
   const handOver = () => {
-    const text = batch.toString('latin1', 0, used);
+    const full = batch.subarray(0, used);
+    batch = Buffer.allocUnsafe(FLOW_LOG_BATCH_BYTES);
     used = 0;
-    stream.write(text);
+    writeBuffer(full);
   };
   // every tick: what waits, or an empty write, which starts SonicBoom's retry of what a failed write left
   const ticker = setInterval(() => { if (errors > 0 || used > 0) handOver(); }, FLOW_LOG_FLUSH_MS).unref();
@@ -240,7 +243,7 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
       if (used + text.length > FLOW_LOG_BATCH_BYTES) {
         if (used > 0) handOver();
         // a text longer than a batch (never a record pair) goes as it is
-        if (text.length > FLOW_LOG_BATCH_BYTES) return void stream.write(text);
+        if (text.length > FLOW_LOG_BATCH_BYTES) return void writeBuffer(Buffer.from(text, 'latin1'));
       }
       used += batch.write(text, used, 'latin1');
     },
