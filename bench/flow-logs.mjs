@@ -23,10 +23,11 @@ const USAGE = `usage: npm run bench:flow-logs -- [--duration SECONDS] [--rounds 
   --duration SECONDS  length of each timed run; default 5
   --rounds N          rounds, each running every variant once; default 3
   --relay RELAY       vpcepd's relay (VPCEP_RELAY); default native
-  --baseline DIR      also measure the daemon of the built checkout DIR (e.g. main's), as it is`;
+  --baseline DIR      also measure the daemon of the built checkout DIR (e.g. main's), as it is
+  --baseline-flow-logs  with flow logs on (a checkout that has them: to compare two versions)`;
 
 const { values: v } = parseArgs({
-  options: { duration: { type: 'string' }, rounds: { type: 'string' }, relay: { type: 'string' }, baseline: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  options: { duration: { type: 'string' }, rounds: { type: 'string' }, relay: { type: 'string' }, baseline: { type: 'string' }, 'baseline-flow-logs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
 });
 if (v.help) {
   process.stdout.write(`${USAGE}\n`);
@@ -47,7 +48,7 @@ const CONNECTIONS = 50;
 const variants = [
   { name: 'off', root: rootDir, flowLogs: undefined },
   { name: 'on', root: rootDir, flowLogs: (i) => ({ destination: 'file', file: path.join(dir, `flow-${i}`, 'flow.log') }) },
-  ...(v.baseline ? [{ name: 'baseline', root: path.resolve(v.baseline), flowLogs: undefined }] : []),
+  ...(v.baseline ? [{ name: 'baseline', root: path.resolve(v.baseline), flowLogs: v['baseline-flow-logs'] ? (i) => ({ destination: 'file', file: path.join(dir, `flow-b${i}`, 'flow.log') }) : undefined }] : []),
 ];
 
 async function wrk(host, port, seconds) {
