@@ -16,6 +16,7 @@ import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointServic
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
+import { packageVersion } from './telemetry/build-info.js';
 import { openFlowLog, type FlowLog } from './telemetry/flow-log.js';
 import { createMetrics } from './telemetry/metrics.js';
 
@@ -69,7 +70,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     await store.commit(inventory.changes);
     const after = await store.load();
 
-    const metrics = createMetrics();
+    const metrics = createMetrics({ version: packageVersion() });
     snat = await setupSnat(config.dataplane.snat);
     const relay = selectRelay();
     log.info({ snat_mode: snat.mode, why: snat.why }, `data plane: SNAT mode ${snat.mode}`);
@@ -102,7 +103,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log.fatal({ cause }, `data plane: ${cause}: vpcepd stops`);
       process.exit(70);
     });
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, totals: dataPlane.totals, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
     const control = new ControlPlane({
       region: config.region,
       store,
@@ -122,6 +123,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       void control.converge().finally(() => { converging = false; });
     });
 
+    metrics.setEndpointSource(function* () {
+      for (const e of control.allEndpoints()) {
+        yield {
+          endpoint_id: e.id, service_id: e.service_id, service_name: e.service_name, vpc_id: e.vpc_id,
+          account: e.owner, project_id: control.accountByName(e.owner)?.project_id ?? '',
+          ip: e.ip ?? '', host_ip: e.host_ip ?? '', snat_ip: e.snat_ip ?? '', zone: '',
+        };
+      }
+    });
     metrics.setStatusSource(() => {
       const services = Object.fromEntries(SERVICE_STATUSES.map((s) => [s, 0]));
       const endpoints = Object.fromEntries(ENDPOINT_STATUSES.map((s) => [s, 0]));

@@ -18,7 +18,8 @@ export const METRICS_TOKEN = 'bench-metrics-secret-0123';
 /** the simulated network: VPC 10.77.0.0/16 is the daemon's VPC number 1, so 10.77.1.x lives at 127.1.1.x */
 const VPC = { id: 'vpc-bench', cidr: '10.77.0.0/16', subnet: 'subnet-bench', subnetCidr: '10.77.1.0/24', port: 'port-backend', portIp: '10.77.1.10' };
 
-export function daemonConfig({ snat, socketBuffer, endpoints, flowLogs }) {
+/** `subnetCidr`: a wider subnet than the /24 for more than ~250 endpoints (it must hold 10.77.1.10) */
+export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.subnetCidr, flowLogs }) {
   return {
     region: 'sim-1',
     ...(flowLogs ? { flow_logs: flowLogs } : {}),
@@ -27,7 +28,7 @@ export function daemonConfig({ snat, socketBuffer, endpoints, flowLogs }) {
     accounts: [{ ...ACCOUNT, quotas: { endpoint_service: 5, endpoint: Math.max(10, endpoints), connections_per_endpoint: CAP } }],
     vpcs: [{
       id: VPC.id, account: ACCOUNT.name, cidr: VPC.cidr,
-      subnets: [{ id: VPC.subnet, cidr: VPC.subnetCidr }],
+      subnets: [{ id: VPC.subnet, cidr: subnetCidr }],
       ports: [{ id: VPC.port, subnet: VPC.subnet, ip: VPC.portIp, type: 'VM', target: '127.0.0.1' }],
     }],
   };
@@ -35,9 +36,9 @@ export function daemonConfig({ snat, socketBuffer, endpoints, flowLogs }) {
 
 export class Vpcepd {
   /** starts the daemon on a free API port; resolves once GET / answers 200 */
-  static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, flowLogs = undefined }) {
+  static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, subnetCidr = undefined, flowLogs = undefined }) {
     const configFile = path.join(dir, 'vpcepd.json');
-    fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, socketBuffer, endpoints, flowLogs }), null, 2));
+    fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, socketBuffer, endpoints, subnetCidr, flowLogs }), null, 2));
     const port = await freePort();
     const args = [
       path.join(root, 'bin/vpcepd.js'), '--config', configFile, '--data-dir', path.join(dir, 'vpcep-data'),

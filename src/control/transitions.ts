@@ -132,7 +132,9 @@ export async function pushEndpoint(st: ControlState, id: string): Promise<void> 
 export async function finishEndpointDeletion(st: ControlState, id: string): Promise<void> {
   const gateway = st.endpoints.get(id)?.service_type === 'gateway';
   // A deleting gateway endpoint's routes are already out of the view: push it first.
-  const ack = gateway ? await pushRouting(st) : await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
+  const ack = gateway ? await pushRouting(st) : await applyToDataPlane(st, { kind: 'endpoint', id, live: null, deleted: true });
+  // the data plane forgets its counters (an interface endpoint's went with its teardown)
+  if (gateway) await applyToDataPlane(st, { kind: 'endpoint', id, live: null, deleted: true });
   if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'data plane did not confirm the endpoint teardown');
   await st.serial(async () => {
     if (st.endpoints.get(id)?.status !== 'deleting') return;

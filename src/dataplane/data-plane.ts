@@ -9,7 +9,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
 import { REFUSAL_REASONS, type RefusalReason } from './admission.js';
 import { Phase } from './connection.js';
-import { EndpointRuntime, type DataPlaneContext } from './endpoint-runtime.js';
+import { EndpointRuntime, newCounters, newTally, tallyBytes, type DataPlaneContext, type EndpointCounters, type EndpointTally } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
 import { listenTcp } from './listener.js';
@@ -33,7 +33,7 @@ export interface TcpDataPlaneOptions {
   readonly log: Logger;
   /** records one backend connect time */
   readonly observeConnect: (endpointId: string, seconds: number) => void;
-  /** forgets an endpoint's instruments when it goes */
+  /** forgets an endpoint's instruments when it is deleted */
   readonly forget: (endpointId: string) => void;
   /** how often the summary line is logged (ms); 0 turns it off */
   readonly summaryIntervalMs?: number;
@@ -47,6 +47,10 @@ export interface TcpDataPlaneOptions {
 
 export class TcpDataPlane implements DataPlane {
   private readonly runtimes = new Map<string, EndpointRuntime>();
+  /** every endpoint's counters, live or not, kept until the endpoint is deleted */
+  private readonly tallies = new Map<string, EndpointTally>();
+  /** daemon-wide, since start (connections, refusals and closes by reason): they survive endpoint churn */
+  readonly totals: EndpointCounters = newCounters();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly vpcBases = new Map<number, number>();
   private readonly o: TcpDataPlaneOptions;
@@ -78,6 +82,7 @@ export class TcpDataPlane implements DataPlane {
     const load = this.load;
     const isVpc = (k: number) => this.vpcBases.has(k);
     const summary = this.summary;
+    const totals = this.totals;
     this.ctx = {
       snatMode: o.snatMode,
       connectTimeoutMs: o.connectTimeoutMs,
@@ -86,12 +91,14 @@ export class TcpDataPlane implements DataPlane {
       simulatedSource: (host) => this.simulatedSource(host),
       clientVpc: (host) => clientVpcNumber(host, isVpc),
       listen: (host, port, sink) => countedListener(load, host, port, sink),
-      connectionOpened: () => { load.active++; summary.opened++; },
-      connectionClosed: () => { load.active--; },
+      connectionOpened: () => { load.active++; summary.opened++; totals.connections++; },
+      connectionClosed: (reason) => { load.active--; totals.closed[reason]++; },
+      tally: (id) => this.tallyOf(id),
       observeConnect: o.observeConnect,
       flowLog: this.flowLog,
       refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
+        totals.rejected[reason]++;
         if (err === undefined) o.log.debug({ endpoint_id: endpointId, reason, client }, 'connection refused');
         else o.log.error({ endpoint_id: endpointId, reason, err }, 'connection reset: handling it threw');
       },
@@ -117,6 +124,13 @@ export class TcpDataPlane implements DataPlane {
     return this.gateway.decisions;
   }
 
+  /** an endpoint's tally, made on its first runtime */
+  private tallyOf(id: string): EndpointTally {
+    let t = this.tallies.get(id);
+    if (!t) this.tallies.set(id, (t = newTally()));
+    return t;
+  }
+
   apply(event: ChangeEvent): Promise<Ack> {
     if (event.kind === 'service') return Promise.resolve({ ok: true });
     if (event.kind === 'routing') {
@@ -129,28 +143,32 @@ export class TcpDataPlane implements DataPlane {
     // Events of one endpoint apply in order; different endpoints proceed independently.
     const prev = this.queues.get(event.id) ?? Promise.resolve();
     const live = event.live;
-    const next = prev.then(() => this.applyEndpoint(event.id, live));
+    const deleted = event.deleted === true;
+    const next = prev.then(() => this.applyEndpoint(event.id, live, deleted));
     const tail = next.catch(() => undefined);
     this.queues.set(event.id, tail);
     void tail.then(() => { if (this.queues.get(event.id) === tail) this.queues.delete(event.id); });
     return next;
   }
 
-  /** each endpoint's figures, read by the metrics at scrape time */
+  /** the figures of every endpoint that ever ran and is not deleted (live or not), read by the metrics at scrape time */
   stats(): EndpointFigures[] {
-    return [...this.runtimes.values(), ...this.gateway.runtimes.values()].map((r) => {
-      const b = r.bytes();
-      return {
-        id: r.spec.id,
-        active: r.active,
-        connections: r.counters.connections,
-        rejected: r.counters.rejected,
-        closed: r.counters.closed,
+    const out: EndpointFigures[] = [];
+    for (const [id, t] of this.tallies) {
+      const b = tallyBytes(t);
+      const r = this.runtimes.get(id) ?? this.gateway.runtimes.get(id);
+      out.push({
+        id,
+        active: t.connections.size,
+        connections: t.counters.connections,
+        rejected: t.counters.rejected,
+        closed: t.counters.closed,
         receivedBytes: b.received,
         sentBytes: b.sent,
-        snatPorts: r.snatPortsInUse,
-      };
-    });
+        snatPorts: r?.snatPortsInUse ?? 0,
+      });
+    }
+    return out;
   }
 
   /** the internet path's figures (connections to public services routed igw or from outside every VPC) */
@@ -180,18 +198,19 @@ export class TcpDataPlane implements DataPlane {
     this.gateway.close();
   }
 
-  private async applyEndpoint(id: string, live: LiveEndpoint | null): Promise<Ack> {
+  private async applyEndpoint(id: string, live: LiveEndpoint | null, deleted: boolean): Promise<Ack> {
     const current = this.runtimes.get(id);
     if (!live) {
       if (current) {
         current.close();
         this.runtimes.delete(id);
-        this.o.forget(id);
         this.o.log.info({ endpoint_id: id }, 'endpoint down: listeners closed, connections cut');
       }
+      // Its counters stay while it exists, so that a cut or a reject can be scraped; they go with it.
+      if (deleted && this.tallies.delete(id)) this.o.forget(id);
       return { ok: true };
     }
-    const runtime = current ?? new EndpointRuntime(live, this.ctx);
+    const runtime = current ?? new EndpointRuntime(live, this.ctx, this.tallyOf(id));
     const result = await runtime.update(live);
     if (!result.ok) {
       if (!current) runtime.close();

@@ -21,7 +21,9 @@ export interface DataPlaneContext {
   /** listens on host:port, the listener counted in the descriptor budget while open */
   listen(host: string, port: number, sink: ListenerSink): Promise<TcpListener>;
   connectionOpened(): void;
-  connectionClosed(): void;
+  connectionClosed(reason: CloseReason): void;
+  /** an endpoint's counters, kept across its runtimes until it is deleted */
+  tally(endpointId: string): EndpointTally;
   observeConnect(endpointId: string, seconds: number): void;
   /** `err`: the exception, when handling the client threw (reason `error`) */
   refused(endpointId: string, reason: RefusalReason, client: string, err?: unknown): void;
@@ -38,6 +40,41 @@ export interface EndpointCounters {
   sentBytes: number;
   /** admitted connections that ended, by how */
   readonly closed: Record<CloseReason, number>;
+}
+
+/**
+ * What outlives an endpoint's runtime for as long as the endpoint exists (a reject and a re-accept
+ * included): its counters, and the connections still closing after a cut, whose bytes count once closed.
+ */
+export interface EndpointTally {
+  readonly counters: EndpointCounters;
+  readonly connections: Set<LiveConnection>;
+}
+
+/** counters at zero, every reason present */
+export function newCounters(): EndpointCounters {
+  return {
+    connections: 0,
+    rejected: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>,
+    receivedBytes: 0,
+    sentBytes: 0,
+    closed: Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>,
+  };
+}
+
+export function newTally(): EndpointTally {
+  return { counters: newCounters(), connections: new Set() };
+}
+
+/** bytes so far: closed connections plus what live ones have moved */
+export function tallyBytes(t: EndpointTally): { received: number; sent: number } {
+  let received = t.counters.receivedBytes;
+  let sent = t.counters.sentBytes;
+  for (const c of t.connections) {
+    received += c.receivedBytes;
+    sent += c.sentBytes;
+  }
+  return { received, sent };
 }
 
 interface Listener {
@@ -57,7 +94,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   whitelist: Cidr[];
   readonly vpcNumber: number;
   readonly vpcBase: number;
-  readonly connections = new Set<LiveConnection>();
+  readonly tally: EndpointTally;
+  /** this endpoint's connections, those of an earlier runtime still closing included */
+  readonly connections: Set<LiveConnection>;
   readonly counters: EndpointCounters;
   private readonly listeners = new Map<number, Listener>();
   private readonly ports = new SnatPortPool();
@@ -68,7 +107,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** flow logs: client host addresses already mapped to simulated ones (clients come back) */
   private readonly flowSources = new Map<string, string>();
 
-  constructor(spec: LiveEndpoint, ctx: DataPlaneContext) {
+  constructor(spec: LiveEndpoint, ctx: DataPlaneContext, tally: EndpointTally = newTally()) {
     this.spec = spec;
     this.ctx = ctx;
     this.active = 0;
@@ -77,13 +116,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.whitelist = spec.whitelist.map(cidrOf);
     this.vpcNumber = spec.vpc_number;
     this.vpcBase = cidrOf(spec.vpc_cidr).base;
-    this.counters = {
-      connections: 0,
-      rejected: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>,
-      receivedBytes: 0,
-      sentBytes: 0,
-      closed: Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>,
-    };
+    this.tally = tally;
+    this.connections = tally.connections;
+    this.counters = tally.counters;
     this.closing = false;
     // the endpoint is the interface that records; a gateway endpoint has none in the client's VPC
     this.flowOrigin = ctx.flowLog && flowOrigin({ account: spec.account_id, iface: spec.host_ip && spec.id, endpoint: spec.id, snatAddr: spec.snat_ip });
@@ -140,13 +175,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   /** bytes so far: closed connections plus what live ones have moved */
   bytes(): { received: number; sent: number } {
-    let received = this.counters.receivedBytes;
-    let sent = this.counters.sentBytes;
-    for (const c of this.connections) {
-      received += c.receivedBytes;
-      sent += c.sentBytes;
-    }
-    return { received, sent };
+    return tallyBytes(this.tally);
   }
 
   private listen(host: string, port: number): Promise<TcpListener> {
@@ -271,9 +300,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.active--;
     this.counters.receivedBytes += conn.receivedBytes;
     this.counters.sentBytes += conn.sentBytes;
-    this.counters.closed[conn.closeReason ?? 'done']++;
+    const reason = conn.closeReason ?? 'done';
+    this.counters.closed[reason]++;
     this.ports.give(conn.snatPort);
-    this.ctx.connectionClosed();
+    this.ctx.connectionClosed(reason);
     if (this.ctx.flowLog !== null) this.ctx.flowLog.closed(conn);
   }
 

@@ -8,7 +8,7 @@ import { intToIp, lastAddress } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import { flowOrigin } from '../telemetry/flow-log.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
-import { EndpointRuntime } from './endpoint-runtime.js';
+import { EndpointRuntime, type EndpointTally } from './endpoint-runtime.js';
 import type { PendingClient, RouteKey, TcpListener } from './connection.js';
 
 interface PublicListener {
@@ -18,11 +18,11 @@ interface PublicListener {
 }
 
 /** the runtime of a gateway endpoint or of the internet path: no listeners of its own */
-function routedRuntime(id: string, cap: number, ctx: DataPlaneContext): EndpointRuntime {
+function routedRuntime(id: string, cap: number, ctx: DataPlaneContext, tally?: EndpointTally): EndpointRuntime {
   return new EndpointRuntime({
     id, marker_id: 0, service_id: '', ip: '0.0.0.0', host_ip: '', vpc_id: '', vpc_number: 0, vpc_cidr: '0.0.0.0/0',
     snat_ip: '', tcp_proxy: 'close', backends: [], enable_whitelist: false, whitelist: [], connection_cap: cap,
-  }, ctx);
+  }, ctx, tally);
 }
 
 export class GatewayPlane {
@@ -113,7 +113,10 @@ export class GatewayPlane {
     return this.ctx.listen(hostOfPublic(publicIp), port, {
       onClient: (client) => this.accept(client, publicIp, port),
       // Accept errors (EMFILE, ...) are counted, never fatal.
-      onAcceptError: (reason) => { this.internet.counters.rejected[reason]++; },
+      onAcceptError: (reason, err) => {
+        this.internet.counters.rejected[reason]++;
+        this.ctx.refused('internet', reason, 'accept', err);
+      },
     });
   }
 
@@ -159,7 +162,7 @@ export class GatewayPlane {
   private runtimeOf(endpointId: string): EndpointRuntime | undefined {
     let r = this.runtimes.get(endpointId);
     const ep = this.view?.endpoints.get(endpointId);
-    if (!r && ep && ep.status === 'accepted') this.runtimes.set(endpointId, (r = routedRuntime(endpointId, ep.cap, this.ctx)));
+    if (!r && ep && ep.status === 'accepted') this.runtimes.set(endpointId, (r = routedRuntime(endpointId, ep.cap, this.ctx, this.ctx.tally(endpointId))));
     return r;
   }
 

@@ -36,8 +36,11 @@ export interface LiveEndpoint {
 }
 
 export type ChangeEvent =
-  /** an endpoint's listeners should run as described, or (live: null) be torn down with their connections */
-  | { readonly kind: 'endpoint'; readonly id: string; readonly live: LiveEndpoint | null }
+  /**
+   * an endpoint's listeners should run as described, or (live: null) be torn down with their
+   * connections; deleted: the endpoint is gone, and its counters with it
+   */
+  | { readonly kind: 'endpoint'; readonly id: string; readonly live: LiveEndpoint | null; readonly deleted?: boolean }
   /** a service is available to endpoints, or is gone */
   | { readonly kind: 'service'; readonly id: string; readonly available: boolean }
   /** the route tables, public services and gateway endpoints changed: route new connections by this view */

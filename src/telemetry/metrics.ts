@@ -1,5 +1,6 @@
-// Every metric of vpcep-sim, declared once, with the one prefix `vpcep_` and small label sets.
+// The instruments of the metrics declared in metric-table.ts, and where they read their figures.
 import client from 'prom-client';
+import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
 
 export interface StatusCounts {
   services: Record<string, number>;
@@ -27,12 +28,20 @@ export interface DataPlaneFigures {
   readonly routeDecisions: Readonly<Record<string, number>>;
   /** connections to public services over the internet path (route igw, or a client outside every VPC) */
   readonly internet: InternetFigures;
+  readonly totals: DataPlaneTotals;
   /** the native relay's own figures; absent with the JS relay */
   readonly relay?: {
     readonly pipeBytes: number;
     readonly pipesUndersized: number;
     readonly staleEvents: number;
   };
+}
+
+/** Daemon-wide figures since start, which survive endpoint churn. */
+export interface DataPlaneTotals {
+  connections: number;
+  readonly rejected: Record<string, number>;
+  readonly closed: Record<string, number>;
 }
 
 /** The internet path's figures, daemon-wide (no endpoint carries them). */
@@ -58,148 +67,189 @@ export interface Metrics {
   setStatusSource(fn: () => StatusCounts): void;
   /** where the data-plane metrics read their figures at scrape time */
   setDataPlaneSource(fn: () => DataPlaneFigures, info: { snat_mode: string; relay: string }): void;
+  /** where vpcep_endpoint_info reads every existing endpoint at scrape time */
+  setEndpointSource(fn: () => Iterable<EndpointInfo>): void;
   observeConnect(endpointId: string, seconds: number): void;
   /** where the flow log counters read their figures at scrape time (unset: flow logs off, 0) */
   setFlowLogSource(fn: () => { records: number; dropped: number }): void;
   forgetEndpoint(endpointId: string): void;
 }
 
-export function createMetrics(): Metrics {
+const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, rejected: {}, closed: {}, receivedBytes: 0, sentBytes: 0, snatPorts: 0 };
+
+export function createMetrics(build: { version: string }): Metrics {
   const registry = new client.Registry();
   const endpointRegistry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  // promtool's lint refuses gauges named *_total; each is its grouped gauge summed (sum(nodejs_active_handles)).
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   let source: () => StatusCounts = () => ({ services: {}, endpoints: {} });
-  let dataPlane: () => DataPlaneFigures = () => ({ active: 0, endpoints: [], routeDecisions: {}, internet: { active: 0, connections: 0, receivedBytes: 0, sentBytes: 0 } });
+  let dataPlane: () => DataPlaneFigures = () => ({
+    active: 0, endpoints: [], routeDecisions: {}, internet: { active: 0, connections: 0, receivedBytes: 0, sentBytes: 0 }, totals: { connections: 0, rejected: {}, closed: {} },
+  });
   let info: { snat_mode: string; relay: string } | null = null;
+  let endpoints: () => Iterable<EndpointInfo> = () => [];
+  // One reading per scrape, shared by every collector, dropped when the render's turn ends. An
+  // endpoint that exists but never ran (pendingAcceptance) reads as zeros: every existing endpoint
+  // has its series, and only those.
+  let reading: { figures: DataPlaneFigures; endpoints: EndpointFigures[]; info: EndpointInfo[] } | null = null;
+  const read = () => {
+    if (!reading) {
+      const figures = dataPlane();
+      const info = [...endpoints()];
+      const all = [...figures.endpoints];
+      const seen = new Set(all.map((e) => e.id));
+      for (const e of info) if (!seen.has(e.endpoint_id)) all.push({ ...NEVER_RAN, id: e.endpoint_id });
+      reading = { figures, endpoints: all, info };
+      setImmediate(() => { reading = null; });
+    }
+    return reading;
+  };
 
-  const apiRequests = new client.Counter({
-    name: 'vpcep_api_requests_total',
-    help: 'Control API requests by method, route pattern and HTTP status code',
-    labelNames: ['method', 'route', 'code'] as const,
+  new client.Gauge({
+    ...declared('vpcep_build_info'),
     registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ version: build.version, node_version: process.version, relay: info?.relay ?? '' }, 1);
+    },
   });
-  const apiRefused = new client.Counter({
-    name: 'vpcep_api_refused_total',
-    help: 'API connections refused at accept or cut, by reason',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  });
+  const apiRequests = new client.Counter<'method' | 'route' | 'code'>({ ...declared('vpcep_api_requests_total'), registers: [registry] });
+  const apiRefused = new client.Counter<'reason'>({ ...declared('vpcep_api_refused_total'), registers: [registry] });
   for (const reason of API_REFUSAL_REASONS) apiRefused.inc({ reason }, 0);
-  const byStatus = (name: string, help: string, pick: (c: StatusCounts) => Record<string, number>) => new client.Gauge({
-    name, help, labelNames: ['status'] as const, registers: [registry],
+  const byStatus = (name: MetricName, pick: (c: StatusCounts) => Record<string, number>) => new client.Gauge({
+    ...declared(name), registers: [registry],
     collect() {
       this.reset();
       for (const [status, n] of Object.entries(pick(source()))) this.set({ status }, n);
     },
   });
-  byStatus('vpcep_endpoint_services', 'Endpoint services by status', (c) => c.services);
-  byStatus('vpcep_endpoints', 'Endpoints by status', (c) => c.endpoints);
+  byStatus('vpcep_endpoint_services', (c) => c.services);
+  byStatus('vpcep_endpoints', (c) => c.endpoints);
+
+  // Daemon-wide totals since start: they survive endpoint churn (every reason shown, zeros too).
+  new client.Counter({
+    ...declared('vpcep_connections_total'),
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read().figures.totals.connections);
+    },
+  });
+  const totalByReason = (name: MetricName, pick: (t: DataPlaneTotals) => Readonly<Record<string, number>>) => new client.Counter({
+    ...declared(name), registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(pick(read().figures.totals))) this.inc({ reason }, n);
+    },
+  });
+  totalByReason('vpcep_rejected_connections_total', (t) => t.rejected);
+  totalByReason('vpcep_closed_connections_total', (t) => t.closed);
+
+  new client.Gauge({
+    ...declared('vpcep_endpoint_info'),
+    registers: [endpointRegistry],
+    collect() {
+      this.reset();
+      for (const e of read().info) this.set(e, 1);
+    },
+  });
 
   // The data plane: per endpoint (label endpoint_id only), read from its counters at scrape time
-  // so that the per-connection path does no label lookups.
-  const perEndpoint = (name: string, help: string, value: (e: EndpointFigures) => number, type: 'gauge' | 'counter') => {
+  // so that the per-connection path does no label lookups. Every endpoint that exists has its
+  // series, live or not (rejected, failed), until it is deleted: totals never restart.
+  const perEndpoint = (name: MetricName, value: (e: EndpointFigures) => number, type: 'gauge' | 'counter') => {
     const Metric = type === 'gauge' ? client.Gauge : client.Counter;
     new Metric({
-      name, help, labelNames: ['endpoint_id'] as const, registers: [endpointRegistry],
+      ...declared<'endpoint_id'>(name), registers: [endpointRegistry],
       collect(this: client.Gauge<'endpoint_id'> | client.Counter<'endpoint_id'>) {
         this.reset();
-        for (const e of dataPlane().endpoints) {
+        for (const e of read().endpoints) {
           if (this instanceof client.Gauge) this.set({ endpoint_id: e.id }, value(e));
           else this.inc({ endpoint_id: e.id }, value(e));
         }
       },
     });
   };
-  perEndpoint('vpcep_endpoint_active_connections', 'Connections open through an endpoint', (e) => e.active, 'gauge');
-  perEndpoint('vpcep_endpoint_connections_total', 'Connections admitted by an endpoint', (e) => e.connections, 'counter');
-  perEndpoint('vpcep_endpoint_received_bytes_total', 'Bytes received from clients of an endpoint', (e) => e.receivedBytes, 'counter');
-  perEndpoint('vpcep_endpoint_sent_bytes_total', 'Bytes sent to clients of an endpoint', (e) => e.sentBytes, 'counter');
-  perEndpoint('vpcep_endpoint_snat_ports_in_use', 'SNAT source ports of an endpoint held by live connections', (e) => e.snatPorts, 'gauge');
-  const byReason = (name: string, help: string, pick: (e: EndpointFigures) => Readonly<Record<string, number>>) => new client.Counter({
-    name, help, labelNames: ['endpoint_id', 'reason'] as const, registers: [endpointRegistry],
+  perEndpoint('vpcep_endpoint_active_connections', (e) => e.active, 'gauge');
+  perEndpoint('vpcep_endpoint_connections_total', (e) => e.connections, 'counter');
+  perEndpoint('vpcep_endpoint_received_bytes_total', (e) => e.receivedBytes, 'counter');
+  perEndpoint('vpcep_endpoint_sent_bytes_total', (e) => e.sentBytes, 'counter');
+  perEndpoint('vpcep_endpoint_snat_ports_in_use', (e) => e.snatPorts, 'gauge');
+  const byReason = (name: MetricName, pick: (e: EndpointFigures) => Readonly<Record<string, number>>) => new client.Counter({
+    ...declared(name), registers: [endpointRegistry],
     collect() {
       this.reset();
-      for (const e of dataPlane().endpoints) {
+      for (const e of read().endpoints) {
         for (const [reason, n] of Object.entries(pick(e))) if (n > 0) this.inc({ endpoint_id: e.id, reason }, n);
       }
     },
   });
-  byReason('vpcep_endpoint_rejected_connections_total', 'Connections an endpoint refused or could not relay, by reason', (e) => e.rejected);
-  byReason('vpcep_endpoint_closed_connections_total', 'Admitted connections of an endpoint that ended, by how', (e) => e.closed);
-  const connectSeconds = new client.Histogram({
-    name: 'vpcep_endpoint_backend_connect_seconds',
-    help: 'Time to connect to the backend, per endpoint',
-    labelNames: ['endpoint_id'] as const,
+  byReason('vpcep_endpoint_rejected_connections_total', (e) => e.rejected);
+  byReason('vpcep_endpoint_closed_connections_total', (e) => e.closed);
+  const connectSeconds = new client.Histogram<'endpoint_id'>({
+    ...declared('vpcep_endpoint_backend_connect_seconds'),
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [endpointRegistry],
   });
   new client.Counter({
-    name: 'vpcep_route_decisions_total',
-    help: 'Connections to public services by the target type of the route that decided them',
-    labelNames: ['target_type'] as const,
+    ...declared('vpcep_route_decisions_total'),
     registers: [registry],
     collect() {
       this.reset();
-      for (const [target_type, n] of Object.entries(dataPlane().routeDecisions)) this.inc({ target_type }, n);
+      for (const [target_type, n] of Object.entries(read().figures.routeDecisions)) this.inc({ target_type }, n);
     },
   });
   new client.Gauge({
-    name: 'vpcep_internet_active_connections',
-    help: 'Connections open to public services over the internet path',
+    ...declared('vpcep_internet_active_connections'),
     registers: [registry],
     collect() {
-      this.set(dataPlane().internet.active);
+      this.set(read().figures.internet.active);
     },
   });
   new client.Counter({
-    name: 'vpcep_internet_connections_total',
-    help: 'Connections relayed to public services over the internet path',
+    ...declared('vpcep_internet_connections_total'),
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(dataPlane().internet.connections);
+      this.inc(read().figures.internet.connections);
     },
   });
   new client.Counter({
-    name: 'vpcep_internet_bytes_total',
-    help: 'Bytes of internet-path connections: received from clients, sent to clients',
-    labelNames: ['direction'] as const,
+    ...declared('vpcep_internet_bytes_total'),
     registers: [registry],
     collect() {
       this.reset();
-      const i = dataPlane().internet;
+      const i = read().figures.internet;
       this.inc({ direction: 'received' }, i.receivedBytes);
       this.inc({ direction: 'sent' }, i.sentBytes);
     },
   });
   new client.Gauge({
-    name: 'vpcep_active_connections',
-    help: 'Connections open through the whole data plane',
+    ...declared('vpcep_active_connections'),
     registers: [registry],
     collect() {
-      this.set(dataPlane().active);
+      this.set(read().figures.active);
     },
   });
-  const relayFigure = (name: string, help: string, pick: (r: NonNullable<DataPlaneFigures['relay']>) => number, type: 'gauge' | 'counter') => {
+  const relayFigure = (name: MetricName, pick: (r: NonNullable<DataPlaneFigures['relay']>) => number, type: 'gauge' | 'counter') => {
     const Metric = type === 'gauge' ? client.Gauge : client.Counter;
     new Metric({
-      name, help, registers: [registry],
+      ...declared(name), registers: [registry],
       collect(this: client.Gauge | client.Counter) {
         this.reset();
-        const r = dataPlane().relay;
+        const r = read().figures.relay;
         if (!r) return;
         if (this instanceof client.Gauge) this.set(pick(r));
         else this.inc(pick(r));
       },
     });
   };
-  relayFigure('vpcep_relay_pipe_size_bytes', 'Size the native relay gives each pipe (1 MiB, less under an unprivileged user\'s pipe quota)', (r) => r.pipeBytes, 'gauge');
-  relayFigure('vpcep_relay_pipes_undersized_total', 'Pipes the kernel left smaller than vpcep_relay_pipe_size_bytes (the user\'s pipe quota spent)', (r) => r.pipesUndersized, 'counter');
-  relayFigure('vpcep_relay_stale_events_total', 'Epoll events of the native relay naming a connection already closed, ignored', (r) => r.staleEvents, 'counter');
+  relayFigure('vpcep_relay_pipe_size_bytes', (r) => r.pipeBytes, 'gauge');
+  relayFigure('vpcep_relay_pipes_undersized_total', (r) => r.pipesUndersized, 'counter');
+  relayFigure('vpcep_relay_stale_events_total', (r) => r.staleEvents, 'counter');
   new client.Gauge({
-    name: 'vpcep_dataplane_info',
-    help: 'The data plane that runs: SNAT mode and relay',
-    labelNames: ['snat_mode', 'relay'] as const,
+    ...declared('vpcep_dataplane_info'),
     registers: [registry],
     collect() {
       this.reset();
@@ -207,24 +257,15 @@ export function createMetrics(): Metrics {
     },
   });
   let flowLog = () => ({ records: 0, dropped: 0 });
-  new client.Counter({
-    name: 'vpcep_flow_log_records_total',
-    help: 'Connection flow log records made (flow_logs), the dropped ones included',
-    registers: [registry],
+  const flowLogFigure = (name: MetricName, pick: (f: { records: number; dropped: number }) => number) => new client.Counter({
+    ...declared(name), registers: [registry],
     collect() {
       this.reset();
-      this.inc(flowLog().records);
+      this.inc(pick(flowLog()));
     },
   });
-  new client.Counter({
-    name: 'vpcep_flow_log_dropped_records_total',
-    help: 'Connection flow log records dropped: the writer\'s buffer was full (a slow or full disk)',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(flowLog().dropped);
-    },
-  });
+  flowLogFigure('vpcep_flow_log_records_total', (f) => f.records);
+  flowLogFigure('vpcep_flow_log_dropped_records_total', (f) => f.dropped);
   const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
 
   return {
@@ -238,6 +279,9 @@ export function createMetrics(): Metrics {
     setDataPlaneSource(fn, i) {
       dataPlane = fn;
       info = i;
+    },
+    setEndpointSource(fn) {
+      endpoints = fn;
     },
     observeConnect(endpointId, seconds) {
       let h = children.get(endpointId);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DB_FILE } from '../../src/store/sqlite.js';
-import { ApiClient, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, writeConfig, type ChildDaemon } from '../helpers.js';
+import { ApiClient, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 
 const running: ChildDaemon[] = [];
 async function start(args: string[], env: Record<string, string> = {}): Promise<ChildDaemon> {
@@ -20,9 +20,10 @@ afterEach(async () => {
   }
 });
 
-function projectOf(output: string): string {
-  const ready = output.split('\n').find((l) => l.includes('"vpcepd ready"'));
-  return JSON.parse(ready!).accounts[0].project_id;
+/** the default account's project id, from the "vpcepd ready" line (which may reach the pipe after the API answers) */
+async function projectOf(d: ChildDaemon): Promise<string> {
+  const ready = await waitFor(() => d.output().split('\n').find((l) => l.includes('"vpcepd ready"')), 5_000, 'the "vpcepd ready" log line');
+  return JSON.parse(ready).accounts[0].project_id;
 }
 
 describe('vpcepd process', () => {
@@ -37,7 +38,7 @@ describe('vpcepd process', () => {
     expect(d.output().split(token).length - 1).toBe(1);
     const versions = await (await fetch(`${d.url}/`)).json();
     expect(versions.versions[0]).toMatchObject({ id: 'v1', status: 'CURRENT' });
-    const api = new ApiClient(d.url, token, projectOf(d.output()));
+    const api = new ApiClient(d.url, token, await projectOf(d));
     const q = await api.get('/quotas');
     expect(q.status).toBe(200);
     expect(q.body.quotas.resources).toEqual([
@@ -53,7 +54,7 @@ describe('vpcepd process', () => {
     expect((await d.exited).code).toBe(0);
     const again = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
     expect(again.output()).not.toContain(token);
-    const api2 = new ApiClient(again.url, token, projectOf(again.output()));
+    const api2 = new ApiClient(again.url, token, await projectOf(again));
     expect(api2.project).toBe(api.project);
     expect((await api2.get(`/vpc-endpoint-services/${svc.body.id}`)).status).toBe(200);
   });
@@ -63,7 +64,7 @@ describe('vpcepd process', () => {
     const d = await start([], { VPCEP_TOKEN: 'from-the-env-123', VPCEP_DATA_DIR: path.join(dir, 'envdata') });
     expect(fs.existsSync(path.join(dir, 'envdata', DB_FILE))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'envdata', 'token'))).toBe(false);
-    const api = new ApiClient(d.url, 'from-the-env-123', projectOf(d.output()));
+    const api = new ApiClient(d.url, 'from-the-env-123', await projectOf(d));
     expect((await api.get('/quotas')).status).toBe(200);
   });
 

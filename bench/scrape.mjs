@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// What a scrape of GET /metrics with the metrics token costs at many endpoints: its time and size,
+// and the daemon's RSS, on this build and, side by side in the same run, on another build
+// (`--base DIR`: a checkout of an earlier commit with its dist/ built) as the anchor.
+//
+//   node bench/scrape.mjs [--endpoints 2000] [--scrapes 30] [--rounds 2] [--base DIR] [--relay js|native]
+//
+// Each daemon gets one service of one port and N endpoints in one VPC (a /20 subnet), and one
+// connection through every endpoint (so every per-endpoint series, histogram included, has
+// samples); then it is scraped SCRAPES times, one at a time, and stopped before the next daemon
+// starts (data-plane addresses are host-wide: two daemons cannot hold the same VPC's), in rounds
+// (this, base, this, base, ...). The figures per build are medians over the rounds, the ratios the
+// median of the per-round ratios. The daemon's CPU time per scrape is the steadier figure on a
+// shared machine; the wall time includes waiting for a core. Prints JSON and writes it under
+// bench/results/.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Vpcepd, METRICS_TOKEN } from './lib/vpcep.mjs';
+import { processCpuSeconds } from './lib/cpu.mjs';
+import { rssKiB, stopAll } from './lib/procs.mjs';
+import { median } from './lib/stats.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values: o } = parseArgs({
+  options: {
+    endpoints: { type: 'string', default: '2000' },
+    scrapes: { type: 'string', default: '30' },
+    rounds: { type: 'string', default: '2' },
+    base: { type: 'string' },
+    relay: { type: 'string', default: 'js' },
+  },
+});
+const N = Number(o.endpoints);
+const SCRAPES = Number(o.scrapes);
+const PORT = 18080;
+
+const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s); });
+await new Promise((resolve) => echo.listen(0, '127.0.0.1', resolve));
+
+async function through(host) {
+  await new Promise((resolve, reject) => {
+    const s = net.connect({ host, port: PORT }, () => s.write('x'));
+    s.once('data', () => { s.end(); resolve(); });
+    s.once('error', reject);
+  });
+}
+
+/** a daemon of `root` with N endpoints, each with one connection made and closed */
+async function setUp(name, root) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vpcep-scrape-${name}-`));
+  const d = await Vpcepd.start({ root, dir, relay: o.relay, endpoints: N, subnetCidr: '10.77.0.0/20' });
+  const svc = await d.createService([{ client_port: PORT, server_port: echo.address().port }]);
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 25) {
+    const batch = await Promise.all(Array.from({ length: Math.min(25, N - i) }, () => d.createEndpoint(svc.id)));
+    for (const e of batch) await through(e.host_ip);
+  }
+  console.error(`${name}: ${N} endpoints up and used in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const x = { name, root, d, times: [], bytes: 0, lines: 0, rss: 0, cpuMs: 0 };
+  const cpu0 = processCpuSeconds(d.pid);
+  for (let i = 0; i < SCRAPES; i++) await scrape(x);
+  x.cpuMs = ((processCpuSeconds(d.pid) - cpu0) * 1000) / SCRAPES;
+  x.rss = rssKiB(d.pid);
+  await d.stop();
+  const { d: _, ...figures } = x;
+  return figures;
+}
+
+async function scrape(x) {
+  const t0 = performance.now();
+  const res = await fetch(`${x.d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  const text = await res.text();
+  x.times.push(performance.now() - t0);
+  x.bytes = Buffer.byteLength(text);
+  x.lines = text.split('\n').filter((l) => l && !l.startsWith('#')).length;
+}
+
+const ROUNDS = o.base ? Number(o.rounds) : 1;
+
+try {
+  const rounds = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const runs = [await setUp('this', ROOT)];
+    if (o.base) runs.push(await setUp('base', path.resolve(o.base)));
+    rounds.push(runs.map((x) => ({
+      name: x.name, root: x.root, scrape_ms_median: +median(x.times).toFixed(1), scrape_ms_p90: +[...x.times].sort((p, q) => p - q)[Math.floor(x.times.length * 0.9)].toFixed(1),
+      cpu_ms_per_scrape: +x.cpuMs.toFixed(1), bytes: x.bytes, samples: x.lines, rss_kib: x.rss,
+    })));
+  }
+  const keys = ['scrape_ms_median', 'scrape_ms_p90', 'cpu_ms_per_scrape', 'bytes', 'samples', 'rss_kib'];
+  const out = {
+    endpoints: N, scrapes: SCRAPES, rounds: ROUNDS, relay: o.relay, cores: os.cpus().length,
+    runs: rounds[0].map((first, i) => ({ name: first.name, root: first.root, ...Object.fromEntries(keys.map((k) => [k, +median(rounds.map((r) => r[i][k])).toFixed(1)])) })),
+    per_round: rounds,
+  };
+  if (o.base) {
+    out.this_over_base = Object.fromEntries(keys.map((k) => [k, +median(rounds.map((r) => r[0][k] / r[1][k])).toFixed(2)]));
+  }
+  console.log(JSON.stringify(out, null, 2));
+  fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, `bench/results/scrape-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(out, null, 2));
+} finally {
+  await stopAll();
+  echo.close();
+}

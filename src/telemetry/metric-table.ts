@@ -1,0 +1,61 @@
+// Every metric of vpcep-sim, declared once: name (one prefix, `vpcep_`), type, labels, help, and
+// whether it carries tenants' endpoints (served only with the metrics token). metrics.ts builds the
+// instruments from this table; a test checks it against the README's Metrics table and a real scrape.
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricSpec {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly labels: readonly string[];
+  readonly help: string;
+  /** per-endpoint: served only with `Authorization: Bearer <metrics.token>` */
+  readonly token: boolean;
+}
+
+const m = (name: string, type: MetricType, labels: readonly string[], help: string, token = false): MetricSpec => ({ name, type, labels, help, token });
+
+/** the labels of vpcep_endpoint_info, to join the per-endpoint series on */
+export const ENDPOINT_INFO_LABELS = ['endpoint_id', 'service_id', 'service_name', 'vpc_id', 'account', 'project_id', 'ip', 'host_ip', 'snat_ip', 'zone'] as const;
+export type EndpointInfo = Readonly<Record<(typeof ENDPOINT_INFO_LABELS)[number], string>>;
+
+export const METRICS = [
+  m('vpcep_build_info', 'gauge', ['version', 'node_version', 'relay'], 'vpcep-sim\'s version, the Node.js version and the relay that runs (always 1)'),
+  m('vpcep_api_requests_total', 'counter', ['method', 'route', 'code'], 'Control API requests by method, route pattern and HTTP status code'),
+  m('vpcep_api_refused_total', 'counter', ['reason'], 'API connections refused at accept or cut, by reason'),
+  m('vpcep_endpoint_services', 'gauge', ['status'], 'Endpoint services by status'),
+  m('vpcep_endpoints', 'gauge', ['status'], 'Endpoints by status'),
+  m('vpcep_connections_total', 'counter', [], 'Connections admitted by the whole data plane since start'),
+  m('vpcep_rejected_connections_total', 'counter', ['reason'], 'Connections the whole data plane refused or could not relay since start, by reason'),
+  m('vpcep_closed_connections_total', 'counter', ['reason'], 'Admitted connections of the whole data plane that ended since start, by how'),
+  m('vpcep_endpoint_info', 'gauge', ENDPOINT_INFO_LABELS, 'One series per endpoint that exists (always 1), to join the per-endpoint series on', true),
+  m('vpcep_endpoint_active_connections', 'gauge', ['endpoint_id'], 'Connections open through an endpoint', true),
+  m('vpcep_endpoint_connections_total', 'counter', ['endpoint_id'], 'Connections admitted by an endpoint', true),
+  m('vpcep_endpoint_rejected_connections_total', 'counter', ['endpoint_id', 'reason'], 'Connections an endpoint refused or could not relay, by reason', true),
+  m('vpcep_endpoint_closed_connections_total', 'counter', ['endpoint_id', 'reason'], 'Admitted connections of an endpoint that ended, by how', true),
+  m('vpcep_endpoint_received_bytes_total', 'counter', ['endpoint_id'], 'Bytes received from clients of an endpoint', true),
+  m('vpcep_endpoint_sent_bytes_total', 'counter', ['endpoint_id'], 'Bytes sent to clients of an endpoint', true),
+  m('vpcep_endpoint_snat_ports_in_use', 'gauge', ['endpoint_id'], 'SNAT source ports of an endpoint held by live connections', true),
+  m('vpcep_endpoint_backend_connect_seconds', 'histogram', ['endpoint_id'], 'Time to connect to the backend, per endpoint', true),
+  m('vpcep_route_decisions_total', 'counter', ['target_type'], 'Connections to public services by the target type of the route that decided them'),
+  m('vpcep_internet_connections_total', 'counter', [], 'Connections relayed to public services over the internet path'),
+  m('vpcep_internet_active_connections', 'gauge', [], 'Connections open to public services over the internet path'),
+  m('vpcep_internet_bytes_total', 'counter', ['direction'], 'Bytes of internet-path connections: received from clients, sent to clients'),
+  m('vpcep_active_connections', 'gauge', [], 'Connections open through the whole data plane'),
+  m('vpcep_dataplane_info', 'gauge', ['snat_mode', 'relay'], 'The data plane that runs: SNAT mode and relay (always 1)'),
+  m('vpcep_relay_pipe_size_bytes', 'gauge', [], 'Size the native relay gives each pipe (1 MiB, less under an unprivileged user\'s pipe quota)'),
+  m('vpcep_relay_pipes_undersized_total', 'counter', [], 'Pipes the kernel left smaller than vpcep_relay_pipe_size_bytes (the user\'s pipe quota spent)'),
+  m('vpcep_relay_stale_events_total', 'counter', [], 'Epoll events of the native relay naming a connection already closed, ignored'),
+  m('vpcep_flow_log_records_total', 'counter', [], 'Connection flow log records made (flow_logs), the dropped ones included'),
+  m('vpcep_flow_log_dropped_records_total', 'counter', [], 'Connection flow log records dropped: the writer\'s buffer was full (a slow or full disk)'),
+] as const satisfies readonly MetricSpec[];
+
+export type MetricName = (typeof METRICS)[number]['name'];
+
+const BY_NAME = new Map<string, MetricSpec>(METRICS.map((s) => [s.name, s]));
+
+/** the prom-client options of a declared metric: name, help, label names */
+export function declared<L extends string = string>(name: MetricName): { name: string; help: string; labelNames: readonly L[] } {
+  const s = BY_NAME.get(name)!;
+  return { name: s.name, help: s.help, labelNames: s.labels as readonly L[] };
+}

@@ -1,0 +1,253 @@
+// /metrics as Prometheus users read it: per-endpoint series kept while the endpoint exists, the
+// info series to join on, daemon-wide totals that survive churn, the declared table, promtool's lint.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net, { type Socket } from 'node:net';
+import path from 'node:path';
+import { parser } from '@prometheus-io/lezer-promql';
+import { afterEach, describe, expect, it } from 'vitest';
+import { METRICS } from '../../src/telemetry/metric-table.js';
+import {
+  CONSUMER, METRICS_TOKEN, ROOT, SERVICE_BODY, metricValue, scrapeMetrics, startTestDaemon, waitFor, type MetricSample, type TestDaemon,
+} from '../helpers.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const daemons = new Set<TestDaemon>();
+const backends = new Set<TestBackend>();
+const sockets = new Set<Socket>();
+
+afterEach(async () => {
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  for (const d of daemons) await d.stop();
+  daemons.clear();
+  for (const b of backends) await b.close();
+  backends.clear();
+});
+
+/** a daemon, an echo backend, and an endpoint service of one port (approval off unless told) open to the consumer */
+async function world(approval = false): Promise<{ d: TestDaemon; port: number; serviceId: string }> {
+  const d = await startTestDaemon();
+  daemons.add(d);
+  const b = await startBackend(echo);
+  backends.add(b);
+  const port = randomPort();
+  const r = await d.provider.post('/vpc-endpoint-services', {
+    ...SERVICE_BODY, approval_enabled: approval, ports: [{ client_port: port, server_port: b.port, protocol: 'TCP' }],
+  });
+  expect(r.status).toBe(200);
+  await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${r.body.id}`)).body.status === 'available', 5_000, 'service available');
+  expect((await d.provider.post(`/vpc-endpoint-services/${r.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  return { d, port, serviceId: r.body.id };
+}
+
+async function endpointStatus(d: TestDaemon, id: string, status: string): Promise<any> {
+  return waitFor(async () => {
+    const r = await d.consumer.get(`/vpc-endpoints/${id}`);
+    return r.body.status === status ? r.body : null;
+  }, 5_000, `endpoint ${id} ${status}`);
+}
+
+/** connects from `localAddress`; resolves with the socket once `ping` came back, or null when reset */
+async function roundTrip(host: string, port: number, localAddress: string): Promise<Socket | null> {
+  const s = net.connect({ host, port, localAddress });
+  sockets.add(s);
+  return new Promise((resolve) => {
+    s.on('error', () => resolve(null));
+    s.on('close', () => resolve(null));
+    s.once('data', () => resolve(s));
+    s.write('ping');
+  });
+}
+
+const closedOf = (s: Socket) => new Promise<void>((resolve) => { if (s.destroyed) resolve(); else s.once('close', () => resolve()); });
+const find = (samples: MetricSample[], name: string, labels: Record<string, string> = {}) =>
+  samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+
+/** the metric names a PromQL expression selects, by Prometheus's own grammar (lezer-promql); throws on a syntax error */
+function selectedMetrics(expr: string): string[] {
+  const names: string[] = [];
+  let error = false;
+  parser.parse(expr).iterate({
+    enter(n) {
+      if (n.type.isError) error = true;
+      const id = n.name === 'VectorSelector' ? n.node.getChild('Identifier') : null;
+      if (id) names.push(expr.slice(id.from, id.to));
+    },
+  });
+  if (error) throw new Error(`not PromQL: ${expr}`);
+  return names;
+}
+
+/** every PromQL expression of the dashboard: the panels' targets, and the variables' label_values(SELECTOR, label) */
+function dashboardQueries(): string[] {
+  const dash = JSON.parse(fs.readFileSync(path.join(ROOT, 'dashboards/vpcep-sim.json'), 'utf8'));
+  const exprs: string[] = dash.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr));
+  for (const v of dash.templating.list) {
+    if (v.type !== 'query') continue;
+    const m = /^label_values\((.*), *\w+\)$/.exec(v.query.query);
+    if (!m) throw new Error(`variable ${v.name}: not label_values(selector, label): ${v.query.query}`);
+    exprs.push(m[1]!);
+  }
+  // Grafana's variables: the interval becomes a duration; $account and $endpoint sit inside strings
+  return exprs.map((e) => e.replaceAll('$__rate_interval', '5m'));
+}
+
+describe('metrics Prometheus users can work with', () => {
+  it('a cut and a reject stay scrapeable, totals do not restart after a re-accept, the info series joins, delete takes the series and not the daemon-wide totals', async () => {
+    const { d, port, serviceId } = await world();
+    const created = await d.consumer.post('/vpc-endpoints', {
+      endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_whitelist: true, whitelist: ['10.0.1.50'],
+    });
+    expect(created.status).toBe(200);
+    const ep = await endpointStatus(d, created.body.id, 'accepted');
+    const held = await roundTrip(ep.host_ip, port, '127.2.1.50');
+    expect(held).not.toBeNull();
+    expect(await roundTrip(ep.host_ip, port, '127.2.1.51')).toBeNull(); // not in the whitelist
+
+    const info = find(await scrapeMetrics(d.url), 'vpcep_endpoint_info', { endpoint_id: ep.id });
+    expect(info.map((x) => x.labels)).toEqual([{
+      endpoint_id: ep.id, service_id: serviceId, service_name: ep.endpoint_service_name, vpc_id: 'vpc-client', account: CONSUMER.name,
+      project_id: CONSUMER.project_id, ip: ep.ip, host_ip: ep.host_ip, snat_ip: ep.snat_ip, zone: '',
+    }]);
+
+    const rej = await d.provider.post(`/vpc-endpoint-services/${serviceId}/connections/action`, { action: 'reject', endpoints: [ep.id] });
+    expect(rej.status).toBe(200);
+    await closedOf(held!);
+    const id = { endpoint_id: ep.id };
+    await waitFor(async () => (await metricValue(d.url, 'vpcep_endpoint_closed_connections_total', { ...id, reason: 'cut' })) === 1, 3_000, 'the cut counted');
+    // rejected: still there, with every figure it had
+    let s = await scrapeMetrics(d.url);
+    expect(find(s, 'vpcep_endpoint_connections_total', id)[0]?.value).toBe(1);
+    expect(find(s, 'vpcep_endpoint_rejected_connections_total', { ...id, reason: 'whitelist' })[0]?.value).toBe(1);
+    expect(find(s, 'vpcep_endpoint_received_bytes_total', id)[0]?.value).toBe(4);
+    expect(find(s, 'vpcep_endpoint_active_connections', id)[0]?.value).toBe(0);
+    expect(find(s, 'vpcep_endpoint_info', id)[0]?.labels.snat_ip).toBe(''); // a rejected endpoint holds no SNAT address
+
+    const again = await d.provider.post(`/vpc-endpoint-services/${serviceId}/connections/action`, { action: 'receive', endpoints: [ep.id] });
+    expect(again.status).toBe(200);
+    const back = await endpointStatus(d, ep.id, 'accepted');
+    const second = await roundTrip(back.host_ip, port, '127.2.1.50');
+    expect(second).not.toBeNull();
+    second!.end();
+    await closedOf(second!);
+    await waitFor(async () => (await metricValue(d.url, 'vpcep_endpoint_closed_connections_total', { ...id, reason: 'done' })) === 1, 3_000, 'the close counted');
+    s = await scrapeMetrics(d.url);
+    expect(find(s, 'vpcep_endpoint_connections_total', id)[0]?.value).toBe(2); // not restarted at 0
+    expect(find(s, 'vpcep_endpoint_received_bytes_total', id)[0]?.value).toBe(8);
+    expect(find(s, 'vpcep_endpoint_closed_connections_total', { ...id, reason: 'cut' })[0]?.value).toBe(1);
+
+    expect((await d.consumer.delete(`/vpc-endpoints/${ep.id}`)).status).toBe(204);
+    s = await scrapeMetrics(d.url);
+    expect(s.filter((x) => x.labels.endpoint_id === ep.id).map((x) => x.line)).toEqual([]);
+    // daemon-wide totals by reason survive the endpoint
+    expect(find(s, 'vpcep_connections_total')[0]?.value).toBe(2);
+    expect(find(s, 'vpcep_closed_connections_total', { reason: 'cut' })[0]?.value).toBe(1);
+    expect(find(s, 'vpcep_closed_connections_total', { reason: 'done' })[0]?.value).toBe(1);
+    expect(find(s, 'vpcep_rejected_connections_total', { reason: 'whitelist' })[0]?.value).toBe(1);
+    expect(find(s, 'vpcep_rejected_connections_total', { reason: 'cap' })[0]?.value).toBe(0);
+  });
+
+  it('an endpoint awaiting acceptance, never live, has its info series and its counters at zero', async () => {
+    const { d, serviceId } = await world(true);
+    const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(created.body.status).toBe('pendingAcceptance');
+    const s = await scrapeMetrics(d.url);
+    const id = { endpoint_id: created.body.id };
+    expect(find(s, 'vpcep_endpoint_info', id)).toHaveLength(1);
+    for (const name of ['vpcep_endpoint_connections_total', 'vpcep_endpoint_active_connections', 'vpcep_endpoint_received_bytes_total', 'vpcep_endpoint_sent_bytes_total']) {
+      expect(find(s, name, id).map((x) => x.value), name).toEqual([0]);
+    }
+  });
+
+  it('the per-endpoint series and the info series need the metrics token; vpcep_build_info is anyone\'s', async () => {
+    const { d, serviceId } = await world();
+    const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    await endpointStatus(d, created.body.id, 'accepted');
+    const open = await (await fetch(`${d.url}/metrics`)).text();
+    expect(open).not.toContain(created.body.id);
+    expect(open).not.toContain('endpoint_id=');
+    expect(open).toMatch(/^vpcep_build_info\{version="\d+\.\d+\.\d+",node_version="v\d+[^"]*",relay="(native|js)"\} 1$/m);
+    const withToken = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    expect(withToken).toContain(`vpcep_endpoint_info{endpoint_id="${created.body.id}"`);
+  });
+
+  it('a real scrape is the declared table: every metric, its type, help and labels', async () => {
+    const { d, port, serviceId } = await world();
+    const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    const ep = await endpointStatus(d, created.body.id, 'accepted');
+    expect(await roundTrip(ep.host_ip, port, '127.2.1.50')).not.toBeNull();
+    const text = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const families = new Map<string, { type?: string; help?: string }>();
+    for (const m of text.matchAll(/^# (HELP|TYPE) (vpcep_\w+) (.*)$/gm)) {
+      const f = families.get(m[2]!) ?? {};
+      if (m[1] === 'HELP') f.help = m[3]; else f.type = m[3];
+      families.set(m[2]!, f);
+    }
+    expect([...families.keys()].sort()).toEqual(METRICS.map((x) => x.name).sort());
+    for (const spec of METRICS) expect(families.get(spec.name), spec.name).toEqual({ type: spec.type, help: spec.help });
+    for (const x of (await scrapeMetrics(d.url)).filter((x) => x.name.startsWith('vpcep_'))) {
+      const spec = METRICS.find((m) => x.name === m.name || (m.type === 'histogram' && /^(.*)_(bucket|sum|count)$/.exec(x.name)?.[1] === m.name))!;
+      expect(spec, x.name).toBeDefined();
+      const extra = spec.type === 'histogram' && x.name.endsWith('_bucket') ? ['le'] : [];
+      expect(Object.keys(x.labels).sort(), x.line).toEqual([...spec.labels, ...extra].sort());
+    }
+  });
+
+  it('every query of the Grafana dashboard is PromQL and selects only metrics the daemon exports: declared, and in a real scrape', async () => {
+    const queries = dashboardQueries();
+    expect(queries.length).toBeGreaterThan(10);
+    const used = new Set(queries.flatMap((q) => selectedMetrics(q)));
+    const declared = new Set(METRICS.flatMap((m) => (m.type === 'histogram' ? ['_bucket', '_sum', '_count'] : ['']).map((x) => m.name + x)));
+    expect([...used].filter((n) => !declared.has(n)), 'selected but not declared').toEqual([]);
+    // the dashboard shows what the issue asks: connections and refusals by endpoint and reason, bytes, backend connect time, API requests
+    for (const n of ['vpcep_endpoint_connections_total', 'vpcep_endpoint_rejected_connections_total', 'vpcep_rejected_connections_total',
+      'vpcep_endpoint_received_bytes_total', 'vpcep_endpoint_sent_bytes_total', 'vpcep_endpoint_backend_connect_seconds_bucket', 'vpcep_api_requests_total', 'vpcep_endpoint_info']) {
+      expect(used.has(n), n).toBe(true);
+    }
+    // a relayed connection that ended, and a refused one: every kind of series has samples
+    const { d, port, serviceId } = await world();
+    const created = await d.consumer.post('/vpc-endpoints', {
+      endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_whitelist: true, whitelist: ['10.0.1.50'],
+    });
+    const ep = await endpointStatus(d, created.body.id, 'accepted');
+    const relayed = await roundTrip(ep.host_ip, port, '127.2.1.50');
+    expect(relayed).not.toBeNull();
+    relayed!.end();
+    expect(await roundTrip(ep.host_ip, port, '127.2.1.51')).toBeNull();
+    await waitFor(async () => (await metricValue(d.url, 'vpcep_endpoint_closed_connections_total', { endpoint_id: ep.id, reason: 'done' })) === 1, 3_000, 'the close counted');
+    const scraped = new Set((await scrapeMetrics(d.url)).map((x) => x.name));
+    expect([...used].filter((n) => !scraped.has(n)), 'selected but not in a scrape').toEqual([]);
+  });
+
+  it('the PromQL check can fail: a typo, a metric that does not exist', () => {
+    expect(() => selectedMetrics('sum by (reason) (rate(vpcep_rejected_connections_total[5m])')).toThrow(/not PromQL/);
+    expect(selectedMetrics('rate(vpcep_endpoint_conections_total[5m]) * on(endpoint_id) group_left vpcep_endpoint_info'))
+      .toEqual(['vpcep_endpoint_conections_total', 'vpcep_endpoint_info']);
+  });
+
+  // CI installs Debian's prometheus package (.ci/run); elsewhere a missing promtool skips this test.
+  const promtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
+  it.runIf(promtool || process.env.CI === 'true')('promtool check metrics finds nothing to say on a real scrape with every kind of series', async () => {
+    const { d, port, serviceId } = await world();
+    const created = await d.consumer.post('/vpc-endpoints', {
+      endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_whitelist: true, whitelist: ['10.0.1.50'],
+    });
+    const ep = await endpointStatus(d, created.body.id, 'accepted');
+    expect(await roundTrip(ep.host_ip, port, '127.2.1.50')).not.toBeNull();
+    expect(await roundTrip(ep.host_ip, port, '127.2.1.51')).toBeNull();
+    const text = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    expect(text).toContain('vpcep_endpoint_backend_connect_seconds_bucket');
+    let out = '';
+    let status = 0;
+    try {
+      out = execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    } catch (err) {
+      const e = err as { status: number; stdout: string; stderr: string };
+      status = e.status;
+      out = `${e.stdout}${e.stderr}`;
+    }
+    expect(out.trim(), 'promtool check metrics').toBe('');
+    expect(status).toBe(0);
+  });
+});
