@@ -329,6 +329,47 @@ describe('connection flow logs (flow_logs)', () => {
     expect(records.every((r) => r.action === 'ACCEPT' && r['vpcep-endpoint-id'] === ep.id)).toBe(true);
   });
 
+  it('gateway endpoints: a routed connection is recorded with the public destination and the gateway endpoint, no interface; one refused without a route, REJECT', async () => {
+    const dir = tempDir('vpcep-flow-');
+    const backend = await echoBackend();
+    const P = 20_000 + Math.floor(Math.random() * 20_000);
+    const d = await startTestDaemon(twoAccountConfig({
+      flow_logs: { destination: 'file', file: path.join(dir, 'flow.log') },
+      public_services: [{ name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-obs', cidrs: ['100.125.0.0/24'] }, ports: [{ port: P, target: `127.0.0.1:${backend}` }] }],
+    }), tempDir());
+    daemons.add(d);
+    const k = d.daemon.control.routing().vpcs.get('vpc-client')!.number;
+    const connect = (low: number) => {
+      const s = net.connect({ host: '127.255.0.5', port: P, localAddress: `127.${k}.1.${low}` });
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.resume(); // the echo is read, so that the close comes
+      return s;
+    };
+    // no route to 100.125.0.0/24 yet: refused
+    const refused = connect(8);
+    await new Promise((r) => refused.once('close', r));
+
+    const svc = (await d.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services.find((s: any) => s.service_name === 'sim-1.obs');
+    const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client' });
+    expect(created.status).toBe(200);
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${created.body.id}`)).body.status === 'accepted', 5_000, 'gateway endpoint accepted');
+    const routed = connect(7);
+    await new Promise((r) => routed.once('connect', r));
+    routed.end('through the gateway endpoint'); // 28 bytes, echoed
+    await new Promise((r) => routed.once('close', r));
+    await waitFor(() => d.daemon.dataPlane.activeConnections === 0, 3_000, 'every connection closed');
+    await d.stop();
+    daemons.delete(d);
+
+    const records = parse(flowFiles(dir));
+    expect(records.map((r) => [r.action, r.srcaddr, r.dstaddr, r.dstport === P || r.srcport === P, r.bytes, r['interface-id'], r['vpcep-endpoint-id'], r['vpcep-snat-addr'], r['vpcep-reason']])).toEqual([
+      ['REJECT', '10.0.1.8', '100.125.0.5', true, 0, null, '-', '-', 'not_accepted'],
+      ['ACCEPT', '10.0.1.7', '100.125.0.5', true, 28, null, created.body.id, '-', 'done'],
+      ['ACCEPT', '100.125.0.5', '10.0.1.7', true, 28, null, created.body.id, '-', 'done'],
+    ]);
+  });
+
   it('off by default: no file, no records, the metrics at 0', async () => {
     const dir = tempDir('vpcep-flow-');
     const d = await startTestDaemon(twoAccountConfig(), dir);
