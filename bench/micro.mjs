@@ -16,6 +16,7 @@ import { allocateSnatIp, SnatPortPool } from '../dist/net/snat-pool.js';
 import { evaluatePolicy, validatePolicy } from '../dist/model/policy.js';
 import { EndpointRuntime } from '../dist/dataplane/endpoint-runtime.js';
 import { NativeConnection } from '../dist/dataplane/native-connection.js';
+import { FlowLog } from '../dist/telemetry/flow-log.js';
 
 const smoke = process.argv.includes('--smoke');
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,17 +60,22 @@ let sink = 0;
 
 // One connection's whole TypeScript path with the native relay, the addon stubbed: admission,
 // the SNAT port, the connection object and its backend addresses, then the close that frees both.
+// The same with flow logs on: both records built and handed to a writer that keeps only their size.
 const connLoad = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 1, onPremises: 'allow' };
-const runtime = new EndpointRuntime({
-  id: 'ep', marker_id: 1, service_id: 'svc', ip: '10.0.1.2', host_ip: '127.2.1.2', vpc_id: 'vpc', vpc_number: 2,
+let flowBytes = 0;
+const flowLog = new FlowLog({ aggregationIntervalS: 600, now: () => 0, writer: { write: (text) => { flowBytes += text.length; }, close: async () => {} } });
+const endpointRuntime = (flow) => new EndpointRuntime({
+  id: '2c8902ac-e991-4a27-8e02-471bdcb3da14', marker_id: 1, service_id: 'svc', ip: '10.0.1.2', host_ip: '127.2.1.2', vpc_id: 'vpc', vpc_number: 2,
   vpc_cidr: '10.0.0.0/16', snat_ip: '198.19.128.5', tcp_proxy: 'close', backends: [], enable_whitelist: false,
-  whitelist: [], connection_cap: 3000,
+  whitelist: [], connection_cap: 3000, account_id: 'c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0',
 }, {
   snatMode: 'kernel', connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSource: () => '10.0.1.50',
   clientVpc: () => 2, listen: () => Promise.reject(new Error('no listeners in the benchmark')),
   connectionOpened: () => { connLoad.active++; }, connectionClosed: () => { connLoad.active--; },
-  observeConnect: () => {}, refused: () => {},
+  observeConnect: () => {}, refused: () => {}, flowLog: flow,
 });
+const runtime = endpointRuntime(null);
+const loggedRuntime = endpointRuntime(flowLog);
 const stubAddon = { open: () => 1, touched: () => false, bytes: () => null, cut: () => {}, close: () => {} };
 let lastConn = null;
 const pendingClient = {
@@ -93,6 +99,10 @@ suite
     sink ^= runtime.relayRouted(pendingClient, 80, target, route) === null ? 1 : 0;
     lastConn.relayClosed(0, 0, 'done');
   }, options)
+  .add('the same with flow logs on: two records built and written (writer stubbed)', () => {
+    sink ^= loggedRuntime.relayRouted(pendingClient, 80, target, route) === null ? 1 : 0;
+    lastConn.relayClosed(64, 200, 'done');
+  }, options)
   .add('host address -> simulated address', () => {
     const p = parseHostAddress(clientHosts[(i = (i + 1) & 255)]);
     sink ^= simulatedAddress(0x0a000000, p.low16);
@@ -104,7 +114,7 @@ suite.on('cycle', (e) => {
   results.push({ name: b.name, ops_per_sec: Math.round(b.hz), rme_percent: Number(b.stats.rme.toFixed(2)), samples: b.stats.sample.length });
 });
 suite.on('complete', () => {
-  if (connLoad.active !== 0 || runtime.snatPortsInUse !== 0) throw new Error('the connection benchmark leaked a connection or a port');
+  if (connLoad.active !== 0 || runtime.snatPortsInUse !== 0 || loggedRuntime.snatPortsInUse !== 0 || (flowLog.records > 0 && flowBytes === 0)) throw new Error('the connection benchmark leaked a connection or a port');
   const w = Math.max(...results.map((r) => r.name.length));
   console.log(`${'benchmark'.padEnd(w)}  ${'ops/s'.padStart(14)}  ${'± %'.padStart(6)}  samples`);
   for (const r of results) {

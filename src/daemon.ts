@@ -18,6 +18,7 @@ import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
 import { packageVersion } from './telemetry/build-info.js';
+import { openFlowLog, type FlowLog } from './telemetry/flow-log.js';
 import { createMetrics } from './telemetry/metrics.js';
 
 export interface DaemonOptions {
@@ -69,6 +70,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let snat: SnatSetup | undefined;
   let dataPlaneToClose: TcpDataPlane | undefined;
   let stopConverging: (() => void) | undefined;
+  let flowLog: FlowLog | null = null;
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
@@ -84,6 +86,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const relay = selectRelay();
     log.info({ snat_mode: snat.mode, why: snat.why }, `data plane: SNAT mode ${snat.mode}`);
     log.info({ relay: relay.relay, why: relay.why }, `data plane: ${relay.relay === 'native' ? 'native splice relay' : 'JavaScript relay'}`);
+    const dataPlaneNow = o.dataPlaneClock?.now ?? (() => performance.now());
+    flowLog = await openFlowLog(config.flowLogs, o.dataDir, log, dataPlaneNow);
+    const openFlow = flowLog;
+    if (openFlow) metrics.setFlowLogSource(() => ({ records: openFlow.records, dropped: openFlow.dropped }));
     const dataPlane = new TcpDataPlane({
       snatMode: snat.mode,
       connectTimeoutMs: config.dataplane.backendConnectTimeoutMs,
@@ -97,7 +103,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
       forget: (id) => metrics.forgetEndpoint(id),
-      now: o.dataPlaneClock?.now,
+      now: dataPlaneNow,
+      flowLog,
       sweepIntervalMs: o.dataPlaneClock?.sweepIntervalMs,
     });
     dataPlaneToClose = dataPlane;
@@ -193,6 +200,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         log.info({ active: dataPlane.activeConnections, drain_timeout_ms: timeoutMs }, 'draining: readiness answers 503, writes are refused; reads and /metrics answer until the end');
         const d = await dataPlane.drain(timeoutMs);
         log.info(d, 'data plane drained');
+        await openFlow?.close();
         await control.settle();
         await openApp.close();
         await openStore.close();
@@ -203,6 +211,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     stopConverging?.();
     await app?.close().catch(() => undefined);
     dataPlaneToClose?.close();
+    await flowLog?.close();
     await store?.close().catch(() => undefined);
     await snat?.teardown().catch(() => undefined);
     throw err;

@@ -30,6 +30,7 @@ function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
     enable_whitelist: e.enable_whitelist,
     whitelist: e.whitelist,
     connection_cap: st.capOf(e.owner),
+    account_id: st.accountsByName.get(e.owner)?.domain_id,
   };
 }
 

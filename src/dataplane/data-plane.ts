@@ -4,6 +4,7 @@ import type { Ack, ChangeEvent, DataPlane, LiveAdmission, LiveEndpoint } from '.
 import { clientVpcNumber, type OnPremises } from '../model/isolation.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
+import type { FlowLog } from '../telemetry/flow-log.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
 import { REFUSAL_REASONS, type DaemonLoad, type RefusalReason } from './admission.js';
@@ -40,6 +41,8 @@ export interface TcpDataPlaneOptions {
   readonly now?: () => number;
   /** how often the timer sweeps (ms); default a quarter of the shortest timeout, 25 ms to 1 s; 0: only sweep() */
   readonly sweepIntervalMs?: number;
+  /** connection flow logs; absent or null: off */
+  readonly flowLog?: FlowLog | null;
 }
 
 export class TcpDataPlane implements DataPlane {
@@ -58,11 +61,13 @@ export class TcpDataPlane implements DataPlane {
   private readonly summaryTimer: NodeJS.Timeout | null;
   private readonly idleMs: number;
   private readonly gateway: GatewayPlane;
+  private readonly flowLog: FlowLog | null;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
 
   constructor(o: TcpDataPlaneOptions) {
     this.o = o;
     this.idleMs = o.idleTimeoutMs;
+    this.flowLog = o.flowLog ?? null;
     const now = (this.now = o.now ?? (() => performance.now()));
     this.load.maxConnections = o.maxConnections;
     this.load.onPremises = o.onPremises ?? 'allow';
@@ -90,6 +95,7 @@ export class TcpDataPlane implements DataPlane {
       connectionClosed: (reason) => { load.active--; totals.closed[reason]++; },
       tally: (id) => this.tallyOf(id),
       observeConnect: o.observeConnect,
+      flowLog: this.flowLog,
       refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
         totals.rejected[reason]++;
@@ -268,6 +274,7 @@ export class TcpDataPlane implements DataPlane {
         c.probe();
       }
     }
+    if (this.flowLog !== null) this.flowLog.sweep(now);
   }
 
   private logSummary(): void {

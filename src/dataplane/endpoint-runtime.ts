@@ -2,9 +2,10 @@
 // address, its admission gate, its connections and its counters.
 import type { Backend, LiveEndpoint } from '../model/events.js';
 import { PROXY_V2_MODES } from '../model/types.js';
-import { cidrOf, type Cidr } from '../net/cidr.js';
+import { cidrOf, intToIp, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
+import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type RefusalReason } from './admission.js';
 import { CLOSE_REASONS, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
@@ -28,6 +29,8 @@ export interface DataPlaneContext {
   observeConnect(endpointId: string, seconds: number): void;
   /** `err`: the exception, when handling the client threw (reason `error`) */
   refused(endpointId: string, reason: RefusalReason, client: string, err?: unknown): void;
+  /** the connection flow log, or null when off (nothing built, nothing called) */
+  readonly flowLog: FlowLog | null;
 }
 
 /** Per-endpoint counters: the metrics read them at scrape time. */
@@ -81,6 +84,9 @@ interface Listener {
   backend: Backend;
 }
 
+/** client addresses a runtime remembers for its flow log records */
+const FLOW_SOURCES_KEPT = 1024;
+
 export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   spec: LiveEndpoint;
   active: number;
@@ -97,6 +103,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private readonly ports = new SnatPortPool();
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
+  /** the fields of its flow log records that do not change per connection (null: flow logs off) */
+  flowOrigin: FlowOrigin | null;
+  /** flow logs: client host addresses already mapped to simulated ones (clients come back) */
+  private readonly flowSources = new Map<string, string>();
 
   constructor(spec: LiveEndpoint, ctx: DataPlaneContext, tally: EndpointTally = newTally()) {
     this.spec = spec;
@@ -111,6 +121,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.connections = tally.connections;
     this.counters = tally.counters;
     this.closing = false;
+    // the endpoint is the interface that records; a gateway endpoint has none in the client's VPC
+    this.flowOrigin = ctx.flowLog && flowOrigin({ account: spec.account_id, iface: spec.host_ip && spec.id, endpoint: spec.id, snatAddr: spec.snat_ip });
   }
 
   /**
@@ -190,6 +202,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (reason !== null) {
       this.counters.rejected[reason]++;
       ctx.refused(this.spec.id, reason, host);
+      if (ctx.flowLog !== null) ctx.flowLog.rejected(this.flowOrigin!, this.flowSource(client, null), client.remotePort, this.spec.ip, port, reason);
       client.reset();
       return;
     }
@@ -220,6 +233,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (refusal !== null) {
       this.counters.rejected[refusal]++;
       this.ctx.refused(this.spec.id, refusal, client.remoteAddress);
+      if (this.ctx.flowLog !== null) this.ctx.flowLog.rejected(this.flowOrigin!, this.flowSource(client, route), client.remotePort, intToIp(route.destinationIp), port, refusal);
       client.reset();
       return refusal;
     }
@@ -243,7 +257,25 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.active++;
     this.counters.connections++;
     this.ctx.connectionOpened();
-    this.connections.add(client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route));
+    const conn = client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route);
+    this.connections.add(conn);
+    const flow = this.ctx.flowLog;
+    if (flow !== null) {
+      const dst = route === null ? this.spec.ip : intToIp(route.destinationIp);
+      flow.opened(conn, this.flowOrigin!, this.flowSource(client, route), client.remotePort, dst, port, this.spec.snat_ip ? snatPort : 0);
+    }
+  }
+
+  /** the client's simulated address: its route's source (a gateway connection from a VPC), else mapped from its host address */
+  private flowSource(client: PendingClient, route: RouteKey | null): string {
+    if (route !== null && route.vpcId !== '') return intToIp(route.sourceIp);
+    const host = client.remoteAddress;
+    let source = this.flowSources.get(host);
+    if (source === undefined) {
+      if (this.flowSources.size >= FLOW_SOURCES_KEPT) this.flowSources.clear();
+      this.flowSources.set(host, (source = this.ctx.simulatedSource(host)));
+    }
+    return source;
   }
 
   onBackendConnected(_conn: LiveConnection, seconds: number): void {
@@ -253,6 +285,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   onBackendFailed(conn: LiveConnection, reason: RefusalReason): void {
     this.counters.rejected[reason]++;
     this.ctx.refused(this.spec.id, reason, conn.remoteAddress);
+    if (this.ctx.flowLog !== null) this.ctx.flowLog.failed(conn, reason);
   }
 
   nextSnatPort(conn: LiveConnection): number {
@@ -271,6 +304,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.counters.closed[reason]++;
     this.ports.give(conn.snatPort);
     this.ctx.connectionClosed(reason);
+    if (this.ctx.flowLog !== null) this.ctx.flowLog.closed(conn);
   }
 
   /** SNAT source ports held by live connections */

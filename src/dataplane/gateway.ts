@@ -5,8 +5,9 @@
 import type { Ack, FailedServices } from '../model/events.js';
 import { routeRefusal } from '../model/path-trace.js';
 import { decideRoute, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
-import { lastAddress } from '../net/cidr.js';
+import { intToIp, lastAddress } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
+import { flowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
 import { EndpointRuntime, type EndpointTally } from './endpoint-runtime.js';
@@ -39,6 +40,8 @@ export class GatewayPlane {
   constructor(ctx: DataPlaneContext, maxConnections: number) {
     this.ctx = ctx;
     this.internet = routedRuntime('internet', maxConnections, ctx);
+    // the internet path is no endpoint: its records name none
+    if (ctx.flowLog !== null) this.internet.flowOrigin = flowOrigin({});
   }
 
   active(endpointId: string): number {
@@ -149,6 +152,9 @@ export class GatewayPlane {
       const r = d.endpoint ? this.runtimeOf(d.endpoint.id) : undefined;
       if (r) r.counters.rejected[reason]++;
       this.ctx.refused(d.endpoint?.id ?? 'gateway', reason, host);
+      if (this.ctx.flowLog !== null) {
+        this.ctx.flowLog.rejected(r?.flowOrigin ?? flowOrigin({ endpoint: d.endpoint?.id }), intToIp(route.sourceIp), client.remotePort, intToIp(publicIp), port, reason);
+      }
       client.reset();
       return;
     }

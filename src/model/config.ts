@@ -44,6 +44,15 @@ const schema = z.strictObject({
     idle_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
     keep_alive_timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
   }).optional(),
+  flow_logs: z.strictObject({
+    destination: z.enum(['off', 'stdout', 'file']).optional(),
+    file: z.string().min(1).max(4096).optional(),
+    aggregation_interval_s: z.union([z.literal(60), z.literal(600)], { message: 'must be 60 or 600 (AWS\'s maximum aggregation intervals)' }).optional(),
+    max_file_bytes: z.number().int().min(1024).max(2 ** 40).optional(),
+    rotate_every: z.enum(['never', 'hourly', 'daily']).optional(),
+    max_files: z.number().int().min(1).max(10_000).optional(),
+    buffer_bytes: z.number().int().min(65_536).max(1024 * 1024 * 1024).optional(),
+  }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
   }).optional(),
@@ -139,12 +148,25 @@ export interface Config {
     readonly idleTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
   };
+  /** connection flow logs (src/telemetry/flow-log.ts) */
+  readonly flowLogs: FlowLogConfig;
   /** without a token, per-endpoint series are served to no one */
   readonly metrics: { readonly token?: string };
   /** empty: the daemon runs with the one `default` account */
   readonly accounts: readonly AccountSpec[];
   readonly vpcs: readonly VpcSpec[];
   readonly public_services: readonly PublicServiceSpec[];
+}
+
+export interface FlowLogConfig {
+  readonly destination: 'off' | 'stdout' | 'file';
+  /** relative to the data dir unless absolute */
+  readonly file: string;
+  readonly aggregationIntervalS: 60 | 600;
+  readonly maxFileBytes: number;
+  readonly rotateEvery: 'never' | 'hourly' | 'daily';
+  readonly maxFiles: number;
+  readonly bufferBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -334,6 +356,19 @@ export function validateConfig(raw: unknown, source: string): Config {
     publicServices.push({ name: p.name, service_type: p.service_type, prefix_list: p.prefix_list, ports: p.ports });
   });
 
+  const F = DEFAULTS.flowLogs;
+  const flowLogs: FlowLogConfig = {
+    destination: c.flow_logs?.destination ?? F.destination,
+    file: c.flow_logs?.file ?? F.file,
+    aggregationIntervalS: c.flow_logs?.aggregation_interval_s ?? F.aggregationIntervalS,
+    maxFileBytes: c.flow_logs?.max_file_bytes ?? F.maxFileBytes,
+    rotateEvery: c.flow_logs?.rotate_every ?? F.rotateEvery,
+    maxFiles: c.flow_logs?.max_files ?? F.maxFiles,
+    bufferBytes: c.flow_logs?.buffer_bytes ?? F.bufferBytes,
+  };
+  if (c.flow_logs?.file !== undefined && flowLogs.destination !== 'file') bad('flow_logs.file', 'applies to destination: file only');
+  if (flowLogs.destination === 'file' && /[\\/]$/.test(flowLogs.file)) bad('flow_logs.file', `${JSON.stringify(flowLogs.file)} names a directory: name the file`);
+
   if (problems.length) throw new ConfigError(source, problems);
   return {
     region: c.region ?? DEFAULTS.region,
@@ -348,6 +383,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       socketBufferBytes: c.dataplane?.socket_buffer_bytes ?? DEFAULTS.dataplane.socketBufferBytes,
     },
     api,
+    flowLogs,
     metrics: { token: c.metrics?.token },
     accounts,
     vpcs,

@@ -44,6 +44,19 @@ export const DEFAULTS = deepFreeze({
     backoffAddresses: 4096,
     metricsCacheMs: 1_000, // 1 s: the unauthenticated GET /metrics renders at most once per second
   },
+  /** connection flow logs, as AWS VPC Flow Logs records (src/telemetry/flow-log.ts); off unless a destination is set */
+  flowLogs: {
+    destination: 'off' as 'off' | 'stdout' | 'file',
+    /** destination file: relative to the data dir; rotated files are FILE.1, FILE.2, ... (before the extension) */
+    file: 'flow-logs/flow.log',
+    /** AWS's maximum aggregation interval: 600 s (its default) or 60 s; a long connection gets a record per interval */
+    aggregationIntervalS: 600 as 60 | 600,
+    maxFileBytes: 104_857_600, // 100 MiB: a file is rotated when it reaches this size
+    rotateEvery: 'never' as 'never' | 'hourly' | 'daily', // and/or on the hour or the day
+    maxFiles: 10, // rotated files kept besides the current one; older ones are removed
+    /** records waiting for the disk; past this a record is dropped and counted (a slow or full disk) */
+    bufferBytes: 4_194_304, // 4 MiB
+  },
   control: {
     /** how often half-way transitions (creating, deleting) are retried, e.g. after a full disk */
     reconcileIntervalMs: 15_000, // 15 s

@@ -32,6 +32,8 @@ export interface LiveEndpoint {
   readonly enable_whitelist: boolean;
   readonly whitelist: readonly string[];
   readonly connection_cap: number;
+  /** the owner's account ID (domain_id): a flow log record's account-id */
+  readonly account_id?: string;
 }
 
 export type ChangeEvent =

@@ -46,6 +46,8 @@ export const METRICS = [
   m('vpcep_relay_pipe_size_bytes', 'gauge', [], 'Size the native relay gives each pipe (1 MiB, less under an unprivileged user\'s pipe quota)'),
   m('vpcep_relay_pipes_undersized_total', 'counter', [], 'Pipes the kernel left smaller than vpcep_relay_pipe_size_bytes (the user\'s pipe quota spent)'),
   m('vpcep_relay_stale_events_total', 'counter', [], 'Epoll events of the native relay naming a connection already closed, ignored'),
+  m('vpcep_flow_log_records_total', 'counter', [], 'Connection flow log records made (flow_logs), the dropped ones included'),
+  m('vpcep_flow_log_dropped_records_total', 'counter', [], 'Connection flow log records dropped: the writer\'s buffer was full (a slow or full disk)'),
 ] as const satisfies readonly MetricSpec[];
 
 export type MetricName = (typeof METRICS)[number]['name'];

@@ -70,6 +70,8 @@ export interface Metrics {
   /** where vpcep_endpoint_info reads every existing endpoint at scrape time */
   setEndpointSource(fn: () => Iterable<EndpointInfo>): void;
   observeConnect(endpointId: string, seconds: number): void;
+  /** where the flow log counters read their figures at scrape time (unset: flow logs off, 0) */
+  setFlowLogSource(fn: () => { records: number; dropped: number }): void;
   forgetEndpoint(endpointId: string): void;
 }
 
@@ -254,6 +256,16 @@ export function createMetrics(build: { version: string }): Metrics {
       if (info) this.set(info, 1);
     },
   });
+  let flowLog = () => ({ records: 0, dropped: 0 });
+  const flowLogFigure = (name: MetricName, pick: (f: { records: number; dropped: number }) => number) => new client.Counter({
+    ...declared(name), registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(pick(flowLog()));
+    },
+  });
+  flowLogFigure('vpcep_flow_log_records_total', (f) => f.records);
+  flowLogFigure('vpcep_flow_log_dropped_records_total', (f) => f.dropped);
   const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
 
   return {
@@ -275,6 +287,9 @@ export function createMetrics(build: { version: string }): Metrics {
       let h = children.get(endpointId);
       if (!h) children.set(endpointId, (h = connectSeconds.labels({ endpoint_id: endpointId })));
       h.observe(seconds);
+    },
+    setFlowLogSource(fn) {
+      flowLog = fn;
     },
     forgetEndpoint(endpointId) {
       children.delete(endpointId);

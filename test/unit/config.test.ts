@@ -87,6 +87,16 @@ describe('config validation', () => {
     expect(p.some((x) => expected.test(x)), p.join('\n')).toBe(true);
   });
 
+  it('flow_logs: off by default; AWS\'s two aggregation intervals only; file only with destination file; a small buffer refused', () => {
+    expect(validateConfig({}, 'c.yaml').flowLogs).toMatchObject({ destination: 'off', aggregationIntervalS: 600, file: 'flow-logs/flow.log' });
+    expect(validateConfig({ flow_logs: { destination: 'file', aggregation_interval_s: 60 } }, 'c.yaml').flowLogs.aggregationIntervalS).toBe(60);
+    expect(() => validateConfig({ flow_logs: { aggregation_interval_s: 30 } }, 'c.yaml')).toThrow(/flow_logs\.aggregation_interval_s: must be 60 or 600/);
+    expect(() => validateConfig({ flow_logs: { destination: 'stdout', file: 'x.log' } }, 'c.yaml')).toThrow(/flow_logs\.file: applies to destination: file only/);
+    expect(() => validateConfig({ flow_logs: { destination: 'file', buffer_bytes: 100 } }, 'c.yaml')).toThrow(/flow_logs\.buffer_bytes/);
+    expect(() => validateConfig({ flow_logs: { destination: 'syslog' } }, 'c.yaml')).toThrow(/flow_logs\.destination/);
+    expect(() => validateConfig({ flow_logs: { rotate: true } }, 'c.yaml')).toThrow(/flow_logs: unknown key "rotate"/);
+  });
+
   it('lists every problem at once', () => {
     const p = problems(mutate((c) => { c.vpcs[0].zone = 'x'; c.accounts[0].token = 'short'; }));
     expect(p.length).toBeGreaterThanOrEqual(2);

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// What connection flow logs cost: the connection rate (wrk, Connection: close: one TCP connection
+// per request, through one endpoint to nginx) with flow logs off, with flow logs on (a file in the
+// run's temporary directory), and, with --baseline DIR, through the daemon of another built
+// checkout (main's code: no flow-log code at all). One daemon at a time, the variants interleaved
+// round by round; the figure is the median of the per-round ratios against the anchor measured in
+// the same round (flow logs off). `npm run bench:flow-logs -- [--baseline /path/to/main]`
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startNginx } from './lib/backends.mjs';
+import { processCpuSeconds } from './lib/cpu.mjs';
+import { extendPath } from './lib/machine.mjs';
+import { pickPorts, rawGet } from './lib/net.mjs';
+import { rootDir } from './lib/paths.mjs';
+import { installHandlers, run, stopAll } from './lib/procs.mjs';
+import { median } from './lib/stats.mjs';
+import { Vpcepd } from './lib/vpcep.mjs';
+
+const USAGE = `usage: npm run bench:flow-logs -- [--duration SECONDS] [--rounds N] [--relay js|native|auto] [--baseline DIR]
+
+  --duration SECONDS  length of each timed run; default 5
+  --rounds N          rounds, each running every variant once; default 3
+  --relay RELAY       vpcepd's relay (VPCEP_RELAY); default native
+  --baseline DIR      also measure the daemon of the built checkout DIR (e.g. main's), as it is
+  --baseline-flow-logs  with flow logs on (a checkout that has them: to compare two versions)`;
+
+const { values: v } = parseArgs({
+  options: { duration: { type: 'string' }, rounds: { type: 'string' }, relay: { type: 'string' }, baseline: { type: 'string' }, 'baseline-flow-logs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+});
+if (v.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const duration = Number(v.duration ?? 5);
+const rounds = Number(v.rounds ?? 3);
+const relay = v.relay ?? 'native';
+if (!(duration >= 1) || !(rounds >= 1) || !['js', 'native', 'auto'].includes(relay)) {
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(2);
+}
+extendPath();
+installHandlers();
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-bench-flow-'));
+const CONNECTIONS = 50;
+const variants = [
+  { name: 'off', root: rootDir, flowLogs: undefined },
+  { name: 'on', root: rootDir, flowLogs: (i) => ({ destination: 'file', file: path.join(dir, `flow-${i}`, 'flow.log') }) },
+  ...(v.baseline ? [{ name: 'baseline', root: path.resolve(v.baseline), flowLogs: v['baseline-flow-logs'] ? (i) => ({ destination: 'file', file: path.join(dir, `flow-b${i}`, 'flow.log') }) : undefined }] : []),
+];
+
+async function wrk(host, port, seconds) {
+  const r = await run('wrk', ['-t', '2', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--timeout', '5s', '-H', 'Connection: close', `http://${host}:${port}/`], { timeoutMs: (seconds + 30) * 1000 });
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  const requests = /(\d+) requests in/.exec(r.stdout);
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+  if (!rps) throw new Error(`cannot read wrk's output:\n${r.stdout}`);
+  return { rps: Number(rps[1]), requests: Number(requests[1]), errors: errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0 };
+}
+
+/** one variant once: a fresh daemon, a service and an endpoint, a warm-up, the timed run, the stop */
+async function measure(variant, round, port) {
+  const vdir = path.join(dir, `${variant.name}-${round}`);
+  fs.mkdirSync(vdir);
+  const d = await Vpcepd.start({ root: variant.root, dir: vdir, relay, endpoints: 1, flowLogs: variant.flowLogs?.(round) });
+  try {
+    const svc = await d.createService([{ client_port: port, server_port: port }]);
+    const ep = await d.createEndpoint(svc.id);
+    if (!(await rawGet(ep.host_ip, port)).toString('latin1').startsWith('HTTP/1.1 200')) throw new Error('no answer through the endpoint');
+    await wrk(ep.host_ip, port, 1);
+    const cpu0 = processCpuSeconds(d.pid);
+    const w = await wrk(ep.host_ip, port, duration);
+    // the daemon's CPU time per connection: less swayed than the rate by what else the machine runs
+    w.cpuUs = ((processCpuSeconds(d.pid) - cpu0) / w.requests) * 1e6;
+    const records = (await d.metrics()).find((s) => s.name === 'vpcep_flow_log_records_total')?.value;
+    const dropped = (await d.metrics()).find((s) => s.name === 'vpcep_flow_log_dropped_records_total')?.value;
+    return { ...w, records, dropped };
+  } finally {
+    await d.stop();
+  }
+}
+
+try {
+  const [port] = await pickPorts(1, ['127.0.0.1', '127.1.1.2']);
+  await startNginx({ dir, port, workers: 1 });
+  const runs = Object.fromEntries(variants.map((x) => [x.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    // the order turns every round, so that no variant always runs first or last
+    for (const variant of variants.map((_, i) => variants[(i + round) % variants.length])) {
+      const r = await measure(variant, round, port);
+      runs[variant.name][round] = r;
+      process.stdout.write(`round ${round + 1} ${variant.name.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} conn/s  ${r.cpuUs.toFixed(1).padStart(5)} us CPU/conn  errors ${r.errors}${r.records === undefined ? '' : `  flow records ${r.records} (dropped ${r.dropped})`}\n`);
+    }
+  }
+  const ratio = (name, key) => median(runs[name].map((r, i) => r[key] / runs.off[i][key]));
+  process.stdout.write(`\nrelay ${relay}, wrk -t 2 -c ${CONNECTIONS} ${duration}s x ${rounds} rounds, medians:\n`);
+  for (const x of variants) {
+    const m = (key) => median(runs[x.name].map((r) => r[key]));
+    process.stdout.write(`  ${x.name.padEnd(8)} ${m('rps').toFixed(0).padStart(6)} conn/s (ratio to off ${ratio(x.name, 'rps').toFixed(3)})  ${m('cpuUs').toFixed(1).padStart(5)} us CPU/conn (ratio to off ${ratio(x.name, 'cpuUs').toFixed(3)})\n`);
+  }
+} finally {
+  await stopAll();
+  fs.rmSync(dir, { recursive: true, force: true });
+}

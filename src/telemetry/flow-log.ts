@@ -1,0 +1,265 @@
+// Connection flow logs as AWS VPC Flow Logs records (aws docs "Flow log records"): a custom format
+// whose first fields are the version 2 default format, in its order, then vpcep-sim's own.
+// Recorded where vpcep-sim sees the traffic: the endpoint's interface. As AWS records each
+// direction of a connection as its own flow, an admitted connection gives two records (client to
+// endpoint, endpoint to client) when it closes and at every aggregation interval while it lives; a
+// refused one gives one record, REJECT. Built only when flow logs are on: the data plane holds a
+// null FlowLog otherwise and skips every call.
+// Writes go through a SonicBoom (pino's writer; pino-roll's for a rotated file): asynchronous, with
+// a bounded buffer whose overflow is dropped and counted, so a slow or full disk never stalls the
+// relay nor crashes the daemon.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import pinoRoll from 'pino-roll';
+import type { SonicBoom as Boom } from 'sonic-boom';
+import type { FlowLogConfig } from '../model/config.js';
+import type { Logger } from './logger.js';
+
+// sonic-boom is CommonJS whose types declare an ES default export: take the class as Node gives it
+const SonicBoom = createRequire(import.meta.url)('sonic-boom') as typeof Boom;
+
+/** every field of a record, in order: AWS's version 2 default format, then vpcep-sim's */
+export const FLOW_LOG_FIELDS = [
+  'version', 'account-id', 'interface-id', 'srcaddr', 'dstaddr', 'srcport', 'dstport', 'protocol',
+  'packets', 'bytes', 'start', 'end', 'action', 'log-status',
+  'vpcep-endpoint-id', 'vpcep-snat-addr', 'vpcep-snat-port', 'vpcep-reason',
+] as const;
+/** the record format as AWS writes a custom one (LogFormat) */
+export const FLOW_LOG_FORMAT = FLOW_LOG_FIELDS.map((f) => `\${${f}}`).join(' ');
+
+/** Where the records of one endpoint come from: fields that do not change per connection ('-': none). */
+export interface FlowOrigin {
+  readonly account: string;
+  readonly iface: string;
+  readonly endpoint: string;
+  readonly snatAddr: string;
+}
+
+export function flowOrigin(o: { account?: string; iface?: string; endpoint?: string; snatAddr?: string }): FlowOrigin {
+  return { account: o.account || '-', iface: o.iface || '-', endpoint: o.endpoint || '-', snatAddr: o.snatAddr || '-' };
+}
+
+/** what a flow log reads of a live connection (the data plane's LiveConnection) */
+export interface FlowConnection {
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
+  readonly closeReason: string | null;
+}
+
+/** one admitted connection's record state: its ends and what the last record counted */
+class Flow {
+  windowStart: number;
+  received: number;
+  sent: number;
+  failure: string | null;
+  constructor(
+    readonly origin: FlowOrigin, readonly src: string, readonly srcPort: number, readonly dst: string,
+    readonly dstPort: number, readonly snatPort: string, now: number,
+  ) {
+    this.windowStart = now;
+    this.received = 0;
+    this.sent = 0;
+    this.failure = null;
+  }
+}
+
+export interface FlowLogWriter {
+  /** queues text (whole records); false: dropped (the buffer is full) */
+  write(text: string): void;
+  /** writes what is queued, then closes (a file) or lets go (stdout) */
+  close(): Promise<void>;
+}
+
+export interface FlowLogOptions {
+  readonly aggregationIntervalS: number;
+  /** the data plane's clock (ms): connection times and intervals are read on it */
+  readonly now: () => number;
+  readonly writer: FlowLogWriter;
+}
+
+export class FlowLog {
+  /** records made, and those of them dropped (the writer's buffer was full), for the metrics */
+  records = 0;
+  dropped = 0;
+  private readonly flows = new Map<FlowConnection, Flow>();
+  private readonly now: () => number;
+  /** epoch ms minus the data plane's clock, taken once: record times are Unix seconds */
+  private readonly epochOffset: number;
+  private readonly intervalMs: number;
+  private readonly writer: FlowLogWriter;
+
+  constructor(o: FlowLogOptions) {
+    this.now = o.now;
+    this.epochOffset = Date.now() - o.now();
+    this.intervalMs = o.aggregationIntervalS * 1000;
+    this.writer = o.writer;
+  }
+
+  /** a client refused before any relaying: one record, REJECT, nothing read from it */
+  rejected(origin: FlowOrigin, src: string, srcPort: number, dst: string, dstPort: number, reason: string): void {
+    const t = this.seconds(this.now());
+    this.records++;
+    this.writer.write(record(origin, src, dst, srcPort, dstPort, 0, t, t, 'REJECT', '-', reason));
+  }
+
+  /** an admitted connection: its records follow at each interval and when it closes */
+  opened(conn: FlowConnection, origin: FlowOrigin, src: string, srcPort: number, dst: string, dstPort: number, snatPort: number): void {
+    this.flows.set(conn, new Flow(origin, src, srcPort, dst, dstPort, snatPort > 0 ? String(snatPort) : '-', this.now()));
+  }
+
+  /** its backend could not be reached: the close gives one REJECT record with this reason */
+  failed(conn: FlowConnection, reason: string): void {
+    const f = this.flows.get(conn);
+    if (f) f.failure = reason;
+  }
+
+  closed(conn: FlowConnection): void {
+    const f = this.flows.get(conn);
+    if (!f) return;
+    this.flows.delete(conn);
+    const now = this.now();
+    if (f.failure !== null) {
+      const t = this.seconds(now);
+      this.records++;
+      this.writer.write(record(f.origin, f.src, f.dst, f.srcPort, f.dstPort, conn.receivedBytes - f.received, this.seconds(f.windowStart), t, 'REJECT', '-', f.failure));
+      return;
+    }
+    this.emit(f, conn, now, conn.closeReason ?? 'done');
+  }
+
+  /** records for each connection open for a whole aggregation interval since its last record */
+  sweep(now: number): void {
+    for (const [conn, f] of this.flows) {
+      if (f.failure === null && now - f.windowStart >= this.intervalMs) this.emit(f, conn, now, '-');
+    }
+  }
+
+  close(): Promise<void> {
+    return this.writer.close();
+  }
+
+  /** both directions' records of the window that ends now */
+  private emit(f: Flow, conn: FlowConnection, now: number, reason: string): void {
+    const received = conn.receivedBytes;
+    const sent = conn.sentBytes;
+    const start = this.seconds(f.windowStart);
+    const end = this.seconds(now);
+    this.records += 2;
+    this.writer.write(
+      record(f.origin, f.src, f.dst, f.srcPort, f.dstPort, received - f.received, start, end, 'ACCEPT', f.snatPort, reason)
+      + record(f.origin, f.dst, f.src, f.dstPort, f.srcPort, sent - f.sent, start, end, 'ACCEPT', f.snatPort, reason),
+    );
+    f.windowStart = now;
+    f.received = received;
+    f.sent = sent;
+  }
+
+  private seconds(t: number): number {
+    return Math.floor((t + this.epochOffset) / 1000);
+  }
+}
+
+/** one record: packets are unknown to both relays ('-', as AWS writes a value it cannot compute); protocol 6 (TCP) */
+function record(o: FlowOrigin, src: string, dst: string, srcPort: number, dstPort: number, bytes: number, start: number, end: number, action: string, snatPort: string, reason: string): string {
+  return `2 ${o.account} ${o.iface} ${src} ${dst} ${srcPort} ${dstPort} 6 - ${bytes} ${start} ${end} ${action} OK ${o.endpoint} ${o.snatAddr} ${snatPort} ${reason}\n`;
+}
+
+/** records are handed to the writer once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
+const FLOW_LOG_BATCH_BYTES = 16_384;
+const FLOW_LOG_FLUSH_MS = 1_000;
+const NEWLINE = 0x0a;
+
+/** the flow log of the config, its writer open; null when flow logs are off */
+export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger, now: () => number): Promise<FlowLog | null> {
+  if (c.destination === 'off') return null;
+  let flowLog: FlowLog | null = null;
+  // nothing is written, so nothing dropped, before the flow log exists
+  const writer = await openFlowLogWriter(c, dataDir, log, (n) => { flowLog!.dropped += n; });
+  flowLog = new FlowLog({ aggregationIntervalS: c.aggregationIntervalS, now, writer });
+  log.info({ destination: c.destination, file: c.destination === 'file' ? path.resolve(dataDir, c.file) : undefined, format: FLOW_LOG_FORMAT }, 'flow logs on');
+  return flowLog;
+}
+
+/**
+ * The writer of a flow log's destination: stdout, or a file rotated by size and/or time
+ * (pino-roll: FILE.1.log, FILE.2.log, ... for FILE.log, the oldest removed past maxFiles).
+ * Records are copied into Buffers handed to the SonicBoom in batches of FLOW_LOG_BATCH_BYTES, or every
+ * FLOW_LOG_FLUSH_MS: a write(2), even a SonicBoom write, per record would cost the relay more
+ * than the record. `onDrop(n)`: n records did not fit the buffer. Write errors (a full disk) are
+ * logged, at most once a minute; SonicBoom keeps what failed, and it is tried again at the next
+ * batch or tick.
+ */
+export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: Logger, onDrop: (records: number) => void): Promise<FlowLogWriter> {
+  // batches are Buffers: a string given to write(2) is encoded again, which costs more than the records to build
+  const boom = { sync: false, maxLength: c.bufferBytes, contentMode: 'buffer' as const };
+  let stream: Boom;
+  if (c.destination === 'stdout') {
+    stream = new SonicBoom({ fd: 1, ...boom });
+  } else {
+    const file = path.resolve(dataDir, c.file);
+    const ext = path.extname(file);
+    stream = await pinoRoll({
+      file: ext ? file.slice(0, -ext.length) : file,
+      extension: ext || undefined,
+      size: `${c.maxFileBytes}b`,
+      frequency: c.rotateEvery === 'never' ? undefined : c.rotateEvery,
+      limit: { count: c.maxFiles },
+      mkdir: true,
+      ...boom,
+    });
+  }
+  let lastError = 0;
+  let errors = 0;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    errors++;
+    const now = Date.now();
+    if (now - lastError < 60_000) return;
+    lastError = now;
+    log.error({ err: { code: err.code, message: err.message }, errors }, 'flow logs: cannot write; records wait in the buffer, then are dropped (vpcep_flow_log_dropped_records_total)');
+    errors = 0;
+  });
+  stream.on('drop', (data: Buffer) => {
+    let n = 0;
+    for (let i = data.indexOf(NEWLINE); i !== -1; i = data.indexOf(NEWLINE, i + 1)) n++;
+    onDrop(n);
+  });
+  // contentMode 'buffer' takes Buffers (SonicBoom's types know strings only)
+  const writeBuffer = stream.write.bind(stream) as unknown as (b: Buffer) => boolean;
+  // Records are ASCII: a string's length is its size in bytes.
+  let batch = Buffer.allocUnsafe(FLOW_LOG_BATCH_BYTES);
+  let used = 0;
+  let closed = false;
+  const handOver = () => {
+    const full = batch.subarray(0, used);
+    batch = Buffer.allocUnsafe(FLOW_LOG_BATCH_BYTES);
+    used = 0;
+    writeBuffer(full);
+  };
+  // every tick: what waits, or an empty write, which starts SonicBoom's retry of what a failed write left
+  const ticker = setInterval(() => { if (errors > 0 || used > 0) handOver(); }, FLOW_LOG_FLUSH_MS).unref();
+  return {
+    write(text) {
+      if (closed) return;
+      if (used + text.length > FLOW_LOG_BATCH_BYTES) {
+        if (used > 0) handOver();
+        // a text longer than a batch (never a record pair) goes as it is
+        if (text.length > FLOW_LOG_BATCH_BYTES) return void writeBuffer(Buffer.from(text, 'latin1'));
+      }
+      used += batch.write(text, used, 'latin1');
+    },
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      clearInterval(ticker);
+      if (used > 0) handOver();
+      return new Promise<void>((resolve) => {
+        // a stuck disk must not hold the shutdown: what is not written in 2 s is lost
+        const timer = setTimeout(resolve, 2_000).unref();
+        const done = () => { clearTimeout(timer); resolve(); };
+        stream.once('close', done);
+        stream.once('error', done);
+        stream.end(); // SonicBoom never closes fd 1
+      });
+    },
+  };
+}
