@@ -69,7 +69,7 @@ const endpointRuntime = (flow) => new EndpointRuntime({
   vpc_cidr: '10.0.0.0/16', snat_ip: '198.19.128.5', tcp_proxy: 'close', backends: [], enable_whitelist: false,
   whitelist: [], connection_cap: 3000, account_id: 'c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0',
 }, {
-  snatMode: 'kernel', connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSource: () => '10.0.1.50',
+  snatMode: 'kernel', snatPorts: { low: 1024, high: 65535 }, connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSource: () => '10.0.1.50',
   clientVpc: () => 2, listen: () => Promise.reject(new Error('no listeners in the benchmark')),
   connectionOpened: () => { connLoad.active++; }, connectionClosed: () => { connLoad.active--; },
   observeConnect: () => {}, refused: () => {}, flowLog: flow,

@@ -97,6 +97,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       maxConnections: config.dataplane.maxConnections,
       onPremises: config.dataplane.onPremises,
       socketBufferBytes: config.dataplane.socketBufferBytes,
+      snatPorts: config.dataplane.snatPorts,
       // the reserve covers every socket the API may hold, so an API flood cannot take the data plane's
       fdReserve: fdReserveFor(config.api.maxConnections),
       vpcs: inventory.vpcs,

@@ -28,6 +28,8 @@ export interface TcpDataPlaneOptions {
   readonly fdReserve?: number;
   /** SO_RCVBUF/SO_SNDBUF of relayed sockets; 0: the kernel's autotuning */
   readonly socketBufferBytes: number;
+  /** the source ports of each endpoint's SNAT address (default 1024-65535) */
+  readonly snatPorts?: { readonly low: number; readonly high: number };
   /** every VPC's loopback number and CIDR, to map client host addresses back to simulated ones */
   readonly vpcs: ReadonlyArray<{ number: number; cidr: string }>;
   readonly log: Logger;
@@ -85,6 +87,7 @@ export class TcpDataPlane implements DataPlane {
     const totals = this.totals;
     this.ctx = {
       snatMode: o.snatMode,
+      snatPorts: o.snatPorts ?? { low: 1024, high: 65535 },
       connectTimeoutMs: o.connectTimeoutMs,
       load,
       now,

@@ -13,6 +13,8 @@ import { CLOSE_REASONS, type BackendTarget, type CloseReason, type ConnectionOwn
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
 export interface DataPlaneContext {
   readonly snatMode: 'kernel' | 'logical';
+  /** the source ports each endpoint's SNAT address hands out; none left: snat_exhausted */
+  readonly snatPorts: { readonly low: number; readonly high: number };
   readonly connectTimeoutMs: number;
   readonly load: DaemonLoad;
   now(): number;
@@ -100,7 +102,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   readonly connections: Set<LiveConnection>;
   readonly counters: EndpointCounters;
   private readonly listeners = new Map<number, Listener>();
-  private readonly ports = new SnatPortPool();
+  private readonly ports: SnatPortPool;
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
   /** the fields of its flow log records that do not change per connection (null: flow logs off) */
@@ -111,6 +113,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   constructor(spec: LiveEndpoint, ctx: DataPlaneContext, tally: EndpointTally = newTally()) {
     this.spec = spec;
     this.ctx = ctx;
+    this.ports = new SnatPortPool(ctx.snatPorts.low, ctx.snatPorts.high);
     this.active = 0;
     this.cap = spec.connection_cap;
     this.whitelistEnabled = spec.enable_whitelist;

@@ -35,6 +35,7 @@ const schema = z.strictObject({
     max_connections: z.number().int().min(1).max(10_000_000).optional(),
     on_premises: z.enum(ON_PREMISES_VALUES, { message: 'must be allow or deny' }).optional(),
     socket_buffer_bytes: z.number().int().min(0).max(64 * 1024 * 1024).optional(),
+    snat_ports: z.string().regex(/^\d{1,5}-\d{1,5}$/, 'must be a port range LOW-HIGH, e.g. 1024-65535').optional(),
   }).optional(),
   api: z.strictObject({
     max_pipelined_requests: z.number().int().min(1).max(1024).optional(),
@@ -139,6 +140,8 @@ export interface Config {
     /** clients outside every VPC (the host, 127.0.0.1): allowed to every endpoint, or refused */
     readonly onPremises: OnPremises;
     readonly socketBufferBytes: number;
+    /** the source ports each endpoint's SNAT address hands out (both ends included) */
+    readonly snatPorts: { readonly low: number; readonly high: number };
   };
   readonly api: {
     readonly maxPipelinedRequests: number;
@@ -369,6 +372,14 @@ export function validateConfig(raw: unknown, source: string): Config {
   if (c.flow_logs?.file !== undefined && flowLogs.destination !== 'file') bad('flow_logs.file', 'applies to destination: file only');
   if (flowLogs.destination === 'file' && /[\\/]$/.test(flowLogs.file)) bad('flow_logs.file', `${JSON.stringify(flowLogs.file)} names a directory: name the file`);
 
+  let snatPorts: { low: number; high: number } | undefined;
+  if (c.dataplane?.snat_ports !== undefined) {
+    const [low, high] = c.dataplane.snat_ports.split('-').map(Number) as [number, number];
+    // ports below 1024 are the host's services' own; a backend sees 198.19.x.y:port, never one of them
+    if (low < 1024 || high > 65535 || low > high) bad('dataplane.snat_ports', `${c.dataplane.snat_ports}: LOW-HIGH with 1024 <= LOW <= HIGH <= 65535`);
+    else snatPorts = { low, high };
+  }
+
   if (problems.length) throw new ConfigError(source, problems);
   return {
     region: c.region ?? DEFAULTS.region,
@@ -381,6 +392,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       maxConnections: c.dataplane?.max_connections ?? DEFAULTS.dataplane.maxConnections,
       onPremises: c.dataplane?.on_premises ?? DEFAULTS.dataplane.onPremises,
       socketBufferBytes: c.dataplane?.socket_buffer_bytes ?? DEFAULTS.dataplane.socketBufferBytes,
+      snatPorts: snatPorts ?? DEFAULTS.dataplane.snatPorts,
     },
     api,
     flowLogs,

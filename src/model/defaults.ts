@@ -22,6 +22,8 @@ export const DEFAULTS = deepFreeze({
     onPremises: 'allow' as 'allow' | 'deny', // clients outside every VPC reach every endpoint
     /** SO_RCVBUF and SO_SNDBUF of relayed sockets (HAProxy's tune.rcvbuf/tune.sndbuf); 0: the kernel autotunes */
     socketBufferBytes: 262_144, // 256 KiB
+    /** source ports per endpoint's SNAT address: 64,512 connections at once to its backends */
+    snatPorts: { low: 1024, high: 65535 },
   },
   api: {
     bodyLimitBytes: 1024 * 1024, // 1 MiB

@@ -214,9 +214,8 @@ const viaGateway = (w: World, endpointId: string, source: string, port = w.publi
 });
 
 /**
- * One row per refusal reason the tracer predicts. Not in the table: snat_exhausted (64,512 SNAT
- * ports per endpoint, more than a test holds; the unit test covers its prediction) and the
- * reasons only a live connect knows (LIVE_ONLY_REFUSALS: backend_unreachable has its row below).
+ * One row per refusal reason the tracer predicts. Not in the table: the reasons only a live
+ * connect knows (LIVE_ONLY_REFUSALS: backend_unreachable has its row below).
  */
 const CASES: ReadonlyArray<{
   /** the refusal the case reaches; null: not refused by the data plane (relayed, or nothing listens) */
@@ -278,6 +277,21 @@ const CASES: ReadonlyArray<{
   },
   { refusal: 'cap', name: 'at an interface endpoint', run: () => pastOneHeld({ consumerQuotas: { connections_per_endpoint: 1 } }) },
   { refusal: 'daemon_limit', name: 'at an interface endpoint', run: () => pastOneHeld({ dataplane: { max_connections: 1 } }) },
+  {
+    refusal: 'snat_exhausted',
+    name: 'at an interface endpoint whose SNAT address has 2 source ports (dataplane.snat_ports), both held',
+    async run() {
+      const w = await inProcessWorld({ dataplane: { snat_ports: '40100-40101' } });
+      const ep = await endpoint(w);
+      for (const host of [7, 8]) {
+        expect((await w.consumer.post('/trace', own(w, ep).query)).body.trace.outcome).toBe('relay');
+        await holdOpen(ep.host_ip, w.port, `127.${w.k}.1.${host}`);
+      }
+      const t = await agree(w, own(w, ep));
+      expect(t.reason).toBe(`every SNAT source port of ${ep.snat_ip} is in use`);
+      return t;
+    },
+  },
   {
     refusal: 'fd_limit',
     name: 'at an interface endpoint',
@@ -366,8 +380,8 @@ describe('the path tracer agrees with the data plane', () => {
     }, 30_000);
   }
 
-  it('every refusal reason is in the table, predicted from live state (snat_exhausted), or known only on connect', () => {
-    const covered = new Set<string | null>([...CASES.map((c) => c.refusal), 'snat_exhausted', ...LIVE_ONLY_REFUSALS]);
+  it('every refusal reason is in the table or known only on connect', () => {
+    const covered = new Set<string | null>([...CASES.map((c) => c.refusal), ...LIVE_ONLY_REFUSALS]);
     expect(REFUSAL_REASONS.filter((r) => !covered.has(r))).toEqual([]);
   });
 

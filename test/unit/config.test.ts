@@ -95,6 +95,11 @@ describe('config validation', () => {
     expect(() => validateConfig({ flow_logs: { destination: 'file', buffer_bytes: 100 } }, 'c.yaml')).toThrow(/flow_logs\.buffer_bytes/);
     expect(() => validateConfig({ flow_logs: { destination: 'syslog' } }, 'c.yaml')).toThrow(/flow_logs\.destination/);
     expect(() => validateConfig({ flow_logs: { rotate: true } }, 'c.yaml')).toThrow(/flow_logs: unknown key "rotate"/);
+    expect(() => validateConfig({ dataplane: { snat_ports: '80-90' } }, 'c.yaml')).toThrow(/dataplane\.snat_ports: 80-90: LOW-HIGH with 1024 <= LOW <= HIGH <= 65535/);
+    expect(() => validateConfig({ dataplane: { snat_ports: '5000-4000' } }, 'c.yaml')).toThrow(/dataplane\.snat_ports/);
+    expect(() => validateConfig({ dataplane: { snat_ports: 4000 } }, 'c.yaml')).toThrow(/dataplane\.snat_ports/);
+    expect(validateConfig({ dataplane: { snat_ports: '40000-40009' } }, 'c.yaml').dataplane.snatPorts).toEqual({ low: 40000, high: 40009 });
+    expect(validateConfig({}, 'c.yaml').dataplane.snatPorts).toEqual({ low: 1024, high: 65535 });
   });
 
   it('lists every problem at once', () => {
