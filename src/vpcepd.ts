@@ -16,7 +16,7 @@ const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--listen HOST:POR
   --version           print the version and exit
   VPCEP_TOKEN         the default account's token when the config declares no accounts
 
-signals: SIGTERM, SIGINT drain and stop (exit 0); SIGHUP reloads the config file
+signals: SIGTERM, SIGINT drain and stop (exit 0), a second one cuts what is left; SIGHUP reloads the config file
 (metrics.token, dataplane.drain_timeout_ms; a bad file or any other change is refused and logged)
 
 examples:
@@ -69,7 +69,11 @@ export async function main(argv: string[]): Promise<void> {
   let daemon: Daemon | undefined;
   let stopping: string | undefined;
   const stop = (why: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // a second signal while draining: cut what is left and stop now (as HAProxy's hard stop)
+      if (daemon && why !== 'parent exited') log.warn({ signal: why, cut: daemon.dataPlane.endDrain() }, 'second signal: cutting the connections still open');
+      return;
+    }
     stopping = why;
     if (!daemon) {
       log.info({ signal: why }, 'stop requested while starting: vpcepd stops once started');

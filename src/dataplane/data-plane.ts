@@ -64,6 +64,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly idleMs: number;
   private readonly gateway: GatewayPlane;
   private readonly flowLog: FlowLog | null;
+  /** when a running drain cuts what is left (performance.now() ms) */
+  private drainUntil = Infinity;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
 
   constructor(o: TcpDataPlaneOptions) {
@@ -201,19 +203,25 @@ export class TcpDataPlane implements DataPlane {
     this.gateway.stopListening();
     const before = this.load.active;
     const start = performance.now();
-    const until = start + timeoutMs;
+    this.drainUntil = start + timeoutMs;
     let logged = start;
-    while (this.load.active > 0 && performance.now() < until) {
+    while (this.load.active > 0 && performance.now() < this.drainUntil) {
       await new Promise((r) => setTimeout(r, 50));
       const t = performance.now();
       if (t - logged >= 1000 && this.load.active > 0) {
         logged = t;
-        this.o.log.info({ active: this.load.active, closed: before - this.load.active, left_ms: Math.max(0, Math.round(until - t)) }, 'draining: connections still open');
+        this.o.log.info({ active: this.load.active, closed: before - this.load.active, left_ms: Math.max(0, Math.round(this.drainUntil - t)) }, 'draining: connections still open');
       }
     }
     const cut = this.load.active;
     this.close();
     return { drained: before - cut, cut };
+  }
+
+  /** ends a drain now: the connections still open are cut (a second SIGTERM); the live count */
+  endDrain(): number {
+    this.drainUntil = 0;
+    return this.load.active;
   }
 
   close(): void {

@@ -20,7 +20,8 @@ const logged = (output: string, msg: string): any[] => output.split('\n').filter
 describe('the drain', () => {
   let backend: TestBackend;
 
-  it('keeps /metrics, readiness (503 draining) and reads up while a connection drains; refuses writes; logs its progress', async () => {
+  /** a real vpcepd (drain timeout 60 s) with one client connection held open through an endpoint */
+  async function heldConnection() {
     backend = await startBackend(hold);
     cleanups.push(() => backend.close());
     const dir = tempDir('vpcep-drain-');
@@ -49,6 +50,12 @@ describe('the drain', () => {
     await new Promise((resolve, reject) => client.once('connect', resolve).once('error', reject));
     await waitFor(() => backend.open === 1, 5_000, 'the connection to reach the backend');
 
+    return { d, client, consumer, svc, ep };
+  }
+
+  it('keeps /metrics, readiness (503 draining) and reads up while a connection drains; refuses writes; logs its progress', async () => {
+    const { d, client, consumer, svc, ep } = await heldConnection();
+
     d.proc.kill('SIGTERM');
     await waitFor(async () => (await (await fetch(`${d.url}/ready`)).json()).status === 'draining', 5_000, 'readiness to say draining');
     expect((await fetch(`${d.url}/`)).status).toBe(503);
@@ -68,5 +75,19 @@ describe('the drain', () => {
     client.end();
     expect((await d.exited).code).toBe(0);
     expect(logged(d.output(), 'data plane drained')[0]).toMatchObject({ drained: 1, cut: 0 });
+  });
+
+  it('a second SIGTERM cuts the connections still open and stops at once', async () => {
+    const { d, client } = await heldConnection();
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.on('error', () => {});
+    d.proc.kill('SIGTERM');
+    await waitFor(() => logged(d.output(), 'draining: readiness').length > 0, 5_000, 'the drain to start');
+    d.proc.kill('SIGTERM');
+    // well before the 60 s drain timeout: the client's connection is cut and the daemon exits 0
+    expect((await d.exited).code).toBe(0);
+    await closed;
+    expect(logged(d.output(), 'second signal: cutting the connections still open')[0]).toMatchObject({ signal: 'SIGTERM', cut: 1 });
+    expect(logged(d.output(), 'data plane drained')[0]).toMatchObject({ drained: 0, cut: 1 });
   });
 });
