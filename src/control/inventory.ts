@@ -4,8 +4,8 @@
 // change that would pull a VPC, subnet, port or public service from under a resource in use is
 // refused with a message that names it.
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServiceSpec } from '../model/config.js';
 import { DEFAULT_AWS_ACCOUNT_ID } from '../model/aws-identity.js';
+import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServiceSpec } from '../model/config.js';
 import { DEFAULT_ACCOUNT_NAME, DEFAULTS } from '../model/defaults.js';
 import { cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
