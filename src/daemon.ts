@@ -171,7 +171,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     phase = 'ready';
     log.info({
       pid: process.pid, listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
-      accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id })),
+      accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id, aws_account_id: a.aws_account_id })),
     }, 'vpcepd ready');
     // Test hook (test/integration/native-hardening.test.ts): a relay thread dies now.
     if (process.env.VPCEP_RELAY_TEST_FAULT === 'thread') native?.testHooks.testBreakThread();

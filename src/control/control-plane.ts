@@ -9,6 +9,7 @@ import type {
 } from '../model/requests.js';
 import { page } from '../model/requests.js';
 import type { PolicyOptions } from '../model/policy.js';
+import * as aws from '../model/aws-identity.js';
 import type { PathTrace } from '../model/path-trace.js';
 import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
@@ -26,10 +27,37 @@ export type { ControlLogger, ControlOptions } from './state.js';
 export class ControlPlane {
   readonly region: string;
   private readonly st: ControlState;
+  private readonly aws: aws.AwsIdentities;
 
   constructor(o: ControlOptions) {
     this.st = new ControlState(o);
     this.region = this.st.region;
+    this.aws = aws.awsIdentities(o.inventory.accounts);
+  }
+
+  // ---- AWS identities (src/model/aws-identity.ts) ---------------------------------------------
+
+  /** a configured key: its account and secret (verify); no key configured anywhere: the default account, secret null (lenient); else null (AuthFailure) */
+  accountByAccessKey(accessKeyId: string): aws.AwsCaller | null {
+    return aws.awsAccountFor(this.aws, accessKeyId);
+  }
+
+  accountByAwsId(awsAccountId: string): Account | undefined {
+    return aws.accountByAwsId(this.aws, awsAccountId);
+  }
+
+  awsIdOf(accountName: string): string {
+    return this.st.accountsByName.get(accountName)?.aws_account_id ?? '';
+  }
+
+  /** `arn:aws:iam::<id>:root` (a user or role: its whole account) or `*` -> the whitelist entry; null: no such account here */
+  permissionOfAwsPrincipal(principal: string): string | null {
+    return aws.permissionOfPrincipal(this.aws, principal);
+  }
+
+  /** a whitelist entry -> `arn:aws:iam::<id>:root` or `*`; null: it names no account here */
+  awsPrincipalOfPermission(permission: string): string | null {
+    return aws.principalOfPermission(this.aws, permission);
   }
 
   // ---- lookups -------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ const route = z.looseObject({ destination: str, type: z.enum(['local', 'igw', 'b
 const SCHEMAS: Record<Kind, z.ZodType> = {
   meta: z.record(str, z.union([str, z.number()])),
   account: z.looseObject({
-    name: str, domain_id: str, project_id: str,
+    // absent in data dirs written before AWS ids: the inventory generates one and stores it
+    name: str, domain_id: str, project_id: str, aws_account_id: z.string().regex(/^\d{12}$/).optional(),
     quotas: z.looseObject({ endpoint_service: z.number(), endpoint: z.number(), connections_per_endpoint: z.number() }),
   }),
   vpc: z.looseObject({

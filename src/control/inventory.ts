@@ -3,7 +3,8 @@
 // generated once and kept under a natural key, VPC numbers are handed out once and kept, and a
 // change that would pull a VPC, subnet, port or public service from under a resource in use is
 // refused with a message that names it.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { DEFAULT_AWS_ACCOUNT_ID } from '../model/aws-identity.js';
 import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServiceSpec } from '../model/config.js';
 import { DEFAULT_ACCOUNT_NAME, DEFAULTS } from '../model/defaults.js';
 import { cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
@@ -43,13 +44,16 @@ export function applyInventory(config: Config, snap: Snapshot, opts: InventoryOp
 
   const accountSpecs: ReadonlyArray<AccountSpec> = config.accounts.length
     ? config.accounts
-    : [{ name: DEFAULT_ACCOUNT_NAME, token: opts.defaultToken, quotas: { ...DEFAULTS.quotas } }];
+    : [{ name: DEFAULT_ACCOUNT_NAME, token: opts.defaultToken, quotas: { ...DEFAULTS.quotas }, aws: { account_id: DEFAULT_AWS_ACCOUNT_ID } }];
+  const awsIdOf = awsAccountIds(accountSpecs, ids, opts.source);
   const accounts: Account[] = accountSpecs.map((a) => ({
     name: a.name,
     domain_id: a.domain_id ?? idFor(`account:${a.name}:domain_id`, hex32),
     project_id: a.project_id ?? idFor(`account:${a.name}:project_id`, hex32),
     token: a.token ?? opts.defaultToken,
     quotas: a.quotas,
+    aws_account_id: awsIdOf(a),
+    ...(a.aws?.access_key ? { aws_access_key: a.aws.access_key } : {}),
   }));
 
   const usedNumbers = new Set(Object.values(numbers));
@@ -103,7 +107,7 @@ export function applyInventory(config: Config, snap: Snapshot, opts: InventoryOp
   ];
   const accountNames = new Set(accounts.map((a) => a.name));
   for (const name of snap.get('account')?.keys() ?? []) if (!accountNames.has(name)) changes.push({ kind: 'account', id: name, value: null });
-  for (const a of accounts) changes.push({ kind: 'account', id: a.name, value: { ...a, token: undefined } });
+  for (const a of accounts) changes.push({ kind: 'account', id: a.name, value: { ...a, token: undefined, aws_access_key: undefined } });
   const vpcIds = new Set(vpcs.map((v) => v.id));
   for (const id of snap.get('vpc')?.keys() ?? []) if (!vpcIds.has(id)) changes.push({ kind: 'vpc', id, value: null });
   for (const v of vpcs) changes.push({ kind: 'vpc', id: v.id, value: v });
@@ -111,6 +115,39 @@ export function applyInventory(config: Config, snap: Snapshot, opts: InventoryOp
   for (const s of storedServices) if (s.public && !publicIds.has(s.id)) changes.push({ kind: 'service', id: s.id, value: null });
   for (const s of publicServices) changes.push({ kind: 'service', id: s.id, value: s });
   return { accounts, vpcs, publicServices, changes };
+}
+
+const awsDigits = () => String(randomInt(0, 1e12)).padStart(12, '0');
+
+/**
+ * Each account's 12-digit AWS id: the configured one, else the one generated for it before (kept in
+ * the meta ids, like the domain ids), else a new one that no other account has and that is not
+ * 000000000000 (the embedded default account's). Fills IDS with what it generates.
+ */
+function awsAccountIds(specs: readonly AccountSpec[], ids: Record<string, string>, source: string): (a: AccountSpec) => string {
+  const key = (a: AccountSpec) => `account:${a.name}:aws_account_id`;
+  const owners = new Map<string, string>([[DEFAULT_AWS_ACCOUNT_ID, 'the embedded default account']]);
+  for (const a of specs) if (a.aws?.account_id) owners.set(a.aws.account_id, `account ${a.name}`);
+  for (const a of specs) {
+    const kept = ids[key(a)];
+    if (a.aws?.account_id || kept === undefined) continue;
+    const other = owners.get(kept);
+    if (other) {
+      throw new InventoryError(`${source}: account ${a.name}'s AWS account id ${kept} (generated and kept) is configured for ${other}: ` +
+        `give ${other} another account_id, or give account ${a.name} its own in accounts[].aws.account_id`);
+    }
+    owners.set(kept, `account ${a.name}`);
+  }
+  // nor one kept for an account the config no longer declares (it may come back)
+  const keptIds = new Set(Object.entries(ids).filter(([k]) => k.endsWith(':aws_account_id')).map(([, v]) => v));
+  for (const a of specs) {
+    if (a.aws?.account_id || ids[key(a)] !== undefined) continue;
+    let id = awsDigits();
+    while (owners.has(id) || keptIds.has(id)) id = awsDigits();
+    owners.set(id, `account ${a.name}`);
+    ids[key(a)] = id;
+  }
+  return (a) => a.aws?.account_id ?? ids[key(a)]!;
 }
 
 function publicService(

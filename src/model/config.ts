@@ -7,12 +7,14 @@ import {
 import { MAX_VPC_NUMBER, MAX_VPC_PREFIX } from '../net/loopback.js';
 import { DEFAULTS } from './defaults.js';
 import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
+import type { AwsAccessKey } from './types.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** listeners the public gateway services may need in all (addresses x ports) */
 const MAX_PUBLIC_LISTENERS = 4096;
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const HEX_ID = /^[A-Za-z0-9]{1,64}$/;
+const AWS_ACCOUNT_ID = /^\d{12}$/;
 
 const idField = z.string().regex(ID, 'must be 1-64 characters of A-Z a-z 0-9 _ -');
 const portNumber = z.number().int().min(1).max(65535);
@@ -63,6 +65,12 @@ const schema = z.strictObject({
     project_id: z.string().regex(HEX_ID, 'must be 1-64 characters of A-Z a-z 0-9').optional(),
     token: z.string().min(8, 'must be at least 8 characters').max(256)
       .regex(/^\S(.*\S)?$/, 'must not be blank, nor begin or end with whitespace (an HTTP header loses it)'),
+    aws: z.strictObject({
+      account_id: z.string({ message: 'must be 12 digits as a string: quote it ("111111111111") so that YAML keeps its leading zeros' })
+        .regex(AWS_ACCOUNT_ID, 'must be 12 digits (an AWS account id)').optional(),
+      access_key_id: z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be 16-128 characters of A-Z 0-9 (an AWS access key id)').optional(),
+      secret_access_key: z.string().min(8, 'must be at least 8 characters').max(256).regex(/^\S+$/, 'must not contain whitespace').optional(),
+    }).optional(),
     quotas: z.strictObject({
       endpoint_service: quotaNumber.optional(),
       endpoint: quotaNumber.optional(),
@@ -107,6 +115,8 @@ export interface AccountSpec {
   readonly project_id?: string;
   readonly token?: string;
   readonly quotas: { endpoint_service: number; endpoint: number; connections_per_endpoint: number };
+  /** the AWS identity; an access key's id and secret come together */
+  readonly aws?: { readonly account_id?: string; readonly access_key?: AwsAccessKey };
 }
 
 export interface VpcSpec {
@@ -233,9 +243,10 @@ export function validateConfig(raw: unknown, source: string): Config {
   // node:http refuses a headers timeout longer than the request timeout
   if (api.headersTimeoutMs > api.requestTimeoutMs) bad('api.headers_timeout_ms', `${api.headersTimeoutMs} is longer than request_timeout_ms (${api.requestTimeoutMs})`);
 
-  const accounts: AccountSpec[] = (c.accounts ?? []).map((a) => ({
+  const accounts: AccountSpec[] = (c.accounts ?? []).map((a, i) => ({
     name: a.name, domain_id: a.domain_id, project_id: a.project_id, token: a.token,
     quotas: { ...DEFAULTS.quotas, ...a.quotas },
+    ...(a.aws ? { aws: awsSpec(a.aws, `accounts[${i}].aws`, bad) } : {}),
   }));
   const accountNames = new Set<string>();
   const seenUnique = new Map<string, string>();
@@ -251,6 +262,8 @@ export function validateConfig(raw: unknown, source: string): Config {
     unique('domain_id', a.domain_id, `accounts[${i}].domain_id`);
     unique('project_id', a.project_id, `accounts[${i}].project_id`);
     unique('token', a.token, `accounts[${i}].token`);
+    unique('AWS account_id', a.aws?.account_id, `accounts[${i}].aws.account_id`);
+    unique('AWS access_key_id', a.aws?.access_key?.id, `accounts[${i}].aws.access_key_id`);
     accountNames.add(a.name);
   });
   if (accounts.length === 0) accountNames.add('default');
@@ -401,6 +414,16 @@ export function validateConfig(raw: unknown, source: string): Config {
     vpcs,
     public_services: publicServices,
   };
+}
+
+/** an account's `aws` section: the key's id and secret go together, or neither is given */
+function awsSpec(
+  aws: { account_id?: string; access_key_id?: string; secret_access_key?: string }, at: string, bad: (path: string, why: string) => void,
+): NonNullable<AccountSpec['aws']> {
+  const { account_id, access_key_id: id, secret_access_key: secret } = aws;
+  if (id !== undefined && secret === undefined) bad(`${at}.secret_access_key`, 'missing: access_key_id and secret_access_key go together');
+  if (id === undefined && secret !== undefined) bad(`${at}.access_key_id`, 'missing: access_key_id and secret_access_key go together');
+  return { account_id, ...(id !== undefined && secret !== undefined ? { access_key: { id, secret } } : {}) };
 }
 
 /** Why an address of a subnet cannot be handed out, or null: network, gateway (first host) or broadcast. */

@@ -13,6 +13,15 @@ export interface Account {
   readonly project_id: string;
   readonly token: string;
   readonly quotas: Quotas;
+  /** 12 digits: configured, else generated once and kept; the embedded `default` account's is 000000000000 */
+  readonly aws_account_id: string;
+  /** the config's AWS access key (accounts[].aws); like the token, never stored */
+  readonly aws_access_key?: AwsAccessKey;
+}
+
+export interface AwsAccessKey {
+  readonly id: string;
+  readonly secret: string;
 }
 
 export type PortType = 'VM' | 'LB';

@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyInventory, InventoryError } from '../../src/control/inventory.js';
 import { validateConfig } from '../../src/model/config.js';
-import type { Change, Kind, Snapshot } from '../../src/store/store.js';
-
-/** the snapshot a store would hold after these changes */
-function snapshotOf(changes: readonly Change[], before?: Snapshot): Snapshot {
-  const out = new Map<Kind, Map<string, unknown>>();
-  for (const k of ['meta', 'account', 'vpc', 'service', 'endpoint'] as Kind[]) out.set(k, new Map(before?.get(k) ?? []));
-  for (const c of changes) {
-    if (c.value === null) out.get(c.kind)!.delete(c.id);
-    else out.get(c.kind)!.set(c.id, JSON.parse(JSON.stringify(c.value)));
-  }
-  return out;
-}
+import { snapshotOf } from './snapshot.js';
 
 const config = (vpcs: unknown[]) => validateConfig({ accounts: [{ name: 'a', token: 'a-secret-token' }], vpcs }, 'c.yaml');
 const opts = { defaultToken: '', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' };

@@ -1,0 +1,74 @@
+// Who an AWS caller is, and the principals of a service's whitelist in AWS's words. Pure: over the
+// accounts the inventory built; SigV4 and the wire are the AWS dialect's (issue 12, "Accounts";
+// aws-ec2-api.md 6.3).
+import type { Account } from './types.js';
+
+/** LocalStack's convention: the account any credentials act as when no key is configured */
+export const DEFAULT_AWS_ACCOUNT_ID = '000000000000';
+
+/** the caller an access key id stands for; `secret` null: lenient, the signature is not checked */
+export interface AwsCaller {
+  readonly account: Account;
+  readonly secret: string | null;
+}
+
+export interface AwsIdentities {
+  /** verify as soon as one account has an access key; lenient when none has */
+  readonly mode: 'verify' | 'lenient';
+  readonly byAccessKey: ReadonlyMap<string, AwsCaller>;
+  readonly byAwsId: ReadonlyMap<string, Account>;
+  readonly byDomain: ReadonlyMap<string, Account>;
+  /** lenient: the first account (the embedded `default` one when the config declares none) */
+  readonly lenientAccount: Account | null;
+}
+
+export function awsIdentities(accounts: Iterable<Account>): AwsIdentities {
+  const byAccessKey = new Map<string, AwsCaller>();
+  const byAwsId = new Map<string, Account>();
+  const byDomain = new Map<string, Account>();
+  let first: Account | null = null;
+  for (const a of accounts) {
+    first ??= a;
+    if (a.aws_access_key) byAccessKey.set(a.aws_access_key.id, { account: a, secret: a.aws_access_key.secret });
+    byAwsId.set(a.aws_account_id, a);
+    byDomain.set(a.domain_id, a);
+  }
+  const mode = byAccessKey.size ? 'verify' : 'lenient';
+  return { mode, byAccessKey, byAwsId, byDomain, lenientAccount: mode === 'lenient' ? first : null };
+}
+
+/**
+ * The account of an access key id. verify: a configured key -> its account and secret; an unknown
+ * key -> null (AuthFailure). lenient: any key id -> the default account, secret null.
+ */
+export function awsAccountFor(ids: AwsIdentities, accessKeyId: string): AwsCaller | null {
+  if (ids.mode === 'lenient') return ids.lenientAccount && { account: ids.lenientAccount, secret: null };
+  return ids.byAccessKey.get(accessKeyId) ?? null;
+}
+
+export function accountByAwsId(ids: AwsIdentities, awsAccountId: string): Account | undefined {
+  return ids.byAwsId.get(awsAccountId);
+}
+
+/**
+ * `arn:aws:iam::<id>:root`, `:user/<path/name>` or `:role/<path/name>` -> the account with that AWS
+ * id, as the whitelist entry `iam:domain::<domain_id>`; `*` -> `*`. A user or role stands for its
+ * whole account: the data plane admits accounts, not IAM principals. null: not a principal, or no
+ * account here has that id.
+ */
+export function permissionOfPrincipal(ids: AwsIdentities, principal: string): string | null {
+  if (principal === '*') return '*';
+  const m = /^arn:aws:iam::(\d{12}):(?:root|(?:user|role)\/[\w+=,.@/-]{1,512})$/.exec(principal);
+  const account = m ? ids.byAwsId.get(m[1]!) : undefined;
+  return account ? `iam:domain::${account.domain_id}` : null;
+}
+
+/**
+ * The other way: `iam:domain::<domain_id>` of an account -> `arn:aws:iam::<its AWS id>:root`;
+ * `*` -> `*`. null for an entry that names no account here (another domain, a wildcard pattern).
+ */
+export function principalOfPermission(ids: AwsIdentities, permission: string): string | null {
+  if (permission === '*') return '*';
+  const account = permission.startsWith('iam:domain::') ? ids.byDomain.get(permission.slice('iam:domain::'.length)) : undefined;
+  return account ? `arn:aws:iam::${account.aws_account_id}:root` : null;
+}
