@@ -382,7 +382,8 @@ export function validateConfig(raw: unknown, source: string): Config {
     maxFiles: c.flow_logs?.max_files ?? F.maxFiles,
     bufferBytes: c.flow_logs?.buffer_bytes ?? F.bufferBytes,
   };
-  if (c.flow_logs?.file !== undefined && flowLogs.destination !== 'file') bad('flow_logs.file', 'applies to destination: file only');
+  // kept with destination off (turning flow logs off keeps the file in the config); stdout has no file
+  if (c.flow_logs?.file !== undefined && flowLogs.destination === 'stdout') bad('flow_logs.file', 'applies to destination: file only');
   if (flowLogs.destination === 'file' && /[\\/]$/.test(flowLogs.file)) bad('flow_logs.file', `${JSON.stringify(flowLogs.file)} names a directory: name the file`);
 
   let snatPorts: { low: number; high: number } | undefined;

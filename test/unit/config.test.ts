@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 
 const base = () => ({
@@ -29,7 +31,16 @@ function mutate(fn: (c: any) => void): unknown {
 }
 
 describe('config validation', () => {
-  it('accepts the example of the README and fills in defaults', () => {
+  it('accepts the README\'s config reference as written', () => {
+    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const block = /## Config reference\n\n```yaml\n([\s\S]*?)\n```/.exec(readme);
+    expect(block, 'the README has a "## Config reference" section opening with a yaml block').not.toBeNull();
+    const c = validateConfig(parse(block![1]!), 'README.md');
+    expect(c.accounts.length).toBeGreaterThan(0);
+    expect(c.dataplane.snatPorts).toEqual({ low: 1024, high: 65535 });
+  });
+
+  it('accepts a small config and fills in defaults', () => {
     const c = validateConfig(base(), 'test.yaml');
     expect(c.region).toBe('sim-1');
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 9480 });
