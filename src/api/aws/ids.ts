@@ -43,8 +43,10 @@ export function isAccountId(s: string): boolean {
 
 // ---- regions
 
-const AWS_REGION = /^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
+// a region of the `aws` partition (the ARNs here say `arn:aws`): not China's cn-*, not GovCloud or ISO
+const AWS_REGION = /^(?!cn-)[a-z]{2}-[a-z]+-\d{1,2}$/;
 
+/** whether `s` names a region of the `aws` partition, e.g. `eu-central-2` */
 export function isAwsRegion(s: string): boolean {
   return AWS_REGION.test(s);
 }
