@@ -45,7 +45,16 @@ function capture(answer: (req: HttpRequest) => Answer): { handler: { handle(req:
   };
 }
 
-function rawQuery(query: HttpRequest['query']): string {
+/** what the verifier needs of a request an SDK or @smithy/signature-v4 built */
+interface SdkRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query?: Record<string, string | (string | null)[] | null>;
+  readonly headers: Record<string, string>;
+  readonly body?: unknown;
+}
+
+function rawQuery(query: SdkRequest['query']): string {
   const pairs: string[] = [];
   for (const [k, v] of Object.entries(query ?? {})) {
     for (const one of Array.isArray(v) ? v : [v]) pairs.push(one === null ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(one)}`);
@@ -54,10 +63,11 @@ function rawQuery(query: HttpRequest['query']): string {
 }
 
 /** the request as the daemon would see it on the wire */
-function wire(req: HttpRequest): SignedRequest {
+function wire(req: SdkRequest): SignedRequest {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = v;
-  return { method: req.method, path: req.path, query: rawQuery(req.query), headers, body: typeof req.body === 'string' ? req.body : Buffer.from(req.body ?? '') };
+  const body = typeof req.body === 'string' ? req.body : req.body instanceof Uint8Array ? req.body : '';
+  return { method: req.method, path: req.path, query: rawQuery(req.query), headers, body };
 }
 
 function params(req: HttpRequest, protocol: QueryProtocol): QueryParams {
@@ -273,13 +283,15 @@ describe('SigV4 refusals of requests the SDK signed', () => {
 });
 
 describe('SigV4 against @smithy/signature-v4 on requests the clients never make', () => {
+  type Data = string | ArrayBuffer | ArrayBufferView;
+  const bytes = (d: Data): BinaryLike => (typeof d === 'string' ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   const nodeSha256 = class {
     private readonly h;
-    constructor(secret?: BinaryLike) {
-      this.h = secret ? createHmac('sha256', secret) : createHash('sha256');
+    constructor(secret?: Data) {
+      this.h = secret ? createHmac('sha256', bytes(secret)) : createHash('sha256');
     }
-    update(data: BinaryLike): void {
-      this.h.update(data);
+    update(data: Data): void {
+      this.h.update(bytes(data));
     }
     async digest(): Promise<Uint8Array> {
       return this.h.digest();
@@ -288,7 +300,7 @@ describe('SigV4 against @smithy/signature-v4 on requests the clients never make'
   };
   const signer = (service = 'ec2', region = 'us-east-1') => new SignatureV4({ credentials: ACCOUNT_A, region, service, sha256: nodeSha256 });
 
-  function fromSmithy(req: HttpRequest): SignedRequest {
+  function fromSmithy(req: SdkRequest): SignedRequest {
     return wire(req);
   }
 
