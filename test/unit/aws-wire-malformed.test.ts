@@ -208,6 +208,9 @@ describe('SigV4 malformed signatures', () => {
   it.each([
     ['no X-Amz-Date', { 'x-amz-date': undefined }, 'incomplete', /no X-Amz-Date/],
     ['an X-Amz-Date that is not a date', { 'x-amz-date': '20261340T250000Z' }, 'incomplete', /yyyymmddThhmmssZ/],
+    ['an X-Amz-Date on a day the month lacks', { 'x-amz-date': '20260231T120000Z' }, 'incomplete', /yyyymmddThhmmssZ/],
+    ['an X-Amz-Date at hour 24', { 'x-amz-date': '20261204T240000Z' }, 'incomplete', /yyyymmddThhmmssZ/],
+    ['an X-Amz-Date at second 60', { 'x-amz-date': '20261204T235960Z' }, 'incomplete', /yyyymmddThhmmssZ/],
     ['an X-Amz-Date in another format', { 'x-amz-date': 'Fri, 04 Dec 2026 12:00:00 GMT' }, 'incomplete', /yyyymmddThhmmssZ/],
     ['an X-Amz-Date of another day than the scope', { 'x-amz-date': '20261205T000000Z' }, 'signatureMismatch', /does not match/],
   ])('refuses %s', (_what, headers, reason, message) => {

@@ -251,9 +251,11 @@ export function readCredentialScope(req: SignedRequest): CredentialScope | SigV4
 function amzDateMs(amzDate: string): number | null {
   const m = AMZ_DATE.exec(amzDate);
   if (!m) return null;
-  const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
-  // Date.UTC rolls 20261340 over into the next year: refuse what does not read back the same
-  return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '') === amzDate ? ms : null;
+  const [month, day, hour, minute, second] = [+m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!];
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
+  const ms = Date.UTC(+m[1]!, month - 1, day, hour, minute, second);
+  // Date.UTC rolls 20260231 over into March: refuse a day the month does not have
+  return new Date(ms).getUTCDate() === day ? ms : null;
 }
 
 /** RFC 3986 unreserved characters stay, everything else is %XX upper-case (SigV4's UriEncode) */
