@@ -85,6 +85,9 @@ describe('parseQuery', () => {
     // the default parameter limit is checked before any splitting
     expect(refusal('&'.repeat(QUERY_LIMITS.maxParams + 1)).message).toMatch(/more than/);
     expect(parseQuery(`A.${QUERY_LIMITS.maxListIndex}=x`, 'ec2')).toEqual({ A: ['x'] });
+    // a long name is refused before a message quotes it
+    const long = refusal(`${'A'.repeat(100_000)}=%ZZ`);
+    expect(long.message.length + (long.parameter ?? '').length).toBeLessThan(200);
   });
 
   it('builds null-prototype structures: no name reaches Object.prototype', () => {

@@ -75,7 +75,6 @@ function kindName(n: Node): string {
 
 /** the steps of one name: strings are member names, numbers list indices (`member` dropped) */
 function steps(name: string, protocol: QueryProtocol, limits: QueryLimits): (string | number)[] {
-  if (name.length > limits.maxNameLength) throw invalid(`parameter name longer than ${limits.maxNameLength} characters`, name.slice(0, 64));
   const parts = name.split('.');
   if (parts.length > limits.maxDepth) throw invalid(`parameter ${name} is nested deeper than ${limits.maxDepth} levels`, name);
   const out: (string | number)[] = [];
@@ -141,6 +140,8 @@ export function parseQuery(raw: string, protocol: QueryProtocol, limits: QueryLi
     if (piece === '') continue;
     const eq = piece.indexOf('=');
     const name = decode(eq < 0 ? piece : piece.slice(0, eq), 'a parameter name');
+    // before any message quotes the name
+    if (name.length > limits.maxNameLength) throw invalid(`parameter name longer than ${limits.maxNameLength} characters`, name.slice(0, 64));
     const value = eq < 0 ? '' : decode(piece.slice(eq + 1), `parameter ${name}`);
     if (name.startsWith('X-Amz-')) continue;
     const path = steps(name, protocol, limits);

@@ -117,13 +117,13 @@ interface SignatureParts {
 function parseCredential(value: string, signedBy: 'header' | 'query'): CredentialScope | SigV4Failure {
   const parts = value.split('/');
   if (parts.length !== 5) {
-    return fail('incomplete', `Credential must have the form <access key id>/<yyyymmdd>/<region>/<service>/aws4_request, got '${value}'`);
+    return fail('incomplete', `Credential must have the form <access key id>/<yyyymmdd>/<region>/<service>/aws4_request, got '${value.slice(0, 120)}'`);
   }
   const [accessKeyId, date, region, service, terminal] = parts as [string, string, string, string, string];
   if (!accessKeyId) return fail('incomplete', 'Credential has an empty access key id');
-  if (!SCOPE_DATE.test(date)) return fail('incomplete', `Credential date '${date}' is not yyyymmdd`);
+  if (!SCOPE_DATE.test(date)) return fail('incomplete', `Credential date '${date.slice(0, 20)}' is not yyyymmdd`);
   if (!region || !service) return fail('incomplete', 'Credential has an empty region or service');
-  if (terminal !== 'aws4_request') return fail('incomplete', `Credential must end with aws4_request, got '${terminal}'`);
+  if (terminal !== 'aws4_request') return fail('incomplete', `Credential must end with aws4_request, got '${terminal.slice(0, 20)}'`);
   return { ok: true, accessKeyId, date, region, service, signedBy };
 }
 
@@ -131,7 +131,7 @@ function parseSignedHeaders(value: string): string[] | SigV4Failure {
   const names = value.split(';');
   for (let i = 0; i < names.length; i++) {
     const n = names[i]!;
-    if (!HEADER_NAME.test(n)) return fail('incomplete', `SignedHeaders holds an invalid header name '${n}'`);
+    if (!HEADER_NAME.test(n)) return fail('incomplete', `SignedHeaders holds an invalid header name '${n.slice(0, 40)}'`);
     if (i > 0 && names[i - 1]! >= n) return fail('incomplete', 'SignedHeaders must be lower-case names sorted without repeats');
   }
   if (!names.includes('host')) return fail('incomplete', "SignedHeaders must include 'host'");
@@ -156,7 +156,7 @@ function parseAuthorizationHeader(value: string): AuthorizationFields | SigV4Fai
     const eq = p.indexOf('=');
     if (eq <= 0) return fail('incomplete', `Authorization field '${p.slice(0, 40)}' is not name=value`);
     const name = p.slice(0, eq);
-    if (fields.has(name)) return fail('incomplete', `Authorization repeats ${name}`);
+    if (fields.has(name)) return fail('incomplete', `Authorization repeats ${name.slice(0, 40)}`);
     fields.set(name, p.slice(eq + 1));
   }
   const credential = fields.get('Credential');
