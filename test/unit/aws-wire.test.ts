@@ -3,10 +3,10 @@
 // Query parser, and parses what the XML serializer answers. @smithy/signature-v4 signs the odd
 // requests the SDK clients never make (GET with a query string, presigned URLs, odd headers).
 import {
-  CreateVpcEndpointCommand, DescribeVpcEndpointsCommand, EC2Client, ModifyVpcEndpointServicePermissionsCommand,
+  CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, DescribeVpcEndpointsCommand, EC2Client, ModifyVpcEndpointServicePermissionsCommand,
 } from '@aws-sdk/client-ec2';
 import {
-  DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
+  CreateLoadBalancerCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { HttpRequest, HttpResponse } from '@smithy/protocol-http';
@@ -157,6 +157,22 @@ describe('EC2 through the SDK', () => {
     expect(out.ReturnValue).toBe(true);
   });
 
+  it('DeleteVpcEndpoints: partial failures in <unsuccessful> read back per item', async () => {
+    const c = capture(() => ({ body: ec2Response('DeleteVpcEndpoints', 'req-3', {
+      unsuccessful: [{ error: { code: 'InvalidVpcEndpoint.NotFound', message: "The VpcEndpoint Id 'vpce-x' does not exist" }, resourceId: 'vpce-x' }],
+    }) }));
+    const out = await new EC2Client(clientConfig(c.handler)).send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: ['vpce-0123456789abcdef0', 'vpce-x'] }));
+    expect(params(c.requests[0]!, 'ec2').stringList('VpcEndpointId')).toEqual(['vpce-0123456789abcdef0', 'vpce-x']);
+    expect(out.Unsuccessful).toEqual([{ Error: { Code: 'InvalidVpcEndpoint.NotFound', Message: "The VpcEndpoint Id 'vpce-x' does not exist" }, ResourceId: 'vpce-x' }]);
+  });
+
+  it('DryRun: the flag parses; DryRunOperation (412) surfaces as that error', async () => {
+    const c = capture(() => ({ status: 412, body: ec2Error({ code: 'DryRunOperation', message: 'Request would have succeeded, but DryRun flag is set.' }, 'req-4') }));
+    const err = await new EC2Client(clientConfig(c.handler)).send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: ['vpce-0123456789abcdef0'], DryRun: true })).catch((e: unknown) => e);
+    expect(params(c.requests[0]!, 'ec2').bool('DryRun')).toBe(true);
+    expect(err).toMatchObject({ name: 'DryRunOperation', $metadata: { httpStatusCode: 412 } });
+  });
+
   it('an EC2 error body surfaces as the SDK error of that code, with the HTTP status', async () => {
     const c = capture(() => ({ status: 400, body: ec2Error({ code: 'InvalidVpcEndpointId.NotFound', message: "The VpcEndpoint Id 'vpce-x' does not exist" }, 'req-4') }));
     const err = await new EC2Client(clientConfig(c.handler)).send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: ['vpce-x'] })).catch((e: unknown) => e);
@@ -182,6 +198,36 @@ describe('ELBv2 and STS through the SDK', () => {
     expect(p.string('TargetGroupArn')).toBe(tg);
     expect(p.structList('Targets').map((t) => ({ id: t.requiredString('Id'), port: t.int('Port', { min: 1, max: 65535 }), az: t.string('AvailabilityZone') })))
       .toEqual([{ id: '10.0.1.5', port: 8080, az: undefined }, { id: '127.0.0.1', port: 9000, az: 'all' }]);
+  });
+
+  it('CreateLoadBalancer: Subnets.member.N and Tags.member.N parse; nested member lists read back', async () => {
+    const lbArn = 'arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/net/my-nlb/0123456789abcdef';
+    const c = capture(() => ({ body: queryResponse('CreateLoadBalancer', ELBV2_NAMESPACE, 'req-6', {
+      LoadBalancers: [{
+        LoadBalancerArn: lbArn, DNSName: 'my-nlb-0123456789abcdef.elb.us-east-1.amazonaws.com', CanonicalHostedZoneId: 'Z26RNL4JYFTOTI',
+        CreatedTime: new Date('2026-12-04T10:00:00.000Z'), LoadBalancerName: 'my-nlb', Scheme: 'internal', VpcId: 'vpc-0123456789abcdef0',
+        State: { Code: 'provisioning' }, Type: 'network', IpAddressType: 'ipv4',
+        AvailabilityZones: [
+          { ZoneName: 'us-east-1a', SubnetId: 'subnet-0123456789abcdef0', LoadBalancerAddresses: [{ IpAddress: '10.0.1.4' }] },
+          { ZoneName: 'us-east-1b', SubnetId: 'subnet-0123456789abcdef1', LoadBalancerAddresses: [] },
+        ],
+      }],
+    }) }));
+    const out = await new ElasticLoadBalancingV2Client(clientConfig(c.handler)).send(new CreateLoadBalancerCommand({
+      Name: 'my-nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+      Tags: [{ Key: 'Name', Value: 'my nlb' }, { Key: 'env' }],
+    }));
+    const p = params(c.requests[0]!, 'query');
+    expect(p.stringList('Subnets')).toEqual(['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1']);
+    expect(p.tags('Tags')).toEqual([{ key: 'Name', value: 'my nlb' }, { key: 'env', value: '' }]);
+    expect(p.string('Type')).toBe('network');
+    expect(out.LoadBalancers![0]).toMatchObject({
+      LoadBalancerArn: lbArn, CreatedTime: new Date('2026-12-04T10:00:00.000Z'), State: { Code: 'provisioning' },
+      AvailabilityZones: [
+        { ZoneName: 'us-east-1a', SubnetId: 'subnet-0123456789abcdef0', LoadBalancerAddresses: [{ IpAddress: '10.0.1.4' }] },
+        { ZoneName: 'us-east-1b', SubnetId: 'subnet-0123456789abcdef1', LoadBalancerAddresses: [] },
+      ],
+    });
   });
 
   it('ModifyTargetGroupAttributes: Attributes.member.N.Key/Value parse; the attributes read back', async () => {
