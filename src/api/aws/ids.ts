@@ -1,6 +1,6 @@
 // AWS's names for things (aws-ec2-api.md §1.5, §6, §7): resource ids, account ids, ARNs, regions.
 // An id never contains `_` or `/` (issue 12).
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 /** the prefixes of the ids this dialect makes: prefix + '-' + 17 lower-case hex digits */
 export const AWS_ID_PREFIXES = ['vpce', 'vpce-svc', 'vpce-nfn', 'eni', 'pl', 'vpc', 'subnet', 'rtb', 'sg'] as const;
@@ -25,17 +25,9 @@ export function isAwsId(prefix: AwsIdPrefix, id: string): boolean {
   return ID_PATTERNS[prefix].test(id);
 }
 
-/** LocalStack's default account, the account any credentials act as in lenient mode (issue 12) */
-export const DEFAULT_AWS_ACCOUNT_ID = '000000000000';
-
-/** a new random 12-digit account id, never the default one */
-export function newAccountId(): string {
-  for (;;) {
-    // randomInt's range is below 2^48: two draws of 6 digits
-    const id = `${randomInt(1_000_000).toString().padStart(6, '0')}${randomInt(1_000_000).toString().padStart(6, '0')}`;
-    if (id !== DEFAULT_AWS_ACCOUNT_ID) return id;
-  }
-}
+// the default account's id (000000000000) and the generation of account ids live with the accounts
+// (src/model/aws-identity.ts, src/control/inventory.ts)
+export { DEFAULT_AWS_ACCOUNT_ID } from '../../model/aws-identity.js';
 
 export function isAccountId(s: string): boolean {
   return /^\d{12}$/.test(s);
