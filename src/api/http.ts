@@ -115,8 +115,8 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   // -- the dialects. Huawei's VPCEP v1 REST answers GET / and /v1/{project_id}/...; the seam for
   // AWS's Query APIs (src/api/aws: a form-encoded POST / or a GET / with a query string, carrying a
   // SigV4 Authorization header whose credential scope names ec2, elasticloadbalancing or sts) is
-  // here: register its plugin beside Huawei's, and let errorDialect() send its requests' errors
-  // to its own handler.
+  // here: register its plugin beside Huawei's, and let dialectOf() hand its requests' errors to
+  // its own handler.
   void app.register(huaweiApi, { control, log: o.log, effectiveConfig: o.effectiveConfig, phase: o.phase });
 
   return app;

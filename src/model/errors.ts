@@ -17,7 +17,7 @@ export const ERROR_MESSAGES = {
   RequestTimeout: 'request timeout: the request was not received in full in time',
   UriTooLong: 'a path parameter exceeds 100 characters',
   HeadersTooLarge: 'request headers too large',
-  AuthFailed: 'authentication failed: missing or unknown X-Auth-Token',
+  AuthFailed: 'authentication failed: missing or unknown credentials',
   NotFound: 'resource does not exist',
   NotReady: 'vpcepd is not ready: starting up, or stopping (writes are refused while it drains)',
   // -- the domain's

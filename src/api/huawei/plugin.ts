@@ -89,7 +89,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   v1.addHook('onRequest', async (req: FastifyRequest<{ Params: Partial<Params> }>) => {
     const token = req.headers['x-auth-token'];
     const account = typeof token === 'string' ? control.accountByToken(token) : undefined;
-    if (!account) throw new DomainError('AuthFailed');
+    if (!account) throw new DomainError('AuthFailed', 'authentication failed: missing or unknown X-Auth-Token');
     if (req.params.project_id !== account.project_id) {
       throw new HuaweiRequestError('InvalidProjectId', `project ${req.params.project_id} is not the caller's project`);
     }
