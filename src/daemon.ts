@@ -1,11 +1,12 @@
 // Wiring only: config -> store -> inventory -> control plane -> data plane -> API and metrics.
 import type { FastifyInstance } from 'fastify';
-import { buildApi } from './api/server.js';
+import { nameOfHuaweiCode } from './api/huawei/errors.js';
+import { buildApi } from './api/http.js';
 import { defaultToken, ensureDataDir } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
-import { checkDocuments } from './control/documents.js';
+import { checkDocuments, upgradeDocuments } from './control/documents.js';
 import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
@@ -79,7 +80,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     checkDocuments(snap, store.location);
     const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
     await store.commit(inventory.changes);
-    const after = await store.load();
+    // documents of a vpcepd before issue 12 hold Huawei codes for a resource's error: read back to names
+    const after = upgradeDocuments(await store.load(), nameOfHuaweiCode);
 
     const metrics = createMetrics({ version: packageVersion() });
     snat = await setupSnat(config.dataplane.snat);

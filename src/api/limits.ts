@@ -7,7 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Config } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
-import { ApiError } from '../model/errors.js';
+import { DomainError } from '../model/errors.js';
 import type { ApiRefusalReason } from '../telemetry/metrics.js';
 
 /** the `api:` section of the config */
@@ -19,6 +19,8 @@ export interface GuardOptions {
   refused(reason: ApiRefusalReason): void;
   /** the clock of the back-off (ms); tests drive it */
   readonly now?: () => number;
+  /** an error as a dialect writes it on a raw socket: status, content type and body */
+  answer(e: DomainError): { status: number; contentType: string; body: string };
 }
 
 interface Queue {
@@ -77,18 +79,18 @@ export class ApiGuard {
   /** fastify's clientErrorHandler: a request node:http could not take, answered in the API's shape */
   readonly clientError = (err: Error & { code?: string }, socket: Socket): void => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
-    let e: ApiError;
+    let e: DomainError;
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      e = new ApiError('RequestTimeout');
+      e = new DomainError('RequestTimeout');
       this.strike(socket, 'timeout');
     } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-      e = new ApiError('HeadersTooLarge');
+      e = new DomainError('HeadersTooLarge');
     } else {
-      e = new ApiError('InvalidParameter', 'malformed HTTP request');
+      e = new DomainError('InvalidParameter', 'malformed HTTP request');
     }
-    const body = JSON.stringify(e.toBody());
+    const { status, contentType, body } = this.o.answer(e);
     if (socket.writable) {
-      socket.write(`HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\nContent-Type: application/json; charset=utf-8\r\n`
+      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${contentType}\r\n`
         + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     }
     socket.destroy();

@@ -1,13 +1,14 @@
-// The control plane: applies API requests to the model, persists them, and tells the data plane.
-// ControlPlane is its one door for the API and the daemon: reads and tags are answered here; the
-// requests are carried out by services.ts, endpoints.ts and gateway-endpoints.ts, the data-plane
-// transitions by transitions.ts, all over one ControlState (state.ts).
+// The control plane: applies neutral commands (src/model/commands.ts) to the model, persists them,
+// and tells the data plane. ControlPlane is its one door for the dialects and the daemon: reads
+// and tags are answered here, as whole unpaged lists of what the caller may see (each dialect
+// filters, sorts and pages in its own terms); the commands are carried out by services.ts,
+// endpoints.ts and gateway-endpoints.ts, the data-plane transitions by transitions.ts, all over
+// one ControlState (state.ts). Refusals are DomainErrors by name; no dialect's code is known here.
 import { DEFAULTS } from '../model/defaults.js';
-import { ApiError } from '../model/errors.js';
 import type {
-  CreateEndpointBody, CreateServiceBody, ListQuery, ModifyServiceBody, UpdateEndpointBody,
-} from '../model/requests.js';
-import { page } from '../model/requests.js';
+  ConnectionAction, CreateEndpointCommand, CreateServiceCommand, ModifyServiceCommand, TagInput, TraceQuery, UpdateEndpointCommand,
+} from '../model/commands.js';
+import { DomainError } from '../model/errors.js';
 import type { PolicyOptions } from '../model/policy.js';
 import * as aws from '../model/aws-identity.js';
 import type { PathTrace } from '../model/path-trace.js';
@@ -79,7 +80,7 @@ export class ControlPlane {
     return this.st.endpoints.values();
   }
 
-  /** a service the caller owns; EndPoint.3046 for an operator-run one, else EndPoint.2003 (another account's service does not exist for it) */
+  /** a service the caller owns; OperatorOwned for an operator-run one, else ServiceNotFound (another account's service does not exist for it) */
   ownService(caller: Account, id: string): EndpointService {
     return this.st.ownService(caller, id);
   }
@@ -88,30 +89,20 @@ export class ControlPlane {
     return this.st.ownEndpoint(caller, id);
   }
 
-  listServices(caller: Account, q: ListQuery): { items: EndpointService[]; total: number } {
-    const name = q.name?.toLowerCase();
-    return page([...this.st.services.values()].filter((s) => s.owner === caller.name
-      && (q.id === undefined || s.id === q.id)
-      && (q.status === undefined || s.status === q.status)
-      && (name === undefined || s.service_name.toLowerCase().includes(name))), q);
+  /** the caller's own services */
+  listServices(caller: Account): EndpointService[] {
+    return [...this.st.services.values()].filter((s) => s.owner === caller.name);
   }
 
-  listEndpoints(caller: Account, q: ListQuery): { items: Endpoint[]; total: number } {
-    const name = q.name?.toLowerCase();
-    return page([...this.st.endpoints.values()].filter((e) => e.owner === caller.name
-      && (q.id === undefined || e.id === q.id)
-      && (q.vpcId === undefined || e.vpc_id === q.vpcId)
-      && (q.status === undefined || e.status === q.status)
-      && (name === undefined || e.service_name.toLowerCase().includes(name))), q);
+  /** the caller's own endpoints */
+  listEndpoints(caller: Account): Endpoint[] {
+    return [...this.st.endpoints.values()].filter((e) => e.owner === caller.name);
   }
 
   /** the endpoints connected to a provider's own service */
-  listConnections(caller: Account, serviceId: string, q: ListQuery): { items: Endpoint[]; total: number } {
+  listConnections(caller: Account, serviceId: string): Endpoint[] {
     const s = this.st.ownService(caller, serviceId);
-    return page([...this.st.endpoints.values()].filter((e) => e.service_id === s.id
-      && (q.id === undefined || e.id === q.id)
-      && (q.markerId === undefined || e.marker_id === q.markerId)
-      && (q.status === undefined || e.status === q.status)), q);
+    return [...this.st.endpoints.values()].filter((e) => e.service_id === s.id);
   }
 
   publicServices(): EndpointService[] {
@@ -122,7 +113,7 @@ export class ControlPlane {
   describeService(caller: Account, by: { id?: string; name?: string }): EndpointService {
     const s = [...this.st.services.values()].find((x) => (by.id !== undefined ? x.id === by.id : x.service_name === by.name));
     if (!s || !mayConnect(s, caller)) {
-      throw new ApiError('ServiceNotFound', `endpoint service ${by.id ?? by.name} does not exist`);
+      throw new DomainError('ServiceNotFound', `endpoint service ${by.id ?? by.name} does not exist`);
     }
     return s;
   }
@@ -149,12 +140,12 @@ export class ControlPlane {
 
   // ---- endpoint services (services.ts) -------------------------------------------------------
 
-  createService(caller: Account, body: CreateServiceBody): Promise<EndpointService> {
-    return services.createService(this.st, caller, body);
+  createService(caller: Account, cmd: CreateServiceCommand): Promise<EndpointService> {
+    return services.createService(this.st, caller, cmd);
   }
 
-  modifyService(caller: Account, id: string, body: ModifyServiceBody): Promise<EndpointService> {
-    return services.modifyService(this.st, caller, id, body);
+  modifyService(caller: Account, id: string, cmd: ModifyServiceCommand): Promise<EndpointService> {
+    return services.modifyService(this.st, caller, id, cmd);
   }
 
   deleteService(caller: Account, id: string): Promise<void> {
@@ -165,7 +156,7 @@ export class ControlPlane {
     return services.changePermissions(this.st, caller, id, action, entries);
   }
 
-  connectionAction(caller: Account, serviceId: string, action: 'receive' | 'reject', endpointId: string): Promise<Endpoint> {
+  connectionAction(caller: Account, serviceId: string, action: ConnectionAction, endpointId: string): Promise<Endpoint> {
     return services.connectionAction(this.st, caller, serviceId, action, endpointId);
   }
 
@@ -199,7 +190,7 @@ export class ControlPlane {
   }
 
   /** the path tracer: the same decision the data plane makes for a connection */
-  trace(caller: Account, q: tracer.TraceQuery): PathTrace {
+  trace(caller: Account, q: TraceQuery): PathTrace {
     return tracer.trace(this.st, caller, q);
   }
 
@@ -214,12 +205,13 @@ export class ControlPlane {
 
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------
 
-  createEndpoint(caller: Account, body: CreateEndpointBody, policy: PolicyOptions): Promise<Endpoint> {
-    return endpoints.createEndpoint(this.st, caller, body, policy);
+  /** `policy`: the dialect's policy rules (is a Principal required) */
+  createEndpoint(caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
+    return endpoints.createEndpoint(this.st, caller, cmd, policy);
   }
 
-  updateEndpoint(caller: Account, id: string, body: UpdateEndpointBody): Promise<Endpoint> {
-    return endpoints.updateEndpoint(this.st, caller, id, body);
+  updateEndpoint(caller: Account, id: string, cmd: UpdateEndpointCommand): Promise<Endpoint> {
+    return endpoints.updateEndpoint(this.st, caller, id, cmd);
   }
 
   deleteEndpoint(caller: Account, id: string): Promise<void> {
@@ -228,7 +220,7 @@ export class ControlPlane {
 
   // ---- tags of either kind -------------------------------------------------------------------
 
-  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint', id: string, action: 'create' | 'delete', tags: ReadonlyArray<{ key: string; value?: string }>): Promise<void> {
+  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint', id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
     await this.st.serial(async () => {
       if (kind === 'endpoint_service') {
         const s = this.st.ownService(caller, id);

@@ -2,12 +2,15 @@
 // document that is null or malformed (a hand edit, a bad restore) stops the start with a message
 // naming the kind, the id and the problem, instead of a stack trace at first use.
 import { z } from 'zod';
+import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
 import { KINDS, StoreError, type Kind, type Snapshot } from '../store/store.js';
 
 const str = z.string();
 const tag = z.looseObject({ key: str, value: str });
-const resourceError = z.looseObject({ error_code: str, error_message: str }).optional();
+/** a resource's error by name; before issue 12 vpcepd stored Huawei's code instead (upgradeDocuments reads it back) */
+const legacyError = z.looseObject({ error_code: str, error_message: str });
+const resourceError = z.union([z.looseObject({ name: z.enum(ERROR_NAMES as [ErrorName, ...ErrorName[]]), message: str }), legacyError]).optional();
 const serviceType = z.enum(['interface', 'gateway']);
 const times = { created_at: str, updated_at: str };
 const route = z.looseObject({ destination: str, type: z.enum(['local', 'igw', 'blackhole', 'gateway_endpoint']), nexthop: str.optional(), owner: str });
@@ -44,6 +47,29 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   }),
   routetable: z.looseObject({ id: str, routes: z.array(route) }),
 };
+
+/**
+ * The snapshot with documents of an older vpcepd in today's shape: a service's or endpoint's
+ * `error` stored as {error_code, error_message} (a Huawei code, before issue 12) becomes
+ * {name, message}; `nameOfCode` is the dialect's reverse lookup (an unknown code: SystemError).
+ * The store keeps the old document until the resource next changes; every load upgrades it again.
+ */
+export function upgradeDocuments(snap: Snapshot, nameOfCode: (code: string) => ErrorName | undefined): Snapshot {
+  const out = new Map(snap);
+  for (const kind of ['service', 'endpoint'] as const) {
+    const docs = snap.get(kind);
+    if (!docs) continue;
+    const next = new Map(docs);
+    for (const [id, doc] of docs) {
+      const old = legacyError.safeParse((doc as { error?: unknown } | null)?.error);
+      if (!old.success) continue;
+      const error: ResourceError = { name: nameOfCode(old.data.error_code) ?? 'SystemError', message: old.data.error_message };
+      next.set(id, { ...(doc as object), error });
+    }
+    out.set(kind, next);
+  }
+  return out;
+}
 
 /** throws a StoreError naming the first document of SNAP that does not have its kind's shape */
 export function checkDocuments(snap: Snapshot, location: string): void {

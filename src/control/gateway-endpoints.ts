@@ -3,9 +3,9 @@
 // gets an answer.
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
-import { ApiError } from '../model/errors.js';
+import type { CreateEndpointCommand } from '../model/commands.js';
+import { DomainError } from '../model/errors.js';
 import { validatePolicy, type PolicyOptions } from '../model/policy.js';
-import type { CreateEndpointBody } from '../model/requests.js';
 import { applyTags } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
 import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
@@ -20,7 +20,7 @@ export function routeTables(st: ControlState, caller: Account): RouteTableView[]
 
 export function routeTable(st: ControlState, caller: Account, id: string): RouteTableView {
   const t = routeTables(st, caller).find((x) => x.id === id);
-  if (!t) throw new ApiError('RouteTableNotFound', `route table ${id} does not exist`);
+  if (!t) throw new DomainError('RouteTableNotFound', `route table ${id} does not exist`);
   return t;
 }
 
@@ -42,33 +42,36 @@ function checkRouteTables(st: ControlState, vpc: Vpc, serviceId: string, endpoin
   for (const id of ids) {
     if (!vpc.route_tables.some((t) => t.id === id)) {
       // Another account's table does not exist for the caller.
-      if (tableOf(own, id)) throw new ApiError('InvalidRouteTable', `route table ${id} is not a table of VPC ${vpc.id}`);
-      throw new ApiError('RouteTableNotFound', `route table ${id} does not exist`);
+      if (tableOf(own, id)) throw new DomainError('InvalidRouteTable', `route table ${id} is not a table of VPC ${vpc.id}`);
+      throw new DomainError('RouteTableNotFound', `route table ${id} does not exist`);
     }
     // 002_05e46307768ae273.txt: one route per service in a table, so one endpoint per service per table.
     const other = [...st.endpoints.values()].find((e) => e.id !== endpointId && e.service_id === serviceId
       && LIVE_ENDPOINT_STATUSES.has(e.status) && e.routetables.includes(id));
-    if (other) throw new ApiError('RouteTableTaken', `route table ${id} already routes to this service through endpoint ${other.id}`);
+    if (other) throw new DomainError('RouteTableTaken', `route table ${id} already routes to this service through endpoint ${other.id}`);
   }
   return ids;
 }
 
+/** the fields of an interface endpoint's ENI, as the refusals name them */
+const ENI_FIELDS = { subnetId: 'subnet_id', ip: 'port_ip', whitelist: 'whitelist', whitelistEnabled: 'enable_whitelist' } as const;
+
 /** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI: fields of one are refused, on create and on update alike */
-export function refuseEniFields<K extends string>(body: Partial<Record<K, unknown>>, fields: readonly K[]): void {
+export function refuseEniFields<K extends keyof typeof ENI_FIELDS>(cmd: Partial<Record<K, unknown>>, fields: readonly K[]): void {
   for (const field of fields) {
-    if (body[field] !== undefined) throw new ApiError('InvalidParameter', `${field} applies to interface endpoints only: a gateway endpoint has no ENI`);
+    if (cmd[field] !== undefined) throw new DomainError('InvalidParameter', `${ENI_FIELDS[field]} applies to interface endpoints only: a gateway endpoint has no ENI`);
   }
 }
 
 /** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
-export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, body: CreateEndpointBody, policyOptions: PolicyOptions): Promise<Endpoint> {
-  refuseEniFields(body, ['subnet_id', 'port_ip', 'whitelist', 'enable_whitelist']);
-  // Without routetables, the route goes into the VPC's default table.
-  const wanted = body.routetables?.length ? body.routetables : [vpc.route_tables.find((t) => t.default)!.id];
+export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, cmd: CreateEndpointCommand, policyOptions: PolicyOptions): Promise<Endpoint> {
+  refuseEniFields(cmd, ['subnetId', 'ip', 'whitelist', 'whitelistEnabled']);
+  // Without route tables, the route goes into the VPC's default table.
+  const wanted = cmd.routeTables?.length ? cmd.routeTables : [vpc.route_tables.find((t) => t.default)!.id];
   const routetables = checkRouteTables(st, vpc, s.id, null, wanted);
-  const policy = body.policy_statement === undefined ? null : validatePolicy(body.policy_statement, policyOptions);
+  const policy = cmd.policy === undefined ? null : validatePolicy(cmd.policy, policyOptions);
   if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
-    throw new ApiError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
+    throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
   }
   const id = randomUUID();
   const t = now();
@@ -76,8 +79,8 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
     id, owner: caller.name, service_id: s.id, service_name: s.service_name, service_type: 'gateway',
     vpc_id: vpc.id, subnet_id: null, ip: null, host_ip: null, snat_ip: null, marker_id: st.newMarkerId(),
     status: s.approval_enabled ? 'pendingAcceptance' : 'creating',
-    enable_dns: body.enable_dns ?? false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
-    description: body.description ?? '', tags: applyTags([], 'create', body.tags ?? [], DEFAULTS.limits.tagsPerResource),
+    enable_dns: cmd.dns ?? false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
+    description: cmd.description ?? '', tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
     created_at: t, updated_at: t,
   };
   await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
@@ -87,8 +90,8 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
 export async function setEndpointRouteTables(st: ControlState, caller: Account, id: string, tables: readonly string[]): Promise<Endpoint> {
   await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
-    if (e.service_type !== 'gateway') throw new ApiError('InvalidParameter', 'routetables apply to gateway endpoints only');
-    if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
+    if (e.service_type !== 'gateway') throw new DomainError('InvalidParameter', 'routetables apply to gateway endpoints only');
+    if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
     const ids = checkRouteTables(st, st.vpcs.get(e.vpc_id)!, e.service_id, e.id, tables);
     const next = { ...e, routetables: ids, updated_at: now() };
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
@@ -100,8 +103,8 @@ export async function setEndpointRouteTables(st: ControlState, caller: Account, 
 export async function setEndpointPolicy(st: ControlState, caller: Account, id: string, policy: unknown, policyOptions: PolicyOptions): Promise<Endpoint> {
   await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
-    if (e.service_type !== 'gateway') throw new ApiError('InvalidParameter', 'policy_statement applies to gateway endpoints only');
-    if (e.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint ${id} is being deleted`);
+    if (e.service_type !== 'gateway') throw new DomainError('InvalidParameter', 'policy_statement applies to gateway endpoints only');
+    if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
     const next = { ...e, policy_statement: validatePolicy(policy, policyOptions), updated_at: now() };
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });

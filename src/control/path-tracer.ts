@@ -3,7 +3,8 @@
 // address (its private IP in the client's VPC, or its host address) is decided by admit() on the
 // data plane's live gate and load (src/model/interface-trace.ts); any other as a route
 // (decideRoute: gateway endpoints, the internet), the function the data plane routes by.
-import { ApiError } from '../model/errors.js';
+import type { TraceQuery } from '../model/commands.js';
+import { DomainError } from '../model/errors.js';
 import { decideInterfaceEndpoint } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
 import { routeTrace, type PathTrace } from '../model/path-trace.js';
@@ -14,23 +15,16 @@ import { hostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
 import type { ControlState } from './state.js';
 import { backendsOf } from './transitions.js';
 
-export interface TraceQuery {
-  readonly vpc_id?: string | undefined;
-  readonly source_ip: string;
-  readonly destination_ip: string;
-  readonly destination_port: number;
-}
-
 const LOOPBACK = cidrOf('127.0.0.0/8');
 
 export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTrace {
-  const vpc = q.vpc_id === undefined ? null : st.vpcs.get(q.vpc_id);
-  if (vpc === undefined || (vpc && vpc.account !== caller.name)) throw new ApiError('VpcNotFound', `VPC ${q.vpc_id} does not exist`);
-  if (!isIpv4(q.source_ip)) throw new ApiError('InvalidParameter', `source_ip: ${JSON.stringify(q.source_ip)} is not an IPv4 address`);
-  if (!isIpv4(q.destination_ip)) throw new ApiError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destination_ip)} is not an IPv4 address`);
-  const input = { sourceIp: ipToInt(q.source_ip), destinationIp: ipToInt(q.destination_ip), destinationPort: q.destination_port };
+  const vpc = q.vpcId === undefined ? null : st.vpcs.get(q.vpcId);
+  if (vpc === undefined || (vpc && vpc.account !== caller.name)) throw new DomainError('VpcNotFound', `VPC ${q.vpcId} does not exist`);
+  if (!isIpv4(q.sourceIp)) throw new DomainError('InvalidParameter', `source_ip: ${JSON.stringify(q.sourceIp)} is not an IPv4 address`);
+  if (!isIpv4(q.destinationIp)) throw new DomainError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destinationIp)} is not an IPv4 address`);
+  const input = { sourceIp: ipToInt(q.sourceIp), destinationIp: ipToInt(q.destinationIp), destinationPort: q.destinationPort };
   const ep = [...st.endpoints.values()].find((e) => e.service_type === 'interface' && e.host_ip !== null
-    && (e.host_ip === q.destination_ip || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destination_ip)));
+    && (e.host_ip === q.destinationIp || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destinationIp)));
   if (ep) return traceInterface(st, caller, vpc, q, ep);
   const view = st.routing();
   const load = st.dataPlane.daemonLoad();
@@ -51,11 +45,8 @@ function routeListener(st: ControlState, view: RoutingView, vpc: Vpc | null, ip:
   const bound = st.dataPlane.publicListening(ip, port);
   const at = bound ? null : serviceAt(view, ip, port);
   const failed = at ? st.services.get(at.id)?.error : undefined;
-  const why = bound ? null
-    : !at ? 'no public service on that address and port'
-    : failed ? `the public service's listener is not bound: ${failed.error_code}: ${failed.error_message}`
-    : 'the public service\'s listener is not bound';
-  return { address: `${hostAddress(PUBLIC_NUMBER, ip)}:${port}`, bound, why };
+  const why = bound ? null : !at ? 'no public service on that address and port' : 'the public service\'s listener is not bound';
+  return { address: `${hostAddress(PUBLIC_NUMBER, ip)}:${port}`, bound, why, ...(failed ? { error: failed } : {}) };
 }
 
 /**
@@ -66,23 +57,23 @@ function routeListener(st: ControlState, view: RoutingView, vpc: Vpc | null, ip:
 function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: TraceQuery, ep: Endpoint): PathTrace {
   const own = ep.owner === caller.name;
   const service = st.services.get(ep.service_id);
-  const backend = service ? backendsOf(st, service).find((b) => b.client_port === q.destination_port) ?? null : null;
-  const sourceIp = ipToInt(q.source_ip);
+  const backend = service ? backendsOf(st, service).find((b) => b.client_port === q.destinationPort) ?? null : null;
+  const sourceIp = ipToInt(q.sourceIp);
   // The data plane knows a VPC client by its host address 127.k.c.d, the low half of an address of the VPC.
   if (vpc && !cidrContains(cidrOf(vpc.cidr), sourceIp)) {
-    throw new ApiError('InvalidParameter', `source_ip: ${q.source_ip} is not an address of VPC ${vpc.id} (${vpc.cidr})`);
+    throw new DomainError('InvalidParameter', `source_ip: ${q.sourceIp} is not an address of VPC ${vpc.id} (${vpc.cidr})`);
   }
   const d = decideInterfaceEndpoint({
     vpcId: vpc?.id ?? null,
     vpcNumber: vpc?.number ?? null,
     sourceIp,
     // What the data plane sees: a VPC client connects from its host address 127.k.c.d.
-    clientHost: vpc ? hostAddress(vpc.number, sourceIp) : q.source_ip,
-    destinationIp: ipToInt(q.destination_ip),
-    destinationPort: q.destination_port,
+    clientHost: vpc ? hostAddress(vpc.number, sourceIp) : q.sourceIp,
+    destinationIp: ipToInt(q.destinationIp),
+    destinationPort: q.destinationPort,
     endpoint: {
       id: own ? ep.id : null, status: ep.status, hostIp: ep.host_ip!, snatIp: ep.snat_ip,
-      error: ep.error?.error_message ?? null, cap: st.capOf(ep.owner), whitelistEnabled: ep.enable_whitelist, whitelist: ep.whitelist,
+      error: ep.error?.message ?? null, cap: st.capOf(ep.owner), whitelistEnabled: ep.enable_whitelist, whitelist: ep.whitelist,
     },
     service: service ? { id: service.id, name: service.service_name, status: service.status, tcpProxy: service.tcp_proxy } : null,
     backend: backend ? { host: backend.host, port: backend.port } : null,

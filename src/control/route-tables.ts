@@ -2,7 +2,7 @@
 // declared in the config, routes added through the API (user; kept in the store), and the routes
 // gateway endpoints inject (derived from the endpoints, never stored twice). Builds the routing
 // view the data plane and the path tracer decide by.
-import { ApiError } from '../model/errors.js';
+import { DomainError } from '../model/errors.js';
 import { buildRoutingView, type GatewayEndpointRouting, type PublicServiceRouting, type RoutingView } from '../model/routing.js';
 import type { Account, Endpoint, EndpointService, Route, RouteTable, Vpc } from '../model/types.js';
 import { cidrOf, parseCidr } from '../net/cidr.js';
@@ -55,25 +55,25 @@ export function changeUserRoutes(table: RouteTableView, user: readonly Route[], 
     const cidr = parseCidr(d.destination, { strict: true });
     const text = cidr.ok ? cidr.cidr.text : d.destination;
     const found = table.routes.find((r) => r.destination === text);
-    if (!found) throw new ApiError('InvalidParameter', `routes.del[${i}]: no route to ${d.destination} in ${table.id}`);
-    if (found.owner !== 'user') throw new ApiError('RouteManaged', `routes.del[${i}]: ${managedWhy(found)}`);
+    if (!found) throw new DomainError('InvalidParameter', `routes.del[${i}]: no route to ${d.destination} in ${table.id}`);
+    if (found.owner !== 'user') throw new DomainError('RouteManaged', `routes.del[${i}]: ${managedWhy(found)}`);
     next = next.filter((r) => r.destination !== text);
   }
   for (const [i, a] of (change.add ?? []).entries()) {
     if (a.type !== 'igw' && a.type !== 'blackhole') {
-      throw new ApiError(a.type === 'local' || a.type === 'gateway_endpoint' ? 'RouteManaged' : 'InvalidParameter',
+      throw new DomainError(a.type === 'local' || a.type === 'gateway_endpoint' ? 'RouteManaged' : 'InvalidParameter',
         `routes.add[${i}].type: ${a.type === 'local' || a.type === 'gateway_endpoint' ? `${a.type} routes are managed by vpcep-sim` : 'must be igw or blackhole'}`);
     }
     const cidr = parseCidr(a.destination, { strict: true });
-    if (!cidr.ok) throw new ApiError('InvalidParameter', `routes.add[${i}].destination: ${cidr.reason}`);
+    if (!cidr.ok) throw new DomainError('InvalidParameter', `routes.add[${i}].destination: ${cidr.reason}`);
     const clash = [...table.routes.filter((r) => !user.includes(r)), ...next].find((r) => r.destination === cidr.cidr.text);
     if (clash) {
-      throw new ApiError(clash.owner === 'user' ? 'InvalidParameter' : 'RouteManaged',
+      throw new DomainError(clash.owner === 'user' ? 'InvalidParameter' : 'RouteManaged',
         `routes.add[${i}].destination: ${table.id} already has a route to ${cidr.cidr.text}${clash.owner === 'user' ? '' : ` (${managedWhy(clash)})`}`);
     }
     next.push({ destination: cidr.cidr.text, type: a.type, ...(a.nexthop ? { nexthop: a.nexthop } : {}), owner: 'user' });
   }
-  if (next.length > MAX_USER_ROUTES) throw new ApiError('InvalidParameter', `at most ${MAX_USER_ROUTES} user routes per table`);
+  if (next.length > MAX_USER_ROUTES) throw new DomainError('InvalidParameter', `at most ${MAX_USER_ROUTES} user routes per table`);
   return next;
 }
 

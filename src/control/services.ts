@@ -2,45 +2,46 @@
 // their whitelists (permissions), and accept or reject the endpoints that connect to them.
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
-import { ApiError } from '../model/errors.js';
-import type { CreateServiceBody, ModifyServiceBody } from '../model/requests.js';
+import type { ConnectionAction, CreateServiceCommand, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
+import { DomainError } from '../model/errors.js';
 import { applyTags, checkConnectionAction, fullServiceName, validatePermission } from '../model/rules.js';
-import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService } from '../model/types.js';
+import {
+  LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type PortMapping, type TcpProxy,
+} from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { now, type ControlState } from './state.js';
 import { applyToDataPlane, bringEndpointUp, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
 
-export async function createService(st: ControlState, caller: Account, body: CreateServiceBody): Promise<EndpointService> {
+export async function createService(st: ControlState, caller: Account, cmd: CreateServiceCommand): Promise<EndpointService> {
   const service = await st.serial(async () => {
-    const vpc = st.vpcs.get(body.vpc_id);
-    if (!vpc || vpc.account !== caller.name) throw new ApiError('VpcNotFound', `VPC ${body.vpc_id} does not exist`);
-    const port = vpc.ports.find((p) => p.id === body.port_id);
-    if (!port) throw new ApiError('PortNotFound', `port ${body.port_id} does not exist in VPC ${vpc.id}`);
-    if (port.type !== body.server_type) {
-      throw new ApiError('InvalidServerType', `server_type ${body.server_type} does not match port ${port.id}, which is of type ${port.type}`);
+    const vpc = st.vpcs.get(cmd.vpcId);
+    if (!vpc || vpc.account !== caller.name) throw new DomainError('VpcNotFound', `VPC ${cmd.vpcId} does not exist`);
+    const port = vpc.ports.find((p) => p.id === cmd.portId);
+    if (!port) throw new DomainError('PortNotFound', `port ${cmd.portId} does not exist in VPC ${vpc.id}`);
+    if (port.type !== cmd.serverType) {
+      throw new DomainError('InvalidServerType', `server_type ${cmd.serverType} does not match port ${port.id}, which is of type ${port.type}`);
     }
-    checkUniqueClientPorts(body.ports);
-    checkTcpProxy(body.tcp_proxy);
+    checkUniqueClientPorts(cmd.ports);
+    checkTcpProxy(cmd.tcpProxy);
     if (st.usage(caller).endpoint_service >= caller.quotas.endpoint_service) {
-      throw new ApiError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint_service} endpoint services per account`);
+      throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint_service} endpoint services per account`);
     }
     const id = randomUUID();
     const t = now();
     const s: EndpointService = {
       id,
       owner: caller.name,
-      service_name: fullServiceName(st.region, body.service_name, id),
+      service_name: fullServiceName(st.region, cmd.name, id),
       service_type: 'interface',
-      server_type: body.server_type,
+      server_type: cmd.serverType,
       port_id: port.id,
       vpc_id: vpc.id,
-      // huawei-vpcep-api.md: approval is on unless the request turns it off.
-      approval_enabled: body.approval_enabled ?? true,
+      approval_enabled: cmd.approvalRequired ?? true,
       status: 'creating',
-      ports: body.ports.map((p) => ({ client_port: p.client_port, server_port: p.server_port, protocol: 'TCP' })),
-      tcp_proxy: (body.tcp_proxy ?? 'close') as EndpointService['tcp_proxy'],
-      description: body.description ?? '',
-      tags: applyTags([], 'create', body.tags ?? [], DEFAULTS.limits.tagsPerResource),
+      ports: portMappings(cmd.ports),
+      tcp_proxy: cmd.tcpProxy ?? 'close',
+      description: cmd.description ?? '',
+      tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
       permissions: [],
       created_at: t,
       updated_at: t,
@@ -52,19 +53,19 @@ export async function createService(st: ControlState, caller: Account, body: Cre
   return service;
 }
 
-export async function modifyService(st: ControlState, caller: Account, id: string, body: ModifyServiceBody): Promise<EndpointService> {
+export async function modifyService(st: ControlState, caller: Account, id: string, cmd: ModifyServiceCommand): Promise<EndpointService> {
   const { service, reapply } = await st.serial(async () => {
     const s = st.ownService(caller, id);
     checkMutable(s);
-    if (body.ports) checkUniqueClientPorts(body.ports);
-    checkTcpProxy(body.tcp_proxy);
+    if (cmd.ports) checkUniqueClientPorts(cmd.ports);
+    checkTcpProxy(cmd.tcpProxy);
     const next: EndpointService = {
       ...s,
-      ...(body.approval_enabled !== undefined ? { approval_enabled: body.approval_enabled } : {}),
-      ...(body.service_name !== undefined ? { service_name: fullServiceName(st.region, body.service_name, s.id) } : {}),
-      ...(body.ports ? { ports: body.ports.map((p) => ({ client_port: p.client_port, server_port: p.server_port, protocol: 'TCP' as const })) } : {}),
-      ...(body.tcp_proxy !== undefined ? { tcp_proxy: body.tcp_proxy as EndpointService['tcp_proxy'] } : {}),
-      ...(body.description !== undefined ? { description: body.description } : {}),
+      ...(cmd.approvalRequired !== undefined ? { approval_enabled: cmd.approvalRequired } : {}),
+      ...(cmd.name !== undefined ? { service_name: fullServiceName(st.region, cmd.name, s.id) } : {}),
+      ...(cmd.ports ? { ports: portMappings(cmd.ports) } : {}),
+      ...(cmd.tcpProxy !== undefined ? { tcp_proxy: cmd.tcpProxy } : {}),
+      ...(cmd.description !== undefined ? { description: cmd.description } : {}),
       updated_at: now(),
     };
     const changes: Change[] = [{ kind: 'service', id, value: next }];
@@ -81,7 +82,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       st.services.set(id, next);
       for (const r of renamed) st.endpoints.set(r.id, r);
     });
-    const dataPathChanged = body.ports !== undefined || (body.tcp_proxy !== undefined && body.tcp_proxy !== s.tcp_proxy);
+    const dataPathChanged = cmd.ports !== undefined || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy);
     return { service: next, reapply: dataPathChanged };
   });
   // A port-mapping or tcp_proxy change reaches every live endpoint of the service before we answer.
@@ -95,12 +96,12 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
 export async function deleteService(st: ControlState, caller: Account, id: string): Promise<void> {
   await st.serial(async () => {
     const s = st.ownService(caller, id);
-    if (s.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint service ${id} is being deleted`);
+    if (s.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint service ${id} is being deleted`);
     // 000_9af245a83013c30f.txt 3.4: only endpoints in Accepted or Creating block the deletion; a
     // pending, rejected or failed one turns failed with an error entry (finishServiceDeletion).
     const inUse = st.connectionCount(id);
     if (inUse > 0) {
-      throw new ApiError('ServiceInUse', `endpoint service ${id} has ${inUse} endpoint(s) in accepted or creating status: reject or delete them first`);
+      throw new DomainError('ServiceInUse', `endpoint service ${id} has ${inUse} endpoint(s) in accepted or creating status: reject or delete them first`);
     }
     const deleting = { ...s, status: 'deleting' as const, updated_at: now() };
     await st.commit([{ kind: 'service', id, value: deleting }], () => st.services.set(id, deleting));
@@ -118,7 +119,7 @@ export async function changePermissions(st: ControlState, caller: Account, id: s
       const t = now();
       for (const p of wanted) if (!list.some((x) => x.permission === p)) list.push({ id: randomUUID(), permission: p, created_at: t });
       if (list.length > DEFAULTS.limits.servicePermissions) {
-        throw new ApiError('InvalidPermission', `at most ${DEFAULTS.limits.servicePermissions} whitelist records per service`);
+        throw new DomainError('InvalidPermission', `at most ${DEFAULTS.limits.servicePermissions} whitelist records per service`);
       }
     } else {
       list = list.filter((x) => !wanted.includes(x.permission));
@@ -129,24 +130,24 @@ export async function changePermissions(st: ControlState, caller: Account, id: s
   });
 }
 
-export async function connectionAction(st: ControlState, caller: Account, serviceId: string, action: 'receive' | 'reject', endpointId: string): Promise<Endpoint> {
+export async function connectionAction(st: ControlState, caller: Account, serviceId: string, action: ConnectionAction, endpointId: string): Promise<Endpoint> {
   const changed = await st.serial(async () => {
     const s = st.ownService(caller, serviceId);
     const e = st.endpoints.get(endpointId);
-    if (!e) throw new ApiError('EndpointNotFound', `endpoint ${endpointId} does not exist`);
+    if (!e) throw new DomainError('EndpointNotFound', `endpoint ${endpointId} does not exist`);
     // an endpoint the caller cannot see (not its own, not connected to one of its services) does not exist for it
     const visible = e.owner === caller.name || st.services.get(e.service_id)?.owner === caller.name;
-    if (!visible) throw new ApiError('EndpointNotFound', `endpoint ${endpointId} does not exist`);
-    if (e.service_id !== s.id) throw new ApiError('NotOfService', `endpoint ${endpointId} does not belong to endpoint service ${s.id}`);
+    if (!visible) throw new DomainError('EndpointNotFound', `endpoint ${endpointId} does not exist`);
+    if (e.service_id !== s.id) throw new DomainError('NotOfService', `endpoint ${endpointId} does not belong to endpoint service ${s.id}`);
     checkConnectionAction(action, e.status);
-    if (action === 'receive' && s.status !== 'available') throw new ApiError('ServiceUnavailable', `endpoint service ${s.id} is ${s.status}`);
-    const next: Endpoint = action === 'receive'
+    if (action === 'accept' && s.status !== 'available') throw new DomainError('ServiceUnavailable', `endpoint service ${s.id} is ${s.status}`);
+    const next: Endpoint = action === 'accept'
       ? { ...e, status: 'creating', snat_ip: e.snat_ip ?? st.newSnatIp(), updated_at: now(), error: undefined }
       : { ...e, status: 'rejected', snat_ip: null, updated_at: now(), error: undefined };
     await st.commit([{ kind: 'endpoint', id: e.id, value: next }], () => st.endpoints.set(e.id, next));
     return next;
   });
-  if (action === 'receive') st.track(bringEndpointUp(st, endpointId));
+  if (action === 'accept') st.track(bringEndpointUp(st, endpointId));
   // 000_9af245a83013c30f.txt 3.5: a rejected endpoint loses its connections; wait until it has.
   else if (changed.service_type === 'gateway') await pushRouting(st);
   else await applyToDataPlane(st, { kind: 'endpoint', id: endpointId, live: null });
@@ -154,24 +155,28 @@ export async function connectionAction(st: ControlState, caller: Account, servic
 }
 
 function checkMutable(s: EndpointService): void {
-  if (s.status === 'deleting') throw new ApiError('BeingDeleted', `endpoint service ${s.id} is being deleted`);
+  if (s.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint service ${s.id} is being deleted`);
 }
 
 /**
  * TOA (a TCP option carrying the client's address) needs packet rewriting, which a socket relay
  * cannot do; the PROXY protocol modes carry the same information in the payload.
  */
-function checkTcpProxy(mode: string | undefined): void {
+function checkTcpProxy(mode: TcpProxy | undefined): void {
   if (mode === 'toa_open') {
-    throw new ApiError('Unsupported', 'tcp_proxy toa_open needs packet rewriting (the TOA TCP option), which this socket relay cannot do; supported: close, proxy_open, open, proxy_vni (open and proxy_vni send the PROXY v2 header)');
+    throw new DomainError('Unsupported', 'tcp_proxy toa_open needs packet rewriting (the TOA TCP option), which this socket relay cannot do; supported: close, proxy_open, open, proxy_vni (open and proxy_vni send the PROXY v2 header)');
   }
 }
 
 /** 000_9af245a83013c30f.txt 2.3: a terminal port appears once in a service's mappings. */
-function checkUniqueClientPorts(ports: ReadonlyArray<{ client_port: number }>): void {
+function checkUniqueClientPorts(ports: readonly PortMappingInput[]): void {
   const seen = new Set<number>();
   for (const p of ports) {
-    if (seen.has(p.client_port)) throw new ApiError('PortConflict', `port conflict: client_port ${p.client_port} appears twice`);
-    seen.add(p.client_port);
+    if (seen.has(p.clientPort)) throw new DomainError('PortConflict', `port conflict: client_port ${p.clientPort} appears twice`);
+    seen.add(p.clientPort);
   }
+}
+
+function portMappings(ports: readonly PortMappingInput[]): PortMapping[] {
+  return ports.map((p) => ({ client_port: p.clientPort, server_port: p.serverPort, protocol: 'TCP' }));
 }

@@ -4,7 +4,7 @@
 // caller gets an answer.
 import { randomInt } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
-import { ApiError } from '../model/errors.js';
+import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
 import type { OnPremises } from '../model/isolation.js';
 import type { RoutingView } from '../model/routing.js';
@@ -87,7 +87,7 @@ export class ControlState {
     try {
       await this.store.commit(changes);
     } catch (err) {
-      if (err instanceof StoreFull) throw new ApiError('StoreFull', err.message);
+      if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
       throw err;
     }
     apply();
@@ -101,17 +101,17 @@ export class ControlState {
 
   // ---- shared lookups ------------------------------------------------------------------------
 
-  /** a service the caller owns; EndPoint.3046 for an operator-run one, else EndPoint.2003 (another account's service does not exist for it) */
+  /** a service the caller owns; OperatorOwned for an operator-run one, else ServiceNotFound (another account's service does not exist for it) */
   ownService(caller: Account, id: string): EndpointService {
     const s = this.services.get(id);
-    if (s?.public) throw new ApiError('OperatorOwned', `endpoint service ${id} is an operator-run public service: accounts cannot change it`);
-    if (!s || s.owner !== caller.name) throw new ApiError('ServiceNotFound', `endpoint service ${id} does not exist`);
+    if (s?.public) throw new DomainError('OperatorOwned', `endpoint service ${id} is an operator-run public service: accounts cannot change it`);
+    if (!s || s.owner !== caller.name) throw new DomainError('ServiceNotFound', `endpoint service ${id} does not exist`);
     return s;
   }
 
   ownEndpoint(caller: Account, id: string): Endpoint {
     const e = this.endpoints.get(id);
-    if (!e || e.owner !== caller.name) throw new ApiError('EndpointNotFound', `endpoint ${id} does not exist`);
+    if (!e || e.owner !== caller.name) throw new DomainError('EndpointNotFound', `endpoint ${id} does not exist`);
     return e;
   }
 
@@ -159,7 +159,7 @@ export class ControlState {
     const used = new Set<string>();
     for (const e of this.endpoints.values()) if (e.snat_ip) used.add(e.snat_ip);
     const ip = allocateSnatIp(used);
-    if (!ip) throw new ApiError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
+    if (!ip) throw new DomainError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
     return ip;
   }
 }

@@ -3,7 +3,7 @@
 // (creating -> available or accepted, else failed; deleting -> gone). reconcile() brings the data
 // plane to the stored state after a start or a crash.
 import { DEFAULTS } from '../model/defaults.js';
-import { ERRORS } from '../model/errors.js';
+import type { ResourceError } from '../model/errors.js';
 import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
 import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import { ipToInt } from '../net/cidr.js';
@@ -64,9 +64,9 @@ export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Pr
 }
 
 /** the `error` entry of a resource the data plane could not bring up */
-function errorOf(reason: string, failure?: ListenFailure): { error_code: string; error_message: string } {
+function errorOf(reason: string, failure?: ListenFailure): ResourceError {
   const name = failure === 'privileged_port' ? 'PrivilegedPort' : failure === 'listen_failed' ? 'ListenFailed' : 'SystemError';
-  return { error_code: ERRORS[name].code, error_message: reason };
+  return { name, message: reason };
 }
 
 /** sends the routing view; a public service whose listeners cannot bind turns failed, and available again once they bind */
@@ -79,7 +79,7 @@ export async function pushRouting(st: ControlState): Promise<Ack> {
     for (const s of st.services.values()) {
       if (!s.public || s.service_type !== 'gateway') continue;
       const f = failed.get(s.id);
-      if (f && (s.status !== 'failed' || s.error?.error_message !== f.reason)) {
+      if (f && (s.status !== 'failed' || s.error?.message !== f.reason)) {
         st.log.warn({ service: s.service_name, reason: f.reason }, 'public service failed: its listeners cannot bind');
         changes.push({ kind: 'service', id: s.id, value: { ...s, status: 'failed', updated_at: now(), error: errorOf(f.reason, f.failure) } });
       } else if (!f && s.status === 'failed') {
@@ -181,7 +181,7 @@ export async function finishServiceDeletion(st: ControlState, id: string): Promi
     const changes: Change[] = [{ kind: 'service', id, value: null }];
     const next = orphans.map((e): Endpoint => ({
       ...e, status: 'failed', snat_ip: null, updated_at: now(),
-      error: { error_code: 'EndPoint.2003', error_message: `endpoint service ${id} was deleted` },
+      error: { name: 'ServiceNotFound', message: `endpoint service ${id} was deleted` },
     }));
     for (const e of next) changes.push({ kind: 'endpoint', id: e.id, value: e });
     await st.commit(changes, () => {

@@ -65,7 +65,7 @@ export const DEFAULTS = deepFreeze({
   },
   limits: {
     portMappings: 50, // 000_9af245a83013c30f.txt 2.3: at most 50 port mappings
-    endpointWhitelist: 20, // huawei-vpcep-api.md: EndPoint.2045
+    endpointWhitelist: 20, // huawei-vpcep-api.md: WhitelistLimit
     tagsPerResource: 20,
     tagKeyLength: 128,
     tagValueLength: 255,

@@ -2,6 +2,7 @@
 // (src/model/routing.ts) completed by the admission the gateway plane applies to a relayed route
 // (the same admit() as every listener), the daemon's headroom, the reason a refusal is counted by.
 import { admit, type DaemonLoad, type RefusalReason } from './admission.js';
+import type { ResourceError } from './errors.js';
 import type { RouteDecision, RouteTarget } from './routing.js';
 
 /** What the path tracer answers: a route decision, or the decision on an interface endpoint, for a client of a VPC or on premises. */
@@ -16,8 +17,11 @@ export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service'
   readonly refusal: RefusalReason | null;
   /** the daemon-wide limit and the descriptor budget, as admission counts them */
   readonly daemon: DaemonHeadroom | null;
-  /** where the client connects (host_ip:port), and whether the data plane listens there */
-  readonly listener: { address: string; bound: boolean; why: string | null } | null;
+  /**
+   * where the client connects (host_ip:port), and whether the data plane listens there; `error`:
+   * why a public service's listener could not bind (each dialect renders it into `why`)
+   */
+  readonly listener: { address: string; bound: boolean; why: string | null; error?: ResourceError } | null;
   /** interface endpoints only (null on a route): the whitelist, the backend and the source it sees */
   readonly whitelist: { enabled: boolean; entries: readonly string[]; matched: string | null; rule: string } | null;
   readonly backend: { target: string; chosen_by: string } | null;

@@ -39,7 +39,7 @@
 //   "<service>:*" or "<service>:*:*"; a Resource list when one entry is "*" or ends with ":*"
 //   (so "obs:*:*:object:*" and "arn:aws:s3:::*" do, "arn:aws:s3:::bucket/*" does not).
 // - Any other condition operator or key (aws:PrincipalArn, aws:SourceVpce, ...), NotAction,
-//   NotResource and NotPrincipal: refused at validation (EndPoint.2048), never silently ignored.
+//   NotResource and NotPrincipal: refused at validation (InvalidPolicy), never silently ignored.
 //
 // Accepted shape (validatePolicy): an array of 1 to 20 statements whose JSON text is at most
 // 20,480 characters; each statement has exactly the keys
@@ -54,7 +54,7 @@
 // The normalised form has arrays everywhere, CIDR text for IP values, vpcep:* key names (but
 // aws:SourceIp, which is not vpcep:SourceIp) and principals as { "ID": [...] }.
 import { cidrContains, intToIp, parseCidr, type Cidr } from '../net/cidr.js';
-import { ApiError } from './errors.js';
+import { DomainError } from './errors.js';
 
 export type PolicyEffect = 'Allow' | 'Deny';
 export type ConditionOperator = 'IpAddress' | 'NotIpAddress' | 'StringEquals' | 'StringNotEquals';
@@ -138,7 +138,7 @@ export interface PolicyOptions {
 }
 
 function invalid(path: string, what: string): never {
-  throw new ApiError('InvalidPolicy', `${path}: ${what}`);
+  throw new DomainError('InvalidPolicy', `${path}: ${what}`);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -268,7 +268,7 @@ function statement(v: unknown, path: string, o: PolicyOptions): PolicyStatement 
 
 /**
  * Validates the request field `policy_statement` and returns its normalised form. Throws
- * ApiError('InvalidPolicy') (EndPoint.2048) naming the path of the first fault.
+ * DomainError('InvalidPolicy') naming the path of the first fault.
  */
 export function validatePolicy(input: unknown, o: PolicyOptions): PolicyStatement[] {
   const path = 'policy_statement';

@@ -1,13 +1,14 @@
 // The rules of the user guide that need no state beyond their arguments. Pure.
 import { cidrContains, intToIp, ipToInt, isIpv4, lastAddress, parseCidr, type Cidr } from '../net/cidr.js';
 import { reservedReason } from './config.js';
-import { ApiError } from './errors.js';
+import type { ConnectionAction } from './commands.js';
+import { DomainError } from './errors.js';
 import type { Account, EndpointService, EndpointStatus, Tag } from './types.js';
 
 /** huawei-vpcep-api.md: `iam:domain::<domain_id>` (1-64 of [a-zA-Z0-9*]) or `*`. */
 export function validatePermission(text: string): string {
   if (text === '*' || /^iam:domain::[a-zA-Z0-9*]{1,64}$/.test(text)) return text;
-  throw new ApiError('InvalidPermission', `invalid permission ${JSON.stringify(text)}: iam:domain::<domain_id> or *`);
+  throw new DomainError('InvalidPermission', `invalid permission ${JSON.stringify(text)}: iam:domain::<domain_id> or *`);
 }
 
 /** 000_9af245a83013c30f.txt 3.6: the owner's own account is always allowed; `*` allows every account. */
@@ -22,7 +23,7 @@ export function normaliseWhitelist(entries: readonly string[]): string[] {
   const out: string[] = [];
   for (const e of entries) {
     const r = parseCidr(e, { allowBare: true });
-    if (!r.ok) throw new ApiError('InvalidWhitelist', `invalid whitelist entry ${JSON.stringify(e)}: ${r.reason}`);
+    if (!r.ok) throw new DomainError('InvalidWhitelist', `invalid whitelist entry ${JSON.stringify(e)}: ${r.reason}`);
     if (!out.includes(r.cidr.text)) out.push(r.cidr.text);
   }
   return out;
@@ -34,12 +35,12 @@ export function normaliseWhitelist(entries: readonly string[]): string[] {
  */
 export function allocatePrivateIp(subnet: Cidr, used: ReadonlySet<string>, requested?: string): string {
   if (requested !== undefined) {
-    if (!isIpv4(requested)) throw new ApiError('InvalidPortIp', `invalid port_ip ${JSON.stringify(requested)}: not an IPv4 address`);
+    if (!isIpv4(requested)) throw new DomainError('InvalidPortIp', `invalid port_ip ${JSON.stringify(requested)}: not an IPv4 address`);
     const ip = ipToInt(requested);
-    if (!cidrContains(subnet, ip)) throw new ApiError('PortIpNotInSubnet', `port_ip ${requested} is not in subnet ${subnet.text}`);
+    if (!cidrContains(subnet, ip)) throw new DomainError('PortIpNotInSubnet', `port_ip ${requested} is not in subnet ${subnet.text}`);
     const reserved = reservedReason(subnet, ip);
-    if (reserved) throw new ApiError('InvalidPortIp', `invalid port_ip ${requested}: it is ${reserved} of subnet ${subnet.text}`);
-    if (used.has(requested)) throw new ApiError('PortIpInUse', `port_ip ${requested} is in use`);
+    if (reserved) throw new DomainError('InvalidPortIp', `invalid port_ip ${requested}: it is ${reserved} of subnet ${subnet.text}`);
+    if (used.has(requested)) throw new DomainError('PortIpInUse', `port_ip ${requested} is in use`);
     return requested;
   }
   const last = lastAddress(subnet);
@@ -47,17 +48,17 @@ export function allocatePrivateIp(subnet: Cidr, used: ReadonlySet<string>, reque
     const text = intToIp(ip);
     if (!used.has(text)) return text;
   }
-  throw new ApiError('SubnetExhausted', `no free private IP left in subnet ${subnet.text}`);
+  throw new DomainError('SubnetExhausted', `no free private IP left in subnet ${subnet.text}`);
 }
 
 /** huawei-vpcep-api.md "Statuses": which endpoint statuses a provider's action may start from. */
-export function checkConnectionAction(action: 'receive' | 'reject', status: EndpointStatus): void {
-  if (status === 'deleting') throw new ApiError('BeingDeleted', 'the endpoint is being deleted');
-  if (action === 'receive') {
-    if (status === 'creating') throw new ApiError('BeingCreated', 'the endpoint is already being connected');
-    if (status === 'accepted') throw new ApiError('InvalidState', 'the endpoint is already accepted');
+export function checkConnectionAction(action: ConnectionAction, status: EndpointStatus): void {
+  if (status === 'deleting') throw new DomainError('BeingDeleted', 'the endpoint is being deleted');
+  if (action === 'accept') {
+    if (status === 'creating') throw new DomainError('BeingCreated', 'the endpoint is already being connected');
+    if (status === 'accepted') throw new DomainError('InvalidState', 'the endpoint is already accepted');
   } else if (status === 'rejected') {
-    throw new ApiError('InvalidState', 'the endpoint is already rejected');
+    throw new DomainError('InvalidState', 'the endpoint is already rejected');
   }
 }
 
@@ -69,7 +70,7 @@ export function fullServiceName(region: string, name: string | undefined, id: st
 export function applyTags(current: readonly Tag[], action: 'create' | 'delete', tags: ReadonlyArray<{ key: string; value?: string }>, max: number): Tag[] {
   const keys = new Set<string>();
   for (const t of tags) {
-    if (keys.has(t.key)) throw new ApiError('DuplicateTagKey', `duplicate tag key ${JSON.stringify(t.key)}`);
+    if (keys.has(t.key)) throw new DomainError('DuplicateTagKey', `duplicate tag key ${JSON.stringify(t.key)}`);
     keys.add(t.key);
   }
   if (action === 'delete') {
@@ -77,11 +78,6 @@ export function applyTags(current: readonly Tag[], action: 'create' | 'delete', 
   }
   const next = current.filter((t) => !keys.has(t.key));
   for (const t of tags) next.push({ key: t.key, value: t.value ?? '' });
-  if (next.length > max) throw new ApiError('TagLimit', `tag limit reached: at most ${max} tags per resource`);
+  if (next.length > max) throw new DomainError('TagLimit', `tag limit reached: at most ${max} tags per resource`);
   return next;
-}
-
-/** UTC YYYY-MM-DDTHH:MM:SSZ, as the API shows times. */
-export function apiTime(iso: string): string {
-  return `${iso.slice(0, 19)}Z`;
 }

@@ -1,5 +1,7 @@
 // The domain records of vpcep-sim. These are what the store keeps and the control plane reasons
-// about; the API layer turns them into Huawei-shaped JSON (src/api/serialize.ts).
+// about; each dialect renders them in its shape (src/api/huawei/serialize.ts). The field names
+// are the stored documents' (snake_case, as vpcepd has always stored them).
+import type { ResourceError } from './errors.js';
 
 export interface Quotas {
   readonly endpoint_service: number;
@@ -98,11 +100,6 @@ export interface Permission {
   readonly id: string;
   readonly permission: string;
   readonly created_at: string;
-}
-
-export interface ResourceError {
-  readonly error_code: string;
-  readonly error_message: string;
 }
 
 /** A backend of an operator-run public service: each port and the real server behind it. */

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { resourceErrorJson } from '../../src/api/huawei/serialize.js';
 import {
   ApiClient, CONSUMER, PROVIDER, ROOT, SERVICE_BODY, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor,
   writeConfig, type ChildDaemon, type TestDaemon,
@@ -71,7 +72,8 @@ describe('an address in use', () => {
     cleanups.push(() => d.stop());
     const svc = await publicService(d.consumer);
     expect(svc.status).toBe('failed');
-    const own = d.daemon.control.publicServices()[0]!;
+    // the control plane's record, as the Huawei API renders its error
+    const own = { error: resourceErrorJson(d.daemon.control.publicServices()[0]!.error!) };
     expect(own.error?.error_code).toBe('EndPoint.0012');
     expect(own.error?.error_message).toContain(`cannot listen on 127.255.211.9:${port} for a public service: EADDRINUSE (address in use`);
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/model/errors.js';
+import { huaweiError } from '../../src/api/huawei/errors.js';
+import { DomainError } from '../../src/model/errors.js';
 import {
   DEFAULT_POLICY, actionCoversEverything, evaluatePolicy, resourceCoversEverything, validatePolicy as validateWith,
   type PolicyRequest,
@@ -13,7 +14,7 @@ const refusal = (input: unknown, requirePrincipal = false): { code: string; mess
   try {
     validateWith(input, { requirePrincipal });
   } catch (err) {
-    if (err instanceof ApiError) return { code: err.code, message: err.message };
+    if (err instanceof DomainError) return { code: huaweiError(err).body.error_code, message: err.message };
     throw err;
   }
   return { code: 'no error', message: '' };
@@ -112,9 +113,9 @@ describe('validatePolicy: refusals (EndPoint.2048, naming the path)', () => {
       validatePolicy('nope');
       expect.unreachable();
     } catch (err) {
-      expect(err).toBeInstanceOf(ApiError);
-      expect((err as ApiError).status).toBe(400);
-      expect((err as ApiError).errorName).toBe('InvalidPolicy');
+      expect(err).toBeInstanceOf(DomainError);
+      expect(huaweiError(err as DomainError).status).toBe(400);
+      expect((err as DomainError).name).toBe('InvalidPolicy');
     }
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/model/errors.js';
+import { huaweiError } from '../../src/api/huawei/errors.js';
+import { DomainError } from '../../src/model/errors.js';
 import {
   allocatePrivateIp, applyTags, checkConnectionAction, fullServiceName, mayConnect, normaliseWhitelist, validatePermission,
 } from '../../src/model/rules.js';
@@ -10,7 +11,7 @@ const code = (fn: () => unknown) => {
   try {
     fn();
   } catch (err) {
-    if (err instanceof ApiError) return err.code;
+    if (err instanceof DomainError) return huaweiError(err).body.error_code;
     throw err;
   }
   return 'no error';
@@ -76,12 +77,12 @@ describe('endpoint whitelist entries', () => {
 
 describe('connection actions by status', () => {
   it.each([
-    ['receive', 'pendingAcceptance', 'no error'],
-    ['receive', 'rejected', 'no error'],
-    ['receive', 'failed', 'no error'],
-    ['receive', 'accepted', 'EndPoint.3045'],
-    ['receive', 'creating', 'EndPoint.2019'],
-    ['receive', 'deleting', 'EndPoint.2018'],
+    ['accept', 'pendingAcceptance', 'no error'],
+    ['accept', 'rejected', 'no error'],
+    ['accept', 'failed', 'no error'],
+    ['accept', 'accepted', 'EndPoint.3045'],
+    ['accept', 'creating', 'EndPoint.2019'],
+    ['accept', 'deleting', 'EndPoint.2018'],
     ['reject', 'pendingAcceptance', 'no error'],
     ['reject', 'accepted', 'no error'],
     ['reject', 'creating', 'no error'],

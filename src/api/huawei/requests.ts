@@ -1,10 +1,13 @@
-// The shapes of API request bodies and list queries, and how a bad one maps to an EndPoint code.
-// Pure: no I/O. Unknown fields are refused by name; every field's failure has its own code
-// (huawei-vpcep-api.md "Errors").
+// The shapes of Huawei's request bodies, how a bad one maps to an error name, and how a good one
+// becomes the control plane's neutral command (src/model/commands.ts). Pure: no I/O. Unknown
+// fields are refused by name; every field's failure has its own code (huawei-vpcep-api.md "Errors").
 import { z } from 'zod';
-import { DEFAULTS } from './defaults.js';
-import { ApiError, type ErrorName } from './errors.js';
-import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from './types.js';
+import type {
+  CreateEndpointCommand, CreateServiceCommand, ModifyServiceCommand, PortMappingInput, TraceQuery, UpdateEndpointCommand,
+} from '../../model/commands.js';
+import { DEFAULTS } from '../../model/defaults.js';
+import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
+import { HuaweiRequestError, type HuaweiErrorName } from './errors.js';
 
 const L = DEFAULTS.limits;
 
@@ -27,7 +30,7 @@ const portMappings = z.array(portMapping)
   .max(L.portMappings, `at most ${L.portMappings} port mappings`);
 
 const serviceName = z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'at most 16 characters of A-Z a-z 0-9 _ -');
-const tcpProxy = z.enum(TCP_PROXY_VALUES as [string, ...string[]], { message: `one of ${TCP_PROXY_VALUES.join(', ')}` });
+const tcpProxy = z.enum(TCP_PROXY_VALUES as [TcpProxy, ...TcpProxy[]], { message: `one of ${TCP_PROXY_VALUES.join(', ')}` });
 const id = z.string().min(1).max(64);
 
 export const createServiceBody = z.strictObject({
@@ -114,7 +117,7 @@ export const traceBody = z.strictObject({
 });
 
 /** Which error a failure of a given top-level field carries. */
-function codeFor(path: ReadonlyArray<PropertyKey>, issue: z.core.$ZodIssue): ErrorName {
+function codeFor(path: ReadonlyArray<PropertyKey>, issue: z.core.$ZodIssue): HuaweiErrorName {
   const [field, , sub] = path;
   const tooBig = issue.code === 'too_big' && path.length === 1;
   switch (field) {
@@ -151,89 +154,58 @@ function valueAt(body: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 
 const article = (type: string): string => `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
 
-/** Parses a request body against its schema, or throws the ApiError of its first problem. */
+/** Parses a request body against its schema, or throws the HuaweiRequestError of its first problem. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  if (body === undefined) throw new ApiError('InvalidParameter', 'the request body is empty: a JSON object is expected');
+  if (body === undefined) throw new HuaweiRequestError('InvalidParameter', 'the request body is empty: a JSON object is expected');
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ApiError('InvalidParameter', 'the request body must be a JSON object');
+    throw new HuaweiRequestError('InvalidParameter', 'the request body must be a JSON object');
   }
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     const where = issue.path.length ? ` in ${pathText(issue.path)}` : '';
-    throw new ApiError('InvalidParameter', `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${where}`);
+    throw new HuaweiRequestError('InvalidParameter', `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${where}`);
   }
   const where = pathText(issue.path);
   let message = issue.message;
   // zod leaves the input out of its issues: look the field up to tell absent from mistyped
   if (issue.code === 'invalid_type') message = valueAt(body, issue.path) === undefined ? 'is required' : `must be ${article(issue.expected)}`;
-  throw new ApiError(codeFor(issue.path, issue), `${where || 'body'}: ${message}`);
+  throw new HuaweiRequestError(codeFor(issue.path, issue), `${where || 'body'}: ${message}`);
 }
 
-export interface ListQuery {
-  readonly limit: number;
-  readonly offset: number;
-  readonly sortKey: 'created_at' | 'updated_at';
-  readonly sortDir: 'asc' | 'desc';
-  readonly status?: string;
-  readonly id?: string;
-  readonly name?: string;
-  readonly vpcId?: string;
-  readonly markerId?: number;
-}
 
-type QueryInput = Record<string, unknown>;
+// ---- bodies -> commands ----------------------------------------------------------------------
 
-function single(q: QueryInput, key: string): string | undefined {
-  const v = q[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new ApiError('InvalidParameter', `query parameter ${key} must be given once`);
-  return v;
-}
+const portMappingInputs = (ports: ReadonlyArray<{ client_port: number; server_port: number }>): PortMappingInput[] =>
+  ports.map((p) => ({ clientPort: p.client_port, serverPort: p.server_port }));
 
-/** Parses the common list query: limit, offset, sort_key, sort_dir and the filters. */
-export function parseListQuery(q: QueryInput, kind: 'service' | 'endpoint' | 'connection'): ListQuery {
-  const limitText = single(q, 'limit');
-  const offsetText = single(q, 'offset');
-  const sortKey = single(q, 'sort_key') ?? 'create_at';
-  const sortDir = single(q, 'sort_dir') ?? 'desc';
-  const limit = limitText === undefined ? DEFAULTS.api.listLimit : Number(limitText);
-  if (limitText !== undefined && (!/^\d{1,4}$/.test(limitText) || limit > DEFAULTS.api.maxListLimit)) throw new ApiError('InvalidLimit');
-  const offset = offsetText === undefined ? 0 : Number(offsetText);
-  if (offsetText !== undefined && (!/^\d{1,9}$/.test(offsetText))) throw new ApiError('InvalidOffset');
-  // huawei-vpcep-api.md: the API spells the keys create_at and update_at.
-  if (sortKey !== 'create_at' && sortKey !== 'update_at') throw new ApiError('InvalidSortKey');
-  if (sortDir !== 'asc' && sortDir !== 'desc') throw new ApiError('InvalidSortDir');
-  const status = single(q, 'status');
-  const statuses: readonly string[] = kind === 'service' ? SERVICE_STATUSES : ENDPOINT_STATUSES;
-  if (status !== undefined && !statuses.includes(status)) {
-    throw new ApiError('InvalidStatus', `invalid status: one of ${statuses.join(', ')}`);
-  }
-  const markerText = single(q, 'marker_id');
-  if (markerText !== undefined && !/^\d{1,10}$/.test(markerText)) throw new ApiError('InvalidParameter', 'marker_id must be an integer');
-  const name = single(q, 'endpoint_service_name');
+export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand {
   return {
-    limit,
-    offset,
-    sortKey: sortKey === 'create_at' ? 'created_at' : 'updated_at',
-    sortDir,
-    status,
-    id: single(q, 'id'),
-    name,
-    vpcId: single(q, 'vpc_id'),
-    markerId: markerText === undefined ? undefined : Number(markerText),
+    vpcId: b.vpc_id, portId: b.port_id, serverType: b.server_type, name: b.service_name, approvalRequired: b.approval_enabled,
+    ports: portMappingInputs(b.ports), tcpProxy: b.tcp_proxy, description: b.description, tags: b.tags,
   };
 }
 
-/** Sorts (stably, by the key then id) and pages a list. */
-export function page<T extends { created_at: string; updated_at: string; id: string }>(
-  items: readonly T[], q: ListQuery,
-): { items: T[]; total: number } {
-  const dir = q.sortDir === 'asc' ? 1 : -1;
-  const sorted = [...items].sort((a, b) => {
-    const k = a[q.sortKey] < b[q.sortKey] ? -1 : a[q.sortKey] > b[q.sortKey] ? 1 : 0;
-    return (k || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) * dir;
-  });
-  return { items: q.limit === 0 ? [] : sorted.slice(q.offset, q.offset + q.limit), total: items.length };
+export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand {
+  return {
+    approvalRequired: b.approval_enabled, name: b.service_name, ports: b.ports && portMappingInputs(b.ports),
+    tcpProxy: b.tcp_proxy, description: b.description,
+  };
+}
+
+export function createEndpointCommand(b: CreateEndpointBody): CreateEndpointCommand {
+  return {
+    serviceId: b.endpoint_service_id, vpcId: b.vpc_id, subnetId: b.subnet_id, ip: b.port_ip, dns: b.enable_dns,
+    whitelist: b.whitelist, whitelistEnabled: b.enable_whitelist, routeTables: b.routetables, policy: b.policy_statement,
+    description: b.description, tags: b.tags,
+  };
+}
+
+export function updateEndpointCommand(b: UpdateEndpointBody): UpdateEndpointCommand {
+  return { whitelist: b.whitelist, whitelistEnabled: b.enable_whitelist };
+}
+
+export function traceQuery(b: z.infer<typeof traceBody>): TraceQuery {
+  return { vpcId: b.vpc_id, sourceIp: b.source_ip, destinationIp: b.destination_ip, destinationPort: b.destination_port };
 }

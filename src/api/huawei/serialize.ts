@@ -1,8 +1,10 @@
 // Domain records -> the JSON shapes of Huawei's VPCEP v1 API (huawei-vpcep-api.md "Response").
-import { apiTime } from '../model/rules.js';
-import type { Endpoint, EndpointService, Permission, Vpc } from '../model/types.js';
-import { ipToInt } from '../net/cidr.js';
-import { hostAddress } from '../net/loopback.js';
+import type { ResourceError } from '../../model/errors.js';
+import type { PathTrace } from '../../model/path-trace.js';
+import type { Endpoint, EndpointService, Permission, Vpc } from '../../model/types.js';
+import { ipToInt } from '../../net/cidr.js';
+import { hostAddress } from '../../net/loopback.js';
+import { huaweiCode } from './errors.js';
 
 export interface SerializeContext {
   readonly region: string;
@@ -30,7 +32,7 @@ export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = 
     project_id: ctx.projectOf(s.owner),
     created_at: apiTime(s.created_at),
     updated_at: apiTime(s.updated_at),
-    ...(s.error ? { error: [s.error] } : {}),
+    ...(s.error ? { error: [resourceErrorJson(s.error)] } : {}),
     ...(inList ? { domain_id: ctx.domainOf(s.owner), connection_count: ctx.connectionCount(s.id) } : {}),
   };
 }
@@ -46,7 +48,7 @@ export function publicServiceJson(s: EndpointService): Record<string, unknown> {
     ...(s.public?.prefix_list ? { prefix_list: s.public.prefix_list } : {}),
     // vpcep-sim's: a gateway service whose listeners cannot bind is failed, with the reason
     status: s.status,
-    ...(s.error ? { error: [s.error] } : {}),
+    ...(s.error ? { error: [resourceErrorJson(s.error)] } : {}),
   };
 }
 
@@ -87,7 +89,7 @@ export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string,
     project_id: ctx.projectOf(e.owner),
     created_at: apiTime(e.created_at),
     updated_at: apiTime(e.updated_at),
-    ...(e.error ? { error: [e.error] } : {}),
+    ...(e.error ? { error: [resourceErrorJson(e.error)] } : {}),
   };
 }
 
@@ -105,6 +107,25 @@ export function connectionJson(e: Endpoint, ctx: SerializeContext): Record<strin
 
 export function permissionJson(p: Permission): Record<string, unknown> {
   return { id: p.id, permission: p.permission, permission_type: 'domainId', created_at: apiTime(p.created_at) };
+}
+
+/** a resource's `error` entry: why the data plane could not bring it up */
+export function resourceErrorJson(e: ResourceError): { error_code: string; error_message: string } {
+  return { error_code: huaweiCode(e.name), error_message: e.message };
+}
+
+/** a trace as the API shows it: a public listener's bind failure is told in `why` (and the reason that quotes it), with its code */
+export function traceJson(t: PathTrace): Record<string, unknown> {
+  if (!t.listener?.error) return t;
+  const { error, ...listener } = t.listener;
+  const why = `${listener.why}: ${huaweiCode(error.name)}: ${error.message}`;
+  const quoted = `${listener.address}: nothing listens: ${listener.why}`;
+  return { ...t, reason: t.reason === quoted ? `${listener.address}: nothing listens: ${why}` : t.reason, listener: { ...listener, why } };
+}
+
+/** UTC YYYY-MM-DDTHH:MM:SSZ, as the API shows times. */
+export function apiTime(iso: string): string {
+  return `${iso.slice(0, 19)}Z`;
 }
 
 function dnsName(e: Endpoint, region: string): string {

@@ -1,0 +1,124 @@
+// The one HTTP server (fastify): the limits every client is held to, readiness, /metrics, and
+// the dialects' plugins (src/api/huawei; src/api/aws to come), each parsing its requests into the
+// control plane's neutral commands and answering in its own shape. No stack trace ever reaches a
+// client.
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ControlPlane } from '../control/control-plane.js';
+import { DEFAULTS } from '../model/defaults.js';
+import { DomainError } from '../model/errors.js';
+import type { Account } from '../model/types.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { Logger } from '../telemetry/logger.js';
+import { routingError } from './framework-errors.js';
+import { huaweiErrorText } from './huawei/errors.js';
+import { huaweiApi, huaweiErrorHandler, sendHuaweiError } from './huawei/plugin.js';
+import { resourceErrorJson } from './huawei/serialize.js';
+import { ApiGuard, renderedAtMostEvery, type ApiLimits } from './limits.js';
+
+export interface ApiOptions {
+  readonly control: ControlPlane;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly bodyLimitBytes: number;
+  readonly limits: ApiLimits;
+  /** the bearer token that reads the per-endpoint series of GET /metrics (now: a reload may change it); none: no one reads them */
+  metricsToken(): string | undefined;
+  /** the clock of the API's back-off and /metrics cache (ms); tests drive it */
+  readonly now?: () => number;
+  /** the effective configuration as the caller may see it, served read-only (tokens left out) */
+  effectiveConfig(caller: Account): unknown;
+  /** GET / and GET /ready answer 503 unless ready; while draining, writes are refused (NotReady) */
+  phase(): 'starting' | 'ready' | 'draining';
+}
+
+/** how a dialect answers an error: on a reply, from an error handler, or as raw text on a socket node:http refused */
+interface ErrorDialect {
+  send(reply: FastifyReply, e: DomainError): void;
+  readonly onError: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void;
+  text(e: DomainError): { status: number; contentType: string; body: string };
+}
+
+export function buildApi(o: ApiOptions): FastifyInstance {
+  const { control, metrics } = o;
+  const huawei: ErrorDialect = { send: sendHuaweiError, onError: huaweiErrorHandler(o.log), text: huaweiErrorText };
+  /**
+   * The dialect that answers the errors of a request no dialect's route took (an unknown route, a
+   * refusal while routing, /metrics, a drain): Huawei's for every request today. The AWS dialect
+   * claims its requests here (see the seam where the dialects' plugins are registered below).
+   */
+  const dialectOf = (_req: FastifyRequest): ErrorDialect => huawei;
+  const guard = new ApiGuard({
+    limits: o.limits, now: o.now, refused: (reason) => metrics.apiRefused.inc({ reason }),
+    // a request node:http could not parse belongs to no dialect yet: the default one answers
+    answer: (e) => huawei.text(e),
+  });
+  const app = Fastify({
+    bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
+    serverFactory: guard.serverFactory,
+    clientErrorHandler: guard.clientError,
+    frameworkErrors: (err, req, reply: FastifyReply) => dialectOf(req).send(reply, routingError(err)),
+  });
+
+  // JSON only: a text/plain body is a 415 like any other media type.
+  app.removeContentTypeParser('text/plain');
+  // An empty body with a JSON content type is no body: the Huawei SDKs send the header on every
+  // call, GET and DELETE included. A write that needs a body says so in parseBody.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '') done(null, undefined);
+    else json(req, body as string, done);
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => dialectOf(req).onError(err, req, reply));
+  app.setNotFoundHandler((req, reply) => {
+    dialectOf(req).send(reply, new DomainError('NotFound', `no such API: ${req.method} ${req.url.split('?')[0]}`));
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.apiRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
+    o.log.debug({ method: req.method, route: req.routeOptions.url, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
+  });
+
+  // While the daemon drains, reads and /metrics answer to the end; writes would start what is stopping.
+  app.addHook('onRequest', async (req) => {
+    if (o.phase() === 'draining' && req.method !== 'GET' && req.method !== 'HEAD') throw new DomainError('NotReady');
+  });
+  // Readiness for scripts (vpcep wait): ready, or why not; operator-run services whose listeners
+  // could not bind make the daemon not ready (the tenants' own endpoints say so in their status).
+  app.get('/ready', async (_req, reply) => {
+    const failed = control.publicServices().filter((s) => s.status === 'failed')
+      .map((s) => {
+        const error = s.error ? resourceErrorJson(s.error) : undefined;
+        return { service: s.service_name, error_code: error?.error_code, error_msg: error?.error_message };
+      });
+    const phase = o.phase();
+    const status = phase !== 'ready' ? phase : failed.length ? 'failed' : 'ready';
+    return reply.code(status === 'ready' ? 200 : 503).send({ status, failed });
+  });
+  // Anyone may read the daemon-wide series (rendered at most once per second); the per-endpoint
+  // series (endpoint ids and their traffic, every tenant's) need the metrics token.
+  const publicMetrics = renderedAtMostEvery(DEFAULTS.api.metricsCacheMs, () => metrics.registry.metrics(), o.now);
+  app.get('/metrics', async (req, reply) => {
+    const auth = req.headers.authorization;
+    reply.type(metrics.registry.contentType);
+    if (auth === undefined) return publicMetrics();
+    const token = o.metricsToken();
+    const metricsToken = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
+    const given = Buffer.from(auth);
+    if (!metricsToken || given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
+      throw new DomainError('AuthFailed', 'authentication failed: GET /metrics takes Authorization: Bearer <metrics.token>');
+    }
+    return (await metrics.registry.metrics()) + (await metrics.endpointRegistry.metrics());
+  });
+
+  // -- the dialects. Huawei's VPCEP v1 REST answers GET / and /v1/{project_id}/...; the seam for
+  // AWS's Query APIs (src/api/aws: a form-encoded POST / or a GET / with a query string, carrying a
+  // SigV4 Authorization header whose credential scope names ec2, elasticloadbalancing or sts) is
+  // here: register its plugin beside Huawei's, and let dialectOf() hand its requests' errors to
+  // its own handler.
+  void app.register(huaweiApi, { control, log: o.log, effectiveConfig: o.effectiveConfig, phase: o.phase });
+
+  return app;
+}
+

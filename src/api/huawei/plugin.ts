@@ -1,0 +1,239 @@
+// Huawei's VPCEP v1 REST API as a fastify plugin: parse -> neutral command -> control plane ->
+// serialize, and nothing else. Every error leaves as {"error_code": its code, "error_msg": "..."}
+// with its status (errors.ts); no stack trace ever reaches a client.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ControlPlane } from '../../control/control-plane.js';
+import { DomainError } from '../../model/errors.js';
+import type { PolicyOptions } from '../../model/policy.js';
+import type { Account } from '../../model/types.js';
+import { requestError } from '../framework-errors.js';
+import { huaweiError, HuaweiRequestError } from './errors.js';
+import { pageConnections, pageEndpoints, pageServices, parseListQuery, slice } from './lists.js';
+import {
+  connectionActionBody, createEndpointBody, createEndpointCommand, createServiceBody, createServiceCommand, endpointPolicyBody,
+  endpointRouteTablesBody, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
+  traceBody, traceQuery, updateEndpointBody, updateEndpointCommand,
+} from './requests.js';
+import {
+  connectionJson, endpointJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, traceJson, vpcJson,
+  type SerializeContext,
+} from './serialize.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    account: Account | null;
+  }
+}
+
+export interface HuaweiOptions {
+  readonly control: ControlPlane;
+  readonly log: { error(obj: object, msg: string): void };
+  /** the effective configuration as the caller may see it, served read-only (tokens left out) */
+  effectiveConfig(caller: Account): unknown;
+  /** GET / answers 503 unless ready */
+  phase(): 'starting' | 'ready' | 'draining';
+}
+
+type Params = { project_id: string; id: string; resource_type: string; resource_id: string };
+type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, unknown>; Body: unknown }>;
+
+/** huawei-vpcep-api.md line 65: policy_statement has no Principal; absent means everyone */
+const HUAWEI_POLICY: PolicyOptions = { requirePrincipal: false };
+
+const VERSIONS = {
+  versions: [{
+    id: 'v1', links: [], version: '', status: 'CURRENT', updated: '2026-11-01T00:00:00Z', min_version: '',
+  }],
+};
+
+/** answers an error in Huawei's shape */
+export function sendHuaweiError(reply: FastifyReply, e: DomainError | HuaweiRequestError): void {
+  const { status, body } = huaweiError(e);
+  void reply.code(status).send(body);
+}
+
+/** the error handler of Huawei's routes: an unexpected fault is logged and answered as SystemError */
+export function huaweiErrorHandler(log: HuaweiOptions['log']) {
+  return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    const known = err instanceof HuaweiRequestError ? err : requestError(err);
+    if (!known) log.error({ err, method: req.method, url: req.url }, 'unexpected error in the control API');
+    sendHuaweiError(reply, known ?? new DomainError('SystemError'));
+  };
+}
+
+export async function huaweiApi(app: FastifyInstance, o: HuaweiOptions): Promise<void> {
+  app.setErrorHandler(huaweiErrorHandler(o.log));
+  app.decorateRequest('account', null);
+
+  app.get('/', async (_req, reply) => {
+    const phase = o.phase();
+    if (phase !== 'ready') return sendHuaweiError(reply, new DomainError('NotReady', phase === 'starting' ? 'starting up' : 'vpcepd is stopping'));
+    return VERSIONS;
+  });
+
+  await app.register(async (v1) => v1Routes(v1, o), { prefix: '/v1/:project_id' });
+}
+
+function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
+  const { control } = o;
+  const ctx: SerializeContext = {
+    region: control.region,
+    projectOf: (a) => control.projectOf(a),
+    domainOf: (a) => control.domainOf(a),
+    connectionCount: (id) => control.connectionCount(id),
+    servicePorts: (id) => control.servicePorts(id),
+  };
+  const caller = (req: Req): Account => req.account!;
+
+  // Authentication before the body is read: an unknown caller learns nothing else.
+  v1.addHook('onRequest', async (req: FastifyRequest<{ Params: Partial<Params> }>) => {
+    const token = req.headers['x-auth-token'];
+    const account = typeof token === 'string' ? control.accountByToken(token) : undefined;
+    if (!account) throw new DomainError('AuthFailed', 'authentication failed: missing or unknown X-Auth-Token');
+    if (req.params.project_id !== account.project_id) {
+      throw new HuaweiRequestError('InvalidProjectId', `project ${req.params.project_id} is not the caller's project`);
+    }
+    req.account = account;
+    // a repeated query key is refused, never reduced to one of its values or dropped
+    for (const [key, v] of Object.entries(req.query as Record<string, unknown>)) {
+      if (Array.isArray(v)) throw new DomainError('InvalidParameter', `query parameter ${key} is given ${v.length} times: give it once`);
+    }
+  });
+
+  // -- endpoint services (provider side)
+  v1.post('/vpc-endpoint-services', async (req: Req) => {
+    const body = parseBody(createServiceBody, req.body);
+    return serviceJson(await control.createService(caller(req), createServiceCommand(body)), ctx);
+  });
+  v1.get('/vpc-endpoint-services', async (req: Req) => {
+    const r = pageServices(control.listServices(caller(req)), parseListQuery(req.query, 'service'));
+    return { endpoint_services: r.items.map((s) => serviceJson(s, ctx, true)), total_count: r.total };
+  });
+  v1.get('/vpc-endpoint-services/public', async (req: Req) => {
+    const q = parseListQuery(req.query, 'service');
+    const all = control.publicServices();
+    return { endpoint_services: slice(all, q).map(publicServiceJson), total_count: all.length };
+  });
+  v1.get('/vpc-endpoint-services/describe', async (req: Req) => {
+    const id = req.query.id;
+    const name = req.query.endpoint_service_name;
+    if (typeof id !== 'string' && typeof name !== 'string') {
+      throw new DomainError('InvalidParameter', 'give id or endpoint_service_name');
+    }
+    return serviceSummaryJson(control.describeService(caller(req), typeof id === 'string' ? { id } : { name: name as string }));
+  });
+  v1.get('/vpc-endpoint-services/:id', async (req: Req) => serviceJson(control.ownService(caller(req), req.params.id), ctx));
+  v1.put('/vpc-endpoint-services/:id', async (req: Req) => {
+    control.ownService(caller(req), req.params.id);
+    const body = parseBody(modifyServiceBody, req.body);
+    return serviceJson(await control.modifyService(caller(req), req.params.id, modifyServiceCommand(body)), ctx);
+  });
+  v1.delete('/vpc-endpoint-services/:id', async (req: Req, reply: FastifyReply) => {
+    await control.deleteService(caller(req), req.params.id);
+    return reply.code(204).send();
+  });
+  v1.get('/vpc-endpoint-services/:id/connections', async (req: Req) => {
+    const q = parseListQuery(req.query, 'connection');
+    const r = pageConnections(control.listConnections(caller(req), req.params.id), q);
+    return { connections: r.items.map((e) => connectionJson(e, ctx)), total_count: r.total };
+  });
+  v1.post('/vpc-endpoint-services/:id/connections/action', async (req: Req) => {
+    control.ownService(caller(req), req.params.id);
+    const body = parseBody(connectionActionBody, req.body);
+    const action = body.action === 'receive' ? 'accept' : 'reject';
+    const e = await control.connectionAction(caller(req), req.params.id, action, body.endpoints[0]!);
+    return { connections: [connectionJson(e, ctx)] };
+  });
+  v1.get('/vpc-endpoint-services/:id/permissions', async (req: Req) => {
+    const q = parseListQuery(req.query, 'service');
+    const all = await control.permissions(caller(req), req.params.id);
+    return { permissions: slice(all, q).map(permissionJson), total_count: all.length };
+  });
+  v1.post('/vpc-endpoint-services/:id/permissions/action', async (req: Req) => {
+    control.ownService(caller(req), req.params.id);
+    const body = parseBody(permissionActionBody, req.body);
+    return { permissions: await control.changePermissions(caller(req), req.params.id, body.action, body.permissions) };
+  });
+
+  // -- endpoints (consumer side)
+  v1.post('/vpc-endpoints', async (req: Req) => {
+    const body = parseBody(createEndpointBody, req.body);
+    return endpointJson(await control.createEndpoint(caller(req), createEndpointCommand(body), HUAWEI_POLICY), ctx);
+  });
+  v1.get('/vpc-endpoints', async (req: Req) => {
+    const r = pageEndpoints(control.listEndpoints(caller(req)), parseListQuery(req.query, 'endpoint'));
+    return { endpoints: r.items.map((e) => endpointJson(e, ctx)), total_count: r.total };
+  });
+  v1.get('/vpc-endpoints/:id', async (req: Req) => endpointJson(control.ownEndpoint(caller(req), req.params.id), ctx));
+  v1.put('/vpc-endpoints/:id', async (req: Req) => {
+    control.ownEndpoint(caller(req), req.params.id);
+    const body = parseBody(updateEndpointBody, req.body);
+    return endpointJson(await control.updateEndpoint(caller(req), req.params.id, updateEndpointCommand(body)), ctx);
+  });
+  v1.delete('/vpc-endpoints/:id', async (req: Req, reply: FastifyReply) => {
+    await control.deleteEndpoint(caller(req), req.params.id);
+    return reply.code(204).send();
+  });
+
+  v1.put('/vpc-endpoints/:id/routetables', async (req: Req) => {
+    control.ownEndpoint(caller(req), req.params.id);
+    const body = parseBody(endpointRouteTablesBody, req.body);
+    return endpointJson(await control.setEndpointRouteTables(caller(req), req.params.id, body.routetables), ctx);
+  });
+  v1.put('/vpc-endpoints/:id/policy', async (req: Req) => {
+    control.ownEndpoint(caller(req), req.params.id);
+    const body = parseBody(endpointPolicyBody, req.body);
+    return endpointJson(await control.setEndpointPolicy(caller(req), req.params.id, body.policy_statement, HUAWEI_POLICY), ctx);
+  });
+
+  // -- the caller's VPCs, subnets and backend ports (vpcep-sim's inventory; only the caller's own)
+  v1.get('/vpcs', async (req: Req) => ({ vpcs: control.vpcs(caller(req)).map(vpcJson) }));
+
+  // -- route tables (the shape of Huawei's VPC route tables) and the path tracer
+  v1.get('/routetables', async (req: Req) => {
+    const vpcId = req.query.vpc_id;
+    const all = control.routeTables(caller(req)).filter((t) => typeof vpcId !== 'string' || t.vpc_id === vpcId);
+    return { routetables: all.map(routeTableJson) };
+  });
+  v1.get('/routetables/:id', async (req: Req) => ({ routetable: routeTableJson(control.routeTable(caller(req), req.params.id)) }));
+  v1.put('/routetables/:id', async (req: Req) => {
+    control.routeTable(caller(req), req.params.id);
+    const body = parseBody(routeTableBody, req.body);
+    return { routetable: routeTableJson(await control.updateRouteTable(caller(req), req.params.id, body.routetable.routes)) };
+  });
+  v1.post('/trace', async (req: Req) => ({ trace: traceJson(control.trace(caller(req), traceQuery(parseBody(traceBody, req.body)))) }));
+
+  // -- quotas and tags
+  v1.get('/quotas', async (req: Req) => {
+    const type = req.query.type;
+    if (type !== undefined && type !== 'endpoint_service' && type !== 'endpoint') {
+      throw new DomainError('InvalidParameter', 'type must be endpoint_service or endpoint');
+    }
+    const a = caller(req);
+    const used = control.usage(a);
+    const resources = (['endpoint_service', 'endpoint'] as const)
+      .filter((t) => type === undefined || t === type)
+      .map((t) => ({ type: t, used: used[t], quota: a.quotas[t] }));
+    return { quotas: { resources } };
+  });
+  v1.post('/:resource_type/:resource_id/tags/action', async (req: Req, reply: FastifyReply) => {
+    const kind = resourceType(req.params.resource_type);
+    if (kind === 'endpoint_service') control.ownService(caller(req), req.params.resource_id);
+    else control.ownEndpoint(caller(req), req.params.resource_id);
+    const body = parseBody(tagActionBody, req.body);
+    await control.tag(caller(req), kind, req.params.resource_id, body.action, body.tags);
+    return reply.code(204).send();
+  });
+  v1.get('/:resource_type/tags', async (req: Req) => {
+    const tags = control.tagsOf(caller(req), resourceType(req.params.resource_type));
+    return { tags: [...tags].map(([key, values]) => ({ key, values: [...values] })) };
+  });
+
+  // -- the simulator's own: the effective configuration, read-only
+  v1.get('/sim/config', async (req: Req) => o.effectiveConfig(caller(req)));
+}
+
+function resourceType(t: string): 'endpoint_service' | 'endpoint' {
+  if (t === 'endpoint_service' || t === 'endpoint') return t;
+  throw new DomainError('NotFound', `resource_type must be endpoint_service or endpoint, not ${JSON.stringify(t)}`);
+}

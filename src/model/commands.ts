@@ -1,0 +1,71 @@
+// What the control plane is asked to do, in the domain's words: each dialect (src/api/huawei, later
+// src/api/aws) parses its own requests and maps them to these. Shapes only, already checked for
+// form (types, lengths, ranges) by the dialect; the control plane checks them against the state.
+import type { PortType, TcpProxy } from './types.js';
+
+export interface TagInput {
+  readonly key: string;
+  readonly value?: string;
+}
+
+export interface PortMappingInput {
+  /** the port an endpoint listens on (the terminal port) */
+  readonly clientPort: number;
+  /** the backend's port */
+  readonly serverPort: number;
+}
+
+export interface CreateServiceCommand {
+  readonly vpcId: string;
+  /** the backend: a VM NIC or a load balancer's port in the VPC */
+  readonly portId: string;
+  readonly serverType: PortType;
+  /** the caller's short name; the stored service name adds the region and the id (rules.ts fullServiceName) */
+  readonly name?: string;
+  /** absent: on (000_9af245a83013c30f.txt: approval is on unless the request turns it off) */
+  readonly approvalRequired?: boolean;
+  readonly ports: readonly PortMappingInput[];
+  readonly tcpProxy?: TcpProxy;
+  readonly description?: string;
+  readonly tags?: readonly TagInput[];
+}
+
+export interface ModifyServiceCommand {
+  readonly approvalRequired?: boolean;
+  readonly name?: string;
+  readonly ports?: readonly PortMappingInput[];
+  readonly tcpProxy?: TcpProxy;
+  readonly description?: string;
+}
+
+export interface CreateEndpointCommand {
+  readonly serviceId: string;
+  readonly vpcId: string;
+  /** interface endpoints: the subnet of its ENI, and the private IP asked for */
+  readonly subnetId?: string;
+  readonly ip?: string;
+  readonly dns?: boolean;
+  readonly whitelist?: readonly string[];
+  readonly whitelistEnabled?: boolean;
+  /** gateway endpoints: the route tables its routes go into, and its policy (checked by the dialect's PolicyOptions) */
+  readonly routeTables?: readonly string[];
+  readonly policy?: unknown;
+  readonly description?: string;
+  readonly tags?: readonly TagInput[];
+}
+
+export interface UpdateEndpointCommand {
+  readonly whitelist?: readonly string[];
+  readonly whitelistEnabled?: boolean;
+}
+
+/** a provider's answer to an endpoint waiting on its service */
+export type ConnectionAction = 'accept' | 'reject';
+
+/** a connection the path tracer decides: from a VPC (absent: on premises, outside every VPC) */
+export interface TraceQuery {
+  readonly vpcId?: string;
+  readonly sourceIp: string;
+  readonly destinationIp: string;
+  readonly destinationPort: number;
+}
