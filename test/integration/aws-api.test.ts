@@ -138,7 +138,8 @@ describe('AWS API, lenient (no key configured)', () => {
 
   it('a credential scope naming another service is a clear 4xx', async () => {
     const r = await post(d.url, 'Action=ListBuckets', { credentials: ANY_KEY, service: 's3' });
-    expect(r.status).toBe(400);
+    expect(r.status).toBe(403);
+    expect(r.text).toContain('<Code>SignatureDoesNotMatch</Code>');
     expect(r.text).toContain('vpcepd answers ec2, elasticloadbalancing, sts');
   });
 
