@@ -60,7 +60,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
     serverFactory: guard.serverFactory,
     // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts)
-    constraints: { [awsConstraintStrategy.name]: awsConstraintStrategy },
+    routerOptions: { constraints: { [awsConstraintStrategy.name]: awsConstraintStrategy } },
     clientErrorHandler: guard.clientError,
     frameworkErrors: (err, req, reply: FastifyReply) => dialectOf(req).send(reply, routingError(err)),
   });
