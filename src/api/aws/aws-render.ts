@@ -161,7 +161,7 @@ export interface PageOptions {
  */
 export function page<T>(items: readonly T[], key: (item: T) => string, params: QueryParams, o: PageOptions = {}): Page<T> {
   const { min = 5, max = 1000 } = o;
-  const limit = params.int('MaxResults', { min, max: Number.MAX_SAFE_INTEGER });
+  const limit = params.int('MaxResults', { min, max: 2 ** 31 - 1 });
   const token = params.string('NextToken');
   const sorted = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   let start = 0;
