@@ -185,8 +185,8 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     if (made) return { vpcEndpoint: endpointXml(made, call, serviceNames(call)), clientToken: token };
   }
 
-  const vpc = ownVpc(call, p.requiredString('VpcId'));
   const service = serviceByName(call, p.requiredString('ServiceName'));
+  const vpc = ownVpc(call, p.requiredString('VpcId'));
   const type = p.string('VpcEndpointType') ?? 'Gateway';
   if (type !== 'Interface' && type !== 'Gateway') {
     throw new AwsRequestError('InvalidParameterValue', `VpcEndpointType '${type}' is not supported: Interface or Gateway (vpcep-sim has no Gateway Load Balancers)`);
