@@ -4,6 +4,8 @@
 import { createHash } from 'node:crypto';
 import type { EndpointService, EndpointStatus, ServiceStatus, Tag } from '../../model/types.js';
 import { AwsRequestError } from './actions.js';
+import { availabilityZones, type AvailabilityZone } from './ec2-base.js';
+import { applyFilters as filterRecords } from './filters.js';
 import { endpointServiceName, publicServiceName } from './ids.js';
 import type { QueryFilter, QueryParams } from './query.js';
 import type { XmlFields, XmlValue } from './xml.js';
@@ -69,9 +71,12 @@ export function derivedId(prefix: string, of: string): string {
   return `${prefix}-${createHash('sha256').update(`${prefix}\0${of}`).digest('hex').slice(0, 17)}`;
 }
 
-/** the one availability zone of the simulated region (vpcep-sim has no zones): `<region>a` */
-export function availabilityZone(region: string): string {
-  return `${region}a`;
+/**
+ * The zone of the config's subnets and of the endpoints in them: the first of the region's
+ * (ec2-base.ts availabilityZones), since the config gives a subnet no zone.
+ */
+export function subnetZone(region: string): AvailabilityZone {
+  return availabilityZones(region)[0]!;
 }
 
 /** `tagSet` items */
@@ -96,48 +101,26 @@ export function tagsOfSpecifications(params: QueryParams, resourceType: string):
 /** what a filter name reads of an item: its values (an item matches when one of them matches one of the filter's) */
 export type FilterTable<T> = Readonly<Record<string, (item: T) => readonly (string | boolean | null | undefined)[] | string | boolean | null | undefined>>;
 
-function glob(pattern: string): RegExp {
-  // EC2 filter values take `*` (any run) and `?` (one character); `\` escapes them
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\' && i + 1 < pattern.length) re += pattern[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 's');
-}
-
-function matcher(values: readonly string[]): (v: string) => boolean {
-  const plain = new Set(values.filter((v) => !/[*?\\]/.test(v)));
-  const patterns = values.filter((v) => /[*?\\]/.test(v)).map(glob);
-  return (v) => plain.has(v) || patterns.some((p) => p.test(v));
+function texts(v: ReturnType<FilterTable<unknown>[string]>): string[] {
+  const list = Array.isArray(v) ? v : [v];
+  return list.filter((x) => x !== null && x !== undefined).map(String);
 }
 
 /**
- * Keeps the items every filter matches (filters AND, values OR, `*`/`?` wildcards). `tag:<key>`
- * and `tag-key` are understood when `tags` is given. An unknown filter name is refused as EC2 does.
+ * EC2's Filter.N (filters.ts: filters AND, values OR, `*`/`?` wildcards, an unknown name refused)
+ * by a table of readers; `tag:<key>` and `tag-key` too when `tags` is given.
  */
 export function applyFilters<T>(items: readonly T[], filters: readonly QueryFilter[], table: FilterTable<T>, tags?: (item: T) => readonly Tag[]): T[] {
-  const tests = filters.map((f): ((item: T) => boolean) => {
-    const match = matcher(f.values);
-    if (tags && f.name.startsWith('tag:') && f.name.length > 4) {
-      const key = f.name.slice(4);
-      return (item) => tags(item).some((t) => t.key === key && match(t.value));
+  const tagFilters = tags ? filters.map((f) => f.name).filter((n) => n === 'tag-key' || (n.startsWith('tag:') && n.length > 4)) : [];
+  return filterRecords(items, filters, [...Object.keys(table), ...tagFilters], (item) => {
+    const values: Record<string, string[]> = {};
+    for (const name of Object.keys(table)) values[name] = texts(table[name]!(item));
+    for (const name of tagFilters) {
+      const own = tags!(item);
+      values[name] = name === 'tag-key' ? own.map((t) => t.key) : own.filter((t) => t.key === name.slice(4)).map((t) => t.value);
     }
-    if (tags && f.name === 'tag-key') return (item) => tags(item).some((t) => match(t.key));
-    const read = Object.hasOwn(table, f.name) ? table[f.name] : undefined;
-    if (!read) {
-      throw new AwsRequestError('InvalidParameterValue', `The filter '${f.name}' is invalid. Valid filters: ${[...Object.keys(table), ...(tags ? ['tag:<key>', 'tag-key'] : [])].join(', ')}`);
-    }
-    return (item) => {
-      const v = read(item);
-      const list = Array.isArray(v) ? v : [v];
-      return list.some((x) => x !== null && x !== undefined && match(String(x)));
-    };
+    return values;
   });
-  return items.filter((item) => tests.every((t) => t(item)));
 }
 
 // ---- paging

@@ -7,7 +7,7 @@
 import type { Endpoint, Route, Vpc } from '../../model/types.js';
 import { cidrOf, lastAddress } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
-import { applyFilters, availabilityZone, awsServiceName, derivedId, page, requireIds, type FilterTable } from './aws-render.js';
+import { applyFilters, awsServiceName, derivedId, page, requireIds, subnetZone, type FilterTable } from './aws-render.js';
 import type { XmlFields } from './xml.js';
 
 /** a VPC's default security group (the only one vpcep-sim knows) */
@@ -106,7 +106,7 @@ function availableIps(call: AwsCall, row: SubnetRow): number {
 function describeSubnets(call: AwsCall): XmlFields {
   const rows: SubnetRow[] = call.control.vpcs(call.caller).flatMap((vpc) => vpc.subnets.map((s) => ({ vpc, id: s.id, cidr: s.cidr })));
   const chosen = byIds(call, 'SubnetId', rows, (r) => r.id, 'InvalidSubnetID.NotFound', 'subnet ID');
-  const az = availabilityZone(call.region);
+  const az = subnetZone(call.region).name;
   const table: FilterTable<SubnetRow> = {
     'subnet-id': (r) => r.id,
     'vpc-id': (r) => r.vpc.id,
@@ -128,7 +128,7 @@ function describeSubnets(call: AwsCall): XmlFields {
       ipv6CidrBlockAssociationSet: [],
       availableIpAddressCount: availableIps(call, r),
       availabilityZone: az,
-      availabilityZoneId: `${call.region}-az1`,
+      availabilityZoneId: subnetZone(call.region).id,
       defaultForAz: false,
       mapPublicIpOnLaunch: false,
       assignIpv6AddressOnCreation: false,
@@ -260,7 +260,7 @@ function describeNetworkInterfaces(call: AwsCall): XmlFields {
     .filter((e): e is Endpoint & { subnet_id: string; ip: string } => e.service_type === 'interface' && e.status !== 'deleting' && !!e.ip && !!e.subnet_id)
     .map((e) => ({ id: eniIdOf(e.id), e }));
   const chosen = byIds(call, 'NetworkInterfaceId', enis, (n) => n.id, 'InvalidNetworkInterfaceID.NotFound', 'network interface');
-  const az = availabilityZone(call.region);
+  const az = subnetZone(call.region).name;
   const description = (n: (typeof enis)[number]) => `VPC Endpoint Interface ${n.e.id}`;
   const table: FilterTable<(typeof enis)[number]> = {
     'network-interface-id': (n) => n.id,

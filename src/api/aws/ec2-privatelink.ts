@@ -8,8 +8,8 @@ import { mayConnect } from '../../model/rules.js';
 import type { Endpoint, EndpointService, Permission } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import {
-  applyFilters, availabilityZone, awsServiceName, awsType, baseEndpointDnsName, derivedId, eachItem, endpointState, page, requireIds, serviceState,
-  tagSet, type FilterTable, type ItemRefusal,
+  applyFilters, awsServiceName, awsType, baseEndpointDnsName, derivedId, eachItem, endpointState, page, requireIds, serviceState,
+  subnetZone, tagSet, type FilterTable, type ItemRefusal,
 } from './aws-render.js';
 import { dnsEntries } from './ec2-endpoints.js';
 import { parsePrincipal } from './ids.js';
@@ -41,7 +41,7 @@ function serviceDetailXml(call: AwsCall, x: Named): XmlFields {
     serviceId: s.id,
     serviceType: [{ serviceType: awsType(s.service_type) }],
     serviceRegion: call.region,
-    availabilityZoneSet: [availabilityZone(call.region)],
+    availabilityZoneSet: [subnetZone(call.region).name],
     owner: s.public ? 'amazon' : call.control.awsIdOf(s.owner),
     baseEndpointDnsNameSet: [baseEndpointDnsName(s, call.region, call.control.region)],
     vpcEndpointPolicySupported: s.service_type === 'gateway',
@@ -84,7 +84,7 @@ export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlF
     serviceId: s.id,
     serviceName: awsServiceName(s, call.region, call.control.region),
     serviceState: serviceState(s.status),
-    availabilityZoneSet: [availabilityZone(call.region)],
+    availabilityZoneSet: [subnetZone(call.region).name],
     acceptanceRequired: s.approval_enabled,
     managesVpcEndpoints: false,
     supportedIpAddressTypeSet: ['ipv4'],
