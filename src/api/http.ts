@@ -52,17 +52,20 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   const dialectOf = (req: FastifyRequest): ErrorDialect => (isAwsRequest(req) ? aws : huawei);
   const guard = new ApiGuard({
     limits: o.limits, now: o.now, refused: (reason) => metrics.apiRefused.inc({ reason }),
-    // a request node:http could not parse belongs to no dialect yet: the default one answers
-    answer: (e) => huawei.text(e),
+    // a request node:http could not parse belongs to no dialect yet: the default one answers; one
+    // whose body did not arrive in time is answered by its own
+    answer: (e, req) => (req && isAwsRequest(req) ? aws : huawei).text(e),
   });
   const app = Fastify({
     bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
     serverFactory: guard.serverFactory,
-    // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts)
-    constraints: { [awsConstraintStrategy.name]: awsConstraintStrategy },
     clientErrorHandler: guard.clientError,
     frameworkErrors: (err, req, reply: FastifyReply) => dialectOf(req).send(reply, routingError(err)),
   });
+  // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts).
+  // Added here rather than as Fastify's `constraints` option, which prints the FSTDEP022
+  // deprecation warning on stderr (into the stdout flow-log records of a child daemon).
+  app.addConstraintStrategy(awsConstraintStrategy);
 
   // JSON only: a text/plain body is a 415 like any other media type.
   app.removeContentTypeParser('text/plain');
@@ -85,8 +88,9 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   });
 
   // While the daemon drains, reads and /metrics answer to the end; writes would start what is stopping.
+  // AWS's reads are POSTs too: its plugin refuses the actions that are not reads itself.
   app.addHook('onRequest', async (req) => {
-    if (o.phase() === 'draining' && req.method !== 'GET' && req.method !== 'HEAD') throw new DomainError('NotReady');
+    if (o.phase() === 'draining' && req.method !== 'GET' && req.method !== 'HEAD' && !isAwsRequest(req)) throw new DomainError('NotReady');
   });
   // Readiness for scripts (vpcep wait): ready, or why not; operator-run services whose listeners
   // could not bind make the daemon not ready (the tenants' own endpoints say so in their status).
@@ -119,7 +123,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   // -- the dialects. Huawei's VPCEP v1 REST answers GET / and /v1/{project_id}/...; AWS's Query
   // APIs (src/api/aws) answer a form-encoded POST / or a GET / with Action= in the query string,
   // signed with SigV4 (the credential scope's service, ec2, elasticloadbalancing or sts, picks the API).
-  void app.register(awsApi, { control, log: o.log, now: o.now });
+  void app.register(awsApi, { control, log: o.log, now: o.now, phase: o.phase });
   void app.register(huaweiApi, { control, log: o.log, effectiveConfig: o.effectiveConfig, phase: o.phase });
 
   return app;
