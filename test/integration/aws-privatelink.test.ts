@@ -15,7 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
 import { hostAddress } from '../../src/net/loopback.js';
-import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const KEYS = {
@@ -389,5 +389,49 @@ describe('a third account sees none of it', () => {
     expect(del.Unsuccessful!.map((u) => u.Error?.Code)).toEqual(['InvalidVpcEndpoint.NotFound']);
     expect(await endpointState(e.VpcEndpointId!)).toBe('pendingAcceptance');
     await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+  });
+});
+
+describe('across a restart', () => {
+  it('an endpoint made through the EC2 API keeps its vpce id, ENI, address and state, and relays again', async () => {
+    const dir = tempDir();
+    const p2 = port + 2;
+    const config = twoAccountConfig({ accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }] });
+    const client = (daemon: TestDaemon, key: typeof KEYS.provider) => new EC2Client({
+      region: REGION, endpoint: daemon.url, maxAttempts: 1, credentials: { accessKeyId: key.access_key_id, secretAccessKey: key.secret_access_key },
+    });
+    let first: TestDaemon | undefined = await startTestDaemon(config, dir);
+    let second: TestDaemon | undefined;
+    try {
+      const svc = await first.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: p2, server_port: backend.port, protocol: 'TCP' }] });
+      expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+      await waitFor(async () => (await first!.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+      const provider = client(first, KEYS.provider);
+      await provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.body.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+      provider.destroy();
+      const consumer = client(first, KEYS.consumer);
+      const made = (await consumer.send(new CreateVpcEndpointCommand({
+        VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.${REGION}.${svc.body.id}`, SubnetIds: ['subnet-a'],
+      }))).VpcEndpoint!;
+      await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available');
+      const ip = (await consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: made.NetworkInterfaceIds }))).NetworkInterfaces![0]!.PrivateIpAddress!;
+      consumer.destroy();
+      const kk = first.daemon.control.routing().vpcs.get('vpc-client')!.number;
+      await first.stop();
+      first = undefined;
+
+      second = await startTestDaemon(config, dir);
+      const again = client(second, KEYS.consumer);
+      const after = (await again.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!;
+      expect(after).toMatchObject({ VpcEndpointId: made.VpcEndpointId, State: 'available', NetworkInterfaceIds: made.NetworkInterfaceIds, SubnetIds: ['subnet-a'] });
+      const eni = (await again.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: made.NetworkInterfaceIds }))).NetworkInterfaces![0]!;
+      expect(eni.PrivateIpAddress).toBe(ip);
+      expect(await attempt(hostAddress(kk, ipToInt(ip)), p2, `127.${kk}.1.51`)).toBe('relay');
+      await again.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }));
+      again.destroy();
+    } finally {
+      await first?.stop();
+      await second?.stop();
+    }
   });
 });
