@@ -59,13 +59,11 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   const app = Fastify({
     bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
     serverFactory: guard.serverFactory,
+    // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts)
+    routerOptions: { constraints: { [awsConstraintStrategy.name]: awsConstraintStrategy } },
     clientErrorHandler: guard.clientError,
     frameworkErrors: (err, req, reply: FastifyReply) => dialectOf(req).send(reply, routingError(err)),
   });
-  // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts).
-  // Added here rather than as Fastify's `constraints` option, which prints the FSTDEP022
-  // deprecation warning on stderr (into the stdout flow-log records of a child daemon).
-  app.addConstraintStrategy(awsConstraintStrategy);
 
   // JSON only: a text/plain body is a 415 like any other media type.
   app.removeContentTypeParser('text/plain');
