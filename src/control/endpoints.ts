@@ -1,6 +1,5 @@
 // The endpoint requests of a consumer: create an endpoint (an interface endpoint here, a gateway
 // endpoint in gateway-endpoints.ts), change its whitelist, delete it.
-import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import type { CreateEndpointCommand, UpdateEndpointCommand } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
@@ -42,7 +41,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
     }
-    const id = randomUUID();
+    const id = st.newEndpointId(cmd.id);
     const t = now();
     const e: Endpoint = {
       id,

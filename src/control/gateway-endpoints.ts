@@ -1,7 +1,6 @@
 // Route tables as accounts read and change them and the gateway endpoints whose routes they
 // carry. Every change reaches the data plane as a new routing view before the caller
 // gets an answer.
-import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import type { CreateEndpointCommand } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
@@ -73,7 +72,7 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
   if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
     throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
   }
-  const id = randomUUID();
+  const id = st.newEndpointId(cmd.id);
   const t = now();
   const e: Endpoint = {
     id, owner: caller.name, service_id: s.id, service_name: s.service_name, service_type: 'gateway',

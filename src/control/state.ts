@@ -2,7 +2,7 @@
 // and allocations its parts share. Mutations run one at a time (a promise queue), and each is
 // written to the store as one atomic batch before the in-memory state changes and before the
 // caller gets an answer.
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
@@ -146,6 +146,13 @@ export class ControlState {
   }
 
   // ---- allocations ---------------------------------------------------------------------------
+
+  /** the dialect's id for a new endpoint when it gives one (AWS: `vpce-` + 17 hex), checked unique; else a UUID */
+  newEndpointId(wanted?: string): string {
+    if (wanted === undefined) return randomUUID();
+    if (this.endpoints.has(wanted)) throw new DomainError('InvalidParameter', `endpoint id ${wanted} is already taken`);
+    return wanted;
+  }
 
   newMarkerId(): number {
     const taken = new Set([...this.endpoints.values()].map((e) => e.marker_id));

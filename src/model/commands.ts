@@ -39,6 +39,8 @@ export interface ModifyServiceCommand {
 }
 
 export interface CreateEndpointCommand {
+  /** the id the dialect gives the endpoint (AWS: `vpce-` + 17 hex); absent: a UUID. Refused when taken. */
+  readonly id?: string;
   readonly serviceId: string;
   readonly vpcId: string;
   /** interface endpoints: the subnet of its ENI, and the private IP asked for */

@@ -3,10 +3,16 @@
 // exactly these (test/unit/aws-errors.test.ts).
 import type { ActionTable, AwsApi } from './actions.js';
 import { EC2_BASE_ACTIONS } from './ec2-base.js';
+import { EC2_ENDPOINT_ACTIONS } from './ec2-endpoints.js';
+import { EC2_NETWORK_ACTIONS } from './ec2-network.js';
+import { EC2_PRIVATELINK_ACTIONS } from './ec2-privatelink.js';
 import { STS_BASE_ACTIONS } from './sts.js';
 
 export const EC2_ACTIONS: ActionTable = {
   ...EC2_BASE_ACTIONS,
+  ...EC2_PRIVATELINK_ACTIONS,
+  ...EC2_ENDPOINT_ACTIONS,
+  ...EC2_NETWORK_ACTIONS,
 };
 
 export const ELBV2_ACTIONS: ActionTable = {

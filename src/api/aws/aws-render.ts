@@ -1,0 +1,200 @@
+// What the EC2 reads of the AWS dialect share (aws-ec2-api.md §1.2, §1.5, §2.2): the domain's
+// statuses in AWS's words, the names and derived ids AWS shows for things the domain keeps under
+// its own ids, tags, and the `Filter.N` / `MaxResults` / `NextToken` of every Describe action.
+import { createHash } from 'node:crypto';
+import type { EndpointService, EndpointStatus, ServiceStatus, Tag } from '../../model/types.js';
+import { AwsRequestError } from './actions.js';
+import { availabilityZones, type AvailabilityZone } from './ec2-base.js';
+import { applyFilters as filterRecords } from './filters.js';
+import { endpointServiceName, publicServiceName } from './ids.js';
+import type { QueryFilter, QueryParams } from './query.js';
+import type { XmlFields, XmlValue } from './xml.js';
+
+// ---- states (§1.5)
+
+const ENDPOINT_STATES: Readonly<Record<EndpointStatus, string>> = {
+  pendingAcceptance: 'pendingAcceptance',
+  creating: 'pending',
+  accepted: 'available',
+  rejected: 'rejected',
+  failed: 'failed',
+  deleting: 'deleting',
+};
+
+const SERVICE_STATES: Readonly<Record<ServiceStatus, string>> = {
+  creating: 'Pending',
+  available: 'Available',
+  deleting: 'Deleting',
+  failed: 'Failed',
+};
+
+/** an endpoint's status as AWS words it: lowerCamel (`pendingAcceptance`, `available`, ...) */
+export function endpointState(status: EndpointStatus): string {
+  return ENDPOINT_STATES[status];
+}
+
+/** a service's status as AWS words it: Capitalized (`Pending`, `Available`, ...) */
+export function serviceState(status: ServiceStatus): string {
+  return SERVICE_STATES[status];
+}
+
+/** `Interface` or `Gateway` */
+export function awsType(t: 'interface' | 'gateway'): 'Interface' | 'Gateway' {
+  return t === 'interface' ? 'Interface' : 'Gateway';
+}
+
+// ---- names and derived ids
+
+/**
+ * A service's name on the AWS wire: an account's `com.amazonaws.vpce.<region>.<service id>`, an
+ * operator's public one `com.amazonaws.<region>.<name>` (its stored name is `<config region>.<name>`).
+ */
+export function awsServiceName(s: EndpointService, region: string, configRegion: string): string {
+  if (!s.public) return endpointServiceName(region, s.id);
+  const prefix = `${configRegion}.`;
+  return publicServiceName(region, s.service_name.startsWith(prefix) ? s.service_name.slice(prefix.length) : s.service_name);
+}
+
+/** the DNS name AWS gives a service's endpoints: `<service id or name>.<region>.vpce.amazonaws.com` */
+export function baseEndpointDnsName(s: EndpointService, region: string, configRegion: string): string {
+  const name = awsServiceName(s, region, configRegion);
+  const last = s.public ? name.slice(`com.amazonaws.${region}.`.length) : s.id;
+  return `${last}.${region}.vpce.amazonaws.com`;
+}
+
+/**
+ * An id AWS shows for what the domain has no id of its own (an endpoint's ENI, a VPC's default
+ * security group, ...): `<prefix>-` + 17 hex of a hash of what it belongs to, the same at every call
+ * and across restarts.
+ */
+export function derivedId(prefix: string, of: string): string {
+  return `${prefix}-${createHash('sha256').update(`${prefix}\0${of}`).digest('hex').slice(0, 17)}`;
+}
+
+/**
+ * The zone of the config's subnets and of the endpoints in them: the first of the region's
+ * (ec2-base.ts availabilityZones), since the config gives a subnet no zone.
+ */
+export function subnetZone(region: string): AvailabilityZone {
+  return availabilityZones(region)[0]!;
+}
+
+/** `tagSet` items */
+export function tagSet(tags: readonly Tag[]): XmlValue[] {
+  return tags.map((t) => ({ key: t.key, value: t.value }));
+}
+
+/** the tags of `TagSpecification.N` for one resource type; another type is refused (AWS: InvalidParameterValue) */
+export function tagsOfSpecifications(params: QueryParams, resourceType: string): Tag[] {
+  const out: Tag[] = [];
+  for (const spec of params.tagSpecifications()) {
+    if (spec.resourceType !== resourceType) {
+      throw new AwsRequestError('InvalidParameterValue', `'${spec.resourceType}' is not a valid taggable resource type for this operation: use ${resourceType}`);
+    }
+    out.push(...spec.tags);
+  }
+  return out;
+}
+
+// ---- filters
+
+/** what a filter name reads of an item: its values (an item matches when one of them matches one of the filter's) */
+export type FilterTable<T> = Readonly<Record<string, (item: T) => readonly (string | boolean | null | undefined)[] | string | boolean | null | undefined>>;
+
+function texts(v: ReturnType<FilterTable<unknown>[string]>): string[] {
+  const list = Array.isArray(v) ? v : [v];
+  return list.filter((x) => x !== null && x !== undefined).map(String);
+}
+
+/**
+ * EC2's Filter.N (filters.ts: filters AND, values OR, `*`/`?` wildcards, an unknown name refused)
+ * by a table of readers; `tag:<key>` and `tag-key` too when `tags` is given.
+ */
+export function applyFilters<T>(items: readonly T[], filters: readonly QueryFilter[], table: FilterTable<T>, tags?: (item: T) => readonly Tag[]): T[] {
+  const tagFilters = tags ? filters.map((f) => f.name).filter((n) => n === 'tag-key' || (n.startsWith('tag:') && n.length > 4)) : [];
+  return filterRecords(items, filters, [...Object.keys(table), ...tagFilters], (item) => {
+    const values: Record<string, string[]> = {};
+    for (const name of Object.keys(table)) values[name] = texts(table[name]!(item));
+    for (const name of tagFilters) {
+      const own = tags!(item);
+      values[name] = name === 'tag-key' ? own.map((t) => t.key) : own.filter((t) => t.key === name.slice(4)).map((t) => t.value);
+    }
+    return values;
+  });
+}
+
+// ---- paging
+
+export interface Page<T> {
+  readonly items: T[];
+  /** absent on the last page */
+  readonly nextToken?: string;
+}
+
+export interface PageOptions {
+  /** the lowest MaxResults the action takes (AWS: 5 for most Describe* of PrivateLink) */
+  readonly min?: number;
+  /** above it, AWS answers this many (§2.2: at most 1,000) */
+  readonly max?: number;
+}
+
+/**
+ * One page of `items`, ordered by `key`: `MaxResults` (absent: everything) and `NextToken` (the
+ * opaque key of the last item of the previous page, so that deletions in between skip nothing).
+ */
+export function page<T>(items: readonly T[], key: (item: T) => string, params: QueryParams, o: PageOptions = {}): Page<T> {
+  const { min = 5, max = 1000 } = o;
+  const limit = params.int('MaxResults', { min, max: 2 ** 31 - 1 });
+  const token = params.string('NextToken');
+  const sorted = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  let start = 0;
+  if (token !== undefined && token !== '') {
+    const after = readToken(token);
+    start = sorted.findIndex((x) => key(x) > after);
+    if (start < 0) start = sorted.length;
+  }
+  const size = limit === undefined ? sorted.length : Math.min(limit, max);
+  const out = sorted.slice(start, start + size);
+  const more = start + size < sorted.length && out.length > 0;
+  return { items: out, ...(more ? { nextToken: makeToken(key(out[out.length - 1]!)) } : {}) };
+}
+
+const TOKEN_PREFIX = 'vpcep1:';
+
+function makeToken(key: string): string {
+  return Buffer.from(TOKEN_PREFIX + key).toString('base64url');
+}
+
+function readToken(token: string): string {
+  const text = /^[A-Za-z0-9_-]{1,2048}$/.test(token) ? Buffer.from(token, 'base64url').toString() : '';
+  if (!text.startsWith(TOKEN_PREFIX)) throw new AwsRequestError('InvalidNextToken', `The token '${token.slice(0, 64)}' is invalid`);
+  return text.slice(TOKEN_PREFIX.length);
+}
+
+/** the ids of `<Name>.N` that are missing from `known`: refused with `code` as EC2 does for Describe* by id */
+export function requireIds(ids: readonly string[], known: ReadonlySet<string>, code: string, what: string): void {
+  const missing = ids.filter((id) => !known.has(id));
+  if (missing.length) throw new AwsRequestError(code, `The ${what} ${missing.map((m) => `'${m}'`).join(', ')} does not exist`);
+}
+
+/** one refused item of a batch action: its `unsuccessful` error; 'done' when the refusal means it is already done; null when it fails the whole request */
+export type ItemRefusal = { readonly code: string; readonly message: string } | 'done' | null;
+
+/**
+ * Runs a batch action (DeleteVpcEndpoints, Accept/RejectVpcEndpointConnections) item by item:
+ * the items it refuses go into `unsuccessful` (§1.2), the others are done.
+ */
+export async function eachItem(ids: readonly string[], parameter: string, run: (id: string) => Promise<unknown>, refusal: (err: unknown, id: string) => ItemRefusal): Promise<{ unsuccessful: XmlFields[] }> {
+  if (!ids.length) throw new AwsRequestError('MissingParameter', `The request must contain the parameter ${parameter}`);
+  const unsuccessful: XmlFields[] = [];
+  for (const id of new Set(ids)) {
+    try {
+      await run(id);
+    } catch (err) {
+      const r = refusal(err, id);
+      if (r === null) throw err;
+      if (r !== 'done') unsuccessful.push({ error: { code: r.code, message: r.message }, resourceId: id });
+    }
+  }
+  return { unsuccessful };
+}

@@ -1,0 +1,321 @@
+// EC2's VPC endpoint actions (aws-ec2-api.md §2.2, §4.2): Create/Describe/Modify/DeleteVpcEndpoints,
+// over the domain's endpoints. An endpoint made here gets a `vpce-` id; one made through the Huawei
+// API keeps its UUID and is shown under it. The domain gives an interface endpoint one ENI in one
+// subnet, and knows no security groups but each VPC's default one (ec2-network.ts): what AWS
+// allows beyond that is refused with a 4xx that says so (README "Supported actions").
+import type { ControlPlane } from '../../control/control-plane.js';
+import type { CreateEndpointCommand } from '../../model/commands.js';
+import { DomainError } from '../../model/errors.js';
+import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
+import type { Account, Endpoint, EndpointService, Vpc } from '../../model/types.js';
+import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
+import {
+  applyFilters, awsServiceName, eachItem, awsType, baseEndpointDnsName, derivedId, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
+  type FilterTable,
+} from './aws-render.js';
+import { defaultSecurityGroupId, eniIdOf } from './ec2-network.js';
+import { newAwsId } from './ids.js';
+import type { XmlFields } from './xml.js';
+
+/** AWS requires a Principal in an endpoint policy (validatePolicy's rule for this dialect) */
+export const AWS_POLICY: PolicyOptions = { requirePrincipal: true };
+
+/** the policy of an endpoint created without one: allow everything (AWS's default document) */
+const DEFAULT_POLICY_VERSION = '2008-10-17';
+const ALLOW_ALL = { Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' } as const;
+
+/** the hosted zone AWS's regional endpoint names sit in (us-east-1's; vpcep-sim serves no public DNS) */
+const VPCE_HOSTED_ZONE = 'Z7HUB22UULQXV';
+
+/** the services by id, and the names AWS shows for them, for rendering many endpoints */
+export interface ServiceNames {
+  serviceOf(id: string): EndpointService | undefined;
+  nameOf(id: string): string;
+}
+
+export function serviceNames(call: AwsCall): ServiceNames {
+  const byId = new Map<string, EndpointService>();
+  for (const s of call.control.allServices()) byId.set(s.id, s);
+  return {
+    serviceOf: (id) => byId.get(id),
+    nameOf: (id) => {
+      const s = byId.get(id);
+      return s ? awsServiceName(s, call.region, call.control.region) : id;
+    },
+  };
+}
+
+/** the DNS entries of an interface endpoint: `<vpce id>-<8>.<service>.<region>.vpce.amazonaws.com` */
+export function dnsEntries(e: Endpoint, s: EndpointService | undefined, region: string, configRegion: string): XmlFields[] | undefined {
+  if (e.service_type !== 'interface' || !s) return undefined;
+  const suffix = derivedId('x', e.id).slice(2, 10);
+  return [{ dnsName: `${e.id}-${suffix}.${baseEndpointDnsName(s, region, configRegion)}`, hostedZoneId: VPCE_HOSTED_ZONE }];
+}
+
+function isAllowAll(p: readonly PolicyStatement[]): boolean {
+  return p.length === 1 && p[0]!.Effect === 'Allow' && (p[0]!.Principal ?? '*') === '*' && !p[0]!.Condition
+    && p[0]!.Action.length === 1 && p[0]!.Action[0] === '*' && p[0]!.Resource.length === 1 && p[0]!.Resource[0] === '*';
+}
+
+/** the policy document AWS shows: the default one, or the stored statements with their principals as AWS ARNs */
+function policyDocument(e: Endpoint, control: ControlPlane): string {
+  const statements = (e.policy_statement ?? null) as readonly PolicyStatement[] | null;
+  if (!statements || isAllowAll(statements)) return JSON.stringify({ Version: DEFAULT_POLICY_VERSION, Statement: [ALLOW_ALL] });
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: statements.map((s) => ({
+      ...s,
+      Principal: s.Principal === undefined || s.Principal === '*' ? '*' : { AWS: s.Principal.ID.map((d) => (d === '*' ? '*' : control.awsPrincipalOfPermission(`iam:domain::${d}`) ?? d)) },
+    })),
+  });
+}
+
+/** the `vpcEndpoint` of Create and the items of Describe */
+export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): XmlFields {
+  const s = names.serviceOf(e.service_id);
+  const iface = e.service_type === 'interface';
+  return {
+    vpcEndpointId: e.id,
+    vpcEndpointType: awsType(e.service_type),
+    vpcId: e.vpc_id,
+    serviceName: names.nameOf(e.service_id),
+    state: endpointState(e.status),
+    policyDocument: policyDocument(e, call.control),
+    routeTableIdSet: [...e.routetables],
+    subnetIdSet: e.subnet_id ? [e.subnet_id] : [],
+    groupSet: iface ? [{ groupId: defaultSecurityGroupId(e.vpc_id), groupName: 'default' }] : [],
+    ipAddressType: 'ipv4',
+    dnsOptions: iface ? { dnsRecordIpType: 'ipv4' } : undefined,
+    privateDnsEnabled: e.enable_dns,
+    requesterManaged: false,
+    networkInterfaceIdSet: iface && e.ip ? [eniIdOf(e.id)] : [],
+    dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
+    creationTimestamp: e.created_at,
+    tagSet: tagSet(e.tags),
+    ownerId: call.control.awsIdOf(e.owner),
+    lastError: e.error ? { code: e.error.name, message: e.error.message } : undefined,
+  };
+}
+
+/** an endpoint of the caller, or InvalidVpcEndpointId.NotFound */
+export function ownEndpoint(call: AwsCall, id: string): Endpoint {
+  const e = call.control.listEndpoints(call.caller).find((x) => x.id === id);
+  if (!e) throw new AwsRequestError('InvalidVpcEndpointId.NotFound', `The VpcEndpoint Id '${id}' does not exist`);
+  return e;
+}
+
+/**
+ * A service name as the caller may use it: `com.amazonaws.vpce.<region>.<service id>` of a service
+ * it may connect to, or `com.amazonaws.<region>.<name>` of a public one; InvalidServiceName for
+ * every other name, existing or not (§1.6: AWS says the same for a service that does not allow-list the caller).
+ */
+export function serviceByName(call: AwsCall, name: string): EndpointService {
+  for (const s of call.control.allServices()) {
+    if (s.status === 'deleting' || awsServiceName(s, call.region, call.control.region) !== name) continue;
+    try {
+      return call.control.describeService(call.caller, { id: s.id });
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+    }
+  }
+  throw new AwsRequestError('InvalidServiceName', `The Vpc Endpoint Service '${name}' does not exist`);
+}
+
+function ownVpc(call: AwsCall, id: string): Vpc {
+  const vpc = call.control.vpcs(call.caller).find((v) => v.id === id);
+  if (!vpc) throw new AwsRequestError('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`);
+  return vpc;
+}
+
+function checkRouteTables(vpc: Vpc, ids: readonly string[]): void {
+  for (const id of ids) {
+    if (!vpc.route_tables.some((t) => t.id === id)) throw new AwsRequestError('InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist in ${vpc.id}`);
+  }
+}
+
+function checkSecurityGroups(vpc: Vpc, ids: readonly string[]): void {
+  const known = defaultSecurityGroupId(vpc.id);
+  for (const id of ids) {
+    if (id !== known) throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${id}' does not exist in VPC '${vpc.id}' (vpcep-sim knows each VPC's default group only: ${known})`);
+  }
+}
+
+/** `PolicyDocument`: a JSON policy `{ Version?, Id?, Statement }`, validated by the domain's rules for AWS */
+function readPolicyDocument(text: string): PolicyStatement[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new AwsRequestError('InvalidParameterValue', 'PolicyDocument is not valid JSON');
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !Object.hasOwn(doc, 'Statement')) {
+    throw new AwsRequestError('InvalidParameterValue', 'PolicyDocument must be a JSON object with a Statement');
+  }
+  const unknown = Object.keys(doc).filter((k) => !['Version', 'Id', 'Statement'].includes(k));
+  if (unknown.length) throw new AwsRequestError('InvalidParameterValue', `PolicyDocument has unknown keys: ${unknown.join(', ')}`);
+  const statement = (doc as { Statement: unknown }).Statement;
+  try {
+    return validatePolicy(Array.isArray(statement) ? statement : [statement], AWS_POLICY);
+  } catch (err) {
+    if (err instanceof DomainError) throw new AwsRequestError('InvalidParameterValue', err.message.replace(/^invalid policy: ?/, '').replace(/policy_statement/g, 'Statement'));
+    throw err;
+  }
+}
+
+/** ClientToken -> the endpoint it made, per control plane and account (kept in memory: a restart forgets it) */
+const clientTokens = new WeakMap<ControlPlane, Map<string, { id: string; request: string }>>();
+
+function clientTokenKey(caller: Account, token: string): string {
+  return `${caller.name}\0${token}`;
+}
+
+async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const token = p.string('ClientToken');
+  const tokens = clientTokens.get(call.control) ?? new Map<string, { id: string; request: string }>();
+  clientTokens.set(call.control, tokens);
+  // the same token with the same parameters answers what it made; with others, AWS refuses
+  const request = JSON.stringify({ ...p.root, ClientToken: undefined, DryRun: undefined });
+  if (token) {
+    const before = tokens.get(clientTokenKey(call.caller, token));
+    if (before && before.request !== request) {
+      throw new AwsRequestError('IdempotentParameterMismatch', `The client token '${token}' was used with other parameters`);
+    }
+    const made = before && call.control.listEndpoints(call.caller).find((e) => e.id === before.id);
+    if (made) return { vpcEndpoint: endpointXml(made, call, serviceNames(call)), clientToken: token };
+  }
+
+  const service = serviceByName(call, p.requiredString('ServiceName'));
+  const vpc = ownVpc(call, p.requiredString('VpcId'));
+  const type = p.string('VpcEndpointType') ?? 'Gateway';
+  if (type !== 'Interface' && type !== 'Gateway') {
+    throw new AwsRequestError('InvalidParameterValue', `VpcEndpointType '${type}' is not supported: Interface or Gateway (vpcep-sim has no Gateway Load Balancers)`);
+  }
+  if (type !== awsType(service.service_type)) {
+    throw new AwsRequestError('InvalidParameter', `Endpoint type (${type}) does not match available service types ([${awsType(service.service_type)}]).`);
+  }
+  const subnets = p.stringList('SubnetId');
+  const groups = p.stringList('SecurityGroupId');
+  const routeTables = p.stringList('RouteTableId');
+  const subnetConfigs = p.structList('SubnetConfiguration').map((c) => ({ subnetId: c.requiredString('SubnetId'), ipv4: c.string('Ipv4') }));
+  const policyText = p.string('PolicyDocument');
+  const cmd: { -readonly [K in keyof CreateEndpointCommand]: CreateEndpointCommand[K] } = {
+    id: newAwsId('vpce'),
+    serviceId: service.id,
+    vpcId: vpc.id,
+    dns: p.bool('PrivateDnsEnabled') ?? false,
+    tags: tagsOfSpecifications(p, 'vpc-endpoint'),
+  };
+  if (type === 'Interface') {
+    if (routeTables.length) throw new AwsRequestError('InvalidParameter', 'RouteTableId applies to Gateway endpoints only');
+    const wanted = [...new Set([...subnets, ...subnetConfigs.map((c) => c.subnetId)])];
+    if (wanted.length === 0) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SubnetId.1: vpcep-sim gives an interface endpoint one subnet');
+    // the domain gives an endpoint one ENI in one subnet (README "Supported actions")
+    if (wanted.length > 1) throw new AwsRequestError('InvalidParameterValue', `vpcep-sim gives an interface endpoint one subnet, got ${wanted.length}: ${wanted.join(', ')}`);
+    if (!vpc.subnets.some((s) => s.id === wanted[0])) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${wanted[0]}' does not exist in ${vpc.id}`);
+    checkSecurityGroups(vpc, groups);
+    if (policyText !== undefined && !isAllowAll(readPolicyDocument(policyText))) {
+      throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint takes the default (allow-all) policy');
+    }
+    cmd.subnetId = wanted[0];
+    const ip = subnetConfigs.find((c) => c.ipv4 !== undefined)?.ipv4;
+    if (ip !== undefined) cmd.ip = ip;
+  } else {
+    if (subnets.length || subnetConfigs.length) throw new AwsRequestError('InvalidParameter', 'SubnetId applies to Interface endpoints only');
+    if (groups.length) throw new AwsRequestError('InvalidParameter', 'SecurityGroupId applies to Interface endpoints only');
+    checkRouteTables(vpc, routeTables);
+    if (routeTables.length) cmd.routeTables = routeTables;
+    if (policyText !== undefined) cmd.policy = readPolicyDocument(policyText);
+  }
+  const e = await call.control.createEndpoint(call.caller, cmd, AWS_POLICY);
+  if (token) tokens.set(clientTokenKey(call.caller, token), { id: e.id, request });
+  return { vpcEndpoint: endpointXml(e, call, serviceNames(call)), ...(token ? { clientToken: token } : {}) };
+}
+
+const ENDPOINT_FILTERS: FilterTable<{ e: Endpoint; name: string }> = {
+  'vpc-endpoint-id': (x) => x.e.id,
+  'vpc-id': (x) => x.e.vpc_id,
+  'service-name': (x) => x.name,
+  'vpc-endpoint-state': (x) => endpointState(x.e.status),
+  'vpc-endpoint-type': (x) => awsType(x.e.service_type),
+  'ip-address-type': () => 'ipv4',
+};
+
+function describeVpcEndpoints(call: AwsCall): XmlFields {
+  const names = serviceNames(call);
+  const mine = call.control.listEndpoints(call.caller);
+  const ids = call.params.stringList('VpcEndpointId');
+  requireIds(ids, new Set(mine.map((e) => e.id)), 'InvalidVpcEndpointId.NotFound', 'VpcEndpoint Id');
+  const chosen = (ids.length ? mine.filter((e) => ids.includes(e.id)) : mine).map((e) => ({ e, name: names.nameOf(e.service_id) }));
+  const kept = applyFilters(chosen, call.params.filters(), ENDPOINT_FILTERS, (x) => x.e.tags);
+  const out = page(kept, (x) => x.e.id, call.params, { min: 1 });
+  return { vpcEndpointSet: out.items.map((x) => endpointXml(x.e, call, names)), nextToken: out.nextToken };
+}
+
+/** the ids of `Add<Name>.N` and `Remove<Name>.N` applied to `current` */
+function changedSet(call: AwsCall, name: string, current: readonly string[]): { next: string[]; added: string[]; changed: boolean } {
+  const add = call.params.stringList(`Add${name}`);
+  const remove = new Set(call.params.stringList(`Remove${name}`));
+  const next = [...new Set([...current.filter((x) => !remove.has(x)), ...add])];
+  const changed = next.length !== current.length || next.some((x) => !current.includes(x));
+  return { next, added: add, changed };
+}
+
+async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const e = ownEndpoint(call, p.requiredString('VpcEndpointId'));
+  const vpc = ownVpc(call, e.vpc_id);
+  const iface = e.service_type === 'interface';
+  // everything is checked before anything changes
+  const subnets = changedSet(call, 'SubnetId', e.subnet_id ? [e.subnet_id] : []);
+  if (subnets.changed) {
+    throw new AwsRequestError('InvalidParameter', iface
+      ? `vpcep-sim gives an interface endpoint one subnet, fixed at its creation (${e.subnet_id}): create another endpoint for another subnet`
+      : 'SubnetId applies to Interface endpoints only');
+  }
+  const groups = changedSet(call, 'SecurityGroupId', iface ? [defaultSecurityGroupId(e.vpc_id)] : []);
+  checkSecurityGroups(vpc, groups.added);
+  if (groups.changed) {
+    throw new AwsRequestError('InvalidParameter', iface
+      ? `vpcep-sim knows each VPC's default security group only: an interface endpoint keeps ${defaultSecurityGroupId(e.vpc_id)}`
+      : 'SecurityGroupId applies to Interface endpoints only');
+  }
+  const tables = changedSet(call, 'RouteTableId', e.routetables);
+  if (tables.changed && iface) throw new AwsRequestError('InvalidParameter', 'RouteTableId applies to Gateway endpoints only');
+  checkRouteTables(vpc, tables.added);
+  const reset = p.bool('ResetPolicy') ?? false;
+  const text = p.string('PolicyDocument');
+  if (reset && text !== undefined) throw new AwsRequestError('InvalidParameterCombination', 'ResetPolicy and PolicyDocument cannot be given together');
+  const policy = text !== undefined ? readPolicyDocument(text) : reset ? validatePolicy([ALLOW_ALL], AWS_POLICY) : undefined;
+  if (iface && policy && !isAllowAll(policy)) {
+    throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint keeps the default (allow-all) policy');
+  }
+  const dns = p.bool('PrivateDnsEnabled');
+  if (dns !== undefined && dns !== e.enable_dns) {
+    throw new AwsRequestError('InvalidParameter', 'vpcep-sim cannot change PrivateDnsEnabled of an existing endpoint: create it with the value wanted');
+  }
+  if (p.has('DnsOptions.DnsRecordIpType') && p.string('DnsOptions.DnsRecordIpType') !== 'ipv4') {
+    throw new AwsRequestError('InvalidParameter', 'vpcep-sim endpoints are IPv4 only: DnsRecordIpType ipv4');
+  }
+  if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
+  if (policy && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);
+  return { return: true };
+}
+
+function deleteVpcEndpoints(call: AwsCall): Promise<XmlFields> {
+  return eachItem(call.params.stringList('VpcEndpointId'), 'VpcEndpointId.1', (id) => call.control.deleteEndpoint(call.caller, id), (err, id) => {
+    if (!(err instanceof DomainError)) return null;
+    if (err.name === 'BeingDeleted') return 'done';
+    // §4.2: Terraform's delete tolerates this code in `unsuccessful`
+    if (err.name === 'EndpointNotFound') return { code: 'InvalidVpcEndpoint.NotFound', message: `The VpcEndpoint Id '${id}' does not exist` };
+    return null;
+  });
+}
+
+export const EC2_ENDPOINT_ACTIONS: ActionTable = {
+  CreateVpcEndpoint: createVpcEndpoint,
+  DescribeVpcEndpoints: describeVpcEndpoints,
+  ModifyVpcEndpoint: modifyVpcEndpoint,
+  DeleteVpcEndpoints: deleteVpcEndpoints,
+};
+

@@ -1,0 +1,334 @@
+// EC2's network reads around endpoints (aws-ec2-api.md §2.1, §2.3, §4.2: what Terraform and the
+// CLI read on every refresh): VPCs and their attributes, subnets, route tables with the gateway
+// endpoints' routes, each VPC's default security group and network ACL (virtual: the domain has
+// neither, and nothing filters by them), the ENIs of interface endpoints, and the public services'
+// prefix lists. Ids the domain keeps (VPCs, subnets, route tables, prefix lists) are shown as they
+// are; what it has no id for gets a stable derived one (aws-render.ts derivedId).
+import type { Endpoint, Route, Vpc } from '../../model/types.js';
+import { cidrOf, lastAddress } from '../../net/cidr.js';
+import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
+import { applyFilters, awsServiceName, derivedId, page, requireIds, subnetZone, type FilterTable } from './aws-render.js';
+import type { XmlFields } from './xml.js';
+
+/** a VPC's default security group (the only one vpcep-sim knows) */
+export function defaultSecurityGroupId(vpcId: string): string {
+  return derivedId('sg', vpcId);
+}
+
+/** the requester-managed ENI of an interface endpoint */
+export function eniIdOf(endpointId: string): string {
+  return derivedId('eni', endpointId);
+}
+
+function ownerOf(call: AwsCall): string {
+  return call.accountId;
+}
+
+/** the ids of `<name>.N`: each must be among `known`, else `code` */
+function byIds<T>(call: AwsCall, name: string, items: readonly T[], id: (x: T) => string, code: string, what: string): T[] {
+  const ids = call.params.stringList(name);
+  if (!ids.length) return [...items];
+  requireIds(ids, new Set(items.map(id)), code, what);
+  return items.filter((x) => ids.includes(id(x)));
+}
+
+// ---- VPCs
+
+
+function vpcXml(v: Vpc, owner: string): XmlFields {
+  return {
+    vpcId: v.id,
+    ownerId: owner,
+    state: 'available',
+    cidrBlock: v.cidr,
+    cidrBlockAssociationSet: [{ associationId: derivedId('vpc-cidr-assoc', v.id), cidrBlock: v.cidr, cidrBlockState: { state: 'associated' } }],
+    dhcpOptionsId: 'default',
+    instanceTenancy: 'default',
+    isDefault: false,
+    tagSet: [],
+  };
+}
+
+function describeVpcs(call: AwsCall): XmlFields {
+  const vpcs = byIds(call, 'VpcId', call.control.vpcs(call.caller), (v) => v.id, 'InvalidVpcID.NotFound', 'vpc ID');
+  const table: FilterTable<Vpc> = {
+    'vpc-id': (v) => v.id,
+    'cidr': (v) => v.cidr,
+    'cidr-block-association.cidr-block': (v) => v.cidr,
+    'is-default': () => 'false',
+    'state': () => 'available',
+    'owner-id': () => ownerOf(call),
+    'dhcp-options-id': () => 'default',
+  };
+  const out = page(applyFilters(vpcs, call.params.filters(), table, () => []), (v) => v.id, call.params);
+  return { vpcSet: out.items.map((v) => vpcXml(v, ownerOf(call))), nextToken: out.nextToken };
+}
+
+function ownVpc(call: AwsCall, id: string): Vpc {
+  const v = call.control.vpcs(call.caller).find((x) => x.id === id);
+  if (!v) throw new AwsRequestError('InvalidVpcID.NotFound', `The vpc ID '${id}' does not exist`);
+  return v;
+}
+
+/** vpcep-sim's VPCs resolve names inside them (the embedded DNS) and have no usage metrics */
+const VPC_ATTRIBUTES: Readonly<Record<string, boolean>> = {
+  enableDnsSupport: true,
+  enableDnsHostnames: true,
+  enableNetworkAddressUsageMetrics: false,
+};
+
+function describeVpcAttribute(call: AwsCall): XmlFields {
+  const v = ownVpc(call, call.params.requiredString('VpcId'));
+  const attribute = call.params.requiredString('Attribute');
+  if (!Object.hasOwn(VPC_ATTRIBUTES, attribute)) {
+    throw new AwsRequestError('InvalidParameterValue', `Value (${attribute}) for parameter attribute is invalid. Valid: ${Object.keys(VPC_ATTRIBUTES).join(', ')}`);
+  }
+  return { vpcId: v.id, [attribute]: { value: VPC_ATTRIBUTES[attribute]! } };
+}
+
+// ---- subnets
+
+interface SubnetRow {
+  readonly vpc: Vpc;
+  readonly id: string;
+  readonly cidr: string;
+}
+
+/** addresses an instance could still take: the subnet's, less AWS's five reserved ones and those in use */
+function availableIps(call: AwsCall, row: SubnetRow): number {
+  const c = cidrOf(row.cidr);
+  const size = lastAddress(c) - c.base + 1;
+  const used = row.vpc.ports.filter((p) => p.subnet_id === row.id).length
+    + call.control.listEndpoints(call.caller).filter((e) => e.subnet_id === row.id && e.vpc_id === row.vpc.id && e.ip).length;
+  return Math.max(0, size - 5 - used);
+}
+
+function describeSubnets(call: AwsCall): XmlFields {
+  const rows: SubnetRow[] = call.control.vpcs(call.caller).flatMap((vpc) => vpc.subnets.map((s) => ({ vpc, id: s.id, cidr: s.cidr })));
+  const chosen = byIds(call, 'SubnetId', rows, (r) => r.id, 'InvalidSubnetID.NotFound', 'subnet ID');
+  const az = subnetZone(call.region).name;
+  const table: FilterTable<SubnetRow> = {
+    'subnet-id': (r) => r.id,
+    'vpc-id': (r) => r.vpc.id,
+    'cidr-block': (r) => r.cidr,
+    'cidr': (r) => r.cidr,
+    'availability-zone': () => az,
+    'state': () => 'available',
+    'owner-id': () => ownerOf(call),
+    'default-for-az': () => 'false',
+  };
+  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (r) => r.id, call.params);
+  return {
+    subnetSet: out.items.map((r) => ({
+      subnetId: r.id,
+      subnetArn: `arn:aws:ec2:${call.region}:${ownerOf(call)}:subnet/${r.id}`,
+      state: 'available',
+      vpcId: r.vpc.id,
+      cidrBlock: r.cidr,
+      ipv6CidrBlockAssociationSet: [],
+      availableIpAddressCount: availableIps(call, r),
+      availabilityZone: az,
+      availabilityZoneId: subnetZone(call.region).id,
+      defaultForAz: false,
+      mapPublicIpOnLaunch: false,
+      assignIpv6AddressOnCreation: false,
+      ownerId: ownerOf(call),
+      tagSet: [],
+    })),
+    nextToken: out.nextToken,
+  };
+}
+
+// ---- route tables
+
+function routeXml(r: Route, vpc: Vpc | undefined): XmlFields {
+  switch (r.type) {
+    case 'local':
+      return { destinationCidrBlock: r.destination, gatewayId: 'local', state: 'active', origin: 'CreateRouteTable' };
+    case 'gateway_endpoint':
+      // aws-ec2-api.md §3: the prefix list as destination, the vpce id as gateway
+      return { destinationPrefixListId: r.destination, gatewayId: r.nexthop, state: 'active', origin: 'CreateRoute' };
+    case 'blackhole':
+      return { destinationCidrBlock: r.destination, state: 'blackhole', origin: r.owner === 'config' ? 'CreateRouteTable' : 'CreateRoute' };
+    default:
+      return {
+        destinationCidrBlock: r.destination,
+        gatewayId: r.nexthop ?? derivedId('igw', vpc?.id ?? ''),
+        state: 'active',
+        origin: r.owner === 'config' ? 'CreateRouteTable' : 'CreateRoute',
+      };
+  }
+}
+
+function describeRouteTables(call: AwsCall): XmlFields {
+  const vpcs = new Map(call.control.vpcs(call.caller).map((v) => [v.id, v]));
+  const tables = byIds(call, 'RouteTableId', call.control.routeTables(call.caller), (t) => t.id, 'InvalidRouteTableID.NotFound', 'route table ID');
+  const table: FilterTable<(typeof tables)[number]> = {
+    'route-table-id': (t) => t.id,
+    'vpc-id': (t) => t.vpc_id,
+    'association.main': (t) => String(t.default),
+    'association.subnet-id': (t) => t.subnets,
+    'association.route-table-association-id': (t) => [...(t.default ? [derivedId('rtbassoc', t.id)] : []), ...t.subnets.map((s) => derivedId('rtbassoc', `${t.id}/${s}`))],
+    'route.gateway-id': (t) => t.routes.map((r) => (r.type === 'local' ? 'local' : r.nexthop)),
+    'route.vpc-endpoint-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.nexthop),
+    'route.destination-prefix-list-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.destination),
+    'owner-id': () => ownerOf(call),
+  };
+  const out = page(applyFilters(tables, call.params.filters(), table, () => []), (t) => t.id, call.params);
+  return {
+    routeTableSet: out.items.map((t) => ({
+      routeTableId: t.id,
+      vpcId: t.vpc_id,
+      ownerId: ownerOf(call),
+      routeSet: t.routes.map((r) => routeXml(r, vpcs.get(t.vpc_id))),
+      associationSet: [
+        ...(t.default ? [{ routeTableAssociationId: derivedId('rtbassoc', t.id), routeTableId: t.id, main: true, associationState: { state: 'associated' } }] : []),
+        ...t.subnets.map((s) => ({ routeTableAssociationId: derivedId('rtbassoc', `${t.id}/${s}`), routeTableId: t.id, subnetId: s, main: false, associationState: { state: 'associated' } })),
+      ],
+      propagatingVgwSet: [],
+      tagSet: [],
+    })),
+    nextToken: out.nextToken,
+  };
+}
+
+// ---- the virtual default security group and network ACL of each VPC
+
+function describeSecurityGroups(call: AwsCall): XmlFields {
+  const vpcs = call.control.vpcs(call.caller);
+  const groups = vpcs.map((v) => ({ id: defaultSecurityGroupId(v.id), vpc: v }));
+  let chosen = byIds(call, 'GroupId', groups, (g) => g.id, 'InvalidGroup.NotFound', 'security group');
+  const names = call.params.stringList('GroupName');
+  if (names.some((n) => n !== 'default')) {
+    throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${names.find((n) => n !== 'default')}' does not exist (vpcep-sim knows each VPC's default group only)`);
+  }
+  const table: FilterTable<(typeof groups)[number]> = {
+    'group-id': (g) => g.id,
+    'group-name': () => 'default',
+    'vpc-id': (g) => g.vpc.id,
+    'owner-id': () => ownerOf(call),
+    'description': () => 'default VPC security group',
+  };
+  chosen = applyFilters(chosen, call.params.filters(), table, () => []);
+  const out = page(chosen, (g) => g.id, call.params);
+  return {
+    securityGroupInfo: out.items.map((g) => ({
+      ownerId: ownerOf(call),
+      groupId: g.id,
+      groupName: 'default',
+      groupDescription: 'default VPC security group',
+      vpcId: g.vpc.id,
+      // AWS's default group: all traffic from members of the group, all traffic out
+      ipPermissions: [{ ipProtocol: '-1', groups: [{ groupId: g.id, userId: ownerOf(call) }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
+      ipPermissionsEgress: [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
+      tagSet: [],
+    })),
+    nextToken: out.nextToken,
+  };
+}
+
+function describeNetworkAcls(call: AwsCall): XmlFields {
+  const acls = call.control.vpcs(call.caller).map((v) => ({ id: derivedId('acl', v.id), vpc: v }));
+  const chosen = byIds(call, 'NetworkAclId', acls, (a) => a.id, 'InvalidNetworkAclID.NotFound', 'network ACL');
+  const table: FilterTable<(typeof acls)[number]> = {
+    'network-acl-id': (a) => a.id,
+    'vpc-id': (a) => a.vpc.id,
+    'default': () => 'true',
+    'association.subnet-id': (a) => a.vpc.subnets.map((s) => s.id),
+    'owner-id': () => ownerOf(call),
+  };
+  const entry = (ruleNumber: number, egress: boolean, ruleAction: 'allow' | 'deny') => ({ ruleNumber, protocol: '-1', ruleAction, egress, cidrBlock: '0.0.0.0/0' });
+  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (a) => a.id, call.params);
+  return {
+    networkAclSet: out.items.map((a) => ({
+      networkAclId: a.id,
+      vpcId: a.vpc.id,
+      default: true,
+      entrySet: [entry(100, true, 'allow'), entry(32767, true, 'deny'), entry(100, false, 'allow'), entry(32767, false, 'deny')],
+      associationSet: a.vpc.subnets.map((s) => ({ networkAclAssociationId: derivedId('aclassoc', `${a.id}/${s.id}`), networkAclId: a.id, subnetId: s.id })),
+      tagSet: [],
+      ownerId: ownerOf(call),
+    })),
+    nextToken: out.nextToken,
+  };
+}
+
+// ---- the ENIs of interface endpoints
+
+function describeNetworkInterfaces(call: AwsCall): XmlFields {
+  const enis = call.control.listEndpoints(call.caller)
+    .filter((e): e is Endpoint & { subnet_id: string; ip: string } => e.service_type === 'interface' && e.status !== 'deleting' && !!e.ip && !!e.subnet_id)
+    .map((e) => ({ id: eniIdOf(e.id), e }));
+  const chosen = byIds(call, 'NetworkInterfaceId', enis, (n) => n.id, 'InvalidNetworkInterfaceID.NotFound', 'network interface');
+  const az = subnetZone(call.region).name;
+  const description = (n: (typeof enis)[number]) => `VPC Endpoint Interface ${n.e.id}`;
+  const table: FilterTable<(typeof enis)[number]> = {
+    'network-interface-id': (n) => n.id,
+    'subnet-id': (n) => n.e.subnet_id,
+    'vpc-id': (n) => n.e.vpc_id,
+    'description': description,
+    'interface-type': () => 'vpc_endpoint',
+    'requester-managed': () => 'true',
+    'private-ip-address': (n) => n.e.ip,
+    'addresses.private-ip-address': (n) => n.e.ip,
+    'status': () => 'in-use',
+    'availability-zone': () => az,
+    'owner-id': () => ownerOf(call),
+    'group-id': (n) => defaultSecurityGroupId(n.e.vpc_id),
+    // no instance owns an endpoint's ENI: filters on the attachment match none of them
+    'attachment.instance-owner-id': () => null,
+    'attachment.instance-id': () => null,
+  };
+  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (n) => n.id, call.params);
+  return {
+    networkInterfaceSet: out.items.map((n) => ({
+      networkInterfaceId: n.id,
+      subnetId: n.e.subnet_id,
+      vpcId: n.e.vpc_id,
+      availabilityZone: az,
+      description: description(n),
+      ownerId: ownerOf(call),
+      requesterId: 'amazon-aws',
+      requesterManaged: true,
+      status: 'in-use',
+      privateIpAddress: n.e.ip,
+      privateIpAddressesSet: [{ privateIpAddress: n.e.ip, primary: true }],
+      ipv6AddressesSet: [],
+      interfaceType: 'vpc_endpoint',
+      sourceDestCheck: true,
+      groupSet: [{ groupId: defaultSecurityGroupId(n.e.vpc_id), groupName: 'default' }],
+      tagSet: [],
+    })),
+    nextToken: out.nextToken,
+  };
+}
+
+// ---- the public services' prefix lists
+
+function describePrefixLists(call: AwsCall): XmlFields {
+  const lists = call.control.publicServices()
+    .filter((s) => s.public?.prefix_list)
+    .map((s) => ({ id: s.public!.prefix_list!.id, name: awsServiceName(s, call.region, call.control.region), cidrs: s.public!.prefix_list!.cidrs }));
+  const chosen = byIds(call, 'PrefixListId', lists, (l) => l.id, 'InvalidPrefixListID.NotFound', 'prefix list ID');
+  const table: FilterTable<(typeof lists)[number]> = {
+    'prefix-list-id': (l) => l.id,
+    'prefix-list-name': (l) => l.name,
+  };
+  const out = page(applyFilters(chosen, call.params.filters(), table), (l) => l.id, call.params);
+  return {
+    prefixListSet: out.items.map((l) => ({ prefixListId: l.id, prefixListName: l.name, cidrSet: [...l.cidrs] })),
+    nextToken: out.nextToken,
+  };
+}
+
+export const EC2_NETWORK_ACTIONS: ActionTable = {
+  DescribeVpcs: describeVpcs,
+  DescribeVpcAttribute: describeVpcAttribute,
+  DescribeSubnets: describeSubnets,
+  DescribeRouteTables: describeRouteTables,
+  DescribeSecurityGroups: describeSecurityGroups,
+  DescribeNetworkAcls: describeNetworkAcls,
+  DescribeNetworkInterfaces: describeNetworkInterfaces,
+  DescribePrefixLists: describePrefixLists,
+};
+

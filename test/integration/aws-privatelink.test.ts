@@ -1,0 +1,437 @@
+// The PrivateLink workflow through @aws-sdk/client-ec2 over real HTTP against a real daemon, with
+// signatures verified (every account has AWS keys), across accounts: a provider's service made
+// through the Huawei API, allowed principals, an interface endpoint waiting on acceptance, real
+// bytes through it, reject cutting them, delete; a gateway endpoint with its route and prefix
+// list; the reads Terraform makes; every error these actions can give, as a 4xx that changes
+// nothing; a third account that sees none of it; and one world for both dialects.
+import net from 'node:net';
+import {
+  AcceptVpcEndpointConnectionsCommand, CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, DescribeNetworkAclsCommand,
+  DescribeNetworkInterfacesCommand, DescribePrefixListsCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointConnectionsCommand, DescribeVpcEndpointServiceConfigurationsCommand,
+  DescribeVpcEndpointServicePermissionsCommand, DescribeVpcEndpointServicesCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, EC2Client,
+  ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand, RejectVpcEndpointConnectionsCommand, type EC2ServiceException,
+} from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ipToInt } from '../../src/net/cidr.js';
+import { hostAddress } from '../../src/net/loopback.js';
+import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const KEYS = {
+  provider: { account_id: '111111111111', access_key_id: 'AKIAPROVIDER00000001', secret_access_key: 'provider-secret-key-0123456789abcdef' },
+  consumer: { account_id: '222222222222', access_key_id: 'AKIACONSUMER00000002', secret_access_key: 'consumer-secret-key-0123456789abcdef' },
+  stranger: { account_id: '333333333333', access_key_id: 'AKIASTRANGER00000003', secret_access_key: 'stranger-secret-key-0123456789abcdef' },
+};
+const STRANGER = { name: 'stranger', domain_id: '5151515151515151515151515151515a', project_id: '5252525252525252525252525252525b', token: 'stranger-secret' };
+const REGION = 'us-east-1';
+const PREFIX_LIST = 'pl-63a5400a';
+
+let d: TestDaemon;
+let backend: TestBackend;
+let port: number;
+let publicPort: number;
+let k: number;
+const ec2: Record<keyof typeof KEYS, EC2Client> = {} as never;
+
+beforeAll(async () => {
+  backend = await startBackend(echo);
+  port = randomPort();
+  publicPort = port + 1;
+  d = await startTestDaemon(twoAccountConfig({
+    accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }, { ...STRANGER, aws: KEYS.stranger }],
+    public_services: [{
+      name: 's3', service_type: 'gateway', prefix_list: { id: PREFIX_LIST, cidrs: ['100.125.0.8/29'] },
+      ports: [{ port: publicPort, target: `127.0.0.1:${backend.port}` }],
+    }],
+  }));
+  k = d.daemon.control.routing().vpcs.get('vpc-client')!.number;
+  for (const [name, key] of Object.entries(KEYS)) {
+    ec2[name as keyof typeof KEYS] = new EC2Client({
+      region: REGION, endpoint: d.url, maxAttempts: 1,
+      credentials: { accessKeyId: key.access_key_id, secretAccessKey: key.secret_access_key },
+    });
+  }
+});
+
+afterAll(async () => {
+  for (const c of Object.values(ec2)) c.destroy();
+  await d?.stop();
+  await backend?.close();
+});
+
+/** the SDK's error for a call that must fail: its code and HTTP status */
+async function refused(p: Promise<unknown>): Promise<{ code: string; status: number | undefined; message: string }> {
+  const err = await p.then(() => new Error('the call succeeded'), (e: unknown) => e);
+  if (!(err instanceof Error) || !('$metadata' in err)) throw err;
+  const e = err as EC2ServiceException;
+  return { code: e.name, status: e.$metadata.httpStatusCode, message: e.message };
+}
+
+/** bytes through host:port from a client bound at localAddress: 'relay' when they come back */
+function attempt(host: string, p: number, localAddress: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port: p, localAddress });
+    const done = (r: string) => { s.destroy(); resolve(r); };
+    s.on('connect', () => s.write('ping through privatelink'));
+    s.on('data', (b) => done(String(b) === 'ping through privatelink' ? 'relay' : `got ${String(b)}`));
+    s.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    s.on('close', () => done('closed'));
+  });
+}
+
+/** the provider's service through the Huawei API, approval on, client port `port` -> the echo backend */
+async function huaweiService(): Promise<{ id: string; awsName: string }> {
+  const r = await d.provider.post('/vpc-endpoint-services', {
+    ...SERVICE_BODY, approval_enabled: true, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }],
+  });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${r.body.id}`)).body.status === 'available', 5_000, 'service available');
+  return { id: r.body.id, awsName: `com.amazonaws.vpce.${REGION}.${r.body.id}` };
+}
+
+async function endpointState(id: string): Promise<string | undefined> {
+  const out = await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [id] }));
+  return out.VpcEndpoints?.[0]?.State;
+}
+
+describe('the PrivateLink workflow across two accounts', () => {
+  let service: { id: string; awsName: string };
+  let vpceId = '';
+  let hostIp = '';
+
+  it('the provider sees its Huawei-made service as a service configuration', async () => {
+    service = await huaweiService();
+    const out = await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [service.id] }));
+    expect(out.ServiceConfigurations).toHaveLength(1);
+    expect(out.ServiceConfigurations![0]).toMatchObject({
+      ServiceId: service.id, ServiceName: service.awsName, ServiceState: 'Available', AcceptanceRequired: true,
+      ServiceType: [{ ServiceType: 'Interface' }], AvailabilityZones: [`${REGION}a`],
+    });
+    const byName = await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({ Filters: [{ Name: 'service-name', Values: [service.awsName] }] }));
+    expect(byName.ServiceConfigurations!.map((s) => s.ServiceId)).toEqual([service.id]);
+  });
+
+  it('before the provider allows it, the consumer can neither see nor use the service', async () => {
+    const list = await ec2.consumer.send(new DescribeVpcEndpointServicesCommand({}));
+    expect(list.ServiceNames).not.toContain(service.awsName);
+    expect(await refused(ec2.consumer.send(new DescribeVpcEndpointServicesCommand({ ServiceNames: [service.awsName] }))))
+      .toMatchObject({ code: 'InvalidServiceName', status: 400 });
+    expect(await refused(ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: service.awsName, SubnetIds: ['subnet-a'],
+    })))).toMatchObject({ code: 'InvalidServiceName', status: 400 });
+  });
+
+  it('the provider allows arn:aws:iam::<consumer>:root and gets its ServicePermissionId', async () => {
+    const principal = `arn:aws:iam::${KEYS.consumer.account_id}:root`;
+    const out = await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: service.id, AddAllowedPrincipals: [principal] }));
+    expect(out.ReturnValue).toBe(true);
+    expect(out.AddedPrincipals).toHaveLength(1);
+    expect(out.AddedPrincipals![0]).toMatchObject({ Principal: principal, PrincipalType: 'Account', ServiceId: service.id });
+    const permissionId = out.AddedPrincipals![0]!.ServicePermissionId!;
+    expect(permissionId).toMatch(/^[^_/]+$/);
+    const described = await ec2.provider.send(new DescribeVpcEndpointServicePermissionsCommand({ ServiceId: service.id }));
+    expect(described.AllowedPrincipals).toEqual([expect.objectContaining({ Principal: principal, PrincipalType: 'Account', ServicePermissionId: permissionId })]);
+    // the same whitelist through the Huawei API
+    const huawei = await d.provider.get(`/vpc-endpoint-services/${service.id}/permissions`);
+    expect(huawei.body.permissions.map((p: { permission: string }) => p.permission)).toContain(`iam:domain::${CONSUMER.domain_id}`);
+  });
+
+  it('the consumer sees the service, creates an Interface endpoint, pendingAcceptance with its ENI in the subnet', async () => {
+    const seen = await ec2.consumer.send(new DescribeVpcEndpointServicesCommand({ ServiceNames: [service.awsName] }));
+    expect(seen.ServiceNames).toEqual([service.awsName]);
+    expect(seen.ServiceDetails![0]).toMatchObject({ ServiceName: service.awsName, Owner: KEYS.provider.account_id, AcceptanceRequired: true, ServiceType: [{ ServiceType: 'Interface' }] });
+    const out = await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: service.awsName, SubnetIds: ['subnet-a'],
+      TagSpecifications: [{ ResourceType: 'vpc-endpoint', Tags: [{ Key: 'Name', Value: 'web' }] }],
+    }));
+    const e = out.VpcEndpoint!;
+    expect(e.VpcEndpointId).toMatch(/^vpce-[0-9a-f]{17}$/);
+    expect(e).toMatchObject({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: service.awsName, State: 'pendingAcceptance', SubnetIds: ['subnet-a'], OwnerId: KEYS.consumer.account_id, Tags: [{ Key: 'Name', Value: 'web' }] });
+    expect(e.NetworkInterfaceIds).toHaveLength(1);
+    vpceId = e.VpcEndpointId!;
+    const eni = (await ec2.consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: e.NetworkInterfaceIds }))).NetworkInterfaces![0]!;
+    expect(eni).toMatchObject({ InterfaceType: 'vpc_endpoint', RequesterManaged: true, SubnetId: 'subnet-a', VpcId: 'vpc-client', Status: 'in-use' });
+    expect(eni.PrivateIpAddress).toMatch(/^10\.0\.1\.\d+$/);
+    hostIp = hostAddress(k, ipToInt(eni.PrivateIpAddress!));
+    // the same endpoint through the Huawei API, at the same address
+    const huawei = await d.consumer.get(`/vpc-endpoints/${vpceId}`);
+    expect(huawei.status).toBe(200);
+    expect(huawei.body).toMatchObject({ id: vpceId, status: 'pendingAcceptance', ip: eni.PrivateIpAddress, host_ip: hostIp });
+    // nothing passes before acceptance
+    expect(await attempt(hostIp, port, `127.${k}.1.50`)).not.toBe('relay');
+  });
+
+  it('the provider sees the connection, accepts it, the endpoint turns available and real bytes flow', async () => {
+    const conns = await ec2.provider.send(new DescribeVpcEndpointConnectionsCommand({ Filters: [{ Name: 'service-id', Values: [service.id] }] }));
+    expect(conns.VpcEndpointConnections).toEqual([expect.objectContaining({
+      ServiceId: service.id, VpcEndpointId: vpceId, VpcEndpointOwner: KEYS.consumer.account_id, VpcEndpointState: 'pendingAcceptance',
+    })]);
+    const accepted = await ec2.provider.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: service.id, VpcEndpointIds: [vpceId] }));
+    expect(accepted.Unsuccessful).toEqual([]);
+    await waitFor(async () => (await endpointState(vpceId)) === 'available', 5_000, 'endpoint available');
+    const before = backend.accepted;
+    expect(await attempt(hostIp, port, `127.${k}.1.50`)).toBe('relay');
+    expect(backend.accepted).toBe(before + 1);
+    // accepting again is an item's refusal, not the request's
+    const again = await ec2.provider.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: service.id, VpcEndpointIds: [vpceId, 'vpce-00000000000000000'] }));
+    expect(again.Unsuccessful!.map((u) => [u.ResourceId, u.Error?.Code])).toEqual([[vpceId, 'IncorrectState'], ['vpce-00000000000000000', 'InvalidVpcEndpoint.NotFound']]);
+  });
+
+  it('reject cuts it: rejected, and no bytes pass', async () => {
+    const out = await ec2.provider.send(new RejectVpcEndpointConnectionsCommand({ ServiceId: service.id, VpcEndpointIds: [vpceId] }));
+    expect(out.Unsuccessful).toEqual([]);
+    expect(await endpointState(vpceId)).toBe('rejected');
+    expect(await attempt(hostIp, port, `127.${k}.1.50`)).not.toBe('relay');
+    const conns = await ec2.provider.send(new DescribeVpcEndpointConnectionsCommand({ Filters: [{ Name: 'vpc-endpoint-state', Values: ['rejected'] }] }));
+    expect(conns.VpcEndpointConnections!.map((c) => c.VpcEndpointId)).toEqual([vpceId]);
+  });
+
+  it('DeleteVpcEndpoints: the endpoint goes, an unknown id is an unsuccessful item', async () => {
+    const out = await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [vpceId, 'vpce-00000000000000000'] }));
+    expect(out.Unsuccessful!.map((u) => [u.ResourceId, u.Error?.Code])).toEqual([['vpce-00000000000000000', 'InvalidVpcEndpoint.NotFound']]);
+    await waitFor(async () => (await refused(endpointState(vpceId))).code === 'InvalidVpcEndpointId.NotFound', 5_000, 'endpoint gone');
+    expect((await d.consumer.get(`/vpc-endpoints/${vpceId}`)).status).toBe(404);
+  });
+});
+
+describe('one world for both dialects', () => {
+  it('an endpoint made through Huawei shows under its UUID; one made through AWS is deleted through Huawei', async () => {
+    const svc = await huaweiService();
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: ['*'] }));
+    const perms = await ec2.provider.send(new DescribeVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, Filters: [{ Name: 'principal-type', Values: ['All'] }] }));
+    expect(perms.AllowedPrincipals!.map((p) => p.Principal)).toEqual(['*']);
+    const viaHuawei = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-b' });
+    expect(viaHuawei.status, JSON.stringify(viaHuawei.body)).toBe(200);
+    const shown = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [viaHuawei.body.id] }))).VpcEndpoints![0]!;
+    expect(shown).toMatchObject({ VpcEndpointId: viaHuawei.body.id, ServiceName: svc.awsName, State: 'pendingAcceptance', SubnetIds: ['subnet-b'] });
+
+    const viaAws = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: svc.awsName, SubnetIds: ['subnet-a'],
+    }))).VpcEndpoint!;
+    expect((await d.consumer.delete(`/vpc-endpoints/${viaAws.VpcEndpointId}`)).status).toBe(204);
+    await waitFor(async () => (await refused(endpointState(viaAws.VpcEndpointId!))).code === 'InvalidVpcEndpointId.NotFound', 5_000, 'endpoint gone');
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [viaHuawei.body.id] }));
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${viaHuawei.body.id}`)).status === 404, 5_000, 'endpoint gone');
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, RemoveAllowedPrincipals: ['*'] }));
+    expect((await ec2.provider.send(new DescribeVpcEndpointServicePermissionsCommand({ ServiceId: svc.id }))).AllowedPrincipals).toEqual([]);
+  });
+});
+
+describe('a gateway endpoint to a public service', () => {
+  it('its route (prefix list -> vpce id) is in the route table, its policy is kept, bytes reach the service', async () => {
+    const s3 = `com.amazonaws.${REGION}.s3`;
+    const seen = await ec2.consumer.send(new DescribeVpcEndpointServicesCommand({ Filters: [{ Name: 'service-type', Values: ['Gateway'] }] }));
+    expect(seen.ServiceNames).toEqual([s3]);
+    expect(seen.ServiceDetails![0]).toMatchObject({ Owner: 'amazon', BaseEndpointDnsNames: [`s3.${REGION}.vpce.amazonaws.com`], VpcEndpointPolicySupported: true });
+    const pl = await ec2.consumer.send(new DescribePrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: [s3] }] }));
+    expect(pl.PrefixLists).toEqual([{ PrefixListId: PREFIX_LIST, PrefixListName: s3, Cidrs: ['100.125.0.8/29'] }]);
+
+    const main = (await ec2.consumer.send(new DescribeRouteTablesCommand({
+      Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'association.main', Values: ['true'] }],
+    }))).RouteTables!;
+    expect(main).toHaveLength(1);
+    const table = main[0]!.RouteTableId!;
+    const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: 'arn:aws:s3:::bucket/*' }] };
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcId: 'vpc-client', ServiceName: s3, RouteTableIds: [table], PolicyDocument: JSON.stringify(policy),
+    }))).VpcEndpoint!;
+    expect(e).toMatchObject({ VpcEndpointType: 'Gateway', RouteTableIds: [table], SubnetIds: [], NetworkInterfaceIds: [] });
+    // no acceptance for a public service: pending, then available (Terraform's waitVPCEndpointAvailable)
+    expect(['pending', 'available']).toContain(e.State);
+    await waitFor(async () => (await endpointState(e.VpcEndpointId!)) === 'available', 5_000, 'gateway endpoint available');
+    expect(JSON.parse(e.PolicyDocument!).Statement[0]).toMatchObject({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::bucket/*'] });
+    const routes = (await ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table] }))).RouteTables![0]!.Routes!;
+    expect(routes).toContainEqual(expect.objectContaining({ DestinationPrefixListId: PREFIX_LIST, GatewayId: e.VpcEndpointId, State: 'active' }));
+    expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).toBe('relay');
+
+    // ResetPolicy: the default document again
+    expect((await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, ResetPolicy: true }))).Return).toBe(true);
+    const reset = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!;
+    expect(JSON.parse(reset.PolicyDocument!)).toEqual({ Version: '2008-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }] });
+    // RemoveRouteTableIds takes the route away, and the traffic with it
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, RemoveRouteTableIds: [table] }));
+    const after = (await ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table] }))).RouteTables![0]!.Routes!;
+    expect(after.some((r) => r.GatewayId === e.VpcEndpointId)).toBe(false);
+    expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).not.toBe('relay');
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+  });
+});
+
+describe('the reads Terraform and the CLI make', () => {
+  it('VPCs, attributes, subnets, the default security group and network ACL', async () => {
+    const vpcs = (await ec2.consumer.send(new DescribeVpcsCommand({}))).Vpcs!;
+    expect(vpcs).toEqual([expect.objectContaining({ VpcId: 'vpc-client', CidrBlock: '10.0.0.0/16', State: 'available', OwnerId: KEYS.consumer.account_id, IsDefault: false })]);
+    for (const Attribute of ['enableDnsSupport', 'enableDnsHostnames'] as const) {
+      const a = await ec2.consumer.send(new DescribeVpcAttributeCommand({ VpcId: 'vpc-client', Attribute }));
+      expect(a[Attribute === 'enableDnsSupport' ? 'EnableDnsSupport' : 'EnableDnsHostnames']).toEqual({ Value: true });
+    }
+    const subnets = (await ec2.consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }] }))).Subnets!;
+    expect(subnets.map((s) => [s.SubnetId, s.CidrBlock, s.AvailabilityZone])).toEqual([['subnet-a', '10.0.1.0/24', `${REGION}a`], ['subnet-b', '10.0.2.0/29', `${REGION}a`]]);
+    const groups = (await ec2.consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'group-name', Values: ['default'] }] }))).SecurityGroups!;
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!.GroupId).toMatch(/^sg-[0-9a-f]{17}$/);
+    const acls = (await ec2.consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'default', Values: ['true'] }, { Name: 'vpc-id', Values: ['vpc-client'] }] }))).NetworkAcls!;
+    expect(acls).toHaveLength(1);
+    expect(acls[0]!.Associations!.map((a) => a.SubnetId)).toEqual(['subnet-a', 'subnet-b']);
+  });
+});
+
+describe('errors: a 4xx in EC2 shape, and nothing changes', () => {
+  async function count(): Promise<number> {
+    return (await ec2.consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints!.length;
+  }
+
+  it('each mistake its code', async () => {
+    const svc = await huaweiService();
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+    const before = await count();
+    const create = (input: Record<string, unknown>) => ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: svc.awsName, SubnetIds: ['subnet-a'], ...input }));
+    const cases: Array<[string, () => Promise<unknown>, string]> = [
+      ['unknown endpoint id', () => ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: ['vpce-00000000000000000'] })), 'InvalidVpcEndpointId.NotFound'],
+      ['modify unknown endpoint', () => ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: 'vpce-00000000000000000', ResetPolicy: true })), 'InvalidVpcEndpointId.NotFound'],
+      ['unknown service name', () => create({ ServiceName: `com.amazonaws.vpce.${REGION}.vpce-svc-00000000000000000` }), 'InvalidServiceName'],
+      ['no service name', () => create({ ServiceName: undefined }), 'MissingParameter'],
+      ['no VPC id', () => create({ VpcId: undefined }), 'MissingParameter'],
+      ['unknown VPC', () => create({ VpcId: 'vpc-00000000000000000' }), 'InvalidVpcID.NotFound'],
+      ["another account's VPC", () => create({ VpcId: 'vpc-app' }), 'InvalidVpcID.NotFound'],
+      ['unknown subnet', () => create({ SubnetIds: ['subnet-00000000000000000'] }), 'InvalidSubnetID.NotFound'],
+      ['two subnets (one ENI per endpoint here)', () => create({ SubnetIds: ['subnet-a', 'subnet-b'] }), 'InvalidParameterValue'],
+      ['no subnet', () => create({ SubnetIds: undefined }), 'MissingParameter'],
+      ['an unknown security group', () => create({ SecurityGroupIds: ['sg-00000000000000000'] }), 'InvalidGroup.NotFound'],
+      ['type that the service does not offer', () => create({ VpcEndpointType: 'Gateway', SubnetIds: undefined }), 'InvalidParameter'],
+      ['GatewayLoadBalancer', () => create({ VpcEndpointType: 'GatewayLoadBalancer' }), 'InvalidParameterValue'],
+      ['bad tag resource type', () => create({ TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'a', Value: 'b' }] }] }), 'InvalidParameterValue'],
+      ['unknown filter', () => ec2.consumer.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'colour', Values: ['red'] }] })), 'InvalidParameterValue'],
+      ['bad NextToken', () => ec2.consumer.send(new DescribeVpcEndpointsCommand({ NextToken: 'bm9wZQ' })), 'InvalidNextToken'],
+      ['bad MaxResults', () => ec2.consumer.send(new DescribeVpcEndpointServiceConfigurationsCommand({ MaxResults: 2 })), 'InvalidParameterValue'],
+      ['unknown service id', () => ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: ['vpce-svc-00000000000000000'] })), 'InvalidVpcEndpointServiceId.NotFound'],
+      ['permissions of an unknown service', () => ec2.provider.send(new DescribeVpcEndpointServicePermissionsCommand({ ServiceId: 'vpce-svc-00000000000000000' })), 'InvalidVpcEndpointServiceId.NotFound'],
+      ['not a principal', () => ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: ['prin1'] })), 'InvalidParameterValue'],
+      ['an account unknown here', () => ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: ['arn:aws:iam::999999999999:root'] })), 'InvalidParameterValue'],
+      ['accept on a service not own', () => ec2.consumer.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: svc.id, VpcEndpointIds: ['vpce-00000000000000000'] })), 'InvalidVpcEndpointServiceId.NotFound'],
+      ['no VpcEndpointId to delete', () => ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [] })), 'MissingParameter'],
+      ['bad policy document', () => create({ VpcEndpointType: 'Gateway', ServiceName: `com.amazonaws.${REGION}.s3`, SubnetIds: undefined, PolicyDocument: '{not json' }), 'InvalidParameterValue'],
+      ['unknown VPC attribute', () => ec2.consumer.send(new DescribeVpcAttributeCommand({ VpcId: 'vpc-client', Attribute: 'colour' as never })), 'InvalidParameterValue'],
+      ['unknown ENI', () => ec2.consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ['eni-00000000000000000'] })), 'InvalidNetworkInterfaceID.NotFound'],
+      ['unknown route table', () => ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: ['rtb-00000000000000000'] })), 'InvalidRouteTableID.NotFound'],
+      ['unknown prefix list', () => ec2.consumer.send(new DescribePrefixListsCommand({ PrefixListIds: ['pl-00000000'] })), 'InvalidPrefixListID.NotFound'],
+    ];
+    const got = [];
+    for (const [what, call] of cases) got.push([what, await refused(call())] as const);
+    expect(got.map(([what, r]) => [what, r.code, r.status])).toEqual(cases.map(([what, , code]) => [what, code, 400]));
+    for (const [, r] of got) expect(r.message).not.toMatch(/^\s*$|<html|at .*\.js:\d+/);
+    expect(await count()).toBe(before);
+    const perms = await ec2.provider.send(new DescribeVpcEndpointServicePermissionsCommand({ ServiceId: svc.id }));
+    expect(perms.AllowedPrincipals!.map((p) => p.Principal)).toEqual([`arn:aws:iam::${KEYS.consumer.account_id}:root`]);
+  });
+});
+
+describe('describe filters, paging, idempotency and what ModifyVpcEndpoint refuses', () => {
+  it('filters by tag, state and type; MaxResults pages; a ClientToken makes one endpoint', async () => {
+    const svc = await huaweiService();
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+    const input = { VpcEndpointType: 'Interface' as const, VpcId: 'vpc-client', ServiceName: svc.awsName, SubnetIds: ['subnet-a'], ClientToken: 'token-one' };
+    const first = (await ec2.consumer.send(new CreateVpcEndpointCommand({ ...input, TagSpecifications: [{ ResourceType: 'vpc-endpoint', Tags: [{ Key: 'team', Value: 'blue' }] }] }))).VpcEndpoint!;
+    const again = (await ec2.consumer.send(new CreateVpcEndpointCommand({ ...input, TagSpecifications: [{ ResourceType: 'vpc-endpoint', Tags: [{ Key: 'team', Value: 'blue' }] }] }))).VpcEndpoint!;
+    expect(again.VpcEndpointId).toBe(first.VpcEndpointId);
+    expect((await refused(ec2.consumer.send(new CreateVpcEndpointCommand({ ...input, SubnetIds: ['subnet-b'] })))).code).toBe('IdempotentParameterMismatch');
+    const second = (await ec2.consumer.send(new CreateVpcEndpointCommand({ ...input, ClientToken: undefined, SubnetIds: ['subnet-b'] }))).VpcEndpoint!;
+
+    const ids = (filters: { Name: string; Values: string[] }[]) => ec2.consumer.send(new DescribeVpcEndpointsCommand({ Filters: filters }))
+      .then((o) => o.VpcEndpoints!.map((e) => e.VpcEndpointId).sort());
+    expect(await ids([{ Name: 'tag:team', Values: ['blue'] }])).toEqual([first.VpcEndpointId]);
+    expect(await ids([{ Name: 'tag-key', Values: ['team'] }, { Name: 'vpc-endpoint-state', Values: ['pendingAcceptance'] }])).toEqual([first.VpcEndpointId]);
+    expect(await ids([{ Name: 'service-name', Values: [svc.awsName] }])).toEqual([first.VpcEndpointId, second.VpcEndpointId].sort());
+    expect(await ids([{ Name: 'service-name', Values: [svc.awsName] }, { Name: 'vpc-endpoint-type', Values: ['Gateway'] }])).toEqual([]);
+
+    const pages: string[][] = [];
+    let NextToken: string | undefined;
+    do {
+      const out = await ec2.consumer.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'service-name', Values: [svc.awsName] }], MaxResults: 1, NextToken }));
+      pages.push(out.VpcEndpoints!.map((e) => e.VpcEndpointId!));
+      NextToken = out.NextToken;
+    } while (NextToken);
+    const both = [first.VpcEndpointId!, second.VpcEndpointId!].sort();
+    expect(pages).toEqual([[both[0]], [both[1]]]);
+
+    // the domain gives an interface endpoint one subnet and the default group: changes are refused, and nothing moves
+    const modify = (extra: Record<string, unknown>) => refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: first.VpcEndpointId, ...extra })));
+    expect((await modify({ AddSubnetIds: ['subnet-b'] })).code).toBe('InvalidParameter');
+    expect((await modify({ AddRouteTableIds: ['rtb-00000000000000000'] })).code).toBe('InvalidParameter');
+    expect((await modify({ AddSecurityGroupIds: ['sg-00000000000000000'] })).code).toBe('InvalidGroup.NotFound');
+    expect((await modify({ ResetPolicy: true, PolicyDocument: '{}' })).code).toBe('InvalidParameterCombination');
+    const same = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [first.VpcEndpointId!] }))).VpcEndpoints![0]!;
+    expect(same).toMatchObject({ SubnetIds: ['subnet-a'], RouteTableIds: [], Groups: first.Groups });
+    // what it already is: accepted as it is (Terraform sends it)
+    expect((await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: first.VpcEndpointId, AddSubnetIds: ['subnet-a'], ResetPolicy: true }))).Return).toBe(true);
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [first.VpcEndpointId!, second.VpcEndpointId!] }));
+  });
+});
+
+describe('a third account sees none of it', () => {
+  it('no services, endpoints, connections, VPCs or ENIs of others; their ids do not exist for it', async () => {
+    const svc = await huaweiService();
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: svc.awsName, SubnetIds: ['subnet-a'] }))).VpcEndpoint!;
+    const s = ec2.stranger;
+    expect((await s.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints).toEqual([]);
+    expect((await s.send(new DescribeVpcEndpointServiceConfigurationsCommand({}))).ServiceConfigurations).toEqual([]);
+    expect((await s.send(new DescribeVpcEndpointConnectionsCommand({}))).VpcEndpointConnections).toEqual([]);
+    expect((await s.send(new DescribeVpcEndpointServicesCommand({}))).ServiceNames).toEqual([`com.amazonaws.${REGION}.s3`]);
+    expect((await s.send(new DescribeVpcsCommand({}))).Vpcs).toEqual([]);
+    expect((await s.send(new DescribeNetworkInterfacesCommand({}))).NetworkInterfaces).toEqual([]);
+    expect((await refused(s.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] })))).code).toBe('InvalidVpcEndpointId.NotFound');
+    expect((await refused(s.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: e.NetworkInterfaceIds })))).code).toBe('InvalidNetworkInterfaceID.NotFound');
+    expect((await refused(s.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: svc.id, VpcEndpointIds: [e.VpcEndpointId!] })))).code).toBe('InvalidVpcEndpointServiceId.NotFound');
+    expect((await refused(s.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: svc.awsName, SubnetIds: ['subnet-a'] })))).code).toBe('InvalidServiceName');
+    const del = await s.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+    expect(del.Unsuccessful!.map((u) => u.Error?.Code)).toEqual(['InvalidVpcEndpoint.NotFound']);
+    expect(await endpointState(e.VpcEndpointId!)).toBe('pendingAcceptance');
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+  });
+});
+
+describe('across a restart', () => {
+  it('an endpoint made through the EC2 API keeps its vpce id, ENI, address and state, and relays again', async () => {
+    const dir = tempDir();
+    const p2 = port + 2;
+    const config = twoAccountConfig({ accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }] });
+    const client = (daemon: TestDaemon, key: typeof KEYS.provider) => new EC2Client({
+      region: REGION, endpoint: daemon.url, maxAttempts: 1, credentials: { accessKeyId: key.access_key_id, secretAccessKey: key.secret_access_key },
+    });
+    let first: TestDaemon | undefined = await startTestDaemon(config, dir);
+    let second: TestDaemon | undefined;
+    try {
+      const svc = await first.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: p2, server_port: backend.port, protocol: 'TCP' }] });
+      expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+      await waitFor(async () => (await first!.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+      const provider = client(first, KEYS.provider);
+      await provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.body.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+      provider.destroy();
+      const consumer = client(first, KEYS.consumer);
+      const made = (await consumer.send(new CreateVpcEndpointCommand({
+        VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.${REGION}.${svc.body.id}`, SubnetIds: ['subnet-a'],
+      }))).VpcEndpoint!;
+      await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available');
+      const ip = (await consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: made.NetworkInterfaceIds }))).NetworkInterfaces![0]!.PrivateIpAddress!;
+      consumer.destroy();
+      const kk = first.daemon.control.routing().vpcs.get('vpc-client')!.number;
+      await first.stop();
+      first = undefined;
+
+      second = await startTestDaemon(config, dir);
+      const again = client(second, KEYS.consumer);
+      const after = (await again.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!;
+      expect(after).toMatchObject({ VpcEndpointId: made.VpcEndpointId, State: 'available', NetworkInterfaceIds: made.NetworkInterfaceIds, SubnetIds: ['subnet-a'] });
+      const eni = (await again.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: made.NetworkInterfaceIds }))).NetworkInterfaces![0]!;
+      expect(eni.PrivateIpAddress).toBe(ip);
+      expect(await attempt(hostAddress(kk, ipToInt(ip)), p2, `127.${kk}.1.51`)).toBe('relay');
+      await again.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }));
+      again.destroy();
+    } finally {
+      await first?.stop();
+      await second?.stop();
+    }
+  });
+});

@@ -1,0 +1,130 @@
+// The EC2 reads' shared pieces (src/api/aws/aws-render.ts): AWS's state words, names and derived
+// ids, Filter.N with wildcards and tags, and MaxResults/NextToken paging.
+import { describe, expect, it } from 'vitest';
+import { AwsRequestError } from '../../src/api/aws/actions.js';
+import {
+  applyFilters, awsServiceName, baseEndpointDnsName, derivedId, eachItem, endpointState, page, serviceState,
+} from '../../src/api/aws/aws-render.js';
+import { isAwsId } from '../../src/api/aws/ids.js';
+import { QueryParams, QueryParseError } from '../../src/api/aws/query.js';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, type EndpointService } from '../../src/model/types.js';
+
+const q = (raw: string) => QueryParams.parse(raw, 'ec2');
+
+/** the client's mistake fn makes: AwsRequestError (the dialect's) or QueryParseError (a parameter's form) */
+function refusal(fn: () => unknown): { code: string; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AwsRequestError || err instanceof QueryParseError) return err;
+    throw err;
+  }
+  throw new Error('no refusal');
+}
+
+describe('states in AWS words (aws-ec2-api.md §1.5)', () => {
+  it('endpoints lowerCamel, services Capitalized, every domain status mapped', () => {
+    expect(ENDPOINT_STATUSES.map(endpointState)).toEqual(['pendingAcceptance', 'pending', 'available', 'rejected', 'failed', 'deleting']);
+    expect(SERVICE_STATUSES.map(serviceState)).toEqual(['Pending', 'Available', 'Failed', 'Deleting']);
+  });
+});
+
+describe('names and derived ids', () => {
+  const svc = { id: 'vpce-svc-0123456789abcdef0', service_name: 'sim-1.web.vpce-svc-0123456789abcdef0' } as EndpointService;
+  const pub = { id: 'f7b4…', service_name: 'sim-1.s3', public: { targets: [] } } as unknown as EndpointService;
+
+  it('an account service is com.amazonaws.vpce.<region>.<id>, a public one com.amazonaws.<region>.<name>', () => {
+    expect(awsServiceName(svc, 'us-east-1', 'sim-1')).toBe('com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0');
+    expect(awsServiceName(pub, 'us-east-1', 'sim-1')).toBe('com.amazonaws.us-east-1.s3');
+    expect(baseEndpointDnsName(svc, 'us-east-1', 'sim-1')).toBe('vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com');
+    expect(baseEndpointDnsName(pub, 'us-east-1', 'sim-1')).toBe('s3.us-east-1.vpce.amazonaws.com');
+  });
+
+  it('a derived id is AWS-shaped, stable, and differs per owner and per kind', () => {
+    const eni = derivedId('eni', 'vpce-0123456789abcdef0');
+    expect(isAwsId('eni', eni)).toBe(true);
+    expect(derivedId('eni', 'vpce-0123456789abcdef0')).toBe(eni);
+    expect(derivedId('eni', 'vpce-0123456789abcdef1')).not.toBe(eni);
+    expect(derivedId('sg', 'vpce-0123456789abcdef0').slice(3)).not.toBe(eni.slice(4));
+    expect(eni).not.toMatch(/[_/]/);
+  });
+});
+
+describe('Filter.N', () => {
+  const items = [
+    { id: 'a', state: 'available', tags: [{ key: 'Name', value: 'web-1' }] },
+    { id: 'b', state: 'pendingAcceptance', tags: [{ key: 'env', value: 'prod' }] },
+    { id: 'c', state: 'available', tags: [] },
+  ];
+  const table = { 'vpc-endpoint-id': (x: (typeof items)[number]) => x.id, 'vpc-endpoint-state': (x: (typeof items)[number]) => x.state };
+  const run = (raw: string) => applyFilters(items, q(raw).filters(), table, (x) => x.tags).map((x) => x.id);
+
+  it('values of one filter are alternatives, filters all apply', () => {
+    expect(run('Filter.1.Name=vpc-endpoint-state&Filter.1.Value.1=available&Filter.1.Value.2=pendingAcceptance')).toEqual(['a', 'b', 'c']);
+    expect(run('Filter.1.Name=vpc-endpoint-state&Filter.1.Value.1=available&Filter.2.Name=vpc-endpoint-id&Filter.2.Value.1=c')).toEqual(['c']);
+  });
+
+  it('* and ? are wildcards; other characters are literal', () => {
+    expect(run('Filter.1.Name=tag:Name&Filter.1.Value.1=web-*')).toEqual(['a']);
+    expect(run('Filter.1.Name=tag:Name&Filter.1.Value.1=web-?')).toEqual(['a']);
+    expect(run('Filter.1.Name=tag:Name&Filter.1.Value.1=web.1')).toEqual([]);
+  });
+
+  it('tag:<key> and tag-key', () => {
+    expect(run('Filter.1.Name=tag-key&Filter.1.Value.1=env')).toEqual(['b']);
+    expect(run('Filter.1.Name=tag:env&Filter.1.Value.1=dev')).toEqual([]);
+  });
+
+  it('an unknown filter is InvalidParameterValue naming it', () => {
+    const e = refusal(() => run('Filter.1.Name=colour&Filter.1.Value.1=red'));
+    expect(e.code).toBe('InvalidParameterValue');
+    expect(e.message).toContain("The filter 'colour' is invalid");
+  });
+});
+
+describe('MaxResults and NextToken', () => {
+  const ids = Array.from({ length: 12 }, (_, i) => `vpce-${String(i).padStart(17, '0')}`).reverse();
+
+  it('pages cover every item once, in id order, and the last page has no token', () => {
+    const seen: string[] = [];
+    let token = '';
+    let pages = 0;
+    do {
+      const out = page(ids, (x) => x, q(`MaxResults=5${token ? `&NextToken=${token}` : ''}`));
+      seen.push(...out.items);
+      token = out.nextToken ?? '';
+      pages++;
+    } while (token);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...ids].sort());
+  });
+
+  it('an item deleted between pages skips nothing else', () => {
+    const first = page(ids, (x) => x, q('MaxResults=5'));
+    const rest = ids.filter((x) => x !== first.items[4]);
+    expect(page(rest, (x) => x, q(`MaxResults=5&NextToken=${first.nextToken}`)).items[0]).toBe([...ids].sort()[5]);
+  });
+
+  it('no MaxResults: everything; above 1000: 1000; below the minimum or a foreign token: refused', () => {
+    expect(page(ids, (x) => x, q('')).items).toHaveLength(12);
+    const many = Array.from({ length: 1500 }, (_, i) => String(i).padStart(5, '0'));
+    expect(page(many, (x) => x, q('MaxResults=5000')).items).toHaveLength(1000);
+    expect(refusal(() => page(ids, (x) => x, q('MaxResults=4'))).code).toBe('InvalidParameterValue');
+    expect(refusal(() => page(ids, (x) => x, q('NextToken=bm9wZQ'))).code).toBe('InvalidNextToken');
+  });
+});
+
+describe('batch actions', () => {
+  it('refused items go into unsuccessful, done ones are left out, others fail the request', async () => {
+    const done: string[] = [];
+    const out = await eachItem(['a', 'b', 'c', 'a'], 'Id.1', async (id) => {
+      if (id === 'b') throw new Error('missing');
+      if (id === 'c') throw new Error('already');
+      done.push(id);
+    }, (err) => ((err as Error).message === 'missing' ? { code: 'X.NotFound', message: 'no b' } : (err as Error).message === 'already' ? 'done' : null));
+    expect(done).toEqual(['a']);
+    expect(out.unsuccessful).toEqual([{ error: { code: 'X.NotFound', message: 'no b' }, resourceId: 'b' }]);
+    await expect(eachItem(['z'], 'Id.1', async () => { throw new Error('boom'); }, () => null)).rejects.toThrow('boom');
+    await expect(eachItem([], 'Id.1', async () => undefined, () => null)).rejects.toMatchObject({ code: 'MissingParameter' });
+  });
+});
