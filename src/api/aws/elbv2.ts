@@ -14,7 +14,7 @@ const invalid = (message: string): AwsRequestError => new AwsRequestError('Valid
 
 // ---- ARNs <-> stored ids ---------------------------------------------------------------------
 
-function lbArn(call: AwsCall, lb: LoadBalancer): string {
+export function loadBalancerArnOf(call: AwsCall, lb: LoadBalancer): string {
   return loadBalancerArn(call.region, call.accountId, lb.name, lb.id);
 }
 
@@ -65,7 +65,7 @@ const zoneOf = (call: AwsCall): string => `${call.region}a`;
 
 function loadBalancerOut(call: AwsCall, lb: LoadBalancer): XmlFields {
   return {
-    LoadBalancerArn: lbArn(call, lb),
+    LoadBalancerArn: loadBalancerArnOf(call, lb),
     DNSName: lb.dns_name,
     CanonicalHostedZoneId: 'Z26RNL4JYFTOTI',
     CreatedTime: lb.created_at,
@@ -96,7 +96,7 @@ function targetGroupOut(call: AwsCall, tg: TargetGroup): XmlFields {
     UnhealthyThresholdCount: h.unhealthy_threshold,
     HealthCheckPath: h.path,
     Matcher: h.matcher === undefined ? undefined : { HttpCode: h.matcher },
-    LoadBalancerArns: call.control.loadBalancersOfTargetGroup(tg.id).map((lb) => lbArn(call, lb)),
+    LoadBalancerArns: call.control.loadBalancersOfTargetGroup(tg.id).map((lb) => loadBalancerArnOf(call, lb)),
     TargetType: tg.target_type,
     IpAddressType: 'ipv4',
   };
@@ -107,7 +107,7 @@ function listenerOut(call: AwsCall, lb: LoadBalancer, l: Listener): XmlFields {
   const target = tg ? tgArn(call, tg) : undefined;
   return {
     ListenerArn: lsArn(call, lb, l),
-    LoadBalancerArn: lbArn(call, lb),
+    LoadBalancerArn: loadBalancerArnOf(call, lb),
     Port: l.port,
     Protocol: l.protocol,
     DefaultActions: [{
