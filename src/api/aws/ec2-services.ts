@@ -34,8 +34,16 @@ export function serviceConfiguration(call: AwsCall, s: EndpointService): XmlFiel
   };
 }
 
+/** EC2 words an ARN that names no load balancer of the caller as an invalid parameter value */
 function loadBalancerIds(call: AwsCall, param: string): string[] {
-  return call.params.stringList(param).map((arn) => loadBalancerOfArn(call, arn, param).id);
+  return call.params.stringList(param).map((arn) => {
+    try {
+      return loadBalancerOfArn(call, arn, param).id;
+    } catch (err) {
+      if (err instanceof AwsRequestError) throw new AwsRequestError('InvalidParameterValue', `${param}: ${err.message}`);
+      throw err;
+    }
+  });
 }
 
 async function createConfiguration(call: AwsCall): Promise<XmlFields> {
