@@ -1,6 +1,7 @@
 // Shared test fixtures: a daemon in-process or as a child process, on a temporary data dir and a
 // free port, and a small API client over real HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, createHmac, type BinaryLike } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -253,4 +254,22 @@ export async function metricValue(url: string, name: string, labels: Record<stri
   return (await scrapeMetrics(url)).find((x) => x.name === name
     && Object.keys(x.labels).length === want.length
     && want.every(([k, v]) => x.labels[k] === v))?.value;
+}
+
+type HashData = string | ArrayBuffer | ArrayBufferView;
+const hashBytes = (d: HashData): BinaryLike => (typeof d === 'string' ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+
+/** node:crypto's SHA-256 and HMAC in the shape @smithy/signature-v4 takes (`sha256:`), to sign requests the SDK clients never make */
+export class NodeSha256 {
+  private readonly h;
+  constructor(secret?: HashData) {
+    this.h = secret ? createHmac('sha256', hashBytes(secret)) : createHash('sha256');
+  }
+  update(data: HashData): void {
+    this.h.update(hashBytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.h.digest();
+  }
+  reset(): void {}
 }

@@ -1,5 +1,5 @@
 // The one HTTP server (fastify): the limits every client is held to, readiness, /metrics, and
-// the dialects' plugins (src/api/huawei; src/api/aws to come), each parsing its requests into the
+// the dialects' plugins (src/api/huawei, src/api/aws), each parsing its requests into the
 // control plane's neutral commands and answering in its own shape. No stack trace ever reaches a
 // client.
 import { timingSafeEqual } from 'node:crypto';
@@ -10,6 +10,7 @@ import { DomainError } from '../model/errors.js';
 import type { Account } from '../model/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/logger.js';
+import { awsApi, awsConstraintStrategy, awsErrorHandler, awsErrorText, isAwsRequest, sendAwsError } from './aws/plugin.js';
 import { routingError } from './framework-errors.js';
 import { huaweiErrorText } from './huawei/errors.js';
 import { huaweiApi, huaweiErrorHandler, sendHuaweiError } from './huawei/plugin.js';
@@ -42,12 +43,13 @@ interface ErrorDialect {
 export function buildApi(o: ApiOptions): FastifyInstance {
   const { control, metrics } = o;
   const huawei: ErrorDialect = { send: sendHuaweiError, onError: huaweiErrorHandler(o.log), text: huaweiErrorText };
+  const aws: ErrorDialect = { send: sendAwsError, onError: awsErrorHandler(o.log), text: awsErrorText };
   /**
    * The dialect that answers the errors of a request no dialect's route took (an unknown route, a
-   * refusal while routing, /metrics, a drain): Huawei's for every request today. The AWS dialect
-   * claims its requests here (see the seam where the dialects' plugins are registered below).
+   * refusal while routing, /metrics, a drain): AWS's for a request that speaks AWS (a SigV4
+   * signature, `Action=` in the query, a form-encoded POST), Huawei's for every other.
    */
-  const dialectOf = (_req: FastifyRequest): ErrorDialect => huawei;
+  const dialectOf = (req: FastifyRequest): ErrorDialect => (isAwsRequest(req) ? aws : huawei);
   const guard = new ApiGuard({
     limits: o.limits, now: o.now, refused: (reason) => metrics.apiRefused.inc({ reason }),
     // a request node:http could not parse belongs to no dialect yet: the default one answers
@@ -56,6 +58,8 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   const app = Fastify({
     bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
     serverFactory: guard.serverFactory,
+    // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts)
+    constraints: { [awsConstraintStrategy.name]: awsConstraintStrategy },
     clientErrorHandler: guard.clientError,
     frameworkErrors: (err, req, reply: FastifyReply) => dialectOf(req).send(reply, routingError(err)),
   });
@@ -112,11 +116,10 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     return (await metrics.registry.metrics()) + (await metrics.endpointRegistry.metrics());
   });
 
-  // -- the dialects. Huawei's VPCEP v1 REST answers GET / and /v1/{project_id}/...; the seam for
-  // AWS's Query APIs (src/api/aws: a form-encoded POST / or a GET / with a query string, carrying a
-  // SigV4 Authorization header whose credential scope names ec2, elasticloadbalancing or sts) is
-  // here: register its plugin beside Huawei's, and let dialectOf() hand its requests' errors to
-  // its own handler.
+  // -- the dialects. Huawei's VPCEP v1 REST answers GET / and /v1/{project_id}/...; AWS's Query
+  // APIs (src/api/aws) answer a form-encoded POST / or a GET / with Action= in the query string,
+  // signed with SigV4 (the credential scope's service, ec2, elasticloadbalancing or sts, picks the API).
+  void app.register(awsApi, { control, log: o.log, now: o.now });
   void app.register(huaweiApi, { control, log: o.log, effectiveConfig: o.effectiveConfig, phase: o.phase });
 
   return app;

@@ -11,8 +11,9 @@ import {
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { HttpRequest, HttpResponse } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { createHash, createHmac, type BinaryLike } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { NodeSha256 } from '../helpers.js';
 import { QueryParams, type QueryProtocol } from '../../src/api/aws/query.js';
 import { readCredentialScope, SigV4Verifier, type SignedRequest, type SigV4Result } from '../../src/api/aws/sigv4.js';
 import {
@@ -329,22 +330,7 @@ describe('SigV4 refusals of requests the SDK signed', () => {
 });
 
 describe('SigV4 against @smithy/signature-v4 on requests the clients never make', () => {
-  type Data = string | ArrayBuffer | ArrayBufferView;
-  const bytes = (d: Data): BinaryLike => (typeof d === 'string' ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-  const nodeSha256 = class {
-    private readonly h;
-    constructor(secret?: Data) {
-      this.h = secret ? createHmac('sha256', bytes(secret)) : createHash('sha256');
-    }
-    update(data: Data): void {
-      this.h.update(bytes(data));
-    }
-    async digest(): Promise<Uint8Array> {
-      return this.h.digest();
-    }
-    reset(): void {}
-  };
-  const signer = (service = 'ec2', region = 'us-east-1') => new SignatureV4({ credentials: ACCOUNT_A, region, service, sha256: nodeSha256 });
+  const signer = (service = 'ec2', region = 'us-east-1') => new SignatureV4({ credentials: ACCOUNT_A, region, service, sha256: NodeSha256 });
 
   function fromSmithy(req: SdkRequest): SignedRequest {
     return wire(req);

@@ -1,0 +1,90 @@
+// Who an AWS request is from (issue 12, "Accounts"; aws-ec2-api.md §6): the credential scope's
+// service picks the API, the access key id the account, and the signature is checked when the
+// config declares keys (verify) and not when it declares none (lenient: any credentials act as
+// the default account, as LocalStack does).
+//
+// A request with no signature at all (`aws --no-sign-request`, a bare curl): in lenient mode it
+// acts as the default account too, so that an unsigned call works where any signature would; the
+// API is then the one its `Version` names (EC2 when it names none). In verify mode it is refused
+// with MissingAuthenticationToken (403), as AWS refuses it.
+import type { ControlPlane } from '../../control/control-plane.js';
+import type { Account } from '../../model/types.js';
+import { AwsRequestError, type AwsApi } from './actions.js';
+import { readCredentialScope, SIGV4_FAILURES, SigV4Verifier, type SigV4Failure, type SignedRequest } from './sigv4.js';
+
+export const AWS_APIS: readonly AwsApi[] = ['ec2', 'elasticloadbalancing', 'sts'];
+
+/** the API versions each API answers (the SDKs, the CLI and Terraform send exactly these) */
+export const API_VERSIONS = {
+  ec2: '2016-11-15',
+  elasticloadbalancing: '2015-12-01',
+  sts: '2011-06-15',
+} as const satisfies Record<AwsApi, string>;
+
+export interface AwsAuthenticated {
+  readonly api: AwsApi;
+  readonly caller: Account;
+}
+
+function isAwsApi(s: string): s is AwsApi {
+  return (AWS_APIS as readonly string[]).includes(s);
+}
+
+/** the API an unsigned request asks for, by its Version parameter */
+export function apiOfVersion(version: string | undefined): AwsApi {
+  for (const api of AWS_APIS) if (API_VERSIONS[api] === version) return api;
+  return 'ec2';
+}
+
+/** the API a request claims (its credential scope's service), for answering its errors before it is authenticated; null: none of ours */
+export function claimedApi(req: SignedRequest): AwsApi | null {
+  const scope = readCredentialScope(req);
+  return scope.ok && isAwsApi(scope.service) ? scope.service : null;
+}
+
+function refusal(f: Pick<SigV4Failure, 'code' | 'status' | 'message'>): AwsRequestError {
+  return new AwsRequestError(f.code, f.message, f.status);
+}
+
+/** an unknown access key, in the API's words: EC2 AuthFailure (401), STS and ELBv2 InvalidClientTokenId (403) */
+function unknownKey(api: AwsApi): AwsRequestError {
+  return api === 'ec2'
+    ? new AwsRequestError(SIGV4_FAILURES.unknownKey.code, 'AWS was not able to validate the provided access credentials', SIGV4_FAILURES.unknownKey.status)
+    : new AwsRequestError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+}
+
+export class AwsAuthenticator {
+  private readonly verifier: SigV4Verifier;
+
+  constructor(private readonly control: ControlPlane, now?: () => number) {
+    this.verifier = new SigV4Verifier({ secretFor: (akid) => control.accountByAccessKey(akid)?.secret ?? undefined, now });
+  }
+
+  /**
+   * The API and the caller of a request, or an AwsRequestError with AWS's code. `version` is the
+   * request's Version parameter, read only for an unsigned request.
+   */
+  authenticate(req: SignedRequest, version: () => string | undefined): AwsAuthenticated {
+    const scope = readCredentialScope(req);
+    if (!scope.ok) {
+      if (scope.reason === 'missing') {
+        // lenient: any key (the empty one too) acts as the default account; verify: no key, no entry
+        const lenient = this.control.accountByAccessKey('');
+        if (lenient && lenient.secret === null) return { api: apiOfVersion(version()), caller: lenient.account };
+      }
+      throw refusal(scope);
+    }
+    if (!isAwsApi(scope.service)) {
+      throw new AwsRequestError('InvalidClientTokenId',
+        `the credential scope names the service '${scope.service.slice(0, 40)}'; vpcepd answers ${AWS_APIS.join(', ')}`, 400);
+    }
+    const api = scope.service;
+    const known = this.control.accountByAccessKey(scope.accessKeyId);
+    if (!known) throw unknownKey(api);
+    if (known.secret !== null) {
+      const r = this.verifier.verify(req);
+      if (!r.ok) throw r.reason === 'unknownKey' ? unknownKey(api) : refusal(r);
+    }
+    return { api, caller: known.account };
+  }
+}

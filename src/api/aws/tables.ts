@@ -1,0 +1,23 @@
+// The AWS dialect's actions, composed in one place: each API's table is the spread of the files
+// that implement its actions (one line per file). The README's "Supported actions" table lists
+// exactly these (test/unit/aws-errors.test.ts).
+import type { ActionTable, AwsApi } from './actions.js';
+import { EC2_BASE_ACTIONS } from './ec2-base.js';
+import { STS_BASE_ACTIONS } from './sts.js';
+
+export const EC2_ACTIONS: ActionTable = {
+  ...EC2_BASE_ACTIONS,
+};
+
+export const ELBV2_ACTIONS: ActionTable = {
+};
+
+export const STS_ACTIONS: ActionTable = {
+  ...STS_BASE_ACTIONS,
+};
+
+export const AWS_ACTIONS: Readonly<Record<AwsApi, ActionTable>> = {
+  ec2: EC2_ACTIONS,
+  elasticloadbalancing: ELBV2_ACTIONS,
+  sts: STS_ACTIONS,
+};

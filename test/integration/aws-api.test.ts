@@ -1,0 +1,224 @@
+// The AWS dialect's front door against a real daemon over real HTTP, driven by the AWS SDK v3
+// (clients no one here wrote): SigV4 in verify and lenient mode, the error shapes, DryRun, the
+// unknown actions, malformed forms, and the Huawei API answering on the same port.
+import { DescribeAccountAttributesCommand, DescribeAvailabilityZonesCommand, DescribeRegionsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeLoadBalancersCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSUMER, NodeSha256, PROVIDER, spawnDaemon, startTestDaemon, twoAccountConfig, type ChildDaemon, type TestDaemon } from '../helpers.js';
+
+const KEY_PROVIDER = { accessKeyId: 'AKIAPROVIDER00000001', secretAccessKey: 'provider-aws-secret-key' };
+const KEY_CONSUMER = { accessKeyId: 'AKIACONSUMER00000001', secretAccessKey: 'consumer-aws-secret-key' };
+const ANY_KEY = { accessKeyId: 'AKIAANYTHING', secretAccessKey: 'anything-goes' };
+
+function verifyConfig(): Record<string, unknown> {
+  return twoAccountConfig({
+    accounts: [
+      { ...PROVIDER, aws: { account_id: '111111111111', access_key_id: KEY_PROVIDER.accessKeyId, secret_access_key: KEY_PROVIDER.secretAccessKey } },
+      { ...CONSUMER, aws: { account_id: '222222222222', access_key_id: KEY_CONSUMER.accessKeyId, secret_access_key: KEY_CONSUMER.secretAccessKey } },
+    ],
+  });
+}
+
+type Credentials = { accessKeyId: string; secretAccessKey: string };
+// maxAttempts 1: the SDK retries clock-skew and 5xx errors, which would hide what the daemon answered
+const clientConfig = (url: string, credentials: Credentials, extra: Record<string, unknown> = {}) => ({ endpoint: url, region: 'us-east-1', credentials, maxAttempts: 1, ...extra });
+const sts = (url: string, c: Credentials, extra?: Record<string, unknown>) => new STSClient(clientConfig(url, c, extra));
+const ec2 = (url: string, c: Credentials, extra?: Record<string, unknown>) => new EC2Client(clientConfig(url, c, extra));
+const elbv2 = (url: string, c: Credentials) => new ElasticLoadBalancingV2Client(clientConfig(url, c));
+
+/** the error the SDK threw: its name (the AWS code), HTTP status and request id */
+async function failure(p: Promise<unknown>): Promise<{ code: string; status: number | undefined; requestId: string | undefined; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as { name: string; message: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
+    return { code: err.name, status: err.$metadata?.httpStatusCode, requestId: err.$metadata?.requestId, message: err.message };
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** a form POST to / signed for `service` with `credentials` (none: unsigned) */
+async function post(url: string, form: string, o: { service?: string; credentials?: Credentials; contentType?: string } = {}): Promise<{ status: number; text: string; headers: Headers }> {
+  const u = new URL(url);
+  let headers: Record<string, string> = { host: u.host, 'content-type': o.contentType ?? 'application/x-www-form-urlencoded; charset=utf-8' };
+  if (o.credentials) {
+    const signer = new SignatureV4({ credentials: o.credentials, region: 'us-east-1', service: o.service ?? 'ec2', sha256: NodeSha256 });
+    const signed = await signer.sign(new HttpRequest({ method: 'POST', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/', headers, body: form }));
+    headers = signed.headers as Record<string, string>;
+  }
+  delete headers.host;
+  const res = await fetch(`${url}/`, { method: 'POST', headers, body: form });
+  return { status: res.status, text: await res.text(), headers: res.headers };
+}
+
+describe('AWS API, lenient (no key configured)', () => {
+  let d: TestDaemon;
+  beforeAll(async () => { d = await startTestDaemon(); });
+  afterAll(async () => { await d.stop(); });
+
+  it('STS GetCallerIdentity: any credentials act as the first account, request id in the header', async () => {
+    const r = await sts(d.url, ANY_KEY).send(new GetCallerIdentityCommand({}));
+    const id = d.daemon.control.awsIdOf('provider');
+    expect(id).toMatch(/^\d{12}$/);
+    expect({ Account: r.Account, Arn: r.Arn, UserId: r.UserId }).toEqual({ Account: id, Arn: `arn:aws:iam::${id}:root`, UserId: id });
+    expect(r.$metadata.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('EC2 DescribeRegions, DescribeAvailabilityZones and DescribeAccountAttributes answer the one region', async () => {
+    const c = ec2(d.url, ANY_KEY);
+    const regions = await c.send(new DescribeRegionsCommand({ AllRegions: true }));
+    expect(regions.Regions).toEqual([{ RegionName: 'us-east-1', Endpoint: 'ec2.us-east-1.amazonaws.com', OptInStatus: 'opt-in-not-required' }]);
+    expect((await c.send(new DescribeRegionsCommand({ Filters: [{ Name: 'region-name', Values: ['eu-*'] }] }))).Regions).toEqual([]);
+    const zones = await c.send(new DescribeAvailabilityZonesCommand({}));
+    expect(zones.AvailabilityZones!.map((z) => [z.ZoneName, z.ZoneId, z.State, z.RegionName])).toEqual([
+      ['us-east-1a', 'use1-az1', 'available', 'us-east-1'],
+      ['us-east-1b', 'use1-az2', 'available', 'us-east-1'],
+      ['us-east-1c', 'use1-az3', 'available', 'us-east-1'],
+    ]);
+    const one = await c.send(new DescribeAvailabilityZonesCommand({ Filters: [{ Name: 'zone-id', Values: ['use1-az2'] }] }));
+    expect(one.AvailabilityZones!.map((z) => z.ZoneName)).toEqual(['us-east-1b']);
+    expect(await failure(c.send(new DescribeAvailabilityZonesCommand({ ZoneNames: ['us-west-2a'] })))).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect(await failure(c.send(new DescribeRegionsCommand({ Filters: [{ Name: 'no-such-filter', Values: ['x'] }] })))).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    const attrs = await c.send(new DescribeAccountAttributesCommand({ AttributeNames: ['supported-platforms', 'default-vpc'] }));
+    expect(attrs.AccountAttributes).toEqual([
+      { AttributeName: 'supported-platforms', AttributeValues: [{ AttributeValue: 'VPC' }] },
+      { AttributeName: 'default-vpc', AttributeValues: [{ AttributeValue: 'none' }] },
+    ]);
+  });
+
+  it('DryRun answers DryRunOperation (412) after the action is found', async () => {
+    const e = await failure(ec2(d.url, ANY_KEY).send(new DescribeRegionsCommand({ DryRun: true })));
+    expect(e).toMatchObject({ code: 'DryRunOperation', status: 412, message: 'Request would have succeeded, but DryRun flag is set.' });
+    expect(e.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('an unknown action is InvalidAction (400) in each API\'s shape', async () => {
+    const r = await post(d.url, 'Action=LaunchRockets&Version=2016-11-15', { credentials: ANY_KEY });
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toMatch(/^text\/xml/);
+    const requestId = r.headers.get('x-amzn-requestid');
+    expect(r.text).toContain('<Response><Errors><Error><Code>InvalidAction</Code><Message>The action LaunchRockets is not valid for this web service.</Message></Error></Errors>');
+    expect(r.text).toContain(`<RequestID>${requestId}</RequestID>`);
+    const s = await post(d.url, 'Action=AssumeRole&Version=2011-06-15', { credentials: ANY_KEY, service: 'sts' });
+    expect(s.status).toBe(400);
+    expect(s.text).toMatch(/<ErrorResponse xmlns="https:\/\/sts.amazonaws.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>InvalidAction<\/Code>/);
+    // ELBv2 has no action yet in this lane: the SDK reads the code all the same
+    expect(await failure(elbv2(d.url, ANY_KEY).send(new DescribeLoadBalancersCommand({})))).toMatchObject({ code: 'InvalidAction', status: 400 });
+  });
+
+  it('malformed forms: always a 4xx in XML, never a 500', async () => {
+    const cases: Array<[string, string, number, string]> = [
+      ['no Action', 'Version=2016-11-15', 400, 'MissingParameter'],
+      ['an empty body', '', 400, 'MissingParameter'],
+      ['a bad percent escape', 'Action=DescribeRegions&Version=2016-11-15&RegionName.1=%zz', 400, 'InvalidParameterValue'],
+      ['a list index of 0', 'Action=DescribeRegions&Version=2016-11-15&RegionName.0=x', 400, 'InvalidParameterValue'],
+      ['a value and a list under one name', 'Action=DescribeRegions&Version=2016-11-15&RegionName=a&RegionName.1=b', 400, 'InvalidParameterValue'],
+      ['a bad DryRun', 'Action=DescribeRegions&Version=2016-11-15&DryRun=maybe', 400, 'InvalidParameterValue'],
+      ['another Version', 'Action=DescribeRegions&Version=2014-01-01', 400, 'NoSuchVersion'],
+      ['Action twice', 'Action=DescribeRegions&Action=DescribeRegions&Version=2016-11-15', 400, 'InvalidParameterValue'],
+      ['an Action of the prototype', 'Action=constructor&Version=2016-11-15', 400, 'InvalidAction'],
+    ];
+    for (const [what, form, status, code] of cases) {
+      const r = await post(d.url, form, { credentials: ANY_KEY });
+      expect(r.status, what).toBe(status);
+      expect(r.text, what).toContain(`<Code>${code}</Code>`);
+      expect(r.headers.get('content-type'), what).toMatch(/^text\/xml/);
+    }
+    const json = await post(d.url, '{"Action":"DescribeRegions"}', { credentials: ANY_KEY, contentType: 'application/json' });
+    expect(json.status).toBe(415);
+    expect(json.text).toContain('<Code>UnsupportedMediaType</Code>');
+    const big = await post(d.url, `Action=DescribeRegions&Version=2016-11-15&RegionName.1=${'x'.repeat(2 * 1024 * 1024)}`, { credentials: ANY_KEY });
+    expect(big.status).toBe(413);
+    expect(big.text).toContain('<Code>RequestEntityTooLarge</Code>');
+  });
+
+  it('a credential scope naming another service is a clear 4xx', async () => {
+    const r = await post(d.url, 'Action=ListBuckets', { credentials: ANY_KEY, service: 's3' });
+    expect(r.status).toBe(400);
+    expect(r.text).toContain('vpcepd answers ec2, elasticloadbalancing, sts');
+  });
+
+  it('an unsigned request (aws --no-sign-request) acts as the default account, its API picked by Version', async () => {
+    const r = await post(d.url, 'Action=GetCallerIdentity&Version=2011-06-15');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain(`<Account>${d.daemon.control.awsIdOf('provider')}</Account>`);
+    const g = await fetch(`${d.url}/?Action=DescribeRegions&Version=2016-11-15`);
+    expect(g.status).toBe(200);
+    expect(await g.text()).toContain('<regionName>us-east-1</regionName>');
+  });
+
+  it('an AWS request to an unknown path answers in AWS\'s shape; the Huawei API answers as before on the same port', async () => {
+    const r = await fetch(`${d.url}/nowhere?Action=DescribeRegions`);
+    expect(r.status).toBe(400);
+    expect(await r.text()).toContain('<Code>InvalidAction</Code>');
+    const versions = await fetch(`${d.url}/`);
+    expect(versions.status).toBe(200);
+    expect((await versions.json()).versions[0].id).toBe('v1');
+    const list = await d.provider.get('/vpc-endpoint-services');
+    expect(list.status).toBe(200);
+    expect(list.body.total_count).toBe(0);
+    const huaweiForm = await d.provider.request('POST', '/vpc-endpoint-services', 'a=b', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(huaweiForm.status).toBe(415);
+    expect(huaweiForm.body.error_code).toMatch(/^EndPoint\./);
+    const unknown = await fetch(`${d.url}/nowhere`);
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error_code).toMatch(/^EndPoint\./);
+  });
+});
+
+describe('AWS API, verify (accounts[].aws keys configured)', () => {
+  let d: TestDaemon;
+  beforeAll(async () => { d = await startTestDaemon(verifyConfig()); });
+  afterAll(async () => { await d.stop(); });
+
+  it('the right key acts as its account, in STS and EC2', async () => {
+    expect((await sts(d.url, KEY_PROVIDER).send(new GetCallerIdentityCommand({}))).Account).toBe('111111111111');
+    expect((await sts(d.url, KEY_CONSUMER).send(new GetCallerIdentityCommand({}))).Arn).toBe('arn:aws:iam::222222222222:root');
+    expect((await ec2(d.url, KEY_CONSUMER).send(new DescribeRegionsCommand({}))).Regions).toHaveLength(1);
+  });
+
+  it('a wrong secret is SignatureDoesNotMatch (403)', async () => {
+    const wrong = { accessKeyId: KEY_PROVIDER.accessKeyId, secretAccessKey: 'not-the-secret' };
+    expect(await failure(sts(d.url, wrong).send(new GetCallerIdentityCommand({})))).toMatchObject({ code: 'SignatureDoesNotMatch', status: 403 });
+    expect(await failure(ec2(d.url, wrong).send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'SignatureDoesNotMatch', status: 403 });
+  });
+
+  it('an unknown key is AuthFailure (401) for EC2, InvalidClientTokenId (403) for STS and ELBv2', async () => {
+    expect(await failure(ec2(d.url, ANY_KEY).send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'AuthFailure', status: 401 });
+    expect(await failure(sts(d.url, ANY_KEY).send(new GetCallerIdentityCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403 });
+    expect(await failure(elbv2(d.url, ANY_KEY).send(new DescribeLoadBalancersCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403 });
+  });
+
+  it('a clock 20 minutes off is RequestExpired', async () => {
+    const skewed = ec2(d.url, KEY_PROVIDER, { systemClockOffset: -20 * 60_000 });
+    expect(await failure(skewed.send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'RequestExpired', status: 400 });
+  });
+
+  it('an unsigned request is MissingAuthenticationToken (403); auth comes before the action and DryRun', async () => {
+    const r = await post(d.url, 'Action=GetCallerIdentity&Version=2011-06-15');
+    expect(r.status).toBe(403);
+    expect(r.text).toContain('<Code>MissingAuthenticationToken</Code>');
+    const dry = await post(d.url, 'Action=NoSuchAction&Version=2016-11-15&DryRun=true', { credentials: ANY_KEY });
+    expect(dry.status).toBe(401);
+    expect(dry.text).toContain('<Code>AuthFailure</Code>');
+    const found = await post(d.url, 'Action=NoSuchAction&Version=2016-11-15&DryRun=true', { credentials: KEY_PROVIDER });
+    expect(found.text).toContain('<Code>InvalidAction</Code>');
+  });
+});
+
+describe('AWS API, the embedded defaults (no config)', () => {
+  let d: ChildDaemon;
+  beforeAll(async () => { d = await spawnDaemon([], { VPCEP_TOKEN: '' }); });
+  afterAll(async () => {
+    d.proc.kill('SIGTERM');
+    await d.exited;
+  });
+
+  it('any credentials act as the default account 000000000000', async () => {
+    const r = await sts(d.url, ANY_KEY).send(new GetCallerIdentityCommand({}));
+    expect({ Account: r.Account, Arn: r.Arn }).toEqual({ Account: '000000000000', Arn: 'arn:aws:iam::000000000000:root' });
+  });
+});
