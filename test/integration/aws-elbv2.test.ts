@@ -111,8 +111,9 @@ async function awsError(p: Promise<unknown>): Promise<{ name: string; status: nu
   try {
     await p;
   } catch (err) {
-    const e = err as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-    return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
+    // the SDK names a modeled ELBv2 error `<Code>Exception`; the wire's code is in Error.Code
+    const e = err as { name: string; message: string; Error?: { Code?: string }; Code?: string; $metadata?: { httpStatusCode?: number } };
+    return { name: e.Error?.Code ?? e.Code ?? e.name, status: e.$metadata?.httpStatusCode, message: e.message };
   }
   throw new Error('the call succeeded');
 }

@@ -431,7 +431,7 @@ function describeTags(call: AwsCall): XmlFields {
   return { TagDescriptions: resourceArns(call.params).map((arn) => ({ ResourceArn: arn, Tags: tagsOut(taggedOfArn(call, arn).tags) })) };
 }
 
-export const ELBV2_ACTIONS: ActionTable = {
+export const ELBV2_LOAD_BALANCER_ACTIONS: ActionTable = {
   CreateLoadBalancer: createLoadBalancer,
   DescribeLoadBalancers: describeLoadBalancers,
   DeleteLoadBalancer: deleteLoadBalancer,

@@ -3,13 +3,17 @@
 // exactly these (test/unit/aws-errors.test.ts).
 import type { ActionTable, AwsApi } from './actions.js';
 import { EC2_BASE_ACTIONS } from './ec2-base.js';
+import { EC2_SERVICE_ACTIONS } from './ec2-services.js';
+import { ELBV2_LOAD_BALANCER_ACTIONS } from './elbv2.js';
 import { STS_BASE_ACTIONS } from './sts.js';
 
 export const EC2_ACTIONS: ActionTable = {
   ...EC2_BASE_ACTIONS,
+  ...EC2_SERVICE_ACTIONS,
 };
 
 export const ELBV2_ACTIONS: ActionTable = {
+  ...ELBV2_LOAD_BALANCER_ACTIONS,
 };
 
 export const STS_ACTIONS: ActionTable = {
