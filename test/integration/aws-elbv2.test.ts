@@ -239,6 +239,13 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     const tgs = await elb.send(new DescribeTargetGroupsCommand({ LoadBalancerArn: lb.LoadBalancerArn }));
     expect(tgs.TargetGroups?.map((t) => [t.TargetGroupName, t.LoadBalancerArns])).toEqual([['nlb-a-tg', [lb.LoadBalancerArn]]]);
 
+    // an instance target is a VM port of the VPC (port-web); anything else is not an instance here
+    const vmTg = (await elb.send(new CreateTargetGroupCommand({ Name: 'vm-tg', Protocol: 'TCP', Port: 8080, VpcId: 'vpc-app', TargetType: 'instance' }))).TargetGroups![0]!;
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: vmTg.TargetGroupArn, Targets: [{ Id: 'port-web' }] }));
+    expect((await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: vmTg.TargetGroupArn, Targets: [{ Id: 'i-0123456789abcdef0' }] })))).name).toBe('InvalidTarget');
+    expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: vmTg.TargetGroupArn }))).TargetHealthDescriptions?.map((x) => [x.Target?.Id, x.Target?.Port])).toEqual([['port-web', 8080]]);
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: vmTg.TargetGroupArn }));
+
     // paging
     const first = await elb.send(new DescribeLoadBalancersCommand({ PageSize: 1 }));
     expect(first.LoadBalancers?.map((x) => x.LoadBalancerName)).toEqual(['nlb-a']);
