@@ -85,8 +85,9 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   });
 
   // While the daemon drains, reads and /metrics answer to the end; writes would start what is stopping.
+  // AWS's reads are POSTs too: its plugin refuses the actions that are not reads itself.
   app.addHook('onRequest', async (req) => {
-    if (o.phase() === 'draining' && req.method !== 'GET' && req.method !== 'HEAD') throw new DomainError('NotReady');
+    if (o.phase() === 'draining' && req.method !== 'GET' && req.method !== 'HEAD' && !isAwsRequest(req)) throw new DomainError('NotReady');
   });
   // Readiness for scripts (vpcep wait): ready, or why not; operator-run services whose listeners
   // could not bind make the daemon not ready (the tenants' own endpoints say so in their status).
@@ -119,7 +120,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   // -- the dialects. Huawei's VPCEP v1 REST answers GET / and /v1/{project_id}/...; AWS's Query
   // APIs (src/api/aws) answer a form-encoded POST / or a GET / with Action= in the query string,
   // signed with SigV4 (the credential scope's service, ec2, elasticloadbalancing or sts, picks the API).
-  void app.register(awsApi, { control, log: o.log, now: o.now });
+  void app.register(awsApi, { control, log: o.log, now: o.now, phase: o.phase });
   void app.register(huaweiApi, { control, log: o.log, effectiveConfig: o.effectiveConfig, phase: o.phase });
 
   return app;

@@ -68,6 +68,13 @@ describe('the drain', () => {
     const write = await consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
     expect(write.status).toBe(503);
     expect(write.body.error_code).toBe('EndPoint.0013');
+    // AWS's reads are POSTs: answered; any other action is refused in AWS's shape (the config is lenient: unsigned is fine)
+    const form = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
+    const read = await fetch(`${d.url}/`, { method: 'POST', headers: form, body: 'Action=DescribeRegions&Version=2016-11-15' });
+    expect(read.status).toBe(200);
+    const awsWrite = await fetch(`${d.url}/`, { method: 'POST', headers: form, body: 'Action=CreateVpc&Version=2016-11-15&CidrBlock=10.9.0.0%2F16' });
+    expect(awsWrite.status).toBe(503);
+    expect(await awsWrite.text()).toContain('<Code>ServiceUnavailable</Code>');
     await waitFor(() => logged(d.output(), 'draining: connections still open').length > 0, 5_000, 'a progress line');
     expect(logged(d.output(), 'draining: connections still open')[0].active).toBe(1);
 

@@ -32,7 +32,12 @@ export interface AwsOptions {
   readonly log: { error(obj: object, msg: string): void };
   /** the clock SigV4's skew window is measured on (ms); tests drive it */
   readonly now?: () => number;
+  /** while the daemon drains, only the reads are answered */
+  phase(): 'starting' | 'ready' | 'draining';
 }
+
+/** AWS's reads by name: the actions a draining daemon still answers */
+const READ_ACTION = /^(?:Describe|Get|List)[A-Z]/;
 
 /** the route constraint that sends a request to this dialect rather than to Huawei's `GET /` */
 export const AWS_CONSTRAINT = 'awsQuery';
@@ -158,6 +163,7 @@ export async function awsApi(app: FastifyInstance, o: AwsOptions): Promise<void>
       throw new AwsRequestError('NoSuchVersion', `The requested version (${version.slice(0, 40)}) of service ${api} does not exist. This endpoint answers ${API_VERSIONS[api]}.`);
     }
     const action = params.action;
+    if (o.phase() === 'draining' && !READ_ACTION.test(action)) throw new DomainError('NotReady', 'vpcepd is stopping: only reads (Describe*, Get*, List*) are answered');
     const table = AWS_ACTIONS[api];
     if (!Object.hasOwn(table, action)) {
       throw new AwsRequestError('InvalidAction', api === 'ec2'
