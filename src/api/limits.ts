@@ -19,14 +19,16 @@ export interface GuardOptions {
   refused(reason: ApiRefusalReason): void;
   /** the clock of the back-off (ms); tests drive it */
   readonly now?: () => number;
-  /** an error as a dialect writes it on a raw socket: status, content type and body */
-  answer(e: DomainError): { status: number; contentType: string; body: string };
+  /** an error as a dialect writes it on a raw socket: status, content type and body; `req`: the request cut while its body was read */
+  answer(e: DomainError, req?: IncomingMessage): { status: number; contentType: string; body: string };
 }
 
 interface Queue {
   /** requests read and not yet answered in full */
   n: number;
   paused: boolean;
+  /** the last request admitted: a timeout while its body is read answers in its dialect */
+  last: IncomingMessage | undefined;
 }
 
 interface Backoff {
@@ -88,7 +90,8 @@ export class ApiGuard {
     } else {
       e = new DomainError('InvalidParameter', 'malformed HTTP request');
     }
-    const { status, contentType, body } = this.o.answer(e);
+    const last = this.queues.get(socket)?.last;
+    const { status, contentType, body } = this.o.answer(e, last && !last.complete ? last : undefined);
     if (socket.writable) {
       socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${contentType}\r\n`
         + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -101,7 +104,8 @@ export class ApiGuard {
     // the rest of what a cut connection had sent is parsed in the same read: drop it
     if (socket.destroyed) return;
     let q = this.queues.get(socket);
-    if (!q) this.queues.set(socket, (q = { n: 0, paused: false }));
+    if (!q) this.queues.set(socket, (q = { n: 0, paused: false, last: undefined }));
+    q.last = req;
     const queue = q;
     const max = this.o.limits.maxPipelinedRequests;
     queue.n++;

@@ -6,8 +6,9 @@ import { DescribeLoadBalancersCommand, DescribeSSLPoliciesCommand, ElasticLoadBa
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, NodeSha256, PROVIDER, spawnDaemon, startTestDaemon, twoAccountConfig, type ChildDaemon, type TestDaemon } from '../helpers.js';
+import { CONSUMER, NodeSha256, PROVIDER, spawnDaemon, startTestDaemon, twoAccountConfig, waitFor, type ChildDaemon, type TestDaemon } from '../helpers.js';
 
 const KEY_PROVIDER = { accessKeyId: 'AKIAPROVIDER00000001', secretAccessKey: 'provider-aws-secret-key' };
 const KEY_CONSUMER = { accessKeyId: 'AKIACONSUMER00000001', secretAccessKey: 'consumer-aws-secret-key' };
@@ -137,7 +138,8 @@ describe('AWS API, lenient (no key configured)', () => {
 
   it('a credential scope naming another service is a clear 4xx', async () => {
     const r = await post(d.url, 'Action=ListBuckets', { credentials: ANY_KEY, service: 's3' });
-    expect(r.status).toBe(400);
+    expect(r.status).toBe(403);
+    expect(r.text).toContain('<Code>SignatureDoesNotMatch</Code>');
     expect(r.text).toContain('vpcepd answers ec2, elasticloadbalancing, sts');
   });
 
@@ -197,6 +199,24 @@ describe('AWS API, verify (accounts[].aws keys configured)', () => {
     expect(await failure(skewed.send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'RequestExpired', status: 400 });
   });
 
+  it('a presigned GET (the signature in the query string) is verified too', async () => {
+    const u = new URL(d.url);
+    const request = new HttpRequest({
+      method: 'GET', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/',
+      query: { Action: 'GetCallerIdentity', Version: '2011-06-15' }, headers: { host: u.host },
+    });
+    const url = async (credentials: Credentials) => {
+      const p = await new SignatureV4({ credentials, region: 'us-east-1', service: 'sts', sha256: NodeSha256 }).presign(request, { expiresIn: 300 });
+      return `${d.url}/?${Object.entries(p.query).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`;
+    };
+    const ok = await fetch(await url(KEY_CONSUMER));
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('<Account>222222222222</Account>');
+    const wrong = await fetch(await url({ accessKeyId: KEY_CONSUMER.accessKeyId, secretAccessKey: 'not-the-secret' }));
+    expect(wrong.status).toBe(403);
+    expect(await wrong.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
+  });
+
   it('an unsigned request is MissingAuthenticationToken (403); auth comes before the action and DryRun', async () => {
     const r = await post(d.url, 'Action=GetCallerIdentity&Version=2011-06-15');
     expect(r.status).toBe(403);
@@ -206,6 +226,28 @@ describe('AWS API, verify (accounts[].aws keys configured)', () => {
     expect(dry.text).toContain('<Code>AuthFailure</Code>');
     const found = await post(d.url, 'Action=NoSuchAction&Version=2016-11-15&DryRun=true', { credentials: KEY_PROVIDER });
     expect(found.text).toContain('<Code>InvalidAction</Code>');
+  });
+});
+
+describe('AWS API, a body that never completes', () => {
+  let d: TestDaemon;
+  beforeAll(async () => { d = await startTestDaemon(twoAccountConfig({ api: { request_timeout_ms: 400, headers_timeout_ms: 200 } })); });
+  afterAll(async () => { await d.stop(); });
+
+  it('is answered 408 RequestTimeout in EC2\'s XML and cut', async () => {
+    const u = new URL(d.url);
+    const sock = net.connect({ host: u.hostname, port: Number(u.port) });
+    let data = '';
+    let closed = false;
+    sock.on('data', (b) => { data += b; }).on('close', () => { closed = true; }).on('error', () => {});
+    await new Promise((resolve) => sock.once('connect', resolve));
+    sock.write('POST / HTTP/1.1\r\nHost: vpcepd\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n'
+      + 'Content-Length: 100\r\n\r\nAction=DescribeRegions&Version=');
+    await waitFor(() => closed, 5_000, 'the slow request to be cut');
+    const [head, body] = data.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 408 /);
+    expect(head).toMatch(/Content-Type: text\/xml/i);
+    expect(body).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><Response><Errors><Error><Code>RequestTimeout<\/Code>/);
   });
 });
 

@@ -75,8 +75,9 @@ export class AwsAuthenticator {
       throw refusal(scope);
     }
     if (!isAwsApi(scope.service)) {
-      throw new AwsRequestError('InvalidClientTokenId',
-        `the credential scope names the service '${scope.service.slice(0, 40)}'; vpcepd answers ${AWS_APIS.join(', ')}`, 400);
+      // AWS's words for a key scoped to another service
+      throw new AwsRequestError('SignatureDoesNotMatch',
+        `Credential should be scoped to correct service: the credential scope names '${scope.service.slice(0, 40)}'; vpcepd answers ${AWS_APIS.join(', ')}`, 403);
     }
     const api = scope.service;
     const known = this.control.accountByAccessKey(scope.accessKeyId);
