@@ -1,8 +1,9 @@
 // What a service backed by network load balancers relays to: each listener of its load balancers
 // is a terminal port, its target group's first registered target the backend (no round robin, no
 // health checks: a deviation the README names). An IP target inside the target group's VPC is
-// reached at its host address (127.k.c.d); one outside it (127.0.0.1, another host) as it is; an
-// instance target is a VM port of the VPC (its configured real address, else its host address).
+// reached at its host address (127.k.c.d), or at the real backend of a port declared at that IP;
+// one outside it (127.0.0.1, another host) as it is; an instance target is a VM port of the VPC
+// (its configured real address, else its host address).
 import type { Backend } from '../model/events.js';
 import { proxyProtocolOn, type Target, type TargetGroup } from '../model/load-balancers.js';
 import type { EndpointService, PortMapping, TcpProxy } from '../model/types.js';
@@ -19,6 +20,9 @@ export function targetHost(st: ControlState, tg: TargetGroup, t: Target): string
     return port ? port.target ?? hostAddress(vpc.number, ipToInt(port.ip)) : null;
   }
   if (!isIpv4(t.id)) return null;
+  // the address of a port declared with a real backend (`target`) reaches that backend, as its VM would
+  const declared = vpc.ports.find((p) => p.ip === t.id && p.target);
+  if (declared) return declared.target!;
   const ip = ipToInt(t.id);
   return cidrContains(cidrOf(vpc.cidr), ip) ? hostAddress(vpc.number, ip) : t.id;
 }

@@ -64,6 +64,10 @@ describe('network load balancers (domain)', () => {
     await elb.deregisterTargets(st, provider, inside.id, [{ id: '192.168.24.50' }]);
     expect(loadBalancerBackends(st, st.services.get(s.id)!)[0]).toEqual({ client_port: 80, host: `127.${vpcNumber}.24.51`, port: 8081, proxy_v2: false });
     expect(st.services.get(s.id)!.ports[0]).toEqual({ client_port: 80, server_port: 8081, protocol: 'TCP' });
+    // the IP of a port declared with a real backend (port-web: 192.168.24.246 -> 127.0.0.1) reaches that backend
+    await elb.registerTargets(st, provider, outside.id, [{ id: '192.168.24.246' }]);
+    await elb.deregisterTargets(st, provider, outside.id, [{ id: '127.0.0.1', port: 9001 }]);
+    expect(loadBalancerBackends(st, st.services.get(s.id)!)[1]).toEqual({ client_port: 81, host: '127.0.0.1', port: 9000, proxy_v2: true });
   });
 
   it('refuses by name and changes nothing: other types, duplicates, bad targets, what is in use, another account\'s', async () => {
