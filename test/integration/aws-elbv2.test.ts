@@ -285,6 +285,10 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect(svc.NetworkLoadBalancerArns).toEqual([lb.LoadBalancerArn]);
     expect(svc.AcceptanceRequired).toBe(false);
     expect((await awsError(elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb.LoadBalancerArn })))).name).toBe('ResourceInUse');
+    // through the Huawei API its ports are the listeners': a port list is refused, nothing changes
+    const put = await d.provider.put(`/vpc-endpoint-services/${svc.ServiceId}`, { ports: [{ client_port: 1234, server_port: 9, protocol: 'TCP' }] });
+    expect([put.status, put.body.error_code]).toEqual([400, 'EndPoint.0002']);
+    expect((await d.provider.get(`/vpc-endpoint-services/${svc.ServiceId}`)).body.ports.map((p: any) => p.client_port)).toEqual([18090]);
     const other = (await elb.send(new DescribeLoadBalancersCommand({ Names: ['nlb-b'] }))).LoadBalancers![0]!;
     await ec2.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: svc.ServiceId, AcceptanceRequired: true, AddNetworkLoadBalancerArns: [other.LoadBalancerArn!], RemoveNetworkLoadBalancerArns: [lb.LoadBalancerArn!] }));
     const shown = (await d.provider.get(`/vpc-endpoint-services/${svc.ServiceId}`)).body;
