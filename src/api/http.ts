@@ -59,12 +59,11 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   const app = Fastify({
     bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
     serverFactory: guard.serverFactory,
+    // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts)
+    routerOptions: { constraints: { [awsConstraintStrategy.name]: awsConstraintStrategy } },
     clientErrorHandler: guard.clientError,
     frameworkErrors: (err, req, reply: FastifyReply) => dialectOf(req).send(reply, routingError(err)),
   });
-  // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts);
-  // added here, not as the `constraints` option, which prints fastify's FSTDEP022 warning on stderr
-  app.addConstraintStrategy(awsConstraintStrategy);
 
   // JSON only: a text/plain body is a 415 like any other media type.
   app.removeContentTypeParser('text/plain');

@@ -5,7 +5,7 @@
 // with its code and status (errors.ts) and the request id in the body and in `x-amzn-requestid`;
 // no stack trace ever reaches a client.
 import { randomUUID } from 'node:crypto';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { ControlPlane } from '../../control/control-plane.js';
 import { DomainError } from '../../model/errors.js';
 import { requestError } from '../framework-errors.js';
@@ -69,8 +69,8 @@ export function isAwsRequest(req: RequestHead): boolean {
   return req.method === 'POST' && typeof type === 'string' && type.toLowerCase().startsWith('application/x-www-form-urlencoded');
 }
 
-/** fastify's constraint strategy: `aws` for AWS's requests, nothing for the rest (they take the unconstrained routes) */
-type ConstraintStrategy = Parameters<FastifyInstance['addConstraintStrategy']>[0];
+/** fastify's constraint strategy: `aws` for AWS's requests; the rest take the unconstrained routes */
+type ConstraintStrategy = NonNullable<NonNullable<FastifyServerOptions['routerOptions']>['constraints']>[string];
 type RouteHandler = ReturnType<ReturnType<ConstraintStrategy['storage']>['get']>;
 
 export const awsConstraintStrategy: ConstraintStrategy = {
@@ -82,7 +82,8 @@ export const awsConstraintStrategy: ConstraintStrategy = {
       set: (value, handler) => { handlers.set(value, handler); },
     };
   },
-  deriveConstraint: (req) => (isAwsRequest(req) ? 'aws' : undefined),
+  // any other value matches no constrained route: the request takes the unconstrained ones (Huawei's)
+  deriveConstraint: (req) => (isAwsRequest(req) ? 'aws' : 'other'),
   mustMatchWhenDerived: false,
   validate(value) {
     if (value !== 'aws') throw new TypeError(`the ${AWS_CONSTRAINT} constraint takes 'aws'`);
