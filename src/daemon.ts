@@ -15,6 +15,7 @@ import { fdReserveFor } from './dataplane/fd-limit.js';
 import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
+import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
@@ -126,6 +127,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       services: after.get('service')!.values() as Iterable<EndpointService>,
       endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
+      loadBalancers: after.get('loadbalancer')!.values() as Iterable<LoadBalancer>,
+      targetGroups: after.get('targetgroup')!.values() as Iterable<TargetGroup>,
       log,
       onPremises: config.dataplane.onPremises,
     });

@@ -6,6 +6,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
+import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
 import type { RoutingView } from '../model/routing.js';
 import {
@@ -30,6 +31,9 @@ export interface ControlOptions {
   readonly endpoints: Iterable<Endpoint>;
   /** the user routes added through the API, by route table id */
   readonly userRoutes?: Iterable<{ id: string; routes: Route[] }>;
+  /** network load balancers and target groups (src/model/load-balancers.ts) */
+  readonly loadBalancers?: Iterable<LoadBalancer>;
+  readonly targetGroups?: Iterable<TargetGroup>;
   readonly log: ControlLogger;
   /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
   readonly onPremises?: OnPremises;
@@ -48,6 +52,8 @@ export class ControlState {
   readonly services = new Map<string, EndpointService>();
   readonly endpoints = new Map<string, Endpoint>();
   readonly userRoutes = new Map<string, Route[]>();
+  readonly loadBalancers = new Map<string, LoadBalancer>();
+  readonly targetGroups = new Map<string, TargetGroup>();
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
   /** data-plane round trips under way, so that shutdown can wait for them */
@@ -67,6 +73,8 @@ export class ControlState {
     for (const s of o.services) this.services.set(s.id, s);
     for (const e of o.endpoints) this.endpoints.set(e.id, e);
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
+    for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
+    for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
   }
 
   // ---- the mutation queue --------------------------------------------------------------------

@@ -6,6 +6,8 @@ import { EC2_BASE_ACTIONS } from './ec2-base.js';
 import { EC2_ENDPOINT_ACTIONS } from './ec2-endpoints.js';
 import { EC2_NETWORK_ACTIONS } from './ec2-network.js';
 import { EC2_PRIVATELINK_ACTIONS } from './ec2-privatelink.js';
+import { EC2_SERVICE_ACTIONS } from './ec2-services.js';
+import { ELBV2_LOAD_BALANCER_ACTIONS } from './elbv2.js';
 import { STS_BASE_ACTIONS } from './sts.js';
 
 export const EC2_ACTIONS: ActionTable = {
@@ -13,9 +15,11 @@ export const EC2_ACTIONS: ActionTable = {
   ...EC2_PRIVATELINK_ACTIONS,
   ...EC2_ENDPOINT_ACTIONS,
   ...EC2_NETWORK_ACTIONS,
+  ...EC2_SERVICE_ACTIONS,
 };
 
 export const ELBV2_ACTIONS: ActionTable = {
+  ...ELBV2_LOAD_BALANCER_ACTIONS,
 };
 
 export const STS_ACTIONS: ActionTable = {
