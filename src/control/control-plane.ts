@@ -201,7 +201,7 @@ export class ControlPlane {
     return gateway.setEndpointRouteTables(this.st, caller, id, tables);
   }
 
-  /** `options`: the dialect's policy rules (is a Principal required) */
+  /** `policy`: the statements, or null for none (everyone); `options`: the dialect's policy rules (is a Principal required) */
   setEndpointPolicy(caller: Account, id: string, policy: unknown, options: PolicyOptions): Promise<Endpoint> {
     return gateway.setEndpointPolicy(this.st, caller, id, policy, options);
   }

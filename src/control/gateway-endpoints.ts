@@ -104,7 +104,8 @@ export async function setEndpointPolicy(st: ControlState, caller: Account, id: s
     const e = st.ownEndpoint(caller, id);
     if (e.service_type !== 'gateway') throw new DomainError('InvalidParameter', 'policy_statement applies to gateway endpoints only');
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
-    const next = { ...e, policy_statement: validatePolicy(policy, policyOptions), updated_at: now() };
+    // null: no policy (everyone), what an endpoint created without one has
+    const next = { ...e, policy_statement: policy === null ? null : validatePolicy(policy, policyOptions), updated_at: now() };
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });
   await pushRouting(st);

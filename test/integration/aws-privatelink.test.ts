@@ -245,6 +245,12 @@ describe('a gateway endpoint to a public service', () => {
     expect(routes).toContainEqual(expect.objectContaining({ DestinationPrefixListId: PREFIX_LIST, GatewayId: e.VpcEndpointId, State: 'active' }));
     expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).toBe('relay');
 
+    // a given allow-all document reads back as given (2012-10-17), not as the default (2008-10-17):
+    // Terraform's plan after apply showed a Version diff on every gateway endpoint with a policy
+    const allowAll = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }] };
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: JSON.stringify(allowAll) }));
+    const given = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!;
+    expect(JSON.parse(given.PolicyDocument!)).toEqual(allowAll);
     // ResetPolicy: the default document again
     expect((await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, ResetPolicy: true }))).Return).toBe(true);
     const reset = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!;

@@ -22,6 +22,8 @@ export const AWS_POLICY: PolicyOptions = { requirePrincipal: true };
 
 /** the policy of an endpoint created without one: allow everything (AWS's default document) */
 const DEFAULT_POLICY_VERSION = '2008-10-17';
+/** the policy language version a given document is shown with */
+const POLICY_VERSION = '2012-10-17';
 const ALLOW_ALL = { Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' } as const;
 
 /** the hosted zone AWS's regional endpoint names sit in (us-east-1's; vpcep-sim serves no public DNS) */
@@ -57,12 +59,18 @@ function isAllowAll(p: readonly PolicyStatement[]): boolean {
     && p[0]!.Action.length === 1 && p[0]!.Action[0] === '*' && p[0]!.Resource.length === 1 && p[0]!.Resource[0] === '*';
 }
 
-/** the policy document AWS shows: the default one, or the stored statements with their principals as AWS ARNs */
+/**
+ * the policy document AWS shows: the default one (no policy given, or ResetPolicy), or the stored
+ * statements with their principals as AWS ARNs under `2012-10-17` (the statements are kept, not the
+ * document's Version: a given allow-all document must read back as given, or Terraform's next
+ * plan shows a diff)
+ */
 function policyDocument(e: Endpoint, control: ControlPlane): string {
   const statements = (e.policy_statement ?? null) as readonly PolicyStatement[] | null;
-  if (!statements || isAllowAll(statements)) return JSON.stringify({ Version: DEFAULT_POLICY_VERSION, Statement: [ALLOW_ALL] });
+  if (!statements) return JSON.stringify({ Version: DEFAULT_POLICY_VERSION, Statement: [ALLOW_ALL] });
+  if (isAllowAll(statements)) return JSON.stringify({ Version: POLICY_VERSION, Statement: [ALLOW_ALL] });
   return JSON.stringify({
-    Version: '2012-10-17',
+    Version: POLICY_VERSION,
     Statement: statements.map((s) => ({
       ...s,
       Principal: s.Principal === undefined || s.Principal === '*' ? '*' : { AWS: s.Principal.ID.map((d) => (d === '*' ? '*' : control.awsPrincipalOfPermission(`iam:domain::${d}`) ?? d)) },
@@ -286,7 +294,8 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const reset = p.bool('ResetPolicy') ?? false;
   const text = p.string('PolicyDocument');
   if (reset && text !== undefined) throw new AwsRequestError('InvalidParameterCombination', 'ResetPolicy and PolicyDocument cannot be given together');
-  const policy = text !== undefined ? readPolicyDocument(text) : reset ? validatePolicy([ALLOW_ALL], AWS_POLICY) : undefined;
+  // ResetPolicy: back to no policy (null), shown as AWS's default document
+  const policy = text !== undefined ? readPolicyDocument(text) : reset ? null : undefined;
   if (iface && policy && !isAllowAll(policy)) {
     throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint keeps the default (allow-all) policy');
   }
@@ -298,7 +307,7 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     throw new AwsRequestError('InvalidParameter', 'vpcep-sim endpoints are IPv4 only: DnsRecordIpType ipv4');
   }
   if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
-  if (policy && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);
+  if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);
   return { return: true };
 }
 
