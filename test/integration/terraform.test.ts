@@ -1,0 +1,196 @@
+// Terraform 1.11 with the AWS provider 5.100 (a client no one here wrote) drives a spawned vpcepd
+// through the README's example stack, examples/terraform/main.tf, as a user would: `init` offline
+// from a filesystem mirror, `apply` of an NLB-backed endpoint service with a consumer's interface
+// endpoint and a gateway endpoint with a route and a policy, real bytes through the interface
+// endpoint to the backend, a second `plan -detailed-exitcode` that finds nothing to change, and
+// `destroy` leaving nothing the API can see. TF_LOG=DEBUG goes to a file whose tail is printed on
+// a failure (the missing or wrong action is in it). Where terraform or the provider is absent the
+// test skips under a name that says why; CI=true makes it mandatory (.ci/run).
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { DescribeRouteTablesCommand, DescribeVpcEndpointServiceConfigurationsCommand, DescribeVpcEndpointsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, twoAccountConfig, writeConfig, type ChildDaemon } from '../helpers.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const KEYS = {
+  provider: { account_id: '111111111111', access_key_id: 'AKIATFPROVIDER000001', secret_access_key: 'tf-provider-secret-0123456789' },
+  consumer: { account_id: '222222222222', access_key_id: 'AKIATFCONSUMER000002', secret_access_key: 'tf-consumer-secret-0123456789' },
+};
+const STACK = path.join(ROOT, 'examples/terraform/main.tf');
+const TF_STEP_MS = 300_000;
+
+/** the provider's filesystem mirror: the directory holding registry.terraform.io/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_* */
+function findMirror(): string | undefined {
+  const r = spawnSync('find', ['/', '-xdev', '-name', 'terraform-provider-aws*', '-path', '*registry.terraform.io/hashicorp/aws/*'], { encoding: 'utf8', timeout: 60_000 });
+  const binary = r.stdout.split('\n').find((l) => l.trim());
+  // <mirror>/registry.terraform.io/hashicorp/aws/<version>/<os_arch>/<binary>
+  return binary ? path.resolve(path.dirname(binary), '../../../../..') : undefined;
+}
+
+const HAVE_TERRAFORM = spawnSync('terraform', ['version'], { stdio: 'ignore' }).status === 0;
+const MIRROR = HAVE_TERRAFORM ? findMirror() : undefined;
+const MISSING = !HAVE_TERRAFORM ? 'terraform is not on PATH' : !MIRROR ? 'no terraform-provider-aws in a filesystem mirror (find / -xdev)' : undefined;
+const RUN = MISSING === undefined || process.env.CI === 'true';
+
+if (!RUN) {
+  describe('Terraform', () => {
+    it.skip(`skipped: ${MISSING} (install Terraform 1.11 and the AWS provider 5.100 mirror; CI=true makes this test mandatory)`, () => {});
+  });
+}
+
+interface TfRun { code: number; stdout: string; stderr: string; ms: number }
+
+describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spawned vpcepd', () => {
+  let d: ChildDaemon;
+  let backend: TestBackend;
+  let dir: string;
+  let log: string;
+  let failed = false;
+  const listenerPort = randomPort();
+  const publicPort = listenerPort + 1;
+  let ec2: { provider: EC2Client; consumer: EC2Client };
+  let elb: ElasticLoadBalancingV2Client;
+
+  /** terraform <args> in the stack's directory, TF_LOG=DEBUG into `log`; nothing from the caller's AWS environment */
+  function tf(args: string[]): Promise<TfRun> {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '', HOME: dir,
+      TF_CLI_CONFIG_FILE: path.join(dir, 'cli.tfrc'), TF_LOG: 'DEBUG', TF_LOG_PATH: log,
+      TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1',
+      AWS_CONFIG_FILE: path.join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
+    };
+    const started = Date.now();
+    return new Promise((resolve) => {
+      execFile('terraform', [...args, '-no-color'], { cwd: dir, env, timeout: TF_STEP_MS - 10_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr, ms: Date.now() - started });
+      });
+    });
+  }
+
+  /** a step's result must be `code`; else the end of its output and of the TF log, and the log is kept */
+  function expectCode(r: TfRun, code: number, what: string): void {
+    if (r.code === code) return;
+    failed = true;
+    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-80).join('\n') : '(no TF log)';
+    throw new Error(`terraform ${what} exited ${r.code}, expected ${code}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}\n--- ${log} (kept), last 80 lines\n${tail}\n--- vpcepd\n${d.output().slice(-3000)}`);
+  }
+
+  beforeAll(async () => {
+    if (MISSING) throw new Error(`CI=true and ${MISSING}: .ci/run must provide Terraform 1.11 and the AWS provider 5.100 mirror`);
+    backend = await startBackend(echo);
+    dir = tempDir('vpcep-terraform-');
+    log = path.join(dir, 'terraform-debug.log');
+    const config = twoAccountConfig({
+      accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }],
+      public_services: [{
+        name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-63a5400a', cidrs: ['100.125.0.8/29'] },
+        ports: [{ port: publicPort, target: `127.0.0.1:${backend.port}` }],
+      }],
+    });
+    d = await spawnDaemon(['--config', writeConfig(dir, config), '--data-dir', path.join(dir, 'data')], { VPCEP_TOKEN: '' });
+    fs.copyFileSync(STACK, path.join(dir, 'main.tf'));
+    fs.writeFileSync(path.join(dir, 'cli.tfrc'), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(MIRROR)}\n  }\n}\n`);
+    fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify({
+      endpoint: d.url,
+      provider_access_key: KEYS.provider.access_key_id, provider_secret_key: KEYS.provider.secret_access_key,
+      consumer_access_key: KEYS.consumer.access_key_id, consumer_secret_key: KEYS.consumer.secret_access_key,
+      provider_vpc_id: 'vpc-app', provider_subnet_id: 'subnet-app', consumer_vpc_id: 'vpc-client', consumer_subnet_id: 'subnet-a',
+      backend_port: backend.port, listener_port: listenerPort, gateway_service_name: 'com.amazonaws.us-east-1.s3',
+    }, null, 2));
+    const client = (k: (typeof KEYS)[keyof typeof KEYS]) => ({
+      endpoint: d.url, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key },
+    });
+    ec2 = { provider: new EC2Client(client(KEYS.provider)), consumer: new EC2Client(client(KEYS.consumer)) };
+    elb = new ElasticLoadBalancingV2Client(client(KEYS.provider));
+  }, 60_000);
+
+  afterAll(async () => {
+    ec2?.provider.destroy();
+    ec2?.consumer.destroy();
+    elb?.destroy();
+    if (d && d.proc.exitCode === null) {
+      d.proc.kill('SIGTERM');
+      await d.exited;
+    }
+    await backend?.close();
+    if (dir && !failed) fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('init installs the AWS provider offline from the mirror', async () => {
+    const r = await tf(['init', '-input=false']);
+    expectCode(r, 0, 'init');
+    expect(r.stdout).toMatch(/Installed hashicorp\/aws v5\.\d+\.\d+/);
+  }, TF_STEP_MS);
+
+  it('apply creates the stack; bytes go through the interface endpoint to the backend', async () => {
+    const r = await tf(['apply', '-auto-approve', '-input=false']);
+    expectCode(r, 0, 'apply');
+    console.log(`terraform apply (9 resources): ${(r.ms / 1000).toFixed(1)} s`);
+    expect(r.stdout).toMatch(/Apply complete! Resources: 9 added, 0 changed, 0 destroyed/);
+    const out = await tf(['output', '-json']);
+    expectCode(out, 0, 'output');
+    const o = JSON.parse(out.stdout) as Record<string, { value: string }>;
+    expect(o.interface_endpoint_id!.value).toMatch(/^vpce-[0-9a-f]{17}$/);
+    expect(o.service_id!.value).toMatch(/^vpce-svc-[0-9a-f]{17}$/);
+
+    // what Terraform made, seen through the API by each account
+    const [e] = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [o.interface_endpoint_id!.value] }))).VpcEndpoints!;
+    expect(e).toMatchObject({ State: 'available', VpcEndpointType: 'Interface', ServiceName: o.service_name!.value, SubnetIds: ['subnet-a'] });
+    const [g] = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [o.gateway_endpoint_id!.value] }))).VpcEndpoints!;
+    expect(g).toMatchObject({ State: 'available', VpcEndpointType: 'Gateway', ServiceName: 'com.amazonaws.us-east-1.s3' });
+    expect(g!.RouteTableIds).toHaveLength(1);
+    const routes = (await ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: g!.RouteTableIds }))).RouteTables![0]!.Routes!;
+    expect(routes).toContainEqual(expect.objectContaining({ DestinationPrefixListId: 'pl-63a5400a', GatewayId: g!.VpcEndpointId }));
+    const [svc] = (await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [o.service_id!.value] }))).ServiceConfigurations!;
+    expect(svc).toMatchObject({ ServiceState: 'Available', AcceptanceRequired: false });
+    expect(svc!.NetworkLoadBalancerArns).toHaveLength(1);
+
+    // real bytes: a client in the consumer's VPC to the endpoint's address (its host address from the Huawei API)
+    const huawei = await new ApiClient(d.url, CONSUMER.token, CONSUMER.project_id).get(`/vpc-endpoints/${e!.VpcEndpointId}`);
+    expect(huawei.status).toBe(200);
+    expect(huawei.body.ip).toBe(o.interface_endpoint_ip!.value);
+    const k = String(huawei.body.host_ip).split('.')[1];
+    const accepted = backend.accepted;
+    expect(await roundTrip(huawei.body.host_ip, listenerPort, `127.${k}.1.50`, 'bytes through terraform\'s endpoint')).toBe('bytes through terraform\'s endpoint');
+    expect(backend.accepted).toBe(accepted + 1);
+  }, TF_STEP_MS);
+
+  it('a second plan finds nothing to change (exit 0 with -detailed-exitcode)', async () => {
+    const r = await tf(['plan', '-detailed-exitcode', '-input=false']);
+    expectCode(r, 0, 'plan -detailed-exitcode');
+    expect(r.stdout).toMatch(/No changes/);
+  }, TF_STEP_MS);
+
+  it('destroy leaves nothing the API can see', async () => {
+    const r = await tf(['destroy', '-auto-approve', '-input=false']);
+    expectCode(r, 0, 'destroy');
+    console.log(`terraform destroy (9 resources): ${(r.ms / 1000).toFixed(1)} s`);
+    expect(r.stdout).toMatch(/Destroy complete! Resources: 9 destroyed/);
+    const endpoints = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints ?? [];
+    expect(endpoints.filter((e) => e.State !== 'deleted')).toEqual([]);
+    expect((await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({}))).ServiceConfigurations ?? []).toEqual([]);
+    expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? []).toEqual([]);
+    expect((await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups ?? []).toEqual([]);
+    const tables = (await ec2.consumer.send(new DescribeRouteTablesCommand({}))).RouteTables ?? [];
+    expect(tables.flatMap((t) => t.Routes ?? []).filter((rt) => rt.DestinationPrefixListId)).toEqual([]);
+  }, TF_STEP_MS);
+});
+
+/** connects from localAddress, sends `msg`, resolves with what comes back (or the socket's error) */
+function roundTrip(host: string, port: number, localAddress: string, msg: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, localAddress });
+    let got = '';
+    const done = (r: string) => { s.destroy(); resolve(r); };
+    s.setTimeout(5_000, () => done(`timeout after ${JSON.stringify(got)}`));
+    s.on('connect', () => s.write(msg));
+    s.on('data', (b) => { got += String(b); if (got.length >= msg.length) done(got); });
+    s.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    s.on('close', () => done(got || 'closed'));
+  });
+}
