@@ -661,6 +661,15 @@ describe('endpoint policies', () => {
     expect(await metric(w.d.url, 'vpcep_endpoint_connections_total', { endpoint_id: e.id })).toBe(1);
   });
 
+  it('policy_statement null removes the policy: .50 is relayed again; the deny is put back', async () => {
+    const r = await w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, { policy_statement: null });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect((await w.d.consumer.get(`/vpc-endpoints/${e.id}`)).body.policy_statement).toBeNull();
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 50)));
+    expect((await w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, { policy_statement: [ALLOW_ALL, DENY_50] })).status).toBe(200);
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(RESET);
+  });
+
   it('the backend never sees a refused client; each refusal adds one to the policy counter', async () => {
     expect(await request(w.host(1, 51), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 51)));
     const before = [...w.obs.remotes];
