@@ -14,7 +14,7 @@ import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
 import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
-import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc } from './model/types.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
@@ -102,7 +102,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       snatPorts: config.dataplane.snatPorts,
       // the reserve covers every socket the API may hold, so an API flood cannot take the data plane's
       fdReserve: fdReserveFor(config.api.maxConnections),
-      vpcs: inventory.vpcs,
+      // the config's VPCs and those made through the API; later ones arrive with the routing view
+      vpcs: [...inventory.vpcs, ...(after.get('apivpc')!.values() as Iterable<Vpc>)],
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
       forget: (id) => metrics.forgetEndpoint(id),
@@ -126,6 +127,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       services: after.get('service')!.values() as Iterable<EndpointService>,
       endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
+      apiVpcs: after.get('apivpc')!.values() as Iterable<Vpc>,
+      securityGroups: after.get('securitygroup')!.values() as Iterable<SecurityGroup>,
       log,
       onPremises: config.dataplane.onPremises,
     });
