@@ -186,7 +186,9 @@ describe('an endpoint in a VPC and subnet made through the API, in real vpcepd p
 
   it('relays real bytes, isolated from other VPCs, skips AWS\'s reserved addresses, and survives a restart', async () => {
     const dir = tempDir();
-    const file = writeConfig(dir, config());
+    // on_premises deny: a client the data plane does not know as one of a VPC's is refused, so the
+    // relay below shows the data plane learned the VPC made at runtime (its number and CIDR)
+    const file = writeConfig(dir, { ...config(), dataplane: { on_premises: 'deny' } });
     const start = async () => {
       const c = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')]);
       children.push(c);
