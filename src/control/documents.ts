@@ -44,7 +44,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     id: str, owner: str, service_id: str, service_name: str, service_type: serviceType, vpc_id: str,
     subnet_id: str.nullable(), ip: str.nullable(), host_ip: str.nullable(), snat_ip: str.nullable(),
     marker_id: z.number().int(), status: z.enum(ENDPOINT_STATUSES), enable_dns: z.boolean(),
-    whitelist: z.array(str), enable_whitelist: z.boolean(), routetables: z.array(str),
+    whitelist: z.array(str), enable_whitelist: z.boolean(), routetables: z.array(str), security_groups: z.array(str).optional(),
     policy_statement: z.array(z.unknown()).nullable().optional(), description: str, tags: z.array(tag),
     error: resourceError, ...times,
   }),

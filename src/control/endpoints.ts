@@ -63,6 +63,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       enable_dns: cmd.dns ?? false,
       whitelist,
       enable_whitelist: cmd.whitelistEnabled ?? false,
+      ...(cmd.securityGroups ? { security_groups: checkGroups(st, caller, vpc, cmd.securityGroups) } : {}),
       routetables: [],
       description: cmd.description ?? '',
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
@@ -80,11 +81,12 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
   const next = await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
-    if (e.service_type === 'gateway') refuseEniFields(cmd, ['whitelist', 'whitelistEnabled']);
+    if (e.service_type === 'gateway') refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups']);
     const n: Endpoint = {
       ...e,
       ...(cmd.whitelist !== undefined ? { whitelist: normaliseWhitelist(cmd.whitelist) } : {}),
       ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
+      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups) } : {}),
       updated_at: now(),
     };
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
@@ -102,6 +104,19 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
   });
   await finishEndpointDeletion(st, id);
+}
+
+/**
+ * An endpoint's security groups: a stored one must be the caller's and of the endpoint's VPC; an id
+ * the domain has no group for (a config VPC's virtual default group, checked by the dialect) is
+ * kept and not enforced.
+ */
+function checkGroups(st: ControlState, caller: Account, vpc: Vpc, ids: readonly string[]): string[] {
+  for (const id of ids) {
+    const g = st.securityGroups.get(id);
+    if (g && (g.owner !== caller.name || g.vpc_id !== vpc.id)) throw new DomainError('SecurityGroupNotFound', `The security group '${id}' does not exist in VPC '${vpc.id}'`);
+  }
+  return [...new Set(ids)];
 }
 
 function usedIps(st: ControlState, vpc: Vpc, subnet: Subnet): Set<string> {

@@ -16,7 +16,7 @@ import { cidrCovers, cidrOf, cidrsOverlap, parseCidr, SNAT_RANGE, type Cidr } fr
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
 import type { ControlState } from './state.js';
-import { pushRouting } from './transitions.js';
+import { pushEndpoint, pushRouting } from './transitions.js';
 
 /** AWS: a VPC's or subnet's IPv4 block is /16 to /28 */
 const MIN_PREFIX = 16;
@@ -291,6 +291,8 @@ export async function deleteSecurityGroup(st: ControlState, caller: Account, id:
   await st.serial(async () => {
     const g = ownSecurityGroup(st, caller, id);
     if (g.default) throw new DomainError('DependencyViolation', `The security group '${id}' is the default group of ${g.vpc_id}: it goes with the VPC`);
+    const users = [...st.endpoints.values()].filter((e) => e.security_groups?.includes(id)).map((e) => e.id);
+    if (users.length) throw new DomainError('DependencyViolation', `resource ${id} has a dependent object: endpoints ${users.join(', ')}`);
     await st.commit([{ kind: 'securitygroup', id, value: null }], () => st.securityGroups.delete(id));
   });
 }
@@ -312,7 +314,7 @@ function ruleOf(r: SecurityGroupRuleInput, i: number): SecurityGroupRule {
 export async function changeRules(
   st: ControlState, caller: Account, id: string, direction: 'ingress' | 'egress', action: 'authorize' | 'revoke', rules: readonly SecurityGroupRuleInput[],
 ): Promise<SecurityGroup> {
-  return st.serial(async () => {
+  const group = await st.serial(async () => {
     const g = ownSecurityGroup(st, caller, id);
     if (!rules.length) throw new DomainError('InvalidParameter', 'IpPermissions: at least one rule is required');
     const asked = rules.map(ruleOf);
@@ -331,4 +333,7 @@ export async function changeRules(
     await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
     return next;
   });
+  // new connections to the group's live endpoints follow the new rules before we answer
+  for (const e of st.endpoints.values()) if (e.status === 'accepted' && e.security_groups?.includes(id)) await pushEndpoint(st, e.id);
+  return group;
 }

@@ -54,11 +54,14 @@ export interface CreateEndpointCommand {
   readonly policy?: unknown;
   readonly description?: string;
   readonly tags?: readonly TagInput[];
+  /** interface endpoints: the security groups whose ingress rules admit connections (the EC2 API's SecurityGroupIds) */
+  readonly securityGroups?: readonly string[];
 }
 
 export interface UpdateEndpointCommand {
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
+  readonly securityGroups?: readonly string[];
 }
 
 /** a provider's answer to an endpoint waiting on its service */

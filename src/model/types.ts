@@ -183,6 +183,8 @@ export interface Endpoint {
   readonly enable_dns: boolean;
   readonly whitelist: readonly string[];
   readonly enable_whitelist: boolean;
+  /** interface endpoints made through the EC2 API: their security groups (absent: none, as before issue 12's inventory) */
+  readonly security_groups?: readonly string[];
   readonly routetables: readonly string[];
   /** gateway endpoints: the endpoint policy (null: the default, allow all) */
   readonly policy_statement?: readonly unknown[] | null;

@@ -10,14 +10,14 @@ import {
   CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSecurityGroupCommand,
   DeleteSubnetCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand,
   DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
-  DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointServicePermissionsCommand,
+  DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand,
   ReplaceRouteTableAssociationCommand, RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
 import { hostAddress } from '../../src/net/loopback.js';
 import {
-  ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon, type TestDaemon,
+  ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 import { attempt, refused } from './ec2-calls.js';
@@ -234,6 +234,23 @@ describe('an endpoint in a VPC and subnet made through the API, in real vpcepd p
     // a client of another VPC (the config's first) reaches nothing there
     expect(await attempt(host, port, '127.1.24.9')).not.toBe('relay');
 
+    // Security groups decide per connection: only 10.77.5.0/29 to the port, counted and traced
+    const narrow = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'narrow', Description: 'a few clients' }));
+    await consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: narrow.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: '10.77.5.0/29' }] }] }));
+    const defaultGroup = made.Groups![0]!.GroupId!;
+    expect(made.Groups).toEqual([{ GroupId: defaultGroup, GroupName: 'default' }]);
+    await consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: made.VpcEndpointId, AddSecurityGroupIds: [narrow.GroupId!], RemoveSecurityGroupIds: [defaultGroup] }));
+    expect((await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.Groups)
+      .toEqual([{ GroupId: narrow.GroupId, GroupName: 'narrow' }]);
+    const refusedBefore = (await metricValue(first.url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: made.VpcEndpointId!, reason: 'security_group' })) ?? 0;
+    expect(await attempt(host, port, `127.${k}.5.9`)).toBe('ECONNRESET');
+    expect(await attempt(host, port, `127.${k}.5.5`)).toBe('relay');
+    expect(await metricValue(first.url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: made.VpcEndpointId!, reason: 'security_group' })).toBe(refusedBefore + 1);
+    const tracer = new ApiClient(first.url, CONSUMER.token, CONSUMER.project_id);
+    const traced = (await tracer.post('/trace', { vpc_id: vpc.VpcId, source_ip: '10.77.5.9', destination_ip: ip, destination_port: port })).body.trace;
+    expect(traced).toMatchObject({ outcome: 'reset', refusal: 'security_group', security_group: { enforced: true, matched: null, rules: [`tcp ${port} from 10.77.5.0/29`] } });
+    expect(await refused(consumer.send(new DeleteSecurityGroupCommand({ GroupId: narrow.GroupId })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+
     await stop(first);
     first = await start();
     consumer = client(first.url, KEYS.consumer);
@@ -241,13 +258,16 @@ describe('an endpoint in a VPC and subnet made through the API, in real vpcepd p
     expect((await consumer.send(new DescribeSubnetsCommand({ SubnetIds: [subnet.SubnetId!] }))).Subnets![0]).toMatchObject({ CidrBlock: '10.77.5.0/28' });
     expect((await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg.GroupId!] }))).SecurityGroups![0]).toMatchObject({ GroupName: 'kept' });
     await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available again');
-    await waitFor(async () => (await attempt(host, port, `127.${k}.5.9`)) === 'relay', 5_000, 'relays after the restart');
+    await waitFor(async () => (await attempt(host, port, `127.${k}.5.5`)) === 'relay', 5_000, 'relays after the restart');
+    // the group and its rule survive too: still enforced
+    expect(await attempt(host, port, `127.${k}.5.9`)).toBe('ECONNRESET');
     expect(await attempt(host, port, '127.1.24.9')).not.toBe('relay');
     const second = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.78.0.0/16' }))).Vpc!;
 
     await consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }));
     await waitFor(async () => ((await consumer.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).VpcEndpoints ?? []).length === 0, 5_000, 'endpoint gone');
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: narrow.GroupId }));
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: second.VpcId }));
