@@ -14,7 +14,7 @@ import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
 import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
-import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc } from './model/types.js';
 import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
@@ -103,7 +103,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       snatPorts: config.dataplane.snatPorts,
       // the reserve covers every socket the API may hold, so an API flood cannot take the data plane's
       fdReserve: fdReserveFor(config.api.maxConnections),
-      vpcs: inventory.vpcs,
+      // the config's VPCs and those made through the API; later ones arrive with the routing view
+      vpcs: [...inventory.vpcs, ...(after.get('apivpc')!.values() as Iterable<Vpc>)],
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
       forget: (id) => metrics.forgetEndpoint(id),
@@ -129,6 +130,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
       loadBalancers: after.get('loadbalancer')!.values() as Iterable<LoadBalancer>,
       targetGroups: after.get('targetgroup')!.values() as Iterable<TargetGroup>,
+      apiVpcs: after.get('apivpc')!.values() as Iterable<Vpc>,
+      securityGroups: after.get('securitygroup')!.values() as Iterable<SecurityGroup>,
       log,
       onPremises: config.dataplane.onPremises,
     });

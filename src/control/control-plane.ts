@@ -6,8 +6,9 @@
 // one ControlState (state.ts). Refusals are DomainErrors by name; no dialect's code is known here.
 import { DEFAULTS } from '../model/defaults.js';
 import type {
-  ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateServiceCommand, CreateTargetGroupCommand,
-  ElbResourceRef, ModifyServiceCommand, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand,
+  ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
+  CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef, ModifyServiceCommand,
+  SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
@@ -16,10 +17,11 @@ import * as aws from '../model/aws-identity.js';
 import type { PathTrace } from '../model/path-trace.js';
 import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
-import type { Account, Endpoint, EndpointService, Permission, Tag, Vpc } from '../model/types.js';
+import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import * as gateway from './gateway-endpoints.js';
 import * as elb from './load-balancers.js';
+import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
 import * as services from './services.js';
@@ -204,6 +206,60 @@ export class ControlPlane {
   /** `policy`: the statements, or null for none (everyone); `options`: the dialect's policy rules (is a Principal required) */
   setEndpointPolicy(caller: Account, id: string, policy: unknown, options: PolicyOptions): Promise<Endpoint> {
     return gateway.setEndpointPolicy(this.st, caller, id, policy, options);
+  }
+
+  // ---- the network inventory made through an API (network.ts) --------------------------------
+
+  createVpc(caller: Account, cmd: CreateVpcCommand): Promise<Vpc> {
+    return network.createVpc(this.st, caller, cmd);
+  }
+
+  deleteVpc(caller: Account, id: string): Promise<void> {
+    return network.deleteVpc(this.st, caller, id);
+  }
+
+  modifyVpcAttributes(caller: Account, id: string, attributes: VpcAttributesInput): Promise<Vpc> {
+    return network.modifyVpcAttributes(this.st, caller, id, attributes);
+  }
+
+  createSubnet(caller: Account, cmd: CreateSubnetCommand): Promise<Subnet> {
+    return network.createSubnet(this.st, caller, cmd);
+  }
+
+  deleteSubnet(caller: Account, id: string): Promise<void> {
+    return network.deleteSubnet(this.st, caller, id);
+  }
+
+  createRouteTable(caller: Account, cmd: CreateRouteTableCommand): Promise<RouteTable> {
+    return network.createRouteTable(this.st, caller, cmd);
+  }
+
+  deleteRouteTable(caller: Account, id: string): Promise<void> {
+    return network.deleteRouteTable(this.st, caller, id);
+  }
+
+  /** tableId null: the subnet goes back to its VPC's main table */
+  associateRouteTable(caller: Account, subnetId: string, tableId: string | null): Promise<void> {
+    return network.associateRouteTable(this.st, caller, subnetId, tableId);
+  }
+
+  /** the caller's security groups: those made through the API and each API VPC's default one */
+  securityGroups(caller: Account): SecurityGroup[] {
+    return network.securityGroups(this.st, caller);
+  }
+
+  createSecurityGroup(caller: Account, cmd: CreateSecurityGroupCommand): Promise<SecurityGroup> {
+    return network.createSecurityGroup(this.st, caller, cmd);
+  }
+
+  deleteSecurityGroup(caller: Account, id: string): Promise<void> {
+    return network.deleteSecurityGroup(this.st, caller, id);
+  }
+
+  changeSecurityGroupRules(
+    caller: Account, id: string, direction: 'ingress' | 'egress', action: 'authorize' | 'revoke', rules: readonly SecurityGroupRuleInput[],
+  ): Promise<SecurityGroup> {
+    return network.changeRules(this.st, caller, id, direction, action, rules);
   }
 
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------

@@ -15,6 +15,14 @@ const serviceType = z.enum(['interface', 'gateway']);
 const times = { created_at: str, updated_at: str };
 const route = z.looseObject({ destination: str, type: z.enum(['local', 'igw', 'blackhole', 'gateway_endpoint']), nexthop: str.optional(), owner: str });
 
+const vpcDocument = z.looseObject({
+  id: str, account: str, cidr: str, number: z.number().int(),
+  subnets: z.array(z.looseObject({ id: str, cidr: str, gateway_ip: str })),
+  ports: z.array(z.looseObject({ id: str, subnet_id: str, ip: str, type: z.enum(['VM', 'LB']) })),
+  route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route) })),
+});
+const sgRule = z.looseObject({ protocol: z.enum(['tcp', '-1']), from_port: z.number().int(), to_port: z.number().int(), cidr: str });
+
 const SCHEMAS: Record<Kind, z.ZodType> = {
   meta: z.record(str, z.union([str, z.number()])),
   account: z.looseObject({
@@ -22,12 +30,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     name: str, domain_id: str, project_id: str, aws_account_id: z.string().regex(/^\d{12}$/).optional(),
     quotas: z.looseObject({ endpoint_service: z.number(), endpoint: z.number(), connections_per_endpoint: z.number() }),
   }),
-  vpc: z.looseObject({
-    id: str, account: str, cidr: str, number: z.number().int(),
-    subnets: z.array(z.looseObject({ id: str, cidr: str, gateway_ip: str })),
-    ports: z.array(z.looseObject({ id: str, subnet_id: str, ip: str, type: z.enum(['VM', 'LB']) })),
-    route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route) })),
-  }),
+  vpc: vpcDocument,
   service: z.looseObject({
     id: str, owner: str, service_name: str, service_type: serviceType,
     server_type: z.enum(['VM', 'LB', 'operator']), port_id: str.nullable(), vpc_id: str.nullable(), load_balancers: z.array(str).optional(),
@@ -41,7 +44,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     id: str, owner: str, service_id: str, service_name: str, service_type: serviceType, vpc_id: str,
     subnet_id: str.nullable(), ip: str.nullable(), host_ip: str.nullable(), snat_ip: str.nullable(),
     marker_id: z.number().int(), status: z.enum(ENDPOINT_STATUSES), enable_dns: z.boolean(),
-    whitelist: z.array(str), enable_whitelist: z.boolean(), routetables: z.array(str),
+    whitelist: z.array(str), enable_whitelist: z.boolean(), routetables: z.array(str), security_groups: z.array(str).optional(),
     policy_statement: z.array(z.unknown()).nullable().optional(), description: str, tags: z.array(tag),
     error: resourceError, ...times,
   }),
@@ -56,6 +59,12 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     id: str, owner: str, name: str, protocol: z.literal('TCP'), port: z.number().int(), vpc_id: str,
     target_type: z.enum(['ip', 'instance']), attributes: z.record(str, str), health_check: z.looseObject({ protocol: str }),
     targets: z.array(z.looseObject({ id: str, port: z.number().int() })), tags: z.array(tag), ...times,
+  }),
+  // VPCs made through an API (CreateVpc), with their subnets and route tables (src/control/network.ts)
+  apivpc: vpcDocument,
+  securitygroup: z.looseObject({
+    id: str, owner: str, vpc_id: str, name: str, description: str, default: z.boolean(),
+    ingress: z.array(sgRule), egress: z.array(sgRule), tags: z.array(tag),
   }),
 };
 

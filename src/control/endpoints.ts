@@ -5,8 +5,8 @@ import type { CreateEndpointCommand, UpdateEndpointCommand } from '../model/comm
 import { DomainError } from '../model/errors.js';
 import type { PolicyOptions } from '../model/policy.js';
 import { allocatePrivateIp, applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
-import type { Account, Endpoint, Vpc } from '../model/types.js';
-import { cidrOf, ipToInt } from '../net/cidr.js';
+import type { Account, Endpoint, Subnet, Vpc } from '../model/types.js';
+import { cidrOf, intToIp, ipToInt } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { now, type ControlState } from './state.js';
@@ -36,7 +36,10 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       if (elsewhere) throw new DomainError('NetworkNotInVpc', `subnet ${cmd.subnetId} does not belong to VPC ${vpc.id}`);
       throw new DomainError('SubnetNotFound', `subnet ${cmd.subnetId} does not exist`);
     }
-    const ip = allocatePrivateIp(cidrOf(subnet.cidr), usedIps(st, vpc), cmd.ip);
+    if (subnet.aws_reserved && cmd.ip !== undefined && (cmd.ip === intToIp(cidrOf(subnet.cidr).base + 2) || cmd.ip === intToIp(cidrOf(subnet.cidr).base + 3))) {
+      throw new DomainError('InvalidPortIp', `invalid port_ip ${cmd.ip}: AWS reserves the first four addresses of subnet ${subnet.cidr}`);
+    }
+    const ip = allocatePrivateIp(cidrOf(subnet.cidr), usedIps(st, vpc, subnet), cmd.ip);
     const whitelist = normaliseWhitelist(cmd.whitelist ?? []);
     if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
@@ -60,6 +63,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       enable_dns: cmd.dns ?? false,
       whitelist,
       enable_whitelist: cmd.whitelistEnabled ?? false,
+      ...(cmd.securityGroups ? { security_groups: checkGroups(st, caller, vpc, cmd.securityGroups) } : {}),
       routetables: [],
       description: cmd.description ?? '',
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
@@ -77,11 +81,12 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
   const next = await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
-    if (e.service_type === 'gateway') refuseEniFields(cmd, ['whitelist', 'whitelistEnabled']);
+    if (e.service_type === 'gateway') refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups']);
     const n: Endpoint = {
       ...e,
       ...(cmd.whitelist !== undefined ? { whitelist: normaliseWhitelist(cmd.whitelist) } : {}),
       ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
+      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups) } : {}),
       updated_at: now(),
     };
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
@@ -101,8 +106,27 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
   await finishEndpointDeletion(st, id);
 }
 
-function usedIps(st: ControlState, vpc: Vpc): Set<string> {
+/**
+ * An endpoint's security groups: a stored one must be the caller's and of the endpoint's VPC; an id
+ * the domain has no group for (a config VPC's virtual default group, checked by the dialect) is
+ * kept and not enforced.
+ */
+function checkGroups(st: ControlState, caller: Account, vpc: Vpc, ids: readonly string[]): string[] {
+  for (const id of ids) {
+    const g = st.securityGroups.get(id);
+    if (g && (g.owner !== caller.name || g.vpc_id !== vpc.id)) throw new DomainError('SecurityGroupNotFound', `The security group '${id}' does not exist in VPC '${vpc.id}'`);
+  }
+  return [...new Set(ids)];
+}
+
+function usedIps(st: ControlState, vpc: Vpc, subnet: Subnet): Set<string> {
   const used = new Set(vpc.ports.map((p) => p.ip));
   for (const e of st.endpoints.values()) if (e.vpc_id === vpc.id && e.ip) used.add(e.ip);
+  // AWS reserves the first four addresses and the last of a subnet made through its API (the
+  // network, router and last are reserved for every subnet: rules.ts reservedReason)
+  if (subnet.aws_reserved) {
+    const base = cidrOf(subnet.cidr).base;
+    for (const ip of [base + 2, base + 3]) used.add(intToIp(ip));
+  }
   return used;
 }

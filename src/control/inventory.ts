@@ -16,6 +16,8 @@ export interface Inventory {
   readonly accounts: readonly Account[];
   readonly vpcs: readonly Vpc[];
   readonly publicServices: readonly EndpointService[];
+  /** every loopback number handed out, by VPC id (config VPCs' and those made through the API) */
+  readonly vpcNumbers?: Readonly<Record<string, number>>;
   /** what must be written so the next start sees the same ids and numbers */
   readonly changes: readonly Change[];
 }
@@ -114,7 +116,7 @@ export function applyInventory(config: Config, snap: Snapshot, opts: InventoryOp
   const publicIds = new Set(publicServices.map((s) => s.id));
   for (const s of storedServices) if (s.public && !publicIds.has(s.id)) changes.push({ kind: 'service', id: s.id, value: null });
   for (const s of publicServices) changes.push({ kind: 'service', id: s.id, value: s });
-  return { accounts, vpcs, publicServices, changes };
+  return { accounts, vpcs, publicServices, vpcNumbers: numbers, changes };
 }
 
 const awsDigits = () => String(randomInt(0, 1e12)).padStart(12, '0');
@@ -183,8 +185,10 @@ function publicService(
 /** Refuses a config that removes or changes what a service or endpoint still uses. */
 function checkInUse(snap: Snapshot, accounts: readonly Account[], vpcs: readonly Vpc[], publics: readonly EndpointService[], source: string): void {
   const problems: string[] = [];
-  const vpcById = new Map(vpcs.map((v) => [v.id, v]));
-  const oldVpcs = snap.get('vpc') as ReadonlyMap<string, Vpc> | undefined;
+  // VPCs made through the API are not the config's: they stay whatever the config says
+  const apiVpcs = [...(snap.get('apivpc')?.values() ?? [])] as Vpc[];
+  const vpcById = new Map([...apiVpcs, ...vpcs].map((v) => [v.id, v]));
+  const oldVpcs = new Map([...apiVpcs, ...((snap.get('vpc')?.values() ?? []) as Iterable<Vpc>)].map((v) => [v.id, v]));
   const accountNames = new Set(accounts.map((a) => a.name));
   const services = [...(snap.get('service')?.values() ?? [])] as EndpointService[];
   const endpoints = [...(snap.get('endpoint')?.values() ?? [])] as Endpoint[];

@@ -10,7 +10,7 @@ import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
 import type { RoutingView } from '../model/routing.js';
 import {
-  LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type Vpc,
+  LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc,
 } from '../model/types.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
 import { StoreFull, type Change, type Store } from '../store/store.js';
@@ -34,6 +34,9 @@ export interface ControlOptions {
   /** network load balancers and target groups (src/model/load-balancers.ts) */
   readonly loadBalancers?: Iterable<LoadBalancer>;
   readonly targetGroups?: Iterable<TargetGroup>;
+  /** the VPCs and security groups made through an API (src/control/network.ts) */
+  readonly apiVpcs?: Iterable<Vpc>;
+  readonly securityGroups?: Iterable<SecurityGroup>;
   readonly log: ControlLogger;
   /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
   readonly onPremises?: OnPremises;
@@ -54,6 +57,9 @@ export class ControlState {
   readonly userRoutes = new Map<string, Route[]>();
   readonly loadBalancers = new Map<string, LoadBalancer>();
   readonly targetGroups = new Map<string, TargetGroup>();
+  readonly securityGroups = new Map<string, SecurityGroup>();
+  /** every loopback number ever handed out, by VPC id (meta `vpc_numbers`): config VPCs' and API VPCs' */
+  vpcNumbers: Readonly<Record<string, number>>;
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
   /** data-plane round trips under way, so that shutdown can wait for them */
@@ -70,6 +76,9 @@ export class ControlState {
       this.accountsByName.set(a.name, a);
     }
     for (const v of o.inventory.vpcs) this.vpcs.set(v.id, v);
+    for (const v of o.apiVpcs ?? []) if (!this.vpcs.has(v.id)) this.vpcs.set(v.id, v);
+    for (const g of o.securityGroups ?? []) this.securityGroups.set(g.id, g);
+    this.vpcNumbers = o.inventory.vpcNumbers ?? {};
     for (const s of o.services) this.services.set(s.id, s);
     for (const e of o.endpoints) this.endpoints.set(e.id, e);
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);

@@ -32,7 +32,24 @@ function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
     whitelist: e.whitelist,
     connection_cap: st.capOf(e.owner),
     account_id: st.accountsByName.get(e.owner)?.domain_id,
+    security_rules: securityRules(st, e),
   };
+}
+
+/**
+ * The ingress rules an endpoint's connections must match: those of its stored groups, a default
+ * group's "from its members" read as from its VPC's addresses (clients have no group here). null:
+ * none of its groups is stored (none given, or a config VPC's virtual default group): not enforced.
+ */
+function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_rules'] {
+  const groups = (e.security_groups ?? []).map((id) => st.securityGroups.get(id)).filter((g) => g !== undefined);
+  if (!groups.length) return null;
+  const out: Array<{ cidr: string; from_port: number; to_port: number }> = [];
+  for (const g of groups) {
+    if (g.default) out.push({ cidr: st.vpcs.get(g.vpc_id)?.cidr ?? '0.0.0.0/32', from_port: 0, to_port: 65535 });
+    for (const r of g.ingress) out.push({ cidr: r.cidr, from_port: r.from_port, to_port: r.to_port });
+  }
+  return out;
 }
 
 /** the real address each terminal port relays to */

@@ -154,6 +154,11 @@ export class TcpDataPlane implements DataPlane {
     if (event.kind === 'service') return Promise.resolve({ ok: true });
     if (event.kind === 'routing') {
       const view = event.view;
+      // VPCs come and go through the API: the view names every VPC there is now (isolation,
+      // simulated sources), over those the data plane started with
+      this.vpcBases.clear();
+      for (const v of this.o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
+      for (const v of view.vpcByNumber.values()) this.vpcBases.set(v.number, v.cidr.base);
       const prev = this.queues.get('routing') ?? Promise.resolve();
       const next = prev.then(() => this.gateway.apply(view));
       this.queues.set('routing', next.catch(() => undefined));

@@ -7,7 +7,7 @@ import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
-import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type RefusalReason } from './admission.js';
+import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
 import { CLOSE_REASONS, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
@@ -86,6 +86,10 @@ interface Listener {
   backend: Backend;
 }
 
+function gateRules(spec: LiveEndpoint): GateRule[] | null {
+  return spec.security_rules ? spec.security_rules.map((r) => ({ cidr: cidrOf(r.cidr), from: r.from_port, to: r.to_port })) : null;
+}
+
 /** client addresses a runtime remembers for its flow log records */
 const FLOW_SOURCES_KEPT = 1024;
 
@@ -95,6 +99,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   cap: number;
   whitelistEnabled: boolean;
   whitelist: Cidr[];
+  securityRules: GateRule[] | null;
   readonly vpcNumber: number;
   readonly vpcBase: number;
   readonly tally: EndpointTally;
@@ -118,6 +123,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.cap = spec.connection_cap;
     this.whitelistEnabled = spec.enable_whitelist;
     this.whitelist = spec.whitelist.map(cidrOf);
+    this.securityRules = gateRules(spec);
     this.vpcNumber = spec.vpc_number;
     this.vpcBase = cidrOf(spec.vpc_cidr).base;
     this.tally = tally;
@@ -158,6 +164,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.cap = spec.connection_cap;
     this.whitelistEnabled = spec.enable_whitelist;
     this.whitelist = spec.whitelist.map(cidrOf);
+    this.securityRules = gateRules(spec);
     return { ok: true };
   }
 
@@ -196,7 +203,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const ctx = this.ctx;
     const host = client.remoteAddress;
     const listener = this.listeners.get(port);
-    let reason = this.closing || !listener ? 'not_accepted' as const : admit(this, ctx.load, host, ctx.clientVpc(host));
+    let reason = this.closing || !listener ? 'not_accepted' as const : admit(this, ctx.load, host, ctx.clientVpc(host), port);
     let snatPort = 0;
     if (reason === null) {
       snatPort = this.ports.take();

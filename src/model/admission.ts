@@ -5,17 +5,24 @@
 // plane calls admit() for every connection and the path tracer calls it on the data plane's live
 // gate and load, so the two cannot disagree.
 import { isolationRefusal, type OnPremises } from './isolation.js';
-import { cidrContains, type Cidr } from '../net/cidr.js';
+import { cidrContains, ipToInt, isIpv4, type Cidr } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 
 export type RefusalReason =
   | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
-  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises' | 'error';
+  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises' | 'security_group' | 'error';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'cap', 'whitelist', 'policy', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
-  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises', 'error',
+  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises', 'security_group', 'error',
 ];
+
+/** an ingress rule of an endpoint's security groups: sources in `cidr` to terminal ports from-to */
+export interface GateRule {
+  readonly cidr: Cidr;
+  readonly from: number;
+  readonly to: number;
+}
 
 export interface DaemonLoad {
   /** connections open through the whole data plane */
@@ -37,13 +44,15 @@ export interface EndpointGate {
   /** the endpoint's VPC: its loopback number and network base */
   readonly vpcNumber: number;
   readonly vpcBase: number;
+  /** the ingress rules of the endpoint's security groups; null: no group is enforced (made without one, or through the Huawei API) */
+  readonly securityRules: readonly GateRule[] | null;
 }
 
 /**
  * Why a connection from `clientHost`, a client of VPC number `clientVpc` (null: outside every VPC),
  * must be refused, or null to admit it.
  */
-export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, clientVpc: number | null): RefusalReason | null {
+export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, clientVpc: number | null, port = 0): RefusalReason | null {
   const isolated = isolationRefusal(clientVpc, gate.vpcNumber, load.onPremises);
   if (isolated !== null) return isolated;
   if (load.active >= load.maxConnections) return 'daemon_limit';
@@ -51,6 +60,21 @@ export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, 
   if (load.active * 2 + load.listeners + 2 > load.fdBudget) return 'fd_limit';
   if (gate.active >= gate.cap) return 'cap';
   if (gate.whitelistEnabled && !whitelisted(gate, clientHost)) return 'whitelist';
+  if (gate.securityRules !== null && securityRule(gate, clientHost, port) === null) return 'security_group';
+  return null;
+}
+
+/**
+ * The first ingress rule that admits the client's simulated source address (a client outside every
+ * VPC: its own address) to the terminal port (the path tracer names it), or null.
+ */
+export function securityRule(gate: EndpointGate, clientHost: string, port: number): GateRule | null {
+  if (gate.securityRules === null) return null;
+  const parts = parseHostAddress(clientHost);
+  const v4 = clientHost.startsWith('::ffff:') ? clientHost.slice(7) : clientHost;
+  const ip = parts && parts.k === gate.vpcNumber ? simulatedAddress(gate.vpcBase, parts.low16) : isIpv4(v4) ? ipToInt(v4) : null;
+  if (ip === null) return null;
+  for (const r of gate.securityRules) if (port >= r.from && port <= r.to && cidrContains(r.cidr, ip)) return r;
   return null;
 }
 

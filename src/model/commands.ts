@@ -66,11 +66,14 @@ export interface CreateEndpointCommand {
   readonly policy?: unknown;
   readonly description?: string;
   readonly tags?: readonly TagInput[];
+  /** interface endpoints: the security groups whose ingress rules admit connections (the EC2 API's SecurityGroupIds) */
+  readonly securityGroups?: readonly string[];
 }
 
 export interface UpdateEndpointCommand {
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
+  readonly securityGroups?: readonly string[];
 }
 
 /** a provider's answer to an endpoint waiting on its service */
@@ -126,3 +129,49 @@ export type ElbResourceRef =
   | { readonly kind: 'loadbalancer'; readonly id: string }
   | { readonly kind: 'targetgroup'; readonly id: string }
   | { readonly kind: 'listener'; readonly loadBalancerId: string; readonly id: string };
+
+// ---- the network inventory made through an API (src/control/network.ts) ----------------------
+
+export interface CreateVpcCommand {
+  /** the dialect's ids (AWS: `vpc-`, `rtb-`, `sg-` + 17 hex) for the VPC, its main route table and its default security group */
+  readonly id: string;
+  readonly mainRouteTableId: string;
+  readonly defaultSecurityGroupId: string;
+  readonly cidr: string;
+  readonly tags?: readonly TagInput[];
+}
+
+export interface CreateSubnetCommand {
+  readonly id: string;
+  readonly vpcId: string;
+  readonly cidr: string;
+  /** one of the region's zones, checked by the dialect; absent: the first */
+  readonly availabilityZone: string;
+  readonly tags?: readonly TagInput[];
+}
+
+export interface CreateRouteTableCommand {
+  readonly id: string;
+  readonly vpcId: string;
+  readonly tags?: readonly TagInput[];
+}
+
+export interface CreateSecurityGroupCommand {
+  readonly id: string;
+  readonly vpcId: string;
+  readonly name: string;
+  readonly description: string;
+  readonly tags?: readonly TagInput[];
+}
+
+export interface SecurityGroupRuleInput {
+  readonly protocol: 'tcp' | '-1';
+  readonly fromPort: number;
+  readonly toPort: number;
+  readonly cidr: string;
+}
+
+export interface VpcAttributesInput {
+  readonly enableDnsSupport?: boolean;
+  readonly enableDnsHostnames?: boolean;
+}

@@ -66,6 +66,12 @@ export const ERROR_MESSAGES = {
   DuplicateListener: 'a listener on this port exists',
   InvalidTarget: 'invalid target',
   ResourceInUse: 'the resource is in use',
+  DependencyViolation: 'the resource has dependent resources: delete them first',
+  SecurityGroupNotFound: 'security group not found',
+  CidrConflict: 'the CIDR overlaps another one or is outside the range allowed',
+  DuplicateGroupName: 'a security group of that name already exists in the VPC',
+  DuplicateRule: 'the rule already exists',
+  RuleNotFound: 'no such rule in the security group',
 } as const satisfies Record<string, string>;
 
 export type ErrorName = keyof typeof ERROR_MESSAGES;

@@ -34,6 +34,8 @@ export interface LiveEndpoint {
   readonly enable_whitelist: boolean;
   readonly whitelist: readonly string[];
   readonly connection_cap: number;
+  /** the ingress rules of its security groups (a default group admits its VPC's addresses); absent or null: not enforced */
+  readonly security_rules?: ReadonlyArray<{ readonly cidr: string; readonly from_port: number; readonly to_port: number }> | null;
   /** the owner's account ID (domain_id): a flow log record's account-id */
   readonly account_id?: string;
 }

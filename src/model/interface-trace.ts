@@ -4,7 +4,7 @@
 // daemon-wide limit, the descriptor budget, the cap, the whitelist), then a SNAT source port. The
 // verdict comes from the same admit() the data plane calls for every connection, so the two
 // cannot disagree. Pure.
-import { admit, whitelistEntry, type RefusalReason } from './admission.js';
+import { admit, securityRule, whitelistEntry, type GateRule, type RefusalReason } from './admission.js';
 import type { LiveAdmission } from './events.js';
 import { daemonHeadroom, LIVE_ONLY_REFUSALS, loadRefusalText, type PathTrace } from './path-trace.js';
 import { PROXY_V2_MODES, type TcpProxy } from './types.js';
@@ -68,6 +68,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
           : input.vpcId === null ? 'no whitelist entry holds an on-premises client (entries are addresses of the endpoint\'s VPC)'
             : `no whitelist entry holds ${source}`,
     },
+    ...(live?.gate.securityRules ? { security_group: securityGroupTrace(live.gate.securityRules, securityRule(live.gate, input.clientHost, input.destinationPort), source, input.destinationPort) } : {}),
     listener: { address, bound, why: bound ? null : whyNotListening(input) },
     cap: { active, cap: live?.gate.cap ?? e.cap, headroom: Math.max(0, (live?.gate.cap ?? e.cap) - active) },
     daemon: live ? daemonHeadroom(live.load) : null,
@@ -90,9 +91,20 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
     const refusal = e.status !== 'accepted' || !live ? 'not_accepted' as const : null;
     return { ...at, verdict: 'refuse', outcome: 'connection_refused', refusal, reason: `${address}: nothing listens: ${at.listener.why}` };
   }
-  const refusal = admit(live.gate, live.load, input.clientHost, input.vpcNumber) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
+  const refusal = admit(live.gate, live.load, input.clientHost, input.vpcNumber, input.destinationPort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
   if (refusal === null) return { ...at, verdict: 'relay', outcome: 'relay', refusal: null, reason: `relayed through interface endpoint ${name}` };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusalText(refusal, input, at.cap.cap) };
+}
+
+const ruleText = (r: GateRule) => `tcp ${r.from === r.to ? r.from : `${r.from}-${r.to}`} from ${r.cidr.text}`;
+
+function securityGroupTrace(rules: readonly GateRule[], matched: GateRule | null, source: string, port: number): NonNullable<PathTrace['security_group']> {
+  return {
+    enforced: true,
+    rules: rules.map(ruleText),
+    matched: matched ? ruleText(matched) : null,
+    rule: matched ? `ingress rule ${ruleText(matched)} admits ${source} to port ${port}` : `no ingress rule of the endpoint's security groups admits ${source} to port ${port}`,
+  };
 }
 
 function whyNotListening(input: InterfaceTraceInput): string {
@@ -116,6 +128,8 @@ function refusalText(r: RefusalReason, input: InterfaceTraceInput, cap: number):
       return `the endpoint holds its cap of ${cap} connections`;
     case 'whitelist':
       return `whitelist: ${intToIp(input.sourceIp)} is not in the endpoint's whitelist`;
+    case 'security_group':
+      return `security group: no ingress rule admits ${intToIp(input.sourceIp)} to port ${input.destinationPort}`;
     case 'snat_exhausted':
       return `every SNAT source port of ${input.endpoint.snatIp} is in use`;
     default:

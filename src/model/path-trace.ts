@@ -24,6 +24,8 @@ export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service'
   readonly listener: { address: string; bound: boolean; why: string | null; error?: ResourceError } | null;
   /** interface endpoints only (null on a route): the whitelist, the backend and the source it sees */
   readonly whitelist: { enabled: boolean; entries: readonly string[]; matched: string | null; rule: string } | null;
+  /** interface endpoints with security groups (absent otherwise): the ingress rules, the one that admits the client, or why none does */
+  readonly security_group?: { enforced: boolean; rules: readonly string[]; matched: string | null; rule: string };
   readonly backend: { target: string; chosen_by: string } | null;
   readonly source: { snat_ip: string; snat_mode: 'kernel' | 'logical' | null; proxy_v2: boolean; seen_as: string } | null;
   /** refusals the trace cannot predict: only a live connect knows them */
@@ -66,7 +68,7 @@ export function routeTrace(d: RouteTraceInput, load: DaemonLoad, listener: NonNu
   }
   if (d.verdict === 'refuse') return { ...at, outcome: 'reset', refusal: routeRefusal(d) };
   // The internet path's own cap is dataplane.max_connections: the daemon-wide limit refuses first.
-  const gate = { active: d.cap?.active ?? 0, cap: d.cap?.cap ?? Infinity, whitelistEnabled: false, whitelist: [], vpcNumber: 0, vpcBase: 0 };
+  const gate = { active: d.cap?.active ?? 0, cap: d.cap?.cap ?? Infinity, whitelistEnabled: false, whitelist: [], vpcNumber: 0, vpcBase: 0, securityRules: null };
   const refusal = admit(gate, load, '', 0);
   if (refusal === null) return { ...at, outcome: 'relay', refusal: null };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: loadRefusalText(refusal, load) ?? d.reason };

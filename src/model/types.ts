@@ -42,6 +42,10 @@ export interface Subnet {
   readonly id: string;
   readonly cidr: string;
   readonly gateway_ip: string;
+  /** subnets made through the EC2 API: their zone, and AWS's reservation of the first four and the last address */
+  readonly availability_zone?: string;
+  readonly aws_reserved?: boolean;
+  readonly tags?: readonly Tag[];
 }
 
 export type RouteType = 'local' | 'igw' | 'blackhole' | 'gateway_endpoint';
@@ -59,6 +63,7 @@ export interface RouteTable {
   readonly default: boolean;
   readonly subnets: readonly string[];
   readonly routes: readonly Route[];
+  readonly tags?: readonly Tag[];
 }
 
 export interface Vpc {
@@ -70,6 +75,32 @@ export interface Vpc {
   readonly subnets: readonly Subnet[];
   readonly ports: readonly NetPort[];
   readonly route_tables: readonly RouteTable[];
+  /** 'api': made through an API (CreateVpc), deletable there; absent: declared in the config */
+  readonly origin?: 'api';
+  readonly enable_dns_support?: boolean;
+  readonly enable_dns_hostnames?: boolean;
+  readonly tags?: readonly Tag[];
+}
+
+/** one rule of a security group: tcp or every protocol (-1), a port range, a source (ingress) or destination (egress) CIDR */
+export interface SecurityGroupRule {
+  readonly protocol: 'tcp' | '-1';
+  readonly from_port: number;
+  readonly to_port: number;
+  readonly cidr: string;
+}
+
+export interface SecurityGroup {
+  readonly id: string;
+  readonly owner: string;
+  readonly vpc_id: string;
+  readonly name: string;
+  readonly description: string;
+  /** the VPC's default group: made with the VPC, deleted with it, never alone */
+  readonly default: boolean;
+  readonly ingress: readonly SecurityGroupRule[];
+  readonly egress: readonly SecurityGroupRule[];
+  readonly tags: readonly Tag[];
 }
 
 export interface PortMapping {
@@ -154,6 +185,8 @@ export interface Endpoint {
   readonly enable_dns: boolean;
   readonly whitelist: readonly string[];
   readonly enable_whitelist: boolean;
+  /** interface endpoints made through the EC2 API: their security groups (absent: none, as before issue 12's inventory) */
+  readonly security_groups?: readonly string[];
   readonly routetables: readonly string[];
   /** gateway endpoints: the endpoint policy (null: the default, allow all) */
   readonly policy_statement?: readonly unknown[] | null;

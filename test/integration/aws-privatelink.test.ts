@@ -4,19 +4,19 @@
 // bytes through it, reject cutting them, delete; a gateway endpoint with its route and prefix
 // list; the reads Terraform makes; every error these actions can give, as a 4xx that changes
 // nothing; a third account that sees none of it; and one world for both dialects.
-import net from 'node:net';
 import {
   AcceptVpcEndpointConnectionsCommand, CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, DescribeNetworkAclsCommand,
   DescribeNetworkInterfacesCommand, DescribePrefixListsCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointConnectionsCommand, DescribeVpcEndpointServiceConfigurationsCommand,
   DescribeVpcEndpointServicePermissionsCommand, DescribeVpcEndpointServicesCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, EC2Client,
-  ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand, RejectVpcEndpointConnectionsCommand, type EC2ServiceException,
+  ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand, RejectVpcEndpointConnectionsCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
 import { hostAddress } from '../../src/net/loopback.js';
 import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { attempt, refused } from './ec2-calls.js';
 
 const KEYS = {
   provider: { account_id: '111111111111', access_key_id: 'AKIAPROVIDER00000001', secret_access_key: 'provider-secret-key-0123456789abcdef' },
@@ -59,26 +59,6 @@ afterAll(async () => {
   await d?.stop();
   await backend?.close();
 });
-
-/** the SDK's error for a call that must fail: its code and HTTP status */
-async function refused(p: Promise<unknown>): Promise<{ code: string; status: number | undefined; message: string }> {
-  const err = await p.then(() => new Error('the call succeeded'), (e: unknown) => e);
-  if (!(err instanceof Error) || !('$metadata' in err)) throw err;
-  const e = err as EC2ServiceException;
-  return { code: e.name, status: e.$metadata.httpStatusCode, message: e.message };
-}
-
-/** bytes through host:port from a client bound at localAddress: 'relay' when they come back */
-function attempt(host: string, p: number, localAddress: string): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port: p, localAddress });
-    const done = (r: string) => { s.destroy(); resolve(r); };
-    s.on('connect', () => s.write('ping through privatelink'));
-    s.on('data', (b) => done(String(b) === 'ping through privatelink' ? 'relay' : `got ${String(b)}`));
-    s.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
-    s.on('close', () => done('closed'));
-  });
-}
 
 /** the provider's service through the Huawei API, approval on, client port `port` -> the echo backend */
 async function huaweiService(): Promise<{ id: string; awsName: string }> {

@@ -6,6 +6,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ControlPlane } from '../../src/control/control-plane.js';
 import { REFUSAL_REASONS, type RefusalReason } from '../../src/model/admission.js';
 import { LIVE_ONLY_REFUSALS } from '../../src/model/path-trace.js';
 import {
@@ -30,6 +31,8 @@ interface World {
   /** the loopback numbers of vpc-client (the consumer's) and vpc-provider-client */
   readonly k: number;
   readonly kOther: number;
+  /** the in-process daemon's control plane (in-process worlds only) */
+  readonly control?: ControlPlane;
 }
 
 interface WorldOptions {
@@ -64,7 +67,10 @@ async function inProcessWorld(o: WorldOptions = {}): Promise<World> {
   const d = await startTestDaemon(worldConfig(o, backend, publicPort));
   closers.push(() => d.stop());
   const vpcs = d.daemon.control.routing().vpcs;
-  return { url: d.url, provider: d.provider, consumer: d.consumer, port, publicPort, backend, k: vpcs.get('vpc-client')!.number, kOther: vpcs.get('vpc-provider-client')!.number };
+  return {
+    url: d.url, provider: d.provider, consumer: d.consumer, port, publicPort, backend, k: vpcs.get('vpc-client')!.number, kOther: vpcs.get('vpc-provider-client')!.number,
+    control: d.daemon.control,
+  };
 }
 
 /** vpcepd as a child process under `ulimit -n limit` */
@@ -272,6 +278,32 @@ const CASES: ReadonlyArray<{
       // a whitelist change reaches the data plane before the API answers, and the trace reads it there
       expect((await w.consumer.put(`/vpc-endpoints/${ep.id}`, { whitelist: ['10.0.1.0/28', '10.0.1.50'] })).status).toBe(200);
       expect(await agree(w, own(w, ep, '10.0.1.50'))).toMatchObject({ outcome: 'relay', whitelist: { matched: '10.0.1.50/32' } });
+      return refused;
+    },
+  },
+  {
+    refusal: 'security_group',
+    name: 'at an interface endpoint in a VPC made through the API, whose security group admits 10.50.1.0/28 to its port',
+    async run() {
+      const w = await inProcessWorld();
+      const c = w.control!;
+      const me = c.accountByName('consumer')!;
+      const service = (await endpoint(w)).endpoint_service_id as string;
+      await c.createVpc(me, { id: 'vpc-00000000000005001', mainRouteTableId: 'rtb-00000000000005001', defaultSecurityGroupId: 'sg-00000000000005000', cidr: '10.50.0.0/16' });
+      await c.createSubnet(me, { id: 'subnet-00000000000005001', vpcId: 'vpc-00000000000005001', cidr: '10.50.1.0/24', availabilityZone: 'sim-1a' });
+      await c.createSecurityGroup(me, { id: 'sg-00000000000005001', vpcId: 'vpc-00000000000005001', name: 'clients', description: 'x' });
+      await c.changeSecurityGroupRules(me, 'sg-00000000000005001', 'ingress', 'authorize', [{ protocol: 'tcp', fromPort: w.port, toPort: w.port, cidr: '10.50.1.0/28' }]);
+      const made = await c.createEndpoint(me, { serviceId: service, vpcId: 'vpc-00000000000005001', subnetId: 'subnet-00000000000005001', securityGroups: ['sg-00000000000005001'] }, { requirePrincipal: false });
+      const ep = await waitFor(() => { const e = c.ownEndpoint(me, made.id); return e.status === 'accepted' ? e : null; }, 5_000, 'endpoint accepted');
+      const k = c.routing().vpcs.get('vpc-00000000000005001')!.number;
+      const from = (source: string): Attempt => ({
+        api: w.consumer, query: { vpc_id: 'vpc-00000000000005001', source_ip: source, destination_ip: ep.ip, destination_port: w.port },
+        host: ep.host_ip!, port: w.port, localAddress: `127.${k}.${source.split('.').slice(2).join('.')}`, counted: ep.id,
+      });
+      const rule = `tcp ${w.port} from 10.50.1.0/28`;
+      expect(await agree(w, from('10.50.1.5'))).toMatchObject({ outcome: 'relay', security_group: { enforced: true, matched: rule } });
+      const refused = await agree(w, from('10.50.1.50'));
+      expect(refused.security_group).toMatchObject({ matched: null, rules: [rule] });
       return refused;
     },
   },

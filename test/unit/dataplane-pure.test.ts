@@ -65,7 +65,7 @@ describe('SNAT addresses and ports', () => {
 
 describe('admission', () => {
   const gate = (o: Partial<EndpointGate> = {}): EndpointGate => ({
-    active: 0, cap: 3000, whitelistEnabled: false, whitelist: [], vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'), ...o,
+    active: 0, cap: 3000, whitelistEnabled: false, whitelist: [], vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'), securityRules: null, ...o,
   });
   const load = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 0, onPremises: 'allow' as const };
 

@@ -28,7 +28,7 @@ describe('isolation rule', () => {
 
 describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () => {
   const gate = (o: Partial<EndpointGate> = {}): EndpointGate => ({
-    active: 0, cap: 3000, whitelistEnabled: false, whitelist: [], vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'), ...o,
+    active: 0, cap: 3000, whitelistEnabled: false, whitelist: [], vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'), securityRules: null, ...o,
   });
   const load: DaemonLoad = { active: 0, maxConnections: 100, fdBudget: 1000, listeners: 1, onPremises: 'allow' };
   const live = (g: Partial<EndpointGate> = {}, l: Partial<DaemonLoad> = {}): LiveAdmission => ({

@@ -13,7 +13,7 @@ import {
   applyFilters, awsServiceName, eachItem, awsType, baseEndpointDnsName, derivedId, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
   type FilterTable,
 } from './aws-render.js';
-import { defaultSecurityGroupId, eniIdOf } from './ec2-network.js';
+import { callerSecurityGroups, defaultSecurityGroupId, eniIdOf } from './ec2-network.js';
 import { newAwsId } from './ids.js';
 import type { XmlFields } from './xml.js';
 
@@ -91,7 +91,7 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
     policyDocument: policyDocument(e, call.control),
     routeTableIdSet: [...e.routetables],
     subnetIdSet: e.subnet_id ? [e.subnet_id] : [],
-    groupSet: iface ? [{ groupId: defaultSecurityGroupId(e.vpc_id), groupName: 'default' }] : [],
+    groupSet: iface ? groupsOf(e).map((id) => ({ groupId: id, groupName: groupNames(call).get(id) ?? 'default' })) : [],
     ipAddressType: 'ipv4',
     dnsOptions: iface ? { dnsRecordIpType: 'ipv4' } : undefined,
     privateDnsEnabled: e.enable_dns,
@@ -141,10 +141,19 @@ function checkRouteTables(vpc: Vpc, ids: readonly string[]): void {
   }
 }
 
-function checkSecurityGroups(vpc: Vpc, ids: readonly string[]): void {
-  const known = defaultSecurityGroupId(vpc.id);
+/** an interface endpoint's groups: those it was given, else (made before groups were kept, or through the Huawei API) its VPC's default one */
+export function groupsOf(e: Endpoint): readonly string[] {
+  return e.security_groups?.length ? e.security_groups : [defaultSecurityGroupId(e.vpc_id)];
+}
+
+function groupNames(call: AwsCall): Map<string, string> {
+  return new Map(callerSecurityGroups(call).map((g) => [g.id, g.name]));
+}
+
+function checkSecurityGroups(call: AwsCall, vpc: Vpc, ids: readonly string[]): void {
+  const known = new Set(callerSecurityGroups(call).filter((g) => g.vpc_id === vpc.id).map((g) => g.id));
   for (const id of ids) {
-    if (id !== known) throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${id}' does not exist in VPC '${vpc.id}' (vpcep-sim knows each VPC's default group only: ${known})`);
+    if (!known.has(id)) throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${id}' does not exist in VPC '${vpc.id}'`);
   }
 }
 
@@ -221,7 +230,9 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     // the domain gives an endpoint one ENI in one subnet (README "Supported actions")
     if (wanted.length > 1) throw new AwsRequestError('InvalidParameterValue', `vpcep-sim gives an interface endpoint one subnet, got ${wanted.length}: ${wanted.join(', ')}`);
     if (!vpc.subnets.some((s) => s.id === wanted[0])) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${wanted[0]}' does not exist in ${vpc.id}`);
-    checkSecurityGroups(vpc, groups);
+    checkSecurityGroups(call, vpc, groups);
+    // AWS: no group given, the VPC's default group
+    cmd.securityGroups = groups.length ? [...new Set(groups)] : [defaultSecurityGroupId(vpc.id)];
     if (policyText !== undefined && !isAllowAll(readPolicyDocument(policyText))) {
       throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint takes the default (allow-all) policy');
     }
@@ -281,13 +292,10 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
       ? `vpcep-sim gives an interface endpoint one subnet, fixed at its creation (${e.subnet_id}): create another endpoint for another subnet`
       : 'SubnetId applies to Interface endpoints only');
   }
-  const groups = changedSet(call, 'SecurityGroupId', iface ? [defaultSecurityGroupId(e.vpc_id)] : []);
-  checkSecurityGroups(vpc, groups.added);
-  if (groups.changed) {
-    throw new AwsRequestError('InvalidParameter', iface
-      ? `vpcep-sim knows each VPC's default security group only: an interface endpoint keeps ${defaultSecurityGroupId(e.vpc_id)}`
-      : 'SecurityGroupId applies to Interface endpoints only');
-  }
+  const groups = changedSet(call, 'SecurityGroupId', iface ? groupsOf(e) : []);
+  checkSecurityGroups(call, vpc, groups.added);
+  if (groups.changed && !iface) throw new AwsRequestError('InvalidParameter', 'SecurityGroupId applies to Interface endpoints only');
+  if (groups.changed && !groups.next.length) throw new AwsRequestError('InvalidParameter', 'An interface endpoint keeps at least one security group');
   const tables = changedSet(call, 'RouteTableId', e.routetables);
   if (tables.changed && iface) throw new AwsRequestError('InvalidParameter', 'RouteTableId applies to Gateway endpoints only');
   checkRouteTables(vpc, tables.added);
@@ -307,6 +315,7 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     throw new AwsRequestError('InvalidParameter', 'vpcep-sim endpoints are IPv4 only: DnsRecordIpType ipv4');
   }
   if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
+  if (groups.changed) await call.control.updateEndpoint(call.caller, e.id, { securityGroups: groups.next });
   if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);
   return { return: true };
 }

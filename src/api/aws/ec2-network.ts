@@ -4,10 +4,11 @@
 // neither, and nothing filters by them), the ENIs of interface endpoints, and the public services'
 // prefix lists. Ids the domain keeps (VPCs, subnets, route tables, prefix lists) are shown as they
 // are; what it has no id for gets a stable derived one (aws-render.ts derivedId).
-import type { Endpoint, Route, Vpc } from '../../model/types.js';
+import type { Endpoint, Route, SecurityGroup, SecurityGroupRule, Subnet, Vpc } from '../../model/types.js';
 import { cidrOf, lastAddress } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
-import { applyFilters, awsServiceName, derivedId, page, requireIds, subnetZone, type FilterTable } from './aws-render.js';
+import { applyFilters, awsServiceName, derivedId, page, requireIds, subnetZone, tagSet, type FilterTable } from './aws-render.js';
+import { availabilityZones } from './ec2-base.js';
 import type { XmlFields } from './xml.js';
 
 /** a VPC's default security group (the only one vpcep-sim knows) */
@@ -35,7 +36,7 @@ function byIds<T>(call: AwsCall, name: string, items: readonly T[], id: (x: T) =
 // ---- VPCs
 
 
-function vpcXml(v: Vpc, owner: string): XmlFields {
+export function vpcXml(v: Vpc, owner: string): XmlFields {
   return {
     vpcId: v.id,
     ownerId: owner,
@@ -45,7 +46,7 @@ function vpcXml(v: Vpc, owner: string): XmlFields {
     dhcpOptionsId: 'default',
     instanceTenancy: 'default',
     isDefault: false,
-    tagSet: [],
+    tagSet: tagSet(v.tags ?? []),
   };
 }
 
@@ -60,7 +61,7 @@ function describeVpcs(call: AwsCall): XmlFields {
     'owner-id': () => ownerOf(call),
     'dhcp-options-id': () => 'default',
   };
-  const out = page(applyFilters(vpcs, call.params.filters(), table, () => []), (v) => v.id, call.params);
+  const out = page(applyFilters(vpcs, call.params.filters(), table, (v) => v.tags ?? []), (v) => v.id, call.params);
   return { vpcSet: out.items.map((v) => vpcXml(v, ownerOf(call))), nextToken: out.nextToken };
 }
 
@@ -83,15 +84,25 @@ function describeVpcAttribute(call: AwsCall): XmlFields {
   if (!Object.hasOwn(VPC_ATTRIBUTES, attribute)) {
     throw new AwsRequestError('InvalidParameterValue', `Value (${attribute}) for parameter attribute is invalid. Valid: ${Object.keys(VPC_ATTRIBUTES).join(', ')}`);
   }
-  return { vpcId: v.id, [attribute]: { value: VPC_ATTRIBUTES[attribute]! } };
+  // a VPC made through the API keeps what ModifyVpcAttribute set; a config VPC: vpcep-sim's fixed values
+  const value = attribute === 'enableDnsSupport' ? v.enable_dns_support ?? VPC_ATTRIBUTES[attribute]!
+    : attribute === 'enableDnsHostnames' ? v.enable_dns_hostnames ?? VPC_ATTRIBUTES[attribute]!
+      : VPC_ATTRIBUTES[attribute]!;
+  return { vpcId: v.id, [attribute]: { value } };
 }
 
 // ---- subnets
 
-interface SubnetRow {
+export interface SubnetRow {
   readonly vpc: Vpc;
   readonly id: string;
   readonly cidr: string;
+  readonly subnet: Subnet;
+}
+
+/** a subnet's zone: the one it was made in through the API, else the region's first (the config gives none) */
+function zoneOf(region: string, s: Subnet): { name: string; id: string } {
+  return availabilityZones(region).find((z) => z.name === s.availability_zone) ?? subnetZone(region);
 }
 
 /** addresses an instance could still take: the subnet's, less AWS's five reserved ones and those in use */
@@ -104,38 +115,40 @@ function availableIps(call: AwsCall, row: SubnetRow): number {
 }
 
 function describeSubnets(call: AwsCall): XmlFields {
-  const rows: SubnetRow[] = call.control.vpcs(call.caller).flatMap((vpc) => vpc.subnets.map((s) => ({ vpc, id: s.id, cidr: s.cidr })));
+  const rows: SubnetRow[] = call.control.vpcs(call.caller).flatMap((vpc) => vpc.subnets.map((s) => ({ vpc, id: s.id, cidr: s.cidr, subnet: s })));
   const chosen = byIds(call, 'SubnetId', rows, (r) => r.id, 'InvalidSubnetID.NotFound', 'subnet ID');
-  const az = subnetZone(call.region).name;
   const table: FilterTable<SubnetRow> = {
     'subnet-id': (r) => r.id,
     'vpc-id': (r) => r.vpc.id,
     'cidr-block': (r) => r.cidr,
     'cidr': (r) => r.cidr,
-    'availability-zone': () => az,
+    'availability-zone': (r) => zoneOf(call.region, r.subnet).name,
+    'availability-zone-id': (r) => zoneOf(call.region, r.subnet).id,
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
     'default-for-az': () => 'false',
   };
-  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (r) => r.id, call.params);
+  const out = page(applyFilters(chosen, call.params.filters(), table, (r) => r.subnet.tags ?? []), (r) => r.id, call.params);
+  return { subnetSet: out.items.map((r) => subnetXml(call, r)), nextToken: out.nextToken };
+}
+
+export function subnetXml(call: AwsCall, r: SubnetRow): XmlFields {
+  const zone = zoneOf(call.region, r.subnet);
   return {
-    subnetSet: out.items.map((r) => ({
-      subnetId: r.id,
-      subnetArn: `arn:aws:ec2:${call.region}:${ownerOf(call)}:subnet/${r.id}`,
-      state: 'available',
-      vpcId: r.vpc.id,
-      cidrBlock: r.cidr,
-      ipv6CidrBlockAssociationSet: [],
-      availableIpAddressCount: availableIps(call, r),
-      availabilityZone: az,
-      availabilityZoneId: subnetZone(call.region).id,
-      defaultForAz: false,
-      mapPublicIpOnLaunch: false,
-      assignIpv6AddressOnCreation: false,
-      ownerId: ownerOf(call),
-      tagSet: [],
-    })),
-    nextToken: out.nextToken,
+    subnetId: r.id,
+    subnetArn: `arn:aws:ec2:${call.region}:${ownerOf(call)}:subnet/${r.id}`,
+    state: 'available',
+    vpcId: r.vpc.id,
+    cidrBlock: r.cidr,
+    ipv6CidrBlockAssociationSet: [],
+    availableIpAddressCount: availableIps(call, r),
+    availabilityZone: zone.name,
+    availabilityZoneId: zone.id,
+    defaultForAz: false,
+    mapPublicIpOnLaunch: false,
+    assignIpv6AddressOnCreation: false,
+    ownerId: ownerOf(call),
+    tagSet: tagSet(r.subnet.tags ?? []),
   };
 }
 
@@ -174,7 +187,7 @@ function describeRouteTables(call: AwsCall): XmlFields {
     'route.destination-prefix-list-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.destination),
     'owner-id': () => ownerOf(call),
   };
-  const out = page(applyFilters(tables, call.params.filters(), table, () => []), (t) => t.id, call.params);
+  const out = page(applyFilters(tables, call.params.filters(), table, (t) => t.tags ?? []), (t) => t.id, call.params);
   return {
     routeTableSet: out.items.map((t) => ({
       routeTableId: t.id,
@@ -186,45 +199,72 @@ function describeRouteTables(call: AwsCall): XmlFields {
         ...t.subnets.map((s) => ({ routeTableAssociationId: derivedId('rtbassoc', `${t.id}/${s}`), routeTableId: t.id, subnetId: s, main: false, associationState: { state: 'associated' } })),
       ],
       propagatingVgwSet: [],
-      tagSet: [],
+      tagSet: tagSet(t.tags ?? []),
     })),
     nextToken: out.nextToken,
   };
 }
 
-// ---- the virtual default security group and network ACL of each VPC
+// ---- security groups (each VPC's default one, virtual for config VPCs) and network ACLs
+
+/** a config VPC's default group has no document: shown with a derived id, all traffic from its members */
+function virtualDefaultGroup(v: Vpc, owner: string): SecurityGroup {
+  return {
+    id: defaultSecurityGroupId(v.id), owner, vpc_id: v.id, name: 'default', description: 'default VPC security group', default: true,
+    ingress: [], egress: [{ protocol: '-1', from_port: 0, to_port: 65535, cidr: '0.0.0.0/0' }], tags: [],
+  };
+}
+
+function permissionsXml(rules: readonly SecurityGroupRule[]): XmlFields[] {
+  return rules.map((r) => ({
+    ipProtocol: r.protocol,
+    ...(r.protocol === 'tcp' ? { fromPort: r.from_port, toPort: r.to_port } : {}),
+    groups: [], ipRanges: [{ cidrIp: r.cidr }], ipv6Ranges: [], prefixListIds: [],
+  }));
+}
+
+export function securityGroupXml(g: SecurityGroup, owner: string): XmlFields {
+  // AWS's default group lets in all traffic from members of the group
+  const members = g.default ? [{ ipProtocol: '-1', groups: [{ groupId: g.id, userId: owner }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }] : [];
+  return {
+    ownerId: owner,
+    groupId: g.id,
+    groupName: g.name,
+    groupDescription: g.description,
+    vpcId: g.vpc_id,
+    ipPermissions: [...members, ...permissionsXml(g.ingress)],
+    ipPermissionsEgress: permissionsXml(g.egress),
+    tagSet: tagSet(g.tags),
+  };
+}
+
+/** the caller's groups: stored ones, and the virtual default group of each config VPC */
+export function callerSecurityGroups(call: AwsCall): SecurityGroup[] {
+  const stored = call.control.securityGroups(call.caller);
+  const withDefault = new Set(stored.filter((g) => g.default).map((g) => g.vpc_id));
+  const virtual = call.control.vpcs(call.caller).filter((v) => !withDefault.has(v.id)).map((v) => virtualDefaultGroup(v, call.caller.name));
+  return [...virtual, ...stored];
+}
 
 function describeSecurityGroups(call: AwsCall): XmlFields {
-  const vpcs = call.control.vpcs(call.caller);
-  const groups = vpcs.map((v) => ({ id: defaultSecurityGroupId(v.id), vpc: v }));
+  const groups = callerSecurityGroups(call);
   let chosen = byIds(call, 'GroupId', groups, (g) => g.id, 'InvalidGroup.NotFound', 'security group');
   const names = call.params.stringList('GroupName');
-  if (names.some((n) => n !== 'default')) {
-    throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${names.find((n) => n !== 'default')}' does not exist (vpcep-sim knows each VPC's default group only)`);
-  }
-  const table: FilterTable<(typeof groups)[number]> = {
+  const unknown = names.find((n) => !groups.some((g) => g.name === n));
+  if (unknown !== undefined) throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${unknown.slice(0, 255)}' does not exist`);
+  if (names.length) chosen = chosen.filter((g) => names.includes(g.name));
+  const table: FilterTable<SecurityGroup> = {
     'group-id': (g) => g.id,
-    'group-name': () => 'default',
-    'vpc-id': (g) => g.vpc.id,
+    'group-name': (g) => g.name,
+    'vpc-id': (g) => g.vpc_id,
     'owner-id': () => ownerOf(call),
-    'description': () => 'default VPC security group',
+    'description': (g) => g.description,
+    'ip-permission.cidr': (g) => g.ingress.map((r) => r.cidr),
+    'egress.ip-permission.cidr': (g) => g.egress.map((r) => r.cidr),
   };
-  chosen = applyFilters(chosen, call.params.filters(), table, () => []);
+  chosen = applyFilters(chosen, call.params.filters(), table, (g) => g.tags);
   const out = page(chosen, (g) => g.id, call.params);
-  return {
-    securityGroupInfo: out.items.map((g) => ({
-      ownerId: ownerOf(call),
-      groupId: g.id,
-      groupName: 'default',
-      groupDescription: 'default VPC security group',
-      vpcId: g.vpc.id,
-      // AWS's default group: all traffic from members of the group, all traffic out
-      ipPermissions: [{ ipProtocol: '-1', groups: [{ groupId: g.id, userId: ownerOf(call) }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }],
-      ipPermissionsEgress: [{ ipProtocol: '-1', groups: [], ipRanges: [{ cidrIp: '0.0.0.0/0' }], ipv6Ranges: [], prefixListIds: [] }],
-      tagSet: [],
-    })),
-    nextToken: out.nextToken,
-  };
+  return { securityGroupInfo: out.items.map((g) => securityGroupXml(g, ownerOf(call))), nextToken: out.nextToken };
 }
 
 function describeNetworkAcls(call: AwsCall): XmlFields {

@@ -81,6 +81,12 @@ export const EC2_ERRORS = {
   DuplicateListener: { code: 'InvalidParameterValue', status: 400 },
   InvalidTarget: { code: 'InvalidParameterValue', status: 400 },
   ResourceInUse: { code: 'DependencyViolation', status: 400 },
+  DependencyViolation: { code: 'DependencyViolation', status: 400 },
+  SecurityGroupNotFound: { code: 'InvalidGroup.NotFound', status: 400 },
+  CidrConflict: { code: 'InvalidSubnet.Conflict', status: 400 },
+  DuplicateGroupName: { code: 'InvalidGroup.Duplicate', status: 400 },
+  DuplicateRule: { code: 'InvalidPermission.Duplicate', status: 400 },
+  RuleNotFound: { code: 'InvalidPermission.NotFound', status: 400 },
 } as const satisfies Record<ErrorName, AwsErrorEntry>;
 
 /**
@@ -134,6 +140,12 @@ const QUERY_ERRORS = {
   DuplicateListener: { code: 'DuplicateListener', status: 400 },
   InvalidTarget: { code: 'InvalidTarget', status: 400 },
   ResourceInUse: { code: 'ResourceInUse', status: 400 },
+  DependencyViolation: { code: 'ResourceInUse', status: 400 },
+  SecurityGroupNotFound: { code: 'InvalidSecurityGroup', status: 400 },
+  CidrConflict: { code: 'ValidationError', status: 400 },
+  DuplicateGroupName: { code: 'ValidationError', status: 400 },
+  DuplicateRule: { code: 'ValidationError', status: 400 },
+  RuleNotFound: { code: 'ValidationError', status: 400 },
 } as const satisfies Record<ErrorName, AwsErrorEntry>;
 
 export const ELBV2_ERRORS = QUERY_ERRORS satisfies Record<ErrorName, AwsErrorEntry>;

@@ -115,6 +115,16 @@ export const HUAWEI_ERRORS = {
   DuplicateListener: { code: 'EndPoint.3044', status: 400 },
   InvalidTarget: { code: 'EndPoint.0002', status: 400 },
   ResourceInUse: { code: 'EndPoint.3006', status: 409 },
+  // The network inventory is made through the EC2 API only; Huawei's VPCEP API has no codes for it.
+  // A resource still in use: as a service still used by endpoints (EndPoint.3006, 409).
+  DependencyViolation: { code: 'EndPoint.3006', status: 409 },
+  // a security group that does not exist: Huawei's generic "resource does not exist"
+  SecurityGroupNotFound: { code: 'EndPoint.0005', status: 404 },
+  // a bad CIDR, name or rule: an invalid parameter
+  CidrConflict: { code: 'EndPoint.0002', status: 400 },
+  DuplicateGroupName: { code: 'EndPoint.0002', status: 400 },
+  DuplicateRule: { code: 'EndPoint.0002', status: 400 },
+  RuleNotFound: { code: 'EndPoint.0002', status: 400 },
 } as const satisfies Record<HuaweiErrorName, { code: `EndPoint.${string}`; status: number }>;
 
 /** an error as Huawei answers it: its status and exactly {error_code, error_msg} */

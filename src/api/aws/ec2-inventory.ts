@@ -1,0 +1,261 @@
+// EC2's network inventory writes (issue 12: "a stack is built through the API as Terraform does"):
+// VPCs, subnets, route tables and their associations and routes, security groups and their rules.
+// Each maps to a neutral command of src/control/network.ts with the ids made here (`vpc-`,
+// `subnet-`, `rtb-`, `sg-` + 17 hex); the reads are ec2-network.ts's, which show these resources
+// with the config's. A VPC's default security group has the derived id the reads show for a config
+// VPC's (ec2-network.ts defaultSecurityGroupId), so endpoints name it the same way in either VPC.
+import type { SecurityGroupRuleInput } from '../../model/commands.js';
+import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
+import { derivedId, tagsOfSpecifications } from './aws-render.js';
+import { availabilityZones } from './ec2-base.js';
+import { callerSecurityGroups, defaultSecurityGroupId, securityGroupXml, subnetXml, vpcXml } from './ec2-network.js';
+import { newAwsId } from './ids.js';
+import type { QueryParams } from './query.js';
+import type { XmlFields } from './xml.js';
+
+const done = (): XmlFields => ({ return: true });
+
+function refuseUnsupported(p: QueryParams, names: readonly string[]): void {
+  for (const n of names) {
+    if (p.has(n)) throw new AwsRequestError('InvalidParameterValue', `${n} is not supported by vpcep-sim (IPv4 CIDR blocks only)`);
+  }
+}
+
+// ---- VPCs
+
+async function createVpc(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  refuseUnsupported(p, ['AmazonProvidedIpv6CidrBlock', 'Ipv4IpamPoolId', 'Ipv6IpamPoolId', 'Ipv6CidrBlock', 'Ipv6Pool']);
+  const id = newAwsId('vpc');
+  const v = await call.control.createVpc(call.caller, {
+    id,
+    mainRouteTableId: newAwsId('rtb'),
+    defaultSecurityGroupId: defaultSecurityGroupId(id),
+    cidr: p.requiredString('CidrBlock'),
+    tags: tagsOfSpecifications(p, 'vpc'),
+  });
+  return { vpc: vpcXml(v, call.accountId) };
+}
+
+async function deleteVpc(call: AwsCall): Promise<XmlFields> {
+  await call.control.deleteVpc(call.caller, call.params.requiredString('VpcId'));
+  return done();
+}
+
+/** one attribute per call, as AWS takes it: `EnableDnsSupport.Value` or `EnableDnsHostnames.Value` */
+async function modifyVpcAttribute(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const support = p.struct('EnableDnsSupport')?.bool('Value');
+  const hostnames = p.struct('EnableDnsHostnames')?.bool('Value');
+  refuseUnsupported(p, ['EnableNetworkAddressUsageMetrics']);
+  if ((support === undefined) === (hostnames === undefined)) {
+    throw new AwsRequestError('InvalidParameterCombination', 'Exactly one of EnableDnsSupport.Value and EnableDnsHostnames.Value must be given');
+  }
+  await call.control.modifyVpcAttributes(call.caller, p.requiredString('VpcId'), { enableDnsSupport: support, enableDnsHostnames: hostnames });
+  return done();
+}
+
+// ---- subnets
+
+function zoneOfRequest(call: AwsCall): string {
+  const zones = availabilityZones(call.region);
+  const name = call.params.string('AvailabilityZone');
+  const zoneId = call.params.string('AvailabilityZoneId');
+  if (name !== undefined && zoneId !== undefined) throw new AwsRequestError('InvalidParameterCombination', 'Give AvailabilityZone or AvailabilityZoneId, not both');
+  if (name !== undefined) {
+    if (!zones.some((z) => z.name === name)) throw new AwsRequestError('InvalidParameterValue', `Value (${name.slice(0, 60)}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: ${zones.map((z) => z.name).join(', ')}.`);
+    return name;
+  }
+  if (zoneId !== undefined) {
+    const z = zones.find((x) => x.id === zoneId);
+    if (!z) throw new AwsRequestError('InvalidParameterValue', `Value (${zoneId.slice(0, 60)}) for parameter availabilityZoneId is invalid: one of ${zones.map((x) => x.id).join(', ')}`);
+    return z.name;
+  }
+  return zones[0]!.name;
+}
+
+async function createSubnet(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  refuseUnsupported(p, ['Ipv6CidrBlock', 'Ipv4IpamPoolId', 'Ipv6IpamPoolId', 'Ipv6Native', 'OutpostArn']);
+  const vpcId = p.requiredString('VpcId');
+  const subnet = await call.control.createSubnet(call.caller, {
+    id: newAwsId('subnet'), vpcId, cidr: p.requiredString('CidrBlock'), availabilityZone: zoneOfRequest(call), tags: tagsOfSpecifications(p, 'subnet'),
+  });
+  const vpc = call.control.vpcs(call.caller).find((v) => v.id === vpcId)!;
+  return { subnet: subnetXml(call, { vpc, id: subnet.id, cidr: subnet.cidr, subnet }) };
+}
+
+async function deleteSubnet(call: AwsCall): Promise<XmlFields> {
+  await call.control.deleteSubnet(call.caller, call.params.requiredString('SubnetId'));
+  return done();
+}
+
+// ---- route tables
+
+async function createRouteTable(call: AwsCall): Promise<XmlFields> {
+  const vpcId = call.params.requiredString('VpcId');
+  const t = await call.control.createRouteTable(call.caller, { id: newAwsId('rtb'), vpcId, tags: tagsOfSpecifications(call.params, 'route-table') });
+  return {
+    routeTable: {
+      routeTableId: t.id, vpcId, ownerId: call.accountId,
+      routeSet: t.routes.map((r) => ({ destinationCidrBlock: r.destination, gatewayId: 'local', state: 'active', origin: 'CreateRouteTable' })),
+      associationSet: [], propagatingVgwSet: [], tagSet: (t.tags ?? []).map((x) => ({ key: x.key, value: x.value })),
+    },
+  };
+}
+
+async function deleteRouteTable(call: AwsCall): Promise<XmlFields> {
+  await call.control.deleteRouteTable(call.caller, call.params.requiredString('RouteTableId'));
+  return done();
+}
+
+/** the association ids the reads show (ec2-network.ts: derived from table and subnet) */
+const associationId = (tableId: string, subnetId: string) => derivedId('rtbassoc', `${tableId}/${subnetId}`);
+
+function associationOf(call: AwsCall, id: string): { tableId: string; subnetId: string | null } {
+  for (const t of call.control.routeTables(call.caller)) {
+    if (t.default && derivedId('rtbassoc', t.id) === id) return { tableId: t.id, subnetId: null };
+    const subnetId = t.subnets.find((s) => associationId(t.id, s) === id);
+    if (subnetId) return { tableId: t.id, subnetId };
+  }
+  throw new AwsRequestError('InvalidAssociationID.NotFound', `The association ID '${id.slice(0, 60)}' does not exist`);
+}
+
+async function associateRouteTable(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  refuseUnsupported(p, ['GatewayId']);
+  const tableId = p.requiredString('RouteTableId');
+  const subnetId = p.requiredString('SubnetId');
+  // AWS: a subnet already associated explicitly is Resource.AlreadyAssociated
+  const current = call.control.routeTables(call.caller).find((t) => !t.default && t.subnets.includes(subnetId));
+  if (current) throw new AwsRequestError('Resource.AlreadyAssociated', `the specified association for route table ${current.id} conflicts with an existing association`);
+  await call.control.associateRouteTable(call.caller, subnetId, tableId);
+  return { associationId: associationId(tableId, subnetId), associationState: { state: 'associated' } };
+}
+
+async function disassociateRouteTable(call: AwsCall): Promise<XmlFields> {
+  const a = associationOf(call, call.params.requiredString('AssociationId'));
+  if (a.subnetId === null) throw new AwsRequestError('InvalidParameterValue', 'The main route table association cannot be disassociated: replace it instead');
+  await call.control.associateRouteTable(call.caller, a.subnetId, null);
+  return done();
+}
+
+async function replaceRouteTableAssociation(call: AwsCall): Promise<XmlFields> {
+  const a = associationOf(call, call.params.requiredString('AssociationId'));
+  if (a.subnetId === null) throw new AwsRequestError('UnsupportedOperation', 'vpcep-sim keeps each VPC\'s main route table: its main association cannot be replaced');
+  const tableId = call.params.requiredString('RouteTableId');
+  await call.control.associateRouteTable(call.caller, a.subnetId, tableId);
+  return { newAssociationId: associationId(tableId, a.subnetId), associationState: { state: 'associated' } };
+}
+
+/** the targets vpcep-sim routes: an internet gateway; others (NAT, peering, instances, ...) it does not simulate */
+const UNSUPPORTED_TARGETS = ['NatGatewayId', 'InstanceId', 'NetworkInterfaceId', 'VpcPeeringConnectionId', 'TransitGatewayId', 'LocalGatewayId',
+  'CarrierGatewayId', 'EgressOnlyInternetGatewayId', 'VpcEndpointId', 'CoreNetworkArn', 'DestinationIpv6CidrBlock', 'DestinationPrefixListId'];
+
+async function createRoute(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  refuseUnsupported(p, UNSUPPORTED_TARGETS);
+  const gateway = p.requiredString('GatewayId');
+  if (!gateway.startsWith('igw-')) throw new AwsRequestError('InvalidGatewayID.NotFound', `The gateway ID '${gateway.slice(0, 60)}' does not exist: vpcep-sim routes to internet gateways (igw-...) only`);
+  await call.control.updateRouteTable(call.caller, p.requiredString('RouteTableId'), {
+    add: [{ destination: p.requiredString('DestinationCidrBlock'), type: 'igw', nexthop: gateway }],
+  });
+  return done();
+}
+
+async function deleteRoute(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  refuseUnsupported(p, ['DestinationIpv6CidrBlock', 'DestinationPrefixListId']);
+  await call.control.updateRouteTable(call.caller, p.requiredString('RouteTableId'), { del: [{ destination: p.requiredString('DestinationCidrBlock') }] });
+  return done();
+}
+
+// ---- security groups
+
+function text(p: QueryParams, name: string): string {
+  const v = p.requiredString(name);
+  if (v.length > 255) throw new AwsRequestError('InvalidParameterValue', `${name} is longer than 255 characters`);
+  return v;
+}
+
+async function createSecurityGroup(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  if (!p.has('VpcId')) throw new AwsRequestError('VPCIdNotSpecified', 'No default VPC for this user: give VpcId');
+  const g = await call.control.createSecurityGroup(call.caller, {
+    id: newAwsId('sg'), vpcId: p.requiredString('VpcId'), name: text(p, 'GroupName'), description: text(p, 'GroupDescription'),
+    tags: tagsOfSpecifications(p, 'security-group'),
+  });
+  return { return: true, groupId: g.id, tagSet: g.tags.map((t) => ({ key: t.key, value: t.value })) };
+}
+
+/** GroupId, or GroupName among the caller's groups (AWS: a name is looked up in the default VPC; there is none, so in any VPC when unique) */
+function groupIdOf(call: AwsCall): string {
+  const p = call.params;
+  const id = p.string('GroupId');
+  if (id !== undefined) return id;
+  const name = p.string('GroupName');
+  if (name === undefined) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter GroupId');
+  const found = callerSecurityGroups(call).filter((g) => g.name === name);
+  if (found.length !== 1) throw new AwsRequestError(found.length ? 'VPCIdNotSpecified' : 'InvalidGroup.NotFound', `The security group '${name.slice(0, 255)}' ${found.length ? 'is in several VPCs: give GroupId' : 'does not exist'}`);
+  return found[0]!.id;
+}
+
+async function deleteSecurityGroup(call: AwsCall): Promise<XmlFields> {
+  await call.control.deleteSecurityGroup(call.caller, groupIdOf(call));
+  return done();
+}
+
+function port(p: QueryParams, name: string): number {
+  const v = p.int(name, { min: -1, max: 65535 });
+  if (v === undefined) throw new AwsRequestError('MissingParameter', `The request must contain the parameter ${p.wireName(name)} for a tcp rule`);
+  return v;
+}
+
+/** `IpPermissions.N` (or the older top-level IpProtocol/FromPort/ToPort/CidrIp): tcp or -1, by CIDR */
+function rulesOf(p: QueryParams): SecurityGroupRuleInput[] {
+  const perms = p.structList('IpPermissions');
+  const sources = perms.length ? perms : p.has('IpProtocol') ? [p] : [];
+  if (!sources.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter IpPermissions');
+  const out: SecurityGroupRuleInput[] = [];
+  for (const perm of sources) {
+    const raw = perm.requiredString('IpProtocol').toLowerCase();
+    const protocol = raw === 'tcp' || raw === '6' ? 'tcp' : raw === '-1' || raw === 'all' ? '-1' : null;
+    if (protocol === null) throw new AwsRequestError('InvalidParameterValue', `Invalid value '${raw.slice(0, 20)}' for IP protocol: vpcep-sim relays TCP only (tcp, 6 or -1)`);
+    for (const other of ['UserIdGroupPairs', 'Ipv6Ranges', 'PrefixListIds']) {
+      if (perm.structList(other).length) throw new AwsRequestError('InvalidParameterValue', `${other} is not supported by vpcep-sim: rules name IPv4 CIDR blocks (IpRanges)`);
+    }
+    const cidrs = perm === p ? [p.requiredString('CidrIp')] : perm.structList('IpRanges').map((r) => r.requiredString('CidrIp'));
+    if (!cidrs.length) throw new AwsRequestError('MissingParameter', 'The request must contain IpRanges with a CidrIp');
+    const [fromPort, toPort] = protocol === 'tcp' ? [port(perm, 'FromPort'), port(perm, 'ToPort')] : [0, 65535];
+    for (const cidr of cidrs) out.push({ protocol, fromPort, toPort, cidr });
+  }
+  return out;
+}
+
+function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revoke') {
+  return async (call: AwsCall): Promise<XmlFields> => {
+    await call.control.changeSecurityGroupRules(call.caller, groupIdOf(call), direction, action, rulesOf(call.params));
+    return done();
+  };
+}
+
+export const EC2_INVENTORY_ACTIONS = {
+  CreateVpc: createVpc,
+  DeleteVpc: deleteVpc,
+  ModifyVpcAttribute: modifyVpcAttribute,
+  CreateSubnet: createSubnet,
+  DeleteSubnet: deleteSubnet,
+  CreateRouteTable: createRouteTable,
+  DeleteRouteTable: deleteRouteTable,
+  AssociateRouteTable: associateRouteTable,
+  DisassociateRouteTable: disassociateRouteTable,
+  ReplaceRouteTableAssociation: replaceRouteTableAssociation,
+  CreateRoute: createRoute,
+  DeleteRoute: deleteRoute,
+  CreateSecurityGroup: createSecurityGroup,
+  DeleteSecurityGroup: deleteSecurityGroup,
+  AuthorizeSecurityGroupIngress: ruleAction('ingress', 'authorize'),
+  AuthorizeSecurityGroupEgress: ruleAction('egress', 'authorize'),
+  RevokeSecurityGroupIngress: ruleAction('ingress', 'revoke'),
+  RevokeSecurityGroupEgress: ruleAction('egress', 'revoke'),
+} as const satisfies ActionTable;

@@ -1,0 +1,339 @@
+// The network inventory made through an API (issue 12: "a stack is built through the API as
+// Terraform does"): VPCs, their subnets and route tables, and security groups. Config VPCs stay the
+// config's (src/control/inventory.ts): nothing here changes or deletes them, but security groups may
+// be made in them. A VPC made here gets its loopback number like a config VPC (the lowest one never
+// handed out, kept in meta `vpc_numbers` so that no later config VPC takes it) and is stored whole
+// (kind `apivpc`: subnets and route tables inside); security groups are documents of their own.
+import type {
+  CreateRouteTableCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, SecurityGroupRuleInput, TagInput, VpcAttributesInput,
+} from '../model/commands.js';
+import { gatewayOf } from '../model/config.js';
+import { DEFAULTS } from '../model/defaults.js';
+import { DomainError } from '../model/errors.js';
+import { applyTags } from '../model/rules.js';
+import type { Account, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, Vpc } from '../model/types.js';
+import { cidrCovers, cidrOf, cidrsOverlap, parseCidr, SNAT_RANGE, type Cidr } from '../net/cidr.js';
+import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
+import type { Change } from '../store/store.js';
+import type { ControlState } from './state.js';
+import { pushEndpoint, pushRouting } from './transitions.js';
+
+/** AWS: a VPC's or subnet's IPv4 block is /16 to /28 */
+const MIN_PREFIX = 16;
+const MAX_PREFIX = 28;
+
+const tagsOf = (tags: readonly TagInput[] | undefined): Tag[] => applyTags([], 'create', tags ?? [], DEFAULTS.limits.tagsPerResource);
+
+function blockOf(text: string, what: string): Cidr {
+  const p = parseCidr(text, { strict: true });
+  if (!p.ok) throw new DomainError('InvalidParameter', `${what} ${JSON.stringify(text).slice(0, 60)}: ${p.reason}`);
+  if (p.cidr.prefix < MIN_PREFIX || p.cidr.prefix > MAX_PREFIX) {
+    throw new DomainError('InvalidParameter', `${what} ${p.cidr.text}: the block must be between /${MIN_PREFIX} and /${MAX_PREFIX}`);
+  }
+  return p.cidr;
+}
+
+/** the caller's VPC; another account's does not exist for it */
+function ownVpc(st: ControlState, caller: Account, id: string): Vpc {
+  const v = st.vpcs.get(id);
+  if (!v || v.account !== caller.name) throw new DomainError('VpcNotFound', `The vpc ID '${id}' does not exist`);
+  return v;
+}
+
+/** a VPC of the caller made through the API: config VPCs are the config's to change */
+function apiVpc(st: ControlState, caller: Account, id: string, doing: string): Vpc {
+  const v = ownVpc(st, caller, id);
+  if (v.origin !== 'api') {
+    throw new DomainError('OperatorOwned', `VPC ${id} is declared in the config file: ${doing} there (only VPCs made through the API change through it)`);
+  }
+  return v;
+}
+
+function subnetOf(st: ControlState, caller: Account, id: string): { vpc: Vpc; subnet: Subnet } {
+  for (const vpc of st.vpcs.values()) {
+    if (vpc.account !== caller.name) continue;
+    const subnet = vpc.subnets.find((s) => s.id === id);
+    if (subnet) return { vpc, subnet };
+  }
+  throw new DomainError('SubnetNotFound', `The subnet ID '${id}' does not exist`);
+}
+
+function tableOfCaller(st: ControlState, caller: Account, id: string): { vpc: Vpc; table: RouteTable } {
+  for (const vpc of st.vpcs.values()) {
+    if (vpc.account !== caller.name) continue;
+    const table = vpc.route_tables.find((t) => t.id === id);
+    if (table) return { vpc, table };
+  }
+  throw new DomainError('RouteTableNotFound', `The routeTable ID '${id}' does not exist`);
+}
+
+function checkNewId(st: ControlState, id: string): void {
+  const taken = st.vpcs.has(id) || st.securityGroups.has(id)
+    || [...st.vpcs.values()].some((v) => v.subnets.some((s) => s.id === id) || v.route_tables.some((t) => t.id === id));
+  if (taken) throw new DomainError('InvalidParameter', `id ${id} is already taken`);
+}
+
+/** the lowest loopback number never handed out (config VPCs' numbers stay theirs even while they are out of the config) */
+function newVpcNumber(st: ControlState): number {
+  const used = new Set([...Object.values(st.vpcNumbers), ...[...st.vpcs.values()].map((v) => v.number)]);
+  for (let n = MIN_VPC_NUMBER; n <= MAX_VPC_NUMBER; n++) if (!used.has(n)) return n;
+  throw new DomainError('QuotaExceeded', `every loopback number ${MIN_VPC_NUMBER}-${MAX_VPC_NUMBER} is taken: no more VPCs`);
+}
+
+const vpcChange = (v: Vpc): Change => ({ kind: 'apivpc', id: v.id, value: v });
+const sgChange = (g: SecurityGroup): Change => ({ kind: 'securitygroup', id: g.id, value: g });
+
+// ---- VPCs ------------------------------------------------------------------------------------
+
+export async function createVpc(st: ControlState, caller: Account, cmd: CreateVpcCommand): Promise<Vpc> {
+  const vpc = await st.serial(async () => {
+    const cidr = blockOf(cmd.cidr, 'CidrBlock');
+    if (cidrsOverlap(cidr, SNAT_RANGE)) {
+      throw new DomainError('CidrConflict', `CidrBlock ${cidr.text} overlaps ${SNAT_RANGE.text}, the range endpoints' connections come from`);
+    }
+    for (const id of [cmd.id, cmd.mainRouteTableId, cmd.defaultSecurityGroupId]) checkNewId(st, id);
+    const tags = tagsOf(cmd.tags);
+    const number = newVpcNumber(st);
+    const v: Vpc = {
+      id: cmd.id, account: caller.name, cidr: cidr.text, number, subnets: [], ports: [], origin: 'api',
+      route_tables: [{ id: cmd.mainRouteTableId, default: true, subnets: [], routes: [{ destination: cidr.text, type: 'local', owner: 'system' }], tags: [] }],
+      enable_dns_support: true, enable_dns_hostnames: false, tags,
+    };
+    // AWS's default group: all egress; its ingress (from its own members) has no CIDR form here
+    const sg: SecurityGroup = {
+      id: cmd.defaultSecurityGroupId, owner: caller.name, vpc_id: v.id, name: 'default', description: 'default VPC security group',
+      default: true, ingress: [], egress: [{ protocol: '-1', from_port: 0, to_port: 65535, cidr: '0.0.0.0/0' }], tags: [],
+    };
+    const numbers = { ...st.vpcNumbers, [v.id]: number };
+    await st.commit([vpcChange(v), sgChange(sg), { kind: 'meta', id: 'vpc_numbers', value: numbers }], () => {
+      st.vpcs.set(v.id, v);
+      st.securityGroups.set(sg.id, sg);
+      st.vpcNumbers = numbers;
+    });
+    return v;
+  });
+  // the data plane learns the VPC's number (isolation, simulated sources) with the routing view
+  await pushRouting(st);
+  return vpc;
+}
+
+export async function deleteVpc(st: ControlState, caller: Account, id: string): Promise<void> {
+  await st.serial(async () => {
+    const v = apiVpc(st, caller, id, 'remove it');
+    const why: string[] = [];
+    if (v.subnets.length) why.push(`subnets ${v.subnets.map((s) => s.id).join(', ')}`);
+    const endpoints = [...st.endpoints.values()].filter((e) => e.vpc_id === id).map((e) => e.id);
+    if (endpoints.length) why.push(`endpoints ${endpoints.join(', ')}`);
+    const services = [...st.services.values()].filter((s) => s.vpc_id === id).map((s) => s.id);
+    if (services.length) why.push(`endpoint services ${services.join(', ')}`);
+    const tables = v.route_tables.filter((t) => !t.default).map((t) => t.id);
+    if (tables.length) why.push(`route tables ${tables.join(', ')}`);
+    const groups = [...st.securityGroups.values()].filter((g) => g.vpc_id === id && !g.default).map((g) => g.id);
+    if (groups.length) why.push(`security groups ${groups.join(', ')}`);
+    if (why.length) throw new DomainError('DependencyViolation', `The vpc '${id}' has dependencies and cannot be deleted: ${why.join('; ')}`);
+    const defaults = [...st.securityGroups.values()].filter((g) => g.vpc_id === id);
+    const numbers = { ...st.vpcNumbers };
+    delete numbers[id];
+    const changes: Change[] = [
+      { kind: 'apivpc', id, value: null },
+      ...defaults.map((g): Change => ({ kind: 'securitygroup', id: g.id, value: null })),
+      ...v.route_tables.filter((t) => st.userRoutes.has(t.id)).map((t): Change => ({ kind: 'routetable', id: t.id, value: null })),
+      { kind: 'meta', id: 'vpc_numbers', value: numbers },
+    ];
+    await st.commit(changes, () => {
+      st.vpcs.delete(id);
+      for (const g of defaults) st.securityGroups.delete(g.id);
+      for (const t of v.route_tables) st.userRoutes.delete(t.id);
+      st.vpcNumbers = numbers;
+    });
+  });
+  await pushRouting(st);
+}
+
+export async function modifyVpcAttributes(st: ControlState, caller: Account, id: string, a: VpcAttributesInput): Promise<Vpc> {
+  return st.serial(async () => {
+    const v = apiVpc(st, caller, id, 'its DNS attributes are fixed');
+    const next: Vpc = {
+      ...v,
+      ...(a.enableDnsSupport !== undefined ? { enable_dns_support: a.enableDnsSupport } : {}),
+      ...(a.enableDnsHostnames !== undefined ? { enable_dns_hostnames: a.enableDnsHostnames } : {}),
+    };
+    // AWS: hostnames need DNS support
+    if (next.enable_dns_hostnames && next.enable_dns_support === false) {
+      throw new DomainError('InvalidParameter', 'enableDnsHostnames requires enableDnsSupport');
+    }
+    await st.commit([vpcChange(next)], () => st.vpcs.set(id, next));
+    return next;
+  });
+}
+
+// ---- subnets ---------------------------------------------------------------------------------
+
+export async function createSubnet(st: ControlState, caller: Account, cmd: CreateSubnetCommand): Promise<Subnet> {
+  return st.serial(async () => {
+    const v = apiVpc(st, caller, cmd.vpcId, 'declare its subnets there');
+    const cidr = blockOf(cmd.cidr, 'CidrBlock');
+    if (!cidrCovers(cidrOf(v.cidr), cidr)) throw new DomainError('CidrConflict', `The CIDR '${cidr.text}' is invalid for VPC ${v.id} (${v.cidr})`);
+    const clash = v.subnets.find((s) => cidrsOverlap(cidrOf(s.cidr), cidr));
+    if (clash) throw new DomainError('CidrConflict', `The CIDR '${cidr.text}' conflicts with subnet ${clash.id} (${clash.cidr})`);
+    checkNewId(st, cmd.id);
+    const subnet: Subnet = {
+      id: cmd.id, cidr: cidr.text, gateway_ip: gatewayOf(cidr), availability_zone: cmd.availabilityZone, aws_reserved: true, tags: tagsOf(cmd.tags),
+    };
+    const next: Vpc = { ...v, subnets: [...v.subnets, subnet] };
+    await st.commit([vpcChange(next)], () => st.vpcs.set(v.id, next));
+    return subnet;
+  });
+}
+
+export async function deleteSubnet(st: ControlState, caller: Account, id: string): Promise<void> {
+  await st.serial(async () => {
+    const { vpc } = subnetOf(st, caller, id);
+    apiVpc(st, caller, vpc.id, 'remove its subnets there');
+    const endpoints = [...st.endpoints.values()].filter((e) => e.subnet_id === id).map((e) => e.id);
+    if (endpoints.length) throw new DomainError('DependencyViolation', `The subnet '${id}' has dependencies and cannot be deleted: endpoints ${endpoints.join(', ')}`);
+    // AWS drops the subnet's route-table association with it
+    const next: Vpc = {
+      ...vpc,
+      subnets: vpc.subnets.filter((s) => s.id !== id),
+      route_tables: vpc.route_tables.map((t) => (t.subnets.includes(id) ? { ...t, subnets: t.subnets.filter((s) => s !== id) } : t)),
+    };
+    await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next));
+  });
+  await pushRouting(st);
+}
+
+// ---- route tables ----------------------------------------------------------------------------
+
+export async function createRouteTable(st: ControlState, caller: Account, cmd: CreateRouteTableCommand): Promise<RouteTable> {
+  const table = await st.serial(async () => {
+    const v = apiVpc(st, caller, cmd.vpcId, 'declare its route tables there');
+    checkNewId(st, cmd.id);
+    const t: RouteTable = { id: cmd.id, default: false, subnets: [], routes: [{ destination: v.cidr, type: 'local', owner: 'system' }], tags: tagsOf(cmd.tags) };
+    const next: Vpc = { ...v, route_tables: [...v.route_tables, t] };
+    await st.commit([vpcChange(next)], () => st.vpcs.set(v.id, next));
+    return t;
+  });
+  await pushRouting(st);
+  return table;
+}
+
+export async function deleteRouteTable(st: ControlState, caller: Account, id: string): Promise<void> {
+  await st.serial(async () => {
+    const { vpc, table } = tableOfCaller(st, caller, id);
+    apiVpc(st, caller, vpc.id, 'remove its route tables there');
+    if (table.default) throw new DomainError('DependencyViolation', `The routeTable '${id}' is the main route table of ${vpc.id}: it goes with the VPC`);
+    if (table.subnets.length) {
+      throw new DomainError('DependencyViolation', `The routeTable '${id}' has dependencies and cannot be deleted: associated with ${table.subnets.join(', ')}`);
+    }
+    const gateways = [...st.endpoints.values()].filter((e) => e.routetables.includes(id) && e.status !== 'deleting').map((e) => e.id);
+    if (gateways.length) throw new DomainError('DependencyViolation', `The routeTable '${id}' has dependencies and cannot be deleted: gateway endpoints ${gateways.join(', ')}`);
+    const next: Vpc = { ...vpc, route_tables: vpc.route_tables.filter((t) => t.id !== id) };
+    const changes: Change[] = [vpcChange(next), ...(st.userRoutes.has(id) ? [{ kind: 'routetable', id, value: null } as Change] : [])];
+    await st.commit(changes, () => {
+      st.vpcs.set(vpc.id, next);
+      st.userRoutes.delete(id);
+    });
+  });
+  await pushRouting(st);
+}
+
+/** a subnet takes its routes from TABLE instead of the one it had (the main table when none); null: back to the main table */
+export async function associateRouteTable(st: ControlState, caller: Account, subnetId: string, tableId: string | null): Promise<void> {
+  await st.serial(async () => {
+    const { vpc } = subnetOf(st, caller, subnetId);
+    apiVpc(st, caller, vpc.id, 'declare its associations there');
+    if (tableId !== null) {
+      const { vpc: tableVpc } = tableOfCaller(st, caller, tableId);
+      if (tableVpc.id !== vpc.id) throw new DomainError('InvalidParameter', `route table ${tableId} and subnet ${subnetId} belong to different networks`);
+    }
+    const next: Vpc = {
+      ...vpc,
+      route_tables: vpc.route_tables.map((t) => {
+        const without = t.subnets.filter((s) => s !== subnetId);
+        return { ...t, subnets: t.id === tableId && !t.default ? [...without, subnetId] : without };
+      }),
+    };
+    await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next));
+  });
+  await pushRouting(st);
+}
+
+// ---- security groups -------------------------------------------------------------------------
+
+export function ownSecurityGroup(st: ControlState, caller: Account, id: string): SecurityGroup {
+  const g = st.securityGroups.get(id);
+  if (!g || g.owner !== caller.name) throw new DomainError('SecurityGroupNotFound', `The security group '${id}' does not exist`);
+  return g;
+}
+
+export function securityGroups(st: ControlState, caller: Account): SecurityGroup[] {
+  return [...st.securityGroups.values()].filter((g) => g.owner === caller.name);
+}
+
+export async function createSecurityGroup(st: ControlState, caller: Account, cmd: CreateSecurityGroupCommand): Promise<SecurityGroup> {
+  return st.serial(async () => {
+    const v = ownVpc(st, caller, cmd.vpcId);
+    if (cmd.name === 'default') throw new DomainError('InvalidParameter', "The security group name 'default' is reserved");
+    const same = [...st.securityGroups.values()].find((g) => g.vpc_id === v.id && g.name === cmd.name);
+    if (same) throw new DomainError('DuplicateGroupName', `The security group '${cmd.name}' already exists for VPC '${v.id}'`);
+    checkNewId(st, cmd.id);
+    const g: SecurityGroup = {
+      id: cmd.id, owner: caller.name, vpc_id: v.id, name: cmd.name, description: cmd.description, default: false,
+      ingress: [], egress: [{ protocol: '-1', from_port: 0, to_port: 65535, cidr: '0.0.0.0/0' }], tags: tagsOf(cmd.tags),
+    };
+    await st.commit([sgChange(g)], () => st.securityGroups.set(g.id, g));
+    return g;
+  });
+}
+
+export async function deleteSecurityGroup(st: ControlState, caller: Account, id: string): Promise<void> {
+  await st.serial(async () => {
+    const g = ownSecurityGroup(st, caller, id);
+    if (g.default) throw new DomainError('DependencyViolation', `The security group '${id}' is the default group of ${g.vpc_id}: it goes with the VPC`);
+    const users = [...st.endpoints.values()].filter((e) => e.security_groups?.includes(id)).map((e) => e.id);
+    if (users.length) throw new DomainError('DependencyViolation', `resource ${id} has a dependent object: endpoints ${users.join(', ')}`);
+    await st.commit([{ kind: 'securitygroup', id, value: null }], () => st.securityGroups.delete(id));
+  });
+}
+
+const ruleKey = (r: SecurityGroupRule) => `${r.protocol}|${r.from_port}|${r.to_port}|${r.cidr}`;
+
+function ruleOf(r: SecurityGroupRuleInput, i: number): SecurityGroupRule {
+  const c = parseCidr(r.cidr, { strict: true });
+  if (!c.ok) throw new DomainError('InvalidParameter', `IpPermissions ${i + 1}: CidrIp ${JSON.stringify(r.cidr).slice(0, 60)}: ${c.reason}`);
+  if (r.protocol === '-1') return { protocol: '-1', from_port: 0, to_port: 65535, cidr: c.cidr.text };
+  const ok = (p: number) => Number.isInteger(p) && p >= 0 && p <= 65535;
+  if (!ok(r.fromPort) || !ok(r.toPort) || r.fromPort > r.toPort) {
+    throw new DomainError('InvalidParameter', `IpPermissions ${i + 1}: the port range ${r.fromPort}-${r.toPort} is not one of 0-65535, from <= to`);
+  }
+  return { protocol: 'tcp', from_port: r.fromPort, to_port: r.toPort, cidr: c.cidr.text };
+}
+
+/** adds (authorize) or removes (revoke) rules of one direction; all or nothing */
+export async function changeRules(
+  st: ControlState, caller: Account, id: string, direction: 'ingress' | 'egress', action: 'authorize' | 'revoke', rules: readonly SecurityGroupRuleInput[],
+): Promise<SecurityGroup> {
+  const group = await st.serial(async () => {
+    const g = ownSecurityGroup(st, caller, id);
+    if (!rules.length) throw new DomainError('InvalidParameter', 'IpPermissions: at least one rule is required');
+    const asked = rules.map(ruleOf);
+    const keys = new Map(g[direction].map((r) => [ruleKey(r), r]));
+    for (const r of asked) {
+      const k = ruleKey(r);
+      if (action === 'authorize') {
+        if (keys.has(k)) throw new DomainError('DuplicateRule', `the specified rule "peer: ${r.cidr}, ${r.protocol === '-1' ? 'ALL' : `TCP, from port: ${r.from_port}, to port: ${r.to_port}`}, ALLOW" already exists`);
+        keys.set(k, r);
+      } else {
+        if (!keys.has(k)) throw new DomainError('RuleNotFound', `The specified rule does not exist in this security group (${r.protocol} ${r.from_port}-${r.to_port} ${r.cidr})`);
+        keys.delete(k);
+      }
+    }
+    const next: SecurityGroup = { ...g, [direction]: [...keys.values()] };
+    await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
+    return next;
+  });
+  // new connections to the group's live endpoints follow the new rules before we answer
+  for (const e of st.endpoints.values()) if (e.status === 'accepted' && e.security_groups?.includes(id)) await pushEndpoint(st, e.id);
+  return group;
+}

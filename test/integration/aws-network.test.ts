@@ -1,0 +1,278 @@
+// The network inventory made through the EC2 API (issue 12: "a stack is built through the API as
+// Terraform does"), with @aws-sdk/client-ec2 over real HTTP against a real daemon, signatures
+// verified: VPCs, subnets, route tables and security groups made, read and torn down; every
+// refusal a 4xx that changes nothing (DependencyViolation, conflicts, config VPCs); another account
+// that sees none of it; and, in real vpcepd processes on one data dir, real bytes through an
+// endpoint in an API-made VPC and subnet, isolated from other VPCs, again after a restart.
+import path from 'node:path';
+import {
+  AssociateRouteTableCommand, AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
+  CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSecurityGroupCommand,
+  DeleteSubnetCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand,
+  DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
+  DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand,
+  ReplaceRouteTableAssociationCommand, RevokeSecurityGroupIngressCommand,
+} from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ipToInt } from '../../src/net/cidr.js';
+import { hostAddress } from '../../src/net/loopback.js';
+import {
+  ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon, type TestDaemon,
+} from '../helpers.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { attempt, refused } from './ec2-calls.js';
+
+const KEYS = {
+  provider: { account_id: '111111111111', access_key_id: 'AKIAPROVIDER00000001', secret_access_key: 'provider-secret-key-0123456789abcdef' },
+  consumer: { account_id: '222222222222', access_key_id: 'AKIACONSUMER00000002', secret_access_key: 'consumer-secret-key-0123456789abcdef' },
+};
+const REGION = 'us-east-1';
+const config = () => twoAccountConfig({ accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }] });
+
+const client = (url: string, key: (typeof KEYS)[keyof typeof KEYS]) => new EC2Client({
+  region: REGION, endpoint: url, maxAttempts: 1, credentials: { accessKeyId: key.access_key_id, secretAccessKey: key.secret_access_key },
+});
+
+describe('the network inventory through the EC2 API', () => {
+  let d: TestDaemon;
+  let consumer: EC2Client;
+  let provider: EC2Client;
+
+  beforeAll(async () => {
+    d = await startTestDaemon(config());
+    consumer = client(d.url, KEYS.consumer);
+    provider = client(d.url, KEYS.provider);
+  });
+
+  afterAll(async () => {
+    consumer?.destroy();
+    provider?.destroy();
+    await d?.stop();
+  });
+
+  it('builds a VPC with a subnet, route table, routes and a security group, reads them back, and tears them down', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({
+      CidrBlock: '10.20.0.0/16', TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'built' }] }],
+    }))).Vpc!;
+    expect(vpc.VpcId).toMatch(/^vpc-[0-9a-f]{17}$/);
+    expect(vpc).toMatchObject({ CidrBlock: '10.20.0.0/16', State: 'available', OwnerId: KEYS.consumer.account_id, Tags: [{ Key: 'Name', Value: 'built' }] });
+    const listed = await consumer.send(new DescribeVpcsCommand({ Filters: [{ Name: 'tag:Name', Values: ['built'] }] }));
+    expect(listed.Vpcs!.map((v) => v.VpcId)).toEqual([vpc.VpcId]);
+    // the VPC has a loopback number like a config VPC, different from every other
+    const numbers = [...d.daemon.control.routing().vpcs.values()].map((v) => v.number);
+    expect(new Set(numbers).size).toBe(numbers.length);
+    expect(d.daemon.control.routing().vpcs.get(vpc.VpcId!)).toBeDefined();
+
+    expect((await consumer.send(new DescribeVpcAttributeCommand({ VpcId: vpc.VpcId, Attribute: 'enableDnsHostnames' }))).EnableDnsHostnames?.Value).toBe(false);
+    await consumer.send(new ModifyVpcAttributeCommand({ VpcId: vpc.VpcId, EnableDnsHostnames: { Value: true } }));
+    expect((await consumer.send(new DescribeVpcAttributeCommand({ VpcId: vpc.VpcId, Attribute: 'enableDnsHostnames' }))).EnableDnsHostnames?.Value).toBe(true);
+
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '10.20.1.0/24', AvailabilityZone: `${REGION}b` }))).Subnet!;
+    expect(subnet.SubnetId).toMatch(/^subnet-[0-9a-f]{17}$/);
+    // AWS: 256 less the five reserved addresses
+    expect(subnet).toMatchObject({ VpcId: vpc.VpcId, CidrBlock: '10.20.1.0/24', AvailabilityZone: `${REGION}b`, AvailabilityZoneId: 'use1-az2', AvailableIpAddressCount: 251 });
+    const subnets = await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }));
+    expect(subnets.Subnets!.map((s) => [s.SubnetId, s.AvailabilityZone])).toEqual([[subnet.SubnetId, `${REGION}b`]]);
+
+    const main = (await consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).RouteTables!;
+    expect(main).toHaveLength(1);
+    expect(main[0]!.Associations).toEqual([expect.objectContaining({ Main: true })]);
+    expect(main[0]!.Routes).toEqual([expect.objectContaining({ DestinationCidrBlock: '10.20.0.0/16', GatewayId: 'local' })]);
+
+    const table = (await consumer.send(new CreateRouteTableCommand({ VpcId: vpc.VpcId }))).RouteTable!;
+    expect(table.RouteTableId).toMatch(/^rtb-[0-9a-f]{17}$/);
+    const assoc = await consumer.send(new AssociateRouteTableCommand({ RouteTableId: table.RouteTableId, SubnetId: subnet.SubnetId }));
+    expect(assoc.AssociationId).toMatch(/^rtbassoc-[0-9a-f]{17}$/);
+    expect(await refused(consumer.send(new AssociateRouteTableCommand({ RouteTableId: table.RouteTableId, SubnetId: subnet.SubnetId }))))
+      .toMatchObject({ code: 'Resource.AlreadyAssociated', status: 400 });
+    await consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0123456789abcdef0' }));
+    const read = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!;
+    expect(read.Associations).toEqual([expect.objectContaining({ RouteTableAssociationId: assoc.AssociationId, SubnetId: subnet.SubnetId, Main: false })]);
+    expect(read.Routes!.map((r) => [r.DestinationCidrBlock, r.GatewayId])).toEqual([['10.20.0.0/16', 'local'], ['0.0.0.0/0', 'igw-0123456789abcdef0']]);
+    // the routing view the data plane decides by has the subnet on the new table, with its igw route
+    const routing = d.daemon.control.routing().vpcs.get(vpc.VpcId!)!;
+    expect(routing.subnets.find((s) => s.id === subnet.SubnetId)?.tableId).toBe(table.RouteTableId);
+
+    // a table in use, a VPC with subnets: DependencyViolation, nothing changed
+    expect(await refused(consumer.send(new DeleteRouteTableCommand({ RouteTableId: table.RouteTableId }))))
+      .toMatchObject({ code: 'DependencyViolation', status: 400 });
+    expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }))))
+      .toMatchObject({ code: 'DependencyViolation', status: 400 });
+    expect((await consumer.send(new DescribeVpcsCommand({ VpcIds: [vpc.VpcId!] }))).Vpcs).toHaveLength(1);
+
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'web', Description: 'web servers' }));
+    expect(sg.GroupId).toMatch(/^sg-[0-9a-f]{17}$/);
+    expect(await refused(consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'web', Description: 'again' }))))
+      .toMatchObject({ code: 'InvalidGroup.Duplicate', status: 400 });
+    const rule = { GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }] };
+    await consumer.send(new AuthorizeSecurityGroupIngressCommand(rule));
+    expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand(rule)))).toMatchObject({ code: 'InvalidPermission.Duplicate', status: 400 });
+    expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'udp', FromPort: 53, ToPort: 53, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }] }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    const groups = (await consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).SecurityGroups!;
+    expect(groups.map((g) => g.GroupName).sort()).toEqual(['default', 'web']);
+    const web = groups.find((g) => g.GroupName === 'web')!;
+    expect(web.IpPermissions).toEqual([expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.0.0.0/8' }] })]);
+    expect(web.IpPermissionsEgress).toEqual([expect.objectContaining({ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] })]);
+    await consumer.send(new RevokeSecurityGroupIngressCommand(rule));
+    expect(await refused(consumer.send(new RevokeSecurityGroupIngressCommand(rule)))).toMatchObject({ code: 'InvalidPermission.NotFound', status: 400 });
+    const defaultGroup = groups.find((g) => g.GroupName === 'default')!;
+    expect(await refused(consumer.send(new DeleteSecurityGroupCommand({ GroupId: defaultGroup.GroupId }))))
+      .toMatchObject({ code: 'DependencyViolation', status: 400 });
+
+    // tear down, as Terraform destroys
+    await consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }));
+    const replaced = await consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: assoc.AssociationId, RouteTableId: table.RouteTableId }));
+    expect(replaced.NewAssociationId).toBe(assoc.AssociationId);
+    await consumer.send(new DisassociateRouteTableCommand({ AssociationId: assoc.AssociationId }));
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table.RouteTableId }));
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+    expect(await refused(consumer.send(new DescribeVpcsCommand({ VpcIds: [vpc.VpcId!] })))).toMatchObject({ code: 'InvalidVpcID.NotFound', status: 400 });
+    expect(await refused(consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [defaultGroup.GroupId!] })))).toMatchObject({ code: 'InvalidGroup.NotFound', status: 400 });
+    expect(d.daemon.control.routing().vpcs.get(vpc.VpcId!)).toBeUndefined();
+  });
+
+  it('refuses bad blocks, overlaps, the SNAT range and config VPCs with a 4xx, changing nothing', async () => {
+    const before = (await consumer.send(new DescribeVpcsCommand({}))).Vpcs!.length;
+    for (const [cidr, code] of [
+      ['10.0.0.0/8', 'InvalidParameterValue'], ['10.0.0.0/29', 'InvalidParameterValue'], ['10.1.2.3/16', 'InvalidParameterValue'],
+      ['not-a-cidr', 'InvalidParameterValue'], ['198.19.0.0/16', 'InvalidSubnet.Conflict'], ['198.19.200.0/24', 'InvalidSubnet.Conflict'],
+    ] as const) {
+      expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: cidr }))), cidr).toMatchObject({ code, status: 400 });
+    }
+    expect((await consumer.send(new DescribeVpcsCommand({}))).Vpcs!.length).toBe(before);
+
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.16.0.0/16' }))).Vpc!;
+    await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.16.0.0/24' }));
+    for (const [cidr, code] of [['172.17.0.0/24', 'InvalidSubnet.Conflict'], ['172.16.0.128/25', 'InvalidSubnet.Conflict'], ['172.16.1.0/30', 'InvalidParameterValue']] as const) {
+      expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: cidr }))), cidr).toMatchObject({ code, status: 400 });
+    }
+    expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.16.2.0/24', AvailabilityZone: 'us-west-2a' }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect((await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).Subnets).toHaveLength(1);
+
+    // the config's VPCs are the config's
+    expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: 'vpc-client' })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: 'vpc-client', CidrBlock: '10.0.9.0/24' })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    // but a security group may be made in one
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'in-config-vpc', Description: 'x' }));
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+
+    // another account sees nothing and can change nothing
+    expect(await refused(provider.send(new DescribeVpcsCommand({ VpcIds: [vpc.VpcId!] })))).toMatchObject({ code: 'InvalidVpcID.NotFound', status: 400 });
+    expect(await refused(provider.send(new DeleteVpcCommand({ VpcId: vpc.VpcId })))).toMatchObject({ code: 'InvalidVpcID.NotFound', status: 400 });
+    expect(await refused(provider.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.16.3.0/24' })))).toMatchObject({ code: 'InvalidVpcID.NotFound', status: 400 });
+    expect((await provider.send(new DescribeSubnetsCommand({}))).Subnets!.map((s) => s.VpcId)).not.toContain(vpc.VpcId);
+    expect((await provider.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups!.map((g) => g.VpcId)).not.toContain(vpc.VpcId);
+
+    const subnet = (await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).Subnets![0]!;
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+});
+
+describe('an endpoint in a VPC and subnet made through the API, in real vpcepd processes', () => {
+  let backend: TestBackend;
+  const children: ChildDaemon[] = [];
+
+  beforeAll(async () => { backend = await startBackend(echo); });
+  afterAll(async () => {
+    for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGTERM');
+    await Promise.all(children.map((c) => c.exited));
+    await backend?.close();
+  });
+
+  it('relays real bytes, isolated from other VPCs, skips AWS\'s reserved addresses, and survives a restart', async () => {
+    const dir = tempDir();
+    // on_premises deny: a client the data plane does not know as one of a VPC's is refused, so the
+    // relay below shows the data plane learned the VPC made at runtime (its number and CIDR)
+    const file = writeConfig(dir, { ...config(), dataplane: { on_premises: 'deny' } });
+    const start = async () => {
+      const c = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')]);
+      children.push(c);
+      return c;
+    };
+    const stop = async (c: ChildDaemon) => {
+      c.proc.kill('SIGTERM');
+      expect((await c.exited).code, c.output()).toBe(0);
+    };
+    const port = randomPort();
+    let first = await start();
+    const huawei = new ApiClient(first.url, PROVIDER.token, PROVIDER.project_id);
+    const svc = await huawei.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
+    expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+    await waitFor(async () => (await huawei.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+    let provider = client(first.url, KEYS.provider);
+    await provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.body.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+    provider.destroy();
+
+    let consumer = client(first.url, KEYS.consumer);
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.77.0.0/16' }))).Vpc!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '10.77.5.0/28' }))).Subnet!;
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'kept', Description: 'survives restarts' }));
+    // AWS reserves 10.77.5.0-3: asking for one of them is refused
+    expect(await refused(consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: vpc.VpcId, ServiceName: `com.amazonaws.vpce.${REGION}.${svc.body.id}`,
+      SubnetConfigurations: [{ SubnetId: subnet.SubnetId, Ipv4: '10.77.5.2' }],
+    })))).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    const made = (await consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: vpc.VpcId, ServiceName: `com.amazonaws.vpce.${REGION}.${svc.body.id}`, SubnetIds: [subnet.SubnetId!],
+    }))).VpcEndpoint!;
+    await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available');
+    const ip = (await consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: made.NetworkInterfaceIds }))).NetworkInterfaces![0]!.PrivateIpAddress!;
+    expect(ip).toBe('10.77.5.4');
+    expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+    expect(await refused(consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+    consumer.destroy();
+
+    // the VPC's number: the config has three VPCs (1-3), so the API's first is the fourth
+    const k = 4;
+    const host = hostAddress(k, ipToInt(ip));
+    expect(await attempt(host, port, `127.${k}.5.9`)).toBe('relay');
+    // a client of another VPC (the config's first) reaches nothing there
+    expect(await attempt(host, port, '127.1.24.9')).not.toBe('relay');
+
+    // Security groups decide per connection: only 10.77.5.0/29 to the port, counted and traced
+    const narrow = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'narrow', Description: 'a few clients' }));
+    await consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: narrow.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: '10.77.5.0/29' }] }] }));
+    const defaultGroup = made.Groups![0]!.GroupId!;
+    expect(made.Groups).toEqual([{ GroupId: defaultGroup, GroupName: 'default' }]);
+    await consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: made.VpcEndpointId, AddSecurityGroupIds: [narrow.GroupId!], RemoveSecurityGroupIds: [defaultGroup] }));
+    expect((await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.Groups)
+      .toEqual([{ GroupId: narrow.GroupId, GroupName: 'narrow' }]);
+    const refusedBefore = (await metricValue(first.url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: made.VpcEndpointId!, reason: 'security_group' })) ?? 0;
+    expect(await attempt(host, port, `127.${k}.5.9`)).toBe('ECONNRESET');
+    expect(await attempt(host, port, `127.${k}.5.5`)).toBe('relay');
+    expect(await metricValue(first.url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: made.VpcEndpointId!, reason: 'security_group' })).toBe(refusedBefore + 1);
+    const tracer = new ApiClient(first.url, CONSUMER.token, CONSUMER.project_id);
+    const traced = (await tracer.post('/trace', { vpc_id: vpc.VpcId, source_ip: '10.77.5.9', destination_ip: ip, destination_port: port })).body.trace;
+    expect(traced).toMatchObject({ outcome: 'reset', refusal: 'security_group', security_group: { enforced: true, matched: null, rules: [`tcp ${port} from 10.77.5.0/29`] } });
+    expect(await refused(consumer.send(new DeleteSecurityGroupCommand({ GroupId: narrow.GroupId })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+
+    await stop(first);
+    first = await start();
+    consumer = client(first.url, KEYS.consumer);
+    expect((await consumer.send(new DescribeVpcsCommand({ VpcIds: [vpc.VpcId!] }))).Vpcs![0]).toMatchObject({ CidrBlock: '10.77.0.0/16' });
+    expect((await consumer.send(new DescribeSubnetsCommand({ SubnetIds: [subnet.SubnetId!] }))).Subnets![0]).toMatchObject({ CidrBlock: '10.77.5.0/28' });
+    expect((await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg.GroupId!] }))).SecurityGroups![0]).toMatchObject({ GroupName: 'kept' });
+    await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available again');
+    await waitFor(async () => (await attempt(host, port, `127.${k}.5.5`)) === 'relay', 5_000, 'relays after the restart');
+    // the group and its rule survive too: still enforced
+    expect(await attempt(host, port, `127.${k}.5.9`)).toBe('ECONNRESET');
+    expect(await attempt(host, port, '127.1.24.9')).not.toBe('relay');
+    const second = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.78.0.0/16' }))).Vpc!;
+
+    await consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }));
+    await waitFor(async () => ((await consumer.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).VpcEndpoints ?? []).length === 0, 5_000, 'endpoint gone');
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: narrow.GroupId }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: second.VpcId }));
+    expect((await consumer.send(new DescribeVpcsCommand({}))).Vpcs!.map((v) => v.VpcId)).toEqual(['vpc-client']);
+    consumer.destroy();
+    await stop(first);
+  });
+});
