@@ -1,5 +1,7 @@
 // Wiring only: config -> store -> inventory -> control plane -> data plane -> API and metrics.
 import type { FastifyInstance } from 'fastify';
+import { awsRegion } from './api/aws/ids.js';
+import { awsNotificationMessage } from './api/aws/notification-message.js';
 import { nameOfHuaweiCode } from './api/huawei/errors.js';
 import { buildApi } from './api/http.js';
 import { defaultToken, ensureDataDir } from './config/data-dir.js';
@@ -10,11 +12,13 @@ import { checkDocuments, upgradeDocuments } from './control/documents.js';
 import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
+import type { ConnectionNotification } from './model/notifications.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
 import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
+import { WebhookNotifier } from './notify/webhooks.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
@@ -72,6 +76,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let dataPlaneToClose: TcpDataPlane | undefined;
   let stopConverging: (() => void) | undefined;
   let flowLog: FlowLog | null = null;
+  let notifier: WebhookNotifier | undefined;
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
@@ -126,9 +131,21 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       services: after.get('service')!.values() as Iterable<EndpointService>,
       endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
+      notifications: after.get('notification')!.values() as Iterable<ConnectionNotification>,
+      notificationTopics: new Set(config.aws.snsTopics.map((t) => t.arn)),
       log,
       onPremises: config.dataplane.onPremises,
     });
+    const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
+    const openNotifier = new WebhookNotifier({
+      topics: new Map(config.aws.snsTopics.map((t) => [t.arn, t.url])),
+      notifications: () => control.allNotifications(),
+      render: (n, e) => awsNotificationMessage(n, e, awsNames),
+      log,
+    });
+    notifier = openNotifier;
+    control.onConnectionEvent((e) => openNotifier.handle(e));
+    metrics.setNotificationSource(() => ({ delivered: openNotifier.delivered, failed: openNotifier.failed, retries: openNotifier.retries }));
     await control.reconcile();
     let converging = false;
     stopConverging = (o.every ?? every)(DEFAULTS.control.reconcileIntervalMs, () => {
@@ -205,6 +222,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         log.info(d, 'data plane drained');
         await openFlow?.close();
         await control.settle();
+        await openNotifier.close();
         await openApp.close();
         await openStore.close();
         await openSnat.teardown();
@@ -215,6 +233,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     await app?.close().catch(() => undefined);
     dataPlaneToClose?.close();
     await flowLog?.close();
+    await notifier?.close();
     await store?.close().catch(() => undefined);
     await snat?.teardown().catch(() => undefined);
     throw err;

@@ -7,6 +7,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
 import type { OnPremises } from '../model/isolation.js';
+import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
 import type { RoutingView } from '../model/routing.js';
 import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type Vpc,
@@ -30,6 +31,9 @@ export interface ControlOptions {
   readonly endpoints: Iterable<Endpoint>;
   /** the user routes added through the API, by route table id */
   readonly userRoutes?: Iterable<{ id: string; routes: Route[] }>;
+  /** the stored connection notifications, and the topics the config declares for them */
+  readonly notifications?: Iterable<ConnectionNotification>;
+  readonly notificationTopics?: ReadonlySet<string>;
   readonly log: ControlLogger;
   /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
   readonly onPremises?: OnPremises;
@@ -48,6 +52,10 @@ export class ControlState {
   readonly services = new Map<string, EndpointService>();
   readonly endpoints = new Map<string, Endpoint>();
   readonly userRoutes = new Map<string, Route[]>();
+  readonly notifications = new Map<string, ConnectionNotification>();
+  readonly notificationTopics: ReadonlySet<string>;
+  /** told each connection event after its change is stored and visible (never awaited: a listener cannot hold a mutation up) */
+  readonly connectionListeners: ((e: ConnectionEvent) => void)[] = [];
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
   /** data-plane round trips under way, so that shutdown can wait for them */
@@ -67,6 +75,8 @@ export class ControlState {
     for (const s of o.services) this.services.set(s.id, s);
     for (const e of o.endpoints) this.endpoints.set(e.id, e);
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
+    for (const n of o.notifications ?? []) this.notifications.set(n.id, n);
+    this.notificationTopics = o.notificationTopics ?? new Set();
   }
 
   // ---- the mutation queue --------------------------------------------------------------------
@@ -90,7 +100,24 @@ export class ControlState {
       if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
       throw err;
     }
+    const before = changes.filter((c) => c.kind === 'endpoint').map((c) => ({ id: c.id, e: this.endpoints.get(c.id) }));
     apply();
+    for (const b of before) this.emitConnectionEvents(b.e, this.endpoints.get(b.id));
+  }
+
+  private emitConnectionEvents(before: Endpoint | undefined, after: Endpoint | undefined): void {
+    const events = connectionEventsOf(before, after);
+    if (!events.length || !this.connectionListeners.length) return;
+    const at = now();
+    for (const event of events) {
+      for (const listener of this.connectionListeners) {
+        try {
+          listener({ event, endpoint: (after ?? before)!, at });
+        } catch (err) {
+          this.log.warn({ err, event, endpoint_id: (after ?? before)!.id }, 'connection event listener failed');
+        }
+      }
+    }
   }
 
   /** waits for mutations and data-plane round trips under way */

@@ -5,6 +5,7 @@ import type { ActionTable, AwsApi } from './actions.js';
 import { EC2_BASE_ACTIONS } from './ec2-base.js';
 import { EC2_ENDPOINT_ACTIONS } from './ec2-endpoints.js';
 import { EC2_NETWORK_ACTIONS } from './ec2-network.js';
+import { EC2_NOTIFICATION_ACTIONS } from './ec2-notifications.js';
 import { EC2_PREFIX_LIST_ACTIONS } from './ec2-prefix-lists.js';
 import { EC2_PRIVATELINK_ACTIONS } from './ec2-privatelink.js';
 import { EC2_TAG_ACTIONS } from './ec2-tags.js';
@@ -17,6 +18,7 @@ export const EC2_ACTIONS: ActionTable = {
   ...EC2_NETWORK_ACTIONS,
   ...EC2_TAG_ACTIONS,
   ...EC2_PREFIX_LIST_ACTIONS,
+  ...EC2_NOTIFICATION_ACTIONS,
 };
 
 export const ELBV2_ACTIONS: ActionTable = {
