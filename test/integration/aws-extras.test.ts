@@ -301,6 +301,27 @@ describe('connection notifications', () => {
     expect(hooks.good.got.slice(before).map((x) => delivery(x).message.eventType)).toEqual(['Connect']);
   });
 
+  it('the consumer hears its own endpoint\'s Reject and Delete, and only those', async () => {
+    const e = await consumerEndpoint(service.awsName);
+    const mine = (await ec2.consumer.send(new CreateVpcEndpointConnectionNotificationCommand({
+      VpcEndpointId: e, ConnectionNotificationArn: TOPIC('good'), ConnectionEvents: ['Reject', 'Delete'],
+    }))).ConnectionNotification!;
+    expect(mine).toMatchObject({ VpcEndpointId: e, ConnectionEvents: ['Reject', 'Delete'] });
+    expect(mine.ServiceId).toBeUndefined();
+    const heard = () => hooks.good.got.map(delivery).filter((x) => x.message.connectionNotificationId === mine.ConnectionNotificationId);
+    await ec2.provider.send(new RejectVpcEndpointConnectionsCommand({ ServiceId: service.id, VpcEndpointIds: [e] }));
+    await waitFor(() => heard().length >= 1, 5_000, 'Reject delivered');
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e] }));
+    await waitFor(() => heard().length >= 2, 5_000, 'Delete delivered');
+    expect(heard().map((x) => [x.message.eventType, x.message.vpcEndpointId, x.message.vpcEndpointOwner])).toEqual([
+      ['Reject', e, KEYS.consumer.account_id], ['Delete', e, KEYS.consumer.account_id],
+    ]);
+    // the provider does not see the consumer's notification
+    const providers = (await ec2.provider.send(new DescribeVpcEndpointConnectionNotificationsCommand({}))).ConnectionNotificationSet!;
+    expect(providers.map((n) => n.ConnectionNotificationId)).not.toContain(mine.ConnectionNotificationId);
+    await ec2.consumer.send(new DeleteVpcEndpointConnectionNotificationsCommand({ ConnectionNotificationIds: [mine.ConnectionNotificationId!] }));
+  });
+
   it('retries a webhook that fails first, with backoff, and counts it', async () => {
     const retriesBefore = (await metricValue(d.url, 'vpcep_notification_retries_total')) ?? 0;
     const deliveredBefore = (await metricValue(d.url, 'vpcep_notifications_total', { result: 'delivered' })) ?? 0;
