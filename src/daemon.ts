@@ -19,6 +19,7 @@ import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route } from './model/types.js';
 import { WebhookNotifier } from './notify/webhooks.js';
+import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
@@ -133,6 +134,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
       notifications: after.get('notification')!.values() as Iterable<ConnectionNotification>,
       notificationTopics: new Set(config.aws.snsTopics.map((t) => t.arn)),
+      loadBalancers: after.get('loadbalancer')!.values() as Iterable<LoadBalancer>,
+      targetGroups: after.get('targetgroup')!.values() as Iterable<TargetGroup>,
       log,
       onPremises: config.dataplane.onPremises,
     });

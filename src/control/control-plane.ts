@@ -6,9 +6,10 @@
 // one ControlState (state.ts). Refusals are DomainErrors by name; no dialect's code is known here.
 import { DEFAULTS } from '../model/defaults.js';
 import type {
-  ConnectionAction, CreateEndpointCommand, CreateNotificationCommand, CreateServiceCommand, ModifyNotificationCommand, ModifyServiceCommand, TagInput,
-  TraceQuery, UpdateEndpointCommand,
+  ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateServiceCommand,
+  CreateTargetGroupCommand, ElbResourceRef, ModifyNotificationCommand, ModifyServiceCommand, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand,
 } from '../model/commands.js';
+import type { Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
 import type { PolicyOptions } from '../model/policy.js';
 import * as aws from '../model/aws-identity.js';
@@ -20,6 +21,7 @@ import type { Account, Endpoint, EndpointService, Permission, Tag, Vpc } from '.
 import * as endpoints from './endpoints.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
+import * as elb from './load-balancers.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
 import * as services from './services.js';
@@ -276,6 +278,79 @@ export class ControlPlane {
   /** tells `listener` each connection event once its change is stored (synchronously: it must not block) */
   onConnectionEvent(listener: (e: ConnectionEvent) => void): void {
     this.st.connectionListeners.push(listener);
+  }
+
+  // ---- network load balancers (load-balancers.ts) ---------------------------------------------
+
+  /** the caller's own load balancers */
+  listLoadBalancers(caller: Account): LoadBalancer[] {
+    return [...this.st.loadBalancers.values()].filter((x) => x.owner === caller.name);
+  }
+
+  /** the caller's own target groups */
+  listTargetGroups(caller: Account): TargetGroup[] {
+    return [...this.st.targetGroups.values()].filter((x) => x.owner === caller.name);
+  }
+
+  loadBalancer(caller: Account, id: string): LoadBalancer {
+    return elb.ownLoadBalancer(this.st, caller, id);
+  }
+
+  targetGroup(caller: Account, id: string): TargetGroup {
+    return elb.ownTargetGroup(this.st, caller, id);
+  }
+
+  listener(caller: Account, id: string): { lb: LoadBalancer; listener: Listener } {
+    return elb.ownListener(this.st, caller, id);
+  }
+
+  /** the load balancers whose listeners forward to a target group */
+  loadBalancersOfTargetGroup(tgId: string): LoadBalancer[] {
+    return [...new Set(elb.listenersTo(this.st, tgId).map((u) => u.lb))];
+  }
+
+  createLoadBalancer(caller: Account, cmd: CreateLoadBalancerCommand): Promise<LoadBalancer> {
+    return elb.createLoadBalancer(this.st, caller, cmd);
+  }
+
+  deleteLoadBalancer(caller: Account, id: string): Promise<void> {
+    return elb.deleteLoadBalancer(this.st, caller, id);
+  }
+
+  modifyLoadBalancerAttributes(caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<LoadBalancer> {
+    return elb.modifyLoadBalancerAttributes(this.st, caller, id, changes);
+  }
+
+  createTargetGroup(caller: Account, cmd: CreateTargetGroupCommand): Promise<TargetGroup> {
+    return elb.createTargetGroup(this.st, caller, cmd);
+  }
+
+  deleteTargetGroup(caller: Account, id: string): Promise<void> {
+    return elb.deleteTargetGroup(this.st, caller, id);
+  }
+
+  modifyTargetGroupAttributes(caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<TargetGroup> {
+    return elb.modifyTargetGroupAttributes(this.st, caller, id, changes);
+  }
+
+  registerTargets(caller: Account, id: string, targets: readonly TargetInput[]): Promise<TargetGroup> {
+    return elb.registerTargets(this.st, caller, id, targets);
+  }
+
+  deregisterTargets(caller: Account, id: string, targets: readonly TargetInput[]): Promise<TargetGroup> {
+    return elb.deregisterTargets(this.st, caller, id, targets);
+  }
+
+  createListener(caller: Account, cmd: CreateListenerCommand): Promise<{ lb: LoadBalancer; listener: Listener }> {
+    return elb.createListener(this.st, caller, cmd);
+  }
+
+  deleteListener(caller: Account, id: string): Promise<void> {
+    return elb.deleteListener(this.st, caller, id);
+  }
+
+  tagElb(caller: Account, ref: ElbResourceRef, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+    return elb.tagElb(this.st, caller, ref, action, tags);
   }
 
   // ---- start-up and shutdown -----------------------------------------------------------------

@@ -31,7 +31,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   }),
   service: z.looseObject({
     id: str, owner: str, service_name: str, service_type: serviceType,
-    server_type: z.enum(['VM', 'LB', 'operator']), port_id: str.nullable(), vpc_id: str.nullable(),
+    server_type: z.enum(['VM', 'LB', 'operator']), port_id: str.nullable(), vpc_id: str.nullable(), load_balancers: z.array(str).optional(),
     approval_enabled: z.boolean(), status: z.enum(SERVICE_STATUSES),
     ports: z.array(z.looseObject({ client_port: z.number().int(), server_port: z.number().int(), protocol: z.literal('TCP') })),
     tcp_proxy: z.enum(TCP_PROXY_VALUES), description: str, tags: z.array(tag),
@@ -50,6 +50,17 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   notification: z.looseObject({
     id: str, owner: str, service_id: str.nullable(), endpoint_id: str.nullable(), topic: str,
     events: z.array(z.enum(CONNECTION_EVENTS)), enabled: z.boolean(), ...times,
+  }),
+  loadbalancer: z.looseObject({
+    id: str, owner: str, name: str, type: z.literal('network'), scheme: z.enum(['internal', 'internet-facing']), vpc_id: str,
+    subnets: z.array(str), state: str, dns_name: str, attributes: z.record(str, str),
+    listeners: z.array(z.looseObject({ id: str, protocol: z.literal('TCP'), port: z.number().int(), target_group_id: str, tags: z.array(tag) })),
+    tags: z.array(tag), ...times,
+  }),
+  targetgroup: z.looseObject({
+    id: str, owner: str, name: str, protocol: z.literal('TCP'), port: z.number().int(), vpc_id: str,
+    target_type: z.enum(['ip', 'instance']), attributes: z.record(str, str), health_check: z.looseObject({ protocol: str }),
+    targets: z.array(z.looseObject({ id: str, port: z.number().int() })), tags: z.array(tag), ...times,
   }),
 };
 

@@ -203,7 +203,8 @@ function checkInUse(snap: Snapshot, accounts: readonly Account[], vpcs: readonly
     if (s.public) continue;
     const user = `endpoint service ${s.id} (${s.service_name})`;
     if (!accountNames.has(s.owner)) problems.push(`account ${s.owner} owns ${user}: it cannot be removed while it owns resources`);
-    if (!s.vpc_id || vpcProblem(s.vpc_id, user)) continue;
+    // a service backed by network load balancers has no port: its backend is their targets
+    if (!s.vpc_id || vpcProblem(s.vpc_id, user) || s.port_id === null) continue;
     const port = vpcById.get(s.vpc_id)!.ports.find((p) => p.id === s.port_id);
     const before = oldVpcs?.get(s.vpc_id)?.ports.find((p) => p.id === s.port_id);
     if (!port) problems.push(`port ${s.port_id} is the backend of ${user}: it cannot be removed while in use`);

@@ -9,37 +9,30 @@ import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type PortMapping, type TcpProxy,
 } from '../model/types.js';
 import type { Change } from '../store/store.js';
+import { loadBalancedShape } from './lb-backends.js';
+import { ownLoadBalancer, servicesOf } from './load-balancers.js';
 import { now, type ControlState } from './state.js';
 import { applyToDataPlane, bringEndpointUp, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
 
 export async function createService(st: ControlState, caller: Account, cmd: CreateServiceCommand): Promise<EndpointService> {
   const service = await st.serial(async () => {
-    const vpc = st.vpcs.get(cmd.vpcId);
-    if (!vpc || vpc.account !== caller.name) throw new DomainError('VpcNotFound', `VPC ${cmd.vpcId} does not exist`);
-    const port = vpc.ports.find((p) => p.id === cmd.portId);
-    if (!port) throw new DomainError('PortNotFound', `port ${cmd.portId} does not exist in VPC ${vpc.id}`);
-    if (port.type !== cmd.serverType) {
-      throw new DomainError('InvalidServerType', `server_type ${cmd.serverType} does not match port ${port.id}, which is of type ${port.type}`);
-    }
-    checkUniqueClientPorts(cmd.ports);
+    const backend = cmd.loadBalancers ? loadBalancerBackend(st, caller, cmd.loadBalancers) : portBackend(st, caller, cmd);
     checkTcpProxy(cmd.tcpProxy);
     if (st.usage(caller).endpoint_service >= caller.quotas.endpoint_service) {
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint_service} endpoint services per account`);
     }
-    const id = randomUUID();
+    const id = cmd.id ?? randomUUID();
+    if (st.services.has(id)) throw new DomainError('InvalidParameter', `endpoint service ${id} exists`);
     const t = now();
     const s: EndpointService = {
       id,
       owner: caller.name,
-      service_name: fullServiceName(st.region, cmd.name, id),
+      service_name: cmd.fullName ?? fullServiceName(st.region, cmd.name, id),
       service_type: 'interface',
       server_type: cmd.serverType,
-      port_id: port.id,
-      vpc_id: vpc.id,
+      ...backend,
       approval_enabled: cmd.approvalRequired ?? true,
       status: 'creating',
-      ports: portMappings(cmd.ports),
-      tcp_proxy: cmd.tcpProxy ?? 'close',
       description: cmd.description ?? '',
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
       permissions: [],
@@ -59,8 +52,18 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     checkMutable(s);
     if (cmd.ports) checkUniqueClientPorts(cmd.ports);
     checkTcpProxy(cmd.tcpProxy);
+    if (s.load_balancers && (cmd.ports || cmd.tcpProxy !== undefined)) {
+      throw new DomainError('InvalidParameter', `endpoint service ${id} is backed by load balancers: its ports are their listeners, its PROXY protocol their target groups' proxy_protocol_v2.enabled`);
+    }
+    const lbChange = cmd.addLoadBalancers?.length || cmd.removeLoadBalancers?.length;
+    if (lbChange && !s.load_balancers) throw new DomainError('InvalidParameter', `endpoint service ${id} is not backed by load balancers`);
+    const lbs = lbChange
+      ? loadBalancerBackend(st, caller, [...new Set([...s.load_balancers!, ...cmd.addLoadBalancers ?? []])].filter((x) => !cmd.removeLoadBalancers?.includes(x)), id)
+      : {};
+    if (lbChange) for (const x of cmd.removeLoadBalancers ?? []) ownLoadBalancer(st, caller, x);
     const next: EndpointService = {
       ...s,
+      ...lbs,
       ...(cmd.approvalRequired !== undefined ? { approval_enabled: cmd.approvalRequired } : {}),
       ...(cmd.name !== undefined ? { service_name: fullServiceName(st.region, cmd.name, s.id) } : {}),
       ...(cmd.ports ? { ports: portMappings(cmd.ports) } : {}),
@@ -82,7 +85,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       st.services.set(id, next);
       for (const r of renamed) st.endpoints.set(r.id, r);
     });
-    const dataPathChanged = cmd.ports !== undefined || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy);
+    const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy);
     return { service: next, reapply: dataPathChanged };
   });
   // A port-mapping or tcp_proxy change reaches every live endpoint of the service before we answer.
@@ -152,6 +155,41 @@ export async function connectionAction(st: ControlState, caller: Account, servic
   else if (changed.service_type === 'gateway') await pushRouting(st);
   else await applyToDataPlane(st, { kind: 'endpoint', id: endpointId, live: null });
   return st.endpoints.get(endpointId) ?? changed;
+}
+
+type Backing = Pick<EndpointService, 'port_id' | 'vpc_id' | 'ports' | 'tcp_proxy'> & { load_balancers?: readonly string[] };
+
+/** a VM NIC or a load balancer's port of the caller's VPC, with the port mappings asked for */
+function portBackend(st: ControlState, caller: Account, cmd: CreateServiceCommand): Backing {
+  const vpc = st.vpcs.get(cmd.vpcId);
+  if (!vpc || vpc.account !== caller.name) throw new DomainError('VpcNotFound', `VPC ${cmd.vpcId} does not exist`);
+  const port = vpc.ports.find((p) => p.id === cmd.portId);
+  if (!port) throw new DomainError('PortNotFound', `port ${cmd.portId} does not exist in VPC ${vpc.id}`);
+  if (port.type !== cmd.serverType) {
+    throw new DomainError('InvalidServerType', `server_type ${cmd.serverType} does not match port ${port.id}, which is of type ${port.type}`);
+  }
+  checkUniqueClientPorts(cmd.ports);
+  return { port_id: port.id, vpc_id: vpc.id, ports: portMappings(cmd.ports), tcp_proxy: cmd.tcpProxy ?? 'close' };
+}
+
+/**
+ * Network load balancers of the caller, all in one VPC, none the backend of another service (as
+ * in AWS, a load balancer backs one endpoint service): the ports are their listeners.
+ */
+function loadBalancerBackend(st: ControlState, caller: Account, ids: readonly string[], self?: string): Backing {
+  if (ids.length === 0) throw new DomainError('InvalidParameter', 'an endpoint service needs at least one network load balancer');
+  let vpcId: string | null = null;
+  for (const id of ids) {
+    const lb = ownLoadBalancer(st, caller, id);
+    if (vpcId !== null && lb.vpc_id !== vpcId) throw new DomainError('InvalidParameter', 'the load balancers of an endpoint service must be in one VPC');
+    vpcId = lb.vpc_id;
+    const other = servicesOf(st, id).find((s) => s.id !== self);
+    if (other) throw new DomainError('ResourceInUse', `load balancer ${lb.name} is the backend of endpoint service ${other.id}`);
+  }
+  if (new Set(ids).size !== ids.length) throw new DomainError('InvalidParameter', 'a load balancer appears twice');
+  const shape = loadBalancedShape(st, ids);
+  checkUniqueClientPorts(shape.ports.map((p) => ({ clientPort: p.client_port, serverPort: p.server_port })));
+  return { port_id: null, vpc_id: vpcId, load_balancers: [...ids], ...shape };
 }
 
 function checkMutable(s: EndpointService): void {

@@ -6,6 +6,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
+import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
 import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
 import type { RoutingView } from '../model/routing.js';
@@ -34,6 +35,9 @@ export interface ControlOptions {
   /** the stored connection notifications, and the topics the config declares for them */
   readonly notifications?: Iterable<ConnectionNotification>;
   readonly notificationTopics?: ReadonlySet<string>;
+  /** network load balancers and target groups (src/model/load-balancers.ts) */
+  readonly loadBalancers?: Iterable<LoadBalancer>;
+  readonly targetGroups?: Iterable<TargetGroup>;
   readonly log: ControlLogger;
   /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
   readonly onPremises?: OnPremises;
@@ -56,6 +60,8 @@ export class ControlState {
   readonly notificationTopics: ReadonlySet<string>;
   /** told each connection event after its change is stored and visible (never awaited: a listener cannot hold a mutation up) */
   readonly connectionListeners: ((e: ConnectionEvent) => void)[] = [];
+  readonly loadBalancers = new Map<string, LoadBalancer>();
+  readonly targetGroups = new Map<string, TargetGroup>();
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
   /** data-plane round trips under way, so that shutdown can wait for them */
@@ -77,6 +83,8 @@ export class ControlState {
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
     for (const n of o.notifications ?? []) this.notifications.set(n.id, n);
     this.notificationTopics = o.notificationTopics ?? new Set();
+    for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
+    for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
   }
 
   // ---- the mutation queue --------------------------------------------------------------------

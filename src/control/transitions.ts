@@ -9,6 +9,7 @@ import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../
 import { ipToInt } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
+import { loadBalancerBackends } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
 
 function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
@@ -42,6 +43,7 @@ export function backendsOf(st: ControlState, s: EndpointService): LiveEndpoint['
       return { client_port: t.port, host: host!, port: Number(port) };
     });
   }
+  if (s.load_balancers) return loadBalancerBackends(st, s);
   const vpc = s.vpc_id ? st.vpcs.get(s.vpc_id) : undefined;
   const port = vpc?.ports.find((p) => p.id === s.port_id);
   if (!vpc || !port) return [];

@@ -210,7 +210,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       return;
     }
     const backend = listener!.backend;
-    const preamble = PROXY_V2_MODES.has(this.spec.tcp_proxy)
+    const preamble = (backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
       ? encodeProxyV2({
         sourceIp: ctx.simulatedSource(host),
         sourcePort: client.remotePort,

@@ -2,6 +2,7 @@
 // src/api/aws) parses its own requests and maps them to these. Shapes only, already checked for
 // form (types, lengths, ranges) by the dialect; the control plane checks them against the state.
 import type { ConnectionEventName } from './notifications.js';
+import type { HealthCheck } from './load-balancers.js';
 import type { PortType, TcpProxy } from './types.js';
 
 export interface TagInput {
@@ -18,9 +19,17 @@ export interface PortMappingInput {
 
 export interface CreateServiceCommand {
   readonly vpcId: string;
-  /** the backend: a VM NIC or a load balancer's port in the VPC */
+  /** the backend: a VM NIC or a load balancer's port in the VPC (empty with loadBalancers) */
   readonly portId: string;
   readonly serverType: PortType;
+  /**
+   * the backend instead of a port: network load balancers of the caller (src/model/load-balancers.ts),
+   * all in vpcId; the service's ports are then their listeners (`ports` is ignored)
+   */
+  readonly loadBalancers?: readonly string[];
+  /** the service's id and full name as the dialect makes them (AWS: vpce-svc-…); absent: a UUID and fullServiceName */
+  readonly id?: string;
+  readonly fullName?: string;
   /** the caller's short name; the stored service name adds the region and the id (rules.ts fullServiceName) */
   readonly name?: string;
   /** absent: on (000_9af245a83013c30f.txt: approval is on unless the request turns it off) */
@@ -33,6 +42,9 @@ export interface CreateServiceCommand {
 
 export interface ModifyServiceCommand {
   readonly approvalRequired?: boolean;
+  /** a load-balanced service: the load balancers added to and removed from its backend */
+  readonly addLoadBalancers?: readonly string[];
+  readonly removeLoadBalancers?: readonly string[];
   readonly name?: string;
   readonly ports?: readonly PortMappingInput[];
   readonly tcpProxy?: TcpProxy;
@@ -87,3 +99,45 @@ export interface ModifyNotificationCommand {
   readonly topic?: string;
   readonly events?: readonly ConnectionEventName[];
 }
+// ---- network load balancers (src/model/load-balancers.ts)
+
+export interface CreateLoadBalancerCommand {
+  readonly name: string;
+  /** network only: application and gateway are refused (Unsupported) */
+  readonly type: string;
+  /** internal only (vpcep-sim has no internet-facing side) */
+  readonly scheme: string;
+  readonly subnets: readonly string[];
+  /** the DNS zone its name lives in, as the dialect words it (AWS: elb.<region>.amazonaws.com) */
+  readonly dnsSuffix: string;
+  readonly tags?: readonly TagInput[];
+}
+
+export interface CreateTargetGroupCommand {
+  readonly name: string;
+  readonly protocol: string;
+  readonly port: number;
+  readonly vpcId: string;
+  readonly targetType: string;
+  readonly healthCheck?: Partial<HealthCheck>;
+  readonly tags?: readonly TagInput[];
+}
+
+export interface TargetInput {
+  readonly id: string;
+  readonly port?: number;
+}
+
+export interface CreateListenerCommand {
+  readonly loadBalancerId: string;
+  readonly protocol: string;
+  readonly port: number;
+  readonly targetGroupId: string;
+  readonly tags?: readonly TagInput[];
+}
+
+/** a resource of the load-balancer world, for tags */
+export type ElbResourceRef =
+  | { readonly kind: 'loadbalancer'; readonly id: string }
+  | { readonly kind: 'targetgroup'; readonly id: string }
+  | { readonly kind: 'listener'; readonly loadBalancerId: string; readonly id: string };

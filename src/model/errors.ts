@@ -57,6 +57,15 @@ export const ERROR_MESSAGES = {
   SubnetNotFound: 'subnet not found',
   PortNotFound: 'port not found',
   RouteTableNotFound: 'route table not found',
+  // -- network load balancers (src/model/load-balancers.ts)
+  LoadBalancerNotFound: 'load balancer not found',
+  TargetGroupNotFound: 'target group not found',
+  ListenerNotFound: 'listener not found',
+  DuplicateLoadBalancerName: 'a load balancer with this name exists',
+  DuplicateTargetGroupName: 'a target group with this name exists',
+  DuplicateListener: 'a listener on this port exists',
+  InvalidTarget: 'invalid target',
+  ResourceInUse: 'the resource is in use',
 } as const satisfies Record<string, string>;
 
 export type ErrorName = keyof typeof ERROR_MESSAGES;

@@ -11,6 +11,8 @@ export interface Backend {
   /** the real host address and port of the backend */
   readonly host: string;
   readonly port: number;
+  /** whether this port's connections start with a PROXY v2 header; absent: as the endpoint's tcp_proxy says */
+  readonly proxy_v2?: boolean;
 }
 
 /** Everything the data plane needs to run one interface endpoint, resolved by the control plane. */

@@ -117,6 +117,8 @@ export interface EndpointService {
   readonly server_type: PortType | 'operator';
   readonly port_id: string | null;
   readonly vpc_id: string | null;
+  /** the network load balancers behind it (ids, src/model/load-balancers.ts); its ports are their listeners */
+  readonly load_balancers?: readonly string[];
   readonly approval_enabled: boolean;
   readonly status: ServiceStatus;
   readonly ports: readonly PortMapping[];

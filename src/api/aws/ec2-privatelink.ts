@@ -12,6 +12,7 @@ import {
   subnetZone, tagSet, type FilterTable, type ItemRefusal,
 } from './aws-render.js';
 import { dnsEntries } from './ec2-endpoints.js';
+import { serviceConfigurationXml } from './ec2-services.js';
 import { parsePrincipal } from './ids.js';
 import type { XmlFields } from './xml.js';
 
@@ -76,23 +77,6 @@ function describeVpcEndpointServices(call: AwsCall): XmlFields {
 }
 
 // ---- the provider's own services
-
-/** `serviceConfigurationSet` item (the ELBv2 lane adds the NLB ARNs of the services it makes) */
-export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlFields {
-  return {
-    serviceType: [{ serviceType: awsType(s.service_type) }],
-    serviceId: s.id,
-    serviceName: awsServiceName(s, call.region, call.control.region),
-    serviceState: serviceState(s.status),
-    availabilityZoneSet: [subnetZone(call.region).name],
-    acceptanceRequired: s.approval_enabled,
-    managesVpcEndpoints: false,
-    supportedIpAddressTypeSet: ['ipv4'],
-    baseEndpointDnsNameSet: [baseEndpointDnsName(s, call.region, call.control.region)],
-    payerResponsibility: 'ServiceOwner',
-    tagSet: tagSet(s.tags),
-  };
-}
 
 function describeVpcEndpointServiceConfigurations(call: AwsCall): XmlFields {
   const mine = call.control.listServices(call.caller);

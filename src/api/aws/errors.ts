@@ -71,6 +71,16 @@ export const EC2_ERRORS = {
   SubnetNotFound: { code: 'InvalidSubnetID.NotFound', status: 400 },
   PortNotFound: { code: 'InvalidNetworkInterfaceID.NotFound', status: 400 },
   RouteTableNotFound: { code: 'InvalidRouteTableID.NotFound', status: 400 },
+  // network load balancers reach EC2 only as the NLB ARNs of a service configuration: a bad one is
+  // an invalid parameter value; one still used by something else a dependency (§1.6)
+  LoadBalancerNotFound: { code: 'InvalidParameterValue', status: 400 },
+  TargetGroupNotFound: { code: 'InvalidParameterValue', status: 400 },
+  ListenerNotFound: { code: 'InvalidParameterValue', status: 400 },
+  DuplicateLoadBalancerName: { code: 'InvalidParameterValue', status: 400 },
+  DuplicateTargetGroupName: { code: 'InvalidParameterValue', status: 400 },
+  DuplicateListener: { code: 'InvalidParameterValue', status: 400 },
+  InvalidTarget: { code: 'InvalidParameterValue', status: 400 },
+  ResourceInUse: { code: 'DependencyViolation', status: 400 },
 } as const satisfies Record<ErrorName, AwsErrorEntry>;
 
 /**
@@ -115,6 +125,15 @@ const QUERY_ERRORS = {
   SubnetNotFound: { code: 'SubnetNotFound', status: 400 },
   PortNotFound: { code: 'ValidationError', status: 400 },
   RouteTableNotFound: { code: 'ValidationError', status: 400 },
+  // the ELBv2 model's error shapes, each HTTP 400
+  LoadBalancerNotFound: { code: 'LoadBalancerNotFound', status: 400 },
+  TargetGroupNotFound: { code: 'TargetGroupNotFound', status: 400 },
+  ListenerNotFound: { code: 'ListenerNotFound', status: 400 },
+  DuplicateLoadBalancerName: { code: 'DuplicateLoadBalancerName', status: 400 },
+  DuplicateTargetGroupName: { code: 'DuplicateTargetGroupName', status: 400 },
+  DuplicateListener: { code: 'DuplicateListener', status: 400 },
+  InvalidTarget: { code: 'InvalidTarget', status: 400 },
+  ResourceInUse: { code: 'ResourceInUse', status: 400 },
 } as const satisfies Record<ErrorName, AwsErrorEntry>;
 
 export const ELBV2_ERRORS = QUERY_ERRORS satisfies Record<ErrorName, AwsErrorEntry>;

@@ -9,6 +9,8 @@ import { EC2_NOTIFICATION_ACTIONS } from './ec2-notifications.js';
 import { EC2_PREFIX_LIST_ACTIONS } from './ec2-prefix-lists.js';
 import { EC2_PRIVATELINK_ACTIONS } from './ec2-privatelink.js';
 import { EC2_TAG_ACTIONS } from './ec2-tags.js';
+import { EC2_SERVICE_ACTIONS } from './ec2-services.js';
+import { ELBV2_LOAD_BALANCER_ACTIONS } from './elbv2.js';
 import { STS_BASE_ACTIONS } from './sts.js';
 
 export const EC2_ACTIONS: ActionTable = {
@@ -19,9 +21,11 @@ export const EC2_ACTIONS: ActionTable = {
   ...EC2_TAG_ACTIONS,
   ...EC2_PREFIX_LIST_ACTIONS,
   ...EC2_NOTIFICATION_ACTIONS,
+  ...EC2_SERVICE_ACTIONS,
 };
 
 export const ELBV2_ACTIONS: ActionTable = {
+  ...ELBV2_LOAD_BALANCER_ACTIONS,
 };
 
 export const STS_ACTIONS: ActionTable = {

@@ -102,6 +102,19 @@ export const HUAWEI_ERRORS = {
   SubnetNotFound: { code: 'EndPoint.4004', status: 404 },
   PortNotFound: { code: 'EndPoint.4012', status: 404 },
   RouteTableNotFound: { code: 'EndPoint.4030', status: 404 },
+  // Network load balancers come through the AWS API only; Huawei answers their names (a service
+  // whose backend they are) with its closest codes: a load balancer is the port an LB service
+  // names (PortNotFound's 4012), a target group or listener a resource that does not exist (0005),
+  // a duplicate name or a bad target an invalid parameter (0002), a duplicate listener port a
+  // port conflict (3044), one still used by another an in-use service (3006).
+  LoadBalancerNotFound: { code: 'EndPoint.4012', status: 404 },
+  TargetGroupNotFound: { code: 'EndPoint.0005', status: 404 },
+  ListenerNotFound: { code: 'EndPoint.0005', status: 404 },
+  DuplicateLoadBalancerName: { code: 'EndPoint.0002', status: 400 },
+  DuplicateTargetGroupName: { code: 'EndPoint.0002', status: 400 },
+  DuplicateListener: { code: 'EndPoint.3044', status: 400 },
+  InvalidTarget: { code: 'EndPoint.0002', status: 400 },
+  ResourceInUse: { code: 'EndPoint.3006', status: 409 },
 } as const satisfies Record<HuaweiErrorName, { code: `EndPoint.${string}`; status: number }>;
 
 /** an error as Huawei answers it: its status and exactly {error_code, error_msg} */

@@ -1,0 +1,122 @@
+// The provider's EC2 actions on endpoint services backed by network load balancers
+// (aws-ec2-api.md §2.2): CreateVpcEndpointServiceConfiguration, ModifyVpcEndpointServiceConfiguration
+// and DeleteVpcEndpointServiceConfigurations. The service is the domain's EndpointService with
+// `load_balancers` (src/control/services.ts); its id is `vpce-svc-` + 17 hex, its name
+// `com.amazonaws.vpce.<region>.<id>`.
+import { DomainError } from '../../model/errors.js';
+import type { EndpointService } from '../../model/types.js';
+import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
+import { awsServiceName, awsType, baseEndpointDnsName, serviceState, subnetZone, tagSet } from './aws-render.js';
+import { loadBalancerArnOf, loadBalancerOfArn } from './elbv2.js';
+import { endpointServiceName, newAwsId } from './ids.js';
+import type { XmlFields } from './xml.js';
+
+
+/** an EC2 `serviceConfiguration`: CreateVpcEndpointServiceConfiguration's answer and an item of DescribeVpcEndpointServiceConfigurations */
+export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlFields {
+  const lbs = s.load_balancers?.length ? call.control.listLoadBalancers(call.caller).filter((lb) => s.load_balancers!.includes(lb.id)) : [];
+  return {
+    serviceType: [{ serviceType: awsType(s.service_type) }],
+    serviceId: s.id,
+    serviceName: awsServiceName(s, call.region, call.control.region),
+    serviceState: serviceState(s.status),
+    availabilityZoneSet: [subnetZone(call.region).name],
+    acceptanceRequired: s.approval_enabled,
+    managesVpcEndpoints: false,
+    networkLoadBalancerArnSet: lbs.map((lb) => loadBalancerArnOf(call, lb)),
+    gatewayLoadBalancerArnSet: [],
+    supportedIpAddressTypeSet: ['ipv4'],
+    baseEndpointDnsNameSet: [baseEndpointDnsName(s, call.region, call.control.region)],
+    payerResponsibility: 'ServiceOwner',
+    tagSet: tagSet(s.tags),
+  };
+}
+
+/** EC2 words an ARN that names no load balancer of the caller as an invalid parameter value */
+function loadBalancerIds(call: AwsCall, param: string): string[] {
+  return call.params.stringList(param).map((arn) => {
+    try {
+      return loadBalancerOfArn(call, arn, param).id;
+    } catch (err) {
+      if (err instanceof AwsRequestError) throw new AwsRequestError('InvalidParameterValue', `${param}: ${err.message}`);
+      throw err;
+    }
+  });
+}
+
+async function createConfiguration(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  if (p.stringList('GatewayLoadBalancerArn').length) {
+    throw new AwsRequestError('InvalidParameter', 'gateway load balancers (GENEVE) are not simulated: give NetworkLoadBalancerArn.N');
+  }
+  const arns = p.stringList('NetworkLoadBalancerArn');
+  if (arns.length === 0) throw new AwsRequestError('InvalidParameter', 'exactly one of NetworkLoadBalancerArn or GatewayLoadBalancerArn is required');
+  if (p.string('PrivateDnsName') !== undefined) {
+    throw new AwsRequestError('InvalidParameter', 'PrivateDnsName: private DNS names of endpoint services are not simulated');
+  }
+  const tags = p.tagSpecifications().flatMap((ts) => {
+    if (ts.resourceType !== 'vpc-endpoint-service') {
+      throw new AwsRequestError('InvalidParameterValue', `TagSpecification ResourceType ${ts.resourceType.slice(0, 40)}: vpc-endpoint-service`);
+    }
+    return ts.tags;
+  });
+  const id = newAwsId('vpce-svc');
+  const s = await call.control.createService(call.caller, {
+    vpcId: '', portId: '', serverType: 'LB', loadBalancers: loadBalancerIds(call, 'NetworkLoadBalancerArn'),
+    id, fullName: endpointServiceName(call.region, id),
+    // AWS's default: acceptance required
+    approvalRequired: p.bool('AcceptanceRequired') ?? true,
+    ports: [], tags,
+  });
+  return { serviceConfiguration: serviceConfigurationXml(call, s), clientToken: p.string('ClientToken') };
+}
+
+async function modifyConfiguration(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  for (const param of ['AddGatewayLoadBalancerArn', 'RemoveGatewayLoadBalancerArn']) {
+    if (p.stringList(param).length) throw new AwsRequestError('InvalidParameter', `${param}: gateway load balancers are not simulated`);
+  }
+  if (p.string('PrivateDnsName') !== undefined) {
+    throw new AwsRequestError('InvalidParameter', 'PrivateDnsName: private DNS names of endpoint services are not simulated');
+  }
+  const id = p.requiredString('ServiceId');
+  await call.control.modifyService(call.caller, id, {
+    approvalRequired: p.bool('AcceptanceRequired'),
+    addLoadBalancers: loadBalancerIds(call, 'AddNetworkLoadBalancerArn'),
+    removeLoadBalancers: loadBalancerIds(call, 'RemoveNetworkLoadBalancerArn'),
+  });
+  return { return: true };
+}
+
+/** each service on its own: one that cannot go is an `unsuccessful` item, the others go */
+async function deleteConfigurations(call: AwsCall): Promise<XmlFields> {
+  const ids = call.params.stringList('ServiceId');
+  if (ids.length === 0) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter ServiceId');
+  const unsuccessful: XmlFields[] = [];
+  for (const id of ids) {
+    try {
+      await call.control.deleteService(call.caller, id);
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      unsuccessful.push({ error: { code: deleteItemCode(err), message: err.message }, resourceId: id });
+    }
+  }
+  return { unsuccessful };
+}
+
+/** the item codes of DeleteVpcEndpointServiceConfigurations (§1.6): Terraform tolerates InvalidVpcEndpointService.NotFound */
+function deleteItemCode(err: DomainError): string {
+  switch (err.name) {
+    case 'ServiceNotFound':
+    case 'OperatorOwned': return 'InvalidVpcEndpointService.NotFound';
+    case 'ServiceInUse': return 'ExistingVpcEndpointConnections';
+    case 'BeingDeleted': return 'IncorrectState';
+    default: return 'InvalidParameter';
+  }
+}
+
+export const EC2_SERVICE_ACTIONS: ActionTable = {
+  CreateVpcEndpointServiceConfiguration: createConfiguration,
+  ModifyVpcEndpointServiceConfiguration: modifyConfiguration,
+  DeleteVpcEndpointServiceConfigurations: deleteConfigurations,
+};

@@ -1,0 +1,296 @@
+// The provider's load-balancer requests (issue 12, "ELBv2"): network load balancers in subnets of
+// one VPC, target groups and their targets, TCP listeners, attributes and tags. A change that
+// moves a service's backend (a listener, a target, proxy_protocol_v2) reaches the live endpoints
+// of every service the load balancer backs before the caller gets an answer.
+import { randomBytes } from 'node:crypto';
+import { DEFAULTS } from '../model/defaults.js';
+import type {
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, ElbResourceRef, TagInput, TargetInput,
+} from '../model/commands.js';
+import { DomainError } from '../model/errors.js';
+import {
+  DEFAULT_HEALTH_CHECK, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTES,
+  type Listener, type LoadBalancer, type Target, type TargetGroup,
+} from '../model/load-balancers.js';
+import { applyTags } from '../model/rules.js';
+import { LIVE_ENDPOINT_STATUSES, type Account, type EndpointService, type Tag } from '../model/types.js';
+import { isIpv4 } from '../net/cidr.js';
+import type { Change } from '../store/store.js';
+import { loadBalancedShape } from './lb-backends.js';
+import { now, type ControlState } from './state.js';
+import { pushEndpoint } from './transitions.js';
+
+/** the 16 hex digits that end an ELBv2 ARN */
+const newElbId = (): string => randomBytes(8).toString('hex');
+
+// ---- lookups (another account's resource does not exist for the caller) ----------------------
+
+export function ownLoadBalancer(st: ControlState, caller: Account, id: string): LoadBalancer {
+  const lb = st.loadBalancers.get(id);
+  if (!lb || lb.owner !== caller.name) throw new DomainError('LoadBalancerNotFound', `load balancer ${id} does not exist`);
+  return lb;
+}
+
+export function ownTargetGroup(st: ControlState, caller: Account, id: string): TargetGroup {
+  const tg = st.targetGroups.get(id);
+  if (!tg || tg.owner !== caller.name) throw new DomainError('TargetGroupNotFound', `target group ${id} does not exist`);
+  return tg;
+}
+
+export function ownListener(st: ControlState, caller: Account, id: string): { lb: LoadBalancer; listener: Listener } {
+  for (const lb of st.loadBalancers.values()) {
+    if (lb.owner !== caller.name) continue;
+    const listener = lb.listeners.find((l) => l.id === id);
+    if (listener) return { lb, listener };
+  }
+  throw new DomainError('ListenerNotFound', `listener ${id} does not exist`);
+}
+
+/** the services a load balancer backs */
+export function servicesOf(st: ControlState, lbId: string): EndpointService[] {
+  return [...st.services.values()].filter((s) => s.load_balancers?.includes(lbId));
+}
+
+// ---- load balancers --------------------------------------------------------------------------
+
+export async function createLoadBalancer(st: ControlState, caller: Account, cmd: CreateLoadBalancerCommand): Promise<LoadBalancer> {
+  return st.serial(async () => {
+    if (cmd.type !== 'network') {
+      throw new DomainError('Unsupported', `load balancer type ${cmd.type}: vpcep-sim simulates network load balancers only (type network)`);
+    }
+    if (cmd.scheme !== 'internal' && cmd.scheme !== 'internet-facing') throw new DomainError('InvalidParameter', `scheme ${cmd.scheme}: internal or internet-facing`);
+    if (cmd.subnets.length === 0) throw new DomainError('InvalidParameter', 'a network load balancer needs at least one subnet');
+    let vpcId: string | null = null;
+    for (const sid of cmd.subnets) {
+      const vpc = [...st.vpcs.values()].find((v) => v.account === caller.name && v.subnets.some((n) => n.id === sid));
+      if (!vpc) throw new DomainError('SubnetNotFound', `subnet ${sid} does not exist`);
+      if (vpcId !== null && vpc.id !== vpcId) throw new DomainError('InvalidSubnetId', `subnets ${cmd.subnets.join(', ')} are not all in one VPC`);
+      vpcId = vpc.id;
+    }
+    if (new Set(cmd.subnets).size !== cmd.subnets.length) throw new DomainError('InvalidSubnetId', 'a subnet appears twice');
+    if ([...st.loadBalancers.values()].some((x) => x.owner === caller.name && x.name === cmd.name)) {
+      throw new DomainError('DuplicateLoadBalancerName', `a load balancer named ${cmd.name} exists`);
+    }
+    const id = newElbId();
+    const t = now();
+    const lb: LoadBalancer = {
+      id, owner: caller.name, name: cmd.name, type: 'network', scheme: cmd.scheme, vpc_id: vpcId!, subnets: [...cmd.subnets],
+      state: 'active', dns_name: `${cmd.name}-${id}.${cmd.dnsSuffix}`, attributes: { ...LOAD_BALANCER_ATTRIBUTES },
+      listeners: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource), created_at: t, updated_at: t,
+    };
+    await st.commit([{ kind: 'loadbalancer', id, value: lb }], () => st.loadBalancers.set(id, lb));
+    return lb;
+  });
+}
+
+/** its listeners go with it; refused while an endpoint service uses it (ResourceInUse) */
+export async function deleteLoadBalancer(st: ControlState, caller: Account, id: string): Promise<void> {
+  await st.serial(async () => {
+    const lb = ownLoadBalancer(st, caller, id);
+    const users = servicesOf(st, id);
+    if (users.length) throw new DomainError('ResourceInUse', `load balancer ${lb.name} is the backend of endpoint service ${users[0]!.id}`);
+    if (lb.attributes['deletion_protection.enabled'] === 'true') {
+      throw new DomainError('InvalidState', `load balancer ${lb.name} has deletion_protection.enabled: turn it off first`);
+    }
+    await st.commit([{ kind: 'loadbalancer', id, value: null }], () => st.loadBalancers.delete(id));
+  });
+}
+
+/** the attributes it knows (the AWS defaults); an unknown key or a bad boolean: InvalidParameter, nothing changes */
+function nextAttributes(current: Readonly<Record<string, string>>, known: Readonly<Record<string, string>>, changes: ReadonlyArray<{ key: string; value: string }>): Record<string, string> {
+  const out = { ...current };
+  for (const { key, value } of changes) {
+    if (!(key in known)) throw new DomainError('InvalidParameter', `attribute key ${key} is not recognized; known: ${Object.keys(known).join(', ')}`);
+    if (key.endsWith('.enabled') && known[key] !== 'use_load_balancer_configuration' && value !== 'true' && value !== 'false') {
+      throw new DomainError('InvalidParameter', `attribute ${key} must be true or false, not ${value}`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+export async function modifyLoadBalancerAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<LoadBalancer> {
+  return st.serial(async () => {
+    const lb = ownLoadBalancer(st, caller, id);
+    const next = { ...lb, attributes: nextAttributes(lb.attributes, LOAD_BALANCER_ATTRIBUTES, changes), updated_at: now() };
+    await st.commit([{ kind: 'loadbalancer', id, value: next }], () => st.loadBalancers.set(id, next));
+    return next;
+  });
+}
+
+// ---- target groups ---------------------------------------------------------------------------
+
+export async function createTargetGroup(st: ControlState, caller: Account, cmd: CreateTargetGroupCommand): Promise<TargetGroup> {
+  return st.serial(async () => {
+    if (cmd.protocol !== 'TCP') throw new DomainError('Unsupported', `protocol ${cmd.protocol}: vpcep-sim's network load balancers relay TCP only`);
+    if (cmd.targetType !== 'ip' && cmd.targetType !== 'instance') {
+      throw new DomainError('Unsupported', `target type ${cmd.targetType}: ip or instance (an instance is a VM port of the VPC)`);
+    }
+    const vpc = st.vpcs.get(cmd.vpcId);
+    if (!vpc || vpc.account !== caller.name) throw new DomainError('VpcNotFound', `VPC ${cmd.vpcId} does not exist`);
+    if ([...st.targetGroups.values()].some((x) => x.owner === caller.name && x.name === cmd.name)) {
+      throw new DomainError('DuplicateTargetGroupName', `a target group named ${cmd.name} exists`);
+    }
+    const id = newElbId();
+    const t = now();
+    const tg: TargetGroup = {
+      id, owner: caller.name, name: cmd.name, protocol: 'TCP', port: cmd.port, vpc_id: vpc.id, target_type: cmd.targetType,
+      attributes: { ...TARGET_GROUP_ATTRIBUTES }, health_check: { ...DEFAULT_HEALTH_CHECK, ...cmd.healthCheck },
+      targets: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource), created_at: t, updated_at: t,
+    };
+    await st.commit([{ kind: 'targetgroup', id, value: tg }], () => st.targetGroups.set(id, tg));
+    return tg;
+  });
+}
+
+/** the listeners that forward to a target group */
+export function listenersTo(st: ControlState, tgId: string): Array<{ lb: LoadBalancer; listener: Listener }> {
+  const out: Array<{ lb: LoadBalancer; listener: Listener }> = [];
+  for (const lb of st.loadBalancers.values()) for (const listener of lb.listeners) if (listener.target_group_id === tgId) out.push({ lb, listener });
+  return out;
+}
+
+export async function deleteTargetGroup(st: ControlState, caller: Account, id: string): Promise<void> {
+  await st.serial(async () => {
+    const tg = ownTargetGroup(st, caller, id);
+    const users = listenersTo(st, id);
+    if (users.length) throw new DomainError('ResourceInUse', `target group ${tg.name} is the default action of a listener of load balancer ${users[0]!.lb.name}`);
+    await st.commit([{ kind: 'targetgroup', id, value: null }], () => st.targetGroups.delete(id));
+  });
+}
+
+export async function modifyTargetGroupAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<TargetGroup> {
+  return changeTargetGroup(st, caller, id, (tg) => ({ ...tg, attributes: nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes) }));
+}
+
+/** an ip target is an IPv4 address (inside the VPC: its host address; outside: as it is); an instance target a VM port of the VPC */
+function checkTarget(st: ControlState, tg: TargetGroup, t: TargetInput): void {
+  if (t.port !== undefined && (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535)) {
+    throw new DomainError('InvalidTarget', `target ${t.id}: port ${t.port} is not from 1 to 65535`);
+  }
+  if (tg.target_type === 'ip') {
+    if (!isIpv4(t.id)) throw new DomainError('InvalidTarget', `target ${t.id}: the target group ${tg.name} has target type ip: an IPv4 address`);
+    return;
+  }
+  const vpc = st.vpcs.get(tg.vpc_id);
+  if (!vpc?.ports.some((p) => p.id === t.id && p.type === 'VM')) {
+    throw new DomainError('InvalidTarget', `target ${t.id}: not an instance (a VM port) of VPC ${tg.vpc_id}`);
+  }
+}
+
+export async function registerTargets(st: ControlState, caller: Account, id: string, targets: readonly TargetInput[]): Promise<TargetGroup> {
+  return changeTargetGroup(st, caller, id, (tg) => {
+    const list: Target[] = [...tg.targets];
+    for (const t of targets) {
+      checkTarget(st, tg, t);
+      const port = t.port ?? tg.port;
+      if (!list.some((x) => x.id === t.id && x.port === port)) list.push({ id: t.id, port });
+    }
+    return { ...tg, targets: list };
+  });
+}
+
+/** a target that is not registered is no error (as in AWS) */
+export async function deregisterTargets(st: ControlState, caller: Account, id: string, targets: readonly TargetInput[]): Promise<TargetGroup> {
+  return changeTargetGroup(st, caller, id, (tg) => ({
+    ...tg, targets: tg.targets.filter((x) => !targets.some((t) => t.id === x.id && (t.port ?? tg.port) === x.port)),
+  }));
+}
+
+async function changeTargetGroup(st: ControlState, caller: Account, id: string, change: (tg: TargetGroup) => TargetGroup): Promise<TargetGroup> {
+  const { tg, lbs } = await st.serial(async () => {
+    const cur = ownTargetGroup(st, caller, id);
+    const next = { ...change(cur), updated_at: now() };
+    const lbs = [...new Set(listenersTo(st, id).map((u) => u.lb.id))];
+    await commitWithServices(st, [{ kind: 'targetgroup', id, value: next }], lbs, () => st.targetGroups.set(id, next));
+    return { tg: next, lbs };
+  });
+  await pushServices(st, lbs);
+  return tg;
+}
+
+// ---- listeners -------------------------------------------------------------------------------
+
+export async function createListener(st: ControlState, caller: Account, cmd: CreateListenerCommand): Promise<{ lb: LoadBalancer; listener: Listener }> {
+  const out = await st.serial(async () => {
+    const lb = ownLoadBalancer(st, caller, cmd.loadBalancerId);
+    if (cmd.protocol !== 'TCP') throw new DomainError('Unsupported', `listener protocol ${cmd.protocol}: vpcep-sim's network load balancers listen on TCP only`);
+    const tg = ownTargetGroup(st, caller, cmd.targetGroupId);
+    if (tg.vpc_id !== lb.vpc_id) throw new DomainError('InvalidParameter', `target group ${tg.name} is in VPC ${tg.vpc_id}, load balancer ${lb.name} in ${lb.vpc_id}`);
+    if (lb.listeners.some((l) => l.port === cmd.port)) throw new DomainError('DuplicateListener', `load balancer ${lb.name} has a listener on port ${cmd.port}`);
+    const listener: Listener = {
+      id: newElbId(), protocol: 'TCP', port: cmd.port, target_group_id: tg.id,
+      tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
+    };
+    const next: LoadBalancer = { ...lb, listeners: [...lb.listeners, listener], updated_at: now() };
+    await commitWithServices(st, [{ kind: 'loadbalancer', id: lb.id, value: next }], [lb.id], () => st.loadBalancers.set(lb.id, next));
+    return { lb: next, listener };
+  });
+  await pushServices(st, [out.lb.id]);
+  return out;
+}
+
+export async function deleteListener(st: ControlState, caller: Account, id: string): Promise<void> {
+  const lbId = await st.serial(async () => {
+    const { lb } = ownListener(st, caller, id);
+    const next: LoadBalancer = { ...lb, listeners: lb.listeners.filter((l) => l.id !== id), updated_at: now() };
+    await commitWithServices(st, [{ kind: 'loadbalancer', id: lb.id, value: next }], [lb.id], () => st.loadBalancers.set(lb.id, next));
+    return lb.id;
+  });
+  await pushServices(st, [lbId]);
+}
+
+// ---- tags ------------------------------------------------------------------------------------
+
+export async function tagElb(st: ControlState, caller: Account, ref: ElbResourceRef, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+  await st.serial(async () => {
+    const apply = (cur: readonly Tag[]) => applyTags(cur, action, tags, DEFAULTS.limits.tagsPerResource);
+    if (ref.kind === 'targetgroup') {
+      const tg = ownTargetGroup(st, caller, ref.id);
+      const next = { ...tg, tags: apply(tg.tags), updated_at: now() };
+      await st.commit([{ kind: 'targetgroup', id: tg.id, value: next }], () => st.targetGroups.set(tg.id, next));
+      return;
+    }
+    const lb = ref.kind === 'loadbalancer' ? ownLoadBalancer(st, caller, ref.id) : ownListener(st, caller, ref.id).lb;
+    const next: LoadBalancer = ref.kind === 'loadbalancer'
+      ? { ...lb, tags: apply(lb.tags), updated_at: now() }
+      : { ...lb, listeners: lb.listeners.map((l) => (l.id === ref.id ? { ...l, tags: apply(l.tags) } : l)), updated_at: now() };
+    await st.commit([{ kind: 'loadbalancer', id: lb.id, value: next }], () => st.loadBalancers.set(lb.id, next));
+  });
+}
+
+// ---- the services the load balancers back ----------------------------------------------------
+
+/**
+ * Commits CHANGES together with the new port mappings and tcp_proxy of every service backed by
+ * the load balancers LBS (computed after APPLY, so over the changed state); undone in memory if
+ * the store refuses.
+ */
+async function commitWithServices(st: ControlState, changes: Change[], lbs: readonly string[], apply: () => void): Promise<void> {
+  const before = { lbs: new Map(st.loadBalancers), tgs: new Map(st.targetGroups) };
+  apply();
+  const services: EndpointService[] = [];
+  for (const s of st.services.values()) {
+    if (!s.load_balancers?.some((id) => lbs.includes(id))) continue;
+    services.push({ ...s, ...loadBalancedShape(st, s.load_balancers), updated_at: now() });
+  }
+  const restore = () => {
+    st.loadBalancers.clear();
+    for (const [k, v] of before.lbs) st.loadBalancers.set(k, v);
+    st.targetGroups.clear();
+    for (const [k, v] of before.tgs) st.targetGroups.set(k, v);
+  };
+  restore();
+  await st.commit([...changes, ...services.map((s) => ({ kind: 'service' as const, id: s.id, value: s }))], () => {
+    apply();
+    for (const s of services) st.services.set(s.id, s);
+  });
+}
+
+/** sends every live endpoint of the services behind LBS its new spec, before the caller's answer */
+export async function pushServices(st: ControlState, lbs: readonly string[]): Promise<void> {
+  const ids = new Set<string>();
+  for (const id of lbs) for (const s of servicesOf(st, id)) ids.add(s.id);
+  const live = [...st.endpoints.values()].filter((e) => ids.has(e.service_id) && LIVE_ENDPOINT_STATUSES.has(e.status));
+  await Promise.all(live.map((e) => pushEndpoint(st, e.id)));
+}

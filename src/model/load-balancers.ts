@@ -1,0 +1,113 @@
+// Network load balancers as the backend of an endpoint service (issue 12, "ELBv2"): a load
+// balancer in subnets of one VPC, its TCP listeners (the listener port is an endpoint's terminal
+// port), target groups and their targets (the target's port is the service port). What the store
+// keeps; each dialect renders ids, ARNs and names (src/api/aws/elbv2.ts).
+import type { Tag } from './types.js';
+
+/** ELBv2's target-group attributes and their defaults on a TCP target group of a network load balancer */
+export const TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, string>> = {
+  'deregistration_delay.timeout_seconds': '300',
+  'deregistration_delay.connection_termination.enabled': 'false',
+  'proxy_protocol_v2.enabled': 'false',
+  'preserve_client_ip.enabled': 'true',
+  'stickiness.enabled': 'false',
+  'stickiness.type': 'source_ip',
+  'load_balancing.cross_zone.enabled': 'use_load_balancer_configuration',
+  'target_health_state.unhealthy.connection_termination.enabled': 'true',
+  'target_health_state.unhealthy.draining_interval_seconds': '0',
+  'target_group_health.dns_failover.minimum_healthy_targets.count': 'off',
+  'target_group_health.dns_failover.minimum_healthy_targets.percentage': 'off',
+  'target_group_health.unhealthy_state_routing.minimum_healthy_targets.count': '1',
+  'target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage': 'off',
+};
+
+/** a network load balancer's attributes and their defaults */
+export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, string>> = {
+  'access_logs.s3.enabled': 'false',
+  'access_logs.s3.bucket': '',
+  'access_logs.s3.prefix': '',
+  'deletion_protection.enabled': 'false',
+  'load_balancing.cross_zone.enabled': 'false',
+  'dns_record.client_routing_policy': 'any_availability_zone',
+  'zonal_shift.config.enabled': 'false',
+};
+
+export const PROXY_PROTOCOL_V2 = 'proxy_protocol_v2.enabled';
+
+export type LoadBalancerType = 'network';
+export type TargetType = 'ip' | 'instance';
+
+export interface Listener {
+  /** 16 hex digits (the last part of its ARN) */
+  readonly id: string;
+  readonly protocol: 'TCP';
+  /** an endpoint's terminal port */
+  readonly port: number;
+  /** the default action: forward to this target group */
+  readonly target_group_id: string;
+  readonly tags: readonly Tag[];
+}
+
+export interface LoadBalancer {
+  /** 16 hex digits (the last part of its ARN) */
+  readonly id: string;
+  readonly owner: string;
+  readonly name: string;
+  readonly type: LoadBalancerType;
+  /** both behave alike: vpcep-sim has no internet side, endpoints reach it from their VPCs */
+  readonly scheme: 'internal' | 'internet-facing';
+  readonly vpc_id: string;
+  readonly subnets: readonly string[];
+  readonly state: 'active';
+  readonly dns_name: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly listeners: readonly Listener[];
+  readonly tags: readonly Tag[];
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+export interface Target {
+  /** an IPv4 address (target type ip) or a VM port id of the VPC (target type instance) */
+  readonly id: string;
+  /** the service port: the target's own, else the target group's */
+  readonly port: number;
+}
+
+export interface HealthCheck {
+  readonly protocol: string;
+  readonly port: string;
+  readonly enabled: boolean;
+  readonly interval_seconds: number;
+  readonly timeout_seconds: number;
+  readonly healthy_threshold: number;
+  readonly unhealthy_threshold: number;
+  readonly path?: string;
+  readonly matcher?: string;
+}
+
+export const DEFAULT_HEALTH_CHECK: HealthCheck = {
+  protocol: 'TCP', port: 'traffic-port', enabled: true, interval_seconds: 30, timeout_seconds: 10,
+  healthy_threshold: 5, unhealthy_threshold: 2,
+};
+
+export interface TargetGroup {
+  readonly id: string;
+  readonly owner: string;
+  readonly name: string;
+  readonly protocol: 'TCP';
+  readonly port: number;
+  readonly vpc_id: string;
+  readonly target_type: TargetType;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly health_check: HealthCheck;
+  readonly targets: readonly Target[];
+  readonly tags: readonly Tag[];
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+/** whether a target group's backends get the PROXY v2 header */
+export function proxyProtocolOn(tg: TargetGroup): boolean {
+  return tg.attributes[PROXY_PROTOCOL_V2] === 'true';
+}

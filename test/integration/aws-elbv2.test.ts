@@ -1,0 +1,339 @@
+// Network load balancers as endpoint-service backends, through the AWS SDK v3 clients over real
+// HTTP against a real daemon (issue 12, "ELBv2"): NLB + target group + TCP listener, an endpoint
+// service configuration on the NLB, a consumer's endpoint carrying real bytes to the target, the
+// PROXY v2 header with the vpce id in TLV 0xEA/0x01 (parsed here independently), deregistration
+// cutting new connections, ELBv2-shaped errors, isolation between accounts, and a restart.
+import net, { type Socket } from 'node:net';
+import {
+  CreateVpcEndpointServiceConfigurationCommand, DeleteVpcEndpointServiceConfigurationsCommand, EC2Client,
+  ModifyVpcEndpointServiceConfigurationCommand,
+} from '@aws-sdk/client-ec2';
+import {
+  AddTagsCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteListenerCommand,
+  DeleteLoadBalancerCommand, DeleteTargetGroupCommand, DeregisterTargetsCommand, DescribeCapacityReservationCommand,
+  DescribeListenerAttributesCommand, DescribeListenersCommand, DescribeLoadBalancerAttributesCommand, DescribeLoadBalancersCommand,
+  DescribeTagsCommand, DescribeTargetGroupAttributesCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand, RemoveTagsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CONSUMER, PROVIDER, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { randomPort } from './backends.js';
+
+const PROVIDER_KEY = { accessKeyId: 'AKIAPROVIDERELB00001', secretAccessKey: 'provider-elb-secret-0123' };
+const CONSUMER_KEY = { accessKeyId: 'AKIACONSUMERELB00001', secretAccessKey: 'consumer-elb-secret-0123' };
+const PROVIDER_ID = '111111111111';
+const CONSUMER_ID = '222222222222';
+
+function config(): Record<string, unknown> {
+  const base = twoAccountConfig();
+  const aws = (id: string, k: typeof PROVIDER_KEY) => ({ account_id: id, access_key_id: k.accessKeyId, secret_access_key: k.secretAccessKey });
+  return { ...base, accounts: [{ ...PROVIDER, aws: aws(PROVIDER_ID, PROVIDER_KEY) }, { ...CONSUMER, aws: aws(CONSUMER_ID, CONSUMER_KEY) }] };
+}
+
+function clients(d: TestDaemon, credentials: typeof PROVIDER_KEY) {
+  const o = { endpoint: d.url, region: 'us-east-1', credentials, maxAttempts: 1 };
+  return { elb: new ElasticLoadBalancingV2Client(o), ec2: new EC2Client(o) };
+}
+
+// ---- a backend that records what it reads (the PROXY header, then the bytes) and echoes the bytes
+
+interface Recorder {
+  readonly port: number;
+  /** everything each connection delivered, in order of acceptance */
+  readonly received: Buffer[];
+  close(): Promise<void>;
+}
+
+async function recorder(host: string): Promise<Recorder> {
+  const received: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const server = net.createServer((s) => {
+    const i = received.push(Buffer.alloc(0)) - 1;
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+    let echoed = 0;
+    s.on('data', (b) => {
+      const all = Buffer.concat([received[i]!, b]);
+      received[i] = all;
+      // echo what follows the PROXY header (if any): everything from the first `ping-`
+      const from = all.indexOf('ping-');
+      if (from < 0) return;
+      s.write(all.subarray(from + echoed));
+      echoed = all.length - from;
+    });
+  });
+  const port = randomPort();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+  return {
+    port, received,
+    close: () => new Promise((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** connects, sends `ping-…`, and resolves with the echo, or with the socket's error code */
+function exchange(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const msg = `ping-${Math.random().toString(36).slice(2)}`;
+    const s = net.connect({ host, port });
+    let got = '';
+    const timer = setTimeout(() => { s.destroy(); resolve(`timeout: ${got}`); }, 3_000);
+    s.on('connect', () => s.write(msg));
+    s.on('data', (b) => {
+      got += b.toString();
+      if (got.length >= msg.length) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(got === msg ? 'echoed' : `wrong echo: ${got}`);
+      }
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => { clearTimeout(timer); resolve(e.code ?? e.message); });
+  });
+}
+
+/** PROXY v2 read here from the spec (haproxy proxy-protocol.txt 2.2), not with src/net/proxy-v2.ts */
+function parseProxyV2(b: Buffer): { command: number; family: number; tlvs: Array<{ type: number; value: Buffer }>; rest: Buffer } {
+  expect(b.subarray(0, 12).equals(Buffer.from('0d0a0d0a000d0a515549540a', 'hex'))).toBe(true);
+  const len = b.readUInt16BE(14);
+  const tlvs: Array<{ type: number; value: Buffer }> = [];
+  for (let o = 16 + 12; o < 16 + len;) {
+    const l = b.readUInt16BE(o + 1);
+    tlvs.push({ type: b[o]!, value: b.subarray(o + 3, o + 3 + l) });
+    o += 3 + l;
+  }
+  return { command: b[12]!, family: b[13]!, tlvs, rest: b.subarray(16 + len) };
+}
+
+async function awsError(p: Promise<unknown>): Promise<{ name: string; status: number | undefined; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    // the SDK names a modeled ELBv2 error `<Code>Exception`; the wire's code is in Error.Code
+    const e = err as { name: string; message: string; Error?: { Code?: string }; Code?: string; $metadata?: { httpStatusCode?: number } };
+    return { name: e.Error?.Code ?? e.Code ?? e.name, status: e.$metadata?.httpStatusCode, message: e.message };
+  }
+  throw new Error('the call succeeded');
+}
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function daemon(dataDir = tempDir()): Promise<TestDaemon> {
+  const d = await startTestDaemon(config(), dataDir);
+  cleanup.push(() => d.stop());
+  return d;
+}
+
+/** the provider's NLB in subnet-app with a TCP target group on TARGET and a listener on LISTEN */
+async function stack(elb: ElasticLoadBalancingV2Client, name: string, target: { id: string; port: number }, listen: number) {
+  const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: name, Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+  const tg = (await elb.send(new CreateTargetGroupCommand({ Name: `${name}-tg`, Protocol: 'TCP', Port: target.port, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
+  await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: target.id, Port: target.port }] }));
+  const listener = (await elb.send(new CreateListenerCommand({
+    LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: listen, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }],
+  }))).Listeners![0]!;
+  return { lb, tg, listener };
+}
+
+/** an endpoint service on the NLB (acceptance off), open to the consumer; the consumer's endpoint, accepted */
+async function publishAndConnect(d: TestDaemon, ec2: EC2Client, lbArn: string): Promise<{ serviceId: string; endpoint: any }> {
+  const created = await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({
+    NetworkLoadBalancerArns: [lbArn], AcceptanceRequired: false,
+    TagSpecifications: [{ ResourceType: 'vpc-endpoint-service', Tags: [{ Key: 'team', Value: 'web' }] }],
+  }));
+  const serviceId = created.ServiceConfiguration!.ServiceId!;
+  await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${serviceId}`)).body.status === 'available', 5_000, 'service available');
+  const perm = await d.provider.post(`/vpc-endpoint-services/${serviceId}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+  expect(perm.status, JSON.stringify(perm.body)).toBe(200);
+  const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  const endpoint = await waitFor(async () => {
+    const e = await d.consumer.get(`/vpc-endpoints/${r.body.id}`);
+    return e.body.status === 'accepted' ? e.body : null;
+  }, 5_000, 'endpoint accepted');
+  return { serviceId, endpoint };
+}
+
+describe('network load balancers behind endpoint services (AWS SDK, real daemon)', () => {
+  it('carries real bytes from a consumer endpoint to the NLB target, with PROXY v2 carrying the vpce id, and follows the targets', async () => {
+    const d = await daemon();
+    const { elb, ec2 } = clients(d, PROVIDER_KEY);
+    const backend = await recorder('127.0.0.1');
+    cleanup.push(() => backend.close());
+    const { lb, tg, listener } = await stack(elb, 'web-nlb', { id: '127.0.0.1', port: backend.port }, 18080);
+    expect(lb.LoadBalancerArn).toMatch(new RegExp(`^arn:aws:elasticloadbalancing:us-east-1:${PROVIDER_ID}:loadbalancer/net/web-nlb/[0-9a-f]{16}$`));
+    expect(lb.State?.Code).toBe('active');
+    expect(lb.Type).toBe('network');
+    expect(lb.VpcId).toBe('vpc-app');
+    expect(tg.TargetGroupArn).toMatch(new RegExp(`:${PROVIDER_ID}:targetgroup/web-nlb-tg/[0-9a-f]{16}$`));
+    expect(listener.ListenerArn).toMatch(new RegExp(`:listener/net/web-nlb/${lb.LoadBalancerArn!.split('/').pop()}/[0-9a-f]{16}$`));
+    expect(listener.DefaultActions?.[0]?.TargetGroupArn).toBe(tg.TargetGroupArn);
+
+    const health = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }));
+    expect(health.TargetHealthDescriptions?.map((h) => [h.Target?.Id, h.Target?.Port, h.TargetHealth?.State])).toEqual([['127.0.0.1', backend.port, 'healthy']]);
+
+    const { serviceId, endpoint } = await publishAndConnect(d, ec2, lb.LoadBalancerArn!);
+    expect(serviceId).toMatch(/^vpce-svc-[0-9a-f]{17}$/);
+    const huawei = (await d.provider.get(`/vpc-endpoint-services/${serviceId}`)).body;
+    expect(huawei.server_type).toBe('LB');
+    expect(huawei.service_name).toBe(`com.amazonaws.vpce.us-east-1.${serviceId}`);
+    expect(huawei.ports).toEqual([{ client_port: 18080, server_port: backend.port, protocol: 'TCP' }]);
+
+    // real bytes, no PROXY header
+    expect(await exchange(endpoint.host_ip, 18080)).toBe('echoed');
+    expect(backend.received.at(-1)!.subarray(0, 5).toString()).toBe('ping-');
+
+    // proxy_protocol_v2.enabled on the target group: the next connection starts with the header
+    const attrs = await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'proxy_protocol_v2.enabled', Value: 'true' }] }));
+    expect(attrs.Attributes?.find((a) => a.Key === 'proxy_protocol_v2.enabled')?.Value).toBe('true');
+    expect(await exchange(endpoint.host_ip, 18080)).toBe('echoed');
+    const h = parseProxyV2(backend.received.at(-1)!);
+    expect([h.command, h.family]).toEqual([0x21, 0x11]);
+    const vpce = h.tlvs.find((t) => t.type === 0xea);
+    expect(vpce?.value[0]).toBe(0x01);
+    expect(vpce?.value.subarray(1).toString('ascii')).toBe(endpoint.id);
+    expect(h.rest.subarray(0, 5).toString()).toBe('ping-');
+
+    // deregistered: new connections fail; registered again: they work
+    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    expect(await exchange(endpoint.host_ip, 18080)).toBe('ECONNREFUSED');
+    expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions).toEqual([]);
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    expect(await exchange(endpoint.host_ip, 18080)).toBe('echoed');
+
+    // an IP target inside the VPC is reached at its host address: 192.168.24.50 in vpc-app (number 1) -> 127.1.24.50
+    const inside = await recorder('127.1.24.50');
+    cleanup.push(() => inside.close());
+    const tg2 = (await elb.send(new CreateTargetGroupCommand({ Name: 'inside-tg', Protocol: 'TCP', Port: inside.port, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg2.TargetGroupArn, Targets: [{ Id: '192.168.24.50' }] }));
+    expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg2.TargetGroupArn }))).TargetHealthDescriptions?.[0]?.TargetHealth)
+      .toMatchObject({ State: 'unused', Reason: 'Target.NotInUse' });
+    const l2 = (await elb.send(new CreateListenerCommand({
+      LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18081, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg2.TargetGroupArn }],
+    }))).Listeners![0]!;
+    expect(await exchange(endpoint.host_ip, 18081)).toBe('echoed');
+    expect(inside.received).toHaveLength(1);
+    expect((await d.provider.get(`/vpc-endpoint-services/${serviceId}`)).body.ports.map((p: any) => p.client_port)).toEqual([18080, 18081]);
+    await elb.send(new DeleteListenerCommand({ ListenerArn: l2.ListenerArn }));
+    expect(await exchange(endpoint.host_ip, 18081)).toBe('ECONNREFUSED');
+    expect(await exchange(endpoint.host_ip, 18080)).toBe('echoed');
+  });
+
+  it('answers the reads Terraform makes, pages, tags, and refuses mistakes in ELBv2 shape (4xx, nothing changed)', async () => {
+    const d = await daemon();
+    const { elb, ec2 } = clients(d, PROVIDER_KEY);
+    const { lb, tg, listener } = await stack(elb, 'nlb-a', { id: '127.0.0.1', port: 9 }, 18090);
+    await stack(elb, 'nlb-b', { id: '127.0.0.1', port: 9 }, 18090);
+    const lbAttrs = await elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerArn: lb.LoadBalancerArn }));
+    expect(lbAttrs.Attributes?.find((a) => a.Key === 'deletion_protection.enabled')?.Value).toBe('false');
+    const tgAttrs = await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn }));
+    expect(tgAttrs.Attributes?.find((a) => a.Key === 'proxy_protocol_v2.enabled')?.Value).toBe('false');
+    expect((await elb.send(new DescribeListenerAttributesCommand({ ListenerArn: listener.ListenerArn }))).Attributes?.[0]?.Key).toBe('tcp.idle_timeout.seconds');
+    expect((await elb.send(new DescribeCapacityReservationCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).$metadata.httpStatusCode).toBe(200);
+    expect((await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners?.map((l) => l.Port)).toEqual([18090]);
+    const tgs = await elb.send(new DescribeTargetGroupsCommand({ LoadBalancerArn: lb.LoadBalancerArn }));
+    expect(tgs.TargetGroups?.map((t) => [t.TargetGroupName, t.LoadBalancerArns])).toEqual([['nlb-a-tg', [lb.LoadBalancerArn]]]);
+
+    // an instance target is a VM port of the VPC (port-web); anything else is not an instance here
+    const vmTg = (await elb.send(new CreateTargetGroupCommand({ Name: 'vm-tg', Protocol: 'TCP', Port: 8080, VpcId: 'vpc-app', TargetType: 'instance' }))).TargetGroups![0]!;
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: vmTg.TargetGroupArn, Targets: [{ Id: 'port-web' }] }));
+    expect((await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: vmTg.TargetGroupArn, Targets: [{ Id: 'i-0123456789abcdef0' }] })))).name).toBe('InvalidTarget');
+    expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: vmTg.TargetGroupArn }))).TargetHealthDescriptions?.map((x) => [x.Target?.Id, x.Target?.Port])).toEqual([['port-web', 8080]]);
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: vmTg.TargetGroupArn }));
+
+    // paging
+    const first = await elb.send(new DescribeLoadBalancersCommand({ PageSize: 1 }));
+    expect(first.LoadBalancers?.map((x) => x.LoadBalancerName)).toEqual(['nlb-a']);
+    const second = await elb.send(new DescribeLoadBalancersCommand({ PageSize: 1, Marker: first.NextMarker }));
+    expect(second.LoadBalancers?.map((x) => x.LoadBalancerName)).toEqual(['nlb-b']);
+    expect(second.NextMarker).toBeUndefined();
+
+    // tags on each kind
+    await elb.send(new AddTagsCommand({ ResourceArns: [lb.LoadBalancerArn!, tg.TargetGroupArn!, listener.ListenerArn!], Tags: [{ Key: 'env', Value: 'test' }] }));
+    await elb.send(new RemoveTagsCommand({ ResourceArns: [tg.TargetGroupArn!], TagKeys: ['env'] }));
+    const tags = await elb.send(new DescribeTagsCommand({ ResourceArns: [lb.LoadBalancerArn!, tg.TargetGroupArn!, listener.ListenerArn!] }));
+    expect(tags.TagDescriptions?.map((t) => t.Tags)).toEqual([[{ Key: 'env', Value: 'test' }], [], [{ Key: 'env', Value: 'test' }]]);
+
+    // mistakes: ELBv2 codes, HTTP 400, nothing changed
+    const refusals = [
+      [await awsError(elb.send(new DescribeLoadBalancersCommand({ Names: ['nope'] }))), 'LoadBalancerNotFound'],
+      [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'alb', Type: 'application', Subnets: ['subnet-app'] }))), null],
+      [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'nlb-a', Type: 'network', Subnets: ['subnet-app'] }))), 'DuplicateLoadBalancerName'],
+      [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'bad_name', Type: 'network', Subnets: ['subnet-app'] }))), 'ValidationError'],
+      [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'x', Type: 'network', Subnets: ['subnet-a'] }))), null],
+      [await awsError(elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg.TargetGroupArn }))), 'ResourceInUse'],
+      [await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18090, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] }))), 'DuplicateListener'],
+      [await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: 'i-notanip' }] }))), 'InvalidTarget'],
+      [await awsError(elb.send(new DescribeTargetGroupsCommand({ TargetGroupArns: ['arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/none/0123456789abcdef'] }))), 'TargetGroupNotFound'],
+      [await awsError(elb.send(new DescribeListenersCommand({ ListenerArns: ['not-an-arn'] }))), 'ValidationError'],
+      [await awsError(elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'no.such.key', Value: 'x' }] }))), 'ValidationError'],
+    ] as const;
+    for (const [e, code] of refusals) {
+      expect(e.status, `${e.name}: ${e.message}`).toBeGreaterThanOrEqual(400);
+      expect(e.status, `${e.name}: ${e.message}`).toBeLessThan(500);
+      if (code) expect(e.name, e.message).toBe(code);
+    }
+    expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers?.map((x) => x.LoadBalancerName)).toEqual(['nlb-a', 'nlb-b']);
+
+    // an NLB that backs an endpoint service cannot go; the service can, then the NLB
+    const svc = (await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }))).ServiceConfiguration!;
+    expect(svc.NetworkLoadBalancerArns).toEqual([lb.LoadBalancerArn]);
+    expect(svc.AcceptanceRequired).toBe(false);
+    expect((await awsError(elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb.LoadBalancerArn })))).name).toBe('ResourceInUse');
+    // through the Huawei API its ports are the listeners': a port list is refused, nothing changes
+    const put = await d.provider.put(`/vpc-endpoint-services/${svc.ServiceId}`, { ports: [{ client_port: 1234, server_port: 9, protocol: 'TCP' }] });
+    expect([put.status, put.body.error_code]).toEqual([400, 'EndPoint.0002']);
+    expect((await d.provider.get(`/vpc-endpoint-services/${svc.ServiceId}`)).body.ports.map((p: any) => p.client_port)).toEqual([18090]);
+    const other = (await elb.send(new DescribeLoadBalancersCommand({ Names: ['nlb-b'] }))).LoadBalancers![0]!;
+    await ec2.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: svc.ServiceId, AcceptanceRequired: true, AddNetworkLoadBalancerArns: [other.LoadBalancerArn!], RemoveNetworkLoadBalancerArns: [lb.LoadBalancerArn!] }));
+    const shown = (await d.provider.get(`/vpc-endpoint-services/${svc.ServiceId}`)).body;
+    expect([shown.approval_enabled, shown.ports.map((p: any) => p.client_port)]).toEqual([true, [18090]]);
+    await elb.send(new DeleteListenerCommand({ ListenerArn: listener.ListenerArn }));
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg.TargetGroupArn }));
+    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb.LoadBalancerArn }));
+    const del = await ec2.send(new DeleteVpcEndpointServiceConfigurationsCommand({ ServiceIds: [svc.ServiceId!, 'vpce-svc-0123456789abcdef0'] }));
+    expect(del.Unsuccessful?.map((u) => [u.ResourceId, u.Error?.Code])).toEqual([['vpce-svc-0123456789abcdef0', 'InvalidVpcEndpointService.NotFound']]);
+    expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers?.map((x) => x.LoadBalancerName)).toEqual(['nlb-b']);
+  });
+
+  it('keeps accounts apart and keeps everything across a restart', async () => {
+    const dataDir = tempDir();
+    let d = await startTestDaemon(config(), dataDir);
+    let stopped = false;
+    cleanup.push(async () => { if (!stopped) await d.stop(); });
+    const provider = clients(d, PROVIDER_KEY);
+    const backend = await recorder('127.0.0.1');
+    cleanup.push(() => backend.close());
+    const { lb, tg } = await stack(provider.elb, 'kept-nlb', { id: '127.0.0.1', port: backend.port }, 18100);
+    const { serviceId, endpoint } = await publishAndConnect(d, provider.ec2, lb.LoadBalancerArn!);
+    expect(await exchange(endpoint.host_ip, 18100)).toBe('echoed');
+
+    // the consumer sees none of the provider's load-balancer world, and cannot touch its service
+    const consumer = clients(d, CONSUMER_KEY);
+    expect((await consumer.elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers).toEqual([]);
+    expect((await consumer.elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups).toEqual([]);
+    expect((await awsError(consumer.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn })))).name).toBe('TargetGroupNotFound');
+    expect((await awsError(consumer.elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1' }] })))).name).toBe('TargetGroupNotFound');
+    expect((await awsError(consumer.ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!] })))).name).toBe('InvalidParameterValue');
+    const del = await consumer.ec2.send(new DeleteVpcEndpointServiceConfigurationsCommand({ ServiceIds: [serviceId] }));
+    expect(del.Unsuccessful?.[0]?.Error?.Code).toBe('InvalidVpcEndpointService.NotFound');
+    expect(await exchange(endpoint.host_ip, 18100)).toBe('echoed');
+
+    await d.stop();
+    stopped = true;
+    d = await startTestDaemon(config(), dataDir);
+    stopped = false;
+    const again = clients(d, PROVIDER_KEY);
+    const lbs = await again.elb.send(new DescribeLoadBalancersCommand({}));
+    expect(lbs.LoadBalancers?.map((x) => x.LoadBalancerArn)).toEqual([lb.LoadBalancerArn]);
+    expect((await again.elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners?.map((l) => l.Port)).toEqual([18100]);
+    expect((await again.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions?.map((x) => x.Target?.Id)).toEqual(['127.0.0.1']);
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${endpoint.id}`)).body.status === 'accepted', 5_000, 'endpoint accepted after restart');
+    expect(await exchange(endpoint.host_ip, 18100)).toBe('echoed');
+  });
+});
