@@ -1,5 +1,7 @@
 // Wiring only: config -> store -> inventory -> control plane -> data plane -> API and metrics.
 import type { FastifyInstance } from 'fastify';
+import { awsRegion } from './api/aws/ids.js';
+import { awsNotificationMessage } from './api/aws/notification-message.js';
 import { nameOfHuaweiCode } from './api/huawei/errors.js';
 import { buildApi } from './api/http.js';
 import { defaultToken, ensureDataDir } from './config/data-dir.js';
@@ -10,11 +12,13 @@ import { checkDocuments, upgradeDocuments } from './control/documents.js';
 import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
+import type { ConnectionNotification } from './model/notifications.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
 import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc } from './model/types.js';
+import { WebhookNotifier } from './notify/webhooks.js';
 import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
@@ -73,6 +77,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let dataPlaneToClose: TcpDataPlane | undefined;
   let stopConverging: (() => void) | undefined;
   let flowLog: FlowLog | null = null;
+  let notifier: WebhookNotifier | undefined;
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
@@ -128,6 +133,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       services: after.get('service')!.values() as Iterable<EndpointService>,
       endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
+      notifications: after.get('notification')!.values() as Iterable<ConnectionNotification>,
+      notificationTopics: new Set(config.aws.snsTopics.map((t) => t.arn)),
       loadBalancers: after.get('loadbalancer')!.values() as Iterable<LoadBalancer>,
       targetGroups: after.get('targetgroup')!.values() as Iterable<TargetGroup>,
       apiVpcs: after.get('apivpc')!.values() as Iterable<Vpc>,
@@ -135,6 +142,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log,
       onPremises: config.dataplane.onPremises,
     });
+    const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
+    const openNotifier = new WebhookNotifier({
+      topics: new Map(config.aws.snsTopics.map((t) => [t.arn, t.url])),
+      notifications: () => control.allNotifications(),
+      render: (n, e) => awsNotificationMessage(n, e, awsNames),
+      log,
+    });
+    notifier = openNotifier;
+    control.onConnectionEvent((e) => openNotifier.handle(e));
+    metrics.setNotificationSource(() => ({ delivered: openNotifier.delivered, failed: openNotifier.failed, retries: openNotifier.retries }));
     await control.reconcile();
     let converging = false;
     stopConverging = (o.every ?? every)(DEFAULTS.control.reconcileIntervalMs, () => {
@@ -211,6 +228,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         log.info(d, 'data plane drained');
         await openFlow?.close();
         await control.settle();
+        await openNotifier.close();
         await openApp.close();
         await openStore.close();
         await openSnat.teardown();
@@ -221,6 +239,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     await app?.close().catch(() => undefined);
     dataPlaneToClose?.close();
     await flowLog?.close();
+    await notifier?.close();
     await store?.close().catch(() => undefined);
     await snat?.teardown().catch(() => undefined);
     throw err;

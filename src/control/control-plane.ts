@@ -6,20 +6,22 @@
 // one ControlState (state.ts). Refusals are DomainErrors by name; no dialect's code is known here.
 import { DEFAULTS } from '../model/defaults.js';
 import type {
-  ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
-  CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef, ModifyServiceCommand,
-  SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
+  ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
+  CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef,
+  ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
 import type { PolicyOptions } from '../model/policy.js';
 import * as aws from '../model/aws-identity.js';
+import type { ConnectionEvent, ConnectionNotification } from '../model/notifications.js';
 import type { PathTrace } from '../model/path-trace.js';
 import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import * as gateway from './gateway-endpoints.js';
+import * as notifications from './notifications.js';
 import * as elb from './load-balancers.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
@@ -304,6 +306,34 @@ export class ControlPlane {
       }
     }
     return out;
+  }
+
+  // ---- connection notifications (notifications.ts) -------------------------------------------
+
+  listNotifications(caller: Account): ConnectionNotification[] {
+    return notifications.listNotifications(this.st, caller);
+  }
+
+  /** every account's enabled notifications: what a deliverer matches events against */
+  allNotifications(): IterableIterator<ConnectionNotification> {
+    return this.st.notifications.values();
+  }
+
+  createNotification(caller: Account, cmd: CreateNotificationCommand): Promise<ConnectionNotification> {
+    return notifications.createNotification(this.st, caller, cmd);
+  }
+
+  modifyNotification(caller: Account, id: string, cmd: ModifyNotificationCommand): Promise<ConnectionNotification> {
+    return notifications.modifyNotification(this.st, caller, id, cmd);
+  }
+
+  deleteNotification(caller: Account, id: string): Promise<void> {
+    return notifications.deleteNotification(this.st, caller, id);
+  }
+
+  /** tells `listener` each connection event once its change is stored (synchronously: it must not block) */
+  onConnectionEvent(listener: (e: ConnectionEvent) => void): void {
+    this.st.connectionListeners.push(listener);
   }
 
   // ---- network load balancers (load-balancers.ts) ---------------------------------------------

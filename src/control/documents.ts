@@ -3,6 +3,7 @@
 // naming the kind, the id and the problem, instead of a stack trace at first use.
 import { z } from 'zod';
 import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors.js';
+import { CONNECTION_EVENTS } from '../model/notifications.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
 import { KINDS, StoreError, type Kind, type Snapshot } from '../store/store.js';
 
@@ -49,6 +50,10 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     error: resourceError, ...times,
   }),
   routetable: z.looseObject({ id: str, routes: z.array(route) }),
+  notification: z.looseObject({
+    id: str, owner: str, service_id: str.nullable(), endpoint_id: str.nullable(), topic: str,
+    events: z.array(z.enum(CONNECTION_EVENTS)), enabled: z.boolean(), ...times,
+  }),
   loadbalancer: z.looseObject({
     id: str, owner: str, name: str, type: z.literal('network'), scheme: z.enum(['internal', 'internet-facing']), vpc_id: str,
     subnets: z.array(str), state: str, dns_name: str, attributes: z.record(str, str),

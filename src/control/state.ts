@@ -8,6 +8,7 @@ import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
 import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
+import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
 import type { RoutingView } from '../model/routing.js';
 import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc,
@@ -31,6 +32,9 @@ export interface ControlOptions {
   readonly endpoints: Iterable<Endpoint>;
   /** the user routes added through the API, by route table id */
   readonly userRoutes?: Iterable<{ id: string; routes: Route[] }>;
+  /** the stored connection notifications, and the topics the config declares for them */
+  readonly notifications?: Iterable<ConnectionNotification>;
+  readonly notificationTopics?: ReadonlySet<string>;
   /** network load balancers and target groups (src/model/load-balancers.ts) */
   readonly loadBalancers?: Iterable<LoadBalancer>;
   readonly targetGroups?: Iterable<TargetGroup>;
@@ -55,6 +59,10 @@ export class ControlState {
   readonly services = new Map<string, EndpointService>();
   readonly endpoints = new Map<string, Endpoint>();
   readonly userRoutes = new Map<string, Route[]>();
+  readonly notifications = new Map<string, ConnectionNotification>();
+  readonly notificationTopics: ReadonlySet<string>;
+  /** told each connection event after its change is stored and visible (never awaited: a listener cannot hold a mutation up) */
+  readonly connectionListeners: ((e: ConnectionEvent) => void)[] = [];
   readonly loadBalancers = new Map<string, LoadBalancer>();
   readonly targetGroups = new Map<string, TargetGroup>();
   readonly securityGroups = new Map<string, SecurityGroup>();
@@ -82,6 +90,8 @@ export class ControlState {
     for (const s of o.services) this.services.set(s.id, s);
     for (const e of o.endpoints) this.endpoints.set(e.id, e);
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
+    for (const n of o.notifications ?? []) this.notifications.set(n.id, n);
+    this.notificationTopics = o.notificationTopics ?? new Set();
     for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
   }
@@ -107,7 +117,24 @@ export class ControlState {
       if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
       throw err;
     }
+    const before = changes.filter((c) => c.kind === 'endpoint').map((c) => ({ id: c.id, e: this.endpoints.get(c.id) }));
     apply();
+    for (const b of before) this.emitConnectionEvents(b.e, this.endpoints.get(b.id));
+  }
+
+  private emitConnectionEvents(before: Endpoint | undefined, after: Endpoint | undefined): void {
+    const events = connectionEventsOf(before, after);
+    if (!events.length || !this.connectionListeners.length) return;
+    const at = now();
+    for (const event of events) {
+      for (const listener of this.connectionListeners) {
+        try {
+          listener({ event, endpoint: (after ?? before)!, at });
+        } catch (err) {
+          this.log.warn({ err, event, endpoint_id: (after ?? before)!.id }, 'connection event listener failed');
+        }
+      }
+    }
   }
 
   /** waits for mutations and data-plane round trips under way */

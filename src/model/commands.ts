@@ -1,6 +1,7 @@
 // What the control plane is asked to do, in the domain's words: each dialect (src/api/huawei, later
 // src/api/aws) parses its own requests and maps them to these. Shapes only, already checked for
 // form (types, lengths, ranges) by the dialect; the control plane checks them against the state.
+import type { ConnectionEventName } from './notifications.js';
 import type { HealthCheck } from './load-balancers.js';
 import type { PortType, TcpProxy } from './types.js';
 
@@ -87,6 +88,20 @@ export interface TraceQuery {
   readonly destinationPort: number;
 }
 
+/** a connection notification on one of the caller's services, or on one of its endpoints */
+export interface CreateNotificationCommand {
+  /** the dialect's id (AWS: `vpce-nfn-` + 17 hex) */
+  readonly id: string;
+  readonly serviceId?: string;
+  readonly endpointId?: string;
+  readonly topic: string;
+  readonly events: readonly ConnectionEventName[];
+}
+
+export interface ModifyNotificationCommand {
+  readonly topic?: string;
+  readonly events?: readonly ConnectionEventName[];
+}
 // ---- network load balancers (src/model/load-balancers.ts)
 
 export interface CreateLoadBalancerCommand {

@@ -20,6 +20,18 @@ const idField = z.string().regex(ID, 'must be 1-64 characters of A-Z a-z 0-9 _ -
 const portNumber = z.number().int().min(1).max(65535);
 const quotaNumber = z.number().int().min(0).max(1_000_000_000);
 
+/** an SNS topic's ARN (a connection notification's ConnectionNotificationArn) */
+const SNS_TOPIC_ARN = /^arn:aws:sns:[a-z]{2}-[a-z]+-\d{1,2}:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+
+function isWebhookUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 const routeSpec = z.strictObject({
   destination: z.string(),
   type: z.enum(['igw', 'blackhole'], { message: 'must be igw or blackhole (local and gateway_endpoint routes are managed by vpcep-sim)' }),
@@ -99,6 +111,12 @@ const schema = z.strictObject({
       routes: z.array(routeSpec).optional(),
     })).optional(),
   })).optional(),
+  aws: z.strictObject({
+    sns_topics: z.array(z.strictObject({
+      arn: z.string().regex(SNS_TOPIC_ARN, 'must be an SNS topic ARN: arn:aws:sns:<region>:<12-digit account>:<name of 1-256 A-Z a-z 0-9 _ ->'),
+      url: z.string().max(2048).refine(isWebhookUrl, 'must be an http:// or https:// URL (the webhook the topic\'s messages are POSTed to)'),
+    })).optional(),
+  }).optional(),
   public_services: z.array(z.strictObject({
     name: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'must be 1-16 characters of A-Z a-z 0-9 _ -'),
     service_type: z.enum(['gateway', 'interface']),
@@ -169,6 +187,8 @@ export interface Config {
   readonly accounts: readonly AccountSpec[];
   readonly vpcs: readonly VpcSpec[];
   readonly public_services: readonly PublicServiceSpec[];
+  /** connection notifications: each SNS topic ARN an account may name, and the webhook its messages go to */
+  readonly aws: { readonly snsTopics: readonly { readonly arn: string; readonly url: string }[] };
 }
 
 export interface FlowLogConfig {
@@ -394,6 +414,8 @@ export function validateConfig(raw: unknown, source: string): Config {
     else snatPorts = { low, high };
   }
 
+  (c.aws?.sns_topics ?? []).forEach((t, i) => unique('SNS topic arn', t.arn, `aws.sns_topics[${i}].arn`));
+
   if (problems.length) throw new ConfigError(source, problems);
   return {
     region: c.region ?? DEFAULTS.region,
@@ -414,6 +436,7 @@ export function validateConfig(raw: unknown, source: string): Config {
     accounts,
     vpcs,
     public_services: publicServices,
+    aws: { snsTopics: (c.aws?.sns_topics ?? []).map((t) => ({ arn: t.arn, url: t.url })) },
   };
 }
 

@@ -59,6 +59,14 @@ export const DEFAULTS = deepFreeze({
     /** records waiting for the disk; past this a record is dropped and counted (a slow or full disk) */
     bufferBytes: 4_194_304, // 4 MiB
   },
+  notifications: {
+    /** deliveries of one connection notification message, the first included; then it is dropped and counted */
+    attempts: 4,
+    firstRetryDelayMs: 250, // 0.25 s, doubled after each failed attempt
+    maxRetryDelayMs: 5_000, // 5 s
+    /** one POST to a webhook: longer and the attempt has failed */
+    attemptTimeoutMs: 5_000, // 5 s
+  },
   control: {
     /** how often half-way transitions (creating, deleting) are retried, e.g. after a full disk */
     reconcileIntervalMs: 15_000, // 15 s

@@ -3,8 +3,8 @@
 // now; the shape (kinds of keyed JSON documents, atomic multi-key commits) is what a distributed
 // store such as etcd offers too (a key per `kind/id`, a transaction per commit).
 
-export type Kind = 'meta' | 'account' | 'vpc' | 'service' | 'endpoint' | 'routetable' | 'loadbalancer' | 'targetgroup' | 'apivpc' | 'securitygroup';
-export const KINDS: readonly Kind[] = ['meta', 'account', 'vpc', 'service', 'endpoint', 'routetable', 'loadbalancer', 'targetgroup', 'apivpc', 'securitygroup'];
+export type Kind = 'meta' | 'account' | 'vpc' | 'service' | 'endpoint' | 'routetable' | 'loadbalancer' | 'targetgroup' | 'apivpc' | 'securitygroup' | 'notification';
+export const KINDS: readonly Kind[] = ['meta', 'account', 'vpc', 'service', 'endpoint', 'routetable', 'loadbalancer', 'targetgroup', 'apivpc', 'securitygroup', 'notification'];
 
 /** A write of one document; `value: null` deletes it. */
 export interface Change {

@@ -56,6 +56,13 @@ export interface InternetFigures {
 export const API_REFUSAL_REASONS = ['max_connections', 'pipelining', 'timeout', 'backoff'] as const;
 export type ApiRefusalReason = (typeof API_REFUSAL_REASONS)[number];
 
+/** what the connection notification deliverer counts (src/notify/webhooks.ts) */
+export interface NotificationFigures {
+  readonly delivered: number;
+  readonly failed: number;
+  readonly retries: number;
+}
+
 export interface Metrics {
   /** daemon-wide series: served to anyone */
   readonly registry: client.Registry;
@@ -72,6 +79,8 @@ export interface Metrics {
   observeConnect(endpointId: string, seconds: number): void;
   /** where the flow log counters read their figures at scrape time (unset: flow logs off, 0) */
   setFlowLogSource(fn: () => { records: number; dropped: number }): void;
+  /** connection notification deliveries (src/notify/webhooks.ts) */
+  setNotificationSource(fn: () => NotificationFigures): void;
   forgetEndpoint(endpointId: string): void;
 }
 
@@ -266,6 +275,23 @@ export function createMetrics(build: { version: string }): Metrics {
   });
   flowLogFigure('vpcep_flow_log_records_total', (f) => f.records);
   flowLogFigure('vpcep_flow_log_dropped_records_total', (f) => f.dropped);
+  let notificationFigures: () => NotificationFigures = () => ({ delivered: 0, failed: 0, retries: 0 });
+  new client.Counter({
+    ...declared('vpcep_notifications_total'), registers: [registry],
+    collect() {
+      this.reset();
+      const f = notificationFigures();
+      this.inc({ result: 'delivered' }, f.delivered);
+      this.inc({ result: 'failed' }, f.failed);
+    },
+  });
+  new client.Counter({
+    ...declared('vpcep_notification_retries_total'), registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(notificationFigures().retries);
+    },
+  });
   const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
 
   return {
@@ -290,6 +316,9 @@ export function createMetrics(build: { version: string }): Metrics {
     },
     setFlowLogSource(fn) {
       flowLog = fn;
+    },
+    setNotificationSource(fn) {
+      notificationFigures = fn;
     },
     forgetEndpoint(endpointId) {
       children.delete(endpointId);

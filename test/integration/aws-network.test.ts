@@ -20,7 +20,7 @@ import {
   ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
-import { attempt, refused } from './ec2-calls.js';
+import { attempt, refused } from './aws-sdk.js';
 
 const KEYS = {
   provider: { account_id: '111111111111', access_key_id: 'AKIAPROVIDER00000001', secret_access_key: 'provider-secret-key-0123456789abcdef' },

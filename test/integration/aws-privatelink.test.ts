@@ -15,12 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
 import { hostAddress } from '../../src/net/loopback.js';
 import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
-import { attempt, refused } from './ec2-calls.js';
 
 const KEYS = {
-  provider: { account_id: '111111111111', access_key_id: 'AKIAPROVIDER00000001', secret_access_key: 'provider-secret-key-0123456789abcdef' },
-  consumer: { account_id: '222222222222', access_key_id: 'AKIACONSUMER00000002', secret_access_key: 'consumer-secret-key-0123456789abcdef' },
+  ...AWS_KEYS,
   stranger: { account_id: '333333333333', access_key_id: 'AKIASTRANGER00000003', secret_access_key: 'stranger-secret-key-0123456789abcdef' },
 };
 const STRANGER = { name: 'stranger', domain_id: '5151515151515151515151515151515a', project_id: '5252525252525252525252525252525b', token: 'stranger-secret' };
@@ -46,12 +45,7 @@ beforeAll(async () => {
     }],
   }));
   k = d.daemon.control.routing().vpcs.get('vpc-client')!.number;
-  for (const [name, key] of Object.entries(KEYS)) {
-    ec2[name as keyof typeof KEYS] = new EC2Client({
-      region: REGION, endpoint: d.url, maxAttempts: 1,
-      credentials: { accessKeyId: key.access_key_id, secretAccessKey: key.secret_access_key },
-    });
-  }
+  Object.assign(ec2, ec2Clients(d.url, KEYS, REGION));
 });
 
 afterAll(async () => {

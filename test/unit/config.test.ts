@@ -93,6 +93,12 @@ describe('config validation', () => {
         { name: 'obs2', service_type: 'gateway', prefix_list: { id: 'pl-b', cidrs: ['100.126.0.0/24'] }, ports: [{ port: 80, target: '127.0.0.1:19001' }] },
       ];
     }, /^public_services\[1\]\.prefix_list\.cidrs\[0\]: .*collides with public_services\[0\]/],
+    ['an unknown key of an SNS topic', (c: any) => { c.aws = { sns_topics: [{ arn: 'arn:aws:sns:us-east-1:111111111111:t', url: 'http://127.0.0.1:9/h', secret: 'x' }] }; }, /^aws\.sns_topics\[0\]: unknown key "secret"$/],
+    ['an SNS topic ARN that is not one', (c: any) => { c.aws = { sns_topics: [{ arn: 'arn:aws:sqs:us-east-1:111111111111:q', url: 'http://127.0.0.1:9/h' }] }; }, /^aws\.sns_topics\[0\]\.arn: must be an SNS topic ARN/],
+    ['a webhook that is not an http URL', (c: any) => { c.aws = { sns_topics: [{ arn: 'arn:aws:sns:us-east-1:111111111111:t', url: 'ftp://127.0.0.1/h' }] }; }, /^aws\.sns_topics\[0\]\.url: must be an http:\/\/ or https:\/\/ URL/],
+    ['a topic declared twice', (c: any) => {
+      c.aws = { sns_topics: [{ arn: 'arn:aws:sns:us-east-1:111111111111:t', url: 'http://127.0.0.1:9/a' }, { arn: 'arn:aws:sns:us-east-1:111111111111:t', url: 'http://127.0.0.1:9/b' }] };
+    }, /^aws\.sns_topics\[1\]\.arn: duplicate SNS topic arn .*first at aws\.sns_topics\[0\]\.arn/],
   ])('names the path and the reason for %s', (_name, fn, expected) => {
     const p = problems(mutate(fn));
     expect(p.some((x) => expected.test(x)), p.join('\n')).toBe(true);

@@ -6,7 +6,10 @@ import { EC2_BASE_ACTIONS } from './ec2-base.js';
 import { EC2_ENDPOINT_ACTIONS } from './ec2-endpoints.js';
 import { EC2_INVENTORY_ACTIONS } from './ec2-inventory.js';
 import { EC2_NETWORK_ACTIONS } from './ec2-network.js';
+import { EC2_NOTIFICATION_ACTIONS } from './ec2-notifications.js';
+import { EC2_PREFIX_LIST_ACTIONS } from './ec2-prefix-lists.js';
 import { EC2_PRIVATELINK_ACTIONS } from './ec2-privatelink.js';
+import { EC2_TAG_ACTIONS } from './ec2-tags.js';
 import { EC2_SERVICE_ACTIONS } from './ec2-services.js';
 import { ELBV2_LOAD_BALANCER_ACTIONS } from './elbv2.js';
 import { STS_BASE_ACTIONS } from './sts.js';
@@ -16,6 +19,9 @@ export const EC2_ACTIONS: ActionTable = {
   ...EC2_PRIVATELINK_ACTIONS,
   ...EC2_ENDPOINT_ACTIONS,
   ...EC2_NETWORK_ACTIONS,
+  ...EC2_TAG_ACTIONS,
+  ...EC2_PREFIX_LIST_ACTIONS,
+  ...EC2_NOTIFICATION_ACTIONS,
   ...EC2_SERVICE_ACTIONS,
   ...EC2_INVENTORY_ACTIONS,
 };

@@ -1,0 +1,112 @@
+// EC2's tag actions (CreateTags, DeleteTags, DescribeTags) over every resource the domain tags:
+// the caller's endpoints (`vpc-endpoint`) and endpoint services (`vpc-endpoint-service`), made
+// through either dialect. Tags go through the control plane's tag command, the one the Huawei tag
+// actions use, so both APIs show the same tags. A request naming several resources is checked in
+// full (existence, the tag limit) before any resource changes.
+import { DEFAULTS } from '../../model/defaults.js';
+import { applyTags } from '../../model/rules.js';
+import type { Tag } from '../../model/types.js';
+import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
+import { applyFilters, page, type FilterTable } from './aws-render.js';
+import type { XmlFields } from './xml.js';
+
+/** the domain's kinds of tagged resource and AWS's resource types for them */
+const RESOURCE_TYPES = { endpoint: 'vpc-endpoint', endpoint_service: 'vpc-endpoint-service' } as const;
+type Kind = keyof typeof RESOURCE_TYPES;
+
+interface Tagged {
+  readonly kind: Kind;
+  readonly id: string;
+  readonly tags: readonly Tag[];
+}
+
+/** everything the caller owns that carries tags */
+function taggedResources(call: AwsCall): Tagged[] {
+  return [
+    ...call.control.listEndpoints(call.caller).map((e) => ({ kind: 'endpoint' as const, id: e.id, tags: e.tags })),
+    ...call.control.listServices(call.caller).map((s) => ({ kind: 'endpoint_service' as const, id: s.id, tags: s.tags })),
+  ];
+}
+
+/** the caller's resource of that id, or the NotFound AWS gives for its shape (InvalidID for a kind vpcep-sim does not tag) */
+function resourceOf(call: AwsCall, all: readonly Tagged[], id: string): Tagged {
+  const r = all.find((x) => x.id === id);
+  if (r) return r;
+  if (id.startsWith('vpce-svc-')) throw new AwsRequestError('InvalidVpcEndpointServiceId.NotFound', `The VpcEndpointService Id '${id.slice(0, 100)}' does not exist`);
+  if (/^vpce-[0-9a-f]/.test(id)) throw new AwsRequestError('InvalidVpcEndpointId.NotFound', `The VpcEndpoint Id '${id.slice(0, 100)}' does not exist`);
+  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints and endpoint services)`);
+}
+
+/** `ResourceId.N`, each resolved, none missing */
+function resources(call: AwsCall): Tagged[] {
+  const ids = [...new Set(call.params.stringList('ResourceId'))];
+  if (!ids.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter resourceIdSet');
+  const all = taggedResources(call);
+  return ids.map((id) => resourceOf(call, all, id));
+}
+
+/** AWS's rules for a key: 1-128 characters, not `aws:`; a value at most 256 */
+function checkTag(key: string, value: string | undefined, creating: boolean): void {
+  if (key.length < 1 || key.length > 128) throw new AwsRequestError('InvalidParameterValue', `Tag key must be 1 to 128 characters: '${key.slice(0, 130)}'`);
+  if (creating && key.toLowerCase().startsWith('aws:')) throw new AwsRequestError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
+  if (value !== undefined && value.length > 256) throw new AwsRequestError('InvalidParameterValue', `Tag value must be at most 256 characters (key '${key.slice(0, 128)}')`);
+}
+
+/** applies the change to every resource after checking it against each (TagLimitExceeded, duplicates) */
+async function change(call: AwsCall, action: 'create' | 'delete', tags: readonly { key: string; value?: string }[]): Promise<XmlFields> {
+  const targets = resources(call);
+  for (const t of tags) checkTag(t.key, t.value, action === 'create');
+  // the domain's own check on each, before anything changes (DuplicateTagKey, TagLimit by name)
+  for (const r of targets) applyTags(r.tags, action, tags, DEFAULTS.limits.tagsPerResource);
+  for (const r of targets) await call.control.tag(call.caller, r.kind, r.id, action, tags);
+  return { return: true };
+}
+
+function createTags(call: AwsCall): Promise<XmlFields> {
+  const tags = call.params.tags('Tag');
+  if (!tags.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter Tag');
+  return change(call, 'create', tags);
+}
+
+function deleteTags(call: AwsCall): Promise<XmlFields> {
+  // a Tag without Value deletes the key whatever its value; with one, only that value (AWS's DeleteTags);
+  // no Tag at all deletes every tag of the resources
+  const given = call.params.structList('Tag').map((t) => ({ key: t.requiredString('Key'), value: t.string('Value') }));
+  if (given.length) return change(call, 'delete', given);
+  const targets = resources(call);
+  return (async () => {
+    for (const r of targets) {
+      if (r.tags.length) await call.control.tag(call.caller, r.kind, r.id, 'delete', r.tags.map((t) => ({ key: t.key })));
+    }
+    return { return: true };
+  })();
+}
+
+interface TagItem {
+  readonly r: Tagged;
+  readonly tag: Tag;
+}
+
+const TAG_FILTERS: FilterTable<TagItem> = {
+  'resource-id': (x) => x.r.id,
+  'resource-type': (x) => RESOURCE_TYPES[x.r.kind],
+  key: (x) => x.tag.key,
+  value: (x) => x.tag.value,
+};
+
+function describeTags(call: AwsCall): XmlFields {
+  const items = taggedResources(call).flatMap((r) => r.tags.map((tag) => ({ r, tag })));
+  const kept = applyFilters(items, call.params.filters(), TAG_FILTERS);
+  // one resource's tags stay together, in key order
+  const out = page(kept, (x) => `${x.r.id}\0${x.tag.key}`, call.params);
+  return {
+    tagSet: out.items.map((x) => ({ resourceId: x.r.id, resourceType: RESOURCE_TYPES[x.r.kind], key: x.tag.key, value: x.tag.value })),
+    nextToken: out.nextToken,
+  };
+}
+
+export const EC2_TAG_ACTIONS = {
+  CreateTags: createTags,
+  DeleteTags: deleteTags,
+  DescribeTags: describeTags,
+} as const satisfies ActionTable;

@@ -1,0 +1,123 @@
+// Delivers connection notifications (src/model/notifications.ts) to webhooks: on each connection
+// event the control plane emits, every enabled notification that covers it gets one message POSTed
+// to its topic's URL (config `aws.sns_topics`). The message's shape is the dialect's (the daemon
+// passes the renderer in); this module only delivers: in the background, never holding up the
+// control plane or the API, with bounded retries and exponential backoff, a timeout per attempt;
+// a message that fails every attempt is dropped, counted and logged once.
+import { DEFAULTS } from '../model/defaults.js';
+import { notificationCovers, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
+
+export interface WebhookMessage {
+  readonly body: string;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly firstRetryDelayMs: number;
+  readonly maxRetryDelayMs: number;
+  readonly attemptTimeoutMs: number;
+}
+
+export interface WebhookOptions {
+  /** the webhook URL of each declared topic */
+  readonly topics: ReadonlyMap<string, string>;
+  /** every account's notifications, now */
+  notifications(): Iterable<ConnectionNotification>;
+  /** the message of one notification for one event, in the shape its dialect sends */
+  render(n: ConnectionNotification, e: ConnectionEvent): WebhookMessage;
+  readonly log: { warn(obj: object, msg: string): void };
+  readonly retry?: RetryPolicy;
+}
+
+export class WebhookNotifier {
+  delivered = 0;
+  failed = 0;
+  retries = 0;
+  private readonly o: WebhookOptions;
+  private readonly retry: RetryPolicy;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly closing = new AbortController();
+
+  constructor(o: WebhookOptions) {
+    this.o = o;
+    this.retry = o.retry ?? DEFAULTS.notifications;
+  }
+
+  /** the control plane's listener: starts the deliveries and returns at once */
+  handle(e: ConnectionEvent): void {
+    if (this.closing.signal.aborted) return;
+    for (const n of this.o.notifications()) {
+      if (!notificationCovers(n, e.endpoint, e.event)) continue;
+      const url = this.o.topics.get(n.topic);
+      // a topic removed from the config since the notification was made: nowhere to send it
+      if (url === undefined) {
+        this.failed++;
+        this.o.log.warn({ notification_id: n.id, topic: n.topic, event: e.event }, 'connection notification dropped: its topic is no longer in the config (aws.sns_topics)');
+        continue;
+      }
+      let message: WebhookMessage;
+      try {
+        message = this.o.render(n, e);
+      } catch (err) {
+        this.failed++;
+        this.o.log.warn({ err, notification_id: n.id, event: e.event }, 'connection notification dropped: its message could not be made');
+        continue;
+      }
+      const p = this.deliver(url, message, n, e);
+      this.inFlight.add(p);
+      void p.finally(() => this.inFlight.delete(p));
+    }
+  }
+
+  /** stops retrying, cuts the attempts under way and waits for them to end */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async deliver(url: string, m: WebhookMessage, n: ConnectionNotification, e: ConnectionEvent): Promise<void> {
+    const { attempts, firstRetryDelayMs, maxRetryDelayMs, attemptTimeoutMs } = this.retry;
+    let last = '';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (this.closing.signal.aborted) break;
+      try {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': m.contentType, ...m.headers },
+          body: m.body,
+          redirect: 'manual',
+          signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(attemptTimeoutMs)]),
+        });
+        await res.body?.cancel().catch(() => undefined);
+        if (res.status >= 200 && res.status < 300) {
+          this.delivered++;
+          return;
+        }
+        last = `HTTP ${res.status}`;
+      } catch (err) {
+        last = err instanceof Error ? (err.name === 'TimeoutError' ? `no answer in ${attemptTimeoutMs} ms` : err.message) : String(err);
+      }
+      if (attempt < attempts && !this.closing.signal.aborted) {
+        this.retries++;
+        await this.sleep(Math.min(maxRetryDelayMs, firstRetryDelayMs * 2 ** (attempt - 1)));
+      }
+    }
+    this.failed++;
+    this.o.log.warn({ notification_id: n.id, topic: n.topic, url, event: e.event, endpoint_id: e.endpoint.id, last_error: last }, 'connection notification not delivered');
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const signal = this.closing.signal;
+      function done() {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done);
+    });
+  }
+}
