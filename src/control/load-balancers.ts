@@ -88,7 +88,7 @@ export async function deleteLoadBalancer(st: ControlState, caller: Account, id: 
   await st.serial(async () => {
     const lb = ownLoadBalancer(st, caller, id);
     const users = servicesOf(st, id);
-    if (users.length) throw new DomainError('ResourceInUse', `load balancer ${lb.name} is the backend of endpoint service ${users[0]!.id}`);
+    if (users.length) throw new DomainError('DependencyViolation', `load balancer ${lb.name} is the backend of endpoint service ${users[0]!.id}`);
     if (lb.attributes['deletion_protection.enabled'] === 'true') {
       throw new DomainError('InvalidState', `load balancer ${lb.name} has deletion_protection.enabled: turn it off first`);
     }
@@ -154,7 +154,7 @@ export async function deleteTargetGroup(st: ControlState, caller: Account, id: s
   await st.serial(async () => {
     const tg = ownTargetGroup(st, caller, id);
     const users = listenersTo(st, id);
-    if (users.length) throw new DomainError('ResourceInUse', `target group ${tg.name} is the default action of a listener of load balancer ${users[0]!.lb.name}`);
+    if (users.length) throw new DomainError('DependencyViolation', `target group ${tg.name} is the default action of a listener of load balancer ${users[0]!.lb.name}`);
     await st.commit([{ kind: 'targetgroup', id, value: null }], () => st.targetGroups.delete(id));
   });
 }

@@ -184,7 +184,7 @@ function loadBalancerBackend(st: ControlState, caller: Account, ids: readonly st
     if (vpcId !== null && lb.vpc_id !== vpcId) throw new DomainError('InvalidParameter', 'the load balancers of an endpoint service must be in one VPC');
     vpcId = lb.vpc_id;
     const other = servicesOf(st, id).find((s) => s.id !== self);
-    if (other) throw new DomainError('ResourceInUse', `load balancer ${lb.name} is the backend of endpoint service ${other.id}`);
+    if (other) throw new DomainError('DependencyViolation', `load balancer ${lb.name} is the backend of endpoint service ${other.id}`);
   }
   if (new Set(ids).size !== ids.length) throw new DomainError('InvalidParameter', 'a load balancer appears twice');
   const shape = loadBalancedShape(st, ids);

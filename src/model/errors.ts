@@ -65,7 +65,6 @@ export const ERROR_MESSAGES = {
   DuplicateTargetGroupName: 'a target group with this name exists',
   DuplicateListener: 'a listener on this port exists',
   InvalidTarget: 'invalid target',
-  ResourceInUse: 'the resource is in use',
   DependencyViolation: 'the resource has dependent resources: delete them first',
   SecurityGroupNotFound: 'security group not found',
   CidrConflict: 'the CIDR overlaps another one or is outside the range allowed',

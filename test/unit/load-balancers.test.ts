@@ -88,9 +88,9 @@ describe('network load balancers (domain)', () => {
     expect(await refusal(control.registerTargets(provider, tg.id, [{ id: 'port-web' }]))).toBe('InvalidTarget');
     expect(await refusal(control.createListener(provider, { loadBalancerId: lb.id, protocol: 'TCP', port: 80, targetGroupId: tg.id }))).toBe('DuplicateListener');
     expect(await refusal(control.createListener(provider, { loadBalancerId: lb.id, protocol: 'TLS', port: 443, targetGroupId: tg.id }))).toBe('Unsupported');
-    expect(await refusal(control.deleteTargetGroup(provider, tg.id))).toBe('ResourceInUse');
-    expect(await refusal(control.deleteLoadBalancer(provider, lb.id))).toBe('ResourceInUse');
-    expect(await refusal(control.createService(provider, { vpcId: '', portId: '', serverType: 'LB', loadBalancers: [lb.id], ports: [] }))).toBe('ResourceInUse');
+    expect(await refusal(control.deleteTargetGroup(provider, tg.id))).toBe('DependencyViolation');
+    expect(await refusal(control.deleteLoadBalancer(provider, lb.id))).toBe('DependencyViolation');
+    expect(await refusal(control.createService(provider, { vpcId: '', portId: '', serverType: 'LB', loadBalancers: [lb.id], ports: [] }))).toBe('DependencyViolation');
     expect(await refusal(control.deleteLoadBalancer(consumer, lb.id))).toBe('LoadBalancerNotFound');
     expect(await refusal(control.registerTargets(consumer, tg.id, [{ id: '127.0.0.1' }]))).toBe('TargetGroupNotFound');
     expect(await refusal(control.modifyTargetGroupAttributes(provider, tg.id, [{ key: 'proxy_protocol_v2.enabled', value: 'yes' }]))).toBe('InvalidParameter');

@@ -72,7 +72,7 @@ export const EC2_ERRORS = {
   PortNotFound: { code: 'InvalidNetworkInterfaceID.NotFound', status: 400 },
   RouteTableNotFound: { code: 'InvalidRouteTableID.NotFound', status: 400 },
   // network load balancers reach EC2 only as the NLB ARNs of a service configuration: a bad one is
-  // an invalid parameter value; one still used by something else a dependency (§1.6)
+  // an invalid parameter value; one still used by something else a DependencyViolation (§1.6)
   LoadBalancerNotFound: { code: 'InvalidParameterValue', status: 400 },
   TargetGroupNotFound: { code: 'InvalidParameterValue', status: 400 },
   ListenerNotFound: { code: 'InvalidParameterValue', status: 400 },
@@ -80,7 +80,6 @@ export const EC2_ERRORS = {
   DuplicateTargetGroupName: { code: 'InvalidParameterValue', status: 400 },
   DuplicateListener: { code: 'InvalidParameterValue', status: 400 },
   InvalidTarget: { code: 'InvalidParameterValue', status: 400 },
-  ResourceInUse: { code: 'DependencyViolation', status: 400 },
   DependencyViolation: { code: 'DependencyViolation', status: 400 },
   SecurityGroupNotFound: { code: 'InvalidGroup.NotFound', status: 400 },
   CidrConflict: { code: 'InvalidSubnet.Conflict', status: 400 },
@@ -139,7 +138,6 @@ const QUERY_ERRORS = {
   DuplicateTargetGroupName: { code: 'DuplicateTargetGroupName', status: 400 },
   DuplicateListener: { code: 'DuplicateListener', status: 400 },
   InvalidTarget: { code: 'InvalidTarget', status: 400 },
-  ResourceInUse: { code: 'ResourceInUse', status: 400 },
   DependencyViolation: { code: 'ResourceInUse', status: 400 },
   SecurityGroupNotFound: { code: 'InvalidSecurityGroup', status: 400 },
   CidrConflict: { code: 'ValidationError', status: 400 },

@@ -106,7 +106,7 @@ export const HUAWEI_ERRORS = {
   // whose backend they are) with its closest codes: a load balancer is the port an LB service
   // names (PortNotFound's 4012), a target group or listener a resource that does not exist (0005),
   // a duplicate name or a bad target an invalid parameter (0002), a duplicate listener port a
-  // port conflict (3044), one still used by another an in-use service (3006).
+  // port conflict (3044).
   LoadBalancerNotFound: { code: 'EndPoint.4012', status: 404 },
   TargetGroupNotFound: { code: 'EndPoint.0005', status: 404 },
   ListenerNotFound: { code: 'EndPoint.0005', status: 404 },
@@ -114,9 +114,9 @@ export const HUAWEI_ERRORS = {
   DuplicateTargetGroupName: { code: 'EndPoint.0002', status: 400 },
   DuplicateListener: { code: 'EndPoint.3044', status: 400 },
   InvalidTarget: { code: 'EndPoint.0002', status: 400 },
-  ResourceInUse: { code: 'EndPoint.3006', status: 409 },
-  // The network inventory is made through the EC2 API only; Huawei's VPCEP API has no codes for it.
-  // A resource still in use: as a service still used by endpoints (EndPoint.3006, 409).
+  // The network inventory and load balancers are made through the AWS API only; Huawei's VPCEP API has
+  // no codes for them. A resource still in use (a VPC's subnets, a load balancer behind a service, a
+  // target group behind a listener): as a service still used by endpoints (EndPoint.3006, 409).
   DependencyViolation: { code: 'EndPoint.3006', status: 409 },
   // a security group that does not exist: Huawei's generic "resource does not exist"
   SecurityGroupNotFound: { code: 'EndPoint.0005', status: 404 },
