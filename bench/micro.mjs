@@ -92,7 +92,7 @@ suite
   .add('longest-prefix match, 10,000 routes', () => { sink ^= table.lookup(nextIp()).prefix; }, options)
   .add('SNAT address allocation, 3,000 in use', () => { sink ^= allocateSnatIp(usedSnat).length; }, options)
   .add('SNAT port take + give', () => { const p = pool.take(); pool.give(p); sink ^= p; }, options)
-  .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientHosts[(i = (i + 1) & 255)], 2) === null ? 1 : 0; }, options)
+  .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientHosts[(i = (i + 1) & 255)], 2, 80) === null ? 1 : 0; }, options)
   .add('PROXY v2 header encode', () => { sink ^= encodeProxyV2(header).length; }, options)
   .add('policy evaluation, 5 statements', () => { sink ^= evaluatePolicy(policy, policyRequest).allowed ? 1 : 0; }, options)
   .add('a connection through TypeScript: admit, SNAT port, set-up, close (addon stubbed)', () => {

@@ -237,7 +237,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    * lead to its own gateway endpoints only). Returns the refusal, or null when relayed.
    */
   relayRouted(client: PendingClient, port: number, target: BackendTarget, route: RouteKey): RefusalReason | null {
-    const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, '', this.vpcNumber);
+    const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, '', this.vpcNumber, port);
     const snatPort = reason === null ? this.ports.take() : 0;
     const refusal = reason ?? (snatPort === 0 ? 'snat_exhausted' as const : null);
     if (refusal !== null) {

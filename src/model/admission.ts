@@ -50,9 +50,9 @@ export interface EndpointGate {
 
 /**
  * Why a connection from `clientHost`, a client of VPC number `clientVpc` (null: outside every VPC),
- * must be refused, or null to admit it.
+ * to terminal `port` must be refused, or null to admit it.
  */
-export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, clientVpc: number | null, port = 0): RefusalReason | null {
+export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, clientVpc: number | null, port: number): RefusalReason | null {
   const isolated = isolationRefusal(clientVpc, gate.vpcNumber, load.onPremises);
   if (isolated !== null) return isolated;
   if (load.active >= load.maxConnections) return 'daemon_limit';

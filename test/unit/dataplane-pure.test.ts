@@ -70,26 +70,26 @@ describe('admission', () => {
   const load = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 0, onPremises: 'allow' as const };
 
   it('admits up to the cap and refuses the next', () => {
-    expect(admit(gate({ active: 2999 }), load, '127.2.1.5', 2)).toBeNull();
-    expect(admit(gate({ active: 3000 }), load, '127.2.1.5', 2)).toBe('cap');
+    expect(admit(gate({ active: 2999 }), load, '127.2.1.5', 2, 80)).toBeNull();
+    expect(admit(gate({ active: 3000 }), load, '127.2.1.5', 2, 80)).toBe('cap');
   });
 
   it('refuses at the daemon-wide ceiling and before the open-file limit', () => {
-    expect(admit(gate(), { ...load, active: 10, maxConnections: 10 }, '127.2.1.5', 2)).toBe('daemon_limit');
-    expect(admit(gate(), { ...load, active: 9_500, fdBudget: 19_000 }, '127.2.1.5', 2)).toBe('fd_limit');
-    expect(admit(gate(), { ...load, active: 9_499, fdBudget: 19_000 }, '127.2.1.5', 2)).toBeNull();
+    expect(admit(gate(), { ...load, active: 10, maxConnections: 10 }, '127.2.1.5', 2, 80)).toBe('daemon_limit');
+    expect(admit(gate(), { ...load, active: 9_500, fdBudget: 19_000 }, '127.2.1.5', 2, 80)).toBe('fd_limit');
+    expect(admit(gate(), { ...load, active: 9_499, fdBudget: 19_000 }, '127.2.1.5', 2, 80)).toBeNull();
   });
 
   it('listeners count in the descriptor budget: 2,000 listeners leave room for 1,000 fewer connections', () => {
-    expect(admit(gate(), { ...load, active: 8_500, fdBudget: 19_000, listeners: 2_000 }, '127.2.1.5', 2)).toBe('fd_limit');
-    expect(admit(gate(), { ...load, active: 8_499, fdBudget: 19_000, listeners: 2_000 }, '127.2.1.5', 2)).toBeNull();
+    expect(admit(gate(), { ...load, active: 8_500, fdBudget: 19_000, listeners: 2_000 }, '127.2.1.5', 2, 80)).toBe('fd_limit');
+    expect(admit(gate(), { ...load, active: 8_499, fdBudget: 19_000, listeners: 2_000 }, '127.2.1.5', 2, 80)).toBeNull();
   });
 
   it('isolation: a client of another VPC is refused (vpc); one outside every VPC is allowed, or refused (on_premises) when denied', () => {
-    expect(admit(gate(), load, '127.3.1.5', 3)).toBe('vpc');
-    expect(admit(gate(), load, '127.0.0.1', null)).toBeNull();
-    expect(admit(gate(), { ...load, onPremises: 'deny' }, '127.0.0.1', null)).toBe('on_premises');
-    expect(admit(gate(), { ...load, onPremises: 'deny' }, '127.2.1.5', 2)).toBeNull();
+    expect(admit(gate(), load, '127.3.1.5', 3, 80)).toBe('vpc');
+    expect(admit(gate(), load, '127.0.0.1', null, 80)).toBeNull();
+    expect(admit(gate(), { ...load, onPremises: 'deny' }, '127.0.0.1', null, 80)).toBe('on_premises');
+    expect(admit(gate(), { ...load, onPremises: 'deny' }, '127.2.1.5', 2, 80)).toBeNull();
     const vpcs = new Set([1, 2, 3]);
     expect(clientVpcNumber('127.2.1.5', (k) => vpcs.has(k))).toBe(2);
     expect(clientVpcNumber('::ffff:127.3.0.9', (k) => vpcs.has(k))).toBe(3);
@@ -106,8 +106,8 @@ describe('admission', () => {
     expect(whitelisted(g, '127.2.1.51', 2)).toBe(false);
     expect(whitelisted(g, '127.3.1.50')).toBe(false); // same c.d, another VPC
     expect(whitelisted(g, '127.0.0.1')).toBe(false); // outside every VPC
-    expect(admit(g, load, '127.2.1.51', 2)).toBe('whitelist');
-    expect(admit({ ...g, whitelistEnabled: false }, load, '127.2.1.51', 2)).toBeNull();
+    expect(admit(g, load, '127.2.1.51', 2, 80)).toBe('whitelist');
+    expect(admit({ ...g, whitelistEnabled: false }, load, '127.2.1.51', 2, 80)).toBeNull();
   });
 });
 
