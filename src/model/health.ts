@@ -1,0 +1,76 @@
+// Health checks of a service's backends, as a network load balancer runs them: a TCP connect every
+// interval, a target marked unhealthy after `unhealthy_threshold` failures in a row and healthy
+// again after `healthy_threshold` successes (002_05e46307768ae273.txt; AWS's NLB defaults and
+// ranges below). The data plane probes (src/dataplane/health-checker.ts) and keeps each target's
+// state in memory; backend choice reads it, so a connection never waits on a probe.
+
+/** how one backend is probed: seconds and counts, as a target group's HealthCheck* fields */
+export interface HealthSettings {
+  /** seconds between two probes of a target (HealthCheckIntervalSeconds) */
+  readonly interval_s: number;
+  /** seconds a probe's connect may take before it counts as failed (HealthCheckTimeoutSeconds) */
+  readonly timeout_s: number;
+  /** successes in a row that make an unhealthy target healthy (HealthyThresholdCount) */
+  readonly healthy_threshold: number;
+  /** failures in a row that make a healthy target unhealthy (UnhealthyThresholdCount) */
+  readonly unhealthy_threshold: number;
+}
+
+/** a TCP target group's defaults on AWS: 30 s, 10 s, 5 and 2 */
+export const NLB_HEALTH_DEFAULTS: HealthSettings = Object.freeze({
+  interval_s: 30,
+  timeout_s: 10,
+  healthy_threshold: 5,
+  unhealthy_threshold: 2,
+});
+
+/** the ranges AWS accepts for each setting, inclusive */
+export const HEALTH_RANGES: Readonly<Record<keyof HealthSettings, readonly [number, number]>> = Object.freeze({
+  interval_s: [5, 300],
+  timeout_s: [2, 120],
+  healthy_threshold: [2, 10],
+  unhealthy_threshold: [2, 10],
+});
+
+/**
+ * A probed target's state: `initial` until its first probe answers (a first success makes it
+ * healthy at once: vpcep-sim does not make a new backend wait healthy_threshold intervals),
+ * then `healthy` or `unhealthy` by the thresholds.
+ */
+export type ProbeState = 'initial' | 'healthy' | 'unhealthy';
+
+/** why a target is not healthy, with AWS's reason codes (DescribeTargetHealth) */
+export type ProbeReason = 'Elb.InitialHealthChecking' | 'Target.FailedHealthChecks' | 'Target.Timeout' | 'Elb.InternalError';
+
+/** one backend to probe: `key` names it (host:port), `zone` is where it sits (null: outside every zone) */
+export interface ProbeTarget {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly zone: string | null;
+  readonly settings: HealthSettings;
+}
+
+/** what backend choice reads: each target's state, from memory */
+export interface HealthView {
+  /** a target's state; a key never probed is `initial` */
+  state(key: string): ProbeState;
+  /** why it is not healthy (null when healthy) */
+  reason(key: string): ProbeReason | null;
+}
+
+/** the key of a backend: its real host address and port */
+export function targetKey(host: string, port: number): string {
+  return `${host}:${port}`;
+}
+
+/** the first setting outside AWS's range, as `name: value (low-high)`, or null when all are in range */
+export function healthSettingsOutOfRange(s: HealthSettings): string | null {
+  for (const k of Object.keys(HEALTH_RANGES) as Array<keyof HealthSettings>) {
+    const [lo, hi] = HEALTH_RANGES[k];
+    const v = s[k];
+    if (!Number.isInteger(v) || v < lo || v > hi) return `${k}: ${v} (${lo}-${hi})`;
+  }
+  if (s.timeout_s >= s.interval_s) return `timeout_s: ${s.timeout_s} must be less than interval_s ${s.interval_s}`;
+  return null;
+}
