@@ -64,6 +64,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly idleMs: number;
   private readonly gateway: GatewayPlane;
   private readonly flowLog: FlowLog | null;
+  /** the zones down now (ChangeEvent 'zones') */
+  private readonly zonesDown = new Set<string>();
   /** when a running drain cuts what is left (performance.now() ms) */
   private drainUntil = Infinity;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
@@ -101,6 +103,7 @@ export class TcpDataPlane implements DataPlane {
       tally: (id) => this.tallyOf(id),
       observeConnect: o.observeConnect,
       flowLog: this.flowLog,
+      zoneDown: (zone) => zone !== null && this.zonesDown.has(zone),
       refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
         totals.rejected[reason]++;
@@ -152,6 +155,11 @@ export class TcpDataPlane implements DataPlane {
 
   apply(event: ChangeEvent): Promise<Ack> {
     if (event.kind === 'service') return Promise.resolve({ ok: true });
+    if (event.kind === 'zones') {
+      this.zonesDown.clear();
+      for (const z of event.down) this.zonesDown.add(z);
+      return Promise.resolve({ ok: true });
+    }
     if (event.kind === 'routing') {
       const view = event.view;
       // VPCs come and go through the API: the view names every VPC there is now (isolation,

@@ -33,6 +33,8 @@ export interface DataPlaneContext {
   refused(endpointId: string, reason: RefusalReason, client: string, err?: unknown): void;
   /** the connection flow log, or null when off (nothing built, nothing called) */
   readonly flowLog: FlowLog | null;
+  /** whether a zone is down (a simulated outage, ChangeEvent 'zones'); null: a backend outside every zone, never down */
+  zoneDown(zone: string | null): boolean;
 }
 
 /** Per-endpoint counters: the metrics read them at scrape time. */

@@ -49,7 +49,12 @@ export type ChangeEvent =
   /** a service is available to endpoints, or is gone */
   | { readonly kind: 'service'; readonly id: string; readonly available: boolean }
   /** the route tables, public services and gateway endpoints changed: route new connections by this view */
-  | { readonly kind: 'routing'; readonly id: 'routing'; readonly view: RoutingView };
+  | { readonly kind: 'routing'; readonly id: 'routing'; readonly view: RoutingView }
+  /**
+   * the zones taken down on demand (a simulated outage): their ENIs refuse connections and their
+   * backends are unreachable; every other zone is up
+   */
+  | { readonly kind: 'zones'; readonly id: 'zones'; readonly down: readonly string[] };
 
 /** why a listener could not bind: a port below 1024 without the privilege, or any other bind failure */
 export type ListenFailure = 'privileged_port' | 'listen_failed';
