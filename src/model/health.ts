@@ -59,6 +59,16 @@ export interface HealthView {
   reason(key: string): ProbeReason | null;
 }
 
+/** what runs the probes (src/dataplane/health-checker.ts): the targets to probe now, and state changes as they happen */
+export interface HealthProber extends HealthView {
+  /** the targets to probe from now on: new keys start `initial`, kept keys keep their state, others are forgotten */
+  set(targets: readonly ProbeTarget[]): void;
+  /** called on every change of a target's state */
+  onChange(listener: (key: string, state: ProbeState, reason: ProbeReason | null) => void): void;
+  /** stops every probe */
+  close(): void;
+}
+
 /** the key of a backend: its real host address and port */
 export function targetKey(host: string, port: number): string {
   return `${host}:${port}`;

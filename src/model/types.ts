@@ -42,6 +42,8 @@ export interface Subnet {
   readonly id: string;
   readonly cidr: string;
   readonly gateway_ip: string;
+  /** the zone it sits in (src/model/zones.ts: the config's `zone`, the EC2 API's AvailabilityZone); absent: the region's first */
+  readonly zone?: string;
   /** subnets made through the EC2 API: their zone, and AWS's reservation of the first four and the last address */
   readonly availability_zone?: string;
   readonly aws_reserved?: boolean;
