@@ -5,7 +5,7 @@ import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, UpdateEndpoin
 import { DomainError } from '../model/errors.js';
 import type { PolicyOptions } from '../model/policy.js';
 import { applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
-import type { Account, Endpoint, Vpc } from '../model/types.js';
+import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { now, type ControlState } from './state.js';
 import { applyToDataPlane, bringEndpointUp, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
@@ -112,7 +112,8 @@ export async function changeEndpointSubnets(st: ControlState, caller: Account, i
     if (enis.length === 0) throw new DomainError('InvalidParameter', `endpoint ${id} keeps at least one subnet: delete the endpoint instead`);
     if (added.length === 0 && kept.length === e.enis.length) return e;
     const next: Endpoint = { ...withEnis(e, enis), updated_at: now() };
-    const live = e.status === 'accepted' ? liveSpec(st, next) : null;
+    // a live endpoint (accepted, or creating and on its way up) changes on the data plane first
+    const live = LIVE_ENDPOINT_STATUSES.has(e.status) ? liveSpec(st, next) : null;
     if (live) {
       const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
       if (!ack.ok) {

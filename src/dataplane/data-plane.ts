@@ -277,7 +277,7 @@ export class TcpDataPlane implements DataPlane {
     }
     if (!current) {
       this.runtimes.set(id, runtime);
-      this.o.log.info({ endpoint_id: id, host_ip: live.host_ip, ports: live.backends.map((b) => b.client_port), snat_ip: live.snat_ip }, 'endpoint live');
+      this.o.log.info({ endpoint_id: id, host_ips: live.enis.map((e) => e.host_ip), ports: live.backends.map((b) => b.client_port), snat_ip: live.snat_ip }, 'endpoint live');
     }
     return { ok: true };
   }

@@ -1,8 +1,8 @@
 // EC2's VPC endpoint actions (aws-ec2-api.md §2.2, §4.2): Create/Describe/Modify/DeleteVpcEndpoints,
 // over the domain's endpoints. An endpoint made here gets a `vpce-` id; one made through the Huawei
-// API keeps its UUID and is shown under it. The domain gives an interface endpoint one ENI in one
-// subnet, and knows no security groups but each VPC's default one (ec2-network.ts): what AWS
-// allows beyond that is refused with a 4xx that says so (README "Supported actions").
+// API keeps its UUID and is shown under it. An interface endpoint has one ENI per subnet, at most
+// one per zone (README "Zones"); what AWS allows beyond what the domain simulates is refused with a
+// 4xx that says so (README "Supported actions").
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { CreateEndpointCommand } from '../../model/commands.js';
 import { DomainError } from '../../model/errors.js';
