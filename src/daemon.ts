@@ -9,6 +9,7 @@ import { loadConfig } from './config/load.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments, upgradeDocuments } from './control/documents.js';
+import { zoneInRegion } from './model/zones.js';
 import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
@@ -87,7 +88,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
     await store.commit(inventory.changes);
     // documents of a vpcepd before issue 12 hold Huawei codes for a resource's error: read back to names
-    const after = upgradeDocuments(await store.load(), nameOfHuaweiCode);
+    // and subnets made through the EC2 API before issue 13 kept AWS's zone name: the config's zone of that letter
+    const after = upgradeDocuments(await store.load(), nameOfHuaweiCode, (aws) => {
+      const zone = zoneInRegion(aws, awsRegion(config.region), config.region);
+      return config.zones.includes(zone) ? zone : undefined;
+    });
 
     const metrics = createMetrics({ version: packageVersion() });
     snat = await setupSnat(config.dataplane.snat);
@@ -141,6 +146,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       securityGroups: after.get('securitygroup')!.values() as Iterable<SecurityGroup>,
       log,
       onPremises: config.dataplane.onPremises,
+      zones: config.zones,
+      zonesDown: Object.keys((after.get('meta')!.get('zones_down') as Record<string, number> | undefined) ?? {}),
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
@@ -165,10 +172,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         yield {
           endpoint_id: e.id, service_id: e.service_id, service_name: e.service_name, vpc_id: e.vpc_id,
           account: e.owner, project_id: control.accountByName(e.owner)?.project_id ?? '',
-          ip: e.ip ?? '', host_ip: e.host_ip ?? '', snat_ip: e.snat_ip ?? '', zone: '',
+          ip: e.ip ?? '', host_ip: e.host_ip ?? '', snat_ip: e.snat_ip ?? '', zone: e.enis.map((n) => n.zone).join(','),
         };
       }
     });
+    metrics.setZoneSource(() => control.zoneStates().map((z) => ({ ...z, connections: dataPlane.zoneConnections.get(z.zone) ?? 0 })));
     metrics.setStatusSource(() => {
       const services = Object.fromEntries(SERVICE_STATUSES.map((s) => [s, 0]));
       const endpoints = Object.fromEntries(ENDPOINT_STATUSES.map((s) => [s, 0]));

@@ -104,6 +104,7 @@ function showEndpoint(e: Json): void {
   table([
     ['id', e.id], ['service_id', e.endpoint_service_id], ['service', e.endpoint_service_name], ['status', e.status],
     ['ip', e.ip], ['host_ip', e.host_ip], ['ports', e.service_type === 'gateway' ? `${list(e.ports)} (on the service's public addresses)` : list(e.ports)], ['snat_ip', e.snat_ip], ['marker_id', e.marker_id], ['vpc_id', e.vpc_id], ['subnet_id', e.subnet_id],
+    ...(e.enis?.length > 1 ? [['enis', e.enis.map((n: Json) => `${n.zone} ${n.subnet_id} ${n.ip} (${n.host_ip})`).join('\n')]] : []),
     ['whitelist', list(e.whitelist)], ['enable_whitelist', e.enable_whitelist], ['dns_names', list(e.dns_names)],
     ...(e.service_type === 'gateway' ? [['routetables', list(e.routetables)], ['policy_statement', e.policy_statement ? JSON.stringify(e.policy_statement) : 'default (allow all)']] : []),
     ['description', e.description], ['created_at', e.created_at], ['updated_at', e.updated_at],
@@ -297,6 +298,7 @@ Examples:
     .requiredOption('--vpc-id <id>', 'your VPC')
     .option('--subnet-id <id>', 'subnet of the endpoint')
     .option('--port-ip <ip>', 'fixed private IP in the subnet')
+    .option('--subnet-ids <id,...>', 'an ENI in each of these subnets, at most one per zone (instead of --subnet-id)', csv)
     .option('--whitelist <cidr,...>', 'comma-separated IPs or CIDRs allowed to use the endpoint', csv)
     .option('--enable-whitelist', 'enforce the whitelist')
     .option('--routetable <id>', 'gateway endpoints: a route table to inject the route into (repeatable; default: the VPC\'s default table)', collect)
@@ -309,7 +311,7 @@ Examples:
   vpcep endpoint create --service-id OBS_ID --vpc-id vpc-client --routetable rtb-a --policy policy.json`)
     .action(run(async (g, o) => {
       const body = {
-        endpoint_service_id: o.serviceId, vpc_id: o.vpcId, subnet_id: o.subnetId, port_ip: o.portIp,
+        endpoint_service_id: o.serviceId, vpc_id: o.vpcId, subnet_id: o.subnetId, port_ip: o.portIp, subnet_ids: o.subnetIds,
         whitelist: o.whitelist, enable_whitelist: o.enableWhitelist ? true : undefined, description: o.description,
         routetables: o.routetable, policy_statement: o.policy === undefined ? undefined : readJsonFile(o.policy),
       };
@@ -336,6 +338,14 @@ Examples:
     .action(run(async (g, _o, id: string) => {
       out(g, await api(g, 'DELETE', `${E}/${encodeURIComponent(id)}`), () => console.log(`deleted endpoint ${id}`));
     }));
+
+  for (const action of ['add', 'remove'] as const) {
+    endpoint.command(`${action}-subnets`).description(`${action} ENIs (zones) of an interface endpoint, live${action === 'remove' ? ': their connections are cut' : ''}`)
+      .argument('<id>').argument('<subnet-ids>', 'comma-separated subnet ids', csv)
+      .action(run(async (g, _o, id: string, subnetIds: string[]) => {
+        out(g, await api(g, 'POST', `${E}/${encodeURIComponent(id)}/subnets/action`, { action, subnet_ids: subnetIds }), showEndpoint);
+      }));
+  }
 
   endpoint.command('whitelist').description('replace an endpoint\'s whitelist and/or turn it on or off')
     .argument('<id>').argument('[cidr...]', 'IPs or CIDRs; they replace the whole list')
@@ -409,12 +419,22 @@ Examples:
       out(g, await api(g, 'GET', '/vpcs'), (b) => table(
         b.vpcs.map((v: Json) => [
           v.id, v.cidr, `${v.number} (${v.host_prefix}.c.d)`,
-          v.subnets.map((x: Json) => `${x.id} ${x.cidr}`).join('\n'),
+          v.subnets.map((x: Json) => `${x.id} ${x.cidr} ${x.zone ?? ''}`.trimEnd()).join('\n'),
           v.ports.map((p: Json) => `${p.id} ${p.ip} ${p.type} -> ${p.target}`).join('\n'),
         ]),
         ['VPC', 'CIDR', 'K', 'SUBNETS', 'PORTS (ID IP TYPE -> REAL ADDRESS)'],
       ));
     }));
+
+  // -- zones and a simulated outage (any account: the zones are the region's)
+  const zonesTable = (b: Json) => table(b.zones.map((z: Json) => [z.zone, z.state]), ['ZONE', 'STATE']);
+  program.command('zones').description('list the region\'s zones and whether each is up')
+    .action(run(async (g) => out(g, await api(g, 'GET', '/sim/zones'), zonesTable)));
+  const zone = program.command('zone').description('take a zone down (a simulated outage) or bring it back up');
+  zone.command('down').description('take a zone down: its endpoint ENIs refuse connections and their live ones are cut').argument('<zone>')
+    .action(run(async (g, _o, name: string) => out(g, await api(g, 'POST', `/sim/zones/${encodeURIComponent(name)}/down`), zonesTable)));
+  zone.command('up').description('bring a zone back up: its ENIs accept connections again').argument('<zone>')
+    .action(run(async (g, _o, name: string) => out(g, await api(g, 'POST', `/sim/zones/${encodeURIComponent(name)}/up`), zonesTable)));
 
   // -- readiness
   program.command('wait').description('wait until vpcepd answers and is ready (GET /ready), for scripts')

@@ -6,7 +6,7 @@
 // one ControlState (state.ts). Refusals are DomainErrors by name; no dialect's code is known here.
 import { DEFAULTS } from '../model/defaults.js';
 import type {
-  ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
+  ChangeEndpointSubnetsCommand, ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef,
   ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
@@ -29,6 +29,7 @@ import type { RouteChange, RouteTableView } from './route-tables.js';
 import * as services from './services.js';
 import { ControlState, now, type ControlOptions } from './state.js';
 import * as transitions from './transitions.js';
+import * as zones from './zones.js';
 
 export type { ControlLogger, ControlOptions } from './state.js';
 
@@ -277,6 +278,36 @@ export class ControlPlane {
 
   deleteEndpoint(caller: Account, id: string): Promise<void> {
     return endpoints.deleteEndpoint(this.st, caller, id);
+  }
+
+  /** adds ENIs (zones) to an interface endpoint and removes others, live (endpoints.ts) */
+  changeEndpointSubnets(caller: Account, id: string, cmd: ChangeEndpointSubnetsCommand): Promise<Endpoint> {
+    return endpoints.changeEndpointSubnets(this.st, caller, id, cmd);
+  }
+
+  // ---- zones (zones.ts) ----------------------------------------------------------------------
+
+  /** the region's zones, in the config's order */
+  zones(): readonly string[] {
+    return this.st.zones;
+  }
+
+  /** each zone and whether it is up (a zone taken down on demand is not) */
+  zoneStates(): Array<{ zone: string; up: boolean }> {
+    return zones.zoneStates(this.st);
+  }
+
+  /** the zones a service's backends are in: an endpoint of it may only use these */
+  serviceZones(serviceId: string): string[] {
+    const s = this.st.services.get(serviceId);
+    if (!s) return [];
+    const inService = zones.serviceZones(this.st, s);
+    return this.st.zones.filter((z) => inService.has(z));
+  }
+
+  /** takes a zone down (a simulated outage) or brings it back up; the zones' states once the data plane has acted */
+  setZoneDown(zone: string, down: boolean): Promise<Array<{ zone: string; up: boolean }>> {
+    return zones.setZoneDown(this.st, zone, down);
   }
 
   // ---- tags of either kind -------------------------------------------------------------------

@@ -1,10 +1,12 @@
 // The shape of every stored document, by kind, checked once when the daemon loads the store: a
 // document that is null or malformed (a hand edit, a bad restore) stops the start with a message
 // naming the kind, the id and the problem, instead of a stack trace at first use.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors.js';
 import { CONNECTION_EVENTS } from '../model/notifications.js';
-import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES, type Endpoint, type Vpc } from '../model/types.js';
+import { zoneOfSubnet } from '../model/zones.js';
 import { KINDS, StoreError, type Kind, type Snapshot } from '../store/store.js';
 
 const str = z.string();
@@ -47,6 +49,8 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     marker_id: z.number().int(), status: z.enum(ENDPOINT_STATUSES), enable_dns: z.boolean(),
     whitelist: z.array(str), enable_whitelist: z.boolean(), routetables: z.array(str), security_groups: z.array(str).optional(),
     policy_statement: z.array(z.unknown()).nullable().optional(), description: str, tags: z.array(tag),
+    // absent in documents written before issue 13: one ENI, the legacy fields' (endpointWithEnis)
+    enis: z.array(z.looseObject({ id: str, zone: str, subnet_id: str, ip: str, host_ip: str })).optional(),
     error: resourceError, ...times,
   }),
   routetable: z.looseObject({ id: str, routes: z.array(route) }),
@@ -79,8 +83,27 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
  * {name, message}; `nameOfCode` is the dialect's reverse lookup (an unknown code: SystemError).
  * The store keeps the old document until the resource next changes; every load upgrades it again.
  */
-export function upgradeDocuments(snap: Snapshot, nameOfCode: (code: string) => ErrorName | undefined): Snapshot {
+export function upgradeDocuments(
+  snap: Snapshot, nameOfCode: (code: string) => ErrorName | undefined, zoneOfAwsName: (name: string) => string | undefined = () => undefined,
+): Snapshot {
   const out = new Map(snap);
+  // subnets made through the EC2 API before issue 13 kept AWS's zone name (`availability_zone`): the domain's zone now
+  const vpcs = snap.get('apivpc');
+  if (vpcs) {
+    const next = new Map(vpcs);
+    for (const [id, doc] of vpcs) {
+      const v = doc as { subnets?: Array<{ availability_zone?: string; zone?: string }> };
+      if (!v.subnets?.some((x) => x.availability_zone !== undefined)) continue;
+      next.set(id, {
+        ...v,
+        subnets: v.subnets.map(({ availability_zone: aws, ...rest }) => {
+          const zone = rest.zone ?? (aws !== undefined ? zoneOfAwsName(aws) : undefined);
+          return zone !== undefined ? { ...rest, zone } : rest;
+        }),
+      });
+    }
+    out.set('apivpc', next);
+  }
   for (const kind of ['service', 'endpoint'] as const) {
     const docs = snap.get(kind);
     if (!docs) continue;
@@ -107,4 +130,21 @@ export function checkDocuments(snap: Snapshot, location: string): void {
         'vpcepd does not start on it: restore the database from a backup, or move it aside to start afresh');
     }
   }
+}
+
+/** the id an ENI stored before issue 13 had (the EC2 API derived it from the endpoint's id): kept, so that answers do not change */
+export function legacyEniId(endpointId: string): string {
+  return `eni-${createHash('sha256').update(`eni\0${endpointId}`).digest('hex').slice(0, 17)}`;
+}
+
+/**
+ * An endpoint stored before issue 13 (no `enis`): an interface endpoint with an address has one
+ * ENI, its legacy fields', in its subnet's zone; a gateway endpoint none.
+ */
+export function endpointWithEnis(e: Endpoint, vpcs: ReadonlyMap<string, Vpc>, zones: readonly string[]): Endpoint {
+  if (Array.isArray(e.enis)) return e;
+  if (e.service_type !== 'interface' || !e.subnet_id || !e.ip || !e.host_ip) return { ...e, enis: [] };
+  const subnet = vpcs.get(e.vpc_id)?.subnets.find((x) => x.id === e.subnet_id);
+  const zone = subnet ? zoneOfSubnet(subnet, zones) : zones[0]!;
+  return { ...e, enis: [{ id: legacyEniId(e.id), zone, subnet_id: e.subnet_id, ip: e.ip, host_ip: e.host_ip }] };
 }

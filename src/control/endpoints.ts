@@ -1,16 +1,15 @@
 // The endpoint requests of a consumer: create an endpoint (an interface endpoint here, a gateway
 // endpoint in gateway-endpoints.ts), change its whitelist, delete it.
 import { DEFAULTS } from '../model/defaults.js';
-import type { CreateEndpointCommand, UpdateEndpointCommand } from '../model/commands.js';
+import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, UpdateEndpointCommand } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import type { PolicyOptions } from '../model/policy.js';
-import { allocatePrivateIp, applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
-import type { Account, Endpoint, Subnet, Vpc } from '../model/types.js';
-import { cidrOf, intToIp, ipToInt } from '../net/cidr.js';
-import { hostAddress } from '../net/loopback.js';
+import { applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
+import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { now, type ControlState } from './state.js';
-import { bringEndpointUp, finishEndpointDeletion, pushEndpoint } from './transitions.js';
+import { applyToDataPlane, bringEndpointUp, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
+import { newEnis, withEnis } from './zones.js';
 
 export async function createEndpoint(st: ControlState, caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
   const endpoint = await st.serial(async () => {
@@ -29,17 +28,9 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     if (cmd.routeTables !== undefined || cmd.policy !== undefined) {
       throw new DomainError('InvalidParameter', 'routetables and policy_statement apply to gateway endpoints only');
     }
-    if (cmd.subnetId === undefined) throw new DomainError('InvalidSubnetId', 'subnet_id is required for an interface endpoint');
-    const subnet = vpc.subnets.find((x) => x.id === cmd.subnetId);
-    if (!subnet) {
-      const elsewhere = [...st.vpcs.values()].some((v) => v.account === caller.name && v.subnets.some((x) => x.id === cmd.subnetId));
-      if (elsewhere) throw new DomainError('NetworkNotInVpc', `subnet ${cmd.subnetId} does not belong to VPC ${vpc.id}`);
-      throw new DomainError('SubnetNotFound', `subnet ${cmd.subnetId} does not exist`);
-    }
-    if (subnet.aws_reserved && cmd.ip !== undefined && (cmd.ip === intToIp(cidrOf(subnet.cidr).base + 2) || cmd.ip === intToIp(cidrOf(subnet.cidr).base + 3))) {
-      throw new DomainError('InvalidPortIp', `invalid port_ip ${cmd.ip}: AWS reserves the first four addresses of subnet ${subnet.cidr}`);
-    }
-    const ip = allocatePrivateIp(cidrOf(subnet.cidr), usedIps(st, vpc, subnet), cmd.ip);
+    const choices = cmd.subnets ?? (cmd.subnetId !== undefined ? [{ subnetId: cmd.subnetId, ip: cmd.ip }] : []);
+    if (choices.length === 0) throw new DomainError('InvalidSubnetId', 'subnet_id is required for an interface endpoint');
+    const enis = newEnis(st, s, vpc, choices, [], caller.name);
     const whitelist = normaliseWhitelist(cmd.whitelist ?? []);
     if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
@@ -53,9 +44,10 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       service_name: s.service_name,
       service_type: s.service_type,
       vpc_id: vpc.id,
-      subnet_id: subnet.id,
-      ip,
-      host_ip: hostAddress(vpc.number, ipToInt(ip)),
+      enis,
+      subnet_id: enis[0]!.subnet_id,
+      ip: enis[0]!.ip,
+      host_ip: enis[0]!.host_ip,
       snat_ip: s.approval_enabled ? null : st.newSnatIp(),
       marker_id: st.newMarkerId(),
       // huawei-vpcep-api.md "Statuses": approval on -> pendingAcceptance, off -> creating.
@@ -96,6 +88,50 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
   return st.endpoints.get(id) ?? next;
 }
 
+/**
+ * Adds ENIs in subnets (zones) to an interface endpoint and removes those of other subnets, live:
+ * everything is checked first; an accepted endpoint's new listeners are bound (all or nothing) and
+ * the removed ENIs' listeners closed, their connections cut, before the change is stored and
+ * answered. Another zone's connections are untouched.
+ */
+export async function changeEndpointSubnets(st: ControlState, caller: Account, id: string, cmd: ChangeEndpointSubnetsCommand): Promise<Endpoint> {
+  return st.serial(async () => {
+    const e = st.ownEndpoint(caller, id);
+    if (e.service_type !== 'interface') throw new DomainError('InvalidParameter', 'subnets apply to interface endpoints only');
+    if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
+    const s = st.services.get(e.service_id);
+    const vpc = st.vpcs.get(e.vpc_id);
+    if (!s || !vpc) throw new DomainError('InvalidState', `endpoint ${id} has lost its service or VPC`);
+    const remove = new Set(cmd.remove);
+    for (const subnetId of remove) {
+      if (!e.enis.some((n) => n.subnet_id === subnetId)) throw new DomainError('InvalidSubnetId', `endpoint ${id} has no ENI in subnet ${subnetId}`);
+    }
+    const kept = e.enis.filter((n) => !remove.has(n.subnet_id));
+    const added = newEnis(st, s, vpc, cmd.add, kept, caller.name);
+    const enis = [...kept, ...added];
+    if (enis.length === 0) throw new DomainError('InvalidParameter', `endpoint ${id} keeps at least one subnet: delete the endpoint instead`);
+    if (added.length === 0 && kept.length === e.enis.length) return e;
+    const next: Endpoint = { ...withEnis(e, enis), updated_at: now() };
+    // a live endpoint (accepted, or creating and on its way up) changes on the data plane first
+    const live = LIVE_ENDPOINT_STATUSES.has(e.status) ? liveSpec(st, next) : null;
+    if (live) {
+      const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
+      if (!ack.ok) {
+        // update() binds all or nothing: the endpoint still runs as it was
+        throw new DomainError(ack.failure === 'privileged_port' ? 'PrivilegedPort' : 'ListenFailed', `endpoint ${id}: ${ack.reason}`);
+      }
+    }
+    try {
+      await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
+    } catch (err) {
+      const before = live ? liveSpec(st, e) : null;
+      if (before) await applyToDataPlane(st, { kind: 'endpoint', id, live: before });
+      throw err;
+    }
+    return next;
+  });
+}
+
 export async function deleteEndpoint(st: ControlState, caller: Account, id: string): Promise<void> {
   await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
@@ -117,16 +153,4 @@ function checkGroups(st: ControlState, caller: Account, vpc: Vpc, ids: readonly 
     if (g && (g.owner !== caller.name || g.vpc_id !== vpc.id)) throw new DomainError('SecurityGroupNotFound', `The security group '${id}' does not exist in VPC '${vpc.id}'`);
   }
   return [...new Set(ids)];
-}
-
-function usedIps(st: ControlState, vpc: Vpc, subnet: Subnet): Set<string> {
-  const used = new Set(vpc.ports.map((p) => p.ip));
-  for (const e of st.endpoints.values()) if (e.vpc_id === vpc.id && e.ip) used.add(e.ip);
-  // AWS reserves the first four addresses and the last of a subnet made through its API (the
-  // network, router and last are reserved for every subnet: rules.ts reservedReason)
-  if (subnet.aws_reserved) {
-    const base = cidrOf(subnet.cidr).base;
-    for (const ip of [base + 2, base + 3]) used.add(intToIp(ip));
-  }
-  return used;
 }

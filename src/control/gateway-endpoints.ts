@@ -76,7 +76,7 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
   const t = now();
   const e: Endpoint = {
     id, owner: caller.name, service_id: s.id, service_name: s.service_name, service_type: 'gateway',
-    vpc_id: vpc.id, subnet_id: null, ip: null, host_ip: null, snat_ip: null, marker_id: st.newMarkerId(),
+    vpc_id: vpc.id, enis: [], subnet_id: null, ip: null, host_ip: null, snat_ip: null, marker_id: st.newMarkerId(),
     status: s.approval_enabled ? 'pendingAcceptance' : 'creating',
     enable_dns: cmd.dns ?? false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
     description: cmd.description ?? '', tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),

@@ -75,6 +75,7 @@ export function applyInventory(config: Config, snap: Snapshot, opts: InventoryOp
       id: s.id ?? idFor(`subnet:${id}:${s.cidr}`, randomUUID),
       cidr: cidrOf(s.cidr).text,
       gateway_ip: gatewayOf(cidrOf(s.cidr)),
+      zone: s.zone ?? config.zones[0]!,
     }));
     const subnetIdOf = (ref: string) => subnets[v.subnets.findIndex((s) => s.id === ref || (s.id === undefined && s.cidr === ref))]!.id;
     const ports = v.ports.map((p) => ({
@@ -221,10 +222,16 @@ function checkInUse(snap: Snapshot, accounts: readonly Account[], vpcs: readonly
     const svc = services.find((s) => s.id === e.service_id);
     if (svc?.public && !publicIds.has(svc.id)) problems.push(`public service ${svc.service_name} is used by ${user}: it cannot be removed while in use`);
     if (vpcProblem(e.vpc_id, user) || !e.subnet_id || !e.ip) continue;
-    const subnet = vpcById.get(e.vpc_id)!.subnets.find((s) => s.id === e.subnet_id);
-    if (!subnet) problems.push(`subnet ${e.subnet_id} is used by ${user}: it cannot be removed while in use`);
-    else if (!cidrContains(cidrOf(subnet.cidr), ipToInt(e.ip))) {
-      problems.push(`subnet ${e.subnet_id} is used by ${user} at ${e.ip}: its cidr ${subnet.cidr} no longer holds that address`);
+    // every ENI (a document written before issue 13 has one, in its legacy fields)
+    for (const n of e.enis ?? [{ subnet_id: e.subnet_id, ip: e.ip, zone: undefined }]) {
+      const subnet = vpcById.get(e.vpc_id)!.subnets.find((s) => s.id === n.subnet_id);
+      if (!subnet) problems.push(`subnet ${n.subnet_id} is used by ${user}: it cannot be removed while in use`);
+      else if (n.zone !== undefined && subnet.zone !== undefined && subnet.zone !== n.zone) {
+        problems.push(`subnet ${n.subnet_id} is used by ${user} in zone ${n.zone}: its zone cannot change while in use`);
+      }
+      else if (!cidrContains(cidrOf(subnet.cidr), ipToInt(n.ip))) {
+        problems.push(`subnet ${n.subnet_id} is used by ${user} at ${n.ip}: its cidr ${subnet.cidr} no longer holds that address`);
+      }
     }
   }
   if (problems.length) {

@@ -17,6 +17,7 @@ import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
 import type { ControlState } from './state.js';
 import { pushEndpoint, pushRouting } from './transitions.js';
+import { checkZone } from './zones.js';
 
 /** AWS: a VPC's or subnet's IPv4 block is /16 to /28 */
 const MIN_PREFIX = 16;
@@ -178,7 +179,7 @@ export async function createSubnet(st: ControlState, caller: Account, cmd: Creat
     if (clash) throw new DomainError('CidrConflict', `The CIDR '${cidr.text}' conflicts with subnet ${clash.id} (${clash.cidr})`);
     checkNewId(st, cmd.id);
     const subnet: Subnet = {
-      id: cmd.id, cidr: cidr.text, gateway_ip: gatewayOf(cidr), availability_zone: cmd.availabilityZone, aws_reserved: true, tags: tagsOf(cmd.tags),
+      id: cmd.id, cidr: cidr.text, gateway_ip: gatewayOf(cidr), zone: checkZone(st, cmd.zone ?? st.zones[0]!), aws_reserved: true, tags: tagsOf(cmd.tags),
     };
     const next: Vpc = { ...v, subnets: [...v.subnets, subnet] };
     await st.commit([vpcChange(next)], () => st.vpcs.set(v.id, next));
@@ -190,7 +191,7 @@ export async function deleteSubnet(st: ControlState, caller: Account, id: string
   await st.serial(async () => {
     const { vpc } = subnetOf(st, caller, id);
     apiVpc(st, caller, vpc.id, 'remove its subnets there');
-    const endpoints = [...st.endpoints.values()].filter((e) => e.subnet_id === id).map((e) => e.id);
+    const endpoints = [...st.endpoints.values()].filter((e) => e.enis.some((n) => n.subnet_id === id)).map((e) => e.id);
     if (endpoints.length) throw new DomainError('DependencyViolation', `The subnet '${id}' has dependencies and cannot be deleted: endpoints ${endpoints.join(', ')}`);
     // AWS drops the subnet's route-table association with it
     const next: Vpc = {

@@ -9,7 +9,7 @@ import { decideInterfaceEndpoint } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
 import { routeTrace, type PathTrace } from '../model/path-trace.js';
 import { decideOnPremisesToPublic, decideRoute, serviceAt, type RoutingView } from '../model/routing.js';
-import type { Account, Endpoint, Vpc } from '../model/types.js';
+import type { Account, Endpoint, Eni, Vpc } from '../model/types.js';
 import { cidrContains, cidrOf, intToIp, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
 import type { ControlState } from './state.js';
@@ -23,9 +23,12 @@ export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTra
   if (!isIpv4(q.sourceIp)) throw new DomainError('InvalidParameter', `source_ip: ${JSON.stringify(q.sourceIp)} is not an IPv4 address`);
   if (!isIpv4(q.destinationIp)) throw new DomainError('InvalidParameter', `destination_ip: ${JSON.stringify(q.destinationIp)} is not an IPv4 address`);
   const input = { sourceIp: ipToInt(q.sourceIp), destinationIp: ipToInt(q.destinationIp), destinationPort: q.destinationPort };
-  const ep = [...st.endpoints.values()].find((e) => e.service_type === 'interface' && e.host_ip !== null
-    && (e.host_ip === q.destinationIp || (vpc !== null && e.vpc_id === vpc.id && e.ip === q.destinationIp)));
-  if (ep) return traceInterface(st, caller, vpc, q, ep);
+  // the ENI the client connects to: its host address, or its private IP in the client's VPC
+  for (const e of st.endpoints.values()) {
+    if (e.service_type !== 'interface') continue;
+    const eni = e.enis.find((n) => n.host_ip === q.destinationIp || (vpc !== null && e.vpc_id === vpc.id && n.ip === q.destinationIp));
+    if (eni) return traceInterface(st, caller, vpc, q, e, eni);
+  }
   const view = st.routing();
   const load = st.dataPlane.daemonLoad();
   const listener = routeListener(st, view, vpc, input.destinationIp, input.destinationPort);
@@ -54,7 +57,7 @@ function routeListener(st: ControlState, view: RoutingView, vpc: Vpc | null, ip:
  * id, VPC, service, cap and the rule of its own that decided stay hidden (no existence oracle
  * beyond what a connection attempt shows).
  */
-function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: TraceQuery, ep: Endpoint): PathTrace {
+function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: TraceQuery, ep: Endpoint, eni: Eni): PathTrace {
   const own = ep.owner === caller.name;
   const service = st.services.get(ep.service_id);
   const backend = service ? backendsOf(st, service).find((b) => b.client_port === q.destinationPort) ?? null : null;
@@ -73,6 +76,7 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
     destinationPort: q.destinationPort,
     endpoint: {
       id: own ? ep.id : null, status: ep.status, hostIp: ep.host_ip!, snatIp: ep.snat_ip,
+      eni: { zone: eni.zone, ip: eni.ip, hostIp: eni.host_ip, zoneUp: !st.zonesDown.has(eni.zone) },
       error: ep.error?.message ?? null, cap: st.capOf(ep.owner), whitelistEnabled: ep.enable_whitelist, whitelist: ep.whitelist,
     },
     service: service ? { id: service.id, name: service.service_name, status: service.status, tcpProxy: service.tcp_proxy } : null,

@@ -13,8 +13,10 @@ import type { RoutingView } from '../model/routing.js';
 import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc,
 } from '../model/types.js';
+import { defaultZones } from '../model/zones.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
 import { StoreFull, type Change, type Store } from '../store/store.js';
+import { endpointWithEnis } from './documents.js';
 import type { Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
 
@@ -44,6 +46,9 @@ export interface ControlOptions {
   readonly log: ControlLogger;
   /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
   readonly onPremises?: OnPremises;
+  /** the region's zones (src/model/zones.ts; default: defaultZones(region)) and those down now (meta `zones_down`) */
+  readonly zones?: readonly string[];
+  readonly zonesDown?: Iterable<string>;
 }
 
 export const now = () => new Date().toISOString();
@@ -53,6 +58,9 @@ export class ControlState {
   readonly dataPlane: DataPlane;
   readonly log: ControlLogger;
   readonly onPremises: OnPremises;
+  readonly zones: readonly string[];
+  /** the zones taken down on demand (zones.ts setZoneDown) */
+  readonly zonesDown: Set<string>;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -79,6 +87,8 @@ export class ControlState {
     this.dataPlane = o.dataPlane;
     this.log = o.log;
     this.onPremises = o.onPremises ?? 'allow';
+    this.zones = o.zones ?? defaultZones(o.region);
+    this.zonesDown = new Set([...(o.zonesDown ?? [])].filter((z) => this.zones.includes(z)));
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
       this.accountsByName.set(a.name, a);
@@ -88,7 +98,7 @@ export class ControlState {
     for (const g of o.securityGroups ?? []) this.securityGroups.set(g.id, g);
     this.vpcNumbers = o.inventory.vpcNumbers ?? {};
     for (const s of o.services) this.services.set(s.id, s);
-    for (const e of o.endpoints) this.endpoints.set(e.id, e);
+    for (const e of o.endpoints) this.endpoints.set(e.id, endpointWithEnis(e, this.vpcs, this.zones));
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
     for (const n of o.notifications ?? []) this.notifications.set(n.id, n);
     this.notificationTopics = o.notificationTopics ?? new Set();

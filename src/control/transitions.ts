@@ -12,16 +12,17 @@ import type { Change } from '../store/store.js';
 import { loadBalancerBackends } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
 
-function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
+export function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
   const s = st.services.get(e.service_id);
   const vpc = st.vpcs.get(e.vpc_id);
-  if (!s || s.status !== 'available' || !vpc || !e.ip || !e.host_ip || !e.snat_ip) return null;
+  if (!s || s.status !== 'available' || !vpc || !e.ip || !e.host_ip || !e.snat_ip || !e.enis.length) return null;
   return {
     id: e.id,
     marker_id: e.marker_id,
     service_id: s.id,
     ip: e.ip,
     host_ip: e.host_ip,
+    enis: e.enis.map((n) => ({ zone: n.zone, ip: n.ip, host_ip: n.host_ip })),
     vpc_id: e.vpc_id,
     vpc_number: vpc.number,
     vpc_cidr: vpc.cidr,
@@ -216,6 +217,9 @@ export async function finishServiceDeletion(st: ControlState, id: string): Promi
  * completed.
  */
 export async function reconcile(st: ControlState): Promise<void> {
+  // the zones down before a restart stay down: told before any endpoint is live
+  const zones = await applyToDataPlane(st, { kind: 'zones', id: 'zones', down: [...st.zonesDown] });
+  if (!zones.ok) st.log.warn({ reason: zones.reason }, 'data plane could not take the zones down');
   const routed = await pushRouting(st);
   if (!routed.ok) st.log.warn({ reason: routed.reason }, 'data plane could not take the routing view');
   await converge(st, true);

@@ -66,6 +66,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly flowLog: FlowLog | null;
   /** the zones down now (ChangeEvent 'zones') */
   private readonly zonesDown = new Set<string>();
+  /** connections accepted on ENIs, by zone, since start (vpcep_zone_connections_total) */
+  readonly zoneConnections = new Map<string, number>();
   /** when a running drain cuts what is left (performance.now() ms) */
   private drainUntil = Infinity;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
@@ -89,6 +91,7 @@ export class TcpDataPlane implements DataPlane {
     const isVpc = (k: number) => this.vpcBases.has(k);
     const summary = this.summary;
     const totals = this.totals;
+    const zoneConnections = this.zoneConnections;
     this.ctx = {
       snatMode: o.snatMode,
       snatPorts: o.snatPorts ?? { low: 1024, high: 65535 },
@@ -98,7 +101,12 @@ export class TcpDataPlane implements DataPlane {
       simulatedSource: (host) => this.simulatedSource(host),
       clientVpc: (host) => clientVpcNumber(host, isVpc),
       listen: (host, port, sink) => countedListener(load, host, port, sink),
-      connectionOpened: () => { load.active++; summary.opened++; totals.connections++; },
+      connectionOpened: (zone) => {
+        load.active++;
+        summary.opened++;
+        totals.connections++;
+        if (zone !== null) zoneConnections.set(zone, (zoneConnections.get(zone) ?? 0) + 1);
+      },
       connectionClosed: (reason) => { load.active--; totals.closed[reason]++; },
       tally: (id) => this.tallyOf(id),
       observeConnect: o.observeConnect,
@@ -158,6 +166,10 @@ export class TcpDataPlane implements DataPlane {
     if (event.kind === 'zones') {
       this.zonesDown.clear();
       for (const z of event.down) this.zonesDown.add(z);
+      // a zone down: its ENIs' live connections are cut now (new ones are refused at accept, zone_down)
+      let cut = 0;
+      for (const r of this.runtimes.values()) cut += r.zonesChanged();
+      if (event.down.length) this.o.log.info({ zones_down: event.down, cut }, 'zones down: their ENIs refuse connections');
       return Promise.resolve({ ok: true });
     }
     if (event.kind === 'routing') {
@@ -265,7 +277,7 @@ export class TcpDataPlane implements DataPlane {
     }
     if (!current) {
       this.runtimes.set(id, runtime);
-      this.o.log.info({ endpoint_id: id, host_ip: live.host_ip, ports: live.backends.map((b) => b.client_port), snat_ip: live.snat_ip }, 'endpoint live');
+      this.o.log.info({ endpoint_id: id, host_ips: live.enis.map((e) => e.host_ip), ports: live.backends.map((b) => b.client_port), snat_ip: live.snat_ip }, 'endpoint live');
     }
     return { ok: true };
   }

@@ -1,6 +1,6 @@
-// One live interface endpoint on the data plane: a listener per terminal port on its host
-// address, its admission gate, its connections and its counters.
-import type { Backend, LiveEndpoint } from '../model/events.js';
+// One live interface endpoint on the data plane: a listener per ENI (one per zone) and terminal
+// port on the ENI's host address, its admission gate, its connections and its counters.
+import type { Backend, LiveEndpoint, LiveEni } from '../model/events.js';
 import { PROXY_V2_MODES } from '../model/types.js';
 import { cidrOf, intToIp, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
@@ -24,7 +24,8 @@ export interface DataPlaneContext {
   clientVpc(host: string): number | null;
   /** listens on host:port, the listener counted in the descriptor budget while open */
   listen(host: string, port: number, sink: ListenerSink): Promise<TcpListener>;
-  connectionOpened(): void;
+  /** ZONE: the ENI's zone it came in through (null: a routed connection) */
+  connectionOpened(zone: string | null): void;
   connectionClosed(reason: CloseReason): void;
   /** an endpoint's counters, kept across its runtimes until it is deleted */
   tally(endpointId: string): EndpointTally;
@@ -83,10 +84,16 @@ export function tallyBytes(t: EndpointTally): { received: number; sent: number }
   return { received, sent };
 }
 
+/** a listener of one ENI and terminal port; a connection accepted there belongs to the ENI's zone */
 interface Listener {
   readonly server: TcpListener;
+  readonly eni: LiveEni;
+  readonly port: number;
   backend: Backend;
 }
+
+/** listeners are keyed by host address and port: each ENI listens on every terminal port */
+const listenerKey = (host: string, port: number): string => `${host}:${port}`;
 
 function gateRules(spec: LiveEndpoint): GateRule[] | null {
   return spec.security_rules ? spec.security_rules.map((r) => ({ cidr: cidrOf(r.cidr), from: r.from_port, to: r.to_port })) : null;
@@ -108,7 +115,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** this endpoint's connections, those of an earlier runtime still closing included */
   readonly connections: Set<LiveConnection>;
   readonly counters: EndpointCounters;
-  private readonly listeners = new Map<number, Listener>();
+  private readonly listeners = new Map<string, Listener>();
+  /** the listener (ENI, zone) each live connection came in through: cut with its ENI or its zone */
+  private readonly via = new Map<LiveConnection, Listener>();
   private readonly ports: SnatPortPool;
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
@@ -141,25 +150,27 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    * connections), and points kept ones at their new backend. All or nothing for new ports.
    */
   async update(spec: LiveEndpoint): Promise<{ ok: true } | ({ ok: false } & BindFailure)> {
-    const wanted = new Map(spec.backends.map((b) => [b.client_port, b]));
-    const added: Array<[number, Listener]> = [];
-    for (const [port, backend] of wanted) {
-      if (this.listeners.has(port)) continue;
+    const wanted = new Map<string, { eni: LiveEni; backend: Backend }>();
+    for (const eni of spec.enis) for (const b of spec.backends) wanted.set(listenerKey(eni.host_ip, b.client_port), { eni, backend: b });
+    const added: Array<[string, Listener]> = [];
+    for (const [key, { eni, backend }] of wanted) {
+      if (this.listeners.has(key)) continue;
       try {
-        added.push([port, { server: await this.listen(spec.host_ip, port), backend }]);
+        const port = backend.client_port;
+        added.push([key, { server: await this.listen(eni, port), eni, port, backend }]);
       } catch (err) {
         for (const [, l] of added) l.server.close();
-        return { ok: false, ...bindFailure(err, spec.host_ip, port) };
+        return { ok: false, ...bindFailure(err, eni.host_ip, backend.client_port) };
       }
     }
-    for (const [port, l] of added) this.listeners.set(port, l);
-    for (const [port, l] of this.listeners) {
-      const b = wanted.get(port);
-      if (b) l.backend = b;
+    for (const [key, l] of added) this.listeners.set(key, l);
+    for (const [key, l] of this.listeners) {
+      const w = wanted.get(key);
+      if (w) l.backend = w.backend;
       else {
         l.server.close();
-        this.listeners.delete(port);
-        for (const c of this.connections) if (c.listenPort === port) c.cut();
+        this.listeners.delete(key);
+        for (const [c, at] of this.via) if (at === l) c.cut();
       }
     }
     this.spec = spec;
@@ -167,7 +178,25 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.whitelistEnabled = spec.enable_whitelist;
     this.whitelist = spec.whitelist.map(cidrOf);
     this.securityRules = gateRules(spec);
+    this.zonesChanged();
     return { ok: true };
+  }
+
+  /** the connections of ENIs in a zone that is down now are cut (a simulated outage) */
+  zonesChanged(): number {
+    let n = 0;
+    for (const [c, l] of this.via) {
+      if (this.ctx.zoneDown(l.eni.zone)) {
+        c.cut();
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** the zone of a live connection's ENI (null: a routed connection of a gateway endpoint): what backend choice may read */
+  zoneOf(conn: LiveConnection): string | null {
+    return this.via.get(conn)?.eni.zone ?? null;
   }
 
   /** closes every listener and cuts every connection (reject, delete, failure) */
@@ -190,9 +219,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return tallyBytes(this.tally);
   }
 
-  private listen(host: string, port: number): Promise<TcpListener> {
-    return this.ctx.listen(host, port, {
-      onClient: (client) => this.accept(client, port),
+  private listen(eni: LiveEni, port: number): Promise<TcpListener> {
+    const key = listenerKey(eni.host_ip, port);
+    return this.ctx.listen(eni.host_ip, port, {
+      onClient: (client) => this.accept(client, key),
       // Accept errors (EMFILE, ...) are counted, never fatal.
       onAcceptError: (reason, err) => {
         this.counters.rejected[reason]++;
@@ -201,11 +231,14 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     });
   }
 
-  private accept(client: PendingClient, port: number): void {
+  private accept(client: PendingClient, key: string): void {
     const ctx = this.ctx;
     const host = client.remoteAddress;
-    const listener = this.listeners.get(port);
-    let reason = this.closing || !listener ? 'not_accepted' as const : admit(this, ctx.load, host, ctx.clientVpc(host), port);
+    const listener = this.listeners.get(key);
+    const port = listener?.port ?? 0;
+    let reason = this.closing || !listener ? 'not_accepted' as const
+      : ctx.zoneDown(listener.eni.zone) ? 'zone_down' as const
+        : admit(this, ctx.load, host, ctx.clientVpc(host), port);
     let snatPort = 0;
     if (reason === null) {
       snatPort = this.ports.take();
@@ -214,23 +247,29 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (reason !== null) {
       this.counters.rejected[reason]++;
       ctx.refused(this.spec.id, reason, host);
-      if (ctx.flowLog !== null) ctx.flowLog.rejected(this.flowOrigin!, this.flowSource(client, null), client.remotePort, this.spec.ip, port, reason);
+      if (ctx.flowLog !== null) ctx.flowLog.rejected(this.flowOrigin!, this.flowSource(client, null), client.remotePort, listener?.eni.ip ?? this.spec.ip, port, reason);
       client.reset();
       return;
     }
-    const backend = listener!.backend;
+    const eni = listener!.eni;
+    const backend = this.backendFor(listener!, eni.zone);
     const preamble = (backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
       ? encodeProxyV2({
         sourceIp: ctx.simulatedSource(host),
         sourcePort: client.remotePort,
-        destinationIp: this.spec.ip,
+        destinationIp: eni.ip,
         destinationPort: port,
         endpointId: this.spec.id,
         markerId: this.spec.marker_id,
       })
       : null;
     const kernel = ctx.snatMode === 'kernel';
-    this.start(client, port, { host: backend.host, port: backend.port, localAddress: kernel ? this.spec.snat_ip : undefined, bindPoolPort: kernel, preamble }, snatPort, null);
+    this.start(client, port, { host: backend.host, port: backend.port, localAddress: kernel ? this.spec.snat_ip : undefined, bindPoolPort: kernel, preamble }, snatPort, null, listener!);
+  }
+
+  /** where a connection accepted on LISTENER, an ENI in ZONE, relays to (backend choice by zone reads `zone`) */
+  private backendFor(listener: Listener, _zone: string): Backend {
+    return listener.backend;
   }
 
   /**
@@ -249,7 +288,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       client.reset();
       return refusal;
     }
-    this.start(client, port, target, snatPort, route);
+    this.start(client, port, target, snatPort, route, null);
     return null;
   }
 
@@ -265,15 +304,17 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return n;
   }
 
-  private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null): void {
+  /** VIA: the listener (ENI) it came in through; null for a routed connection */
+  private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null, via: Listener | null): void {
     this.active++;
     this.counters.connections++;
-    this.ctx.connectionOpened();
+    this.ctx.connectionOpened(via?.eni.zone ?? null);
     const conn = client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route);
     this.connections.add(conn);
+    if (via !== null) this.via.set(conn, via);
     const flow = this.ctx.flowLog;
     if (flow !== null) {
-      const dst = route === null ? this.spec.ip : intToIp(route.destinationIp);
+      const dst = route === null ? via?.eni.ip ?? this.spec.ip : intToIp(route.destinationIp);
       flow.opened(conn, this.flowOrigin!, this.flowSource(client, route), client.remotePort, dst, port, this.spec.snat_ip ? snatPort : 0);
     }
   }
@@ -309,6 +350,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   onClosed(conn: LiveConnection): void {
     if (!this.connections.delete(conn)) return;
+    this.via.delete(conn);
     this.active--;
     this.counters.receivedBytes += conn.receivedBytes;
     this.counters.sentBytes += conn.sentBytes;
@@ -329,8 +371,13 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return this.ports.left;
   }
 
-  /** the terminal ports whose listeners are bound (none once closing) */
+  /** the terminal ports whose listeners are bound on every ENI (none once closing) */
   get boundPorts(): number[] {
-    return this.closing ? [] : [...this.listeners.keys()];
+    if (this.closing) return [];
+    const out: number[] = [];
+    for (const b of this.spec.backends) {
+      if (this.spec.enis.every((e) => this.listeners.has(listenerKey(e.host_ip, b.client_port)))) out.push(b.client_port);
+    }
+    return out;
   }
 }

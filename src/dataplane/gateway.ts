@@ -22,7 +22,7 @@ interface PublicListener {
 /** the runtime of a gateway endpoint or of the internet path: no listeners of its own */
 function routedRuntime(id: string, cap: number, ctx: DataPlaneContext, tally?: EndpointTally): EndpointRuntime {
   return new EndpointRuntime({
-    id, marker_id: 0, service_id: '', ip: '0.0.0.0', host_ip: '', vpc_id: '', vpc_number: 0, vpc_cidr: '0.0.0.0/0',
+    id, marker_id: 0, service_id: '', ip: '0.0.0.0', host_ip: '', enis: [], vpc_id: '', vpc_number: 0, vpc_cidr: '0.0.0.0/0',
     snat_ip: '', tcp_proxy: 'close', backends: [], enable_whitelist: false, whitelist: [], connection_cap: cap,
   }, ctx, tally);
 }

@@ -10,11 +10,13 @@ import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 
 export type RefusalReason =
   | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
-  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises' | 'security_group' | 'error';
+  | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises' | 'security_group' | 'error'
+  /** the ENI's zone is down (a simulated outage, ChangeEvent 'zones') */
+  | 'zone_down';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'cap', 'whitelist', 'policy', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
-  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises', 'security_group', 'error',
+  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises', 'security_group', 'error', 'zone_down',
 ];
 
 /** an ingress rule of an endpoint's security groups: sources in `cidr` to terminal ports from-to */

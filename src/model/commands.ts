@@ -59,6 +59,8 @@ export interface CreateEndpointCommand {
   /** interface endpoints: the subnet of its ENI, and the private IP asked for */
   readonly subnetId?: string;
   readonly ip?: string;
+  /** interface endpoints in several zones: an ENI in each subnet (at most one per zone); replaces subnetId and ip */
+  readonly subnets?: readonly SubnetChoice[];
   readonly dns?: boolean;
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
@@ -69,6 +71,18 @@ export interface CreateEndpointCommand {
   readonly tags?: readonly TagInput[];
   /** interface endpoints: the security groups whose ingress rules admit connections (the EC2 API's SecurityGroupIds) */
   readonly securityGroups?: readonly string[];
+}
+
+/** one ENI wanted: its subnet, and the private IP asked for (absent: the first free one) */
+export interface SubnetChoice {
+  readonly subnetId: string;
+  readonly ip?: string;
+}
+
+/** an interface endpoint's zones changed live: ENIs added in subnets, those of removed subnets taken away */
+export interface ChangeEndpointSubnetsCommand {
+  readonly add: readonly SubnetChoice[];
+  readonly remove: readonly string[];
 }
 
 export interface UpdateEndpointCommand {
@@ -160,8 +174,8 @@ export interface CreateSubnetCommand {
   readonly id: string;
   readonly vpcId: string;
   readonly cidr: string;
-  /** one of the region's zones, checked by the dialect; absent: the first */
-  readonly availabilityZone: string;
+  /** one of the region's zones (src/model/zones.ts: the domain's name); absent: the first */
+  readonly zone?: string;
   readonly tags?: readonly TagInput[];
 }
 

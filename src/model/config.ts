@@ -8,6 +8,7 @@ import { MAX_VPC_NUMBER, MAX_VPC_PREFIX } from '../net/loopback.js';
 import { DEFAULTS } from './defaults.js';
 import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
 import type { AwsAccessKey } from './types.js';
+import { defaultZones, zonesProblem } from './zones.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** listeners the public gateway services may need in all (addresses x ports) */
@@ -41,6 +42,7 @@ const routeSpec = z.strictObject({
 const schema = z.strictObject({
   region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 characters of a-z 0-9 -').optional(),
   listen: z.string().optional(),
+  zones: z.array(z.string()).optional(),
   dataplane: z.strictObject({
     snat: z.enum(['auto', 'kernel', 'logical']).optional(),
     backend_connect_timeout_ms: z.number().int().min(1).max(600_000).optional(),
@@ -96,6 +98,7 @@ const schema = z.strictObject({
     subnets: z.array(z.strictObject({
       id: idField.optional(),
       cidr: z.string(),
+      zone: z.string().optional(),
     })).optional(),
     ports: z.array(z.strictObject({
       id: idField.optional(),
@@ -141,7 +144,8 @@ export interface VpcSpec {
   readonly id?: string;
   readonly account: string;
   readonly cidr: string;
-  readonly subnets: ReadonlyArray<{ id?: string; cidr: string }>;
+  /** zone: one of the config's zones (Config.zones); absent: the first */
+  readonly subnets: ReadonlyArray<{ id?: string; cidr: string; zone?: string }>;
   readonly ports: ReadonlyArray<{ id?: string; subnet: string; ip: string; type: 'VM' | 'LB'; target?: string }>;
   readonly route_tables: ReadonlyArray<{
     id?: string; default: boolean; subnets: readonly string[];
@@ -158,6 +162,8 @@ export interface PublicServiceSpec {
 
 export interface Config {
   readonly region: string;
+  /** the region's availability zones (src/model/zones.ts): `<region>a`, `<region>b`, `<region>c` unless given */
+  readonly zones: readonly string[];
   readonly listen: { host: string; port: number };
   readonly dataplane: {
     readonly snat: 'auto' | 'kernel' | 'logical';
@@ -288,6 +294,11 @@ export function validateConfig(raw: unknown, source: string): Config {
   });
   if (accounts.length === 0) accountNames.add('default');
 
+  const region = c.region ?? DEFAULTS.region;
+  const zones = c.zones ?? defaultZones(region);
+  const zonesBad = zonesProblem(region, zones);
+  if (zonesBad) bad('zones', zonesBad);
+
   const vpcs: VpcSpec[] = [];
   if ((c.vpcs ?? []).length > MAX_VPC_NUMBER) bad('vpcs', `at most ${MAX_VPC_NUMBER} VPCs fit the loopback addressing`);
   (c.vpcs ?? []).forEach((v, vi) => {
@@ -305,6 +316,9 @@ export function validateConfig(raw: unknown, source: string): Config {
     const subnets = (v.subnets ?? []).map((s, si) => {
       const sat = `${at}.subnets[${si}]`;
       unique('id', s.id, `${sat}.id`);
+      if (s.zone !== undefined && !zonesBad && !zones.includes(s.zone)) {
+        bad(`${sat}.zone`, `unknown zone ${JSON.stringify(s.zone)}: the region's zones are ${zones.join(', ')} (top-level key zones)`);
+      }
       const sc = parseCidr(s.cidr, { strict: true });
       if (!sc.ok) { bad(`${sat}.cidr`, sc.reason); return s; }
       if (sc.cidr.prefix > 29) { bad(`${sat}.cidr`, `${s.cidr} is too small: a subnet needs /29 or wider`); return s; }
@@ -418,7 +432,8 @@ export function validateConfig(raw: unknown, source: string): Config {
 
   if (problems.length) throw new ConfigError(source, problems);
   return {
-    region: c.region ?? DEFAULTS.region,
+    region,
+    zones,
     listen: listen!,
     dataplane: {
       snat: c.dataplane?.snat ?? DEFAULTS.dataplane.snat,

@@ -55,6 +55,7 @@ export const ERROR_MESSAGES = {
   DuplicateTagKey: 'duplicate tag key',
   Unsupported: 'not supported by this simulator',
   SubnetNotFound: 'subnet not found',
+  InvalidZone: 'invalid zone: unknown, already used by the endpoint, or not a zone of the service',
   PortNotFound: 'port not found',
   RouteTableNotFound: 'route table not found',
   // -- network load balancers (src/model/load-balancers.ts)

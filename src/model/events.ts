@@ -15,14 +15,23 @@ export interface Backend {
   readonly proxy_v2?: boolean;
 }
 
+/** one ENI of a live endpoint: its zone, simulated private IP and the host address it listens on */
+export interface LiveEni {
+  readonly zone: string;
+  readonly ip: string;
+  readonly host_ip: string;
+}
+
 /** Everything the data plane needs to run one interface endpoint, resolved by the control plane. */
 export interface LiveEndpoint {
   readonly id: string;
   readonly marker_id: number;
   readonly service_id: string;
-  /** the endpoint's simulated private IP and the host address it listens on */
+  /** the first ENI's simulated private IP and host address */
   readonly ip: string;
   readonly host_ip: string;
+  /** every ENI, one per zone: each listens on its host address for every terminal port */
+  readonly enis: readonly LiveEni[];
   readonly vpc_id: string;
   /** the VPC's loopback number and CIDR: whitelist entries are simulated addresses of this VPC */
   readonly vpc_number: number;

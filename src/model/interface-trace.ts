@@ -24,6 +24,8 @@ export interface InterfaceTraceInput {
     readonly id: string | null;
     readonly status: string;
     readonly hostIp: string;
+    /** the ENI the client connects to (one per zone), and whether its zone is up (a zone down refuses, zone_down) */
+    readonly eni: { readonly zone: string; readonly ip: string; readonly hostIp: string; readonly zoneUp: boolean };
     readonly snatIp: string | null;
     /** why it failed (the data plane's answer), if it did */
     readonly error: string | null;
@@ -46,7 +48,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   const live = input.live;
   const name = e.id ?? 'the endpoint';
   const source = intToIp(input.sourceIp);
-  const address = `${e.hostIp}:${input.destinationPort}`;
+  const address = `${e.eni.hostIp}:${input.destinationPort}`;
   const bound = live !== null && live.ports.includes(input.destinationPort);
   const active = live?.gate.active ?? 0;
   const proxyV2 = input.service !== null && PROXY_V2_MODES.has(input.service.tcpProxy);
@@ -59,6 +61,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
     ...NOTHING_ROUTED, target_type: 'interface_endpoint' as const,
     service: input.service && input.backend ? { id: input.service.id, name: input.service.name, target: `${input.backend.host}:${input.backend.port}`, status: input.service.status } : null,
     endpoint: e.id === null ? null : { id: e.id, status: e.status, ...(e.error ? { error: e.error } : {}) },
+    eni: { zone: e.eni.zone, ip: e.eni.ip, host_ip: e.eni.hostIp, zone_up: e.eni.zoneUp },
     isolation: input.isolation,
     policy: { allowed: true, statement: null, reason: 'an interface endpoint has no policy (policy_statement applies to gateway endpoints only)' },
     whitelist: {
@@ -91,7 +94,9 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
     const refusal = e.status !== 'accepted' || !live ? 'not_accepted' as const : null;
     return { ...at, verdict: 'refuse', outcome: 'connection_refused', refusal, reason: `${address}: nothing listens: ${at.listener.why}` };
   }
-  const refusal = admit(live.gate, live.load, input.clientHost, input.vpcNumber, input.destinationPort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
+  // the data plane's order: the ENI's zone first (accept refuses zone_down before admit())
+  const refusal = (e.eni.zoneUp ? null : 'zone_down' as const)
+    ?? admit(live.gate, live.load, input.clientHost, input.vpcNumber, input.destinationPort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
   if (refusal === null) return { ...at, verdict: 'relay', outcome: 'relay', refusal: null, reason: `relayed through interface endpoint ${name}` };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusalText(refusal, input, at.cap.cap) };
 }
@@ -132,6 +137,8 @@ function refusalText(r: RefusalReason, input: InterfaceTraceInput, cap: number):
       return `security group: no ingress rule admits ${intToIp(input.sourceIp)} to port ${input.destinationPort}`;
     case 'snat_exhausted':
       return `every SNAT source port of ${input.endpoint.snatIp} is in use`;
+    case 'zone_down':
+      return `zone ${input.endpoint.eni.zone} of the ENI ${input.endpoint.eni.ip} (${input.endpoint.eni.hostIp}) is down (a simulated outage): its ENIs refuse connections`;
     default:
       return r;
   }

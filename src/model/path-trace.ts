@@ -11,6 +11,8 @@ export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service'
   readonly target_type: RouteTarget | 'interface_endpoint';
   readonly service: { id: string; name: string; target: string; status?: string } | null;
   readonly endpoint: { id: string; status: string; error?: string } | null;
+  /** interface endpoints (absent on a route): the ENI the client connects to, its zone, and whether the zone is up */
+  readonly eni?: { zone: string; ip: string; host_ip: string; zone_up: boolean };
   /** what the client sees: relayed, reset, or refused by the kernel (nothing listens) */
   readonly outcome: 'relay' | 'reset' | 'connection_refused';
   /** the reason the data plane counts the refusal by (vpcep_endpoint_rejected_connections_total{reason}); null when relayed */

@@ -44,8 +44,7 @@ export interface Subnet {
   readonly gateway_ip: string;
   /** the zone it sits in (src/model/zones.ts: the config's `zone`, the EC2 API's AvailabilityZone); absent: the region's first */
   readonly zone?: string;
-  /** subnets made through the EC2 API: their zone, and AWS's reservation of the first four and the last address */
-  readonly availability_zone?: string;
+  /** subnets made through the EC2 API: AWS's reservation of the first four and the last address */
   readonly aws_reserved?: boolean;
   readonly tags?: readonly Tag[];
 }
@@ -169,6 +168,17 @@ export interface EndpointService {
   };
 }
 
+/** one network interface of an interface endpoint: one per zone it uses (src/model/zones.ts) */
+export interface Eni {
+  /** stable: `eni-` + 17 hex */
+  readonly id: string;
+  readonly zone: string;
+  readonly subnet_id: string;
+  readonly ip: string;
+  /** the host address clients connect to: 127.k.c.d for ip c.d in the VPC numbered k */
+  readonly host_ip: string;
+}
+
 export interface Endpoint {
   readonly id: string;
   readonly owner: string;
@@ -176,6 +186,9 @@ export interface Endpoint {
   readonly service_name: string;
   readonly service_type: 'interface' | 'gateway';
   readonly vpc_id: string;
+  /** interface endpoints: one ENI per zone, at most one per zone; gateway endpoints: none */
+  readonly enis: readonly Eni[];
+  /** the first ENI's subnet, private IP and host address (null: a gateway endpoint) */
   readonly subnet_id: string | null;
   readonly ip: string | null;
   /** the host address clients connect to: 127.k.c.d for ip c.d in the VPC numbered k */

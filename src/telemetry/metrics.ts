@@ -82,6 +82,14 @@ export interface Metrics {
   /** connection notification deliveries (src/notify/webhooks.ts) */
   setNotificationSource(fn: () => NotificationFigures): void;
   forgetEndpoint(endpointId: string): void;
+  /** where the zone series read each zone, whether it is up and its ENIs' connections at scrape time */
+  setZoneSource(fn: () => Iterable<ZoneFigures>): void;
+}
+
+export interface ZoneFigures {
+  readonly zone: string;
+  readonly up: boolean;
+  readonly connections: number;
 }
 
 const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, rejected: {}, closed: {}, receivedBytes: 0, sentBytes: 0, snatPorts: 0 };
@@ -292,6 +300,23 @@ export function createMetrics(build: { version: string }): Metrics {
       this.inc(notificationFigures().retries);
     },
   });
+  let zones: () => Iterable<ZoneFigures> = () => [];
+  new client.Gauge({
+    ...declared('vpcep_zone_up'),
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const z of zones()) this.set({ zone: z.zone }, z.up ? 1 : 0);
+    },
+  });
+  new client.Counter({
+    ...declared('vpcep_zone_connections_total'),
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const z of zones()) this.inc({ zone: z.zone }, z.connections);
+    },
+  });
   const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
 
   return {
@@ -319,6 +344,9 @@ export function createMetrics(build: { version: string }): Metrics {
     },
     setNotificationSource(fn) {
       notificationFigures = fn;
+    },
+    setZoneSource(fn) {
+      zones = fn;
     },
     forgetEndpoint(endpointId) {
       children.delete(endpointId);

@@ -335,9 +335,9 @@ describe('describe filters, paging, idempotency and what ModifyVpcEndpoint refus
     const both = [first.VpcEndpointId!, second.VpcEndpointId!].sort();
     expect(pages).toEqual([[both[0]], [both[1]]]);
 
-    // the domain gives an interface endpoint one subnet and the default group: changes are refused, and nothing moves
+    // refused changes move nothing: subnet-b is in subnet-a's zone (one subnet per zone), a gateway's route table, ...
     const modify = (extra: Record<string, unknown>) => refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: first.VpcEndpointId, ...extra })));
-    expect((await modify({ AddSubnetIds: ['subnet-b'] })).code).toBe('InvalidParameter');
+    expect((await modify({ AddSubnetIds: ['subnet-b'] })).code).toBe('InvalidParameterValue');
     expect((await modify({ AddRouteTableIds: ['rtb-00000000000000000'] })).code).toBe('InvalidParameter');
     expect((await modify({ AddSecurityGroupIds: ['sg-00000000000000000'] })).code).toBe('InvalidGroup.NotFound');
     expect((await modify({ ResetPolicy: true, PolicyDocument: '{}' })).code).toBe('InvalidParameterCombination');

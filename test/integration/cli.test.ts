@@ -177,7 +177,7 @@ describe('vpcep CLI', () => {
     const mine = JSON.parse(await ok(consumer('--json', 'vpc', 'list'))).vpcs;
     expect(mine).toEqual([{
       id: 'vpc-client', cidr: '10.0.0.0/16', number: mine[0].number, host_prefix: `127.${mine[0].number}`,
-      subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24' }, { id: 'subnet-b', cidr: '10.0.2.0/29' }], ports: [],
+      subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1a' }], ports: [],
     }]);
     const theirs = JSON.parse(await ok(provider('--json', 'vpc', 'list'))).vpcs;
     expect(theirs.map((v: { id: string }) => v.id).sort()).toEqual(['vpc-app', 'vpc-provider-client']);
@@ -185,7 +185,7 @@ describe('vpcep CLI', () => {
     expect(app.ports).toContainEqual({ id: 'port-web', subnet_id: 'subnet-app', ip: '192.168.24.246', type: 'VM', host_ip: `127.${app.number}.24.246`, target: '127.0.0.1' });
     expect(app.ports).toContainEqual(expect.objectContaining({ id: 'port-lb', target: `127.${app.number}.24.10` }));
     const table = await ok(provider('vpc', 'list'));
-    for (const s of ['VPC', 'vpc-app', '192.168.0.0/16', `127.${app.number}.c.d`, 'subnet-app 192.168.24.0/24', 'port-web 192.168.24.246 VM -> 127.0.0.1']) expect(table).toContain(s);
+    for (const s of ['VPC', 'vpc-app', '192.168.0.0/16', `127.${app.number}.c.d`, 'subnet-app 192.168.24.0/24 sim-1a', 'port-web 192.168.24.246 VM -> 127.0.0.1']) expect(table).toContain(s);
     expect(table).not.toContain('vpc-client');
   });
 

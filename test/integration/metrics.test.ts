@@ -108,7 +108,7 @@ describe('metrics Prometheus users can work with', () => {
     const info = find(await scrapeMetrics(d.url), 'vpcep_endpoint_info', { endpoint_id: ep.id });
     expect(info.map((x) => x.labels)).toEqual([{
       endpoint_id: ep.id, service_id: serviceId, service_name: ep.endpoint_service_name, vpc_id: 'vpc-client', account: CONSUMER.name,
-      project_id: CONSUMER.project_id, ip: ep.ip, host_ip: ep.host_ip, snat_ip: ep.snat_ip, zone: '',
+      project_id: CONSUMER.project_id, ip: ep.ip, host_ip: ep.host_ip, snat_ip: ep.snat_ip, zone: 'sim-1a',
     }]);
 
     const rej = await d.provider.post(`/vpc-endpoint-services/${serviceId}/connections/action`, { action: 'reject', endpoints: [ep.id] });

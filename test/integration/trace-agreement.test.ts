@@ -242,6 +242,20 @@ const CASES: ReadonlyArray<{
     },
   },
   {
+    refusal: 'zone_down',
+    name: 'at an interface endpoint whose ENI\'s zone is taken down (a simulated outage), then relayed once it is back up',
+    async run() {
+      const w = await inProcessWorld();
+      const ep = await endpoint(w);
+      expect((await w.consumer.post('/sim/zones/sim-1a/down', undefined)).status).toBe(200);
+      const t = await agree(w, own(w, ep));
+      expect(t).toMatchObject({ eni: { zone: 'sim-1a', host_ip: ep.host_ip, zone_up: false }, listener: { bound: true } });
+      expect((await w.consumer.post('/sim/zones/sim-1a/up', undefined)).status).toBe(200);
+      expect(await agree(w, own(w, ep))).toMatchObject({ outcome: 'relay', eni: { zone: 'sim-1a', zone_up: true } });
+      return t;
+    },
+  },
+  {
     refusal: 'vpc',
     name: 'at an interface endpoint',
     async run() {
@@ -290,7 +304,7 @@ const CASES: ReadonlyArray<{
       const me = c.accountByName('consumer')!;
       const service = (await endpoint(w)).endpoint_service_id as string;
       await c.createVpc(me, { id: 'vpc-00000000000005001', mainRouteTableId: 'rtb-00000000000005001', defaultSecurityGroupId: 'sg-00000000000005000', cidr: '10.50.0.0/16' });
-      await c.createSubnet(me, { id: 'subnet-00000000000005001', vpcId: 'vpc-00000000000005001', cidr: '10.50.1.0/24', availabilityZone: 'sim-1a' });
+      await c.createSubnet(me, { id: 'subnet-00000000000005001', vpcId: 'vpc-00000000000005001', cidr: '10.50.1.0/24', zone: 'sim-1a' });
       await c.createSecurityGroup(me, { id: 'sg-00000000000005001', vpcId: 'vpc-00000000000005001', name: 'clients', description: 'x' });
       await c.changeSecurityGroupRules(me, 'sg-00000000000005001', 'ingress', 'authorize', [{ protocol: 'tcp', fromPort: w.port, toPort: w.port, cidr: '10.50.1.0/28' }]);
       const made = await c.createEndpoint(me, { serviceId: service, vpcId: 'vpc-00000000000005001', subnetId: 'subnet-00000000000005001', securityGroups: ['sg-00000000000005001'] }, { requirePrincipal: false });

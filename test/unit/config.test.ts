@@ -60,7 +60,11 @@ describe('config validation', () => {
 
   it.each([
     ['an unknown top-level key', (c: any) => { c.regoin = 'x'; }, /^\(top level\): unknown key "regoin" \(known keys: region, listen, /],
-    ['an unknown nested key', (c: any) => { c.vpcs[0].subnets[0].zone = 'a'; }, /^vpcs\[0\]\.subnets\[0\]: unknown key "zone"$/],
+    ['an unknown nested key', (c: any) => { c.vpcs[0].subnets[0].az = 'a'; }, /^vpcs\[0\]\.subnets\[0\]: unknown key "az"$/],
+    ['an unknown zone of a subnet', (c: any) => { c.vpcs[0].subnets[0].zone = 'sim-1q'; }, /^vpcs\[0\]\.subnets\[0\]\.zone: unknown zone "sim-1q": the region's zones are sim-1a, sim-1b, sim-1c/],
+    ['a zone of another region', (c: any) => { c.zones = ['sim-1a', 'us-east-1b']; }, /^zones: "us-east-1b" is not a zone of region sim-1/],
+    ['a zone named twice', (c: any) => { c.zones = ['sim-1a', 'sim-1a']; }, /^zones: duplicate zone "sim-1a"/],
+    ['no zone', (c: any) => { c.zones = []; }, /^zones: between 1 and 26 zones, got 0/],
     ['a bad CIDR', (c: any) => { c.vpcs[0].cidr = '192.168.300.0/16'; }, /^vpcs\[0\]\.cidr: .*not an IPv4 address/],
     ['a CIDR with host bits', (c: any) => { c.vpcs[0].cidr = '192.168.1.0/16'; }, /^vpcs\[0\]\.cidr: .*host bits set/],
     ['a VPC wider than /16', (c: any) => { c.vpcs[0].cidr = '10.0.0.0/8'; c.vpcs[0].subnets = []; c.vpcs[0].ports = []; c.vpcs[0].route_tables = []; }, /^vpcs\[0\]\.cidr: .*wider than \/16/],

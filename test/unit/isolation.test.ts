@@ -36,7 +36,10 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
   });
   const input = (o: Partial<InterfaceTraceInput> = {}): InterfaceTraceInput => ({
     vpcId: 'vpc-a', vpcNumber: 2, sourceIp: ipToInt('10.0.1.50'), clientHost: '127.2.1.50', destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
-    endpoint: { id: 'ep-1', status: 'accepted', hostIp: '127.2.1.2', snatIp: '198.19.128.1', error: null, cap: 3000, whitelistEnabled: false, whitelist: [] },
+    endpoint: {
+      id: 'ep-1', status: 'accepted', hostIp: '127.2.1.2', snatIp: '198.19.128.1', error: null, cap: 3000, whitelistEnabled: false, whitelist: [],
+      eni: { zone: 'sim-1a', ip: '10.0.1.2', hostIp: '127.2.1.2', zoneUp: true },
+    },
     service: { id: 'svc', name: 'sim-1.web', status: 'available', tcpProxy: 'close' },
     backend: { host: '127.0.0.1', port: 8080 },
     isolation: { allowed: true, rule: 'isolation: client VPC vpc-a is the endpoint\'s VPC' },
@@ -51,6 +54,15 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
       listener: { address: '127.2.1.2:80', bound: true, why: null }, whitelist: { enabled: false, matched: null },
       source: { snat_ip: '198.19.128.1', snat_mode: 'kernel', proxy_v2: false },
     });
+  });
+
+  it('an ENI whose zone is down refuses zone_down before admit(), naming the ENI and its zone', () => {
+    const down = { ...input().endpoint, eni: { zone: 'sim-1b', ip: '10.0.2.9', hostIp: '127.2.2.9', zoneUp: false } };
+    expect(decideInterfaceEndpoint(input({ endpoint: down, live: live({ active: 3000 }) }))).toMatchObject({
+      verdict: 'refuse', outcome: 'reset', refusal: 'zone_down', eni: { zone: 'sim-1b', host_ip: '127.2.2.9', zone_up: false },
+      listener: { address: '127.2.2.9:80' }, reason: expect.stringContaining('zone sim-1b'),
+    });
+    expect(decideInterfaceEndpoint(input())).toMatchObject({ refusal: null, eni: { zone: 'sim-1a', ip: '10.0.1.2', zone_up: true } });
   });
 
   it('nothing listening comes first (the kernel refuses), then admit(): isolation, the daemon limit, descriptors, the cap, the whitelist; then SNAT ports', () => {

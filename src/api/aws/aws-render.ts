@@ -4,7 +4,6 @@
 import { createHash } from 'node:crypto';
 import type { EndpointService, EndpointStatus, ServiceStatus, Tag } from '../../model/types.js';
 import { AwsRequestError } from './actions.js';
-import { availabilityZones, type AvailabilityZone } from './ec2-base.js';
 import { applyFilters as filterRecords } from './filters.js';
 import { endpointServiceName, publicServiceName } from './ids.js';
 import type { QueryFilter, QueryParams } from './query.js';
@@ -69,14 +68,6 @@ export function baseEndpointDnsName(s: EndpointService, region: string, configRe
  */
 export function derivedId(prefix: string, of: string): string {
   return `${prefix}-${createHash('sha256').update(`${prefix}\0${of}`).digest('hex').slice(0, 17)}`;
-}
-
-/**
- * The zone of the config's subnets and of the endpoints in them: the first of the region's
- * (ec2-base.ts availabilityZones), since the config gives a subnet no zone.
- */
-export function subnetZone(region: string): AvailabilityZone {
-  return availabilityZones(region)[0]!;
 }
 
 /** `tagSet` items */

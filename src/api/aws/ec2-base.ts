@@ -2,16 +2,16 @@
 // (aws-ec2-api.md §2.1): the one region vpcep-sim simulates, its availability zones, the
 // account's attributes. No state: everything follows from the config's region.
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
+import { zoneInRegion } from '../../model/zones.js';
 import { applyFilters } from './filters.js';
 
-/** vpcep-sim's zones: `<region>a`, `<region>b`, `<region>c` (subnets made through the API name one of them) */
-export const ZONE_LETTERS = ['a', 'b', 'c'] as const;
-
 export interface AvailabilityZone {
-  /** us-east-1a */
+  /** us-east-1a: the domain's zone with the config's region swapped for the AWS region (the same when it is one) */
   readonly name: string;
-  /** use1-az1: AWS's zone ids abbreviate the region and number the zones from 1 */
+  /** use1-az1: AWS's zone ids abbreviate the region and number the zones by letter from 1 (a: az1, b: az2) */
   readonly id: string;
+  /** the domain's zone (the config's name, src/model/zones.ts) */
+  readonly zone: string;
 }
 
 const DIRECTIONS: Readonly<Record<string, string>> = {
@@ -26,9 +26,21 @@ export function regionAbbreviation(region: string): string {
   return area + rest.map((p) => DIRECTIONS[p] ?? p.charAt(0)).join('') + number;
 }
 
-export function availabilityZones(region: string): AvailabilityZone[] {
-  const abbrev = regionAbbreviation(region);
-  return ZONE_LETTERS.map((letter, i) => ({ name: `${region}${letter}`, id: `${abbrev}-az${i + 1}` }));
+/** a domain zone as AWS shows it */
+export function awsZone(call: Pick<AwsCall, 'region' | 'control'>, zone: string): AvailabilityZone {
+  const name = zoneInRegion(zone, call.control.region, call.region);
+  const letter = name.charCodeAt(name.length - 1) - 'a'.charCodeAt(0);
+  return { name, id: `${regionAbbreviation(call.region)}-az${letter + 1}`, zone };
+}
+
+/** the config's zones, as AWS shows them */
+export function availabilityZones(call: Pick<AwsCall, 'region' | 'control'>): AvailabilityZone[] {
+  return call.control.zones().map((z) => awsZone(call, z));
+}
+
+/** the AWS name of a zone -> the domain's, or undefined when it is none of the config's */
+export function zoneOfAwsName(call: Pick<AwsCall, 'region' | 'control'>, name: string): string | undefined {
+  return availabilityZones(call).find((z) => z.name === name)?.zone;
 }
 
 function describeRegions({ params, region }: AwsCall) {
@@ -44,8 +56,16 @@ function describeRegions({ params, region }: AwsCall) {
   };
 }
 
-function describeAvailabilityZones({ params, region }: AwsCall) {
-  const zones = availabilityZones(region);
+/**
+ * The config's zones; a zone taken down on demand shows `impaired` (of AWS's zone states
+ * available, information, impaired, unavailable, constrained: the closest to "its ENIs refuse
+ * connections, its backends are unreachable")
+ */
+function describeAvailabilityZones(call: AwsCall) {
+  const { params, region } = call;
+  const zones = availabilityZones(call);
+  const down = new Set(call.control.zoneStates().filter((z) => !z.up).map((z) => z.zone));
+  const state = (z: AvailabilityZone) => (down.has(z.zone) ? 'impaired' : 'available');
   const names = params.stringList('ZoneName');
   const ids = params.stringList('ZoneId');
   params.bool('AllAvailabilityZones');
@@ -55,11 +75,11 @@ function describeAvailabilityZones({ params, region }: AwsCall) {
   const known = ['group-name', 'message', 'network-border-group', 'opt-in-status', 'region-name', 'state', 'zone-id', 'zone-name', 'zone-type'];
   const shown = applyFilters(asked, params.filters(), known, (z) => ({
     'group-name': region, 'network-border-group': region, 'opt-in-status': 'opt-in-not-required', 'region-name': region,
-    state: 'available', 'zone-id': z.id, 'zone-name': z.name, 'zone-type': 'availability-zone',
+    state: state(z), 'zone-id': z.id, 'zone-name': z.name, 'zone-type': 'availability-zone',
   }));
   return {
     availabilityZoneInfo: shown.map((z) => ({
-      zoneState: 'available', optInStatus: 'opt-in-not-required', messageSet: [], regionName: region, zoneName: z.name, zoneId: z.id,
+      zoneState: state(z), optInStatus: 'opt-in-not-required', messageSet: [], regionName: region, zoneName: z.name, zoneId: z.id,
       groupName: region, networkBorderGroup: region, zoneType: 'availability-zone',
     })),
   };

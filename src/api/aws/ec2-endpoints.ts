@@ -1,8 +1,8 @@
 // EC2's VPC endpoint actions (aws-ec2-api.md §2.2, §4.2): Create/Describe/Modify/DeleteVpcEndpoints,
 // over the domain's endpoints. An endpoint made here gets a `vpce-` id; one made through the Huawei
-// API keeps its UUID and is shown under it. The domain gives an interface endpoint one ENI in one
-// subnet, and knows no security groups but each VPC's default one (ec2-network.ts): what AWS
-// allows beyond that is refused with a 4xx that says so (README "Supported actions").
+// API keeps its UUID and is shown under it. An interface endpoint has one ENI per subnet, at most
+// one per zone (README "Zones"); what AWS allows beyond what the domain simulates is refused with a
+// 4xx that says so (README "Supported actions").
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { CreateEndpointCommand } from '../../model/commands.js';
 import { DomainError } from '../../model/errors.js';
@@ -13,7 +13,8 @@ import {
   applyFilters, awsServiceName, eachItem, awsType, baseEndpointDnsName, derivedId, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
   type FilterTable,
 } from './aws-render.js';
-import { callerSecurityGroups, defaultSecurityGroupId, eniIdOf } from './ec2-network.js';
+import { awsZone } from './ec2-base.js';
+import { callerSecurityGroups, defaultSecurityGroupId } from './ec2-network.js';
 import { newAwsId } from './ids.js';
 import type { XmlFields } from './xml.js';
 
@@ -47,11 +48,19 @@ export function serviceNames(call: AwsCall): ServiceNames {
   };
 }
 
-/** the DNS entries of an interface endpoint: `<vpce id>-<8>.<service>.<region>.vpce.amazonaws.com` */
-export function dnsEntries(e: Endpoint, s: EndpointService | undefined, region: string, configRegion: string): XmlFields[] | undefined {
+/**
+ * The DNS entries of an interface endpoint, as AWS lists them: the regional name
+ * `<vpce id>-<8>.<service>.<region>.vpce.amazonaws.com`, then one zonal name per ENI,
+ * `<vpce id>-<8>-<zone>.<service>...` (DNS serving is issue 14's)
+ */
+export function dnsEntries(e: Endpoint, s: EndpointService | undefined, call: Pick<AwsCall, 'region' | 'control'>): XmlFields[] | undefined {
   if (e.service_type !== 'interface' || !s) return undefined;
   const suffix = derivedId('x', e.id).slice(2, 10);
-  return [{ dnsName: `${e.id}-${suffix}.${baseEndpointDnsName(s, region, configRegion)}`, hostedZoneId: VPCE_HOSTED_ZONE }];
+  const base = baseEndpointDnsName(s, call.region, call.control.region);
+  return [
+    { dnsName: `${e.id}-${suffix}.${base}`, hostedZoneId: VPCE_HOSTED_ZONE },
+    ...e.enis.map((n) => ({ dnsName: `${e.id}-${suffix}-${awsZone(call, n.zone).name}.${base}`, hostedZoneId: VPCE_HOSTED_ZONE })),
+  ];
 }
 
 function isAllowAll(p: readonly PolicyStatement[]): boolean {
@@ -90,14 +99,14 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
     state: endpointState(e.status),
     policyDocument: policyDocument(e, call.control),
     routeTableIdSet: [...e.routetables],
-    subnetIdSet: e.subnet_id ? [e.subnet_id] : [],
+    subnetIdSet: e.enis.map((n) => n.subnet_id),
     groupSet: iface ? groupsOf(e).map((id) => ({ groupId: id, groupName: groupNames(call).get(id) ?? 'default' })) : [],
     ipAddressType: 'ipv4',
     dnsOptions: iface ? { dnsRecordIpType: 'ipv4' } : undefined,
     privateDnsEnabled: e.enable_dns,
     requesterManaged: false,
-    networkInterfaceIdSet: iface && e.ip ? [eniIdOf(e.id)] : [],
-    dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
+    networkInterfaceIdSet: e.enis.map((n) => n.id),
+    dnsEntrySet: dnsEntries(e, s, call) ?? [],
     creationTimestamp: e.created_at,
     tagSet: tagSet(e.tags),
     ownerId: call.control.awsIdOf(e.owner),
@@ -226,19 +235,21 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   if (type === 'Interface') {
     if (routeTables.length) throw new AwsRequestError('InvalidParameter', 'RouteTableId applies to Gateway endpoints only');
     const wanted = [...new Set([...subnets, ...subnetConfigs.map((c) => c.subnetId)])];
-    if (wanted.length === 0) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SubnetId.1: vpcep-sim gives an interface endpoint one subnet');
-    // the domain gives an endpoint one ENI in one subnet (README "Supported actions")
-    if (wanted.length > 1) throw new AwsRequestError('InvalidParameterValue', `vpcep-sim gives an interface endpoint one subnet, got ${wanted.length}: ${wanted.join(', ')}`);
-    if (!vpc.subnets.some((s) => s.id === wanted[0])) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${wanted[0]}' does not exist in ${vpc.id}`);
+    if (wanted.length === 0) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SubnetId.1');
+    for (const id of wanted) {
+      if (!vpc.subnets.some((s) => s.id === id)) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist in ${vpc.id}`);
+    }
     checkSecurityGroups(call, vpc, groups);
     // AWS: no group given, the VPC's default group
     cmd.securityGroups = groups.length ? [...new Set(groups)] : [defaultSecurityGroupId(vpc.id)];
     if (policyText !== undefined && !isAllowAll(readPolicyDocument(policyText))) {
       throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint takes the default (allow-all) policy');
     }
-    cmd.subnetId = wanted[0];
-    const ip = subnetConfigs.find((c) => c.ipv4 !== undefined)?.ipv4;
-    if (ip !== undefined) cmd.ip = ip;
+    // one ENI per subnet, in the order given; SubnetConfiguration.N.Ipv4: its private IP
+    cmd.subnets = wanted.map((subnetId) => {
+      const ip = subnetConfigs.find((c) => c.subnetId === subnetId && c.ipv4 !== undefined)?.ipv4;
+      return ip !== undefined ? { subnetId, ip } : { subnetId };
+    });
   } else {
     if (subnets.length || subnetConfigs.length) throw new AwsRequestError('InvalidParameter', 'SubnetId applies to Interface endpoints only');
     if (groups.length) throw new AwsRequestError('InvalidParameter', 'SecurityGroupId applies to Interface endpoints only');
@@ -286,12 +297,16 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const vpc = ownVpc(call, e.vpc_id);
   const iface = e.service_type === 'interface';
   // everything is checked before anything changes
-  const subnets = changedSet(call, 'SubnetId', e.subnet_id ? [e.subnet_id] : []);
-  if (subnets.changed) {
-    throw new AwsRequestError('InvalidParameter', iface
-      ? `vpcep-sim gives an interface endpoint one subnet, fixed at its creation (${e.subnet_id}): create another endpoint for another subnet`
-      : 'SubnetId applies to Interface endpoints only');
+  const current = e.enis.map((n) => n.subnet_id);
+  const subnets = changedSet(call, 'SubnetId', current);
+  if (subnets.changed && !iface) throw new AwsRequestError('InvalidParameter', 'SubnetId applies to Interface endpoints only');
+  for (const id of call.params.stringList('RemoveSubnetId')) {
+    if (!current.includes(id)) throw new AwsRequestError('InvalidParameterValue', `The subnet ID '${id}' is not a subnet of VPC endpoint ${e.id}`);
   }
+  for (const id of subnets.added) {
+    if (!vpc.subnets.some((s) => s.id === id)) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist in ${vpc.id}`);
+  }
+  if (subnets.changed && !subnets.next.length) throw new AwsRequestError('InvalidParameterValue', 'An interface endpoint keeps at least one subnet');
   const groups = changedSet(call, 'SecurityGroupId', iface ? groupsOf(e) : []);
   checkSecurityGroups(call, vpc, groups.added);
   if (groups.changed && !iface) throw new AwsRequestError('InvalidParameter', 'SecurityGroupId applies to Interface endpoints only');
@@ -313,6 +328,12 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   }
   if (p.has('DnsOptions.DnsRecordIpType') && p.string('DnsOptions.DnsRecordIpType') !== 'ipv4') {
     throw new AwsRequestError('InvalidParameter', 'vpcep-sim endpoints are IPv4 only: DnsRecordIpType ipv4');
+  }
+  if (subnets.changed) {
+    await call.control.changeEndpointSubnets(call.caller, e.id, {
+      add: subnets.next.filter((id) => !current.includes(id)).map((subnetId) => ({ subnetId })),
+      remove: current.filter((id) => !subnets.next.includes(id)),
+    });
   }
   if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
   if (groups.changed) await call.control.updateEndpoint(call.caller, e.id, { securityGroups: groups.next });

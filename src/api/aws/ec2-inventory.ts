@@ -57,21 +57,22 @@ async function modifyVpcAttribute(call: AwsCall): Promise<XmlFields> {
 
 // ---- subnets
 
+/** the domain's zone of AvailabilityZone or AvailabilityZoneId: one of the config's zones; neither: the first */
 function zoneOfRequest(call: AwsCall): string {
-  const zones = availabilityZones(call.region);
+  const zones = availabilityZones(call);
   const name = call.params.string('AvailabilityZone');
   const zoneId = call.params.string('AvailabilityZoneId');
   if (name !== undefined && zoneId !== undefined) throw new AwsRequestError('InvalidParameterCombination', 'Give AvailabilityZone or AvailabilityZoneId, not both');
   if (name !== undefined) {
     if (!zones.some((z) => z.name === name)) throw new AwsRequestError('InvalidParameterValue', `Value (${name.slice(0, 60)}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: ${zones.map((z) => z.name).join(', ')}.`);
-    return name;
+    return zones.find((z) => z.name === name)!.zone;
   }
   if (zoneId !== undefined) {
     const z = zones.find((x) => x.id === zoneId);
     if (!z) throw new AwsRequestError('InvalidParameterValue', `Value (${zoneId.slice(0, 60)}) for parameter availabilityZoneId is invalid: one of ${zones.map((x) => x.id).join(', ')}`);
-    return z.name;
+    return z.zone;
   }
-  return zones[0]!.name;
+  return zones[0]!.zone;
 }
 
 async function createSubnet(call: AwsCall): Promise<XmlFields> {
@@ -79,7 +80,7 @@ async function createSubnet(call: AwsCall): Promise<XmlFields> {
   refuseUnsupported(p, ['Ipv6CidrBlock', 'Ipv4IpamPoolId', 'Ipv6IpamPoolId', 'Ipv6Native', 'OutpostArn']);
   const vpcId = p.requiredString('VpcId');
   const subnet = await call.control.createSubnet(call.caller, {
-    id: newAwsId('subnet'), vpcId, cidr: p.requiredString('CidrBlock'), availabilityZone: zoneOfRequest(call), tags: tagsOfSpecifications(p, 'subnet'),
+    id: newAwsId('subnet'), vpcId, cidr: p.requiredString('CidrBlock'), zone: zoneOfRequest(call), tags: tagsOfSpecifications(p, 'subnet'),
   });
   const vpc = call.control.vpcs(call.caller).find((v) => v.id === vpcId)!;
   return { subnet: subnetXml(call, { vpc, id: subnet.id, cidr: subnet.cidr, subnet }) };

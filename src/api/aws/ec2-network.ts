@@ -7,18 +7,14 @@
 import type { Endpoint, Route, SecurityGroup, SecurityGroupRule, Subnet, Vpc } from '../../model/types.js';
 import { cidrOf, lastAddress } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
-import { applyFilters, awsServiceName, derivedId, page, requireIds, subnetZone, tagSet, type FilterTable } from './aws-render.js';
-import { availabilityZones } from './ec2-base.js';
+import { applyFilters, awsServiceName, derivedId, page, requireIds, tagSet, type FilterTable } from './aws-render.js';
+import { awsZone, type AvailabilityZone } from './ec2-base.js';
+import { zoneOfSubnet } from '../../model/zones.js';
 import type { XmlFields } from './xml.js';
 
 /** a VPC's default security group (the only one vpcep-sim knows) */
 export function defaultSecurityGroupId(vpcId: string): string {
   return derivedId('sg', vpcId);
-}
-
-/** the requester-managed ENI of an interface endpoint */
-export function eniIdOf(endpointId: string): string {
-  return derivedId('eni', endpointId);
 }
 
 function ownerOf(call: AwsCall): string {
@@ -100,9 +96,9 @@ export interface SubnetRow {
   readonly subnet: Subnet;
 }
 
-/** a subnet's zone: the one it was made in through the API, else the region's first (the config gives none) */
-function zoneOf(region: string, s: Subnet): { name: string; id: string } {
-  return availabilityZones(region).find((z) => z.name === s.availability_zone) ?? subnetZone(region);
+/** a subnet's zone as AWS shows it (the config's `zone`, or the one it was made in through the API) */
+export function zoneOf(call: AwsCall, s: Subnet): AvailabilityZone {
+  return awsZone(call, zoneOfSubnet(s, call.control.zones()));
 }
 
 /** addresses an instance could still take: the subnet's, less AWS's five reserved ones and those in use */
@@ -110,7 +106,7 @@ function availableIps(call: AwsCall, row: SubnetRow): number {
   const c = cidrOf(row.cidr);
   const size = lastAddress(c) - c.base + 1;
   const used = row.vpc.ports.filter((p) => p.subnet_id === row.id).length
-    + call.control.listEndpoints(call.caller).filter((e) => e.subnet_id === row.id && e.vpc_id === row.vpc.id && e.ip).length;
+    + call.control.listEndpoints(call.caller).reduce((n, e) => n + (e.vpc_id === row.vpc.id ? e.enis.filter((x) => x.subnet_id === row.id).length : 0), 0);
   return Math.max(0, size - 5 - used);
 }
 
@@ -122,8 +118,8 @@ function describeSubnets(call: AwsCall): XmlFields {
     'vpc-id': (r) => r.vpc.id,
     'cidr-block': (r) => r.cidr,
     'cidr': (r) => r.cidr,
-    'availability-zone': (r) => zoneOf(call.region, r.subnet).name,
-    'availability-zone-id': (r) => zoneOf(call.region, r.subnet).id,
+    'availability-zone': (r) => zoneOf(call, r.subnet).name,
+    'availability-zone-id': (r) => zoneOf(call, r.subnet).id,
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
     'default-for-az': () => 'false',
@@ -133,7 +129,7 @@ function describeSubnets(call: AwsCall): XmlFields {
 }
 
 export function subnetXml(call: AwsCall, r: SubnetRow): XmlFields {
-  const zone = zoneOf(call.region, r.subnet);
+  const zone = zoneOf(call, r.subnet);
   return {
     subnetId: r.id,
     subnetArn: `arn:aws:ec2:${call.region}:${ownerOf(call)}:subnet/${r.id}`,
@@ -296,47 +292,48 @@ function describeNetworkAcls(call: AwsCall): XmlFields {
 // ---- the ENIs of interface endpoints
 
 function describeNetworkInterfaces(call: AwsCall): XmlFields {
+  const zones = call.control.zones();
+  const subnets = new Map(call.control.vpcs(call.caller).flatMap((v) => v.subnets.map((x) => [x.id, x] as const)));
   const enis = call.control.listEndpoints(call.caller)
-    .filter((e): e is Endpoint & { subnet_id: string; ip: string } => e.service_type === 'interface' && e.status !== 'deleting' && !!e.ip && !!e.subnet_id)
-    .map((e) => ({ id: eniIdOf(e.id), e }));
-  const chosen = byIds(call, 'NetworkInterfaceId', enis, (n) => n.id, 'InvalidNetworkInterfaceID.NotFound', 'network interface');
-  const az = subnetZone(call.region).name;
-  const description = (n: (typeof enis)[number]) => `VPC Endpoint Interface ${n.e.id}`;
+    .filter((e) => e.service_type === 'interface' && e.status !== 'deleting')
+    .flatMap((e) => e.enis.map((n) => ({ id: n.id, e, n, az: awsZone(call, subnets.has(n.subnet_id) ? zoneOfSubnet(subnets.get(n.subnet_id)!, zones) : n.zone).name })));
+  const chosen = byIds(call, 'NetworkInterfaceId', enis, (x) => x.id, 'InvalidNetworkInterfaceID.NotFound', 'network interface');
+  const description = (x: (typeof enis)[number]) => `VPC Endpoint Interface ${x.e.id}`;
   const table: FilterTable<(typeof enis)[number]> = {
-    'network-interface-id': (n) => n.id,
-    'subnet-id': (n) => n.e.subnet_id,
-    'vpc-id': (n) => n.e.vpc_id,
+    'network-interface-id': (x) => x.id,
+    'subnet-id': (x) => x.n.subnet_id,
+    'vpc-id': (x) => x.e.vpc_id,
     'description': description,
     'interface-type': () => 'vpc_endpoint',
     'requester-managed': () => 'true',
-    'private-ip-address': (n) => n.e.ip,
-    'addresses.private-ip-address': (n) => n.e.ip,
+    'private-ip-address': (x) => x.n.ip,
+    'addresses.private-ip-address': (x) => x.n.ip,
     'status': () => 'in-use',
-    'availability-zone': () => az,
+    'availability-zone': (x) => x.az,
     'owner-id': () => ownerOf(call),
-    'group-id': (n) => defaultSecurityGroupId(n.e.vpc_id),
+    'group-id': (x) => defaultSecurityGroupId(x.e.vpc_id),
     // no instance owns an endpoint's ENI: filters on the attachment match none of them
     'attachment.instance-owner-id': () => null,
     'attachment.instance-id': () => null,
   };
-  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (n) => n.id, call.params);
+  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (x) => x.id, call.params);
   return {
-    networkInterfaceSet: out.items.map((n) => ({
-      networkInterfaceId: n.id,
-      subnetId: n.e.subnet_id,
-      vpcId: n.e.vpc_id,
-      availabilityZone: az,
-      description: description(n),
+    networkInterfaceSet: out.items.map((x) => ({
+      networkInterfaceId: x.id,
+      subnetId: x.n.subnet_id,
+      vpcId: x.e.vpc_id,
+      availabilityZone: x.az,
+      description: description(x),
       ownerId: ownerOf(call),
       requesterId: 'amazon-aws',
       requesterManaged: true,
       status: 'in-use',
-      privateIpAddress: n.e.ip,
-      privateIpAddressesSet: [{ privateIpAddress: n.e.ip, primary: true }],
+      privateIpAddress: x.n.ip,
+      privateIpAddressesSet: [{ privateIpAddress: x.n.ip, primary: true }],
       ipv6AddressesSet: [],
       interfaceType: 'vpc_endpoint',
       sourceDestCheck: true,
-      groupSet: [{ groupId: defaultSecurityGroupId(n.e.vpc_id), groupName: 'default' }],
+      groupSet: [{ groupId: defaultSecurityGroupId(x.e.vpc_id), groupName: 'default' }],
       tagSet: [],
     })),
     nextToken: out.nextToken,

@@ -6,10 +6,11 @@
 import { DomainError } from '../../model/errors.js';
 import { mayConnect } from '../../model/rules.js';
 import type { Endpoint, EndpointService, Permission } from '../../model/types.js';
+import { awsZone } from './ec2-base.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import {
   applyFilters, awsServiceName, awsType, baseEndpointDnsName, derivedId, eachItem, endpointState, page, requireIds, serviceState,
-  subnetZone, tagSet, type FilterTable, type ItemRefusal,
+  tagSet, type FilterTable, type ItemRefusal,
 } from './aws-render.js';
 import { dnsEntries } from './ec2-endpoints.js';
 import { serviceConfigurationXml } from './ec2-services.js';
@@ -42,7 +43,7 @@ function serviceDetailXml(call: AwsCall, x: Named): XmlFields {
     serviceId: s.id,
     serviceType: [{ serviceType: awsType(s.service_type) }],
     serviceRegion: call.region,
-    availabilityZoneSet: [subnetZone(call.region).name],
+    availabilityZoneSet: call.control.serviceZones(s.id).map((z) => awsZone(call, z).name),
     owner: s.public ? 'amazon' : call.control.awsIdOf(s.owner),
     baseEndpointDnsNameSet: [baseEndpointDnsName(s, call.region, call.control.region)],
     vpcEndpointPolicySupported: s.service_type === 'gateway',
@@ -182,7 +183,7 @@ function describeVpcEndpointConnections(call: AwsCall): XmlFields {
       vpcEndpointOwner: call.control.awsIdOf(e.owner),
       vpcEndpointState: endpointState(e.status),
       creationTimestamp: e.created_at,
-      dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
+      dnsEntrySet: dnsEntries(e, s, call) ?? [],
       ipAddressType: 'ipv4',
       vpcEndpointConnectionId: derivedId('vpce-con', e.id),
       vpcEndpointRegion: call.region,

@@ -5,8 +5,9 @@
 // `com.amazonaws.vpce.<region>.<id>`.
 import { DomainError } from '../../model/errors.js';
 import type { EndpointService } from '../../model/types.js';
+import { awsZone } from './ec2-base.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
-import { awsServiceName, awsType, baseEndpointDnsName, serviceState, subnetZone, tagSet } from './aws-render.js';
+import { awsServiceName, awsType, baseEndpointDnsName, serviceState, tagSet } from './aws-render.js';
 import { loadBalancerArnOf, loadBalancerOfArn } from './elbv2.js';
 import { endpointServiceName, newAwsId } from './ids.js';
 import type { XmlFields } from './xml.js';
@@ -20,7 +21,7 @@ export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlF
     serviceId: s.id,
     serviceName: awsServiceName(s, call.region, call.control.region),
     serviceState: serviceState(s.status),
-    availabilityZoneSet: [subnetZone(call.region).name],
+    availabilityZoneSet: call.control.serviceZones(s.id).map((z) => awsZone(call, z).name),
     acceptanceRequired: s.approval_enabled,
     managesVpcEndpoints: false,
     networkLoadBalancerArnSet: lbs.map((lb) => loadBalancerArnOf(call, lb)),

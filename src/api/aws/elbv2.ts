@@ -2,6 +2,8 @@
 // balancers, target groups and their targets, TCP listeners, attributes, tags, and the reads
 // Terraform makes on every refresh. The domain (src/control/load-balancers.ts) keeps ids; ARNs
 // are rendered here from the owner's account id, the region, the name and the stored id.
+import { zoneOfSubnet } from '../../model/zones.js';
+import { awsZone } from './ec2-base.js';
 import type { ElbResourceRef, TagInput, TargetInput } from '../../model/commands.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../../model/load-balancers.js';
 import type { Tag } from '../../model/types.js';
@@ -60,8 +62,11 @@ function listenerOfArn(call: AwsCall, arn: string, param = 'ListenerArn'): { lb:
 
 const tagsOut = (tags: readonly Tag[]): XmlValue => tags.map((t) => ({ Key: t.key, Value: t.value }));
 
-/** vpcep-sim has no availability zones: every subnet is in the region's first (zone `a`) */
-const zoneOf = (call: AwsCall): string => `${call.region}a`;
+/** a load balancer subnet's zone, as AWS names it */
+function zoneOf(call: AwsCall, lb: LoadBalancer, subnetId: string): string {
+  const subnet = call.control.vpcs(call.caller).find((v) => v.id === lb.vpc_id)?.subnets.find((x) => x.id === subnetId);
+  return awsZone(call, subnet ? zoneOfSubnet(subnet, call.control.zones()) : call.control.zones()[0]!).name;
+}
 
 function loadBalancerOut(call: AwsCall, lb: LoadBalancer): XmlFields {
   return {
@@ -74,7 +79,7 @@ function loadBalancerOut(call: AwsCall, lb: LoadBalancer): XmlFields {
     VpcId: lb.vpc_id,
     State: { Code: lb.state },
     Type: lb.type,
-    AvailabilityZones: lb.subnets.map((s) => ({ ZoneName: zoneOf(call), SubnetId: s, LoadBalancerAddresses: [] })),
+    AvailabilityZones: lb.subnets.map((s) => ({ ZoneName: zoneOf(call, lb, s), SubnetId: s, LoadBalancerAddresses: [] })),
     IpAddressType: 'ipv4',
   };
 }

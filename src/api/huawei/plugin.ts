@@ -11,7 +11,7 @@ import { huaweiError, HuaweiRequestError } from './errors.js';
 import { pageConnections, pageEndpoints, pageServices, parseListQuery, slice } from './lists.js';
 import {
   connectionActionBody, createEndpointBody, createEndpointCommand, createServiceBody, createServiceCommand, endpointPolicyBody,
-  endpointRouteTablesBody, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
+  endpointRouteTablesBody, endpointSubnetsActionBody, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
   traceBody, traceQuery, updateEndpointBody, updateEndpointCommand,
 } from './requests.js';
 import {
@@ -34,7 +34,7 @@ export interface HuaweiOptions {
   phase(): 'starting' | 'ready' | 'draining';
 }
 
-type Params = { project_id: string; id: string; resource_type: string; resource_id: string };
+type Params = { project_id: string; id: string; resource_type: string; resource_id: string; zone: string; state: string };
 type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, unknown>; Body: unknown }>;
 
 /** huawei-vpcep-api.md line 65: policy_statement has no Principal; absent means everyone */
@@ -175,6 +175,14 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     return reply.code(204).send();
   });
 
+  // vpcep-sim's extension: add or remove an interface endpoint's ENIs (zones) live
+  v1.post('/vpc-endpoints/:id/subnets/action', async (req: Req) => {
+    control.ownEndpoint(caller(req), req.params.id);
+    const body = parseBody(endpointSubnetsActionBody, req.body);
+    const cmd = body.action === 'add' ? { add: body.subnet_ids.map((subnetId) => ({ subnetId })), remove: [] } : { add: [], remove: body.subnet_ids };
+    return endpointJson(await control.changeEndpointSubnets(caller(req), req.params.id, cmd), ctx);
+  });
+
   v1.put('/vpc-endpoints/:id/routetables', async (req: Req) => {
     control.ownEndpoint(caller(req), req.params.id);
     const body = parseBody(endpointRouteTablesBody, req.body);
@@ -187,7 +195,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   });
 
   // -- the caller's VPCs, subnets and backend ports (vpcep-sim's inventory; only the caller's own)
-  v1.get('/vpcs', async (req: Req) => ({ vpcs: control.vpcs(caller(req)).map(vpcJson) }));
+  v1.get('/vpcs', async (req: Req) => ({ vpcs: control.vpcs(caller(req)).map((v) => vpcJson(v, control.zones())) }));
 
   // -- route tables (the shape of Huawei's VPC route tables) and the path tracer
   v1.get('/routetables', async (req: Req) => {
@@ -231,6 +239,22 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
 
   // -- the simulator's own: the effective configuration, read-only
   v1.get('/sim/config', async (req: Req) => o.effectiveConfig(caller(req)));
+  // zones and a simulated outage on demand: the region's, not an account's, so any authenticated
+  // account may read and change them (a simulator's tenants are one team's tests; README "Zones")
+  v1.get('/sim/zones', async (req: Req) => {
+    caller(req);
+    return { zones: zonesJson(control.zoneStates()) };
+  });
+  v1.post('/sim/zones/:zone/:state', async (req: Req) => {
+    caller(req);
+    const state = req.params.state;
+    if (state !== 'down' && state !== 'up') throw new DomainError('NotFound', `POST /sim/zones/{zone}/down or /up, not ${JSON.stringify(state.slice(0, 16))}`);
+    return { zones: zonesJson(await control.setZoneDown(req.params.zone, state === 'down')) };
+  });
+}
+
+function zonesJson(states: ReadonlyArray<{ zone: string; up: boolean }>): Array<{ zone: string; state: 'up' | 'down' }> {
+  return states.map((z) => ({ zone: z.zone, state: z.up ? 'up' : 'down' }));
 }
 
 function resourceType(t: string): 'endpoint_service' | 'endpoint' {

@@ -64,6 +64,8 @@ export const createEndpointBody = z.strictObject({
   vpc_id: id,
   subnet_id: id.optional(),
   port_ip: z.string().max(15).optional(),
+  // vpcep-sim's extension (README "Zones"): an ENI in each subnet, at most one per zone
+  subnet_ids: z.array(id).min(1).max(26).optional(),
   enable_dns: z.boolean().optional(),
   whitelist: whitelist.optional(),
   enable_whitelist: z.boolean().optional(),
@@ -73,6 +75,12 @@ export const createEndpointBody = z.strictObject({
   tags: tags.optional(),
 });
 export type CreateEndpointBody = z.infer<typeof createEndpointBody>;
+
+/** vpcep-sim's extension: ENIs (zones) added to or removed from an interface endpoint, live */
+export const endpointSubnetsActionBody = z.strictObject({
+  action: z.enum(['add', 'remove']),
+  subnet_ids: z.array(id).min(1).max(26),
+});
 
 export const updateEndpointBody = z.strictObject({
   whitelist: whitelist.optional(),
@@ -128,7 +136,7 @@ function codeFor(path: ReadonlyArray<PropertyKey>, issue: z.core.$ZodIssue): Hua
     case 'server_type': return 'InvalidServerType';
     case 'port_id': return 'InvalidPortId';
     case 'vpc_id': return 'InvalidVpcId';
-    case 'subnet_id': return 'InvalidSubnetId';
+    case 'subnet_id': case 'subnet_ids': return 'InvalidSubnetId';
     case 'port_ip': return 'InvalidPortIp';
     case 'whitelist': return tooBig ? 'WhitelistLimit' : 'InvalidWhitelist';
     case 'permissions': return tooBig ? 'BatchLimit' : 'InvalidPermission';
@@ -195,7 +203,11 @@ export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand
 }
 
 export function createEndpointCommand(b: CreateEndpointBody): CreateEndpointCommand {
+  if (b.subnet_ids !== undefined && (b.subnet_id !== undefined || b.port_ip !== undefined)) {
+    throw new HuaweiRequestError('InvalidParameter', 'subnet_ids replaces subnet_id and port_ip: give one form (subnet_ids allocates each ENI\'s IP)');
+  }
   return {
+    ...(b.subnet_ids !== undefined ? { subnets: b.subnet_ids.map((subnetId) => ({ subnetId })) } : {}),
     serviceId: b.endpoint_service_id, vpcId: b.vpc_id, subnetId: b.subnet_id, ip: b.port_ip, dns: b.enable_dns,
     whitelist: b.whitelist, whitelistEnabled: b.enable_whitelist, routeTables: b.routetables, policy: b.policy_statement,
     description: b.description, tags: b.tags,

@@ -1,4 +1,5 @@
 // Domain records -> the JSON shapes of Huawei's VPCEP v1 API (huawei-vpcep-api.md "Response").
+import { zoneOfSubnet } from '../../model/zones.js';
 import type { ResourceError } from '../../model/errors.js';
 import type { PathTrace } from '../../model/path-trace.js';
 import type { Endpoint, EndpointService, Permission, Vpc } from '../../model/types.js';
@@ -80,6 +81,8 @@ export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string,
     ...(e.enable_dns ? { dns_names: [dnsName(e, ctx.region)] } : {}),
     vpc_id: e.vpc_id,
     subnet_id: e.subnet_id,
+    // vpcep-sim's extension: every ENI, one per zone (subnet_id, ip and host_ip are the first one's)
+    enis: e.enis.map((n) => ({ id: n.id, zone: n.zone, subnet_id: n.subnet_id, ip: n.ip, host_ip: n.host_ip })),
     whitelist: e.whitelist,
     enable_whitelist: e.enable_whitelist,
     routetables: e.routetables,
@@ -133,14 +136,15 @@ function dnsName(e: Endpoint, region: string): string {
 }
 
 /** a VPC of the caller with its subnets and backend ports, and the loopback number k of its host addresses (127.k.c.d) */
-export function vpcJson(v: Vpc): Record<string, unknown> {
+export function vpcJson(v: Vpc, zones: readonly string[]): Record<string, unknown> {
   const hostOf = (ip: string) => hostAddress(v.number, ipToInt(ip));
   return {
     id: v.id,
     cidr: v.cidr,
     number: v.number,
     host_prefix: `127.${v.number}`,
-    subnets: v.subnets.map((s) => ({ id: s.id, cidr: s.cidr })),
+    // zone: vpcep-sim's extension (README "Zones")
+    subnets: v.subnets.map((s) => ({ id: s.id, cidr: s.cidr, zone: zoneOfSubnet(s, zones) })),
     ports: v.ports.map((p) => ({ id: p.id, subnet_id: p.subnet_id, ip: p.ip, type: p.type, host_ip: hostOf(p.ip), target: p.target ?? hostOf(p.ip) })),
   };
 }
