@@ -44,6 +44,8 @@ export interface ControlOptions {
   readonly log: ControlLogger;
   /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
   readonly onPremises?: OnPremises;
+  /** seconds a backend removed from a port-backed service keeps its connections (default 300, AWS's) */
+  readonly deregistrationDelayS?: number;
 }
 
 export const now = () => new Date().toISOString();
@@ -53,6 +55,7 @@ export class ControlState {
   readonly dataPlane: DataPlane;
   readonly log: ControlLogger;
   readonly onPremises: OnPremises;
+  readonly deregistrationDelayS: number;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -78,6 +81,7 @@ export class ControlState {
     this.store = o.store;
     this.dataPlane = o.dataPlane;
     this.log = o.log;
+    this.deregistrationDelayS = o.deregistrationDelayS ?? DEFAULTS.dataplane.deregistrationDelayS;
     this.onPremises = o.onPremises ?? 'allow';
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
