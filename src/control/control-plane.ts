@@ -8,7 +8,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import type {
   ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef,
-  ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
+  MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
@@ -155,6 +155,10 @@ export class ControlPlane {
 
   modifyService(caller: Account, id: string, cmd: ModifyServiceCommand): Promise<EndpointService> {
     return services.modifyService(this.st, caller, id, cmd);
+  }
+
+  migrateBackend(caller: Account, id: string, cmd: MigrateBackendCommand): Promise<EndpointService> {
+    return services.migrateBackend(this.st, caller, id, cmd);
   }
 
   deleteService(caller: Account, id: string): Promise<void> {

@@ -38,6 +38,17 @@ export interface CreateServiceCommand {
   readonly tcpProxy?: TcpProxy;
   readonly description?: string;
   readonly tags?: readonly TagInput[];
+  /** several backend ports of the VPC, each in its subnet's zone (portId is then the first) */
+  readonly backendPortIds?: readonly string[];
+  /** seconds a removed backend's connections keep flowing (0-3600); absent: the config's default */
+  readonly deregistrationDelayS?: number;
+}
+
+/** Alibaba's migration of a zone's backend: the new one takes new connections; the old one's are cut (forced) or left to end (smooth) */
+export interface MigrateBackendCommand {
+  readonly fromPortId: string;
+  readonly toPortId: string;
+  readonly mode: 'smooth' | 'forced';
 }
 
 export interface ModifyServiceCommand {
@@ -49,6 +60,9 @@ export interface ModifyServiceCommand {
   readonly ports?: readonly PortMappingInput[];
   readonly tcpProxy?: TcpProxy;
   readonly description?: string;
+  /** a port-backed service's backend ports from now on (removed ones drain) */
+  readonly backendPortIds?: readonly string[];
+  readonly deregistrationDelayS?: number;
 }
 
 export interface CreateEndpointCommand {
@@ -69,12 +83,15 @@ export interface CreateEndpointCommand {
   readonly tags?: readonly TagInput[];
   /** interface endpoints: the security groups whose ingress rules admit connections (the EC2 API's SecurityGroupIds) */
   readonly securityGroups?: readonly string[];
+  /** Alibaba's zone affinity (a vpcep-sim extension of the Huawei API) */
+  readonly zoneAffinity?: boolean;
 }
 
 export interface UpdateEndpointCommand {
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
   readonly securityGroups?: readonly string[];
+  readonly zoneAffinity?: boolean;
 }
 
 /** a provider's answer to an endpoint waiting on its service */
