@@ -16,6 +16,7 @@ import {
 } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
+import { HealthChecker } from './health-checker.js';
 import { listenTcp } from './listener.js';
 import type { ListenerSink, TcpListener } from './connection.js';
 import { setJsSocketBuffer } from './js-relay.js';
@@ -50,10 +51,10 @@ export interface TcpDataPlaneOptions {
   /** connection flow logs; absent or null: off */
   readonly flowLog?: FlowLog | null;
   /**
-   * makes the health checker of the backends (src/dataplane/health-checker.ts), told which zones
-   * are down (their backends are unreachable); absent: backends are not probed (all eligible)
+   * makes the prober of the backends, told which zones are down (their backends are unreachable);
+   * absent: a HealthChecker (src/dataplane/health-checker.ts); null: backends are not probed (all eligible)
    */
-  readonly healthProber?: (unreachable: (zone: string | null) => boolean) => HealthProber;
+  readonly healthProber?: ((unreachable: (zone: string | null) => boolean) => HealthProber) | null;
 }
 
 export class TcpDataPlane implements DataPlane {
@@ -107,7 +108,8 @@ export class TcpDataPlane implements DataPlane {
     const summary = this.summary;
     const totals = this.totals;
     const zoneDown = (zone: string | null) => zone !== null && this.zonesDown.has(zone);
-    this.prober = o.healthProber ? o.healthProber(zoneDown) : null;
+    const makeProber = o.healthProber === undefined ? (unreachable: (zone: string | null) => boolean) => new HealthChecker({ unreachable, log: o.log }) : o.healthProber;
+    this.prober = makeProber === null ? null : makeProber(zoneDown);
     const choice: ChoiceInputs = { health: this.prober, zoneDown };
     this.ctx = {
       snatMode: o.snatMode,
