@@ -124,7 +124,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log.fatal({ cause }, `data plane: ${cause}: vpcepd stops`);
       process.exit(70);
     });
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, totals: dataPlane.totals, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), backends: dataPlane.backends(), choices: dataPlane.choices, zoneConnections: dataPlane.zoneConnections, routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, totals: dataPlane.totals, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
     const control = new ControlPlane({
       region: config.region,
       store,

@@ -82,6 +82,8 @@ export class TcpDataPlane implements DataPlane {
   private probed = new Set<string>();
   /** backend choices by reason, daemon-wide */
   readonly choices: Record<ChoiceReason, number> = Object.fromEntries(CHOICE_REASONS.map((r) => [r, 0])) as Record<ChoiceReason, number>;
+  /** connections relayed to backends by zone, since start */
+  readonly zoneConnections = new Map<string | null, number>();
   /** each service's backends' counters, by service and key */
   private readonly backendStats = new Map<string, BackendStats>();
   /** when a running drain cuts what is left (performance.now() ms) */
@@ -128,6 +130,7 @@ export class TcpDataPlane implements DataPlane {
       zoneDown,
       choice,
       choices: this.choices,
+      zoneConnections: this.zoneConnections,
       backendStats: (service, key, zone) => this.statsOf(service, key, zone),
       refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
@@ -164,6 +167,10 @@ export class TcpDataPlane implements DataPlane {
 
   publicListening(publicIp: number, port: number): boolean {
     return this.gateway.listening(publicIp, port);
+  }
+
+  zoneDown(zone: string | null): boolean {
+    return this.ctx.zoneDown(zone);
   }
 
   targetHealth(key: string): { state: ProbeState; reason: ProbeReason | null } | null {

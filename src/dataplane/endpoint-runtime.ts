@@ -43,6 +43,8 @@ export interface DataPlaneContext {
   readonly choices: Record<ChoiceReason, number>;
   /** a service's backend's counters, shared by every endpoint of the service */
   backendStats(serviceId: string, key: string, zone: string | null): BackendStats;
+  /** connections relayed to backends by zone (null: outside every zone), daemon-wide since start */
+  readonly zoneConnections: Map<string | null, number>;
 }
 
 /** one backend's counters (per service): the metrics read them at scrape time */
@@ -408,6 +410,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       this.slotOf.set(conn, slot);
       slot.stats.active++;
       slot.stats.connections++;
+      this.ctx.zoneConnections.set(slot.zone, (this.ctx.zoneConnections.get(slot.zone) ?? 0) + 1);
     }
     const flow = this.ctx.flowLog;
     if (flow !== null) {

@@ -103,6 +103,8 @@ export interface TraceQuery {
   readonly sourceIp: string;
   readonly destinationIp: string;
   readonly destinationPort: number;
+  /** the client's source port, which the backend choice's flow hash reads; absent: 0 */
+  readonly sourcePort?: number;
 }
 
 /** a connection notification on one of the caller's services, or on one of its endpoints */

@@ -103,6 +103,8 @@ export interface DataPlane {
   daemonLoad(): DaemonLoad;
   /** whether the listener of a public address (as uint32) and port is bound */
   publicListening(publicIp: number, port: number): boolean;
+  /** whether a zone is down now (the tracer's backend choice); absent: none is */
+  zoneDown?(zone: string | null): boolean;
   /** a backend's probe state now (DescribeTargetHealth); null: not probed (no live endpoint reaches it, or checks off) */
   targetHealth?(key: string): { readonly state: ProbeState; readonly reason: ProbeReason | null } | null;
 }

@@ -16,7 +16,7 @@ import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
 import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js';
 import { targetKey, type HealthSettings } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { CONSUMER, PROVIDER, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
@@ -283,11 +283,13 @@ describe('several backends per service (real daemon)', () => {
     expect(['initial', 'healthy']).toContain(shown.backend_health[0].state);
 
     // connections over both backends
+    // (a backend's own counts include the health probes' connects: the data plane's per-backend counts say where flows went)
+    const active = async (host: string) => (await metricValue(d.url, 'vpcep_backend_active_connections', { service_id: svc.body.id, backend: `${host}:${port}`, zone: 'sim-1a' })) ?? 0;
     const conns: Array<Awaited<ReturnType<typeof heldAt>>> = [];
-    for (let i = 0; i < 100 && (bs[0]!.open === 0 || bs[1]!.open === 0); i++) conns.push(await heldAt(ep.host_ip, port));
-    expect(bs[0]!.open).toBeGreaterThan(0);
-    expect(bs[1]!.open).toBeGreaterThan(0);
-    const open0 = bs[0]!.open;
+    for (let i = 0; i < 100 && (await active('127.0.0.1') === 0 || await active('127.0.0.2') === 0); i++) conns.push(await heldAt(ep.host_ip, port));
+    const open0 = await active('127.0.0.1');
+    expect(open0).toBeGreaterThan(0);
+    expect(await active('127.0.0.2')).toBeGreaterThan(0);
 
     // bad migrations: nothing changes
     for (const [bad, status] of [
@@ -313,9 +315,31 @@ describe('several backends per service (real daemon)', () => {
     expect(forced.status, JSON.stringify(forced.body)).toBe(200);
     expect(forced.body.backends).toEqual([{ port_id: 'port-web3' }, { port_id: 'port-web' }]);
     await waitFor(() => bs[1]!.open === 0, 5_000, 'web2\'s connections cut');
-    expect(bs[0]!.open).toBe(open0);
+    expect(await active('127.0.0.1')).toBe(open0);
     const cut = (await Promise.all(conns.map((c) => c.alive()))).filter((a) => !a).length;
     expect(cut).toBe(conns.length - open0);
+
+    // the metrics: per backend (service, backend, zone), per zone, choices by reason
+    const labels = (host: string) => ({ service_id: svc.body.id, backend: `${host}:${port}`, zone: 'sim-1a' });
+    // (the backends' own accept counts include the health probes: the data plane's counts are compared with each other)
+    expect(await metricValue(d.url, 'vpcep_backend_active_connections', labels('127.0.0.1'))).toBe(open0);
+    expect(await metricValue(d.url, 'vpcep_backend_up', labels('127.0.0.1'))).toBe(1);
+    const relayed = conns.length + 20;
+    const perBackend = await Promise.all(['127.0.0.1', '127.0.0.3'].map((h) => metricValue(d.url, 'vpcep_backend_connections_total', labels(h))));
+    expect(perBackend[1]).toBeGreaterThan(0);
+    expect(await metricValue(d.url, 'vpcep_zone_backend_connections_total', { zone: 'sim-1a' })).toBe(relayed);
+    // zone affinity in the ENI's zone, where every backend is: each choice same_zone
+    expect(await metricValue(d.url, 'vpcep_backend_choices_total', { reason: 'same_zone' })).toBe(relayed);
+    expect(perBackend[0]).toBe(open0);
+
+    // the path tracer chooses as the data plane does: trace a new connection by its source port
+    const opens = () => Promise.all(bs.map((b) => active(b.host)));
+    const was = await opens();
+    const probe = await heldAt(ep.host_ip, port);
+    const reached = bs[(await opens()).findIndex((n, i) => n > was[i]!)]!;
+    const t = await d.consumer.post('/trace', { source_ip: '127.0.0.1', destination_ip: ep.host_ip, destination_port: port, source_port: probe.socket.localPort });
+    expect(t.status, JSON.stringify(t.body)).toBe(200);
+    expect(t.body.trace.backend).toMatchObject({ target: `${reached.host}:${port}`, zone: 'sim-1a', reason: 'same_zone' });
   }, 40_000);
 
   it('AWS SDK: DescribeTargetHealth shows initial/healthy, unhealthy after a kill, and draining after a deregistration that keeps a live transfer to the end of the delay', async () => {
@@ -343,8 +367,11 @@ describe('several backends per service (real daemon)', () => {
     await waitFor(async () => (await states()).every((s) => s[1] === 'healthy'), 12_000, 'both targets healthy');
 
     // a live transfer on each backend
+    const svcId = svc.ServiceConfiguration!.ServiceId!;
+    const active = async (host: string) => (await metricValue(d.url, 'vpcep_backend_active_connections', { service_id: svcId, backend: `${host}:${bport}`, zone: 'none' })) ?? 0;
     const conns: Array<Awaited<ReturnType<typeof heldAt>>> = [];
-    while (bs[0]!.open === 0 || bs[1]!.open === 0) conns.push(await heldAt(ep.host_ip, listen));
+    for (let i = 0; i < 100 && (await active('127.0.0.1') === 0 || await active('127.0.0.2') === 0); i++) conns.push(await heldAt(ep.host_ip, listen));
+    expect(await active('127.0.0.1')).toBeGreaterThan(0);
     await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1' }] }));
     const deregistered = Date.now();
     expect(await states()).toEqual([['127.0.0.2', 'healthy', undefined, String(bport)], ['127.0.0.1', 'draining', 'Target.DeregistrationInProgress', String(bport)]]);
@@ -355,7 +382,7 @@ describe('several backends per service (real daemon)', () => {
     if (Date.now() - deregistered < 1_500) for (const c of conns) expect(await c.alive()).toBe(true);
     await waitFor(() => bs[0]!.open === 0, 8_000, 'the draining connections cut');
     expect(Date.now() - deregistered).toBeGreaterThanOrEqual(1_900);
-    expect(bs[1]!.open).toBeGreaterThan(0);
+    expect(await active('127.0.0.2')).toBeGreaterThan(0);
     await waitFor(async () => (await states()).length === 1, 5_000, 'the draining entry gone');
 
     // the last target dies: unhealthy after the threshold; fail open keeps sending it flows (which fail)

@@ -131,6 +131,8 @@ export const traceBody = z.strictObject({
   source_ip: z.string().max(15),
   destination_ip: z.string().max(15),
   destination_port: port,
+  /** vpcep-sim's: the client's source port, which the backend choice's flow hash reads (absent: 0) */
+  source_port: z.number().int().min(0).max(65535).optional(),
 });
 
 /** Which error a failure of a given top-level field carries. */
@@ -231,5 +233,5 @@ export function updateEndpointCommand(b: UpdateEndpointBody): UpdateEndpointComm
 }
 
 export function traceQuery(b: z.infer<typeof traceBody>): TraceQuery {
-  return { vpcId: b.vpc_id, sourceIp: b.source_ip, destinationIp: b.destination_ip, destinationPort: b.destination_port };
+  return { vpcId: b.vpc_id, sourceIp: b.source_ip, destinationIp: b.destination_ip, destinationPort: b.destination_port, sourcePort: b.source_port };
 }
