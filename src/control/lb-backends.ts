@@ -137,16 +137,19 @@ export function portTargets(st: ControlState, s: EndpointService, serverPort: nu
 
 /**
  * Each port mapping of a port-backed service, relaying to every backend port: any zone (the
- * endpoint's zone affinity keeps it in its own), probed with AWS's NLB defaults, a removed
- * backend draining for the service's deregistration delay.
+ * endpoint's zone affinity keeps it in its own), a removed backend draining for the service's
+ * deregistration delay. Several backends are probed with AWS's NLB defaults; one alone is not
+ * (it takes every flow whatever its state, fail open; and its backend sees no probe connections,
+ * as before services had several).
  */
 export function portBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
   const drainMs = (s.deregistration_delay_s ?? st.deregistrationDelayS) * 1000;
+  const health = backendPortIds(s).length > 1 ? NLB_HEALTH_DEFAULTS : null;
   for (const m of s.ports) {
     const targets = portTargets(st, s, m.server_port);
     if (!targets.length) continue;
-    out.push({ client_port: m.client_port, host: targets[0]!.host, port: m.server_port, targets, cross_zone: true, health: NLB_HEALTH_DEFAULTS, drain_ms: drainMs });
+    out.push({ client_port: m.client_port, host: targets[0]!.host, port: m.server_port, targets, cross_zone: true, health, drain_ms: drainMs });
   }
   return out;
 }
