@@ -129,7 +129,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log.fatal({ cause }, `data plane: ${cause}: vpcepd stops`);
       process.exit(70);
     });
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, totals: dataPlane.totals, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), backends: dataPlane.backends(), choices: dataPlane.choices, backendZoneConnections: dataPlane.backendZoneConnections, routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, totals: dataPlane.totals, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
     const control = new ControlPlane({
       region: config.region,
       store,
@@ -148,6 +148,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       onPremises: config.dataplane.onPremises,
       zones: config.zones,
       zonesDown: Object.keys((after.get('meta')!.get('zones_down') as Record<string, number> | undefined) ?? {}),
+      deregistrationDelayS: config.dataplane.deregistrationDelayS,
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({

@@ -8,7 +8,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import type {
   ChangeEndpointSubnetsCommand, ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef,
-  ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
+  MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
@@ -27,6 +27,8 @@ import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
 import * as services from './services.js';
+import * as health from './target-health.js';
+import type { TargetHealthRow } from './target-health.js';
 import { ControlState, now, type ControlOptions } from './state.js';
 import * as transitions from './transitions.js';
 import * as zones from './zones.js';
@@ -154,6 +156,10 @@ export class ControlPlane {
 
   modifyService(caller: Account, id: string, cmd: ModifyServiceCommand): Promise<EndpointService> {
     return services.modifyService(this.st, caller, id, cmd);
+  }
+
+  migrateBackend(caller: Account, id: string, cmd: MigrateBackendCommand): Promise<EndpointService> {
+    return services.migrateBackend(this.st, caller, id, cmd);
   }
 
   deleteService(caller: Account, id: string): Promise<void> {
@@ -389,6 +395,16 @@ export class ControlPlane {
 
   listener(caller: Account, id: string): { lb: LoadBalancer; listener: Listener } {
     return elb.ownListener(this.st, caller, id);
+  }
+
+  /** DescribeTargetHealth: the state of each target (or of those asked for) */
+  targetHealth(caller: Account, tgId: string, asked?: ReadonlyArray<{ id: string; port?: number }>): TargetHealthRow[] {
+    return health.targetGroupHealth(this.st, elb.ownTargetGroup(this.st, caller, tgId), asked);
+  }
+
+  /** each backend port of a port-backed service, with its health (the Huawei API's backend_health) */
+  serviceBackendHealth(s: EndpointService): TargetHealthRow[] {
+    return health.serviceBackendHealth(this.st, s);
   }
 
   /** the load balancers whose listeners forward to a target group */

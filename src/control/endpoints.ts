@@ -55,6 +55,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       enable_dns: cmd.dns ?? false,
       whitelist,
       enable_whitelist: cmd.whitelistEnabled ?? false,
+      ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
       ...(cmd.securityGroups ? { security_groups: checkGroups(st, caller, vpc, cmd.securityGroups) } : {}),
       routetables: [],
       description: cmd.description ?? '',
@@ -73,9 +74,10 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
   const next = await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
-    if (e.service_type === 'gateway') refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups']);
+    if (e.service_type === 'gateway') refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
     const n: Endpoint = {
       ...e,
+      ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
       ...(cmd.whitelist !== undefined ? { whitelist: normaliseWhitelist(cmd.whitelist) } : {}),
       ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
       ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups) } : {}),

@@ -53,7 +53,7 @@ function checkRouteTables(st: ControlState, vpc: Vpc, serviceId: string, endpoin
 }
 
 /** the fields of an interface endpoint's ENI, as the refusals name them */
-const ENI_FIELDS = { subnetId: 'subnet_id', ip: 'port_ip', whitelist: 'whitelist', whitelistEnabled: 'enable_whitelist', securityGroups: 'SecurityGroupId' } as const;
+const ENI_FIELDS = { subnetId: 'subnet_id', ip: 'port_ip', whitelist: 'whitelist', whitelistEnabled: 'enable_whitelist', securityGroups: 'SecurityGroupId', zoneAffinity: 'zone_affinity' } as const;
 
 /** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI: fields of one are refused, on create and on update alike */
 export function refuseEniFields<K extends keyof typeof ENI_FIELDS>(cmd: Partial<Record<K, unknown>>, fields: readonly K[]): void {
@@ -64,7 +64,7 @@ export function refuseEniFields<K extends keyof typeof ENI_FIELDS>(cmd: Partial<
 
 /** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
 export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, cmd: CreateEndpointCommand, policyOptions: PolicyOptions): Promise<Endpoint> {
-  refuseEniFields(cmd, ['subnetId', 'ip', 'whitelist', 'whitelistEnabled', 'securityGroups']);
+  refuseEniFields(cmd, ['subnetId', 'ip', 'whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
   // Without route tables, the route goes into the VPC's default table.
   const wanted = cmd.routeTables?.length ? cmd.routeTables : [vpc.route_tables.find((t) => t.default)!.id];
   const routetables = checkRouteTables(st, vpc, s.id, null, wanted);

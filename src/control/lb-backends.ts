@@ -1,15 +1,68 @@
 // What a service backed by network load balancers relays to: each listener of its load balancers
-// is a terminal port, its target group's first registered target the backend (no round robin, no
-// health checks: a deviation the README names). An IP target inside the target group's VPC is
+// is a terminal port, every registered target of its target group a backend in its zone, chosen
+// per connection (src/model/backend-choice.ts). An IP target inside the target group's VPC is
 // reached at its host address (127.k.c.d), or at the real backend of a port declared at that IP;
 // one outside it (127.0.0.1, another host) as it is; an instance target is a VM port of the VPC
 // (its configured real address, else its host address).
-import type { Backend } from '../model/events.js';
-import { proxyProtocolOn, type Target, type TargetGroup } from '../model/load-balancers.js';
-import type { EndpointService, PortMapping, TcpProxy } from '../model/types.js';
+import type { Backend, BackendTargetSpec } from '../model/events.js';
+import { NLB_HEALTH_DEFAULTS, targetKey, type HealthSettings } from '../model/health.js';
+import {
+  crossZoneOf, deregistrationDelayOf, drainingTargets, proxyProtocolOn, type LoadBalancer, type Target, type TargetGroup,
+} from '../model/load-balancers.js';
+import type { EndpointService, PortMapping, TcpProxy, Vpc } from '../model/types.js';
+import { defaultZones, zoneOfSubnet } from '../model/zones.js';
 import { cidrContains, cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
 import type { ControlState } from './state.js';
+
+/** the region's zones (the config's, once zones are configurable; the default ones until then) */
+export function regionZones(st: ControlState): readonly string[] {
+  return (st as { zones?: readonly string[] }).zones ?? defaultZones(st.region);
+}
+
+/** the zone of a VPC's subnet, or null when the subnet is gone */
+export function subnetZone(st: ControlState, vpc: Vpc, subnetId: string): string | null {
+  const subnet = vpc.subnets.find((n) => n.id === subnetId);
+  return subnet ? zoneOfSubnet(subnet, regionZones(st)) : null;
+}
+
+/**
+ * The zone of a target: an instance's port's subnet's; an IP target inside the VPC, the subnet
+ * holding it (the first zone when none does); outside it, null (AWS's AvailabilityZone all).
+ */
+export function targetZone(st: ControlState, tg: TargetGroup, t: Target): string | null {
+  const vpc = st.vpcs.get(tg.vpc_id);
+  if (!vpc) return null;
+  if (tg.target_type === 'instance') {
+    const port = vpc.ports.find((p) => p.id === t.id);
+    return port ? subnetZone(st, vpc, port.subnet_id) : null;
+  }
+  if (!isIpv4(t.id)) return null;
+  const declared = vpc.ports.find((p) => p.ip === t.id);
+  if (declared) return subnetZone(st, vpc, declared.subnet_id);
+  const ip = ipToInt(t.id);
+  if (!cidrContains(cidrOf(vpc.cidr), ip)) return null;
+  const subnet = vpc.subnets.find((n) => cidrContains(cidrOf(n.cidr), ip));
+  return subnet ? zoneOfSubnet(subnet, regionZones(st)) : regionZones(st)[0]!;
+}
+
+/** a target group's health checks as the prober runs them; null when they are off */
+export function targetGroupHealth(tg: TargetGroup): HealthSettings | null {
+  const h = tg.health_check;
+  if (!h.enabled) return null;
+  return { interval_s: h.interval_seconds, timeout_s: h.timeout_seconds, healthy_threshold: h.healthy_threshold, unhealthy_threshold: h.unhealthy_threshold };
+}
+
+/** the targets of a target group that resolve, each with its key and zone */
+export function targetSpecs(st: ControlState, tg: TargetGroup, targets: readonly Target[] = tg.targets): BackendTargetSpec[] {
+  const out: BackendTargetSpec[] = [];
+  for (const t of targets) {
+    const host = targetHost(st, tg, t);
+    if (host === null) continue;
+    out.push({ key: targetKey(host, t.port), host, port: t.port, zone: targetZone(st, tg, t) });
+  }
+  return out;
+}
 
 /** the real host address of a target, or null when it names nothing any more (a VM port gone from the VPC) */
 export function targetHost(st: ControlState, tg: TargetGroup, t: Target): string | null {
@@ -27,24 +80,27 @@ export function targetHost(st: ControlState, tg: TargetGroup, t: Target): string
   return cidrContains(cidrOf(vpc.cidr), ip) ? hostAddress(vpc.number, ip) : t.id;
 }
 
-/** every listener of the load balancers, with its target group */
-function* listenersOf(st: ControlState, loadBalancers: readonly string[]): Generator<{ port: number; tg: TargetGroup | undefined }> {
+/** every listener of the load balancers, with its load balancer and target group */
+function* listenersOf(st: ControlState, loadBalancers: readonly string[]): Generator<{ port: number; lb: LoadBalancer; tg: TargetGroup | undefined }> {
   for (const id of loadBalancers) {
-    for (const l of st.loadBalancers.get(id)?.listeners ?? []) yield { port: l.port, tg: st.targetGroups.get(l.target_group_id) };
+    const lb = st.loadBalancers.get(id);
+    for (const l of lb?.listeners ?? []) yield { port: l.port, lb: lb!, tg: st.targetGroups.get(l.target_group_id) };
   }
 }
 
-/** the terminal port each listener opens and where it relays: its target group's first target that resolves */
+/** the terminal port each listener opens and where it relays: every target of its target group that resolves */
 export function loadBalancerBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
-  for (const { port, tg } of listenersOf(st, s.load_balancers ?? [])) {
+  for (const { port, lb, tg } of listenersOf(st, s.load_balancers ?? [])) {
     if (!tg) continue;
-    for (const t of tg.targets) {
-      const host = targetHost(st, tg, t);
-      if (host === null) continue;
-      out.push({ client_port: port, host, port: t.port, proxy_v2: proxyProtocolOn(tg) });
-      break;
-    }
+    const targets = targetSpecs(st, tg);
+    // a listener whose last targets drain keeps listening (their connections flow on), refusing new ones
+    const first = targets[0] ?? targetSpecs(st, tg, drainingTargets(tg))[0];
+    if (!first) continue;
+    out.push({
+      client_port: port, host: first.host, port: first.port, proxy_v2: proxyProtocolOn(tg), targets,
+      cross_zone: crossZoneOf(lb, tg), health: targetGroupHealth(tg), drain_ms: deregistrationDelayOf(tg) * 1000,
+    });
   }
   return out;
 }
@@ -58,4 +114,42 @@ export function loadBalancedShape(st: ControlState, loadBalancers: readonly stri
     if (tg && proxyProtocolOn(tg)) proxy = true;
   }
   return { ports, tcp_proxy: proxy ? 'proxy_open' : 'close' };
+}
+
+/** a port-backed service's backend ports: its list, else port_id alone */
+export function backendPortIds(s: EndpointService): string[] {
+  return s.backends ? s.backends.map((b) => b.port_id) : s.port_id ? [s.port_id] : [];
+}
+
+/** a port-backed service's backends as targets (a port gone from the VPC is left out) on one server port */
+export function portTargets(st: ControlState, s: EndpointService, serverPort: number, portIds: readonly string[] = backendPortIds(s)): BackendTargetSpec[] {
+  const vpc = s.vpc_id ? st.vpcs.get(s.vpc_id) : undefined;
+  if (!vpc) return [];
+  const out: BackendTargetSpec[] = [];
+  for (const id of portIds) {
+    const port = vpc.ports.find((p) => p.id === id);
+    if (!port) continue;
+    const host = port.target ?? hostAddress(vpc.number, ipToInt(port.ip));
+    out.push({ key: targetKey(host, serverPort), host, port: serverPort, zone: subnetZone(st, vpc, port.subnet_id) });
+  }
+  return out;
+}
+
+/**
+ * Each port mapping of a port-backed service, relaying to every backend port: any zone (the
+ * endpoint's zone affinity keeps it in its own), a removed backend draining for the service's
+ * deregistration delay. Several backends are probed with AWS's NLB defaults; one alone is not
+ * (it takes every flow whatever its state, fail open; and its backend sees no probe connections,
+ * as before services had several).
+ */
+export function portBackends(st: ControlState, s: EndpointService): Backend[] {
+  const out: Backend[] = [];
+  const drainMs = (s.deregistration_delay_s ?? st.deregistrationDelayS) * 1000;
+  const health = backendPortIds(s).length > 1 ? NLB_HEALTH_DEFAULTS : null;
+  for (const m of s.ports) {
+    const targets = portTargets(st, s, m.server_port);
+    if (!targets.length) continue;
+    out.push({ client_port: m.client_port, host: targets[0]!.host, port: m.server_port, targets, cross_zone: true, health, drain_ms: drainMs });
+  }
+  return out;
 }

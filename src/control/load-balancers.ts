@@ -9,7 +9,7 @@ import type {
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTES,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTES,
   type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import { applyTags } from '../model/rules.js';
@@ -109,13 +109,16 @@ function nextAttributes(current: Readonly<Record<string, string>>, known: Readon
   return out;
 }
 
+/** load_balancing.cross_zone.enabled reaches the live endpoints of its service before the answer */
 export async function modifyLoadBalancerAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<LoadBalancer> {
-  return st.serial(async () => {
+  const lb = await st.serial(async () => {
     const lb = ownLoadBalancer(st, caller, id);
     const next = { ...lb, attributes: nextAttributes(lb.attributes, LOAD_BALANCER_ATTRIBUTES, changes), updated_at: now() };
     await st.commit([{ kind: 'loadbalancer', id, value: next }], () => st.loadBalancers.set(id, next));
     return next;
   });
+  await pushServices(st, [id]);
+  return lb;
 }
 
 // ---- target groups ---------------------------------------------------------------------------
@@ -186,21 +189,36 @@ export async function registerTargets(st: ControlState, caller: Account, id: str
       const port = t.port ?? tg.port;
       if (!list.some((x) => x.id === t.id && x.port === port)) list.push({ id: t.id, port });
     }
-    return { ...tg, targets: list };
+    // a draining target registered again is in service again
+    const draining = tg.draining?.filter((d) => !list.some((x) => x.id === d.id && x.port === d.port));
+    return { ...tg, targets: list, draining };
   });
 }
 
-/** a target that is not registered is no error (as in AWS) */
+/**
+ * A target that is not registered is no error (as in AWS). A deregistered target drains: no new
+ * connection, its live ones flow for deregistration_delay.timeout_seconds, then are cut
+ * (DescribeTargetHealth: draining, Target.DeregistrationInProgress).
+ */
 export async function deregisterTargets(st: ControlState, caller: Account, id: string, targets: readonly TargetInput[]): Promise<TargetGroup> {
-  return changeTargetGroup(st, caller, id, (tg) => ({
-    ...tg, targets: tg.targets.filter((x) => !targets.some((t) => t.id === x.id && (t.port ?? tg.port) === x.port)),
-  }));
+  return changeTargetGroup(st, caller, id, (tg) => {
+    const gone = (x: Target) => targets.some((t) => t.id === x.id && (t.port ?? tg.port) === x.port);
+    const delay = deregistrationDelayOf(tg);
+    const until = new Date(Date.now() + delay * 1000).toISOString();
+    const inUse = listenersTo(st, tg.id).length > 0;
+    const added = delay > 0 && inUse ? tg.targets.filter(gone).map((t) => ({ ...t, until })) : [];
+    const kept = (tg.draining ?? []).filter((d) => !added.some((a) => a.id === d.id && a.port === d.port));
+    return { ...tg, targets: tg.targets.filter((x) => !gone(x)), draining: [...kept, ...added] };
+  });
 }
+
 
 async function changeTargetGroup(st: ControlState, caller: Account, id: string, change: (tg: TargetGroup) => TargetGroup): Promise<TargetGroup> {
   const { tg, lbs } = await st.serial(async () => {
     const cur = ownTargetGroup(st, caller, id);
-    const next = { ...change(cur), updated_at: now() };
+    const changed = change(cur);
+    // draining entries whose delay ended are forgotten at the next change
+    const next = { ...changed, draining: changed.draining && drainingTargets(changed), updated_at: now() };
     const lbs = [...new Set(listenersTo(st, id).map((u) => u.lb.id))];
     await commitWithServices(st, [{ kind: 'targetgroup', id, value: next }], lbs, () => st.targetGroups.set(id, next));
     return { tg: next, lbs };

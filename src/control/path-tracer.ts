@@ -5,7 +5,10 @@
 // (decideRoute: gateway endpoints, the internet), the function the data plane routes by.
 import type { TraceQuery } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
-import { decideInterfaceEndpoint } from '../model/interface-trace.js';
+import { chooseBackend, choiceIndex, choiceReason, choiceText, flowHash, NO_CHOICE, type ChoiceInputs } from '../model/backend-choice.js';
+import type { Backend } from '../model/events.js';
+import { targetKey } from '../model/health.js';
+import { decideInterfaceEndpoint, type InterfaceTraceInput } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
 import { routeTrace, type PathTrace } from '../model/path-trace.js';
 import { decideOnPremisesToPublic, decideRoute, serviceAt, type RoutingView } from '../model/routing.js';
@@ -14,6 +17,7 @@ import { cidrContains, cidrOf, intToIp, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
 import type { ControlState } from './state.js';
 import { backendsOf } from './transitions.js';
+import { subnetZone } from './lb-backends.js';
 
 const LOOPBACK = cidrOf('127.0.0.0/8');
 
@@ -60,8 +64,9 @@ function routeListener(st: ControlState, view: RoutingView, vpc: Vpc | null, ip:
 function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: TraceQuery, ep: Endpoint, eni: Eni): PathTrace {
   const own = ep.owner === caller.name;
   const service = st.services.get(ep.service_id);
-  const backend = service ? backendsOf(st, service).find((b) => b.client_port === q.destinationPort) ?? null : null;
   const sourceIp = ipToInt(q.sourceIp);
+  const clientHost = vpc ? hostAddress(vpc.number, sourceIp) : q.sourceIp;
+  const backend = service ? chosenBackend(st, ep, eni, backendsOf(st, service).find((b) => b.client_port === q.destinationPort) ?? null, clientHost, q) : null;
   // The data plane knows a VPC client by its host address 127.k.c.d, the low half of an address of the VPC.
   if (vpc && !cidrContains(cidrOf(vpc.cidr), sourceIp)) {
     throw new DomainError('InvalidParameter', `source_ip: ${q.sourceIp} is not an address of VPC ${vpc.id} (${vpc.cidr})`);
@@ -71,7 +76,7 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
     vpcNumber: vpc?.number ?? null,
     sourceIp,
     // What the data plane sees: a VPC client connects from its host address 127.k.c.d.
-    clientHost: vpc ? hostAddress(vpc.number, sourceIp) : q.sourceIp,
+    clientHost,
     destinationIp: ipToInt(q.destinationIp),
     destinationPort: q.destinationPort,
     endpoint: {
@@ -80,7 +85,7 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
       error: ep.error?.message ?? null, cap: st.capOf(ep.owner), whitelistEnabled: ep.enable_whitelist, whitelist: ep.whitelist,
     },
     service: service ? { id: service.id, name: service.service_name, status: service.status, tcpProxy: service.tcp_proxy } : null,
-    backend: backend ? { host: backend.host, port: backend.port } : null,
+    backend,
     isolation: describeIsolation(vpc?.id ?? null, ep.vpc_id, st.onPremises, own ? ep.vpc_id : 'of another account'),
     live: st.dataPlane.admissionOf(ep.id),
   });
@@ -92,4 +97,27 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
     ...d, service: null, cap: null, backend_source: null, whitelist: null, listener: null, daemon: null, backend: null, source: null, policy: null,
     refusal: isolated ? d.refusal : null, reason,
   };
+}
+
+/**
+ * The backend the data plane would choose for this flow: the same chooseBackend over the same
+ * targets, the data plane's health view and zones down, and the flow hash of the client's host
+ * address and source port (the query's, else 0), the ENI's host address and the terminal port;
+ * the zone rules read the zone of the ENI the client connects to.
+ */
+function chosenBackend(st: ControlState, ep: Endpoint, eni: Eni, b: Backend | null, clientHost: string, q: TraceQuery): InterfaceTraceInput['backend'] {
+  if (!b) return null;
+  const targets = b.targets ?? [{ key: targetKey(b.host, b.port), host: b.host, port: b.port, zone: null }];
+  const dp = st.dataPlane;
+  const inputs: ChoiceInputs = {
+    health: { state: (k) => dp.targetHealth?.(k)?.state ?? 'initial', reason: (k) => dp.targetHealth?.(k)?.reason ?? null },
+    zoneDown: (z) => dp.zoneDown?.(z) ?? false,
+  };
+  const zone = eni.zone;
+  const rules = { zone, crossZone: b.cross_zone ?? true, zoneAffinity: ep.zone_affinity === true };
+  const c = chooseBackend(targets, rules, inputs, flowHash(clientHost, q.sourcePort ?? 0, eni.host_ip, q.destinationPort));
+  if (c === NO_CHOICE) return { host: b.host, port: b.port, why: 'no backend: the last ones are draining (the connection is reset)' };
+  const t = targets[choiceIndex(c)]!;
+  const reason = choiceReason(c);
+  return { host: t.host, port: t.port, zone: t.zone, reason, why: `${choiceText(reason, zone, t.zone)} (flow hash of source port ${q.sourcePort ?? 0})` };
 }

@@ -2,14 +2,14 @@
 // their whitelists (permissions), and accept or reject the endpoints that connect to them.
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
-import type { ConnectionAction, CreateServiceCommand, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
+import type { ConnectionAction, CreateServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import { applyTags, checkConnectionAction, fullServiceName, validatePermission } from '../model/rules.js';
 import {
-  LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type PortMapping, type TcpProxy,
+  LIVE_ENDPOINT_STATUSES, type Account, type DrainingBackend, type Endpoint, type EndpointService, type PortMapping, type TcpProxy, type Vpc,
 } from '../model/types.js';
 import type { Change } from '../store/store.js';
-import { loadBalancedShape } from './lb-backends.js';
+import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js';
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
 import { now, type ControlState } from './state.js';
 import { applyToDataPlane, bringEndpointUp, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
@@ -61,9 +61,18 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       ? loadBalancerBackend(st, caller, [...new Set([...s.load_balancers!, ...cmd.addLoadBalancers ?? []])].filter((x) => !cmd.removeLoadBalancers?.includes(x)), id)
       : {};
     if (lbChange) for (const x of cmd.removeLoadBalancers ?? []) ownLoadBalancer(st, caller, x);
+    const backendChange = cmd.backendPortIds !== undefined || cmd.deregistrationDelayS !== undefined;
+    if (backendChange && (s.load_balancers || !s.vpc_id)) {
+      throw new DomainError('InvalidParameter', `endpoint service ${id} is not backed by ports: backends and deregistration_delay apply to port-backed services (a load balancer's are its target groups')`);
+    }
+    const ports = cmd.backendPortIds ? backendPorts(st.vpcs.get(s.vpc_id!)!, s.server_type as 'VM' | 'LB', cmd.backendPortIds) : null;
+    const delay = cmd.deregistrationDelayS ?? s.deregistration_delay_s ?? st.deregistrationDelayS;
+    const removed = ports ? backendPortIds(s).filter((p) => !ports.includes(p)) : [];
     const next: EndpointService = {
       ...s,
       ...lbs,
+      ...(ports ? { port_id: ports[0]!, backends: ports.map((port_id) => ({ port_id })), draining: drainingAfter(s, ports, removed, delay) } : {}),
+      ...(cmd.deregistrationDelayS !== undefined ? { deregistration_delay_s: cmd.deregistrationDelayS } : {}),
       ...(cmd.approvalRequired !== undefined ? { approval_enabled: cmd.approvalRequired } : {}),
       ...(cmd.name !== undefined ? { service_name: fullServiceName(st.region, cmd.name, s.id) } : {}),
       ...(cmd.ports ? { ports: portMappings(cmd.ports) } : {}),
@@ -85,7 +94,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       st.services.set(id, next);
       for (const r of renamed) st.endpoints.set(r.id, r);
     });
-    const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy);
+    const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy) || backendChange;
     return { service: next, reapply: dataPathChanged };
   });
   // A port-mapping or tcp_proxy change reaches every live endpoint of the service before we answer.
@@ -163,13 +172,79 @@ type Backing = Pick<EndpointService, 'port_id' | 'vpc_id' | 'ports' | 'tcp_proxy
 function portBackend(st: ControlState, caller: Account, cmd: CreateServiceCommand): Backing {
   const vpc = st.vpcs.get(cmd.vpcId);
   if (!vpc || vpc.account !== caller.name) throw new DomainError('VpcNotFound', `VPC ${cmd.vpcId} does not exist`);
-  const port = vpc.ports.find((p) => p.id === cmd.portId);
-  if (!port) throw new DomainError('PortNotFound', `port ${cmd.portId} does not exist in VPC ${vpc.id}`);
-  if (port.type !== cmd.serverType) {
-    throw new DomainError('InvalidServerType', `server_type ${cmd.serverType} does not match port ${port.id}, which is of type ${port.type}`);
+  const ids = cmd.backendPortIds ?? [cmd.portId];
+  if (cmd.backendPortIds && cmd.portId && cmd.portId !== ids[0]) {
+    throw new DomainError('InvalidParameter', `port_id ${cmd.portId} must be the first of backends (${ids[0]}), or be left out`);
   }
+  const ports = backendPorts(vpc, cmd.serverType, ids);
   checkUniqueClientPorts(cmd.ports);
-  return { port_id: port.id, vpc_id: vpc.id, ports: portMappings(cmd.ports), tcp_proxy: cmd.tcpProxy ?? 'close' };
+  return {
+    port_id: ports[0]!, vpc_id: vpc.id, ports: portMappings(cmd.ports), tcp_proxy: cmd.tcpProxy ?? 'close',
+    ...(cmd.backendPortIds ? { backends: ports.map((port_id) => ({ port_id })) } : {}),
+    ...(cmd.deregistrationDelayS !== undefined ? { deregistration_delay_s: cmd.deregistrationDelayS } : {}),
+  };
+}
+
+/** backend ports: at least one, each a port of the VPC of the service's server type, none twice */
+function backendPorts(vpc: Vpc, serverType: 'VM' | 'LB', ids: readonly string[]): string[] {
+  if (ids.length === 0) throw new DomainError('InvalidParameter', 'backends: at least one backend port');
+  if (ids.length > MAX_BACKENDS) throw new DomainError('InvalidParameter', `backends: at most ${MAX_BACKENDS} backend ports`);
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) throw new DomainError('InvalidParameter', `backends: port ${id} appears twice`);
+    seen.add(id);
+    const port = vpc.ports.find((p) => p.id === id);
+    if (!port) throw new DomainError('PortNotFound', `port ${id} does not exist in VPC ${vpc.id}`);
+    if (port.type !== serverType) {
+      throw new DomainError('InvalidServerType', `server_type ${serverType} does not match port ${port.id}, which is of type ${port.type}`);
+    }
+  }
+  return [...ids];
+}
+
+/** backend ports of one service, at most (each is probed, and each connection's choice walks them) */
+const MAX_BACKENDS = 64;
+
+/** the draining list after a backend change: REMOVED drain for DELAY seconds (0: none), one back in service stops draining */
+function drainingAfter(s: EndpointService, ports: readonly string[], removed: readonly string[], delay: number): DrainingBackend[] {
+  const at = Date.now();
+  const kept = (s.draining ?? []).filter((d) => !ports.includes(d.port_id) && !removed.includes(d.port_id) && (d.until === null || Date.parse(d.until) > at));
+  if (delay === 0) return kept;
+  const until = new Date(at + delay * 1000).toISOString();
+  return [...kept, ...removed.map((port_id) => ({ port_id, until }))];
+}
+
+/**
+ * Alibaba's migration of a zone's backend (004_803ff88163687be8.txt 2.4): TO replaces FROM in the
+ * same zone; new connections go to TO at once; FROM's live connections end on their own (smooth)
+ * or are cut before the answer (forced).
+ */
+export async function migrateBackend(st: ControlState, caller: Account, id: string, cmd: MigrateBackendCommand): Promise<EndpointService> {
+  const next = await st.serial(async () => {
+    const s = st.ownService(caller, id);
+    checkMutable(s);
+    if (s.load_balancers || !s.vpc_id) throw new DomainError('InvalidParameter', `endpoint service ${id} is not backed by ports: migrate a load balancer's targets by registering and deregistering them`);
+    const vpc = st.vpcs.get(s.vpc_id)!;
+    const current = backendPortIds(s);
+    const at = current.indexOf(cmd.fromPortId);
+    if (at < 0) throw new DomainError('PortNotFound', `port ${cmd.fromPortId} is not a backend of endpoint service ${id}`);
+    if (current.includes(cmd.toPortId)) throw new DomainError('InvalidParameter', `port ${cmd.toPortId} is a backend of endpoint service ${id} already`);
+    backendPorts(vpc, s.server_type as 'VM' | 'LB', [cmd.toPortId]);
+    const zoneOf = (pid: string) => subnetZone(st, vpc, vpc.ports.find((p) => p.id === pid)!.subnet_id);
+    if (zoneOf(cmd.fromPortId) !== zoneOf(cmd.toPortId)) {
+      throw new DomainError('InvalidParameter', `port ${cmd.toPortId} is in zone ${zoneOf(cmd.toPortId)}, port ${cmd.fromPortId} in ${zoneOf(cmd.fromPortId)}: a migration replaces a backend by one of the same zone`);
+    }
+    const ports = current.map((p, i) => (i === at ? cmd.toPortId : p));
+    const n: EndpointService = {
+      ...s, port_id: ports[0]!, backends: ports.map((port_id) => ({ port_id })),
+      draining: drainingAfter(s, ports, [], 0), updated_at: now(),
+    };
+    await st.commit([{ kind: 'service', id, value: n }], () => st.services.set(id, n));
+    return n;
+  });
+  const live = [...st.endpoints.values()].filter((e) => e.service_id === id && LIVE_ENDPOINT_STATUSES.has(e.status));
+  await Promise.all(live.map((e) => pushEndpoint(st, e.id, cmd.mode === 'smooth' ? -1 : 0)));
+  return st.services.get(id) ?? next;
 }
 
 /**

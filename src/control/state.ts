@@ -49,6 +49,8 @@ export interface ControlOptions {
   /** the region's zones (src/model/zones.ts; default: defaultZones(region)) and those down now (meta `zones_down`) */
   readonly zones?: readonly string[];
   readonly zonesDown?: Iterable<string>;
+  /** seconds a backend removed from a port-backed service keeps its connections (default 300, AWS's) */
+  readonly deregistrationDelayS?: number;
 }
 
 export const now = () => new Date().toISOString();
@@ -61,6 +63,7 @@ export class ControlState {
   readonly zones: readonly string[];
   /** the zones taken down on demand (zones.ts setZoneDown) */
   readonly zonesDown: Set<string>;
+  readonly deregistrationDelayS: number;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -86,6 +89,7 @@ export class ControlState {
     this.store = o.store;
     this.dataPlane = o.dataPlane;
     this.log = o.log;
+    this.deregistrationDelayS = o.deregistrationDelayS ?? DEFAULTS.dataplane.deregistrationDelayS;
     this.onPremises = o.onPremises ?? 'allow';
     this.zones = o.zones ?? defaultZones(o.region);
     this.zonesDown = new Set([...(o.zonesDown ?? [])].filter((z) => this.zones.includes(z)));

@@ -6,13 +6,12 @@ import { DEFAULTS } from '../model/defaults.js';
 import type { ResourceError } from '../model/errors.js';
 import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
 import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
-import { ipToInt } from '../net/cidr.js';
-import { hostAddress } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
-import { loadBalancerBackends } from './lb-backends.js';
+import { loadBalancerBackends, portBackends, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
 
-export function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
+/** DRAIN_MS: how long backends this spec removes keep their connections, when not the service's deregistration delay (a migration) */
+export function liveSpec(st: ControlState, e: Endpoint, drainMs?: number): LiveEndpoint | null {
   const s = st.services.get(e.service_id);
   const vpc = st.vpcs.get(e.vpc_id);
   if (!s || s.status !== 'available' || !vpc || !e.ip || !e.host_ip || !e.snat_ip || !e.enis.length) return null;
@@ -28,7 +27,9 @@ export function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
     vpc_cidr: vpc.cidr,
     snat_ip: e.snat_ip,
     tcp_proxy: s.tcp_proxy,
-    backends: backendsOf(st, s),
+    backends: backendsOf(st, s, drainMs),
+    zone: e.subnet_id ? subnetZone(st, vpc, e.subnet_id) : null,
+    zone_affinity: e.zone_affinity === true,
     enable_whitelist: e.enable_whitelist,
     whitelist: e.whitelist,
     connection_cap: st.capOf(e.owner),
@@ -53,20 +54,16 @@ function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_ru
   return out;
 }
 
-/** the real address each terminal port relays to */
-export function backendsOf(st: ControlState, s: EndpointService): LiveEndpoint['backends'] {
+/** the real addresses each terminal port relays to */
+export function backendsOf(st: ControlState, s: EndpointService, drainMs?: number): LiveEndpoint['backends'] {
   if (s.public) {
     return s.public.targets.map((t) => {
       const [host, port] = t.target.split(':');
       return { client_port: t.port, host: host!, port: Number(port) };
     });
   }
-  if (s.load_balancers) return loadBalancerBackends(st, s);
-  const vpc = s.vpc_id ? st.vpcs.get(s.vpc_id) : undefined;
-  const port = vpc?.ports.find((p) => p.id === s.port_id);
-  if (!vpc || !port) return [];
-  const host = port.target ?? hostAddress(vpc.number, ipToInt(port.ip));
-  return s.ports.map((m) => ({ client_port: m.client_port, host, port: m.server_port }));
+  const backends = s.load_balancers ? loadBalancerBackends(st, s) : portBackends(st, s);
+  return drainMs === undefined ? backends : backends.map((b) => ({ ...b, drain_ms: drainMs }));
 }
 
 export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Promise<Ack> {
@@ -159,15 +156,15 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
   if (e.service_type === 'gateway') await pushRouting(st);
 }
 
-/** sends a live endpoint's current spec; a data-plane failure turns it failed */
-export async function pushEndpoint(st: ControlState, id: string): Promise<void> {
+/** sends a live endpoint's current spec; a data-plane failure turns it failed. DRAIN_MS: see liveSpec */
+export async function pushEndpoint(st: ControlState, id: string, drainMs?: number): Promise<void> {
   const e = st.endpoints.get(id);
   if (!e) return;
   if (e.service_type === 'gateway') {
     await pushRouting(st);
     return;
   }
-  const live = liveSpec(st, e);
+  const live = liveSpec(st, e, drainMs);
   const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
   if (ack.ok) return;
   await st.serial(async () => {

@@ -1,6 +1,8 @@
 // The TCP data plane: applies the control plane's change events to live endpoints, runs the one
 // coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
+import { CHOICE_REASONS, type ChoiceInputs, type ChoiceReason } from '../model/backend-choice.js';
 import type { Ack, ChangeEvent, DataPlane, LiveAdmission, LiveEndpoint } from '../model/events.js';
+import type { HealthProber, ProbeReason, ProbeState, ProbeTarget } from '../model/health.js';
 import { clientVpcNumber, type OnPremises } from '../model/isolation.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
@@ -9,9 +11,12 @@ import type { Logger } from '../telemetry/logger.js';
 import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
 import { REFUSAL_REASONS, type DaemonLoad, type RefusalReason } from './admission.js';
 import { Phase } from './connection.js';
-import { EndpointRuntime, newCounters, newTally, tallyBytes, type DataPlaneContext, type EndpointCounters, type EndpointTally } from './endpoint-runtime.js';
+import {
+  EndpointRuntime, newCounters, newTally, tallyBytes, type BackendStats, type DataPlaneContext, type EndpointCounters, type EndpointTally,
+} from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
+import { HealthChecker } from './health-checker.js';
 import { listenTcp } from './listener.js';
 import type { ListenerSink, TcpListener } from './connection.js';
 import { setJsSocketBuffer } from './js-relay.js';
@@ -45,6 +50,11 @@ export interface TcpDataPlaneOptions {
   readonly sweepIntervalMs?: number;
   /** connection flow logs; absent or null: off */
   readonly flowLog?: FlowLog | null;
+  /**
+   * makes the prober of the backends, told which zones are down (their backends are unreachable);
+   * absent: a HealthChecker (src/dataplane/health-checker.ts); null: backends are not probed (all eligible)
+   */
+  readonly healthProber?: ((unreachable: (zone: string | null) => boolean) => HealthProber) | null;
 }
 
 export class TcpDataPlane implements DataPlane {
@@ -68,6 +78,16 @@ export class TcpDataPlane implements DataPlane {
   private readonly zonesDown = new Set<string>();
   /** connections accepted on ENIs, by zone, since start (vpcep_zone_connections_total) */
   readonly zoneConnections = new Map<string, number>();
+  /** probes the backends of live endpoints; null: none runs */
+  private readonly prober: HealthProber | null;
+  /** the keys probed now (a key not probed has no health to show) */
+  private probed = new Set<string>();
+  /** backend choices by reason, daemon-wide */
+  readonly choices: Record<ChoiceReason, number> = Object.fromEntries(CHOICE_REASONS.map((r) => [r, 0])) as Record<ChoiceReason, number>;
+  /** connections relayed to backends by the backend's zone, since start (vpcep_zone_backend_connections_total) */
+  readonly backendZoneConnections = new Map<string | null, number>();
+  /** each service's backends' counters, by service and key */
+  private readonly backendStats = new Map<string, BackendStats>();
   /** when a running drain cuts what is left (performance.now() ms) */
   private drainUntil = Infinity;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
@@ -92,6 +112,10 @@ export class TcpDataPlane implements DataPlane {
     const summary = this.summary;
     const totals = this.totals;
     const zoneConnections = this.zoneConnections;
+    const zoneDown = (zone: string | null) => zone !== null && this.zonesDown.has(zone);
+    const makeProber = o.healthProber === undefined ? (unreachable: (zone: string | null) => boolean) => new HealthChecker({ unreachable, log: o.log }) : o.healthProber;
+    this.prober = makeProber === null ? null : makeProber(zoneDown);
+    const choice: ChoiceInputs = { health: this.prober, zoneDown };
     this.ctx = {
       snatMode: o.snatMode,
       snatPorts: o.snatPorts ?? { low: 1024, high: 65535 },
@@ -111,7 +135,11 @@ export class TcpDataPlane implements DataPlane {
       tally: (id) => this.tallyOf(id),
       observeConnect: o.observeConnect,
       flowLog: this.flowLog,
-      zoneDown: (zone) => zone !== null && this.zonesDown.has(zone),
+      zoneDown,
+      choice,
+      choices: this.choices,
+      backendZoneConnections: this.backendZoneConnections,
+      backendStats: (service, key, zone) => this.statsOf(service, key, zone),
       refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
         totals.rejected[reason]++;
@@ -149,6 +177,52 @@ export class TcpDataPlane implements DataPlane {
     return this.gateway.listening(publicIp, port);
   }
 
+  zoneDown(zone: string | null): boolean {
+    return this.ctx.zoneDown(zone);
+  }
+
+  targetHealth(key: string): { state: ProbeState; reason: ProbeReason | null } | null {
+    if (this.prober === null || !this.probed.has(key)) return null;
+    return { state: this.prober.state(key), reason: this.prober.reason(key) };
+  }
+
+  /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */
+  backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean }> {
+    return [...this.backendStats.values()].map((b) => ({
+      ...b, state: this.prober !== null && this.probed.has(b.key) ? this.prober.state(b.key) : 'initial', zoneDown: this.ctx.zoneDown(b.zone),
+    }));
+  }
+
+  /** the backends an endpoint relays to or drains (tests) */
+  endpointBackends(endpointId: string): ReturnType<EndpointRuntime['backendSlots']> {
+    return this.runtimes.get(endpointId)?.backendSlots() ?? [];
+  }
+
+  private statsOf(service: string, key: string, zone: string | null): BackendStats {
+    const id = `${service} ${key}`;
+    let b = this.backendStats.get(id);
+    if (!b) this.backendStats.set(id, (b = { service, key, zone, active: 0, connections: 0, failures: 0 }));
+    return b;
+  }
+
+  /** the prober is told the union of every live endpoint's probed targets; counters of backends no longer used go */
+  private refreshBackends(): void {
+    const targets = new Map<string, ProbeTarget>();
+    const used = new Set<string>();
+    for (const r of this.runtimes.values()) {
+      for (const { backend, targets: ts } of r.targets) {
+        for (const t of ts) {
+          used.add(`${r.spec.service_id} ${t.key}`);
+          if (backend.health && !targets.has(t.key)) targets.set(t.key, { key: t.key, host: t.host, port: t.port, zone: t.zone, settings: backend.health });
+        }
+      }
+    }
+    for (const [id, b] of this.backendStats) if (!used.has(id) && b.active === 0) this.backendStats.delete(id);
+    if (this.prober === null) return;
+    this.probed = new Set(targets.keys());
+    this.prober.set([...targets.values()]);
+  }
+
   /** route decisions of connections to public services, by target type */
   get routeDecisions(): Readonly<Record<string, number>> {
     return this.gateway.decisions;
@@ -166,10 +240,11 @@ export class TcpDataPlane implements DataPlane {
     if (event.kind === 'zones') {
       this.zonesDown.clear();
       for (const z of event.down) this.zonesDown.add(z);
-      // a zone down: its ENIs' live connections are cut now (new ones are refused at accept, zone_down)
+      // a zone down: its ENIs' live connections are cut now (new ones are refused at accept, zone_down),
+      // and so are the connections to its backends, unreachable now
       let cut = 0;
-      for (const r of this.runtimes.values()) cut += r.zonesChanged();
-      if (event.down.length) this.o.log.info({ zones_down: event.down, cut }, 'zones down: their ENIs refuse connections');
+      for (const r of this.runtimes.values()) cut += r.zonesChanged() + r.cutDownZones();
+      if (event.down.length) this.o.log.info({ zones_down: event.down, cut }, 'zones down: their ENIs refuse connections, their backends are unreachable');
       return Promise.resolve({ ok: true });
     }
     if (event.kind === 'routing') {
@@ -188,7 +263,7 @@ export class TcpDataPlane implements DataPlane {
     const prev = this.queues.get(event.id) ?? Promise.resolve();
     const live = event.live;
     const deleted = event.deleted === true;
-    const next = prev.then(() => this.applyEndpoint(event.id, live, deleted));
+    const next = prev.then(() => this.applyEndpoint(event.id, live, deleted)).finally(() => this.refreshBackends());
     const tail = next.catch(() => undefined);
     this.queues.set(event.id, tail);
     void tail.then(() => { if (this.queues.get(event.id) === tail) this.queues.delete(event.id); });
@@ -252,6 +327,7 @@ export class TcpDataPlane implements DataPlane {
   close(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
+    this.prober?.close();
     for (const r of this.runtimes.values()) r.close();
     this.runtimes.clear();
     this.gateway.close();
@@ -294,6 +370,7 @@ export class TcpDataPlane implements DataPlane {
   sweep(): void {
     const now = this.now();
     const idleMs = this.idleMs;
+    for (const r of this.runtimes.values()) r.sweepDrains(now);
     for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) {
       for (const c of r.connections) {
         if (c.phase === Phase.Connecting) {

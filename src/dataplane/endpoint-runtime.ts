@@ -1,6 +1,9 @@
 // One live interface endpoint on the data plane: a listener per ENI (one per zone) and terminal
-// port on the ENI's host address, its admission gate, its connections and its counters.
-import type { Backend, LiveEndpoint, LiveEni } from '../model/events.js';
+// port on the ENI's host address, its admission gate, its connections and its counters; each
+// connection's backend chosen among the port's targets by the ENI's zone and their health.
+import { chooseBackend, choiceIndex, choiceReason, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceReason, type ChoiceRules } from '../model/backend-choice.js';
+import type { Backend, BackendTargetSpec, LiveEndpoint, LiveEni } from '../model/events.js';
+import { targetKey } from '../model/health.js';
 import { PROXY_V2_MODES } from '../model/types.js';
 import { cidrOf, intToIp, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
@@ -8,7 +11,7 @@ import { SnatPortPool } from '../net/snat-pool.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
-import { CLOSE_REASONS, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { CLOSE_REASONS, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
 export interface DataPlaneContext {
@@ -36,6 +39,38 @@ export interface DataPlaneContext {
   readonly flowLog: FlowLog | null;
   /** whether a zone is down (a simulated outage, ChangeEvent 'zones'); null: a backend outside every zone, never down */
   zoneDown(zone: string | null): boolean;
+  /** what backend choice reads: the health view and the zones down */
+  readonly choice: ChoiceInputs;
+  /** backend choices by reason, daemon-wide */
+  readonly choices: Record<ChoiceReason, number>;
+  /** a service's backend's counters, shared by every endpoint of the service */
+  backendStats(serviceId: string, key: string, zone: string | null): BackendStats;
+  /** connections relayed to backends by zone (null: outside every zone), daemon-wide since start */
+  readonly backendZoneConnections: Map<string | null, number>;
+}
+
+/** one backend's counters (per service): the metrics read them at scrape time */
+export interface BackendStats {
+  readonly service: string;
+  readonly key: string;
+  zone: string | null;
+  active: number;
+  connections: number;
+  /** connects that failed (unreachable, timed out, reset) */
+  failures: number;
+}
+
+/** a backend this runtime relays to, or still drains: its connections and counters */
+interface BackendSlot {
+  readonly key: string;
+  zone: string | null;
+  readonly stats: BackendStats;
+  readonly conns: Set<LiveConnection>;
+  /** a terminal port it serves: the removing spec's drain_ms for that port applies */
+  clientPort: number;
+  draining: boolean;
+  /** when a draining backend's connections are cut (ctx.now() ms; Infinity: when they end) */
+  cutAt: number;
 }
 
 /** Per-endpoint counters: the metrics read them at scrape time. */
@@ -90,6 +125,18 @@ interface Listener {
   readonly eni: LiveEni;
   readonly port: number;
   backend: Backend;
+  /** the backend's targets (one for a one-backend spec) and the choice rules, set on every update */
+  targets: readonly BackendTargetSpec[];
+  rules: ChoiceRules;
+}
+
+function targetsOf(b: Backend): readonly BackendTargetSpec[] {
+  return b.targets ?? [{ key: targetKey(b.host, b.port), host: b.host, port: b.port, zone: null }];
+}
+
+/** the choice rules of a terminal port's connections on the ENI in ZONE */
+function rulesOf(spec: LiveEndpoint, b: Backend, zone: string): ChoiceRules {
+  return { zone, crossZone: b.cross_zone ?? true, zoneAffinity: spec.zone_affinity === true };
 }
 
 /** listeners are keyed by host address and port: each ENI listens on every terminal port */
@@ -125,6 +172,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   flowOrigin: FlowOrigin | null;
   /** flow logs: client host addresses already mapped to simulated ones (clients come back) */
   private readonly flowSources = new Map<string, string>();
+  /** its backends by key, draining ones included, and the backend of each connection */
+  private readonly slots = new Map<string, BackendSlot>();
+  private readonly slotOf = new Map<LiveConnection, BackendSlot>();
 
   constructor(spec: LiveEndpoint, ctx: DataPlaneContext, tally: EndpointTally = newTally()) {
     this.spec = spec;
@@ -157,7 +207,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       if (this.listeners.has(key)) continue;
       try {
         const port = backend.client_port;
-        added.push([key, { server: await this.listen(eni, port), eni, port, backend }]);
+        added.push([key, { server: await this.listen(eni, port), eni, port, backend, targets: targetsOf(backend), rules: rulesOf(spec, backend, eni.zone) }]);
       } catch (err) {
         for (const [, l] of added) l.server.close();
         return { ok: false, ...bindFailure(err, eni.host_ip, backend.client_port) };
@@ -166,8 +216,11 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     for (const [key, l] of added) this.listeners.set(key, l);
     for (const [key, l] of this.listeners) {
       const w = wanted.get(key);
-      if (w) l.backend = w.backend;
-      else {
+      if (w) {
+        l.backend = w.backend;
+        l.targets = targetsOf(w.backend);
+        l.rules = rulesOf(spec, w.backend, l.eni.zone);
+      } else {
         l.server.close();
         this.listeners.delete(key);
         for (const [c, at] of this.via) if (at === l) c.cut();
@@ -179,6 +232,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.whitelist = spec.whitelist.map(cidrOf);
     this.securityRules = gateRules(spec);
     this.zonesChanged();
+    this.updateSlots(spec, new Map(spec.backends.map((x) => [x.client_port, x])));
     return { ok: true };
   }
 
@@ -194,9 +248,72 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return n;
   }
 
-  /** the zone of a live connection's ENI (null: a routed connection of a gateway endpoint): what backend choice may read */
-  zoneOf(conn: LiveConnection): string | null {
-    return this.via.get(conn)?.eni.zone ?? null;
+  /**
+   * Backends of the new spec get a slot; one no longer in it drains: no new connection, its live
+   * ones flow for the removing spec's drain_ms (0: cut now; -1: until they end), then are cut.
+   */
+  private updateSlots(spec: LiveEndpoint, wanted: ReadonlyMap<number, Backend>): void {
+    const now = this.ctx.now();
+    const keep = new Set<string>();
+    for (const l of this.listeners.values()) {
+      for (const t of l.targets) {
+        keep.add(t.key);
+        const slot = this.slots.get(t.key);
+        if (slot) {
+          slot.zone = t.zone;
+          slot.stats.zone = t.zone;
+          slot.draining = false;
+          slot.cutAt = Infinity;
+        } else {
+          this.slots.set(t.key, {
+            key: t.key, zone: t.zone, stats: this.ctx.backendStats(spec.service_id, t.key, t.zone), conns: new Set(),
+            clientPort: l.backend.client_port, draining: false, cutAt: Infinity,
+          });
+        }
+      }
+    }
+    for (const slot of [...this.slots.values()]) {
+      if (keep.has(slot.key) || slot.draining) continue;
+      const ms = wanted.get(slot.clientPort)?.drain_ms ?? 0;
+      slot.draining = true;
+      slot.cutAt = ms < 0 ? Infinity : now + ms;
+      if (ms === 0 || slot.conns.size === 0) this.cutSlot(slot);
+    }
+  }
+
+  /** cuts a backend's connections and forgets it */
+  private cutSlot(slot: BackendSlot): void {
+    this.slots.delete(slot.key);
+    for (const c of [...slot.conns]) c.cut();
+  }
+
+  /** draining backends whose delay ended are cut (the data plane's sweep) */
+  sweepDrains(now: number): void {
+    for (const slot of this.slots.values()) if (slot.draining && now >= slot.cutAt) this.cutSlot(slot);
+  }
+
+  /** connections to backends in a zone that is down now are cut; the count */
+  cutDownZones(): number {
+    let n = 0;
+    for (const slot of this.slots.values()) {
+      if (!this.ctx.zoneDown(slot.zone)) continue;
+      for (const c of [...slot.conns]) {
+        c.cut();
+        n++;
+      }
+    }
+    return n;
+  }
+
+
+  /** the backends it relays to or drains, by key: draining or not, and live connections (tests, the tracer) */
+  backendSlots(): Array<{ key: string; zone: string | null; draining: boolean; active: number }> {
+    return [...this.slots.values()].map((s) => ({ key: s.key, zone: s.zone, draining: s.draining, active: s.conns.size }));
+  }
+
+  /** the targets of every terminal port, to probe */
+  get targets(): Iterable<{ backend: Backend; targets: readonly BackendTargetSpec[] }> {
+    return this.listeners.values();
   }
 
   /** closes every listener and cuts every connection (reject, delete, failure) */
@@ -251,8 +368,23 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       client.reset();
       return;
     }
-    const eni = listener!.eni;
-    const backend = this.backendFor(listener!, eni.zone);
+    const l = listener!;
+    const eni = l.eni;
+    const backend = l.backend;
+    const c = chooseBackend(l.targets, l.rules, ctx.choice, flowHash(host, client.remotePort, eni.host_ip, port));
+    const target = c === NO_CHOICE ? null : l.targets[choiceIndex(c)]!;
+    if (target !== null) ctx.choices[choiceReason(c)]++;
+    const slot = target === null ? null : this.slots.get(target.key) ?? null;
+    if (target === null || ctx.zoneDown(target.zone)) {
+      // no target (the last ones drain), or fail open chose a backend of a down zone: no connect can succeed
+      this.ports.give(snatPort);
+      if (slot !== null) slot.stats.failures++;
+      this.counters.rejected.backend_unreachable++;
+      ctx.refused(this.spec.id, 'backend_unreachable', host);
+      if (ctx.flowLog !== null) ctx.flowLog.rejected(this.flowOrigin!, this.flowSource(client, null), client.remotePort, eni.ip, port, 'backend_unreachable');
+      client.reset();
+      return;
+    }
     const preamble = (backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
       ? encodeProxyV2({
         sourceIp: ctx.simulatedSource(host),
@@ -264,12 +396,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       })
       : null;
     const kernel = ctx.snatMode === 'kernel';
-    this.start(client, port, { host: backend.host, port: backend.port, localAddress: kernel ? this.spec.snat_ip : undefined, bindPoolPort: kernel, preamble }, snatPort, null, listener!);
-  }
-
-  /** where a connection accepted on LISTENER, an ENI in ZONE, relays to (backend choice by zone reads `zone`) */
-  private backendFor(listener: Listener, _zone: string): Backend {
-    return listener.backend;
+    this.start(client, port, { host: target.host, port: target.port, localAddress: kernel ? this.spec.snat_ip : undefined, bindPoolPort: kernel, preamble }, snatPort, null, l, slot);
   }
 
   /**
@@ -288,7 +415,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       client.reset();
       return refusal;
     }
-    this.start(client, port, target, snatPort, route, null);
+    this.start(client, port, target, snatPort, route, null, null);
     return null;
   }
 
@@ -304,14 +431,21 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return n;
   }
 
-  /** VIA: the listener (ENI) it came in through; null for a routed connection */
-  private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null, via: Listener | null): void {
+  /** VIA: the listener (ENI) it came in through, SLOT its backend; both null for a routed connection */
+  private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null, via: Listener | null, slot: BackendSlot | null = null): void {
     this.active++;
     this.counters.connections++;
     this.ctx.connectionOpened(via?.eni.zone ?? null);
     const conn = client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route);
     this.connections.add(conn);
     if (via !== null) this.via.set(conn, via);
+    if (slot !== null && conn.phase !== Phase.Closed) {
+      slot.conns.add(conn);
+      this.slotOf.set(conn, slot);
+      slot.stats.active++;
+      slot.stats.connections++;
+      this.ctx.backendZoneConnections.set(slot.zone, (this.ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
+    }
     const flow = this.ctx.flowLog;
     if (flow !== null) {
       const dst = route === null ? via?.eni.ip ?? this.spec.ip : intToIp(route.destinationIp);
@@ -336,6 +470,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   }
 
   onBackendFailed(conn: LiveConnection, reason: RefusalReason): void {
+    const slot = this.slotOf.get(conn);
+    if (slot !== undefined) slot.stats.failures++;
     this.counters.rejected[reason]++;
     this.ctx.refused(this.spec.id, reason, conn.remoteAddress);
     if (this.ctx.flowLog !== null) this.ctx.flowLog.failed(conn, reason);
@@ -351,6 +487,13 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   onClosed(conn: LiveConnection): void {
     if (!this.connections.delete(conn)) return;
     this.via.delete(conn);
+    const slot = this.slotOf.get(conn);
+    if (slot !== undefined) {
+      this.slotOf.delete(conn);
+      slot.conns.delete(conn);
+      slot.stats.active--;
+      if (slot.draining && slot.conns.size === 0 && this.slots.get(slot.key) === slot) this.slots.delete(slot.key);
+    }
     this.active--;
     this.counters.receivedBytes += conn.receivedBytes;
     this.counters.sentBytes += conn.sentBytes;

@@ -38,6 +38,17 @@ export interface CreateServiceCommand {
   readonly tcpProxy?: TcpProxy;
   readonly description?: string;
   readonly tags?: readonly TagInput[];
+  /** several backend ports of the VPC, each in its subnet's zone (portId is then the first) */
+  readonly backendPortIds?: readonly string[];
+  /** seconds a removed backend's connections keep flowing (0-3600); absent: the config's default */
+  readonly deregistrationDelayS?: number;
+}
+
+/** Alibaba's migration of a zone's backend: the new one takes new connections; the old one's are cut (forced) or left to end (smooth) */
+export interface MigrateBackendCommand {
+  readonly fromPortId: string;
+  readonly toPortId: string;
+  readonly mode: 'smooth' | 'forced';
 }
 
 export interface ModifyServiceCommand {
@@ -49,6 +60,9 @@ export interface ModifyServiceCommand {
   readonly ports?: readonly PortMappingInput[];
   readonly tcpProxy?: TcpProxy;
   readonly description?: string;
+  /** a port-backed service's backend ports from now on (removed ones drain) */
+  readonly backendPortIds?: readonly string[];
+  readonly deregistrationDelayS?: number;
 }
 
 export interface CreateEndpointCommand {
@@ -71,6 +85,8 @@ export interface CreateEndpointCommand {
   readonly tags?: readonly TagInput[];
   /** interface endpoints: the security groups whose ingress rules admit connections (the EC2 API's SecurityGroupIds) */
   readonly securityGroups?: readonly string[];
+  /** Alibaba's zone affinity (a vpcep-sim extension of the Huawei API) */
+  readonly zoneAffinity?: boolean;
 }
 
 /** one ENI wanted: its subnet, and the private IP asked for (absent: the first free one) */
@@ -89,6 +105,7 @@ export interface UpdateEndpointCommand {
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
   readonly securityGroups?: readonly string[];
+  readonly zoneAffinity?: boolean;
 }
 
 /** a provider's answer to an endpoint waiting on its service */
@@ -100,6 +117,8 @@ export interface TraceQuery {
   readonly sourceIp: string;
   readonly destinationIp: string;
   readonly destinationPort: number;
+  /** the client's source port, which the backend choice's flow hash reads; absent: 0 */
+  readonly sourcePort?: number;
 }
 
 /** a connection notification on one of the caller's services, or on one of its endpoints */

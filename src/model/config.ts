@@ -52,6 +52,7 @@ const schema = z.strictObject({
     on_premises: z.enum(ON_PREMISES_VALUES, { message: 'must be allow or deny' }).optional(),
     socket_buffer_bytes: z.number().int().min(0).max(64 * 1024 * 1024).optional(),
     snat_ports: z.string().regex(/^\d{1,5}-\d{1,5}$/, 'must be a port range LOW-HIGH, e.g. 1024-65535').optional(),
+    deregistration_delay_s: z.number().int().min(0).max(3600).optional(),
   }).optional(),
   api: z.strictObject({
     max_pipelined_requests: z.number().int().min(1).max(1024).optional(),
@@ -176,6 +177,8 @@ export interface Config {
     readonly socketBufferBytes: number;
     /** the source ports each endpoint's SNAT address hands out (both ends included) */
     readonly snatPorts: { readonly low: number; readonly high: number };
+    /** seconds a backend removed from a port-backed service keeps its live connections (0-3600) */
+    readonly deregistrationDelayS: number;
   };
   readonly api: {
     readonly maxPipelinedRequests: number;
@@ -444,6 +447,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       onPremises: c.dataplane?.on_premises ?? DEFAULTS.dataplane.onPremises,
       socketBufferBytes: c.dataplane?.socket_buffer_bytes ?? DEFAULTS.dataplane.socketBufferBytes,
       snatPorts: snatPorts ?? DEFAULTS.dataplane.snatPorts,
+      deregistrationDelayS: c.dataplane?.deregistration_delay_s ?? DEFAULTS.dataplane.deregistrationDelayS,
     },
     api,
     flowLogs,

@@ -24,6 +24,8 @@ export const DEFAULTS = deepFreeze({
     socketBufferBytes: 262_144, // 256 KiB
     /** source ports per endpoint's SNAT address: 64,512 connections at once to its backends */
     snatPorts: { low: 1024, high: 65535 },
+    /** how long a backend removed from a port-backed service keeps its live connections (AWS's deregistration delay) */
+    deregistrationDelayS: 300, // 300 s
   },
   api: {
     bodyLimitBytes: 1024 * 1024, // 1 MiB

@@ -3,16 +3,39 @@
 // the data plane answers when that state is live, or why it could not be made so. A status only
 // becomes stable (`available`, `accepted`) on the data plane's ok.
 import type { DaemonLoad, EndpointGate } from './admission.js';
+import type { HealthSettings, ProbeReason, ProbeState } from './health.js';
 import type { RoutingView } from './routing.js';
 
-/** Where one terminal port of an endpoint relays to. */
+/** One backend of a terminal port: a registered target of a load balancer, or a backend port of a service. */
+export interface BackendTargetSpec {
+  /** targetKey(host, port): names it in the health view and the metrics */
+  readonly key: string;
+  /** the real host address and port */
+  readonly host: string;
+  readonly port: number;
+  /** the zone it sits in; null: outside every zone (an IP target outside the VPC: AvailabilityZone all), reached from any */
+  readonly zone: string | null;
+}
+
+/** Where one terminal port of an endpoint relays to: several targets, one chosen per connection (src/model/backend-choice.ts). */
 export interface Backend {
   readonly client_port: number;
-  /** the real host address and port of the backend */
+  /** the first target's host address and port (one-backend readers: the gateway, the tracer's summary) */
   readonly host: string;
   readonly port: number;
   /** whether this port's connections start with a PROXY v2 header; absent: as the endpoint's tcp_proxy says */
   readonly proxy_v2?: boolean;
+  /** every target, in a stable order (the flow hash picks by position); absent: the one host:port, zone null */
+  readonly targets?: readonly BackendTargetSpec[];
+  /** whether a connection may go to a target of another zone than its ENI's (load_balancing.cross_zone.enabled); absent: true */
+  readonly cross_zone?: boolean;
+  /** how its targets are probed; null or absent: not probed (always eligible) */
+  readonly health?: HealthSettings | null;
+  /**
+   * how long a target removed by this spec keeps its live connections (ms): the deregistration
+   * delay; 0 cuts them at once, -1 keeps them until they end (a smooth migration); absent: 0
+   */
+  readonly drain_ms?: number;
 }
 
 /** one ENI of a live endpoint: its zone, simulated private IP and the host address it listens on */
@@ -47,6 +70,10 @@ export interface LiveEndpoint {
   readonly security_rules?: ReadonlyArray<{ readonly cidr: string; readonly from_port: number; readonly to_port: number }> | null;
   /** the owner's account ID (domain_id): a flow log record's account-id */
   readonly account_id?: string;
+  /** the zone of its ENI (its subnet's); absent or null: none known, every zone is the same to it */
+  readonly zone?: string | null;
+  /** Alibaba's zone affinity: connections stay in the ENI's zone while it has an eligible backend, cross-zone or not */
+  readonly zone_affinity?: boolean;
 }
 
 export type ChangeEvent =
@@ -85,6 +112,10 @@ export interface DataPlane {
   daemonLoad(): DaemonLoad;
   /** whether the listener of a public address (as uint32) and port is bound */
   publicListening(publicIp: number, port: number): boolean;
+  /** whether a zone is down now (the tracer's backend choice); absent: none is */
+  zoneDown?(zone: string | null): boolean;
+  /** a backend's probe state now (DescribeTargetHealth); null: not probed (no live endpoint reaches it, or checks off) */
+  targetHealth?(key: string): { readonly state: ProbeState; readonly reason: ProbeReason | null } | null;
 }
 
 /** A live interface endpoint's admission inputs, read by the path tracer (it calls the same admit()). */

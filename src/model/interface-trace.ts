@@ -4,6 +4,7 @@
 // daemon-wide limit, the descriptor budget, the cap, the whitelist), then a SNAT source port. The
 // verdict comes from the same admit() the data plane calls for every connection, so the two
 // cannot disagree. Pure.
+import type { ChoiceReason } from './backend-choice.js';
 import { admit, securityRule, whitelistEntry, type GateRule, type RefusalReason } from './admission.js';
 import type { LiveAdmission } from './events.js';
 import { daemonHeadroom, LIVE_ONLY_REFUSALS, loadRefusalText, type PathTrace } from './path-trace.js';
@@ -35,7 +36,8 @@ export interface InterfaceTraceInput {
   };
   /** the endpoint's service and the backend of the destination port (null: the port is not mapped) */
   readonly service: { readonly id: string; readonly name: string; readonly status: string; readonly tcpProxy: TcpProxy } | null;
-  readonly backend: { readonly host: string; readonly port: number } | null;
+  /** the backend chosen for this flow, and why (src/model/backend-choice.ts, as the data plane chooses) */
+  readonly backend: { readonly host: string; readonly port: number; readonly zone?: string | null; readonly reason?: ChoiceReason; readonly why?: string } | null;
   readonly isolation: { readonly allowed: boolean; readonly rule: string };
   /** the data plane's admission inputs now; null when the endpoint is not live there */
   readonly live: LiveAdmission | null;
@@ -77,7 +79,8 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
     daemon: live ? daemonHeadroom(live.load) : null,
     backend: input.backend ? {
       target: `${input.backend.host}:${input.backend.port}`,
-      chosen_by: 'the service\'s port mapping: one backend per port (zones and health checks are not simulated yet)',
+      chosen_by: input.backend.why ?? 'the service\'s port mapping',
+      ...(input.backend.reason ? { zone: input.backend.zone ?? null, reason: input.backend.reason } : {}),
     } : null,
     source: e.snatIp ? {
       snat_ip: e.snatIp,

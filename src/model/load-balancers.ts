@@ -102,9 +102,32 @@ export interface TargetGroup {
   readonly attributes: Readonly<Record<string, string>>;
   readonly health_check: HealthCheck;
   readonly targets: readonly Target[];
+  /** deregistered targets whose connections still flow until the deregistration delay ends (until: ISO time) */
+  readonly draining?: ReadonlyArray<Target & { readonly until: string }>;
   readonly tags: readonly Tag[];
   readonly created_at: string;
   readonly updated_at: string;
+}
+
+export const DEREGISTRATION_DELAY = 'deregistration_delay.timeout_seconds';
+export const CROSS_ZONE = 'load_balancing.cross_zone.enabled';
+
+/** a target group's deregistration delay in seconds (0-3600, default 300) */
+export function deregistrationDelayOf(tg: TargetGroup): number {
+  const n = Number(tg.attributes[DEREGISTRATION_DELAY] ?? '300');
+  return Number.isInteger(n) && n >= 0 ? n : 300;
+}
+
+/** the targets of a target group still draining at AT (ms since the epoch) */
+export function drainingTargets(tg: TargetGroup, at = Date.now()): ReadonlyArray<Target & { readonly until: string }> {
+  return (tg.draining ?? []).filter((d) => Date.parse(d.until) > at);
+}
+
+/** whether a target group spreads over every zone: its own setting, else its load balancer's (default false, AWS's NLB default) */
+export function crossZoneOf(lb: LoadBalancer, tg: TargetGroup): boolean {
+  const own = tg.attributes[CROSS_ZONE];
+  if (own === 'true' || own === 'false') return own === 'true';
+  return lb.attributes[CROSS_ZONE] === 'true';
 }
 
 /** whether a target group's backends get the PROXY v2 header */

@@ -2,6 +2,7 @@
 // (src/model/routing.ts) completed by the admission the gateway plane applies to a relayed route
 // (the same admit() as every listener), the daemon's headroom, the reason a refusal is counted by.
 import { admit, type DaemonLoad, type RefusalReason } from './admission.js';
+import type { ChoiceReason } from './backend-choice.js';
 import type { ResourceError } from './errors.js';
 import type { RouteDecision, RouteTarget } from './routing.js';
 
@@ -28,7 +29,8 @@ export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service'
   readonly whitelist: { enabled: boolean; entries: readonly string[]; matched: string | null; rule: string } | null;
   /** interface endpoints with security groups (absent otherwise): the ingress rules, the one that admits the client, or why none does */
   readonly security_group?: { enforced: boolean; rules: readonly string[]; matched: string | null; rule: string };
-  readonly backend: { target: string; chosen_by: string } | null;
+  /** the backend chosen for the flow: its zone (null: outside every zone) and the choice's reason, as the data plane decides */
+  readonly backend: { target: string; chosen_by: string; zone?: string | null; reason?: ChoiceReason } | null;
   readonly source: { snat_ip: string; snat_mode: 'kernel' | 'logical' | null; proxy_v2: boolean; seen_as: string } | null;
   /** refusals the trace cannot predict: only a live connect knows them */
   readonly live_only: readonly RefusalReason[];

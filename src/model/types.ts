@@ -134,6 +134,18 @@ export interface Permission {
   readonly created_at: string;
 }
 
+/** one backend port of a service (a VM NIC or a load balancer's port of its VPC) */
+export interface ServiceBackend {
+  readonly port_id: string;
+}
+
+/** a backend port removed from a service whose live connections still flow */
+export interface DrainingBackend {
+  readonly port_id: string;
+  /** when they are cut (ISO time); null: never, they end on their own (a smooth migration) */
+  readonly until: string | null;
+}
+
 /** A backend of an operator-run public service: each port and the real server behind it. */
 export interface PublicTarget {
   readonly port: number;
@@ -151,6 +163,15 @@ export interface EndpointService {
   readonly vpc_id: string | null;
   /** the network load balancers behind it (ids, src/model/load-balancers.ts); its ports are their listeners */
   readonly load_balancers?: readonly string[];
+  /**
+   * its backend ports, each in its subnet's zone (a vpcep-sim extension: several backends; the
+   * first is port_id); absent: port_id alone
+   */
+  readonly backends?: readonly ServiceBackend[];
+  /** seconds a removed backend's live connections keep flowing (deregistration delay); absent: the config's default */
+  readonly deregistration_delay_s?: number;
+  /** backends removed and still draining (until: ISO time; null: until their connections end, a smooth migration) */
+  readonly draining?: readonly DrainingBackend[];
   readonly approval_enabled: boolean;
   readonly status: ServiceStatus;
   readonly ports: readonly PortMapping[];
@@ -203,6 +224,8 @@ export interface Endpoint {
   /** interface endpoints made through the EC2 API: their security groups (absent: none, as before issue 12's inventory) */
   readonly security_groups?: readonly string[];
   readonly routetables: readonly string[];
+  /** Alibaba's zone affinity (a vpcep-sim extension): connections stay in the ENI's zone while it has an eligible backend */
+  readonly zone_affinity?: boolean;
   /** gateway endpoints: the endpoint policy (null: the default, allow all) */
   readonly policy_statement?: readonly unknown[] | null;
   readonly description: string;

@@ -21,8 +21,26 @@ export interface EndpointFigures {
   readonly snatPorts: number;
 }
 
+/** one backend of a service, read at scrape time */
+export interface BackendFigures {
+  readonly service: string;
+  readonly key: string;
+  readonly zone: string | null;
+  readonly state: string;
+  readonly zoneDown: boolean;
+  readonly active: number;
+  readonly connections: number;
+  readonly failures: number;
+}
+
 export interface DataPlaneFigures {
   readonly active: number;
+  /** every backend of the live endpoints' services (absent: none) */
+  readonly backends?: readonly BackendFigures[];
+  /** backend choices by reason (absent: none) */
+  readonly choices?: Readonly<Record<string, number>>;
+  /** connections relayed to backends by zone since start (null: outside every zone) */
+  readonly backendZoneConnections?: ReadonlyMap<string | null, number>;
   readonly endpoints: readonly EndpointFigures[];
   /** connections to public services by the target type of their route */
   readonly routeDecisions: Readonly<Record<string, number>>;
@@ -208,6 +226,55 @@ export function createMetrics(build: { version: string }): Metrics {
     ...declared('vpcep_endpoint_backend_connect_seconds'),
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [endpointRegistry],
+  });
+  // Backends: per service and backend, and per zone, read from the data plane's counters at scrape time.
+  new client.Counter({
+    ...declared('vpcep_backend_choices_total'), registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(read().figures.choices ?? {})) this.inc({ reason }, n);
+    },
+  });
+  const zoneLabel = (z: string | null) => z ?? 'none';
+  const perBackend = (name: MetricName, value: (b: BackendFigures) => number, type: 'gauge' | 'counter') => {
+    const Metric = type === 'gauge' ? client.Gauge : client.Counter;
+    new Metric({
+      ...declared(name), registers: [registry],
+      collect(this: client.Gauge | client.Counter) {
+        this.reset();
+        for (const b of read().figures.backends ?? []) {
+          const labels = { service_id: b.service, backend: b.key, zone: zoneLabel(b.zone) };
+          if (this instanceof client.Gauge) this.set(labels, value(b));
+          else this.inc(labels, value(b));
+        }
+      },
+    });
+  };
+  perBackend('vpcep_backend_up', (b) => (b.state !== 'unhealthy' && !b.zoneDown ? 1 : 0), 'gauge');
+  perBackend('vpcep_backend_active_connections', (b) => b.active, 'gauge');
+  perBackend('vpcep_backend_connections_total', (b) => b.connections, 'counter');
+  perBackend('vpcep_backend_failures_total', (b) => b.failures, 'counter');
+  new client.Gauge({
+    ...declared('vpcep_zone_backends'), registers: [registry],
+    collect() {
+      this.reset();
+      const n = new Map<string, number>();
+      for (const b of read().figures.backends ?? []) {
+        const k = `${zoneLabel(b.zone)} ${b.zoneDown ? 'zone_down' : b.state}`;
+        n.set(k, (n.get(k) ?? 0) + 1);
+      }
+      for (const [k, v] of n) {
+        const [zone, state] = k.split(' ') as [string, string];
+        this.set({ zone, state }, v);
+      }
+    },
+  });
+  new client.Counter({
+    ...declared('vpcep_zone_backend_connections_total'), registers: [registry],
+    collect() {
+      this.reset();
+      for (const [zone, v] of read().figures.backendZoneConnections ?? []) this.inc({ zone: zoneLabel(zone) }, v);
+    },
   });
   new client.Counter({
     ...declared('vpcep_route_decisions_total'),

@@ -447,7 +447,7 @@ describe('the path tracer agrees with the data plane', () => {
       'whitelist entry 10.0.1.0/28 holds 10.0.1.5',
       'an interface endpoint has no policy',
       '0 of 3000 (headroom 3000)',
-      `127.0.0.1:${w.backend}: the service's port mapping`,
+      `127.0.0.1:${w.backend}: a backend in sim-1a`,
       `${ep.id}`,
       `relay: relayed through interface endpoint ${ep.id}`,
       'backend_unreachable, backend_timeout, backend_error, error (known only when the connection is tried)',

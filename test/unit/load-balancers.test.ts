@@ -54,20 +54,30 @@ describe('network load balancers (domain)', () => {
     expect(s.ports.map((p) => [p.client_port, p.server_port])).toEqual([[80, 8080], [81, 9001], [82, 7000]]);
     expect([s.port_id, s.vpc_id, s.tcp_proxy]).toEqual([null, 'vpc-app', 'proxy_open']);
     const vpcNumber = st.vpcs.get('vpc-app')!.number;
-    expect(loadBalancerBackends(st, st.services.get(s.id)!)).toEqual([
-      // the first registered target only (no round robin)
-      { client_port: 80, host: `127.${vpcNumber}.24.50`, port: 8080, proxy_v2: false },
-      { client_port: 81, host: '127.0.0.1', port: 9001, proxy_v2: true },
-      // port-web's configured real address
-      { client_port: 82, host: '127.0.0.1', port: 7000, proxy_v2: false },
+    // every registered target, in its zone (an IP outside the VPC: no zone), with the target group's settings
+    const summary = (b: ReturnType<typeof loadBalancerBackends>[number]) => ({
+      client_port: b.client_port, proxy_v2: b.proxy_v2, cross_zone: b.cross_zone, drain_ms: b.drain_ms,
+      targets: b.targets!.map((t) => `${t.key}@${t.zone}`),
+    });
+    expect(loadBalancerBackends(st, st.services.get(s.id)!).map(summary)).toEqual([
+      { client_port: 80, proxy_v2: false, cross_zone: false, drain_ms: 300_000, targets: [`127.${vpcNumber}.24.50:8080@sim-1a`, `127.${vpcNumber}.24.51:8081@sim-1a`] },
+      { client_port: 81, proxy_v2: true, cross_zone: false, drain_ms: 300_000, targets: ['127.0.0.1:9001@null'] },
+      // port-web's configured real address, in its subnet's zone
+      { client_port: 82, proxy_v2: false, cross_zone: false, drain_ms: 300_000, targets: ['127.0.0.1:7000@sim-1a'] },
     ]);
+    expect(loadBalancerBackends(st, st.services.get(s.id)!)[0]!.health).toEqual({ interval_s: 30, timeout_s: 10, healthy_threshold: 5, unhealthy_threshold: 2 });
     await elb.deregisterTargets(st, provider, inside.id, [{ id: '192.168.24.50' }]);
-    expect(loadBalancerBackends(st, st.services.get(s.id)!)[0]).toEqual({ client_port: 80, host: `127.${vpcNumber}.24.51`, port: 8081, proxy_v2: false });
+    expect(summary(loadBalancerBackends(st, st.services.get(s.id)!)[0]!).targets).toEqual([`127.${vpcNumber}.24.51:8081@sim-1a`]);
     expect(st.services.get(s.id)!.ports[0]).toEqual({ client_port: 80, server_port: 8081, protocol: 'TCP' });
     // the IP of a port declared with a real backend (port-web: 192.168.24.246 -> 127.0.0.1) reaches that backend
     await elb.registerTargets(st, provider, outside.id, [{ id: '192.168.24.246' }]);
     await elb.deregisterTargets(st, provider, outside.id, [{ id: '127.0.0.1', port: 9001 }]);
-    expect(loadBalancerBackends(st, st.services.get(s.id)!)[1]).toEqual({ client_port: 81, host: '127.0.0.1', port: 9000, proxy_v2: true });
+    expect(summary(loadBalancerBackends(st, st.services.get(s.id)!)[1]!).targets).toEqual(['127.0.0.1:9000@sim-1a']);
+    // cross-zone load balancing: the load balancer's attribute, unless the target group says otherwise
+    await elb.modifyLoadBalancerAttributes(st, provider, lb.id, [{ key: 'load_balancing.cross_zone.enabled', value: 'true' }]);
+    expect(loadBalancerBackends(st, st.services.get(s.id)!).map((b) => b.cross_zone)).toEqual([true, true, true]);
+    await elb.modifyTargetGroupAttributes(st, provider, vm.id, [{ key: 'load_balancing.cross_zone.enabled', value: 'false' }]);
+    expect(loadBalancerBackends(st, st.services.get(s.id)!).map((b) => b.cross_zone)).toEqual([true, true, false]);
   });
 
   it('refuses by name and changes nothing: other types, duplicates, bad targets, what is in use, another account\'s', async () => {

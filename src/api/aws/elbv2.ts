@@ -68,6 +68,12 @@ function zoneOf(call: AwsCall, lb: LoadBalancer, subnetId: string): string {
   return awsZone(call, subnet ? zoneOfSubnet(subnet, call.control.zones()) : call.control.zones()[0]!).name;
 }
 
+/** a domain zone as AWS names it: the config's region swapped for the AWS region (sim-1b -> us-east-1b) */
+function zoneName(call: AwsCall, zone: string): string {
+  const letter = zone.slice(-1);
+  return /[a-z]/.test(letter) ? `${call.region}${letter}` : zone;
+}
+
 function loadBalancerOut(call: AwsCall, lb: LoadBalancer): XmlFields {
   return {
     LoadBalancerArn: loadBalancerArnOf(call, lb),
@@ -316,27 +322,19 @@ async function deregisterTargets(call: AwsCall): Promise<XmlFields> {
 }
 
 /**
- * No health checks run: a registered target is `healthy` while a listener forwards to its group,
- * else `unused` (Target.NotInUse); a target asked for that is not registered is `unused`
- * (Target.NotRegistered), as AWS answers.
+ * Each target's state from the data plane's health checks (src/control/target-health.ts):
+ * initial, healthy, unhealthy, draining after a deregistration, unused when not registered or not
+ * in use (or not probed yet: no endpoint relays to it), with AWS's reasons and descriptions.
  */
 function describeTargetHealth(call: AwsCall): XmlFields {
   const p = call.params;
   const tg = targetGroupOfArn(call, p.requiredString('TargetGroupArn'));
-  const inUse = call.control.loadBalancersOfTargetGroup(tg.id).length > 0;
   const asked = p.structList('Targets').map((t) => ({ id: t.requiredString('Id'), port: t.int('Port', { min: 1, max: 65535 }) }));
-  const rows = asked.length
-    ? asked.map((a) => ({ id: a.id, port: a.port ?? tg.port, registered: tg.targets.some((t) => t.id === a.id && t.port === (a.port ?? tg.port)) }))
-    : tg.targets.map((t) => ({ id: t.id, port: t.port, registered: true }));
   return {
-    TargetHealthDescriptions: rows.map((r) => ({
-      Target: { Id: r.id, Port: r.port },
+    TargetHealthDescriptions: call.control.targetHealth(call.caller, tg.id, asked).map((r) => ({
+      Target: { Id: r.id, Port: r.port, AvailabilityZone: r.zone === null ? 'all' : zoneName(call, r.zone) },
       HealthCheckPort: tg.health_check.port === 'traffic-port' ? String(r.port) : tg.health_check.port,
-      TargetHealth: !r.registered
-        ? { State: 'unused', Reason: 'Target.NotRegistered', Description: 'Target is not registered to the target group' }
-        : inUse
-          ? { State: 'healthy' }
-          : { State: 'unused', Reason: 'Target.NotInUse', Description: 'Target group is not configured to receive traffic from the load balancer' },
+      TargetHealth: r.reason === null ? { State: r.state } : { State: r.state, Reason: r.reason, Description: r.description ?? undefined },
     })),
   };
 }

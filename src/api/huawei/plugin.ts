@@ -11,7 +11,7 @@ import { huaweiError, HuaweiRequestError } from './errors.js';
 import { pageConnections, pageEndpoints, pageServices, parseListQuery, slice } from './lists.js';
 import {
   connectionActionBody, createEndpointBody, createEndpointCommand, createServiceBody, createServiceCommand, endpointPolicyBody,
-  endpointRouteTablesBody, endpointSubnetsActionBody, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
+  endpointRouteTablesBody, endpointSubnetsActionBody, migrateBackendBody, migrateBackendCommand, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
   traceBody, traceQuery, updateEndpointBody, updateEndpointCommand,
 } from './requests.js';
 import {
@@ -82,6 +82,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     domainOf: (a) => control.domainOf(a),
     connectionCount: (id) => control.connectionCount(id),
     servicePorts: (id) => control.servicePorts(id),
+    backendHealth: (s) => control.serviceBackendHealth(s).map((r) => ({ port_id: r.id, zone: r.zone, state: r.state, reason: r.reason })),
   };
   const caller = (req: Req): Account => req.account!;
 
@@ -127,6 +128,12 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     control.ownService(caller(req), req.params.id);
     const body = parseBody(modifyServiceBody, req.body);
     return serviceJson(await control.modifyService(caller(req), req.params.id, modifyServiceCommand(body)), ctx);
+  });
+  // vpcep-sim's: Alibaba's migration of a zone's backend (smooth: old connections end on their own; forced: cut)
+  v1.post('/vpc-endpoint-services/:id/backends/migrate', async (req: Req) => {
+    control.ownService(caller(req), req.params.id);
+    const body = parseBody(migrateBackendBody, req.body);
+    return serviceJson(await control.migrateBackend(caller(req), req.params.id, migrateBackendCommand(body)), ctx);
   });
   v1.delete('/vpc-endpoint-services/:id', async (req: Req, reply: FastifyReply) => {
     await control.deleteService(caller(req), req.params.id);

@@ -3,7 +3,7 @@
 // fields are refused by name; every field's failure has its own code (huawei-vpcep-api.md "Errors").
 import { z } from 'zod';
 import type {
-  CreateEndpointCommand, CreateServiceCommand, ModifyServiceCommand, PortMappingInput, TraceQuery, UpdateEndpointCommand,
+  CreateEndpointCommand, CreateServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput, TraceQuery, UpdateEndpointCommand,
 } from '../../model/commands.js';
 import { DEFAULTS } from '../../model/defaults.js';
 import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
@@ -33,8 +33,14 @@ const serviceName = z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'at most 16 charac
 const tcpProxy = z.enum(TCP_PROXY_VALUES as [TcpProxy, ...TcpProxy[]], { message: `one of ${TCP_PROXY_VALUES.join(', ')}` });
 const id = z.string().min(1).max(64);
 
+/** vpcep-sim extensions: several backend ports (each in its subnet's zone), and how long a removed one drains (s) */
+const backends = z.array(z.strictObject({ port_id: id })).min(1, 'at least one backend port').max(64, 'at most 64 backend ports');
+const deregistrationDelay = z.number().int().min(0, '0-3600 seconds').max(3600, '0-3600 seconds');
+
 export const createServiceBody = z.strictObject({
-  port_id: id,
+  port_id: id.optional(),
+  backends: backends.optional(),
+  deregistration_delay: deregistrationDelay.optional(),
   vpc_id: id,
   server_type: z.enum(['VM', 'LB'], { message: 'must be VM or LB' }),
   ports: portMappings,
@@ -48,6 +54,8 @@ export const createServiceBody = z.strictObject({
 export type CreateServiceBody = z.infer<typeof createServiceBody>;
 
 export const modifyServiceBody = z.strictObject({
+  backends: backends.optional(),
+  deregistration_delay: deregistrationDelay.optional(),
   approval_enabled: z.boolean().optional(),
   service_name: serviceName.optional(),
   ports: portMappings.optional(),
@@ -73,6 +81,7 @@ export const createEndpointBody = z.strictObject({
   policy_statement: z.array(z.unknown()).optional(),
   description: description.optional(),
   tags: tags.optional(),
+  zone_affinity: z.boolean().optional(),
 });
 export type CreateEndpointBody = z.infer<typeof createEndpointBody>;
 
@@ -85,6 +94,14 @@ export const endpointSubnetsActionBody = z.strictObject({
 export const updateEndpointBody = z.strictObject({
   whitelist: whitelist.optional(),
   enable_whitelist: z.boolean().optional(),
+  zone_affinity: z.boolean().optional(),
+});
+
+/** vpcep-sim's route for Alibaba's migration of a zone's backend (smooth or forced) */
+export const migrateBackendBody = z.strictObject({
+  from_port_id: id,
+  to_port_id: id,
+  mode: z.enum(['smooth', 'forced'], { message: 'must be smooth or forced' }),
 });
 export type UpdateEndpointBody = z.infer<typeof updateEndpointBody>;
 
@@ -122,6 +139,8 @@ export const traceBody = z.strictObject({
   source_ip: z.string().max(15),
   destination_ip: z.string().max(15),
   destination_port: port,
+  /** vpcep-sim's: the client's source port, which the backend choice's flow hash reads (absent: 0) */
+  source_port: z.number().int().min(0).max(65535).optional(),
 });
 
 /** Which error a failure of a given top-level field carries. */
@@ -134,7 +153,7 @@ function codeFor(path: ReadonlyArray<PropertyKey>, issue: z.core.$ZodIssue): Hua
       return sub === 'protocol' ? 'InvalidProtocol' : 'InvalidPort';
     case 'service_name': return 'InvalidServiceNameFormat';
     case 'server_type': return 'InvalidServerType';
-    case 'port_id': return 'InvalidPortId';
+    case 'port_id': case 'backends': case 'from_port_id': case 'to_port_id': return 'InvalidPortId';
     case 'vpc_id': return 'InvalidVpcId';
     case 'subnet_id': case 'subnet_ids': return 'InvalidSubnetId';
     case 'port_ip': return 'InvalidPortIp';
@@ -189,9 +208,11 @@ const portMappingInputs = (ports: ReadonlyArray<{ client_port: number; server_po
   ports.map((p) => ({ clientPort: p.client_port, serverPort: p.server_port }));
 
 export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand {
+  if (b.port_id === undefined && b.backends === undefined) throw new HuaweiRequestError('InvalidPortId', 'port_id: is required (or backends, several backend ports)');
   return {
-    vpcId: b.vpc_id, portId: b.port_id, serverType: b.server_type, name: b.service_name, approvalRequired: b.approval_enabled,
+    vpcId: b.vpc_id, portId: b.port_id ?? b.backends![0]!.port_id, serverType: b.server_type, name: b.service_name, approvalRequired: b.approval_enabled,
     ports: portMappingInputs(b.ports), tcpProxy: b.tcp_proxy, description: b.description, tags: b.tags,
+    backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay,
   };
 }
 
@@ -199,7 +220,12 @@ export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand
   return {
     approvalRequired: b.approval_enabled, name: b.service_name, ports: b.ports && portMappingInputs(b.ports),
     tcpProxy: b.tcp_proxy, description: b.description,
+    backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay,
   };
+}
+
+export function migrateBackendCommand(b: z.infer<typeof migrateBackendBody>): MigrateBackendCommand {
+  return { fromPortId: b.from_port_id, toPortId: b.to_port_id, mode: b.mode };
 }
 
 export function createEndpointCommand(b: CreateEndpointBody): CreateEndpointCommand {
@@ -210,14 +236,14 @@ export function createEndpointCommand(b: CreateEndpointBody): CreateEndpointComm
     ...(b.subnet_ids !== undefined ? { subnets: b.subnet_ids.map((subnetId) => ({ subnetId })) } : {}),
     serviceId: b.endpoint_service_id, vpcId: b.vpc_id, subnetId: b.subnet_id, ip: b.port_ip, dns: b.enable_dns,
     whitelist: b.whitelist, whitelistEnabled: b.enable_whitelist, routeTables: b.routetables, policy: b.policy_statement,
-    description: b.description, tags: b.tags,
+    description: b.description, tags: b.tags, zoneAffinity: b.zone_affinity,
   };
 }
 
 export function updateEndpointCommand(b: UpdateEndpointBody): UpdateEndpointCommand {
-  return { whitelist: b.whitelist, whitelistEnabled: b.enable_whitelist };
+  return { whitelist: b.whitelist, whitelistEnabled: b.enable_whitelist, zoneAffinity: b.zone_affinity };
 }
 
 export function traceQuery(b: z.infer<typeof traceBody>): TraceQuery {
-  return { vpcId: b.vpc_id, sourceIp: b.source_ip, destinationIp: b.destination_ip, destinationPort: b.destination_port };
+  return { vpcId: b.vpc_id, sourceIp: b.source_ip, destinationIp: b.destination_ip, destinationPort: b.destination_port, sourcePort: b.source_port };
 }

@@ -7,8 +7,18 @@ import { ipToInt } from '../../net/cidr.js';
 import { hostAddress } from '../../net/loopback.js';
 import { huaweiCode } from './errors.js';
 
+/** a backend's health as the Huawei API shows it (vpcep-sim's backend_health) */
+export interface BackendHealthJson {
+  readonly port_id: string;
+  readonly zone: string | null;
+  readonly state: string;
+  readonly reason: string | null;
+}
+
 export interface SerializeContext {
   readonly region: string;
+  /** a port-backed service's backends with their health (none for other services) */
+  backendHealth?(s: EndpointService): readonly BackendHealthJson[];
   projectOf(account: string): string;
   domainOf(account: string): string;
   connectionCount(serviceId: string): number;
@@ -28,6 +38,12 @@ export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = 
     status: s.status,
     ports: s.ports,
     tcp_proxy: s.tcp_proxy,
+    // vpcep-sim's: several backend ports, how long a removed one drains, each one's health
+    ...(s.port_id !== null ? {
+      backends: (s.backends ?? [{ port_id: s.port_id }]).map((b) => ({ port_id: b.port_id })),
+      ...(s.deregistration_delay_s !== undefined ? { deregistration_delay: s.deregistration_delay_s } : {}),
+      ...(ctx.backendHealth ? { backend_health: ctx.backendHealth(s) } : {}),
+    } : {}),
     description: s.description,
     tags: s.tags,
     project_id: ctx.projectOf(s.owner),
@@ -85,6 +101,7 @@ export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string,
     enis: e.enis.map((n) => ({ id: n.id, zone: n.zone, subnet_id: n.subnet_id, ip: n.ip, host_ip: n.host_ip })),
     whitelist: e.whitelist,
     enable_whitelist: e.enable_whitelist,
+    ...(e.service_type === 'interface' ? { zone_affinity: e.zone_affinity === true } : {}),
     routetables: e.routetables,
     ...(e.service_type === 'gateway' ? { policy_statement: e.policy_statement ?? null } : {}),
     description: e.description,

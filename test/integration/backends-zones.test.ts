@@ -1,0 +1,410 @@
+// Several backends per service, in zones (issue 13), over real loopback sockets: a data plane in
+// this process fed LiveEndpoint specs (zone rules, failover and fail open on a zone outage, the
+// kill of one of three backends under a steady load with real health checks at AWS's minimum
+// interval, flow distribution over 10,000 connections, draining on an injected clock), and a real
+// daemon through both dialects (the Huawei API's backend list, bad input, smooth and forced
+// migration; the AWS SDK's DescribeTargetHealth states and a deregistration that drains a live
+// transfer). Both relays (test:js-relay).
+import net, { type Socket } from 'node:net';
+import {
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { CreateVpcEndpointServiceConfigurationCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
+import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js';
+import { targetKey, type HealthSettings } from '../../src/model/health.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function backend(host = '127.0.0.1', port?: number): Promise<TestBackend> {
+  const b = await startBackend(echo, { host, port });
+  cleanup.push(() => b.close());
+  return b;
+}
+
+const target = (b: TestBackend, zone: string | null): BackendTargetSpec => ({ key: targetKey(b.host, b.port), host: b.host, port: b.port, zone });
+
+/** a data plane in this process (logical SNAT), its clock the test's when given */
+function plane(now?: () => number): TcpDataPlane {
+  const dp = new TcpDataPlane({
+    snatMode: 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
+    log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined,
+    ...(now ? { now, sweepIntervalMs: 0 } : {}),
+  });
+  cleanup.push(() => dp.close());
+  return dp;
+}
+
+let nextId = 0;
+function spec(port: number, targets: BackendTargetSpec[], o: { zone?: string | null; crossZone?: boolean; affinity?: boolean; health?: HealthSettings | null; drainMs?: number; id?: string } = {}): LiveEndpoint {
+  return {
+    id: o.id ?? `ep-${++nextId}`, marker_id: 1, service_id: 'svc-1', ip: '10.0.1.5', host_ip: '127.0.0.1', vpc_id: 'vpc-x', vpc_number: 200,
+    vpc_cidr: '10.0.0.0/16', snat_ip: '', tcp_proxy: 'close', enable_whitelist: false, whitelist: [], connection_cap: 100_000,
+    zone: o.zone ?? 'sim-1a', zone_affinity: o.affinity ?? false,
+    backends: [{
+      client_port: port, host: targets[0]!.host, port: targets[0]!.port, targets, cross_zone: o.crossZone ?? false,
+      health: o.health ?? null, drain_ms: o.drainMs ?? 0,
+    }],
+  };
+}
+
+/** one short connection: connect, one byte each way, close; true when echoed */
+function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const timer = setTimeout(() => { s.destroy(); resolve(false); }, 5_000);
+    s.once('connect', () => s.write('x'));
+    s.once('data', () => { clearTimeout(timer); s.end(); resolve(true); });
+    s.once('error', () => { clearTimeout(timer); resolve(false); });
+    s.once('close', () => { clearTimeout(timer); resolve(false); });
+  });
+}
+
+/** N pings, CONCURRENCY at a time; the number that failed */
+async function pings(port: number, n: number, concurrency = 50): Promise<number> {
+  let failed = 0;
+  let left = n;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (left-- > 0) if (!(await ping(port))) failed++;
+  }));
+  return failed;
+}
+
+/** a connection held open through the local endpoint, that echoes on demand */
+const held = (port: number) => heldAt('127.0.0.1', port);
+
+const accepted = (...bs: TestBackend[]) => bs.map((b) => b.accepted);
+
+describe('backend choice in zones (data plane, real sockets)', () => {
+  it('keeps flows in the ENI zone with cross-zone off, spreads them with it on, and zone affinity overrides it', async () => {
+    const [a1, a2, b1] = [await backend('127.0.0.1'), await backend('127.0.0.2'), await backend('127.0.0.3')];
+    const dp = plane();
+    const targets = [target(a1, 'sim-1a'), target(a2, 'sim-1a'), target(b1, 'sim-1b')];
+    const [p1, p2, p3] = [randomPort(), randomPort() + 1, randomPort() + 2];
+    expect((await dp.apply({ kind: 'endpoint', id: 'zonal', live: spec(p1, targets, { id: 'zonal' }) })).ok).toBe(true);
+    expect((await dp.apply({ kind: 'endpoint', id: 'cross', live: spec(p2, targets, { id: 'cross', crossZone: true }) })).ok).toBe(true);
+    expect((await dp.apply({ kind: 'endpoint', id: 'affine', live: spec(p3, targets, { id: 'affine', crossZone: true, affinity: true, zone: 'sim-1b' }) })).ok).toBe(true);
+
+    expect(await pings(p1, 60, 10)).toBe(0);
+    expect(b1.accepted).toBe(0);
+    expect(a1.accepted).toBeGreaterThan(0);
+    expect(a2.accepted).toBeGreaterThan(0);
+    expect(dp.choices.same_zone).toBe(60);
+
+    const before = accepted(a1, a2, b1);
+    expect(await pings(p2, 60, 10)).toBe(0);
+    const after = accepted(a1, a2, b1);
+    for (let i = 0; i < 3; i++) expect(after[i]!).toBeGreaterThan(before[i]!);
+    expect(dp.choices.cross_zone).toBe(60);
+
+    expect(await pings(p3, 30, 10)).toBe(0);
+    expect(accepted(a1, a2)).toEqual(after.slice(0, 2));
+    expect(b1.accepted).toBe(after[2]! + 30);
+  });
+
+  it('a zone outage: its backends\' connections are cut, flows fail over to the other zones; all down: fail open, and those connects fail', async () => {
+    const [a1, b1] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
+    const dp = plane();
+    const port = randomPort();
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: spec(port, [target(a1, 'sim-1a'), target(b1, 'sim-1b')], { id: 'ep' }) });
+    const live = await held(port);
+    expect(a1.open).toBe(1);
+
+    await dp.apply({ kind: 'zones', id: 'zones', down: ['sim-1a'] });
+    await live.closed; // cut: its backend is in the down zone
+    expect(await pings(port, 20, 5)).toBe(0);
+    expect(a1.accepted).toBe(1);
+    expect(dp.choices.failover).toBe(20);
+
+    await dp.apply({ kind: 'zones', id: 'zones', down: ['sim-1a', 'sim-1b'] });
+    expect(await pings(port, 10, 5)).toBe(10);
+    expect(dp.choices.fail_open).toBe(10);
+    expect(dp.totals.rejected.backend_unreachable).toBe(10);
+    expect(dp.backends().reduce((n, b) => n + b.failures, 0)).toBe(10);
+
+    await dp.apply({ kind: 'zones', id: 'zones', down: [] });
+    expect(await pings(port, 10, 5)).toBe(0);
+    expect(a1.accepted).toBe(11);
+  });
+
+  it('spreads 10,000 short connections over three healthy backends within 10% of even', async () => {
+    const bs = [await backend('127.0.0.1'), await backend('127.0.0.2'), await backend('127.0.0.3')];
+    const dp = plane();
+    const port = randomPort();
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: spec(port, bs.map((b) => target(b, null)), { id: 'ep' }) });
+    expect(await pings(port, 10_000, 100)).toBe(0);
+    const n = bs.map((b) => b.accepted);
+    expect(n.reduce((a, b) => a + b, 0)).toBe(10_000);
+    for (const x of n) expect(Math.abs(x - 10_000 / 3) / (10_000 / 3)).toBeLessThan(0.1);
+  }, 60_000);
+
+  it('drains a removed backend: its live connection flows until the delay ends, then is cut; new flows go elsewhere', async () => {
+    const [a1, a2] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
+    let t = 1_000;
+    const dp = plane(() => t);
+    const port = randomPort();
+    const both = [target(a1, null), target(a2, null)];
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: spec(port, both, { id: 'ep', drainMs: 300_000 }) });
+    // connections until one lands on each backend
+    const conns: Array<Awaited<ReturnType<typeof heldAt>>> = [];
+    while (a1.open === 0 || a2.open === 0) conns.push(await held(port));
+    const before = a1.accepted;
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: spec(port, [target(a2, null)], { id: 'ep', drainMs: 300_000 }) });
+    expect(dp.endpointBackends('ep').find((b) => b.key === both[0]!.key)).toMatchObject({ draining: true });
+    expect(await pings(port, 20, 5)).toBe(0);
+    expect(a1.accepted).toBe(before);
+    t += 299_000;
+    dp.sweep();
+    for (const c of conns) expect(await c.alive()).toBe(true);
+    t += 1_000;
+    dp.sweep();
+    await waitFor(() => a1.open === 0, 5_000, 'the drained connections to be cut');
+    expect(a2.open).toBeGreaterThan(0);
+    expect(dp.endpointBackends('ep').map((b) => b.key)).toEqual([both[1]!.key]);
+  });
+
+  it('kill one of three backends under a steady load: after the unhealthy threshold no new connection fails and it gets none; back, it takes traffic again', async () => {
+    // AWS's shortest health checks: every 5 s, unhealthy after 2 failures, healthy after 2 successes
+    const health: HealthSettings = { interval_s: 5, timeout_s: 2, healthy_threshold: 2, unhealthy_threshold: 2 };
+    const bs = [await backend('127.0.0.1'), await backend('127.0.0.2'), await backend('127.0.0.3')];
+    const dp = plane();
+    const [cross, zonal] = [randomPort(), randomPort() + 1];
+    const targets = [target(bs[0]!, 'sim-1a'), target(bs[1]!, 'sim-1b'), target(bs[2]!, 'sim-1c')];
+    // one endpoint spreads over every zone; the other is zonal in sim-1a, whose only backend dies (a whole zone)
+    await dp.apply({ kind: 'endpoint', id: 'cross', live: spec(cross, targets, { id: 'cross', crossZone: true, health }) });
+    await dp.apply({ kind: 'endpoint', id: 'zonal', live: spec(zonal, targets, { id: 'zonal', health }) });
+    // initial counts as eligible: no need to wait for the first probes
+
+    let stop = false;
+    const failedAt: number[] = [];
+    const load = (async () => {
+      while (!stop) {
+        for (const p of [cross, zonal]) if (!(await ping(p))) failedAt.push(Date.now());
+        await sleep(10);
+      }
+    })();
+    const port0 = bs[0]!.port;
+    await bs[0]!.close();
+    await waitFor(() => dp.targetHealth(targets[0]!.key)?.state === 'unhealthy', 15_000, 'the dead backend unhealthy');
+    const marked = Date.now();
+    expect(dp.targetHealth(targets[0]!.key)?.reason).toBe('Target.FailedHealthChecks');
+    const failover = dp.choices.failover;
+    await sleep(1_000);
+    expect(failedAt.filter((x) => x > marked)).toEqual([]);
+    expect(dp.choices.failover).toBeGreaterThan(failover);
+
+    const back = await backend('127.0.0.1', port0);
+    await waitFor(() => dp.targetHealth(targets[0]!.key)?.state === 'healthy', 15_000, 'the backend healthy again');
+    await waitFor(() => back.accepted > 5, 5_000, 'the backend to take traffic again');
+    stop = true;
+    await load;
+    expect(failedAt.filter((x) => x > marked)).toEqual([]);
+  }, 45_000);
+});
+
+// ---- a real daemon, both dialects ----------------------------------------------------------------
+
+/** the two-account config with three VM ports of vpc-app reaching 127.0.0.1, .2 and .3 */
+function config(): Record<string, unknown> {
+  const base = twoAccountConfig() as { vpcs: Array<Record<string, unknown>> };
+  const vpcs = base.vpcs.map((v) => v.id === 'vpc-provider-client'
+    ? { ...v, ports: [{ id: 'port-pc', subnet: 'subnet-pc', ip: '10.0.1.9', type: 'VM', target: '127.0.0.4' }] }
+    : v.id !== 'vpc-app' ? v : {
+    ...v,
+    ports: [
+      { id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' },
+      { id: 'port-web2', subnet: 'subnet-app', ip: '192.168.24.247', type: 'VM', target: '127.0.0.2' },
+      { id: 'port-web3', subnet: 'subnet-app', ip: '192.168.24.248', type: 'VM', target: '127.0.0.3' },
+    ],
+  });
+  const aws = (id: string, k: string) => ({ account_id: id, access_key_id: k, secret_access_key: `${k}-secret-0123` });
+  return {
+    ...base, vpcs,
+    accounts: [{ ...PROVIDER, aws: aws('111111111111', 'AKIAPROVIDERZONES001') }, { ...CONSUMER, aws: aws('222222222222', 'AKIACONSUMERZONES001') }],
+  };
+}
+
+async function daemon(): Promise<TestDaemon> {
+  const d = await startTestDaemon(config(), tempDir());
+  cleanup.push(() => d.stop());
+  return d;
+}
+
+/** the consumer's accepted endpoint on a service of the provider */
+async function connect(d: TestDaemon, serviceId: string, extra: Record<string, unknown> = {}): Promise<any> {
+  await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${serviceId}`)).body.status === 'available', 5_000, 'service available');
+  await d.provider.post(`/vpc-endpoint-services/${serviceId}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+  const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', ...extra });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return waitFor(async () => {
+    const e = await d.consumer.get(`/vpc-endpoints/${r.body.id}`);
+    return e.body.status === 'accepted' ? e.body : null;
+  }, 5_000, 'endpoint accepted');
+}
+
+describe('several backends per service (real daemon)', () => {
+  it('Huawei API: a backend list, bad input refused with nothing changed, zone affinity, smooth and forced migration', async () => {
+    const d = await daemon();
+    const port = randomPort();
+    const bs = [await backend('127.0.0.1', port), await backend('127.0.0.2', port), await backend('127.0.0.3', port)];
+    const body = { vpc_id: 'vpc-app', server_type: 'VM', ports: [{ client_port: port, server_port: port, protocol: 'TCP' }], approval_enabled: false };
+    // bad input: unknown port, a port twice, a port of another VPC, port_id not the first, an out-of-range delay, neither
+    for (const [bad, status, code] of [
+      [{ backends: [{ port_id: 'port-web' }, { port_id: 'port-nope' }] }, 404, 'EndPoint.4012'],
+      [{ backends: [{ port_id: 'port-web' }, { port_id: 'port-web' }] }, 400, 'EndPoint.0002'],
+      [{ backends: [{ port_id: 'port-web' }, { port_id: 'port-pc' }] }, 404, 'EndPoint.4012'],
+      [{ port_id: 'port-web2', backends: [{ port_id: 'port-web' }] }, 400, 'EndPoint.0002'],
+      [{ backends: [{ port_id: 'port-web' }], deregistration_delay: 4000 }, 400, 'EndPoint.0002'],
+      [{ backends: [] }, 400, 'EndPoint.3003'],
+      [{}, 400, 'EndPoint.3003'],
+    ] as const) {
+      const r = await d.provider.post('/vpc-endpoint-services', { ...body, ...bad });
+      expect([r.status, r.body.error_code], JSON.stringify(bad)).toEqual([status, code]);
+    }
+    expect((await d.provider.get('/vpc-endpoint-services')).body.endpoint_services).toEqual([]);
+
+    const svc = await d.provider.post('/vpc-endpoint-services', { ...body, backends: [{ port_id: 'port-web' }, { port_id: 'port-web2' }], deregistration_delay: 0 });
+    expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+    expect([svc.body.port_id, svc.body.backends]).toEqual(['port-web', [{ port_id: 'port-web' }, { port_id: 'port-web2' }]]);
+    const ep = await connect(d, svc.body.id, { zone_affinity: true });
+    expect(ep.zone_affinity).toBe(true);
+    const shown = (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body;
+    expect(shown.backend_health.map((h: any) => [h.port_id, h.zone])).toEqual([['port-web', 'sim-1a'], ['port-web2', 'sim-1a']]);
+    expect(['initial', 'healthy']).toContain(shown.backend_health[0].state);
+
+    // connections over both backends
+    // (a backend's own counts include the health probes' connects: the data plane's per-backend counts say where flows went)
+    const active = async (host: string) => (await metricValue(d.url, 'vpcep_backend_active_connections', { service_id: svc.body.id, backend: `${host}:${port}`, zone: 'sim-1a' })) ?? 0;
+    const conns: Array<Awaited<ReturnType<typeof heldAt>>> = [];
+    for (let i = 0; i < 100 && (await active('127.0.0.1') === 0 || await active('127.0.0.2') === 0); i++) conns.push(await heldAt(ep.host_ip, port));
+    const open0 = await active('127.0.0.1');
+    expect(open0).toBeGreaterThan(0);
+    expect(await active('127.0.0.2')).toBeGreaterThan(0);
+
+    // bad migrations: nothing changes
+    for (const [bad, status] of [
+      [{ from_port_id: 'port-web3', to_port_id: 'port-web', mode: 'smooth' }, 404],
+      [{ from_port_id: 'port-web', to_port_id: 'port-web2', mode: 'smooth' }, 400],
+      [{ from_port_id: 'port-web', to_port_id: 'port-web3', mode: 'gently' }, 400],
+    ] as const) {
+      expect((await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/backends/migrate`, bad)).status, JSON.stringify(bad)).toBe(status);
+    }
+
+    // smooth: web -> web3; the connections to web stay, new ones go to web2 and web3
+    const smooth = await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/backends/migrate`, { from_port_id: 'port-web', to_port_id: 'port-web3', mode: 'smooth' });
+    expect(smooth.status, JSON.stringify(smooth.body)).toBe(200);
+    expect(smooth.body.backends).toEqual([{ port_id: 'port-web3' }, { port_id: 'port-web2' }]);
+    const before0 = bs[0]!.accepted;
+    for (let i = 0; i < 20; i++) expect(await ping(port, ep.host_ip)).toBe(true);
+    expect(bs[0]!.accepted).toBe(before0);
+    expect(bs[2]!.accepted).toBeGreaterThan(0);
+    for (const c of conns) expect(await c.alive()).toBe(true);
+
+    // forced: web2 -> web; the connections to web2 are cut before the answer, the others flow on
+    const forced = await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/backends/migrate`, { from_port_id: 'port-web2', to_port_id: 'port-web', mode: 'forced' });
+    expect(forced.status, JSON.stringify(forced.body)).toBe(200);
+    expect(forced.body.backends).toEqual([{ port_id: 'port-web3' }, { port_id: 'port-web' }]);
+    await waitFor(() => bs[1]!.open === 0, 5_000, 'web2\'s connections cut');
+    expect(await active('127.0.0.1')).toBe(open0);
+    const cut = (await Promise.all(conns.map((c) => c.alive()))).filter((a) => !a).length;
+    expect(cut).toBe(conns.length - open0);
+
+    // the metrics: per backend (service, backend, zone), per zone, choices by reason
+    const labels = (host: string) => ({ service_id: svc.body.id, backend: `${host}:${port}`, zone: 'sim-1a' });
+    // (the backends' own accept counts include the health probes: the data plane's counts are compared with each other)
+    expect(await metricValue(d.url, 'vpcep_backend_active_connections', labels('127.0.0.1'))).toBe(open0);
+    expect(await metricValue(d.url, 'vpcep_backend_up', labels('127.0.0.1'))).toBe(1);
+    const relayed = conns.length + 20;
+    const perBackend = await Promise.all(['127.0.0.1', '127.0.0.3'].map((h) => metricValue(d.url, 'vpcep_backend_connections_total', labels(h))));
+    expect(perBackend[1]).toBeGreaterThan(0);
+    expect(await metricValue(d.url, 'vpcep_zone_backend_connections_total', { zone: 'sim-1a' })).toBe(relayed);
+    // zone affinity in the ENI's zone, where every backend is: each choice same_zone
+    expect(await metricValue(d.url, 'vpcep_backend_choices_total', { reason: 'same_zone' })).toBe(relayed);
+    expect(perBackend[0]).toBe(open0);
+
+    // the path tracer chooses as the data plane does: trace a new connection by its source port
+    const opens = () => Promise.all(bs.map((b) => active(b.host)));
+    const was = await opens();
+    const probe = await heldAt(ep.host_ip, port);
+    const reached = bs[(await opens()).findIndex((n, i) => n > was[i]!)]!;
+    const t = await d.consumer.post('/trace', { source_ip: '127.0.0.1', destination_ip: ep.host_ip, destination_port: port, source_port: probe.socket.localPort });
+    expect(t.status, JSON.stringify(t.body)).toBe(200);
+    expect(t.body.trace.backend).toMatchObject({ target: `${reached.host}:${port}`, zone: 'sim-1a', reason: 'same_zone' });
+  }, 40_000);
+
+  it('AWS SDK: DescribeTargetHealth shows initial/healthy, unhealthy after a kill, and draining after a deregistration that keeps a live transfer to the end of the delay', async () => {
+    const d = await daemon();
+    const o = { endpoint: d.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIAPROVIDERZONES001', secretAccessKey: 'AKIAPROVIDERZONES001-secret-0123' }, maxAttempts: 1 };
+    const elb = new ElasticLoadBalancingV2Client(o);
+    const ec2 = new EC2Client(o);
+    const bport = randomPort();
+    const bs = [await backend('127.0.0.1', bport), await backend('127.0.0.2', bport)];
+    const listen = randomPort();
+    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'zones-nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+    const tg = (await elb.send(new CreateTargetGroupCommand({
+      Name: 'zones-tg', Protocol: 'TCP', Port: bport, VpcId: 'vpc-app', TargetType: 'ip',
+      HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 2, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2,
+    }))).TargetGroups![0]!;
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1' }, { Id: '127.0.0.2' }] }));
+    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '2' }] }));
+    await elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: listen, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] }));
+    const states = async () => (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions!
+      .map((h) => [h.Target?.Id, h.TargetHealth?.State, h.TargetHealth?.Reason, h.HealthCheckPort]);
+    expect(await states()).toEqual([['127.0.0.1', 'unused', 'Target.NotInUse', String(bport)], ['127.0.0.2', 'unused', 'Target.NotInUse', String(bport)]]);
+
+    const svc = await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }));
+    const ep = await connect(d, svc.ServiceConfiguration!.ServiceId!);
+    await waitFor(async () => (await states()).every((s) => s[1] === 'healthy'), 12_000, 'both targets healthy');
+
+    // a live transfer on each backend
+    const svcId = svc.ServiceConfiguration!.ServiceId!;
+    const active = async (host: string) => (await metricValue(d.url, 'vpcep_backend_active_connections', { service_id: svcId, backend: `${host}:${bport}`, zone: 'none' })) ?? 0;
+    const conns: Array<Awaited<ReturnType<typeof heldAt>>> = [];
+    for (let i = 0; i < 100 && (await active('127.0.0.1') === 0 || await active('127.0.0.2') === 0); i++) conns.push(await heldAt(ep.host_ip, listen));
+    expect(await active('127.0.0.1')).toBeGreaterThan(0);
+    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1' }] }));
+    const deregistered = Date.now();
+    expect(await states()).toEqual([['127.0.0.2', 'healthy', undefined, String(bport)], ['127.0.0.1', 'draining', 'Target.DeregistrationInProgress', String(bport)]]);
+    const before = bs[0]!.accepted;
+    for (let i = 0; i < 10; i++) expect(await ping(listen, ep.host_ip)).toBe(true);
+    expect(bs[0]!.accepted).toBe(before);
+    // the transfers to the draining backend still flow (the delay is 2 s), then are cut
+    if (Date.now() - deregistered < 1_500) for (const c of conns) expect(await c.alive()).toBe(true);
+    await waitFor(() => bs[0]!.open === 0, 8_000, 'the draining connections cut');
+    expect(Date.now() - deregistered).toBeGreaterThanOrEqual(1_900);
+    expect(await active('127.0.0.2')).toBeGreaterThan(0);
+    await waitFor(async () => (await states()).length === 1, 5_000, 'the draining entry gone');
+
+    // the last target dies: unhealthy after the threshold; fail open keeps sending it flows (which fail)
+    await bs[1]!.close();
+    await waitFor(async () => (await states())[0]![1] === 'unhealthy', 15_000, 'the dead target unhealthy');
+    expect((await states())[0]![2]).toBe('Target.FailedHealthChecks');
+  }, 45_000);
+});
+
+/** a held connection to host:port */
+async function heldAt(host: string, port: number): Promise<{ socket: Socket; alive(): Promise<boolean>; closed: Promise<void> }> {
+  const socket = net.connect({ host, port });
+  cleanup.push(() => socket.destroy());
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  await new Promise((r, j) => socket.once('connect', r).once('error', j));
+  const alive = () => new Promise<boolean>((resolve) => {
+    if (socket.destroyed) return resolve(false);
+    const t = setTimeout(() => resolve(false), 2_000);
+    socket.once('data', () => { clearTimeout(t); resolve(true); });
+    socket.write('y');
+  });
+  expect(await alive()).toBe(true);
+  return { socket, alive, closed };
+}

@@ -1,0 +1,127 @@
+// The health checker against real sockets: a listener that answers, one that closes and comes back,
+// a blackholed one (a full accept queue drops the SYN) and a zone down on demand.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HealthChecker } from '../../src/dataplane/health-checker.js';
+import { targetKey, type HealthSettings, type ProbeState, type ProbeTarget } from '../../src/model/health.js';
+import { waitFor } from '../helpers.js';
+import { startBackend, type TestBackend } from './backends.js';
+
+// sub-second settings (the API keeps AWS's ranges; the checker takes what it is given)
+const FAST: HealthSettings = { interval_s: 0.3, timeout_s: 0.25, healthy_threshold: 3, unhealthy_threshold: 2 };
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+function checker(unreachable?: (zone: string | null) => boolean) {
+  const hc = new HealthChecker({ tickMs: 20, unreachable });
+  cleanup.push(() => hc.close());
+  const changes: Array<{ key: string; state: ProbeState; reason: string | null; failed: number; success: number; timeout: number }> = [];
+  hc.onChange((key, state, reason) => {
+    const p = hc.figures().probes;
+    changes.push({ key, state, reason, failed: p.failed, success: p.success, timeout: p.timeout });
+  });
+  return { hc, changes };
+}
+
+async function backend(port?: number): Promise<TestBackend> {
+  const b = await startBackend((s) => s.destroy(), port === undefined ? {} : { port });
+  cleanup.push(() => b.close());
+  return b;
+}
+
+const targetOf = (b: { host: string; port: number }, zone: string | null = 'az-a', settings = FAST): ProbeTarget =>
+  ({ key: targetKey(b.host, b.port), host: b.host, port: b.port, zone, settings });
+
+describe('HealthChecker with real sockets', () => {
+  it('marks a real listener healthy on its first probe, unhealthy after exactly the threshold once closed, healthy again after healthy_threshold', async () => {
+    const b = await backend();
+    const { hc, changes } = checker();
+    const t = targetOf(b);
+    hc.set([t]);
+    await waitFor(() => hc.state(t.key) === 'healthy', 5_000, 'healthy');
+    expect(changes[0]).toMatchObject({ state: 'healthy', reason: null, success: 1, failed: 0 });
+    expect(b.accepted).toBeGreaterThanOrEqual(1);
+
+    await b.close();
+    await waitFor(() => hc.state(t.key) === 'unhealthy', 5_000, 'unhealthy');
+    // one target only: the failures counted when it turned are its own, in a row
+    expect(changes[1]).toMatchObject({ state: 'unhealthy', reason: 'Target.FailedHealthChecks', failed: FAST.unhealthy_threshold });
+
+    const successBefore = changes[1]!.success;
+    const back = await backend(b.port);
+    await waitFor(() => hc.state(t.key) === 'healthy', 5_000, 'healthy again');
+    expect(changes[2]).toMatchObject({ state: 'healthy', reason: null });
+    expect(changes[2]!.success - successBefore).toBe(FAST.healthy_threshold);
+    expect(back.accepted).toBeGreaterThanOrEqual(FAST.healthy_threshold);
+  });
+
+  it('times out a blackholed target (its accept queue full): Target.Timeout', async () => {
+    const hole = await fullListener();
+    const { hc, changes } = checker();
+    const t = targetOf({ host: '127.0.0.1', port: hole.port }, 'az-a', { ...FAST, interval_s: 1, timeout_s: 0.3 });
+    hc.set([t]);
+    await waitFor(() => hc.state(t.key) === 'unhealthy', 8_000, 'unhealthy by timeout');
+    expect(hc.reason(t.key)).toBe('Target.Timeout');
+    expect(changes).toEqual([expect.objectContaining({ state: 'unhealthy', reason: 'Target.Timeout', timeout: 2, failed: 0 })]);
+    expect(hc.figures().inFlight).toBeLessThanOrEqual(1);
+  });
+
+  it('fails the targets of a zone down without a connect, and probes them again once it is back', async () => {
+    const b = await backend();
+    const down = new Set(['az-b']);
+    const { hc, changes } = checker((zone) => down.has(zone ?? ''));
+    const t = targetOf(b, 'az-b');
+    hc.set([t]);
+    await waitFor(() => hc.state(t.key) === 'unhealthy', 5_000, 'unhealthy');
+    expect(hc.reason(t.key)).toBe('Target.FailedHealthChecks');
+    expect(b.accepted).toBe(0);
+    expect(hc.figures().probes.zone_down).toBeGreaterThanOrEqual(2);
+    down.clear();
+    await waitFor(() => hc.state(t.key) === 'healthy', 5_000, 'healthy after the zone is back');
+    expect(changes.map((c) => c.state)).toEqual(['unhealthy', 'healthy']);
+    expect(changes[1]!.success).toBe(FAST.healthy_threshold);
+    expect(b.accepted).toBeGreaterThanOrEqual(FAST.healthy_threshold);
+  });
+
+  it('set() keeps the states of kept keys; close() stops probing', async () => {
+    const a = await backend();
+    const { hc } = checker();
+    const ta = targetOf(a);
+    hc.set([ta]);
+    await waitFor(() => hc.state(ta.key) === 'healthy', 5_000, 'healthy');
+    const other = await backend();
+    hc.set([ta, targetOf(other)]);
+    expect(hc.state(ta.key)).toBe('healthy');
+    expect(hc.state(targetKey(other.host, other.port))).toBe('initial');
+    await waitFor(() => hc.state(targetKey(other.host, other.port)) === 'healthy', 5_000, 'the new one healthy');
+    hc.close();
+    const seen = a.accepted + other.accepted;
+    await new Promise((r) => setTimeout(r, FAST.interval_s * 1000 * 4));
+    expect(a.accepted + other.accepted).toBe(seen);
+  });
+});
+
+/** a listener that never accepts, its accept queue full: a new SYN is dropped, a connect hangs */
+async function fullListener(): Promise<{ port: number }> {
+  const py = 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)\n';
+  const child: ChildProcess = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanup.push(() => child.kill('SIGKILL'));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('error', reject);
+  });
+  // fill the queue: backlog 0 holds one connection; the fillers beyond it hang too
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.on('error', () => undefined);
+    fillers.push(s);
+  }
+  cleanup.push(() => { for (const s of fillers) s.destroy(); });
+  await waitFor(() => fillers.filter((s) => !s.connecting).length >= 1, 5_000, 'the queue full');
+  return { port };
+}
