@@ -141,6 +141,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       securityGroups: after.get('securitygroup')!.values() as Iterable<SecurityGroup>,
       log,
       onPremises: config.dataplane.onPremises,
+      healthCheck: config.dataplane.healthCheck,
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({

@@ -6,6 +6,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
+import { NLB_HEALTH_DEFAULTS, type HealthSettings } from '../model/health.js';
 import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
 import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
@@ -44,6 +45,8 @@ export interface ControlOptions {
   readonly log: ControlLogger;
   /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
   readonly onPremises?: OnPremises;
+  /** the health checks of a port-backed service without its own (config dataplane.health_check; AWS's NLB defaults) */
+  readonly healthCheck?: HealthSettings;
 }
 
 export const now = () => new Date().toISOString();
@@ -53,6 +56,7 @@ export class ControlState {
   readonly dataPlane: DataPlane;
   readonly log: ControlLogger;
   readonly onPremises: OnPremises;
+  readonly healthDefaults: HealthSettings;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -79,6 +83,7 @@ export class ControlState {
     this.dataPlane = o.dataPlane;
     this.log = o.log;
     this.onPremises = o.onPremises ?? 'allow';
+    this.healthDefaults = o.healthCheck ?? NLB_HEALTH_DEFAULTS;
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
       this.accountsByName.set(a.name, a);

@@ -2,6 +2,7 @@
 // src/api/aws) parses its own requests and maps them to these. Shapes only, already checked for
 // form (types, lengths, ranges) by the dialect; the control plane checks them against the state.
 import type { ConnectionEventName } from './notifications.js';
+import type { HealthSettings } from './health.js';
 import type { HealthCheck } from './load-balancers.js';
 import type { PortType, TcpProxy } from './types.js';
 
@@ -38,6 +39,8 @@ export interface CreateServiceCommand {
   readonly tcpProxy?: TcpProxy;
   readonly description?: string;
   readonly tags?: readonly TagInput[];
+  /** a port-backed service's health checks; the ones not given: the config's default */
+  readonly healthCheck?: Partial<HealthSettings>;
 }
 
 export interface ModifyServiceCommand {
@@ -49,6 +52,8 @@ export interface ModifyServiceCommand {
   readonly ports?: readonly PortMappingInput[];
   readonly tcpProxy?: TcpProxy;
   readonly description?: string;
+  /** the health-check settings given replace the service's own */
+  readonly healthCheck?: Partial<HealthSettings>;
 }
 
 export interface CreateEndpointCommand {

@@ -6,6 +6,7 @@ import type {
   CreateEndpointCommand, CreateServiceCommand, ModifyServiceCommand, PortMappingInput, TraceQuery, UpdateEndpointCommand,
 } from '../../model/commands.js';
 import { DEFAULTS } from '../../model/defaults.js';
+import { HEALTH_RANGES, type HealthSettings } from '../../model/health.js';
 import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
 import { HuaweiRequestError, type HuaweiErrorName } from './errors.js';
 
@@ -33,6 +34,19 @@ const serviceName = z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'at most 16 charac
 const tcpProxy = z.enum(TCP_PROXY_VALUES as [TcpProxy, ...TcpProxy[]], { message: `one of ${TCP_PROXY_VALUES.join(', ')}` });
 const id = z.string().min(1).max(64);
 
+/** vpcep-sim's extension: a port-backed service's health checks, in seconds and counts, AWS's ranges */
+const inRange = (k: keyof typeof HEALTH_RANGES) => {
+  const [lo, hi] = HEALTH_RANGES[k];
+  return z.number().int(`must be an integer from ${lo} to ${hi}`).min(lo, `must be from ${lo} to ${hi}`).max(hi, `must be from ${lo} to ${hi}`);
+};
+const healthCheck = z.strictObject({
+  interval: inRange('interval_s').optional(),
+  timeout: inRange('timeout_s').optional(),
+  healthy_threshold: inRange('healthy_threshold').optional(),
+  unhealthy_threshold: inRange('unhealthy_threshold').optional(),
+});
+type HealthCheckBody = z.infer<typeof healthCheck>;
+
 export const createServiceBody = z.strictObject({
   port_id: id,
   vpc_id: id,
@@ -44,6 +58,7 @@ export const createServiceBody = z.strictObject({
   tcp_proxy: tcpProxy.optional(),
   description: description.optional(),
   tags: tags.optional(),
+  health_check: healthCheck.optional(),
 });
 export type CreateServiceBody = z.infer<typeof createServiceBody>;
 
@@ -53,6 +68,7 @@ export const modifyServiceBody = z.strictObject({
   ports: portMappings.optional(),
   tcp_proxy: tcpProxy.optional(),
   description: description.optional(),
+  health_check: healthCheck.optional(),
 });
 export type ModifyServiceBody = z.infer<typeof modifyServiceBody>;
 
@@ -180,17 +196,22 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
 const portMappingInputs = (ports: ReadonlyArray<{ client_port: number; server_port: number }>): PortMappingInput[] =>
   ports.map((p) => ({ clientPort: p.client_port, serverPort: p.server_port }));
 
+const healthSettingsInput = (h: HealthCheckBody | undefined): Partial<HealthSettings> | undefined => h && {
+  interval_s: h.interval, timeout_s: h.timeout, healthy_threshold: h.healthy_threshold, unhealthy_threshold: h.unhealthy_threshold,
+};
+
 export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand {
   return {
     vpcId: b.vpc_id, portId: b.port_id, serverType: b.server_type, name: b.service_name, approvalRequired: b.approval_enabled,
     ports: portMappingInputs(b.ports), tcpProxy: b.tcp_proxy, description: b.description, tags: b.tags,
+    healthCheck: healthSettingsInput(b.health_check),
   };
 }
 
 export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand {
   return {
     approvalRequired: b.approval_enabled, name: b.service_name, ports: b.ports && portMappingInputs(b.ports),
-    tcpProxy: b.tcp_proxy, description: b.description,
+    tcpProxy: b.tcp_proxy, description: b.description, healthCheck: healthSettingsInput(b.health_check),
   };
 }
 

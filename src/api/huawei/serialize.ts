@@ -1,5 +1,6 @@
 // Domain records -> the JSON shapes of Huawei's VPCEP v1 API (huawei-vpcep-api.md "Response").
 import type { ResourceError } from '../../model/errors.js';
+import type { HealthSettings } from '../../model/health.js';
 import type { PathTrace } from '../../model/path-trace.js';
 import type { Endpoint, EndpointService, Permission, Vpc } from '../../model/types.js';
 import { ipToInt } from '../../net/cidr.js';
@@ -15,6 +16,11 @@ export interface SerializeContext {
   servicePorts(serviceId: string): number[];
 }
 
+/** vpcep-sim's extension: a service's own health checks, as its requests name them */
+function healthCheckJson(h: HealthSettings): Record<string, number> {
+  return { interval: h.interval_s, timeout: h.timeout_s, healthy_threshold: h.healthy_threshold, unhealthy_threshold: h.unhealthy_threshold };
+}
+
 export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = false): Record<string, unknown> {
   return {
     id: s.id,
@@ -27,6 +33,7 @@ export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = 
     status: s.status,
     ports: s.ports,
     tcp_proxy: s.tcp_proxy,
+    ...(s.health_check ? { health_check: healthCheckJson(s.health_check) } : {}),
     description: s.description,
     tags: s.tags,
     project_id: ctx.projectOf(s.owner),
