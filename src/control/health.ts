@@ -14,6 +14,15 @@ export function healthSettingsOf(st: ControlState, service: EndpointService, tar
   return service.health_check ?? st.healthDefaults;
 }
 
+/**
+ * The port a target's probes connect to: its target group's HealthCheckPort, or the traffic port
+ * (`traffic-port`, and every port-backed service). The ProbeTarget's key stays the traffic port's.
+ */
+export function healthCheckPortOf(targetGroup: TargetGroup | undefined, trafficPort: number): number {
+  const port = targetGroup?.health_check.port;
+  return port === undefined || port === 'traffic-port' ? trafficPort : Number(port);
+}
+
 /** `given` over `base`, checked against AWS's ranges: InvalidParameter naming the first setting out of range */
 export function checkedHealthSettings(base: HealthSettings, given: Partial<HealthSettings>): HealthSettings {
   const next: HealthSettings = {

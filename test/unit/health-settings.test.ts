@@ -1,7 +1,7 @@
 // Health-check settings without a daemon: the config's default, a target group's health check
 // checked against AWS's ranges, and which settings probe a service's backends.
 import { describe, expect, it } from 'vitest';
-import { checkedHealthSettings, healthSettingsOf } from '../../src/control/health.js';
+import { checkedHealthSettings, healthCheckPortOf, healthSettingsOf } from '../../src/control/health.js';
 import type { ControlState } from '../../src/control/state.js';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 import { DomainError } from '../../src/model/errors.js';
@@ -70,6 +70,13 @@ describe('healthSettingsOf', () => {
     const own = { interval_s: 60, timeout_s: 10, healthy_threshold: 2, unhealthy_threshold: 2 };
     expect(healthSettingsOf(st, { ...service, health_check: own })).toBe(own);
     expect(healthSettingsOf(st, service)).toBe(defaults);
+  });
+
+  it('probes the traffic port unless the target group names a HealthCheckPort', () => {
+    const tg = (port: string) => ({ health_check: { ...DEFAULT_HEALTH_CHECK, port } }) as TargetGroup;
+    expect(healthCheckPortOf(undefined, 8080)).toBe(8080);
+    expect(healthCheckPortOf(tg('traffic-port'), 8080)).toBe(8080);
+    expect(healthCheckPortOf(tg('9090'), 8080)).toBe(9090);
   });
 
   it('checks the settings given over a base: InvalidParameter named by the request\'s field names', () => {
