@@ -81,8 +81,10 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     dialectOf(req).send(reply, new DomainError('NotFound', `no such API: ${req.method} ${req.url.split('?')[0]}`));
   });
   app.addHook('onResponse', async (req, reply) => {
-    metrics.apiRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
-    o.log.debug({ method: req.method, route: req.routeOptions.url, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
+    // an AWS request's route is `/` for every action: its label names the action instead
+    const route = req.awsAction || (req.routeOptions.url ?? 'unmatched');
+    metrics.apiRequests.inc({ method: req.method, route, code: String(reply.statusCode) });
+    o.log.debug({ method: req.method, route, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
   });
 
   // While the daemon drains, reads and /metrics answer to the end; writes would start what is stopping.

@@ -21,7 +21,7 @@ export type EndpointInfo = Readonly<Record<(typeof ENDPOINT_INFO_LABELS)[number]
 
 export const METRICS = [
   m('vpcep_build_info', 'gauge', ['version', 'node_version', 'relay'], 'vpcep-sim\'s version, the Node.js version and the relay that runs (always 1)'),
-  m('vpcep_api_requests_total', 'counter', ['method', 'route', 'code'], 'Control API requests by method, route pattern and HTTP status code'),
+  m('vpcep_api_requests_total', 'counter', ['method', 'route', 'code'], 'Control API requests by method, route pattern (an AWS request: api:Action) and HTTP status code'),
   m('vpcep_api_refused_total', 'counter', ['reason'], 'API connections refused at accept or cut, by reason'),
   m('vpcep_endpoint_services', 'gauge', ['status'], 'Endpoint services by status'),
   m('vpcep_endpoints', 'gauge', ['status'], 'Endpoints by status'),

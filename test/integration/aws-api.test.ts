@@ -8,7 +8,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, NodeSha256, PROVIDER, spawnDaemon, startTestDaemon, twoAccountConfig, waitFor, type ChildDaemon, type TestDaemon } from '../helpers.js';
+import { CONSUMER, metricValue, NodeSha256, PROVIDER, scrapeMetrics, spawnDaemon, startTestDaemon, twoAccountConfig, waitFor, type ChildDaemon, type TestDaemon } from '../helpers.js';
 
 const KEY_PROVIDER = { accessKeyId: 'AKIAPROVIDER00000001', secretAccessKey: 'provider-aws-secret-key' };
 const KEY_CONSUMER = { accessKeyId: 'AKIACONSUMER00000001', secretAccessKey: 'consumer-aws-secret-key' };
@@ -108,6 +108,12 @@ describe('AWS API, lenient (no key configured)', () => {
     expect(s.text).toMatch(/<ErrorResponse xmlns="https:\/\/sts.amazonaws.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>InvalidAction<\/Code>/);
     // an ELBv2 action vpcep-sim does not implement (TLS policies: its listeners are TCP): the SDK reads the code all the same
     expect(await failure(elbv2(d.url, ANY_KEY).send(new DescribeSSLPoliciesCommand({})))).toMatchObject({ code: 'InvalidAction', status: 400 });
+    // the API request counter names AWS actions (its route is `/` for every one), unknown ones as one series
+    expect(await metricValue(d.url, 'vpcep_api_requests_total', { method: 'POST', route: 'ec2:unknown', code: '400' })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(d.url, 'vpcep_api_requests_total', { method: 'POST', route: 'sts:unknown', code: '400' })).toBeGreaterThanOrEqual(1);
+    const samples = (await scrapeMetrics(d.url)).filter((x) => x.name === 'vpcep_api_requests_total');
+    expect(samples.some((x) => x.labels.route === 'sts:GetCallerIdentity' && x.labels.code === '200')).toBe(true);
+    expect(samples.some((x) => /LaunchRockets|AssumeRole/.test(x.labels.route ?? ''))).toBe(false);
   });
 
   it('malformed forms: always a 4xx in XML, never a 500', async () => {

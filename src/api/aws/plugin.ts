@@ -24,6 +24,8 @@ declare module 'fastify' {
     awsRequestId: string;
     /** the API the request was authenticated for */
     awsApi: AwsApi | null;
+    /** the metrics' route label of an AWS request: `<api>:<Action>` once the action is known (`<api>:unknown` for one that is not) */
+    awsAction: string;
   }
 }
 
@@ -145,6 +147,7 @@ export async function awsApi(app: FastifyInstance, o: AwsOptions): Promise<void>
   const region = awsRegion(control.region);
   app.decorateRequest('awsRequestId', '');
   app.decorateRequest('awsApi', null);
+  app.decorateRequest('awsAction', '');
   app.setErrorHandler(awsErrorHandler(o.log));
   // SigV4 signs the body's bytes: keep them as they came. Only forms: anything else is a 415 here.
   app.removeAllContentTypeParsers();
@@ -166,6 +169,8 @@ export async function awsApi(app: FastifyInstance, o: AwsOptions): Promise<void>
     const action = params.action;
     if (o.phase() === 'draining' && !READ_ACTION.test(action)) throw new DomainError('NotReady', 'vpcepd is stopping: only reads (Describe*, Get*, List*) are answered');
     const table = AWS_ACTIONS[api];
+    // one series per implemented action: a bounded label whatever the client sends
+    req.awsAction = `${api}:${Object.hasOwn(table, action) ? action : 'unknown'}`;
     if (!Object.hasOwn(table, action)) {
       throw new AwsRequestError('InvalidAction', api === 'ec2'
         ? `The action ${action.slice(0, 100)} is not valid for this web service.`
