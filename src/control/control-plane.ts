@@ -10,7 +10,7 @@ import type {
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef,
   MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
-import type { Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
+import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
 import type { PolicyOptions } from '../model/policy.js';
 import * as aws from '../model/aws-identity.js';
@@ -430,6 +430,10 @@ export class ControlPlane {
 
   deleteTargetGroup(caller: Account, id: string): Promise<void> {
     return elb.deleteTargetGroup(this.st, caller, id);
+  }
+
+  modifyTargetGroup(caller: Account, id: string, healthCheck: Partial<HealthCheck>): Promise<TargetGroup> {
+    return elb.modifyTargetGroup(this.st, caller, id, healthCheck);
   }
 
   modifyTargetGroupAttributes(caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<TargetGroup> {

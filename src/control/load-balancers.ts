@@ -9,8 +9,8 @@ import type {
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTES,
-  type Listener, type LoadBalancer, type Target, type TargetGroup,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES,
+  type HealthCheck, type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import { applyTags } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type EndpointService, type Tag } from '../model/types.js';
@@ -97,12 +97,19 @@ export async function deleteLoadBalancer(st: ControlState, caller: Account, id: 
 }
 
 /** the attributes it knows (the AWS defaults); an unknown key or a bad boolean: InvalidParameter, nothing changes */
-function nextAttributes(current: Readonly<Record<string, string>>, known: Readonly<Record<string, string>>, changes: ReadonlyArray<{ key: string; value: string }>): Record<string, string> {
+function nextAttributes(
+  current: Readonly<Record<string, string>>, known: Readonly<Record<string, string>>, changes: ReadonlyArray<{ key: string; value: string }>,
+  ranges: Readonly<Record<string, readonly [number, number]>> = {},
+): Record<string, string> {
   const out = { ...current };
   for (const { key, value } of changes) {
     if (!(key in known)) throw new DomainError('InvalidParameter', `attribute key ${key} is not recognized; known: ${Object.keys(known).join(', ')}`);
     if (key.endsWith('.enabled') && known[key] !== 'use_load_balancer_configuration' && value !== 'true' && value !== 'false') {
       throw new DomainError('InvalidParameter', `attribute ${key} must be true or false, not ${value}`);
+    }
+    const range = ranges[key];
+    if (range && !(/^\d{1,10}$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) {
+      throw new DomainError('InvalidParameter', `attribute ${key} must be an integer from ${range[0]} to ${range[1]}, not ${value.slice(0, 40)}`);
     }
     out[key] = value;
   }
@@ -136,9 +143,13 @@ export async function createTargetGroup(st: ControlState, caller: Account, cmd: 
     }
     const id = newElbId();
     const t = now();
+    const given = cmd.healthCheck ?? {};
+    // an interval at or under the default timeout (10 s) without a timeout: one second less, not an error
+    const timeout = given.timeout_seconds ?? (given.interval_seconds !== undefined && given.interval_seconds <= DEFAULT_HEALTH_CHECK.timeout_seconds
+      ? Math.max(2, given.interval_seconds - 1) : DEFAULT_HEALTH_CHECK.timeout_seconds);
     const tg: TargetGroup = {
       id, owner: caller.name, name: cmd.name, protocol: 'TCP', port: cmd.port, vpc_id: vpc.id, target_type: cmd.targetType,
-      attributes: { ...TARGET_GROUP_ATTRIBUTES }, health_check: { ...DEFAULT_HEALTH_CHECK, ...cmd.healthCheck },
+      attributes: { ...TARGET_GROUP_ATTRIBUTES }, health_check: checkedHealthCheck({ ...DEFAULT_HEALTH_CHECK, ...given, timeout_seconds: timeout }),
       targets: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource), created_at: t, updated_at: t,
     };
     await st.commit([{ kind: 'targetgroup', id, value: tg }], () => st.targetGroups.set(id, tg));
@@ -163,7 +174,19 @@ export async function deleteTargetGroup(st: ControlState, caller: Account, id: s
 }
 
 export async function modifyTargetGroupAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<TargetGroup> {
-  return changeTargetGroup(st, caller, id, (tg) => ({ ...tg, attributes: nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes) }));
+  return changeTargetGroup(st, caller, id, (tg) => ({ ...tg, attributes: nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes, TARGET_GROUP_ATTRIBUTE_RANGES) }));
+}
+
+/** a health check as given, or InvalidParameter naming what is wrong */
+function checkedHealthCheck(h: HealthCheck): HealthCheck {
+  const bad = healthCheckProblem(h);
+  if (bad) throw new DomainError('InvalidParameter', bad);
+  return h;
+}
+
+/** ModifyTargetGroup: the health check's fields given replace the stored ones, all checked together */
+export async function modifyTargetGroup(st: ControlState, caller: Account, id: string, healthCheck: Partial<HealthCheck>): Promise<TargetGroup> {
+  return changeTargetGroup(st, caller, id, (tg) => ({ ...tg, health_check: checkedHealthCheck({ ...tg.health_check, ...healthCheck }) }));
 }
 
 /** an ip target is an IPv4 address (inside the VPC: its host address; outside: as it is); an instance target a VM port of the VPC */

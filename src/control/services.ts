@@ -9,15 +9,21 @@ import {
   LIVE_ENDPOINT_STATUSES, type Account, type DrainingBackend, type Endpoint, type EndpointService, type PortMapping, type TcpProxy, type Vpc,
 } from '../model/types.js';
 import type { Change } from '../store/store.js';
+import { checkedHealthSettings } from './health.js';
 import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js';
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
 import { now, type ControlState } from './state.js';
 import { applyToDataPlane, bringEndpointUp, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
 
+/** a load-balanced service's health checks are its target groups' (ModifyTargetGroup) */
+const LB_HEALTH = 'health_check: a service backed by load balancers is probed by its target groups\' health checks (ELBv2 ModifyTargetGroup)';
+
 export async function createService(st: ControlState, caller: Account, cmd: CreateServiceCommand): Promise<EndpointService> {
   const service = await st.serial(async () => {
     const backend = cmd.loadBalancers ? loadBalancerBackend(st, caller, cmd.loadBalancers) : portBackend(st, caller, cmd);
     checkTcpProxy(cmd.tcpProxy);
+    if (cmd.healthCheck && cmd.loadBalancers) throw new DomainError('InvalidParameter', LB_HEALTH);
+    const health = cmd.healthCheck && { health_check: checkedHealthSettings(st.healthDefaults, cmd.healthCheck) };
     if (st.usage(caller).endpoint_service >= caller.quotas.endpoint_service) {
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint_service} endpoint services per account`);
     }
@@ -31,6 +37,7 @@ export async function createService(st: ControlState, caller: Account, cmd: Crea
       service_type: 'interface',
       server_type: cmd.serverType,
       ...backend,
+      ...health,
       approval_enabled: cmd.approvalRequired ?? true,
       status: 'creating',
       description: cmd.description ?? '',
@@ -55,6 +62,8 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     if (s.load_balancers && (cmd.ports || cmd.tcpProxy !== undefined)) {
       throw new DomainError('InvalidParameter', `endpoint service ${id} is backed by load balancers: its ports are their listeners, its PROXY protocol their target groups' proxy_protocol_v2.enabled`);
     }
+    if (s.load_balancers && cmd.healthCheck) throw new DomainError('InvalidParameter', LB_HEALTH);
+    const health = cmd.healthCheck && checkedHealthSettings(s.health_check ?? st.healthDefaults, cmd.healthCheck);
     const lbChange = cmd.addLoadBalancers?.length || cmd.removeLoadBalancers?.length;
     if (lbChange && !s.load_balancers) throw new DomainError('InvalidParameter', `endpoint service ${id} is not backed by load balancers`);
     const lbs = lbChange
@@ -78,6 +87,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       ...(cmd.ports ? { ports: portMappings(cmd.ports) } : {}),
       ...(cmd.tcpProxy !== undefined ? { tcp_proxy: cmd.tcpProxy } : {}),
       ...(cmd.description !== undefined ? { description: cmd.description } : {}),
+      ...(health ? { health_check: health } : {}),
       updated_at: now(),
     };
     const changes: Change[] = [{ kind: 'service', id, value: next }];
@@ -94,10 +104,11 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       st.services.set(id, next);
       for (const r of renamed) st.endpoints.set(r.id, r);
     });
-    const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy) || backendChange;
+    const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy) || backendChange
+      || (health !== undefined && JSON.stringify(health) !== JSON.stringify(s.health_check));
     return { service: next, reapply: dataPathChanged };
   });
-  // A port-mapping or tcp_proxy change reaches every live endpoint of the service before we answer.
+  // A port-mapping, tcp_proxy or health-check change reaches every live endpoint of the service before we answer.
   if (reapply) {
     const live = [...st.endpoints.values()].filter((e) => e.service_id === id && LIVE_ENDPOINT_STATUSES.has(e.status));
     await Promise.all(live.map((e) => pushEndpoint(st, e.id)));

@@ -6,6 +6,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
+import { NLB_HEALTH_DEFAULTS, type HealthSettings } from '../model/health.js';
 import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
 import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
@@ -51,6 +52,8 @@ export interface ControlOptions {
   readonly zonesDown?: Iterable<string>;
   /** seconds a backend removed from a port-backed service keeps its connections (default 300, AWS's) */
   readonly deregistrationDelayS?: number;
+  /** the health checks of a port-backed service without its own (config dataplane.health_check; AWS's NLB defaults) */
+  readonly healthCheck?: HealthSettings;
 }
 
 export const now = () => new Date().toISOString();
@@ -64,6 +67,7 @@ export class ControlState {
   /** the zones taken down on demand (zones.ts setZoneDown) */
   readonly zonesDown: Set<string>;
   readonly deregistrationDelayS: number;
+  readonly healthDefaults: HealthSettings;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -93,6 +97,7 @@ export class ControlState {
     this.onPremises = o.onPremises ?? 'allow';
     this.zones = o.zones ?? defaultZones(o.region);
     this.zonesDown = new Set([...(o.zonesDown ?? [])].filter((z) => this.zones.includes(z)));
+    this.healthDefaults = o.healthCheck ?? NLB_HEALTH_DEFAULTS;
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
       this.accountsByName.set(a.name, a);

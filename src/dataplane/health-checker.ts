@@ -159,6 +159,8 @@ export class HealthChecker implements HealthProber {
   private readonly probes: Record<ProbeResult, number> = { success: 0, failed: 0, timeout: 0, zone_down: 0, error: 0 };
   private readonly targets: Record<ProbeState, number> = { initial: 0, healthy: 0, unhealthy: 0 };
   private closed = false;
+  private draining = false;
+  private startFailing = false;
 
   constructor(opts: HealthCheckerOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -262,16 +264,22 @@ export class HealthChecker implements HealthProber {
     // a queued entry is skipped by drain(): it is no longer in `entries`
   }
 
-  /** starts queued probes while fewer than maxInFlight run */
+  /** starts queued probes while fewer than maxInFlight run; a probe that ends at once frees its slot for the next */
   private drain(): void {
+    if (this.draining) return; // a probe ended inside start(): the loop below goes on
+    this.draining = true;
     let i = 0;
-    while (i < this.queue.length && this.inFlight.size < this.maxInFlight) {
-      const e = this.queue[i++]!;
-      e.queued = false;
-      if (this.entries.get(e.key) !== e) continue;
-      this.start(e);
+    try {
+      while (i < this.queue.length && this.inFlight.size < this.maxInFlight) {
+        const e = this.queue[i++]!;
+        e.queued = false;
+        if (this.entries.get(e.key) !== e) continue;
+        this.start(e);
+      }
+    } finally {
+      this.queue.splice(0, i);
+      this.draining = false;
     }
-    if (i > 0) this.queue.splice(0, i);
   }
 
   private start(e: Entry): void {
@@ -288,9 +296,13 @@ export class HealthChecker implements HealthProber {
     try {
       p.handle = this.connect(e.host, e.port, (failure) => this.finish(p, failure ?? 'success'));
     } catch (err) {
-      this.log?.warn({ err, target: e.key }, 'health probe could not start');
+      // logged once per run of such failures, not once per probe
+      if (!this.startFailing) this.log?.warn({ err, target: e.key }, 'health probes cannot start: counted as error until they can');
+      this.startFailing = true;
       this.finish(p, 'error');
+      return;
     }
+    this.startFailing = false;
   }
 
   /** a probe's end, once: a late callback of a probe timed out, cancelled or forgotten is ignored */

@@ -2,6 +2,7 @@
 // src/api/aws) parses its own requests and maps them to these. Shapes only, already checked for
 // form (types, lengths, ranges) by the dialect; the control plane checks them against the state.
 import type { ConnectionEventName } from './notifications.js';
+import type { HealthSettings } from './health.js';
 import type { HealthCheck } from './load-balancers.js';
 import type { PortType, TcpProxy } from './types.js';
 
@@ -42,6 +43,8 @@ export interface CreateServiceCommand {
   readonly backendPortIds?: readonly string[];
   /** seconds a removed backend's connections keep flowing (0-3600); absent: the config's default */
   readonly deregistrationDelayS?: number;
+  /** a port-backed service's health checks; the ones not given: the config's default */
+  readonly healthCheck?: Partial<HealthSettings>;
 }
 
 /** Alibaba's migration of a zone's backend: the new one takes new connections; the old one's are cut (forced) or left to end (smooth) */
@@ -63,6 +66,8 @@ export interface ModifyServiceCommand {
   /** a port-backed service's backend ports from now on (removed ones drain) */
   readonly backendPortIds?: readonly string[];
   readonly deregistrationDelayS?: number;
+  /** the health-check settings given replace the service's own */
+  readonly healthCheck?: Partial<HealthSettings>;
 }
 
 export interface CreateEndpointCommand {

@@ -6,6 +6,7 @@ import {
 } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MAX_VPC_PREFIX } from '../net/loopback.js';
 import { DEFAULTS } from './defaults.js';
+import { healthSettingsOutOfRange, NLB_HEALTH_DEFAULTS, type HealthSettings } from './health.js';
 import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
 import type { AwsAccessKey } from './types.js';
 import { defaultZones, zonesProblem } from './zones.js';
@@ -53,6 +54,12 @@ const schema = z.strictObject({
     socket_buffer_bytes: z.number().int().min(0).max(64 * 1024 * 1024).optional(),
     snat_ports: z.string().regex(/^\d{1,5}-\d{1,5}$/, 'must be a port range LOW-HIGH, e.g. 1024-65535').optional(),
     deregistration_delay_s: z.number().int().min(0).max(3600).optional(),
+    health_check: z.strictObject({
+      interval: z.number().optional(),
+      timeout: z.number().optional(),
+      healthy_threshold: z.number().optional(),
+      unhealthy_threshold: z.number().optional(),
+    }).optional(),
   }).optional(),
   api: z.strictObject({
     max_pipelined_requests: z.number().int().min(1).max(1024).optional(),
@@ -179,6 +186,8 @@ export interface Config {
     readonly snatPorts: { readonly low: number; readonly high: number };
     /** seconds a backend removed from a port-backed service keeps its live connections (0-3600) */
     readonly deregistrationDelayS: number;
+    /** the health checks of port-backed services without their own (AWS's NLB defaults unless set) */
+    readonly healthCheck: HealthSettings;
   };
   readonly api: {
     readonly maxPipelinedRequests: number;
@@ -433,6 +442,16 @@ export function validateConfig(raw: unknown, source: string): Config {
 
   (c.aws?.sns_topics ?? []).forEach((t, i) => unique('SNS topic arn', t.arn, `aws.sns_topics[${i}].arn`));
 
+  const h = c.dataplane?.health_check;
+  const healthCheck: HealthSettings = Object.freeze({
+    interval_s: h?.interval ?? NLB_HEALTH_DEFAULTS.interval_s,
+    timeout_s: h?.timeout ?? NLB_HEALTH_DEFAULTS.timeout_s,
+    healthy_threshold: h?.healthy_threshold ?? NLB_HEALTH_DEFAULTS.healthy_threshold,
+    unhealthy_threshold: h?.unhealthy_threshold ?? NLB_HEALTH_DEFAULTS.unhealthy_threshold,
+  });
+  const badHealth = healthSettingsOutOfRange(healthCheck);
+  if (badHealth) bad('dataplane.health_check', badHealth.replace(/_s\b/g, ''));
+
   if (problems.length) throw new ConfigError(source, problems);
   return {
     region,
@@ -448,6 +467,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       socketBufferBytes: c.dataplane?.socket_buffer_bytes ?? DEFAULTS.dataplane.socketBufferBytes,
       snatPorts: snatPorts ?? DEFAULTS.dataplane.snatPorts,
       deregistrationDelayS: c.dataplane?.deregistration_delay_s ?? DEFAULTS.dataplane.deregistrationDelayS,
+      healthCheck,
     },
     api,
     flowLogs,

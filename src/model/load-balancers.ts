@@ -2,6 +2,7 @@
 // balancer in subnets of one VPC, its TCP listeners (the listener port is an endpoint's terminal
 // port), target groups and their targets (the target's port is the service port). What the store
 // keeps; each dialect renders ids, ARNs and names (src/api/aws/elbv2.ts).
+import { healthSettingsOutOfRange, type HealthSettings } from './health.js';
 import type { Tag } from './types.js';
 
 /** ELBv2's target-group attributes and their defaults on a TCP target group of a network load balancer */
@@ -89,6 +90,34 @@ export interface HealthCheck {
 export const DEFAULT_HEALTH_CHECK: HealthCheck = {
   protocol: 'TCP', port: 'traffic-port', enabled: true, interval_seconds: 30, timeout_seconds: 10,
   healthy_threshold: 5, unhealthy_threshold: 2,
+};
+
+/** the probe settings of a target group's health check */
+export function healthSettingsOfCheck(h: HealthCheck): HealthSettings {
+  return { interval_s: h.interval_seconds, timeout_s: h.timeout_seconds, healthy_threshold: h.healthy_threshold, unhealthy_threshold: h.unhealthy_threshold };
+}
+
+/**
+ * What is wrong with a target group's health check, or null: TCP probes only (HTTP and HTTPS
+ * checks are not simulated), the port `traffic-port` or 1-65535, always enabled (AWS: checks of
+ * ip and instance targets cannot be turned off), the figures in AWS's ranges.
+ */
+export function healthCheckProblem(h: HealthCheck): string | null {
+  if (h.protocol === 'HTTP' || h.protocol === 'HTTPS') {
+    return `HealthCheckProtocol ${h.protocol}: vpcep-sim simulates TCP health checks only (a connect to the target, no request sent)`;
+  }
+  if (h.protocol !== 'TCP') return `HealthCheckProtocol ${h.protocol.slice(0, 20)} must be TCP, HTTP or HTTPS`;
+  if (h.port !== 'traffic-port' && !(/^\d{1,5}$/.test(h.port) && Number(h.port) >= 1 && Number(h.port) <= 65535)) {
+    return `HealthCheckPort ${h.port.slice(0, 20)} must be traffic-port or a port 1-65535`;
+  }
+  if (!h.enabled) return 'HealthCheckEnabled false: health checks of ip and instance targets cannot be disabled';
+  const bad = healthSettingsOutOfRange(healthSettingsOfCheck(h));
+  return bad && `health check ${bad}`;
+}
+
+/** the target-group attributes with a numeric range (inclusive), checked when modified */
+export const TARGET_GROUP_ATTRIBUTE_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  'deregistration_delay.timeout_seconds': [0, 3600],
 };
 
 export interface TargetGroup {

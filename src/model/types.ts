@@ -2,6 +2,7 @@
 // about; each dialect renders them in its shape (src/api/huawei/serialize.ts). The field names
 // are the stored documents' (snake_case, as vpcepd has always stored them).
 import type { ResourceError } from './errors.js';
+import type { HealthSettings } from './health.js';
 
 export interface Quotas {
   readonly endpoint_service: number;
@@ -172,6 +173,8 @@ export interface EndpointService {
   readonly deregistration_delay_s?: number;
   /** backends removed and still draining (until: ISO time; null: until their connections end, a smooth migration) */
   readonly draining?: readonly DrainingBackend[];
+  /** a port-backed service's health checks (vpcep-sim's extension); absent: the config's dataplane.health_check */
+  readonly health_check?: HealthSettings;
   readonly approval_enabled: boolean;
   readonly status: ServiceStatus;
   readonly ports: readonly PortMapping[];

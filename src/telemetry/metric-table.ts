@@ -58,6 +58,9 @@ export const METRICS = [
   m('vpcep_notifications_total', 'counter', ['result'], 'Connection notification messages by how their delivery ended: delivered, or failed after every retry'),
   m('vpcep_zone_up', 'gauge', ['zone'], 'Whether a zone of the region is up (1) or taken down on demand, a simulated outage (0)'),
   m('vpcep_zone_connections_total', 'counter', ['zone'], 'Connections admitted on endpoint ENIs in a zone since start'),
+  m('vpcep_health_probes_total', 'counter', ['result'], 'Health-check probes of backends by how they ended: success, failed (refused, reset, no route), timeout, zone_down (no connect), error (the checker\'s own trouble)'),
+  m('vpcep_health_probe_seconds', 'histogram', ['result'], 'Time a health-check probe took, from its start to its end, by result'),
+  m('vpcep_health_targets', 'gauge', ['state'], 'Backends the health checker probes, by state: initial, healthy, unhealthy'),
   m('vpcep_notification_retries_total', 'counter', [], 'Connection notification deliveries retried after a failed attempt (an error, a timeout, a status other than 2xx)'),
 ] as const satisfies readonly MetricSpec[];
 

@@ -74,6 +74,12 @@ export interface InternetFigures {
 export const API_REFUSAL_REASONS = ['max_connections', 'pipelining', 'timeout', 'backoff'] as const;
 export type ApiRefusalReason = (typeof API_REFUSAL_REASONS)[number];
 
+/** what the health checker counts (src/dataplane/health-checker.ts figures()): probes by result, targets by state */
+export interface HealthFigures {
+  readonly probes: Readonly<Record<string, number>>;
+  readonly targets: Readonly<Record<string, number>>;
+}
+
 /** what the connection notification deliverer counts (src/notify/webhooks.ts) */
 export interface NotificationFigures {
   readonly delivered: number;
@@ -99,6 +105,10 @@ export interface Metrics {
   setFlowLogSource(fn: () => { records: number; dropped: number }): void;
   /** connection notification deliveries (src/notify/webhooks.ts) */
   setNotificationSource(fn: () => NotificationFigures): void;
+  /** where the health-check series read their figures at scrape time (unset: none) */
+  setHealthSource(fn: () => HealthFigures): void;
+  /** one health-check probe's end (the checker's `observe` option) */
+  observeHealthProbe(result: string, seconds: number): void;
   forgetEndpoint(endpointId: string): void;
   /** where the zone series read each zone, whether it is up and its ENIs' connections at scrape time */
   setZoneSource(fn: () => Iterable<ZoneFigures>): void;
@@ -384,6 +394,28 @@ export function createMetrics(build: { version: string }): Metrics {
       for (const z of zones()) this.inc({ zone: z.zone }, z.connections);
     },
   });
+  let health: () => HealthFigures = () => ({ probes: {}, targets: {} });
+  const healthFigure = (name: MetricName, pick: (h: HealthFigures) => Readonly<Record<string, number>>, label: 'result' | 'state', type: 'gauge' | 'counter') => {
+    const Metric = type === 'gauge' ? client.Gauge : client.Counter;
+    new Metric({
+      ...declared(name), registers: [registry],
+      collect(this: client.Gauge | client.Counter) {
+        this.reset();
+        for (const [value, n] of Object.entries(pick(health()))) {
+          if (this instanceof client.Gauge) this.set({ [label]: value }, n);
+          else this.inc({ [label]: value }, n);
+        }
+      },
+    });
+  };
+  healthFigure('vpcep_health_probes_total', (h) => h.probes, 'result', 'counter');
+  healthFigure('vpcep_health_targets', (h) => h.targets, 'state', 'gauge');
+  const probeSeconds = new client.Histogram<'result'>({
+    ...declared('vpcep_health_probe_seconds'),
+    // loopback connects take well under a millisecond; timeouts are 2-120 s
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30, 120],
+    registers: [registry],
+  });
   const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
 
   return {
@@ -414,6 +446,12 @@ export function createMetrics(build: { version: string }): Metrics {
     },
     setZoneSource(fn) {
       zones = fn;
+    },
+    setHealthSource(fn) {
+      health = fn;
+    },
+    observeHealthProbe(result, seconds) {
+      probeSeconds.observe({ result }, seconds);
     },
     forgetEndpoint(endpointId) {
       children.delete(endpointId);

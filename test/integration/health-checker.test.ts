@@ -5,7 +5,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HealthChecker } from '../../src/dataplane/health-checker.js';
 import { targetKey, type HealthSettings, type ProbeState, type ProbeTarget } from '../../src/model/health.js';
-import { waitFor } from '../helpers.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
+import { parseMetrics, waitFor } from '../helpers.js';
 import { startBackend, type TestBackend } from './backends.js';
 
 // sub-second settings (the API keeps AWS's ranges; the checker takes what it is given)
@@ -16,8 +17,8 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-function checker(unreachable?: (zone: string | null) => boolean) {
-  const hc = new HealthChecker({ tickMs: 20, unreachable });
+function checker(unreachable?: (zone: string | null) => boolean, observe?: (result: string, seconds: number) => void) {
+  const hc = new HealthChecker({ tickMs: 20, unreachable, observe });
   cleanup.push(() => hc.close());
   const changes: Array<{ key: string; state: ProbeState; reason: string | null; failed: number; success: number; timeout: number }> = [];
   hc.onChange((key, state, reason) => {
@@ -102,6 +103,30 @@ describe('HealthChecker with real sockets', () => {
     const seen = a.accepted + other.accepted;
     await new Promise((r) => setTimeout(r, FAST.interval_s * 1000 * 4));
     expect(a.accepted + other.accepted).toBe(seen);
+  });
+
+  it('feeds the metrics: probes by result, their time, targets by state', async () => {
+    const metrics = createMetrics({ version: '0.0.0' });
+    const { hc } = checker(undefined, (r, s) => metrics.observeHealthProbe(r, s));
+    metrics.setHealthSource(() => hc.figures());
+    const up = await backend();
+    const gone = await backend();
+    await gone.close();
+    hc.set([targetOf(up), targetOf(gone)]);
+    await waitFor(() => hc.figures().targets.unhealthy === 1 && hc.figures().targets.healthy === 1, 5_000, 'one healthy, one unhealthy');
+    hc.close();
+    const samples = parseMetrics(await metrics.registry.metrics());
+    const value = (name: string, labels: Record<string, string>) =>
+      samples.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v))?.value;
+    const f = hc.figures();
+    expect(value('vpcep_health_targets', { state: 'healthy' })).toBe(1);
+    expect(value('vpcep_health_targets', { state: 'unhealthy' })).toBe(1);
+    expect(value('vpcep_health_targets', { state: 'initial' })).toBe(0);
+    expect(f.probes.failed).toBeGreaterThanOrEqual(FAST.unhealthy_threshold);
+    expect(value('vpcep_health_probes_total', { result: 'success' })).toBe(f.probes.success);
+    expect(value('vpcep_health_probes_total', { result: 'failed' })).toBe(f.probes.failed);
+    expect(value('vpcep_health_probe_seconds_count', { result: 'success' })).toBe(f.probes.success);
+    expect(value('vpcep_health_probe_seconds_count', { result: 'failed' })).toBe(f.probes.failed);
   });
 });
 

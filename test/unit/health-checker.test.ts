@@ -202,6 +202,21 @@ describe('HealthChecker schedule', () => {
     expect(r.hc.figures().inFlight).toBe(0);
   });
 
+  it('starts each due probe once when connects fail at once (a probe ending inside drain)', () => {
+    let t = 0;
+    const started: number[] = [];
+    const hc = new HealthChecker({
+      now: () => t, timer: false, maxInFlight: 2,
+      connect: (_host, port) => { started.push(port); throw new Error('EMFILE'); },
+    });
+    hc.set(Array.from({ length: 5 }, (_, i) => target(12_000 + i)));
+    expect(started.sort()).toEqual([12_000, 12_001, 12_002, 12_003, 12_004]);
+    expect(hc.figures()).toMatchObject({ inFlight: 0, probes: { error: 5 } });
+    t += S.interval_s * 1000 * 1.5;
+    hc.sweep();
+    expect(started).toHaveLength(10);
+  });
+
   it('refuses a maxInFlight that is not a positive integer', () => {
     expect(() => new HealthChecker({ timer: false, maxInFlight: 0 })).toThrow(/maxInFlight/);
   });

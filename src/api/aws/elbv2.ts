@@ -5,6 +5,7 @@
 import { zoneOfSubnet } from '../../model/zones.js';
 import { awsZone } from './ec2-base.js';
 import type { ElbResourceRef, TagInput, TargetInput } from '../../model/commands.js';
+import { HEALTH_RANGES } from '../../model/health.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../../model/load-balancers.js';
 import type { Tag } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
@@ -161,6 +162,23 @@ function targetsIn(p: QueryParams): TargetInput[] {
   return list;
 }
 
+/** the health-check parameters given (ranges as AWS's; protocol, port and enabled checked by the domain) */
+function healthCheckIn(p: QueryParams): Partial<HealthCheck> {
+  const range = (k: keyof typeof HEALTH_RANGES) => ({ min: HEALTH_RANGES[k][0], max: HEALTH_RANGES[k][1] });
+  const hc: Partial<HealthCheck> = {
+    protocol: p.string('HealthCheckProtocol'),
+    port: p.string('HealthCheckPort'),
+    enabled: p.bool('HealthCheckEnabled'),
+    interval_seconds: p.int('HealthCheckIntervalSeconds', range('interval_s')),
+    timeout_seconds: p.int('HealthCheckTimeoutSeconds', range('timeout_s')),
+    healthy_threshold: p.int('HealthyThresholdCount', range('healthy_threshold')),
+    unhealthy_threshold: p.int('UnhealthyThresholdCount', range('unhealthy_threshold')),
+    path: p.string('HealthCheckPath'),
+    matcher: p.string('Matcher.HttpCode') ?? p.string('Matcher.GrpcCode'),
+  };
+  return Object.fromEntries(Object.entries(hc).filter(([, v]) => v !== undefined));
+}
+
 /** Marker is the index of the next item; PageSize 1-400 */
 function page<T>(p: QueryParams, items: readonly T[]): { items: readonly T[]; next: string | undefined } {
   const size = p.int('PageSize', { min: 1, max: 400 }) ?? 400;
@@ -252,28 +270,23 @@ function describeCapacityReservation(call: AwsCall): XmlFields {
 async function createTargetGroup(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
   const targetType = p.string('TargetType') ?? 'instance';
-  const matcher = p.string('Matcher.HttpCode') ?? p.string('Matcher.GrpcCode');
-  const hc: Partial<HealthCheck> = {
-    protocol: p.string('HealthCheckProtocol'),
-    port: p.string('HealthCheckPort'),
-    enabled: p.bool('HealthCheckEnabled'),
-    interval_seconds: p.int('HealthCheckIntervalSeconds', { min: 5, max: 300 }),
-    timeout_seconds: p.int('HealthCheckTimeoutSeconds', { min: 2, max: 120 }),
-    healthy_threshold: p.int('HealthyThresholdCount', { min: 2, max: 10 }),
-    unhealthy_threshold: p.int('UnhealthyThresholdCount', { min: 2, max: 10 }),
-    path: p.string('HealthCheckPath'),
-    matcher,
-  };
   const tg = await call.control.createTargetGroup(call.caller, {
     name: name(p, 'Name'),
     protocol: p.string('Protocol') ?? 'TCP',
     port: port(p, 'Port', true)!,
     vpcId: p.requiredString('VpcId'),
     targetType,
-    healthCheck: Object.fromEntries(Object.entries(hc).filter(([, v]) => v !== undefined)),
+    healthCheck: healthCheckIn(p),
     tags: tagsIn(p),
   });
   return { TargetGroups: [targetGroupOut(call, tg)] };
+}
+
+/** ModifyTargetGroup: the health check's settings (the domain checks them together, AWS's ranges) */
+async function modifyTargetGroup(call: AwsCall): Promise<XmlFields> {
+  const tg = targetGroupOfArn(call, call.params.requiredString('TargetGroupArn'));
+  const next = await call.control.modifyTargetGroup(call.caller, tg.id, healthCheckIn(call.params));
+  return { TargetGroups: [targetGroupOut(call, next)] };
 }
 
 function describeTargetGroups(call: AwsCall): XmlFields {
@@ -443,6 +456,7 @@ export const ELBV2_LOAD_BALANCER_ACTIONS: ActionTable = {
   DescribeCapacityReservation: describeCapacityReservation,
   CreateTargetGroup: createTargetGroup,
   DescribeTargetGroups: describeTargetGroups,
+  ModifyTargetGroup: modifyTargetGroup,
   DeleteTargetGroup: deleteTargetGroup,
   DescribeTargetGroupAttributes: describeTargetGroupAttributes,
   ModifyTargetGroupAttributes: modifyTargetGroupAttributes,

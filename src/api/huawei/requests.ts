@@ -6,6 +6,7 @@ import type {
   CreateEndpointCommand, CreateServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput, TraceQuery, UpdateEndpointCommand,
 } from '../../model/commands.js';
 import { DEFAULTS } from '../../model/defaults.js';
+import { HEALTH_RANGES, type HealthSettings } from '../../model/health.js';
 import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
 import { HuaweiRequestError, type HuaweiErrorName } from './errors.js';
 
@@ -36,6 +37,18 @@ const id = z.string().min(1).max(64);
 /** vpcep-sim extensions: several backend ports (each in its subnet's zone), and how long a removed one drains (s) */
 const backends = z.array(z.strictObject({ port_id: id })).min(1, 'at least one backend port').max(64, 'at most 64 backend ports');
 const deregistrationDelay = z.number().int().min(0, '0-3600 seconds').max(3600, '0-3600 seconds');
+/** vpcep-sim's extension: a port-backed service's health checks, in seconds and counts, AWS's ranges */
+const inRange = (k: keyof typeof HEALTH_RANGES) => {
+  const [lo, hi] = HEALTH_RANGES[k];
+  return z.number().int(`must be an integer from ${lo} to ${hi}`).min(lo, `must be from ${lo} to ${hi}`).max(hi, `must be from ${lo} to ${hi}`);
+};
+const healthCheck = z.strictObject({
+  interval: inRange('interval_s').optional(),
+  timeout: inRange('timeout_s').optional(),
+  healthy_threshold: inRange('healthy_threshold').optional(),
+  unhealthy_threshold: inRange('unhealthy_threshold').optional(),
+});
+type HealthCheckBody = z.infer<typeof healthCheck>;
 
 export const createServiceBody = z.strictObject({
   port_id: id.optional(),
@@ -50,6 +63,7 @@ export const createServiceBody = z.strictObject({
   tcp_proxy: tcpProxy.optional(),
   description: description.optional(),
   tags: tags.optional(),
+  health_check: healthCheck.optional(),
 });
 export type CreateServiceBody = z.infer<typeof createServiceBody>;
 
@@ -61,6 +75,7 @@ export const modifyServiceBody = z.strictObject({
   ports: portMappings.optional(),
   tcp_proxy: tcpProxy.optional(),
   description: description.optional(),
+  health_check: healthCheck.optional(),
 });
 export type ModifyServiceBody = z.infer<typeof modifyServiceBody>;
 
@@ -207,19 +222,23 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
 const portMappingInputs = (ports: ReadonlyArray<{ client_port: number; server_port: number }>): PortMappingInput[] =>
   ports.map((p) => ({ clientPort: p.client_port, serverPort: p.server_port }));
 
+const healthSettingsInput = (h: HealthCheckBody | undefined): Partial<HealthSettings> | undefined => h && {
+  interval_s: h.interval, timeout_s: h.timeout, healthy_threshold: h.healthy_threshold, unhealthy_threshold: h.unhealthy_threshold,
+};
+
 export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand {
   if (b.port_id === undefined && b.backends === undefined) throw new HuaweiRequestError('InvalidPortId', 'port_id: is required (or backends, several backend ports)');
   return {
     vpcId: b.vpc_id, portId: b.port_id ?? b.backends![0]!.port_id, serverType: b.server_type, name: b.service_name, approvalRequired: b.approval_enabled,
     ports: portMappingInputs(b.ports), tcpProxy: b.tcp_proxy, description: b.description, tags: b.tags,
-    backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay,
+    backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay, healthCheck: healthSettingsInput(b.health_check),
   };
 }
 
 export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand {
   return {
     approvalRequired: b.approval_enabled, name: b.service_name, ports: b.ports && portMappingInputs(b.ports),
-    tcpProxy: b.tcp_proxy, description: b.description,
+    tcpProxy: b.tcp_proxy, description: b.description, healthCheck: healthSettingsInput(b.health_check),
     backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay,
   };
 }

@@ -1,6 +1,7 @@
 // Domain records -> the JSON shapes of Huawei's VPCEP v1 API (huawei-vpcep-api.md "Response").
 import { zoneOfSubnet } from '../../model/zones.js';
 import type { ResourceError } from '../../model/errors.js';
+import type { HealthSettings } from '../../model/health.js';
 import type { PathTrace } from '../../model/path-trace.js';
 import type { Endpoint, EndpointService, Permission, Vpc } from '../../model/types.js';
 import { ipToInt } from '../../net/cidr.js';
@@ -26,6 +27,11 @@ export interface SerializeContext {
   servicePorts(serviceId: string): number[];
 }
 
+/** vpcep-sim's extension: a service's own health checks, as its requests name them */
+function healthCheckJson(h: HealthSettings): Record<string, number> {
+  return { interval: h.interval_s, timeout: h.timeout_s, healthy_threshold: h.healthy_threshold, unhealthy_threshold: h.unhealthy_threshold };
+}
+
 export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = false): Record<string, unknown> {
   return {
     id: s.id,
@@ -38,6 +44,7 @@ export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = 
     status: s.status,
     ports: s.ports,
     tcp_proxy: s.tcp_proxy,
+    ...(s.health_check ? { health_check: healthCheckJson(s.health_check) } : {}),
     // vpcep-sim's: several backend ports, how long a removed one drains, each one's health
     ...(s.port_id !== null ? {
       backends: (s.backends ?? [{ port_id: s.port_id }]).map((b) => ({ port_id: b.port_id })),
