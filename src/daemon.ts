@@ -117,6 +117,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       vpcs: [...inventory.vpcs, ...(after.get('apivpc')!.values() as Iterable<Vpc>)],
       log,
       observeConnect: (id, s) => metrics.observeConnect(id, s),
+      observeHealthProbe: (result, seconds) => metrics.observeHealthProbe(result, seconds),
       forget: (id) => metrics.forgetEndpoint(id),
       now: dataPlaneNow,
       flowLog,
@@ -178,6 +179,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         };
       }
     });
+    metrics.setHealthSource(() => dataPlane.healthFigures() ?? { probes: {}, targets: {} });
     metrics.setZoneSource(() => control.zoneStates().map((z) => ({ ...z, connections: dataPlane.zoneConnections.get(z.zone) ?? 0 })));
     metrics.setStatusSource(() => {
       const services = Object.fromEntries(SERVICE_STATUSES.map((s) => [s, 0]));

@@ -5,14 +5,15 @@
 // one outside it (127.0.0.1, another host) as it is; an instance target is a VM port of the VPC
 // (its configured real address, else its host address).
 import type { Backend, BackendTargetSpec } from '../model/events.js';
-import { NLB_HEALTH_DEFAULTS, targetKey, type HealthSettings } from '../model/health.js';
+import { targetKey, type HealthSettings } from '../model/health.js';
 import {
-  crossZoneOf, deregistrationDelayOf, drainingTargets, proxyProtocolOn, type LoadBalancer, type Target, type TargetGroup,
+  crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, proxyProtocolOn, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import type { EndpointService, PortMapping, TcpProxy, Vpc } from '../model/types.js';
 import { defaultZones, zoneOfSubnet } from '../model/zones.js';
 import { cidrContains, cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
+import { healthCheckPortOf, healthSettingsOf } from './health.js';
 import type { ControlState } from './state.js';
 
 /** the region's zones (the config's, once zones are configurable; the default ones until then) */
@@ -48,9 +49,7 @@ export function targetZone(st: ControlState, tg: TargetGroup, t: Target): string
 
 /** a target group's health checks as the prober runs them; null when they are off */
 export function targetGroupHealth(tg: TargetGroup): HealthSettings | null {
-  const h = tg.health_check;
-  if (!h.enabled) return null;
-  return { interval_s: h.interval_seconds, timeout_s: h.timeout_seconds, healthy_threshold: h.healthy_threshold, unhealthy_threshold: h.unhealthy_threshold };
+  return tg.health_check.enabled ? healthSettingsOfCheck(tg.health_check) : null;
 }
 
 /** the targets of a target group that resolve, each with its key and zone */
@@ -59,7 +58,8 @@ export function targetSpecs(st: ControlState, tg: TargetGroup, targets: readonly
   for (const t of targets) {
     const host = targetHost(st, tg, t);
     if (host === null) continue;
-    out.push({ key: targetKey(host, t.port), host, port: t.port, zone: targetZone(st, tg, t) });
+    const probePort = healthCheckPortOf(tg, t.port);
+    out.push({ key: targetKey(host, t.port), host, port: t.port, zone: targetZone(st, tg, t), ...(probePort !== t.port ? { probe_port: probePort } : {}) });
   }
   return out;
 }
@@ -138,14 +138,14 @@ export function portTargets(st: ControlState, s: EndpointService, serverPort: nu
 /**
  * Each port mapping of a port-backed service, relaying to every backend port: any zone (the
  * endpoint's zone affinity keeps it in its own), a removed backend draining for the service's
- * deregistration delay. Several backends are probed with AWS's NLB defaults; one alone is not
+ * deregistration delay. Several backends are probed (the service's health_check, else the config's); one alone is not
  * (it takes every flow whatever its state, fail open; and its backend sees no probe connections,
  * as before services had several).
  */
 export function portBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
   const drainMs = (s.deregistration_delay_s ?? st.deregistrationDelayS) * 1000;
-  const health = backendPortIds(s).length > 1 ? NLB_HEALTH_DEFAULTS : null;
+  const health = backendPortIds(s).length > 1 ? healthSettingsOf(st, s) : null;
   for (const m of s.ports) {
     const targets = portTargets(st, s, m.server_port);
     if (!targets.length) continue;

@@ -16,7 +16,7 @@ import {
 } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
-import { HealthChecker } from './health-checker.js';
+import { HealthChecker, type HealthFigures } from './health-checker.js';
 import { listenTcp } from './listener.js';
 import type { ListenerSink, TcpListener } from './connection.js';
 import { setJsSocketBuffer } from './js-relay.js';
@@ -54,6 +54,8 @@ export interface TcpDataPlaneOptions {
    * makes the prober of the backends, told which zones are down (their backends are unreachable);
    * absent: a HealthChecker (src/dataplane/health-checker.ts); null: backends are not probed (all eligible)
    */
+  /** records one health-check probe's result and time (the metrics' histogram) */
+  readonly observeHealthProbe?: (result: string, seconds: number) => void;
   readonly healthProber?: ((unreachable: (zone: string | null) => boolean) => HealthProber) | null;
 }
 
@@ -113,7 +115,7 @@ export class TcpDataPlane implements DataPlane {
     const totals = this.totals;
     const zoneConnections = this.zoneConnections;
     const zoneDown = (zone: string | null) => zone !== null && this.zonesDown.has(zone);
-    const makeProber = o.healthProber === undefined ? (unreachable: (zone: string | null) => boolean) => new HealthChecker({ unreachable, log: o.log }) : o.healthProber;
+    const makeProber = o.healthProber === undefined ? (unreachable: (zone: string | null) => boolean) => new HealthChecker({ unreachable, log: o.log, observe: o.observeHealthProbe }) : o.healthProber;
     this.prober = makeProber === null ? null : makeProber(zoneDown);
     const choice: ChoiceInputs = { health: this.prober, zoneDown };
     this.ctx = {
@@ -205,6 +207,11 @@ export class TcpDataPlane implements DataPlane {
     return b;
   }
 
+  /** the health checker's counts (probes by result, targets by state), read by the metrics at scrape time */
+  healthFigures(): HealthFigures | null {
+    return this.prober instanceof HealthChecker ? this.prober.figures() : null;
+  }
+
   /** the prober is told the union of every live endpoint's probed targets; counters of backends no longer used go */
   private refreshBackends(): void {
     const targets = new Map<string, ProbeTarget>();
@@ -213,7 +220,7 @@ export class TcpDataPlane implements DataPlane {
       for (const { backend, targets: ts } of r.targets) {
         for (const t of ts) {
           used.add(`${r.spec.service_id} ${t.key}`);
-          if (backend.health && !targets.has(t.key)) targets.set(t.key, { key: t.key, host: t.host, port: t.port, zone: t.zone, settings: backend.health });
+          if (backend.health && !targets.has(t.key)) targets.set(t.key, { key: t.key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings: backend.health });
         }
       }
     }

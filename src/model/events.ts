@@ -15,6 +15,8 @@ export interface BackendTargetSpec {
   readonly port: number;
   /** the zone it sits in; null: outside every zone (an IP target outside the VPC: AvailabilityZone all), reached from any */
   readonly zone: string | null;
+  /** the port its health checks connect to (a target group's HealthCheckPort); absent: `port`, the traffic port */
+  readonly probe_port?: number;
 }
 
 /** Where one terminal port of an endpoint relays to: several targets, one chosen per connection (src/model/backend-choice.ts). */
