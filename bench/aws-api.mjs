@@ -19,6 +19,7 @@
 // Prints a table, writes everything as JSON under bench/results/, stops every process it started.
 // Exits 1 when a vpcep-sim call fails or an endpoint does not relay, 2 on bad usage.
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -184,8 +185,11 @@ function cpuSeconds(pid) {
 // ---- the clients
 
 function clients(server) {
+  // kept-alive sockets are dropped after 4 s idle, before a server closes them (vpcepd after 10 s):
+  // a request sent on a socket the server is closing fails, and there are no retries here
+  const httpAgent = new http.Agent({ keepAlive: true, timeout: 4_000 });
   const make = (Client, key) => new Client({
-    region: REGION, endpoint: server.url, maxAttempts: 1,
+    region: REGION, endpoint: server.url, maxAttempts: 1, requestHandler: { httpAgent },
     credentials: { accessKeyId: key.access_key_id, secretAccessKey: key.secret_access_key },
   });
   return {
@@ -432,7 +436,7 @@ const x = (v) => (v === null ? '—' : `${v.toFixed(v >= 10 ? 1 : 2)}x`);
 
 function cell(f, what) {
   if (!f) return 'absent';
-  if (f.failed && !f.calls) return `fails: ${f.failed.split(':')[0]}`;
+  if (f.failed && !f.calls) return `fails: ${f.failed.replace(/^warm-up: /, '').split(':')[0]}`;
   return what(f);
 }
 
@@ -465,7 +469,7 @@ function markdown(results, servers, motoState) {
       if (k === 'moto' && motoState === 'absent') {
         figuresRows.push([r.label, title[k], 'absent', '', '', '', '', '', '']);
       } else if (!f || !f.calls) {
-        figuresRows.push([r.label, title[k], f?.failed ? `fails: ${f.failed.split(':')[0]}` : '—', '', '', '', '', '', '']);
+        figuresRows.push([r.label, title[k], f?.failed ? `fails: ${f.failed.replace(/^warm-up: /, '').split(':')[0]}` : '—', '', '', '', '', '', '']);
       } else {
         figuresRows.push([
           r.label, title[k], num(f.calls_per_s, f.calls_per_s < 10 ? 1 : 0), num(f.sdk_ms.p50), num(f.sdk_ms.p99), num(f.wire_ms.p50), num(f.wire_ms.p99),
@@ -540,8 +544,13 @@ async function main() {
       continue;
     }
     const recs = Object.fromEntries(servers.map((s) => [key(s), emptyRecord()]));
-    // warm-up calls, not counted: the first calls of an action pay for its code's compilation
-    for (const s of servers) await runBatch(s, { ...row, concurrency: 1 }, WARM_UP, emptyRecord());
+    // warm-up calls, not counted: the first calls of an action pay for its code's compilation; a
+    // failure there is the row's failure
+    for (const s of servers) {
+      const warm = emptyRecord();
+      await runBatch(s, { ...row, concurrency: 1 }, WARM_UP, warm);
+      if (warm.failed) recs[key(s)].failed = `warm-up: ${warm.failed}`;
+    }
     for (let round = 0; round < o.rounds; round++) {
       const n = Math.floor(row.count / o.rounds) + (round < row.count % o.rounds ? 1 : 0);
       // the order of the servers turns every round
