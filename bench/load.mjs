@@ -12,8 +12,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
+import { commandLine } from './lib/cli.mjs';
 import { describeMachine, extendPath, missingTools } from './lib/machine.mjs';
 import { aborting, atExit, installHandlers, running, stopAll } from './lib/procs.mjs';
 import { benchDir, rootDir } from './lib/paths.mjs';
@@ -47,36 +47,20 @@ const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--ro
                       under a minute
   -h, --help          this text`;
 
-function usage(message) {
-  process.stderr.write(`bench:load: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
+let usage;
 
 function options() {
-  let v;
-  try {
-    v = parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        duration: { type: 'string' },
-        rounds: { type: 'string' },
-        scenarios: { type: 'string' },
-        snat: { type: 'string' },
-        relay: { type: 'string' },
-        'socket-buffer': { type: 'string' },
-        smoke: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    usage(err.message);
-  }
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const line = commandLine('bench:load', USAGE, {
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    scenarios: { type: 'string' },
+    snat: { type: 'string' },
+    relay: { type: 'string' },
+    'socket-buffer': { type: 'string' },
+    smoke: { type: 'boolean', default: false },
+  });
+  const v = line.values;
+  usage = line.usage;
   const duration = v.duration === undefined ? (v.smoke ? 1 : 5) : Number(v.duration);
   if (!Number.isFinite(duration) || duration < 1 || duration > 600) usage('--duration must be a number of seconds from 1 to 600');
   const rounds = v.rounds === undefined ? (v.smoke ? 1 : 3) : Number(v.rounds);

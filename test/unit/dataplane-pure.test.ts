@@ -61,6 +61,37 @@ describe('SNAT addresses and ports', () => {
     // first in, first out: a port returns to use as late as possible
     expect([pool.take(), pool.take(), pool.take()]).toEqual([1025, 1024, 0]);
   });
+
+  it('hands out ports as a ring of every port filled up front would, through wrap-arounds and a growing queue', () => {
+    for (const [low, high] of [[1024, 1040], [1, 9], [65530, 65535], [20000, 20100]] as const) {
+      const pool = new SnatPortPool(low, high);
+      const model: number[] = [];
+      for (let p = low; p <= high; p++) model.push(p);
+      const held: number[] = [];
+      let seed = low + 7;
+      for (let step = 0; step < 5000; step++) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        if (seed % 3 !== 0 || held.length === 0) {
+          const want = model.shift() ?? 0;
+          const got = pool.take();
+          expect(got, `${low}-${high} step ${step}`).toBe(want);
+          if (got) held.push(got);
+        } else {
+          const port = held.splice(seed % held.length, 1)[0]!;
+          pool.give(port);
+          model.push(port);
+        }
+      }
+      expect(pool.inUse).toBe(held.length);
+    }
+    // all 100 taken and given back in reverse: the queue grows past its first size, and keeps the order
+    const pool = new SnatPortPool(30000, 30099);
+    const back = Array.from({ length: 100 }, () => pool.take()).reverse();
+    for (const port of back) pool.give(port);
+    expect(pool.left).toBe(100);
+    expect(Array.from({ length: 100 }, () => pool.take())).toEqual(back);
+    expect([pool.take(), pool.left, pool.inUse]).toEqual([0, 0, 100]);
+  });
 });
 
 describe('admission', () => {

@@ -61,13 +61,24 @@ export function baseEndpointDnsName(s: EndpointService, region: string, configRe
   return `${last}.${region}.vpce.amazonaws.com`;
 }
 
+const DERIVED_IDS_KEPT = 100_000;
+const derivedIds = new Map<string, string>();
+
 /**
  * An id AWS shows for what the domain has no id of its own (an endpoint's ENI, a VPC's default
  * security group, ...): `<prefix>-` + 17 hex of a hash of what it belongs to, the same at every call
  * and across restarts.
  */
 export function derivedId(prefix: string, of: string): string {
-  return `${prefix}-${createHash('sha256').update(`${prefix}\0${of}`).digest('hex').slice(0, 17)}`;
+  const key = `${prefix}\0${of}`;
+  let id = derivedIds.get(key);
+  if (id === undefined) {
+    id = `${prefix}-${createHash('sha256').update(key).digest('hex').slice(0, 17)}`;
+    // a Describe of 1,000 endpoints derives 2,000 ids at every call: keep them (bounded; a full table starts over)
+    if (derivedIds.size >= DERIVED_IDS_KEPT) derivedIds.clear();
+    derivedIds.set(key, id);
+  }
+  return id;
 }
 
 /** `tagSet` items */
@@ -137,17 +148,18 @@ export function page<T>(items: readonly T[], key: (item: T) => string, params: Q
   const { min = 5, max = 1000 } = o;
   const limit = params.int('MaxResults', { min, max: 2 ** 31 - 1 });
   const token = params.string('NextToken');
-  const sorted = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  // each item's key read once (a sort compares each item ~log n times)
+  const sorted = items.map((item) => ({ k: key(item), item })).sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
   let start = 0;
   if (token !== undefined && token !== '') {
     const after = readToken(token);
-    start = sorted.findIndex((x) => key(x) > after);
+    start = sorted.findIndex((x) => x.k > after);
     if (start < 0) start = sorted.length;
   }
   const size = limit === undefined ? sorted.length : Math.min(limit, max);
   const out = sorted.slice(start, start + size);
   const more = start + size < sorted.length && out.length > 0;
-  return { items: out, ...(more ? { nextToken: makeToken(key(out[out.length - 1]!)) } : {}) };
+  return { items: out.map((x) => x.item), ...(more ? { nextToken: makeToken(out[out.length - 1]!.k) } : {}) };
 }
 
 const TOKEN_PREFIX = 'vpcep1:';

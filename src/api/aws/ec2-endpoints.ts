@@ -26,6 +26,8 @@ const DEFAULT_POLICY_VERSION = '2008-10-17';
 /** the policy language version a given document is shown with */
 const POLICY_VERSION = '2012-10-17';
 const ALLOW_ALL = { Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' } as const;
+const DEFAULT_POLICY_DOCUMENT = JSON.stringify({ Version: DEFAULT_POLICY_VERSION, Statement: [ALLOW_ALL] });
+const ALLOW_ALL_DOCUMENT = JSON.stringify({ Version: POLICY_VERSION, Statement: [ALLOW_ALL] });
 
 /** the hosted zone AWS's regional endpoint names sit in (us-east-1's; vpcep-sim serves no public DNS) */
 const VPCE_HOSTED_ZONE = 'Z7HUB22UULQXV';
@@ -39,11 +41,17 @@ export interface ServiceNames {
 export function serviceNames(call: AwsCall): ServiceNames {
   const byId = new Map<string, EndpointService>();
   for (const s of call.control.allServices()) byId.set(s.id, s);
+  const names = new Map<string, string>();
   return {
     serviceOf: (id) => byId.get(id),
     nameOf: (id) => {
-      const s = byId.get(id);
-      return s ? awsServiceName(s, call.region, call.control.region) : id;
+      let name = names.get(id);
+      if (name === undefined) {
+        const s = byId.get(id);
+        name = s ? awsServiceName(s, call.region, call.control.region) : id;
+        names.set(id, name);
+      }
+      return name;
     },
   };
 }
@@ -76,8 +84,8 @@ function isAllowAll(p: readonly PolicyStatement[]): boolean {
  */
 function policyDocument(e: Endpoint, control: ControlPlane): string {
   const statements = (e.policy_statement ?? null) as readonly PolicyStatement[] | null;
-  if (!statements) return JSON.stringify({ Version: DEFAULT_POLICY_VERSION, Statement: [ALLOW_ALL] });
-  if (isAllowAll(statements)) return JSON.stringify({ Version: POLICY_VERSION, Statement: [ALLOW_ALL] });
+  if (!statements) return DEFAULT_POLICY_DOCUMENT;
+  if (isAllowAll(statements)) return ALLOW_ALL_DOCUMENT;
   return JSON.stringify({
     Version: POLICY_VERSION,
     Statement: statements.map((s) => ({
@@ -155,8 +163,16 @@ export function groupsOf(e: Endpoint): readonly string[] {
   return e.security_groups?.length ? e.security_groups : [defaultSecurityGroupId(e.vpc_id)];
 }
 
+/** the caller's groups by id, read once per request (endpointXml asks for every endpoint) */
+const groupNamesOfCall = new WeakMap<AwsCall, Map<string, string>>();
+
 function groupNames(call: AwsCall): Map<string, string> {
-  return new Map(callerSecurityGroups(call).map((g) => [g.id, g.name]));
+  let names = groupNamesOfCall.get(call);
+  if (!names) {
+    names = new Map(callerSecurityGroups(call).map((g) => [g.id, g.name]));
+    groupNamesOfCall.set(call, names);
+  }
+  return names;
 }
 
 function checkSecurityGroups(call: AwsCall, vpc: Vpc, ids: readonly string[]): void {

@@ -185,7 +185,9 @@ export async function awsApi(app: FastifyInstance, o: AwsOptions): Promise<void>
     const body = api === 'ec2'
       ? ec2Response(action, requestId, output)
       : queryResponse(action, api === 'sts' ? STS_NAMESPACE : ELBV2_NAMESPACE, requestId, output);
-    return reply.header(REQUEST_ID_HEADER, requestId).type(XML_CONTENT_TYPE).send(body);
+    // as bytes: a string answer is measured for its Content-Length, then encoded again to be written
+    // (each a walk over ~1.2 MB for 1,000 endpoints)
+    return reply.header(REQUEST_ID_HEADER, requestId).type(XML_CONTENT_TYPE).send(Buffer.from(body));
   };
   app.route({ method: ['GET', 'POST'], url: '/', constraints: { [AWS_CONSTRAINT]: 'aws' }, handler });
 }
