@@ -1,6 +1,6 @@
-# A provider's NLB-backed endpoint service and a consumer's endpoints to it, on vpcep-sim.
-# The VPCs, subnets and route tables are the daemon config's (read through data sources); see
-# README "Terraform". test/integration/terraform.test.ts applies this very file.
+# A provider's NLB-backed endpoint service and a consumer's endpoints to it, on vpcep-sim, each
+# account on a network it builds itself (VPC, subnet; the consumer's route table and security
+# group). See README "Terraform"; test/integration/terraform.test.ts applies this very file.
 
 terraform {
   required_providers {
@@ -26,10 +26,6 @@ variable "consumer_secret_key" {
   type      = string
   sensitive = true
 }
-variable "provider_vpc_id" { type = string }
-variable "provider_subnet_id" { type = string }
-variable "consumer_vpc_id" { type = string }
-variable "consumer_subnet_id" { type = string }
 variable "backend_ip" {
   description = "the real backend behind the NLB (outside the VPC, hence availability_zone = all)"
   type        = string
@@ -74,30 +70,59 @@ data "aws_caller_identity" "consumer" {
   provider = aws.consumer
 }
 
-data "aws_vpc" "provider" {
-  id = var.provider_vpc_id
+locals {
+  zone = "${var.region}a"
 }
 
-data "aws_subnet" "provider" {
-  id = var.provider_subnet_id
+# ---- the networks: each account's VPC and subnet; the consumer's route table (its gateway
+# endpoint's) and the security group of its interface endpoint
+
+resource "aws_vpc" "provider" {
+  cidr_block = "192.168.0.0/16"
+  tags       = { Name = "provider" }
 }
 
-data "aws_vpc" "consumer" {
+resource "aws_subnet" "provider" {
+  vpc_id            = aws_vpc.provider.id
+  cidr_block        = "192.168.24.0/24"
+  availability_zone = local.zone
+}
+
+resource "aws_vpc" "consumer" {
+  provider   = aws.consumer
+  cidr_block = "10.0.0.0/16"
+  tags       = { Name = "consumer" }
+}
+
+resource "aws_subnet" "consumer" {
+  provider          = aws.consumer
+  vpc_id            = aws_vpc.consumer.id
+  cidr_block        = "10.0.1.0/24"
+  availability_zone = local.zone
+}
+
+resource "aws_route_table" "consumer" {
   provider = aws.consumer
-  id       = var.consumer_vpc_id
+  vpc_id   = aws_vpc.consumer.id
 }
 
-data "aws_subnet" "consumer" {
-  provider = aws.consumer
-  id       = var.consumer_subnet_id
+resource "aws_route_table_association" "consumer" {
+  provider       = aws.consumer
+  subnet_id      = aws_subnet.consumer.id
+  route_table_id = aws_route_table.consumer.id
 }
 
-data "aws_route_table" "consumer_main" {
-  provider = aws.consumer
-  vpc_id   = data.aws_vpc.consumer.id
-  filter {
-    name   = "association.main"
-    values = ["true"]
+# enforced per connection: only clients of the consumer's subnet reach the listener port
+resource "aws_security_group" "endpoint" {
+  provider    = aws.consumer
+  name        = "web-endpoint"
+  description = "clients of the consumer subnet to the web service"
+  vpc_id      = aws_vpc.consumer.id
+  ingress {
+    protocol    = "tcp"
+    from_port   = var.listener_port
+    to_port     = var.listener_port
+    cidr_blocks = [aws_subnet.consumer.cidr_block]
   }
 }
 
@@ -107,7 +132,7 @@ resource "aws_lb" "web" {
   name               = "web-nlb"
   internal           = true
   load_balancer_type = "network"
-  subnets            = [data.aws_subnet.provider.id]
+  subnets            = [aws_subnet.provider.id]
 }
 
 resource "aws_lb_target_group" "web" {
@@ -115,7 +140,7 @@ resource "aws_lb_target_group" "web" {
   port              = var.backend_port
   protocol          = "TCP"
   target_type       = "ip"
-  vpc_id            = data.aws_vpc.provider.id
+  vpc_id            = aws_vpc.provider.id
   proxy_protocol_v2 = false
 }
 
@@ -152,10 +177,11 @@ resource "aws_vpc_endpoint_service_allowed_principal" "consumer" {
 
 resource "aws_vpc_endpoint" "web" {
   provider            = aws.consumer
-  vpc_id              = data.aws_vpc.consumer.id
+  vpc_id              = aws_vpc.consumer.id
   service_name        = aws_vpc_endpoint_service.web.service_name
   vpc_endpoint_type   = "Interface"
-  subnet_ids          = [data.aws_subnet.consumer.id]
+  subnet_ids          = [aws_subnet.consumer.id]
+  security_group_ids  = [aws_security_group.endpoint.id]
   private_dns_enabled = false
   auto_accept         = true
   depends_on          = [aws_vpc_endpoint_service_allowed_principal.consumer]
@@ -163,7 +189,7 @@ resource "aws_vpc_endpoint" "web" {
 
 resource "aws_vpc_endpoint" "gateway" {
   provider          = aws.consumer
-  vpc_id            = data.aws_vpc.consumer.id
+  vpc_id            = aws_vpc.consumer.id
   service_name      = var.gateway_service_name
   vpc_endpoint_type = "Gateway"
   policy = jsonencode({
@@ -175,9 +201,15 @@ resource "aws_vpc_endpoint" "gateway" {
 resource "aws_vpc_endpoint_route_table_association" "gateway" {
   provider        = aws.consumer
   vpc_endpoint_id = aws_vpc_endpoint.gateway.id
-  route_table_id  = data.aws_route_table.consumer_main.id
+  route_table_id  = aws_route_table.consumer.id
 }
 
+output "provider_vpc_id" {
+  value = aws_vpc.provider.id
+}
+output "consumer_vpc_id" {
+  value = aws_vpc.consumer.id
+}
 output "interface_endpoint_id" {
   value = aws_vpc_endpoint.web.id
 }

@@ -65,8 +65,9 @@ export function refuseEniFields<K extends keyof typeof ENI_FIELDS>(cmd: Partial<
 /** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
 export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, cmd: CreateEndpointCommand, policyOptions: PolicyOptions): Promise<Endpoint> {
   refuseEniFields(cmd, ['subnetId', 'ip', 'whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
-  // Without route tables, the route goes into the VPC's default table.
-  const wanted = cmd.routeTables?.length ? cmd.routeTables : [vpc.route_tables.find((t) => t.default)!.id];
+  // Without route tables, the route goes into the VPC's default table (Huawei), or nowhere (AWS).
+  const byDefault = cmd.noDefaultRouteTable ? [] : [vpc.route_tables.find((t) => t.default)!.id];
+  const wanted = cmd.routeTables?.length ? cmd.routeTables : byDefault;
   const routetables = checkRouteTables(st, vpc, s.id, null, wanted);
   const policy = cmd.policy === undefined ? null : validatePolicy(cmd.policy, policyOptions);
   if (st.usage(caller).endpoint >= caller.quotas.endpoint) {

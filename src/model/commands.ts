@@ -85,6 +85,9 @@ export interface CreateEndpointCommand {
   readonly whitelistEnabled?: boolean;
   /** gateway endpoints: the route tables its routes go into, and its policy (checked by the dialect's PolicyOptions) */
   readonly routeTables?: readonly string[];
+  /** gateway endpoints without route tables: true routes in none until tables are added (AWS); else
+   * the route goes into the VPC's default table (Huawei) */
+  readonly noDefaultRouteTable?: boolean;
   readonly policy?: unknown;
   readonly description?: string;
   readonly tags?: readonly TagInput[];

@@ -11,7 +11,7 @@ import {
   DeleteSubnetCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand,
   DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
   DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand,
-  ReplaceRouteTableAssociationCommand, RevokeSecurityGroupIngressCommand,
+  ReplaceRouteTableAssociationCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
@@ -169,6 +169,40 @@ describe('the network inventory through the EC2 API', () => {
 
     const subnet = (await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).Subnets![0]!;
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
+  it('CreateVpc with AmazonProvidedIpv6CidrBlock=false and CreateSubnet with Ipv6Native=false (Terraform sends them) ask for nothing; true is refused', async () => {
+    expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: '172.18.0.0/16', AmazonProvidedIpv6CidrBlock: true }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.18.0.0/16', AmazonProvidedIpv6CidrBlock: false }))).Vpc!;
+    expect(vpc).toMatchObject({ CidrBlock: '172.18.0.0/16', State: 'available' });
+    expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.18.1.0/24', Ipv6Native: true }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect((await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).Subnets).toEqual([]);
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.18.1.0/24', Ipv6Native: false }))).Subnet!;
+    expect(subnet).toMatchObject({ VpcId: vpc.VpcId, CidrBlock: '172.18.1.0/24' });
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
+  it('revoking the default IPv6 egress rule of a new group, as Terraform\'s aws_security_group does, is InvalidPermission.NotFound (there is none)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.19.0.0/16' }))).Vpc!;
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'tf', Description: 'as terraform' }));
+    // Terraform's create: the IPv4 allow-all egress rule is revoked, then the IPv6 one, whose NotFound it ignores
+    await consumer.send(new RevokeSecurityGroupEgressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: '-1', FromPort: 0, ToPort: 0, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
+    const ipv6 = { IpProtocol: '-1', FromPort: 0, ToPort: 0, Ipv6Ranges: [{ CidrIpv6: '::/0' }] };
+    expect(await refused(consumer.send(new RevokeSecurityGroupEgressCommand({ GroupId: sg.GroupId, IpPermissions: [ipv6] }))))
+      .toMatchObject({ code: 'InvalidPermission.NotFound', status: 400 });
+    expect(await refused(consumer.send(new RevokeSecurityGroupEgressCommand({ GroupId: 'sg-00000000000000000', IpPermissions: [ipv6] }))))
+      .toMatchObject({ code: 'InvalidGroup.NotFound', status: 400 });
+    // authorizing one is still refused as not simulated
+    expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [ipv6] }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    const [g] = (await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg.GroupId!] }))).SecurityGroups!;
+    expect(g!.IpPermissionsEgress ?? []).toEqual([]);
+    expect(g!.IpPermissions ?? []).toEqual([]);
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
   });
 });

@@ -236,6 +236,21 @@ describe('a gateway endpoint to a public service', () => {
     expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).not.toBe('relay');
     await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
   });
+
+  it('made without RouteTableIds it routes in no table until ModifyVpcEndpoint adds one (Terraform\'s aws_vpc_endpoint_route_table_association)', async () => {
+    const [main] = (await ec2.consumer.send(new DescribeRouteTablesCommand({
+      Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'association.main', Values: ['true'] }],
+    }))).RouteTables!;
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcId: 'vpc-client', ServiceName: `com.amazonaws.${REGION}.s3` }))).VpcEndpoint!;
+    expect(e.RouteTableIds ?? []).toEqual([]);
+    const routesOf = async () => (await ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [main!.RouteTableId!] }))).RouteTables![0]!.Routes!;
+    expect((await routesOf()).some((r) => r.GatewayId === e.VpcEndpointId)).toBe(false);
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, AddRouteTableIds: [main!.RouteTableId!] }));
+    expect((await routesOf())).toContainEqual(expect.objectContaining({ DestinationPrefixListId: PREFIX_LIST, GatewayId: e.VpcEndpointId }));
+    const [after] = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints!;
+    expect(after!.RouteTableIds).toEqual([main!.RouteTableId]);
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+  });
 });
 
 describe('the reads Terraform and the CLI make', () => {

@@ -1,19 +1,21 @@
 // Terraform 1.11 with the AWS provider 5.100 (a client no one here wrote) drives a spawned vpcepd
 // through the README's example stack, examples/terraform/main.tf, as a user would: `init` offline
-// from a filesystem mirror, `apply` of an NLB-backed endpoint service with a consumer's interface
-// endpoint and a gateway endpoint with a route and a policy, real bytes through the interface
-// endpoint to the backend, a second `plan -detailed-exitcode` that finds nothing to change, and
-// `destroy` leaving nothing the API can see. TF_LOG=DEBUG goes to a file whose tail is printed on
+// from a filesystem mirror, `apply` of both accounts' networks (VPC, subnet, route table and its
+// association, security group) and on them an NLB-backed endpoint service with a consumer's
+// interface endpoint and a gateway endpoint with a route and a policy, real bytes through the
+// interface endpoint to the backend (its security group refusing a client outside its rule), a
+// second `plan -detailed-exitcode` that finds nothing to change, and `destroy` leaving nothing the
+// API can see. The daemon's config declares the accounts and the public s3 service only. TF_LOG=DEBUG goes to a file whose tail is printed on
 // a failure (the missing or wrong action is in it). Where terraform or the provider is absent the
 // test skips under a name that says why; CI=true makes it mandatory (.ci/run).
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { DescribeRouteTablesCommand, DescribeVpcEndpointServiceConfigurationsCommand, DescribeVpcEndpointsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcEndpointServiceConfigurationsCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, twoAccountConfig, writeConfig, type ChildDaemon } from '../helpers.js';
+import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const KEYS = {
@@ -22,6 +24,9 @@ const KEYS = {
 };
 const STACK = path.join(ROOT, 'examples/terraform/main.tf');
 const TF_STEP_MS = 300_000;
+/** the stack's resources: 7 of the two networks, 6 of the provider's service, 3 of the consumer's endpoints */
+const RESOURCES = 16;
+const seconds = (r: { ms: number }): string => `${(r.ms / 1000).toFixed(1)} s`;
 
 /** the provider's filesystem mirror: the directory holding registry.terraform.io/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_* */
 function findMirror(): string | undefined {
@@ -85,13 +90,14 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
     backend = await startBackend(echo);
     dir = tempDir('vpcep-terraform-');
     log = path.join(dir, 'terraform-debug.log');
-    const config = twoAccountConfig({
+    // the README's quickstart-aws.yaml plus the public s3 service: no VPCs, the stack makes its own
+    const config = {
       accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }],
       public_services: [{
         name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-63a5400a', cidrs: ['100.125.0.8/29'] },
         ports: [{ port: publicPort, target: `127.0.0.1:${backend.port}` }],
       }],
-    });
+    };
     d = await spawnDaemon(['--config', writeConfig(dir, config), '--data-dir', path.join(dir, 'data')], { VPCEP_TOKEN: '' });
     fs.copyFileSync(STACK, path.join(dir, 'main.tf'));
     fs.writeFileSync(path.join(dir, 'cli.tfrc'), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(MIRROR)}\n  }\n}\n`);
@@ -99,7 +105,6 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
       endpoint: d.url,
       provider_access_key: KEYS.provider.access_key_id, provider_secret_key: KEYS.provider.secret_access_key,
       consumer_access_key: KEYS.consumer.access_key_id, consumer_secret_key: KEYS.consumer.secret_access_key,
-      provider_vpc_id: 'vpc-app', provider_subnet_id: 'subnet-app', consumer_vpc_id: 'vpc-client', consumer_subnet_id: 'subnet-a',
       backend_port: backend.port, listener_port: listenerPort, gateway_service_name: 'com.amazonaws.us-east-1.s3',
     }, null, 2));
     const client = (k: (typeof KEYS)[keyof typeof KEYS]) => ({
@@ -124,60 +129,88 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
   it('init installs the AWS provider offline from the mirror', async () => {
     const r = await tf(['init', '-input=false']);
     expectCode(r, 0, 'init');
+    console.log(`terraform init: ${seconds(r)}`);
     expect(r.stdout).toMatch(/Installed hashicorp\/aws v5\.\d+\.\d+/);
   }, TF_STEP_MS);
 
-  it('apply creates the stack; bytes go through the interface endpoint to the backend', async () => {
+  it('apply creates the stack, its networks included; bytes go through the interface endpoint to the backend', async () => {
     const r = await tf(['apply', '-auto-approve', '-input=false']);
     expectCode(r, 0, 'apply');
-    console.log(`terraform apply (9 resources): ${(r.ms / 1000).toFixed(1)} s`);
-    expect(r.stdout).toMatch(/Apply complete! Resources: 9 added, 0 changed, 0 destroyed/);
+    console.log(`terraform apply (${RESOURCES} resources): ${seconds(r)}`);
+    expect(r.stdout).toMatch(new RegExp(`Apply complete! Resources: ${RESOURCES} added, 0 changed, 0 destroyed`));
     const out = await tf(['output', '-json']);
     expectCode(out, 0, 'output');
     const o = JSON.parse(out.stdout) as Record<string, { value: string }>;
     expect(o.interface_endpoint_id!.value).toMatch(/^vpce-[0-9a-f]{17}$/);
     expect(o.service_id!.value).toMatch(/^vpce-svc-[0-9a-f]{17}$/);
 
-    // what Terraform made, seen through the API by each account
+    // the networks Terraform made, each account's own
+    const [pv] = (await ec2.provider.send(new DescribeVpcsCommand({}))).Vpcs!.filter((v) => v.VpcId === o.provider_vpc_id!.value);
+    expect(pv).toMatchObject({ CidrBlock: '192.168.0.0/16', State: 'available', OwnerId: KEYS.provider.account_id });
+    const consumerVpc = o.consumer_vpc_id!.value;
+    expect((await ec2.consumer.send(new DescribeVpcsCommand({}))).Vpcs!.map((v) => v.VpcId)).toEqual([consumerVpc]);
+    const [subnet] = (await ec2.consumer.send(new DescribeSubnetsCommand({}))).Subnets!;
+    expect(subnet).toMatchObject({ VpcId: consumerVpc, CidrBlock: '10.0.1.0/24', AvailabilityZone: 'us-east-1a' });
+    const groups = (await ec2.consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['web-endpoint'] }] }))).SecurityGroups!;
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!.IpPermissions).toEqual([expect.objectContaining({ IpProtocol: 'tcp', FromPort: listenerPort, ToPort: listenerPort, IpRanges: [expect.objectContaining({ CidrIp: '10.0.1.0/24' })] })]);
+
+    // the endpoints, on those networks
     const [e] = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [o.interface_endpoint_id!.value] }))).VpcEndpoints!;
-    expect(e).toMatchObject({ State: 'available', VpcEndpointType: 'Interface', ServiceName: o.service_name!.value, SubnetIds: ['subnet-a'] });
+    expect(e).toMatchObject({ State: 'available', VpcEndpointType: 'Interface', ServiceName: o.service_name!.value, VpcId: consumerVpc, SubnetIds: [subnet!.SubnetId] });
+    expect(e!.Groups!.map((g) => g.GroupId)).toEqual([groups[0]!.GroupId]);
     const [g] = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [o.gateway_endpoint_id!.value] }))).VpcEndpoints!;
     expect(g).toMatchObject({ State: 'available', VpcEndpointType: 'Gateway', ServiceName: 'com.amazonaws.us-east-1.s3' });
     expect(g!.RouteTableIds).toHaveLength(1);
-    const routes = (await ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: g!.RouteTableIds }))).RouteTables![0]!.Routes!;
-    expect(routes).toContainEqual(expect.objectContaining({ DestinationPrefixListId: 'pl-63a5400a', GatewayId: g!.VpcEndpointId }));
+    const [table] = (await ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: g!.RouteTableIds }))).RouteTables!;
+    expect(table!.Routes).toContainEqual(expect.objectContaining({ DestinationPrefixListId: 'pl-63a5400a', GatewayId: g!.VpcEndpointId }));
+    expect(table!.Associations).toEqual([expect.objectContaining({ Main: false, SubnetId: subnet!.SubnetId })]);
     const [svc] = (await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [o.service_id!.value] }))).ServiceConfigurations!;
     expect(svc).toMatchObject({ ServiceState: 'Available', AcceptanceRequired: false });
     expect(svc!.NetworkLoadBalancerArns).toHaveLength(1);
 
-    // real bytes: a client in the consumer's VPC to the endpoint's address (its host address from the Huawei API)
+    // real bytes: a client in the consumer's subnet to the endpoint's address (its host address from
+    // the Huawei API); a client of the same VPC outside the security group's rule is reset
     const huawei = await new ApiClient(d.url, CONSUMER.token, CONSUMER.project_id).get(`/vpc-endpoints/${e!.VpcEndpointId}`);
     expect(huawei.status).toBe(200);
     expect(huawei.body.ip).toBe(o.interface_endpoint_ip!.value);
+    expect(huawei.body.ip).toBe('10.0.1.4'); // the fifth address: AWS keeps the first four of a subnet made through the API
     const k = String(huawei.body.host_ip).split('.')[1];
     const accepted = backend.accepted;
     expect(await roundTrip(huawei.body.host_ip, listenerPort, `127.${k}.1.50`, 'bytes through terraform\'s endpoint')).toBe('bytes through terraform\'s endpoint');
+    expect(await roundTrip(huawei.body.host_ip, listenerPort, `127.${k}.2.50`, 'outside the rule')).toMatch(/^(ECONNRESET|closed)$/);
     expect(backend.accepted).toBe(accepted + 1);
   }, TF_STEP_MS);
 
   it('a second plan finds nothing to change (exit 0 with -detailed-exitcode)', async () => {
     const r = await tf(['plan', '-detailed-exitcode', '-input=false']);
     expectCode(r, 0, 'plan -detailed-exitcode');
+    console.log(`terraform plan (no changes): ${seconds(r)}`);
     expect(r.stdout).toMatch(/No changes/);
   }, TF_STEP_MS);
 
-  it('destroy leaves nothing the API can see', async () => {
+  it('destroy leaves nothing the API can see, the VPCs included', async () => {
     const r = await tf(['destroy', '-auto-approve', '-input=false']);
     expectCode(r, 0, 'destroy');
-    console.log(`terraform destroy (9 resources): ${(r.ms / 1000).toFixed(1)} s`);
-    expect(r.stdout).toMatch(/Destroy complete! Resources: 9 destroyed/);
+    console.log(`terraform destroy (${RESOURCES} resources): ${seconds(r)}`);
+    expect(r.stdout).toMatch(new RegExp(`Destroy complete! Resources: ${RESOURCES} destroyed`));
+    for (const client of [ec2.provider, ec2.consumer]) {
+      expect((await client.send(new DescribeVpcsCommand({}))).Vpcs ?? []).toEqual([]);
+      expect((await client.send(new DescribeSubnetsCommand({}))).Subnets ?? []).toEqual([]);
+      expect((await client.send(new DescribeRouteTablesCommand({}))).RouteTables ?? []).toEqual([]);
+      expect((await client.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).toEqual([]);
+    }
     const endpoints = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints ?? [];
     expect(endpoints.filter((e) => e.State !== 'deleted')).toEqual([]);
     expect((await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({}))).ServiceConfigurations ?? []).toEqual([]);
     expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? []).toEqual([]);
     expect((await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups ?? []).toEqual([]);
-    const tables = (await ec2.consumer.send(new DescribeRouteTablesCommand({}))).RouteTables ?? [];
-    expect(tables.flatMap((t) => t.Routes ?? []).filter((rt) => rt.DestinationPrefixListId)).toEqual([]);
+    // and through the Huawei API: the accounts have no VPC left
+    for (const who of [PROVIDER, CONSUMER]) {
+      const vpcs = await new ApiClient(d.url, who.token, who.project_id).get('/vpcs');
+      expect(vpcs.status, JSON.stringify(vpcs.body)).toBe(200);
+      expect(vpcs.body.vpcs).toEqual([]);
+    }
   }, TF_STEP_MS);
 });
 

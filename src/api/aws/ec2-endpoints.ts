@@ -270,7 +270,10 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     if (subnets.length || subnetConfigs.length) throw new AwsRequestError('InvalidParameter', 'SubnetId applies to Interface endpoints only');
     if (groups.length) throw new AwsRequestError('InvalidParameter', 'SecurityGroupId applies to Interface endpoints only');
     checkRouteTables(vpc, routeTables);
+    // AWS: a gateway endpoint made without RouteTableId.N routes in no table until ModifyVpcEndpoint
+    // adds one (Terraform's aws_vpc_endpoint_route_table_association)
     if (routeTables.length) cmd.routeTables = routeTables;
+    cmd.noDefaultRouteTable = true;
     if (policyText !== undefined) cmd.policy = readPolicyDocument(policyText);
   }
   const e = await call.control.createEndpoint(call.caller, cmd, AWS_POLICY);

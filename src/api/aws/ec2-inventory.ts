@@ -5,6 +5,7 @@
 // with the config's. A VPC's default security group has the derived id the reads show for a config
 // VPC's (ec2-network.ts defaultSecurityGroupId), so endpoints name it the same way in either VPC.
 import type { SecurityGroupRuleInput } from '../../model/commands.js';
+import { DomainError } from '../../model/errors.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { derivedId, tagsOfSpecifications } from './aws-render.js';
 import { availabilityZones } from './ec2-base.js';
@@ -21,11 +22,20 @@ function refuseUnsupported(p: QueryParams, names: readonly string[]): void {
   }
 }
 
+/** flags asking for what is not simulated: `true` is refused, `false` asks for nothing (Terraform's
+ * aws_vpc sends AmazonProvidedIpv6CidrBlock=false on every CreateVpc) */
+function refuseEnabled(p: QueryParams, names: readonly string[]): void {
+  for (const n of names) {
+    if (p.bool(n) === true) throw new AwsRequestError('InvalidParameterValue', `${n} is not supported by vpcep-sim (IPv4 CIDR blocks only)`);
+  }
+}
+
 // ---- VPCs
 
 async function createVpc(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
-  refuseUnsupported(p, ['AmazonProvidedIpv6CidrBlock', 'Ipv4IpamPoolId', 'Ipv6IpamPoolId', 'Ipv6CidrBlock', 'Ipv6Pool']);
+  refuseEnabled(p, ['AmazonProvidedIpv6CidrBlock']);
+  refuseUnsupported(p, ['Ipv4IpamPoolId', 'Ipv6IpamPoolId', 'Ipv6CidrBlock', 'Ipv6Pool']);
   const id = newAwsId('vpc');
   const v = await call.control.createVpc(call.caller, {
     id,
@@ -77,7 +87,8 @@ function zoneOfRequest(call: AwsCall): string {
 
 async function createSubnet(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
-  refuseUnsupported(p, ['Ipv6CidrBlock', 'Ipv4IpamPoolId', 'Ipv6IpamPoolId', 'Ipv6Native', 'OutpostArn']);
+  refuseEnabled(p, ['Ipv6Native']);
+  refuseUnsupported(p, ['Ipv6CidrBlock', 'Ipv4IpamPoolId', 'Ipv6IpamPoolId', 'OutpostArn']);
   const vpcId = p.requiredString('VpcId');
   const subnet = await call.control.createSubnet(call.caller, {
     id: newAwsId('subnet'), vpcId, cidr: p.requiredString('CidrBlock'), zone: zoneOfRequest(call), tags: tagsOfSpecifications(p, 'subnet'),
@@ -212,6 +223,9 @@ function port(p: QueryParams, name: string): number {
   return v;
 }
 
+/** the kinds of rule vpcep-sim never stores: its rules name IPv4 CIDR blocks only */
+const UNSTORED_RULE_KINDS = ['UserIdGroupPairs', 'Ipv6Ranges', 'PrefixListIds'] as const;
+
 /** `IpPermissions.N` (or the older top-level IpProtocol/FromPort/ToPort/CidrIp): tcp or -1, by CIDR */
 function rulesOf(p: QueryParams): SecurityGroupRuleInput[] {
   const perms = p.structList('IpPermissions');
@@ -222,7 +236,7 @@ function rulesOf(p: QueryParams): SecurityGroupRuleInput[] {
     const raw = perm.requiredString('IpProtocol').toLowerCase();
     const protocol = raw === 'tcp' || raw === '6' ? 'tcp' : raw === '-1' || raw === 'all' ? '-1' : null;
     if (protocol === null) throw new AwsRequestError('InvalidParameterValue', `Invalid value '${raw.slice(0, 20)}' for IP protocol: vpcep-sim relays TCP only (tcp, 6 or -1)`);
-    for (const other of ['UserIdGroupPairs', 'Ipv6Ranges', 'PrefixListIds']) {
+    for (const other of UNSTORED_RULE_KINDS) {
       if (perm.structList(other).length) throw new AwsRequestError('InvalidParameterValue', `${other} is not supported by vpcep-sim: rules name IPv4 CIDR blocks (IpRanges)`);
     }
     const cidrs = perm === p ? [p.requiredString('CidrIp')] : perm.structList('IpRanges').map((r) => r.requiredString('CidrIp'));
@@ -233,9 +247,21 @@ function rulesOf(p: QueryParams): SecurityGroupRuleInput[] {
   return out;
 }
 
+/** revoking a kind of rule never stored revokes a rule the group does not have: AWS's answer for any
+ * absent rule (Terraform revokes the default IPv6 egress rule ::/0 of every group it makes, and
+ * takes InvalidPermission.NotFound as "there is none") */
+function revokeUnstored(call: AwsCall, id: string): void {
+  const asks = call.params.structList('IpPermissions').some((perm) => UNSTORED_RULE_KINDS.some((k) => perm.structList(k).length));
+  if (!asks) return;
+  if (!call.control.securityGroups(call.caller).some((g) => g.id === id)) throw new DomainError('SecurityGroupNotFound', `The security group '${id}' does not exist`);
+  throw new DomainError('RuleNotFound', 'The specified rule does not exist in this security group.');
+}
+
 function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revoke') {
   return async (call: AwsCall): Promise<XmlFields> => {
-    await call.control.changeSecurityGroupRules(call.caller, groupIdOf(call), direction, action, rulesOf(call.params));
+    const id = groupIdOf(call);
+    if (action === 'revoke') revokeUnstored(call, id);
+    await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rulesOf(call.params));
     return done();
   };
 }

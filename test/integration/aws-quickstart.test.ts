@@ -1,0 +1,117 @@
+// README "Quick start with the aws CLI" run verbatim: the blocks marked `<!-- test: aws-quickstart
+// NAME -->` are taken from README.md as they are (the config written to NAME, the `run` block run
+// with bash) in a temporary directory that looks like a checkout (package.json, bin, dist, build
+// and node_modules linked), so `npm start`, `npx vpcep wait`, the real `aws` CLI, python's
+// http.server and curl do exactly what a reader's shell would. Its stdout, less the daemon's log
+// lines and npm's banner, must be the README's `stdout` block with only the ids differing. The
+// block uses the fixed ports of the README (9480, 8080, 80): the test runs in its own network
+// namespace (README "Tests"). CI installs the aws CLI (.ci/run); elsewhere a missing aws skips
+// the test under a name that says why.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, tempDir } from '../helpers.js';
+
+const HAVE_AWS = spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
+const RUN = HAVE_AWS || process.env.CI === 'true';
+const RUN_MS = 240_000; // measured: 70 s under a load average of 14, 140 s under 25 (18 starts of the Python aws CLI)
+/** where pyenv keeps the real `aws`: its shim (a bash script that runs `pyenv exec`) costs every one of the block's 18 calls a start-up more */
+const PYENV_AWS = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' }).stdout?.trim();
+
+/** the fenced blocks of README.md marked `<!-- test: <tag> NAME -->` (the block right after the comment), by NAME */
+function markedBlocks(readme: string, tag: string): Map<string, string> {
+  const blocks = new Map<string, string>();
+  const lines = readme.split('\n');
+  const marker = new RegExp(`^<!-- test: ${tag} (\\S+) -->$`);
+  for (let i = 0; i < lines.length; i++) {
+    const name = marker.exec(lines[i]!)?.[1];
+    if (name === undefined) continue;
+    if (!/^```\w*$/.test(lines[i + 1] ?? '')) throw new Error(`README.md:${i + 1}: the marker ${name} is not followed by a fenced block`);
+    const end = lines.findIndex((l, j) => j > i + 1 && l === '```');
+    if (end < 0) throw new Error(`README.md:${i + 2}: the block ${name} is not closed`);
+    if (blocks.has(name)) throw new Error(`README.md:${i + 1}: a second block ${name}`);
+    blocks.set(name, lines.slice(i + 2, end).join('\n') + '\n');
+  }
+  return blocks;
+}
+
+/** whether something accepts connections on host:port */
+function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** the lines the reader reads: no daemon log lines (pino's JSON), no banner of npm or of the web server, no blank lines */
+const readerLines = (stdout: string): string[] =>
+  stdout.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{"level":') && !l.startsWith('> ') && !l.startsWith('Serving HTTP on '));
+const ID = /\b(vpce|eni)-[0-9a-f]{17}\b/g;
+const anonymous = (l: string): string => l.replace(ID, '$1-0123456789abcdef0');
+
+if (!RUN) {
+  describe('README quick start with the aws CLI', () => {
+    it.skip('skipped: the aws CLI is not on PATH (install awscli; CI=true makes this test mandatory)', () => {});
+  });
+}
+
+describe.runIf(RUN)('README quick start with the aws CLI, run verbatim', () => {
+  const dir = tempDir('vpcep-aws-quickstart-');
+  let failed = false;
+  afterAll(() => { if (!failed) fs.rmSync(dir, { recursive: true, force: true }); });
+
+  it('prints the README\'s output: pendingAcceptance, accepted, the backend\'s page through the endpoint, refused after reject, deleted', async () => {
+    if (!HAVE_AWS) throw new Error('CI=true and the aws CLI is not on PATH: .ci/run must install awscli');
+    const blocks = markedBlocks(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'), 'aws-quickstart');
+    expect([...blocks.keys()].sort()).toEqual(['quickstart-aws.yaml', 'run', 'stdout']);
+    for (const port of [9480, 8080]) {
+      if (await listening(port)) throw new Error(`127.0.0.1:${port} is taken: the README block needs it; run the tests in their own network namespace (README "Tests")`);
+    }
+    for (const f of ['package.json', 'bin', 'dist', 'build', 'node_modules']) fs.symlinkSync(path.join(ROOT, f), path.join(dir, f));
+    fs.writeFileSync(path.join(dir, 'quickstart-aws.yaml'), blocks.get('quickstart-aws.yaml')!);
+    fs.writeFileSync(path.join(dir, 'quickstart-aws.sh'), blocks.get('run')!);
+
+    // the reader's environment, less whatever AWS or vpcep settings this one carries (the relay choice stays)
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined && !/^(AWS_|VPCEP_(?!RELAY$))/.test(k)) env[k] = v;
+    }
+    if (PYENV_AWS) env.PATH = `${path.dirname(PYENV_AWS)}:${env.PATH ?? ''}`;
+    Object.assign(env, { AWS_CONFIG_FILE: path.join(dir, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'no-aws-credentials'), NO_UPDATE_NOTIFIER: '1' });
+
+    const started = Date.now();
+    const sh = spawn('bash', ['quickstart-aws.sh'], { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    sh.stdout.on('data', (b) => { stdout += b; });
+    sh.stderr.on('data', (b) => { stderr += b; });
+    const timer = setTimeout(() => { try { process.kill(-sh.pid!, 'SIGKILL'); } catch { /* gone */ } }, RUN_MS);
+    const code = await new Promise<number | null>((resolve) => sh.on('close', (c) => resolve(c)));
+    clearTimeout(timer);
+    console.log(`README aws quick start: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    try {
+      const lines = readerLines(stdout);
+      expect(code).toBe(0);
+      expect(lines.map(anonymous)).toEqual(readerLines(blocks.get('stdout')!));
+      // one endpoint throughout, and the one ENI of its subnet
+      const ids = new Set(lines.flatMap((l) => l.match(/\bvpce-[0-9a-f]{17}\b/g) ?? []));
+      expect(ids.size).toBe(1);
+      // the backend saw the endpoint's SNAT address, once; curl was refused after the reject
+      expect(stderr.match(/^198\.19\.128\.1 - - \[[^\]]+\] "GET \/ HTTP\/1\.1" 200 -$/gm)).toHaveLength(1);
+      expect(stderr).toMatch(/^curl: \(7\) Failed to connect to 127\.2\.1\.4 port 80\b/m);
+      // the daemon stopped as the README says, and nothing holds the ports any more
+      expect(stdout).toMatch(/"msg":"stopped"/);
+      expect(await listening(9480)).toBe(false);
+      expect(await listening(8080)).toBe(false);
+      expect(await listening(80, '127.2.1.4')).toBe(false);
+    } catch (e) {
+      failed = true;
+      throw new Error(`${(e as Error).message}\n--- exit ${code}; kept ${dir}\n--- stdout\n${stdout.slice(-6000)}\n--- stderr\n${stderr.slice(-4000)}`);
+    } finally {
+      try { process.kill(-sh.pid!, 'SIGKILL'); } catch { /* the block stopped everything it started */ }
+    }
+  }, RUN_MS + 30_000);
+});
