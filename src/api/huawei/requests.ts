@@ -227,7 +227,7 @@ const healthSettingsInput = (h: HealthCheckBody | undefined): Partial<HealthSett
 };
 
 export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand {
-  if (b.port_id === undefined && b.backends === undefined) throw new HuaweiRequestError('InvalidPortId', 'port_id: is required (or backends, several backend ports)');
+  if (b.port_id === undefined && b.backends === undefined) throw new HuaweiRequestError('InvalidPortId', 'port_id: is required');
   return {
     vpcId: b.vpc_id, portId: b.port_id ?? b.backends![0]!.port_id, serverType: b.server_type, name: b.service_name, approvalRequired: b.approval_enabled,
     ports: portMappingInputs(b.ports), tcpProxy: b.tcp_proxy, description: b.description, tags: b.tags,
