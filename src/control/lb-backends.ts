@@ -10,15 +10,15 @@ import {
   crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, proxyProtocolOn, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import type { EndpointService, PortMapping, TcpProxy, Vpc } from '../model/types.js';
-import { defaultZones, zoneOfSubnet } from '../model/zones.js';
+import { zoneOfSubnet } from '../model/zones.js';
 import { cidrContains, cidrOf, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
 import { healthCheckPortOf, healthSettingsOf } from './health.js';
 import type { ControlState } from './state.js';
 
-/** the region's zones (the config's, once zones are configurable; the default ones until then) */
+/** the region's zones (the config's `zones`) */
 export function regionZones(st: ControlState): readonly string[] {
-  return (st as { zones?: readonly string[] }).zones ?? defaultZones(st.region);
+  return st.zones;
 }
 
 /** the zone of a VPC's subnet, or null when the subnet is gone */

@@ -28,7 +28,6 @@ export function liveSpec(st: ControlState, e: Endpoint, drainMs?: number): LiveE
     snat_ip: e.snat_ip,
     tcp_proxy: s.tcp_proxy,
     backends: backendsOf(st, s, drainMs),
-    zone: e.subnet_id ? subnetZone(st, vpc, e.subnet_id) : null,
     zone_affinity: e.zone_affinity === true,
     enable_whitelist: e.enable_whitelist,
     whitelist: e.whitelist,

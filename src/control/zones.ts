@@ -10,12 +10,13 @@ import type { Endpoint, EndpointService, Eni, Subnet, Vpc } from '../model/types
 import { zoneOfSubnet } from '../model/zones.js';
 import { cidrOf, intToIp, ipToInt } from '../net/cidr.js';
 import { hostAddress } from '../net/loopback.js';
+import { backendPortIds } from './lb-backends.js';
 import type { ControlState } from './state.js';
 import { applyToDataPlane } from './transitions.js';
 
 /**
  * The zones a service's backends are in: a load-balanced service's, its load balancers' subnets'
- * zones; a port-backed one's, its backend port's subnet's zone; a public service is in every zone.
+ * zones; a port-backed one's, its backend ports' subnets' zones; a public service is in every zone.
  */
 export function serviceZones(st: ControlState, s: EndpointService): Set<string> {
   if (s.public) return new Set(st.zones);
@@ -30,8 +31,10 @@ export function serviceZones(st: ControlState, s: EndpointService): Set<string> 
     for (const id of s.load_balancers) for (const subnetId of st.loadBalancers.get(id)?.subnets ?? []) zoneOf(subnetId);
     return out;
   }
-  const port = vpc.ports.find((p) => p.id === s.port_id);
-  if (port) zoneOf(port.subnet_id);
+  for (const id of backendPortIds(s)) {
+    const port = vpc.ports.find((p) => p.id === id);
+    if (port) zoneOf(port.subnet_id);
+  }
   return out;
 }
 

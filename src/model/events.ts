@@ -72,8 +72,6 @@ export interface LiveEndpoint {
   readonly security_rules?: ReadonlyArray<{ readonly cidr: string; readonly from_port: number; readonly to_port: number }> | null;
   /** the owner's account ID (domain_id): a flow log record's account-id */
   readonly account_id?: string;
-  /** the zone of its ENI (its subnet's); absent or null: none known, every zone is the same to it */
-  readonly zone?: string | null;
   /** Alibaba's zone affinity: connections stay in the ENI's zone while it has an eligible backend, cross-zone or not */
   readonly zone_affinity?: boolean;
 }

@@ -69,12 +69,6 @@ function zoneOf(call: AwsCall, lb: LoadBalancer, subnetId: string): string {
   return awsZone(call, subnet ? zoneOfSubnet(subnet, call.control.zones()) : call.control.zones()[0]!).name;
 }
 
-/** a domain zone as AWS names it: the config's region swapped for the AWS region (sim-1b -> us-east-1b) */
-function zoneName(call: AwsCall, zone: string): string {
-  const letter = zone.slice(-1);
-  return /[a-z]/.test(letter) ? `${call.region}${letter}` : zone;
-}
-
 function loadBalancerOut(call: AwsCall, lb: LoadBalancer): XmlFields {
   return {
     LoadBalancerArn: loadBalancerArnOf(call, lb),
@@ -345,7 +339,7 @@ function describeTargetHealth(call: AwsCall): XmlFields {
   const asked = p.structList('Targets').map((t) => ({ id: t.requiredString('Id'), port: t.int('Port', { min: 1, max: 65535 }) }));
   return {
     TargetHealthDescriptions: call.control.targetHealth(call.caller, tg.id, asked).map((r) => ({
-      Target: { Id: r.id, Port: r.port, AvailabilityZone: r.zone === null ? 'all' : zoneName(call, r.zone) },
+      Target: { Id: r.id, Port: r.port, AvailabilityZone: r.zone === null ? 'all' : awsZone(call, r.zone).name },
       HealthCheckPort: tg.health_check.port === 'traffic-port' ? String(r.port) : tg.health_check.port,
       TargetHealth: r.reason === null ? { State: r.state } : { State: r.state, Reason: r.reason, Description: r.description ?? undefined },
     })),
