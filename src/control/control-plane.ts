@@ -19,6 +19,7 @@ import type { PathTrace } from '../model/path-trace.js';
 import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
+import { defaultZones, zoneOfSubnet } from '../model/zones.js';
 import * as endpoints from './endpoints.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
@@ -85,6 +86,18 @@ export class ControlPlane {
 
   allEndpoints(): IterableIterator<Endpoint> {
     return this.st.endpoints.values();
+  }
+
+  /** the zones of an interface endpoint's ENIs (today one: its subnet's zone); none for a gateway endpoint */
+  endpointZones(e: Endpoint): string[] {
+    if (e.service_type !== 'interface' || !e.subnet_id) return [];
+    const subnet = this.st.vpcs.get(e.vpc_id)?.subnets.find((s) => s.id === e.subnet_id);
+    return subnet ? [zoneOfSubnet(subnet, defaultZones(this.st.region))] : [];
+  }
+
+  /** counts the changes made visible (each commit): readers that cache views of the state compare it */
+  get revision(): number {
+    return this.st.revision;
   }
 
   /** a service the caller owns; OperatorOwned for an operator-run one, else ServiceNotFound (another account's service does not exist for it) */

@@ -49,6 +49,7 @@ export const METRICS = [
   m('vpcep_flow_log_records_total', 'counter', [], 'Connection flow log records made (flow_logs), the dropped ones included'),
   m('vpcep_flow_log_dropped_records_total', 'counter', [], 'Connection flow log records dropped: the writer\'s buffer was full (a slow or full disk)'),
   m('vpcep_notifications_total', 'counter', ['result'], 'Connection notification messages by how their delivery ended: delivered, or failed after every retry'),
+  m('vpcep_dns_queries_total', 'counter', ['view', 'kind', 'result'], 'DNS queries answered by the embedded server, by view (vpc, public), kind of name asked (aws_endpoint, huawei, ..., unknown, forwarded, malformed) and result (the rcode)'),
   m('vpcep_notification_retries_total', 'counter', [], 'Connection notification deliveries retried after a failed attempt (an error, a timeout, a status other than 2xx)'),
 ] as const satisfies readonly MetricSpec[];
 

@@ -82,6 +82,8 @@ export interface Metrics {
   /** connection notification deliveries (src/notify/webhooks.ts) */
   setNotificationSource(fn: () => NotificationFigures): void;
   forgetEndpoint(endpointId: string): void;
+  /** the DNS server's query counters (src/dns/server.ts) */
+  setDnsSource(fn: () => Iterable<{ view: string; kind: string; result: string; count: number }>): void;
 }
 
 const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, rejected: {}, closed: {}, receivedBytes: 0, sentBytes: 0, snatPorts: 0 };
@@ -292,6 +294,14 @@ export function createMetrics(build: { version: string }): Metrics {
       this.inc(notificationFigures().retries);
     },
   });
+  let dnsCounts: () => Iterable<{ view: string; kind: string; result: string; count: number }> = () => [];
+  new client.Counter({
+    ...declared('vpcep_dns_queries_total'), registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of dnsCounts()) this.inc({ view: c.view, kind: c.kind, result: c.result }, c.count);
+    },
+  });
   const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
 
   return {
@@ -319,6 +329,9 @@ export function createMetrics(build: { version: string }): Metrics {
     },
     setNotificationSource(fn) {
       notificationFigures = fn;
+    },
+    setDnsSource(fn) {
+      dnsCounts = fn;
     },
     forgetEndpoint(endpointId) {
       children.delete(endpointId);

@@ -5,12 +5,13 @@
 // allows beyond that is refused with a 4xx that says so (README "Supported actions").
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { CreateEndpointCommand } from '../../model/commands.js';
+import { awsEndpointDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
 import type { Account, Endpoint, EndpointService, Vpc } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import {
-  applyFilters, awsServiceName, eachItem, awsType, baseEndpointDnsName, derivedId, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
+  applyFilters, awsServiceName, eachItem, awsType, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
   type FilterTable,
 } from './aws-render.js';
 import { callerSecurityGroups, defaultSecurityGroupId, eniIdOf } from './ec2-network.js';
@@ -47,11 +48,10 @@ export function serviceNames(call: AwsCall): ServiceNames {
   };
 }
 
-/** the DNS entries of an interface endpoint: `<vpce id>-<8>.<service>.<region>.vpce.amazonaws.com` */
-export function dnsEntries(e: Endpoint, s: EndpointService | undefined, region: string, configRegion: string): XmlFields[] | undefined {
+/** the DNS entries of an interface endpoint, as the DNS server answers them (src/model/dns-names.ts): regional, then per zone */
+export function dnsEntries(e: Endpoint, s: EndpointService | undefined, region: string, configRegion: string, zones: readonly string[]): XmlFields[] | undefined {
   if (e.service_type !== 'interface' || !s) return undefined;
-  const suffix = derivedId('x', e.id).slice(2, 10);
-  return [{ dnsName: `${e.id}-${suffix}.${baseEndpointDnsName(s, region, configRegion)}`, hostedZoneId: VPCE_HOSTED_ZONE }];
+  return awsEndpointDnsNames(e, s, zones, { awsRegion: region, configRegion }).map((n) => ({ dnsName: n.name, hostedZoneId: VPCE_HOSTED_ZONE }));
 }
 
 function isAllowAll(p: readonly PolicyStatement[]): boolean {
@@ -97,7 +97,7 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
     privateDnsEnabled: e.enable_dns,
     requesterManaged: false,
     networkInterfaceIdSet: iface && e.ip ? [eniIdOf(e.id)] : [],
-    dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
+    dnsEntrySet: dnsEntries(e, s, call.region, call.control.region, call.control.endpointZones(e)) ?? [],
     creationTimestamp: e.created_at,
     tagSet: tagSet(e.tags),
     ownerId: call.control.awsIdOf(e.owner),

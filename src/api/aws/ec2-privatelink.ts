@@ -182,7 +182,7 @@ function describeVpcEndpointConnections(call: AwsCall): XmlFields {
       vpcEndpointOwner: call.control.awsIdOf(e.owner),
       vpcEndpointState: endpointState(e.status),
       creationTimestamp: e.created_at,
-      dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
+      dnsEntrySet: dnsEntries(e, s, call.region, call.control.region, call.control.endpointZones(e)) ?? [],
       ipAddressType: 'ipv4',
       vpcEndpointConnectionId: derivedId('vpce-con', e.id),
       vpcEndpointRegion: call.region,
