@@ -47,12 +47,16 @@ export class DnsServer {
   private upstream: dgram.Socket | null = null;
   private nextForwardId = 1;
   private logged = false;
+  private readonly udpOptions: AnswerOptions;
+  private readonly tcpOptions: AnswerOptions;
 
   private constructor(
     private readonly o: DnsServerOptions,
     private readonly udp: dgram.Socket,
     private readonly tcp: net.Server,
   ) {
+    this.udpOptions = { ttlS: o.ttlS, forward: o.forward, udp: true };
+    this.tcpOptions = { ttlS: o.ttlS, forward: o.forward, udp: false };
     const a = udp.address();
     this.address = { host: a.address, port: a.port };
     udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
@@ -113,15 +117,19 @@ export class DnsServer {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
   }
 
-  /** the answer to one query, counted; null: none is sent */
-  private async resolve(query: Buffer, clientHost: string, udp: boolean): Promise<Buffer | null> {
+  /**
+   * the answer to one query, counted; null: none is sent. Synchronous unless the query is
+   * forwarded (then a promise of the upstream's answer).
+   */
+  private resolve(query: Buffer, clientHost: string, udp: boolean): Buffer | null | Promise<Buffer> {
     try {
-      const o: AnswerOptions = { ttlS: this.o.ttlS, forward: this.o.forward, udp };
-      const d = answer(query, clientHost, this.o.views.current(), o);
+      const d = answer(query, clientHost, this.o.views.current(), udp ? this.udpOptions : this.tcpOptions);
       if ('forward' in d) {
-        const reply = (await this.forwardQuery(query)) ?? servfail(query);
-        this.count(d.vpc, 'forwarded', rcodeOf(reply));
-        return reply;
+        return this.forwardQuery(query).then((answered) => {
+          const reply = answered ?? servfail(query);
+          this.count(d.vpc, 'forwarded', rcodeOf(reply));
+          return reply;
+        });
       }
       this.count(d.vpc, d.kind, d.rcode);
       return d.reply;
@@ -136,8 +144,9 @@ export class DnsServer {
   }
 
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const done = (reply: Buffer | null) => { if (reply) this.udp.send(reply, rinfo.port, rinfo.address); };
-    void this.resolve(msg, rinfo.address, true).then(done, () => undefined);
+    const reply = this.resolve(msg, rinfo.address, true);
+    if (reply instanceof Promise) void reply.then((r) => this.udp.send(r, rinfo.port, rinfo.address), () => undefined);
+    else if (reply) this.udp.send(reply, rinfo.port, rinfo.address);
   }
 
   private onConnection(s: net.Socket): void {
@@ -154,14 +163,17 @@ export class DnsServer {
         if (buffered.length < 2 + len) break;
         const query = Buffer.from(buffered.subarray(2, 2 + len));
         buffered = buffered.subarray(2 + len);
-        void this.resolve(query, client, false).then((reply) => {
+        const write = (reply: Buffer | null) => {
           if (!reply) { s.destroy(); return; }
           if (s.destroyed) return;
           const frame = Buffer.allocUnsafe(2 + reply.length);
           frame.writeUInt16BE(reply.length, 0);
           reply.copy(frame, 2);
           s.write(frame);
-        }, () => s.destroy());
+        };
+        const reply = this.resolve(query, client, false);
+        if (reply instanceof Promise) void reply.then(write, () => s.destroy());
+        else write(reply);
       }
     });
   }
