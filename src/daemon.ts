@@ -49,6 +49,9 @@ export interface DaemonOptions {
   readonly dataPlaneClock?: { readonly now: () => number; readonly sweepIntervalMs?: number };
 }
 
+/** the DNS server's descriptors besides its TCP connections: the UDP socket, the TCP listener, the upstream socket */
+const DNS_OWN_FDS = 3;
+
 function every(ms: number, fn: () => void): () => void {
   const t = setInterval(fn, ms);
   t.unref();
@@ -115,8 +118,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       onPremises: config.dataplane.onPremises,
       socketBufferBytes: config.dataplane.socketBufferBytes,
       snatPorts: config.dataplane.snatPorts,
-      // the reserve covers every socket the API may hold, so an API flood cannot take the data plane's
-      fdReserve: fdReserveFor(config.api.maxConnections),
+      // the reserve covers every socket the API and the DNS server may hold, so a flood of either cannot take the data plane's
+      fdReserve: fdReserveFor(config.api.maxConnections + (config.dns.enabled ? DEFAULTS.dns.tcpMaxConnections + DNS_OWN_FDS : 0)),
       // the config's VPCs and those made through the API; later ones arrive with the routing view
       vpcs: [...inventory.vpcs, ...(after.get('apivpc')!.values() as Iterable<Vpc>)],
       log,

@@ -63,34 +63,39 @@ export class DnsServer {
     tcp.on('connection', (s) => this.onConnection(s));
   }
 
-  /** binds UDP, then TCP on the same port (an ephemeral one for port 0); a busy address throws naming it */
+  /**
+   * binds UDP, then TCP on the same port; a busy address throws naming it. Port 0: an ephemeral
+   * port free for both (the kernel picks UDP's; one busy over TCP is given back and another tried).
+   */
   static async start(o: DnsServerOptions): Promise<DnsServer> {
-    const udp = dgram.createSocket({ type: 'udp4' });
-    const at = (port: number) => `${o.listen.host}:${port}`;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind(o.listen.port, o.listen.host, () => { udp.off('error', reject); resolve(); });
-      });
-    } catch (err) {
-      udp.close();
-      throw bindError(err, `dns.listen ${at(o.listen.port)} (UDP)`);
+    for (let attempt = 1; ; attempt++) {
+      const udp = dgram.createSocket({ type: 'udp4' });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          udp.once('error', reject);
+          udp.bind(o.listen.port, o.listen.host, () => { udp.off('error', reject); resolve(); });
+        });
+      } catch (err) {
+        udp.close();
+        throw bindError(err, `dns.listen ${o.listen.host}:${o.listen.port} (UDP)`);
+      }
+      const port = udp.address().port;
+      const tcp = net.createServer();
+      tcp.maxConnections = o.tcpMaxConnections;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          tcp.once('error', reject);
+          tcp.listen({ host: o.listen.host, port, exclusive: true }, () => { tcp.off('error', reject); resolve(); });
+        });
+      } catch (err) {
+        udp.close();
+        if (o.listen.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
+        throw bindError(err, `dns.listen ${o.listen.host}:${port} (TCP)`);
+      }
+      udp.on('error', (err) => o.log.warn({ err }, 'dns: UDP socket error'));
+      tcp.on('error', (err) => o.log.warn({ err }, 'dns: TCP listener error'));
+      return new DnsServer(o, udp, tcp);
     }
-    const port = udp.address().port;
-    const tcp = net.createServer({ pauseOnConnect: false });
-    tcp.maxConnections = o.tcpMaxConnections;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen({ host: o.listen.host, port, exclusive: true }, () => { tcp.off('error', reject); resolve(); });
-      });
-    } catch (err) {
-      udp.close();
-      throw bindError(err, `dns.listen ${at(port)} (TCP)`);
-    }
-    udp.on('error', (err) => o.log.warn({ err }, 'dns: UDP socket error'));
-    tcp.on('error', (err) => o.log.warn({ err }, 'dns: TCP listener error'));
-    return new DnsServer(o, udp, tcp);
   }
 
   /** the query counters (pushed at each query) */

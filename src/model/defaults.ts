@@ -67,7 +67,7 @@ export const DEFAULTS = deepFreeze({
     forward: false, // tests must not leave the machine: unknown names get NXDOMAIN
     /** a TCP connection with no complete query for this long is closed (RFC 7766 6.2.3 suggests seconds) */
     tcpIdleTimeoutMs: 10_000, // 10 s
-    tcpMaxConnections: 256, // TCP connections at once; the next is closed at accept
+    tcpMaxConnections: 64, // TCP connections at once (counted in the data plane's descriptor reserve); the next is closed at accept
     /** a forwarded query unanswered this long gets SERVFAIL */
     forwardTimeoutMs: 2_000, // 2 s
     /** A records of one answer at most (a prefix list's addresses): a UDP answer stays under 512 bytes */
