@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # Installs the tools of the load benchmark (`npm run bench:load`): haproxy, iperf3, wrk and nginx,
-# from Debian/Ubuntu packages, when they are missing. Idempotent (installs nothing when every tool
+# and dnsmasq, the DNS benchmark's anchor (`npm run bench:dns`), from Debian/Ubuntu packages,
+# when they are missing. Idempotent (installs nothing when every tool
 # is there) and non-interactive. Needs root (or sudo) and apt-get.
 #
 # The packages' services are not started: while apt-get runs, a temporary policy-rc.d refuses
-# service starts (unless the host already has one), so nginx does not come up on port 80.
+# service starts (unless the host already has one), so nginx does not come up on port 80 (nor
+# dnsmasq on port 53).
 set -euo pipefail
 
 # command on the PATH -> Debian package
-declare -A PACKAGE=([haproxy]=haproxy [iperf3]=iperf3 [wrk]=wrk [nginx]=nginx)
+declare -A PACKAGE=([haproxy]=haproxy [iperf3]=iperf3 [wrk]=wrk [nginx]=nginx [dnsmasq]=dnsmasq)
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 
 missing=()
-for tool in haproxy iperf3 wrk nginx; do
+for tool in haproxy iperf3 wrk nginx dnsmasq; do
   have "$tool" || missing+=("${PACKAGE[$tool]}")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install-bench-tools: haproxy, iperf3, wrk and nginx are installed"
+  echo "install-bench-tools: haproxy, iperf3, wrk, nginx and dnsmasq are installed"
   exit 0
 fi
 
@@ -48,7 +50,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 
-for tool in haproxy iperf3 wrk nginx; do
+for tool in haproxy iperf3 wrk nginx dnsmasq; do
   have "$tool" || { echo "install-bench-tools: $tool is still missing after apt-get install" >&2; exit 1; }
 done
 echo "install-bench-tools: done"

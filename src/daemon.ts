@@ -9,6 +9,8 @@ import { loadConfig } from './config/load.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments, upgradeDocuments } from './control/documents.js';
+import { DnsServer } from './dns/server.js';
+import { Views } from './dns/views.js';
 import { zoneInRegion } from './model/zones.js';
 import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
@@ -33,6 +35,10 @@ export interface DaemonOptions {
   readonly dataDir: string;
   /** HOST:PORT; overrides the config file's listen */
   readonly listen?: { host: string; port: number };
+  /** HOST:PORT; overrides the config file's dns.listen (tests: port 0) */
+  readonly dnsListen?: { host: string; port: number };
+  /** the resolvers dns.forward sends to (HOST or HOST:PORT); default the host's (tests inject their own) */
+  readonly dnsUpstreams?: readonly string[];
   /** the default account's token (VPCEP_TOKEN) */
   readonly token?: string;
   readonly log: Logger;
@@ -43,6 +49,9 @@ export interface DaemonOptions {
   /** the data plane's clock and sweep interval (tests: a fake clock, sweepIntervalMs 0, dataPlane.sweep()) */
   readonly dataPlaneClock?: { readonly now: () => number; readonly sweepIntervalMs?: number };
 }
+
+/** the DNS server's descriptors besides its TCP connections: the UDP socket, the TCP listener, the upstream socket */
+const DNS_OWN_FDS = 3;
 
 function every(ms: number, fn: () => void): () => void {
   const t = setInterval(fn, ms);
@@ -59,6 +68,8 @@ export interface Daemon {
   /** the running config (a reload may change its reloadable keys) */
   readonly config: Config;
   readonly dataPlane: TcpDataPlane;
+  /** the DNS server's address (UDP and TCP), or null with dns.enabled: false */
+  readonly dnsAddress: { host: string; port: number } | null;
   readonly phase: DaemonPhase;
   /**
    * re-reads the config file (SIGHUP) and applies the keys of RELOADABLE; a file that is bad, or
@@ -79,6 +90,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let stopConverging: (() => void) | undefined;
   let flowLog: FlowLog | null = null;
   let notifier: WebhookNotifier | undefined;
+  let dns: DnsServer | undefined;
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
@@ -111,8 +123,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       onPremises: config.dataplane.onPremises,
       socketBufferBytes: config.dataplane.socketBufferBytes,
       snatPorts: config.dataplane.snatPorts,
-      // the reserve covers every socket the API may hold, so an API flood cannot take the data plane's
-      fdReserve: fdReserveFor(config.api.maxConnections),
+      // the reserve covers every socket the API and the DNS server may hold, so a flood of either cannot take the data plane's
+      fdReserve: fdReserveFor(config.api.maxConnections + (config.dns.enabled ? DEFAULTS.dns.tcpMaxConnections + DNS_OWN_FDS : 0)),
       // the config's VPCs and those made through the API; later ones arrive with the routing view
       vpcs: [...inventory.vpcs, ...(after.get('apivpc')!.values() as Iterable<Vpc>)],
       log,
@@ -189,6 +201,26 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       return { services, endpoints };
     });
 
+    if (config.dns.enabled) {
+      const D = DEFAULTS.dns;
+      const source = {
+        get revision() { return control.revision; },
+        allEndpoints: () => control.allEndpoints(),
+        allServices: () => control.allServices(),
+        endpointZones: (e: Endpoint) => control.endpointZones(e),
+        zoneDown: (zone: string) => control.zoneDown(zone),
+        vpcNumbers: () => control.routing().vpcByNumber.keys(),
+      };
+      dns = await DnsServer.start({
+        listen: o.dnsListen ?? config.dns.listen, ttlS: config.dns.ttlS, forward: config.dns.forward, upstreams: o.dnsUpstreams,
+        forwardTimeoutMs: D.forwardTimeoutMs, tcpIdleTimeoutMs: D.tcpIdleTimeoutMs, tcpMaxConnections: D.tcpMaxConnections,
+        views: new Views(source, config.region, D.maxAddresses), log,
+      });
+      const openDns = dns;
+      metrics.setDnsSource(() => openDns.queryCounts());
+      log.info({ dns: `${dns.address.host}:${dns.address.port}`, forward: config.dns.forward }, 'dns: answering endpoint and service names (UDP and TCP)');
+    }
+
     let phase: DaemonPhase = 'starting';
     const listen = o.listen ?? config.listen;
     app = buildApi({
@@ -215,6 +247,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
     const openStore = store;
     const openApp = app;
+    const openDns = dns;
     const openSnat = snat;
     const configFile = o.configFile;
     return {
@@ -222,6 +255,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       control,
       get config() { return config; },
       dataPlane,
+      dnsAddress: openDns ? openDns.address : null,
       get phase() { return phase; },
       reload() {
         if (configFile === undefined) throw new ConfigError('embedded defaults', ['no config file to reload (vpcepd runs without --config)']);
@@ -241,6 +275,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await openFlow?.close();
         await control.settle();
         await openNotifier.close();
+        await openDns?.close();
         await openApp.close();
         await openStore.close();
         await openSnat.teardown();
@@ -252,6 +287,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     dataPlaneToClose?.close();
     await flowLog?.close();
     await notifier?.close();
+    await dns?.close();
     await store?.close().catch(() => undefined);
     await snat?.teardown().catch(() => undefined);
     throw err;

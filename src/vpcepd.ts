@@ -6,11 +6,13 @@ import { ConfigError, parseListen } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './telemetry/logger.js';
 
-const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL] [--exit-with-parent]
+const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--dns-listen HOST:PORT] [--log-level LEVEL] [--exit-with-parent]
 
   --config FILE       YAML or JSON config (env VPCEP_CONFIG); default: embedded defaults
   --data-dir DIR      where the database and token live (env VPCEP_DATA_DIR); default ${DEFAULTS.dataDir}
   --listen HOST:PORT  control API and /metrics (env VPCEP_LISTEN); default ${DEFAULTS.listen}
+  --dns-listen HOST:PORT
+                      the DNS server, UDP and TCP (env VPCEP_DNS_LISTEN); default dns.listen, ${DEFAULTS.dns.listen}
   --log-level LEVEL   ${LOG_LEVELS.join('|')} (env VPCEP_LOG_LEVEL); default ${DEFAULTS.logLevel}
   --exit-with-parent  stop (as on SIGTERM) when the process that started vpcepd exits (npm start sets it)
   --version           print the version and exit
@@ -38,6 +40,7 @@ export async function main(argv: string[]): Promise<void> {
         config: { type: 'string' },
         'data-dir': { type: 'string' },
         listen: { type: 'string' },
+        'dns-listen': { type: 'string' },
         'log-level': { type: 'string' },
         'exit-with-parent': { type: 'boolean' },
         version: { type: 'boolean' },
@@ -63,6 +66,9 @@ export async function main(argv: string[]): Promise<void> {
   const listenText = args.listen ?? env.VPCEP_LISTEN;
   const listen = listenText === undefined ? undefined : parseListen(listenText);
   if (listen === null) die(`--listen ${JSON.stringify(listenText)} is not HOST:PORT with an IPv4 host`);
+  const dnsListenText = args['dns-listen'] ?? env.VPCEP_DNS_LISTEN;
+  const dnsListen = dnsListenText === undefined ? undefined : parseListen(dnsListenText);
+  if (dnsListen === null) die(`--dns-listen ${JSON.stringify(dnsListenText)} is not HOST:PORT with an IPv4 host`);
   const log = createLogger(level);
 
   // Signals are handled from the first moment: one that arrives while starting is acted on once started.
@@ -95,6 +101,7 @@ export async function main(argv: string[]): Promise<void> {
       configFile: args.config ?? env.VPCEP_CONFIG,
       dataDir: args['data-dir'] ?? env.VPCEP_DATA_DIR ?? DEFAULTS.dataDir,
       listen,
+      dnsListen,
       token: env.VPCEP_TOKEN === '' ? undefined : env.VPCEP_TOKEN,
       log,
     });

@@ -8,6 +8,8 @@ let teardown: (() => Promise<void>) | undefined;
 export async function setup(): Promise<void> {
   const s = await setupSnat('auto');
   process.env.VPCEP_TEST_SNAT_MODE = s.mode;
+  // every vpcepd a test spawns answers DNS on an ephemeral port unless it says otherwise (default 5353: one at a time)
+  process.env.VPCEP_DNS_LISTEN ??= '127.0.0.1:0';
   teardown = s.teardown;
 }
 

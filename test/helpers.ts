@@ -114,6 +114,8 @@ export async function startTestDaemon(config: Record<string, unknown> = twoAccou
     configFile,
     dataDir: path.join(dataDir, 'data'),
     listen: { host: '127.0.0.1', port: 0 },
+    // an ephemeral DNS port unless the test's config names one: two daemons never contend for 5353
+    ...((config as { dns?: { listen?: string } }).dns?.listen === undefined ? { dnsListen: { host: '127.0.0.1', port: 0 } } : {}),
     log: createLogger('silent'),
     ...o,
   });

@@ -8,6 +8,7 @@ import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/
 import { traceRows } from './trace-text.js';
 import { version } from '../version.js';
 import { waitReady } from './wait.js';
+import { resolveFrom } from './resolve.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:9480';
 
@@ -452,6 +453,30 @@ Example:
       }
       if (!r.ready) throw new CliError(`vpcepd at ${g.url} is not ready after ${o.timeout} s: ${r.last}`);
       if (!g.quiet && !g.json) console.log(`vpcepd at ${g.url} is ready`);
+    }));
+
+  // -- names, as a VPC's client resolves them
+  program.command('resolve').description('resolve a name with vpcepd\'s DNS server as a client at --from sees it (its VPC\'s view)')
+    .argument('<name>')
+    .option('--from <address>', 'the client\'s host address: 127.k.c.d is VPC k; another address: the public view', '127.0.0.1')
+    .addOption(new Option('--server <host:port>', 'vpcepd\'s DNS server (dns.listen)').env('VPCEP_DNS').default('127.0.0.1:5353'))
+    .option('--timeout <seconds>', 'give up after this long (exit 1)', count, 5)
+    .addHelpText('after', `
+Exit codes: 0 the name has addresses in that view; 1 it has none (NXDOMAIN, NODATA) or no answer came.
+
+Example:
+  vpcep resolve vpce-0a1b2c3d4e5f67890-1a2b3c4d.vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com --from 127.2.1.50`)
+    .action(run(async (g, o, name: string) => {
+      let r;
+      try {
+        r = await resolveFrom(name, o.from, o.server, o.timeout * 1000);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+      if (g.json) console.log(JSON.stringify(r, null, 2));
+      else if (r.answers.length) table(r.answers.map((a) => [r.name, 'A', a.ttl, a.address]), ['NAME', 'TYPE', 'TTL', 'ADDRESS']);
+      else console.log(`${r.name}: ${r.status} (as seen from ${r.from})`);
+      if (!r.answers.length) process.exitCode = 1;
     }));
 
   // -- quotas

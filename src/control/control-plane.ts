@@ -90,6 +90,21 @@ export class ControlPlane {
     return this.st.endpoints.values();
   }
 
+  /** the zones of an interface endpoint's ENIs, one per zone; none for a gateway endpoint */
+  endpointZones(e: Endpoint): string[] {
+    return e.service_type === 'interface' ? e.enis.map((n) => n.zone) : [];
+  }
+
+  /** whether a zone is taken down on demand now */
+  zoneDown(zone: string): boolean {
+    return this.st.zonesDown.has(zone);
+  }
+
+  /** counts the changes made visible (each commit): readers that cache views of the state compare it */
+  get revision(): number {
+    return this.st.revision;
+  }
+
   /** a service the caller owns; OperatorOwned for an operator-run one, else ServiceNotFound (another account's service does not exist for it) */
   ownService(caller: Account, id: string): EndpointService {
     return this.st.ownService(caller, id);

@@ -83,6 +83,8 @@ export class ControlState {
   readonly securityGroups = new Map<string, SecurityGroup>();
   /** every loopback number ever handed out, by VPC id (meta `vpc_numbers`): config VPCs' and API VPCs' */
   vpcNumbers: Readonly<Record<string, number>>;
+  /** counts the commits made visible (the DNS server's view cache compares it) */
+  revision = 0;
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
   /** data-plane round trips under way, so that shutdown can wait for them */
@@ -138,6 +140,7 @@ export class ControlState {
     }
     const before = changes.filter((c) => c.kind === 'endpoint').map((c) => ({ id: c.id, e: this.endpoints.get(c.id) }));
     apply();
+    this.revision++;
     for (const b of before) this.emitConnectionEvents(b.e, this.endpoints.get(b.id));
   }
 

@@ -3,6 +3,19 @@
 // aws-ec2-api.md 6.3).
 import type { Account } from './types.js';
 
+// a region of the `aws` partition (the ARNs here say `arn:aws`): not China's cn-*, not GovCloud or ISO
+const AWS_REGION = /^(?!cn-)[a-z]{2}-[a-z]+-\d{1,2}$/;
+
+/** whether `s` names a region of the `aws` partition, e.g. `eu-central-2` */
+export function isAwsRegion(s: string): boolean {
+  return AWS_REGION.test(s);
+}
+
+/** the AWS region names and ARNs carry: the config's region when it looks like one, else us-east-1 (`sim-1`) */
+export function awsRegion(configRegion: string): string {
+  return isAwsRegion(configRegion) ? configRegion : 'us-east-1';
+}
+
 /** LocalStack's convention: the account any credentials act as when no key is configured */
 export const DEFAULT_AWS_ACCOUNT_ID = '000000000000';
 

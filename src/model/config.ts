@@ -78,6 +78,12 @@ const schema = z.strictObject({
     max_files: z.number().int().min(1).max(10_000).optional(),
     buffer_bytes: z.number().int().min(65_536).max(1024 * 1024 * 1024).optional(),
   }).optional(),
+  dns: z.strictObject({
+    listen: z.string().optional(),
+    enabled: z.boolean().optional(),
+    ttl: z.number().int().min(0, 'must be 0-86400 (seconds)').max(86_400, 'must be 0-86400 (seconds)').optional(),
+    forward: z.boolean().optional(),
+  }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
   }).optional(),
@@ -199,6 +205,8 @@ export interface Config {
   };
   /** connection flow logs (src/telemetry/flow-log.ts) */
   readonly flowLogs: FlowLogConfig;
+  /** the embedded DNS server (src/dns/) */
+  readonly dns: DnsConfig;
   /** without a token, per-endpoint series are served to no one */
   readonly metrics: { readonly token?: string };
   /** empty: the daemon runs with the one `default` account */
@@ -207,6 +215,16 @@ export interface Config {
   readonly public_services: readonly PublicServiceSpec[];
   /** connection notifications: each SNS topic ARN an account may name, and the webhook its messages go to */
   readonly aws: { readonly snsTopics: readonly { readonly arn: string; readonly url: string }[] };
+}
+
+export interface DnsConfig {
+  readonly enabled: boolean;
+  /** UDP and TCP */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** the TTL of every answer (s) */
+  readonly ttlS: number;
+  /** names under no zone vpcep-sim serves: to the host's resolvers (true), else NXDOMAIN */
+  readonly forward: boolean;
 }
 
 export interface FlowLogConfig {
@@ -432,6 +450,13 @@ export function validateConfig(raw: unknown, source: string): Config {
   if (c.flow_logs?.file !== undefined && flowLogs.destination === 'stdout') bad('flow_logs.file', 'applies to destination: file only');
   if (flowLogs.destination === 'file' && /[\\/]$/.test(flowLogs.file)) bad('flow_logs.file', `${JSON.stringify(flowLogs.file)} names a directory: name the file`);
 
+  const dnsListenText = c.dns?.listen ?? DEFAULTS.dns.listen;
+  const dnsListen = parseListen(dnsListenText);
+  if (!dnsListen) bad('dns.listen', `${JSON.stringify(dnsListenText)} is not HOST:PORT with an IPv4 host`);
+  else if (listen && dnsListen.port !== 0 && dnsListen.port === listen.port && dnsListen.host === listen.host) {
+    bad('dns.listen', `${dnsListenText} is the API's listen address: DNS over TCP and the API cannot share a port`);
+  }
+
   let snatPorts: { low: number; high: number } | undefined;
   if (c.dataplane?.snat_ports !== undefined) {
     const [low, high] = c.dataplane.snat_ports.split('-').map(Number) as [number, number];
@@ -471,6 +496,12 @@ export function validateConfig(raw: unknown, source: string): Config {
     },
     api,
     flowLogs,
+    dns: {
+      enabled: c.dns?.enabled ?? DEFAULTS.dns.enabled,
+      listen: dnsListen!,
+      ttlS: c.dns?.ttl ?? DEFAULTS.dns.ttlS,
+      forward: c.dns?.forward ?? DEFAULTS.dns.forward,
+    },
     metrics: { token: c.metrics?.token },
     accounts,
     vpcs,

@@ -61,6 +61,20 @@ export const DEFAULTS = deepFreeze({
     /** records waiting for the disk; past this a record is dropped and counted (a slow or full disk) */
     bufferBytes: 4_194_304, // 4 MiB
   },
+  /** the embedded DNS server (src/dns/, README "DNS") */
+  dns: {
+    enabled: true,
+    listen: '127.0.0.1:5353', // UDP and TCP
+    ttlS: 60, // 60 s: short, so that a changed answer is seen soon
+    forward: false, // tests must not leave the machine: unknown names get NXDOMAIN
+    /** a TCP connection with no complete query for this long is closed (RFC 7766 6.2.3 suggests seconds) */
+    tcpIdleTimeoutMs: 10_000, // 10 s
+    tcpMaxConnections: 64, // TCP connections at once (counted in the data plane's descriptor reserve); the next is closed at accept
+    /** a forwarded query unanswered this long gets SERVFAIL */
+    forwardTimeoutMs: 2_000, // 2 s
+    /** A records of one answer at most (a prefix list's addresses): a UDP answer stays under 512 bytes */
+    maxAddresses: 16,
+  },
   notifications: {
     /** deliveries of one connection notification message, the first included; then it is dropped and counted */
     attempts: 4,

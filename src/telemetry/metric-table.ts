@@ -61,6 +61,7 @@ export const METRICS = [
   m('vpcep_health_probes_total', 'counter', ['result'], 'Health-check probes of backends by how they ended: success, failed (refused, reset, no route), timeout, zone_down (no connect), error (the checker\'s own trouble)'),
   m('vpcep_health_probe_seconds', 'histogram', ['result'], 'Time a health-check probe took, from its start to its end, by result'),
   m('vpcep_health_targets', 'gauge', ['state'], 'Backends the health checker probes, by state: initial, healthy, unhealthy'),
+  m('vpcep_dns_queries_total', 'counter', ['view', 'kind', 'result'], 'DNS queries answered by the embedded server, by view (vpc, public), kind of name asked (aws_endpoint, huawei, ..., unknown, forwarded, malformed) and result (the rcode)'),
   m('vpcep_notification_retries_total', 'counter', [], 'Connection notification deliveries retried after a failed attempt (an error, a timeout, a status other than 2xx)'),
 ] as const satisfies readonly MetricSpec[];
 

@@ -112,6 +112,8 @@ export interface Metrics {
   forgetEndpoint(endpointId: string): void;
   /** where the zone series read each zone, whether it is up and its ENIs' connections at scrape time */
   setZoneSource(fn: () => Iterable<ZoneFigures>): void;
+  /** the DNS server's query counters (src/dns/server.ts) */
+  setDnsSource(fn: () => Iterable<{ view: string; kind: string; result: string; count: number }>): void;
 }
 
 export interface ZoneFigures {
@@ -416,6 +418,14 @@ export function createMetrics(build: { version: string }): Metrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30, 120],
     registers: [registry],
   });
+  let dnsCounts: () => Iterable<{ view: string; kind: string; result: string; count: number }> = () => [];
+  new client.Counter({
+    ...declared('vpcep_dns_queries_total'), registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of dnsCounts()) this.inc({ view: c.view, kind: c.kind, result: c.result }, c.count);
+    },
+  });
   const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
 
   return {
@@ -452,6 +462,9 @@ export function createMetrics(build: { version: string }): Metrics {
     },
     observeHealthProbe(result, seconds) {
       probeSeconds.observe({ result }, seconds);
+    },
+    setDnsSource(fn) {
+      dnsCounts = fn;
     },
     forgetEndpoint(endpointId) {
       children.delete(endpointId);

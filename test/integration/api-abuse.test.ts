@@ -48,7 +48,7 @@ async function inProcess(api: Record<string, number>, now?: () => number): Promi
   const dir = tempDir();
   const daemon = await startDaemon({
     configFile: writeConfig(dir, twoAccountConfig({ api })), dataDir: path.join(dir, 'data'),
-    listen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent'), now,
+    listen: { host: '127.0.0.1', port: 0 }, dnsListen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent'), now,
   });
   daemons.add(daemon);
   return { ...apiAt(`http://127.0.0.1:${daemon.address.port}`), daemon };

@@ -2,6 +2,7 @@
 // statuses in AWS's words, the names and derived ids AWS shows for things the domain keeps under
 // its own ids, tags, and the `Filter.N` / `MaxResults` / `NextToken` of every Describe action.
 import { createHash } from 'node:crypto';
+import { awsServiceDnsBase } from '../../model/dns-names.js';
 import type { EndpointService, EndpointStatus, ServiceStatus, Tag } from '../../model/types.js';
 import { AwsRequestError } from './actions.js';
 import { applyFilters as filterRecords } from './filters.js';
@@ -56,9 +57,7 @@ export function awsServiceName(s: EndpointService, region: string, configRegion:
 
 /** the DNS name AWS gives a service's endpoints: `<service id or name>.<region>.vpce.amazonaws.com` */
 export function baseEndpointDnsName(s: EndpointService, region: string, configRegion: string): string {
-  const name = awsServiceName(s, region, configRegion);
-  const last = s.public ? name.slice(`com.amazonaws.${region}.`.length) : s.id;
-  return `${last}.${region}.vpce.amazonaws.com`;
+  return awsServiceDnsBase(s, region, configRegion);
 }
 
 const DERIVED_IDS_KEPT = 100_000;

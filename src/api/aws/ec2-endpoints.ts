@@ -5,12 +5,13 @@
 // 4xx that says so (README "Supported actions").
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { CreateEndpointCommand } from '../../model/commands.js';
+import { awsEndpointDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
 import type { Account, Endpoint, EndpointService, Vpc } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import {
-  applyFilters, awsServiceName, eachItem, awsType, baseEndpointDnsName, derivedId, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
+  applyFilters, awsServiceName, eachItem, awsType, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
   type FilterTable,
 } from './aws-render.js';
 import { awsZone } from './ec2-base.js';
@@ -56,19 +57,10 @@ export function serviceNames(call: AwsCall): ServiceNames {
   };
 }
 
-/**
- * The DNS entries of an interface endpoint, as AWS lists them: the regional name
- * `<vpce id>-<8>.<service>.<region>.vpce.amazonaws.com`, then one zonal name per ENI,
- * `<vpce id>-<8>-<zone>.<service>...` (DNS serving is issue 14's)
- */
-export function dnsEntries(e: Endpoint, s: EndpointService | undefined, call: Pick<AwsCall, 'region' | 'control'>): XmlFields[] | undefined {
+/** the DNS entries of an interface endpoint, as the DNS server answers them (src/model/dns-names.ts): regional, then per zone */
+export function dnsEntries(e: Endpoint, s: EndpointService | undefined, region: string, configRegion: string): XmlFields[] | undefined {
   if (e.service_type !== 'interface' || !s) return undefined;
-  const suffix = derivedId('x', e.id).slice(2, 10);
-  const base = baseEndpointDnsName(s, call.region, call.control.region);
-  return [
-    { dnsName: `${e.id}-${suffix}.${base}`, hostedZoneId: VPCE_HOSTED_ZONE },
-    ...e.enis.map((n) => ({ dnsName: `${e.id}-${suffix}-${awsZone(call, n.zone).name}.${base}`, hostedZoneId: VPCE_HOSTED_ZONE })),
-  ];
+  return awsEndpointDnsNames(e, s, e.enis.map((n) => n.zone), { awsRegion: region, configRegion }).map((n) => ({ dnsName: n.name, hostedZoneId: VPCE_HOSTED_ZONE }));
 }
 
 function isAllowAll(p: readonly PolicyStatement[]): boolean {
@@ -114,7 +106,7 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
     privateDnsEnabled: e.enable_dns,
     requesterManaged: false,
     networkInterfaceIdSet: e.enis.map((n) => n.id),
-    dnsEntrySet: dnsEntries(e, s, call) ?? [],
+    dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
     creationTimestamp: e.created_at,
     tagSet: tagSet(e.tags),
     ownerId: call.control.awsIdOf(e.owner),

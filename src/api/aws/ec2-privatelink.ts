@@ -183,7 +183,7 @@ function describeVpcEndpointConnections(call: AwsCall): XmlFields {
       vpcEndpointOwner: call.control.awsIdOf(e.owner),
       vpcEndpointState: endpointState(e.status),
       creationTimestamp: e.created_at,
-      dnsEntrySet: dnsEntries(e, s, call) ?? [],
+      dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
       ipAddressType: 'ipv4',
       vpcEndpointConnectionId: derivedId('vpce-con', e.id),
       vpcEndpointRegion: call.region,

@@ -35,18 +35,8 @@ export function isAccountId(s: string): boolean {
 
 // ---- regions
 
-// a region of the `aws` partition (the ARNs here say `arn:aws`): not China's cn-*, not GovCloud or ISO
-const AWS_REGION = /^(?!cn-)[a-z]{2}-[a-z]+-\d{1,2}$/;
-
-/** whether `s` names a region of the `aws` partition, e.g. `eu-central-2` */
-export function isAwsRegion(s: string): boolean {
-  return AWS_REGION.test(s);
-}
-
-/** the AWS region names and ARNs carry: the config's region when it looks like one, else us-east-1 (`sim-1`) */
-export function awsRegion(configRegion: string): string {
-  return isAwsRegion(configRegion) ? configRegion : 'us-east-1';
-}
+// the region names AWS names carry live below the dialects (the DNS server names endpoints too)
+export { awsRegion, isAwsRegion } from '../../model/aws-identity.js';
 
 /** an endpoint service's name (§7) */
 export function endpointServiceName(region: string, serviceId: string): string {

@@ -1,4 +1,5 @@
 // Domain records -> the JSON shapes of Huawei's VPCEP v1 API (huawei-vpcep-api.md "Response").
+import { huaweiEndpointDnsNames } from '../../model/dns-names.js';
 import { zoneOfSubnet } from '../../model/zones.js';
 import type { ResourceError } from '../../model/errors.js';
 import type { HealthSettings } from '../../model/health.js';
@@ -101,7 +102,7 @@ export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string,
     endpoint_service_id: e.service_id,
     endpoint_service_name: e.service_name,
     enable_dns: e.enable_dns,
-    ...(e.enable_dns ? { dns_names: [dnsName(e, ctx.region)] } : {}),
+    ...(e.enable_dns ? { dns_names: huaweiEndpointDnsNames(e, ctx.region).map((n) => n.name) } : {}),
     vpc_id: e.vpc_id,
     subnet_id: e.subnet_id,
     // vpcep-sim's extension: every ENI, one per zone (subnet_id, ip and host_ip are the first one's)
@@ -153,10 +154,6 @@ export function traceJson(t: PathTrace): Record<string, unknown> {
 /** UTC YYYY-MM-DDTHH:MM:SSZ, as the API shows times. */
 export function apiTime(iso: string): string {
   return `${iso.slice(0, 19)}Z`;
-}
-
-function dnsName(e: Endpoint, region: string): string {
-  return `${e.id.slice(0, 8)}.${e.service_name.split('.')[1] ?? 'svc'}.vpcep.${region}.internal`;
 }
 
 /** a VPC of the caller with its subnets and backend ports, and the loopback number k of its host addresses (127.k.c.d) */

@@ -1,0 +1,168 @@
+// One DNS query in, its answer out (RFC 1035 4.1), without sockets. The question is read with
+// dns-packet (names, labels, pointers, the 255-byte limit) and echoed byte for byte; the answers
+// point at it (0xc00c), so that an answer keeps the client's letter case and stays small.
+//   a name of the view, type A or ANY: its addresses; another type: NOERROR with no answer (NODATA),
+//     which resolvers take as "the name exists, not with that type" (Node: ENODATA, dig: NOERROR)
+//   a name no view of ours has: NXDOMAIN (authoritative under our zones), or forwarded (dns.forward)
+//   not a query (opcode other than QUERY): NOTIMP; a class other than IN or ANY: REFUSED
+//   anything unreadable: FORMERR; fewer than 12 bytes, or a response: no answer at all
+import dnsPacket from 'dns-packet';
+import type { DnsNameKind } from '../model/dns-names.js';
+import type { NameIndex } from './views.js';
+
+/** dns-packet's codecs of one name and one record (exported by the library, absent from @types/dns-packet) */
+interface Codec<T> {
+  decode: ((buf: Buffer, offset: number) => T) & { bytes: number };
+}
+const codecs = dnsPacket as unknown as { name: Codec<string>; answer: Codec<{ type: string; udpPayloadSize?: number }> };
+
+export const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+export type Rcode = keyof typeof RCODES;
+const RCODE_NAMES = Object.keys(RCODES) as Rcode[];
+
+/** what the metrics count a query as besides its view: the kind of name asked, or why none */
+export type QueryKind = DnsNameKind | 'unknown' | 'forwarded' | 'malformed';
+
+const QR = 0x8000;
+const AA = 1 << 10;
+const TC = 1 << 9;
+const RD = 1 << 8;
+const RA = 1 << 7;
+const TYPE_A = 1;
+const TYPE_OPT = 41;
+const TYPE_ANY = 255;
+const HEADER = 12;
+/** RFC 1035 4.2.1: a UDP answer without EDNS */
+export const UDP_PLAIN_LIMIT = 512;
+/** the EDNS buffer size we announce and honour at most (the DNS flag day 2020 figure) */
+const EDNS_UDP_SIZE = 1232;
+
+export interface Decided {
+  /** the answer's bytes, or null: nothing is sent (too short to carry an id, or not a query) */
+  readonly reply: Buffer | null;
+  readonly kind: QueryKind;
+  readonly rcode: Rcode;
+  /** whether the client's view was a VPC's */
+  readonly vpc: boolean;
+}
+
+/** a query to pass to the host's resolvers: answer() leaves it undecided */
+export interface ForwardRequest {
+  readonly forward: true;
+  readonly vpc: boolean;
+}
+
+export interface AnswerOptions {
+  readonly ttlS: number;
+  readonly forward: boolean;
+  /** UDP: answers longer than the client's limit are truncated (TC), for it to retry over TCP */
+  readonly udp: boolean;
+}
+
+export function answer(query: Buffer, clientHost: string, index: NameIndex, o: AnswerOptions): Decided | ForwardRequest {
+  const vpcNumber = index.viewOf(clientHost);
+  const vpc = vpcNumber !== null;
+  if (query.length < HEADER) return { reply: null, kind: 'malformed', rcode: 'FORMERR', vpc };
+  const id = query.readUInt16BE(0);
+  const flags = query.readUInt16BE(2);
+  if (flags & QR) return { reply: null, kind: 'malformed', rcode: 'FORMERR', vpc };
+  const opcode = (flags >> 11) & 0xf;
+  const base = (flags & (0xf << 11)) | (flags & RD) | (o.forward ? RA : 0);
+  const fail = (rcode: Rcode, kind: QueryKind = 'malformed'): Decided => ({ reply: header(id, base | RCODES[rcode], null, 0), kind, rcode, vpc });
+  if (opcode !== 0) return fail('NOTIMP');
+  if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return fail('FORMERR');
+
+  let name: string;
+  let qtype: number;
+  let qclass: number;
+  let qEnd: number;
+  let udpLimit = UDP_PLAIN_LIMIT;
+  let edns = false;
+  try {
+    name = codecs.name.decode(query, HEADER);
+    qEnd = HEADER + codecs.name.decode.bytes;
+    if (qEnd + 4 > query.length) return fail('FORMERR');
+    qtype = query.readUInt16BE(qEnd);
+    qclass = query.readUInt16BE(qEnd + 2);
+    qEnd += 4;
+    let at = qEnd;
+    for (let n = query.readUInt16BE(10); n > 0; n--) {
+      const rr = codecs.answer.decode(query, at);
+      at += codecs.answer.decode.bytes;
+      if (rr.type === 'OPT') {
+        edns = true;
+        udpLimit = Math.min(EDNS_UDP_SIZE, Math.max(UDP_PLAIN_LIMIT, rr.udpPayloadSize ?? UDP_PLAIN_LIMIT));
+      }
+    }
+  } catch {
+    return fail('FORMERR');
+  }
+  const question = query.subarray(HEADER, qEnd);
+  const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], authoritative: boolean): Decided => {
+    const f = base | (authoritative ? AA : 0) | RCODES[rcode];
+    let reply = build(id, f, question, addresses, o.ttlS, edns);
+    if (o.udp && reply.length > udpLimit) reply = build(id, f | TC, question, [], o.ttlS, edns);
+    return { reply, kind, rcode, vpc };
+  };
+  if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', [], false);
+
+  const key = name.toLowerCase();
+  const found = index.lookup(key, vpcNumber);
+  if (found) return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : [], true);
+  const ours = index.served(key);
+  if (!ours && o.forward) return { forward: true, vpc };
+  return respond('NXDOMAIN', 'unknown', [], ours);
+}
+
+/** a reply that carries no question (FORMERR, NOTIMP of a query we could not read) */
+function header(id: number, flags: number, question: Buffer | null, answers: number): Buffer {
+  const b = Buffer.allocUnsafe(HEADER);
+  b.writeUInt16BE(id, 0);
+  b.writeUInt16BE(QR | flags, 2);
+  b.writeUInt16BE(question ? 1 : 0, 4);
+  b.writeUInt16BE(answers, 6);
+  b.writeUInt32BE(0, 8);
+  return b;
+}
+
+function build(id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, edns: boolean): Buffer {
+  const b = Buffer.allocUnsafe(HEADER + question.length + addresses.length * 16 + (edns ? 11 : 0));
+  b.writeUInt16BE(id, 0);
+  b.writeUInt16BE(QR | flags, 2);
+  b.writeUInt16BE(1, 4);
+  b.writeUInt16BE(addresses.length, 6);
+  b.writeUInt16BE(0, 8);
+  b.writeUInt16BE(edns ? 1 : 0, 10);
+  question.copy(b, HEADER);
+  let at = HEADER + question.length;
+  for (const a of addresses) {
+    b.writeUInt16BE(0xc000 | HEADER, at); // the name: a pointer to the question's
+    b.writeUInt16BE(TYPE_A, at + 2);
+    b.writeUInt16BE(1, at + 4); // IN
+    b.writeUInt32BE(ttlS, at + 6);
+    b.writeUInt16BE(4, at + 10);
+    let octet = at + 12;
+    for (const part of a.split('.')) b[octet++] = Number(part);
+    at += 16;
+  }
+  if (edns) {
+    b[at] = 0; // the root name
+    b.writeUInt16BE(TYPE_OPT, at + 1);
+    b.writeUInt16BE(EDNS_UDP_SIZE, at + 3);
+    b.writeUInt32BE(0, at + 5);
+    b.writeUInt16BE(0, at + 9);
+  }
+  return b;
+}
+
+/** the rcode of a reply's header (for forwarded answers' metrics) */
+export function rcodeOf(reply: Buffer): Rcode {
+  return reply.length >= HEADER ? RCODE_NAMES[reply[3]! & 0xf] ?? 'SERVFAIL' : 'SERVFAIL';
+}
+
+/** SERVFAIL for a query we could not forward (its header and question, as read) */
+export function servfail(query: Buffer): Buffer {
+  const b = Buffer.from(query);
+  b.writeUInt16BE(QR | (b.readUInt16BE(2) & (0xf << 11 | RD)) | RA | RCODES.SERVFAIL, 2);
+  return b;
+}

@@ -1,0 +1,246 @@
+// The embedded DNS server: UDP and TCP on one address (dns.listen), answering from the views of
+// views.ts by answer.ts. TCP (RFC 7766): 2-byte length framing, several queries per connection,
+// answered as they come; a connection idle for tcpIdleTimeoutMs is closed, and a frame that never
+// completes is idle too. With dns.forward, names under no zone of ours go to the host's resolvers
+// over UDP. Nothing a client sends escapes its own query: each is handled in a try/catch that
+// counts it as SERVFAIL and logs once.
+import dgram from 'node:dgram';
+import { getServers } from 'node:dns';
+import net from 'node:net';
+import { answer, rcodeOf, servfail, type AnswerOptions, type QueryKind, type Rcode } from './answer.js';
+import type { DnsView, Views } from './views.js';
+
+export interface DnsLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface DnsServerOptions {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly ttlS: number;
+  readonly forward: boolean;
+  /** HOST or HOST:PORT of the resolvers forwarded to; default: the host's (/etc/resolv.conf) */
+  readonly upstreams?: readonly string[];
+  readonly forwardTimeoutMs: number;
+  readonly tcpIdleTimeoutMs: number;
+  readonly tcpMaxConnections: number;
+  readonly views: Views;
+  readonly log: DnsLogger;
+}
+
+/** one row of the query counters: vpcep_dns_queries_total */
+export interface DnsQueryCount {
+  readonly view: DnsView;
+  readonly kind: QueryKind;
+  readonly result: Rcode;
+  readonly count: number;
+}
+
+/** forwarded queries waiting for an upstream's answer at most; more get SERVFAIL at once */
+const MAX_PENDING_FORWARDS = 1024;
+
+export class DnsServer {
+  readonly address: { host: string; port: number };
+  private readonly counts = new Map<string, number>();
+  private readonly tcpSockets = new Set<net.Socket>();
+  private readonly pending = new Map<number, { resolve: (b: Buffer | null) => void; timer: NodeJS.Timeout }>();
+  private upstream: dgram.Socket | null = null;
+  private nextForwardId = 1;
+  private logged = false;
+  private readonly udpOptions: AnswerOptions;
+  private readonly tcpOptions: AnswerOptions;
+
+  private constructor(
+    private readonly o: DnsServerOptions,
+    private readonly udp: dgram.Socket,
+    private readonly tcp: net.Server,
+  ) {
+    this.udpOptions = { ttlS: o.ttlS, forward: o.forward, udp: true };
+    this.tcpOptions = { ttlS: o.ttlS, forward: o.forward, udp: false };
+    const a = udp.address();
+    this.address = { host: a.address, port: a.port };
+    udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+    tcp.on('connection', (s) => this.onConnection(s));
+  }
+
+  /**
+   * binds UDP, then TCP on the same port; a busy address throws naming it. Port 0: an ephemeral
+   * port free for both (the kernel picks UDP's; one busy over TCP is given back and another tried).
+   */
+  static async start(o: DnsServerOptions): Promise<DnsServer> {
+    for (let attempt = 1; ; attempt++) {
+      const udp = dgram.createSocket({ type: 'udp4' });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          udp.once('error', reject);
+          udp.bind(o.listen.port, o.listen.host, () => { udp.off('error', reject); resolve(); });
+        });
+      } catch (err) {
+        udp.close();
+        throw bindError(err, `dns.listen ${o.listen.host}:${o.listen.port} (UDP)`);
+      }
+      const port = udp.address().port;
+      const tcp = net.createServer();
+      tcp.maxConnections = o.tcpMaxConnections;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          tcp.once('error', reject);
+          tcp.listen({ host: o.listen.host, port, exclusive: true }, () => { tcp.off('error', reject); resolve(); });
+        });
+      } catch (err) {
+        udp.close();
+        if (o.listen.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
+        throw bindError(err, `dns.listen ${o.listen.host}:${port} (TCP)`);
+      }
+      udp.on('error', (err) => o.log.warn({ err }, 'dns: UDP socket error'));
+      tcp.on('error', (err) => o.log.warn({ err }, 'dns: TCP listener error'));
+      return new DnsServer(o, udp, tcp);
+    }
+  }
+
+  /** the query counters (pushed at each query) */
+  queryCounts(): DnsQueryCount[] {
+    const out: DnsQueryCount[] = [];
+    for (const [key, count] of this.counts) {
+      const [view, kind, result] = key.split('|') as [DnsView, QueryKind, Rcode];
+      out.push({ view, kind, result, count });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.tcpSockets) s.destroy();
+    for (const p of this.pending.values()) { clearTimeout(p.timer); p.resolve(null); }
+    this.pending.clear();
+    this.upstream?.close();
+    await new Promise<void>((resolve) => this.udp.close(() => resolve()));
+    await new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+  }
+
+  private count(vpc: boolean, kind: QueryKind, rcode: Rcode): void {
+    const key = `${vpc ? 'vpc' : 'public'}|${kind}|${rcode}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  /**
+   * the answer to one query, counted; null: none is sent. Synchronous unless the query is
+   * forwarded (then a promise of the upstream's answer).
+   */
+  private resolve(query: Buffer, clientHost: string, udp: boolean): Buffer | null | Promise<Buffer> {
+    try {
+      const d = answer(query, clientHost, this.o.views.current(), udp ? this.udpOptions : this.tcpOptions);
+      if ('forward' in d) {
+        return this.forwardQuery(query).then((answered) => {
+          const reply = answered ?? servfail(query);
+          this.count(d.vpc, 'forwarded', rcodeOf(reply));
+          return reply;
+        });
+      }
+      this.count(d.vpc, d.kind, d.rcode);
+      return d.reply;
+    } catch (err) {
+      this.count(false, 'malformed', 'SERVFAIL');
+      if (!this.logged) {
+        this.logged = true;
+        this.o.log.warn({ err, client: clientHost }, 'dns: a query failed (SERVFAIL; logged once)');
+      }
+      return query.length >= 12 ? servfail(query.subarray(0, 12)) : null;
+    }
+  }
+
+  private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const reply = this.resolve(msg, rinfo.address, true);
+    if (reply instanceof Promise) void reply.then((r) => this.udp.send(r, rinfo.port, rinfo.address), () => undefined);
+    else if (reply) this.udp.send(reply, rinfo.port, rinfo.address);
+  }
+
+  private onConnection(s: net.Socket): void {
+    this.tcpSockets.add(s);
+    s.setTimeout(this.o.tcpIdleTimeoutMs, () => s.destroy());
+    s.on('error', () => undefined);
+    s.on('close', () => this.tcpSockets.delete(s));
+    const client = s.remoteAddress ?? '';
+    let buffered: Buffer = Buffer.alloc(0);
+    s.on('data', (chunk: Buffer) => {
+      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+      while (buffered.length >= 2) {
+        const len = buffered.readUInt16BE(0);
+        if (buffered.length < 2 + len) break;
+        const query = Buffer.from(buffered.subarray(2, 2 + len));
+        buffered = buffered.subarray(2 + len);
+        const write = (reply: Buffer | null) => {
+          if (!reply) { s.destroy(); return; }
+          if (s.destroyed) return;
+          const frame = Buffer.allocUnsafe(2 + reply.length);
+          frame.writeUInt16BE(reply.length, 0);
+          reply.copy(frame, 2);
+          s.write(frame);
+        };
+        const reply = this.resolve(query, client, false);
+        if (reply instanceof Promise) void reply.then(write, () => s.destroy());
+        else write(reply);
+      }
+    });
+  }
+
+  /** the upstream's answer to a query, or null (none configured, too many waiting, or no answer in time) */
+  private forwardQuery(query: Buffer): Promise<Buffer | null> {
+    const target = this.upstreamAddress();
+    if (!target || this.pending.size >= MAX_PENDING_FORWARDS) return Promise.resolve(null);
+    const socket = this.upstreamSocket();
+    let id = this.nextForwardId;
+    while (this.pending.has(id)) id = (id % 0xffff) + 1;
+    this.nextForwardId = (id % 0xffff) + 1;
+    const originalId = query.readUInt16BE(0);
+    const out = Buffer.from(query);
+    out.writeUInt16BE(id, 0);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.pending.delete(id); resolve(null); }, this.o.forwardTimeoutMs);
+      this.pending.set(id, {
+        timer,
+        resolve: (b) => {
+          if (b) b.writeUInt16BE(originalId, 0);
+          resolve(b);
+        },
+      });
+      socket.send(out, target.port, target.host);
+    });
+  }
+
+  private upstreamSocket(): dgram.Socket {
+    if (this.upstream) return this.upstream;
+    const s = dgram.createSocket('udp4');
+    s.on('error', (err) => this.o.log.warn({ err }, 'dns: upstream socket error'));
+    s.on('message', (msg) => {
+      if (msg.length < 12) return;
+      const p = this.pending.get(msg.readUInt16BE(0));
+      if (!p) return;
+      this.pending.delete(msg.readUInt16BE(0));
+      clearTimeout(p.timer);
+      p.resolve(msg);
+    });
+    this.upstream = s;
+    return s;
+  }
+
+  private upstreamAddress(): { host: string; port: number } | null {
+    for (const text of this.o.upstreams ?? getServers()) {
+      const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(text);
+      if (!m) continue;
+      const port = Number(m[2] ?? 53);
+      // never ourselves: a loop
+      if (m[1] === this.address.host && port === this.address.port) continue;
+      return { host: m[1]!, port };
+    }
+    return null;
+  }
+}
+
+/** a bind failure that names the address and what to do, keeping the errno code (vpcepd prints it as is) */
+function bindError(err: unknown, what: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'address already in use (another DNS server, or another vpcepd?)' : (err as Error).message;
+  const e = new Error(`${what}: ${why}: set dns.listen to a free address, or dns.enabled: false`) as NodeJS.ErrnoException;
+  if (code) e.code = code;
+  return e;
+}

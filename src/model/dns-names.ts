@@ -1,0 +1,110 @@
+// The DNS names of endpoints and public services, computed once for every dialect and for the
+// embedded DNS server (src/dns/): what DescribeVpcEndpoints' DnsEntries and Huawei's dns_names
+// show is what the server answers. Pure.
+//   AWS (002_05e46307768ae273.txt "DNS hostnames"): `vpce-<id>-<hash>.<service id>.<region>.vpce.amazonaws.com`
+//     for all zones and `vpce-<id>-<hash>-<zone>.<...>` per zone; public services under
+//     `<name>.<region>.amazonaws.com`, which an interface endpoint with private DNS answers in its VPC.
+//   Huawei (000_9af245a83013c30f.txt 4.3 "Private Domain Name"): one private name when enable_dns.
+//   Alibaba (003_1ea5fa6dffe78555.txt: "endpoint domain name", "endpoint zone domain name"): public
+//     authoritative names, resolvable from other VPCs and on premises.
+import { createHash } from 'node:crypto';
+import type { Endpoint, EndpointService } from './types.js';
+
+/** what a name stands for: a metric label and the README's table */
+export const DNS_NAME_KINDS = ['aws_endpoint', 'aws_zonal', 'aws_private', 'aws_public_service', 'huawei', 'alibaba_endpoint', 'alibaba_zonal'] as const;
+export type DnsNameKind = (typeof DNS_NAME_KINDS)[number];
+
+/**
+ * Where a name answers: `vpc`, in the endpoint's VPC only (a private hosted zone); `public`, in
+ * every view (a public zone).
+ */
+export type DnsScope = 'vpc' | 'public';
+
+export interface DnsName {
+  readonly name: string;
+  readonly kind: DnsNameKind;
+  readonly scope: DnsScope;
+  /** zonal names: the zone (the model's name) whose ENIs answer; absent: every ENI of the endpoint */
+  readonly zone?: string;
+}
+
+/** the AWS zone name of a model zone: `<region><letter>` rendered under the AWS region (sim-1a -> us-east-1a) */
+export function awsZoneName(zone: string, configRegion: string, awsRegion: string): string {
+  return zone.startsWith(configRegion) ? `${awsRegion}${zone.slice(configRegion.length)}` : zone;
+}
+
+/** a short stable hash of `of` (hex): the same at every call and across restarts */
+function hashHex(salt: string, of: string, digits: number): string {
+  return createHash('sha256').update(`${salt}\0${of}`).digest('hex').slice(0, digits);
+}
+
+/** the last label of a public service's AWS name: `s3` for the config's `sim-1.s3` */
+export function publicServiceShortName(s: Pick<EndpointService, 'service_name'>, configRegion: string): string {
+  const prefix = `${configRegion}.`;
+  return s.service_name.startsWith(prefix) ? s.service_name.slice(prefix.length) : s.service_name;
+}
+
+/** the base name AWS gives a service's endpoints: `<service id, or a public service's name>.<region>.vpce.amazonaws.com` */
+export function awsServiceDnsBase(s: Pick<EndpointService, 'id' | 'service_name' | 'public'>, awsRegion: string, configRegion: string): string {
+  return `${s.public ? publicServiceShortName(s, configRegion) : s.id}.${awsRegion}.vpce.amazonaws.com`;
+}
+
+/** a public service's own AWS name (`s3.us-east-1.amazonaws.com`) */
+export function awsPublicServiceName(s: Pick<EndpointService, 'service_name'>, awsRegion: string, configRegion: string): string {
+  return `${publicServiceShortName(s, configRegion)}.${awsRegion}.amazonaws.com`;
+}
+
+export interface DnsNameContext {
+  /** the config's region */
+  readonly configRegion: string;
+  /** the region AWS names carry (src/model/aws-identity.ts awsRegionOf) */
+  readonly awsRegion: string;
+}
+
+/** the AWS names of an interface endpoint: the regional one first, then one per zone (DnsEntries) */
+export function awsEndpointDnsNames(
+  e: Pick<Endpoint, 'id' | 'service_type'>, s: Pick<EndpointService, 'id' | 'service_name' | 'public'>, zones: readonly string[], c: DnsNameContext,
+): DnsName[] {
+  if (e.service_type !== 'interface') return [];
+  const base = awsServiceDnsBase(s, c.awsRegion, c.configRegion);
+  const host = `${e.id}-${hashHex('x', e.id, 8)}`;
+  return [
+    { name: `${host}.${base}`, kind: 'aws_endpoint', scope: 'public' },
+    ...zones.map((zone): DnsName => ({ name: `${host}-${awsZoneName(zone, c.configRegion, c.awsRegion)}.${base}`, kind: 'aws_zonal', scope: 'public', zone })),
+  ];
+}
+
+/** Huawei's private domain name of an endpoint with enable_dns (dns_names), else none */
+export function huaweiEndpointDnsNames(e: Pick<Endpoint, 'id' | 'service_name' | 'enable_dns'>, configRegion: string): DnsName[] {
+  if (!e.enable_dns) return [];
+  return [{ name: `${e.id.slice(0, 8)}.${e.service_name.split('.')[1] ?? 'svc'}.vpcep.${configRegion}.internal`, kind: 'huawei', scope: 'vpc' }];
+}
+
+/** Alibaba's endpoint domain name and one zone domain name per zone */
+export function alibabaEndpointDnsNames(e: Pick<Endpoint, 'id' | 'service_id' | 'service_type'>, zones: readonly string[], configRegion: string): DnsName[] {
+  if (e.service_type !== 'interface') return [];
+  const ep = e.id.startsWith('ep-') ? e.id : `ep-${hashHex('ep', e.id, 17)}`;
+  const base = `epsrv-${hashHex('epsrv', e.service_id, 17)}.${configRegion}.privatelink.aliyuncs.com`;
+  return [
+    { name: `${ep}.${base}`, kind: 'alibaba_endpoint', scope: 'public' },
+    ...zones.map((zone): DnsName => ({ name: `${ep}-${zone}.${base}`, kind: 'alibaba_zonal', scope: 'public', zone })),
+  ];
+}
+
+/**
+ * Every name of one endpoint. With private DNS (enable_dns) on an interface endpoint of a public
+ * service, the service's own AWS name answers the endpoint in its VPC (AWS's private DNS for AWS
+ * services), ahead of the public answer.
+ */
+export function endpointDnsNames(
+  e: Pick<Endpoint, 'id' | 'service_id' | 'service_name' | 'service_type' | 'enable_dns'>,
+  s: Pick<EndpointService, 'id' | 'service_name' | 'public'>, zones: readonly string[], c: DnsNameContext,
+): DnsName[] {
+  return [
+    ...awsEndpointDnsNames(e, s, zones, c),
+    ...(e.enable_dns && e.service_type === 'interface' && s.public
+      ? [{ name: awsPublicServiceName(s, c.awsRegion, c.configRegion), kind: 'aws_private', scope: 'vpc' } as const] : []),
+    ...huaweiEndpointDnsNames(e, c.configRegion),
+    ...alibabaEndpointDnsNames(e, zones, c.configRegion),
+  ];
+}

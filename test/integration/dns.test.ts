@@ -1,0 +1,359 @@
+// The embedded DNS server end to end (README "DNS"): real clients (Node's dns.Resolver bound to a
+// VPC's host address, dig, raw UDP and TCP sockets), views per VPC, the names the Huawei and AWS
+// APIs show resolving to the endpoint and reaching its backend, bad queries, a flood, forwarding,
+// the metrics and `vpcep resolve`.
+import { execFile, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { Resolver } from 'node:dns/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { DescribeVpcEndpointsCommand } from '@aws-sdk/client-ec2';
+import dnsPacket from 'dns-packet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon } from '../../src/daemon.js';
+import { alibabaEndpointDnsNames } from '../../src/model/dns-names.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import {
+  CONSUMER, PROVIDER, ROOT, SERVICE_BODY, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type TestDaemon,
+} from '../helpers.js';
+import { AWS_KEYS, attempt, ec2Clients } from './aws-sdk.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const IN_VPC = '127.2.1.50'; // vpc-client (the consumer's, VPC number 2)
+const OTHER_VPC = '127.3.1.50'; // vpc-provider-client (VPC number 3)
+const PUBLIC = '127.0.0.1'; // outside every VPC
+const TTL = 30;
+
+let d: TestDaemon;
+let backend: TestBackend;
+let server: string;
+let port: number;
+let endpoint: { id: string; host_ip: string; dns_names: string[] };
+let servicePort: number;
+let serviceId: string;
+
+function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const base = twoAccountConfig();
+  return {
+    ...base,
+    accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+    dns: { listen: '127.0.0.1:0', ttl: TTL },
+    public_services: [{
+      name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-s3', cidrs: ['100.126.0.0/30'] },
+      ports: [{ port: randomPort(), target: '127.0.0.1:9' }],
+    }],
+    ...extra,
+  };
+}
+
+beforeAll(async () => {
+  backend = await startBackend(echo);
+  d = await startTestDaemon(config());
+  port = d.daemon.dnsAddress!.port;
+  server = `127.0.0.1:${port}`;
+  servicePort = randomPort();
+  const svc = await d.provider.post('/vpc-endpoint-services', {
+    ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: servicePort, server_port: backend.port, protocol: 'TCP' }],
+  });
+  expect(svc.status).toBe(200);
+  serviceId = svc.body.id;
+  await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+  expect((await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_dns: true });
+  expect(ep.status).toBe(200);
+  endpoint = await waitFor(async () => {
+    const r = await d.consumer.get(`/vpc-endpoints/${ep.body.id}`);
+    return r.body.status === 'accepted' ? r.body : null;
+  }, 5_000, 'endpoint accepted');
+});
+
+afterAll(async () => {
+  await d?.stop();
+  await backend?.close();
+});
+
+/** a command's exit status and output, without blocking this process (the daemon runs in it) */
+function run(file: string, args: string[]): Promise<{ status: number; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { encoding: 'utf8', timeout: 15_000 }, (err, stdout) => {
+      resolve({ status: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout });
+    });
+  });
+}
+
+function resolver(from: string): Resolver {
+  const r = new Resolver({ timeout: 3_000, tries: 1 });
+  r.setLocalAddress(from);
+  r.setServers([server]);
+  return r;
+}
+
+/** the error code of a resolution that must fail (ENOTFOUND: NXDOMAIN, ENODATA: NOERROR without records) */
+async function failure(p: Promise<unknown>): Promise<string> {
+  return p.then(() => 'resolved', (e: NodeJS.ErrnoException) => e.code ?? e.message);
+}
+
+describe('names per view, with Node\'s resolver', () => {
+  it('the Huawei dns_names resolve in the endpoint\'s VPC to its host address, with the configured TTL', async () => {
+    expect(endpoint.dns_names).toHaveLength(1);
+    const answers = await resolver(IN_VPC).resolve4(endpoint.dns_names[0]!, { ttl: true });
+    expect(answers).toEqual([{ address: endpoint.host_ip, ttl: TTL }]);
+  });
+
+  it('a client that resolves the endpoint\'s name and connects to it reaches the backend', async () => {
+    const [address] = await resolver(IN_VPC).resolve4(endpoint.dns_names[0]!);
+    expect(await attempt(address!, servicePort, IN_VPC)).toBe('relay');
+    expect(backend.accepted).toBeGreaterThan(0);
+  });
+
+  it('the Huawei private name is NXDOMAIN in another VPC and on premises', async () => {
+    expect(await failure(resolver(OTHER_VPC).resolve4(endpoint.dns_names[0]!))).toBe('ENOTFOUND');
+    expect(await failure(resolver(PUBLIC).resolve4(endpoint.dns_names[0]!))).toBe('ENOTFOUND');
+  });
+
+  it('the AWS DnsEntries (regional and zonal) resolve to the endpoint: the names DescribeVpcEndpoints shows', async () => {
+    const { consumer } = ec2Clients(d.url, AWS_KEYS);
+    const out = await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [endpoint.id] }));
+    const names = out.VpcEndpoints![0]!.DnsEntries!.map((e) => e.DnsName!);
+    expect(names).toHaveLength(2);
+    expect(names[0]).toMatch(/^[0-9a-f-]+-[0-9a-f]{8}\.[0-9a-f-]+\.us-east-1\.vpce\.amazonaws\.com$/);
+    expect(names[1]).toMatch(/^[0-9a-f-]+-[0-9a-f]{8}-us-east-1a\.[0-9a-f-]+\.us-east-1\.vpce\.amazonaws\.com$/);
+    for (const n of names) {
+      expect(await resolver(IN_VPC).resolve4(n)).toEqual([endpoint.host_ip]);
+      // AWS's endpoint names are in a public zone: the same answer everywhere (the data plane still isolates)
+      expect(await resolver(OTHER_VPC).resolve4(n)).toEqual([endpoint.host_ip]);
+    }
+    // a DNS name is case-insensitive
+    expect(await resolver(IN_VPC).resolve4(names[0]!.toUpperCase())).toEqual([endpoint.host_ip]);
+  });
+
+  it('the Alibaba endpoint and zone domain names resolve in every view', async () => {
+    const names = alibabaEndpointDnsNames({ id: endpoint.id, service_id: (endpoint as unknown as { endpoint_service_id: string }).endpoint_service_id, service_type: 'interface' }, ['sim-1a'], 'sim-1');
+    expect(names.map((n) => n.kind)).toEqual(['alibaba_endpoint', 'alibaba_zonal']);
+    for (const n of names) expect(await resolver(PUBLIC).resolve4(n.name)).toEqual([endpoint.host_ip]);
+  });
+
+  it('a public gateway service answers its prefix list\'s host addresses under its AWS name', async () => {
+    const answers = await resolver(PUBLIC).resolve4('s3.us-east-1.amazonaws.com');
+    expect(answers).toEqual(['127.255.0.1', '127.255.0.2']);
+    expect(await resolver(IN_VPC).resolve4('s3.us-east-1.amazonaws.com')).toEqual(answers);
+  });
+
+  it('AAAA and TXT of a known name: NOERROR without records; unknown names: NXDOMAIN', async () => {
+    expect(await failure(resolver(IN_VPC).resolve6(endpoint.dns_names[0]!))).toBe('ENODATA');
+    expect(await failure(resolver(IN_VPC).resolveTxt(endpoint.dns_names[0]!))).toBe('ENODATA');
+    expect(await failure(resolver(IN_VPC).resolve4('nothing.vpce.amazonaws.com'))).toBe('ENOTFOUND');
+    expect(await failure(resolver(PUBLIC).resolve4('www.example.com'))).toBe('ENOTFOUND');
+  });
+
+  it('a deleted endpoint\'s names go with it', async () => {
+    const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_dns: true });
+    expect(ep.status).toBe(200);
+    const live = await waitFor(async () => {
+      const r = await d.consumer.get(`/vpc-endpoints/${ep.body.id}`);
+      return r.body.status === 'accepted' ? r.body : null;
+    }, 5_000, 'second endpoint accepted');
+    expect(await resolver(IN_VPC).resolve4(live.dns_names[0])).toEqual([live.host_ip]);
+    expect((await d.consumer.delete(`/vpc-endpoints/${ep.body.id}`)).status).toBe(204);
+    await waitFor(async () => (await failure(resolver(IN_VPC).resolve4(live.dns_names[0]))) === 'ENOTFOUND', 5_000, 'the name gone');
+  });
+});
+
+describe('dig bound to a VPC\'s host address', () => {
+  const hasDig = spawnSync('dig', ['-v'], { stdio: 'ignore' }).status === 0;
+  if (!hasDig && process.env.CI !== 'true') console.warn('dns.test.ts: dig (Debian bind9-dnsutils) is not installed: the dig tests are skipped');
+  const digIt = hasDig || process.env.CI === 'true' ? it : it.skip;
+  // asynchronous: the daemon answering runs in this process
+  const dig = async (...args: string[]) => (await run('dig', ['-p', String(port), '@127.0.0.1', '+time=3', '+tries=1', ...args])).stdout;
+
+  digIt('answers the endpoint\'s name in its VPC, over UDP and TCP', async () => {
+    expect((await dig('-b', IN_VPC, '+short', endpoint.dns_names[0]!)).trim()).toBe(endpoint.host_ip);
+    expect((await dig('-b', IN_VPC, '+tcp', '+short', endpoint.dns_names[0]!)).trim()).toBe(endpoint.host_ip);
+    const full = await dig('-b', IN_VPC, endpoint.dns_names[0]!);
+    expect(full).toMatch(/status: NOERROR/);
+    expect(full).toMatch(/flags: qr aa rd/);
+    expect(full).toMatch(new RegExp(`\\s${TTL}\\s+IN\\s+A\\s+${endpoint.host_ip.replace(/\./g, '\\.')}`));
+  });
+
+  digIt('NXDOMAIN from another VPC; NOERROR with no answer for AAAA', async () => {
+    expect(await dig('-b', OTHER_VPC, endpoint.dns_names[0]!)).toMatch(/status: NXDOMAIN/);
+    const aaaa = await dig('-b', IN_VPC, endpoint.dns_names[0]!, 'AAAA');
+    expect(aaaa).toMatch(/status: NOERROR/);
+    expect(aaaa).toMatch(/ANSWER: 0/);
+  });
+});
+
+// ---- raw packets -------------------------------------------------------------------------------
+
+function query(name: string, type = 'A', id = 4242): Buffer {
+  return dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: type as 'A', name }] });
+}
+
+/** sends datagrams from `from` and collects the replies until `quietMs` pass without one */
+async function udpExchange(packets: Buffer[], from = IN_VPC, quietMs = 300): Promise<Buffer[]> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, from, resolve));
+  const replies: Buffer[] = [];
+  let last = Date.now();
+  s.on('message', (m) => { replies.push(m); last = Date.now(); });
+  for (const p of packets) s.send(p, port, '127.0.0.1');
+  await waitFor(() => Date.now() - last > quietMs, 10_000, 'the replies');
+  s.close();
+  return replies;
+}
+
+const byId = (a: (string | number)[], b: (string | number)[]) => Number(a[0]) - Number(b[0]);
+const decode = (b: Buffer) => dnsPacket.decode(b) as dnsPacket.DecodedPacket & { rcode: string; id: number };
+
+describe('bad queries get DNS errors, never a crash', () => {
+  it('a header without its question: FORMERR with the query\'s id; a truncated name: FORMERR', async () => {
+    const headerOnly = Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const truncated = Buffer.concat([query('abc.vpce.amazonaws.com', 'A', 0x5678).subarray(0, 20)]);
+    const replies = (await udpExchange([headerOnly, truncated])).map(decode);
+    expect(replies.map((r) => [r.id, r.rcode]).sort(byId)).toEqual([[0x1234, 'FORMERR'], [0x5678, 'FORMERR']]);
+  });
+
+  it('a name over 255 bytes: FORMERR; garbage shorter than a header and responses: no answer at all', async () => {
+    const label = Buffer.alloc(64, 0x61);
+    label[0] = 63;
+    const huge = Buffer.concat([Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), label, label, label, label, label, Buffer.from([0, 0, 1, 0, 1])]);
+    const response = Buffer.from(query('x.vpce.amazonaws.com', 'A', 9));
+    response[2] = response[2]! | 0x80;
+    const replies = (await udpExchange([huge, Buffer.from([1, 2, 3]), response, query(endpoint.dns_names[0]!, 'A', 11)])).map(decode);
+    expect(replies.map((r) => [r.id, r.rcode]).sort(byId)).toEqual([[7, 'FORMERR'], [11, 'NOERROR']]);
+  });
+
+  it('an unknown type: NOERROR without records; another opcode: NOTIMP; another class: REFUSED', async () => {
+    const unknownType = query(endpoint.dns_names[0]!, 'UNKNOWN_65000', 21);
+    const status = Buffer.from(query(endpoint.dns_names[0]!, 'A', 22));
+    status[2] = (status[2]! & 0x87) | (2 << 3); // opcode 2 (STATUS)
+    const chaos = dnsPacket.encode({ type: 'query', id: 23, questions: [{ type: 'TXT', class: 'CH', name: 'version.bind' }] });
+    const replies = new Map((await udpExchange([unknownType, status, chaos])).map(decode).map((r) => [r.id, r] as const));
+    expect(replies.get(21)?.rcode).toBe('NOERROR');
+    expect(replies.get(21)?.answers).toEqual([]);
+    expect(replies.get(22)?.rcode).toBe('NOTIMP');
+    expect(replies.get(23)?.rcode).toBe('REFUSED');
+  });
+
+  it('TCP: several queries on one connection, answered in frames; a frame whose length lies does not hold up others', async () => {
+    const frame = (q: Buffer) => Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q]);
+    const liar = net.connect({ host: '127.0.0.1', port, localAddress: IN_VPC });
+    await new Promise((resolve) => liar.once('connect', resolve));
+    liar.write(Buffer.concat([Buffer.from([0x01, 0x2c]), query('x.vpce.amazonaws.com').subarray(0, 20)])); // says 300, sends 20
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: IN_VPC });
+    const got: Buffer[] = [];
+    let buffered = Buffer.alloc(0);
+    s.on('data', (b: Buffer) => {
+      buffered = Buffer.concat([buffered, b]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        got.push(buffered.subarray(2, 2 + buffered.readUInt16BE(0)));
+        buffered = buffered.subarray(2 + buffered.readUInt16BE(0));
+      }
+    });
+    s.write(Buffer.concat([frame(query(endpoint.dns_names[0]!, 'A', 31)), frame(query('nothing.vpce.amazonaws.com', 'A', 32)), frame(query(endpoint.dns_names[0]!, 'AAAA', 33))]));
+    await waitFor(() => got.length === 3, 5_000, 'three answers on one TCP connection');
+    const byId = new Map(got.map(decode).map((r) => [r.id, r]));
+    expect(byId.get(31)?.answers?.map((a) => a.data)).toEqual([endpoint.host_ip]);
+    expect(byId.get(32)?.rcode).toBe('NXDOMAIN');
+    expect(byId.get(33)?.rcode).toBe('NOERROR');
+    s.destroy();
+    liar.destroy();
+  });
+
+  it('a flood of 10,000 queries (good, garbage, huge): every reply a proper DNS answer, and the server answers after', async () => {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => s.bind(0, IN_VPC, resolve));
+    const rcodes = new Map<string, number>();
+    let replies = 0;
+    s.on('message', (m) => {
+      replies++;
+      const r = decode(m);
+      rcodes.set(r.rcode, (rcodes.get(r.rcode) ?? 0) + 1);
+    });
+    const good = query(endpoint.dns_names[0]!, 'A', 1);
+    const bad = Buffer.from([0, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0]);
+    for (let i = 0; i < 10_000; i += 250) {
+      for (let j = 0; j < 250; j++) s.send(j % 5 === 0 ? bad : good, port, '127.0.0.1');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    s.close();
+    // UDP may drop under load; what comes back is an answer or FORMERR, nothing else
+    expect(replies).toBeGreaterThan(0);
+    expect([...rcodes.keys()].every((k) => k === 'NOERROR' || k === 'FORMERR')).toBe(true);
+    expect(await resolver(IN_VPC).resolve4(endpoint.dns_names[0]!)).toEqual([endpoint.host_ip]);
+  });
+});
+
+describe('metrics and the CLI', () => {
+  it('vpcep_dns_queries_total counts queries by view, kind and result', async () => {
+    await resolver(PUBLIC).resolve4('s3.us-east-1.amazonaws.com');
+    expect(await metricValue(d.url, 'vpcep_dns_queries_total', { view: 'vpc', kind: 'huawei', result: 'NOERROR' })).toBeGreaterThan(0);
+    expect(await metricValue(d.url, 'vpcep_dns_queries_total', { view: 'public', kind: 'huawei', result: 'NXDOMAIN' })).toBeUndefined();
+    expect(await metricValue(d.url, 'vpcep_dns_queries_total', { view: 'public', kind: 'unknown', result: 'NXDOMAIN' })).toBeGreaterThan(0);
+    expect(await metricValue(d.url, 'vpcep_dns_queries_total', { view: 'public', kind: 'aws_public_service', result: 'NOERROR' })).toBeGreaterThan(0);
+    expect(await metricValue(d.url, 'vpcep_dns_queries_total', { view: 'vpc', kind: 'malformed', result: 'FORMERR' })).toBeGreaterThan(0);
+  });
+
+  it('vpcep resolve answers as the VPC of --from sees it', async () => {
+    const cli = (...args: string[]) => run(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), 'resolve', ...args, '--server', server]);
+    const inVpc = await cli(endpoint.dns_names[0]!, '--from', IN_VPC);
+    expect(inVpc.status).toBe(0);
+    expect(inVpc.stdout).toContain(endpoint.host_ip);
+    const other = await cli(endpoint.dns_names[0]!, '--from', OTHER_VPC);
+    expect(other.status).toBe(1);
+    expect(other.stdout).toContain('NXDOMAIN');
+    const json = await cli('--json', 's3.us-east-1.amazonaws.com');
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'NOERROR', from: PUBLIC, answers: [{ address: '127.255.0.1', ttl: TTL }, { address: '127.255.0.2', ttl: TTL }] });
+  });
+});
+
+describe('start-up and forwarding', () => {
+  it('a busy DNS port is a start-up error naming the address (in-process and vpcepd)', async () => {
+    const dir = tempDir();
+    const busy = `127.0.0.1:${port}`;
+    const err = await startDaemon({
+      configFile: writeConfig(dir, twoAccountConfig({ dns: { listen: busy } })), dataDir: path.join(dir, 'data'),
+      listen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent'),
+    }).then(() => null, (e: Error) => e);
+    expect(err?.message).toContain(`dns.listen ${busy} (UDP): address already in use`);
+    const child = await spawnDaemon(['--data-dir', path.join(tempDir(), 'data')], { VPCEP_DNS_LISTEN: busy });
+    expect((await child.exited).code).toBe(1);
+    expect(child.output()).toContain(`vpcepd: cannot start: dns.listen ${busy} (UDP): address already in use`);
+  });
+
+  it('dns.forward sends names under no zone of ours to the upstream, and keeps ours; dns.enabled false runs no server', async () => {
+    const upstream = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
+    const asked: string[] = [];
+    upstream.on('message', (m, r) => {
+      const q = dnsPacket.decode(m);
+      asked.push(q.questions![0]!.name);
+      upstream.send(dnsPacket.encode({
+        type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions,
+        answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 5, data: '192.0.2.7' }],
+      }), r.port, r.address);
+    });
+    const dir = tempDir();
+    const fwd = await startDaemon({
+      configFile: writeConfig(dir, twoAccountConfig({ dns: { listen: '127.0.0.1:0', forward: true } })), dataDir: path.join(dir, 'data'),
+      listen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent'), dnsUpstreams: [`127.0.0.1:${(upstream.address()).port}`],
+    });
+    try {
+      const r = new Resolver({ timeout: 3_000, tries: 1 });
+      r.setServers([`127.0.0.1:${fwd.dnsAddress!.port}`]);
+      expect(await r.resolve4('www.example.com')).toEqual(['192.0.2.7']);
+      expect(await failure(r.resolve4('nothing.vpce.amazonaws.com'))).toBe('ENOTFOUND');
+      expect(asked).toEqual(['www.example.com']);
+    } finally {
+      await fwd.stop(100);
+      upstream.close();
+    }
+    const off = await startTestDaemon(twoAccountConfig({ dns: { enabled: false } }));
+    try {
+      expect(off.daemon.dnsAddress).toBeNull();
+    } finally {
+      await off.stop();
+    }
+  });
+});
