@@ -41,7 +41,8 @@ const SERVICE: EndpointService = {
 const ENDPOINT = {
   id: 'vpce-0a1b2c3d4e5f67890', service_id: SERVICE.id, service_name: SERVICE.service_name, service_type: 'interface',
   enable_dns: true, host_ip: '127.2.1.7', status: 'accepted', vpc_id: 'vpc-client', subnet_id: 'subnet-a',
-} as Endpoint;
+  enis: [{ id: 'eni-0a1b2c3d4e5f67890', zone: 'sim-1a', subnet_id: 'subnet-a', ip: '10.0.1.7', host_ip: '127.2.1.7' }],
+} as unknown as Endpoint;
 
 describe('the names of an endpoint', () => {
   it('AWS: a regional name and one per zone, in the AWS zone names; stable across calls', () => {
@@ -76,12 +77,13 @@ describe('the names of an endpoint', () => {
 
 // ---- answer() ------------------------------------------------------------------------------------
 
-function source(endpoints: Endpoint[]): DnsSource & { revision: number } {
+function source(endpoints: Endpoint[], down: ReadonlySet<string> = new Set()): DnsSource & { revision: number } {
   return {
     revision: 1,
     allEndpoints: () => endpoints,
     allServices: () => [SERVICE],
-    endpointZones: () => ['sim-1a'],
+    endpointZones: (e) => e.enis.map((n) => n.zone),
+    zoneDown: (zone) => down.has(zone),
     vpcNumbers: () => [1, 2, 3],
   };
 }
@@ -115,7 +117,10 @@ describe('answer()', () => {
     expect(withOpt.packet?.additionals?.[0]?.type).toBe('OPT');
     expect(withOpt.packet?.answers).toHaveLength(1);
     // 20 endpoints whose Huawei names coincide (the same first 8 characters, the same service)
-    const many = Array.from({ length: 20 }, (_, i) => ({ ...ENDPOINT, id: `vpce-0a1b2c3d4e5f678${(90 + i).toString()}`, host_ip: `127.2.1.${10 + i}` }));
+    const many = Array.from({ length: 20 }, (_, i) => ({
+      ...ENDPOINT, id: `vpce-0a1b2c3d4e5f678${(90 + i).toString()}`, host_ip: `127.2.1.${10 + i}`,
+      enis: [{ ...ENDPOINT.enis[0]!, host_ip: `127.2.1.${10 + i}` }],
+    }));
     const views = new Views(source(many), 'sim-1', 16);
     const r = ask(q(HUAWEI), '127.2.0.1', views).packet;
     expect(r?.answers?.map((a) => a.data)).toEqual(many.slice(0, 16).map((e) => e.host_ip));
@@ -128,6 +133,17 @@ describe('answer()', () => {
     const off = ask(q('www.example.com'), '127.0.0.1');
     expect(off.packet?.rcode).toBe('NXDOMAIN');
     expect(off.packet?.flag_aa).toBe(false);
+  });
+
+  it('zones: a name of every zone answers the ENIs of the zones up (all of them when none is), a zonal name its zone\'s ENI', () => {
+    const two = { ...ENDPOINT, enis: [ENDPOINT.enis[0]!, { id: 'eni-0b', zone: 'sim-1b', subnet_id: 'subnet-b', ip: '10.0.2.7', host_ip: '127.2.2.7' }] } as Endpoint;
+    const [regional, zonalA, zonalB] = awsEndpointDnsNames(two, SERVICE, ['sim-1a', 'sim-1b'], C).map((n) => n.name);
+    const addresses = (name: string, down: string[]) => ask(q(name), '127.2.0.1', new Views(source([two], new Set(down)), 'sim-1', 16)).packet?.answers?.map((a) => a.data);
+    expect(addresses(regional!, [])).toEqual(['127.2.1.7', '127.2.2.7']);
+    expect(addresses(regional!, ['sim-1a'])).toEqual(['127.2.2.7']);
+    expect(addresses(regional!, ['sim-1a', 'sim-1b'])).toEqual(['127.2.1.7', '127.2.2.7']);
+    expect(addresses(zonalA!, [])).toEqual(['127.2.1.7']);
+    expect(addresses(zonalB!, ['sim-1a'])).toEqual(['127.2.2.7']);
   });
 
   it('the index is rebuilt when the revision moves, not before', () => {
