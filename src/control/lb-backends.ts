@@ -16,15 +16,10 @@ import { hostAddress } from '../net/loopback.js';
 import { healthCheckPortOf, healthSettingsOf } from './health.js';
 import type { ControlState } from './state.js';
 
-/** the region's zones (the config's `zones`) */
-export function regionZones(st: ControlState): readonly string[] {
-  return st.zones;
-}
-
 /** the zone of a VPC's subnet, or null when the subnet is gone */
 export function subnetZone(st: ControlState, vpc: Vpc, subnetId: string): string | null {
   const subnet = vpc.subnets.find((n) => n.id === subnetId);
-  return subnet ? zoneOfSubnet(subnet, regionZones(st)) : null;
+  return subnet ? zoneOfSubnet(subnet, st.zones) : null;
 }
 
 /**
@@ -44,7 +39,7 @@ export function targetZone(st: ControlState, tg: TargetGroup, t: Target): string
   const ip = ipToInt(t.id);
   if (!cidrContains(cidrOf(vpc.cidr), ip)) return null;
   const subnet = vpc.subnets.find((n) => cidrContains(cidrOf(n.cidr), ip));
-  return subnet ? zoneOfSubnet(subnet, regionZones(st)) : regionZones(st)[0]!;
+  return subnet ? zoneOfSubnet(subnet, st.zones) : st.zones[0]!;
 }
 
 /** a target group's health checks as the prober runs them; null when they are off */

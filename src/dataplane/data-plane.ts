@@ -250,7 +250,7 @@ export class TcpDataPlane implements DataPlane {
       // a zone down: its ENIs' live connections are cut now (new ones are refused at accept, zone_down),
       // and so are the connections to its backends, unreachable now
       let cut = 0;
-      for (const r of this.runtimes.values()) cut += r.zonesChanged() + r.cutDownZones();
+      for (const r of this.runtimes.values()) cut += r.cutDownZones();
       if (event.down.length) this.o.log.info({ zones_down: event.down, cut }, 'zones down: their ENIs refuse connections, their backends are unreachable');
       return Promise.resolve({ ok: true });
     }

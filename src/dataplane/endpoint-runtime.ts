@@ -231,21 +231,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.whitelistEnabled = spec.enable_whitelist;
     this.whitelist = spec.whitelist.map(cidrOf);
     this.securityRules = gateRules(spec);
-    this.zonesChanged();
     this.updateSlots(spec, new Map(spec.backends.map((x) => [x.client_port, x])));
     return { ok: true };
-  }
-
-  /** the connections of ENIs in a zone that is down now are cut (a simulated outage) */
-  zonesChanged(): number {
-    let n = 0;
-    for (const [c, l] of this.via) {
-      if (this.ctx.zoneDown(l.eni.zone)) {
-        c.cut();
-        n++;
-      }
-    }
-    return n;
   }
 
   /**
@@ -292,12 +279,15 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     for (const slot of this.slots.values()) if (slot.draining && now >= slot.cutAt) this.cutSlot(slot);
   }
 
-  /** connections to backends in a zone that is down now are cut; the count */
+  /**
+   * A simulated outage: the connections that came in on an ENI of a zone that is down now, or go to
+   * a backend in one, are cut; the count (each connection once)
+   */
   cutDownZones(): number {
+    const ctx = this.ctx;
     let n = 0;
-    for (const slot of this.slots.values()) {
-      if (!this.ctx.zoneDown(slot.zone)) continue;
-      for (const c of [...slot.conns]) {
+    for (const [c, l] of [...this.via]) {
+      if (ctx.zoneDown(l.eni.zone) || ctx.zoneDown(this.slotOf.get(c)?.zone ?? null)) {
         c.cut();
         n++;
       }

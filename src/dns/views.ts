@@ -72,7 +72,7 @@ export class NameIndex {
       const all = (up.length ? up : e.enis).map((n) => n.host_ip);
       for (const n of endpointDnsNames(e, s, source.endpointZones(e), c)) {
         const addresses = n.zone === undefined ? all : e.enis.filter((x) => x.zone === n.zone).map((x) => x.host_ip);
-        this.add(n.name, { kind: n.kind, vpc: n.scope === 'vpc' ? k : null, addresses: addresses.length ? addresses : [e.host_ip] });
+        this.add(n.name, { kind: n.kind, vpc: n.scope === 'vpc' ? k : null, addresses });
       }
     }
   }
