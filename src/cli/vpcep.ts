@@ -312,6 +312,7 @@ Examples:
     .option('--subnet-ids <id,...>', 'an ENI in each of these subnets, at most one per zone (instead of --subnet-id)', csv)
     .option('--whitelist <cidr,...>', 'comma-separated IPs or CIDRs allowed to use the endpoint', csv)
     .option('--enable-whitelist', 'enforce the whitelist')
+    .option('--enable-dns', 'private DNS: its private domain name, and the service\'s verified custom domain name in your VPC')
     .option('--routetable <id>', 'gateway endpoints: a route table to inject the route into (repeatable; default: the VPC\'s default table)', collect)
     .option('--policy <file>', 'gateway endpoints: a JSON file with the policy_statement array')
     .option('--description <text>', 'description')
@@ -323,7 +324,7 @@ Examples:
     .action(run(async (g, o) => {
       const body = {
         endpoint_service_id: o.serviceId, vpc_id: o.vpcId, subnet_id: o.subnetId, port_ip: o.portIp, subnet_ids: o.subnetIds,
-        whitelist: o.whitelist, enable_whitelist: o.enableWhitelist ? true : undefined, description: o.description,
+        whitelist: o.whitelist, enable_whitelist: o.enableWhitelist ? true : undefined, enable_dns: o.enableDns ? true : undefined, description: o.description,
         routetables: o.routetable, policy_statement: o.policy === undefined ? undefined : readJsonFile(o.policy),
       };
       out(g, await api(g, 'POST', E, body), showEndpoint, true);
