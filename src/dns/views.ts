@@ -77,6 +77,8 @@ export class NameIndex {
   /** endpoints none of whose ENIs has a backend up: all of them answer (fail open) */
   readonly failingOpen: string[] = [];
   private readonly clientZone: (host: string) => string | null;
+  /** clients' zones, looked up once per index (subnets change only with the revision) */
+  private readonly zoneCache = new Map<string, string | null>();
 
   constructor(source: DnsSource, configRegion: string, private readonly maxAddresses: number) {
     this.vpcs = new Set(source.vpcNumbers());
@@ -109,6 +111,8 @@ export class NameIndex {
       }
     }
     for (const r of source.publicRecords()) {
+      // one TXT character-string holds 255 bytes (RFC 1035 3.3.14): a longer value is not served
+      if (Buffer.byteLength(r.value) > 255) continue;
       const list = this.names.get(r.name);
       const pub = list?.find((x) => x.vpc === null);
       if (pub) (pub.texts ??= []).push(r.value);
@@ -141,7 +145,11 @@ export class NameIndex {
   lookup(name: string, vpc: number | null, clientHost?: string): Answer | null {
     const found = this.entry(name, vpc) ?? this.entry(wildcardOf(name), vpc);
     if (!found?.byZone || clientHost === undefined) return found;
-    const zone = this.clientZone(clientHost);
+    let zone = this.zoneCache.get(clientHost);
+    if (zone === undefined) {
+      zone = this.clientZone(clientHost);
+      if (this.zoneCache.size < ZONE_CACHE_MAX) this.zoneCache.set(clientHost, zone);
+    }
     const ordered = zone === null ? undefined : found.byZone.get(zone);
     return ordered ? { kind: found.kind, addresses: ordered } : found;
   }
@@ -162,6 +170,8 @@ export class NameIndex {
     return this.names.get(name)?.some((e) => e.vpc === null) === true || this.zones.some((z) => name.endsWith(z) || name === z.slice(1));
   }
 }
+
+const ZONE_CACHE_MAX = 4096;
 
 /** `*.` and the name without its first label ('' for a one-label name: no wildcard) */
 function wildcardOf(name: string): string {

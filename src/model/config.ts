@@ -87,7 +87,7 @@ const schema = z.strictObject({
     public_records: z.array(z.strictObject({
       name: z.string().min(1).max(253).regex(/^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?\.?$/, 'must be a DNS name (labels of a-z 0-9 - _)'),
       type: z.literal('TXT', { message: 'must be TXT (the public zone holds domain verification records)' }),
-      value: z.string().max(255, 'must be 255 bytes at most (one TXT string)'),
+      value: z.string().refine((v) => new TextEncoder().encode(v).length <= 255, 'must be 255 bytes at most (one TXT string)'),
     })).max(1000).optional(),
   }).optional(),
   metrics: z.strictObject({
