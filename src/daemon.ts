@@ -10,7 +10,7 @@ import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments, upgradeDocuments } from './control/documents.js';
 import { DnsServer } from './dns/server.js';
-import { Views } from './dns/views.js';
+import { Views, type DnsSource } from './dns/views.js';
 import { zoneInRegion } from './model/zones.js';
 import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
@@ -163,6 +163,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       zonesDown: Object.keys((after.get('meta')!.get('zones_down') as Record<string, number> | undefined) ?? {}),
       deregistrationDelayS: config.dataplane.deregistrationDelayS,
       healthCheck: config.dataplane.healthCheck,
+      publicRecords: config.dns.publicRecords,
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
@@ -203,18 +204,29 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
     if (config.dns.enabled) {
       const D = DEFAULTS.dns;
-      const source = {
+      let healthRevision = 0;
+      dataPlane.onHealthChange(() => { healthRevision++; });
+      const source: DnsSource = {
         get revision() { return control.revision; },
+        get healthRevision() { return healthRevision; },
         allEndpoints: () => control.allEndpoints(),
         allServices: () => control.allServices(),
         endpointZones: (e: Endpoint) => control.endpointZones(e),
         zoneDown: (zone: string) => control.zoneDown(zone),
         vpcNumbers: () => control.routing().vpcByNumber.keys(),
+        endpointBackends: (e: Endpoint) => control.endpointBackends(e),
+        health: { state: (k) => dataPlane.targetHealth(k)?.state ?? 'initial', reason: (k) => dataPlane.targetHealth(k)?.reason ?? null },
+        clientZone: (host) => control.zoneOfHost(host),
+        publicRecords: () => control.publicRecords(),
+      };
+      const failOpen = (ids: readonly string[]) => {
+        if (ids.length) log.warn({ endpoints: ids }, 'dns: no ENI of these endpoints has a healthy backend: their names answer every ENI (fail open)');
+        else log.info({}, 'dns: every endpoint has an ENI with a healthy backend again');
       };
       dns = await DnsServer.start({
-        listen: o.dnsListen ?? config.dns.listen, ttlS: config.dns.ttlS, forward: config.dns.forward, upstreams: o.dnsUpstreams,
+        listen: o.dnsListen ?? config.dns.listen, ttlS: config.dns.ttlS, forward: config.dns.forward, upstreams: o.dnsUpstreams ?? config.dns.forwarders,
         forwardTimeoutMs: D.forwardTimeoutMs, tcpIdleTimeoutMs: D.tcpIdleTimeoutMs, tcpMaxConnections: D.tcpMaxConnections,
-        views: new Views(source, config.region, D.maxAddresses), log,
+        views: new Views(source, config.region, D.maxAddresses, failOpen), log,
       });
       const openDns = dns;
       metrics.setDnsSource(() => openDns.queryCounts());

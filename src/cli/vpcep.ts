@@ -96,7 +96,12 @@ function showService(s: Json): void {
   table([
     ['id', s.id], ['name', s.service_name], ['status', s.status], ['server_type', s.server_type],
     ['port_id', s.port_id], ['vpc_id', s.vpc_id], ['ports', ports(s.ports)], ['approval', s.approval_enabled ? 'on' : 'off'],
-    ['tcp_proxy', s.tcp_proxy], ['description', s.description], ['created_at', s.created_at], ['updated_at', s.updated_at],
+    ['tcp_proxy', s.tcp_proxy],
+    ...(s.custom_domain_name ? [
+      ['custom_domain', `${s.custom_domain_name} (${s.custom_domain_verification.state})`],
+      ['verification', `TXT ${s.custom_domain_verification.name}.<domain> ${JSON.stringify(s.custom_domain_verification.value)}`],
+    ] : []),
+    ['description', s.description], ['created_at', s.created_at], ['updated_at', s.updated_at],
     ...(s.error ? [['error', s.error.map((e: Json) => `${e.error_code}: ${e.error_message}`).join('; ')]] : []),
   ]);
 }
@@ -228,17 +233,22 @@ Examples:
     .option('--port <client:server>', 'port mapping, repeatable; replaces the whole list', portMapping)
     .addOption(new Option('--tcp-proxy <mode>', 'client information passing').choices(TCP_PROXY_VALUES))
     .option('--description <text>', 'description')
+    .option('--custom-domain <name>', 'the service\'s own domain name for consumers (pending until verified; "none" removes it)')
     .action(run(async (g, o, id: string) => {
       const body = {
+        ...(o.customDomain !== undefined ? { custom_domain_name: o.customDomain === 'none' ? null : o.customDomain } : {}),
         ...(o.name !== undefined ? { service_name: o.name } : {}),
         ...(o.approval !== undefined ? { approval_enabled: o.approval === 'on' } : {}),
         ...(o.port !== undefined ? { ports: o.port } : {}),
         ...(o.tcpProxy !== undefined ? { tcp_proxy: o.tcpProxy } : {}),
         ...(o.description !== undefined ? { description: o.description } : {}),
       };
-      if (Object.keys(body).length === 0) throw new CliError('nothing to modify: give --name, --approval, --port, --tcp-proxy or --description', 2);
+      if (Object.keys(body).length === 0) throw new CliError('nothing to modify: give --name, --approval, --port, --tcp-proxy, --description or --custom-domain', 2);
       out(g, await api(g, 'PUT', `${S}/${encodeURIComponent(id)}`, body), showService);
     }));
+
+  service.command('verify-domain').description('verify the service\'s custom domain name by its TXT record in the public zone (see `vpcep dns record`)').argument('<id>')
+    .action(run(async (g, _o, id: string) => out(g, await api(g, 'POST', `${S}/${encodeURIComponent(id)}/custom-domain/verify`), showService)));
 
   service.command('delete').description('delete an endpoint service').argument('<id>')
     .action(run(async (g, _o, id: string) => {
@@ -302,6 +312,7 @@ Examples:
     .option('--subnet-ids <id,...>', 'an ENI in each of these subnets, at most one per zone (instead of --subnet-id)', csv)
     .option('--whitelist <cidr,...>', 'comma-separated IPs or CIDRs allowed to use the endpoint', csv)
     .option('--enable-whitelist', 'enforce the whitelist')
+    .option('--enable-dns', 'private DNS: its private domain name, and the service\'s verified custom domain name in your VPC')
     .option('--routetable <id>', 'gateway endpoints: a route table to inject the route into (repeatable; default: the VPC\'s default table)', collect)
     .option('--policy <file>', 'gateway endpoints: a JSON file with the policy_statement array')
     .option('--description <text>', 'description')
@@ -313,7 +324,7 @@ Examples:
     .action(run(async (g, o) => {
       const body = {
         endpoint_service_id: o.serviceId, vpc_id: o.vpcId, subnet_id: o.subnetId, port_ip: o.portIp, subnet_ids: o.subnetIds,
-        whitelist: o.whitelist, enable_whitelist: o.enableWhitelist ? true : undefined, description: o.description,
+        whitelist: o.whitelist, enable_whitelist: o.enableWhitelist ? true : undefined, enable_dns: o.enableDns ? true : undefined, description: o.description,
         routetables: o.routetable, policy_statement: o.policy === undefined ? undefined : readJsonFile(o.policy),
       };
       out(g, await api(g, 'POST', E, body), showEndpoint, true);
@@ -453,6 +464,20 @@ Example:
       }
       if (!r.ready) throw new CliError(`vpcepd at ${g.url} is not ready after ${o.timeout} s: ${r.last}`);
       if (!g.quiet && !g.json) console.log(`vpcepd at ${g.url} is ready`);
+    }));
+
+  // -- vpcep-sim's public zone: the TXT records that prove providers' domains (any account)
+  const dnsCmd = program.command('dns').description('vpcep-sim\'s public DNS zone');
+  const record = dnsCmd.command('record').description('records of the public zone (TXT: a domain\'s verification)');
+  const recordsTable = (b: Json) => table(b.records.map((r: Json) => [r.name, r.type, r.value, r.source]), ['NAME', 'TYPE', 'VALUE', 'SOURCE']);
+  record.command('list').description('list the public zone\'s records')
+    .action(run(async (g) => out(g, await api(g, 'GET', '/sim/dns/records'), recordsTable)));
+  record.command('add').description('publish a TXT record (services waiting for it are verified)').argument('<name>').argument('<value>')
+    .action(run(async (g, _o, name: string, value: string) => out(g, await api(g, 'POST', '/sim/dns/records', { name, type: 'TXT', value }), (b) => console.log(`published ${b.record.name} TXT ${JSON.stringify(b.record.value)}`))));
+  record.command('remove').description('remove your records of a name (--value: only that one)').argument('<name>').option('--value <text>', 'only the record with this value')
+    .action(run(async (g, o, name: string) => {
+      const q = new URLSearchParams({ name, ...(o.value !== undefined ? { value: o.value } : {}) });
+      out(g, await api(g, 'DELETE', `/sim/dns/records?${q}`), () => console.log(`removed ${name}`));
     }));
 
   // -- names, as a VPC's client resolves them

@@ -18,6 +18,8 @@ import type { ConnectionEvent, ConnectionNotification } from '../model/notificat
 import type { PathTrace } from '../model/path-trace.js';
 import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
+import type { Backend } from '../model/events.js';
+import type { PublicRecord } from '../model/dns-names.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import * as gateway from './gateway-endpoints.js';
@@ -26,6 +28,7 @@ import * as elb from './load-balancers.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
+import * as privateDns from './private-dns.js';
 import * as services from './services.js';
 import * as health from './target-health.js';
 import type { TargetHealthRow } from './target-health.js';
@@ -39,9 +42,11 @@ export class ControlPlane {
   readonly region: string;
   private readonly st: ControlState;
   private readonly aws: aws.AwsIdentities;
+  private readonly publicZone: privateDns.PublicZone;
 
   constructor(o: ControlOptions) {
     this.st = new ControlState(o);
+    this.publicZone = new privateDns.PublicZone(o.publicRecords ?? []);
     this.region = this.st.region;
     this.aws = aws.awsIdentities(o.inventory.accounts);
   }
@@ -100,9 +105,44 @@ export class ControlPlane {
     return this.st.zonesDown.has(zone);
   }
 
-  /** counts the changes made visible (each commit): readers that cache views of the state compare it */
+  /** counts the changes made visible (each commit, each public record): readers that cache views of the state compare it */
   get revision(): number {
-    return this.st.revision;
+    return this.st.revision + this.publicZone.revision;
+  }
+
+  /** the backends each terminal port of an endpoint's service relays to, as the data plane gets them */
+  endpointBackends(e: Endpoint): readonly Backend[] {
+    const s = this.st.services.get(e.service_id);
+    return s ? transitions.backendsOf(this.st, s) : [];
+  }
+
+  /** the zone of the subnet holding a client's host address (127.k.c.d), or null */
+  zoneOfHost(host: string): string | null {
+    return zones.zoneOfHost(this.st, host);
+  }
+
+  // ---- private DNS names and the public zone (src/control/private-dns.ts) -----------------------
+
+  /** every record of the public zone, with who published it (null: the config) */
+  publicRecords(): readonly privateDns.OwnedRecord[] {
+    return this.publicZone.all();
+  }
+
+  /** publishes a record in the public zone (any account: the zone is the internet's); services waiting for it are verified */
+  async publishRecord(caller: Account, r: PublicRecord): Promise<privateDns.OwnedRecord> {
+    const added = this.publicZone.add(caller.name, r);
+    await privateDns.verifyWaiting(this.st, this.publicZone);
+    return added;
+  }
+
+  /** removes the caller's records of a name (and value); how many went */
+  unpublishRecord(caller: Account, name: string, value?: string): number {
+    return this.publicZone.remove(caller.name, name, value);
+  }
+
+  /** StartVpcEndpointServicePrivateDnsVerification: the TXT record looked up now, verified or failed */
+  startPrivateDnsVerification(caller: Account, id: string): Promise<EndpointService> {
+    return privateDns.startVerification(this.st, this.publicZone, caller, id);
   }
 
   /** a service the caller owns; OperatorOwned for an operator-run one, else ServiceNotFound (another account's service does not exist for it) */

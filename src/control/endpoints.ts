@@ -7,6 +7,7 @@ import type { PolicyOptions } from '../model/policy.js';
 import { applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
+import { checkPrivateDnsConflict } from './private-dns.js';
 import { now, type ControlState } from './state.js';
 import { applyToDataPlane, bringEndpointUp, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
 import { newEnis, withEnis } from './zones.js';
@@ -36,6 +37,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
     }
     const id = st.newEndpointId(cmd.id);
+    if (cmd.dns) checkPrivateDnsConflict(st, { id, vpc_id: vpc.id, service_id: s.id });
     const t = now();
     const e: Endpoint = {
       id,
@@ -75,9 +77,11 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
     if (e.service_type === 'gateway') refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
+    if (cmd.dns && !e.enable_dns) checkPrivateDnsConflict(st, e);
     const n: Endpoint = {
       ...e,
       ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
+      ...(cmd.dns !== undefined ? { enable_dns: cmd.dns } : {}),
       ...(cmd.whitelist !== undefined ? { whitelist: normaliseWhitelist(cmd.whitelist) } : {}),
       ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
       ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups) } : {}),

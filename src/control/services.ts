@@ -10,6 +10,7 @@ import {
 } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { checkedHealthSettings } from './health.js';
+import { newPrivateDns } from './private-dns.js';
 import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js';
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
 import { now, type ControlState } from './state.js';
@@ -38,6 +39,7 @@ export async function createService(st: ControlState, caller: Account, cmd: Crea
       server_type: cmd.serverType,
       ...backend,
       ...health,
+      ...(cmd.privateDnsName !== undefined ? { private_dns: newPrivateDns(cmd.privateDnsName, undefined) } : {}),
       approval_enabled: cmd.approvalRequired ?? true,
       status: 'creating',
       description: cmd.description ?? '',
@@ -77,8 +79,11 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     const ports = cmd.backendPortIds ? backendPorts(st.vpcs.get(s.vpc_id!)!, s.server_type as 'VM' | 'LB', cmd.backendPortIds) : null;
     const delay = cmd.deregistrationDelayS ?? s.deregistration_delay_s ?? st.deregistrationDelayS;
     const removed = ports ? backendPortIds(s).filter((p) => !ports.includes(p)) : [];
+    const privateDns = cmd.privateDnsName ? newPrivateDns(cmd.privateDnsName, s.private_dns) : undefined;
+    const { private_dns: _old, ...kept } = s;
     const next: EndpointService = {
-      ...s,
+      ...(cmd.privateDnsName === null ? kept : s),
+      ...(privateDns ? { private_dns: privateDns } : {}),
       ...lbs,
       ...(ports ? { port_id: ports[0]!, backends: ports.map((port_id) => ({ port_id })), draining: drainingAfter(s, ports, removed, delay) } : {}),
       ...(cmd.deregistrationDelayS !== undefined ? { deregistration_delay_s: cmd.deregistrationDelayS } : {}),

@@ -4,6 +4,7 @@
 // caller gets an answer.
 import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
+import type { PublicRecord } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
 import { NLB_HEALTH_DEFAULTS, type HealthSettings } from '../model/health.js';
@@ -54,6 +55,8 @@ export interface ControlOptions {
   readonly deregistrationDelayS?: number;
   /** the health checks of a port-backed service without its own (config dataplane.health_check; AWS's NLB defaults) */
   readonly healthCheck?: HealthSettings;
+  /** the public zone's records from the config (dns.public_records): where providers prove their domains */
+  readonly publicRecords?: readonly PublicRecord[];
 }
 
 export const now = () => new Date().toISOString();

@@ -8,8 +8,8 @@ import { DomainError } from '../model/errors.js';
 import { allocatePrivateIp } from '../model/rules.js';
 import type { Endpoint, EndpointService, Eni, Subnet, Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
-import { cidrOf, intToIp, ipToInt } from '../net/cidr.js';
-import { hostAddress } from '../net/loopback.js';
+import { cidrContains, cidrOf, intToIp, ipToInt } from '../net/cidr.js';
+import { hostAddress, parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import { backendPortIds } from './lb-backends.js';
 import type { ControlState } from './state.js';
 import { applyToDataPlane } from './transitions.js';
@@ -150,4 +150,21 @@ export async function setZoneDown(st: ControlState, zone: string, down: boolean)
 export async function pushZones(st: ControlState): Promise<void> {
   const ack = await applyToDataPlane(st, { kind: 'zones', id: 'zones', down: [...st.zonesDown] });
   if (!ack.ok) st.log.warn({ reason: ack.reason }, 'data plane did not take the zones down');
+}
+
+/**
+ * The zone a client's host address (127.k.c.d) is in: the zone of the subnet of VPC k whose range
+ * holds its simulated address (the VPC's base with c.d); null outside every VPC or every subnet.
+ * The DNS server orders answers by it (zone affinity).
+ */
+export function zoneOfHost(st: ControlState, host: string): string | null {
+  const parts = parseHostAddress(host);
+  if (!parts) return null;
+  for (const vpc of st.vpcs.values()) {
+    if (vpc.number !== parts.k) continue;
+    const ip = simulatedAddress(cidrOf(vpc.cidr).base, parts.low16);
+    const subnet = vpc.subnets.find((n) => cidrContains(cidrOf(n.cidr), ip));
+    return subnet ? zoneOfSubnet(subnet, st.zones) : null;
+  }
+  return null;
 }

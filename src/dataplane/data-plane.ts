@@ -188,6 +188,11 @@ export class TcpDataPlane implements DataPlane {
     return { state: this.prober.state(key), reason: this.prober.reason(key) };
   }
 
+  /** tells `listener` each change of a backend's probe state (the DNS server's answers follow health); none without a prober */
+  onHealthChange(listener: () => void): void {
+    this.prober?.onChange(listener);
+  }
+
   /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */
   backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean }> {
     return [...this.backendStats.values()].map((b) => ({

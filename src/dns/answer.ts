@@ -1,7 +1,8 @@
 // One DNS query in, its answer out (RFC 1035 4.1), without sockets. The question is read with
 // dns-packet (names, labels, pointers, the 255-byte limit) and echoed byte for byte; the answers
 // point at it (0xc00c), so that an answer keeps the client's letter case and stays small.
-//   a name of the view, type A or ANY: its addresses; another type: NOERROR with no answer (NODATA),
+//   a name of the view, type A or ANY: its addresses (TXT or ANY: the public zone's TXT records);
+//     another type: NOERROR with no answer (NODATA),
 //     which resolvers take as "the name exists, not with that type" (Node: ENODATA, dig: NOERROR)
 //   a name no view of ours has: NXDOMAIN (authoritative under our zones), or forwarded (dns.forward)
 //   not a query (opcode other than QUERY): NOTIMP; a class other than IN or ANY: REFUSED
@@ -29,6 +30,8 @@ const TC = 1 << 9;
 const RD = 1 << 8;
 const RA = 1 << 7;
 const TYPE_A = 1;
+const TYPE_TXT = 16;
+const NONE: readonly string[] = [];
 const TYPE_OPT = 41;
 const TYPE_ANY = 255;
 const HEADER = 12;
@@ -98,20 +101,23 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     return fail('FORMERR');
   }
   const question = query.subarray(HEADER, qEnd);
-  const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], authoritative: boolean): Decided => {
+  const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], authoritative: boolean, texts: readonly string[] = NONE): Decided => {
     const f = base | (authoritative ? AA : 0) | RCODES[rcode];
-    let reply = build(id, f, question, addresses, o.ttlS, edns);
-    if (o.udp && reply.length > udpLimit) reply = build(id, f | TC, question, [], o.ttlS, edns);
+    let reply = build(id, f, question, addresses, o.ttlS, edns, texts);
+    if (o.udp && reply.length > udpLimit) reply = build(id, f | TC, question, NONE, o.ttlS, edns, NONE);
     return { reply, kind, rcode, vpc };
   };
-  if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', [], false);
+  if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', NONE, false);
 
   const key = name.toLowerCase();
-  const found = index.lookup(key, vpcNumber);
-  if (found) return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : [], true);
+  const found = index.lookup(key, vpcNumber, clientHost);
+  if (found) {
+    const texts = (qtype === TYPE_TXT || qtype === TYPE_ANY) && found.texts ? found.texts : NONE;
+    return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : NONE, true, texts);
+  }
   const ours = index.served(key);
   if (!ours && o.forward) return { forward: true, vpc };
-  return respond('NXDOMAIN', 'unknown', [], ours);
+  return respond('NXDOMAIN', 'unknown', NONE, ours);
 }
 
 /** a reply that carries no question (FORMERR, NOTIMP of a query we could not read) */
@@ -125,25 +131,28 @@ function header(id: number, flags: number, question: Buffer | null, answers: num
   return b;
 }
 
-function build(id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, edns: boolean): Buffer {
-  const b = Buffer.allocUnsafe(HEADER + question.length + addresses.length * 16 + (edns ? 11 : 0));
+function build(id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, edns: boolean, texts: readonly string[]): Buffer {
+  let textBytes = 0;
+  for (const t of texts) textBytes += 13 + Buffer.byteLength(t);
+  const b = Buffer.allocUnsafe(HEADER + question.length + addresses.length * 16 + textBytes + (edns ? 11 : 0));
   b.writeUInt16BE(id, 0);
   b.writeUInt16BE(QR | flags, 2);
   b.writeUInt16BE(1, 4);
-  b.writeUInt16BE(addresses.length, 6);
+  b.writeUInt16BE(addresses.length + texts.length, 6);
   b.writeUInt16BE(0, 8);
   b.writeUInt16BE(edns ? 1 : 0, 10);
   question.copy(b, HEADER);
   let at = HEADER + question.length;
   for (const a of addresses) {
-    b.writeUInt16BE(0xc000 | HEADER, at); // the name: a pointer to the question's
-    b.writeUInt16BE(TYPE_A, at + 2);
-    b.writeUInt16BE(1, at + 4); // IN
-    b.writeUInt32BE(ttlS, at + 6);
-    b.writeUInt16BE(4, at + 10);
-    let octet = at + 12;
-    for (const part of a.split('.')) b[octet++] = Number(part);
-    at += 16;
+    at = recordHead(b, at, TYPE_A, ttlS, 4);
+    for (const part of a.split('.')) b[at++] = Number(part);
+  }
+  for (const t of texts) {
+    // one character-string per record (the public zone keeps values of 255 bytes at most)
+    const len = Buffer.byteLength(t);
+    at = recordHead(b, at, TYPE_TXT, ttlS, len + 1);
+    b[at++] = len;
+    at += b.write(t, at);
   }
   if (edns) {
     b[at] = 0; // the root name
@@ -153,6 +162,16 @@ function build(id: number, flags: number, question: Buffer, addresses: readonly 
     b.writeUInt16BE(0, at + 9);
   }
   return b;
+}
+
+/** a record's name (a pointer to the question's), type, class IN, TTL and data length; returns where its data goes */
+function recordHead(b: Buffer, at: number, type: number, ttlS: number, dataLength: number): number {
+  b.writeUInt16BE(0xc000 | HEADER, at);
+  b.writeUInt16BE(type, at + 2);
+  b.writeUInt16BE(1, at + 4);
+  b.writeUInt32BE(ttlS, at + 6);
+  b.writeUInt16BE(dataLength, at + 10);
+  return at + 12;
 }
 
 /** the rcode of a reply's header (for forwarded answers' metrics) */

@@ -2,19 +2,29 @@
 // `vpc` answers in its endpoint's VPC only and shadows the public answer of the same name there; a
 // name of scope `public` answers in every view (src/model/dns-names.ts says which is which). A
 // query's view is its source address: 127.k.c.d is VPC k (src/model/isolation.ts), anything else
-// is the public view. The index is rebuilt when the control plane's revision moves, at the next
-// query, never per query.
+// is the public view. The index is rebuilt when the control plane's revision or the backends'
+// health moves, at the next query, never per query.
+//   Health: a name of every zone answers the ENIs that are in a zone up and have a backend they
+//   reach without failover (src/model/backend-choice.ts: their zone's when cross-zone load
+//   balancing is off or zone affinity on, else any) that is not unhealthy; when no ENI has, every
+//   ENI of a zone up answers (fail open, as Route 53 answers all records when all are unhealthy).
+//   Zone affinity: an endpoint with it answers a client the ENI of the client's zone first.
 import { lastAddress, parseCidr } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
 import { awsRegion } from '../model/aws-identity.js';
-import { awsPublicServiceName, endpointDnsNames, type DnsNameKind } from '../model/dns-names.js';
+import { eligible, type ChoiceInputs } from '../model/backend-choice.js';
+import { awsPublicServiceName, endpointDnsNames, type DnsNameKind, type PublicRecord } from '../model/dns-names.js';
+import type { Backend } from '../model/events.js';
+import { targetKey, type HealthView } from '../model/health.js';
 import { clientVpcNumber } from '../model/isolation.js';
-import type { Endpoint, EndpointService, EndpointStatus } from '../model/types.js';
+import type { Endpoint, EndpointService, EndpointStatus, Eni } from '../model/types.js';
 
 /** what the DNS server reads of the control plane's state (src/control/control-plane.ts has it all) */
 export interface DnsSource {
   /** moves at every change of the state: the index is rebuilt when it has */
   readonly revision: number;
+  /** moves at every change of a backend's health state: the index is rebuilt when it has */
+  readonly healthRevision: number;
   allEndpoints(): Iterable<Endpoint>;
   allServices(): Iterable<EndpointService>;
   /** the zones of an endpoint's ENIs */
@@ -23,6 +33,14 @@ export interface DnsSource {
   zoneDown(zone: string): boolean;
   /** the loopback numbers k of the VPCs that exist */
   vpcNumbers(): Iterable<number>;
+  /** the backends of each terminal port of an endpoint (the data plane's, src/control/transitions.ts backendsOf) */
+  endpointBackends(e: Endpoint): readonly Backend[];
+  /** the backends' probe states (the data plane's health checker); null: none is probed */
+  readonly health: HealthView | null;
+  /** the zone of a client's host address (the zone of the subnet holding it), or null */
+  clientZone(host: string): string | null;
+  /** the public zone's records (TXT: where providers prove their domains) */
+  publicRecords(): Iterable<PublicRecord>;
 }
 
 /** endpoints whose ENI exists: their names answer (AWS resolves a pending endpoint's names too) */
@@ -37,7 +55,11 @@ interface Entry {
   readonly kind: DnsNameKind;
   /** the VPC number the name answers in, or null: every view */
   readonly vpc: number | null;
-  readonly addresses: string[];
+  addresses: string[];
+  /** zone affinity: the addresses with each zone's first, by the client's zone */
+  byZone?: Map<string, string[]>;
+  /** TXT records (the public zone's) */
+  texts?: string[];
 }
 
 export type DnsView = 'vpc' | 'public';
@@ -45,16 +67,23 @@ export type DnsView = 'vpc' | 'public';
 export interface Answer {
   readonly kind: DnsNameKind;
   readonly addresses: readonly string[];
+  readonly texts?: readonly string[];
 }
 
 export class NameIndex {
   private readonly names = new Map<string, Entry[]>();
   private readonly vpcs: ReadonlySet<number>;
   private readonly zones: readonly string[];
+  /** endpoints none of whose ENIs has a backend up: all of them answer (fail open) */
+  readonly failingOpen: string[] = [];
+  private readonly clientZone: (host: string) => string | null;
+  /** clients' zones, looked up once per index (subnets change only with the revision) */
+  private readonly zoneCache = new Map<string, string | null>();
 
   constructor(source: DnsSource, configRegion: string, private readonly maxAddresses: number) {
     this.vpcs = new Set(source.vpcNumbers());
     this.zones = servedZones(configRegion).map((z) => `.${z}`);
+    this.clientZone = (host) => source.clientZone(host);
     const c = { configRegion, awsRegion: awsRegion(configRegion) };
     const services = new Map<string, EndpointService>();
     for (const s of source.allServices()) {
@@ -62,18 +91,32 @@ export class NameIndex {
       const addresses = prefixListAddresses(s, maxAddresses);
       if (addresses.length) this.add(awsPublicServiceName(s, c.awsRegion, configRegion), { kind: 'aws_public_service', vpc: null, addresses });
     }
+    const inputs: ChoiceInputs = { health: source.health, zoneDown: (z) => z !== null && source.zoneDown(z) };
     for (const e of source.allEndpoints()) {
       const s = services.get(e.service_id);
       if (!s || !e.host_ip || !ANSWERING.has(e.status)) continue;
       const k = parseHostAddress(e.host_ip)?.k ?? null;
-      // a name of every zone answers the ENIs of the zones that are up (all of them when none is:
-      // an answer that fails beats none); a zonal name answers its zone's ENI
+      // a name of every zone answers the ENIs of the zones up that have a backend up; none has: every ENI of a zone up
+      // (all of them when every zone is down: an answer that fails beats none); a zonal name answers its zone's ENI
       const up = e.enis.filter((n) => !source.zoneDown(n.zone));
-      const all = (up.length ? up : e.enis).map((n) => n.host_ip);
+      const backends = source.endpointBackends(e);
+      const serving = up.filter((n) => eniHasBackend(n, backends, inputs, e.zone_affinity === true));
+      if (!serving.length && up.length) this.failingOpen.push(e.id);
+      const answering = serving.length ? serving : up.length ? up : e.enis;
+      const all = answering.map((n) => n.host_ip);
+      const byZone = e.zone_affinity && answering.length > 1 ? affinityOrders(answering) : undefined;
       for (const n of endpointDnsNames(e, s, source.endpointZones(e), c)) {
         const addresses = n.zone === undefined ? all : e.enis.filter((x) => x.zone === n.zone).map((x) => x.host_ip);
-        this.add(n.name, { kind: n.kind, vpc: n.scope === 'vpc' ? k : null, addresses });
+        this.add(n.name, { kind: n.kind, vpc: n.scope === 'vpc' ? k : null, addresses, ...(n.zone === undefined && byZone ? { byZone } : {}) });
       }
+    }
+    for (const r of source.publicRecords()) {
+      // one TXT character-string holds 255 bytes (RFC 1035 3.3.14): a longer value is not served
+      if (Buffer.byteLength(r.value) > 255) continue;
+      const list = this.names.get(r.name);
+      const pub = list?.find((x) => x.vpc === null);
+      if (pub) (pub.texts ??= []).push(r.value);
+      else this.add(r.name, { kind: 'public_record', vpc: null, addresses: [], texts: [r.value] });
     }
   }
 
@@ -83,8 +126,11 @@ export class NameIndex {
     if (!list) { this.names.set(key, [entry]); return; }
     // two endpoints under one name in one view (two private-DNS endpoints of a service in one VPC): both addresses
     const same = list.find((x) => x.vpc === entry.vpc && x.kind === entry.kind);
-    if (same) { for (const a of entry.addresses) if (same.addresses.length < this.maxAddresses && !same.addresses.includes(a)) same.addresses.push(a); }
-    else list.push(entry);
+    if (same) {
+      same.addresses = [...same.addresses];
+      for (const a of entry.addresses) if (same.addresses.length < this.maxAddresses && !same.addresses.includes(a)) same.addresses.push(a);
+      delete same.byZone;
+    } else list.push(entry);
   }
 
   /** the VPC number of a client's address, or null: the public view */
@@ -92,8 +138,23 @@ export class NameIndex {
     return clientVpcNumber(clientHost, (k) => this.vpcs.has(k));
   }
 
-  /** what `name` (lower case, no final dot) answers in the view of VPC `vpc` (null: public); null: NXDOMAIN */
-  lookup(name: string, vpc: number | null): Answer | null {
+  /**
+   * what `name` (lower case, no final dot) answers in the view of VPC `vpc` (null: public) to a
+   * client at `clientHost`; null: NXDOMAIN. A name not found tries the wildcard one label up.
+   */
+  lookup(name: string, vpc: number | null, clientHost?: string): Answer | null {
+    const found = this.entry(name, vpc) ?? this.entry(wildcardOf(name), vpc);
+    if (!found?.byZone || clientHost === undefined) return found;
+    let zone = this.zoneCache.get(clientHost);
+    if (zone === undefined) {
+      zone = this.clientZone(clientHost);
+      if (this.zoneCache.size < ZONE_CACHE_MAX) this.zoneCache.set(clientHost, zone);
+    }
+    const ordered = zone === null ? undefined : found.byZone.get(zone);
+    return ordered ? { kind: found.kind, addresses: ordered } : found;
+  }
+
+  private entry(name: string, vpc: number | null): Entry | null {
     const list = this.names.get(name);
     if (!list) return null;
     let pub: Entry | undefined;
@@ -104,10 +165,47 @@ export class NameIndex {
     return pub ?? null;
   }
 
-  /** whether `name` sits under a zone vpcep-sim serves (an unknown name there is NXDOMAIN, never forwarded) */
+  /** whether `name` sits under a zone vpcep-sim serves, or has a public answer (an unknown name there is NXDOMAIN, never forwarded) */
   served(name: string): boolean {
-    return this.names.has(name) || this.zones.some((z) => name.endsWith(z) || name === z.slice(1));
+    return this.names.get(name)?.some((e) => e.vpc === null) === true || this.zones.some((z) => name.endsWith(z) || name === z.slice(1));
   }
+}
+
+const ZONE_CACHE_MAX = 4096;
+
+/** `*.` and the name without its first label ('' for a one-label name: no wildcard) */
+function wildcardOf(name: string): string {
+  const dot = name.indexOf('.');
+  return dot < 0 ? '' : `*${name.slice(dot)}`;
+}
+
+/**
+ * Whether an ENI has a backend that is not unhealthy (and not in a zone down) among those its
+ * connections go to without failover: its zone's (and those outside every zone) when the port's
+ * cross-zone load balancing is off or the endpoint has zone affinity, else any. A port of one
+ * unprobed backend (a public service's) always has. No backends at all: it has (nothing to judge).
+ */
+function eniHasBackend(eni: Eni, backends: readonly Backend[], inputs: ChoiceInputs, zoneAffinity: boolean): boolean {
+  if (!backends.length) return true;
+  for (const b of backends) {
+    const targets = b.targets ?? [{ key: targetKey(b.host, b.port), zone: null }];
+    const zonal = b.cross_zone === false || zoneAffinity;
+    for (const t of targets) {
+      if (zonal && t.zone !== null && t.zone !== eni.zone) continue;
+      if (eligible(t, inputs)) return true;
+    }
+  }
+  return false;
+}
+
+/** for each zone of the ENIs answering: their addresses with that zone's first, the others in their order */
+function affinityOrders(enis: readonly Eni[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const { zone } of enis) {
+    if (out.has(zone)) continue;
+    out.set(zone, [...enis.filter((n) => n.zone === zone), ...enis.filter((n) => n.zone !== zone)].map((n) => n.host_ip));
+  }
+  return out;
 }
 
 /** the host addresses (127.255.c.d) of a gateway service's prefix list, the first `max` of them */
@@ -123,18 +221,31 @@ function prefixListAddresses(s: EndpointService, max: number): string[] {
   return out;
 }
 
-/** the index of a source, rebuilt when its revision has moved since the last build */
+/** the index of a source, rebuilt when its revision or its health has moved since the last build */
 export class Views {
   private index: NameIndex | null = null;
   private builtAt = -1;
+  private healthAt = -1;
+  private failingOpen = '';
 
-  constructor(private readonly source: DnsSource, private readonly configRegion: string, private readonly maxAddresses: number) {}
+  /** onFailOpen: told the endpoints answering every ENI because none has a backend up, when that set changes */
+  constructor(
+    private readonly source: DnsSource, private readonly configRegion: string, private readonly maxAddresses: number,
+    private readonly onFailOpen?: (endpointIds: readonly string[]) => void,
+  ) {}
 
   current(): NameIndex {
     const r = this.source.revision;
-    if (!this.index || r !== this.builtAt) {
+    const h = this.source.healthRevision;
+    if (!this.index || r !== this.builtAt || h !== this.healthAt) {
       this.index = new NameIndex(this.source, this.configRegion, this.maxAddresses);
       this.builtAt = r;
+      this.healthAt = h;
+      const failing = this.index.failingOpen.join(' ');
+      if (failing !== this.failingOpen) {
+        this.failingOpen = failing;
+        this.onFailOpen?.(this.index.failingOpen);
+      }
     }
     return this.index;
   }

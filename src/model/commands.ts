@@ -45,6 +45,8 @@ export interface CreateServiceCommand {
   readonly deregistrationDelayS?: number;
   /** a port-backed service's health checks; the ones not given: the config's default */
   readonly healthCheck?: Partial<HealthSettings>;
+  /** the service's private DNS name (AWS's PrivateDnsName, Alibaba's custom service domain name), pending verification */
+  readonly privateDnsName?: string;
 }
 
 /** Alibaba's migration of a zone's backend: the new one takes new connections; the old one's are cut (forced) or left to end (smooth) */
@@ -68,6 +70,8 @@ export interface ModifyServiceCommand {
   readonly deregistrationDelayS?: number;
   /** the health-check settings given replace the service's own */
   readonly healthCheck?: Partial<HealthSettings>;
+  /** a new private DNS name (pending verification again unless it is the same), or null: none any more */
+  readonly privateDnsName?: string | null;
 }
 
 export interface CreateEndpointCommand {
@@ -110,6 +114,8 @@ export interface ChangeEndpointSubnetsCommand {
 }
 
 export interface UpdateEndpointCommand {
+  /** private DNS (Huawei's enable_dns, AWS's PrivateDnsEnabled) on or off */
+  readonly dns?: boolean;
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
   readonly securityGroups?: readonly string[];

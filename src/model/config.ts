@@ -83,6 +83,12 @@ const schema = z.strictObject({
     enabled: z.boolean().optional(),
     ttl: z.number().int().min(0, 'must be 0-86400 (seconds)').max(86_400, 'must be 0-86400 (seconds)').optional(),
     forward: z.boolean().optional(),
+    forwarders: z.array(z.string().regex(/^\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?$/, 'must be an IPv4 address, or IPv4:PORT')).min(1).max(8).optional(),
+    public_records: z.array(z.strictObject({
+      name: z.string().min(1).max(253).regex(/^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?\.?$/, 'must be a DNS name (labels of a-z 0-9 - _)'),
+      type: z.literal('TXT', { message: 'must be TXT (the public zone holds domain verification records)' }),
+      value: z.string().refine((v) => new TextEncoder().encode(v).length <= 255, 'must be 255 bytes at most (one TXT string)'),
+    })).max(1000).optional(),
   }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
@@ -225,6 +231,10 @@ export interface DnsConfig {
   readonly ttlS: number;
   /** names under no zone vpcep-sim serves: to the host's resolvers (true), else NXDOMAIN */
   readonly forward: boolean;
+  /** where forwarded queries go (HOST or HOST:PORT); absent: the host's resolvers (/etc/resolv.conf) */
+  readonly forwarders?: readonly string[];
+  /** the public zone's records from the start (where providers prove their domains: TXT) */
+  readonly publicRecords: readonly { readonly name: string; readonly type: 'TXT'; readonly value: string }[];
 }
 
 export interface FlowLogConfig {
@@ -501,6 +511,8 @@ export function validateConfig(raw: unknown, source: string): Config {
       listen: dnsListen!,
       ttlS: c.dns?.ttl ?? DEFAULTS.dns.ttlS,
       forward: c.dns?.forward ?? DEFAULTS.dns.forward,
+      ...(c.dns?.forwarders ? { forwarders: c.dns.forwarders } : {}),
+      publicRecords: (c.dns?.public_records ?? []).map((r) => ({ name: r.name.toLowerCase().replace(/\.$/, ''), type: r.type, value: r.value })),
     },
     metrics: { token: c.metrics?.token },
     accounts,

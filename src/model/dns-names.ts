@@ -8,10 +8,12 @@
 //   Alibaba (003_1ea5fa6dffe78555.txt: "endpoint domain name", "endpoint zone domain name"): public
 //     authoritative names, resolvable from other VPCs and on premises.
 import { createHash } from 'node:crypto';
-import type { Endpoint, EndpointService } from './types.js';
+import type { Endpoint, EndpointService, PrivateDnsName } from './types.js';
 
 /** what a name stands for: a metric label and the README's table */
-export const DNS_NAME_KINDS = ['aws_endpoint', 'aws_zonal', 'aws_private', 'aws_public_service', 'huawei', 'alibaba_endpoint', 'alibaba_zonal'] as const;
+export const DNS_NAME_KINDS = [
+  'aws_endpoint', 'aws_zonal', 'aws_private', 'aws_public_service', 'huawei', 'alibaba_endpoint', 'alibaba_zonal', 'service_private', 'public_record',
+] as const;
 export type DnsNameKind = (typeof DNS_NAME_KINDS)[number];
 
 /**
@@ -98,13 +100,75 @@ export function alibabaEndpointDnsNames(e: Pick<Endpoint, 'id' | 'service_id' | 
  */
 export function endpointDnsNames(
   e: Pick<Endpoint, 'id' | 'service_id' | 'service_name' | 'service_type' | 'enable_dns'>,
-  s: Pick<EndpointService, 'id' | 'service_name' | 'public'>, zones: readonly string[], c: DnsNameContext,
+  s: Pick<EndpointService, 'id' | 'service_name' | 'public' | 'private_dns'>, zones: readonly string[], c: DnsNameContext,
 ): DnsName[] {
   return [
     ...awsEndpointDnsNames(e, s, zones, c),
     ...(e.enable_dns && e.service_type === 'interface' && s.public
       ? [{ name: awsPublicServiceName(s, c.awsRegion, c.configRegion), kind: 'aws_private', scope: 'vpc' } as const] : []),
+    ...servicePrivateDnsNames(e, s),
     ...huaweiEndpointDnsNames(e, c.configRegion),
     ...alibabaEndpointDnsNames(e, zones, c.configRegion),
   ];
+}
+
+/**
+ * A provider's own name for its service (AWS's PrivateDnsName, Alibaba's custom service domain
+ * name), answered in the VPC of an interface endpoint with private DNS on, once the domain is
+ * verified (002_05e46307768ae273.txt: "A consumer can only use the private DNS name ... when the
+ * verification status is verified"; 003_1ea5fa6dffe78555.txt: "resolves to a private IP address only
+ * within the VPC where the interface endpoint is located"). A wildcard (`*.example.com`) answers
+ * every name one label under it.
+ */
+export function servicePrivateDnsNames(e: Pick<Endpoint, 'service_type' | 'enable_dns'>, s: Pick<EndpointService, 'private_dns'>): DnsName[] {
+  const p = s.private_dns;
+  if (!p || p.state !== 'verified' || !e.enable_dns || e.service_type !== 'interface') return [];
+  return [{ name: p.name, kind: 'service_private', scope: 'vpc' }];
+}
+
+/** the zones a provider's private DNS name may not be under: those vpcep-sim answers itself */
+const RESERVED_SUFFIXES = ['amazonaws.com', 'aliyuncs.com', 'internal', 'myhuaweicloud.com'];
+
+/**
+ * What is wrong with a private DNS name, or null: lower case (002_05e46307768ae273.txt "Domain names
+ * must be lower-cased"), labels of 1-63 letters, digits and hyphens (RFC 1034), 255 characters at
+ * most, two labels at least, an optional leading `*.`, not under a zone vpcep-sim answers itself.
+ */
+export function privateDnsNameProblem(name: string): string | null {
+  if (name.length === 0 || name.length > 255) return 'must be 1-255 characters';
+  if (name !== name.toLowerCase()) return 'must be lower case';
+  const labels = (name.startsWith('*.') ? name.slice(2) : name).split('.');
+  if (labels.length < 2) return 'must have two labels at least (a domain, not a top-level name)';
+  for (const l of labels) {
+    if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l)) return `label ${JSON.stringify(l.slice(0, 70))} is not 1-63 of a-z 0-9 - (no hyphen at either end)`;
+  }
+  const domain = labels.join('.');
+  const reserved = RESERVED_SUFFIXES.find((z) => domain === z || domain.endsWith(`.${z}`));
+  return reserved ? `names under ${reserved} are the cloud's own` : null;
+}
+
+/** one record of vpcep-sim's public zone (where a provider proves its domain) */
+export interface PublicRecord {
+  /** lower case, no final dot */
+  readonly name: string;
+  readonly type: 'TXT';
+  readonly value: string;
+}
+
+/**
+ * Whether the public zone proves a private DNS name's domain: the TXT value at `<txt_name>.<domain>`,
+ * or at the domain itself (a provider whose DNS refuses underscores), for the name's domain or a
+ * parent domain of it with two labels at least (002_05e46307768ae273.txt: "You can verify the domain
+ * of a subdomain ... verify example.com, instead of a.example.com").
+ */
+export function privateDnsVerified(p: Pick<PrivateDnsName, 'name' | 'txt_name' | 'txt_value'>, records: Iterable<PublicRecord>): boolean {
+  const labels = (p.name.startsWith('*.') ? p.name.slice(2) : p.name).split('.');
+  const wanted = new Set<string>();
+  for (let i = 0; i <= labels.length - 2; i++) {
+    const domain = labels.slice(i).join('.');
+    wanted.add(domain);
+    wanted.add(`${p.txt_name}.${domain}`);
+  }
+  for (const r of records) if (r.type === 'TXT' && r.value === p.txt_value && wanted.has(r.name)) return true;
+  return false;
 }

@@ -185,11 +185,35 @@ export interface EndpointService {
   readonly created_at: string;
   readonly updated_at: string;
   readonly error?: ResourceError;
+  /**
+   * the service's own domain name for consumers (AWS's PrivateDnsName, Alibaba's custom service
+   * domain name) and its domain verification; absent: none
+   */
+  readonly private_dns?: PrivateDnsName;
   /** operator-run public services: declared in the config, never changed through the API */
   readonly public?: {
     readonly targets: readonly PublicTarget[];
     readonly prefix_list?: { readonly id: string; readonly cidrs: readonly string[] };
   };
+}
+
+/** the states of a private DNS name's domain verification, as AWS spells them */
+export const PRIVATE_DNS_STATES = ['pendingVerification', 'verified', 'failed'] as const;
+export type PrivateDnsState = (typeof PRIVATE_DNS_STATES)[number];
+
+/**
+ * A service's private DNS name and the TXT record that proves its domain (002_05e46307768ae273.txt
+ * "VPC endpoint service private DNS name verification"): the provider publishes `txt_value` at
+ * `<txt_name>.<domain>` (or at the domain itself) in the public zone, then starts verification.
+ */
+export interface PrivateDnsName {
+  /** lower case; may start with `*.` (a wildcard) */
+  readonly name: string;
+  readonly state: PrivateDnsState;
+  /** the record's name label, `_` + 12 base-36 characters */
+  readonly txt_name: string;
+  /** the record's value, `vpce:` + 20 characters */
+  readonly txt_value: string;
 }
 
 /** one network interface of an interface endpoint: one per zone it uses (src/model/zones.ts) */

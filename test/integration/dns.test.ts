@@ -322,7 +322,7 @@ describe('start-up and forwarding', () => {
     expect(child.output()).toContain(`vpcepd: cannot start: dns.listen ${busy} (UDP): address already in use`);
   });
 
-  it('dns.forward sends names under no zone of ours to the upstream, and keeps ours; dns.enabled false runs no server', async () => {
+  it('dns.forward sends names under no zone of ours to dns.forwarders (a second DNS server here), and keeps ours; dns.enabled false runs no server', async () => {
     const upstream = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
     const asked: string[] = [];
@@ -336,8 +336,8 @@ describe('start-up and forwarding', () => {
     });
     const dir = tempDir();
     const fwd = await startDaemon({
-      configFile: writeConfig(dir, twoAccountConfig({ dns: { listen: '127.0.0.1:0', forward: true } })), dataDir: path.join(dir, 'data'),
-      listen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent'), dnsUpstreams: [`127.0.0.1:${(upstream.address()).port}`],
+      configFile: writeConfig(dir, twoAccountConfig({ dns: { listen: '127.0.0.1:0', forward: true, forwarders: [`127.0.0.1:${upstream.address().port}`] } })),
+      dataDir: path.join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent'),
     });
     try {
       const r = new Resolver({ timeout: 3_000, tries: 1 });

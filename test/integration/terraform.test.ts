@@ -166,7 +166,8 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
     expect(table!.Routes).toContainEqual(expect.objectContaining({ DestinationPrefixListId: 'pl-63a5400a', GatewayId: g!.VpcEndpointId }));
     expect(table!.Associations).toEqual([expect.objectContaining({ Main: false, SubnetId: subnet!.SubnetId })]);
     const [svc] = (await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [o.service_id!.value] }))).ServiceConfigurations!;
-    expect(svc).toMatchObject({ ServiceState: 'Available', AcceptanceRequired: false });
+    expect(svc).toMatchObject({ ServiceState: 'Available', AcceptanceRequired: false, PrivateDnsName: 'web.example.com' });
+    expect(svc!.PrivateDnsNameConfiguration).toMatchObject({ State: 'pendingVerification', Type: 'TXT' });
     expect(svc!.NetworkLoadBalancerArns).toHaveLength(1);
 
     // real bytes: a client in the consumer's subnet to the endpoint's address (its host address from

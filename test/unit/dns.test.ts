@@ -5,8 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 import { answer } from '../../src/dns/answer.js';
 import { Views, type DnsSource } from '../../src/dns/views.js';
-import { alibabaEndpointDnsNames, awsEndpointDnsNames, endpointDnsNames, huaweiEndpointDnsNames } from '../../src/model/dns-names.js';
-import type { Endpoint, EndpointService } from '../../src/model/types.js';
+import {
+  alibabaEndpointDnsNames, awsEndpointDnsNames, endpointDnsNames, huaweiEndpointDnsNames, privateDnsNameProblem, privateDnsVerified,
+} from '../../src/model/dns-names.js';
+import type { Backend } from '../../src/model/events.js';
+import { NLB_HEALTH_DEFAULTS, type HealthView, type ProbeState } from '../../src/model/health.js';
+import type { Endpoint, EndpointService, PrivateDnsName } from '../../src/model/types.js';
 
 function problems(doc: unknown): string[] {
   try {
@@ -19,9 +23,13 @@ function problems(doc: unknown): string[] {
 
 describe('dns config', () => {
   it('defaults: on, 127.0.0.1:5353, 60 s, no forwarding', () => {
-    expect(validateConfig({}, 'test.yaml').dns).toEqual({ enabled: true, listen: { host: '127.0.0.1', port: 5353 }, ttlS: 60, forward: false });
-    expect(validateConfig({ dns: { listen: '127.0.0.2:53', ttl: 5, forward: true, enabled: false } }, 'test.yaml').dns)
-      .toEqual({ enabled: false, listen: { host: '127.0.0.2', port: 53 }, ttlS: 5, forward: true });
+    expect(validateConfig({}, 'test.yaml').dns).toEqual({ enabled: true, listen: { host: '127.0.0.1', port: 5353 }, ttlS: 60, forward: false, publicRecords: [] });
+    expect(validateConfig({
+      dns: { listen: '127.0.0.2:53', ttl: 5, forward: true, enabled: false, forwarders: ['127.0.0.9:5300', '10.0.0.2'], public_records: [{ name: '_ab.Example.COM.', type: 'TXT', value: 'vpce:x' }] },
+    }, 'test.yaml').dns).toEqual({
+      enabled: false, listen: { host: '127.0.0.2', port: 53 }, ttlS: 5, forward: true, forwarders: ['127.0.0.9:5300', '10.0.0.2'],
+      publicRecords: [{ name: '_ab.example.com', type: 'TXT', value: 'vpce:x' }],
+    });
   });
 
   it('refuses a bad listen, a TTL out of range, the API\'s own address and unknown keys, naming the path', () => {
@@ -31,6 +39,8 @@ describe('dns config', () => {
     expect(problems({ listen: '127.0.0.1:9480', dns: { listen: '127.0.0.1:9480' } })[0]).toMatch(/^dns\.listen: 127\.0\.0\.1:9480 is the API's listen address/);
     expect(problems({ dns: { port: 53 } })).toEqual(['dns: unknown key "port"']);
     expect(problems({ dns: { forward: 'yes' } })[0]).toMatch(/^dns\.forward: /);
+    expect(problems({ dns: { forwarders: ['resolver.example'] } })).toEqual(['dns.forwarders[0]: must be an IPv4 address, or IPv4:PORT']);
+    expect(problems({ dns: { public_records: [{ name: 'a.example.com', type: 'A', value: '1.2.3.4' }] } })[0]).toMatch(/^dns\.public_records\[0\]\.type: must be TXT/);
   });
 });
 
@@ -77,14 +87,23 @@ describe('the names of an endpoint', () => {
 
 // ---- answer() ------------------------------------------------------------------------------------
 
-function source(endpoints: Endpoint[], down: ReadonlySet<string> = new Set()): DnsSource & { revision: number } {
+type FakeSource = DnsSource & { revision: number; healthRevision: number };
+
+function source(endpoints: Endpoint[], down: ReadonlySet<string> = new Set(), more: Partial<DnsSource> = {}): FakeSource {
   return {
     revision: 1,
+    healthRevision: 0,
     allEndpoints: () => endpoints,
     allServices: () => [SERVICE],
     endpointZones: (e) => e.enis.map((n) => n.zone),
     zoneDown: (zone) => down.has(zone),
     vpcNumbers: () => [1, 2, 3],
+    endpointBackends: () => [],
+    health: null,
+    // 127.2.1.x: subnet-a (sim-1a); 127.2.2.x: subnet-b (sim-1b)
+    clientZone: (host) => (host.startsWith('127.2.1.') ? 'sim-1a' : host.startsWith('127.2.2.') ? 'sim-1b' : null),
+    publicRecords: () => [],
+    ...more,
   };
 }
 
@@ -153,5 +172,119 @@ describe('answer()', () => {
     expect(views.current()).toBe(first);
     s.revision++;
     expect(views.current()).not.toBe(first);
+  });
+});
+
+// ---- health, zone affinity, private DNS names ------------------------------------------------------
+
+const TWO_ZONES = {
+  ...ENDPOINT, enis: [ENDPOINT.enis[0]!, { id: 'eni-0b', zone: 'sim-1b', subnet_id: 'subnet-b', ip: '10.0.2.7', host_ip: '127.2.2.7' }],
+} as Endpoint;
+const [REGIONAL, ZONAL_A] = awsEndpointDnsNames(TWO_ZONES, SERVICE, ['sim-1a', 'sim-1b'], C).map((n) => n.name);
+/** one terminal port, a backend in each zone, cross-zone load balancing off */
+const ZONAL_BACKENDS: Backend[] = [{
+  client_port: 80, host: '127.1.1.10', port: 8080, cross_zone: false, health: NLB_HEALTH_DEFAULTS,
+  targets: [{ key: 'a', host: '127.1.1.10', port: 8080, zone: 'sim-1a' }, { key: 'b', host: '127.1.2.10', port: 8080, zone: 'sim-1b' }],
+}];
+
+function healthOf(states: Record<string, ProbeState>): HealthView {
+  return { state: (k) => states[k] ?? 'initial', reason: () => null };
+}
+
+const addressesOf = (views: Views, name: string, from = '127.2.9.9') => ask(q(name), from, views).packet?.answers?.map((a) => a.data);
+
+describe('answers follow health and zones', () => {
+  it('an ENI whose backends are all unhealthy leaves the answers of the name of every zone and comes back when they recover; its zonal name stays', () => {
+    const states: Record<string, ProbeState> = { a: 'healthy', b: 'healthy' };
+    const s = source([TWO_ZONES], new Set(), { endpointBackends: () => ZONAL_BACKENDS, health: healthOf(states) });
+    const failOpen: string[][] = [];
+    const views = new Views(s, 'sim-1', 16, (ids) => failOpen.push([...ids]));
+    expect(addressesOf(views, REGIONAL!)).toEqual(['127.2.1.7', '127.2.2.7']);
+    states.a = 'unhealthy';
+    s.healthRevision++;
+    expect(addressesOf(views, REGIONAL!)).toEqual(['127.2.2.7']);
+    expect(addressesOf(views, ZONAL_A!)).toEqual(['127.2.1.7']);
+    states.a = 'healthy';
+    s.healthRevision++;
+    expect(addressesOf(views, REGIONAL!)).toEqual(['127.2.1.7', '127.2.2.7']);
+    expect(failOpen).toEqual([]);
+  });
+
+  it('every ENI without a healthy backend: all of them answer (fail open), and the views say so once', () => {
+    const states: Record<string, ProbeState> = { a: 'unhealthy', b: 'unhealthy' };
+    const s = source([TWO_ZONES], new Set(), { endpointBackends: () => ZONAL_BACKENDS, health: healthOf(states) });
+    const failOpen: string[][] = [];
+    const views = new Views(s, 'sim-1', 16, (ids) => failOpen.push([...ids]));
+    expect(addressesOf(views, REGIONAL!)).toEqual(['127.2.1.7', '127.2.2.7']);
+    s.revision++;
+    views.current();
+    expect(failOpen).toEqual([[TWO_ZONES.id]]);
+    states.b = 'healthy';
+    s.healthRevision++;
+    expect(addressesOf(views, REGIONAL!)).toEqual(['127.2.2.7']);
+    expect(failOpen).toEqual([[TWO_ZONES.id], []]);
+  });
+
+  it('cross-zone load balancing on: an ENI keeps answering while any zone has a healthy backend', () => {
+    const states: Record<string, ProbeState> = { a: 'unhealthy', b: 'healthy' };
+    const crossZone = [{ ...ZONAL_BACKENDS[0]!, cross_zone: true }];
+    const views = new Views(source([TWO_ZONES], new Set(), { endpointBackends: () => crossZone, health: healthOf(states) }), 'sim-1', 16);
+    expect(addressesOf(views, REGIONAL!)).toEqual(['127.2.1.7', '127.2.2.7']);
+    // a backend in a zone down is not eligible either
+    const down = new Views(source([TWO_ZONES], new Set(['sim-1b']), { endpointBackends: () => crossZone, health: healthOf(states) }), 'sim-1', 16);
+    expect(addressesOf(down, REGIONAL!)).toEqual(['127.2.1.7']);
+  });
+
+  it('zone affinity: a client gets its own zone\'s ENI first; without it, or outside every subnet, the ENIs\' order', () => {
+    const affine = { ...TWO_ZONES, zone_affinity: true } as Endpoint;
+    const views = new Views(source([affine]), 'sim-1', 16);
+    expect(addressesOf(views, REGIONAL!, '127.2.2.50')).toEqual(['127.2.2.7', '127.2.1.7']);
+    expect(addressesOf(views, REGIONAL!, '127.2.1.50')).toEqual(['127.2.1.7', '127.2.2.7']);
+    expect(addressesOf(views, REGIONAL!, '127.0.0.1')).toEqual(['127.2.1.7', '127.2.2.7']);
+    expect(addressesOf(new Views(source([TWO_ZONES]), 'sim-1', 16), REGIONAL!, '127.2.2.50')).toEqual(['127.2.1.7', '127.2.2.7']);
+  });
+});
+
+describe('private DNS names and the public zone', () => {
+  const named = (state: PrivateDnsName['state'], name = 'api.example.com'): EndpointService =>
+    ({ ...SERVICE, private_dns: { name, state, txt_name: '_abc123', txt_value: 'vpce:xyz' } });
+
+  it('a verified name answers in the VPC of an endpoint with private DNS, only there; unverified or private DNS off: not served', () => {
+    const views = (s: EndpointService, e: Endpoint = ENDPOINT) => new Views({ ...source([e]), allServices: () => [s] }, 'sim-1', 16);
+    expect(addressesOf(views(named('verified')), 'api.example.com', '127.2.9.9')).toEqual(['127.2.1.7']);
+    expect(ask(q('api.example.com'), '127.3.0.1', views(named('verified'))).packet?.rcode).toBe('NXDOMAIN');
+    expect(ask(q('api.example.com'), '127.3.0.1', views(named('verified')), { ...OPTIONS, forward: true })).toEqual({ forward: true });
+    expect(ask(q('api.example.com'), '127.2.9.9', views(named('pendingVerification'))).packet?.rcode).toBe('NXDOMAIN');
+    expect(ask(q('api.example.com'), '127.2.9.9', views(named('failed'))).packet?.rcode).toBe('NXDOMAIN');
+    expect(ask(q('api.example.com'), '127.2.9.9', views(named('verified'), { ...ENDPOINT, enable_dns: false } as Endpoint)).packet?.rcode).toBe('NXDOMAIN');
+    // a wildcard answers one label under it
+    const wild = views(named('verified', '*.example.com'));
+    expect(addressesOf(wild, 'eu.example.com')).toEqual(['127.2.1.7']);
+    expect(ask(q('example.com'), '127.2.9.9', wild).packet?.rcode).toBe('NXDOMAIN');
+  });
+
+  it('the public zone\'s TXT records answer in every view; verification finds the record at _name.domain, the domain or a parent', () => {
+    const records = [{ name: '_abc123.example.com', type: 'TXT' as const, value: 'vpce:xyz' }];
+    const views = new Views(source([ENDPOINT], new Set(), { publicRecords: () => records }), 'sim-1', 16);
+    const r = ask(q('_abc123.example.com', 'TXT'), '127.0.0.1', views).packet;
+    expect(r?.rcode).toBe('NOERROR');
+    expect(r?.answers?.map((a) => [a.type, (a.data as Buffer[]).map(String)])).toEqual([['TXT', ['vpce:xyz']]]);
+    expect(ask(q('_abc123.example.com', 'A'), '127.2.0.1', views).packet?.answers).toEqual([]);
+    const p = { name: 'api.example.com', txt_name: '_abc123', txt_value: 'vpce:xyz' };
+    expect(privateDnsVerified(p, records)).toBe(true);
+    expect(privateDnsVerified({ ...p, name: '*.example.com' }, records)).toBe(true);
+    expect(privateDnsVerified(p, [{ name: 'api.example.com', type: 'TXT', value: 'vpce:xyz' }])).toBe(true);
+    expect(privateDnsVerified(p, [{ ...records[0]!, value: 'vpce:other' }])).toBe(false);
+    expect(privateDnsVerified(p, [{ name: '_abc123.com', type: 'TXT', value: 'vpce:xyz' }])).toBe(false);
+  });
+
+  it('a private DNS name must be a lower-case domain outside the cloud\'s own zones', () => {
+    expect(privateDnsNameProblem('api.example.com')).toBeNull();
+    expect(privateDnsNameProblem('*.example.com')).toBeNull();
+    expect(privateDnsNameProblem('API.example.com')).toBe('must be lower case');
+    expect(privateDnsNameProblem('localhost')).toMatch(/two labels/);
+    expect(privateDnsNameProblem('a..example.com')).toMatch(/label ""/);
+    expect(privateDnsNameProblem(`${'a'.repeat(64)}.example.com`)).toMatch(/1-63/);
+    expect(privateDnsNameProblem('s3.us-east-1.amazonaws.com')).toMatch(/amazonaws\.com/);
   });
 });

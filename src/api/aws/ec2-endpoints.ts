@@ -203,6 +203,25 @@ function clientTokenKey(caller: Account, token: string): string {
   return `${caller.name}\0${token}`;
 }
 
+/**
+ * PrivateDnsEnabled as AWS takes it: an interface endpoint's private DNS needs a service with a
+ * private DNS name (an AWS service's own, or a provider's verified one); absent, it is on when the
+ * service has one (AWS's default true), else off. A gateway endpoint has no private DNS.
+ */
+function privateDnsEnabled(service: EndpointService | undefined, asked: boolean | undefined, type: string): boolean {
+  if (asked === false) return false;
+  const name = service?.public ? 'own' : service?.private_dns?.state === 'verified' ? service.private_dns.name : null;
+  if (asked === undefined) return type === 'Interface' && name !== null && !service?.public;
+  if (type !== 'Interface') throw new AwsRequestError('InvalidParameter', 'PrivateDnsEnabled applies to Interface endpoints only');
+  if (!service?.private_dns && !service?.public) {
+    throw new AwsRequestError('InvalidParameter', `Private DNS can't be enabled because the service ${service?.service_name ?? ''} does not provide a private DNS name.`);
+  }
+  if (name === null) {
+    throw new AwsRequestError('InvalidParameter', `Private DNS can't be enabled because the private DNS name ${service!.private_dns!.name} of the service is ${service!.private_dns!.state}: its domain must be verified first`);
+  }
+  return true;
+}
+
 async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
   const token = p.string('ClientToken');
@@ -237,7 +256,7 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     id: newAwsId('vpce'),
     serviceId: service.id,
     vpcId: vpc.id,
-    dns: p.bool('PrivateDnsEnabled') ?? false,
+    dns: privateDnsEnabled(service, p.bool('PrivateDnsEnabled'), type),
     tags: tagsOfSpecifications(p, 'vpc-endpoint'),
   };
   if (type === 'Interface') {
@@ -333,10 +352,9 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   if (iface && policy && !isAllowAll(policy)) {
     throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint keeps the default (allow-all) policy');
   }
-  const dns = p.bool('PrivateDnsEnabled');
-  if (dns !== undefined && dns !== e.enable_dns) {
-    throw new AwsRequestError('InvalidParameter', 'vpcep-sim cannot change PrivateDnsEnabled of an existing endpoint: create it with the value wanted');
-  }
+  const asked = p.bool('PrivateDnsEnabled');
+  const dns = asked === undefined || asked === e.enable_dns ? undefined
+    : privateDnsEnabled([...call.control.allServices()].find((s) => s.id === e.service_id), asked, iface ? 'Interface' : 'Gateway');
   if (p.has('DnsOptions.DnsRecordIpType') && p.string('DnsOptions.DnsRecordIpType') !== 'ipv4') {
     throw new AwsRequestError('InvalidParameter', 'vpcep-sim endpoints are IPv4 only: DnsRecordIpType ipv4');
   }
@@ -347,7 +365,9 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     });
   }
   if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
-  if (groups.changed) await call.control.updateEndpoint(call.caller, e.id, { securityGroups: groups.next });
+  if (groups.changed || dns !== undefined) {
+    await call.control.updateEndpoint(call.caller, e.id, { ...(groups.changed ? { securityGroups: groups.next } : {}), ...(dns !== undefined ? { dns } : {}) });
+  }
   if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);
   return { return: true };
 }

@@ -3,6 +3,7 @@
 // provider sees of its own services (configurations, allowed principals, connections) and its
 // answer to an endpoint waiting on one (Accept/Reject). The endpoints themselves: ec2-endpoints.ts;
 // creating, modifying and deleting service configurations with NLBs: the ELBv2 lane's.
+import { awsPublicServiceName } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { mayConnect } from '../../model/rules.js';
 import type { Endpoint, EndpointService, Permission } from '../../model/types.js';
@@ -46,12 +47,20 @@ function serviceDetailXml(call: AwsCall, x: Named): XmlFields {
     availabilityZoneSet: call.control.serviceZones(s.id).map((z) => awsZone(call, z).name),
     owner: s.public ? 'amazon' : call.control.awsIdOf(s.owner),
     baseEndpointDnsNameSet: [baseEndpointDnsName(s, call.region, call.control.region)],
+    ...privateDnsFields(call, s),
     vpcEndpointPolicySupported: s.service_type === 'gateway',
     acceptanceRequired: s.approval_enabled,
     managesVpcEndpoints: false,
     supportedIpAddressTypeSet: ['ipv4'],
     tagSet: s.public ? [] : tagSet(s.tags),
   };
+}
+
+/** a consumer's view of a service's private DNS name: a provider's with its verification state; an AWS interface service's own name, verified */
+function privateDnsFields(call: AwsCall, s: EndpointService): XmlFields {
+  const name = s.private_dns?.name ?? (s.public && s.service_type === 'interface' ? awsPublicServiceName(s, call.region, call.control.region) : undefined);
+  if (name === undefined) return {};
+  return { privateDnsName: name, privateDnsNameSet: [{ privateDnsName: name }], privateDnsNameVerificationState: s.private_dns?.state ?? 'verified' };
 }
 
 function describeVpcEndpointServices(call: AwsCall): XmlFields {

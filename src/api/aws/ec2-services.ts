@@ -28,6 +28,10 @@ export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlF
     gatewayLoadBalancerArnSet: [],
     supportedIpAddressTypeSet: ['ipv4'],
     baseEndpointDnsNameSet: [baseEndpointDnsName(s, call.region, call.control.region)],
+    ...(s.private_dns ? {
+      privateDnsName: s.private_dns.name,
+      privateDnsNameConfiguration: { state: s.private_dns.state, type: 'TXT', value: s.private_dns.txt_value, name: s.private_dns.txt_name },
+    } : {}),
     payerResponsibility: 'ServiceOwner',
     tagSet: tagSet(s.tags),
   };
@@ -52,9 +56,6 @@ async function createConfiguration(call: AwsCall): Promise<XmlFields> {
   }
   const arns = p.stringList('NetworkLoadBalancerArn');
   if (arns.length === 0) throw new AwsRequestError('InvalidParameter', 'exactly one of NetworkLoadBalancerArn or GatewayLoadBalancerArn is required');
-  if (p.string('PrivateDnsName') !== undefined) {
-    throw new AwsRequestError('InvalidParameter', 'PrivateDnsName: private DNS names of endpoint services are not simulated');
-  }
   const tags = p.tagSpecifications().flatMap((ts) => {
     if (ts.resourceType !== 'vpc-endpoint-service') {
       throw new AwsRequestError('InvalidParameterValue', `TagSpecification ResourceType ${ts.resourceType.slice(0, 40)}: vpc-endpoint-service`);
@@ -68,6 +69,7 @@ async function createConfiguration(call: AwsCall): Promise<XmlFields> {
     // AWS's default: acceptance required
     approvalRequired: p.bool('AcceptanceRequired') ?? true,
     ports: [], tags,
+    ...(p.string('PrivateDnsName') !== undefined ? { privateDnsName: p.string('PrivateDnsName') } : {}),
   });
   return { serviceConfiguration: serviceConfigurationXml(call, s), clientToken: p.string('ClientToken') };
 }
@@ -77,11 +79,12 @@ async function modifyConfiguration(call: AwsCall): Promise<XmlFields> {
   for (const param of ['AddGatewayLoadBalancerArn', 'RemoveGatewayLoadBalancerArn']) {
     if (p.stringList(param).length) throw new AwsRequestError('InvalidParameter', `${param}: gateway load balancers are not simulated`);
   }
-  if (p.string('PrivateDnsName') !== undefined) {
-    throw new AwsRequestError('InvalidParameter', 'PrivateDnsName: private DNS names of endpoint services are not simulated');
-  }
+  const name = p.string('PrivateDnsName');
+  const remove = p.bool('RemovePrivateDnsName') ?? false;
+  if (name !== undefined && remove) throw new AwsRequestError('InvalidParameterCombination', 'PrivateDnsName and RemovePrivateDnsName cannot be given together');
   const id = p.requiredString('ServiceId');
   await call.control.modifyService(call.caller, id, {
+    ...(name !== undefined ? { privateDnsName: name } : remove ? { privateDnsName: null } : {}),
     approvalRequired: p.bool('AcceptanceRequired'),
     addLoadBalancers: loadBalancerIds(call, 'AddNetworkLoadBalancerArn'),
     removeLoadBalancers: loadBalancerIds(call, 'RemoveNetworkLoadBalancerArn'),
@@ -116,7 +119,14 @@ function deleteItemCode(err: DomainError): string {
   }
 }
 
+/** looks the service's TXT record up in vpcep-sim's public zone now: verified, else failed (DescribeVpcEndpointServiceConfigurations shows which) */
+async function startPrivateDnsVerification(call: AwsCall): Promise<XmlFields> {
+  await call.control.startPrivateDnsVerification(call.caller, call.params.requiredString('ServiceId'));
+  return { return: true };
+}
+
 export const EC2_SERVICE_ACTIONS: ActionTable = {
+  StartVpcEndpointServicePrivateDnsVerification: startPrivateDnsVerification,
   CreateVpcEndpointServiceConfiguration: createConfiguration,
   ModifyVpcEndpointServiceConfiguration: modifyConfiguration,
   DeleteVpcEndpointServiceConfigurations: deleteConfigurations,

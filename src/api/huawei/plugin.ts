@@ -12,7 +12,7 @@ import { pageConnections, pageEndpoints, pageServices, parseListQuery, slice } f
 import {
   connectionActionBody, createEndpointBody, createEndpointCommand, createServiceBody, createServiceCommand, endpointPolicyBody,
   endpointRouteTablesBody, endpointSubnetsActionBody, migrateBackendBody, migrateBackendCommand, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
-  traceBody, traceQuery, updateEndpointBody, updateEndpointCommand,
+  publicRecordBody, traceBody, traceQuery, updateEndpointBody, updateEndpointCommand,
 } from './requests.js';
 import {
   connectionJson, endpointJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, traceJson, vpcJson,
@@ -135,6 +135,8 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     const body = parseBody(migrateBackendBody, req.body);
     return serviceJson(await control.migrateBackend(caller(req), req.params.id, migrateBackendCommand(body)), ctx);
   });
+  // vpcep-sim's: verify the custom service domain name by its TXT record in the public zone (AWS's StartVpcEndpointServicePrivateDnsVerification)
+  v1.post('/vpc-endpoint-services/:id/custom-domain/verify', async (req: Req) => serviceJson(await control.startPrivateDnsVerification(caller(req), req.params.id), ctx));
   v1.delete('/vpc-endpoint-services/:id', async (req: Req, reply: FastifyReply) => {
     await control.deleteService(caller(req), req.params.id);
     return reply.code(204).send();
@@ -257,6 +259,23 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     const state = req.params.state;
     if (state !== 'down' && state !== 'up') throw new DomainError('NotFound', `POST /sim/zones/{zone}/down or /up, not ${JSON.stringify(state.slice(0, 16))}`);
     return { zones: zonesJson(await control.setZoneDown(req.params.zone, state === 'down')) };
+  });
+  // vpcep-sim's public zone: where a provider publishes the TXT record proving its domain (README "DNS");
+  // the internet's, so any authenticated account may read and publish; each removes only its own
+  v1.get('/sim/dns/records', async (req: Req) => {
+    caller(req);
+    return { records: control.publicRecords().map((r) => ({ name: r.name, type: r.type, value: r.value, source: r.owner === null ? 'config' : 'api' })) };
+  });
+  v1.post('/sim/dns/records', async (req: Req) => {
+    const body = parseBody(publicRecordBody, req.body);
+    const r = await control.publishRecord(caller(req), body);
+    return { record: { name: r.name, type: r.type, value: r.value } };
+  });
+  v1.delete('/sim/dns/records', async (req: Req, reply: FastifyReply) => {
+    const { name, value } = req.query;
+    if (typeof name !== 'string') throw new DomainError('InvalidParameter', 'name is required (the record\'s name; value: only that value)');
+    control.unpublishRecord(caller(req), name, typeof value === 'string' ? value : undefined);
+    return reply.code(204).send();
   });
 }
 

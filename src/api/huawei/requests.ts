@@ -64,6 +64,8 @@ export const createServiceBody = z.strictObject({
   description: description.optional(),
   tags: tags.optional(),
   health_check: healthCheck.optional(),
+  /** vpcep-sim's: Alibaba's custom service domain name (AWS's PrivateDnsName), to verify by a TXT record */
+  custom_domain_name: z.string().max(255).optional(),
 });
 export type CreateServiceBody = z.infer<typeof createServiceBody>;
 
@@ -76,6 +78,8 @@ export const modifyServiceBody = z.strictObject({
   tcp_proxy: tcpProxy.optional(),
   description: description.optional(),
   health_check: healthCheck.optional(),
+  /** vpcep-sim's: a new custom service domain name, or null to remove it */
+  custom_domain_name: z.string().max(255).nullable().optional(),
 });
 export type ModifyServiceBody = z.infer<typeof modifyServiceBody>;
 
@@ -110,6 +114,15 @@ export const updateEndpointBody = z.strictObject({
   whitelist: whitelist.optional(),
   enable_whitelist: z.boolean().optional(),
   zone_affinity: z.boolean().optional(),
+  /** vpcep-sim's: private DNS (the service's custom domain name in the VPC) turned on or off after creation */
+  enable_dns: z.boolean().optional(),
+});
+
+/** vpcep-sim's: a record published in the public zone (the TXT record that proves a domain) */
+export const publicRecordBody = z.strictObject({
+  name: z.string().min(1).max(253),
+  type: z.literal('TXT', { message: 'must be TXT' }),
+  value: z.string().max(255),
 });
 
 /** vpcep-sim's route for Alibaba's migration of a zone's backend (smooth or forced) */
@@ -232,6 +245,7 @@ export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand
     vpcId: b.vpc_id, portId: b.port_id ?? b.backends![0]!.port_id, serverType: b.server_type, name: b.service_name, approvalRequired: b.approval_enabled,
     ports: portMappingInputs(b.ports), tcpProxy: b.tcp_proxy, description: b.description, tags: b.tags,
     backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay, healthCheck: healthSettingsInput(b.health_check),
+    ...(b.custom_domain_name !== undefined ? { privateDnsName: b.custom_domain_name } : {}),
   };
 }
 
@@ -240,6 +254,7 @@ export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand
     approvalRequired: b.approval_enabled, name: b.service_name, ports: b.ports && portMappingInputs(b.ports),
     tcpProxy: b.tcp_proxy, description: b.description, healthCheck: healthSettingsInput(b.health_check),
     backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay,
+    ...(b.custom_domain_name !== undefined ? { privateDnsName: b.custom_domain_name } : {}),
   };
 }
 
@@ -260,7 +275,7 @@ export function createEndpointCommand(b: CreateEndpointBody): CreateEndpointComm
 }
 
 export function updateEndpointCommand(b: UpdateEndpointBody): UpdateEndpointCommand {
-  return { whitelist: b.whitelist, whitelistEnabled: b.enable_whitelist, zoneAffinity: b.zone_affinity };
+  return { whitelist: b.whitelist, whitelistEnabled: b.enable_whitelist, zoneAffinity: b.zone_affinity, dns: b.enable_dns };
 }
 
 export function traceQuery(b: z.infer<typeof traceBody>): TraceQuery {

@@ -52,6 +52,11 @@ export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = 
       ...(s.deregistration_delay_s !== undefined ? { deregistration_delay: s.deregistration_delay_s } : {}),
       ...(ctx.backendHealth ? { backend_health: ctx.backendHealth(s) } : {}),
     } : {}),
+    // vpcep-sim's: Alibaba's custom service domain name and the TXT record that proves it (AWS's PrivateDnsNameConfiguration)
+    ...(s.private_dns ? {
+      custom_domain_name: s.private_dns.name,
+      custom_domain_verification: { state: s.private_dns.state, type: 'TXT', name: s.private_dns.txt_name, value: s.private_dns.txt_value },
+    } : {}),
     description: s.description,
     tags: s.tags,
     project_id: ctx.projectOf(s.owner),
@@ -85,6 +90,8 @@ export function serviceSummaryJson(s: EndpointService): Record<string, unknown> 
     service_type: s.service_type,
     created_at: apiTime(s.created_at),
     is_charge: false,
+    // vpcep-sim's: a consumer sees the custom service domain name and whether it is verified (it answers only then)
+    ...(s.private_dns ? { custom_domain_name: s.private_dns.name, custom_domain_state: s.private_dns.state } : {}),
   };
 }
 

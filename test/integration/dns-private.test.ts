@@ -1,0 +1,218 @@
+// Private DNS names end to end (issue 14, README "DNS"): the AWS flow through @aws-sdk/client-ec2
+// (PrivateDnsName, its TXT record in vpcep-sim's public zone, verification failed then verified,
+// PrivateDnsEnabled refused before, the name resolving in the consumer's VPC only and reaching
+// the backend, RemovePrivateDnsName), Alibaba's custom service domain name through the
+// Huawei-shaped API, and answers following health (an ENI whose backends all fail leaves the
+// answers and comes back) and zone affinity (a client's own zone first), seen by Node's resolver
+// and dig bound to VPC host addresses.
+import { execFile, spawnSync } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
+import {
+  CreateVpcEndpointCommand, DescribeVpcEndpointServiceConfigurationsCommand, DescribeVpcEndpointServicesCommand, ModifyVpcEndpointCommand,
+  ModifyVpcEndpointServiceConfigurationCommand, StartVpcEndpointServicePrivateDnsVerificationCommand, type EC2Client,
+} from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const IN_VPC = '127.2.1.50'; // vpc-client, subnet-a (sim-1a)
+const IN_VPC_B = '127.2.2.5'; // vpc-client, subnet-b (sim-1b)
+const OTHER_VPC = '127.3.1.50'; // vpc-provider-client
+const REGION = 'us-east-1';
+
+let d: TestDaemon;
+let ec2: Record<keyof typeof AWS_KEYS, EC2Client>;
+let dnsPort: number;
+const backends: TestBackend[] = [];
+
+beforeAll(async () => {
+  const base = twoAccountConfig() as { vpcs: Array<Record<string, any>> };
+  const vpcs = base.vpcs.map((v) => v.id === 'vpc-app' ? {
+    ...v,
+    subnets: [{ id: 'subnet-app', cidr: '192.168.24.0/24', zone: 'sim-1a' }, { id: 'subnet-app-b', cidr: '192.168.25.0/24', zone: 'sim-1b' }],
+    ports: [
+      { id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' },
+      { id: 'port-web-b', subnet: 'subnet-app-b', ip: '192.168.25.246', type: 'VM', target: '127.0.0.2' },
+    ],
+  } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
+  d = await startTestDaemon({
+    ...base, vpcs,
+    accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+    dns: { listen: '127.0.0.1:0', ttl: 5, public_records: [{ name: 'preset.example.net', type: 'TXT', value: 'from the config' }] },
+  });
+  dnsPort = d.daemon.dnsAddress!.port;
+  ec2 = ec2Clients(d.url, AWS_KEYS, REGION);
+});
+
+afterAll(async () => {
+  for (const c of Object.values(ec2 ?? {})) c.destroy();
+  await d?.stop();
+  for (const b of backends) await b.close();
+});
+
+function resolver(from: string): Resolver {
+  const r = new Resolver({ timeout: 3_000, tries: 1 });
+  r.setLocalAddress(from);
+  r.setServers([`127.0.0.1:${dnsPort}`]);
+  return r;
+}
+
+/** the addresses a name resolves to from `from`, or the error code (ENOTFOUND: NXDOMAIN) */
+const lookup = (name: string, from: string): Promise<string[] | string> => resolver(from).resolve4(name).then((a) => a, (e: NodeJS.ErrnoException) => e.code ?? e.message);
+
+/** a provider's port-backed service whose clients reach `backends` (all at one port), the consumer allowed */
+async function service(extra: Record<string, unknown>, port: number): Promise<string> {
+  const r = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: port, protocol: 'TCP' }], ...extra });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${r.body.id}`)).body.status === 'available', 5_000, 'service available');
+  expect((await d.provider.post(`/vpc-endpoint-services/${r.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  return r.body.id;
+}
+
+async function accepted(id: string): Promise<any> {
+  return waitFor(async () => {
+    const r = await d.consumer.get(`/vpc-endpoints/${id}`);
+    return r.body.status === 'accepted' ? r.body : null;
+  }, 5_000, 'endpoint accepted');
+}
+
+const configuration = async (id: string) => (await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [id] }))).ServiceConfigurations![0]!;
+
+describe('AWS: a service\'s private DNS name, verified by a TXT record in the public zone', () => {
+  it('pendingVerification with AWS\'s TXT shapes; failed without the record, verified with it; the name answers in the consumer\'s VPC only and reaches the backend; removed, it goes', async () => {
+    const port = randomPort();
+    backends.push(await startBackend(echo, { host: '127.0.0.1', port }));
+    const id = await service({}, port);
+    const awsName = `com.amazonaws.vpce.${REGION}.${id}`;
+
+    // bad names and combinations: 400, nothing changed
+    for (const [params, code] of [
+      [{ PrivateDnsName: 'API.Example.com' }, 'InvalidParameterValue'],
+      [{ PrivateDnsName: 'localhost' }, 'InvalidParameterValue'],
+      [{ PrivateDnsName: 'x.s3.amazonaws.com' }, 'InvalidParameterValue'],
+      [{ PrivateDnsName: 'api.example.com', RemovePrivateDnsName: true }, 'InvalidParameterCombination'],
+    ] as const) {
+      expect(await refused(ec2.provider.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: id, ...params }))), JSON.stringify(params)).toMatchObject({ code, status: 400 });
+    }
+    expect(await refused(ec2.provider.send(new StartVpcEndpointServicePrivateDnsVerificationCommand({ ServiceId: id })))).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect((await configuration(id)).PrivateDnsName).toBeUndefined();
+    // another account's service does not exist for the caller
+    expect((await refused(ec2.consumer.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: id, PrivateDnsName: 'api.example.com' })))).status).toBe(400);
+
+    expect((await ec2.provider.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: id, PrivateDnsName: 'api.example.com' }))).Return).toBe(true);
+    const pending = await configuration(id);
+    expect(pending.PrivateDnsName).toBe('api.example.com');
+    expect(pending.PrivateDnsNameConfiguration).toEqual({ State: 'pendingVerification', Type: 'TXT', Name: expect.stringMatching(/^_[a-z0-9]{12}$/), Value: expect.stringMatching(/^vpce:[A-Za-z0-9]{20}$/) });
+    const txt = pending.PrivateDnsNameConfiguration!;
+    // the consumer sees the name and its state; private DNS cannot be enabled before verification
+    const detail = (await ec2.consumer.send(new DescribeVpcEndpointServicesCommand({ ServiceNames: [awsName] }))).ServiceDetails![0]!;
+    expect([detail.PrivateDnsName, detail.PrivateDnsNameVerificationState, detail.PrivateDnsNames]).toEqual(['api.example.com', 'pendingVerification', [{ PrivateDnsName: 'api.example.com' }]]);
+    const create = (dns?: boolean) => ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: awsName, SubnetIds: ['subnet-a'], ...(dns === undefined ? {} : { PrivateDnsEnabled: dns }),
+    }));
+    expect(await refused(create(true))).toMatchObject({ code: 'InvalidParameter', status: 400, message: expect.stringMatching(/^Private DNS can't be enabled/) });
+
+    // verification without the record: failed; the record published (API) and verification again: verified
+    await ec2.provider.send(new StartVpcEndpointServicePrivateDnsVerificationCommand({ ServiceId: id }));
+    expect((await configuration(id)).PrivateDnsNameConfiguration?.State).toBe('failed');
+    expect((await d.provider.post('/sim/dns/records', { name: `${txt.Name}.example.com`, type: 'TXT', value: txt.Value })).status).toBe(200);
+    expect((await ec2.provider.send(new StartVpcEndpointServicePrivateDnsVerificationCommand({ ServiceId: id }))).ReturnValue).toBe(true);
+    expect((await configuration(id)).PrivateDnsNameConfiguration?.State).toBe('verified');
+    expect((await resolver('127.0.0.1').resolveTxt(`${txt.Name}.example.com`))).toEqual([[txt.Value]]);
+
+    // an endpoint without private DNS: the name is not answered; ModifyVpcEndpoint turns it on
+    const e = (await create(false)).VpcEndpoint!;
+    expect(e.PrivateDnsEnabled).toBe(false);
+    const live = await accepted(e.VpcEndpointId!);
+    expect(await lookup('api.example.com', IN_VPC)).toBe('ENOTFOUND');
+    expect((await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId!, PrivateDnsEnabled: true }))).Return).toBe(true);
+    expect(await lookup('api.example.com', IN_VPC)).toEqual([live.host_ip]);
+    expect(await lookup('api.example.com', OTHER_VPC)).toBe('ENOTFOUND');
+    expect(await lookup('api.example.com', '127.0.0.1')).toBe('ENOTFOUND');
+    // a client that resolves the name and connects reaches the backend
+    const [address] = await resolver(IN_VPC).resolve4('api.example.com');
+    expect(await attempt(address!, port, IN_VPC)).toBe('relay');
+    // a second endpoint with private DNS for the same name in the same VPC: refused (the first keeps it)
+    expect(await refused(create(true))).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/conflicting DNS domain/) });
+
+    // the name removed: no longer answered, gone from the configuration
+    await ec2.provider.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: id, RemovePrivateDnsName: true }));
+    expect((await configuration(id)).PrivateDnsName).toBeUndefined();
+    expect(await lookup('api.example.com', IN_VPC)).toBe('ENOTFOUND');
+  });
+});
+
+describe('Alibaba: a custom service domain name through the Huawei-shaped API', () => {
+  it('set on the service, verified on publishing its record, answering in the VPC of the endpoint that turns it on', async () => {
+    const port = randomPort();
+    backends.push(await startBackend(echo, { host: '127.0.0.1', port }));
+    const id = await service({ custom_domain_name: '*.shop.example.org' }, port);
+    const shown = (await d.provider.get(`/vpc-endpoint-services/${id}`)).body;
+    expect(shown.custom_domain_name).toBe('*.shop.example.org');
+    expect(shown.custom_domain_verification).toMatchObject({ state: 'pendingVerification', type: 'TXT' });
+    const bad = await d.provider.put(`/vpc-endpoint-services/${id}`, { custom_domain_name: 'Shop.example.org' });
+    expect([bad.status, bad.body.error_code]).toEqual([400, 'EndPoint.0002']);
+    const badRecord = await d.provider.post('/sim/dns/records', { name: 'x.example.org', type: 'A', value: '1.2.3.4' });
+    expect(badRecord.status).toBe(400);
+    const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    const live = await accepted(ep.body.id);
+    // published at the parent domain, the way a provider without underscores does: the waiting name is verified at once
+    const v = shown.custom_domain_verification;
+    expect((await d.provider.post('/sim/dns/records', { name: 'shop.example.org', type: 'TXT', value: v.value })).status).toBe(200);
+    expect((await d.provider.get(`/vpc-endpoint-services/${id}`)).body.custom_domain_verification.state).toBe('verified');
+    expect((await d.consumer.get(`/vpc-endpoint-services/describe?id=${id}`)).body).toMatchObject({ custom_domain_name: '*.shop.example.org', custom_domain_state: 'verified' });
+    expect(await lookup('eu.shop.example.org', IN_VPC)).toBe('ENOTFOUND');
+    expect((await d.consumer.put(`/vpc-endpoints/${ep.body.id}`, { enable_dns: true })).status).toBe(200);
+    expect(await lookup('eu.shop.example.org', IN_VPC)).toEqual([live.host_ip]);
+    expect(await lookup('eu.shop.example.org', OTHER_VPC)).toBe('ENOTFOUND');
+    // the public zone lists the config's record and the API's; only one's own records can be removed
+    const records = (await d.consumer.get('/sim/dns/records')).body.records;
+    expect(records).toEqual(expect.arrayContaining([{ name: 'preset.example.net', type: 'TXT', value: 'from the config', source: 'config' }, { name: 'shop.example.org', type: 'TXT', value: v.value, source: 'api' }]));
+    expect((await d.consumer.delete('/sim/dns/records?name=shop.example.org')).status).toBe(404);
+    expect((await d.consumer.delete('/sim/dns/records?name=preset.example.net')).status).toBe(404);
+    expect((await d.provider.delete('/sim/dns/records?name=shop.example.org')).status).toBe(204);
+  });
+});
+
+describe('answers follow health and zone affinity', () => {
+  const hasDig = spawnSync('dig', ['-v'], { stdio: 'ignore' }).status === 0;
+  if (!hasDig && process.env.CI !== 'true') console.warn('dns-private.test.ts: dig (Debian bind9-dnsutils) is not installed: the dig check is skipped');
+  const dig = (from: string, name: string) => new Promise<string>((resolve) => {
+    execFile('dig', ['-p', String(dnsPort), '@127.0.0.1', '+time=3', '+tries=1', '-b', from, '+short', name], { encoding: 'utf8', timeout: 15_000 }, (_err, out) => resolve(out));
+  });
+
+  it('a client gets its own zone\'s ENI first; an ENI whose backends all fail leaves the answers within one health interval and comes back', async () => {
+    const port = randomPort();
+    const a = await startBackend(echo, { host: '127.0.0.1', port });
+    backends.push(a, await startBackend(echo, { host: '127.0.0.2', port }));
+    // AWS's shortest health checks: every 5 s, unhealthy after 2 failures, healthy after 2 successes
+    const id = await service({ backends: [{ port_id: 'port-web' }, { port_id: 'port-web-b' }], health_check: { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 } }, port);
+    const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: id, vpc_id: 'vpc-client', subnet_ids: ['subnet-a', 'subnet-b'], enable_dns: true, zone_affinity: true });
+    expect(ep.status, JSON.stringify(ep.body)).toBe(200);
+    const live = await accepted(ep.body.id);
+    const [eniA, eniB] = ['sim-1a', 'sim-1b'].map((z) => live.enis.find((n: any) => n.zone === z).host_ip);
+    const name = live.dns_names[0];
+    expect(await lookup(name, IN_VPC)).toEqual([eniA, eniB]);
+    expect(await lookup(name, IN_VPC_B)).toEqual([eniB, eniA]);
+    if (hasDig || process.env.CI === 'true') expect((await dig(IN_VPC_B, name)).trim().split('\n')).toEqual([eniB, eniA]);
+
+    const healthOf = async (portId: string) => (await d.provider.get(`/vpc-endpoint-services/${id}`)).body.backend_health.find((h: any) => h.port_id === portId)?.state;
+    await waitFor(async () => (await healthOf('port-web')) === 'healthy', 15_000, 'backend a healthy');
+    // the backend of zone a dies: once the checker marks it unhealthy, ENI a leaves the answers within one interval (5 s)
+    await a.close();
+    let unhealthyAt = 0;
+    let goneAt = 0;
+    await waitFor(async () => {
+      if (!unhealthyAt && (await healthOf('port-web')) === 'unhealthy') unhealthyAt = Date.now();
+      if (!goneAt && JSON.stringify(await lookup(name, IN_VPC)) === JSON.stringify([eniB])) goneAt = Date.now();
+      return unhealthyAt && goneAt;
+    }, 30_000, 'ENI a out of the answers');
+    expect(goneAt - unhealthyAt).toBeLessThanOrEqual(5_000);
+    expect(await lookup(name, IN_VPC_B)).toEqual([eniB]);
+    // back: healthy after two successes, and in the answers again
+    backends.push(await startBackend(echo, { host: '127.0.0.1', port }));
+    await waitFor(async () => JSON.stringify(await lookup(name, IN_VPC)) === JSON.stringify([eniA, eniB]), 30_000, 'ENI a back in the answers');
+    expect(await healthOf('port-web')).toBe('healthy');
+  }, 90_000);
+});
