@@ -108,7 +108,12 @@ export default {
     return Vpcepd.start({ root: rootDir, dir, snat: env.opts.snat, relay: env.opts.relay, socketBuffer: env.opts.socketBuffer, endpoints: this.n, subnetCidr: '10.77.0.0/19' });
   },
   async run(env, p) {
-    return p === 'vpcep' ? this.runVpcep(env) : this.runHaproxy(env);
+    this.step = 'start';
+    try {
+      return await (p === 'vpcep' ? this.runVpcep(env) : this.runHaproxy(env));
+    } catch (err) {
+      throw new Error(`${p}, ${this.step}: ${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`);
+    }
   },
   async runVpcep(env) {
     const n = this.n;
@@ -121,6 +126,7 @@ export default {
     const svc = await d.createService([{ client_port: this.port, server_port: env.ports.http }]);
     await sleep(500);
     const rss0 = rssKiB(d.pid);
+    this.step = 'creates';
     const posts = [];
     const eps = [];
     const t0 = performance.now();
@@ -133,11 +139,16 @@ export default {
     const liveS = (performance.now() - t0) / 1000;
     await sleep(1000);
     const rss1 = rssKiB(d.pid);
-    const hosts = await Promise.all(eps.map(async (e) => (await d.api('GET', `/vpc-endpoints/${e.id}`)).host_ip));
+    // one at a time: the API takes 128 connections at once
+    const hosts = [];
+    for (const e of eps) hosts.push((await d.api('GET', `/vpc-endpoints/${e.id}`)).host_ip);
+    this.step = 'scrape';
     const scrape = await scrapeAll(`${d.url}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` });
+    this.step = 'rates';
     const rates = await this.rates(hosts.map((host) => ({ host, port: this.port })));
     await sleep(1000);
     const rss2 = rssKiB(d.pid);
+    this.step = 'restart';
     await d.stop();
     const r0 = performance.now();
     await d.spawn();
