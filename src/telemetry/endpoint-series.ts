@@ -5,15 +5,17 @@
 // plain numbers, made at the endpoint's first connect.
 import { ENDPOINT_INFO_LABELS, METRICS, type EndpointInfo, type MetricName } from './metric-table.js';
 
-/** what the series read of one endpoint (EndpointFigures of metrics.ts) */
+/** One endpoint's data-plane figures, read at scrape time (EndpointFigures of metrics.ts). */
 export interface EndpointSeriesFigures {
   readonly id: string;
   readonly active: number;
   readonly connections: number;
   readonly rejected: Readonly<Record<string, number>>;
+  /** admitted connections that ended, by how */
   readonly closed: Readonly<Record<string, number>>;
   readonly receivedBytes: number;
   readonly sentBytes: number;
+  /** SNAT source ports held by live connections (the SNAT tuples of the connection table) */
   readonly snatPorts: number;
 }
 

@@ -1,6 +1,6 @@
 // The instruments of the metrics declared in metric-table.ts, and where they read their figures.
 import client from 'prom-client';
-import { ConnectHistograms, renderEndpointSeries } from './endpoint-series.js';
+import { ConnectHistograms, renderEndpointSeries, type EndpointSeriesFigures } from './endpoint-series.js';
 import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
 
 /** the per-endpoint series in the text format */
@@ -14,18 +14,7 @@ export interface StatusCounts {
 }
 
 /** One endpoint's data-plane figures, read at scrape time. */
-export interface EndpointFigures {
-  readonly id: string;
-  readonly active: number;
-  readonly connections: number;
-  readonly rejected: Readonly<Record<string, number>>;
-  /** admitted connections that ended, by how */
-  readonly closed: Readonly<Record<string, number>>;
-  readonly receivedBytes: number;
-  readonly sentBytes: number;
-  /** SNAT source ports held by live connections (the SNAT tuples of the connection table) */
-  readonly snatPorts: number;
-}
+export type EndpointFigures = EndpointSeriesFigures;
 
 /** one backend of a service, read at scrape time */
 export interface BackendFigures {
