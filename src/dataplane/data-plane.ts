@@ -197,6 +197,7 @@ export class TcpDataPlane implements DataPlane {
 
   /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */
   backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean }> {
+    this.pruneUnused();
     return [...this.backendStats.values()].map((b) => ({
       ...b, state: this.prober !== null && this.probed.has(b.key) ? this.prober.state(b.key) : 'initial', zoneDown: this.ctx.zoneDown(b.zone),
     }));
@@ -259,6 +260,14 @@ export class TcpDataPlane implements DataPlane {
         changed = true;
       }
     }
+    this.pruneUnused();
+    if (this.prober === null || !changed) return;
+    this.probed = new Set(this.probedBy.keys());
+    this.prober.set([...this.probedBy.values()].map((e) => e.target));
+  }
+
+  /** the counters of backends no endpoint uses go once they hold no connection (at the next event or read) */
+  private pruneUnused(): void {
     for (const u of this.unused) {
       if (this.usedBy.has(u)) this.unused.delete(u);
       else if ((this.backendStats.get(u)?.active ?? 0) === 0) {
@@ -266,9 +275,6 @@ export class TcpDataPlane implements DataPlane {
         this.unused.delete(u);
       }
     }
-    if (this.prober === null || !changed) return;
-    this.probed = new Set(this.probedBy.keys());
-    this.prober.set([...this.probedBy.values()].map((e) => e.target));
   }
 
   /** route decisions of connections to public services, by target type */
