@@ -27,15 +27,16 @@ import latency from './lib/scenarios/latency.mjs';
 import concurrency from './lib/scenarios/concurrency.mjs';
 import storm from './lib/scenarios/storm.mjs';
 import apiAbuse from './lib/scenarios/api-abuse.mjs';
+import scale from './lib/scenarios/scale.mjs';
 
-const SCENARIOS = { bulk, rate, latency, concurrency, storm, 'api-abuse': apiAbuse };
+const SCENARIOS = { bulk, rate, latency, concurrency, storm, 'api-abuse': apiAbuse, scale };
 /** every failure of the run: a scenario that failed, an error at set-up, a process left behind */
 const failures = [];
 /** this run's temporary directory */
 let dir = null;
 const NGINX_WORKERS = 1;
 
-const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--rounds N] [--scenarios a,b,c] [--snat MODE] [--relay RELAY] [--socket-buffer BYTES]
+const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--rounds N] [--scenarios a,b,c] [--snat MODE] [--relay RELAY] [--socket-buffer BYTES] [--endpoints N]
 
   --duration SECONDS  length of each timed run (bulk, rate, latency); default 5 (smoke: 1)
   --rounds N          rounds of every scenario on every path, interleaved; default 3 (smoke: 1)
@@ -43,8 +44,9 @@ const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--ro
   --snat MODE         vpcepd's dataplane.snat: auto, kernel or logical; default auto
   --relay RELAY       vpcepd's relay (VPCEP_RELAY): js, native or auto; default js
   --socket-buffer B   vpcepd's dataplane.socket_buffer_bytes (0: the kernel autotunes); default: vpcepd's
-  --smoke             every scenario briefly (1 round, short runs, 1 endpoint x 3,000 held):
-                      under a minute
+  --endpoints N       endpoints of the scale scenario (HAProxy: frontends); default 1000 (smoke: 100)
+  --smoke             every scenario briefly (1 round, short runs, 1 endpoint x 3,000 held,
+                      100 endpoints in scale): about a minute
   -h, --help          this text`;
 
 let usage;
@@ -57,6 +59,7 @@ function options() {
     snat: { type: 'string' },
     relay: { type: 'string' },
     'socket-buffer': { type: 'string' },
+    endpoints: { type: 'string' },
     smoke: { type: 'boolean', default: false },
   });
   const v = line.values;
@@ -74,7 +77,9 @@ function options() {
   if (!['js', 'native', 'auto'].includes(relay)) usage('--relay must be js, native or auto');
   const socketBuffer = v['socket-buffer'] === undefined ? undefined : Number(v['socket-buffer']);
   if (socketBuffer !== undefined && !(Number.isInteger(socketBuffer) && socketBuffer >= 0)) usage('--socket-buffer must be a number of bytes (0: the kernel autotunes)');
-  return { duration, rounds, scenarios: [...new Set(names)], snat, relay, socketBuffer, smoke: v.smoke };
+  const scaleEndpoints = v.endpoints === undefined ? (v.smoke ? 100 : 1000) : Number(v.endpoints);
+  if (!Number.isInteger(scaleEndpoints) || scaleEndpoints < 2 || scaleEndpoints > 8000) usage('--endpoints must be an integer from 2 to 8000');
+  return { duration, rounds, scenarios: [...new Set(names)], snat, relay, socketBuffer, scaleEndpoints, smoke: v.smoke };
 }
 
 /** the prerequisites: the compiled daemon and the tools (installed when missing and this is root) */
@@ -181,6 +186,7 @@ async function main() {
   const endpoints = opts.scenarios.includes('concurrency') && !opts.smoke ? 3 : 1;
   const env = await startWorld({ dir, snat: opts.snat, relay: opts.relay, socketBuffer: opts.socketBuffer, endpoints, nginxWorkers: NGINX_WORKERS, log: (s) => say(`  ${s}`) });
   env.opts = opts;
+  env.scaleEndpoints = opts.scaleEndpoints;
 
   const results = [];
   for (const name of opts.scenarios) {

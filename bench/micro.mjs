@@ -40,6 +40,7 @@ const pool = new SnatPortPool();
 const gate = {
   active: 1500, cap: 3000, whitelistEnabled: true, vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'),
   whitelist: Array.from({ length: 20 }, (_, n) => cidrOf(`10.0.${n}.0/24`)),
+  securityRules: null,
 };
 const load = { active: 1_000, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 100, onPremises: 'allow' };
 const clientHosts = Array.from({ length: 256 }, (_, n) => `127.2.${n % 20}.${n}`);

@@ -34,6 +34,9 @@ export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.s
   };
 }
 
+export const VPC_ID = VPC.id;
+export const SUBNET_ID = VPC.subnet;
+
 export class Vpcepd {
   /** starts the daemon on a free API port; resolves once GET / answers 200 */
   static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, subnetCidr = undefined, flowLogs = undefined }) {
@@ -115,9 +118,11 @@ export class Vpcepd {
     });
   }
 
-  /** an endpoint of the service in the same VPC; awaits accepted (its listeners bound) */
-  async createEndpoint(serviceId) {
+  /** an endpoint of the service in the same VPC; awaits accepted (its listeners bound); `timed` gets the POST's ms */
+  async createEndpoint(serviceId, timed = undefined) {
+    const t0 = performance.now();
     const e = await this.api('POST', '/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: VPC.id, subnet_id: VPC.subnet });
+    timed?.(performance.now() - t0);
     return this.until(`endpoint ${e.id} accepted`, async () => {
       const x = await this.api('GET', `/vpc-endpoints/${e.id}`);
       if (x.status === 'failed') throw new Error(`endpoint failed: ${JSON.stringify(x.error ?? x)}`);

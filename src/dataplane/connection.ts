@@ -61,6 +61,8 @@ export interface LiveConnection {
   /** bytes read from the client and written to it so far */
   readonly receivedBytes: number;
   readonly sentBytes: number;
+  /** adds both byte counts to TO in one read (the native relay's counters are read once, not once per figure) */
+  addBytes(to: ByteCounts): void;
   /** were bytes moved since the last call (read and cleared by the idle sweep) */
   takeActivity(): boolean;
   /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
@@ -75,6 +77,12 @@ export interface LiveConnection {
    * connection. The native relay hears resets itself (nothing to do).
    */
   probe(): void;
+}
+
+/** bytes from clients and to them */
+export interface ByteCounts {
+  received: number;
+  sent: number;
 }
 
 /** A client connection accepted by a listener, before admission. */

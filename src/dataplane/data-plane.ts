@@ -90,6 +90,13 @@ export class TcpDataPlane implements DataPlane {
   readonly backendZoneConnections = new Map<string | null, number>();
   /** each service's backends' counters, by service and key */
   private readonly backendStats = new Map<string, BackendStats>();
+  /** what each live endpoint adds to the backends in use and the targets probed (refreshBackends) */
+  private readonly shares = new Map<string, BackendShare>();
+  /** live endpoints using each backend ("service key"), and probing each target key */
+  private readonly usedBy = new Map<string, number>();
+  private readonly probedBy = new Map<string, { target: ProbeTarget; n: number }>();
+  /** backends no endpoint uses, whose counters go once they hold no connection */
+  private readonly unused = new Set<string>();
   /** when a running drain cuts what is left (performance.now() ms) */
   private drainUntil = Infinity;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
@@ -195,6 +202,7 @@ export class TcpDataPlane implements DataPlane {
 
   /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */
   backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean }> {
+    this.pruneUnused();
     return [...this.backendStats.values()].map((b) => ({
       ...b, state: this.prober !== null && this.probed.has(b.key) ? this.prober.state(b.key) : 'initial', zoneDown: this.ctx.zoneDown(b.zone),
     }));
@@ -217,22 +225,61 @@ export class TcpDataPlane implements DataPlane {
     return this.prober instanceof HealthChecker ? this.prober.figures() : null;
   }
 
-  /** the prober is told the union of every live endpoint's probed targets; counters of backends no longer used go */
-  private refreshBackends(): void {
-    const targets = new Map<string, ProbeTarget>();
-    const used = new Set<string>();
-    for (const r of this.runtimes.values()) {
-      for (const { backend, targets: ts } of r.targets) {
-        for (const t of ts) {
-          used.add(`${r.spec.service_id} ${t.key}`);
-          if (backend.health && !targets.has(t.key)) targets.set(t.key, { key: t.key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings: backend.health });
-        }
+  /**
+   * An endpoint event changes what that endpoint adds to the backends in use and the targets
+   * probed, and nothing else: its old share is taken out and its new one put in (an event costs
+   * O(its own backends), not O(every live endpoint)). The prober is told the union only when it
+   * changed; counters of backends no longer used go once they hold no connection.
+   */
+  private refreshBackends(id: string): void {
+    const r = this.runtimes.get(id);
+    const next = r ? shareOf(r) : null;
+    const prev = this.shares.get(id);
+    if (next) this.shares.set(id, next);
+    else this.shares.delete(id);
+    let changed = false;
+    for (const u of next?.used ?? []) this.usedBy.set(u, (this.usedBy.get(u) ?? 0) + 1);
+    for (const t of next?.probes ?? []) {
+      const e = this.probedBy.get(t.key);
+      if (!e) {
+        this.probedBy.set(t.key, { target: t, n: 1 });
+        changed = true;
+      } else {
+        if (!sameProbe(e.target, t)) changed = true;
+        e.target = t;
+        e.n++;
       }
     }
-    for (const [id, b] of this.backendStats) if (!used.has(id) && b.active === 0) this.backendStats.delete(id);
-    if (this.prober === null) return;
-    this.probed = new Set(targets.keys());
-    this.prober.set([...targets.values()]);
+    for (const u of prev?.used ?? []) {
+      const n = this.usedBy.get(u)! - 1;
+      if (n > 0) this.usedBy.set(u, n);
+      else {
+        this.usedBy.delete(u);
+        this.unused.add(u);
+      }
+    }
+    for (const t of prev?.probes ?? []) {
+      const e = this.probedBy.get(t.key)!;
+      if (--e.n === 0) {
+        this.probedBy.delete(t.key);
+        changed = true;
+      }
+    }
+    this.pruneUnused();
+    if (this.prober === null || !changed) return;
+    this.probed = new Set(this.probedBy.keys());
+    this.prober.set([...this.probedBy.values()].map((e) => e.target));
+  }
+
+  /** the counters of backends no endpoint uses go once they hold no connection (at the next event or read) */
+  private pruneUnused(): void {
+    for (const u of this.unused) {
+      if (this.usedBy.has(u)) this.unused.delete(u);
+      else if ((this.backendStats.get(u)?.active ?? 0) === 0) {
+        this.backendStats.delete(u);
+        this.unused.delete(u);
+      }
+    }
   }
 
   /** route decisions of connections to public services, by target type */
@@ -275,7 +322,7 @@ export class TcpDataPlane implements DataPlane {
     const prev = this.queues.get(event.id) ?? Promise.resolve();
     const live = event.live;
     const deleted = event.deleted === true;
-    const next = prev.then(() => this.applyEndpoint(event.id, live, deleted)).finally(() => this.refreshBackends());
+    const next = prev.then(() => this.applyEndpoint(event.id, live, deleted)).finally(() => this.refreshBackends(event.id));
     const tail = next.catch(() => undefined);
     this.queues.set(event.id, tail);
     void tail.then(() => { if (this.queues.get(event.id) === tail) this.queues.delete(event.id); });
@@ -412,6 +459,36 @@ export class TcpDataPlane implements DataPlane {
     s.idle = 0;
     for (const k of REFUSAL_REASONS) s.refused[k] = 0;
   }
+}
+
+/** what one live endpoint adds to the backends in use ("service key") and the targets probed */
+interface BackendShare {
+  readonly used: string[];
+  readonly probes: ProbeTarget[];
+}
+
+function shareOf(r: EndpointRuntime): BackendShare {
+  const used: string[] = [];
+  const probes: ProbeTarget[] = [];
+  const seen = new Set<string>();
+  for (const { backend, targets } of r.targets) {
+    for (const t of targets) {
+      const id = `${r.spec.service_id} ${t.key}`;
+      if (!seen.has(id)) {
+        seen.add(id);
+        used.push(id);
+      }
+      if (backend.health && !seen.has(t.key)) {
+        seen.add(t.key);
+        probes.push({ key: t.key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings: backend.health });
+      }
+    }
+  }
+  return { used, probes };
+}
+
+function sameProbe(a: ProbeTarget, b: ProbeTarget): boolean {
+  return a.host === b.host && a.port === b.port && a.zone === b.zone && (a.settings === b.settings || JSON.stringify(a.settings) === JSON.stringify(b.settings));
 }
 
 /** a listener counted in the descriptor budget while it is open */

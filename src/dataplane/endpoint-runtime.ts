@@ -110,13 +110,9 @@ export function newTally(): EndpointTally {
 
 /** bytes so far: closed connections plus what live ones have moved */
 export function tallyBytes(t: EndpointTally): { received: number; sent: number } {
-  let received = t.counters.receivedBytes;
-  let sent = t.counters.sentBytes;
-  for (const c of t.connections) {
-    received += c.receivedBytes;
-    sent += c.sentBytes;
-  }
-  return { received, sent };
+  const b = { received: t.counters.receivedBytes, sent: t.counters.sentBytes };
+  for (const c of t.connections) c.addBytes(b);
+  return b;
 }
 
 /** a listener of one ENI and terminal port; a connection accepted there belongs to the ENI's zone */

@@ -5,7 +5,7 @@
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
 import { clampSocketBuffers } from './native-relay.js';
-import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 const CONN = Symbol('vpcep.connection');
 
@@ -169,6 +169,11 @@ export class Connection implements LiveConnection {
   /** bytes written to the client so far */
   get sentBytes(): number {
     return this.client.bytesWritten;
+  }
+
+  addBytes(to: ByteCounts): void {
+    to.received += this.client.bytesRead;
+    to.sent += this.client.bytesWritten;
   }
 
   socketClosed(): void {

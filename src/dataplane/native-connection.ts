@@ -3,7 +3,7 @@
 // endpoint counts (phase, failure, bytes) and forwards cuts and idle closes by id.
 import { intToIp, ipToInt } from '../net/cidr.js';
 import type { RefusalReason } from './admission.js';
-import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import type { NativeAcceptor, NativeReason, NativeRelay, NativeSink } from './native-relay.js';
 
 /** how the native relay's closes count; its other reasons are failed backend connects (refusals) */
@@ -60,6 +60,12 @@ export class NativeConnection implements LiveConnection, NativeSink {
 
   get sentBytes(): number {
     return this.phase === Phase.Closed ? this.sent : this.relay.bytes(this.id)?.sent ?? this.sent;
+  }
+
+  addBytes(to: ByteCounts): void {
+    const live = this.phase === Phase.Closed ? null : this.relay.bytes(this.id);
+    to.received += live?.received ?? this.received;
+    to.sent += live?.sent ?? this.sent;
   }
 
   cut(): void {

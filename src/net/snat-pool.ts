@@ -1,14 +1,26 @@
 // SNAT addresses and ports. 000_9af245a83013c30f.txt 1.7: backends see endpoint traffic from
 // 198.19.128.0/17. Each endpoint owns one address of that range; its connections take source
 // ports from it.
-import { intToIp, lastAddress, SNAT_RANGE } from './cidr.js';
+import { intToIp, ipToInt, lastAddress, SNAT_RANGE } from './cidr.js';
 
-/** The lowest address of 198.19.128.0/17 not in `used` (never the network or broadcast address), or null. */
-export function allocateSnatIp(used: ReadonlySet<string>): string | null {
-  const last = lastAddress(SNAT_RANGE);
-  for (let ip = SNAT_RANGE.base + 1; ip < last; ip++) {
-    const text = intToIp(ip);
-    if (!used.has(text)) return text;
+/**
+ * The lowest address of 198.19.128.0/17 not in `used` (never the network or broadcast address), or
+ * null. One bit per address of the range, then a scan of the words: text per candidate address
+ * (intToIp and a string lookup each) cost 1 ms per allocation at 3,000 in use.
+ */
+export function allocateSnatIp(used: Iterable<string>): string | null {
+  const base = SNAT_RANGE.base;
+  const size = lastAddress(SNAT_RANGE) - base + 1;
+  const bits = new Uint32Array(size >>> 5);
+  bits[0] = 1; // the network address
+  bits[bits.length - 1] = 0x80000000; // the broadcast address
+  for (const text of used) {
+    const i = ipToInt(text) - base;
+    if (i >= 0 && i < size) bits[i >>> 5]! |= 1 << (i & 31);
+  }
+  for (let w = 0; w < bits.length; w++) {
+    const free = ~bits[w]!;
+    if (free !== 0) return intToIp(base + w * 32 + (31 - Math.clz32(free & -free)));
   }
   return null;
 }

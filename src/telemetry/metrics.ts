@@ -1,6 +1,12 @@
 // The instruments of the metrics declared in metric-table.ts, and where they read their figures.
 import client from 'prom-client';
+import { ConnectHistograms, renderEndpointSeries, type EndpointSeriesFigures } from './endpoint-series.js';
 import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
+
+/** the per-endpoint series in the text format */
+export interface EndpointSeries {
+  metrics(): Promise<string>;
+}
 
 export interface StatusCounts {
   services: Record<string, number>;
@@ -8,18 +14,7 @@ export interface StatusCounts {
 }
 
 /** One endpoint's data-plane figures, read at scrape time. */
-export interface EndpointFigures {
-  readonly id: string;
-  readonly active: number;
-  readonly connections: number;
-  readonly rejected: Readonly<Record<string, number>>;
-  /** admitted connections that ended, by how */
-  readonly closed: Readonly<Record<string, number>>;
-  readonly receivedBytes: number;
-  readonly sentBytes: number;
-  /** SNAT source ports held by live connections (the SNAT tuples of the connection table) */
-  readonly snatPorts: number;
-}
+export type EndpointFigures = EndpointSeriesFigures;
 
 /** one backend of a service, read at scrape time */
 export interface BackendFigures {
@@ -91,7 +86,7 @@ export interface Metrics {
   /** daemon-wide series: served to anyone */
   readonly registry: client.Registry;
   /** per-endpoint series (label endpoint_id): served only with the metrics token */
-  readonly endpointRegistry: client.Registry;
+  readonly endpointRegistry: EndpointSeries;
   readonly apiRequests: client.Counter<'method' | 'route' | 'code'>;
   readonly apiRefused: client.Counter<'reason'>;
   /** where the status gauges read their figures at scrape time */
@@ -126,7 +121,6 @@ const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, reje
 
 export function createMetrics(build: { version: string }): Metrics {
   const registry = new client.Registry();
-  const endpointRegistry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   // promtool's lint refuses gauges named *_total; each is its grouped gauge summed (sum(nodejs_active_handles)).
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
@@ -193,52 +187,17 @@ export function createMetrics(build: { version: string }): Metrics {
   totalByReason('vpcep_rejected_connections_total', (t) => t.rejected);
   totalByReason('vpcep_closed_connections_total', (t) => t.closed);
 
-  new client.Gauge({
-    ...declared('vpcep_endpoint_info'),
-    registers: [endpointRegistry],
-    collect() {
-      this.reset();
-      for (const e of read().info) this.set(e, 1);
+  // The data plane per endpoint (label endpoint_id only): written out by hand from its counters at
+  // scrape time (endpoint-series.ts), so that the per-connection path does no label lookups. Every
+  // endpoint that exists has its series, live or not (rejected, failed), until it is deleted:
+  // totals never restart.
+  const connectSeconds = new ConnectHistograms();
+  const endpointRegistry: EndpointSeries = {
+    metrics: () => {
+      const r = read();
+      return Promise.resolve(renderEndpointSeries(r.info, r.endpoints, connectSeconds));
     },
-  });
-
-  // The data plane: per endpoint (label endpoint_id only), read from its counters at scrape time
-  // so that the per-connection path does no label lookups. Every endpoint that exists has its
-  // series, live or not (rejected, failed), until it is deleted: totals never restart.
-  const perEndpoint = (name: MetricName, value: (e: EndpointFigures) => number, type: 'gauge' | 'counter') => {
-    const Metric = type === 'gauge' ? client.Gauge : client.Counter;
-    new Metric({
-      ...declared<'endpoint_id'>(name), registers: [endpointRegistry],
-      collect(this: client.Gauge<'endpoint_id'> | client.Counter<'endpoint_id'>) {
-        this.reset();
-        for (const e of read().endpoints) {
-          if (this instanceof client.Gauge) this.set({ endpoint_id: e.id }, value(e));
-          else this.inc({ endpoint_id: e.id }, value(e));
-        }
-      },
-    });
   };
-  perEndpoint('vpcep_endpoint_active_connections', (e) => e.active, 'gauge');
-  perEndpoint('vpcep_endpoint_connections_total', (e) => e.connections, 'counter');
-  perEndpoint('vpcep_endpoint_received_bytes_total', (e) => e.receivedBytes, 'counter');
-  perEndpoint('vpcep_endpoint_sent_bytes_total', (e) => e.sentBytes, 'counter');
-  perEndpoint('vpcep_endpoint_snat_ports_in_use', (e) => e.snatPorts, 'gauge');
-  const byReason = (name: MetricName, pick: (e: EndpointFigures) => Readonly<Record<string, number>>) => new client.Counter({
-    ...declared(name), registers: [endpointRegistry],
-    collect() {
-      this.reset();
-      for (const e of read().endpoints) {
-        for (const [reason, n] of Object.entries(pick(e))) if (n > 0) this.inc({ endpoint_id: e.id, reason }, n);
-      }
-    },
-  });
-  byReason('vpcep_endpoint_rejected_connections_total', (e) => e.rejected);
-  byReason('vpcep_endpoint_closed_connections_total', (e) => e.closed);
-  const connectSeconds = new client.Histogram<'endpoint_id'>({
-    ...declared('vpcep_endpoint_backend_connect_seconds'),
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [endpointRegistry],
-  });
   // Backends: per service and backend, and per zone, read from the data plane's counters at scrape time.
   new client.Counter({
     ...declared('vpcep_backend_choices_total'), registers: [registry],
@@ -426,8 +385,6 @@ export function createMetrics(build: { version: string }): Metrics {
       for (const c of dnsCounts()) this.inc({ view: c.view, kind: c.kind, result: c.result }, c.count);
     },
   });
-  const children = new Map<string, client.Histogram.Internal<'endpoint_id'>>();
-
   return {
     registry,
     endpointRegistry,
@@ -444,9 +401,7 @@ export function createMetrics(build: { version: string }): Metrics {
       endpoints = fn;
     },
     observeConnect(endpointId, seconds) {
-      let h = children.get(endpointId);
-      if (!h) children.set(endpointId, (h = connectSeconds.labels({ endpoint_id: endpointId })));
-      h.observe(seconds);
+      connectSeconds.observe(endpointId, seconds);
     },
     setFlowLogSource(fn) {
       flowLog = fn;
@@ -467,8 +422,7 @@ export function createMetrics(build: { version: string }): Metrics {
       dnsCounts = fn;
     },
     forgetEndpoint(endpointId) {
-      children.delete(endpointId);
-      connectSeconds.remove({ endpoint_id: endpointId });
+      connectSeconds.forget(endpointId);
     },
   };
 }

@@ -112,6 +112,41 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     expect(b1.accepted).toBe(after[2]! + 30);
   });
 
+  it('an endpoint event touches only its own backends: the prober hears of a change of the targets, not of every event (refreshBackends walked every live endpoint per event)', async () => {
+    const [a1, a2] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
+    const told: string[][] = [];
+    const prober = {
+      state: () => 'initial' as const, reason: () => null, onChange: () => undefined, close: () => undefined,
+      set: (ts: ReadonlyArray<{ key: string }>) => { told.push(ts.map((t) => t.key).sort()); },
+    };
+    const dp = new TcpDataPlane({
+      snatMode: 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
+      log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined, healthProber: () => prober,
+    });
+    cleanup.push(() => dp.close());
+    const health: HealthSettings = { interval_s: 5, timeout_s: 2, healthy_threshold: 2, unhealthy_threshold: 2 };
+    const [k1, k2] = [targetKey(a1.host, a1.port), targetKey(a2.host, a2.port)];
+    const base = randomPort();
+    for (let i = 0; i < 20; i++) {
+      expect((await dp.apply({ kind: 'endpoint', id: `many-${i}`, live: spec(base + i, [target(a1, 'sim-1a')], { id: `many-${i}`, health }) })).ok).toBe(true);
+    }
+    expect(told).toEqual([[k1]]);
+    expect(await ping(base + 7)).toBe(true);
+    // one endpoint gains a target: the union; it goes: its own target is no longer probed, the shared one is
+    expect((await dp.apply({ kind: 'endpoint', id: 'many-0', live: spec(base, [target(a1, 'sim-1a'), target(a2, 'sim-1a')], { id: 'many-0', health }) })).ok).toBe(true);
+    expect(told.at(-1)).toEqual([k1, k2]);
+    expect((await dp.apply({ kind: 'endpoint', id: 'many-0', live: null, deleted: true })).ok).toBe(true);
+    expect(told.at(-1)).toEqual([k1]);
+    expect(told).toHaveLength(3);
+    expect(dp.backends().map((b) => b.key)).toEqual([k1]);
+    // every endpoint gone: nothing probed, no backend's counters left
+    for (let i = 1; i < 20; i++) expect((await dp.apply({ kind: 'endpoint', id: `many-${i}`, live: null, deleted: true })).ok).toBe(true);
+    expect(told.at(-1)).toEqual([]);
+    expect(told).toHaveLength(4);
+    // the pinged endpoint's connection was cut with it; its backend's counters go once it has closed
+    await waitFor(async () => dp.backends().length === 0, 5_000, 'the backend counters gone');
+  });
+
   it('a zone outage: its backends\' connections are cut, flows fail over to the other zones; all down: fail open, and those connects fail', async () => {
     const [a1, b1] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
     const dp = plane();

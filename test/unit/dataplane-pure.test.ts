@@ -45,6 +45,15 @@ describe('SNAT addresses and ports', () => {
     expect(allocateSnatIp(new Set(['198.19.128.1', '198.19.128.2']))).toBe('198.19.128.3');
   });
 
+  it('finds a gap past the first 32 addresses (one bit per address, scanned by words)', () => {
+    const used = new Set<string>();
+    for (let i = 1; i <= 40; i++) if (i !== 33) used.add(`198.19.128.${i}`);
+    expect(allocateSnatIp(used)).toBe('198.19.128.33');
+    used.add('198.19.128.33');
+    expect(allocateSnatIp(used)).toBe('198.19.128.41');
+    expect(allocateSnatIp(['10.0.0.1', '198.19.128.1'])).toBe('198.19.128.2');
+  });
+
   it('runs out after the last address', () => {
     const used = new Set<string>();
     for (let i = 1; i < 32767; i++) used.add(`198.19.${128 + (i >> 8)}.${i & 255}`);

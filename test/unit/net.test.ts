@@ -33,6 +33,8 @@ describe('CIDR parsing', () => {
 
   it('converts addresses both ways', () => {
     expect(ipToInt('255.255.255.255')).toBe(0xffffffff);
+    expect(ipToInt('0.0.0.0')).toBe(0);
+    expect(ipToInt('10.0.100.9')).toBe(0x0a006409);
     expect(intToIp(ipToInt('198.19.128.7'))).toBe('198.19.128.7');
   });
 
@@ -58,5 +60,22 @@ describe('loopback addressing', () => {
     expect(parseHostAddress('127.0.0.1')).toBeNull();
     expect(parseHostAddress('10.0.0.1')).toBeNull();
     expect(parseHostAddress('127.1.300.1')).toBeNull();
+  });
+});
+
+describe('ipToInt read by hand', () => {
+  it('agrees with ipaddr.js on every form, its errors included', async () => {
+    const { default: ipaddr } = await import('ipaddr.js');
+    const slow = (t: string) => {
+      const b = ipaddr.IPv4.parse(t).octets;
+      return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+    };
+    for (const t of ['127.1.2.3', '0.0.0.0', '255.255.255.255', '198.19.255.254', '010.1.1.1', '0x7f.0.0.1', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '.1.2.3', '1.2.3.', '', 'a.b.c.d', '1.2.3.4 ', '01.2.3.4', '1.2.3.0400']) {
+      let expected: number | string;
+      try { expected = slow(t); } catch (err) { expected = (err as Error).message; }
+      let got: number | string;
+      try { got = ipToInt(t); } catch (err) { got = (err as Error).message; }
+      expect(got, JSON.stringify(t)).toBe(expected);
+    }
   });
 });

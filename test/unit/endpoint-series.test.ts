@@ -1,0 +1,58 @@
+// The per-endpoint series written out by hand (src/telemetry/endpoint-series.ts): the text format
+// a Prometheus parser reads, every declared per-endpoint family with its help and type, cumulative
+// histogram buckets, escaped label values, and nothing of an endpoint that no longer exists.
+import { describe, expect, it } from 'vitest';
+import { ConnectHistograms, CONNECT_BUCKETS, escapeLabel, renderEndpointSeries } from '../../src/telemetry/endpoint-series.js';
+import { ENDPOINT_INFO_LABELS, METRICS, type EndpointInfo } from '../../src/telemetry/metric-table.js';
+
+const info = (id: string): EndpointInfo => Object.fromEntries(ENDPOINT_INFO_LABELS.map((k) => [k, k === 'endpoint_id' ? id : `${k}-x`])) as EndpointInfo;
+const figures = (id: string, over: Partial<{ active: number; connections: number; rejected: Record<string, number>; closed: Record<string, number> }> = {}) => ({
+  id, active: 0, connections: 0, rejected: {}, closed: {}, receivedBytes: 0, sentBytes: 0, snatPorts: 0, ...over,
+});
+
+describe('per-endpoint series in the text format', () => {
+  it('declares every per-endpoint family once, with the table\'s help and type, even without samples', () => {
+    const text = renderEndpointSeries([], [], new ConnectHistograms());
+    const tokenFamilies = METRICS.filter((m) => m.token);
+    for (const m of tokenFamilies) {
+      expect(text).toContain(`# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.type}\n`);
+    }
+    expect(text.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([]);
+  });
+
+  it('writes one sample per endpoint and series, reasons only once counted, the info labels in the table\'s order', () => {
+    const text = renderEndpointSeries([info('ep-1')], [figures('ep-1', { active: 2, connections: 7, rejected: { cap: 3, vpc: 0 }, closed: { done: 5 } })], new ConnectHistograms());
+    expect(text).toContain('vpcep_endpoint_active_connections{endpoint_id="ep-1"} 2\n');
+    expect(text).toContain('vpcep_endpoint_connections_total{endpoint_id="ep-1"} 7\n');
+    expect(text).toContain('vpcep_endpoint_rejected_connections_total{endpoint_id="ep-1",reason="cap"} 3\n');
+    expect(text).not.toContain('reason="vpc"');
+    expect(text).toContain('vpcep_endpoint_closed_connections_total{endpoint_id="ep-1",reason="done"} 5\n');
+    expect(text).toContain(`vpcep_endpoint_info{${ENDPOINT_INFO_LABELS.map((k) => `${k}="${k === 'endpoint_id' ? 'ep-1' : `${k}-x`}"`).join(',')}} 1\n`);
+  });
+
+  it('keeps the connect histogram as cumulative buckets, +Inf, sum and count; forgets a deleted endpoint', () => {
+    const h = new ConnectHistograms();
+    h.observe('ep-1', 0.0001); // on the first bound: counted in it (le is inclusive)
+    h.observe('ep-1', 0.003);
+    h.observe('ep-1', 60);
+    h.observe('ep-2', 0.001);
+    const text = renderEndpointSeries([], [figures('ep-1')], h);
+    const bucket = (le: string) => Number(new RegExp(`^vpcep_endpoint_backend_connect_seconds_bucket\\{le="${le.replace('+', '\\+')}",endpoint_id="ep-1"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(bucket('0.0001')).toBe(1);
+    expect(bucket('0.0025')).toBe(1);
+    expect(bucket('0.005')).toBe(2);
+    expect(bucket(String(CONNECT_BUCKETS.at(-1)))).toBe(2);
+    expect(bucket('+Inf')).toBe(3);
+    expect(text).toMatch(/^vpcep_endpoint_backend_connect_seconds_count\{endpoint_id="ep-1"\} 3$/m);
+    expect(Number(/^vpcep_endpoint_backend_connect_seconds_sum\{endpoint_id="ep-1"\} (\S+)$/m.exec(text)?.[1])).toBeCloseTo(60.0031, 6);
+    // ep-2 is not among the endpoints that exist: none of its samples
+    expect(text).not.toContain('ep-2');
+    h.forget('ep-1');
+    expect(renderEndpointSeries([], [figures('ep-1')], h)).not.toContain('_bucket');
+  });
+
+  it('escapes backslashes, quotes and newlines in label values', () => {
+    expect(escapeLabel('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
+    expect(escapeLabel('plain-id')).toBe('plain-id');
+  });
+});
