@@ -20,6 +20,7 @@ import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
+import { Faults } from './faults.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
 import * as elb from './load-balancers.js';
@@ -39,9 +40,12 @@ export class ControlPlane {
   readonly region: string;
   private readonly st: ControlState;
   private readonly aws: aws.AwsIdentities;
+  /** toxics and proxies taken down (README "Fault injection") */
+  readonly faults: Faults;
 
   constructor(o: ControlOptions) {
     this.st = new ControlState(o);
+    this.faults = new Faults(this.st);
     this.region = this.st.region;
     this.aws = aws.awsIdentities(o.inventory.accounts);
   }

@@ -84,6 +84,10 @@ const schema = z.strictObject({
     ttl: z.number().int().min(0, 'must be 0-86400 (seconds)').max(86_400, 'must be 0-86400 (seconds)').optional(),
     forward: z.boolean().optional(),
   }).optional(),
+  faults: z.strictObject({
+    listen: z.string().optional(),
+    enabled: z.boolean().optional(),
+  }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
   }).optional(),
@@ -207,6 +211,8 @@ export interface Config {
   readonly flowLogs: FlowLogConfig;
   /** the embedded DNS server (src/dns/) */
   readonly dns: DnsConfig;
+  /** Toxiproxy's HTTP API over the data plane's toxics (src/api/toxiproxy/, README "Fault injection") */
+  readonly faults: { readonly enabled: boolean; readonly listen: { readonly host: string; readonly port: number } };
   /** without a token, per-endpoint series are served to no one */
   readonly metrics: { readonly token?: string };
   /** empty: the daemon runs with the one `default` account */
@@ -457,6 +463,13 @@ export function validateConfig(raw: unknown, source: string): Config {
     bad('dns.listen', `${dnsListenText} is the API's listen address: DNS over TCP and the API cannot share a port`);
   }
 
+  const faultsListenText = c.faults?.listen ?? DEFAULTS.faults.listen;
+  const faultsListen = parseListen(faultsListenText);
+  if (!faultsListen) bad('faults.listen', `${JSON.stringify(faultsListenText)} is not HOST:PORT with an IPv4 host`);
+  else if (listen && faultsListen.port !== 0 && faultsListen.port === listen.port && faultsListen.host === listen.host) {
+    bad('faults.listen', `${faultsListenText} is the API's listen address: Toxiproxy's API needs a port of its own`);
+  }
+
   let snatPorts: { low: number; high: number } | undefined;
   if (c.dataplane?.snat_ports !== undefined) {
     const [low, high] = c.dataplane.snat_ports.split('-').map(Number) as [number, number];
@@ -502,6 +515,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       ttlS: c.dns?.ttl ?? DEFAULTS.dns.ttlS,
       forward: c.dns?.forward ?? DEFAULTS.dns.forward,
     },
+    faults: { enabled: c.faults?.enabled ?? DEFAULTS.faults.enabled, listen: faultsListen! },
     metrics: { token: c.metrics?.token },
     accounts,
     vpcs,
