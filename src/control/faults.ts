@@ -89,9 +89,10 @@ export class Faults {
     return this.rules.filter((r) => scopeKey(r.scope) === key).map((r) => r.toxic);
   }
 
-  /** every toxic with its scope (vpcep-sim's API: a caller's own, or all for the operator) */
-  allRules(): readonly ToxicRule[] {
-    return this.rules;
+  /** the toxics a caller sees: those of its own endpoints and services, and the region's (zones, all) */
+  visibleTo(caller: Account): ToxicRule[] {
+    return this.rules.filter(({ scope: s }) => (s.kind === 'port' || s.kind === 'endpoint' ? this.st.endpoints.get(s.endpoint)?.owner === caller.name
+      : s.kind === 'service' ? this.st.services.get(s.service)?.owner === caller.name : true));
   }
 
   toxic(scope: ToxicScope, name: string): Toxic {

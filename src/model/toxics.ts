@@ -43,6 +43,10 @@ export interface ToxicTarget {
   readonly zone: string;
 }
 
+const bad = (why: string): never => {
+  throw new DomainError('InvalidParameter', why);
+};
+
 export function scopeCovers(s: ToxicScope, t: ToxicTarget): boolean {
   switch (s.kind) {
     case 'port': return s.endpoint === t.endpoint && s.port === t.port;
@@ -62,6 +66,19 @@ export function scopeKey(s: ToxicScope): string {
     case 'zone': return `zone:${s.zone}`;
     case 'all': return 'all';
   }
+}
+
+/** a scope from its key (vpcep-sim's API: `port:<endpoint id>:<port>`, `endpoint:<id>`, `service:<id>`, `zone:<zone>`, `all`), else InvalidParameter */
+export function parseScopeKey(text: unknown): ToxicScope {
+  const t = typeof text === 'string' ? text : '';
+  const id = '([A-Za-z0-9_.-]{1,80})';
+  let m: RegExpExecArray | null;
+  if (t === 'all') return { kind: 'all' };
+  if ((m = new RegExp(`^port:${id}:(\\d{1,5})$`).exec(t)) && Number(m[2]) >= 1 && Number(m[2]) <= 65535) return { kind: 'port', endpoint: m[1]!, port: Number(m[2]) };
+  if ((m = new RegExp(`^endpoint:${id}$`).exec(t))) return { kind: 'endpoint', endpoint: m[1]! };
+  if ((m = new RegExp(`^service:${id}$`).exec(t))) return { kind: 'service', service: m[1]! };
+  if ((m = new RegExp(`^zone:${id}$`).exec(t))) return { kind: 'zone', zone: m[1]! };
+  return bad(`scope must be port:<endpoint id>:<port>, endpoint:<id>, service:<id>, zone:<zone> or all, not ${JSON.stringify(text)?.slice(0, 64)}`);
 }
 
 /** a Toxiproxy proxy's name: `<endpoint id>:<port>` */
@@ -101,10 +118,6 @@ export const TOXIC_ATTRIBUTES: Readonly<Record<ToxicType, Readonly<Record<string
 
 /** names: Toxiproxy's characters, within the path limit */
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-
-const bad = (why: string): never => {
-  throw new DomainError('InvalidParameter', why);
-};
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

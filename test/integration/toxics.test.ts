@@ -3,10 +3,12 @@
 // reset_peer, timeout, limit_data, toxicity over 1,000 connections, live re-linking, a proxy taken
 // down and back, Toxiproxy's error codes (nothing changed). Bounds: at least the toxic's effect,
 // less than twice it. Both relays (npm test's js-relay group).
+import { execFile } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { Toxiproxy, ToxiproxyError, type Proxy } from 'toxiproxy-node-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CONSUMER, SERVICE_BODY, createAvailableService, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, PROVIDER, ROOT, SERVICE_BODY, createAvailableService, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 let d: TestDaemon;
@@ -16,6 +18,7 @@ let toxiproxy: Toxiproxy;
 let ep: { id: string; host_ip: string };
 let port: number;
 let proxy: Proxy;
+let serviceId: string;
 const open = new Set<net.Socket>();
 
 beforeAll(async () => {
@@ -25,6 +28,7 @@ beforeAll(async () => {
   toxiproxy = new Toxiproxy(api);
   port = randomPort();
   const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
+  serviceId = svc.id;
   await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
   const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
   ep = await waitFor(async () => {
@@ -238,5 +242,76 @@ describe('toxics on real connections', () => {
     expect(cut).toBeGreaterThan(400);
     expect(cut).toBeLessThan(600);
     expect(await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })).toBe(before + cut);
+  });
+});
+
+/** `node bin/vpcep.js` as an account: exit code and output */
+function vpcep(who: typeof PROVIDER, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), '--url', d.url, '--token', who.token, '--project', who.project_id, ...args], { timeout: 15_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('wider scopes through vpcep-sim\'s API and CLI', () => {
+  it('puts a toxic on an endpoint, a service, a zone or the whole data plane; each applies to the endpoint\'s new connections', async () => {
+    for (const [who, scope] of [[d.consumer, `endpoint:${ep.id}`], [d.provider, `service:${serviceId}`], [d.consumer, 'zone:sim-1a'], [d.provider, 'all']] as const) {
+      const r = await who.post('/sim/toxics', { scope, name: 'slow', type: 'latency', stream: 'downstream', attributes: { latency: 100 } });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body).toEqual({ scope, name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100, jitter: 0 } });
+      const rtt = await roundTrip(await connect());
+      expect(rtt).toBeGreaterThanOrEqual(99);
+      expect(rtt).toBeLessThan(200);
+      expect((await who.delete(`/sim/toxics/${encodeURIComponent(scope)}/slow`)).status).toBe(204);
+      expect(await roundTrip(await connect())).toBeLessThan(50);
+    }
+  });
+
+  it('keeps tenants apart: an account sees and changes only its own endpoints\' and services\' toxics', async () => {
+    expect((await d.provider.post('/sim/toxics', { scope: `endpoint:${ep.id}`, type: 'latency' })).body.error_code).toBe('EndPoint.2006');
+    expect((await d.consumer.post('/sim/toxics', { scope: `service:${serviceId}`, type: 'latency' })).body.error_code).toBe('EndPoint.2003');
+    expect((await d.consumer.post('/sim/toxics', { scope: `service:${serviceId}`, type: 'latency' })).status).toBe(404);
+    expect((await d.provider.post('/sim/toxics', { scope: `service:${serviceId}`, name: 'mine', type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
+    expect((await d.consumer.post('/sim/toxics', { scope: `endpoint:${ep.id}`, name: 'theirs', type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
+    expect((await d.consumer.get('/sim/toxics')).body.toxics.map((t: any) => t.name)).toEqual(['theirs']);
+    expect((await d.provider.get('/sim/toxics')).body.toxics.map((t: any) => t.name)).toEqual(['mine']);
+    expect((await d.provider.delete(`/sim/toxics/${encodeURIComponent(`endpoint:${ep.id}`)}/theirs`)).status).toBe(404);
+    // bad input: the Huawei shape, nothing changed
+    for (const body of [{ scope: 'everywhere', type: 'latency' }, { scope: 'all', type: 'nope' }, { scope: 'all', type: 'latency', attributes: { latency: -5 } }, { scope: 'zone:sim-9z', type: 'latency' }]) {
+      const r = await d.consumer.post('/sim/toxics', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body).toEqual({ error_code: expect.stringMatching(/^EndPoint\./), error_msg: expect.any(String) });
+    }
+    expect((await d.consumer.post('/sim/toxics', { scope: `endpoint:${ep.id}`, name: 'theirs', type: 'latency' })).status).toBe(409);
+    expect((await d.consumer.get('/sim/toxics')).body.toxics.map((t: any) => t.name)).toEqual(['theirs']);
+    // the endpoint's proxy shows its port's toxics only
+    expect((await raw('GET', `/proxies/${proxy.name}/toxics`)).body).toEqual([]);
+  });
+
+  it('vpcep toxics add, list and remove', async () => {
+    const add = await vpcep(CONSUMER, ['toxics', 'add', '--scope', `port:${ep.id}:${port}`, '--type', 'latency', '--attribute', 'latency=100', '--attribute', 'jitter=10', '--toxicity', '0.5']);
+    expect(add.stderr).toBe('');
+    expect(add.stdout).toMatch(/latency_downstream .*latency=100 jitter=10/);
+    expect((await proxy.getToxic('latency_downstream')).toJson()).toEqual({ name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 0.5, attributes: { latency: 100, jitter: 10 } });
+    expect((await vpcep(CONSUMER, ['toxics', 'list'])).stdout).toContain(`port:${ep.id}:${port}`);
+    expect((await vpcep(CONSUMER, ['toxics', 'remove', `port:${ep.id}:${port}`, 'latency_downstream'])).code).toBe(0);
+    expect((await raw('GET', `/proxies/${proxy.name}/toxics`)).body).toEqual([]);
+    const bad = await vpcep(CONSUMER, ['toxics', 'add', '--scope', 'all', '--type', 'latency', '--attribute', 'latency=lots']);
+    expect(bad.code).toBe(2);
+  });
+});
+
+describe('metrics', () => {
+  it('counts the toxics in force by type and scope', async () => {
+    await proxy.addToxic({ type: 'latency', attributes: { latency: 1 } } as never);
+    await d.provider.post('/sim/toxics', { scope: 'all', type: 'bandwidth', attributes: { rate: 100_000 } });
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'latency', scope: 'port' })).toBe(1);
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'bandwidth', scope: 'all' })).toBe(1);
+    const delayed = (await metricValue(d.url, 'vpcep_toxic_delayed_bytes_total')) ?? 0;
+    await roundTrip(await connect(), 1000);
+    expect(await metricValue(d.url, 'vpcep_toxic_delayed_bytes_total')).toBeGreaterThanOrEqual(delayed + 1000);
+    await toxiproxy.reset();
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'latency', scope: 'port' })).toBeUndefined();
   });
 });
