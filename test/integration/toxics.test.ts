@@ -302,6 +302,20 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
   });
 });
 
+describe('start-up', () => {
+  it('a busy faults.listen is a start-up error naming the address', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const busy = (taken.address() as net.AddressInfo).port;
+    try {
+      await expect(startTestDaemon(twoAccountConfig({ faults: { enabled: true, listen: `127.0.0.1:${busy}` } })))
+        .rejects.toThrow(`faults.listen: cannot listen on 127.0.0.1:${busy} for Toxiproxy's API: EADDRINUSE`);
+    } finally {
+      taken.close();
+    }
+  });
+});
+
 describe('metrics', () => {
   it('counts the toxics in force by type and scope', async () => {
     await proxy.addToxic({ type: 'latency', attributes: { latency: 1 } } as never);
