@@ -1,21 +1,11 @@
-// Toxics without sockets: the `faults` config keys, Toxiproxy's fields with its defaults and
+// Toxics without sockets (the `faults` config keys: config.test.ts): Toxiproxy's fields with its defaults and
 // vpcep-sim's ceilings (src/model/toxics.ts), scopes and proxy names, the Toxiproxy dialect's
 // status table, and the transforms' timing on the real clock with small figures.
 import { describe, expect, it } from 'vitest';
 import { TOXIPROXY_STATUS } from '../../src/api/toxiproxy/errors.js';
 import { makeTransform, type ToxicHost } from '../../src/dataplane/toxics/transforms.js';
-import { ConfigError, validateConfig } from '../../src/model/config.js';
 import { DomainError, ERROR_NAMES } from '../../src/model/errors.js';
 import { parseProxyName, parseScopeKey, parseToxic, scopeCovers, scopeKey, TOXIC_ATTRIBUTES, TOXIC_TYPES, updateToxic } from '../../src/model/toxics.js';
-
-function problems(doc: unknown): string[] {
-  try {
-    validateConfig(doc, 'test.yaml');
-  } catch (err) {
-    return [...(err as ConfigError).problems];
-  }
-  return [];
-}
 
 /** the message of the InvalidParameter FN throws */
 function refusal(fn: () => unknown): string {
@@ -28,20 +18,6 @@ function refusal(fn: () => unknown): string {
   }
   throw new Error('no refusal');
 }
-
-describe('faults config', () => {
-  it('defaults: off, on Toxiproxy\'s 127.0.0.1:8474', () => {
-    expect(validateConfig({}, 'test.yaml').faults).toEqual({ enabled: false, listen: { host: '127.0.0.1', port: 8474 } });
-    expect(validateConfig({ faults: { enabled: true, listen: '127.0.0.2:9000' } }, 'test.yaml').faults).toEqual({ enabled: true, listen: { host: '127.0.0.2', port: 9000 } });
-  });
-
-  it('refuses a bad listen, the API\'s own address and unknown keys, naming the path', () => {
-    expect(problems({ faults: { listen: 'localhost' } })).toEqual(['faults.listen: "localhost" is not HOST:PORT with an IPv4 host']);
-    expect(problems({ listen: '127.0.0.1:9480', faults: { listen: '127.0.0.1:9480' } })[0]).toMatch(/^faults\.listen: 127\.0\.0\.1:9480 is the API's listen address/);
-    expect(problems({ faults: { enabled: 'yes' } })[0]).toMatch(/^faults\.enabled/);
-    expect(problems({ faults: { port: 1 } })[0]).toMatch(/faults.*port/);
-  });
-});
 
 describe('toxics', () => {
   it('takes Toxiproxy\'s defaults: stream downstream, toxicity 1, name <type>_<stream>, attributes left out 0', () => {
