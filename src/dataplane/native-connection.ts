@@ -119,7 +119,11 @@ class NativeClient implements PendingClient {
   relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null): LiveConnection {
     // A connection some toxic's scope covers leaves splice(2): its descriptor becomes a Node socket
     // (paused until the backend connects) relayed by the JS relay through its toxics.
-    if (toxics !== null) return new Connection(owner, new net.Socket({ fd: this.fd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts), listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
+    if (toxics !== null) {
+      this.native.release(this.fd);
+      const socket = new net.Socket({ fd: this.fd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      return new Connection(owner, socket, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
+    }
     return new NativeConnection(this.native, owner, this.fd, this.ip, listenPort, target, now, connectTimeoutMs, snatPort, route);
   }
 }

@@ -242,6 +242,8 @@ describe('toxics on real connections', () => {
     expect(cut).toBeGreaterThan(400);
     expect(cut).toBeLessThan(600);
     expect(await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })).toBe(before + cut);
+    // every connection on the toxic path is unlinked once closed
+    await waitFor(() => d.daemon.dataPlane.faults.linked === 0, 5_000, 'links released');
   });
 });
 
