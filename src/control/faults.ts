@@ -37,7 +37,7 @@ export class Faults {
 
   private proxiesOf(e: Endpoint): ProxyView[] {
     const spec = liveSpec(this.st, e);
-    if (!spec || (e.status !== 'accepted' && e.status !== 'creating')) return [];
+    if (!spec || e.status !== 'accepted') return [];
     return spec.backends.map((b) => {
       const name = proxyName(e.id, b.client_port);
       return {

@@ -141,7 +141,9 @@ describe('Toxiproxy\'s API over the endpoints', () => {
     const down = await proxy.update({ enabled: false } as never);
     expect(down.enabled).toBe(false);
     await expect(connect()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    await proxy.update({ enabled: true } as never);
+    // as Toxiproxy's Go client saves it: the whole proxy, its toxics included
+    const whole = (await raw('GET', `/proxies/${proxy.name}`)).body;
+    expect((await raw('POST', `/proxies/${proxy.name}`, { ...whole, enabled: true })).body).toEqual({ ...whole, enabled: true });
     expect(await roundTrip(await connect())).toBeLessThan(1_000);
     await proxy.update({ enabled: false } as never);
     await toxiproxy.reset();

@@ -77,7 +77,8 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DomainError('InvalidParameter', 'bad request body: a JSON object {"enabled": true|false}');
     const b = body as Record<string, unknown>;
     for (const k of Object.keys(b)) {
-      if (k === 'enabled') continue;
+      // Toxiproxy's Go client saves the whole proxy, its toxics included: they are read elsewhere, as Toxiproxy does
+      if (k === 'enabled' || k === 'toxics') continue;
       if ((k === 'name' && b[k] === p.name) || (k === 'listen' && b[k] === p.listen) || (k === 'upstream' && b[k] === p.upstream)) continue;
       if (k === 'name' || k === 'listen' || k === 'upstream') throw new DomainError('InvalidParameter', `a proxy's ${k} cannot change: it is the endpoint's`);
       throw new DomainError('InvalidParameter', `unknown field ${JSON.stringify(k.slice(0, 32))}: enabled`);
