@@ -160,7 +160,7 @@ describe('toxics on real connections', () => {
     expect(slow).toBeGreaterThanOrEqual(99);
     expect(slow).toBeLessThan(200);
     await t.remove();
-    expect(await roundTrip(c)).toBeLessThan(50);
+    expect(await roundTrip(c)).toBeLessThan(100); // under the toxic's 100 ms: it is gone
     // added again, the live connection is re-linked
     await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
     const again = await roundTrip(c);
@@ -268,7 +268,7 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
       expect(rtt).toBeGreaterThanOrEqual(99);
       expect(rtt).toBeLessThan(200);
       expect((await who.delete(`/sim/toxics/${encodeURIComponent(scope)}/slow`)).status).toBe(204);
-      expect(await roundTrip(await connect())).toBeLessThan(50);
+      expect(await roundTrip(await connect())).toBeLessThan(100); // under the toxic's 100 ms: it is gone
     }
   });
 
