@@ -264,11 +264,18 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
       const r = await who.post('/sim/toxics', { scope, name: 'slow', type: 'latency', stream: 'downstream', attributes: { latency: 100 } });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       expect(r.body).toEqual({ scope, name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100, jitter: 0 } });
-      const rtt = await roundTrip(await connect());
+      const slow = await connect();
+      const rtt = await roundTrip(slow);
       expect(rtt).toBeGreaterThanOrEqual(99);
       expect(rtt).toBeLessThan(200);
+      slow.s.destroy();
+      await waitFor(() => d.daemon.dataPlane.faults.linked === 0, 5_000, 'the toxic connection unlinked');
       expect((await who.delete(`/sim/toxics/${encodeURIComponent(scope)}/slow`)).status).toBe(204);
-      expect(await roundTrip(await connect())).toBeLessThan(100); // under the toxic's 100 ms: it is gone
+      // removed: a new connection is on the plain relay again (no link), and echoes
+      const c = await connect();
+      await roundTrip(c);
+      expect(d.daemon.dataPlane.faults.linked).toBe(0);
+      c.s.destroy();
     }
   });
 
