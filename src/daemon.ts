@@ -4,6 +4,7 @@ import { awsRegion } from './api/aws/ids.js';
 import { awsNotificationMessage } from './api/aws/notification-message.js';
 import { nameOfHuaweiCode } from './api/huawei/errors.js';
 import { buildApi } from './api/http.js';
+import { buildToxiproxyApi } from './api/toxiproxy/plugin.js';
 import { defaultToken, ensureDataDir } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   readonly listen?: { host: string; port: number };
   /** HOST:PORT; overrides the config file's dns.listen (tests: port 0) */
   readonly dnsListen?: { host: string; port: number };
+  /** HOST:PORT; overrides the config file's faults.listen (tests: port 0) */
+  readonly faultsListen?: { host: string; port: number };
   /** the resolvers dns.forward sends to (HOST or HOST:PORT); default the host's (tests inject their own) */
   readonly dnsUpstreams?: readonly string[];
   /** the default account's token (VPCEP_TOKEN) */
@@ -70,6 +73,8 @@ export interface Daemon {
   readonly dataPlane: TcpDataPlane;
   /** the DNS server's address (UDP and TCP), or null with dns.enabled: false */
   readonly dnsAddress: { host: string; port: number } | null;
+  /** Toxiproxy's API's address, or null with faults.enabled: false */
+  readonly faultsAddress: { host: string; port: number } | null;
   readonly phase: DaemonPhase;
   /**
    * re-reads the config file (SIGHUP) and applies the keys of RELOADABLE; a file that is bad, or
@@ -91,6 +96,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let flowLog: FlowLog | null = null;
   let notifier: WebhookNotifier | undefined;
   let dns: DnsServer | undefined;
+  let faultsApp: FastifyInstance | undefined;
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
@@ -192,6 +198,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         };
       }
     });
+    metrics.setToxicSource(() => ({ active: dataPlane.faults.active(), ...dataPlane.faults.figures }));
     metrics.setHealthSource(() => dataPlane.healthFigures() ?? { probes: {}, targets: {} });
     metrics.setZoneSource(() => control.zoneStates().map((z) => ({ ...z, connections: dataPlane.zoneConnections.get(z.zone) ?? 0 })));
     metrics.setStatusSource(() => {
@@ -257,8 +264,23 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     // Test hook (test/integration/native-hardening.test.ts): a relay thread dies now.
     if (process.env.VPCEP_RELAY_TEST_FAULT === 'thread') native?.testHooks.testBreakThread();
 
+    let faultsAddress: { host: string; port: number } | null = null;
+    if (config.faults.enabled) {
+      const at = o.faultsListen ?? config.faults.listen;
+      faultsApp = buildToxiproxyApi({ control, version: packageVersion(), bodyLimitBytes: DEFAULTS.api.bodyLimitBytes });
+      try {
+        await faultsApp.listen({ host: at.host, port: at.port });
+      } catch (err) {
+        throw new Error(`faults.listen: cannot listen on ${at.host}:${at.port} for Toxiproxy's API: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      const fa = faultsApp.server.address();
+      faultsAddress = typeof fa === 'object' && fa ? { host: fa.address, port: fa.port } : at;
+      log.info({ faults: `${faultsAddress.host}:${faultsAddress.port}` }, 'faults: Toxiproxy\'s API answering (every endpoint listener a proxy)');
+    }
+
     const openStore = store;
     const openApp = app;
+    const openFaults = faultsApp;
     const openDns = dns;
     const openSnat = snat;
     const configFile = o.configFile;
@@ -268,6 +290,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       get config() { return config; },
       dataPlane,
       dnsAddress: openDns ? openDns.address : null,
+      faultsAddress,
       get phase() { return phase; },
       reload() {
         if (configFile === undefined) throw new ConfigError('embedded defaults', ['no config file to reload (vpcepd runs without --config)']);
@@ -288,6 +311,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await control.settle();
         await openNotifier.close();
         await openDns?.close();
+        await openFaults?.close();
         await openApp.close();
         await openStore.close();
         await openSnat.teardown();
@@ -296,6 +320,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     stopConverging?.();
     await app?.close().catch(() => undefined);
+    await faultsApp?.close().catch(() => undefined);
     dataPlaneToClose?.close();
     await flowLog?.close();
     await notifier?.close();

@@ -19,10 +19,11 @@ export const METRICS_TOKEN = 'bench-metrics-secret-0123';
 const VPC = { id: 'vpc-bench', cidr: '10.77.0.0/16', subnet: 'subnet-bench', subnetCidr: '10.77.1.0/24', port: 'port-backend', portIp: '10.77.1.10' };
 
 /** `subnetCidr`: a wider subnet than the /24 for more than ~250 endpoints (it must hold 10.77.1.10) */
-export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.subnetCidr, flowLogs }) {
+export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.subnetCidr, flowLogs, faults }) {
   return {
     region: 'sim-1',
     ...(flowLogs ? { flow_logs: flowLogs } : {}),
+    ...(faults ? { faults } : {}),
     metrics: { token: METRICS_TOKEN },
     dataplane: { snat, drain_timeout_ms: 500, idle_timeout_ms: 3_600_000, backend_connect_timeout_ms: 5_000, ...(socketBuffer === undefined ? {} : { socket_buffer_bytes: socketBuffer }) },
     accounts: [{ ...ACCOUNT, quotas: { endpoint_service: 5, endpoint: Math.max(10, endpoints), connections_per_endpoint: CAP } }],
@@ -39,9 +40,9 @@ export const SUBNET_ID = VPC.subnet;
 
 export class Vpcepd {
   /** starts the daemon on a free API port; resolves once GET / answers 200 */
-  static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, subnetCidr = undefined, flowLogs = undefined }) {
+  static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, subnetCidr = undefined, flowLogs = undefined, faults = undefined }) {
     const configFile = path.join(dir, 'vpcepd.json');
-    fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, socketBuffer, endpoints, subnetCidr, flowLogs }), null, 2));
+    fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, socketBuffer, endpoints, subnetCidr, flowLogs, faults }), null, 2));
     const port = await freePort();
     const args = [
       path.join(root, 'bin/vpcepd.js'), '--config', configFile, '--data-dir', path.join(dir, 'vpcep-data'),

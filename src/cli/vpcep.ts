@@ -448,6 +448,35 @@ Examples:
   zone.command('up').description('bring a zone back up: its ENIs accept connections again').argument('<zone>')
     .action(run(async (g, _o, name: string) => out(g, await api(g, 'POST', `/sim/zones/${encodeURIComponent(name)}/up`), zonesTable)));
 
+  // -- toxics (README "Fault injection"): a scope is port:<endpoint id>:<port>, endpoint:<id>, service:<id>, zone:<zone> or all
+  const toxicRow = (t: Json): Cell[] => [t.scope, t.name, t.type, t.stream, t.toxicity,
+    Object.entries(t.attributes ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(' ')];
+  const toxicHead = ['SCOPE', 'NAME', 'TYPE', 'STREAM', 'TOXICITY', 'ATTRIBUTES'];
+  const toxics = program.command('toxics').description('Toxiproxy\'s toxics on your endpoints, their ports and your services, or on a zone or the whole data plane');
+  toxics.command('list').description('list the toxics you may see: your endpoints\' and services\', and those of zones and the whole data plane')
+    .action(run(async (g) => out(g, await api(g, 'GET', '/sim/toxics'), (b) => table(b.toxics.map(toxicRow), toxicHead))));
+  toxics.command('add').description('add a toxic: new connections of its scope are relayed through it, and live ones already relayed through toxics')
+    .requiredOption('--scope <scope>', 'port:<endpoint id>:<port>, endpoint:<id>, service:<id>, zone:<zone> or all')
+    .requiredOption('--type <type>', 'latency, bandwidth, slow_close, timeout, reset_peer, slicer or limit_data')
+    .option('--stream <stream>', 'upstream (client to backend) or downstream (backend to client)', 'downstream')
+    .option('--toxicity <share>', 'the share of connections it applies to, 0-1', Number)
+    .option('--name <name>', 'its name (default <type>_<stream>)')
+    .option('--attribute <key=value>', 'an attribute, e.g. latency=100 (repeat the option)', (v: string, all: Record<string, number>) => {
+      const m = /^([a-z_]+)=(-?\d+)$/.exec(v);
+      if (!m) throw new InvalidArgumentError(`${v}: expected key=integer, e.g. latency=100`);
+      return { ...all, [m[1]!]: Number(m[2]) };
+    }, {})
+    .action(run(async (g, o) => {
+      const body = { scope: o.scope, type: o.type, stream: o.stream, ...(o.toxicity === undefined ? {} : { toxicity: o.toxicity }), ...(o.name ? { name: o.name } : {}), attributes: o.attribute };
+      out(g, await api(g, 'POST', '/sim/toxics', body), (t) => table([toxicRow(t)], toxicHead));
+    }));
+  toxics.command('remove').description('remove a toxic: new connections no longer meet it, live ones relayed through it are re-linked')
+    .argument('<scope>').argument('<name>')
+    .action(run(async (g, _o, scope: string, name: string) => {
+      await api(g, 'DELETE', `/sim/toxics/${encodeURIComponent(scope)}/${encodeURIComponent(name)}`);
+      if (!g.quiet && !g.json) console.log(`removed ${name} from ${scope}`);
+    }));
+
   // -- readiness
   program.command('wait').description('wait until vpcepd answers and is ready (GET /ready), for scripts')
     .option('--timeout <seconds>', 'give up after this long (exit 1)', count, 30)

@@ -22,6 +22,7 @@ import type { Backend } from '../model/events.js';
 import type { PublicRecord } from '../model/dns-names.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
+import { Faults } from './faults.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
 import * as elb from './load-balancers.js';
@@ -43,10 +44,13 @@ export class ControlPlane {
   private readonly st: ControlState;
   private readonly aws: aws.AwsIdentities;
   private readonly publicZone: privateDns.PublicZone;
+  /** toxics and proxies taken down (README "Fault injection") */
+  readonly faults: Faults;
 
   constructor(o: ControlOptions) {
     this.st = new ControlState(o);
     this.publicZone = new privateDns.PublicZone(o.publicRecords ?? []);
+    this.faults = new Faults(this.st);
     this.region = this.st.region;
     this.aws = aws.awsIdentities(o.inventory.accounts);
   }

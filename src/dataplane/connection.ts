@@ -1,6 +1,7 @@
 // What the endpoints see of a relayed connection, whichever relay carries it: the JS relay
 // (js-relay.ts, Node sockets) or the native one (native-connection.ts, sockets owned by the addon).
 import type { RefusalReason } from './admission.js';
+import type { ToxicLink } from './toxics/link.js';
 
 /** how an admitted connection ended, counted per endpoint (vpcep_endpoint_closed_connections_total) */
 export type CloseReason = 'done' | 'idle' | 'cut' | 'client_reset' | 'backend_reset' | 'backend_failed' | 'error';
@@ -92,8 +93,11 @@ export interface PendingClient {
   readonly remotePort: number;
   /** refuses it with a reset */
   reset(): void;
-  /** admits it: connects the backend and relays, on the relay that accepted it */
-  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null): LiveConnection;
+  /**
+   * admits it: connects the backend and relays, on the relay that accepted it; with TOXICS, through
+   * them on the JS relay (a native client's descriptor handed to Node)
+   */
+  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null): LiveConnection;
 }
 
 /** what a listener tells its owner */

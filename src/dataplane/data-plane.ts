@@ -16,6 +16,7 @@ import {
 } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
+import { DataPlaneFaults } from './toxics/faults.js';
 import { HealthChecker, type HealthFigures } from './health-checker.js';
 import { listenTcp } from './listener.js';
 import type { ListenerSink, TcpListener } from './connection.js';
@@ -78,6 +79,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly flowLog: FlowLog | null;
   /** the zones down now (ChangeEvent 'zones') */
   private readonly zonesDown = new Set<string>();
+  /** the toxics and the proxies taken down (ChangeEvent 'faults') */
+  readonly faults = new DataPlaneFaults();
   /** connections accepted on ENIs, by zone, since start (vpcep_zone_connections_total) */
   readonly zoneConnections = new Map<string, number>();
   /** probes the backends of live endpoints; null: none runs */
@@ -149,6 +152,8 @@ export class TcpDataPlane implements DataPlane {
       choices: this.choices,
       backendZoneConnections: this.backendZoneConnections,
       backendStats: (service, key, zone) => this.statsOf(service, key, zone),
+      toxicLink: (endpoint, service, port, zone) => this.faults.linkFor(endpoint, service, port, zone),
+      proxyDisabled: (endpoint, port) => this.faults.proxyDisabled(endpoint, port),
       refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
         totals.rejected[reason]++;
@@ -306,6 +311,7 @@ export class TcpDataPlane implements DataPlane {
       if (event.down.length) this.o.log.info({ zones_down: event.down, cut }, 'zones down: their ENIs refuse connections, their backends are unreachable');
       return Promise.resolve({ ok: true });
     }
+    if (event.kind === 'faults') return this.applyFaults(event.toxics, event.disabled);
     if (event.kind === 'routing') {
       const view = event.view;
       // VPCs come and go through the API: the view names every VPC there is now (isolation,
@@ -390,6 +396,23 @@ export class TcpDataPlane implements DataPlane {
     for (const r of this.runtimes.values()) r.close();
     this.runtimes.clear();
     this.gateway.close();
+  }
+
+  /**
+   * New toxics apply to new connections and re-link live ones on the toxic path; a proxy enabled or
+   * disabled brings its endpoint's listeners to the spec again (in the endpoint's queue), a bind
+   * that fails is the answer
+   */
+  private async applyFaults(toxics: Parameters<DataPlaneFaults['apply']>[0], disabled: readonly string[]): Promise<Ack> {
+    const changed = this.faults.apply(toxics, disabled);
+    const acks = await Promise.all([...changed].map((id) => {
+      const r = this.runtimes.get(id);
+      if (!r) return { ok: true } as Ack;
+      const next = (this.queues.get(id) ?? Promise.resolve()).then(() => r.update(r.spec));
+      this.queues.set(id, next.catch(() => undefined));
+      return next;
+    }));
+    return acks.find((a) => !a.ok) ?? { ok: true };
   }
 
   private async applyEndpoint(id: string, live: LiveEndpoint | null, deleted: boolean): Promise<Ack> {

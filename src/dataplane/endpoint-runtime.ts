@@ -8,6 +8,7 @@ import { PROXY_V2_MODES } from '../model/types.js';
 import { cidrOf, intToIp, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
+import type { ToxicLink } from './toxics/link.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
@@ -47,6 +48,10 @@ export interface DataPlaneContext {
   backendStats(serviceId: string, key: string, zone: string | null): BackendStats;
   /** connections relayed to backends by zone (null: outside every zone), daemon-wide since start */
   readonly backendZoneConnections: Map<string | null, number>;
+  /** the toxics a new connection of this endpoint, port and zone is relayed through; null: none covers it (the plain relay) */
+  toxicLink(endpoint: string, service: string, port: number, zone: string): ToxicLink | null;
+  /** whether Toxiproxy's API took the proxy of this endpoint's port down (its listeners closed) */
+  proxyDisabled(endpoint: string, port: number): boolean;
 }
 
 /** one backend's counters (per service): the metrics read them at scrape time */
@@ -197,7 +202,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    */
   async update(spec: LiveEndpoint): Promise<{ ok: true } | ({ ok: false } & BindFailure)> {
     const wanted = new Map<string, { eni: LiveEni; backend: Backend }>();
-    for (const eni of spec.enis) for (const b of spec.backends) wanted.set(listenerKey(eni.host_ip, b.client_port), { eni, backend: b });
+    for (const eni of spec.enis) for (const b of spec.backends) if (!this.ctx.proxyDisabled(spec.id, b.client_port)) wanted.set(listenerKey(eni.host_ip, b.client_port), { eni, backend: b });
     const added: Array<[string, Listener]> = [];
     for (const [key, { eni, backend }] of wanted) {
       if (this.listeners.has(key)) continue;
@@ -422,7 +427,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.active++;
     this.counters.connections++;
     this.ctx.connectionOpened(via?.eni.zone ?? null);
-    const conn = client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route);
+    const toxics = via === null ? null : this.ctx.toxicLink(this.spec.id, this.spec.service_id, port, via.eni.zone);
+    const conn = client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route, toxics);
     this.connections.add(conn);
     if (via !== null) this.via.set(conn, via);
     if (slot !== null && conn.phase !== Phase.Closed) {

@@ -5,6 +5,7 @@
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
 import { clampSocketBuffers } from './native-relay.js';
+import type { ToxicLink } from './toxics/link.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 const CONN = Symbol('vpcep.connection');
@@ -51,8 +52,10 @@ export class Connection implements LiveConnection {
   private readonly target: BackendTarget;
   /** any data since the sweep last asked */
   dataSeen: boolean;
+  /** the toxics of its scopes (README "Fault injection"): relayed through them instead of pipe(); null: none */
+  private readonly toxics: ToxicLink | null;
 
-  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
+  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null) {
     this.client = client;
     this.owner = owner;
     this.listenPort = listenPort;
@@ -69,6 +72,7 @@ export class Connection implements LiveConnection {
     this.portTries = 1;
     this.preamble = target.preamble;
     this.target = target;
+    this.toxics = toxics;
     (client as Tagged)[CONN] = this;
     client.on('error', onSocketError);
     client.on('close', onSocketClose);
@@ -156,9 +160,23 @@ export class Connection implements LiveConnection {
     this.phase = Phase.Open;
     this.owner.onBackendConnected(this, elapsedSeconds);
     if (this.preamble) this.backend.write(this.preamble);
+    if (this.toxics !== null) return this.toxics.start(this);
     // pipe() carries backpressure both ways and ends the other side on a FIN (half-close).
     this.client.pipe(this.backend);
     this.backend.pipe(this.client);
+  }
+
+  /** a toxic closes the connection (timeout, limit_data): a FIN each way once written data is flushed */
+  toxicClose(): void {
+    this.client.destroySoon();
+    this.backend.destroySoon();
+  }
+
+  /** reset_peer: both sides reset */
+  toxicReset(): void {
+    this.closeReason ??= 'cut';
+    this.client.resetAndDestroy();
+    this.backend.resetAndDestroy();
   }
 
   /** bytes read from the client so far */
@@ -189,6 +207,7 @@ export class Connection implements LiveConnection {
       return;
     }
     this.phase = Phase.Closed;
+    this.toxics?.stop();
     this.closeReason ??= 'done';
     this.owner.onClosed(this);
   }
@@ -257,8 +276,8 @@ class SocketClient implements PendingClient {
     this.socket.resetAndDestroy();
   }
 
-  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null): LiveConnection {
-    return new Connection(owner, this.socket, listenPort, target, now, connectTimeoutMs, snatPort, route);
+  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null): LiveConnection {
+    return new Connection(owner, this.socket, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
   }
 }
 

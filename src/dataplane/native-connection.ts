@@ -1,9 +1,12 @@
 // Connections carried by the native relay: accepted by the addon, admitted here, connected and
 // relayed by the addon's threads. No Node socket exists for them; this object keeps what the
 // endpoint counts (phase, failure, bytes) and forwards cuts and idle closes by id.
+import net from 'node:net';
 import { intToIp, ipToInt } from '../net/cidr.js';
 import type { RefusalReason } from './admission.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { Connection } from './js-relay.js';
+import type { ToxicLink } from './toxics/link.js';
 import type { NativeAcceptor, NativeReason, NativeRelay, NativeSink } from './native-relay.js';
 
 /** how the native relay's closes count; its other reasons are failed backend connects (refusals) */
@@ -119,7 +122,14 @@ class NativeClient implements PendingClient {
     this.native.reset(this.fd);
   }
 
-  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null): LiveConnection {
+  relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null): LiveConnection {
+    // A connection some toxic's scope covers leaves splice(2): its descriptor becomes a Node socket
+    // (paused until the backend connects) relayed by the JS relay through its toxics.
+    if (toxics !== null) {
+      this.native.release(this.fd);
+      const socket = new net.Socket({ fd: this.fd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      return new Connection(owner, socket, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
+    }
     return new NativeConnection(this.native, owner, this.fd, this.ip, listenPort, target, now, connectTimeoutMs, snatPort, route);
   }
 }

@@ -176,6 +176,11 @@ export class NativeRelay {
     this.addon.unlisten(id);
   }
 
+  /** an accepted connection handed to Node (a toxic's JS relay): the fd is no longer the relay's to reset */
+  release(fd: number): void {
+    if (fd === this.handling) this.handling = -1;
+  }
+
   /** refuses an accepted connection (RST) */
   reset(fd: number): void {
     if (fd === this.handling) this.handling = -1;

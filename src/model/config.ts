@@ -90,6 +90,10 @@ const schema = z.strictObject({
       value: z.string().refine((v) => new TextEncoder().encode(v).length <= 255, 'must be 255 bytes at most (one TXT string)'),
     })).max(1000).optional(),
   }).optional(),
+  faults: z.strictObject({
+    listen: z.string().optional(),
+    enabled: z.boolean().optional(),
+  }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
   }).optional(),
@@ -213,6 +217,8 @@ export interface Config {
   readonly flowLogs: FlowLogConfig;
   /** the embedded DNS server (src/dns/) */
   readonly dns: DnsConfig;
+  /** Toxiproxy's HTTP API over the data plane's toxics (src/api/toxiproxy/, README "Fault injection") */
+  readonly faults: { readonly enabled: boolean; readonly listen: { readonly host: string; readonly port: number } };
   /** without a token, per-endpoint series are served to no one */
   readonly metrics: { readonly token?: string };
   /** empty: the daemon runs with the one `default` account */
@@ -467,6 +473,13 @@ export function validateConfig(raw: unknown, source: string): Config {
     bad('dns.listen', `${dnsListenText} is the API's listen address: DNS over TCP and the API cannot share a port`);
   }
 
+  const faultsListenText = c.faults?.listen ?? DEFAULTS.faults.listen;
+  const faultsListen = parseListen(faultsListenText);
+  if (!faultsListen) bad('faults.listen', `${JSON.stringify(faultsListenText)} is not HOST:PORT with an IPv4 host`);
+  else if (listen && faultsListen.port !== 0 && faultsListen.port === listen.port && faultsListen.host === listen.host) {
+    bad('faults.listen', `${faultsListenText} is the API's listen address: Toxiproxy's API needs a port of its own`);
+  }
+
   let snatPorts: { low: number; high: number } | undefined;
   if (c.dataplane?.snat_ports !== undefined) {
     const [low, high] = c.dataplane.snat_ports.split('-').map(Number) as [number, number];
@@ -514,6 +527,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       ...(c.dns?.forwarders ? { forwarders: c.dns.forwarders } : {}),
       publicRecords: (c.dns?.public_records ?? []).map((r) => ({ name: r.name.toLowerCase().replace(/\.$/, ''), type: r.type, value: r.value })),
     },
+    faults: { enabled: c.faults?.enabled ?? DEFAULTS.faults.enabled, listen: faultsListen! },
     metrics: { token: c.metrics?.token },
     accounts,
     vpcs,

@@ -75,6 +75,12 @@ export const DEFAULTS = deepFreeze({
     /** A records of one answer at most (a prefix list's addresses): a UDP answer stays under 512 bytes */
     maxAddresses: 16,
   },
+  /** Toxiproxy's HTTP API (src/api/toxiproxy/, README "Fault injection") */
+  faults: {
+    /** off unless asked: an operator's port without tokens, and test daemons never contend for 8474 */
+    enabled: false,
+    listen: '127.0.0.1:8474', // Toxiproxy's own default
+  },
   notifications: {
     /** deliveries of one connection notification message, the first included; then it is dropped and counted */
     attempts: 4,

@@ -72,6 +72,9 @@ export const ERROR_MESSAGES = {
   DuplicateGroupName: 'a security group of that name already exists in the VPC',
   DuplicateRule: 'the rule already exists',
   RuleNotFound: 'no such rule in the security group',
+  // -- toxics (src/model/toxics.ts): Toxiproxy's words
+  ToxicNotFound: 'toxic not found',
+  ToxicExists: 'toxic already exists',
 } as const satisfies Record<string, string>;
 
 export type ErrorName = keyof typeof ERROR_MESSAGES;

@@ -5,6 +5,7 @@
 import type { DaemonLoad, EndpointGate } from './admission.js';
 import type { HealthSettings, ProbeReason, ProbeState } from './health.js';
 import type { RoutingView } from './routing.js';
+import type { ToxicRule } from './toxics.js';
 
 /** One backend of a terminal port: a registered target of a load balancer, or a backend port of a service. */
 export interface BackendTargetSpec {
@@ -90,7 +91,12 @@ export type ChangeEvent =
    * the zones taken down on demand (a simulated outage): their ENIs refuse connections and their
    * backends are unreachable; every other zone is up
    */
-  | { readonly kind: 'zones'; readonly id: 'zones'; readonly down: readonly string[] };
+  | { readonly kind: 'zones'; readonly id: 'zones'; readonly down: readonly string[] }
+  /**
+   * the toxics of every scope (README "Fault injection"), and the proxies (`<endpoint id>:<port>`)
+   * taken down through Toxiproxy's API: their listeners close until enabled again
+   */
+  | { readonly kind: 'faults'; readonly id: 'faults'; readonly toxics: readonly ToxicRule[]; readonly disabled: readonly string[] };
 
 /** why a listener could not bind: a port below 1024 without the privilege, or any other bind failure */
 export type ListenFailure = 'privileged_port' | 'listen_failed';

@@ -63,6 +63,10 @@ export const METRICS = [
   m('vpcep_health_targets', 'gauge', ['state'], 'Backends the health checker probes, by state: initial, healthy, unhealthy'),
   m('vpcep_dns_queries_total', 'counter', ['view', 'kind', 'result'], 'DNS queries answered by the embedded server, by view (vpc, public), kind of name asked (aws_endpoint, huawei, ..., unknown, forwarded, malformed) and result (the rcode)'),
   m('vpcep_notification_retries_total', 'counter', [], 'Connection notification deliveries retried after a failed attempt (an error, a timeout, a status other than 2xx)'),
+  m('vpcep_toxics_active', 'gauge', ['type', 'scope'], 'Toxics in force, by type and scope (port, endpoint, service, zone, all)'),
+  m('vpcep_toxic_applied_connections_total', 'counter', ['type'], 'Connections a toxic applied to (its toxicity drawn per connection), by type'),
+  m('vpcep_toxic_delayed_bytes_total', 'counter', [], 'Bytes a toxic held back before passing them on (latency, bandwidth, slicer)'),
+  m('vpcep_toxic_reset_connections_total', 'counter', [], 'Connections reset by a reset_peer toxic'),
 ] as const satisfies readonly MetricSpec[];
 
 export type MetricName = (typeof METRICS)[number]['name'];

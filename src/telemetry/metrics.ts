@@ -107,8 +107,17 @@ export interface Metrics {
   forgetEndpoint(endpointId: string): void;
   /** where the zone series read each zone, whether it is up and its ENIs' connections at scrape time */
   setZoneSource(fn: () => Iterable<ZoneFigures>): void;
+  /** the toxics in force and what they did (src/dataplane/toxics/) */
+  setToxicSource(fn: () => ToxicFigures): void;
   /** the DNS server's query counters (src/dns/server.ts) */
   setDnsSource(fn: () => Iterable<{ view: string; kind: string; result: string; count: number }>): void;
+}
+
+export interface ToxicFigures {
+  readonly active: Iterable<{ readonly type: string; readonly scope: string; readonly count: number }>;
+  readonly applied: Readonly<Record<string, number>>;
+  readonly delayedBytes: number;
+  readonly resets: number;
 }
 
 export interface ZoneFigures {
@@ -385,6 +394,36 @@ export function createMetrics(build: { version: string }): Metrics {
       for (const c of dnsCounts()) this.inc({ view: c.view, kind: c.kind, result: c.result }, c.count);
     },
   });
+  let toxics: () => ToxicFigures = () => ({ active: [], applied: {}, delayedBytes: 0, resets: 0 });
+  new client.Gauge({
+    ...declared('vpcep_toxics_active'), registers: [registry],
+    collect() {
+      this.reset();
+      for (const a of toxics().active) this.set({ type: a.type, scope: a.scope }, a.count);
+    },
+  });
+  new client.Counter({
+    ...declared('vpcep_toxic_applied_connections_total'), registers: [registry],
+    collect() {
+      this.reset();
+      for (const [type, n] of Object.entries(toxics().applied)) this.inc({ type }, n);
+    },
+  });
+  new client.Counter({
+    ...declared('vpcep_toxic_delayed_bytes_total'), registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(toxics().delayedBytes);
+    },
+  });
+  new client.Counter({
+    ...declared('vpcep_toxic_reset_connections_total'), registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(toxics().resets);
+    },
+  });
+
   return {
     registry,
     endpointRegistry,
@@ -420,6 +459,9 @@ export function createMetrics(build: { version: string }): Metrics {
     },
     setDnsSource(fn) {
       dnsCounts = fn;
+    },
+    setToxicSource(fn) {
+      toxics = fn;
     },
     forgetEndpoint(endpointId) {
       connectSeconds.forget(endpointId);

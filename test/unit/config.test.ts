@@ -133,3 +133,17 @@ describe('config validation', () => {
     expect(validateConfig(c, 'x').vpcs).toHaveLength(2);
   });
 });
+
+describe('faults config', () => {
+  it('defaults: off, on Toxiproxy\'s 127.0.0.1:8474', () => {
+    expect(validateConfig({}, 'test.yaml').faults).toEqual({ enabled: false, listen: { host: '127.0.0.1', port: 8474 } });
+    expect(validateConfig({ faults: { enabled: true, listen: '127.0.0.2:9000' } }, 'test.yaml').faults).toEqual({ enabled: true, listen: { host: '127.0.0.2', port: 9000 } });
+  });
+
+  it('refuses a bad listen, the API\'s own address and unknown keys, naming the path', () => {
+    expect(problems({ faults: { listen: 'localhost' } })).toEqual(['faults.listen: "localhost" is not HOST:PORT with an IPv4 host']);
+    expect(problems({ listen: '127.0.0.1:9480', faults: { listen: '127.0.0.1:9480' } })[0]).toMatch(/^faults\.listen: 127\.0\.0\.1:9480 is the API's listen address/);
+    expect(problems({ faults: { enabled: 'yes' } })[0]).toMatch(/^faults\.enabled/);
+    expect(problems({ faults: { port: 1 } })[0]).toMatch(/faults.*port/);
+  });
+});

@@ -87,6 +87,9 @@ export const EC2_ERRORS = {
   DuplicateGroupName: { code: 'InvalidGroup.Duplicate', status: 400 },
   DuplicateRule: { code: 'InvalidPermission.Duplicate', status: 400 },
   RuleNotFound: { code: 'InvalidPermission.NotFound', status: 400 },
+  // toxics come through the Huawei-style and Toxiproxy APIs only
+  ToxicNotFound: { code: 'InvalidParameterValue', status: 400 },
+  ToxicExists: { code: 'InvalidParameterValue', status: 400 },
 } as const satisfies Record<ErrorName, AwsErrorEntry>;
 
 /**
@@ -146,6 +149,8 @@ const QUERY_ERRORS = {
   DuplicateGroupName: { code: 'ValidationError', status: 400 },
   DuplicateRule: { code: 'ValidationError', status: 400 },
   RuleNotFound: { code: 'ValidationError', status: 400 },
+  ToxicNotFound: { code: 'ValidationError', status: 400 },
+  ToxicExists: { code: 'ValidationError', status: 400 },
 } as const satisfies Record<ErrorName, AwsErrorEntry>;
 
 export const ELBV2_ERRORS = QUERY_ERRORS satisfies Record<ErrorName, AwsErrorEntry>;

@@ -127,6 +127,9 @@ export const HUAWEI_ERRORS = {
   DuplicateGroupName: { code: 'EndPoint.0002', status: 400 },
   DuplicateRule: { code: 'EndPoint.0002', status: 400 },
   RuleNotFound: { code: 'EndPoint.0002', status: 400 },
+  // toxics (README "Fault injection"): Huawei has none; a resource that does not exist, a conflict
+  ToxicNotFound: { code: 'EndPoint.0005', status: 404 },
+  ToxicExists: { code: 'EndPoint.3006', status: 409 },
 } as const satisfies Record<HuaweiErrorName, { code: `EndPoint.${string}`; status: number }>;
 
 /** an error as Huawei answers it: its status and exactly {error_code, error_msg} */

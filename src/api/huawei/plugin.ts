@@ -5,6 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { ControlPlane } from '../../control/control-plane.js';
 import { DomainError } from '../../model/errors.js';
 import type { PolicyOptions } from '../../model/policy.js';
+import { parseScopeKey, scopeKey, type ToxicRule } from '../../model/toxics.js';
 import type { Account } from '../../model/types.js';
 import { requestError } from '../framework-errors.js';
 import { huaweiError, HuaweiRequestError } from './errors.js';
@@ -34,7 +35,7 @@ export interface HuaweiOptions {
   phase(): 'starting' | 'ready' | 'draining';
 }
 
-type Params = { project_id: string; id: string; resource_type: string; resource_id: string; zone: string; state: string };
+type Params = { project_id: string; id: string; resource_type: string; resource_id: string; zone: string; state: string; scope: string; name: string };
 type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, unknown>; Body: unknown }>;
 
 /** huawei-vpcep-api.md line 65: policy_statement has no Principal; absent means everyone */
@@ -277,6 +278,30 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     control.unpublishRecord(caller(req), name, typeof value === 'string' ? value : undefined);
     return reply.code(204).send();
   });
+  // toxics (README "Fault injection"): on the caller's own endpoints, their ports and its services;
+  // on a zone or the whole data plane, as a zone outage, any account
+  v1.get('/sim/toxics', async (req: Req) => ({ toxics: control.faults.visibleTo(caller(req)).map(toxicJson) }));
+  v1.post('/sim/toxics', async (req: Req) => {
+    const body = req.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new DomainError('InvalidParameter', 'the body must be a JSON object: {"scope": ..., "type": ..., "attributes": {...}}');
+    const { scope: key, ...fields } = body as Record<string, unknown>;
+    const scope = control.faults.ownScope(caller(req), parseScopeKey(key));
+    return toxicJson({ scope, toxic: await control.faults.add(scope, fields) });
+  });
+  v1.put('/sim/toxics/:scope/:name', async (req: Req) => {
+    const scope = control.faults.ownScope(caller(req), parseScopeKey(req.params.scope));
+    return toxicJson({ scope, toxic: await control.faults.update(scope, req.params.name, req.body) });
+  });
+  v1.delete('/sim/toxics/:scope/:name', async (req: Req, reply: FastifyReply) => {
+    const scope = control.faults.ownScope(caller(req), parseScopeKey(req.params.scope));
+    await control.faults.remove(scope, req.params.name);
+    return reply.code(204).send();
+  });
+}
+
+/** a toxic as vpcep-sim's API shows it: its scope's key and Toxiproxy's fields */
+function toxicJson(r: ToxicRule): Record<string, unknown> {
+  return { scope: scopeKey(r.scope), ...r.toxic };
 }
 
 function zonesJson(states: ReadonlyArray<{ zone: string; up: boolean }>): Array<{ zone: string; state: 'up' | 'down' }> {

@@ -1,0 +1,164 @@
+// Fault injection in the control plane: the toxics of every scope and the proxies taken down,
+// published to the data plane as plain data (ChangeEvent 'faults'). Kept in memory only, as
+// Toxiproxy keeps them: a restart forgets them (README "Fault injection").
+import { DomainError } from '../model/errors.js';
+import type { Ack } from '../model/events.js';
+import { parseToxic, proxyName, scopeKey, updateToxic, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
+import type { Account, Endpoint } from '../model/types.js';
+import type { ControlState } from './state.js';
+import { applyToDataPlane, liveSpec } from './transitions.js';
+import { checkZone } from './zones.js';
+
+/** one endpoint listener, as Toxiproxy's API shows a proxy */
+export interface ProxyView {
+  readonly name: string;
+  readonly endpoint: string;
+  readonly port: number;
+  /** the first ENI's host address and the terminal port */
+  readonly listen: string;
+  /** the port's first backend */
+  readonly upstream: string;
+  readonly enabled: boolean;
+  readonly toxics: readonly Toxic[];
+}
+
+export class Faults {
+  private rules: ToxicRule[] = [];
+  private readonly disabled = new Set<string>();
+
+  constructor(private readonly st: ControlState) {}
+
+  /** every endpoint listener (Toxiproxy's proxies), of every account: the operator's view */
+  proxies(): ProxyView[] {
+    const out: ProxyView[] = [];
+    for (const e of this.st.endpoints.values()) out.push(...this.proxiesOf(e));
+    return out;
+  }
+
+  private proxiesOf(e: Endpoint): ProxyView[] {
+    const spec = liveSpec(this.st, e);
+    if (!spec || e.status !== 'accepted') return [];
+    return spec.backends.map((b) => {
+      const name = proxyName(e.id, b.client_port);
+      return {
+        name, endpoint: e.id, port: b.client_port, listen: `${spec.host_ip}:${b.client_port}`, upstream: `${b.host}:${b.port}`,
+        enabled: !this.disabled.has(name), toxics: this.toxics({ kind: 'port', endpoint: e.id, port: b.client_port }),
+      };
+    });
+  }
+
+  /** a proxy by name, or EndpointNotFound with Toxiproxy's words */
+  proxy(name: string): ProxyView {
+    const i = name.lastIndexOf(':');
+    const e = i > 0 ? this.st.endpoints.get(name.slice(0, i)) : undefined;
+    const p = e && this.proxiesOf(e).find((x) => x.name === name);
+    if (!p) throw new DomainError('EndpointNotFound', `proxy not found: ${JSON.stringify(name.slice(0, 100))} (proxies are <endpoint id>:<port> of accepted endpoints)`);
+    return p;
+  }
+
+  /**
+   * the scope a caller of vpcep-sim's API names, checked: its own endpoint (and one of its ports)
+   * or service; a zone or the whole data plane: any account, as a zone outage (README "Zones")
+   */
+  ownScope(caller: Account, scope: ToxicScope): ToxicScope {
+    switch (scope.kind) {
+      case 'port': {
+        const e = this.st.ownEndpoint(caller, scope.endpoint);
+        if (!this.proxiesOf(e).some((p) => p.port === scope.port)) {
+          throw new DomainError('PortNotFound', `endpoint ${e.id} has no terminal port ${scope.port}`);
+        }
+        return scope;
+      }
+      case 'endpoint':
+        this.st.ownEndpoint(caller, scope.endpoint);
+        return scope;
+      case 'service':
+        this.st.ownService(caller, scope.service);
+        return scope;
+      case 'zone':
+        checkZone(this.st, scope.zone);
+        return scope;
+      case 'all':
+        return scope;
+    }
+  }
+
+  /** the toxics of one scope, in the order added */
+  toxics(scope: ToxicScope): Toxic[] {
+    const key = scopeKey(scope);
+    return this.rules.filter((r) => scopeKey(r.scope) === key).map((r) => r.toxic);
+  }
+
+  /** the toxics a caller sees: those of its own endpoints and services, and the region's (zones, all) */
+  visibleTo(caller: Account): ToxicRule[] {
+    return this.rules.filter(({ scope: s }) => (s.kind === 'port' || s.kind === 'endpoint' ? this.st.endpoints.get(s.endpoint)?.owner === caller.name
+      : s.kind === 'service' ? this.st.services.get(s.service)?.owner === caller.name : true));
+  }
+
+  toxic(scope: ToxicScope, name: string): Toxic {
+    const t = this.toxics(scope).find((x) => x.name === name);
+    if (!t) throw new DomainError('ToxicNotFound', `toxic not found: ${JSON.stringify(name.slice(0, 64))}`);
+    return t;
+  }
+
+  /** adds a toxic from a request's body; ToxicExists when the scope has one of that name */
+  add(scope: ToxicScope, body: unknown): Promise<Toxic> {
+    return this.st.serial(async () => {
+      const t = parseToxic(body);
+      if (this.toxics(scope).some((x) => x.name === t.name)) throw new DomainError('ToxicExists', `toxic already exists: ${t.name}`);
+      await this.publish([...this.rules, { scope, toxic: t }], this.disabled);
+      return t;
+    });
+  }
+
+  update(scope: ToxicScope, name: string, body: unknown): Promise<Toxic> {
+    return this.st.serial(async () => {
+      const t = updateToxic(this.toxic(scope, name), body);
+      const key = scopeKey(scope);
+      await this.publish(this.rules.map((r) => (scopeKey(r.scope) === key && r.toxic.name === name ? { scope, toxic: t } : r)), this.disabled);
+      return t;
+    });
+  }
+
+  remove(scope: ToxicScope, name: string): Promise<void> {
+    return this.st.serial(async () => {
+      this.toxic(scope, name);
+      const key = scopeKey(scope);
+      await this.publish(this.rules.filter((r) => !(scopeKey(r.scope) === key && r.toxic.name === name)), this.disabled);
+    });
+  }
+
+  /** Toxiproxy's enabled: false closes the proxy's listeners (connections refused), true binds them again */
+  setEnabled(name: string, enabled: boolean): Promise<ProxyView> {
+    return this.st.serial(async () => {
+      this.proxy(name);
+      const next = new Set(this.disabled);
+      if (enabled) next.delete(name);
+      else next.add(name);
+      await this.publish(this.rules, next);
+      return this.proxy(name);
+    });
+  }
+
+  /** Toxiproxy's POST /reset: every toxic removed (of every scope), every proxy enabled */
+  reset(): Promise<void> {
+    return this.st.serial(() => this.publish([], new Set()));
+  }
+
+  /**
+   * Tells the data plane, and keeps the new state once it took it; a listener that cannot bind
+   * again (enabled: true) leaves everything as it was.
+   */
+  private async publish(rules: ToxicRule[], disabled: ReadonlySet<string>): Promise<void> {
+    const ack: Ack = await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', toxics: rules, disabled: [...disabled] });
+    if (!ack.ok) {
+      await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', toxics: this.rules, disabled: [...this.disabled] });
+      throw new DomainError(ack.failure === 'privileged_port' ? 'PrivilegedPort' : ack.failure === 'listen_failed' ? 'ListenFailed' : 'SystemError', ack.reason);
+    }
+    this.rules = rules;
+    if (disabled !== this.disabled) {
+      this.disabled.clear();
+      for (const n of disabled) this.disabled.add(n);
+    }
+  }
+}

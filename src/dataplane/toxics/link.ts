@@ -1,0 +1,183 @@
+// A connection some toxic's scope covers, relayed through its toxics in JS: one pump per
+// direction (upstream: client -> backend; downstream: backend -> client) runs each chunk through
+// the direction's transforms in order. Toxicity is drawn once per connection and toxic, as
+// Toxiproxy draws it per link; a change of the toxics re-links the live connection (a toxic kept
+// unchanged keeps its state: limit_data's count, bandwidth's schedule).
+import type { Socket } from 'node:net';
+import { scopeKey, type Toxic, type ToxicRule, type ToxicStream, type ToxicTarget } from '../../model/toxics.js';
+import { makeTransform, toxicFigures, type ToxicHost, type Transform } from './transforms.js';
+
+/** bytes queued in a pump before its source is paused, and resumed below the low mark */
+const HIGH_WATER = 256 * 1024;
+const LOW_WATER = 64 * 1024;
+
+/** one toxic on this connection: whether its toxicity applied, and its transform once started */
+interface Linked {
+  readonly toxic: Toxic;
+  readonly json: string;
+  readonly on: boolean;
+  transform: Transform | null;
+}
+
+/** what a link needs of its connection */
+export interface LinkedConnection {
+  readonly client: Socket;
+  readonly backend: Socket;
+  /** both sides closed gracefully (FIN after what is written) */
+  toxicClose(): void;
+  /** both sides reset */
+  toxicReset(): void;
+}
+
+export class ToxicLink implements ToxicHost {
+  readonly target: ToxicTarget;
+  private readonly toxics = new Map<string, Linked>();
+  private readonly abort = new AbortController();
+  private conn: LinkedConnection | null = null;
+  private up: Pump | null = null;
+  private down: Pump | null = null;
+  private readonly links: Set<ToxicLink>;
+
+  /** LINKS: the data plane's live links (re-linked on a change), this one added until it stops */
+  constructor(target: ToxicTarget, rules: readonly ToxicRule[], links: Set<ToxicLink>) {
+    this.target = target;
+    this.links = links;
+    links.add(this);
+    this.relink(rules);
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  close(): void {
+    this.conn?.toxicClose();
+  }
+
+  reset(): void {
+    this.conn?.toxicReset();
+  }
+
+  /** the toxics of its scopes now: new ones drawn, removed or changed ones stopped */
+  relink(rules: readonly ToxicRule[]): void {
+    const seen = new Set<string>();
+    for (const r of rules) {
+      const key = `${scopeKey(r.scope)}/${r.toxic.name}`;
+      seen.add(key);
+      const json = JSON.stringify(r.toxic);
+      const was = this.toxics.get(key);
+      if (was && was.json === json) continue;
+      was?.transform?.stop();
+      // Toxiproxy: applies when rand < toxicity (1 always, 0 never)
+      const on = Math.random() < r.toxic.toxicity;
+      const linked: Linked = { toxic: r.toxic, json, on, transform: null };
+      this.toxics.set(key, linked);
+      if (on) toxicFigures.applied[r.toxic.type]++;
+      if (on && this.conn) linked.transform = makeTransform(r.toxic, this);
+    }
+    for (const [key, l] of this.toxics) {
+      if (seen.has(key)) continue;
+      l.transform?.stop();
+      this.toxics.delete(key);
+    }
+    this.restage();
+  }
+
+  /** the backend is connected: the pumps start */
+  start(conn: LinkedConnection): void {
+    this.conn = conn;
+    for (const l of this.toxics.values()) if (l.on) l.transform = makeTransform(l.toxic, this);
+    this.up = new Pump(conn.client, conn.backend, this.signal);
+    this.down = new Pump(conn.backend, conn.client, this.signal);
+    this.restage();
+    this.up.start();
+    this.down.start();
+  }
+
+  /** the connection closed: timers cleared, pending sleeps ended */
+  stop(): void {
+    this.links.delete(this);
+    for (const l of this.toxics.values()) l.transform?.stop();
+    this.abort.abort();
+  }
+
+  private stagesOf(stream: ToxicStream): Transform[] {
+    const out: Transform[] = [];
+    for (const l of this.toxics.values()) if (l.transform !== null && l.toxic.stream === stream) out.push(l.transform);
+    return out;
+  }
+
+  private restage(): void {
+    if (this.up) this.up.stages = this.stagesOf('upstream');
+    if (this.down) this.down.stages = this.stagesOf('downstream');
+  }
+}
+
+/** one direction: chunks queued as they arrive (with their time), passed through the stages one at a time */
+class Pump {
+  stages: Transform[] = [];
+  private readonly queue: Array<{ buf: Buffer | null; at: number }> = [];
+  private queued = 0;
+  private running = false;
+  private ended = false;
+
+  constructor(private readonly src: Socket, private readonly dst: Socket, private readonly signal: AbortSignal) {}
+
+  start(): void {
+    this.src.on('data', (buf: Buffer) => {
+      this.queue.push({ buf, at: performance.now() });
+      this.queued += buf.length;
+      if (this.queued > HIGH_WATER) this.src.pause();
+      this.kick();
+    });
+    this.src.on('end', () => {
+      this.queue.push({ buf: null, at: performance.now() });
+      this.kick();
+    });
+    this.src.resume();
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    this.run().catch(() => undefined).finally(() => { this.running = false; });
+  }
+
+  private async run(): Promise<void> {
+    while (this.queue.length && !this.signal.aborted) {
+      const { buf, at } = this.queue.shift()!;
+      const stages = this.stages;
+      if (buf === null) {
+        for (const s of stages) await s.end();
+        if (!this.ended) {
+          this.ended = true;
+          this.dst.end();
+        }
+        continue;
+      }
+      await this.through(stages, 0, buf, at);
+      this.queued -= buf.length;
+      if (this.queued < LOW_WATER && this.src.isPaused() && !this.src.destroyed) this.src.resume();
+    }
+  }
+
+  private through(stages: Transform[], i: number, buf: Buffer, at: number): Promise<void> {
+    if (i === stages.length) return this.write(buf);
+    return stages[i]!.push(buf, at, (b) => this.through(stages, i + 1, b, at));
+  }
+
+  private write(buf: Buffer): Promise<void> {
+    const dst = this.dst;
+    if (dst.destroyed || dst.writableEnded) return Promise.resolve();
+    if (dst.write(buf)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        dst.off('drain', done);
+        dst.off('close', done);
+        resolve();
+      };
+      dst.on('drain', done);
+      dst.on('close', done);
+    });
+  }
+}

@@ -1,0 +1,180 @@
+// One small transform per toxic type, with Toxiproxy's semantics (its toxics/*.go; the behaviour,
+// not the code): each takes a chunk of its stream as it arrived and passes it on (emit) later,
+// sliced, truncated or not at all; a few act on the whole connection (close, reset).
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import type { Toxic, ToxicType } from '../../model/toxics.js';
+
+/** what a transform may do to its connection */
+export interface ToxicHost {
+  /** closes both sides (a FIN each way, once written data is flushed): Toxiproxy closing a link */
+  close(): void;
+  /** resets both sides (SO_LINGER 0): reset_peer */
+  reset(): void;
+  /** aborted when the connection closes or the toxic is removed: pending sleeps end */
+  readonly signal: AbortSignal;
+}
+
+export type Emit = (buf: Buffer) => Promise<void>;
+
+export interface Transform {
+  readonly toxic: Toxic;
+  /** a chunk that arrived at AT (performance.now() ms) */
+  push(buf: Buffer, at: number, emit: Emit): Promise<void>;
+  /** the stream ended: resolves when the end may pass on */
+  end(): Promise<void>;
+  /** removed, or the connection closed: timers cleared */
+  stop(): void;
+}
+
+/** daemon-wide figures, read by the metrics at scrape time (pushed at the event) */
+export const toxicFigures = {
+  /** bytes a toxic held back (latency, bandwidth, slicer) */
+  delayedBytes: 0,
+  /** connections reset by reset_peer */
+  resets: 0,
+  /** connections each type applied to (toxicity drawn) */
+  applied: { latency: 0, bandwidth: 0, slow_close: 0, timeout: 0, reset_peer: 0, slicer: 0, limit_data: 0 } as Record<ToxicType, number>,
+};
+
+/** sleeps MS unless SIGNAL aborts first (then rejects: the pump stops) */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : sleepFor(ms, undefined, { signal });
+}
+
+const now = () => performance.now();
+
+/** each chunk held latency ± jitter ms after it arrived; order kept */
+class Latency implements Transform {
+  constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
+  async push(buf: Buffer, at: number, emit: Emit): Promise<void> {
+    const { latency = 0, jitter = 0 } = this.toxic.attributes;
+    const delay = latency + (jitter > 0 ? Math.round((Math.random() * 2 - 1) * jitter) : 0);
+    const wait = at + delay - now();
+    if (wait > 0) {
+      toxicFigures.delayedBytes += buf.length;
+      await sleep(wait, this.host.signal);
+    }
+    await emit(buf);
+  }
+  async end(): Promise<void> {}
+  stop(): void {}
+}
+
+/** rate KB/s (1 KB = 1,000 bytes: rate bytes per ms), passed in pieces of at most 100 ms; 0: no limit */
+class Bandwidth implements Transform {
+  /** when the link is free again (ms): a schedule, so that timer lateness does not add up */
+  private free = 0;
+  constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
+  async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
+    const rate = this.toxic.attributes.rate ?? 0;
+    if (rate <= 0) return emit(buf);
+    const piece = rate * 100;
+    for (let off = 0; off < buf.length; off += piece) {
+      const part = buf.subarray(off, Math.min(buf.length, off + piece));
+      const t = now();
+      this.free = Math.max(t, this.free) + part.length / rate;
+      toxicFigures.delayedBytes += part.length;
+      await sleep(this.free - t, this.host.signal);
+      await emit(part);
+    }
+  }
+  async end(): Promise<void> {}
+  stop(): void {}
+}
+
+/** the end of the stream (the FIN) held delay ms */
+class SlowClose implements Transform {
+  constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
+  push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
+    return emit(buf);
+  }
+  end(): Promise<void> {
+    return sleep(this.toxic.attributes.delay ?? 0, this.host.signal);
+  }
+  stop(): void {}
+}
+
+/** no data passes; the connection is closed after timeout ms (0: never, data dropped until it is removed) */
+class Timeout implements Transform {
+  private timer: NodeJS.Timeout | null = null;
+  private release: () => void = () => {};
+  /** the stream's end is held too while it stalls, until the toxic is removed */
+  private readonly removed = new Promise<void>((resolve) => { this.release = resolve; });
+  constructor(readonly toxic: Toxic, host: ToxicHost) {
+    const ms = toxic.attributes.timeout ?? 0;
+    if (ms > 0) this.timer = setTimeout(() => host.close(), ms);
+  }
+  async push(): Promise<void> {}
+  end(): Promise<void> {
+    return this.removed;
+  }
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.release();
+  }
+}
+
+/** on the stream's first data: timeout ms later, the connection is reset (RST both ways); that data does not pass */
+class ResetPeer implements Transform {
+  constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
+  async push(): Promise<void> {
+    await sleep(this.toxic.attributes.timeout ?? 0, this.host.signal);
+    toxicFigures.resets++;
+    this.host.reset();
+    return new Promise(() => {});
+  }
+  async end(): Promise<void> {}
+  stop(): void {}
+}
+
+/** chunks sliced into writes of average_size ± size_variation bytes, delay µs apart */
+class Slicer implements Transform {
+  constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
+  async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
+    const { average_size: avg = 1, size_variation: variation = 0, delay = 0 } = this.toxic.attributes;
+    for (let off = 0; off < buf.length;) {
+      const size = Math.max(1, avg + (variation > 0 ? Math.floor((Math.random() * 2 - 1) * variation) : 0));
+      const part = buf.subarray(off, off + size);
+      off += part.length;
+      await emit(part);
+      if (off < buf.length && delay > 0) {
+        toxicFigures.delayedBytes += buf.length - off;
+        await sleep(delay / 1000, this.host.signal);
+      }
+    }
+  }
+  async end(): Promise<void> {}
+  stop(): void {}
+}
+
+/** bytes pass, then the connection is closed */
+class LimitData implements Transform {
+  private left: number;
+  constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {
+    this.left = toxic.attributes.bytes ?? 0;
+  }
+  async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
+    if (this.left > 0) {
+      const part = buf.length <= this.left ? buf : buf.subarray(0, this.left);
+      this.left -= part.length;
+      await emit(part);
+    }
+    if (this.left <= 0) this.host.close();
+  }
+  async end(): Promise<void> {}
+  stop(): void {}
+}
+
+const MAKERS: Record<ToxicType, new (t: Toxic, host: ToxicHost) => Transform> = {
+  latency: Latency,
+  bandwidth: Bandwidth,
+  slow_close: SlowClose,
+  timeout: Timeout,
+  reset_peer: ResetPeer,
+  slicer: Slicer,
+  limit_data: LimitData,
+};
+
+export function makeTransform(t: Toxic, host: ToxicHost): Transform {
+  return new MAKERS[t.type](t, host);
+}

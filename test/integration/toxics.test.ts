@@ -1,0 +1,342 @@
+// Fault injection (issue 15): Toxiproxy's toxics on an endpoint's connections, driven by
+// toxiproxy-node-client over Toxiproxy's API (faults.listen), with real sockets: latency, bandwidth,
+// reset_peer, timeout, limit_data, toxicity over 1,000 connections, live re-linking, a proxy taken
+// down and back, Toxiproxy's error codes (nothing changed). Bounds: at least the toxic's effect,
+// less than twice it. Both relays (npm test's js-relay group).
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { Toxiproxy, ToxiproxyError, type Proxy } from 'toxiproxy-node-client';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CONSUMER, PROVIDER, ROOT, SERVICE_BODY, createAvailableService, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+let d: TestDaemon;
+let backend: TestBackend;
+let api: string;
+let toxiproxy: Toxiproxy;
+let ep: { id: string; host_ip: string };
+let port: number;
+let proxy: Proxy;
+let serviceId: string;
+const open = new Set<net.Socket>();
+
+beforeAll(async () => {
+  backend = await startBackend(echo);
+  d = await startTestDaemon(twoAccountConfig({ faults: { enabled: true, listen: '127.0.0.1:0' } }));
+  api = `http://127.0.0.1:${d.daemon.faultsAddress!.port}`;
+  toxiproxy = new Toxiproxy(api);
+  port = randomPort();
+  const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
+  serviceId = svc.id;
+  await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+  const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+  ep = await waitFor(async () => {
+    const e = await d.consumer.get(`/vpc-endpoints/${r.body.id}`);
+    return e.body.status === 'accepted' ? e.body : null;
+  }, 5_000, 'endpoint accepted');
+  proxy = await toxiproxy.get(`${ep.id}:${port}`);
+});
+
+afterAll(async () => {
+  for (const s of open) s.destroy();
+  await d?.stop();
+  await backend?.close();
+});
+
+beforeEach(async () => {
+  for (const s of open) s.destroy();
+  open.clear();
+  await toxiproxy.reset();
+});
+
+/** a client connection to the endpoint; `got` collects what it reads, `closed` resolves with how it ended */
+async function connect(): Promise<{ s: net.Socket; got: () => Buffer; closed: Promise<string> }> {
+  const s = net.connect({ host: ep.host_ip, port });
+  open.add(s);
+  const chunks: Buffer[] = [];
+  s.on('data', (b: Buffer) => chunks.push(b));
+  const closed = new Promise<string>((resolve) => {
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    s.on('end', () => resolve('end'));
+    s.on('close', () => resolve('closed'));
+  });
+  await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+  return { s, got: () => Buffer.concat(chunks), closed };
+}
+
+/** writes BYTES and waits for all of them back (the echo); the time it took (ms) */
+async function roundTrip(c: { s: net.Socket; got: () => Buffer }, bytes = 1): Promise<number> {
+  const before = c.got().length;
+  const t0 = performance.now();
+  c.s.write(Buffer.alloc(bytes, 120));
+  await waitFor(() => c.got().length >= before + bytes, 10_000, 'echo');
+  return performance.now() - t0;
+}
+
+/** Toxiproxy's API without a client: the status and JSON body */
+async function raw(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${api}${path}`, { method, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+describe('Toxiproxy\'s API over the endpoints', () => {
+  it('lists every endpoint listener as a proxy: its listen address, the backend, enabled, toxics', async () => {
+    expect(await toxiproxy.getVersion()).toMatch(/^\d+\.\d+\.\d+/);
+    const all = await toxiproxy.getAll();
+    const name = `${ep.id}:${port}`;
+    expect(Object.keys(all)).toContain(name);
+    expect(all[name]!.toJson()).toEqual({ name, listen: `${ep.host_ip}:${port}`, upstream: `127.0.0.1:${backend.port}`, enabled: true });
+    expect((await raw('GET', `/proxies/${name}`)).body).toEqual({ name, listen: `${ep.host_ip}:${port}`, upstream: `127.0.0.1:${backend.port}`, enabled: true, toxics: [] });
+  });
+
+  it('adds, reads, updates and removes a toxic with Toxiproxy\'s defaults (downstream, toxicity 1, name <type>_<stream>)', async () => {
+    const t = await proxy.addToxic({ type: 'latency', attributes: { latency: 10 } } as never);
+    expect(t.toJson()).toEqual({ name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 10, jitter: 0 } });
+    expect((await proxy.getToxic('latency_downstream')).attributes).toEqual({ latency: 10, jitter: 0 });
+    const u = await t.update({ attributes: { jitter: 5 } } as never);
+    expect(u.toJson()).toMatchObject({ toxicity: 1, attributes: { latency: 10, jitter: 5 } });
+    expect((await raw('GET', `/proxies/${proxy.name}/toxics`)).body).toEqual([u.toJson()]);
+    await u.remove();
+    expect((await raw('GET', `/proxies/${proxy.name}/toxics`)).body).toEqual([]);
+  });
+
+  it('answers bad input with Toxiproxy\'s error codes and changes nothing', async () => {
+    const p = `/proxies/${proxy.name}`;
+    await proxy.addToxic({ name: 'keep', type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 1 } } as never);
+    const cases: Array<[string, string, unknown, number]> = [
+      ['POST', `${p}/toxics`, { type: 'nope' }, 400],
+      ['POST', `${p}/toxics`, { type: 'latency', attributes: { latency: -1 } }, 400],
+      ['POST', `${p}/toxics`, { type: 'latency', attributes: { latency: 3_600_001 } }, 400],
+      ['POST', `${p}/toxics`, { type: 'latency', attributes: { latncy: 5 } }, 400],
+      ['POST', `${p}/toxics`, { type: 'bandwidth', toxicity: 1.5 }, 400],
+      ['POST', `${p}/toxics`, { type: 'slicer', attributes: { average_size: 0 } }, 400],
+      ['POST', `${p}/toxics`, { type: 'latency', stream: 'sideways' }, 400],
+      ['POST', `${p}/toxics`, '{not json', 400],
+      ['POST', `${p}/toxics`, { name: 'keep', type: 'latency' }, 409],
+      ['POST', '/proxies/vpce-nope:80/toxics', { type: 'latency' }, 404],
+      ['GET', '/proxies/vpce-nope:80', undefined, 404],
+      ['GET', `${p}/toxics/nope`, undefined, 404],
+      ['POST', `${p}/toxics/nope`, { toxicity: 0.5 }, 404],
+      ['DELETE', `${p}/toxics/nope`, undefined, 404],
+      ['POST', `${p}/toxics/keep`, { type: 'bandwidth' }, 400],
+      ['POST', `${p}/toxics/keep`, { attributes: { latency: 'slow' } }, 400],
+      ['POST', p, { enabled: 'no' }, 400],
+      ['POST', p, { upstream: '10.0.0.1:1' }, 400],
+      ['POST', '/proxies', { name: 'x', listen: '127.0.0.1:1', upstream: '127.0.0.1:2' }, 405],
+      ['POST', '/populate', [], 405],
+      ['DELETE', p, undefined, 405],
+    ];
+    for (const [method, path, body, status] of cases) {
+      const r = await raw(method, path, body);
+      expect({ method, path, body, status: r.status }).toEqual({ method, path, body, status });
+      expect(r.body).toEqual({ error: expect.any(String), status });
+    }
+    expect((await raw('GET', p)).body).toMatchObject({ enabled: true, toxics: [{ name: 'keep', type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 1, jitter: 0 } }] });
+    await expect(proxy.addToxic({ name: 'keep', type: 'latency' } as never)).rejects.toBeInstanceOf(ToxiproxyError);
+  });
+
+  it('takes a proxy down (connections refused) and brings it back; reset enables every proxy', async () => {
+    const down = await proxy.update({ enabled: false } as never);
+    expect(down.enabled).toBe(false);
+    await expect(connect()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    // as Toxiproxy's Go client saves it: the whole proxy, its toxics included
+    const whole = (await raw('GET', `/proxies/${proxy.name}`)).body;
+    expect((await raw('POST', `/proxies/${proxy.name}`, { ...whole, enabled: true })).body).toEqual({ ...whole, enabled: true });
+    expect(await roundTrip(await connect())).toBeLessThan(1_000);
+    await proxy.update({ enabled: false } as never);
+    await toxiproxy.reset();
+    expect((await toxiproxy.get(proxy.name)).enabled).toBe(true);
+    expect(await roundTrip(await connect())).toBeLessThan(1_000);
+  });
+});
+
+describe('toxics on real connections', () => {
+  it('latency 100 ms adds 100-200 ms to a round trip; removed, the same connection is fast again (re-linked live)', async () => {
+    const t = await proxy.addToxic({ type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100 } } as never);
+    const c = await connect();
+    const slow = await roundTrip(c);
+    expect(slow).toBeGreaterThanOrEqual(99);
+    expect(slow).toBeLessThan(200);
+    await t.remove();
+    expect(await roundTrip(c)).toBeLessThan(100); // under the toxic's 100 ms: it is gone
+    // added again, the live connection is re-linked
+    await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
+    const again = await roundTrip(c);
+    expect(again).toBeGreaterThanOrEqual(99);
+    expect(again).toBeLessThan(200);
+  });
+
+  it('bandwidth 1,000 KB/s makes a 600 KB echo take 0.6-1.2 s; removed, full speed again', async () => {
+    await proxy.addToxic({ name: 'bw', type: 'bandwidth', stream: 'downstream', toxicity: 1, attributes: { rate: 1_000 } } as never);
+    const slow = await roundTrip(await connect(), 600_000);
+    expect(slow).toBeGreaterThanOrEqual(600 * 0.99);
+    expect(slow).toBeLessThan(1_200);
+    await proxy.getToxic('bw').then((t) => t.remove());
+    expect(await roundTrip(await connect(), 600_000)).toBeLessThan(300);
+  });
+
+  it('reset_peer resets the connection on its first data (after its timeout)', async () => {
+    await proxy.addToxic({ type: 'reset_peer', stream: 'upstream', toxicity: 1, attributes: { timeout: 50 } } as never);
+    const before = (await metricValue(d.url, 'vpcep_toxic_reset_connections_total')) ?? 0;
+    const c = await connect();
+    const t0 = performance.now();
+    c.s.write('hello');
+    expect(await c.closed).toBe('ECONNRESET');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(49);
+    expect(c.got().length).toBe(0);
+    expect(await metricValue(d.url, 'vpcep_toxic_reset_connections_total')).toBe(before + 1);
+  });
+
+  it('timeout stalls every byte, then closes after its timeout', async () => {
+    await proxy.addToxic({ type: 'timeout', stream: 'downstream', toxicity: 1, attributes: { timeout: 300 } } as never);
+    const c = await connect();
+    const t0 = performance.now();
+    c.s.write('hello');
+    expect(await c.closed).toBe('end');
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(299);
+    expect(took).toBeLessThan(600);
+    expect(c.got().length).toBe(0);
+  });
+
+  it('limit_data passes N bytes, then closes', async () => {
+    await proxy.addToxic({ type: 'limit_data', stream: 'downstream', toxicity: 1, attributes: { bytes: 10 } } as never);
+    const c = await connect();
+    c.s.write(Buffer.alloc(100, 97));
+    expect(await c.closed).toBe('end');
+    expect(c.got().toString()).toBe('a'.repeat(10));
+  });
+
+  it('slicer and slow_close pass every byte, sliced and with the close held back', async () => {
+    await proxy.addToxic({ type: 'slicer', stream: 'downstream', toxicity: 1, attributes: { average_size: 100, size_variation: 50, delay: 1_000 } } as never);
+    await proxy.addToxic({ type: 'slow_close', stream: 'downstream', toxicity: 1, attributes: { delay: 200 } } as never);
+    const c = await connect();
+    let reads = 0;
+    c.s.on('data', () => reads++);
+    await roundTrip(c, 10_000);
+    expect(c.got().length).toBe(10_000);
+    expect(reads).toBeGreaterThan(10);
+    const t0 = performance.now();
+    c.s.end();
+    expect(await c.closed).toBe('end');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(199);
+  });
+
+  it('toxicity 0.5 applies to about half of 1,000 connections, each drawn once', async () => {
+    await proxy.addToxic({ name: 'half', type: 'limit_data', stream: 'downstream', toxicity: 0.5, attributes: { bytes: 0 } } as never);
+    const before = (await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })) ?? 0;
+    let cut = 0;
+    let echoed = 0;
+    const one = async () => {
+      const c = await connect();
+      c.s.write('x');
+      await Promise.race([c.closed, waitFor(() => c.got().length > 0, 10_000, 'echo or close')]);
+      if (c.got().length > 0) echoed++;
+      else cut++;
+      c.s.destroy();
+      open.delete(c.s);
+    };
+    for (let i = 0; i < 1_000; i += 50) await Promise.all(Array.from({ length: 50 }, one));
+    expect(cut + echoed).toBe(1_000);
+    // binomial(1000, 0.5): sd 15.8; 400-600 is beyond 6 sd
+    expect(cut).toBeGreaterThan(400);
+    expect(cut).toBeLessThan(600);
+    expect(await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })).toBe(before + cut);
+    // every connection on the toxic path is unlinked once closed
+    await waitFor(() => d.daemon.dataPlane.faults.linked === 0, 5_000, 'links released');
+  });
+});
+
+/** `node bin/vpcep.js` as an account: exit code and output */
+function vpcep(who: typeof PROVIDER, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), '--url', d.url, '--token', who.token, '--project', who.project_id, ...args], { timeout: 15_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('wider scopes through vpcep-sim\'s API and CLI', () => {
+  it('puts a toxic on an endpoint, a service, a zone or the whole data plane; each applies to the endpoint\'s new connections', async () => {
+    for (const [who, scope] of [[d.consumer, `endpoint:${ep.id}`], [d.provider, `service:${serviceId}`], [d.consumer, 'zone:sim-1a'], [d.provider, 'all']] as const) {
+      const r = await who.post('/sim/toxics', { scope, name: 'slow', type: 'latency', stream: 'downstream', attributes: { latency: 100 } });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body).toEqual({ scope, name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100, jitter: 0 } });
+      const slow = await connect();
+      const rtt = await roundTrip(slow);
+      expect(rtt).toBeGreaterThanOrEqual(99);
+      expect(rtt).toBeLessThan(200);
+      slow.s.destroy();
+      await waitFor(() => d.daemon.dataPlane.faults.linked === 0, 5_000, 'the toxic connection unlinked');
+      expect((await who.delete(`/sim/toxics/${encodeURIComponent(scope)}/slow`)).status).toBe(204);
+      // removed: a new connection is on the plain relay again (no link), and echoes
+      const c = await connect();
+      await roundTrip(c);
+      expect(d.daemon.dataPlane.faults.linked).toBe(0);
+      c.s.destroy();
+    }
+  });
+
+  it('keeps tenants apart: an account sees and changes only its own endpoints\' and services\' toxics', async () => {
+    expect((await d.provider.post('/sim/toxics', { scope: `endpoint:${ep.id}`, type: 'latency' })).body.error_code).toBe('EndPoint.2006');
+    expect((await d.consumer.post('/sim/toxics', { scope: `service:${serviceId}`, type: 'latency' })).body.error_code).toBe('EndPoint.2003');
+    expect((await d.consumer.post('/sim/toxics', { scope: `service:${serviceId}`, type: 'latency' })).status).toBe(404);
+    expect((await d.provider.post('/sim/toxics', { scope: `service:${serviceId}`, name: 'mine', type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
+    expect((await d.consumer.post('/sim/toxics', { scope: `endpoint:${ep.id}`, name: 'theirs', type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
+    expect((await d.consumer.get('/sim/toxics')).body.toxics.map((t: any) => t.name)).toEqual(['theirs']);
+    expect((await d.provider.get('/sim/toxics')).body.toxics.map((t: any) => t.name)).toEqual(['mine']);
+    expect((await d.provider.delete(`/sim/toxics/${encodeURIComponent(`endpoint:${ep.id}`)}/theirs`)).status).toBe(404);
+    // bad input: the Huawei shape, nothing changed
+    for (const body of [{ scope: 'everywhere', type: 'latency' }, { scope: 'all', type: 'nope' }, { scope: 'all', type: 'latency', attributes: { latency: -5 } }, { scope: 'zone:sim-9z', type: 'latency' }]) {
+      const r = await d.consumer.post('/sim/toxics', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body).toEqual({ error_code: expect.stringMatching(/^EndPoint\./), error_msg: expect.any(String) });
+    }
+    expect((await d.consumer.post('/sim/toxics', { scope: `endpoint:${ep.id}`, name: 'theirs', type: 'latency' })).status).toBe(409);
+    expect((await d.consumer.get('/sim/toxics')).body.toxics.map((t: any) => t.name)).toEqual(['theirs']);
+    // the endpoint's proxy shows its port's toxics only
+    expect((await raw('GET', `/proxies/${proxy.name}/toxics`)).body).toEqual([]);
+  });
+
+  it('vpcep toxics add, list and remove', async () => {
+    const add = await vpcep(CONSUMER, ['toxics', 'add', '--scope', `port:${ep.id}:${port}`, '--type', 'latency', '--attribute', 'latency=100', '--attribute', 'jitter=10', '--toxicity', '0.5']);
+    expect(add.stderr).toBe('');
+    expect(add.stdout).toMatch(/latency_downstream .*latency=100 jitter=10/);
+    expect((await proxy.getToxic('latency_downstream')).toJson()).toEqual({ name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 0.5, attributes: { latency: 100, jitter: 10 } });
+    expect((await vpcep(CONSUMER, ['toxics', 'list'])).stdout).toContain(`port:${ep.id}:${port}`);
+    expect((await vpcep(CONSUMER, ['toxics', 'remove', `port:${ep.id}:${port}`, 'latency_downstream'])).code).toBe(0);
+    expect((await raw('GET', `/proxies/${proxy.name}/toxics`)).body).toEqual([]);
+    const bad = await vpcep(CONSUMER, ['toxics', 'add', '--scope', 'all', '--type', 'latency', '--attribute', 'latency=lots']);
+    expect(bad.code).toBe(2);
+  });
+});
+
+describe('start-up', () => {
+  it('a busy faults.listen is a start-up error naming the address', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const busy = (taken.address() as net.AddressInfo).port;
+    try {
+      await expect(startTestDaemon(twoAccountConfig({ faults: { enabled: true, listen: `127.0.0.1:${busy}` } })))
+        .rejects.toThrow(`faults.listen: cannot listen on 127.0.0.1:${busy} for Toxiproxy's API: EADDRINUSE`);
+    } finally {
+      taken.close();
+    }
+  });
+});
+
+describe('metrics', () => {
+  it('counts the toxics in force by type and scope', async () => {
+    await proxy.addToxic({ type: 'latency', attributes: { latency: 1 } } as never);
+    await d.provider.post('/sim/toxics', { scope: 'all', type: 'bandwidth', attributes: { rate: 100_000 } });
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'latency', scope: 'port' })).toBe(1);
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'bandwidth', scope: 'all' })).toBe(1);
+    const delayed = (await metricValue(d.url, 'vpcep_toxic_delayed_bytes_total')) ?? 0;
+    await roundTrip(await connect(), 1000);
+    expect(await metricValue(d.url, 'vpcep_toxic_delayed_bytes_total')).toBeGreaterThanOrEqual(delayed + 1000);
+    await toxiproxy.reset();
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'latency', scope: 'port' })).toBeUndefined();
+  });
+});

@@ -1,0 +1,108 @@
+// Toxics without sockets (the `faults` config keys: config.test.ts): Toxiproxy's fields with its defaults and
+// vpcep-sim's ceilings (src/model/toxics.ts), scopes and proxy names, the Toxiproxy dialect's
+// status table, and the transforms' timing on the real clock with small figures.
+import { describe, expect, it } from 'vitest';
+import { TOXIPROXY_STATUS } from '../../src/api/toxiproxy/errors.js';
+import { makeTransform, type ToxicHost } from '../../src/dataplane/toxics/transforms.js';
+import { DomainError, ERROR_NAMES } from '../../src/model/errors.js';
+import { parseProxyName, parseScopeKey, parseToxic, scopeCovers, scopeKey, TOXIC_ATTRIBUTES, TOXIC_TYPES, updateToxic } from '../../src/model/toxics.js';
+
+/** the message of the InvalidParameter FN throws */
+function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).name).toBe('InvalidParameter');
+    return (err as Error).message;
+  }
+  throw new Error('no refusal');
+}
+
+describe('toxics', () => {
+  it('takes Toxiproxy\'s defaults: stream downstream, toxicity 1, name <type>_<stream>, attributes left out 0', () => {
+    expect(parseToxic({ type: 'latency' })).toEqual({ name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 0, jitter: 0 } });
+    expect(parseToxic({ type: 'limit_data', stream: 'upstream', toxicity: 0, name: 'cap', attributes: { bytes: 5 } }))
+      .toEqual({ name: 'cap', type: 'limit_data', stream: 'upstream', toxicity: 0, attributes: { bytes: 5 } });
+    for (const type of TOXIC_TYPES) expect(Object.keys(parseToxic({ type, ...(type === 'slicer' ? { attributes: { average_size: 1 } } : {}) }).attributes)).toEqual(Object.keys(TOXIC_ATTRIBUTES[type]));
+  });
+
+  it('refuses an unknown type, field or attribute, a negative, fractional or absurd attribute, a toxicity outside 0-1, naming it', () => {
+    expect(refusal(() => parseToxic({ type: 'lag' }))).toMatch(/^invalid toxic type "lag": latency, bandwidth/);
+    expect(refusal(() => parseToxic(null))).toMatch(/JSON object/);
+    expect(refusal(() => parseToxic({ type: 'latency', colour: 1 }))).toMatch(/unknown field "colour"/);
+    expect(refusal(() => parseToxic({ type: 'latency', attributes: { rate: 1 } }))).toMatch(/unknown attribute "rate" of a latency toxic: latency, jitter/);
+    expect(refusal(() => parseToxic({ type: 'latency', attributes: { latency: -1 } }))).toMatch(/latency of a latency toxic must be an integer 0-3600000 \(ms\)/);
+    expect(refusal(() => parseToxic({ type: 'latency', attributes: { latency: 1.5 } }))).toMatch(/must be an integer/);
+    expect(refusal(() => parseToxic({ type: 'bandwidth', attributes: { rate: 10_000_001 } }))).toMatch(/0-10000000 \(KB\/s\)/);
+    expect(refusal(() => parseToxic({ type: 'latency', attributes: { latency: '5' } }))).toMatch(/not "5"/);
+    expect(refusal(() => parseToxic({ type: 'slicer' }))).toMatch(/average_size of a slicer toxic must be at least 1/);
+    expect(refusal(() => parseToxic({ type: 'slicer', attributes: { average_size: 10, size_variation: 10 } }))).toMatch(/size_variation .* less than average_size/);
+    expect(refusal(() => parseToxic({ type: 'timeout', toxicity: 1.01 }))).toMatch(/toxicity must be a number 0-1/);
+    expect(refusal(() => parseToxic({ type: 'timeout', toxicity: -0.1 }))).toMatch(/toxicity/);
+    expect(refusal(() => parseToxic({ type: 'timeout', stream: 'both' }))).toMatch(/stream must be upstream or downstream/);
+    expect(refusal(() => parseToxic({ type: 'timeout', name: 'a b' }))).toMatch(/name must be/);
+  });
+
+  it('updates toxicity and attributes, keeping the others; its name, type and stream cannot change', () => {
+    const t = parseToxic({ type: 'latency', attributes: { latency: 100, jitter: 5 } });
+    expect(updateToxic(t, { attributes: { jitter: 1 } })).toEqual({ ...t, attributes: { latency: 100, jitter: 1 } });
+    expect(updateToxic(t, { toxicity: 0.25, type: 'latency' })).toEqual({ ...t, toxicity: 0.25 });
+    expect(refusal(() => updateToxic(t, { type: 'bandwidth' }))).toMatch(/type cannot change/);
+    expect(refusal(() => updateToxic(t, { stream: 'upstream' }))).toMatch(/stream cannot change/);
+    expect(refusal(() => updateToxic(t, { attributes: { latency: -1 } }))).toMatch(/must be an integer/);
+  });
+
+  it('reads scopes and proxy names, and which connections a scope covers', () => {
+    const target = { endpoint: 'vpce-1', service: 'svc-1', port: 80, zone: 'sim-1a' };
+    const scopes = ['port:vpce-1:80', 'endpoint:vpce-1', 'service:svc-1', 'zone:sim-1a', 'all'];
+    for (const key of scopes) {
+      expect(scopeKey(parseScopeKey(key))).toBe(key);
+      expect(scopeCovers(parseScopeKey(key), target)).toBe(true);
+    }
+    for (const key of ['port:vpce-1:81', 'endpoint:vpce-2', 'service:svc-2', 'zone:sim-1b']) expect(scopeCovers(parseScopeKey(key), target)).toBe(false);
+    for (const bad of ['', 'everything', 'port:vpce-1', 'port:vpce-1:0', 'port:vpce-1:65536', 'zone:', 'endpoint:a/b', 7]) {
+      expect(refusal(() => parseScopeKey(bad))).toMatch(/^scope must be port:<endpoint id>:<port>/);
+    }
+    expect(parseProxyName('vpce-1:80')).toEqual({ endpoint: 'vpce-1', port: 80 });
+    expect(parseProxyName('vpce-1')).toBeNull();
+    expect(parseProxyName('vpce-1:70000')).toBeNull();
+  });
+
+  it('the Toxiproxy dialect answers Toxiproxy\'s codes: 404 proxy or toxic not found, 409 toxic exists, 400 bad input', () => {
+    expect(Object.keys(TOXIPROXY_STATUS).sort()).toEqual([...ERROR_NAMES].sort());
+    expect([TOXIPROXY_STATUS.EndpointNotFound, TOXIPROXY_STATUS.ToxicNotFound, TOXIPROXY_STATUS.ToxicExists, TOXIPROXY_STATUS.InvalidParameter]).toEqual([404, 404, 409, 400]);
+  });
+});
+
+describe('transforms', () => {
+  const host = (): ToxicHost & { closed: number; resets: number } => {
+    const h = { closed: 0, resets: 0, signal: new AbortController().signal, close() { h.closed++; }, reset() { h.resets++; } };
+    return h;
+  };
+  const run = async (type: string, attributes: Record<string, number>, chunks: Buffer[], h = host()) => {
+    const t = makeTransform(parseToxic({ type, attributes }), h);
+    const out: Buffer[] = [];
+    for (const c of chunks) await t.push(c, performance.now(), async (b) => { out.push(b); });
+    return out;
+  };
+
+  it('bandwidth passes a chunk in pieces of 100 ms at its rate', async () => {
+    const t0 = performance.now();
+    const out = await run('bandwidth', { rate: 100 }, [Buffer.alloc(25_000)]);
+    const took = performance.now() - t0;
+    expect(out.map((b) => b.length)).toEqual([10_000, 10_000, 5_000]);
+    expect(took).toBeGreaterThanOrEqual(249);
+    expect(took).toBeLessThan(500);
+  });
+
+  it('slicer cuts average_size ± size_variation; limit_data passes its bytes then closes', async () => {
+    const sliced = await run('slicer', { average_size: 10, size_variation: 3 }, [Buffer.alloc(1_000)]);
+    expect(sliced.reduce((n, b) => n + b.length, 0)).toBe(1_000);
+    for (const b of sliced.slice(0, -1)) expect(b.length >= 7 && b.length <= 13).toBe(true);
+    const h = host();
+    const limited = await run('limit_data', { bytes: 15 }, [Buffer.alloc(10), Buffer.alloc(10), Buffer.alloc(10)], h);
+    expect(limited.map((b) => b.length)).toEqual([10, 5]);
+    expect(h.closed).toBeGreaterThanOrEqual(1);
+  });
+});
