@@ -16,6 +16,7 @@ import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import type { ConnectionNotification } from './model/notifications.js';
+import { shaping } from './dataplane/bandwidth.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
 import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
@@ -163,6 +164,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       zonesDown: Object.keys((after.get('meta')!.get('zones_down') as Record<string, number> | undefined) ?? {}),
       deregistrationDelayS: config.dataplane.deregistrationDelayS,
       healthCheck: config.dataplane.healthCheck,
+      provisioningDelayMs: config.faults.provisioningDelayMs,
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
@@ -192,6 +194,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       }
     });
     metrics.setHealthSource(() => dataPlane.healthFigures() ?? { probes: {}, targets: {} });
+    metrics.setShapingSource(() => ({
+      limited: shaping.limitedConnections,
+      throttledSeconds: shaping.jsThrottledMs / 1000 + (native?.figures().throttledSeconds ?? 0),
+      faults: control.faultsInjected,
+    }));
     metrics.setZoneSource(() => control.zoneStates().map((z) => ({ ...z, connections: dataPlane.zoneConnections.get(z.zone) ?? 0 })));
     metrics.setStatusSource(() => {
       const services = Object.fromEntries(SERVICE_STATUSES.map((s) => [s, 0]));

@@ -4,6 +4,7 @@
 // is not built or VPCEP_RELAY=js.
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
+import { shaping, Throttle } from './bandwidth.js';
 import { clampSocketBuffers } from './native-relay.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
@@ -51,6 +52,9 @@ export class Connection implements LiveConnection {
   private readonly target: BackendTarget;
   /** any data since the sweep last asked */
   dataSeen: boolean;
+  /** the bandwidth limit's buckets, client -> backend and back; null: no limit (src/dataplane/bandwidth.ts) */
+  up: Throttle | null;
+  down: Throttle | null;
 
   constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
     this.client = client;
@@ -60,6 +64,8 @@ export class Connection implements LiveConnection {
     this.startedAt = performance.now();
     this.deadline = now + connectTimeoutMs;
     this.dataSeen = false;
+    this.up = null;
+    this.down = null;
     this.lastActive = now;
     this.failure = null;
     this.closeReason = null;
@@ -120,7 +126,30 @@ export class Connection implements LiveConnection {
     old.on('error', ignore);
     old.destroy();
     this.backend = this.connectBackend();
+    // the buckets follow the new backend socket (nothing was relayed yet)
+    if (this.up !== null) {
+      this.up = new Throttle(this.client, this.backend, this.up.rate);
+      this.down = new Throttle(this.backend, this.client, this.up.rate);
+    }
     return true;
+  }
+
+  /** the bandwidth limit of both directions, bytes/s (0: none), live */
+  shape(rate: number): void {
+    if (this.phase === Phase.Closed) return;
+    if (rate > 0 && this.up === null) shaping.limitedConnections++;
+    if (rate === 0 && this.up !== null) shaping.limitedConnections--;
+    if (rate === 0) {
+      this.up?.lift();
+      this.down?.lift();
+      this.up = this.down = null;
+    } else if (this.up === null || this.down === null) {
+      this.up = new Throttle(this.client, this.backend, rate);
+      this.down = new Throttle(this.backend, this.client, rate);
+    } else {
+      this.up.setRate(rate);
+      this.down.setRate(rate);
+    }
   }
 
   /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
@@ -184,6 +213,11 @@ export class Connection implements LiveConnection {
       return;
     }
     this.phase = Phase.Closed;
+    if (this.up !== null) {
+      shaping.limitedConnections--;
+      this.up.stop();
+      this.down!.stop();
+    }
     this.closeReason ??= 'done';
     this.owner.onClosed(this);
   }
@@ -195,8 +229,10 @@ function onBackendConnect(this: Tagged): void {
   c.open((performance.now() - c.startedAt) / 1000);
 }
 
-function onData(this: Tagged): void {
-  this[CONN].dataSeen = true;
+function onData(this: Tagged, chunk: Buffer): void {
+  const c = this[CONN];
+  c.dataSeen = true;
+  if (c.up !== null) (this === c.client ? c.up : c.down!).charge(chunk.length);
 }
 
 function ignore(): void {}

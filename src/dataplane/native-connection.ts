@@ -3,6 +3,7 @@
 // endpoint counts (phase, failure, bytes) and forwards cuts and idle closes by id.
 import { intToIp, ipToInt } from '../net/cidr.js';
 import type { RefusalReason } from './admission.js';
+import { shaping } from './bandwidth.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import type { NativeAcceptor, NativeReason, NativeRelay, NativeSink } from './native-relay.js';
 
@@ -27,6 +28,8 @@ export class NativeConnection implements LiveConnection, NativeSink {
   /** the relay's final byte counts, once closed */
   private received: number;
   private sent: number;
+  /** has a bandwidth limit (counted in shaping.limitedConnections while open) */
+  private limited: boolean;
 
   constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
     this.owner = owner;
@@ -42,6 +45,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.clientIp = clientIp;
     this.received = 0;
     this.sent = 0;
+    this.limited = false;
     const source = target.localAddress ? ipToInt(target.localAddress) : 0;
     this.id = relay.open(fd, ipToInt(target.host), target.port, source, target.bindPoolPort ? snatPort : 0, target.preamble, this);
   }
@@ -64,6 +68,14 @@ export class NativeConnection implements LiveConnection, NativeSink {
 
   cut(): void {
     if (this.phase !== Phase.Closed) this.relay.cut(this.id);
+  }
+
+  /** the relay thread's token buckets take the new rate (bytes/s, 0: none), live */
+  shape(rate: number): void {
+    if (this.phase === Phase.Closed) return;
+    if (rate > 0 !== this.limited) shaping.limitedConnections += rate > 0 ? 1 : -1;
+    this.limited = rate > 0;
+    this.relay.shape(this.id, rate);
   }
 
   fail(reason: RefusalReason): void {
@@ -97,6 +109,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.received = received;
     this.sent = sent;
     this.phase = Phase.Closed;
+    if (this.limited) shaping.limitedConnections--;
     this.owner.onClosed(this);
   }
 }

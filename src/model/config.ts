@@ -61,6 +61,10 @@ const schema = z.strictObject({
       unhealthy_threshold: z.number().optional(),
     }).optional(),
   }).optional(),
+  faults: z.strictObject({
+    /** ms an endpoint's activation waits before it turns accepted (AWS pending -> available); 0: none */
+    provisioning_delay_ms: z.number().int().min(0).max(3_600_000).optional(),
+  }).optional(),
   api: z.strictObject({
     max_pipelined_requests: z.number().int().min(1).max(1024).optional(),
     max_connections: z.number().int().min(1).max(65_536).optional(),
@@ -203,6 +207,8 @@ export interface Config {
     readonly idleTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
   };
+  /** provisioning faults (src/control/faults.ts) */
+  readonly faults: { readonly provisioningDelayMs: number };
   /** connection flow logs (src/telemetry/flow-log.ts) */
   readonly flowLogs: FlowLogConfig;
   /** the embedded DNS server (src/dns/) */
@@ -495,6 +501,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       healthCheck,
     },
     api,
+    faults: { provisioningDelayMs: c.faults?.provisioning_delay_ms ?? 0 },
     flowLogs,
     dns: {
       enabled: c.dns?.enabled ?? DEFAULTS.dns.enabled,
