@@ -27,8 +27,9 @@ import latency from './lib/scenarios/latency.mjs';
 import concurrency from './lib/scenarios/concurrency.mjs';
 import storm from './lib/scenarios/storm.mjs';
 import apiAbuse from './lib/scenarios/api-abuse.mjs';
+import shaping from './lib/scenarios/shaping.mjs';
 
-const SCENARIOS = { bulk, rate, latency, concurrency, storm, 'api-abuse': apiAbuse };
+const SCENARIOS = { bulk, rate, latency, concurrency, storm, 'api-abuse': apiAbuse, shaping };
 /** every failure of the run: a scenario that failed, an error at set-up, a process left behind */
 const failures = [];
 /** this run's temporary directory */
