@@ -9,7 +9,7 @@ import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '.
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { activateEndpoint } from './faults.js';
 import { now, type ControlState } from './state.js';
-import { applyToDataPlane, bringEndpointUp, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
+import { applyToDataPlane, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
 import { newEnis, withEnis } from './zones.js';
 
 export async function createEndpoint(st: ControlState, caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {

@@ -15,7 +15,7 @@ import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js'
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
 import { activateEndpoint } from './faults.js';
 import { now, type ControlState } from './state.js';
-import { applyToDataPlane, bringEndpointUp, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
+import { applyToDataPlane, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
 
 /** a load-balanced service's health checks are its target groups' (ModifyTargetGroup) */
 const LB_HEALTH = 'health_check: a service backed by load balancers is probed by its target groups\' health checks (ELBv2 ModifyTargetGroup)';
