@@ -28,8 +28,9 @@ import concurrency from './lib/scenarios/concurrency.mjs';
 import storm from './lib/scenarios/storm.mjs';
 import apiAbuse from './lib/scenarios/api-abuse.mjs';
 import scale from './lib/scenarios/scale.mjs';
+import shaping from './lib/scenarios/shaping.mjs';
 
-const SCENARIOS = { bulk, rate, latency, concurrency, storm, 'api-abuse': apiAbuse, scale };
+const SCENARIOS = { bulk, rate, latency, concurrency, storm, 'api-abuse': apiAbuse, scale, shaping };
 /** every failure of the run: a scenario that failed, an error at set-up, a process left behind */
 const failures = [];
 /** this run's temporary directory */

@@ -33,6 +33,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -94,8 +95,26 @@ struct Pipe {
   int w = -1;
 };
 
+// A direction's bandwidth limit (issue 15): a token bucket charged by the bytes read from the
+// source. Out of tokens, the direction stops reading (edge-triggered epoll reports nothing new
+// while the source's bytes wait: no epoll_ctl needed) and a wake on the thread's own queue, timed
+// by epoll_wait's timeout, reads it again. rate 0: no limit, no clock read, no syscall.
+struct Bucket {
+  uint64_t rate = 0;         // bytes/s
+  int64_t tokens = 0;        // bytes; below 0 after a read made in debt
+  int64_t lastUs = 0;        // when it was last refilled
+  int64_t heldSinceUs = -1;  // held back since then (the throttled-time figure), -1: not held
+  bool armed = false;        // a wake is queued for it
+};
+
+// 50 ms of the rate, at least 16 KiB: the most a direction sends at once after a pause.
+int64_t BurstOf(uint64_t rate) { return std::max<int64_t>(int64_t(rate / 20), 16 * 1024); }
+// A held direction waits until the bucket holds 10 ms of the rate (a wake per ~10 ms, not per read).
+int64_t QuantumOf(uint64_t rate) { return std::min<int64_t>(int64_t(rate / 100), BurstOf(rate)); }
+
 // One direction of a connection: bytes read from fd[d] wait in `pipe` until fd[1-d] takes them.
 struct Flow {
+  Bucket bucket;
   Pipe pipe;
   size_t inPipe = 0;
   bool eof = false;   // the source sent its FIN
@@ -128,9 +147,18 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { Open, Cut, Close, Stop, Break } kind;
+  enum Kind { Open, Cut, Close, Stop, Break, Shape } kind;
   uint64_t id;
   Conn* conn;
+  uint64_t rate = 0;  // Shape: bytes/s, 0: no limit
+};
+
+// A held direction's wake: when, and the epoll tag of its connection and direction (a stale tag
+// names no connection and is dropped, as a stale epoll event is).
+struct Wake {
+  int64_t atUs;
+  uint64_t tag;
+  bool operator>(const Wake& o) const { return atUs > o.atUs; }
 };
 
 class Worker;
@@ -160,6 +188,8 @@ struct Relay {
   std::atomic<uint64_t> staleEvents{0};
   // pipes the kernel left smaller than pipeBytes (F_SETPIPE_SZ refused: the user's pipe quota)
   std::atomic<uint64_t> pipesUndersized{0};
+  // µs limited directions were held back by their bandwidth (all threads)
+  std::atomic<uint64_t> throttledUs{0};
   size_t pipeBytes = kPipeBytes;  // set by the first init(), before the threads start
   int socketBuffer = 0;           // SO_RCVBUF/SO_SNDBUF of relayed sockets; 0: the kernel's autotuning
   // Test hook: copies of new connections' sockets, held as a forked child would (epoll(7) Q6).
@@ -278,7 +308,10 @@ class Worker {
     epoll_event events[256];
     bool stopping = false;
     while (!stopping) {
-      int n = epoll_wait(ep_, events, 256, -1);
+      // No limited direction held: sleep until an event. Else until the earliest wake.
+      int timeout = -1;
+      if (!wakes_.empty()) timeout = int(std::max<int64_t>(0, (wakes_.top().atUs - NowUs() + 999) / 1000));
+      int n = epoll_wait(ep_, events, 256, timeout);
       if (n < 0) {
         if (errno == EINTR) continue;
         return Die("epoll_wait", errno);
@@ -311,6 +344,7 @@ class Worker {
         }
         Ready(c, side, events[i].events);
       }
+      if (!wakes_.empty()) Wakes();
       for (Conn* c : graveyard_) Free(c);
       graveyard_.clear();
       Flush();
@@ -346,6 +380,11 @@ class Worker {
           if (it != conns_.end() && !it->second->closed) {
             Finish(it->second, cmd.kind == Command::Cut ? Reason::Cut : Reason::Closed, cmd.kind == Command::Cut);
           }
+          break;
+        }
+        case Command::Shape: {
+          auto it = conns_.find(cmd.id);
+          if (it != conns_.end() && !it->second->closed) Shape(it->second, cmd.rate);
           break;
         }
         case Command::Stop: stop = true; break;
@@ -472,6 +511,75 @@ class Worker {
     CloseFd(p.w);
   }
 
+  // A new limit for both directions, live: a direction held by the old one reads again at once
+  // when the limit is lifted, else by the new rate from its next wake.
+  void Shape(Conn* c, uint64_t rate) {
+    bool resume = false;
+    for (Flow& f : c->flow) {
+      Bucket& b = f.bucket;
+      if (rate == 0) {
+        resume = resume || b.heldSinceUs >= 0;
+        Release(b, NowUs());
+        b = Bucket{};
+      } else {
+        if (b.rate == 0) {
+          b.tokens = BurstOf(rate);
+          b.lastUs = NowUs();
+        }
+        b.rate = rate;
+        b.tokens = std::min(b.tokens, BurstOf(rate));
+      }
+    }
+    if (resume && !c->connecting) {
+      Move(c, 0);
+      if (!c->closed) Move(c, 1);
+      if (!c->closed) Done(c);
+    }
+  }
+
+  // How many bytes direction d may read now (up to `room`): 0 when its bucket is empty, which
+  // holds the direction and queues its wake.
+  size_t Allowed(Conn* c, int d, size_t room) {
+    Bucket& b = c->flow[d].bucket;
+    int64_t now = NowUs();
+    b.tokens = std::min(BurstOf(b.rate), b.tokens + int64_t((now - b.lastUs) * double(b.rate) / 1e6));
+    b.lastUs = now;
+    // Below a useful read (16 KiB, or 10 ms of a slower rate) the direction waits: reading what
+    // trickles in per microsecond would spin this thread.
+    if (b.tokens >= std::min<int64_t>(16 * 1024, QuantumOf(b.rate))) {
+      Release(b, now);
+      return std::min(room, size_t(b.tokens));
+    }
+    if (b.heldSinceUs < 0) b.heldSinceUs = now;
+    if (!b.armed) {
+      b.armed = true;
+      wakes_.push({now + int64_t((QuantumOf(b.rate) - b.tokens) * 1e6 / double(b.rate)), Tag(c, d)});
+    }
+    return 0;
+  }
+
+  static void Release(Bucket& b, int64_t now) {
+    if (b.heldSinceUs < 0) return;
+    g.throttledUs.fetch_add(uint64_t(now - b.heldSinceUs), std::memory_order_relaxed);
+    b.heldSinceUs = -1;
+  }
+
+  // The wakes that are due: each held direction reads again (and is held again if still short).
+  void Wakes() {
+    int64_t now = NowUs();
+    while (!wakes_.empty() && wakes_.top().atUs <= now) {
+      uint64_t tag = wakes_.top().tag;
+      wakes_.pop();
+      Conn* c = Named(tag);
+      if (c == nullptr || c->closed) continue;
+      int d = int(tag & 1);
+      c->flow[d].bucket.armed = false;
+      if (c->connecting) continue;
+      Move(c, d);
+      Done(c);
+    }
+  }
+
   // One readiness of one side: reads from it when it has bytes (or its FIN), writes to it only
   // when a flow towards it was waiting for room (a reported EPOLLOUT alone is no news).
   void Ready(Conn* c, int side, uint32_t events) {
@@ -520,14 +628,17 @@ class Worker {
           return;
         }
       }
-      if (!f.eof && f.inPipe < g.pipeBytes) {
+      size_t room = f.eof ? 0 : g.pipeBytes - f.inPipe;
+      if (room > 0 && f.bucket.rate > 0) room = Allowed(c, d, room);
+      if (room > 0) {
         if (f.pipe.r < 0 && !TakePipe(f.pipe)) {
           Finish(c, Reason::Error, true);
           return;
         }
-        ssize_t n = splice(src, nullptr, f.pipe.w, nullptr, g.pipeBytes - f.inPipe, kSpliceFlags);
+        ssize_t n = splice(src, nullptr, f.pipe.w, nullptr, room, kSpliceFlags);
         if (n > 0) {
           f.inPipe += size_t(n);
+          if (f.bucket.rate > 0) f.bucket.tokens -= n;
           if (d == 0) k.received.fetch_add(uint64_t(n), std::memory_order_relaxed);
           progress = moved = true;
         } else if (n == 0) {
@@ -562,7 +673,10 @@ class Worker {
       if (reset) Linger0(c->fd[s]);
       CloseFd(c->fd[s]);
     }
-    for (Flow& f : c->flow) GiveBackPipe(f);
+    for (Flow& f : c->flow) {
+      GiveBackPipe(f);
+      Release(f.bucket, f.bucket.heldSinceUs >= 0 ? NowUs() : 0);
+    }
     conns_.erase(c->id);
     graveyard_.push_back(c);
     events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0});
@@ -631,6 +745,8 @@ class Worker {
   std::vector<Conn*> graveyard_;
   std::vector<Pipe> pool_;
   std::vector<Event> events_;
+  // held directions' wakes, earliest first (empty unless some limited direction is held)
+  std::priority_queue<Wake, std::vector<Wake>, std::greater<Wake>> wakes_;
   std::thread thread_;
 };
 
@@ -882,6 +998,15 @@ Napi::Value CloseConn(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// shape(id, bytesPerSecond): the bandwidth limit of both directions (0: none), live.
+Napi::Value ShapeConn(const Napi::CallbackInfo& info) {
+  uint64_t id = Id(info, 0);
+  double rate = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  if (!(rate > 0)) rate = 0;
+  if (Worker* w = WorkerOf(id)) w->Post({Command::Shape, id, nullptr, uint64_t(std::min(rate, 1e15))});
+  return info.Env().Undefined();
+}
+
 // stats(id) -> [received, sent], or undefined once its close event was delivered
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -917,13 +1042,14 @@ Napi::Value Clamp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// figures() -> [pipeBytes, pipesUndersized, staleEvents]
+// figures() -> [pipeBytes, pipesUndersized, staleEvents, throttledUs]
 Napi::Value Figures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto a = Napi::Array::New(env, 3);
+  auto a = Napi::Array::New(env, 4);
   a.Set(0u, Napi::Number::New(env, double(g.pipeBytes)));
   a.Set(1u, Napi::Number::New(env, double(g.pipesUndersized.load())));
   a.Set(2u, Napi::Number::New(env, double(g.staleEvents.load())));
+  a.Set(3u, Napi::Number::New(env, double(g.throttledUs.load())));
   return a;
 }
 
@@ -966,6 +1092,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("cut", Napi::Function::New(env, Cut));
   exports.Set("close", Napi::Function::New(env, CloseConn));
+  exports.Set("shape", Napi::Function::New(env, ShapeConn));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("touched", Napi::Function::New(env, Touched));
   return exports;

@@ -17,6 +17,7 @@ import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import type { ConnectionNotification } from './model/notifications.js';
+import { shaping } from './dataplane/bandwidth.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
 import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
@@ -170,6 +171,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       deregistrationDelayS: config.dataplane.deregistrationDelayS,
       healthCheck: config.dataplane.healthCheck,
       publicRecords: config.dns.publicRecords,
+      provisioningDelayMs: config.faults.provisioningDelayMs,
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
@@ -200,6 +202,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     });
     metrics.setToxicSource(() => ({ active: dataPlane.faults.active(), ...dataPlane.faults.figures }));
     metrics.setHealthSource(() => dataPlane.healthFigures() ?? { probes: {}, targets: {} });
+    metrics.setShapingSource(() => ({
+      limited: shaping.limitedConnections,
+      throttledSeconds: shaping.jsThrottledMs / 1000 + (native?.figures().throttledSeconds ?? 0),
+      faults: control.faultsInjected,
+    }));
     metrics.setZoneSource(() => control.zoneStates().map((z) => ({ ...z, connections: dataPlane.zoneConnections.get(z.zone) ?? 0 })));
     metrics.setStatusSource(() => {
       const services = Object.fromEntries(SERVICE_STATUSES.map((s) => [s, 0]));

@@ -119,8 +119,8 @@ function showEndpoint(e: Json): void {
 }
 
 const connections = (b: Json): void => table(
-  b.connections.map((c: Json) => [c.id, c.marker_id, c.domain_id, c.status, c.created_at]),
-  ['ENDPOINT_ID', 'MARKER_ID', 'DOMAIN_ID', 'STATUS', 'CREATED_AT'],
+  b.connections.map((c: Json) => [c.id, c.marker_id, c.domain_id, c.status, c.bandwidth === undefined ? '-' : `${c.bandwidth} (${c.bandwidth_source})`, c.created_at]),
+  ['ENDPOINT_ID', 'MARKER_ID', 'DOMAIN_ID', 'STATUS', 'BANDWIDTH_MBPS', 'CREATED_AT'],
 );
 
 // -- flag parsers: a bad value is a usage error (exit 2) before any request
@@ -138,6 +138,15 @@ function count(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
   return Number(value);
 }
+
+/** a bandwidth in Mbit/s, or NONE (the word given; kept as it is: commander reads a parser's null as absent) */
+const bandwidth = (none: string) => (value: string): number | string => {
+  if (value === none) return none;
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`expected Mbit/s (100-10240) or ${none}`);
+  return Number(value);
+};
+/** the API's bandwidth field: the number, or null for the word */
+const mbpsOrNull = (v: number | string): number | null => (typeof v === 'number' ? v : null);
 
 const csv = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -198,6 +207,7 @@ Exit codes: 0 success, 1 an API or network failure (or vpcep wait timed out), 2 
     .option('--no-approval', 'connect endpoints without the provider\'s approval')
     .addOption(new Option('--tcp-proxy <mode>', 'client information passing').choices(TCP_PROXY_VALUES))
     .option('--description <text>', 'description')
+    .option('--bandwidth <mbps>', 'default bandwidth of each endpoint connection, Mbit/s (100-10240; default: no limit)', count)
     .addHelpText('after', `
 Examples:
   vpcep service create --port-id port-web --vpc-id vpc-app --server-type VM --port 8000:8080 --name web
@@ -206,7 +216,7 @@ Examples:
       // JSON.stringify leaves out the fields that are undefined.
       const body = {
         port_id: o.portId, vpc_id: o.vpcId, server_type: o.serverType, ports: o.port, service_name: o.name,
-        approval_enabled: o.approval === false ? false : undefined, tcp_proxy: o.tcpProxy, description: o.description,
+        approval_enabled: o.approval === false ? false : undefined, tcp_proxy: o.tcpProxy, description: o.description, bandwidth: o.bandwidth,
       };
       out(g, await api(g, 'POST', S, body), showService, true);
     }));
@@ -234,16 +244,18 @@ Examples:
     .addOption(new Option('--tcp-proxy <mode>', 'client information passing').choices(TCP_PROXY_VALUES))
     .option('--description <text>', 'description')
     .option('--custom-domain <name>', 'the service\'s own domain name for consumers (pending until verified; "none" removes it)')
+    .option('--bandwidth <mbps|none>', 'default bandwidth of each endpoint connection, Mbit/s (100-10240), or none', bandwidth('none'))
     .action(run(async (g, o, id: string) => {
       const body = {
         ...(o.customDomain !== undefined ? { custom_domain_name: o.customDomain === 'none' ? null : o.customDomain } : {}),
+        ...(o.bandwidth !== undefined ? { bandwidth: mbpsOrNull(o.bandwidth) } : {}),
         ...(o.name !== undefined ? { service_name: o.name } : {}),
         ...(o.approval !== undefined ? { approval_enabled: o.approval === 'on' } : {}),
         ...(o.port !== undefined ? { ports: o.port } : {}),
         ...(o.tcpProxy !== undefined ? { tcp_proxy: o.tcpProxy } : {}),
         ...(o.description !== undefined ? { description: o.description } : {}),
       };
-      if (Object.keys(body).length === 0) throw new CliError('nothing to modify: give --name, --approval, --port, --tcp-proxy, --description or --custom-domain', 2);
+      if (Object.keys(body).length === 0) throw new CliError('nothing to modify: give --name, --approval, --port, --tcp-proxy, --description, --custom-domain or --bandwidth', 2);
       out(g, await api(g, 'PUT', `${S}/${encodeURIComponent(id)}`, body), showService);
     }));
 
@@ -268,6 +280,13 @@ Examples:
         });
       }));
   }
+
+  service.command('bandwidth').description('set the bandwidth of an endpoint connection of your service, live (Alibaba\'s, vpcep-sim\'s route)')
+    .argument('<service-id>').argument('<endpoint-id>').argument('<mbps|default>', 'Mbit/s (100-10240), or default: the service\'s', bandwidth('default'))
+    .action(run(async (g, _o, serviceId: string, endpointId: string, mbps: number | string) => {
+      const body = { connections: [{ id: endpointId, bandwidth: mbpsOrNull(mbps) }] };
+      out(g, await api(g, 'PUT', `${S}/${encodeURIComponent(serviceId)}/connections/bandwidth`, body), connections);
+    }));
 
   service.command('permissions').description('list the accounts allowed to connect to a service').argument('<id>')
     .action(run(async (g, _o, id: string) => {
@@ -476,6 +495,21 @@ Examples:
       await api(g, 'DELETE', `/sim/toxics/${encodeURIComponent(scope)}/${encodeURIComponent(name)}`);
       if (!g.quiet && !g.json) console.log(`removed ${name} from ${scope}`);
     }));
+  // -- provisioning faults (README "Provisioning faults")
+  const faultsTable = (b: Json) => table([[b.faults.provisioning_delay_ms, b.faults.fail_next_activation.join(',') || '-']], ['PROVISIONING_DELAY_MS', 'FAIL_NEXT_ACTIVATION']);
+  const faults = program.command('faults').description('provisioning faults: the activation delay, activation failures on demand');
+  faults.command('show').description('the activation delay and your services whose next activation fails')
+    .action(run(async (g) => out(g, await api(g, 'GET', '/sim/faults'), faultsTable)));
+  faults.command('delay').description('each endpoint activation waits this long from now on (creating/pending meanwhile)').argument('<ms>', 'milliseconds (0: none)', count)
+    .action(run(async (g, _o, ms: number) => out(g, await api(g, 'PUT', '/sim/faults', { provisioning_delay_ms: ms }), faultsTable)));
+  faults.command('fail-activation').description('an endpoint\'s activation fails: now when creating, at its acceptance when pending').argument('<endpoint-id>')
+    .option('--message <text>', 'the error message it fails with')
+    .action(run(async (g, o, id: string) => {
+      out(g, await api(g, 'POST', `/sim/endpoints/${encodeURIComponent(id)}/fail-activation`, { message: o.message }), (b) => console.log(`endpoint ${id}: ${b.status}`));
+    }));
+  faults.command('fail-next').description('the next endpoint activation of your service fails (one shot)').argument('<service-id>')
+    .option('--message <text>', 'the error message it fails with')
+    .action(run(async (g, o, id: string) => out(g, await api(g, 'POST', `/sim/endpoint-services/${encodeURIComponent(id)}/fail-next-activation`, { message: o.message }), faultsTable)));
 
   // -- readiness
   program.command('wait').description('wait until vpcepd answers and is ready (GET /ready), for scripts')

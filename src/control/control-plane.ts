@@ -4,9 +4,10 @@
 // filters, sorts and pages in its own terms); the commands are carried out by services.ts,
 // endpoints.ts and gateway-endpoints.ts, the data-plane transitions by transitions.ts, all over
 // one ControlState (state.ts). Refusals are DomainErrors by name; no dialect's code is known here.
+import { bandwidthOf } from '../model/bandwidth.js';
 import { DEFAULTS } from '../model/defaults.js';
 import type {
-  ChangeEndpointSubnetsCommand, ConnectionAction, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
+  ChangeEndpointSubnetsCommand, ConnectionAction, ConnectionBandwidth, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef,
   MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
@@ -23,6 +24,7 @@ import type { PublicRecord } from '../model/dns-names.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { Faults } from './faults.js';
+import * as provisioning from './provisioning-faults.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
 import * as elb from './load-balancers.js';
@@ -231,6 +233,41 @@ export class ControlPlane {
 
   connectionAction(caller: Account, serviceId: string, action: ConnectionAction, endpointId: string): Promise<Endpoint> {
     return services.connectionAction(this.st, caller, serviceId, action, endpointId);
+  }
+
+  /** the provider sets the bandwidth of its service's endpoint connections (Mbit/s; null: the service's default), live */
+  setConnectionBandwidth(caller: Account, serviceId: string, entries: readonly ConnectionBandwidth[]): Promise<Endpoint[]> {
+    return services.setConnectionBandwidth(this.st, caller, serviceId, entries);
+  }
+
+  /** the bandwidth an endpoint's connections get (Mbit/s): its own, else its service's default; null: none */
+  bandwidthOf(e: Endpoint): number | null {
+    return bandwidthOf(e, this.st.services.get(e.service_id));
+  }
+
+  // ---- provisioning faults (src/control/provisioning-faults.ts) -------------------------------------------
+
+  /** the activation delay (region-wide, like the zones) and the caller's services whose next activation fails */
+  provisioningFaults(caller: Account): { provisioning_delay_ms: number; fail_next_activation: string[] } {
+    return provisioning.faultsView(this.st, caller);
+  }
+
+  /** ms each endpoint activation waits from now on (0: none) */
+  setProvisioningDelay(ms: number): void {
+    this.st.faults.delayMs = ms;
+  }
+
+  failEndpointActivation(caller: Account, id: string, message?: string): Promise<Endpoint> {
+    return provisioning.failEndpointActivation(this.st, caller, id, message);
+  }
+
+  failNextActivation(caller: Account, serviceId: string, message?: string): void {
+    provisioning.failNextActivation(this.st, caller, serviceId, message);
+  }
+
+  /** provisioning faults injected since start (metrics) */
+  get faultsInjected(): { readonly delay: number; readonly failure: number } {
+    return this.st.faults.injected;
   }
 
   /** the caller's own VPCs, as a cloud shows them: nothing of other tenants */
@@ -535,6 +572,8 @@ export class ControlPlane {
 
   /** waits for mutations and data-plane round trips under way */
   settle(): Promise<void> {
+    // an activation waiting out a provisioning delay goes on at once
+    this.st.faults.stop();
     return this.st.settle();
   }
 }

@@ -8,8 +8,9 @@ import { applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
+import { activateEndpoint } from './provisioning-faults.js';
 import { now, type ControlState } from './state.js';
-import { applyToDataPlane, bringEndpointUp, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
+import { applyToDataPlane, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
 import { newEnis, withEnis } from './zones.js';
 
 export async function createEndpoint(st: ControlState, caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
@@ -68,7 +69,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
     return e;
   });
-  if (endpoint.status === 'creating') st.track(bringEndpointUp(st, endpoint.id));
+  if (endpoint.status === 'creating') st.track(activateEndpoint(st, endpoint.id));
   return endpoint;
 }
 
@@ -143,6 +144,7 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
     const n: Endpoint = { ...e, status: 'deleting', snat_ip: null, updated_at: now() };
+    st.faults.forget(id);
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
   });
   await finishEndpointDeletion(st, id);

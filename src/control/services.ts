@@ -2,7 +2,8 @@
 // their whitelists (permissions), and accept or reject the endpoints that connect to them.
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
-import type { ConnectionAction, CreateServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
+import { checkBandwidth } from '../model/bandwidth.js';
+import type { ConnectionAction, ConnectionBandwidth, CreateServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import { applyTags, checkConnectionAction, fullServiceName, validatePermission } from '../model/rules.js';
 import {
@@ -13,8 +14,9 @@ import { checkedHealthSettings } from './health.js';
 import { newPrivateDns } from './private-dns.js';
 import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js';
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
+import { activateEndpoint } from './provisioning-faults.js';
 import { now, type ControlState } from './state.js';
-import { applyToDataPlane, bringEndpointUp, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
+import { applyToDataPlane, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
 
 /** a load-balanced service's health checks are its target groups' (ModifyTargetGroup) */
 const LB_HEALTH = 'health_check: a service backed by load balancers is probed by its target groups\' health checks (ELBv2 ModifyTargetGroup)';
@@ -25,6 +27,7 @@ export async function createService(st: ControlState, caller: Account, cmd: Crea
     checkTcpProxy(cmd.tcpProxy);
     if (cmd.healthCheck && cmd.loadBalancers) throw new DomainError('InvalidParameter', LB_HEALTH);
     const health = cmd.healthCheck && { health_check: checkedHealthSettings(st.healthDefaults, cmd.healthCheck) };
+    const bandwidth = cmd.bandwidthMbps !== undefined ? { bandwidth_mbps: checkBandwidth('bandwidth', cmd.bandwidthMbps) } : {};
     if (st.usage(caller).endpoint_service >= caller.quotas.endpoint_service) {
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint_service} endpoint services per account`);
     }
@@ -40,6 +43,7 @@ export async function createService(st: ControlState, caller: Account, cmd: Crea
       ...backend,
       ...health,
       ...(cmd.privateDnsName !== undefined ? { private_dns: newPrivateDns(cmd.privateDnsName, undefined) } : {}),
+      ...bandwidth,
       approval_enabled: cmd.approvalRequired ?? true,
       status: 'creating',
       description: cmd.description ?? '',
@@ -66,6 +70,8 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     }
     if (s.load_balancers && cmd.healthCheck) throw new DomainError('InvalidParameter', LB_HEALTH);
     const health = cmd.healthCheck && checkedHealthSettings(s.health_check ?? st.healthDefaults, cmd.healthCheck);
+    if (cmd.bandwidthMbps !== undefined && cmd.bandwidthMbps !== null) checkBandwidth('bandwidth', cmd.bandwidthMbps);
+    const bandwidthChange = cmd.bandwidthMbps !== undefined && (cmd.bandwidthMbps ?? undefined) !== s.bandwidth_mbps;
     const lbChange = cmd.addLoadBalancers?.length || cmd.removeLoadBalancers?.length;
     if (lbChange && !s.load_balancers) throw new DomainError('InvalidParameter', `endpoint service ${id} is not backed by load balancers`);
     const lbs = lbChange
@@ -93,6 +99,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       ...(cmd.tcpProxy !== undefined ? { tcp_proxy: cmd.tcpProxy } : {}),
       ...(cmd.description !== undefined ? { description: cmd.description } : {}),
       ...(health ? { health_check: health } : {}),
+      ...(cmd.bandwidthMbps !== undefined ? { bandwidth_mbps: cmd.bandwidthMbps ?? undefined } : {}),
       updated_at: now(),
     };
     const changes: Change[] = [{ kind: 'service', id, value: next }];
@@ -109,7 +116,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       st.services.set(id, next);
       for (const r of renamed) st.endpoints.set(r.id, r);
     });
-    const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy) || backendChange
+    const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || bandwidthChange || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy) || backendChange
       || (health !== undefined && JSON.stringify(health) !== JSON.stringify(s.health_check));
     return { service: next, reapply: dataPathChanged };
   });
@@ -175,11 +182,37 @@ export async function connectionAction(st: ControlState, caller: Account, servic
     await st.commit([{ kind: 'endpoint', id: e.id, value: next }], () => st.endpoints.set(e.id, next));
     return next;
   });
-  if (action === 'accept') st.track(bringEndpointUp(st, endpointId));
+  if (action === 'accept') st.track(activateEndpoint(st, endpointId));
   // 000_9af245a83013c30f.txt 3.5: a rejected endpoint loses its connections; wait until it has.
   else if (changed.service_type === 'gateway') await pushRouting(st);
   else await applyToDataPlane(st, { kind: 'endpoint', id: endpointId, live: null });
   return st.endpoints.get(endpointId) ?? changed;
+}
+
+/**
+ * The provider sets the bandwidth of endpoint connections of its service (Alibaba's
+ * UpdateVpcEndpointConnectionAttribute, 004_803ff88163687be8.txt 2.4.2): all checked, then stored
+ * together; a live endpoint's connections, those open now included, take it before the answer.
+ */
+export async function setConnectionBandwidth(st: ControlState, caller: Account, serviceId: string, entries: readonly ConnectionBandwidth[]): Promise<Endpoint[]> {
+  const changed = await st.serial(async () => {
+    const s = st.ownService(caller, serviceId);
+    checkMutable(s);
+    const next: Endpoint[] = [];
+    for (const x of entries) {
+      const e = st.endpoints.get(x.endpointId);
+      // an endpoint of another service (or unseen) does not exist for this service's provider
+      if (!e || e.service_id !== s.id) throw new DomainError('EndpointNotFound', `endpoint ${x.endpointId} is not a connection of endpoint service ${s.id}`);
+      if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${e.id} is being deleted`);
+      if (x.bandwidthMbps !== null) checkBandwidth('bandwidth', x.bandwidthMbps);
+      if (next.some((n) => n.id === e.id)) throw new DomainError('InvalidParameter', `endpoint ${e.id} appears twice`);
+      next.push({ ...e, bandwidth_mbps: x.bandwidthMbps ?? undefined, updated_at: now() });
+    }
+    await st.commit(next.map((e) => ({ kind: 'endpoint' as const, id: e.id, value: e })), () => { for (const e of next) st.endpoints.set(e.id, e); });
+    return next;
+  });
+  await Promise.all(changed.filter((e) => LIVE_ENDPOINT_STATUSES.has(e.status) && e.service_type === 'interface').map((e) => pushEndpoint(st, e.id)));
+  return changed.map((e) => st.endpoints.get(e.id) ?? e);
 }
 
 type Backing = Pick<EndpointService, 'port_id' | 'vpc_id' | 'ports' | 'tcp_proxy'> & { load_balancers?: readonly string[] };

@@ -10,6 +10,7 @@ import type { DataPlane } from '../model/events.js';
 import { NLB_HEALTH_DEFAULTS, type HealthSettings } from '../model/health.js';
 import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
+import { ProvisioningFaults } from '../model/provisioning-faults.js';
 import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
 import type { RoutingView } from '../model/routing.js';
 import {
@@ -57,6 +58,8 @@ export interface ControlOptions {
   readonly healthCheck?: HealthSettings;
   /** the public zone's records from the config (dns.public_records): where providers prove their domains */
   readonly publicRecords?: readonly PublicRecord[];
+  /** ms each endpoint activation waits before it is brought up (config faults.provisioning_delay_ms; default 0) */
+  readonly provisioningDelayMs?: number;
 }
 
 export const now = () => new Date().toISOString();
@@ -71,6 +74,8 @@ export class ControlState {
   readonly zonesDown: Set<string>;
   readonly deregistrationDelayS: number;
   readonly healthDefaults: HealthSettings;
+  /** provisioning faults: the activation delay and the failures asked for (src/control/provisioning-faults.ts) */
+  readonly faults: ProvisioningFaults;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -103,6 +108,7 @@ export class ControlState {
     this.zones = o.zones ?? defaultZones(o.region);
     this.zonesDown = new Set([...(o.zonesDown ?? [])].filter((z) => this.zones.includes(z)));
     this.healthDefaults = o.healthCheck ?? NLB_HEALTH_DEFAULTS;
+    this.faults = new ProvisioningFaults(o.provisioningDelayMs ?? 0);
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
       this.accountsByName.set(a.name, a);

@@ -2,6 +2,7 @@
 // events sent with a time limit, and the status changes that follow the data plane's answer
 // (creating -> available or accepted, else failed; deleting -> gone). reconcile() brings the data
 // plane to the stored state after a start or a crash.
+import { bandwidthOf } from '../model/bandwidth.js';
 import { DEFAULTS } from '../model/defaults.js';
 import type { ResourceError } from '../model/errors.js';
 import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
@@ -29,6 +30,7 @@ export function liveSpec(st: ControlState, e: Endpoint, drainMs?: number): LiveE
     tcp_proxy: s.tcp_proxy,
     backends: backendsOf(st, s, drainMs),
     zone_affinity: e.zone_affinity === true,
+    bandwidth_mbps: bandwidthOf(e, s),
     enable_whitelist: e.enable_whitelist,
     whitelist: e.whitelist,
     connection_cap: st.capOf(e.owner),
@@ -234,6 +236,8 @@ export async function converge(st: ControlState, restore = false): Promise<void>
     else if (restore && s.status === 'available') await applyToDataPlane(st, { kind: 'service', id: s.id, available: true });
   }
   for (const e of [...st.endpoints.values()]) {
+    // an activation waiting out a provisioning delay is left to it (src/control/provisioning-faults.ts)
+    if (st.faults.isWaiting(e.id)) continue;
     if (e.status === 'creating' || (restore && e.status === 'accepted')) await bringEndpointUp(st, e.id);
     else if (e.status === 'deleting') await finishEndpointDeletion(st, e.id);
   }

@@ -68,6 +68,8 @@ export interface LiveConnection {
   takeActivity(): boolean;
   /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
   cut(): void;
+  /** the bandwidth limit of each direction, bytes/s (0: none); changed live (src/dataplane/bandwidth.ts) */
+  shape(bytesPerSecond: number): void;
   /** the backend connect failed or timed out: counted, the client reset */
   fail(reason: RefusalReason): void;
   /** a graceful close after the idle timeout */

@@ -1,6 +1,7 @@
 // One live interface endpoint on the data plane: a listener per ENI (one per zone) and terminal
 // port on the ENI's host address, its admission gate, its connections and its counters; each
 // connection's backend chosen among the port's targets by the ENI's zone and their health.
+import { bytesPerSecond } from '../model/bandwidth.js';
 import { chooseBackend, choiceIndex, choiceReason, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceReason, type ChoiceRules } from '../model/backend-choice.js';
 import type { Backend, BackendTargetSpec, LiveEndpoint, LiveEni } from '../model/events.js';
 import { targetKey } from '../model/health.js';
@@ -159,6 +160,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   securityRules: GateRule[] | null;
   readonly vpcNumber: number;
   readonly vpcBase: number;
+  /** each connection's bandwidth limit, bytes/s (0: none) */
+  rate: number;
   readonly tally: EndpointTally;
   /** this endpoint's connections, those of an earlier runtime still closing included */
   readonly connections: Set<LiveConnection>;
@@ -188,6 +191,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.securityRules = gateRules(spec);
     this.vpcNumber = spec.vpc_number;
     this.vpcBase = cidrOf(spec.vpc_cidr).base;
+    this.rate = bytesPerSecond(spec.bandwidth_mbps);
     this.tally = tally;
     this.connections = tally.connections;
     this.counters = tally.counters;
@@ -233,6 +237,12 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.whitelist = spec.whitelist.map(cidrOf);
     this.securityRules = gateRules(spec);
     this.updateSlots(spec, new Map(spec.backends.map((x) => [x.client_port, x])));
+    // a new bandwidth limit applies to the open connections too, not only to new ones
+    const rate = bytesPerSecond(spec.bandwidth_mbps);
+    if (rate !== this.rate) {
+      this.rate = rate;
+      for (const c of this.connections) c.shape(rate);
+    }
     return { ok: true };
   }
 
@@ -430,6 +440,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const toxics = via === null ? null : this.ctx.toxicLink(this.spec.id, this.spec.service_id, port, via.eni.zone);
     const conn = client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route, toxics);
     this.connections.add(conn);
+    if (this.rate > 0) conn.shape(this.rate);
     if (via !== null) this.via.set(conn, via);
     if (slot !== null && conn.phase !== Phase.Closed) {
       slot.conns.add(conn);

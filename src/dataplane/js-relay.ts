@@ -4,6 +4,7 @@
 // is not built or VPCEP_RELAY=js.
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
+import { shaping, Throttle } from './bandwidth.js';
 import { clampSocketBuffers } from './native-relay.js';
 import type { ToxicLink } from './toxics/link.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
@@ -54,6 +55,9 @@ export class Connection implements LiveConnection {
   dataSeen: boolean;
   /** the toxics of its scopes (README "Fault injection"): relayed through them instead of pipe(); null: none */
   private readonly toxics: ToxicLink | null;
+  /** the bandwidth limit's buckets, client -> backend and back; null: no limit (src/dataplane/bandwidth.ts) */
+  up: Throttle | null;
+  down: Throttle | null;
 
   constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null) {
     this.client = client;
@@ -63,6 +67,8 @@ export class Connection implements LiveConnection {
     this.startedAt = performance.now();
     this.deadline = now + connectTimeoutMs;
     this.dataSeen = false;
+    this.up = null;
+    this.down = null;
     this.lastActive = now;
     this.failure = null;
     this.closeReason = null;
@@ -124,7 +130,30 @@ export class Connection implements LiveConnection {
     old.on('error', ignore);
     old.destroy();
     this.backend = this.connectBackend();
+    // the buckets follow the new backend socket (nothing was relayed yet)
+    if (this.up !== null) {
+      this.up = new Throttle(this.client, this.backend, this.up.rate);
+      this.down = new Throttle(this.backend, this.client, this.up.rate);
+    }
     return true;
+  }
+
+  /** the bandwidth limit of both directions, bytes/s (0: none), live */
+  shape(rate: number): void {
+    if (this.phase === Phase.Closed) return;
+    if (rate > 0 && this.up === null) shaping.limitedConnections++;
+    if (rate === 0 && this.up !== null) shaping.limitedConnections--;
+    if (rate === 0) {
+      this.up?.lift();
+      this.down?.lift();
+      this.up = this.down = null;
+    } else if (this.up === null || this.down === null) {
+      this.up = new Throttle(this.client, this.backend, rate);
+      this.down = new Throttle(this.backend, this.client, rate);
+    } else {
+      this.up.setRate(rate);
+      this.down.setRate(rate);
+    }
   }
 
   /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
@@ -208,6 +237,11 @@ export class Connection implements LiveConnection {
     }
     this.phase = Phase.Closed;
     this.toxics?.stop();
+    if (this.up !== null) {
+      shaping.limitedConnections--;
+      this.up.stop();
+      this.down!.stop();
+    }
     this.closeReason ??= 'done';
     this.owner.onClosed(this);
   }
@@ -219,8 +253,10 @@ function onBackendConnect(this: Tagged): void {
   c.open((performance.now() - c.startedAt) / 1000);
 }
 
-function onData(this: Tagged): void {
-  this[CONN].dataSeen = true;
+function onData(this: Tagged, chunk: Buffer): void {
+  const c = this[CONN];
+  c.dataSeen = true;
+  if (c.up !== null) (this === c.client ? c.up : c.down!).charge(chunk.length);
 }
 
 function ignore(): void {}

@@ -4,6 +4,7 @@
 import net from 'node:net';
 import { intToIp, ipToInt } from '../net/cidr.js';
 import type { RefusalReason } from './admission.js';
+import { shaping } from './bandwidth.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { Connection } from './js-relay.js';
 import type { ToxicLink } from './toxics/link.js';
@@ -30,6 +31,8 @@ export class NativeConnection implements LiveConnection, NativeSink {
   /** the relay's final byte counts, once closed */
   private received: number;
   private sent: number;
+  /** has a bandwidth limit (counted in shaping.limitedConnections while open) */
+  private limited: boolean;
 
   constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
     this.owner = owner;
@@ -45,6 +48,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.clientIp = clientIp;
     this.received = 0;
     this.sent = 0;
+    this.limited = false;
     const source = target.localAddress ? ipToInt(target.localAddress) : 0;
     this.id = relay.open(fd, ipToInt(target.host), target.port, source, target.bindPoolPort ? snatPort : 0, target.preamble, this);
   }
@@ -73,6 +77,14 @@ export class NativeConnection implements LiveConnection, NativeSink {
 
   cut(): void {
     if (this.phase !== Phase.Closed) this.relay.cut(this.id);
+  }
+
+  /** the relay thread's token buckets take the new rate (bytes/s, 0: none), live */
+  shape(rate: number): void {
+    if (this.phase === Phase.Closed) return;
+    if (rate > 0 !== this.limited) shaping.limitedConnections += rate > 0 ? 1 : -1;
+    this.limited = rate > 0;
+    this.relay.shape(this.id, rate);
   }
 
   fail(reason: RefusalReason): void {
@@ -106,6 +118,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.received = received;
     this.sent = sent;
     this.phase = Phase.Closed;
+    if (this.limited) shaping.limitedConnections--;
     this.owner.onClosed(this);
   }
 }

@@ -43,11 +43,12 @@ interface Addon {
   open(clientFd: number, backendIp: number, backendPort: number, sourceIp: number, sourcePort: number, preamble: Buffer | null): number;
   cut(id: number): void;
   close(id: number): void;
+  shape(id: number, bytesPerSecond: number): void;
   stats(id: number): [received: number, sent: number] | undefined;
   touched(id: number): boolean;
   socketBuffer(bytes: number): void;
   clamp(fd: number, bytes: number): void;
-  figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number];
+  figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number, throttledUs: number];
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
   testBreakThread(): void;
@@ -61,6 +62,8 @@ export interface RelayFigures {
   readonly pipesUndersized: number;
   /** epoll events that named a connection already closed, ignored */
   readonly staleEvents: number;
+  /** seconds the relay threads held a limited direction back (bandwidth) */
+  readonly throttledSeconds: number;
 }
 
 /** connections per accepted batch (kAcceptBatch) and numbers per entry: fd, ip, port */
@@ -151,8 +154,8 @@ export class NativeRelay {
   }
 
   figures(): RelayFigures {
-    const [pipeBytes, pipesUndersized, staleEvents] = this.addon.figures();
-    return { pipeBytes, pipesUndersized, staleEvents };
+    const [pipeBytes, pipesUndersized, staleEvents, throttledUs] = this.addon.figures();
+    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6 };
   }
 
   /** test hooks of the addon (native/relay.cc): never used by the daemon */
@@ -205,6 +208,11 @@ export class NativeRelay {
   /** resets both sockets; relayClosed() follows */
   cut(id: number): void {
     this.addon.cut(id);
+  }
+
+  /** the bandwidth limit of both directions, bytes/s (0: none): the relay thread's token buckets, live */
+  shape(id: number, bytesPerSecond: number): void {
+    this.addon.shape(id, bytesPerSecond);
   }
 
   /** closes both sockets gracefully (idle timeout); relayClosed() follows */

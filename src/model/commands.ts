@@ -41,6 +41,8 @@ export interface CreateServiceCommand {
   readonly tags?: readonly TagInput[];
   /** several backend ports of the VPC, each in its subnet's zone (portId is then the first) */
   readonly backendPortIds?: readonly string[];
+  /** the default bandwidth of its endpoint connections, Mbit/s; absent: none */
+  readonly bandwidthMbps?: number;
   /** seconds a removed backend's connections keep flowing (0-3600); absent: the config's default */
   readonly deregistrationDelayS?: number;
   /** a port-backed service's health checks; the ones not given: the config's default */
@@ -72,6 +74,14 @@ export interface ModifyServiceCommand {
   readonly healthCheck?: Partial<HealthSettings>;
   /** a new private DNS name (pending verification again unless it is the same), or null: none any more */
   readonly privateDnsName?: string | null;
+  /** the default bandwidth of its endpoint connections, Mbit/s; null: none */
+  readonly bandwidthMbps?: number | null;
+}
+
+/** the provider sets one endpoint connection's bandwidth, Mbit/s; null: back to the service's default */
+export interface ConnectionBandwidth {
+  readonly endpointId: string;
+  readonly bandwidthMbps: number | null;
 }
 
 export interface CreateEndpointCommand {

@@ -93,6 +93,8 @@ const schema = z.strictObject({
   faults: z.strictObject({
     listen: z.string().optional(),
     enabled: z.boolean().optional(),
+    /** ms an endpoint's activation waits before it turns accepted (AWS pending -> available); 0: none */
+    provisioning_delay_ms: z.number().int().min(0).max(3_600_000).optional(),
   }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
@@ -217,8 +219,8 @@ export interface Config {
   readonly flowLogs: FlowLogConfig;
   /** the embedded DNS server (src/dns/) */
   readonly dns: DnsConfig;
-  /** Toxiproxy's HTTP API over the data plane's toxics (src/api/toxiproxy/, README "Fault injection") */
-  readonly faults: { readonly enabled: boolean; readonly listen: { readonly host: string; readonly port: number } };
+  /** Toxiproxy's HTTP API over the data plane's toxics (src/api/toxiproxy/, README "Fault injection"), and the provisioning faults (src/control/provisioning-faults.ts) */
+  readonly faults: { readonly enabled: boolean; readonly listen: { readonly host: string; readonly port: number }; readonly provisioningDelayMs: number };
   /** without a token, per-endpoint series are served to no one */
   readonly metrics: { readonly token?: string };
   /** empty: the daemon runs with the one `default` account */
@@ -527,7 +529,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       ...(c.dns?.forwarders ? { forwarders: c.dns.forwarders } : {}),
       publicRecords: (c.dns?.public_records ?? []).map((r) => ({ name: r.name.toLowerCase().replace(/\.$/, ''), type: r.type, value: r.value })),
     },
-    faults: { enabled: c.faults?.enabled ?? DEFAULTS.faults.enabled, listen: faultsListen! },
+    faults: { enabled: c.faults?.enabled ?? DEFAULTS.faults.enabled, listen: faultsListen!, provisioningDelayMs: c.faults?.provisioning_delay_ms ?? 0 },
     metrics: { token: c.metrics?.token },
     accounts,
     vpcs,

@@ -75,6 +75,8 @@ export interface LiveEndpoint {
   readonly account_id?: string;
   /** Alibaba's zone affinity: connections stay in the ENI's zone while it has an eligible backend, cross-zone or not */
   readonly zone_affinity?: boolean;
+  /** each connection's bandwidth in Mbit/s, both ways (src/model/bandwidth.ts); absent or null: none */
+  readonly bandwidth_mbps?: number | null;
 }
 
 export type ChangeEvent =

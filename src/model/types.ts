@@ -175,6 +175,8 @@ export interface EndpointService {
   readonly draining?: readonly DrainingBackend[];
   /** a port-backed service's health checks (vpcep-sim's extension); absent: the config's dataplane.health_check */
   readonly health_check?: HealthSettings;
+  /** the bandwidth of each of its endpoint connections, Mbit/s (src/model/bandwidth.ts); absent: none */
+  readonly bandwidth_mbps?: number;
   readonly approval_enabled: boolean;
   readonly status: ServiceStatus;
   readonly ports: readonly PortMapping[];
@@ -255,6 +257,8 @@ export interface Endpoint {
   readonly zone_affinity?: boolean;
   /** gateway endpoints: the endpoint policy (null: the default, allow all) */
   readonly policy_statement?: readonly unknown[] | null;
+  /** the bandwidth of each of its connections set by the service's provider, Mbit/s; absent: the service's default */
+  readonly bandwidth_mbps?: number;
   readonly description: string;
   readonly tags: readonly Tag[];
   readonly created_at: string;

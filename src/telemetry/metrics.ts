@@ -109,6 +109,8 @@ export interface Metrics {
   setZoneSource(fn: () => Iterable<ZoneFigures>): void;
   /** the toxics in force and what they did (src/dataplane/toxics/) */
   setToxicSource(fn: () => ToxicFigures): void;
+  /** where the bandwidth and provisioning-fault series read their figures at scrape time (unset: 0) */
+  setShapingSource(fn: () => ShapingFigures): void;
   /** the DNS server's query counters (src/dns/server.ts) */
   setDnsSource(fn: () => Iterable<{ view: string; kind: string; result: string; count: number }>): void;
 }
@@ -118,6 +120,16 @@ export interface ToxicFigures {
   readonly applied: Readonly<Record<string, number>>;
   readonly delayedBytes: number;
   readonly resets: number;
+}
+
+/** bandwidth limits and provisioning faults (issue 15) */
+export interface ShapingFigures {
+  /** connections open with a bandwidth limit */
+  readonly limited: number;
+  /** seconds limited directions were held back, both relays */
+  readonly throttledSeconds: number;
+  /** provisioning faults injected since start */
+  readonly faults: { readonly delay: number; readonly failure: number };
 }
 
 export interface ZoneFigures {
@@ -364,6 +376,29 @@ export function createMetrics(build: { version: string }): Metrics {
       for (const z of zones()) this.inc({ zone: z.zone }, z.connections);
     },
   });
+  let shapingFigures: () => ShapingFigures = () => ({ limited: 0, throttledSeconds: 0, faults: { delay: 0, failure: 0 } });
+  new client.Gauge({
+    ...declared('vpcep_bandwidth_limited_connections'), registers: [registry],
+    collect() {
+      this.set(shapingFigures().limited);
+    },
+  });
+  new client.Counter({
+    ...declared('vpcep_bandwidth_throttled_seconds_total'), registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(shapingFigures().throttledSeconds);
+    },
+  });
+  new client.Counter({
+    ...declared('vpcep_provisioning_faults_total'), registers: [registry],
+    collect() {
+      this.reset();
+      const f = shapingFigures().faults;
+      this.inc({ fault: 'delay' }, f.delay);
+      this.inc({ fault: 'failure' }, f.failure);
+    },
+  });
   let health: () => HealthFigures = () => ({ probes: {}, targets: {} });
   const healthFigure = (name: MetricName, pick: (h: HealthFigures) => Readonly<Record<string, number>>, label: 'result' | 'state', type: 'gauge' | 'counter') => {
     const Metric = type === 'gauge' ? client.Gauge : client.Counter;
@@ -450,6 +485,9 @@ export function createMetrics(build: { version: string }): Metrics {
     },
     setZoneSource(fn) {
       zones = fn;
+    },
+    setShapingSource(fn) {
+      shapingFigures = fn;
     },
     setHealthSource(fn) {
       health = fn;

@@ -206,4 +206,30 @@ describe('vpcep CLI', () => {
     expect(r.stderr).toBe(`vpcep: cannot reach vpcepd at ${url}: ECONNREFUSED (is the daemon running? see --url or VPCEP_URL)\n`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+  it('sets bandwidth (service default, per connection) and drives the provisioning faults', async () => {
+    const created = JSON.parse(await ok(provider('--json', 'service', 'create', '--port-id', 'port-web', '--vpc-id', 'vpc-app',
+      '--server-type', 'VM', '--port', '81:8080', '--name', 'bw', '--no-approval', '--bandwidth', '200')));
+    expect(created.bandwidth).toBe(200);
+    const sid: string = created.id;
+    await waitFor(async () => JSON.parse(await ok(provider('--json', 'service', 'show', sid))).status === 'available', 5_000, 'service available');
+    const bad = await provider('service', 'create', '--port-id', 'port-web', '--vpc-id', 'vpc-app', '--server-type', 'VM', '--port', '82:8080', '--bandwidth', '99');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^vpcep: EndPoint\.0002: bandwidth: must be an integer from 100 to 10240/);
+    expect((await provider('service', 'modify', sid, '--bandwidth', 'fast')).code).toBe(2);
+    await ok(provider('service', 'permit', sid, CONSUMER.domain_id));
+    // the next activation fails: the endpoint ends failed; the next one is accepted
+    expect(await ok(provider('faults', 'fail-next', sid, '--message', 'no capacity'))).toContain(sid);
+    const failed: string = JSON.parse(await ok(consumer('--json', 'endpoint', 'create', '--service-id', sid, '--vpc-id', 'vpc-client', '--subnet-id', 'subnet-a'))).id;
+    await waitFor(async () => JSON.parse(await ok(consumer('--json', 'endpoint', 'show', failed))).status === 'failed', 5_000, 'endpoint failed');
+    const eid: string = JSON.parse(await ok(consumer('--json', 'endpoint', 'create', '--service-id', sid, '--vpc-id', 'vpc-client', '--subnet-id', 'subnet-a'))).id;
+    await waitFor(async () => JSON.parse(await ok(consumer('--json', 'endpoint', 'show', eid))).status === 'accepted', 5_000, 'endpoint accepted');
+    expect(await ok(provider('service', 'connections', sid))).toMatch(new RegExp(`${eid}.*200 \\(service\\)`));
+    const set = JSON.parse(await ok(provider('--json', 'service', 'bandwidth', sid, eid, '150')));
+    expect(set.connections[0]).toMatchObject({ id: eid, bandwidth: 150, bandwidth_source: 'connection' });
+    expect(JSON.parse(await ok(provider('--json', 'service', 'bandwidth', sid, eid, 'default'))).connections[0].bandwidth).toBe(200);
+    expect(JSON.parse(await ok(provider('--json', 'service', 'modify', sid, '--bandwidth', 'none'))).bandwidth).toBeUndefined();
+    expect(await ok(provider('faults', 'delay', '250'))).toMatch(/250/);
+    expect(JSON.parse(await ok(consumer('--json', 'faults', 'show'))).faults).toEqual({ provisioning_delay_ms: 250, fail_next_activation: [] });
+    await ok(provider('faults', 'delay', '0'));
+  });
 });

@@ -2,8 +2,9 @@
 // client to server, for --duration seconds each. Figure: the receiver's rate (sum_received).
 import { run, sleep } from '../procs.mjs';
 
-async function iperf(target, streams, seconds) {
+export async function iperf(target, streams, seconds, extra = []) {
   const args = ['-c', target.host, '-p', String(target.port), '-t', String(seconds), '-P', String(streams), '-J', '--connect-timeout', '5000'];
+  args.push(...extra);
   if (seconds >= 3) args.push('-O', '1'); // omit the first second (slow start) from the figure
   for (let attempt = 1; ; attempt++) {
     const r = await run('iperf3', args, { timeoutMs: (seconds + 20) * 1000, allowFailure: true });

@@ -11,9 +11,9 @@ import { requestError } from '../framework-errors.js';
 import { huaweiError, HuaweiRequestError } from './errors.js';
 import { pageConnections, pageEndpoints, pageServices, parseListQuery, slice } from './lists.js';
 import {
-  connectionActionBody, createEndpointBody, createEndpointCommand, createServiceBody, createServiceCommand, endpointPolicyBody,
+  connectionActionBody, connectionBandwidthBody, createEndpointBody, createEndpointCommand, createServiceBody, createServiceCommand, endpointPolicyBody,
   endpointRouteTablesBody, endpointSubnetsActionBody, migrateBackendBody, migrateBackendCommand, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
-  publicRecordBody, traceBody, traceQuery, updateEndpointBody, updateEndpointCommand,
+  publicRecordBody, simFailBody, simFaultsBody, traceBody, traceQuery, updateEndpointBody, updateEndpointCommand,
 } from './requests.js';
 import {
   connectionJson, endpointJson, permissionJson, publicServiceJson, routeTableJson, serviceJson, serviceSummaryJson, traceJson, vpcJson,
@@ -83,6 +83,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     domainOf: (a) => control.domainOf(a),
     connectionCount: (id) => control.connectionCount(id),
     servicePorts: (id) => control.servicePorts(id),
+    bandwidthOf: (e) => control.bandwidthOf(e),
     backendHealth: (s) => control.serviceBackendHealth(s).map((r) => ({ port_id: r.id, zone: r.zone, state: r.state, reason: r.reason })),
   };
   const caller = (req: Req): Account => req.account!;
@@ -153,6 +154,14 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     const action = body.action === 'receive' ? 'accept' : 'reject';
     const e = await control.connectionAction(caller(req), req.params.id, action, body.endpoints[0]!);
     return { connections: [connectionJson(e, ctx)] };
+  });
+  // vpcep-sim's: Alibaba's bandwidth per endpoint connection (UpdateVpcEndpointConnectionAttribute), in
+  // the shape of Huawei's PUT .../connections/description; applies to open connections too
+  v1.put('/vpc-endpoint-services/:id/connections/bandwidth', async (req: Req) => {
+    control.ownService(caller(req), req.params.id);
+    const body = parseBody(connectionBandwidthBody, req.body);
+    const changed = await control.setConnectionBandwidth(caller(req), req.params.id, body.connections.map((c) => ({ endpointId: c.id, bandwidthMbps: c.bandwidth })));
+    return { connections: changed.map((e) => connectionJson(e, ctx)) };
   });
   v1.get('/vpc-endpoint-services/:id/permissions', async (req: Req) => {
     const q = parseListQuery(req.query, 'service');
@@ -254,6 +263,23 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   v1.get('/sim/zones', async (req: Req) => {
     caller(req);
     return { zones: zonesJson(control.zoneStates()) };
+  });
+  // provisioning faults (README "Provisioning faults"): the activation delay is the region's (any
+  // account, like the zones); a failure is asked for on one's own endpoint or service
+  v1.get('/sim/faults', async (req: Req) => ({ faults: control.provisioningFaults(caller(req)) }));
+  v1.put('/sim/faults', async (req: Req) => {
+    const body = parseBody(simFaultsBody, req.body);
+    control.setProvisioningDelay(body.provisioning_delay_ms);
+    return { faults: control.provisioningFaults(caller(req)) };
+  });
+  v1.post('/sim/endpoints/:id/fail-activation', async (req: Req) => {
+    const body = req.body === undefined ? {} : parseBody(simFailBody, req.body);
+    return endpointJson(await control.failEndpointActivation(caller(req), req.params.id, body.message), ctx);
+  });
+  v1.post('/sim/endpoint-services/:id/fail-next-activation', async (req: Req) => {
+    const body = req.body === undefined ? {} : parseBody(simFailBody, req.body);
+    control.failNextActivation(caller(req), req.params.id, body.message);
+    return { faults: control.provisioningFaults(caller(req)) };
   });
   v1.post('/sim/zones/:zone/:state', async (req: Req) => {
     caller(req);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type {
   CreateEndpointCommand, CreateServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput, TraceQuery, UpdateEndpointCommand,
 } from '../../model/commands.js';
+import { BANDWIDTH_MAX_MBPS, BANDWIDTH_MIN_MBPS } from '../../model/bandwidth.js';
 import { DEFAULTS } from '../../model/defaults.js';
 import { HEALTH_RANGES, type HealthSettings } from '../../model/health.js';
 import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
@@ -49,6 +50,9 @@ const healthCheck = z.strictObject({
   unhealthy_threshold: inRange('unhealthy_threshold').optional(),
 });
 type HealthCheckBody = z.infer<typeof healthCheck>;
+/** vpcep-sim's: Alibaba's bandwidth per endpoint connection, Mbit/s (src/model/bandwidth.ts) */
+const bandwidthRange = `an integer from ${BANDWIDTH_MIN_MBPS} to ${BANDWIDTH_MAX_MBPS} (Mbit/s)`;
+const bandwidth = z.number().int(`must be ${bandwidthRange}`).min(BANDWIDTH_MIN_MBPS, `must be ${bandwidthRange}`).max(BANDWIDTH_MAX_MBPS, `must be ${bandwidthRange}`);
 
 export const createServiceBody = z.strictObject({
   port_id: id.optional(),
@@ -66,6 +70,7 @@ export const createServiceBody = z.strictObject({
   health_check: healthCheck.optional(),
   /** vpcep-sim's: Alibaba's custom service domain name (AWS's PrivateDnsName), to verify by a TXT record */
   custom_domain_name: z.string().max(255).optional(),
+  bandwidth: bandwidth.optional(),
 });
 export type CreateServiceBody = z.infer<typeof createServiceBody>;
 
@@ -80,6 +85,8 @@ export const modifyServiceBody = z.strictObject({
   health_check: healthCheck.optional(),
   /** vpcep-sim's: a new custom service domain name, or null to remove it */
   custom_domain_name: z.string().max(255).nullable().optional(),
+  /** null: no default any more */
+  bandwidth: bandwidth.nullable().optional(),
 });
 export type ModifyServiceBody = z.infer<typeof modifyServiceBody>;
 
@@ -137,6 +144,23 @@ export const connectionActionBody = z.strictObject({
   action: z.enum(['receive', 'reject'], { message: 'must be receive or reject' }),
   endpoints: z.array(id).min(1, 'name one endpoint id').max(1, 'only one endpoint per call'),
 });
+
+/**
+ * vpcep-sim's route for Alibaba's UpdateVpcEndpointConnectionAttribute, in the shape of Huawei's
+ * PUT .../connections/description: each connection (endpoint id) and its bandwidth (null: the
+ * service's default)
+ */
+export const connectionBandwidthBody = z.strictObject({
+  connections: z.array(z.strictObject({ id, bandwidth: bandwidth.nullable() })).min(1, 'name at least one connection').max(50, 'at most 50 connections per call'),
+});
+
+/** the simulator's provisioning faults: the activation delay from now on */
+export const simFaultsBody = z.strictObject({
+  provisioning_delay_ms: z.number().int('must be an integer from 0 to 3600000 (ms)').min(0, 'must be from 0 to 3600000 (ms)').max(3_600_000, 'must be from 0 to 3600000 (ms)'),
+});
+
+/** a provisioning failure asked for: its message (absent: a default one) */
+export const simFailBody = z.strictObject({ message: z.string().min(1).max(255).optional() });
 
 export const permissionActionBody = z.strictObject({
   action: z.enum(['add', 'remove'], { message: 'must be add or remove' }),
@@ -246,6 +270,7 @@ export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand
     ports: portMappingInputs(b.ports), tcpProxy: b.tcp_proxy, description: b.description, tags: b.tags,
     backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay, healthCheck: healthSettingsInput(b.health_check),
     ...(b.custom_domain_name !== undefined ? { privateDnsName: b.custom_domain_name } : {}),
+    bandwidthMbps: b.bandwidth,
   };
 }
 
@@ -253,7 +278,7 @@ export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand
   return {
     approvalRequired: b.approval_enabled, name: b.service_name, ports: b.ports && portMappingInputs(b.ports),
     tcpProxy: b.tcp_proxy, description: b.description, healthCheck: healthSettingsInput(b.health_check),
-    backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay,
+    backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay, bandwidthMbps: b.bandwidth,
     ...(b.custom_domain_name !== undefined ? { privateDnsName: b.custom_domain_name } : {}),
   };
 }

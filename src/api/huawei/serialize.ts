@@ -26,6 +26,14 @@ export interface SerializeContext {
   connectionCount(serviceId: string): number;
   /** the terminal ports an endpoint of the service listens on */
   servicePorts(serviceId: string): number[];
+  /** the bandwidth an endpoint's connections get (Mbit/s): its own, else its service's default; null: none */
+  bandwidthOf?(e: Endpoint): number | null;
+}
+
+/** vpcep-sim's: a connection's bandwidth and whether it is its own (true) or its service's default */
+function bandwidthJson(e: Endpoint, ctx: SerializeContext): Record<string, unknown> {
+  const mbps = ctx.bandwidthOf ? ctx.bandwidthOf(e) : e.bandwidth_mbps ?? null;
+  return mbps === null ? {} : { bandwidth: mbps, bandwidth_source: e.bandwidth_mbps !== undefined ? 'connection' : 'service' };
 }
 
 /** vpcep-sim's extension: a service's own health checks, as its requests name them */
@@ -46,6 +54,8 @@ export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = 
     ports: s.ports,
     tcp_proxy: s.tcp_proxy,
     ...(s.health_check ? { health_check: healthCheckJson(s.health_check) } : {}),
+    // vpcep-sim's: the default bandwidth of its endpoint connections (Mbit/s); absent: none
+    ...(s.bandwidth_mbps !== undefined ? { bandwidth: s.bandwidth_mbps } : {}),
     // vpcep-sim's: several backend ports, how long a removed one drains, each one's health
     ...(s.port_id !== null ? {
       backends: (s.backends ?? [{ port_id: s.port_id }]).map((b) => ({ port_id: b.port_id })),
@@ -135,6 +145,8 @@ export function connectionJson(e: Endpoint, ctx: SerializeContext): Record<strin
     marker_id: e.marker_id,
     domain_id: ctx.domainOf(e.owner),
     status: e.status,
+    // vpcep-sim's: the connection's bandwidth (Mbit/s), its own or else its service's default; absent: none
+    ...bandwidthJson(e, ctx),
     created_at: apiTime(e.created_at),
     updated_at: apiTime(e.updated_at),
   };
