@@ -136,8 +136,8 @@ describe('config validation', () => {
 
 describe('faults config', () => {
   it('defaults: off, on Toxiproxy\'s 127.0.0.1:8474', () => {
-    expect(validateConfig({}, 'test.yaml').faults).toEqual({ enabled: false, listen: { host: '127.0.0.1', port: 8474 } });
-    expect(validateConfig({ faults: { enabled: true, listen: '127.0.0.2:9000' } }, 'test.yaml').faults).toEqual({ enabled: true, listen: { host: '127.0.0.2', port: 9000 } });
+    expect(validateConfig({}, 'test.yaml').faults).toEqual({ enabled: false, listen: { host: '127.0.0.1', port: 8474 }, provisioningDelayMs: 0 });
+    expect(validateConfig({ faults: { enabled: true, listen: '127.0.0.2:9000' } }, 'test.yaml').faults).toEqual({ enabled: true, listen: { host: '127.0.0.2', port: 9000 }, provisioningDelayMs: 0 });
   });
 
   it('refuses a bad listen, the API\'s own address and unknown keys, naming the path', () => {
