@@ -95,13 +95,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
     store = SqliteStore.open(o.dataDir);
-    const snap = await store.load();
+    const snap = (await store.load()).documents;
     checkDocuments(snap, store.location);
     const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
     await store.commit(inventory.changes);
     // documents of a vpcepd before issue 12 hold Huawei codes for a resource's error: read back to names
     // and subnets made through the EC2 API before issue 13 kept AWS's zone name: the config's zone of that letter
-    const after = upgradeDocuments(await store.load(), nameOfHuaweiCode, (aws) => {
+    const after = upgradeDocuments((await store.load()).documents, nameOfHuaweiCode, (aws) => {
       const zone = zoneInRegion(aws, awsRegion(config.region), config.region);
       return config.zones.includes(zone) ? zone : undefined;
     });

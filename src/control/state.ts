@@ -16,7 +16,7 @@ import {
 } from '../model/types.js';
 import { defaultZones } from '../model/zones.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
-import { StoreFull, type Change, type Store } from '../store/store.js';
+import { StoreConflict, StoreFull, StoreUnavailable, type Change, type Expectation, type Store } from '../store/store.js';
 import { endpointWithEnis } from './documents.js';
 import type { Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
@@ -85,6 +85,8 @@ export class ControlState {
   vpcNumbers: Readonly<Record<string, number>>;
   /** counts the commits made visible (the DNS server's view cache compares it) */
   revision = 0;
+  /** the store's revision this state reflects (its own commits, and watched batches once wired) */
+  storeRevision = 0;
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
   /** data-plane round trips under way, so that shutdown can wait for them */
@@ -130,12 +132,14 @@ export class ControlState {
     p.catch((err) => this.log.warn({ err }, 'data-plane transition failed')).finally(() => this.inFlight.delete(p));
   }
 
-  /** durable first, then visible */
-  async commit(changes: readonly Change[], apply: () => void): Promise<void> {
+  /** durable first, then visible; EXPECT: the compare-and-swap conditions (store.ts) */
+  async commit(changes: readonly Change[], apply: () => void, expect: readonly Expectation[] = []): Promise<void> {
     try {
-      await this.store.commit(changes);
+      this.storeRevision = Math.max(this.storeRevision, await this.store.commit(changes, expect));
     } catch (err) {
       if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
+      if (err instanceof StoreUnavailable) throw new DomainError('StoreUnavailable', err.message);
+      if (err instanceof StoreConflict) throw new DomainError('StoreConflict', err.message);
       throw err;
     }
     const before = changes.filter((c) => c.kind === 'endpoint').map((c) => ({ id: c.id, e: this.endpoints.get(c.id) }));
