@@ -1,7 +1,12 @@
 // What the control plane holds (accounts, VPCs, services, endpoints, user routes) and the lookups
-// and allocations its parts share. Mutations run one at a time (a promise queue), and each is
+// and allocations its parts share. Mutations prepare one at a time (a promise queue), and each is
 // written to the store as one atomic batch before the in-memory state changes and before the
-// caller gets an answer.
+// caller gets an answer. The queue moves on once a mutation has handed its batch to the store, not
+// once the batch is on disk (issue 12/17): the batch carries compare-and-swap expectations (the
+// version of every document it writes, as this node read it, and its allocations as claims:
+// claims.ts), so a mutation prepared against state that a batch still in flight changes fails with
+// StoreConflict, and runs again once that batch is applied (bounded retries).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
@@ -16,7 +21,8 @@ import {
 } from '../model/types.js';
 import { defaultZones } from '../model/zones.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
-import { StoreConflict, StoreFull, StoreUnavailable, type Change, type Expectation, type Store } from '../store/store.js';
+import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Change, type Expectation, type Store } from '../store/store.js';
+import { Claims, ipClaim } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import type { Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
@@ -54,7 +60,21 @@ export interface ControlOptions {
   readonly deregistrationDelayS?: number;
   /** the health checks of a port-backed service without its own (config dataplane.health_check; AWS's NLB defaults) */
   readonly healthCheck?: HealthSettings;
+  /** what the store held at start: each document's version, the claims (kind `claim`) and the revision */
+  readonly stored?: {
+    readonly versions: ReadonlyMap<string, number>;
+    readonly claims: ReadonlyMap<string, unknown>;
+    readonly revision: number;
+  };
 }
+
+/** a mutation in the queue: released once its batch is handed to the store */
+interface Section {
+  release(): void;
+}
+const sections = new AsyncLocalStorage<Section>();
+/** times a mutation runs again after losing a compare-and-swap, before StoreConflict answers */
+const CONFLICT_RETRIES = 8;
 
 export const now = () => new Date().toISOString();
 
@@ -89,6 +109,16 @@ export class ControlState {
   storeRevision = 0;
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
+  /** each document's version as this node knows it, by `kind/id` (the expectation of its next write) */
+  private readonly versions: Map<string, number>;
+  /** the versions are the store's (ControlOptions.stored): a document this node does not know is expected absent */
+  private readonly strict: boolean;
+  readonly claims: Claims;
+  /** endpoints in commits under way: allocations and quota counts see them */
+  private readonly pendingEndpoints = new Map<string, Endpoint | null>();
+  private readonly committing = new Set<Promise<unknown>>();
+  /** batches that lost a compare-and-swap, and mutations that ran again (metrics) */
+  conflicts = 0;
   /** data-plane round trips under way, so that shutdown can wait for them */
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -117,14 +147,34 @@ export class ControlState {
     this.notificationTopics = o.notificationTopics ?? new Set();
     for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
+    this.versions = new Map(o.stored?.versions ?? []);
+    this.strict = o.stored !== undefined;
+    this.storeRevision = o.stored?.revision ?? 0;
+    this.claims = new Claims([...(o.stored?.claims ?? [])].map(([id, v]) => [id, (v as { holder: string }).holder, this.versions.get(keyOf('claim', id)) ?? -1]));
   }
 
   // ---- the mutation queue --------------------------------------------------------------------
 
-  serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
-    return run;
+  serial<T>(fn: () => Promise<T>, attempt = 0): Promise<T> {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const section: Section = { release };
+    const go = () => sections.run(section, fn);
+    const run = this.tail.then(go, go);
+    // the next mutation prepares once this one has handed its batch to the store, or is done
+    this.tail = Promise.race([released, run.catch(() => undefined)]);
+    return run.catch(async (err: unknown) => {
+      if (!(err instanceof StoreConflict)) throw err;
+      this.conflicts++;
+      if (attempt >= CONFLICT_RETRIES) throw new DomainError('StoreConflict', err.message);
+      // what the mutation read is refreshed by the batches in flight landing (and the claims it learnt)
+      await this.commitsLanded();
+      return this.serial(fn, attempt + 1);
+    });
+  }
+
+  private async commitsLanded(): Promise<void> {
+    while (this.committing.size) await Promise.allSettled([...this.committing]);
   }
 
   track(p: Promise<unknown>): void {
@@ -132,16 +182,63 @@ export class ControlState {
     p.catch((err) => this.log.warn({ err }, 'data-plane transition failed')).finally(() => this.inFlight.delete(p));
   }
 
-  /** durable first, then visible; EXPECT: the compare-and-swap conditions (store.ts) */
-  async commit(changes: readonly Change[], apply: () => void, expect: readonly Expectation[] = []): Promise<void> {
+  /**
+   * durable first, then visible. Every document written is expected at the version this node
+   * knows (absent: 0), the endpoints' allocations are claimed (claims.ts); a lost compare-and-swap
+   * throws StoreConflict, which serial() answers by running the mutation again.
+   */
+  async commit(changes: readonly Change[], apply: () => void): Promise<void> {
+    const all = [...changes];
+    const expect: Expectation[] = [];
+    for (const c of changes) {
+      const version = this.versions.get(keyOf(c.kind, c.id)) ?? (this.strict ? 0 : undefined);
+      if (version !== undefined) expect.push({ kind: c.kind, id: c.id, version });
+    }
+    const claimed: string[] = [];
+    const section = sections.getStore();
     try {
-      this.storeRevision = Math.max(this.storeRevision, await this.store.commit(changes, expect));
+      for (const c of changes) {
+        if (c.kind !== 'endpoint') continue;
+        const before = this.pendingEndpoints.has(c.id) ? this.pendingEndpoints.get(c.id) ?? undefined : this.endpoints.get(c.id);
+        const after = (c.value ?? undefined) as Endpoint | undefined;
+        const owner = (after ?? before)?.owner;
+        const quota = owner ? this.accountsByName.get(owner)?.quotas.endpoint ?? DEFAULTS.quotas.endpoint : 0;
+        const plan = this.claims.plan(c.id, before, after, quota);
+        all.push(...plan.changes);
+        expect.push(...plan.expect);
+        claimed.push(...plan.ids);
+      }
     } catch (err) {
-      if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
-      if (err instanceof StoreUnavailable) throw new DomainError('StoreUnavailable', err.message);
-      if (err instanceof StoreConflict) throw new DomainError('StoreConflict', err.message);
+      this.claims.settle(claimed);
       throw err;
     }
+    for (const c of changes) if (c.kind === 'endpoint') this.pendingEndpoints.set(c.id, c.value as Endpoint | null);
+    const landing = this.store.commit(all, expect);
+    this.committing.add(landing);
+    section?.release();
+    let revision: number;
+    try {
+      revision = await landing;
+    } catch (err) {
+      if (err instanceof StoreConflict) {
+        this.claims.learn(err.keys);
+        if (!section) throw new DomainError('StoreConflict', err.message);
+        throw err;
+      }
+      if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
+      if (err instanceof StoreUnavailable) throw new DomainError('StoreUnavailable', err.message);
+      throw err;
+    } finally {
+      this.claims.settle(claimed);
+      for (const c of changes) if (c.kind === 'endpoint' && this.pendingEndpoints.get(c.id) === c.value) this.pendingEndpoints.delete(c.id);
+      this.committing.delete(landing);
+    }
+    this.storeRevision = Math.max(this.storeRevision, revision);
+    for (const c of all) {
+      if (c.value === null) this.versions.delete(keyOf(c.kind, c.id));
+      else this.versions.set(keyOf(c.kind, c.id), revision);
+    }
+    this.claims.committed(all, revision);
     const before = changes.filter((c) => c.kind === 'endpoint').map((c) => ({ id: c.id, e: this.endpoints.get(c.id) }));
     apply();
     this.revision++;
@@ -167,6 +264,18 @@ export class ControlState {
   async settle(): Promise<void> {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
     await this.tail.catch(() => undefined);
+    await this.commitsLanded();
+  }
+
+  /** the endpoints with those of the commits under way (allocations and quotas count them) */
+  endpointsNow(): Iterable<Endpoint> {
+    if (!this.pendingEndpoints.size) return this.endpoints.values();
+    const all = new Map(this.endpoints);
+    for (const [id, e] of this.pendingEndpoints) {
+      if (e) all.set(id, e);
+      else all.delete(id);
+    }
+    return all.values();
   }
 
   // ---- shared lookups ------------------------------------------------------------------------
@@ -195,7 +304,7 @@ export class ControlState {
     let services = 0;
     let endpoints = 0;
     for (const s of this.services.values()) if (s.owner === caller.name) services++;
-    for (const e of this.endpoints.values()) if (e.owner === caller.name) endpoints++;
+    for (const e of this.endpointsNow()) if (e.owner === caller.name) endpoints++;
     return { endpoint_service: services, endpoint: endpoints };
   }
 
@@ -220,23 +329,29 @@ export class ControlState {
   /** the dialect's id for a new endpoint when it gives one (AWS: `vpce-` + 17 hex), checked unique; else a UUID */
   newEndpointId(wanted?: string): string {
     if (wanted === undefined) return randomUUID();
-    if (this.endpoints.has(wanted)) throw new DomainError('InvalidParameter', `endpoint id ${wanted} is already taken`);
+    if (this.endpoints.has(wanted) || this.pendingEndpoints.has(wanted)) throw new DomainError('InvalidParameter', `endpoint id ${wanted} is already taken`);
     return wanted;
   }
 
   newMarkerId(): number {
-    const taken = new Set([...this.endpoints.values()].map((e) => e.marker_id));
+    const taken = new Set([...this.endpointsNow()].map((e) => e.marker_id));
+    const claimed = this.claims.takenWith('marker/');
     for (;;) {
       const m = randomInt(1, 2 ** 31 - 1);
-      if (!taken.has(m)) return m;
+      if (!taken.has(m) && !claimed.has(String(m))) return m;
     }
   }
 
   newSnatIp(): string {
-    const used = new Set<string>();
-    for (const e of this.endpoints.values()) if (e.snat_ip) used.add(e.snat_ip);
+    const used = this.claims.takenWith('snat/');
+    for (const e of this.endpointsNow()) if (e.snat_ip) used.add(e.snat_ip);
     const ip = allocateSnatIp(used);
     if (!ip) throw new DomainError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
     return ip;
+  }
+
+  /** the private IPs of VPC that other writers hold (claims), besides the endpoints this node knows */
+  claimedIps(vpcId: string): Set<string> {
+    return this.claims.takenWith(ipClaim(vpcId, ''));
   }
 }

@@ -21,18 +21,6 @@ export interface EtcdOptions {
   readonly requestTimeoutMs?: number;
 }
 
-/** `etcd://host:port[,host:port]` -> the members, or a message saying what is wrong */
-export function parseEtcdUrl(url: string): string[] | string {
-  const m = /^etcd:\/\/([^/?#]+)\/?$/.exec(url);
-  if (!m) return `${JSON.stringify(url)} is not etcd://host:port[,host:port]`;
-  const members = m[1]!.split(',');
-  for (const hp of members) {
-    const port = /^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(hp)?.[1];
-    if (port === undefined || Number(port) < 1 || Number(port) > 65535) return `${JSON.stringify(hp)} in ${url} is not host:port`;
-  }
-  return members;
-}
-
 const td = new TextDecoder();
 
 export class EtcdStore implements Store {

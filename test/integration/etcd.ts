@@ -14,7 +14,7 @@ export interface TestEtcd {
   readonly url: string;
   readonly dataDir: string;
   output(): string;
-  /** SIGTERM and wait; start() runs it again on the same data dir and ports */
+  /** SIGTERM and wait; start() runs it again on the same data dir and ports (when stopped) */
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -35,6 +35,7 @@ export async function startEtcd(): Promise<TestEtcd> {
   let proc: ChildProcess | undefined;
   let out = '';
   const run = async () => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) return;
     proc = spawn('etcd', [
       '--name', 'test', '--data-dir', dataDir,
       '--listen-client-urls', `http://${endpoint}`, '--advertise-client-urls', `http://${endpoint}`,
