@@ -6,7 +6,7 @@ import { awsRegion } from './api/aws/ids.js';
 import { awsNotificationMessage } from './api/aws/notification-message.js';
 import { nameOfHuaweiCode } from './api/huawei/errors.js';
 import { buildApi } from './api/http.js';
-import { claimDataDirStore, defaultToken, ensureDataDir } from './config/data-dir.js';
+import { claimDataDirStore, defaultToken, ensureDataDir, nodeId } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
@@ -176,6 +176,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       deregistrationDelayS: config.dataplane.deregistrationDelayS,
       healthCheck: config.dataplane.healthCheck,
       stored: { versions: loaded.versions, claims: after.get('claim')!, revision: loaded.revision },
+      ...(spec.kind === 'etcd' ? { nodeId: nodeId(o.dataDir) } : {}),
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
@@ -188,6 +189,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     control.onConnectionEvent((e) => openNotifier.handle(e));
     metrics.setNotificationSource(() => ({ delivered: openNotifier.delivered, failed: openNotifier.failed, retries: openNotifier.retries }));
     await control.reconcile();
+    // a shared store: other daemons' writes reach this one's state (and its endpoints' data plane)
+    const follower = spec.kind === 'etcd' ? control.followStore(store) : undefined;
     let converging = false;
     stopConverging = (o.every ?? every)(DEFAULTS.control.reconcileIntervalMs, () => {
       if (converging) return;
@@ -286,6 +289,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         const d = await dataPlane.drain(timeoutMs);
         log.info(d, 'data plane drained');
         await openFlow?.close();
+        await follower?.stop();
         await control.settle();
         await openNotifier.close();
         await openDns?.close();

@@ -74,6 +74,26 @@ export function defaultToken(dataDir: string, given: string | undefined, log: Lo
   return token;
 }
 
+/** this daemon's node id on a shared store: kept in <data-dir>/node, made on first use */
+export function nodeId(dir: string): string {
+  const file = path.join(dir, 'node');
+  try {
+    const id = fs.readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{12}$/.test(id)) return id;
+    throw new DataDirError(`${file} does not hold a node id (12 hex digits): remove it to have a new one made`);
+  } catch (err) {
+    if (err instanceof DataDirError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DataDirError(`cannot read ${file} (${reason(err)})`);
+  }
+  const id = randomBytes(6).toString('hex');
+  try {
+    writeFileAtomically(file, `${id}\n`);
+  } catch (err) {
+    throw new DataDirError(`cannot write ${file} (${reason(err)}): give --data-dir a directory vpcepd may write`);
+  }
+  return id;
+}
+
 /** the file of the data dir naming the store it belongs to */
 export const STORE_MARKER = 'store';
 

@@ -18,11 +18,13 @@ import type { ConnectionEvent, ConnectionNotification } from '../model/notificat
 import type { PathTrace } from '../model/path-trace.js';
 import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
+import type { Store } from '../store/store.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
 import * as elb from './load-balancers.js';
+import { follow, type Follower } from './follow.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
@@ -487,6 +489,11 @@ export class ControlPlane {
     const run = transitions.converge(this.st);
     this.st.track(run);
     await run.catch(() => undefined);
+  }
+
+  /** on a shared store: applies other daemons' committed batches to this daemon's state (follow.ts) */
+  followStore(store: Store): Follower {
+    return follow(this.st, store);
   }
 
   /** waits for mutations and data-plane round trips under way */

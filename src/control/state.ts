@@ -21,7 +21,7 @@ import {
 } from '../model/types.js';
 import { defaultZones } from '../model/zones.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
-import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Change, type Expectation, type Store } from '../store/store.js';
+import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store } from '../store/store.js';
 import { Claims, ipClaim } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import type { Inventory } from './inventory.js';
@@ -60,6 +60,8 @@ export interface ControlOptions {
   readonly deregistrationDelayS?: number;
   /** the health checks of a port-backed service without its own (config dataplane.health_check; AWS's NLB defaults) */
   readonly healthCheck?: HealthSettings;
+  /** on a shared store: this daemon's node id (its data dir's), recorded on the endpoints it serves */
+  readonly nodeId?: string;
   /** what the store held at start: each document's version, the claims (kind `claim`) and the revision */
   readonly stored?: {
     readonly versions: ReadonlyMap<string, number>;
@@ -119,6 +121,10 @@ export class ControlState {
   private readonly committing = new Set<Promise<unknown>>();
   /** batches that lost a compare-and-swap, and mutations that ran again (metrics) */
   conflicts = 0;
+  readonly nodeId: string | undefined;
+  /** keys of the commits under way, and watched batches that touched them, applied once those commits land */
+  private readonly committingKeys = new Map<string, number>();
+  private deferred: Batch[] = [];
   /** data-plane round trips under way, so that shutdown can wait for them */
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -147,6 +153,7 @@ export class ControlState {
     this.notificationTopics = o.notificationTopics ?? new Set();
     for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
+    this.nodeId = o.nodeId;
     this.versions = new Map(o.stored?.versions ?? []);
     this.strict = o.stored !== undefined;
     this.storeRevision = o.stored?.revision ?? 0;
@@ -213,6 +220,8 @@ export class ControlState {
       throw err;
     }
     for (const c of changes) if (c.kind === 'endpoint') this.pendingEndpoints.set(c.id, c.value as Endpoint | null);
+    const keys = all.map((c) => keyOf(c.kind, c.id));
+    for (const k of keys) this.committingKeys.set(k, (this.committingKeys.get(k) ?? 0) + 1);
     const landing = this.store.commit(all, expect);
     this.committing.add(landing);
     section?.release();
@@ -220,6 +229,8 @@ export class ControlState {
     try {
       revision = await landing;
     } catch (err) {
+      // watched batches that waited for this commit go into memory now (the retry reads them)
+      queueMicrotask(() => this.applyDeferred());
       if (err instanceof StoreConflict) {
         this.claims.learn(err.keys);
         if (!section) throw new DomainError('StoreConflict', err.message);
@@ -232,6 +243,11 @@ export class ControlState {
       this.claims.settle(claimed);
       for (const c of changes) if (c.kind === 'endpoint' && this.pendingEndpoints.get(c.id) === c.value) this.pendingEndpoints.delete(c.id);
       this.committing.delete(landing);
+      for (const k of keys) {
+        const n = this.committingKeys.get(k)! - 1;
+        if (n) this.committingKeys.set(k, n);
+        else this.committingKeys.delete(k);
+      }
     }
     this.storeRevision = Math.max(this.storeRevision, revision);
     for (const c of all) {
@@ -243,6 +259,99 @@ export class ControlState {
     apply();
     this.revision++;
     for (const b of before) this.emitConnectionEvents(b.e, this.endpoints.get(b.id));
+    this.applyDeferred();
+  }
+
+  // ---- other writers' batches (a shared store: follow.ts) ------------------------------------
+
+  /** whether another daemon sharing the store serves this endpoint */
+  servedElsewhere(id: string): boolean {
+    const node = (this.pendingEndpoints.get(id) ?? this.endpoints.get(id))?.node;
+    return this.nodeId !== undefined && node !== undefined && node !== this.nodeId;
+  }
+
+  /**
+   * A committed batch seen by the watch: what this daemon does not know yet (another writer's
+   * documents, newer than its version) goes into memory. Keys of its own commits under way wait
+   * for them. Returns the endpoints this daemon serves that changed.
+   */
+  applyWatched(b: Batch): string[] {
+    const ours: string[] = [];
+    let changed = false;
+    for (const c of b.changes) {
+      const key = keyOf(c.kind, c.id);
+      if (this.committingKeys.has(key)) {
+        this.deferred.push({ revision: b.revision, changes: [c] });
+        continue;
+      }
+      if ((this.versions.get(key) ?? 0) >= b.revision) continue;
+      if (c.value === null && !this.versions.has(key) && !this.known(c.kind, c.id)) continue;
+      changed = true;
+      if (c.value === null) this.versions.delete(key);
+      else this.versions.set(key, b.revision);
+      this.setDocument(c);
+      if (c.kind === 'endpoint' && !this.servedElsewhere(c.id)) ours.push(c.id);
+    }
+    if (changed) {
+      this.revision++;
+      this.storeRevision = Math.max(this.storeRevision, b.revision);
+    }
+    return ours;
+  }
+
+  private applyDeferred(): void {
+    if (!this.deferred.length || this.committingKeys.size) return;
+    const waiting = this.deferred;
+    this.deferred = [];
+    for (const b of waiting) for (const id of this.applyWatched(b)) this.watchedListener?.(id);
+  }
+
+  /** told each endpoint this daemon serves that another writer changed (follow.ts reacts on the data plane) */
+  watchedListener: ((endpointId: string) => void) | undefined;
+
+  private known(kind: Kind, id: string): boolean {
+    return kind === 'claim' ? this.claims.held.has(id) : kind === 'endpoint' ? this.endpoints.has(id) : kind === 'service' ? this.services.has(id) : false;
+  }
+
+  /** one document of another writer into memory */
+  private setDocument(c: Change): void {
+    const put = <T>(m: Map<string, T>, v: T | null) => (v === null ? m.delete(c.id) : m.set(c.id, v));
+    switch (c.kind) {
+      case 'endpoint': return void put(this.endpoints, c.value === null ? null : endpointWithEnis(c.value as Endpoint, this.vpcs, this.zones));
+      case 'service': return void put(this.services, c.value as EndpointService | null);
+      case 'notification': return void put(this.notifications, c.value as ConnectionNotification | null);
+      case 'loadbalancer': return void put(this.loadBalancers, c.value as LoadBalancer | null);
+      case 'targetgroup': return void put(this.targetGroups, c.value as TargetGroup | null);
+      case 'securitygroup': return void put(this.securityGroups, c.value as SecurityGroup | null);
+      case 'apivpc': return void put(this.vpcs, c.value as Vpc | null);
+      case 'routetable': return void put(this.userRoutes, c.value === null ? null : (c.value as { routes: Route[] }).routes);
+      case 'claim': return this.claims.committed([c], this.versions.get(keyOf('claim', c.id)) ?? -1);
+      // accounts, config VPCs and meta come from the config every daemon reads at start
+      default: return undefined;
+    }
+  }
+
+  /** after a compaction or a lost watch: memory as the store holds it now (the caller reconciles the data plane) */
+  replaceFrom(snap: Snapshot): void {
+    const docs = snap.documents;
+    const reset = <T>(m: Map<string, T>, kind: Kind, f: (v: unknown) => T = (v) => v as T) => {
+      m.clear();
+      for (const [id, v] of docs.get(kind) ?? []) m.set(id, f(v));
+    };
+    reset(this.endpoints, 'endpoint', (v) => endpointWithEnis(v as Endpoint, this.vpcs, this.zones));
+    reset(this.services, 'service');
+    reset(this.notifications, 'notification');
+    reset(this.loadBalancers, 'loadbalancer');
+    reset(this.targetGroups, 'targetgroup');
+    reset(this.securityGroups, 'securitygroup');
+    reset(this.userRoutes, 'routetable', (v) => (v as { routes: Route[] }).routes);
+    for (const [id, v] of docs.get('apivpc') ?? []) this.vpcs.set(id, v as Vpc);
+    this.versions.clear();
+    for (const [k, v] of snap.versions) this.versions.set(k, v);
+    this.claims.held.clear();
+    for (const [id, v] of docs.get('claim') ?? []) this.claims.held.set(id, { holder: (v as { holder: string }).holder, version: snap.versions.get(keyOf('claim', id)) ?? -1 });
+    this.storeRevision = snap.revision;
+    this.revision++;
   }
 
   private emitConnectionEvents(before: Endpoint | undefined, after: Endpoint | undefined): void {

@@ -66,6 +66,8 @@ export function backendsOf(st: ControlState, s: EndpointService, drainMs?: numbe
 }
 
 export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Promise<Ack> {
+  // another daemon sharing the store serves it: its data plane acts (it follows the store)
+  if (event.kind === 'endpoint' && st.servedElsewhere(event.id)) return { ok: true };
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<{ ok: false; reason: string }>((resolve) => {
     timer = setTimeout(() => resolve({ ok: false, reason: `the data plane did not answer within ${DEFAULTS.api.dataPlaneAckTimeoutMs} ms` }), DEFAULTS.api.dataPlaneAckTimeoutMs);
@@ -234,6 +236,7 @@ export async function converge(st: ControlState, restore = false): Promise<void>
     else if (restore && s.status === 'available') await applyToDataPlane(st, { kind: 'service', id: s.id, available: true });
   }
   for (const e of [...st.endpoints.values()]) {
+    if (st.servedElsewhere(e.id)) continue;
     if (e.status === 'creating' || (restore && e.status === 'accepted')) await bringEndpointUp(st, e.id);
     else if (e.status === 'deleting') await finishEndpointDeletion(st, e.id);
   }

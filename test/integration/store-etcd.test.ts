@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import {
-  CONSUMER, PROVIDER, SERVICE_BODY, createAvailableService, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, writeConfig, type TestDaemon,
+  CONSUMER, PROVIDER, SERVICE_BODY, createAvailableService, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type TestDaemon,
 } from '../helpers.js';
 import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
@@ -126,6 +126,21 @@ if (!RUN_ETCD) {
       await b.daemon.control.settle();
       // every one of them relays, through the daemon that made it
       for (const r of won) expect(await attempt(r.body.host_ip, 80, '127.2.1.50'), r.body.id).toBe('relay');
+      // each daemon follows the store: a read on either shows the 20, whichever daemon made them
+      const ids = won.map((r) => r.body.id).sort();
+      for (const d of [a, b]) {
+        await waitFor(async () => (await d.consumer.get('/vpc-endpoints?limit=100')).body.endpoints?.length === 20, 10_000, 'the other daemon\'s endpoints');
+        expect((await d.consumer.get('/vpc-endpoints?limit=100')).body.endpoints.map((e: { id: string }) => e.id).sort()).toEqual(ids);
+      }
+      // deleted through B, an endpoint A made and serves stops relaying on A, and its quota slot is free again
+      const ofA = won.find((r) => results.indexOf(r) % 2 === 0)!;
+      expect((await b.consumer.delete(`/vpc-endpoints/${ofA.body.id}`)).status).toBe(204);
+      await waitFor(async () => (await a.consumer.get(`/vpc-endpoints/${ofA.body.id}`)).status === 404, 10_000, 'A to see the delete');
+      await waitFor(async () => (await attempt(ofA.body.host_ip, 80, '127.2.1.50')) !== 'relay', 10_000, 'A to close its listener');
+      await a.daemon.control.settle();
+      const more = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+      expect(more.status, JSON.stringify(more.body)).toBe(200);
+      expect((await b.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })).status).not.toBe(200);
     }, 90_000);
 
     it('a data dir of the SQLite store is refused on etcd, and the other way round', async () => {
