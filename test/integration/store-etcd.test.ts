@@ -4,13 +4,14 @@
 // and writes work again once etcd is back, without a restart; two daemons on one etcd keep an
 // account's quota exact (50 creates racing through both against a quota of 20: exactly 20 win);
 // an unreachable etcd at start and a data dir of the other store are clear start-up errors.
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { CreateTagsCommand, DescribeVpcEndpointsCommand } from '@aws-sdk/client-ec2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import {
-  CONSUMER, PROVIDER, SERVICE_BODY, createAvailableService, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type TestDaemon,
+  CONSUMER, PROVIDER, ROOT, SERVICE_BODY, createAvailableService, freePort, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type TestDaemon,
 } from '../helpers.js';
 import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
@@ -162,11 +163,16 @@ if (!RUN_ETCD) {
 
 describe('vpcepd --store', () => {
   it('an unreachable etcd at start is a clear start-up error naming the address', async () => {
-    const d = await spawnDaemon(['--data-dir', path.join(tempDir(), 'data'), '--store', 'etcd://127.0.0.1:9']);
-    const { code } = await d.exited;
+    // not spawnDaemon: its wait for GET / is shorter than the 10 s vpcepd waits for etcd on a loaded machine
+    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${await freePort()}`,
+      '--data-dir', path.join(tempDir(), 'data'), '--store', 'etcd://127.0.0.1:9'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (b) => { out += b; });
+    proc.stderr.on('data', (b) => { out += b; });
+    const code = await new Promise((resolve) => proc.once('exit', resolve));
     expect(code).toBe(1);
-    expect(d.output()).toMatch(/vpcepd: cannot start: cannot reach etcd at 127\.0\.0\.1:9 within 10 s/);
-  }, 30_000);
+    expect(out).toMatch(/vpcepd: cannot start: cannot reach etcd at 127\.0\.0\.1:9 within 10 s/);
+  }, 60_000);
 
   it('a malformed --store is a usage error', async () => {
     const d = await spawnDaemon(['--data-dir', path.join(tempDir(), 'data'), '--store', 'etcd://nohost']);
