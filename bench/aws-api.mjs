@@ -147,6 +147,8 @@ async function startVpcepd(dir, o, { root = rootDir, name = 'vpcep-sim', key = '
   const t = start('vpcepd', process.execPath, [
     ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []),
     path.join(root, 'bin/vpcepd.js'), '--config', config, '--data-dir', path.join(dir, 'vpcep-data'), '--listen', `127.0.0.1:${port}`, '--log-level', 'warn',
+    // an ephemeral DNS port: the baseline daemon runs beside this one
+    '--dns-listen', '127.0.0.1:0',
   ], { log, env: { ...process.env, VPCEP_RELAY: o.relay } });
   const url = `http://127.0.0.1:${port}`;
   await untilAnswers(`${url}/`, t, log, 'vpcepd');

@@ -1,11 +1,13 @@
 // Wiring only: config -> store -> inventory -> control plane -> data plane -> API and metrics.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { awsRegion } from './api/aws/ids.js';
 import { awsNotificationMessage } from './api/aws/notification-message.js';
 import { nameOfHuaweiCode } from './api/huawei/errors.js';
 import { buildApi } from './api/http.js';
 import { buildToxiproxyApi } from './api/toxiproxy/plugin.js';
-import { defaultToken, ensureDataDir } from './config/data-dir.js';
+import { claimDataDirStore, defaultToken, ensureDataDir, nodeId } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
@@ -25,7 +27,9 @@ import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc } from './model/types.js';
 import { WebhookNotifier } from './notify/webhooks.js';
 import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
-import { SqliteStore } from './store/sqlite.js';
+import { EtcdStore } from './store/etcd.js';
+import { DB_FILE, SqliteStore } from './store/sqlite.js';
+import { storeSpecText, type StoreSpec } from './model/store-spec.js';
 import type { Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
 import { packageVersion } from './telemetry/build-info.js';
@@ -35,6 +39,8 @@ import { createMetrics } from './telemetry/metrics.js';
 export interface DaemonOptions {
   readonly configFile?: string;
   readonly dataDir: string;
+  /** the store (--store); overrides the config file's `store` */
+  readonly store?: StoreSpec;
   /** HOST:PORT; overrides the config file's listen */
   readonly listen?: { host: string; port: number };
   /** HOST:PORT; overrides the config file's dns.listen (tests: port 0) */
@@ -101,14 +107,20 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
-    store = SqliteStore.open(o.dataDir);
-    const snap = await store.load();
+    const spec = o.store ?? config.store;
+    claimDataDirStore(o.dataDir, storeSpecText(spec), fs.existsSync(path.join(o.dataDir, DB_FILE)));
+    store = spec.kind === 'etcd'
+      ? await EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix })
+      : SqliteStore.open(o.dataDir);
+    log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
+    const snap = (await store.load()).documents;
     checkDocuments(snap, store.location);
     const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
     await store.commit(inventory.changes);
     // documents of a vpcepd before issue 12 hold Huawei codes for a resource's error: read back to names
     // and subnets made through the EC2 API before issue 13 kept AWS's zone name: the config's zone of that letter
-    const after = upgradeDocuments(await store.load(), nameOfHuaweiCode, (aws) => {
+    const loaded = await store.load();
+    const after = upgradeDocuments(loaded.documents, nameOfHuaweiCode, (aws) => {
       const zone = zoneInRegion(aws, awsRegion(config.region), config.region);
       return config.zones.includes(zone) ? zone : undefined;
     });
@@ -172,6 +184,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       healthCheck: config.dataplane.healthCheck,
       publicRecords: config.dns.publicRecords,
       provisioningDelayMs: config.faults.provisioningDelayMs,
+      stored: { versions: loaded.versions, claims: after.get('claim')!, revision: loaded.revision },
+      ...(spec.kind === 'etcd' ? { nodeId: nodeId(o.dataDir) } : {}),
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
@@ -184,6 +198,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     control.onConnectionEvent((e) => openNotifier.handle(e));
     metrics.setNotificationSource(() => ({ delivered: openNotifier.delivered, failed: openNotifier.failed, retries: openNotifier.retries }));
     await control.reconcile();
+    // a shared store: other daemons' writes reach this one's state (and its endpoints' data plane)
+    const follower = spec.kind === 'etcd' ? control.followStore(store) : undefined;
     let converging = false;
     stopConverging = (o.every ?? every)(DEFAULTS.control.reconcileIntervalMs, () => {
       if (converging) return;
@@ -315,6 +331,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         const d = await dataPlane.drain(timeoutMs);
         log.info(d, 'data plane drained');
         await openFlow?.close();
+        await follower?.stop();
         await control.settle();
         await openNotifier.close();
         await openDns?.close();

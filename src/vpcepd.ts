@@ -4,12 +4,15 @@ import { startDaemon, type Daemon } from './daemon.js';
 import { version } from './version.js';
 import { ConfigError, parseListen } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
+import { parseStoreSpec } from './model/store-spec.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './telemetry/logger.js';
 
-const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--listen HOST:PORT] [--dns-listen HOST:PORT] [--log-level LEVEL] [--exit-with-parent]
+const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--store STORE] [--listen HOST:PORT] [--dns-listen HOST:PORT] [--log-level LEVEL] [--exit-with-parent]
 
   --config FILE       YAML or JSON config (env VPCEP_CONFIG); default: embedded defaults
   --data-dir DIR      where the database and token live (env VPCEP_DATA_DIR); default ${DEFAULTS.dataDir}
+  --store STORE       sqlite (the data dir's file) or etcd://host:port[,host:port][/prefix], shared by
+                      several vpcepd (env VPCEP_STORE); default the config's store, sqlite
   --listen HOST:PORT  control API and /metrics (env VPCEP_LISTEN); default ${DEFAULTS.listen}
   --dns-listen HOST:PORT
                       the DNS server, UDP and TCP (env VPCEP_DNS_LISTEN); default dns.listen, ${DEFAULTS.dns.listen}
@@ -39,6 +42,7 @@ export async function main(argv: string[]): Promise<void> {
       options: {
         config: { type: 'string' },
         'data-dir': { type: 'string' },
+        store: { type: 'string' },
         listen: { type: 'string' },
         'dns-listen': { type: 'string' },
         'log-level': { type: 'string' },
@@ -69,6 +73,9 @@ export async function main(argv: string[]): Promise<void> {
   const dnsListenText = args['dns-listen'] ?? env.VPCEP_DNS_LISTEN;
   const dnsListen = dnsListenText === undefined ? undefined : parseListen(dnsListenText);
   if (dnsListen === null) die(`--dns-listen ${JSON.stringify(dnsListenText)} is not HOST:PORT with an IPv4 host`);
+  const storeText = args.store ?? env.VPCEP_STORE;
+  const store = storeText === undefined ? undefined : parseStoreSpec(storeText);
+  if (typeof store === 'string') die(`--store ${store}`);
   const log = createLogger(level);
 
   // Signals are handled from the first moment: one that arrives while starting is acted on once started.
@@ -101,6 +108,7 @@ export async function main(argv: string[]): Promise<void> {
       configFile: args.config ?? env.VPCEP_CONFIG,
       dataDir: args['data-dir'] ?? env.VPCEP_DATA_DIR ?? DEFAULTS.dataDir,
       listen,
+      store,
       dnsListen,
       token: env.VPCEP_TOKEN === '' ? undefined : env.VPCEP_TOKEN,
       log,

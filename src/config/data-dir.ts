@@ -73,3 +73,53 @@ export function defaultToken(dataDir: string, given: string | undefined, log: Lo
   log.info({ token, file }, 'generated the default account\'s token');
   return token;
 }
+
+/** this daemon's node id on a shared store: kept in <data-dir>/node, made on first use */
+export function nodeId(dir: string): string {
+  const file = path.join(dir, 'node');
+  try {
+    const id = fs.readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{12}$/.test(id)) return id;
+    throw new DataDirError(`${file} does not hold a node id (12 hex digits): remove it to have a new one made`);
+  } catch (err) {
+    if (err instanceof DataDirError) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DataDirError(`cannot read ${file} (${reason(err)})`);
+  }
+  const id = randomBytes(6).toString('hex');
+  try {
+    writeFileAtomically(file, `${id}\n`);
+  } catch (err) {
+    throw new DataDirError(`cannot write ${file} (${reason(err)}): give --data-dir a directory vpcepd may write`);
+  }
+  return id;
+}
+
+/** the file of the data dir naming the store it belongs to */
+export const STORE_MARKER = 'store';
+
+/**
+ * Records in DIR which store it belongs to (SPEC, as text), or refuses a data dir of another
+ * store: a node on SQLite and a node on etcd never share one by mistake. A data dir without the
+ * record but with a database belongs to SQLite (it predates the record).
+ */
+export function claimDataDirStore(dir: string, spec: string, hasDatabase: boolean): void {
+  const file = path.join(dir, STORE_MARKER);
+  let recorded: string | undefined;
+  try {
+    recorded = fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DataDirError(`cannot read ${file} (${reason(err)})`);
+  }
+  recorded ??= hasDatabase ? 'sqlite' : undefined;
+  const kindOf = (s: string) => s.replace(/^etcd:\/\/[^/]*/, 'etcd://');
+  if (recorded !== undefined && kindOf(recorded) !== kindOf(spec)) {
+    throw new DataDirError(`the data dir ${dir} belongs to the store ${recorded}, not ${spec}: ` +
+      'give this daemon a data dir of its own (--data-dir), or the store the data dir was made with (--store)');
+  }
+  if (recorded === spec) return;
+  try {
+    writeFileAtomically(file, `${spec}\n`);
+  } catch (err) {
+    throw new DataDirError(`cannot write ${file} (${reason(err)}): give --data-dir a directory vpcepd may write`);
+  }
+}

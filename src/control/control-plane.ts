@@ -21,6 +21,7 @@ import type { RoutingView } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
 import type { Backend } from '../model/events.js';
 import type { PublicRecord } from '../model/dns-names.js';
+import type { Store } from '../store/store.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { Faults } from './faults.js';
@@ -28,6 +29,7 @@ import * as provisioning from './provisioning-faults.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
 import * as elb from './load-balancers.js';
+import { follow, type Follower } from './follow.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
@@ -568,6 +570,11 @@ export class ControlPlane {
     const run = transitions.converge(this.st);
     this.st.track(run);
     await run.catch(() => undefined);
+  }
+
+  /** on a shared store: applies other daemons' committed batches to this daemon's state (follow.ts) */
+  followStore(store: Store): Follower {
+    return follow(this.st, store);
   }
 
   /** waits for mutations and data-plane round trips under way */

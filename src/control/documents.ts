@@ -7,7 +7,7 @@ import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors
 import { CONNECTION_EVENTS } from '../model/notifications.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES, type Endpoint, type Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
-import { KINDS, StoreError, type Kind, type Snapshot } from '../store/store.js';
+import { KINDS, StoreError, type Documents, type Kind } from '../store/store.js';
 
 const str = z.string();
 const tag = z.looseObject({ key: str, value: str });
@@ -75,6 +75,8 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     id: str, owner: str, vpc_id: str, name: str, description: str, default: z.boolean(),
     ingress: z.array(sgRule), egress: z.array(sgRule), tags: z.array(tag),
   }),
+  // an allocation held inside a commit (issue 17): the key is the allocated value, the document who holds it
+  claim: z.looseObject({ holder: str }),
 };
 
 /**
@@ -84,8 +86,8 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
  * The store keeps the old document until the resource next changes; every load upgrades it again.
  */
 export function upgradeDocuments(
-  snap: Snapshot, nameOfCode: (code: string) => ErrorName | undefined, zoneOfAwsName: (name: string) => string | undefined = () => undefined,
-): Snapshot {
+  snap: Documents, nameOfCode: (code: string) => ErrorName | undefined, zoneOfAwsName: (name: string) => string | undefined = () => undefined,
+): Documents {
   const out = new Map(snap);
   // subnets made through the EC2 API before issue 13 kept AWS's zone name (`availability_zone`): the domain's zone now
   const vpcs = snap.get('apivpc');
@@ -120,7 +122,7 @@ export function upgradeDocuments(
 }
 
 /** throws a StoreError naming the first document of SNAP that does not have its kind's shape */
-export function checkDocuments(snap: Snapshot, location: string): void {
+export function checkDocuments(snap: Documents, location: string): void {
   for (const kind of KINDS) {
     for (const [id, doc] of snap.get(kind) ?? []) {
       const r = SCHEMAS[kind].safeParse(doc);

@@ -61,6 +61,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
       ...(cmd.securityGroups ? { security_groups: checkGroups(st, caller, vpc, cmd.securityGroups) } : {}),
       routetables: [],
+      ...(st.nodeId !== undefined ? { node: st.nodeId } : {}),
       description: cmd.description ?? '',
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
       created_at: t,

@@ -9,7 +9,7 @@ import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServi
 import { DEFAULT_ACCOUNT_NAME, DEFAULTS } from '../model/defaults.js';
 import { cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
-import type { Change, Snapshot } from '../store/store.js';
+import type { Change, Documents } from '../store/store.js';
 import type { Account, Endpoint, EndpointService, RouteTable, Vpc } from '../model/types.js';
 
 export interface Inventory {
@@ -39,7 +39,7 @@ export interface InventoryOptions {
   readonly now: string;
 }
 
-export function applyInventory(config: Config, snap: Snapshot, opts: InventoryOptions): Inventory {
+export function applyInventory(config: Config, snap: Documents, opts: InventoryOptions): Inventory {
   const ids = { ...((snap.get('meta')?.get('ids') as Record<string, string> | undefined) ?? {}) };
   const numbers = { ...((snap.get('meta')?.get('vpc_numbers') as Record<string, number> | undefined) ?? {}) };
   const idFor = (key: string, make: () => string) => (ids[key] ??= make());
@@ -184,7 +184,7 @@ function publicService(
 }
 
 /** Refuses a config that removes or changes what a service or endpoint still uses. */
-function checkInUse(snap: Snapshot, accounts: readonly Account[], vpcs: readonly Vpc[], publics: readonly EndpointService[], source: string): void {
+function checkInUse(snap: Documents, accounts: readonly Account[], vpcs: readonly Vpc[], publics: readonly EndpointService[], source: string): void {
   const problems: string[] = [];
   // VPCs made through the API are not the config's: they stay whatever the config says
   const apiVpcs = [...(snap.get('apivpc')?.values() ?? [])] as Vpc[];

@@ -1,7 +1,12 @@
 // What the control plane holds (accounts, VPCs, services, endpoints, user routes) and the lookups
-// and allocations its parts share. Mutations run one at a time (a promise queue), and each is
+// and allocations its parts share. Mutations prepare one at a time (a promise queue), and each is
 // written to the store as one atomic batch before the in-memory state changes and before the
-// caller gets an answer.
+// caller gets an answer. The queue moves on once a mutation has handed its batch to the store, not
+// once the batch is on disk (issue 12/17): the batch carries compare-and-swap expectations (the
+// version of every document it writes, as this node read it, and its allocations as claims:
+// claims.ts), so a mutation prepared against state that a batch still in flight changes fails with
+// StoreConflict, and runs again once that batch is applied (bounded retries).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import type { PublicRecord } from '../model/dns-names.js';
@@ -18,7 +23,8 @@ import {
 } from '../model/types.js';
 import { defaultZones } from '../model/zones.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
-import { StoreFull, type Change, type Store } from '../store/store.js';
+import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store } from '../store/store.js';
+import { Claims, ipClaim } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import type { Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
@@ -60,7 +66,23 @@ export interface ControlOptions {
   readonly publicRecords?: readonly PublicRecord[];
   /** ms each endpoint activation waits before it is brought up (config faults.provisioning_delay_ms; default 0) */
   readonly provisioningDelayMs?: number;
+  /** on a shared store: this daemon's node id (its data dir's), recorded on the endpoints it serves */
+  readonly nodeId?: string;
+  /** what the store held at start: each document's version, the claims (kind `claim`) and the revision */
+  readonly stored?: {
+    readonly versions: ReadonlyMap<string, number>;
+    readonly claims: ReadonlyMap<string, unknown>;
+    readonly revision: number;
+  };
 }
+
+/** a mutation in the queue: released once its batch is handed to the store */
+interface Section {
+  release(): void;
+}
+const sections = new AsyncLocalStorage<Section>();
+/** times a mutation runs again after losing a compare-and-swap, before StoreConflict answers */
+const CONFLICT_RETRIES = 8;
 
 export const now = () => new Date().toISOString();
 
@@ -93,8 +115,24 @@ export class ControlState {
   vpcNumbers: Readonly<Record<string, number>>;
   /** counts the commits made visible (the DNS server's view cache compares it) */
   revision = 0;
+  /** the store's revision this state reflects (its own commits, and watched batches once wired) */
+  storeRevision = 0;
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
+  /** each document's version as this node knows it, by `kind/id` (the expectation of its next write) */
+  private readonly versions: Map<string, number>;
+  /** the versions are the store's (ControlOptions.stored): a document this node does not know is expected absent */
+  private readonly strict: boolean;
+  readonly claims: Claims;
+  /** endpoints in commits under way: allocations and quota counts see them */
+  private readonly pendingEndpoints = new Map<string, Endpoint | null>();
+  private readonly committing = new Set<Promise<unknown>>();
+  /** batches that lost a compare-and-swap, and mutations that ran again (metrics) */
+  conflicts = 0;
+  readonly nodeId: string | undefined;
+  /** keys of the commits under way, and watched batches that touched them, applied once those commits land */
+  private readonly committingKeys = new Map<string, number>();
+  private deferred: Batch[] = [];
   /** data-plane round trips under way, so that shutdown can wait for them */
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -124,14 +162,35 @@ export class ControlState {
     this.notificationTopics = o.notificationTopics ?? new Set();
     for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
+    this.nodeId = o.nodeId;
+    this.versions = new Map(o.stored?.versions ?? []);
+    this.strict = o.stored !== undefined;
+    this.storeRevision = o.stored?.revision ?? 0;
+    this.claims = new Claims([...(o.stored?.claims ?? [])].map(([id, v]) => [id, (v as { holder: string }).holder, this.versions.get(keyOf('claim', id)) ?? -1]));
   }
 
   // ---- the mutation queue --------------------------------------------------------------------
 
-  serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
-    return run;
+  serial<T>(fn: () => Promise<T>, attempt = 0): Promise<T> {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const section: Section = { release };
+    const go = () => sections.run(section, fn);
+    const run = this.tail.then(go, go);
+    // the next mutation prepares once this one has handed its batch to the store, or is done
+    this.tail = Promise.race([released, run.catch(() => undefined)]);
+    return run.catch(async (err: unknown) => {
+      if (!(err instanceof StoreConflict)) throw err;
+      this.conflicts++;
+      if (attempt >= CONFLICT_RETRIES) throw new DomainError('StoreConflict', err.message);
+      // what the mutation read is refreshed by the batches in flight landing (and the claims it learnt)
+      await this.commitsLanded();
+      return this.serial(fn, attempt + 1);
+    });
+  }
+
+  private async commitsLanded(): Promise<void> {
+    while (this.committing.size) await Promise.allSettled([...this.committing]);
   }
 
   track(p: Promise<unknown>): void {
@@ -139,18 +198,169 @@ export class ControlState {
     p.catch((err) => this.log.warn({ err }, 'data-plane transition failed')).finally(() => this.inFlight.delete(p));
   }
 
-  /** durable first, then visible */
+  /**
+   * durable first, then visible. Every document written is expected at the version this node
+   * knows (absent: 0), the endpoints' allocations are claimed (claims.ts); a lost compare-and-swap
+   * throws StoreConflict, which serial() answers by running the mutation again.
+   */
   async commit(changes: readonly Change[], apply: () => void): Promise<void> {
+    const all = [...changes];
+    const expect: Expectation[] = [];
+    for (const c of changes) {
+      const version = this.versions.get(keyOf(c.kind, c.id)) ?? (this.strict ? 0 : undefined);
+      if (version !== undefined) expect.push({ kind: c.kind, id: c.id, version });
+    }
+    const claimed: string[] = [];
+    const section = sections.getStore();
     try {
-      await this.store.commit(changes);
+      for (const c of changes) {
+        if (c.kind !== 'endpoint') continue;
+        const before = this.pendingEndpoints.has(c.id) ? this.pendingEndpoints.get(c.id) ?? undefined : this.endpoints.get(c.id);
+        const after = (c.value ?? undefined) as Endpoint | undefined;
+        const owner = (after ?? before)?.owner;
+        const quota = owner ? this.accountsByName.get(owner)?.quotas.endpoint ?? DEFAULTS.quotas.endpoint : 0;
+        const plan = this.claims.plan(c.id, before, after, quota);
+        all.push(...plan.changes);
+        expect.push(...plan.expect);
+        claimed.push(...plan.ids);
+      }
     } catch (err) {
-      if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
+      this.claims.settle(claimed);
       throw err;
     }
+    for (const c of changes) if (c.kind === 'endpoint') this.pendingEndpoints.set(c.id, c.value as Endpoint | null);
+    const keys = all.map((c) => keyOf(c.kind, c.id));
+    for (const k of keys) this.committingKeys.set(k, (this.committingKeys.get(k) ?? 0) + 1);
+    const landing = this.store.commit(all, expect);
+    this.committing.add(landing);
+    section?.release();
+    let revision: number;
+    try {
+      revision = await landing;
+    } catch (err) {
+      // watched batches that waited for this commit go into memory now (the retry reads them)
+      queueMicrotask(() => this.applyDeferred());
+      if (err instanceof StoreConflict) {
+        this.claims.learn(err.keys);
+        if (!section) throw new DomainError('StoreConflict', err.message);
+        throw err;
+      }
+      if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
+      if (err instanceof StoreUnavailable) throw new DomainError('StoreUnavailable', err.message);
+      throw err;
+    } finally {
+      this.claims.settle(claimed);
+      for (const c of changes) if (c.kind === 'endpoint' && this.pendingEndpoints.get(c.id) === c.value) this.pendingEndpoints.delete(c.id);
+      this.committing.delete(landing);
+      for (const k of keys) {
+        const n = this.committingKeys.get(k)! - 1;
+        if (n) this.committingKeys.set(k, n);
+        else this.committingKeys.delete(k);
+      }
+    }
+    this.storeRevision = Math.max(this.storeRevision, revision);
+    for (const c of all) {
+      if (c.value === null) this.versions.delete(keyOf(c.kind, c.id));
+      else this.versions.set(keyOf(c.kind, c.id), revision);
+    }
+    this.claims.committed(all, revision);
     const before = changes.filter((c) => c.kind === 'endpoint').map((c) => ({ id: c.id, e: this.endpoints.get(c.id) }));
     apply();
     this.revision++;
     for (const b of before) this.emitConnectionEvents(b.e, this.endpoints.get(b.id));
+    this.applyDeferred();
+  }
+
+  // ---- other writers' batches (a shared store: follow.ts) ------------------------------------
+
+  /** whether another daemon sharing the store serves this endpoint */
+  servedElsewhere(id: string): boolean {
+    const node = (this.pendingEndpoints.get(id) ?? this.endpoints.get(id))?.node;
+    return this.nodeId !== undefined && node !== undefined && node !== this.nodeId;
+  }
+
+  /**
+   * A committed batch seen by the watch: what this daemon does not know yet (another writer's
+   * documents, newer than its version) goes into memory. Keys of its own commits under way wait
+   * for them. Returns the endpoints this daemon serves that changed.
+   */
+  applyWatched(b: Batch): string[] {
+    const ours: string[] = [];
+    let changed = false;
+    for (const c of b.changes) {
+      const key = keyOf(c.kind, c.id);
+      if (this.committingKeys.has(key)) {
+        this.deferred.push({ revision: b.revision, changes: [c] });
+        continue;
+      }
+      if ((this.versions.get(key) ?? 0) >= b.revision) continue;
+      if (c.value === null && !this.versions.has(key) && !this.known(c.kind, c.id)) continue;
+      changed = true;
+      if (c.value === null) this.versions.delete(key);
+      else this.versions.set(key, b.revision);
+      this.setDocument(c);
+      if (c.kind === 'endpoint' && !this.servedElsewhere(c.id)) ours.push(c.id);
+    }
+    if (changed) {
+      this.revision++;
+      this.storeRevision = Math.max(this.storeRevision, b.revision);
+    }
+    return ours;
+  }
+
+  private applyDeferred(): void {
+    if (!this.deferred.length || this.committingKeys.size) return;
+    const waiting = this.deferred;
+    this.deferred = [];
+    for (const b of waiting) for (const id of this.applyWatched(b)) this.watchedListener?.(id);
+  }
+
+  /** told each endpoint this daemon serves that another writer changed (follow.ts reacts on the data plane) */
+  watchedListener: ((endpointId: string) => void) | undefined;
+
+  private known(kind: Kind, id: string): boolean {
+    return kind === 'claim' ? this.claims.held.has(id) : kind === 'endpoint' ? this.endpoints.has(id) : kind === 'service' ? this.services.has(id) : false;
+  }
+
+  /** one document of another writer into memory */
+  private setDocument(c: Change): void {
+    const put = <T>(m: Map<string, T>, v: T | null) => (v === null ? m.delete(c.id) : m.set(c.id, v));
+    switch (c.kind) {
+      case 'endpoint': return void put(this.endpoints, c.value === null ? null : endpointWithEnis(c.value as Endpoint, this.vpcs, this.zones));
+      case 'service': return void put(this.services, c.value as EndpointService | null);
+      case 'notification': return void put(this.notifications, c.value as ConnectionNotification | null);
+      case 'loadbalancer': return void put(this.loadBalancers, c.value as LoadBalancer | null);
+      case 'targetgroup': return void put(this.targetGroups, c.value as TargetGroup | null);
+      case 'securitygroup': return void put(this.securityGroups, c.value as SecurityGroup | null);
+      case 'apivpc': return void put(this.vpcs, c.value as Vpc | null);
+      case 'routetable': return void put(this.userRoutes, c.value === null ? null : (c.value as { routes: Route[] }).routes);
+      case 'claim': return this.claims.committed([c], this.versions.get(keyOf('claim', c.id)) ?? -1);
+      // accounts, config VPCs and meta come from the config every daemon reads at start
+      default: return undefined;
+    }
+  }
+
+  /** after a compaction or a lost watch: memory as the store holds it now (the caller reconciles the data plane) */
+  replaceFrom(snap: Snapshot): void {
+    const docs = snap.documents;
+    const reset = <T>(m: Map<string, T>, kind: Kind, f: (v: unknown) => T = (v) => v as T) => {
+      m.clear();
+      for (const [id, v] of docs.get(kind) ?? []) m.set(id, f(v));
+    };
+    reset(this.endpoints, 'endpoint', (v) => endpointWithEnis(v as Endpoint, this.vpcs, this.zones));
+    reset(this.services, 'service');
+    reset(this.notifications, 'notification');
+    reset(this.loadBalancers, 'loadbalancer');
+    reset(this.targetGroups, 'targetgroup');
+    reset(this.securityGroups, 'securitygroup');
+    reset(this.userRoutes, 'routetable', (v) => (v as { routes: Route[] }).routes);
+    for (const [id, v] of docs.get('apivpc') ?? []) this.vpcs.set(id, v as Vpc);
+    this.versions.clear();
+    for (const [k, v] of snap.versions) this.versions.set(k, v);
+    this.claims.held.clear();
+    for (const [id, v] of docs.get('claim') ?? []) this.claims.held.set(id, { holder: (v as { holder: string }).holder, version: snap.versions.get(keyOf('claim', id)) ?? -1 });
+    this.storeRevision = snap.revision;
+    this.revision++;
   }
 
   private emitConnectionEvents(before: Endpoint | undefined, after: Endpoint | undefined): void {
@@ -172,6 +382,18 @@ export class ControlState {
   async settle(): Promise<void> {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
     await this.tail.catch(() => undefined);
+    await this.commitsLanded();
+  }
+
+  /** the endpoints with those of the commits under way (allocations and quotas count them) */
+  endpointsNow(): Iterable<Endpoint> {
+    if (!this.pendingEndpoints.size) return this.endpoints.values();
+    const all = new Map(this.endpoints);
+    for (const [id, e] of this.pendingEndpoints) {
+      if (e) all.set(id, e);
+      else all.delete(id);
+    }
+    return all.values();
   }
 
   // ---- shared lookups ------------------------------------------------------------------------
@@ -200,7 +422,7 @@ export class ControlState {
     let services = 0;
     let endpoints = 0;
     for (const s of this.services.values()) if (s.owner === caller.name) services++;
-    for (const e of this.endpoints.values()) if (e.owner === caller.name) endpoints++;
+    for (const e of this.endpointsNow()) if (e.owner === caller.name) endpoints++;
     return { endpoint_service: services, endpoint: endpoints };
   }
 
@@ -225,25 +447,32 @@ export class ControlState {
   /** the dialect's id for a new endpoint when it gives one (AWS: `vpce-` + 17 hex), checked unique; else a UUID */
   newEndpointId(wanted?: string): string {
     if (wanted === undefined) return randomUUID();
-    if (this.endpoints.has(wanted)) throw new DomainError('InvalidParameter', `endpoint id ${wanted} is already taken`);
+    if (this.endpoints.has(wanted) || this.pendingEndpoints.has(wanted)) throw new DomainError('InvalidParameter', `endpoint id ${wanted} is already taken`);
     return wanted;
   }
 
   newMarkerId(): number {
-    // one pass, no copy: a create at 5,000 endpoints should not build a set of them
+    // one pass over the endpoints, no copy: a create at 5,000 endpoints should not build a set of them
+    const claimed = this.claims.takenWith('marker/');
     for (;;) {
       const m = randomInt(1, 2 ** 31 - 1);
+      if (claimed.has(String(m))) continue;
       let taken = false;
-      for (const e of this.endpoints.values()) if (e.marker_id === m) { taken = true; break; }
+      for (const e of this.endpointsNow()) if (e.marker_id === m) { taken = true; break; }
       if (!taken) return m;
     }
   }
 
   newSnatIp(): string {
-    const used: string[] = [];
-    for (const e of this.endpoints.values()) if (e.snat_ip) used.push(e.snat_ip);
+    const used = this.claims.takenWith('snat/');
+    for (const e of this.endpointsNow()) if (e.snat_ip) used.add(e.snat_ip);
     const ip = allocateSnatIp(used);
     if (!ip) throw new DomainError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
     return ip;
+  }
+
+  /** the private IPs of VPC that other writers hold (claims), besides the endpoints this node knows */
+  claimedIps(vpcId: string): Set<string> {
+    return this.claims.takenWith(ipClaim(vpcId, ''));
   }
 }

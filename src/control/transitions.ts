@@ -68,6 +68,8 @@ export function backendsOf(st: ControlState, s: EndpointService, drainMs?: numbe
 }
 
 export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Promise<Ack> {
+  // another daemon sharing the store serves it: its data plane acts (it follows the store)
+  if (event.kind === 'endpoint' && st.servedElsewhere(event.id)) return { ok: true };
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<{ ok: false; reason: string }>((resolve) => {
     timer = setTimeout(() => resolve({ ok: false, reason: `the data plane did not answer within ${DEFAULTS.api.dataPlaneAckTimeoutMs} ms` }), DEFAULTS.api.dataPlaneAckTimeoutMs);
@@ -238,6 +240,7 @@ export async function converge(st: ControlState, restore = false): Promise<void>
   for (const e of [...st.endpoints.values()]) {
     // an activation waiting out a provisioning delay is left to it (src/control/provisioning-faults.ts)
     if (st.faults.isWaiting(e.id)) continue;
+    if (st.servedElsewhere(e.id)) continue;
     if (e.status === 'creating' || (restore && e.status === 'accepted')) await bringEndpointUp(st, e.id);
     else if (e.status === 'deleting') await finishEndpointDeletion(st, e.id);
   }

@@ -89,8 +89,9 @@ export function withEnis(e: Endpoint, enis: readonly Eni[]): Endpoint {
 
 /** addresses of the VPC in use: its ports' and every ENI's */
 function usedIps(st: ControlState, vpc: Vpc): Set<string> {
-  const used = new Set(vpc.ports.map((p) => p.ip));
-  for (const e of st.endpoints.values()) {
+  const used = st.claimedIps(vpc.id);
+  for (const p of vpc.ports) used.add(p.ip);
+  for (const e of st.endpointsNow()) {
     if (e.vpc_id !== vpc.id) continue;
     for (const n of e.enis) used.add(n.ip);
   }

@@ -9,6 +9,7 @@ import { DEFAULTS } from './defaults.js';
 import { healthSettingsOutOfRange, NLB_HEALTH_DEFAULTS, type HealthSettings } from './health.js';
 import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
 import type { AwsAccessKey } from './types.js';
+import { parseStoreSpec, type StoreSpec } from './store-spec.js';
 import { defaultZones, zonesProblem } from './zones.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -43,6 +44,7 @@ const routeSpec = z.strictObject({
 const schema = z.strictObject({
   region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 characters of a-z 0-9 -').optional(),
   listen: z.string().optional(),
+  store: z.string().optional(),
   zones: z.array(z.string()).optional(),
   dataplane: z.strictObject({
     snat: z.enum(['auto', 'kernel', 'logical']).optional(),
@@ -191,6 +193,8 @@ export interface Config {
   /** the region's availability zones (src/model/zones.ts): `<region>a`, `<region>b`, `<region>c` unless given */
   readonly zones: readonly string[];
   readonly listen: { host: string; port: number };
+  /** where the state lives (src/model/store-spec.ts): the data dir's SQLite file, or etcd */
+  readonly store: StoreSpec;
   readonly dataplane: {
     readonly snat: 'auto' | 'kernel' | 'logical';
     readonly backendConnectTimeoutMs: number;
@@ -305,6 +309,8 @@ export function validateConfig(raw: unknown, source: string): Config {
   const listenText = c.listen ?? DEFAULTS.listen;
   const listen = parseListen(listenText);
   if (!listen) bad('listen', `${JSON.stringify(listenText)} is not HOST:PORT with an IPv4 host`);
+  const store = parseStoreSpec(c.store ?? 'sqlite');
+  if (typeof store === 'string') bad('store', store);
   const A = DEFAULTS.api;
   const api = {
     maxPipelinedRequests: c.api?.max_pipelined_requests ?? A.maxPipelinedRequests,
@@ -507,6 +513,7 @@ export function validateConfig(raw: unknown, source: string): Config {
     region,
     zones,
     listen: listen!,
+    store: store as StoreSpec,
     dataplane: {
       snat: c.dataplane?.snat ?? DEFAULTS.dataplane.snat,
       backendConnectTimeoutMs: c.dataplane?.backend_connect_timeout_ms ?? DEFAULTS.dataplane.backendConnectTimeoutMs,

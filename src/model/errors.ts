@@ -22,6 +22,10 @@ export const ERROR_MESSAGES = {
   NotReady: 'vpcepd is not ready: starting up, or stopping (writes are refused while it drains)',
   // -- the domain's
   StoreFull: 'the store is full',
+  // a shared store (etcd) lost: writes refused, reads served from the last known state (issue 17)
+  StoreUnavailable: 'the store is unreachable: nothing was changed; try again',
+  // another writer changed what the mutation read, again and again: nothing was changed; try again
+  StoreConflict: 'the store changed concurrently: nothing was changed; try again',
   // A listener that cannot bind: the `error` entry of the service or endpoint it fails (never an API answer).
   PrivilegedPort: 'cannot listen below port 1024 without root or CAP_NET_BIND_SERVICE',
   ListenFailed: 'cannot listen: the address is in use or not available',

@@ -264,6 +264,8 @@ export interface Endpoint {
   readonly created_at: string;
   readonly updated_at: string;
   readonly error?: ResourceError;
+  /** on a shared store (etcd): the daemon (its data dir's node id) whose data plane serves it; absent: this daemon */
+  readonly node?: string;
 }
 
 /** Endpoints in these statuses count as connections of their service and block its deletion. */

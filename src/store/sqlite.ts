@@ -1,13 +1,18 @@
 // The SQLite store (better-sqlite3): one file in the data dir, WAL journal with synchronous=FULL
 // so that a commit is on disk before the API answers, and the schema versioned by user_version.
 // After the start-up checks, reads and commits run in a worker thread (store-worker.ts), off the
-// thread that admits connections.
+// thread that admits connections. Revisions, versions and compare-and-swap as store.ts states them:
+// a row per document with the revision of its last write, a change log of the last WATCH_WINDOW
+// revisions for watchers, commits grouped while one is on its way to disk.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreWorker, type Row, type StoreFailure } from './store-worker.js';
 import { fsyncDir } from './durable-file.js';
-import { KINDS, StoreError, StoreFull, type Change, type Kind, type Snapshot, type Store } from './store.js';
+import {
+  DOCUMENT_SCHEMA, emptyDocuments, keyOf, openEnvelope, StoreConflict, StoreError, StoreFull,
+  type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type Watch, type WatchHandlers,
+} from './store.js';
 
 /** Each entry migrates the schema from version i to i + 1. Append, never edit. */
 const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
@@ -19,7 +24,25 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       PRIMARY KEY (kind, id)
     ) WITHOUT ROWID`);
   },
+  // issue 17: a version per document (the revision of its last write), its schema, the global
+  // revision and a change log for watchers; documents written before count as revision 1
+  (db) => {
+    db.exec(`ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE documents ADD COLUMN schema INTEGER NOT NULL DEFAULT 1;
+      CREATE TABLE revision (value INTEGER NOT NULL, compacted INTEGER NOT NULL);
+      INSERT INTO revision (value, compacted) VALUES (1, 1);
+      CREATE TABLE changes (
+        revision INTEGER NOT NULL,
+        seq      INTEGER NOT NULL,
+        kind     TEXT NOT NULL,
+        id       TEXT NOT NULL,
+        body     TEXT,
+        PRIMARY KEY (revision, seq)
+      ) WITHOUT ROWID`);
+  },
 ];
+/** revisions of the change log kept for watchers; a watcher further behind lists again */
+export const WATCH_WINDOW = 10_000;
 export const SCHEMA_VERSION = MIGRATIONS.length;
 export const DB_FILE = 'vpcep.db';
 
@@ -63,17 +86,36 @@ function create(file: string): void {
   }
 }
 
+interface Watcher {
+  readonly on: WatchHandlers;
+  /** the last revision delivered */
+  at: number;
+  /** batches committed while the watcher catches up from the change log */
+  held: Batch[] | null;
+  cancelled: boolean;
+}
+
+export interface SqliteOptions {
+  /** revisions of the change log kept for watchers (default WATCH_WINDOW) */
+  readonly watchWindow?: number;
+}
+
 export class SqliteStore implements Store {
   readonly location: string;
   private readonly worker: StoreWorker;
+  private readonly watchers = new Set<Watcher>();
 
-  private constructor(file: string) {
+  private constructor(file: string, o: SqliteOptions) {
     this.location = file;
-    this.worker = new StoreWorker(file, (f) => (isDiskFull(f) ? new StoreFull(path.dirname(file)) : Object.assign(new Error(f.message), { code: f.code })));
+    this.worker = new StoreWorker(
+      file,
+      (f) => (isDiskFull(f) ? new StoreFull(path.dirname(file)) : Object.assign(new Error(f.message), { code: f.code })),
+      { window: o.watchWindow ?? WATCH_WINDOW, schema: DOCUMENT_SCHEMA },
+    );
   }
 
   /** opens <dataDir>/vpcep.db (the data dir exists), creating it only when the file is absent */
-  static open(dataDir: string): SqliteStore {
+  static open(dataDir: string, o: SqliteOptions = {}): SqliteStore {
     const file = path.join(dataDir, DB_FILE);
     if (!fs.existsSync(file)) create(file);
     let db: Database.Database | undefined;
@@ -93,7 +135,7 @@ export class SqliteStore implements Store {
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new StoreError(`${file}: the database fails its integrity check (${String(check)})`);
       db.close();
-      return new SqliteStore(file);
+      return new SqliteStore(file, o);
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
@@ -103,24 +145,66 @@ export class SqliteStore implements Store {
   }
 
   async load(): Promise<Snapshot> {
-    const out = new Map<Kind, Map<string, unknown>>(KINDS.map((k) => [k, new Map()]));
-    for (const [kind, id, body] of await this.worker.load()) {
-      const bucket = out.get(kind as Kind);
-      if (!bucket) throw new StoreError(`${this.location}: unknown document kind ${JSON.stringify(kind)}`);
-      try {
-        bucket.set(id, JSON.parse(body!));
-      } catch {
-        throw new StoreError(`${this.location}: document ${kind}/${id} is not valid JSON`);
-      }
+    const documents = emptyDocuments();
+    const versions = new Map<string, number>();
+    const { rows, revision } = await this.worker.load();
+    for (const [kind, id, body, version, schema] of rows) {
+      documents.get(kind as Kind)?.set(id, openEnvelope(this.location, kind, id, schema, body));
+      versions.set(keyOf(kind as Kind, id), version);
     }
-    return out;
+    return { revision, documents, versions };
   }
 
   /** serialised here (a bad value fails the whole batch before anything is sent), committed by the worker */
-  async commit(changes: readonly Change[]): Promise<void> {
-    if (!changes.length) return;
+  async commit(changes: readonly Change[], expectations: readonly Expectation[] = []): Promise<number> {
     const rows: Row[] = changes.map((c) => [c.kind, c.id, c.value === null ? null : JSON.stringify(c.value)]);
-    await this.worker.commit(rows);
+    const result = await this.worker.commit(rows, expectations.map((x) => [x.kind, x.id, x.version]));
+    if ('conflict' in result) throw new StoreConflict(result.conflict);
+    if (rows.length) this.publish({ revision: result.revision, changes });
+    return result.revision;
+  }
+
+  watch(from: number, on: WatchHandlers): Watch {
+    const w: Watcher = { on, at: from, held: [], cancelled: false };
+    this.watchers.add(w);
+    void this.worker.since(from).then((since) => {
+      if (w.cancelled) return;
+      const held = w.held!;
+      w.held = null;
+      if (since.compacted) {
+        this.watchers.delete(w);
+        return void deliver(() => on.compacted(`revision ${from} is compacted: list again`));
+      }
+      for (const b of since.batches) this.send(w, { revision: b.revision, changes: b.rows.map(changeOfRow) });
+      for (const b of held) this.send(w, b);
+    }, (err: Error) => {
+      this.watchers.delete(w);
+      if (!w.cancelled) deliver(() => on.compacted(`the change log cannot be read: ${err.message}`));
+    });
+    return {
+      cancel: async () => {
+        w.cancelled = true;
+        this.watchers.delete(w);
+      },
+    };
+  }
+
+  private publish(b: Batch): void {
+    for (const w of this.watchers) {
+      if (w.held) w.held.push(b);
+      else this.send(w, b);
+    }
+  }
+
+  private send(w: Watcher, b: Batch): void {
+    if (w.cancelled || b.revision <= w.at) return;
+    w.at = b.revision;
+    deliver(() => w.on.batch(b));
+  }
+
+  /** transactions written and the batches they held (group commit) */
+  get commitGroups(): { groups: number; batches: number } {
+    return { groups: this.worker.groups, batches: this.worker.batches };
   }
 
   /** test hook: commits wait MS longer, as on a stalled disk */
@@ -129,6 +213,20 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.watchers.clear();
     await this.worker.close();
+  }
+}
+
+function changeOfRow([kind, id, body]: Row): Change {
+  return { kind: kind as Kind, id, value: body === null ? null : JSON.parse(body) };
+}
+
+/** a watcher's own failure never reaches the store */
+function deliver(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // the watcher's callback threw: its problem, reported by its caller
   }
 }

@@ -1,7 +1,12 @@
 // The SQLite store's own thread: a worker with the one connection to the database after start-up
-// (WAL, synchronous=FULL). It runs each batch as one transaction and answers once it is on disk,
-// so a slow or stalled disk delays the writes' answers, never the main thread that admits
+// (WAL, synchronous=FULL). It runs each group of batches as one transaction and answers once it is
+// on disk, so a slow or stalled disk delays the writes' answers, never the main thread that admits
 // data-plane connections and answers reads.
+//
+// Group commit: the batches handed over while a transaction is on its way to disk wait and go
+// into the next transaction together, one fsync for all of them. Inside it each batch is checked
+// against its expectations in order under a savepoint, and gets a revision of its own; a batch
+// whose expectation fails is rolled back alone (a conflict), the others commit.
 //
 // locking_mode=EXCLUSIVE before the first WAL access keeps the WAL index in the worker's heap
 // instead of a mmap'd -shm file (sqlite.org/wal.html "Use of WAL without shared memory"): a page
@@ -12,6 +17,14 @@ import { Worker } from 'node:worker_threads';
 
 /** one document write: kind, id, JSON body (null: delete) */
 export type Row = readonly [kind: string, id: string, body: string | null];
+/** one expectation: kind, id, version (0: absent) */
+export type Expect = readonly [kind: string, id: string, version: number];
+/** one stored document: kind, id, JSON body, version, schema */
+export type StoredRow = readonly [kind: string, id: string, body: string, version: number, schema: number];
+
+export type BatchResult = { readonly revision: number } | { readonly conflict: readonly string[] };
+export interface Loaded { readonly rows: StoredRow[]; readonly revision: number }
+export interface Since { readonly compacted: boolean; readonly batches: Array<{ revision: number; rows: Row[] }> }
 
 // Plain JavaScript run with `eval: true`: the same code under tsc's dist/ and vitest's src/.
 const SOURCE = `
@@ -22,11 +35,42 @@ db.pragma('locking_mode = EXCLUSIVE');
 db.pragma('mmap_size = 0');
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
-const all = db.prepare('SELECT kind, id, body FROM documents');
-const put = db.prepare('INSERT INTO documents (kind, id, body) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body');
+const all = db.prepare('SELECT kind, id, body, version, schema FROM documents');
+const rev = db.prepare('SELECT value, compacted FROM revision');
+const setRev = db.prepare('UPDATE revision SET value = ?');
+const compact = db.prepare('UPDATE revision SET compacted = ? WHERE compacted < ?');
+const trim = db.prepare('DELETE FROM changes WHERE revision <= ?');
+const versionOf = db.prepare('SELECT version FROM documents WHERE kind = ? AND id = ?').pluck();
+const put = db.prepare('INSERT INTO documents (kind, id, body, version, schema) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, version = excluded.version, schema = excluded.schema');
 const del = db.prepare('DELETE FROM documents WHERE kind = ? AND id = ?');
-const batch = db.transaction((rows) => {
-  for (const [kind, id, body] of rows) body === null ? del.run(kind, id) : put.run(kind, id, body);
+const log = db.prepare('INSERT INTO changes (revision, seq, kind, id, body) VALUES (?, ?, ?, ?, ?)');
+const since = db.prepare('SELECT revision, kind, id, body FROM changes WHERE revision > ? ORDER BY revision, seq');
+class Conflict { constructor(keys) { this.keys = keys; } }
+const one = db.transaction((b, revision) => {
+  const failed = [];
+  for (const [kind, id, version] of b.expects) if ((versionOf.get(kind, id) ?? 0) !== version) failed.push(kind + '/' + id);
+  if (failed.length) throw new Conflict(failed);
+  let seq = 0;
+  for (const [kind, id, body] of b.rows) {
+    body === null ? del.run(kind, id) : put.run(kind, id, body, revision, workerData.schema);
+    log.run(revision, seq++, kind, id, body);
+  }
+});
+const group = db.transaction((batches) => {
+  let { value: revision } = rev.get();
+  const results = batches.map((b) => {
+    try {
+      one(b, revision + 1);
+      return { revision: ++revision };
+    } catch (err) {
+      if (err instanceof Conflict) return { conflict: err.keys };
+      throw err;
+    }
+  });
+  setRev.run(revision);
+  const keepFrom = revision - workerData.window;
+  if (keepFrom > 0) { trim.run(keepFrom); compact.run(keepFrom, keepFrom); }
+  return results;
 });
 const pause = new Int32Array(new SharedArrayBuffer(4));
 parentPort.on('message', (m) => {
@@ -36,16 +80,35 @@ parentPort.on('message', (m) => {
     return void parentPort.close();
   }
   try {
-    if (m.rows) batch(m.rows);
-    parentPort.postMessage({ seq: m.seq, rows: m.rows ? undefined : all.raw().all() });
+    if (m.batches) return void parentPort.postMessage({ seq: m.seq, results: group(m.batches) });
+    if (m.since !== undefined) {
+      const r = rev.get();
+      if (m.since < r.compacted) return void parentPort.postMessage({ seq: m.seq, since: { compacted: true, batches: [] } });
+      const batches = [];
+      for (const [revision, kind, id, body] of since.raw().all(m.since)) {
+        if (!batches.length || batches[batches.length - 1].revision !== revision) batches.push({ revision, rows: [] });
+        batches[batches.length - 1].rows.push([kind, id, body]);
+      }
+      return void parentPort.postMessage({ seq: m.seq, since: { compacted: false, batches } });
+    }
+    const loaded = db.transaction(() => ({ rows: all.raw().all(), revision: rev.get().value }))();
+    parentPort.postMessage({ seq: m.seq, loaded });
   } catch (err) {
     parentPort.postMessage({ seq: m.seq, error: { code: err.code, message: err.message } });
   }
 });
 `;
 
+interface Reply {
+  seq: number;
+  results?: BatchResult[];
+  loaded?: Loaded;
+  since?: Since;
+  error?: StoreFailure;
+}
+
 interface Waiter {
-  resolve(rows: Row[] | undefined): void;
+  resolve(reply: Reply): void;
   reject(err: Error): void;
 }
 
@@ -54,23 +117,43 @@ export interface StoreFailure {
   readonly message: string;
 }
 
+interface Queued {
+  readonly rows: readonly Row[];
+  readonly expects: readonly Expect[];
+  resolve(r: BatchResult): void;
+  reject(err: Error): void;
+}
+
+export interface WorkerOptions {
+  /** revisions of the change log kept for watchers */
+  readonly window: number;
+  /** the schema version written with every document */
+  readonly schema: number;
+}
+
 export class StoreWorker {
   private readonly worker: Worker;
   private readonly waiting = new Map<number, Waiter>();
   private seq = 0;
   private dead: Error | undefined;
+  /** batches waiting for the transaction on its way to disk (group commit) */
+  private queued: Queued[] = [];
+  private writing = false;
+  /** transactions made, and batches in them (metrics, tests) */
+  groups = 0;
+  batches = 0;
 
-  constructor(file: string, private readonly failure: (f: StoreFailure) => Error) {
+  constructor(file: string, private readonly failure: (f: StoreFailure) => Error, o: WorkerOptions) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver } });
+    this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver, window: o.window, schema: o.schema } });
     // Referenced only while a request waits: an idle store does not keep the process alive.
     this.worker.unref();
-    this.worker.on('message', (m: { seq: number; rows?: Row[]; error?: StoreFailure }) => {
+    this.worker.on('message', (m: Reply) => {
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
       if (!this.waiting.size) this.worker.unref();
       if (m.error) w?.reject(this.failure(m.error));
-      else w?.resolve(m.rows);
+      else w?.resolve(m);
     });
     // A worker that dies fails what waits and every later request: nothing is acknowledged unwritten.
     this.worker.on('error', (err) => this.fail(err));
@@ -81,26 +164,53 @@ export class StoreWorker {
     this.dead ??= err;
     for (const w of this.waiting.values()) w.reject(this.failure({ message: err.message }));
     this.waiting.clear();
+    for (const q of this.queued) q.reject(this.failure({ message: err.message }));
+    this.queued = [];
   }
 
-  private request(rows: readonly Row[] | undefined): Promise<Row[] | undefined> {
+  private request(message: object): Promise<Reply> {
     if (this.dead) return Promise.reject(this.failure({ message: this.dead.message }));
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       if (!this.waiting.size) this.worker.ref();
       this.waiting.set(seq, { resolve, reject });
-      this.worker.postMessage({ seq, rows });
+      this.worker.postMessage({ seq, ...message });
     });
   }
 
-  /** every document as [kind, id, body] */
-  async load(): Promise<Row[]> {
-    return (await this.request(undefined))!;
+  /** every document and the revision, read in one transaction */
+  async load(): Promise<Loaded> {
+    return (await this.request({ load: true })).loaded!;
   }
 
-  /** resolves once the batch is committed on disk; batches are committed in the order of the calls */
-  async commit(rows: readonly Row[]): Promise<void> {
-    await this.request(rows);
+  /** the batches after revision FROM, or compacted when the change log no longer reaches back to it */
+  async since(from: number): Promise<Since> {
+    return (await this.request({ since: from })).since!;
+  }
+
+  /** resolves once the batch is committed on disk (or refused by an expectation); batches commit in the order of the calls */
+  commit(rows: readonly Row[], expects: readonly Expect[]): Promise<BatchResult> {
+    if (this.dead) return Promise.reject(this.failure({ message: this.dead.message }));
+    return new Promise((resolve, reject) => {
+      this.queued.push({ rows, expects, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.writing || !this.queued.length) return;
+    const group = this.queued;
+    this.queued = [];
+    this.writing = true;
+    this.groups++;
+    this.batches += group.length;
+    this.request({ batches: group.map((q) => ({ rows: q.rows, expects: q.expects })) }).then(
+      (reply) => group.forEach((q, i) => q.resolve(reply.results![i]!)),
+      (err: Error) => group.forEach((q) => q.reject(err)),
+    ).finally(() => {
+      this.writing = false;
+      this.pump();
+    });
   }
 
   /** test hook: the worker blocks for MS before its next request, as on a stalled disk */

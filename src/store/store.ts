@@ -1,10 +1,22 @@
 // The persistence boundary. The control plane keeps its working state in memory and writes every
-// mutation through this interface as one atomic batch before it answers. SQLite implements it
-// now; the shape (kinds of keyed JSON documents, atomic multi-key commits) is what a distributed
-// store such as etcd offers too (a key per `kind/id`, a transaction per commit).
+// mutation through this interface as one atomic batch before it answers. Two stores implement it:
+// SQLite (sqlite.ts, the embedded default) and etcd v3 (etcd.ts, shared by several daemons).
+//
+// What a store shared by several writers needs (issue 17), modelled on etcd's MVCC:
+// - a global revision, raised by each committed batch; a document's version is the revision of its
+//   last write (0: absent);
+// - commit(changes, expectations): compare-and-swap, all or nothing: every expectation names a key's
+//   version (0: the key must be absent), and a batch whose expectation fails writes nothing and
+//   rejects with StoreConflict naming the keys;
+// - watch(fromRevision): the committed batches after a revision, in order; when that revision is no
+//   longer kept (compacted), the watcher is told so and lists again (load) and reconciles;
+// - every document is stored with its schema version (DOCUMENT_SCHEMA) and checked on load.
 
-export type Kind = 'meta' | 'account' | 'vpc' | 'service' | 'endpoint' | 'routetable' | 'loadbalancer' | 'targetgroup' | 'apivpc' | 'securitygroup' | 'notification';
-export const KINDS: readonly Kind[] = ['meta', 'account', 'vpc', 'service', 'endpoint', 'routetable', 'loadbalancer', 'targetgroup', 'apivpc', 'securitygroup', 'notification'];
+export type Kind = 'meta' | 'account' | 'vpc' | 'service' | 'endpoint' | 'routetable' | 'loadbalancer' | 'targetgroup' | 'apivpc' | 'securitygroup' | 'notification' | 'claim';
+export const KINDS: readonly Kind[] = ['meta', 'account', 'vpc', 'service', 'endpoint', 'routetable', 'loadbalancer', 'targetgroup', 'apivpc', 'securitygroup', 'notification', 'claim'];
+
+/** the shape version every document is written with; a store refuses to load a document of a newer one */
+export const DOCUMENT_SCHEMA = 1;
 
 /** A write of one document; `value: null` deletes it. */
 export interface Change {
@@ -13,17 +25,56 @@ export interface Change {
   readonly value: unknown;
 }
 
-export type Snapshot = ReadonlyMap<Kind, ReadonlyMap<string, unknown>>;
+/** A compare-and-swap condition of a commit: the key's version now (0: the key must be absent). */
+export interface Expectation {
+  readonly kind: Kind;
+  readonly id: string;
+  readonly version: number;
+}
+
+export type Documents = ReadonlyMap<Kind, ReadonlyMap<string, unknown>>;
+
+/** everything stored, as of one revision */
+export interface Snapshot {
+  readonly revision: number;
+  readonly documents: Documents;
+  /** the version of each document, by `kind/id` */
+  readonly versions: ReadonlyMap<string, number>;
+}
+
+/** one committed batch, as a watcher receives it */
+export interface Batch {
+  readonly revision: number;
+  readonly changes: readonly Change[];
+}
+
+export interface WatchHandlers {
+  /** each committed batch after the watch's revision, in revision order */
+  batch(b: Batch): void;
+  /** the revisions after the watch's are gone (compacted) or the stream was lost for good: list again and reconcile */
+  compacted(reason: string): void;
+}
+
+export interface Watch {
+  cancel(): Promise<void>;
+}
 
 export interface Store {
-  /** where the data lives, for messages */
+  /** where the data lives, for messages (the file, or etcd's addresses) */
   readonly location: string;
-  /** every document, by kind and id */
+  /** every document with its version, and the snapshot's revision */
   load(): Promise<Snapshot>;
-  /** applies every change or none; durable when the promise resolves */
-  commit(changes: readonly Change[]): Promise<void>;
+  /**
+   * applies every change or none, when every expectation holds; durable when the promise resolves,
+   * with the revision of the batch. A failed expectation rejects with StoreConflict.
+   */
+  commit(changes: readonly Change[], expectations?: readonly Expectation[]): Promise<number>;
+  /** the batches committed after FROM (a revision of load() or of a batch), in order */
+  watch(from: number, on: WatchHandlers): Watch;
   close(): Promise<void>;
 }
+
+export const keyOf = (kind: Kind, id: string): string => `${kind}/${id}`;
 
 /** A store that cannot be opened or read: a clear start-up error, never a silent reset. */
 export class StoreError extends Error {
@@ -41,4 +92,40 @@ export class StoreFull extends Error {
     this.name = 'StoreFull';
     this.dir = dir;
   }
+}
+
+/** A commit refused because an expectation failed: another writer changed (or made) these keys first. Nothing was written. */
+export class StoreConflict extends Error {
+  readonly keys: readonly string[];
+  constructor(keys: readonly string[]) {
+    super(`the store changed under the commit: ${keys.join(', ')}`);
+    this.name = 'StoreConflict';
+    this.keys = keys;
+  }
+}
+
+/** A commit that could not reach the store (etcd lost): nothing is known to be written. */
+export class StoreUnavailable extends Error {
+  constructor(location: string, cause: string) {
+    super(`the store at ${location} is unreachable: ${cause}`);
+    this.name = 'StoreUnavailable';
+  }
+}
+
+/** a stored envelope's body, or a StoreError naming the document */
+export function openEnvelope(location: string, kind: string, id: string, schema: number, body: string): unknown {
+  if (!(KINDS as readonly string[]).includes(kind)) throw new StoreError(`${location}: unknown document kind ${JSON.stringify(kind)} (${kind}/${id})`);
+  if (!Number.isInteger(schema) || schema < 1 || schema > DOCUMENT_SCHEMA) {
+    throw new StoreError(`${location}: document ${kind}/${id} has schema version ${schema}, this vpcepd reads 1..${DOCUMENT_SCHEMA}; use a newer vpcepd`);
+  }
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new StoreError(`${location}: document ${kind}/${id} is not valid JSON`);
+  }
+}
+
+/** groups documents by kind, every kind present */
+export function emptyDocuments(): Map<Kind, Map<string, unknown>> {
+  return new Map(KINDS.map((k) => [k, new Map()]));
 }

@@ -35,7 +35,7 @@ async function storedAccounts(data: string): Promise<{ accounts: Map<string, any
   const store = SqliteStore.open(data);
   try {
     const snap = await store.load();
-    return { accounts: snap.get('account') as Map<string, any>, ids: snap.get('meta')!.get('ids') as Record<string, string> };
+    return { accounts: snap.documents.get('account') as Map<string, any>, ids: snap.documents.get('meta')!.get('ids') as Record<string, string> };
   } finally {
     await store.close();
   }

@@ -8,7 +8,7 @@ import {
 } from '../../src/model/aws-identity.js';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 import type { Account } from '../../src/model/types.js';
-import type { Snapshot } from '../../src/store/store.js';
+import type { Documents } from '../../src/store/store.js';
 import { snapshotOf } from './snapshot.js';
 
 const KEY_A = { access_key_id: 'AKIAAAAAAAAAAAAAAAAA', secret_access_key: 'secret-of-a-0123456789' };
@@ -26,7 +26,7 @@ function problems(accounts: unknown[]): string[] {
 
 
 const opts = { defaultToken: 'default-token-0123', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' };
-const inventory = (accounts: unknown[] | undefined, snap: Snapshot = snapshotOf([])) =>
+const inventory = (accounts: unknown[] | undefined, snap: Documents = snapshotOf([])) =>
   applyInventory(validateConfig(accounts ? { accounts } : undefined, 'c.yaml'), snap, opts);
 
 describe('config: accounts[].aws', () => {

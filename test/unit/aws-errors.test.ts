@@ -15,7 +15,7 @@ const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const between = (marker: string) => readme.split(`<!-- ${marker}:start -->`)[1]!.split(`<!-- ${marker}:end -->`)[0]!;
 
 /** the daemon's own faults and states: the only names that may answer 5xx */
-const SERVER_SIDE: readonly ErrorName[] = ['SystemError', 'NotReady', 'StoreFull', 'ListenFailed'];
+const SERVER_SIDE: readonly ErrorName[] = ['SystemError', 'NotReady', 'StoreFull', 'StoreUnavailable', 'StoreConflict', 'ListenFailed'];
 
 describe('the AWS error tables', () => {
   it('EC2_ERRORS is the README\'s table, code and status for code and status', () => {

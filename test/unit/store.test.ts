@@ -21,8 +21,8 @@ describe('SQLite store', () => {
     await s.close();
     const again = SqliteStore.open(d);
     const snap = await again.load();
-    expect([...snap.get('service')!]).toEqual([['a', { n: 9 }]]);
-    expect(snap.get('endpoint')!.get('a')).toEqual({ n: 3 });
+    expect([...snap.documents.get('service')!]).toEqual([['a', { n: 9 }]]);
+    expect(snap.documents.get('endpoint')!.get('a')).toEqual({ n: 3 });
     await again.close();
   });
 
@@ -36,7 +36,7 @@ describe('SQLite store', () => {
       { kind: 'service', id: 'bad', value: { big: 1n } },
     ])).rejects.toThrow();
     const snap = await s.load();
-    expect([...snap.get('service')!]).toEqual([['keep', { v: 1 }]]);
+    expect([...snap.documents.get('service')!]).toEqual([['keep', { v: 1 }]]);
     await s.close();
   });
 
@@ -115,7 +115,7 @@ describe('SQLite store', () => {
     expect(order).toEqual([]);
     await Promise.all([first, second]);
     expect(order).toEqual(['a', 'b']);
-    expect((await s.load()).get('service')!.get('a')).toEqual({ n: 2 });
+    expect((await s.load()).documents.get('service')!.get('a')).toEqual({ n: 2 });
     await s.close();
   });
 });

@@ -29,6 +29,9 @@ const SERVER_ERRORS = {
   NotReady: { code: 'ServiceUnavailable', status: 503 },
   // the store cannot take more: the daemon's limit, not the caller's mistake
   StoreFull: { code: 'InsufficientCapacity', status: 507 },
+  // the shared store (etcd) lost, or a mutation that kept losing its compare-and-swap: try again (the SDKs retry it)
+  StoreUnavailable: { code: 'ServiceUnavailable', status: 503 },
+  StoreConflict: { code: 'ServiceUnavailable', status: 503 },
 } as const satisfies Partial<Record<ErrorName, AwsErrorEntry>>;
 
 export const EC2_ERRORS = {

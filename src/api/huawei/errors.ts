@@ -51,6 +51,8 @@ export const HUAWEI_ERRORS = {
   InvalidLimit: { code: 'EndPoint.0006', status: 400 },
   InvalidAction: { code: 'EndPoint.0007', status: 400 },
   StoreFull: { code: 'EndPoint.0009', status: 507 },
+  StoreUnavailable: { code: 'EndPoint.0030', status: 503 },
+  StoreConflict: { code: 'EndPoint.0031', status: 409 },
   // A listener that cannot bind: the `error` entry of the service or endpoint it fails (never an API answer).
   PrivilegedPort: { code: 'EndPoint.0011', status: 503 },
   ListenFailed: { code: 'EndPoint.0012', status: 503 },

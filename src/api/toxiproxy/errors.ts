@@ -14,6 +14,8 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   AuthFailed: 401,
   NotFound: 404,
   NotReady: 503,
+  StoreUnavailable: 503,
+  StoreConflict: 409,
   StoreFull: 507,
   PrivilegedPort: 500,
   ListenFailed: 500,

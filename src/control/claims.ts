@@ -1,0 +1,114 @@
+// Allocations checked by the store (issue 17): each value a node hands out, an endpoint's marker id,
+// its SNAT address, the private IP of each ENI in its VPC and its slot of the account's endpoint
+// quota, is a `claim` document whose key is the value, written in the endpoint's own commit with the
+// expectation that it is absent. Two writers racing for the same value (two daemons sharing etcd,
+// or two mutations of one daemon in flight together) never both win: the loser's commit fails
+// whole with StoreConflict, learns the value is taken and prepares again.
+import { DomainError } from '../model/errors.js';
+import type { Endpoint } from '../model/types.js';
+import type { Change, Expectation } from '../store/store.js';
+
+/** a claim held: its holder (`endpoint/<id>`; `?` for one learnt from a conflict) and version */
+export interface Claim {
+  readonly holder: string;
+  readonly version: number;
+}
+
+export const markerClaim = (m: number): string => `marker/${m}`;
+export const snatClaim = (ip: string): string => `snat/${ip}`;
+export const ipClaim = (vpcId: string, ip: string): string => `ip/${vpcId}/${ip}`;
+export const quotaClaim = (owner: string, slot: number): string => `endpoint-quota/${owner}/${slot}`;
+
+/** the values an endpoint holds (its quota slot aside) */
+function valuesOf(e: Endpoint | undefined): Set<string> {
+  const out = new Set<string>();
+  if (!e) return out;
+  out.add(markerClaim(e.marker_id));
+  if (e.snat_ip) out.add(snatClaim(e.snat_ip));
+  for (const n of e.enis) out.add(ipClaim(e.vpc_id, n.ip));
+  return out;
+}
+
+export class Claims {
+  /** every claim known: loaded, made by this node, or learnt from a conflict */
+  readonly held = new Map<string, Claim>();
+  /** claims in commits under way */
+  private readonly pending = new Set<string>();
+
+  constructor(stored: Iterable<[id: string, holder: string, version: number]> = []) {
+    for (const [id, holder, version] of stored) this.held.set(id, { holder, version });
+  }
+
+  taken(id: string): boolean {
+    return this.held.has(id) || this.pending.has(id);
+  }
+
+  /** the values with PREFIX taken (e.g. `snat/`), without it */
+  takenWith(prefix: string): Set<string> {
+    const out = new Set<string>();
+    for (const id of [...this.held.keys(), ...this.pending]) if (id.startsWith(prefix)) out.add(id.slice(prefix.length));
+    return out;
+  }
+
+  /**
+   * The claim changes and expectations of an endpoint going from BEFORE to AFTER (undefined:
+   * absent): new values claimed (expected absent), values let go deleted (at their version), and a
+   * new endpoint's quota slot (QUOTA slots: QuotaExceeded when none is free).
+   */
+  plan(id: string, before: Endpoint | undefined, after: Endpoint | undefined, quota: number): { changes: Change[]; expect: Expectation[]; ids: string[] } {
+    const holder = `endpoint/${id}`;
+    const changes: Change[] = [];
+    const expect: Expectation[] = [];
+    const ids: string[] = [];
+    const was = valuesOf(before);
+    const is = valuesOf(after);
+    const claim = (c: string) => {
+      changes.push({ kind: 'claim', id: c, value: { holder } });
+      expect.push({ kind: 'claim', id: c, version: 0 });
+      ids.push(c);
+    };
+    for (const c of is) {
+      if (was.has(c) || this.held.get(c)?.holder === holder) continue;
+      if (this.taken(c)) throw new DomainError('StoreConflict', `${c} is taken`);
+      claim(c);
+    }
+    if (!before && after) {
+      let slot = 0;
+      while (slot < quota && this.taken(quotaClaim(after.owner, slot))) slot++;
+      if (slot >= quota) throw new DomainError('QuotaExceeded', `quota exceeded: at most ${quota} endpoints per account`);
+      claim(quotaClaim(after.owner, slot));
+    }
+    const letGo = after ? [...was].filter((c) => !is.has(c)) : [...this.held].filter(([, h]) => h.holder === holder).map(([c]) => c);
+    for (const c of letGo) {
+      const h = this.held.get(c);
+      if (h?.holder !== holder) continue;
+      changes.push({ kind: 'claim', id: c, value: null });
+      expect.push({ kind: 'claim', id: c, version: h.version });
+    }
+    for (const c of ids) this.pending.add(c);
+    return { changes, expect, ids };
+  }
+
+  /** the commit of IDS is over (either way) */
+  settle(ids: readonly string[]): void {
+    for (const c of ids) this.pending.delete(c);
+  }
+
+  /** the commit landed at REVISION */
+  committed(changes: readonly Change[], revision: number): void {
+    for (const c of changes) {
+      if (c.kind !== 'claim') continue;
+      if (c.value === null) this.held.delete(c.id);
+      else this.held.set(c.id, { holder: (c.value as { holder: string }).holder, version: revision });
+    }
+  }
+
+  /** the claims a conflict named are held by another writer */
+  learn(keys: readonly string[]): void {
+    for (const k of keys) {
+      if (!k.startsWith('claim/')) continue;
+      const id = k.slice('claim/'.length);
+      if (!this.held.has(id)) this.held.set(id, { holder: '?', version: -1 });
+    }
+  }
+}

@@ -1,0 +1,218 @@
+// The etcd v3 store (issue 17): several vpcepd share one state. A key per document,
+// `<prefix>/<kind>/<id>`, holding {"schema": N, "body": ...}; a commit is one etcd transaction whose
+// compares are the expectations (a key's mod revision, 0 for absent), so two daemons racing on the
+// same key never both win; the store's revision is etcd's, a document's version its mod revision;
+// watch is etcd's watch from a revision, a compacted revision signalled so that the caller lists
+// again. Client: `etcd3` (gRPC over @grpc/grpc-js; README "Dependencies and why").
+import { Etcd3, type IKeyValue, type IRequestOp, type Watcher } from 'etcd3';
+import {
+  DOCUMENT_SCHEMA, emptyDocuments, keyOf, openEnvelope, StoreConflict, StoreError, StoreUnavailable,
+  type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type Watch, type WatchHandlers,
+} from './store.js';
+
+export interface EtcdOptions {
+  /** host:port of each member */
+  readonly endpoints: readonly string[];
+  /** the keys' prefix (default `vpcep`): several simulations may share one etcd */
+  readonly prefix?: string;
+  /** how long a start waits for etcd before giving up (ms) */
+  readonly connectTimeoutMs?: number;
+  /** how long one request waits (ms) before the write answers 503 */
+  readonly requestTimeoutMs?: number;
+}
+
+const td = new TextDecoder();
+
+export class EtcdStore implements Store {
+  readonly location: string;
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+  private readonly watchers = new Set<Watcher>();
+
+  private constructor(o: EtcdOptions) {
+    this.location = `etcd://${o.endpoints.join(',')}`;
+    this.prefix = `${o.prefix ?? 'vpcep'}/`;
+    const timeout = o.requestTimeoutMs ?? 5_000;
+    this.client = new Etcd3({
+      hosts: o.endpoints.map((e) => `http://${e}`),
+      dialTimeout: timeout,
+      // a deadline on every unary call (a write answers 503 promptly when etcd is gone), none on watch streams
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    });
+  }
+
+  /** connects, or a StoreError naming the address after CONNECTTIMEOUTMS */
+  static async open(o: EtcdOptions): Promise<EtcdStore> {
+    const store = new EtcdStore(o);
+    const wait = o.connectTimeoutMs ?? 10_000;
+    const deadline = Date.now() + wait;
+    let last = '';
+    for (;;) {
+      try {
+        await store.client.kv.range({ key: Buffer.from(store.prefix), limit: 1 }, { deadline: Date.now() + Math.max(200, Math.min(2_000, deadline - Date.now())) });
+        return store;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      if (Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    store.client.close();
+    throw new StoreError(`cannot reach etcd at ${o.endpoints.join(',')} within ${wait / 1000} s (${last}); start etcd, or check --store`);
+  }
+
+  private key(kind: Kind, id: string): Buffer {
+    return Buffer.from(`${this.prefix}${kind}/${id}`);
+  }
+
+  /** kind and id of a stored key, or null for a key of another prefix */
+  private parse(key: Buffer): { kind: string; id: string } | null {
+    const k = td.decode(key);
+    if (!k.startsWith(this.prefix)) return null;
+    const rest = k.slice(this.prefix.length);
+    const slash = rest.indexOf('/');
+    return slash < 0 ? null : { kind: rest.slice(0, slash), id: rest.slice(slash + 1) };
+  }
+
+  private open(kind: string, id: string, value: Buffer): unknown {
+    let env: { schema?: unknown; body?: unknown };
+    try {
+      env = JSON.parse(td.decode(value)) as typeof env;
+    } catch {
+      throw new StoreError(`${this.location}: document ${kind}/${id} is not valid JSON`);
+    }
+    return openEnvelope(this.location, kind, id, typeof env.schema === 'number' ? env.schema : NaN, JSON.stringify(env.body ?? null));
+  }
+
+  private unavailable(err: unknown): Error {
+    if (err instanceof StoreConflict || err instanceof StoreError) return err;
+    return new StoreUnavailable(this.location, (err as Error).message);
+  }
+
+  async load(): Promise<Snapshot> {
+    const documents = emptyDocuments();
+    const versions = new Map<string, number>();
+    let res;
+    try {
+      res = await this.client.kv.range({ key: Buffer.from(this.prefix), range_end: rangeEnd(this.prefix) });
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+    for (const kv of res.kvs) {
+      const k = this.parse(kv.key);
+      if (!k) continue;
+      const value = this.open(k.kind, k.id, kv.value);
+      documents.get(k.kind as Kind)!.set(k.id, value);
+      versions.set(keyOf(k.kind as Kind, k.id), Number(kv.mod_revision));
+    }
+    return { revision: Number(res.header.revision), documents, versions };
+  }
+
+  async commit(changes: readonly Change[], expectations: readonly Expectation[] = []): Promise<number> {
+    // serialised before anything is sent: a bad value fails the batch whole
+    const success: IRequestOp[] = changes.map((c) => (c.value === null
+      ? { request_delete_range: { key: this.key(c.kind, c.id) } }
+      : { request_put: { key: this.key(c.kind, c.id), value: Buffer.from(JSON.stringify({ schema: DOCUMENT_SCHEMA, body: c.value })) } }));
+    try {
+      const res = await this.client.kv.txn({
+        compare: expectations.map((x) => ({ key: this.key(x.kind, x.id), target: 'Mod', result: 'Equal', mod_revision: x.version })),
+        success,
+        // on a failed compare: the expected keys as they are now, to name those that changed
+        failure: expectations.map((x) => ({ request_range: { key: this.key(x.kind, x.id) } })),
+      });
+      if (res.succeeded) return Number(res.header.revision);
+      const changed = expectations.filter((x, i) => {
+        const kv = res.responses[i]?.response_range?.kvs[0];
+        return Number(kv?.mod_revision ?? 0) !== x.version;
+      });
+      throw new StoreConflict((changed.length ? changed : expectations).map((x) => keyOf(x.kind, x.id)));
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  watch(from: number, on: WatchHandlers): Watch {
+    let watcher: Watcher | undefined;
+    let cancelled = false;
+    let at = from;
+    const deliver = (b: Batch) => {
+      if (cancelled || b.revision <= at) return;
+      at = b.revision;
+      try {
+        on.batch(b);
+      } catch {
+        // the watcher's callback threw: its problem, reported by its caller
+      }
+    };
+    const lost = (reason: string) => {
+      if (cancelled) return;
+      cancelled = true;
+      if (watcher) {
+        this.watchers.delete(watcher);
+        void watcher.cancel().catch(() => undefined);
+      }
+      try {
+        on.compacted(reason);
+      } catch {
+        // as above
+      }
+    };
+    void this.client.watch().prefix(this.prefix).startRevision(String(from + 1)).create().then((w) => {
+      watcher = w;
+      if (cancelled) return void w.cancel().catch(() => undefined);
+      this.watchers.add(w);
+      w.on('data', (res) => {
+        if (Number(res.compact_revision) > 0) return lost(`revision ${from} is compacted (now from ${res.compact_revision}): list again`);
+        // the events of one transaction share its revision: one batch each
+        let batch: { revision: number; changes: Change[] } | null = null;
+        for (const ev of res.events) {
+          const kv = ev.kv as IKeyValue;
+          const k = this.parse(kv.key);
+          if (!k) continue;
+          const revision = Number(kv.mod_revision);
+          if (batch && batch.revision !== revision) deliver(batch);
+          if (!batch || batch.revision !== revision) batch = { revision, changes: [] };
+          let value: unknown = null;
+          if (ev.type !== 'Delete') {
+            try {
+              value = this.open(k.kind, k.id, kv.value);
+            } catch (err) {
+              return lost((err as Error).message);
+            }
+          }
+          batch.changes.push({ kind: k.kind as Kind, id: k.id, value });
+        }
+        if (batch) deliver(batch);
+      });
+      // etcd cancels a watch whose start revision is compacted (3.4 gives no reason): list again either way
+      w.on('error', (err) => lost(`revision ${from} is compacted, or etcd cancelled the watch (${err.message}): list again`));
+    }, (err: Error) => lost(`the watch could not start: ${err.message}`));
+    return {
+      cancel: async () => {
+        cancelled = true;
+        if (watcher) {
+          this.watchers.delete(watcher);
+          await watcher.cancel().catch(() => undefined);
+        }
+      },
+    };
+  }
+
+  /** test hook: compacts etcd's history up to REVISION */
+  async compactForTest(revision: number): Promise<void> {
+    await this.client.kv.compact({ revision, physical: true });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.watchers].map((w) => w.cancel().catch(() => undefined)));
+    this.watchers.clear();
+    this.client.close();
+  }
+}
+
+/** the end of etcd's range of every key starting with PREFIX */
+function rangeEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  b[b.length - 1]! += 1;
+  return b;
+}
