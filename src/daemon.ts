@@ -163,6 +163,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       zonesDown: Object.keys((after.get('meta')!.get('zones_down') as Record<string, number> | undefined) ?? {}),
       deregistrationDelayS: config.dataplane.deregistrationDelayS,
       healthCheck: config.dataplane.healthCheck,
+      unhealthyTermination: config.dataplane.unhealthyTermination,
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({

@@ -5,9 +5,9 @@
 // one outside it (127.0.0.1, another host) as it is; an instance target is a VM port of the VPC
 // (its configured real address, else its host address).
 import type { Backend, BackendTargetSpec } from '../model/events.js';
-import { targetKey, type HealthSettings } from '../model/health.js';
+import { targetKey, unhealthyCutMs, type HealthSettings } from '../model/health.js';
 import {
-  crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, proxyProtocolOn, type LoadBalancer, type Target, type TargetGroup,
+  crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, proxyProtocolOn, unhealthyTerminationOf, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import type { EndpointService, PortMapping, TcpProxy, Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
@@ -95,6 +95,7 @@ export function loadBalancerBackends(st: ControlState, s: EndpointService): Back
     out.push({
       client_port: port, host: first.host, port: first.port, proxy_v2: proxyProtocolOn(tg), targets,
       cross_zone: crossZoneOf(lb, tg), health: targetGroupHealth(tg), drain_ms: deregistrationDelayOf(tg) * 1000,
+      unhealthy_cut_ms: unhealthyCutMs(unhealthyTerminationOf(tg)),
     });
   }
   return out;
@@ -141,10 +142,13 @@ export function portBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
   const drainMs = (s.deregistration_delay_s ?? st.deregistrationDelayS) * 1000;
   const health = backendPortIds(s).length > 1 ? healthSettingsOf(st, s) : null;
+  const unhealthyCut = unhealthyCutMs(s.unhealthy_termination ?? st.unhealthyTermination);
   for (const m of s.ports) {
     const targets = portTargets(st, s, m.server_port);
     if (!targets.length) continue;
-    out.push({ client_port: m.client_port, host: targets[0]!.host, port: m.server_port, targets, cross_zone: true, health, drain_ms: drainMs });
+    out.push({
+      client_port: m.client_port, host: targets[0]!.host, port: m.server_port, targets, cross_zone: true, health, drain_ms: drainMs, unhealthy_cut_ms: unhealthyCut,
+    });
   }
   return out;
 }

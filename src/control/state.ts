@@ -6,7 +6,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
-import { NLB_HEALTH_DEFAULTS, type HealthSettings } from '../model/health.js';
+import { NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, type HealthSettings, type UnhealthyTermination } from '../model/health.js';
 import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
 import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
@@ -54,6 +54,8 @@ export interface ControlOptions {
   readonly deregistrationDelayS?: number;
   /** the health checks of a port-backed service without its own (config dataplane.health_check; AWS's NLB defaults) */
   readonly healthCheck?: HealthSettings;
+  /** the connections of a backend turning unhealthy, for port-backed and public services without their own (AWS's NLB default: reset) */
+  readonly unhealthyTermination?: UnhealthyTermination;
 }
 
 export const now = () => new Date().toISOString();
@@ -68,6 +70,7 @@ export class ControlState {
   readonly zonesDown: Set<string>;
   readonly deregistrationDelayS: number;
   readonly healthDefaults: HealthSettings;
+  readonly unhealthyTermination: UnhealthyTermination;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -100,6 +103,7 @@ export class ControlState {
     this.zones = o.zones ?? defaultZones(o.region);
     this.zonesDown = new Set([...(o.zonesDown ?? [])].filter((z) => this.zones.includes(z)));
     this.healthDefaults = o.healthCheck ?? NLB_HEALTH_DEFAULTS;
+    this.unhealthyTermination = o.unhealthyTermination ?? NLB_UNHEALTHY_TERMINATION;
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
       this.accountsByName.set(a.name, a);

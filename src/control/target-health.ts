@@ -10,7 +10,7 @@ import { listenersTo } from './load-balancers.js';
 import type { ControlState } from './state.js';
 
 /** AWS's target states (TargetHealthStateEnum) */
-export type TargetState = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable';
+export type TargetState = 'initial' | 'healthy' | 'unhealthy' | 'unhealthy.draining' | 'unused' | 'draining' | 'unavailable';
 
 export interface TargetHealthRow {
   readonly id: string;
@@ -39,7 +39,8 @@ const row = (id: string, port: number, zone: string | null, state: TargetState, 
 function probedRow(st: ControlState, id: string, port: number, zone: string | null, key: string): TargetHealthRow {
   const h = st.dataPlane.targetHealth?.(key) ?? null;
   if (h === null) return row(id, port, zone, 'unused', 'Target.NotInUse', 'No endpoint of an endpoint service reaches it yet: backends are probed while an endpoint that relays to them is live');
-  return row(id, port, zone, h.state, h.reason);
+  // unhealthy, its connections waiting out target_health_state.unhealthy.draining_interval_seconds
+  return row(id, port, zone, h.unhealthyDraining ? 'unhealthy.draining' : h.state, h.reason);
 }
 
 /** DescribeTargetHealth: the registered targets (or those asked for), draining ones included */

@@ -3,8 +3,8 @@
 import type { RefusalReason } from './admission.js';
 
 /** how an admitted connection ended, counted per endpoint (vpcep_endpoint_closed_connections_total) */
-export type CloseReason = 'done' | 'idle' | 'cut' | 'client_reset' | 'backend_reset' | 'backend_failed' | 'error';
-export const CLOSE_REASONS: readonly CloseReason[] = ['done', 'idle', 'cut', 'client_reset', 'backend_reset', 'backend_failed', 'error'];
+export type CloseReason = 'done' | 'idle' | 'cut' | 'unhealthy' | 'client_reset' | 'backend_reset' | 'backend_failed' | 'error';
+export const CLOSE_REASONS: readonly CloseReason[] = ['done', 'idle', 'cut', 'unhealthy', 'client_reset', 'backend_reset', 'backend_failed', 'error'];
 
 export const enum Phase {
   Connecting = 0,
@@ -63,8 +63,11 @@ export interface LiveConnection {
   readonly sentBytes: number;
   /** were bytes moved since the last call (read and cleared by the idle sweep) */
   takeActivity(): boolean;
-  /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
-  cut(): void;
+  /**
+   * ends the connection now with a reset to the client (reject, delete, a removed port or route);
+   * AS: the close reason counted (default `cut`; `unhealthy`: its backend turned unhealthy)
+   */
+  cut(as?: 'cut' | 'unhealthy'): void;
   /** the backend connect failed or timed out: counted, the client reset */
   fail(reason: RefusalReason): void;
   /** a graceful close after the idle timeout */

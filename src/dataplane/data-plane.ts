@@ -117,6 +117,12 @@ export class TcpDataPlane implements DataPlane {
     const zoneDown = (zone: string | null) => zone !== null && this.zonesDown.has(zone);
     const makeProber = o.healthProber === undefined ? (unreachable: (zone: string | null) => boolean) => new HealthChecker({ unreachable, log: o.log, observe: o.observeHealthProbe }) : o.healthProber;
     this.prober = makeProber === null ? null : makeProber(zoneDown);
+    // a backend turning unhealthy: its connections are cut as its target group or service says
+    this.prober?.onChange((key, state) => {
+      let cut = 0;
+      for (const r of this.runtimes.values()) cut += r.targetHealthChanged(key, state, now());
+      if (cut > 0) o.log.info({ backend: key, cut }, 'backend unhealthy: its connections cut (connection termination)');
+    });
     const choice: ChoiceInputs = { health: this.prober, zoneDown };
     this.ctx = {
       snatMode: o.snatMode,
@@ -183,9 +189,11 @@ export class TcpDataPlane implements DataPlane {
     return this.ctx.zoneDown(zone);
   }
 
-  targetHealth(key: string): { state: ProbeState; reason: ProbeReason | null } | null {
+  targetHealth(key: string): { state: ProbeState; reason: ProbeReason | null; unhealthyDraining?: boolean } | null {
     if (this.prober === null || !this.probed.has(key)) return null;
-    return { state: this.prober.state(key), reason: this.prober.reason(key) };
+    const state = this.prober.state(key);
+    const unhealthyDraining = state === 'unhealthy' && [...this.runtimes.values()].some((r) => r.unhealthyDraining(key));
+    return { state, reason: this.prober.reason(key), ...(unhealthyDraining ? { unhealthyDraining } : {}) };
   }
 
   /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */

@@ -19,6 +19,8 @@ export class NativeConnection implements LiveConnection, NativeSink {
   lastActive: number;
   failure: RefusalReason | null;
   closeReason: CloseReason | null;
+  /** the close reason a cut asked for (the addon reports every cut as `cut`) */
+  private cutAs: 'cut' | 'unhealthy';
   readonly snatPort: number;
   readonly route: RouteKey | null;
   private readonly relay: NativeRelay;
@@ -36,6 +38,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.lastActive = now;
     this.failure = null;
     this.closeReason = null;
+    this.cutAs = 'cut';
     this.snatPort = snatPort;
     this.route = route;
     this.relay = relay;
@@ -62,8 +65,10 @@ export class NativeConnection implements LiveConnection, NativeSink {
     return this.phase === Phase.Closed ? this.sent : this.relay.bytes(this.id)?.sent ?? this.sent;
   }
 
-  cut(): void {
-    if (this.phase !== Phase.Closed) this.relay.cut(this.id);
+  cut(as: 'cut' | 'unhealthy' = 'cut'): void {
+    if (this.phase === Phase.Closed) return;
+    this.cutAs = as;
+    this.relay.cut(this.id);
   }
 
   fail(reason: RefusalReason): void {
@@ -93,7 +98,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
       this.failure = reason as RefusalReason;
       this.owner.onBackendFailed(this, this.failure);
     }
-    this.closeReason = this.failure !== null ? 'backend_failed' : closedBy ?? 'error';
+    this.closeReason = this.failure !== null ? 'backend_failed' : closedBy === 'cut' ? this.cutAs : closedBy ?? 'error';
     this.received = received;
     this.sent = sent;
     this.phase = Phase.Closed;

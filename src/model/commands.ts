@@ -2,7 +2,7 @@
 // src/api/aws) parses its own requests and maps them to these. Shapes only, already checked for
 // form (types, lengths, ranges) by the dialect; the control plane checks them against the state.
 import type { ConnectionEventName } from './notifications.js';
-import type { HealthSettings } from './health.js';
+import type { HealthSettings, UnhealthyTermination } from './health.js';
 import type { HealthCheck } from './load-balancers.js';
 import type { PortType, TcpProxy } from './types.js';
 
@@ -45,6 +45,8 @@ export interface CreateServiceCommand {
   readonly deregistrationDelayS?: number;
   /** a port-backed service's health checks; the ones not given: the config's default */
   readonly healthCheck?: Partial<HealthSettings>;
+  /** a port-backed service's connection termination when a backend turns unhealthy; the fields not given: the config's */
+  readonly unhealthyTermination?: Partial<UnhealthyTermination>;
 }
 
 /** Alibaba's migration of a zone's backend: the new one takes new connections; the old one's are cut (forced) or left to end (smooth) */
@@ -68,6 +70,8 @@ export interface ModifyServiceCommand {
   readonly deregistrationDelayS?: number;
   /** the health-check settings given replace the service's own */
   readonly healthCheck?: Partial<HealthSettings>;
+  /** the fields given replace the service's own (else the config's) */
+  readonly unhealthyTermination?: Partial<UnhealthyTermination>;
 }
 
 export interface CreateEndpointCommand {

@@ -6,7 +6,9 @@ import {
 } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MAX_VPC_PREFIX } from '../net/loopback.js';
 import { DEFAULTS } from './defaults.js';
-import { healthSettingsOutOfRange, NLB_HEALTH_DEFAULTS, type HealthSettings } from './health.js';
+import {
+  healthSettingsOutOfRange, NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, unhealthyTerminationProblem, type HealthSettings, type UnhealthyTermination,
+} from './health.js';
 import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
 import type { AwsAccessKey } from './types.js';
 import { defaultZones, zonesProblem } from './zones.js';
@@ -59,6 +61,10 @@ const schema = z.strictObject({
       timeout: z.number().optional(),
       healthy_threshold: z.number().optional(),
       unhealthy_threshold: z.number().optional(),
+    }).optional(),
+    unhealthy_connection_termination: z.strictObject({
+      enabled: z.boolean().optional(),
+      draining_interval: z.number().optional(),
     }).optional(),
   }).optional(),
   api: z.strictObject({
@@ -194,6 +200,8 @@ export interface Config {
     readonly deregistrationDelayS: number;
     /** the health checks of port-backed services without their own (AWS's NLB defaults unless set) */
     readonly healthCheck: HealthSettings;
+    /** what happens to the connections of a backend that turns unhealthy, for services without their own (AWS's NLB default: reset at once) */
+    readonly unhealthyTermination: UnhealthyTermination;
   };
   readonly api: {
     readonly maxPipelinedRequests: number;
@@ -476,6 +484,13 @@ export function validateConfig(raw: unknown, source: string): Config {
   });
   const badHealth = healthSettingsOutOfRange(healthCheck);
   if (badHealth) bad('dataplane.health_check', badHealth.replace(/_s\b/g, ''));
+  const ut = c.dataplane?.unhealthy_connection_termination;
+  const unhealthyTermination: UnhealthyTermination = Object.freeze({
+    enabled: ut?.enabled ?? NLB_UNHEALTHY_TERMINATION.enabled,
+    draining_interval_s: ut?.draining_interval ?? NLB_UNHEALTHY_TERMINATION.draining_interval_s,
+  });
+  const badTermination = unhealthyTerminationProblem(unhealthyTermination);
+  if (badTermination) bad('dataplane.unhealthy_connection_termination', badTermination);
 
   if (problems.length) throw new ConfigError(source, problems);
   return {
@@ -493,6 +508,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       snatPorts: snatPorts ?? DEFAULTS.dataplane.snatPorts,
       deregistrationDelayS: c.dataplane?.deregistration_delay_s ?? DEFAULTS.dataplane.deregistrationDelayS,
       healthCheck,
+      unhealthyTermination,
     },
     api,
     flowLogs,

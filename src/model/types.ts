@@ -2,7 +2,7 @@
 // about; each dialect renders them in its shape (src/api/huawei/serialize.ts). The field names
 // are the stored documents' (snake_case, as vpcepd has always stored them).
 import type { ResourceError } from './errors.js';
-import type { HealthSettings } from './health.js';
+import type { HealthSettings, UnhealthyTermination } from './health.js';
 
 export interface Quotas {
   readonly endpoint_service: number;
@@ -175,6 +175,8 @@ export interface EndpointService {
   readonly draining?: readonly DrainingBackend[];
   /** a port-backed service's health checks (vpcep-sim's extension); absent: the config's dataplane.health_check */
   readonly health_check?: HealthSettings;
+  /** a port-backed service's connection termination when a backend turns unhealthy (vpcep-sim's extension); absent: the config's */
+  readonly unhealthy_termination?: UnhealthyTermination;
   readonly approval_enabled: boolean;
   readonly status: ServiceStatus;
   readonly ports: readonly PortMapping[];

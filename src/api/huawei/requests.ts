@@ -6,7 +6,7 @@ import type {
   CreateEndpointCommand, CreateServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput, TraceQuery, UpdateEndpointCommand,
 } from '../../model/commands.js';
 import { DEFAULTS } from '../../model/defaults.js';
-import { HEALTH_RANGES, type HealthSettings } from '../../model/health.js';
+import { HEALTH_RANGES, type HealthSettings, type UnhealthyTermination } from '../../model/health.js';
 import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
 import { HuaweiRequestError, type HuaweiErrorName } from './errors.js';
 
@@ -49,6 +49,15 @@ const healthCheck = z.strictObject({
   unhealthy_threshold: inRange('unhealthy_threshold').optional(),
 });
 type HealthCheckBody = z.infer<typeof healthCheck>;
+/** vpcep-sim's extension: AWS's target_health_state.unhealthy.* for a port-backed service's backends */
+const unhealthyTermination = z.strictObject({
+  enabled: z.boolean().optional(),
+  draining_interval: z.number().int('must be an integer from 0 to 360000').min(0, 'must be from 0 to 360000').max(360_000, 'must be from 0 to 360000').optional(),
+});
+type UnhealthyTerminationBody = z.infer<typeof unhealthyTermination>;
+const unhealthyTerminationInput = (t: UnhealthyTerminationBody | undefined): Partial<UnhealthyTermination> | undefined => t && {
+  enabled: t.enabled, draining_interval_s: t.draining_interval,
+};
 
 export const createServiceBody = z.strictObject({
   port_id: id.optional(),
@@ -64,6 +73,7 @@ export const createServiceBody = z.strictObject({
   description: description.optional(),
   tags: tags.optional(),
   health_check: healthCheck.optional(),
+  unhealthy_connection_termination: unhealthyTermination.optional(),
 });
 export type CreateServiceBody = z.infer<typeof createServiceBody>;
 
@@ -76,6 +86,7 @@ export const modifyServiceBody = z.strictObject({
   tcp_proxy: tcpProxy.optional(),
   description: description.optional(),
   health_check: healthCheck.optional(),
+  unhealthy_connection_termination: unhealthyTermination.optional(),
 });
 export type ModifyServiceBody = z.infer<typeof modifyServiceBody>;
 
@@ -232,6 +243,7 @@ export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand
     vpcId: b.vpc_id, portId: b.port_id ?? b.backends![0]!.port_id, serverType: b.server_type, name: b.service_name, approvalRequired: b.approval_enabled,
     ports: portMappingInputs(b.ports), tcpProxy: b.tcp_proxy, description: b.description, tags: b.tags,
     backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay, healthCheck: healthSettingsInput(b.health_check),
+    unhealthyTermination: unhealthyTerminationInput(b.unhealthy_connection_termination),
   };
 }
 
@@ -240,6 +252,7 @@ export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand
     approvalRequired: b.approval_enabled, name: b.service_name, ports: b.ports && portMappingInputs(b.ports),
     tcpProxy: b.tcp_proxy, description: b.description, healthCheck: healthSettingsInput(b.health_check),
     backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay,
+    unhealthyTermination: unhealthyTerminationInput(b.unhealthy_connection_termination),
   };
 }
 
