@@ -132,6 +132,25 @@ export function portTargets(st: ControlState, s: EndpointService, serverPort: nu
 }
 
 /**
+ * Each port of an operator-run public service: its one target (no zone, not probed), or its
+ * config's backends, each in its zone, chosen as a port-backed service's are (any zone unless the
+ * endpoint has zone affinity), probed with the config's dataplane.health_check when several.
+ */
+export function publicBackends(st: ControlState, s: EndpointService): Backend[] {
+  const unhealthyCut = unhealthyCutMs(st.unhealthyTermination);
+  return (s.public?.targets ?? []).map((t) => {
+    const [host, port] = t.target.split(':');
+    if (!t.backends) return { client_port: t.port, host: host!, port: Number(port) };
+    const targets = t.backends.map((b): BackendTargetSpec => {
+      const [h, p] = b.target.split(':');
+      return { key: targetKey(h!, Number(p)), host: h!, port: Number(p), zone: b.zone };
+    });
+    const health = targets.length > 1 ? st.healthDefaults : null;
+    return { client_port: t.port, host: host!, port: Number(port), targets, cross_zone: true, health, drain_ms: 0, unhealthy_cut_ms: unhealthyCut };
+  });
+}
+
+/**
  * Each port mapping of a port-backed service, relaying to every backend port: any zone (the
  * endpoint's zone affinity keeps it in its own), a removed backend draining for the service's
  * deregistration delay. Several backends are probed (the service's health_check, else the config's); one alone is not

@@ -150,7 +150,10 @@ export interface DrainingBackend {
 /** A backend of an operator-run public service: each port and the real server behind it. */
 export interface PublicTarget {
   readonly port: number;
+  /** the real server (HOST:PORT); with backends, the first one's */
   readonly target: string;
+  /** several real servers, each in a zone (null: every zone), one chosen per connection; absent: target alone, in every zone */
+  readonly backends?: ReadonlyArray<{ readonly target: string; readonly zone: string | null }>;
 }
 
 export interface EndpointService {

@@ -17,7 +17,7 @@ import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js'
 import { targetKey, type HealthSettings } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
-import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { echo, ping, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -56,18 +56,6 @@ function spec(port: number, targets: BackendTargetSpec[], o: { zone?: string; cr
       health: o.health ?? null, drain_ms: o.drainMs ?? 0,
     }],
   };
-}
-
-/** one short connection: connect, one byte each way, close; true when echoed */
-function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const timer = setTimeout(() => { s.destroy(); resolve(false); }, 5_000);
-    s.once('connect', () => s.write('x'));
-    s.once('data', () => { clearTimeout(timer); s.end(); resolve(true); });
-    s.once('error', () => { clearTimeout(timer); resolve(false); });
-    s.once('close', () => { clearTimeout(timer); resolve(false); });
-  });
 }
 
 /** N pings, CONCURRENCY at a time; the number that failed */
