@@ -354,6 +354,11 @@ describe('several backends per service (real daemon)', () => {
     const states = async () => (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions!
       .map((h) => [h.Target?.Id, h.TargetHealth?.State, h.TargetHealth?.Reason, h.HealthCheckPort]);
     expect(await states()).toEqual([['127.0.0.1', 'unused', 'Target.NotInUse', String(bport)], ['127.0.0.2', 'unused', 'Target.NotInUse', String(bport)]]);
+    // a backend port of another VPC (port-pc is vpc-provider-client's) is no instance of the group's VPC: InvalidTarget, nothing registered
+    const vmTg = (await elb.send(new CreateTargetGroupCommand({ Name: 'zones-vm-tg', Protocol: 'TCP', Port: bport, VpcId: 'vpc-app', TargetType: 'instance' }))).TargetGroups![0]!;
+    const other = await elb.send(new RegisterTargetsCommand({ TargetGroupArn: vmTg.TargetGroupArn, Targets: [{ Id: 'port-web' }, { Id: 'port-pc' }] })).catch((e) => e);
+    expect([other.name, other.$metadata?.httpStatusCode, other.message]).toEqual(['InvalidTargetException', 400, 'target port-pc: not an instance (a VM port) of VPC vpc-app']);
+    expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: vmTg.TargetGroupArn }))).TargetHealthDescriptions).toEqual([]);
 
     const svc = await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }));
     const ep = await connect(d, svc.ServiceConfiguration!.ServiceId!);
