@@ -83,14 +83,31 @@ function* listenersOf(st: ControlState, loadBalancers: readonly string[]): Gener
   }
 }
 
-/** the terminal port each listener opens and where it relays: every target of its target group that resolves */
+/** the zones a load balancer is in: its subnets' */
+export function loadBalancerZones(st: ControlState, lb: LoadBalancer): Set<string> {
+  const vpc = st.vpcs.get(lb.vpc_id);
+  const out = new Set<string>();
+  for (const id of lb.subnets) {
+    const zone = vpc ? subnetZone(st, vpc, id) : null;
+    if (zone !== null) out.add(zone);
+  }
+  return out;
+}
+
+/**
+ * The terminal port each listener opens and where it relays: every target of its target group
+ * that resolves, in a zone of the load balancer or in none (AWS: a target in a zone the load
+ * balancer is not in gets no traffic, DescribeTargetHealth `unused` Target.NotInUse)
+ */
 export function loadBalancerBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
   for (const { port, lb, tg } of listenersOf(st, s.load_balancers ?? [])) {
     if (!tg) continue;
-    const targets = targetSpecs(st, tg);
-    // a listener whose last targets drain keeps listening (their connections flow on), refusing new ones
-    const first = targets[0] ?? targetSpecs(st, tg, drainingTargets(tg))[0];
+    const zones = loadBalancerZones(st, lb);
+    const all = targetSpecs(st, tg);
+    const targets = all.filter((t) => t.zone === null || zones.has(t.zone));
+    // a listener whose last targets drain (or sit in zones it is not in) keeps listening (their connections flow on), refusing new ones
+    const first = targets[0] ?? all[0] ?? targetSpecs(st, tg, drainingTargets(tg))[0];
     if (!first) continue;
     out.push({
       client_port: port, host: first.host, port: first.port, proxy_v2: proxyProtocolOn(tg), targets,

@@ -98,6 +98,30 @@ function checkOneSubnetPerZone(st: ControlState, vpc: Vpc, subnets: readonly str
   }
 }
 
+/**
+ * SetSubnets: the subnets (zones) it is in from now on, each of its VPC, one per zone. Its
+ * services' zones follow (a new ENI must be in one of them); an endpoint's ENI in a zone it leaves
+ * stays, its flows failing over to the other zones' targets (README "Zones").
+ */
+export async function setLoadBalancerSubnets(st: ControlState, caller: Account, id: string, subnets: readonly string[]): Promise<LoadBalancer> {
+  const lb = await st.serial(async () => {
+    const lb = ownLoadBalancer(st, caller, id);
+    if (subnets.length === 0) throw new DomainError('InvalidParameter', 'a network load balancer needs at least one subnet');
+    const vpc = st.vpcs.get(lb.vpc_id)!;
+    for (const sid of subnets) {
+      if (!vpc.subnets.some((n) => n.id === sid)) throw new DomainError('SubnetNotFound', `subnet ${sid} does not exist in VPC ${lb.vpc_id}, the load balancer's`);
+    }
+    if (new Set(subnets).size !== subnets.length) throw new DomainError('InvalidSubnetId', 'a subnet appears twice');
+    checkOneSubnetPerZone(st, vpc, subnets);
+    const next: LoadBalancer = { ...lb, subnets: [...subnets], updated_at: now() };
+    await st.commit([{ kind: 'loadbalancer', id, value: next }], () => st.loadBalancers.set(id, next));
+    return next;
+  });
+  // the targets of the zones it left get no new connection (theirs drain), those of the zones it joined take flows
+  await pushServices(st, [id]);
+  return lb;
+}
+
 /** its listeners go with it; refused while an endpoint service uses it (ResourceInUse) */
 export async function deleteLoadBalancer(st: ControlState, caller: Account, id: string): Promise<void> {
   await st.serial(async () => {

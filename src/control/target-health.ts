@@ -5,7 +5,7 @@
 import { targetKey } from '../model/health.js';
 import { drainingTargets, type Target, type TargetGroup } from '../model/load-balancers.js';
 import type { EndpointService } from '../model/types.js';
-import { backendPortIds, portTargets, targetHost, targetZone } from './lb-backends.js';
+import { backendPortIds, loadBalancerZones, portTargets, targetHost, targetZone } from './lb-backends.js';
 import { listenersTo } from './load-balancers.js';
 import type { ControlState } from './state.js';
 
@@ -29,6 +29,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'Target.DeregistrationInProgress': 'Target deregistration is in progress',
   'Target.NotRegistered': 'Target is not registered to the target group',
   'Target.NotInUse': 'Target group is not configured to receive traffic from the load balancer',
+  'Target.NotInUse.Zone': 'Target is in an Availability Zone that is not enabled for the load balancer',
   'Target.HealthCheckDisabled': 'Health checks are disabled',
 };
 
@@ -47,12 +48,16 @@ function probedRow(st: ControlState, id: string, port: number, zone: string | nu
 export function targetGroupHealth(st: ControlState, tg: TargetGroup, asked?: ReadonlyArray<{ id: string; port?: number }>): TargetHealthRow[] {
   const draining = drainingTargets(tg);
   const all: Target[] = asked?.length ? asked.map((a) => ({ id: a.id, port: a.port ?? tg.port })) : [...tg.targets, ...draining];
-  const inUse = listenersTo(st, tg.id).length > 0;
+  const users = listenersTo(st, tg.id);
+  const inUse = users.length > 0;
+  // the zones of the load balancers forwarding to it: a target in none of them gets no traffic
+  const lbZones = new Set(users.flatMap((u) => [...loadBalancerZones(st, u.lb)]));
   return all.map((t) => {
     const zone = targetZone(st, tg, t);
     if (draining.some((d) => d.id === t.id && d.port === t.port)) return row(t.id, t.port, zone, 'draining', 'Target.DeregistrationInProgress');
     if (!tg.targets.some((x) => x.id === t.id && x.port === t.port)) return row(t.id, t.port, zone, 'unused', 'Target.NotRegistered');
     if (!inUse) return row(t.id, t.port, zone, 'unused', 'Target.NotInUse');
+    if (zone !== null && !lbZones.has(zone)) return row(t.id, t.port, zone, 'unused', 'Target.NotInUse', DESCRIPTIONS['Target.NotInUse.Zone']);
     if (!tg.health_check.enabled) return row(t.id, t.port, zone, 'unavailable', 'Target.HealthCheckDisabled');
     const host = targetHost(st, tg, t);
     if (host === null) return row(t.id, t.port, zone, 'unused', 'Target.NotRegistered', 'The instance is gone from the VPC');

@@ -1,10 +1,17 @@
 // Services in zones (issue 13), one real daemon, real sockets: an operator-run public service
 // whose config port has a backend list, each in a zone (each ENI's flows stay in its zone with
 // zone affinity; an endpoint in a zone the service is not in refused in both dialects, nothing
-// changed); a port-backed service that leaves a zone (its backend there removed): the endpoint's ENI
-// in that zone stays, its flows go to another zone's backend (counted as failover), and no new ENI
-// may be made there. Both relays (test:js-relay).
-import { CreateVpcEndpointCommand, DescribeVpcEndpointsCommand, EC2Client } from '@aws-sdk/client-ec2';
+// changed); a port-backed service that leaves a zone (its backend there removed) and an NLB that
+// leaves one (ELBv2 SetSubnets; two subnets of one zone refused, InvalidConfigurationRequest): the
+// endpoint's ENI in that zone stays, its flows go to another zone's backend (counted as failover),
+// the NLB's target there is `unused`, and no new ENI may be made there. Both relays (test:js-relay).
+import {
+  CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand, EC2Client,
+} from '@aws-sdk/client-ec2';
+import {
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client, RegisterTargetsCommand, SetSubnetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
@@ -15,6 +22,9 @@ let ec2: Record<keyof typeof AWS_KEYS, EC2Client>;
 /** the public service's port and the provider service's; each backend pair listens on its port at 127.0.0.1 (zone a) and 127.0.0.2 (zone b) */
 const pubPort = randomPort();
 const svcPort = pubPort + 1;
+/** the NLB's targets' port (port-a and port-b, instances) and its listener's */
+const nlbTargetPort = pubPort + 2;
+const nlbPort = pubPort + 3;
 const backends: TestBackend[] = [];
 
 const config = () => twoAccountConfig({
@@ -22,7 +32,10 @@ const config = () => twoAccountConfig({
   vpcs: [
     {
       id: 'vpc-app', account: 'provider', cidr: '192.168.0.0/16',
-      subnets: [{ id: 'subnet-app', cidr: '192.168.24.0/24' }, { id: 'subnet-app-b', cidr: '192.168.25.0/24', zone: 'sim-1b' }],
+      subnets: [
+        { id: 'subnet-app', cidr: '192.168.24.0/24' }, { id: 'subnet-app-b', cidr: '192.168.25.0/24', zone: 'sim-1b' },
+        { id: 'subnet-app-a2', cidr: '192.168.26.0/24', zone: 'sim-1a' },
+      ],
       ports: [
         { id: 'port-a', subnet: 'subnet-app', ip: '192.168.24.10', type: 'VM', target: '127.0.0.1' },
         { id: 'port-b', subnet: 'subnet-app-b', ip: '192.168.25.10', type: 'VM', target: '127.0.0.2' },
@@ -42,7 +55,7 @@ const config = () => twoAccountConfig({
 });
 
 beforeAll(async () => {
-  for (const port of [pubPort, svcPort]) for (const host of ['127.0.0.1', '127.0.0.2']) backends.push(await startBackend(echo, { host, port }));
+  for (const port of [pubPort, svcPort, nlbTargetPort]) for (const host of ['127.0.0.1', '127.0.0.2']) backends.push(await startBackend(echo, { host, port }));
   d = await startTestDaemon(config(), tempDir());
   ec2 = ec2Clients(d.url, AWS_KEYS);
 });
@@ -59,8 +72,10 @@ afterAll(async () => {
  * would include health probes)
  */
 async function spread(service: string, hostIp: string, port: number, n: number): Promise<[number, number]> {
+  // an NLB's listener relays to its targets' port; a port-backed service's and a public one's ports are their backends' too
+  const backendPort = port === nlbPort ? nlbTargetPort : port;
   const relayed = () => Promise.all([['127.0.0.1', 'sim-1a'], ['127.0.0.2', 'sim-1b']].map(async ([host, zone]) =>
-    (await metricValue(d.url, 'vpcep_backend_connections_total', { service_id: service, backend: `${host}:${port}`, zone: zone! })) ?? 0));
+    (await metricValue(d.url, 'vpcep_backend_connections_total', { service_id: service, backend: `${host}:${backendPort}`, zone: zone! })) ?? 0));
   const before = await relayed();
   for (let i = 0; i < n; i++) expect(await ping(port, hostIp)).toBe(true);
   const after = await relayed();
@@ -138,5 +153,49 @@ describe('a service that leaves a zone its endpoint has an ENI in', () => {
     const add = await d.consumer.post(`/vpc-endpoints/${e.id}/subnets/action`, { action: 'add', subnet_ids: ['subnet-b'] });
     expect([add.status, add.body.error_code]).toEqual([400, 'EndPoint.0002']);
     expect((await d.consumer.get(`/vpc-endpoints/${e.id}`)).body.enis.map((n: any) => n.zone)).toEqual(['sim-1a']);
+  });
+});
+
+describe('an NLB that leaves a zone (ELBv2 SetSubnets)', () => {
+  it('one subnet per zone (InvalidConfigurationRequest, nothing changed); the zone it leaves: its targets unused, the ENI there kept and failing over, no new ENI there', async () => {
+    const o = { endpoint: d.url, region: 'us-east-1', credentials: { accessKeyId: AWS_KEYS.provider.access_key_id, secretAccessKey: AWS_KEYS.provider.secret_access_key }, maxAttempts: 1 };
+    const elb = new ElasticLoadBalancingV2Client(o);
+    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'two-zones', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app', 'subnet-app-b'] }))).LoadBalancers![0]!;
+    const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 'two-zones-tg', Protocol: 'TCP', Port: nlbTargetPort, VpcId: 'vpc-app', TargetType: 'instance' }))).TargetGroups![0]!;
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: 'port-a' }, { Id: 'port-b' }] }));
+    await elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: nlbPort, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] }));
+    const svc = (await ec2.provider.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }))).ServiceConfiguration!;
+    const sid = svc.ServiceId!;
+    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${sid}`)).body.status === 'available', 5_000, 'service available');
+    await d.provider.post(`/vpc-endpoint-services/${sid}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: sid, vpc_id: 'vpc-client', subnet_ids: ['subnet-a', 'subnet-b'] });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const e = await accepted(r.body.id);
+    // cross-zone off (the NLB default): each ENI's flows stay in its zone
+    expect(await spread(sid, eniIn(e, 'sim-1a'), nlbPort, 6)).toEqual([6, 0]);
+    expect(await spread(sid, eniIn(e, 'sim-1b'), nlbPort, 6)).toEqual([0, 6]);
+
+    const zonesOf = async () => (await elb.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [lb.LoadBalancerArn!] }))).LoadBalancers![0]!
+      .AvailabilityZones!.map((z) => [z.ZoneName, z.SubnetId]);
+    const twoOfOne = await elb.send(new SetSubnetsCommand({ LoadBalancerArn: lb.LoadBalancerArn, Subnets: ['subnet-app', 'subnet-app-a2'] })).catch((x) => x);
+    expect([twoOfOne.name, twoOfOne.$metadata?.httpStatusCode]).toEqual(['InvalidConfigurationRequestException', 400]);
+    expect(twoOfOne.message).toMatch(/subnets subnet-app and subnet-app-a2 are both in zone sim-1a/);
+    expect(await zonesOf()).toEqual([['us-east-1a', 'subnet-app'], ['us-east-1b', 'subnet-app-b']]);
+
+    // it leaves sim-1b: port-b gets no traffic (unused), the ENI in sim-1b stays and fails over to sim-1a
+    const set = await elb.send(new SetSubnetsCommand({ LoadBalancerArn: lb.LoadBalancerArn, Subnets: ['subnet-app'] }));
+    expect(set.AvailabilityZones!.map((z) => [z.ZoneName, z.SubnetId])).toEqual([['us-east-1a', 'subnet-app']]);
+    const health = (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions!
+      .find((h) => h.Target!.Id === 'port-b')!.TargetHealth!;
+    expect([health.State, health.Reason, health.Description]).toEqual(['unused', 'Target.NotInUse', 'Target is in an Availability Zone that is not enabled for the load balancer']);
+    expect((await d.consumer.get(`/vpc-endpoints/${e.id}`)).body.enis).toEqual(e.enis);
+    const failover = (await metricValue(d.url, 'vpcep_backend_choices_total', { reason: 'failover' })) ?? 0;
+    expect(await spread(sid, eniIn(e, 'sim-1b'), nlbPort, 6)).toEqual([6, 0]);
+    expect(await metricValue(d.url, 'vpcep_backend_choices_total', { reason: 'failover' })).toBe(failover + 6);
+    const refusedEni = await refused(ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: svc.ServiceName, SubnetIds: ['subnet-b'],
+    })));
+    expect(refusedEni).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/zone sim-1b, where endpoint service .* is not \(its zones: sim-1a\)/) });
+    elb.destroy();
   });
 });
