@@ -17,7 +17,7 @@ import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js'
 import { targetKey, type HealthProber, type HealthSettings, type ProbeReason, type ProbeState, type ProbeTarget } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
-import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { echo, ping, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -214,7 +214,7 @@ const stopAccepting = async (b: TestBackend) => {
 };
 
 describe('connection termination through the APIs (real daemon)', () => {
-  it('ELBv2: the attributes\' defaults, AWS\'s range and rule (ValidationError, nothing changed); a target turning unhealthy loses its connections', async () => {
+  it('ELBv2: the attributes\' defaults, AWS\'s range and rule (ValidationError, nothing changed); a target turning unhealthy loses its connections; the per-backend and per-zone metrics, fail open counted', async () => {
     const d = await daemon();
     const o = { endpoint: d.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIAPROVIDERUNHEAL01', secretAccessKey: 'AKIAPROVIDERUNHEAL01-secret-0123' }, maxAttempts: 1 };
     const elb = new ElasticLoadBalancingV2Client(o);
@@ -272,6 +272,19 @@ describe('connection termination through the APIs (real daemon)', () => {
     await waitFor(async () => (await states())['127.0.0.2'] === 'unhealthy.draining', 15_000, 'the target unhealthy.draining');
     expect(bs[1]!.open).toBe(onB);
     expect(await metricValue(d.url, 'vpcep_closed_connections_total', { reason: 'unhealthy' })).toBe(onA);
+
+    // the metrics per backend and per zone (IP targets outside the VPC: zone none): both unhealthy, so
+    // fail open sends a new connection to one of them, whose connect fails and is counted
+    const svcId = svc.ServiceConfiguration!.ServiceId!;
+    const labels = (host: string) => ({ service_id: svcId, backend: `${host}:${bport}`, zone: 'none' });
+    expect(await metricValue(d.url, 'vpcep_backend_up', labels('127.0.0.1'))).toBe(0);
+    expect(await metricValue(d.url, 'vpcep_zone_backends', { zone: 'none', state: 'unhealthy' })).toBe(2);
+    const failures = async () => ((await metricValue(d.url, 'vpcep_backend_failures_total', labels('127.0.0.1'))) ?? 0)
+      + ((await metricValue(d.url, 'vpcep_backend_failures_total', labels('127.0.0.2'))) ?? 0);
+    const failed = await failures();
+    expect(await ping(listen, ep.host_ip)).toBe(false);
+    await waitFor(async () => (await failures()) === failed + 1, 5_000, 'the failed connect counted on its backend');
+    expect(await metricValue(d.url, 'vpcep_backend_choices_total', { reason: 'fail_open' })).toBeGreaterThanOrEqual(1);
   }, 45_000);
 
   it('Huawei API: unhealthy_connection_termination on a port-backed service, checked (EndPoint.0002, nothing changed), shown, and applied', async () => {
