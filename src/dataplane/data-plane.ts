@@ -84,6 +84,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly prober: HealthProber | null;
   /** the keys probed now (a key not probed has no health to show) */
   private probed = new Set<string>();
+  /** the probed keys unhealthy now: their connections were cut (or scheduled) at the turn */
+  private readonly unhealthy = new Set<string>();
   /** backend choices by reason, daemon-wide */
   readonly choices: Record<ChoiceReason, number> = Object.fromEntries(CHOICE_REASONS.map((r) => [r, 0])) as Record<ChoiceReason, number>;
   /** connections relayed to backends by the backend's zone, since start (vpcep_zone_backend_connections_total) */
@@ -118,7 +120,12 @@ export class TcpDataPlane implements DataPlane {
     const makeProber = o.healthProber === undefined ? (unreachable: (zone: string | null) => boolean) => new HealthChecker({ unreachable, log: o.log, observe: o.observeHealthProbe }) : o.healthProber;
     this.prober = makeProber === null ? null : makeProber(zoneDown);
     // a backend turning unhealthy: its connections are cut as its target group or service says
+    // (once, at the turn: a new reason of an unhealthy backend is no turn, and fail open's connections to it stay)
+    const unhealthy = this.unhealthy;
     this.prober?.onChange((key, state) => {
+      if (state === 'unhealthy' && unhealthy.has(key)) return;
+      if (state === 'unhealthy') unhealthy.add(key);
+      else unhealthy.delete(key);
       let cut = 0;
       for (const r of this.runtimes.values()) cut += r.targetHealthChanged(key, state, now());
       if (cut > 0) o.log.info({ backend: key, cut }, 'backend unhealthy: its connections cut (connection termination)');
@@ -235,6 +242,7 @@ export class TcpDataPlane implements DataPlane {
     for (const [id, b] of this.backendStats) if (!used.has(id) && b.active === 0) this.backendStats.delete(id);
     if (this.prober === null) return;
     this.probed = new Set(targets.keys());
+    for (const key of this.unhealthy) if (!this.probed.has(key)) this.unhealthy.delete(key);
     this.prober.set([...targets.values()]);
   }
 

@@ -120,6 +120,23 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
     expect(a.accepted).toBe(before);
   });
 
+  it('cuts at the turn only: a new reason of a backend already unhealthy leaves fail open\'s connections to it', async () => {
+    const prober = new DrivenProber();
+    const dp = plane(prober, () => 1_000);
+    const [a, b] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
+    const port = randomPort();
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: spec('ep', port, [target(a), target(b)], 0) });
+    prober.mark(target(a).key, 'unhealthy');
+    prober.mark(target(b).key, 'unhealthy');
+    // every backend unhealthy: fail open spreads new connections over both
+    const conns = await spread(port, [a, b]);
+    expect(dp.choices.fail_open).toBe(conns.length);
+    prober.mark(target(a).key, 'unhealthy');
+    prober.mark(target(b).key, 'unhealthy');
+    for (const c of conns) expect(await c.alive()).toBe(true);
+    expect(dp.totals.closed.unhealthy).toBe(0);
+  });
+
   it('termination off with a draining interval: they flow for the interval (unhealthy.draining), healthy again they stay; unhealthy past it, they are reset', async () => {
     const prober = new DrivenProber();
     let t = 1_000;
