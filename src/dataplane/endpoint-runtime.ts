@@ -266,6 +266,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       const ms = wanted.get(slot.clientPort)?.drain_ms ?? 0;
       slot.draining = true;
       slot.cutAt = ms < 0 ? Infinity : now + ms;
+      // AWS: a deregistration during unhealthy.draining starts the deregistration delay instead
+      slot.unhealthyCutAt = Infinity;
       if (ms === 0 || slot.conns.size === 0) this.cutSlot(slot);
     }
   }

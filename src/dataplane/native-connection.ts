@@ -19,8 +19,8 @@ export class NativeConnection implements LiveConnection, NativeSink {
   lastActive: number;
   failure: RefusalReason | null;
   closeReason: CloseReason | null;
-  /** the close reason a cut asked for (the addon reports every cut as `cut`) */
-  private cutAs: 'cut' | 'unhealthy';
+  /** the close reason the first cut asked for (the addon reports every cut as `cut`); null: not cut */
+  private cutAs: 'cut' | 'unhealthy' | null;
   readonly snatPort: number;
   readonly route: RouteKey | null;
   private readonly relay: NativeRelay;
@@ -38,7 +38,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.lastActive = now;
     this.failure = null;
     this.closeReason = null;
-    this.cutAs = 'cut';
+    this.cutAs = null;
     this.snatPort = snatPort;
     this.route = route;
     this.relay = relay;
@@ -67,7 +67,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
 
   cut(as: 'cut' | 'unhealthy' = 'cut'): void {
     if (this.phase === Phase.Closed) return;
-    this.cutAs = as;
+    this.cutAs ??= as;
     this.relay.cut(this.id);
   }
 
@@ -98,7 +98,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
       this.failure = reason as RefusalReason;
       this.owner.onBackendFailed(this, this.failure);
     }
-    this.closeReason = this.failure !== null ? 'backend_failed' : closedBy === 'cut' ? this.cutAs : closedBy ?? 'error';
+    this.closeReason = this.failure !== null ? 'backend_failed' : closedBy === 'cut' ? this.cutAs ?? 'cut' : closedBy ?? 'error';
     this.received = received;
     this.sent = sent;
     this.phase = Phase.Closed;

@@ -171,6 +171,31 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
     expect(b.open).toBeGreaterThan(0);
   });
 
+  it('a deregistration during unhealthy.draining starts the deregistration delay instead (AWS)', async () => {
+    const prober = new DrivenProber();
+    let t = 1_000;
+    const dp = plane(prober, () => t);
+    const [a, b] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
+    const port = randomPort();
+    const withBoth = spec('ep', port, [target(a), target(b)], 60_000);
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: withBoth });
+    const conns = await spread(port, [a, b]);
+    const onA = a.open;
+    prober.mark(target(a).key, 'unhealthy');
+    // deregistered with a 300 s delay: the interval's end no longer cuts them, the delay's does
+    const withB = spec('ep', port, [target(b)], 60_000);
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: { ...withB, backends: [{ ...withB.backends[0]!, drain_ms: 300_000 }] } });
+    t += 60_000;
+    dp.sweep();
+    for (const c of conns) expect(await c.alive()).toBe(true);
+    expect(dp.totals.closed.unhealthy).toBe(0);
+    t += 240_000;
+    dp.sweep();
+    await waitFor(() => a.open === 0, 5_000, 'the deregistered backend\'s connections cut at the end of the delay');
+    await waitFor(() => dp.totals.closed.cut === onA, 5_000, 'counted as cut (deregistration), not unhealthy');
+    expect(dp.totals.closed.unhealthy).toBe(0);
+  });
+
   it('termination off without an interval (and a spec that says nothing): the connections flow on', async () => {
     const prober = new DrivenProber();
     let t = 1_000;
