@@ -58,6 +58,14 @@ function plane(prober: DrivenProber, now: () => number): TcpDataPlane {
   return dp;
 }
 
+/** a driven prober, a data plane on the test's clock (`clock.t`, ms; swept by hand) and two echo backends, at 127.0.0.1 and .2 */
+async function rig(): Promise<{ prober: DrivenProber; clock: { t: number }; dp: TcpDataPlane; a: TestBackend; b: TestBackend; port: number }> {
+  const prober = new DrivenProber();
+  const clock = { t: 1_000 };
+  const dp = plane(prober, () => clock.t);
+  return { prober, clock, dp, a: await backend('127.0.0.1'), b: await backend('127.0.0.2'), port: randomPort() };
+}
+
 function spec(id: string, port: number, targets: BackendTargetSpec[], unhealthyCutMs: number | undefined): LiveEndpoint {
   return {
     id, marker_id: 1, service_id: 'svc-1', ip: '10.0.1.5', host_ip: '127.0.0.1', vpc_id: 'vpc-x', vpc_number: 200,
@@ -97,10 +105,7 @@ async function spread(port: number, bs: TestBackend[]): Promise<Array<Awaited<Re
 
 describe('connections of a backend that turns unhealthy (data plane, real sockets)', () => {
   it('termination on (AWS\'s default): its live connections are reset at once, counted as closed `unhealthy`; the other backend\'s flow on', async () => {
-    const prober = new DrivenProber();
-    const dp = plane(prober, () => 1_000);
-    const [a, b] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
-    const port = randomPort();
+    const { prober, dp, a, b, port } = await rig();
     expect((await dp.apply({ kind: 'endpoint', id: 'ep', live: spec('ep', port, [target(a), target(b)], 0) })).ok).toBe(true);
     const conns = await spread(port, [a, b]);
     const onA = a.open;
@@ -121,10 +126,7 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
   });
 
   it('cuts at the turn only: a new reason of a backend already unhealthy leaves fail open\'s connections to it', async () => {
-    const prober = new DrivenProber();
-    const dp = plane(prober, () => 1_000);
-    const [a, b] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
-    const port = randomPort();
+    const { prober, dp, a, b, port } = await rig();
     await dp.apply({ kind: 'endpoint', id: 'ep', live: spec('ep', port, [target(a), target(b)], 0) });
     prober.mark(target(a).key, 'unhealthy');
     prober.mark(target(b).key, 'unhealthy');
@@ -138,11 +140,7 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
   });
 
   it('termination off with a draining interval: they flow for the interval (unhealthy.draining), healthy again they stay; unhealthy past it, they are reset', async () => {
-    const prober = new DrivenProber();
-    let t = 1_000;
-    const dp = plane(prober, () => t);
-    const [a, b] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
-    const port = randomPort();
+    const { prober, clock, dp, a, b, port } = await rig();
     await dp.apply({ kind: 'endpoint', id: 'ep', live: spec('ep', port, [target(a), target(b)], 60_000) });
     const conns = await spread(port, [a, b]);
     const onA = a.open;
@@ -150,21 +148,21 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
 
     prober.mark(key, 'unhealthy');
     expect(dp.targetHealth(key)).toMatchObject({ state: 'unhealthy', unhealthyDraining: true });
-    t += 59_000;
+    clock.t += 59_000;
     dp.sweep();
     for (const c of conns) expect(await c.alive()).toBe(true);
     // back healthy within the interval: nothing is cut, even past it
     prober.mark(key, 'healthy');
     expect(dp.targetHealth(key)?.unhealthyDraining).toBeUndefined();
-    t += 120_000;
+    clock.t += 120_000;
     dp.sweep();
     expect(a.open).toBe(onA);
 
     prober.mark(key, 'unhealthy');
-    t += 59_999;
+    clock.t += 59_999;
     dp.sweep();
     expect(a.open).toBe(onA);
-    t += 1;
+    clock.t += 1;
     dp.sweep();
     await waitFor(() => a.open === 0, 5_000, 'the connections reset once the interval ended');
     await waitFor(() => dp.totals.closed.unhealthy === onA, 5_000, 'counted as unhealthy');
@@ -172,11 +170,7 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
   });
 
   it('a deregistration during unhealthy.draining starts the deregistration delay instead (AWS)', async () => {
-    const prober = new DrivenProber();
-    let t = 1_000;
-    const dp = plane(prober, () => t);
-    const [a, b] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
-    const port = randomPort();
+    const { prober, clock, dp, a, b, port } = await rig();
     const withBoth = spec('ep', port, [target(a), target(b)], 60_000);
     await dp.apply({ kind: 'endpoint', id: 'ep', live: withBoth });
     const conns = await spread(port, [a, b]);
@@ -185,11 +179,11 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
     // deregistered with a 300 s delay: the interval's end no longer cuts them, the delay's does
     const withB = spec('ep', port, [target(b)], 60_000);
     await dp.apply({ kind: 'endpoint', id: 'ep', live: { ...withB, backends: [{ ...withB.backends[0]!, drain_ms: 300_000 }] } });
-    t += 60_000;
+    clock.t += 60_000;
     dp.sweep();
     for (const c of conns) expect(await c.alive()).toBe(true);
     expect(dp.totals.closed.unhealthy).toBe(0);
-    t += 240_000;
+    clock.t += 240_000;
     dp.sweep();
     await waitFor(() => a.open === 0, 5_000, 'the deregistered backend\'s connections cut at the end of the delay');
     await waitFor(() => dp.totals.closed.cut === onA, 5_000, 'counted as cut (deregistration), not unhealthy');
@@ -197,17 +191,14 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
   });
 
   it('termination off without an interval (and a spec that says nothing): the connections flow on', async () => {
-    const prober = new DrivenProber();
-    let t = 1_000;
-    const dp = plane(prober, () => t);
-    const [a, b] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
+    const { prober, clock, dp, a, b } = await rig();
     const [p1, p2] = [randomPort(), randomPort() + 1];
     await dp.apply({ kind: 'endpoint', id: 'off', live: spec('off', p1, [target(a), target(b)], -1) });
     const conns = await spread(p1, [a, b]);
     await dp.apply({ kind: 'endpoint', id: 'unset', live: spec('unset', p2, [target(a), target(b)], undefined) });
     conns.push(...await spread(p2, [a, b]));
     prober.mark(target(a).key, 'unhealthy');
-    t += 3_600_000;
+    clock.t += 3_600_000;
     dp.sweep();
     for (const c of conns) expect(await c.alive()).toBe(true);
     expect(dp.totals.closed.unhealthy).toBe(0);
