@@ -186,6 +186,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       provisioningDelayMs: config.faults.provisioningDelayMs,
       stored: { versions: loaded.versions, claims: after.get('claim')!, revision: loaded.revision },
       ...(spec.kind === 'etcd' ? { nodeId: nodeId(o.dataDir) } : {}),
+      unhealthyTermination: config.dataplane.unhealthyTermination,
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({

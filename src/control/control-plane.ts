@@ -514,6 +514,10 @@ export class ControlPlane {
     return elb.createLoadBalancer(this.st, caller, cmd);
   }
 
+  setLoadBalancerSubnets(caller: Account, id: string, subnets: readonly string[]): Promise<LoadBalancer> {
+    return elb.setLoadBalancerSubnets(this.st, caller, id, subnets);
+  }
+
   deleteLoadBalancer(caller: Account, id: string): Promise<void> {
     return elb.deleteLoadBalancer(this.st, caller, id);
   }

@@ -3,7 +3,7 @@
 // config's dataplane.health_check, AWS's NLB defaults unless set). The data plane's backend
 // wiring calls healthSettingsOf when it builds the ProbeTargets of model/health.ts.
 import { DomainError } from '../model/errors.js';
-import { healthSettingsOutOfRange, type HealthSettings } from '../model/health.js';
+import { healthSettingsOutOfRange, unhealthyTerminationProblem, type HealthSettings, type UnhealthyTermination } from '../model/health.js';
 import { healthSettingsOfCheck, type TargetGroup } from '../model/load-balancers.js';
 import type { EndpointService } from '../model/types.js';
 import type { ControlState } from './state.js';
@@ -34,5 +34,13 @@ export function checkedHealthSettings(base: HealthSettings, given: Partial<Healt
   const bad = healthSettingsOutOfRange(next);
   // named as the health_check field names them (interval, not interval_s)
   if (bad) throw new DomainError('InvalidParameter', `health_check ${bad.replace(/_s\b/g, '')}`);
+  return next;
+}
+
+/** `given` over `base`, checked against AWS's range and rule: InvalidParameter naming what is wrong */
+export function checkedUnhealthyTermination(base: UnhealthyTermination, given: Partial<UnhealthyTermination>): UnhealthyTermination {
+  const next: UnhealthyTermination = { enabled: given.enabled ?? base.enabled, draining_interval_s: given.draining_interval_s ?? base.draining_interval_s };
+  const bad = unhealthyTerminationProblem(next);
+  if (bad) throw new DomainError('InvalidParameter', `unhealthy_connection_termination ${bad}`);
   return next;
 }

@@ -177,7 +177,7 @@ function publicService(
     created_at: before?.created_at ?? now,
     updated_at: before?.updated_at ?? now,
     public: {
-      targets: p.ports.map((x) => ({ port: x.port, target: x.target })),
+      targets: p.ports.map((x) => ({ port: x.port, target: x.target, ...(x.backends ? { backends: x.backends.map((b) => ({ ...b })) } : {}) })),
       ...(p.prefix_list ? { prefix_list: { id: p.prefix_list.id, cidrs: [...p.prefix_list.cidrs] } } : {}),
     },
   };

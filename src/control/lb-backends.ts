@@ -5,9 +5,9 @@
 // one outside it (127.0.0.1, another host) as it is; an instance target is a VM port of the VPC
 // (its configured real address, else its host address).
 import type { Backend, BackendTargetSpec } from '../model/events.js';
-import { targetKey, type HealthSettings } from '../model/health.js';
+import { targetKey, unhealthyCutMs, type HealthSettings } from '../model/health.js';
 import {
-  crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, proxyProtocolOn, type LoadBalancer, type Target, type TargetGroup,
+  crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, proxyProtocolOn, unhealthyTerminationOf, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import type { EndpointService, PortMapping, TcpProxy, Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
@@ -83,18 +83,36 @@ function* listenersOf(st: ControlState, loadBalancers: readonly string[]): Gener
   }
 }
 
-/** the terminal port each listener opens and where it relays: every target of its target group that resolves */
+/** the zones a load balancer is in: its subnets' */
+export function loadBalancerZones(st: ControlState, lb: LoadBalancer): Set<string> {
+  const vpc = st.vpcs.get(lb.vpc_id);
+  const out = new Set<string>();
+  for (const id of lb.subnets) {
+    const zone = vpc ? subnetZone(st, vpc, id) : null;
+    if (zone !== null) out.add(zone);
+  }
+  return out;
+}
+
+/**
+ * The terminal port each listener opens and where it relays: every target of its target group
+ * that resolves, in a zone of the load balancer or in none (AWS: a target in a zone the load
+ * balancer is not in gets no traffic, DescribeTargetHealth `unused` Target.NotInUse)
+ */
 export function loadBalancerBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
   for (const { port, lb, tg } of listenersOf(st, s.load_balancers ?? [])) {
     if (!tg) continue;
-    const targets = targetSpecs(st, tg);
-    // a listener whose last targets drain keeps listening (their connections flow on), refusing new ones
-    const first = targets[0] ?? targetSpecs(st, tg, drainingTargets(tg))[0];
+    const zones = loadBalancerZones(st, lb);
+    const all = targetSpecs(st, tg);
+    const targets = all.filter((t) => t.zone === null || zones.has(t.zone));
+    // a listener whose last targets drain (or sit in zones it is not in) keeps listening (their connections flow on), refusing new ones
+    const first = targets[0] ?? all[0] ?? targetSpecs(st, tg, drainingTargets(tg))[0];
     if (!first) continue;
     out.push({
       client_port: port, host: first.host, port: first.port, proxy_v2: proxyProtocolOn(tg), targets,
       cross_zone: crossZoneOf(lb, tg), health: targetGroupHealth(tg), drain_ms: deregistrationDelayOf(tg) * 1000,
+      unhealthy_cut_ms: unhealthyCutMs(unhealthyTerminationOf(tg)),
     });
   }
   return out;
@@ -131,6 +149,25 @@ export function portTargets(st: ControlState, s: EndpointService, serverPort: nu
 }
 
 /**
+ * Each port of an operator-run public service: its one target (no zone, not probed), or its
+ * config's backends, each in its zone, chosen as a port-backed service's are (any zone unless the
+ * endpoint has zone affinity), probed with the config's dataplane.health_check when several.
+ */
+export function publicBackends(st: ControlState, s: EndpointService): Backend[] {
+  const unhealthyCut = unhealthyCutMs(st.unhealthyTermination);
+  return (s.public?.targets ?? []).map((t) => {
+    const [host, port] = t.target.split(':');
+    if (!t.backends) return { client_port: t.port, host: host!, port: Number(port) };
+    const targets = t.backends.map((b): BackendTargetSpec => {
+      const [h, p] = b.target.split(':');
+      return { key: targetKey(h!, Number(p)), host: h!, port: Number(p), zone: b.zone };
+    });
+    const health = targets.length > 1 ? st.healthDefaults : null;
+    return { client_port: t.port, host: host!, port: Number(port), targets, cross_zone: true, health, drain_ms: 0, unhealthy_cut_ms: unhealthyCut };
+  });
+}
+
+/**
  * Each port mapping of a port-backed service, relaying to every backend port: any zone (the
  * endpoint's zone affinity keeps it in its own), a removed backend draining for the service's
  * deregistration delay. Several backends are probed (the service's health_check, else the config's); one alone is not
@@ -141,10 +178,13 @@ export function portBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
   const drainMs = (s.deregistration_delay_s ?? st.deregistrationDelayS) * 1000;
   const health = backendPortIds(s).length > 1 ? healthSettingsOf(st, s) : null;
+  const unhealthyCut = unhealthyCutMs(s.unhealthy_termination ?? st.unhealthyTermination);
   for (const m of s.ports) {
     const targets = portTargets(st, s, m.server_port);
     if (!targets.length) continue;
-    out.push({ client_port: m.client_port, host: targets[0]!.host, port: m.server_port, targets, cross_zone: true, health, drain_ms: drainMs });
+    out.push({
+      client_port: m.client_port, host: targets[0]!.host, port: m.server_port, targets, cross_zone: true, health, drain_ms: drainMs, unhealthy_cut_ms: unhealthyCut,
+    });
   }
   return out;
 }

@@ -9,14 +9,14 @@ import type {
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
   type HealthCheck, type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import { applyTags } from '../model/rules.js';
-import { LIVE_ENDPOINT_STATUSES, type Account, type EndpointService, type Tag } from '../model/types.js';
+import { LIVE_ENDPOINT_STATUSES, type Account, type EndpointService, type Tag, type Vpc } from '../model/types.js';
 import { isIpv4 } from '../net/cidr.js';
 import type { Change } from '../store/store.js';
-import { loadBalancedShape } from './lb-backends.js';
+import { loadBalancedShape, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
 import { pushEndpoint } from './transitions.js';
 
@@ -68,6 +68,7 @@ export async function createLoadBalancer(st: ControlState, caller: Account, cmd:
       vpcId = vpc.id;
     }
     if (new Set(cmd.subnets).size !== cmd.subnets.length) throw new DomainError('InvalidSubnetId', 'a subnet appears twice');
+    checkOneSubnetPerZone(st, st.vpcs.get(vpcId!)!, cmd.subnets);
     if ([...st.loadBalancers.values()].some((x) => x.owner === caller.name && x.name === cmd.name)) {
       throw new DomainError('DuplicateLoadBalancerName', `a load balancer named ${cmd.name} exists`);
     }
@@ -81,6 +82,44 @@ export async function createLoadBalancer(st: ControlState, caller: Account, cmd:
     await st.commit([{ kind: 'loadbalancer', id, value: lb }], () => st.loadBalancers.set(id, lb));
     return lb;
   });
+}
+
+/** AWS: "A load balancer cannot be attached to multiple subnets in the same Availability Zone" (ZoneTaken) */
+function checkOneSubnetPerZone(st: ControlState, vpc: Vpc, subnets: readonly string[]): void {
+  const seen = new Map<string, string>();
+  for (const id of subnets) {
+    const zone = subnetZone(st, vpc, id);
+    if (zone === null) continue;
+    const other = seen.get(zone);
+    if (other !== undefined) {
+      throw new DomainError('ZoneTaken', `A load balancer cannot be attached to multiple subnets in the same Availability Zone: subnets ${other} and ${id} are both in zone ${zone}`);
+    }
+    seen.set(zone, id);
+  }
+}
+
+/**
+ * SetSubnets: the subnets (zones) it is in from now on, each of its VPC, one per zone. Its
+ * services' zones follow (a new ENI must be in one of them); an endpoint's ENI in a zone it leaves
+ * stays, its flows failing over to the other zones' targets (README "Zones").
+ */
+export async function setLoadBalancerSubnets(st: ControlState, caller: Account, id: string, subnets: readonly string[]): Promise<LoadBalancer> {
+  const lb = await st.serial(async () => {
+    const lb = ownLoadBalancer(st, caller, id);
+    if (subnets.length === 0) throw new DomainError('InvalidParameter', 'a network load balancer needs at least one subnet');
+    const vpc = st.vpcs.get(lb.vpc_id)!;
+    for (const sid of subnets) {
+      if (!vpc.subnets.some((n) => n.id === sid)) throw new DomainError('SubnetNotFound', `subnet ${sid} does not exist in VPC ${lb.vpc_id}, the load balancer's`);
+    }
+    if (new Set(subnets).size !== subnets.length) throw new DomainError('InvalidSubnetId', 'a subnet appears twice');
+    checkOneSubnetPerZone(st, vpc, subnets);
+    const next: LoadBalancer = { ...lb, subnets: [...subnets], updated_at: now() };
+    await st.commit([{ kind: 'loadbalancer', id, value: next }], () => st.loadBalancers.set(id, next));
+    return next;
+  });
+  // the targets of the zones it left get no new connection (theirs drain), those of the zones it joined take flows
+  await pushServices(st, [id]);
+  return lb;
 }
 
 /** its listeners go with it; refused while an endpoint service uses it (ResourceInUse) */
@@ -174,7 +213,12 @@ export async function deleteTargetGroup(st: ControlState, caller: Account, id: s
 }
 
 export async function modifyTargetGroupAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<TargetGroup> {
-  return changeTargetGroup(st, caller, id, (tg) => ({ ...tg, attributes: nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes, TARGET_GROUP_ATTRIBUTE_RANGES) }));
+  return changeTargetGroup(st, caller, id, (tg) => {
+    const attributes = nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes, TARGET_GROUP_ATTRIBUTE_RANGES);
+    const bad = targetGroupAttributesProblem(attributes);
+    if (bad) throw new DomainError('InvalidParameter', bad);
+    return { ...tg, attributes };
+  });
 }
 
 /** a health check as given, or InvalidParameter naming what is wrong */

@@ -10,7 +10,7 @@ import {
   LIVE_ENDPOINT_STATUSES, type Account, type DrainingBackend, type Endpoint, type EndpointService, type PortMapping, type TcpProxy, type Vpc,
 } from '../model/types.js';
 import type { Change } from '../store/store.js';
-import { checkedHealthSettings } from './health.js';
+import { checkedHealthSettings, checkedUnhealthyTermination } from './health.js';
 import { newPrivateDns } from './private-dns.js';
 import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js';
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
@@ -20,14 +20,17 @@ import { applyToDataPlane, bringServiceUp, finishServiceDeletion, pushEndpoint, 
 
 /** a load-balanced service's health checks are its target groups' (ModifyTargetGroup) */
 const LB_HEALTH = 'health_check: a service backed by load balancers is probed by its target groups\' health checks (ELBv2 ModifyTargetGroup)';
+const LB_TERMINATION = 'unhealthy_connection_termination: a service backed by load balancers takes its target groups\' target_health_state.unhealthy.* attributes (ELBv2 ModifyTargetGroupAttributes)';
 
 export async function createService(st: ControlState, caller: Account, cmd: CreateServiceCommand): Promise<EndpointService> {
   const service = await st.serial(async () => {
     const backend = cmd.loadBalancers ? loadBalancerBackend(st, caller, cmd.loadBalancers) : portBackend(st, caller, cmd);
     checkTcpProxy(cmd.tcpProxy);
     if (cmd.healthCheck && cmd.loadBalancers) throw new DomainError('InvalidParameter', LB_HEALTH);
+    if (cmd.unhealthyTermination && cmd.loadBalancers) throw new DomainError('InvalidParameter', LB_TERMINATION);
     const health = cmd.healthCheck && { health_check: checkedHealthSettings(st.healthDefaults, cmd.healthCheck) };
     const bandwidth = cmd.bandwidthMbps !== undefined ? { bandwidth_mbps: checkBandwidth('bandwidth', cmd.bandwidthMbps) } : {};
+    const termination = cmd.unhealthyTermination && { unhealthy_termination: checkedUnhealthyTermination(st.unhealthyTermination, cmd.unhealthyTermination) };
     if (st.usage(caller).endpoint_service >= caller.quotas.endpoint_service) {
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint_service} endpoint services per account`);
     }
@@ -44,6 +47,7 @@ export async function createService(st: ControlState, caller: Account, cmd: Crea
       ...health,
       ...(cmd.privateDnsName !== undefined ? { private_dns: newPrivateDns(cmd.privateDnsName, undefined) } : {}),
       ...bandwidth,
+      ...termination,
       approval_enabled: cmd.approvalRequired ?? true,
       status: 'creating',
       description: cmd.description ?? '',
@@ -72,6 +76,8 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     const health = cmd.healthCheck && checkedHealthSettings(s.health_check ?? st.healthDefaults, cmd.healthCheck);
     if (cmd.bandwidthMbps !== undefined && cmd.bandwidthMbps !== null) checkBandwidth('bandwidth', cmd.bandwidthMbps);
     const bandwidthChange = cmd.bandwidthMbps !== undefined && (cmd.bandwidthMbps ?? undefined) !== s.bandwidth_mbps;
+    if (s.load_balancers && cmd.unhealthyTermination) throw new DomainError('InvalidParameter', LB_TERMINATION);
+    const termination = cmd.unhealthyTermination && checkedUnhealthyTermination(s.unhealthy_termination ?? st.unhealthyTermination, cmd.unhealthyTermination);
     const lbChange = cmd.addLoadBalancers?.length || cmd.removeLoadBalancers?.length;
     if (lbChange && !s.load_balancers) throw new DomainError('InvalidParameter', `endpoint service ${id} is not backed by load balancers`);
     const lbs = lbChange
@@ -100,6 +106,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       ...(cmd.description !== undefined ? { description: cmd.description } : {}),
       ...(health ? { health_check: health } : {}),
       ...(cmd.bandwidthMbps !== undefined ? { bandwidth_mbps: cmd.bandwidthMbps ?? undefined } : {}),
+      ...(termination ? { unhealthy_termination: termination } : {}),
       updated_at: now(),
     };
     const changes: Change[] = [{ kind: 'service', id, value: next }];
@@ -117,7 +124,8 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       for (const r of renamed) st.endpoints.set(r.id, r);
     });
     const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || bandwidthChange || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy) || backendChange
-      || (health !== undefined && JSON.stringify(health) !== JSON.stringify(s.health_check));
+      || (health !== undefined && JSON.stringify(health) !== JSON.stringify(s.health_check))
+      || (termination !== undefined && JSON.stringify(termination) !== JSON.stringify(s.unhealthy_termination));
     return { service: next, reapply: dataPathChanged };
   });
   // A port-mapping, tcp_proxy or health-check change reaches every live endpoint of the service before we answer.

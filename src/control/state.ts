@@ -12,7 +12,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import type { PublicRecord } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
-import { NLB_HEALTH_DEFAULTS, type HealthSettings } from '../model/health.js';
+import { NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, type HealthSettings, type UnhealthyTermination } from '../model/health.js';
 import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
 import { ProvisioningFaults } from '../model/provisioning-faults.js';
@@ -74,6 +74,8 @@ export interface ControlOptions {
     readonly claims: ReadonlyMap<string, unknown>;
     readonly revision: number;
   };
+  /** the connections of a backend turning unhealthy, for port-backed and public services without their own (AWS's NLB default: reset) */
+  readonly unhealthyTermination?: UnhealthyTermination;
 }
 
 /** a mutation in the queue: released once its batch is handed to the store */
@@ -98,6 +100,7 @@ export class ControlState {
   readonly healthDefaults: HealthSettings;
   /** provisioning faults: the activation delay and the failures asked for (src/control/provisioning-faults.ts) */
   readonly faults: ProvisioningFaults;
+  readonly unhealthyTermination: UnhealthyTermination;
   readonly accountsByToken = new Map<string, Account>();
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
@@ -147,6 +150,7 @@ export class ControlState {
     this.zonesDown = new Set([...(o.zonesDown ?? [])].filter((z) => this.zones.includes(z)));
     this.healthDefaults = o.healthCheck ?? NLB_HEALTH_DEFAULTS;
     this.faults = new ProvisioningFaults(o.provisioningDelayMs ?? 0);
+    this.unhealthyTermination = o.unhealthyTermination ?? NLB_UNHEALTHY_TERMINATION;
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
       this.accountsByName.set(a.name, a);

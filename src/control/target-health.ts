@@ -5,12 +5,12 @@
 import { targetKey } from '../model/health.js';
 import { drainingTargets, type Target, type TargetGroup } from '../model/load-balancers.js';
 import type { EndpointService } from '../model/types.js';
-import { backendPortIds, portTargets, targetHost, targetZone } from './lb-backends.js';
+import { backendPortIds, loadBalancerZones, portTargets, targetHost, targetZone } from './lb-backends.js';
 import { listenersTo } from './load-balancers.js';
 import type { ControlState } from './state.js';
 
 /** AWS's target states (TargetHealthStateEnum) */
-export type TargetState = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable';
+export type TargetState = 'initial' | 'healthy' | 'unhealthy' | 'unhealthy.draining' | 'unused' | 'draining' | 'unavailable';
 
 export interface TargetHealthRow {
   readonly id: string;
@@ -29,6 +29,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'Target.DeregistrationInProgress': 'Target deregistration is in progress',
   'Target.NotRegistered': 'Target is not registered to the target group',
   'Target.NotInUse': 'Target group is not configured to receive traffic from the load balancer',
+  'Target.NotInUse.Zone': 'Target is in an Availability Zone that is not enabled for the load balancer',
   'Target.HealthCheckDisabled': 'Health checks are disabled',
 };
 
@@ -39,19 +40,24 @@ const row = (id: string, port: number, zone: string | null, state: TargetState, 
 function probedRow(st: ControlState, id: string, port: number, zone: string | null, key: string): TargetHealthRow {
   const h = st.dataPlane.targetHealth?.(key) ?? null;
   if (h === null) return row(id, port, zone, 'unused', 'Target.NotInUse', 'No endpoint of an endpoint service reaches it yet: backends are probed while an endpoint that relays to them is live');
-  return row(id, port, zone, h.state, h.reason);
+  // unhealthy, its connections waiting out target_health_state.unhealthy.draining_interval_seconds
+  return row(id, port, zone, h.unhealthyDraining ? 'unhealthy.draining' : h.state, h.reason);
 }
 
 /** DescribeTargetHealth: the registered targets (or those asked for), draining ones included */
 export function targetGroupHealth(st: ControlState, tg: TargetGroup, asked?: ReadonlyArray<{ id: string; port?: number }>): TargetHealthRow[] {
   const draining = drainingTargets(tg);
   const all: Target[] = asked?.length ? asked.map((a) => ({ id: a.id, port: a.port ?? tg.port })) : [...tg.targets, ...draining];
-  const inUse = listenersTo(st, tg.id).length > 0;
+  const users = listenersTo(st, tg.id);
+  const inUse = users.length > 0;
+  // the zones of the load balancers forwarding to it: a target in none of them gets no traffic
+  const lbZones = new Set(users.flatMap((u) => [...loadBalancerZones(st, u.lb)]));
   return all.map((t) => {
     const zone = targetZone(st, tg, t);
     if (draining.some((d) => d.id === t.id && d.port === t.port)) return row(t.id, t.port, zone, 'draining', 'Target.DeregistrationInProgress');
     if (!tg.targets.some((x) => x.id === t.id && x.port === t.port)) return row(t.id, t.port, zone, 'unused', 'Target.NotRegistered');
     if (!inUse) return row(t.id, t.port, zone, 'unused', 'Target.NotInUse');
+    if (zone !== null && !lbZones.has(zone)) return row(t.id, t.port, zone, 'unused', 'Target.NotInUse', DESCRIPTIONS['Target.NotInUse.Zone']);
     if (!tg.health_check.enabled) return row(t.id, t.port, zone, 'unavailable', 'Target.HealthCheckDisabled');
     const host = targetHost(st, tg, t);
     if (host === null) return row(t.id, t.port, zone, 'unused', 'Target.NotRegistered', 'The instance is gone from the VPC');

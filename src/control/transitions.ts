@@ -8,7 +8,7 @@ import type { ResourceError } from '../model/errors.js';
 import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
 import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import type { Change } from '../store/store.js';
-import { loadBalancerBackends, portBackends, subnetZone } from './lb-backends.js';
+import { loadBalancerBackends, portBackends, publicBackends, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
 
 /** DRAIN_MS: how long backends this spec removes keep their connections, when not the service's deregistration delay (a migration) */
@@ -57,12 +57,7 @@ function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_ru
 
 /** the real addresses each terminal port relays to */
 export function backendsOf(st: ControlState, s: EndpointService, drainMs?: number): LiveEndpoint['backends'] {
-  if (s.public) {
-    return s.public.targets.map((t) => {
-      const [host, port] = t.target.split(':');
-      return { client_port: t.port, host: host!, port: Number(port) };
-    });
-  }
+  if (s.public) return publicBackends(st, s);
   const backends = s.load_balancers ? loadBalancerBackends(st, s) : portBackends(st, s);
   return drainMs === undefined ? backends : backends.map((b) => ({ ...b, drain_ms: drainMs }));
 }

@@ -16,10 +16,20 @@ import { applyToDataPlane } from './transitions.js';
 
 /**
  * The zones a service's backends are in: a load-balanced service's, its load balancers' subnets'
- * zones; a port-backed one's, its backend ports' subnets' zones; a public service is in every zone.
+ * zones; a port-backed one's, its backend ports' subnets' zones; a public service's, its config
+ * backends' zones (a target or backend in no zone: every zone).
  */
 export function serviceZones(st: ControlState, s: EndpointService): Set<string> {
-  if (s.public) return new Set(st.zones);
+  if (s.public) {
+    const out = new Set<string>();
+    for (const t of s.public.targets) {
+      for (const b of t.backends ?? [{ zone: null }]) {
+        if (b.zone === null) return new Set(st.zones);
+        out.add(b.zone);
+      }
+    }
+    return out;
+  }
   const out = new Set<string>();
   const vpc = s.vpc_id ? st.vpcs.get(s.vpc_id) : undefined;
   if (!vpc) return out;

@@ -4,8 +4,8 @@ import type { RefusalReason } from './admission.js';
 import type { ToxicLink } from './toxics/link.js';
 
 /** how an admitted connection ended, counted per endpoint (vpcep_endpoint_closed_connections_total) */
-export type CloseReason = 'done' | 'idle' | 'cut' | 'client_reset' | 'backend_reset' | 'backend_failed' | 'error';
-export const CLOSE_REASONS: readonly CloseReason[] = ['done', 'idle', 'cut', 'client_reset', 'backend_reset', 'backend_failed', 'error'];
+export type CloseReason = 'done' | 'idle' | 'cut' | 'unhealthy' | 'client_reset' | 'backend_reset' | 'backend_failed' | 'error';
+export const CLOSE_REASONS: readonly CloseReason[] = ['done', 'idle', 'cut', 'unhealthy', 'client_reset', 'backend_reset', 'backend_failed', 'error'];
 
 export const enum Phase {
   Connecting = 0,
@@ -66,8 +66,11 @@ export interface LiveConnection {
   addBytes(to: ByteCounts): void;
   /** were bytes moved since the last call (read and cleared by the idle sweep) */
   takeActivity(): boolean;
-  /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
-  cut(): void;
+  /**
+   * ends the connection now with a reset to the client (reject, delete, a removed port or route);
+   * AS: the close reason counted (default `cut`; `unhealthy`: its backend turned unhealthy)
+   */
+  cut(as?: 'cut' | 'unhealthy'): void;
   /** the bandwidth limit of each direction, bytes/s (0: none); changed live (src/dataplane/bandwidth.ts) */
   shape(bytesPerSecond: number): void;
   /** the backend connect failed or timed out: counted, the client reset */

@@ -87,6 +87,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly prober: HealthProber | null;
   /** the keys probed now (a key not probed has no health to show) */
   private probed = new Set<string>();
+  /** the probed keys unhealthy now: their connections were cut (or scheduled) at the turn */
+  private readonly unhealthy = new Set<string>();
   /** backend choices by reason, daemon-wide */
   readonly choices: Record<ChoiceReason, number> = Object.fromEntries(CHOICE_REASONS.map((r) => [r, 0])) as Record<ChoiceReason, number>;
   /** connections relayed to backends by the backend's zone, since start (vpcep_zone_backend_connections_total) */
@@ -127,6 +129,17 @@ export class TcpDataPlane implements DataPlane {
     const zoneDown = (zone: string | null) => zone !== null && this.zonesDown.has(zone);
     const makeProber = o.healthProber === undefined ? (unreachable: (zone: string | null) => boolean) => new HealthChecker({ unreachable, log: o.log, observe: o.observeHealthProbe }) : o.healthProber;
     this.prober = makeProber === null ? null : makeProber(zoneDown);
+    // a backend turning unhealthy: its connections are cut as its target group or service says
+    // (once, at the turn: a new reason of an unhealthy backend is no turn, and fail open's connections to it stay)
+    const unhealthy = this.unhealthy;
+    this.prober?.onChange((key, state) => {
+      if (state === 'unhealthy' && unhealthy.has(key)) return;
+      if (state === 'unhealthy') unhealthy.add(key);
+      else unhealthy.delete(key);
+      let cut = 0;
+      for (const r of this.runtimes.values()) cut += r.targetHealthChanged(key, state, now());
+      if (cut > 0) o.log.info({ backend: key, cut }, 'backend unhealthy: its connections cut (connection termination)');
+    });
     const choice: ChoiceInputs = { health: this.prober, zoneDown };
     this.ctx = {
       snatMode: o.snatMode,
@@ -195,9 +208,11 @@ export class TcpDataPlane implements DataPlane {
     return this.ctx.zoneDown(zone);
   }
 
-  targetHealth(key: string): { state: ProbeState; reason: ProbeReason | null } | null {
+  targetHealth(key: string): { state: ProbeState; reason: ProbeReason | null; unhealthyDraining?: boolean } | null {
     if (this.prober === null || !this.probed.has(key)) return null;
-    return { state: this.prober.state(key), reason: this.prober.reason(key) };
+    const state = this.prober.state(key);
+    const unhealthyDraining = state === 'unhealthy' && [...this.runtimes.values()].some((r) => r.unhealthyDraining(key));
+    return { state, reason: this.prober.reason(key), ...(unhealthyDraining ? { unhealthyDraining } : {}) };
   }
 
   /** tells `listener` each change of a backend's probe state (the DNS server's answers follow health); none without a prober */
@@ -273,6 +288,7 @@ export class TcpDataPlane implements DataPlane {
     this.pruneUnused();
     if (this.prober === null || !changed) return;
     this.probed = new Set(this.probedBy.keys());
+    for (const key of this.unhealthy) if (!this.probed.has(key)) this.unhealthy.delete(key);
     this.prober.set([...this.probedBy.values()].map((e) => e.target));
   }
 

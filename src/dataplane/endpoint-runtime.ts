@@ -4,7 +4,7 @@
 import { bytesPerSecond } from '../model/bandwidth.js';
 import { chooseBackend, choiceIndex, choiceReason, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceReason, type ChoiceRules } from '../model/backend-choice.js';
 import type { Backend, BackendTargetSpec, LiveEndpoint, LiveEni } from '../model/events.js';
-import { targetKey } from '../model/health.js';
+import { targetKey, type ProbeState } from '../model/health.js';
 import { PROXY_V2_MODES } from '../model/types.js';
 import { cidrOf, intToIp, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
@@ -77,6 +77,8 @@ interface BackendSlot {
   draining: boolean;
   /** when a draining backend's connections are cut (ctx.now() ms; Infinity: when they end) */
   cutAt: number;
+  /** when the connections of a backend that turned unhealthy are cut (its port's unhealthy_cut_ms later; Infinity: not pending) */
+  unhealthyCutAt: number;
 }
 
 /** Per-endpoint counters: the metrics read them at scrape time. */
@@ -265,7 +267,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         } else {
           this.slots.set(t.key, {
             key: t.key, zone: t.zone, stats: this.ctx.backendStats(spec.service_id, t.key, t.zone), conns: new Set(),
-            clientPort: l.backend.client_port, draining: false, cutAt: Infinity,
+            clientPort: l.backend.client_port, draining: false, cutAt: Infinity, unhealthyCutAt: Infinity,
           });
         }
       }
@@ -275,6 +277,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       const ms = wanted.get(slot.clientPort)?.drain_ms ?? 0;
       slot.draining = true;
       slot.cutAt = ms < 0 ? Infinity : now + ms;
+      // AWS: a deregistration during unhealthy.draining starts the deregistration delay instead
+      slot.unhealthyCutAt = Infinity;
       if (ms === 0 || slot.conns.size === 0) this.cutSlot(slot);
     }
   }
@@ -285,9 +289,49 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     for (const c of [...slot.conns]) c.cut();
   }
 
-  /** draining backends whose delay ended are cut (the data plane's sweep) */
+  /** draining backends whose delay ended are cut, and unhealthy ones whose draining interval ended (the data plane's sweep) */
   sweepDrains(now: number): void {
-    for (const slot of this.slots.values()) if (slot.draining && now >= slot.cutAt) this.cutSlot(slot);
+    for (const slot of this.slots.values()) {
+      if (slot.draining && now >= slot.cutAt) this.cutSlot(slot);
+      else if (now >= slot.unhealthyCutAt) this.cutUnhealthy(slot);
+    }
+  }
+
+  /**
+   * A probed backend's state changed (the health checker's onChange): turned unhealthy, its live
+   * connections are cut as its terminal port's unhealthy_cut_ms says (at once, after the draining
+   * interval, or never); healthy again before then, they stay. A draining backend is left to its
+   * deregistration delay. Returns the connections cut now.
+   */
+  targetHealthChanged(key: string, state: ProbeState, now: number): number {
+    const slot = this.slots.get(key);
+    if (slot === undefined || slot.draining) return 0;
+    if (state !== 'unhealthy') {
+      slot.unhealthyCutAt = Infinity;
+      return 0;
+    }
+    if (slot.unhealthyCutAt !== Infinity) return 0;
+    const ms = this.spec.backends.find((b) => b.client_port === slot.clientPort)?.unhealthy_cut_ms ?? -1;
+    if (ms < 0) return 0;
+    if (ms > 0) {
+      slot.unhealthyCutAt = now + ms;
+      return 0;
+    }
+    return this.cutUnhealthy(slot);
+  }
+
+  /** whether a backend's connections wait out the draining interval after it turned unhealthy (AWS's `unhealthy.draining`) */
+  unhealthyDraining(key: string): boolean {
+    const slot = this.slots.get(key);
+    return slot !== undefined && slot.unhealthyCutAt !== Infinity;
+  }
+
+  /** cuts the live connections of a backend that turned unhealthy (close reason `unhealthy`); the slot stays */
+  private cutUnhealthy(slot: BackendSlot): number {
+    slot.unhealthyCutAt = Infinity;
+    const n = slot.conns.size;
+    for (const c of [...slot.conns]) c.cut('unhealthy');
+    return n;
   }
 
   /**

@@ -157,9 +157,9 @@ export class Connection implements LiveConnection {
   }
 
   /** ends the connection now with a reset to the client (reject, delete, a removed port or route) */
-  cut(): void {
+  cut(as: 'cut' | 'unhealthy' = 'cut'): void {
     if (this.phase === Phase.Closed) return;
-    this.closeReason ??= 'cut';
+    this.closeReason ??= as;
     this.client.resetAndDestroy();
     this.backend.destroy();
   }

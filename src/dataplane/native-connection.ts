@@ -23,6 +23,8 @@ export class NativeConnection implements LiveConnection, NativeSink {
   lastActive: number;
   failure: RefusalReason | null;
   closeReason: CloseReason | null;
+  /** the close reason the first cut asked for (the addon reports every cut as `cut`); null: not cut */
+  private cutAs: 'cut' | 'unhealthy' | null;
   readonly snatPort: number;
   readonly route: RouteKey | null;
   private readonly relay: NativeRelay;
@@ -42,6 +44,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.lastActive = now;
     this.failure = null;
     this.closeReason = null;
+    this.cutAs = null;
     this.snatPort = snatPort;
     this.route = route;
     this.relay = relay;
@@ -75,8 +78,10 @@ export class NativeConnection implements LiveConnection, NativeSink {
     to.sent += live?.sent ?? this.sent;
   }
 
-  cut(): void {
-    if (this.phase !== Phase.Closed) this.relay.cut(this.id);
+  cut(as: 'cut' | 'unhealthy' = 'cut'): void {
+    if (this.phase === Phase.Closed) return;
+    this.cutAs ??= as;
+    this.relay.cut(this.id);
   }
 
   /** the relay thread's token buckets take the new rate (bytes/s, 0: none), live */
@@ -114,7 +119,7 @@ export class NativeConnection implements LiveConnection, NativeSink {
       this.failure = reason as RefusalReason;
       this.owner.onBackendFailed(this, this.failure);
     }
-    this.closeReason = this.failure !== null ? 'backend_failed' : closedBy ?? 'error';
+    this.closeReason = this.failure !== null ? 'backend_failed' : closedBy === 'cut' ? this.cutAs ?? 'cut' : closedBy ?? 'error';
     this.received = received;
     this.sent = sent;
     this.phase = Phase.Closed;

@@ -2,7 +2,7 @@
 // src/api/aws) parses its own requests and maps them to these. Shapes only, already checked for
 // form (types, lengths, ranges) by the dialect; the control plane checks them against the state.
 import type { ConnectionEventName } from './notifications.js';
-import type { HealthSettings } from './health.js';
+import type { HealthSettings, UnhealthyTermination } from './health.js';
 import type { HealthCheck } from './load-balancers.js';
 import type { PortType, TcpProxy } from './types.js';
 
@@ -49,6 +49,8 @@ export interface CreateServiceCommand {
   readonly healthCheck?: Partial<HealthSettings>;
   /** the service's private DNS name (AWS's PrivateDnsName, Alibaba's custom service domain name), pending verification */
   readonly privateDnsName?: string;
+  /** a port-backed service's connection termination when a backend turns unhealthy; the fields not given: the config's */
+  readonly unhealthyTermination?: Partial<UnhealthyTermination>;
 }
 
 /** Alibaba's migration of a zone's backend: the new one takes new connections; the old one's are cut (forced) or left to end (smooth) */
@@ -76,6 +78,8 @@ export interface ModifyServiceCommand {
   readonly privateDnsName?: string | null;
   /** the default bandwidth of its endpoint connections, Mbit/s; null: none */
   readonly bandwidthMbps?: number | null;
+  /** the fields given replace the service's own (else the config's) */
+  readonly unhealthyTermination?: Partial<UnhealthyTermination>;
 }
 
 /** the provider sets one endpoint connection's bandwidth, Mbit/s; null: back to the service's default */

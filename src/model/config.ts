@@ -6,7 +6,9 @@ import {
 } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MAX_VPC_PREFIX } from '../net/loopback.js';
 import { DEFAULTS } from './defaults.js';
-import { healthSettingsOutOfRange, NLB_HEALTH_DEFAULTS, type HealthSettings } from './health.js';
+import {
+  healthSettingsOutOfRange, NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, unhealthyTerminationProblem, type HealthSettings, type UnhealthyTermination,
+} from './health.js';
 import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
 import type { AwsAccessKey } from './types.js';
 import { parseStoreSpec, type StoreSpec } from './store-spec.js';
@@ -61,6 +63,10 @@ const schema = z.strictObject({
       timeout: z.number().optional(),
       healthy_threshold: z.number().optional(),
       unhealthy_threshold: z.number().optional(),
+    }).optional(),
+    unhealthy_connection_termination: z.strictObject({
+      enabled: z.boolean().optional(),
+      draining_interval: z.number().optional(),
     }).optional(),
   }).optional(),
   api: z.strictObject({
@@ -152,7 +158,12 @@ const schema = z.strictObject({
     name: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'must be 1-16 characters of A-Z a-z 0-9 _ -'),
     service_type: z.enum(['gateway', 'interface']),
     prefix_list: z.strictObject({ id: idField, cidrs: z.array(z.string()).min(1) }).optional(),
-    ports: z.array(z.strictObject({ port: portNumber, target: z.string() })).min(1),
+    ports: z.array(z.strictObject({
+      port: portNumber,
+      target: z.string().optional(),
+      /** several backends, each in a zone (interface services): one chosen per connection */
+      backends: z.array(z.strictObject({ target: z.string(), zone: z.string().optional() })).optional(),
+    })).min(1),
   })).optional(),
 });
 
@@ -185,7 +196,8 @@ export interface PublicServiceSpec {
   readonly name: string;
   readonly service_type: 'gateway' | 'interface';
   readonly prefix_list?: { id: string; cidrs: readonly string[] };
-  readonly ports: ReadonlyArray<{ port: number; target: string }>;
+  /** target: the first backend's (the one-target shorthand's only one); backends: every one, each in its zone (null: every zone) */
+  readonly ports: ReadonlyArray<{ port: number; target: string; backends?: ReadonlyArray<{ target: string; zone: string | null }> }>;
 }
 
 export interface Config {
@@ -210,6 +222,8 @@ export interface Config {
     readonly deregistrationDelayS: number;
     /** the health checks of port-backed services without their own (AWS's NLB defaults unless set) */
     readonly healthCheck: HealthSettings;
+    /** what happens to the connections of a backend that turns unhealthy, for services without their own (AWS's NLB default: reset at once) */
+    readonly unhealthyTermination: UnhealthyTermination;
   };
   readonly api: {
     readonly maxPipelinedRequests: number;
@@ -452,12 +466,14 @@ export function validateConfig(raw: unknown, source: string): Config {
       bad(`${at}.prefix_list`, `public services would need ${publicListeners} listeners (addresses x ports); at most ${MAX_PUBLIC_LISTENERS}: use longer prefixes`);
     }
     const portsSeen = new Set<number>();
-    p.ports.forEach((pt, pi) => {
-      if (portsSeen.has(pt.port)) bad(`${at}.ports[${pi}].port`, `duplicate port ${pt.port}`);
+    const ports = p.ports.map((pt, pi) => {
+      const pat = `${at}.ports[${pi}]`;
+      if (portsSeen.has(pt.port)) bad(`${pat}.port`, `duplicate port ${pt.port}`);
       portsSeen.add(pt.port);
-      if (!parseTarget(pt.target)) bad(`${at}.ports[${pi}].target`, `${JSON.stringify(pt.target)} is not HOST:PORT with an IPv4 host`);
+      const backends = publicBackends(pt, pat, p.service_type, zonesBad ? null : zones, bad);
+      return { port: pt.port, target: backends[0]?.target ?? '', ...(pt.backends ? { backends } : {}) };
     });
-    publicServices.push({ name: p.name, service_type: p.service_type, prefix_list: p.prefix_list, ports: p.ports });
+    publicServices.push({ name: p.name, service_type: p.service_type, prefix_list: p.prefix_list, ports });
   });
 
   const F = DEFAULTS.flowLogs;
@@ -507,6 +523,13 @@ export function validateConfig(raw: unknown, source: string): Config {
   });
   const badHealth = healthSettingsOutOfRange(healthCheck);
   if (badHealth) bad('dataplane.health_check', badHealth.replace(/_s\b/g, ''));
+  const ut = c.dataplane?.unhealthy_connection_termination;
+  const unhealthyTermination: UnhealthyTermination = Object.freeze({
+    enabled: ut?.enabled ?? NLB_UNHEALTHY_TERMINATION.enabled,
+    draining_interval_s: ut?.draining_interval ?? NLB_UNHEALTHY_TERMINATION.draining_interval_s,
+  });
+  const badTermination = unhealthyTerminationProblem(unhealthyTermination);
+  if (badTermination) bad('dataplane.unhealthy_connection_termination', badTermination);
 
   if (problems.length) throw new ConfigError(source, problems);
   return {
@@ -525,6 +548,7 @@ export function validateConfig(raw: unknown, source: string): Config {
       snatPorts: snatPorts ?? DEFAULTS.dataplane.snatPorts,
       deregistrationDelayS: c.dataplane?.deregistration_delay_s ?? DEFAULTS.dataplane.deregistrationDelayS,
       healthCheck,
+      unhealthyTermination,
     },
     api,
     flowLogs,
@@ -543,6 +567,42 @@ export function validateConfig(raw: unknown, source: string): Config {
     public_services: publicServices,
     aws: { snsTopics: (c.aws?.sns_topics ?? []).map((t) => ({ arn: t.arn, url: t.url })) },
   };
+}
+
+/**
+ * A public service port's backends: `target` (one, in every zone) or `backends` (interface
+ * services: each HOST:PORT once, each in a zone of the region, or none in any). ZONES null: the
+ * zones key is itself bad (already reported).
+ */
+function publicBackends(
+  pt: { target?: string; backends?: ReadonlyArray<{ target: string; zone?: string }> }, at: string, serviceType: 'gateway' | 'interface',
+  zones: readonly string[] | null, bad: (path: string, why: string) => void,
+): Array<{ target: string; zone: string | null }> {
+  if ((pt.target === undefined) === (pt.backends === undefined)) {
+    bad(at, 'give either target (one backend) or backends (several, each in a zone)');
+    return [];
+  }
+  if (pt.target !== undefined) {
+    if (!parseTarget(pt.target)) bad(`${at}.target`, `${JSON.stringify(pt.target)} is not HOST:PORT with an IPv4 host`);
+    return [{ target: pt.target, zone: null }];
+  }
+  const list = pt.backends!;
+  // a gateway endpoint has no ENI, so no zone: its routes lead to one target per port
+  if (serviceType === 'gateway') bad(`${at}.backends`, 'a gateway service takes one target per port (gateway endpoints have no zones): use target');
+  if (list.length === 0) bad(`${at}.backends`, 'at least one backend');
+  const zoned = list.filter((b) => b.zone !== undefined).length;
+  const seen = new Set<string>();
+  list.forEach((b, bi) => {
+    const bat = `${at}.backends[${bi}]`;
+    if (!parseTarget(b.target)) bad(`${bat}.target`, `${JSON.stringify(b.target)} is not HOST:PORT with an IPv4 host`);
+    else if (seen.has(b.target)) bad(`${bat}.target`, `${b.target} is a backend of this port already`);
+    seen.add(b.target);
+    if (b.zone === undefined && zoned > 0) bad(`${bat}.zone`, 'missing: the other backends of this port name their zones, so each one must (a backend in no zone would take every zone\'s flows)');
+    if (b.zone !== undefined && zones !== null && !zones.includes(b.zone)) {
+      bad(`${bat}.zone`, `unknown zone ${JSON.stringify(b.zone)}: the region's zones are ${zones.join(', ')} (top-level key zones)`);
+    }
+  });
+  return list.map((b) => ({ target: b.target, zone: b.zone ?? null }));
 }
 
 /** an account's `aws` section: the key's id and secret go together, or neither is given */

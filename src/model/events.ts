@@ -39,6 +39,11 @@ export interface Backend {
    * delay; 0 cuts them at once, -1 keeps them until they end (a smooth migration); absent: 0
    */
   readonly drain_ms?: number;
+  /**
+   * ms after a probed target turns unhealthy that its live connections are cut (close reason
+   * `unhealthy`): 0 at once (AWS's connection termination), -1 or absent never (model/health.ts unhealthyCutMs)
+   */
+  readonly unhealthy_cut_ms?: number;
 }
 
 /** one ENI of a live endpoint: its zone, simulated private IP and the host address it listens on */
@@ -123,7 +128,7 @@ export interface DataPlane {
   /** whether a zone is down now (the tracer's backend choice); absent: none is */
   zoneDown?(zone: string | null): boolean;
   /** a backend's probe state now (DescribeTargetHealth); null: not probed (no live endpoint reaches it, or checks off) */
-  targetHealth?(key: string): { readonly state: ProbeState; readonly reason: ProbeReason | null } | null;
+  targetHealth?(key: string): { readonly state: ProbeState; readonly reason: ProbeReason | null; readonly unhealthyDraining?: boolean } | null;
 }
 
 /** A live interface endpoint's admission inputs, read by the path tracer (it calls the same admit()). */

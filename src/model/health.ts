@@ -84,3 +84,37 @@ export function healthSettingsOutOfRange(s: HealthSettings): string | null {
   if (s.timeout_s >= s.interval_s) return `timeout_s: ${s.timeout_s} must be less than interval_s ${s.interval_s}`;
   return null;
 }
+
+/**
+ * What happens to a target's live connections when it turns unhealthy: AWS's target-group
+ * attributes target_health_state.unhealthy.connection_termination.enabled (default true on a TCP
+ * target group) and target_health_state.unhealthy.draining_interval_seconds (0-360000, default 0,
+ * settable above 0 only with termination off). Enabled: they are reset at once. Off with an
+ * interval: they flow for the interval (AWS's `unhealthy.draining`), then are reset unless the
+ * target turned healthy again. Off without one: they flow until they end.
+ */
+export interface UnhealthyTermination {
+  readonly enabled: boolean;
+  readonly draining_interval_s: number;
+}
+
+/** a TCP target group's defaults on AWS: connections to a target that turns unhealthy are reset at once */
+export const NLB_UNHEALTHY_TERMINATION: UnhealthyTermination = Object.freeze({ enabled: true, draining_interval_s: 0 });
+
+/** target_health_state.unhealthy.draining_interval_seconds: AWS's range, inclusive */
+export const UNHEALTHY_DRAINING_RANGE: readonly [number, number] = [0, 360_000];
+
+/** what is wrong with the setting, naming AWS's rule, or null */
+export function unhealthyTerminationProblem(t: UnhealthyTermination): string | null {
+  const [lo, hi] = UNHEALTHY_DRAINING_RANGE;
+  const n = t.draining_interval_s;
+  if (!Number.isInteger(n) || n < lo || n > hi) return `draining_interval: ${n} (${lo}-${hi})`;
+  if (t.enabled && n > 0) return `draining_interval: ${n} can be set above 0 only with connection termination off (enabled: false), as on AWS`;
+  return null;
+}
+
+/** ms after a target turns unhealthy that its connections are cut: 0 at once, -1 never (the data plane's Backend.unhealthy_cut_ms) */
+export function unhealthyCutMs(t: UnhealthyTermination): number {
+  if (t.enabled) return 0;
+  return t.draining_interval_s > 0 ? t.draining_interval_s * 1000 : -1;
+}

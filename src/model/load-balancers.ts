@@ -2,7 +2,7 @@
 // balancer in subnets of one VPC, its TCP listeners (the listener port is an endpoint's terminal
 // port), target groups and their targets (the target's port is the service port). What the store
 // keeps; each dialect renders ids, ARNs and names (src/api/aws/elbv2.ts).
-import { healthSettingsOutOfRange, type HealthSettings } from './health.js';
+import { healthSettingsOutOfRange, unhealthyTerminationProblem, type HealthSettings, type UnhealthyTermination } from './health.js';
 import type { Tag } from './types.js';
 
 /** ELBv2's target-group attributes and their defaults on a TCP target group of a network load balancer */
@@ -118,7 +118,23 @@ export function healthCheckProblem(h: HealthCheck): string | null {
 /** the target-group attributes with a numeric range (inclusive), checked when modified */
 export const TARGET_GROUP_ATTRIBUTE_RANGES: Readonly<Record<string, readonly [number, number]>> = {
   'deregistration_delay.timeout_seconds': [0, 3600],
+  'target_health_state.unhealthy.draining_interval_seconds': [0, 360_000],
 };
+
+export const UNHEALTHY_TERMINATION = 'target_health_state.unhealthy.connection_termination.enabled';
+export const UNHEALTHY_DRAINING = 'target_health_state.unhealthy.draining_interval_seconds';
+
+/** what a target group does to the connections of a target that turns unhealthy (AWS's defaults: reset at once) */
+export function unhealthyTerminationOf(tg: TargetGroup): UnhealthyTermination {
+  const n = Number(tg.attributes[UNHEALTHY_DRAINING] ?? '0');
+  return { enabled: tg.attributes[UNHEALTHY_TERMINATION] !== 'false', draining_interval_s: Number.isInteger(n) && n >= 0 ? n : 0 };
+}
+
+/** AWS's rule across the two attributes: a draining interval only with termination off; null when fine */
+export function targetGroupAttributesProblem(attributes: Readonly<Record<string, string>>): string | null {
+  const bad = unhealthyTerminationProblem({ enabled: attributes[UNHEALTHY_TERMINATION] !== 'false', draining_interval_s: Number(attributes[UNHEALTHY_DRAINING] ?? '0') });
+  return bad && `attribute ${UNHEALTHY_DRAINING} ${bad.replace(/^draining_interval: /, '').replace('connection termination off (enabled: false)', `${UNHEALTHY_TERMINATION} false`)}`;
+}
 
 export interface TargetGroup {
   readonly id: string;

@@ -2,7 +2,7 @@
 // about; each dialect renders them in its shape (src/api/huawei/serialize.ts). The field names
 // are the stored documents' (snake_case, as vpcepd has always stored them).
 import type { ResourceError } from './errors.js';
-import type { HealthSettings } from './health.js';
+import type { HealthSettings, UnhealthyTermination } from './health.js';
 
 export interface Quotas {
   readonly endpoint_service: number;
@@ -150,7 +150,10 @@ export interface DrainingBackend {
 /** A backend of an operator-run public service: each port and the real server behind it. */
 export interface PublicTarget {
   readonly port: number;
+  /** the real server (HOST:PORT); with backends, the first one's */
   readonly target: string;
+  /** several real servers, each in a zone (null: every zone), one chosen per connection; absent: target alone, in every zone */
+  readonly backends?: ReadonlyArray<{ readonly target: string; readonly zone: string | null }>;
 }
 
 export interface EndpointService {
@@ -177,6 +180,8 @@ export interface EndpointService {
   readonly health_check?: HealthSettings;
   /** the bandwidth of each of its endpoint connections, Mbit/s (src/model/bandwidth.ts); absent: none */
   readonly bandwidth_mbps?: number;
+  /** a port-backed service's connection termination when a backend turns unhealthy (vpcep-sim's extension); absent: the config's */
+  readonly unhealthy_termination?: UnhealthyTermination;
   readonly approval_enabled: boolean;
   readonly status: ServiceStatus;
   readonly ports: readonly PortMapping[];

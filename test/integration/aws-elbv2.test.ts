@@ -284,6 +284,12 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
       if (code) expect(e.name, e.message).toBe(code);
     }
     expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers?.map((x) => x.LoadBalancerName)).toEqual(['nlb-a', 'nlb-b']);
+    // one subnet per zone: the consumer's subnet-a and subnet-b are both in sim-1a (AWS's InvalidConfigurationRequest), nothing made
+    const consumer = clients(d, CONSUMER_KEY);
+    const twoInOne = await awsError(consumer.elb.send(new CreateLoadBalancerCommand({ Name: 'two-in-one', Type: 'network', Subnets: ['subnet-a', 'subnet-b'] })));
+    expect([twoInOne.name, twoInOne.status]).toEqual(['InvalidConfigurationRequest', 400]);
+    expect(twoInOne.message).toMatch(/cannot be attached to multiple subnets in the same Availability Zone: subnets subnet-a and subnet-b are both in zone/);
+    expect((await consumer.elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers).toEqual([]);
 
     // an NLB that backs an endpoint service cannot go; the service can, then the NLB
     const svc = (await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }))).ServiceConfiguration!;

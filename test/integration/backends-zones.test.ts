@@ -17,7 +17,7 @@ import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js'
 import { targetKey, type HealthSettings } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
-import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { echo, ping, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -56,18 +56,6 @@ function spec(port: number, targets: BackendTargetSpec[], o: { zone?: string; cr
       health: o.health ?? null, drain_ms: o.drainMs ?? 0,
     }],
   };
-}
-
-/** one short connection: connect, one byte each way, close; true when echoed */
-function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const timer = setTimeout(() => { s.destroy(); resolve(false); }, 5_000);
-    s.once('connect', () => s.write('x'));
-    s.once('data', () => { clearTimeout(timer); s.end(); resolve(true); });
-    s.once('error', () => { clearTimeout(timer); resolve(false); });
-    s.once('close', () => { clearTimeout(timer); resolve(false); });
-  });
 }
 
 /** N pings, CONCURRENCY at a time; the number that failed */
@@ -401,6 +389,11 @@ describe('several backends per service (real daemon)', () => {
     const states = async () => (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions!
       .map((h) => [h.Target?.Id, h.TargetHealth?.State, h.TargetHealth?.Reason, h.HealthCheckPort]);
     expect(await states()).toEqual([['127.0.0.1', 'unused', 'Target.NotInUse', String(bport)], ['127.0.0.2', 'unused', 'Target.NotInUse', String(bport)]]);
+    // a backend port of another VPC (port-pc is vpc-provider-client's) is no instance of the group's VPC: InvalidTarget, nothing registered
+    const vmTg = (await elb.send(new CreateTargetGroupCommand({ Name: 'zones-vm-tg', Protocol: 'TCP', Port: bport, VpcId: 'vpc-app', TargetType: 'instance' }))).TargetGroups![0]!;
+    const other = await elb.send(new RegisterTargetsCommand({ TargetGroupArn: vmTg.TargetGroupArn, Targets: [{ Id: 'port-web' }, { Id: 'port-pc' }] })).catch((e) => e);
+    expect([other.name, other.$metadata?.httpStatusCode, other.message]).toEqual(['InvalidTargetException', 400, 'target port-pc: not an instance (a VM port) of VPC vpc-app']);
+    expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: vmTg.TargetGroupArn }))).TargetHealthDescriptions).toEqual([]);
 
     const svc = await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }));
     const ep = await connect(d, svc.ServiceConfiguration!.ServiceId!);

@@ -93,3 +93,15 @@ export function hashSink(socket: Socket): void {
   socket.on('data', (b: Buffer) => h.update(b));
   socket.on('end', () => socket.end(h.digest('hex')));
 }
+
+/** one short connection to an echo backend (or through an endpoint to one): connect, one byte each way, close; true when echoed */
+export function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const timer = setTimeout(() => { s.destroy(); resolve(false); }, 5_000);
+    s.once('connect', () => s.write('x'));
+    s.once('data', () => { clearTimeout(timer); s.end(); resolve(true); });
+    s.once('error', () => { clearTimeout(timer); resolve(false); });
+    s.once('close', () => { clearTimeout(timer); resolve(false); });
+  });
+}

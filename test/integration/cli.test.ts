@@ -189,6 +189,21 @@ describe('vpcep CLI', () => {
     expect(table).not.toContain('vpc-client');
   });
 
+  it('zones, zone down and zone up: the region\'s zones and a simulated outage; an unknown zone exits 1 with EndPoint.0002', async () => {
+    expect(JSON.parse(await ok(consumer('--json', 'zones'))).zones).toEqual([
+      { zone: 'sim-1a', state: 'up' }, { zone: 'sim-1b', state: 'up' }, { zone: 'sim-1c', state: 'up' },
+    ]);
+    const down = await ok(provider('zone', 'down', 'sim-1b'));
+    expect(down).toMatch(/ZONE\s+│\s+STATE/);
+    expect(down).toMatch(/sim-1b\s+│\s+down/);
+    expect(await ok(consumer('zones'))).toMatch(/sim-1b\s+│\s+down/);
+    expect(await ok(provider('zone', 'up', 'sim-1b'))).toMatch(/sim-1b\s+│\s+up/);
+    const bad = await provider('zone', 'down', 'sim-1q');
+    expect([bad.code, bad.stdout]).toEqual([1, '']);
+    expect(bad.stderr).toMatch(/EndPoint\.0002.*unknown zone "sim-1q"/);
+    expect(JSON.parse(await ok(consumer('--json', 'zones'))).zones.every((z: { state: string }) => z.state === 'up')).toBe(true);
+  });
+
   it('--version on vpcep and vpcepd; --help carries examples', async () => {
     const { version } = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')));
     expect(await ok(vpcep(['--version']))).toBe(`${version}\n`);

@@ -30,6 +30,26 @@ function mutate(fn: (c: any) => void): unknown {
   return c;
 }
 
+describe('public services with backends in zones', () => {
+  it('keeps the one-target shorthand (no zone) and takes a backend list, each in its zone', () => {
+    const c = validateConfig(mutate((x) => {
+      x.public_services = [{ name: 'kv', service_type: 'interface', ports: [
+        { port: 80, target: '127.0.0.1:8080' },
+        { port: 81, backends: [{ target: '127.0.0.1:8081', zone: 'sim-1a' }, { target: '127.0.0.2:8081', zone: 'sim-1b' }] },
+        { port: 82, backends: [{ target: '127.0.0.1:8082' }, { target: '127.0.0.2:8082' }] },
+      ] }];
+      x.dataplane = { unhealthy_connection_termination: { enabled: false, draining_interval: 30 } };
+    }), 'test.yaml');
+    expect(c.public_services[0]!.ports).toEqual([
+      { port: 80, target: '127.0.0.1:8080' },
+      { port: 81, target: '127.0.0.1:8081', backends: [{ target: '127.0.0.1:8081', zone: 'sim-1a' }, { target: '127.0.0.2:8081', zone: 'sim-1b' }] },
+      { port: 82, target: '127.0.0.1:8082', backends: [{ target: '127.0.0.1:8082', zone: null }, { target: '127.0.0.2:8082', zone: null }] },
+    ]);
+    expect(c.dataplane.unhealthyTermination).toEqual({ enabled: false, draining_interval_s: 30 });
+    expect(validateConfig(base(), 'test.yaml').dataplane.unhealthyTermination).toEqual({ enabled: true, draining_interval_s: 0 });
+  });
+});
+
 describe('config validation', () => {
   it('accepts the README\'s config reference as written', () => {
     const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -97,6 +117,29 @@ describe('config validation', () => {
         { name: 'obs2', service_type: 'gateway', prefix_list: { id: 'pl-b', cidrs: ['100.126.0.0/24'] }, ports: [{ port: 80, target: '127.0.0.1:19001' }] },
       ];
     }, /^public_services\[1\]\.prefix_list\.cidrs\[0\]: .*collides with public_services\[0\]/],
+    ...([
+      ['neither target nor backends', { port: 80 }, /^public_services\[0\]\.ports\[0\]: give either target \(one backend\) or backends/],
+      ['both target and backends', { port: 80, target: '127.0.0.1:1', backends: [{ target: '127.0.0.1:2' }] }, /^public_services\[0\]\.ports\[0\]: give either target/],
+      ['a backend in an unknown zone', { port: 80, backends: [{ target: '127.0.0.1:1', zone: 'sim-1a' }, { target: '127.0.0.2:1', zone: 'sim-1q' }] },
+        /^public_services\[0\]\.ports\[0\]\.backends\[1\]\.zone: unknown zone "sim-1q": the region's zones are sim-1a, sim-1b, sim-1c/],
+      ['a backend in no zone beside zoned ones', { port: 80, backends: [{ target: '127.0.0.1:1', zone: 'sim-1a' }, { target: '127.0.0.2:1' }] },
+        /^public_services\[0\]\.ports\[0\]\.backends\[1\]\.zone: missing: the other backends of this port name their zones/],
+      ['a backend twice', { port: 80, backends: [{ target: '127.0.0.1:1', zone: 'sim-1a' }, { target: '127.0.0.1:1', zone: 'sim-1b' }] },
+        /^public_services\[0\]\.ports\[0\]\.backends\[1\]\.target: 127\.0\.0\.1:1 is a backend of this port already/],
+      ['a backend that is not HOST:PORT', { port: 80, backends: [{ target: 'web:80', zone: 'sim-1a' }] }, /^public_services\[0\]\.ports\[0\]\.backends\[0\]\.target: "web:80" is not HOST:PORT/],
+      ['an empty backend list', { port: 80, backends: [] }, /^public_services\[0\]\.ports\[0\]\.backends: at least one backend/],
+    ] as const).map(([what, port, expected]) => [`a public service port with ${what}`, (c: any) => {
+      c.public_services = [{ name: 'kv', service_type: 'interface', ports: [port] }];
+    }, expected] as const),
+    ['backends on a gateway service', (c: any) => {
+      c.public_services = [{ name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-a', cidrs: ['100.125.0.0/24'] }, ports: [{ port: 80, backends: [{ target: '127.0.0.1:1', zone: 'sim-1a' }] }] }];
+    }, /^public_services\[0\]\.ports\[0\]\.backends: a gateway service takes one target per port/],
+    ['an unhealthy draining interval with termination on', (c: any) => { c.dataplane = { unhealthy_connection_termination: { draining_interval: 30 } }; },
+      /^dataplane\.unhealthy_connection_termination: draining_interval: 30 can be set above 0 only with connection termination off/],
+    ['an unhealthy draining interval out of AWS\'s range', (c: any) => { c.dataplane = { unhealthy_connection_termination: { enabled: false, draining_interval: 360_001 } }; },
+      /^dataplane\.unhealthy_connection_termination: draining_interval: 360001 \(0-360000\)/],
+    ['an unknown key of unhealthy_connection_termination', (c: any) => { c.dataplane = { unhealthy_connection_termination: { interval: 3 } }; },
+      /^dataplane\.unhealthy_connection_termination: unknown key "interval"/],
     ['an unknown key of an SNS topic', (c: any) => { c.aws = { sns_topics: [{ arn: 'arn:aws:sns:us-east-1:111111111111:t', url: 'http://127.0.0.1:9/h', secret: 'x' }] }; }, /^aws\.sns_topics\[0\]: unknown key "secret"$/],
     ['an SNS topic ARN that is not one', (c: any) => { c.aws = { sns_topics: [{ arn: 'arn:aws:sqs:us-east-1:111111111111:q', url: 'http://127.0.0.1:9/h' }] }; }, /^aws\.sns_topics\[0\]\.arn: must be an SNS topic ARN/],
     ['a webhook that is not an http URL', (c: any) => { c.aws = { sns_topics: [{ arn: 'arn:aws:sns:us-east-1:111111111111:t', url: 'ftp://127.0.0.1/h' }] }; }, /^aws\.sns_topics\[0\]\.url: must be an http:\/\/ or https:\/\/ URL/],

@@ -200,10 +200,16 @@ const byCreation = <T extends { created_at: string; id: string }>(a: T, b: T): n
 
 // ---- load balancers --------------------------------------------------------------------------
 
-async function createLoadBalancer(call: AwsCall): Promise<XmlFields> {
-  const p = call.params;
+/** Subnets.member.N and SubnetMappings.member.N.SubnetId: at least one */
+function subnetsIn(p: QueryParams): string[] {
   const subnets = [...p.stringList('Subnets'), ...p.structList('SubnetMappings').map((m) => m.requiredString('SubnetId'))];
   if (subnets.length === 0) throw invalid('a network load balancer needs Subnets or SubnetMappings');
+  return subnets;
+}
+
+async function createLoadBalancer(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const subnets = subnetsIn(p);
   const lb = await call.control.createLoadBalancer(call.caller, {
     name: name(p, 'Name'),
     // AWS's defaults: an application load balancer, internet-facing
@@ -240,6 +246,14 @@ async function deleteLoadBalancer(call: AwsCall): Promise<XmlFields> {
   }
   await call.control.deleteLoadBalancer(call.caller, lb.id);
   return {};
+}
+
+/** SetSubnets: the zones it is in from now on, one subnet each (AWS: two of one zone are InvalidConfigurationRequest) */
+async function setSubnets(call: AwsCall): Promise<XmlFields> {
+  const lb = loadBalancerOfArn(call, call.params.requiredString('LoadBalancerArn'));
+  const next = await call.control.setLoadBalancerSubnets(call.caller, lb.id, subnetsIn(call.params));
+  const out = loadBalancerOut(call, next);
+  return { AvailabilityZones: out.AvailabilityZones, IpAddressType: out.IpAddressType };
 }
 
 function describeLoadBalancerAttributes(call: AwsCall): XmlFields {
@@ -445,6 +459,7 @@ export const ELBV2_LOAD_BALANCER_ACTIONS: ActionTable = {
   CreateLoadBalancer: createLoadBalancer,
   DescribeLoadBalancers: describeLoadBalancers,
   DeleteLoadBalancer: deleteLoadBalancer,
+  SetSubnets: setSubnets,
   DescribeLoadBalancerAttributes: describeLoadBalancerAttributes,
   ModifyLoadBalancerAttributes: modifyLoadBalancerAttributes,
   DescribeCapacityReservation: describeCapacityReservation,

@@ -43,6 +43,7 @@ export const EC2_ERRORS = {
   ListenFailed: { code: 'InsufficientCapacity', status: 503 },
   InvalidSubnetId: { code: 'InvalidSubnetID.NotFound', status: 400 },
   InvalidZone: { code: 'InvalidParameterValue', status: 400 },
+  ZoneTaken: { code: 'InvalidParameterValue', status: 400 },
   InvalidRouteTable: { code: 'InvalidRouteTableID.NotFound', status: 400 },
   VpcNotFound: { code: 'InvalidVpcID.NotFound', status: 400 },
   ServiceNotFound: { code: 'InvalidVpcEndpointServiceId.NotFound', status: 400 },
@@ -107,6 +108,8 @@ const QUERY_ERRORS = {
   ListenFailed: { code: 'InsufficientCapacity', status: 503 },
   InvalidSubnetId: { code: 'SubnetNotFound', status: 400 },
   InvalidZone: { code: 'ValidationError', status: 400 },
+  // ELBv2: "A load balancer cannot be attached to multiple subnets in the same Availability Zone"
+  ZoneTaken: { code: 'InvalidConfigurationRequest', status: 400 },
   InvalidRouteTable: { code: 'ValidationError', status: 400 },
   VpcNotFound: { code: 'ValidationError', status: 400 },
   ServiceNotFound: { code: 'ValidationError', status: 400 },

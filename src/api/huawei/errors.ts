@@ -67,6 +67,7 @@ export const HUAWEI_ERRORS = {
   InvalidSubnetId: { code: 'EndPoint.0023', status: 400 },
   // vpcep-sim's zones (README "Zones"): Huawei publishes no code for them
   InvalidZone: { code: 'EndPoint.0002', status: 400 },
+  ZoneTaken: { code: 'EndPoint.0002', status: 400 },
   InvalidRouteTable: { code: 'EndPoint.1019', status: 400 },
   VpcNotFound: { code: 'EndPoint.2001', status: 404 },
   ServiceNotFound: { code: 'EndPoint.2003', status: 404 },

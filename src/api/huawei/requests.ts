@@ -7,7 +7,7 @@ import type {
 } from '../../model/commands.js';
 import { BANDWIDTH_MAX_MBPS, BANDWIDTH_MIN_MBPS } from '../../model/bandwidth.js';
 import { DEFAULTS } from '../../model/defaults.js';
-import { HEALTH_RANGES, type HealthSettings } from '../../model/health.js';
+import { HEALTH_RANGES, type HealthSettings, type UnhealthyTermination } from '../../model/health.js';
 import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
 import { HuaweiRequestError, type HuaweiErrorName } from './errors.js';
 
@@ -53,6 +53,15 @@ type HealthCheckBody = z.infer<typeof healthCheck>;
 /** vpcep-sim's: Alibaba's bandwidth per endpoint connection, Mbit/s (src/model/bandwidth.ts) */
 const bandwidthRange = `an integer from ${BANDWIDTH_MIN_MBPS} to ${BANDWIDTH_MAX_MBPS} (Mbit/s)`;
 const bandwidth = z.number().int(`must be ${bandwidthRange}`).min(BANDWIDTH_MIN_MBPS, `must be ${bandwidthRange}`).max(BANDWIDTH_MAX_MBPS, `must be ${bandwidthRange}`);
+/** vpcep-sim's extension: AWS's target_health_state.unhealthy.* for a port-backed service's backends */
+const unhealthyTermination = z.strictObject({
+  enabled: z.boolean().optional(),
+  draining_interval: z.number().int('must be an integer from 0 to 360000').min(0, 'must be from 0 to 360000').max(360_000, 'must be from 0 to 360000').optional(),
+});
+type UnhealthyTerminationBody = z.infer<typeof unhealthyTermination>;
+const unhealthyTerminationInput = (t: UnhealthyTerminationBody | undefined): Partial<UnhealthyTermination> | undefined => t && {
+  enabled: t.enabled, draining_interval_s: t.draining_interval,
+};
 
 export const createServiceBody = z.strictObject({
   port_id: id.optional(),
@@ -71,6 +80,7 @@ export const createServiceBody = z.strictObject({
   /** vpcep-sim's: Alibaba's custom service domain name (AWS's PrivateDnsName), to verify by a TXT record */
   custom_domain_name: z.string().max(255).optional(),
   bandwidth: bandwidth.optional(),
+  unhealthy_connection_termination: unhealthyTermination.optional(),
 });
 export type CreateServiceBody = z.infer<typeof createServiceBody>;
 
@@ -87,6 +97,7 @@ export const modifyServiceBody = z.strictObject({
   custom_domain_name: z.string().max(255).nullable().optional(),
   /** null: no default any more */
   bandwidth: bandwidth.nullable().optional(),
+  unhealthy_connection_termination: unhealthyTermination.optional(),
 });
 export type ModifyServiceBody = z.infer<typeof modifyServiceBody>;
 
@@ -271,6 +282,7 @@ export function createServiceCommand(b: CreateServiceBody): CreateServiceCommand
     backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay, healthCheck: healthSettingsInput(b.health_check),
     ...(b.custom_domain_name !== undefined ? { privateDnsName: b.custom_domain_name } : {}),
     bandwidthMbps: b.bandwidth,
+    unhealthyTermination: unhealthyTerminationInput(b.unhealthy_connection_termination),
   };
 }
 
@@ -280,6 +292,7 @@ export function modifyServiceCommand(b: ModifyServiceBody): ModifyServiceCommand
     tcpProxy: b.tcp_proxy, description: b.description, healthCheck: healthSettingsInput(b.health_check),
     backendPortIds: b.backends?.map((x) => x.port_id), deregistrationDelayS: b.deregistration_delay, bandwidthMbps: b.bandwidth,
     ...(b.custom_domain_name !== undefined ? { privateDnsName: b.custom_domain_name } : {}),
+    unhealthyTermination: unhealthyTerminationInput(b.unhealthy_connection_termination),
   };
 }
 

@@ -56,6 +56,9 @@ export function serviceJson(s: EndpointService, ctx: SerializeContext, inList = 
     ...(s.health_check ? { health_check: healthCheckJson(s.health_check) } : {}),
     // vpcep-sim's: the default bandwidth of its endpoint connections (Mbit/s); absent: none
     ...(s.bandwidth_mbps !== undefined ? { bandwidth: s.bandwidth_mbps } : {}),
+    ...(s.unhealthy_termination
+      ? { unhealthy_connection_termination: { enabled: s.unhealthy_termination.enabled, draining_interval: s.unhealthy_termination.draining_interval_s } }
+      : {}),
     // vpcep-sim's: several backend ports, how long a removed one drains, each one's health
     ...(s.port_id !== null ? {
       backends: (s.backends ?? [{ port_id: s.port_id }]).map((b) => ({ port_id: b.port_id })),

@@ -43,6 +43,7 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   ServiceInUse: 409,
   InvalidServerType: 400,
   PortConflict: 400,
+  ZoneTaken: 400,
   InvalidState: 409,
   OperatorOwned: 403,
   TagLimit: 400,
