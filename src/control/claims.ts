@@ -46,7 +46,8 @@ export class Claims {
   /** the values with PREFIX taken (e.g. `snat/`), without it */
   takenWith(prefix: string): Set<string> {
     const out = new Set<string>();
-    for (const id of [...this.held.keys(), ...this.pending]) if (id.startsWith(prefix)) out.add(id.slice(prefix.length));
+    for (const id of this.held.keys()) if (id.startsWith(prefix)) out.add(id.slice(prefix.length));
+    for (const id of this.pending) if (id.startsWith(prefix)) out.add(id.slice(prefix.length));
     return out;
   }
 

@@ -24,7 +24,7 @@ import {
 import { defaultZones } from '../model/zones.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store } from '../store/store.js';
-import { Claims, ipClaim } from './claims.js';
+import { Claims, ipClaim, markerClaim } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import type { Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
@@ -392,12 +392,13 @@ export class ControlState {
   /** the endpoints with those of the commits under way (allocations and quotas count them) */
   endpointsNow(): Iterable<Endpoint> {
     if (!this.pendingEndpoints.size) return this.endpoints.values();
-    const all = new Map(this.endpoints);
-    for (const [id, e] of this.pendingEndpoints) {
-      if (e) all.set(id, e);
-      else all.delete(id);
-    }
-    return all.values();
+    // walked, not copied: a create with others in flight reads this four times (issue 12)
+    return this.endpointsWithPending();
+  }
+
+  private *endpointsWithPending(): Generator<Endpoint> {
+    for (const [id, e] of this.endpoints) if (!this.pendingEndpoints.has(id)) yield e;
+    for (const e of this.pendingEndpoints.values()) if (e) yield e;
   }
 
   // ---- shared lookups ------------------------------------------------------------------------
@@ -458,10 +459,9 @@ export class ControlState {
 
   newMarkerId(): number {
     // one pass over the endpoints, no copy: a create at 5,000 endpoints should not build a set of them
-    const claimed = this.claims.takenWith('marker/');
     for (;;) {
       const m = randomInt(1, 2 ** 31 - 1);
-      if (claimed.has(String(m))) continue;
+      if (this.claims.taken(markerClaim(m))) continue;
       let taken = false;
       for (const e of this.endpointsNow()) if (e.marker_id === m) { taken = true; break; }
       if (!taken) return m;
