@@ -83,6 +83,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     domainOf: (a) => control.domainOf(a),
     connectionCount: (id) => control.connectionCount(id),
     servicePorts: (id) => control.servicePorts(id),
+    serviceOf: (id) => control.serviceById(id),
     bandwidthOf: (e) => control.bandwidthOf(e),
     backendHealth: (s) => control.serviceBackendHealth(s).map((r) => ({ port_id: r.id, zone: r.zone, state: r.state, reason: r.reason })),
   };
@@ -301,7 +302,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   v1.delete('/sim/dns/records', async (req: Req, reply: FastifyReply) => {
     const { name, value } = req.query;
     if (typeof name !== 'string') throw new DomainError('InvalidParameter', 'name is required (the record\'s name; value: only that value)');
-    control.unpublishRecord(caller(req), name, typeof value === 'string' ? value : undefined);
+    await control.unpublishRecord(caller(req), name, typeof value === 'string' ? value : undefined);
     return reply.code(204).send();
   });
   // toxics (README "Fault injection"): on the caller's own endpoints, their ports and its services;
