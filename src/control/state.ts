@@ -111,6 +111,8 @@ export class ControlState {
   readonly userRoutes = new Map<string, Route[]>();
   readonly notifications = new Map<string, ConnectionNotification>();
   readonly notificationTopics: ReadonlySet<string>;
+  /** told each endpoint and service once its deletion is committed (faults.ts drops the toxics that name it) */
+  readonly removalListeners: ((kind: 'endpoint' | 'service', id: string) => Promise<void>)[] = [];
   /** told each connection event after its change is stored and visible (never awaited: a listener cannot hold a mutation up) */
   readonly connectionListeners: ((e: ConnectionEvent) => void)[] = [];
   readonly loadBalancers = new Map<string, LoadBalancer>();
@@ -373,6 +375,17 @@ export class ControlState {
     for (const [id, v] of docs.get('claim') ?? []) this.claims.held.set(id, { holder: (v as { holder: string }).holder, version: snap.versions.get(keyOf('claim', id)) ?? -1 });
     this.storeRevision = snap.revision;
     this.revision++;
+  }
+
+  /** tells the removal listeners (outside the mutation queue: a listener may queue its own mutation); one that fails is logged */
+  async removed(kind: 'endpoint' | 'service', id: string): Promise<void> {
+    for (const listener of this.removalListeners) {
+      try {
+        await listener(kind, id);
+      } catch (err) {
+        this.log.warn({ err, kind, id }, 'removal listener failed');
+      }
+    }
   }
 
   private emitConnectionEvents(before: Endpoint | undefined, after: Endpoint | undefined): void {
