@@ -2,7 +2,8 @@
 // (test/integration/etcd.ts): both dialects served; etcd stopped while running: writes answer 503
 // in each dialect's shape, reads answer from the last known state, the data plane keeps relaying,
 // and writes work again once etcd is back, without a restart; two daemons on one etcd keep an
-// account's quota exact (50 creates racing through both against a quota of 20: exactly 20 win);
+// account's quota exact (50 creates racing through both against a quota of 20: exactly 20 win) and
+// share the public zone's published records;
 // an unreachable etcd at start and a data dir of the other store are clear start-up errors.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -114,6 +115,13 @@ if (!RUN_ETCD) {
       const b = await daemonOnEtcd(prefix, 20);
       // B read A's service from etcd at start
       expect((await b.provider.get(`/vpc-endpoint-services/${svc.id}`)).body.status).toBe('available');
+      // a record published in the public zone through A is B's too (stored: kind dnsrecord); removed through B, it goes on A
+      const record = { name: 'shared.example.com', type: 'TXT', value: 'published through a' };
+      expect((await a.provider.post('/sim/dns/records', record)).status).toBe(200);
+      const listed = async (d: TestDaemon) => (await d.provider.get('/sim/dns/records')).body.records.some((r: { name: string }) => r.name === record.name);
+      await waitFor(() => listed(b), 10_000, 'B to see A\'s record');
+      expect((await b.provider.delete(`/sim/dns/records?name=${record.name}`)).status).toBe(204);
+      await waitFor(async () => !(await listed(a)), 10_000, 'A to see the record go');
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) =>
         (i % 2 ? b : a).consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })));
       const won = results.filter((r) => r.status === 200);
