@@ -311,6 +311,8 @@ export class ControlState {
       else this.versions.set(key, b.revision);
       this.setDocument(c);
       if (c.kind === 'endpoint' && !this.servedElsewhere(c.id)) ours.push(c.id);
+      // another writer finished a deletion: this daemon's listeners forget it too (never awaited here)
+      if (c.value === null && (c.kind === 'endpoint' || c.kind === 'service')) this.track(this.removed(c.kind, c.id));
     }
     if (changed) {
       this.revision++;

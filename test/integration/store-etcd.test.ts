@@ -143,8 +143,11 @@ if (!RUN_ETCD) {
       }
       // deleted through B, an endpoint A made and serves stops relaying on A, and its quota slot is free again
       const ofA = won.find((r) => results.indexOf(r) % 2 === 0)!;
+      // a toxic put on it through A goes with it (toxics are each daemon's own, in memory)
+      expect((await a.consumer.post('/sim/toxics', { scope: `endpoint:${ofA.body.id}`, type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
       expect((await b.consumer.delete(`/vpc-endpoints/${ofA.body.id}`)).status).toBe(204);
       await waitFor(async () => (await a.consumer.get(`/vpc-endpoints/${ofA.body.id}`)).status === 404, 10_000, 'A to see the delete');
+      await waitFor(async () => (await a.consumer.get('/sim/toxics')).body.toxics?.length === 0, 10_000, 'A to drop the deleted endpoint\'s toxic');
       await waitFor(async () => (await attempt(ofA.body.host_ip, 80, '127.2.1.50')) !== 'relay', 10_000, 'A to close its listener');
       await a.daemon.control.settle();
       const more = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
