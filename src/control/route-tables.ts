@@ -5,6 +5,7 @@
 import { DomainError } from '../model/errors.js';
 import { buildRoutingView, type GatewayEndpointRouting, type PublicServiceRouting, type RoutingView } from '../model/routing.js';
 import type { Account, Endpoint, EndpointService, Route, RouteTable, Vpc } from '../model/types.js';
+import { zoneOfSubnet } from '../model/zones.js';
 import { cidrOf, parseCidr } from '../net/cidr.js';
 
 /** A route table as the API shows it: its routes from every owner. */
@@ -93,6 +94,8 @@ export interface ViewInput {
   readonly endpoints: ReadonlyMap<string, Endpoint>;
   readonly userRoutes: ReadonlyMap<string, readonly Route[]>;
   readonly capOf: (owner: string) => number;
+  /** the region's zones: a subnet without its own sits in the first */
+  readonly zones: readonly string[];
 }
 
 export function routingView(i: ViewInput): RoutingView {
@@ -120,7 +123,7 @@ export function routingView(i: ViewInput): RoutingView {
   return buildRoutingView({
     vpcs: [...i.vpcs].map((v) => ({
       id: v.id, number: v.number, cidr: v.cidr, domainId: i.accounts.get(v.account)?.domain_id ?? '',
-      subnets: v.subnets,
+      subnets: v.subnets.map((s) => ({ id: s.id, cidr: s.cidr, zone: zoneOfSubnet(s, i.zones) })),
       tables: v.route_tables.map((t) => ({ ...t, routes: [...t.routes, ...(i.userRoutes.get(t.id) ?? []), ...(byEndpoints.get(t.id) ?? [])] })),
     })),
     services,

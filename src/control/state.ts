@@ -466,6 +466,7 @@ export class ControlState {
       endpoints: this.endpoints,
       userRoutes: this.userRoutes,
       capOf: (owner) => this.capOf(owner),
+      zones: this.zones,
     });
   }
 

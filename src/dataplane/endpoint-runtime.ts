@@ -123,6 +123,17 @@ export function tallyBytes(t: EndpointTally): { received: number; sent: number }
   return b;
 }
 
+/**
+ * what the toxics' scopes see of a routed connection (README "Fault injection"): its gateway
+ * endpoint ('' on the internet path), the public service, and the zone of the client's subnet ('':
+ * a client outside every VPC, in no zone)
+ */
+export interface RoutedScope {
+  readonly endpoint: string;
+  readonly service: string;
+  readonly zone: string;
+}
+
 /** a listener of one ENI and terminal port; a connection accepted there belongs to the ENI's zone */
 interface Listener {
   readonly server: TcpListener;
@@ -447,9 +458,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /**
    * Relays a connection the gateway already routed here: the daemon's limits and the endpoint's
    * cap apply (no whitelist; isolation and policies decided by the route: a VPC's route tables
-   * lead to its own gateway endpoints only). Returns the refusal, or null when relayed.
+   * lead to its own gateway endpoints only). SCOPE: what the toxics' scopes see of it (README
+   * "Fault injection"). Returns the refusal, or null when relayed.
    */
-  relayRouted(client: PendingClient, port: number, target: BackendTarget, route: RouteKey): RefusalReason | null {
+  relayRouted(client: PendingClient, port: number, target: BackendTarget, route: RouteKey, scope: RoutedScope): RefusalReason | null {
     const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, '', this.vpcNumber, port);
     const snatPort = reason === null ? this.ports.take() : 0;
     const refusal = reason ?? (snatPort === 0 ? 'snat_exhausted' as const : null);
@@ -460,7 +472,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       client.reset();
       return refusal;
     }
-    this.start(client, port, target, snatPort, route, null, null);
+    this.start(client, port, target, snatPort, route, null, null, scope);
     return null;
   }
 
@@ -476,12 +488,13 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return n;
   }
 
-  /** VIA: the listener (ENI) it came in through, SLOT its backend; both null for a routed connection */
-  private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null, via: Listener | null, slot: BackendSlot | null = null): void {
+  /** VIA: the listener (ENI) it came in through, SLOT its backend; both null for a routed connection, which has its SCOPE */
+  private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null, via: Listener | null, slot: BackendSlot | null = null, scope: RoutedScope | null = null): void {
     this.active++;
     this.counters.connections++;
     this.ctx.connectionOpened(via?.eni.zone ?? null);
-    const toxics = via === null ? null : this.ctx.toxicLink(this.spec.id, this.spec.service_id, port, via.eni.zone);
+    const toxics = via !== null ? this.ctx.toxicLink(this.spec.id, this.spec.service_id, port, via.eni.zone)
+      : scope !== null ? this.ctx.toxicLink(scope.endpoint, scope.service, port, scope.zone) : null;
     const conn = client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route, toxics);
     this.connections.add(conn);
     if (this.rate > 0) conn.shape(this.rate);

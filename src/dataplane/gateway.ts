@@ -4,13 +4,13 @@
 // (its status, policy and cap), to the internet gateway, or refused.
 import type { Ack, FailedServices } from '../model/events.js';
 import { routeRefusal } from '../model/path-trace.js';
-import { decideRoute, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
+import { decideRoute, serviceAt, type RouteTarget, type RoutingView, type VpcRouting } from '../model/routing.js';
 import { intToIp, lastAddress } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import { flowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
-import { EndpointRuntime, type EndpointTally } from './endpoint-runtime.js';
+import { EndpointRuntime, type EndpointTally, type RoutedScope } from './endpoint-runtime.js';
 import type { PendingClient, RouteKey, TcpListener } from './connection.js';
 
 interface PublicListener {
@@ -159,14 +159,15 @@ export class GatewayPlane {
       return;
     }
     if (d.target_type === 'igw') {
-      this.relayInternet(client, publicIp, port, route);
+      this.relayInternet(client, publicIp, port, route, zoneOf(vpc, d.subnet?.id));
       return;
     }
     const r = this.runtimeOf(d.endpoint!.id)!;
     const [targetHost, targetPort] = d.service.target.split(':');
+    const scope: RoutedScope = { endpoint: d.endpoint!.id, service: d.service.id, zone: zoneOf(vpc, d.subnet?.id) };
     // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private
     // address; on one host that is the client's host address 127.k.c.d, bound as the source.
-    r.relayRouted(client, port, { host: targetHost!, port: Number(targetPort), localAddress: host.replace(/^::ffff:/, ''), bindPoolPort: false, preamble: null }, route);
+    r.relayRouted(client, port, { host: targetHost!, port: Number(targetPort), localAddress: host.replace(/^::ffff:/, ''), bindPoolPort: false, preamble: null }, route, scope);
   }
 
   /** a gateway endpoint's runtime, made on its first connection (relayed or refused) */
@@ -177,16 +178,21 @@ export class GatewayPlane {
     return r;
   }
 
-  private relayInternet(client: PendingClient, publicIp: number, port: number, route: RouteKey | null = null): void {
-    const t = serviceAt(this.view!, publicIp, port)?.targets.get(port);
+  /** ZONE: the client's subnet's ('' outside every VPC) */
+  private relayInternet(client: PendingClient, publicIp: number, port: number, route: RouteKey | null = null, zone = ''): void {
+    const s = serviceAt(this.view!, publicIp, port);
+    const t = s?.targets.get(port);
     if (!t) {
       client.reset();
       return;
     }
     this.internet.relayRouted(client, port, { host: t.host, port: t.port, localAddress: undefined, bindPoolPort: false, preamble: null },
-      route ?? { vpcId: '', sourceIp: 0, destinationIp: publicIp, destinationPort: port });
+      route ?? { vpcId: '', sourceIp: 0, destinationIp: publicIp, destinationPort: port }, { endpoint: '', service: s!.id, zone });
   }
 }
+
+/** the zone of a client's subnet, for the toxics' zone scope ('': unknown) */
+const zoneOf = (vpc: VpcRouting, subnet: string | undefined): string => vpc.subnets.find((s) => s.id === subnet)?.zone ?? '';
 
 /** public a.b.c.d lives at 127.255.c.d */
 const hostOfPublic = (ip: number): string => hostAddress(PUBLIC_NUMBER, ip);

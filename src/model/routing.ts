@@ -33,7 +33,8 @@ export interface VpcRouting {
   readonly cidr: Cidr;
   /** the owning account's domain id: the principal of its connections */
   readonly domainId: string;
-  readonly subnets: ReadonlyArray<{ id: string; cidr: Cidr; tableId: string; associated: boolean }>;
+  /** zone: the subnet's (a routed connection's zone for the toxics' zone scope); null: not given */
+  readonly subnets: ReadonlyArray<{ id: string; cidr: Cidr; tableId: string; associated: boolean; zone: string | null }>;
   readonly tables: ReadonlyMap<string, TableRouting>;
   readonly defaultTable: string;
 }
@@ -73,7 +74,7 @@ export interface TableInput {
 export interface RoutingInput {
   readonly vpcs: ReadonlyArray<{
     id: string; number: number; cidr: string; domainId: string;
-    subnets: ReadonlyArray<{ id: string; cidr: string }>;
+    subnets: ReadonlyArray<{ id: string; cidr: string; zone?: string }>;
     tables: readonly TableInput[];
   }>;
   readonly services: readonly PublicServiceRouting[];
@@ -105,7 +106,7 @@ export function buildRoutingView(input: RoutingInput): RoutingView {
     const associated = (subnet: string) => v.tables.find((t) => t.subnets.includes(subnet))?.id;
     vpcs.set(v.id, {
       id: v.id, number: v.number, cidr: cidrOf(v.cidr), domainId: v.domainId,
-      subnets: v.subnets.map((s) => ({ id: s.id, cidr: cidrOf(s.cidr), tableId: associated(s.id) ?? defaultTable, associated: associated(s.id) !== undefined })),
+      subnets: v.subnets.map((s) => ({ id: s.id, cidr: cidrOf(s.cidr), tableId: associated(s.id) ?? defaultTable, associated: associated(s.id) !== undefined, zone: s.zone ?? null })),
       tables, defaultTable,
     });
   }

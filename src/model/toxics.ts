@@ -35,7 +35,11 @@ export interface ToxicRule {
   readonly toxic: Toxic;
 }
 
-/** what a connection is, for the scopes: its endpoint, service, terminal port and ENI's zone */
+/**
+ * what a connection is, for the scopes: its endpoint, service, terminal port and ENI's zone; a
+ * routed one (src/dataplane/gateway.ts): its gateway endpoint ('' on the internet path), the public
+ * service, its port and the zone of the client's subnet ('' outside every VPC)
+ */
 export interface ToxicTarget {
   readonly endpoint: string;
   readonly service: string;

@@ -1,7 +1,8 @@
 // Fault injection (issue 15): Toxiproxy's toxics on an endpoint's connections, driven by
 // toxiproxy-node-client over Toxiproxy's API (faults.listen), with real sockets: latency, bandwidth,
 // reset_peer, timeout, limit_data, toxicity over 1,000 connections, live re-linking, a proxy taken
-// down and back, Toxiproxy's error codes (nothing changed). Bounds: at least the toxic's effect,
+// down and back, Toxiproxy's error codes (nothing changed), and the scopes that reach routed
+// connections (a gateway endpoint's, the internet path's). Bounds: at least the toxic's effect,
 // less than twice it. Both relays (npm test's js-relay group).
 import { execFile } from 'node:child_process';
 import net from 'node:net';
@@ -401,5 +402,96 @@ describe('metrics', () => {
     expect(await metricValue(d.url, 'vpcep_toxic_delayed_bytes_total')).toBeGreaterThanOrEqual(delayed + 1000);
     await toxiproxy.reset();
     expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'latency', scope: 'port' })).toBeUndefined();
+  });
+});
+
+describe('routed connections (gateway endpoints, public services)', () => {
+  // vpc-client's subnet-a sits in sim-1a, subnet-b in sim-1b; the public gateway service obs
+  // (100.125.0.0/24, public a.b.c.d at 127.255.c.d) echoes; a gateway endpoint in vpc-client's
+  // default table routes both subnets to it, a client outside every VPC takes the internet path.
+  let g: TestDaemon;
+  let obs: TestBackend;
+  let P: number;
+  let k: number;
+  let gwId: string;
+
+  beforeAll(async () => {
+    obs = await startBackend(echo);
+    P = randomPort();
+    const base = twoAccountConfig() as { vpcs: Array<Record<string, unknown>> };
+    g = await startTestDaemon(twoAccountConfig({
+      faults: { enabled: true, listen: '127.0.0.1:0' },
+      vpcs: base.vpcs.map((v) => v.id !== 'vpc-client' ? v : {
+        ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/24', zone: 'sim-1b' }],
+      }),
+      public_services: [{ name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-obs', cidrs: ['100.125.0.0/24'] }, ports: [{ port: P, target: `127.0.0.1:${obs.port}` }] }],
+    }));
+    k = g.daemon.control.routing().vpcs.get('vpc-client')!.number;
+    const svc = (await g.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services.find((s: any) => s.service_name === 'sim-1.obs');
+    const r = await g.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    gwId = r.body.id;
+    await waitFor(async () => (await g.consumer.get(`/vpc-endpoints/${gwId}`)).body.status === 'accepted', 5_000, 'gateway endpoint accepted');
+  });
+
+  afterAll(async () => {
+    for (const s of open) s.destroy();
+    await g?.stop();
+    await obs?.close();
+  });
+
+  /** a connection to the public service from a host address (127.k.c.d: 10.0.c.d in vpc-client; 127.0.0.1: outside every VPC) */
+  async function routed(from: string): Promise<{ s: net.Socket; got: () => Buffer }> {
+    const s = net.connect({ host: '127.255.0.10', port: P, localAddress: from });
+    open.add(s);
+    const chunks: Buffer[] = [];
+    s.on('data', (b: Buffer) => chunks.push(b));
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+    return { s, got: () => Buffer.concat(chunks) };
+  }
+
+  const linked = () => g.daemon.dataPlane.faults.linked;
+
+  /** whether a new connection from FROM meets the 100 ms latency toxic (it echoes either way) */
+  async function slowed(from: string): Promise<boolean> {
+    const c = await routed(from);
+    const rtt = await roundTrip(c);
+    const on = linked() === 1;
+    if (on) expect(rtt).toBeGreaterThanOrEqual(99);
+    c.s.destroy();
+    await waitFor(() => linked() === 0, 5_000, 'the connection unlinked');
+    return on;
+  }
+
+  it('a zone\'s, the whole data plane\'s and the gateway endpoint\'s own toxics reach its connections; the zone is the client subnet\'s', async () => {
+    const [inA, inB] = [`127.${k}.1.5`, `127.${k}.2.5`];
+    const cases: Array<[string, boolean, boolean]> = [['zone:sim-1a', true, false], ['zone:sim-1b', false, true], ['all', true, true], [`endpoint:${gwId}`, true, true]];
+    for (const [scope, a, b] of cases) {
+      const r = await g.consumer.post('/sim/toxics', { scope, name: 'slow', type: 'latency', attributes: { latency: 100 } });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect([scope, await slowed(inA), await slowed(inB)]).toEqual([scope, a, b]);
+      expect((await g.consumer.delete(`/sim/toxics/${encodeURIComponent(scope)}/slow`)).status).toBe(204);
+      expect([scope, await slowed(inA)]).toEqual([scope, false]);
+    }
+    expect(await metricValue(g.url, 'vpcep_route_decisions_total', { target_type: 'gateway_endpoint' })).toBeGreaterThanOrEqual(12);
+  });
+
+  it('the internet path meets the whole data plane\'s toxics (a client outside every VPC is in no zone), re-linked live', async () => {
+    await g.consumer.post('/sim/toxics', { scope: 'zone:sim-1a', name: 'slow', type: 'latency', attributes: { latency: 100 } });
+    expect(await slowed('127.0.0.1')).toBe(false);
+    await g.consumer.delete(`/sim/toxics/${encodeURIComponent('zone:sim-1a')}/slow`);
+    // a toxic added while the connection is on the toxic path applies to it at once
+    await g.consumer.post('/sim/toxics', { scope: 'all', name: 'slow', type: 'latency', attributes: { latency: 100 } });
+    const c = await routed('127.0.0.1');
+    expect(await roundTrip(c)).toBeGreaterThanOrEqual(99);
+    await g.consumer.post('/sim/toxics', { scope: 'all', name: 'cut', type: 'limit_data', attributes: { bytes: 1 } });
+    const closed = new Promise((resolve) => c.s.once('close', resolve));
+    c.s.write('xy');
+    await closed;
+    expect(c.got().length).toBeLessThanOrEqual(2);
+    await waitFor(() => linked() === 0, 5_000, 'the connection unlinked');
+    await g.consumer.delete('/sim/toxics/all/slow');
+    await g.consumer.delete('/sim/toxics/all/cut');
   });
 });

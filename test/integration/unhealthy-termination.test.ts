@@ -365,4 +365,29 @@ describe('connection termination through the APIs (real daemon)', () => {
     expect(bs[0]!.open).toBe(onA);
     expect(await metricValue(d.url, 'vpcep_closed_connections_total', { reason: 'unhealthy' })).toBe(onB);
   }, 45_000);
+
+  it('Huawei API: backend_health shows unhealthy.draining during the draining interval, as DescribeTargetHealth does', async () => {
+    const d = await daemon();
+    const port = randomPort();
+    const bs = [await backend('127.0.0.1', port), await backend('127.0.0.2', port)];
+    const svc = await d.provider.post('/vpc-endpoint-services', {
+      vpc_id: 'vpc-app', server_type: 'VM', ports: [{ client_port: port, server_port: port, protocol: 'TCP' }], approval_enabled: false,
+      backends: [{ port_id: 'port-web' }, { port_id: 'port-web2' }], health_check: { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 },
+      unhealthy_connection_termination: { enabled: false, draining_interval: 3600 },
+    });
+    expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+    const ep = await connect(d, svc.body.id);
+    const health = async () => (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.backend_health;
+    await waitFor(async () => (await health()).every((h: any) => h.state === 'healthy'), 12_000, 'both backends healthy');
+    for (let i = 0; i < 100 && bs.some((b) => b.open === 0); i++) await heldAt(ep.host_ip, port);
+    const onA = bs[0]!.open;
+    await stopAccepting(bs[0]!);
+    await waitFor(async () => (await health())[0].state !== 'healthy', 15_000, 'web no longer healthy');
+    // the connections wait out the interval: the state says so, with the probes' reason
+    expect(await health()).toEqual([
+      { port_id: 'port-web', zone: 'sim-1a', state: 'unhealthy.draining', reason: 'Target.FailedHealthChecks' },
+      { port_id: 'port-web2', zone: 'sim-1a', state: 'healthy', reason: null },
+    ]);
+    expect(bs[0]!.open).toBe(onA);
+  }, 45_000);
 });

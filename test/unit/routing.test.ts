@@ -49,7 +49,7 @@ function view(f: Fixture) {
   const input: RoutingInput = {
     vpcs: [{
       id: 'vpc-1', number: 3, cidr: '10.0.0.0/16', domainId: 'dom1',
-      subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24' }, { id: 'subnet-b', cidr: '10.0.2.0/24' }],
+      subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1b' }, { id: 'subnet-b', cidr: '10.0.2.0/24' }],
       tables,
     }],
     services: f.services ?? [S3, OTHER],
@@ -76,11 +76,11 @@ describe('buildRoutingView', () => {
     expect(vpc.defaultTable).toBe('rtb-main');
   });
 
-  it('a subnet takes its associated table, else the VPC default', () => {
+  it('a subnet takes its associated table, else the VPC default; it keeps its zone (the toxics\' zone scope of routed connections)', () => {
     const vpc = view({ a: [LOCAL] }).vpcs.get('vpc-1')!;
-    expect(vpc.subnets.map((s) => ({ id: s.id, tableId: s.tableId, associated: s.associated }))).toEqual([
-      { id: 'subnet-a', tableId: 'rtb-a', associated: true },
-      { id: 'subnet-b', tableId: 'rtb-main', associated: false },
+    expect(vpc.subnets.map((s) => ({ id: s.id, tableId: s.tableId, associated: s.associated, zone: s.zone }))).toEqual([
+      { id: 'subnet-a', tableId: 'rtb-a', associated: true, zone: 'sim-1b' },
+      { id: 'subnet-b', tableId: 'rtb-main', associated: false, zone: null },
     ]);
   });
 
