@@ -18,6 +18,7 @@ import { zoneInRegion } from './model/zones.js';
 import { applyInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
+import type { PublishedRecord } from './model/dns-names.js';
 import type { ConnectionNotification } from './model/notifications.js';
 import { shaping } from './dataplane/bandwidth.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
@@ -176,6 +177,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       targetGroups: after.get('targetgroup')!.values() as Iterable<TargetGroup>,
       apiVpcs: after.get('apivpc')!.values() as Iterable<Vpc>,
       securityGroups: after.get('securitygroup')!.values() as Iterable<SecurityGroup>,
+      publishedRecords: after.get('dnsrecord')!.entries() as Iterable<[string, PublishedRecord]>,
       log,
       onPremises: config.dataplane.onPremises,
       zones: config.zones,

@@ -495,6 +495,16 @@ Examples:
       await api(g, 'DELETE', `/sim/toxics/${encodeURIComponent(scope)}/${encodeURIComponent(name)}`);
       if (!g.quiet && !g.json) console.log(`removed ${name} from ${scope}`);
     }));
+  // -- proxies (README "Fault injection"): your accepted endpoints' listeners, <endpoint id>:<port>
+  const proxyRow = (p: Json): Cell[] => [p.name, p.listen, p.upstream, p.enabled ? 'yes' : 'no', p.toxics.length];
+  const proxyHead = ['NAME', 'LISTEN', 'UPSTREAM', 'ENABLED', 'TOXICS'];
+  const proxy = program.command('proxy').description('your endpoints\' listeners as Toxiproxy\'s proxies: list them, take one down and back');
+  proxy.command('list').description('the proxies of your accepted endpoints, one per terminal port')
+    .action(run(async (g) => out(g, await api(g, 'GET', '/sim/proxies'), (b) => table(b.proxies.map(proxyRow), proxyHead))));
+  for (const [verb, what] of [['disable', 'take a proxy down: its listener closes, new connections are refused'], ['enable', 'bring a proxy back: its listener binds again']] as const) {
+    proxy.command(verb).description(what).argument('<name>', '<endpoint id>:<port>')
+      .action(run(async (g, _o, name: string) => out(g, await api(g, 'POST', `/sim/proxies/${encodeURIComponent(name)}/${verb}`), (b) => table([proxyRow(b.proxy)], proxyHead))));
+  }
   // -- provisioning faults (README "Provisioning faults")
   const faultsTable = (b: Json) => table([[b.faults.provisioning_delay_ms, b.faults.fail_next_activation.join(',') || '-']], ['PROVISIONING_DELAY_MS', 'FAIL_NEXT_ACTIVATION']);
   const faults = program.command('faults').description('provisioning faults: the activation delay, activation failures on demand');

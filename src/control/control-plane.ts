@@ -53,7 +53,7 @@ export class ControlPlane {
 
   constructor(o: ControlOptions) {
     this.st = new ControlState(o);
-    this.publicZone = new privateDns.PublicZone(o.publicRecords ?? []);
+    this.publicZone = new privateDns.PublicZone(o.publicRecords ?? [], this.st);
     this.faults = new Faults(this.st);
     this.region = this.st.region;
     this.aws = aws.awsIdentities(o.inventory.accounts);
@@ -113,9 +113,9 @@ export class ControlPlane {
     return this.st.zonesDown.has(zone);
   }
 
-  /** counts the changes made visible (each commit, each public record): readers that cache views of the state compare it */
+  /** counts the changes made visible (each commit, a public record's too): readers that cache views of the state compare it */
   get revision(): number {
-    return this.st.revision + this.publicZone.revision;
+    return this.st.revision;
   }
 
   /** the backends each terminal port of an endpoint's service relays to, as the data plane gets them */
@@ -138,13 +138,13 @@ export class ControlPlane {
 
   /** publishes a record in the public zone (any account: the zone is the internet's); services waiting for it are verified */
   async publishRecord(caller: Account, r: PublicRecord): Promise<privateDns.OwnedRecord> {
-    const added = this.publicZone.add(caller.name, r);
+    const added = await this.publicZone.add(caller.name, r);
     await privateDns.verifyWaiting(this.st, this.publicZone);
     return added;
   }
 
   /** removes the caller's records of a name (and value); how many went */
-  unpublishRecord(caller: Account, name: string, value?: string): number {
+  unpublishRecord(caller: Account, name: string, value?: string): Promise<number> {
     return this.publicZone.remove(caller.name, name, value);
   }
 
@@ -275,6 +275,11 @@ export class ControlPlane {
   /** the caller's own VPCs, as a cloud shows them: nothing of other tenants */
   vpcs(caller: Account): Vpc[] {
     return [...this.st.vpcs.values()].filter((v) => v.account === caller.name);
+  }
+
+  /** a service by id, whoever owns it (what an endpoint of it shows: its custom domain name) */
+  serviceById(id: string): EndpointService | undefined {
+    return this.st.services.get(id);
   }
 
   /** the terminal ports an endpoint of this service listens on (a gateway service's: on its prefix list's addresses) */

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors.js';
+import { recordProblem } from '../model/dns-names.js';
 import { CONNECTION_EVENTS } from '../model/notifications.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES, type Endpoint, type Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
@@ -77,6 +78,11 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   }),
   // an allocation held inside a commit (issue 17): the key is the allocated value, the document who holds it
   claim: z.looseObject({ holder: str }),
+  // a record of the public zone published through the API (private-dns.ts PublicZone), kept under the hash of its name, type and value
+  dnsrecord: z.looseObject({ name: str, type: z.literal('TXT'), value: str, owner: str }).superRefine((r, ctx) => {
+    const bad = recordProblem(r.name, r.value);
+    if (bad) ctx.addIssue({ code: 'custom', message: bad });
+  }),
 };
 
 /**

@@ -1,6 +1,8 @@
 // Fault injection in the control plane: the toxics of every scope and the proxies taken down,
 // published to the data plane as plain data (ChangeEvent 'faults'). Kept in memory only, as
-// Toxiproxy keeps them: a restart forgets them (README "Fault injection").
+// Toxiproxy keeps them: a restart forgets them (README "Fault injection"). A deleted endpoint or
+// service takes the toxics naming it (and its proxies taken down) with it: an id is never reused,
+// so they would only linger in the lists.
 import { DomainError } from '../model/errors.js';
 import type { Ack } from '../model/events.js';
 import { parseToxic, proxyName, scopeKey, updateToxic, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
@@ -26,7 +28,9 @@ export class Faults {
   private rules: ToxicRule[] = [];
   private readonly disabled = new Set<string>();
 
-  constructor(private readonly st: ControlState) {}
+  constructor(private readonly st: ControlState) {
+    st.removalListeners.push((kind, id) => this.forget(kind, id));
+  }
 
   /** every endpoint listener (Toxiproxy's proxies), of every account: the operator's view */
   proxies(): ProxyView[] {
@@ -45,6 +49,22 @@ export class Faults {
         enabled: !this.disabled.has(name), toxics: this.toxics({ kind: 'port', endpoint: e.id, port: b.client_port }),
       };
     });
+  }
+
+  /** the proxies of the caller's own endpoints (vpcep-sim's API) */
+  proxiesOwnedBy(caller: Account): ProxyView[] {
+    const out: ProxyView[] = [];
+    for (const e of this.st.endpoints.values()) if (e.owner === caller.name) out.push(...this.proxiesOf(e));
+    return out;
+  }
+
+  /** a proxy of the caller's own endpoint: EndpointNotFound (another's endpoint does not exist for it), else PortNotFound */
+  ownProxy(caller: Account, name: string): ProxyView {
+    const i = name.lastIndexOf(':');
+    const e = this.st.ownEndpoint(caller, i > 0 ? name.slice(0, i) : name);
+    const p = this.proxiesOf(e).find((x) => x.name === name);
+    if (!p) throw new DomainError('PortNotFound', `endpoint ${e.id} has no proxy ${JSON.stringify(name.slice(0, 100))}: proxies are <endpoint id>:<terminal port> of accepted endpoints`);
+    return p;
   }
 
   /** a proxy by name, or EndpointNotFound with Toxiproxy's words */
@@ -143,6 +163,16 @@ export class Faults {
   /** Toxiproxy's POST /reset: every toxic removed (of every scope), every proxy enabled */
   reset(): Promise<void> {
     return this.st.serial(() => this.publish([], new Set()));
+  }
+
+  /** the toxics whose scope names a deleted endpoint (its ports too) or service, and its proxies taken down, removed */
+  private forget(kind: 'endpoint' | 'service', id: string): Promise<void> {
+    const names = (s: ToxicScope) => (kind === 'endpoint' ? (s.kind === 'endpoint' || s.kind === 'port') && s.endpoint === id : s.kind === 'service' && s.service === id);
+    const itsProxy = (name: string) => kind === 'endpoint' && name.slice(0, name.lastIndexOf(':')) === id;
+    if (!this.rules.some((r) => names(r.scope)) && ![...this.disabled].some(itsProxy)) return Promise.resolve();
+    return this.st.serial(async () => {
+      await this.publish(this.rules.filter((r) => !names(r.scope)), new Set([...this.disabled].filter((n) => !itsProxy(n))));
+    });
   }
 
   /**

@@ -4,76 +4,69 @@
 // and the state pendingVerification; StartVpcEndpointServicePrivateDnsVerification looks the record
 // up in the public zone: verified, else failed. Publishing a record also verifies the services
 // waiting for it (AWS polls the provider's DNS on its own). The public zone holds the config's
-// records (dns.public_records) and those published through the API, which last until a restart.
+// records (dns.public_records) and those published through the API, which are stored.
 import { randomInt } from 'node:crypto';
-import { privateDnsNameProblem, privateDnsVerified, type PublicRecord } from '../model/dns-names.js';
+import {
+  normalRecordName, privateDnsNameProblem, privateDnsVerified, publishedRecordId, recordProblem, type PublicRecord, type PublishedRecord,
+} from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { Account, Endpoint, EndpointService, PrivateDnsName } from '../model/types.js';
 import { now, type ControlState } from './state.js';
 
-/** a published record and who published it (null: the config) */
+/** a record of the public zone and who published it (null: the config) */
 export interface OwnedRecord extends PublicRecord {
   readonly owner: string | null;
 }
 
-/** the public zone's records; the config's cannot be removed through the API */
+/**
+ * The public zone's records: the config's (which the API cannot remove) and those published
+ * through the API, stored (kind `dnsrecord`, ControlState.publishedRecords) so that they survive a
+ * restart and reach every daemon sharing the store.
+ */
 export class PublicZone {
-  private readonly records: OwnedRecord[] = [];
-  /** moves at every change (the DNS server's view cache reads it) */
-  revision = 0;
+  private readonly configured: readonly OwnedRecord[];
 
-  constructor(configured: readonly PublicRecord[]) {
-    for (const r of configured) this.records.push({ ...r, name: normalName(r.name), owner: null });
+  constructor(configured: readonly PublicRecord[], private readonly st: ControlState) {
+    this.configured = configured.map((r) => ({ ...r, name: normalRecordName(r.name), owner: null }));
   }
 
   all(): readonly OwnedRecord[] {
-    return this.records;
+    return [...this.configured, ...this.st.publishedRecords.values()];
   }
 
   /** adds a record (the same name, type and value once); InvalidParameter for a bad one */
-  add(owner: string, r: PublicRecord): OwnedRecord {
-    const name = normalName(r.name);
+  add(owner: string, r: PublicRecord): Promise<OwnedRecord> {
+    const name = normalRecordName(r.name);
     const bad = recordProblem(name, r.value);
-    if (bad) throw new DomainError('InvalidParameter', bad);
-    const found = this.records.find((x) => x.name === name && x.type === r.type && x.value === r.value);
-    if (found) return found;
-    if (this.records.length >= MAX_RECORDS) throw new DomainError('QuotaExceeded', `the public zone holds at most ${MAX_RECORDS} records`);
-    const added: OwnedRecord = { name, type: r.type, value: r.value, owner };
-    this.records.push(added);
-    this.revision++;
-    return added;
+    if (bad) return Promise.reject(new DomainError('InvalidParameter', bad));
+    return this.st.serial(async () => {
+      const found = this.all().find((x) => x.name === name && x.type === r.type && x.value === r.value);
+      if (found) return found;
+      if (this.configured.length + this.st.publishedRecords.size >= MAX_RECORDS) {
+        throw new DomainError('QuotaExceeded', `the public zone holds at most ${MAX_RECORDS} records`);
+      }
+      const added: PublishedRecord = { name, type: r.type, value: r.value, owner };
+      const id = publishedRecordId(added);
+      await this.st.commit([{ kind: 'dnsrecord', id, value: added }], () => this.st.publishedRecords.set(id, added));
+      return added;
+    });
   }
 
   /** removes the caller's records of a name (and value, when given); NotFound when none is the caller's */
-  remove(owner: string, name: string, value?: string): number {
-    const n = normalName(name);
-    let removed = 0;
-    for (let i = this.records.length - 1; i >= 0; i--) {
-      const r = this.records[i]!;
-      if (r.name !== n || (value !== undefined && r.value !== value) || r.owner !== owner) continue;
-      this.records.splice(i, 1);
-      removed++;
-    }
-    if (!removed) throw new DomainError('NotFound', `no record ${n}${value === undefined ? '' : ` with that value`} published by the caller`);
-    this.revision++;
-    return removed;
+  remove(owner: string, name: string, value?: string): Promise<number> {
+    const n = normalRecordName(name);
+    return this.st.serial(async () => {
+      const ids = [...this.st.publishedRecords].filter(([, r]) => r.name === n && (value === undefined || r.value === value) && r.owner === owner).map(([id]) => id);
+      if (!ids.length) throw new DomainError('NotFound', `no record ${n}${value === undefined ? '' : ` with that value`} published by the caller`);
+      await this.st.commit(ids.map((id) => ({ kind: 'dnsrecord' as const, id, value: null })), () => {
+        for (const id of ids) this.st.publishedRecords.delete(id);
+      });
+      return ids.length;
+    });
   }
 }
 
 const MAX_RECORDS = 10_000;
-/** RFC 1035 3.3.14: a TXT character-string is 255 bytes at most (one string per record here) */
-const MAX_TXT_BYTES = 255;
-
-const normalName = (name: string) => name.toLowerCase().replace(/\.$/, '');
-
-/** what is wrong with a record to publish, or null */
-export function recordProblem(name: string, value: string): string | null {
-  if (name.length === 0 || name.length > 253 || !name.split('.').every((l) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?$|^[a-z0-9_]$/.test(l))) {
-    return `name ${JSON.stringify(name.slice(0, 80))}: labels of 1-63 of a-z 0-9 - _, 253 characters at most`;
-  }
-  if (Buffer.byteLength(value) > MAX_TXT_BYTES) return `value: ${MAX_TXT_BYTES} bytes at most (one TXT string)`;
-  return null;
-}
 
 const BASE36 = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

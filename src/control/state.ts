@@ -9,7 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
-import type { PublicRecord } from '../model/dns-names.js';
+import type { PublicRecord, PublishedRecord } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
 import { NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, type HealthSettings, type UnhealthyTermination } from '../model/health.js';
@@ -64,6 +64,8 @@ export interface ControlOptions {
   readonly healthCheck?: HealthSettings;
   /** the public zone's records from the config (dns.public_records): where providers prove their domains */
   readonly publicRecords?: readonly PublicRecord[];
+  /** the records published through the API (stored: kind `dnsrecord`), by store id */
+  readonly publishedRecords?: Iterable<[string, PublishedRecord]>;
   /** ms each endpoint activation waits before it is brought up (config faults.provisioning_delay_ms; default 0) */
   readonly provisioningDelayMs?: number;
   /** on a shared store: this daemon's node id (its data dir's), recorded on the endpoints it serves */
@@ -109,11 +111,15 @@ export class ControlState {
   readonly userRoutes = new Map<string, Route[]>();
   readonly notifications = new Map<string, ConnectionNotification>();
   readonly notificationTopics: ReadonlySet<string>;
+  /** told each endpoint and service once its deletion is committed (faults.ts drops the toxics that name it) */
+  readonly removalListeners: ((kind: 'endpoint' | 'service', id: string) => Promise<void>)[] = [];
   /** told each connection event after its change is stored and visible (never awaited: a listener cannot hold a mutation up) */
   readonly connectionListeners: ((e: ConnectionEvent) => void)[] = [];
   readonly loadBalancers = new Map<string, LoadBalancer>();
   readonly targetGroups = new Map<string, TargetGroup>();
   readonly securityGroups = new Map<string, SecurityGroup>();
+  /** the public zone's records published through the API, by store id (private-dns.ts PublicZone) */
+  readonly publishedRecords = new Map<string, PublishedRecord>();
   /** every loopback number ever handed out, by VPC id (meta `vpc_numbers`): config VPCs' and API VPCs' */
   vpcNumbers: Readonly<Record<string, number>>;
   /** counts the commits made visible (the DNS server's view cache compares it) */
@@ -166,6 +172,7 @@ export class ControlState {
     this.notificationTopics = o.notificationTopics ?? new Set();
     for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
+    for (const [id, r] of o.publishedRecords ?? []) this.publishedRecords.set(id, r);
     this.nodeId = o.nodeId;
     this.versions = new Map(o.stored?.versions ?? []);
     this.strict = o.stored !== undefined;
@@ -304,6 +311,8 @@ export class ControlState {
       else this.versions.set(key, b.revision);
       this.setDocument(c);
       if (c.kind === 'endpoint' && !this.servedElsewhere(c.id)) ours.push(c.id);
+      // another writer finished a deletion: this daemon's listeners forget it too (never awaited here)
+      if (c.value === null && (c.kind === 'endpoint' || c.kind === 'service')) this.track(this.removed(c.kind, c.id));
     }
     if (changed) {
       this.revision++;
@@ -323,7 +332,8 @@ export class ControlState {
   watchedListener: ((endpointId: string) => void) | undefined;
 
   private known(kind: Kind, id: string): boolean {
-    return kind === 'claim' ? this.claims.held.has(id) : kind === 'endpoint' ? this.endpoints.has(id) : kind === 'service' ? this.services.has(id) : false;
+    return kind === 'claim' ? this.claims.held.has(id) : kind === 'endpoint' ? this.endpoints.has(id) : kind === 'service' ? this.services.has(id)
+      : kind === 'dnsrecord' ? this.publishedRecords.has(id) : false;
   }
 
   /** one document of another writer into memory */
@@ -337,6 +347,7 @@ export class ControlState {
       case 'targetgroup': return void put(this.targetGroups, c.value as TargetGroup | null);
       case 'securitygroup': return void put(this.securityGroups, c.value as SecurityGroup | null);
       case 'apivpc': return void put(this.vpcs, c.value as Vpc | null);
+      case 'dnsrecord': return void put(this.publishedRecords, c.value as PublishedRecord | null);
       case 'routetable': return void put(this.userRoutes, c.value === null ? null : (c.value as { routes: Route[] }).routes);
       case 'claim': return this.claims.committed([c], this.versions.get(keyOf('claim', c.id)) ?? -1);
       // accounts, config VPCs and meta come from the config every daemon reads at start
@@ -358,6 +369,7 @@ export class ControlState {
     reset(this.targetGroups, 'targetgroup');
     reset(this.securityGroups, 'securitygroup');
     reset(this.userRoutes, 'routetable', (v) => (v as { routes: Route[] }).routes);
+    reset(this.publishedRecords, 'dnsrecord');
     for (const [id, v] of docs.get('apivpc') ?? []) this.vpcs.set(id, v as Vpc);
     this.versions.clear();
     for (const [k, v] of snap.versions) this.versions.set(k, v);
@@ -365,6 +377,17 @@ export class ControlState {
     for (const [id, v] of docs.get('claim') ?? []) this.claims.held.set(id, { holder: (v as { holder: string }).holder, version: snap.versions.get(keyOf('claim', id)) ?? -1 });
     this.storeRevision = snap.revision;
     this.revision++;
+  }
+
+  /** tells the removal listeners (outside the mutation queue: a listener may queue its own mutation); one that fails is logged */
+  async removed(kind: 'endpoint' | 'service', id: string): Promise<void> {
+    for (const listener of this.removalListeners) {
+      try {
+        await listener(kind, id);
+      } catch (err) {
+        this.log.warn({ err, kind, id }, 'removal listener failed');
+      }
+    }
   }
 
   private emitConnectionEvents(before: Endpoint | undefined, after: Endpoint | undefined): void {

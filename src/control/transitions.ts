@@ -181,16 +181,18 @@ export async function finishEndpointDeletion(st: ControlState, id: string): Prom
   // the data plane forgets its counters (an interface endpoint's went with its teardown)
   if (gateway) await applyToDataPlane(st, { kind: 'endpoint', id, live: null, deleted: true });
   if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'data plane did not confirm the endpoint teardown');
-  await st.serial(async () => {
-    if (st.endpoints.get(id)?.status !== 'deleting') return;
+  const gone = await st.serial(async () => {
+    if (st.endpoints.get(id)?.status !== 'deleting') return false;
     await st.commit([{ kind: 'endpoint', id, value: null }], () => st.endpoints.delete(id));
+    return true;
   });
+  if (gone) await st.removed('endpoint', id);
 }
 
 export async function finishServiceDeletion(st: ControlState, id: string): Promise<void> {
   await applyToDataPlane(st, { kind: 'service', id, available: false });
-  await st.serial(async () => {
-    if (st.services.get(id)?.status !== 'deleting') return;
+  const gone = await st.serial(async () => {
+    if (st.services.get(id)?.status !== 'deleting') return false;
     // Endpoints left waiting on the service (pending, rejected, failed) can never connect now.
     const orphans = [...st.endpoints.values()].filter((e) => e.service_id === id && e.status !== 'deleting');
     const changes: Change[] = [{ kind: 'service', id, value: null }];
@@ -203,7 +205,9 @@ export async function finishServiceDeletion(st: ControlState, id: string): Promi
       st.services.delete(id);
       for (const e of next) st.endpoints.set(e.id, e);
     });
+    return true;
   });
+  if (gone) await st.removed('service', id);
 }
 
 /**

@@ -155,6 +155,31 @@ export interface PublicRecord {
   readonly value: string;
 }
 
+/** a record published through the API, with the account that published it (the store's `dnsrecord` documents) */
+export interface PublishedRecord extends PublicRecord {
+  readonly owner: string;
+}
+
+/** the store id of a published record: its name, type and value hashed (a TXT value may hold any character) */
+export function publishedRecordId(r: PublicRecord): string {
+  return createHash('sha256').update(`${r.name}\0${r.type}\0${r.value}`).digest('hex').slice(0, 32);
+}
+
+/** RFC 1035 3.3.14: a TXT character-string is 255 bytes at most (one string per record here) */
+const MAX_TXT_BYTES = 255;
+
+/** a record's name as the zone keeps it: lower case, no final dot */
+export const normalRecordName = (name: string): string => name.toLowerCase().replace(/\.$/, '');
+
+/** what is wrong with a record to publish (its name normalized), or null */
+export function recordProblem(name: string, value: string): string | null {
+  if (name.length === 0 || name.length > 253 || !name.split('.').every((l) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?$|^[a-z0-9_]$/.test(l))) {
+    return `name ${JSON.stringify(name.slice(0, 80))}: labels of 1-63 of a-z 0-9 - _, 253 characters at most`;
+  }
+  if (new TextEncoder().encode(value).length > MAX_TXT_BYTES) return `value: ${MAX_TXT_BYTES} bytes at most (one TXT string)`;
+  return null;
+}
+
 /**
  * Whether the public zone proves a private DNS name's domain: the TXT value at `<txt_name>.<domain>`,
  * or at the domain itself (a provider whose DNS refuses underscores), for the name's domain or a

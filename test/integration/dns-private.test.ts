@@ -7,12 +7,16 @@
 // and dig bound to VPC host addresses.
 import { execFile, spawnSync } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
+import path from 'node:path';
 import {
-  CreateVpcEndpointCommand, DescribeVpcEndpointServiceConfigurationsCommand, DescribeVpcEndpointServicesCommand, ModifyVpcEndpointCommand,
-  ModifyVpcEndpointServiceConfigurationCommand, StartVpcEndpointServicePrivateDnsVerificationCommand, type EC2Client,
+  CreateVpcEndpointCommand, DescribeVpcEndpointConnectionsCommand, DescribeVpcEndpointsCommand, DescribeVpcEndpointServiceConfigurationsCommand,
+  DescribeVpcEndpointServicesCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServiceConfigurationCommand,
+  StartVpcEndpointServicePrivateDnsVerificationCommand, type EC2Client,
 } from '@aws-sdk/client-ec2';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { DB_FILE } from '../../src/store/sqlite.js';
+import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
@@ -26,7 +30,7 @@ let ec2: Record<keyof typeof AWS_KEYS, EC2Client>;
 let dnsPort: number;
 const backends: TestBackend[] = [];
 
-beforeAll(async () => {
+function config(): Record<string, unknown> {
   const base = twoAccountConfig() as { vpcs: Array<Record<string, any>> };
   const vpcs = base.vpcs.map((v) => v.id === 'vpc-app' ? {
     ...v,
@@ -36,11 +40,15 @@ beforeAll(async () => {
       { id: 'port-web-b', subnet: 'subnet-app-b', ip: '192.168.25.246', type: 'VM', target: '127.0.0.2' },
     ],
   } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
-  d = await startTestDaemon({
+  return {
     ...base, vpcs,
     accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
     dns: { listen: '127.0.0.1:0', ttl: 5, public_records: [{ name: 'preset.example.net', type: 'TXT', value: 'from the config' }] },
-  });
+  };
+}
+
+beforeAll(async () => {
+  d = await startTestDaemon(config());
   dnsPort = d.daemon.dnsAddress!.port;
   ec2 = ec2Clients(d.url, AWS_KEYS, REGION);
 });
@@ -215,4 +223,77 @@ describe('answers follow health and zone affinity', () => {
     await waitFor(async () => JSON.stringify(await lookup(name, IN_VPC)) === JSON.stringify([eniA, eniB]), 30_000, 'ENI a back in the answers');
     expect(await healthOf('port-web')).toBe('healthy');
   }, 90_000);
+});
+
+describe('the private DNS name in DnsEntries and dns_names; published records kept across a restart', () => {
+  /** the daemon stopped and started again on its data dir */
+  async function restart(): Promise<void> {
+    await d.stop();
+    for (const c of Object.values(ec2)) c.destroy();
+    d = await startTestDaemon(config(), d.dataDir);
+    dnsPort = d.daemon.dnsAddress!.port;
+    ec2 = ec2Clients(d.url, AWS_KEYS, REGION);
+  }
+
+  it('DescribeVpcEndpoints lists the verified name in the endpoint\'s private hosted zone, Huawei\'s dns_names too; the record answers and verifies after a restart, and is removed for good', async () => {
+    const port = randomPort();
+    backends.push(await startBackend(echo, { host: '127.0.0.1', port }));
+    const id = await service({}, port);
+    await ec2.provider.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: id, PrivateDnsName: 'kept.example.com' }));
+    const txt = (await configuration(id)).PrivateDnsNameConfiguration!;
+    const record = { name: `${txt.Name}.kept.example.com`, type: 'TXT', value: txt.Value! };
+    expect((await d.provider.post('/sim/dns/records', record)).status).toBe(200);
+    expect((await configuration(id)).PrivateDnsNameConfiguration?.State).toBe('verified');
+
+    const made = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.${REGION}.${id}`, SubnetIds: ['subnet-a'], PrivateDnsEnabled: true,
+    }))).VpcEndpoint!;
+    const live = await accepted(made.VpcEndpointId!);
+    const entries = async () => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.DnsEntries!;
+    const own = [
+      { DnsName: expect.stringMatching(new RegExp(`^${made.VpcEndpointId}-[0-9a-f]{8}\\.${id}\\.${REGION}\\.vpce\\.amazonaws\\.com$`)), HostedZoneId: 'Z7HUB22UULQXV' },
+      { DnsName: expect.stringMatching(new RegExp(`^${made.VpcEndpointId}-[0-9a-f]{8}-${REGION}a\\.`)), HostedZoneId: 'Z7HUB22UULQXV' },
+    ];
+    const withName = await entries();
+    expect(withName).toEqual([...own, { DnsName: 'kept.example.com', HostedZoneId: expect.stringMatching(/^Z[A-Z2-7]{20}$/) }]);
+    // the provider's view of the connection: the endpoint's own names, not the consumer's private hosted zone
+    const connection = (await ec2.provider.send(new DescribeVpcEndpointConnectionsCommand({ Filters: [{ Name: 'vpc-endpoint-id', Values: [made.VpcEndpointId!] }] }))).VpcEndpointConnections![0]!;
+    expect(connection.DnsEntries).toEqual(own);
+    expect(live.dns_names).toEqual([expect.stringMatching(/\.vpcep\.[a-z0-9-]+\.internal$/), 'kept.example.com']);
+    expect(await lookup('kept.example.com', IN_VPC)).toEqual([live.host_ip]);
+    // private DNS off: the name leaves both lists (and the answers)
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: made.VpcEndpointId!, PrivateDnsEnabled: false }));
+    expect(await entries()).toEqual(own);
+    expect((await d.consumer.get(`/vpc-endpoints/${made.VpcEndpointId}`)).body.dns_names).toBeUndefined();
+    expect(await lookup('kept.example.com', IN_VPC)).toBe('ENOTFOUND');
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: made.VpcEndpointId!, PrivateDnsEnabled: true }));
+
+    await restart();
+    const listed = async () => (await d.consumer.get('/sim/dns/records')).body.records.filter((r: any) => r.name === record.name);
+    expect(await listed()).toEqual([{ ...record, source: 'api' }]);
+    expect(await resolver('127.0.0.1').resolveTxt(record.name)).toEqual([[record.value]]);
+    // verification looks the kept record up; the same record again is still one record
+    expect((await ec2.provider.send(new StartVpcEndpointServicePrivateDnsVerificationCommand({ ServiceId: id }))).ReturnValue).toBe(true);
+    expect((await configuration(id)).PrivateDnsNameConfiguration?.State).toBe('verified');
+    expect((await d.provider.post('/sim/dns/records', record)).status).toBe(200);
+    expect(await listed()).toHaveLength(1);
+    await accepted(made.VpcEndpointId!);
+    expect((await entries()).at(-1)?.DnsName).toBe('kept.example.com');
+    expect(await lookup('kept.example.com', IN_VPC)).toEqual([live.host_ip]);
+    // only its publisher removes it, and removed it stays gone after the next restart
+    expect((await d.consumer.delete(`/sim/dns/records?name=${record.name}`)).status).toBe(404);
+    expect((await d.provider.delete(`/sim/dns/records?name=${record.name}`)).status).toBe(204);
+    await restart();
+    expect(await listed()).toEqual([]);
+    expect(await resolver('127.0.0.1').resolveTxt(record.name).catch((e: NodeJS.ErrnoException) => e.code)).toBe('ENOTFOUND');
+  }, 60_000);
+
+  it('a malformed stored record stops the start with a message naming it', async () => {
+    const dir = tempDir();
+    await (await startTestDaemon(config(), dir)).stop();
+    const db = new Database(path.join(dir, 'data', DB_FILE));
+    db.prepare('INSERT INTO documents (kind, id, body) VALUES (?, ?, ?)').run('dnsrecord', 'r1', JSON.stringify({ name: 'Not A Name', type: 'TXT', value: 'v', owner: PROVIDER.name }));
+    db.close();
+    await expect(startTestDaemon(config(), dir)).rejects.toThrow(/the stored dnsrecord r1 is malformed \(name "Not A Name": labels of 1-63/);
+  });
 });

@@ -2,7 +2,8 @@
 // (test/integration/etcd.ts): both dialects served; etcd stopped while running: writes answer 503
 // in each dialect's shape, reads answer from the last known state, the data plane keeps relaying,
 // and writes work again once etcd is back, without a restart; two daemons on one etcd keep an
-// account's quota exact (50 creates racing through both against a quota of 20: exactly 20 win);
+// account's quota exact (50 creates racing through both against a quota of 20: exactly 20 win) and
+// share the public zone's published records;
 // an unreachable etcd at start and a data dir of the other store are clear start-up errors.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -114,6 +115,13 @@ if (!RUN_ETCD) {
       const b = await daemonOnEtcd(prefix, 20);
       // B read A's service from etcd at start
       expect((await b.provider.get(`/vpc-endpoint-services/${svc.id}`)).body.status).toBe('available');
+      // a record published in the public zone through A is B's too (stored: kind dnsrecord); removed through B, it goes on A
+      const record = { name: 'shared.example.com', type: 'TXT', value: 'published through a' };
+      expect((await a.provider.post('/sim/dns/records', record)).status).toBe(200);
+      const listed = async (d: TestDaemon) => (await d.provider.get('/sim/dns/records')).body.records.some((r: { name: string }) => r.name === record.name);
+      await waitFor(() => listed(b), 10_000, 'B to see A\'s record');
+      expect((await b.provider.delete(`/sim/dns/records?name=${record.name}`)).status).toBe(204);
+      await waitFor(async () => !(await listed(a)), 10_000, 'A to see the record go');
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) =>
         (i % 2 ? b : a).consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })));
       const won = results.filter((r) => r.status === 200);
@@ -135,8 +143,11 @@ if (!RUN_ETCD) {
       }
       // deleted through B, an endpoint A made and serves stops relaying on A, and its quota slot is free again
       const ofA = won.find((r) => results.indexOf(r) % 2 === 0)!;
+      // a toxic put on it through A goes with it (toxics are each daemon's own, in memory)
+      expect((await a.consumer.post('/sim/toxics', { scope: `endpoint:${ofA.body.id}`, type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
       expect((await b.consumer.delete(`/vpc-endpoints/${ofA.body.id}`)).status).toBe(204);
       await waitFor(async () => (await a.consumer.get(`/vpc-endpoints/${ofA.body.id}`)).status === 404, 10_000, 'A to see the delete');
+      await waitFor(async () => (await a.consumer.get('/sim/toxics')).body.toxics?.length === 0, 10_000, 'A to drop the deleted endpoint\'s toxic');
       await waitFor(async () => (await attempt(ofA.body.host_ip, 80, '127.2.1.50')) !== 'relay', 10_000, 'A to close its listener');
       await a.daemon.control.settle();
       const more = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });

@@ -31,13 +31,19 @@ beforeAll(async () => {
   const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
   serviceId = svc.id;
   await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
-  const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-  ep = await waitFor(async () => {
+  ep = await acceptedEndpoint(svc.id);
+  proxy = await toxiproxy.get(`${ep.id}:${port}`);
+});
+
+/** the consumer's endpoint to the service in vpc-client, once accepted */
+async function acceptedEndpoint(service: string): Promise<any> {
+  const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return waitFor(async () => {
     const e = await d.consumer.get(`/vpc-endpoints/${r.body.id}`);
     return e.body.status === 'accepted' ? e.body : null;
   }, 5_000, 'endpoint accepted');
-  proxy = await toxiproxy.get(`${ep.id}:${port}`);
-});
+}
 
 afterAll(async () => {
   for (const s of open) s.destroy();
@@ -311,6 +317,63 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
     expect((await raw('GET', `/proxies/${proxy.name}/toxics`)).body).toEqual([]);
     const bad = await vpcep(CONSUMER, ['toxics', 'add', '--scope', 'all', '--type', 'latency', '--attribute', 'latency=lots']);
     expect(bad.code).toBe(2);
+  });
+
+  it('takes the caller\'s own proxy down and back through vpcep-sim\'s API and `vpcep proxy`; another\'s is not found, bad input changes nothing', async () => {
+    const mine = { name: proxy.name, endpoint_id: ep.id, port, listen: `${ep.host_ip}:${port}`, upstream: `127.0.0.1:${backend.port}`, enabled: true, toxics: [] };
+    expect((await d.consumer.get('/sim/proxies')).body.proxies).toEqual([mine]);
+    expect((await d.provider.get('/sim/proxies')).body.proxies.map((p: any) => p.name)).not.toContain(proxy.name);
+    const at = (name: string, state: string) => `/sim/proxies/${encodeURIComponent(name)}/${state}`;
+    for (const [who, path, status, code] of [
+      [d.provider, at(proxy.name, 'disable'), 404, 'EndPoint.2006'], // another account's endpoint does not exist for it
+      [d.consumer, at(`${ep.id}:1`, 'disable'), 404, 'EndPoint.4012'],
+      [d.consumer, at('no-such-endpoint:1', 'disable'), 404, 'EndPoint.2006'],
+      [d.consumer, at(proxy.name, 'sleep'), 404, expect.stringMatching(/^EndPoint\./)],
+    ] as const) {
+      const r = await who.post(path);
+      expect([r.status, r.body.error_code], path).toEqual([status, code]);
+    }
+    expect((await toxiproxy.get(proxy.name)).enabled).toBe(true);
+
+    const down = await d.consumer.post(at(proxy.name, 'disable'));
+    expect([down.status, down.body]).toEqual([200, { proxy: { ...mine, enabled: false } }]);
+    await expect(connect()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect((await toxiproxy.get(proxy.name)).enabled).toBe(false);
+    /** the cells of the table row that names the proxy */
+    const row = (stdout: string) => stdout.split('\n').find((l) => l.includes(proxy.name))?.split(/[│|]/).map((c) => c.trim()).filter(Boolean);
+    expect(row((await vpcep(CONSUMER, ['proxy', 'list'])).stdout)).toEqual([proxy.name, `${ep.host_ip}:${port}`, `127.0.0.1:${backend.port}`, 'no', '0']);
+    expect((await vpcep(PROVIDER, ['proxy', 'enable', proxy.name])).code).not.toBe(0);
+    const up = await vpcep(CONSUMER, ['proxy', 'enable', proxy.name]);
+    expect([up.code, up.stderr]).toEqual([0, '']);
+    expect(row(up.stdout)?.slice(-2)).toEqual(['yes', '0']);
+    expect(await roundTrip(await connect())).toBeLessThan(1_000);
+    expect((await vpcep(CONSUMER, ['--json', 'proxy', 'disable', proxy.name])).stdout).toContain('"enabled": false');
+    expect((await d.consumer.post(at(proxy.name, 'enable'))).body.proxy.enabled).toBe(true);
+  });
+
+  it('a deleted endpoint takes its toxics (its ports\' too) and its proxies taken down with it; a deleted service its own; the others stay', async () => {
+    const e2 = await acceptedEndpoint(serviceId);
+    const name2 = `${e2.id}:${port}`;
+    for (const scope of [`endpoint:${e2.id}`, `port:${name2}`, `endpoint:${ep.id}`]) {
+      expect((await d.consumer.post('/sim/toxics', { scope, name: scope.startsWith(`endpoint:${ep.id}`) ? 'stays' : 'goes', type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
+    }
+    expect((await d.consumer.post(`/sim/proxies/${encodeURIComponent(name2)}/disable`)).status).toBe(200);
+    expect(d.daemon.dataPlane.faults.proxyDisabled(e2.id, port)).toBe(true);
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'latency', scope: 'endpoint' })).toBe(2);
+
+    expect((await d.consumer.delete(`/vpc-endpoints/${e2.id}`)).status).toBe(204);
+    expect((await d.consumer.get('/sim/toxics')).body.toxics.map((t: any) => [t.scope, t.name])).toEqual([[`endpoint:${ep.id}`, 'stays']]);
+    expect(d.daemon.dataPlane.faults.proxyDisabled(e2.id, port)).toBe(false);
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'latency', scope: 'endpoint' })).toBe(1);
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'latency', scope: 'port' })).toBeUndefined();
+    expect(Object.keys((await raw('GET', '/proxies')).body)).toEqual([proxy.name]);
+
+    const other = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: randomPort(), server_port: backend.port, protocol: 'TCP' }] });
+    for (const id of [other.id, serviceId]) {
+      expect((await d.provider.post('/sim/toxics', { scope: `service:${id}`, name: 'svc', type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
+    }
+    expect((await d.provider.delete(`/vpc-endpoint-services/${other.id}`)).status).toBe(204);
+    expect((await d.provider.get('/sim/toxics')).body.toxics.map((t: any) => t.scope)).toEqual([`service:${serviceId}`]);
   });
 });
 

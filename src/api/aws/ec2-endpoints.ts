@@ -3,9 +3,10 @@
 // API keeps its UUID and is shown under it. An interface endpoint has one ENI per subnet, at most
 // one per zone (README "Zones"); what AWS allows beyond what the domain simulates is refused with a
 // 4xx that says so (README "Supported actions").
+import { createHash } from 'node:crypto';
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { CreateEndpointCommand } from '../../model/commands.js';
-import { awsEndpointDnsNames } from '../../model/dns-names.js';
+import { awsEndpointDnsNames, endpointDnsNames, type DnsNameKind } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
 import type { Account, Endpoint, EndpointService, Vpc } from '../../model/types.js';
@@ -57,10 +58,31 @@ export function serviceNames(call: AwsCall): ServiceNames {
   };
 }
 
-/** the DNS entries of an interface endpoint, as the DNS server answers them (src/model/dns-names.ts): regional, then per zone */
-export function dnsEntries(e: Endpoint, s: EndpointService | undefined, region: string, configRegion: string): XmlFields[] | undefined {
+/** the names of an endpoint that AWS lists: its own, and with private DNS the service's (its public name, or the provider's verified PrivateDnsName) */
+const AWS_NAME_KINDS: ReadonlySet<DnsNameKind> = new Set(['aws_endpoint', 'aws_zonal', 'aws_private', 'service_private']);
+
+/**
+ * the private hosted zone AWS makes for an endpoint with private DNS, which it shows only as this
+ * id: stable per endpoint (`Z` and 20 of A-Z 2-7, Route 53's shape)
+ */
+function privateHostedZoneId(endpointId: string): string {
+  const hash = createHash('sha256').update(`phz\0${endpointId}`).digest();
+  let id = 'Z';
+  for (let i = 0; i < 20; i++) id += 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[hash[i]! & 31];
+  return id;
+}
+
+/**
+ * the DNS entries of an interface endpoint, as the DNS server answers them (src/model/dns-names.ts):
+ * regional, then per zone, then (PRIVATE: the consumer's view, DescribeVpcEndpoints) the private DNS
+ * name when private DNS applies, in the endpoint's private hosted zone
+ */
+export function dnsEntries(e: Endpoint, s: EndpointService | undefined, region: string, configRegion: string, withPrivate = true): XmlFields[] | undefined {
   if (e.service_type !== 'interface' || !s) return undefined;
-  return awsEndpointDnsNames(e, s, e.enis.map((n) => n.zone), { awsRegion: region, configRegion }).map((n) => ({ dnsName: n.name, hostedZoneId: VPCE_HOSTED_ZONE }));
+  const c = { awsRegion: region, configRegion };
+  const zones = e.enis.map((n) => n.zone);
+  const names = withPrivate ? endpointDnsNames(e, s, zones, c).filter((n) => AWS_NAME_KINDS.has(n.kind)) : awsEndpointDnsNames(e, s, zones, c);
+  return names.map((n) => ({ dnsName: n.name, hostedZoneId: n.scope === 'vpc' ? privateHostedZoneId(e.id) : VPCE_HOSTED_ZONE }));
 }
 
 function isAllowAll(p: readonly PolicyStatement[]): boolean {

@@ -192,7 +192,8 @@ function describeVpcEndpointConnections(call: AwsCall): XmlFields {
       vpcEndpointOwner: call.control.awsIdOf(e.owner),
       vpcEndpointState: endpointState(e.status),
       creationTimestamp: e.created_at,
-      dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
+      // the provider's view: the endpoint's own names (its private hosted zone is the consumer's)
+      dnsEntrySet: dnsEntries(e, s, call.region, call.control.region, false) ?? [],
       ipAddressType: 'ipv4',
       vpcEndpointConnectionId: derivedId('vpce-con', e.id),
       vpcEndpointRegion: call.region,

@@ -3,6 +3,7 @@
 // with its status (errors.ts); no stack trace ever reaches a client.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ControlPlane } from '../../control/control-plane.js';
+import type { ProxyView } from '../../control/faults.js';
 import { DomainError } from '../../model/errors.js';
 import type { PolicyOptions } from '../../model/policy.js';
 import { parseScopeKey, scopeKey, type ToxicRule } from '../../model/toxics.js';
@@ -83,6 +84,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     domainOf: (a) => control.domainOf(a),
     connectionCount: (id) => control.connectionCount(id),
     servicePorts: (id) => control.servicePorts(id),
+    serviceOf: (id) => control.serviceById(id),
     bandwidthOf: (e) => control.bandwidthOf(e),
     backendHealth: (s) => control.serviceBackendHealth(s).map((r) => ({ port_id: r.id, zone: r.zone, state: r.state, reason: r.reason })),
   };
@@ -301,7 +303,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   v1.delete('/sim/dns/records', async (req: Req, reply: FastifyReply) => {
     const { name, value } = req.query;
     if (typeof name !== 'string') throw new DomainError('InvalidParameter', 'name is required (the record\'s name; value: only that value)');
-    control.unpublishRecord(caller(req), name, typeof value === 'string' ? value : undefined);
+    await control.unpublishRecord(caller(req), name, typeof value === 'string' ? value : undefined);
     return reply.code(204).send();
   });
   // toxics (README "Fault injection"): on the caller's own endpoints, their ports and its services;
@@ -323,6 +325,20 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     await control.faults.remove(scope, req.params.name);
     return reply.code(204).send();
   });
+  // proxies (README "Fault injection"): the listeners of the caller's own accepted endpoints, one per
+  // terminal port (`<endpoint id>:<port>`, Toxiproxy's names), taken down (connections refused) and back
+  v1.get('/sim/proxies', async (req: Req) => ({ proxies: control.faults.proxiesOwnedBy(caller(req)).map(proxyJson) }));
+  v1.post('/sim/proxies/:name/:state', async (req: Req) => {
+    const state = req.params.state;
+    if (state !== 'disable' && state !== 'enable') throw new DomainError('NotFound', `POST /sim/proxies/{name}/disable or /enable, not ${JSON.stringify(state.slice(0, 16))}`);
+    const p = control.faults.ownProxy(caller(req), req.params.name);
+    return { proxy: proxyJson(await control.faults.setEnabled(p.name, state === 'enable')) };
+  });
+}
+
+/** a proxy as vpcep-sim's API shows it: Toxiproxy's fields and its endpoint and port */
+function proxyJson(p: ProxyView): Record<string, unknown> {
+  return { name: p.name, endpoint_id: p.endpoint, port: p.port, listen: p.listen, upstream: p.upstream, enabled: p.enabled, toxics: p.toxics };
 }
 
 /** a toxic as vpcep-sim's API shows it: its scope's key and Toxiproxy's fields */

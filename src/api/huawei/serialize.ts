@@ -1,5 +1,5 @@
 // Domain records -> the JSON shapes of Huawei's VPCEP v1 API (huawei-vpcep-api.md "Response").
-import { huaweiEndpointDnsNames } from '../../model/dns-names.js';
+import { huaweiEndpointDnsNames, servicePrivateDnsNames } from '../../model/dns-names.js';
 import { zoneOfSubnet } from '../../model/zones.js';
 import type { ResourceError } from '../../model/errors.js';
 import type { HealthSettings } from '../../model/health.js';
@@ -24,6 +24,8 @@ export interface SerializeContext {
   projectOf(account: string): string;
   domainOf(account: string): string;
   connectionCount(serviceId: string): number;
+  /** a service by id (an endpoint's dns_names carry its custom domain name) */
+  serviceOf?(id: string): EndpointService | undefined;
   /** the terminal ports an endpoint of the service listens on */
   servicePorts(serviceId: string): number[];
   /** the bandwidth an endpoint's connections get (Mbit/s): its own, else its service's default; null: none */
@@ -108,6 +110,15 @@ export function serviceSummaryJson(s: EndpointService): Record<string, unknown> 
   };
 }
 
+/**
+ * an endpoint's private names (enable_dns): Huawei's own, then the service's custom domain name once
+ * verified, as the DNS server answers them in the endpoint's VPC (src/model/dns-names.ts)
+ */
+function endpointDnsNamesJson(e: Endpoint, ctx: SerializeContext): string[] {
+  const s = ctx.serviceOf?.(e.service_id);
+  return [...huaweiEndpointDnsNames(e, ctx.region), ...(s ? servicePrivateDnsNames(e, s) : [])].map((n) => n.name);
+}
+
 export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string, unknown> {
   return {
     id: e.id,
@@ -122,7 +133,7 @@ export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string,
     endpoint_service_id: e.service_id,
     endpoint_service_name: e.service_name,
     enable_dns: e.enable_dns,
-    ...(e.enable_dns ? { dns_names: huaweiEndpointDnsNames(e, ctx.region).map((n) => n.name) } : {}),
+    ...(e.enable_dns ? { dns_names: endpointDnsNamesJson(e, ctx) } : {}),
     vpc_id: e.vpc_id,
     subnet_id: e.subnet_id,
     // vpcep-sim's extension: every ENI, one per zone (subnet_id, ip and host_ip are the first one's)
