@@ -273,8 +273,10 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
       expect(r.body).toEqual({ scope, name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100, jitter: 0 } });
       const slow = await connect();
       const rtt = await roundTrip(slow);
+      // the scope is what is checked here (the latency's own bounds: 'latency 100 ms adds 100-200 ms');
+      // one toxic, not one per scope that covers it: under 300 ms even on a loaded machine
       expect(rtt).toBeGreaterThanOrEqual(99);
-      expect(rtt).toBeLessThan(200);
+      expect(rtt).toBeLessThan(300);
       slow.s.destroy();
       await waitFor(() => d.daemon.dataPlane.faults.linked === 0, 5_000, 'the toxic connection unlinked');
       expect((await who.delete(`/sim/toxics/${encodeURIComponent(scope)}/slow`)).status).toBe(204);
