@@ -14,6 +14,8 @@ import { PrefixTable } from '../dist/net/lpm.js';
 import { encodeProxyV2 } from '../dist/net/proxy-v2.js';
 import { allocateSnatIp, SnatPortPool } from '../dist/net/snat-pool.js';
 import { evaluatePolicy, validatePolicy } from '../dist/model/policy.js';
+import { buildRoutingView, decide, explain } from '../dist/model/routing.js';
+import { routeActive, routeInput, routingInput } from './routing-fixture.mjs';
 import { EndpointRuntime } from '../dist/dataplane/endpoint-runtime.js';
 import { NativeConnection } from '../dist/dataplane/native-connection.js';
 import { FlowLog } from '../dist/telemetry/flow-log.js';
@@ -59,6 +61,8 @@ const policy = validatePolicy([
 const policyRequest = { sourceIp: ipToInt('10.0.1.50'), sourceVpc: 'vpc-a', principalAccount: 'c0c0c0c0' };
 let sink = 0;
 
+const routingView = buildRoutingView(routingInput);
+
 // One connection's whole TypeScript path with the native relay, the addon stubbed: admission,
 // the SNAT port, the connection object and its backend addresses, then the close that frees both.
 // The same with flow logs on: both records built and handed to a writer that keeps only their size.
@@ -95,6 +99,8 @@ suite
   .add('SNAT port take + give', () => { const p = pool.take(); pool.give(p); sink ^= p; }, options)
   .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientHosts[(i = (i + 1) & 255)], 2, 80) === null ? 1 : 0; }, options)
   .add('PROXY v2 header encode', () => { sink ^= encodeProxyV2(header).length; }, options)
+  .add('gateway route decision: decide() (the data path)', () => { sink ^= decide(routingView, routeInput, routeActive).refusal === null ? 1 : 0; }, options)
+  .add('the same decision in words: explain() (the path tracer)', () => { sink ^= explain(routingView, routeInput, routeActive).reason.length; }, options)
   .add('policy evaluation, 5 statements', () => { sink ^= evaluatePolicy(policy, policyRequest).allowed ? 1 : 0; }, options)
   .add('a connection through TypeScript: admit, SNAT port, set-up, close (addon stubbed)', () => {
     sink ^= runtime.relayRouted(pendingClient, 80, target, route) === null ? 1 : 0;
