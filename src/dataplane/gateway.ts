@@ -5,7 +5,7 @@
 import type { Ack, FailedServices } from '../model/events.js';
 import { decide, routeRefusalReason, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
 import { intToIp, lastAddress } from '../net/cidr.js';
-import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
+import { hostAddress, hostNumber, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import { flowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
@@ -136,8 +136,8 @@ export class GatewayPlane {
   private accept(client: PendingClient, publicIp: number, port: number): void {
     const view = this.view!;
     const host = client.remoteAddress;
-    const parts = parseHostAddress(host);
-    const vpc = parts && parts.k !== PUBLIC_NUMBER ? view.vpcByNumber.get(parts.k) : undefined;
+    const k = hostNumber(client.remoteIp);
+    const vpc = k !== 0 && k !== PUBLIC_NUMBER ? view.vpcByNumber.get(k) : undefined;
     if (!vpc) {
       // A client outside every VPC reaches a public service as internet traffic.
       this.decisions.igw++;
@@ -145,7 +145,7 @@ export class GatewayPlane {
       return;
     }
     const route: RouteKey = {
-      vpcId: vpc.id, sourceIp: simulatedAddress(vpc.cidr.base, parts!.low16), destinationIp: publicIp, destinationPort: port,
+      vpcId: vpc.id, sourceIp: simulatedAddress(vpc.cidr.base, client.remoteIp & 0xffff), destinationIp: publicIp, destinationPort: port,
     };
     const d = decide(view, route, this.activeOf);
     this.decisions[d.target]++;

@@ -69,7 +69,7 @@ export function routeTrace(d: RouteTraceInput, counted: RefusalReason | null, lo
   if (d.verdict === 'refuse') return { ...at, outcome: 'reset', refusal: counted ?? 'not_accepted' };
   // The internet path's own cap is dataplane.max_connections: the daemon-wide limit refuses first.
   const gate = { active: d.cap?.active ?? 0, cap: d.cap?.cap ?? Infinity, whitelistEnabled: false, whitelist: [], vpcNumber: 0, vpcBase: 0, securityRules: null };
-  const refusal = admit(gate, load, '', 0, 0);
+  const refusal = admit(gate, load, 0, 0, 0);
   if (refusal === null) return { ...at, outcome: 'relay', refusal: null };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: loadRefusalText(refusal, load) ?? d.reason };
 }
