@@ -14,6 +14,8 @@ import { PrefixTable } from '../dist/net/lpm.js';
 import { encodeProxyV2 } from '../dist/net/proxy-v2.js';
 import { allocateSnatIp, SnatPortPool } from '../dist/net/snat-pool.js';
 import { evaluatePolicy, validatePolicy } from '../dist/model/policy.js';
+import { buildRoutingView, decide, explain } from '../dist/model/routing.js';
+import { routeActive, routeInput, routingInput } from './routing-fixture.mjs';
 import { EndpointRuntime } from '../dist/dataplane/endpoint-runtime.js';
 import { NativeConnection } from '../dist/dataplane/native-connection.js';
 import { FlowLog } from '../dist/telemetry/flow-log.js';
@@ -44,6 +46,8 @@ const gate = {
 };
 const load = { active: 1_000, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 100, onPremises: 'allow' };
 const clientHosts = Array.from({ length: 256 }, (_, n) => `127.2.${n % 20}.${n}`);
+/** the same clients as the relay hands them to admission: integers */
+const clientIps = clientHosts.map(ipToInt);
 const header = {
   sourceIp: '10.0.1.50', sourcePort: 40123, destinationIp: '10.0.1.2', destinationPort: 80,
   endpointId: '2c8902ac-e991-4a27-8e02-471bdcb3da14', markerId: 916444055,
@@ -58,6 +62,8 @@ const policy = validatePolicy([
 ], { requirePrincipal: false });
 const policyRequest = { sourceIp: ipToInt('10.0.1.50'), sourceVpc: 'vpc-a', principalAccount: 'c0c0c0c0' };
 let sink = 0;
+
+const routingView = buildRoutingView(routingInput);
 
 // One connection's whole TypeScript path with the native relay, the addon stubbed: admission,
 // the SNAT port, the connection object and its backend addresses, then the close that frees both.
@@ -80,7 +86,7 @@ const loggedRuntime = endpointRuntime(flowLog);
 const stubAddon = { open: () => 1, touched: () => false, bytes: () => null, cut: () => {}, close: () => {} };
 let lastConn = null;
 const pendingClient = {
-  remoteAddress: '127.2.1.50', remotePort: 40123, reset: () => {},
+  remoteAddress: '127.2.1.50', remoteIp: 0x7f020132, remotePort: 40123, reset: () => {},
   relay: (owner, listenPort, target, now, timeoutMs, snatPort, route) =>
     (lastConn = new NativeConnection(stubAddon, owner, 42, 0x7f020132, listenPort, target, now, timeoutMs, snatPort, route)),
 };
@@ -93,8 +99,10 @@ suite
   .add('longest-prefix match, 10,000 routes', () => { sink ^= table.lookup(nextIp()).prefix; }, options)
   .add('SNAT address allocation, 3,000 in use', () => { sink ^= allocateSnatIp(usedSnat).length; }, options)
   .add('SNAT port take + give', () => { const p = pool.take(); pool.give(p); sink ^= p; }, options)
-  .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientHosts[(i = (i + 1) & 255)], 2, 80) === null ? 1 : 0; }, options)
+  .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientIps[(i = (i + 1) & 255)], 2, 80) === null ? 1 : 0; }, options)
   .add('PROXY v2 header encode', () => { sink ^= encodeProxyV2(header).length; }, options)
+  .add('gateway route decision: decide() (the data path)', () => { sink ^= decide(routingView, routeInput, routeActive).refusal === null ? 1 : 0; }, options)
+  .add('the same decision in words: explain() (the path tracer)', () => { sink ^= explain(routingView, routeInput, routeActive).reason.length; }, options)
   .add('policy evaluation, 5 statements', () => { sink ^= evaluatePolicy(policy, policyRequest).allowed ? 1 : 0; }, options)
   .add('a connection through TypeScript: admit, SNAT port, set-up, close (addon stubbed)', () => {
     sink ^= runtime.relayRouted(pendingClient, 80, target, route) === null ? 1 : 0;

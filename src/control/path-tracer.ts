@@ -2,7 +2,7 @@
 // the client is on premises (outside every VPC). A destination that is an interface endpoint's
 // address (its private IP in the client's VPC, or its host address) is decided by admit() on the
 // data plane's live gate and load (src/model/interface-trace.ts); any other as a route
-// (decideRoute: gateway endpoints, the internet), the function the data plane routes by.
+// (explain(): gateway endpoints, the internet), the words of decide(), which the data plane routes by.
 import type { TraceQuery } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import { chooseBackend, choiceIndex, choiceReason, choiceText, flowHash, NO_CHOICE, type ChoiceInputs } from '../model/backend-choice.js';
@@ -11,7 +11,7 @@ import { targetKey } from '../model/health.js';
 import { decideInterfaceEndpoint, type InterfaceTraceInput } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
 import { routeTrace, type PathTrace } from '../model/path-trace.js';
-import { decideOnPremisesToPublic, decideRoute, serviceAt, type RoutingView } from '../model/routing.js';
+import { decide, decideOnPremisesToPublic, explainOutcome, routeRefusalReason, serviceAt, type RoutingView } from '../model/routing.js';
 import type { Account, Endpoint, Eni, Vpc } from '../model/types.js';
 import { cidrContains, cidrOf, intToIp, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
@@ -36,8 +36,14 @@ export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTra
   const view = st.routing();
   const load = st.dataPlane.daemonLoad();
   const listener = routeListener(st, view, vpc, input.destinationIp, input.destinationPort);
-  if (!vpc) return routeTrace(decideOnPremisesToPublic(view, input), load, listener);
-  return routeTrace(decideRoute(view, { vpcId: vpc.id, ...input }, (id) => st.dataPlane.endpointConnections(id)), load, listener);
+  if (!vpc) {
+    const d = decideOnPremisesToPublic(view, input);
+    return routeTrace(d, d.verdict === 'refuse' ? 'not_accepted' : null, load, listener);
+  }
+  const route = { vpcId: vpc.id, ...input };
+  const active = (id: string) => st.dataPlane.endpointConnections(id);
+  const o = decide(view, route, active);
+  return routeTrace(explainOutcome(route, o, active), routeRefusalReason(o), load, listener);
 }
 
 /** where a client connects to a routed destination, and whether the data plane listens there */

@@ -95,6 +95,8 @@ export interface ByteCounts {
 export interface PendingClient {
   /** the client's host address and port */
   readonly remoteAddress: string;
+  /** the client's host address as an integer (0: not IPv4), what admission reads */
+  readonly remoteIp: number;
   readonly remotePort: number;
   /** refuses it with a reset */
   reset(): void;

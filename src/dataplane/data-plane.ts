@@ -3,7 +3,7 @@
 import { CHOICE_REASONS, type ChoiceInputs, type ChoiceReason } from '../model/backend-choice.js';
 import type { Ack, ChangeEvent, DataPlane, LiveAdmission, LiveEndpoint } from '../model/events.js';
 import type { HealthProber, ProbeReason, ProbeState, ProbeTarget } from '../model/health.js';
-import { clientVpcNumber, type OnPremises } from '../model/isolation.js';
+import { clientVpcOf, type OnPremises } from '../model/isolation.js';
 import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
 import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
 import type { FlowLog } from '../telemetry/flow-log.js';
@@ -148,7 +148,7 @@ export class TcpDataPlane implements DataPlane {
       load,
       now,
       simulatedSource: (host) => this.simulatedSource(host),
-      clientVpc: (host) => clientVpcNumber(host, isVpc),
+      clientVpc: (ip) => clientVpcOf(ip, isVpc),
       listen: (host, port, sink) => countedListener(load, host, port, sink),
       connectionOpened: (zone) => {
         load.active++;

@@ -26,7 +26,7 @@ export interface DataPlaneContext {
   /** the simulated address of a client's host address, for the PROXY header */
   simulatedSource(host: string): string;
   /** the VPC number of a client's host address, or null for a client outside every VPC */
-  clientVpc(host: string): number | null;
+  clientVpc(ip: number): number | null;
   /** listens on host:port, the listener counted in the descriptor budget while open */
   listen(host: string, port: number, sink: ListenerSink): Promise<TcpListener>;
   /** ZONE: the ENI's zone it came in through (null: a routed connection) */
@@ -411,7 +411,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const port = listener?.port ?? 0;
     let reason = this.closing || !listener ? 'not_accepted' as const
       : ctx.zoneDown(listener.eni.zone) ? 'zone_down' as const
-        : admit(this, ctx.load, host, ctx.clientVpc(host), port);
+        : admit(this, ctx.load, client.remoteIp, ctx.clientVpc(client.remoteIp), port);
     let snatPort = 0;
     if (reason === null) {
       snatPort = this.ports.take();
@@ -462,7 +462,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    * "Fault injection"). Returns the refusal, or null when relayed.
    */
   relayRouted(client: PendingClient, port: number, target: BackendTarget, route: RouteKey, scope: RoutedScope): RefusalReason | null {
-    const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, '', this.vpcNumber, port);
+    const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, 0, this.vpcNumber, port);
     const snatPort = reason === null ? this.ports.take() : 0;
     const refusal = reason ?? (snatPort === 0 ? 'snat_exhausted' as const : null);
     if (refusal !== null) {

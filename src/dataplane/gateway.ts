@@ -1,12 +1,11 @@
 // Gateway endpoints on the data plane: listeners on the public services' host addresses
 // (127.255.c.d for a public a.b.c.d), and for each connection the route decision of
-// src/model/routing.ts (the same function the path tracer calls): through a gateway endpoint
-// (its status, policy and cap), to the internet gateway, or refused.
+// src/model/routing.ts, decide() (the path tracer words the same decision with explain()): through
+// a gateway endpoint (its status, policy and cap), to the internet gateway, or refused.
 import type { Ack, FailedServices } from '../model/events.js';
-import { routeRefusal } from '../model/path-trace.js';
-import { decideRoute, serviceAt, type RouteTarget, type RoutingView, type VpcRouting } from '../model/routing.js';
+import { decide, routeRefusalReason, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
 import { intToIp, lastAddress } from '../net/cidr.js';
-import { hostAddress, parseHostAddress, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
+import { hostAddress, hostNumber, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import { flowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import type { DataPlaneContext } from './endpoint-runtime.js';
@@ -47,6 +46,9 @@ export class GatewayPlane {
   active(endpointId: string): number {
     return this.runtimes.get(endpointId)?.active ?? 0;
   }
+
+  /** active(), bound once: decide() takes it for every connection */
+  private readonly activeOf = (endpointId: string): number => this.active(endpointId);
 
   /** whether a public address and port has its listener bound */
   listening(publicIp: number, port: number): boolean {
@@ -93,13 +95,13 @@ export class GatewayPlane {
       }
       r.cap = ep.cap;
       r.cutWhere((route) => {
-        const d = decideRoute(view, route, (x) => this.active(x));
-        return d.target_type === 'gateway_endpoint' && d.endpoint?.id === id && d.policy?.allowed !== false;
+        const d = decide(view, route, this.activeOf);
+        return d.target === 'gateway_endpoint' && d.endpoint?.id === id && d.refusal !== 'policy';
       });
     }
     // 002_05e46307768ae273.txt: when an endpoint takes over (or a route goes), connections that
     // used the internet path from a VPC are disconnected too; clients outside every VPC stay.
-    this.internet.cutWhere((route) => route.vpcId === '' || decideRoute(view, route, (x) => this.active(x)).target_type === 'igw');
+    this.internet.cutWhere((route) => route.vpcId === '' || decide(view, route, this.activeOf).target === 'igw');
     return { ok: true, failedServices: failed satisfies FailedServices };
   }
 
@@ -134,8 +136,8 @@ export class GatewayPlane {
   private accept(client: PendingClient, publicIp: number, port: number): void {
     const view = this.view!;
     const host = client.remoteAddress;
-    const parts = parseHostAddress(host);
-    const vpc = parts && parts.k !== PUBLIC_NUMBER ? view.vpcByNumber.get(parts.k) : undefined;
+    const k = hostNumber(client.remoteIp);
+    const vpc = k !== 0 && k !== PUBLIC_NUMBER ? view.vpcByNumber.get(k) : undefined;
     if (!vpc) {
       // A client outside every VPC reaches a public service as internet traffic.
       this.decisions.igw++;
@@ -143,12 +145,12 @@ export class GatewayPlane {
       return;
     }
     const route: RouteKey = {
-      vpcId: vpc.id, sourceIp: simulatedAddress(vpc.cidr.base, parts!.low16), destinationIp: publicIp, destinationPort: port,
+      vpcId: vpc.id, sourceIp: simulatedAddress(vpc.cidr.base, client.remoteIp & 0xffff), destinationIp: publicIp, destinationPort: port,
     };
-    const d = decideRoute(view, route, (id) => this.active(id));
-    this.decisions[d.target_type]++;
-    if (d.verdict === 'refuse' || !d.service) {
-      const reason = routeRefusal(d);
+    const d = decide(view, route, this.activeOf);
+    this.decisions[d.target]++;
+    const reason = routeRefusalReason(d);
+    if (reason !== null) {
       const r = d.endpoint ? this.runtimeOf(d.endpoint.id) : undefined;
       if (r) r.counters.rejected[reason]++;
       this.ctx.refused(d.endpoint?.id ?? 'gateway', reason, host);
@@ -158,16 +160,16 @@ export class GatewayPlane {
       client.reset();
       return;
     }
-    if (d.target_type === 'igw') {
-      this.relayInternet(client, publicIp, port, route, zoneOf(vpc, d.subnet?.id));
+    if (d.target === 'igw') {
+      this.relayInternet(client, publicIp, port, route, d.subnet?.zone ?? '');
       return;
     }
     const r = this.runtimeOf(d.endpoint!.id)!;
-    const [targetHost, targetPort] = d.service.target.split(':');
-    const scope: RoutedScope = { endpoint: d.endpoint!.id, service: d.service.id, zone: zoneOf(vpc, d.subnet?.id) };
+    const t = d.service!.targets.get(port)!;
+    const scope: RoutedScope = { endpoint: d.endpoint!.id, service: d.service!.id, zone: d.subnet?.zone ?? '' };
     // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private
     // address; on one host that is the client's host address 127.k.c.d, bound as the source.
-    r.relayRouted(client, port, { host: targetHost!, port: Number(targetPort), localAddress: host.replace(/^::ffff:/, ''), bindPoolPort: false, preamble: null }, route, scope);
+    r.relayRouted(client, port, { host: t.host, port: t.port, localAddress: host.replace(/^::ffff:/, ''), bindPoolPort: false, preamble: null }, route, scope);
   }
 
   /** a gateway endpoint's runtime, made on its first connection (relayed or refused) */
@@ -192,7 +194,6 @@ export class GatewayPlane {
 }
 
 /** the zone of a client's subnet, for the toxics' zone scope ('': unknown) */
-const zoneOf = (vpc: VpcRouting, subnet: string | undefined): string => vpc.subnets.find((s) => s.id === subnet)?.zone ?? '';
 
 /** public a.b.c.d lives at 127.255.c.d */
 const hostOfPublic = (ip: number): string => hostAddress(PUBLIC_NUMBER, ip);

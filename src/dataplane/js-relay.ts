@@ -5,6 +5,7 @@
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
 import { shaping, Throttle } from './bandwidth.js';
+import { peerIp } from '../net/loopback.js';
 import { clampSocketBuffers } from './native-relay.js';
 import type { ToxicLink } from './toxics/link.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
@@ -297,7 +298,12 @@ export function reasonOf(err: NodeJS.ErrnoException): RefusalReason {
 
 /** A client accepted by a Node listener (paused until its backend is connected). */
 class SocketClient implements PendingClient {
-  constructor(private readonly socket: Socket) {}
+  /** parsed once, on accept: Node reports the peer as text */
+  readonly remoteIp: number;
+
+  constructor(private readonly socket: Socket) {
+    this.remoteIp = peerIp(socket.remoteAddress ?? '');
+  }
 
   get remoteAddress(): string {
     return this.socket.remoteAddress ?? '';

@@ -130,10 +130,10 @@ export class NativeConnection implements LiveConnection, NativeSink {
 
 /** A client the addon accepted: its fd is ours until relayed or reset. */
 class NativeClient implements PendingClient {
-  constructor(private readonly native: NativeRelay, private readonly fd: number, private readonly ip: number, readonly remotePort: number) {}
+  constructor(private readonly native: NativeRelay, private readonly fd: number, readonly remoteIp: number, readonly remotePort: number) {}
 
   get remoteAddress(): string {
-    return intToIp(this.ip);
+    return intToIp(this.remoteIp);
   }
 
   reset(): void {
@@ -148,7 +148,7 @@ class NativeClient implements PendingClient {
       const socket = new net.Socket({ fd: this.fd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
       return new Connection(owner, socket, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
     }
-    return new NativeConnection(this.native, owner, this.fd, this.ip, listenPort, target, now, connectTimeoutMs, snatPort, route);
+    return new NativeConnection(this.native, owner, this.fd, this.remoteIp, listenPort, target, now, connectTimeoutMs, snatPort, route);
   }
 }
 

@@ -5,8 +5,8 @@
 // plane calls admit() for every connection and the path tracer calls it on the data plane's live
 // gate and load, so the two cannot disagree.
 import { isolationRefusal, type OnPremises } from './isolation.js';
-import { cidrContains, ipToInt, isIpv4, type Cidr } from '../net/cidr.js';
-import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
+import { cidrContains, type Cidr } from '../net/cidr.js';
+import { hostNumber, simulatedAddress } from '../net/loopback.js';
 
 export type RefusalReason =
   | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
@@ -51,18 +51,19 @@ export interface EndpointGate {
 }
 
 /**
- * Why a connection from `clientHost`, a client of VPC number `clientVpc` (null: outside every VPC),
- * to terminal `port` must be refused, or null to admit it.
+ * Why a connection from `clientIp` (its host address as an integer, 127.k.c.d; a client outside
+ * every VPC: its own address), a client of VPC number `clientVpc` (null: outside every VPC), to
+ * terminal `port` must be refused, or null to admit it. Integers only: no address is parsed.
  */
-export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, clientVpc: number | null, port: number): RefusalReason | null {
+export function admit(gate: EndpointGate, load: DaemonLoad, clientIp: number, clientVpc: number | null, port: number): RefusalReason | null {
   const isolated = isolationRefusal(clientVpc, gate.vpcNumber, load.onPremises);
   if (isolated !== null) return isolated;
   if (load.active >= load.maxConnections) return 'daemon_limit';
   // Each relayed connection holds two descriptors: the client's and the backend's.
   if (load.active * 2 + load.listeners + 2 > load.fdBudget) return 'fd_limit';
   if (gate.active >= gate.cap) return 'cap';
-  if (gate.whitelistEnabled && !whitelisted(gate, clientHost)) return 'whitelist';
-  if (gate.securityRules !== null && securityRule(gate, clientHost, port) === null) return 'security_group';
+  if (gate.whitelistEnabled && !whitelisted(gate, clientIp)) return 'whitelist';
+  if (gate.securityRules !== null && securityRule(gate, clientIp, port) === null) return 'security_group';
   return null;
 }
 
@@ -70,26 +71,22 @@ export function admit(gate: EndpointGate, load: DaemonLoad, clientHost: string, 
  * The first ingress rule that admits the client's simulated source address (a client outside every
  * VPC: its own address) to the terminal port (the path tracer names it), or null.
  */
-export function securityRule(gate: EndpointGate, clientHost: string, port: number): GateRule | null {
+export function securityRule(gate: EndpointGate, clientIp: number, port: number): GateRule | null {
   if (gate.securityRules === null) return null;
-  const parts = parseHostAddress(clientHost);
-  const v4 = clientHost.startsWith('::ffff:') ? clientHost.slice(7) : clientHost;
-  const ip = parts && parts.k === gate.vpcNumber ? simulatedAddress(gate.vpcBase, parts.low16) : isIpv4(v4) ? ipToInt(v4) : null;
-  if (ip === null) return null;
+  const ip = hostNumber(clientIp) === gate.vpcNumber ? simulatedAddress(gate.vpcBase, clientIp & 0xffff) : clientIp;
   for (const r of gate.securityRules) if (port >= r.from && port <= r.to && cidrContains(r.cidr, ip)) return r;
   return null;
 }
 
 /** A client is whitelisted when it is in the endpoint's VPC and its simulated address matches an entry. */
-export function whitelisted(gate: EndpointGate, clientHost: string): boolean {
-  return whitelistEntry(gate, clientHost) !== null;
+export function whitelisted(gate: EndpointGate, clientIp: number): boolean {
+  return whitelistEntry(gate, clientIp) !== null;
 }
 
 /** the first whitelist entry that holds the client (the path tracer names it), or null */
-export function whitelistEntry(gate: EndpointGate, clientHost: string): Cidr | null {
-  const parts = parseHostAddress(clientHost);
-  if (!parts || parts.k !== gate.vpcNumber) return null;
-  const ip = simulatedAddress(gate.vpcBase, parts.low16);
+export function whitelistEntry(gate: EndpointGate, clientIp: number): Cidr | null {
+  if (hostNumber(clientIp) !== gate.vpcNumber) return null;
+  const ip = simulatedAddress(gate.vpcBase, clientIp & 0xffff);
   for (const c of gate.whitelist) if (cidrContains(c, ip)) return c;
   return null;
 }

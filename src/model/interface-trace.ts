@@ -10,6 +10,7 @@ import type { LiveAdmission } from './events.js';
 import { daemonHeadroom, LIVE_ONLY_REFUSALS, loadRefusalText, type PathTrace } from './path-trace.js';
 import { PROXY_V2_MODES, type TcpProxy } from './types.js';
 import { intToIp } from '../net/cidr.js';
+import { peerIp } from '../net/loopback.js';
 
 export interface InterfaceTraceInput {
   /** the client's VPC id and loopback number, null for a client outside every VPC */
@@ -50,6 +51,8 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   const live = input.live;
   const name = e.id ?? 'the endpoint';
   const source = intToIp(input.sourceIp);
+  // the client as admission reads it: its host address as an integer
+  const clientIp = peerIp(input.clientHost);
   const address = `${e.eni.hostIp}:${input.destinationPort}`;
   const bound = live !== null && live.ports.includes(input.destinationPort);
   const active = live?.gate.active ?? 0;
@@ -57,7 +60,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   const snatMode = live?.snatMode ?? null;
   // The live gate is what admission checks; the stored whitelist when the endpoint is not live.
   const whitelistOn = live?.gate.whitelistEnabled ?? e.whitelistEnabled;
-  const matched = live ? whitelistEntry(live.gate, input.clientHost) : null;
+  const matched = live ? whitelistEntry(live.gate, clientIp) : null;
   const at = {
     vpc_id: input.vpcId, source_ip: source, destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
     ...NOTHING_ROUTED, target_type: 'interface_endpoint' as const,
@@ -73,7 +76,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
           : input.vpcId === null ? 'no whitelist entry holds an on-premises client (entries are addresses of the endpoint\'s VPC)'
             : `no whitelist entry holds ${source}`,
     },
-    ...(live?.gate.securityRules ? { security_group: securityGroupTrace(live.gate.securityRules, securityRule(live.gate, input.clientHost, input.destinationPort), source, input.destinationPort) } : {}),
+    ...(live?.gate.securityRules ? { security_group: securityGroupTrace(live.gate.securityRules, securityRule(live.gate, clientIp, input.destinationPort), source, input.destinationPort) } : {}),
     listener: { address, bound, why: bound ? null : whyNotListening(input) },
     cap: { active, cap: live?.gate.cap ?? e.cap, headroom: Math.max(0, (live?.gate.cap ?? e.cap) - active) },
     daemon: live ? daemonHeadroom(live.load) : null,
@@ -99,7 +102,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   }
   // the data plane's order: the ENI's zone first (accept refuses zone_down before admit())
   const refusal = (e.eni.zoneUp ? null : 'zone_down' as const)
-    ?? admit(live.gate, live.load, input.clientHost, input.vpcNumber, input.destinationPort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
+    ?? admit(live.gate, live.load, clientIp, input.vpcNumber, input.destinationPort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
   if (refusal === null) return { ...at, verdict: 'relay', outcome: 'relay', refusal: null, reason: `relayed through interface endpoint ${name}` };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusalText(refusal, input, at.cap.cap) };
 }

@@ -4,7 +4,7 @@
 // outside every VPC (the host, 127.0.0.1, a public address) is an on-premises client, connected
 // to every VPC (a VPN or Direct Connect): allowed unless `dataplane.on_premises: deny`. The data
 // plane's admission and the path tracer both decide by `isolationRefusal`.
-import { parseHostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
+import { hostNumber, peerIp, PUBLIC_NUMBER } from '../net/loopback.js';
 
 export type OnPremises = 'allow' | 'deny';
 export const ON_PREMISES_VALUES: readonly OnPremises[] = ['allow', 'deny'];
@@ -17,8 +17,13 @@ export type IsolationRefusal = 'vpc' | 'on_premises';
  * `isVpc` tells which numbers belong to VPCs (a 127.k.x.x with no VPC k is outside every VPC).
  */
 export function clientVpcNumber(host: string, isVpc: (k: number) => boolean): number | null {
-  const parts = parseHostAddress(host);
-  return parts && parts.k !== PUBLIC_NUMBER && isVpc(parts.k) ? parts.k : null;
+  return clientVpcOf(peerIp(host), isVpc);
+}
+
+/** clientVpcNumber of a host address as an integer (the per-connection path: no text) */
+export function clientVpcOf(ip: number, isVpc: (k: number) => boolean): number | null {
+  const k = hostNumber(ip);
+  return k !== 0 && k !== PUBLIC_NUMBER && isVpc(k) ? k : null;
 }
 
 /** Whether a client of `clientVpc` (null: outside every VPC) may reach an endpoint of `endpointVpc`; null: it may. */

@@ -45,7 +45,7 @@ export interface DaemonHeadroom {
   readonly fd_headroom_connections: number;
 }
 
-/** a route decision before admission: what decideRoute and decideOnPremisesToPublic answer */
+/** a route decision before admission: what explain() and decideOnPremisesToPublic answer */
 export type RouteTraceInput = Omit<PathTrace, 'outcome' | 'refusal' | 'daemon' | 'whitelist' | 'listener' | 'backend' | 'source' | 'live_only'>;
 
 /** Refusals only a live connect can know: the trace cannot predict them. */
@@ -53,27 +53,23 @@ export const LIVE_ONLY_REFUSALS: readonly RefusalReason[] = ['backend_unreachabl
 /** past a route, the SNAT source ports of a gateway endpoint's connections are the relay's to know too */
 const ROUTE_LIVE_ONLY: readonly RefusalReason[] = ['snat_exhausted', ...LIVE_ONLY_REFUSALS];
 
-/** the reason the data plane counts a refused route decision by */
-export function routeRefusal(d: Pick<RouteDecision, 'policy' | 'cap'>): RefusalReason {
-  return d.policy && !d.policy.allowed ? 'policy' : d.cap && d.cap.headroom === 0 ? 'cap' : 'not_accepted';
-}
-
 /**
  * A route decision as the path tracer answers it. The client connects to the destination's host
  * address (127.255.c.d for a public a.b.c.d): where the gateway plane has no listener the kernel
  * refuses it, whatever the route. A relayed route still meets admission (the daemon-wide limit,
  * the descriptor budget, the endpoint's cap), as the gateway plane's relayRouted() applies it; no
- * isolation or whitelist past a route.
+ * isolation or whitelist past a route. `counted`: the reason the data plane counts the route's
+ * refusal by (routing.ts routeRefusalReason of the same decide() outcome).
  */
-export function routeTrace(d: RouteTraceInput, load: DaemonLoad, listener: NonNullable<PathTrace['listener']>): PathTrace {
+export function routeTrace(d: RouteTraceInput, counted: RefusalReason | null, load: DaemonLoad, listener: NonNullable<PathTrace['listener']>): PathTrace {
   const at = { ...d, daemon: daemonHeadroom(load), whitelist: null, listener, backend: null, source: null, live_only: ROUTE_LIVE_ONLY };
   if (!listener.bound) {
     return { ...at, verdict: 'refuse', outcome: 'connection_refused', refusal: null, reason: d.verdict === 'refuse' ? d.reason : `${listener.address}: nothing listens: ${listener.why}` };
   }
-  if (d.verdict === 'refuse') return { ...at, outcome: 'reset', refusal: routeRefusal(d) };
+  if (d.verdict === 'refuse') return { ...at, outcome: 'reset', refusal: counted ?? 'not_accepted' };
   // The internet path's own cap is dataplane.max_connections: the daemon-wide limit refuses first.
   const gate = { active: d.cap?.active ?? 0, cap: d.cap?.cap ?? Infinity, whitelistEnabled: false, whitelist: [], vpcNumber: 0, vpcBase: 0, securityRules: null };
-  const refusal = admit(gate, load, '', 0, 0);
+  const refusal = admit(gate, load, 0, 0, 0);
   if (refusal === null) return { ...at, outcome: 'relay', refusal: null };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: loadRefusalText(refusal, load) ?? d.reason };
 }

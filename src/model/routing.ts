@@ -1,13 +1,14 @@
 // Gateway endpoints route by the VPC's route tables (002_05e46307768ae273.txt "Routing for
 // gateway endpoints"): the client's subnet picks its table (its association, else the VPC's
 // default), the longest prefix that holds the destination wins, and at an identical prefix a
-// user route wins over an endpoint route. `decideRoute` is the one function that decides: the
-// data plane calls it for every connection to a public service, the path tracer calls it too, so
-// the two cannot disagree.
+// user route wins over an endpoint route. `decide` is the one function that decides: the data
+// plane calls it for every connection to a public service (integers in, no text built); the path
+// tracer calls `explain`, which words decide()'s outcome, so the two cannot disagree.
 import { cidrContains, cidrOf, intToIp, type Cidr } from '../net/cidr.js';
 import { PrefixTable } from '../net/lpm.js';
 import type { RouteTraceInput } from './path-trace.js';
-import { evaluatePolicy, type PolicyStatement } from './policy.js';
+import type { RefusalReason } from './admission.js';
+import { evaluatePolicy, type PolicyDecision, type PolicyStatement } from './policy.js';
 import type { Route, RouteType } from './types.js';
 
 export interface RouteEntry {
@@ -160,75 +161,170 @@ export function serviceAt(view: RoutingView, ip: number, port: number): PublicSe
 }
 
 /**
- * Decides one connection: which route carries it and whether it is relayed. `active` tells the
- * live connection count of an endpoint (the cap's headroom).
+ * Why decide() refuses a connection, one value per refusal; explain() words each one. The order of
+ * the checks: the client's VPC and subnet, the route, then (a gateway endpoint route) the
+ * endpoint, the service's port, the endpoint's status, its policy and its cap.
  */
-export function decideRoute(view: RoutingView, input: DecideInput, active: (endpointId: string) => number): RouteDecision {
-  const base = {
-    vpc_id: input.vpcId,
-    source_ip: intToIp(input.sourceIp),
-    destination_ip: intToIp(input.destinationIp),
-    destination_port: input.destinationPort,
-    isolation: null,
-  };
+export type RouteRefusal =
+  | 'no_vpc' | 'no_subnet' | 'no_route' | 'blackhole' | 'local' | 'no_service'
+  | 'endpoint_gone' | 'no_port' | 'not_accepted' | 'policy' | 'cap';
+
+export const ROUTE_REFUSALS: readonly RouteRefusal[] = [
+  'no_vpc', 'no_subnet', 'no_route', 'blackhole', 'local', 'no_service', 'endpoint_gone', 'no_port', 'not_accepted', 'policy', 'cap',
+];
+
+/**
+ * What decide() answers: the target and, when refused, the reason; with the objects of the view
+ * it decided by (no text), which explain() words. `active` is the endpoint's live connection count
+ * when the cap was checked, else -1.
+ */
+export interface RouteOutcome {
+  readonly target: RouteTarget;
+  readonly refusal: RouteRefusal | null;
+  readonly vpc: VpcRouting | null;
+  readonly subnet: VpcRouting['subnets'][number] | null;
+  readonly table: TableRouting | null;
+  /** the winning route (the longest prefix, then the owner's rank) */
+  readonly route: RouteEntry | null;
+  /** the public service that owns the destination address and port, if any */
+  readonly service: PublicServiceRouting | null;
+  readonly endpoint: GatewayEndpointRouting | null;
+  readonly policy: PolicyDecision | null;
+  readonly active: number;
+}
+
+function outcome(
+  target: RouteTarget, refusal: RouteRefusal | null, vpc: VpcRouting | null, subnet: RouteOutcome['subnet'], table: TableRouting | null,
+  route: RouteEntry | null, service: PublicServiceRouting | null, endpoint: GatewayEndpointRouting | null = null,
+  policy: PolicyDecision | null = null, active = -1,
+): RouteOutcome {
+  return { target, refusal, vpc, subnet, table, route, service, endpoint, policy, active };
+}
+
+/**
+ * Decides one connection on the data path: which route carries it and whether it is relayed.
+ * Integers in, no text built (explain() words the same outcome for the path tracer). `active`
+ * tells the live connection count of an endpoint (the cap's headroom).
+ */
+export function decide(view: RoutingView, input: DecideInput, active: (endpointId: string) => number): RouteOutcome {
   const service = serviceAt(view, input.destinationIp, input.destinationPort);
-  const serviceInfo = service ? { id: service.id, name: service.name, target: targetText(service, input.destinationPort) } : null;
-  const empty = { candidates: [], winner: null, endpoint: null, policy: null, cap: null, backend_source: null, service: serviceInfo };
   const vpc = view.vpcs.get(input.vpcId);
-  if (!vpc) {
-    return { ...base, ...empty, subnet: null, route_table: null, target_type: 'none', verdict: 'refuse', reason: `no VPC ${input.vpcId}` };
+  if (vpc === undefined) return outcome('none', 'no_vpc', null, null, null, null, service);
+  let subnet: RouteOutcome['subnet'] = null;
+  for (const s of vpc.subnets) {
+    if (cidrContains(s.cidr, input.sourceIp)) { subnet = s; break; }
   }
-  const subnet = vpc.subnets.find((s) => cidrContains(s.cidr, input.sourceIp));
-  if (!subnet) {
-    return { ...base, ...empty, subnet: null, route_table: null, target_type: 'none', verdict: 'refuse', reason: `${base.source_ip} is in no subnet of VPC ${vpc.id}` };
-  }
+  if (subnet === null) return outcome('none', 'no_subnet', vpc, null, null, null, service);
   const table = vpc.tables.get(subnet.tableId)!;
-  const routeTable = { id: table.id, chosen_by: subnet.associated ? 'subnet association' as const : 'VPC default' as const };
-  const matches = table.lpm.matches(input.destinationIp);
+  // the longest prefix holding the destination; at an identical prefix the entries are sorted by owner
+  const best = table.lpm.lookup(input.destinationIp)?.value[0];
+  if (best === undefined) return outcome('none', 'no_route', vpc, subnet, table, null, service);
+  switch (best.type) {
+    case 'blackhole': return outcome('blackhole', 'blackhole', vpc, subnet, table, best, service);
+    case 'local': return outcome('local', 'local', vpc, subnet, table, best, service);
+    case 'igw': return outcome('igw', service === null ? 'no_service' : null, vpc, subnet, table, best, service);
+    case 'gateway_endpoint': break;
+  }
+  const ep = best.nexthop === undefined ? undefined : view.endpoints.get(best.nexthop);
+  if (ep === undefined) return outcome('gateway_endpoint', 'endpoint_gone', vpc, subnet, table, best, service);
+  if (service === null || service.id !== ep.serviceId) return outcome('gateway_endpoint', 'no_port', vpc, subnet, table, best, service, ep);
+  if (ep.status !== 'accepted') return outcome('gateway_endpoint', 'not_accepted', vpc, subnet, table, best, service, ep);
+  const policy = ep.policy === null ? null : evaluatePolicy(ep.policy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId });
+  if (policy !== null && !policy.allowed) return outcome('gateway_endpoint', 'policy', vpc, subnet, table, best, service, ep, policy);
+  const n = active(ep.id);
+  return outcome('gateway_endpoint', n >= ep.cap ? 'cap' : null, vpc, subnet, table, best, service, ep, policy, n);
+}
+
+/** the reason the data plane counts a refused route by (vpcep_endpoint_rejected_connections_total{reason}), or null when relayed */
+export function routeRefusalReason(o: Pick<RouteOutcome, 'refusal'>): RefusalReason | null {
+  switch (o.refusal) {
+    case null: return null;
+    case 'policy': return 'policy';
+    case 'cap': return 'cap';
+    default: return 'not_accepted';
+  }
+}
+
+/**
+ * The path tracer's record of one route decision: decide()'s outcome in words, with every route
+ * that holds the destination. The verdict, target, endpoint and reason are decide()'s, so the
+ * tracer and the data plane cannot disagree.
+ */
+export function explain(view: RoutingView, input: DecideInput, active: (endpointId: string) => number): RouteDecision {
+  return explainOutcome(input, decide(view, input, active), active);
+}
+
+/** decide()'s outcome `o` for `input`, in words */
+export function explainOutcome(input: DecideInput, o: RouteOutcome, active: (endpointId: string) => number): RouteDecision {
+  const sourceIp = intToIp(input.sourceIp);
+  const destinationIp = intToIp(input.destinationIp);
+  const port = input.destinationPort;
+  const service = o.service === null ? null : { id: o.service.id, name: o.service.name, target: targetText(o.service, port) };
+  const { vpc, subnet, table, route: best } = o;
+  const matches = table === null ? [] : table.lpm.matches(input.destinationIp);
   const candidates = matches.flatMap((m) => m.value.map((r) => ({
     destination: r.destination, matched: r.cidr.text, type: r.type, owner: r.owner, ...(r.nexthop ? { nexthop: r.nexthop } : {}),
   })));
-  const common = { ...base, subnet: { id: subnet.id, cidr: subnet.cidr.text }, route_table: routeTable, candidates, service: serviceInfo };
-  const best = matches[0]?.value[0];
-  if (!best) {
-    return { ...common, winner: null, target_type: 'none', endpoint: null, policy: null, cap: null, backend_source: null, verdict: 'refuse', reason: `no route to ${base.destination_ip} in ${table.id}` };
+  let winner: RouteDecision['winner'] = null;
+  if (best !== null) {
+    const tied = matches[0]!.value.length > 1;
+    const article = (owner: string) => (owner === 'endpoint' ? 'an' : 'a');
+    const why = `longest prefix /${best.cidr.prefix}${tied ? ` (identical prefix: ${article(best.owner)} ${best.owner} route wins over ${matches[0]!.value.slice(1).map((r) => `${article(r.owner)} ${r.owner} route`).join(', ')})` : ''}${matches.length > 1 ? `, more specific than ${matches.slice(1).map((m) => `/${m.prefix}`).join(', ')}` : ''}`;
+    winner = { destination: best.destination, matched: best.cidr.text, type: best.type, owner: best.owner, why, ...(best.nexthop ? { nexthop: best.nexthop } : {}) };
   }
-  const tied = matches[0]!.value.length > 1;
-  const article = (owner: string) => (owner === 'endpoint' ? 'an' : 'a');
-  const why = `longest prefix /${best.cidr.prefix}${tied ? ` (identical prefix: ${article(best.owner)} ${best.owner} route wins over ${matches[0]!.value.slice(1).map((r) => `${article(r.owner)} ${r.owner} route`).join(', ')})` : ''}${matches.length > 1 ? `, more specific than ${matches.slice(1).map((m) => `/${m.prefix}`).join(', ')}` : ''}`;
-  const winner = { destination: best.destination, matched: best.cidr.text, type: best.type, owner: best.owner, why, ...(best.nexthop ? { nexthop: best.nexthop } : {}) };
-  const decided = { ...common, winner };
-  switch (best.type) {
-    case 'blackhole':
-      return { ...decided, target_type: 'blackhole', endpoint: null, policy: null, cap: null, backend_source: null, verdict: 'refuse', reason: `blackhole route ${best.destination}` };
-    case 'local':
-      return { ...decided, target_type: 'local', endpoint: null, policy: null, cap: null, backend_source: null, verdict: 'refuse', reason: `${base.destination_ip} is inside the VPC (local route): not a public service` };
-    case 'igw':
-      if (!service) return { ...decided, target_type: 'igw', endpoint: null, policy: null, cap: null, backend_source: null, verdict: 'refuse', reason: `no service listens on ${base.destination_ip}:${input.destinationPort}` };
-      return { ...decided, target_type: 'igw', endpoint: null, policy: null, cap: null, backend_source: 'the daemon\'s own address (internet traffic, after NAT)', verdict: 'relay', reason: 'relayed as internet traffic' };
-    case 'gateway_endpoint':
-      break;
+  const ep = o.endpoint;
+  // Past the endpoint's service, the trace shows its policy and cap even when its status refused first.
+  const reached = ep !== null && o.refusal !== 'no_port';
+  let policy: RouteDecision['policy'] = null;
+  let cap: RouteDecision['cap'] = null;
+  if (reached && vpc !== null) {
+    const p = o.policy ?? (ep.policy ? evaluatePolicy(ep.policy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId }) : null);
+    policy = p === null
+      ? { allowed: true, statement: null, reason: 'no policy: the default policy allows all' }
+      : { allowed: p.allowed, statement: p.decidedBy, reason: p.reason };
+    const n = o.active >= 0 ? o.active : active(ep.id);
+    cap = { active: n, cap: ep.cap, headroom: Math.max(0, ep.cap - n) };
   }
-  const ep = best.nexthop ? view.endpoints.get(best.nexthop) : undefined;
-  if (!ep) {
-    return { ...decided, target_type: 'gateway_endpoint', endpoint: null, policy: null, cap: null, backend_source: null, verdict: 'refuse', reason: `endpoint ${best.nexthop} is gone` };
+  let backendSource: string | null = null;
+  if (o.target === 'igw' && o.refusal === null) backendSource = 'the daemon\'s own address (internet traffic, after NAT)';
+  else if (reached && vpc !== null) backendSource = hostSource(vpc, input.sourceIp);
+  return {
+    vpc_id: input.vpcId,
+    source_ip: sourceIp,
+    destination_ip: destinationIp,
+    destination_port: port,
+    subnet: subnet === null ? null : { id: subnet.id, cidr: subnet.cidr.text },
+    route_table: table === null ? null : { id: table.id, chosen_by: subnet!.associated ? 'subnet association' : 'VPC default' },
+    candidates,
+    winner,
+    target_type: o.target,
+    service,
+    endpoint: ep === null ? null : { id: ep.id, status: ep.status },
+    policy,
+    cap,
+    backend_source: backendSource,
+    isolation: null,
+    verdict: o.refusal === null ? 'relay' : 'refuse',
+    reason: reasonText(input, o, policy),
+  };
+}
+
+function reasonText(input: DecideInput, o: RouteOutcome, policy: RouteDecision['policy']): string {
+  const ip = () => intToIp(input.destinationIp);
+  switch (o.refusal) {
+    case 'no_vpc': return `no VPC ${input.vpcId}`;
+    case 'no_subnet': return `${intToIp(input.sourceIp)} is in no subnet of VPC ${o.vpc!.id}`;
+    case 'no_route': return `no route to ${ip()} in ${o.table!.id}`;
+    case 'blackhole': return `blackhole route ${o.route!.destination}`;
+    case 'local': return `${ip()} is inside the VPC (local route): not a public service`;
+    case 'no_service': return `no service listens on ${ip()}:${input.destinationPort}`;
+    case 'endpoint_gone': return `endpoint ${o.route!.nexthop} is gone`;
+    case 'no_port': return `no port ${input.destinationPort} on the endpoint's service`;
+    case 'not_accepted': return `endpoint ${o.endpoint!.id} is ${o.endpoint!.status}`;
+    case 'policy': return `policy: ${policy!.reason}`;
+    case 'cap': return `the endpoint holds its cap of ${o.endpoint!.cap} connections`;
+    case null: return o.target === 'igw' ? 'relayed as internet traffic' : `relayed through gateway endpoint ${o.endpoint!.id}`;
   }
-  const endpoint = { id: ep.id, status: ep.status };
-  if (!service || service.id !== ep.serviceId) {
-    return { ...decided, target_type: 'gateway_endpoint', endpoint, policy: null, cap: null, backend_source: null, verdict: 'refuse', reason: `no port ${input.destinationPort} on the endpoint's service` };
-  }
-  const policy = ep.policy
-    ? evaluatePolicy(ep.policy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId })
-    : { allowed: true, decidedBy: null, reason: 'no policy: the default policy allows all' };
-  const policyInfo = { allowed: policy.allowed, statement: policy.decidedBy, reason: policy.reason };
-  const n = active(ep.id);
-  const cap = { active: n, cap: ep.cap, headroom: Math.max(0, ep.cap - n) };
-  const backendSource = hostSource(vpc, input.sourceIp);
-  const at = { ...decided, target_type: 'gateway_endpoint' as const, endpoint, policy: policyInfo, cap, backend_source: backendSource };
-  if (ep.status !== 'accepted') return { ...at, verdict: 'refuse', reason: `endpoint ${ep.id} is ${ep.status}` };
-  if (!policy.allowed) return { ...at, verdict: 'refuse', reason: `policy: ${policy.reason}` };
-  if (cap.headroom === 0) return { ...at, verdict: 'refuse', reason: `the endpoint holds its cap of ${ep.cap} connections` };
-  return { ...at, verdict: 'relay', reason: `relayed through gateway endpoint ${ep.id}` };
 }
 
 function targetText(s: PublicServiceRouting, port: number): string {

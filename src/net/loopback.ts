@@ -4,6 +4,8 @@
 // c.d alone tells addresses of one VPC apart. Number 255 is reserved for operator-run public
 // services (their simulated public addresses).
 
+import { ipToInt, isIpv4 } from './cidr.js';
+
 export const MIN_VPC_NUMBER = 1;
 export const MAX_VPC_NUMBER = 254;
 export const PUBLIC_NUMBER = 255;
@@ -20,6 +22,23 @@ export interface HostAddressParts {
   readonly k: number;
   /** the low 16 bits of the simulated address */
   readonly low16: number;
+}
+
+/**
+ * the VPC number (or PUBLIC_NUMBER) of a host address as an integer (127.k.c.d), or 0 for an
+ * address outside 127.1-255.x.x; its low 16 bits are `ip & 0xffff`. The integer form of
+ * parseHostAddress, for the per-connection path (no text).
+ */
+export function hostNumber(ip: number): number {
+  if (ip >>> 24 !== 127) return 0;
+  const k = (ip >>> 16) & 255;
+  return k < MIN_VPC_NUMBER ? 0 : k;
+}
+
+/** a peer's address as a socket reports it (::ffff:a.b.c.d on a dual-stack listener) -> an integer, or 0 when not IPv4 */
+export function peerIp(text: string): number {
+  const v4 = text.startsWith('::ffff:') ? text.slice(7) : text;
+  return isIpv4(v4) ? ipToInt(v4) : 0;
 }
 
 /** host address text -> its VPC number and the low 16 bits, or null for an address outside 127.1-255.x.x */

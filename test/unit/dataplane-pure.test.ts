@@ -3,8 +3,9 @@ import { V2ProxyProtocol } from 'proxy-protocol-js';
 import { describe, expect, it } from 'vitest';
 import { admit, whitelisted, type EndpointGate } from '../../src/dataplane/admission.js';
 import { FD_RESERVE, fdReserveFor } from '../../src/dataplane/fd-limit.js';
-import { clientVpcNumber } from '../../src/model/isolation.js';
+import { clientVpcNumber, clientVpcOf } from '../../src/model/isolation.js';
 import { cidrOf, ipToInt } from '../../src/net/cidr.js';
+import { hostNumber, peerIp } from '../../src/net/loopback.js';
 import { encodeProxyV2, PP2_TYPE_MARKER_ID, PP2_TYPE_VPCE } from '../../src/net/proxy-v2.js';
 import { allocateSnatIp, SnatPortPool } from '../../src/net/snat-pool.js';
 
@@ -108,28 +109,30 @@ describe('admission', () => {
     active: 0, cap: 3000, whitelistEnabled: false, whitelist: [], vpcNumber: 2, vpcBase: ipToInt('10.0.0.0'), securityRules: null, ...o,
   });
   const load = { active: 0, maxConnections: 1_000_000, fdBudget: 19_000, listeners: 0, onPremises: 'allow' as const };
+  /** admission reads the client's host address as an integer, as the relay hands it over */
+  const ip = peerIp;
 
   it('admits up to the cap and refuses the next', () => {
-    expect(admit(gate({ active: 2999 }), load, '127.2.1.5', 2, 80)).toBeNull();
-    expect(admit(gate({ active: 3000 }), load, '127.2.1.5', 2, 80)).toBe('cap');
+    expect(admit(gate({ active: 2999 }), load, ip('127.2.1.5'), 2, 80)).toBeNull();
+    expect(admit(gate({ active: 3000 }), load, ip('127.2.1.5'), 2, 80)).toBe('cap');
   });
 
   it('refuses at the daemon-wide ceiling and before the open-file limit', () => {
-    expect(admit(gate(), { ...load, active: 10, maxConnections: 10 }, '127.2.1.5', 2, 80)).toBe('daemon_limit');
-    expect(admit(gate(), { ...load, active: 9_500, fdBudget: 19_000 }, '127.2.1.5', 2, 80)).toBe('fd_limit');
-    expect(admit(gate(), { ...load, active: 9_499, fdBudget: 19_000 }, '127.2.1.5', 2, 80)).toBeNull();
+    expect(admit(gate(), { ...load, active: 10, maxConnections: 10 }, ip('127.2.1.5'), 2, 80)).toBe('daemon_limit');
+    expect(admit(gate(), { ...load, active: 9_500, fdBudget: 19_000 }, ip('127.2.1.5'), 2, 80)).toBe('fd_limit');
+    expect(admit(gate(), { ...load, active: 9_499, fdBudget: 19_000 }, ip('127.2.1.5'), 2, 80)).toBeNull();
   });
 
   it('listeners count in the descriptor budget: 2,000 listeners leave room for 1,000 fewer connections', () => {
-    expect(admit(gate(), { ...load, active: 8_500, fdBudget: 19_000, listeners: 2_000 }, '127.2.1.5', 2, 80)).toBe('fd_limit');
-    expect(admit(gate(), { ...load, active: 8_499, fdBudget: 19_000, listeners: 2_000 }, '127.2.1.5', 2, 80)).toBeNull();
+    expect(admit(gate(), { ...load, active: 8_500, fdBudget: 19_000, listeners: 2_000 }, ip('127.2.1.5'), 2, 80)).toBe('fd_limit');
+    expect(admit(gate(), { ...load, active: 8_499, fdBudget: 19_000, listeners: 2_000 }, ip('127.2.1.5'), 2, 80)).toBeNull();
   });
 
   it('isolation: a client of another VPC is refused (vpc); one outside every VPC is allowed, or refused (on_premises) when denied', () => {
-    expect(admit(gate(), load, '127.3.1.5', 3, 80)).toBe('vpc');
-    expect(admit(gate(), load, '127.0.0.1', null, 80)).toBeNull();
-    expect(admit(gate(), { ...load, onPremises: 'deny' }, '127.0.0.1', null, 80)).toBe('on_premises');
-    expect(admit(gate(), { ...load, onPremises: 'deny' }, '127.2.1.5', 2, 80)).toBeNull();
+    expect(admit(gate(), load, ip('127.3.1.5'), 3, 80)).toBe('vpc');
+    expect(admit(gate(), load, ip('127.0.0.1'), null, 80)).toBeNull();
+    expect(admit(gate(), { ...load, onPremises: 'deny' }, ip('127.0.0.1'), null, 80)).toBe('on_premises');
+    expect(admit(gate(), { ...load, onPremises: 'deny' }, ip('127.2.1.5'), 2, 80)).toBeNull();
     const vpcs = new Set([1, 2, 3]);
     expect(clientVpcNumber('127.2.1.5', (k) => vpcs.has(k))).toBe(2);
     expect(clientVpcNumber('::ffff:127.3.0.9', (k) => vpcs.has(k))).toBe(3);
@@ -137,17 +140,23 @@ describe('admission', () => {
     expect(clientVpcNumber('127.9.0.1', (k) => vpcs.has(k))).toBeNull(); // no VPC numbered 9
     expect(clientVpcNumber('127.255.0.10', () => true)).toBeNull(); // a public address
     expect(clientVpcNumber('10.0.0.1', () => true)).toBeNull();
+    // the integer form, on the per-connection path, answers the same
+    for (const host of ['127.2.1.5', '127.3.0.9', '127.0.0.1', '127.9.0.1', '127.255.0.10', '10.0.0.1']) {
+      expect(clientVpcOf(ipToInt(host), (k) => vpcs.has(k)), host).toBe(clientVpcNumber(host, (k) => vpcs.has(k)));
+    }
+    expect([hostNumber(ipToInt('127.2.1.5')), hostNumber(ipToInt('127.0.0.1')), hostNumber(ipToInt('127.255.0.1')), hostNumber(ipToInt('10.2.1.5'))]).toEqual([2, 0, 255, 0]);
+    expect([peerIp('::ffff:127.3.0.9'), peerIp('::1'), peerIp('')]).toEqual([ipToInt('127.3.0.9'), 0, 0]);
   });
 
   it('checks the simulated source address against the whitelist, in the endpoint\'s VPC only', () => {
     const g = gate({ whitelistEnabled: true, whitelist: [cidrOf('10.0.1.50/32'), cidrOf('10.0.2.0/24')] });
-    expect(whitelisted(g, '127.2.1.50', 2)).toBe(true);
-    expect(whitelisted(g, '::ffff:127.2.2.9', 2)).toBe(true);
-    expect(whitelisted(g, '127.2.1.51', 2)).toBe(false);
-    expect(whitelisted(g, '127.3.1.50')).toBe(false); // same c.d, another VPC
-    expect(whitelisted(g, '127.0.0.1')).toBe(false); // outside every VPC
-    expect(admit(g, load, '127.2.1.51', 2, 80)).toBe('whitelist');
-    expect(admit({ ...g, whitelistEnabled: false }, load, '127.2.1.51', 2, 80)).toBeNull();
+    expect(whitelisted(g, ip('127.2.1.50'))).toBe(true);
+    expect(whitelisted(g, ip('::ffff:127.2.2.9'))).toBe(true);
+    expect(whitelisted(g, ip('127.2.1.51'))).toBe(false);
+    expect(whitelisted(g, ip('127.3.1.50'))).toBe(false); // same c.d, another VPC
+    expect(whitelisted(g, ip('127.0.0.1'))).toBe(false); // outside every VPC
+    expect(admit(g, load, ip('127.2.1.51'), 2, 80)).toBe('whitelist');
+    expect(admit({ ...g, whitelistEnabled: false }, load, ip('127.2.1.51'), 2, 80)).toBeNull();
   });
 });
 

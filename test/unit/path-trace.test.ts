@@ -3,7 +3,8 @@
 // still meets admission's daemon-wide limits.
 import { describe, expect, it } from 'vitest';
 import type { DaemonLoad } from '../../src/model/admission.js';
-import { daemonHeadroom, routeRefusal, routeTrace, type RouteTraceInput } from '../../src/model/path-trace.js';
+import { daemonHeadroom, routeTrace, type RouteTraceInput } from '../../src/model/path-trace.js';
+import { routeRefusalReason } from '../../src/model/routing.js';
 
 const load: DaemonLoad = { active: 0, maxConnections: 10, fdBudget: 100, listeners: 4, onPremises: 'allow' };
 const bound = { address: '127.255.0.10:80', bound: true, why: null };
@@ -17,29 +18,31 @@ const relayed: RouteTraceInput = {
 
 describe('routeTrace', () => {
   it('a relayed route with room: relay, with the daemon\'s headroom', () => {
-    expect(routeTrace(relayed, load, bound)).toMatchObject({
+    expect(routeTrace(relayed, null, load, bound)).toMatchObject({
       verdict: 'relay', outcome: 'relay', refusal: null, listener: bound,
       daemon: { active: 0, max_connections: 10, headroom: 10, fd_budget: 100, fd_in_use: 4, fd_headroom_connections: 48 },
     });
   });
 
   it('a relayed route meets admission: the daemon-wide limit, then the descriptor budget', () => {
-    expect(routeTrace(relayed, { ...load, active: 10 }, bound)).toMatchObject({
+    expect(routeTrace(relayed, null, { ...load, active: 10 }, bound)).toMatchObject({
       verdict: 'refuse', outcome: 'reset', refusal: 'daemon_limit', reason: 'the daemon holds dataplane.max_connections (10) connections',
     });
-    expect(routeTrace(relayed, { ...load, active: 9, listeners: 83 }, bound)).toMatchObject({ outcome: 'reset', refusal: 'fd_limit' });
+    expect(routeTrace(relayed, null, { ...load, active: 9, listeners: 83 }, bound)).toMatchObject({ outcome: 'reset', refusal: 'fd_limit' });
   });
 
-  it('a refused route is counted policy, cap, else not_accepted', () => {
+  it('a refused route is counted by the reason of its decision: policy, cap, else not_accepted', () => {
     const denied = { ...relayed, verdict: 'refuse' as const, policy: { allowed: false, statement: 0, reason: 'denied' } };
-    expect(routeTrace(denied, load, bound)).toMatchObject({ outcome: 'reset', refusal: 'policy' });
-    expect(routeRefusal({ policy: null, cap: { active: 5, cap: 5, headroom: 0 } })).toBe('cap');
-    expect(routeRefusal({ policy: null, cap: null })).toBe('not_accepted');
+    expect(routeTrace(denied, routeRefusalReason({ refusal: 'policy' }), load, bound)).toMatchObject({ outcome: 'reset', refusal: 'policy' });
+    expect(routeRefusalReason({ refusal: 'cap' })).toBe('cap');
+    expect(routeRefusalReason({ refusal: 'no_route' })).toBe('not_accepted');
+    expect(routeRefusalReason({ refusal: 'not_accepted' })).toBe('not_accepted');
+    expect(routeRefusalReason({ refusal: null })).toBe(null);
   });
 
   it('where nothing listens the kernel refuses the connect, whatever the route: nothing is counted', () => {
     const none = { address: '127.255.0.10:81', bound: false, why: 'no public service on that address and port' };
-    expect(routeTrace(relayed, load, none)).toMatchObject({
+    expect(routeTrace(relayed, null, load, none)).toMatchObject({
       verdict: 'refuse', outcome: 'connection_refused', refusal: null, reason: '127.255.0.10:81: nothing listens: no public service on that address and port',
     });
   });

@@ -1,11 +1,11 @@
-// The one routing decision (src/model/routing.ts), pure: buildRoutingView + decideRoute against
+// The one routing decision (src/model/routing.ts), pure: buildRoutingView + explain (decide() in words) against
 // hand-built route tables. 002_05e46307768ae273.txt "Routing for gateway endpoints": longest prefix
 // match, a user route with an identical prefix wins over the endpoint route, and the two worked
 // examples (0.0.0.0/0 to an igw beside the endpoint route; 54.123.165.0/24 to an igw inside the
 // endpoint's prefix list 54.123.160.0/19).
 import { describe, expect, it } from 'vitest';
 import {
-  buildRoutingView, decideRoute, serviceAt, type GatewayEndpointRouting, type PublicServiceRouting, type RoutingInput, type TableInput,
+  buildRoutingView, explain, serviceAt, type GatewayEndpointRouting, type PublicServiceRouting, type RoutingInput, type TableInput,
 } from '../../src/model/routing.js';
 import { validatePolicy } from '../../src/model/policy.js';
 
@@ -59,7 +59,7 @@ function view(f: Fixture) {
 }
 
 const decide = (f: Fixture | ReturnType<typeof view>, src: string, dst: string, port = 443, active: (id: string) => number = () => 0) =>
-  decideRoute('vpcs' in f ? f : view(f), { vpcId: 'vpc-1', sourceIp: ipToInt(src), destinationIp: ipToInt(dst), destinationPort: port }, active);
+  explain('vpcs' in f ? f : view(f), { vpcId: 'vpc-1', sourceIp: ipToInt(src), destinationIp: ipToInt(dst), destinationPort: port }, active);
 
 // =============================================================================================
 
@@ -93,7 +93,7 @@ describe('buildRoutingView', () => {
   });
 });
 
-describe('decideRoute: the AWS worked examples', () => {
+describe('explain: the AWS worked examples', () => {
   it('example 1: 0.0.0.0/0 to an igw beside the endpoint route: the service\'s prefix goes through the endpoint, other traffic to the igw', () => {
     const v = view({ main: [LOCAL, igw('0.0.0.0/0'), S3_ROUTE] });
 
@@ -178,7 +178,7 @@ describe('decideRoute: the AWS worked examples', () => {
   });
 });
 
-describe('decideRoute: longest prefix match', () => {
+describe('explain: longest prefix match', () => {
   it('a more specific user route wins over the prefix list (igw and blackhole alike)', () => {
     const viaIgw = decide({ main: [LOCAL, S3_ROUTE, igw('54.123.170.9/32')] }, '10.0.2.5', '54.123.170.9');
     expect(viaIgw.target_type).toBe('igw');
@@ -243,7 +243,7 @@ describe('decideRoute: longest prefix match', () => {
   });
 });
 
-describe('decideRoute: tables, refusals and the decision record', () => {
+describe('explain: tables, refusals and the decision record', () => {
   it('no route: verdict refuse, target none, no winner', () => {
     const d = decide({}, '10.0.2.5', '54.123.161.1');
     expect(d).toEqual({
@@ -309,7 +309,7 @@ describe('decideRoute: tables, refusals and the decision record', () => {
     expect(d.target_type).toBe('none');
     expect(d.verdict).toBe('refuse');
     expect(d.reason).toBe('10.0.9.1 is in no subnet of VPC vpc-1');
-    const u = decideRoute(v, { vpcId: 'vpc-nope', sourceIp: ipToInt('10.0.2.1'), destinationIp: ipToInt('54.123.161.1'), destinationPort: 443 }, () => 0);
+    const u = explain(v, { vpcId: 'vpc-nope', sourceIp: ipToInt('10.0.2.1'), destinationIp: ipToInt('54.123.161.1'), destinationPort: 443 }, () => 0);
     expect(u.verdict).toBe('refuse');
     expect(u.target_type).toBe('none');
     expect(u.reason).toBe('no VPC vpc-nope');

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// The gateway's route decision, before and after the decide()/explain() split (issue 16):
+// `node bench/route-decision.mjs --base <checkout of the build before, built>` times that build's
+// decideRoute() beside this build's decide() (the data path) and explain() (the path tracer), on
+// the fixture of bench/micro.mjs's case (bench/routing-fixture.mjs), in one process. Without --base: this build only.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import Benchmark from 'benchmark';
+import * as after from '../dist/model/routing.js';
+import { routeActive, routeInput, routingInput } from './routing-fixture.mjs';
+
+const at = process.argv.indexOf('--base');
+const before = at > 0 ? await import(pathToFileURL(path.resolve(process.argv[at + 1], 'dist/model/routing.js')).href) : null;
+const view = after.buildRoutingView(routingInput);
+let sink = 0;
+const options = { maxTime: 3, minSamples: 30 };
+const suite = new Benchmark.Suite();
+if (before) {
+  const v = before.buildRoutingView(routingInput);
+  suite.add('before: decideRoute()', () => { sink ^= before.decideRoute(v, routeInput, routeActive).verdict === 'relay' ? 1 : 0; }, options);
+}
+suite
+  .add('decide()', () => { sink ^= after.decide(view, routeInput, routeActive).refusal === null ? 1 : 0; }, options)
+  .add('explain()', () => { sink ^= after.explain(view, routeInput, routeActive).reason.length; }, options)
+  .on('cycle', (e) => {
+    const b = e.target;
+    console.log(`${b.name.padEnd(22)} ${Math.round(b.hz).toLocaleString('en-US').padStart(12)} ops/s  ±${b.stats.rme.toFixed(2)}%  ${(1e6 / b.hz).toFixed(3)} µs`);
+  })
+  .on('complete', () => { if (sink < 0) console.log(sink); })
+  .run();
