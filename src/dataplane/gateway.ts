@@ -193,8 +193,6 @@ export class GatewayPlane {
   }
 }
 
-/** the zone of a client's subnet, for the toxics' zone scope ('': unknown) */
-
 /** public a.b.c.d lives at 127.255.c.d */
 const hostOfPublic = (ip: number): string => hostAddress(PUBLIC_NUMBER, ip);
 
