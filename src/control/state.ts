@@ -184,14 +184,26 @@ export class ControlState {
 
   serial<T>(fn: () => Promise<T>, attempt = 0): Promise<T> {
     let release!: () => void;
+    let handed = false;
     const released = new Promise<void>((resolve) => { release = resolve; });
-    const section: Section = { release };
-    const go = () => sections.run(section, fn);
+    const section: Section = { release: () => { handed = true; release(); } };
+    // batches of earlier mutations still on their way to disk: what they wrote is not visible yet
+    let behind = false;
+    const go = () => {
+      behind = this.committing.size > 0;
+      return sections.run(section, fn);
+    };
     const run = this.tail.then(go, go);
     // the next mutation prepares once this one has handed its batch to the store, or is done
     this.tail = Promise.race([released, run.catch(() => undefined)]);
     return run.catch(async (err: unknown) => {
-      if (!(err instanceof StoreConflict)) throw err;
+      if (!(err instanceof StoreConflict)) {
+        // refused on what it read while earlier batches were landing (a service still `creating`
+        // whose `available` is on its way to disk): read again once they landed, once
+        if (!(err instanceof DomainError) || !behind || handed || attempt > 0) throw err;
+        await this.commitsLanded();
+        return this.serial(fn, attempt + 1);
+      }
       this.conflicts++;
       if (attempt >= CONFLICT_RETRIES) throw new DomainError('StoreConflict', err.message);
       // what the mutation read is refreshed by the batches in flight landing (and the claims it learnt)

@@ -111,7 +111,7 @@ describe('vpcepd process', () => {
     });
     expect(svc.status).toBe(200);
     const ep = await provider.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-provider-client', subnet_id: 'subnet-pc' });
-    expect(ep.status).toBe(200);
+    expect(ep.status, JSON.stringify(ep.body)).toBe(200);
     d.proc.kill('SIGTERM');
     await d.exited;
 
