@@ -2,7 +2,8 @@
 // claims written in the endpoint's own commit; mutations in flight together share transactions
 // (group commit) without sharing an address; two control planes on one store (two writers, each
 // with its own memory, as two daemons on one etcd) never both win an address or a quota slot: the
-// loser learns the claim and prepares again; what the data plane receives is plain data.
+// loser learns the claim and prepares again; a mutation refused on what it read while earlier
+// batches were landing reads again once they landed; what the data plane receives is plain data.
 import { describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.js';
 import { applyInventory } from '../../src/control/inventory.js';
@@ -89,5 +90,21 @@ describe('the control plane over a store with claims', () => {
     await a.control.settle();
     await b.control.settle();
     await store.close();
+  });
+  it('an endpoint created while its service\'s `available` is still landing waits for it instead of finding the service creating', async () => {
+    const store = SqliteStore.open(tempDir('vpcep-cs-'));
+    const n = await node(store, 20);
+    const provider = n.control.accountByName('provider')!;
+    const svc = await n.control.createService(provider, {
+      vpcId: 'vpc-app', portId: 'port-web', serverType: 'VM', ports: [{ clientPort: 80, serverPort: 8080 }], approvalRequired: false,
+    });
+    expect(svc.status).toBe('creating');
+    store.stallCommitsForTest(150);
+    // the service's activation has handed its `available` to the store, which holds it 150 ms
+    await new Promise((r) => setTimeout(r, 20));
+    const e = await n.control.createEndpoint(provider, { serviceId: svc.id, vpcId: 'vpc-provider-client', subnetId: 'subnet-pc' }, { requirePrincipal: false });
+    expect(e.service_id).toBe(svc.id);
+    await n.control.settle();
+    expect([...n.control.allServices()].find((s) => s.id === svc.id)?.status).toBe('available');
   });
 });
