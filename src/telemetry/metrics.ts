@@ -176,6 +176,10 @@ export function createMetrics(build: { version: string }): Metrics {
       this.set({ version: build.version, node_version: process.version, relay: info?.relay ?? '' }, 1);
     },
   });
+  /** an unlabelled counter whose value is read from its source at each scrape */
+  const countedAtScrape = (name: Parameters<typeof declared>[0], read: () => number): void => {
+    new client.Counter({ ...declared(name), registers: [registry], collect() { this.reset(); this.inc(read()); } });
+  };
   const apiRequests = new client.Counter<'method' | 'route' | 'code'>({ ...declared('vpcep_api_requests_total'), registers: [registry] });
   const apiRefused = new client.Counter<'reason'>({ ...declared('vpcep_api_refused_total'), registers: [registry] });
   for (const reason of API_REFUSAL_REASONS) apiRefused.inc({ reason }, 0);
@@ -352,13 +356,7 @@ export function createMetrics(build: { version: string }): Metrics {
       this.inc({ result: 'failed' }, f.failed);
     },
   });
-  new client.Counter({
-    ...declared('vpcep_notification_retries_total'), registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(notificationFigures().retries);
-    },
-  });
+  countedAtScrape('vpcep_notification_retries_total', () => notificationFigures().retries);
   let zones: () => Iterable<ZoneFigures> = () => [];
   new client.Gauge({
     ...declared('vpcep_zone_up'),
@@ -383,13 +381,7 @@ export function createMetrics(build: { version: string }): Metrics {
       this.set(shapingFigures().limited);
     },
   });
-  new client.Counter({
-    ...declared('vpcep_bandwidth_throttled_seconds_total'), registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(shapingFigures().throttledSeconds);
-    },
-  });
+  countedAtScrape('vpcep_bandwidth_throttled_seconds_total', () => shapingFigures().throttledSeconds);
   new client.Counter({
     ...declared('vpcep_provisioning_faults_total'), registers: [registry],
     collect() {
@@ -444,20 +436,8 @@ export function createMetrics(build: { version: string }): Metrics {
       for (const [type, n] of Object.entries(toxics().applied)) this.inc({ type }, n);
     },
   });
-  new client.Counter({
-    ...declared('vpcep_toxic_delayed_bytes_total'), registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(toxics().delayedBytes);
-    },
-  });
-  new client.Counter({
-    ...declared('vpcep_toxic_reset_connections_total'), registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(toxics().resets);
-    },
-  });
+  countedAtScrape('vpcep_toxic_delayed_bytes_total', () => toxics().delayedBytes);
+  countedAtScrape('vpcep_toxic_reset_connections_total', () => toxics().resets);
 
   return {
     registry,
