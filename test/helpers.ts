@@ -174,6 +174,16 @@ export async function createAvailableService(d: TestDaemon, body: Record<string,
   }, 5_000, 'service available');
 }
 
+/** Creates an endpoint as CLIENT (the consumer by default) and waits until it is accepted. */
+export async function createAcceptedEndpoint(client: ApiClient, body: Record<string, unknown>): Promise<any> {
+  const r = await client.post('/vpc-endpoints', body);
+  if (r.status !== 200) throw new Error(`create endpoint: ${r.status} ${JSON.stringify(r.body)}`);
+  return waitFor(async () => {
+    const e = await client.get(`/vpc-endpoints/${r.body.id}`);
+    return e.body.status === 'accepted' ? e.body : null;
+  }, 5_000, 'endpoint accepted');
+}
+
 export interface ChildDaemon {
   readonly proc: ChildProcess;
   readonly url: string;

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Toxiproxy, ToxiproxyError, type Proxy } from 'toxiproxy-node-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CONSUMER, PROVIDER, ROOT, SERVICE_BODY, createAvailableService, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, PROVIDER, ROOT, SERVICE_BODY, createAcceptedEndpoint, createAvailableService, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 let d: TestDaemon;
@@ -36,13 +36,8 @@ beforeAll(async () => {
 });
 
 /** the consumer's endpoint to the service in vpc-client, once accepted */
-async function acceptedEndpoint(service: string): Promise<any> {
-  const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
-  return waitFor(async () => {
-    const e = await d.consumer.get(`/vpc-endpoints/${r.body.id}`);
-    return e.body.status === 'accepted' ? e.body : null;
-  }, 5_000, 'endpoint accepted');
+function acceptedEndpoint(service: string): Promise<any> {
+  return createAcceptedEndpoint(d.consumer, { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
 }
 
 afterAll(async () => {

@@ -16,7 +16,7 @@ import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
 import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js';
 import { targetKey, type HealthProber, type HealthSettings, type ProbeReason, type ProbeState, type ProbeTarget } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, PROVIDER, createAcceptedEndpoint, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, ping, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
@@ -232,12 +232,7 @@ async function daemon(): Promise<TestDaemon> {
 async function connect(d: TestDaemon, serviceId: string): Promise<any> {
   await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${serviceId}`)).body.status === 'available', 5_000, 'service available');
   await d.provider.post(`/vpc-endpoint-services/${serviceId}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
-  const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
-  return waitFor(async () => {
-    const e = await d.consumer.get(`/vpc-endpoints/${r.body.id}`);
-    return e.body.status === 'accepted' ? e.body : null;
-  }, 5_000, 'endpoint accepted');
+  return createAcceptedEndpoint(d.consumer, { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
 }
 
 /** the backend stops accepting (its probes fail) but keeps the connections it has (close()'s callback waits for them: not awaited) */
