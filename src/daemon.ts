@@ -15,7 +15,7 @@ import { checkDocuments, upgradeDocuments } from './control/documents.js';
 import { DnsServer } from './dns/server.js';
 import { Views, type DnsSource } from './dns/views.js';
 import { zoneInRegion } from './model/zones.js';
-import { applyInventory } from './control/inventory.js';
+import { applyInventory, storeInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import type { PublishedRecord } from './model/dns-names.js';
@@ -114,10 +114,12 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       ? await EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix })
       : SqliteStore.open(o.dataDir);
     log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
-    const snap = (await store.load()).documents;
-    checkDocuments(snap, store.location);
-    const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
-    await store.commit(inventory.changes);
+    const openedStore = store;
+    // the start-up ids are compare-and-swap documents: two daemons starting at once keep one set of ids
+    const inventory = await storeInventory(store, (snap) => {
+      checkDocuments(snap.documents, openedStore.location);
+      return applyInventory(config, snap.documents, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
+    });
     // documents of a vpcepd before issue 12 hold Huawei codes for a resource's error: read back to names
     // and subnets made through the EC2 API before issue 13 kept AWS's zone name: the config's zone of that letter
     const loaded = await store.load();

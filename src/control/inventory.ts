@@ -9,7 +9,7 @@ import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServi
 import { DEFAULT_ACCOUNT_NAME, DEFAULTS } from '../model/defaults.js';
 import { cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
-import type { Change, Documents } from '../store/store.js';
+import { keyOf, StoreConflict, StoreError, type Change, type Documents, type Snapshot, type Store } from '../store/store.js';
 import type { Account, Endpoint, EndpointService, RouteTable, Vpc } from '../model/types.js';
 
 export interface Inventory {
@@ -118,6 +118,32 @@ export function applyInventory(config: Config, snap: Documents, opts: InventoryO
   for (const s of storedServices) if (s.public && !publicIds.has(s.id)) changes.push({ kind: 'service', id: s.id, value: null });
   for (const s of publicServices) changes.push({ kind: 'service', id: s.id, value: s });
   return { accounts, vpcs, publicServices, vpcNumbers: numbers, changes };
+}
+
+/** rounds of load, apply and commit before a start-up whose config documents keep changing under it gives up */
+const STARTUP_ROUNDS = 10;
+
+/**
+ * Writes the config documents (MAKE: applyInventory over a snapshot) as the first commit of a
+ * start, every one expected at the version it was read at (absent: 0). The ids generated at start-up
+ * (accounts' domain, project and AWS ids, VPC ids and numbers, subnets', ports', route tables' and
+ * public services' ids) are thereby compare-and-swap documents (issue 17): two daemons starting at
+ * once on one store with the same config never both write different ids; the loser's commit fails
+ * whole, it reads the winner's documents again and keeps their ids.
+ */
+export async function storeInventory(store: Store, make: (snap: Snapshot) => Inventory, rounds = STARTUP_ROUNDS): Promise<Inventory> {
+  for (let round = 1; ; round++) {
+    const snap = await store.load();
+    const inventory = make(snap);
+    const expect = inventory.changes.map((c) => ({ kind: c.kind, id: c.id, version: snap.versions.get(keyOf(c.kind, c.id)) ?? 0 }));
+    try {
+      await store.commit(inventory.changes, expect);
+      return inventory;
+    } catch (err) {
+      if (!(err instanceof StoreConflict)) throw err;
+      if (round >= rounds) throw new StoreError(`${store.location}: the config documents changed under this start ${rounds} times (other daemons starting with another config?): ${err.message}`);
+    }
+  }
 }
 
 const awsDigits = () => String(randomInt(0, 1e12)).padStart(12, '0');
