@@ -40,13 +40,16 @@ export const SUBNET_ID = VPC.subnet;
 
 export class Vpcepd {
   /** starts the daemon on a free API port; resolves once GET / answers 200 */
-  static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, subnetCidr = undefined, flowLogs = undefined, faults = undefined }) {
+  /** `store`: --store (etcd://host:port/prefix; default the data dir's SQLite); `dnsPort`: --dns-listen 127.0.0.1:PORT (several daemons at once) */
+  static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, subnetCidr = undefined, flowLogs = undefined, faults = undefined, store = undefined, dnsPort = undefined }) {
     const configFile = path.join(dir, 'vpcepd.json');
     fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, socketBuffer, endpoints, subnetCidr, flowLogs, faults }), null, 2));
     const port = await freePort();
     const args = [
       path.join(root, 'bin/vpcepd.js'), '--config', configFile, '--data-dir', path.join(dir, 'vpcep-data'),
       '--listen', `127.0.0.1:${port}`, '--log-level', 'warn',
+      ...(store ? ['--store', store] : []),
+      ...(dnsPort ? ['--dns-listen', `127.0.0.1:${dnsPort}`] : []),
     ];
     // VPCEP_RELAY chooses the relay of a daemon that has more than the JavaScript one
     const env = { ...process.env, VPCEP_RELAY: relay };

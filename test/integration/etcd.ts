@@ -2,6 +2,7 @@
 // dir and free loopback ports, stopped (and restartable on the same data dir) by the test. Where
 // etcd is absent the tests say so and skip; under CI=true they are mandatory (they fail instead).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { etcdArgs, etcdEnv, etcdHealthy } from '../../bench/lib/etcd.mjs';
 import { freePort, tempDir, waitFor } from '../helpers.js';
 
 export const HAVE_ETCD = spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -19,15 +20,6 @@ export interface TestEtcd {
   start(): Promise<void>;
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
-  try {
-    const r = await fetch(`http://${endpoint}/health`);
-    return r.status === 200 && (await r.json() as { health?: string }).health === 'true';
-  } catch {
-    return false;
-  }
-}
-
 export async function startEtcd(): Promise<TestEtcd> {
   const dataDir = tempDir('vpcep-etcd-');
   const [client, peer] = [await freePort(), await freePort()];
@@ -36,17 +28,10 @@ export async function startEtcd(): Promise<TestEtcd> {
   let out = '';
   const run = async () => {
     if (proc && proc.exitCode === null && proc.signalCode === null) return;
-    proc = spawn('etcd', [
-      '--name', 'test', '--data-dir', dataDir,
-      '--listen-client-urls', `http://${endpoint}`, '--advertise-client-urls', `http://${endpoint}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-cluster', `test=http://127.0.0.1:${peer}`,
-      // the daemon's first commit writes every config document in one transaction
-      '--max-txn-ops', '10000',
-    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
+    proc = spawn('etcd', etcdArgs({ dataDir, clientPort: client, peerPort: peer }), { stdio: ['ignore', 'pipe', 'pipe'], env: etcdEnv() });
     proc.stdout!.on('data', (b) => { out += b; });
     proc.stderr!.on('data', (b) => { out += b; });
-    await waitFor(() => healthy(endpoint), 20_000, `etcd to answer on ${endpoint}\n${out.slice(-2000)}`);
+    await waitFor(() => etcdHealthy(endpoint), 20_000, `etcd to answer on ${endpoint}\n${out.slice(-2000)}`);
   };
   await run();
   return {
