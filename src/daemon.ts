@@ -113,6 +113,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     store = spec.kind === 'etcd'
       ? await EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix })
       : SqliteStore.open(o.dataDir);
+    const metrics = createMetrics({ version: packageVersion() });
+    store.observe?.(metrics.store);
     log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
     const openedStore = store;
     // the start-up ids are compare-and-swap documents: two daemons starting at once keep one set of ids
@@ -128,7 +130,6 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       return config.zones.includes(zone) ? zone : undefined;
     });
 
-    const metrics = createMetrics({ version: packageVersion() });
     snat = await setupSnat(config.dataplane.snat);
     const relay = selectRelay();
     log.info({ snat_mode: snat.mode, why: snat.why }, `data plane: SNAT mode ${snat.mode}`);
@@ -191,6 +192,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       stored: { versions: loaded.versions, claims: after.get('claim')!, revision: loaded.revision },
       ...(spec.kind === 'etcd' ? { nodeId: nodeId(o.dataDir) } : {}),
       unhealthyTermination: config.dataplane.unhealthyTermination,
+      storeObserver: metrics.store,
     });
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({

@@ -44,6 +44,7 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
     void store.load().then((snap) => {
       if (stopped) return;
       st.replaceFrom(snap);
+      st.storeObserver?.relisted();
       for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id)) react(st, e.id);
       start(snap.revision);
     }, (err: Error) => {

@@ -23,7 +23,7 @@ import {
 } from '../model/types.js';
 import { defaultZones } from '../model/zones.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
-import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store } from '../store/store.js';
+import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
 import { Claims, ipClaim, markerClaim } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import type { Inventory } from './inventory.js';
@@ -78,6 +78,8 @@ export interface ControlOptions {
   };
   /** the connections of a backend turning unhealthy, for port-backed and public services without their own (AWS's NLB default: reset) */
   readonly unhealthyTermination?: UnhealthyTermination;
+  /** told each retry after a lost compare-and-swap, each watched batch applied and each relist (the store metrics) */
+  readonly storeObserver?: StoreObserver;
 }
 
 /** a mutation in the queue: released once its batch is handed to the store */
@@ -138,6 +140,7 @@ export class ControlState {
   private readonly committing = new Set<Promise<unknown>>();
   /** batches that lost a compare-and-swap, and mutations that ran again (metrics) */
   conflicts = 0;
+  readonly storeObserver: StoreObserver | undefined;
   readonly nodeId: string | undefined;
   /** keys of the commits under way, and watched batches that touched them, applied once those commits land */
   private readonly committingKeys = new Map<string, number>();
@@ -174,6 +177,7 @@ export class ControlState {
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
     for (const [id, r] of o.publishedRecords ?? []) this.publishedRecords.set(id, r);
     this.nodeId = o.nodeId;
+    this.storeObserver = o.storeObserver;
     this.versions = new Map(o.stored?.versions ?? []);
     this.strict = o.stored !== undefined;
     this.storeRevision = o.stored?.revision ?? 0;
@@ -206,6 +210,7 @@ export class ControlState {
       }
       this.conflicts++;
       if (attempt >= CONFLICT_RETRIES) throw new DomainError('StoreConflict', err.message);
+      this.storeObserver?.retried();
       // what the mutation read is refreshed by the batches in flight landing (and the claims it learnt)
       await this.commitsLanded();
       return this.serial(fn, attempt + 1);
@@ -329,6 +334,7 @@ export class ControlState {
     if (changed) {
       this.revision++;
       this.storeRevision = Math.max(this.storeRevision, b.revision);
+      this.storeObserver?.watched();
     }
     return ours;
   }

@@ -7,7 +7,7 @@
 import { Etcd3, type IKeyValue, type IRequestOp, type Watcher } from 'etcd3';
 import {
   DOCUMENT_SCHEMA, emptyDocuments, keyOf, openEnvelope, StoreConflict, StoreError, StoreUnavailable,
-  type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type Watch, type WatchHandlers,
+  type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver, type Watch, type WatchHandlers,
 } from './store.js';
 
 export interface EtcdOptions {
@@ -84,8 +84,16 @@ export class EtcdStore implements Store {
     return openEnvelope(this.location, kind, id, typeof env.schema === 'number' ? env.schema : NaN, JSON.stringify(env.body ?? null));
   }
 
+  private observer: StoreObserver | undefined;
+
+  observe(o: StoreObserver): void {
+    this.observer = o;
+    o.reachable(true);
+  }
+
   private unavailable(err: unknown): Error {
     if (err instanceof StoreConflict || err instanceof StoreError) return err;
+    this.observer?.reachable(false);
     return new StoreUnavailable(this.location, (err as Error).message);
   }
 
@@ -98,6 +106,7 @@ export class EtcdStore implements Store {
     } catch (err) {
       throw this.unavailable(err);
     }
+    this.observer?.reachable(true);
     for (const kv of res.kvs) {
       const k = this.parse(kv.key);
       if (!k) continue;
@@ -113,6 +122,7 @@ export class EtcdStore implements Store {
     const success: IRequestOp[] = changes.map((c) => (c.value === null
       ? { request_delete_range: { key: this.key(c.kind, c.id) } }
       : { request_put: { key: this.key(c.kind, c.id), value: Buffer.from(JSON.stringify({ schema: DOCUMENT_SCHEMA, body: c.value })) } }));
+    const t0 = performance.now();
     try {
       const res = await this.client.kv.txn({
         compare: expectations.map((x) => ({ key: this.key(x.kind, x.id), target: 'Mod', result: 'Equal', mod_revision: x.version })),
@@ -120,6 +130,12 @@ export class EtcdStore implements Store {
         // on a failed compare: the expected keys as they are now, to name those that changed
         failure: expectations.map((x) => ({ request_range: { key: this.key(x.kind, x.id) } })),
       });
+      const o = this.observer;
+      if (o) {
+        o.reachable(true);
+        o.committed((performance.now() - t0) / 1000, res.succeeded ? 'written' : 'conflict');
+        if (res.succeeded) o.transaction(1);
+      }
       if (res.succeeded) return Number(res.header.revision);
       const changed = expectations.filter((x, i) => {
         const kv = res.responses[i]?.response_range?.kvs[0];

@@ -11,7 +11,7 @@ import { StoreWorker, type Row, type StoreFailure } from './store-worker.js';
 import { fsyncDir } from './durable-file.js';
 import {
   DOCUMENT_SCHEMA, emptyDocuments, keyOf, openEnvelope, StoreConflict, StoreError, StoreFull,
-  type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type Watch, type WatchHandlers,
+  type Batch, type Change, type Expectation, type StoreObserver, type Kind, type Snapshot, type Store, type Watch, type WatchHandlers,
 } from './store.js';
 
 /** Each entry migrates the schema from version i to i + 1. Append, never edit. */
@@ -155,10 +155,21 @@ export class SqliteStore implements Store {
     return { revision, documents, versions };
   }
 
+  private observer: StoreObserver | undefined;
+
+  observe(o: StoreObserver): void {
+    this.observer = o;
+    this.worker.onTransaction = (batches) => o.transaction(batches);
+    // a file in the data dir: reachable while the daemon runs (a full disk is StoreFull, counted by the API)
+    o.reachable(true);
+  }
+
   /** serialised here (a bad value fails the whole batch before anything is sent), committed by the worker */
   async commit(changes: readonly Change[], expectations: readonly Expectation[] = []): Promise<number> {
     const rows: Row[] = changes.map((c) => [c.kind, c.id, c.value === null ? null : JSON.stringify(c.value)]);
+    const t0 = performance.now();
     const result = await this.worker.commit(rows, expectations.map((x) => [x.kind, x.id, x.version]));
+    this.observer?.committed((performance.now() - t0) / 1000, 'conflict' in result ? 'conflict' : 'written');
     if ('conflict' in result) throw new StoreConflict(result.conflict);
     if (rows.length) this.publish({ revision: result.revision, changes });
     return result.revision;

@@ -142,6 +142,8 @@ export class StoreWorker {
   /** transactions made, and batches in them (metrics, tests) */
   groups = 0;
   batches = 0;
+  /** told each transaction's batch count once it is written (metrics) */
+  onTransaction: ((batches: number) => void) | undefined;
 
   constructor(file: string, private readonly failure: (f: StoreFailure) => Error, o: WorkerOptions) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -205,7 +207,10 @@ export class StoreWorker {
     this.groups++;
     this.batches += group.length;
     this.request({ batches: group.map((q) => ({ rows: q.rows, expects: q.expects })) }).then(
-      (reply) => group.forEach((q, i) => q.resolve(reply.results![i]!)),
+      (reply) => {
+        this.onTransaction?.(group.length);
+        group.forEach((q, i) => q.resolve(reply.results![i]!));
+      },
       (err: Error) => group.forEach((q) => q.reject(err)),
     ).finally(() => {
       this.writing = false;

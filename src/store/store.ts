@@ -59,9 +59,30 @@ export interface Watch {
   cancel(): Promise<void>;
 }
 
+/**
+ * What a store and the control plane on it report as it happens (the store metrics, pushed at the
+ * event: src/telemetry/store-metrics.ts). Each call is cheap: a counter or a histogram bucket.
+ */
+export interface StoreObserver {
+  /** a commit the store answered: seconds from the call (a group commit's wait included), written or refused by an expectation */
+  committed(seconds: number, outcome: 'written' | 'conflict'): void;
+  /** one transaction written, holding BATCHES batches (SQLite groups those handed over while one is on its way to disk; etcd: 1) */
+  transaction(batches: number): void;
+  /** whether the store answered its last request (etcd lost: false) */
+  reachable(up: boolean): void;
+  /** a mutation run again after its batch lost a compare-and-swap (control/state.ts) */
+  retried(): void;
+  /** a committed batch of another writer applied from the watch (control/follow.ts) */
+  watched(): void;
+  /** listed again after a compaction or a lost watch (control/follow.ts) */
+  relisted(): void;
+}
+
 export interface Store {
   /** where the data lives, for messages (the file, or etcd's addresses) */
   readonly location: string;
+  /** reports commits, transactions and reachability from now on (metrics) */
+  observe?(o: StoreObserver): void;
   /** every document with its version, and the snapshot's revision */
   load(): Promise<Snapshot>;
   /**

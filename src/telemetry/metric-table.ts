@@ -70,6 +70,14 @@ export const METRICS = [
   m('vpcep_toxic_applied_connections_total', 'counter', ['type'], 'Connections a toxic applied to (its toxicity drawn per connection), by type'),
   m('vpcep_toxic_delayed_bytes_total', 'counter', [], 'Bytes a toxic held back before passing them on (latency, bandwidth, slicer)'),
   m('vpcep_toxic_reset_connections_total', 'counter', [], 'Connections reset by a reset_peer toxic'),
+  m('vpcep_store_commit_seconds', 'histogram', ['outcome'], 'Time a commit took from the call to the store\'s answer (a group commit\'s wait included), by outcome: written, conflict'),
+  m('vpcep_store_transactions_total', 'counter', [], 'Transactions the store wrote (SQLite groups the batches handed over while one is on its way to disk; etcd: one per batch)'),
+  m('vpcep_store_batches_total', 'counter', [], 'Batches written in those transactions (divided by vpcep_store_transactions_total: batches per group commit)'),
+  m('vpcep_store_conflicts_total', 'counter', [], 'Batches the store refused because a compare-and-swap expectation failed (another writer, or a batch in flight, changed a key first)'),
+  m('vpcep_store_conflict_retries_total', 'counter', [], 'Mutations run again after their batch lost a compare-and-swap'),
+  m('vpcep_store_watch_batches_total', 'counter', [], 'Committed batches of other writers applied from the store\'s watch (a shared store)'),
+  m('vpcep_store_relists_total', 'counter', [], 'Times the state was listed again from the store after a compaction or a lost watch'),
+  m('vpcep_store_reachable', 'gauge', [], 'Whether the store answered its last request (1) or not (0: etcd unreachable, writes answer 503)'),
 ] as const satisfies readonly MetricSpec[];
 
 export type MetricName = (typeof METRICS)[number]['name'];

@@ -2,6 +2,8 @@
 import client from 'prom-client';
 import { ConnectHistograms, renderEndpointSeries, type EndpointSeriesFigures } from './endpoint-series.js';
 import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
+import { storeMetrics } from './store-metrics.js';
+import type { StoreObserver } from '../store/store.js';
 
 /** the per-endpoint series in the text format */
 export interface EndpointSeries {
@@ -89,6 +91,8 @@ export interface Metrics {
   readonly endpointRegistry: EndpointSeries;
   readonly apiRequests: client.Counter<'method' | 'route' | 'code'>;
   readonly apiRefused: client.Counter<'reason'>;
+  /** the store's metrics, pushed at the event (store.observe() and the control plane's storeObserver) */
+  readonly store: StoreObserver;
   /** where the status gauges read their figures at scrape time */
   setStatusSource(fn: () => StatusCounts): void;
   /** where the data-plane metrics read their figures at scrape time */
@@ -444,6 +448,7 @@ export function createMetrics(build: { version: string }): Metrics {
     endpointRegistry,
     apiRequests,
     apiRefused,
+    store: storeMetrics(registry),
     setStatusSource(fn) {
       source = fn;
     },

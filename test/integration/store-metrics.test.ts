@@ -1,0 +1,104 @@
+// The store's metrics (issue 17), pushed at the event: commit latency by outcome, transactions and
+// the batches they held, compare-and-swap conflicts and the mutations run again (SQLite, one
+// daemon: parallel changes of one service); other writers' batches applied from the watch, and
+// whether the store answers (etcd: two daemons, etcd stopped and started again).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  SERVICE_BODY, createAvailableService, scrapeMetrics, startTestDaemon, twoAccountConfig, waitFor, type MetricSample, type TestDaemon,
+} from '../helpers.js';
+import { ETCD_SKIP_REASON, RUN_ETCD, startEtcd, type TestEtcd } from './etcd.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function daemon(config = twoAccountConfig()): Promise<TestDaemon> {
+  const d = await startTestDaemon(config);
+  cleanups.push(() => d.stop());
+  return d;
+}
+
+/** the store's figures of one scrape (the daemon-wide series are rendered at most once a second: waitFor polls) */
+async function figures(d: TestDaemon): Promise<Record<string, number>> {
+  const s = await scrapeMetrics(d.url);
+  const one = (name: string, labels: Record<string, string> = {}) => s.find((x: MetricSample) => x.name === name
+    && Object.entries(labels).every(([k, v]) => x.labels[k] === v))?.value ?? NaN;
+  return {
+    written: one('vpcep_store_commit_seconds_count', { outcome: 'written' }),
+    conflict: one('vpcep_store_commit_seconds_count', { outcome: 'conflict' }),
+    transactions: one('vpcep_store_transactions_total'),
+    batches: one('vpcep_store_batches_total'),
+    conflicts: one('vpcep_store_conflicts_total'),
+    retries: one('vpcep_store_conflict_retries_total'),
+    watched: one('vpcep_store_watch_batches_total'),
+    relists: one('vpcep_store_relists_total'),
+    reachable: one('vpcep_store_reachable'),
+  };
+}
+
+describe('store metrics on SQLite', () => {
+  it('count commits, transactions and batches, and the conflicts and retries of parallel changes to one service', async () => {
+    const d = await daemon();
+    const before = await figures(d);
+    // the start-up commit
+    expect(before).toMatchObject({ reachable: 1, watched: 0, relists: 0 });
+    expect(before.written).toBeGreaterThanOrEqual(1);
+    expect(before.transactions).toBeGreaterThanOrEqual(1);
+    const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false });
+    // each change prepares once the one before has handed its batch over: prepared against what is still on its way to disk, it loses the compare-and-swap and runs again
+    // (6: a change loses at most once per other change's batch, 5 times, below the 8 retries before StoreConflict answers)
+    const changes = await Promise.all(Array.from({ length: 6 }, (_, i) => d.provider.put(`/vpc-endpoint-services/${svc.id}`, { description: `change ${i}` })));
+    expect(changes.map((c) => c.status)).toEqual(Array(6).fill(200));
+    const after = await waitFor(async () => {
+      const f = await figures(d);
+      return f.written >= before.written + 7 ? f : null;
+    }, 5_000, 'the scrape to show the changes');
+    expect(after.transactions).toBeGreaterThan(before.transactions);
+    // a group commit holds one batch or more
+    expect(after.batches).toBeGreaterThanOrEqual(after.transactions);
+    expect(after.conflicts).toBeGreaterThan(0);
+    expect(after.conflict).toBe(after.conflicts);
+    // a mutation that lost runs again (none gave up: every change answered 200); a background transition's conflict is not retried
+    expect(after.retries).toBeGreaterThan(0);
+    expect(after.retries).toBeLessThanOrEqual(after.conflicts);
+    expect(after).toMatchObject({ reachable: 1, watched: 0, relists: 0 });
+  });
+});
+
+if (!RUN_ETCD) {
+  describe('store metrics on etcd', () => {
+    it.skip(ETCD_SKIP_REASON, () => {});
+  });
+} else {
+  describe('store metrics on etcd (a real etcd on a temporary data dir)', () => {
+    let etcd: TestEtcd;
+    beforeAll(async () => { etcd = await startEtcd(); }, 30_000);
+    afterAll(async () => { await etcd?.stop(); });
+
+    it('count the batches applied from another daemon; reachable is 0 while etcd is gone and 1 once it answers again', async () => {
+      const config = twoAccountConfig({ store: `${etcd.url}/metrics` });
+      const a = await daemon(config);
+      const b = await daemon(config);
+      const start = await figures(b);
+      expect(start.reachable).toBe(1);
+      await createAvailableService(a, { ...SERVICE_BODY, approval_enabled: false });
+      const seen = await waitFor(async () => {
+        const f = await figures(b);
+        return f.watched > start.watched ? f : null;
+      }, 10_000, 'B to apply A\'s batches');
+      expect(seen.relists).toBe(0);
+
+      await etcd.stop();
+      cleanups.push(() => etcd.start());
+      expect((await b.provider.put('/vpc-endpoint-services/none', { description: 'x' })).status).toBe(404);
+      const svc = (await b.provider.get('/vpc-endpoint-services')).body.endpoint_services[0];
+      expect((await b.provider.put(`/vpc-endpoint-services/${svc.id}`, { description: 'etcd is gone' })).status).toBe(503);
+      await waitFor(async () => (await figures(b)).reachable === 0, 5_000, 'reachable 0');
+
+      await etcd.start();
+      await waitFor(async () => (await b.provider.put(`/vpc-endpoint-services/${svc.id}`, { description: 'etcd is back' })).status === 200, 30_000, 'a write to work again');
+      await waitFor(async () => (await figures(b)).reachable === 1, 5_000, 'reachable 1');
+    }, 60_000);
+  });
+}
