@@ -7,10 +7,12 @@
 // (b) failover: SIGKILL one node, probe every endpoint's ENI until each that stopped answering
 //     answers again (kill -> answering); an endpoint that never does within the timeout is reported,
 //     not a crash (until ENIs are placed and moved by the fleet, a dead node's ENIs stay dead);
+//     The anchor of (b) is the killed node started again on its data dir (what a supervisor gives).
 // (c) API write latency: the same create workload (W writers) against one node on SQLite (the anchor,
 //     in the same run), one node on etcd and three nodes on etcd with the writes spread.
 // `npm run bench:fleet -- [--smoke] [--endpoints K] [--writes N] [--writers W] [--failover-timeout S]
 // [--relay native|js]`; exit 2 on bad usage.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -44,6 +46,10 @@ const WRITERS = count('writers', 4);
 /** seconds the failover probes wait for an endpoint that stopped answering */
 const T = count('failover-timeout', v.smoke ? 3 : 20);
 if (!['native', 'js'].includes(v.relay)) usage(`--relay must be native or js, not ${JSON.stringify(v.relay)}`);
+if (spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  console.error('bench:fleet: etcd is not on PATH (apt-get install etcd-server)');
+  process.exit(1);
+}
 installHandlers();
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-bench-fleet-'));
@@ -146,7 +152,20 @@ async function failover(nodes, endpoints) {
   }
   const failed = state.filter((s) => s.failed).length;
   const back = state.filter((s) => s.back !== null).map((s) => s.back);
-  return { failed, back, never: failed - back.length };
+  const dead = endpoints.filter((_, i) => state[i].failed && state[i].back === null);
+  return { failed, back, never: dead.length, dead };
+}
+
+/** the anchor of (b): what a supervisor gives today, the killed node started again on its data dir: spawn -> each DEAD endpoint answering */
+async function restartKilled(victim, dead) {
+  const t0 = now();
+  const up = victim.spawn();
+  const times = await Promise.all(dead.map(async (e) => {
+    const t = await answered(e.host, t0 + 60_000);
+    return t === null ? null : t - t0;
+  }));
+  await up;
+  return times;
 }
 
 /** (c) WRITES creates by WRITERS writers at once, the i-th to node i % n: each call's latency */
@@ -180,6 +199,12 @@ async function scenario(setup, n, store, { write = false, kill = false } = {}) {
     const note = f.failed === 0 ? 'no endpoint stopped answering'
       : f.never ? `no failover (${f.never} of ${K} never answered within ${T} s)` : `${f.failed} of ${K} stopped answering, all answered again`;
     row('failover, SIGKILL -> answering again', setup, f.back, note);
+    if (f.dead.length) {
+      const times = await restartKilled(nodes[nodes.length - 1], f.dead);
+      const never = times.filter((t) => t === null).length;
+      row('anchor: killed node restarted -> its ENIs answer', setup, times.filter((t) => t !== null),
+        `${f.dead.length} endpoint${f.dead.length === 1 ? '' : 's'}${never ? `, ${never} never answered within 60 s` : ''}`);
+    }
   }
   await Promise.all(nodes.map((d) => stop(d.proc, 5_000)));
 }
@@ -205,7 +230,7 @@ const ratio = (r, key) => {
 };
 const header = ['figure', 'setup', 'n', 'p50 ms', 'p99 ms', 'p50 / SQLite', 'p99 / SQLite', 'note'];
 const cells = rows.map((r) => [r.figure, r.setup, String(r.n), fmt(r.p50), fmt(r.p99), ratio(r, 'p50'), ratio(r, 'p99'), r.note]);
-const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+const widths = header.map((h, i) => Math.max(3, h.length, ...cells.map((c) => c[i].length)));
 const line = (c) => `| ${c.map((x, i) => (i >= 2 && i <= 6 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join(' | ')} |`;
 console.log(`fleet benchmark${v.smoke ? ' (smoke)' : ''}: K=${K} endpoints per fleet, ${WRITES} creates by ${WRITERS} writers, failover timeout ${T} s, relay ${v.relay}; ` +
   `${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${((now() - started) / 1000).toFixed(0)} s`);
