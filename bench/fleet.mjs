@@ -168,20 +168,28 @@ async function restartKilled(victim, dead) {
   return times;
 }
 
-/** (c) WRITES creates by WRITERS writers at once, the i-th to node i % n: each call's latency */
+/** (c) WRITES creates by WRITERS writers at once, the i-th to node i % n: each answered call's latency, and the refusals by answer */
 async function writes(nodes, svc) {
   const latencies = [];
+  const refused = new Map();
   let next = 0;
   const writer = async () => {
     while (next < WRITES) {
       const d = nodes[next++ % nodes.length];
       const t0 = now();
-      await d.api('POST', '/vpc-endpoints', createBody(svc));
-      latencies.push(now() - t0);
+      try {
+        await d.api('POST', '/vpc-endpoints', createBody(svc));
+        latencies.push(now() - t0);
+      } catch (err) {
+        // e.g. 409 EndPoint.0031: the nodes' allocations kept colliding past the retries
+        const code = /: (\d{3}) .*"error_code":"([^"]+)"/.exec(err.message);
+        const key = code ? `${code[1]} ${code[2]}` : err.message.slice(0, 80);
+        refused.set(key, (refused.get(key) ?? 0) + 1);
+      }
     }
   };
   await Promise.all(Array.from({ length: WRITERS }, writer));
-  return latencies;
+  return { latencies, refused };
 }
 
 const rows = [];
@@ -193,7 +201,17 @@ async function scenario(setup, n, store, { write = false, kill = false } = {}) {
   const a = await activation(nodes, svc);
   row('activation, create answered -> ENI relays', setup, a.fromAnswer);
   row('activation, create called -> ENI relays', setup, a.fromCall);
-  if (write) row(`API write latency (create, ${WRITERS} writers)`, setup, await writes(nodes, svc));
+  if (write) {
+    const { latencies, refused } = await writes(nodes, svc);
+    // the store metrics of the nodes since their start (the daemon-wide series are rendered at most once a second)
+    await sleep(1_100);
+    const m = (await Promise.all(nodes.map((d) => d.metrics()))).flat();
+    const sum = (name) => m.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
+    row(`API write latency (create, ${WRITERS} writers)`, setup, latencies,
+      [...[...refused].map(([k, n]) => `${n} of ${WRITES} refused: ${k}`),
+        `since start: ${(sum('vpcep_store_batches_total') / sum('vpcep_store_transactions_total')).toFixed(2)} batches/transaction, ` +
+        `${sum('vpcep_store_conflicts_total')} conflicts, ${sum('vpcep_store_conflict_retries_total')} retries`].join('; '));
+  }
   if (kill) {
     const f = await failover(nodes, a.endpoints);
     const note = f.failed === 0 ? 'no endpoint stopped answering'
