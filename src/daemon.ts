@@ -1,5 +1,6 @@
 // Wiring only: config -> store -> inventory -> control plane -> data plane -> API and metrics.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { awsRegion } from './api/aws/ids.js';
@@ -31,7 +32,9 @@ import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
 import { EtcdStore } from './store/etcd.js';
 import { DB_FILE, SqliteStore } from './store/sqlite.js';
 import { storeSpecText, type StoreSpec } from './model/store-spec.js';
+import { SoloFleet, type Fleet } from './store/fleet.js';
 import type { Store } from './store/store.js';
+import type { PlacementLoop } from './control/placement.js';
 import type { Logger } from './telemetry/logger.js';
 import { packageVersion } from './telemetry/build-info.js';
 import { openFlowLog, type FlowLog } from './telemetry/flow-log.js';
@@ -50,6 +53,8 @@ export interface DaemonOptions {
   readonly faultsListen?: { host: string; port: number };
   /** the resolvers dns.forward sends to (HOST or HOST:PORT); default the host's (tests inject their own) */
   readonly dnsUpstreams?: readonly string[];
+  /** this node's name in a fleet (--node-name); overrides the config's fleet.node_name */
+  readonly nodeName?: string;
   /** the default account's token (VPCEP_TOKEN) */
   readonly token?: string;
   readonly log: Logger;
@@ -105,14 +110,20 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let notifier: WebhookNotifier | undefined;
   let dns: DnsServer | undefined;
   let faultsApp: FastifyInstance | undefined;
+  let fleet: Fleet | undefined;
+  let placement: PlacementLoop | null = null;
+  let stopPublishing: (() => void) | undefined;
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
     const spec = o.store ?? config.store;
     claimDataDirStore(o.dataDir, storeSpecText(spec), fs.existsSync(path.join(o.dataDir, DB_FILE)));
-    store = spec.kind === 'etcd'
-      ? await EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix })
-      : SqliteStore.open(o.dataDir);
+    const etcdStore = spec.kind === 'etcd' ? await EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix }) : undefined;
+    store = etcdStore ?? SqliteStore.open(o.dataDir);
+    // the nodes sharing the store (README "Fleet"): leases and election on etcd, this node alone on SQLite
+    const selfId = nodeId(o.dataDir);
+    fleet = etcdStore ? etcdStore.fleet(config.fleet.leaseTtlS, log) : new SoloFleet();
+    const openFleet = fleet;
     const metrics = createMetrics({ version: packageVersion() });
     store.observe?.(metrics.store);
     log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
@@ -190,7 +201,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       publicRecords: config.dns.publicRecords,
       provisioningDelayMs: config.faults.provisioningDelayMs,
       stored: { versions: loaded.versions, claims: after.get('claim')!, revision: loaded.revision },
-      ...(spec.kind === 'etcd' ? { nodeId: nodeId(o.dataDir) } : {}),
+      ...(spec.kind === 'etcd' ? { nodeId: selfId } : {}),
+      fleet,
       unhealthyTermination: config.dataplane.unhealthyTermination,
       storeObserver: metrics.store,
     });
@@ -286,6 +298,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     await app.listen({ host: listen.host, port: listen.port });
     const addr = app.server.address();
     const address = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : listen;
+    // registered once the API answers: a node's record names where it answers
+    const startedAt = new Date().toISOString();
+    await openFleet.start({
+      id: selfId, name: o.nodeName ?? config.fleet.nodeName ?? `${os.hostname()}-${selfId}`, api: `${address.host}:${address.port}`,
+      started_at: startedAt, registered_at: startedAt, connections: 0,
+    });
+    stopPublishing = (o.every ?? every)(DEFAULTS.fleet.publishIntervalMs, () => openFleet.publish(dataPlane.activeConnections));
+    if (etcdStore) placement = control.startPlacement(DEFAULTS.fleet.placementIntervalMs);
+    metrics.setFleetSource(() => control.nodes());
     phase = 'ready';
     log.info({
       pid: process.pid, listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
@@ -338,6 +359,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         const d = await dataPlane.drain(timeoutMs);
         log.info(d, 'data plane drained');
         await openFlow?.close();
+        // the listeners are closed: the fleet may place this node's ENIs elsewhere now
+        stopPublishing?.();
+        await placement?.stop();
+        await openFleet.close();
         await follower?.stop();
         await control.settle();
         await openNotifier.close();
@@ -350,6 +375,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     };
   } catch (err) {
     stopConverging?.();
+    stopPublishing?.();
+    await placement?.stop();
+    await fleet?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     await faultsApp?.close().catch(() => undefined);
     dataPlaneToClose?.close();

@@ -7,7 +7,7 @@ import { DEFAULTS } from './model/defaults.js';
 import { parseStoreSpec } from './model/store-spec.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './telemetry/logger.js';
 
-const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--store STORE] [--listen HOST:PORT] [--dns-listen HOST:PORT] [--log-level LEVEL] [--exit-with-parent]
+const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--store STORE] [--listen HOST:PORT] [--dns-listen HOST:PORT] [--node-name NAME] [--log-level LEVEL] [--exit-with-parent]
 
   --config FILE       YAML or JSON config (env VPCEP_CONFIG); default: embedded defaults
   --data-dir DIR      where the database and token live (env VPCEP_DATA_DIR); default ${DEFAULTS.dataDir}
@@ -16,6 +16,8 @@ const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--store STORE] [-
   --listen HOST:PORT  control API and /metrics (env VPCEP_LISTEN); default ${DEFAULTS.listen}
   --dns-listen HOST:PORT
                       the DNS server, UDP and TCP (env VPCEP_DNS_LISTEN); default dns.listen, ${DEFAULTS.dns.listen}
+  --node-name NAME    this node's name in a fleet on etcd (env VPCEP_NODE_NAME); default fleet.node_name,
+                      else <host name>-<node id>
   --log-level LEVEL   ${LOG_LEVELS.join('|')} (env VPCEP_LOG_LEVEL); default ${DEFAULTS.logLevel}
   --exit-with-parent  stop (as on SIGTERM) when the process that started vpcepd exits (npm start sets it)
   --version           print the version and exit
@@ -45,6 +47,7 @@ export async function main(argv: string[]): Promise<void> {
         store: { type: 'string' },
         listen: { type: 'string' },
         'dns-listen': { type: 'string' },
+        'node-name': { type: 'string' },
         'log-level': { type: 'string' },
         'exit-with-parent': { type: 'boolean' },
         version: { type: 'boolean' },
@@ -110,6 +113,7 @@ export async function main(argv: string[]): Promise<void> {
       listen,
       store,
       dnsListen,
+      nodeName: args['node-name'] ?? env.VPCEP_NODE_NAME,
       token: env.VPCEP_TOKEN === '' ? undefined : env.VPCEP_TOKEN,
       log,
     });

@@ -19,6 +19,7 @@ export function traceRows(t: Json): string[][] {
     ['service', t.service ? `${t.service.name} -> ${t.service.target}${t.service.status ? ` (${t.service.status})` : ''}` : 'none'],
     ['isolation', t.isolation ? t.isolation.rule : '-'],
     ['endpoint', t.endpoint ? `${t.endpoint.id} (${t.endpoint.status})` : '-'],
+    ...(t.node ? [['node', `${t.node.name ?? t.node.id} (${t.node.address ?? 'address unknown'})${t.node.self ? ', this node' : ''}${t.node.live ? '' : ': its lease has expired'}`]] : []),
     ...(t.eni ? [['eni', `${t.eni.ip} (${t.eni.host_ip}) in zone ${t.eni.zone}${t.eni.zone_up ? '' : ' (down)'}`]] : []),
   );
   rows.push(['listener', t.listener ? `${t.listener.address} ${t.listener.bound ? 'bound' : `not bound: ${t.listener.why}`}` : '-']);

@@ -457,6 +457,13 @@ Examples:
       ));
     }));
 
+  // -- the fleet's nodes (README "Fleet")
+  program.command('nodes').description('list the fleet\'s live nodes: name, API address, ENIs, connections, lease age, leader')
+    .action(run(async (g) => out(g, await api(g, 'GET', '/sim/nodes'), (b) => table(b.nodes.map((n: Json) => [
+      `${n.name}${n.self ? ' (this)' : ''}`, n.address, String(n.enis), String(n.connections),
+      n.lease_age_s === null ? '-' : `${n.lease_age_s} s`, n.leader ? 'leader' : '',
+    ]), ['NAME', 'ADDRESS', 'ENIS', 'CONNECTIONS', 'LEASE AGE', 'ROLE']))));
+
   // -- zones and a simulated outage (any account: the zones are the region's)
   const zonesTable = (b: Json) => table(b.zones.map((z: Json) => [z.zone, z.state]), ['ZONE', 'STATE']);
   program.command('zones').description('list the region\'s zones and whether each is up')

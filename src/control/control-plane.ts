@@ -29,7 +29,9 @@ import * as provisioning from './provisioning-faults.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
 import * as elb from './load-balancers.js';
-import { follow, type Follower } from './follow.js';
+import { follow, react, type Follower } from './follow.js';
+import { fleetStatus, type FleetStatus } from './nodes.js';
+import { placementLoop, type PlacementLoop } from './placement.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
@@ -584,6 +586,17 @@ export class ControlPlane {
   /** on a shared store: applies other daemons' committed batches to this daemon's state (follow.ts) */
   followStore(store: Store): Follower {
     return follow(this.st, store);
+  }
+
+  /** the leader's placement loop over the fleet given at construction (placement.ts); null without one */
+  startPlacement(intervalMs: number): PlacementLoop | null {
+    const st = this.st;
+    return st.fleet ? placementLoop(st, st.fleet, intervalMs, (id) => react(st, id)) : null;
+  }
+
+  /** the fleet's nodes, their ENIs and connections, and the leader (GET /sim/nodes; counts only) */
+  nodes(): FleetStatus {
+    return fleetStatus(this.st);
   }
 
   /** waits for mutations and data-plane round trips under way */

@@ -61,7 +61,8 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
       ...(cmd.securityGroups ? { security_groups: checkGroups(st, caller, vpc, cmd.securityGroups) } : {}),
       routetables: [],
-      ...(st.nodeId !== undefined ? { node: st.nodeId } : {}),
+      // issue 17: placed at once on the least loaded live node, which brings it up (follow.ts)
+      ...(st.nodeId !== undefined ? { node: st.placeNew() } : {}),
       description: cmd.description ?? '',
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
       created_at: t,
@@ -70,7 +71,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
     return e;
   });
-  if (endpoint.status === 'creating') st.track(activateEndpoint(st, endpoint.id));
+  if (endpoint.status === 'creating' && !st.servedElsewhere(endpoint.id)) st.track(activateEndpoint(st, endpoint.id));
   return endpoint;
 }
 

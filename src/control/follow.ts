@@ -7,15 +7,22 @@
 import { LIVE_ENDPOINT_STATUSES } from '../model/types.js';
 import type { Store, Watch } from '../store/store.js';
 import type { ControlState } from './state.js';
-import { applyToDataPlane, bringEndpointUp, finishEndpointDeletion, pushEndpoint } from './transitions.js';
+import { bindOwned, releaseMoved } from './placement.js';
+import { activateEndpoint } from './provisioning-faults.js';
+import { applyToDataPlane, finishEndpointDeletion, pushEndpoint } from './transitions.js';
 
-/** brings one endpoint this daemon serves to its stored status on the data plane */
-function react(st: ControlState, id: string): void {
+/**
+ * brings one endpoint this daemon serves to its stored status on the data plane; one placed on
+ * another node (placement.ts) is torn down here
+ */
+export function react(st: ControlState, id: string): void {
   const e = st.endpoints.get(id);
   if (!e) return st.track(applyToDataPlane(st, { kind: 'endpoint', id, live: null, deleted: true }));
+  if (st.servedElsewhere(id)) return st.track(releaseMoved(st, id));
   if (e.status === 'deleting') return st.track(finishEndpointDeletion(st, id));
-  if (e.status === 'creating') return st.track(bringEndpointUp(st, id));
-  if (LIVE_ENDPOINT_STATUSES.has(e.status)) return st.track(pushEndpoint(st, id));
+  // placed here by its creator or the leader: activated here (with the provisioning delay, if any)
+  if (e.status === 'creating') return st.faults.activations.has(id) ? undefined : st.track(activateEndpoint(st, id));
+  if (LIVE_ENDPOINT_STATUSES.has(e.status)) return st.track(e.service_type === 'interface' ? bindOwned(st, id) : pushEndpoint(st, id));
   st.track(applyToDataPlane(st, { kind: 'endpoint', id, live: null }));
 }
 
@@ -43,9 +50,11 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
     if (stopped) return;
     void store.load().then((snap) => {
       if (stopped) return;
+      const servedHere = new Set([...st.endpoints.values()].filter((e) => !st.servedElsewhere(e.id)).map((e) => e.id));
       st.replaceFrom(snap);
       st.storeObserver?.relisted();
-      for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id)) react(st, e.id);
+      // placed elsewhere meanwhile: torn down here (react)
+      for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id) || servedHere.has(e.id)) react(st, e.id);
       start(snap.revision);
     }, (err: Error) => {
       st.log.warn({ err: err.message }, 'store unreachable: listing again soon');

@@ -95,14 +95,25 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
     isolation: describeIsolation(vpc?.id ?? null, ep.vpc_id, st.onPremises, own ? ep.vpc_id : 'of another account'),
     live: st.dataPlane.admissionOf(ep.id),
   });
-  if (own) return d;
+  const node = servingNode(st, ep);
+  if (own) return node ? { ...d, node } : d;
   const isolated = d.refusal === 'vpc' || d.refusal === 'on_premises';
   const reason = isolated ? d.reason
     : d.verdict === 'relay' ? 'relayed through another account\'s interface endpoint' : 'refused by another account\'s interface endpoint (its own rules: its owner can trace them)';
   return {
     ...d, service: null, cap: null, backend_source: null, whitelist: null, listener: null, daemon: null, backend: null, source: null, policy: null,
-    refusal: isolated ? d.refusal : null, reason,
+    refusal: isolated ? d.refusal : null, reason, ...(node ? { node } : {}),
   };
+}
+
+/** the node that serves the endpoint's ENIs: its placement, or this node (SQLite) */
+function servingNode(st: ControlState, ep: Endpoint): PathTrace['node'] {
+  const nodes = st.fleet?.nodes() ?? [];
+  const self = st.nodeId ?? nodes[0]?.id;
+  const id = ep.node ?? self;
+  if (id === undefined) return undefined;
+  const r = nodes.find((n) => n.id === id);
+  return { id, name: r?.name ?? null, address: r?.api ?? null, live: r !== undefined, self: id === self };
 }
 
 /**

@@ -23,6 +23,8 @@ import {
 } from '../model/types.js';
 import { defaultZones } from '../model/zones.js';
 import { allocateSnatIp } from '../net/snat-pool.js';
+import { leastLoaded, loads, type Placed } from '../model/placement.js';
+import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
 import { Claims, ipClaim, markerClaim } from './claims.js';
 import { endpointWithEnis } from './documents.js';
@@ -70,6 +72,8 @@ export interface ControlOptions {
   readonly provisioningDelayMs?: number;
   /** on a shared store: this daemon's node id (its data dir's), recorded on the endpoints it serves */
   readonly nodeId?: string;
+  /** the nodes sharing the store and their leader (src/store/fleet.ts); absent: this node alone */
+  readonly fleet?: Fleet;
   /** what the store held at start: each document's version, the claims (kind `claim`) and the revision */
   readonly stored?: {
     readonly versions: ReadonlyMap<string, number>;
@@ -142,6 +146,7 @@ export class ControlState {
   conflicts = 0;
   readonly storeObserver: StoreObserver | undefined;
   readonly nodeId: string | undefined;
+  readonly fleet: Fleet | undefined;
   /** keys of the commits under way, and watched batches that touched them, applied once those commits land */
   private readonly committingKeys = new Map<string, number>();
   private deferred: Batch[] = [];
@@ -178,6 +183,7 @@ export class ControlState {
     for (const [id, r] of o.publishedRecords ?? []) this.publishedRecords.set(id, r);
     this.nodeId = o.nodeId;
     this.storeObserver = o.storeObserver;
+    this.fleet = o.fleet;
     this.versions = new Map(o.stored?.versions ?? []);
     this.strict = o.stored !== undefined;
     this.storeRevision = o.stored?.revision ?? 0;
@@ -307,10 +313,19 @@ export class ControlState {
     return this.nodeId !== undefined && node !== undefined && node !== this.nodeId;
   }
 
+  /** the node a new interface endpoint is placed on: the least loaded live node (issue 17); none on SQLite */
+  placeNew(): string | undefined {
+    if (this.nodeId === undefined) return undefined;
+    const live = new Set((this.fleet?.nodes() ?? []).map((n) => n.id));
+    live.add(this.nodeId);
+    return leastLoaded(loads(placedOf(this.endpointsNow()), [...live])) ?? this.nodeId;
+  }
+
   /**
    * A committed batch seen by the watch: what this daemon does not know yet (another writer's
    * documents, newer than its version) goes into memory. Keys of its own commits under way wait
-   * for them. Returns the endpoints this daemon serves that changed.
+   * for them. Returns the endpoints this daemon serves that changed, and those placed elsewhere
+   * that it served (follow.ts tears them down).
    */
   applyWatched(b: Batch): string[] {
     const ours: string[] = [];
@@ -324,10 +339,11 @@ export class ControlState {
       if ((this.versions.get(key) ?? 0) >= b.revision) continue;
       if (c.value === null && !this.versions.has(key) && !this.known(c.kind, c.id)) continue;
       changed = true;
+      const servedHere = c.kind === 'endpoint' && this.endpoints.has(c.id) && !this.servedElsewhere(c.id);
       if (c.value === null) this.versions.delete(key);
       else this.versions.set(key, b.revision);
       this.setDocument(c);
-      if (c.kind === 'endpoint' && !this.servedElsewhere(c.id)) ours.push(c.id);
+      if (c.kind === 'endpoint' && (servedHere || !this.servedElsewhere(c.id))) ours.push(c.id);
       // another writer finished a deletion: this daemon's listeners forget it too (never awaited here)
       if (c.value === null && (c.kind === 'endpoint' || c.kind === 'service')) this.track(this.removed(c.kind, c.id));
     }
@@ -521,4 +537,9 @@ export class ControlState {
   claimedIps(vpcId: string): Set<string> {
     return this.claims.takenWith(ipClaim(vpcId, ''));
   }
+}
+
+/** the interface endpoints as placement counts them (gateway endpoints have no ENI: every node routes them) */
+export function* placedOf(endpoints: Iterable<Endpoint>): Generator<Placed> {
+  for (const e of endpoints) if (e.service_type === 'interface') yield { id: e.id, node: e.node, enis: e.enis.length };
 }

@@ -104,6 +104,11 @@ const schema = z.strictObject({
     /** ms an endpoint's activation waits before it turns accepted (AWS pending -> available); 0: none */
     provisioning_delay_ms: z.number().int().min(0).max(3_600_000).optional(),
   }).optional(),
+  fleet: z.strictObject({
+    /** the TTL (s) of each node's lease on etcd: a node that dies is gone (its ENIs placed elsewhere) after it */
+    lease_ttl_seconds: z.number().int().min(1).max(300).optional(),
+    node_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit').optional(),
+  }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
   }).optional(),
@@ -241,6 +246,8 @@ export interface Config {
   readonly faults: { readonly enabled: boolean; readonly listen: { readonly host: string; readonly port: number }; readonly provisioningDelayMs: number };
   /** without a token, per-endpoint series are served to no one */
   readonly metrics: { readonly token?: string };
+  /** the nodes sharing an etcd store (src/store/fleet.ts, README "Fleet"); the name defaults to <host name>-<node id> */
+  readonly fleet: { readonly leaseTtlS: number; readonly nodeName?: string };
   /** empty: the daemon runs with the one `default` account */
   readonly accounts: readonly AccountSpec[];
   readonly vpcs: readonly VpcSpec[];
@@ -562,6 +569,7 @@ export function validateConfig(raw: unknown, source: string): Config {
     },
     faults: { enabled: c.faults?.enabled ?? DEFAULTS.faults.enabled, listen: faultsListen!, provisioningDelayMs: c.faults?.provisioning_delay_ms ?? 0 },
     metrics: { token: c.metrics?.token },
+    fleet: { leaseTtlS: c.fleet?.lease_ttl_seconds ?? DEFAULTS.fleet.leaseTtlS, ...(c.fleet?.node_name ? { nodeName: c.fleet.node_name } : {}) },
     accounts,
     vpcs,
     public_services: publicServices,

@@ -89,6 +89,15 @@ export const DEFAULTS = deepFreeze({
     /** one POST to a webhook: longer and the attempt has failed */
     attemptTimeoutMs: 5_000, // 5 s
   },
+  /** the nodes sharing an etcd store (README "Fleet") */
+  fleet: {
+    /** a node's lease on etcd: SIGKILLed, its record is gone (and its ENIs placed elsewhere) this long after its last keepalive */
+    leaseTtlS: 5, // 5 s
+    /** how often the leader checks the placement (also at once when a node comes or goes) */
+    placementIntervalMs: 1_000, // 1 s
+    /** how often a node publishes its connection count with its record (when it changed) */
+    publishIntervalMs: 1_000, // 1 s
+  },
   control: {
     /** how often half-way transitions (creating, deleting) are retried, e.g. after a full disk */
     reconcileIntervalMs: 15_000, // 15 s

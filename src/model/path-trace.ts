@@ -14,6 +14,12 @@ export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service'
   readonly endpoint: { id: string; status: string; error?: string } | null;
   /** interface endpoints (absent on a route): the ENI the client connects to, its zone, and whether the zone is up */
   readonly eni?: { zone: string; ip: string; host_ip: string; zone_up: boolean };
+  /**
+   * interface endpoints (absent on a route): the node whose data plane serves the ENI (README
+   * "Fleet"); `live`: its lease holds; `self`: the node that answers the trace, whose data plane the
+   * listener, cap and daemon steps read
+   */
+  readonly node?: { id: string; name: string | null; address: string | null; live: boolean; self: boolean };
   /** what the client sees: relayed, reset, or refused by the kernel (nothing listens) */
   readonly outcome: 'relay' | 'reset' | 'connection_refused';
   /** the reason the data plane counts the refusal by (vpcep_endpoint_rejected_connections_total{reason}); null when relayed */

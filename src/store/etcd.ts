@@ -9,6 +9,7 @@ import {
   DOCUMENT_SCHEMA, emptyDocuments, keyOf, openEnvelope, StoreConflict, StoreError, StoreUnavailable,
   type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver, type Watch, type WatchHandlers,
 } from './store.js';
+import { EtcdFleet, type FleetLogger } from './etcd-fleet.js';
 
 export interface EtcdOptions {
   /** host:port of each member */
@@ -212,6 +213,14 @@ export class EtcdStore implements Store {
         }
       },
     };
+  }
+
+  /**
+   * the fleet of the daemons sharing this store (etcd-fleet.ts): its keys under `<prefix>.fleet/`,
+   * outside the documents' range (a load or a watch never sees them)
+   */
+  fleet(leaseTtlS: number, log: FleetLogger): EtcdFleet {
+    return new EtcdFleet(this.client.namespace(`${this.prefix.slice(0, -1)}.fleet/`), leaseTtlS, log);
   }
 
   /** test hook: compacts etcd's history up to REVISION */

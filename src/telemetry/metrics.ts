@@ -111,6 +111,8 @@ export interface Metrics {
   forgetEndpoint(endpointId: string): void;
   /** where the zone series read each zone, whether it is up and its ENIs' connections at scrape time */
   setZoneSource(fn: () => Iterable<ZoneFigures>): void;
+  /** the fleet's nodes as this node sees them (src/control/nodes.ts) */
+  setFleetSource(fn: () => FleetFigures): void;
   /** the toxics in force and what they did (src/dataplane/toxics/) */
   setToxicSource(fn: () => ToxicFigures): void;
   /** where the bandwidth and provisioning-fault series read their figures at scrape time (unset: 0) */
@@ -134,6 +136,10 @@ export interface ShapingFigures {
   readonly throttledSeconds: number;
   /** provisioning faults injected since start */
   readonly faults: { readonly delay: number; readonly failure: number };
+}
+
+export interface FleetFigures {
+  readonly nodes: ReadonlyArray<{ readonly name: string; readonly enis: number; readonly connections: number; readonly leader: boolean; readonly self: boolean }>;
 }
 
 export interface ZoneFigures {
@@ -378,6 +384,33 @@ export function createMetrics(build: { version: string }): Metrics {
       for (const z of zones()) this.inc({ zone: z.zone }, z.connections);
     },
   });
+  let fleetFigures: () => FleetFigures = () => ({ nodes: [] });
+  new client.Gauge({
+    ...declared('vpcep_fleet_nodes'), registers: [registry],
+    collect() {
+      this.set(fleetFigures().nodes.length);
+    },
+  });
+  new client.Gauge({
+    ...declared('vpcep_fleet_leader'), registers: [registry],
+    collect() {
+      this.set(fleetFigures().nodes.some((n) => n.self && n.leader) ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    ...declared('vpcep_node_enis'), registers: [registry],
+    collect() {
+      this.reset();
+      for (const n of fleetFigures().nodes) this.set({ node: n.name }, n.enis);
+    },
+  });
+  new client.Gauge({
+    ...declared('vpcep_node_connections'), registers: [registry],
+    collect() {
+      this.reset();
+      for (const n of fleetFigures().nodes) this.set({ node: n.name }, n.connections);
+    },
+  });
   let shapingFigures: () => ShapingFigures = () => ({ limited: 0, throttledSeconds: 0, faults: { delay: 0, failure: 0 } });
   new client.Gauge({
     ...declared('vpcep_bandwidth_limited_connections'), registers: [registry],
@@ -470,6 +503,9 @@ export function createMetrics(build: { version: string }): Metrics {
     },
     setZoneSource(fn) {
       zones = fn;
+    },
+    setFleetSource(fn) {
+      fleetFigures = fn;
     },
     setShapingSource(fn) {
       shapingFigures = fn;

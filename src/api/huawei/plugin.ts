@@ -266,6 +266,11 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     caller(req);
     return { zones: zonesJson(control.zoneStates()) };
   });
+  // the fleet's nodes (README "Fleet"): the region's, like the zones; counts only, no tenant's endpoint named
+  v1.get('/sim/nodes', async (req: Req) => {
+    caller(req);
+    return control.nodes();
+  });
   // provisioning faults (README "Provisioning faults"): the activation delay is the region's (any
   // account, like the zones); a failure is asked for on one's own endpoint or service
   v1.get('/sim/faults', async (req: Req) => ({ faults: control.provisioningFaults(caller(req)) }));

@@ -1,0 +1,98 @@
+// ENI placement on a fleet (issue 17): the elected leader assigns every interface endpoint (all
+// its ENIs) to a live node (src/model/placement.ts), through the store with compare-and-swap on
+// the endpoint's document (its `node`), so that every node converges through its watch
+// (follow.ts): the new owner binds, the old one tears down. A node's own data plane binds an
+// endpoint it gained with a few retries while the old owner may still hold the address (one
+// machine: the nodes share the loopback addresses).
+import { plan, type Move } from '../model/placement.js';
+import { LIVE_ENDPOINT_STATUSES, type Endpoint } from '../model/types.js';
+import type { Fleet } from '../store/fleet.js';
+import { placedOf, type ControlState } from './state.js';
+import { applyToDataPlane, liveSpec, pushEndpoint } from './transitions.js';
+
+/** times a gained endpoint's bind is tried while its address is still taken, and the pause between */
+const GAIN_ATTEMPTS = 10;
+const GAIN_PAUSE_MS = 300;
+
+/** binds an endpoint this node serves (gained, or changed by another writer); a bind failure turns it failed, as pushEndpoint does */
+export async function bindOwned(st: ControlState, id: string): Promise<void> {
+  for (let i = 1; i < GAIN_ATTEMPTS; i++) {
+    const e = st.endpoints.get(id);
+    if (!e || e.service_type !== 'interface' || st.servedElsewhere(id) || !LIVE_ENDPOINT_STATUSES.has(e.status)) break;
+    const live = liveSpec(st, e);
+    if (!live) break;
+    const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
+    if (ack.ok) return;
+    if (ack.failure !== 'listen_failed') break;
+    await new Promise((r) => setTimeout(r, GAIN_PAUSE_MS));
+  }
+  if (!st.servedElsewhere(id)) await pushEndpoint(st, id);
+}
+
+/** an endpoint placed on another node: this node's listeners close and its connections are cut */
+export async function releaseMoved(st: ControlState, id: string): Promise<void> {
+  const ack = await st.dataPlane.apply({ kind: 'endpoint', id, live: null });
+  if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'fleet: the data plane did not confirm the teardown of an endpoint placed elsewhere');
+}
+
+/** one move, if the endpoint is still where the plan saw it: false when it moved or went meanwhile */
+async function move(st: ControlState, m: Move): Promise<boolean> {
+  return st.serial(async () => {
+    const cur = st.endpoints.get(m.id);
+    if (!cur || cur.node !== m.from || cur.service_type !== 'interface') return false;
+    const next: Endpoint = { ...cur, node: m.to };
+    await st.commit([{ kind: 'endpoint', id: m.id, value: next }], () => st.endpoints.set(m.id, next));
+    st.log.info({ endpoint_id: m.id, from: m.from ?? null, to: m.to }, 'fleet: endpoint placed');
+    return true;
+  });
+}
+
+export interface PlacementLoop {
+  /** runs one round now, when this node leads (tests; the loop runs it every interval) */
+  round(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The leader's loop: every INTERVALMS and whenever the fleet changes, the moves of plan() for the
+ * live nodes. REACT brings a move to this node's own data plane (the watch does not echo its own
+ * commits).
+ */
+export function placementLoop(st: ControlState, fleet: Fleet, intervalMs: number, react: (id: string) => void): PlacementLoop {
+  let running: Promise<number> | undefined;
+  let stopped = false;
+  const round = (): Promise<number> => {
+    if (running) return running;
+    running = (async () => {
+      if (stopped || !fleet.isLeader()) return 0;
+      const live = fleet.nodes().map((n) => n.id);
+      // the leader's own record not seen yet: the view of the fleet is not complete
+      if (!live.length || (st.nodeId !== undefined && !live.includes(st.nodeId))) return 0;
+      let moved = 0;
+      for (const m of plan([...placedOf(st.endpoints.values())], live)) {
+        if (stopped || !fleet.isLeader()) break;
+        try {
+          if (!(await move(st, m))) continue;
+        } catch (err) {
+          st.log.warn({ endpoint_id: m.id, err: (err as Error).message }, 'fleet: a placement did not commit (tried again next round)');
+          continue;
+        }
+        moved++;
+        if (m.from === st.nodeId || m.to === st.nodeId) react(m.id);
+      }
+      return moved;
+    })().finally(() => { running = undefined; });
+    return running;
+  };
+  const timer = setInterval(() => void round(), intervalMs);
+  timer.unref();
+  fleet.onChange(() => void round());
+  return {
+    round,
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,164 @@
+// The fleet on etcd (issue 17): each node keeps a record `<prefix>.fleet/nodes/<id>` bound to an
+// etcd lease (TTL fleet.lease_ttl_seconds, kept alive by the client every TTL/3): a node that dies
+// (SIGKILL) stops the keepalives and etcd deletes its record once the TTL runs out. The leader is
+// chosen by etcd's election (`<prefix>.fleet/election/leader`, its own lease of the same TTL).
+// Nodes and leader are read every poll interval (TTL/4, at most 500 ms): a list of a few keys.
+// A lease or campaign lost (etcd down longer than the keepalive tolerates, or restarted) starts
+// again on its own once etcd answers: no node restarts.
+import type { Campaign, Election, Lease, Namespace } from 'etcd3';
+import type { Fleet, NodeRecord } from './fleet.js';
+
+export interface FleetLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const RETRY_MS = 250;
+
+export class EtcdFleet implements Fleet {
+  private self: NodeRecord | undefined;
+  private lease: Lease | undefined;
+  private campaignNow: Campaign | undefined;
+  private readonly election: Election;
+  private leading = false;
+  private live: readonly NodeRecord[] = [];
+  private leaderId: string | undefined;
+  private readonly listeners: (() => void)[] = [];
+  private closed = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly pollMs: number;
+
+  constructor(private readonly ns: Namespace, readonly leaseTtlS: number, private readonly log: FleetLogger) {
+    this.election = ns.election('leader', leaseTtlS);
+    this.pollMs = Math.min(500, (leaseTtlS * 1000) / 4);
+  }
+
+  nodes(): readonly NodeRecord[] {
+    return this.live;
+  }
+
+  leader(): string | undefined {
+    return this.leaderId;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  async start(self: NodeRecord): Promise<void> {
+    this.self = self;
+    await this.register();
+    this.campaign();
+    await this.poll();
+  }
+
+  private later(fn: () => void, ms: number): void {
+    if (this.closed) return;
+    const t = setTimeout(() => { this.timers.delete(t); fn(); }, ms);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) {
+      try {
+        fn();
+      } catch (err) {
+        this.log.warn({ err }, 'fleet: a change listener failed');
+      }
+    }
+  }
+
+  /** a new lease and this node's record on it; again when the lease is lost */
+  private async register(): Promise<void> {
+    if (this.closed || !this.self) return;
+    const lease = this.ns.lease(this.leaseTtlS);
+    this.lease = lease;
+    lease.on('lost', (err) => {
+      if (this.closed || this.lease !== lease) return;
+      this.log.warn({ err: err.message }, 'fleet: this node\'s lease is lost: registering again');
+      this.later(() => void this.register(), RETRY_MS);
+    });
+    this.self = { ...this.self, registered_at: new Date().toISOString() };
+    try {
+      await lease.put(`nodes/${this.self.id}`).value(JSON.stringify(this.self)).exec();
+      this.log.info({ node: this.self.id, name: this.self.name, lease_ttl_s: this.leaseTtlS }, 'fleet: node registered');
+    } catch (err) {
+      if (this.closed || this.lease !== lease) return;
+      this.log.warn({ err: (err as Error).message }, 'fleet: cannot register this node (etcd unreachable?): trying again');
+      lease.release();
+      this.lease = undefined;
+      this.later(() => void this.register(), RETRY_MS * 2);
+    }
+  }
+
+  private campaign(): void {
+    if (this.closed || !this.self) return;
+    const c = this.election.campaign(this.self.id);
+    this.campaignNow = c;
+    c.on('elected', () => {
+      if (this.campaignNow !== c) return;
+      this.leading = true;
+      this.log.info({ node: this.self?.id }, 'fleet: this node leads (placement)');
+      this.changed();
+    });
+    c.on('error', (err: Error) => {
+      if (this.campaignNow !== c || this.closed) return;
+      const was = this.leading;
+      this.leading = false;
+      this.campaignNow = undefined;
+      this.log.warn({ err: err.message, was_leader: was }, 'fleet: the campaign failed: campaigning again');
+      if (was) this.changed();
+      this.later(() => this.campaign(), RETRY_MS * 2);
+    });
+  }
+
+  private async poll(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const [kvs, leader] = await Promise.all([this.ns.getAll().prefix('nodes/').strings(), this.election.leader()]);
+      const live: NodeRecord[] = [];
+      for (const v of Object.values(kvs)) {
+        try {
+          live.push(JSON.parse(v) as NodeRecord);
+        } catch {
+          // a record that is not ours: ignored
+        }
+      }
+      live.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const before = this.live.map((n) => n.id).join(',');
+      this.live = live;
+      const moved = leader !== this.leaderId;
+      this.leaderId = leader;
+      if (moved || before !== live.map((n) => n.id).join(',')) this.changed();
+    } catch {
+      // etcd unreachable: the last known fleet stands until it answers again
+    }
+    this.pollTimer = setTimeout(() => void this.poll(), this.pollMs);
+    this.pollTimer.unref();
+  }
+
+  publish(connections: number): void {
+    const lease = this.lease;
+    if (!this.self || !lease || this.self.connections === connections) return;
+    this.self = { ...this.self, connections };
+    lease.put(`nodes/${this.self.id}`).value(JSON.stringify(this.self)).exec().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.pollTimer);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const c = this.campaignNow;
+    this.campaignNow = undefined;
+    this.leading = false;
+    await c?.resign().catch(() => undefined);
+    await this.lease?.revoke().catch(() => undefined);
+  }
+}

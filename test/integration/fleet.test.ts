@@ -1,0 +1,180 @@
+// A fleet of three vpcepd on one real etcd (issue 17; README "Fleet"; test/integration/etcd.ts),
+// each a child process with its own data dir and node name, leases of 2 s (fleet.lease_ttl_seconds):
+// 50 creates racing through the three against a quota of 20: exactly 20 succeed, each placed at
+// once on a node, live there (a connection through each ENI reaches the real backend), the nodes
+// balanced; the tracer and `GET /sim/nodes` name the owner. The leader is SIGKILLed under traffic:
+// its ENIs answer on the survivors within the lease TTL plus a margin, nothing acknowledged is lost,
+// the quota stays exact. etcd restarted: the survivors register again and write again, no restart
+// of their own.
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import { attempt } from './aws-sdk.js';
+import { echo, startBackend, type TestBackend } from './backends.js';
+import { ETCD_SKIP_REASON, RUN_ETCD, startEtcd, type TestEtcd } from './etcd.js';
+
+const TTL_S = 2;
+/** the margin a failover is allowed past the lease TTL on a loaded 2-core machine (the benchmark reports the real time) */
+const FAILOVER_MARGIN_S = 13;
+
+interface Node {
+  readonly name: string;
+  readonly child: ChildDaemon;
+  readonly provider: ApiClient;
+  readonly consumer: ApiClient;
+}
+
+let etcd: TestEtcd;
+let backend: TestBackend;
+const nodes: Node[] = [];
+
+async function startNode(name: string, configFile: string): Promise<Node> {
+  const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name]);
+  if (child.proc.exitCode !== null) throw new Error(`${name} did not start:\n${child.output()}`);
+  return { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+}
+
+const fleetOf = async (n: Node) => (await n.consumer.get('/sim/nodes')).body;
+
+if (!RUN_ETCD) {
+  describe('a fleet on etcd', () => {
+    it.skip(ETCD_SKIP_REASON, () => {});
+  });
+} else {
+  describe('a fleet of three vpcepd on one etcd', () => {
+    beforeAll(async () => {
+      etcd = await startEtcd();
+      backend = await startBackend(echo);
+    }, 30_000);
+    afterAll(async () => {
+      for (const n of nodes) n.child.proc.kill('SIGKILL');
+      await backend?.close();
+      await etcd?.stop();
+    });
+
+    it('places endpoints on live nodes, fails over a SIGKILLed leader within the lease TTL, keeps the quota exact, and rides out an etcd restart', async () => {
+      const dir = tempDir();
+      const configFile = writeConfig(dir, twoAccountConfig({
+        store: `${etcd.url}/fleet`,
+        fleet: { lease_ttl_seconds: TTL_S },
+        dns: { enabled: false },
+        accounts: [PROVIDER, { ...CONSUMER, quotas: { endpoint_service: 10, endpoint: 20 } }],
+      }));
+      // one at a time: the first writes the config's documents
+      for (const name of ['node-a', 'node-b', 'node-c']) nodes.push(await startNode(name, configFile));
+      const [a, b, c] = nodes as [Node, Node, Node];
+      for (const n of nodes) {
+        await waitFor(async () => {
+          const f = await fleetOf(n);
+          return f.nodes?.length === 3 && typeof f.leader === 'string';
+        }, 15_000, `${n.name} to see three live nodes and a leader`);
+      }
+      const fleet = await fleetOf(a);
+      expect(fleet.mode).toBe('etcd');
+      expect(fleet.lease_ttl_s).toBe(TTL_S);
+      expect(fleet.nodes.map((n: { name: string }) => n.name).sort()).toEqual(['node-a', 'node-b', 'node-c']);
+      expect(fleet.nodes.filter((n: { leader: boolean }) => n.leader)).toHaveLength(1);
+
+      const svc = await a.provider.post('/vpc-endpoint-services', {
+        port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: 'fleet', approval_enabled: false,
+        ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
+      });
+      expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+      await waitFor(async () => (await a.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
+      expect((await a.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+      // every node sees the service before the race
+      for (const n of nodes) await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, `${n.name} to see the service`);
+
+      // 50 creates racing through the three nodes against a quota of 20: exactly 20 succeed
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+        nodes[i % 3]!.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })));
+      const won = results.filter((r) => r.status === 200).map((r) => r.body);
+      expect(won).toHaveLength(20);
+      for (const r of results.filter((x) => x.status !== 200)) expect(['EndPoint.0031', 'EndPoint.2037'].includes(r.body.error_code) || /quota/.test(r.body.error_msg), JSON.stringify(r.body)).toBe(true);
+      expect(new Set(won.map((e) => e.host_ip)).size).toBe(20);
+
+      // placed at once on the least loaded node (the leader evens out what racing creators skewed): 20 ENIs spread 7/7/6
+      await waitFor(async () => (await fleetOf(b)).nodes.map((n: { enis: number }) => n.enis).sort().join() === '6,7,7', 20_000, 'the ENIs spread 7/7/6');
+      // each is accepted and live on its owner: a connection through each ENI reaches the backend
+      const ownerOf = new Map<string, string>();
+      for (const e of won) {
+        await waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} to relay`);
+        const t = await a.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: e.ip, destination_port: 80 });
+        expect(t.status, JSON.stringify(t.body)).toBe(200);
+        expect(['node-a', 'node-b', 'node-c']).toContain(t.body.trace.node.name);
+        expect(t.body.trace.node.live).toBe(true);
+        ownerOf.set(e.id, t.body.trace.node.name);
+      }
+      for (const e of won) expect((await c.consumer.get(`/vpc-endpoints/${e.id}`)).body.status).toBe('accepted');
+      for (const name of ['node-a', 'node-b', 'node-c']) expect([6, 7]).toContain([...ownerOf.values()].filter((o) => o === name).length);
+
+      // under traffic: connections held open through every endpoint, then the leader is SIGKILLed
+      const leaderName = (await fleetOf(a)).nodes.find((n: { leader: boolean }) => n.leader).name as string;
+      const victim = nodes.find((n) => n.name === leaderName)!;
+      const survivors = nodes.filter((n) => n !== victim);
+      const held = await Promise.all(won.map((e) => new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ host: e.host_ip, port: 80, localAddress: '127.2.1.50' }, () => resolve(s));
+        s.once('error', reject);
+      })));
+      const cut = held.map((s) => new Promise<void>((resolve) => { s.on('error', () => undefined); s.once('close', () => resolve()); }));
+      const moved = won.filter((e) => ownerOf.get(e.id) === leaderName);
+      expect(moved.length).toBeGreaterThan(0);
+      const killedAt = Date.now();
+      victim.child.proc.kill('SIGKILL');
+      await victim.child.exited;
+      // its ENIs answer on the survivors again within the TTL plus the margin
+      await Promise.all(moved.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', (TTL_S + FAILOVER_MARGIN_S) * 1000, `endpoint ${e.id} to answer after the failover`)));
+      const failoverS = (Date.now() - killedAt) / 1000;
+      expect(failoverS).toBeLessThan(TTL_S + FAILOVER_MARGIN_S);
+      // the victim's connections were cut with it; those through the survivors' ENIs still relay
+      const kept = won.map((e, i) => ({ e, s: held[i]! })).filter(({ e }) => ownerOf.get(e.id) !== leaderName);
+      for (const { s } of kept) {
+        const echoed = new Promise<string>((resolve) => s.once('data', (d) => resolve(String(d))));
+        s.write('still here');
+        expect(await echoed).toBe('still here');
+      }
+      // every endpoint relays, each on a survivor, and the fleet shows two nodes, one of them leading
+      for (const e of won) expect(await attempt(e.host_ip, 80, '127.2.1.50'), e.id).toBe('relay');
+      const after = await fleetOf(survivors[0]!);
+      expect(after.nodes.map((n: { name: string }) => n.name).sort()).toEqual(survivors.map((n) => n.name).sort());
+      expect(after.nodes.reduce((sum: number, n: { enis: number }) => sum + n.enis, 0)).toBe(20);
+      expect(survivors.map((n) => n.name)).toContain(after.nodes.find((n: { leader: boolean }) => n.leader)?.name);
+      for (const e of moved) {
+        const t = await survivors[1]!.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: e.ip, destination_port: 80 });
+        expect(survivors.map((n) => n.name)).toContain(t.body.trace.node.name);
+      }
+      // nothing acknowledged is lost: the 20, accepted, on both survivors; the quota is still exact
+      for (const n of survivors) {
+        const list = (await n.consumer.get('/vpc-endpoints?limit=100')).body.endpoints as Array<{ id: string; status: string }>;
+        expect(list.map((e) => e.id).sort()).toEqual(won.map((e) => e.id).sort());
+        expect(list.every((e) => e.status === 'accepted')).toBe(true);
+      }
+      const over = await survivors[0]!.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+      expect(over.status).not.toBe(200);
+      expect(over.body.error_code).toBe('EndPoint.2060'); // QuotaExceeded
+      for (const s of held) s.destroy();
+      await Promise.all(cut);
+
+      // etcd restarted: the survivors register again and take writes, without a restart of their own
+      await etcd.stop();
+      await etcd.start();
+      await waitFor(async () => {
+        const f = await fleetOf(survivors[1]!);
+        return f.nodes?.length === 2 && survivors.map((n) => n.name).includes(f.nodes.find((n: { leader: boolean }) => n.leader)?.name);
+      }, 30_000, 'both survivors registered again, one leading');
+      let freed: { status: number } = { status: 0 };
+      await waitFor(async () => {
+        freed = await survivors[1]!.consumer.delete(`/vpc-endpoints/${won[0].id}`);
+        return freed.status === 204;
+      }, 30_000, 'a write after the etcd restart');
+      let again: { status: number; body: any } = { status: 0, body: null };
+      await waitFor(async () => {
+        again = await survivors[0]!.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+        return again.status === 200;
+      }, 30_000, 'a create once the quota slot is free');
+      await waitFor(async () => (await attempt(again.body.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, 'the new endpoint to relay');
+      for (const n of survivors) expect(n.child.proc.exitCode).toBe(null);
+    }, 150_000);
+  });
+}
