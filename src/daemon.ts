@@ -28,7 +28,6 @@ import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc } from './model/types.js';
 import { WebhookNotifier } from './notify/webhooks.js';
 import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
-import { EtcdStore } from './store/etcd.js';
 import { DB_FILE, SqliteStore } from './store/sqlite.js';
 import { storeSpecText, type StoreSpec } from './model/store-spec.js';
 import type { Store } from './store/store.js';
@@ -105,17 +104,29 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let notifier: WebhookNotifier | undefined;
   let dns: DnsServer | undefined;
   let faultsApp: FastifyInstance | undefined;
+  // where a start's time goes (issue 16: a restart at 5,000 endpoints), logged once ready
+  const took: Record<string, number> = {};
+  let lapAt = performance.now();
+  const lap = (phase: string) => {
+    const t = performance.now();
+    took[phase] = Math.round((t - lapAt) * 10) / 10;
+    lapAt = t;
+  };
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
     const spec = o.store ?? config.store;
     claimDataDirStore(o.dataDir, storeSpecText(spec), fs.existsSync(path.join(o.dataDir, DB_FILE)));
     store = spec.kind === 'etcd'
-      ? await EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix })
+      // loaded only for etcd: its gRPC client costs every start a quarter of a second of CPU (issue 16)
+      ? await (await import('./store/etcd.js')).EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix })
       : SqliteStore.open(o.dataDir);
     log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
+    lap('store_open_ms');
     const snap = (await store.load()).documents;
+    lap('store_load_ms');
     checkDocuments(snap, store.location);
+    lap('validate_ms');
     const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
     await store.commit(inventory.changes);
     // documents of a vpcepd before issue 12 hold Huawei codes for a resource's error: read back to names
@@ -126,6 +137,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       return config.zones.includes(zone) ? zone : undefined;
     });
 
+    lap('inventory_ms');
     const metrics = createMetrics({ version: packageVersion() });
     snat = await setupSnat(config.dataplane.snat);
     const relay = selectRelay();
@@ -190,6 +202,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       ...(spec.kind === 'etcd' ? { nodeId: nodeId(o.dataDir) } : {}),
       unhealthyTermination: config.dataplane.unhealthyTermination,
     });
+    lap('data_plane_and_state_ms');
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
       topics: new Map(config.aws.snsTopics.map((t) => [t.arn, t.url])),
@@ -201,6 +214,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     control.onConnectionEvent((e) => openNotifier.handle(e));
     metrics.setNotificationSource(() => ({ delivered: openNotifier.delivered, failed: openNotifier.failed, retries: openNotifier.retries }));
     await control.reconcile();
+    lap('restore_ms');
     // a shared store: other daemons' writes reach this one's state (and its endpoints' data plane)
     const follower = spec.kind === 'etcd' ? control.followStore(store) : undefined;
     let converging = false;
@@ -283,6 +297,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const addr = app.server.address();
     const address = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : listen;
     phase = 'ready';
+    lap('api_ms');
+    log.info({ ...took, endpoints: control.endpointCount }, 'start-up: where the time went');
     log.info({
       pid: process.pid, listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
       accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id, aws_account_id: a.aws_account_id })),

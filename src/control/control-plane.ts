@@ -99,6 +99,10 @@ export class ControlPlane {
     return this.st.services.values();
   }
 
+  get endpointCount(): number {
+    return this.st.endpoints.size;
+  }
+
   allEndpoints(): IterableIterator<Endpoint> {
     return this.st.endpoints.values();
   }
