@@ -30,7 +30,7 @@ import { WebhookNotifier } from './notify/webhooks.js';
 import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
 import { DB_FILE, SqliteStore } from './store/sqlite.js';
 import { storeSpecText, type StoreSpec } from './model/store-spec.js';
-import type { Store } from './store/store.js';
+import { snapshotAfter, type Store } from './store/store.js';
 import type { Logger } from './telemetry/logger.js';
 import { packageVersion } from './telemetry/build-info.js';
 import { openFlowLog, type FlowLog } from './telemetry/flow-log.js';
@@ -123,15 +123,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       : SqliteStore.open(o.dataDir);
     log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
     lap('store_open_ms');
-    const snap = (await store.load()).documents;
+    const first = await store.load();
+    const snap = first.documents;
     lap('store_load_ms');
     checkDocuments(snap, store.location);
     lap('validate_ms');
     const inventory = applyInventory(config, snap, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
-    await store.commit(inventory.changes);
+    const committed = await store.commit(inventory.changes);
     // documents of a vpcepd before issue 12 hold Huawei codes for a resource's error: read back to names
     // and subnets made through the EC2 API before issue 13 kept AWS's zone name: the config's zone of that letter
-    const loaded = await store.load();
+    const loaded = snapshotAfter(first, inventory.changes, committed) ?? await store.load();
     const after = upgradeDocuments(loaded.documents, nameOfHuaweiCode, (aws) => {
       const zone = zoneInRegion(aws, awsRegion(config.region), config.region);
       return config.zones.includes(zone) ? zone : undefined;
