@@ -29,7 +29,6 @@ import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc } from './model/types.js';
 import { WebhookNotifier } from './notify/webhooks.js';
 import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
-import { EtcdStore } from './store/etcd.js';
 import { DB_FILE, SqliteStore } from './store/sqlite.js';
 import { storeSpecText, type StoreSpec } from './model/store-spec.js';
 import { SoloFleet, type Fleet } from './store/fleet.js';
@@ -113,12 +112,23 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let fleet: Fleet | undefined;
   let placement: PlacementLoop | null = null;
   let stopPublishing: (() => void) | undefined;
+  // where a start's time goes (issue 16: a restart at 5,000 endpoints), logged once ready
+  const took: Record<string, number> = {};
+  let lapAt = performance.now();
+  const lap = (phase: string) => {
+    const t = performance.now();
+    took[phase] = Math.round((t - lapAt) * 10) / 10;
+    lapAt = t;
+  };
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
     const spec = o.store ?? config.store;
     claimDataDirStore(o.dataDir, storeSpecText(spec), fs.existsSync(path.join(o.dataDir, DB_FILE)));
-    const etcdStore = spec.kind === 'etcd' ? await EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix }) : undefined;
+    const etcdStore = spec.kind === 'etcd'
+      // loaded only for etcd: its gRPC client costs every start a quarter of a second of CPU (issue 16)
+      ? await (await import('./store/etcd.js')).EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix })
+      : undefined;
     store = etcdStore ?? SqliteStore.open(o.dataDir);
     // the nodes sharing the store (README "Fleet"): leases and election on etcd, this node alone on SQLite
     const selfId = nodeId(o.dataDir);
@@ -127,20 +137,21 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const metrics = createMetrics({ version: packageVersion() });
     store.observe?.(metrics.store);
     log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
+    lap('store_open_ms');
     const openedStore = store;
     // the start-up ids are compare-and-swap documents: two daemons starting at once keep one set of ids
-    const inventory = await storeInventory(store, (snap) => {
+    const { inventory, snapshot: loaded } = await storeInventory(store, (snap) => {
       checkDocuments(snap.documents, openedStore.location);
       return applyInventory(config, snap.documents, { defaultToken: token, source: o.configFile ?? 'embedded defaults', now: new Date().toISOString() });
     });
     // documents of a vpcepd before issue 12 hold Huawei codes for a resource's error: read back to names
     // and subnets made through the EC2 API before issue 13 kept AWS's zone name: the config's zone of that letter
-    const loaded = await store.load();
     const after = upgradeDocuments(loaded.documents, nameOfHuaweiCode, (aws) => {
       const zone = zoneInRegion(aws, awsRegion(config.region), config.region);
       return config.zones.includes(zone) ? zone : undefined;
     });
 
+    lap('inventory_ms');
     snat = await setupSnat(config.dataplane.snat);
     const relay = selectRelay();
     log.info({ snat_mode: snat.mode, why: snat.why }, `data plane: SNAT mode ${snat.mode}`);
@@ -206,6 +217,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       unhealthyTermination: config.dataplane.unhealthyTermination,
       storeObserver: metrics.store,
     });
+    lap('data_plane_and_state_ms');
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
       topics: new Map(config.aws.snsTopics.map((t) => [t.arn, t.url])),
@@ -217,6 +229,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     control.onConnectionEvent((e) => openNotifier.handle(e));
     metrics.setNotificationSource(() => ({ delivered: openNotifier.delivered, failed: openNotifier.failed, retries: openNotifier.retries }));
     await control.reconcile();
+    lap('restore_ms');
     // a shared store: other daemons' writes reach this one's state (and its endpoints' data plane)
     const follower = spec.kind === 'etcd' ? control.followStore(store) : undefined;
     let converging = false;
@@ -308,6 +321,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (etcdStore) placement = control.startPlacement(DEFAULTS.fleet.placementIntervalMs);
     metrics.setFleetSource(() => control.nodes());
     phase = 'ready';
+    lap('api_ms');
+    log.info({ ...took, endpoints: control.endpointCount }, 'start-up: where the time went');
     log.info({
       pid: process.pid, listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
       accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id, aws_account_id: a.aws_account_id })),

@@ -19,6 +19,71 @@ export const snatClaim = (ip: string): string => `snat/${ip}`;
 export const ipClaim = (vpcId: string, ip: string): string => `ip/${vpcId}/${ip}`;
 export const quotaClaim = (owner: string, slot: number): string => `endpoint-quota/${owner}/${slot}`;
 
+/** the claims held, by id, with the ids of each holder and the quota slots of each account (no walk of every claim per create) */
+export class ClaimMap extends Map<string, Claim> {
+  private readonly holders = new Map<string, Set<string>>();
+  private readonly slots = new Map<string, number>();
+  /** told each claim that is let go (an address may be free again) */
+  onRelease: ((id: string) => void) | undefined;
+
+  override set(id: string, c: Claim): this {
+    const old = super.get(id);
+    if (old?.holder !== c.holder) {
+      if (old) this.unindex(id, old);
+      let ids = this.holders.get(c.holder);
+      if (!ids) this.holders.set(c.holder, (ids = new Set()));
+      ids.add(id);
+      const owner = quotaOwner(id);
+      if (owner !== null && !old) this.slots.set(owner, (this.slots.get(owner) ?? 0) + 1);
+    }
+    return super.set(id, c);
+  }
+
+  override delete(id: string): boolean {
+    const old = super.get(id);
+    if (!old) return false;
+    super.delete(id);
+    this.unindex(id, old);
+    const owner = quotaOwner(id);
+    if (owner !== null) {
+      const n = (this.slots.get(owner) ?? 1) - 1;
+      if (n) this.slots.set(owner, n);
+      else this.slots.delete(owner);
+    }
+    this.onRelease?.(id);
+    return true;
+  }
+
+  override clear(): void {
+    super.clear();
+    this.holders.clear();
+    this.slots.clear();
+  }
+
+  /** the ids HOLDER holds */
+  heldBy(holder: string): string[] {
+    return [...(this.holders.get(holder) ?? [])];
+  }
+
+  /** the quota slots of OWNER held */
+  slotsOf(owner: string): number {
+    return this.slots.get(owner) ?? 0;
+  }
+
+  private unindex(id: string, old: Claim): void {
+    const ids = this.holders.get(old.holder);
+    ids?.delete(id);
+    if (ids && !ids.size) this.holders.delete(old.holder);
+  }
+}
+
+const QUOTA = 'endpoint-quota/';
+function quotaOwner(id: string): string | null {
+  if (!id.startsWith(QUOTA)) return null;
+  const slash = id.lastIndexOf('/');
+  return slash > QUOTA.length ? id.slice(QUOTA.length, slash) : null;
+}
+
 /** the values an endpoint holds (its quota slot aside) */
 function valuesOf(e: Endpoint | undefined): Set<string> {
   const out = new Set<string>();
@@ -31,7 +96,7 @@ function valuesOf(e: Endpoint | undefined): Set<string> {
 
 export class Claims {
   /** every claim known: loaded, made by this node, or learnt from a conflict */
-  readonly held = new Map<string, Claim>();
+  readonly held = new ClaimMap();
   /** claims in commits under way */
   private readonly pending = new Set<string>();
 
@@ -41,14 +106,6 @@ export class Claims {
 
   taken(id: string): boolean {
     return this.held.has(id) || this.pending.has(id);
-  }
-
-  /** the values with PREFIX taken (e.g. `snat/`), without it */
-  takenWith(prefix: string): Set<string> {
-    const out = new Set<string>();
-    for (const id of this.held.keys()) if (id.startsWith(prefix)) out.add(id.slice(prefix.length));
-    for (const id of this.pending) if (id.startsWith(prefix)) out.add(id.slice(prefix.length));
-    return out;
   }
 
   /**
@@ -74,12 +131,17 @@ export class Claims {
       claim(c);
     }
     if (!before && after) {
-      let slot = 0;
-      while (slot < quota && this.taken(quotaClaim(after.owner, slot))) slot++;
-      if (slot >= quota) throw new DomainError('QuotaExceeded', `quota exceeded: at most ${quota} endpoints per account`);
+      // from the count held: slots fill from 0, so the first free one is there unless some were let go
+      const from = this.held.slotsOf(after.owner);
+      let slot = -1;
+      for (let i = 0; i < quota && slot < 0; i++) {
+        const s = (from + i) % quota;
+        if (!this.taken(quotaClaim(after.owner, s))) slot = s;
+      }
+      if (slot < 0) throw new DomainError('QuotaExceeded', `quota exceeded: at most ${quota} endpoints per account`);
       claim(quotaClaim(after.owner, slot));
     }
-    const letGo = after ? [...was].filter((c) => !is.has(c)) : [...this.held].filter(([, h]) => h.holder === holder).map(([c]) => c);
+    const letGo = after ? [...was].filter((c) => !is.has(c)) : this.held.heldBy(holder);
     for (const c of letGo) {
       const h = this.held.get(c);
       if (h?.holder !== holder) continue;
@@ -92,7 +154,7 @@ export class Claims {
 
   /** the commit of IDS is over (either way) */
   settle(ids: readonly string[]): void {
-    for (const c of ids) this.pending.delete(c);
+    for (const c of ids) if (this.pending.delete(c) && !this.held.has(c)) this.held.onRelease?.(c);
   }
 
   /** the commit landed at REVISION */

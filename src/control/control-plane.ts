@@ -101,6 +101,10 @@ export class ControlPlane {
     return this.st.services.values();
   }
 
+  get endpointCount(): number {
+    return this.st.endpoints.size;
+  }
+
   allEndpoints(): IterableIterator<Endpoint> {
     return this.st.endpoints.values();
   }
@@ -171,13 +175,13 @@ export class ControlPlane {
 
   /** the caller's own endpoints */
   listEndpoints(caller: Account): Endpoint[] {
-    return [...this.st.endpoints.values()].filter((e) => e.owner === caller.name);
+    return [...this.st.endpoints.idsOf(caller.name)].map((id) => this.st.endpoints.get(id)!);
   }
 
   /** the endpoints connected to a provider's own service */
   listConnections(caller: Account, serviceId: string): Endpoint[] {
     const s = this.st.ownService(caller, serviceId);
-    return [...this.st.endpoints.values()].filter((e) => e.service_id === s.id);
+    return [...this.st.endpoints.idsOfService(s.id)].map((id) => this.st.endpoints.get(id)!);
   }
 
   publicServices(): EndpointService[] {
@@ -282,6 +286,11 @@ export class ControlPlane {
   /** a service by id, whoever owns it (what an endpoint of it shows: its custom domain name) */
   serviceById(id: string): EndpointService | undefined {
     return this.st.services.get(id);
+  }
+
+  /** an endpoint by id, whoever owns it (a dialect checks the owner) */
+  endpointById(id: string): Endpoint | undefined {
+    return this.st.endpoints.get(id);
   }
 
   /** the terminal ports an endpoint of this service listens on (a gateway service's: on its prefix list's addresses) */

@@ -117,7 +117,10 @@ export function upgradeDocuments(
     if (!docs) continue;
     const next = new Map(docs);
     for (const [id, doc] of docs) {
-      const old = legacyError.safeParse((doc as { error?: unknown } | null)?.error);
+      // most documents have no error: no parse (a failed one costs its issues) per document at start
+      const stored = (doc as { error?: unknown } | null)?.error;
+      if (stored === undefined || stored === null) continue;
+      const old = legacyError.safeParse(stored);
       if (!old.success) continue;
       const error: ResourceError = { name: nameOfCode(old.data.error_code) ?? 'SystemError', message: old.data.error_message };
       next.set(id, { ...(doc as object), error });

@@ -9,7 +9,7 @@ import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServi
 import { DEFAULT_ACCOUNT_NAME, DEFAULTS } from '../model/defaults.js';
 import { cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
-import { keyOf, StoreConflict, StoreError, type Change, type Documents, type Snapshot, type Store } from '../store/store.js';
+import { keyOf, snapshotAfter, StoreConflict, StoreError, type Change, type Documents, type Snapshot, type Store } from '../store/store.js';
 import type { Account, Endpoint, EndpointService, RouteTable, Vpc } from '../model/types.js';
 
 export interface Inventory {
@@ -131,14 +131,15 @@ const STARTUP_ROUNDS = 10;
  * once on one store with the same config never both write different ids; the loser's commit fails
  * whole, it reads the winner's documents again and keeps their ids.
  */
-export async function storeInventory(store: Store, make: (snap: Snapshot) => Inventory, rounds = STARTUP_ROUNDS): Promise<Inventory> {
+export async function storeInventory(store: Store, make: (snap: Snapshot) => Inventory, rounds = STARTUP_ROUNDS): Promise<{ inventory: Inventory; snapshot: Snapshot }> {
   for (let round = 1; ; round++) {
     const snap = await store.load();
     const inventory = make(snap);
     const expect = inventory.changes.map((c) => ({ kind: c.kind, id: c.id, version: snap.versions.get(keyOf(c.kind, c.id)) ?? 0 }));
     try {
-      await store.commit(inventory.changes, expect);
-      return inventory;
+      const revision = await store.commit(inventory.changes, expect);
+      // the snapshot after the commit, without loading every document again when nothing came between (issue 16: a restart's time)
+      return { inventory, snapshot: snapshotAfter(snap, inventory.changes, revision) ?? await store.load() };
     } catch (err) {
       if (!(err instanceof StoreConflict)) throw err;
       if (round >= rounds) throw new StoreError(`${store.location}: the config documents changed under this start ${rounds} times (other daemons starting with another config?): ${err.message}`);

@@ -22,12 +22,13 @@ import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc,
 } from '../model/types.js';
 import { defaultZones } from '../model/zones.js';
-import { allocateSnatIp } from '../net/snat-pool.js';
+import { cidrContains, cidrOf, intToIp, ipToInt, lastAddress, SNAT_RANGE } from '../net/cidr.js';
 import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
-import { Claims, ipClaim, markerClaim } from './claims.js';
+import { Claims, ipClaim, markerClaim, snatClaim } from './claims.js';
 import { endpointWithEnis } from './documents.js';
+import { EndpointMap, LowestFree } from './endpoint-index.js';
 import type { Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
 
@@ -113,7 +114,8 @@ export class ControlState {
   readonly accountsByName = new Map<string, Account>();
   readonly vpcs = new Map<string, Vpc>();
   readonly services = new Map<string, EndpointService>();
-  readonly endpoints = new Map<string, Endpoint>();
+  /** the endpoints, indexed by owner, service and the addresses they hold (endpoint-index.ts) */
+  readonly endpoints = new EndpointMap();
   readonly userRoutes = new Map<string, Route[]>();
   readonly notifications = new Map<string, ConnectionNotification>();
   readonly notificationTopics: ReadonlySet<string>;
@@ -152,6 +154,9 @@ export class ControlState {
   private deferred: Batch[] = [];
   /** data-plane round trips under way, so that shutdown can wait for them */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** the lowest free address of the SNAT range and of each subnet (by `<vpc id> <cidr>`) */
+  private readonly snatPool = new LowestFree(SNAT_RANGE.base + 1, lastAddress(SNAT_RANGE) - 1);
+  private readonly ipPools = new Map<string, LowestFree>();
 
   constructor(o: ControlOptions) {
     this.region = o.region;
@@ -188,6 +193,11 @@ export class ControlState {
     this.strict = o.stored !== undefined;
     this.storeRevision = o.stored?.revision ?? 0;
     this.claims = new Claims([...(o.stored?.claims ?? [])].map(([id, v]) => [id, (v as { holder: string }).holder, this.versions.get(keyOf('claim', id)) ?? -1]));
+    this.endpoints.onRelease = (pool, ip) => this.released(pool, ip);
+    this.claims.held.onRelease = (id) => {
+      if (id.startsWith('snat/')) this.released('snat', id.slice(5));
+      else if (id.startsWith('ip/')) this.released(id.slice(3, id.lastIndexOf('/')), id.slice(id.lastIndexOf('/') + 1));
+    };
   }
 
   // ---- the mutation queue --------------------------------------------------------------------
@@ -318,7 +328,10 @@ export class ControlState {
     if (this.nodeId === undefined) return undefined;
     const live = new Set((this.fleet?.nodes() ?? []).map((n) => n.id));
     live.add(this.nodeId);
-    return leastLoaded(loads(placedOf(this.endpointsNow()), [...live])) ?? this.nodeId;
+    // a walk of every endpoint, on a fleet only, where etcd's round trip dwarfs it
+    const now = [...this.endpoints.values()].filter((e) => !this.pendingEndpoints.has(e.id));
+    for (const e of this.pendingEndpoints.values()) if (e) now.push(e);
+    return leastLoaded(loads(placedOf(now), [...live])) ?? this.nodeId;
   }
 
   /**
@@ -446,18 +459,6 @@ export class ControlState {
     await this.commitsLanded();
   }
 
-  /** the endpoints with those of the commits under way (allocations and quotas count them) */
-  endpointsNow(): Iterable<Endpoint> {
-    if (!this.pendingEndpoints.size) return this.endpoints.values();
-    // walked, not copied: a create with others in flight reads this four times (issue 12)
-    return this.endpointsWithPending();
-  }
-
-  private *endpointsWithPending(): Generator<Endpoint> {
-    for (const [id, e] of this.endpoints) if (!this.pendingEndpoints.has(id)) yield e;
-    for (const e of this.pendingEndpoints.values()) if (e) yield e;
-  }
-
   // ---- shared lookups ------------------------------------------------------------------------
 
   /** a service the caller owns; OperatorOwned for an operator-run one, else ServiceNotFound (another account's service does not exist for it) */
@@ -476,15 +477,20 @@ export class ControlState {
 
   connectionCount(serviceId: string): number {
     let n = 0;
-    for (const e of this.endpoints.values()) if (e.service_id === serviceId && LIVE_ENDPOINT_STATUSES.has(e.status)) n++;
+    for (const id of this.endpoints.idsOfService(serviceId)) if (LIVE_ENDPOINT_STATUSES.has(this.endpoints.get(id)!.status)) n++;
     return n;
   }
 
   usage(caller: Account): { endpoint_service: number; endpoint: number } {
     let services = 0;
-    let endpoints = 0;
     for (const s of this.services.values()) if (s.owner === caller.name) services++;
-    for (const e of this.endpointsNow()) if (e.owner === caller.name) endpoints++;
+    let endpoints = this.endpoints.idsOf(caller.name).size;
+    // the commits under way: a new endpoint counts, a deleted one no longer does
+    for (const [id, e] of this.pendingEndpoints) {
+      const was = this.endpoints.get(id);
+      if (!was && e?.owner === caller.name) endpoints++;
+      else if (was && !e && was.owner === caller.name) endpoints--;
+    }
     return { endpoint_service: services, endpoint: endpoints };
   }
 
@@ -515,27 +521,66 @@ export class ControlState {
   }
 
   newMarkerId(): number {
-    // one pass over the endpoints, no copy: a create at 5,000 endpoints should not build a set of them
+    // the index and the commits under way: no walk of every endpoint
     for (;;) {
       const m = randomInt(1, 2 ** 31 - 1);
-      if (this.claims.taken(markerClaim(m))) continue;
+      if (this.claims.taken(markerClaim(m)) || this.endpoints.hasMarker(m)) continue;
       let taken = false;
-      for (const e of this.endpointsNow()) if (e.marker_id === m) { taken = true; break; }
+      for (const e of this.pendingEndpoints.values()) if (e?.marker_id === m) taken = true;
       if (!taken) return m;
     }
   }
 
+  /** the lowest SNAT address of 198.19.128.0/17 no endpoint and no claim holds (never the network or broadcast address) */
   newSnatIp(): string {
-    const used = this.claims.takenWith('snat/');
-    for (const e of this.endpointsNow()) if (e.snat_ip) used.add(e.snat_ip);
-    const ip = allocateSnatIp(used);
-    if (!ip) throw new DomainError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
-    return ip;
+    const used = (i: number) => {
+      const ip = intToIp(i);
+      if (this.claims.taken(snatClaim(ip)) || this.endpoints.hasSnatIp(ip)) return true;
+      for (const e of this.pendingEndpoints.values()) if (e?.snat_ip === ip) return true;
+      return false;
+    };
+    const found = this.snatPool.find(used);
+    if (found === null) throw new DomainError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
+    return intToIp(found);
   }
 
-  /** the private IPs of VPC that other writers hold (claims), besides the endpoints this node knows */
-  claimedIps(vpcId: string): Set<string> {
-    return this.claims.takenWith(ipClaim(vpcId, ''));
+  /**
+   * The lowest free private IP of SUBNET (its network, router and last addresses never; RESERVED
+   * neither) in VPC: not a port's, not an ENI's of an endpoint (stored, or in a commit under way),
+   * not claimed by another writer, not in TAKEN (this request's other ENIs); null when it is full.
+   */
+  newPrivateIp(vpc: Vpc, subnetCidr: string, reserved: ReadonlySet<string>, taken: ReadonlySet<string>): string | null {
+    const key = `${vpc.id} ${subnetCidr}`;
+    let pool = this.ipPools.get(key);
+    if (!pool) {
+      const c = cidrOf(subnetCidr);
+      this.ipPools.set(key, (pool = new LowestFree(c.base + 2, lastAddress(c) - 1)));
+    }
+    let ports: Set<string> | undefined;
+    const used = (i: number) => {
+      const ip = intToIp(i);
+      if (reserved.has(ip) || taken.has(ip) || this.endpoints.hasIp(vpc.id, ip) || this.claims.taken(ipClaim(vpc.id, ip))) return true;
+      ports ??= new Set(vpc.ports.map((p) => p.ip));
+      if (ports.has(ip)) return true;
+      for (const e of this.pendingEndpoints.values()) if (e?.vpc_id === vpc.id && e.enis.some((n) => n.ip === ip)) return true;
+      return false;
+    };
+    const found = pool.find(used);
+    return found === null ? null : intToIp(found);
+  }
+
+  /** whether IP of VPC is an ENI's (stored or in a commit under way) or claimed by another writer (a requested address) */
+  ipInUse(vpcId: string, ip: string): boolean {
+    if (this.endpoints.hasIp(vpcId, ip) || this.claims.taken(ipClaim(vpcId, ip))) return true;
+    for (const e of this.pendingEndpoints.values()) if (e?.vpc_id === vpcId && e.enis.some((n) => n.ip === ip)) return true;
+    return false;
+  }
+
+  /** an address may be free again: the pools' cursors move back to it */
+  private released(pool: string, ip: string): void {
+    const n = ipToInt(ip);
+    if (pool === 'snat') return this.snatPool.released(n);
+    for (const [key, p] of this.ipPools) if (key.startsWith(`${pool} `) && cidrContains(cidrOf(key.slice(pool.length + 1)), n)) p.released(n);
   }
 }
 

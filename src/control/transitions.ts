@@ -133,6 +133,8 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
     : live
       ? await applyToDataPlane(st, { kind: 'endpoint', id, live })
       : { ok: false as const, reason: `endpoint service ${e.service_id} is not available` };
+  // restored as it was (accepted, and the data plane took it): nothing to store, no turn in the mutation queue
+  if (ack.ok && e.service_type !== 'gateway' && st.endpoints.get(id)?.status === 'accepted') return;
   try {
     await st.serial(async () => {
       const cur = st.endpoints.get(id);
@@ -236,11 +238,23 @@ export async function converge(st: ControlState, restore = false): Promise<void>
     else if (s.status === 'deleting') await finishServiceDeletion(st, s.id);
     else if (restore && s.status === 'available') await applyToDataPlane(st, { kind: 'service', id: s.id, available: true });
   }
+  const restoring: string[] = [];
   for (const e of [...st.endpoints.values()]) {
     // an activation waiting out a provisioning delay is left to it (src/control/provisioning-faults.ts)
     if (st.faults.isWaiting(e.id)) continue;
     if (st.servedElsewhere(e.id)) continue;
-    if (e.status === 'creating' || (restore && e.status === 'accepted')) await bringEndpointUp(st, e.id);
+    if (restore && e.status === 'accepted' && e.service_type === 'interface') restoring.push(e.id);
+    else if (e.status === 'creating' || (restore && e.status === 'accepted')) await bringEndpointUp(st, e.id);
     else if (e.status === 'deleting') await finishEndpointDeletion(st, e.id);
   }
+  // the live interface endpoints of a start, RESTORE_IN_FLIGHT at a time: the data plane binds
+  // different endpoints independently (one at a time, 5,000 took seconds: issue 16)
+  let next = 0;
+  const worker = async () => {
+    while (next < restoring.length) await bringEndpointUp(st, restoring[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(RESTORE_IN_FLIGHT, restoring.length) }, worker));
 }
+
+/** endpoints a start restores at once */
+const RESTORE_IN_FLIGHT = 64;

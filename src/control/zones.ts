@@ -63,7 +63,7 @@ export function newEnis(
 ): Eni[] {
   const zones = serviceZones(st, s);
   const taken = new Map(kept.map((e) => [e.zone, e.subnet_id]));
-  const used = usedIps(st, vpc);
+  const mine = new Set<string>();
   const out: Eni[] = [];
   for (const c of choices) {
     const subnet = vpc.subnets.find((x) => x.id === c.subnetId);
@@ -84,8 +84,8 @@ export function newEnis(
       throw new DomainError('InvalidZone', `subnet ${subnet.id} is in zone ${zone}, where endpoint service ${s.id} is not (its zones: ${list})`);
     }
     taken.set(zone, subnet.id);
-    const ip = allocatePrivateIp(cidrOf(subnet.cidr), withReserved(used, subnet, c.ip), c.ip);
-    used.add(ip);
+    const ip = privateIp(st, vpc, subnet, c.ip, mine);
+    mine.add(ip);
     out.push({ id: newEniId(), zone, subnet_id: subnet.id, ip, host_ip: hostAddress(vpc.number, ipToInt(ip)) });
   }
   return out;
@@ -97,30 +97,29 @@ export function withEnis(e: Endpoint, enis: readonly Eni[]): Endpoint {
   return { ...e, enis, subnet_id: first?.subnet_id ?? null, ip: first?.ip ?? null, host_ip: first?.host_ip ?? null };
 }
 
-/** addresses of the VPC in use: its ports' and every ENI's */
-function usedIps(st: ControlState, vpc: Vpc): Set<string> {
-  const used = st.claimedIps(vpc.id);
-  for (const p of vpc.ports) used.add(p.ip);
-  for (const e of st.endpointsNow()) {
-    if (e.vpc_id !== vpc.id) continue;
-    for (const n of e.enis) used.add(n.ip);
-  }
-  return used;
-}
-
 /**
- * AWS reserves the first four addresses and the last of a subnet made through its API (the
- * network, router and last are reserved for every subnet: rules.ts reservedReason); asked for one
- * of them, the refusal says why
+ * the private IP of a new ENI in SUBNET: the one asked for when it is free (checked as the domain's
+ * rules say: rules.ts allocatePrivateIp), else the lowest free one (ControlState.newPrivateIp: no
+ * walk of the VPC's endpoints). AWS reserves the first four addresses and the last of a subnet
+ * made through its API (the network, router and last are reserved for every subnet: rules.ts
+ * reservedReason); asked for one of them, the refusal says why.
  */
-function withReserved(used: Set<string>, subnet: Subnet, asked: string | undefined): Set<string> {
-  if (!subnet.aws_reserved) return used;
-  const base = cidrOf(subnet.cidr).base;
-  const reserved = [intToIp(base + 2), intToIp(base + 3)];
-  if (asked !== undefined && reserved.includes(asked)) {
-    throw new DomainError('InvalidPortIp', `invalid port_ip ${asked}: AWS reserves the first four addresses of subnet ${subnet.cidr}`);
+function privateIp(st: ControlState, vpc: Vpc, subnet: Subnet, asked: string | undefined, mine: ReadonlySet<string>): string {
+  const reserved = new Set<string>();
+  if (subnet.aws_reserved) {
+    const base = cidrOf(subnet.cidr).base;
+    reserved.add(intToIp(base + 2)).add(intToIp(base + 3));
+    if (asked !== undefined && reserved.has(asked)) {
+      throw new DomainError('InvalidPortIp', `invalid port_ip ${asked}: AWS reserves the first four addresses of subnet ${subnet.cidr}`);
+    }
   }
-  return new Set([...used, ...reserved]);
+  if (asked !== undefined) {
+    const inUse = mine.has(asked) || reserved.has(asked) || st.ipInUse(vpc.id, asked) || vpc.ports.some((p) => p.ip === asked);
+    return allocatePrivateIp(cidrOf(subnet.cidr), inUse ? new Set([asked]) : new Set(), asked);
+  }
+  const ip = st.newPrivateIp(vpc, subnet.cidr, reserved, mine);
+  if (ip === null) throw new DomainError('SubnetExhausted', `no free private IP left in subnet ${cidrOf(subnet.cidr).text}`);
+  return ip;
 }
 
 /** a zone of the region, or InvalidZone naming them */

@@ -150,3 +150,33 @@ export function openEnvelope(location: string, kind: string, id: string, schema:
 export function emptyDocuments(): Map<Kind, Map<string, unknown>> {
   return new Map(KINDS.map((k) => [k, new Map()]));
 }
+
+/**
+ * SNAP with CHANGES applied, as a load() right after their commit at REVISION would return it
+ * (values as read back: through JSON), or null when another writer may have committed in between
+ * (the revision is not the next one): then load again. Spares a start a second load of every
+ * document (issue 16: 5,000 endpoints and their claims).
+ */
+export function snapshotAfter(snap: Snapshot, changes: readonly Change[], revision: number): Snapshot | null {
+  if (!changes.length) return snap;
+  if (revision !== snap.revision + 1) return null;
+  const documents = new Map(snap.documents);
+  const versions = new Map(snap.versions);
+  const copied = new Map<Kind, Map<string, unknown>>();
+  for (const c of changes) {
+    let docs = copied.get(c.kind);
+    if (!docs) {
+      docs = new Map(documents.get(c.kind) ?? []);
+      copied.set(c.kind, docs);
+      documents.set(c.kind, docs);
+    }
+    if (c.value === null) {
+      docs.delete(c.id);
+      versions.delete(keyOf(c.kind, c.id));
+    } else {
+      docs.set(c.id, JSON.parse(JSON.stringify(c.value)));
+      versions.set(keyOf(c.kind, c.id), revision);
+    }
+  }
+  return { revision, documents, versions };
+}

@@ -5,35 +5,12 @@
 // loser learns the claim and prepares again; a mutation refused on what it read while earlier
 // batches were landing reads again once they landed; what the data plane receives is plain data.
 import { describe, expect, it } from 'vitest';
-import { ControlPlane } from '../../src/control/control-plane.js';
-import { applyInventory } from '../../src/control/inventory.js';
-import { validateConfig } from '../../src/model/config.js';
 import type { ChangeEvent } from '../../src/model/events.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { CONSUMER, PROVIDER, tempDir, twoAccountConfig } from '../helpers.js';
+import { tempDir } from '../helpers.js';
+import { storedControl } from './stored-control.js';
 
-async function node(store: SqliteStore, endpointQuota: number) {
-  const c = validateConfig(twoAccountConfig({
-    accounts: [PROVIDER, { ...CONSUMER, quotas: { endpoint_service: 10, endpoint: endpointQuota } }],
-    public_services: [{ name: 'pub', service_type: 'interface', ports: [{ port: 9999, target: '127.0.0.1:9' }] }],
-  }), 'c.yaml');
-  const first = await store.load();
-  const inv = applyInventory(c, first.documents, { defaultToken: 'default-token-0123', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' });
-  await store.commit(inv.changes);
-  const loaded = await store.load();
-  const events: ChangeEvent[] = [];
-  const dataPlane = {
-    apply: async (e: ChangeEvent) => { events.push(e); return { ok: true as const }; },
-    endpointConnections: () => 0, admissionOf: () => null, publicListening: () => false,
-    daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }),
-  };
-  const control = new ControlPlane({
-    region: 'sim-1', zones: c.zones, store, dataPlane, inventory: inv, services: inv.publicServices, endpoints: [],
-    log: { info: () => undefined, warn: () => undefined },
-    stored: { versions: loaded.versions, claims: loaded.documents.get('claim')!, revision: loaded.revision },
-  });
-  return { control, events, consumer: control.accountByName('consumer')!, pub: control.publicServices()[0]! };
-}
+const node = storedControl;
 
 const create = (n: Awaited<ReturnType<typeof node>>) =>
   n.control.createEndpoint(n.consumer, { serviceId: n.pub.id, vpcId: 'vpc-client', subnetId: 'subnet-a' }, { requirePrincipal: false });

@@ -138,8 +138,8 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
 
 /** an endpoint of the caller, or InvalidVpcEndpointId.NotFound */
 export function ownEndpoint(call: AwsCall, id: string): Endpoint {
-  const e = call.control.listEndpoints(call.caller).find((x) => x.id === id);
-  if (!e) throw new AwsRequestError('InvalidVpcEndpointId.NotFound', `The VpcEndpoint Id '${id}' does not exist`);
+  const e = call.control.endpointById(id);
+  if (e?.owner !== call.caller.name) throw new AwsRequestError('InvalidVpcEndpointId.NotFound', `The VpcEndpoint Id '${id}' does not exist`);
   return e;
 }
 
@@ -256,8 +256,8 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     if (before && before.request !== request) {
       throw new AwsRequestError('IdempotentParameterMismatch', `The client token '${token}' was used with other parameters`);
     }
-    const made = before && call.control.listEndpoints(call.caller).find((e) => e.id === before.id);
-    if (made) return { vpcEndpoint: endpointXml(made, call, serviceNames(call)), clientToken: token };
+    const made = before && call.control.endpointById(before.id);
+    if (made && made.owner === call.caller.name) return { vpcEndpoint: endpointXml(made, call, serviceNames(call)), clientToken: token };
   }
 
   const service = serviceByName(call, p.requiredString('ServiceName'));
