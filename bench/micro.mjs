@@ -13,8 +13,8 @@ import { parseHostAddress, simulatedAddress } from '../dist/net/loopback.js';
 import { PrefixTable } from '../dist/net/lpm.js';
 import { encodeProxyV2 } from '../dist/net/proxy-v2.js';
 import { allocateSnatIp, SnatPortPool } from '../dist/net/snat-pool.js';
-import { evaluatePolicy, validatePolicy } from '../dist/model/policy.js';
-import { buildRoutingView, decide, explain } from '../dist/model/routing.js';
+import { compilePolicy, evaluatePolicy, policyVerdict, validatePolicy } from '../dist/model/policy.js';
+import { indexRouting, decide, explain } from '../dist/model/routing.js';
 import { routeActive, routeInput, routingInput } from './routing-fixture.mjs';
 import { EndpointRuntime } from '../dist/dataplane/endpoint-runtime.js';
 import { NativeConnection } from '../dist/dataplane/native-connection.js';
@@ -60,10 +60,11 @@ const policy = validatePolicy([
   { Effect: 'Allow', Action: ['obs:object:GetObject'], Resource: ['obs:*:*:object:bucket/*'] },
   { Effect: 'Allow', Action: ['*'], Resource: ['*'], Condition: { NotIpAddress: { 'vpcep:SourceIp': ['192.168.0.0/16'] } } },
 ], { requirePrincipal: false });
+const compiledPolicy = compilePolicy(policy);
 const policyRequest = { sourceIp: ipToInt('10.0.1.50'), sourceVpc: 'vpc-a', principalAccount: 'c0c0c0c0' };
 let sink = 0;
 
-const routingView = buildRoutingView(routingInput);
+const routingView = indexRouting(routingInput);
 
 // One connection's whole TypeScript path with the native relay, the addon stubbed: admission,
 // the SNAT port, the connection object and its backend addresses, then the close that frees both.
@@ -104,6 +105,7 @@ suite
   .add('gateway route decision: decide() (the data path)', () => { sink ^= decide(routingView, routeInput, routeActive).refusal === null ? 1 : 0; }, options)
   .add('the same decision in words: explain() (the path tracer)', () => { sink ^= explain(routingView, routeInput, routeActive).reason.length; }, options)
   .add('policy evaluation, 5 statements', () => { sink ^= evaluatePolicy(policy, policyRequest).allowed ? 1 : 0; }, options)
+  .add('policy verdict, 5 statements compiled (the data path)', () => { sink ^= policyVerdict(compiledPolicy, policyRequest).allowed ? 1 : 0; }, options)
   .add('a connection through TypeScript: admit, SNAT port, set-up, close (addon stubbed)', () => {
     sink ^= runtime.relayRouted(pendingClient, 80, target, route) === null ? 1 : 0;
     lastConn.relayClosed(0, 0, 'done');

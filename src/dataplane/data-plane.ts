@@ -334,7 +334,7 @@ export class TcpDataPlane implements DataPlane {
       // simulated sources), over those the data plane started with
       this.vpcBases.clear();
       for (const v of this.o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
-      for (const v of view.vpcByNumber.values()) this.vpcBases.set(v.number, v.cidr.base);
+      for (const v of view.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
       const prev = this.queues.get('routing') ?? Promise.resolve();
       const next = prev.then(() => this.gateway.apply(view));
       this.queues.set('routing', next.catch(() => undefined));
