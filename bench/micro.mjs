@@ -49,7 +49,7 @@ const clientHosts = Array.from({ length: 256 }, (_, n) => `127.2.${n % 20}.${n}`
 /** the same clients as the relay hands them to admission: integers */
 const clientIps = clientHosts.map(ipToInt);
 const header = {
-  sourceIp: '10.0.1.50', sourcePort: 40123, destinationIp: '10.0.1.2', destinationPort: 80,
+  sourceIp: ipToInt('10.0.1.50'), sourcePort: 40123, destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
   endpointId: '2c8902ac-e991-4a27-8e02-471bdcb3da14', markerId: 916444055,
 };
 // A policy of 5 statements: the Deny on a source range is checked before the Allow that admits.
@@ -77,7 +77,7 @@ const endpointRuntime = (flow) => new EndpointRuntime({
   vpc_cidr: '10.0.0.0/16', snat_ip: '198.19.128.5', tcp_proxy: 'close', backends: [], enable_whitelist: false,
   whitelist: [], connection_cap: 3000, account_id: 'c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0',
 }, {
-  snatMode: 'kernel', snatPorts: { low: 1024, high: 65535 }, connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSource: () => '10.0.1.50',
+  snatMode: 'kernel', snatPorts: { low: 1024, high: 65535 }, connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSourceIp: () => 0x0a000132,
   clientVpc: () => 2, listen: () => Promise.reject(new Error('no listeners in the benchmark')),
   connectionOpened: () => { connLoad.active++; }, connectionClosed: () => { connLoad.active--; },
   observeConnect: () => {}, refused: () => {}, flowLog: flow,

@@ -4,8 +4,8 @@ import { CHOICE_REASONS, type ChoiceInputs, type ChoiceReason } from '../model/b
 import type { Ack, ChangeEvent, DataPlane, LiveAdmission, LiveEndpoint } from '../model/events.js';
 import type { HealthProber, ProbeReason, ProbeState, ProbeTarget } from '../model/health.js';
 import { clientVpcOf, type OnPremises } from '../model/isolation.js';
-import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
-import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
+import { cidrOf } from '../net/cidr.js';
+import { hostNumber, simulatedAddress } from '../net/loopback.js';
 import type { FlowLog } from '../telemetry/flow-log.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
@@ -147,7 +147,7 @@ export class TcpDataPlane implements DataPlane {
       connectTimeoutMs: o.connectTimeoutMs,
       load,
       now,
-      simulatedSource: (host) => this.simulatedSource(host),
+      simulatedSourceIp: (ip) => this.simulatedSourceIp(ip),
       clientVpc: (ip) => clientVpcOf(ip, isVpc),
       listen: (host, port, sink) => countedListener(load, host, port, sink),
       connectionOpened: (zone) => {
@@ -456,12 +456,11 @@ export class TcpDataPlane implements DataPlane {
     return { ok: true };
   }
 
-  private simulatedSource(host: string): string {
-    const parts = parseHostAddress(host);
-    const base = parts ? this.vpcBases.get(parts.k) : undefined;
-    if (parts && base !== undefined) return intToIp(simulatedAddress(base, parts.low16));
-    const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
-    return isIpv4(v4) ? v4 : '0.0.0.0';
+  /** a client's simulated address: inside a VPC mapped from its host address 127.k.c.d, else its own (0: not IPv4) */
+  private simulatedSourceIp(ip: number): number {
+    const k = hostNumber(ip);
+    const base = k === 0 ? undefined : this.vpcBases.get(k);
+    return base === undefined ? ip >>> 0 : simulatedAddress(base, ip & 0xffff);
   }
 
   /** finds connects past their deadline and idle connections, on the data plane's clock */

@@ -6,7 +6,7 @@ import { chooseBackend, choiceIndex, choiceReason, flowHash, NO_CHOICE, type Cho
 import type { Backend, BackendTargetSpec, LiveEndpoint, LiveEni } from '../model/events.js';
 import { targetKey, type ProbeState } from '../model/health.js';
 import { PROXY_V2_MODES } from '../model/types.js';
-import { cidrOf, intToIp, type Cidr } from '../net/cidr.js';
+import { cidrOf, intToIp, ipToInt, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
 import type { ToxicLink } from './toxics/link.js';
@@ -23,8 +23,8 @@ export interface DataPlaneContext {
   readonly connectTimeoutMs: number;
   readonly load: DaemonLoad;
   now(): number;
-  /** the simulated address of a client's host address, for the PROXY header */
-  simulatedSource(host: string): string;
+  /** the simulated address of a client's host address (integers: the PROXY header, the flow logs) */
+  simulatedSourceIp(hostIp: number): number;
   /** the VPC number of a client's host address, or null for a client outside every VPC */
   clientVpc(ip: number): number | null;
   /** listens on host:port, the listener counted in the descriptor budget while open */
@@ -138,6 +138,8 @@ export interface RoutedScope {
 interface Listener {
   readonly server: TcpListener;
   readonly eni: LiveEni;
+  /** the ENI's simulated address as an integer (the PROXY header's destination) */
+  readonly eniIp: number;
   readonly port: number;
   backend: Backend;
   /** the backend's targets (one for a one-backend spec) and the choice rules, set on every update */
@@ -187,8 +189,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private closing: boolean;
   /** the fields of its flow log records that do not change per connection (null: flow logs off) */
   flowOrigin: FlowOrigin | null;
-  /** flow logs: client host addresses already mapped to simulated ones (clients come back) */
-  private readonly flowSources = new Map<string, string>();
+  /** flow logs: client host addresses already mapped to simulated ones in text (clients come back); made at the first record */
+  private flowSources: Map<number, string> | null = null;
   /** its backends by key, draining ones included, and the backend of each connection */
   private readonly slots = new Map<string, BackendSlot>();
   private readonly slotOf = new Map<LiveConnection, BackendSlot>();
@@ -225,7 +227,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       if (this.listeners.has(key)) continue;
       try {
         const port = backend.client_port;
-        added.push([key, { server: await this.listen(eni, port), eni, port, backend, targets: targetsOf(backend), rules: rulesOf(spec, backend, eni.zone) }]);
+        added.push([key, { server: await this.listen(eni, port), eni, eniIp: ipToInt(eni.ip), port, backend, targets: targetsOf(backend), rules: rulesOf(spec, backend, eni.zone) }]);
       } catch (err) {
         for (const [, l] of added) l.server.close();
         return { ok: false, ...bindFailure(err, eni.host_ip, backend.client_port) };
@@ -443,9 +445,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     }
     const preamble = (backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
       ? encodeProxyV2({
-        sourceIp: ctx.simulatedSource(host),
+        sourceIp: ctx.simulatedSourceIp(client.remoteIp),
         sourcePort: client.remotePort,
-        destinationIp: eni.ip,
+        destinationIp: l.eniIp,
         destinationPort: port,
         endpointId: this.spec.id,
         markerId: this.spec.marker_id,
@@ -516,11 +518,12 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** the client's simulated address: its route's source (a gateway connection from a VPC), else mapped from its host address */
   private flowSource(client: PendingClient, route: RouteKey | null): string {
     if (route !== null && route.vpcId !== '') return intToIp(route.sourceIp);
-    const host = client.remoteAddress;
-    let source = this.flowSources.get(host);
+    const ip = client.remoteIp;
+    const sources = (this.flowSources ??= new Map());
+    let source = sources.get(ip);
     if (source === undefined) {
-      if (this.flowSources.size >= FLOW_SOURCES_KEPT) this.flowSources.clear();
-      this.flowSources.set(host, (source = this.ctx.simulatedSource(host)));
+      if (sources.size >= FLOW_SOURCES_KEPT) sources.clear();
+      sources.set(ip, (source = intToIp(this.ctx.simulatedSourceIp(ip))));
     }
     return source;
   }

@@ -11,7 +11,7 @@ import { allocateSnatIp, SnatPortPool } from '../../src/net/snat-pool.js';
 
 describe('PROXY v2 header', () => {
   const fields = {
-    sourceIp: '10.0.1.50', sourcePort: 40123, destinationIp: '10.0.1.2', destinationPort: 80,
+    sourceIp: ipToInt('10.0.1.50'), sourcePort: 40123, destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
     endpointId: '2c8902ac-e991-4a27-8e02-471bdcb3da14', markerId: 916444055,
   };
 
