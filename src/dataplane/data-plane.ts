@@ -529,18 +529,23 @@ function sameProbe(a: ProbeTarget, b: ProbeTarget): boolean {
   return a.host === b.host && a.port === b.port && a.zone === b.zone && (a.settings === b.settings || JSON.stringify(a.settings) === JSON.stringify(b.settings));
 }
 
-/** a listener counted in the descriptor budget while it is open */
+/** a listener counted in the descriptor budget while it is open (an object with its method on the prototype: no closure per listener) */
+class CountedListener implements TcpListener {
+  private open = true;
+
+  constructor(private readonly load: { listeners: number }, private readonly server: TcpListener) {
+    load.listeners++;
+  }
+
+  close(): void {
+    if (this.open) {
+      this.open = false;
+      this.load.listeners--;
+    }
+    this.server.close();
+  }
+}
+
 async function countedListener(load: { listeners: number }, host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
-  const server = await listenTcp(host, port, sink);
-  load.listeners++;
-  let open = true;
-  return {
-    close: () => {
-      if (open) {
-        open = false;
-        load.listeners--;
-      }
-      server.close();
-    },
-  };
+  return new CountedListener(load, await listenTcp(host, port, sink));
 }
