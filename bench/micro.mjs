@@ -13,8 +13,8 @@ import { parseHostAddress, simulatedAddress } from '../dist/net/loopback.js';
 import { PrefixTable } from '../dist/net/lpm.js';
 import { encodeProxyV2 } from '../dist/net/proxy-v2.js';
 import { allocateSnatIp, SnatPortPool } from '../dist/net/snat-pool.js';
-import { evaluatePolicy, validatePolicy } from '../dist/model/policy.js';
-import { buildRoutingView, decide, explain } from '../dist/model/routing.js';
+import { compilePolicy, evaluatePolicy, policyVerdict, validatePolicy } from '../dist/model/policy.js';
+import { indexRouting, decide, explain } from '../dist/model/routing.js';
 import { routeActive, routeInput, routingInput } from './routing-fixture.mjs';
 import { EndpointRuntime } from '../dist/dataplane/endpoint-runtime.js';
 import { NativeConnection } from '../dist/dataplane/native-connection.js';
@@ -49,7 +49,7 @@ const clientHosts = Array.from({ length: 256 }, (_, n) => `127.2.${n % 20}.${n}`
 /** the same clients as the relay hands them to admission: integers */
 const clientIps = clientHosts.map(ipToInt);
 const header = {
-  sourceIp: '10.0.1.50', sourcePort: 40123, destinationIp: '10.0.1.2', destinationPort: 80,
+  sourceIp: ipToInt('10.0.1.50'), sourcePort: 40123, destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
   endpointId: '2c8902ac-e991-4a27-8e02-471bdcb3da14', markerId: 916444055,
 };
 // A policy of 5 statements: the Deny on a source range is checked before the Allow that admits.
@@ -60,10 +60,11 @@ const policy = validatePolicy([
   { Effect: 'Allow', Action: ['obs:object:GetObject'], Resource: ['obs:*:*:object:bucket/*'] },
   { Effect: 'Allow', Action: ['*'], Resource: ['*'], Condition: { NotIpAddress: { 'vpcep:SourceIp': ['192.168.0.0/16'] } } },
 ], { requirePrincipal: false });
+const compiledPolicy = compilePolicy(policy);
 const policyRequest = { sourceIp: ipToInt('10.0.1.50'), sourceVpc: 'vpc-a', principalAccount: 'c0c0c0c0' };
 let sink = 0;
 
-const routingView = buildRoutingView(routingInput);
+const routingView = indexRouting(routingInput);
 
 // One connection's whole TypeScript path with the native relay, the addon stubbed: admission,
 // the SNAT port, the connection object and its backend addresses, then the close that frees both.
@@ -76,7 +77,7 @@ const endpointRuntime = (flow) => new EndpointRuntime({
   vpc_cidr: '10.0.0.0/16', snat_ip: '198.19.128.5', tcp_proxy: 'close', backends: [], enable_whitelist: false,
   whitelist: [], connection_cap: 3000, account_id: 'c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0',
 }, {
-  snatMode: 'kernel', snatPorts: { low: 1024, high: 65535 }, connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSource: () => '10.0.1.50',
+  snatMode: 'kernel', snatPorts: { low: 1024, high: 65535 }, connectTimeoutMs: 5000, load: connLoad, now: () => 0, simulatedSourceIp: () => 0x0a000132,
   clientVpc: () => 2, listen: () => Promise.reject(new Error('no listeners in the benchmark')),
   connectionOpened: () => { connLoad.active++; }, connectionClosed: () => { connLoad.active--; },
   observeConnect: () => {}, refused: () => {}, flowLog: flow,
@@ -104,6 +105,7 @@ suite
   .add('gateway route decision: decide() (the data path)', () => { sink ^= decide(routingView, routeInput, routeActive).refusal === null ? 1 : 0; }, options)
   .add('the same decision in words: explain() (the path tracer)', () => { sink ^= explain(routingView, routeInput, routeActive).reason.length; }, options)
   .add('policy evaluation, 5 statements', () => { sink ^= evaluatePolicy(policy, policyRequest).allowed ? 1 : 0; }, options)
+  .add('policy verdict, 5 statements compiled (the data path)', () => { sink ^= policyVerdict(compiledPolicy, policyRequest).allowed ? 1 : 0; }, options)
   .add('a connection through TypeScript: admit, SNAT port, set-up, close (addon stubbed)', () => {
     sink ^= runtime.relayRouted(pendingClient, 80, target, route) === null ? 1 : 0;
     lastConn.relayClosed(0, 0, 'done');

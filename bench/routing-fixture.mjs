@@ -13,7 +13,7 @@ export const routingInput = {
       { destination: 'pl-s3', type: 'gateway_endpoint', nexthop: 'vpce-s3', owner: 'endpoint' },
     ] }],
   }],
-  services: [{ id: 'svc-s3', name: 'sim-1.s3', prefixListId: 'pl-s3', prefixes: [cidrOf('54.123.160.0/19'), cidrOf('52.94.0.0/24')], targets: new Map([[443, { host: '127.0.0.1', port: 9443 }]]) }],
+  services: [{ id: 'svc-s3', name: 'sim-1.s3', prefixListId: 'pl-s3', prefixes: [cidrOf('54.123.160.0/19'), cidrOf('52.94.0.0/24')], targets: [{ port: 443, host: '127.0.0.1', hostPort: 9443 }] }],
   endpoints: [{ id: 'vpce-s3', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 3000 }],
 };
 export const routeInput = { vpcId: 'vpc-1', sourceIp: ipToInt('10.0.2.5'), destinationIp: ipToInt('54.123.170.9'), destinationPort: 443 };

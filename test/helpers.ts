@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
+import type { ChangeEvent } from '../src/model/events.js';
 import { createLogger } from '../src/telemetry/logger.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,6 +28,17 @@ export const CONSUMER = {
 
 /** reads the per-endpoint series of GET /metrics (config metrics.token) */
 export const METRICS_TOKEN = 'metrics-secret-0123456789';
+
+/** a data plane for control-plane tests without sockets: every event it is sent is kept in `events`, each answered ok */
+export function recordingDataPlane() {
+  const events: ChangeEvent[] = [];
+  return {
+    events,
+    apply: async (e: ChangeEvent) => { events.push(e); return { ok: true as const }; },
+    endpointConnections: () => 0, admissionOf: () => null, publicListening: () => false,
+    daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }),
+  };
+}
 
 /** Two accounts: a provider with a backend port, and a consumer with a VPC of two subnets. */
 export function twoAccountConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {

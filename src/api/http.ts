@@ -117,7 +117,8 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     if (!metricsToken || given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
       throw new DomainError('AuthFailed', 'authentication failed: GET /metrics takes Authorization: Bearer <metrics.token>');
     }
-    return (await metrics.registry.metrics()) + (await metrics.endpointRegistry.metrics());
+    // one Buffer: as one string of every line, the reply's byte count and write flattened and encoded it again
+    return metrics.endpointRegistry.metrics(await metrics.registry.metrics());
   });
 
   // -- the dialects. Huawei's VPCEP v1 REST answers GET / and /v1/{project_id}/...; AWS's Query

@@ -17,7 +17,7 @@ import type { PolicyOptions } from '../model/policy.js';
 import * as aws from '../model/aws-identity.js';
 import type { ConnectionEvent, ConnectionNotification } from '../model/notifications.js';
 import type { PathTrace } from '../model/path-trace.js';
-import type { RoutingView } from '../model/routing.js';
+import { indexRouting, type RoutingIndex } from '../model/routing.js';
 import { applyTags, mayConnect } from '../model/rules.js';
 import type { Backend } from '../model/events.js';
 import type { PublicRecord } from '../model/dns-names.js';
@@ -313,8 +313,9 @@ export class ControlPlane {
     return gateway.updateRouteTable(this.st, caller, id, change);
   }
 
-  routing(): RoutingView {
-    return this.st.routing();
+  /** the routing view indexed (the data plane gets the plain view: ChangeEvent 'routing') */
+  routing(): RoutingIndex {
+    return indexRouting(this.st.routing());
   }
 
   /** the path tracer: the same decision the data plane makes for a connection */

@@ -11,7 +11,7 @@ import { targetKey } from '../model/health.js';
 import { decideInterfaceEndpoint, type InterfaceTraceInput } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
 import { routeTrace, type PathTrace } from '../model/path-trace.js';
-import { decide, decideOnPremisesToPublic, explainOutcome, routeRefusalReason, serviceAt, type RoutingView } from '../model/routing.js';
+import { decide, decideOnPremisesToPublic, explainOutcome, indexRouting, routeRefusalReason, serviceAt, type RoutingIndex } from '../model/routing.js';
 import type { Account, Endpoint, Eni, Vpc } from '../model/types.js';
 import { cidrContains, cidrOf, intToIp, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
@@ -33,7 +33,7 @@ export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTra
     const eni = e.enis.find((n) => n.host_ip === q.destinationIp || (vpc !== null && e.vpc_id === vpc.id && n.ip === q.destinationIp));
     if (eni) return traceInterface(st, caller, vpc, q, e, eni);
   }
-  const view = st.routing();
+  const view = indexRouting(st.routing());
   const load = st.dataPlane.daemonLoad();
   const listener = routeListener(st, view, vpc, input.destinationIp, input.destinationPort);
   if (!vpc) {
@@ -47,7 +47,7 @@ export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTra
 }
 
 /** where a client connects to a routed destination, and whether the data plane listens there */
-function routeListener(st: ControlState, view: RoutingView, vpc: Vpc | null, ip: number, port: number): NonNullable<PathTrace['listener']> {
+function routeListener(st: ControlState, view: RoutingIndex, vpc: Vpc | null, ip: number, port: number): NonNullable<PathTrace['listener']> {
   if (vpc && cidrContains(cidrOf(vpc.cidr), ip)) {
     return { address: `${hostAddress(vpc.number, ip)}:${port}`, bound: false, why: 'an address of the client\'s own VPC: the data plane listens there for interface endpoints only' };
   }

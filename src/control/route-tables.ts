@@ -3,7 +3,7 @@
 // gateway endpoints inject (derived from the endpoints, never stored twice). Builds the routing
 // view the data plane and the path tracer decide by.
 import { DomainError } from '../model/errors.js';
-import { buildRoutingView, type GatewayEndpointRouting, type PublicServiceRouting, type RoutingView } from '../model/routing.js';
+import { type GatewayEndpointRouting, type PublicServiceRouting, type RoutingView } from '../model/routing.js';
 import type { Account, Endpoint, EndpointService, Route, RouteTable, Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
 import { cidrOf, parseCidr } from '../net/cidr.js';
@@ -106,10 +106,10 @@ export function routingView(i: ViewInput): RoutingView {
     if (!pl || s.service_type !== 'gateway') continue;
     services.push({
       id: s.id, name: s.service_name, prefixListId: pl.id, prefixes: pl.cidrs.map(cidrOf),
-      targets: new Map(s.public!.targets.map((t) => {
+      targets: s.public!.targets.map((t) => {
         const [host, port] = t.target.split(':');
-        return [t.port, { host: host!, port: Number(port) }];
-      })),
+        return { port: t.port, host: host!, hostPort: Number(port) };
+      }),
     });
   }
   const endpoints: GatewayEndpointRouting[] = [];
@@ -120,7 +120,8 @@ export function routingView(i: ViewInput): RoutingView {
       policy: (e.policy_statement as GatewayEndpointRouting['policy']) ?? null,
     });
   }
-  return buildRoutingView({
+  // plain data (the data plane indexes it: model/routing.ts indexRouting)
+  return {
     vpcs: [...i.vpcs].map((v) => ({
       id: v.id, number: v.number, cidr: v.cidr, domainId: i.accounts.get(v.account)?.domain_id ?? '',
       subnets: v.subnets.map((s) => ({ id: s.id, cidr: s.cidr, zone: zoneOfSubnet(s, i.zones) })),
@@ -128,5 +129,5 @@ export function routingView(i: ViewInput): RoutingView {
     })),
     services,
     endpoints,
-  });
+  };
 }

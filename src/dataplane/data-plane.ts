@@ -4,8 +4,8 @@ import { CHOICE_REASONS, type ChoiceInputs, type ChoiceReason } from '../model/b
 import type { Ack, ChangeEvent, DataPlane, LiveAdmission, LiveEndpoint } from '../model/events.js';
 import type { HealthProber, ProbeReason, ProbeState, ProbeTarget } from '../model/health.js';
 import { clientVpcOf, type OnPremises } from '../model/isolation.js';
-import { cidrOf, intToIp, isIpv4 } from '../net/cidr.js';
-import { parseHostAddress, simulatedAddress } from '../net/loopback.js';
+import { cidrOf } from '../net/cidr.js';
+import { hostNumber, simulatedAddress } from '../net/loopback.js';
 import type { FlowLog } from '../telemetry/flow-log.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
@@ -147,7 +147,7 @@ export class TcpDataPlane implements DataPlane {
       connectTimeoutMs: o.connectTimeoutMs,
       load,
       now,
-      simulatedSource: (host) => this.simulatedSource(host),
+      simulatedSourceIp: (ip) => this.simulatedSourceIp(ip),
       clientVpc: (ip) => clientVpcOf(ip, isVpc),
       listen: (host, port, sink) => countedListener(load, host, port, sink),
       connectionOpened: (zone) => {
@@ -334,7 +334,7 @@ export class TcpDataPlane implements DataPlane {
       // simulated sources), over those the data plane started with
       this.vpcBases.clear();
       for (const v of this.o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
-      for (const v of view.vpcByNumber.values()) this.vpcBases.set(v.number, v.cidr.base);
+      for (const v of view.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
       const prev = this.queues.get('routing') ?? Promise.resolve();
       const next = prev.then(() => this.gateway.apply(view));
       this.queues.set('routing', next.catch(() => undefined));
@@ -456,12 +456,11 @@ export class TcpDataPlane implements DataPlane {
     return { ok: true };
   }
 
-  private simulatedSource(host: string): string {
-    const parts = parseHostAddress(host);
-    const base = parts ? this.vpcBases.get(parts.k) : undefined;
-    if (parts && base !== undefined) return intToIp(simulatedAddress(base, parts.low16));
-    const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
-    return isIpv4(v4) ? v4 : '0.0.0.0';
+  /** a client's simulated address: inside a VPC mapped from its host address 127.k.c.d, else its own (0: not IPv4) */
+  private simulatedSourceIp(ip: number): number {
+    const k = hostNumber(ip);
+    const base = k === 0 ? undefined : this.vpcBases.get(k);
+    return base === undefined ? ip >>> 0 : simulatedAddress(base, ip & 0xffff);
   }
 
   /** finds connects past their deadline and idle connections, on the data plane's clock */
@@ -530,18 +529,23 @@ function sameProbe(a: ProbeTarget, b: ProbeTarget): boolean {
   return a.host === b.host && a.port === b.port && a.zone === b.zone && (a.settings === b.settings || JSON.stringify(a.settings) === JSON.stringify(b.settings));
 }
 
-/** a listener counted in the descriptor budget while it is open */
+/** a listener counted in the descriptor budget while it is open (an object with its method on the prototype: no closure per listener) */
+class CountedListener implements TcpListener {
+  private open = true;
+
+  constructor(private readonly load: { listeners: number }, private readonly server: TcpListener) {
+    load.listeners++;
+  }
+
+  close(): void {
+    if (this.open) {
+      this.open = false;
+      this.load.listeners--;
+    }
+    this.server.close();
+  }
+}
+
 async function countedListener(load: { listeners: number }, host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
-  const server = await listenTcp(host, port, sink);
-  load.listeners++;
-  let open = true;
-  return {
-    close: () => {
-      if (open) {
-        open = false;
-        load.listeners--;
-      }
-      server.close();
-    },
-  };
+  return new CountedListener(load, await listenTcp(host, port, sink));
 }

@@ -6,14 +6,14 @@ import { chooseBackend, choiceIndex, choiceReason, flowHash, NO_CHOICE, type Cho
 import type { Backend, BackendTargetSpec, LiveEndpoint, LiveEni } from '../model/events.js';
 import { targetKey, type ProbeState } from '../model/health.js';
 import { PROXY_V2_MODES } from '../model/types.js';
-import { cidrOf, intToIp, type Cidr } from '../net/cidr.js';
+import { cidrOf, intToIp, ipToInt, type Cidr } from '../net/cidr.js';
 import { encodeProxyV2 } from '../net/proxy-v2.js';
 import { SnatPortPool } from '../net/snat-pool.js';
 import type { ToxicLink } from './toxics/link.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
-import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
-import { CLOSE_REASONS, Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { admit, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
+import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
 export interface DataPlaneContext {
@@ -23,8 +23,8 @@ export interface DataPlaneContext {
   readonly connectTimeoutMs: number;
   readonly load: DaemonLoad;
   now(): number;
-  /** the simulated address of a client's host address, for the PROXY header */
-  simulatedSource(host: string): string;
+  /** the simulated address of a client's host address (integers: the PROXY header, the flow logs) */
+  simulatedSourceIp(hostIp: number): number;
   /** the VPC number of a client's host address, or null for a client outside every VPC */
   clientVpc(ip: number): number | null;
   /** listens on host:port, the listener counted in the descriptor budget while open */
@@ -101,14 +101,21 @@ export interface EndpointTally {
   readonly connections: Set<LiveConnection>;
 }
 
-/** counters at zero, every reason present */
+/**
+ * counters at zero, every reason present, in the order of REFUSAL_REASONS and CLOSE_REASONS (a unit
+ * test holds them to it): object literals, whose fields sit inside the object with one shape shared
+ * by every endpoint; built from the lists, each endpoint's had a dictionary of its own
+ */
 export function newCounters(): EndpointCounters {
   return {
     connections: 0,
-    rejected: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>,
+    rejected: {
+      cap: 0, whitelist: 0, policy: 0, not_accepted: 0, daemon_limit: 0, fd_limit: 0, snat_exhausted: 0,
+      backend_unreachable: 0, backend_timeout: 0, backend_error: 0, vpc: 0, on_premises: 0, security_group: 0, error: 0, zone_down: 0,
+    },
     receivedBytes: 0,
     sentBytes: 0,
-    closed: Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>,
+    closed: { done: 0, idle: 0, cut: 0, unhealthy: 0, client_reset: 0, backend_reset: 0, backend_failed: 0, error: 0 },
   };
 }
 
@@ -134,15 +141,40 @@ export interface RoutedScope {
   readonly zone: string;
 }
 
-/** a listener of one ENI and terminal port; a connection accepted there belongs to the ENI's zone */
-interface Listener {
-  readonly server: TcpListener;
-  readonly eni: LiveEni;
-  readonly port: number;
-  backend: Backend;
+/**
+ * A listener of one ENI and terminal port; a connection accepted there belongs to the ENI's zone.
+ * It is its own sink (methods on the prototype): no closures, no key text per listener.
+ */
+class Listener implements ListenerSink {
+  /** the socket, once bound (null while binding) */
+  server: TcpListener | null = null;
+  /** false once closed: a client the relay still hands over is refused (not_accepted) */
+  open = true;
+  /** the ENI's simulated address as an integer (the PROXY header's destination) */
+  readonly eniIp: number;
   /** the backend's targets (one for a one-backend spec) and the choice rules, set on every update */
   targets: readonly BackendTargetSpec[];
   rules: ChoiceRules;
+
+  constructor(readonly owner: EndpointRuntime, readonly eni: LiveEni, readonly port: number, public backend: Backend, spec: LiveEndpoint) {
+    this.eniIp = ipToInt(eni.ip);
+    this.targets = targetsOf(backend);
+    this.rules = rulesOf(spec, backend, eni.zone);
+  }
+
+  onClient(client: PendingClient): void {
+    this.owner.accept(client, this);
+  }
+
+  // Accept errors (EMFILE, ...) are counted, never fatal.
+  onAcceptError(reason: 'fd_limit' | 'backend_error' | 'error', err?: unknown): void {
+    this.owner.acceptFailed(reason, err);
+  }
+
+  close(): void {
+    this.open = false;
+    this.server?.close();
+  }
 }
 
 function targetsOf(b: Backend): readonly BackendTargetSpec[] {
@@ -154,8 +186,15 @@ function rulesOf(spec: LiveEndpoint, b: Backend, zone: string): ChoiceRules {
   return { zone, crossZone: b.cross_zone ?? true, zoneAffinity: spec.zone_affinity === true };
 }
 
-/** listeners are keyed by host address and port: each ENI listens on every terminal port */
+/** the update's listeners are keyed by host address and port: each ENI listens on every terminal port */
 const listenerKey = (host: string, port: number): string => `${host}:${port}`;
+
+/** what an endpoint without whitelist entries holds: one shared empty list */
+const NO_CIDRS: readonly Cidr[] = Object.freeze([]);
+
+function whitelistOf(spec: LiveEndpoint): readonly Cidr[] {
+  return spec.whitelist.length === 0 ? NO_CIDRS : spec.whitelist.map(cidrOf);
+}
 
 function gateRules(spec: LiveEndpoint): GateRule[] | null {
   return spec.security_rules ? spec.security_rules.map((r) => ({ cidr: cidrOf(r.cidr), from: r.from_port, to: r.to_port })) : null;
@@ -169,7 +208,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   active: number;
   cap: number;
   whitelistEnabled: boolean;
-  whitelist: Cidr[];
+  whitelist: readonly Cidr[];
   securityRules: GateRule[] | null;
   readonly vpcNumber: number;
   readonly vpcBase: number;
@@ -179,19 +218,21 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** this endpoint's connections, those of an earlier runtime still closing included */
   readonly connections: Set<LiveConnection>;
   readonly counters: EndpointCounters;
-  private readonly listeners = new Map<string, Listener>();
-  /** the listener (ENI, zone) each live connection came in through: cut with its ENI or its zone */
-  private readonly via = new Map<LiveConnection, Listener>();
+  /** one per ENI and terminal port (a few: a linear search finds one) */
+  private listeners: Listener[] = [];
+  /** the listener (ENI, zone) each live connection came in through: cut with its ENI or its zone; made at the first connection */
+  private via: Map<LiveConnection, Listener> | null = null;
   private readonly ports: SnatPortPool;
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
   /** the fields of its flow log records that do not change per connection (null: flow logs off) */
   flowOrigin: FlowOrigin | null;
-  /** flow logs: client host addresses already mapped to simulated ones (clients come back) */
-  private readonly flowSources = new Map<string, string>();
+  /** flow logs: client host addresses already mapped to simulated ones in text (clients come back); made at the first record */
+  private flowSources: Map<number, string> | null = null;
   /** its backends by key, draining ones included, and the backend of each connection */
   private readonly slots = new Map<string, BackendSlot>();
-  private readonly slotOf = new Map<LiveConnection, BackendSlot>();
+  /** made at the first connection to a backend */
+  private slotOf: Map<LiveConnection, BackendSlot> | null = null;
 
   constructor(spec: LiveEndpoint, ctx: DataPlaneContext, tally: EndpointTally = newTally()) {
     this.spec = spec;
@@ -200,7 +241,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.active = 0;
     this.cap = spec.connection_cap;
     this.whitelistEnabled = spec.enable_whitelist;
-    this.whitelist = spec.whitelist.map(cidrOf);
+    this.whitelist = whitelistOf(spec);
     this.securityRules = gateRules(spec);
     this.vpcNumber = spec.vpc_number;
     this.vpcBase = cidrOf(spec.vpc_cidr).base;
@@ -220,34 +261,36 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   async update(spec: LiveEndpoint): Promise<{ ok: true } | ({ ok: false } & BindFailure)> {
     const wanted = new Map<string, { eni: LiveEni; backend: Backend }>();
     for (const eni of spec.enis) for (const b of spec.backends) if (!this.ctx.proxyDisabled(spec.id, b.client_port)) wanted.set(listenerKey(eni.host_ip, b.client_port), { eni, backend: b });
-    const added: Array<[string, Listener]> = [];
-    for (const [key, { eni, backend }] of wanted) {
-      if (this.listeners.has(key)) continue;
+    const added: Listener[] = [];
+    for (const { eni, backend } of wanted.values()) {
+      if (this.listenerAt(eni.host_ip, backend.client_port) !== undefined) continue;
+      const l = new Listener(this, eni, backend.client_port, backend, spec);
       try {
-        const port = backend.client_port;
-        added.push([key, { server: await this.listen(eni, port), eni, port, backend, targets: targetsOf(backend), rules: rulesOf(spec, backend, eni.zone) }]);
+        l.server = await this.ctx.listen(eni.host_ip, l.port, l);
+        added.push(l);
       } catch (err) {
-        for (const [, l] of added) l.server.close();
+        for (const a of added) a.close();
         return { ok: false, ...bindFailure(err, eni.host_ip, backend.client_port) };
       }
     }
-    for (const [key, l] of added) this.listeners.set(key, l);
-    for (const [key, l] of this.listeners) {
-      const w = wanted.get(key);
+    const kept: Listener[] = [];
+    for (const l of [...this.listeners, ...added]) {
+      const w = wanted.get(listenerKey(l.eni.host_ip, l.port));
       if (w) {
         l.backend = w.backend;
         l.targets = targetsOf(w.backend);
         l.rules = rulesOf(spec, w.backend, l.eni.zone);
+        kept.push(l);
       } else {
-        l.server.close();
-        this.listeners.delete(key);
-        for (const [c, at] of this.via) if (at === l) c.cut();
+        l.close();
+        if (this.via !== null) for (const [c, at] of this.via) if (at === l) c.cut();
       }
     }
+    this.listeners = kept;
     this.spec = spec;
     this.cap = spec.connection_cap;
     this.whitelistEnabled = spec.enable_whitelist;
-    this.whitelist = spec.whitelist.map(cidrOf);
+    this.whitelist = whitelistOf(spec);
     this.securityRules = gateRules(spec);
     this.updateSlots(spec, new Map(spec.backends.map((x) => [x.client_port, x])));
     // a new bandwidth limit applies to the open connections too, not only to new ones
@@ -266,7 +309,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private updateSlots(spec: LiveEndpoint, wanted: ReadonlyMap<number, Backend>): void {
     const now = this.ctx.now();
     const keep = new Set<string>();
-    for (const l of this.listeners.values()) {
+    for (const l of this.listeners) {
       for (const t of l.targets) {
         keep.add(t.key);
         const slot = this.slots.get(t.key);
@@ -352,8 +395,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   cutDownZones(): number {
     const ctx = this.ctx;
     let n = 0;
+    if (this.via === null) return 0;
     for (const [c, l] of [...this.via]) {
-      if (ctx.zoneDown(l.eni.zone) || ctx.zoneDown(this.slotOf.get(c)?.zone ?? null)) {
+      if (ctx.zoneDown(l.eni.zone) || ctx.zoneDown(this.slotOf?.get(c)?.zone ?? null)) {
         c.cut();
         n++;
       }
@@ -369,22 +413,22 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   /** the targets of every terminal port, to probe */
   get targets(): Iterable<{ backend: Backend; targets: readonly BackendTargetSpec[] }> {
-    return this.listeners.values();
+    return this.listeners;
   }
 
   /** closes every listener and cuts every connection (reject, delete, failure) */
   close(): void {
     this.closing = true;
-    for (const l of this.listeners.values()) l.server.close();
-    this.listeners.clear();
+    for (const l of this.listeners) l.close();
+    this.listeners = [];
     for (const c of [...this.connections]) c.cut();
   }
 
   /** stops accepting, leaving live connections to finish (a drain) */
   stopListening(): void {
     this.closing = true;
-    for (const l of this.listeners.values()) l.server.close();
-    this.listeners.clear();
+    for (const l of this.listeners) l.close();
+    this.listeners = [];
   }
 
   /** bytes so far: closed connections plus what live ones have moved */
@@ -392,23 +436,24 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return tallyBytes(this.tally);
   }
 
-  private listen(eni: LiveEni, port: number): Promise<TcpListener> {
-    const key = listenerKey(eni.host_ip, port);
-    return this.ctx.listen(eni.host_ip, port, {
-      onClient: (client) => this.accept(client, key),
-      // Accept errors (EMFILE, ...) are counted, never fatal.
-      onAcceptError: (reason, err) => {
-        this.counters.rejected[reason]++;
-        this.ctx.refused(this.spec.id, reason, 'accept', err);
-      },
-    });
+  /** the listener of an ENI's host address and terminal port, if bound */
+  private listenerAt(host: string, port: number): Listener | undefined {
+    for (const l of this.listeners) if (l.port === port && l.eni.host_ip === host) return l;
+    return undefined;
   }
 
-  private accept(client: PendingClient, key: string): void {
+  /** a listener could not accept a connection (its sink's onAcceptError) */
+  acceptFailed(reason: 'fd_limit' | 'backend_error' | 'error', err?: unknown): void {
+    this.counters.rejected[reason]++;
+    this.ctx.refused(this.spec.id, reason, 'accept', err);
+  }
+
+  /** a client connected to one of its listeners (the listener's onClient) */
+  accept(client: PendingClient, at: Listener): void {
     const ctx = this.ctx;
     const host = client.remoteAddress;
-    const listener = this.listeners.get(key);
-    const port = listener?.port ?? 0;
+    const listener = at.open ? at : undefined;
+    const port = at.port;
     let reason = this.closing || !listener ? 'not_accepted' as const
       : ctx.zoneDown(listener.eni.zone) ? 'zone_down' as const
         : admit(this, ctx.load, client.remoteIp, ctx.clientVpc(client.remoteIp), port);
@@ -443,9 +488,9 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     }
     const preamble = (backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
       ? encodeProxyV2({
-        sourceIp: ctx.simulatedSource(host),
+        sourceIp: ctx.simulatedSourceIp(client.remoteIp),
         sourcePort: client.remotePort,
-        destinationIp: eni.ip,
+        destinationIp: l.eniIp,
         destinationPort: port,
         endpointId: this.spec.id,
         markerId: this.spec.marker_id,
@@ -498,10 +543,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const conn = client.relay(this, port, target, this.ctx.now(), this.ctx.connectTimeoutMs, snatPort, route, toxics);
     this.connections.add(conn);
     if (this.rate > 0) conn.shape(this.rate);
-    if (via !== null) this.via.set(conn, via);
+    if (via !== null) (this.via ??= new Map()).set(conn, via);
     if (slot !== null && conn.phase !== Phase.Closed) {
       slot.conns.add(conn);
-      this.slotOf.set(conn, slot);
+      (this.slotOf ??= new Map()).set(conn, slot);
       slot.stats.active++;
       slot.stats.connections++;
       this.ctx.backendZoneConnections.set(slot.zone, (this.ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
@@ -516,11 +561,12 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** the client's simulated address: its route's source (a gateway connection from a VPC), else mapped from its host address */
   private flowSource(client: PendingClient, route: RouteKey | null): string {
     if (route !== null && route.vpcId !== '') return intToIp(route.sourceIp);
-    const host = client.remoteAddress;
-    let source = this.flowSources.get(host);
+    const ip = client.remoteIp;
+    const sources = (this.flowSources ??= new Map());
+    let source = sources.get(ip);
     if (source === undefined) {
-      if (this.flowSources.size >= FLOW_SOURCES_KEPT) this.flowSources.clear();
-      this.flowSources.set(host, (source = this.ctx.simulatedSource(host)));
+      if (sources.size >= FLOW_SOURCES_KEPT) sources.clear();
+      sources.set(ip, (source = intToIp(this.ctx.simulatedSourceIp(ip))));
     }
     return source;
   }
@@ -530,7 +576,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   }
 
   onBackendFailed(conn: LiveConnection, reason: RefusalReason): void {
-    const slot = this.slotOf.get(conn);
+    const slot = this.slotOf?.get(conn);
     if (slot !== undefined) slot.stats.failures++;
     this.counters.rejected[reason]++;
     this.ctx.refused(this.spec.id, reason, conn.remoteAddress);
@@ -546,10 +592,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   onClosed(conn: LiveConnection): void {
     if (!this.connections.delete(conn)) return;
-    this.via.delete(conn);
-    const slot = this.slotOf.get(conn);
+    this.via?.delete(conn);
+    const slot = this.slotOf?.get(conn);
     if (slot !== undefined) {
-      this.slotOf.delete(conn);
+      this.slotOf!.delete(conn);
       slot.conns.delete(conn);
       slot.stats.active--;
       if (slot.draining && slot.conns.size === 0 && this.slots.get(slot.key) === slot) this.slots.delete(slot.key);
@@ -579,7 +625,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (this.closing) return [];
     const out: number[] = [];
     for (const b of this.spec.backends) {
-      if (this.spec.enis.every((e) => this.listeners.has(listenerKey(e.host_ip, b.client_port)))) out.push(b.client_port);
+      if (this.spec.enis.every((e) => this.listenerAt(e.host_ip, b.client_port) !== undefined)) out.push(b.client_port);
     }
     return out;
   }

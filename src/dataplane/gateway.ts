@@ -3,7 +3,7 @@
 // src/model/routing.ts, decide() (the path tracer words the same decision with explain()): through
 // a gateway endpoint (its status, policy and cap), to the internet gateway, or refused.
 import type { Ack, FailedServices } from '../model/events.js';
-import { decide, routeRefusalReason, serviceAt, type RouteTarget, type RoutingView } from '../model/routing.js';
+import { decide, indexRouting, routeRefusalReason, serviceAt, type RouteTarget, type RoutingIndex, type RoutingView } from '../model/routing.js';
 import { intToIp, lastAddress } from '../net/cidr.js';
 import { hostAddress, hostNumber, PUBLIC_NUMBER, simulatedAddress } from '../net/loopback.js';
 import { flowOrigin } from '../telemetry/flow-log.js';
@@ -27,7 +27,8 @@ function routedRuntime(id: string, cap: number, ctx: DataPlaneContext, tally?: E
 }
 
 export class GatewayPlane {
-  private view: RoutingView | null = null;
+  /** the routing view indexed once per view (the event carries plain data) */
+  private view: RoutingIndex | null = null;
   private readonly listeners = new Map<string, PublicListener>();
   /** gateway endpoints' runtimes, by endpoint id */
   readonly runtimes = new Map<string, EndpointRuntime>();
@@ -60,12 +61,13 @@ export class GatewayPlane {
    * A listener that cannot bind fails its service (named in the ack), not the view: the others run,
    * and the next view tries it again.
    */
-  async apply(view: RoutingView): Promise<Ack> {
+  async apply(plain: RoutingView): Promise<Ack> {
+    const view = indexRouting(plain);
     const wanted = new Map<string, { publicIp: number; port: number; serviceId: string }>();
     for (const s of view.services) {
       for (const prefix of s.prefixes) {
         for (let ip = prefix.base; ip <= lastAddress(prefix); ip++) {
-          for (const port of s.targets.keys()) wanted.set(`${ip}:${port}`, { publicIp: ip, port, serviceId: s.id });
+          for (const port of s.byPort.keys()) wanted.set(`${ip}:${port}`, { publicIp: ip, port, serviceId: s.id });
         }
       }
     }
@@ -165,7 +167,7 @@ export class GatewayPlane {
       return;
     }
     const r = this.runtimeOf(d.endpoint!.id)!;
-    const t = d.service!.targets.get(port)!;
+    const t = d.service!.byPort.get(port)!;
     const scope: RoutedScope = { endpoint: d.endpoint!.id, service: d.service!.id, zone: d.subnet?.zone ?? '' };
     // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private
     // address; on one host that is the client's host address 127.k.c.d, bound as the source.
@@ -183,7 +185,7 @@ export class GatewayPlane {
   /** ZONE: the client's subnet's ('' outside every VPC) */
   private relayInternet(client: PendingClient, publicIp: number, port: number, route: RouteKey | null = null, zone = ''): void {
     const s = serviceAt(this.view!, publicIp, port);
-    const t = s?.targets.get(port);
+    const t = s?.byPort.get(port);
     if (!t) {
       client.reset();
       return;

@@ -422,3 +422,100 @@ export function evaluatePolicy(policy: readonly PolicyStatement[], request: Poli
   }
   return { allowed: false, decidedBy: null, reason };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The data path's verdict: compiled once per policy change, no text per connection
+
+/** one Condition key of a compiled statement: what it tests and which outcome passes */
+type CompiledCheck =
+  | { readonly kind: 'absent'; readonly pass: boolean }
+  | { readonly kind: 'ip'; readonly inside: boolean; readonly cidrs: readonly Cidr[] }
+  | { readonly kind: 'vpc' | 'account'; readonly equals: boolean; readonly values: ReadonlySet<string> };
+
+interface CompiledStatement {
+  readonly deny: boolean;
+  /** Action and Resource cover everything: a matching Deny refuses */
+  readonly enforced: boolean;
+  /** the accounts it names; null: any (absent, "*", or "*" in the list) */
+  readonly principals: ReadonlySet<string> | null;
+  readonly checks: readonly CompiledCheck[];
+  /** the verdict when it decides, made once */
+  readonly verdict: PolicyVerdict;
+}
+
+/** A policy ready for policyVerdict(): sets and parsed CIDRs in place of texts. */
+export interface CompiledPolicy {
+  readonly statements: readonly CompiledStatement[];
+}
+
+/** evaluatePolicy()'s decision without its reason text (the path tracer words it with evaluatePolicy) */
+export interface PolicyVerdict {
+  readonly allowed: boolean;
+  readonly decidedBy: number | null;
+}
+
+const IMPLICIT_DENY: PolicyVerdict = Object.freeze({ allowed: false, decidedBy: null });
+
+/** compiles a validated policy once (per change of it), for policyVerdict() on every connection */
+export function compilePolicy(policy: readonly PolicyStatement[]): CompiledPolicy {
+  return {
+    statements: policy.map((s, i) => {
+      const checks: CompiledCheck[] = [];
+      for (const op of OPERATORS) {
+        const block = s.Condition?.[op];
+        if (block === undefined) continue;
+        for (const key of Object.keys(block) as ConditionKey[]) {
+          const values = block[key] ?? [];
+          if (key === 'aws:SourceIp') checks.push({ kind: 'absent', pass: op === 'NotIpAddress' });
+          else if (key === 'vpcep:SourceIp') checks.push({ kind: 'ip', inside: op === 'IpAddress', cidrs: values.map(cidrCached).filter((c): c is Cidr => c !== undefined) });
+          else checks.push({ kind: key === 'vpcep:SourceVpc' ? 'vpc' : 'account', equals: op === 'StringEquals', values: new Set(values) });
+        }
+      }
+      const anyone = s.Principal === undefined || s.Principal === '*' || s.Principal.ID.includes('*');
+      return {
+        deny: s.Effect === 'Deny',
+        enforced: statementCoversEverything(s),
+        principals: anyone ? null : new Set((s.Principal as { ID: string[] }).ID),
+        checks,
+        verdict: Object.freeze({ allowed: s.Effect !== 'Deny', decidedBy: i }),
+      };
+    }),
+  };
+}
+
+function statementMatches(s: CompiledStatement, req: PolicyRequest): boolean {
+  if (s.principals !== null && !s.principals.has(req.principalAccount)) return false;
+  for (const c of s.checks) {
+    switch (c.kind) {
+      case 'absent':
+        if (!c.pass) return false;
+        break;
+      case 'ip': {
+        const ip = req.sourceIp >>> 0;
+        let hit = false;
+        for (const cidr of c.cidrs) if (cidrContains(cidr, ip)) { hit = true; break; }
+        if (hit !== c.inside) return false;
+        break;
+      }
+      default:
+        if (c.values.has(c.kind === 'vpc' ? req.sourceVpc : req.principalAccount) !== c.equals) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * evaluatePolicy()'s allowed and decidedBy, on a compiled policy: no text built, nothing allocated
+ * (the verdicts are made at compile time). A unit test holds the two to agreement.
+ */
+export function policyVerdict(policy: CompiledPolicy, request: PolicyRequest): PolicyVerdict {
+  let allow: PolicyVerdict | null = null;
+  for (const s of policy.statements) {
+    if (s.deny) {
+      if (s.enforced && statementMatches(s, request)) return s.verdict;
+    } else if (allow === null && statementMatches(s, request)) {
+      allow = s.verdict;
+    }
+  }
+  return allow ?? IMPLICIT_DENY;
+}

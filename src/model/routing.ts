@@ -4,11 +4,14 @@
 // user route wins over an endpoint route. `decide` is the one function that decides: the data
 // plane calls it for every connection to a public service (integers in, no text built); the path
 // tracer calls `explain`, which words decide()'s outcome, so the two cannot disagree.
+// The control plane hands the data plane a RoutingView: plain data (no Map, class or function, so
+// that it survives structuredClone and JSON, as a fleet node would receive it from the store); each
+// side indexes it once per view (indexRouting: prefix tables, maps, compiled policies) to decide by.
 import { cidrContains, cidrOf, intToIp, type Cidr } from '../net/cidr.js';
 import { PrefixTable } from '../net/lpm.js';
 import type { RouteTraceInput } from './path-trace.js';
 import type { RefusalReason } from './admission.js';
-import { evaluatePolicy, type PolicyDecision, type PolicyStatement } from './policy.js';
+import { compilePolicy, evaluatePolicy, policyVerdict, type CompiledPolicy, type PolicyStatement, type PolicyVerdict } from './policy.js';
 import type { Route, RouteType } from './types.js';
 
 export interface RouteEntry {
@@ -40,13 +43,24 @@ export interface VpcRouting {
   readonly defaultTable: string;
 }
 
+/** a port of a public service and the real server behind it */
+export interface PublicTarget {
+  readonly port: number;
+  readonly host: string;
+  readonly hostPort: number;
+}
+
 export interface PublicServiceRouting {
   readonly id: string;
   readonly name: string;
   readonly prefixListId: string;
   readonly prefixes: readonly Cidr[];
-  /** port -> the real server behind it */
-  readonly targets: ReadonlyMap<number, { host: string; port: number }>;
+  readonly targets: readonly PublicTarget[];
+}
+
+/** a public service indexed: port -> the real server behind it */
+export interface PublicServiceIndex extends PublicServiceRouting {
+  readonly byPort: ReadonlyMap<number, { readonly host: string; readonly port: number }>;
 }
 
 export interface GatewayEndpointRouting {
@@ -57,11 +71,17 @@ export interface GatewayEndpointRouting {
   readonly cap: number;
 }
 
-export interface RoutingView {
+/** a gateway endpoint indexed: its policy compiled once per view (policyVerdict per connection) */
+export interface GatewayEndpointIndex extends GatewayEndpointRouting {
+  readonly compiledPolicy: CompiledPolicy | null;
+}
+
+/** a RoutingView indexed for decide(): made once per view (indexRouting), never sent */
+export interface RoutingIndex {
   readonly vpcs: ReadonlyMap<string, VpcRouting>;
   readonly vpcByNumber: ReadonlyMap<number, VpcRouting>;
-  readonly services: readonly PublicServiceRouting[];
-  readonly endpoints: ReadonlyMap<string, GatewayEndpointRouting>;
+  readonly services: readonly PublicServiceIndex[];
+  readonly endpoints: ReadonlyMap<string, GatewayEndpointIndex>;
 }
 
 /** What one table's routes look like before prefix lists are expanded. */
@@ -72,19 +92,27 @@ export interface TableInput {
   readonly routes: readonly Route[];
 }
 
-export interface RoutingInput {
+/**
+ * The routes, public services and gateway endpoints as plain data (arrays, records, numbers and
+ * texts): what the control plane sends the data plane (ChangeEvent 'routing').
+ */
+export interface RoutingView {
   readonly vpcs: ReadonlyArray<{
-    id: string; number: number; cidr: string; domainId: string;
-    subnets: ReadonlyArray<{ id: string; cidr: string; zone?: string }>;
-    tables: readonly TableInput[];
+    readonly id: string; readonly number: number; readonly cidr: string; readonly domainId: string;
+    readonly subnets: ReadonlyArray<{ readonly id: string; readonly cidr: string; readonly zone?: string }>;
+    readonly tables: readonly TableInput[];
   }>;
   readonly services: readonly PublicServiceRouting[];
   readonly endpoints: readonly GatewayEndpointRouting[];
 }
 
+/** what indexRouting() takes: the plain view */
+export type RoutingInput = RoutingView;
+
 const OWNER_RANK: Record<Route['owner'], number> = { system: 0, config: 1, user: 1, endpoint: 2 };
 
-export function buildRoutingView(input: RoutingInput): RoutingView {
+/** indexes a plain view for decide() and explain(): prefix tables per route table, maps, compiled policies */
+export function indexRouting(input: RoutingView): RoutingIndex {
   const prefixLists = new Map(input.services.map((s) => [s.prefixListId, s.prefixes]));
   const vpcs = new Map<string, VpcRouting>();
   for (const v of input.vpcs) {
@@ -114,8 +142,8 @@ export function buildRoutingView(input: RoutingInput): RoutingView {
   return {
     vpcs,
     vpcByNumber: new Map([...vpcs.values()].map((v) => [v.number, v])),
-    services: input.services,
-    endpoints: new Map(input.endpoints.map((e) => [e.id, e])),
+    services: input.services.map((s) => ({ ...s, byPort: new Map(s.targets.map((t) => [t.port, { host: t.host, port: t.hostPort }])) })),
+    endpoints: new Map(input.endpoints.map((e) => [e.id, { ...e, compiledPolicy: e.policy === null ? null : compilePolicy(e.policy) }])),
   };
 }
 
@@ -153,9 +181,9 @@ export interface DecideInput {
 }
 
 /** the public service that serves an address and port, or null */
-export function serviceAt(view: RoutingView, ip: number, port: number): PublicServiceRouting | null {
+export function serviceAt(view: RoutingIndex, ip: number, port: number): PublicServiceIndex | null {
   for (const s of view.services) {
-    if (s.targets.has(port) && s.prefixes.some((c) => cidrContains(c, ip))) return s;
+    if (s.byPort.has(port) && s.prefixes.some((c) => cidrContains(c, ip))) return s;
   }
   return null;
 }
@@ -187,16 +215,17 @@ export interface RouteOutcome {
   /** the winning route (the longest prefix, then the owner's rank) */
   readonly route: RouteEntry | null;
   /** the public service that owns the destination address and port, if any */
-  readonly service: PublicServiceRouting | null;
-  readonly endpoint: GatewayEndpointRouting | null;
-  readonly policy: PolicyDecision | null;
+  readonly service: PublicServiceIndex | null;
+  readonly endpoint: GatewayEndpointIndex | null;
+  /** the policy's verdict, no text (explain() words it with evaluatePolicy) */
+  readonly policy: PolicyVerdict | null;
   readonly active: number;
 }
 
 function outcome(
   target: RouteTarget, refusal: RouteRefusal | null, vpc: VpcRouting | null, subnet: RouteOutcome['subnet'], table: TableRouting | null,
-  route: RouteEntry | null, service: PublicServiceRouting | null, endpoint: GatewayEndpointRouting | null = null,
-  policy: PolicyDecision | null = null, active = -1,
+  route: RouteEntry | null, service: PublicServiceIndex | null, endpoint: GatewayEndpointIndex | null = null,
+  policy: PolicyVerdict | null = null, active = -1,
 ): RouteOutcome {
   return { target, refusal, vpc, subnet, table, route, service, endpoint, policy, active };
 }
@@ -206,7 +235,7 @@ function outcome(
  * Integers in, no text built (explain() words the same outcome for the path tracer). `active`
  * tells the live connection count of an endpoint (the cap's headroom).
  */
-export function decide(view: RoutingView, input: DecideInput, active: (endpointId: string) => number): RouteOutcome {
+export function decide(view: RoutingIndex, input: DecideInput, active: (endpointId: string) => number): RouteOutcome {
   const service = serviceAt(view, input.destinationIp, input.destinationPort);
   const vpc = view.vpcs.get(input.vpcId);
   if (vpc === undefined) return outcome('none', 'no_vpc', null, null, null, null, service);
@@ -229,7 +258,7 @@ export function decide(view: RoutingView, input: DecideInput, active: (endpointI
   if (ep === undefined) return outcome('gateway_endpoint', 'endpoint_gone', vpc, subnet, table, best, service);
   if (service === null || service.id !== ep.serviceId) return outcome('gateway_endpoint', 'no_port', vpc, subnet, table, best, service, ep);
   if (ep.status !== 'accepted') return outcome('gateway_endpoint', 'not_accepted', vpc, subnet, table, best, service, ep);
-  const policy = ep.policy === null ? null : evaluatePolicy(ep.policy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId });
+  const policy = ep.compiledPolicy === null ? null : policyVerdict(ep.compiledPolicy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId });
   if (policy !== null && !policy.allowed) return outcome('gateway_endpoint', 'policy', vpc, subnet, table, best, service, ep, policy);
   const n = active(ep.id);
   return outcome('gateway_endpoint', n >= ep.cap ? 'cap' : null, vpc, subnet, table, best, service, ep, policy, n);
@@ -250,7 +279,7 @@ export function routeRefusalReason(o: Pick<RouteOutcome, 'refusal'>): RefusalRea
  * that holds the destination. The verdict, target, endpoint and reason are decide()'s, so the
  * tracer and the data plane cannot disagree.
  */
-export function explain(view: RoutingView, input: DecideInput, active: (endpointId: string) => number): RouteDecision {
+export function explain(view: RoutingIndex, input: DecideInput, active: (endpointId: string) => number): RouteDecision {
   return explainOutcome(input, decide(view, input, active), active);
 }
 
@@ -278,7 +307,8 @@ export function explainOutcome(input: DecideInput, o: RouteOutcome, active: (end
   let policy: RouteDecision['policy'] = null;
   let cap: RouteDecision['cap'] = null;
   if (reached && vpc !== null) {
-    const p = o.policy ?? (ep.policy ? evaluatePolicy(ep.policy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId }) : null);
+    // the text is the tracer's: evaluatePolicy words the verdict decide() took (a unit test holds the two to agreement)
+    const p = ep.policy ? evaluatePolicy(ep.policy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId }) : null;
     policy = p === null
       ? { allowed: true, statement: null, reason: 'no policy: the default policy allows all' }
       : { allowed: p.allowed, statement: p.decidedBy, reason: p.reason };
@@ -327,8 +357,8 @@ function reasonText(input: DecideInput, o: RouteOutcome, policy: RouteDecision['
   }
 }
 
-function targetText(s: PublicServiceRouting, port: number): string {
-  const t = s.targets.get(port)!;
+function targetText(s: PublicServiceIndex, port: number): string {
+  const t = s.byPort.get(port)!;
   return `${t.host}:${t.port}`;
 }
 
@@ -343,7 +373,7 @@ const NOTHING_ROUTED = { subnet: null, route_table: null, candidates: [], winner
  * A client outside every VPC to a public address: gateway endpoints serve their VPC's route tables
  * only, so it reaches a public service as internet traffic (as the data plane relays it).
  */
-export function decideOnPremisesToPublic(view: RoutingView, input: Omit<DecideInput, 'vpcId'>): RouteTraceInput {
+export function decideOnPremisesToPublic(view: RoutingIndex, input: Omit<DecideInput, 'vpcId'>): RouteTraceInput {
   const service = serviceAt(view, input.destinationIp, input.destinationPort);
   const base = {
     vpc_id: null, source_ip: intToIp(input.sourceIp), destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,

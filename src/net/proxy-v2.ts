@@ -1,6 +1,6 @@
 // PROXY protocol v2 headers (haproxy's proxy-protocol.txt, section 2.2) for TCP over IPv4, with
-// the TLVs a backend behind a VPC endpoint reads.
-import { ipToInt } from './cidr.js';
+// the TLVs a backend behind a VPC endpoint reads. Addresses come as integers, as the data plane
+// carries them from accept: nothing is parsed per connection.
 
 const SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const VERSION_2_PROXY = 0x21;
@@ -13,9 +13,10 @@ export const PP2_SUBTYPE_VPCE_ID = 0x01;
 export const PP2_TYPE_MARKER_ID = 0xe1;
 
 export interface ProxyHeaderFields {
-  readonly sourceIp: string;
+  /** IPv4 addresses as unsigned 32-bit integers */
+  readonly sourceIp: number;
   readonly sourcePort: number;
-  readonly destinationIp: string;
+  readonly destinationIp: number;
   readonly destinationPort: number;
   readonly endpointId: string;
   readonly markerId: number;
@@ -32,8 +33,8 @@ export function encodeProxyV2(f: ProxyHeaderFields): Buffer {
   b[12] = VERSION_2_PROXY;
   b[13] = TCP_OVER_IPV4;
   b.writeUInt16BE(payload, 14);
-  b.writeUInt32BE(ipToInt(f.sourceIp), 16);
-  b.writeUInt32BE(ipToInt(f.destinationIp), 20);
+  b.writeUInt32BE(f.sourceIp >>> 0, 16);
+  b.writeUInt32BE(f.destinationIp >>> 0, 20);
   b.writeUInt16BE(f.sourcePort, 24);
   b.writeUInt16BE(f.destinationPort, 26);
   let o = 28;

@@ -35,8 +35,8 @@ export function allocateSnatIp(used: Iterable<string>): string | null {
 export class SnatPortPool {
   /** the lowest port never handed out */
   private next: number;
-  /** the ports given back, a ring: `queued` of them from `first` */
-  private queue = new Uint16Array(16);
+  /** the ports given back, a ring: `queued` of them from `first`; made at the first port given back */
+  private queue: Uint16Array | null = null;
   private first = 0;
   private queued = 0;
   private taken = 0;
@@ -60,22 +60,24 @@ export class SnatPortPool {
       this.taken++;
       return this.next++;
     }
-    if (this.queued === 0) return 0;
-    const port = this.queue[this.first]!;
-    this.first = (this.first + 1) % this.queue.length;
+    const queue = this.queue;
+    if (queue === null || this.queued === 0) return 0;
+    const port = queue[this.first]!;
+    this.first = (this.first + 1) % queue.length;
     this.queued--;
     this.taken++;
     return port;
   }
 
   give(port: number): void {
-    if (this.queued === this.queue.length) {
-      const bigger = new Uint16Array(this.queue.length * 2);
-      for (let i = 0; i < this.queued; i++) bigger[i] = this.queue[(this.first + i) % this.queue.length]!;
-      this.queue = bigger;
+    let queue = (this.queue ??= new Uint16Array(16));
+    if (this.queued === queue.length) {
+      const bigger = new Uint16Array(queue.length * 2);
+      for (let i = 0; i < this.queued; i++) bigger[i] = queue[(this.first + i) % queue.length]!;
+      this.queue = queue = bigger;
       this.first = 0;
     }
-    this.queue[(this.first + this.queued) % this.queue.length] = port;
+    queue[(this.first + this.queued) % queue.length] = port;
     this.queued++;
     this.taken--;
   }

@@ -5,9 +5,9 @@ import { declared, type EndpointInfo, type MetricName } from './metric-table.js'
 import { storeMetrics } from './store-metrics.js';
 import type { StoreObserver } from '../store/store.js';
 
-/** the per-endpoint series in the text format */
+/** the per-endpoint series in the text format, after PREFIX (the daemon-wide series), as one Buffer */
 export interface EndpointSeries {
-  metrics(): Promise<string>;
+  metrics(prefix?: string): Promise<Buffer>;
 }
 
 export interface StatusCounts {
@@ -228,9 +228,9 @@ export function createMetrics(build: { version: string }): Metrics {
   // totals never restart.
   const connectSeconds = new ConnectHistograms();
   const endpointRegistry: EndpointSeries = {
-    metrics: () => {
+    metrics: (prefix = '') => {
       const r = read();
-      return Promise.resolve(renderEndpointSeries(r.info, r.endpoints, connectSeconds));
+      return Promise.resolve(renderEndpointSeries(r.info, r.endpoints, connectSeconds, prefix));
     },
   };
   // Backends: per service and backend, and per zone, read from the data plane's counters at scrape time.

@@ -1,7 +1,9 @@
 // The pure pieces of the data plane: PROXY v2 encoding, SNAT allocation, admission.
 import { V2ProxyProtocol } from 'proxy-protocol-js';
 import { describe, expect, it } from 'vitest';
-import { admit, whitelisted, type EndpointGate } from '../../src/dataplane/admission.js';
+import { admit, REFUSAL_REASONS, whitelisted, type EndpointGate } from '../../src/dataplane/admission.js';
+import { CLOSE_REASONS } from '../../src/dataplane/connection.js';
+import { newCounters } from '../../src/dataplane/endpoint-runtime.js';
 import { FD_RESERVE, fdReserveFor } from '../../src/dataplane/fd-limit.js';
 import { clientVpcNumber, clientVpcOf } from '../../src/model/isolation.js';
 import { cidrOf, ipToInt } from '../../src/net/cidr.js';
@@ -11,7 +13,7 @@ import { allocateSnatIp, SnatPortPool } from '../../src/net/snat-pool.js';
 
 describe('PROXY v2 header', () => {
   const fields = {
-    sourceIp: '10.0.1.50', sourcePort: 40123, destinationIp: '10.0.1.2', destinationPort: 80,
+    sourceIp: ipToInt('10.0.1.50'), sourcePort: 40123, destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
     endpointId: '2c8902ac-e991-4a27-8e02-471bdcb3da14', markerId: 916444055,
   };
 
@@ -157,6 +159,16 @@ describe('admission', () => {
     expect(whitelisted(g, ip('127.0.0.1'))).toBe(false); // outside every VPC
     expect(admit(g, load, ip('127.2.1.51'), 2, 80)).toBe('whitelist');
     expect(admit({ ...g, whitelistEnabled: false }, load, ip('127.2.1.51'), 2, 80)).toBeNull();
+  });
+});
+
+describe('per-endpoint counters', () => {
+  it('start at zero with every refusal and close reason, in the order of the lists (written out as literals: one shape for every endpoint)', () => {
+    const c = newCounters();
+    expect(Object.keys(c.rejected)).toEqual(REFUSAL_REASONS);
+    expect(Object.keys(c.closed)).toEqual(CLOSE_REASONS);
+    expect([...Object.values(c.rejected), ...Object.values(c.closed), c.connections, c.receivedBytes, c.sentBytes].every((n) => n === 0)).toBe(true);
+    expect(newCounters().rejected).not.toBe(c.rejected);
   });
 });
 

@@ -2,9 +2,11 @@
 // a Prometheus parser reads, every declared per-endpoint family with its help and type, cumulative
 // histogram buckets, escaped label values, and nothing of an endpoint that no longer exists.
 import { describe, expect, it } from 'vitest';
-import { ConnectHistograms, CONNECT_BUCKETS, escapeLabel, renderEndpointSeries } from '../../src/telemetry/endpoint-series.js';
+import { ConnectHistograms, CONNECT_BUCKETS, escapeLabel, renderEndpointSeries as render, TextBuffer } from '../../src/telemetry/endpoint-series.js';
 import { ENDPOINT_INFO_LABELS, METRICS, type EndpointInfo } from '../../src/telemetry/metric-table.js';
 
+/** the series as text (they come as one Buffer) */
+const renderEndpointSeries = (...a: Parameters<typeof render>): string => render(...a).toString('utf8');
 const info = (id: string): EndpointInfo => Object.fromEntries(ENDPOINT_INFO_LABELS.map((k) => [k, k === 'endpoint_id' ? id : `${k}-x`])) as EndpointInfo;
 const figures = (id: string, over: Partial<{ active: number; connections: number; rejected: Record<string, number>; closed: Record<string, number> }> = {}) => ({
   id, active: 0, connections: 0, rejected: {}, closed: {}, receivedBytes: 0, sentBytes: 0, snatPorts: 0, ...over,
@@ -49,6 +51,26 @@ describe('per-endpoint series in the text format', () => {
     expect(text).not.toContain('ep-2');
     h.forget('ep-1');
     expect(renderEndpointSeries([], [figures('ep-1')], h)).not.toContain('_bucket');
+  });
+
+  it('writes many endpoints whole, in chunks into one growing buffer, after the daemon-wide series, non-ASCII labels intact', () => {
+    const ids = Array.from({ length: 150 }, (_, i) => `ep-${i}`);
+    const h = new ConnectHistograms();
+    for (const id of ids) h.observe(id, 0.002);
+    const text = renderEndpointSeries(ids.map((id) => ({ ...info(id), service_name: 'café-ü' } as EndpointInfo)), ids.map((id, i) => figures(id, { active: i })), h, '# the daemon-wide series\n');
+    expect(text.startsWith('# the daemon-wide series\n# HELP vpcep_endpoint_info')).toBe(true);
+    const lines = text.split('\n').filter((l) => l && !l.startsWith('#'));
+    for (const id of ids) {
+      const mine = lines.filter((l) => l.includes(`endpoint_id="${id}"`));
+      // info, active, connections, the three byte and port gauges, the histogram's buckets, +Inf, sum and count
+      expect(mine.length).toBe(1 + 2 + 3 + CONNECT_BUCKETS.length + 3);
+    }
+    expect(lines.filter((l) => l.startsWith('vpcep_endpoint_active_connections{')).map((l) => Number(l.split(' ')[1]))).toEqual(ids.map((_, i) => i));
+    expect(lines.filter((l) => l.includes('service_name="café-ü"')).length).toBe(150);
+    const b = new TextBuffer(4);
+    b.add('ab');
+    b.add('ünïcode and more than four bytes');
+    expect(b.bytes().toString('utf8')).toBe('abünïcode and more than four bytes');
   });
 
   it('escapes backslashes, quotes and newlines in label values', () => {

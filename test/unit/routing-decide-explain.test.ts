@@ -3,7 +3,7 @@
 // refusal reason plus the two relays, run through both. src/model/routing.ts.
 import { describe, expect, it } from 'vitest';
 import {
-  buildRoutingView, decide, explain, routeRefusalReason, ROUTE_REFUSALS,
+  indexRouting, decide, explain, routeRefusalReason, ROUTE_REFUSALS,
   type PublicServiceRouting, type RouteRefusal, type RouteTarget,
 } from '../../src/model/routing.js';
 import { validatePolicy } from '../../src/model/policy.js';
@@ -15,18 +15,18 @@ const LOCAL: Route = { destination: '10.0.0.0/16', type: 'local', owner: 'system
 const S3_ROUTE: Route = { destination: 'pl-s3', type: 'gateway_endpoint', nexthop: 'vpce-s3', owner: 'endpoint' };
 const S3: PublicServiceRouting = {
   id: 'svc-s3', name: 'sim-1.s3', prefixListId: 'pl-s3', prefixes: [cidrOf('54.123.160.0/19')],
-  targets: new Map([[443, { host: '127.0.0.1', port: 9443 }]]),
+  targets: [{ port: 443, host: '127.0.0.1', hostPort: 9443 }],
 };
 const OTHER: PublicServiceRouting = {
   id: 'svc-other', name: 'sim-1.other', prefixListId: 'pl-other', prefixes: [cidrOf('52.94.0.0/24')],
-  targets: new Map([[443, { host: '127.0.0.1', port: 9444 }]]),
+  targets: [{ port: 443, host: '127.0.0.1', hostPort: 9444 }],
 };
 const DENY_ALL = validatePolicy([{ Effect: 'Deny', Action: ['*'], Resource: ['*'] }, { Effect: 'Allow', Action: ['*'], Resource: ['*'] }], { requirePrincipal: false });
 
 /** one VPC, a table per subnet: a, the S3 endpoint and the igw; b, a pending endpoint; c, one with a policy; d, one that is gone; e, no route */
 function view() {
   const subnets = ['a', 'b', 'c', 'd', 'e'].map((x, n) => ({ id: `subnet-${x}`, cidr: `10.0.${n + 1}.0/24` }));
-  return buildRoutingView({
+  return indexRouting({
     vpcs: [{
       id: 'vpc-1', number: 3, cidr: '10.0.0.0/16', domainId: 'dom1', subnets,
       tables: [

@@ -1,11 +1,11 @@
-// The one routing decision (src/model/routing.ts), pure: buildRoutingView + explain (decide() in words) against
+// The one routing decision (src/model/routing.ts), pure: indexRouting + explain (decide() in words) against
 // hand-built route tables. 002_05e46307768ae273.txt "Routing for gateway endpoints": longest prefix
 // match, a user route with an identical prefix wins over the endpoint route, and the two worked
 // examples (0.0.0.0/0 to an igw beside the endpoint route; 54.123.165.0/24 to an igw inside the
 // endpoint's prefix list 54.123.160.0/19).
 import { describe, expect, it } from 'vitest';
 import {
-  buildRoutingView, explain, serviceAt, type GatewayEndpointRouting, type PublicServiceRouting, type RoutingInput, type TableInput,
+  indexRouting, explain, serviceAt, type GatewayEndpointRouting, type PublicServiceRouting, type RoutingInput, type TableInput,
 } from '../../src/model/routing.js';
 import { validatePolicy } from '../../src/model/policy.js';
 
@@ -24,12 +24,12 @@ const blackhole = (destination: string, owner: Route['owner'] = 'user'): Route =
 /** the S3-like service of the AWS examples: prefix list pl-1a2b3c4d = 54.123.160.0/19, port 443 */
 const S3: PublicServiceRouting = {
   id: 'svc-s3', name: 'sim-1.s3', prefixListId: 'pl-1a2b3c4d', prefixes: [cidrOf('54.123.160.0/19')],
-  targets: new Map([[443, { host: '127.0.0.1', port: 9443 }]]),
+  targets: [{ port: 443, host: '127.0.0.1', hostPort: 9443 }],
 };
 /** another public service (no endpoint to it): reached through the igw only */
 const OTHER: PublicServiceRouting = {
   id: 'svc-other', name: 'sim-1.other', prefixListId: 'pl-other', prefixes: [cidrOf('52.94.0.0/24'), cidrOf('52.95.0.0/24')],
-  targets: new Map([[443, { host: '127.0.0.1', port: 9444 }], [80, { host: '127.0.0.1', port: 9080 }]]),
+  targets: [{ port: 443, host: '127.0.0.1', hostPort: 9444 }, { port: 80, host: '127.0.0.1', hostPort: 9080 }],
 };
 
 const ENDPOINT: GatewayEndpointRouting = { id: 'vpce-11bb22cc', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 10 };
@@ -55,7 +55,7 @@ function view(f: Fixture) {
     services: f.services ?? [S3, OTHER],
     endpoints: f.endpoints ?? [ENDPOINT],
   };
-  return buildRoutingView(input);
+  return indexRouting(input);
 }
 
 const decide = (f: Fixture | ReturnType<typeof view>, src: string, dst: string, port = 443, active: (id: string) => number = () => 0) =>
@@ -63,7 +63,7 @@ const decide = (f: Fixture | ReturnType<typeof view>, src: string, dst: string, 
 
 // =============================================================================================
 
-describe('buildRoutingView', () => {
+describe('indexRouting', () => {
   it('expands a prefix list into one LPM entry per CIDR and keeps the table\'s routes', () => {
     const v = view({ main: [LOCAL, { destination: 'pl-other', type: 'gateway_endpoint', nexthop: 'vpce-x', owner: 'endpoint' }] });
     const vpc = v.vpcs.get('vpc-1')!;

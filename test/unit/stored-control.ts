@@ -5,10 +5,9 @@ import { ControlPlane } from '../../src/control/control-plane.js';
 import { applyInventory } from '../../src/control/inventory.js';
 import type { ControlState } from '../../src/control/state.js';
 import { validateConfig } from '../../src/model/config.js';
-import type { ChangeEvent } from '../../src/model/events.js';
 import type { Endpoint } from '../../src/model/types.js';
 import type { SqliteStore } from '../../src/store/sqlite.js';
-import { CONSUMER, PROVIDER, twoAccountConfig } from '../helpers.js';
+import { CONSUMER, PROVIDER, recordingDataPlane, twoAccountConfig } from '../helpers.js';
 
 export async function storedControl(store: SqliteStore, endpointQuota: number) {
   const c = validateConfig(twoAccountConfig({
@@ -19,12 +18,8 @@ export async function storedControl(store: SqliteStore, endpointQuota: number) {
   const inv = applyInventory(c, first.documents, { defaultToken: 'default-token-0123', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' });
   await store.commit(inv.changes);
   const loaded = await store.load();
-  const events: ChangeEvent[] = [];
-  const dataPlane = {
-    apply: async (e: ChangeEvent) => { events.push(e); return { ok: true as const }; },
-    endpointConnections: () => 0, admissionOf: () => null, publicListening: () => false,
-    daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }),
-  };
+  const dataPlane = recordingDataPlane();
+  const events = dataPlane.events;
   const control = new ControlPlane({
     region: 'sim-1', zones: c.zones, store, dataPlane, inventory: inv, services: inv.publicServices,
     endpoints: (loaded.documents.get('endpoint')?.values() ?? []) as Iterable<Endpoint>,
