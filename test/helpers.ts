@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
+import type { ChangeEvent } from '../src/model/events.js';
 import { createLogger } from '../src/telemetry/logger.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,6 +54,15 @@ export function twoAccountConfig(overrides: Record<string, unknown> = {}): Recor
       },
     ],
     ...overrides,
+  };
+}
+
+/** a data plane that takes every change event (HEARD is told each), for a control plane without sockets */
+export function stubDataPlane(heard: (e: ChangeEvent) => void = () => undefined) {
+  return {
+    apply: async (e: ChangeEvent) => { heard(e); return { ok: true as const }; },
+    endpointConnections: () => 0, admissionOf: () => null, publicListening: () => false,
+    daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }),
   };
 }
 

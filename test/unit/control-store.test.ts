@@ -10,7 +10,7 @@ import { applyInventory } from '../../src/control/inventory.js';
 import { validateConfig } from '../../src/model/config.js';
 import type { ChangeEvent } from '../../src/model/events.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { CONSUMER, PROVIDER, tempDir, twoAccountConfig } from '../helpers.js';
+import { CONSUMER, PROVIDER, stubDataPlane, tempDir, twoAccountConfig } from '../helpers.js';
 
 async function node(store: SqliteStore, endpointQuota: number) {
   const c = validateConfig(twoAccountConfig({
@@ -22,11 +22,7 @@ async function node(store: SqliteStore, endpointQuota: number) {
   await store.commit(inv.changes);
   const loaded = await store.load();
   const events: ChangeEvent[] = [];
-  const dataPlane = {
-    apply: async (e: ChangeEvent) => { events.push(e); return { ok: true as const }; },
-    endpointConnections: () => 0, admissionOf: () => null, publicListening: () => false,
-    daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }),
-  };
+  const dataPlane = stubDataPlane((e) => events.push(e));
   const control = new ControlPlane({
     region: 'sim-1', zones: c.zones, store, dataPlane, inventory: inv, services: inv.publicServices, endpoints: [],
     log: { info: () => undefined, warn: () => undefined },
