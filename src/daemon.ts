@@ -121,7 +121,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const etcdStore = spec.kind === 'etcd' ? await EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix }) : undefined;
     store = etcdStore ?? SqliteStore.open(o.dataDir);
     // the nodes sharing the store (README "Fleet"): leases and election on etcd, this node alone on SQLite
-    const selfId = nodeId(o.dataDir);
+    // (which keeps its data dir as it was: no node id file)
+    const selfId = etcdStore ? nodeId(o.dataDir) : 'local';
     fleet = etcdStore ? etcdStore.fleet(config.fleet.leaseTtlS, log) : new SoloFleet();
     const openFleet = fleet;
     log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);

@@ -6,10 +6,13 @@
 // its ENIs answer on the survivors within the lease TTL plus a margin, nothing acknowledged is lost,
 // the quota stays exact. etcd restarted: the survivors register again and write again, no restart
 // of their own.
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import {
+  ApiClient, CONSUMER, PROVIDER, ROOT, scrapeMetrics, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon,
+} from '../helpers.js';
 import { attempt } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { ETCD_SKIP_REASON, RUN_ETCD, startEtcd, type TestEtcd } from './etcd.js';
@@ -30,12 +33,43 @@ let backend: TestBackend;
 const nodes: Node[] = [];
 
 async function startNode(name: string, configFile: string): Promise<Node> {
-  const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name]);
+  // a start on etcd on a loaded 2-core machine may take longer than the helper's usual 15 s
+  const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name], {}, undefined, [], 60_000);
   if (child.proc.exitCode !== null) throw new Error(`${name} did not start:\n${child.output()}`);
   return { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
 }
 
 const fleetOf = async (n: Node) => (await n.consumer.get('/sim/nodes')).body;
+
+/** `vpcep nodes` against URL as the consumer: its stdout */
+function vpcepNodes(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), '--url', url, '--token', CONSUMER.token, '--project', CONSUMER.project_id, 'nodes'],
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+}
+
+describe('the fleet of one node on SQLite', () => {
+  it('GET /sim/nodes answers this node alone, leading, with its ENIs; the metrics say so; no token: 401', async () => {
+    const d = await startTestDaemon(twoAccountConfig({ fleet: { node_name: 'solo' } }));
+    try {
+      const f = (await d.consumer.get('/sim/nodes')).body;
+      expect(f).toMatchObject({ mode: 'single', lease_ttl_s: null, leader: 'local' });
+      expect(f.nodes).toEqual([expect.objectContaining({ id: 'local', name: 'solo', address: d.url.slice('http://'.length), enis: 0, leader: true, self: true, lease_age_s: null })]);
+      expect((await d.client(undefined, CONSUMER.project_id).get('/sim/nodes')).status).toBe(401);
+      // a bad --node-name is a usage error
+      const bad = await spawnDaemon(['--data-dir', path.join(tempDir(), 'data'), '--node-name', 'no spaces']);
+      expect((await bad.exited).code).toBe(2);
+      expect(bad.output()).toMatch(/--node-name "no spaces": must be 1-63 characters/);
+      const m = await scrapeMetrics(d.url);
+      expect(m.find((x) => x.name === 'vpcep_fleet_nodes')?.value).toBe(1);
+      expect(m.find((x) => x.name === 'vpcep_fleet_leader')?.value).toBe(1);
+      expect(m.find((x) => x.name === 'vpcep_node_enis')?.labels).toEqual({ node: 'solo' });
+    } finally {
+      await d.stop();
+    }
+  });
+});
 
 if (!RUN_ETCD) {
   describe('a fleet on etcd', () => {
@@ -75,6 +109,14 @@ if (!RUN_ETCD) {
       expect(fleet.lease_ttl_s).toBe(TTL_S);
       expect(fleet.nodes.map((n: { name: string }) => n.name).sort()).toEqual(['node-a', 'node-b', 'node-c']);
       expect(fleet.nodes.filter((n: { leader: boolean }) => n.leader)).toHaveLength(1);
+      // one leader across the fleet's metrics, three nodes seen by each; `vpcep nodes` lists them
+      const scraped = await Promise.all(nodes.map((n) => scrapeMetrics(n.child.url)));
+      expect(scraped.map((m) => m.find((x) => x.name === 'vpcep_fleet_nodes')?.value)).toEqual([3, 3, 3]);
+      expect(scraped.reduce((sum, m) => sum + (m.find((x) => x.name === 'vpcep_fleet_leader')?.value ?? 0), 0)).toBe(1);
+      const listed = await vpcepNodes(a.child.url);
+      expect(listed).toMatch(/NAME.*ADDRESS.*ENIS.*CONNECTIONS.*LEASE AGE.*ROLE/);
+      for (const name of ['node-a (this)', 'node-b', 'node-c']) expect(listed).toContain(name);
+      expect(listed).toMatch(/leader/);
 
       const svc = await a.provider.post('/vpc-endpoint-services', {
         port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: 'fleet', approval_enabled: false,
@@ -96,6 +138,7 @@ if (!RUN_ETCD) {
 
       // placed at once on the least loaded node (the leader evens out what racing creators skewed): 20 ENIs spread 7/7/6
       await waitFor(async () => (await fleetOf(b)).nodes.map((n: { enis: number }) => n.enis).sort().join() === '6,7,7', 20_000, 'the ENIs spread 7/7/6');
+      await waitFor(async () => (await scrapeMetrics(c.child.url)).filter((x) => x.name === 'vpcep_node_enis').map((x) => x.value).sort().join() === '6,7,7', 10_000, 'vpcep_node_enis on node-c');
       // each is accepted and live on its owner: a connection through each ENI reaches the backend
       const ownerOf = new Map<string, string>();
       for (const e of won) {
