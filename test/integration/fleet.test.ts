@@ -5,7 +5,7 @@
 // balanced; the tracer and `GET /sim/nodes` name the owner. The leader is SIGKILLed under traffic:
 // its ENIs answer on the survivors within the lease TTL plus a margin, nothing acknowledged is lost,
 // the quota stays exact. etcd restarted: the survivors register again and write again, no restart
-// of their own.
+// of their own. One of them stopped with SIGTERM: the last node serves every ENI.
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -87,7 +87,7 @@ if (!RUN_ETCD) {
       await etcd?.stop();
     });
 
-    it('places endpoints on live nodes, fails over a SIGKILLed leader within the lease TTL, keeps the quota exact, and rides out an etcd restart', async () => {
+    it('places endpoints on live nodes, fails over a SIGKILLed leader within the lease TTL, keeps the quota exact, rides out an etcd restart and hands a SIGTERMed node's ENIs over', async () => {
       const dir = tempDir();
       const configFile = writeConfig(dir, twoAccountConfig({
         store: `${etcd.url}/fleet`,
@@ -218,6 +218,15 @@ if (!RUN_ETCD) {
       }, 30_000, 'a create once the quota slot is free');
       await waitFor(async () => (await attempt(again.body.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, 'the new endpoint to relay');
       for (const n of survivors) expect(n.child.proc.exitCode).toBe(null);
+
+      // a node stopped with SIGTERM leaves the fleet as it starts to drain: the last one serves every ENI
+      const [stay, go] = survivors as [Node, Node];
+      go.child.proc.kill('SIGTERM');
+      expect((await go.child.exited).code).toBe(0);
+      const live = [...won.slice(1), again.body];
+      await Promise.all(live.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} on ${stay.name}`)));
+      const last = await fleetOf(stay);
+      expect(last.nodes.map((n: { name: string; enis: number; leader: boolean }) => [n.name, n.enis, n.leader])).toEqual([[stay.name, 20, true]]);
     }, 150_000);
   });
 }
