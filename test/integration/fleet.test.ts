@@ -6,6 +6,7 @@
 // its ENIs answer on the survivors within the lease TTL plus a margin, nothing acknowledged is lost,
 // the quota stays exact. etcd restarted: the survivors register again and write again, no restart
 // of their own. One of them stopped with SIGTERM: the last node serves every ENI.
+// A node that joins takes its share of a loaded node's endpoints (torn down there, bound here).
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -30,13 +31,16 @@ interface Node {
 
 let etcd: TestEtcd;
 let backend: TestBackend;
-const nodes: Node[] = [];
+/** every node started, killed after the tests */
+const started: Node[] = [];
 
 async function startNode(name: string, configFile: string): Promise<Node> {
   // a start on etcd on a loaded 2-core machine may take longer than the helper's usual 15 s
   const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name], {}, undefined, [], 60_000);
   if (child.proc.exitCode !== null) throw new Error(`${name} did not start:\n${child.output()}`);
-  return { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  const node = { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  started.push(node);
+  return node;
 }
 
 const fleetOf = async (n: Node) => (await n.consumer.get('/sim/nodes')).body;
@@ -82,12 +86,43 @@ if (!RUN_ETCD) {
       backend = await startBackend(echo);
     }, 30_000);
     afterAll(async () => {
-      for (const n of nodes) n.child.proc.kill('SIGKILL');
+      for (const n of started) n.child.proc.kill('SIGKILL');
       await backend?.close();
       await etcd?.stop();
     });
 
-    it('places endpoints on live nodes, fails over a SIGKILLed leader within the lease TTL, keeps the quota exact, rides out an etcd restart and hands a SIGTERMed node's ENIs over', async () => {
+    it('a node that joins takes its share: the leader moves endpoints off the loaded node, which tears them down, and the newcomer binds them on the same loopback addresses', async () => {
+      const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/join`, fleet: { lease_ttl_seconds: TTL_S }, dns: { enabled: false } }));
+      const first = await startNode('join-a', configFile);
+      const svc = await first.provider.post('/vpc-endpoint-services', {
+        port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: 'join', approval_enabled: false,
+        ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
+      });
+      expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+      await waitFor(async () => (await first.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
+      expect((await first.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+      const eps = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await first.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        eps.push(r.body);
+      }
+      for (const e of eps) await waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} on join-a`);
+      expect((await fleetOf(first)).nodes.map((n: { enis: number }) => n.enis)).toEqual([4]);
+
+      const second = await startNode('join-b', configFile);
+      await waitFor(async () => (await fleetOf(first)).nodes.map((n: { enis: number }) => n.enis).join() === '2,2', 20_000, 'two ENIs moved to join-b');
+      const owners = [];
+      for (const e of eps) {
+        await waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} to relay after the move`);
+        owners.push((await second.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: e.ip, destination_port: 80 })).body.trace.node.name);
+        expect((await second.consumer.get(`/vpc-endpoints/${e.id}`)).body.status).toBe('accepted');
+      }
+      expect(owners.sort()).toEqual(['join-a', 'join-a', 'join-b', 'join-b']);
+      for (const n of [first, second]) n.child.proc.kill('SIGKILL');
+    }, 90_000);
+
+    it("places endpoints on live nodes, fails over a SIGKILLed leader within the lease TTL, keeps the quota exact, rides out an etcd restart and hands a SIGTERMed node's ENIs over", async () => {
       const dir = tempDir();
       const configFile = writeConfig(dir, twoAccountConfig({
         store: `${etcd.url}/fleet`,
@@ -96,6 +131,7 @@ if (!RUN_ETCD) {
         accounts: [PROVIDER, { ...CONSUMER, quotas: { endpoint_service: 10, endpoint: 20 } }],
       }));
       // one at a time: the first writes the config's documents
+      const nodes: Node[] = [];
       for (const name of ['node-a', 'node-b', 'node-c']) nodes.push(await startNode(name, configFile));
       const [a, b, c] = nodes as [Node, Node, Node];
       for (const n of nodes) {
