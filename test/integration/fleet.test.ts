@@ -45,6 +45,18 @@ async function startNode(name: string, configFile: string): Promise<Node> {
 
 const fleetOf = async (n: Node) => (await n.consumer.get('/sim/nodes')).body;
 
+/** a service on the backend, available and open to the consumer, made through N: its body */
+async function openService(n: Node, name: string): Promise<{ id: string }> {
+  const svc = await n.provider.post('/vpc-endpoint-services', {
+    port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: name, approval_enabled: false,
+    ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
+  });
+  expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+  await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
+  expect((await n.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  return svc.body;
+}
+
 /** `vpcep nodes` against URL as the consumer: its stdout */
 function vpcepNodes(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -94,13 +106,7 @@ if (!RUN_ETCD) {
     it('a node that joins takes its share: the leader moves endpoints off the loaded node, which tears them down, and the newcomer binds them on the same loopback addresses', async () => {
       const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/join`, fleet: { lease_ttl_seconds: TTL_S }, dns: { enabled: false } }));
       const first = await startNode('join-a', configFile);
-      const svc = await first.provider.post('/vpc-endpoint-services', {
-        port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: 'join', approval_enabled: false,
-        ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
-      });
-      expect(svc.status, JSON.stringify(svc.body)).toBe(200);
-      await waitFor(async () => (await first.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
-      expect((await first.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+      const svc = { body: await openService(first, 'join') };
       const eps = [];
       for (let i = 0; i < 4; i++) {
         const r = await first.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
@@ -154,13 +160,7 @@ if (!RUN_ETCD) {
       for (const name of ['node-a (this)', 'node-b', 'node-c']) expect(listed).toContain(name);
       expect(listed).toMatch(/leader/);
 
-      const svc = await a.provider.post('/vpc-endpoint-services', {
-        port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: 'fleet', approval_enabled: false,
-        ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
-      });
-      expect(svc.status, JSON.stringify(svc.body)).toBe(200);
-      await waitFor(async () => (await a.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
-      expect((await a.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+      const svc = { body: await openService(a, 'fleet') };
       // every node sees the service before the race
       for (const n of nodes) await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, `${n.name} to see the service`);
 
