@@ -6,7 +6,7 @@
 // of its own with only a loopback; elsewhere (or with VPCEP_TEST_SERIAL=1) one after another.
 //
 //   npm test                          every group
-//   npm test -- js-relay              groups by name (main, terraform, js-relay)
+//   npm test -- js-relay              groups by name (main, terraform, fleet, js-relay)
 //   npm test -- <vitest arguments>    vitest itself, here, with those arguments (files, -t ...)
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -16,14 +16,19 @@ const JS_RELAY_FILES = [
   'dataplane', 'dataplane-load', 'gateway', 'snat-logical', 'store-stall', 'store-dataplane', 'api-abuse',
   'isolation', 'native-hardening', 'metrics', 'trace-agreement', 'drain', 'bind-failures', 'flow-logs',
   'aws-privatelink', 'aws-elbv2', 'aws-network', 'zones', 'backends-zones', 'dns', 'dns-private', 'toxics', 'bandwidth', 'store-etcd', 'unhealthy-termination', 'zones-services',
+  'fleet',
 ].map((f) => `test/integration/${f}.test.ts`);
 
 /** Terraform's provider mostly waits (its NLB waiter sleeps 30 s twice): it runs beside the rest */
 const TERRAFORM = 'test/integration/terraform.test.ts';
 
+/** a fleet of three vpcepd on etcd with leases, a SIGKILL and an etcd restart (~40 s of waiting on a loaded machine): beside the rest */
+const FLEET = 'test/integration/fleet.test.ts';
+
 const GROUPS = [
-  { name: 'main', env: {}, args: ['--exclude', TERRAFORM] },
+  { name: 'main', env: {}, args: ['--exclude', TERRAFORM, '--exclude', FLEET] },
   { name: 'terraform', env: {}, args: [TERRAFORM] },
+  { name: 'fleet', env: {}, args: [FLEET] },
   { name: 'js-relay', env: { VPCEP_RELAY: 'js' }, args: JS_RELAY_FILES },
 ];
 

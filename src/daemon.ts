@@ -131,7 +131,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       : undefined;
     store = etcdStore ?? SqliteStore.open(o.dataDir);
     // the nodes sharing the store (README "Fleet"): leases and election on etcd, this node alone on SQLite
-    const selfId = nodeId(o.dataDir);
+    // (which keeps its data dir as it was: no node id file)
+    const selfId = etcdStore ? nodeId(o.dataDir) : 'local';
     fleet = etcdStore ? etcdStore.fleet(config.fleet.leaseTtlS, log) : new SoloFleet();
     const openFleet = fleet;
     const metrics = createMetrics({ version: packageVersion() });
@@ -371,14 +372,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         stopConverging?.();
         const timeoutMs = drainTimeoutMs ?? config.dataplane.drainTimeoutMs;
         log.info({ active: dataPlane.activeConnections, drain_timeout_ms: timeoutMs }, 'draining: readiness answers 503, writes are refused; reads and /metrics answer until the end');
-        const d = await dataPlane.drain(timeoutMs);
-        log.info(d, 'data plane drained');
-        await openFlow?.close();
-        // the listeners are closed: the fleet may place this node's ENIs elsewhere now
+        const draining = dataPlane.drain(timeoutMs);
+        // its listeners are closed: the fleet places this node's ENIs on the others now, while its
+        // connections drain here (it stops following the store first, so that no move cuts them)
         stopPublishing?.();
         await placement?.stop();
-        await openFleet.close();
         await follower?.stop();
+        await openFleet.close();
+        const d = await draining;
+        log.info(d, 'data plane drained');
+        await openFlow?.close();
         await control.settle();
         await openNotifier.close();
         await openDns?.close();

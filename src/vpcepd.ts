@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { startDaemon, type Daemon } from './daemon.js';
 import { version } from './version.js';
-import { ConfigError, parseListen } from './model/config.js';
+import { ConfigError, NODE_NAME, NODE_NAME_RULE, parseListen } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import { parseStoreSpec } from './model/store-spec.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './telemetry/logger.js';
@@ -79,6 +79,8 @@ export async function main(argv: string[]): Promise<void> {
   const storeText = args.store ?? env.VPCEP_STORE;
   const store = storeText === undefined ? undefined : parseStoreSpec(storeText);
   if (typeof store === 'string') die(`--store ${store}`);
+  const nodeName = args['node-name'] ?? env.VPCEP_NODE_NAME;
+  if (nodeName !== undefined && !NODE_NAME.test(nodeName)) die(`--node-name ${JSON.stringify(nodeName)}: ${NODE_NAME_RULE}`);
   const log = createLogger(level);
 
   // Signals are handled from the first moment: one that arrives while starting is acted on once started.
@@ -113,7 +115,7 @@ export async function main(argv: string[]): Promise<void> {
       listen,
       store,
       dnsListen,
-      nodeName: args['node-name'] ?? env.VPCEP_NODE_NAME,
+      nodeName,
       token: env.VPCEP_TOKEN === '' ? undefined : env.VPCEP_TOKEN,
       log,
     });

@@ -203,8 +203,8 @@ export interface ChildDaemon {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** vpcepd as a child process (the built bin/vpcepd.js), run through `wrapper` when given; resolves once GET / answers. */
-export async function spawnDaemon(args: string[], env: Record<string, string> = {}, port?: number, wrapper: string[] = []): Promise<ChildDaemon> {
+/** vpcepd as a child process (the built bin/vpcepd.js), run through `wrapper` when given; resolves once GET / answers (within WAITMS). */
+export async function spawnDaemon(args: string[], env: Record<string, string> = {}, port?: number, wrapper: string[] = [], waitMs = 15_000): Promise<ChildDaemon> {
   const p = port ?? (await freePort());
   const command = [...wrapper, process.execPath, path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${p}`, ...args];
   const proc = spawn(command[0]!, command.slice(1), {
@@ -228,7 +228,7 @@ export async function spawnDaemon(args: string[], env: Record<string, string> = 
     } catch {
       return false;
     }
-  }, 15_000, `vpcepd to answer on ${url}\n${out}`);
+  }, waitMs, `vpcepd to answer on ${url}\n${out}`);
   return child;
 }
 

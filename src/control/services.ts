@@ -190,7 +190,10 @@ export async function connectionAction(st: ControlState, caller: Account, servic
     await st.commit([{ kind: 'endpoint', id: e.id, value: next }], () => st.endpoints.set(e.id, next));
     return next;
   });
-  if (action === 'accept') st.track(activateEndpoint(st, endpointId));
+  // on a fleet the node the endpoint is placed on activates it, once its watch sees `creating` (follow.ts)
+  if (action === 'accept') {
+    if (!st.servedElsewhere(endpointId)) st.track(activateEndpoint(st, endpointId));
+  }
   // 000_9af245a83013c30f.txt 3.5: a rejected endpoint loses its connections; wait until it has.
   else if (changed.service_type === 'gateway') await pushRouting(st);
   else await applyToDataPlane(st, { kind: 'endpoint', id: endpointId, live: null });

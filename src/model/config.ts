@@ -43,6 +43,10 @@ const routeSpec = z.strictObject({
   nexthop: z.string().max(64).optional(),
 });
 
+/** a node's name in a fleet (fleet.node_name, vpcepd --node-name) */
+export const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const NODE_NAME_RULE = 'must be 1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit';
+
 const schema = z.strictObject({
   region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 characters of a-z 0-9 -').optional(),
   listen: z.string().optional(),
@@ -107,7 +111,7 @@ const schema = z.strictObject({
   fleet: z.strictObject({
     /** the TTL (s) of each node's lease on etcd: a node that dies is gone (its ENIs placed elsewhere) after it */
     lease_ttl_seconds: z.number().int().min(1).max(300).optional(),
-    node_name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit').optional(),
+    node_name: z.string().regex(NODE_NAME, NODE_NAME_RULE).optional(),
   }).optional(),
   metrics: z.strictObject({
     token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),

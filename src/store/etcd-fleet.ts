@@ -43,7 +43,8 @@ export class EtcdFleet implements Fleet {
   }
 
   isLeader(): boolean {
-    return this.leading;
+    // elected, and etcd's election names this node too (a campaign whose loss was not reported yet leads nothing)
+    return this.leading && this.self !== undefined && this.leaderId === this.self.id;
   }
 
   onChange(fn: () => void): void {

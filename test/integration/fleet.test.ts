@@ -5,11 +5,15 @@
 // balanced; the tracer and `GET /sim/nodes` name the owner. The leader is SIGKILLed under traffic:
 // its ENIs answer on the survivors within the lease TTL plus a margin, nothing acknowledged is lost,
 // the quota stays exact. etcd restarted: the survivors register again and write again, no restart
-// of their own.
+// of their own. One of them stopped with SIGTERM: the last node serves every ENI.
+// A node that joins takes its share of a loaded node's endpoints (torn down there, bound here).
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import {
+  ApiClient, CONSUMER, PROVIDER, ROOT, scrapeMetrics, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon,
+} from '../helpers.js';
 import { attempt } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { ETCD_SKIP_REASON, RUN_ETCD, startEtcd, type TestEtcd } from './etcd.js';
@@ -27,15 +31,61 @@ interface Node {
 
 let etcd: TestEtcd;
 let backend: TestBackend;
-const nodes: Node[] = [];
+/** every node started, killed after the tests */
+const started: Node[] = [];
 
 async function startNode(name: string, configFile: string): Promise<Node> {
-  const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name]);
+  // a start on etcd on a loaded 2-core machine may take longer than the helper's usual 15 s
+  const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name], {}, undefined, [], 60_000);
   if (child.proc.exitCode !== null) throw new Error(`${name} did not start:\n${child.output()}`);
-  return { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  const node = { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  started.push(node);
+  return node;
 }
 
 const fleetOf = async (n: Node) => (await n.consumer.get('/sim/nodes')).body;
+
+/** a service on the backend, available and open to the consumer, made through N: its body */
+async function openService(n: Node, name: string): Promise<{ id: string }> {
+  const svc = await n.provider.post('/vpc-endpoint-services', {
+    port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: name, approval_enabled: false,
+    ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
+  });
+  expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+  await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
+  expect((await n.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  return svc.body;
+}
+
+/** `vpcep nodes` against URL as the consumer: its stdout */
+function vpcepNodes(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), '--url', url, '--token', CONSUMER.token, '--project', CONSUMER.project_id, 'nodes'],
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+}
+
+describe('the fleet of one node on SQLite', () => {
+  it('GET /sim/nodes answers this node alone, leading, with its ENIs; the metrics say so; no token: 401', async () => {
+    const d = await startTestDaemon(twoAccountConfig({ fleet: { node_name: 'solo' } }));
+    try {
+      const f = (await d.consumer.get('/sim/nodes')).body;
+      expect(f).toMatchObject({ mode: 'single', lease_ttl_s: null, leader: 'local' });
+      expect(f.nodes).toEqual([expect.objectContaining({ id: 'local', name: 'solo', address: d.url.slice('http://'.length), enis: 0, leader: true, self: true, lease_age_s: null })]);
+      expect((await d.client(undefined, CONSUMER.project_id).get('/sim/nodes')).status).toBe(401);
+      // a bad --node-name is a usage error
+      const bad = await spawnDaemon(['--data-dir', path.join(tempDir(), 'data'), '--node-name', 'no spaces']);
+      expect((await bad.exited).code).toBe(2);
+      expect(bad.output()).toMatch(/--node-name "no spaces": must be 1-63 characters/);
+      const m = await scrapeMetrics(d.url);
+      expect(m.find((x) => x.name === 'vpcep_fleet_nodes')?.value).toBe(1);
+      expect(m.find((x) => x.name === 'vpcep_fleet_leader')?.value).toBe(1);
+      expect(m.find((x) => x.name === 'vpcep_node_enis')?.labels).toEqual({ node: 'solo' });
+    } finally {
+      await d.stop();
+    }
+  });
+});
 
 if (!RUN_ETCD) {
   describe('a fleet on etcd', () => {
@@ -48,12 +98,37 @@ if (!RUN_ETCD) {
       backend = await startBackend(echo);
     }, 30_000);
     afterAll(async () => {
-      for (const n of nodes) n.child.proc.kill('SIGKILL');
+      for (const n of started) n.child.proc.kill('SIGKILL');
       await backend?.close();
       await etcd?.stop();
     });
 
-    it('places endpoints on live nodes, fails over a SIGKILLed leader within the lease TTL, keeps the quota exact, and rides out an etcd restart', async () => {
+    it('a node that joins takes its share: the leader moves endpoints off the loaded node, which tears them down, and the newcomer binds them on the same loopback addresses', async () => {
+      const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/join`, fleet: { lease_ttl_seconds: TTL_S }, dns: { enabled: false } }));
+      const first = await startNode('join-a', configFile);
+      const svc = { body: await openService(first, 'join') };
+      const eps = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await first.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        eps.push(r.body);
+      }
+      for (const e of eps) await waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} on join-a`);
+      expect((await fleetOf(first)).nodes.map((n: { enis: number }) => n.enis)).toEqual([4]);
+
+      const second = await startNode('join-b', configFile);
+      await waitFor(async () => (await fleetOf(first)).nodes.map((n: { enis: number }) => n.enis).join() === '2,2', 20_000, 'two ENIs moved to join-b');
+      const owners = [];
+      for (const e of eps) {
+        await waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} to relay after the move`);
+        owners.push((await second.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: e.ip, destination_port: 80 })).body.trace.node.name);
+        expect((await second.consumer.get(`/vpc-endpoints/${e.id}`)).body.status).toBe('accepted');
+      }
+      expect(owners.sort()).toEqual(['join-a', 'join-a', 'join-b', 'join-b']);
+      for (const n of [first, second]) n.child.proc.kill('SIGKILL');
+    }, 90_000);
+
+    it("places endpoints on live nodes, fails over a SIGKILLed leader within the lease TTL, keeps the quota exact, rides out an etcd restart and hands a SIGTERMed node's ENIs over", async () => {
       const dir = tempDir();
       const configFile = writeConfig(dir, twoAccountConfig({
         store: `${etcd.url}/fleet`,
@@ -62,6 +137,7 @@ if (!RUN_ETCD) {
         accounts: [PROVIDER, { ...CONSUMER, quotas: { endpoint_service: 10, endpoint: 20 } }],
       }));
       // one at a time: the first writes the config's documents
+      const nodes: Node[] = [];
       for (const name of ['node-a', 'node-b', 'node-c']) nodes.push(await startNode(name, configFile));
       const [a, b, c] = nodes as [Node, Node, Node];
       for (const n of nodes) {
@@ -75,14 +151,16 @@ if (!RUN_ETCD) {
       expect(fleet.lease_ttl_s).toBe(TTL_S);
       expect(fleet.nodes.map((n: { name: string }) => n.name).sort()).toEqual(['node-a', 'node-b', 'node-c']);
       expect(fleet.nodes.filter((n: { leader: boolean }) => n.leader)).toHaveLength(1);
+      // one leader across the fleet's metrics, three nodes seen by each; `vpcep nodes` lists them
+      const scraped = await Promise.all(nodes.map((n) => scrapeMetrics(n.child.url)));
+      expect(scraped.map((m) => m.find((x) => x.name === 'vpcep_fleet_nodes')?.value)).toEqual([3, 3, 3]);
+      expect(scraped.reduce((sum, m) => sum + (m.find((x) => x.name === 'vpcep_fleet_leader')?.value ?? 0), 0)).toBe(1);
+      const listed = await vpcepNodes(a.child.url);
+      expect(listed).toMatch(/NAME.*ADDRESS.*ENIS.*CONNECTIONS.*LEASE AGE.*ROLE/);
+      for (const name of ['node-a (this)', 'node-b', 'node-c']) expect(listed).toContain(name);
+      expect(listed).toMatch(/leader/);
 
-      const svc = await a.provider.post('/vpc-endpoint-services', {
-        port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: 'fleet', approval_enabled: false,
-        ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
-      });
-      expect(svc.status, JSON.stringify(svc.body)).toBe(200);
-      await waitFor(async () => (await a.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
-      expect((await a.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+      const svc = { body: await openService(a, 'fleet') };
       // every node sees the service before the race
       for (const n of nodes) await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, `${n.name} to see the service`);
 
@@ -96,6 +174,7 @@ if (!RUN_ETCD) {
 
       // placed at once on the least loaded node (the leader evens out what racing creators skewed): 20 ENIs spread 7/7/6
       await waitFor(async () => (await fleetOf(b)).nodes.map((n: { enis: number }) => n.enis).sort().join() === '6,7,7', 20_000, 'the ENIs spread 7/7/6');
+      await waitFor(async () => (await scrapeMetrics(c.child.url)).filter((x) => x.name === 'vpcep_node_enis').map((x) => x.value).sort().join() === '6,7,7', 10_000, 'vpcep_node_enis on node-c');
       // each is accepted and live on its owner: a connection through each ENI reaches the backend
       const ownerOf = new Map<string, string>();
       for (const e of won) {
@@ -175,6 +254,15 @@ if (!RUN_ETCD) {
       }, 30_000, 'a create once the quota slot is free');
       await waitFor(async () => (await attempt(again.body.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, 'the new endpoint to relay');
       for (const n of survivors) expect(n.child.proc.exitCode).toBe(null);
+
+      // a node stopped with SIGTERM leaves the fleet as it starts to drain: the last one serves every ENI
+      const [stay, go] = survivors as [Node, Node];
+      go.child.proc.kill('SIGTERM');
+      expect((await go.child.exited).code).toBe(0);
+      const live = [...won.slice(1), again.body];
+      await Promise.all(live.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} on ${stay.name}`)));
+      const last = await fleetOf(stay);
+      expect(last.nodes.map((n: { name: string; enis: number; leader: boolean }) => [n.name, n.enis, n.leader])).toEqual([[stay.name, 20, true]]);
     }, 150_000);
   });
 }
