@@ -182,6 +182,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private readonly listeners = new Map<string, Listener>();
   /** the listener (ENI, zone) each live connection came in through: cut with its ENI or its zone */
   private readonly via = new Map<LiveConnection, Listener>();
+  /** what the toxics' scopes see of each routed connection (a toxic added live finds it by them) */
+  private readonly scopes = new Map<LiveConnection, RoutedScope>();
   private readonly ports: SnatPortPool;
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
@@ -476,6 +478,26 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return null;
   }
 
+  /**
+   * A toxic was added or changed (README "Fault injection"): each live connection on the plain
+   * relay that one now applies to is handed over to the toxic path, as Toxiproxy adds a new toxic
+   * to every link of its proxy. LINK: its link, or null when none applies. Returns how many.
+   */
+  toxify(link: (endpoint: string, service: string, port: number, zone: string) => ToxicLink | null): number {
+    let n = 0;
+    for (const c of this.connections) {
+      if (!c.plain) continue;
+      const via = this.via.get(c);
+      const scope = via === undefined ? this.scopes.get(c) : undefined;
+      const l = via !== undefined ? link(this.spec.id, this.spec.service_id, c.listenPort, via.eni.zone)
+        : scope !== undefined ? link(scope.endpoint, scope.service, c.listenPort, scope.zone) : null;
+      if (l === null) continue;
+      c.toxify(l);
+      n++;
+    }
+    return n;
+  }
+
   /** connections of this endpoint whose route no longer leads here are cut */
   cutWhere(stillRouted: (route: RouteKey) => boolean): number {
     let n = 0;
@@ -499,6 +521,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.connections.add(conn);
     if (this.rate > 0) conn.shape(this.rate);
     if (via !== null) this.via.set(conn, via);
+    else if (scope !== null && conn.phase !== Phase.Closed) this.scopes.set(conn, scope);
     if (slot !== null && conn.phase !== Phase.Closed) {
       slot.conns.add(conn);
       this.slotOf.set(conn, slot);
@@ -547,6 +570,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   onClosed(conn: LiveConnection): void {
     if (!this.connections.delete(conn)) return;
     this.via.delete(conn);
+    this.scopes.delete(conn);
     const slot = this.slotOf.get(conn);
     if (slot !== undefined) {
       this.slotOf.delete(conn);

@@ -55,12 +55,16 @@ export class Connection implements LiveConnection {
   /** any data since the sweep last asked */
   dataSeen: boolean;
   /** the toxics of its scopes (README "Fault injection"): relayed through them instead of pipe(); null: none */
-  private readonly toxics: ToxicLink | null;
+  private toxics: ToxicLink | null;
   /** the bandwidth limit's buckets, client -> backend and back; null: no limit (src/dataplane/bandwidth.ts) */
   up: Throttle | null;
   down: Throttle | null;
 
-  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null) {
+  /**
+   * ADOPTED: a backend socket already connected (a native connection handed over to the toxic
+   * path, native-connection.ts): no connect, relayed at once through TOXICS.
+   */
+  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null, adopted: Socket | null = null) {
     this.client = client;
     this.owner = owner;
     this.listenPort = listenPort;
@@ -86,7 +90,41 @@ export class Connection implements LiveConnection {
     client.on('data', onData);
     client.setNoDelay(true);
     // The client stays paused (pauseOnConnect) until the backend is connected.
-    this.backend = this.connectBackend();
+    this.backend = adopted === null ? this.connectBackend() : this.adopt(adopted);
+  }
+
+  private adopt(b: Socket): Socket {
+    this.phase = Phase.Open;
+    b.setNoDelay(true);
+    (b as Tagged)[CONN] = this;
+    b.on('error', onSocketError);
+    b.on('close', onSocketClose);
+    b.on('data', onData);
+    return b;
+  }
+
+  /** the adopted connection's relay starts (after the bytes the native relay held are written) */
+  startAdopted(): void {
+    this.toxics?.start(this);
+  }
+
+  get plain(): boolean {
+    return this.toxics === null && this.phase !== Phase.Closed;
+  }
+
+  /**
+   * Leaves pipe() for the toxics' pumps: unpipe() drops no chunk (a chunk is in a socket's
+   * readable buffer or already written to the other side), the pumps resume both sources and take
+   * what is buffered first, in order; a side already ended has passed its FIN on (pipe's end()).
+   */
+  toxify(link: ToxicLink): void {
+    if (!this.plain) return link.stop();
+    this.toxics = link;
+    // connecting: open() starts the pumps
+    if (this.phase !== Phase.Open) return;
+    this.client.unpipe(this.backend);
+    this.backend.unpipe(this.client);
+    link.start(this);
   }
 
   /**

@@ -38,12 +38,22 @@ export class ToxicLink implements ToxicHost {
   private down: Pump | null = null;
   private readonly links: Set<ToxicLink>;
 
-  /** LINKS: the data plane's live links (re-linked on a change), this one added until it stops */
-  constructor(target: ToxicTarget, rules: readonly ToxicRule[], links: Set<ToxicLink>) {
+  /**
+   * LINKS: the data plane's live links (re-linked on a change), this one added until it stops.
+   * DRAWN: the toxics a live plain connection already drew off (unchanged since it did): off again,
+   * not drawn a second time (Toxiproxy draws once per link and toxic, again on an update).
+   */
+  constructor(target: ToxicTarget, rules: readonly ToxicRule[], links: Set<ToxicLink>, drawn: ReadonlySet<string> | null = null) {
     this.target = target;
     this.links = links;
     links.add(this);
-    this.relink(rules);
+    this.relink(rules, drawn);
+  }
+
+  /** whether some toxic's toxicity applied to this connection (else it needs no toxic path) */
+  get applies(): boolean {
+    for (const l of this.toxics.values()) if (l.on) return true;
+    return false;
   }
 
   get signal(): AbortSignal {
@@ -58,18 +68,18 @@ export class ToxicLink implements ToxicHost {
     this.conn?.toxicReset();
   }
 
-  /** the toxics of its scopes now: new ones drawn, removed or changed ones stopped */
-  relink(rules: readonly ToxicRule[]): void {
+  /** the toxics of its scopes now: new ones drawn (but those in DRAWN), removed or changed ones stopped */
+  relink(rules: readonly ToxicRule[], drawn: ReadonlySet<string> | null = null): void {
     const seen = new Set<string>();
     for (const r of rules) {
-      const key = `${scopeKey(r.scope)}/${r.toxic.name}`;
+      const key = ruleKey(r);
       seen.add(key);
       const json = JSON.stringify(r.toxic);
       const was = this.toxics.get(key);
       if (was && was.json === json) continue;
       was?.transform?.stop();
       // Toxiproxy: applies when rand < toxicity (1 always, 0 never)
-      const on = Math.random() < r.toxic.toxicity;
+      const on = drawn?.has(key) !== true && Math.random() < r.toxic.toxicity;
       const linked: Linked = { toxic: r.toxic, json, on, transform: null };
       this.toxics.set(key, linked);
       if (on) toxicFigures.applied[r.toxic.type]++;
@@ -111,6 +121,11 @@ export class ToxicLink implements ToxicHost {
     if (this.up) this.up.stages = this.stagesOf('upstream');
     if (this.down) this.down.stages = this.stagesOf('downstream');
   }
+}
+
+/** a toxic's key on a connection: its scope and name */
+export function ruleKey(r: ToxicRule): string {
+  return `${scopeKey(r.scope)}/${r.toxic.name}`;
 }
 
 /** one direction: chunks queued as they arrive (with their time), passed through the stages one at a time */
