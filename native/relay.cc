@@ -155,7 +155,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach } kind;
+  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt } kind;
   uint64_t id;
   Conn* conn;
   uint64_t rate = 0;  // Shape: bytes/s, 0: no limit
@@ -396,6 +396,7 @@ class Worker {
           if (it != conns_.end() && !it->second->closed) Shape(it->second, cmd.rate);
           break;
         }
+        case Command::Adopt: Adopt(cmd.conn); break;
         case Command::Detach: {
           auto it = conns_.find(cmd.id);
           if (it != conns_.end() && !it->second->closed && !it->second->connecting) Detach(it->second);
@@ -741,6 +742,23 @@ class Worker {
     conns_.erase(c->id);
     graveyard_.push_back(c);
     events_.push_back({c->id, kDetachedEvent, Reason::Done, c->counters->received.load(), c->counters->sent.load(), 0});
+  }
+
+  // A connection handed back by TypeScript once its last toxic is gone: both sockets connected,
+  // nothing pending on either side (TypeScript waits for that); relayed from here as if opened.
+  void Adopt(Conn* c) {
+    conns_[c->id] = c;
+    Occupy(c);
+    c->connecting = false;
+    for (int s = 0; s < 2; s++) {
+      epoll_event e{};
+      e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      e.data.u64 = Tag(c, s);
+      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[s], &e) < 0) return Finish(c, Reason::Error, true);
+    }
+    Move(c, 0);
+    if (!c->closed) Move(c, 1);
+    Done(c);
   }
 
   // Epoll events name a connection by slot and generation, not by pointer: a socket whose copy
@@ -1095,6 +1113,36 @@ Napi::Value TakeDetached(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// adopt(clientFd, backendFd) -> id: a connected pair handed back by TypeScript (its last toxic
+// removed), nothing pending on either; relayed from here as open() would, reported as it would.
+// dup(fd) -> a copy of fd (close-on-exec), or -errno: the pair's descriptors outlive Node's.
+Napi::Value AdoptConn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (g.workers.empty()) return Fail(env, "vpcep_relay: init() first");
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Fail(env, "adopt(clientFd, backendFd)");
+  auto* c = new Conn();
+  c->id = g.nextId++;
+  if (g.nextId > kMaxId) g.nextId = 1;
+  c->fd[0] = info[0].As<Napi::Number>().Int32Value();
+  c->fd[1] = info[1].As<Napi::Number>().Int32Value();
+  c->startUs = NowUs();
+  c->counters = std::make_shared<Counters>();
+  Worker* w = g.workers[g.nextWorker++ % g.workers.size()].get();
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.table[c->id] = {c->counters, w};
+  }
+  const uint64_t id = c->id;
+  w->Post({Command::Adopt, id, c});
+  return Napi::Number::New(env, id);
+}
+
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  int copy = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  return Napi::Number::New(info.Env(), copy >= 0 ? copy : -errno);
+}
+
 // stats(id) -> [received, sent], or undefined once its close event was delivered
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1184,6 +1232,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("detach", Napi::Function::New(env, DetachConn));
   exports.Set("takeDetached", Napi::Function::New(env, TakeDetached));
+  exports.Set("adopt", Napi::Function::New(env, AdoptConn));
+  exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("touched", Napi::Function::New(env, Touched));
   return exports;
 }

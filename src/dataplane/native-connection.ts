@@ -36,9 +36,10 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   readonly snatPort: number;
   readonly route: RouteKey | null;
   private readonly relay: NativeRelay;
-  private readonly id: number;
+  /** its id on the relay (a new one when it comes back from the toxic path) */
+  private id: number;
   private readonly clientIp: number;
-  /** the relay's final byte counts, once closed */
+  /** bytes of the relay segments before the current one (native, JS, native again...); the totals once closed */
   private received: number;
   private sent: number;
   /** has a bandwidth limit (counted in shaping.limitedConnections while open) */
@@ -86,12 +87,12 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
 
   get receivedBytes(): number {
     if (this.js !== null && this.phase !== Phase.Closed) return this.received + this.js.receivedBytes;
-    return this.phase === Phase.Closed ? this.received : this.relay.bytes(this.id)?.received ?? this.received;
+    return this.phase === Phase.Closed ? this.received : this.received + (this.relay.bytes(this.id)?.received ?? 0);
   }
 
   get sentBytes(): number {
     if (this.js !== null && this.phase !== Phase.Closed) return this.sent + this.js.sentBytes;
-    return this.phase === Phase.Closed ? this.sent : this.relay.bytes(this.id)?.sent ?? this.sent;
+    return this.phase === Phase.Closed ? this.sent : this.sent + (this.relay.bytes(this.id)?.sent ?? 0);
   }
 
   addBytes(to: ByteCounts): void {
@@ -101,8 +102,8 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
       return;
     }
     const live = this.phase === Phase.Closed ? null : this.relay.bytes(this.id);
-    to.received += live?.received ?? this.received;
-    to.sent += live?.sent ?? this.sent;
+    to.received += this.received + (live?.received ?? 0);
+    to.sent += this.sent + (live?.sent ?? 0);
   }
 
   cut(as: 'cut' | 'unhealthy' = 'cut'): void {
@@ -165,8 +166,8 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
    * applies now. Anything that throws resets both sockets and closes it as `error`.
    */
   relayDetached(received: number, sent: number, handed: Detached | null): void {
-    this.received = received;
-    this.sent = sent;
+    this.received += received;
+    this.sent += sent;
     const link = this.handover!;
     if (this.phase === Phase.Closed) return link.stop();
     if (handed === null) return this.lost(link);
@@ -177,6 +178,7 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
       backend = new net.Socket({ fd: handed.backendFd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
       const js = new Connection(this, client, this.listenPort, ADOPTED, this.lastActive, 0, this.snatPort, this.route, link, backend);
       this.js = js;
+      js.onBare = () => this.reattach(js);
       if (this.limited) {
         shaping.limitedConnections--;
         this.limited = false;
@@ -195,6 +197,30 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
       else backend.resetAndDestroy();
       this.lost(link);
     }
+  }
+
+  /**
+   * Its last toxic removed: back to the native relay at full speed (splice), once the JS relay
+   * has nothing pending either way; plain again (a toxic added later hands it over again).
+   */
+  private reattach(js: Connection): void {
+    if (this.js !== js || this.phase !== Phase.Open || this.cutAs !== null || this.idleWanted) return;
+    js.release((fd) => this.relay.dup(fd), (clientFd, backendFd) => {
+      if (this.js !== js) return;
+      this.received += js.receivedBytes;
+      this.sent += js.sentBytes;
+      // the JS relay's buckets go; the relay thread's take the rate below
+      if (js.up !== null) {
+        shaping.limitedConnections--;
+        js.up.stop();
+        js.down!.stop();
+        js.up = js.down = null;
+      }
+      this.js = null;
+      this.handover = null;
+      this.id = this.relay.adopt(clientFd, backendFd, this);
+      if (this.rate > 0) this.shape(this.rate);
+    });
   }
 
   /** the handover failed: closed as `error` */
@@ -232,8 +258,8 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
       this.owner.onBackendFailed(this, this.failure);
     }
     this.closeReason = this.failure !== null ? 'backend_failed' : closedBy === 'cut' ? this.cutAs ?? 'cut' : closedBy ?? 'error';
-    this.received = received;
-    this.sent = sent;
+    this.received += received;
+    this.sent += sent;
     this.phase = Phase.Closed;
     if (this.limited) shaping.limitedConnections--;
     this.owner.onClosed(this);

@@ -57,6 +57,8 @@ interface Addon {
   stats(id: number): [received: number, sent: number] | undefined;
   detach(id: number): void;
   takeDetached(id: number): [clientFd: number, backendFd: number, forBackend: Buffer, forClient: Buffer] | undefined;
+  adopt(clientFd: number, backendFd: number): number;
+  dup(fd: number): number;
   touched(id: number): boolean;
   socketBuffer(bytes: number): void;
   clamp(fd: number, bytes: number): void;
@@ -240,6 +242,23 @@ export class NativeRelay {
    */
   detach(id: number): void {
     this.addon.detach(id);
+  }
+
+  /**
+   * Takes back a connected pair (its last toxic removed: the JS relay let it go with nothing
+   * pending either way) and relays it as open() would; returns its new id. FDS: copies of the
+   * Node sockets' descriptors (dup()), the relay's from here on.
+   */
+  adopt(clientFd: number, backendFd: number, sink: NativeSink): number {
+    const id = this.addon.adopt(clientFd, backendFd);
+    this.connections.set(id, sink);
+    return id;
+  }
+
+  /** a copy of a descriptor (close-on-exec), or -1 */
+  dup(fd: number): number {
+    const copy = fd >= 0 ? this.addon.dup(fd) : -1;
+    return copy >= 0 ? copy : -1;
   }
 
   /** did the connection move bytes since the last call (read and cleared) */

@@ -27,6 +27,8 @@ export interface LinkedConnection {
   toxicClose(): void;
   /** both sides reset */
   toxicReset(): void;
+  /** no toxic is left on it (each removed): it may leave the toxic path (a native connection goes back to splice) */
+  linkBare(): void;
 }
 
 export class ToxicLink implements ToxicHost {
@@ -91,6 +93,12 @@ export class ToxicLink implements ToxicHost {
       this.toxics.delete(key);
     }
     this.restage();
+    if (this.toxics.size === 0) this.conn?.linkBare();
+  }
+
+  /** no toxic on it, and nothing queued in its pumps either way */
+  get idle(): boolean {
+    return this.toxics.size === 0 && (this.up?.idle ?? true) && (this.down?.idle ?? true);
   }
 
   /** the backend is connected: the pumps start */
@@ -137,6 +145,10 @@ class Pump {
   private ended = false;
 
   constructor(private readonly src: Socket, private readonly dst: Socket, private readonly signal: AbortSignal) {}
+
+  get idle(): boolean {
+    return this.queue.length === 0 && !this.running;
+  }
 
   start(): void {
     this.src.on('data', (buf: Buffer) => {
