@@ -33,9 +33,10 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   closeReason: CloseReason | null;
   /** the close reason the first cut asked for (the addon reports every cut as `cut`); null: not cut */
   private cutAs: 'cut' | 'unhealthy' | null;
-  readonly snatPort: number;
   readonly route: RouteKey | null;
   private readonly relay: NativeRelay;
+  /** the SNAT source port it was admitted with (the JS relay's own while it connects: it may try another) */
+  private admittedPort: number;
   /** its id on the relay (a new one when it comes back from the toxic path) */
   private id: number;
   private readonly clientIp: number;
@@ -53,7 +54,11 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   /** an idle close asked while the relay was letting it go */
   private idleWanted: boolean;
 
-  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
+  /**
+   * TOXICS: the toxics that apply to it at accept; it starts on the JS relay then (its descriptor
+   * a Node socket, connected by Node) and comes to the relay threads once its last toxic is removed.
+   */
+  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null) {
     this.owner = owner;
     this.listenPort = listenPort;
     this.phase = Phase.Connecting;
@@ -62,7 +67,7 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.failure = null;
     this.closeReason = null;
     this.cutAs = null;
-    this.snatPort = snatPort;
+    this.admittedPort = snatPort;
     this.route = route;
     this.relay = relay;
     this.clientIp = clientIp;
@@ -73,8 +78,23 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.handover = null;
     this.js = null;
     this.idleWanted = false;
+    if (toxics !== null) {
+      // the listener stays the addon's; the descriptor becomes a Node socket, paused until the backend connects
+      relay.release(fd);
+      const socket = new net.Socket({ fd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      this.handover = toxics;
+      const js = new Connection(this, socket, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
+      js.onBare = () => this.reattach(js);
+      this.js = js;
+      this.id = 0;
+      return;
+    }
     const source = target.localAddress ? ipToInt(target.localAddress) : 0;
     this.id = relay.open(fd, ipToInt(target.host), target.port, source, target.bindPoolPort ? snatPort : 0, target.preamble, this);
+  }
+
+  get snatPort(): number {
+    return this.js?.snatPort ?? this.admittedPort;
   }
 
   takeActivity(): boolean {
@@ -125,6 +145,7 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
 
   fail(reason: RefusalReason): void {
     if (this.failure !== null || this.phase !== Phase.Connecting) return;
+    if (this.js !== null) return this.js.fail(reason);
     this.failure = reason;
     this.owner.onBackendFailed(this, reason);
     this.relay.cut(this.id);
@@ -169,8 +190,10 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.received += received;
     this.sent += sent;
     const link = this.handover!;
-    if (this.phase === Phase.Closed) return link.stop();
-    if (handed === null) return this.lost(link);
+    if (this.phase === Phase.Closed || handed === null) {
+      if (handed !== null) for (const fd of [handed.clientFd, handed.backendFd]) this.relay.reset(fd);
+      return this.phase === Phase.Closed ? link.stop() : this.lost(link);
+    }
     let client: net.Socket | null = null;
     let backend: net.Socket | null = null;
     try {
@@ -207,6 +230,7 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     if (this.js !== js || this.phase !== Phase.Open || this.cutAs !== null || this.idleWanted) return;
     js.release((fd) => this.relay.dup(fd), (clientFd, backendFd) => {
       if (this.js !== js) return;
+      this.admittedPort = js.snatPort;
       this.received += js.receivedBytes;
       this.sent += js.sentBytes;
       // the JS relay's buckets go; the relay thread's take the rate below
@@ -232,11 +256,21 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.owner.onClosed(this);
   }
 
-  // ConnectionOwner of the JS relay's connection once handed over: it is already connected.
-  onBackendConnected(): void {}
-  onBackendFailed(): void {}
+  // ConnectionOwner of the JS relay's connection: told as this connection (one handed over live
+  // is connected already: only one that started on the JS relay connects, fails or retries a port).
+  onBackendConnected(_js: LiveConnection, seconds: number): void {
+    if (this.phase !== Phase.Connecting) return;
+    this.phase = Phase.Open;
+    this.owner.onBackendConnected(this, seconds);
+  }
+
+  onBackendFailed(_js: LiveConnection, reason: RefusalReason): void {
+    this.failure ??= reason;
+    this.owner.onBackendFailed(this, reason);
+  }
+
   nextSnatPort(): number {
-    return 0;
+    return this.owner.nextSnatPort(this);
   }
 
   /** the JS relay closed it: counted as this connection, with both relays' bytes */
@@ -279,14 +313,9 @@ class NativeClient implements PendingClient {
   }
 
   relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null): LiveConnection {
-    // A connection some toxic's scope covers leaves splice(2): its descriptor becomes a Node socket
-    // (paused until the backend connects) relayed by the JS relay through its toxics.
-    if (toxics !== null) {
-      this.native.release(this.fd);
-      const socket = new net.Socket({ fd: this.fd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
-      return new Connection(owner, socket, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
-    }
-    return new NativeConnection(this.native, owner, this.fd, this.remoteIp, listenPort, target, now, connectTimeoutMs, snatPort, route);
+    // A connection some toxic applies to leaves splice(2) until its last toxic is removed: the JS
+    // relay carries it through its toxics (NativeConnection's constructor).
+    return new NativeConnection(this.native, owner, this.fd, this.remoteIp, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
   }
 }
 

@@ -166,6 +166,9 @@ describe('toxics on real connections', () => {
     expect(slow).toBeGreaterThanOrEqual(99);
     expect(slow).toBeLessThan(200);
     await t.remove();
+    // a connection accepted with a toxic goes back to splice with the native relay once its last
+    // toxic is removed; the JS relay keeps it on its pumps, as Toxiproxy keeps its link
+    await waitFor(() => d.daemon.dataPlane.faults.linked === (relayChoice().relay === 'native' ? 0 : 1), 5_000, 'back on the plain relay');
     expect(await roundTrip(c)).toBeLessThan(100); // under the toxic's 100 ms: it is gone
     // added again, the live connection is re-linked
     await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
@@ -512,17 +515,24 @@ function streamEcho(c: { s: net.Socket; got: () => Buffer; size: () => number },
   })();
 }
 
+/** three round trips through a latency toxic of MS: each at least MS, the median under twice it (a loaded machine's odd slow one aside) */
+async function expectAddedLatency(c: { s: net.Socket; got: () => Buffer; size: () => number }, ms: number): Promise<void> {
+  const rtts = [await roundTrip(c), await roundTrip(c), await roundTrip(c)].sort((a, b) => a - b);
+  expect(rtts[0]).toBeGreaterThanOrEqual(ms - 1);
+  expect(rtts[1]).toBeLessThan(2 * ms);
+}
+
 describe('live connections: a toxic added after accept reaches them (Toxiproxy adds it to every live link)', () => {
   it('a latency toxic added mid-stream hands the connection over (no byte lost or reordered), adds 100-200 ms; removed, fast again', async () => {
     const c = await connect();
     c.s.setNoDelay(true);
     expect(await roundTrip(c)).toBeLessThan(100);
     expect(d.daemon.dataPlane.faults.linked).toBe(0);
-    const data = randomBytes(4 * 1024 * 1024);
+    const data = randomBytes(2 * 1024 * 1024);
     const flowing = streamEcho(c, data);
-    await waitFor(() => c.size() > 1 + 512 * 1024, 10_000, 'the stream under way');
+    await waitFor(() => c.size() > 1 + 256 * 1024, 10_000, 'the stream under way');
     const t = await proxy.addToxic({ type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100 } } as never);
-    await waitFor(() => c.size() > 1 + 2 * 1024 * 1024, 20_000, 'more of the stream');
+    await waitFor(() => c.size() > 1 + 1024 * 1024, 20_000, 'more of the stream');
     await t.remove();
     expect(await flowing).toBe(true);
     // its last toxic gone, the native relay takes the connection back (splice at full speed); the
@@ -530,20 +540,17 @@ describe('live connections: a toxic added after accept reaches them (Toxiproxy a
     const kept = relayChoice().relay === 'native' ? 0 : 1;
     await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 5_000, 'back on the plain relay');
     await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
-    const slow = await roundTrip(c);
-    expect(slow).toBeGreaterThanOrEqual(99);
-    expect(slow).toBeLessThan(200);
+    await expectAddedLatency(c, 100);
     await toxiproxy.reset();
     await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 5_000, 'back on the plain relay');
     expect(await roundTrip(c)).toBeLessThan(100);
     // both ways still whole after the toxics came and went, and once more handed over
+    const base = c.size();
     const again = streamEcho(c, data);
-    await waitFor(() => c.size() > 1 + 1024 * 1024, 10_000, 'the second stream under way');
+    await waitFor(() => c.size() > base + 512 * 1024, 10_000, 'the second stream under way');
     await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
     expect(await again).toBe(true);
-    const slowAgain = await roundTrip(c);
-    expect(slowAgain).toBeGreaterThanOrEqual(99);
-    expect(slowAgain).toBeLessThan(200);
+    await expectAddedLatency(c, 100);
   });
 
   it('keeps a half-close: a client whose FIN passed before the toxic still gets the backend\'s answer through it, then the end', async () => {
