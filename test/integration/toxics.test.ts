@@ -498,6 +498,19 @@ describe('routed connections (gateway endpoints, public services)', () => {
     await g.consumer.delete('/sim/toxics/all/slow');
     await g.consumer.delete('/sim/toxics/all/cut');
   });
+
+  it('a toxic added live reaches routed connections on the plain relay, by their scopes: a zone\'s the subnet of its zone only', async () => {
+    const [a, b] = [await routed(`127.${k}.1.5`), await routed(`127.${k}.2.5`)];
+    for (const c of [a, b]) expect(await roundTrip(c)).toBeLessThan(100);
+    expect(linked()).toBe(0);
+    await g.consumer.post('/sim/toxics', { scope: 'zone:sim-1a', name: 'slow', type: 'latency', attributes: { latency: 100 } });
+    expect(linked()).toBe(1);
+    expect(await roundTrip(a)).toBeGreaterThanOrEqual(99);
+    expect(await roundTrip(b)).toBeLessThan(100);
+    await g.consumer.delete(`/sim/toxics/${encodeURIComponent('zone:sim-1a')}/slow`);
+    for (const c of [a, b]) c.s.destroy();
+    await waitFor(() => linked() === 0, 5_000, 'the connections unlinked');
+  });
 });
 
 /**
