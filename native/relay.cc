@@ -65,7 +65,15 @@ enum class Reason : int {
   BackendUnreachable, BackendTimeout, SnatExhausted, FdLimit, BackendError,
 };
 
-enum EventKind { kConnected = 1, kClosedEvent = 2 };
+enum EventKind { kConnected = 1, kClosedEvent = 2, kDetachedEvent = 3 };
+
+// A connection handed back to TypeScript (a toxic added live, issue 15): its two sockets, out of
+// the relay's epoll, and the bytes its pipes held (and the rest of the preamble), to be written
+// first. TypeScript takes it with takeDetached(id) when the detached event arrives.
+struct Detached {
+  int fd[2] = {-1, -1};
+  std::string pending[2];  // 0: for the backend, 1: for the client
+};
 
 Reason ConnectFailure(int err) {
   switch (err) {
@@ -147,7 +155,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { Open, Cut, Close, Stop, Break, Shape } kind;
+  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt } kind;
   uint64_t id;
   Conn* conn;
   uint64_t rate = 0;  // Shape: bytes/s, 0: no limit
@@ -195,6 +203,7 @@ struct Relay {
   // Test hook: copies of new connections' sockets, held as a forked child would (epoll(7) Q6).
   std::atomic<bool> holdCopies{false};
   std::vector<int> heldCopies;  // guarded by mu
+  std::unordered_map<uint64_t, Detached> detached;  // guarded by mu: detached, not yet taken by JS
   std::atomic<bool> live{false};
   // JS thread only:
   napi_env env = nullptr;
@@ -245,7 +254,7 @@ void DeliverEvents(Napi::Env env, Napi::Function cb, std::vector<Event>* batch) 
   {
     std::lock_guard<std::mutex> lock(g.mu);
     for (const Event& e : *batch) {
-      if (e.kind == kClosedEvent) g.table.erase(e.id);
+      if (e.kind != kConnected) g.table.erase(e.id);
     }
   }
   if (env != nullptr && cb != nullptr) {
@@ -387,6 +396,12 @@ class Worker {
           if (it != conns_.end() && !it->second->closed) Shape(it->second, cmd.rate);
           break;
         }
+        case Command::Adopt: Adopt(cmd.conn); break;
+        case Command::Detach: {
+          auto it = conns_.find(cmd.id);
+          if (it != conns_.end() && !it->second->closed && !it->second->connecting) Detach(it->second);
+          break;
+        }
         case Command::Stop: stop = true; break;
         case Command::Break: CloseFd(ep_); break;  // test hook: the next epoll_wait fails (EBADF)
       }
@@ -407,7 +422,7 @@ class Worker {
     if (!queued) {
       std::lock_guard<std::mutex> lock(g.mu);
       for (const Event& e : *batch) {
-        if (e.kind == kClosedEvent) g.table.erase(e.id);
+        if (e.kind != kConnected) g.table.erase(e.id);
       }
       delete batch;
     }
@@ -680,6 +695,70 @@ class Worker {
     conns_.erase(c->id);
     graveyard_.push_back(c);
     events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0});
+  }
+
+  // ---- detach (issue 15: a toxic added live) ----------------------------------------------
+  // Between epoll rounds, the connection's state is whole: each direction's bytes are either in
+  // the destination socket (sent on, in order) or in its pipe. The pipe's bytes are read out and
+  // handed over with both sockets, which leave this thread's epoll set (they stay open); the
+  // event reports the final byte counts as a close would, with kind kDetachedEvent. A FIN already
+  // read is read again by the new owner (a socket past its FIN reads 0 again); one already passed
+  // on (shutdown) leaves nothing more to write that way.
+  void Detach(Conn* c) {
+    Detached d;
+    for (int dir = 0; dir < 2; dir++) {
+      Flow& f = c->flow[dir];
+      std::string& out = d.pending[dir];
+      if (dir == 0 && c->preambleOff < c->preamble.size()) out.assign(c->preamble, c->preambleOff, std::string::npos);
+      size_t want = f.inPipe;
+      size_t at = out.size();
+      out.resize(at + want);
+      while (want > 0) {
+        ssize_t n = read(f.pipe.r, &out[at], want);
+        if (n > 0) {
+          at += size_t(n);
+          want -= size_t(n);
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else {
+          break;  // cannot happen (the pipe holds inPipe bytes): what was read is handed over
+        }
+      }
+      out.resize(at);
+      f.inPipe = 0;
+      GiveBackPipe(f);
+      Release(f.bucket, f.bucket.heldSinceUs >= 0 ? NowUs() : 0);
+    }
+    for (int s = 0; s < 2; s++) {
+      epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[s], nullptr);
+      d.fd[s] = c->fd[s];
+      c->fd[s] = -1;
+    }
+    c->closed = true;
+    {
+      std::lock_guard<std::mutex> lock(g.mu);
+      g.detached[c->id] = std::move(d);
+    }
+    conns_.erase(c->id);
+    graveyard_.push_back(c);
+    events_.push_back({c->id, kDetachedEvent, Reason::Done, c->counters->received.load(), c->counters->sent.load(), 0});
+  }
+
+  // A connection handed back by TypeScript once its last toxic is gone: both sockets connected,
+  // nothing pending on either side (TypeScript waits for that); relayed from here as if opened.
+  void Adopt(Conn* c) {
+    conns_[c->id] = c;
+    Occupy(c);
+    c->connecting = false;
+    for (int s = 0; s < 2; s++) {
+      epoll_event e{};
+      e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      e.data.u64 = Tag(c, s);
+      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[s], &e) < 0) return Finish(c, Reason::Error, true);
+    }
+    Move(c, 0);
+    if (!c->closed) Move(c, 1);
+    Done(c);
   }
 
   // Epoll events name a connection by slot and generation, not by pointer: a socket whose copy
@@ -1007,6 +1086,63 @@ Napi::Value ShapeConn(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// detach(id): the relay thread stops relaying the connection (issue 15: a toxic added live) and
+// reports it detached; takeDetached(id) -> [clientFd, backendFd, forBackend: Buffer,
+// forClient: Buffer] then hands its sockets and the bytes its pipes held to the caller, once.
+Napi::Value DetachConn(const Napi::CallbackInfo& info) {
+  uint64_t id = Id(info, 0);
+  if (Worker* w = WorkerOf(id)) w->Post({Command::Detach, id, nullptr});
+  return info.Env().Undefined();
+}
+
+Napi::Value TakeDetached(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Detached d;
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    auto it = g.detached.find(Id(info, 0));
+    if (it == g.detached.end()) return env.Undefined();
+    d = std::move(it->second);
+    g.detached.erase(it);
+  }
+  auto a = Napi::Array::New(env, 4);
+  a.Set(0u, Napi::Number::New(env, d.fd[0]));
+  a.Set(1u, Napi::Number::New(env, d.fd[1]));
+  a.Set(2u, Napi::Buffer<char>::Copy(env, d.pending[0].data(), d.pending[0].size()));
+  a.Set(3u, Napi::Buffer<char>::Copy(env, d.pending[1].data(), d.pending[1].size()));
+  return a;
+}
+
+// adopt(clientFd, backendFd) -> id: a connected pair handed back by TypeScript (its last toxic
+// removed), nothing pending on either; relayed from here as open() would, reported as it would.
+// dup(fd) -> a copy of fd (close-on-exec), or -errno: the pair's descriptors outlive Node's.
+Napi::Value AdoptConn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (g.workers.empty()) return Fail(env, "vpcep_relay: init() first");
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Fail(env, "adopt(clientFd, backendFd)");
+  auto* c = new Conn();
+  c->id = g.nextId++;
+  if (g.nextId > kMaxId) g.nextId = 1;
+  c->fd[0] = info[0].As<Napi::Number>().Int32Value();
+  c->fd[1] = info[1].As<Napi::Number>().Int32Value();
+  c->startUs = NowUs();
+  c->counters = std::make_shared<Counters>();
+  Worker* w = g.workers[g.nextWorker++ % g.workers.size()].get();
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.table[c->id] = {c->counters, w};
+  }
+  const uint64_t id = c->id;
+  w->Post({Command::Adopt, id, c});
+  return Napi::Number::New(env, id);
+}
+
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  int copy = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  return Napi::Number::New(info.Env(), copy >= 0 ? copy : -errno);
+}
+
 // stats(id) -> [received, sent], or undefined once its close event was delivered
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1094,6 +1230,10 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, CloseConn));
   exports.Set("shape", Napi::Function::New(env, ShapeConn));
   exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("detach", Napi::Function::New(env, DetachConn));
+  exports.Set("takeDetached", Napi::Function::New(env, TakeDetached));
+  exports.Set("adopt", Napi::Function::New(env, AdoptConn));
+  exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("touched", Napi::Function::New(env, Touched));
   return exports;
 }

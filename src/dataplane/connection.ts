@@ -75,6 +75,13 @@ export interface LiveConnection {
   shape(bytesPerSecond: number): void;
   /** the backend connect failed or timed out: counted, the client reset */
   fail(reason: RefusalReason): void;
+  /** open or connecting on the plain relay (no toxic applies to it): a toxic added later hands it over */
+  readonly plain: boolean;
+  /**
+   * a toxic added live applies to it: it continues on the toxic path (the JS relay's pumps, see
+   * toxics/link.ts), no byte lost or reordered, half-closes kept (README "Fault injection")
+   */
+  toxify(link: ToxicLink): void;
   /** a graceful close after the idle timeout */
   closeIdle(): void;
   /**

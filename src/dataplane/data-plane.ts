@@ -415,12 +415,17 @@ export class TcpDataPlane implements DataPlane {
   }
 
   /**
-   * New toxics apply to new connections and re-link live ones on the toxic path; a proxy enabled or
+   * New toxics apply to new connections, re-link live ones on the toxic path and hand live plain
+   * ones they apply to over to it (Toxiproxy adds a toxic to every live link); a proxy enabled or
    * disabled brings its endpoint's listeners to the spec again (in the endpoint's queue), a bind
    * that fails is the answer
    */
   private async applyFaults(toxics: Parameters<DataPlaneFaults['apply']>[0], disabled: readonly string[]): Promise<Ack> {
     const changed = this.faults.apply(toxics, disabled);
+    if (this.faults.anyNew) {
+      const link = (endpoint: string, service: string, port: number, zone: string) => this.faults.linkFor(endpoint, service, port, zone, true);
+      for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) r.toxify(link);
+    }
     const acks = await Promise.all([...changed].map((id) => {
       const r = this.runtimes.get(id);
       if (!r) return { ok: true } as Ack;

@@ -222,6 +222,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private listeners: Listener[] = [];
   /** the listener (ENI, zone) each live connection came in through: cut with its ENI or its zone; made at the first connection */
   private via: Map<LiveConnection, Listener> | null = null;
+  /** what the toxics' scopes see of each routed connection (a toxic added live finds it by them); made at the first one */
+  private scopes: Map<LiveConnection, RoutedScope> | null = null;
   private readonly ports: SnatPortPool;
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
@@ -521,6 +523,26 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return null;
   }
 
+  /**
+   * A toxic was added or changed (README "Fault injection"): each live connection on the plain
+   * relay that one now applies to is handed over to the toxic path, as Toxiproxy adds a new toxic
+   * to every link of its proxy. LINK: its link, or null when none applies. Returns how many.
+   */
+  toxify(link: (endpoint: string, service: string, port: number, zone: string) => ToxicLink | null): number {
+    let n = 0;
+    for (const c of this.connections) {
+      if (!c.plain) continue;
+      const via = this.via?.get(c);
+      const scope = via === undefined ? this.scopes?.get(c) : undefined;
+      const l = via !== undefined ? link(this.spec.id, this.spec.service_id, c.listenPort, via.eni.zone)
+        : scope !== undefined ? link(scope.endpoint, scope.service, c.listenPort, scope.zone) : null;
+      if (l === null) continue;
+      c.toxify(l);
+      n++;
+    }
+    return n;
+  }
+
   /** connections of this endpoint whose route no longer leads here are cut */
   cutWhere(stillRouted: (route: RouteKey) => boolean): number {
     let n = 0;
@@ -544,6 +566,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.connections.add(conn);
     if (this.rate > 0) conn.shape(this.rate);
     if (via !== null) (this.via ??= new Map()).set(conn, via);
+    else if (scope !== null && conn.phase !== Phase.Closed) (this.scopes ??= new Map()).set(conn, scope);
     if (slot !== null && conn.phase !== Phase.Closed) {
       slot.conns.add(conn);
       (this.slotOf ??= new Map()).set(conn, slot);
@@ -593,6 +616,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   onClosed(conn: LiveConnection): void {
     if (!this.connections.delete(conn)) return;
     this.via?.delete(conn);
+    this.scopes?.delete(conn);
     const slot = this.slotOf?.get(conn);
     if (slot !== undefined) {
       this.slotOf!.delete(conn);

@@ -2,6 +2,7 @@
 // in the constructor, handlers at module level (no closures per connection), no throwing: a
 // failure is a reason on the connection, counted once when it closes. Used when the native relay
 // is not built or VPCEP_RELAY=js.
+import fs from 'node:fs';
 import net, { type Socket } from 'node:net';
 import type { RefusalReason } from './admission.js';
 import { shaping, Throttle } from './bandwidth.js';
@@ -17,6 +18,17 @@ let socketBuffer = 0;
 
 export function setJsSocketBuffer(bytes: number): void {
   socketBuffer = bytes;
+}
+
+/** libuv's stream handle of a Node socket (its reading state and switches), or null */
+interface StreamHandle {
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+function handleOf(s: Socket): StreamHandle | null {
+  return (s as unknown as { _handle?: StreamHandle | null })._handle ?? null;
 }
 
 /** the fd of a Node socket or server (libuv's, on Unix), or -1 */
@@ -55,12 +67,18 @@ export class Connection implements LiveConnection {
   /** any data since the sweep last asked */
   dataSeen: boolean;
   /** the toxics of its scopes (README "Fault injection"): relayed through them instead of pipe(); null: none */
-  private readonly toxics: ToxicLink | null;
+  private toxics: ToxicLink | null;
   /** the bandwidth limit's buckets, client -> backend and back; null: no limit (src/dataplane/bandwidth.ts) */
   up: Throttle | null;
   down: Throttle | null;
+  /** told when its last toxic is removed (a native connection handed over goes back: native-connection.ts); null: it stays */
+  onBare: (() => void) | null;
 
-  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null) {
+  /**
+   * ADOPTED: a backend socket already connected (a native connection handed over to the toxic
+   * path, native-connection.ts): no connect, relayed at once through TOXICS.
+   */
+  constructor(owner: ConnectionOwner, client: Socket, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null, adopted: Socket | null = null) {
     this.client = client;
     this.owner = owner;
     this.listenPort = listenPort;
@@ -70,6 +88,7 @@ export class Connection implements LiveConnection {
     this.dataSeen = false;
     this.up = null;
     this.down = null;
+    this.onBare = null;
     this.lastActive = now;
     this.failure = null;
     this.closeReason = null;
@@ -86,7 +105,41 @@ export class Connection implements LiveConnection {
     client.on('data', onData);
     client.setNoDelay(true);
     // The client stays paused (pauseOnConnect) until the backend is connected.
-    this.backend = this.connectBackend();
+    this.backend = adopted === null ? this.connectBackend() : this.adopt(adopted);
+  }
+
+  private adopt(b: Socket): Socket {
+    this.phase = Phase.Open;
+    b.setNoDelay(true);
+    (b as Tagged)[CONN] = this;
+    b.on('error', onSocketError);
+    b.on('close', onSocketClose);
+    b.on('data', onData);
+    return b;
+  }
+
+  /** the adopted connection's relay starts (after the bytes the native relay held are written) */
+  startAdopted(): void {
+    this.toxics?.start(this);
+  }
+
+  get plain(): boolean {
+    return this.toxics === null && this.phase !== Phase.Closed;
+  }
+
+  /**
+   * Leaves pipe() for the toxics' pumps: unpipe() drops no chunk (a chunk is in a socket's
+   * readable buffer or already written to the other side), the pumps resume both sources and take
+   * what is buffered first, in order; a side already ended has passed its FIN on (pipe's end()).
+   */
+  toxify(link: ToxicLink): void {
+    if (!this.plain) return link.stop();
+    this.toxics = link;
+    // connecting: open() starts the pumps
+    if (this.phase !== Phase.Open) return;
+    this.client.unpipe(this.backend);
+    this.backend.unpipe(this.client);
+    link.start(this);
   }
 
   /**
@@ -194,6 +247,56 @@ export class Connection implements LiveConnection {
     // pipe() carries backpressure both ways and ends the other side on a FIN (half-close).
     this.client.pipe(this.backend);
     this.backend.pipe(this.client);
+  }
+
+  linkBare(): void {
+    this.onBare?.();
+  }
+
+  /**
+   * Lets go of both sockets (its last toxic removed; a native connection goes back to splice):
+   * stops reading both (what the streams buffered passes on through the pumps), waits until
+   * nothing is buffered or queued either way, then hands copies of both descriptors (DUP) to
+   * DONE and closes its own: the connection lives on in the copies, no FIN, no RST. Gives up
+   * (reads again) when a toxic comes back, it closes, or it does not settle within a second.
+   */
+  release(dup: (fd: number) => number, done: (clientFd: number, backendFd: number) => void): void {
+    const link = this.toxics;
+    const sides = [this.client, this.backend];
+    const handles = sides.map(handleOf);
+    if (link === null || this.phase !== Phase.Open || handles.some((h) => h === null)) return;
+    // `reading` stays true: the stream's _read() does not start the handle again
+    for (const h of handles) {
+      h!.readStop();
+      h!.reading = true;
+    }
+    const resume = () => {
+      if (this.phase !== Phase.Closed) for (const h of handles) h!.readStart();
+    };
+    let tries = 0;
+    const check = () => {
+      if (this.phase !== Phase.Open || this.toxics !== link || !link.idle) return resume();
+      if (!sides.every((s) => s.readableLength === 0 && s.writableLength === 0 && !s.destroyed)) {
+        if (++tries > 200) return resume();
+        setTimeout(check, 5);
+        return;
+      }
+      const fds = sides.map((s) => dup(fdOf(s)));
+      if (fds.some((fd) => fd < 0)) {
+        for (const fd of fds) if (fd >= 0) fs.closeSync(fd);
+        return resume();
+      }
+      this.toxics = null;
+      this.phase = Phase.Closed;
+      link.stop();
+      for (const s of sides) {
+        s.removeAllListeners();
+        s.on('error', ignore);
+        s.destroy();
+      }
+      done(fds[0]!, fds[1]!);
+    };
+    setImmediate(check);
   }
 
   /** a toxic closes the connection (timeout, limit_data): a FIN each way once written data is flushed */

@@ -8,14 +8,22 @@ import { shaping } from './bandwidth.js';
 import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { Connection } from './js-relay.js';
 import type { ToxicLink } from './toxics/link.js';
-import type { NativeAcceptor, NativeReason, NativeRelay, NativeSink } from './native-relay.js';
+import type { Detached, NativeAcceptor, NativeReason, NativeRelay, NativeSink } from './native-relay.js';
 
 /** how the native relay's closes count; its other reasons are failed backend connects (refusals) */
 const CLOSED_BY: Partial<Record<NativeReason, CloseReason>> = {
   done: 'done', client_reset: 'client_reset', backend_reset: 'backend_reset', cut: 'cut', closed: 'idle', error: 'error',
 };
 
-export class NativeConnection implements LiveConnection, NativeSink {
+/** an adopted connection's target: connected already, its preamble sent (or in the bytes handed over) */
+const ADOPTED: BackendTarget = { host: '', port: 0, localAddress: undefined, bindPoolPort: false, preamble: null };
+
+/**
+ * A connection of the native relay. When a toxic added live applies to it (issue 15), the relay
+ * thread lets it go (detach) and it continues on the JS relay's toxic path as `js`, this object
+ * still the one its endpoint counts.
+ */
+export class NativeConnection implements LiveConnection, NativeSink, ConnectionOwner {
   readonly owner: ConnectionOwner;
   readonly listenPort: number;
   phase: Phase;
@@ -25,18 +33,32 @@ export class NativeConnection implements LiveConnection, NativeSink {
   closeReason: CloseReason | null;
   /** the close reason the first cut asked for (the addon reports every cut as `cut`); null: not cut */
   private cutAs: 'cut' | 'unhealthy' | null;
-  readonly snatPort: number;
   readonly route: RouteKey | null;
   private readonly relay: NativeRelay;
-  private readonly id: number;
+  /** the SNAT source port it was admitted with (the JS relay's own while it connects: it may try another) */
+  private admittedPort: number;
+  /** its id on the relay (a new one when it comes back from the toxic path) */
+  private id: number;
   private readonly clientIp: number;
-  /** the relay's final byte counts, once closed */
+  /** bytes of the relay segments before the current one (native, JS, native again...); the totals once closed */
   private received: number;
   private sent: number;
   /** has a bandwidth limit (counted in shaping.limitedConnections while open) */
   private limited: boolean;
+  /** the bandwidth limit (bytes/s, 0: none), for the JS relay once handed over */
+  private rate: number;
+  /** the toxics it is being handed over to (detach asked, or asked once connected); null: none */
+  private handover: ToxicLink | null;
+  /** handed over: the JS relay carries it through its toxics; null: the native relay does */
+  private js: Connection | null;
+  /** an idle close asked while the relay was letting it go */
+  private idleWanted: boolean;
 
-  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
+  /**
+   * TOXICS: the toxics that apply to it at accept; it starts on the JS relay then (its descriptor
+   * a Node socket, connected by Node) and comes to the relay threads once its last toxic is removed.
+   */
+  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null) {
     this.owner = owner;
     this.listenPort = listenPort;
     this.phase = Phase.Connecting;
@@ -45,19 +67,38 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.failure = null;
     this.closeReason = null;
     this.cutAs = null;
-    this.snatPort = snatPort;
+    this.admittedPort = snatPort;
     this.route = route;
     this.relay = relay;
     this.clientIp = clientIp;
     this.received = 0;
     this.sent = 0;
     this.limited = false;
+    this.rate = 0;
+    this.handover = null;
+    this.js = null;
+    this.idleWanted = false;
+    if (toxics !== null) {
+      // the listener stays the addon's; the descriptor becomes a Node socket, paused until the backend connects
+      relay.release(fd);
+      const socket = new net.Socket({ fd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      this.handover = toxics;
+      const js = new Connection(this, socket, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
+      js.onBare = () => this.reattach(js);
+      this.js = js;
+      this.id = 0;
+      return;
+    }
     const source = target.localAddress ? ipToInt(target.localAddress) : 0;
     this.id = relay.open(fd, ipToInt(target.host), target.port, source, target.bindPoolPort ? snatPort : 0, target.preamble, this);
   }
 
+  get snatPort(): number {
+    return this.js?.snatPort ?? this.admittedPort;
+  }
+
   takeActivity(): boolean {
-    return this.relay.touched(this.id);
+    return this.js !== null ? this.js.takeActivity() : this.relay.touched(this.id);
   }
 
   get remoteAddress(): string {
@@ -65,28 +106,38 @@ export class NativeConnection implements LiveConnection, NativeSink {
   }
 
   get receivedBytes(): number {
-    return this.phase === Phase.Closed ? this.received : this.relay.bytes(this.id)?.received ?? this.received;
+    if (this.js !== null && this.phase !== Phase.Closed) return this.received + this.js.receivedBytes;
+    return this.phase === Phase.Closed ? this.received : this.received + (this.relay.bytes(this.id)?.received ?? 0);
   }
 
   get sentBytes(): number {
-    return this.phase === Phase.Closed ? this.sent : this.relay.bytes(this.id)?.sent ?? this.sent;
+    if (this.js !== null && this.phase !== Phase.Closed) return this.sent + this.js.sentBytes;
+    return this.phase === Phase.Closed ? this.sent : this.sent + (this.relay.bytes(this.id)?.sent ?? 0);
   }
 
   addBytes(to: ByteCounts): void {
+    if (this.js !== null && this.phase !== Phase.Closed) {
+      to.received += this.received + this.js.receivedBytes;
+      to.sent += this.sent + this.js.sentBytes;
+      return;
+    }
     const live = this.phase === Phase.Closed ? null : this.relay.bytes(this.id);
-    to.received += live?.received ?? this.received;
-    to.sent += live?.sent ?? this.sent;
+    to.received += this.received + (live?.received ?? 0);
+    to.sent += this.sent + (live?.sent ?? 0);
   }
 
   cut(as: 'cut' | 'unhealthy' = 'cut'): void {
     if (this.phase === Phase.Closed) return;
     this.cutAs ??= as;
+    if (this.js !== null) return this.js.cut(as);
     this.relay.cut(this.id);
   }
 
   /** the relay thread's token buckets take the new rate (bytes/s, 0: none), live */
   shape(rate: number): void {
     if (this.phase === Phase.Closed) return;
+    this.rate = rate;
+    if (this.js !== null) return this.js.shape(rate);
     if (rate > 0 !== this.limited) shaping.limitedConnections += rate > 0 ? 1 : -1;
     this.limited = rate > 0;
     this.relay.shape(this.id, rate);
@@ -94,34 +145,155 @@ export class NativeConnection implements LiveConnection, NativeSink {
 
   fail(reason: RefusalReason): void {
     if (this.failure !== null || this.phase !== Phase.Connecting) return;
+    if (this.js !== null) return this.js.fail(reason);
     this.failure = reason;
     this.owner.onBackendFailed(this, reason);
     this.relay.cut(this.id);
   }
 
   closeIdle(): void {
-    if (this.phase !== Phase.Closed) this.relay.close(this.id);
+    if (this.phase === Phase.Closed) return;
+    this.idleWanted = true;
+    if (this.js !== null) return this.js.closeIdle();
+    this.relay.close(this.id);
   }
 
-  /** the relay's threads hear a half-closed client's reset themselves */
-  probe(): void {}
+  /** the relay's threads hear a half-closed client's reset themselves; the JS relay probes */
+  probe(): void {
+    this.js?.probe();
+  }
+
+  get plain(): boolean {
+    return this.handover === null && this.phase !== Phase.Closed;
+  }
+
+  /** the relay thread lets it go (once connected) and it continues through LINK on the JS relay */
+  toxify(link: ToxicLink): void {
+    if (!this.plain) return link.stop();
+    this.handover = link;
+    if (this.phase === Phase.Open) this.relay.detach(this.id);
+  }
 
   relayConnected(seconds: number): void {
     if (this.phase !== Phase.Connecting || this.failure !== null) return;
     this.phase = Phase.Open;
     this.owner.onBackendConnected(this, seconds);
+    if (this.handover !== null) this.relay.detach(this.id);
+  }
+
+  /**
+   * Let go by the relay thread: both sockets become Node sockets (paused), the bytes its pipes
+   * held are written first, then the toxics' pumps read on. A cut or idle close asked meanwhile
+   * applies now. Anything that throws resets both sockets and closes it as `error`.
+   */
+  relayDetached(received: number, sent: number, handed: Detached | null): void {
+    this.received += received;
+    this.sent += sent;
+    const link = this.handover!;
+    if (this.phase === Phase.Closed || handed === null) {
+      if (handed !== null) for (const fd of [handed.clientFd, handed.backendFd]) this.relay.reset(fd);
+      return this.phase === Phase.Closed ? link.stop() : this.lost(link);
+    }
+    let client: net.Socket | null = null;
+    let backend: net.Socket | null = null;
+    try {
+      client = new net.Socket({ fd: handed.clientFd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      backend = new net.Socket({ fd: handed.backendFd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+      const js = new Connection(this, client, this.listenPort, ADOPTED, this.lastActive, 0, this.snatPort, this.route, link, backend);
+      this.js = js;
+      js.onBare = () => this.reattach(js);
+      if (this.limited) {
+        shaping.limitedConnections--;
+        this.limited = false;
+        js.shape(this.rate);
+      }
+      if (handed.forBackend.length > 0) backend.write(handed.forBackend);
+      if (handed.forClient.length > 0) client.write(handed.forClient);
+      js.startAdopted();
+      if (this.cutAs !== null) js.cut(this.cutAs);
+      else if (this.idleWanted) js.closeIdle();
+    } catch {
+      if (this.js !== null) return this.js.cut();
+      if (client === null) this.relay.reset(handed.clientFd);
+      else client.resetAndDestroy();
+      if (backend === null) this.relay.reset(handed.backendFd);
+      else backend.resetAndDestroy();
+      this.lost(link);
+    }
+  }
+
+  /**
+   * Its last toxic removed: back to the native relay at full speed (splice), once the JS relay
+   * has nothing pending either way; plain again (a toxic added later hands it over again).
+   */
+  private reattach(js: Connection): void {
+    if (this.js !== js || this.phase !== Phase.Open || this.cutAs !== null || this.idleWanted) return;
+    js.release((fd) => this.relay.dup(fd), (clientFd, backendFd) => {
+      if (this.js !== js) return;
+      this.admittedPort = js.snatPort;
+      this.received += js.receivedBytes;
+      this.sent += js.sentBytes;
+      // the JS relay's buckets go; the relay thread's take the rate below
+      if (js.up !== null) {
+        shaping.limitedConnections--;
+        js.up.stop();
+        js.down!.stop();
+        js.up = js.down = null;
+      }
+      this.js = null;
+      this.handover = null;
+      this.id = this.relay.adopt(clientFd, backendFd, this);
+      if (this.rate > 0) this.shape(this.rate);
+    });
+  }
+
+  /** the handover failed: closed as `error` */
+  private lost(link: ToxicLink): void {
+    link.stop();
+    this.closeReason = 'error';
+    this.phase = Phase.Closed;
+    if (this.limited) shaping.limitedConnections--;
+    this.owner.onClosed(this);
+  }
+
+  // ConnectionOwner of the JS relay's connection: told as this connection (one handed over live
+  // is connected already: only one that started on the JS relay connects, fails or retries a port).
+  onBackendConnected(_js: LiveConnection, seconds: number): void {
+    if (this.phase !== Phase.Connecting) return;
+    this.phase = Phase.Open;
+    this.owner.onBackendConnected(this, seconds);
+  }
+
+  onBackendFailed(_js: LiveConnection, reason: RefusalReason): void {
+    this.failure ??= reason;
+    this.owner.onBackendFailed(this, reason);
+  }
+
+  nextSnatPort(): number {
+    return this.owner.nextSnatPort(this);
+  }
+
+  /** the JS relay closed it: counted as this connection, with both relays' bytes */
+  onClosed(js: LiveConnection): void {
+    if (this.phase === Phase.Closed) return;
+    this.received += js.receivedBytes;
+    this.sent += js.sentBytes;
+    this.closeReason = js.closeReason ?? 'done';
+    this.phase = Phase.Closed;
+    this.owner.onClosed(this);
   }
 
   relayClosed(received: number, sent: number, reason: NativeReason): void {
     if (this.phase === Phase.Closed) return;
+    this.handover?.stop();
     const closedBy = CLOSED_BY[reason];
     if (closedBy === undefined && this.failure === null) {
       this.failure = reason as RefusalReason;
       this.owner.onBackendFailed(this, this.failure);
     }
     this.closeReason = this.failure !== null ? 'backend_failed' : closedBy === 'cut' ? this.cutAs ?? 'cut' : closedBy ?? 'error';
-    this.received = received;
-    this.sent = sent;
+    this.received += received;
+    this.sent += sent;
     this.phase = Phase.Closed;
     if (this.limited) shaping.limitedConnections--;
     this.owner.onClosed(this);
@@ -141,14 +313,9 @@ class NativeClient implements PendingClient {
   }
 
   relay(owner: ConnectionOwner, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null): LiveConnection {
-    // A connection some toxic's scope covers leaves splice(2): its descriptor becomes a Node socket
-    // (paused until the backend connects) relayed by the JS relay through its toxics.
-    if (toxics !== null) {
-      this.native.release(this.fd);
-      const socket = new net.Socket({ fd: this.fd, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
-      return new Connection(owner, socket, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
-    }
-    return new NativeConnection(this.native, owner, this.fd, this.remoteIp, listenPort, target, now, connectTimeoutMs, snatPort, route);
+    // A connection some toxic applies to leaves splice(2) until its last toxic is removed: the JS
+    // relay carries it through its toxics (NativeConnection's constructor).
+    return new NativeConnection(this.native, owner, this.fd, this.remoteIp, listenPort, target, now, connectTimeoutMs, snatPort, route, toxics);
   }
 }
 

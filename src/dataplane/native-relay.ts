@@ -22,6 +22,16 @@ export interface NativeSink {
   relayConnected(seconds: number): void;
   /** `reason`: one of NATIVE_REASONS (from backend_unreachable on: the backend connect failed) */
   relayClosed(received: number, sent: number, reason: NativeReason): void;
+  /** detach() done: the relay let the connection go (its final byte counts); HANDED: its sockets and held bytes, null if lost */
+  relayDetached(received: number, sent: number, handed: Detached | null): void;
+}
+
+/** a connection the relay let go (detach()): its sockets, now the caller's, and the bytes its pipes held, to be written first */
+export interface Detached {
+  readonly clientFd: number;
+  readonly backendFd: number;
+  readonly forBackend: Buffer;
+  readonly forClient: Buffer;
 }
 
 /** a native listener's owner */
@@ -45,6 +55,10 @@ interface Addon {
   close(id: number): void;
   shape(id: number, bytesPerSecond: number): void;
   stats(id: number): [received: number, sent: number] | undefined;
+  detach(id: number): void;
+  takeDetached(id: number): [clientFd: number, backendFd: number, forBackend: Buffer, forClient: Buffer] | undefined;
+  adopt(clientFd: number, backendFd: number): number;
+  dup(fd: number): number;
   touched(id: number): boolean;
   socketBuffer(bytes: number): void;
   clamp(fd: number, bytes: number): void;
@@ -71,6 +85,7 @@ const ACCEPT_BATCH = 64;
 /** numbers per event (kEventWidth): id, kind, reason, received, sent, connect µs */
 const EVENT_WIDTH = 6;
 const CONNECTED = 1;
+const DETACHED = 3;
 /** an accepted entry whose connection was reset for lack of descriptors */
 const NO_FD = 0xffffffff;
 
@@ -220,6 +235,32 @@ export class NativeRelay {
     this.addon.close(id);
   }
 
+  /**
+   * The relay thread stops relaying the connection at a safe point (issue 15: a toxic added live)
+   * and hands it back: relayDetached() follows with its sockets and the bytes its pipes held
+   * (or relayClosed(), when it closed first).
+   */
+  detach(id: number): void {
+    this.addon.detach(id);
+  }
+
+  /**
+   * Takes back a connected pair (its last toxic removed: the JS relay let it go with nothing
+   * pending either way) and relays it as open() would; returns its new id. FDS: copies of the
+   * Node sockets' descriptors (dup()), the relay's from here on.
+   */
+  adopt(clientFd: number, backendFd: number, sink: NativeSink): number {
+    const id = this.addon.adopt(clientFd, backendFd);
+    this.connections.set(id, sink);
+    return id;
+  }
+
+  /** a copy of a descriptor (close-on-exec), or -1 */
+  dup(fd: number): number {
+    const copy = fd >= 0 ? this.addon.dup(fd) : -1;
+    return copy >= 0 ? copy : -1;
+  }
+
   /** did the connection move bytes since the last call (read and cleared) */
   touched(id: number): boolean {
     return this.addon.touched(id);
@@ -262,12 +303,22 @@ export class NativeRelay {
     for (let i = 0; i < events.length; i += EVENT_WIDTH) {
       const id = events[i]!;
       const sink = this.connections.get(id);
-      if (!sink) continue;
+      if (!sink) {
+        // a detached connection nobody waits for: its sockets are reset, never leaked
+        const d = events[i + 1] === DETACHED ? this.addon.takeDetached(id) : undefined;
+        if (d) for (const fd of [d[0], d[1]]) this.addon.reset(fd);
+        continue;
+      }
       if (events[i + 1] === CONNECTED) {
         sink.relayConnected(events[i + 5]! / 1e6);
         continue;
       }
       this.connections.delete(id);
+      if (events[i + 1] === DETACHED) {
+        const d = this.addon.takeDetached(id);
+        sink.relayDetached(events[i + 3]!, events[i + 4]!, d ? { clientFd: d[0], backendFd: d[1], forBackend: d[2], forClient: d[3] } : null);
+        continue;
+      }
       sink.relayClosed(events[i + 3]!, events[i + 4]!, NATIVE_REASONS[events[i + 2]!] ?? 'error');
     }
   }

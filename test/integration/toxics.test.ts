@@ -5,11 +5,13 @@
 // connections (a gateway endpoint's, the internet path's). Bounds: at least the toxic's effect,
 // less than twice it. Both relays (npm test's js-relay group).
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { Toxiproxy, ToxiproxyError, type Proxy } from 'toxiproxy-node-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, ROOT, SERVICE_BODY, createAcceptedEndpoint, createAvailableService, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { relayChoice } from '../../src/dataplane/native-relay.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 let d: TestDaemon;
@@ -52,27 +54,29 @@ beforeEach(async () => {
   await toxiproxy.reset();
 });
 
-/** a client connection to the endpoint; `got` collects what it reads, `closed` resolves with how it ended */
-async function connect(): Promise<{ s: net.Socket; got: () => Buffer; closed: Promise<string> }> {
-  const s = net.connect({ host: ep.host_ip, port });
+/** a client connection to the endpoint; `got` collects what it reads (`size` counts it), `closed` resolves with how it ended */
+async function connect(host = ep.host_ip, to = port): Promise<{ s: net.Socket; got: () => Buffer; size: () => number; closed: Promise<string> }> {
+  const s = net.connect({ host, port: to });
   open.add(s);
   const chunks: Buffer[] = [];
-  s.on('data', (b: Buffer) => chunks.push(b));
+  let size = 0;
+  s.on('data', (b: Buffer) => { chunks.push(b); size += b.length; });
   const closed = new Promise<string>((resolve) => {
     s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     s.on('end', () => resolve('end'));
     s.on('close', () => resolve('closed'));
   });
   await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
-  return { s, got: () => Buffer.concat(chunks), closed };
+  return { s, got: () => Buffer.concat(chunks), size: () => size, closed };
 }
 
 /** writes BYTES and waits for all of them back (the echo); the time it took (ms) */
-async function roundTrip(c: { s: net.Socket; got: () => Buffer }, bytes = 1): Promise<number> {
-  const before = c.got().length;
+async function roundTrip(c: { s: net.Socket; got: () => Buffer; size?: () => number }, bytes = 1): Promise<number> {
+  const size = () => c.size?.() ?? c.got().length;
+  const before = size();
   const t0 = performance.now();
   c.s.write(Buffer.alloc(bytes, 120));
-  await waitFor(() => c.got().length >= before + bytes, 10_000, 'echo');
+  await waitFor(() => size() >= before + bytes, 10_000, 'echo');
   return performance.now() - t0;
 }
 
@@ -162,6 +166,9 @@ describe('toxics on real connections', () => {
     expect(slow).toBeGreaterThanOrEqual(99);
     expect(slow).toBeLessThan(200);
     await t.remove();
+    // a connection accepted with a toxic goes back to splice with the native relay once its last
+    // toxic is removed; the JS relay keeps it on its pumps, as Toxiproxy keeps its link
+    await waitFor(() => d.daemon.dataPlane.faults.linked === (relayChoice().relay === 'native' ? 0 : 1), 5_000, 'back on the plain relay');
     expect(await roundTrip(c)).toBeLessThan(100); // under the toxic's 100 ms: it is gone
     // added again, the live connection is re-linked
     await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
@@ -490,5 +497,185 @@ describe('routed connections (gateway endpoints, public services)', () => {
     await waitFor(() => linked() === 0, 5_000, 'the connection unlinked');
     await g.consumer.delete('/sim/toxics/all/slow');
     await g.consumer.delete('/sim/toxics/all/cut');
+  });
+
+  it('a toxic added live reaches routed connections on the plain relay, by their scopes: a zone\'s the subnet of its zone only', async () => {
+    const [a, b] = [await routed(`127.${k}.1.5`), await routed(`127.${k}.2.5`)];
+    for (const c of [a, b]) expect(await roundTrip(c)).toBeLessThan(100);
+    expect(linked()).toBe(0);
+    await g.consumer.post('/sim/toxics', { scope: 'zone:sim-1a', name: 'slow', type: 'latency', attributes: { latency: 100 } });
+    expect(linked()).toBe(1);
+    expect(await roundTrip(a)).toBeGreaterThanOrEqual(99);
+    expect(await roundTrip(b)).toBeLessThan(100);
+    await g.consumer.delete(`/sim/toxics/${encodeURIComponent('zone:sim-1a')}/slow`);
+    for (const c of [a, b]) c.s.destroy();
+    await waitFor(() => linked() === 0, 5_000, 'the connections unlinked');
+  });
+});
+
+/**
+ * Streams BYTES through C's echo while the test acts (a chunk at a time, backpressure kept);
+ * resolves once every byte came back, with whether they came back intact and in order.
+ */
+function streamEcho(c: { s: net.Socket; got: () => Buffer; size: () => number }, bytes: Buffer): Promise<boolean> {
+  const start = c.size();
+  return (async () => {
+    for (let off = 0; off < bytes.length; off += 16_384) {
+      if (!c.s.write(bytes.subarray(off, off + 16_384))) await new Promise((r) => c.s.once('drain', r));
+    }
+    await waitFor(() => c.size() >= start + bytes.length, 30_000, 'the stream echoed');
+    return c.got().subarray(start).equals(bytes);
+  })();
+}
+
+/** three round trips through a latency toxic of MS: each at least MS, the median under twice it (a loaded machine's odd slow one aside) */
+async function expectAddedLatency(c: { s: net.Socket; got: () => Buffer; size: () => number }, ms: number): Promise<void> {
+  const rtts = [await roundTrip(c), await roundTrip(c), await roundTrip(c)].sort((a, b) => a - b);
+  expect(rtts[0]).toBeGreaterThanOrEqual(ms - 1);
+  expect(rtts[1]).toBeLessThan(2 * ms);
+}
+
+describe('live connections: a toxic added after accept reaches them (Toxiproxy adds it to every live link)', () => {
+  it('a latency toxic added mid-stream hands the connection over (no byte lost or reordered), adds 100-200 ms; removed, fast again', async () => {
+    const c = await connect();
+    c.s.setNoDelay(true);
+    expect(await roundTrip(c)).toBeLessThan(100);
+    expect(d.daemon.dataPlane.faults.linked).toBe(0);
+    const data = randomBytes(2 * 1024 * 1024);
+    const flowing = streamEcho(c, data);
+    await waitFor(() => c.size() > 1 + 256 * 1024, 10_000, 'the stream under way');
+    const t = await proxy.addToxic({ type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100 } } as never);
+    await waitFor(() => c.size() > 1 + 1024 * 1024, 20_000, 'more of the stream');
+    await t.remove();
+    expect(await flowing).toBe(true);
+    // its last toxic gone, the native relay takes the connection back (splice at full speed); the
+    // JS relay keeps it on its pumps with no toxic, as Toxiproxy keeps a link
+    const kept = relayChoice().relay === 'native' ? 0 : 1;
+    await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 5_000, 'back on the plain relay');
+    await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
+    await expectAddedLatency(c, 100);
+    await toxiproxy.reset();
+    await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 5_000, 'back on the plain relay');
+    expect(await roundTrip(c)).toBeLessThan(100);
+    // both ways still whole after the toxics came and went, and once more handed over
+    const base = c.size();
+    const again = streamEcho(c, data);
+    await waitFor(() => c.size() > base + 512 * 1024, 10_000, 'the second stream under way');
+    await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
+    expect(await again).toBe(true);
+    await expectAddedLatency(c, 100);
+  });
+
+  it('keeps a half-close: a client whose FIN passed before the toxic still gets the backend\'s answer through it, then the end', async () => {
+    // a backend that answers a FIN 300 ms later with the digest of what it read
+    let endedAt = 0;
+    let wroteAt = 0;
+    const late = await startBackend((s) => {
+      const h = createHash('sha256');
+      s.on('data', (b: Buffer) => h.update(b));
+      s.on('end', () => {
+        endedAt = performance.now();
+        setTimeout(() => { wroteAt = performance.now(); s.end(h.digest('hex')); }, 300);
+      });
+    }, { allowHalfOpen: true });
+    const p2 = randomPort();
+    const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: p2, server_port: late.port, protocol: 'TCP' }] });
+    await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const e2 = await acceptedEndpoint(svc.id);
+    const c = await connect(e2.host_ip, p2);
+    const data = randomBytes(1024 * 1024);
+    c.s.end(data);
+    await waitFor(() => endedAt > 0, 5_000, 'the FIN passed on');
+    await (await toxiproxy.get(`${e2.id}:${p2}`)).addToxic({ type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 150 } } as never);
+    expect(await c.closed).toBe('end');
+    expect(performance.now() - wroteAt).toBeGreaterThanOrEqual(149);
+    expect(c.got().toString()).toBe(createHash('sha256').update(data).digest('hex'));
+    await late.close();
+  });
+
+  it('bandwidth 1,000 KB/s added to a live connection makes a 600 KB echo take 0.6-1.2 s; removed, full speed again', async () => {
+    const c = await connect();
+    await roundTrip(c, 600_000);
+    await proxy.addToxic({ name: 'bw', type: 'bandwidth', stream: 'downstream', toxicity: 1, attributes: { rate: 1_000 } } as never);
+    const slow = await roundTrip(c, 600_000);
+    expect(slow).toBeGreaterThanOrEqual(600 * 0.99);
+    expect(slow).toBeLessThan(1_200);
+    await proxy.getToxic('bw').then((t) => t.remove());
+    expect(await roundTrip(c, 600_000)).toBeLessThan(300);
+  });
+
+  it('timeout, reset_peer and limit_data reach live connections', async () => {
+    // one at a time (a toxic reaches every live connection of its proxy): a connection that echoed
+    // a byte, then the toxic; T0: before its add (a timeout runs from when the toxic starts, Toxiproxy's)
+    const liveWith = async (toxic: object) => {
+      await toxiproxy.reset();
+      const c = await connect();
+      await roundTrip(c);
+      const t0 = performance.now();
+      await proxy.addToxic({ toxicity: 1, ...toxic } as never);
+      return { c, t0 };
+    };
+    const a = await liveWith({ type: 'timeout', stream: 'downstream', attributes: { timeout: 300 } });
+    a.c.s.write('hello');
+    expect(await a.c.closed).toBe('end');
+    expect(performance.now() - a.t0).toBeGreaterThanOrEqual(299);
+    expect(performance.now() - a.t0).toBeLessThan(600);
+    expect(a.c.got().length).toBe(1);
+    const b = await liveWith({ type: 'reset_peer', stream: 'upstream', attributes: { timeout: 50 } });
+    const t0 = performance.now();
+    b.c.s.write('hello');
+    expect(await b.c.closed).toBe('ECONNRESET');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(49);
+    expect(b.c.got().length).toBe(1);
+    const e = await liveWith({ type: 'limit_data', stream: 'downstream', attributes: { bytes: 10 } });
+    e.c.s.write(Buffer.alloc(100, 97));
+    expect(await e.c.closed).toBe('end');
+    // 1 byte before the toxic, then its 10
+    expect(e.c.got().subarray(1).toString()).toBe('a'.repeat(10));
+  });
+
+  it('hands 200 live connections over mid-stream with no byte lost; a toxic whose scope does not cover them leaves them alone', async () => {
+    const other = await acceptedEndpoint(serviceId);
+    const elsewhere = await toxiproxy.get(`${other.id}:${port}`);
+    const conns = await Promise.all(Array.from({ length: 200 }, () => connect()));
+    await Promise.all(conns.map((c) => roundTrip(c)));
+    // another endpoint's proxy: these connections stay on the plain relay
+    await elsewhere.addToxic({ type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 300 } } as never);
+    expect(await roundTrip(conns[0]!)).toBeLessThan(300);
+    expect(d.daemon.dataPlane.faults.linked).toBe(0);
+    const data = randomBytes(256 * 1024);
+    const flowing = conns.map((c) => streamEcho(c, data));
+    await waitFor(() => conns.every((c) => c.size() > 1 + 16_384), 20_000, 'every stream under way');
+    await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 20 } } as never);
+    expect(await Promise.all(flowing)).toEqual(conns.map(() => true));
+    expect(d.daemon.dataPlane.faults.linked).toBe(200);
+    expect(await roundTrip(conns[0]!)).toBeGreaterThanOrEqual(19);
+    await elsewhere.getToxic('latency_downstream').then((t) => t.remove());
+    for (const c of conns) c.s.destroy();
+    await waitFor(() => d.daemon.dataPlane.faults.linked === 0, 5_000, 'links released');
+  });
+
+  it('toxicity 0.5 applies to about half of 400 live connections, drawn once (an unrelated change draws nothing again)', async () => {
+    const conns = await Promise.all(Array.from({ length: 400 }, () => connect()));
+    await Promise.all(conns.map((c) => roundTrip(c)));
+    const before = (await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })) ?? 0;
+    await proxy.addToxic({ name: 'half', type: 'limit_data', stream: 'downstream', toxicity: 0.5, attributes: { bytes: 0 } } as never);
+    const linked = d.daemon.dataPlane.faults.linked;
+    // binomial(400, 0.5): sd 10; 140-260 is beyond 6 sd
+    expect(linked).toBeGreaterThan(140);
+    expect(linked).toBeLessThan(260);
+    expect(await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })).toBe(before + linked);
+    // another toxic elsewhere: the connections that drew "off" are not drawn again
+    const other = await acceptedEndpoint(serviceId);
+    await (await toxiproxy.get(`${other.id}:${port}`)).addToxic({ type: 'latency', toxicity: 1, attributes: { latency: 1 } } as never);
+    expect(d.daemon.dataPlane.faults.linked).toBe(linked);
+    const outcome = await Promise.all(conns.map(async (c) => {
+      c.s.write('x');
+      await Promise.race([c.closed, waitFor(() => c.got().length > 1, 10_000, 'echo or close')]);
+      return c.got().length > 1 ? 'echoed' : 'cut';
+    }));
+    expect(outcome.filter((o) => o === 'cut').length).toBe(linked);
+    for (const c of conns) c.s.destroy();
+    await waitFor(() => d.daemon.dataPlane.faults.linked === 0, 5_000, 'links released');
   });
 });

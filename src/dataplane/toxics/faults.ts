@@ -2,7 +2,7 @@
 // published them, the live connections relayed through toxics (re-linked on a change), and the
 // proxies taken down through Toxiproxy's API.
 import { proxyName, scopeCovers, type ToxicRule, type ToxicTarget } from '../../model/toxics.js';
-import { ToxicLink } from './link.js';
+import { ruleKey, ToxicLink } from './link.js';
 import { toxicFigures } from './transforms.js';
 
 export class DataPlaneFaults {
@@ -10,13 +10,28 @@ export class DataPlaneFaults {
   private disabled = new Set<string>();
   /** live connections on the toxic path */
   private readonly links = new Set<ToxicLink>();
+  /** the toxics published before the last change and unchanged by it (scope/name): a live plain connection drew them off */
+  private unchanged: ReadonlySet<string> = new Set();
 
-  /** the link of a new connection, or null when no toxic's scope covers it (it stays on the plain relay) */
-  linkFor(endpoint: string, service: string, port: number, zone: string): ToxicLink | null {
+  /**
+   * The link of a new connection, or null when no toxic's scope covers it or none's toxicity
+   * applied to it (it stays on the plain relay). LIVE: a connection already relayed plainly
+   * (handed over when a new or changed toxic applies to it; the unchanged ones it drew off before).
+   */
+  linkFor(endpoint: string, service: string, port: number, zone: string, live = false): ToxicLink | null {
     if (this.rules.length === 0) return null;
     const target: ToxicTarget = { endpoint, service, port, zone };
     const rules = this.rules.filter((r) => scopeCovers(r.scope, target));
-    return rules.length ? new ToxicLink(target, rules, this.links) : null;
+    if (rules.length === 0) return null;
+    const link = new ToxicLink(target, rules, this.links, live ? this.unchanged : null);
+    if (link.applies) return link;
+    link.stop();
+    return null;
+  }
+
+  /** whether the last change added or changed a toxic (live plain connections may be handed over) */
+  get anyNew(): boolean {
+    return this.rules.length > this.unchanged.size;
   }
 
   proxyDisabled(endpoint: string, port: number): boolean {
@@ -25,6 +40,8 @@ export class DataPlaneFaults {
 
   /** takes the published state; answers the endpoints whose proxies were enabled or disabled (their listeners change) */
   apply(rules: readonly ToxicRule[], disabled: readonly string[]): Set<string> {
+    const before = new Map(this.rules.map((r) => [ruleKey(r), JSON.stringify(r.toxic)]));
+    this.unchanged = new Set(rules.filter((r) => before.get(ruleKey(r)) === JSON.stringify(r.toxic)).map(ruleKey));
     this.rules = rules;
     const next = new Set(disabled);
     const changed = new Set<string>();

@@ -27,6 +27,8 @@ export interface LinkedConnection {
   toxicClose(): void;
   /** both sides reset */
   toxicReset(): void;
+  /** no toxic is left on it (each removed): it may leave the toxic path (a native connection goes back to splice) */
+  linkBare(): void;
 }
 
 export class ToxicLink implements ToxicHost {
@@ -38,12 +40,22 @@ export class ToxicLink implements ToxicHost {
   private down: Pump | null = null;
   private readonly links: Set<ToxicLink>;
 
-  /** LINKS: the data plane's live links (re-linked on a change), this one added until it stops */
-  constructor(target: ToxicTarget, rules: readonly ToxicRule[], links: Set<ToxicLink>) {
+  /**
+   * LINKS: the data plane's live links (re-linked on a change), this one added until it stops.
+   * DRAWN: the toxics a live plain connection already drew off (unchanged since it did): off again,
+   * not drawn a second time (Toxiproxy draws once per link and toxic, again on an update).
+   */
+  constructor(target: ToxicTarget, rules: readonly ToxicRule[], links: Set<ToxicLink>, drawn: ReadonlySet<string> | null = null) {
     this.target = target;
     this.links = links;
     links.add(this);
-    this.relink(rules);
+    this.relink(rules, drawn);
+  }
+
+  /** whether some toxic's toxicity applied to this connection (else it needs no toxic path) */
+  get applies(): boolean {
+    for (const l of this.toxics.values()) if (l.on) return true;
+    return false;
   }
 
   get signal(): AbortSignal {
@@ -58,18 +70,18 @@ export class ToxicLink implements ToxicHost {
     this.conn?.toxicReset();
   }
 
-  /** the toxics of its scopes now: new ones drawn, removed or changed ones stopped */
-  relink(rules: readonly ToxicRule[]): void {
+  /** the toxics of its scopes now: new ones drawn (but those in DRAWN), removed or changed ones stopped */
+  relink(rules: readonly ToxicRule[], drawn: ReadonlySet<string> | null = null): void {
     const seen = new Set<string>();
     for (const r of rules) {
-      const key = `${scopeKey(r.scope)}/${r.toxic.name}`;
+      const key = ruleKey(r);
       seen.add(key);
       const json = JSON.stringify(r.toxic);
       const was = this.toxics.get(key);
       if (was && was.json === json) continue;
       was?.transform?.stop();
       // Toxiproxy: applies when rand < toxicity (1 always, 0 never)
-      const on = Math.random() < r.toxic.toxicity;
+      const on = drawn?.has(key) !== true && Math.random() < r.toxic.toxicity;
       const linked: Linked = { toxic: r.toxic, json, on, transform: null };
       this.toxics.set(key, linked);
       if (on) toxicFigures.applied[r.toxic.type]++;
@@ -81,6 +93,12 @@ export class ToxicLink implements ToxicHost {
       this.toxics.delete(key);
     }
     this.restage();
+    if (this.toxics.size === 0) this.conn?.linkBare();
+  }
+
+  /** no toxic on it, and nothing queued in its pumps either way */
+  get idle(): boolean {
+    return this.toxics.size === 0 && (this.up?.idle ?? true) && (this.down?.idle ?? true);
   }
 
   /** the backend is connected: the pumps start */
@@ -113,6 +131,11 @@ export class ToxicLink implements ToxicHost {
   }
 }
 
+/** a toxic's key on a connection: its scope and name */
+export function ruleKey(r: ToxicRule): string {
+  return `${scopeKey(r.scope)}/${r.toxic.name}`;
+}
+
 /** one direction: chunks queued as they arrive (with their time), passed through the stages one at a time */
 class Pump {
   stages: Transform[] = [];
@@ -122,6 +145,10 @@ class Pump {
   private ended = false;
 
   constructor(private readonly src: Socket, private readonly dst: Socket, private readonly signal: AbortSignal) {}
+
+  get idle(): boolean {
+    return this.queue.length === 0 && !this.running;
+  }
 
   start(): void {
     this.src.on('data', (buf: Buffer) => {
