@@ -150,14 +150,16 @@ class Listener implements ListenerSink {
   server: TcpListener | null = null;
   /** false once closed: a client the relay still hands over is refused (not_accepted) */
   open = true;
-  /** the ENI's simulated address as an integer (the PROXY header's destination) */
+  /** the ENI's simulated address as an integer (the PROXY header's destination) and its host address (the flow hash's) */
   readonly eniIp: number;
+  readonly eniHostIp: number;
   /** the backend's targets (one for a one-backend spec) and the choice rules, set on every update */
   targets: readonly BackendTargetSpec[];
   rules: ChoiceRules;
 
   constructor(readonly owner: EndpointRuntime, readonly eni: LiveEni, readonly port: number, public backend: Backend, spec: LiveEndpoint) {
     this.eniIp = ipToInt(eni.ip);
+    this.eniHostIp = ipToInt(eni.host_ip);
     this.targets = targetsOf(backend);
     this.rules = rulesOf(spec, backend, eni.zone);
   }
@@ -453,7 +455,6 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** a client connected to one of its listeners (the listener's onClient) */
   accept(client: PendingClient, at: Listener): void {
     const ctx = this.ctx;
-    const host = client.remoteAddress;
     const listener = at.open ? at : undefined;
     const port = at.port;
     let reason = this.closing || !listener ? 'not_accepted' as const
@@ -466,7 +467,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     }
     if (reason !== null) {
       this.counters.rejected[reason]++;
-      ctx.refused(this.spec.id, reason, host);
+      ctx.refused(this.spec.id, reason, client.remoteAddress);
       if (ctx.flowLog !== null) ctx.flowLog.rejected(this.flowOrigin!, this.flowSource(client, null), client.remotePort, listener?.eni.ip ?? this.spec.ip, port, reason);
       client.reset();
       return;
@@ -474,7 +475,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const l = listener!;
     const eni = l.eni;
     const backend = l.backend;
-    const c = chooseBackend(l.targets, l.rules, ctx.choice, flowHash(host, client.remotePort, eni.host_ip, port));
+    const c = chooseBackend(l.targets, l.rules, ctx.choice, flowHash(client.remoteIp, client.remotePort, l.eniHostIp, port));
     const target = c === NO_CHOICE ? null : l.targets[choiceIndex(c)]!;
     if (target !== null) ctx.choices[choiceReason(c)]++;
     const slot = target === null ? null : this.slots.get(target.key) ?? null;
@@ -483,7 +484,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       this.ports.give(snatPort);
       if (slot !== null) slot.stats.failures++;
       this.counters.rejected.backend_unreachable++;
-      ctx.refused(this.spec.id, 'backend_unreachable', host);
+      ctx.refused(this.spec.id, 'backend_unreachable', client.remoteAddress);
       if (ctx.flowLog !== null) ctx.flowLog.rejected(this.flowOrigin!, this.flowSource(client, null), client.remotePort, eni.ip, port, 'backend_unreachable');
       client.reset();
       return;

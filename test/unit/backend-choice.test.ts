@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   chooseBackend, choiceIndex, choiceReason, eligible, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceTarget,
 } from '../../src/model/backend-choice.js';
+import { ipToInt as ip } from '../../src/net/cidr.js';
 import type { HealthView, ProbeState } from '../../src/model/health.js';
 
 const T: ChoiceTarget[] = [
@@ -18,7 +19,7 @@ function spread(targets: ChoiceTarget[], rules: { zone: string | null; crossZone
   const keys = new Map<string, number>();
   const reasons = new Set<string>();
   for (let h = 0; h < 400; h++) {
-    const c = chooseBackend(targets, rules, inp, flowHash('127.1.0.9', 30000 + h, '127.1.0.5', 80));
+    const c = chooseBackend(targets, rules, inp, flowHash(ip('127.1.0.9'), 30000 + h, ip('127.1.0.5'), 80));
     const k = targets[choiceIndex(c)]!.key;
     keys.set(k, (keys.get(k) ?? 0) + 1);
     reasons.add(choiceReason(c));
@@ -81,16 +82,16 @@ describe('backend choice', () => {
   });
 
   it('a flow always lands on the same target while the set does not change', () => {
-    const h = flowHash('127.1.0.9', 40001, '127.1.0.5', 443);
+    const h = flowHash(ip('127.1.0.9'), 40001, ip('127.1.0.5'), 443);
     expect(chooseBackend(T, zonal, inputs(), h)).toBe(chooseBackend(T, zonal, inputs(), h));
-    expect(flowHash('127.1.0.9', 40001, '127.1.0.5', 443)).toBe(h);
-    expect(flowHash('127.1.0.9', 40002, '127.1.0.5', 443)).not.toBe(h);
+    expect(flowHash(ip('127.1.0.9'), 40001, ip('127.1.0.5'), 443)).toBe(h);
+    expect(flowHash(ip('127.1.0.9'), 40002, ip('127.1.0.5'), 443)).not.toBe(h);
   });
 
   it('the flow hash spreads consecutive client ports within 5% of even over three targets', () => {
     const t: ChoiceTarget[] = [{ key: 'a', zone: null }, { key: 'b', zone: null }, { key: 'c', zone: null }];
     const n = [0, 0, 0];
-    for (let p = 20000; p < 50000; p++) n[choiceIndex(chooseBackend(t, zonal, inputs(), flowHash('127.0.0.1', p, '127.1.0.5', 80)))]!++;
+    for (let p = 20000; p < 50000; p++) n[choiceIndex(chooseBackend(t, zonal, inputs(), flowHash(ip('127.0.0.1'), p, ip('127.1.0.5'), 80)))]!++;
     for (const x of n) expect(Math.abs(x - 10000)).toBeLessThan(500);
   });
 });
