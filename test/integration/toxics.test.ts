@@ -183,7 +183,8 @@ describe('toxics on real connections', () => {
     expect(slow).toBeGreaterThanOrEqual(600 * 0.99);
     expect(slow).toBeLessThan(1_200);
     await proxy.getToxic('bw').then((t) => t.remove());
-    expect(await roundTrip(await connect(), 600_000)).toBeLessThan(300);
+    // unthrottled: under the 600 ms the rate alone would take (300 ms idle; a loaded machine took 335)
+    expect(await roundTrip(await connect(), 600_000)).toBeLessThan(500);
   });
 
   it('reset_peer resets the connection on its first data (after its timeout)', async () => {
