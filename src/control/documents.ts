@@ -130,10 +130,21 @@ export function upgradeDocuments(
   return out;
 }
 
+/**
+ * Checks exactly as strict as a kind's schema, by hand, for the kinds stored by the thousand: a
+ * claim (four per endpoint: 20,000 zod parses at 5,000 endpoints were a third of a restart's
+ * check, issue 16). A document one does not pass is parsed by its schema, for the message.
+ */
+const QUICK_CHECKS: Partial<Record<Kind, (doc: unknown) => boolean>> = {
+  claim: (doc) => typeof doc === 'object' && doc !== null && !Array.isArray(doc) && typeof (doc as { holder?: unknown }).holder === 'string',
+};
+
 /** throws a StoreError naming the first document of SNAP that does not have its kind's shape */
 export function checkDocuments(snap: Documents, location: string): void {
   for (const kind of KINDS) {
+    const quick = QUICK_CHECKS[kind];
     for (const [id, doc] of snap.get(kind) ?? []) {
+      if (quick?.(doc)) continue;
       const r = SCHEMAS[kind].safeParse(doc);
       if (r.success) continue;
       const problems = r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');

@@ -97,6 +97,9 @@ const CONFLICT_RETRIES = 8;
 
 export const now = () => new Date().toISOString();
 
+/** the SNAT range's pool: 198.19.128.0/17 without its network and broadcast addresses */
+const snatPool = () => new LowestFree(SNAT_RANGE.base + 1, lastAddress(SNAT_RANGE) - 1);
+
 export class ControlState {
   readonly region: string;
   readonly dataPlane: DataPlane;
@@ -155,7 +158,7 @@ export class ControlState {
   /** data-plane round trips under way, so that shutdown can wait for them */
   private readonly inFlight = new Set<Promise<unknown>>();
   /** the lowest free address of the SNAT range and of each subnet (by `<vpc id> <cidr>`) */
-  private readonly snatPool = new LowestFree(SNAT_RANGE.base + 1, lastAddress(SNAT_RANGE) - 1);
+  private snatPool = snatPool();
   private readonly ipPools = new Map<string, LowestFree>();
 
   constructor(o: ControlOptions) {
@@ -424,6 +427,9 @@ export class ControlState {
     for (const [id, v] of docs.get('claim') ?? []) this.claims.held.set(id, { holder: (v as { holder: string }).holder, version: snap.versions.get(keyOf('claim', id)) ?? -1 });
     this.storeRevision = snap.revision;
     this.revision++;
+    // the pools' cursors start over: what the store holds now may have let addresses go
+    this.snatPool = snatPool();
+    this.ipPools.clear();
   }
 
   /** tells the removal listeners (outside the mutation queue: a listener may queue its own mutation); one that fails is logged */
