@@ -21,7 +21,8 @@ import { HealthChecker, type HealthFigures } from './health-checker.js';
 import { listenTcp } from './listener.js';
 import type { ListenerSink, TcpListener } from './connection.js';
 import { setJsSocketBuffer } from './js-relay.js';
-import { activeRelay } from './native-relay.js';
+import { activeRelay, type NativeRelay } from './native-relay.js';
+import { fastLoad, writeLoad, writeVpcs } from './fast-path.js';
 
 export interface TcpDataPlaneOptions {
   readonly snatMode: 'kernel' | 'logical';
@@ -104,6 +105,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly unused = new Set<string>();
   /** when a running drain cuts what is left (performance.now() ms) */
   private drainUntil = Infinity;
+  /** the native relay whose threads accept compiled endpoints (the fast path); null: off (VPCEP_FAST_ACCEPT=off, or the JS relay) */
+  private readonly fastRelay: NativeRelay | null;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
 
   constructor(o: TcpDataPlaneOptions) {
@@ -141,6 +144,15 @@ export class TcpDataPlane implements DataPlane {
       if (cut > 0) o.log.info({ backend: key, cut }, 'backend unhealthy: its connections cut (connection termination)');
     });
     const choice: ChoiceInputs = { health: this.prober, zoneDown };
+    const fastRelay = (this.fastRelay = (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() === 'off' ? null : activeRelay());
+    // the threads' copy of the daemon's load: the connections on the event loop's path, the limits
+    const loadChanged = fastRelay === null ? () => undefined : () => writeLoad(fastRelay.globals, {
+      maxConnections: load.maxConnections, fdBudget: load.fdBudget, listeners: load.listeners, slowActive: load.active - fastLoad.live, onPremisesAllowed: load.onPremises === 'allow',
+    });
+    if (fastRelay !== null) {
+      loadChanged();
+      writeVpcs(fastRelay.globals, this.vpcBases);
+    }
     this.ctx = {
       snatMode: o.snatMode,
       snatPorts: o.snatPorts ?? { low: 1024, high: 65535 },
@@ -149,14 +161,17 @@ export class TcpDataPlane implements DataPlane {
       now,
       simulatedSource: (host) => this.simulatedSource(host),
       clientVpc: (ip) => clientVpcOf(ip, isVpc),
-      listen: (host, port, sink) => countedListener(load, host, port, sink),
+      listen: (host, port, sink) => countedListener(load, host, port, sink, loadChanged),
+      fastRelay,
+      loadChanged,
       connectionOpened: (zone) => {
         load.active++;
+        loadChanged();
         summary.opened++;
         totals.connections++;
         if (zone !== null) zoneConnections.set(zone, (zoneConnections.get(zone) ?? 0) + 1);
       },
-      connectionClosed: (reason) => { load.active--; totals.closed[reason]++; },
+      connectionClosed: (reason) => { load.active--; loadChanged(); totals.closed[reason]++; },
       tally: (id) => this.tallyOf(id),
       observeConnect: o.observeConnect,
       flowLog: this.flowLog,
@@ -335,6 +350,7 @@ export class TcpDataPlane implements DataPlane {
       this.vpcBases.clear();
       for (const v of this.o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
       for (const v of view.vpcByNumber.values()) this.vpcBases.set(v.number, v.cidr.base);
+      if (this.fastRelay !== null) writeVpcs(this.fastRelay.globals, this.vpcBases);
       const prev = this.queues.get('routing') ?? Promise.resolve();
       const next = prev.then(() => this.gateway.apply(view));
       this.queues.set('routing', next.catch(() => undefined));
@@ -531,17 +547,20 @@ function sameProbe(a: ProbeTarget, b: ProbeTarget): boolean {
 }
 
 /** a listener counted in the descriptor budget while it is open */
-async function countedListener(load: { listeners: number }, host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
+async function countedListener(load: { listeners: number }, host: string, port: number, sink: ListenerSink, changed: () => void): Promise<TcpListener> {
   const server = await listenTcp(host, port, sink);
   load.listeners++;
+  changed();
   let open = true;
   return {
     close: () => {
       if (open) {
         open = false;
         load.listeners--;
+        changed();
       }
       server.close();
     },
+    fast: server.fast,
   };
 }

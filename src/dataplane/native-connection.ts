@@ -5,7 +5,7 @@ import net from 'node:net';
 import { intToIp, ipToInt } from '../net/cidr.js';
 import type { RefusalReason } from './admission.js';
 import { shaping } from './bandwidth.js';
-import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { Connection } from './js-relay.js';
 import type { ToxicLink } from './toxics/link.js';
 import type { NativeAcceptor, NativeReason, NativeRelay, NativeSink } from './native-relay.js';
@@ -35,8 +35,11 @@ export class NativeConnection implements LiveConnection, NativeSink {
   private sent: number;
   /** has a bandwidth limit (counted in shaping.limitedConnections while open) */
   private limited: boolean;
+  /** opened by a relay thread (the fast path): its SNAT port is the thread pool's */
+  readonly threadPort: boolean;
 
-  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null) {
+  /** FD: the accepted client to open, or ADOPTED: the id of a connection a relay thread opened (fd and target unused) */
+  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget | null, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, adopted = 0) {
     this.owner = owner;
     this.listenPort = listenPort;
     this.phase = Phase.Connecting;
@@ -52,6 +55,12 @@ export class NativeConnection implements LiveConnection, NativeSink {
     this.received = 0;
     this.sent = 0;
     this.limited = false;
+    this.threadPort = adopted !== 0;
+    if (target === null) {
+      this.id = adopted;
+      relay.adopt(adopted, this);
+      return;
+    }
     const source = target.localAddress ? ipToInt(target.localAddress) : 0;
     this.id = relay.open(fd, ipToInt(target.host), target.port, source, target.bindPoolPort ? snatPort : 0, target.preamble, this);
   }
@@ -158,7 +167,22 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
     accepted: (fd, ip, remotePort) => sink.onClient(new NativeClient(native, fd, ip, remotePort)),
     outOfDescriptors: () => sink.onAcceptError('fd_limit'),
     failed: (err) => sink.onAcceptError('error', err),
+    fastOpened: (id, ip, remotePort, snatPort, target, choiceReason) => {
+      const opened: FastOpened = {
+        remoteIp: ip, remotePort, snatPort, target, choiceReason,
+        adopt: (owner, listenPort, now, connectTimeoutMs) => new NativeConnection(native, owner, -1, ip, listenPort, null, now, connectTimeoutMs, snatPort, null, id),
+      };
+      if (sink.onFastOpened) sink.onFastOpened(opened);
+      else native.cut(id);
+    },
+    fastRefused: (code, ip, remotePort, target) => sink.onFastRefused?.(code, ip, remotePort, target),
   };
   const id = native.listen(ipToInt(host), port, LISTEN_BACKLOG, acceptor);
-  return { close: () => native.unlisten(id) };
+  return {
+    close: () => native.unlisten(id),
+    fast: {
+      compile: (endpoint, rules, preamble) => native.fastListen(id, endpoint, rules, preamble),
+      off: () => { native.fastListen(id, 0, null, null); },
+    },
+  };
 }
