@@ -165,7 +165,8 @@ struct FastPorts {
 };
 
 // One endpoint on the fast path: its connections (the cap's count, exact across threads), its
-// SNAT ports, and the bytes of its fast connections closed so far.
+// SNAT ports, and the bytes its fast connections moved, live ones included (Move() adds them:
+// the scrape reads one pair of counters per endpoint, not every connection).
 struct FastEndpoint {
   uint32_t id = 0;
   std::atomic<int64_t> active{0};
@@ -746,6 +747,7 @@ class Worker {
         if (n > 0) {
           f.inPipe -= size_t(n);
           if (d == 1) k.sent.fetch_add(uint64_t(n), std::memory_order_relaxed);
+          if (d == 1 && c->fastEndpoint) c->fastEndpoint->sent.fetch_add(uint64_t(n), std::memory_order_relaxed);
           progress = moved = true;
         } else if (n < 0 && errno == EINTR) {
           continue;
@@ -766,6 +768,7 @@ class Worker {
           f.inPipe += size_t(n);
           if (f.bucket.rate > 0) f.bucket.tokens -= n;
           if (d == 0) k.received.fetch_add(uint64_t(n), std::memory_order_relaxed);
+          if (d == 0 && c->fastEndpoint) c->fastEndpoint->received.fetch_add(uint64_t(n), std::memory_order_relaxed);
           progress = moved = true;
         } else if (n == 0) {
           f.eof = true;
@@ -1364,8 +1367,6 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
 
 void Worker::FastRelease(Conn* c) {
   FastEndpoint& ep = *c->fastEndpoint;
-  ep.received.fetch_add(c->counters->received.load(), std::memory_order_relaxed);
-  ep.sent.fetch_add(c->counters->sent.load(), std::memory_order_relaxed);
   ep.ports.Give(c->fastPort);
   ep.active.fetch_sub(1);
   fast.active.fetch_sub(1);
@@ -1467,7 +1468,7 @@ Napi::Value FastEndpointDrop(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// fastEndpointStats(handle) -> [active, receivedClosed, sentClosed, snatPortsInUse]
+// fastEndpointStats(handle) -> [active, received, sent (by its fast connections, live included), snatPortsInUse]
 Napi::Value FastEndpointStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto it = fast.endpoints.find(U32(info, 0));

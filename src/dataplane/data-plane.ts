@@ -456,7 +456,12 @@ export class TcpDataPlane implements DataPlane {
         this.o.log.info({ endpoint_id: id }, 'endpoint down: listeners closed, connections cut');
       }
       // Its counters stay while it exists, so that a cut or a reject can be scraped; they go with it.
-      if (deleted && this.tallies.delete(id)) this.o.forget(id);
+      const t = deleted ? this.tallies.get(id) : undefined;
+      if (t !== undefined) {
+        for (const f of t.fast) f.relay.fastEndpointDrop(f.handle);
+        this.tallies.delete(id);
+        this.o.forget(id);
+      }
       return { ok: true };
     }
     const runtime = current ?? new EndpointRuntime(live, this.ctx, this.tallyOf(id));

@@ -105,6 +105,8 @@ export interface EndpointCounters {
 export interface EndpointTally {
   readonly counters: EndpointCounters;
   readonly connections: Set<LiveConnection>;
+  /** the fast path's endpoint handles of its runtimes: the bytes of the threads' connections, counted there (dropped at its deletion) */
+  readonly fast: Array<{ readonly relay: NativeRelay; readonly handle: number }>;
 }
 
 /** counters at zero, every reason present */
@@ -119,13 +121,21 @@ export function newCounters(): EndpointCounters {
 }
 
 export function newTally(): EndpointTally {
-  return { counters: newCounters(), connections: new Set() };
+  return { counters: newCounters(), connections: new Set(), fast: [] };
 }
 
 /** bytes so far: closed connections plus what live ones have moved */
 export function tallyBytes(t: EndpointTally): { received: number; sent: number } {
   const b = { received: t.counters.receivedBytes, sent: t.counters.sentBytes };
-  for (const c of t.connections) c.addBytes(b);
+  // the relay threads' connections: one pair of counters per handle, no walk over them
+  for (const f of t.fast) {
+    const s = f.relay.fastEndpointStats(f.handle);
+    if (s !== null) {
+      b.received += s.received;
+      b.sent += s.sent;
+    }
+  }
+  for (const c of t.connections) if (c.threadPort !== true) c.addBytes(b);
   return b;
 }
 
@@ -291,7 +301,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         fast.off();
         continue;
       }
-      if (this.fastHandle === 0) this.fastHandle = relay.fastEndpoint(ctx.snatPorts.low, ctx.snatPorts.high);
+      if (this.fastHandle === 0) {
+        this.fastHandle = relay.fastEndpoint(ctx.snatPorts.low, ctx.snatPorts.high);
+        this.tally.fast.push({ relay, handle: this.fastHandle });
+      }
       const kernel = ctx.snatMode === 'kernel';
       const rules = compileGate({
         refuseAll: null,
@@ -476,12 +489,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     for (const l of this.listeners.values()) l.server.close();
     this.listeners.clear();
     for (const c of [...this.connections]) c.cut();
-    // the threads cut the fast connections not reported yet too, then the handle goes
-    if (this.fastHandle !== 0) {
-      this.ctx.fastRelay?.fastCut(this.fastHandle);
-      this.ctx.fastRelay?.fastEndpointDrop(this.fastHandle);
-      this.fastHandle = 0;
-    }
+    // the threads cut the fast connections not reported yet too (the handle stays in the tally for its bytes)
+    if (this.fastHandle !== 0) this.ctx.fastRelay?.fastCut(this.fastHandle);
   }
 
   /** stops accepting, leaving live connections to finish (a drain) */
@@ -661,8 +670,11 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       if (slot.draining && slot.conns.size === 0 && this.slots.get(slot.key) === slot) this.slots.delete(slot.key);
     }
     this.active--;
-    this.counters.receivedBytes += conn.receivedBytes;
-    this.counters.sentBytes += conn.sentBytes;
+    // a relay thread's connection: its bytes are in its handle's counters already
+    if (conn.threadPort !== true) {
+      this.counters.receivedBytes += conn.receivedBytes;
+      this.counters.sentBytes += conn.sentBytes;
+    }
     const reason = conn.closeReason ?? 'done';
     this.counters.closed[reason]++;
     if (conn.threadPort === true) {

@@ -39,7 +39,7 @@ export interface NativeAcceptor {
   fastRefused?(code: number, ip: number, port: number, target: number): void;
 }
 
-/** the fast path's endpoint handle's figures: its fast connections open, closed ones' bytes, SNAT ports held */
+/** the fast path's endpoint handle's figures: its fast connections open, the bytes they moved (live ones included), SNAT ports held */
 export interface FastEndpointStats {
   readonly active: number;
   readonly received: number;

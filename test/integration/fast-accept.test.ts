@@ -1,7 +1,8 @@
 // The native relay's fast path (issue 16) over real loopback sockets, a data plane in this process:
 // the relay threads accept, admit, connect and relay by the rules TypeScript compiled; the cap
 // stays exact under a storm of connections spread over the threads; refusals, opens and closes
-// reach the endpoint's counters in the threads' batches; a live change (a whitelist, a bandwidth
+// reach the endpoint's counters in the threads' batches, the bytes through per-endpoint counters
+// the threads keep; a live change (a whitelist, a bandwidth
 // limit that takes the endpoint back to the event loop) applies to the next connection; a
 // removal cuts the connections the threads opened. With the JS relay (test:js-relay) the same
 // behaviour holds on the event loop's path, and the fast path's own counter is not asserted.
@@ -111,6 +112,9 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: null })).ok).toBe(true);
     await closed;
     await waitFor(() => dp.activeConnections === 0 || null, 5_000, 'every connection to be cut');
-    expect(figures(dp, 'ep-live').closed.cut).toBe(3);
+    const f = figures(dp, 'ep-live');
+    expect(f.closed.cut).toBe(3);
+    // one byte each way per relayed connection, the threads' (read from their per-endpoint counters) and the event loop's alike
+    expect({ received: f.receivedBytes, sent: f.sentBytes }).toEqual({ received: 3, sent: 3 });
   });
 });
