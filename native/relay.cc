@@ -211,6 +211,8 @@ struct FastListener {
 
 // Daemon-wide inputs TypeScript writes into a Uint32Array the threads read: see kGlobal*.
 constexpr int kGlobalMax = 0, kGlobalFdBudget = 1, kGlobalListeners = 2, kGlobalSlowActive = 3, kGlobalOnPremAllow = 4;
+// the connect and idle timeouts (ms) the threads apply to their own connections; 0: TypeScript's sweep does
+constexpr int kGlobalConnectMs = 5, kGlobalIdleMs = 6;
 constexpr int kGlobalVpcBase = 8;                 // 256 words: the network base of VPC number k
 constexpr int kGlobalIsVpc = kGlobalVpcBase + 256;  // 8 words: a bit per VPC number in use
 constexpr int kGlobalWords = kGlobalIsVpc + 8;
@@ -248,6 +250,8 @@ struct Conn {
   bool closed = false;
   std::shared_ptr<FastEndpoint> fastEndpoint;  // the fast path's: released at the close
   uint16_t fastPort = 0;                       // its SNAT port, back to the endpoint's pool then
+  uint64_t fastSeen = 0;                       // bytes both ways at its last timeout check
+  int64_t fastActiveUs = 0;                    // when bytes last moved (seen by the check)
 };
 
 struct Event {
@@ -402,7 +406,13 @@ class Worker {
   void FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port);
   void FastRelease(Conn* c);
   void FastCutEndpoint(uint32_t endpoint);
-  int fastSpare_ = -1;  // a descriptor kept to accept-and-reset one client when the process has none left
+  int FastTimeout(int timeout) const;
+  void FastSweep();
+  void FastResetRefused();
+  std::vector<int> fastRefused_;  // clients refused this round: reset once their report is on its way
+  int fastSpare_ = -1;
+  size_t fastConns_ = 0;       // this thread's fast-path connections open
+  int64_t fastSweepAtUs_ = 0;  // when its timeouts are checked next  // a descriptor kept to accept-and-reset one client when the process has none left
 
   void Post(Command c) {
     bool wake;
@@ -433,6 +443,7 @@ class Worker {
       // No limited direction held: sleep until an event. Else until the earliest wake.
       int timeout = -1;
       if (!wakes_.empty()) timeout = int(std::max<int64_t>(0, (wakes_.top().atUs - NowUs() + 999) / 1000));
+      timeout = FastTimeout(timeout);
       int n = epoll_wait(ep_, events, 256, timeout);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -471,9 +482,11 @@ class Worker {
         Ready(c, side, events[i].events);
       }
       if (!wakes_.empty()) Wakes();
+      FastSweep();
       for (Conn* c : graveyard_) Free(c);
       graveyard_.clear();
       Flush();
+      FastResetRefused();
     }
     // Process exit: drop what is left without callbacks (the JS side is going away).
     for (auto& [id, c] : conns_) {
@@ -1307,8 +1320,7 @@ void Worker::FastAccept(uint32_t listenerId) {
 void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port) {
   FastEndpoint& ep = *l.endpoint;
   auto refuse = [&](int code, uint64_t target) {
-    Linger0(fd);
-    CloseFd(fd);
+    fastRefused_.push_back(fd);
     events_.push_back({target, kRefusedEvent, Reason(code), l.id, ip, int64_t(port)});
   };
   int code = FastCheck(r, ip, FastDaemonActive(), ep.active.load(std::memory_order_relaxed));
@@ -1334,7 +1346,7 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
     ep.ports.Give(snat);
     ep.active.fetch_sub(1);
     fast.active.fetch_sub(1);
-    return refuse(snat == 0 ? kSnatExhausted : kBackendUnreachable, t == nullptr ? 0 : t->index + 1);
+    return refuse(snat == 0 ? kSnatExhausted : kBackendUnreachable, t == nullptr ? 0 : (uint64_t(t->index) + 1) * 4 + uint64_t(r.choiceReason));
   }
   auto* c = new Conn();
   c->id = g.nextId.fetch_add(1);
@@ -1357,6 +1369,8 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
   c->counters = std::make_shared<Counters>();
   c->fastEndpoint = l.endpoint;
   c->fastPort = snat;
+  c->fastActiveUs = c->startUs;
+  fastConns_++;
   {
     std::lock_guard<std::mutex> lock(g.mu);
     g.table[c->id] = {c->counters, this};
@@ -1371,6 +1385,60 @@ void Worker::FastRelease(Conn* c) {
   ep.active.fetch_sub(1);
   fast.active.fetch_sub(1);
   c->fastEndpoint.reset();
+  fastConns_--;
+}
+
+// The sweep's period: a quarter of the shorter timeout, 25 ms to 1 s (data-plane.ts's tick).
+int64_t FastTickUs() {
+  uint32_t connect = Global(kGlobalConnectMs), idle = Global(kGlobalIdleMs);
+  if (connect == 0 || idle == 0) return 0;
+  return std::min<int64_t>(1000, std::max<int64_t>(25, std::min(connect, idle) / 4)) * 1000;
+}
+
+// epoll_wait's timeout with this thread's next timeout check in it (none when it has no fast connection)
+int Worker::FastTimeout(int timeout) const {
+  if (fastConns_ == 0 || FastTickUs() == 0) return timeout;
+  int ms = int(std::max<int64_t>(0, (fastSweepAtUs_ - NowUs() + 999) / 1000));
+  return timeout < 0 ? ms : std::min(timeout, ms);
+}
+
+// The connect and idle timeouts of this thread's fast connections, checked every tick on the
+// thread (no timer per connection, nothing on the event loop): a connect past its deadline fails
+// as backend_timeout (the client reset), a connection that moved no byte for the idle timeout is
+// closed gracefully (reported as `closed`: TypeScript counts it idle).
+void Worker::FastSweep() {
+  int64_t tick = FastTickUs();
+  if (fastConns_ == 0 || tick == 0) return;
+  int64_t now = NowUs();
+  if (now < fastSweepAtUs_) return;
+  fastSweepAtUs_ = now + tick;
+  const int64_t connectUs = int64_t(Global(kGlobalConnectMs)) * 1000, idleUs = int64_t(Global(kGlobalIdleMs)) * 1000;
+  std::vector<std::pair<Conn*, Reason>> due;
+  for (auto& [id, c] : conns_) {
+    if (c->closed || !c->fastEndpoint) continue;
+    if (c->connecting) {
+      if (now - c->startUs > connectUs) due.push_back({c, Reason::BackendTimeout});
+      continue;
+    }
+    uint64_t seen = c->counters->received.load(std::memory_order_relaxed) + c->counters->sent.load(std::memory_order_relaxed);
+    if (seen != c->fastSeen) {
+      c->fastSeen = seen;
+      c->fastActiveUs = now;
+    } else if (now - c->fastActiveUs > idleUs) {
+      due.push_back({c, Reason::Closed});
+    }
+  }
+  for (auto& [c, reason] : due) Finish(c, reason, reason == Reason::BackendTimeout);
+}
+
+// The round's refused clients are reset after Flush() queued their report: the counts are in
+// TypeScript's queue before a client can see its reset.
+void Worker::FastResetRefused() {
+  for (int& fd : fastRefused_) {
+    Linger0(fd);
+    CloseFd(fd);
+  }
+  fastRefused_.clear();
 }
 
 void Worker::FastCutEndpoint(uint32_t endpoint) {

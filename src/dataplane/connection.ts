@@ -117,8 +117,8 @@ export interface ListenerSink {
   onAcceptError(reason: 'fd_limit' | 'backend_error' | 'error', err?: unknown): void;
   /** the native fast path: a relay thread admitted, connected and relays a client (src/dataplane/fast-path.ts) */
   onFastOpened?(c: FastOpened): void;
-  /** the native fast path: a relay thread refused a client (code: its index in REFUSAL_REASONS; target: the chosen target's index + 1, 0: none) */
-  onFastRefused?(code: number, ip: number, port: number, target: number): void;
+  /** the native fast path: a relay thread refused a client (code: its index in REFUSAL_REASONS; target: the chosen target's index + 1, 0: none; choiceReason: why it was chosen) */
+  onFastRefused?(code: number, ip: number, port: number, target: number, choiceReason: number): void;
 }
 
 /** a connection a relay thread accepted, admitted and connected by itself (the native fast path) */

@@ -107,6 +107,8 @@ export class TcpDataPlane implements DataPlane {
   private drainUntil = Infinity;
   /** the native relay whose threads accept compiled endpoints (the fast path); null: off (VPCEP_FAST_ACCEPT=off, or the JS relay) */
   private readonly fastRelay: NativeRelay | null;
+  /** the relay threads run the connect and idle timeouts of their connections (the sweep skips them) */
+  private readonly threadsTime: boolean;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
 
   constructor(o: TcpDataPlaneOptions) {
@@ -145,9 +147,12 @@ export class TcpDataPlane implements DataPlane {
     });
     const choice: ChoiceInputs = { health: this.prober, zoneDown };
     const fastRelay = (this.fastRelay = (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() === 'off' ? null : activeRelay());
+    // the relay threads time their own connections on the real clock; on an injected one (tests) the sweep does
+    const threadsTime = (this.threadsTime = fastRelay !== null && o.now === undefined);
     // the threads' copy of the daemon's load: the connections on the event loop's path, the limits
     const loadChanged = fastRelay === null ? () => undefined : () => writeLoad(fastRelay.globals, {
       maxConnections: load.maxConnections, fdBudget: load.fdBudget, listeners: load.listeners, slowActive: load.active - fastLoad.live, onPremisesAllowed: load.onPremises === 'allow',
+      connectTimeoutMs: threadsTime ? o.connectTimeoutMs : 0, idleTimeoutMs: threadsTime ? o.idleTimeoutMs : 0,
     });
     if (fastRelay !== null) {
       loadChanged();
@@ -171,7 +176,12 @@ export class TcpDataPlane implements DataPlane {
         totals.connections++;
         if (zone !== null) zoneConnections.set(zone, (zoneConnections.get(zone) ?? 0) + 1);
       },
-      connectionClosed: (reason) => { load.active--; loadChanged(); totals.closed[reason]++; },
+      connectionClosed: (reason) => {
+        load.active--;
+        loadChanged();
+        totals.closed[reason]++;
+        if (reason === 'idle') summary.idle++;
+      },
       tally: (id) => this.tallyOf(id),
       observeConnect: o.observeConnect,
       flowLog: this.flowLog,
@@ -490,8 +500,11 @@ export class TcpDataPlane implements DataPlane {
     const now = this.now();
     const idleMs = this.idleMs;
     for (const r of this.runtimes.values()) r.sweepDrains(now);
+    const threadsTime = this.threadsTime;
     for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) {
       for (const c of r.connections) {
+        // the fast path's connections: their timeouts run on the relay threads
+        if (threadsTime && c.threadPort === true) continue;
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');
           continue;
@@ -499,7 +512,6 @@ export class TcpDataPlane implements DataPlane {
         if (c.takeActivity()) {
           c.lastActive = now;
         } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
-          this.summary.idle++;
           c.closeIdle();
           continue;
         }

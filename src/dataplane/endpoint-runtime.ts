@@ -357,15 +357,17 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   }
 
   /** the fast path: a relay thread refused a client on listener KEY (the reason's index in REFUSAL_REASONS) */
-  private fastRefused(key: string, code: number, ip: number, target: number): void {
+  private fastRefused(key: string, code: number, ip: number, target: number, choiceReason: number): void {
     const reason = REFUSAL_REASONS[code] ?? 'error';
-    this.counters.rejected[reason]++;
-    this.ctx.refused(this.spec.id, reason, intToIp(ip));
-    if (reason === 'backend_unreachable' && target > 0) {
+    // a backend chosen (fail open into a down zone): the choice and the backend's failure count, as accept() counts them
+    if (target > 0) {
+      this.ctx.choices[CHOICE_REASONS[choiceReason] ?? 'fail_open']++;
       const t = this.listeners.get(key)?.targets[target - 1];
       const slot = t === undefined ? undefined : this.slots.get(t.key);
       if (slot !== undefined) slot.stats.failures++;
     }
+    this.counters.rejected[reason]++;
+    this.ctx.refused(this.spec.id, reason, intToIp(ip));
   }
 
   /**
@@ -515,7 +517,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         this.ctx.refused(this.spec.id, reason, 'accept', err);
       },
       onFastOpened: (opened) => this.adopt(opened, key),
-      onFastRefused: (code, ip, _port, target) => this.fastRefused(key, code, ip, target),
+      onFastRefused: (code, ip, _port, target, choiceReason) => this.fastRefused(key, code, ip, target, choiceReason),
     });
   }
 

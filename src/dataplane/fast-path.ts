@@ -93,6 +93,9 @@ export interface FastGlobalsInput {
   /** connections open on the event loop's path (the threads count their own) */
   readonly slowActive: number;
   readonly onPremisesAllowed: boolean;
+  /** the connect and idle timeouts (ms) the threads apply to their connections; 0: TypeScript's sweep does (an injected clock) */
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
 }
 
 /** writes the daemon's load into the words the threads read (no call into the addon) */
@@ -102,6 +105,8 @@ export function writeLoad(words: Uint32Array, l: FastGlobalsInput): void {
   words[2] = l.listeners;
   words[3] = Math.max(0, l.slowActive);
   words[4] = l.onPremisesAllowed ? 1 : 0;
+  words[5] = Math.max(0, Math.min(0xffffffff, l.connectTimeoutMs));
+  words[6] = Math.max(0, Math.min(0xffffffff, l.idleTimeoutMs));
 }
 
 /** writes the VPCs (number -> network base) into the words the threads read */

@@ -175,7 +175,7 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
       if (sink.onFastOpened) sink.onFastOpened(opened);
       else native.cut(id);
     },
-    fastRefused: (code, ip, remotePort, target) => sink.onFastRefused?.(code, ip, remotePort, target),
+    fastRefused: (code, ip, remotePort, target, choiceReason) => sink.onFastRefused?.(code, ip, remotePort, target, choiceReason),
   };
   const id = native.listen(ipToInt(host), port, LISTEN_BACKLOG, acceptor);
   return {

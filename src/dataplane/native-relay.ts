@@ -35,8 +35,8 @@ export interface NativeAcceptor {
   failed(err: unknown): void;
   /** the fast path: a relay thread admitted, connected and now relays connection `id` (target: the index in the port's targets) */
   fastOpened?(id: number, ip: number, port: number, snatPort: number, target: number, choiceReason: number): void;
-  /** the fast path: a relay thread refused a client (code: the index in REFUSAL_REASONS; target: the chosen one's index + 1, 0: none) */
-  fastRefused?(code: number, ip: number, port: number, target: number): void;
+  /** the fast path: a relay thread refused a client (code: the index in REFUSAL_REASONS; target: the chosen one's index + 1, 0: none, and why it was chosen) */
+  fastRefused?(code: number, ip: number, port: number, target: number, choiceReason: number): void;
 }
 
 /** the fast path's endpoint handle's figures: its fast connections open, the bytes they moved (live ones included), SNAT ports held */
@@ -323,12 +323,12 @@ export class NativeRelay {
     }
   }
 
-  /** a fast-path event: [id, kind, reason, listener, client ip, port << 16 | snat port] (opened) or [target + 1, kind, code, listener, ip, port] (refused) */
+  /** a fast-path event: [id, kind, target * 4 + choice, listener, client ip, port << 16 | snat port] (opened) or [(target + 1) * 4 + choice, kind, code, listener, ip, port] (refused) */
   private onFast(events: Float64Array, i: number): void {
     const id = events[i]!;
     const a = this.acceptors.get(events[i + 3]!);
     if (events[i + 1] === REFUSED) {
-      a?.fastRefused?.(events[i + 2]!, events[i + 4]!, events[i + 5]!, id);
+      a?.fastRefused?.(events[i + 2]!, events[i + 4]!, events[i + 5]!, Math.floor(id / 4), id % 4);
       return;
     }
     const packed = events[i + 5]!;

@@ -24,10 +24,11 @@ afterEach(async () => {
 const native = () => (relayChoice().relay === 'native' ? loadNativeRelay() : null);
 const fastAccepted = () => native()?.fastFigures().accepted ?? 0;
 
-function plane(): TcpDataPlane {
+function plane(o: { idleTimeoutMs?: number; sweepIntervalMs?: number } = {}): TcpDataPlane {
   const dp = new TcpDataPlane({
-    snatMode: 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
+    snatMode: 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: o.idleTimeoutMs ?? 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
     log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined,
+    ...(o.sweepIntervalMs !== undefined ? { sweepIntervalMs: o.sweepIntervalMs } : {}),
   });
   cleanup.push(() => dp.close());
   return dp;
@@ -116,5 +117,29 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect(f.closed.cut).toBe(3);
     // one byte each way per relayed connection, the threads' (read from their per-endpoint counters) and the event loop's alike
     expect({ received: f.receivedBytes, sent: f.sentBytes }).toEqual({ received: 3, sent: 3 });
+  });
+
+  it.runIf(loadNativeRelay() !== null && relayChoice().relay === 'native' && process.env.VPCEP_FAST_ACCEPT !== 'off')('the idle timeout runs on the relay threads: with the event loop\'s sweep off, an idle connection is closed (counted idle) and a trickling one stays', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane({ idleTimeoutMs: 400, sweepIntervalMs: 0 });
+    const port = randomPort();
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-idle', live: spec('ep-idle', port, b.port) })).ok).toBe(true);
+    const idle = await attempt(port);
+    const busy = await attempt(port);
+    expect(idle.ok && busy.ok).toBe(true);
+    const idleClosed = new Promise<void>((r) => idle.socket.once('close', () => r()));
+    let busyClosed = false;
+    busy.socket.once('close', () => { busyClosed = true; });
+    const trickle = setInterval(() => busy.socket.write('t'), 100);
+    try {
+      await idleClosed;
+      await waitFor(() => figures(dp, 'ep-idle').closed.idle === 1 || null, 5_000, 'the idle close to be counted');
+      await new Promise((r) => setTimeout(r, 600));
+      expect(busyClosed).toBe(false);
+      expect(figures(dp, 'ep-idle')).toMatchObject({ active: 1 });
+    } finally {
+      clearInterval(trickle);
+    }
   });
 });
