@@ -191,6 +191,7 @@ export class TcpDataPlane implements DataPlane {
       backendZoneConnections: this.backendZoneConnections,
       backendStats: (service, key, zone) => this.statsOf(service, key, zone),
       toxicLink: (endpoint, service, port, zone) => this.faults.linkFor(endpoint, service, port, zone),
+      toxicCovers: (endpoint, service, port, zone) => this.faults.covers(endpoint, service, port, zone),
       proxyDisabled: (endpoint, port) => this.faults.proxyDisabled(endpoint, port),
       refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
@@ -447,6 +448,8 @@ export class TcpDataPlane implements DataPlane {
    */
   private async applyFaults(toxics: Parameters<DataPlaneFaults['apply']>[0], disabled: readonly string[]): Promise<Ack> {
     const changed = this.faults.apply(toxics, disabled);
+    // a toxic's scope decides which listeners the relay threads may accept on (the fast path)
+    if (this.fastRelay !== null) for (const r of this.runtimes.values()) r.compileFast();
     const acks = await Promise.all([...changed].map((id) => {
       const r = this.runtimes.get(id);
       if (!r) return { ok: true } as Ack;

@@ -59,6 +59,8 @@ export interface DataPlaneContext {
   readonly fastRelay?: NativeRelay | null;
   /** the daemon's load changed (the threads' copy of it is written) */
   loadChanged?(): void;
+  /** whether some toxic covers new connections of this endpoint, port and zone (nothing made) */
+  toxicCovers?(endpoint: string, service: string, port: number, zone: string): boolean;
 }
 
 /** one backend's counters (per service): the metrics read them at scrape time */
@@ -296,7 +298,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     for (const l of this.listeners.values()) {
       const fast = l.server.fast;
       if (!fast) continue;
-      const eligible = !this.closing && this.rate === 0 && ctx.flowLog === null && ctx.toxicLink(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === null;
+      const eligible = !this.closing && this.rate === 0 && ctx.flowLog === null && ctx.toxicCovers?.(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === false;
       if (!eligible) {
         fast.off();
         continue;
