@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -34,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <queue>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -129,6 +131,117 @@ struct Flow {
   bool shut = false;  // the FIN was passed on (shutdown(SHUT_WR) of the destination)
 };
 
+// ---- the fast path (issue 16): accept, admit, connect and relay on the relay threads ----------
+// An endpoint whose admission TypeScript can compile has its listening sockets in every relay
+// thread's epoll (EPOLLEXCLUSIVE): the thread that wakes accepts, decides admission from the
+// rules TypeScript published (FastRules, replaced whole on every change), takes a SNAT port,
+// chooses the backend and connects, in its own loop. TypeScript hears of each connection after
+// the fact, in the thread's event batch (kOpenedEvent, kRefusedEvent).
+
+// Refusal codes: the indexes of REFUSAL_REASONS in src/model/admission.ts.
+enum FastRefusal : int {
+  kCap = 0, kWhitelist = 1, kNotAccepted = 3, kDaemonLimit = 4, kFdLimit = 5, kSnatExhausted = 6,
+  kBackendUnreachable = 7, kVpc = 10, kOnPremises = 11, kSecurityGroup = 12, kZoneDown = 14,
+};
+
+// The SNAT source ports of one endpoint's address (src/net/snat-pool.ts's order: never-used
+// ports lowest first, then those given back, first in first out), shared by the threads.
+struct FastPorts {
+  std::mutex mu;
+  uint32_t next = 1024;
+  uint32_t high = 65535;
+  std::deque<uint16_t> back;
+  uint32_t taken = 0;
+  uint16_t Take() {
+    std::lock_guard<std::mutex> lock(mu);
+    uint16_t port = 0;
+    if (next <= high) {
+      port = uint16_t(next++);
+    } else if (!back.empty()) {
+      port = back.front();
+      back.pop_front();
+    }
+    if (port != 0) taken++;
+    return port;
+  }
+  void Give(uint16_t port) {
+    if (port == 0) return;
+    std::lock_guard<std::mutex> lock(mu);
+    back.push_back(port);
+    taken--;
+  }
+};
+
+// One endpoint on the fast path: its connections (the cap's count, exact across threads), its
+// SNAT ports, and the bytes its fast connections moved, live ones included (Move() adds them:
+// the scrape reads one pair of counters per endpoint, not every connection).
+struct FastEndpoint {
+  uint32_t id = 0;
+  std::atomic<int64_t> active{0};
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> sent{0};
+  FastPorts ports;
+};
+
+struct FastTarget {
+  uint32_t ip = 0;
+  uint32_t port = 0;
+  uint32_t index = 0;    // the target's index in the terminal port's targets (TypeScript's)
+  bool refuse = false;   // fail open chose a backend of a down zone: backend_unreachable
+};
+
+// What TypeScript compiled for one listener (one ENI and terminal port); immutable once published.
+struct FastRules {
+  int state = kNotAccepted;  // -1: accepting, else the refusal code of every connection
+  bool zoneDown = false;
+  int64_t capLeft = 0;       // the cap less the endpoint's connections on TypeScript's path
+  uint32_t vpcNumber = 0;
+  uint32_t vpcBase = 0;
+  uint32_t port = 0;
+  uint32_t eniHostIp = 0;    // the ENI's host address: the flow hash reads it
+  uint32_t sourceIp = 0;     // kernel SNAT: the endpoint's SNAT address (0: logical, no bind)
+  bool whitelistEnabled = false;
+  std::vector<std::pair<uint32_t, uint32_t>> whitelist;  // [low, high] simulated addresses
+  bool securityEnabled = false;
+  struct Rule { uint32_t lo, hi, from, to; };
+  std::vector<Rule> security;
+  std::vector<FastTarget> candidates;  // flow hash % size picks one
+  int choiceReason = 0;                // CHOICE_REASONS index
+  std::string preamble;                // a PROXY v2 header with source address and port 0, or empty
+};
+
+struct FastListener {
+  uint32_t id = 0;
+  int fd = -1;
+  std::shared_ptr<FastEndpoint> endpoint;
+  std::shared_ptr<const FastRules> rules;  // std::atomic_load/atomic_store
+};
+
+// Daemon-wide inputs TypeScript writes into a Uint32Array the threads read: see kGlobal*.
+constexpr int kGlobalMax = 0, kGlobalFdBudget = 1, kGlobalListeners = 2, kGlobalSlowActive = 3, kGlobalOnPremAllow = 4;
+// the connect and idle timeouts (ms) the threads apply to their own connections; 0: TypeScript's sweep does
+constexpr int kGlobalConnectMs = 5, kGlobalIdleMs = 6;
+constexpr int kGlobalVpcBase = 8;                 // 256 words: the network base of VPC number k
+constexpr int kGlobalIsVpc = kGlobalVpcBase + 256;  // 8 words: a bit per VPC number in use
+constexpr int kGlobalWords = kGlobalIsVpc + 8;
+
+struct Fast {
+  std::shared_mutex mu;  // the listeners: shared by the accepting threads, unique to change them
+  std::unordered_map<uint32_t, std::shared_ptr<FastListener>> listeners;
+  std::unordered_map<uint32_t, std::shared_ptr<FastEndpoint>> endpoints;  // JS thread only
+  uint32_t nextEndpoint = 1;                                               // JS thread only
+  std::atomic<int64_t> active{0};  // connections on the fast path, daemon-wide
+  uint32_t* globals = nullptr;     // kGlobalWords, owned by a JS Uint32Array kept referenced
+  std::atomic<uint64_t> accepted{0};
+};
+Fast& fast = *new Fast;
+
+inline uint32_t Global(int i) { return fast.globals ? __atomic_load_n(&fast.globals[i], __ATOMIC_RELAXED) : 0; }
+
+// The epoll tag of a fast listener: the top bit set (connection tags keep it clear).
+constexpr uint64_t kListenTagBit = uint64_t(1) << 63;
+constexpr int kOpenedEvent = 4, kRefusedEvent = 5;
+
 struct Conn {
   uint64_t id = 0;
   uint32_t slot = 0;  // the worker's slot and its generation: the epoll tag (see Tag())
@@ -143,6 +256,10 @@ struct Conn {
   std::shared_ptr<Counters> counters;
   bool connecting = true;
   bool closed = false;
+  std::shared_ptr<FastEndpoint> fastEndpoint;  // the fast path's: released at the close
+  uint16_t fastPort = 0;                       // its SNAT port, back to the endpoint's pool then
+  uint64_t fastSeen = 0;                       // bytes both ways at its last timeout check
+  int64_t fastActiveUs = 0;                    // when bytes last moved (seen by the check)
 };
 
 struct Event {
@@ -155,7 +272,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt } kind;
+  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt, CutEndpoint } kind;
   uint64_t id;
   Conn* conn;
   uint64_t rate = 0;  // Shape: bytes/s, 0: no limit
@@ -188,7 +305,7 @@ struct Relay {
     Worker* worker;
   };
   std::unordered_map<uint64_t, Entry> table;  // guarded by mu
-  uint64_t nextId = 1;                        // JS thread only
+  std::atomic<uint64_t> nextId{1};            // the JS thread and the fast path's threads
   size_t nextWorker = 0;                      // JS thread only
   Napi::ThreadSafeFunction onEvents;
   Napi::ThreadSafeFunction onFatal;  // a relay thread died: the daemon must stop
@@ -282,6 +399,7 @@ class Worker {
     e.events = EPOLLIN;
     e.data.u64 = kWakeTag;
     epoll_ctl(ep_, EPOLL_CTL_ADD, ev_, &e);
+    fastSpare_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -290,6 +408,20 @@ class Worker {
   }
 
   bool ok() const { return ep_ >= 0 && ev_ >= 0; }
+  int epfd() const { return ep_; }
+
+  // the fast path (defined below, after the listeners)
+  void FastAccept(uint32_t listenerId);
+  void FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port);
+  void FastRelease(Conn* c);
+  void FastCutEndpoint(uint32_t endpoint);
+  int FastTimeout(int timeout) const;
+  void FastSweep();
+  void FastResetRefused();
+  std::vector<int> fastRefused_;  // clients refused this round: reset once their report is on its way
+  int fastSpare_ = -1;
+  size_t fastConns_ = 0;       // this thread's fast-path connections open
+  int64_t fastSweepAtUs_ = 0;  // when its timeouts are checked next  // a descriptor kept to accept-and-reset one client when the process has none left
 
   void Post(Command c) {
     bool wake;
@@ -320,6 +452,7 @@ class Worker {
       // No limited direction held: sleep until an event. Else until the earliest wake.
       int timeout = -1;
       if (!wakes_.empty()) timeout = int(std::max<int64_t>(0, (wakes_.top().atUs - NowUs() + 999) / 1000));
+      timeout = FastTimeout(timeout);
       int n = epoll_wait(ep_, events, 256, timeout);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -329,6 +462,10 @@ class Worker {
         uint64_t tag = events[i].data.u64;
         if (tag == kWakeTag) {
           stopping = Commands() || stopping;
+          continue;
+        }
+        if (tag & kListenTagBit) {
+          FastAccept(uint32_t(tag));
           continue;
         }
         Conn* c = Named(tag);
@@ -354,9 +491,11 @@ class Worker {
         Ready(c, side, events[i].events);
       }
       if (!wakes_.empty()) Wakes();
+      FastSweep();
       for (Conn* c : graveyard_) Free(c);
       graveyard_.clear();
       Flush();
+      FastResetRefused();
     }
     // Process exit: drop what is left without callbacks (the JS side is going away).
     for (auto& [id, c] : conns_) {
@@ -404,6 +543,7 @@ class Worker {
         }
         case Command::Stop: stop = true; break;
         case Command::Break: CloseFd(ep_); break;  // test hook: the next epoll_wait fails (EBADF)
+        case Command::CutEndpoint: FastCutEndpoint(uint32_t(cmd.id)); break;
       }
     }
     return stop;
@@ -635,6 +775,7 @@ class Worker {
         if (n > 0) {
           f.inPipe -= size_t(n);
           if (d == 1) k.sent.fetch_add(uint64_t(n), std::memory_order_relaxed);
+          if (d == 1 && c->fastEndpoint) c->fastEndpoint->sent.fetch_add(uint64_t(n), std::memory_order_relaxed);
           progress = moved = true;
         } else if (n < 0 && errno == EINTR) {
           continue;
@@ -655,6 +796,7 @@ class Worker {
           f.inPipe += size_t(n);
           if (f.bucket.rate > 0) f.bucket.tokens -= n;
           if (d == 0) k.received.fetch_add(uint64_t(n), std::memory_order_relaxed);
+          if (d == 0 && c->fastEndpoint) c->fastEndpoint->received.fetch_add(uint64_t(n), std::memory_order_relaxed);
           progress = moved = true;
         } else if (n == 0) {
           f.eof = true;
@@ -693,6 +835,7 @@ class Worker {
       Release(f.bucket, f.bucket.heldSinceUs >= 0 ? NowUs() : 0);
     }
     conns_.erase(c->id);
+    if (c->fastEndpoint) FastRelease(c);
     graveyard_.push_back(c);
     events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0});
   }
@@ -780,7 +923,8 @@ class Worker {
     }
     c->slot = free_.back();
     free_.pop_back();
-    c->gen = ++gens_[c->slot];
+    c->gen = ++gens_[c->slot] & 0x7fffffffu;  // the top bit of a tag names a fast listener
+    if (c->gen == 0) c->gen = gens_[c->slot] = 1;
     slots_[c->slot] = c;
   }
 
@@ -834,41 +978,51 @@ class Worker {
 // One readiness of a listener: accept what is queued (up to a batch), then let TypeScript decide
 // on each connection (entries [fd, ip, port] in the shared buffer; fd -1: refused for lack of
 // descriptors, already reset here).
+// accept4() of one client on listening socket LFD: its fd (>= 0, IP and PORT set); -1: none
+// queued now; kNoFdReset: no descriptor was left, and the client at the head of the queue was
+// accepted with the SPARE descriptor and reset. The client learns at once, and the listener does
+// not wake the loop forever. accept4() says EMFILE whether or not a client waits: only a client
+// taken is counted, and the batch stops there (the readiness is level-triggered: the rest of the
+// queue comes back next turn, after the loop has run what may free descriptors).
+constexpr int kNoFdReset = -2;
+int AcceptClient(int lfd, int& spare, uint32_t* ip, uint32_t* port) {
+  for (;;) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    int fd = accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      *ip = ntohl(peer.sin_addr.s_addr);
+      *port = ntohs(peer.sin_port);
+      return fd;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if ((errno != EMFILE && errno != ENFILE) || spare < 0) return -1;  // EAGAIN: nothing more queued
+    CloseFd(spare);
+    int victim = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    const bool taken = victim >= 0;
+    if (taken) {
+      Linger0(victim);
+      CloseFd(victim);
+    }
+    spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return taken ? kNoFdReset : -1;
+  }
+}
+
 void OnReadable(uv_poll_t* handle, int status, int) {
   auto* l = static_cast<Listener*>(handle->data);
   if (status < 0 || g.accepted == nullptr) return;
   uint32_t* out = g.accepted;
   int n = 0;
   while (n < kAcceptBatch) {
-    sockaddr_in peer{};
-    socklen_t len = sizeof peer;
-    int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if ((errno == EMFILE || errno == ENFILE) && g.spare >= 0) {
-        // No descriptor left: free the spare one, accept and reset the client at the head of the
-        // queue, take the spare back. The client learns at once, and the listener does not wake
-        // the loop forever. accept4() says EMFILE whether or not a client waits: only a client
-        // taken is counted, and the batch stops here (the poll is level-triggered: the rest of
-        // the queue comes back next turn, after the loop has run what may free descriptors).
-        CloseFd(g.spare);
-        int victim = accept4(l->fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (victim >= 0) {
-          Linger0(victim);
-          CloseFd(victim);
-          out[n * 3] = uint32_t(-1);
-          out[n * 3 + 1] = 0;
-          out[n * 3 + 2] = 0;
-          n++;
-        }
-        g.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-      }
-      break;  // EAGAIN: nothing more queued
-    }
-    out[n * 3] = uint32_t(fd);
-    out[n * 3 + 1] = ntohl(peer.sin_addr.s_addr);
-    out[n * 3 + 2] = ntohs(peer.sin_port);
+    uint32_t ip = 0, port = 0;
+    int fd = AcceptClient(l->fd, g.spare, &ip, &port);
+    if (fd == -1) break;
+    out[n * 3] = fd == kNoFdReset ? uint32_t(-1) : uint32_t(fd);  // uint32_t(-1): NO_FD in native-relay.ts
+    out[n * 3 + 1] = ip;
+    out[n * 3 + 2] = port;
     n++;
+    if (fd == kNoFdReset) break;
   }
   if (n == 0) return;
   Napi::Env env(g.env);
@@ -998,7 +1152,10 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
 // address is free when the teardown is acknowledged (a new endpoint may bind it at once).
 // uv_poll_stop() takes the fd out of libuv's epoll set first (uv__platform_invalidate_fd), so
 // closing it here cannot drop a reused fd from the loop; connections already accepted go on.
+void FastOff(uint32_t id);
+
 Napi::Value Unlisten(const Napi::CallbackInfo& info) {
+  FastOff(U32(info, 0));
   auto it = g.listeners.find(U32(info, 0));
   if (it != g.listeners.end()) {
     Listener* l = it->second;
@@ -1214,6 +1371,416 @@ Napi::Value TestBreakThread(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+
+// ---- the fast path (issue 16): the threads' side, then the JS boundary ------------------------
+
+// FNV-1a over a word's four bytes, most significant first (backend-choice.ts fnvWord())
+inline uint32_t FnvWord(uint32_t h, uint32_t w) {
+  for (int shift = 24; shift >= 0; shift -= 8) h = (h ^ ((w >> shift) & 255)) * 0x01000193u;
+  return h;
+}
+
+// The flow hash of src/model/backend-choice.ts flowHash(): FNV-1a over the client's address, its
+// port with the terminal port, and the ENI's host address, as integers; then murmur3's finalizer.
+uint32_t FastFlowHash(uint32_t clientIp, uint32_t clientPort, uint32_t eniHostIp, uint32_t port) {
+  uint32_t h = FnvWord(0x811c9dc5u, clientIp);
+  h = FnvWord(h, (clientPort & 0xffff) << 16 | (port & 0xffff));
+  h = FnvWord(h, eniHostIp);
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+// src/net/loopback.ts hostNumber(): the VPC number of 127.k.c.d (0 outside 127.1-255.x.x)
+uint32_t FastHostNumber(uint32_t ip) { return ip >> 24 == 127 ? (ip >> 16) & 255 : 0; }
+bool FastIsVpc(uint32_t k) { return k != 0 && k != 255 && (Global(kGlobalIsVpc + int(k >> 5)) >> (k & 31) & 1) != 0; }
+uint32_t FastSimulated(uint32_t base, uint32_t ip) { return (base & 0xffff0000u) | (ip & 0xffffu); }
+
+// The gate of src/model/admission.ts admit(), in its order, on given counts (no side effect):
+// the refusal code, or -1 to admit.
+int FastCheck(const FastRules& r, uint32_t ip, int64_t daemonActive, int64_t endpointActive) {
+  if (r.state >= 0) return r.state;
+  if (r.zoneDown) return kZoneDown;
+  uint32_t k = FastHostNumber(ip);
+  if (!FastIsVpc(k)) {
+    if (Global(kGlobalOnPremAllow) == 0) return kOnPremises;
+  } else if (k != r.vpcNumber) {
+    return kVpc;
+  }
+  if (daemonActive >= int64_t(Global(kGlobalMax))) return kDaemonLimit;
+  if (daemonActive * 2 + int64_t(Global(kGlobalListeners)) + 2 > int64_t(Global(kGlobalFdBudget))) return kFdLimit;
+  if (endpointActive >= r.capLeft) return kCap;
+  if (r.whitelistEnabled) {
+    bool in = false;
+    if (k == r.vpcNumber) {
+      uint32_t sim = FastSimulated(r.vpcBase, ip);
+      for (const auto& [lo, hi] : r.whitelist) if (sim >= lo && sim <= hi) { in = true; break; }
+    }
+    if (!in) return kWhitelist;
+  }
+  if (r.securityEnabled) {
+    uint32_t sim = k == r.vpcNumber ? FastSimulated(r.vpcBase, ip) : ip;
+    bool in = false;
+    for (const auto& x : r.security) if (r.port >= x.from && r.port <= x.to && sim >= x.lo && sim <= x.hi) { in = true; break; }
+    if (!in) return kSecurityGroup;
+  }
+  return -1;
+}
+
+int64_t FastDaemonActive() { return fast.active.load(std::memory_order_relaxed) + int64_t(Global(kGlobalSlowActive)); }
+
+void Worker::FastAccept(uint32_t listenerId) {
+  std::shared_ptr<FastListener> l;
+  int fds[kAcceptBatch];
+  uint32_t ips[kAcceptBatch], ports[kAcceptBatch];
+  int n = 0;
+  {
+    std::shared_lock<std::shared_mutex> lock(fast.mu);
+    auto it = fast.listeners.find(listenerId);
+    if (it == fast.listeners.end()) return;
+    l = it->second;
+    while (n < kAcceptBatch) {
+      int fd = AcceptClient(l->fd, fastSpare_, &ips[n], &ports[n]);
+      if (fd == kNoFdReset) events_.push_back({0, kRefusedEvent, Reason(kFdLimit), listenerId, 0, 0});
+      if (fd < 0) break;
+      fds[n++] = fd;
+    }
+  }
+  if (n == 0) return;
+  fast.accepted.fetch_add(uint64_t(n), std::memory_order_relaxed);
+  std::shared_ptr<const FastRules> rules = std::atomic_load(&l->rules);
+  for (int i = 0; i < n; i++) FastAdmit(*l, *rules, fds[i], ips[i], ports[i]);
+}
+
+void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port) {
+  FastEndpoint& ep = *l.endpoint;
+  auto refuse = [&](int code, uint64_t target) {
+    fastRefused_.push_back(fd);
+    events_.push_back({target, kRefusedEvent, Reason(code), l.id, ip, int64_t(port)});
+  };
+  int code = FastCheck(r, ip, FastDaemonActive(), ep.active.load(std::memory_order_relaxed));
+  if (code >= 0) return refuse(code, 0);
+  // The counts taken exactly: the daemon's, then the endpoint's (never cap + 1 across threads).
+  for (int64_t cur = fast.active.load();;) {
+    int64_t total = cur + int64_t(Global(kGlobalSlowActive));
+    if (total >= int64_t(Global(kGlobalMax))) return refuse(kDaemonLimit, 0);
+    if (total * 2 + int64_t(Global(kGlobalListeners)) + 2 > int64_t(Global(kGlobalFdBudget))) return refuse(kFdLimit, 0);
+    if (fast.active.compare_exchange_weak(cur, cur + 1)) break;
+  }
+  for (int64_t cur = ep.active.load();;) {
+    if (cur >= r.capLeft) {
+      fast.active.fetch_sub(1);
+      return refuse(kCap, 0);
+    }
+    if (ep.active.compare_exchange_weak(cur, cur + 1)) break;
+  }
+  uint16_t snat = ep.ports.Take();
+  const FastTarget* t = nullptr;
+  if (snat != 0 && !r.candidates.empty()) t = &r.candidates[FastFlowHash(ip, port, r.eniHostIp, r.port) % r.candidates.size()];
+  if (snat == 0 || t == nullptr || t->refuse) {
+    ep.ports.Give(snat);
+    ep.active.fetch_sub(1);
+    fast.active.fetch_sub(1);
+    return refuse(snat == 0 ? kSnatExhausted : kBackendUnreachable, t == nullptr ? 0 : (uint64_t(t->index) + 1) * 4 + uint64_t(r.choiceReason));
+  }
+  auto* c = new Conn();
+  c->id = g.nextId.fetch_add(1);
+  if (c->id >= kMaxId) g.nextId.store(1);
+  c->fd[0] = fd;
+  c->target = Address(t->ip, t->port);
+  c->source = r.sourceIp != 0 ? Address(r.sourceIp, snat) : Address(0, 0);
+  if (!r.preamble.empty()) {
+    // PROXY v2 from integers: the client's simulated address and port into the compiled header
+    c->preamble = r.preamble;
+    uint32_t k = FastHostNumber(ip);
+    uint32_t src = htonl(FastIsVpc(k) ? FastSimulated(Global(kGlobalVpcBase + int(k)), ip) : ip);
+    uint16_t sport = htons(uint16_t(port));
+    if (c->preamble.size() >= 28) {
+      memcpy(&c->preamble[16], &src, 4);
+      memcpy(&c->preamble[24], &sport, 2);
+    }
+  }
+  c->startUs = NowUs();
+  c->counters = std::make_shared<Counters>();
+  c->fastEndpoint = l.endpoint;
+  c->fastPort = snat;
+  c->fastActiveUs = c->startUs;
+  fastConns_++;
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.table[c->id] = {c->counters, this};
+  }
+  events_.push_back({c->id, kOpenedEvent, Reason(int(t->index) * 4 + r.choiceReason), l.id, ip, int64_t(port) << 16 | snat});
+  Start(c);
+}
+
+void Worker::FastRelease(Conn* c) {
+  FastEndpoint& ep = *c->fastEndpoint;
+  ep.ports.Give(c->fastPort);
+  ep.active.fetch_sub(1);
+  fast.active.fetch_sub(1);
+  c->fastEndpoint.reset();
+  fastConns_--;
+}
+
+// The sweep's period: a quarter of the shorter timeout, 25 ms to 1 s (data-plane.ts's tick).
+int64_t FastTickUs() {
+  uint32_t connect = Global(kGlobalConnectMs), idle = Global(kGlobalIdleMs);
+  if (connect == 0 || idle == 0) return 0;
+  return std::min<int64_t>(1000, std::max<int64_t>(25, std::min(connect, idle) / 4)) * 1000;
+}
+
+// epoll_wait's timeout with this thread's next timeout check in it (none when it has no fast connection)
+int Worker::FastTimeout(int timeout) const {
+  if (fastConns_ == 0 || FastTickUs() == 0) return timeout;
+  int ms = int(std::max<int64_t>(0, (fastSweepAtUs_ - NowUs() + 999) / 1000));
+  return timeout < 0 ? ms : std::min(timeout, ms);
+}
+
+// The connect and idle timeouts of this thread's fast connections, checked every tick on the
+// thread (no timer per connection, nothing on the event loop): a connect past its deadline fails
+// as backend_timeout (the client reset), a connection that moved no byte for the idle timeout is
+// closed gracefully (reported as `closed`: TypeScript counts it idle).
+void Worker::FastSweep() {
+  int64_t tick = FastTickUs();
+  if (fastConns_ == 0 || tick == 0) return;
+  int64_t now = NowUs();
+  if (now < fastSweepAtUs_) return;
+  fastSweepAtUs_ = now + tick;
+  const int64_t connectUs = int64_t(Global(kGlobalConnectMs)) * 1000, idleUs = int64_t(Global(kGlobalIdleMs)) * 1000;
+  std::vector<std::pair<Conn*, Reason>> due;
+  for (auto& [id, c] : conns_) {
+    if (c->closed || !c->fastEndpoint) continue;
+    if (c->connecting) {
+      if (now - c->startUs > connectUs) due.push_back({c, Reason::BackendTimeout});
+      continue;
+    }
+    uint64_t seen = c->counters->received.load(std::memory_order_relaxed) + c->counters->sent.load(std::memory_order_relaxed);
+    if (seen != c->fastSeen) {
+      c->fastSeen = seen;
+      c->fastActiveUs = now;
+    } else if (now - c->fastActiveUs > idleUs) {
+      due.push_back({c, Reason::Closed});
+    }
+  }
+  for (auto& [c, reason] : due) Finish(c, reason, reason == Reason::BackendTimeout);
+}
+
+// The round's refused clients are reset after Flush() queued their report: the counts are in
+// TypeScript's queue before a client can see its reset.
+void Worker::FastResetRefused() {
+  for (int& fd : fastRefused_) {
+    Linger0(fd);
+    CloseFd(fd);
+  }
+  fastRefused_.clear();
+}
+
+void Worker::FastCutEndpoint(uint32_t endpoint) {
+  std::vector<Conn*> cut;
+  for (auto& [id, c] : conns_) {
+    if (!c->closed && c->fastEndpoint && c->fastEndpoint->id == endpoint) cut.push_back(c);
+  }
+  for (Conn* c : cut) Finish(c, Reason::Cut, true);
+}
+
+// The rules of one listener from TypeScript's compiled Uint32Array (src/dataplane/fast-path.ts
+// compileRules() writes this layout) and its PROXY v2 template.
+std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::Value& preamble) {
+  constexpr size_t kHead = 16;
+  if (len < kHead) return nullptr;
+  auto r = std::make_shared<FastRules>();
+  r->state = int32_t(w[0]);
+  r->zoneDown = w[1] != 0;
+  r->capLeft = int32_t(w[2]);
+  r->vpcNumber = w[3];
+  r->vpcBase = w[4];
+  r->port = w[5];
+  r->eniHostIp = w[6];
+  r->sourceIp = w[7];
+  r->whitelistEnabled = w[8] != 0;
+  size_t nWhite = w[9];
+  r->securityEnabled = w[10] != 0;
+  size_t nRules = w[11];
+  size_t nCand = w[12];
+  r->choiceReason = int(w[13]);
+  if (len < kHead + nWhite * 2 + nRules * 4 + nCand * 4) return nullptr;
+  const uint32_t* p = w + kHead;
+  for (size_t i = 0; i < nWhite; i++, p += 2) r->whitelist.push_back({p[0], p[1]});
+  for (size_t i = 0; i < nRules; i++, p += 4) r->security.push_back({p[0], p[1], p[2], p[3]});
+  for (size_t i = 0; i < nCand; i++, p += 4) r->candidates.push_back({p[0], p[1], p[2], p[3] != 0});
+  if (preamble.IsBuffer()) {
+    auto b = preamble.As<Napi::Buffer<char>>();
+    r->preamble.assign(b.Data(), b.Length());
+  }
+  return r;
+}
+
+const uint32_t* U32Data(const Napi::Value& v, size_t* len) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) return nullptr;
+  auto a = v.As<Napi::Uint32Array>();
+  *len = a.ElementLength();
+  return a.Data();
+}
+
+// Takes a listener off the threads' epolls; RESUME: back to the JS thread's accept (uv_poll).
+void FastOffListener(uint32_t id, bool resume) {
+  std::shared_ptr<FastListener> l;
+  {
+    std::unique_lock<std::shared_mutex> lock(fast.mu);
+    auto it = fast.listeners.find(id);
+    if (it == fast.listeners.end()) return;
+    l = it->second;
+    fast.listeners.erase(it);
+    for (auto& w : g.workers) epoll_ctl(w->epfd(), EPOLL_CTL_DEL, l->fd, nullptr);
+  }
+  auto it = g.listeners.find(id);
+  if (resume && it != g.listeners.end()) uv_poll_start(&it->second->poll, UV_READABLE, OnReadable);
+}
+
+void FastOff(uint32_t id) { FastOffListener(id, false); }
+
+// fastGlobals(Uint32Array(kGlobalWords)): the daemon-wide inputs, written by TypeScript
+Napi::Value FastGlobals(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t len = 0;
+  auto* data = info.Length() > 0 ? const_cast<uint32_t*>(U32Data(info[0], &len)) : nullptr;
+  if (data == nullptr || len < size_t(kGlobalWords)) return Fail(env, "fastGlobals(Uint32Array(272))");
+  static Napi::Reference<Napi::Uint32Array> keep;
+  keep = Napi::Persistent(info[0].As<Napi::Uint32Array>());
+  fast.globals = data;
+  return Napi::Number::New(env, kGlobalWords);
+}
+
+// fastEndpoint(lowPort, highPort) -> a handle for the endpoint's cap count and SNAT ports
+Napi::Value FastEndpointNew(const Napi::CallbackInfo& info) {
+  auto ep = std::make_shared<FastEndpoint>();
+  ep->id = fast.nextEndpoint++;
+  ep->ports.next = std::max<uint32_t>(1, U32(info, 0));
+  ep->ports.high = std::min<uint32_t>(65535, U32(info, 1));
+  fast.endpoints[ep->id] = ep;
+  return Napi::Number::New(info.Env(), ep->id);
+}
+
+// fastEndpointDrop(handle): forgotten (its live connections keep what they hold until they close)
+Napi::Value FastEndpointDrop(const Napi::CallbackInfo& info) {
+  fast.endpoints.erase(U32(info, 0));
+  return info.Env().Undefined();
+}
+
+// fastEndpointStats(handle) -> [active, received, sent (by its fast connections, live included), snatPortsInUse]
+Napi::Value FastEndpointStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto it = fast.endpoints.find(U32(info, 0));
+  auto a = Napi::Array::New(env, 4);
+  if (it == fast.endpoints.end()) return env.Undefined();
+  FastEndpoint& ep = *it->second;
+  uint32_t taken;
+  {
+    std::lock_guard<std::mutex> lock(ep.ports.mu);
+    taken = ep.ports.taken;
+  }
+  a.Set(0u, Napi::Number::New(env, double(ep.active.load())));
+  a.Set(1u, Napi::Number::New(env, double(ep.received.load())));
+  a.Set(2u, Napi::Number::New(env, double(ep.sent.load())));
+  a.Set(3u, Napi::Number::New(env, double(taken)));
+  return a;
+}
+
+// fastListen(listenerId, endpointHandle, rules: Uint32Array, preamble: Buffer | null) -> true
+// when the threads accept on it from now on; endpointHandle 0: back to the JS thread's accept.
+Napi::Value FastListen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = U32(info, 0);
+  uint32_t handle = U32(info, 1);
+  auto li = g.listeners.find(id);
+  if (li == g.listeners.end()) return Napi::Boolean::New(env, false);
+  if (handle == 0) {
+    FastOffListener(id, true);
+    return Napi::Boolean::New(env, false);
+  }
+  auto ei = fast.endpoints.find(handle);
+  size_t len = 0;
+  const uint32_t* w = info.Length() > 2 ? U32Data(info[2], &len) : nullptr;
+  if (ei == fast.endpoints.end() || w == nullptr) return Fail(env, "fastListen(listener, endpoint, rules: Uint32Array, preamble)");
+  auto rules = FastParse(w, len, info.Length() > 3 ? info[3] : env.Null());
+  if (!rules) return Fail(env, "fastListen(): rules too short");
+  std::shared_ptr<const FastRules> frozen = rules;
+  std::unique_lock<std::shared_mutex> lock(fast.mu);
+  auto it = fast.listeners.find(id);
+  if (it != fast.listeners.end() && it->second->endpoint == ei->second) {
+    std::atomic_store(&it->second->rules, frozen);
+    return Napi::Boolean::New(env, true);
+  }
+  if (it != fast.listeners.end()) {
+    for (auto& w2 : g.workers) epoll_ctl(w2->epfd(), EPOLL_CTL_DEL, it->second->fd, nullptr);
+    fast.listeners.erase(it);
+  }
+  auto l = std::make_shared<FastListener>();
+  l->id = id;
+  l->fd = li->second->fd;
+  l->endpoint = ei->second;
+  l->rules = frozen;
+  fast.listeners[id] = l;
+  uv_poll_stop(&li->second->poll);
+  for (auto& wk : g.workers) {
+    epoll_event e{};
+    e.events = EPOLLIN | EPOLLEXCLUSIVE;
+    e.data.u64 = kListenTagBit | id;
+    epoll_ctl(wk->epfd(), EPOLL_CTL_ADD, l->fd, &e);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// fastCut(endpointHandle): every thread resets the endpoint's fast connections (reject, delete),
+// those TypeScript has not heard of yet included.
+Napi::Value FastCut(const Napi::CallbackInfo& info) {
+  uint32_t handle = U32(info, 0);
+  for (auto& w : g.workers) w->Post({Command::CutEndpoint, handle, nullptr});
+  return info.Env().Undefined();
+}
+
+// Test entry: fastDecide(rules, preamble, clientIp, clientPort, daemonActive, endpointActive,
+// snatLeft) -> [refusal (-1: admitted), target index (-1: none), choice reason, flow hash]: the
+// threads' decision for one client on given counts, for the agreement test with admit().
+Napi::Value FastDecide(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t len = 0;
+  const uint32_t* w = info.Length() > 0 ? U32Data(info[0], &len) : nullptr;
+  auto r = w ? FastParse(w, len, info[1]) : nullptr;
+  if (!r) return Fail(env, "fastDecide(rules, preamble, clientIp, clientPort, daemonActive, endpointActive, snatLeft)");
+  uint32_t ip = U32(info, 2), port = U32(info, 3);
+  int64_t daemonActive = info[4].As<Napi::Number>().Int64Value();
+  int64_t endpointActive = info[5].As<Napi::Number>().Int64Value();
+  int code = FastCheck(*r, ip, daemonActive, endpointActive);
+  int index = -1;
+  uint32_t h = FastFlowHash(ip, port, r->eniHostIp, r->port);
+  if (code < 0 && U32(info, 6) == 0) code = kSnatExhausted;
+  if (code < 0) {
+    const FastTarget* t = r->candidates.empty() ? nullptr : &r->candidates[h % r->candidates.size()];
+    if (t == nullptr || t->refuse) code = kBackendUnreachable;
+    if (t != nullptr) index = int(t->index);
+  }
+  auto a = Napi::Array::New(env, 4);
+  a.Set(0u, Napi::Number::New(env, code));
+  a.Set(1u, Napi::Number::New(env, index));
+  a.Set(2u, Napi::Number::New(env, r->choiceReason));
+  a.Set(3u, Napi::Number::New(env, h));
+  return a;
+}
+
+// fastFigures() -> [connections accepted by the threads, fast connections open]
+Napi::Value FastFigures(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, double(fast.accepted.load())));
+  a.Set(1u, Napi::Number::New(env, double(fast.active.load())));
+  return a;
+}
+
 Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("socketBuffer", Napi::Function::New(env, SocketBuffer));
   exports.Set("figures", Napi::Function::New(env, Figures));
@@ -1235,6 +1802,14 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("adopt", Napi::Function::New(env, AdoptConn));
   exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("touched", Napi::Function::New(env, Touched));
+  exports.Set("fastGlobals", Napi::Function::New(env, FastGlobals));
+  exports.Set("fastEndpoint", Napi::Function::New(env, FastEndpointNew));
+  exports.Set("fastEndpointDrop", Napi::Function::New(env, FastEndpointDrop));
+  exports.Set("fastEndpointStats", Napi::Function::New(env, FastEndpointStats));
+  exports.Set("fastListen", Napi::Function::New(env, FastListen));
+  exports.Set("fastCut", Napi::Function::New(env, FastCut));
+  exports.Set("fastDecide", Napi::Function::New(env, FastDecide));
+  exports.Set("fastFigures", Napi::Function::New(env, FastFigures));
   return exports;
 }
 

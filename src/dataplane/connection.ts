@@ -90,6 +90,8 @@ export interface LiveConnection {
    * connection. The native relay hears resets itself (nothing to do).
    */
   probe(): void;
+  /** a fast-path connection: its SNAT port goes back to the relay threads' pool, not the endpoint's */
+  readonly threadPort?: boolean;
 }
 
 /** bytes from clients and to them */
@@ -120,11 +122,38 @@ export interface ListenerSink {
   onClient(client: PendingClient): void;
   /** a connection could not be accepted (no descriptor left, ...), or handling it threw (`error`, with the exception) */
   onAcceptError(reason: 'fd_limit' | 'backend_error' | 'error', err?: unknown): void;
+  /** the native fast path: a relay thread admitted, connected and relays a client (src/dataplane/fast-path.ts) */
+  onFastOpened?(c: FastOpened): void;
+  /** the native fast path: a relay thread refused a client (code: its index in REFUSAL_REASONS; target: the chosen target's index + 1, 0: none; choiceReason: why it was chosen) */
+  onFastRefused?(code: number, ip: number, port: number, target: number, choiceReason: number): void;
+}
+
+/** a connection a relay thread accepted, admitted and connected by itself (the native fast path) */
+export interface FastOpened {
+  readonly remoteIp: number;
+  readonly remotePort: number;
+  /** its SNAT source port, from the thread's pool of the endpoint (given back there at its close) */
+  readonly snatPort: number;
+  /** the index of its backend in the listener's targets, and why it was chosen (a CHOICE_REASONS index) */
+  readonly target: number;
+  readonly choiceReason: number;
+  /** the connection, its events going to OWNER from now on */
+  adopt(owner: ConnectionOwner, listenPort: number, now: number, connectTimeoutMs: number): LiveConnection;
+}
+
+/** a native listener's fast path: the relay threads accept on it by compiled rules, or not */
+export interface FastControl {
+  /** the threads accept from now on, by RULES (fast-path.ts compileGate) and the PROXY v2 template; false: cannot */
+  compile(endpoint: number, rules: Uint32Array, preamble: Buffer | null): boolean;
+  /** back to the event loop's accept */
+  off(): void;
 }
 
 export interface TcpListener {
   /** stops accepting; connections already accepted go on */
   close(): void;
+  /** the native relay's listeners: the fast path's switch */
+  readonly fast?: FastControl;
 }
 
 /** connections the kernel queues on a listener before they are accepted */

@@ -21,7 +21,8 @@ import { HealthChecker, type HealthFigures } from './health-checker.js';
 import { listenTcp } from './listener.js';
 import type { ListenerSink, TcpListener } from './connection.js';
 import { setJsSocketBuffer } from './js-relay.js';
-import { activeRelay } from './native-relay.js';
+import { activeRelay, type NativeRelay } from './native-relay.js';
+import { fastLoad, writeLoad, writeVpcs } from './fast-path.js';
 
 export interface TcpDataPlaneOptions {
   readonly snatMode: 'kernel' | 'logical';
@@ -104,6 +105,10 @@ export class TcpDataPlane implements DataPlane {
   private readonly unused = new Set<string>();
   /** when a running drain cuts what is left (performance.now() ms) */
   private drainUntil = Infinity;
+  /** the native relay whose threads accept compiled endpoints (the fast path); null: off (VPCEP_FAST_ACCEPT=off, or the JS relay) */
+  private readonly fastRelay: NativeRelay | null;
+  /** the relay threads run the connect and idle timeouts of their connections (the sweep skips them) */
+  private readonly threadsTime: boolean;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
 
   constructor(o: TcpDataPlaneOptions) {
@@ -141,6 +146,18 @@ export class TcpDataPlane implements DataPlane {
       if (cut > 0) o.log.info({ backend: key, cut }, 'backend unhealthy: its connections cut (connection termination)');
     });
     const choice: ChoiceInputs = { health: this.prober, zoneDown };
+    const fastRelay = (this.fastRelay = (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() === 'off' ? null : activeRelay());
+    // the relay threads time their own connections on the real clock; on an injected one (tests) the sweep does
+    const threadsTime = (this.threadsTime = fastRelay !== null && o.now === undefined);
+    // the threads' copy of the daemon's load: the connections on the event loop's path, the limits
+    const loadChanged = fastRelay === null ? () => undefined : () => writeLoad(fastRelay.globals, {
+      maxConnections: load.maxConnections, fdBudget: load.fdBudget, listeners: load.listeners, slowActive: load.active - fastLoad.live, onPremisesAllowed: load.onPremises === 'allow',
+      connectTimeoutMs: threadsTime ? o.connectTimeoutMs : 0, idleTimeoutMs: threadsTime ? o.idleTimeoutMs : 0,
+    });
+    if (fastRelay !== null) {
+      loadChanged();
+      writeVpcs(fastRelay.globals, this.vpcBases);
+    }
     this.ctx = {
       snatMode: o.snatMode,
       snatPorts: o.snatPorts ?? { low: 1024, high: 65535 },
@@ -149,14 +166,22 @@ export class TcpDataPlane implements DataPlane {
       now,
       simulatedSourceIp: (ip) => this.simulatedSourceIp(ip),
       clientVpc: (ip) => clientVpcOf(ip, isVpc),
-      listen: (host, port, sink) => countedListener(load, host, port, sink),
+      listen: (host, port, sink) => countedListener(load, host, port, sink, loadChanged),
+      fastRelay,
+      loadChanged,
       connectionOpened: (zone) => {
         load.active++;
+        loadChanged();
         summary.opened++;
         totals.connections++;
         if (zone !== null) zoneConnections.set(zone, (zoneConnections.get(zone) ?? 0) + 1);
       },
-      connectionClosed: (reason) => { load.active--; totals.closed[reason]++; },
+      connectionClosed: (reason) => {
+        load.active--;
+        loadChanged();
+        totals.closed[reason]++;
+        if (reason === 'idle') summary.idle++;
+      },
       tally: (id) => this.tallyOf(id),
       observeConnect: o.observeConnect,
       flowLog: this.flowLog,
@@ -166,6 +191,7 @@ export class TcpDataPlane implements DataPlane {
       backendZoneConnections: this.backendZoneConnections,
       backendStats: (service, key, zone) => this.statsOf(service, key, zone),
       toxicLink: (endpoint, service, port, zone) => this.faults.linkFor(endpoint, service, port, zone),
+      toxicCovers: (endpoint, service, port, zone) => this.faults.covers(endpoint, service, port, zone),
       proxyDisabled: (endpoint, port) => this.faults.proxyDisabled(endpoint, port),
       refused: (endpointId, reason, client, err) => {
         summary.refused[reason]++;
@@ -335,6 +361,7 @@ export class TcpDataPlane implements DataPlane {
       this.vpcBases.clear();
       for (const v of this.o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
       for (const v of view.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
+      if (this.fastRelay !== null) writeVpcs(this.fastRelay.globals, this.vpcBases);
       const prev = this.queues.get('routing') ?? Promise.resolve();
       const next = prev.then(() => this.gateway.apply(view));
       this.queues.set('routing', next.catch(() => undefined));
@@ -426,6 +453,8 @@ export class TcpDataPlane implements DataPlane {
       const link = (endpoint: string, service: string, port: number, zone: string) => this.faults.linkFor(endpoint, service, port, zone, true);
       for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) r.toxify(link);
     }
+    // a toxic's scope decides which listeners the relay threads may accept on (the fast path)
+    if (this.fastRelay !== null) for (const r of this.runtimes.values()) r.compileFast();
     const acks = await Promise.all([...changed].map((id) => {
       const r = this.runtimes.get(id);
       if (!r) return { ok: true } as Ack;
@@ -445,7 +474,12 @@ export class TcpDataPlane implements DataPlane {
         this.o.log.info({ endpoint_id: id }, 'endpoint down: listeners closed, connections cut');
       }
       // Its counters stay while it exists, so that a cut or a reject can be scraped; they go with it.
-      if (deleted && this.tallies.delete(id)) this.o.forget(id);
+      const t = deleted ? this.tallies.get(id) : undefined;
+      if (t !== undefined) {
+        for (const f of t.fast) f.relay.fastEndpointDrop(f.handle);
+        this.tallies.delete(id);
+        this.o.forget(id);
+      }
       return { ok: true };
     }
     const runtime = current ?? new EndpointRuntime(live, this.ctx, this.tallyOf(id));
@@ -473,8 +507,11 @@ export class TcpDataPlane implements DataPlane {
     const now = this.now();
     const idleMs = this.idleMs;
     for (const r of this.runtimes.values()) r.sweepDrains(now);
+    const threadsTime = this.threadsTime;
     for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) {
       for (const c of r.connections) {
+        // the fast path's connections: their timeouts run on the relay threads
+        if (threadsTime && c.threadPort === true) continue;
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');
           continue;
@@ -482,7 +519,6 @@ export class TcpDataPlane implements DataPlane {
         if (c.takeActivity()) {
           c.lastActive = now;
         } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
-          this.summary.idle++;
           c.closeIdle();
           continue;
         }
@@ -537,20 +573,24 @@ function sameProbe(a: ProbeTarget, b: ProbeTarget): boolean {
 /** a listener counted in the descriptor budget while it is open (an object with its method on the prototype: no closure per listener) */
 class CountedListener implements TcpListener {
   private open = true;
+  readonly fast: TcpListener['fast'];
 
-  constructor(private readonly load: { listeners: number }, private readonly server: TcpListener) {
+  constructor(private readonly load: { listeners: number }, private readonly server: TcpListener, private readonly changed: () => void) {
+    this.fast = server.fast;
     load.listeners++;
+    changed();
   }
 
   close(): void {
     if (this.open) {
       this.open = false;
       this.load.listeners--;
+      this.changed();
     }
     this.server.close();
   }
 }
 
-async function countedListener(load: { listeners: number }, host: string, port: number, sink: ListenerSink): Promise<TcpListener> {
-  return new CountedListener(load, await listenTcp(host, port, sink));
+async function countedListener(load: { listeners: number }, host: string, port: number, sink: ListenerSink, changed: () => void): Promise<TcpListener> {
+  return new CountedListener(load, await listenTcp(host, port, sink), changed);
 }

@@ -2,7 +2,7 @@
 // port on the ENI's host address, its admission gate, its connections and its counters; each
 // connection's backend chosen among the port's targets by the ENI's zone and their health.
 import { bytesPerSecond } from '../model/bandwidth.js';
-import { chooseBackend, choiceIndex, choiceReason, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceReason, type ChoiceRules } from '../model/backend-choice.js';
+import { chooseBackend, choiceIndex, choiceReason, CHOICE_REASONS, compileChoice, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceReason, type ChoiceRules } from '../model/backend-choice.js';
 import type { Backend, BackendTargetSpec, LiveEndpoint, LiveEni } from '../model/events.js';
 import { targetKey, type ProbeState } from '../model/health.js';
 import { PROXY_V2_MODES } from '../model/types.js';
@@ -12,8 +12,10 @@ import { SnatPortPool } from '../net/snat-pool.js';
 import type { ToxicLink } from './toxics/link.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
-import { admit, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
-import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
+import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { compileGate, fastLoad } from './fast-path.js';
+import type { NativeRelay } from './native-relay.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
 export interface DataPlaneContext {
@@ -53,6 +55,12 @@ export interface DataPlaneContext {
   toxicLink(endpoint: string, service: string, port: number, zone: string): ToxicLink | null;
   /** whether Toxiproxy's API took the proxy of this endpoint's port down (its listeners closed) */
   proxyDisabled(endpoint: string, port: number): boolean;
+  /** the native relay whose threads accept, admit and connect compiled endpoints (the fast path); null: none */
+  readonly fastRelay?: NativeRelay | null;
+  /** the daemon's load changed (the threads' copy of it is written) */
+  loadChanged?(): void;
+  /** whether some toxic covers new connections of this endpoint, port and zone (nothing made) */
+  toxicCovers?(endpoint: string, service: string, port: number, zone: string): boolean;
 }
 
 /** one backend's counters (per service): the metrics read them at scrape time */
@@ -99,6 +107,8 @@ export interface EndpointCounters {
 export interface EndpointTally {
   readonly counters: EndpointCounters;
   readonly connections: Set<LiveConnection>;
+  /** the fast path's endpoint handles of its runtimes: the bytes of the threads' connections, counted there (dropped at its deletion) */
+  readonly fast: Array<{ readonly relay: NativeRelay; readonly handle: number }>;
 }
 
 /**
@@ -120,13 +130,21 @@ export function newCounters(): EndpointCounters {
 }
 
 export function newTally(): EndpointTally {
-  return { counters: newCounters(), connections: new Set() };
+  return { counters: newCounters(), connections: new Set(), fast: [] };
 }
 
 /** bytes so far: closed connections plus what live ones have moved */
 export function tallyBytes(t: EndpointTally): { received: number; sent: number } {
   const b = { received: t.counters.receivedBytes, sent: t.counters.sentBytes };
-  for (const c of t.connections) c.addBytes(b);
+  // the relay threads' connections: one pair of counters per handle, no walk over them
+  for (const f of t.fast) {
+    const s = f.relay.fastEndpointStats(f.handle);
+    if (s !== null) {
+      b.received += s.received;
+      b.sent += s.sent;
+    }
+  }
+  for (const c of t.connections) if (c.threadPort !== true) c.addBytes(b);
   return b;
 }
 
@@ -171,6 +189,16 @@ class Listener implements ListenerSink {
   // Accept errors (EMFILE, ...) are counted, never fatal.
   onAcceptError(reason: 'fd_limit' | 'backend_error' | 'error', err?: unknown): void {
     this.owner.acceptFailed(reason, err);
+  }
+
+  /** the fast path: a relay thread admitted and connected a client here */
+  onFastOpened(opened: FastOpened): void {
+    this.owner.adopt(opened, this);
+  }
+
+  /** the fast path: a relay thread refused a client here */
+  onFastRefused(code: number, ip: number, _port: number, target: number, choiceReason: number): void {
+    this.owner.fastRefused(this, code, ip, target, choiceReason);
   }
 
   close(): void {
@@ -237,6 +265,12 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private readonly slots = new Map<string, BackendSlot>();
   /** made at the first connection to a backend */
   private slotOf: Map<LiveConnection, BackendSlot> | null = null;
+  /** the fast path: the relay threads' handle of this endpoint (its cap count, SNAT ports), 0: none yet */
+  private fastHandle = 0;
+  /** fast-path connections reported and not closed (the rest of `active` is the event loop's) */
+  private fastOpen = 0;
+  /** listeners the threads accept on now */
+  private fastListeners = 0;
 
   constructor(spec: LiveEndpoint, ctx: DataPlaneContext, tally: EndpointTally = newTally()) {
     this.spec = spec;
@@ -303,7 +337,95 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       this.rate = rate;
       for (const c of this.connections) c.shape(rate);
     }
+    this.compileFast();
     return { ok: true };
+  }
+
+  /**
+   * The fast path (README "The data plane"): hands each listener to the relay threads with its
+   * admission compiled, or takes it back to the event loop when some rule needs a per-connection
+   * decision here: a bandwidth limit, a toxic covering the port, flow logs (or VPCEP_FAST_ACCEPT=off).
+   * Called on every change its rules read: the spec, backend health, zones, toxics, its closing.
+   */
+  compileFast(): void {
+    const relay = this.ctx.fastRelay;
+    if (!relay) return;
+    const ctx = this.ctx;
+    let n = 0;
+    for (const l of this.listeners) {
+      const fast = l.server?.fast;
+      if (!fast) continue;
+      const eligible = !this.closing && this.rate === 0 && ctx.flowLog === null && ctx.toxicCovers?.(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === false;
+      if (!eligible) {
+        fast.off();
+        continue;
+      }
+      if (this.fastHandle === 0) {
+        this.fastHandle = relay.fastEndpoint(ctx.snatPorts.low, ctx.snatPorts.high);
+        this.tally.fast.push({ relay, handle: this.fastHandle });
+      }
+      const kernel = ctx.snatMode === 'kernel';
+      const rules = compileGate({
+        refuseAll: null,
+        zoneDown: ctx.zoneDown(l.eni.zone),
+        capLeft: this.cap - (this.active - this.fastOpen),
+        vpcNumber: this.vpcNumber,
+        vpcBase: this.vpcBase,
+        port: l.port,
+        eniHostIp: l.eniHostIp,
+        sourceIp: kernel && this.spec.snat_ip ? ipToInt(this.spec.snat_ip) : 0,
+        whitelistEnabled: this.whitelistEnabled,
+        whitelist: this.whitelist,
+        securityRules: this.securityRules,
+        targets: l.targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: ctx.zoneDown(t.zone) })),
+        choice: compileChoice(l.targets, l.rules, ctx.choice),
+      });
+      const preamble = (l.backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
+        ? encodeProxyV2({ sourceIp: 0, sourcePort: 0, destinationIp: l.eniIp, destinationPort: l.port, endpointId: this.spec.id, markerId: this.spec.marker_id })
+        : null;
+      if (fast.compile(this.fastHandle, rules, preamble)) n++;
+    }
+    this.fastListeners = n;
+  }
+
+  /** the fast path: a relay thread admitted and connected a client on listener L; it is counted and tracked as start() does */
+  adopt(opened: FastOpened, l: Listener): void {
+    const ctx = this.ctx;
+    const target = l.targets[opened.target];
+    const port = l.port;
+    this.active++;
+    this.fastOpen++;
+    fastLoad.live++;
+    this.counters.connections++;
+    ctx.connectionOpened(l.eni.zone);
+    const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs);
+    this.connections.add(conn);
+    (this.via ??= new Map()).set(conn, l);
+    if (target !== undefined) ctx.choices[CHOICE_REASONS[opened.choiceReason] ?? 'same_zone']++;
+    const slot = target === undefined ? null : this.slots.get(target.key) ?? null;
+    if (slot !== null && conn.phase !== Phase.Closed) {
+      slot.conns.add(conn);
+      (this.slotOf ??= new Map()).set(conn, slot);
+      slot.stats.active++;
+      slot.stats.connections++;
+      ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
+    }
+    // admitted by rules that changed before this report arrived: what the change cuts, this is cut too
+    if (this.closing || !l.open || ctx.zoneDown(l.eni.zone) || (target !== undefined && ctx.zoneDown(target.zone)) || slot === null || slot.draining) conn.cut();
+  }
+
+  /** the fast path: a relay thread refused a client on listener L (the reason's index in REFUSAL_REASONS) */
+  fastRefused(l: Listener, code: number, ip: number, target: number, choiceReason: number): void {
+    const reason = REFUSAL_REASONS[code] ?? 'error';
+    // a backend chosen (fail open into a down zone): the choice and the backend's failure count, as accept() counts them
+    if (target > 0) {
+      this.ctx.choices[CHOICE_REASONS[choiceReason] ?? 'fail_open']++;
+      const t = l.targets[target - 1];
+      const slot = t === undefined ? undefined : this.slots.get(t.key);
+      if (slot !== undefined) slot.stats.failures++;
+    }
+    this.counters.rejected[reason]++;
+    this.ctx.refused(this.spec.id, reason, intToIp(ip));
   }
 
   /**
@@ -362,6 +484,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    * deregistration delay. Returns the connections cut now.
    */
   targetHealthChanged(key: string, state: ProbeState, now: number): number {
+    if (this.fastListeners > 0) this.compileFast();
     const slot = this.slots.get(key);
     if (slot === undefined || slot.draining) return 0;
     if (state !== 'unhealthy') {
@@ -398,6 +521,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    */
   cutDownZones(): number {
     const ctx = this.ctx;
+    if (this.fastListeners > 0) this.compileFast();
     let n = 0;
     if (this.via === null) return 0;
     for (const [c, l] of [...this.via]) {
@@ -426,6 +550,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     for (const l of this.listeners) l.close();
     this.listeners = [];
     for (const c of [...this.connections]) c.cut();
+    // the threads cut the fast connections not reported yet too (the handle stays in the tally for its bytes)
+    if (this.fastHandle !== 0) this.ctx.fastRelay?.fastCut(this.fastHandle);
   }
 
   /** stops accepting, leaving live connections to finish (a drain) */
@@ -626,23 +752,38 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       if (slot.draining && slot.conns.size === 0 && this.slots.get(slot.key) === slot) this.slots.delete(slot.key);
     }
     this.active--;
-    this.counters.receivedBytes += conn.receivedBytes;
-    this.counters.sentBytes += conn.sentBytes;
+    // a relay thread's connection: its bytes are in its handle's counters already
+    if (conn.threadPort !== true) {
+      this.counters.receivedBytes += conn.receivedBytes;
+      this.counters.sentBytes += conn.sentBytes;
+    }
     const reason = conn.closeReason ?? 'done';
     this.counters.closed[reason]++;
-    this.ports.give(conn.snatPort);
+    if (conn.threadPort === true) {
+      this.fastOpen--;
+      fastLoad.live--;
+    } else {
+      this.ports.give(conn.snatPort);
+      // an event loop connection closing while the threads admit: their cap's share grows
+      if (this.fastListeners > 0) this.compileFast();
+    }
     this.ctx.connectionClosed(reason);
     if (this.ctx.flowLog !== null) this.ctx.flowLog.closed(conn);
   }
 
   /** SNAT source ports held by live connections */
   get snatPortsInUse(): number {
-    return this.ports.inUse;
+    return this.ports.inUse + this.threadPortsInUse();
   }
 
   /** SNAT source ports left for new connections */
   get snatPortsFree(): number {
-    return this.ports.left;
+    return this.ports.left - this.threadPortsInUse();
+  }
+
+  /** SNAT ports the relay threads' pool of this endpoint holds (the fast path) */
+  private threadPortsInUse(): number {
+    return this.fastHandle === 0 ? 0 : this.ctx.fastRelay?.fastEndpointStats(this.fastHandle)?.snatPortsInUse ?? 0;
   }
 
   /** the terminal ports whose listeners are bound on every ENI (none once closing) */

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { intToIp, ipToInt } from '../net/cidr.js';
 import type { RefusalReason } from './admission.js';
 import { shaping } from './bandwidth.js';
-import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { LISTEN_BACKLOG, Phase, type BackendTarget, type ByteCounts, type CloseReason, type ConnectionOwner, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { Connection } from './js-relay.js';
 import type { ToxicLink } from './toxics/link.js';
 import type { Detached, NativeAcceptor, NativeReason, NativeRelay, NativeSink } from './native-relay.js';
@@ -53,12 +53,16 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   private js: Connection | null;
   /** an idle close asked while the relay was letting it go */
   private idleWanted: boolean;
+  /** opened by a relay thread (the fast path): its SNAT port is the thread pool's */
+  readonly threadPort: boolean;
 
   /**
-   * TOXICS: the toxics that apply to it at accept; it starts on the JS relay then (its descriptor
-   * a Node socket, connected by Node) and comes to the relay threads once its last toxic is removed.
+   * FD: the accepted client to open, or ADOPTED: the id of a connection a relay thread opened (fd
+   * and target unused). TOXICS: the toxics that apply to it at accept; it starts on the JS relay
+   * then (its descriptor a Node socket, connected by Node) and comes to the relay threads once its
+   * last toxic is removed.
    */
-  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null) {
+  constructor(relay: NativeRelay, owner: ConnectionOwner, fd: number, clientIp: number, listenPort: number, target: BackendTarget | null, now: number, connectTimeoutMs: number, snatPort: number, route: RouteKey | null, toxics: ToxicLink | null = null, adopted = 0) {
     this.owner = owner;
     this.listenPort = listenPort;
     this.phase = Phase.Connecting;
@@ -78,6 +82,12 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.handover = null;
     this.js = null;
     this.idleWanted = false;
+    this.threadPort = adopted !== 0;
+    if (target === null) {
+      this.id = adopted;
+      relay.track(adopted, this);
+      return;
+    }
     if (toxics !== null) {
       // the listener stays the addon's; the descriptor becomes a Node socket, paused until the backend connects
       relay.release(fd);
@@ -325,7 +335,22 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
     accepted: (fd, ip, remotePort) => sink.onClient(new NativeClient(native, fd, ip, remotePort)),
     outOfDescriptors: () => sink.onAcceptError('fd_limit'),
     failed: (err) => sink.onAcceptError('error', err),
+    fastOpened: (id, ip, remotePort, snatPort, target, choiceReason) => {
+      const opened: FastOpened = {
+        remoteIp: ip, remotePort, snatPort, target, choiceReason,
+        adopt: (owner, listenPort, now, connectTimeoutMs) => new NativeConnection(native, owner, -1, ip, listenPort, null, now, connectTimeoutMs, snatPort, null, null, id),
+      };
+      if (sink.onFastOpened) sink.onFastOpened(opened);
+      else native.cut(id);
+    },
+    fastRefused: (code, ip, remotePort, target, choiceReason) => sink.onFastRefused?.(code, ip, remotePort, target, choiceReason),
   };
   const id = native.listen(ipToInt(host), port, LISTEN_BACKLOG, acceptor);
-  return { close: () => native.unlisten(id) };
+  return {
+    close: () => native.unlisten(id),
+    fast: {
+      compile: (endpoint, rules, preamble) => native.fastListen(id, endpoint, rules, preamble),
+      off: () => { native.fastListen(id, 0, null, null); },
+    },
+  };
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
+import { GLOBAL_WORDS } from './fast-path.js';
 
 export type RelayKind = 'js' | 'native';
 
@@ -42,6 +43,18 @@ export interface NativeAcceptor {
   outOfDescriptors(): void;
   /** handling an accepted client threw: it was reset (or cut) here */
   failed(err: unknown): void;
+  /** the fast path: a relay thread admitted, connected and now relays connection `id` (target: the index in the port's targets) */
+  fastOpened?(id: number, ip: number, port: number, snatPort: number, target: number, choiceReason: number): void;
+  /** the fast path: a relay thread refused a client (code: the index in REFUSAL_REASONS; target: the chosen one's index + 1, 0: none, and why it was chosen) */
+  fastRefused?(code: number, ip: number, port: number, target: number, choiceReason: number): void;
+}
+
+/** the fast path's endpoint handle's figures: its fast connections open, the bytes they moved (live ones included), SNAT ports held */
+export interface FastEndpointStats {
+  readonly active: number;
+  readonly received: number;
+  readonly sent: number;
+  readonly snatPortsInUse: number;
 }
 
 /** the addon's surface (native/relay.cc) */
@@ -66,6 +79,14 @@ interface Addon {
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
   testBreakThread(): void;
+  fastGlobals(words: Uint32Array): number;
+  fastEndpoint(lowPort: number, highPort: number): number;
+  fastEndpointDrop(handle: number): void;
+  fastEndpointStats(handle: number): [active: number, received: number, sent: number, snatInUse: number] | undefined;
+  fastListen(listener: number, endpoint: number, rules: Uint32Array | null, preamble: Buffer | null): boolean;
+  fastCut(endpoint: number): void;
+  fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): [refusal: number, target: number, reason: number, hash: number];
+  fastFigures(): [accepted: number, open: number];
 }
 
 /** the relay's own figures (vpcep_relay_* metrics) */
@@ -78,6 +99,8 @@ export interface RelayFigures {
   readonly staleEvents: number;
   /** seconds the relay threads held a limited direction back (bandwidth) */
   readonly throttledSeconds: number;
+  /** connections the relay threads accepted themselves (the fast path), since start */
+  readonly fastAccepted: number;
 }
 
 /** connections per accepted batch (kAcceptBatch) and numbers per entry: fd, ip, port */
@@ -86,6 +109,9 @@ const ACCEPT_BATCH = 64;
 const EVENT_WIDTH = 6;
 const CONNECTED = 1;
 const DETACHED = 3;
+/** the fast path's events (native/relay.cc kOpenedEvent, kRefusedEvent) */
+const OPENED = 4;
+const REFUSED = 5;
 /** an accepted entry whose connection was reset for lack of descriptors */
 const NO_FD = 0xffffffff;
 
@@ -154,6 +180,8 @@ export class NativeRelay {
   private handling: number;
   /** the id open() gave the fd being handled, 0 when none */
   private handledId: number;
+  /** the daemon-wide inputs the threads' admission reads (src/dataplane/fast-path.ts writeLoad, writeVpcs) */
+  readonly globals = new Uint32Array(GLOBAL_WORDS);
 
   constructor(addon: Addon, threads: number, poolPipes: number, pipeBytes: number) {
     this.addon = addon;
@@ -161,6 +189,43 @@ export class NativeRelay {
     this.handledId = 0;
     this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads, poolPipes, pipeBytes, (cause) => fatal(cause));
     this.pooledFds = this.threads * poolPipes * 2;
+    addon.fastGlobals(this.globals);
+  }
+
+  /** the fast path: a handle for an endpoint's cap count and SNAT ports on the threads */
+  fastEndpoint(lowPort: number, highPort: number): number {
+    return this.addon.fastEndpoint(lowPort, highPort);
+  }
+
+  fastEndpointDrop(handle: number): void {
+    this.addon.fastEndpointDrop(handle);
+  }
+
+  fastEndpointStats(handle: number): FastEndpointStats | null {
+    const s = this.addon.fastEndpointStats(handle);
+    return s ? { active: s[0], received: s[1], sent: s[2], snatPortsInUse: s[3] } : null;
+  }
+
+  /** the threads accept on the listener from now on, by these compiled rules; endpoint 0: back to the event loop */
+  fastListen(listener: number, endpoint: number, rules: Uint32Array | null, preamble: Buffer | null): boolean {
+    return this.addon.fastListen(listener, endpoint, rules, preamble);
+  }
+
+  /** every thread resets the endpoint's fast connections, those not reported yet included */
+  fastCut(endpoint: number): void {
+    this.addon.fastCut(endpoint);
+  }
+
+  /** the threads' decision for one client on given counts (the agreement test) */
+  fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): { refusal: number; target: number; reason: number; hash: number } {
+    const [refusal, target, reason, hash] = this.addon.fastDecide(rules, preamble, clientIp, clientPort, daemonActive, endpointActive, snatLeft);
+    return { refusal, target, reason, hash };
+  }
+
+  /** connections the threads accepted since start, and fast connections open now */
+  fastFigures(): { accepted: number; open: number } {
+    const [accepted, open] = this.addon.fastFigures();
+    return { accepted, open };
   }
 
   /** SO_RCVBUF/SO_SNDBUF of listeners and backend sockets made from now on; 0: the kernel's autotuning */
@@ -170,7 +235,7 @@ export class NativeRelay {
 
   figures(): RelayFigures {
     const [pipeBytes, pipesUndersized, staleEvents, throttledUs] = this.addon.figures();
-    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6 };
+    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6, fastAccepted: this.addon.fastFigures()[0] };
   }
 
   /** test hooks of the addon (native/relay.cc): never used by the daemon */
@@ -299,17 +364,49 @@ export class NativeRelay {
     }
   }
 
+  /** a fast-path event: [id, kind, target * 4 + choice, listener, client ip, port << 16 | snat port] (opened) or [(target + 1) * 4 + choice, kind, code, listener, ip, port] (refused) */
+  private onFast(events: Float64Array, i: number): void {
+    const id = events[i]!;
+    const a = this.acceptors.get(events[i + 3]!);
+    if (events[i + 1] === REFUSED) {
+      a?.fastRefused?.(events[i + 2]!, events[i + 4]!, events[i + 5]!, Math.floor(id / 4), id % 4);
+      return;
+    }
+    const packed = events[i + 5]!;
+    const choice = events[i + 2]!;
+    if (a?.fastOpened) {
+      try {
+        a.fastOpened(id, events[i + 4]!, Math.floor(packed / 65536), packed % 65536, Math.floor(choice / 4), choice % 4);
+        return;
+      } catch (err) {
+        a.failed(err);
+      }
+    }
+    // nobody owns it (its listener closed before the report): reset
+    this.addon.cut(id);
+  }
+
+  /** the fast path: a sink for a connection a thread opened (its events follow this call) */
+  track(id: number, sink: NativeSink): void {
+    this.connections.set(id, sink);
+  }
+
   private onEvents(events: Float64Array): void {
     for (let i = 0; i < events.length; i += EVENT_WIDTH) {
       const id = events[i]!;
+      const kind = events[i + 1];
+      if (kind === OPENED || kind === REFUSED) {
+        this.onFast(events, i);
+        continue;
+      }
       const sink = this.connections.get(id);
       if (!sink) {
         // a detached connection nobody waits for: its sockets are reset, never leaked
-        const d = events[i + 1] === DETACHED ? this.addon.takeDetached(id) : undefined;
+        const d = kind === DETACHED ? this.addon.takeDetached(id) : undefined;
         if (d) for (const fd of [d[0], d[1]]) this.addon.reset(fd);
         continue;
       }
-      if (events[i + 1] === CONNECTED) {
+      if (kind === CONNECTED) {
         sink.relayConnected(events[i + 5]! / 1e6);
         continue;
       }

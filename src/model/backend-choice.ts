@@ -121,3 +121,30 @@ export function choiceText(reason: ChoiceReason, zone: string | null, targetZone
     case 'fail_open': return `${where}: no backend is eligible (all unhealthy or in a down zone), so every backend takes flows (fail open, as an NLB does)`;
   }
 }
+
+/** the choice for every flow at once: chooseBackend(targets, rules, inputs, h) is candidates[h % candidates.length], for the same reason */
+export interface CompiledChoice {
+  /** indexes into the targets, in order; empty: no target at all */
+  readonly candidates: readonly number[];
+  readonly reason: ChoiceReason;
+}
+
+/**
+ * chooseBackend() compiled for the current health and zones (the native relay's threads choose by
+ * it: src/dataplane/fast-path.ts): the set a flow hash picks from does not depend on the hash.
+ */
+export function compileChoice(targets: readonly ChoiceTarget[], rules: ChoiceRules, inputs: ChoiceInputs): CompiledChoice {
+  const all: number[] = [];
+  const inZone: number[] = [];
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i]!;
+    if (!eligible(t, inputs)) continue;
+    all.push(i);
+    if (local(t, rules.zone)) inZone.push(i);
+  }
+  if (all.length === 0) return { candidates: targets.map((_, i) => i), reason: 'fail_open' };
+  const zonal = rules.zone !== null && (!rules.crossZone || rules.zoneAffinity);
+  if (!zonal) return { candidates: all, reason: rules.zone === null ? 'same_zone' : 'cross_zone' };
+  if (inZone.length > 0) return { candidates: inZone, reason: 'same_zone' };
+  return { candidates: all, reason: 'failover' };
+}

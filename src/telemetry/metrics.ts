@@ -49,6 +49,7 @@ export interface DataPlaneFigures {
     readonly pipeBytes: number;
     readonly pipesUndersized: number;
     readonly staleEvents: number;
+    readonly fastAccepted: number;
   };
 }
 
@@ -338,6 +339,7 @@ export function createMetrics(build: { version: string }): Metrics {
   relayFigure('vpcep_relay_pipe_size_bytes', (r) => r.pipeBytes, 'gauge');
   relayFigure('vpcep_relay_pipes_undersized_total', (r) => r.pipesUndersized, 'counter');
   relayFigure('vpcep_relay_stale_events_total', (r) => r.staleEvents, 'counter');
+  relayFigure('vpcep_relay_fast_accepted_total', (r) => r.fastAccepted, 'counter');
   new client.Gauge({
     ...declared('vpcep_dataplane_info'),
     registers: [registry],

@@ -34,6 +34,13 @@ export class DataPlaneFaults {
     return this.rules.length > this.unchanged.size;
   }
 
+  /** whether some toxic's scope covers a new connection there (nothing made: the fast path's eligibility) */
+  covers(endpoint: string, service: string, port: number, zone: string): boolean {
+    if (this.rules.length === 0) return false;
+    const target: ToxicTarget = { endpoint, service, port, zone };
+    return this.rules.some((r) => scopeCovers(r.scope, target));
+  }
+
   proxyDisabled(endpoint: string, port: number): boolean {
     return this.disabled.size > 0 && this.disabled.has(proxyName(endpoint, port));
   }

@@ -1,0 +1,145 @@
+// The native relay's fast path (issue 16) over real loopback sockets, a data plane in this process:
+// the relay threads accept, admit, connect and relay by the rules TypeScript compiled; the cap
+// stays exact under a storm of connections spread over the threads; refusals, opens and closes
+// reach the endpoint's counters in the threads' batches, the bytes through per-endpoint counters
+// the threads keep; a live change (a whitelist, a bandwidth
+// limit that takes the endpoint back to the event loop) applies to the next connection; a
+// removal cuts the connections the threads opened. With the JS relay (test:js-relay) the same
+// behaviour holds on the event loop's path, and the fast path's own counter is not asserted.
+import net, { type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
+import { relayChoice, loadNativeRelay } from '../../src/dataplane/native-relay.js';
+import type { LiveEndpoint } from '../../src/model/events.js';
+import { targetKey } from '../../src/model/health.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { waitFor } from '../helpers.js';
+import { echo, randomPort, startBackend } from './backends.js';
+
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+const native = () => (relayChoice().relay === 'native' ? loadNativeRelay() : null);
+const fastAccepted = () => native()?.fastFigures().accepted ?? 0;
+
+function plane(o: { idleTimeoutMs?: number; sweepIntervalMs?: number } = {}): TcpDataPlane {
+  const dp = new TcpDataPlane({
+    snatMode: 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: o.idleTimeoutMs ?? 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
+    log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined,
+    ...(o.sweepIntervalMs !== undefined ? { sweepIntervalMs: o.sweepIntervalMs } : {}),
+  });
+  cleanup.push(() => dp.close());
+  return dp;
+}
+
+function spec(id: string, port: number, backendPort: number, o: Partial<LiveEndpoint> = {}): LiveEndpoint {
+  return {
+    id, marker_id: 1, service_id: 'svc-1', ip: '10.0.1.5', host_ip: '127.0.0.1', vpc_id: 'vpc-x', vpc_number: 200,
+    vpc_cidr: '10.0.0.0/16', snat_ip: '', tcp_proxy: 'close', enable_whitelist: false, whitelist: [], connection_cap: 100_000,
+    enis: [{ zone: 'sim-1a', ip: '10.0.1.5', host_ip: '127.0.0.1' }], zone_affinity: false,
+    backends: [{ client_port: port, host: '127.0.0.1', port: backendPort, targets: [{ key: targetKey('127.0.0.1', backendPort), host: '127.0.0.1', port: backendPort, zone: null }], health: null, drain_ms: 0 }],
+    ...o,
+  };
+}
+
+/** a connection: whether it echoed (admitted and relayed) or was reset; kept open when admitted */
+async function attempt(port: number): Promise<{ ok: boolean; socket: Socket }> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  cleanup.push(() => socket.destroy());
+  socket.on('error', () => undefined);
+  const ok = await new Promise<boolean>((resolve) => {
+    const t = setTimeout(() => resolve(false), 5_000);
+    socket.once('connect', () => socket.write('x'));
+    socket.once('data', () => { clearTimeout(t); resolve(true); });
+    socket.once('close', () => { clearTimeout(t); resolve(false); });
+  });
+  return { ok, socket };
+}
+
+const figures = (dp: TcpDataPlane, id: string) => dp.stats().find((e) => e.id === id)!;
+
+describe('the fast path: accept, admit, connect and relay on the relay threads', () => {
+  it('the cap is exact under a storm spread over the threads: 25 of 300 concurrent clients relay, 275 are refused as cap; the counts come back to 0', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane();
+    const port = randomPort();
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-cap', live: spec('ep-cap', port, b.port, { connection_cap: 25 }) })).ok).toBe(true);
+    const before = fastAccepted();
+    const results = await Promise.all(Array.from({ length: 300 }, () => attempt(port)));
+    const admitted = results.filter((r) => r.ok);
+    expect(admitted.length).toBe(25);
+    const f = await waitFor(() => {
+      const x = figures(dp, 'ep-cap');
+      return x.rejected.cap === 275 ? x : null;
+    }, 5_000, 'the refusals to be counted');
+    expect(f).toMatchObject({ active: 25, connections: 25 });
+    expect(b.accepted).toBe(25);
+    if (native()) expect(fastAccepted() - before).toBe(300);
+    for (const r of admitted) r.socket.destroy();
+    await waitFor(() => figures(dp, 'ep-cap').active === 0 || null, 5_000, 'the connections to close');
+    expect(dp.activeConnections).toBe(0);
+    // the slots are free again: the next 25 relay
+    const again = await Promise.all(Array.from({ length: 25 }, () => attempt(port)));
+    expect(again.every((r) => r.ok)).toBe(true);
+  });
+
+  it('live changes apply to the next connection: a whitelist refuses (counted), a bandwidth limit takes the endpoint back to the event loop, a removal cuts what the threads opened', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane();
+    const port = randomPort();
+    const base = spec('ep-live', port, b.port);
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: base })).ok).toBe(true);
+    const held = await attempt(port);
+    expect(held.ok).toBe(true);
+
+    // an on-premises client is never whitelisted
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: { ...base, enable_whitelist: true, whitelist: ['10.0.0.0/16'] } })).ok).toBe(true);
+    expect((await attempt(port)).ok).toBe(false);
+    await waitFor(() => figures(dp, 'ep-live').rejected.whitelist === 1 || null, 5_000, 'the whitelist refusal to be counted');
+
+    const before = fastAccepted();
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: { ...base, bandwidth_mbps: 100 } })).ok).toBe(true);
+    expect((await attempt(port)).ok).toBe(true);
+    expect(fastAccepted()).toBe(before);
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: base })).ok).toBe(true);
+    expect((await attempt(port)).ok).toBe(true);
+    if (native()) expect(fastAccepted()).toBe(before + 1);
+
+    const closed = new Promise<void>((r) => held.socket.once('close', () => r()));
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: null })).ok).toBe(true);
+    await closed;
+    await waitFor(() => dp.activeConnections === 0 || null, 5_000, 'every connection to be cut');
+    const f = figures(dp, 'ep-live');
+    expect(f.closed.cut).toBe(3);
+    // one byte each way per relayed connection, the threads' (read from their per-endpoint counters) and the event loop's alike
+    expect({ received: f.receivedBytes, sent: f.sentBytes }).toEqual({ received: 3, sent: 3 });
+  });
+
+  it.runIf(loadNativeRelay() !== null && relayChoice().relay === 'native' && process.env.VPCEP_FAST_ACCEPT !== 'off')('the idle timeout runs on the relay threads: with the event loop\'s sweep off, an idle connection is closed (counted idle) and a trickling one stays', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane({ idleTimeoutMs: 400, sweepIntervalMs: 0 });
+    const port = randomPort();
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-idle', live: spec('ep-idle', port, b.port) })).ok).toBe(true);
+    const idle = await attempt(port);
+    const busy = await attempt(port);
+    expect(idle.ok && busy.ok).toBe(true);
+    const idleClosed = new Promise<void>((r) => idle.socket.once('close', () => r()));
+    let busyClosed = false;
+    busy.socket.once('close', () => { busyClosed = true; });
+    const trickle = setInterval(() => busy.socket.write('t'), 100);
+    try {
+      await idleClosed;
+      await waitFor(() => figures(dp, 'ep-idle').closed.idle === 1 || null, 5_000, 'the idle close to be counted');
+      await new Promise((r) => setTimeout(r, 600));
+      expect(busyClosed).toBe(false);
+      expect(figures(dp, 'ep-idle')).toMatchObject({ active: 1 });
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+});
