@@ -371,7 +371,7 @@ void DeliverEvents(Napi::Env env, Napi::Function cb, std::vector<Event>* batch) 
   {
     std::lock_guard<std::mutex> lock(g.mu);
     for (const Event& e : *batch) {
-      if (e.kind != kConnected) g.table.erase(e.id);
+      if (e.kind == kClosedEvent || e.kind == kDetachedEvent) g.table.erase(e.id);
     }
   }
   if (env != nullptr && cb != nullptr) {
@@ -562,7 +562,7 @@ class Worker {
     if (!queued) {
       std::lock_guard<std::mutex> lock(g.mu);
       for (const Event& e : *batch) {
-        if (e.kind != kConnected) g.table.erase(e.id);
+        if (e.kind == kClosedEvent || e.kind == kDetachedEvent) g.table.erase(e.id);
       }
       delete batch;
     }
