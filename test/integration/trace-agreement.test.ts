@@ -346,7 +346,11 @@ const CASES: ReadonlyArray<{
       const ep = await endpoint(w);
       // Hold connections while the trace says there is room, each one agreeing; then the next is refused.
       for (let i = 0; i < 100; i++) {
-        const t = (await w.consumer.post('/trace', own(w, ep).query)).body.trace;
+        // the connection held last is counted once its relay thread reported it (the fast path), not at the handshake
+        const t = await waitFor(async () => {
+          const now = (await w.consumer.post('/trace', own(w, ep).query)).body.trace;
+          return now.daemon.active === i ? now : null;
+        }, 5_000, `the daemon counting ${i} connections`);
         if (t.refusal === 'fd_limit') {
           expect(t.daemon).toMatchObject({ active: i, fd_headroom_connections: 0 });
           break;
