@@ -6,7 +6,7 @@
 // of its own with only a loopback; elsewhere (or with VPCEP_TEST_SERIAL=1) one after another.
 //
 //   npm test                          every group
-//   npm test -- js-relay              groups by name (main, terraform, fleet, js-relay)
+//   npm test -- js-relay              groups by name (main, terraform, waits, js-relay)
 //   npm test -- <vitest arguments>    vitest itself, here, with those arguments (files, -t ...)
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -22,13 +22,16 @@ const JS_RELAY_FILES = [
 /** Terraform's provider mostly waits (its NLB waiter sleeps 30 s twice): it runs beside the rest */
 const TERRAFORM = 'test/integration/terraform.test.ts';
 
-/** a fleet of three vpcepd on etcd with leases, a SIGKILL and an etcd restart (~40 s of waiting on a loaded machine): beside the rest */
-const FLEET = 'test/integration/fleet.test.ts';
+/**
+ * Files that mostly wait (a fleet's leases, a SIGKILL and an etcd restart; CLI processes; health
+ * checks, draining intervals and toxics' delays): beside the rest, so that no group runs past a few minutes
+ */
+const WAITS = ['fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules'].map((f) => `test/integration/${f}.test.ts`);
 
 const GROUPS = [
-  { name: 'main', env: {}, args: ['--exclude', TERRAFORM, '--exclude', FLEET] },
+  { name: 'main', env: {}, args: ['--exclude', TERRAFORM, ...WAITS.flatMap((f) => ['--exclude', f])] },
   { name: 'terraform', env: {}, args: [TERRAFORM] },
-  { name: 'fleet', env: {}, args: [FLEET] },
+  { name: 'waits', env: {}, args: WAITS },
   { name: 'js-relay', env: { VPCEP_RELAY: 'js' }, args: JS_RELAY_FILES },
 ];
 

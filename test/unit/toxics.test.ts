@@ -92,7 +92,8 @@ describe('transforms', () => {
     const out = await run('bandwidth', { rate: 100 }, [Buffer.alloc(25_000)]);
     const took = performance.now() - t0;
     expect(out.map((b) => b.length)).toEqual([10_000, 10_000, 5_000]);
-    expect(took).toBeGreaterThanOrEqual(249);
+    // three timers of 100, 100 and 50 ms: Node may fire each up to a millisecond early against performance.now()
+    expect(took).toBeGreaterThanOrEqual(247);
     expect(took).toBeLessThan(500);
   });
 
