@@ -68,6 +68,37 @@ describe('the control plane over a store with claims', () => {
     await b.control.settle();
     await store.close();
   });
+  it('two writers creating at once: with the lowest free values they collide on every create; as fleet nodes (a node id) they pick different values and rarely lose', async () => {
+    /** two control planes with their own memory on one store, 12 creates in flight through each at once: the conflicts they met and what they made */
+    const race = async (nodeIds: [string, string] | undefined) => {
+      const store = SqliteStore.open(tempDir('vpcep-cs-'));
+      const a = await node(store, 1000, nodeIds?.[0]);
+      const b = await node(store, 1000, nodeIds?.[1]);
+      const made = (await Promise.all([a, b].map((n) => Promise.all(Array.from({ length: 12 }, () => create(n)))))).flat();
+      await a.control.settle();
+      await b.control.settle();
+      const conflicts = a.st.conflicts + b.st.conflicts;
+      const slots = [...(await store.load()).documents.get('claim')!.keys()].filter((k) => k.startsWith('endpoint-quota/consumer/'));
+      await store.close();
+      return { conflicts, made, slots };
+    };
+    const lowest = await race(undefined);
+    const fleet = await race(['node-a', 'node-b']);
+    for (const r of [lowest, fleet]) {
+      // exact either way: 24 endpoints, each its own address, SNAT address and quota slot
+      expect(r.made.length).toBe(24);
+      expect(new Set(r.made.map((e) => e.ip)).size).toBe(24);
+      expect(new Set(r.made.map((e) => e.snat_ip)).size).toBe(24);
+      expect(new Set(r.slots).size).toBe(24);
+    }
+    // the lowest free values: the two writers pick the same ones and every create of the later one loses at least once
+    expect(lowest.conflicts).toBeGreaterThanOrEqual(12);
+    // spread over a /24, the SNAT /17 and 1,000 quota slots, the fleet's picks rarely meet (under one pair expected; 0-4 in 15 runs at a quota of 200)
+    expect(fleet.conflicts).toBeLessThanOrEqual(6);
+    // not the lowest values: a fleet node's addresses are scattered over the subnet
+    expect(fleet.made.map((e) => e.ip).some((ip) => Number(ip.split('.')[3]) > 26)).toBe(true);
+  });
+
   it('an endpoint created while its service\'s `available` is still landing waits for it instead of finding the service creating', async () => {
     const store = SqliteStore.open(tempDir('vpcep-cs-'));
     const n = await node(store, 20);
