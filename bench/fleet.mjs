@@ -45,8 +45,12 @@ const count = (name, dflt) => {
 const K = count('endpoints', v.smoke ? 4 : 40);
 const WRITES = count('writes', v.smoke ? 8 : 120);
 const WRITERS = count('writers', 4);
-/** seconds the failover probes wait for an endpoint that stopped answering */
-const T = count('failover-timeout', v.smoke ? 3 : 20);
+/**
+ * seconds the failover probes wait for an endpoint that stopped answering: longer than the default
+ * 5 s lease even in the smoke, which then sees the failover; shorter, the anchor's restart of the
+ * killed node races its lease running out (the leader moving the ENIs while the node binds them)
+ */
+const T = count('failover-timeout', v.smoke ? 10 : 20);
 /** fleet.lease_ttl_seconds of the etcd nodes; null: the daemon's default */
 const TTL = v['lease-ttl'] === undefined ? null : count('lease-ttl', 5);
 if (TTL !== null && TTL > 300) usage(`--lease-ttl must be at most 300 (fleet.lease_ttl_seconds), not ${TTL}`);
