@@ -6,6 +6,8 @@
 // batches were landing reads again once they landed; what the data plane receives is plain data.
 import { describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../src/model/events.js';
+import { placementLoop } from '../../src/control/placement.js';
+import type { Fleet, NodeRecord } from '../../src/store/fleet.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { tempDir } from '../helpers.js';
 import { storedControl } from './stored-control.js';
@@ -97,6 +99,34 @@ describe('the control plane over a store with claims', () => {
     expect(fleet.conflicts).toBeLessThanOrEqual(6);
     // not the lowest values: a fleet node's addresses are scattered over the subnet
     expect(fleet.made.map((e) => e.ip).some((ip) => Number(ip.split('.')[3]) > 26)).toBe(true);
+  });
+
+  it('the leader\'s placement leaves an endpoint still creating on a live node where it is (its node binds it); one on a node that is gone moves', async () => {
+    const store = SqliteStore.open(tempDir('vpcep-cs-'));
+    const n = await node(store, 20, 'node-a');
+    const made = await Promise.all(Array.from({ length: 4 }, () => create(n)));
+    await n.control.settle();
+    expect(made.every((e) => e.node === 'node-a')).toBe(true);
+    // node-b joins: 4 ENIs against 0, two should move; one of them is still coming up on node-a
+    const record = (id: string): NodeRecord => ({ id, name: id, api: '127.0.0.1:1', started_at: '', registered_at: '', connections: 0 });
+    const fleet: Fleet = {
+      nodes: () => [record('node-a'), record('node-b')], leader: () => 'node-a', isLeader: () => true, leaseTtlS: 5,
+      onChange: () => undefined, start: async () => undefined, publish: () => undefined, close: async () => undefined,
+    };
+    const all = made.map((e) => e.id);
+    for (const id of all) n.st.endpoints.set(id, { ...n.st.endpoints.get(id)!, status: id === all[0] ? 'creating' : 'accepted' });
+    const loop = placementLoop(n.st, fleet, 60_000, () => undefined);
+    expect(await loop.round()).toBe(2);
+    const onB = () => all.filter((id) => n.st.endpoints.get(id)!.node === 'node-b');
+    expect(onB()).toHaveLength(2);
+    expect(onB()).not.toContain(all[0]);
+    // still creating but on a node that is gone (node-c: no lease): it moves all the same
+    n.st.endpoints.set(all[0]!, { ...n.st.endpoints.get(all[0]!)!, node: 'node-c' });
+    expect(await loop.round()).toBeGreaterThanOrEqual(1);
+    expect(['node-a', 'node-b']).toContain(n.st.endpoints.get(all[0]!)!.node);
+    await loop.stop();
+    await n.control.settle();
+    await store.close();
   });
 
   it('an endpoint created while its service\'s `available` is still landing waits for it instead of finding the service creating', async () => {
