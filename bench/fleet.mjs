@@ -5,13 +5,14 @@
 // (a) endpoint activation: from the create call's answer (and from its start) to the ENI relaying
 //     bytes to the backend (connect + echo), one create at a time spread over the nodes;
 // (b) failover: SIGKILL one node, probe every endpoint's ENI until each that stopped answering
-//     answers again (kill -> answering); an endpoint that never does within the timeout is reported,
-//     not a crash (until ENIs are placed and moved by the fleet, a dead node's ENIs stay dead);
-//     The anchor of (b) is the killed node started again on its data dir (what a supervisor gives).
+//     answers again on a surviving node (kill -> answering: the lease runs out, the leader moves the
+//     ENIs); an endpoint that never does within the timeout is reported, not a crash, and then the
+//     killed node is started again on its data dir (what a supervisor gives) as the anchor.
 // (c) API write latency: the same create workload (W writers) against one node on SQLite (the anchor,
 //     in the same run), one node on etcd and three nodes on etcd with the writes spread.
 // `npm run bench:fleet -- [--smoke] [--endpoints K] [--writes N] [--writers W] [--failover-timeout S]
-// [--relay native|js]`; exit 2 on bad usage.
+// [--lease-ttl S] [--relay native|js]`; --lease-ttl writes fleet.lease_ttl_seconds (1-300) into the
+// etcd nodes' config (default: the daemon's, 5 s); exit 2 on bad usage.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -25,13 +26,14 @@ import { installHandlers, sleep, stop, stopAll } from './lib/procs.mjs';
 import { median } from './lib/stats.mjs';
 import { SUBNET_ID, VPC_ID, Vpcepd } from './lib/vpcep.mjs';
 
-const USAGE = 'usage: npm run bench:fleet -- [--smoke] [--endpoints K] [--writes N] [--writers W] [--failover-timeout S] [--relay native|js]';
+const USAGE = 'usage: npm run bench:fleet -- [--smoke] [--endpoints K] [--writes N] [--writers W] [--failover-timeout S] [--lease-ttl S] [--relay native|js]';
 const { values: v, usage } = commandLine('bench:fleet', USAGE, {
   smoke: { type: 'boolean', default: false },
   endpoints: { type: 'string' },
   writes: { type: 'string' },
   writers: { type: 'string' },
   'failover-timeout': { type: 'string' },
+  'lease-ttl': { type: 'string' },
   relay: { type: 'string', default: 'native' },
 });
 const count = (name, dflt) => {
@@ -43,8 +45,15 @@ const count = (name, dflt) => {
 const K = count('endpoints', v.smoke ? 4 : 40);
 const WRITES = count('writes', v.smoke ? 8 : 120);
 const WRITERS = count('writers', 4);
-/** seconds the failover probes wait for an endpoint that stopped answering */
-const T = count('failover-timeout', v.smoke ? 3 : 20);
+/**
+ * seconds the failover probes wait for an endpoint that stopped answering: longer than the default
+ * 5 s lease even in the smoke, which then sees the failover; shorter, the anchor's restart of the
+ * killed node races its lease running out (the leader moving the ENIs while the node binds them)
+ */
+const T = count('failover-timeout', v.smoke ? 10 : 20);
+/** fleet.lease_ttl_seconds of the etcd nodes; null: the daemon's default */
+const TTL = v['lease-ttl'] === undefined ? null : count('lease-ttl', 5);
+if (TTL !== null && TTL > 300) usage(`--lease-ttl must be at most 300 (fleet.lease_ttl_seconds), not ${TTL}`);
 if (!['native', 'js'].includes(v.relay)) usage(`--relay must be native or js, not ${JSON.stringify(v.relay)}`);
 if (spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status !== 0) {
   console.error('bench:fleet: etcd is not on PATH (apt-get install etcd-server)');
@@ -92,7 +101,8 @@ let nodeCount = 0;
 async function startNode(store) {
   const nodeDir = path.join(dir, `node${++nodeCount}`);
   fs.mkdirSync(nodeDir);
-  return Vpcepd.start({ root: rootDir, dir: nodeDir, relay: v.relay, endpoints: K + WRITES + 10, subnetCidr: '10.77.0.0/20', store, dnsPort: await freePort() });
+  return Vpcepd.start({ root: rootDir, dir: nodeDir, relay: v.relay, endpoints: K + WRITES + 10, subnetCidr: '10.77.0.0/20', store, dnsPort: await freePort(),
+    ...(store && TTL !== null ? { fleet: { lease_ttl_seconds: TTL } } : {}) });
 }
 
 /** N nodes: the first writes the config documents, the others start together (the start-up ids are compare-and-swap documents) */
@@ -250,7 +260,7 @@ const header = ['figure', 'setup', 'n', 'p50 ms', 'p99 ms', 'p50 / SQLite', 'p99
 const cells = rows.map((r) => [r.figure, r.setup, String(r.n), fmt(r.p50), fmt(r.p99), ratio(r, 'p50'), ratio(r, 'p99'), r.note]);
 const widths = header.map((h, i) => Math.max(3, h.length, ...cells.map((c) => c[i].length)));
 const line = (c) => `| ${c.map((x, i) => (i >= 2 && i <= 6 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join(' | ')} |`;
-console.log(`fleet benchmark${v.smoke ? ' (smoke)' : ''}: K=${K} endpoints per fleet, ${WRITES} creates by ${WRITERS} writers, failover timeout ${T} s, relay ${v.relay}; ` +
+console.log(`fleet benchmark${v.smoke ? ' (smoke)' : ''}: K=${K} endpoints per fleet, ${WRITES} creates by ${WRITERS} writers, failover timeout ${T} s, lease TTL ${TTL === null ? '5 s (the default)' : `${TTL} s`}, relay ${v.relay}; ` +
   `${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${((now() - started) / 1000).toFixed(0)} s`);
 console.log([line(header), `| ${widths.map((w, i) => (i >= 2 && i <= 6 ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`, ...cells.map(line)].join('\n'));
 fs.rmSync(dir, { recursive: true, force: true });

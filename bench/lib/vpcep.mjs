@@ -19,9 +19,11 @@ export const METRICS_TOKEN = 'bench-metrics-secret-0123';
 const VPC = { id: 'vpc-bench', cidr: '10.77.0.0/16', subnet: 'subnet-bench', subnetCidr: '10.77.1.0/24', port: 'port-backend', portIp: '10.77.1.10' };
 
 /** `subnetCidr`: a wider subnet than the /24 for more than ~250 endpoints (it must hold 10.77.1.10) */
-export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.subnetCidr, flowLogs, faults }) {
+/** `fleet`: the config's fleet section (e.g. `{ lease_ttl_seconds: 2 }`) */
+export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.subnetCidr, flowLogs, faults, fleet }) {
   return {
     region: 'sim-1',
+    ...(fleet ? { fleet } : {}),
     ...(flowLogs ? { flow_logs: flowLogs } : {}),
     ...(faults ? { faults } : {}),
     metrics: { token: METRICS_TOKEN },
@@ -41,9 +43,9 @@ export const SUBNET_ID = VPC.subnet;
 export class Vpcepd {
   /** starts the daemon on a free API port; resolves once GET / answers 200 */
   /** `store`: --store (etcd://host:port/prefix; default the data dir's SQLite); `dnsPort`: --dns-listen 127.0.0.1:PORT (several daemons at once) */
-  static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, subnetCidr = undefined, flowLogs = undefined, faults = undefined, store = undefined, dnsPort = undefined }) {
+  static async start({ root, dir, snat = 'auto', relay = 'js', socketBuffer = undefined, endpoints = 3, subnetCidr = undefined, flowLogs = undefined, faults = undefined, store = undefined, dnsPort = undefined, fleet = undefined }) {
     const configFile = path.join(dir, 'vpcepd.json');
-    fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, socketBuffer, endpoints, subnetCidr, flowLogs, faults }), null, 2));
+    fs.writeFileSync(configFile, JSON.stringify(daemonConfig({ snat, socketBuffer, endpoints, subnetCidr, flowLogs, faults, fleet }), null, 2));
     const port = await freePort();
     const args = [
       path.join(root, 'bin/vpcepd.js'), '--config', configFile, '--data-dir', path.join(dir, 'vpcep-data'),

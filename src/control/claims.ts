@@ -100,7 +100,8 @@ export class Claims {
   /** claims in commits under way */
   private readonly pending = new Set<string>();
 
-  constructor(stored: Iterable<[id: string, holder: string, version: number]> = []) {
+  /** SPREAD (a fleet): a new endpoint's quota slot is searched from a random one, so that nodes racing for an account's quota rarely pick the same slot */
+  constructor(stored: Iterable<[id: string, holder: string, version: number]> = [], private readonly spread = false) {
     for (const [id, holder, version] of stored) this.held.set(id, { holder, version });
   }
 
@@ -132,7 +133,8 @@ export class Claims {
     }
     if (!before && after) {
       // from the count held: slots fill from 0, so the first free one is there unless some were let go
-      const from = this.held.slotsOf(after.owner);
+      // (on a fleet from a random slot: every node holds the same count and would pick the same)
+      const from = this.spread ? Math.floor(Math.random() * quota) : this.held.slotsOf(after.owner);
       let slot = -1;
       for (let i = 0; i < quota && slot < 0; i++) {
         const s = (from + i) % quota;

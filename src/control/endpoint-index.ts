@@ -128,6 +128,9 @@ function ungroup(m: Map<string, Set<string>>, k: string, id: string): void {
   if (!s.size) m.delete(k);
 }
 
+/** random draws of LowestFree.spread before it falls back to the lowest free address */
+export const SPREAD_PROBES = 8;
+
 /**
  * The lowest free address of a range [LOW, HIGH] (integers) without walking those in use: every
  * address under the cursor is taken; an address let go moves it back (released). Should a
@@ -143,6 +146,21 @@ export class LowestFree {
 
   released(ip: number): void {
     if (ip >= this.low && ip < this.cursor) this.cursor = ip;
+  }
+
+  /**
+   * A free address at random, for a fleet (issue 17): nodes that all take the lowest free address
+   * pick the same one and lose each other's compare-and-swaps. Up to SPREAD_PROBES addresses of the
+   * range drawn at random (RANDOM: [0, 1)), the first free one; in a range so full that none was,
+   * the lowest free one. The cursor stays where it is (every address under it is still taken).
+   */
+  spread(used: (ip: number) => boolean, random: () => number = Math.random): number | null {
+    const size = this.high - this.low + 1;
+    for (let i = 0; i < SPREAD_PROBES; i++) {
+      const ip = this.low + Math.min(size - 1, Math.floor(random() * size));
+      if (!used(ip)) return ip;
+    }
+    return this.find(used);
   }
 
   /** the lowest free address at or over the cursor (USED: taken), or null when the range is full */

@@ -71,6 +71,9 @@ export function placementLoop(st: ControlState, fleet: Fleet, intervalMs: number
       let moved = 0;
       for (const m of plan([...placedOf(st.endpoints.values())], live)) {
         if (stopped || !fleet.isLeader()) break;
+        // an endpoint still being brought up by a live node stays there until it is up (a later
+        // round): the gaining node would activate it while the other still holds its address
+        if (m.from !== undefined && live.includes(m.from) && st.endpoints.get(m.id)?.status === 'creating') continue;
         try {
           if (!(await move(st, m))) continue;
         } catch (err) {

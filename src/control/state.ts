@@ -195,7 +195,7 @@ export class ControlState {
     this.versions = new Map(o.stored?.versions ?? []);
     this.strict = o.stored !== undefined;
     this.storeRevision = o.stored?.revision ?? 0;
-    this.claims = new Claims([...(o.stored?.claims ?? [])].map(([id, v]) => [id, (v as { holder: string }).holder, this.versions.get(keyOf('claim', id)) ?? -1]));
+    this.claims = new Claims([...(o.stored?.claims ?? [])].map(([id, v]) => [id, (v as { holder: string }).holder, this.versions.get(keyOf('claim', id)) ?? -1]), o.nodeId !== undefined);
     this.endpoints.onRelease = (pool, ip) => this.released(pool, ip);
     this.claims.held.onRelease = (id) => {
       if (id.startsWith('snat/')) this.released('snat', id.slice(5));
@@ -537,7 +537,11 @@ export class ControlState {
     }
   }
 
-  /** the lowest SNAT address of 198.19.128.0/17 no endpoint and no claim holds (never the network or broadcast address) */
+  /**
+   * The lowest SNAT address of 198.19.128.0/17 no endpoint and no claim holds (never the network or
+   * broadcast address); on a fleet (a node id) a free one at random, so that racing nodes rarely
+   * pick the same (newPrivateIp and the quota slot likewise).
+   */
   newSnatIp(): string {
     const used = (i: number) => {
       const ip = intToIp(i);
@@ -545,7 +549,7 @@ export class ControlState {
       for (const e of this.pendingEndpoints.values()) if (e?.snat_ip === ip) return true;
       return false;
     };
-    const found = this.snatPool.find(used);
+    const found = this.nodeId === undefined ? this.snatPool.find(used) : this.snatPool.spread(used);
     if (found === null) throw new DomainError('QuotaExceeded', 'every SNAT address of 198.19.128.0/17 is in use');
     return intToIp(found);
   }
@@ -571,7 +575,7 @@ export class ControlState {
       for (const e of this.pendingEndpoints.values()) if (e?.vpc_id === vpc.id && e.enis.some((n) => n.ip === ip)) return true;
       return false;
     };
-    const found = pool.find(used);
+    const found = this.nodeId === undefined ? pool.find(used) : pool.spread(used);
     return found === null ? null : intToIp(found);
   }
 

@@ -6,6 +6,8 @@
 // batches were landing reads again once they landed; what the data plane receives is plain data.
 import { describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../src/model/events.js';
+import { placementLoop } from '../../src/control/placement.js';
+import type { Fleet, NodeRecord } from '../../src/store/fleet.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { tempDir } from '../helpers.js';
 import { storedControl } from './stored-control.js';
@@ -68,6 +70,65 @@ describe('the control plane over a store with claims', () => {
     await b.control.settle();
     await store.close();
   });
+  it('two writers creating at once: with the lowest free values they collide on every create; as fleet nodes (a node id) they pick different values and rarely lose', async () => {
+    /** two control planes with their own memory on one store, 12 creates in flight through each at once: the conflicts they met and what they made */
+    const race = async (nodeIds: [string, string] | undefined) => {
+      const store = SqliteStore.open(tempDir('vpcep-cs-'));
+      const a = await node(store, 1000, nodeIds?.[0]);
+      const b = await node(store, 1000, nodeIds?.[1]);
+      const made = (await Promise.all([a, b].map((n) => Promise.all(Array.from({ length: 12 }, () => create(n)))))).flat();
+      await a.control.settle();
+      await b.control.settle();
+      const conflicts = a.st.conflicts + b.st.conflicts;
+      const slots = [...(await store.load()).documents.get('claim')!.keys()].filter((k) => k.startsWith('endpoint-quota/consumer/'));
+      await store.close();
+      return { conflicts, made, slots };
+    };
+    const lowest = await race(undefined);
+    const fleet = await race(['node-a', 'node-b']);
+    for (const r of [lowest, fleet]) {
+      // exact either way: 24 endpoints, each its own address, SNAT address and quota slot
+      expect(r.made.length).toBe(24);
+      expect(new Set(r.made.map((e) => e.ip)).size).toBe(24);
+      expect(new Set(r.made.map((e) => e.snat_ip)).size).toBe(24);
+      expect(new Set(r.slots).size).toBe(24);
+    }
+    // the lowest free values: the two writers pick the same ones and every create of the later one loses at least once
+    expect(lowest.conflicts).toBeGreaterThanOrEqual(12);
+    // spread over a /24, the SNAT /17 and 1,000 quota slots, the fleet's picks rarely meet (under one pair expected; 0-4 in 15 runs at a quota of 200)
+    expect(fleet.conflicts).toBeLessThanOrEqual(6);
+    // not the lowest values: a fleet node's addresses are scattered over the subnet
+    expect(fleet.made.map((e) => e.ip).some((ip) => Number(ip.split('.')[3]) > 26)).toBe(true);
+  });
+
+  it('the leader\'s placement leaves an endpoint still creating on a live node where it is (its node binds it); one on a node that is gone moves', async () => {
+    const store = SqliteStore.open(tempDir('vpcep-cs-'));
+    const n = await node(store, 20, 'node-a');
+    const made = await Promise.all(Array.from({ length: 4 }, () => create(n)));
+    await n.control.settle();
+    expect(made.every((e) => e.node === 'node-a')).toBe(true);
+    // node-b joins: 4 ENIs against 0, two should move; one of them is still coming up on node-a
+    const record = (id: string): NodeRecord => ({ id, name: id, api: '127.0.0.1:1', started_at: '', registered_at: '', connections: 0 });
+    const fleet: Fleet = {
+      nodes: () => [record('node-a'), record('node-b')], leader: () => 'node-a', isLeader: () => true, leaseTtlS: 5,
+      onChange: () => undefined, start: async () => undefined, publish: () => undefined, close: async () => undefined,
+    };
+    const all = made.map((e) => e.id);
+    for (const id of all) n.st.endpoints.set(id, { ...n.st.endpoints.get(id)!, status: id === all[0] ? 'creating' : 'accepted' });
+    const loop = placementLoop(n.st, fleet, 60_000, () => undefined);
+    expect(await loop.round()).toBe(2);
+    const onB = () => all.filter((id) => n.st.endpoints.get(id)!.node === 'node-b');
+    expect(onB()).toHaveLength(2);
+    expect(onB()).not.toContain(all[0]);
+    // still creating but on a node that is gone (node-c: no lease): it moves all the same
+    n.st.endpoints.set(all[0]!, { ...n.st.endpoints.get(all[0]!)!, node: 'node-c' });
+    expect(await loop.round()).toBeGreaterThanOrEqual(1);
+    expect(['node-a', 'node-b']).toContain(n.st.endpoints.get(all[0]!)!.node);
+    await loop.stop();
+    await n.control.settle();
+    await store.close();
+  });
+
   it('an endpoint created while its service\'s `available` is still landing waits for it instead of finding the service creating', async () => {
     const store = SqliteStore.open(tempDir('vpcep-cs-'));
     const n = await node(store, 20);

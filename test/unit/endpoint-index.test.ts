@@ -4,7 +4,7 @@
 // walk of the endpoints and claims says, and each new address is the lowest free one a walk finds.
 import { describe, expect, it } from 'vitest';
 import { ClaimMap } from '../../src/control/claims.js';
-import { EndpointMap, LowestFree } from '../../src/control/endpoint-index.js';
+import { EndpointMap, LowestFree, SPREAD_PROBES } from '../../src/control/endpoint-index.js';
 import { DomainError } from '../../src/model/errors.js';
 import type { Endpoint } from '../../src/model/types.js';
 import { cidrOf, intToIp, ipToInt } from '../../src/net/cidr.js';
@@ -137,6 +137,25 @@ describe('the create path\'s indexes', () => {
     expect(p.find((i) => used.has(i))).toBe(12);
     used.add(12);
     expect(p.find((i) => used.has(i))).toBeNull();
+  });
+
+  it('LowestFree.spread: a free address drawn at random, the lowest free one when every draw is taken, the cursor left where it was', () => {
+    const used = new Set([10, 11, 12, 14]);
+    const p = new LowestFree(10, 19);
+    // draws 0.55 -> 15 (free)
+    expect(p.spread((i) => used.has(i), () => 0.55)).toBe(15);
+    // the top of the range is reachable and never passed
+    expect(p.spread((i) => used.has(i), () => 0.9999)).toBe(19);
+    // every draw lands on a taken address: the lowest free one
+    const draws = [0, 0.1, 0.2, 0.4, 0, 0.1, 0.2, 0.4];
+    expect(draws.length).toBe(SPREAD_PROBES);
+    let d = 0;
+    expect(p.spread((i) => used.has(i), () => draws[d++]!)).toBe(13);
+    expect(d).toBe(SPREAD_PROBES);
+    // a spread pick moves no cursor: the lowest free one is still found
+    expect(p.find((i) => used.has(i))).toBe(13);
+    for (let i = 10; i <= 19; i++) used.add(i);
+    expect(p.spread((i) => used.has(i))).toBeNull();
   });
 
   it('over a store: after creates (one at a time and 4 in flight), deletes, refusals and a restart the indexes agree with a walk, and each address is the lowest free one', async () => {

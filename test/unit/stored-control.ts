@@ -9,7 +9,8 @@ import type { Endpoint } from '../../src/model/types.js';
 import type { SqliteStore } from '../../src/store/sqlite.js';
 import { CONSUMER, PROVIDER, recordingDataPlane, twoAccountConfig } from '../helpers.js';
 
-export async function storedControl(store: SqliteStore, endpointQuota: number) {
+/** NODE_ID: a node of a fleet (its allocations spread, as over etcd); none: the SQLite daemon's lowest free values */
+export async function storedControl(store: SqliteStore, endpointQuota: number, nodeId?: string) {
   const c = validateConfig(twoAccountConfig({
     accounts: [PROVIDER, { ...CONSUMER, quotas: { endpoint_service: 10, endpoint: endpointQuota } }],
     public_services: [{ name: 'pub', service_type: 'interface', ports: [{ port: 9999, target: '127.0.0.1:9' }] }],
@@ -25,6 +26,7 @@ export async function storedControl(store: SqliteStore, endpointQuota: number) {
     endpoints: (loaded.documents.get('endpoint')?.values() ?? []) as Iterable<Endpoint>,
     log: { info: () => undefined, warn: () => undefined },
     stored: { versions: loaded.versions, claims: loaded.documents.get('claim')!, revision: loaded.revision },
+    ...(nodeId !== undefined ? { nodeId } : {}),
   });
   // the state behind the facade (the index tests compare it with a walk)
   const st = (control as unknown as { st: ControlState }).st;
