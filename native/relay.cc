@@ -1177,6 +1177,25 @@ Napi::Value Reset(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A connection made on the JS thread (open, adopt): its id, counters and thread, in the table
+// before the thread hears of it (a command may follow at once), then posted as KIND. Returns its
+// id, read before posting: once posted, the worker owns `c` and may close and free it before this
+// thread runs another line.
+uint64_t Hand(Conn* c, Command::Kind kind) {
+  c->id = g.nextId.fetch_add(1);
+  if (c->id >= kMaxId) g.nextId.store(1);
+  c->startUs = NowUs();
+  c->counters = std::make_shared<Counters>();
+  Worker* w = g.workers[g.nextWorker++ % g.workers.size()].get();
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.table[c->id] = {c->counters, w};
+  }
+  const uint64_t id = c->id;
+  w->Post({kind, id, c});
+  return id;
+}
+
 // open(clientFd, backendIp, backendPort, sourceIp, sourcePort, preamble?) -> id. The relay owns
 // the client's fd from here on; it connects the backend (from sourceIp:sourcePort when sourceIp
 // is not 0; port 0: the kernel's choice) and reports the connect, then the close.
@@ -1185,8 +1204,6 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   if (g.workers.empty()) return Fail(env, "vpcep_relay: init() first");
   if (info.Length() < 5 || !info[0].IsNumber()) return Fail(env, "open(clientFd, backendIp, backendPort, sourceIp, sourcePort, preamble?)");
   auto* c = new Conn();
-  c->id = g.nextId++;
-  if (g.nextId > kMaxId) g.nextId = 1;
   c->fd[0] = info[0].As<Napi::Number>().Int32Value();
   c->target = Address(U32(info, 1), U32(info, 2));
   c->source = Address(U32(info, 3), U32(info, 4));
@@ -1194,18 +1211,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     auto b = info[5].As<Napi::Buffer<char>>();
     c->preamble.assign(b.Data(), b.Length());
   }
-  c->startUs = NowUs();
-  c->counters = std::make_shared<Counters>();
-  Worker* w = g.workers[g.nextWorker++ % g.workers.size()].get();
-  {
-    std::lock_guard<std::mutex> lock(g.mu);
-    g.table[c->id] = {c->counters, w};
-  }
-  // Read the id before posting: once posted, the worker owns `c` and may close and free it
-  // before this thread runs another line.
-  const uint64_t id = c->id;
-  w->Post({Command::Open, id, c});
-  return Napi::Number::New(env, id);
+  return Napi::Number::New(env, double(Hand(c, Command::Open)));
 }
 
 Worker* WorkerOf(uint64_t id) {
@@ -1278,20 +1284,9 @@ Napi::Value AdoptConn(const Napi::CallbackInfo& info) {
   if (g.workers.empty()) return Fail(env, "vpcep_relay: init() first");
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return Fail(env, "adopt(clientFd, backendFd)");
   auto* c = new Conn();
-  c->id = g.nextId++;
-  if (g.nextId > kMaxId) g.nextId = 1;
   c->fd[0] = info[0].As<Napi::Number>().Int32Value();
   c->fd[1] = info[1].As<Napi::Number>().Int32Value();
-  c->startUs = NowUs();
-  c->counters = std::make_shared<Counters>();
-  Worker* w = g.workers[g.nextWorker++ % g.workers.size()].get();
-  {
-    std::lock_guard<std::mutex> lock(g.mu);
-    g.table[c->id] = {c->counters, w};
-  }
-  const uint64_t id = c->id;
-  w->Post({Command::Adopt, id, c});
-  return Napi::Number::New(env, id);
+  return Napi::Number::New(env, double(Hand(c, Command::Adopt)));
 }
 
 Napi::Value Dup(const Napi::CallbackInfo& info) {
