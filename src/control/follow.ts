@@ -7,9 +7,9 @@
 import { LIVE_ENDPOINT_STATUSES } from '../model/types.js';
 import type { Store, Watch } from '../store/store.js';
 import type { ControlState } from './state.js';
-import { bindOwned, releaseMoved } from './placement.js';
+import { bindOwned } from './placement.js';
 import { activateEndpoint } from './provisioning-faults.js';
-import { applyToDataPlane, finishEndpointDeletion, pushEndpoint } from './transitions.js';
+import { applyToDataPlane, finishEndpointDeletion, pushEndpoint, releaseMoved } from './transitions.js';
 
 /**
  * brings one endpoint this daemon serves to its stored status on the data plane; one placed on

@@ -29,12 +29,6 @@ export async function bindOwned(st: ControlState, id: string): Promise<void> {
   if (!st.servedElsewhere(id)) await pushEndpoint(st, id);
 }
 
-/** an endpoint placed on another node: this node's listeners close and its connections are cut */
-export async function releaseMoved(st: ControlState, id: string): Promise<void> {
-  const ack = await st.dataPlane.apply({ kind: 'endpoint', id, live: null });
-  if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'fleet: the data plane did not confirm the teardown of an endpoint placed elsewhere');
-}
-
 /** one move, if the endpoint is still where the plan saw it: false when it moved or went meanwhile */
 async function move(st: ControlState, m: Move): Promise<boolean> {
   return st.serial(async () => {
@@ -71,9 +65,6 @@ export function placementLoop(st: ControlState, fleet: Fleet, intervalMs: number
       let moved = 0;
       for (const m of plan([...placedOf(st.endpoints.values())], live)) {
         if (stopped || !fleet.isLeader()) break;
-        // an endpoint still being brought up by a live node stays there until it is up (a later
-        // round): the gaining node would activate it while the other still holds its address
-        if (m.from !== undefined && live.includes(m.from) && st.endpoints.get(m.id)?.status === 'creating') continue;
         try {
           if (!(await move(st, m))) continue;
         } catch (err) {

@@ -596,5 +596,5 @@ export class ControlState {
 
 /** the interface endpoints as placement counts them (gateway endpoints have no ENI: every node routes them) */
 export function* placedOf(endpoints: Iterable<Endpoint>): Generator<Placed> {
-  for (const e of endpoints) if (e.service_type === 'interface') yield { id: e.id, node: e.node, enis: e.enis.length };
+  for (const e of endpoints) if (e.service_type === 'interface') yield { id: e.id, node: e.node, enis: e.enis.length, pinned: e.status === 'creating' };
 }

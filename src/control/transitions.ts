@@ -4,7 +4,7 @@
 // plane to the stored state after a start or a crash.
 import { bandwidthOf } from '../model/bandwidth.js';
 import { DEFAULTS } from '../model/defaults.js';
-import type { ResourceError } from '../model/errors.js';
+import { DomainError, type ResourceError } from '../model/errors.js';
 import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
 import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import type { Change } from '../store/store.js';
@@ -60,6 +60,12 @@ export function backendsOf(st: ControlState, s: EndpointService, drainMs?: numbe
   if (s.public) return publicBackends(st, s);
   const backends = s.load_balancers ? loadBalancerBackends(st, s) : portBackends(st, s);
   return drainMs === undefined ? backends : backends.map((b) => ({ ...b, drain_ms: drainMs }));
+}
+
+/** an endpoint placed on another node (a fleet's placement): this node's listeners close and its connections are cut */
+export async function releaseMoved(st: ControlState, id: string): Promise<void> {
+  const ack = await st.dataPlane.apply({ kind: 'endpoint', id, live: null });
+  if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'fleet: the data plane did not confirm the teardown of an endpoint placed elsewhere');
 }
 
 export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Promise<Ack> {
@@ -138,7 +144,8 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
   try {
     await st.serial(async () => {
       const cur = st.endpoints.get(id);
-      if (!cur || (cur.status !== 'creating' && cur.status !== 'accepted')) return;
+      // placed on another node meanwhile (a fleet's leader moved it): its owner activates it
+      if (!cur || st.servedElsewhere(id) || (cur.status !== 'creating' && cur.status !== 'accepted')) return;
       if (ack.ok && cur.status === 'accepted') return;
       const next: Endpoint = ack.ok
         ? { ...cur, status: 'accepted', updated_at: now(), error: undefined }
@@ -150,8 +157,15 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
     // The data plane acted but the store could not say so (a full disk): undo the data-plane side,
     // so that no endpoint relays while it is stored as creating; converge() brings it up later.
     if (ack.ok && live && st.endpoints.get(id)?.status === 'creating') await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
+    // other nodes kept changing it (its compare-and-swap lost every time): converge() tries again,
+    // and a start goes on (a node restarting while the leader moves its endpoints)
+    if (err instanceof DomainError && err.name === 'StoreConflict') {
+      st.log.warn({ endpoint_id: id, err: err.message }, 'endpoint not brought up: the store kept changing under it; tried again later');
+      return;
+    }
     throw err;
   }
+  if (ack.ok && live && st.servedElsewhere(id)) return releaseMoved(st, id);
   // A gateway endpoint's routes carry traffic once the view says accepted.
   if (e.service_type === 'gateway') await pushRouting(st);
 }

@@ -10,6 +10,12 @@ export interface Placed {
   readonly node: string | undefined;
   /** its ENIs: the load it puts on a node */
   readonly enis: number;
+  /**
+   * still being brought up by its node: counted there, never moved to even out the load (the
+   * gaining node would activate it while its node still holds the address); a node that is gone
+   * loses it all the same
+   */
+  readonly pinned?: boolean;
 }
 
 export interface Move {
@@ -63,7 +69,7 @@ export function plan(endpoints: readonly Placed[], live: readonly string[], maxR
     let pick = -1;
     for (let j = 0; j < list.length; j++) {
       const size = Math.max(1, list[j]!.enis);
-      if (size < gap && (pick < 0 || size < Math.max(1, list[pick]!.enis))) pick = j;
+      if (!list[j]!.pinned && size < gap && (pick < 0 || size < Math.max(1, list[pick]!.enis))) pick = j;
     }
     if (pick < 0) break;
     const [e] = list.splice(pick, 1);

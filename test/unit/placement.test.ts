@@ -29,6 +29,14 @@ describe('placement', () => {
     expect(plan(Array.from({ length: 40 }, (_, i) => ep(`e${i}`, 'a')), ['a', 'b'], 8)).toHaveLength(8);
   });
 
+  it('never moves an endpoint still coming up on a live node, whatever its order; it counts there, and a node that is gone loses it', () => {
+    const four = [{ ...ep('e0', 'a'), pinned: true }, ep('e1', 'a'), ep('e2', 'a'), ep('e3', 'a')];
+    const moves = plan(four, ['a', 'b']);
+    expect(moves).toHaveLength(2);
+    expect(moves.map((m) => m.id)).not.toContain('e0');
+    expect(plan([{ ...ep('p', 'gone'), pinned: true }], ['a'])).toEqual([{ id: 'p', from: 'gone', to: 'a' }]);
+  });
+
   it('counts ENIs: a three-ENI endpoint weighs three, and moves whole', () => {
     const moves = plan([ep('big', 'gone', 3), ep('s1', 'a'), ep('s2', 'a')], ['a', 'b']);
     expect(moves).toEqual([{ id: 'big', from: 'gone', to: 'b' }]);
