@@ -79,9 +79,10 @@ export interface LiveConnection {
   readonly plain: boolean;
   /**
    * a toxic added live applies to it: it continues on the toxic path (the JS relay's pumps, see
-   * toxics/link.ts), no byte lost or reordered, half-closes kept (README "Fault injection")
+   * toxics/link.ts), no byte lost or reordered, half-closes kept (README "Fault injection");
+   * a promise when the hand-over completes later (the native relay's thread lets it go)
    */
-  toxify(link: ToxicLink): void;
+  toxify(link: ToxicLink): Promise<void> | void;
   /** a graceful close after the idle timeout */
   closeIdle(): void;
   /**

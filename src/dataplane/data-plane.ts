@@ -451,7 +451,11 @@ export class TcpDataPlane implements DataPlane {
     const changed = this.faults.apply(toxics, disabled);
     if (this.faults.anyNew) {
       const link = (endpoint: string, service: string, port: number, zone: string) => this.faults.linkFor(endpoint, service, port, zone, true);
-      for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) r.toxify(link);
+      const handing: Promise<void>[] = [];
+      for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) r.toxify(link, handing);
+      // the answer waits for the relay threads to let the live connections go (bounded): a byte
+      // written after it meets the toxic
+      if (handing.length) await settleWithin(Promise.all(handing), HANDOVER_WAIT_MS);
     }
     // a toxic's scope decides which listeners the relay threads may accept on (the fast path)
     if (this.fastRelay !== null) for (const r of this.runtimes.values()) r.compileFast();
@@ -538,6 +542,16 @@ export class TcpDataPlane implements DataPlane {
     s.idle = 0;
     for (const k of REFUSAL_REASONS) s.refused[k] = 0;
   }
+}
+
+/** how long a toxic's answer waits for the relay threads to hand its live connections over */
+const HANDOVER_WAIT_MS = 2_000;
+
+/** waits for WORK, at most MS (a hand-over the thread never reports does not hold the API) */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })]);
+  clearTimeout(timer);
 }
 
 /** what one live endpoint adds to the backends in use ("service key") and the targets probed */

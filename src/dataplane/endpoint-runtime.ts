@@ -653,9 +653,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /**
    * A toxic was added or changed (README "Fault injection"): each live connection on the plain
    * relay that one now applies to is handed over to the toxic path, as Toxiproxy adds a new toxic
-   * to every link of its proxy. LINK: its link, or null when none applies. Returns how many.
+   * to every link of its proxy. LINK: its link, or null when none applies. Hand-overs that
+   * complete later (the native relay's) are added to PENDING. Returns how many.
    */
-  toxify(link: (endpoint: string, service: string, port: number, zone: string) => ToxicLink | null): number {
+  toxify(link: (endpoint: string, service: string, port: number, zone: string) => ToxicLink | null, pending: Promise<void>[] = []): number {
     let n = 0;
     for (const c of this.connections) {
       if (!c.plain) continue;
@@ -664,7 +665,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       const l = via !== undefined ? link(this.spec.id, this.spec.service_id, c.listenPort, via.eni.zone)
         : scope !== undefined ? link(scope.endpoint, scope.service, c.listenPort, scope.zone) : null;
       if (l === null) continue;
-      c.toxify(l);
+      const later = c.toxify(l);
+      if (later) pending.push(later);
       n++;
     }
     return n;

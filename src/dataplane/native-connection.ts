@@ -53,6 +53,8 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   private js: Connection | null;
   /** an idle close asked while the relay was letting it go */
   private idleWanted: boolean;
+  /** the toxify() caller waiting for the relay thread to let it go (its hand-over done, or its close) */
+  private handedOver: (() => void) | null;
   /** opened by a relay thread (the fast path): its SNAT port is the thread pool's */
   readonly threadPort: boolean;
 
@@ -82,6 +84,7 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.handover = null;
     this.js = null;
     this.idleWanted = false;
+    this.handedOver = null;
     this.threadPort = adopted !== 0;
     if (target === null) {
       this.id = adopted;
@@ -177,11 +180,23 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     return this.handover === null && this.phase !== Phase.Closed;
   }
 
-  /** the relay thread lets it go (once connected) and it continues through LINK on the JS relay */
-  toxify(link: ToxicLink): void {
+  /**
+   * the relay thread lets it go (once connected) and it continues through LINK on the JS relay;
+   * resolves once the thread let it go (or it closed), so that no byte written after the toxic's
+   * API answer passes plain
+   */
+  toxify(link: ToxicLink): Promise<void> | void {
     if (!this.plain) return link.stop();
     this.handover = link;
     if (this.phase === Phase.Open) this.relay.detach(this.id);
+    return new Promise((resolve) => {
+      this.handedOver = resolve;
+    });
+  }
+
+  private handedOverNow(): void {
+    this.handedOver?.();
+    this.handedOver = null;
   }
 
   relayConnected(seconds: number): void {
@@ -199,6 +214,8 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   relayDetached(received: number, sent: number, handed: Detached | null): void {
     this.received += received;
     this.sent += sent;
+    // the pumps are set up synchronously below: a write after this on its way through the toxics
+    queueMicrotask(() => this.handedOverNow());
     const link = this.handover!;
     if (this.phase === Phase.Closed || handed === null) {
       if (handed !== null) for (const fd of [handed.clientFd, handed.backendFd]) this.relay.reset(fd);
@@ -294,6 +311,7 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   }
 
   relayClosed(received: number, sent: number, reason: NativeReason): void {
+    this.handedOverNow();
     if (this.phase === Phase.Closed) return;
     this.handover?.stop();
     const closedBy = CLOSED_BY[reason];
