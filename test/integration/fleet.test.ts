@@ -242,11 +242,16 @@ if (!RUN_ETCD) {
         const f = await fleetOf(survivors[1]!);
         return f.nodes?.length === 2 && survivors.map((n) => n.name).includes(f.nodes.find((n: { leader: boolean }) => n.leader)?.name);
       }, 30_000, 'both survivors registered again, one leading');
-      let freed: { status: number } = { status: 0 };
+      const answers: number[] = [];
       await waitFor(async () => {
-        freed = await survivors[1]!.consumer.delete(`/vpc-endpoints/${won[0].id}`);
-        return freed.status === 204;
+        const freed = await survivors[1]!.consumer.delete(`/vpc-endpoints/${won[0].id}`);
+        answers.push(freed.status);
+        if (freed.status === 204) return true;
+        // an attempt answered 503 while etcd came back may have landed all the same (etcd's outcome of
+        // a request that timed out is unknown; the README says so): the endpoint gone is the write done
+        return (await survivors[1]!.consumer.get(`/vpc-endpoints/${won[0].id}`)).status === 404;
       }, 30_000, 'a write after the etcd restart');
+      expect(answers.every((s) => s < 500 || s === 503), answers.join(' ')).toBe(true);
       let again: { status: number; body: any } = { status: 0, body: null };
       await waitFor(async () => {
         again = await survivors[0]!.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
