@@ -43,6 +43,9 @@ const NOTHING = Buffer.alloc(0);
 /** how many source ports a connect tries before it counts as snat_exhausted */
 const SNAT_PORT_TRIES = 4;
 
+/** checks, 5 ms apart, for a released connection's bytes to settle before it goes back to splice */
+const RELEASE_TRIES = 1_000;
+
 export class Connection implements LiveConnection {
   readonly client: Socket;
   backend: Socket;
@@ -258,7 +261,7 @@ export class Connection implements LiveConnection {
    * stops reading both (what the streams buffered passes on through the pumps), waits until
    * nothing is buffered or queued either way, then hands copies of both descriptors (DUP) to
    * DONE and closes its own: the connection lives on in the copies, no FIN, no RST. Gives up
-   * (reads again) when a toxic comes back, it closes, or it does not settle within a second.
+   * (reads again) when a toxic comes back, it closes, or it does not settle within 5 s.
    */
   release(dup: (fd: number) => number, done: (clientFd: number, backendFd: number) => void): void {
     const link = this.toxics;
@@ -275,9 +278,10 @@ export class Connection implements LiveConnection {
     };
     let tries = 0;
     const check = () => {
-      if (this.phase !== Phase.Open || this.toxics !== link || !link.idle) return resume();
-      if (!sides.every((s) => s.readableLength === 0 && s.writableLength === 0 && !s.destroyed)) {
-        if (++tries > 200) return resume();
+      if (this.phase !== Phase.Open || this.toxics !== link) return resume();
+      // a byte still in a toxic's delay, or in a stream's buffers: wait for it (a loaded machine takes a while)
+      if (!link.idle || !sides.every((s) => s.readableLength === 0 && s.writableLength === 0 && !s.destroyed)) {
+        if (++tries > RELEASE_TRIES) return resume();
         setTimeout(check, 5);
         return;
       }

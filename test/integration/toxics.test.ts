@@ -553,11 +553,11 @@ describe('live connections: a toxic added after accept reaches them (Toxiproxy a
     // its last toxic gone, the native relay takes the connection back (splice at full speed); the
     // JS relay keeps it on its pumps with no toxic, as Toxiproxy keeps a link
     const kept = relayChoice().relay === 'native' ? 0 : 1;
-    await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 5_000, 'back on the plain relay');
+    await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 10_000, 'back on the plain relay');
     await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
     await expectAddedLatency(c, 100);
     await toxiproxy.reset();
-    await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 5_000, 'back on the plain relay');
+    await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 10_000, 'back on the plain relay');
     expect(await roundTrip(c)).toBeLessThan(100);
     // both ways still whole after the toxics came and went, and once more handed over
     const base = c.size();
