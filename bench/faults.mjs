@@ -77,6 +77,24 @@ async function connect() {
   };
 }
 
+/**
+ * until the new endpoint echoes a byte (at most 10 s): a fresh endpoint on the native relay's fast
+ * path has been seen to reset its very first connection (an open defect, README "Fault injection")
+ */
+async function relaying() {
+  for (const until = Date.now() + 10_000; ;) {
+    try {
+      const c = await connect();
+      await c.echo(1);
+      c.s.destroy();
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 async function roundTrips(n) {
   const c = await connect();
   const out = [];
@@ -111,6 +129,7 @@ async function untilEnd(write = true) {
 const rows = [];
 const row = (effect, unit, expected, measured, note = '') => rows.push({ effect, unit, expected, measured, error: (measured - expected) / expected, note });
 
+await relaying();
 await reset();
 const baseRtt = await roundTrips(smoke ? 10 : 50);
 await addToxic({ type: 'latency', stream: 'downstream', attributes: { latency: 100 } });
