@@ -46,9 +46,15 @@ function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/** the lines the reader reads: no daemon log lines (pino's JSON), no banner of npm or of the web server, no blank lines */
+/**
+ * the lines the reader reads: no daemon log lines (pino's JSON), no banner of npm or of the web server, no
+ * blank lines. The daemon and the block's commands share the pipe, so a log line (one write) may land
+ * between a command's "0" and its newline (two writes; seen in CI): log lines are cut out of the stream
+ * with their newline before it is split into lines.
+ */
 const readerLines = (stdout: string): string[] =>
-  stdout.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{"level":') && !l.startsWith('> ') && !l.startsWith('Serving HTTP on '));
+  stdout.replace(/\{"level":\d+,[^\n]*\}\n/g, '').split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('> ') && !l.startsWith('Serving HTTP on '));
 const ID = /\b(vpce|eni)-[0-9a-f]{17}\b/g;
 const anonymous = (l: string): string => l.replace(ID, '$1-0123456789abcdef0');
 
