@@ -129,7 +129,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       // loaded only for etcd: its gRPC client costs every start a quarter of a second of CPU (issue 16)
       ? await (await import('./store/etcd.js')).EtcdStore.open({ endpoints: spec.endpoints, prefix: spec.prefix })
       : undefined;
-    store = etcdStore ?? SqliteStore.open(o.dataDir);
+    store = etcdStore ?? SqliteStore.open(o.dataDir, { durability: config.storeDurability });
     // the nodes sharing the store (README "Fleet"): leases and election on etcd, this node alone on SQLite
     // (which keeps its data dir as it was: no node id file)
     const selfId = etcdStore ? nodeId(o.dataDir) : 'local';
@@ -137,7 +137,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const openFleet = fleet;
     const metrics = createMetrics({ version: packageVersion() });
     store.observe?.(metrics.store);
-    log.info({ store: store.location }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
+    log.info({ store: store.location, ...(etcdStore ? {} : { durability: config.storeDurability }) }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
     lap('store_open_ms');
     const openedStore = store;
     // the start-up ids are compare-and-swap documents: two daemons starting at once keep one set of ids
@@ -413,6 +413,7 @@ function effectiveConfig(c: Config, listen: { host: string; port: number }, call
   return {
     region: c.region,
     listen: `${listen.host}:${listen.port}`,
+    store_durability: c.storeDurability,
     dataplane: c.dataplane,
     api: c.api,
     vpcs: callerVpcs,

@@ -11,7 +11,7 @@ import {
 } from './health.js';
 import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
 import type { AwsAccessKey } from './types.js';
-import { parseStoreSpec, type StoreSpec } from './store-spec.js';
+import { parseStoreSpec, STORE_DURABILITIES, type StoreDurability, type StoreSpec } from './store-spec.js';
 import { defaultZones, zonesProblem } from './zones.js';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -51,6 +51,7 @@ const schema = z.strictObject({
   region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 characters of a-z 0-9 -').optional(),
   listen: z.string().optional(),
   store: z.string().optional(),
+  store_durability: z.enum(STORE_DURABILITIES, { message: 'must be process (an acknowledged write survives a crash of the daemon) or power (also an OS crash or a power cut)' }).optional(),
   zones: z.array(z.string()).optional(),
   dataplane: z.strictObject({
     snat: z.enum(['auto', 'kernel', 'logical']).optional(),
@@ -216,6 +217,8 @@ export interface Config {
   readonly listen: { host: string; port: number };
   /** where the state lives (src/model/store-spec.ts): the data dir's SQLite file, or etcd */
   readonly store: StoreSpec;
+  /** what an acknowledged write survives on SQLite: a crash of the daemon, or also of the OS (store-spec.ts) */
+  readonly storeDurability: StoreDurability;
   readonly dataplane: {
     readonly snat: 'auto' | 'kernel' | 'logical';
     readonly backendConnectTimeoutMs: number;
@@ -548,6 +551,7 @@ export function validateConfig(raw: unknown, source: string): Config {
     zones,
     listen: listen!,
     store: store as StoreSpec,
+    storeDurability: c.store_durability ?? DEFAULTS.storeDurability,
     dataplane: {
       snat: c.dataplane?.snat ?? DEFAULTS.dataplane.snat,
       backendConnectTimeoutMs: c.dataplane?.backend_connect_timeout_ms ?? DEFAULTS.dataplane.backendConnectTimeoutMs,

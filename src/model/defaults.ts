@@ -10,6 +10,8 @@ export const DEFAULTS = deepFreeze({
   region: 'sim-1',
   listen: '127.0.0.1:9480',
   dataDir: './data',
+  /** SQLite: an acknowledged write survives a crash of the daemon (process) or also of the OS (power); README "Persistence" */
+  storeDurability: 'process' as 'process' | 'power',
   logLevel: 'info',
   /** 000_9af245a83013c30f.txt 1.4 Table 1-1 and "Other Constraints" */
   quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000 },

@@ -7,6 +7,17 @@ export type StoreSpec =
 
 export const DEFAULT_ETCD_PREFIX = 'vpcep';
 
+/**
+ * What an acknowledged write survives on SQLite (config `store_durability`): `process`, a crash of
+ * the daemon (SIGKILL, an abort: WAL with synchronous=NORMAL, the commit in the OS's page cache
+ * before the answer, fsynced at checkpoints); `power`, also an OS crash or a power cut
+ * (synchronous=FULL: fsynced before the answer). sqlite.org/pragma.html#pragma_synchronous
+ */
+export const STORE_DURABILITIES = ['process', 'power'] as const;
+export type StoreDurability = (typeof STORE_DURABILITIES)[number];
+/** SQLite's synchronous setting of each durability */
+export const SQLITE_SYNCHRONOUS: Readonly<Record<StoreDurability, 'NORMAL' | 'FULL'>> = { process: 'NORMAL', power: 'FULL' };
+
 /** the spec of TEXT, or a message saying what is wrong */
 export function parseStoreSpec(text: string): StoreSpec | string {
   if (text === 'sqlite') return { kind: 'sqlite' };

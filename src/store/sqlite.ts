@@ -1,5 +1,7 @@
-// The SQLite store (better-sqlite3): one file in the data dir, WAL journal with synchronous=FULL
-// so that a commit is on disk before the API answers, and the schema versioned by user_version.
+// The SQLite store (better-sqlite3): one file in the data dir, WAL journal, and the schema
+// versioned by user_version. Durability as configured (store_durability): synchronous=NORMAL, a
+// commit is in the OS's page cache before the API answers and survives a crash of the daemon;
+// synchronous=FULL, it is on disk before the API answers and survives an OS crash or a power cut.
 // After the start-up checks, reads and commits run in a worker thread (store-worker.ts), off the
 // thread that admits connections. Revisions, versions and compare-and-swap as store.ts states them:
 // a row per document with the revision of its last write, a change log of the last WATCH_WINDOW
@@ -9,6 +11,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreWorker, type Row, type StoreFailure } from './store-worker.js';
 import { fsyncDir } from './durable-file.js';
+import { DEFAULTS } from '../model/defaults.js';
+import { SQLITE_SYNCHRONOUS, type StoreDurability } from '../model/store-spec.js';
 import {
   DOCUMENT_SCHEMA, emptyDocuments, keyOf, openEnvelope, StoreConflict, StoreError, StoreFull,
   type Batch, type Change, type Expectation, type StoreObserver, type Kind, type Snapshot, type Store, type Watch, type WatchHandlers,
@@ -86,6 +90,9 @@ function create(file: string): void {
   }
 }
 
+/** PRAGMA synchronous's numbers (sqlite.org/pragma.html#pragma_synchronous) */
+const SQLITE_LEVEL = { NORMAL: 1, FULL: 2 } as const;
+
 interface Watcher {
   readonly on: WatchHandlers;
   /** the last revision delivered */
@@ -98,6 +105,8 @@ interface Watcher {
 export interface SqliteOptions {
   /** revisions of the change log kept for watchers (default WATCH_WINDOW) */
   readonly watchWindow?: number;
+  /** what an acknowledged commit survives (default DEFAULTS.storeDurability): see store-spec.ts */
+  readonly durability?: StoreDurability;
 }
 
 export class SqliteStore implements Store {
@@ -110,7 +119,7 @@ export class SqliteStore implements Store {
     this.worker = new StoreWorker(
       file,
       (f) => (isDiskFull(f) ? new StoreFull(path.dirname(file)) : Object.assign(new Error(f.message), { code: f.code })),
-      { window: o.watchWindow ?? WATCH_WINDOW, schema: DOCUMENT_SCHEMA },
+      { window: o.watchWindow ?? WATCH_WINDOW, schema: DOCUMENT_SCHEMA, synchronous: SQLITE_SYNCHRONOUS[o.durability ?? DEFAULTS.storeDurability] },
     );
   }
 
@@ -129,6 +138,7 @@ export class SqliteStore implements Store {
       }
       if (version === 0) throw schemaless(file, 'the database has no vpcep schema');
       db.pragma('journal_mode = WAL');
+      // the migrations and the start-up checks: on disk before the daemon goes on, whatever the durability
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       migrate(db, version);
@@ -216,6 +226,14 @@ export class SqliteStore implements Store {
   /** transactions written and the batches they held (group commit) */
   get commitGroups(): { groups: number; batches: number } {
     return { groups: this.worker.groups, batches: this.worker.batches };
+  }
+
+  /** the durability the commits run with, as SQLite reports it on the worker's connection */
+  async durability(): Promise<StoreDurability> {
+    const level = await this.worker.synchronous();
+    const found = (Object.keys(SQLITE_SYNCHRONOUS) as StoreDurability[]).find((d) => SQLITE_LEVEL[SQLITE_SYNCHRONOUS[d]] === level);
+    if (!found) throw new StoreError(`${this.location}: unexpected synchronous=${level}`);
+    return found;
   }
 
   /** test hook: commits wait MS longer, as on a stalled disk */

@@ -1,6 +1,6 @@
 // The SQLite store's own thread: a worker with the one connection to the database after start-up
-// (WAL, synchronous=FULL). It runs each group of batches as one transaction and answers once it is
-// on disk, so a slow or stalled disk delays the writes' answers, never the main thread that admits
+// (WAL, synchronous=NORMAL or FULL: the store's durability). It runs each group of batches as one
+// transaction and answers once it is committed (FULL: on disk), so a slow or stalled disk delays the writes' answers, never the main thread that admits
 // data-plane connections and answers reads.
 //
 // Group commit: the batches handed over while a transaction is on its way to disk wait and go
@@ -34,7 +34,7 @@ const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('locking_mode = EXCLUSIVE');
 db.pragma('mmap_size = 0');
 db.pragma('journal_mode = WAL');
-db.pragma('synchronous = FULL');
+db.pragma('synchronous = ' + workerData.synchronous);
 const all = db.prepare('SELECT kind, id, body, version, schema FROM documents');
 const rev = db.prepare('SELECT value, compacted FROM revision');
 const setRev = db.prepare('UPDATE revision SET value = ?');
@@ -81,6 +81,7 @@ parentPort.on('message', (m) => {
   }
   try {
     if (m.batches) return void parentPort.postMessage({ seq: m.seq, results: group(m.batches) });
+    if (m.synchronous) return void parentPort.postMessage({ seq: m.seq, synchronous: db.pragma('synchronous', { simple: true }) });
     if (m.since !== undefined) {
       const r = rev.get();
       if (m.since < r.compacted) return void parentPort.postMessage({ seq: m.seq, since: { compacted: true, batches: [] } });
@@ -104,6 +105,7 @@ interface Reply {
   results?: BatchResult[];
   loaded?: Loaded;
   since?: Since;
+  synchronous?: number;
   error?: StoreFailure;
 }
 
@@ -129,6 +131,8 @@ export interface WorkerOptions {
   readonly window: number;
   /** the schema version written with every document */
   readonly schema: number;
+  /** SQLite's synchronous setting of the commits: NORMAL (a crash of the process loses nothing) or FULL (nor an OS crash) */
+  readonly synchronous: 'NORMAL' | 'FULL';
 }
 
 export class StoreWorker {
@@ -147,7 +151,7 @@ export class StoreWorker {
 
   constructor(file: string, private readonly failure: (f: StoreFailure) => Error, o: WorkerOptions) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver, window: o.window, schema: o.schema } });
+    this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver, window: o.window, schema: o.schema, synchronous: o.synchronous } });
     // Referenced only while a request waits: an idle store does not keep the process alive.
     this.worker.unref();
     this.worker.on('message', (m: Reply) => {
@@ -188,6 +192,11 @@ export class StoreWorker {
   /** the batches after revision FROM, or compacted when the change log no longer reaches back to it */
   async since(from: number): Promise<Since> {
     return (await this.request({ since: from })).since!;
+  }
+
+  /** SQLite's synchronous setting on the worker's connection: 1 NORMAL, 2 FULL (tests) */
+  async synchronous(): Promise<number> {
+    return (await this.request({ synchronous: true })).synchronous!;
   }
 
   /** resolves once the batch is committed on disk (or refused by an expectation); batches commit in the order of the calls */

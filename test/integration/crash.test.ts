@@ -1,5 +1,6 @@
 // Kill -9 in the middle of a stream of writes: every acknowledged write must be there after a
-// restart, and nothing half-applied.
+// restart, and nothing half-applied. The daemon runs with the default durability (process: SQLite's
+// synchronous=NORMAL, no fsync per commit), which promises exactly this.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
@@ -23,6 +24,7 @@ describe('crash safety', () => {
       port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', ports: [{ client_port: 80, server_port: 8080 }], approval_enabled: false,
     });
     expect(svc.status).toBe(200);
+    expect((await provider.get('/sim/config')).body.store_durability).toBe('process');
     await waitFor(async () => (await provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available');
 
     // Four writers in parallel: endpoints (each a create plus a status change) and tag writes.

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdStore } from '../../src/store/etcd.js';
+import { STORE_DURABILITIES } from '../../src/model/store-spec.js';
 import { DB_FILE, SqliteStore } from '../../src/store/sqlite.js';
 import { StoreConflict, StoreError, type Batch, type Store } from '../../src/store/store.js';
 import { ROOT, tempDir, waitFor } from '../helpers.js';
@@ -166,12 +167,13 @@ function conformance(name: string, subject: () => Subject): void {
 conformance('sqlite', () => sqlite);
 
 describe('Store conformance: sqlite durability', () => {
-  it('every commit acknowledged before a SIGKILL of the writing process is there after it, group commits included', async () => {
+  it.each(STORE_DURABILITIES)('every commit acknowledged before a SIGKILL of the writing process is there after it, group commits included (durability %s)', async (durability) => {
     const dir = tempDir('vpcep-conf-kill-');
     // a child that commits as fast as it can, 8 in flight (grouped), and prints each acknowledged id
     const script = `
       import { SqliteStore } from ${JSON.stringify(path.join(ROOT, 'dist/store/sqlite.js'))};
-      const s = SqliteStore.open(${JSON.stringify(dir)});
+      const s = SqliteStore.open(${JSON.stringify(dir)}, { durability: ${JSON.stringify(durability)} });
+      if ((await s.durability()) !== ${JSON.stringify(durability)}) throw new Error('not the durability asked for');
       let n = 0;
       const writer = async () => { for (;;) { const id = 'e' + (n++); await s.commit([{ kind: 'endpoint', id, value: { id } }], [{ kind: 'endpoint', id, version: 0 }]); process.stdout.write(id + '\\n'); } };
       for (let i = 0; i < 8; i++) void writer();

@@ -190,3 +190,14 @@ describe('faults config', () => {
     expect(problems({ faults: { port: 1 } })[0]).toMatch(/faults.*port/);
   });
 });
+
+describe('store_durability', () => {
+  it('is process unless given, takes power, and refuses anything else naming both choices', () => {
+    expect(validateConfig(base(), 'c.yaml').storeDurability).toBe('process');
+    expect(validateConfig({ ...base(), store_durability: 'power' }, 'c.yaml').storeDurability).toBe('power');
+    expect(validateConfig({ ...base(), store_durability: 'process' }, 'c.yaml').storeDurability).toBe('process');
+    for (const bad of ['full', 'FULL', true, 2]) {
+      expect(problems({ ...base(), store_durability: bad })).toEqual([expect.stringMatching(/^store_durability: must be process \(.*\) or power \(.*\)/)]);
+    }
+  });
+});

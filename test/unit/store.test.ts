@@ -40,13 +40,26 @@ describe('SQLite store', () => {
     await s.close();
   });
 
-  it('runs in WAL mode with synchronous=FULL and records the schema version', async () => {
+  it('runs in WAL mode and records the schema version', async () => {
     const d = dir();
     await SqliteStore.open(d).close();
     const db = new Database(path.join(d, DB_FILE));
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     db.close();
+  });
+
+  it('commits with synchronous=NORMAL by default (durability process) and FULL with durability power', async () => {
+    const byDefault = SqliteStore.open(dir());
+    expect(await byDefault.durability()).toBe('process');
+    await byDefault.close();
+    for (const durability of ['process', 'power'] as const) {
+      const s = SqliteStore.open(dir(), { durability });
+      expect(await s.durability()).toBe(durability);
+      await s.commit([{ kind: 'service', id: 'a', value: { durability } }]);
+      expect((await s.load()).documents.get('service')!.get('a')).toEqual({ durability });
+      await s.close();
+    }
   });
 
   it('refuses a file that is not a database, and leaves it as it was', () => {
