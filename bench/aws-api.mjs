@@ -46,13 +46,15 @@ const CONSUMER_TOKEN = 'bench-consumer-token';
 /** calls of each row before the measured ones, on each server */
 const WARM_UP = 2;
 
-const USAGE = `usage: npm run bench:aws -- [--smoke] [--endpoints N] [--creates N] [--concurrency N] [--describes N] [--rounds N] [--no-moto] [--relay RELAY] [--cpu-prof DIR] [--baseline DIR]
+const USAGE = `usage: npm run bench:aws -- [--smoke] [--endpoints N] [--creates N] [--concurrency N] [--describes N] [--rounds N] [--durability D] [--no-moto] [--relay RELAY] [--cpu-prof DIR] [--baseline DIR]
 
   --endpoints N    endpoints in the consumer's VPC when describing (the creates included); default 1000 (smoke: 16)
   --creates N      measured CreateVpcEndpoint calls per mode (sequential, concurrent); default 200 (smoke: 4)
   --concurrency N  calls in flight in the concurrent mode; default 8
   --describes N    measured calls of each Describe; default 30 (smoke: 2)
   --rounds N       rounds, each server in turn (vpcep, moto, vpcep, ...); default 3 (smoke: 1)
+  --durability D   vpcepd's store_durability: process (the default), power, or both (two vpcepd,
+                   process and power, measured in the same rounds)
   --no-moto        vpcep-sim only
   --relay RELAY    vpcepd's relay (VPCEP_RELAY): js, native or auto; default auto
   --cpu-prof DIR   runs vpcepd under node --cpu-prof, its profile written into DIR when it stops
@@ -66,7 +68,7 @@ let usage;
 function options() {
   const line = commandLine('bench:aws', USAGE, {
     endpoints: { type: 'string' }, creates: { type: 'string' }, concurrency: { type: 'string' }, describes: { type: 'string' },
-    rounds: { type: 'string' }, relay: { type: 'string' }, 'cpu-prof': { type: 'string' }, baseline: { type: 'string' },
+    rounds: { type: 'string' }, relay: { type: 'string' }, durability: { type: 'string' }, 'cpu-prof': { type: 'string' }, baseline: { type: 'string' },
     'no-moto': { type: 'boolean', default: false }, smoke: { type: 'boolean', default: false },
   });
   const v = line.values;
@@ -86,11 +88,13 @@ function options() {
     rounds: int('rounds', smoke ? 1 : 3, 1, 50),
     moto: !v['no-moto'],
     relay: v.relay ?? 'auto',
+    durability: v.durability ?? 'process',
     cpuProf: v['cpu-prof'] === undefined ? null : path.resolve(v['cpu-prof']),
     baseline: v.baseline === undefined ? null : path.resolve(v.baseline),
   };
   if (o.baseline && !fs.existsSync(path.join(o.baseline, 'dist/vpcepd.js'))) usage(`--baseline ${o.baseline}: no dist/vpcepd.js there (build that checkout first)`);
   if (!['js', 'native', 'auto'].includes(o.relay)) usage('--relay must be js, native or auto');
+  if (!['process', 'power', 'both'].includes(o.durability)) usage('--durability must be process, power or both');
   if (2 * (o.creates + WARM_UP) > o.endpoints) usage(`--endpoints (${o.endpoints}) must hold the 2 x (--creates + ${WARM_UP}) endpoints the creates make (${2 * (o.creates + WARM_UP)})`);
   if (o.creates < o.rounds || o.describes < o.rounds) usage('--creates and --describes must be at least --rounds');
   return o;
@@ -113,9 +117,10 @@ function motoServer() {
 
 // ---- the servers
 
-function vpcepConfig(endpoints) {
+function vpcepConfig(endpoints, durability) {
   return {
     region: REGION,
+    store_durability: durability,
     accounts: [
       { name: 'provider', token: 'bench-provider-token', aws: KEYS.provider, quotas: { endpoint_service: 10 } },
       { name: 'consumer', project_id: CONSUMER_PROJECT, token: CONSUMER_TOKEN, aws: KEYS.consumer, quotas: { endpoint: endpoints + 10 } },
@@ -137,11 +142,14 @@ async function untilAnswers(url, t, log, what) {
   }
 }
 
-async function startVpcepd(dir, o, { root = rootDir, name = 'vpcep-sim', key = 'vpcep' } = {}) {
+async function startVpcepd(dir, o, { root = rootDir, name = 'vpcep-sim', key = 'vpcep', durability = o.durability } = {}) {
   dir = path.join(dir, key);
   fs.mkdirSync(dir);
   const config = path.join(dir, 'vpcepd.json');
-  fs.writeFileSync(config, JSON.stringify(vpcepConfig(o.endpoints), null, 2));
+  // a baseline built before store_durability knew only synchronous=FULL
+  const cfg = vpcepConfig(o.endpoints, durability);
+  if (key === 'baseline') delete cfg.store_durability;
+  fs.writeFileSync(config, JSON.stringify(cfg, null, 2));
   const port = await freePort();
   const log = path.join(dir, 'vpcepd.log');
   const t = start('vpcepd', process.execPath, [
@@ -461,8 +469,9 @@ function grid(header, rows, left) {
  * than moto (and than the baseline), for the same call answered with the same items only.
  */
 function markdown(results, servers, motoState) {
-  const keys = ['vpcep', ...(servers.some((s) => s.key === 'baseline') ? ['baseline'] : []), 'moto'];
-  const title = { vpcep: 'vpcep-sim', baseline: 'baseline', moto: 'moto' };
+  const has = (k) => servers.some((s) => s.key === k);
+  const keys = ['vpcep', ...(has('power') ? ['power'] : []), ...(has('baseline') ? ['baseline'] : []), 'moto'];
+  const title = { vpcep: has('power') ? 'vpcep-sim (process)' : 'vpcep-sim', power: 'vpcep-sim (power)', baseline: 'baseline', moto: 'moto' };
   const figuresRows = [];
   for (const r of results) {
     for (const k of keys) {
@@ -482,17 +491,23 @@ function markdown(results, servers, motoState) {
   }
   const figuresTable = grid(['call', 'server', 'calls/s', 'SDK p50 ms', 'SDK p99 ms', 'wire p50 ms', 'wire p99 ms', 'server CPU ms/call', 'items/call'], figuresRows, 2);
   const others = keys.filter((k) => k !== 'vpcep' && !(k === 'moto' && motoState === 'off')).reverse();
-  const ratioRows = results.map((r) => {
-    const v = r.vpcep;
-    const row = [r.label];
+  // with --durability both, the power daemon against moto too (its own row per call)
+  const subjects = has('power') && others.includes('moto') ? ['vpcep', 'power'] : ['vpcep'];
+  const ratioRows = results.flatMap((r) => subjects.map((subject) => {
+    const v = r[subject];
+    const row = [subjects.length > 1 ? `${r.label} (${title[subject]})` : r.label];
     for (const k of others) {
+      if (k === subject) {
+        row.push('', '', '', '');
+        continue;
+      }
       const f = r[k];
       const ok = comparable(v, f);
       const why = k === 'moto' && motoState !== 'present' ? motoState : f?.failed ? `${title[k]} fails` : 'not the same answer';
       row.push(ok ? x(ratio(v.calls_per_s, f.calls_per_s)) : why, ok ? x(ratio(f.sdk_ms.p99, v.sdk_ms.p99)) : '', ok ? x(ratio(f.wire_ms.p50, v.wire_ms.p50)) : '', ok ? x(ratio(f.wire_ms.p99, v.wire_ms.p99)) : '');
     }
     return row;
-  });
+  }));
   const ratioHeader = ['call'];
   for (const k of others) ratioHeader.push(`calls/s vs ${title[k]}`, `SDK p99 vs ${title[k]}`, `wire p50 vs ${title[k]}`, `wire p99 vs ${title[k]}`);
   return others.length ? `${figuresTable}\n\nHow many times faster vpcep-sim is:\n\n${grid(ratioHeader, ratioRows, 1)}` : figuresTable;
@@ -512,15 +527,17 @@ async function main() {
   const echo = await echoServer();
   atExit(() => new Promise((r) => echo.close(r)));
   // one listener port per server: two daemons number their VPCs alike, so their endpoints share host addresses
-  const listenerPorts = await pickPorts(3, ['127.0.0.1']);
+  const listenerPorts = await pickPorts(4, ['127.0.0.1']);
 
+  const loadBefore = os.loadavg();
   const program = o.moto ? motoServer() : null;
   const motoState = !o.moto ? 'off' : program ? 'present' : 'absent';
   say(`bench:aws ${o.smoke ? '(smoke) ' : ''}— ${o.endpoints} endpoints, ${o.creates} creates per mode (concurrency ${o.concurrency}), ${o.describes} calls per Describe, ${o.rounds} round${o.rounds > 1 ? 's' : ''}`);
   if (motoState === 'absent') say('bench:aws: moto_server is absent (not on the PATH nor in /root/.pyenv/shims): measuring vpcep-sim only');
   if (motoState === 'off') say('bench:aws: --no-moto: measuring vpcep-sim only');
 
-  const servers = [await startVpcepd(dir, o)];
+  const servers = [await startVpcepd(dir, o, { durability: o.durability === 'both' ? 'process' : o.durability })];
+  if (o.durability === 'both') servers.push(await startVpcepd(dir, o, { name: 'vpcep-sim (power)', key: 'power', durability: 'power' }));
   if (o.baseline) servers.push(await startVpcepd(dir, o, { root: o.baseline, name: `baseline (${o.baseline})`, key: 'baseline' }));
   if (program) servers.push(await startMoto(dir, program));
   const echoPort = echo.address().port;
@@ -562,7 +579,10 @@ async function main() {
         await runBatch(s, row, n, rec);
       }
     }
-    const r = { key: row.key, label: row.label, vpcep: figures(recs.vpcep, row.concurrency), moto: figures(recs.moto, row.concurrency), baseline: figures(recs.baseline, row.concurrency) };
+    const r = {
+      key: row.key, label: row.label, vpcep: figures(recs.vpcep, row.concurrency), power: figures(recs.power, row.concurrency),
+      moto: figures(recs.moto, row.concurrency), baseline: figures(recs.baseline, row.concurrency),
+    };
     results.push(r);
     for (const s of servers) {
       const f = r[key(s)];
@@ -570,9 +590,14 @@ async function main() {
     }
   }
 
-  const vpcep = servers[0];
-  const dataPlane = await checkDataPlane(vpcep, vpcep.listenerPort, o.endpoints);
-  say(`vpcep-sim: ${dataPlane.relayed} of ${dataPlane.endpoints} endpoints relayed bytes to the NLB's target through their own listener (${dataPlane.seconds.toFixed(1)} s)`);
+  // every vpcep-sim of this code (process and power) did the real work
+  const dataPlanes = {};
+  for (const s of servers.filter((x) => x.key === 'vpcep' || x.key === 'power')) {
+    const d = dataPlanes[s.key] = await checkDataPlane(s, s.listenerPort, o.endpoints);
+    say(`${s.name}: ${d.relayed} of ${d.endpoints} endpoints relayed bytes to the NLB's target through their own listener (${d.seconds.toFixed(1)} s)`);
+  }
+  const loadAfter = os.loadavg();
+  say(`load average (1, 5, 15 min): ${loadBefore.map((v) => v.toFixed(2)).join(', ')} at the start, ${loadAfter.map((v) => v.toFixed(2)).join(', ')} at the end (${os.cpus().length} cores)`);
 
   say(`\n## The AWS API through @aws-sdk/client-ec2: vpcep-sim and moto_server${o.smoke ? ' (smoke)' : ''}\n`);
   say(markdown(results, servers, motoState));
@@ -586,16 +611,18 @@ async function main() {
     if (r.moto?.failed) say(`moto: ${r.label}: ${r.moto.failed}`);
     if (r.moto?.note) say(`moto: ${r.label}: ${r.moto.note}`);
   }
-  if (dataPlane.relayed !== o.endpoints) failures.push(`vpcep-sim: ${o.endpoints - dataPlane.relayed} endpoints did not relay: ${dataPlane.refused.join('; ')}`);
+  for (const [k, d] of Object.entries(dataPlanes)) {
+    if (d.relayed !== o.endpoints) failures.push(`${k}: ${o.endpoints - d.relayed} endpoints did not relay: ${d.refused.join('; ')}`);
+  }
 
   const out = path.join(benchDir, 'results');
   fs.mkdirSync(out, { recursive: true });
   const file = path.join(out, `aws-api-${new Date().toISOString().replace(/[:.]/g, '-')}${o.smoke ? '-smoke' : ''}.json`);
-  const motoVersion = motoState === 'present' ? /moto[^\n]*/i.exec(fs.readFileSync(servers[1].log, 'utf8'))?.[0] ?? null : null;
+  const motoVersion = motoState === 'present' ? /moto[^\n]*/i.exec(fs.readFileSync(servers.find((s) => s.key === 'moto').log, 'utf8'))?.[0] ?? null : null;
   fs.writeFileSync(file, JSON.stringify({
     when: new Date().toISOString(), options: o, moto: motoState, moto_server: program, moto_log_first_line: motoVersion,
     node: process.version, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg().map((v) => Number(v.toFixed(2))) },
-    prepare_seconds: Object.fromEntries(servers.map((s) => [key(s), s.prepareSeconds])), fill: fills, data_plane: dataPlane, results, failures,
+    prepare_seconds: Object.fromEntries(servers.map((s) => [key(s), s.prepareSeconds])), fill: fills, data_plane: dataPlanes, load_average: { start: loadBefore, end: loadAfter }, results, failures,
   }, null, 2));
   say(`written ${path.relative(process.cwd(), file)}`);
 
