@@ -3,10 +3,10 @@
 // and public services' ids) are written expecting the versions read, so two daemons starting at once
 // on a fresh etcd with the same config end with the same ids: one wins, the other loads the winner's.
 // Fails without storeInventory() (each daemon keeps the ids it generated; the last write wins on etcd).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon.js';
 import { startTestDaemon } from '../helpers.js';
-import { ETCD_SKIP_REASON, RUN_ETCD, startEtcd, type TestEtcd } from './etcd.js';
+import { describeWithEtcd } from './etcd.js';
 
 /** a config that leaves every id to the daemon */
 function idlessConfig(store: string): Record<string, unknown> {
@@ -34,35 +34,25 @@ function ids(d: Daemon): unknown {
   });
 }
 
-if (!RUN_ETCD) {
-  describe('start-up ids on etcd', () => {
-    it.skip(ETCD_SKIP_REASON, () => {});
-  });
-} else {
-  describe('start-up ids on etcd (a real etcd on a temporary data dir)', () => {
-    let etcd: TestEtcd;
-    beforeAll(async () => { etcd = await startEtcd(); }, 30_000);
-    afterAll(async () => { await etcd?.stop(); });
-
-    it('two daemons starting at once with the same config end with the same ids (a few rounds, each on a fresh prefix)', async () => {
-      for (let round = 1; round <= 3; round++) {
-        const config = idlessConfig(`${etcd.url}/ids${round}`);
-        const [a, b] = await Promise.all([startTestDaemon(config), startTestDaemon(config)]);
+describeWithEtcd('start-up ids on etcd', (etcd) => {
+  it('two daemons starting at once with the same config end with the same ids (a few rounds, each on a fresh prefix)', async () => {
+    for (let round = 1; round <= 3; round++) {
+      const config = idlessConfig(`${etcd.url}/ids${round}`);
+      const [a, b] = await Promise.all([startTestDaemon(config), startTestDaemon(config)]);
+      try {
+        const [x, y] = [ids(a.daemon), ids(b.daemon)];
+        expect(JSON.stringify(x)).toMatch(/[0-9a-f]{32}/);
+        expect(y, `round ${round}`).toEqual(x);
+        // and a daemon started later on the same prefix keeps them too
+        const c = await startTestDaemon(config);
         try {
-          const [x, y] = [ids(a.daemon), ids(b.daemon)];
-          expect(JSON.stringify(x)).toMatch(/[0-9a-f]{32}/);
-          expect(y, `round ${round}`).toEqual(x);
-          // and a daemon started later on the same prefix keeps them too
-          const c = await startTestDaemon(config);
-          try {
-            expect(ids(c.daemon), `round ${round}, a third daemon`).toEqual(x);
-          } finally {
-            await c.stop();
-          }
+          expect(ids(c.daemon), `round ${round}, a third daemon`).toEqual(x);
         } finally {
-          await Promise.all([a.stop(), b.stop()]);
+          await c.stop();
         }
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
       }
-    }, 60_000);
-  });
-}
+    }
+  }, 60_000);
+});

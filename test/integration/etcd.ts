@@ -2,6 +2,7 @@
 // dir and free loopback ports, stopped (and restartable on the same data dir) by the test. Where
 // etcd is absent the tests say so and skip; under CI=true they are mandatory (they fail instead).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { etcdArgs, etcdEnv, etcdHealthy } from '../../bench/lib/etcd.mjs';
 import { freePort, tempDir, waitFor } from '../helpers.js';
 
@@ -48,4 +49,38 @@ export async function startEtcd(): Promise<TestEtcd> {
     },
     start: run,
   };
+}
+
+/**
+ * A describe block of tests that need a real etcd, started for the block and stopped after it (its
+ * afterAll runs after the block's own, which may still be using etcd). ETCD is the block's etcd: its
+ * fields and methods answer once the block's tests run. Where etcd is absent (and CI is not true) the
+ * block is one skipped test named after the reason, so the run says why; under CI=true it runs, and
+ * fails without etcd.
+ */
+export function describeWithEtcd(name: string, body: (etcd: TestEtcd) => void): void {
+  if (!RUN_ETCD) {
+    describe(name, () => {
+      it.skip(ETCD_SKIP_REASON, () => {});
+    });
+    return;
+  }
+  let started: TestEtcd | undefined;
+  const the = (): TestEtcd => {
+    if (!started) throw new Error('etcd is started before the tests of a describeWithEtcd block, not while it is being declared');
+    return started;
+  };
+  const etcd: TestEtcd = {
+    get endpoint() { return the().endpoint; },
+    get url() { return the().url; },
+    get dataDir() { return the().dataDir; },
+    output: () => the().output(),
+    stop: () => the().stop(),
+    start: () => the().start(),
+  };
+  describe(`${name} (a real etcd on a temporary data dir)`, () => {
+    beforeAll(async () => { started = await startEtcd(); }, 30_000);
+    afterAll(async () => { await started?.stop(); });
+    body(etcd);
+  });
 }

@@ -8,13 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { STORE_DURABILITIES } from '../../src/model/store-spec.js';
 import { DB_FILE, SqliteStore } from '../../src/store/sqlite.js';
 import { StoreConflict, StoreError, type Batch, type Store } from '../../src/store/store.js';
 import { ROOT, tempDir, waitFor } from '../helpers.js';
-import { ETCD_SKIP_REASON, RUN_ETCD, startEtcd, type TestEtcd } from './etcd.js';
+import { describeWithEtcd, type TestEtcd } from './etcd.js';
 
 interface Subject {
   /** a fresh, empty store */
@@ -197,31 +197,25 @@ describe('Store conformance: sqlite durability', () => {
   });
 });
 
-if (!RUN_ETCD) {
-  describe('Store conformance: etcd', () => {
-    it.skip(ETCD_SKIP_REASON, () => {});
-  });
-} else {
-  describe('Store conformance: etcd (a real etcd on a temporary data dir)', () => {
-    beforeAll(async () => { etcd = await startEtcd(); }, 30_000);
-    afterAll(async () => { await etcd?.stop(); });
-    conformance('etcd', () => etcdSubject);
+describeWithEtcd('Store conformance: etcd', (e) => {
+  etcd = e;
 
-    it('an acknowledged write survives an etcd restart', async () => {
-      const s = await etcdSubject.open();
-      const rev = await s.commit([{ kind: 'endpoint', id: 'kept', value: { ok: true } }]);
-      await s.close();
-      await etcd!.stop();
-      await etcd!.start();
-      const again = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix: `conf${prefixes}`, connectTimeoutMs: 20_000 });
-      const snap = await again.load();
-      expect(snap.documents.get('endpoint')!.get('kept')).toEqual({ ok: true });
-      expect(snap.versions.get('endpoint/kept')).toBe(rev);
-      await again.close();
-    });
+  conformance('etcd', () => etcdSubject);
 
-    it('an unreachable etcd at start is a clear error naming the address', async () => {
-      await expect(EtcdStore.open({ endpoints: ['127.0.0.1:9'], connectTimeoutMs: 1_000 })).rejects.toThrow(/cannot reach etcd at 127\.0\.0\.1:9 within 1 s/);
-    });
+  it('an acknowledged write survives an etcd restart', async () => {
+    const s = await etcdSubject.open();
+    const rev = await s.commit([{ kind: 'endpoint', id: 'kept', value: { ok: true } }]);
+    await s.close();
+    await etcd!.stop();
+    await etcd!.start();
+    const again = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix: `conf${prefixes}`, connectTimeoutMs: 20_000 });
+    const snap = await again.load();
+    expect(snap.documents.get('endpoint')!.get('kept')).toEqual({ ok: true });
+    expect(snap.versions.get('endpoint/kept')).toBe(rev);
+    await again.close();
   });
-}
+
+  it('an unreachable etcd at start is a clear error naming the address', async () => {
+    await expect(EtcdStore.open({ endpoints: ['127.0.0.1:9'], connectTimeoutMs: 1_000 })).rejects.toThrow(/cannot reach etcd at 127\.0\.0\.1:9 within 1 s/);
+  });
+});

@@ -16,7 +16,7 @@ import {
 } from '../helpers.js';
 import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
-import { ETCD_SKIP_REASON, RUN_ETCD, startEtcd, type TestEtcd } from './etcd.js';
+import { describeWithEtcd, type TestEtcd } from './etcd.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -53,124 +53,113 @@ async function openService(d: TestDaemon, name: string): Promise<any> {
   return svc;
 }
 
-if (!RUN_ETCD) {
-  describe('vpcepd on etcd', () => {
-    it.skip(ETCD_SKIP_REASON, () => {});
-  });
-} else {
-  describe('vpcepd on etcd (a real etcd on a temporary data dir)', () => {
-    beforeAll(async () => {
-      etcd = await startEtcd();
-      backend = await startBackend(echo);
-    }, 30_000);
-    afterAll(async () => {
-      await backend?.close();
-      await etcd?.stop();
-    });
+describeWithEtcd('vpcepd on etcd', (e) => {
+  etcd = e;
+  beforeAll(async () => { backend = await startBackend(echo); }, 30_000);
+  afterAll(async () => { await backend?.close(); });
 
-    it('serves both dialects; with etcd stopped writes answer 503 in each shape, reads and the data plane go on; back, it writes again without a restart', async () => {
-      const d = await daemonOnEtcd(`d${++prefixes}`);
-      const ec2 = ec2Clients(d.url, AWS_KEYS);
-      const svc = await openService(d, 'web');
-      const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-      expect(ep.status, JSON.stringify(ep.body)).toBe(200);
-      await d.daemon.control.settle();
-      expect((await d.consumer.get(`/vpc-endpoints/${ep.body.id}`)).body.status).toBe('accepted');
-      const described = await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [ep.body.id] }));
-      expect(described.VpcEndpoints?.map((e) => [e.VpcEndpointId, e.State])).toEqual([[ep.body.id, 'available']]);
-      expect(await attempt(ep.body.host_ip, 80, '127.2.1.50')).toBe('relay');
+  it('serves both dialects; with etcd stopped writes answer 503 in each shape, reads and the data plane go on; back, it writes again without a restart', async () => {
+    const d = await daemonOnEtcd(`d${++prefixes}`);
+    const ec2 = ec2Clients(d.url, AWS_KEYS);
+    const svc = await openService(d, 'web');
+    const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(ep.status, JSON.stringify(ep.body)).toBe(200);
+    await d.daemon.control.settle();
+    expect((await d.consumer.get(`/vpc-endpoints/${ep.body.id}`)).body.status).toBe('accepted');
+    const described = await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [ep.body.id] }));
+    expect(described.VpcEndpoints?.map((e) => [e.VpcEndpointId, e.State])).toEqual([[ep.body.id, 'available']]);
+    expect(await attempt(ep.body.host_ip, 80, '127.2.1.50')).toBe('relay');
 
-      await etcd.stop();
-      cleanups.push(() => etcd.start());
-      const huawei = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-      expect(huawei.status).toBe(503);
-      expect(huawei.body.error_code).toBe('EndPoint.0030');
-      expect(huawei.body.error_msg).toMatch(/store at etcd:\/\/127\.0\.0\.1:\d+ is unreachable/);
-      const aws = await refused(ec2.consumer.send(new CreateTagsCommand({ Resources: [ep.body.id], Tags: [{ Key: 'k', Value: 'v' }] })));
-      expect(aws).toMatchObject({ code: 'ServiceUnavailable', status: 503 });
-      // reads from the last known state, and the data plane relays what it has
-      const list = await d.consumer.get('/vpc-endpoints');
-      expect(list.status).toBe(200);
-      expect(list.body.endpoints.map((e: { id: string }) => e.id)).toEqual([ep.body.id]);
-      expect(await attempt(ep.body.host_ip, 80, '127.2.1.50')).toBe('relay');
+    await etcd.stop();
+    cleanups.push(() => etcd.start());
+    const huawei = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(huawei.status).toBe(503);
+    expect(huawei.body.error_code).toBe('EndPoint.0030');
+    expect(huawei.body.error_msg).toMatch(/store at etcd:\/\/127\.0\.0\.1:\d+ is unreachable/);
+    const aws = await refused(ec2.consumer.send(new CreateTagsCommand({ Resources: [ep.body.id], Tags: [{ Key: 'k', Value: 'v' }] })));
+    expect(aws).toMatchObject({ code: 'ServiceUnavailable', status: 503 });
+    // reads from the last known state, and the data plane relays what it has
+    const list = await d.consumer.get('/vpc-endpoints');
+    expect(list.status).toBe(200);
+    expect(list.body.endpoints.map((e: { id: string }) => e.id)).toEqual([ep.body.id]);
+    expect(await attempt(ep.body.host_ip, 80, '127.2.1.50')).toBe('relay');
 
-      await etcd.start();
-      let again: any;
-      const deadline = Date.now() + 30_000;
-      do {
-        again = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-b' });
-        if (again.status === 200) break;
-        expect(again.status, JSON.stringify(again.body)).toBe(503);
-        await new Promise((r) => setTimeout(r, 500));
-      } while (Date.now() < deadline);
-      expect(again.status, JSON.stringify(again.body)).toBe(200);
-      await d.daemon.control.settle();
-      expect(await attempt(again.body.host_ip, 80, '127.2.1.50')).toBe('relay');
-    }, 90_000);
+    await etcd.start();
+    let again: any;
+    const deadline = Date.now() + 30_000;
+    do {
+      again = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-b' });
+      if (again.status === 200) break;
+      expect(again.status, JSON.stringify(again.body)).toBe(503);
+      await new Promise((r) => setTimeout(r, 500));
+    } while (Date.now() < deadline);
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    await d.daemon.control.settle();
+    expect(await attempt(again.body.host_ip, 80, '127.2.1.50')).toBe('relay');
+  }, 90_000);
 
-    it('two daemons on one etcd: 50 creates racing through both against a quota of 20, exactly 20 succeed', async () => {
-      const prefix = `d${++prefixes}`;
-      const a = await daemonOnEtcd(prefix, 20);
-      const svc = await openService(a, 'shared');
-      const b = await daemonOnEtcd(prefix, 20);
-      // B read A's service from etcd at start
-      expect((await b.provider.get(`/vpc-endpoint-services/${svc.id}`)).body.status).toBe('available');
-      // a record published in the public zone through A is B's too (stored: kind dnsrecord); removed through B, it goes on A
-      const record = { name: 'shared.example.com', type: 'TXT', value: 'published through a' };
-      expect((await a.provider.post('/sim/dns/records', record)).status).toBe(200);
-      const listed = async (d: TestDaemon) => (await d.provider.get('/sim/dns/records')).body.records.some((r: { name: string }) => r.name === record.name);
-      await waitFor(() => listed(b), 10_000, 'B to see A\'s record');
-      expect((await b.provider.delete(`/sim/dns/records?name=${record.name}`)).status).toBe(204);
-      await waitFor(async () => !(await listed(a)), 10_000, 'A to see the record go');
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) =>
-        (i % 2 ? b : a).consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })));
-      const won = results.filter((r) => r.status === 200);
-      const lost = results.filter((r) => r.status !== 200);
-      expect(won).toHaveLength(20);
-      for (const r of lost) expect(['EndPoint.0031', 'EndPoint.2037'].includes(r.body.error_code) || r.body.error_msg?.includes('quota'), JSON.stringify(r.body)).toBe(true);
-      // no private IP and no SNAT address twice
-      expect(new Set(won.map((r) => r.body.ip)).size).toBe(20);
-      expect(new Set(won.map((r) => r.body.host_ip)).size).toBe(20);
-      await a.daemon.control.settle();
-      await b.daemon.control.settle();
-      // every one of them relays, through the daemon that made it
-      for (const r of won) expect(await attempt(r.body.host_ip, 80, '127.2.1.50'), r.body.id).toBe('relay');
-      // each daemon follows the store: a read on either shows the 20, whichever daemon made them
-      const ids = won.map((r) => r.body.id).sort();
-      for (const d of [a, b]) {
-        await waitFor(async () => (await d.consumer.get('/vpc-endpoints?limit=100')).body.endpoints?.length === 20, 10_000, 'the other daemon\'s endpoints');
-        expect((await d.consumer.get('/vpc-endpoints?limit=100')).body.endpoints.map((e: { id: string }) => e.id).sort()).toEqual(ids);
-      }
-      // deleted through B, an endpoint A made and serves stops relaying on A, and its quota slot is free again
-      const ofA = won.find((r) => results.indexOf(r) % 2 === 0)!;
-      // a toxic put on it through A goes with it (toxics are each daemon's own, in memory)
-      expect((await a.consumer.post('/sim/toxics', { scope: `endpoint:${ofA.body.id}`, type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
-      expect((await b.consumer.delete(`/vpc-endpoints/${ofA.body.id}`)).status).toBe(204);
-      await waitFor(async () => (await a.consumer.get(`/vpc-endpoints/${ofA.body.id}`)).status === 404, 10_000, 'A to see the delete');
-      await waitFor(async () => (await a.consumer.get('/sim/toxics')).body.toxics?.length === 0, 10_000, 'A to drop the deleted endpoint\'s toxic');
-      await waitFor(async () => (await attempt(ofA.body.host_ip, 80, '127.2.1.50')) !== 'relay', 10_000, 'A to close its listener');
-      await a.daemon.control.settle();
-      const more = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-      expect(more.status, JSON.stringify(more.body)).toBe(200);
-      expect((await b.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })).status).not.toBe(200);
-    }, 90_000);
+  it('two daemons on one etcd: 50 creates racing through both against a quota of 20, exactly 20 succeed', async () => {
+    const prefix = `d${++prefixes}`;
+    const a = await daemonOnEtcd(prefix, 20);
+    const svc = await openService(a, 'shared');
+    const b = await daemonOnEtcd(prefix, 20);
+    // B read A's service from etcd at start
+    expect((await b.provider.get(`/vpc-endpoint-services/${svc.id}`)).body.status).toBe('available');
+    // a record published in the public zone through A is B's too (stored: kind dnsrecord); removed through B, it goes on A
+    const record = { name: 'shared.example.com', type: 'TXT', value: 'published through a' };
+    expect((await a.provider.post('/sim/dns/records', record)).status).toBe(200);
+    const listed = async (d: TestDaemon) => (await d.provider.get('/sim/dns/records')).body.records.some((r: { name: string }) => r.name === record.name);
+    await waitFor(() => listed(b), 10_000, 'B to see A\'s record');
+    expect((await b.provider.delete(`/sim/dns/records?name=${record.name}`)).status).toBe(204);
+    await waitFor(async () => !(await listed(a)), 10_000, 'A to see the record go');
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+      (i % 2 ? b : a).consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })));
+    const won = results.filter((r) => r.status === 200);
+    const lost = results.filter((r) => r.status !== 200);
+    expect(won).toHaveLength(20);
+    for (const r of lost) expect(['EndPoint.0031', 'EndPoint.2037'].includes(r.body.error_code) || r.body.error_msg?.includes('quota'), JSON.stringify(r.body)).toBe(true);
+    // no private IP and no SNAT address twice
+    expect(new Set(won.map((r) => r.body.ip)).size).toBe(20);
+    expect(new Set(won.map((r) => r.body.host_ip)).size).toBe(20);
+    await a.daemon.control.settle();
+    await b.daemon.control.settle();
+    // every one of them relays, through the daemon that made it
+    for (const r of won) expect(await attempt(r.body.host_ip, 80, '127.2.1.50'), r.body.id).toBe('relay');
+    // each daemon follows the store: a read on either shows the 20, whichever daemon made them
+    const ids = won.map((r) => r.body.id).sort();
+    for (const d of [a, b]) {
+      await waitFor(async () => (await d.consumer.get('/vpc-endpoints?limit=100')).body.endpoints?.length === 20, 10_000, 'the other daemon\'s endpoints');
+      expect((await d.consumer.get('/vpc-endpoints?limit=100')).body.endpoints.map((e: { id: string }) => e.id).sort()).toEqual(ids);
+    }
+    // deleted through B, an endpoint A made and serves stops relaying on A, and its quota slot is free again
+    const ofA = won.find((r) => results.indexOf(r) % 2 === 0)!;
+    // a toxic put on it through A goes with it (toxics are each daemon's own, in memory)
+    expect((await a.consumer.post('/sim/toxics', { scope: `endpoint:${ofA.body.id}`, type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
+    expect((await b.consumer.delete(`/vpc-endpoints/${ofA.body.id}`)).status).toBe(204);
+    await waitFor(async () => (await a.consumer.get(`/vpc-endpoints/${ofA.body.id}`)).status === 404, 10_000, 'A to see the delete');
+    await waitFor(async () => (await a.consumer.get('/sim/toxics')).body.toxics?.length === 0, 10_000, 'A to drop the deleted endpoint\'s toxic');
+    await waitFor(async () => (await attempt(ofA.body.host_ip, 80, '127.2.1.50')) !== 'relay', 10_000, 'A to close its listener');
+    await a.daemon.control.settle();
+    const more = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(more.status, JSON.stringify(more.body)).toBe(200);
+    expect((await b.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })).status).not.toBe(200);
+  }, 90_000);
 
-    it('a data dir of the SQLite store is refused on etcd, and the other way round', async () => {
-      const dir = tempDir();
-      const sqlite = await startTestDaemon(twoAccountConfig(), dir);
-      await sqlite.stop();
-      const configFile = writeConfig(dir, etcdConfig(`d${++prefixes}`), 'etcd.yaml');
-      await expect(startDaemon({ configFile, dataDir: path.join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, dnsListen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent') }))
-        .rejects.toThrow(/data dir .* belongs to the store sqlite, not etcd:\/\/.*give this daemon a data dir of its own/);
-      const onEtcd = tempDir();
-      const e = await startTestDaemon(etcdConfig(`d${++prefixes}`), onEtcd);
-      await e.stop();
-      const back = writeConfig(onEtcd, twoAccountConfig(), 'sqlite.yaml');
-      await expect(startDaemon({ configFile: back, dataDir: path.join(onEtcd, 'data'), listen: { host: '127.0.0.1', port: 0 }, dnsListen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent') }))
-        .rejects.toThrow(/belongs to the store etcd:\/\/.*, not sqlite/);
-    }, 60_000);
-  });
-}
+  it('a data dir of the SQLite store is refused on etcd, and the other way round', async () => {
+    const dir = tempDir();
+    const sqlite = await startTestDaemon(twoAccountConfig(), dir);
+    await sqlite.stop();
+    const configFile = writeConfig(dir, etcdConfig(`d${++prefixes}`), 'etcd.yaml');
+    await expect(startDaemon({ configFile, dataDir: path.join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, dnsListen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent') }))
+      .rejects.toThrow(/data dir .* belongs to the store sqlite, not etcd:\/\/.*give this daemon a data dir of its own/);
+    const onEtcd = tempDir();
+    const e = await startTestDaemon(etcdConfig(`d${++prefixes}`), onEtcd);
+    await e.stop();
+    const back = writeConfig(onEtcd, twoAccountConfig(), 'sqlite.yaml');
+    await expect(startDaemon({ configFile: back, dataDir: path.join(onEtcd, 'data'), listen: { host: '127.0.0.1', port: 0 }, dnsListen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent') }))
+      .rejects.toThrow(/belongs to the store etcd:\/\/.*, not sqlite/);
+  }, 60_000);
+});
 
 describe('vpcepd --store', () => {
   it('an unreachable etcd at start is a clear start-up error naming the address', async () => {

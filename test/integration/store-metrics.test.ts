@@ -2,11 +2,11 @@
 // the batches they held, compare-and-swap conflicts and the mutations run again (SQLite, one
 // daemon: parallel changes of one service); other writers' batches applied from the watch, and
 // whether the store answers (etcd: two daemons, etcd stopped and started again).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   SERVICE_BODY, createAvailableService, scrapeMetrics, startTestDaemon, twoAccountConfig, waitFor, type MetricSample, type TestDaemon,
 } from '../helpers.js';
-import { ETCD_SKIP_REASON, RUN_ETCD, startEtcd, type TestEtcd } from './etcd.js';
+import { describeWithEtcd } from './etcd.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -66,39 +66,29 @@ describe('store metrics on SQLite', () => {
   });
 });
 
-if (!RUN_ETCD) {
-  describe('store metrics on etcd', () => {
-    it.skip(ETCD_SKIP_REASON, () => {});
-  });
-} else {
-  describe('store metrics on etcd (a real etcd on a temporary data dir)', () => {
-    let etcd: TestEtcd;
-    beforeAll(async () => { etcd = await startEtcd(); }, 30_000);
-    afterAll(async () => { await etcd?.stop(); });
+describeWithEtcd('store metrics on etcd', (etcd) => {
+  it('count the batches applied from another daemon; reachable is 0 while etcd is gone and 1 once it answers again', async () => {
+    const config = twoAccountConfig({ store: `${etcd.url}/metrics` });
+    const a = await daemon(config);
+    const b = await daemon(config);
+    const start = await figures(b);
+    expect(start.reachable).toBe(1);
+    await createAvailableService(a, { ...SERVICE_BODY, approval_enabled: false });
+    const seen = await waitFor(async () => {
+      const f = await figures(b);
+      return f.watched > start.watched ? f : null;
+    }, 10_000, 'B to apply A\'s batches');
+    expect(seen.relists).toBe(0);
 
-    it('count the batches applied from another daemon; reachable is 0 while etcd is gone and 1 once it answers again', async () => {
-      const config = twoAccountConfig({ store: `${etcd.url}/metrics` });
-      const a = await daemon(config);
-      const b = await daemon(config);
-      const start = await figures(b);
-      expect(start.reachable).toBe(1);
-      await createAvailableService(a, { ...SERVICE_BODY, approval_enabled: false });
-      const seen = await waitFor(async () => {
-        const f = await figures(b);
-        return f.watched > start.watched ? f : null;
-      }, 10_000, 'B to apply A\'s batches');
-      expect(seen.relists).toBe(0);
+    await etcd.stop();
+    cleanups.push(() => etcd.start());
+    expect((await b.provider.put('/vpc-endpoint-services/none', { description: 'x' })).status).toBe(404);
+    const svc = (await b.provider.get('/vpc-endpoint-services')).body.endpoint_services[0];
+    expect((await b.provider.put(`/vpc-endpoint-services/${svc.id}`, { description: 'etcd is gone' })).status).toBe(503);
+    await waitFor(async () => (await figures(b)).reachable === 0, 5_000, 'reachable 0');
 
-      await etcd.stop();
-      cleanups.push(() => etcd.start());
-      expect((await b.provider.put('/vpc-endpoint-services/none', { description: 'x' })).status).toBe(404);
-      const svc = (await b.provider.get('/vpc-endpoint-services')).body.endpoint_services[0];
-      expect((await b.provider.put(`/vpc-endpoint-services/${svc.id}`, { description: 'etcd is gone' })).status).toBe(503);
-      await waitFor(async () => (await figures(b)).reachable === 0, 5_000, 'reachable 0');
-
-      await etcd.start();
-      await waitFor(async () => (await b.provider.put(`/vpc-endpoint-services/${svc.id}`, { description: 'etcd is back' })).status === 200, 30_000, 'a write to work again');
-      await waitFor(async () => (await figures(b)).reachable === 1, 5_000, 'reachable 1');
-    }, 60_000);
-  });
-}
+    await etcd.start();
+    await waitFor(async () => (await b.provider.put(`/vpc-endpoint-services/${svc.id}`, { description: 'etcd is back' })).status === 200, 30_000, 'a write to work again');
+    await waitFor(async () => (await figures(b)).reachable === 1, 5_000, 'reachable 1');
+  }, 60_000);
+});
