@@ -16,6 +16,8 @@
 // cannot answer is reported as failing (moto answers DescribeVpcEndpointConnections with an HTML
 // HTTP 500), never a crash. vpcep-sim does the real work: every endpoint it creates listens on its
 // host address, and at the end every one of them relays bytes to the NLB's target (checked).
+// --durability both measures a second vpcepd with store_durability power in the same rounds; the
+// price of a bare commit under each durability on this disk and the load average are printed.
 // Prints a table, writes everything as JSON under bench/results/, stops every process it started.
 // Exits 1 when a vpcep-sim call fails or an endpoint does not relay, 2 on bad usage.
 import fs from 'node:fs';
@@ -31,6 +33,7 @@ import {
 import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, ElasticLoadBalancingV2Client, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import Database from 'better-sqlite3';
 import { commandLine } from './lib/cli.mjs';
 import { atExit, installHandlers, start, stopAll, sleep, tail } from './lib/procs.mjs';
 import { freePort, pickPorts } from './lib/net.mjs';
@@ -190,6 +193,35 @@ function cpuSeconds(pid) {
   };
   walk(pid);
   return ticks / 100;
+}
+
+/**
+ * What one bare commit costs on this disk now, under each durability (the store's pragmas: WAL,
+ * exclusive locking; synchronous NORMAL for process, FULL for power): the fsync's price in this run.
+ */
+function bareCommits(dir, n = 200) {
+  const db = new Database(path.join(dir, 'bare-commits.db'));
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE documents (id TEXT PRIMARY KEY, body TEXT NOT NULL)');
+    const put = db.prepare('INSERT OR REPLACE INTO documents (id, body) VALUES (?, ?)');
+    const body = JSON.stringify({ endpoint: 'x'.repeat(1200) });
+    const out = {};
+    for (const [durability, synchronous] of [['process', 'NORMAL'], ['power', 'FULL']]) {
+      db.pragma(`synchronous = ${synchronous}`);
+      const ms = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        db.transaction(() => put.run(`e${i}`, body))();
+        ms.push(performance.now() - t0);
+      }
+      out[durability] = { p50: quantile(ms, 0.5), p99: quantile(ms, 0.99) };
+    }
+    return out;
+  } finally {
+    db.close();
+  }
 }
 
 // ---- the clients
@@ -536,6 +568,8 @@ async function main() {
   if (motoState === 'absent') say('bench:aws: moto_server is absent (not on the PATH nor in /root/.pyenv/shims): measuring vpcep-sim only');
   if (motoState === 'off') say('bench:aws: --no-moto: measuring vpcep-sim only');
 
+  const bare = bareCommits(dir);
+  say(`a bare commit on this disk: process (synchronous=NORMAL) p50 ${bare.process.p50.toFixed(2)} ms, p99 ${bare.process.p99.toFixed(2)} ms; power (FULL, its fsync) p50 ${bare.power.p50.toFixed(2)} ms, p99 ${bare.power.p99.toFixed(2)} ms`);
   const servers = [await startVpcepd(dir, o, { durability: o.durability === 'both' ? 'process' : o.durability })];
   if (o.durability === 'both') servers.push(await startVpcepd(dir, o, { name: 'vpcep-sim (power)', key: 'power', durability: 'power' }));
   if (o.baseline) servers.push(await startVpcepd(dir, o, { root: o.baseline, name: `baseline (${o.baseline})`, key: 'baseline' }));
@@ -622,7 +656,7 @@ async function main() {
   fs.writeFileSync(file, JSON.stringify({
     when: new Date().toISOString(), options: o, moto: motoState, moto_server: program, moto_log_first_line: motoVersion,
     node: process.version, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg().map((v) => Number(v.toFixed(2))) },
-    prepare_seconds: Object.fromEntries(servers.map((s) => [key(s), s.prepareSeconds])), fill: fills, data_plane: dataPlanes, load_average: { start: loadBefore, end: loadAfter }, results, failures,
+    prepare_seconds: Object.fromEntries(servers.map((s) => [key(s), s.prepareSeconds])), fill: fills, data_plane: dataPlanes, load_average: { start: loadBefore, end: loadAfter }, bare_commit_ms: bare, results, failures,
   }, null, 2));
   say(`written ${path.relative(process.cwd(), file)}`);
 
