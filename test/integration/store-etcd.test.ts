@@ -123,8 +123,11 @@ describeWithEtcd('vpcepd on etcd', (e) => {
     expect(new Set(won.map((r) => r.body.host_ip)).size).toBe(20);
     await a.daemon.control.settle();
     await b.daemon.control.settle();
-    // every one of them relays, through the daemon that made it
-    for (const r of won) expect(await attempt(r.body.host_ip, 80, '127.2.1.50'), r.body.id).toBe('relay');
+    // every one of them relays, through the daemon it is placed on: one placed on the other daemon is
+    // brought up there once that daemon's watch delivers it, which settle() does not wait for
+    for (const r of won) {
+      await waitFor(async () => (await attempt(r.body.host_ip, 80, '127.2.1.50')) === 'relay', 10_000, `${r.body.id} to relay`);
+    }
     // each daemon follows the store: a read on either shows the 20, whichever daemon made them
     const ids = won.map((r) => r.body.id).sort();
     for (const d of [a, b]) {
