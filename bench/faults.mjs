@@ -4,7 +4,8 @@
 // HTTP API. Each effect is measured against its anchor in the same run: a latency toxic's added
 // round-trip time (toxic minus no toxic), a bandwidth toxic's transfer rate, the time a timeout,
 // slow_close or reset_peer takes, the share toxicity 0.5 applies to, and full speed after the
-// toxic's removal (against the speed before it was added).
+// toxic's removal (against a second endpoint of the service that no toxic ever touched, the two
+// measured in turn, so that the machine's drift between phases cancels out).
 // `npm run bench:faults -- [--smoke] [--relay native|js]`; exit 1 when an effect is more than 10%
 // off (not with --smoke: CI's machine is shared), 2 on bad usage.
 import fs from 'node:fs';
@@ -12,6 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { cpuBetween, cpuSnapshot } from './lib/cpu.mjs';
 import { freePort } from './lib/net.mjs';
 import { rootDir } from './lib/paths.mjs';
 import { installHandlers, stopAll } from './lib/procs.mjs';
@@ -40,6 +42,8 @@ const d = await Vpcepd.start({ root: rootDir, dir, relay: v.relay, faults: { ena
 const clientPort = await freePort();
 const svc = await d.createService([{ client_port: clientPort, server_port: echo.address().port }]);
 const ep = await d.createEndpoint(svc.id);
+// the anchor of full speed: an endpoint of the same service no toxic covers
+const untouched = await d.createEndpoint(svc.id);
 const proxy = `${ep.id}:${clientPort}`;
 const api = `http://127.0.0.1:${faultsPort}`;
 
@@ -50,9 +54,9 @@ async function toxiproxy(method, p, body) {
 const addToxic = (t) => toxiproxy('POST', `/proxies/${proxy}/toxics`, { toxicity: 1, ...t });
 const reset = () => toxiproxy('POST', '/reset');
 
-/** a connection to the endpoint: `read(n)` resolves once n more bytes arrived; `ended` with how it ended and when */
-async function connect() {
-  const s = net.connect({ host: ep.host_ip, port: clientPort });
+/** a connection to the endpoint (TO: its host address): `read(n)` resolves once n more bytes arrived; `ended` with how it ended and when */
+async function connect(to = ep) {
+  const s = net.connect({ host: to.host_ip, port: clientPort });
   let got = 0;
   let want = Infinity;
   let wake = () => {};
@@ -77,24 +81,6 @@ async function connect() {
   };
 }
 
-/**
- * until the new endpoint echoes a byte (at most 10 s): a fresh endpoint on the native relay's fast
- * path has been seen to reset its very first connection (an open defect, README "Fault injection")
- */
-async function relaying() {
-  for (const until = Date.now() + 10_000; ;) {
-    try {
-      const c = await connect();
-      await c.echo(1);
-      c.s.destroy();
-      return;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
 async function roundTrips(n) {
   const c = await connect();
   const out = [];
@@ -103,11 +89,11 @@ async function roundTrips(n) {
   return median(out);
 }
 
-/** bytes per second of an echo of `bytes` (the median of `times`, each on a new connection) */
-async function rate(bytes, times = 1) {
+/** bytes per second of an echo of `bytes` through endpoint TO (the median of `times`, each on a new connection) */
+async function rate(bytes, times = 1, to = ep) {
   const out = [];
   for (let i = 0; i < times; i++) {
-    const c = await connect();
+    const c = await connect(to);
     const ms = await c.echo(bytes);
     c.s.destroy();
     out.push(bytes / (ms / 1000));
@@ -127,9 +113,9 @@ async function untilEnd(write = true) {
 }
 
 const rows = [];
+const cpuAtStart = cpuSnapshot();
 const row = (effect, unit, expected, measured, note = '') => rows.push({ effect, unit, expected, measured, error: (measured - expected) / expected, note });
 
-await relaying();
 await reset();
 const baseRtt = await roundTrips(smoke ? 10 : 50);
 await addToxic({ type: 'latency', stream: 'downstream', attributes: { latency: 100 } });
@@ -137,15 +123,37 @@ row('latency 100 ms: round trip added', 'ms', 100, (await roundTrips(smoke ? 5 :
 await reset();
 
 const bulk = smoke ? 8_000_000 : 50_000_000;
+const pairs = smoke ? 2 : 5;
+/**
+ * the endpoint's echo throughput against the untouched one's: transfers in turn (endpoint and
+ * untouched, then untouched and endpoint, ...: neither always goes first), each on a new
+ * connection; the ratio of the medians, and the endpoint's median
+ */
+async function againstUntouched() {
+  const mine = [];
+  const anchor = [];
+  for (let i = 0; i < pairs; i++) {
+    if (i % 2 === 1) anchor.push(await rate(bulk, 1, untouched));
+    mine.push(await rate(bulk));
+    if (i % 2 === 0) anchor.push(await rate(bulk, 1, untouched));
+  }
+  return { ratio: median(mine) / median(anchor), speed: median(mine) };
+}
+/** connections the relay threads accepted themselves (the fast path), daemon-wide */
+const fastAccepted = async () => (await d.metrics()).find((s) => s.name === 'vpcep_relay_fast_accepted_total')?.value ?? 0;
 await rate(bulk); // warm-up: the first transfer of a process is slower
-const before = await rate(bulk, 3);
+await rate(bulk, 1, untouched);
+const before = await againstUntouched();
 // 10 Mbit/s = 1,250 KB/s (Toxiproxy's KB: 1,000 bytes); a 5 s transfer (1 s smoke)
 await addToxic({ type: 'bandwidth', stream: 'downstream', attributes: { rate: 1_250 } });
 const seconds = smoke ? 1 : 5;
 row('bandwidth 10 Mbit/s', 'Mbit/s', 10, (await rate(1_250_000 * seconds)) * 8 / 1e6, `${seconds} s of data`);
 await reset();
-const after = await rate(bulk, 3);
-row('bandwidth removed: full speed again', 'x of before', 1, after / before, `${(before * 8 / 1e9).toFixed(2)} Gbit/s before, ${(after * 8 / 1e9).toFixed(2)} after`);
+const fastBefore = await fastAccepted();
+const after = await againstUntouched();
+const fastAfter = (await fastAccepted()) - fastBefore;
+// after / before, each against the untouched endpoint in the same phase: the machine's drift between phases cancels out
+row('bandwidth removed: full speed again', 'x of before', 1, after.ratio / before.ratio, `against an endpoint no toxic touched, in turn: ${before.ratio.toFixed(3)}x before the toxic, ${after.ratio.toFixed(3)}x after; ${(before.speed * 8 / 1e9).toFixed(2)} Gbit/s before, ${(after.speed * 8 / 1e9).toFixed(2)} after; ${fastAfter} of the ${pairs * 2} connections (both endpoints) after it accepted by the relay threads`);
 
 await addToxic({ type: 'timeout', stream: 'downstream', attributes: { timeout: 500 } });
 const t = await untilEnd();
@@ -176,6 +184,7 @@ for (let i = 0; i < n; i += 50) {
 row('toxicity 0.5: share of connections', 'share', 0.5, applied / n, `${n} connections (binomial sd ${(0.5 / Math.sqrt(n)).toFixed(3)})`);
 await reset();
 
+const cpu = cpuBetween(cpuAtStart, cpuSnapshot());
 console.log(`## vpcep-sim fault injection: precise effects (relay ${v.relay}${smoke ? ', smoke' : ''})\n`);
 console.log('| effect | unit | expected | measured | error | within 10% | note |');
 console.log('| --- | --- | ---: | ---: | ---: | --- | --- |');
@@ -185,6 +194,7 @@ for (const r of rows) {
   if (!ok) off++;
   console.log(`| ${r.effect} | ${r.unit} | ${r.expected} | ${r.measured.toFixed(r.unit === 'share' || r.unit.startsWith('x') ? 3 : 1)} | ${(r.error * 100).toFixed(1)}% | ${ok ? 'yes' : 'NO'} | ${r.note} |`);
 }
+if (cpu) console.log(`\nbackground load (CPU used by other processes during the run): ${cpu.background_cores} cores of ${cpu.of_cores}${cpu.background_cores >= 0.25 ? ': the machine was shared, figures are noisier' : ''}`);
 await d.stop();
 echo.close();
 await stopAll();

@@ -1685,6 +1685,26 @@ Napi::Value FastEndpointStats(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// ---- the endpoint's one SNAT port pool: the event loop's connections take theirs here too ----
+// An endpoint's SNAT address has one pool of source ports. With the fast path on, the event loop's
+// connections of the endpoint (a toxic, a bandwidth limit, flow logs) take and give back their
+// ports in the threads' pool of its handle: with a pool each, both handed out the lowest ports
+// first, and a connection on one path bound the port a connection on the other had just closed
+// (its TIME_WAIT to the same backend: connect() failed EADDRNOTAVAIL, the client was reset).
+
+// fastPortTake(handle) -> a port of the endpoint's pool, 0: none left (or no such handle)
+Napi::Value FastPortTake(const Napi::CallbackInfo& info) {
+  auto it = fast.endpoints.find(U32(info, 0));
+  return Napi::Number::New(info.Env(), it == fast.endpoints.end() ? 0 : it->second->ports.Take());
+}
+
+// fastPortGive(handle, port): the port back to the endpoint's pool (its handle dropped: nothing)
+Napi::Value FastPortGive(const Napi::CallbackInfo& info) {
+  auto it = fast.endpoints.find(U32(info, 0));
+  if (it != fast.endpoints.end()) it->second->ports.Give(uint16_t(U32(info, 1)));
+  return info.Env().Undefined();
+}
+
 // fastListen(listenerId, endpointHandle, rules: Uint32Array, preamble: Buffer | null) -> true
 // when the threads accept on it from now on; endpointHandle 0: back to the JS thread's accept.
 Napi::Value FastListen(const Napi::CallbackInfo& info) {
@@ -1801,6 +1821,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("fastEndpoint", Napi::Function::New(env, FastEndpointNew));
   exports.Set("fastEndpointDrop", Napi::Function::New(env, FastEndpointDrop));
   exports.Set("fastEndpointStats", Napi::Function::New(env, FastEndpointStats));
+  exports.Set("fastPortTake", Napi::Function::New(env, FastPortTake));
+  exports.Set("fastPortGive", Napi::Function::New(env, FastPortGive));
   exports.Set("fastListen", Napi::Function::New(env, FastListen));
   exports.Set("fastCut", Napi::Function::New(env, FastCut));
   exports.Set("fastDecide", Napi::Function::New(env, FastDecide));

@@ -16,7 +16,7 @@ const JS_RELAY_FILES = [
   'dataplane', 'dataplane-load', 'gateway', 'snat-logical', 'store-stall', 'store-dataplane', 'api-abuse',
   'isolation', 'native-hardening', 'metrics', 'trace-agreement', 'drain', 'bind-failures', 'flow-logs',
   'aws-privatelink', 'aws-elbv2', 'aws-network', 'zones', 'backends-zones', 'dns', 'dns-private', 'toxics', 'bandwidth', 'store-etcd', 'unhealthy-termination', 'zones-services',
-  'fleet', 'fast-accept',
+  'fleet', 'fast-accept', 'fresh-endpoint', 'toxiproxy-go-client',
 ].map((f) => `test/integration/${f}.test.ts`);
 
 /** Terraform's provider mostly waits (its NLB waiter sleeps 30 s twice): it runs beside the rest */

@@ -16,6 +16,7 @@ import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRu
 import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { compileGate, fastLoad } from './fast-path.js';
 import type { NativeRelay } from './native-relay.js';
+import { ThreadSnatPorts, type SnatPorts } from './thread-snat-ports.js';
 
 /** What every endpoint shares: the data plane's settings, load, clock and instruments. */
 export interface DataPlaneContext {
@@ -254,7 +255,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private via: Map<LiveConnection, Listener> | null = null;
   /** what the toxics' scopes see of each routed connection (a toxic added live finds it by them); made at the first one */
   private scopes: Map<LiveConnection, RoutedScope> | null = null;
-  private readonly ports: SnatPortPool;
+  /** its SNAT address's source ports: with the fast path on, the threads' pool of its handle (one pool for both paths) */
+  private readonly ports: SnatPorts;
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
   /** the fields of its flow log records that do not change per connection (null: flow logs off) */
@@ -265,7 +267,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private readonly slots = new Map<string, BackendSlot>();
   /** made at the first connection to a backend */
   private slotOf: Map<LiveConnection, BackendSlot> | null = null;
-  /** the fast path: the relay threads' handle of this endpoint (its cap count, SNAT ports), 0: none yet */
+  /** the fast path: the relay threads' handle of this endpoint (its cap count, its one SNAT port pool), 0: no fast path (the JS relay, VPCEP_FAST_ACCEPT=off) */
   private fastHandle = 0;
   /** fast-path connections reported and not closed (the rest of `active` is the event loop's) */
   private fastOpen = 0;
@@ -275,7 +277,15 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   constructor(spec: LiveEndpoint, ctx: DataPlaneContext, tally: EndpointTally = newTally()) {
     this.spec = spec;
     this.ctx = ctx;
-    this.ports = new SnatPortPool(ctx.snatPorts.low, ctx.snatPorts.high);
+    const relay = ctx.fastRelay;
+    if (relay) {
+      // the handle now, not at the first compile: every port of the endpoint comes from its one pool
+      this.fastHandle = relay.fastEndpoint(ctx.snatPorts.low, ctx.snatPorts.high);
+      tally.fast.push({ relay, handle: this.fastHandle });
+      this.ports = new ThreadSnatPorts(relay, this.fastHandle, ctx.snatPorts.low, ctx.snatPorts.high);
+    } else {
+      this.ports = new SnatPortPool(ctx.snatPorts.low, ctx.snatPorts.high);
+    }
     this.active = 0;
     this.cap = spec.connection_cap;
     this.whitelistEnabled = spec.enable_whitelist;
@@ -359,10 +369,6 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       if (!eligible) {
         fast.off();
         continue;
-      }
-      if (this.fastHandle === 0) {
-        this.fastHandle = relay.fastEndpoint(ctx.snatPorts.low, ctx.snatPorts.high);
-        this.tally.fast.push({ relay, handle: this.fastHandle });
       }
       const kernel = ctx.snatMode === 'kernel';
       const rules = compileGate({
@@ -773,19 +779,14 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (this.ctx.flowLog !== null) this.ctx.flowLog.closed(conn);
   }
 
-  /** SNAT source ports held by live connections */
+  /** SNAT source ports held by live connections (the threads' and the event loop's: one pool) */
   get snatPortsInUse(): number {
-    return this.ports.inUse + this.threadPortsInUse();
+    return this.ports.inUse;
   }
 
   /** SNAT source ports left for new connections */
   get snatPortsFree(): number {
-    return this.ports.left - this.threadPortsInUse();
-  }
-
-  /** SNAT ports the relay threads' pool of this endpoint holds (the fast path) */
-  private threadPortsInUse(): number {
-    return this.fastHandle === 0 ? 0 : this.ctx.fastRelay?.fastEndpointStats(this.fastHandle)?.snatPortsInUse ?? 0;
+    return this.ports.left;
   }
 
   /** the terminal ports whose listeners are bound on every ENI (none once closing) */

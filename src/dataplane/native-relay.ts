@@ -83,6 +83,8 @@ interface Addon {
   fastEndpoint(lowPort: number, highPort: number): number;
   fastEndpointDrop(handle: number): void;
   fastEndpointStats(handle: number): [active: number, received: number, sent: number, snatInUse: number] | undefined;
+  fastPortTake(handle: number): number;
+  fastPortGive(handle: number, port: number): void;
   fastListen(listener: number, endpoint: number, rules: Uint32Array | null, preamble: Buffer | null): boolean;
   fastCut(endpoint: number): void;
   fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): [refusal: number, target: number, reason: number, hash: number];
@@ -204,6 +206,15 @@ export class NativeRelay {
   fastEndpointStats(handle: number): FastEndpointStats | null {
     const s = this.addon.fastEndpointStats(handle);
     return s ? { active: s[0], received: s[1], sent: s[2], snatPortsInUse: s[3] } : null;
+  }
+
+  /** a SNAT port of the endpoint's one pool (the threads' and the event loop's), 0: none left */
+  fastPortTake(handle: number): number {
+    return this.addon.fastPortTake(handle);
+  }
+
+  fastPortGive(handle: number, port: number): void {
+    this.addon.fastPortGive(handle, port);
   }
 
   /** the threads accept on the listener from now on, by these compiled rules; endpoint 0: back to the event loop */

@@ -129,7 +129,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function checkAttributes(type: ToxicType, input: unknown, base: Readonly<Record<string, number>>): Record<string, number> {
   const spec = TOXIC_ATTRIBUTES[type];
-  if (input !== undefined && !isObject(input)) bad('attributes must be an object');
+  // null: none given (Toxiproxy's Go client sends a nil map as null)
+  if (input !== undefined && input !== null && !isObject(input)) bad('attributes must be an object');
   const out: Record<string, number> = {};
   for (const key of Object.keys(spec)) out[key] = base[key] ?? 0;
   for (const [key, v] of Object.entries((input ?? {}) as Record<string, unknown>)) {
@@ -178,7 +179,7 @@ export function parseToxic(input: unknown): Toxic {
 }
 
 /**
- * An update of a toxic (Toxiproxy's POST /proxies/{proxy}/toxics/{toxic}): toxicity and attributes
+ * An update of a toxic (Toxiproxy's POST or PATCH /proxies/{proxy}/toxics/{toxic}): toxicity and attributes
  * given replace theirs, the others are kept; its name, type and stream cannot change.
  */
 export function updateToxic(t: Toxic, input: unknown): Toxic {

@@ -24,9 +24,9 @@ afterEach(async () => {
 const native = () => (relayChoice().relay === 'native' ? loadNativeRelay() : null);
 const fastAccepted = () => native()?.fastFigures().accepted ?? 0;
 
-function plane(o: { idleTimeoutMs?: number; sweepIntervalMs?: number } = {}): TcpDataPlane {
+function plane(o: { idleTimeoutMs?: number; sweepIntervalMs?: number; snatMode?: 'logical' | 'kernel' } = {}): TcpDataPlane {
   const dp = new TcpDataPlane({
-    snatMode: 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: o.idleTimeoutMs ?? 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
+    snatMode: o.snatMode ?? 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: o.idleTimeoutMs ?? 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
     log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined,
     ...(o.sweepIntervalMs !== undefined ? { sweepIntervalMs: o.sweepIntervalMs } : {}),
   });
@@ -117,6 +117,32 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect(f.closed.cut).toBe(3);
     // one byte each way per relayed connection, the threads' (read from their per-endpoint counters) and the event loop's alike
     expect({ received: f.receivedBytes, sent: f.sentBytes }).toEqual({ received: 3, sent: 3 });
+  });
+
+  it('one SNAT port pool per endpoint: a connection on the event loop\'s path right after one on the threads\' (and back) binds a port of its own and relays (regression: the two paths had a pool each, both lowest first; the second met the first one\'s TIME_WAIT, EADDRNOTAVAIL, and its client was reset)', async () => {
+    const sources: number[] = [];
+    const b = await startBackend((s) => { sources.push(s.remotePort!); echo(s); });
+    cleanup.push(() => b.close());
+    const dp = plane({ snatMode: 'kernel' });
+    const port = randomPort();
+    // kernel SNAT: the backend connection binds the endpoint's SNAT address and a port of its pool
+    const onThreads = spec('ep-ports', port, b.port, { snat_ip: '127.0.0.3' });
+    const onLoop = { ...onThreads, bandwidth_mbps: 10_000 };
+    const accepted = fastAccepted();
+    for (let i = 0; i < 3; i++) {
+      for (const live of [onThreads, onLoop]) {
+        expect((await dp.apply({ kind: 'endpoint', id: 'ep-ports', live })).ok).toBe(true);
+        const a = await attempt(port);
+        expect({ round: i, bandwidth: live.bandwidth_mbps ?? 0, relayed: a.ok }).toEqual({ round: i, bandwidth: live.bandwidth_mbps ?? 0, relayed: true });
+        // closed at once: its backend side lingers in TIME_WAIT on its source port
+        a.socket.destroy();
+      }
+    }
+    if (native() && process.env.VPCEP_FAST_ACCEPT !== 'off') expect(fastAccepted() - accepted).toBe(3);
+    expect(sources).toHaveLength(6);
+    expect(new Set(sources).size).toBe(6);
+    await waitFor(() => dp.activeConnections === 0 || null, 5_000, 'every connection closed');
+    expect(figures(dp, 'ep-ports')).toMatchObject({ snatPorts: 0, rejected: { snat_exhausted: 0, backend_unreachable: 0 } });
   });
 
   it.runIf(loadNativeRelay() !== null && relayChoice().relay === 'native' && process.env.VPCEP_FAST_ACCEPT !== 'off')('the idle timeout runs on the relay threads: with the event loop\'s sweep off, an idle connection is closed (counted idle) and a trickling one stays', async () => {

@@ -70,7 +70,8 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
   app.post('/proxies', async () => notHere('cannot create a proxy'));
   app.post('/populate', async () => notHere('cannot populate proxies'));
   app.get('/proxies/:proxy', async (req: Req) => proxyJson(faults.proxy(req.params.proxy!)));
-  app.post('/proxies/:proxy', async (req: Req) => {
+  // Toxiproxy takes an update by POST or PATCH (its Go client and toxiproxy-cli send PATCH for a toxic)
+  const updateProxy = async (req: Req): Promise<Record<string, unknown>> => {
     const name = req.params.proxy!;
     const p = faults.proxy(name);
     const body = req.body;
@@ -86,7 +87,9 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
     if (b.enabled === undefined) return proxyJson(p);
     if (typeof b.enabled !== 'boolean') throw new DomainError('InvalidParameter', 'enabled must be true or false');
     return proxyJson(await faults.setEnabled(name, b.enabled));
-  });
+  };
+  app.post('/proxies/:proxy', updateProxy);
+  app.patch('/proxies/:proxy', updateProxy);
   app.delete('/proxies/:proxy', async (req: Req) => {
     faults.proxy(req.params.proxy!);
     return notHere('cannot delete a proxy');
@@ -94,7 +97,9 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
   app.get('/proxies/:proxy/toxics', async (req: Req) => faults.toxics(portScope(req.params.proxy!)).map(toxicJson));
   app.post('/proxies/:proxy/toxics', async (req: Req) => toxicJson(await faults.add(portScope(req.params.proxy!), req.body)));
   app.get('/proxies/:proxy/toxics/:toxic', async (req: Req) => toxicJson(faults.toxic(portScope(req.params.proxy!), req.params.toxic!)));
-  app.post('/proxies/:proxy/toxics/:toxic', async (req: Req) => toxicJson(await faults.update(portScope(req.params.proxy!), req.params.toxic!, req.body)));
+  const updateToxic = async (req: Req): Promise<Record<string, unknown>> => toxicJson(await faults.update(portScope(req.params.proxy!), req.params.toxic!, req.body));
+  app.post('/proxies/:proxy/toxics/:toxic', updateToxic);
+  app.patch('/proxies/:proxy/toxics/:toxic', updateToxic);
   app.delete('/proxies/:proxy/toxics/:toxic', async (req: Req, reply: FastifyReply) => {
     await faults.remove(portScope(req.params.proxy!), req.params.toxic!);
     return reply.code(204).send();
