@@ -207,6 +207,7 @@ struct FastRules {
   std::vector<Rule> security;
   std::vector<FastTarget> candidates;  // flow hash % size picks one
   int choiceReason = 0;                // CHOICE_REASONS index
+  uint64_t rate = 0;                   // each connection's bandwidth limit both ways, bytes/s (0: none)
   std::string preamble;                // a PROXY v2 header with source address and port 0, or empty
 };
 
@@ -272,7 +273,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt, CutEndpoint } kind;
+  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt, CutEndpoint, ShapeEndpoint } kind;
   uint64_t id;
   Conn* conn;
   uint64_t rate = 0;  // Shape: bytes/s, 0: no limit
@@ -415,6 +416,7 @@ class Worker {
   void FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port);
   void FastRelease(Conn* c);
   void FastCutEndpoint(uint32_t endpoint);
+  void FastShapeEndpoint(uint32_t endpoint, uint64_t rate);
   int FastTimeout(int timeout) const;
   void FastSweep();
   void FastResetRefused();
@@ -544,6 +546,7 @@ class Worker {
         case Command::Stop: stop = true; break;
         case Command::Break: CloseFd(ep_); break;  // test hook: the next epoll_wait fails (EBADF)
         case Command::CutEndpoint: FastCutEndpoint(uint32_t(cmd.id)); break;
+        case Command::ShapeEndpoint: FastShapeEndpoint(uint32_t(cmd.id), cmd.rate); break;
       }
     }
     return stop;
@@ -1503,6 +1506,8 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
   c->fastEndpoint = l.endpoint;
   c->fastPort = snat;
   c->fastActiveUs = c->startUs;
+  // the endpoint's per-connection bandwidth limit: this thread's token buckets, from the first byte
+  if (r.rate > 0) Shape(c, r.rate);
   fastConns_++;
   {
     std::lock_guard<std::mutex> lock(g.mu);
@@ -1582,6 +1587,14 @@ void Worker::FastCutEndpoint(uint32_t endpoint) {
   for (Conn* c : cut) Finish(c, Reason::Cut, true);
 }
 
+// A new bandwidth limit of an endpoint reaches this thread's fast connections of it, those
+// TypeScript has not heard of yet included (the new rules were published before this command).
+void Worker::FastShapeEndpoint(uint32_t endpoint, uint64_t rate) {
+  for (auto& [id, c] : conns_) {
+    if (!c->closed && c->fastEndpoint && c->fastEndpoint->id == endpoint) Shape(c, rate);
+  }
+}
+
 // The rules of one listener from TypeScript's compiled Uint32Array (src/dataplane/fast-path.ts
 // compileRules() writes this layout) and its PROXY v2 template.
 std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::Value& preamble) {
@@ -1602,6 +1615,7 @@ std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::
   size_t nRules = w[11];
   size_t nCand = w[12];
   r->choiceReason = int(w[13]);
+  r->rate = w[14];
   if (len < kHead + nWhite * 2 + nRules * 4 + nCand * 4) return nullptr;
   const uint32_t* p = w + kHead;
   for (size_t i = 0; i < nWhite; i++, p += 2) r->whitelist.push_back({p[0], p[1]});
@@ -1738,6 +1752,16 @@ Napi::Value FastCut(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// fastShape(endpointHandle, bytesPerSecond): every thread gives the endpoint's fast connections
+// the new per-connection limit (0: none), those not reported yet included.
+Napi::Value FastShape(const Napi::CallbackInfo& info) {
+  uint32_t handle = U32(info, 0);
+  double rate = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  if (!(rate > 0)) rate = 0;
+  for (auto& w : g.workers) w->Post({Command::ShapeEndpoint, handle, nullptr, uint64_t(std::min(rate, 1e15))});
+  return info.Env().Undefined();
+}
+
 // Test entry: fastDecide(rules, preamble, clientIp, clientPort, daemonActive, endpointActive,
 // snatLeft) -> [refusal (-1: admitted), target index (-1: none), choice reason, flow hash]: the
 // threads' decision for one client on given counts, for the agreement test with admit().
@@ -1803,6 +1827,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("fastEndpointStats", Napi::Function::New(env, FastEndpointStats));
   exports.Set("fastListen", Napi::Function::New(env, FastListen));
   exports.Set("fastCut", Napi::Function::New(env, FastCut));
+  exports.Set("fastShape", Napi::Function::New(env, FastShape));
   exports.Set("fastDecide", Napi::Function::New(env, FastDecide));
   exports.Set("fastFigures", Napi::Function::New(env, FastFigures));
   return exports;

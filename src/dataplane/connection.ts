@@ -138,8 +138,8 @@ export interface FastOpened {
   /** the index of its backend in the listener's targets, and why it was chosen (a CHOICE_REASONS index) */
   readonly target: number;
   readonly choiceReason: number;
-  /** the connection, its events going to OWNER from now on */
-  adopt(owner: ConnectionOwner, listenPort: number, now: number, connectTimeoutMs: number): LiveConnection;
+  /** the connection, its events going to OWNER from now on; RATE: the bandwidth limit the thread applies to it (bytes/s, 0: none) */
+  adopt(owner: ConnectionOwner, listenPort: number, now: number, connectTimeoutMs: number, rate?: number): LiveConnection;
 }
 
 /** a native listener's fast path: the relay threads accept on it by compiled rules, or not */

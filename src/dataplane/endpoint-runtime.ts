@@ -333,18 +333,22 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.updateSlots(spec, new Map(spec.backends.map((x) => [x.client_port, x])));
     // a new bandwidth limit applies to the open connections too, not only to new ones
     const rate = bytesPerSecond(spec.bandwidth_mbps);
-    if (rate !== this.rate) {
+    const reshape = rate !== this.rate;
+    if (reshape) {
       this.rate = rate;
       for (const c of this.connections) c.shape(rate);
     }
     this.compileFast();
+    // the threads' connections not reported yet take it too (after the new rules are published)
+    if (reshape && this.fastHandle !== 0) this.ctx.fastRelay?.fastShape(this.fastHandle, rate);
     return { ok: true };
   }
 
   /**
    * The fast path (README "The data plane"): hands each listener to the relay threads with its
-   * admission compiled, or takes it back to the event loop when some rule needs a per-connection
-   * decision here: a bandwidth limit, a toxic covering the port, flow logs (or VPCEP_FAST_ACCEPT=off).
+   * admission compiled (a bandwidth limit included: the threads' token buckets apply it), or takes
+   * it back to the event loop when some rule needs a per-connection decision here: a toxic covering
+   * the port, flow logs (or VPCEP_FAST_ACCEPT=off).
    * Called on every change its rules read: the spec, backend health, zones, toxics, its closing.
    */
   compileFast(): void {
@@ -355,7 +359,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     for (const l of this.listeners) {
       const fast = l.server?.fast;
       if (!fast) continue;
-      const eligible = !this.closing && this.rate === 0 && ctx.flowLog === null && ctx.toxicCovers?.(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === false;
+      const eligible = !this.closing && ctx.flowLog === null && ctx.toxicCovers?.(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === false;
       if (!eligible) {
         fast.off();
         continue;
@@ -379,6 +383,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         securityRules: this.securityRules,
         targets: l.targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: ctx.zoneDown(t.zone) })),
         choice: compileChoice(l.targets, l.rules, ctx.choice),
+        rate: this.rate,
       });
       const preamble = (l.backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
         ? encodeProxyV2({ sourceIp: 0, sourcePort: 0, destinationIp: l.eniIp, destinationPort: l.port, endpointId: this.spec.id, markerId: this.spec.marker_id })
@@ -398,7 +403,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     fastLoad.live++;
     this.counters.connections++;
     ctx.connectionOpened(l.eni.zone);
-    const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs);
+    const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs, this.rate);
     this.connections.add(conn);
     (this.via ??= new Map()).set(conn, l);
     if (target !== undefined) ctx.choices[CHOICE_REASONS[opened.choiceReason] ?? 'same_zone']++;

@@ -85,6 +85,7 @@ interface Addon {
   fastEndpointStats(handle: number): [active: number, received: number, sent: number, snatInUse: number] | undefined;
   fastListen(listener: number, endpoint: number, rules: Uint32Array | null, preamble: Buffer | null): boolean;
   fastCut(endpoint: number): void;
+  fastShape(endpoint: number, bytesPerSecond: number): void;
   fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): [refusal: number, target: number, reason: number, hash: number];
   fastFigures(): [accepted: number, open: number];
 }
@@ -214,6 +215,11 @@ export class NativeRelay {
   /** every thread resets the endpoint's fast connections, those not reported yet included */
   fastCut(endpoint: number): void {
     this.addon.fastCut(endpoint);
+  }
+
+  /** every thread gives the endpoint's fast connections a new per-connection limit (bytes/s, 0: none), those not reported yet included */
+  fastShape(endpoint: number, bytesPerSecond: number): void {
+    this.addon.fastShape(endpoint, bytesPerSecond);
   }
 
   /** the threads' decision for one client on given counts (the agreement test) */
