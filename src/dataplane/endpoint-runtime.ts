@@ -364,10 +364,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         fast.off();
         continue;
       }
-      if (this.fastHandle === 0) {
-        this.fastHandle = relay.fastEndpoint(ctx.snatPorts.low, ctx.snatPorts.high);
-        this.tally.fast.push({ relay, handle: this.fastHandle });
-      }
+      this.ensureFastHandle(relay);
       const kernel = ctx.snatMode === 'kernel';
       const rules = compileGate({
         refuseAll: null,
@@ -391,6 +388,48 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       if (fast.compile(this.fastHandle, rules, preamble)) n++;
     }
     this.fastListeners = n;
+  }
+
+  /** the fast path's handle of this endpoint on RELAY (its cap count, SNAT ports, bytes), made at the first use */
+  private ensureFastHandle(relay: NativeRelay): number {
+    if (this.fastHandle === 0) {
+      this.fastHandle = relay.fastEndpoint(this.ctx.snatPorts.low, this.ctx.snatPorts.high);
+      this.tally.fast.push({ relay, handle: this.fastHandle });
+    }
+    return this.fastHandle;
+  }
+
+  /**
+   * A gateway endpoint's or the internet path's part in a public listener's compiled routes
+   * (src/dataplane/fast-routes.ts): its handle and its cap less its connections on the event
+   * loop's path; null without the fast path, or once closing.
+   */
+  fastRouteEntry(): { handle: number; capLeft: number } | null {
+    const relay = this.ctx.fastRelay;
+    if (!relay || this.closing) return null;
+    return { handle: this.ensureFastHandle(relay), capLeft: this.cap - (this.active - this.fastOpen) };
+  }
+
+  /** a connection of this endpoint on the event loop's path closed (a gateway's compiled cap share grows): set by the gateway */
+  onSlowClosed: (() => void) | null = null;
+
+  /**
+   * The fast path: a relay thread routed, admitted and connected a client of a public listener
+   * through this runtime (a gateway endpoint or the internet path); counted and tracked as
+   * relayRouted() and start() do, with its ROUTE and SCOPE (live route changes and toxics find it).
+   */
+  adoptRouted(opened: FastOpened, port: number, route: RouteKey, scope: RoutedScope): LiveConnection {
+    const ctx = this.ctx;
+    this.active++;
+    this.fastOpen++;
+    fastLoad.live++;
+    this.counters.connections++;
+    ctx.connectionOpened(null);
+    const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs, this.rate, route);
+    this.connections.add(conn);
+    if (conn.phase !== Phase.Closed) (this.scopes ??= new Map()).set(conn, scope);
+    if (this.closing) conn.cut();
+    return conn;
   }
 
   /** the fast path: a relay thread admitted and connected a client on listener L; it is counted and tracked as start() does */
@@ -773,6 +812,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       this.ports.give(conn.snatPort);
       // an event loop connection closing while the threads admit: their cap's share grows
       if (this.fastListeners > 0) this.compileFast();
+      this.onSlowClosed?.();
     }
     this.ctx.connectionClosed(reason);
     if (this.ctx.flowLog !== null) this.ctx.flowLog.closed(conn);

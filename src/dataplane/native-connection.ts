@@ -364,8 +364,8 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
     fastOpened: (id, ip, remotePort, snatPort, target, choiceReason) => {
       const opened: FastOpened = {
         remoteIp: ip, remotePort, snatPort, target, choiceReason,
-        adopt: (owner, listenPort, now, connectTimeoutMs, rate = 0) => {
-          const c = new NativeConnection(native, owner, -1, ip, listenPort, null, now, connectTimeoutMs, snatPort, null, null, id);
+        adopt: (owner, listenPort, now, connectTimeoutMs, rate = 0, route = null) => {
+          const c = new NativeConnection(native, owner, -1, ip, listenPort, null, now, connectTimeoutMs, snatPort, route, null, id);
           c.shapedOnThread(rate);
           return c;
         },
@@ -381,6 +381,7 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
     fast: {
       compile: (endpoint, rules, preamble) => native.fastListen(id, endpoint, rules, preamble),
       off: () => { native.fastListen(id, 0, null, null); },
+      route: (routes) => native.fastRoute(id, routes),
     },
   };
 }
