@@ -26,6 +26,8 @@ interface PublicListener {
   /** the fast path: the version the threads decide by now (0: the event loop decides), and each recent version's entries (0: the internet path) */
   version: number;
   readonly entries: Map<number, readonly EndpointRuntime[]>;
+  /** the public service it serves, as compiled ('' : not compiled) */
+  serviceId: string;
 }
 
 /** the runtime of a gateway endpoint or of the internet path: no listeners of its own */
@@ -99,7 +101,7 @@ export class GatewayPlane {
     for (const [key, w] of wanted) {
       if (this.listeners.has(key) || failed.has(w.serviceId)) continue;
       try {
-        const l: PublicListener = { publicIp: w.publicIp, port: w.port, server: null!, version: 0, entries: new Map() };
+        const l: PublicListener = { publicIp: w.publicIp, port: w.port, server: null!, version: 0, entries: new Map(), serviceId: '' };
         (l as { server: TcpListener }).server = await this.listen(l);
         this.listeners.set(key, l);
       } catch (err) {
@@ -153,12 +155,13 @@ export class GatewayPlane {
       const service = serviceAt(view, l.publicIp, l.port);
       const covered = compiled === null || service === null
         || compiled.entries.some((id) => [...zones].some((z) => ctx.toxicCovers?.(id, service.id, l.port, z) !== false));
-      if (covered || !fast.route(compiled!.words)) {
+      if (covered || !routeOnThreads(fast, compiled!.words)) {
         if (l.version !== 0) fast.off();
         l.version = 0;
         continue;
       }
       l.version = version;
+      l.serviceId = service!.id;
       l.entries.set(version, compiled!.entries.map((id) => (id === '' ? this.internet : this.runtimes.get(id)!)));
       if (l.entries.size > VERSIONS_KEPT) l.entries.delete(l.entries.keys().next().value!);
       n++;
@@ -179,7 +182,7 @@ export class GatewayPlane {
     const zone = vpc?.subnets.find((s) => cidrContains(s.cidr, route.sourceIp))?.zone ?? '';
     const endpointId = r === this.internet ? '' : r.spec.id;
     this.decisions[endpointId === '' ? 'igw' : 'gateway_endpoint']++;
-    const conn = r.adoptRouted(opened, l.port, route, { endpoint: endpointId, service: serviceAt(view, l.publicIp, l.port)?.id ?? '', zone });
+    const conn = r.adoptRouted(opened, l.port, route, { endpoint: endpointId, service: l.serviceId, zone });
     // decided by routes that changed before this report arrived: what the change cuts, this is cut too
     if (version !== l.version) {
       const still = endpointId === ''
@@ -290,6 +293,15 @@ export class GatewayPlane {
     }
     this.internet.relayRouted(client, port, { host: t.host, port: t.port, localAddress: undefined, bindPoolPort: false, preamble: null },
       route ?? { vpcId: '', sourceIp: 0, destinationIp: publicIp, destinationPort: port }, { endpoint: '', service: s!.id, zone });
+  }
+}
+
+/** hands a listener's compiled routes to the threads; false when they cannot take them (an endpoint's handle dropped with its deletion before the routing view that removes it) */
+function routeOnThreads(fast: NonNullable<TcpListener['fast']>, words: Uint32Array): boolean {
+  try {
+    return fast.route(words);
+  } catch {
+    return false;
   }
 }
 
