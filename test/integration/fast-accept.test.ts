@@ -5,12 +5,15 @@
 // the threads keep; a live change (a whitelist, a bandwidth
 // limit, which the threads' token buckets apply: the endpoint stays on the fast path) applies to
 // the next connection; a removal cuts the connections the threads opened. With the JS relay (test:js-relay) the same
-// behaviour holds on the event loop's path, and the fast path's own counter is not asserted.
+// behaviour holds on the event loop's path, and the fast path's own counter is not asserted. A
+// public service's listener (gateway routing) is decided on the threads too, its cap as exact.
 import net, { type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
 import { relayChoice, loadNativeRelay } from '../../src/dataplane/native-relay.js';
 import type { LiveEndpoint } from '../../src/model/events.js';
+import type { RoutingView } from '../../src/model/routing.js';
+import { cidrOf } from '../../src/net/cidr.js';
 import { targetKey } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { waitFor } from '../helpers.js';
@@ -44,9 +47,9 @@ function spec(id: string, port: number, backendPort: number, o: Partial<LiveEndp
   };
 }
 
-/** a connection: whether it echoed (admitted and relayed) or was reset; kept open when admitted */
-async function attempt(port: number): Promise<{ ok: boolean; socket: Socket }> {
-  const socket = net.connect({ host: '127.0.0.1', port });
+/** a connection: whether it echoed (admitted and relayed) or was reset; kept open when admitted. FROM: the client's host address */
+async function attempt(port: number, host = '127.0.0.1', from?: string): Promise<{ ok: boolean; socket: Socket }> {
+  const socket = net.connect({ host, port, ...(from ? { localAddress: from } : {}) });
   cleanup.push(() => socket.destroy());
   socket.on('error', () => undefined);
   const ok = await new Promise<boolean>((resolve) => {
@@ -83,6 +86,47 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect(dp.activeConnections).toBe(0);
     // the slots are free again: the next 25 relay
     const again = await Promise.all(Array.from({ length: 25 }, () => attempt(port)));
+    expect(again.every((r) => r.ok)).toBe(true);
+  });
+
+  it('a gateway endpoint\'s cap is exact under a storm: 25 of 300 clients of a routed subnet relay (the service sees their private addresses), 275 are refused as cap, a blackholed subnet is refused; the threads decide all', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane();
+    const port = randomPort();
+    const local = { destination: '10.0.0.0/16', type: 'local' as const, owner: 'system' as const };
+    const view: RoutingView = {
+      vpcs: [{
+        id: 'vpc-g', number: 3, cidr: '10.0.0.0/16', domainId: 'dom-g',
+        subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'z-a' }, { id: 'subnet-b', cidr: '10.0.2.0/24', zone: 'z-b' }],
+        tables: [
+          { id: 'rtb-a', default: true, subnets: ['subnet-a'], routes: [local, { destination: 'pl-s3', type: 'gateway_endpoint', nexthop: 'vpce-g', owner: 'endpoint' }] },
+          { id: 'rtb-b', default: false, subnets: ['subnet-b'], routes: [local, { destination: '54.123.160.0/24', type: 'blackhole', owner: 'user' }] },
+        ],
+      }],
+      services: [{ id: 'svc-s3', name: 's3', prefixListId: 'pl-s3', prefixes: [cidrOf('54.123.160.9/32')], targets: [{ port, host: '127.0.0.1', hostPort: b.port }] }],
+      endpoints: [{ id: 'vpce-g', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 25 }],
+    };
+    expect((await dp.apply({ kind: 'routing', view })).ok).toBe(true);
+    const before = fastAccepted();
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => attempt(port, '127.255.160.9', `127.3.1.${10 + (i % 200)}`)));
+    const admitted = results.filter((r) => r.ok);
+    expect(admitted.length).toBe(25);
+    const f = await waitFor(() => {
+      const x = figures(dp, 'vpce-g');
+      return x?.rejected.cap === 275 ? x : null;
+    }, 5_000, 'the refusals to be counted');
+    expect(f).toMatchObject({ active: 25, connections: 25 });
+    expect(b.accepted).toBe(25);
+    // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private address (in host form)
+    expect(b.remotes.every((r) => /^127\.3\.1\.\d+$/.test(r.replace(/^::ffff:/, '')))).toBe(true);
+    expect((await attempt(port, '127.255.160.9', '127.3.2.7')).ok).toBe(false);
+    await waitFor(() => dp.routeDecisions.blackhole === 1 || null, 5_000, 'the blackhole decision to be counted');
+    if (native()) expect(fastAccepted() - before).toBe(301);
+    for (const r of admitted) r.socket.destroy();
+    await waitFor(() => figures(dp, 'vpce-g').active === 0 || null, 5_000, 'the connections to close');
+    expect(dp.activeConnections).toBe(0);
+    const again = await Promise.all(Array.from({ length: 25 }, (_, i) => attempt(port, '127.255.160.9', `127.3.1.${10 + i}`)));
     expect(again.every((r) => r.ok)).toBe(true);
   });
 
