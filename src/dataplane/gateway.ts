@@ -51,9 +51,15 @@ export class GatewayPlane {
   /** the fast path: the last compiled routes' version (16 bits, never 0) and how many listeners the threads accept on */
   private routeVersion = 0;
   private fastListeners = 0;
-  /** a routed runtime's event-loop connection closed: the threads' cap shares grow */
+  private compilePending = false;
+  /** a routed runtime's event-loop connection closed: the threads' cap shares grow (one compile for the closes of a tick's callbacks) */
   private readonly slowClosed = (): void => {
-    if (this.fastListeners > 0) this.compileFast();
+    if (this.fastListeners === 0 || this.compilePending) return;
+    this.compilePending = true;
+    queueMicrotask(() => {
+      this.compilePending = false;
+      this.compileFast();
+    });
   };
 
   constructor(ctx: DataPlaneContext, maxConnections: number) {
