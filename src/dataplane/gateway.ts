@@ -124,16 +124,23 @@ export class GatewayPlane {
         continue;
       }
       r.cap = ep.cap;
-      r.cutWhere((route) => {
-        const d = decide(view, route, this.activeOf);
-        return d.target === 'gateway_endpoint' && d.endpoint?.id === id && d.refusal !== 'policy';
-      });
+      r.cutWhere((route) => this.routedThrough(view, route, id));
     }
-    // 002_05e46307768ae273.txt: when an endpoint takes over (or a route goes), connections that
-    // used the internet path from a VPC are disconnected too; clients outside every VPC stay.
-    this.internet.cutWhere((route) => route.vpcId === '' || decide(view, route, this.activeOf).target === 'igw');
+    this.internet.cutWhere((route) => this.routedThrough(view, route, ''));
     this.compileFast();
     return { ok: true, failedServices: failed satisfies FailedServices };
+  }
+
+  /**
+   * Whether a live connection's ROUTE still leads through gateway endpoint ENDPOINTID ('': the
+   * internet path) under VIEW (a policy change does not cut what it admitted). 002_05e46307768ae273.txt:
+   * when an endpoint takes over (or a route goes), connections that used the internet path from a
+   * VPC are disconnected too; clients outside every VPC stay.
+   */
+  private routedThrough(view: RoutingIndex, route: RouteKey, endpointId: string): boolean {
+    if (endpointId === '') return route.vpcId === '' || decide(view, route, this.activeOf).target === 'igw';
+    const d = decide(view, route, this.activeOf);
+    return d.target === 'gateway_endpoint' && d.endpoint?.id === endpointId && d.refusal !== 'policy';
   }
 
   /**
@@ -190,22 +197,17 @@ export class GatewayPlane {
     this.decisions[endpointId === '' ? 'igw' : 'gateway_endpoint']++;
     const conn = r.adoptRouted(opened, l.port, route, { endpoint: endpointId, service: l.serviceId, zone });
     // decided by routes that changed before this report arrived: what the change cuts, this is cut too
-    if (version !== l.version) {
-      const still = endpointId === ''
-        ? route.vpcId === '' || decide(view, route, this.activeOf).target === 'igw'
-        : (() => { const d = decide(view, route, this.activeOf); return d.target === 'gateway_endpoint' && d.endpoint?.id === endpointId && d.refusal !== 'policy'; })();
-      if (!still) conn.cut();
-    }
+    if (version !== l.version && !this.routedThrough(view, route, endpointId)) conn.cut();
   }
 
   /** the fast path: a relay thread refused a client of listener L (target: (version << 16 | entry + 1) << 3 | route target, up to 35 bits) */
-  private fastRefused(l: PublicListener, code: number, ip: number, port: number, target: number): void {
+  private fastRefused(l: PublicListener, code: number, ip: number, _port: number, target: number): void {
     const reason = REFUSAL_REASONS[code] ?? 'error';
     this.decisions[ROUTE_TARGETS[target % 8] ?? 'none']++;
     const entry = (Math.floor(target / 8) % 0x10000) - 1;
     const r = entry < 0 ? undefined : l.entries.get(Math.floor(target / 0x80000))?.[entry];
     if (r !== undefined) r.counters.rejected[reason]++;
-    this.ctx.refused(r?.spec.id ?? 'gateway', reason, `${intToIp(ip)}:${port}`);
+    this.ctx.refused(r?.spec.id ?? 'gateway', reason, intToIp(ip));
   }
 
   close(): void {
