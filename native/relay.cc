@@ -140,7 +140,7 @@ struct Flow {
 
 // Refusal codes: the indexes of REFUSAL_REASONS in src/model/admission.ts.
 enum FastRefusal : int {
-  kCap = 0, kWhitelist = 1, kNotAccepted = 3, kDaemonLimit = 4, kFdLimit = 5, kSnatExhausted = 6,
+  kCap = 0, kWhitelist = 1, kPolicy = 2, kNotAccepted = 3, kDaemonLimit = 4, kFdLimit = 5, kSnatExhausted = 6,
   kBackendUnreachable = 7, kVpc = 10, kOnPremises = 11, kSecurityGroup = 12, kZoneDown = 14,
 };
 
@@ -207,14 +207,40 @@ struct FastRules {
   std::vector<Rule> security;
   std::vector<FastTarget> candidates;  // flow hash % size picks one
   int choiceReason = 0;                // CHOICE_REASONS index
+  uint64_t rate = 0;                   // each connection's bandwidth limit both ways, bytes/s (0: none)
   std::string preamble;                // a PROXY v2 header with source address and port 0, or empty
+};
+
+// A public service's listener (gateway routing, src/dataplane/fast-routes.ts compileRoutes()): the
+// outcome of src/model/routing.ts decide() per client VPC and subnet, the destination being the
+// listener's; per connection the threads check the policy's allowed source ranges and the cap.
+struct FastRouteEntry {
+  std::shared_ptr<FastEndpoint> endpoint;  // entry 0: the internet path; else a gateway endpoint
+  int64_t capLeft = 0;
+};
+struct FastSubnet {
+  uint32_t lo = 0, hi = 0;  // its simulated addresses
+  int kind = 0;             // src/dataplane/fast-routes.ts ROUTE_TARGETS index
+  int refusal = -1;         // src/model/routing.ts ROUTE_REFUSALS index, -1: none decided yet
+  int entry = -1;           // the entry it goes through (-1: none)
+  std::vector<std::pair<uint32_t, uint32_t>> allowed;  // the policy's allowed sources (a gateway endpoint's)
+};
+struct FastVpc {
+  uint32_t number = 0, base = 0;
+  std::vector<FastSubnet> subnets;  // in the view's order: the first holding the source decides
+};
+struct FastRoutes {
+  uint32_t publicIp = 0, port = 0, targetIp = 0, targetPort = 0, version = 0;
+  std::vector<FastRouteEntry> entries;
+  std::vector<FastVpc> vpcs;
 };
 
 struct FastListener {
   uint32_t id = 0;
   int fd = -1;
   std::shared_ptr<FastEndpoint> endpoint;
-  std::shared_ptr<const FastRules> rules;  // std::atomic_load/atomic_store
+  std::shared_ptr<const FastRules> rules;    // std::atomic_load/atomic_store
+  std::shared_ptr<const FastRoutes> routes;  // a public service's listener: set once, replaced by atomic_store
 };
 
 // Daemon-wide inputs TypeScript writes into a Uint32Array the threads read: see kGlobal*.
@@ -272,7 +298,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt, CutEndpoint } kind;
+  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt, CutEndpoint, ShapeEndpoint } kind;
   uint64_t id;
   Conn* conn;
   uint64_t rate = 0;  // Shape: bytes/s, 0: no limit
@@ -413,8 +439,10 @@ class Worker {
   // the fast path (defined below, after the listeners)
   void FastAccept(uint32_t listenerId);
   void FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port);
+  void FastRouteAdmit(const FastListener& l, const FastRoutes& r, int fd, uint32_t ip, uint32_t port);
   void FastRelease(Conn* c);
   void FastCutEndpoint(uint32_t endpoint);
+  void FastShapeEndpoint(uint32_t endpoint, uint64_t rate);
   int FastTimeout(int timeout) const;
   void FastSweep();
   void FastResetRefused();
@@ -544,6 +572,7 @@ class Worker {
         case Command::Stop: stop = true; break;
         case Command::Break: CloseFd(ep_); break;  // test hook: the next epoll_wait fails (EBADF)
         case Command::CutEndpoint: FastCutEndpoint(uint32_t(cmd.id)); break;
+        case Command::ShapeEndpoint: FastShapeEndpoint(uint32_t(cmd.id), cmd.rate); break;
       }
     }
     return stop;
@@ -1446,6 +1475,10 @@ void Worker::FastAccept(uint32_t listenerId) {
   }
   if (n == 0) return;
   fast.accepted.fetch_add(uint64_t(n), std::memory_order_relaxed);
+  if (std::shared_ptr<const FastRoutes> routes = std::atomic_load(&l->routes)) {
+    for (int i = 0; i < n; i++) FastRouteAdmit(*l, *routes, fds[i], ips[i], ports[i]);
+    return;
+  }
   std::shared_ptr<const FastRules> rules = std::atomic_load(&l->rules);
   for (int i = 0; i < n; i++) FastAdmit(*l, *rules, fds[i], ips[i], ports[i]);
 }
@@ -1503,12 +1536,98 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
   c->fastEndpoint = l.endpoint;
   c->fastPort = snat;
   c->fastActiveUs = c->startUs;
+  // the endpoint's per-connection bandwidth limit: this thread's token buckets, from the first byte
+  if (r.rate > 0) Shape(c, r.rate);
   fastConns_++;
   {
     std::lock_guard<std::mutex> lock(g.mu);
     g.table[c->id] = {c->counters, this};
   }
   events_.push_back({c->id, kOpenedEvent, Reason(int(t->index) * 4 + r.choiceReason), l.id, ip, int64_t(port) << 16 | snat});
+  Start(c);
+}
+
+// Route refusals (ROUTE_REFUSALS) as counted (src/model/routing.ts routeRefusalReason())
+constexpr int kRoutePolicy = 9, kRouteCap = 10;
+constexpr int kTargetGateway = 0, kTargetIgw = 1;
+int FastRouteReason(int refusal) { return refusal == kRoutePolicy ? kPolicy : refusal == kRouteCap ? kCap : kNotAccepted; }
+
+// What src/model/routing.ts decide() answers for a client (its host address) of a public
+// listener, on its entries' counts: the target, the route refusal (-1: none) and the entry.
+struct FastRouteOutcome { int kind; int refusal; int entry; };
+template <typename Active>
+FastRouteOutcome FastRouteDecision(const FastRoutes& r, uint32_t ip, Active active) {
+  uint32_t k = FastHostNumber(ip);
+  const FastVpc* vpc = nullptr;
+  for (const FastVpc& v : r.vpcs) if (v.number == k) { vpc = &v; break; }
+  // a client outside every VPC reaches a public service as internet traffic
+  if (vpc == nullptr) return {kTargetIgw, -1, 0};
+  uint32_t src = FastSimulated(vpc->base, ip);
+  for (const FastSubnet& s : vpc->subnets) {
+    if (src < s.lo || src > s.hi) continue;
+    if (s.refusal >= 0 || s.kind != kTargetGateway || s.entry < 0) return {s.kind, s.refusal, s.entry};
+    bool allowed = false;
+    for (const auto& [lo, hi] : s.allowed) if (src >= lo && src <= hi) { allowed = true; break; }
+    if (!allowed) return {s.kind, kRoutePolicy, s.entry};
+    if (active(s.entry) >= r.entries[size_t(s.entry)].capLeft) return {s.kind, kRouteCap, s.entry};
+    return {s.kind, -1, s.entry};
+  }
+  return {4 /* none */, 1 /* no_subnet */, -1};
+}
+
+// A client of a public service's listener: routed as decide() says, then admitted as
+// EndpointRuntime.relayRouted() admits (the daemon's limits, the exact cap, a SNAT port), and
+// connected to the service's real server, from the client's host address through a gateway
+// endpoint (the service sees the private address), from the kernel's through the internet path.
+// Reports: opened with target (version << 12 | entry), refused with target ((version << 16 | entry + 1) << 3 | kind).
+void Worker::FastRouteAdmit(const FastListener& l, const FastRoutes& r, int fd, uint32_t ip, uint32_t port) {
+  FastRouteOutcome o = FastRouteDecision(r, ip, [&](int e) { return r.entries[size_t(e)].endpoint->active.load(std::memory_order_relaxed); });
+  auto refuse = [&](int code) {
+    fastRefused_.push_back(fd);
+    uint64_t target = (uint64_t(r.version & 0xffff) << 16 | uint64_t(o.entry + 1)) << 3 | uint64_t(o.kind);
+    events_.push_back({target * 4, kRefusedEvent, Reason(code), l.id, ip, int64_t(port)});
+  };
+  if (o.refusal >= 0) return refuse(FastRouteReason(o.refusal));
+  if (o.entry < 0) return refuse(kNotAccepted);
+  const FastRouteEntry& e = r.entries[size_t(o.entry)];
+  FastEndpoint& ep = *e.endpoint;
+  for (int64_t cur = fast.active.load();;) {
+    int64_t total = cur + int64_t(Global(kGlobalSlowActive));
+    if (total >= int64_t(Global(kGlobalMax))) return refuse(kDaemonLimit);
+    if (total * 2 + int64_t(Global(kGlobalListeners)) + 2 > int64_t(Global(kGlobalFdBudget))) return refuse(kFdLimit);
+    if (fast.active.compare_exchange_weak(cur, cur + 1)) break;
+  }
+  for (int64_t cur = ep.active.load();;) {
+    if (cur >= e.capLeft) {
+      fast.active.fetch_sub(1);
+      return refuse(kCap);
+    }
+    if (ep.active.compare_exchange_weak(cur, cur + 1)) break;
+  }
+  uint16_t snat = ep.ports.Take();
+  if (snat == 0) {
+    ep.active.fetch_sub(1);
+    fast.active.fetch_sub(1);
+    return refuse(kSnatExhausted);
+  }
+  auto* c = new Conn();
+  c->id = g.nextId.fetch_add(1);
+  if (c->id >= kMaxId) g.nextId.store(1);
+  c->fd[0] = fd;
+  c->target = Address(r.targetIp, r.targetPort);
+  // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private address (its host address here)
+  c->source = o.kind == kTargetGateway ? Address(ip, 0) : Address(0, 0);
+  c->startUs = NowUs();
+  c->counters = std::make_shared<Counters>();
+  c->fastEndpoint = e.endpoint;
+  c->fastPort = snat;
+  c->fastActiveUs = c->startUs;
+  fastConns_++;
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.table[c->id] = {c->counters, this};
+  }
+  events_.push_back({c->id, kOpenedEvent, Reason(int((r.version & 0xffff) << 12 | uint32_t(o.entry)) * 4), l.id, ip, int64_t(port) << 16 | snat});
   Start(c);
 }
 
@@ -1582,6 +1701,14 @@ void Worker::FastCutEndpoint(uint32_t endpoint) {
   for (Conn* c : cut) Finish(c, Reason::Cut, true);
 }
 
+// A new bandwidth limit of an endpoint reaches this thread's fast connections of it, those
+// TypeScript has not heard of yet included (the new rules were published before this command).
+void Worker::FastShapeEndpoint(uint32_t endpoint, uint64_t rate) {
+  for (auto& [id, c] : conns_) {
+    if (!c->closed && c->fastEndpoint && c->fastEndpoint->id == endpoint) Shape(c, rate);
+  }
+}
+
 // The rules of one listener from TypeScript's compiled Uint32Array (src/dataplane/fast-path.ts
 // compileRules() writes this layout) and its PROXY v2 template.
 std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::Value& preamble) {
@@ -1602,6 +1729,7 @@ std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::
   size_t nRules = w[11];
   size_t nCand = w[12];
   r->choiceReason = int(w[13]);
+  r->rate = w[14];
   if (len < kHead + nWhite * 2 + nRules * 4 + nCand * 4) return nullptr;
   const uint32_t* p = w + kHead;
   for (size_t i = 0; i < nWhite; i++, p += 2) r->whitelist.push_back({p[0], p[1]});
@@ -1610,6 +1738,56 @@ std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::
   if (preamble.IsBuffer()) {
     auto b = preamble.As<Napi::Buffer<char>>();
     r->preamble.assign(b.Data(), b.Length());
+  }
+  return r;
+}
+
+// A public listener's routes from compileRoutes()'s words (src/dataplane/fast-routes.ts); null
+// when short or naming an endpoint handle that is gone. JS thread (the handles' map).
+std::shared_ptr<FastRoutes> FastRouteParse(const uint32_t* w, size_t len, bool resolve) {
+  constexpr size_t kHead = 8;
+  if (len < kHead) return nullptr;
+  auto r = std::make_shared<FastRoutes>();
+  r->publicIp = w[0];
+  r->port = w[1];
+  r->targetIp = w[2];
+  r->targetPort = w[3];
+  size_t nEntries = w[4], nVpcs = w[5];
+  r->version = w[6];
+  size_t o = kHead;
+  if (nEntries == 0 || len < o + nEntries * 2) return nullptr;
+  for (size_t i = 0; i < nEntries; i++, o += 2) {
+    FastRouteEntry e;
+    if (resolve) {
+      auto it = fast.endpoints.find(w[o]);
+      if (it == fast.endpoints.end()) return nullptr;
+      e.endpoint = it->second;
+    }
+    e.capLeft = int32_t(w[o + 1]);
+    r->entries.push_back(std::move(e));
+  }
+  for (size_t v = 0; v < nVpcs; v++) {
+    if (len < o + 3) return nullptr;
+    FastVpc vpc;
+    vpc.number = w[o];
+    vpc.base = w[o + 1];
+    size_t nSubnets = w[o + 2];
+    o += 3;
+    for (size_t i = 0; i < nSubnets; i++) {
+      if (len < o + 6) return nullptr;
+      FastSubnet s;
+      s.lo = w[o];
+      s.hi = w[o + 1];
+      s.kind = int(w[o + 2]);
+      s.refusal = int32_t(w[o + 3]);
+      s.entry = int32_t(w[o + 4]);
+      size_t nAllowed = w[o + 5];
+      o += 6;
+      if (len < o + nAllowed * 2 || (s.entry >= 0 && size_t(s.entry) >= nEntries)) return nullptr;
+      for (size_t a = 0; a < nAllowed; a++, o += 2) s.allowed.push_back({w[o], w[o + 1]});
+      vpc.subnets.push_back(std::move(s));
+    }
+    r->vpcs.push_back(std::move(vpc));
   }
   return r;
 }
@@ -1705,6 +1883,24 @@ Napi::Value FastPortGive(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Puts L on every thread's epoll in place of the listener of its id the threads accepted on, if
+// any, and off the JS thread's accept (fast.mu held uniquely).
+void FastPut(uv_poll_t* poll, const std::shared_ptr<FastListener>& l) {
+  auto it = fast.listeners.find(l->id);
+  if (it != fast.listeners.end()) {
+    for (auto& w : g.workers) epoll_ctl(w->epfd(), EPOLL_CTL_DEL, it->second->fd, nullptr);
+    fast.listeners.erase(it);
+  }
+  fast.listeners[l->id] = l;
+  uv_poll_stop(poll);
+  for (auto& w : g.workers) {
+    epoll_event e{};
+    e.events = EPOLLIN | EPOLLEXCLUSIVE;
+    e.data.u64 = kListenTagBit | l->id;
+    epoll_ctl(w->epfd(), EPOLL_CTL_ADD, l->fd, &e);
+  }
+}
+
 // fastListen(listenerId, endpointHandle, rules: Uint32Array, preamble: Buffer | null) -> true
 // when the threads accept on it from now on; endpointHandle 0: back to the JS thread's accept.
 Napi::Value FastListen(const Napi::CallbackInfo& info) {
@@ -1730,24 +1926,57 @@ Napi::Value FastListen(const Napi::CallbackInfo& info) {
     std::atomic_store(&it->second->rules, frozen);
     return Napi::Boolean::New(env, true);
   }
-  if (it != fast.listeners.end()) {
-    for (auto& w2 : g.workers) epoll_ctl(w2->epfd(), EPOLL_CTL_DEL, it->second->fd, nullptr);
-    fast.listeners.erase(it);
-  }
   auto l = std::make_shared<FastListener>();
   l->id = id;
   l->fd = li->second->fd;
   l->endpoint = ei->second;
   l->rules = frozen;
-  fast.listeners[id] = l;
-  uv_poll_stop(&li->second->poll);
-  for (auto& wk : g.workers) {
-    epoll_event e{};
-    e.events = EPOLLIN | EPOLLEXCLUSIVE;
-    e.data.u64 = kListenTagBit | id;
-    epoll_ctl(wk->epfd(), EPOLL_CTL_ADD, l->fd, &e);
-  }
+  FastPut(&li->second->poll, l);
   return Napi::Boolean::New(env, true);
+}
+
+// fastRoute(listenerId, routes: Uint32Array) -> true when the threads accept on the public
+// listener from now on, deciding routes from the compiled words (fastListen(id, 0) takes it back).
+Napi::Value FastRoute(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = U32(info, 0);
+  auto li = g.listeners.find(id);
+  if (li == g.listeners.end()) return Napi::Boolean::New(env, false);
+  size_t len = 0;
+  const uint32_t* w = info.Length() > 1 ? U32Data(info[1], &len) : nullptr;
+  auto routes = w ? FastRouteParse(w, len, true) : nullptr;
+  if (!routes) return Fail(env, "fastRoute(listener, routes: Uint32Array): short, or an endpoint handle that is gone");
+  std::shared_ptr<const FastRoutes> frozen = routes;
+  std::unique_lock<std::shared_mutex> lock(fast.mu);
+  auto it = fast.listeners.find(id);
+  if (it != fast.listeners.end() && it->second->routes) {
+    std::atomic_store(&it->second->routes, frozen);
+    return Napi::Boolean::New(env, true);
+  }
+  auto l = std::make_shared<FastListener>();
+  l->id = id;
+  l->fd = li->second->fd;
+  l->routes = frozen;
+  FastPut(&li->second->poll, l);
+  return Napi::Boolean::New(env, true);
+}
+
+// Test entry: fastRouteDecide(routes, clientIp, endpointActive) -> [target kind, route refusal
+// (-1: none), entry (-1: none)]: the threads' route decision for one client, each entry's count
+// being endpointActive, for the agreement test with decide().
+Napi::Value FastRouteDecide(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t len = 0;
+  const uint32_t* w = info.Length() > 0 ? U32Data(info[0], &len) : nullptr;
+  auto r = w ? FastRouteParse(w, len, false) : nullptr;
+  if (!r) return Fail(env, "fastRouteDecide(routes, clientIp, endpointActive)");
+  int64_t active = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 0;
+  FastRouteOutcome o = FastRouteDecision(*r, U32(info, 1), [&](int) { return active; });
+  auto a = Napi::Array::New(env, 3);
+  a.Set(0u, Napi::Number::New(env, o.kind));
+  a.Set(1u, Napi::Number::New(env, o.refusal));
+  a.Set(2u, Napi::Number::New(env, o.entry));
+  return a;
 }
 
 // fastCut(endpointHandle): every thread resets the endpoint's fast connections (reject, delete),
@@ -1755,6 +1984,16 @@ Napi::Value FastListen(const Napi::CallbackInfo& info) {
 Napi::Value FastCut(const Napi::CallbackInfo& info) {
   uint32_t handle = U32(info, 0);
   for (auto& w : g.workers) w->Post({Command::CutEndpoint, handle, nullptr});
+  return info.Env().Undefined();
+}
+
+// fastShape(endpointHandle, bytesPerSecond): every thread gives the endpoint's fast connections
+// the new per-connection limit (0: none), those not reported yet included.
+Napi::Value FastShape(const Napi::CallbackInfo& info) {
+  uint32_t handle = U32(info, 0);
+  double rate = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  if (!(rate > 0)) rate = 0;
+  for (auto& w : g.workers) w->Post({Command::ShapeEndpoint, handle, nullptr, uint64_t(std::min(rate, 1e15))});
   return info.Env().Undefined();
 }
 
@@ -1825,6 +2064,9 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("fastPortGive", Napi::Function::New(env, FastPortGive));
   exports.Set("fastListen", Napi::Function::New(env, FastListen));
   exports.Set("fastCut", Napi::Function::New(env, FastCut));
+  exports.Set("fastShape", Napi::Function::New(env, FastShape));
+  exports.Set("fastRoute", Napi::Function::New(env, FastRoute));
+  exports.Set("fastRouteDecide", Napi::Function::New(env, FastRouteDecide));
   exports.Set("fastDecide", Napi::Function::New(env, FastDecide));
   exports.Set("fastFigures", Napi::Function::New(env, FastFigures));
   return exports;

@@ -138,8 +138,8 @@ export interface FastOpened {
   /** the index of its backend in the listener's targets, and why it was chosen (a CHOICE_REASONS index) */
   readonly target: number;
   readonly choiceReason: number;
-  /** the connection, its events going to OWNER from now on */
-  adopt(owner: ConnectionOwner, listenPort: number, now: number, connectTimeoutMs: number): LiveConnection;
+  /** the connection, its events going to OWNER from now on; RATE: the bandwidth limit the thread applies to it (bytes/s, 0: none); ROUTE: a routed one's */
+  adopt(owner: ConnectionOwner, listenPort: number, now: number, connectTimeoutMs: number, rate?: number, route?: RouteKey | null): LiveConnection;
 }
 
 /** a native listener's fast path: the relay threads accept on it by compiled rules, or not */
@@ -148,6 +148,8 @@ export interface FastControl {
   compile(endpoint: number, rules: Uint32Array, preamble: Buffer | null): boolean;
   /** back to the event loop's accept */
   off(): void;
+  /** a public service's listener: the threads accept, deciding routes by ROUTES (fast-routes.ts compileRoutes); false: cannot */
+  route(routes: Uint32Array): boolean;
 }
 
 export interface TcpListener {

@@ -459,6 +459,7 @@ export class TcpDataPlane implements DataPlane {
     }
     // a toxic's scope decides which listeners the relay threads may accept on (the fast path)
     if (this.fastRelay !== null) for (const r of this.runtimes.values()) r.compileFast();
+    if (this.fastRelay !== null) this.gateway.compileFast();
     const acks = await Promise.all([...changed].map((id) => {
       const r = this.runtimes.get(id);
       if (!r) return { ok: true } as Ack;

@@ -343,18 +343,22 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.updateSlots(spec, new Map(spec.backends.map((x) => [x.client_port, x])));
     // a new bandwidth limit applies to the open connections too, not only to new ones
     const rate = bytesPerSecond(spec.bandwidth_mbps);
-    if (rate !== this.rate) {
+    const reshape = rate !== this.rate;
+    if (reshape) {
       this.rate = rate;
       for (const c of this.connections) c.shape(rate);
     }
     this.compileFast();
+    // the threads' connections not reported yet take it too (after the new rules are published)
+    if (reshape && this.fastHandle !== 0) this.ctx.fastRelay?.fastShape(this.fastHandle, rate);
     return { ok: true };
   }
 
   /**
    * The fast path (README "The data plane"): hands each listener to the relay threads with its
-   * admission compiled, or takes it back to the event loop when some rule needs a per-connection
-   * decision here: a bandwidth limit, a toxic covering the port, flow logs (or VPCEP_FAST_ACCEPT=off).
+   * admission compiled (a bandwidth limit included: the threads' token buckets apply it), or takes
+   * it back to the event loop when some rule needs a per-connection decision here: a toxic covering
+   * the port, flow logs (or VPCEP_FAST_ACCEPT=off).
    * Called on every change its rules read: the spec, backend health, zones, toxics, its closing.
    */
   compileFast(): void {
@@ -365,11 +369,12 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     for (const l of this.listeners) {
       const fast = l.server?.fast;
       if (!fast) continue;
-      const eligible = !this.closing && this.rate === 0 && ctx.flowLog === null && ctx.toxicCovers?.(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === false;
+      const eligible = !this.closing && ctx.flowLog === null && ctx.toxicCovers?.(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === false;
       if (!eligible) {
         fast.off();
         continue;
       }
+      this.ensureFastHandle(relay);
       const kernel = ctx.snatMode === 'kernel';
       const rules = compileGate({
         refuseAll: null,
@@ -385,6 +390,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         securityRules: this.securityRules,
         targets: l.targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: ctx.zoneDown(t.zone) })),
         choice: compileChoice(l.targets, l.rules, ctx.choice),
+        rate: this.rate,
       });
       const preamble = (l.backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
         ? encodeProxyV2({ sourceIp: 0, sourcePort: 0, destinationIp: l.eniIp, destinationPort: l.port, endpointId: this.spec.id, markerId: this.spec.marker_id })
@@ -392,6 +398,48 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       if (fast.compile(this.fastHandle, rules, preamble)) n++;
     }
     this.fastListeners = n;
+  }
+
+  /** the fast path's handle of this endpoint on RELAY (its cap count, SNAT ports, bytes), made at the first use */
+  private ensureFastHandle(relay: NativeRelay): number {
+    if (this.fastHandle === 0) {
+      this.fastHandle = relay.fastEndpoint(this.ctx.snatPorts.low, this.ctx.snatPorts.high);
+      this.tally.fast.push({ relay, handle: this.fastHandle });
+    }
+    return this.fastHandle;
+  }
+
+  /**
+   * A gateway endpoint's or the internet path's part in a public listener's compiled routes
+   * (src/dataplane/fast-routes.ts): its handle and its cap less its connections on the event
+   * loop's path; null without the fast path, or once closing.
+   */
+  fastRouteEntry(): { handle: number; capLeft: number } | null {
+    const relay = this.ctx.fastRelay;
+    if (!relay || this.closing) return null;
+    return { handle: this.ensureFastHandle(relay), capLeft: this.cap - (this.active - this.fastOpen) };
+  }
+
+  /** a connection of this endpoint on the event loop's path closed (a gateway's compiled cap share grows): set by the gateway */
+  onSlowClosed: (() => void) | null = null;
+
+  /**
+   * The fast path: a relay thread routed, admitted and connected a client of a public listener
+   * through this runtime (a gateway endpoint or the internet path); counted and tracked as
+   * relayRouted() and start() do, with its ROUTE and SCOPE (live route changes and toxics find it).
+   */
+  adoptRouted(opened: FastOpened, port: number, route: RouteKey, scope: RoutedScope): LiveConnection {
+    const ctx = this.ctx;
+    this.active++;
+    this.fastOpen++;
+    fastLoad.live++;
+    this.counters.connections++;
+    ctx.connectionOpened(null);
+    const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs, this.rate, route);
+    this.connections.add(conn);
+    if (conn.phase !== Phase.Closed) (this.scopes ??= new Map()).set(conn, scope);
+    if (this.closing) conn.cut();
+    return conn;
   }
 
   /** the fast path: a relay thread admitted and connected a client on listener L; it is counted and tracked as start() does */
@@ -404,7 +452,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     fastLoad.live++;
     this.counters.connections++;
     ctx.connectionOpened(l.eni.zone);
-    const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs);
+    const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs, this.rate);
     this.connections.add(conn);
     (this.via ??= new Map()).set(conn, l);
     if (target !== undefined) ctx.choices[CHOICE_REASONS[opened.choiceReason] ?? 'same_zone']++;
@@ -774,6 +822,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       this.ports.give(conn.snatPort);
       // an event loop connection closing while the threads admit: their cap's share grows
       if (this.fastListeners > 0) this.compileFast();
+      this.onSlowClosed?.();
     }
     this.ctx.connectionClosed(reason);
     if (this.ctx.flowLog !== null) this.ctx.flowLog.closed(conn);

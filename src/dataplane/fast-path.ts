@@ -34,6 +34,8 @@ export interface FastGate {
   /** the terminal port's targets as integers, in order */
   readonly targets: ReadonlyArray<{ readonly ip: number; readonly port: number; readonly zoneDown: boolean }>;
   readonly choice: CompiledChoice;
+  /** each connection's bandwidth limit both ways, bytes/s (0: none): the threads' token buckets apply it */
+  readonly rate: number;
 }
 
 /** the refusal's code on the threads: its index in REFUSAL_REASONS */
@@ -59,6 +61,7 @@ export function compileGate(g: FastGate): Uint32Array {
   out[11] = sg.length;
   out[12] = cand.length;
   out[13] = CHOICE_REASONS.indexOf(g.choice.reason);
+  out[14] = Math.max(0, Math.min(0xffffffff, Math.round(g.rate)));
   let o = HEAD;
   for (const c of wl) {
     out[o++] = c.base;

@@ -156,6 +156,14 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.relay.shape(this.id, rate);
   }
 
+  /** the relay thread already applies RATE (the fast path's compiled limit): counted, nothing posted */
+  shapedOnThread(rate: number): void {
+    if (rate <= 0) return;
+    this.rate = rate;
+    this.limited = true;
+    shaping.limitedConnections++;
+  }
+
   fail(reason: RefusalReason): void {
     if (this.failure !== null || this.phase !== Phase.Connecting) return;
     if (this.js !== null) return this.js.fail(reason);
@@ -356,7 +364,11 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
     fastOpened: (id, ip, remotePort, snatPort, target, choiceReason) => {
       const opened: FastOpened = {
         remoteIp: ip, remotePort, snatPort, target, choiceReason,
-        adopt: (owner, listenPort, now, connectTimeoutMs) => new NativeConnection(native, owner, -1, ip, listenPort, null, now, connectTimeoutMs, snatPort, null, null, id),
+        adopt: (owner, listenPort, now, connectTimeoutMs, rate = 0, route = null) => {
+          const c = new NativeConnection(native, owner, -1, ip, listenPort, null, now, connectTimeoutMs, snatPort, route, null, id);
+          c.shapedOnThread(rate);
+          return c;
+        },
       };
       if (sink.onFastOpened) sink.onFastOpened(opened);
       else native.cut(id);
@@ -369,6 +381,7 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
     fast: {
       compile: (endpoint, rules, preamble) => native.fastListen(id, endpoint, rules, preamble),
       off: () => { native.fastListen(id, 0, null, null); },
+      route: (routes) => native.fastRoute(id, routes),
     },
   };
 }

@@ -87,6 +87,9 @@ interface Addon {
   fastPortGive(handle: number, port: number): void;
   fastListen(listener: number, endpoint: number, rules: Uint32Array | null, preamble: Buffer | null): boolean;
   fastCut(endpoint: number): void;
+  fastShape(endpoint: number, bytesPerSecond: number): void;
+  fastRoute(listener: number, routes: Uint32Array): boolean;
+  fastRouteDecide(routes: Uint32Array, clientIp: number, endpointActive: number): [target: number, refusal: number, entry: number];
   fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): [refusal: number, target: number, reason: number, hash: number];
   fastFigures(): [accepted: number, open: number];
 }
@@ -225,6 +228,22 @@ export class NativeRelay {
   /** every thread resets the endpoint's fast connections, those not reported yet included */
   fastCut(endpoint: number): void {
     this.addon.fastCut(endpoint);
+  }
+
+  /** the threads accept on a public service's listener, deciding each connection's route from ROUTES (src/dataplane/fast-routes.ts) */
+  fastRoute(listener: number, routes: Uint32Array): boolean {
+    return this.addon.fastRoute(listener, routes);
+  }
+
+  /** the threads' route decision for one client of a compiled public listener, each entry holding ENDPOINTACTIVE connections (the agreement test) */
+  fastRouteDecide(routes: Uint32Array, clientIp: number, endpointActive: number): { target: number; refusal: number; entry: number } {
+    const [target, refusal, entry] = this.addon.fastRouteDecide(routes, clientIp, endpointActive);
+    return { target, refusal, entry };
+  }
+
+  /** every thread gives the endpoint's fast connections a new per-connection limit (bytes/s, 0: none), those not reported yet included */
+  fastShape(endpoint: number, bytesPerSecond: number): void {
+    this.addon.fastShape(endpoint, bytesPerSecond);
   }
 
   /** the threads' decision for one client on given counts (the agreement test) */

@@ -53,7 +53,7 @@
 //               IP values are IPv4 addresses or CIDRs, host bits cleared, a bare address is a /32)
 // The normalised form has arrays everywhere, CIDR text for IP values, vpcep:* key names (but
 // aws:SourceIp, which is not vpcep:SourceIp) and principals as { "ID": [...] }.
-import { cidrContains, intToIp, parseCidr, type Cidr } from '../net/cidr.js';
+import { cidrContains, intToIp, lastAddress, parseCidr, type Cidr } from '../net/cidr.js';
 import { DomainError } from './errors.js';
 
 export type PolicyEffect = 'Allow' | 'Deny';
@@ -508,6 +508,25 @@ function statementMatches(s: CompiledStatement, req: PolicyRequest): boolean {
  * evaluatePolicy()'s allowed and decidedBy, on a compiled policy: no text built, nothing allocated
  * (the verdicts are made at compile time). A unit test holds the two to agreement.
  */
+/**
+ * The source addresses where policyVerdict() may change its answer (every IP condition's CIDR
+ * starts one and ends one, at its last address + 1), sorted: between two, the verdict for one
+ * VPC and account is the same for every address (the relay threads read it as ranges).
+ */
+export function policyIpBounds(policy: CompiledPolicy): number[] {
+  const bounds = new Set<number>();
+  for (const s of policy.statements) {
+    for (const c of s.checks) {
+      if (c.kind !== 'ip') continue;
+      for (const cidr of c.cidrs) {
+        bounds.add(cidr.base);
+        bounds.add(lastAddress(cidr) + 1);
+      }
+    }
+  }
+  return [...bounds].sort((x, y) => x - y);
+}
+
 export function policyVerdict(policy: CompiledPolicy, request: PolicyRequest): PolicyVerdict {
   let allow: PolicyVerdict | null = null;
   for (const s of policy.statements) {

@@ -1,18 +1,23 @@
 // Bandwidth per endpoint connection (issue 15; README "Bandwidth"): Alibaba's range refused in
 // Huawei's shape, the service's default and the provider's per-connection limit, enforced both
 // ways by the relay that runs (this file runs again with VPCEP_RELAY=js), changed live on open
-// connections, counted in /metrics. Transfers are sized to take >= 1 s at 100 Mbit/s (Alibaba's
+// connections, counted in /metrics; with the native relay the threads accept and shape a limited
+// endpoint's connections (the fast path). Transfers are sized to take >= 1 s at 100 Mbit/s (Alibaba's
 // minimum): the bounds are "at least the limit's effect, less than twice it".
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, SERVICE_BODY, metricValue, startTestDaemon, waitFor, type TestDaemon } from '../helpers.js';
 import { randomPort, startBackend, type TestBackend } from './backends.js';
+import { loadNativeRelay, relayChoice } from '../../src/dataplane/native-relay.js';
 
 /** 100 Mbit/s in bytes/s */
 const RATE = 100e6 / 8;
 /** 16 MB: 1.28 s at 100 Mbit/s (the bucket's 50 ms burst aside) */
 const SIZE = 16e6;
 const LIMITED_S = SIZE / RATE;
+
+/** whether the daemon's relay threads accept (the native relay's fast path): its endpoints stay there with a limit */
+const THREADS = relayChoice().relay === 'native' && loadNativeRelay() !== null && (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() !== 'off';
 
 let d: TestDaemon;
 let backend: TestBackend;
@@ -146,8 +151,11 @@ describe('bandwidth per endpoint connection', () => {
     const e = await endpoint({ bandwidth: 100 });
     const conns = await d.provider.get(`/vpc-endpoint-services/${e.serviceId}/connections`);
     expect(conns.body.connections[0]).toMatchObject({ bandwidth: 100, bandwidth_source: 'service' });
+    const threadsBefore = (await metricValue(d.url, 'vpcep_relay_fast_accepted_total')) ?? 0;
     const [up, down] = await Promise.all([connect(e.host, e.port), connect(e.host, e.port)]);
     await waitFor(async () => (await metricValue(d.url, 'vpcep_bandwidth_limited_connections')) === 2, 5_000, 'two limited connections counted');
+    // regression: a limited endpoint left the fast path; the relay threads accept and shape its connections now
+    if (THREADS) expect((await metricValue(d.url, 'vpcep_relay_fast_accepted_total'))! - threadsBefore).toBe(2);
     const throttledBefore = (await metricValue(d.url, 'vpcep_bandwidth_throttled_seconds_total')) ?? 0;
     const [upS, downS] = await Promise.all([upload(up, SIZE), download(down, SIZE)]);
     expect(upS).toBeGreaterThanOrEqual(LIMITED_S * 0.9);

@@ -3,14 +3,18 @@
 // stays exact under a storm of connections spread over the threads; refusals, opens and closes
 // reach the endpoint's counters in the threads' batches, the bytes through per-endpoint counters
 // the threads keep; a live change (a whitelist, a bandwidth
-// limit that takes the endpoint back to the event loop) applies to the next connection; a
-// removal cuts the connections the threads opened. With the JS relay (test:js-relay) the same
-// behaviour holds on the event loop's path, and the fast path's own counter is not asserted.
+// limit, which the threads' token buckets apply: the endpoint stays on the fast path) applies to
+// the next connection; a removal cuts the connections the threads opened. With the JS relay (test:js-relay) the same
+// behaviour holds on the event loop's path, and the fast path's own counter is not asserted. A
+// public service's listener (gateway routing) is decided on the threads too, its cap as exact.
 import net, { type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
 import { relayChoice, loadNativeRelay } from '../../src/dataplane/native-relay.js';
 import type { LiveEndpoint } from '../../src/model/events.js';
+import type { RoutingView } from '../../src/model/routing.js';
+import type { ToxicRule } from '../../src/model/toxics.js';
+import { cidrOf } from '../../src/net/cidr.js';
 import { targetKey } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { waitFor } from '../helpers.js';
@@ -44,9 +48,9 @@ function spec(id: string, port: number, backendPort: number, o: Partial<LiveEndp
   };
 }
 
-/** a connection: whether it echoed (admitted and relayed) or was reset; kept open when admitted */
-async function attempt(port: number): Promise<{ ok: boolean; socket: Socket }> {
-  const socket = net.connect({ host: '127.0.0.1', port });
+/** a connection: whether it echoed (admitted and relayed) or was reset; kept open when admitted. FROM: the client's host address */
+async function attempt(port: number, host = '127.0.0.1', from?: string): Promise<{ ok: boolean; socket: Socket }> {
+  const socket = net.connect({ host, port, ...(from ? { localAddress: from } : {}) });
   cleanup.push(() => socket.destroy());
   socket.on('error', () => undefined);
   const ok = await new Promise<boolean>((resolve) => {
@@ -86,7 +90,48 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect(again.every((r) => r.ok)).toBe(true);
   });
 
-  it('live changes apply to the next connection: a whitelist refuses (counted), a bandwidth limit takes the endpoint back to the event loop, a removal cuts what the threads opened', async () => {
+  it('a gateway endpoint\'s cap is exact under a storm: 25 of 300 clients of a routed subnet relay (the service sees their private addresses), 275 are refused as cap, a blackholed subnet is refused; the threads decide all', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane();
+    const port = randomPort();
+    const local = { destination: '10.0.0.0/16', type: 'local' as const, owner: 'system' as const };
+    const view: RoutingView = {
+      vpcs: [{
+        id: 'vpc-g', number: 3, cidr: '10.0.0.0/16', domainId: 'dom-g',
+        subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'z-a' }, { id: 'subnet-b', cidr: '10.0.2.0/24', zone: 'z-b' }],
+        tables: [
+          { id: 'rtb-a', default: true, subnets: ['subnet-a'], routes: [local, { destination: 'pl-s3', type: 'gateway_endpoint', nexthop: 'vpce-g', owner: 'endpoint' }] },
+          { id: 'rtb-b', default: false, subnets: ['subnet-b'], routes: [local, { destination: '54.123.160.0/24', type: 'blackhole', owner: 'user' }] },
+        ],
+      }],
+      services: [{ id: 'svc-s3', name: 's3', prefixListId: 'pl-s3', prefixes: [cidrOf('54.123.160.9/32')], targets: [{ port, host: '127.0.0.1', hostPort: b.port }] }],
+      endpoints: [{ id: 'vpce-g', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 25 }],
+    };
+    expect((await dp.apply({ kind: 'routing', view })).ok).toBe(true);
+    const before = fastAccepted();
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => attempt(port, '127.255.160.9', `127.3.1.${10 + (i % 200)}`)));
+    const admitted = results.filter((r) => r.ok);
+    expect(admitted.length).toBe(25);
+    const f = await waitFor(() => {
+      const x = figures(dp, 'vpce-g');
+      return x?.rejected.cap === 275 ? x : null;
+    }, 5_000, 'the refusals to be counted');
+    expect(f).toMatchObject({ active: 25, connections: 25 });
+    expect(b.accepted).toBe(25);
+    // 002_05e46307768ae273.txt: behind a gateway endpoint the service sees the client's private address (in host form)
+    expect(b.remotes.every((r) => /^127\.3\.1\.\d+$/.test(r.replace(/^::ffff:/, '')))).toBe(true);
+    expect((await attempt(port, '127.255.160.9', '127.3.2.7')).ok).toBe(false);
+    await waitFor(() => dp.routeDecisions.blackhole === 1 || null, 5_000, 'the blackhole decision to be counted');
+    if (native()) expect(fastAccepted() - before).toBe(301);
+    for (const r of admitted) r.socket.destroy();
+    await waitFor(() => figures(dp, 'vpce-g').active === 0 || null, 5_000, 'the connections to close');
+    expect(dp.activeConnections).toBe(0);
+    const again = await Promise.all(Array.from({ length: 25 }, (_, i) => attempt(port, '127.255.160.9', `127.3.1.${10 + i}`)));
+    expect(again.every((r) => r.ok)).toBe(true);
+  });
+
+  it('live changes apply to the next connection: a whitelist refuses (counted), a bandwidth limit stays on the threads, a removal cuts what the threads opened', async () => {
     const b = await startBackend(echo);
     cleanup.push(() => b.close());
     const dp = plane();
@@ -104,10 +149,11 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     const before = fastAccepted();
     expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: { ...base, bandwidth_mbps: 100 } })).ok).toBe(true);
     expect((await attempt(port)).ok).toBe(true);
-    expect(fastAccepted()).toBe(before);
+    // regression: a bandwidth limit took the endpoint back to the event loop; the threads' buckets apply it now
+    if (native()) expect(fastAccepted()).toBe(before + 1);
     expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: base })).ok).toBe(true);
     expect((await attempt(port)).ok).toBe(true);
-    if (native()) expect(fastAccepted()).toBe(before + 1);
+    if (native()) expect(fastAccepted()).toBe(before + 2);
 
     const closed = new Promise<void>((r) => held.socket.once('close', () => r()));
     expect((await dp.apply({ kind: 'endpoint', id: 'ep-live', live: null })).ok).toBe(true);
@@ -126,14 +172,16 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     const dp = plane({ snatMode: 'kernel' });
     const port = randomPort();
     // kernel SNAT: the backend connection binds the endpoint's SNAT address and a port of its pool
-    const onThreads = spec('ep-ports', port, b.port, { snat_ip: '127.0.0.3' });
-    const onLoop = { ...onThreads, bandwidth_mbps: 10_000 };
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-ports', live: spec('ep-ports', port, b.port, { snat_ip: '127.0.0.3' }) })).ok).toBe(true);
+    // a toxic covering the port takes the endpoint's new connections to the event loop's path (a
+    // latency of 0: it changes no byte); none brings them back to the threads
+    const toxic: ToxicRule = { scope: { kind: 'port', endpoint: 'ep-ports', port }, toxic: { name: 'path', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 0, jitter: 0 } } };
     const accepted = fastAccepted();
     for (let i = 0; i < 3; i++) {
-      for (const live of [onThreads, onLoop]) {
-        expect((await dp.apply({ kind: 'endpoint', id: 'ep-ports', live })).ok).toBe(true);
+      for (const onLoop of [false, true]) {
+        expect((await dp.apply({ kind: 'faults', id: 'faults', toxics: onLoop ? [toxic] : [], disabled: [] })).ok).toBe(true);
         const a = await attempt(port);
-        expect({ round: i, bandwidth: live.bandwidth_mbps ?? 0, relayed: a.ok }).toEqual({ round: i, bandwidth: live.bandwidth_mbps ?? 0, relayed: true });
+        expect({ round: i, onLoop, relayed: a.ok }).toEqual({ round: i, onLoop, relayed: true });
         // closed at once: its backend side lingers in TIME_WAIT on its source port
         a.socket.destroy();
       }

@@ -8,6 +8,10 @@ import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, metricValue, scrapeMetrics, startTestDaemon, tempDir, waitFor, type ApiClient, type TestDaemon } from '../helpers.js';
+import { loadNativeRelay, relayChoice } from '../../src/dataplane/native-relay.js';
+
+/** whether the daemon's relay threads accept (the native relay's fast path): they decide the public listeners' routes */
+const THREADS = relayChoice().relay === 'native' && loadNativeRelay() !== null && (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() !== 'off';
 
 // ---- resources -----------------------------------------------------------------------------------
 
@@ -584,6 +588,7 @@ describe('metrics of the gateway path', () => {
   it('vpcep_endpoint_connections_total counts the endpoint\'s connections; vpcep_route_decisions_total counts gateway_endpoint, igw and none exactly', async () => {
     const w = await startWorld();
     const e = await gatewayEndpoint(w, { routetables: ['rtb-a'] });
+    const threadsBefore = (await metricValue(w.d.url, 'vpcep_relay_fast_accepted_total')) ?? 0;
     for (const x of [50, 51, 52]) expect(await request(w.host(1, x), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, x)));
     for (const x of [20, 21]) expect(await request(w.host(2, x), SERVICE_IP, w.P)).toEqual(RESET);
     expect(await request('127.0.0.1', SERVICE_IP, w.P)).toEqual(relayedFrom('127.0.0.1'));
@@ -596,6 +601,8 @@ describe('metrics of the gateway path', () => {
 
     expect(await metric(w.d.url, 'vpcep_endpoint_connections_total', { endpoint_id: e.id })).toBe(3);
     expect(await decisions(w.d.url)).toEqual({ gateway_endpoint: 3, igw: 2, none: 2, blackhole: 1 });
+    // issue 16: with the native relay the threads decided every one of the 8 (routed, relayed or refused), not the event loop
+    if (THREADS) expect((await metricValue(w.d.url, 'vpcep_relay_fast_accepted_total'))! - threadsBefore).toBe(8);
     expect(await metric(w.d.url, 'vpcep_endpoint_active_connections', { endpoint_id: e.id })).toBe(0);
     await stopDaemon(w.d);
   });
