@@ -13,7 +13,7 @@ import type { ToxicLink } from './toxics/link.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
-import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastBrief, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { compileGate, fastLoad } from './fast-path.js';
 import type { NativeRelay } from './native-relay.js';
 
@@ -201,6 +201,11 @@ class Listener implements ListenerSink {
     this.owner.fastRefused(this, code, ip, target, choiceReason);
   }
 
+  /** the fast path: a relay thread opened and closed a client here before reporting it */
+  onFastBrief(brief: FastBrief): void {
+    this.owner.fastBrief(brief, this);
+  }
+
   close(): void {
     this.open = false;
     this.server?.close();
@@ -257,6 +262,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private readonly ports: SnatPortPool;
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
+  /** stopped listening for a drain: connections the threads report late are let finish, not cut */
+  private draining = false;
   /** the fields of its flow log records that do not change per connection (null: flow logs off) */
   flowOrigin: FlowOrigin | null;
   /** flow logs: client host addresses already mapped to simulated ones in text (clients come back); made at the first record */
@@ -311,6 +318,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         return { ok: false, ...bindFailure(err, eni.host_ip, backend.client_port) };
       }
     }
+    // the change applies to every connection the relay threads opened so far: their held reports first
+    this.ctx.fastRelay?.report();
     const kept: Listener[] = [];
     for (const l of [...this.listeners, ...added]) {
       const w = wanted.get(listenerKey(l.eni.host_ip, l.port));
@@ -411,7 +420,33 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
     }
     // admitted by rules that changed before this report arrived: what the change cuts, this is cut too
-    if (this.closing || !l.open || ctx.zoneDown(l.eni.zone) || (target !== undefined && ctx.zoneDown(target.zone)) || slot === null || slot.draining) conn.cut();
+    if (((this.closing || !l.open) && !this.draining) || ctx.zoneDown(l.eni.zone) || (target !== undefined && ctx.zoneDown(target.zone)) || slot === null || slot.draining) conn.cut();
+  }
+
+  /**
+   * The fast path: a connection a relay thread opened and closed within one report window, on
+   * listener L: counted as adopt() and onClosed() count one, with no object, set or map entry
+   * made for it (README "The data plane": timed reports).
+   */
+  fastBrief(b: FastBrief, l: Listener): void {
+    const ctx = this.ctx;
+    const target = l.targets[b.target];
+    this.counters.connections++;
+    ctx.connectionOpened(l.eni.zone);
+    if (target !== undefined) ctx.choices[CHOICE_REASONS[b.choiceReason] ?? 'same_zone']++;
+    const slot = target === undefined ? undefined : this.slots.get(target.key);
+    if (slot !== undefined) {
+      slot.stats.connections++;
+      ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
+    }
+    if (b.connectSeconds !== null) ctx.observeConnect(this.spec.id, b.connectSeconds);
+    if (b.failure !== null) {
+      if (slot !== undefined) slot.stats.failures++;
+      this.counters.rejected[b.failure]++;
+      ctx.refused(this.spec.id, b.failure, intToIp(b.remoteIp));
+    }
+    this.counters.closed[b.closed]++;
+    ctx.connectionClosed(b.closed);
   }
 
   /** the fast path: a relay thread refused a client on listener L (the reason's index in REFUSAL_REASONS) */
@@ -557,6 +592,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** stops accepting, leaving live connections to finish (a drain) */
   stopListening(): void {
     this.closing = true;
+    this.draining = true;
     for (const l of this.listeners) l.close();
     this.listeners = [];
   }

@@ -362,6 +362,11 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
       else native.cut(id);
     },
     fastRefused: (code, ip, remotePort, target, choiceReason) => sink.onFastRefused?.(code, ip, remotePort, target, choiceReason),
+    fastBrief: (ip, target, choiceReason, reason, connectSeconds) => {
+      // as relayClosed() counts a connection: a reason past CLOSED_BY is a failed backend connect
+      const closedBy = CLOSED_BY[reason];
+      sink.onFastBrief?.({ remoteIp: ip, target, choiceReason, closed: closedBy ?? 'backend_failed', failure: closedBy === undefined ? reason as RefusalReason : null, connectSeconds });
+    },
   };
   const id = native.listen(ipToInt(host), port, LISTEN_BACKLOG, acceptor);
   return {
