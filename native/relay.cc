@@ -130,7 +130,16 @@ struct Flow {
   size_t inPipe = 0;
   bool eof = false;   // the source sent its FIN
   bool shut = false;  // the FIN was passed on (shutdown(SHUT_WR) of the destination)
+  bool bulk = false;  // read a full small-copy buffer once: splice from now on (CopySmall)
 };
+
+// Small messages (issue 16, the latency tail): a direction whose pipe is empty and that has never
+// read a full buffer moves its bytes with recv/send through this many bytes on the stack, one read
+// and one write, rather than two splices through a pipe. PIPE_BUF: what the destination cannot
+// take goes into the (empty) pipe in one atomic write, whatever size the kernel gave the pipe.
+constexpr size_t kSmallCopyBytes = 4096;
+// VPCEP_RELAY_SPLICE_ONLY=1 turns it off (the comparison in README "Performance")
+const bool kSmallCopy = getenv("VPCEP_RELAY_SPLICE_ONLY") == nullptr;
 
 // ---- the fast path (issue 16): accept, admit, connect and relay on the relay threads ----------
 // An endpoint whose admission TypeScript can compile has its listening sockets in every relay
@@ -816,6 +825,13 @@ class Worker {
           return;
         }
       }
+      if (kSmallCopy && !f.bulk && f.inPipe == 0 && !f.eof && f.bucket.rate == 0 && (d == 1 || c->preambleOff == c->preamble.size())) {
+        int r = CopySmall(c, d, f, k);
+        if (r < 0) return;  // finished
+        if (r > 0) moved = true;
+        if (r == kCopiedNothing || f.inPipe > 0) break;  // drained (EAGAIN), or the destination is full
+        continue;  // read on until EAGAIN (a FIN that came with the bytes brings no new edge); a full buffer: bulk, spliced from now on
+      }
       size_t room = f.eof ? 0 : g.pipeBytes - f.inPipe;
       if (room > 0 && f.bucket.rate > 0) room = Allowed(c, d, room);
       if (room > 0) {
@@ -851,6 +867,68 @@ class Worker {
       if (!c->flow[1 - d].shut) shutdown(dst, SHUT_WR);
       f.shut = true;
     }
+  }
+
+  // CopySmall's outcomes: finished (closed), nothing read, a short read moved, a full buffer
+  // moved (the direction is bulk from now on), the source's FIN.
+  static constexpr int kCopyFinished = -1, kCopiedNothing = 0, kCopiedShort = 1, kCopiedFull = 2, kCopiedEof = 3;
+
+  // One recv/send of direction d through a buffer on the stack (kSmallCopyBytes); what the
+  // destination does not take waits in the pipe, as spliced bytes would.
+  int CopySmall(Conn* c, int d, Flow& f, Counters& k) {
+    char buf[kSmallCopyBytes];
+    ssize_t n;
+    do {
+      n = recv(c->fd[d], buf, sizeof buf, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) {
+      f.eof = true;
+      return kCopiedEof;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN) return kCopiedNothing;
+      Finish(c, d == 0 ? Reason::ClientReset : Reason::BackendReset, true);
+      return kCopyFinished;
+    }
+    if (d == 0) {
+      k.received.fetch_add(uint64_t(n), std::memory_order_relaxed);
+      if (c->fastEndpoint) c->fastEndpoint->received.fetch_add(uint64_t(n), std::memory_order_relaxed);
+    }
+    ssize_t m;
+    do {
+      m = send(c->fd[1 - d], buf, size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (m < 0 && errno == EINTR);
+    if (m < 0 && errno != EAGAIN) {
+      Finish(c, d == 0 ? Reason::BackendReset : Reason::ClientReset, true);
+      return kCopyFinished;
+    }
+    if (m < 0) m = 0;
+    if (d == 1 && m > 0) {
+      k.sent.fetch_add(uint64_t(m), std::memory_order_relaxed);
+      if (c->fastEndpoint) c->fastEndpoint->sent.fetch_add(uint64_t(m), std::memory_order_relaxed);
+    }
+    if (m < n) {
+      // the rest waits in the empty pipe (one atomic write of at most PIPE_BUF); the
+      // destination's EPOLLOUT moves it on
+      if (f.pipe.r < 0 && !TakePipe(f.pipe)) {
+        Finish(c, Reason::Error, true);
+        return kCopyFinished;
+      }
+      ssize_t w;
+      do {
+        w = write(f.pipe.w, buf + m, size_t(n - m));
+      } while (w < 0 && errno == EINTR);
+      if (w != n - m) {
+        Finish(c, Reason::Error, true);
+        return kCopyFinished;
+      }
+      f.inPipe += size_t(w);
+    }
+    if (size_t(n) == sizeof buf) {
+      f.bulk = true;
+      return kCopiedFull;
+    }
+    return kCopiedShort;
   }
 
   // Closes both sockets (with RST when `reset`), frees the pipes, reports the close once.
