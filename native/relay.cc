@@ -7,7 +7,7 @@
 // Per connection, the JS thread does accept4() and one synchronous call into the admission code;
 // the relay thread does socket/bind/connect, the PROXY preamble, the splicing and the close.
 // Connects, closes and their byte counts come back to the JS thread in batches, one threadsafe
-// call per epoll round.
+// call per epoll round; those of the fast path's connections on a timer (FastDefer: timed reports).
 //
 // Rules kept here: no C++ exceptions (NAPI_DISABLE_CPP_EXCEPTIONS), nothing thrown across
 // threads; every fd this file opens is closed exactly once, by the thread that owns it; a
