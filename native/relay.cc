@@ -442,6 +442,7 @@ class Worker {
   void FastAccept(uint32_t listenerId);
   void FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port);
   void FastRelease(Conn* c);
+  void FastDetached(Conn* c);
   void FastCutEndpoint(uint32_t endpoint);
   int FastTimeout(int timeout) const;
   void FastSweep();
@@ -989,6 +990,7 @@ class Worker {
       c->fd[s] = -1;
     }
     c->closed = true;
+    if (c->fastEndpoint) FastDetached(c);
     {
       std::lock_guard<std::mutex> lock(g.mu);
       g.detached[c->id] = std::move(d);
@@ -1632,6 +1634,25 @@ void Worker::FastRelease(Conn* c) {
   fastConns_--;
 }
 
+// A fast connection handed to TypeScript (detach: a toxic added live): its endpoint's count, the
+// daemon's and its SNAT port stay taken while it lives on, until TypeScript's fastDone() at its close.
+void Worker::FastDetached(Conn* c) {
+  c->fastEndpoint.reset();
+  fastConns_--;
+}
+
+// fastDone(endpointHandle, snatPort): a fast connection handed to TypeScript closed: what it held
+// on the threads is given back (the endpoint's handle may be gone: the daemon's count still is).
+Napi::Value FastDone(const Napi::CallbackInfo& info) {
+  fast.active.fetch_sub(1);
+  auto it = fast.endpoints.find(U32(info, 0));
+  if (it != fast.endpoints.end()) {
+    it->second->ports.Give(uint16_t(U32(info, 1)));
+    it->second->active.fetch_sub(1);
+  }
+  return info.Env().Undefined();
+}
+
 // The sweep's period: a quarter of the shorter timeout, 25 ms to 1 s (data-plane.ts's tick).
 int64_t FastTickUs() {
   uint32_t connect = Global(kGlobalConnectMs), idle = Global(kGlobalIdleMs);
@@ -1998,6 +2019,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("fastDecide", Napi::Function::New(env, FastDecide));
   exports.Set("fastFigures", Napi::Function::New(env, FastFigures));
   exports.Set("fastTake", Napi::Function::New(env, FastTake));
+  exports.Set("fastDone", Napi::Function::New(env, FastDone));
   return exports;
 }
 

@@ -93,6 +93,10 @@ export interface LiveConnection {
   probe(): void;
   /** a fast-path connection: its SNAT port goes back to the relay threads' pool, not the endpoint's */
   readonly threadPort?: boolean;
+  /** a fast-path connection the threads handed to the JS relay (a toxic): its count and port are given back to them at its close */
+  readonly offThreads?: boolean;
+  /** such a connection's bytes since the hand-over (the threads' per-endpoint counters hold the rest) */
+  addBytesOffThreads?(to: ByteCounts): void;
 }
 
 /** bytes from clients and to them */

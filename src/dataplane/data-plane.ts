@@ -554,7 +554,7 @@ export class TcpDataPlane implements DataPlane {
     for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) {
       for (const c of r.connections) {
         // the fast path's connections: their timeouts run on the relay threads
-        if (threadsTime && c.threadPort === true) continue;
+        if (threadsTime && c.threadPort === true && c.offThreads !== true) continue;
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');
           continue;

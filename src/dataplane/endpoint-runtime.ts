@@ -144,7 +144,10 @@ export function tallyBytes(t: EndpointTally): { received: number; sent: number }
       b.sent += s.sent;
     }
   }
-  for (const c of t.connections) if (c.threadPort !== true) c.addBytes(b);
+  for (const c of t.connections) {
+    if (c.threadPort !== true) c.addBytes(b);
+    else if (c.offThreads === true) c.addBytesOffThreads!(b);
+  }
   return b;
 }
 
@@ -794,12 +797,20 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (conn.threadPort !== true) {
       this.counters.receivedBytes += conn.receivedBytes;
       this.counters.sentBytes += conn.sentBytes;
+    } else if (conn.offThreads === true) {
+      // handed off the threads (a toxic): what it moved since
+      const b = { received: 0, sent: 0 };
+      conn.addBytesOffThreads!(b);
+      this.counters.receivedBytes += b.received;
+      this.counters.sentBytes += b.sent;
     }
     const reason = conn.closeReason ?? 'done';
     this.counters.closed[reason]++;
     if (conn.threadPort === true) {
       this.fastOpen--;
       fastLoad.live--;
+      // handed off the threads: they held its count and port until now
+      if (conn.offThreads === true && this.fastHandle !== 0) this.ctx.fastRelay?.fastDone(this.fastHandle, conn.snatPort);
     } else {
       this.ports.give(conn.snatPort);
       // an event loop connection closing while the threads admit: their cap's share grows

@@ -90,6 +90,7 @@ interface Addon {
   fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): [refusal: number, target: number, reason: number, hash: number];
   fastFigures(): [accepted: number, open: number];
   fastTake(): Float64Array | undefined;
+  fastDone(endpoint: number, snatPort: number): void;
 }
 
 /** the relay's own figures (vpcep_relay_* metrics) */
@@ -218,6 +219,11 @@ export class NativeRelay {
   /** the threads accept on the listener from now on, by these compiled rules; endpoint 0: back to the event loop */
   fastListen(listener: number, endpoint: number, rules: Uint32Array | null, preamble: Buffer | null): boolean {
     return this.addon.fastListen(listener, endpoint, rules, preamble);
+  }
+
+  /** a fast connection handed to the JS relay (a toxic) closed: its count and SNAT port on the threads are given back */
+  fastDone(endpoint: number, snatPort: number): void {
+    this.addon.fastDone(endpoint, snatPort);
   }
 
   /** every thread resets the endpoint's fast connections, those not reported yet included */

@@ -200,4 +200,29 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
       expect(loadNativeRelay()!.size).toBe(0);
     }
   });
+
+  it('a fast connection handed to a toxic live is released on the threads once it closes: the cap counts it once, its bytes on the toxic path count', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane();
+    const port = randomPort();
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-hand', live: spec('ep-hand', port, b.port, { connection_cap: 1 }) })).ok).toBe(true);
+    const first = await attempt(port);
+    expect(first.ok).toBe(true);
+    const toxic = { name: 'lat', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 1 } } as const;
+    await dp.apply({ kind: 'faults', toxics: [{ scope: { kind: 'endpoint', endpoint: 'ep-hand' }, toxic }], disabled: [] } as never);
+    // on the toxic path now: its bytes count there
+    const echoed = new Promise((resolve) => first.socket.once('data', resolve));
+    first.socket.write('yz');
+    await echoed;
+    first.socket.destroy();
+    await waitFor(() => figures(dp, 'ep-hand').active === 0, 5_000, 'the handed-over connection closed');
+    expect(figures(dp, 'ep-hand')).toMatchObject({ connections: 1, receivedBytes: 3, sentBytes: 3 });
+    await dp.apply({ kind: 'faults', toxics: [], disabled: [] } as never);
+    // back on the fast path (native): the cap of 1 admits the next client
+    const second = await attempt(port);
+    expect(second.ok).toBe(true);
+    expect(figures(dp, 'ep-hand').rejected.cap).toBe(0);
+    if (native()) expect(native()!.fastFigures().open).toBe(1);
+  });
 });
