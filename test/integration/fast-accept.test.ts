@@ -63,13 +63,19 @@ async function attempt(port: number): Promise<{ ok: boolean; socket: Socket }> {
 
 const figures = (dp: TcpDataPlane, id: string) => dp.stats().find((e) => e.id === id)!;
 
+/** an echo backend and a data plane with endpoint ID in front of it, capped at CAP connections */
+async function cappedEndpoint(id: string, cap: number) {
+  const b = await startBackend(echo);
+  cleanup.push(() => b.close());
+  const dp = plane();
+  const port = randomPort();
+  expect((await dp.apply({ kind: 'endpoint', id, live: spec(id, port, b.port, { connection_cap: cap }) })).ok).toBe(true);
+  return { b, dp, port };
+}
+
 describe('the fast path: accept, admit, connect and relay on the relay threads', () => {
   it('the cap is exact under a storm spread over the threads: 25 of 300 concurrent clients relay, 275 are refused as cap; the counts come back to 0', async () => {
-    const b = await startBackend(echo);
-    cleanup.push(() => b.close());
-    const dp = plane();
-    const port = randomPort();
-    expect((await dp.apply({ kind: 'endpoint', id: 'ep-cap', live: spec('ep-cap', port, b.port, { connection_cap: 25 }) })).ok).toBe(true);
+    const { b, dp, port } = await cappedEndpoint('ep-cap', 25);
     const before = fastAccepted();
     const results = await Promise.all(Array.from({ length: 300 }, () => attempt(port)));
     const admitted = results.filter((r) => r.ok);
@@ -202,11 +208,7 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
   });
 
   it('a fast connection handed to a toxic live is released on the threads once it closes: the cap counts it once, its bytes on the toxic path count', async () => {
-    const b = await startBackend(echo);
-    cleanup.push(() => b.close());
-    const dp = plane();
-    const port = randomPort();
-    expect((await dp.apply({ kind: 'endpoint', id: 'ep-hand', live: spec('ep-hand', port, b.port, { connection_cap: 1 }) })).ok).toBe(true);
+    const { dp, port } = await cappedEndpoint('ep-hand', 1);
     const first = await attempt(port);
     expect(first.ok).toBe(true);
     const toxic = { name: 'lat', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 1 } } as const;
