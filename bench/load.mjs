@@ -19,7 +19,7 @@ import { aborting, atExit, installHandlers, running, stopAll } from './lib/procs
 import { benchDir, rootDir } from './lib/paths.mjs';
 import { aggregate, median, table } from './lib/stats.mjs';
 import { startWorld } from './lib/world.mjs';
-import { cpuBetween, cpuSnapshot, processCpuSeconds } from './lib/cpu.mjs';
+import { cpuBetween, cpuSnapshot, processCpuSeconds, processSwitches } from './lib/cpu.mjs';
 import { HAPROXY_MAXCONN, HAPROXY_NBTHREAD } from './lib/haproxy.mjs';
 import bulk from './lib/scenarios/bulk.mjs';
 import rate from './lib/scenarios/rate.mjs';
@@ -138,6 +138,7 @@ async function measureAll(env, name, paths, runAll) {
   const pidOf = (p) => (p === 'vpcep' ? env.vpcep.pid : p === 'haproxy' ? env.haproxy.proc.child.pid : null);
   const pids = Object.fromEntries(paths.map((p) => [p, pidOf(p)]));
   const relay0 = Object.fromEntries(paths.map((p) => [p, pids[p] ? processCpuSeconds(pids[p]) : null]));
+  const switches0 = Object.fromEntries(paths.map((p) => [p, pids[p] ? processSwitches(pids[p]) : null]));
   const withVpcep = paths.includes('vpcep');
   const refused0 = withVpcep ? await env.vpcep.refusals() : null;
   const cpu0 = cpuSnapshot();
@@ -148,8 +149,13 @@ async function measureAll(env, name, paths, runAll) {
     const seconds = (performance.now() - cpu0.at) / 1000;
     // a run that restarted the relay (concurrency) has no CPU figure for it
     const relayCpu = (p) => (pids[p] && pidOf(p) === pids[p] ? processCpuSeconds(pids[p]) - relay0[p] : null);
+    // the relay's context switches over the run: its first thread (vpcepd's JS thread) and the rest
+    const relaySwitches = (p) => {
+      const now = pids[p] && pidOf(p) === pids[p] ? processSwitches(pids[p]) : null;
+      return now && switches0[p] ? { main: now.main - switches0[p].main, others: now.others - switches0[p].others } : null;
+    };
     return Object.fromEntries(paths.map((p) => [p, {
-      figures: byPath[p].figures, detail: byPath[p].detail, seconds, cpu: { ...cpu, relay_cpu_seconds: relayCpu(p) },
+      figures: byPath[p].figures, detail: byPath[p].detail, seconds, cpu: { ...cpu, relay_cpu_seconds: relayCpu(p), relay_switches: relaySwitches(p) },
     }]));
   } catch (err) {
     let message = err.message;
@@ -210,7 +216,11 @@ async function main() {
             say(`  round ${round} ${p.padEnd(7)} FAILED: ${run.error}`);
           } else {
             const bg = (run.cpu.background_cores >= 0.1 ? `, background load ${run.cpu.background_cores} cores` : '') + (run.cpu.steal_cores >= 0.1 ? `, steal ${run.cpu.steal_cores} cores` : '');
-            const relay = run.cpu.relay_cpu_seconds === null ? '' : `, relay CPU ${run.cpu.relay_cpu_seconds.toFixed(2)} s`;
+            // per connection, where the run counts its connections (rate: one request each)
+            const conns = name === 'rate' ? run.detail?.requests : undefined;
+            const sw = run.cpu.relay_switches;
+            const perConn = conns && sw ? `, ${((sw.main + sw.others) / conns).toFixed(2)} switches/conn (first thread ${(sw.main / conns).toFixed(2)}), ${(run.cpu.relay_cpu_seconds / conns * 1e6).toFixed(0)} µs CPU/conn` : '';
+            const relay = run.cpu.relay_cpu_seconds === null ? '' : `, relay CPU ${run.cpu.relay_cpu_seconds.toFixed(2)} s${perConn}`;
             say(`  round ${round} ${p.padEnd(7)} ${fmtFigures(run.figures)}  (${run.seconds.toFixed(1)} s${relay}${bg})`);
           }
         }

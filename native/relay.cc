@@ -7,7 +7,7 @@
 // Per connection, the JS thread does accept4() and one synchronous call into the admission code;
 // the relay thread does socket/bind/connect, the PROXY preamble, the splicing and the close.
 // Connects, closes and their byte counts come back to the JS thread in batches, one threadsafe
-// call per epoll round.
+// call per epoll round; those of the fast path's connections on a timer (FastDefer: timed reports).
 //
 // Rules kept here: no C++ exceptions (NAPI_DISABLE_CPP_EXCEPTIONS), nothing thrown across
 // threads; every fd this file opens is closed exactly once, by the thread that owns it; a
@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -129,7 +130,16 @@ struct Flow {
   size_t inPipe = 0;
   bool eof = false;   // the source sent its FIN
   bool shut = false;  // the FIN was passed on (shutdown(SHUT_WR) of the destination)
+  bool bulk = false;  // read a full small-copy buffer once: splice from now on (CopySmall)
 };
+
+// Small messages (issue 16, the latency tail): a direction whose pipe is empty and that has never
+// read a full buffer moves its bytes with recv/send through this many bytes on the stack, one read
+// and one write, rather than two splices through a pipe. PIPE_BUF: what the destination cannot
+// take goes into the (empty) pipe in one atomic write, whatever size the kernel gave the pipe.
+constexpr size_t kSmallCopyBytes = 4096;
+// VPCEP_RELAY_SPLICE_ONLY=1 turns it off (the comparison in README "Performance")
+const bool kSmallCopy = getenv("VPCEP_RELAY_SPLICE_ONLY") == nullptr;
 
 // ---- the fast path (issue 16): accept, admit, connect and relay on the relay threads ----------
 // An endpoint whose admission TypeScript can compile has its listening sockets in every relay
@@ -267,6 +277,13 @@ inline uint32_t Global(int i) { return fast.globals ? __atomic_load_n(&fast.glob
 // The epoll tag of a fast listener: the top bit set (connection tags keep it clear).
 constexpr uint64_t kListenTagBit = uint64_t(1) << 63;
 constexpr int kOpenedEvent = 4, kRefusedEvent = 5;
+// a fast connection opened and closed within one report window, in one event (FastCollapse):
+// [target * 4 + choice, kind, close reason, listener, connect µs (-1: never connected), 0]
+constexpr int kBriefEvent = 6;
+// How long a relay thread holds its fast connections' events before it reports them (one wake of
+// the JS thread per window and thread, not one per epoll round), and how many it holds at most.
+constexpr int64_t kReportUs = 10000;
+constexpr size_t kReportEvents = 4096;
 
 struct Conn {
   uint64_t id = 0;
@@ -295,6 +312,8 @@ struct Event {
   uint64_t received;
   uint64_t sent;
   int64_t connectUs;
+  // a fast-path connection's opened, connected or closed: reported on the thread's timer (FastReport)
+  bool deferrable = false;
 };
 
 struct Command {
@@ -393,26 +412,35 @@ void ClampBuffers(int fd) {
 
 // Runs on the JS thread: one batch of a worker's events. Closed connections leave the table
 // only now, so that the byte counts read in between never go back.
+Napi::Float64Array EncodeEvents(Napi::Env env, const std::vector<Event>& events) {
+  auto out = Napi::Float64Array::New(env, events.size() * kEventWidth);
+  double* p = out.Data();
+  for (const Event& e : events) {
+    *p++ = e.id;
+    *p++ = e.kind;
+    *p++ = double(int(e.reason));
+    *p++ = double(e.received);
+    *p++ = double(e.sent);
+    *p++ = double(e.connectUs);
+  }
+  return out;
+}
+
+// Closed connections leave the id table once their close is on its way to TypeScript.
+void ForgetClosed(const std::vector<Event>& events) {
+  std::lock_guard<std::mutex> lock(g.mu);
+  for (const Event& e : events) {
+    if (e.kind == kClosedEvent || e.kind == kDetachedEvent) g.table.erase(e.id);
+  }
+}
+
+void FastTakeReports(std::vector<Event>& out);
+
 void DeliverEvents(Napi::Env env, Napi::Function cb, std::vector<Event>* batch) {
-  {
-    std::lock_guard<std::mutex> lock(g.mu);
-    for (const Event& e : *batch) {
-      if (e.kind == kClosedEvent || e.kind == kDetachedEvent) g.table.erase(e.id);
-    }
-  }
-  if (env != nullptr && cb != nullptr) {
-    auto out = Napi::Float64Array::New(env, batch->size() * kEventWidth);
-    double* p = out.Data();
-    for (const Event& e : *batch) {
-      *p++ = e.id;
-      *p++ = e.kind;
-      *p++ = double(int(e.reason));
-      *p++ = double(e.received);
-      *p++ = double(e.sent);
-      *p++ = double(e.connectUs);
-    }
-    cb.Call({out});
-  }
+  // every thread's outbox goes along (the fast connections' events, after this batch)
+  if (env != nullptr) FastTakeReports(*batch);
+  ForgetClosed(*batch);
+  if (env != nullptr && cb != nullptr && !batch->empty()) cb.Call({EncodeEvents(env, *batch)});
   delete batch;
 }
 
@@ -441,11 +469,21 @@ class Worker {
   void FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port);
   void FastRouteAdmit(const FastListener& l, const FastRoutes& r, int fd, uint32_t ip, uint32_t port);
   void FastRelease(Conn* c);
+  void FastDetached(Conn* c);
   void FastCutEndpoint(uint32_t endpoint);
   void FastShapeEndpoint(uint32_t endpoint, uint64_t rate);
   int FastTimeout(int timeout) const;
   void FastSweep();
   void FastResetRefused();
+  bool FastDefer();
+  void TakeOutbox(std::vector<Event>& out) {
+    std::lock_guard<std::mutex> lock(outMu_);
+    out.insert(out.end(), outbox_.begin(), outbox_.end());
+    outbox_.clear();
+  }
+  std::mutex outMu_;
+  std::vector<Event> outbox_;   // guarded by outMu_: fast connections' events for the next report
+  int64_t fastReportAtUs_ = 0;  // when the outbox is reported (0: not due)
   std::vector<int> fastRefused_;  // clients refused this round: reset once their report is on its way
   int fastSpare_ = -1;
   size_t fastConns_ = 0;       // this thread's fast-path connections open
@@ -474,6 +512,8 @@ class Worker {
 
  private:
   void Run() {
+    // named for ps, top and /proc/<pid>/task/*/comm (the JS thread's cost told from the threads')
+    pthread_setname_np(pthread_self(), "vpcep-relay");
     epoll_event events[256];
     bool stopping = false;
     while (!stopping) {
@@ -578,9 +618,11 @@ class Worker {
     return stop;
   }
 
-  // Hands this round's events to the JS thread in one call.
+  // Hands this round's events to the JS thread in one call; a fast connection's wait in the
+  // outbox for the report window (FastDefer), or go along with the next call.
   void Flush() {
-    if (events_.empty()) return;
+    bool report = FastDefer();
+    if (events_.empty() && !report) return;
     auto* batch = new std::vector<Event>();
     batch->swap(events_);
     bool queued;
@@ -655,7 +697,7 @@ class Worker {
   // this readiness says it has something.
   void Connected(Conn* c, uint32_t events = EPOLLIN) {
     c->connecting = false;
-    events_.push_back({c->id, kConnected, Reason::Done, 0, 0, NowUs() - c->startUs});
+    events_.push_back({c->id, kConnected, Reason::Done, 0, 0, NowUs() - c->startUs, c->fastEndpoint != nullptr});
     Move(c, 0);
     if (!c->closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) Move(c, 1);
     Done(c);
@@ -813,6 +855,13 @@ class Worker {
           return;
         }
       }
+      if (kSmallCopy && !f.bulk && f.inPipe == 0 && !f.eof && f.bucket.rate == 0 && (d == 1 || c->preambleOff == c->preamble.size())) {
+        int r = CopySmall(c, d, f, k);
+        if (r < 0) return;  // finished
+        if (r > 0) moved = true;
+        if (r == kCopiedNothing || f.inPipe > 0) break;  // drained (EAGAIN), or the destination is full
+        continue;  // read on until EAGAIN (a FIN that came with the bytes brings no new edge); a full buffer: bulk, spliced from now on
+      }
       size_t room = f.eof ? 0 : g.pipeBytes - f.inPipe;
       if (room > 0 && f.bucket.rate > 0) room = Allowed(c, d, room);
       if (room > 0) {
@@ -850,6 +899,68 @@ class Worker {
     }
   }
 
+  // CopySmall's outcomes: finished (closed), nothing read, a short read moved, a full buffer
+  // moved (the direction is bulk from now on), the source's FIN.
+  static constexpr int kCopyFinished = -1, kCopiedNothing = 0, kCopiedShort = 1, kCopiedFull = 2, kCopiedEof = 3;
+
+  // One recv/send of direction d through a buffer on the stack (kSmallCopyBytes); what the
+  // destination does not take waits in the pipe, as spliced bytes would.
+  int CopySmall(Conn* c, int d, Flow& f, Counters& k) {
+    char buf[kSmallCopyBytes];
+    ssize_t n;
+    do {
+      n = recv(c->fd[d], buf, sizeof buf, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) {
+      f.eof = true;
+      return kCopiedEof;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN) return kCopiedNothing;
+      Finish(c, d == 0 ? Reason::ClientReset : Reason::BackendReset, true);
+      return kCopyFinished;
+    }
+    if (d == 0) {
+      k.received.fetch_add(uint64_t(n), std::memory_order_relaxed);
+      if (c->fastEndpoint) c->fastEndpoint->received.fetch_add(uint64_t(n), std::memory_order_relaxed);
+    }
+    ssize_t m;
+    do {
+      m = send(c->fd[1 - d], buf, size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (m < 0 && errno == EINTR);
+    if (m < 0 && errno != EAGAIN) {
+      Finish(c, d == 0 ? Reason::BackendReset : Reason::ClientReset, true);
+      return kCopyFinished;
+    }
+    if (m < 0) m = 0;
+    if (d == 1 && m > 0) {
+      k.sent.fetch_add(uint64_t(m), std::memory_order_relaxed);
+      if (c->fastEndpoint) c->fastEndpoint->sent.fetch_add(uint64_t(m), std::memory_order_relaxed);
+    }
+    if (m < n) {
+      // the rest waits in the empty pipe (one atomic write of at most PIPE_BUF); the
+      // destination's EPOLLOUT moves it on
+      if (f.pipe.r < 0 && !TakePipe(f.pipe)) {
+        Finish(c, Reason::Error, true);
+        return kCopyFinished;
+      }
+      ssize_t w;
+      do {
+        w = write(f.pipe.w, buf + m, size_t(n - m));
+      } while (w < 0 && errno == EINTR);
+      if (w != n - m) {
+        Finish(c, Reason::Error, true);
+        return kCopyFinished;
+      }
+      f.inPipe += size_t(w);
+    }
+    if (size_t(n) == sizeof buf) {
+      f.bulk = true;
+      return kCopiedFull;
+    }
+    return kCopiedShort;
+  }
+
   // Closes both sockets (with RST when `reset`), frees the pipes, reports the close once.
   void Finish(Conn* c, Reason reason, bool reset) {
     c->closed = true;
@@ -864,9 +975,10 @@ class Worker {
       Release(f.bucket, f.bucket.heldSinceUs >= 0 ? NowUs() : 0);
     }
     conns_.erase(c->id);
-    if (c->fastEndpoint) FastRelease(c);
+    const bool fastConn = c->fastEndpoint != nullptr;
+    if (fastConn) FastRelease(c);
     graveyard_.push_back(c);
-    events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0});
+    events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0, fastConn});
   }
 
   // ---- detach (issue 15: a toxic added live) ----------------------------------------------
@@ -907,6 +1019,7 @@ class Worker {
       c->fd[s] = -1;
     }
     c->closed = true;
+    if (c->fastEndpoint) FastDetached(c);
     {
       std::lock_guard<std::mutex> lock(g.mu);
       g.detached[c->id] = std::move(d);
@@ -1543,7 +1656,7 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
     std::lock_guard<std::mutex> lock(g.mu);
     g.table[c->id] = {c->counters, this};
   }
-  events_.push_back({c->id, kOpenedEvent, Reason(int(t->index) * 4 + r.choiceReason), l.id, ip, int64_t(port) << 16 | snat});
+  events_.push_back({c->id, kOpenedEvent, Reason(int(t->index) * 4 + r.choiceReason), l.id, ip, int64_t(port) << 16 | snat, true});
   Start(c);
 }
 
@@ -1640,6 +1753,25 @@ void Worker::FastRelease(Conn* c) {
   fastConns_--;
 }
 
+// A fast connection handed to TypeScript (detach: a toxic added live): its endpoint's count, the
+// daemon's and its SNAT port stay taken while it lives on, until TypeScript's fastDone() at its close.
+void Worker::FastDetached(Conn* c) {
+  c->fastEndpoint.reset();
+  fastConns_--;
+}
+
+// fastDone(endpointHandle, snatPort): a fast connection handed to TypeScript closed: what it held
+// on the threads is given back (the endpoint's handle may be gone: the daemon's count still is).
+Napi::Value FastDone(const Napi::CallbackInfo& info) {
+  fast.active.fetch_sub(1);
+  auto it = fast.endpoints.find(U32(info, 0));
+  if (it != fast.endpoints.end()) {
+    it->second->ports.Give(uint16_t(U32(info, 1)));
+    it->second->active.fetch_sub(1);
+  }
+  return info.Env().Undefined();
+}
+
 // The sweep's period: a quarter of the shorter timeout, 25 ms to 1 s (data-plane.ts's tick).
 int64_t FastTickUs() {
   uint32_t connect = Global(kGlobalConnectMs), idle = Global(kGlobalIdleMs);
@@ -1649,6 +1781,10 @@ int64_t FastTickUs() {
 
 // epoll_wait's timeout with this thread's next timeout check in it (none when it has no fast connection)
 int Worker::FastTimeout(int timeout) const {
+  if (fastReportAtUs_ != 0) {
+    int report = int(std::max<int64_t>(0, (fastReportAtUs_ - NowUs() + 999) / 1000));
+    timeout = timeout < 0 ? report : std::min(timeout, report);
+  }
   if (fastConns_ == 0 || FastTickUs() == 0) return timeout;
   int ms = int(std::max<int64_t>(0, (fastSweepAtUs_ - NowUs() + 999) / 1000));
   return timeout < 0 ? ms : std::min(timeout, ms);
@@ -1691,6 +1827,83 @@ void Worker::FastResetRefused() {
     CloseFd(fd);
   }
   fastRefused_.clear();
+}
+
+// Timed reports (issue 16): a fast connection's opened, connected and closed events wait in the
+// thread's outbox for up to kReportUs (or kReportEvents), so that the JS thread is woken once per
+// window and thread rather than once per epoll round; any other event (a refusal, an event-loop
+// connection's) is reported at once, as before, and takes every outbox along. A scrape takes them
+// at once (fastTake). A connection's events all go one way, so their order holds. True: wake the
+// JS thread to take the outboxes now.
+bool Worker::FastDefer() {
+  bool due = false;
+  if (!events_.empty()) {
+    size_t kept = 0;
+    std::lock_guard<std::mutex> lock(outMu_);
+    const bool waiting = !outbox_.empty();
+    for (Event& e : events_) {
+      if (e.deferrable) outbox_.push_back(e);
+      else events_[kept++] = e;
+    }
+    events_.resize(kept);
+    if (!waiting && !outbox_.empty()) fastReportAtUs_ = NowUs() + kReportUs;
+    due = outbox_.size() >= kReportEvents;
+  }
+  // the round's other events are reported now: the outbox goes with them
+  if (!events_.empty()) fastReportAtUs_ = 0;
+  if (fastReportAtUs_ == 0 || (!due && NowUs() < fastReportAtUs_)) return false;
+  fastReportAtUs_ = 0;
+  return true;
+}
+
+// On the JS thread: every thread's outbox, appended to OUT, where a fast connection opened and
+// closed within the window becomes one kBriefEvent (TypeScript counts it, makes no object for
+// it; its connected event folds into it). Its id leaves the table here: TypeScript never hears it.
+void FastTakeReports(std::vector<Event>& out) {
+  const size_t from = out.size();
+  for (auto& w : g.workers) w->TakeOutbox(out);
+  if (out.size() == from) return;
+  constexpr size_t kNone = ~size_t(0);
+  struct Open { size_t at; size_t connected; };
+  std::unordered_map<uint64_t, Open> open;
+  std::vector<uint64_t> gone;
+  for (size_t i = from; i < out.size(); i++) {
+    Event& e = out[i];
+    if (e.kind == kOpenedEvent) {
+      open[e.id] = {i, kNone};
+      continue;
+    }
+    auto it = open.find(e.id);
+    if (it == open.end()) continue;
+    if (e.kind == kConnected) {
+      it->second.connected = i;
+      continue;
+    }
+    Event& o = out[it->second.at];
+    int64_t connectUs = -1;
+    if (it->second.connected != kNone) {
+      connectUs = out[it->second.connected].connectUs;
+      out[it->second.connected].kind = 0;
+    }
+    gone.push_back(o.id);
+    o = {uint64_t(o.reason), kBriefEvent, e.reason, o.received, o.sent, connectUs, true};
+    e.kind = 0;
+    open.erase(it);
+  }
+  if (gone.empty()) return;
+  out.erase(std::remove_if(out.begin() + ptrdiff_t(from), out.end(), [](const Event& e) { return e.kind == 0; }), out.end());
+  std::lock_guard<std::mutex> lock(g.mu);
+  for (uint64_t id : gone) g.table.erase(id);
+}
+
+// fastTake() -> the fast connections' events waiting in the threads' outboxes (a Float64Array of
+// events, as onEvents gets them), or undefined: a scrape reads counts that include them.
+Napi::Value FastTake(const Napi::CallbackInfo& info) {
+  std::vector<Event> events;
+  FastTakeReports(events);
+  if (events.empty()) return info.Env().Undefined();
+  ForgetClosed(events);
+  return EncodeEvents(info.Env(), events);
 }
 
 void Worker::FastCutEndpoint(uint32_t endpoint) {
@@ -2069,6 +2282,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("fastRouteDecide", Napi::Function::New(env, FastRouteDecide));
   exports.Set("fastDecide", Napi::Function::New(env, FastDecide));
   exports.Set("fastFigures", Napi::Function::New(env, FastFigures));
+  exports.Set("fastTake", Napi::Function::New(env, FastTake));
+  exports.Set("fastDone", Napi::Function::New(env, FastDone));
   return exports;
 }
 

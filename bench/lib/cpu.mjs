@@ -68,6 +68,32 @@ export function cpuBetween(a, b) {
   };
 }
 
+/**
+ * Context switches (voluntary and not) of one process's threads so far: `main`, its first thread
+ * (vpcepd's JavaScript thread), and `others` (vpcepd's relay threads and Node's helpers); null when
+ * it is gone. Threads that ended before are not counted (the relays' threads live as long as they do).
+ */
+export function processSwitches(pid) {
+  let tids;
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  const out = { main: 0, others: 0 };
+  for (const tid of tids) {
+    let status;
+    try {
+      status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    const n = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+    out[String(pid) === tid ? 'main' : 'others'] += n('voluntary_ctxt_switches') + n('nonvoluntary_ctxt_switches');
+  }
+  return out;
+}
+
 /** CPU seconds (user + system) one process has used so far */
 export function processCpuSeconds(pid) {
   const st = readStat(pid);

@@ -93,6 +93,10 @@ export interface LiveConnection {
   probe(): void;
   /** a fast-path connection: its SNAT port goes back to the relay threads' pool, not the endpoint's */
   readonly threadPort?: boolean;
+  /** a fast-path connection the threads handed to the JS relay (a toxic): its count and port are given back to them at its close */
+  readonly offThreads?: boolean;
+  /** such a connection's bytes since the hand-over (the threads' per-endpoint counters hold the rest) */
+  addBytesOffThreads?(to: ByteCounts): void;
 }
 
 /** bytes from clients and to them */
@@ -127,6 +131,21 @@ export interface ListenerSink {
   onFastOpened?(c: FastOpened): void;
   /** the native fast path: a relay thread refused a client (code: its index in REFUSAL_REASONS; target: the chosen target's index + 1, 0: none; choiceReason: why it was chosen) */
   onFastRefused?(code: number, ip: number, port: number, target: number, choiceReason: number): void;
+  /** the native fast path: a relay thread opened and closed a client within one report window (no object made for it) */
+  onFastBrief?(c: FastBrief): void;
+}
+
+/** a connection a relay thread opened and closed before it reported it (native/relay.cc kBriefEvent): counted only */
+export interface FastBrief {
+  readonly remoteIp: number;
+  /** the index of its backend in the listener's targets, and why it was chosen (a CHOICE_REASONS index) */
+  readonly target: number;
+  readonly choiceReason: number;
+  /** how it ended (backend_failed: its connect failed, for `failure`) */
+  readonly closed: CloseReason;
+  readonly failure: RefusalReason | null;
+  /** its backend connect's duration, null when it never connected */
+  readonly connectSeconds: number | null;
 }
 
 /** a connection a relay thread accepted, admitted and connected by itself (the native fast path) */

@@ -66,7 +66,7 @@ export class TcpDataPlane implements DataPlane {
   /** every endpoint's counters, live or not, kept until the endpoint is deleted */
   private readonly tallies = new Map<string, EndpointTally>();
   /** daemon-wide, since start (connections, refusals and closes by reason): they survive endpoint churn */
-  readonly totals: EndpointCounters = newCounters();
+  private readonly allTotals: EndpointCounters = newCounters();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly vpcBases = new Map<number, number>();
   private readonly o: TcpDataPlaneOptions;
@@ -83,7 +83,7 @@ export class TcpDataPlane implements DataPlane {
   /** the toxics and the proxies taken down (ChangeEvent 'faults') */
   readonly faults = new DataPlaneFaults();
   /** connections accepted on ENIs, by zone, since start (vpcep_zone_connections_total) */
-  readonly zoneConnections = new Map<string, number>();
+  private readonly zoneCounts = new Map<string, number>();
   /** probes the backends of live endpoints; null: none runs */
   private readonly prober: HealthProber | null;
   /** the keys probed now (a key not probed has no health to show) */
@@ -91,9 +91,9 @@ export class TcpDataPlane implements DataPlane {
   /** the probed keys unhealthy now: their connections were cut (or scheduled) at the turn */
   private readonly unhealthy = new Set<string>();
   /** backend choices by reason, daemon-wide */
-  readonly choices: Record<ChoiceReason, number> = Object.fromEntries(CHOICE_REASONS.map((r) => [r, 0])) as Record<ChoiceReason, number>;
+  private readonly choiceCounts: Record<ChoiceReason, number> = Object.fromEntries(CHOICE_REASONS.map((r) => [r, 0])) as Record<ChoiceReason, number>;
   /** connections relayed to backends by the backend's zone, since start (vpcep_zone_backend_connections_total) */
-  readonly backendZoneConnections = new Map<string | null, number>();
+  private readonly backendZoneCounts = new Map<string | null, number>();
   /** each service's backends' counters, by service and key */
   private readonly backendStats = new Map<string, BackendStats>();
   /** what each live endpoint adds to the backends in use and the targets probed (refreshBackends) */
@@ -129,8 +129,8 @@ export class TcpDataPlane implements DataPlane {
     const load = this.load;
     const isVpc = (k: number) => this.vpcBases.has(k);
     const summary = this.summary;
-    const totals = this.totals;
-    const zoneConnections = this.zoneConnections;
+    const totals = this.allTotals;
+    const zoneConnections = this.zoneCounts;
     const zoneDown = (zone: string | null) => zone !== null && this.zonesDown.has(zone);
     const makeProber = o.healthProber === undefined ? (unreachable: (zone: string | null) => boolean) => new HealthChecker({ unreachable, log: o.log, observe: o.observeHealthProbe }) : o.healthProber;
     this.prober = makeProber === null ? null : makeProber(zoneDown);
@@ -142,6 +142,8 @@ export class TcpDataPlane implements DataPlane {
       if (state === 'unhealthy') unhealthy.add(key);
       else unhealthy.delete(key);
       let cut = 0;
+      // every connection the threads opened so far is cut or kept: their held reports first
+      this.fastRelay?.report();
       for (const r of this.runtimes.values()) cut += r.targetHealthChanged(key, state, now());
       if (cut > 0) o.log.info({ backend: key, cut }, 'backend unhealthy: its connections cut (connection termination)');
     });
@@ -187,8 +189,8 @@ export class TcpDataPlane implements DataPlane {
       flowLog: this.flowLog,
       zoneDown,
       choice,
-      choices: this.choices,
-      backendZoneConnections: this.backendZoneConnections,
+      choices: this.choiceCounts,
+      backendZoneConnections: this.backendZoneCounts,
       backendStats: (service, key, zone) => this.statsOf(service, key, zone),
       toxicLink: (endpoint, service, port, zone) => this.faults.linkFor(endpoint, service, port, zone),
       toxicCovers: (endpoint, service, port, zone) => this.faults.covers(endpoint, service, port, zone),
@@ -208,11 +210,34 @@ export class TcpDataPlane implements DataPlane {
     this.summaryTimer = every > 0 ? setInterval(() => this.logSummary(), every).unref() : null;
   }
 
+  // The daemon-wide counts, read after the relay threads' held reports (timed reports) are in.
+  get totals(): EndpointCounters {
+    this.fastRelay?.report();
+    return this.allTotals;
+  }
+
+  get choices(): Record<ChoiceReason, number> {
+    this.fastRelay?.report();
+    return this.choiceCounts;
+  }
+
+  get zoneConnections(): Map<string, number> {
+    this.fastRelay?.report();
+    return this.zoneCounts;
+  }
+
+  get backendZoneConnections(): Map<string | null, number> {
+    this.fastRelay?.report();
+    return this.backendZoneCounts;
+  }
+
   get activeConnections(): number {
+    this.fastRelay?.report();
     return this.load.active;
   }
 
   endpointConnections(endpointId: string): number {
+    this.fastRelay?.report();
     return this.runtimes.get(endpointId)?.active ?? this.gateway.active(endpointId);
   }
 
@@ -248,6 +273,7 @@ export class TcpDataPlane implements DataPlane {
 
   /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */
   backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean }> {
+    this.fastRelay?.report();
     this.pruneUnused();
     return [...this.backendStats.values()].map((b) => ({
       ...b, state: this.prober !== null && this.probed.has(b.key) ? this.prober.state(b.key) : 'initial', zoneDown: this.ctx.zoneDown(b.zone),
@@ -256,6 +282,7 @@ export class TcpDataPlane implements DataPlane {
 
   /** the backends an endpoint relays to or drains (tests) */
   endpointBackends(endpointId: string): ReturnType<EndpointRuntime['backendSlots']> {
+    this.fastRelay?.report();
     return this.runtimes.get(endpointId)?.backendSlots() ?? [];
   }
 
@@ -349,6 +376,7 @@ export class TcpDataPlane implements DataPlane {
       // a zone down: its ENIs' live connections are cut now (new ones are refused at accept, zone_down),
       // and so are the connections to its backends, unreachable now
       let cut = 0;
+      this.fastRelay?.report();
       for (const r of this.runtimes.values()) cut += r.cutDownZones();
       if (event.down.length) this.o.log.info({ zones_down: event.down, cut }, 'zones down: their ENIs refuse connections, their backends are unreachable');
       return Promise.resolve({ ok: true });
@@ -380,6 +408,7 @@ export class TcpDataPlane implements DataPlane {
 
   /** the figures of every endpoint that ever ran and is not deleted (live or not), read by the metrics at scrape time */
   stats(): EndpointFigures[] {
+    this.fastRelay?.report();
     const out: EndpointFigures[] = [];
     for (const [id, t] of this.tallies) {
       const b = tallyBytes(t);
@@ -409,19 +438,20 @@ export class TcpDataPlane implements DataPlane {
   async drain(timeoutMs: number): Promise<{ drained: number; cut: number }> {
     for (const r of this.runtimes.values()) r.stopListening();
     this.gateway.stopListening();
-    const before = this.load.active;
+    const before = this.liveConnections();
     const start = performance.now();
     this.drainUntil = start + timeoutMs;
     let logged = start;
-    while (this.load.active > 0 && performance.now() < this.drainUntil) {
+    while (this.liveConnections() > 0 && performance.now() < this.drainUntil) {
       await new Promise((r) => setTimeout(r, 50));
       const t = performance.now();
-      if (t - logged >= 1000 && this.load.active > 0) {
+      const live = this.liveConnections();
+      if (t - logged >= 1000 && live > 0) {
         logged = t;
-        this.o.log.info({ active: this.load.active, closed: before - this.load.active, left_ms: Math.max(0, Math.round(this.drainUntil - t)) }, 'draining: connections still open');
+        this.o.log.info({ active: live, closed: before - live, left_ms: Math.max(0, Math.round(this.drainUntil - t)) }, 'draining: connections still open');
       }
     }
-    const cut = this.load.active;
+    const cut = this.liveConnections();
     this.close();
     return { drained: before - cut, cut };
   }
@@ -429,7 +459,14 @@ export class TcpDataPlane implements DataPlane {
   /** ends a drain now: the connections still open are cut (a second SIGTERM); the live count */
   endDrain(): number {
     this.drainUntil = 0;
-    return this.load.active;
+    return this.liveConnections();
+  }
+
+  /** connections open now: those TypeScript counts, with the relay threads' own count for theirs (some not reported yet: timed reports) */
+  private liveConnections(): number {
+    if (this.fastRelay === null) return this.load.active;
+    this.fastRelay.report();
+    return this.load.active - fastLoad.live + this.fastRelay.fastFigures().open;
   }
 
   close(): void {
@@ -452,6 +489,7 @@ export class TcpDataPlane implements DataPlane {
     if (this.faults.anyNew) {
       const link = (endpoint: string, service: string, port: number, zone: string) => this.faults.linkFor(endpoint, service, port, zone, true);
       const handing: Promise<void>[] = [];
+      this.fastRelay?.report();
       for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) r.toxify(link, handing);
       // the answer waits for the relay threads to let the live connections go (bounded): a byte
       // written after it meets the toxic
@@ -511,12 +549,13 @@ export class TcpDataPlane implements DataPlane {
   sweep(): void {
     const now = this.now();
     const idleMs = this.idleMs;
+    this.fastRelay?.report();
     for (const r of this.runtimes.values()) r.sweepDrains(now);
     const threadsTime = this.threadsTime;
     for (const r of [...this.runtimes.values(), ...this.gateway.allRuntimes()]) {
       for (const c of r.connections) {
         // the fast path's connections: their timeouts run on the relay threads
-        if (threadsTime && c.threadPort === true) continue;
+        if (threadsTime && c.threadPort === true && c.offThreads !== true) continue;
         if (c.phase === Phase.Connecting) {
           if (now > c.deadline) c.fail('backend_timeout');
           continue;

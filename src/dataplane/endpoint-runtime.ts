@@ -13,7 +13,7 @@ import type { ToxicLink } from './toxics/link.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
-import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
+import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastBrief, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { compileGate, fastLoad } from './fast-path.js';
 import type { NativeRelay } from './native-relay.js';
 import { ThreadSnatPorts, type SnatPorts } from './thread-snat-ports.js';
@@ -145,7 +145,10 @@ export function tallyBytes(t: EndpointTally): { received: number; sent: number }
       b.sent += s.sent;
     }
   }
-  for (const c of t.connections) if (c.threadPort !== true) c.addBytes(b);
+  for (const c of t.connections) {
+    if (c.threadPort !== true) c.addBytes(b);
+    else if (c.offThreads === true) c.addBytesOffThreads!(b);
+  }
   return b;
 }
 
@@ -200,6 +203,11 @@ class Listener implements ListenerSink {
   /** the fast path: a relay thread refused a client here */
   onFastRefused(code: number, ip: number, _port: number, target: number, choiceReason: number): void {
     this.owner.fastRefused(this, code, ip, target, choiceReason);
+  }
+
+  /** the fast path: a relay thread opened and closed a client here before reporting it */
+  onFastBrief(brief: FastBrief): void {
+    this.owner.fastBrief(brief, this);
   }
 
   close(): void {
@@ -259,6 +267,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private readonly ports: SnatPorts;
   private readonly ctx: DataPlaneContext;
   private closing: boolean;
+  /** stopped listening for a drain: connections the threads report late are let finish, not cut */
+  private draining = false;
   /** the fields of its flow log records that do not change per connection (null: flow logs off) */
   flowOrigin: FlowOrigin | null;
   /** flow logs: client host addresses already mapped to simulated ones in text (clients come back); made at the first record */
@@ -321,6 +331,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         return { ok: false, ...bindFailure(err, eni.host_ip, backend.client_port) };
       }
     }
+    // the change applies to every connection the relay threads opened so far: their held reports first
+    this.ctx.fastRelay?.report();
     const kept: Listener[] = [];
     for (const l of [...this.listeners, ...added]) {
       const w = wanted.get(listenerKey(l.eni.host_ip, l.port));
@@ -465,7 +477,33 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
     }
     // admitted by rules that changed before this report arrived: what the change cuts, this is cut too
-    if (this.closing || !l.open || ctx.zoneDown(l.eni.zone) || (target !== undefined && ctx.zoneDown(target.zone)) || slot === null || slot.draining) conn.cut();
+    if (((this.closing || !l.open) && !this.draining) || ctx.zoneDown(l.eni.zone) || (target !== undefined && ctx.zoneDown(target.zone)) || slot === null || slot.draining) conn.cut();
+  }
+
+  /**
+   * The fast path: a connection a relay thread opened and closed within one report window, on
+   * listener L: counted as adopt() and onClosed() count one, with no object, set or map entry
+   * made for it (README "The data plane": timed reports).
+   */
+  fastBrief(b: FastBrief, l: Listener): void {
+    const ctx = this.ctx;
+    const target = l.targets[b.target];
+    this.counters.connections++;
+    ctx.connectionOpened(l.eni.zone);
+    if (target !== undefined) ctx.choices[CHOICE_REASONS[b.choiceReason] ?? 'same_zone']++;
+    const slot = target === undefined ? undefined : this.slots.get(target.key);
+    if (slot !== undefined) {
+      slot.stats.connections++;
+      ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
+    }
+    if (b.connectSeconds !== null) ctx.observeConnect(this.spec.id, b.connectSeconds);
+    if (b.failure !== null) {
+      if (slot !== undefined) slot.stats.failures++;
+      this.counters.rejected[b.failure]++;
+      ctx.refused(this.spec.id, b.failure, intToIp(b.remoteIp));
+    }
+    this.counters.closed[b.closed]++;
+    ctx.connectionClosed(b.closed);
   }
 
   /** the fast path: a relay thread refused a client on listener L (the reason's index in REFUSAL_REASONS) */
@@ -611,6 +649,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** stops accepting, leaving live connections to finish (a drain) */
   stopListening(): void {
     this.closing = true;
+    this.draining = true;
     for (const l of this.listeners) l.close();
     this.listeners = [];
   }
@@ -812,12 +851,20 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (conn.threadPort !== true) {
       this.counters.receivedBytes += conn.receivedBytes;
       this.counters.sentBytes += conn.sentBytes;
+    } else if (conn.offThreads === true) {
+      // handed off the threads (a toxic): what it moved since
+      const b = { received: 0, sent: 0 };
+      conn.addBytesOffThreads!(b);
+      this.counters.receivedBytes += b.received;
+      this.counters.sentBytes += b.sent;
     }
     const reason = conn.closeReason ?? 'done';
     this.counters.closed[reason]++;
     if (conn.threadPort === true) {
       this.fastOpen--;
       fastLoad.live--;
+      // handed off the threads: they held its count and port until now
+      if (conn.offThreads === true && this.fastHandle !== 0) this.ctx.fastRelay?.fastDone(this.fastHandle, conn.snatPort);
     } else {
       this.ports.give(conn.snatPort);
       // an event loop connection closing while the threads admit: their cap's share grows

@@ -57,6 +57,10 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   private handedOver: (() => void) | null;
   /** opened by a relay thread (the fast path): its SNAT port is the thread pool's */
   readonly threadPort: boolean;
+  /** opened by a relay thread and handed off it (detach): the bytes it had moved there */
+  offThreads: boolean;
+  private threadReceived: number;
+  private threadSent: number;
 
   /**
    * FD: the accepted client to open, or ADOPTED: the id of a connection a relay thread opened (fd
@@ -86,6 +90,9 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.idleWanted = false;
     this.handedOver = null;
     this.threadPort = adopted !== 0;
+    this.offThreads = false;
+    this.threadReceived = 0;
+    this.threadSent = 0;
     if (target === null) {
       this.id = adopted;
       relay.track(adopted, this);
@@ -137,6 +144,13 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     const live = this.phase === Phase.Closed ? null : this.relay.bytes(this.id);
     to.received += this.received + (live?.received ?? 0);
     to.sent += this.sent + (live?.sent ?? 0);
+  }
+
+  addBytesOffThreads(to: ByteCounts): void {
+    const b = { received: 0, sent: 0 };
+    this.addBytes(b);
+    to.received += b.received - this.threadReceived;
+    to.sent += b.sent - this.threadSent;
   }
 
   cut(as: 'cut' | 'unhealthy' = 'cut'): void {
@@ -222,6 +236,12 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   relayDetached(received: number, sent: number, handed: Detached | null): void {
     this.received += received;
     this.sent += sent;
+    if (this.threadPort && !this.offThreads) {
+      // what it moved on the thread is in its endpoint's counters there; the rest counts here
+      this.offThreads = true;
+      this.threadReceived = this.received;
+      this.threadSent = this.sent;
+    }
     // the pumps are set up synchronously below: a write after this on its way through the toxics
     queueMicrotask(() => this.handedOverNow());
     const link = this.handover!;
@@ -374,6 +394,11 @@ export function listenNative(native: NativeRelay, host: string, port: number, si
       else native.cut(id);
     },
     fastRefused: (code, ip, remotePort, target, choiceReason) => sink.onFastRefused?.(code, ip, remotePort, target, choiceReason),
+    fastBrief: (ip, target, choiceReason, reason, connectSeconds) => {
+      // as relayClosed() counts a connection: a reason past CLOSED_BY is a failed backend connect
+      const closedBy = CLOSED_BY[reason];
+      sink.onFastBrief?.({ remoteIp: ip, target, choiceReason, closed: closedBy ?? 'backend_failed', failure: closedBy === undefined ? reason as RefusalReason : null, connectSeconds });
+    },
   };
   const id = native.listen(ipToInt(host), port, LISTEN_BACKLOG, acceptor);
   return {

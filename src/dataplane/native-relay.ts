@@ -47,6 +47,8 @@ export interface NativeAcceptor {
   fastOpened?(id: number, ip: number, port: number, snatPort: number, target: number, choiceReason: number): void;
   /** the fast path: a relay thread refused a client (code: the index in REFUSAL_REASONS; target: the chosen one's index + 1, 0: none, and why it was chosen) */
   fastRefused?(code: number, ip: number, port: number, target: number, choiceReason: number): void;
+  /** the fast path: a relay thread opened and closed a connection within one report window (target: its index; connectSeconds: null when it never connected) */
+  fastBrief?(ip: number, target: number, choiceReason: number, reason: NativeReason, connectSeconds: number | null): void;
 }
 
 /** the fast path's endpoint handle's figures: its fast connections open, the bytes they moved (live ones included), SNAT ports held */
@@ -92,6 +94,8 @@ interface Addon {
   fastRouteDecide(routes: Uint32Array, clientIp: number, endpointActive: number): [target: number, refusal: number, entry: number];
   fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): [refusal: number, target: number, reason: number, hash: number];
   fastFigures(): [accepted: number, open: number];
+  fastTake(): Float64Array | undefined;
+  fastDone(endpoint: number, snatPort: number): void;
 }
 
 /** the relay's own figures (vpcep_relay_* metrics) */
@@ -117,6 +121,10 @@ const DETACHED = 3;
 /** the fast path's events (native/relay.cc kOpenedEvent, kRefusedEvent) */
 const OPENED = 4;
 const REFUSED = 5;
+/** a fast connection opened and closed within one report window of its thread (native/relay.cc kBriefEvent) */
+const BRIEF = 6;
+/** how long a closed listener's acceptor still takes the threads' reports (ms): many report windows (native/relay.cc kReportUs) */
+const RETIRED_MS = 1000;
 /** an accepted entry whose connection was reset for lack of descriptors */
 const NO_FD = 0xffffffff;
 
@@ -180,6 +188,8 @@ export class NativeRelay {
   private readonly addon: Addon;
   private readonly connections = new Map<number, NativeSink>();
   private readonly acceptors = new Map<number, NativeAcceptor>();
+  /** listeners closed lately: their threads' reports of connections accepted before the close still reach them */
+  private readonly retired = new Map<number, NativeAcceptor>();
   private readonly accepted = new Uint32Array(ACCEPT_BATCH * 3);
   /** the accepted fd being handled, until open() or reset() takes it; -1 when none */
   private handling: number;
@@ -225,6 +235,11 @@ export class NativeRelay {
     return this.addon.fastListen(listener, endpoint, rules, preamble);
   }
 
+  /** a fast connection handed to the JS relay (a toxic) closed: its count and SNAT port on the threads are given back */
+  fastDone(endpoint: number, snatPort: number): void {
+    this.addon.fastDone(endpoint, snatPort);
+  }
+
   /** every thread resets the endpoint's fast connections, those not reported yet included */
   fastCut(endpoint: number): void {
     this.addon.fastCut(endpoint);
@@ -250,6 +265,16 @@ export class NativeRelay {
   fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): { refusal: number; target: number; reason: number; hash: number } {
     const [refusal, target, reason, hash] = this.addon.fastDecide(rules, preamble, clientIp, clientPort, daemonActive, endpointActive, snatLeft);
     return { refusal, target, reason, hash };
+  }
+
+  /**
+   * Takes the fast connections' events the threads hold for their next report (timed reports:
+   * up to 10 ms) and handles them now: a scrape, a drain or a test then reads counts that include
+   * every connection a thread has opened or closed so far.
+   */
+  report(): void {
+    const events = this.addon.fastTake();
+    if (events !== undefined) this.onEvents(events);
   }
 
   /** connections the threads accepted since start, and fast connections open now */
@@ -285,8 +310,14 @@ export class NativeRelay {
   }
 
   unlisten(id: number): void {
+    const a = this.acceptors.get(id);
     this.acceptors.delete(id);
     this.addon.unlisten(id);
+    // a thread may hold a report of this listener's connections for up to a window (10 ms)
+    if (a?.fastOpened !== undefined) {
+      this.retired.set(id, a);
+      setTimeout(() => this.retired.delete(id), RETIRED_MS).unref();
+    }
   }
 
   /** an accepted connection handed to Node (a toxic's JS relay): the fd is no longer the relay's to reset */
@@ -367,7 +398,9 @@ export class NativeRelay {
     return s ? { received: s[0], sent: s[1] } : null;
   }
 
+  /** connections tracked here (a NativeConnection each), once the threads' held reports are in */
   get size(): number {
+    this.report();
     return this.connections.size;
   }
 
@@ -394,12 +427,23 @@ export class NativeRelay {
     }
   }
 
-  /** a fast-path event: [id, kind, target * 4 + choice, listener, client ip, port << 16 | snat port] (opened) or [(target + 1) * 4 + choice, kind, code, listener, ip, port] (refused) */
+  /** a fast-path event: [id, kind, target * 4 + choice, listener, client ip, port << 16 | snat port] (opened), [(target + 1) * 4 + choice, kind, code, listener, ip, port] (refused) or [target * 4 + choice, kind, reason, listener, ip, connect µs] (brief) */
   private onFast(events: Float64Array, i: number): void {
     const id = events[i]!;
-    const a = this.acceptors.get(events[i + 3]!);
+    const listener = events[i + 3]!;
+    const a = this.acceptors.get(listener) ?? this.retired.get(listener);
     if (events[i + 1] === REFUSED) {
       a?.fastRefused?.(events[i + 2]!, events[i + 4]!, events[i + 5]!, Math.floor(id / 4), id % 4);
+      return;
+    }
+    if (events[i + 1] === BRIEF) {
+      // [target * 4 + choice, kind, reason, listener, client ip, connect µs (-1: never connected)]
+      const us = events[i + 5]!;
+      try {
+        a?.fastBrief?.(events[i + 4]!, Math.floor(id / 4), id % 4, NATIVE_REASONS[events[i + 2]!] ?? 'error', us < 0 ? null : us / 1e6);
+      } catch (err) {
+        a?.failed(err);
+      }
       return;
     }
     const packed = events[i + 5]!;
@@ -425,7 +469,7 @@ export class NativeRelay {
     for (let i = 0; i < events.length; i += EVENT_WIDTH) {
       const id = events[i]!;
       const kind = events[i + 1];
-      if (kind === OPENED || kind === REFUSED) {
+      if (kind === OPENED || kind === REFUSED || kind === BRIEF) {
         this.onFast(events, i);
         continue;
       }

@@ -4,12 +4,16 @@
 // reach the endpoint's counters in the threads' batches, the bytes through per-endpoint counters
 // the threads keep; a live change (a whitelist, a bandwidth
 // limit, which the threads' token buckets apply: the endpoint stays on the fast path) applies to
-// the next connection; a removal cuts the connections the threads opened. With the JS relay (test:js-relay) the same
-// behaviour holds on the event loop's path, and the fast path's own counter is not asserted. A
-// public service's listener (gateway routing) is decided on the threads too, its cap as exact.
+// the next connection; a removal cuts the connections the threads opened; connections opened and
+// closed before the threads' timed report are counted from one brief event each. With the JS relay
+// (test:js-relay) the same behaviour holds on the event loop's path, and the fast path's own
+// counter is not asserted. A public service's listener (gateway routing) is decided on the threads
+// too, its cap as exact.
 import net, { type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
+import { EndpointRuntime } from '../../src/dataplane/endpoint-runtime.js';
 import { relayChoice, loadNativeRelay } from '../../src/dataplane/native-relay.js';
 import type { LiveEndpoint } from '../../src/model/events.js';
 import type { RoutingView } from '../../src/model/routing.js';
@@ -64,13 +68,19 @@ async function attempt(port: number, host = '127.0.0.1', from?: string): Promise
 
 const figures = (dp: TcpDataPlane, id: string) => dp.stats().find((e) => e.id === id)!;
 
+/** an echo backend and a data plane with endpoint ID in front of it, capped at CAP connections */
+async function cappedEndpoint(id: string, cap: number) {
+  const b = await startBackend(echo);
+  cleanup.push(() => b.close());
+  const dp = plane();
+  const port = randomPort();
+  expect((await dp.apply({ kind: 'endpoint', id, live: spec(id, port, b.port, { connection_cap: cap }) })).ok).toBe(true);
+  return { b, dp, port };
+}
+
 describe('the fast path: accept, admit, connect and relay on the relay threads', () => {
   it('the cap is exact under a storm spread over the threads: 25 of 300 concurrent clients relay, 275 are refused as cap; the counts come back to 0', async () => {
-    const b = await startBackend(echo);
-    cleanup.push(() => b.close());
-    const dp = plane();
-    const port = randomPort();
-    expect((await dp.apply({ kind: 'endpoint', id: 'ep-cap', live: spec('ep-cap', port, b.port, { connection_cap: 25 }) })).ok).toBe(true);
+    const { b, dp, port } = await cappedEndpoint('ep-cap', 25);
     const before = fastAccepted();
     const results = await Promise.all(Array.from({ length: 300 }, () => attempt(port)));
     const admitted = results.filter((r) => r.ok);
@@ -215,5 +225,81 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     } finally {
       clearInterval(trickle);
     }
+  });
+
+  it('timed reports: connections a relay thread opened and closed while the JS thread was busy are counted from one brief event each, with no object made; a scrape takes what the threads hold', async () => {
+    // an echo backend and 20 clients (connect, write, echo, close one after the other) in a worker
+    // thread, so that this thread can be kept busy while they run
+    const state = new Int32Array(new SharedArrayBuffer(8));
+    const worker = new Worker(`
+      const net = require('node:net');
+      const { parentPort, workerData } = require('node:worker_threads');
+      const state = workerData.state;
+      const server = net.createServer((s) => { s.on('data', (d) => s.write(d)); s.on('end', () => s.end()); s.on('error', () => undefined); });
+      server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+      const cycle = (port) => new Promise((resolve) => {
+        const c = net.connect({ host: '127.0.0.1', port }, () => c.write('x'));
+        c.on('data', () => c.end());
+        c.on('error', () => resolve(false));
+        c.on('close', () => resolve(true));
+      });
+      parentPort.on('message', async (port) => {
+        let ok = 0;
+        for (let i = 0; i < 20; i++) if (await cycle(port)) ok++;
+        Atomics.store(state, 1, ok);
+        Atomics.store(state, 0, 1);
+        Atomics.notify(state, 0);
+      });
+    `, { eval: true, workerData: { state } });
+    cleanup.push(() => worker.terminate());
+    const backendPort = await new Promise<number>((resolve) => worker.once('message', resolve));
+    const dp = plane();
+    const port = randomPort();
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-brief', live: spec('ep-brief', port, backendPort) })).ok).toBe(true);
+    const briefs = vi.spyOn(EndpointRuntime.prototype, 'fastBrief');
+    const adopted = vi.spyOn(EndpointRuntime.prototype, 'adopt');
+    cleanup.push(() => vi.restoreAllMocks());
+    worker.postMessage(port);
+    if (native()) {
+      // this thread waits (blocked) until the 20 cycles are over: the relay threads accept, relay
+      // and close them on their own, and hold their reports until this thread takes them
+      expect(Atomics.wait(state, 0, 0, 20_000)).toBe('ok');
+    } else {
+      await waitFor(() => Atomics.load(state, 0) === 1, 20_000, 'the 20 cycles');
+    }
+    expect(Atomics.load(state, 1)).toBe(20);
+    // the scrape takes the reports the threads still hold (no waiting for their timer)
+    const f = await waitFor(() => {
+      const x = figures(dp, 'ep-brief');
+      return x.closed.done === 20 ? x : null;
+    }, 5_000, 'the 20 closes to be counted');
+    expect(f).toMatchObject({ active: 0, connections: 20, receivedBytes: 20, sentBytes: 20 });
+    expect(dp.totals.connections).toBe(20);
+    if (native()) {
+      expect(briefs).toHaveBeenCalledTimes(20);
+      expect(adopted).not.toHaveBeenCalled();
+      expect(loadNativeRelay()!.size).toBe(0);
+    }
+  });
+
+  it('a fast connection handed to a toxic live is released on the threads once it closes: the cap counts it once, its bytes on the toxic path count', async () => {
+    const { dp, port } = await cappedEndpoint('ep-hand', 1);
+    const first = await attempt(port);
+    expect(first.ok).toBe(true);
+    const toxic = { name: 'lat', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 1 } } as const;
+    await dp.apply({ kind: 'faults', toxics: [{ scope: { kind: 'endpoint', endpoint: 'ep-hand' }, toxic }], disabled: [] } as never);
+    // on the toxic path now: its bytes count there
+    const echoed = new Promise((resolve) => first.socket.once('data', resolve));
+    first.socket.write('yz');
+    await echoed;
+    first.socket.destroy();
+    await waitFor(() => figures(dp, 'ep-hand').active === 0, 5_000, 'the handed-over connection closed');
+    expect(figures(dp, 'ep-hand')).toMatchObject({ connections: 1, receivedBytes: 3, sentBytes: 3 });
+    await dp.apply({ kind: 'faults', toxics: [], disabled: [] } as never);
+    // back on the fast path (native): the cap of 1 admits the next client
+    const second = await attempt(port);
+    expect(second.ok).toBe(true);
+    expect(figures(dp, 'ep-hand').rejected.cap).toBe(0);
+    if (native()) expect(native()!.fastFigures().open).toBe(1);
   });
 });

@@ -133,9 +133,10 @@ describe(`relay hardening (${relayChoice().relay} relay)`, () => {
     }
     const clients = await Promise.all(Array.from({ length: 8 }, () => connect(ep.host_ip, port)));
     for (const c of clients) c.sock.write('x');
-    await waitFor(() => clients.every((c) => c.received === 'x' || c.closed), 3_000, 'every client relayed or reset');
+    // a relay thread reports its connections after the fact (timed reports): the client whose report threw may have been relayed before its reset
+    await waitFor(() => clients.some((c) => c.closed) && clients.every((c) => c.received === 'x' || c.closed), 3_000, 'every client relayed or reset');
     expect(clients.filter((c) => c.closed).length).toBe(1);
-    expect(clients.filter((c) => c.received === 'x').length).toBe(7);
+    expect(clients.filter((c) => !c.closed && c.received === 'x').length).toBe(7);
     expect(await rejected(d.url, ep.id, 'error')).toBe(1);
     const late = await connect(ep.host_ip, port);
     await roundTrip(late, 'still relaying');
