@@ -241,13 +241,16 @@ export class TcpDataPlane implements DataPlane {
     return this.runtimes.get(endpointId)?.active ?? this.gateway.active(endpointId);
   }
 
+  // the path tracer's inputs: the counts after the threads' held reports, as a connection would meet them
   admissionOf(endpointId: string): LiveAdmission | null {
+    this.fastRelay?.report();
     const r = this.runtimes.get(endpointId);
     if (!r) return null;
     return { gate: r, load: this.daemonLoad(), ports: r.boundPorts, snatPortsFree: r.snatPortsFree, snatMode: this.o.snatMode };
   }
 
   daemonLoad(): DaemonLoad {
+    this.fastRelay?.report();
     return { ...this.load };
   }
 
