@@ -73,7 +73,7 @@ describe('per-endpoint series in the text format', () => {
     const cache = new EndpointSeriesCache();
     const h = new ConnectHistograms();
     h.observe('ep-1', 0.002);
-    const scrape = (eps: ReturnType<typeof figures>[], infos = eps.map((e) => info(e.id))) => Buffer.concat(cache.render(infos, eps, h)).toString('utf8');
+    const scrape = (eps: ReturnType<typeof figures>[], infos = eps.map((e) => info(e.id))) => Buffer.concat(cache.render(infos, eps, h).map((c) => c.bytes)).toString('utf8');
     const first = scrape([figures('ep-1', { connections: 1, closed: { done: 1 } }), figures('ep-2')]);
     // the same figures: the same text, byte for byte, as a render without the cache
     expect(scrape([figures('ep-1', { connections: 1, closed: { done: 1 } }), figures('ep-2')])).toBe(first);
