@@ -11,9 +11,12 @@
 // starts (data-plane addresses are host-wide: two daemons cannot hold the same VPC's), in rounds
 // (this, base, this, base, ...). The figures per build are medians over the rounds, the ratios the
 // median of the per-round ratios. The daemon's CPU time per scrape is the steadier figure on a
-// shared machine; the wall time includes waiting for a core. Prints JSON and writes it under
-// bench/results/.
+// shared machine; the wall time includes waiting for a core. Each scrape is timed twice: with
+// fetch() until its text is decoded (scrape_ms_*: the scraper's gunzip and decoding included), and
+// as Prometheus asks (Accept-Encoding: gzip) until the last byte arrives (wire_ms_median, wire_bytes:
+// the exporter's part). The CPU per scrape counts both. Prints JSON and writes it under bench/results/.
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,7 +63,7 @@ async function setUp(name, root) {
     for (const e of batch) await through(e.host_ip);
   }
   console.error(`${name}: ${N} endpoints up and used in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const x = { name, root, d, times: [], bytes: 0, lines: 0, rss: 0, cpuMs: 0 };
+  const x = { name, root, d, times: [], wireTimes: [], bytes: 0, wireBytes: 0, lines: 0, rss: 0, cpuMs: 0 };
   const cpu0 = processCpuSeconds(d.pid);
   for (let i = 0; i < SCRAPES; i++) await scrape(x);
   x.cpuMs = ((processCpuSeconds(d.pid) - cpu0) * 1000) / SCRAPES;
@@ -77,6 +80,16 @@ async function scrape(x) {
   x.times.push(performance.now() - t0);
   x.bytes = Buffer.byteLength(text);
   x.lines = text.split('\n').filter((l) => l && !l.startsWith('#')).length;
+  // as Prometheus asks (Accept-Encoding: gzip), until the last byte, without the scraper's decoding and parsing
+  const w0 = performance.now();
+  x.wireBytes = await new Promise((resolve, reject) => {
+    http.get(`${x.d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}`, 'accept-encoding': 'gzip' } }, (r) => {
+      let n = 0;
+      r.on('data', (b) => { n += b.length; });
+      r.on('end', () => resolve(n));
+    }).on('error', reject);
+  });
+  x.wireTimes.push(performance.now() - w0);
 }
 
 const ROUNDS = o.base ? Number(o.rounds) : 1;
@@ -88,10 +101,10 @@ try {
     if (o.base) runs.push(await setUp('base', path.resolve(o.base)));
     rounds.push(runs.map((x) => ({
       name: x.name, root: x.root, scrape_ms_median: +median(x.times).toFixed(1), scrape_ms_p90: +[...x.times].sort((p, q) => p - q)[Math.floor(x.times.length * 0.9)].toFixed(1),
-      cpu_ms_per_scrape: +x.cpuMs.toFixed(1), bytes: x.bytes, samples: x.lines, rss_kib: x.rss,
+      wire_ms_median: +median(x.wireTimes).toFixed(1), cpu_ms_per_scrape: +x.cpuMs.toFixed(1), bytes: x.bytes, wire_bytes: x.wireBytes, samples: x.lines, rss_kib: x.rss,
     })));
   }
-  const keys = ['scrape_ms_median', 'scrape_ms_p90', 'cpu_ms_per_scrape', 'bytes', 'samples', 'rss_kib'];
+  const keys = ['scrape_ms_median', 'scrape_ms_p90', 'wire_ms_median', 'cpu_ms_per_scrape', 'bytes', 'wire_bytes', 'samples', 'rss_kib'];
   const out = {
     endpoints: N, scrapes: SCRAPES, rounds: ROUNDS, relay: o.relay, cores: os.cpus().length,
     runs: rounds[0].map((first, i) => ({ name: first.name, root: first.root, ...Object.fromEntries(keys.map((k) => [k, +median(rounds.map((r) => r[i][k])).toFixed(1)])) })),

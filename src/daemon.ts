@@ -38,6 +38,7 @@ import type { Logger } from './telemetry/logger.js';
 import { packageVersion } from './telemetry/build-info.js';
 import { openFlowLog, type FlowLog } from './telemetry/flow-log.js';
 import { createMetrics } from './telemetry/metrics.js';
+import type { EndpointInfo } from './telemetry/metric-table.js';
 
 export interface DaemonOptions {
   readonly configFile?: string;
@@ -240,13 +241,22 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       void control.converge().finally(() => { converging = false; });
     });
 
+    // an endpoint's record is replaced on every change: its info is made again only then (a scrape
+    // reuses the others', and writes their lines as it last did: src/telemetry/endpoint-series.ts)
+    const infoOf = new WeakMap<Endpoint, EndpointInfo>();
     metrics.setEndpointSource(function* () {
       for (const e of control.allEndpoints()) {
-        yield {
-          endpoint_id: e.id, service_id: e.service_id, service_name: e.service_name, vpc_id: e.vpc_id,
-          account: e.owner, project_id: control.accountByName(e.owner)?.project_id ?? '',
-          ip: e.ip ?? '', host_ip: e.host_ip ?? '', snat_ip: e.snat_ip ?? '', zone: e.enis.map((n) => n.zone).join(','),
-        };
+        const projectId = control.accountByName(e.owner)?.project_id ?? '';
+        let info = infoOf.get(e);
+        if (info === undefined || info.project_id !== projectId) {
+          info = {
+            endpoint_id: e.id, service_id: e.service_id, service_name: e.service_name, vpc_id: e.vpc_id,
+            account: e.owner, project_id: projectId,
+            ip: e.ip ?? '', host_ip: e.host_ip ?? '', snat_ip: e.snat_ip ?? '', zone: e.enis.map((n) => n.zone).join(','),
+          };
+          infoOf.set(e, info);
+        }
+        yield info;
       }
     });
     metrics.setToxicSource(() => ({ active: dataPlane.faults.active(), ...dataPlane.faults.figures }));

@@ -1,13 +1,18 @@
 // The instruments of the metrics declared in metric-table.ts, and where they read their figures.
+import { Readable } from 'node:stream';
 import client from 'prom-client';
-import { ConnectHistograms, renderEndpointSeries, type EndpointSeriesFigures } from './endpoint-series.js';
+import { ConnectHistograms, EndpointSeriesCache, type EndpointSeriesFigures } from './endpoint-series.js';
 import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
 import { storeMetrics } from './store-metrics.js';
 import type { StoreObserver } from '../store/store.js';
 
-/** the per-endpoint series in the text format, after PREFIX (the daemon-wide series), as one Buffer */
+/**
+ * the per-endpoint series in the text format, after PREFIX (the daemon-wide series), as a stream
+ * of the chunks kept rendered between scrapes (endpoint-series.ts)
+ */
 export interface EndpointSeries {
-  metrics(prefix?: string): Promise<Buffer>;
+  /** GZIP: the chunks as gzip members, one after the other (the reply's Content-Encoding: gzip) */
+  metrics(prefix?: string, gzip?: boolean): Promise<Buffer | Readable>;
 }
 
 export interface StatusCounts {
@@ -228,10 +233,14 @@ export function createMetrics(build: { version: string }): Metrics {
   // endpoint that exists has its series, live or not (rejected, failed), until it is deleted:
   // totals never restart.
   const connectSeconds = new ConnectHistograms();
+  const rendered = new EndpointSeriesCache();
   const endpointRegistry: EndpointSeries = {
-    metrics: (prefix = '') => {
+    metrics: (prefix = '', gzip = false) => {
       const r = read();
-      return Promise.resolve(renderEndpointSeries(r.info, r.endpoints, connectSeconds, prefix));
+      const chunks = rendered.render(r.info, r.endpoints, connectSeconds, prefix);
+      // gzip: one Buffer of a twentieth of the text's size (hundreds of small writes cost more than
+      // the copy); plain: the kept chunks as they are (a fresh multi-MiB Buffer pays a page fault per 4 KiB)
+      return Promise.resolve(gzip ? Buffer.concat(chunks.map((c) => c.gzip)) : Readable.from(chunks.map((c) => c.bytes), { objectMode: false }));
     },
   };
   // Backends: per service and backend, and per zone, read from the data plane's counters at scrape time.
@@ -386,7 +395,16 @@ export function createMetrics(build: { version: string }): Metrics {
       for (const z of zones()) this.inc({ zone: z.zone }, z.connections);
     },
   });
-  let fleetFigures: () => FleetFigures = () => ({ nodes: [] });
+  let fleetSource: () => FleetFigures = () => ({ nodes: [] });
+  // read once per scrape by the four fleet series (each reading walks every endpoint)
+  let fleetReading: FleetFigures | null = null;
+  const fleetFigures = (): FleetFigures => {
+    if (!fleetReading) {
+      fleetReading = fleetSource();
+      setImmediate(() => { fleetReading = null; });
+    }
+    return fleetReading;
+  };
   new client.Gauge({
     ...declared('vpcep_fleet_nodes'), registers: [registry],
     collect() {
@@ -507,7 +525,7 @@ export function createMetrics(build: { version: string }): Metrics {
       zones = fn;
     },
     setFleetSource(fn) {
-      fleetFigures = fn;
+      fleetSource = fn;
     },
     setShapingSource(fn) {
       shapingFigures = fn;

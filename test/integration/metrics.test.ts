@@ -2,8 +2,10 @@
 // info series to join on, daemon-wide totals that survive churn, the declared table, promtool's lint.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { parser } from '@prometheus-io/lezer-promql';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRICS } from '../../src/telemetry/metric-table.js';
@@ -170,6 +172,35 @@ describe('metrics Prometheus users can work with', () => {
     expect(open).toMatch(/^vpcep_build_info\{version="\d+\.\d+\.\d+",node_version="v\d+[^"]*",relay="(native|js)"\} 1$/m);
     const withToken = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     expect(withToken).toContain(`vpcep_endpoint_info{endpoint_id="${created.body.id}"`);
+  });
+
+  it('a scrape in gzip when the scraper takes it (members one after the other), the same series as in plain text; plain otherwise', async () => {
+    const { d, port, serviceId } = await world();
+    const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    const ep = await endpointStatus(d, created.body.id, 'accepted');
+    expect(await roundTrip(ep.host_ip, port, '127.2.1.50')).not.toBeNull();
+    await waitFor(async () => (await metricValue(d.url, 'vpcep_endpoint_connections_total', { endpoint_id: ep.id })) === 1, 5_000, 'the connection counted');
+    const get = (encoding?: string) => new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      const req = http.get(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}`, ...(encoding ? { 'accept-encoding': encoding } : {}) } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (b: Buffer) => parts.push(b));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+      });
+      req.on('error', reject);
+    });
+    const perEndpoint = (text: string) => text.split('\n').filter((l) => l.includes('endpoint_id=') || l.startsWith('# HELP vpcep_endpoint_'));
+    const plain = await get();
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    const lines = perEndpoint(plain.body.toString('utf8'));
+    expect(lines).toContain(`vpcep_endpoint_connections_total{endpoint_id="${ep.id}"} 1`);
+    // twice: the second is made of the chunks kept from the first
+    for (let i = 0; i < 2; i++) {
+      const gz = await get('deflate, gzip;q=0.8');
+      expect(gz.headers['content-encoding']).toBe('gzip');
+      expect(gz.body.length).toBeLessThan(plain.body.length);
+      expect(perEndpoint(zlib.gunzipSync(gz.body).toString('utf8'))).toEqual(lines);
+    }
+    expect((await get('gzip;q=0, identity')).headers['content-encoding']).toBeUndefined();
   });
 
   it('a real scrape is the declared table: every metric, its type, help and labels', async () => {

@@ -2,7 +2,7 @@
 // a Prometheus parser reads, every declared per-endpoint family with its help and type, cumulative
 // histogram buckets, escaped label values, and nothing of an endpoint that no longer exists.
 import { describe, expect, it } from 'vitest';
-import { ConnectHistograms, CONNECT_BUCKETS, escapeLabel, renderEndpointSeries as render, TextBuffer } from '../../src/telemetry/endpoint-series.js';
+import { ConnectHistograms, CONNECT_BUCKETS, EndpointSeriesCache, escapeLabel, renderEndpointSeries as render } from '../../src/telemetry/endpoint-series.js';
 import { ENDPOINT_INFO_LABELS, METRICS, type EndpointInfo } from '../../src/telemetry/metric-table.js';
 
 /** the series as text (they come as one Buffer) */
@@ -53,7 +53,7 @@ describe('per-endpoint series in the text format', () => {
     expect(renderEndpointSeries([], [figures('ep-1')], h)).not.toContain('_bucket');
   });
 
-  it('writes many endpoints whole, in chunks into one growing buffer, after the daemon-wide series, non-ASCII labels intact', () => {
+  it('writes many endpoints whole, after the daemon-wide series, non-ASCII labels intact', () => {
     const ids = Array.from({ length: 150 }, (_, i) => `ep-${i}`);
     const h = new ConnectHistograms();
     for (const id of ids) h.observe(id, 0.002);
@@ -67,10 +67,37 @@ describe('per-endpoint series in the text format', () => {
     }
     expect(lines.filter((l) => l.startsWith('vpcep_endpoint_active_connections{')).map((l) => Number(l.split(' ')[1]))).toEqual(ids.map((_, i) => i));
     expect(lines.filter((l) => l.includes('service_name="café-ü"')).length).toBe(150);
-    const b = new TextBuffer(4);
-    b.add('ab');
-    b.add('ünïcode and more than four bytes');
-    expect(b.bytes().toString('utf8')).toBe('abünïcode and more than four bytes');
+  });
+
+  it('kept between scrapes: what moved is written again, what did not is the same text, a gone endpoint is dropped', () => {
+    const cache = new EndpointSeriesCache();
+    const h = new ConnectHistograms();
+    h.observe('ep-1', 0.002);
+    const scrape = (eps: ReturnType<typeof figures>[], infos = eps.map((e) => info(e.id))) => Buffer.concat(cache.render(infos, eps, h).map((c) => c.bytes)).toString('utf8');
+    const first = scrape([figures('ep-1', { connections: 1, closed: { done: 1 } }), figures('ep-2')]);
+    // the same figures: the same text, byte for byte, as a render without the cache
+    expect(scrape([figures('ep-1', { connections: 1, closed: { done: 1 } }), figures('ep-2')])).toBe(first);
+    expect(renderEndpointSeries([info('ep-1'), info('ep-2')], [figures('ep-1', { connections: 1, closed: { done: 1 } }), figures('ep-2')], h)).toBe(first);
+    // ep-1 moves: a counter, a new reason, its histogram, an info label; ep-2 does not
+    h.observe('ep-1', 30);
+    const moved = scrape([figures('ep-1', { connections: 2, closed: { done: 1, reset: 1 }, rejected: { cap: 4 } }), figures('ep-2')], [{ ...info('ep-1'), snat_ip: '198.19.128.9' }, info('ep-2')]);
+    expect(moved).toContain('vpcep_endpoint_connections_total{endpoint_id="ep-1"} 2\n');
+    expect(moved).toContain('vpcep_endpoint_closed_connections_total{endpoint_id="ep-1",reason="done"} 1\nvpcep_endpoint_closed_connections_total{endpoint_id="ep-1",reason="reset"} 1\n');
+    expect(moved).toContain('vpcep_endpoint_rejected_connections_total{endpoint_id="ep-1",reason="cap"} 4\n');
+    expect(moved).toContain('vpcep_endpoint_backend_connect_seconds_count{endpoint_id="ep-1"} 2\n');
+    expect(moved).toContain('vpcep_endpoint_backend_connect_seconds_bucket{le="+Inf",endpoint_id="ep-1"} 2\n');
+    expect(moved).toContain('snat_ip="198.19.128.9"');
+    expect(moved).not.toContain('vpcep_endpoint_connections_total{endpoint_id="ep-1"} 1\n');
+    expect(moved).toContain('vpcep_endpoint_connections_total{endpoint_id="ep-2"} 0\n');
+    // a histogram made anew for an id (forgotten, then observed) is written from its own counts
+    h.forget('ep-1');
+    h.observe('ep-1', 0.002);
+    h.observe('ep-1', 0.002);
+    expect(scrape([figures('ep-1')])).toContain('vpcep_endpoint_backend_connect_seconds_bucket{le="0.0025",endpoint_id="ep-1"} 2\n');
+    // ep-2 was not in that scrape: dropped from the cache
+    expect(cache.size).toBe(1);
+    expect(scrape([])).not.toContain('endpoint_id=');
+    expect(cache.size).toBe(0);
   });
 
   it('escapes backslashes, quotes and newlines in label values', () => {
