@@ -2,16 +2,21 @@
 import net from 'node:net';
 import { sleep } from './procs.mjs';
 
-/** a port the kernel hands out as free on 127.0.0.1 */
-export function freePort(host = '127.0.0.1') {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+/** ports this process handed out: never twice (one may not be bound yet when the next is asked for) */
+const handedOut = new Set();
+
+/**
+ * a free port on HOST below Linux's ephemeral range (32768-60999): a port the kernel hands out
+ * for port 0 is one an outgoing connection (an etcd client's, a health check's) may take before
+ * the daemon it was meant for binds it (a CI run's bench:fleet met EADDRINUSE so)
+ */
+export async function freePort(host = '127.0.0.1') {
+  for (;;) {
+    const [p] = await pickPorts(1, [host]);
+    if (handedOut.has(p)) continue;
+    handedOut.add(p);
+    return p;
+  }
 }
 
 /** true when `port` can be bound on `host` now */
