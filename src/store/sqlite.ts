@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreWorker, type Row, type StoreFailure } from './store-worker.js';
+import { StoreWorker, type Loaded, type Row, type StoreFailure, type StoredRow } from './store-worker.js';
 import { fsyncDir } from './durable-file.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { SQLITE_SYNCHRONOUS, type StoreDurability } from '../model/store-spec.js';
@@ -114,8 +114,12 @@ export class SqliteStore implements Store {
   private readonly worker: StoreWorker;
   private readonly watchers = new Set<Watcher>();
 
-  private constructor(file: string, o: SqliteOptions) {
+  /** the documents as open() read them, for the first load() if nothing was committed since */
+  private first: Loaded | undefined;
+
+  private constructor(file: string, o: SqliteOptions, first?: Loaded) {
     this.location = file;
+    this.first = first;
     this.worker = new StoreWorker(
       file,
       (f) => (isDiskFull(f) ? new StoreFull(path.dirname(file)) : Object.assign(new Error(f.message), { code: f.code })),
@@ -144,8 +148,11 @@ export class SqliteStore implements Store {
       migrate(db, version);
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new StoreError(`${file}: the database fails its integrity check (${String(check)})`);
+      // the first load, read here while the worker thread starts: a start does not wait for the
+      // worker to boot, read every document and copy them across (issue 16: a restart's time)
+      const first = readAll(db);
       db.close();
-      return new SqliteStore(file, o);
+      return new SqliteStore(file, o, first);
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
@@ -157,7 +164,9 @@ export class SqliteStore implements Store {
   async load(): Promise<Snapshot> {
     const documents = emptyDocuments();
     const versions = new Map<string, number>();
-    const { rows, revision } = await this.worker.load();
+    const primed = this.first;
+    this.first = undefined;
+    const { rows, revision } = primed ?? await this.worker.load();
     for (const [kind, id, body, version, schema] of rows) {
       documents.get(kind as Kind)?.set(id, openEnvelope(this.location, kind, id, schema, body));
       versions.set(keyOf(kind as Kind, id), version);
@@ -176,6 +185,7 @@ export class SqliteStore implements Store {
 
   /** serialised here (a bad value fails the whole batch before anything is sent), committed by the worker */
   async commit(changes: readonly Change[], expectations: readonly Expectation[] = []): Promise<number> {
+    this.first = undefined;
     const rows: Row[] = changes.map((c) => [c.kind, c.id, c.value === null ? null : JSON.stringify(c.value)]);
     const t0 = performance.now();
     const result = await this.worker.commit(rows, expectations.map((x) => [x.kind, x.id, x.version]));
@@ -245,6 +255,14 @@ export class SqliteStore implements Store {
     this.watchers.clear();
     await this.worker.close();
   }
+}
+
+/** every document and the revision, in one read transaction (the worker's load, on this connection) */
+function readAll(db: Database.Database): Loaded {
+  return db.transaction(() => ({
+    rows: db.prepare('SELECT kind, id, body, version, schema FROM documents').raw().all() as StoredRow[],
+    revision: (db.prepare('SELECT value FROM revision').get() as { value: number }).value,
+  }))();
 }
 
 function changeOfRow([kind, id, body]: Row): Change {

@@ -26,6 +26,26 @@ describe('SQLite store', () => {
     await again.close();
   });
 
+  it('the first load, read at open while the worker starts, is what the worker reads; a commit before it is seen', async () => {
+    const d = dir();
+    const s = SqliteStore.open(d);
+    await s.commit([{ kind: 'service', id: 'a', value: { n: 1 } }, { kind: 'endpoint', id: 'e', value: { n: 2 } }]);
+    await s.close();
+    const again = SqliteStore.open(d);
+    const first = await again.load();
+    const second = await again.load();
+    expect(first).toEqual(second);
+    expect(first.revision).toBeGreaterThan(0);
+    await again.close();
+    // a commit between the open and the first load: the load is the worker's, with it
+    const third = SqliteStore.open(d);
+    const revision = await third.commit([{ kind: 'service', id: 'b', value: { n: 3 } }]);
+    const snap = await third.load();
+    expect(snap.revision).toBe(revision);
+    expect(snap.documents.get('service')!.get('b')).toEqual({ n: 3 });
+    await third.close();
+  });
+
   it('applies a batch whole or not at all', async () => {
     const d = dir();
     const s = SqliteStore.open(d);
