@@ -499,8 +499,10 @@ export class TcpDataPlane implements DataPlane {
       if (handing.length) await settleWithin(Promise.all(handing), HANDOVER_WAIT_MS);
     }
     // a toxic's scope decides which listeners the relay threads may accept on (the fast path)
-    if (this.fastRelay !== null) for (const r of this.runtimes.values()) r.compileFast();
-    if (this.fastRelay !== null) this.gateway.compileFast();
+    if (this.fastRelay !== null) {
+      for (const r of this.runtimes.values()) r.compileFast();
+      this.gateway.compileFast();
+    }
     const acks = await Promise.all([...changed].map((id) => {
       const r = this.runtimes.get(id);
       if (!r) return { ok: true } as Ack;

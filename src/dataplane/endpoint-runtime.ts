@@ -386,7 +386,6 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         fast.off();
         continue;
       }
-      this.ensureFastHandle(relay);
       const kernel = ctx.snatMode === 'kernel';
       const rules = compileGate({
         refuseAll: null,
@@ -412,24 +411,14 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.fastListeners = n;
   }
 
-  /** the fast path's handle of this endpoint on RELAY (its cap count, SNAT ports, bytes), made at the first use */
-  private ensureFastHandle(relay: NativeRelay): number {
-    if (this.fastHandle === 0) {
-      this.fastHandle = relay.fastEndpoint(this.ctx.snatPorts.low, this.ctx.snatPorts.high);
-      this.tally.fast.push({ relay, handle: this.fastHandle });
-    }
-    return this.fastHandle;
-  }
-
   /**
    * A gateway endpoint's or the internet path's part in a public listener's compiled routes
    * (src/dataplane/fast-routes.ts): its handle and its cap less its connections on the event
    * loop's path; null without the fast path, or once closing.
    */
   fastRouteEntry(): { handle: number; capLeft: number } | null {
-    const relay = this.ctx.fastRelay;
-    if (!relay || this.closing) return null;
-    return { handle: this.ensureFastHandle(relay), capLeft: this.cap - (this.active - this.fastOpen) };
+    if (this.fastHandle === 0 || this.closing) return null;
+    return { handle: this.fastHandle, capLeft: this.cap - (this.active - this.fastOpen) };
   }
 
   /** a connection of this endpoint on the event loop's path closed (a gateway's compiled cap share grows): set by the gateway */
@@ -462,22 +451,32 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.active++;
     this.fastOpen++;
     fastLoad.live++;
-    this.counters.connections++;
-    ctx.connectionOpened(l.eni.zone);
+    const slot = this.countFastOpen(l, target, opened.choiceReason);
     const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs, this.rate);
     this.connections.add(conn);
     (this.via ??= new Map()).set(conn, l);
-    if (target !== undefined) ctx.choices[CHOICE_REASONS[opened.choiceReason] ?? 'same_zone']++;
-    const slot = target === undefined ? null : this.slots.get(target.key) ?? null;
     if (slot !== null && conn.phase !== Phase.Closed) {
       slot.conns.add(conn);
       (this.slotOf ??= new Map()).set(conn, slot);
       slot.stats.active++;
-      slot.stats.connections++;
-      ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
     }
     // admitted by rules that changed before this report arrived: what the change cuts, this is cut too
     if (((this.closing || !l.open) && !this.draining) || ctx.zoneDown(l.eni.zone) || (target !== undefined && ctx.zoneDown(target.zone)) || slot === null || slot.draining) conn.cut();
+  }
+
+  /** what adopt() and fastBrief() count of a connection the threads opened on L to TARGET: its slot, if it has one */
+  private countFastOpen(l: Listener, target: BackendTargetSpec | undefined, choiceReason: number): BackendSlot | null {
+    const ctx = this.ctx;
+    this.counters.connections++;
+    ctx.connectionOpened(l.eni.zone);
+    if (target === undefined) return null;
+    ctx.choices[CHOICE_REASONS[choiceReason] ?? 'same_zone']++;
+    const slot = this.slots.get(target.key) ?? null;
+    if (slot !== null) {
+      slot.stats.connections++;
+      ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
+    }
+    return slot;
   }
 
   /**
@@ -487,18 +486,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    */
   fastBrief(b: FastBrief, l: Listener): void {
     const ctx = this.ctx;
-    const target = l.targets[b.target];
-    this.counters.connections++;
-    ctx.connectionOpened(l.eni.zone);
-    if (target !== undefined) ctx.choices[CHOICE_REASONS[b.choiceReason] ?? 'same_zone']++;
-    const slot = target === undefined ? undefined : this.slots.get(target.key);
-    if (slot !== undefined) {
-      slot.stats.connections++;
-      ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
-    }
+    const slot = this.countFastOpen(l, l.targets[b.target], b.choiceReason);
     if (b.connectSeconds !== null) ctx.observeConnect(this.spec.id, b.connectSeconds);
     if (b.failure !== null) {
-      if (slot !== undefined) slot.stats.failures++;
+      if (slot !== null) slot.stats.failures++;
       this.counters.rejected[b.failure]++;
       ctx.refused(this.spec.id, b.failure, intToIp(b.remoteIp));
     }
