@@ -68,11 +68,33 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       created_at: t,
       updated_at: t,
     };
-    await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
-    return e;
+    const stored = cmd.upBeforeAnswer ? await upBeforeCommit(st, e) : e;
+    try {
+      await st.commit([{ kind: 'endpoint', id, value: stored }], () => st.endpoints.set(id, stored));
+    } catch (err) {
+      // nothing stored: its listeners close (serial() running the mutation again binds again)
+      if (stored !== e) await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
+      throw err;
+    }
+    return stored;
   });
   if (endpoint.status === 'creating' && !st.servedElsewhere(endpoint.id)) st.track(activateEndpoint(st, endpoint.id));
   return endpoint;
+}
+
+/**
+ * A new endpoint that needs no acceptance, brought up before its one commit: accepted once the data
+ * plane has bound its listeners, which spares the second commit (creating, then accepted) and its
+ * hand-over to the store's thread. Else it stays creating and its activation runs after the answer,
+ * as for any endpoint: with a provisioning fault asked for, on another node, or when the bind
+ * failed (the activation binds again and fails it with the reason).
+ */
+async function upBeforeCommit(st: ControlState, e: Endpoint): Promise<Endpoint> {
+  if (e.status !== 'creating' || st.placedElsewhere(e) || !st.faults.quiet(e.service_id)) return e;
+  const live = liveSpec(st, e);
+  if (!live) return e;
+  const ack = await applyToDataPlane(st, { kind: 'endpoint', id: e.id, live });
+  return ack.ok ? { ...e, status: 'accepted' } : e;
 }
 
 export async function updateEndpoint(st: ControlState, caller: Account, id: string, cmd: UpdateEndpointCommand): Promise<Endpoint> {

@@ -322,8 +322,12 @@ export class ControlState {
 
   /** whether another daemon sharing the store serves this endpoint */
   servedElsewhere(id: string): boolean {
-    const node = (this.pendingEndpoints.get(id) ?? this.endpoints.get(id))?.node;
-    return this.nodeId !== undefined && node !== undefined && node !== this.nodeId;
+    return this.placedElsewhere(this.pendingEndpoints.get(id) ?? this.endpoints.get(id));
+  }
+
+  /** whether an endpoint (one not stored yet too) is placed on another daemon sharing the store */
+  placedElsewhere(e: Endpoint | null | undefined): boolean {
+    return this.nodeId !== undefined && e?.node !== undefined && e.node !== this.nodeId;
   }
 
   /** the node a new interface endpoint is placed on: the least loaded live node (issue 17); none on SQLite */

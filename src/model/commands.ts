@@ -113,6 +113,12 @@ export interface CreateEndpointCommand {
   readonly securityGroups?: readonly string[];
   /** Alibaba's zone affinity (a vpcep-sim extension of the Huawei API) */
   readonly zoneAffinity?: boolean;
+  /**
+   * interface endpoints that need no acceptance: true binds the listeners before the answer and
+   * stores the endpoint accepted in the create's one commit (AWS may answer `available`); absent:
+   * stored and answered creating, brought up after the answer (Huawei documents `creating`)
+   */
+  readonly upBeforeAnswer?: boolean;
 }
 
 /** one ENI wanted: its subnet, and the private IP asked for (absent: the first free one) */

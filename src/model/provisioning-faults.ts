@@ -53,6 +53,11 @@ export class ProvisioningFaults {
     return next ?? null;
   }
 
+  /** whether a new endpoint of this service activates without a fault: no delay, no failure asked for */
+  quiet(serviceId: string): boolean {
+    return this.delayMs === 0 && !this.failNext.has(serviceId);
+  }
+
   /** whether an endpoint's activation waits out the delay now (the converge loop leaves it alone) */
   isWaiting(endpointId: string): boolean {
     return this.waiting.has(endpointId);

@@ -2,8 +2,13 @@
 // restart, and nothing half-applied. The daemon runs with the default durability (process: SQLite's
 // synchronous=NORMAL, no fsync per commit), which promises exactly this.
 import path from 'node:path';
+import { CreateVpcEndpointCommand, EC2Client } from '@aws-sdk/client-ec2';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
+import { DB_FILE } from '../../src/store/sqlite.js';
+import { ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
+import { AWS_KEYS, attempt } from './aws-sdk.js';
+import { echo, randomPort, startBackend } from './backends.js';
 
 describe('crash safety', () => {
   it('keeps every acknowledged write after SIGKILL mid-stream', async () => {
@@ -88,4 +93,47 @@ describe('crash safety', () => {
       await again.exited;
     }
   }, 60_000);
+
+  it('CreateVpcEndpoint answered available is stored accepted: a SIGKILL right after the answer finds it so, no second commit needed', async () => {
+    const dir = tempDir();
+    const data = path.join(dir, 'data');
+    const file = writeConfig(dir, twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] }));
+    const backend = await startBackend(echo);
+    const d = await spawnDaemon(['--config', file, '--data-dir', data]);
+    const consumer = new EC2Client({
+      region: 'us-east-1', endpoint: d.url, maxAttempts: 1,
+      credentials: { accessKeyId: AWS_KEYS.consumer.access_key_id, secretAccessKey: AWS_KEYS.consumer.secret_access_key },
+    });
+    try {
+      const provider = new ApiClient(d.url, PROVIDER.token, PROVIDER.project_id);
+      const port = randomPort();
+      const svc = await provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
+      expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+      await waitFor(async () => (await provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+      expect((await provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+
+      const made = (await consumer.send(new CreateVpcEndpointCommand({
+        VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.us-east-1.${svc.body.id}`, SubnetIds: ['subnet-a'],
+      }))).VpcEndpoint!;
+      // answered available: its listener is bound, bytes go through at once
+      expect(made.State).toBe('available');
+      const host = (await new ApiClient(d.url, CONSUMER.token, CONSUMER.project_id).get(`/vpc-endpoints/${made.VpcEndpointId}`)).body.host_ip;
+      expect(await attempt(host, port, '127.2.1.50')).toBe('relay');
+      d.proc.kill('SIGKILL');
+      await d.exited;
+    } finally {
+      consumer.destroy();
+      if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+      await d.exited;
+      await backend.close();
+    }
+    // what the store holds after the crash, before any restart could converge it: what was answered
+    const db = new Database(path.join(data, DB_FILE));
+    try {
+      const rows = db.prepare("SELECT body FROM documents WHERE kind = 'endpoint'").all() as Array<{ body: string }>;
+      expect(rows.map((r) => JSON.parse(r.body).status)).toEqual(['accepted']);
+    } finally {
+      db.close();
+    }
+  }, 30_000);
 });

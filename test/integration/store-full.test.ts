@@ -1,8 +1,10 @@
 // A full disk under the data dir: the API says so (507 EndPoint.0009), changes nothing, and works
 // again once space is freed.
 import path from 'node:path';
+import { CreateVpcEndpointCommand } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SERVICE_BODY, createAvailableService, startTestDaemon, type TestDaemon } from '../helpers.js';
+import { CONSUMER, PROVIDER, SERVICE_BODY, createAvailableService, startTestDaemon, twoAccountConfig, type TestDaemon } from '../helpers.js';
+import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 import { asRoot, tmpfs, type Disk } from './disk.js';
 
 let d: TestDaemon | undefined;
@@ -32,5 +34,31 @@ describe.skipIf(!asRoot)('a full disk', () => {
     disk.free();
     const again = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, service_name: 'second' });
     expect(again.status).toBe(200);
+  });
+
+  it('a CreateVpcEndpoint the full disk refuses leaves nothing listening: the listener bound before its one commit is closed', async () => {
+    disk = tmpfs('2m');
+    d = await startTestDaemon(twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] }), disk.dir);
+    const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false });
+    expect((await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+    const { consumer } = ec2Clients(d.url, AWS_KEYS);
+    const create = () => consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.us-east-1.${svc.id}`, SubnetIds: ['subnet-a'],
+    }));
+    try {
+      const listeners = d.daemon.dataPlane.daemonLoad().listeners;
+      disk.fill();
+      expect(await refused(create())).toMatchObject({ code: 'InsufficientCapacity', status: 507 });
+      expect(d.daemon.dataPlane.daemonLoad().listeners).toBe(listeners);
+      expect((await d.consumer.get('/vpc-endpoints')).body.endpoints).toEqual([]);
+
+      // the same address again once there is room: bound, stored and answered available
+      disk.free();
+      const made = (await create()).VpcEndpoint!;
+      expect(made.State).toBe('available');
+      expect(d.daemon.dataPlane.daemonLoad().listeners).toBe(listeners + 1);
+    } finally {
+      consumer.destroy();
+    }
   });
 });

@@ -299,6 +299,8 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
       const ip = subnetConfigs.find((c) => c.subnetId === subnetId && c.ipv4 !== undefined)?.ipv4;
       return ip !== undefined ? { subnetId, ip } : { subnetId };
     });
+    // answered `available` when it needs no acceptance, rather than `pending`: one commit, not two
+    cmd.upBeforeAnswer = true;
   } else {
     if (subnets.length || subnetConfigs.length) throw new AwsRequestError('InvalidParameter', 'SubnetId applies to Interface endpoints only');
     if (groups.length) throw new AwsRequestError('InvalidParameter', 'SecurityGroupId applies to Interface endpoints only');
