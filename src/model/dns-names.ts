@@ -102,13 +102,19 @@ export function endpointDnsNames(
   e: Pick<Endpoint, 'id' | 'service_id' | 'service_name' | 'service_type' | 'enable_dns'>,
   s: Pick<EndpointService, 'id' | 'service_name' | 'public' | 'private_dns'>, zones: readonly string[], c: DnsNameContext,
 ): DnsName[] {
+  return [...awsViewDnsNames(e, s, zones, c), ...huaweiEndpointDnsNames(e, c.configRegion), ...alibabaEndpointDnsNames(e, zones, c.configRegion)];
+}
+
+/** the names of an endpoint that AWS lists (DnsEntries): its own, and with private DNS the service's (its public name, or the provider's verified name) */
+export function awsViewDnsNames(
+  e: Pick<Endpoint, 'id' | 'service_type' | 'enable_dns'>,
+  s: Pick<EndpointService, 'id' | 'service_name' | 'public' | 'private_dns'>, zones: readonly string[], c: DnsNameContext,
+): DnsName[] {
   return [
     ...awsEndpointDnsNames(e, s, zones, c),
     ...(e.enable_dns && e.service_type === 'interface' && s.public
       ? [{ name: awsPublicServiceName(s, c.awsRegion, c.configRegion), kind: 'aws_private', scope: 'vpc' } as const] : []),
     ...servicePrivateDnsNames(e, s),
-    ...huaweiEndpointDnsNames(e, c.configRegion),
-    ...alibabaEndpointDnsNames(e, zones, c.configRegion),
   ];
 }
 

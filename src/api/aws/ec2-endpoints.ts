@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { CreateEndpointCommand } from '../../model/commands.js';
-import { awsEndpointDnsNames, endpointDnsNames, type DnsNameKind } from '../../model/dns-names.js';
+import { awsEndpointDnsNames, awsViewDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
 import type { Account, Endpoint, EndpointService, Vpc } from '../../model/types.js';
@@ -58,9 +58,6 @@ export function serviceNames(call: AwsCall): ServiceNames {
   };
 }
 
-/** the names of an endpoint that AWS lists: its own, and with private DNS the service's (its public name, or the provider's verified PrivateDnsName) */
-const AWS_NAME_KINDS: ReadonlySet<DnsNameKind> = new Set(['aws_endpoint', 'aws_zonal', 'aws_private', 'service_private']);
-
 /**
  * the private hosted zone AWS makes for an endpoint with private DNS, which it shows only as this
  * id: stable per endpoint (`Z` and 20 of A-Z 2-7, Route 53's shape)
@@ -81,7 +78,7 @@ export function dnsEntries(e: Endpoint, s: EndpointService | undefined, region: 
   if (e.service_type !== 'interface' || !s) return undefined;
   const c = { awsRegion: region, configRegion };
   const zones = e.enis.map((n) => n.zone);
-  const names = withPrivate ? endpointDnsNames(e, s, zones, c).filter((n) => AWS_NAME_KINDS.has(n.kind)) : awsEndpointDnsNames(e, s, zones, c);
+  const names = withPrivate ? awsViewDnsNames(e, s, zones, c) : awsEndpointDnsNames(e, s, zones, c);
   return names.map((n) => ({ dnsName: n.name, hostedZoneId: n.scope === 'vpc' ? privateHostedZoneId(e.id) : VPCE_HOSTED_ZONE }));
 }
 
