@@ -12,7 +12,8 @@
 //     SDK's paginator with pages of 100);
 //   DescribeVpcEndpointConnections as the provider (--endpoints connections).
 // Each call's time is taken twice: through the SDK (signing, the request, parsing the answer) and
-// on the wire (the request sent to the answer's last byte: the server's part). A call a server
+// on the wire (the request sent to the answer's last byte: the server's part); the CPU per call of
+// the server and of this process (the SDK's own work, alike for every server). A call a server
 // cannot answer is reported as failing (moto answers DescribeVpcEndpointConnections with an HTML
 // HTTP 500), never a crash. vpcep-sim does the real work: every endpoint it creates listens on its
 // host address, and at the end every one of them relays bytes to the NLB's target (checked).
@@ -334,14 +335,15 @@ function rows(o) {
   ];
 }
 
-/** per server and row: every call's times, the items answered, the wall time, the server's CPU, the first failure */
+/** per server and row: every call's times, the items answered, the wall time, the server's and this client's CPU, the first failure */
 function emptyRecord() {
-  return { sdk: [], wire: [], items: [], wallMs: 0, cpuS: 0, failed: null };
+  return { sdk: [], wire: [], items: [], wallMs: 0, cpuS: 0, clientCpuS: 0, failed: null };
 }
 
 async function runBatch(s, row, n, rec) {
   let next = 0;
   const cpu0 = cpuSeconds(s.proc.child.pid);
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   const worker = async () => {
     while (next < n && !rec.failed) {
@@ -377,6 +379,8 @@ async function runBatch(s, row, n, rec) {
   };
   await Promise.all(Array.from({ length: row.concurrency }, worker));
   rec.wallMs += performance.now() - t0;
+  const client = process.cpuUsage(client0);
+  rec.clientCpuS += (client.user + client.system) / 1e6;
   rec.cpuS += cpuSeconds(s.proc.child.pid) - cpu0;
 }
 
@@ -468,6 +472,8 @@ function figures(rec, concurrency) {
     sdk_ms: { p50: quantile(rec.sdk, 0.5), p99: quantile(rec.sdk, 0.99), max: quantile(rec.sdk, 1) },
     wire_ms: { p50: quantile(rec.wire, 0.5), p99: quantile(rec.wire, 0.99) },
     server_cpu_ms_per_call: n ? (rec.cpuS * 1000) / n : null,
+    // the SDK's own work per call (signing, serializing, parsing), the same whichever server answers
+    client_cpu_ms_per_call: n ? (rec.clientCpuS * 1000) / n : null,
     items_per_call: n ? rec.items.reduce((a, b) => a + b, 0) / n : null,
   };
 }
@@ -510,18 +516,18 @@ function markdown(results, servers, motoState) {
       const f = r[k];
       if (k === 'moto' && motoState === 'off') continue;
       if (k === 'moto' && motoState === 'absent') {
-        figuresRows.push([r.label, title[k], 'absent', '', '', '', '', '', '']);
+        figuresRows.push([r.label, title[k], 'absent', '', '', '', '', '', '', '']);
       } else if (!f || !f.calls) {
-        figuresRows.push([r.label, title[k], f?.failed ? `fails: ${f.failed.replace(/^warm-up: /, '').split(':')[0]}` : '—', '', '', '', '', '', '']);
+        figuresRows.push([r.label, title[k], f?.failed ? `fails: ${f.failed.replace(/^warm-up: /, '').split(':')[0]}` : '—', '', '', '', '', '', '', '']);
       } else {
         figuresRows.push([
           r.label, title[k], num(f.calls_per_s, f.calls_per_s < 10 ? 1 : 0), num(f.sdk_ms.p50), num(f.sdk_ms.p99), num(f.wire_ms.p50), num(f.wire_ms.p99),
-          num(f.server_cpu_ms_per_call, 1), num(f.items_per_call, 0),
+          num(f.server_cpu_ms_per_call, 1), num(f.client_cpu_ms_per_call, 1), num(f.items_per_call, 0),
         ]);
       }
     }
   }
-  const figuresTable = grid(['call', 'server', 'calls/s', 'SDK p50 ms', 'SDK p99 ms', 'wire p50 ms', 'wire p99 ms', 'server CPU ms/call', 'items/call'], figuresRows, 2);
+  const figuresTable = grid(['call', 'server', 'calls/s', 'SDK p50 ms', 'SDK p99 ms', 'wire p50 ms', 'wire p99 ms', 'server CPU ms/call', 'client CPU ms/call', 'items/call'], figuresRows, 2);
   const others = keys.filter((k) => k !== 'vpcep' && !(k === 'moto' && motoState === 'off')).reverse();
   // with --durability both, the power daemon against moto too (its own row per call)
   const subjects = has('power') && others.includes('moto') ? ['vpcep', 'power'] : ['vpcep'];
@@ -636,7 +642,7 @@ async function main() {
   say(`\n## The AWS API through @aws-sdk/client-ec2: vpcep-sim and moto_server${o.smoke ? ' (smoke)' : ''}\n`);
   say(markdown(results, servers, motoState));
   say('\nSDK: the whole send (signing, the request, parsing the answer, in this process); wire: the request sent to the answer\'s last byte (the server\'s part).');
-  say('server CPU: the server process\'s user+system time over the calls (10 ms ticks). Ratios only where both answered the same items.');
+  say('server CPU: the server process\'s user+system time over the calls (10 ms ticks); client CPU: this process\'s (the SDK\'s own work). Ratios only where both answered the same items.');
 
   const failures = [];
   for (const r of results) {
