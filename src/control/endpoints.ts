@@ -3,6 +3,7 @@
 import { DEFAULTS } from '../model/defaults.js';
 import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, UpdateEndpointCommand } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
+import type { LiveEndpoint } from '../model/events.js';
 import type { PolicyOptions } from '../model/policy.js';
 import { applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
@@ -10,7 +11,7 @@ import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
 import { activateEndpoint } from './provisioning-faults.js';
 import { now, type ControlState } from './state.js';
-import { applyToDataPlane, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
+import { applyToDataPlane, failedEndpoint, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
 import { newEnis, withEnis } from './zones.js';
 
 export async function createEndpoint(st: ControlState, caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
@@ -68,33 +69,48 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       created_at: t,
       updated_at: t,
     };
-    const stored = cmd.upBeforeAnswer ? await upBeforeCommit(st, e) : e;
-    try {
-      await st.commit([{ kind: 'endpoint', id, value: stored }], () => st.endpoints.set(id, stored));
-    } catch (err) {
-      // nothing stored: its listeners close (serial() running the mutation again binds again)
-      if (stored !== e) await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
-      throw err;
-    }
-    return stored;
+    const live = cmd.upBeforeAnswer ? upAtOnce(st, e) : null;
+    if (live) return commitUp(st, e, live);
+    await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
+    return e;
   });
   if (endpoint.status === 'creating' && !st.servedElsewhere(endpoint.id)) st.track(activateEndpoint(st, endpoint.id));
   return endpoint;
 }
 
 /**
- * A new endpoint that needs no acceptance, brought up before its one commit: accepted once the data
- * plane has bound its listeners, which spares the second commit (creating, then accepted) and its
- * hand-over to the store's thread. Else it stays creating and its activation runs after the answer,
- * as for any endpoint: with a provisioning fault asked for, on another node, or when the bind
- * failed (the activation binds again and fails it with the reason).
+ * What a new endpoint that needs no acceptance runs on the data plane when it comes up with its
+ * create: null when it goes the usual way (stored creating, activated after the answer) because
+ * a provisioning fault is asked for, it is placed on another node, or its service cannot run it.
  */
-async function upBeforeCommit(st: ControlState, e: Endpoint): Promise<Endpoint> {
-  if (e.status !== 'creating' || st.placedElsewhere(e) || !st.faults.quiet(e.service_id)) return e;
-  const live = liveSpec(st, e);
-  if (!live) return e;
-  const ack = await applyToDataPlane(st, { kind: 'endpoint', id: e.id, live });
-  return ack.ok ? { ...e, status: 'accepted' } : e;
+function upAtOnce(st: ControlState, e: Endpoint): LiveEndpoint | null {
+  if (e.status !== 'creating' || st.placedElsewhere(e) || !st.faults.quiet(e.service_id)) return null;
+  return liveSpec(st, e);
+}
+
+/**
+ * One commit for a create instead of two (creating, then accepted): the endpoint is stored accepted
+ * while the data plane binds its listeners, and answered once both are done, so the bind costs the
+ * answer no time of its own (the store's thread writes meanwhile). A bind that fails turns it failed
+ * before the answer, as an activation would; a commit that fails closes what was bound.
+ */
+async function commitUp(st: ControlState, e: Endpoint, live: LiveEndpoint): Promise<Endpoint> {
+  const next: Endpoint = { ...e, status: 'accepted' };
+  const bound = applyToDataPlane(st, { kind: 'endpoint', id: e.id, live });
+  try {
+    await st.commit([{ kind: 'endpoint', id: e.id, value: next }], () => st.endpoints.set(e.id, next));
+  } catch (err) {
+    // nothing stored: its listeners close (serial() running the mutation again binds again)
+    await bound;
+    await applyToDataPlane(st, { kind: 'endpoint', id: e.id, live: null });
+    throw err;
+  }
+  const ack = await bound;
+  if (ack.ok) return next;
+  st.log.warn({ endpoint_id: e.id, reason: ack.reason }, 'endpoint failed');
+  const failed = failedEndpoint(next, ack);
+  await st.commit([{ kind: 'endpoint', id: e.id, value: failed }], () => st.endpoints.set(e.id, failed));
+  return failed;
 }
 
 export async function updateEndpoint(st: ControlState, caller: Account, id: string, cmd: UpdateEndpointCommand): Promise<Endpoint> {

@@ -90,6 +90,11 @@ function errorOf(reason: string, failure?: ListenFailure): ResourceError {
   return { name, message: reason };
 }
 
+/** an endpoint the data plane could not bring up or keep: failed with the reason, its SNAT address given back */
+export function failedEndpoint(e: Endpoint, ack: Extract<Ack, { ok: false }>): Endpoint {
+  return { ...e, status: 'failed', snat_ip: null, updated_at: now(), error: errorOf(ack.reason, ack.failure) };
+}
+
 /** sends the routing view; a public service whose listeners cannot bind turns failed, and available again once they bind */
 export async function pushRouting(st: ControlState): Promise<Ack> {
   const ack = await applyToDataPlane(st, { kind: 'routing', id: 'routing', view: st.routing() });
@@ -149,7 +154,7 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
       if (ack.ok && cur.status === 'accepted') return;
       const next: Endpoint = ack.ok
         ? { ...cur, status: 'accepted', updated_at: now(), error: undefined }
-        : { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: errorOf(ack.reason, ack.failure) };
+        : failedEndpoint(cur, ack);
       if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
       await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
     });
@@ -184,7 +189,7 @@ export async function pushEndpoint(st: ControlState, id: string, drainMs?: numbe
   await st.serial(async () => {
     const cur = st.endpoints.get(id);
     if (!cur || !LIVE_ENDPOINT_STATUSES.has(cur.status)) return;
-    const next: Endpoint = { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: errorOf(ack.reason, ack.failure) };
+    const next = failedEndpoint(cur, ack);
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });
   await applyToDataPlane(st, { kind: 'endpoint', id, live: null });

@@ -5,12 +5,14 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { CreateVpcEndpointCommand } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resourceErrorJson } from '../../src/api/huawei/serialize.js';
 import {
   ApiClient, CONSUMER, PROVIDER, ROOT, SERVICE_BODY, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor,
   writeConfig, type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
+import { AWS_KEYS, ec2Clients } from './aws-sdk.js';
 import { randomPort } from './backends.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
@@ -109,6 +111,28 @@ describe('an address in use', () => {
     expect(ep.error[0].error_message).toContain(`cannot listen on 127.${k}.1.213:${port}: EADDRINUSE`);
     // a tenant's endpoint is the tenant's: the daemon stays ready
     expect((await fetch(`${d.url}/ready`)).status).toBe(200);
+  });
+
+  it('CreateVpcEndpoint on a taken address answers failed with the reason (bound beside its commit, then stored failed), nothing listening', async () => {
+    d = await startTestDaemon(twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] }));
+    cleanups.push(() => d.stop());
+    const k = (await d.consumer.get('/vpcs')).body.vpcs.find((v: any) => v.id === 'vpc-client').number;
+    const port = randomPort();
+    await squat(`127.${k}.1.215`, port);
+    const svc = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: 8080, protocol: 'TCP' }] });
+    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+    await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const { consumer } = ec2Clients(d.url, AWS_KEYS);
+    cleanups.push(() => consumer.destroy());
+    const listeners = d.daemon.dataPlane.daemonLoad().listeners;
+    const made = (await consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.us-east-1.${svc.body.id}`,
+      SubnetConfigurations: [{ SubnetId: 'subnet-a', Ipv4: '10.0.1.215' }],
+    }))).VpcEndpoint!;
+    expect(made.State).toBe('failed');
+    expect(made.LastError?.Message).toContain(`cannot listen on 127.${k}.1.215:${port}: EADDRINUSE`);
+    expect((await d.consumer.get(`/vpc-endpoints/${made.VpcEndpointId}`)).body.status).toBe('failed');
+    expect(d.daemon.dataPlane.daemonLoad().listeners).toBe(listeners);
   });
 });
 
