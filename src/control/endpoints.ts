@@ -91,8 +91,10 @@ function upAtOnce(st: ControlState, e: Endpoint): LiveEndpoint | null {
 /**
  * One commit for a create instead of two (creating, then accepted): the endpoint is stored accepted
  * while the data plane binds its listeners, and answered once both are done, so the bind costs the
- * answer no time of its own (the store's thread writes meanwhile). A bind that fails turns it failed
- * before the answer, as an activation would; a commit that fails closes what was bound.
+ * answer no time of its own (the store's thread writes meanwhile). The bind runs in the microtasks
+ * right after the hand-over, before the store's answer (a message of its thread, or etcd's over the
+ * network) can come: the state shows it accepted only once it listens. A bind that fails turns it
+ * failed before the answer, as an activation would; a commit that fails closes what was bound.
  */
 async function commitUp(st: ControlState, e: Endpoint, live: LiveEndpoint): Promise<Endpoint> {
   const next: Endpoint = { ...e, status: 'accepted' };
