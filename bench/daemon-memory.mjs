@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Where a vpcepd's memory per endpoint goes: `node bench/daemon-memory.mjs [--endpoints N] [--relay R] [--snapshots DIR]`
+// Where a vpcepd's memory per endpoint goes: `node bench/daemon-memory.mjs [--endpoints N] [--relay R] [--idle S] [--root DIR] [--snapshots DIR]`
 // starts a daemon as the scale scenario does (bench/lib/scenarios/scale.mjs), one service, then N
 // endpoints through the API, then one connection through each. At each step: the daemon's RSS and
 // its V8 heap (GET /metrics: nodejs_heap_size_used_bytes after the scrape's own garbage is collected
 // is not exact, so --snapshots DIR takes heap snapshots through --heapsnapshot-signal instead, to diff
-// by constructor). Run it in a network namespace of its own.
+// by constructor). --root DIR: the daemon of another built checkout. Run it in a network namespace of its own.
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,14 +13,14 @@ import { rootDir } from './lib/paths.mjs';
 import { rssByKind, rssKiB, sleep } from './lib/procs.mjs';
 import { Vpcepd, VPC_ID, SUBNET_ID } from './lib/vpcep.mjs';
 
-const { values: v } = parseArgs({ options: { endpoints: { type: 'string' }, relay: { type: 'string' }, snapshots: { type: 'string' }, idle: { type: 'string' } } });
+const { values: v } = parseArgs({ options: { endpoints: { type: 'string' }, relay: { type: 'string' }, snapshots: { type: 'string' }, idle: { type: 'string' }, root: { type: 'string' } } });
 const n = Number(v.endpoints ?? 1000);
 const idleS = Number(v.idle ?? 12);
 const dir = fs.mkdtempSync('/tmp/vpcep-daemon-memory-');
 const backend = net.createServer((s) => s.end('ok')).listen(0, '127.0.0.1');
 await new Promise((r) => backend.once('listening', r));
 if (v.snapshots) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${path.resolve(v.snapshots)}`;
-const d = await Vpcepd.start({ root: rootDir, dir, snat: 'auto', relay: v.relay ?? 'native', endpoints: n, subnetCidr: '10.77.0.0/19' });
+const d = await Vpcepd.start({ root: v.root ? path.resolve(v.root) : rootDir, dir, snat: 'auto', relay: v.relay ?? 'native', endpoints: n, subnetCidr: '10.77.0.0/19' });
 const port = 20000 + Math.floor(Math.random() * 20000);
 const svc = await d.createService([{ client_port: port, server_port: backend.address().port }]);
 let shots = 0;

@@ -1,6 +1,6 @@
 // The memory a burst of work grew, given back once the daemon is quiet (src/memory-release.ts,
 // native/relay.cc releaseMemory): a real daemon, its start the burst. Its start grows V8's young
-// generation (4 MiB semispaces after loading its modules), which V8 alone keeps for good.
+// generation (8 MiB committed after loading its modules), which V8 alone keeps for good.
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/model/defaults.js';
 import { metricValue, spawnDaemon, tempDir, twoAccountConfig, writeConfig, type ChildDaemon } from '../helpers.js';
@@ -22,7 +22,7 @@ describe('memory given back once quiet', () => {
     expect(await youngGeneration(url)).toBeGreaterThan(2 * 1024 * 1024);
     // left alone (a scrape every 10 ms would keep its event loop busy, never quiet) for two windows
     await new Promise((r) => setTimeout(r, 2 * DEFAULTS.memoryRelease.checkIntervalMs + 1_000));
-    // V8's first size: two semispaces of 512 KiB, what the release shrinks it to
+    // its first size, 1 MiB, what the release shrinks it to
     expect(await youngGeneration(url)).toBeLessThanOrEqual(1024 * 1024);
   }, 30_000);
 });
