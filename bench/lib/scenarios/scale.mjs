@@ -33,8 +33,9 @@ const RATE_CONNECTIONS = 50;
  * quiet window of 5 s: src/memory-release.ts; read 1 s after, its figure swung with the GC's timing)
  */
 const SETTLE_MS = 12_000;
-const settledRssKiB = async (pid) => {
-  await sleep(SETTLE_MS);
+/** --smoke checks that the scenario runs, in a minute: its memory figures are read after 1 s */
+const settledRssKiB = async (env, pid) => {
+  await sleep(env.opts.smoke ? 1_000 : SETTLE_MS);
   return rssKiB(pid);
 };
 const SCRAPES = 10;
@@ -145,7 +146,7 @@ export default {
       env.vpcep = d = await this.startDaemon(env);
     }
     const svc = await d.createService([{ client_port: this.port, server_port: env.ports.http }]);
-    const rss0 = await settledRssKiB(d.pid);
+    const rss0 = await settledRssKiB(env, d.pid);
     this.step = 'creates';
     const posts = [];
     const eps = [];
@@ -157,7 +158,7 @@ export default {
     }
     await d.until(`${n} endpoints accepted`, async () => (await accepted(d)) === n, 60_000);
     const liveS = (performance.now() - t0) / 1000;
-    const rss1 = await settledRssKiB(d.pid);
+    const rss1 = await settledRssKiB(env, d.pid);
     // one at a time: the API takes 128 connections at once
     const hosts = [];
     for (const e of eps) hosts.push((await d.api('GET', `/vpc-endpoints/${e.id}`)).host_ip);
@@ -165,7 +166,7 @@ export default {
     const scrape = await scrapeAll(`${d.url}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` }, d.pid);
     this.step = 'rates';
     const rates = await this.rates(hosts.map((host) => ({ host, port: this.port })));
-    const rss2 = await settledRssKiB(d.pid);
+    const rss2 = await settledRssKiB(env, d.pid);
     this.step = 'restart';
     await d.stop();
     const r0 = performance.now();
@@ -199,14 +200,14 @@ export default {
     };
     if (env.haproxy !== this.world.haproxy) await env.haproxy.stop();
     const one = await launch(1);
-    const rss0 = await settledRssKiB(one.proc.child.pid);
+    const rss0 = await settledRssKiB(env, one.proc.child.pid);
     await one.stop();
     const all = await launch(n);
     env.haproxy = all;
-    const rss1 = await settledRssKiB(all.proc.child.pid);
+    const rss1 = await settledRssKiB(env, all.proc.child.pid);
     const scrape = await scrapeAll(`http://127.0.0.1:${metricsPort}/metrics`, {}, all.proc.child.pid);
     const rates = await this.rates(frontends(n).map((f) => f.bind));
-    const rss2 = await settledRssKiB(all.proc.child.pid);
+    const rss2 = await settledRssKiB(env, all.proc.child.pid);
     await all.stop();
     const again = await launch(n);
     env.haproxy = again;
