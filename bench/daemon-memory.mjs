@@ -1,30 +1,33 @@
 #!/usr/bin/env node
-// Where a vpcepd's memory per endpoint goes: `node bench/daemon-memory.mjs [--endpoints N] [--relay R] [--snapshots DIR]`
+// Where a vpcepd's memory per endpoint goes: `node bench/daemon-memory.mjs [--endpoints N] [--relay R] [--idle S] [--root DIR] [--snapshots DIR]`
 // starts a daemon as the scale scenario does (bench/lib/scenarios/scale.mjs), one service, then N
 // endpoints through the API, then one connection through each. At each step: the daemon's RSS and
 // its V8 heap (GET /metrics: nodejs_heap_size_used_bytes after the scrape's own garbage is collected
 // is not exact, so --snapshots DIR takes heap snapshots through --heapsnapshot-signal instead, to diff
-// by constructor). Run it in a network namespace of its own.
+// by constructor). --root DIR: the daemon of another built checkout. Run it in a network namespace of its own.
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { rootDir } from './lib/paths.mjs';
-import { rssKiB, sleep } from './lib/procs.mjs';
+import { rssByKind, rssKiB, sleep } from './lib/procs.mjs';
 import { Vpcepd, VPC_ID, SUBNET_ID } from './lib/vpcep.mjs';
 
-const { values: v } = parseArgs({ options: { endpoints: { type: 'string' }, relay: { type: 'string' }, snapshots: { type: 'string' } } });
+const { values: v } = parseArgs({ options: { endpoints: { type: 'string' }, relay: { type: 'string' }, snapshots: { type: 'string' }, idle: { type: 'string' }, root: { type: 'string' } } });
 const n = Number(v.endpoints ?? 1000);
+const idleS = Number(v.idle ?? 12);
 const dir = fs.mkdtempSync('/tmp/vpcep-daemon-memory-');
 const backend = net.createServer((s) => s.end('ok')).listen(0, '127.0.0.1');
 await new Promise((r) => backend.once('listening', r));
 if (v.snapshots) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${path.resolve(v.snapshots)}`;
-const d = await Vpcepd.start({ root: rootDir, dir, snat: 'auto', relay: v.relay ?? 'native', endpoints: n, subnetCidr: '10.77.0.0/19' });
+const d = await Vpcepd.start({ root: v.root ? path.resolve(v.root) : rootDir, dir, snat: 'auto', relay: v.relay ?? 'native', endpoints: n, subnetCidr: '10.77.0.0/19' });
 const port = 20000 + Math.floor(Math.random() * 20000);
 const svc = await d.createService([{ client_port: port, server_port: backend.address().port }]);
 let shots = 0;
+// each step is read once the daemon has been idle IDLE seconds (12 by default: two of its quiet
+// windows, src/memory-release.ts): what `ps` shows of a daemon left alone, not a burst's leftovers
 async function step(name) {
-  await sleep(1500);
+  await sleep(idleS * 1000);
   if (v.snapshots) {
     const before = fs.readdirSync(v.snapshots).length;
     process.kill(d.pid, 'SIGUSR2');
@@ -35,7 +38,7 @@ async function step(name) {
   // the V8 heap as the daemon reports it (prom-client's default metrics; the scrape's own garbage included)
   const m = await d.metrics();
   const g = (name, labels = {}) => m.find((x) => x.name === name && Object.entries(labels).every(([k, val]) => x.labels[k] === val))?.value ?? 0;
-  return { name, rss: rssKiB(d.pid), heapTotal: g('nodejs_heap_size_total_bytes') / 1024, heapUsed: g('nodejs_heap_size_used_bytes') / 1024, external: g('nodejs_external_memory_bytes') / 1024, newSpace: g('nodejs_heap_space_size_total_bytes', { space: 'new' }) / 1024 };
+  return { name, rss: rssKiB(d.pid), ...rssByKind(d.pid), heapTotal: g('nodejs_heap_size_total_bytes') / 1024, heapUsed: g('nodejs_heap_size_used_bytes') / 1024, external: g('nodejs_external_memory_bytes') / 1024, newSpace: g('nodejs_heap_space_size_total_bytes', { space: 'new' }) / 1024 };
 }
 process.on('exit', () => { try { process.kill(d.pid); } catch { /* gone */ } });
 const steps = [await step('no endpoint')];
@@ -59,5 +62,8 @@ steps.push(await step('each used once'));
 const per = (s, k) => ((s[k] - steps[0][k]) / n).toFixed(1).padStart(6);
 console.log('KiB per endpoint   RSS  heap total  heap used  new space  external');
 for (const s of steps) console.log(`${s.name.padEnd(16)} ${per(s, 'rss')}  ${per(s, 'heapTotal')}      ${per(s, 'heapUsed')}     ${per(s, 'newSpace')}    ${per(s, 'external')}   (RSS ${(s.rss / 1024).toFixed(1)} MiB)`);
+// the RSS by kind of mapping (rssByKind: malloc's main arena, its thread arenas, stacks, files, the rest of the anonymous memory)
+console.log('KiB per endpoint  malloc  arenas  stacks   files    anon');
+for (const s of steps) console.log(`${s.name.padEnd(16)} ${per(s, 'malloc')}  ${per(s, 'arenas')}  ${per(s, 'stacks')}  ${per(s, 'files')}  ${per(s, 'anon')}`);
 await d.stop();
 backend.close();

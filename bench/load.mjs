@@ -37,7 +37,7 @@ const failures = [];
 let dir = null;
 const NGINX_WORKERS = 1;
 
-const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--rounds N] [--scenarios a,b,c] [--snat MODE] [--relay RELAY] [--socket-buffer BYTES] [--endpoints N]
+const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--rounds N] [--scenarios a,b,c] [--snat MODE] [--relay RELAY] [--socket-buffer BYTES] [--endpoints N] [--scale-root DIR]
 
   --duration SECONDS  length of each timed run (bulk, rate, latency); default 5 (smoke: 1)
   --rounds N          rounds of every scenario on every path, interleaved; default 3 (smoke: 1)
@@ -46,6 +46,7 @@ const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--ro
   --relay RELAY       vpcepd's relay (VPCEP_RELAY): js, native or auto; default js
   --socket-buffer B   vpcepd's dataplane.socket_buffer_bytes (0: the kernel autotunes); default: vpcepd's
   --endpoints N       endpoints of the scale scenario (HAProxy: frontends); default 1000 (smoke: 100)
+  --scale-root DIR    the scale scenario's vpcepd from another built checkout (its dist/ and addon): a build before
   --smoke             every scenario briefly (1 round, short runs, 1 endpoint x 3,000 held,
                       100 endpoints in scale): about a minute
   -h, --help          this text`;
@@ -61,6 +62,7 @@ function options() {
     relay: { type: 'string' },
     'socket-buffer': { type: 'string' },
     endpoints: { type: 'string' },
+    'scale-root': { type: 'string' },
     smoke: { type: 'boolean', default: false },
   });
   const v = line.values;
@@ -80,7 +82,9 @@ function options() {
   if (socketBuffer !== undefined && !(Number.isInteger(socketBuffer) && socketBuffer >= 0)) usage('--socket-buffer must be a number of bytes (0: the kernel autotunes)');
   const scaleEndpoints = v.endpoints === undefined ? (v.smoke ? 100 : 1000) : Number(v.endpoints);
   if (!Number.isInteger(scaleEndpoints) || scaleEndpoints < 2 || scaleEndpoints > 8000) usage('--endpoints must be an integer from 2 to 8000');
-  return { duration, rounds, scenarios: [...new Set(names)], snat, relay, socketBuffer, scaleEndpoints, smoke: v.smoke };
+  const scaleRoot = v['scale-root'] === undefined ? rootDir : path.resolve(v['scale-root']);
+  if (!fs.existsSync(path.join(scaleRoot, 'dist/vpcepd.js'))) usage(`--scale-root: ${scaleRoot} has no dist/vpcepd.js (build it)`);
+  return { duration, rounds, scenarios: [...new Set(names)], snat, relay, socketBuffer, scaleEndpoints, scaleRoot, smoke: v.smoke };
 }
 
 /** the prerequisites: the compiled daemon and the tools (installed when missing and this is root) */

@@ -24,7 +24,8 @@ import type { ConnectionNotification } from './model/notifications.js';
 import { shaping } from './dataplane/bandwidth.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
-import { activeRelay, onRelayFatal, selectRelay } from './dataplane/native-relay.js';
+import { activeRelay, onRelayFatal, releaseMemory, selectRelay } from './dataplane/native-relay.js';
+import { releaseMemoryWhenQuiet } from './memory-release.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc } from './model/types.js';
 import { WebhookNotifier } from './notify/webhooks.js';
@@ -113,6 +114,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let fleet: Fleet | undefined;
   let placement: PlacementLoop | null = null;
   let stopPublishing: (() => void) | undefined;
+  let stopReleasing: (() => void) | undefined;
   // where a start's time goes (issue 16: a restart at 5,000 endpoints), logged once ready
   const took: Record<string, number> = {};
   let lapAt = performance.now();
@@ -331,6 +333,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     stopPublishing = (o.every ?? every)(DEFAULTS.fleet.publishIntervalMs, () => openFleet.publish(dataPlane.activeConnections));
     if (etcdStore) placement = control.startPlacement(DEFAULTS.fleet.placementIntervalMs);
     metrics.setFleetSource(() => control.nodes());
+    // the start's own garbage (the modules, the restore) is the first burst given back
+    stopReleasing = releaseMemoryWhenQuiet({ release: releaseMemory, every: o.every ?? every });
     phase = 'ready';
     lap('api_ms');
     log.info({ ...took, endpoints: control.endpointCount }, 'start-up: where the time went');
@@ -386,6 +390,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         // its listeners are closed: the fleet places this node's ENIs on the others now, while its
         // connections drain here (it stops following the store first, so that no move cuts them)
         stopPublishing?.();
+        stopReleasing?.();
         await placement?.stop();
         await follower?.stop();
         await openFleet.close();
@@ -404,6 +409,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     stopConverging?.();
     stopPublishing?.();
+    stopReleasing?.();
     await placement?.stop();
     await fleet?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);

@@ -204,3 +204,40 @@ export function rssKiB(pid) {
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]);
 }
+
+const ARENA_SPAN = 64 * 1024 * 1024; // glibc's HEAP_MAX_SIZE on 64-bit: a thread arena's reservation, aligned to it
+
+/**
+ * A process's resident memory by kind, in KiB, from /proc/<pid>/smaps: `malloc` the main arena's
+ * [heap] (brk), `arenas` glibc's thread arenas (anonymous, 64 MiB-aligned reservations), `stacks`
+ * threads' stacks (anonymous, right above a guard page) and the main stack, `files` mapped files
+ * (code, libraries), `anon` the rest of the anonymous memory (V8's heap spaces, its code, large
+ * mmap()ed blocks of malloc). The kinds are read from the mappings' shapes: a heuristic, for
+ * finding where growth goes, not an exact account.
+ */
+export function rssByKind(pid) {
+  const maps = [];
+  let cur = null;
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      cur = { start: BigInt(`0x${head[1]}`), end: BigInt(`0x${head[2]}`), perms: head[3], name: head[4], rss: 0 };
+      maps.push(cur);
+    } else if (cur && line.startsWith('Rss:')) cur.rss = Number(/(\d+)/.exec(line)[1]);
+  }
+  const kinds = { malloc: 0, arenas: 0, stacks: 0, files: 0, anon: 0 };
+  const span = BigInt(ARENA_SPAN);
+  maps.forEach((m, i) => {
+    const prev = maps[i - 1];
+    const next = maps[i + 1];
+    let kind = 'anon';
+    if (m.name === '[heap]') kind = 'malloc';
+    else if (m.name === '[stack]') kind = 'stacks';
+    else if (m.name.startsWith('/')) kind = 'files';
+    else if (m.name) kind = 'anon';
+    else if (m.start % span === 0n && (m.end - m.start === span || (next?.start === m.end && next.perms.startsWith('---') && next.end - m.start === span))) kind = 'arenas';
+    else if (prev?.end === m.start && prev.perms.startsWith('---') && !prev.name && prev.end - prev.start <= 65536n && m.perms.startsWith('rw')) kind = 'stacks';
+    kinds[kind] += m.rss;
+  });
+  return kinds;
+}

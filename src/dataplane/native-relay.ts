@@ -77,6 +77,7 @@ interface Addon {
   touched(id: number): boolean;
   socketBuffer(bytes: number): void;
   clamp(fd: number, bytes: number): void;
+  releaseMemory(): void;
   figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number, throttledUs: number];
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
@@ -540,6 +541,18 @@ export function clampSocketBuffers(fd: number, bytes: number): boolean {
   const a = loadAddon();
   if (!a || fd < 0) return false;
   a.clamp(fd, bytes);
+  return true;
+}
+
+/**
+ * Gives back the memory a burst of work grew (V8's heap, malloc's arenas: native/relay.cc
+ * releaseMemory) with the addon, when it is built, whichever relay carries the connections; false
+ * when it is not.
+ */
+export function releaseMemory(): boolean {
+  const a = loadAddon();
+  if (!a) return false;
+  a.releaseMemory();
   return true;
 }
 

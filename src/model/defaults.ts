@@ -104,6 +104,12 @@ export const DEFAULTS = deepFreeze({
     /** how often half-way transitions (creating, deleting) are retried, e.g. after a full disk */
     reconcileIntervalMs: 15_000, // 15 s
   },
+  /** the memory a burst of work grew, given back once the daemon is quiet (src/memory-release.ts) */
+  memoryRelease: {
+    checkIntervalMs: 5_000, // 5 s: a window, and how soon after the burst
+    quietShare: 0.05, // quiet: the event loop busy under 5% of the window
+    growthBytes: 8 * 1024 * 1024, // 8 MiB of RSS over its lowest since the last release
+  },
   limits: {
     portMappings: 50, // 000_9af245a83013c30f.txt 2.3: at most 50 port mappings
     endpointWhitelist: 20, // huawei-vpcep-api.md: WhitelistLimit

@@ -32,11 +32,12 @@ afterEach(async () => {
 const native = () => (relayChoice().relay === 'native' ? loadNativeRelay() : null);
 const fastAccepted = () => native()?.fastFigures().accepted ?? 0;
 
-function plane(o: { idleTimeoutMs?: number; sweepIntervalMs?: number; snatMode?: 'logical' | 'kernel' } = {}): TcpDataPlane {
+function plane(o: { idleTimeoutMs?: number; sweepIntervalMs?: number; snatMode?: 'logical' | 'kernel'; snatPorts?: { low: number; high: number } } = {}): TcpDataPlane {
   const dp = new TcpDataPlane({
     snatMode: o.snatMode ?? 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: o.idleTimeoutMs ?? 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
     log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined,
     ...(o.sweepIntervalMs !== undefined ? { sweepIntervalMs: o.sweepIntervalMs } : {}),
+    ...(o.snatPorts ? { snatPorts: o.snatPorts } : {}),
   });
   cleanup.push(() => dp.close());
   return dp;
@@ -201,6 +202,23 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect(new Set(sources).size).toBe(6);
     await waitFor(() => dp.activeConnections === 0 || null, 5_000, 'every connection closed');
     expect(figures(dp, 'ep-ports')).toMatchObject({ snatPorts: 0, rejected: { snat_exhausted: 0, backend_unreachable: 0 } });
+  });
+
+  it('an endpoint of 2 SNAT ports carries 6 connections one after the other: the ports given back are taken again (the queue of them made at the first)', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane({ snatPorts: { low: 40100, high: 40101 } });
+    const port = randomPort();
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-reuse', live: spec('ep-reuse', port, b.port) })).ok).toBe(true);
+    const accepted = fastAccepted();
+    for (let i = 0; i < 6; i++) {
+      const a = await attempt(port);
+      expect({ connection: i, relayed: a.ok }).toEqual({ connection: i, relayed: true });
+      a.socket.destroy();
+      await waitFor(() => dp.activeConnections === 0 || null, 5_000, `connection ${i} closed`);
+    }
+    if (native() && process.env.VPCEP_FAST_ACCEPT !== 'off') expect(fastAccepted() - accepted).toBe(6);
+    expect(figures(dp, 'ep-reuse')).toMatchObject({ snatPorts: 0, rejected: { snat_exhausted: 0 } });
   });
 
   it.runIf(loadNativeRelay() !== null && relayChoice().relay === 'native' && process.env.VPCEP_FAST_ACCEPT !== 'off')('the idle timeout runs on the relay threads: with the event loop\'s sweep off, an idle connection is closed (counted idle) and a trickling one stays', async () => {

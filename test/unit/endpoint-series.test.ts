@@ -2,7 +2,8 @@
 // a Prometheus parser reads, every declared per-endpoint family with its help and type, cumulative
 // histogram buckets, escaped label values, and nothing of an endpoint that no longer exists.
 import { describe, expect, it } from 'vitest';
-import { ConnectHistograms, CONNECT_BUCKETS, EndpointSeriesCache, escapeLabel, renderEndpointSeries as render } from '../../src/telemetry/endpoint-series.js';
+import { gunzipSync } from 'node:zlib';
+import { Chunk, ConnectHistograms, CONNECT_BUCKETS, EndpointSeriesCache, escapeLabel, renderEndpointSeries as render } from '../../src/telemetry/endpoint-series.js';
 import { ENDPOINT_INFO_LABELS, METRICS, type EndpointInfo } from '../../src/telemetry/metric-table.js';
 
 /** the series as text (they come as one Buffer) */
@@ -103,5 +104,11 @@ describe('per-endpoint series in the text format', () => {
   it('escapes backslashes, quotes and newlines in label values', () => {
     expect(escapeLabel('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
     expect(escapeLabel('plain-id')).toBe('plain-id');
+  });
+
+  it('a kept gzip member holds its own bytes, not gzipSync\'s 16 KiB output buffer (6 KiB per endpoint at 1,000)', () => {
+    const chunk = new Chunk(Buffer.from('vpcep_endpoint_active_connections{endpoint_id="ep-1"} 2\n'.repeat(32)));
+    expect(gunzipSync(chunk.gzip).equals(chunk.bytes)).toBe(true);
+    expect(chunk.gzip.buffer.byteLength).toBeLessThan(16 * 1024);
   });
 });
