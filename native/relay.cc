@@ -131,6 +131,7 @@ struct Flow {
   bool eof = false;   // the source sent its FIN
   bool shut = false;  // the FIN was passed on (shutdown(SHUT_WR) of the destination)
   bool bulk = false;  // read a full small-copy buffer once: splice from now on (CopySmall)
+  bool hup = false;   // the source's FIN (or reset) was reported by epoll: read it to the end
 };
 
 // Small messages (issue 16, the latency tail): a direction whose pipe is empty and that has never
@@ -680,6 +681,7 @@ class Worker {
   }
 
   void Connecting(Conn* c, int side, uint32_t events) {
+    NoteHup(c, side, events);
     if (side == 0) {
       // The client reset before its backend answered; a FIN waits for the relay (half-close).
       if (events & EPOLLERR) Finish(c, Reason::ClientReset, true);
@@ -809,10 +811,18 @@ class Worker {
   // One readiness of one side: reads from it when it has bytes (or its FIN), writes to it only
   // when a flow towards it was waiting for room (a reported EPOLLOUT alone is no news).
   void Ready(Conn* c, int side, uint32_t events) {
+    NoteHup(c, side, events);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) Move(c, side);
     const Flow& back = c->flow[1 - side];
     if (!c->closed && (events & EPOLLOUT) && (back.inPipe > 0 || (side == 1 && c->preambleOff < c->preamble.size()))) Move(c, 1 - side);
     Done(c);
+  }
+
+  // A FIN reported with (or before) the bytes brings no later edge: the direction it ends reads
+  // on to it. Without one, a short read drained the source (CopySmall): anything that comes after
+  // it, bytes or FIN, is a new edge.
+  static void NoteHup(Conn* c, int side, uint32_t events) {
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->flow[side].hup = true;
   }
 
   void Done(Conn* c) {
@@ -859,8 +869,10 @@ class Worker {
         int r = CopySmall(c, d, f, k);
         if (r < 0) return;  // finished
         if (r > 0) moved = true;
-        if (r == kCopiedNothing || f.inPipe > 0) break;  // drained (EAGAIN), or the destination is full
-        continue;  // read on until EAGAIN (a FIN that came with the bytes brings no new edge); a full buffer: bulk, spliced from now on
+        // drained (EAGAIN, or a short read with no FIN reported: HAProxy's rule, one recv fewer per
+        // message), or the destination is full
+        if (r == kCopiedNothing || f.inPipe > 0 || (r == kCopiedShort && !f.hup)) break;
+        continue;  // read on to the reported FIN; a full buffer: bulk, spliced from now on
       }
       size_t room = f.eof ? 0 : g.pipeBytes - f.inPipe;
       if (room > 0 && f.bucket.rate > 0) room = Allowed(c, d, room);
