@@ -691,10 +691,14 @@ class Worker {
       return;
     }
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return Finish(c, ConnectFailure(err), true);
+    // A failed connect reports EPOLLERR (and EPOLLHUP): only then is SO_ERROR worth a system call;
+    // EPOLLOUT alone says the connect completed.
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) return Finish(c, ConnectFailure(err), true);
+    }
     Connected(c, events);
   }
 
