@@ -133,6 +133,7 @@ struct Flow {
   bool shut = false;  // the FIN was passed on (shutdown(SHUT_WR) of the destination)
   bool bulk = false;  // read a full small-copy buffer once: splice from now on (CopySmall)
   bool hup = false;   // the source's FIN (or reset) was reported by epoll: read it to the end
+  bool fin = false;   // ... a FIN alone (EPOLLRDHUP, no EPOLLHUP or EPOLLERR): a short read reached it
 };
 
 // Small messages (issue 16, the latency tail): a direction whose pipe is empty and that has never
@@ -827,9 +828,16 @@ class Worker {
 
   // A FIN reported with (or before) the bytes brings no later edge: the direction it ends reads
   // on to it. Without one, a short read drained the source (CopySmall): anything that comes after
-  // it, bytes or FIN, is a new edge.
+  // it, bytes or FIN, is a new edge. A FIN alone comes after every byte, so a short read once it
+  // is reported has reached it (HAProxy's read0): no recv for the 0. A reset or error is read.
   static void NoteHup(Conn* c, int side, uint32_t events) {
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->flow[side].hup = true;
+    Flow& f = c->flow[side];
+    if (events & (EPOLLHUP | EPOLLERR)) {
+      f.hup = true;
+      f.fin = false;
+    } else if ((events & EPOLLRDHUP) && !f.hup) {
+      f.hup = f.fin = true;
+    }
   }
 
   void Done(Conn* c) {
@@ -876,6 +884,7 @@ class Worker {
         int r = CopySmall(c, d, f, k);
         if (r < 0) return;  // finished
         if (r > 0) moved = true;
+        if (r == kCopiedShort && f.fin) f.eof = true;
         // drained (EAGAIN, or a short read with no FIN reported: HAProxy's rule, one recv fewer per
         // message), or the destination is full
         if (r == kCopiedNothing || f.inPipe > 0 || (r == kCopiedShort && !f.hup)) break;
