@@ -3,7 +3,7 @@
 // one endpoint and one HAProxy frontend), bench:load's rate scenario (wrk, `Connection: close`)
 // through each relay in turn, and per connection of each run:
 //   - the relay's CPU (µs) and context switches, from /proc/<pid>/task/* (per thread name)
-//   - its system calls by name: `perf stat -e 'syscalls:sys_enter_*' -p PID` over the run
+//   - its system calls by name: `perf stat -e syscalls:sys_enter_<name>,... -p PID` over a second run
 //   - with --record: the top symbols of `perf record -e cpu-clock -g -p PID` (its relay threads')
 // Runs alternate vpcep, haproxy, vpcep, ... for --rounds; prints a table of per-connection
 // figures (medians of the rounds). Needs perf with tracepoints (root); see bench/README.md.
