@@ -7,7 +7,8 @@
 // Per connection, the JS thread does accept4() and one synchronous call into the admission code;
 // the relay thread does socket/bind/connect, the PROXY preamble, the splicing and the close.
 // Connects, closes and their byte counts come back to the JS thread in batches, one threadsafe
-// call per epoll round; those of the fast path's connections on a timer (FastDefer: timed reports).
+// call per epoll round; those of the fast path (its connections and refusals) on a timer
+// (FastDefer: timed reports).
 //
 // Rules kept here: no C++ exceptions (NAPI_DISABLE_CPP_EXCEPTIONS), nothing thrown across
 // threads; every fd this file opens is closed exactly once, by the thread that owns it; a
@@ -133,6 +134,8 @@ struct Flow {
   bool eof = false;   // the source sent its FIN
   bool shut = false;  // the FIN was passed on (shutdown(SHUT_WR) of the destination)
   bool bulk = false;  // read a full small-copy buffer once: splice from now on (CopySmall)
+  bool hup = false;   // the source's FIN (or reset) was reported by epoll: read it to the end
+  bool fin = false;   // ... a FIN alone (EPOLLRDHUP, no EPOLLHUP or EPOLLERR): a short read reached it
 };
 
 // Small messages (issue 16, the latency tail): a direction whose pipe is empty and that has never
@@ -274,6 +277,7 @@ struct Fast {
   std::atomic<int64_t> active{0};  // connections on the fast path, daemon-wide
   uint32_t* globals = nullptr;     // kGlobalWords, owned by a JS Uint32Array kept referenced
   std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> reports{0};  // batches of events handed to the JS thread (each a wake of it)
 };
 Fast& fast = *new Fast;
 
@@ -317,7 +321,7 @@ struct Event {
   uint64_t received;
   uint64_t sent;
   int64_t connectUs;
-  // a fast-path connection's opened, connected or closed: reported on the thread's timer (FastReport)
+  // a fast-path connection's opened, connected or closed, or a refusal: reported on the thread's timer (FastDefer)
   bool deferrable = false;
 };
 
@@ -635,6 +639,7 @@ class Worker {
       std::lock_guard<std::mutex> lock(g.mu);  // onEvents may be swapped by a second init()
       queued = g.live.load() && g.onEvents.NonBlockingCall(batch, DeliverEvents) == napi_ok;
     }
+    if (queued) fast.reports.fetch_add(1, std::memory_order_relaxed);
     if (!queued) {
       std::lock_guard<std::mutex> lock(g.mu);
       for (const Event& e : *batch) {
@@ -685,16 +690,21 @@ class Worker {
   }
 
   void Connecting(Conn* c, int side, uint32_t events) {
+    NoteHup(c, side, events);
     if (side == 0) {
       // The client reset before its backend answered; a FIN waits for the relay (half-close).
       if (events & EPOLLERR) Finish(c, Reason::ClientReset, true);
       return;
     }
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return Finish(c, ConnectFailure(err), true);
+    // A failed connect reports EPOLLERR (and EPOLLHUP): only then is SO_ERROR worth a system call;
+    // EPOLLOUT alone says the connect completed.
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) return Finish(c, ConnectFailure(err), true);
+    }
     Connected(c, events);
   }
 
@@ -814,10 +824,25 @@ class Worker {
   // One readiness of one side: reads from it when it has bytes (or its FIN), writes to it only
   // when a flow towards it was waiting for room (a reported EPOLLOUT alone is no news).
   void Ready(Conn* c, int side, uint32_t events) {
+    NoteHup(c, side, events);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) Move(c, side);
     const Flow& back = c->flow[1 - side];
     if (!c->closed && (events & EPOLLOUT) && (back.inPipe > 0 || (side == 1 && c->preambleOff < c->preamble.size()))) Move(c, 1 - side);
     Done(c);
+  }
+
+  // A FIN reported with (or before) the bytes brings no later edge: the direction it ends reads
+  // on to it. Without one, a short read drained the source (CopySmall): anything that comes after
+  // it, bytes or FIN, is a new edge. A FIN alone comes after every byte, so a short read once it
+  // is reported has reached it (HAProxy's read0): no recv for the 0. A reset or error is read.
+  static void NoteHup(Conn* c, int side, uint32_t events) {
+    Flow& f = c->flow[side];
+    if (events & (EPOLLHUP | EPOLLERR)) {
+      f.hup = true;
+      f.fin = false;
+    } else if ((events & EPOLLRDHUP) && !f.hup) {
+      f.hup = f.fin = true;
+    }
   }
 
   void Done(Conn* c) {
@@ -864,8 +889,11 @@ class Worker {
         int r = CopySmall(c, d, f, k);
         if (r < 0) return;  // finished
         if (r > 0) moved = true;
-        if (r == kCopiedNothing || f.inPipe > 0) break;  // drained (EAGAIN), or the destination is full
-        continue;  // read on until EAGAIN (a FIN that came with the bytes brings no new edge); a full buffer: bulk, spliced from now on
+        if (r == kCopiedShort && f.fin) f.eof = true;
+        // drained (EAGAIN, or a short read with no FIN reported: HAProxy's rule, one recv fewer per
+        // message), or the destination is full
+        if (r == kCopiedNothing || f.inPipe > 0 || (r == kCopiedShort && !f.hup)) break;
+        continue;  // read on to the reported FIN; a full buffer: bulk, spliced from now on
       }
       size_t room = f.eof ? 0 : g.pipeBytes - f.inPipe;
       if (room > 0 && f.bucket.rate > 0) room = Allowed(c, d, room);
@@ -1598,7 +1626,7 @@ void Worker::FastAccept(uint32_t listenerId) {
     l = it->second;
     while (n < kAcceptBatch) {
       int fd = AcceptClient(l->fd, fastSpare_, &ips[n], &ports[n]);
-      if (fd == kNoFdReset) events_.push_back({0, kRefusedEvent, Reason(kFdLimit), listenerId, 0, 0});
+      if (fd == kNoFdReset) events_.push_back({0, kRefusedEvent, Reason(kFdLimit), listenerId, 0, 0, true});
       if (fd < 0) break;
       fds[n++] = fd;
     }
@@ -1617,7 +1645,7 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
   FastEndpoint& ep = *l.endpoint;
   auto refuse = [&](int code, uint64_t target) {
     fastRefused_.push_back(fd);
-    events_.push_back({target, kRefusedEvent, Reason(code), l.id, ip, int64_t(port)});
+    events_.push_back({target, kRefusedEvent, Reason(code), l.id, ip, int64_t(port), true});
   };
   int code = FastCheck(r, ip, FastDaemonActive(), ep.active.load(std::memory_order_relaxed));
   if (code >= 0) return refuse(code, 0);
@@ -1715,7 +1743,7 @@ void Worker::FastRouteAdmit(const FastListener& l, const FastRoutes& r, int fd, 
   auto refuse = [&](int code) {
     fastRefused_.push_back(fd);
     uint64_t target = (uint64_t(r.version & 0xffff) << 16 | uint64_t(o.entry + 1)) << 3 | uint64_t(o.kind);
-    events_.push_back({target * 4, kRefusedEvent, Reason(code), l.id, ip, int64_t(port)});
+    events_.push_back({target * 4, kRefusedEvent, Reason(code), l.id, ip, int64_t(port), true});
   };
   if (o.refusal >= 0) return refuse(FastRouteReason(o.refusal));
   if (o.entry < 0) return refuse(kNotAccepted);
@@ -1836,8 +1864,8 @@ void Worker::FastSweep() {
   for (auto& [c, reason] : due) Finish(c, reason, reason == Reason::BackendTimeout);
 }
 
-// The round's refused clients are reset after Flush() queued their report: the counts are in
-// TypeScript's queue before a client can see its reset.
+// The round's refused clients are reset after Flush() put their refusals in the outbox: a read of
+// the counts (TypeScript's report(): fastTake) sees them before a client can see its reset.
 void Worker::FastResetRefused() {
   for (int& fd : fastRefused_) {
     Linger0(fd);
@@ -1846,10 +1874,11 @@ void Worker::FastResetRefused() {
   fastRefused_.clear();
 }
 
-// Timed reports (issue 16): a fast connection's opened, connected and closed events wait in the
-// thread's outbox for up to kReportUs (or kReportEvents), so that the JS thread is woken once per
-// window and thread rather than once per epoll round; any other event (a refusal, an event-loop
-// connection's) is reported at once, as before, and takes every outbox along. A scrape takes them
+// Timed reports (issue 16): a fast connection's opened, connected and closed events and the fast
+// path's refusals wait in the thread's outbox for up to kReportUs (or kReportEvents), so that the
+// JS thread is woken once per window and thread rather than once per epoll round (a storm of
+// refused clients too); any other event (an event-loop connection's) is reported at once, as
+// before, and takes every outbox along. A scrape takes them
 // at once (fastTake). A connection's events all go one way, so their order holds. True: wake the
 // JS thread to take the outboxes now.
 bool Worker::FastDefer() {
@@ -2256,12 +2285,13 @@ Napi::Value FastDecide(const Napi::CallbackInfo& info) {
   return a;
 }
 
-// fastFigures() -> [connections accepted by the threads, fast connections open]
+// fastFigures() -> [connections accepted by the threads, fast connections open, event batches reported]
 Napi::Value FastFigures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto a = Napi::Array::New(env, 2);
+  auto a = Napi::Array::New(env, 3);
   a.Set(0u, Napi::Number::New(env, double(fast.accepted.load())));
   a.Set(1u, Napi::Number::New(env, double(fast.active.load())));
+  a.Set(2u, Napi::Number::New(env, double(fast.reports.load())));
   return a;
 }
 

@@ -94,7 +94,7 @@ interface Addon {
   fastRoute(listener: number, routes: Uint32Array): boolean;
   fastRouteDecide(routes: Uint32Array, clientIp: number, endpointActive: number): [target: number, refusal: number, entry: number];
   fastDecide(rules: Uint32Array, preamble: Buffer | null, clientIp: number, clientPort: number, daemonActive: number, endpointActive: number, snatLeft: number): [refusal: number, target: number, reason: number, hash: number];
-  fastFigures(): [accepted: number, open: number];
+  fastFigures(): [accepted: number, open: number, reports: number];
   fastTake(): Float64Array | undefined;
   fastDone(endpoint: number, snatPort: number): void;
 }
@@ -278,10 +278,13 @@ export class NativeRelay {
     if (events !== undefined) this.onEvents(events);
   }
 
-  /** connections the threads accepted since start, and fast connections open now */
-  fastFigures(): { accepted: number; open: number } {
-    const [accepted, open] = this.addon.fastFigures();
-    return { accepted, open };
+  /**
+   * connections the threads accepted since start, fast connections open now, and the batches of
+   * events the threads handed to the JS thread since start (each a wake of it: timed reports)
+   */
+  fastFigures(): { accepted: number; open: number; reports: number } {
+    const [accepted, open, reports] = this.addon.fastFigures();
+    return { accepted, open, reports };
   }
 
   /** SO_RCVBUF/SO_SNDBUF of listeners and backend sockets made from now on; 0: the kernel's autotuning */

@@ -300,6 +300,37 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     }
   });
 
+  it('a storm of refused clients is counted exactly and reaches TypeScript in the threads\' timed reports, not a wake of the JS thread per refusal (regression: each refusal was reported at once)', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane();
+    const port = randomPort();
+    // an on-premises client is never whitelisted: every client is refused on the threads
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-storm', live: spec('ep-storm', port, b.port, { enable_whitelist: true, whitelist: ['10.0.0.0/16'] }) })).ok).toBe(true);
+    const refused = () => new Promise<void>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.on('error', () => undefined);
+      socket.once('close', () => resolve());
+    });
+    const clients = 1_000;
+    const inFlight = 4;
+    const reports0 = native()?.fastFigures().reports ?? 0;
+    const started = performance.now();
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      for (let i = 0; i < clients / inFlight; i++) await refused();
+    }));
+    const ms = performance.now() - started;
+    const reports = (native()?.fastFigures().reports ?? 0) - reports0;
+    // read at once after the last client's reset: a read takes what the threads hold
+    expect(figures(dp, 'ep-storm').rejected.whitelist).toBe(clients);
+    expect(dp.totals.rejected.whitelist).toBe(clients);
+    expect(figures(dp, 'ep-storm').connections).toBe(0);
+    if (native()) {
+      // at most one report per 10 ms window and thread (native/relay.cc kReportUs), however many refusals it holds
+      expect(reports).toBeLessThanOrEqual(native()!.threads * (Math.ceil(ms / 10) + 1));
+    }
+  });
+
   it('a fast connection handed to a toxic live is released on the threads once it closes: the cap counts it once, its bytes on the toxic path count', async () => {
     const { dp, port } = await cappedEndpoint('ep-hand', 1);
     const first = await attempt(port);

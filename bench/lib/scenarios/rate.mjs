@@ -17,7 +17,7 @@ function parseWrk(out) {
   };
 }
 
-async function wrk(target, seconds) {
+export async function wrk(target, seconds) {
   const url = `http://${target.host}:${target.port}/`;
   const r = await run('wrk', ['-t', String(WRK_THREADS), '-c', String(RATE_CONNECTIONS), '-d', `${seconds}s`, '--timeout', '5s', '-H', 'Connection: close', url], { timeoutMs: (seconds + 30) * 1000 });
   const w = parseWrk(r.stdout);
