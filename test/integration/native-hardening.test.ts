@@ -193,6 +193,9 @@ describe(`relay hardening (${relayChoice().relay} relay)`, () => {
       // copies keep both sockets open (no reset reaches the client) and in the epoll set.
       expect((await d.consumer.delete(`/vpc-endpoints/${ep.id}`)).status).toBe(204);
       expect(first.closed).toBe(false);
+      // The cut runs on the relay's thread after the API answers: a write that reached the relay
+      // before it would be relayed (and echoed) as usual, with no stale event to count.
+      await waitFor(async () => (await metricValue(d.url, 'vpcep_active_connections')) === 0, 3_000, 'the relay to close the cut connection');
       // Each write of the client is now an event naming a connection that is gone.
       first.sock.write('after the close');
       await waitFor(() => relay.figures().staleEvents > staleBefore, 3_000, 'a stale event to be counted');
