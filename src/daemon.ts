@@ -334,7 +334,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (etcdStore) placement = control.startPlacement(DEFAULTS.fleet.placementIntervalMs);
     metrics.setFleetSource(() => control.nodes());
     // the start's own garbage (the modules, the restore) is the first burst given back
-    stopReleasing = releaseMemoryWhenQuiet({ release: releaseMemory, every: o.every ?? every });
+    const releaseLogged = (): boolean => {
+      const rss = process.memoryUsage.rss();
+      const released = releaseMemory();
+      if (released) log.debug({ rss_mib: Math.round(rss / 2 ** 20) }, 'quiet after a burst: memory given back (GC, malloc_trim)');
+      return released;
+    };
+    stopReleasing = releaseMemoryWhenQuiet({ release: releaseLogged, every: o.every ?? every });
     phase = 'ready';
     lap('api_ms');
     log.info({ ...took, endpoints: control.endpointCount }, 'start-up: where the time went');
