@@ -9,7 +9,7 @@ import type { CreateEndpointCommand } from '../../model/commands.js';
 import { awsEndpointDnsNames, awsViewDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
-import type { Account, Endpoint, EndpointService, Vpc } from '../../model/types.js';
+import type { Account, Endpoint, EndpointService, SecurityGroup, Vpc } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import {
   applyFilters, awsServiceName, eachItem, awsType, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
@@ -119,7 +119,7 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
     policyDocument: policyDocument(e, call.control),
     routeTableIdSet: [...e.routetables],
     subnetIdSet: e.enis.map((n) => n.subnet_id),
-    groupSet: iface ? groupsOf(e).map((id) => ({ groupId: id, groupName: groupNames(call).get(id) ?? 'default' })) : [],
+    groupSet: iface ? groupsOf(e).map((id) => ({ groupId: id, groupName: callerGroups(call).get(id)?.name ?? 'default' })) : [],
     ipAddressType: 'ipv4',
     dnsOptions: iface ? { dnsRecordIpType: 'ipv4' } : undefined,
     privateDnsEnabled: e.enable_dns,
@@ -174,22 +174,24 @@ export function groupsOf(e: Endpoint): readonly string[] {
   return e.security_groups?.length ? e.security_groups : [defaultSecurityGroupId(e.vpc_id)];
 }
 
-/** the caller's groups by id, read once per request (endpointXml asks for every endpoint) */
-const groupNamesOfCall = new WeakMap<AwsCall, Map<string, string>>();
+/**
+ * the caller's groups by id, read once per request: endpointXml asks for every endpoint, and a
+ * create checks the groups it is given then shows them (no action changes groups between the two)
+ */
+const groupsOfCall = new WeakMap<AwsCall, Map<string, SecurityGroup>>();
 
-function groupNames(call: AwsCall): Map<string, string> {
-  let names = groupNamesOfCall.get(call);
-  if (!names) {
-    names = new Map(callerSecurityGroups(call).map((g) => [g.id, g.name]));
-    groupNamesOfCall.set(call, names);
+function callerGroups(call: AwsCall): Map<string, SecurityGroup> {
+  let groups = groupsOfCall.get(call);
+  if (!groups) {
+    groups = new Map(callerSecurityGroups(call).map((g) => [g.id, g]));
+    groupsOfCall.set(call, groups);
   }
-  return names;
+  return groups;
 }
 
 function checkSecurityGroups(call: AwsCall, vpc: Vpc, ids: readonly string[]): void {
-  const known = new Set(callerSecurityGroups(call).filter((g) => g.vpc_id === vpc.id).map((g) => g.id));
   for (const id of ids) {
-    if (!known.has(id)) throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${id}' does not exist in VPC '${vpc.id}'`);
+    if (callerGroups(call).get(id)?.vpc_id !== vpc.id) throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${id}' does not exist in VPC '${vpc.id}'`);
   }
 }
 
@@ -247,7 +249,7 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const tokens = clientTokens.get(call.control) ?? new Map<string, { id: string; request: string }>();
   clientTokens.set(call.control, tokens);
   // the same token with the same parameters answers what it made; with others, AWS refuses
-  const request = JSON.stringify({ ...p.root, ClientToken: undefined, DryRun: undefined });
+  const request = token ? JSON.stringify({ ...p.root, ClientToken: undefined, DryRun: undefined }) : '';
   if (token) {
     const before = tokens.get(clientTokenKey(call.caller, token));
     if (before && before.request !== request) {
