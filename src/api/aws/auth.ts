@@ -10,7 +10,7 @@
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { Account } from '../../model/types.js';
 import { AwsRequestError, type AwsApi } from './actions.js';
-import { readCredentialScope, SIGV4_FAILURES, SigV4Verifier, type SigV4Failure, type SignedRequest } from './sigv4.js';
+import { readCredentialScope, signatureParts, SIGV4_FAILURES, SigV4Verifier, type SigV4Failure, type SignedRequest } from './sigv4.js';
 
 export const AWS_APIS: readonly AwsApi[] = ['ec2', 'elasticloadbalancing', 'sts'];
 
@@ -65,7 +65,9 @@ export class AwsAuthenticator {
    * request's Version parameter, read only for an unsigned request.
    */
   authenticate(req: SignedRequest, version: () => string | undefined): AwsAuthenticated {
-    const scope = readCredentialScope(req);
+    // read once: the scope picks the API and the account, the rest is verified
+    const parts = signatureParts(req);
+    const scope = 'scope' in parts ? parts.scope : parts;
     if (!scope.ok) {
       if (scope.reason === 'missing') {
         // lenient: any key (the empty one too) acts as the default account; verify: no key, no entry
@@ -83,7 +85,7 @@ export class AwsAuthenticator {
     const known = this.control.accountByAccessKey(scope.accessKeyId);
     if (!known) throw unknownKey(api);
     if (known.secret !== null) {
-      const r = this.verifier.verify(req);
+      const r = this.verifier.verify(req, parts);
       if (!r.ok) throw r.reason === 'unknownKey' ? unknownKey(api) : refusal(r);
     }
     return { api, caller: known.account };

@@ -102,7 +102,7 @@ function header(req: SignedRequest, name: string): string | undefined {
 }
 
 /** the parts of a signature, wherever it travels */
-interface SignatureParts {
+export interface SignatureParts {
   readonly scope: CredentialScope;
   readonly signedHeaders: readonly string[];
   readonly signature: string;
@@ -185,7 +185,7 @@ function queryPairs(query: string): (readonly [string, string])[] | SigV4Failure
 }
 
 /** reads the signature's parts from the Authorization header or from the query string */
-function signatureParts(req: SignedRequest): SignatureParts | SigV4Failure {
+export function signatureParts(req: SignedRequest): SignatureParts | SigV4Failure {
   const authorization = header(req, 'authorization');
   if (authorization !== undefined) {
     const a = parseAuthorizationHeader(authorization);
@@ -301,8 +301,8 @@ export class SigV4Verifier {
     this.keyCacheSize = options.keyCacheSize ?? 1024;
   }
 
-  verify(req: SignedRequest): SigV4Result {
-    const parts = signatureParts(req);
+  /** PARTS: the request's signatureParts() when the caller read them already (its credential scope picks the API) */
+  verify(req: SignedRequest, parts: SignatureParts | SigV4Failure = signatureParts(req)): SigV4Result {
     if (!('scope' in parts)) return parts;
     const { scope, amzDate } = parts;
     const dateMs = amzDateMs(amzDate);
