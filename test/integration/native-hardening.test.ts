@@ -85,6 +85,40 @@ async function roundTrip(c: Client, msg: string): Promise<void> {
   expect(c.received.slice(before)).toBe(msg);
 }
 
+/** until a stalled path takes no more: what the writers' kernels accepted (`accepted()`, > 0) stops growing */
+async function untilStalled(accepted: () => number, timeoutMs: number): Promise<void> {
+  let last = -1;
+  let still = 0;
+  await waitFor(() => {
+    const now = accepted();
+    still = now === last && now > 0 ? still + 1 : 0;
+    last = now;
+    return still >= 20;
+  }, timeoutMs, 'the stalled path to fill');
+}
+
+/**
+ * The relay's two sockets of the one connection on `listen` to the backend on `backendPort` (the
+ * one the client reached, the one towards the backend), read with `ss -tm`: their buffers at
+ * socket_buffer_bytes (256 KiB), and the memory they hold within both buffers and the kernel's
+ * forward allocation per socket (autotuning let them hold 12.8 MiB per connection).
+ */
+function expectRelayBuffersClamped(listen: string, backendPort: number): void {
+  const relaySockets = execFileSync('ss', ['-tmnH'], { encoding: 'utf8' }).replace(/\n\s+skmem/g, ' skmem').split('\n')
+    .map((l) => /^\S+\s+\d+\s+\d+\s+(\S+)\s+(\S+).*skmem:\(r(\d+),rb(\d+),t\d+,tb(\d+),f(\d+),w(\d+)/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null && (m[1] === listen || m[2] === `127.0.0.1:${backendPort}`) && m[1] !== `127.0.0.1:${backendPort}`);
+  expect(relaySockets).toHaveLength(2);
+  const limit = 2 * 262_144; // the kernel doubles SO_RCVBUF/SO_SNDBUF for its bookkeeping
+  for (const m of relaySockets) {
+    expect(Number(m[4])).toBeLessThanOrEqual(limit); // rb
+    expect(Number(m[5])).toBeLessThanOrEqual(limit); // tb
+  }
+  // the forward allocation is a signed int in the kernel, which ss prints unsigned: -4 KiB reads 4294963200
+  const signed32 = (v: number) => (v >= 2 ** 31 ? v - 2 ** 32 : v);
+  const pinned = relaySockets.reduce((a, m) => a + Number(m[3]) + signed32(Number(m[6])) + Number(m[7]), 0);
+  expect(pinned).toBeLessThanOrEqual(3 * limit);
+}
+
 const rejected = (url: string, endpointId: string, reason: string) => metricValue(url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: endpointId, reason });
 
 // =================================================================================================
@@ -152,28 +186,26 @@ describe(`relay hardening (${relayChoice().relay} relay)`, () => {
     const c = await connect(ep.host_ip, port);
     const chunk = Buffer.alloc(256 * 1024, 1);
     for (let i = 0; i < 64; i++) c.sock.write(chunk);
-    // Until the path takes no more: what the client's kernel accepted stops growing.
-    let last = -1;
-    let still = 0;
-    await waitFor(() => {
-      const now = c.sock.bytesWritten - c.sock.writableLength;
-      still = now === last ? still + 1 : 0;
-      last = now;
-      return still >= 20;
-    }, 10_000, 'the stalled path to fill');
-    // The relay's sockets: the one the client reached, and the one towards the backend.
-    const relaySockets = execFileSync('ss', ['-tmnH'], { encoding: 'utf8' }).replace(/\n\s+skmem/g, ' skmem').split('\n')
-      .map((l) => /^\S+\s+\d+\s+\d+\s+(\S+)\s+(\S+).*skmem:\(r(\d+),rb(\d+),t\d+,tb(\d+),f(\d+),w(\d+)/.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null && (m[1] === `${ep.host_ip}:${port}` || m[2] === `127.0.0.1:${stalled.port}`) && m[1] !== `127.0.0.1:${stalled.port}`);
-    expect(relaySockets).toHaveLength(2);
-    const limit = 2 * 262_144; // the kernel doubles SO_RCVBUF/SO_SNDBUF for its bookkeeping
-    for (const m of relaySockets) {
-      expect(Number(m[4])).toBeLessThanOrEqual(limit); // rb
-      expect(Number(m[5])).toBeLessThanOrEqual(limit); // tb
-    }
-    const pinned = relaySockets.reduce((a, m) => a + Number(m[3]) + Number(m[6]) + Number(m[7]), 0);
-    // Both buffers, plus the kernel's forward allocation per socket (was 12.8 MiB per connection).
-    expect(pinned).toBeLessThanOrEqual(3 * limit);
+    await untilStalled(() => c.sock.bytesWritten - c.sock.writableLength, 10_000);
+    expectRelayBuffersClamped(`${ep.host_ip}:${port}`, stalled.port);
+  });
+
+  it('a client that stops reading pins the relay\'s socket buffers at socket_buffer_bytes, not the autotuned receive buffer of the backend socket', async () => {
+    // The other direction: a backend that pushes 16 MiB to a client that never reads. The native
+    // relay clamps the backend socket's receive buffer before it connects.
+    const d = await daemon();
+    const pushing: Socket[] = [];
+    const chunk = Buffer.alloc(256 * 1024, 3);
+    const b = await backend((s) => {
+      pushing.push(s);
+      for (let i = 0; i < 64; i++) s.write(chunk);
+    });
+    const { svc, port } = await publish(d, b);
+    const ep = await settledEndpoint(d, svc.id);
+    const c = await connect(ep.host_ip, port);
+    c.sock.pause();
+    await untilStalled(() => pushing.reduce((a, s) => a + s.bytesWritten - s.writableLength, 0), 10_000);
+    expectRelayBuffersClamped(`${ep.host_ip}:${port}`, b.port);
   });
 
   it.skipIf(!native)(nativeOnly('an epoll event for a closed connection whose socket lives on in a forked child is ignored and counted, never handed to a freed or reused connection'), async () => {
@@ -271,14 +303,7 @@ describe(`vpcepd as a process (${relayChoice().relay} relay)`, () => {
     const clients = await Promise.all(Array.from({ length: 80 }, () => connect(ep.host_ip, port)));
     const chunk = Buffer.alloc(256 * 1024, 2);
     for (const cl of clients) for (let i = 0; i < 8; i++) cl.sock.write(chunk);
-    let last = -1;
-    let still = 0;
-    await waitFor(() => {
-      const now = clients.reduce((a, cl) => a + cl.sock.bytesWritten - cl.sock.writableLength, 0);
-      still = now === last ? still + 1 : 0;
-      last = now;
-      return still >= 20;
-    }, 15_000, 'the stalled paths to fill');
+    await untilStalled(() => clients.reduce((a, cl) => a + cl.sock.bytesWritten - cl.sock.writableLength, 0), 15_000);
     expect(await metricValue(c.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(80);
     expect(await metricValue(c.url, 'vpcep_relay_pipes_undersized_total')).toBe(0);
     expect(await metricValue(c.url, 'vpcep_relay_pipe_size_bytes')).toBe(64 * 1024);
