@@ -334,8 +334,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (etcdStore) placement = control.startPlacement(DEFAULTS.fleet.placementIntervalMs);
     metrics.setFleetSource(() => control.nodes());
     // the start's own garbage (the modules, the restore) is the first burst given back
-    const releaseLogged = (): boolean => {
-      const rss = process.memoryUsage.rss();
+    const releaseLogged = (rss: number): boolean => {
       const released = releaseMemory();
       if (released) log.debug({ rss_mib: Math.round(rss / 2 ** 20) }, 'quiet after a burst: memory given back (GC, malloc_trim)');
       return released;

@@ -11,8 +11,8 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { DEFAULTS } from './model/defaults.js';
 
 export interface MemoryReleaseOptions {
-  /** gives the memory back; false when it cannot (no addon) */
-  readonly release: () => boolean;
+  /** gives the memory back (RSS: the process's RSS just before, in bytes); false when it cannot (no addon) */
+  readonly release: (rss: number) => boolean;
   /** runs FN every MS and returns its cancel */
   readonly every: (ms: number, fn: () => void) => () => void;
   /** the process's RSS in bytes (tests inject it) */
@@ -44,7 +44,7 @@ export function releaseMemoryWhenQuiet(o: MemoryReleaseOptions): () => void {
     lowest = Math.min(lowest, now);
     if (busyShare() >= quietShare || now - lowest < growthBytes) return;
     // the released memory leaves over the next moments (the GC is incremental): the next lowest is measured from here
-    if (!o.release()) return cancel();
+    if (!o.release(now)) return cancel();
     lowest = now;
   });
   return () => cancel();
