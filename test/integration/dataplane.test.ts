@@ -492,7 +492,7 @@ describe('backend failures and connection behaviour', () => {
       f.sock.destroy();
       await sleep(20);
       return false;
-    }, 5_000, 'python to listen');
+    }, 15_000, 'python to listen'); // a Python start on two cores shared by CI's four test groups took over 5 s once
     for (let i = 0; i < 2; i++) fillers.push(new Client('127.0.0.1', B));
     await sleep(50);
 
