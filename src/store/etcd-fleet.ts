@@ -4,8 +4,10 @@
 // chosen by etcd's election (`<prefix>.fleet/election/leader`, its own lease of the same TTL).
 // Nodes and leader are read every poll interval (TTL/4, at most 500 ms): a list of a few keys.
 // A lease or campaign lost (etcd down longer than the keepalive tolerates, or restarted) starts
-// again on its own once etcd answers: no node restarts.
-import type { Campaign, Election, Lease, Namespace } from 'etcd3';
+// again on its own once etcd answers: no node restarts. The poll reads the election's head key
+// itself: when it is this node's campaign, the node leads even if the campaign's `elected` never
+// came (etcd3 learns it from a watch, and a watch may miss its event across a reconnect).
+import { Election, type Campaign, type Lease, type Namespace } from 'etcd3';
 import type { Fleet, NodeRecord } from './fleet.js';
 
 export interface FleetLogger {
@@ -20,6 +22,8 @@ export class EtcdFleet implements Fleet {
   private lease: Lease | undefined;
   private campaignNow: Campaign | undefined;
   private readonly election: Election;
+  /** the election's keys: the head (lowest create revision) leads */
+  private readonly candidates: Namespace;
   private leading = false;
   private live: readonly NodeRecord[] = [];
   private leaderId: string | undefined;
@@ -31,6 +35,7 @@ export class EtcdFleet implements Fleet {
 
   constructor(private readonly ns: Namespace, readonly leaseTtlS: number, private readonly log: FleetLogger) {
     this.election = ns.election('leader', leaseTtlS);
+    this.candidates = ns.namespace(`${Election.prefix}/leader/`);
     this.pollMs = Math.min(500, (leaseTtlS * 1000) / 4);
   }
 
@@ -102,12 +107,7 @@ export class EtcdFleet implements Fleet {
     if (this.closed || !this.self) return;
     const c = this.election.campaign(this.self.id);
     this.campaignNow = c;
-    c.on('elected', () => {
-      if (this.campaignNow !== c) return;
-      this.leading = true;
-      this.log.info({ node: this.self?.id }, 'fleet: this node leads (placement)');
-      this.changed();
-    });
+    c.on('elected', () => this.elected(c, 'campaign'));
     c.on('error', (err: Error) => {
       if (this.campaignNow !== c || this.closed) return;
       const was = this.leading;
@@ -119,10 +119,29 @@ export class EtcdFleet implements Fleet {
     });
   }
 
+  private elected(c: Campaign, seen: 'campaign' | 'poll'): void {
+    if (this.campaignNow !== c || this.leading) return;
+    this.leading = true;
+    this.log.info({ node: this.self?.id, seen }, 'fleet: this node leads (placement)');
+    this.changed();
+  }
+
+  /** the election's head: the leader's value, and whether it is this node's running campaign */
+  private async head(): Promise<{ leader: string | undefined; mine: Campaign | undefined }> {
+    const c = this.campaignNow;
+    const [r, key] = await Promise.all([
+      this.candidates.getAll().sort('Create', 'Ascend').limit(1).exec(),
+      c?.getCampaignKey().catch(() => undefined),
+    ]);
+    const kv = r.kvs[0];
+    if (!kv) return { leader: undefined, mine: undefined };
+    return { leader: kv.value.toString(), mine: c && key?.endsWith(`/${kv.key.toString()}`) ? c : undefined };
+  }
+
   private async poll(): Promise<void> {
     if (this.closed) return;
     try {
-      const [kvs, leader] = await Promise.all([this.ns.getAll().prefix('nodes/').strings(), this.election.leader()]);
+      const [kvs, { leader, mine }] = await Promise.all([this.ns.getAll().prefix('nodes/').strings(), this.head()]);
       const live: NodeRecord[] = [];
       for (const v of Object.values(kvs)) {
         try {
@@ -136,6 +155,7 @@ export class EtcdFleet implements Fleet {
       this.live = live;
       const moved = leader !== this.leaderId;
       this.leaderId = leader;
+      if (mine) this.elected(mine, 'poll');
       if (moved || before !== live.map((n) => n.id).join(',')) this.changed();
     } catch {
       // etcd unreachable: the last known fleet stands until it answers again
