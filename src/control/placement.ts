@@ -10,20 +10,22 @@ import type { Fleet } from '../store/fleet.js';
 import { placedOf, type ControlState } from './state.js';
 import { applyToDataPlane, liveSpec, pushEndpoint } from './transitions.js';
 
-/** times a gained endpoint's bind is tried while its address is still taken, and the pause between */
-const GAIN_ATTEMPTS = 10;
+/** how long a gained endpoint's bind is tried again while its address is still taken, and the pause between */
+const GAIN_WAIT_MS = 10_000;
 const GAIN_PAUSE_MS = 300;
 
 /** binds an endpoint this node serves (gained, or changed by another writer); a bind failure turns it failed, as pushEndpoint does */
 export async function bindOwned(st: ControlState, id: string): Promise<void> {
-  for (let i = 1; i < GAIN_ATTEMPTS; i++) {
+  const until = Date.now() + GAIN_WAIT_MS;
+  for (let tries = 1; ; tries++) {
     const e = st.endpoints.get(id);
     if (!e || e.service_type !== 'interface' || st.servedElsewhere(id) || !LIVE_ENDPOINT_STATUSES.has(e.status)) break;
     const live = liveSpec(st, e);
     if (!live) break;
     const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
     if (ack.ok) return;
-    if (ack.failure !== 'listen_failed') break;
+    if (ack.failure !== 'listen_failed' || Date.now() >= until) break;
+    if (tries === 1) st.log.info({ endpoint_id: id, reason: ack.reason }, 'fleet: an endpoint\'s address is still taken (its old owner stopping?): binding again');
     await new Promise((r) => setTimeout(r, GAIN_PAUSE_MS));
   }
   if (!st.servedElsewhere(id)) await pushEndpoint(st, id);

@@ -43,6 +43,15 @@ async function startNode(name: string, configFile: string): Promise<Node> {
   return node;
 }
 
+/** P, or its error with N's log appended (what a node did when a wait on it timed out) */
+async function withLog<T>(n: Node, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${n.name}'s log:\n${n.child.output()}`);
+  }
+}
+
 const fleetOf = async (n: Node) => (await n.consumer.get('/sim/nodes')).body;
 
 /** a service on the backend, available and open to the consumer, made through N: its body */
@@ -257,7 +266,7 @@ describeWithEtcd('a fleet of three vpcepd on one etcd', (e) => {
     go.child.proc.kill('SIGTERM');
     expect((await go.child.exited).code).toBe(0);
     const live = [...won.slice(1), again.body];
-    await Promise.all(live.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} on ${stay.name}`)));
+    await withLog(stay, Promise.all(live.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} on ${stay.name}`))));
     const last = await fleetOf(stay);
     expect(last.nodes.map((n: { name: string; enis: number; leader: boolean }) => [n.name, n.enis, n.leader])).toEqual([[stay.name, 20, true]]);
   }, 150_000);
