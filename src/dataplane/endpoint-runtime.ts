@@ -331,6 +331,11 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         return { ok: false, ...bindFailure(err, eni.host_ip, backend.client_port) };
       }
     }
+    // closed or drained while it bound (a teardown, a SIGTERM): what it bound is not kept listening
+    if (this.closing) {
+      for (const a of added) a.close();
+      return { ok: true };
+    }
     // the change applies to every connection the relay threads opened so far: their held reports first
     this.ctx.fastRelay?.report();
     const kept: Listener[] = [];
