@@ -312,6 +312,9 @@ struct Conn {
   uint16_t fastPort = 0;                       // its SNAT port, back to the endpoint's pool then
   uint64_t fastSeen = 0;                       // bytes both ways at its last timeout check
   int64_t fastActiveUs = 0;                    // when bytes last moved (seen by the check)
+  // writes to the backend socket before TCP_NODELAY and SO_SNDBUF are set on it (Worker::Start:
+  // 2, set before the second write; 0: set, as an adopted connection's sockets come)
+  uint8_t untunedWrites = 0;
 };
 
 struct Event {
@@ -413,10 +416,15 @@ void NoDelay(int fd) {
 
 // Clamps a socket's kernel buffers (HAProxy's tune.rcvbuf/tune.sndbuf): with autotuning a peer
 // that stops reading pins up to tcp_rmem + tcp_wmem (16 MiB) per connection.
+void ClampReceive(int fd) {
+  if (g.socketBuffer > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &g.socketBuffer, sizeof g.socketBuffer);
+}
+void ClampSend(int fd) {
+  if (g.socketBuffer > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &g.socketBuffer, sizeof g.socketBuffer);
+}
 void ClampBuffers(int fd) {
-  if (g.socketBuffer <= 0) return;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &g.socketBuffer, sizeof g.socketBuffer);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &g.socketBuffer, sizeof g.socketBuffer);
+  ClampReceive(fd);
+  ClampSend(fd);
 }
 
 // Runs on the JS thread: one batch of a worker's events. Closed connections leave the table
@@ -657,8 +665,12 @@ class Worker {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Finish(c, ConnectFailure(errno), true);
     c->fd[1] = fd;
-    NoDelay(fd);
-    ClampBuffers(fd);
+    // The receive buffer before connect(): the window scale the SYN offers follows it, and a window
+    // once offered cannot be taken back. TCP_NODELAY and the send buffer wait for the backend's
+    // second write (BeforeBackendWrite): two system calls fewer for a connection whose request is
+    // one message (issue 16, the connection rate).
+    ClampReceive(fd);
+    c->untunedWrites = 2;
     if (g.holdCopies.load()) Hold(c);
     if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source)) return Finish(c, ConnectFailure(errno), true);
     for (int s = 0; s < 2; s++) {
@@ -849,6 +861,16 @@ class Worker {
     if (!c->closed && c->flow[0].shut && c->flow[1].shut) Finish(c, Reason::Done, false);
   }
 
+  // Before each write to the backend socket. Nagle's algorithm holds a small segment back only
+  // while another small one is unacknowledged (Linux's Minshall variant), so a socket's first
+  // write is never held, and it queues at most a pipe's worth, well under the clamp: the options
+  // set before the second write bound the same things as set at the socket's start.
+  static void BeforeBackendWrite(Conn* c) {
+    if (c->untunedWrites == 0 || --c->untunedWrites > 0) return;
+    NoDelay(c->fd[1]);
+    ClampSend(c->fd[1]);
+  }
+
   // Moves one direction as far as the kernel lets it: pipe -> destination first (to make room),
   // then source -> pipe, until neither makes progress.
   void Move(Conn* c, int d) {
@@ -861,6 +883,7 @@ class Worker {
     for (;;) {
       bool progress = false;
       if (d == 0 && c->preambleOff < c->preamble.size()) {
+        BeforeBackendWrite(c);
         ssize_t n = send(dst, c->preamble.data() + c->preambleOff, c->preamble.size() - c->preambleOff, MSG_NOSIGNAL);
         if (n > 0) {
           c->preambleOff += size_t(n);
@@ -872,6 +895,7 @@ class Worker {
         return;
       }
       if (f.inPipe > 0) {
+        if (d == 0) BeforeBackendWrite(c);
         ssize_t n = splice(f.pipe.r, nullptr, dst, nullptr, f.inPipe, kSpliceFlags);
         if (n > 0) {
           f.inPipe -= size_t(n);
@@ -957,6 +981,7 @@ class Worker {
       k.received.fetch_add(uint64_t(n), std::memory_order_relaxed);
       if (c->fastEndpoint) c->fastEndpoint->received.fetch_add(uint64_t(n), std::memory_order_relaxed);
     }
+    if (d == 0) BeforeBackendWrite(c);
     ssize_t m;
     do {
       m = send(c->fd[1 - d], buf, size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -1045,6 +1070,11 @@ class Worker {
       f.inPipe = 0;
       GiveBackPipe(f);
       Release(f.bucket, f.bucket.heldSinceUs >= 0 ? NowUs() : 0);
+    }
+    // TypeScript writes to the backend from here on: its options as if written twice already
+    if (c->untunedWrites > 0) {
+      c->untunedWrites = 1;
+      BeforeBackendWrite(c);
     }
     for (int s = 0; s < 2; s++) {
       epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[s], nullptr);
