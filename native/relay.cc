@@ -863,8 +863,10 @@ class Worker {
 
   // Before each write to the backend socket. Nagle's algorithm holds a small segment back only
   // while another small one is unacknowledged (Linux's Minshall variant), so a socket's first
-  // write is never held, and it queues at most a pipe's worth, well under the clamp: the options
-  // set before the second write bound the same things as set at the socket's start.
+  // write is never held; and a first write queues at most what one read took from the client,
+  // whose receive buffer is clamped (the listener's): set before the second write, the options
+  // bound what they bound when set at the socket's start. The kernel raises the send buffer's
+  // limit as the connect completes; a limit holds no memory until bytes are written.
   static void BeforeBackendWrite(Conn* c) {
     if (c->untunedWrites == 0 || --c->untunedWrites > 0) return;
     NoDelay(c->fd[1]);
