@@ -99,7 +99,7 @@ describe('vpcep CLI', () => {
     expect(inUse.stderr).toMatch(/^vpcep: EndPoint\.3006: /);
     expect(await ok(consumer('endpoint', 'delete', eid))).toContain(`deleted endpoint ${eid}`);
     expect(await ok(provider('service', 'delete', sid))).toContain(`deleted endpoint service ${sid}`);
-  });
+  }, 90_000); // 18 CLI processes, each a Node start: under four test groups on 2 cores it once ran past 30 s
 
   it('modifies a service and permits * or full iam:domain:: strings as they are', async () => {
     const sid = JSON.parse(await ok(provider('--json', 'service', 'create', '--port-id', 'port-lb', '--vpc-id', 'vpc-app',

@@ -368,7 +368,7 @@ describe('data plane load: the per-endpoint cap of 3,000', () => {
       const x = await endpointFigures(d, ep.id);
       last = { backend: backend.open, accepted: backend.accepted, ...x };
       return backend.open === CAP && x.active === CAP;
-    }, 15_000, 'the backend to hold 3,000 and the active gauge at 3000', () => last);
+    }, 40_000, 'the backend to hold 3,000 and the active gauge at 3000', () => last); // a wait, not a speed test: the JS relay under four test groups on 2 cores once held 1,603 after 15 s
     let f = await endpointFigures(d, ep.id);
     expect(f).toMatchObject({ active: CAP, connections: CAP, daemonActive: CAP, rejected: {} });
     expect(d.daemon.dataPlane.activeConnections).toBe(CAP);
@@ -398,7 +398,7 @@ describe('data plane load: the per-endpoint cap of 3,000', () => {
     expect(backend.accepted).toBe(CAP + 1);
     f = await endpointFigures(d, ep.id);
     expect(f).toMatchObject({ active: CAP, connections: CAP + 1, daemonActive: CAP, rejected: { cap: 1 } });
-  }, 40_000);
+  }, 70_000);
 });
 
 // ---- 4. a storm --------------------------------------------------------------------------------
