@@ -868,7 +868,12 @@ class Worker {
   // bound what they bound when set at the socket's start. The kernel raises the send buffer's
   // limit as the connect completes; a limit holds no memory until bytes are written.
   static void BeforeBackendWrite(Conn* c) {
-    if (c->untunedWrites == 0 || --c->untunedWrites > 0) return;
+    if (c->untunedWrites > 0 && --c->untunedWrites == 0) TuneBackend(c);
+  }
+
+  // the backend socket's options that Start() left for later
+  static void TuneBackend(Conn* c) {
+    c->untunedWrites = 0;
     NoDelay(c->fd[1]);
     ClampSend(c->fd[1]);
   }
@@ -1073,11 +1078,8 @@ class Worker {
       GiveBackPipe(f);
       Release(f.bucket, f.bucket.heldSinceUs >= 0 ? NowUs() : 0);
     }
-    // TypeScript writes to the backend from here on: its options as if written twice already
-    if (c->untunedWrites > 0) {
-      c->untunedWrites = 1;
-      BeforeBackendWrite(c);
-    }
+    // TypeScript writes to the backend from here on, with the options set
+    if (c->untunedWrites > 0) TuneBackend(c);
     for (int s = 0; s < 2; s++) {
       epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[s], nullptr);
       d.fd[s] = c->fd[s];
