@@ -43,12 +43,12 @@ async function startNode(name: string, configFile: string): Promise<Node> {
   return node;
 }
 
-/** P, or its error with N's log appended (what a node did when a wait on it timed out) */
-async function withLog<T>(n: Node, p: Promise<T>): Promise<T> {
+/** P, or its error with the logs of NODES appended (what they did when a wait on them timed out) */
+async function withLogs<T>(nodes: readonly Node[], p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${n.name}'s log:\n${n.child.output()}`);
+    throw new Error([(err as Error).message, ...nodes.map((n) => `${n.name}'s log:\n${n.child.output()}`)].join('\n'));
   }
 }
 
@@ -204,7 +204,7 @@ describeWithEtcd('a fleet of three vpcepd on one etcd', (e) => {
     victim.child.proc.kill('SIGKILL');
     await victim.child.exited;
     // its ENIs answer on the survivors again within the TTL plus the margin
-    await Promise.all(moved.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', (TTL_S + FAILOVER_MARGIN_S) * 1000, `endpoint ${e.id} to answer after the failover`)));
+    await withLogs(survivors, Promise.all(moved.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', (TTL_S + FAILOVER_MARGIN_S) * 1000, `endpoint ${e.id} to answer after the failover`))));
     const failoverS = (Date.now() - killedAt) / 1000;
     expect(failoverS).toBeLessThan(TTL_S + FAILOVER_MARGIN_S);
     // the victim's connections were cut with it; those through the survivors' ENIs still relay
@@ -266,7 +266,7 @@ describeWithEtcd('a fleet of three vpcepd on one etcd', (e) => {
     go.child.proc.kill('SIGTERM');
     expect((await go.child.exited).code).toBe(0);
     const live = [...won.slice(1), again.body];
-    await withLog(stay, Promise.all(live.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} on ${stay.name}`))));
+    await withLogs([stay], Promise.all(live.map((e) => waitFor(async () => (await attempt(e.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, `endpoint ${e.id} on ${stay.name}`))));
     const last = await fleetOf(stay);
     expect(last.nodes.map((n: { name: string; enis: number; leader: boolean }) => [n.name, n.enis, n.leader])).toEqual([[stay.name, 20, true]]);
   }, 150_000);
