@@ -36,8 +36,6 @@ describeWithEtcd('the fleet election on etcd', (etcd) => {
     await b.start(record('node-b'));
     // the event a missed watch never delivers: node-b hears of its election only from its poll
     (b as unknown as { campaignNow: { removeAllListeners(e: string): void } }).campaignNow.removeAllListeners('elected');
-    let changes = 0;
-    b.onChange(() => { changes++; });
     await waitFor(() => b.nodes().length === 2, 5_000, 'node-b to see both nodes');
     expect(b.isLeader()).toBe(false);
     expect(b.leader()).toBe('node-a');
@@ -46,7 +44,6 @@ describeWithEtcd('the fleet election on etcd', (etcd) => {
     await waitFor(() => b.isLeader(), 5_000, 'node-b to lead after node-a resigned');
     expect(b.leader()).toBe('node-b');
     expect(b.nodes().map((n) => n.id)).toEqual(['node-b']);
-    expect(changes).toBeGreaterThan(0);
     await b.close();
   }, 30_000);
 });
