@@ -49,6 +49,11 @@ export const DEFAULTS = deepFreeze({
     /** remote addresses remembered for back-off; the oldest is forgotten first */
     backoffAddresses: 4096,
     metricsCacheMs: 1_000, // 1 s: the unauthenticated GET /metrics renders at most once per second
+    /**
+     * how often `nodejs_eventloop_lag_*` samples the event loop: prom-client's default, 10 ms, is a
+     * timer that wakes the JS thread 100 times a second, idle or not (README "Metrics")
+     */
+    eventLoopSampleMs: 100,
   },
   /** connection flow logs, as AWS VPC Flow Logs records (src/telemetry/flow-log.ts); off unless a destination is set */
   flowLogs: {

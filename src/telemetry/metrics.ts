@@ -4,6 +4,7 @@ import client from 'prom-client';
 import { ConnectHistograms, EndpointSeriesCache, type EndpointSeriesFigures } from './endpoint-series.js';
 import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
 import { storeMetrics } from './store-metrics.js';
+import { DEFAULTS } from '../model/defaults.js';
 import type { StoreObserver } from '../store/store.js';
 
 /**
@@ -158,7 +159,7 @@ const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, reje
 
 export function createMetrics(build: { version: string }): Metrics {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry });
+  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: DEFAULTS.api.eventLoopSampleMs });
   // promtool's lint refuses gauges named *_total; each is its grouped gauge summed (sum(nodejs_active_handles)).
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   let source: () => StatusCounts = () => ({ services: {}, endpoints: {} });

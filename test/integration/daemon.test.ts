@@ -59,6 +59,23 @@ describe('vpcepd process', () => {
     expect((await api2.get(`/vpc-endpoint-services/${svc.body.id}`)).status).toBe(200);
   });
 
+  it('lets its JS thread sleep when idle: no timer wakes it 100 times a second', async () => {
+    const d = await start(['--data-dir', path.join(tempDir(), 'data')]);
+    // The voluntary switches of the process's main thread: each is a sleep in the event loop, and a
+    // timer that fires ends one. prom-client's event-loop-lag sampler at its default 10 ms alone
+    // made 100 a second; what is left idle is the health checks (4 a second) and slower timers.
+    const pid = d.proc.pid!;
+    const sleeps = () => Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'))![1]);
+    await new Promise((r) => setTimeout(r, 1_000)); // past the start-up's work
+    const before = sleeps();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 3_000));
+    const perSecond = (sleeps() - before) / ((performance.now() - t0) / 1000);
+    expect(perSecond).toBeLessThan(50);
+    const metrics = await (await fetch(`${d.url}/metrics`)).text();
+    expect(metrics).toMatch(/^nodejs_eventloop_lag_p99_seconds \S+$/m);
+  });
+
   it('takes the default token from VPCEP_TOKEN and settings from the environment', async () => {
     const dir = tempDir();
     const d = await start([], { VPCEP_TOKEN: 'from-the-env-123', VPCEP_DATA_DIR: path.join(dir, 'envdata') });
