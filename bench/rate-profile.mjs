@@ -5,6 +5,9 @@
 //   - the relay's CPU (µs) and context switches, from /proc/<pid>/task/* (per thread name)
 //   - its system calls by name: `perf stat -e syscalls:sys_enter_<name>,... -p PID` over a second run
 //   - with --record: the top symbols of `perf record -e cpu-clock -g -p PID` (its relay threads')
+//   - the whole path's: TCP segments (the namespace's /proc/net/snmp and netstat counters), and
+//     the machine's CPU by /proc/stat field with the path's processes (nginx, the relay, wrk):
+//     the connection rate follows what the whole path spends per connection, not the relay's alone
 // Runs alternate vpcep, haproxy, vpcep, ... for --rounds; prints a table of per-connection
 // figures (medians of the rounds). Needs perf with tracepoints (root); see bench/README.md.
 import fs from 'node:fs';
@@ -64,6 +67,51 @@ function threads(pid) {
   }
   return out;
 }
+
+/** the namespace's TCP counters (/proc/net/snmp `Tcp:`, /proc/net/netstat `TcpExt:`) by name */
+function tcpCounters() {
+  const out = {};
+  for (const file of ['/proc/net/snmp', '/proc/net/netstat']) {
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    for (let i = 0; i + 1 < lines.length; i++) {
+      const [kind, ...names] = lines[i].split(' ');
+      if (kind !== 'Tcp:' && kind !== 'TcpExt:') continue;
+      const values = lines[i + 1].split(' ').slice(1);
+      names.forEach((n, j) => { out[n] = Number(values[j]); });
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Where the whole path's CPU goes, in ticks: /proc/stat's fields (user, system, irq+softirq, idle,
+ * steal) and the processes of the path: nginx's, the relay's, and wrk's (reaped by this process:
+ * its children's times).
+ */
+function pathTicks(relayPid) {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const out = { 'machine user': f[0] + f[1], 'machine system': f[2], 'machine irq+softirq': f[5] + f[6], 'machine idle': f[3] + f[4], 'machine steal': f[7] ?? 0, nginx: 0 };
+  const ticks = (pid) => {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const g = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return { comm: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), own: Number(g[11]) + Number(g[12]), reaped: Number(g[13]) + Number(g[14]) };
+  };
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const t = ticks(name);
+      if (t.comm === 'nginx') out.nginx += t.own;
+    } catch { /* gone meanwhile */ }
+  }
+  out.relay = ticks(relayPid).own;
+  out.wrk = ticks(process.pid).reaped;
+  return out;
+}
+
+// The whole path's segments (wrk, the relay and nginx share the namespace): what each relay makes
+// the kernel carry per connection, whoever's CPU pays for it.
+const SEGMENTS = ['OutSegs', 'DelayedACKs', 'TCPPureAcks', 'TCPHPAcks', 'TCPHPHits', 'OutRsts', 'RetransSegs'];
 
 function threadDelta(a, b) {
   const out = {};
@@ -133,12 +181,18 @@ async function main() {
       // first a clean run: CPU and switches per thread, no tracer attached
       const t0 = threads(pid);
       const c0 = cpuSnapshot();
+      const s0 = tcpCounters();
+      const m0 = pathTicks(pid);
       const conns = await wrk(target, opts.seconds);
+      const s1 = tcpCounters();
+      const m1 = pathTicks(pid);
       const load = cpuBetween(c0, cpuSnapshot());
       const per = threadDelta(t0, threads(pid));
+      const machine = Object.fromEntries(Object.keys(m1).map((k) => [k, m1[k] - m0[k]]));
+      const segments = Object.fromEntries(SEGMENTS.map((k) => [k, (s1[k] ?? 0) - (s0[k] ?? 0)]));
       // then the syscall counts over a run of the same length
       const sc = await syscalls(pid, dir, opts.seconds, () => wrk(target, opts.seconds));
-      const r = { conns, rate: conns / opts.seconds, background: load.background_cores, threads: per, syscalls: sc.counts, traced: sc.result };
+      const r = { conns, rate: conns / opts.seconds, background: load.background_cores, threads: per, machine, segments, syscalls: sc.counts, traced: sc.result };
       if (opts.record && round === 0) r.top = (await record(pid, dir, opts.seconds, () => wrk(target, opts.seconds))).top;
       runs[p].push(r);
       const cpuUs = Object.values(per).reduce((a, t) => a + t.ticks, 0) / HZ / conns * 1e6;
@@ -157,6 +211,8 @@ async function main() {
     ['conn/s', (r) => r.rate, 0],
     ['CPU µs', (r) => Object.values(r.threads).reduce((a, t) => a + t.ticks, 0) / HZ / r.conns * 1e6, 1],
     ['context switches', (r) => Object.values(r.threads).reduce((a, t) => a + t.switches, 0) / r.conns, 2],
+    ...SEGMENTS.map((k) => [`TCP ${k} (whole path)`, (r) => r.segments[k] / r.conns, 2]),
+    ...Object.keys(runs.vpcep[0].machine).map((k) => [`${k} µs`, (r) => r.machine[k] / HZ / r.conns * 1e6, 1]),
     ['syscalls (all)', (r) => Object.values(r.syscalls).reduce((a, b) => a + b, 0) / r.traced, 2],
     ...[...names].sort().map((k) => [`  ${k}`, (r) => (r.syscalls[k] ?? 0) / r.traced, 2]),
   ];
