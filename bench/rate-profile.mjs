@@ -105,6 +105,7 @@ function pathTicks(relayPid) {
     } catch { /* gone meanwhile */ }
   }
   out.relay = ticks(relayPid).own;
+  // the children this process reaped: wrk alone between the two readings (perf runs after them)
   out.wrk = ticks(process.pid).reaped;
   return out;
 }
