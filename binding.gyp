@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "uring%": "<!(sh -c 'test -f /usr/include/liburing.h && echo 1 || echo 0')"
+  },
   "targets": [
     {
       "target_name": "vpcep_relay",
@@ -8,7 +11,8 @@
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/relay.cc"], "type": "none" }]
+        ["OS!='linux'", { "sources!": ["native/relay.cc"], "type": "none" }],
+        ["OS=='linux' and uring==1", { "defines": ["VPCEP_URING=1"], "libraries": ["-luring"] }]
       ]
     }
   ]

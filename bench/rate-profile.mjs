@@ -126,7 +126,7 @@ const SYSCALLS = [
   'accept4', 'accept', 'socket', 'bind', 'connect', 'listen', 'setsockopt', 'getsockopt', 'getsockname', 'getpeername',
   'epoll_wait', 'epoll_pwait', 'epoll_ctl', 'close', 'shutdown', 'splice', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg',
   'read', 'write', 'readv', 'writev', 'pipe2', 'fcntl', 'futex', 'ioctl', 'openat', 'mmap', 'munmap', 'madvise', 'brk',
-  'mprotect', 'getrandom', 'sched_yield', 'clock_gettime', 'rt_sigprocmask', 'newfstatat',
+  'mprotect', 'getrandom', 'sched_yield', 'clock_gettime', 'rt_sigprocmask', 'newfstatat', 'io_uring_enter',
 ];
 const ATTACH_MS = 1500;
 

@@ -30,9 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef VPCEP_URING
+#include <liburing.h>
+#endif
+
 #include <algorithm>
-#include <deque>
 #include <atomic>
+#include <deque>
+#include <future>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -315,6 +320,7 @@ struct Conn {
   // writes to the backend socket before TCP_NODELAY and SO_SNDBUF are set on it (Worker::Start:
   // 2, set before the second write; 0: set, as an adopted connection's sockets come)
   uint8_t untunedWrites = 0;
+  uint64_t addTurn = 0;  // the worker's turn whose ring queue holds the ADDs of its sockets (0: none)
 };
 
 struct Event {
@@ -373,6 +379,7 @@ struct Relay {
   // µs limited directions were held back by their bandwidth (all threads)
   std::atomic<uint64_t> throttledUs{0};
   size_t pipeBytes = kPipeBytes;  // set by the first init(), before the threads start
+  bool uringWanted = true;        // set by the first init(): false makes every call a direct one
   int socketBuffer = 0;           // SO_RCVBUF/SO_SNDBUF of relayed sockets; 0: the kernel's autotuning
   // Test hook: copies of new connections' sockets, held as a forked child would (epoll(7) Q6).
   std::atomic<bool> holdCopies{false};
@@ -461,6 +468,219 @@ void DeliverEvents(Napi::Env env, Napi::Function cb, std::vector<Event>* batch) 
   delete batch;
 }
 
+// ---- io_uring: the calls a relay thread does not wait on (issue 16, the connection rate) -----
+// On this guest a kernel entry costs 1.0-1.5 µs (bench/uring-ops.c), and each relayed connection
+// makes four whose answer its thread does not need before its next wait: the epoll_ctl ADDs of
+// its two sockets and their two closes. With a ring they are queued during the turn and handed to
+// the kernel with the wait itself (IORING_OP_EPOLL_WAIT, Linux 6.15): one io_uring_enter per turn
+// for all of them and the wait. Where io_uring or one of the operations is missing (an older
+// kernel, seccomp, io_uring_disabled, a build without liburing) or VPCEP_RELAY_URING=off, the
+// same calls are made directly, as before; io() says which, and why.
+//
+// Order. A close needs none: a descriptor's number is not handed out again before its close runs,
+// and a freed connection's late events are stale by their tag. An ADD must never run after its
+// socket's close (a number reused by the next accept would be registered under the old tag), and
+// io_uring runs an ADD on one of its worker threads when the epoll's mutex is taken (the JS thread
+// adding a listener): so a turn's ADDs are hard-linked in front of the wait, and no wait is left
+// in flight between turns (one that timed out is cancelled). Every ADD handed to the kernel has
+// run when Wait() returns; one still queued when its connection finishes is dropped, unsent.
+constexpr uint8_t kOpEpollWait = 59;  // IORING_OP_EPOLL_WAIT: newer than Debian's 6.1 headers
+constexpr uint64_t kRingWaitTag = 1, kRingFenceTag = 2, kRingCloseTag = 3, kRingCancelTag = 4;
+constexpr uint64_t kRingAddBit = uint64_t(1) << 63;  // an ADD's completion: the bit and its epoll tag
+constexpr unsigned kRingEntries = 1024;
+
+class IoRing {
+ public:
+  // an ADD the kernel refused: its epoll tag and errno
+  struct Failure {
+    uint64_t tag;
+    int err;
+  };
+
+  // On the relay thread (the ring belongs to the thread that made it): "" when on, else why not.
+  std::string Open() {
+#ifdef VPCEP_URING
+    if (!g.uringWanted) return "VPCEP_RELAY_URING=off";
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+    int rc = io_uring_queue_init_params(kRingEntries, &ring_, &p);
+    if (rc < 0) return std::string("io_uring_setup: ") + strerror(-rc);
+    const char* missing = nullptr;
+    if (!(p.features & IORING_FEAT_EXT_ARG)) missing = "IORING_FEAT_EXT_ARG (Linux 5.11)";
+    if (!(p.features & IORING_FEAT_CQE_SKIP)) missing = "IORING_FEAT_CQE_SKIP (Linux 5.17)";
+    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+      if (!io_uring_opcode_supported(probe, kOpEpollWait)) missing = "IORING_OP_EPOLL_WAIT (Linux 6.15)";
+      if (!io_uring_opcode_supported(probe, IORING_OP_EPOLL_CTL)) missing = "IORING_OP_EPOLL_CTL";
+      if (!io_uring_opcode_supported(probe, IORING_OP_CLOSE)) missing = "IORING_OP_CLOSE";
+      if (!io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL)) missing = "IORING_OP_ASYNC_CANCEL";
+      io_uring_free_probe(probe);
+    } else {
+      missing = "IORING_REGISTER_PROBE";
+    }
+    if (missing != nullptr) {
+      io_uring_queue_exit(&ring_);
+      return std::string("the kernel has no ") + missing;
+    }
+    on_ = true;
+    return "";
+#else
+    return "built without liburing (liburing-dev was not installed)";
+#endif
+  }
+
+  bool on() const { return on_; }
+
+  void Add(int fd, uint64_t tag, uint32_t events) {
+    epoll_event e{};
+    e.events = events;
+    e.data.u64 = tag;
+    adds_.push_back({fd, e});
+  }
+
+  // the queued ADD of FD (its connection finished or left in the same turn) is not sent
+  void Drop(int fd) {
+    for (Pending& a : adds_) {
+      if (a.fd == fd) a.fd = -1;
+    }
+  }
+
+  void Close(int fd) { closes_.push_back(fd); }
+
+  // The turn's closes and ADDs, then the wait for up to MAX events (TIMEOUT ms, -1: none): the
+  // number of events, or -1 with errno (as epoll_wait). FAILED gets the ADDs the kernel refused.
+  int Wait(int ep, epoll_event* events, int max, int timeoutMs, std::vector<Failure>& failed) {
+#ifdef VPCEP_URING
+    for (int fd : closes_) {
+      io_uring_sqe* s = Next(false, failed);
+      io_uring_prep_close(s, fd);
+      s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      s->user_data = kRingCloseTag;
+    }
+    closes_.clear();
+    bool chained = false;
+    for (Pending& a : adds_) {
+      if (a.fd < 0) continue;
+      io_uring_sqe* s = Next(chained, failed);
+      io_uring_prep_epoll_ctl(s, ep, a.fd, EPOLL_CTL_ADD, &a.ev);
+      s->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+      s->user_data = kRingAddBit | a.ev.data.u64;
+      chained = true;
+    }
+    io_uring_sqe* s = Next(chained, failed);
+    io_uring_prep_rw(kOpEpollWait, s, ep, events, unsigned(max), 0);
+    s->user_data = kRingWaitTag;
+    waiting_ = true;
+    result_ = 0;
+    int rc;
+    if (timeoutMs < 0) {
+      rc = io_uring_submit_and_wait(&ring_, 1);
+    } else {
+      __kernel_timespec ts{timeoutMs / 1000, (timeoutMs % 1000) * 1000000LL};
+      io_uring_cqe* cqe = nullptr;
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    }
+    adds_.clear();  // the kernel copied their events as it took them
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      errno = -rc;
+      return -1;
+    }
+    Harvest(failed);
+    while (waiting_) Cancel(failed);
+    if (result_ < 0) {
+      errno = -result_;
+      return -1;
+    }
+    return result_;
+#else
+    (void)ep, (void)events, (void)max, (void)timeoutMs, (void)failed;
+    errno = ENOSYS;
+    return -1;
+#endif
+  }
+
+  // at the thread's end: what is queued is closed directly, the ring goes
+  void Exit() {
+    for (int fd : closes_) close(fd);
+    closes_.clear();
+#ifdef VPCEP_URING
+    if (on_) io_uring_queue_exit(&ring_);
+#endif
+    on_ = false;
+  }
+
+  uint64_t closeErrors() const { return closeErrors_; }
+
+ private:
+  struct Pending {
+    int fd;
+    epoll_event ev;  // read by the kernel when it takes the entry (at the submit)
+  };
+
+#ifdef VPCEP_URING
+  // The next entry. With fewer than two left, what is queued goes now: a chain of ADDs ends in a
+  // no-op whose completion is awaited, so that those ADDs have run before anything after them.
+  io_uring_sqe* Next(bool chained, std::vector<Failure>& failed) {
+    if (io_uring_sq_space_left(&ring_) < 2) {
+      if (!chained) {
+        io_uring_submit(&ring_);
+      } else {
+        io_uring_sqe* nop = io_uring_get_sqe(&ring_);
+        io_uring_prep_nop(nop);
+        nop->user_data = kRingFenceTag;
+        fenced_ = false;
+        while (!fenced_) {
+          io_uring_submit_and_wait(&ring_, 1);
+          Harvest(failed);
+        }
+      }
+    }
+    return io_uring_get_sqe(&ring_);
+  }
+
+  // A wait still in flight (timed out, or woken by another completion) is cancelled; its
+  // completion may still bring events (a race the cancel lost), which the caller then takes.
+  void Cancel(std::vector<Failure>& failed) {
+    io_uring_sqe* s = io_uring_get_sqe(&ring_);
+    io_uring_prep_cancel64(s, kRingWaitTag, 0);
+    s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    s->user_data = kRingCancelTag;
+    io_uring_submit_and_wait(&ring_, 1);
+    Harvest(failed);
+  }
+
+  void Harvest(std::vector<Failure>& failed) {
+    unsigned head, n = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      n++;
+      const uint64_t ud = cqe->user_data;
+      if (ud & kRingAddBit) {
+        failed.push_back({ud & ~kRingAddBit, -cqe->res});  // only a failure completes (CQE_SKIP_SUCCESS)
+      } else if (ud == kRingWaitTag) {
+        waiting_ = false;
+        result_ = cqe->res == -ECANCELED || cqe->res == -EINTR ? 0 : cqe->res;
+      } else if (ud == kRingFenceTag) {
+        fenced_ = true;
+      } else if (ud == kRingCloseTag) {
+        closeErrors_++;
+      }
+      // kRingCancelTag: the cancel found no wait (it had ended, or waits behind an ADD run on
+      // io_uring's worker): Wait() tries again while its wait is in flight
+    }
+    io_uring_cq_advance(&ring_, n);
+  }
+
+  io_uring ring_{};
+#endif
+  bool on_ = false;
+  bool waiting_ = false;  // the turn's wait has not completed
+  bool fenced_ = false;
+  int result_ = 0;        // the wait's completion: events, or -errno
+  uint64_t closeErrors_ = 0;
+  std::vector<Pending> adds_;
+  std::vector<int> closes_;
+};
+
 class Worker {
  public:
   Worker() {
@@ -471,7 +691,15 @@ class Worker {
     e.data.u64 = kWakeTag;
     epoll_ctl(ep_, EPOLL_CTL_ADD, ev_, &e);
     fastSpare_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ringReady_ = ringOpened_.get_future();
     thread_ = std::thread([this] { Run(); });
+  }
+
+  // Waits until the thread has set up its ring (or found why not): "" when its calls go through
+  // io_uring, else the reason they are direct.
+  const std::string& RingWhy() {
+    ringReady_.wait();
+    return ringWhy_;
   }
 
   ~Worker() {
@@ -531,14 +759,16 @@ class Worker {
   void Run() {
     // named for ps, top and /proc/<pid>/task/*/comm (the JS thread's cost told from the threads')
     pthread_setname_np(pthread_self(), "vpcep-relay");
-    epoll_event events[256];
+    ringWhy_ = ring_.Open();
+    ringOpened_.set_value();
+    epoll_event* events = events_buf_;
     bool stopping = false;
     while (!stopping) {
       // No limited direction held: sleep until an event. Else until the earliest wake.
       int timeout = -1;
       if (!wakes_.empty()) timeout = int(std::max<int64_t>(0, (wakes_.top().atUs - NowUs() + 999) / 1000));
       timeout = FastTimeout(timeout);
-      int n = epoll_wait(ep_, events, 256, timeout);
+      int n = WaitEvents(events, kMaxEvents, timeout);
       if (n < 0) {
         if (errno == EINTR) continue;
         return Die("epoll_wait", errno);
@@ -591,6 +821,57 @@ class Worker {
     conns_.clear();
     for (Pipe& p : pool_) ClosePipe(p);
     pool_.clear();
+    ring_.Exit();
+  }
+
+  // epoll_wait(), or the ring's wait with the turn's queued calls (IoRing); an ADD the kernel
+  // refused finishes its connection before the turn's events are read.
+  int WaitEvents(epoll_event* events, int max, int timeout) {
+    if (!ring_.on()) return epoll_wait(ep_, events, max, timeout);
+    turn_++;
+    ringFailures_.clear();
+    int n = ring_.Wait(ep_, events, max, timeout, ringFailures_);
+    const int err = errno;
+    for (const IoRing::Failure& f : ringFailures_) {
+      Conn* c = Named(f.tag);
+      if (c != nullptr && !c->closed) Finish(c, c->connecting ? ConnectFailure(f.err) : Reason::Error, true);
+    }
+    errno = err;
+    return n;
+  }
+
+  // One socket of C into the epoll set, edge-triggered: through the ring (sent with the wait) or
+  // directly. False: the direct call failed (errno).
+  bool Watch(Conn* c, int side) {
+    // Edge-triggered: each readiness change is reported once, and Move() runs its flow until
+    // the kernel says EAGAIN (or the pipe is full and the destination cannot take more).
+    const uint32_t events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    if (ring_.on()) {
+      ring_.Add(c->fd[side], Tag(c, side), events);
+      c->addTurn = turn_ + 1;  // sent with the next wait
+      return true;
+    }
+    epoll_event e{};
+    e.events = events;
+    e.data.u64 = Tag(c, side);
+    return epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[side], &e) == 0;
+  }
+
+  // The ADDs of C still queued (its sockets watched this turn) are not sent: it finished or left.
+  void Unwatch(Conn* c) {
+    if (c->addTurn != turn_ + 1) return;
+    for (int fd : c->fd) {
+      if (fd >= 0) ring_.Drop(fd);
+    }
+    c->addTurn = 0;
+  }
+
+  // Closes a relayed socket: queued on the ring (sent with the wait) or directly.
+  void CloseSocket(int& fd) {
+    if (fd < 0) return;
+    if (!ring_.on()) return CloseFd(fd);
+    ring_.Close(fd);
+    fd = -1;
   }
 
   // Runs the queued commands; true when told to stop.
@@ -674,12 +955,7 @@ class Worker {
     if (g.holdCopies.load()) Hold(c);
     if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source)) return Finish(c, ConnectFailure(errno), true);
     for (int s = 0; s < 2; s++) {
-      epoll_event e{};
-      // Edge-triggered: each readiness change is reported once, and Move() runs its flow until
-      // the kernel says EAGAIN (or the pipe is full and the destination cannot take more).
-      e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      e.data.u64 = Tag(c, s);
-      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[s], &e) < 0) return Finish(c, ConnectFailure(errno), true);
+      if (!Watch(c, s)) return Finish(c, ConnectFailure(errno), true);
     }
     if (connect(fd, reinterpret_cast<const sockaddr*>(&c->target), sizeof c->target) == 0) return Connected(c);
     if (errno != EINPROGRESS && errno != EINTR) return Finish(c, ConnectFailure(errno), true);
@@ -1029,11 +1305,12 @@ class Worker {
   // Closes both sockets (with RST when `reset`), frees the pipes, reports the close once.
   void Finish(Conn* c, Reason reason, bool reset) {
     c->closed = true;
+    Unwatch(c);
     // Closing an fd (this file holds the only one) also takes it out of the epoll set.
     for (int s = 0; s < 2; s++) {
       if (c->fd[s] < 0) continue;
       if (reset) Linger0(c->fd[s]);
-      CloseFd(c->fd[s]);
+      CloseSocket(c->fd[s]);
     }
     for (Flow& f : c->flow) {
       GiveBackPipe(f);
@@ -1080,6 +1357,7 @@ class Worker {
     }
     // TypeScript writes to the backend from here on, with the options set
     if (c->untunedWrites > 0) TuneBackend(c);
+    Unwatch(c);  // (its ADDs not sent yet: then there is nothing to take out)
     for (int s = 0; s < 2; s++) {
       epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[s], nullptr);
       d.fd[s] = c->fd[s];
@@ -1103,10 +1381,7 @@ class Worker {
     Occupy(c);
     c->connecting = false;
     for (int s = 0; s < 2; s++) {
-      epoll_event e{};
-      e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      e.data.u64 = Tag(c, s);
-      if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[s], &e) < 0) return Finish(c, Reason::Error, true);
+      if (!Watch(c, s)) return Finish(c, Reason::Error, true);
     }
     Move(c, 0);
     if (!c->closed) Move(c, 1);
@@ -1167,6 +1442,14 @@ class Worker {
 
   int ep_ = -1;
   int ev_ = -1;
+  IoRing ring_;
+  std::string ringWhy_;
+  std::promise<void> ringOpened_;
+  std::future<void> ringReady_;
+  uint64_t turn_ = 0;  // waits through the ring so far
+  std::vector<IoRing::Failure> ringFailures_;
+  static constexpr int kMaxEvents = 256;
+  epoll_event events_buf_[kMaxEvents];  // the wait's events (the ring's wait writes them as it completes)
   std::mutex mu_;
   std::vector<Command> queue_;  // guarded by mu_
   // Owned by the thread:
@@ -1269,8 +1552,8 @@ uint64_t Id(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // init(onEvents(Float64Array), onAccept(listenerId, count), acceptBuffer: Uint32Array, threads,
-// poolPipes, pipeBytes, onFatal(cause)) starts the relay threads once; later calls only take the
-// new callbacks.
+// poolPipes, pipeBytes, onFatal(cause), io: "auto" | "off") starts the relay threads once (io
+// "off": no io_uring, every call direct); later calls only take the new callbacks.
 Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsFunction() || !info[1].IsFunction() || !info[2].IsTypedArray() ||
@@ -1300,6 +1583,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   g.acceptContext = std::make_unique<Napi::AsyncContext>(env, "vpcep_relay.accept");
   if (g.spare < 0) g.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (g.workers.empty()) {
+    g.uringWanted = !(info.Length() > 7 && info[7].IsString() && info[7].As<Napi::String>().Utf8Value() == "off");
     g.poolMax = U32(info, 4);
     if (U32(info, 5) > 0) g.pipeBytes = U32(info, 5);
     unsigned n = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
@@ -1552,6 +1836,22 @@ Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
 }
 
 // figures() -> [pipeBytes, pipesUndersized, staleEvents, throttledUs]
+// io(): [threads whose calls go through io_uring, why the others' do not ("" when all do)]
+Napi::Value Io(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t on = 0;
+  std::string why;
+  for (auto& w : g.workers) {
+    const std::string& r = w->RingWhy();
+    if (r.empty()) on++;
+    else if (why.empty()) why = r;
+  }
+  auto a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, double(on)));
+  a.Set(1u, Napi::String::New(env, why));
+  return a;
+}
+
 Napi::Value Figures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto a = Napi::Array::New(env, 4);
@@ -1903,7 +2203,7 @@ void Worker::FastSweep() {
 void Worker::FastResetRefused() {
   for (int& fd : fastRefused_) {
     Linger0(fd);
-    CloseFd(fd);
+    CloseSocket(fd);
   }
   fastRefused_.clear();
 }
@@ -2332,6 +2632,7 @@ Napi::Value FastFigures(const Napi::CallbackInfo& info) {
 Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("socketBuffer", Napi::Function::New(env, SocketBuffer));
   exports.Set("figures", Napi::Function::New(env, Figures));
+  exports.Set("io", Napi::Function::New(env, Io));
   exports.Set("clamp", Napi::Function::New(env, Clamp));
   exports.Set("releaseMemory", Napi::Function::New(env, ReleaseMemory));
   exports.Set("testHoldCopies", Napi::Function::New(env, TestHoldCopies));

@@ -159,7 +159,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     snat = await setupSnat(config.dataplane.snat);
     const relay = selectRelay();
     log.info({ snat_mode: snat.mode, why: snat.why }, `data plane: SNAT mode ${snat.mode}`);
-    log.info({ relay: relay.relay, why: relay.why }, `data plane: ${relay.relay === 'native' ? 'native splice relay' : 'JavaScript relay'}`);
+    log.info({ relay: relay.relay, relay_io: relay.io ?? 'none', why: relay.why }, `data plane: ${relay.relay === 'native' ? 'native splice relay' : 'JavaScript relay'}`);
     const dataPlaneNow = o.dataPlaneClock?.now ?? (() => performance.now());
     flowLog = await openFlowLog(config.flowLogs, o.dataDir, log, dataPlaneNow);
     const openFlow = flowLog;
@@ -191,7 +191,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       log.fatal({ cause }, `data plane: ${cause}: vpcepd stops`);
       process.exit(70);
     });
-    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), backends: dataPlane.backends(), choices: dataPlane.choices, backendZoneConnections: dataPlane.backendZoneConnections, routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, totals: dataPlane.totals, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay });
+    metrics.setDataPlaneSource(() => ({ active: dataPlane.activeConnections, endpoints: dataPlane.stats(), backends: dataPlane.backends(), choices: dataPlane.choices, backendZoneConnections: dataPlane.backendZoneConnections, routeDecisions: dataPlane.routeDecisions, internet: dataPlane.internet, totals: dataPlane.totals, relay: native?.figures() }), { snat_mode: snat.mode, relay: relay.relay, relay_io: relay.io ?? 'none' });
     const control = new ControlPlane({
       region: config.region,
       store,

@@ -187,7 +187,7 @@ export class Vpcepd {
   /** which SNAT mode and relay the daemon runs (vpcep_dataplane_info) */
   async dataPlaneInfo() {
     const s = (await this.metrics()).find((x) => x.name === 'vpcep_dataplane_info');
-    return s ? { snat_mode: s.labels.snat_mode, relay: s.labels.relay } : { snat_mode: 'unknown', relay: 'unknown' };
+    return s ? { snat_mode: s.labels.snat_mode, relay: s.labels.relay, relay_io: s.labels.relay_io ?? 'unknown' } : { snat_mode: 'unknown', relay: 'unknown', relay_io: 'unknown' };
   }
 
   /** connections open through the whole data plane (vpcep_active_connections) */

@@ -34,7 +34,7 @@ export async function startWorld({ dir, snat, relay, socketBuffer, endpoints, ng
   const service = await vpcep.createService(Object.values(ports).map((p) => ({ client_port: p, server_port: p })));
   const eps = [];
   for (let i = 0; i < endpoints; i++) eps.push(await vpcep.createEndpoint(service.id));
-  log(`vpcepd (pid ${vpcep.pid}, ${vpcep.url}, VPCEP_RELAY=${relay}): SNAT ${info.snat_mode}, relay ${info.relay}; service ${service.id}; endpoint${eps.length > 1 ? 's' : ''} ${eps.map((e) => `${e.host_ip} (${e.id.slice(0, 8)})`).join(', ')} accepted`);
+  log(`vpcepd (pid ${vpcep.pid}, ${vpcep.url}, VPCEP_RELAY=${relay}): SNAT ${info.snat_mode}, relay ${info.relay} (its calls: ${info.relay_io}); service ${service.id}; endpoint${eps.length > 1 ? 's' : ''} ${eps.map((e) => `${e.host_ip} (${e.id.slice(0, 8)})`).join(', ')} accepted`);
 
   const frontends = [
     { name: 'bulk', bind: { host: HAPROXY_HOST(0), port: bulkPort }, server: { host: '127.0.0.1', port: bulkPort }, probe: false },

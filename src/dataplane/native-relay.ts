@@ -61,7 +61,8 @@ export interface FastEndpointStats {
 
 /** the addon's surface (native/relay.cc) */
 interface Addon {
-  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads: number, poolPipes: number, pipeBytes: number, onFatal: (cause: string) => void): number;
+  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads: number, poolPipes: number, pipeBytes: number, onFatal: (cause: string) => void, io: 'auto' | 'off'): number;
+  io(): [onRing: number, why: string];
   listen(ip: number, port: number, backlog: number): number;
   unlisten(id: number): void;
   reset(fd: number): void;
@@ -199,13 +200,23 @@ export class NativeRelay {
   /** the daemon-wide inputs the threads' admission reads (src/dataplane/fast-path.ts writeLoad, writeVpcs) */
   readonly globals = new Uint32Array(GLOBAL_WORDS);
 
-  constructor(addon: Addon, threads: number, poolPipes: number, pipeBytes: number) {
+  constructor(addon: Addon, threads: number, poolPipes: number, pipeBytes: number, io: 'auto' | 'off' = 'auto') {
     this.addon = addon;
     this.handling = -1;
     this.handledId = 0;
-    this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads, poolPipes, pipeBytes, (cause) => fatal(cause));
+    this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads, poolPipes, pipeBytes, (cause) => fatal(cause), io);
     this.pooledFds = this.threads * poolPipes * 2;
     addon.fastGlobals(this.globals);
+  }
+
+  /**
+   * How the relay threads make the calls they do not wait on (epoll ADDs, closes): `io_uring`
+   * (queued and sent with each thread's wait) or `syscalls` (one kernel entry each), and why not
+   * io_uring (VPCEP_RELAY_URING=off, a kernel or build without it).
+   */
+  io(): { mode: 'io_uring' | 'syscalls'; why: string } {
+    const [onRing, why] = this.addon.io();
+    return onRing === this.threads ? { mode: 'io_uring', why: '' } : { mode: 'syscalls', why };
   }
 
   /** the fast path: a handle for an endpoint's cap count and SNAT ports on the threads */
@@ -499,8 +510,15 @@ export class NativeRelay {
   }
 }
 
+/** VPCEP_RELAY_URING: `off` makes every call of the relay threads a direct one; else io_uring where the kernel has it */
+function uringSetting(): 'auto' | 'off' {
+  return (process.env.VPCEP_RELAY_URING ?? '').trim().toLowerCase() === 'off' ? 'off' : 'auto';
+}
+
 export interface RelayChoice {
   readonly relay: RelayKind;
+  /** the native relay's calls: through io_uring or direct (RelayIo); absent for the JS relay */
+  readonly io?: 'io_uring' | 'syscalls';
   /** why, for the start-up log line */
   readonly why: string;
 }
@@ -528,7 +546,7 @@ export function loadNativeRelay(): NativeRelay | null {
   if (loaded !== undefined) return loaded;
   const a = loadAddon();
   try {
-    loaded = a && new NativeRelay(a, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipesFor(openFileLimit()), pipeBytesHere());
+    loaded = a && new NativeRelay(a, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipesFor(openFileLimit()), pipeBytesHere(), uringSetting());
   } catch (err) {
     loaded = null;
     loadError = (err as Error).message.split('\n')[0] ?? 'cannot start';
@@ -573,8 +591,9 @@ export function selectRelay(setting: string | undefined = process.env.VPCEP_RELA
     const relay = loadNativeRelay();
     active = relay;
     const unknown = want !== 'native' && want !== 'auto' ? ` (unknown VPCEP_RELAY=${setting}: auto)` : '';
+    const io = relay?.io();
     choice = relay
-      ? { relay: 'native', why: `splice(2) relay on ${relay.threads} thread(s)${unknown}` }
+      ? { relay: 'native', io: io!.mode, why: `splice(2) relay on ${relay.threads} thread(s), ${io!.mode === 'io_uring' ? 'epoll ADDs and closes through io_uring' : `direct system calls (no io_uring: ${io!.why})`}${unknown}` }
       : { relay: 'js', why: `native relay not available: ${loadError}${unknown}` };
   }
   return choice;

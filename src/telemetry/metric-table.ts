@@ -49,7 +49,7 @@ export const METRICS = [
   m('vpcep_internet_active_connections', 'gauge', [], 'Connections open to public services over the internet path'),
   m('vpcep_internet_bytes_total', 'counter', ['direction'], 'Bytes of internet-path connections: received from clients, sent to clients'),
   m('vpcep_active_connections', 'gauge', [], 'Connections open through the whole data plane'),
-  m('vpcep_dataplane_info', 'gauge', ['snat_mode', 'relay'], 'The data plane that runs: SNAT mode and relay (always 1)'),
+  m('vpcep_dataplane_info', 'gauge', ['snat_mode', 'relay', 'relay_io'], 'The data plane that runs: SNAT mode, relay and how the native relay makes its calls (io_uring, syscalls; none for the JS relay) (always 1)'),
   m('vpcep_relay_pipe_size_bytes', 'gauge', [], 'Size the native relay gives each pipe (1 MiB, less under an unprivileged user\'s pipe quota)'),
   m('vpcep_relay_pipes_undersized_total', 'counter', [], 'Pipes the kernel left smaller than vpcep_relay_pipe_size_bytes (the user\'s pipe quota spent)'),
   m('vpcep_relay_stale_events_total', 'counter', [], 'Epoll events of the native relay naming a connection already closed, ignored'),

@@ -103,7 +103,7 @@ export interface Metrics {
   /** where the status gauges read their figures at scrape time */
   setStatusSource(fn: () => StatusCounts): void;
   /** where the data-plane metrics read their figures at scrape time */
-  setDataPlaneSource(fn: () => DataPlaneFigures, info: { snat_mode: string; relay: string }): void;
+  setDataPlaneSource(fn: () => DataPlaneFigures, info: { snat_mode: string; relay: string; relay_io: string }): void;
   /** where vpcep_endpoint_info reads every existing endpoint at scrape time */
   setEndpointSource(fn: () => Iterable<EndpointInfo>): void;
   observeConnect(endpointId: string, seconds: number): void;
@@ -166,7 +166,7 @@ export function createMetrics(build: { version: string }): Metrics {
   let dataPlane: () => DataPlaneFigures = () => ({
     active: 0, endpoints: [], routeDecisions: {}, internet: { active: 0, connections: 0, receivedBytes: 0, sentBytes: 0 }, totals: { connections: 0, rejected: {}, closed: {} },
   });
-  let info: { snat_mode: string; relay: string } | null = null;
+  let info: { snat_mode: string; relay: string; relay_io: string } | null = null;
   let endpoints: () => Iterable<EndpointInfo> = () => [];
   // One reading per scrape, shared by every collector, dropped when the render's turn ends. An
   // endpoint that exists but never ran (pendingAcceptance) reads as zeros: every existing endpoint

@@ -303,7 +303,7 @@ describe('data plane load: kernel SNAT source address', () => {
     expect(cidrContains(SNAT_RANGE, ipToInt(backend.remotes[0]!))).toBe(true);
 
     const m = await scrape(d);
-    expect(m.filter((s) => s.name === 'vpcep_dataplane_info').map((s) => s.line)).toEqual([`vpcep_dataplane_info{snat_mode="kernel",relay="${relayChoice().relay}"} 1`]);
+    expect(m.filter((s) => s.name === 'vpcep_dataplane_info').map((s) => s.line)).toEqual([`vpcep_dataplane_info{snat_mode="kernel",relay="${relayChoice().relay}",relay_io="${relayChoice().io ?? 'none'}"} 1`]);
     expect(value(m, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(1);
     c.sock.end();
     expect(await c.ended).toBeNull();

@@ -272,7 +272,7 @@ describe('endpoint lifecycle on the data plane', () => {
     expect(ep.snat_ip).toMatch(/^198\.19\.\d+\.\d+$/);
     const live = await relays(ep.host_ip, P);
     // in kernel SNAT mode the backend sees the endpoint's SNAT address as the source
-    const kernel = (await metric(d.url, 'vpcep_dataplane_info', { snat_mode: 'kernel', relay: relayChoice().relay })) === 1;
+    const kernel = (await metric(d.url, 'vpcep_dataplane_info', { snat_mode: 'kernel', relay: relayChoice().relay, relay_io: relayChoice().io ?? 'none' })) === 1;
     if (kernel) expect(backend.conns[0]!.remoteAddress).toBe(ep.snat_ip);
 
     const t0 = performance.now();

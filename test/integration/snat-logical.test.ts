@@ -46,7 +46,7 @@ describe('logical SNAT mode', () => {
     // for the daemon's own connection.
     expect(seen).toEqual(['127.0.0.1']);
     const metrics = await (await fetch(`${d.url}/metrics`)).text();
-    expect(metrics).toContain(`vpcep_dataplane_info{snat_mode="logical",relay="${relayChoice().relay}"} 1`);
+    expect(metrics).toContain(`vpcep_dataplane_info{snat_mode="logical",relay="${relayChoice().relay}",relay_io="${relayChoice().io ?? 'none'}"} 1`);
     // the path tracer says what the backend saw
     const t = await d.provider.post('/trace', { vpc_id: 'vpc-provider-client', source_ip: '10.0.1.9', destination_ip: live.ip, destination_port: clientPort });
     expect(t.body.trace.source).toMatchObject({ snat_ip: live.snat_ip, snat_mode: 'logical', proxy_v2: false });

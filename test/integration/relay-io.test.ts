@@ -1,0 +1,147 @@
+// The native relay's two ways of making the calls its threads do not wait on (issue 16): through
+// io_uring (epoll ADDs and closes queued and sent with each thread's wait, the default where the
+// kernel has IORING_OP_EPOLL_WAIT) and direct system calls (VPCEP_RELAY_URING=off, or a kernel or
+// build without it). Each mode runs in a vpcepd of its own (the relay threads are made once per
+// process) and must relay the same: short connections in bulk while endpoints come and go (the
+// API's listener changes take the threads' epoll mutex, so that the kernel may run a queued ADD on
+// io_uring's worker thread), half-close, a backend that refuses (the client reset), and every
+// socket closed again (the daemon's descriptors back where they were). The mode is reported in
+// vpcep_dataplane_info{relay_io} and the start-up log.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { relayChoice } from '../../src/dataplane/native-relay.js';
+import {
+  ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, metricValue, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
+  type ChildDaemon,
+} from '../helpers.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const native = relayChoice().relay === 'native';
+/** where the native relay is not built the cases have nothing to run on; the name says so */
+const named = (name: string) => (native ? name : `${name} (the native relay is not built here: skipped)`);
+
+interface Child extends ChildDaemon {
+  provider: ApiClient;
+  consumer: ApiClient;
+}
+
+async function child(env: Record<string, string>): Promise<Child> {
+  const dir = tempDir();
+  const config = writeConfig(dir, { metrics: { token: 'metrics-secret-0123456789' }, ...twoAccountConfig() });
+  const c = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data'), '--dns-listen', '127.0.0.1:0'], env);
+  onTestFinished(() => { if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL'); });
+  return { ...c, provider: new ApiClient(c.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(c.url, CONSUMER.token, CONSUMER.project_id) };
+}
+
+async function backend(): Promise<TestBackend> {
+  const b = await startBackend(echo);
+  onTestFinished(() => b.close());
+  return b;
+}
+
+/** a service to SERVERPORT without approval, open to the consumer: its id and terminal port */
+async function service(c: Child, serverPort: number): Promise<{ id: string; port: number }> {
+  let port = randomPort();
+  while (port === serverPort) port = randomPort();
+  const svc = await c.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: serverPort, protocol: 'TCP' }] });
+  expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+  expect((await c.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  await waitFor(async () => (await c.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+  return { id: svc.body.id, port };
+}
+
+/** the consumer's endpoint to SVC, accepted: its id, host address and terminal port */
+async function endpointTo(c: Child, svc: { id: string; port: number }): Promise<{ id: string; host: string; port: number }> {
+  const created = await c.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+  expect(created.status, JSON.stringify(created.body)).toBe(200);
+  const ep = await waitFor(async () => {
+    const r = await c.consumer.get(`/vpc-endpoints/${created.body.id}`);
+    return r.body.status === 'accepted' ? r.body : null;
+  }, 5_000, 'endpoint accepted');
+  return { id: ep.id, host: ep.host_ip, port: svc.port };
+}
+
+/** one connection: writes MESSAGE, half-closes, and resolves with what came back before the backend's FIN ('' when reset) */
+function exchange(host: string, port: number, message: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('connect', () => s.end(message));
+    s.on('data', (d) => { got += d; });
+    s.on('end', () => resolve(got));
+    s.on('error', () => resolve(''));
+    s.setTimeout(10_000, () => { s.destroy(); resolve(''); });
+  });
+}
+
+const openFds = (pid: number) => fs.readdirSync(`/proc/${pid}/fd`).length;
+
+for (const mode of ['io_uring', 'syscalls'] as const) {
+  const env = mode === 'syscalls' ? { VPCEP_RELAY_URING: 'off' } : {};
+  describe(`the native relay's calls: ${mode}${mode === 'syscalls' ? ' (VPCEP_RELAY_URING=off)' : ''}`, () => {
+    it.skipIf(!native)(named(`relays short connections in bulk while endpoints come and go, half-closes, resets a refused client, and closes every socket (${mode})`), async () => {
+      const c = await child(env);
+      const io = (await metricValue(c.url, 'vpcep_dataplane_info', { snat_mode: 'kernel', relay: 'native', relay_io: 'io_uring' })) === 1 ? 'io_uring'
+        : (await metricValue(c.url, 'vpcep_dataplane_info', { snat_mode: 'logical', relay: 'native', relay_io: 'io_uring' })) === 1 ? 'io_uring' : 'syscalls';
+      const startLine = c.output().split('\n').find((l) => l.includes('"relay":"native"'));
+      expect(startLine, c.output()).toBeDefined();
+      expect(JSON.parse(startLine!).relay_io).toBe(io);
+      if (mode === 'syscalls') {
+        expect(io).toBe('syscalls');
+        expect(JSON.parse(startLine!).why).toContain('no io_uring: VPCEP_RELAY_URING=off');
+      } else if (process.env.CI === 'true' || io === 'syscalls') {
+        // CI's machine has io_uring with IORING_OP_EPOLL_WAIT (Linux 6.15) and liburing-dev: the
+        // mode must be on there; elsewhere a kernel without it names what it lacks
+        expect(io, JSON.parse(startLine!).why).toBe('io_uring');
+      }
+
+      const b = await backend();
+      const svc = await service(c, b.port);
+      const ep = await endpointTo(c, svc);
+      // the daemon's descriptors with the endpoint up and nothing relayed (pipes are pooled lazily)
+      await exchange(ep.host, ep.port, 'warm');
+      const before = openFds(c.proc.pid!);
+
+      // 600 short connections, 24 at a time, while other endpoints are made and deleted
+      let churn = true;
+      const churning = (async () => {
+        let made = 0;
+        while (churn) {
+          const other = await endpointTo(c, svc);
+          const deleted = await c.consumer.delete(`/vpc-endpoints/${other.id}`);
+          if (deleted.status !== 204) throw new Error(`DELETE answered ${deleted.status}`);
+          made++;
+        }
+        return made;
+      })();
+      churning.catch(() => undefined);  // awaited below; a failure must not surface as unhandled first
+      let next = 0;
+      const answers: string[] = [];
+      await Promise.all(Array.from({ length: 24 }, async () => {
+        while (next < 600) {
+          const i = next++;
+          answers[i] = await exchange(ep.host, ep.port, `message ${i}`);
+        }
+      }));
+      churn = false;
+      expect(await churning).toBeGreaterThan(0);
+      expect(answers.filter((a, i) => a !== `message ${i}`)).toEqual([]);
+
+      // a backend that refuses: the client is reset, counted backend_unreachable
+      const gone = await startBackend(echo);
+      const refusing = await endpointTo(c, await service(c, gone.port));
+      await gone.close();
+      expect(await exchange(refusing.host, refusing.port, 'nobody')).toBe('');
+      await waitFor(async () => ((await metricValue(c.url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: refusing.id, reason: 'backend_unreachable' })) ?? 0) >= 1, 5_000, 'the refusal counted');
+      expect((await c.consumer.delete(`/vpc-endpoints/${refusing.id}`)).status).toBe(204);
+
+      // every relayed socket closed again (the ring's closes ran): back to the count before the
+      // bulk, give or take the pipes a thread keeps pooled
+      await waitFor(async () => ((await metricValue(c.url, 'vpcep_active_connections')) ?? 1) === 0, 5_000, 'no connection open');
+      await waitFor(() => openFds(c.proc.pid!) <= before + 8, 5_000, `descriptors back near ${before} (now ${openFds(c.proc.pid!)})`);
+    }, 90_000);
+  });
+}
