@@ -380,6 +380,7 @@ struct Relay {
   std::atomic<uint64_t> throttledUs{0};
   size_t pipeBytes = kPipeBytes;  // set by the first init(), before the threads start
   bool uringWanted = true;        // set by the first init(): false makes every call a direct one
+  bool socketsAhead = true;       // and whether the ring makes backend sockets ahead (not under a low fd limit)
   int socketBuffer = 0;           // SO_RCVBUF/SO_SNDBUF of relayed sockets; 0: the kernel's autotuning
   // Test hook: copies of new connections' sockets, held as a forked child would (epoll(7) Q6).
   std::atomic<bool> holdCopies{false};
@@ -485,9 +486,14 @@ void DeliverEvents(Napi::Env env, Napi::Function cb, std::vector<Event>* batch) 
 // in flight between turns (one that timed out is cancelled). Every ADD handed to the kernel has
 // run when Wait() returns; one still queued when its connection finishes is dropped, unsent.
 constexpr uint8_t kOpEpollWait = 59;  // IORING_OP_EPOLL_WAIT: newer than Debian's 6.1 headers
-constexpr uint64_t kRingWaitTag = 1, kRingFenceTag = 2, kRingCloseTag = 3, kRingCancelTag = 4;
+constexpr uint64_t kRingWaitTag = 1, kRingFenceTag = 2, kRingCloseTag = 3, kRingCancelTag = 4, kRingSocketTag = 5;
 constexpr uint64_t kRingAddBit = uint64_t(1) << 63;  // an ADD's completion: the bit and its epoll tag
+constexpr uint64_t kRingOptionBit = uint64_t(1) << 62;  // a socket option's: the bit and the socket
 constexpr unsigned kRingEntries = 1024;
+// SOCKET_URING_OP_SETSOCKOPT (Linux 6.7), an IORING_OP_URING_CMD on a socket: newer than the headers
+constexpr uint32_t kSocketCmdSetsockopt = 3;
+// Backend sockets a thread keeps made ahead: a batch when fewer than kSocketsLow are left
+constexpr size_t kSocketsLow = 16, kSocketsBatch = 32;
 
 class IoRing {
  public:
@@ -522,6 +528,7 @@ class IoRing {
       return std::string("the kernel has no ") + missing;
     }
     on_ = true;
+    sockets_ = g.socketsAhead && ProbeSockets();
     return "";
 #else
     return "built without liburing (liburing-dev was not installed)";
@@ -546,6 +553,28 @@ class IoRing {
 
   void Close(int fd) { closes_.push_back(fd); }
 
+  // A backend socket made ahead (non-blocking, close-on-exec, SO_REUSEADDR set, its receive
+  // buffer clamped to RCVBUF as Worker::Start() would): its descriptor, or -1 when none is ready
+  // (the caller makes one directly). One made for another clamp (a data plane made since) is
+  // closed: there is no taking a clamp back.
+  int TakeSocket(int rcvbuf) {
+    while (!ready_.empty()) {
+      Made m = ready_.back();
+      ready_.pop_back();
+      held_.fetch_sub(1, std::memory_order_relaxed);
+      if (m.rcvbuf == rcvbuf) return m.fd;
+      closes_.push_back(m.fd);
+    }
+    return -1;
+  }
+
+  // made-ahead sockets held now (read by any thread: figures())
+  size_t held() const { return held_.load(std::memory_order_relaxed); }
+
+  // the descriptors the thread may hold in made-ahead sockets at most (the fd budget leaves them out)
+  static constexpr size_t kSocketsMax = kSocketsLow + kSocketsBatch;
+  bool sockets() const { return sockets_; }
+
   // The turn's closes and ADDs, then the wait for up to MAX events (TIMEOUT ms, -1: none): the
   // number of events, or -1 with errno (as epoll_wait). FAILED gets the ADDs the kernel refused.
   int Wait(int ep, epoll_event* events, int max, int timeoutMs, std::vector<Failure>& failed) {
@@ -557,7 +586,25 @@ class IoRing {
       s->user_data = kRingCloseTag;
     }
     closes_.clear();
+    // More backend sockets when few are left; their completions carry the descriptors, and the
+    // wait below counts them, so that they do not end it early.
+    unsigned expected = 1;
+    if (sockets_ && ready_.size() + made_.size() + making_ < kSocketsLow) {
+      for (size_t i = 0; i < kSocketsBatch; i++) {
+        io_uring_sqe* s = Next(false, failed);
+        io_uring_prep_socket(s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 0);
+        s->user_data = kRingSocketTag;
+        making_++;
+        expected++;
+      }
+    }
     bool chained = false;
+    // The options of the sockets made last turn, in the chain in front of the wait: they are set
+    // when the wait completes, and only then are the sockets handed out.
+    for (const Made& m : made_) {
+      chained = Option(m.fd, SO_REUSEADDR, &one_, chained, failed);
+      if (m.rcvbuf > 0) chained = Option(m.fd, SO_RCVBUF, &m.rcvbuf, chained, failed);
+    }
     for (Pending& a : adds_) {
       if (a.fd < 0) continue;
       io_uring_sqe* s = Next(chained, failed);
@@ -573,19 +620,28 @@ class IoRing {
     result_ = 0;
     int rc;
     if (timeoutMs < 0) {
-      rc = io_uring_submit_and_wait(&ring_, 1);
+      rc = io_uring_submit_and_wait(&ring_, expected);
     } else {
       __kernel_timespec ts{timeoutMs / 1000, (timeoutMs % 1000) * 1000000LL};
       io_uring_cqe* cqe = nullptr;
-      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, expected, &ts, nullptr);
     }
-    adds_.clear();  // the kernel copied their events as it took them
+    adds_.clear();  // the kernel copied their events (and the options their values) as it took them
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       errno = -rc;
       return -1;
     }
     Harvest(failed);
     while (waiting_) Cancel(failed);
+    // the chain has run: the sockets whose options were in it are ready, but for a refused option
+    for (const Made& m : made_) {
+      if (std::find(spoiled_.begin(), spoiled_.end(), m.fd) == spoiled_.end()) ready_.push_back(m);
+      else closes_.push_back(m.fd);
+    }
+    made_.swap(fresh_);
+    fresh_.clear();
+    spoiled_.clear();
+    held_.store(ready_.size() + made_.size(), std::memory_order_relaxed);
     if (result_ < 0) {
       errno = -result_;
       return -1;
@@ -598,10 +654,17 @@ class IoRing {
 #endif
   }
 
-  // at the thread's end: what is queued is closed directly, the ring goes
+  // at the thread's end: what is queued or made ahead is closed directly, the ring goes
   void Exit() {
     for (int fd : closes_) close(fd);
+    for (const Made& m : ready_) close(m.fd);
+    for (const Made& m : made_) close(m.fd);
+    for (const Made& m : fresh_) close(m.fd);
     closes_.clear();
+    ready_.clear();
+    made_.clear();
+    fresh_.clear();
+    held_.store(0);
 #ifdef VPCEP_URING
     if (on_) io_uring_queue_exit(&ring_);
 #endif
@@ -614,6 +677,11 @@ class IoRing {
   struct Pending {
     int fd;
     epoll_event ev;  // read by the kernel when it takes the entry (at the submit)
+  };
+  // a socket made ahead, and the receive buffer it is (or will be) clamped to (0: autotuned)
+  struct Made {
+    int fd;
+    int rcvbuf;
   };
 
 #ifdef VPCEP_URING
@@ -635,6 +703,46 @@ class IoRing {
       }
     }
     return io_uring_get_sqe(&ring_);
+  }
+
+  // One socket option through the ring (SOCKET_URING_OP_SETSOCKOPT: an IORING_OP_URING_CMD whose
+  // level and name sit where addr is, its length where file_index is, its value's address where
+  // addr3 is), hard-linked in the chain in front of the wait. True: the chain is open.
+  bool Option(int fd, int name, const int* value, bool chained, std::vector<Failure>& failed) {
+    io_uring_sqe* s = Next(chained, failed);
+    io_uring_prep_rw(IORING_OP_URING_CMD, s, fd, nullptr, 0, 0);
+    s->off = kSocketCmdSetsockopt;  // cmd_op
+    s->addr = uint64_t(uint32_t(SOL_SOCKET)) | uint64_t(uint32_t(name)) << 32;
+    s->file_index = sizeof(int);
+    s->addr3 = uint64_t(uintptr_t(value));
+    s->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+    s->user_data = kRingOptionBit | uint64_t(uint32_t(fd));
+    return true;
+  }
+
+  // Whether this kernel makes sockets and sets their options through the ring (IORING_OP_SOCKET,
+  // 5.19; SOCKET_URING_OP_SETSOCKOPT, 6.7): one socket made and given SO_REUSEADDR, then closed.
+  bool ProbeSockets() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring_);
+    io_uring_prep_socket(s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 0);
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_submit_and_wait(&ring_, 1) < 0 || io_uring_peek_cqe(&ring_, &cqe) != 0) return false;
+    const int fd = cqe->res;
+    io_uring_cqe_seen(&ring_, cqe);
+    if (fd < 0) return false;
+    s = io_uring_get_sqe(&ring_);
+    io_uring_prep_rw(IORING_OP_URING_CMD, s, fd, nullptr, 0, 0);
+    s->off = kSocketCmdSetsockopt;
+    s->addr = uint64_t(uint32_t(SOL_SOCKET)) | uint64_t(uint32_t(SO_REUSEADDR)) << 32;
+    s->file_index = sizeof(int);
+    s->addr3 = uint64_t(uintptr_t(&one_));
+    int set = 0;
+    socklen_t len = sizeof set;
+    bool ok = io_uring_submit_and_wait(&ring_, 1) >= 0 && io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe->res == 0;
+    if (cqe != nullptr) io_uring_cqe_seen(&ring_, cqe);
+    ok = ok && getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &set, &len) == 0 && set != 0;
+    close(fd);
+    return ok;
   }
 
   // A wait still in flight (timed out, or woken by another completion) is cancelled; its
@@ -663,6 +771,12 @@ class IoRing {
         fenced_ = true;
       } else if (ud == kRingCloseTag) {
         closeErrors_++;
+      } else if (ud & kRingOptionBit) {
+        spoiled_.push_back(int(uint32_t(ud)));  // only a refused option completes
+      } else if (ud == kRingSocketTag) {
+        making_--;
+        if (cqe->res >= 0) fresh_.push_back({cqe->res, rcvbuf_});
+        // (EMFILE and the like: Start() makes its socket directly meanwhile)
       }
       // kRingCancelTag: the cancel found no wait (it had ended, or waits behind an ADD run on
       // io_uring's worker): Wait() tries again while its wait is in flight
@@ -673,12 +787,22 @@ class IoRing {
   io_uring ring_{};
 #endif
   bool on_ = false;
+  bool sockets_ = false;  // backend sockets are made ahead through the ring
   bool waiting_ = false;  // the turn's wait has not completed
   bool fenced_ = false;
   int result_ = 0;        // the wait's completion: events, or -errno
   uint64_t closeErrors_ = 0;
   std::vector<Pending> adds_;
   std::vector<int> closes_;
+  // made-ahead sockets: being made (count), made this turn (fresh_), options queued (made_), ready
+  size_t making_ = 0;
+  std::vector<Made> fresh_, made_, ready_;
+  std::vector<int> spoiled_;  // made_ sockets whose option the kernel refused
+  std::atomic<size_t> held_{0};
+ public:
+  int rcvbuf_ = 0;            // the clamp sockets are made for now (g.socketBuffer, set by the thread)
+ private:
+  const int one_ = 1;
 };
 
 class Worker {
@@ -701,6 +825,9 @@ class Worker {
     ringReady_.wait();
     return ringWhy_;
   }
+  // whether the thread makes its backend sockets ahead through the ring (after RingWhy())
+  bool RingSockets() const { return ring_.sockets(); }
+  size_t RingSocketsHeld() const { return ring_.held(); }
 
   ~Worker() {
     if (thread_.joinable()) thread_.detach();
@@ -829,6 +956,7 @@ class Worker {
   int WaitEvents(epoll_event* events, int max, int timeout) {
     if (!ring_.on()) return epoll_wait(ep_, events, max, timeout);
     turn_++;
+    ring_.rcvbuf_ = g.socketBuffer;
     ringFailures_.clear();
     int n = ring_.Wait(ep_, events, max, timeout, ringFailures_);
     const int err = errno;
@@ -943,17 +1071,20 @@ class Worker {
   void Start(Conn* c) {
     conns_[c->id] = c;
     Occupy(c);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    // A socket the ring made ahead comes with SO_REUSEADDR and the receive buffer set (IoRing).
+    int fd = ring_.TakeSocket(g.socketBuffer);
+    const bool ready = fd >= 0;
+    if (!ready) fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Finish(c, ConnectFailure(errno), true);
     c->fd[1] = fd;
     // The receive buffer before connect(): the window scale the SYN offers follows it, and a window
     // once offered cannot be taken back. TCP_NODELAY and the send buffer wait for the backend's
     // second write (BeforeBackendWrite): two system calls fewer for a connection whose request is
     // one message (issue 16, the connection rate).
-    ClampReceive(fd);
+    if (!ready) ClampReceive(fd);
     c->untunedWrites = 2;
     if (g.holdCopies.load()) Hold(c);
-    if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source)) return Finish(c, ConnectFailure(errno), true);
+    if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source, ready)) return Finish(c, ConnectFailure(errno), true);
     for (int s = 0; s < 2; s++) {
       if (!Watch(c, s)) return Finish(c, ConnectFailure(errno), true);
     }
@@ -966,9 +1097,9 @@ class Worker {
   // ports still in TIME_WAIT and would run an address's ports dry under churn. SO_REUSEADDR lets
   // a port whose last connection is in TIME_WAIT be bound again; when a live socket elsewhere
   // holds the port, the kernel picks one at connect (IP_BIND_ADDRESS_NO_PORT).
-  static bool Bind(int fd, sockaddr_in source) {
+  static bool Bind(int fd, sockaddr_in source, bool reuseSet) {
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (!reuseSet) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (source.sin_port == 0) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     if (bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0) return true;
     if (errno != EADDRINUSE || source.sin_port == 0) return false;
@@ -1552,8 +1683,9 @@ uint64_t Id(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // init(onEvents(Float64Array), onAccept(listenerId, count), acceptBuffer: Uint32Array, threads,
-// poolPipes, pipeBytes, onFatal(cause), io: "auto" | "off") starts the relay threads once (io
-// "off": no io_uring, every call direct); later calls only take the new callbacks.
+// poolPipes, pipeBytes, onFatal(cause), io: "auto" | "no-sockets" | "off") starts the relay
+// threads once (io "off": no io_uring, every call direct; "no-sockets": no backend sockets made
+// ahead, for a low open-file limit); later calls only take the new callbacks.
 Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsFunction() || !info[1].IsFunction() || !info[2].IsTypedArray() ||
@@ -1583,7 +1715,9 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   g.acceptContext = std::make_unique<Napi::AsyncContext>(env, "vpcep_relay.accept");
   if (g.spare < 0) g.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (g.workers.empty()) {
-    g.uringWanted = !(info.Length() > 7 && info[7].IsString() && info[7].As<Napi::String>().Utf8Value() == "off");
+    const std::string io = info.Length() > 7 && info[7].IsString() ? info[7].As<Napi::String>().Utf8Value() : "auto";
+    g.uringWanted = io != "off";
+    g.socketsAhead = io == "auto";
     g.poolMax = U32(info, 4);
     if (U32(info, 5) > 0) g.pipeBytes = U32(info, 5);
     unsigned n = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
@@ -1836,29 +1970,35 @@ Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
 }
 
 // figures() -> [pipeBytes, pipesUndersized, staleEvents, throttledUs]
-// io(): [threads whose calls go through io_uring, why the others' do not ("" when all do)]
+// io(): [threads whose calls go through io_uring, why the others' do not ("" when all do), the
+// descriptors the threads may hold in backend sockets made ahead through the ring]
 Napi::Value Io(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint32_t on = 0;
+  uint32_t on = 0, sockets = 0;
   std::string why;
   for (auto& w : g.workers) {
     const std::string& r = w->RingWhy();
     if (r.empty()) on++;
     else if (why.empty()) why = r;
+    if (r.empty() && w->RingSockets()) sockets += uint32_t(IoRing::kSocketsMax);
   }
-  auto a = Napi::Array::New(env, 2);
+  auto a = Napi::Array::New(env, 3);
   a.Set(0u, Napi::Number::New(env, double(on)));
   a.Set(1u, Napi::String::New(env, why));
+  a.Set(2u, Napi::Number::New(env, double(sockets)));
   return a;
 }
 
 Napi::Value Figures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto a = Napi::Array::New(env, 4);
+  size_t ahead = 0;
+  for (auto& w : g.workers) ahead += w->RingSocketsHeld();
+  auto a = Napi::Array::New(env, 5);
   a.Set(0u, Napi::Number::New(env, double(g.pipeBytes)));
   a.Set(1u, Napi::Number::New(env, double(g.pipesUndersized.load())));
   a.Set(2u, Napi::Number::New(env, double(g.staleEvents.load())));
   a.Set(3u, Napi::Number::New(env, double(g.throttledUs.load())));
+  a.Set(4u, Napi::Number::New(env, double(ahead)));
   return a;
 }
 

@@ -61,8 +61,8 @@ export interface FastEndpointStats {
 
 /** the addon's surface (native/relay.cc) */
 interface Addon {
-  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads: number, poolPipes: number, pipeBytes: number, onFatal: (cause: string) => void, io: 'auto' | 'off'): number;
-  io(): [onRing: number, why: string];
+  init(onEvents: (events: Float64Array) => void, onAccept: (listener: number, count: number) => void, acceptBuffer: Uint32Array, threads: number, poolPipes: number, pipeBytes: number, onFatal: (cause: string) => void, io: RelayIo): number;
+  io(): [onRing: number, why: string, socketsAhead: number];
   listen(ip: number, port: number, backlog: number): number;
   unlisten(id: number): void;
   reset(fd: number): void;
@@ -79,7 +79,7 @@ interface Addon {
   socketBuffer(bytes: number): void;
   clamp(fd: number, bytes: number): void;
   releaseMemory(): void;
-  figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number, throttledUs: number];
+  figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number, throttledUs: number, socketsAhead: number];
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
   testBreakThread(): void;
@@ -112,6 +112,8 @@ export interface RelayFigures {
   readonly throttledSeconds: number;
   /** connections the relay threads accepted themselves (the fast path), since start */
   readonly fastAccepted: number;
+  /** backend sockets the relay threads hold made ahead through io_uring, now */
+  readonly socketsAhead: number;
 }
 
 /** connections per accepted batch (kAcceptBatch) and numbers per entry: fd, ip, port */
@@ -200,12 +202,13 @@ export class NativeRelay {
   /** the daemon-wide inputs the threads' admission reads (src/dataplane/fast-path.ts writeLoad, writeVpcs) */
   readonly globals = new Uint32Array(GLOBAL_WORDS);
 
-  constructor(addon: Addon, threads: number, poolPipes: number, pipeBytes: number, io: 'auto' | 'off' = 'auto') {
+  constructor(addon: Addon, threads: number, poolPipes: number, pipeBytes: number, io: RelayIo = 'auto') {
     this.addon = addon;
     this.handling = -1;
     this.handledId = 0;
     this.threads = addon.init((events) => this.onEvents(events), (listener, count) => this.onAccept(listener, count), this.accepted, threads, poolPipes, pipeBytes, (cause) => fatal(cause), io);
-    this.pooledFds = this.threads * poolPipes * 2;
+    // the pipes the threads pool, and the backend sockets they make ahead through io_uring
+    this.pooledFds = this.threads * poolPipes * 2 + addon.io()[2];
     addon.fastGlobals(this.globals);
   }
 
@@ -214,9 +217,9 @@ export class NativeRelay {
    * (queued and sent with each thread's wait) or `syscalls` (one kernel entry each), and why not
    * io_uring (VPCEP_RELAY_URING=off, a kernel or build without it).
    */
-  io(): { mode: 'io_uring' | 'syscalls'; why: string } {
-    const [onRing, why] = this.addon.io();
-    return onRing === this.threads ? { mode: 'io_uring', why: '' } : { mode: 'syscalls', why };
+  io(): { mode: 'io_uring' | 'syscalls'; why: string; socketsAhead: boolean } {
+    const [onRing, why, sockets] = this.addon.io();
+    return onRing === this.threads ? { mode: 'io_uring', why: '', socketsAhead: sockets > 0 } : { mode: 'syscalls', why, socketsAhead: false };
   }
 
   /** the fast path: a handle for an endpoint's cap count and SNAT ports on the threads */
@@ -304,8 +307,8 @@ export class NativeRelay {
   }
 
   figures(): RelayFigures {
-    const [pipeBytes, pipesUndersized, staleEvents, throttledUs] = this.addon.figures();
-    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6, fastAccepted: this.addon.fastFigures()[0] };
+    const [pipeBytes, pipesUndersized, staleEvents, throttledUs, socketsAhead] = this.addon.figures();
+    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6, fastAccepted: this.addon.fastFigures()[0], socketsAhead: socketsAhead ?? 0 };
   }
 
   /** test hooks of the addon (native/relay.cc): never used by the daemon */
@@ -510,9 +513,18 @@ export class NativeRelay {
   }
 }
 
-/** VPCEP_RELAY_URING: `off` makes every call of the relay threads a direct one; else io_uring where the kernel has it */
-function uringSetting(): 'auto' | 'off' {
-  return (process.env.VPCEP_RELAY_URING ?? '').trim().toLowerCase() === 'off' ? 'off' : 'auto';
+/**
+ * How the relay threads make their calls (native/relay.cc IoRing): `off` (VPCEP_RELAY_URING=off)
+ * every call direct; else through io_uring where the kernel has it, with backend sockets made
+ * ahead (`auto`) unless the open-file limit is low enough to shrink the pipe pool or
+ * VPCEP_RELAY_URING=no-sockets (`no-sockets`: the sockets made ahead would eat the connections'
+ * budget too; the setting is there to compare).
+ */
+type RelayIo = 'auto' | 'no-sockets' | 'off';
+function uringSetting(poolPipes: number): RelayIo {
+  const want = (process.env.VPCEP_RELAY_URING ?? '').trim().toLowerCase();
+  if (want === 'off') return 'off';
+  return want === 'no-sockets' || poolPipes < poolPipesFor(Number.POSITIVE_INFINITY) ? 'no-sockets' : 'auto';
 }
 
 export interface RelayChoice {
@@ -546,7 +558,8 @@ export function loadNativeRelay(): NativeRelay | null {
   if (loaded !== undefined) return loaded;
   const a = loadAddon();
   try {
-    loaded = a && new NativeRelay(a, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipesFor(openFileLimit()), pipeBytesHere(), uringSetting());
+    const poolPipes = poolPipesFor(openFileLimit());
+    loaded = a && new NativeRelay(a, Number(process.env.VPCEP_RELAY_THREADS ?? 0) || 0, poolPipes, pipeBytesHere(), uringSetting(poolPipes));
   } catch (err) {
     loaded = null;
     loadError = (err as Error).message.split('\n')[0] ?? 'cannot start';
@@ -593,7 +606,7 @@ export function selectRelay(setting: string | undefined = process.env.VPCEP_RELA
     const unknown = want !== 'native' && want !== 'auto' ? ` (unknown VPCEP_RELAY=${setting}: auto)` : '';
     const io = relay?.io();
     choice = relay
-      ? { relay: 'native', io: io!.mode, why: `splice(2) relay on ${relay.threads} thread(s), ${io!.mode === 'io_uring' ? 'epoll ADDs and closes through io_uring' : `direct system calls (no io_uring: ${io!.why})`}${unknown}` }
+      ? { relay: 'native', io: io!.mode, why: `splice(2) relay on ${relay.threads} thread(s), ${io!.mode === 'io_uring' ? `epoll ADDs and closes through io_uring${io!.socketsAhead ? ', backend sockets made ahead through it' : ''}` : `direct system calls (no io_uring: ${io!.why})`}${unknown}` }
       : { relay: 'js', why: `native relay not available: ${loadError}${unknown}` };
   }
   return choice;

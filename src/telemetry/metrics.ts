@@ -56,6 +56,7 @@ export interface DataPlaneFigures {
     readonly pipesUndersized: number;
     readonly staleEvents: number;
     readonly fastAccepted: number;
+    readonly socketsAhead: number;
   };
 }
 
@@ -350,6 +351,7 @@ export function createMetrics(build: { version: string }): Metrics {
   relayFigure('vpcep_relay_pipes_undersized_total', (r) => r.pipesUndersized, 'counter');
   relayFigure('vpcep_relay_stale_events_total', (r) => r.staleEvents, 'counter');
   relayFigure('vpcep_relay_fast_accepted_total', (r) => r.fastAccepted, 'counter');
+  relayFigure('vpcep_relay_sockets_ahead', (r) => r.socketsAhead, 'gauge');
   new client.Gauge({
     ...declared('vpcep_dataplane_info'),
     registers: [registry],
