@@ -5,7 +5,8 @@
 // with splice(2). No Node socket object is ever made for a relayed connection.
 //
 // Per connection, the JS thread does accept4() and one synchronous call into the admission code;
-// the relay thread does socket/bind/connect, the PROXY preamble, the splicing and the close.
+// the relay thread does socket/bind/connect, the PROXY preamble, the splicing and the close (the
+// calls it need not wait on through io_uring where the kernel has it: IoRing).
 // Connects, closes and their byte counts come back to the JS thread in batches, one threadsafe
 // call per epoll round; those of the fast path (its connections and refusals) on a timer
 // (FastDefer: timed reports).
@@ -587,15 +588,13 @@ class IoRing {
     }
     closes_.clear();
     // More backend sockets when few are left; their completions carry the descriptors, and the
-    // wait below counts them, so that they do not end it early.
-    unsigned expected = 1;
+    // wait below counts those not yet read, so that they do not end it early.
     if (sockets_ && ready_.size() + made_.size() + making_ < kSocketsLow) {
       for (size_t i = 0; i < kSocketsBatch; i++) {
         io_uring_sqe* s = Next(false, failed);
         io_uring_prep_socket(s, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 0);
         s->user_data = kRingSocketTag;
         making_++;
-        expected++;
       }
     }
     bool chained = false;
@@ -618,6 +617,7 @@ class IoRing {
     s->user_data = kRingWaitTag;
     waiting_ = true;
     result_ = 0;
+    const unsigned expected = 1 + unsigned(making_);
     int rc;
     if (timeoutMs < 0) {
       rc = io_uring_submit_and_wait(&ring_, expected);
@@ -626,11 +626,22 @@ class IoRing {
       io_uring_cqe* cqe = nullptr;
       rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, expected, &ts, nullptr);
     }
-    adds_.clear();  // the kernel copied their events (and the options their values) as it took them
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       errno = -rc;
       return -1;
     }
+    // Entries the kernel did not take (EAGAIN or EBUSY: no memory for a request, a full
+    // completion queue) go again, the completions read first to make room: the ADDs' events and
+    // the options' values they point at must stay as they are until the kernel has read them.
+    while (io_uring_sq_ready(&ring_) > 0) {
+      Harvest(failed);
+      rc = io_uring_submit(&ring_);
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+        errno = -rc;
+        return -1;
+      }
+    }
+    adds_.clear();  // the kernel copied their events (and the options their values) as it took them
     Harvest(failed);
     while (waiting_) Cancel(failed);
     // the chain has run: the sockets whose options were in it are ready, but for a refused option
@@ -671,8 +682,6 @@ class IoRing {
     on_ = false;
   }
 
-  uint64_t closeErrors() const { return closeErrors_; }
-
  private:
   struct Pending {
     int fd;
@@ -688,33 +697,37 @@ class IoRing {
   // The next entry. With fewer than two left, what is queued goes now: a chain of ADDs ends in a
   // no-op whose completion is awaited, so that those ADDs have run before anything after them.
   io_uring_sqe* Next(bool chained, std::vector<Failure>& failed) {
-    if (io_uring_sq_space_left(&ring_) < 2) {
-      if (!chained) {
-        io_uring_submit(&ring_);
-      } else {
-        io_uring_sqe* nop = io_uring_get_sqe(&ring_);
-        io_uring_prep_nop(nop);
-        nop->user_data = kRingFenceTag;
-        fenced_ = false;
-        while (!fenced_) {
-          io_uring_submit_and_wait(&ring_, 1);
-          Harvest(failed);
-        }
-      }
+    if (io_uring_sq_space_left(&ring_) >= 2) return io_uring_get_sqe(&ring_);
+    fenced_ = !chained;
+    if (chained) {
+      io_uring_sqe* nop = io_uring_get_sqe(&ring_);
+      io_uring_prep_nop(nop);
+      nop->user_data = kRingFenceTag;
+    }
+    // (a submit the kernel turns away, EAGAIN or EBUSY, is tried again once the completions are read)
+    while (!fenced_ || io_uring_sq_space_left(&ring_) < 2) {
+      io_uring_submit_and_wait(&ring_, fenced_ ? 0 : 1);
+      Harvest(failed);
     }
     return io_uring_get_sqe(&ring_);
   }
 
-  // One socket option through the ring (SOCKET_URING_OP_SETSOCKOPT: an IORING_OP_URING_CMD whose
-  // level and name sit where addr is, its length where file_index is, its value's address where
-  // addr3 is), hard-linked in the chain in front of the wait. True: the chain is open.
-  bool Option(int fd, int name, const int* value, bool chained, std::vector<Failure>& failed) {
-    io_uring_sqe* s = Next(chained, failed);
+  // SOCKET_URING_OP_SETSOCKOPT: an IORING_OP_URING_CMD on the socket whose level and name sit
+  // where addr is, the value's length where file_index is, its address where addr3 is (read when
+  // the kernel takes the entry)
+  static void PrepOption(io_uring_sqe* s, int fd, int name, const int* value) {
     io_uring_prep_rw(IORING_OP_URING_CMD, s, fd, nullptr, 0, 0);
     s->off = kSocketCmdSetsockopt;  // cmd_op
     s->addr = uint64_t(uint32_t(SOL_SOCKET)) | uint64_t(uint32_t(name)) << 32;
     s->file_index = sizeof(int);
     s->addr3 = uint64_t(uintptr_t(value));
+  }
+
+  // One socket option through the ring, hard-linked in the chain in front of the wait. True: the
+  // chain is open.
+  bool Option(int fd, int name, const int* value, bool chained, std::vector<Failure>& failed) {
+    io_uring_sqe* s = Next(chained, failed);
+    PrepOption(s, fd, name, value);
     s->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
     s->user_data = kRingOptionBit | uint64_t(uint32_t(fd));
     return true;
@@ -730,12 +743,8 @@ class IoRing {
     const int fd = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
     if (fd < 0) return false;
-    s = io_uring_get_sqe(&ring_);
-    io_uring_prep_rw(IORING_OP_URING_CMD, s, fd, nullptr, 0, 0);
-    s->off = kSocketCmdSetsockopt;
-    s->addr = uint64_t(uint32_t(SOL_SOCKET)) | uint64_t(uint32_t(SO_REUSEADDR)) << 32;
-    s->file_index = sizeof(int);
-    s->addr3 = uint64_t(uintptr_t(&one_));
+    PrepOption(io_uring_get_sqe(&ring_), fd, SO_REUSEADDR, &one_);
+    cqe = nullptr;
     int set = 0;
     socklen_t len = sizeof set;
     bool ok = io_uring_submit_and_wait(&ring_, 1) >= 0 && io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe->res == 0;
@@ -769,8 +778,6 @@ class IoRing {
         result_ = cqe->res == -ECANCELED || cqe->res == -EINTR ? 0 : cqe->res;
       } else if (ud == kRingFenceTag) {
         fenced_ = true;
-      } else if (ud == kRingCloseTag) {
-        closeErrors_++;
       } else if (ud & kRingOptionBit) {
         spoiled_.push_back(int(uint32_t(ud)));  // only a refused option completes
       } else if (ud == kRingSocketTag) {
@@ -779,7 +786,9 @@ class IoRing {
         // (EMFILE and the like: Start() makes its socket directly meanwhile)
       }
       // kRingCancelTag: the cancel found no wait (it had ended, or waits behind an ADD run on
-      // io_uring's worker): Wait() tries again while its wait is in flight
+      // io_uring's worker): Wait() tries again while its wait is in flight. kRingCloseTag: a
+      // close the kernel refused (the descriptor is the thread's own: EBADF cannot come),
+      // ignored as a direct close's result is.
     }
     io_uring_cq_advance(&ring_, n);
   }
@@ -791,7 +800,6 @@ class IoRing {
   bool waiting_ = false;  // the turn's wait has not completed
   bool fenced_ = false;
   int result_ = 0;        // the wait's completion: events, or -errno
-  uint64_t closeErrors_ = 0;
   std::vector<Pending> adds_;
   std::vector<int> closes_;
   // made-ahead sockets: being made (count), made this turn (fresh_), options queued (made_), ready
@@ -1969,7 +1977,6 @@ Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// figures() -> [pipeBytes, pipesUndersized, staleEvents, throttledUs]
 // io(): [threads whose calls go through io_uring, why the others' do not ("" when all do), the
 // descriptors the threads may hold in backend sockets made ahead through the ring]
 Napi::Value Io(const Napi::CallbackInfo& info) {
@@ -1989,6 +1996,7 @@ Napi::Value Io(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// figures() -> [pipeBytes, pipesUndersized, staleEvents, throttledUs, socketsAhead (held now)]
 Napi::Value Figures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t ahead = 0;

@@ -1,5 +1,6 @@
 // Small backend servers for data-plane tests: a generic TCP server that counts and tracks its
 // connections, and three handlers (echo, hashing sink, hold). Each server closes its own sockets.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import net, { type Server, type Socket } from 'node:net';
 
@@ -104,4 +105,40 @@ export function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
     s.once('error', () => { clearTimeout(timer); resolve(false); });
     s.once('close', () => { clearTimeout(timer); resolve(false); });
   });
+}
+
+/**
+ * A listener that never accepts, its accept queue full (a Python process: Node's listeners always
+ * accept): a new SYN is dropped and a connect to it hangs. Python binds a port of the kernel's
+ * choice and prints it, so that no other test can take the port between a pick and the bind.
+ * close() kills the process and drops the connections that fill its queue.
+ */
+export async function fullListener(): Promise<{ port: number; close(): void }> {
+  const py = 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)\n';
+  const child = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const fillers: Socket[] = [];
+  const close = () => {
+    child.kill('SIGKILL');
+    for (const s of fillers) s.destroy();
+  };
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`python3 exited (${code}) before it listened`)));
+  }).catch((err) => { close(); throw err; });
+  // fill the queue: backlog 0 holds one connection; the fillers beyond it hang too
+  for (let i = 0; i < 3; i++) {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.on('error', () => undefined);
+    fillers.push(s);
+  }
+  const until = Date.now() + 15_000;
+  while (!fillers.some((s) => !s.connecting)) {
+    if (Date.now() > until) {
+      close();
+      throw new Error('the full listener\'s queue did not fill within 15 s');
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { port, close };
 }

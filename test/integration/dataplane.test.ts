@@ -7,12 +7,13 @@ import net, { type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { V2ProxyProtocol } from 'proxy-protocol-js';
 import { relayChoice } from '../../src/dataplane/native-relay.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import {
   metricValue,
   ApiClient, CONSUMER, FakeClock, PROVIDER, ROOT, SERVICE_BODY, freePort, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig,
   waitFor, writeConfig, type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
+import { fullListener } from './backends.js';
 
 // ---- resources, all released after each test ---------------------------------------------------
 
@@ -481,20 +482,11 @@ describe('backend failures and connection behaviour', () => {
   it('backend slow: a connect that never completes is cut after backend_connect_timeout_ms (driven by the clock and sweep hook)', async () => {
     const clock = new FakeClock();
     const d = await daemon({ backend_connect_timeout_ms: 5_000 }, undefined, clock);
-    const B = await deadPort();
-    const py = spawn('python3', ['-c', `import socket,time; s=socket.socket(); s.bind(('127.0.0.1',${B})); s.listen(0); time.sleep(60)`], { stdio: 'ignore' });
-    procs.add(py);
-    // Fill the accept queue of a listener that never accepts: further SYNs are dropped.
-    const fillers: Client[] = [];
-    await waitFor(async () => {
-      const f = new Client('127.0.0.1', B);
-      if ((await f.settled) === 'connected') { fillers.push(f); return true; }
-      f.sock.destroy();
-      await sleep(20);
-      return false;
-    }, 15_000, 'python to listen'); // a Python start on two cores shared by CI's four test groups took over 5 s once
-    for (let i = 0; i < 2; i++) fillers.push(new Client('127.0.0.1', B));
-    await sleep(50);
+    // a listener that never accepts, its accept queue full: the relay's connect hangs (before, the
+    // test picked a free port for Python to bind, and another test could take it in between)
+    const hole = await fullListener();
+    onTestFinished(() => hole.close());
+    const B = hole.port;
 
     const P = randomPort();
     const svc = await publish(d, [[P, B]]);
@@ -513,7 +505,6 @@ describe('backend failures and connection behaviour', () => {
     expect(await rejected(d.url, ep.id, 'backend_timeout')).toBe(1);
     expect(await closedBy(d.url, ep.id, 'backend_failed')).toBe(1);
     expect(await metric(d.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(0);
-    py.kill('SIGKILL');
   });
 
   it('half-close: the client FIN reaches the backend, whose answer and FIN come back', async () => {

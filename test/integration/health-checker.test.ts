@@ -1,13 +1,12 @@
 // The health checker against real sockets: a listener that answers, one that closes and comes back,
 // a blackholed one (a full accept queue drops the SYN) and a zone down on demand.
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HealthChecker } from '../../src/dataplane/health-checker.js';
 import { targetKey, type HealthSettings, type ProbeState, type ProbeTarget } from '../../src/model/health.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { parseMetrics, waitFor } from '../helpers.js';
-import { startBackend, type TestBackend } from './backends.js';
+import { fullListener, startBackend, type TestBackend } from './backends.js';
 
 // sub-second settings (the API keeps AWS's ranges; the checker takes what it is given)
 const FAST: HealthSettings = { interval_s: 0.3, timeout_s: 0.25, healthy_threshold: 3, unhealthy_threshold: 2 };
@@ -62,6 +61,7 @@ describe('HealthChecker with real sockets', () => {
 
   it('times out a blackholed target (its accept queue full): Target.Timeout', async () => {
     const hole = await fullListener();
+    cleanup.push(() => hole.close());
     const { hc, changes } = checker();
     const t = targetOf({ host: '127.0.0.1', port: hole.port }, 'az-a', { ...FAST, interval_s: 1, timeout_s: 0.3 });
     hc.set([t]);
@@ -130,23 +130,3 @@ describe('HealthChecker with real sockets', () => {
   });
 });
 
-/** a listener that never accepts, its accept queue full: a new SYN is dropped, a connect hangs */
-async function fullListener(): Promise<{ port: number }> {
-  const py = 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)\n';
-  const child: ChildProcess = spawn('python3', ['-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
-  cleanup.push(() => child.kill('SIGKILL'));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    child.once('error', reject);
-  });
-  // fill the queue: backlog 0 holds one connection; the fillers beyond it hang too
-  const fillers: net.Socket[] = [];
-  for (let i = 0; i < 3; i++) {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.on('error', () => undefined);
-    fillers.push(s);
-  }
-  cleanup.push(() => { for (const s of fillers) s.destroy(); });
-  await waitFor(() => fillers.filter((s) => !s.connecting).length >= 1, 5_000, 'the queue full');
-  return { port };
-}
