@@ -529,7 +529,7 @@ function uringSetting(poolPipes: number): RelayIo {
 
 export interface RelayChoice {
   readonly relay: RelayKind;
-  /** the native relay's calls: through io_uring or direct (RelayIo); absent for the JS relay */
+  /** how the native relay's threads make their calls (NativeRelay.io()); absent for the JS relay */
   readonly io?: 'io_uring' | 'syscalls';
   /** why, for the start-up log line */
   readonly why: string;
@@ -604,10 +604,15 @@ export function selectRelay(setting: string | undefined = process.env.VPCEP_RELA
     const relay = loadNativeRelay();
     active = relay;
     const unknown = want !== 'native' && want !== 'auto' ? ` (unknown VPCEP_RELAY=${setting}: auto)` : '';
-    const io = relay?.io();
-    choice = relay
-      ? { relay: 'native', io: io!.mode, why: `splice(2) relay on ${relay.threads} thread(s), ${io!.mode === 'io_uring' ? `epoll ADDs and closes through io_uring${io!.socketsAhead ? ', backend sockets made ahead through it' : ''}` : `direct system calls (no io_uring: ${io!.why})`}${unknown}` }
-      : { relay: 'js', why: `native relay not available: ${loadError}${unknown}` };
+    if (relay) {
+      const io = relay.io();
+      const calls = io.mode === 'io_uring'
+        ? `epoll ADDs and closes through io_uring${io.socketsAhead ? ', backend sockets made ahead through it' : ''}`
+        : `direct system calls (no io_uring: ${io.why})`;
+      choice = { relay: 'native', io: io.mode, why: `splice(2) relay on ${relay.threads} thread(s), ${calls}${unknown}` };
+    } else {
+      choice = { relay: 'js', why: `native relay not available: ${loadError}${unknown}` };
+    }
   }
   return choice;
 }

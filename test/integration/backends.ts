@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import net, { type Server, type Socket } from 'node:net';
+import { waitFor } from '../helpers.js';
 
 export interface TestBackend {
   readonly server: Server;
@@ -132,13 +133,7 @@ export async function fullListener(): Promise<{ port: number; close(): void }> {
     s.on('error', () => undefined);
     fillers.push(s);
   }
-  const until = Date.now() + 15_000;
-  while (!fillers.some((s) => !s.connecting)) {
-    if (Date.now() > until) {
-      close();
-      throw new Error('the full listener\'s queue did not fill within 15 s');
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(() => fillers.some((s) => !s.connecting), 15_000, 'the full listener\'s queue to fill')
+    .catch((err) => { close(); throw err; });
   return { port, close };
 }

@@ -1,6 +1,5 @@
 // The health checker against real sockets: a listener that answers, one that closes and comes back,
 // a blackholed one (a full accept queue drops the SYN) and a zone down on demand.
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HealthChecker } from '../../src/dataplane/health-checker.js';
 import { targetKey, type HealthSettings, type ProbeState, type ProbeTarget } from '../../src/model/health.js';
