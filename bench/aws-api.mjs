@@ -17,6 +17,10 @@
 // cannot answer is reported as failing (moto answers DescribeVpcEndpointConnections with an HTML
 // HTTP 500), never a crash. vpcep-sim does the real work: every endpoint it creates listens on its
 // host address, and at the end every one of them relays bytes to the NLB's target (checked).
+// The anchor, in the same rounds: a server that does no work (bench/lib/workers/answer-at-once.mjs,
+// a process of its own answering every call at once with vpcepd's own CreateVpcEndpoint answer)
+// takes the create calls too; what the SDK and the loopback cost a call alone. Each server's time
+// per call and wire p50 less the anchor's is its own share, printed in a third table.
 // --durability both measures a second vpcepd with store_durability power in the same rounds; the
 // price of a bare commit under each durability on this disk and the load average are printed.
 // Prints a table, writes everything as JSON under bench/results/, stops every process it started.
@@ -36,7 +40,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import Database from 'better-sqlite3';
 import { commandLine } from './lib/cli.mjs';
-import { atExit, installHandlers, start, stopAll, sleep, tail } from './lib/procs.mjs';
+import { atExit, installHandlers, start, startWorker, stopAll, sleep, tail } from './lib/procs.mjs';
 import { freePort, pickPorts } from './lib/net.mjs';
 import { benchDir, rootDir } from './lib/paths.mjs';
 
@@ -176,6 +180,17 @@ async function startMoto(dir, program) {
   return { name: 'moto', key: 'moto', url, proc: t, log };
 }
 
+/**
+ * The anchor: a server that does no work, answering every request at once with vpcepd's own
+ * CreateVpcEndpoint answer (ANSWER, captured from a warm-up call), in a process of its own. What
+ * the SDK and the loopback cost a call alone: the rest of a server's time per call is its own.
+ */
+async function startAnswerAtOnce(dir, answer) {
+  const t = startWorker('answer-at-once', path.join(benchDir, 'lib/workers/answer-at-once.mjs'), [], { log: path.join(dir, 'answer-at-once.log') });
+  const { port } = await t.request({ op: 'listen', body: answer.body, contentType: answer.contentType ?? 'text/xml' });
+  return { name: 'no work (an answer at once)', key: 'noop', url: `http://127.0.0.1:${port}`, proc: t, log: path.join(dir, 'answer-at-once.log') };
+}
+
 /** CPU seconds (user + system) of a process and its live descendants (the pyenv shim execs python) */
 function cpuSeconds(pid) {
   const stats = new Map();
@@ -259,11 +274,12 @@ async function timed(client, command) {
       out.response.body = Buffer.concat(parts);
     }
     rec.wire = performance.now() - t0;
+    rec.answer = { body: out.response?.body, contentType: out.response?.headers?.['content-type'] };
     return out;
   }, { step: 'deserialize', priority: 'low', name: 'benchWireTimer' });
   const t0 = performance.now();
   const output = await client.send(command);
-  return { output, sdk: performance.now() - t0, wire: rec.wire };
+  return { output, sdk: performance.now() - t0, wire: rec.wire, answer: rec.answer };
 }
 
 /** a call's failure in a line: the SDK's error name, the HTTP status, the start of its message */
@@ -367,6 +383,7 @@ async function runBatch(s, row, n, rec) {
           const r = await timed(client, command);
           rec.sdk.push(r.sdk);
           rec.wire.push(r.wire);
+          rec.answer = r.answer;
           const items = row.items(r.output);
           rec.items.push(items);
           if (row.creates) s.created += items;
@@ -508,13 +525,14 @@ function grid(header, rows, left) {
  */
 function markdown(results, servers, motoState) {
   const has = (k) => servers.some((s) => s.key === k);
-  const keys = ['vpcep', ...(has('power') ? ['power'] : []), ...(has('baseline') ? ['baseline'] : []), 'moto'];
-  const title = { vpcep: has('power') ? 'vpcep-sim (process)' : 'vpcep-sim', power: 'vpcep-sim (power)', baseline: 'baseline', moto: 'moto' };
+  const keys = ['vpcep', ...(has('power') ? ['power'] : []), ...(has('baseline') ? ['baseline'] : []), 'moto', ...(has('noop') ? ['noop'] : [])];
+  const title = { vpcep: has('power') ? 'vpcep-sim (process)' : 'vpcep-sim', power: 'vpcep-sim (power)', baseline: 'baseline', moto: 'moto', noop: 'no work' };
   const figuresRows = [];
   for (const r of results) {
     for (const k of keys) {
       const f = r[k];
       if (k === 'moto' && motoState === 'off') continue;
+      if (k === 'noop' && !f) continue;
       if (k === 'moto' && motoState === 'absent') {
         figuresRows.push([r.label, title[k], 'absent', '', '', '', '', '', '', '']);
       } else if (!f || !f.calls) {
@@ -528,7 +546,7 @@ function markdown(results, servers, motoState) {
     }
   }
   const figuresTable = grid(['call', 'server', 'calls/s', 'SDK p50 ms', 'SDK p99 ms', 'wire p50 ms', 'wire p99 ms', 'server CPU ms/call', 'client CPU ms/call', 'items/call'], figuresRows, 2);
-  const others = keys.filter((k) => k !== 'vpcep' && !(k === 'moto' && motoState === 'off')).reverse();
+  const others = keys.filter((k) => k !== 'vpcep' && k !== 'noop' && !(k === 'moto' && motoState === 'off')).reverse();
   // with --durability both, the power daemon against moto too (its own row per call)
   const subjects = has('power') && others.includes('moto') ? ['vpcep', 'power'] : ['vpcep'];
   const ratioRows = results.flatMap((r) => subjects.map((subject) => {
@@ -548,7 +566,37 @@ function markdown(results, servers, motoState) {
   }));
   const ratioHeader = ['call'];
   for (const k of others) ratioHeader.push(`calls/s vs ${title[k]}`, `SDK p99 vs ${title[k]}`, `wire p50 vs ${title[k]}`, `wire p99 vs ${title[k]}`);
-  return others.length ? `${figuresTable}\n\nHow many times faster vpcep-sim is:\n\n${grid(ratioHeader, ratioRows, 1)}` : figuresTable;
+  const ratios = others.length ? `\n\nHow many times faster vpcep-sim is:\n\n${grid(ratioHeader, ratioRows, 1)}` : '';
+  return `${figuresTable}${ratios}${serversShare(results, keys.filter((k) => k !== 'noop' && !(k === 'moto' && motoState !== 'present')), title)}`;
+}
+
+/** a server's time per call and wire p50 (ms) less the no-work server's, on a row where it answered */
+function shareOf(r, k) {
+  const f = r[k];
+  if (!f?.calls || f.failed || !r.noop?.calls || r.noop.failed) return null;
+  return { per_call: 1000 / f.calls_per_s - 1000 / r.noop.calls_per_s, wire_p50: f.wire_ms.p50 - r.noop.wire_ms.p50 };
+}
+
+/**
+ * A server's own share of a call: its time per call (1 / calls/s) and its wire p50 less those of
+ * the server that does no work (what the SDK and the loopback cost alone), on the rows where that
+ * anchor answered; then moto's share over vpcep-sim's.
+ */
+function serversShare(results, keys, title) {
+  const body = [];
+  for (const r of results) {
+    if (!r.noop?.calls || r.noop.failed) continue;
+    const shares = Object.fromEntries(keys.map((k) => [k, shareOf(r, k)]));
+    const row = [r.label, `${num(1000 / r.noop.calls_per_s, 2)} / ${num(r.noop.wire_ms.p50, 2)}`];
+    for (const k of keys) row.push(shares[k] ? `${num(shares[k].per_call, 2)} / ${num(shares[k].wire_p50, 2)}` : '—');
+    const v = shares.vpcep;
+    const m = shares.moto;
+    row.push(v && m ? `${x(ratio(m.per_call, v.per_call))} / ${x(ratio(m.wire_p50, v.wire_p50))}` : '—');
+    body.push(row);
+  }
+  if (!body.length) return '';
+  const header = ['call', 'no work: ms per call / wire p50', ...keys.map((k) => `${title[k]}: beyond it`), 'moto / vpcep-sim'];
+  return `\n\nThe server's own share of a call (ms): the time per call (1 / calls/s) and the wire p50 less the no-work server's (the SDK and the loopback alone):\n\n${grid(header, body, 1)}`;
 }
 
 // ---- main
@@ -594,26 +642,40 @@ async function main() {
 
   const results = [];
   const fills = {};
+  // the anchor, started at the first create's warm-up (it answers with vpcepd's own answer); it
+  // answers CreateVpcEndpoint only
+  let noop = null;
   for (const row of rows(o)) {
     if (row.fill) {
-      for (const s of servers) {
+      for (const s of servers.filter((x) => x.key !== 'noop')) {
         fills[key(s)] = { endpoints: o.endpoints, made: o.endpoints - s.created, seconds: await fill(s, o.endpoints, o.concurrency) };
         say(`${s.name}: ${o.endpoints} endpoints (${fills[key(s)].made} more made in ${fills[key(s)].seconds.toFixed(1)} s, ${o.concurrency} in flight, not measured)`);
       }
       continue;
     }
-    const recs = Object.fromEntries(servers.map((s) => [key(s), emptyRecord()]));
+    const rowServers = servers.filter((s) => s.key !== 'noop' || row.creates);
+    const recs = Object.fromEntries(rowServers.map((s) => [key(s), emptyRecord()]));
     // warm-up calls, not counted: the first calls of an action pay for its code's compilation; a
     // failure there is the row's failure
-    for (const s of servers) {
+    for (const s of rowServers) {
       const warm = emptyRecord();
       await runBatch(s, { ...row, concurrency: 1 }, WARM_UP, warm);
       if (warm.failed) recs[key(s)].failed = `warm-up: ${warm.failed}`;
+      if (row.creates && s.key === 'vpcep' && !noop && warm.answer?.body) {
+        noop = await startAnswerAtOnce(dir, warm.answer);
+        noop.c = clients(noop);
+        noop.world = s.world;
+        noop.created = 0;
+        servers.push(noop);
+        rowServers.push(noop);
+        recs.noop = emptyRecord();
+        say(`${noop.name}: ${noop.url}, answering every call with vpcep-sim's CreateVpcEndpoint answer (${warm.answer.body.length} bytes)`);
+      }
     }
     for (let round = 0; round < o.rounds; round++) {
       const n = Math.floor(row.count / o.rounds) + (round < row.count % o.rounds ? 1 : 0);
       // the order of the servers turns every round
-      for (const s of [...servers.slice(round % servers.length), ...servers.slice(0, round % servers.length)]) {
+      for (const s of [...rowServers.slice(round % rowServers.length), ...rowServers.slice(0, round % rowServers.length)]) {
         const rec = recs[key(s)];
         if (rec.failed) continue;
         await runBatch(s, row, n, rec);
@@ -621,10 +683,10 @@ async function main() {
     }
     const r = {
       key: row.key, label: row.label, vpcep: figures(recs.vpcep, row.concurrency), power: figures(recs.power, row.concurrency),
-      moto: figures(recs.moto, row.concurrency), baseline: figures(recs.baseline, row.concurrency),
+      moto: figures(recs.moto, row.concurrency), baseline: figures(recs.baseline, row.concurrency), noop: figures(recs.noop, row.concurrency),
     };
     results.push(r);
-    for (const s of servers) {
+    for (const s of rowServers) {
       const f = r[key(s)];
       say(`  ${row.label}: ${s.name} ${f.failed ? `FAILS (${f.failed}) ` : ''}${num(f.calls_per_s, 0)} calls/s, p50 ${num(f.sdk_ms.p50)} ms, p99 ${num(f.sdk_ms.p99)} ms (wire p50 ${num(f.wire_ms.p50)} ms)${f.note ? `; ${f.note}` : ''}`);
     }
@@ -662,7 +724,10 @@ async function main() {
   fs.writeFileSync(file, JSON.stringify({
     when: new Date().toISOString(), options: o, moto: motoState, moto_server: program, moto_log_first_line: motoVersion,
     node: process.version, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg: os.loadavg().map((v) => Number(v.toFixed(2))) },
-    prepare_seconds: Object.fromEntries(servers.map((s) => [key(s), s.prepareSeconds])), fill: fills, data_plane: dataPlanes, load_average: { start: loadBefore, end: loadAfter }, bare_commit_ms: bare, results, failures,
+    prepare_seconds: Object.fromEntries(servers.map((s) => [key(s), s.prepareSeconds])), fill: fills, data_plane: dataPlanes, load_average: { start: loadBefore, end: loadAfter }, bare_commit_ms: bare, results,
+    // each server's share of a call beyond the no-work server's (ms), per row where it answered
+    share_ms: Object.fromEntries(results.filter((r) => r.noop?.calls).map((r) => [r.key, Object.fromEntries(['vpcep', 'power', 'baseline', 'moto'].map((k) => [k, shareOf(r, k)]))])),
+    failures,
   }, null, 2));
   say(`written ${path.relative(process.cwd(), file)}`);
 
