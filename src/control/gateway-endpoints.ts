@@ -45,7 +45,8 @@ function checkRouteTables(st: ControlState, vpc: Vpc, serviceId: string, endpoin
       throw new DomainError('RouteTableNotFound', `route table ${id} does not exist`);
     }
     // 002_05e46307768ae273.txt: one route per service in a table, so one endpoint per service per table.
-    const other = [...st.endpoints.values()].find((e) => e.id !== endpointId && e.service_id === serviceId
+    // the endpoints of creates still landing too: two at once must not both take the table
+    const other = [...st.endpointsLanding()].find((e) => e.id !== endpointId && e.service_id === serviceId
       && LIVE_ENDPOINT_STATUSES.has(e.status) && e.routetables.includes(id));
     if (other) throw new DomainError('RouteTableTaken', `route table ${id} already routes to this service through endpoint ${other.id}`);
   }

@@ -45,6 +45,9 @@ export class PublicZone {
       if (this.configured.length + this.st.publishedRecords.size >= MAX_RECORDS) {
         throw new DomainError('QuotaExceeded', `the public zone holds at most ${MAX_RECORDS} records`);
       }
+      if (this.all().filter((x) => x.name === name).length >= MAX_RECORDS_PER_NAME) {
+        throw new DomainError('QuotaExceeded', `a name of the public zone holds at most ${MAX_RECORDS_PER_NAME} records`);
+      }
       const added: PublishedRecord = { name, type: r.type, value: r.value, owner };
       const id = publishedRecordId(added);
       await this.st.commit([{ kind: 'dnsrecord', id, value: added }], () => this.st.publishedRecords.set(id, added));
@@ -67,6 +70,8 @@ export class PublicZone {
 }
 
 const MAX_RECORDS = 10_000;
+/** so that a name's answer stays small (a few KiB): a TXT answer over DNS's 65,535 bytes cannot be sent even over TCP */
+const MAX_RECORDS_PER_NAME = 32;
 
 const BASE36 = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -92,7 +97,8 @@ export function newPrivateDns(name: string, previous: PrivateDnsName | undefined
 export function checkPrivateDnsConflict(st: ControlState, e: Pick<Endpoint, 'id' | 'vpc_id' | 'service_id'>): void {
   const name = st.services.get(e.service_id)?.private_dns?.name;
   if (!name) return;
-  for (const o of st.endpoints.values()) {
+  // the endpoints of creates still landing too: two at once must not both take the name
+  for (const o of st.endpointsLanding()) {
     if (o.id === e.id || o.vpc_id !== e.vpc_id || !o.enable_dns || o.status === 'deleting') continue;
     if (st.services.get(o.service_id)?.private_dns?.name !== name) continue;
     throw new DomainError('InvalidParameter', `private DNS cannot be enabled: endpoint ${o.id} in VPC ${e.vpc_id} already has the private DNS name ${name} (a conflicting DNS domain)`);

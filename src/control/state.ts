@@ -95,6 +95,12 @@ const sections = new AsyncLocalStorage<Section>();
 /** times a mutation runs again after losing a compare-and-swap, before StoreConflict answers */
 const CONFLICT_RETRIES = 8;
 
+/** a conflict the client sees: what changed, not the store's keys (they are the store's, not the API's) */
+function conflictError(err: StoreConflict): DomainError {
+  const kinds = [...new Set(err.keys.map((k) => k.slice(0, k.indexOf('/'))))].join(', ');
+  return new DomainError('StoreConflict', `another change to the same resources (${kinds || 'documents'}) landed first: retry the request`);
+}
+
 export const now = () => new Date().toISOString();
 
 /** the SNAT range's pool: 198.19.128.0/17 without its network and broadcast addresses */
@@ -228,7 +234,7 @@ export class ControlState {
         return this.serial(fn, attempt + 1);
       }
       this.conflicts++;
-      if (attempt >= CONFLICT_RETRIES) throw new DomainError('StoreConflict', err.message);
+      if (attempt >= CONFLICT_RETRIES) throw conflictError(err);
       this.storeObserver?.retried();
       // what the mutation read is refreshed by the batches in flight landing (and the claims it learnt)
       await this.commitsLanded();
@@ -275,12 +281,18 @@ export class ControlState {
       this.claims.settle(claimed);
       throw err;
     }
+    // Only a batch of new endpoints lets the next mutation prepare while it lands: what a later
+    // mutation checks against them (the quota, addresses, routes, DNS names) sees them through
+    // pendingEndpoints and the claims. Any other batch (an update, a deletion, another kind) lands
+    // before the next mutation reads: it would read the state before it (a quota of services, a
+    // unique name, the version it expects of a document this batch writes).
+    const pipelined = changes.every((c) => c.kind === 'endpoint' && c.value !== null && !this.endpoints.has(c.id) && !this.pendingEndpoints.has(c.id));
     for (const c of changes) if (c.kind === 'endpoint') this.pendingEndpoints.set(c.id, c.value as Endpoint | null);
     const keys = all.map((c) => keyOf(c.kind, c.id));
     for (const k of keys) this.committingKeys.set(k, (this.committingKeys.get(k) ?? 0) + 1);
     const landing = this.store.commit(all, expect);
     this.committing.add(landing);
-    section?.release();
+    if (pipelined) section?.release();
     let revision: number;
     try {
       revision = await landing;
@@ -289,13 +301,14 @@ export class ControlState {
       queueMicrotask(() => this.applyDeferred());
       if (err instanceof StoreConflict) {
         this.claims.learn(err.keys);
-        if (!section) throw new DomainError('StoreConflict', err.message);
+        if (!section) throw conflictError(err);
         throw err;
       }
       if (err instanceof StoreFull) throw new DomainError('StoreFull', err.message);
       if (err instanceof StoreUnavailable) throw new DomainError('StoreUnavailable', err.message);
       throw err;
     } finally {
+      if (!pipelined) section?.release();
       this.claims.settle(claimed);
       for (const c of changes) if (c.kind === 'endpoint' && this.pendingEndpoints.get(c.id) === c.value) this.pendingEndpoints.delete(c.id);
       this.committing.delete(landing);
@@ -336,9 +349,13 @@ export class ControlState {
     const live = new Set((this.fleet?.nodes() ?? []).map((n) => n.id));
     live.add(this.nodeId);
     // a walk of every endpoint, on a fleet only, where etcd's round trip dwarfs it
-    const now = [...this.endpoints.values()].filter((e) => !this.pendingEndpoints.has(e.id));
-    for (const e of this.pendingEndpoints.values()) if (e) now.push(e);
-    return leastLoaded(loads(placedOf(now), [...live])) ?? this.nodeId;
+    return leastLoaded(loads(placedOf([...this.endpointsLanding()]), [...live])) ?? this.nodeId;
+  }
+
+  /** every endpoint as it is once the commits under way land: new ones in, deleted ones out */
+  *endpointsLanding(): Iterable<Endpoint> {
+    for (const e of this.endpoints.values()) if (!this.pendingEndpoints.has(e.id)) yield e;
+    for (const e of this.pendingEndpoints.values()) if (e) yield e;
   }
 
   /**

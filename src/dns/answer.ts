@@ -37,6 +37,8 @@ const TYPE_ANY = 255;
 const HEADER = 12;
 /** RFC 1035 4.2.1: a UDP answer without EDNS */
 export const UDP_PLAIN_LIMIT = 512;
+/** RFC 1035 4.2.2: a message over TCP is framed by a 2-byte length */
+const TCP_LIMIT = 0xffff;
 /** the EDNS buffer size we announce and honour at most (the DNS flag day 2020 figure) */
 const EDNS_UDP_SIZE = 1232;
 
@@ -58,7 +60,7 @@ export interface ForwardRequest {
 export interface AnswerOptions {
   readonly ttlS: number;
   readonly forward: boolean;
-  /** UDP: answers longer than the client's limit are truncated (TC), for it to retry over TCP */
+  /** UDP: answers longer than the client's limit are truncated (TC), for it to retry over TCP; over TCP, answers over 65,535 bytes */
   readonly udp: boolean;
 }
 
@@ -104,7 +106,8 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], authoritative: boolean, texts: readonly string[] = NONE): Decided => {
     const f = base | (authoritative ? AA : 0) | RCODES[rcode];
     let reply = build(id, f, question, addresses, o.ttlS, edns, texts);
-    if (o.udp && reply.length > udpLimit) reply = build(id, f | TC, question, NONE, o.ttlS, edns, NONE);
+    // over TCP too: an answer that cannot be framed is sent truncated, with no records
+    if (reply.length > (o.udp ? udpLimit : TCP_LIMIT)) reply = build(id, f | TC, question, NONE, o.ttlS, edns, NONE);
     return { reply, kind, rcode, vpc };
   };
   if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', NONE, false);

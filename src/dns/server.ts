@@ -169,7 +169,8 @@ export class DnsServer {
         const query = Buffer.from(buffered.subarray(2, 2 + len));
         buffered = buffered.subarray(2 + len);
         const write = (reply: Buffer | null) => {
-          if (!reply) { s.destroy(); return; }
+          // no answer, or one the 2-byte length cannot frame (a forwarded one never is: UDP's)
+          if (!reply || reply.length > 0xffff) { s.destroy(); return; }
           if (s.destroyed) return;
           const frame = Buffer.allocUnsafe(2 + reply.length);
           frame.writeUInt16BE(reply.length, 0);

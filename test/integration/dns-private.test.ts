@@ -183,6 +183,22 @@ describe('Alibaba: a custom service domain name through the Huawei-shaped API', 
   });
 });
 
+describe('the public zone\'s records of one name', () => {
+  it('at most 32 per name (the 33rd refused, changing nothing); all 32 answer over TCP, the UDP answer is truncated for it', async () => {
+    const value = (i: number) => `${'v'.repeat(246)}${String(i).padStart(4, '0')}`;
+    for (let i = 0; i < 32; i++) expect((await d.provider.post('/sim/dns/records', { name: 'many.example.com', type: 'TXT', value: value(i) })).status).toBe(200);
+    const over = await d.provider.post('/sim/dns/records', { name: 'many.example.com', type: 'TXT', value: value(32) });
+    expect([over.status, over.body.error_code]).toEqual([403, 'EndPoint.2060']);
+    expect(over.body.error_msg).toMatch(/at most 32 records/);
+    const listed = (await d.provider.get('/sim/dns/records')).body.records.filter((r: { name: string }) => r.name === 'many.example.com');
+    expect(listed).toHaveLength(32);
+    const r = resolver('127.0.0.1');
+    // Node's resolver (c-ares) asks over UDP and, truncated, again over TCP
+    expect((await r.resolveTxt('many.example.com')).map((t) => t.join('')).sort()).toEqual(Array.from({ length: 32 }, (_, i) => value(i)));
+    expect((await d.provider.delete('/sim/dns/records?name=many.example.com')).status).toBe(204);
+  });
+});
+
 describe('answers follow health and zone affinity', () => {
   const hasDig = spawnSync('dig', ['-v'], { stdio: 'ignore' }).status === 0;
   if (!hasDig && process.env.CI !== 'true') console.warn('dns-private.test.ts: dig (Debian bind9-dnsutils) is not installed: the dig check is skipped');

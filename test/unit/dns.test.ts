@@ -146,6 +146,19 @@ describe('answer()', () => {
     expect(r?.flag_tc).toBe(false);
   });
 
+  it('TXT records of one name over 65,535 bytes: truncated (TC, no records) over TCP as over UDP, never a reply the 2-byte frame cannot carry', () => {
+    const texts = (n: number) => Array.from({ length: n }, (_, i) => ({ name: 'many.example.com', type: 'TXT' as const, value: `${'z'.repeat(246)}${String(i).padStart(4, '0')}`, owner: null }));
+    const over = new Views(source([ENDPOINT], new Set(), { publicRecords: () => texts(270) }), 'sim-1', 16);
+    const tcp = ask(q('many.example.com', 'TXT'), '127.0.0.1', over, { ...OPTIONS, udp: false });
+    expect(tcp.reply!.length).toBeLessThanOrEqual(0xffff);
+    expect(tcp.packet?.flag_tc).toBe(true);
+    expect(tcp.packet?.answers).toHaveLength(0);
+    // under the limit, TCP carries them all where UDP truncates
+    const under = new Views(source([ENDPOINT], new Set(), { publicRecords: () => texts(32) }), 'sim-1', 16);
+    expect(ask(q('many.example.com', 'TXT'), '127.0.0.1', under, { ...OPTIONS, udp: false }).packet?.answers).toHaveLength(32);
+    expect(ask(q('many.example.com', 'TXT'), '127.0.0.1', under).packet?.flag_tc).toBe(true);
+  });
+
   it('forwarding: only names under no zone of ours, only when on', () => {
     expect(ask(q('www.example.com'), '127.0.0.1', undefined, { ...OPTIONS, forward: true })).toEqual({ forward: true });
     expect(ask(q('zzz.vpce.amazonaws.com'), '127.0.0.1', undefined, { ...OPTIONS, forward: true }).packet?.rcode).toBe('NXDOMAIN');
