@@ -4,7 +4,7 @@
 // by a robustness hunt against a real daemon (2026-12-05): each case below passed calls at once that
 // the same calls one at a time refuse.
 import { CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, DescribeSecurityGroupsCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { CreateTargetGroupCommand, DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { CreateLoadBalancerCommand, CreateTargetGroupCommand, DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, SERVICE_BODY, createAcceptedEndpoint, createAvailableService, startTestDaemon, twoAccountConfig, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, ec2Clients } from './aws-sdk.js';
@@ -62,14 +62,19 @@ describe('mutations sent at once', () => {
     for (const r of made.filter((x) => x.status === 200)) expect((await d.provider.delete(`/vpc-endpoint-services/${r.body.id}`)).status).toBe(204);
   });
 
-  it('names stay unique: 6 security groups and 6 target groups of one name at once make one of each', async () => {
+  it('names stay unique: 6 security groups, load balancers and target groups of one name at once make one of each', async () => {
     const vpc = (await ec2.provider.send(new CreateVpcCommand({ CidrBlock: '10.70.0.0/16' }))).Vpc!.VpcId!;
-    await ec2.provider.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.70.1.0/24' }));
+    const subnet = (await ec2.provider.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.70.1.0/24' }))).Subnet!.SubnetId!;
     const groups = await Promise.allSettled(Array.from({ length: 6 }, () => ec2.provider.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'same', Description: 'd' }))));
     expect(groups.filter((g) => g.status === 'fulfilled')).toHaveLength(1);
     for (const g of groups) if (g.status === 'rejected') expect((g.reason as Error).name).toBe('InvalidGroup.Duplicate');
     const listed = await ec2.provider.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['same'] }] }));
     expect(listed.SecurityGroups).toHaveLength(1);
+
+    const lbs = await Promise.allSettled(Array.from({ length: 6 }, () => elb.send(new CreateLoadBalancerCommand({ Name: 'same-lb', Type: 'network', Subnets: [subnet] }))));
+    expect(lbs.filter((g) => g.status === 'fulfilled')).toHaveLength(1);
+    for (const g of lbs) if (g.status === 'rejected') expect((g.reason as Error).name).toBe('DuplicateLoadBalancerNameException');
+    expect((await elb.send(new DescribeLoadBalancersCommand({ Names: ['same-lb'] }))).LoadBalancers).toHaveLength(1);
 
     const tgs = await Promise.allSettled(Array.from({ length: 6 }, () => elb.send(new CreateTargetGroupCommand({ Name: 'same-tg', Protocol: 'TCP', Port: 80, VpcId: vpc, TargetType: 'ip' }))));
     expect(tgs.filter((g) => g.status === 'fulfilled')).toHaveLength(1);
