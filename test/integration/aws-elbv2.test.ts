@@ -277,6 +277,9 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
       [await awsError(elb.send(new DescribeTargetGroupsCommand({ TargetGroupArns: ['arn:aws:elasticloadbalancing:us-east-1:111111111111:targetgroup/none/0123456789abcdef'] }))), 'TargetGroupNotFound'],
       [await awsError(elb.send(new DescribeListenersCommand({ ListenerArns: ['not-an-arn'] }))), 'ValidationError'],
       [await awsError(elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'no.such.key', Value: 'x' }] }))), 'ValidationError'],
+      [await awsError(elb.send(new AddTagsCommand({ ResourceArns: [lb.LoadBalancerArn!], Tags: [{ Key: 'k'.repeat(129), Value: 'v' }] }))), 'ValidationError'],
+      [await awsError(elb.send(new AddTagsCommand({ ResourceArns: [lb.LoadBalancerArn!], Tags: [{ Key: 'aws:x', Value: 'v' }] }))), 'ValidationError'],
+      [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'tagged', Type: 'network', Subnets: ['subnet-app'], Tags: [{ Key: 'big', Value: 'v'.repeat(257) }] }))), 'ValidationError'],
     ] as const;
     for (const [e, code] of refusals) {
       expect(e.status, `${e.name}: ${e.message}`).toBeGreaterThanOrEqual(400);

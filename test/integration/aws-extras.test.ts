@@ -192,6 +192,13 @@ describe('CreateTags, DeleteTags, DescribeTags', () => {
     expect(await refused(ec2.consumer.send(new DescribeTagsCommand({ Filters: [{ Name: 'colour', Values: ['red'] }] }))))
       .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
     expect(await tagsOf(ec2.consumer, vpce)).toEqual(before);
+    // TagSpecification on a create is held to CreateTags' rules: refused, nothing made
+    const endpoints = async () => (await d.consumer.get('/vpc-endpoints')).body.endpoints.length;
+    const count = await endpoints();
+    for (const tag of [{ Key: 'k'.repeat(129), Value: 'v' }, { Key: 'aws:reserved', Value: 'v' }, { Key: 'big', Value: 'v'.repeat(257) }]) {
+      expect(await refused(consumerEndpoint(service.awsName, { [tag.Key]: tag.Value }))).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    }
+    expect(await endpoints()).toBe(count);
     // the provider sees none of the consumer's tags
     expect((await ec2.provider.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [vpce] }] }))).Tags).toEqual([]);
   });

@@ -85,13 +85,21 @@ export function tagSet(tags: readonly Tag[]): XmlValue[] {
   return tags.map((t) => ({ key: t.key, value: t.value }));
 }
 
-/** the tags of `TagSpecification.N` for one resource type; another type is refused (AWS: InvalidParameterValue) */
+/** AWS's rules for a tag (CreateTags, DeleteTags, TagSpecification): a key of 1-128 characters, not `aws:` when made; a value at most 256 */
+export function checkTag(key: string, value: string | undefined, creating: boolean): void {
+  if (key.length < 1 || key.length > 128) throw new AwsRequestError('InvalidParameterValue', `Tag key must be 1 to 128 characters: '${key.slice(0, 130)}'`);
+  if (creating && key.toLowerCase().startsWith('aws:')) throw new AwsRequestError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
+  if (value !== undefined && value.length > 256) throw new AwsRequestError('InvalidParameterValue', `Tag value must be at most 256 characters (key '${key.slice(0, 128)}')`);
+}
+
+/** the tags of `TagSpecification.N` for one resource type, each checked as CreateTags checks it; another type is refused (AWS: InvalidParameterValue) */
 export function tagsOfSpecifications(params: QueryParams, resourceType: string): Tag[] {
   const out: Tag[] = [];
   for (const spec of params.tagSpecifications()) {
     if (spec.resourceType !== resourceType) {
       throw new AwsRequestError('InvalidParameterValue', `'${spec.resourceType}' is not a valid taggable resource type for this operation: use ${resourceType}`);
     }
+    for (const t of spec.tags) checkTag(t.key, t.value, true);
     out.push(...spec.tags);
   }
   return out;

@@ -7,7 +7,7 @@ import { DomainError } from '../../model/errors.js';
 import type { EndpointService } from '../../model/types.js';
 import { awsZone } from './ec2-base.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
-import { awsServiceName, awsType, baseEndpointDnsName, serviceState, tagSet } from './aws-render.js';
+import { awsServiceName, awsType, baseEndpointDnsName, serviceState, tagSet, tagsOfSpecifications } from './aws-render.js';
 import { loadBalancerArnOf, loadBalancerOfArn } from './elbv2.js';
 import { endpointServiceName, newAwsId } from './ids.js';
 import type { XmlFields } from './xml.js';
@@ -56,12 +56,7 @@ async function createConfiguration(call: AwsCall): Promise<XmlFields> {
   }
   const arns = p.stringList('NetworkLoadBalancerArn');
   if (arns.length === 0) throw new AwsRequestError('InvalidParameter', 'exactly one of NetworkLoadBalancerArn or GatewayLoadBalancerArn is required');
-  const tags = p.tagSpecifications().flatMap((ts) => {
-    if (ts.resourceType !== 'vpc-endpoint-service') {
-      throw new AwsRequestError('InvalidParameterValue', `TagSpecification ResourceType ${ts.resourceType.slice(0, 40)}: vpc-endpoint-service`);
-    }
-    return ts.tags;
-  });
+  const tags = tagsOfSpecifications(p, 'vpc-endpoint-service');
   const id = newAwsId('vpce-svc');
   const s = await call.control.createService(call.caller, {
     vpcId: '', portId: '', serverType: 'LB', loadBalancers: loadBalancerIds(call, 'NetworkLoadBalancerArn'),

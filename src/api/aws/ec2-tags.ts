@@ -7,7 +7,7 @@ import { DEFAULTS } from '../../model/defaults.js';
 import { applyTags } from '../../model/rules.js';
 import type { Tag } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
-import { applyFilters, page, type FilterTable } from './aws-render.js';
+import { applyFilters, checkTag, page, type FilterTable } from './aws-render.js';
 import type { XmlFields } from './xml.js';
 
 /** the domain's kinds of tagged resource and AWS's resource types for them */
@@ -43,13 +43,6 @@ function resources(call: AwsCall): Tagged[] {
   if (!ids.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter resourceIdSet');
   const all = taggedResources(call);
   return ids.map((id) => resourceOf(call, all, id));
-}
-
-/** AWS's rules for a key: 1-128 characters, not `aws:`; a value at most 256 */
-function checkTag(key: string, value: string | undefined, creating: boolean): void {
-  if (key.length < 1 || key.length > 128) throw new AwsRequestError('InvalidParameterValue', `Tag key must be 1 to 128 characters: '${key.slice(0, 130)}'`);
-  if (creating && key.toLowerCase().startsWith('aws:')) throw new AwsRequestError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
-  if (value !== undefined && value.length > 256) throw new AwsRequestError('InvalidParameterValue', `Tag value must be at most 256 characters (key '${key.slice(0, 128)}')`);
 }
 
 /** applies the change to every resource after checking it against each (TagLimitExceeded, duplicates) */

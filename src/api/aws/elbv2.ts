@@ -140,8 +140,14 @@ function port(p: QueryParams, param: string, required: boolean): number | undefi
   return v;
 }
 
+/** `Tags.member.N`, each as AWS checks it: a key of 1-128 characters, not `aws:`; a value at most 256 */
 function tagsIn(p: QueryParams): TagInput[] {
-  return p.tags('Tags').map((t) => ({ key: t.key, value: t.value }));
+  return p.tags('Tags').map((t) => {
+    if (t.key.length < 1 || t.key.length > 128) throw invalid(`Tag key must be 1 to 128 characters: '${t.key.slice(0, 130)}'`);
+    if (t.key.toLowerCase().startsWith('aws:')) throw invalid(`Tag keys starting with 'aws:' are reserved for internal use`);
+    if (t.value !== undefined && t.value.length > 256) throw invalid(`Tag value must be at most 256 characters (key '${t.key}')`);
+    return { key: t.key, value: t.value };
+  });
 }
 
 function attributesIn(p: QueryParams): Array<{ key: string; value: string }> {
