@@ -73,7 +73,13 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (body === '') done(null, undefined);
-    else json(req, body as string, done);
+    else {
+      json(req, body as string, (err, value) => {
+        // fastify's parser refuses __proto__ and constructor.prototype keys with the words of malformed JSON
+        if (err && isJson(body as string)) done(new DomainError('InvalidParameter', 'the body holds a forbidden key: __proto__ or constructor.prototype'));
+        else done(err, value);
+      });
+    }
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => dialectOf(req).onError(err, req, reply));
@@ -146,4 +152,13 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
     return q === undefined || Number(q.slice(2)) > 0;
   }
   return false;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -61,6 +61,20 @@ export class ApiGuard {
     }, (req, res) => this.admit(req, res, handler));
     server.setTimeout(l.idleTimeoutMs);
     server.maxConnections = l.maxConnections;
+    // node:http answers an Expect other than 100-continue with a bare 417, and closes a CONNECT
+    // it has no listener for without a word: both in the API's shape instead
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      const e = new DomainError('InvalidParameter', `Expect: ${String(req.headers.expect).slice(0, 64)} is not supported (only 100-continue)`);
+      const { contentType, body } = this.o.answer(e, req);
+      res.writeHead(417, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
+    });
+    server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      socket.on('error', () => undefined);
+      const { status, contentType, body } = this.o.answer(new DomainError('NotFound', `no such API: CONNECT ${(req.url ?? '').slice(0, 100)}`), req);
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${contentType}\r\n`
+        + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
     server.on('drop', () => this.o.refused('max_connections'));
     // An address in back-off is refused before node:http sets the connection up (a parser, its
     // listeners, timers): an attacker reconnecting at once costs an accept and a close, no more.

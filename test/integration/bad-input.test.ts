@@ -1,6 +1,7 @@
 // Table-driven bad input over real HTTP: every row is a request the API must refuse. Each row checks
 // the status, the exact EndPoint code, the exact error body shape, and that the state seen by both
 // accounts (services, endpoints, the fixture service's permissions, quotas) did not change.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createAvailableService, startTestDaemon, twoAccountConfig, waitFor, CONSUMER, PROVIDER, SERVICE_BODY, type ApiClient, type ApiResult,
@@ -260,6 +261,43 @@ describe('bad input: refused with the right code, the right body, and no change'
     await d.daemon.control.settle();
     const after = await snapshot(d, f);
     expect(after).toEqual(before);
+  });
+});
+
+describe('what node:http and fastify refuse before a route, in the API\'s shape', () => {
+  /** the raw answer to raw request bytes: status line, headers and body as sent */
+  const rawAnswer = (bytes: string) => new Promise<string>((resolve, reject) => {
+    const s = net.connect(Number(new URL(d.url).port), '127.0.0.1', () => s.write(bytes));
+    let got = '';
+    s.on('data', (b) => { got += String(b); });
+    s.on('error', reject);
+    s.on('close', () => resolve(got));
+    s.setTimeout(5_000, () => s.destroy());
+  });
+  const jsonBody = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+
+  it('CONNECT: 404 with the error body (node:http closed the socket without a word)', async () => {
+    const answer = await rawAnswer('CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1\.1 404 /);
+    expect(jsonBody(answer)).toEqual({ error_code: 'EndPoint.0005', error_msg: 'no such API: CONNECT 127.0.0.1:22' });
+  });
+
+  it('an Expect other than 100-continue: 417 with the error body (it was empty), nothing made', async () => {
+    const before = await snapshot(d, f);
+    const body = JSON.stringify({ ...SERVICE_BODY, service_name: 'expect' });
+    const answer = await rawAnswer(`POST /v1/${PROVIDER.project_id}/vpc-endpoint-services HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${PROVIDER.token}\r\n`
+      + `Content-Type: application/json\r\nExpect: 999-bogus\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    expect(answer).toMatch(/^HTTP\/1\.1 417 /);
+    expect(jsonBody(answer)).toEqual({ error_code: 'EndPoint.0002', error_msg: 'Expect: 999-bogus is not supported (only 100-continue)' });
+    expect(await snapshot(d, f)).toEqual(before);
+  });
+
+  it('valid JSON with a __proto__ key: refused, said so (not "malformed JSON")', async () => {
+    const r = await d.provider.request('POST', '/vpc-endpoint-services', '{"__proto__":{"a":1},"vpc_id":"vpc-app"}');
+    expectErrorBody(r, 400, 'EndPoint.0002');
+    expect(r.body.error_msg).toBe('the body holds a forbidden key: __proto__ or constructor.prototype');
+    const broken = await d.provider.request('POST', '/vpc-endpoint-services', '{"vpc_id":');
+    expect(broken.body.error_msg).toMatch(/^malformed JSON/);
   });
 });
 

@@ -133,6 +133,9 @@ describe('Toxiproxy\'s API over the endpoints', () => {
       ['POST', '/proxies', { name: 'x', listen: '127.0.0.1:1', upstream: '127.0.0.1:2' }, 405],
       ['POST', '/populate', [], 405],
       ['DELETE', p, undefined, 405],
+      // refused while routing (a bad URL encoding, a name over 100 characters): Toxiproxy's shape too
+      ['GET', '/proxies/%ff', undefined, 400],
+      ['GET', `/proxies/${'a'.repeat(150)}`, undefined, 414],
     ];
     for (const [method, path, body, status] of cases) {
       const r = await raw(method, path, body);

@@ -7,6 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { ProxyView } from '../../control/faults.js';
 import { DomainError } from '../../model/errors.js';
+import { routingError } from '../framework-errors.js';
 import { parseProxyName, type Toxic, type ToxicScope } from '../../model/toxics.js';
 import { toxiproxyError } from './errors.js';
 
@@ -39,7 +40,14 @@ function parseJson(_req: FastifyRequest, body: string, done: (err: Error | null,
 
 export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
   const faults = o.control.faults;
-  const app = Fastify({ bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true });
+  const app = Fastify({
+    bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
+    // a bad URL encoding or a name over 100 characters: Toxiproxy's shape, not fastify's
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const { status, body } = toxiproxyError(routingError(err));
+      void reply.code(status).send(body);
+    },
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, parseJson);
   app.setErrorHandler((err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
