@@ -14,7 +14,7 @@ import {
 } from '../model/load-balancers.js';
 import { applyTags } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type EndpointService, type Tag, type Vpc } from '../model/types.js';
-import { isIpv4 } from '../net/cidr.js';
+import { isIpv4, isUnicastHost } from '../net/cidr.js';
 import type { Change } from '../store/store.js';
 import { loadBalancedShape, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
@@ -240,6 +240,7 @@ function checkTarget(st: ControlState, tg: TargetGroup, t: TargetInput): void {
   }
   if (tg.target_type === 'ip') {
     if (!isIpv4(t.id)) throw new DomainError('InvalidTarget', `target ${t.id}: the target group ${tg.name} has target type ip: an IPv4 address`);
+    if (!isUnicastHost(t.id)) throw new DomainError('InvalidTarget', `target ${t.id}: not an address a host can have (this network, multicast, reserved or broadcast)`);
     return;
   }
   const vpc = st.vpcs.get(tg.vpc_id);

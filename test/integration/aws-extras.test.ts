@@ -198,6 +198,11 @@ describe('CreateTags, DeleteTags, DescribeTags', () => {
     for (const tag of [{ Key: 'k'.repeat(129), Value: 'v' }, { Key: 'aws:reserved', Value: 'v' }, { Key: 'big', Value: 'v'.repeat(257) }]) {
       expect(await refused(consumerEndpoint(service.awsName, { [tag.Key]: tag.Value }))).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
     }
+    // IPv4 only, a client token of at most 64 ASCII characters
+    for (const [input, code] of [[{ IpAddressType: 'ipv6' }, 'InvalidParameter'], [{ DnsOptions: { DnsRecordIpType: 'bogus' } }, 'InvalidParameter'], [{ ClientToken: 't'.repeat(65) }, 'InvalidParameterValue']] as const) {
+      const call = ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: service.awsName, SubnetIds: ['subnet-a'], ...input } as never));
+      expect(await refused(call), JSON.stringify(input)).toMatchObject({ code, status: 400 });
+    }
     expect(await endpoints()).toBe(count);
     // the provider sees none of the consumer's tags
     expect((await ec2.provider.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [vpce] }] }))).Tags).toEqual([]);

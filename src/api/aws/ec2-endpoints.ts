@@ -18,6 +18,7 @@ import {
 import { awsZone } from './ec2-base.js';
 import { callerSecurityGroups, defaultSecurityGroupId } from './ec2-network.js';
 import { newAwsId } from './ids.js';
+import type { QueryParams } from './query.js';
 import type { XmlFields } from './xml.js';
 
 /** AWS requires a Principal in an endpoint policy (validatePolicy's rule for this dialect) */
@@ -243,9 +244,21 @@ function privateDnsEnabled(service: EndpointService | undefined, asked: boolean 
   return true;
 }
 
+/** IpAddressType and DnsOptions.DnsRecordIpType: absent or ipv4 (endpoints here have IPv4 addresses only) */
+function ipv4Only(p: QueryParams): void {
+  for (const name of ['IpAddressType', 'DnsOptions.DnsRecordIpType']) {
+    if (p.has(name) && p.string(name) !== 'ipv4') throw new AwsRequestError('InvalidParameter', `vpcep-sim endpoints are IPv4 only: ${name} ipv4`);
+  }
+}
+
 async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
   const token = p.string('ClientToken');
+  // AWS: at most 64 ASCII characters
+  if (token !== undefined && (token.length > 64 || !/^[\x20-\x7e]*$/.test(token))) {
+    throw new AwsRequestError('InvalidParameterValue', 'ClientToken must be at most 64 ASCII characters');
+  }
+  ipv4Only(p);
   const tokens = clientTokens.get(call.control) ?? new Map<string, { id: string; request: string }>();
   clientTokens.set(call.control, tokens);
   // the same token with the same parameters answers what it made; with others, AWS refuses
@@ -378,9 +391,7 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const asked = p.bool('PrivateDnsEnabled');
   const dns = asked === undefined || asked === e.enable_dns ? undefined
     : privateDnsEnabled([...call.control.allServices()].find((s) => s.id === e.service_id), asked, iface ? 'Interface' : 'Gateway');
-  if (p.has('DnsOptions.DnsRecordIpType') && p.string('DnsOptions.DnsRecordIpType') !== 'ipv4') {
-    throw new AwsRequestError('InvalidParameter', 'vpcep-sim endpoints are IPv4 only: DnsRecordIpType ipv4');
-  }
+  ipv4Only(p);
   if (subnets.changed) {
     await call.control.changeEndpointSubnets(call.caller, e.id, {
       add: subnets.next.filter((id) => !current.includes(id)).map((subnetId) => ({ subnetId })),

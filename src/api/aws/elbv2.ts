@@ -3,7 +3,7 @@
 // Terraform makes on every refresh. The domain (src/control/load-balancers.ts) keeps ids; ARNs
 // are rendered here from the owner's account id, the region, the name and the stored id.
 import { zoneOfSubnet } from '../../model/zones.js';
-import { awsZone } from './ec2-base.js';
+import { availabilityZones, awsZone } from './ec2-base.js';
 import type { ElbResourceRef, TagInput, TargetInput } from '../../model/commands.js';
 import { HEALTH_RANGES } from '../../model/health.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../../model/load-balancers.js';
@@ -156,8 +156,14 @@ function attributesIn(p: QueryParams): Array<{ key: string; value: string }> {
   return list;
 }
 
-function targetsIn(p: QueryParams): TargetInput[] {
-  const list = p.structList('Targets').map((t) => ({ id: t.requiredString('Id'), port: t.int('Port', { min: 1, max: 65535 }) }));
+function targetsIn(call: AwsCall): TargetInput[] {
+  const zones = new Set(['all', ...availabilityZones(call).map((z) => z.name)]);
+  const list = call.params.structList('Targets').map((t) => {
+    // taken as given but checked: a zone of the region, or all (a target outside the VPC)
+    const zone = t.string('AvailabilityZone');
+    if (zone !== undefined && !zones.has(zone)) throw invalid(`The Availability Zone '${zone.slice(0, 64)}' is not valid: ${[...zones].join(', ')}`);
+    return { id: t.requiredString('Id'), port: t.int('Port', { min: 1, max: 65535 }) };
+  });
   if (list.length === 0) throw invalid('Targets must name at least one target');
   return list;
 }
@@ -338,13 +344,13 @@ async function modifyTargetGroupAttributes(call: AwsCall): Promise<XmlFields> {
 
 async function registerTargets(call: AwsCall): Promise<XmlFields> {
   const tg = targetGroupOfArn(call, call.params.requiredString('TargetGroupArn'));
-  await call.control.registerTargets(call.caller, tg.id, targetsIn(call.params));
+  await call.control.registerTargets(call.caller, tg.id, targetsIn(call));
   return {};
 }
 
 async function deregisterTargets(call: AwsCall): Promise<XmlFields> {
   const tg = targetGroupOfArn(call, call.params.requiredString('TargetGroupArn'));
-  await call.control.deregisterTargets(call.caller, tg.id, targetsIn(call.params));
+  await call.control.deregisterTargets(call.caller, tg.id, targetsIn(call));
   return {};
 }
 
