@@ -73,7 +73,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     if (live) return commitUp(st, e, live);
     await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
     return e;
-  });
+  }, { pipelined: true });
   if (endpoint.status === 'creating' && !st.servedElsewhere(endpoint.id)) st.track(activateEndpoint(st, endpoint.id));
   return endpoint;
 }

@@ -87,9 +87,21 @@ export interface ControlOptions {
   readonly storeObserver?: StoreObserver;
 }
 
-/** a mutation in the queue: released once its batch is handed to the store */
+/** a mutation in the queue: released once its batch is handed to the store (pipelined) or has landed */
 interface Section {
   release(): void;
+  readonly pipelined: boolean;
+}
+
+export interface SerialOptions {
+  /**
+   * A create of new endpoints: it may prepare while earlier creates' batches land, and the next
+   * create may prepare while its own lands (what creates check against each other, the quota,
+   * addresses, route tables and private DNS names, sees the endpoints in flight). Any other
+   * mutation prepares once every batch in flight has landed, and lets the next one go once its
+   * own has: it reads what calls before it wrote, whatever it checks.
+   */
+  readonly pipelined?: boolean;
 }
 const sections = new AsyncLocalStorage<Section>();
 /** times a mutation runs again after losing a compare-and-swap, before StoreConflict answers */
@@ -211,14 +223,16 @@ export class ControlState {
 
   // ---- the mutation queue --------------------------------------------------------------------
 
-  serial<T>(fn: () => Promise<T>, attempt = 0): Promise<T> {
+  serial<T>(fn: () => Promise<T>, o: SerialOptions = {}, attempt = 0): Promise<T> {
     let release!: () => void;
     let handed = false;
     const released = new Promise<void>((resolve) => { release = resolve; });
-    const section: Section = { release: () => { handed = true; release(); } };
+    const pipelined = o.pipelined === true;
+    const section: Section = { release: () => { handed = true; release(); }, pipelined };
     // batches of earlier mutations still on their way to disk: what they wrote is not visible yet
     let behind = false;
-    const go = () => {
+    const go = async () => {
+      if (!pipelined) await this.commitsLanded();
       behind = this.committing.size > 0;
       return sections.run(section, fn);
     };
@@ -231,14 +245,14 @@ export class ControlState {
         // whose `available` is on its way to disk): read again once they landed, once
         if (!(err instanceof DomainError) || !behind || handed || attempt > 0) throw err;
         await this.commitsLanded();
-        return this.serial(fn, attempt + 1);
+        return this.serial(fn, o, attempt + 1);
       }
       this.conflicts++;
       if (attempt >= CONFLICT_RETRIES) throw conflictError(err);
       this.storeObserver?.retried();
       // what the mutation read is refreshed by the batches in flight landing (and the claims it learnt)
       await this.commitsLanded();
-      return this.serial(fn, attempt + 1);
+      return this.serial(fn, o, attempt + 1);
     });
   }
 
@@ -281,12 +295,11 @@ export class ControlState {
       this.claims.settle(claimed);
       throw err;
     }
-    // Only a batch of new endpoints lets the next mutation prepare while it lands: what a later
-    // mutation checks against them (the quota, addresses, routes, DNS names) sees them through
-    // pendingEndpoints and the claims. Any other batch (an update, a deletion, another kind) lands
-    // before the next mutation reads: it would read the state before it (a quota of services, a
-    // unique name, the version it expects of a document this batch writes).
-    const pipelined = changes.every((c) => c.kind === 'endpoint' && c.value !== null && !this.endpoints.has(c.id) && !this.pendingEndpoints.has(c.id));
+    // Only a create's batch of new endpoints lets the queue move on while it lands (SerialOptions);
+    // any other batch lands first: the next mutation would read the state before it (a quota of
+    // services, a unique name, the version it expects of a document this batch writes).
+    const pipelined = section?.pipelined === true
+      && changes.every((c) => c.kind === 'endpoint' && c.value !== null && !this.endpoints.has(c.id) && !this.pendingEndpoints.has(c.id));
     for (const c of changes) if (c.kind === 'endpoint') this.pendingEndpoints.set(c.id, c.value as Endpoint | null);
     const keys = all.map((c) => keyOf(c.kind, c.id));
     for (const k of keys) this.committingKeys.set(k, (this.committingKeys.get(k) ?? 0) + 1);
