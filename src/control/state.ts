@@ -95,11 +95,13 @@ interface Section {
 
 export interface SerialOptions {
   /**
-   * A create of new endpoints: it may prepare while earlier creates' batches land, and the next
-   * create may prepare while its own lands (what creates check against each other, the quota,
-   * addresses, route tables and private DNS names, sees the endpoints in flight). Any other
-   * mutation prepares once every batch in flight has landed, and lets the next one go once its
-   * own has: it reads what calls before it wrote, whatever it checks.
+   * A create of endpoints, or an endpoint's activation (creating -> accepted or failed): it may
+   * prepare while earlier such batches land, and the next one may prepare while its own lands.
+   * What they check against each other (the quota, addresses, route tables and private DNS names)
+   * sees the endpoints in flight (ControlState.endpointsLanding, the claims), and an activation
+   * changes nothing a create checks but whether an endpoint is live. Any other mutation prepares
+   * once every batch in flight has landed, and lets the next one go once its own has: it reads
+   * what calls before it wrote, whatever it checks.
    */
   readonly pipelined?: boolean;
 }
@@ -295,11 +297,10 @@ export class ControlState {
       this.claims.settle(claimed);
       throw err;
     }
-    // Only a create's batch of new endpoints lets the queue move on while it lands (SerialOptions);
-    // any other batch lands first: the next mutation would read the state before it (a quota of
-    // services, a unique name, the version it expects of a document this batch writes).
-    const pipelined = section?.pipelined === true
-      && changes.every((c) => c.kind === 'endpoint' && c.value !== null && !this.endpoints.has(c.id) && !this.pendingEndpoints.has(c.id));
+    // Only the batch of endpoints of a create or an activation lets the queue move on while it
+    // lands (SerialOptions); any other batch lands first: the next mutation would read the state
+    // before it (a quota of services, a unique name, the version it expects of a document).
+    const pipelined = section?.pipelined === true && changes.every((c) => c.kind === 'endpoint' && c.value !== null);
     for (const c of changes) if (c.kind === 'endpoint') this.pendingEndpoints.set(c.id, c.value as Endpoint | null);
     const keys = all.map((c) => keyOf(c.kind, c.id));
     for (const k of keys) this.committingKeys.set(k, (this.committingKeys.get(k) ?? 0) + 1);

@@ -157,7 +157,7 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
         : failedEndpoint(cur, ack);
       if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
       await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
-    });
+    }, { pipelined: true });
   } catch (err) {
     // The data plane acted but the store could not say so (a full disk): undo the data-plane side,
     // so that no endpoint relays while it is stored as creating; converge() brings it up later.
