@@ -111,7 +111,7 @@ const CONFLICT_RETRIES = 8;
 
 /** a conflict the client sees: what changed, not the store's keys (they are the store's, not the API's) */
 function conflictError(err: StoreConflict): DomainError {
-  const kinds = [...new Set(err.keys.map((k) => k.slice(0, k.indexOf('/'))))].join(', ');
+  const kinds = [...new Set(err.keys.map((k) => k.split('/')[0]))].join(', ');
   return new DomainError('StoreConflict', `another change to the same resources (${kinds || 'documents'}) landed first: retry the request`);
 }
 

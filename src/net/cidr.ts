@@ -20,13 +20,6 @@ export function isIpv4(text: string): boolean {
  * ipaddr.js's parser took most of a connection's TypeScript time. Anything else goes to ipaddr.js
  * (its other forms, its errors).
  */
-/** an address a host can have: not 0.0.0.0/8 (this network), multicast 224.0.0.0/4, nor 240.0.0.0/4 (reserved, the broadcast) */
-export function isUnicastHost(text: string): boolean {
-  if (!isIpv4(text)) return false;
-  const first = ipToInt(text) >>> 24;
-  return first !== 0 && first < 224;
-}
-
 export function ipToInt(text: string): number {
   let n = 0;
   let part = 0;
@@ -55,6 +48,13 @@ export function ipToInt(text: string): number {
 function ipToIntSlow(text: string): number {
   const b = ipaddr.IPv4.parse(text).octets;
   return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+}
+
+/** an address a host can have: not 0.0.0.0/8 (this network), multicast 224.0.0.0/4, nor 240.0.0.0/4 (reserved, the broadcast) */
+export function isUnicastHost(text: string): boolean {
+  if (!isIpv4(text)) return false;
+  const first = ipToInt(text) >>> 24;
+  return first !== 0 && first < 224;
 }
 
 export function intToIp(n: number): string {

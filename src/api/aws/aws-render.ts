@@ -85,11 +85,16 @@ export function tagSet(tags: readonly Tag[]): XmlValue[] {
   return tags.map((t) => ({ key: t.key, value: t.value }));
 }
 
-/** AWS's rules for a tag (CreateTags, DeleteTags, TagSpecification): a key of 1-128 characters, not `aws:` when made; a value at most 256 */
-export function checkTag(key: string, value: string | undefined, creating: boolean): void {
-  if (key.length < 1 || key.length > 128) throw new AwsRequestError('InvalidParameterValue', `Tag key must be 1 to 128 characters: '${key.slice(0, 130)}'`);
-  if (creating && key.toLowerCase().startsWith('aws:')) throw new AwsRequestError('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
-  if (value !== undefined && value.length > 256) throw new AwsRequestError('InvalidParameterValue', `Tag value must be at most 256 characters (key '${key.slice(0, 128)}')`);
+/**
+ * AWS's rules for a tag (EC2's CreateTags, DeleteTags and TagSpecification; ELBv2's Tags): a key of
+ * 1-128 characters, not `aws:` when made; a value at most 256. REFUSE: the API's error (EC2's
+ * InvalidParameterValue unless told)
+ */
+export function checkTag(key: string, value: string | undefined, creating: boolean,
+  refuse: (message: string) => AwsRequestError = (m) => new AwsRequestError('InvalidParameterValue', m)): void {
+  if (key.length < 1 || key.length > 128) throw refuse(`Tag key must be 1 to 128 characters: '${key.slice(0, 130)}'`);
+  if (creating && key.toLowerCase().startsWith('aws:')) throw refuse(`Tag keys starting with 'aws:' are reserved for internal use`);
+  if (value !== undefined && value.length > 256) throw refuse(`Tag value must be at most 256 characters (key '${key.slice(0, 128)}')`);
 }
 
 /** the tags of `TagSpecification.N` for one resource type, each checked as CreateTags checks it; another type is refused (AWS: InvalidParameterValue) */

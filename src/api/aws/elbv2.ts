@@ -9,6 +9,7 @@ import { HEALTH_RANGES } from '../../model/health.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../../model/load-balancers.js';
 import type { Tag } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
+import { checkTag } from './aws-render.js';
 import { isElbName, listenerArn, loadBalancerArn, parseElbArn, targetGroupArn, type ElbArn } from './ids.js';
 import type { QueryParams } from './query.js';
 import type { XmlFields, XmlValue } from './xml.js';
@@ -140,12 +141,10 @@ function port(p: QueryParams, param: string, required: boolean): number | undefi
   return v;
 }
 
-/** `Tags.member.N`, each as AWS checks it: a key of 1-128 characters, not `aws:`; a value at most 256 */
+/** `Tags.member.N`, each checked as AWS checks a tag (ValidationError) */
 function tagsIn(p: QueryParams): TagInput[] {
   return p.tags('Tags').map((t) => {
-    if (t.key.length < 1 || t.key.length > 128) throw invalid(`Tag key must be 1 to 128 characters: '${t.key.slice(0, 130)}'`);
-    if (t.key.toLowerCase().startsWith('aws:')) throw invalid(`Tag keys starting with 'aws:' are reserved for internal use`);
-    if (t.value !== undefined && t.value.length > 256) throw invalid(`Tag value must be at most 256 characters (key '${t.key}')`);
+    checkTag(t.key, t.value, true, invalid);
     return { key: t.key, value: t.value };
   });
 }
