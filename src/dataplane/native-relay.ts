@@ -83,6 +83,8 @@ interface Addon {
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
   testBreakThread(): void;
+  /** the connections each relay thread holds now */
+  testThreadLoads(): number[];
   fastGlobals(words: Uint32Array): number;
   fastEndpoint(lowPort: number, highPort: number): number;
   fastEndpointDrop(handle: number): void;
@@ -312,7 +314,7 @@ export class NativeRelay {
   }
 
   /** test hooks of the addon (native/relay.cc): never used by the daemon */
-  get testHooks(): Pick<Addon, 'testHoldCopies' | 'testNextId' | 'testBreakThread'> {
+  get testHooks(): Pick<Addon, 'testHoldCopies' | 'testNextId' | 'testBreakThread' | 'testThreadLoads'> {
     return this.addon;
   }
 

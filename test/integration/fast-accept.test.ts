@@ -101,6 +101,26 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect(again.every((r) => r.ok)).toBe(true);
   });
 
+  it.skipIf(!native() || native()!.threads < 2)('a burst of kept-alive clients is spread over the relay threads (the thread that wakes first accepts the burst and hands the surplus over), each relaying', async () => {
+    const { dp, port } = await cappedEndpoint('ep-spread', 1_000);
+    const relay = native()!;
+    const base = relay.testHooks.testThreadLoads();
+    const held = await Promise.all(Array.from({ length: 20 }, () => attempt(port)));
+    expect(held.every((r) => r.ok)).toBe(true);
+    const loads = relay.testHooks.testThreadLoads().map((n, i) => n - base[i]!);
+    expect(loads.reduce((a, b) => a + b, 0)).toBe(20);
+    // within Worker::Spread's slack (2) of each other, plus one in flight
+    expect(Math.max(...loads) - Math.min(...loads), JSON.stringify(loads)).toBeLessThanOrEqual(3);
+    // every connection relays on whichever thread holds it
+    for (const [i, r] of held.entries()) {
+      r.socket.write(`again ${i}`);
+      const got = await new Promise<string>((resolve) => r.socket.once('data', (d) => resolve(String(d))));
+      expect(got).toBe(`again ${i}`);
+    }
+    for (const r of held) r.socket.destroy();
+    await waitFor(() => figures(dp, 'ep-spread').active === 0 || null, 5_000, 'the connections to close');
+  });
+
   it('a gateway endpoint\'s cap is exact under a storm: 25 of 300 clients of a routed subnet relay (the service sees their private addresses), 275 are refused as cap, a blackholed subnet is refused; the threads decide all', async () => {
     const b = await startBackend(echo);
     cleanup.push(() => b.close());
