@@ -858,7 +858,8 @@ class Worker {
   // (live and handed over), this one unless it has more than kSpreadSlack more. The thread that
   // wakes first takes a whole burst of clients from a listener (EPOLLEXCLUSIVE); handing the
   // surplus over spreads kept-alive connections over the threads, as HAProxy's threads share
-  // accepted connections (a 20-connection burst went 3.6 to 1 on two threads).
+  // accepted connections (the latency scenario's 20 connections had put 75% of the relay work
+  // on one of two threads; a test's burst of 20 went 17/3 and 19/1).
   Worker* Spread();
   // the connections this thread holds and those handed over to it not yet taken
   int Load() const { return live_.load(std::memory_order_relaxed) + inbound_.load(std::memory_order_relaxed); }
