@@ -60,7 +60,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       whitelist,
       enable_whitelist: cmd.whitelistEnabled ?? false,
       ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
-      ...(cmd.securityGroups ? { security_groups: checkGroups(st, caller, vpc, cmd.securityGroups) } : {}),
+      ...(cmd.securityGroups ? { security_groups: checkGroups(st, caller, vpc, cmd.securityGroups, cmd.defaultGroup) } : {}),
       routetables: [],
       // issue 17: placed at once on the least loaded live node, which brings it up (follow.ts)
       ...(st.nodeId !== undefined ? { node: st.placeNew() } : {}),
@@ -127,7 +127,7 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
       ...(cmd.dns !== undefined ? { enable_dns: cmd.dns } : {}),
       ...(cmd.whitelist !== undefined ? { whitelist: normaliseWhitelist(cmd.whitelist) } : {}),
       ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
-      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups) } : {}),
+      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups, cmd.defaultGroup) } : {}),
       updated_at: now(),
     };
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
@@ -197,10 +197,18 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
  * the domain has no group for (a config VPC's virtual default group, checked by the dialect) is
  * kept and not enforced.
  */
-function checkGroups(st: ControlState, caller: Account, vpc: Vpc, ids: readonly string[]): string[] {
+/**
+ * The groups of an endpoint: each a stored group of the caller in the endpoint's VPC, or the VPC's
+ * default group while none is stored (DEFAULT_GROUP, the id the dialect shows for it). Checked here,
+ * in the mutation: a group deleted by a call just before is gone (a group that is not there would
+ * admit nothing to check against).
+ */
+function checkGroups(st: ControlState, caller: Account, vpc: Vpc, ids: readonly string[], defaultGroup: string | undefined): string[] {
   for (const id of ids) {
     const g = st.securityGroups.get(id);
-    if (g && (g.owner !== caller.name || g.vpc_id !== vpc.id)) throw new DomainError('SecurityGroupNotFound', `The security group '${id}' does not exist in VPC '${vpc.id}'`);
+    if (g ? g.owner !== caller.name || g.vpc_id !== vpc.id : id !== defaultGroup) {
+      throw new DomainError('SecurityGroupNotFound', `The security group '${id}' does not exist in VPC '${vpc.id}'`);
+    }
   }
   return [...new Set(ids)];
 }

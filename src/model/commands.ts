@@ -111,6 +111,8 @@ export interface CreateEndpointCommand {
   readonly tags?: readonly TagInput[];
   /** interface endpoints: the security groups whose ingress rules admit connections (the EC2 API's SecurityGroupIds) */
   readonly securityGroups?: readonly string[];
+  /** the id the dialect shows for the VPC's default group while none is stored: taken in securityGroups though not stored */
+  readonly defaultGroup?: string;
   /** Alibaba's zone affinity (a vpcep-sim extension of the Huawei API) */
   readonly zoneAffinity?: boolean;
   /**
@@ -139,6 +141,8 @@ export interface UpdateEndpointCommand {
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
   readonly securityGroups?: readonly string[];
+  /** as CreateEndpointCommand's */
+  readonly defaultGroup?: string;
   readonly zoneAffinity?: boolean;
 }
 

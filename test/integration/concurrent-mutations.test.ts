@@ -3,7 +3,10 @@
 // unique name, a route table already taken, the version of a document) must see that batch. Found
 // by a robustness hunt against a real daemon (2026-12-05): each case below passed calls at once that
 // the same calls one at a time refuse.
-import { CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, DescribeSecurityGroupsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand,
+  DescribeVpcEndpointsCommand, ModifyVpcEndpointCommand, type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { CreateLoadBalancerCommand, CreateTargetGroupCommand, DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, SERVICE_BODY, createAcceptedEndpoint, createAvailableService, startTestDaemon, twoAccountConfig, type TestDaemon } from '../helpers.js';
@@ -91,6 +94,34 @@ describe('mutations sent at once', () => {
     for (const r of made.filter((x) => x.status !== 200)) expect(r.body.error_code).toBe('EndPoint.2039');
     const table = await d.consumer.get('/routetables/rtb-a');
     expect(table.body.routetable.routes.filter((r: { destination: string }) => r.destination === 'pl-obs')).toHaveLength(1);
+  });
+
+  it('a security group deleted while an endpoint is created with it, or has it added: one of the two is refused, never both made', async () => {
+    const svc = await createAvailableService(d, { ...SERVICE_BODY, service_name: 'sg', approval_enabled: false, ports: [{ client_port: 5998, server_port: 8080, protocol: 'TCP' }] });
+    expect((await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+    const serviceName = `com.amazonaws.vpce.us-east-1.${svc.id}`;
+    const groupsOf = async (id: string) => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [id] }))).VpcEndpoints![0]!.Groups!.map((g) => g.GroupId);
+    const exists = async (group: string) => ((await ec2.consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-id', Values: [group] }] }))).SecurityGroups ?? []).length === 1;
+    const base = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: serviceName, SubnetIds: ['subnet-a'] }))).VpcEndpoint!.VpcEndpointId!;
+    for (let round = 0; round < 6; round++) {
+      const group = (await ec2.consumer.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: `race-${round}`, Description: 'd' }))).GroupId!;
+      // the delete first, the create (or the change) right behind it: each waits its turn in the queue
+      const [del, use] = await Promise.allSettled([
+        ec2.consumer.send(new DeleteSecurityGroupCommand({ GroupId: group })),
+        round % 2 === 0
+          ? ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: serviceName, SubnetIds: ['subnet-a'], SecurityGroupIds: [group] }))
+          : ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: base, AddSecurityGroupIds: [group] })),
+      ]);
+      expect([del.status, use.status], `round ${round}`).not.toEqual(['fulfilled', 'fulfilled']);
+      if (del.status === 'fulfilled') {
+        expect((use as PromiseRejectedResult).reason.name).toBe('InvalidGroup.NotFound');
+        expect(await exists(group)).toBe(false);
+      } else {
+        expect((del.reason as Error).name).toBe('DependencyViolation');
+        expect(await exists(group)).toBe(true);
+      }
+      if (round % 2 === 1) expect((await groupsOf(base)).includes(group)).toBe(use.status === 'fulfilled');
+    }
   });
 
   it('80 changes of one endpoint at once all land, in order, without a conflict', async () => {

@@ -303,6 +303,7 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     checkSecurityGroups(call, vpc, groups);
     // AWS: no group given, the VPC's default group
     cmd.securityGroups = groups.length ? [...new Set(groups)] : [defaultSecurityGroupId(vpc.id)];
+    cmd.defaultGroup = defaultSecurityGroupId(vpc.id);
     if (policyText !== undefined && !isAllowAll(readPolicyDocument(policyText))) {
       throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint takes the default (allow-all) policy');
     }
@@ -400,7 +401,9 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   }
   if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
   if (groups.changed || dns !== undefined) {
-    await call.control.updateEndpoint(call.caller, e.id, { ...(groups.changed ? { securityGroups: groups.next } : {}), ...(dns !== undefined ? { dns } : {}) });
+    await call.control.updateEndpoint(call.caller, e.id, {
+      ...(groups.changed ? { securityGroups: groups.next, defaultGroup: defaultSecurityGroupId(e.vpc_id) } : {}), ...(dns !== undefined ? { dns } : {}),
+    });
   }
   if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);
   return { return: true };
