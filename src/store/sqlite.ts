@@ -135,6 +135,12 @@ export class SqliteStore implements Store {
     try {
       // Read before any pragma writes: a file vpcepd did not make is left exactly as it was.
       if (fs.statSync(file).size === 0) throw schemaless(file, 'the file is empty (0 bytes)');
+      // read-only, it opens and reads here and fails only in the store's thread, at its first write
+      try {
+        fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);
+      } catch {
+        throw new StoreError(`${file}: the database is not writable by this user (uid ${process.getuid?.() ?? '?'}): vpcepd writes its state there; give it write access, or use another --data-dir`);
+      }
       db = new Database(file, { fileMustExist: true });
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) {

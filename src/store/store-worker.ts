@@ -30,11 +30,17 @@ export interface Since { readonly compacted: boolean; readonly batches: Array<{ 
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.file, { fileMustExist: true });
-db.pragma('locking_mode = EXCLUSIVE');
-db.pragma('mmap_size = 0');
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = ' + workerData.synchronous);
+let db;
+try {
+  db = new Database(workerData.file, { fileMustExist: true });
+  db.pragma('locking_mode = EXCLUSIVE');
+  db.pragma('mmap_size = 0');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = ' + workerData.synchronous);
+} catch (err) {
+  // a plain Error: the worker's error event carries its message (a SqliteError's arrived empty)
+  throw new Error(workerData.file + ': ' + (err.code ? err.code + ': ' : '') + err.message);
+}
 const all = db.prepare('SELECT kind, id, body, version, schema FROM documents');
 const rev = db.prepare('SELECT value, compacted FROM revision');
 const setRev = db.prepare('UPDATE revision SET value = ?');

@@ -99,6 +99,23 @@ describe('the database file', () => {
   });
 });
 
+describe('a read-only database file', () => {
+  it.skipIf(!asRoot)('a vpcep.db its user cannot write stops vpcepd at start in one line naming the file (it failed in the store\'s thread: a stack trace, no reason)', async () => {
+    const data = tempDir();
+    await SqliteStore.open(data).close();
+    const file = path.join(data, DB_FILE);
+    fs.chmodSync(file, 0o444);
+    for (const f of [data, ...fs.readdirSync(data).map((n) => path.join(data, n))]) fs.chownSync(f, 65534, 65534);
+    const unprivileged = await spawnDaemon(['--data-dir', data, '--dns-listen', '127.0.0.1:0'], { VPCEP_TOKEN: 'a-token-of-16-chars' }, undefined, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    running.push(unprivileged);
+    const { code } = await unprivileged.exited;
+    const out = unprivileged.output();
+    expect(code, out).toBe(1);
+    expect(out).not.toMatch(/\n\s+at /);
+    expect(out).toContain(`vpcepd: cannot start: ${file}: the database is not writable by this user (uid 65534)`);
+  });
+});
+
 describe('stored documents', () => {
   it.each([
     ['null', 'null', /the stored endpoint e1 is malformed \(Invalid input: expected object, received null\)/i],
