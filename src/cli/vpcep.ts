@@ -8,6 +8,7 @@ import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/
 import { traceRows } from './trace-text.js';
 import { version } from '../version.js';
 import { waitReady } from './wait.js';
+import { boundedFetch } from './bounded-fetch.js';
 import { resolveFrom } from './resolve.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:9480';
@@ -32,6 +33,9 @@ class CliError extends Error {
 
 // -- the request helper and the output helpers
 
+/** how long one API call may take before the CLI gives up on it: 30 s, or VPCEP_CLI_TIMEOUT seconds */
+const REQUEST_TIMEOUT_MS = (Number(process.env.VPCEP_CLI_TIMEOUT) > 0 ? Number(process.env.VPCEP_CLI_TIMEOUT) : 30) * 1000;
+
 /** One API call: returns the parsed JSON body (undefined for 204), or throws a CliError. */
 async function api(g: Globals, method: string, path: string, body?: unknown, query: Query = {}): Promise<Json> {
   if (!g.project) throw new CliError('no project id: pass --project ID or set VPCEP_PROJECT (vpcepd logs the project ids of its accounts at start)', 2);
@@ -48,8 +52,7 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    text = await res.text();
+    ({ res, text } = await boundedFetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, REQUEST_TIMEOUT_MS));
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).message;

@@ -149,6 +149,28 @@ describe('vpcep CLI', () => {
     expect((await d.provider.get('/vpc-endpoint-services')).body.total_count).toBe(before);
   });
 
+  it('a peer that never answers, or closes without an answer: exit 1 with a message within the timeout (it waited forever, or exited 13 silent)', async () => {
+    const net = await import('node:net');
+    const silent = net.createServer(() => undefined);
+    const closing = net.createServer((s) => s.destroy());
+    await Promise.all([silent, closing].map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    const url = (srv: typeof silent) => `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      const args = ['--token', PROVIDER.token, '--project', PROVIDER.project_id, 'service', 'list'];
+      const hung = await vpcep(['--url', url(silent), ...args], { VPCEP_CLI_TIMEOUT: '1' });
+      expect([hung.code, hung.stderr.trim()]).toEqual([1, `vpcep: cannot reach vpcepd at ${url(silent)}: no answer within 1 s (is the daemon running? see --url or VPCEP_URL)`]);
+      const closed = await vpcep(['--url', url(closing), ...args], { VPCEP_CLI_TIMEOUT: '1' });
+      expect(closed.code, closed.stderr).toBe(1);
+      expect(closed.stderr).toMatch(/^vpcep: cannot reach vpcepd at /);
+      const wait = await vpcep(['--url', url(closing), 'wait', '--timeout', '1']);
+      expect(wait.code, wait.stderr).toBe(1);
+      expect(wait.stderr).toMatch(/is not ready after 1 s/);
+    } finally {
+      silent.close();
+      closing.close();
+    }
+  });
+
   it('a missing project is a clear usage error', async () => {
     const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
     expect(r.code).toBe(2);
