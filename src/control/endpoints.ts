@@ -193,15 +193,10 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
 }
 
 /**
- * An endpoint's security groups: a stored one must be the caller's and of the endpoint's VPC; an id
- * the domain has no group for (a config VPC's virtual default group, checked by the dialect) is
- * kept and not enforced.
- */
-/**
- * The groups of an endpoint: each a stored group of the caller in the endpoint's VPC, or the VPC's
- * default group while none is stored (DEFAULT_GROUP, the id the dialect shows for it). Checked here,
- * in the mutation: a group deleted by a call just before is gone (a group that is not there would
- * admit nothing to check against).
+ * An endpoint's security groups: each a stored group of the caller in the endpoint's VPC, or the
+ * VPC's virtual default group while none is stored (DEFAULT_GROUP, the id the dialect shows for
+ * it: kept and not enforced). Checked here, in the mutation, so that a group deleted by a call just
+ * before is refused: a group that is not there would be dropped at enforcement and admit everyone.
  */
 function checkGroups(st: ControlState, caller: Account, vpc: Vpc, ids: readonly string[], defaultGroup: string | undefined): string[] {
   for (const id of ids) {
