@@ -68,6 +68,9 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const env = process.env;
+  // an empty one would be the current directory: the store and the token written wherever vpcepd was started
+  if (args['data-dir'] === '') die('--data-dir must name a directory (it is empty)');
+  if (args.config === '') die('--config must name a file (it is empty)');
   const level = (args['log-level'] ?? env.VPCEP_LOG_LEVEL ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(level)) die(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const listenText = args.listen ?? env.VPCEP_LISTEN;
@@ -111,7 +114,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     daemon = await startDaemon({
       configFile: args.config ?? env.VPCEP_CONFIG,
-      dataDir: args['data-dir'] ?? env.VPCEP_DATA_DIR ?? DEFAULTS.dataDir,
+      dataDir: args['data-dir'] ?? (env.VPCEP_DATA_DIR || DEFAULTS.dataDir),
       listen,
       store,
       dnsListen,

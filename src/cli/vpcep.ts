@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import Table from 'cli-table3';
 import fs from 'node:fs';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
+import { isIpv4 } from '../net/cidr.js';
 import { traceRows } from './trace-text.js';
 import { version } from '../version.js';
 import { waitReady } from './wait.js';
@@ -135,6 +136,12 @@ function portMapping(value: string, previous: Json[] = []): Json[] {
     throw new InvalidArgumentError('expected CLIENT:SERVER, two ports from 1 to 65535 (e.g. 80:8080)');
   }
   return [...previous, { client_port: c, server_port: s, protocol: 'TCP' }];
+}
+
+/** an option's IPv4 address (the DNS client's own source) */
+function ipv4Address(value: string): string {
+  if (!isIpv4(value)) throw new InvalidArgumentError('expected an IPv4 address (e.g. 127.2.1.50)');
+  return value;
 }
 
 function count(value: string): number {
@@ -566,7 +573,7 @@ Example:
   // -- names, as a VPC's client resolves them
   program.command('resolve').description('resolve a name with vpcepd\'s DNS server as a client at --from sees it (its VPC\'s view)')
     .argument('<name>')
-    .option('--from <address>', 'the client\'s host address: 127.k.c.d is VPC k; another address: the public view', '127.0.0.1')
+    .option('--from <address>', 'the client\'s host address: 127.k.c.d is VPC k; another address: the public view', ipv4Address, '127.0.0.1')
     .addOption(new Option('--server <host:port>', 'vpcepd\'s DNS server (dns.listen)').env('VPCEP_DNS').default('127.0.0.1:5353'))
     .option('--timeout <seconds>', 'give up after this long (exit 1)', count, 5)
     .addHelpText('after', `

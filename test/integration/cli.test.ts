@@ -146,6 +146,8 @@ describe('vpcep CLI', () => {
     expect((await provider('service', 'list', '--limit', 'ten')).code).toBe(2);
     expect((await provider('service', 'modify', 'some-id')).code).toBe(2);
     expect((await provider('bogus')).code).toBe(2);
+    const badFrom = await vpcep(['resolve', 'x.example.com', '--from', 'nonsense']);
+    expect([badFrom.code, badFrom.stderr.includes('expected an IPv4 address')]).toEqual([2, true]);
     expect((await d.provider.get('/vpc-endpoint-services')).body.total_count).toBe(before);
   });
 

@@ -84,6 +84,13 @@ describe('the data dir', () => {
     const out = await refused(file);
     expect(out).toContain(`the data dir ${file} is not a writable directory (ENOTDIR)`);
   });
+
+  it('an empty --data-dir is a usage error (exit 2), not the current directory', async () => {
+    const d = await start(['--data-dir', '']);
+    const { code } = await d.exited;
+    expect(code, d.output()).toBe(2);
+    expect(d.output()).toContain('vpcepd: --data-dir must name a directory (it is empty)');
+  });
 });
 
 describe('the database file', () => {
