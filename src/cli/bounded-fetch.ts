@@ -16,3 +16,12 @@ export async function boundedFetch(url: string | URL, init: RequestInit, ms: num
     clearTimeout(timer);
   }
 }
+
+/** an answer's body as JSON, or undefined when it is not JSON */
+export function jsonOf(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

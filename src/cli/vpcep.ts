@@ -9,7 +9,7 @@ import { isIpv4 } from '../net/cidr.js';
 import { traceRows } from './trace-text.js';
 import { version } from '../version.js';
 import { waitReady } from './wait.js';
-import { boundedFetch } from './bounded-fetch.js';
+import { boundedFetch, jsonOf } from './bounded-fetch.js';
 import { resolveFrom } from './resolve.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:9480';
@@ -59,12 +59,7 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
     const why = cause?.code ?? cause?.message ?? (e as Error).message;
     throw new CliError(`cannot reach vpcepd at ${g.url}: ${why} (is the daemon running? see --url or VPCEP_URL)`);
   }
-  let parsed: Json;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
+  const parsed = (text ? jsonOf(text) : undefined) as Json;
   if (!res.ok) {
     if (parsed && typeof parsed.error_code === 'string') throw new CliError(`${parsed.error_code}: ${parsed.error_msg}`);
     throw new CliError(`HTTP ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`);

@@ -1,5 +1,5 @@
 // `vpcep wait`: polls GET /ready until the daemon answers ready, a listener failure, or the timeout.
-import { boundedFetch } from './bounded-fetch.js';
+import { boundedFetch, jsonOf } from './bounded-fetch.js';
 
 export interface WaitResult {
   readonly ready: boolean;
@@ -11,13 +11,6 @@ export interface WaitResult {
 
 const POLL_MS = 100;
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 export async function waitReady(baseUrl: string, timeoutMs: number): Promise<WaitResult> {
   const url = `${baseUrl.replace(/\/+$/, '')}/ready`;
@@ -26,7 +19,7 @@ export async function waitReady(baseUrl: string, timeoutMs: number): Promise<Wai
   for (;;) {
     try {
       const { res, text } = await boundedFetch(url, {}, Math.max(POLL_MS, until - Date.now()));
-      const body = (parseJson(text) ?? {}) as { status?: string; failed?: WaitResult['failed'] };
+      const body = (jsonOf(text) ?? {}) as { status?: string; failed?: WaitResult['failed'] };
       if (res.status === 200 && body.status === 'ready') return { ready: true, failed: [], last: 'ready' };
       if (body.status === 'failed' && body.failed?.length) return { ready: false, failed: body.failed, last: 'failed' };
       last = `HTTP ${res.status}${body.status ? ` (${body.status})` : ''}`;
