@@ -20,7 +20,9 @@ export function loadConfig(file: string | undefined): Config {
   try {
     doc = file.endsWith('.json') ? JSON.parse(text) : requireYaml().parse(text, { uniqueKeys: true, strict: true });
   } catch (err) {
-    throw new ConfigError(file, [`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
+    // a document nested thousands deep exhausts the parser's stack: say so rather than V8's words
+    const message = (err as Error).message.replace('Maximum call stack size exceeded', 'nested too deeply');
+    throw new ConfigError(file, [`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${message}`]);
   }
   if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
     throw new ConfigError(file, ['the document must be a mapping of keys (region, listen, accounts, vpcs, ...)']);

@@ -45,6 +45,13 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       ) WITHOUT ROWID`);
   },
 ];
+/** SQLite's quick_check findings, one per line (up to 100 of them): the first three and a count of the rest */
+function firstLines(text: string): string {
+  const lines = text.split('\n').filter((l) => l && !l.startsWith('*** in database'));
+  const more = lines.length - 3;
+  return lines.slice(0, 3).join('; ') + (more > 0 ? `; and ${more} more finding${more === 1 ? '' : 's'}` : '');
+}
+
 /** revisions of the change log kept for watchers; a watcher further behind lists again */
 export const WATCH_WINDOW = 10_000;
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -153,7 +160,8 @@ export class SqliteStore implements Store {
       db.pragma('foreign_keys = ON');
       migrate(db, version);
       const check = db.pragma('quick_check', { simple: true });
-      if (check !== 'ok') throw new StoreError(`${file}: the database fails its integrity check (${String(check)})`);
+      if (check !== 'ok') throw new StoreError(`${file}: the database fails its integrity check (${firstLines(String(check))}). ` +
+        'vpcepd never resets a database it cannot read: move the file aside to start afresh.');
       // the first load, read here while the worker thread starts: a start does not wait for the
       // worker to boot, read every document and copy them across (issue 16: a restart's time)
       const first = readAll(db);

@@ -106,6 +106,29 @@ describe('the database file', () => {
   });
 });
 
+describe('a corrupt database file', () => {
+  it('fails its integrity check in a few lines (SQLite lists up to 100 findings), the file untouched', async () => {
+    const data = tempDir();
+    await SqliteStore.open(data).close();
+    const file = path.join(data, DB_FILE);
+    const db = new Database(file);
+    const put = db.prepare('INSERT INTO documents (kind, id, body) VALUES (?, ?, ?)');
+    db.transaction(() => { for (let i = 0; i < 2000; i++) put.run('claim', `c${i}`, JSON.stringify({ holder: 'x'.repeat(200) })); })();
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    // garbage inside many leaf pages: cell offsets out of range, fragmentation miscounted
+    const fd = fs.openSync(file, 'r+');
+    for (let page = 3; page < 120; page += 3) fs.writeSync(fd, Buffer.alloc(200, 0x13), 0, 200, page * 4096 + 40);
+    fs.closeSync(fd);
+    const before = fs.readFileSync(file);
+    const out = await refused(data, { VPCEP_TOKEN: 'a-token-of-16-chars' });
+    const line = out.split('\n').find((l) => l.startsWith('vpcepd: cannot start'))!;
+    expect(line).toMatch(/vpcep\.db: the database fails its integrity check \([^;\n]+; [^;\n]+; [^;\n]+; and \d+ more findings\)\. vpcepd never resets a database it cannot read: move the file aside/);
+    expect(out.split('\n').filter((l) => /page \d+/.test(l))).toHaveLength(1);
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+  });
+});
+
 describe('a read-only database file', () => {
   it.skipIf(!asRoot)('a vpcep.db its user cannot write stops vpcepd at start in one line naming the file (it failed in the store\'s thread: a stack trace, no reason)', async () => {
     const data = tempDir();

@@ -1,6 +1,9 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 
 const base = () => ({
@@ -198,6 +201,21 @@ describe('store_durability', () => {
     expect(validateConfig({ ...base(), store_durability: 'process' }, 'c.yaml').storeDurability).toBe('process');
     for (const bad of ['full', 'FULL', true, 2]) {
       expect(problems({ ...base(), store_durability: bad })).toEqual([expect.stringMatching(/^store_durability: must be process \(.*\) or power \(.*\)/)]);
+    }
+  });
+});
+
+describe('loadConfig', () => {
+  it('refuses a document nested too deeply for the parser, naming the place, not V8\'s stack', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-config-'));
+    const file = path.join(dir, 'deep.yaml');
+    fs.writeFileSync(file, `a: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`);
+    try {
+      expect(() => loadConfig(file)).toThrow(ConfigError);
+      expect(() => loadConfig(file)).toThrow(/not valid YAML: nested too deeply at line 1/);
+      expect(() => loadConfig(file)).not.toThrow(/call stack/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
