@@ -254,10 +254,15 @@ export class SqliteStore implements Store {
 
   /** the durability the commits run with, as SQLite reports it on the worker's connection */
   async durability(): Promise<StoreDurability> {
-    const level = await this.worker.synchronous();
+    const level = await this.worker.pragma('synchronous');
     const found = (Object.keys(SQLITE_SYNCHRONOUS) as StoreDurability[]).find((d) => SQLITE_LEVEL[SQLITE_SYNCHRONOUS[d]] === level);
     if (!found) throw new StoreError(`${this.location}: unexpected synchronous=${level}`);
     return found;
+  }
+
+  /** test hook: a setting of the commits' connection */
+  settingForTest(name: 'temp_store' | 'journal_mode' | 'locking_mode'): Promise<unknown> {
+    return this.worker.pragma(name);
   }
 
   /** test hook: commits wait MS longer, as on a stalled disk */
