@@ -238,6 +238,27 @@ describe('toxics on real connections', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(199);
   });
 
+  it('a slicer of one byte without delay lets the event loop turn: the daemon answers meanwhile (it held it for seconds)', async () => {
+    await proxy.addToxic({ type: 'slicer', stream: 'upstream', toxicity: 1, attributes: { average_size: 1, size_variation: 0, delay: 0 } } as never);
+    const c = await connect();
+    // the daemon runs in this process: its event loop's stalls are this test's timer's gaps
+    let last = performance.now();
+    let gap = 0;
+    const tick = setInterval(() => {
+      const t = performance.now();
+      gap = Math.max(gap, t - last);
+      last = t;
+    }, 5);
+    try {
+      await roundTrip(c, 256 * 1024);
+    } finally {
+      clearInterval(tick);
+    }
+    expect(c.got().length).toBe(256 * 1024);
+    // 256 KiB in slices of a byte held the loop for up to a second at a time before
+    expect(gap).toBeLessThan(250);
+  });
+
   it('toxicity 0.5 applies to about half of 1,000 connections, each drawn once', async () => {
     await proxy.addToxic({ name: 'half', type: 'limit_data', stream: 'downstream', toxicity: 0.5, attributes: { bytes: 0 } } as never);
     const before = (await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })) ?? 0;

@@ -1,7 +1,7 @@
 // One small transform per toxic type, with Toxiproxy's semantics (its toxics/*.go; the behaviour,
 // not the code): each takes a chunk of its stream as it arrived and passes it on (emit) later,
 // sliced, truncated or not at all; a few act on the whole connection (close, reset).
-import { setTimeout as sleepFor } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleepFor } from 'node:timers/promises';
 import type { Toxic, ToxicType } from '../../model/toxics.js';
 
 /** what a transform may do to its connection */
@@ -127,19 +127,30 @@ class ResetPeer implements Transform {
   stop(): void {}
 }
 
+/** how long a slicer without delay writes before it lets the event loop turn (ms) */
+const SLICER_TURN_MS = 2;
+
 /** chunks sliced into writes of average_size ± size_variation bytes, delay µs apart */
 class Slicer implements Transform {
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
   async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
     const { average_size: avg = 1, size_variation: variation = 0, delay = 0 } = this.toxic.attributes;
+    // Without a delay each write resolves as a microtask: slices of one byte would hold the event
+    // loop (every tenant's API, DNS) for seconds per megabyte. The loop turns every few ms.
+    let turnAt = now() + SLICER_TURN_MS;
     for (let off = 0; off < buf.length;) {
       const size = Math.max(1, avg + (variation > 0 ? Math.floor((Math.random() * 2 - 1) * variation) : 0));
       const part = buf.subarray(off, off + size);
       off += part.length;
       await emit(part);
-      if (off < buf.length && delay > 0) {
+      if (off >= buf.length) break;
+      if (delay > 0) {
         toxicFigures.delayedBytes += buf.length - off;
         await sleep(delay / 1000, this.host.signal);
+      } else if (now() >= turnAt) {
+        await nextTurn();
+        this.host.signal.throwIfAborted();
+        turnAt = now() + SLICER_TURN_MS;
       }
     }
   }
