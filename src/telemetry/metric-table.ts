@@ -1,5 +1,5 @@
 // Every metric of vpcep-sim, declared once: name (one prefix, `vpcep_`), type, labels, help, and
-// whether it carries tenants' endpoints (served only with the metrics token). metrics.ts builds the
+// whether it carries tenants' endpoints or services (served only with the metrics token). metrics.ts builds the
 // instruments from this table; a test checks it against the README's Metrics table and a real scrape.
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -9,7 +9,7 @@ export interface MetricSpec {
   readonly type: MetricType;
   readonly labels: readonly string[];
   readonly help: string;
-  /** per-endpoint: served only with `Authorization: Bearer <metrics.token>` */
+  /** a tenant's (per endpoint, per service's backend): served only with `Authorization: Bearer <metrics.token>` */
   readonly token: boolean;
 }
 
@@ -38,10 +38,10 @@ export const METRICS = [
   m('vpcep_endpoint_snat_ports_in_use', 'gauge', ['endpoint_id'], 'SNAT source ports of an endpoint held by live connections', true),
   m('vpcep_endpoint_backend_connect_seconds', 'histogram', ['endpoint_id'], 'Time to connect to the backend, per endpoint', true),
   m('vpcep_backend_choices_total', 'counter', ['reason'], 'Backend choices of new connections, by why the backend was chosen: same_zone, cross_zone, failover, fail_open'),
-  m('vpcep_backend_up', 'gauge', ['service_id', 'backend', 'zone'], 'Whether a backend takes new connections: 1 when healthy or initial and its zone is up, else 0'),
-  m('vpcep_backend_active_connections', 'gauge', ['service_id', 'backend', 'zone'], 'Connections open to a backend of a service'),
-  m('vpcep_backend_connections_total', 'counter', ['service_id', 'backend', 'zone'], 'Connections relayed to a backend of a service'),
-  m('vpcep_backend_failures_total', 'counter', ['service_id', 'backend', 'zone'], 'Connects to a backend of a service that failed (unreachable, timed out, in a down zone)'),
+  m('vpcep_backend_up', 'gauge', ['service_id', 'backend', 'zone'], 'Whether a backend takes new connections: 1 when healthy or initial and its zone is up, else 0', true),
+  m('vpcep_backend_active_connections', 'gauge', ['service_id', 'backend', 'zone'], 'Connections open to a backend of a service', true),
+  m('vpcep_backend_connections_total', 'counter', ['service_id', 'backend', 'zone'], 'Connections relayed to a backend of a service', true),
+  m('vpcep_backend_failures_total', 'counter', ['service_id', 'backend', 'zone'], 'Connects to a backend of a service that failed (unreachable, timed out, in a down zone)', true),
   m('vpcep_zone_backends', 'gauge', ['zone', 'state'], 'Backends of services by zone and state: initial, healthy, unhealthy, zone_down'),
   m('vpcep_zone_backend_connections_total', 'counter', ['zone'], 'Connections relayed to backends in a zone (zone none: outside every zone)'),
   m('vpcep_route_decisions_total', 'counter', ['target_type'], 'Connections to public services by the target type of the route that decided them'),

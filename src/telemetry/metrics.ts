@@ -160,6 +160,9 @@ const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, reje
 
 export function createMetrics(build: { version: string }): Metrics {
   const registry = new client.Registry();
+  // the per-backend series name every tenant's services and their backends' real addresses:
+  // served with the metrics token only, ahead of the per-endpoint series
+  const backendRegistry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: DEFAULTS.api.eventLoopSampleMs });
   // promtool's lint refuses gauges named *_total; each is its grouped gauge summed (sum(nodejs_active_handles)).
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
@@ -237,12 +240,13 @@ export function createMetrics(build: { version: string }): Metrics {
   const connectSeconds = new ConnectHistograms();
   const rendered = new EndpointSeriesCache();
   const endpointRegistry: EndpointSeries = {
-    metrics: (prefix = '', gzip = false) => {
+    metrics: async (prefix = '', gzip = false) => {
+      const backends = await backendRegistry.metrics();
       const r = read();
-      const chunks = rendered.render(r.info, r.endpoints, connectSeconds, prefix);
+      const chunks = rendered.render(r.info, r.endpoints, connectSeconds, prefix + backends);
       // gzip: one Buffer of a twentieth of the text's size (hundreds of small writes cost more than
       // the copy); plain: the kept chunks as they are (a fresh multi-MiB Buffer pays a page fault per 4 KiB)
-      return Promise.resolve(gzip ? Buffer.concat(chunks.map((c) => c.gzip)) : Readable.from(chunks.map((c) => c.bytes), { objectMode: false }));
+      return gzip ? Buffer.concat(chunks.map((c) => c.gzip)) : Readable.from(chunks.map((c) => c.bytes), { objectMode: false });
     },
   };
   // Backends: per service and backend, and per zone, read from the data plane's counters at scrape time.
@@ -257,7 +261,7 @@ export function createMetrics(build: { version: string }): Metrics {
   const perBackend = (name: MetricName, value: (b: BackendFigures) => number, type: 'gauge' | 'counter') => {
     const Metric = type === 'gauge' ? client.Gauge : client.Counter;
     new Metric({
-      ...declared(name), registers: [registry],
+      ...declared(name), registers: [backendRegistry],
       collect(this: client.Gauge | client.Counter) {
         this.reset();
         for (const b of read().figures.backends ?? []) {

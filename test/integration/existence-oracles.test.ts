@@ -1,5 +1,5 @@
 // What a caller can learn about other tenants (issue 10, item 4): nothing. An id the caller may not
-// see answers as an unknown id does; the unauthenticated /metrics carries no endpoint id; the
+// see answers as an unknown id does; the unauthenticated /metrics carries no endpoint or service id; the
 // effective configuration names the caller's VPCs only, and no count of accounts or VPCs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -68,14 +68,16 @@ describe('existence oracles', () => {
     await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${epOnProvider}`)).body.status === 'accepted', 5_000, 'endpoint accepted');
   });
 
-  it('the unauthenticated GET /metrics names no endpoint: per-endpoint series need the metrics token', async () => {
+  it('the unauthenticated GET /metrics names no endpoint, service or backend: their series need the metrics token', async () => {
     const open = await (await fetch(`${d.url}/metrics`)).text();
     expect(open).toMatch(/^vpcep_active_connections \d+$/m);
-    expect(parseMetrics(open).filter((s) => 'endpoint_id' in s.labels)).toEqual([]);
-    for (const id of [epOnProvider, epOnThird]) expect(open).not.toContain(id);
+    expect(parseMetrics(open).filter((s) => 'endpoint_id' in s.labels || 'service_id' in s.labels || 'backend' in s.labels)).toEqual([]);
+    for (const id of [epOnProvider, epOnThird, svc]) expect(open).not.toContain(id);
 
     const withToken = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     expect(withToken).toContain(`vpcep_endpoint_connections_total{endpoint_id="${epOnProvider}"}`);
+    // the service's backend (port-web's real address), as the operator's scraper sees it
+    expect(withToken).toMatch(new RegExp(`^vpcep_backend_up\\{service_id="${svc}",backend="127\\.0\\.0\\.1:\\d+",zone="[^"]+"\\} 1$`, 'm'));
     expect(withToken).toMatch(/^vpcep_active_connections \d+$/m);
 
     for (const authorization of ['Bearer wrong-token-0123456789', `Basic ${METRICS_TOKEN}`, PROVIDER.token]) {

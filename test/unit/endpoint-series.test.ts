@@ -16,7 +16,7 @@ const figures = (id: string, over: Partial<{ active: number; connections: number
 describe('per-endpoint series in the text format', () => {
   it('declares every per-endpoint family once, with the table\'s help and type, even without samples', () => {
     const text = renderEndpointSeries([], [], new ConnectHistograms());
-    const tokenFamilies = METRICS.filter((m) => m.token);
+    const tokenFamilies = METRICS.filter((m) => m.labels.includes('endpoint_id'));
     for (const m of tokenFamilies) {
       expect(text).toContain(`# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.type}\n`);
     }

@@ -28,8 +28,8 @@ describe('the metrics table', () => {
       expect(m.name, m.name).toMatch(/^vpcep_[a-z_]+$/);
       expect(m.name.endsWith('_total'), m.name).toBe(m.type === 'counter');
       expect(m.help.length, m.name).toBeGreaterThan(10);
-      // per-endpoint series stay behind the token
-      expect(m.token, m.name).toBe(m.labels.includes('endpoint_id'));
+      // a tenant's series (per endpoint, per service's backend) stay behind the token
+      expect(m.token, m.name).toBe(m.labels.includes('endpoint_id') || m.labels.includes('service_id'));
     }
   });
 });
