@@ -23,6 +23,22 @@ export interface GuardOptions {
   answer(e: DomainError, req?: IncomingMessage): { status: number; contentType: string; body: string };
 }
 
+/** what node:http's clientError means for the client: too slow, headers too large, or malformed */
+export function clientErrorOf(err: Error & { code?: string }): DomainError {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new DomainError('RequestTimeout');
+  if (err.code === 'HPE_HEADER_OVERFLOW') return new DomainError('HeadersTooLarge');
+  return new DomainError('InvalidParameter', 'malformed HTTP request');
+}
+
+/** an error answer written on the raw socket of a request node:http could not take, then closed */
+export function answerRaw(socket: Socket, a: { status: number; contentType: string; body: string }): void {
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${a.status} ${http.STATUS_CODES[a.status]}\r\nContent-Type: ${a.contentType}\r\n`
+      + `Content-Length: ${Buffer.byteLength(a.body)}\r\nConnection: close\r\n\r\n${a.body}`);
+  }
+  socket.destroy();
+}
+
 interface Queue {
   /** requests read and not yet answered in full */
   n: number;
@@ -95,22 +111,10 @@ export class ApiGuard {
   /** fastify's clientErrorHandler: a request node:http could not take, answered in the API's shape */
   readonly clientError = (err: Error & { code?: string }, socket: Socket): void => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
-    let e: DomainError;
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      e = new DomainError('RequestTimeout');
-      this.strike(socket, 'timeout');
-    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-      e = new DomainError('HeadersTooLarge');
-    } else {
-      e = new DomainError('InvalidParameter', 'malformed HTTP request');
-    }
+    const e = clientErrorOf(err);
+    if (e.name === 'RequestTimeout') this.strike(socket, 'timeout');
     const last = this.queues.get(socket)?.last;
-    const { status, contentType, body } = this.o.answer(e, last && !last.complete ? last : undefined);
-    if (socket.writable) {
-      socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${contentType}\r\n`
-        + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    }
-    socket.destroy();
+    answerRaw(socket, this.o.answer(e, last && !last.complete ? last : undefined));
   };
 
   private admit(req: IncomingMessage, res: ServerResponse, handler: Handler): void {

@@ -146,6 +146,29 @@ describe('Toxiproxy\'s API over the endpoints', () => {
     await expect(proxy.addToxic({ name: 'keep', type: 'latency' } as never)).rejects.toBeInstanceOf(ToxiproxyError);
   });
 
+  it('answers a request node:http cannot parse in Toxiproxy\'s shape too, not fastify\'s', async () => {
+    const faults = d.daemon.faultsAddress!;
+    /** the whole answer to BYTES sent on a connection of its own */
+    const send = (bytes: string) => new Promise<string>((resolve, reject) => {
+      const s = net.connect(faults.port, '127.0.0.1', () => s.write(bytes));
+      let got = '';
+      s.on('data', (b: Buffer) => { got += b.toString('latin1'); });
+      s.on('error', reject);
+      s.on('close', () => resolve(got));
+    });
+    const cases: Array<[string, number]> = [
+      ['GARBAGE\r\n\r\n', 400],
+      [`GET /proxies HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ['POST /reset HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n', 400],
+    ];
+    for (const [bytes, status] of cases) {
+      const answer = await send(bytes);
+      expect(answer.split('\r\n')[0]).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(answer).toMatch(/\r\ncontent-type: application\/json\r\n/i);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ error: expect.any(String), status });
+    }
+  });
+
   it('takes a proxy down (connections refused) and brings it back; reset enables every proxy', async () => {
     const down = await proxy.update({ enabled: false } as never);
     expect(down.enabled).toBe(false);

@@ -3,11 +3,13 @@
 // listener is a proxy named `<endpoint id>:<port>`; toxics added here have the port's scope.
 // No account token (Toxiproxy has none): an operator's port, 127.0.0.1 by default, showing every
 // tenant's endpoint listeners (README "Fault injection").
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { ProxyView } from '../../control/faults.js';
 import { DomainError } from '../../model/errors.js';
 import { routingError } from '../framework-errors.js';
+import { answerRaw, clientErrorOf } from '../limits.js';
 import { parseProxyName, type Toxic, type ToxicScope } from '../../model/toxics.js';
 import { toxiproxyError } from './errors.js';
 
@@ -42,6 +44,12 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
   const faults = o.control.faults;
   const app = Fastify({
     bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
+    // a request node:http cannot take (malformed, headers too large): Toxiproxy's shape, not fastify's
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const { status, body } = toxiproxyError(clientErrorOf(err));
+      answerRaw(socket, { status, contentType: 'application/json', body: JSON.stringify(body) });
+    },
     // a bad URL encoding or a name over 100 characters: Toxiproxy's shape, not fastify's
     frameworkErrors: (err, _req, reply: FastifyReply) => {
       const { status, body } = toxiproxyError(routingError(err));
