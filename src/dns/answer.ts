@@ -5,7 +5,10 @@
 //     another type: NOERROR with no answer (NODATA),
 //     which resolvers take as "the name exists, not with that type" (Node: ENODATA, dig: NOERROR)
 //   a name no view of ours has: NXDOMAIN (authoritative under our zones), or forwarded (dns.forward)
-//   not a query (opcode other than QUERY): NOTIMP; a class other than IN or ANY: REFUSED
+//   not a query (opcode other than QUERY), or a zone transfer (AXFR, IXFR): NOTIMP; a class other
+//     than IN or ANY: REFUSED
+//   EDNS (RFC 6891 6.1.1, 6.1.3): more than one OPT record, or one whose owner is not the root:
+//     FORMERR; a version above 0: BADVERS (extended rcode 16), with our OPT of version 0
 //   anything unreadable: FORMERR; fewer than 12 bytes, or a response: no answer at all
 import dnsPacket from 'dns-packet';
 import type { DnsNameKind } from '../model/dns-names.js';
@@ -15,11 +18,12 @@ import type { NameIndex } from './views.js';
 interface Codec<T> {
   decode: ((buf: Buffer, offset: number) => T) & { bytes: number };
 }
-const codecs = dnsPacket as unknown as { name: Codec<string>; answer: Codec<{ type: string; udpPayloadSize?: number }> };
+const codecs = dnsPacket as unknown as { name: Codec<string>; answer: Codec<{ name: string; type: string; udpPayloadSize?: number; ednsVersion?: number }> };
 
-export const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+/** the rcodes we answer; BADVERS (16) is an extended rcode: its upper 8 bits go in the OPT record */
+export const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
 export type Rcode = keyof typeof RCODES;
-const RCODE_NAMES = Object.keys(RCODES) as Rcode[];
+const RCODE_OF = new Map<number, Rcode>(Object.entries(RCODES).map(([name, n]) => [n, name as Rcode]));
 
 /** what the metrics count a query as besides its view: the kind of name asked, or why none */
 export type QueryKind = DnsNameKind | 'unknown' | 'forwarded' | 'malformed';
@@ -34,6 +38,8 @@ const TYPE_TXT = 16;
 const NONE: readonly string[] = [];
 const TYPE_OPT = 41;
 const TYPE_ANY = 255;
+const TYPE_IXFR = 251;
+const TYPE_AXFR = 252;
 const HEADER = 12;
 /** RFC 1035 4.2.1: a UDP answer without EDNS */
 export const UDP_PLAIN_LIMIT = 512;
@@ -83,6 +89,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   let qEnd: number;
   let udpLimit = UDP_PLAIN_LIMIT;
   let edns = false;
+  let ednsVersion = 0;
   try {
     name = codecs.name.decode(query, HEADER);
     qEnd = HEADER + codecs.name.decode.bytes;
@@ -95,7 +102,9 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
       const rr = codecs.answer.decode(query, at);
       at += codecs.answer.decode.bytes;
       if (rr.type === 'OPT') {
+        if (edns || rr.name !== '.') return fail('FORMERR');
         edns = true;
+        ednsVersion = rr.ednsVersion ?? 0;
         udpLimit = Math.min(EDNS_UDP_SIZE, Math.max(UDP_PLAIN_LIMIT, rr.udpPayloadSize ?? UDP_PLAIN_LIMIT));
       }
     }
@@ -104,13 +113,17 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   }
   const question = query.subarray(HEADER, qEnd);
   const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], authoritative: boolean, texts: readonly string[] = NONE): Decided => {
-    const f = base | (authoritative ? AA : 0) | RCODES[rcode];
-    let reply = build(id, f, question, addresses, o.ttlS, edns, texts);
+    const f = base | (authoritative ? AA : 0) | (RCODES[rcode] & 0xf);
+    const opt = edns ? RCODES[rcode] >> 4 : null;
+    let reply = build(id, f, question, addresses, o.ttlS, opt, texts);
     // over TCP too: an answer that cannot be framed is sent truncated, with no records
-    if (reply.length > (o.udp ? udpLimit : TCP_LIMIT)) reply = build(id, f | TC, question, NONE, o.ttlS, edns, NONE);
+    if (reply.length > (o.udp ? udpLimit : TCP_LIMIT)) reply = build(id, f | TC, question, NONE, o.ttlS, opt, NONE);
     return { reply, kind, rcode, vpc };
   };
+  if (ednsVersion > 0) return respond('BADVERS', 'malformed', NONE, false);
   if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', NONE, false);
+  // no zone transfers: the names are the views' (per client address), not a zone's file
+  if (qtype === TYPE_AXFR || qtype === TYPE_IXFR) return respond('NOTIMP', 'unknown', NONE, false);
 
   const key = name.toLowerCase();
   const found = index.lookup(key, vpcNumber, clientHost);
@@ -134,7 +147,9 @@ function header(id: number, flags: number, question: Buffer | null, answers: num
   return b;
 }
 
-function build(id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, edns: boolean, texts: readonly string[]): Buffer {
+/** OPT: null without EDNS, else the extended rcode's upper 8 bits for our OPT record */
+function build(id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, opt: number | null, texts: readonly string[]): Buffer {
+  const edns = opt !== null;
   let textBytes = 0;
   for (const t of texts) textBytes += 13 + Buffer.byteLength(t);
   const b = Buffer.allocUnsafe(HEADER + question.length + addresses.length * 16 + textBytes + (edns ? 11 : 0));
@@ -161,7 +176,7 @@ function build(id: number, flags: number, question: Buffer, addresses: readonly 
     b[at] = 0; // the root name
     b.writeUInt16BE(TYPE_OPT, at + 1);
     b.writeUInt16BE(EDNS_UDP_SIZE, at + 3);
-    b.writeUInt32BE(0, at + 5);
+    b.writeUInt32BE(opt * 2 ** 24, at + 5); // extended rcode, version 0, no flags
     b.writeUInt16BE(0, at + 9);
   }
   return b;
@@ -179,7 +194,7 @@ function recordHead(b: Buffer, at: number, type: number, ttlS: number, dataLengt
 
 /** the rcode of a reply's header (for forwarded answers' metrics) */
 export function rcodeOf(reply: Buffer): Rcode {
-  return reply.length >= HEADER ? RCODE_NAMES[reply[3]! & 0xf] ?? 'SERVFAIL' : 'SERVFAIL';
+  return reply.length >= HEADER ? RCODE_OF.get(reply[3]! & 0xf) ?? 'SERVFAIL' : 'SERVFAIL';
 }
 
 /** SERVFAIL for a query we could not forward (its header and question, as read) */

@@ -175,6 +175,13 @@ describe('dig bound to a VPC\'s host address', () => {
     expect(full).toMatch(new RegExp(`\\s${TTL}\\s+IN\\s+A\\s+${endpoint.host_ip.replace(/\./g, '\\.')}`));
   });
 
+  digIt('EDNS version 1: BADVERS, with our OPT of version 0; AXFR over TCP: NOTIMP', async () => {
+    const badvers = await dig('-b', IN_VPC, '+edns=1', '+noednsnegotiation', endpoint.dns_names[0]!);
+    expect(badvers).toMatch(/status: BADVERS/);
+    expect(badvers).toMatch(/EDNS: version: 0/);
+    expect(await dig('-b', IN_VPC, 'vpce.amazonaws.com', 'AXFR')).toMatch(/Transfer failed/);
+  });
+
   digIt('NXDOMAIN from another VPC; NOERROR with no answer for AAAA', async () => {
     expect(await dig('-b', OTHER_VPC, endpoint.dns_names[0]!)).toMatch(/status: NXDOMAIN/);
     const aaaa = await dig('-b', IN_VPC, endpoint.dns_names[0]!, 'AAAA');
@@ -233,6 +240,33 @@ describe('bad queries get DNS errors, never a crash', () => {
     expect(replies.get(21)?.answers).toEqual([]);
     expect(replies.get(22)?.rcode).toBe('NOTIMP');
     expect(replies.get(23)?.rcode).toBe('REFUSED');
+  });
+
+  it('EDNS (RFC 6891): two OPT records or one not owned by the root: FORMERR; version 1: BADVERS; AXFR and IXFR: NOTIMP', async () => {
+    const opt = (over: Record<string, unknown> = {}) => ({ type: 'OPT', name: '.', udpPayloadSize: 1232, ...over }) as never;
+    const withOpts = (id: number, additionals: never[]) => dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name: endpoint.dns_names[0]! }], additionals });
+    // an OPT record owned by `x.` instead of the root (dns-packet writes none such): its first byte, the root, replaced
+    const rooted = withOpts(32, [opt()]);
+    const notRoot = Buffer.concat([rooted.subarray(0, rooted.length - 11), Buffer.from([1, 0x78, 0]), rooted.subarray(rooted.length - 10)]);
+    const replies = new Map((await udpExchange([
+      withOpts(31, [opt(), opt()]),
+      notRoot,
+      withOpts(33, [opt({ ednsVersion: 1 })]),
+      withOpts(34, [opt()]),
+      query('vpce.amazonaws.com', 'AXFR', 35),
+      query('vpce.amazonaws.com', 'IXFR', 36),
+    ])).map(decode).map((r) => [r.id, r] as const));
+    expect(replies.get(31)?.rcode).toBe('FORMERR');
+    expect(replies.get(32)?.rcode).toBe('FORMERR');
+    // BADVERS is 16: 0 in the header, 1 in the upper bits our OPT record carries; no answer
+    const badvers = replies.get(33)!;
+    expect(badvers.rcode).toBe('NOERROR');
+    expect(badvers.answers).toEqual([]);
+    expect(badvers.additionals).toEqual([expect.objectContaining({ type: 'OPT', extendedRcode: 1, ednsVersion: 0 })]);
+    expect(replies.get(34)?.answers).toHaveLength(1);
+    expect(replies.get(34)?.additionals).toEqual([expect.objectContaining({ type: 'OPT', extendedRcode: 0 })]);
+    expect(replies.get(35)?.rcode).toBe('NOTIMP');
+    expect(replies.get(36)?.rcode).toBe('NOTIMP');
   });
 
   it('TCP: several queries on one connection, answered in frames; a frame whose length lies does not hold up others', async () => {
