@@ -8,7 +8,7 @@ import { bandwidthOf } from '../model/bandwidth.js';
 import { DEFAULTS } from '../model/defaults.js';
 import type {
   ChangeEndpointSubnetsCommand, ConnectionAction, ConnectionBandwidth, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
-  CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, ElbResourceRef,
+  CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, DeleteServiceCommand, ElbResourceRef,
   MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
@@ -231,8 +231,8 @@ export class ControlPlane {
     return services.migrateBackend(this.st, caller, id, cmd);
   }
 
-  deleteService(caller: Account, id: string): Promise<void> {
-    return services.deleteService(this.st, caller, id);
+  deleteService(caller: Account, id: string, cmd: DeleteServiceCommand = {}): Promise<void> {
+    return services.deleteService(this.st, caller, id, cmd);
   }
 
   changePermissions(caller: Account, id: string, action: 'add' | 'remove', entries: readonly string[]): Promise<string[]> {

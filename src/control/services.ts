@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { checkBandwidth } from '../model/bandwidth.js';
-import type { ConnectionAction, ConnectionBandwidth, CreateServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
+import type { ConnectionAction, ConnectionBandwidth, CreateServiceCommand, DeleteServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import { applyTags, checkConnectionAction, fullServiceName, validatePermission } from '../model/rules.js';
 import {
@@ -136,7 +136,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
   return st.services.get(id) ?? service;
 }
 
-export async function deleteService(st: ControlState, caller: Account, id: string): Promise<void> {
+export async function deleteService(st: ControlState, caller: Account, id: string, cmd: DeleteServiceCommand = {}): Promise<void> {
   await st.serial(async () => {
     const s = st.ownService(caller, id);
     if (s.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint service ${id} is being deleted`);
@@ -145,6 +145,10 @@ export async function deleteService(st: ControlState, caller: Account, id: strin
     const inUse = st.connectionCount(id);
     if (inUse > 0) {
       throw new DomainError('ServiceInUse', `endpoint service ${id} has ${inUse} endpoint(s) in accepted or creating status: reject or delete them first`);
+    }
+    const pending = cmd.pendingBlocks ? st.pendingCount(id) : 0;
+    if (pending > 0) {
+      throw new DomainError('ServiceInUse', `endpoint service ${id} has ${pending} endpoint(s) awaiting acceptance: reject or accept and delete them first`);
     }
     const deleting = { ...s, status: 'deleting' as const, updated_at: now() };
     await st.commit([{ kind: 'service', id, value: deleting }], () => st.services.set(id, deleting));

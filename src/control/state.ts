@@ -522,6 +522,13 @@ export class ControlState {
     return n;
   }
 
+  /** the service's endpoints awaiting acceptance */
+  pendingCount(serviceId: string): number {
+    let n = 0;
+    for (const id of this.endpoints.idsOfService(serviceId)) if (this.endpoints.get(id)!.status === 'pendingAcceptance') n++;
+    return n;
+  }
+
   usage(caller: Account): { endpoint_service: number; endpoint: number } {
     let services = 0;
     for (const s of this.services.values()) if (s.owner === caller.name) services++;

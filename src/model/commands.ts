@@ -60,6 +60,15 @@ export interface MigrateBackendCommand {
   readonly mode: 'smooth' | 'forced';
 }
 
+/** what a service's deletion refuses beyond its accepted and creating endpoints */
+export interface DeleteServiceCommand {
+  /**
+   * endpoints awaiting acceptance (or pending) block it too: AWS's rule (aws-ec2-api.md 2.2);
+   * Huawei's (000_9af245a83013c30f.txt 3.4) fails them with the service
+   */
+  readonly pendingBlocks?: boolean;
+}
+
 export interface ModifyServiceCommand {
   readonly approvalRequired?: boolean;
   /** a load-balanced service: the load balancers added to and removed from its backend */

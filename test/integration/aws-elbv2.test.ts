@@ -5,8 +5,9 @@
 // cutting new connections, ELBv2-shaped errors, isolation between accounts, and a restart.
 import net, { type Socket } from 'node:net';
 import {
-  CreateVpcEndpointServiceConfigurationCommand, DeleteVpcEndpointServiceConfigurationsCommand, EC2Client,
-  ModifyVpcEndpointServiceConfigurationCommand,
+  CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DeleteVpcEndpointServiceConfigurationsCommand,
+  DescribeNetworkInterfacesCommand, DescribeVpcEndpointConnectionsCommand, DescribeVpcEndpointsCommand, EC2Client,
+  ModifyVpcEndpointServiceConfigurationCommand, ModifyVpcEndpointServicePermissionsCommand, RejectVpcEndpointConnectionsCommand,
 } from '@aws-sdk/client-ec2';
 import {
   AddTagsCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteListenerCommand,
@@ -352,5 +353,51 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect((await again.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions?.map((x) => x.Target?.Id)).toEqual(['127.0.0.1']);
     await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${endpoint.id}`)).body.status === 'accepted', 5_000, 'endpoint accepted after restart');
     expect(await exchange(endpoint.host_ip, 18100)).toBe('echoed');
+  });
+
+  it('reads as AWS writes them: the ENI\'s groups, the connection\'s NLB, service-region; a service awaiting acceptance is not deleted', async () => {
+    const d = await daemon();
+    const provider = clients(d, PROVIDER_KEY);
+    const consumer = clients(d, CONSUMER_KEY);
+    cleanup.push(async () => { provider.ec2.destroy(); provider.elb.destroy(); consumer.ec2.destroy(); consumer.elb.destroy(); });
+    const { lb } = await stack(provider.elb, 'read-nlb', { id: '127.0.0.1', port: randomPort() }, 18120);
+    const service = (await provider.ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: true }))).ServiceConfiguration!;
+    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${service.ServiceId}`)).body.status === 'available', 5_000, 'service available');
+    await provider.ec2.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: service.ServiceId, AddAllowedPrincipals: [`arn:aws:iam::${CONSUMER_ID}:root`] }));
+    const sg = await consumer.ec2.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'clients', Description: 'endpoint clients' }));
+    const vpce = (await consumer.ec2.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: service.ServiceName, SubnetIds: ['subnet-a'], SecurityGroupIds: [sg.GroupId!],
+    }))).VpcEndpoint!;
+    expect(vpce.State).toBe('pendingAcceptance');
+
+    // the endpoint's ENI carries the endpoint's security groups, and the group filters find it by them
+    const enis = (await consumer.ec2.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: vpce.NetworkInterfaceIds }))).NetworkInterfaces!;
+    expect(enis.map((n) => n.Groups)).toEqual([[{ GroupId: sg.GroupId, GroupName: 'clients' }]]);
+    const byGroup = (name: string, value: string) => consumer.ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: name, Values: [value] }] }));
+    expect((await byGroup('group-id', sg.GroupId!)).NetworkInterfaces?.map((n) => n.NetworkInterfaceId)).toEqual(vpce.NetworkInterfaceIds);
+    expect((await byGroup('group-name', 'clients')).NetworkInterfaces?.map((n) => n.NetworkInterfaceId)).toEqual(vpce.NetworkInterfaceIds);
+    expect((await byGroup('group-name', 'default')).NetworkInterfaces).toEqual([]);
+
+    // DescribeVpcEndpoints takes the service-region filter of aws-ec2-api.md 2.2
+    const inRegion = async (region: string) => (await consumer.ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'service-region', Values: [region] }] }))).VpcEndpoints?.map((e) => e.VpcEndpointId);
+    expect(await inRegion('us-east-1')).toEqual([vpce.VpcEndpointId]);
+    expect(await inRegion('us-west-2')).toEqual([]);
+
+    // the provider's connection names the service's load balancer
+    const connections = (await provider.ec2.send(new DescribeVpcEndpointConnectionsCommand({}))).VpcEndpointConnections!;
+    expect(connections.map((c) => [c.VpcEndpointId, c.VpcEndpointState, c.NetworkLoadBalancerArns])).toEqual([[vpce.VpcEndpointId, 'pendingAcceptance', [lb.LoadBalancerArn]]]);
+
+    // an endpoint awaiting acceptance keeps the service (aws-ec2-api.md 2.2): an unsuccessful item, nothing changed
+    const refused = await provider.ec2.send(new DeleteVpcEndpointServiceConfigurationsCommand({ ServiceIds: [service.ServiceId!] }));
+    expect(refused.Unsuccessful?.map((u) => [u.ResourceId, u.Error?.Code])).toEqual([[service.ServiceId, 'ExistingVpcEndpointConnections']]);
+    expect((await d.provider.get(`/vpc-endpoint-services/${service.ServiceId}`)).body.status).toBe('available');
+    const before = (await consumer.ec2.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce.VpcEndpointId!] }))).VpcEndpoints![0]!;
+    expect([before.State, before.ServiceName]).toEqual(['pendingAcceptance', service.ServiceName]);
+    // rejected, it no longer does; the endpoint keeps the service's name once the service is gone
+    await provider.ec2.send(new RejectVpcEndpointConnectionsCommand({ ServiceId: service.ServiceId, VpcEndpointIds: [vpce.VpcEndpointId!] }));
+    expect((await provider.ec2.send(new DeleteVpcEndpointServiceConfigurationsCommand({ ServiceIds: [service.ServiceId!] }))).Unsuccessful).toEqual([]);
+    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${service.ServiceId}`)).status === 404, 5_000, 'service gone');
+    const after = (await consumer.ec2.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce.VpcEndpointId!] }))).VpcEndpoints![0]!;
+    expect(after.ServiceName).toBe(service.ServiceName);
   });
 });

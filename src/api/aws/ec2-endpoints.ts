@@ -16,8 +16,8 @@ import {
   type FilterTable,
 } from './aws-render.js';
 import { awsZone } from './ec2-base.js';
-import { callerSecurityGroups, defaultSecurityGroupId } from './ec2-network.js';
-import { newAwsId } from './ids.js';
+import { callerSecurityGroups, defaultSecurityGroupId, groupsOf } from './ec2-network.js';
+import { endpointServiceName, newAwsId } from './ids.js';
 import type { QueryParams } from './query.js';
 import type { XmlFields } from './xml.js';
 
@@ -51,7 +51,8 @@ export function serviceNames(call: AwsCall): ServiceNames {
       let name = names.get(id);
       if (name === undefined) {
         const s = byId.get(id);
-        name = s ? awsServiceName(s, call.region, call.control.region) : id;
+        // a service deleted under its endpoints: they keep the name it had (a provider's service: from its id)
+        name = s ? awsServiceName(s, call.region, call.control.region) : endpointServiceName(call.region, id);
         names.set(id, name);
       }
       return name;
@@ -168,11 +169,6 @@ function checkRouteTables(vpc: Vpc, ids: readonly string[]): void {
   for (const id of ids) {
     if (!vpc.route_tables.some((t) => t.id === id)) throw new AwsRequestError('InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist in ${vpc.id}`);
   }
-}
-
-/** an interface endpoint's groups: those it was given, else (made before groups were kept, or through the Huawei API) its VPC's default one */
-export function groupsOf(e: Endpoint): readonly string[] {
-  return e.security_groups?.length ? e.security_groups : [defaultSecurityGroupId(e.vpc_id)];
 }
 
 /**
@@ -329,13 +325,15 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   return { vpcEndpoint: endpointXml(e, call, serviceNames(call)), ...(token ? { clientToken: token } : {}) };
 }
 
-const ENDPOINT_FILTERS: FilterTable<{ e: Endpoint; name: string }> = {
+const ENDPOINT_FILTERS: FilterTable<{ e: Endpoint; name: string; region: string }> = {
   'vpc-endpoint-id': (x) => x.e.id,
   'vpc-id': (x) => x.e.vpc_id,
   'service-name': (x) => x.name,
   'vpc-endpoint-state': (x) => endpointState(x.e.status),
   'vpc-endpoint-type': (x) => awsType(x.e.service_type),
   'ip-address-type': () => 'ipv4',
+  // one region: every service an endpoint reaches is in it
+  'service-region': (x) => x.region,
 };
 
 function describeVpcEndpoints(call: AwsCall): XmlFields {
@@ -343,7 +341,7 @@ function describeVpcEndpoints(call: AwsCall): XmlFields {
   const mine = call.control.listEndpoints(call.caller);
   const ids = call.params.stringList('VpcEndpointId');
   requireIds(ids, new Set(mine.map((e) => e.id)), 'InvalidVpcEndpointId.NotFound', 'VpcEndpoint Id');
-  const chosen = (ids.length ? mine.filter((e) => ids.includes(e.id)) : mine).map((e) => ({ e, name: names.nameOf(e.service_id) }));
+  const chosen = (ids.length ? mine.filter((e) => ids.includes(e.id)) : mine).map((e) => ({ e, name: names.nameOf(e.service_id), region: call.region }));
   const kept = applyFilters(chosen, call.params.filters(), ENDPOINT_FILTERS, (x) => x.e.tags);
   const out = page(kept, (x) => x.e.id, call.params, { min: 1 });
   return { vpcEndpointSet: out.items.map((x) => endpointXml(x.e, call, names)), nextToken: out.nextToken };

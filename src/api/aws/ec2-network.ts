@@ -235,6 +235,11 @@ export function securityGroupXml(g: SecurityGroup, owner: string): XmlFields {
 }
 
 /** the caller's groups: stored ones, and the virtual default group of each config VPC */
+/** an interface endpoint's groups: those it was given, else (made before groups were kept, or through the Huawei API) its VPC's default one */
+export function groupsOf(e: Endpoint): readonly string[] {
+  return e.security_groups?.length ? e.security_groups : [defaultSecurityGroupId(e.vpc_id)];
+}
+
 export function callerSecurityGroups(call: AwsCall): SecurityGroup[] {
   const stored = call.control.securityGroups(call.caller);
   const withDefault = new Set(stored.filter((g) => g.default).map((g) => g.vpc_id));
@@ -299,6 +304,7 @@ function describeNetworkInterfaces(call: AwsCall): XmlFields {
     .flatMap((e) => e.enis.map((n) => ({ id: n.id, e, n, az: awsZone(call, subnets.has(n.subnet_id) ? zoneOfSubnet(subnets.get(n.subnet_id)!, zones) : n.zone).name })));
   const chosen = byIds(call, 'NetworkInterfaceId', enis, (x) => x.id, 'InvalidNetworkInterfaceID.NotFound', 'network interface');
   const description = (x: (typeof enis)[number]) => `VPC Endpoint Interface ${x.e.id}`;
+  const groupNames = new Map(callerSecurityGroups(call).map((g) => [g.id, g.name]));
   const table: FilterTable<(typeof enis)[number]> = {
     'network-interface-id': (x) => x.id,
     'subnet-id': (x) => x.n.subnet_id,
@@ -311,7 +317,9 @@ function describeNetworkInterfaces(call: AwsCall): XmlFields {
     'status': () => 'in-use',
     'availability-zone': (x) => x.az,
     'owner-id': () => ownerOf(call),
-    'group-id': (x) => defaultSecurityGroupId(x.e.vpc_id),
+    // an endpoint's ENIs carry the endpoint's groups
+    'group-id': (x) => groupsOf(x.e),
+    'group-name': (x) => groupsOf(x.e).map((id) => groupNames.get(id) ?? 'default'),
     // no instance owns an endpoint's ENI: filters on the attachment match none of them
     'attachment.instance-owner-id': () => null,
     'attachment.instance-id': () => null,
@@ -333,7 +341,7 @@ function describeNetworkInterfaces(call: AwsCall): XmlFields {
       ipv6AddressesSet: [],
       interfaceType: 'vpc_endpoint',
       sourceDestCheck: true,
-      groupSet: [{ groupId: defaultSecurityGroupId(x.e.vpc_id), groupName: 'default' }],
+      groupSet: groupsOf(x.e).map((id) => ({ groupId: id, groupName: groupNames.get(id) ?? 'default' })),
       tagSet: [],
     })),
     nextToken: out.nextToken,

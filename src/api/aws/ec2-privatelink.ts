@@ -14,7 +14,7 @@ import {
   tagSet, type FilterTable, type ItemRefusal,
 } from './aws-render.js';
 import { dnsEntries } from './ec2-endpoints.js';
-import { serviceConfigurationXml } from './ec2-services.js';
+import { loadBalancerArns, serviceConfigurationXml } from './ec2-services.js';
 import { parsePrincipal } from './ids.js';
 import type { XmlFields } from './xml.js';
 
@@ -185,6 +185,8 @@ function describeVpcEndpointConnections(call: AwsCall): XmlFields {
     'vpc-endpoint-region': () => call.region,
   };
   const out = page(applyFilters(connections(call), call.params.filters(), table), (c) => c.e.id, call.params);
+  const arns = new Map<string, string[]>();
+  const arnsOf = (s: EndpointService) => arns.get(s.id) ?? arns.set(s.id, loadBalancerArns(call, s)).get(s.id)!;
   return {
     vpcEndpointConnectionSet: out.items.map(({ e, s }) => ({
       serviceId: s.id,
@@ -194,6 +196,8 @@ function describeVpcEndpointConnections(call: AwsCall): XmlFields {
       creationTimestamp: e.created_at,
       // the provider's view: the endpoint's own names (its private hosted zone is the consumer's)
       dnsEntrySet: dnsEntries(e, s, call.region, call.control.region, false) ?? [],
+      networkLoadBalancerArnSet: arnsOf(s),
+      gatewayLoadBalancerArnSet: [],
       ipAddressType: 'ipv4',
       vpcEndpointConnectionId: derivedId('vpce-con', e.id),
       vpcEndpointRegion: call.region,

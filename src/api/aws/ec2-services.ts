@@ -15,7 +15,6 @@ import type { XmlFields } from './xml.js';
 
 /** an EC2 `serviceConfiguration`: CreateVpcEndpointServiceConfiguration's answer and an item of DescribeVpcEndpointServiceConfigurations */
 export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlFields {
-  const lbs = s.load_balancers?.length ? call.control.listLoadBalancers(call.caller).filter((lb) => s.load_balancers!.includes(lb.id)) : [];
   return {
     serviceType: [{ serviceType: awsType(s.service_type) }],
     serviceId: s.id,
@@ -24,7 +23,7 @@ export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlF
     availabilityZoneSet: call.control.serviceZones(s.id).map((z) => awsZone(call, z).name),
     acceptanceRequired: s.approval_enabled,
     managesVpcEndpoints: false,
-    networkLoadBalancerArnSet: lbs.map((lb) => loadBalancerArnOf(call, lb)),
+    networkLoadBalancerArnSet: loadBalancerArns(call, s),
     gatewayLoadBalancerArnSet: [],
     supportedIpAddressTypeSet: ['ipv4'],
     baseEndpointDnsNameSet: [baseEndpointDnsName(s, call.region, call.control.region)],
@@ -35,6 +34,12 @@ export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlF
     payerResponsibility: 'ServiceOwner',
     tagSet: tagSet(s.tags),
   };
+}
+
+/** the ARNs of a service's network load balancers (the caller's: the service's owner) */
+export function loadBalancerArns(call: AwsCall, s: EndpointService): string[] {
+  if (!s.load_balancers?.length) return [];
+  return call.control.listLoadBalancers(call.caller).filter((lb) => s.load_balancers!.includes(lb.id)).map((lb) => loadBalancerArnOf(call, lb));
 }
 
 /** EC2 words an ARN that names no load balancer of the caller as an invalid parameter value */
@@ -94,7 +99,8 @@ async function deleteConfigurations(call: AwsCall): Promise<XmlFields> {
   const unsuccessful: XmlFields[] = [];
   for (const id of ids) {
     try {
-      await call.control.deleteService(call.caller, id);
+      // aws-ec2-api.md 2.2: endpoints available or awaiting acceptance keep the service
+      await call.control.deleteService(call.caller, id, { pendingBlocks: true });
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
       unsuccessful.push({ error: { code: deleteItemCode(err), message: err.message }, resourceId: id });
