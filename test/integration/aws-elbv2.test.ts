@@ -6,8 +6,8 @@
 import net, { type Socket } from 'node:net';
 import {
   CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DeleteVpcEndpointServiceConfigurationsCommand,
-  DescribeNetworkInterfacesCommand, DescribeVpcEndpointConnectionsCommand, DescribeVpcEndpointsCommand, EC2Client,
-  ModifyVpcEndpointServiceConfigurationCommand, ModifyVpcEndpointServicePermissionsCommand, RejectVpcEndpointConnectionsCommand,
+  DescribeNetworkInterfacesCommand, DescribeVpcEndpointConnectionsCommand, DescribeVpcEndpointServiceConfigurationsCommand, DescribeVpcEndpointsCommand, EC2Client,
+  ModifyVpcEndpointCommand, ModifyVpcEndpointServiceConfigurationCommand, ModifyVpcEndpointServicePermissionsCommand, RejectVpcEndpointConnectionsCommand,
 } from '@aws-sdk/client-ec2';
 import {
   AddTagsCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteListenerCommand,
@@ -399,5 +399,49 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${service.ServiceId}`)).status === 404, 5_000, 'service gone');
     const after = (await consumer.ec2.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce.VpcEndpointId!] }))).VpcEndpoints![0]!;
     expect(after.ServiceName).toBe(service.ServiceName);
+  });
+
+  it('IPv4 in one region: other address types and regions are refused, never answered and dropped; SubnetConfiguration places an added ENI', async () => {
+    const d = await daemon();
+    const provider = clients(d, PROVIDER_KEY);
+    const consumer = clients(d, CONSUMER_KEY);
+    cleanup.push(async () => { provider.ec2.destroy(); provider.elb.destroy(); consumer.ec2.destroy(); consumer.elb.destroy(); });
+    const { lb } = await stack(provider.elb, 'v4-nlb', { id: '127.0.0.1', port: randomPort() }, 18130);
+    const arns = [lb.LoadBalancerArn!];
+    const create = (more: Record<string, unknown>) => provider.ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: arns, AcceptanceRequired: false, ...more }));
+    for (const more of [{ SupportedIpAddressTypes: ['ipv4', 'ipv6'] }, { SupportedRegions: ['us-west-2'] }]) {
+      const e = await awsError(create(more));
+      expect([e.name, e.status], JSON.stringify(more)).toEqual(['InvalidParameterValue', 400]);
+    }
+    expect((await provider.ec2.send(new DescribeVpcEndpointServiceConfigurationsCommand({}))).ServiceConfigurations).toEqual([]);
+    // what vpcep-sim has anyway: taken
+    const service = (await create({ SupportedIpAddressTypes: ['ipv4'], SupportedRegions: ['us-east-1'] })).ServiceConfiguration!;
+    expect(service.SupportedIpAddressTypes).toEqual(['ipv4']);
+    for (const more of [{ AddSupportedIpAddressTypes: ['ipv6'] }, { RemoveSupportedIpAddressTypes: ['ipv4'] }, { AddSupportedRegions: ['eu-west-1'] }, { RemoveSupportedRegions: ['us-east-1'] }]) {
+      const e = await awsError(provider.ec2.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: service.ServiceId, AcceptanceRequired: true, ...more })));
+      expect([e.name, e.status], JSON.stringify(more)).toEqual(['InvalidParameterValue', 400]);
+    }
+    // nothing changed by the refused calls
+    expect((await provider.ec2.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [service.ServiceId!] }))).ServiceConfigurations?.[0]?.AcceptanceRequired).toBe(false);
+    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${service.ServiceId}`)).body.status === 'available', 5_000, 'service available');
+    await provider.ec2.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: service.ServiceId, AddAllowedPrincipals: [`arn:aws:iam::${CONSUMER_ID}:root`] }));
+    const endpoint = { VpcEndpointType: 'Interface' as const, VpcId: 'vpc-client', ServiceName: service.ServiceName, SubnetIds: ['subnet-a'] };
+    expect((await awsError(consumer.ec2.send(new CreateVpcEndpointCommand({ ...endpoint, ServiceRegion: 'us-west-2' })))).name).toBe('InvalidParameterValue');
+    const vpce = (await consumer.ec2.send(new CreateVpcEndpointCommand({ ...endpoint, ServiceRegion: 'us-east-1', SubnetConfigurations: [{ SubnetId: 'subnet-a', Ipv4: '10.0.1.77' }] }))).VpcEndpoint!;
+    expect((await consumer.ec2.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints?.map((e) => e.VpcEndpointId)).toEqual([vpce.VpcEndpointId]);
+    const addresses = async () => (await consumer.ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }] })))
+      .NetworkInterfaces!.map((n) => [n.SubnetId, n.PrivateIpAddress]).sort();
+    expect(await addresses()).toEqual([['subnet-a', '10.0.1.77']]);
+    // an ENI's address is not changed, a subnet neither there nor added is named: refused, nothing changed
+    for (const configs of [[{ SubnetId: 'subnet-a', Ipv4: '10.0.1.78' }], [{ SubnetId: 'subnet-b', Ipv4: '10.0.2.5' }]]) {
+      const e = await awsError(consumer.ec2.send(new ModifyVpcEndpointCommand({ VpcEndpointId: vpce.VpcEndpointId, SubnetConfigurations: configs })));
+      expect([e.name, e.status], JSON.stringify(configs)).toEqual(['InvalidParameterValue', 400]);
+    }
+    expect(await addresses()).toEqual([['subnet-a', '10.0.1.77']]);
+    // a subnet added with its address (in place of subnet-a: one subnet per zone, both are in sim-1a)
+    await consumer.ec2.send(new ModifyVpcEndpointCommand({
+      VpcEndpointId: vpce.VpcEndpointId, RemoveSubnetIds: ['subnet-a'], AddSubnetIds: ['subnet-b'], SubnetConfigurations: [{ SubnetId: 'subnet-b', Ipv4: '10.0.2.5' }],
+    }));
+    expect(await addresses()).toEqual([['subnet-b', '10.0.2.5']]);
   });
 });

@@ -247,6 +247,14 @@ function ipv4Only(p: QueryParams): void {
   }
 }
 
+/** ServiceRegion: the one region simulated (cross-region PrivateLink is not) */
+function homeRegionOnly(call: AwsCall): void {
+  const asked = call.params.string('ServiceRegion');
+  if (asked !== undefined && asked !== call.region) {
+    throw new AwsRequestError('InvalidParameterValue', `vpcep-sim simulates one region (${call.region}): ServiceRegion ${asked.slice(0, 64)} (cross-region access) is not simulated`);
+  }
+}
+
 async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
   const token = p.string('ClientToken');
@@ -280,7 +288,8 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const subnets = p.stringList('SubnetId');
   const groups = p.stringList('SecurityGroupId');
   const routeTables = p.stringList('RouteTableId');
-  const subnetConfigs = p.structList('SubnetConfiguration').map((c) => ({ subnetId: c.requiredString('SubnetId'), ipv4: c.string('Ipv4') }));
+  const subnetConfigs = subnetConfigurations(p);
+  homeRegionOnly(call);
   const policyText = p.string('PolicyDocument');
   const cmd: { -readonly [K in keyof CreateEndpointCommand]: CreateEndpointCommand[K] } = {
     id: newAwsId('vpce'),
@@ -347,6 +356,14 @@ function describeVpcEndpoints(call: AwsCall): XmlFields {
   return { vpcEndpointSet: out.items.map((x) => endpointXml(x.e, call, names)), nextToken: out.nextToken };
 }
 
+/** SubnetConfiguration.N: a subnet and the private IPv4 address its ENI takes */
+function subnetConfigurations(p: QueryParams): Array<{ subnetId: string; ipv4: string | undefined }> {
+  return p.structList('SubnetConfiguration').map((c) => {
+    if (c.has('Ipv6')) throw new AwsRequestError('InvalidParameter', 'vpcep-sim endpoints are IPv4 only: SubnetConfiguration.N.Ipv6 is not taken');
+    return { subnetId: c.requiredString('SubnetId'), ipv4: c.string('Ipv4') };
+  });
+}
+
 /** the ids of `Add<Name>.N` and `Remove<Name>.N` applied to `current` */
 function changedSet(call: AwsCall, name: string, current: readonly string[]): { next: string[]; added: string[]; changed: boolean } {
   const add = call.params.stringList(`Add${name}`);
@@ -372,6 +389,16 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     if (!vpc.subnets.some((s) => s.id === id)) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist in ${vpc.id}`);
   }
   if (subnets.changed && !subnets.next.length) throw new AwsRequestError('InvalidParameterValue', 'An interface endpoint keeps at least one subnet');
+  // SubnetConfiguration.N.Ipv4: the address of the ENI a subnet added here gets; an ENI's address does not change
+  const configs = subnetConfigurations(p);
+  for (const c of configs) {
+    const eni = e.enis.find((n) => n.subnet_id === c.subnetId);
+    if (eni ? c.ipv4 !== undefined && c.ipv4 !== eni.ip : !subnets.added.includes(c.subnetId)) {
+      throw new AwsRequestError('InvalidParameterValue', eni
+        ? `SubnetConfiguration: the ENI of VPC endpoint ${e.id} in subnet ${c.subnetId} has the address ${eni.ip}; vpcep-sim does not change it (remove the subnet, then add it with its new address)`
+        : `SubnetConfiguration: the subnet ID '${c.subnetId.slice(0, 64)}' is neither a subnet of VPC endpoint ${e.id} nor added by AddSubnetId`);
+    }
+  }
   const groups = changedSet(call, 'SecurityGroupId', iface ? groupsOf(e) : []);
   checkSecurityGroups(call, vpc, groups.added);
   if (groups.changed && !iface) throw new AwsRequestError('InvalidParameter', 'SecurityGroupId applies to Interface endpoints only');
@@ -393,7 +420,10 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   ipv4Only(p);
   if (subnets.changed) {
     await call.control.changeEndpointSubnets(call.caller, e.id, {
-      add: subnets.next.filter((id) => !current.includes(id)).map((subnetId) => ({ subnetId })),
+      add: subnets.next.filter((id) => !current.includes(id)).map((subnetId) => {
+        const ip = configs.find((c) => c.subnetId === subnetId && c.ipv4 !== undefined)?.ipv4;
+        return ip !== undefined ? { subnetId, ip } : { subnetId };
+      }),
       remove: current.filter((id) => !subnets.next.includes(id)),
     });
   }

@@ -54,8 +54,30 @@ function loadBalancerIds(call: AwsCall, param: string): string[] {
   });
 }
 
+/**
+ * SupportedIpAddressType and SupportedRegion: what vpcep-sim simulates is IPv4 in one region, so
+ * ipv4 and the region itself are taken (as AWS has them without asking), anything else refused
+ * rather than answered and dropped; neither is removed
+ */
+function ipv4InOneRegion(call: AwsCall, prefixes: readonly string[]): void {
+  const p = call.params;
+  for (const prefix of prefixes) {
+    for (const type of p.stringList(`${prefix}SupportedIpAddressType`)) {
+      if (type !== 'ipv4' || prefix === 'Remove') {
+        throw new AwsRequestError('InvalidParameterValue', `${prefix}SupportedIpAddressType ${type.slice(0, 64)}: vpcep-sim services are IPv4 only (ipv4, which a service keeps)`);
+      }
+    }
+    for (const region of p.stringList(`${prefix}SupportedRegion`)) {
+      if (region !== call.region || prefix === 'Remove') {
+        throw new AwsRequestError('InvalidParameterValue', `${prefix}SupportedRegion ${region.slice(0, 64)}: vpcep-sim simulates one region (${call.region}), which a service keeps; cross-region access is not simulated`);
+      }
+    }
+  }
+}
+
 async function createConfiguration(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
+  ipv4InOneRegion(call, ['']);
   if (p.stringList('GatewayLoadBalancerArn').length) {
     throw new AwsRequestError('InvalidParameter', 'gateway load balancers (GENEVE) are not simulated: give NetworkLoadBalancerArn.N');
   }
@@ -82,6 +104,7 @@ async function modifyConfiguration(call: AwsCall): Promise<XmlFields> {
   const name = p.string('PrivateDnsName');
   const remove = p.bool('RemovePrivateDnsName') ?? false;
   if (name !== undefined && remove) throw new AwsRequestError('InvalidParameterCombination', 'PrivateDnsName and RemovePrivateDnsName cannot be given together');
+  ipv4InOneRegion(call, ['Add', 'Remove']);
   const id = p.requiredString('ServiceId');
   await call.control.modifyService(call.caller, id, {
     ...(name !== undefined ? { privateDnsName: name } : remove ? { privateDnsName: null } : {}),
