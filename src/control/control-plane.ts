@@ -8,7 +8,7 @@ import { bandwidthOf } from '../model/bandwidth.js';
 import { DEFAULTS } from '../model/defaults.js';
 import type {
   ChangeEndpointSubnetsCommand, ConnectionAction, ConnectionBandwidth, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
-  CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, DeleteServiceCommand, ElbResourceRef,
+  CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, DeleteServiceCommand, ElbResourceRef, PermissionEntry,
   MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
@@ -235,7 +235,7 @@ export class ControlPlane {
     return services.deleteService(this.st, caller, id, cmd);
   }
 
-  changePermissions(caller: Account, id: string, action: 'add' | 'remove', entries: readonly string[]): Promise<string[]> {
+  changePermissions(caller: Account, id: string, action: 'add' | 'remove', entries: readonly PermissionEntry[]): Promise<string[]> {
     return services.changePermissions(this.st, caller, id, action, entries);
   }
 

@@ -41,7 +41,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     approval_enabled: z.boolean(), status: z.enum(SERVICE_STATUSES),
     ports: z.array(z.looseObject({ client_port: z.number().int(), server_port: z.number().int(), protocol: z.literal('TCP') })),
     tcp_proxy: z.enum(TCP_PROXY_VALUES), description: str, tags: z.array(tag),
-    permissions: z.array(z.looseObject({ id: str, permission: str, created_at: str })),
+    permissions: z.array(z.looseObject({ id: str, permission: str, principal: str.optional(), created_at: str })),
     error: resourceError, ...times,
   }),
   endpoint: z.looseObject({

@@ -3,11 +3,11 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import { checkBandwidth } from '../model/bandwidth.js';
-import type { ConnectionAction, ConnectionBandwidth, CreateServiceCommand, DeleteServiceCommand, MigrateBackendCommand, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
+import type { ConnectionAction, ConnectionBandwidth, CreateServiceCommand, DeleteServiceCommand, MigrateBackendCommand, PermissionEntry, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import { applyTags, checkConnectionAction, fullServiceName, validatePermission } from '../model/rules.js';
 import {
-  LIVE_ENDPOINT_STATUSES, type Account, type DrainingBackend, type Endpoint, type EndpointService, type PortMapping, type TcpProxy, type Vpc,
+  LIVE_ENDPOINT_STATUSES, type Account, type DrainingBackend, type Endpoint, type EndpointService, type Permission, type PortMapping, type TcpProxy, type Vpc,
 } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { checkedHealthSettings, checkedUnhealthyTermination } from './health.js';
@@ -156,24 +156,27 @@ export async function deleteService(st: ControlState, caller: Account, id: strin
   await finishServiceDeletion(st, id);
 }
 
-export async function changePermissions(st: ControlState, caller: Account, id: string, action: 'add' | 'remove', entries: readonly string[]): Promise<string[]> {
+export async function changePermissions(st: ControlState, caller: Account, id: string, action: 'add' | 'remove', entries: readonly PermissionEntry[]): Promise<string[]> {
   return st.serial(async () => {
     const s = st.ownService(caller, id);
     checkMutable(s);
-    const wanted = entries.map(validatePermission);
+    const wanted = entries.map((e) => ({ permission: validatePermission(e.permission), principal: e.principal }));
+    const named = (x: Permission, e: PermissionEntry) => x.permission === e.permission && (x.principal ?? null) === (e.principal ?? null);
     let list = [...s.permissions];
     if (action === 'add') {
       const t = now();
-      for (const p of wanted) if (!list.some((x) => x.permission === p)) list.push({ id: randomUUID(), permission: p, created_at: t });
+      for (const e of wanted) {
+        if (!list.some((x) => named(x, e))) list.push({ id: randomUUID(), permission: e.permission, ...(e.principal ? { principal: e.principal } : {}), created_at: t });
+      }
       if (list.length > DEFAULTS.limits.servicePermissions) {
         throw new DomainError('InvalidPermission', `at most ${DEFAULTS.limits.servicePermissions} whitelist records per service`);
       }
     } else {
-      list = list.filter((x) => !wanted.includes(x.permission));
+      list = list.filter((x) => !wanted.some((e) => (e.principal === undefined ? x.permission === e.permission : named(x, e))));
     }
     const next = { ...s, permissions: list, updated_at: now() };
     await st.commit([{ kind: 'service', id, value: next }], () => st.services.set(id, next));
-    return wanted;
+    return wanted.map((e) => e.permission);
   });
 }
 

@@ -60,6 +60,16 @@ export interface MigrateBackendCommand {
   readonly mode: 'smooth' | 'forced';
 }
 
+/** a whitelist entry to add or remove: an account (`iam:domain::<id>`) or `*` */
+export interface PermissionEntry {
+  readonly permission: string;
+  /**
+   * narrower than the account, as the dialect names it (Permission.principal); null: the account
+   * itself only; absent: on removal, every entry of the account, however named
+   */
+  readonly principal?: string | null;
+}
+
 /** what a service's deletion refuses beyond its accepted and creating endpoints */
 export interface DeleteServiceCommand {
   /**

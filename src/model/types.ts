@@ -132,6 +132,11 @@ export interface Tag {
 export interface Permission {
   readonly id: string;
   readonly permission: string;
+  /**
+   * the principal as the dialect that added it named it, when narrower than the account (an AWS
+   * role or user ARN): kept to show and remove it as named; admission is by account either way
+   */
+  readonly principal?: string;
   readonly created_at: string;
 }
 

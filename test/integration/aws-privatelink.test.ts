@@ -111,6 +111,39 @@ describe('the PrivateLink workflow across two accounts', () => {
     expect(huawei.body.permissions.map((p: { permission: string }) => p.permission)).toContain(`iam:domain::${CONSUMER.domain_id}`);
   });
 
+  it('a role or user ARN is kept as named, beside the root: listed, filtered on and removed on its own (Terraform\'s allowed_principal reads it back)', async () => {
+    const root = `arn:aws:iam::${KEYS.consumer.account_id}:root`;
+    const role = `arn:aws:iam::${KEYS.consumer.account_id}:role/deployer`;
+    const user = `arn:aws:iam::${KEYS.consumer.account_id}:user/ci`;
+    const added = await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: service.id, AddAllowedPrincipals: [role, user] }));
+    expect(added.AddedPrincipals?.map((p) => [p.Principal, p.PrincipalType])).toEqual([[role, 'Role'], [user, 'User']]);
+    const ids = new Set(added.AddedPrincipals!.map((p) => p.ServicePermissionId));
+    const list = async (filters: Array<{ Name: string; Values: string[] }> = []) =>
+      (await ec2.provider.send(new DescribeVpcEndpointServicePermissionsCommand({ ServiceId: service.id, Filters: filters }))).AllowedPrincipals!;
+    const all = await list();
+    expect(all.map((p) => [p.Principal, p.PrincipalType]).sort()).toEqual([[root, 'Account'], [role, 'Role'], [user, 'User']].sort());
+    expect(new Set(all.map((p) => p.ServicePermissionId)).size).toBe(3);
+    expect((await list([{ Name: 'principal', Values: [role] }])).map((p) => [p.Principal, p.ServicePermissionId])).toEqual([[role, added.AddedPrincipals![0]!.ServicePermissionId]]);
+    expect((await list([{ Name: 'principal-type', Values: ['Role'] }])).map((p) => p.Principal)).toEqual([role]);
+    expect(ids.has(all.find((p) => p.Principal === root)!.ServicePermissionId)).toBe(false);
+    // added again: the same entry
+    const again = await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: service.id, AddAllowedPrincipals: [role] }));
+    expect(again.AddedPrincipals?.[0]?.ServicePermissionId).toBe(added.AddedPrincipals![0]!.ServicePermissionId);
+    // removing the role and the user leaves the root
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: service.id, RemoveAllowedPrincipals: [role, user] }));
+    expect((await list()).map((p) => [p.Principal, p.PrincipalType])).toEqual([[root, 'Account']]);
+    // through the Huawei API an entry names the account: removing it removes the account's entries however named
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: service.id, AddAllowedPrincipals: [role] }));
+    expect((await d.provider.get(`/vpc-endpoint-services/${service.id}/permissions`)).body.permissions.map((p: { permission: string }) => p.permission))
+      .toEqual([`iam:domain::${CONSUMER.domain_id}`, `iam:domain::${CONSUMER.domain_id}`]);
+    const removed = await d.provider.post(`/vpc-endpoint-services/${service.id}/permissions/action`, { action: 'remove', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    expect(removed.status).toBe(200);
+    expect(await list()).toEqual([]);
+    // the root again, as the workflow goes on
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: service.id, AddAllowedPrincipals: [root] }));
+    expect((await list()).map((p) => p.Principal)).toEqual([root]);
+  });
+
   it('the consumer sees the service, creates an Interface endpoint, pendingAcceptance with its ENI in the subnet', async () => {
     const seen = await ec2.consumer.send(new DescribeVpcEndpointServicesCommand({ ServiceNames: [service.awsName] }));
     expect(seen.ServiceNames).toEqual([service.awsName]);

@@ -64,7 +64,7 @@ describe('the data plane\'s desired state is plain data', () => {
     await control.createListener(provider, { loadBalancerId: lb.id, protocol: 'TCP', port: 80, targetGroupId: tg.id });
     const svc = await control.createService(provider, { vpcId: '', portId: '', serverType: 'LB', loadBalancers: [lb.id], ports: [], approvalRequired: false });
     await control.settle();
-    await control.changePermissions(provider, svc.id, 'add', ['*']);
+    await control.changePermissions(provider, svc.id, 'add', [{ permission: '*' }]);
     const sg = await control.createSecurityGroup(consumer, { id: 'sg-0123456789abcdef0', vpcId: 'vpc-client', name: 'web', description: 'web' });
     await control.changeSecurityGroupRules(consumer, sg.id, 'ingress', 'authorize', [{ protocol: 'tcp', fromPort: 80, toPort: 80, cidr: '10.0.1.0/24' }]);
     await control.createEndpoint(consumer, {

@@ -109,15 +109,20 @@ function describeVpcEndpointServiceConfigurations(call: AwsCall): XmlFields {
 interface AllowedPrincipal {
   readonly permission: Permission;
   readonly principal: string;
-  readonly type: 'All' | 'Account';
+  readonly type: PrincipalType;
 }
 
-/** the whitelist as AWS principals; an entry that names no account here (another domain) has no AWS spelling and is left out */
+type PrincipalType = 'All' | 'Account' | 'User' | 'Role';
+
+/**
+ * the whitelist as AWS principals: a role or user ARN as it was added, an account as its root; an
+ * entry that names no account here (another domain) has no AWS spelling and is left out
+ */
 function allowedPrincipals(call: AwsCall, s: EndpointService): AllowedPrincipal[] {
   const out: AllowedPrincipal[] = [];
   for (const permission of s.permissions) {
-    const principal = call.control.awsPrincipalOfPermission(permission.permission);
-    if (principal !== null) out.push({ permission, principal, type: principal === '*' ? 'All' : 'Account' });
+    const principal = permission.principal ?? call.control.awsPrincipalOfPermission(permission.permission);
+    if (principal !== null) out.push({ permission, principal, type: parsePrincipal(principal)?.type ?? 'Account' });
   }
   return out;
 }
@@ -136,9 +141,13 @@ function describeVpcEndpointServicePermissions(call: AwsCall): XmlFields {
   return { allowedPrincipals: out.items.map((p) => ({ ...principalXml(s, p), tagSet: [] })), nextToken: out.nextToken };
 }
 
-/** an allowed principal as the whitelist entry it stands for; refused when it is no principal, or no account here has that id */
-function permissionOf(call: AwsCall, principal: string, parameter: string): string {
-  if (!parsePrincipal(principal)) {
+/**
+ * an allowed principal as the whitelist entry it stands for: its account (a role or user ARN kept
+ * as its name, allowing its whole account); refused when it is no principal, or no account here has that id
+ */
+function permissionOf(call: AwsCall, principal: string, parameter: string): { permission: string; principal: string | null; type: PrincipalType } {
+  const parsed = parsePrincipal(principal);
+  if (!parsed) {
     throw new AwsRequestError('InvalidParameterValue', `${parameter}: '${principal}' is not a principal: arn:aws:iam::<account id>:root (or :user/..., :role/...) or *`);
   }
   const permission = call.control.permissionOfAwsPrincipal(principal);
@@ -146,20 +155,20 @@ function permissionOf(call: AwsCall, principal: string, parameter: string): stri
     // the whitelist admits accounts the simulator knows (README "Supported actions")
     throw new AwsRequestError('InvalidParameterValue', `${parameter}: no account of this simulator has the AWS id of '${principal}' (accounts[].aws.account_id)`);
   }
-  return permission;
+  return { permission, principal: parsed.type === 'User' || parsed.type === 'Role' ? principal : null, type: parsed.type };
 }
 
 async function modifyVpcEndpointServicePermissions(call: AwsCall): Promise<XmlFields> {
   const s = ownService(call, call.params.requiredString('ServiceId'));
-  const add = call.params.stringList('AddAllowedPrincipals').map((p, i) => ({ principal: p, permission: permissionOf(call, p, `AddAllowedPrincipals.${i + 1}`) }));
+  const add = call.params.stringList('AddAllowedPrincipals').map((p, i) => ({ asked: p, ...permissionOf(call, p, `AddAllowedPrincipals.${i + 1}`) }));
   const remove = call.params.stringList('RemoveAllowedPrincipals').map((p, i) => permissionOf(call, p, `RemoveAllowedPrincipals.${i + 1}`));
-  if (add.length) await call.control.changePermissions(call.caller, s.id, 'add', add.map((a) => a.permission));
+  if (add.length) await call.control.changePermissions(call.caller, s.id, 'add', add);
   if (remove.length) await call.control.changePermissions(call.caller, s.id, 'remove', remove);
   // Terraform's aws_vpc_endpoint_service_allowed_principal takes its id from ServicePermissionId (§4.2)
   const after = await call.control.permissions(call.caller, s.id);
   const addedPrincipalSet = add.flatMap((a) => {
-    const p = after.find((x) => x.permission === a.permission);
-    return p ? [principalXml(s, { permission: p, principal: a.principal, type: a.principal === '*' ? 'All' : 'Account' })] : [];
+    const p = after.find((x) => x.permission === a.permission && (x.principal ?? null) === a.principal);
+    return p ? [principalXml(s, { permission: p, principal: a.asked, type: a.type })] : [];
   });
   return { addedPrincipalSet: add.length ? addedPrincipalSet : undefined, return: true };
 }

@@ -173,7 +173,9 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   v1.post('/vpc-endpoint-services/:id/permissions/action', async (req: Req) => {
     control.ownService(caller(req), req.params.id);
     const body = parseBody(permissionActionBody, req.body);
-    return { permissions: await control.changePermissions(caller(req), req.params.id, body.action, body.permissions) };
+    // a Huawei entry names the account: removing it removes every entry of the account, however the AWS API named it
+    const entries = body.permissions.map((permission) => ({ permission }));
+    return { permissions: await control.changePermissions(caller(req), req.params.id, body.action, entries) };
   });
 
   // -- endpoints (consumer side)
