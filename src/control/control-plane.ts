@@ -433,7 +433,8 @@ export class ControlPlane {
 
   // ---- tags of either kind -------------------------------------------------------------------
 
-  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint', id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint' | network.NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+    if (kind !== 'endpoint_service' && kind !== 'endpoint') return network.tagNetworkResource(this.st, caller, kind, id, action, tags);
     await this.st.serial(async () => {
       if (kind === 'endpoint_service') {
         const s = this.st.ownService(caller, id);

@@ -260,6 +260,31 @@ export async function associateRouteTable(st: ControlState, caller: Account, sub
   await pushRouting(st);
 }
 
+// ---- tags ------------------------------------------------------------------------------------
+
+/** the network resources that carry tags */
+export type NetworkTagKind = 'vpc' | 'subnet' | 'route_table' | 'security_group';
+
+/** adds or removes tags of a security group, or of a VPC, subnet or route table made through the API (a config VPC's are the config's) */
+export async function tagNetworkResource(
+  st: ControlState, caller: Account, kind: NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[],
+): Promise<void> {
+  const retag = <T extends { readonly tags?: readonly Tag[] }>(x: T): T => ({ ...x, tags: applyTags(x.tags ?? [], action, tags, DEFAULTS.limits.tagsPerResource) });
+  await st.serial(async () => {
+    if (kind === 'security_group') {
+      const g = retag(ownSecurityGroup(st, caller, id));
+      await st.commit([sgChange(g)], () => st.securityGroups.set(id, g));
+      return;
+    }
+    const owner = kind === 'vpc' ? ownVpc(st, caller, id) : kind === 'subnet' ? subnetOf(st, caller, id).vpc : tableOfCaller(st, caller, id).vpc;
+    const v = apiVpc(st, caller, owner.id, 'its tags are the config\'s');
+    const next: Vpc = kind === 'vpc' ? retag(v)
+      : kind === 'subnet' ? { ...v, subnets: v.subnets.map((x) => (x.id === id ? retag(x) : x)) }
+        : { ...v, route_tables: v.route_tables.map((x) => (x.id === id ? retag(x) : x)) };
+    await st.commit([vpcChange(next)], () => st.vpcs.set(v.id, next));
+  });
+}
+
 // ---- security groups -------------------------------------------------------------------------
 
 export function ownSecurityGroup(st: ControlState, caller: Account, id: string): SecurityGroup {

@@ -179,7 +179,10 @@ describe('CreateTags, DeleteTags, DescribeTags', () => {
       .toMatchObject({ code: 'InvalidVpcEndpointId.NotFound', status: 400 });
     expect(await refused(ec2.consumer.send(new CreateTagsCommand({ Resources: ['vpce-svc-0123456789abcdef0'], Tags: [{ Key: 'x', Value: 'y' }] }))))
       .toMatchObject({ code: 'InvalidVpcEndpointServiceId.NotFound', status: 400 });
+    // a config VPC's tags are the config's; an instance is nothing vpcep-sim has
     expect(await refused(ec2.consumer.send(new CreateTagsCommand({ Resources: ['vpc-client'], Tags: [{ Key: 'x', Value: 'y' }] }))))
+      .toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    expect(await refused(ec2.consumer.send(new CreateTagsCommand({ Resources: ['i-0123456789abcdef0'], Tags: [{ Key: 'x', Value: 'y' }] }))))
       .toMatchObject({ code: 'InvalidID', status: 400 });
     // another account's service does not exist for the consumer
     expect(await refused(ec2.consumer.send(new CreateTagsCommand({ Resources: [service.id], Tags: [{ Key: 'x', Value: 'y' }] }))))

@@ -7,8 +7,8 @@
 import path from 'node:path';
 import {
   AssociateRouteTableCommand, AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
-  CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSecurityGroupCommand,
-  DeleteSubnetCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand,
+  CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSecurityGroupCommand,
+  DeleteSubnetCommand, DeleteTagsCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeTagsCommand,
   DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
   DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand,
   ReplaceRouteTableAssociationCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
@@ -203,6 +203,47 @@ describe('the network inventory through the EC2 API', () => {
     expect(g!.IpPermissionsEgress ?? []).toEqual([]);
     expect(g!.IpPermissions ?? []).toEqual([]);
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
+  it('tags VPCs, subnets, route tables and security groups (Terraform\'s tag updates): CreateTags, DeleteTags, DescribeTags, kept across the API', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.21.0.0/16', TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'v1' }] }] }))).Vpc!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.21.1.0/24' }))).Subnet!;
+    const table = (await consumer.send(new CreateRouteTableCommand({ VpcId: vpc.VpcId }))).RouteTable!;
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'tagged', Description: 'tags' }));
+    const defaultGroup = (await consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }, { Name: 'group-name', Values: ['default'] }] }))).SecurityGroups![0]!;
+    const ids = [vpc.VpcId!, subnet.SubnetId!, table.RouteTableId!, sg.GroupId!, defaultGroup.GroupId!];
+    await consumer.send(new CreateTagsCommand({ Resources: ids, Tags: [{ Key: 'env', Value: 'test' }] }));
+    const tagsOf = async (id: string) => (await consumer.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [id] }] }))).Tags!
+      .map((t) => [t.ResourceType, t.Key, t.Value]);
+    expect(await tagsOf(vpc.VpcId!)).toEqual([['vpc', 'Name', 'v1'], ['vpc', 'env', 'test']]);
+    expect(await tagsOf(subnet.SubnetId!)).toEqual([['subnet', 'env', 'test']]);
+    expect(await tagsOf(table.RouteTableId!)).toEqual([['route-table', 'env', 'test']]);
+    expect(await tagsOf(sg.GroupId!)).toEqual([['security-group', 'env', 'test']]);
+    expect(await tagsOf(defaultGroup.GroupId!)).toEqual([['security-group', 'env', 'test']]);
+    // the Describe of each shows them
+    expect((await consumer.send(new DescribeVpcsCommand({ VpcIds: [vpc.VpcId!] }))).Vpcs![0]!.Tags).toEqual([{ Key: 'Name', Value: 'v1' }, { Key: 'env', Value: 'test' }]);
+    expect((await consumer.send(new DescribeSubnetsCommand({ SubnetIds: [subnet.SubnetId!] }))).Subnets![0]!.Tags).toEqual([{ Key: 'env', Value: 'test' }]);
+    expect((await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!.Tags).toEqual([{ Key: 'env', Value: 'test' }]);
+    expect((await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg.GroupId!] }))).SecurityGroups![0]!.Tags).toEqual([{ Key: 'env', Value: 'test' }]);
+    expect((await consumer.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-type', Values: ['subnet'] }, { Name: 'key', Values: ['env'] }] }))).Tags!.map((t) => t.ResourceId))
+      .toEqual([subnet.SubnetId]);
+    await consumer.send(new DeleteTagsCommand({ Resources: ids, Tags: [{ Key: 'env' }] }));
+    expect(await tagsOf(vpc.VpcId!)).toEqual([['vpc', 'Name', 'v1']]);
+    for (const id of ids.slice(1)) expect(await tagsOf(id)).toEqual([]);
+    // another account's, an unknown id: its NotFound, nothing changed
+    expect(await refused(provider.send(new CreateTagsCommand({ Resources: [vpc.VpcId!], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'InvalidVpcID.NotFound', status: 400 });
+    expect(await refused(consumer.send(new CreateTagsCommand({ Resources: [vpc.VpcId!, 'subnet-00000000000000000'], Tags: [{ Key: 'x', Value: 'y' }] }))))
+      .toMatchObject({ code: 'InvalidSubnetID.NotFound', status: 400 });
+    expect(await tagsOf(vpc.VpcId!)).toEqual([['vpc', 'Name', 'v1']]);
+    // a config VPC's are the config's
+    expect(await refused(consumer.send(new CreateTagsCommand({ Resources: ['vpc-client'], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    expect(await refused(consumer.send(new CreateTagsCommand({ Resources: ['subnet-a'], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    const configDefault = (await consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'group-name', Values: ['default'] }] }))).SecurityGroups![0]!;
+    expect(await refused(consumer.send(new CreateTagsCommand({ Resources: [configDefault.GroupId!], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table.RouteTableId }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
   });
 });

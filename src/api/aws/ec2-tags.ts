@@ -1,40 +1,62 @@
 // EC2's tag actions (CreateTags, DeleteTags, DescribeTags) over every resource the domain tags:
 // the caller's endpoints (`vpc-endpoint`) and endpoint services (`vpc-endpoint-service`), made
-// through either dialect. Tags go through the control plane's tag command, the one the Huawei tag
-// actions use, so both APIs show the same tags. A request naming several resources is checked in
-// full (existence, the tag limit) before any resource changes.
+// through either dialect, and its VPCs, subnets, route tables and security groups (those of config
+// VPCs are shown with none, and keep none: the config's). Tags go through the control plane's tag
+// command, the one the Huawei tag actions use, so both APIs show the same tags. A request naming
+// several resources is checked in full (existence, the tag limit) before any resource changes.
 import { DEFAULTS } from '../../model/defaults.js';
 import { applyTags } from '../../model/rules.js';
 import type { Tag } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { applyFilters, checkTag, page, type FilterTable } from './aws-render.js';
+import { callerSecurityGroups } from './ec2-network.js';
 import type { XmlFields } from './xml.js';
 
 /** the domain's kinds of tagged resource and AWS's resource types for them */
-const RESOURCE_TYPES = { endpoint: 'vpc-endpoint', endpoint_service: 'vpc-endpoint-service' } as const;
+const RESOURCE_TYPES = {
+  endpoint: 'vpc-endpoint', endpoint_service: 'vpc-endpoint-service', vpc: 'vpc', subnet: 'subnet', route_table: 'route-table', security_group: 'security-group',
+} as const;
 type Kind = keyof typeof RESOURCE_TYPES;
 
 interface Tagged {
   readonly kind: Kind;
   readonly id: string;
   readonly tags: readonly Tag[];
+  /** a config VPC's default security group, which the EC2 API shows without storing it: its tags do not change */
+  readonly virtual?: boolean;
 }
 
 /** everything the caller owns that carries tags */
 function taggedResources(call: AwsCall): Tagged[] {
+  const vpcs = call.control.vpcs(call.caller);
+  const stored = new Set(call.control.securityGroups(call.caller).map((g) => g.id));
   return [
     ...call.control.listEndpoints(call.caller).map((e) => ({ kind: 'endpoint' as const, id: e.id, tags: e.tags })),
     ...call.control.listServices(call.caller).map((s) => ({ kind: 'endpoint_service' as const, id: s.id, tags: s.tags })),
+    ...vpcs.map((v) => ({ kind: 'vpc' as const, id: v.id, tags: v.tags ?? [] })),
+    ...vpcs.flatMap((v) => v.subnets.map((x) => ({ kind: 'subnet' as const, id: x.id, tags: x.tags ?? [] }))),
+    ...vpcs.flatMap((v) => v.route_tables.map((x) => ({ kind: 'route_table' as const, id: x.id, tags: x.tags ?? [] }))),
+    ...callerSecurityGroups(call).map((g) => ({ kind: 'security_group' as const, id: g.id, tags: g.tags, virtual: !stored.has(g.id) })),
   ];
 }
+
+/** id prefixes and the NotFound AWS gives for an unknown id of that shape */
+const NOT_FOUND: ReadonlyArray<readonly [RegExp, string, string]> = [
+  [/^vpce-svc-/, 'InvalidVpcEndpointServiceId.NotFound', 'VpcEndpointService Id'],
+  [/^vpce-[0-9a-f]/, 'InvalidVpcEndpointId.NotFound', 'VpcEndpoint Id'],
+  [/^vpc-/, 'InvalidVpcID.NotFound', 'vpc ID'],
+  [/^subnet-/, 'InvalidSubnetID.NotFound', 'subnet ID'],
+  [/^rtb-/, 'InvalidRouteTableID.NotFound', 'routeTable ID'],
+  [/^sg-/, 'InvalidGroup.NotFound', 'security group'],
+];
 
 /** the caller's resource of that id, or the NotFound AWS gives for its shape (InvalidID for a kind vpcep-sim does not tag) */
 function resourceOf(call: AwsCall, all: readonly Tagged[], id: string): Tagged {
   const r = all.find((x) => x.id === id);
   if (r) return r;
-  if (id.startsWith('vpce-svc-')) throw new AwsRequestError('InvalidVpcEndpointServiceId.NotFound', `The VpcEndpointService Id '${id.slice(0, 100)}' does not exist`);
-  if (/^vpce-[0-9a-f]/.test(id)) throw new AwsRequestError('InvalidVpcEndpointId.NotFound', `The VpcEndpoint Id '${id.slice(0, 100)}' does not exist`);
-  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints and endpoint services)`);
+  const shape = NOT_FOUND.find(([prefix]) => prefix.test(id));
+  if (shape) throw new AwsRequestError(shape[1], `The ${shape[2]} '${id.slice(0, 100)}' does not exist`);
+  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints, endpoint services, VPCs, subnets, route tables and security groups)`);
 }
 
 /** `ResourceId.N`, each resolved, none missing */
@@ -42,7 +64,11 @@ function resources(call: AwsCall): Tagged[] {
   const ids = [...new Set(call.params.stringList('ResourceId'))];
   if (!ids.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter resourceIdSet');
   const all = taggedResources(call);
-  return ids.map((id) => resourceOf(call, all, id));
+  return ids.map((id) => {
+    const r = resourceOf(call, all, id);
+    if (r.virtual) throw new AwsRequestError('UnauthorizedOperation', `The security group '${id}' is the default group of a VPC declared in the config file: its tags are the config's`, 403);
+    return r;
+  });
 }
 
 /** applies the change to every resource after checking it against each (TagLimitExceeded, duplicates) */
