@@ -80,26 +80,29 @@ export class EtcdFleet implements Fleet {
     }
   }
 
-  /** a new lease and this node's record on it; again when the lease is lost */
+  /**
+   * a new lease and this node's record on it; again when the lease is lost. A lease that cannot be
+   * granted reports both its loss and the put's failure: one retry per lease, never two (each
+   * retry's lease failing the same way doubled the loops while etcd was away: a storm of leases)
+   */
   private async register(): Promise<void> {
     if (this.closed || !this.self) return;
     const lease = this.ns.lease(this.leaseTtlS);
     this.lease = lease;
-    lease.on('lost', (err) => {
+    const again = (message: string, err: Error, ms: number) => {
       if (this.closed || this.lease !== lease) return;
-      this.log.warn({ err: err.message }, 'fleet: this node\'s lease is lost: registering again');
-      this.later(() => void this.register(), RETRY_MS);
-    });
+      this.lease = undefined;
+      lease.release();
+      this.log.warn({ err: err.message }, message);
+      this.later(() => void this.register(), ms);
+    };
+    lease.on('lost', (err) => again('fleet: this node\'s lease is lost: registering again', err, RETRY_MS));
     this.self = { ...this.self, registered_at: new Date().toISOString() };
     try {
       await lease.put(`nodes/${this.self.id}`).value(JSON.stringify(this.self)).exec();
       this.log.info({ node: this.self.id, name: this.self.name, lease_ttl_s: this.leaseTtlS }, 'fleet: node registered');
     } catch (err) {
-      if (this.closed || this.lease !== lease) return;
-      this.log.warn({ err: (err as Error).message }, 'fleet: cannot register this node (etcd unreachable?): trying again');
-      lease.release();
-      this.lease = undefined;
-      this.later(() => void this.register(), RETRY_MS * 2);
+      again('fleet: cannot register this node (etcd unreachable?): trying again', err as Error, RETRY_MS * 2);
     }
   }
 

@@ -46,4 +46,26 @@ describeWithEtcd('the fleet election on etcd', (etcd) => {
     expect(b.nodes().map((n) => n.id)).toEqual(['node-b']);
     await b.close();
   }, 30_000);
+
+  it('etcd away longer than the lease: one retry at a time, not a storm of leases; registered again once it answers', async () => {
+    const warnings: string[] = [];
+    const client = new Etcd3({ hosts: `http://${etcd.endpoint}` });
+    clients.push(client);
+    const f = new EtcdFleet(client.namespace('storm.fleet/'), 1, { info: () => undefined, warn: (_o, msg) => { warnings.push(msg); } });
+    await f.start(record('node-s'));
+    await waitFor(() => f.nodes().length === 1, 5_000, 'node-s registered');
+    await etcd.stop();
+    // 5 s away with a lease of 1 s: each failed lease both reports its loss and fails its put
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const registering = warnings.filter((m) => /lease is lost|cannot register/.test(m)).length;
+    // a retry every 250-500 ms: about 10-20 in 5 s (they doubled each round before: thousands)
+    expect(registering).toBeGreaterThan(0);
+    expect(registering).toBeLessThan(60);
+    await etcd.start();
+    await waitFor(async () => (await client.namespace('storm.fleet/').get('nodes/node-s').string()) !== null, 20_000, 'node-s registered again');
+    const settled = warnings.length;
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(warnings.length - settled).toBeLessThan(5);
+    await f.close();
+  }, 60_000);
 });
