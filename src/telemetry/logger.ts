@@ -5,6 +5,26 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type Logger = pino.Logger;
 
+/** log lines held while stdout cannot take them (a full disk under it); past this, lines are dropped */
+const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** lines the log could not keep since start (a full disk under stdout): the log says how many once it writes again */
+let dropped = 0;
+let failing = false;
+
 export function createLogger(level: LogLevel): Logger {
-  return pino({ level, base: { name: 'vpcepd' }, timestamp: pino.stdTimeFunctions.isoTime });
+  // stdout written as it comes (pino's default), but a write that fails is neither a crash nor a
+  // stall: the lines wait in the buffer (up to LOG_BUFFER_BYTES, then are dropped) and go out with
+  // the next line once there is room again
+  const destination = pino.destination({ fd: 1, sync: true, maxLength: LOG_BUFFER_BYTES });
+  destination.on('error', () => { failing = true; });
+  destination.on('drop', () => { dropped++; });
+  const logger = pino({ level, base: { name: 'vpcepd' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  destination.on('write', () => {
+    if (!failing) return;
+    failing = false;
+    if (dropped) logger.warn({ dropped_lines: dropped }, 'log: lines were dropped while stdout could not be written (a full disk?)');
+    dropped = 0;
+  });
+  return logger;
 }
