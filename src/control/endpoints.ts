@@ -5,7 +5,7 @@ import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, UpdateEndpoin
 import { DomainError } from '../model/errors.js';
 import type { LiveEndpoint } from '../model/events.js';
 import type { PolicyOptions } from '../model/policy.js';
-import { applyTags, mayConnect, normaliseWhitelist } from '../model/rules.js';
+import { applyTags, checkWhitelist, mayConnect } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
@@ -34,7 +34,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     const choices = cmd.subnets ?? (cmd.subnetId !== undefined ? [{ subnetId: cmd.subnetId, ip: cmd.ip }] : []);
     if (choices.length === 0) throw new DomainError('InvalidSubnetId', 'subnet_id is required for an interface endpoint');
     const enis = newEnis(st, s, vpc, choices, [], caller.name);
-    const whitelist = normaliseWhitelist(cmd.whitelist ?? []);
+    const whitelist = checkWhitelist(cmd.whitelist ?? []);
     if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
       throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
     }
@@ -125,7 +125,7 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
       ...e,
       ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
       ...(cmd.dns !== undefined ? { enable_dns: cmd.dns } : {}),
-      ...(cmd.whitelist !== undefined ? { whitelist: normaliseWhitelist(cmd.whitelist) } : {}),
+      ...(cmd.whitelist !== undefined ? { whitelist: checkWhitelist(cmd.whitelist) } : {}),
       ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
       ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups, cmd.defaultGroup) } : {}),
       updated_at: now(),

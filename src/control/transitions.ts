@@ -6,6 +6,7 @@ import { bandwidthOf } from '../model/bandwidth.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError, type ResourceError } from '../model/errors.js';
 import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
+import { normaliseWhitelist } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { loadBalancerBackends, portBackends, publicBackends, subnetZone } from './lb-backends.js';
@@ -32,7 +33,8 @@ export function liveSpec(st: ControlState, e: Endpoint, drainMs?: number): LiveE
     zone_affinity: e.zone_affinity === true,
     bandwidth_mbps: bandwidthOf(e, s),
     enable_whitelist: e.enable_whitelist,
-    whitelist: e.whitelist,
+    // kept as given (rules.ts checkWhitelist), matched as CIDR blocks
+    whitelist: normaliseWhitelist(e.whitelist),
     connection_cap: st.capOf(e.owner),
     account_id: st.accountsByName.get(e.owner)?.domain_id,
     security_rules: securityRules(st, e),

@@ -30,6 +30,22 @@ export function normaliseWhitelist(entries: readonly string[]): string[] {
 }
 
 /**
+ * An endpoint's whitelist as it is kept and shown: each entry as given (Huawei's SDKs and
+ * Terraform compare what they read with what they sent: `10.10.10.10` stays so, not `/32`), after
+ * the checks of normaliseWhitelist; an entry naming a block an earlier one names is left out.
+ * What admission matches is normaliseWhitelist's form of it.
+ */
+export function checkWhitelist(entries: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return entries.filter((e) => {
+    const block = normaliseWhitelist([e])[0]!;
+    if (seen.has(block)) return false;
+    seen.add(block);
+    return true;
+  });
+}
+
+/**
  * Picks the endpoint's private IP in its subnet: the requested one when free, else the lowest
  * free address. Never the network, gateway or broadcast address, never one in use.
  */

@@ -792,24 +792,25 @@ describe('rule 14: endpoint whitelist', () => {
   beforeEach(async () => { d = await startTestDaemon(); });
   afterEach(async () => { await d.stop(); });
 
-  it('PUT replaces the list, normalises a bare IP to /32, and enable_whitelist toggles', async () => {
+  it('PUT replaces the list, shown as given (a bare IP stays bare: Terraform compares), matched as blocks; enable_whitelist toggles', async () => {
     const svc = await permittedService(d, { ...SERVICE_BODY, approval_enabled: false });
     const ep = await createEp(d.consumer, epBody(svc.id, { whitelist: ['10.9.0.0/16'], enable_whitelist: true }));
     expect([ep.whitelist, ep.enable_whitelist]).toEqual([['10.9.0.0/16'], true]);
     await waitEndpoint(d.consumer, ep.id, 'accepted');
-    const r1 = await d.consumer.put(`/vpc-endpoints/${ep.id}`, { whitelist: ['192.168.1.5', '172.16.0.0/12'] });
+    // a second spelling of a block given already is left out
+    const r1 = await d.consumer.put(`/vpc-endpoints/${ep.id}`, { whitelist: ['192.168.1.5', '172.16.0.0/12', '192.168.1.5/32', '172.16.9.9/12'] });
     expect(r1.status).toBe(200);
-    expect(r1.body.whitelist).toEqual(['192.168.1.5/32', '172.16.0.0/12']);
+    expect(r1.body.whitelist).toEqual(['192.168.1.5', '172.16.0.0/12']);
     expect(r1.body.enable_whitelist).toBe(true);
     const g1 = (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body;
-    expect([g1.whitelist, g1.enable_whitelist]).toEqual([['192.168.1.5/32', '172.16.0.0/12'], true]);
+    expect([g1.whitelist, g1.enable_whitelist]).toEqual([['192.168.1.5', '172.16.0.0/12'], true]);
     const r2 = await d.consumer.put(`/vpc-endpoints/${ep.id}`, { enable_whitelist: false });
     expect(r2.status).toBe(200);
-    expect([r2.body.whitelist, r2.body.enable_whitelist]).toEqual([['192.168.1.5/32', '172.16.0.0/12'], false]);
+    expect([r2.body.whitelist, r2.body.enable_whitelist]).toEqual([['192.168.1.5', '172.16.0.0/12'], false]);
     const r3 = await d.consumer.put(`/vpc-endpoints/${ep.id}`, { enable_whitelist: true });
     expect(r3.body.enable_whitelist).toBe(true);
     const g3 = (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body;
-    expect([g3.whitelist, g3.enable_whitelist, g3.status]).toEqual([['192.168.1.5/32', '172.16.0.0/12'], true, 'accepted']);
+    expect([g3.whitelist, g3.enable_whitelist, g3.status]).toEqual([['192.168.1.5', '172.16.0.0/12'], true, 'accepted']);
   });
 });
 
