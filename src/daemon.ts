@@ -402,7 +402,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         const d = await draining;
         log.info(d, 'data plane drained');
         await openFlow?.close();
-        await control.settle();
+        await control.settle({ final: true });
         await openNotifier.close();
         await openDns?.close();
         await openFaults?.close();

@@ -610,10 +610,11 @@ export class ControlPlane {
     return fleetStatus(this.st);
   }
 
-  /** waits for mutations and data-plane round trips under way */
-  settle(): Promise<void> {
+  /** waits for mutations and data-plane round trips under way; FINAL (the daemon stops): work waiting on the store gives up, for the next start */
+  settle(o: { final?: boolean } = {}): Promise<void> {
     // an activation waiting out a provisioning delay goes on at once
     this.st.faults.stop();
+    if (o.final) this.st.stopping = true;
     return this.st.settle();
   }
 }

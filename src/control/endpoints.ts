@@ -11,7 +11,7 @@ import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
 import { activateEndpoint } from './provisioning-faults.js';
 import { now, type ControlState } from './state.js';
-import { applyToDataPlane, failedEndpoint, finishEndpointDeletion, liveSpec, pushEndpoint } from './transitions.js';
+import { applyToDataPlane, failedEndpoint, finishDeletion, liveSpec, pushEndpoint } from './transitions.js';
 import { newEnis, withEnis } from './zones.js';
 
 export async function createEndpoint(st: ControlState, caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
@@ -189,7 +189,7 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
     st.faults.forget(id);
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
   });
-  await finishEndpointDeletion(st, id);
+  await finishDeletion(st, 'endpoint', id);
 }
 
 /**

@@ -16,7 +16,7 @@ import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js'
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
 import { activateEndpoint } from './provisioning-faults.js';
 import { now, type ControlState } from './state.js';
-import { applyToDataPlane, bringServiceUp, finishServiceDeletion, pushEndpoint, pushRouting } from './transitions.js';
+import { applyToDataPlane, bringServiceUp, finishDeletion, pushEndpoint, pushRouting } from './transitions.js';
 
 /** a load-balanced service's health checks are its target groups' (ModifyTargetGroup) */
 const LB_HEALTH = 'health_check: a service backed by load balancers is probed by its target groups\' health checks (ELBv2 ModifyTargetGroup)';
@@ -153,7 +153,7 @@ export async function deleteService(st: ControlState, caller: Account, id: strin
     const deleting = { ...s, status: 'deleting' as const, updated_at: now() };
     await st.commit([{ kind: 'service', id, value: deleting }], () => st.services.set(id, deleting));
   });
-  await finishServiceDeletion(st, id);
+  await finishDeletion(st, 'service', id);
 }
 
 export async function changePermissions(st: ControlState, caller: Account, id: string, action: 'add' | 'remove', entries: readonly PermissionEntry[]): Promise<string[]> {

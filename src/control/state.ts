@@ -494,6 +494,9 @@ export class ControlState {
   }
 
   /** waits for mutations and data-plane round trips under way */
+  /** set once the daemon stops: work that waits for the store (a removal tried again) gives up, for the next start to finish */
+  stopping = false;
+
   async settle(): Promise<void> {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
     await this.tail.catch(() => undefined);

@@ -212,6 +212,41 @@ export async function finishEndpointDeletion(st: ControlState, id: string): Prom
   if (gone) await st.removed('endpoint', id);
 }
 
+/** how long a stored deletion waits before its removal is tried again while the store refuses writes */
+const REMOVAL_RETRY_MS = 1_000;
+
+const storeTrouble = (err: unknown): boolean =>
+  err instanceof DomainError && (err.name === 'StoreFull' || err.name === 'StoreUnavailable' || err.name === 'StoreConflict');
+
+/**
+ * Finishes a deletion whose `deleting` state is stored. A store that refuses the removal now (a
+ * full disk, etcd away) does not turn the answer into an error: the deletion is taken (the resource
+ * shows `deleting`, its listeners are closed), and its removal is tried again every
+ * REMOVAL_RETRY_MS until it lands; a stop leaves it to the next start (restore() finishes it).
+ */
+export async function finishDeletion(st: ControlState, kind: 'endpoint' | 'service', id: string): Promise<void> {
+  const finish = () => (kind === 'endpoint' ? finishEndpointDeletion(st, id) : finishServiceDeletion(st, id));
+  try {
+    await finish();
+    return;
+  } catch (err) {
+    if (!storeTrouble(err)) throw err;
+    st.log.warn({ [`${kind}_id`]: id, err: (err as Error).message }, `${kind} deletion taken: its removal waits for the store`);
+  }
+  st.track((async () => {
+    while (!st.stopping) {
+      await new Promise((resolve) => setTimeout(resolve, REMOVAL_RETRY_MS));
+      if (st.stopping) return;
+      try {
+        await finish();
+        return;
+      } catch (err) {
+        if (!storeTrouble(err)) throw err;
+      }
+    }
+  })());
+}
+
 export async function finishServiceDeletion(st: ControlState, id: string): Promise<void> {
   await applyToDataPlane(st, { kind: 'service', id, available: false });
   const gone = await st.serial(async () => {

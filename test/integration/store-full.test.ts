@@ -3,7 +3,8 @@
 import path from 'node:path';
 import { CreateVpcEndpointCommand } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CONSUMER, PROVIDER, SERVICE_BODY, createAvailableService, startTestDaemon, twoAccountConfig, type TestDaemon } from '../helpers.js';
+import { StoreFull, type Store } from '../../src/store/store.js';
+import { CONSUMER, PROVIDER, SERVICE_BODY, createAcceptedEndpoint, createAvailableService, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 import { asRoot, tmpfs, type Disk } from './disk.js';
 
@@ -60,5 +61,28 @@ describe.skipIf(!asRoot)('a full disk', () => {
     } finally {
       consumer.destroy();
     }
+  });
+});
+
+describe('a deletion the store takes halfway', () => {
+  it('a DELETE whose removal the store refuses (a full disk) is answered as taken: deleting, listeners closed, removed once the store writes again', async () => {
+    d = await startTestDaemon(twoAccountConfig());
+    const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false });
+    expect((await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+    const ep = await createAcceptedEndpoint(d.consumer, { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    const listeners = d.daemon.dataPlane.daemonLoad().listeners;
+    // the store refuses the removal (the second of a deletion's two commits) three times, as a full disk would
+    const store = (d.daemon.control as unknown as { st: { store: Store } }).st.store;
+    const commit = store.commit.bind(store);
+    let refusals = 3;
+    store.commit = (changes, expects) => (changes.some((c) => c.kind === 'endpoint' && c.value === null) && refusals-- > 0
+      ? Promise.reject(new StoreFull('/full-disk')) : commit(changes, expects));
+    const r = await d.consumer.delete(`/vpc-endpoints/${ep.id}`);
+    // it was answered 507 "nothing changed" while the endpoint was deleting and its listener closed
+    expect(r.status, JSON.stringify(r.body)).toBe(204);
+    expect((await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body.status).toBe('deleting');
+    expect(d.daemon.dataPlane.daemonLoad().listeners).toBe(listeners - 1);
+    await waitFor(async () => (await d!.consumer.get(`/vpc-endpoints/${ep.id}`)).status === 404, 15_000, 'the endpoint removed once the store writes again');
+    expect(refusals).toBe(-1);
   });
 });
