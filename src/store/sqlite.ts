@@ -162,6 +162,7 @@ export class SqliteStore implements Store {
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new StoreError(`${file}: the database fails its integrity check (${firstLines(String(check))}). ` +
         'vpcepd never resets a database it cannot read: move the file aside to start afresh.');
+      checkTables(db, file);
       // the first load, read here while the worker thread starts: a start does not wait for the
       // worker to boot, read every document and copy them across (issue 16: a restart's time)
       const first = readAll(db);
@@ -182,7 +183,9 @@ export class SqliteStore implements Store {
     this.first = undefined;
     const { rows, revision } = primed ?? await this.worker.load();
     for (const [kind, id, body, version, schema] of rows) {
-      documents.get(kind as Kind)?.set(id, openEnvelope(this.location, kind, id, schema, body));
+      // checked first: an unknown kind is a start-up error, not a document skipped
+      const value = openEnvelope(this.location, kind, id, schema, body);
+      documents.get(kind as Kind)!.set(id, value);
       versions.set(keyOf(kind as Kind, id), version);
     }
     return { revision, documents, versions };
@@ -277,6 +280,18 @@ export class SqliteStore implements Store {
 }
 
 /** every document and the revision, in one read transaction (the worker's load, on this connection) */
+/** the tables the store's thread writes, and the one row of revision: a file that lacks them is not a vpcep database, or a damaged one */
+function checkTables(db: Database.Database, file: string): void {
+  const tables = new Set(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]);
+  const missing = ['documents', 'revision', 'changes'].filter((t) => !tables.has(t));
+  const rows = missing.includes('revision') ? 1 : (db.prepare('SELECT count(*) FROM revision').pluck().get() as number);
+  if (missing.length || rows !== 1) {
+    const what = missing.length ? `lacks the table${missing.length > 1 ? 's' : ''} ${missing.join(', ')}` : `has ${rows} revision rows, not one`;
+    throw new StoreError(`${file}: the database ${what} of its schema version ${SCHEMA_VERSION} (damaged, or not vpcepd's). ` +
+      'vpcepd never resets a database it cannot read: move the file aside to start afresh.');
+  }
+}
+
 function readAll(db: Database.Database): Loaded {
   return db.transaction(() => ({
     rows: db.prepare('SELECT kind, id, body, version, schema FROM documents').raw().all() as StoredRow[],

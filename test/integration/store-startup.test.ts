@@ -160,3 +160,22 @@ describe('stored documents', () => {
     expect(out).toMatch(message);
   });
 });
+
+describe('a database that is not whole', () => {
+  it.each([
+    ['a document of a kind vpcepd has not', (db: Database.Database) => db.prepare('INSERT INTO documents (kind, id, body) VALUES (?, ?, ?)').run('widget', 'w1', '{}'),
+      /unknown document kind "widget" \(widget\/w1\)/],
+    ['no changes table', (db: Database.Database) => db.exec('DROP TABLE changes'), /the database lacks the table changes of its schema version \d+ \(damaged, or not vpcepd's\)/],
+    ['no revision row', (db: Database.Database) => db.exec('DELETE FROM revision'), /the database has 0 revision rows, not one/],
+  ])('%s: a start-up error in one line, not a skipped document or a stack trace', async (_what, damage, message) => {
+    const data = tempDir();
+    await SqliteStore.open(data).close();
+    const db = new Database(path.join(data, DB_FILE));
+    damage(db);
+    db.close();
+    const out = await refused(data, { VPCEP_TOKEN: 'a-token-of-16-chars' });
+    expect(out).toMatch(message);
+    expect(out.split('\n').filter((l) => l.startsWith('vpcepd: cannot start'))).toHaveLength(1);
+  });
+});
+
