@@ -338,6 +338,18 @@ describe('rule 4: service whitelist (permissions)', () => {
     }
   });
 
+  it('the permissions list takes the permission filter (any case) and sort_dir, sorted by creation, newest first by default', async () => {
+    const svc = await createAvailableService(d);
+    await permit(d, svc.id, 'iam:domain::first0');
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // created_at has seconds
+    await permit(d, svc.id, 'iam:domain::second0');
+    const list = async (query: string) => (await d.provider.get(`/vpc-endpoint-services/${svc.id}/permissions${query}`)).body;
+    expect((await list('')).permissions.map((p: any) => p.permission)).toEqual(['iam:domain::second0', 'iam:domain::first0']);
+    expect((await list('?sort_dir=asc')).permissions.map((p: any) => p.permission)).toEqual(['iam:domain::first0', 'iam:domain::second0']);
+    const second = await list('?permission=SECOND');
+    expect([second.permissions.map((p: any) => p.permission), second.total_count]).toEqual([['iam:domain::second0'], 1]);
+  });
+
   it('add is idempotent', async () => {
     const svc = await createAvailableService(d);
     const perm = `iam:domain::${CONSUMER.domain_id}`;
@@ -384,18 +396,21 @@ describe('rule 5: isolation between accounts', () => {
     expect((await d.provider.get('/vpc-endpoints')).body).toEqual({ endpoints: [], total_count: 0 });
   });
 
-  it('the provider\'s connections list shows the consumer\'s endpoint with only id, marker_id, domain_id, status, created_at, updated_at', async () => {
+  it('the provider\'s connections list shows the consumer\'s endpoint with only id, marker_id, domain_id, status, description, created_at, updated_at', async () => {
     const svc = await permittedService(d);
-    const ep = await createEp(d.consumer, epBody(svc.id));
+    const ep = await createEp(d.consumer, epBody(svc.id, { description: 'the web tier' }));
     const r = await d.provider.get(`/vpc-endpoint-services/${svc.id}/connections`);
     expect(r.status).toBe(200);
     expect(r.body.total_count).toBe(1);
     const [c] = r.body.connections;
-    expect(Object.keys(c).sort()).toEqual(['created_at', 'domain_id', 'id', 'marker_id', 'status', 'updated_at']);
+    expect(Object.keys(c).sort()).toEqual(['created_at', 'description', 'domain_id', 'id', 'marker_id', 'status', 'updated_at']);
     expect(c).toEqual({
-      id: ep.id, marker_id: ep.marker_id, domain_id: CONSUMER.domain_id, status: 'pendingAcceptance',
+      id: ep.id, marker_id: ep.marker_id, domain_id: CONSUMER.domain_id, status: 'pendingAcceptance', description: 'the web tier',
       created_at: ep.created_at, updated_at: ep.updated_at,
     });
+    // the action's answer carries it too
+    const accepted = await d.provider.post(`/vpc-endpoint-services/${svc.id}/connections/action`, { action: 'receive', endpoints: [ep.id] });
+    expect(accepted.body.connections[0].description).toBe('the web tier');
   });
 });
 
@@ -470,6 +485,29 @@ describe('rule 7: operator-run public services', () => {
     expect(s.id).toMatch(UUID);
     expect(s.created_at).toMatch(TIME);
     expect((await d.provider.get('/vpc-endpoint-services/public')).body.endpoint_services.map((x: any) => x.id)).toEqual([dnsId]);
+  });
+
+  it('the public list takes the list filters and sorting Huawei\'s SDK sends: endpoint_service_name (any case), id, sort_dir', async () => {
+    await d.stop();
+    d = await startTestDaemon(twoAccountConfig({
+      public_services: [
+        { name: 'dns', service_type: 'interface', ports: [{ port: 53, target: '127.0.0.1:5353' }] },
+        { name: 'obs', service_type: 'interface', ports: [{ port: 443, target: '127.0.0.1:8443' }] },
+      ],
+    }));
+    const names = async (query: string) => {
+      const r = await d.consumer.get(`/vpc-endpoint-services/public${query}`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return [r.body.endpoint_services.map((x: any) => x.service_name), r.body.total_count];
+    };
+    expect(await names('?endpoint_service_name=OBS')).toEqual([['sim-1.obs'], 1]);
+    expect(await names('?endpoint_service_name=nomatch')).toEqual([[], 0]);
+    const all = (await d.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services;
+    const obs = all.find((x: any) => x.service_name === 'sim-1.obs');
+    expect(await names(`?id=${obs.id}`)).toEqual([['sim-1.obs'], 1]);
+    const asc = (await names('?sort_key=create_at&sort_dir=asc'))[0];
+    expect((await names('?sort_key=create_at&sort_dir=desc'))[0]).toEqual([...asc].reverse());
+    expect(await names('?limit=1&offset=1')).toEqual([[expect.any(String)], 2]);
   });
 
   it('an account cannot GET, PUT or DELETE it by id (403 EndPoint.3046)', async () => {

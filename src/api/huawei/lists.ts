@@ -1,7 +1,7 @@
 // Huawei's list calls: the query (limit, offset, sort_key, sort_dir and the filters), and the
 // filtering, sorting and paging of the whole lists the control plane answers with.
 import { DEFAULTS } from '../../model/defaults.js';
-import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService } from '../../model/types.js';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type Permission } from '../../model/types.js';
 import { HuaweiRequestError } from './errors.js';
 
 export interface ListQuery {
@@ -14,6 +14,8 @@ export interface ListQuery {
   readonly name?: string;
   readonly vpcId?: string;
   readonly markerId?: number;
+  /** a whitelist record's text, a substring in any case (GET .../permissions) */
+  readonly permission?: string;
 }
 
 type QueryInput = Record<string, unknown>;
@@ -56,16 +58,18 @@ export function parseListQuery(q: QueryInput, kind: 'service' | 'endpoint' | 'co
     name,
     vpcId: single(q, 'vpc_id'),
     markerId: markerText === undefined ? undefined : Number(markerText),
+    permission: single(q, 'permission'),
   };
 }
 
-/** Sorts (stably, by the key then id) and pages a list. */
-function page<T extends { created_at: string; updated_at: string; id: string }>(
+/** Sorts (stably, by the key then id) and pages a list; an item without updated_at sorts by created_at. */
+function page<T extends { created_at: string; updated_at?: string; id: string }>(
   items: readonly T[], q: ListQuery,
 ): { items: T[]; total: number } {
   const dir = q.sortDir === 'asc' ? 1 : -1;
+  const key = (x: T) => x[q.sortKey] ?? x.created_at;
   const sorted = [...items].sort((a, b) => {
-    const k = a[q.sortKey] < b[q.sortKey] ? -1 : a[q.sortKey] > b[q.sortKey] ? 1 : 0;
+    const k = key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
     return (k || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) * dir;
   });
   return { items: q.limit === 0 ? [] : sorted.slice(q.offset, q.offset + q.limit), total: items.length };
@@ -95,7 +99,9 @@ export function pageConnections(all: readonly Endpoint[], q: ListQuery): { items
     && (q.status === undefined || e.status === q.status)), q);
 }
 
-/** the lists Huawei pages by offset and limit only, in the control plane's order */
-export function slice<T>(all: readonly T[], q: ListQuery): T[] {
-  return all.slice(q.offset, q.offset + q.limit);
+/** GET .../permissions: a service's whitelist records by their text (a substring, any case), sorted by creation */
+export function pagePermissions(all: readonly Permission[], q: ListQuery): { items: Permission[]; total: number } {
+  const text = q.permission?.toLowerCase();
+  return page(all.filter((p) => text === undefined || p.permission.toLowerCase().includes(text)), q);
 }
+

@@ -10,7 +10,7 @@ import { parseScopeKey, scopeKey, type ToxicRule } from '../../model/toxics.js';
 import type { Account } from '../../model/types.js';
 import { requestError } from '../framework-errors.js';
 import { huaweiError, HuaweiRequestError } from './errors.js';
-import { pageConnections, pageEndpoints, pageServices, parseListQuery, slice } from './lists.js';
+import { pageConnections, pageEndpoints, pagePermissions, pageServices, parseListQuery } from './lists.js';
 import {
   connectionActionBody, connectionBandwidthBody, createEndpointBody, createEndpointCommand, createServiceBody, createServiceCommand, endpointPolicyBody,
   endpointRouteTablesBody, endpointSubnetsActionBody, migrateBackendBody, migrateBackendCommand, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
@@ -115,9 +115,9 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     return { endpoint_services: r.items.map((s) => serviceJson(s, ctx, true)), total_count: r.total };
   });
   v1.get('/vpc-endpoint-services/public', async (req: Req) => {
-    const q = parseListQuery(req.query, 'service');
-    const all = control.publicServices();
-    return { endpoint_services: slice(all, q).map(publicServiceJson), total_count: all.length };
+    // filtered, sorted and paged as the caller's own list (endpoint_service_name, id, status, sort_key, sort_dir)
+    const r = pageServices(control.publicServices(), parseListQuery(req.query, 'service'));
+    return { endpoint_services: r.items.map(publicServiceJson), total_count: r.total };
   });
   v1.get('/vpc-endpoint-services/describe', async (req: Req) => {
     const id = req.query.id;
@@ -166,9 +166,8 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     return { connections: changed.map((e) => connectionJson(e, ctx)) };
   });
   v1.get('/vpc-endpoint-services/:id/permissions', async (req: Req) => {
-    const q = parseListQuery(req.query, 'service');
-    const all = await control.permissions(caller(req), req.params.id);
-    return { permissions: slice(all, q).map(permissionJson), total_count: all.length };
+    const r = pagePermissions(await control.permissions(caller(req), req.params.id), parseListQuery(req.query, 'service'));
+    return { permissions: r.items.map(permissionJson), total_count: r.total };
   });
   v1.post('/vpc-endpoint-services/:id/permissions/action', async (req: Req) => {
     control.ownService(caller(req), req.params.id);

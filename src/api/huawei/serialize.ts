@@ -159,6 +159,8 @@ export function connectionJson(e: Endpoint, ctx: SerializeContext): Record<strin
     marker_id: e.marker_id,
     domain_id: ctx.domainOf(e.owner),
     status: e.status,
+    // huawei-vpcep-api.md: a connection carries the endpoint's description
+    description: e.description,
     // vpcep-sim's: the connection's bandwidth (Mbit/s), its own or else its service's default; absent: none
     ...bandwidthJson(e, ctx),
     created_at: apiTime(e.created_at),
