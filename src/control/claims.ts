@@ -3,7 +3,9 @@
 // quota, is a `claim` document whose key is the value, written in the endpoint's own commit with the
 // expectation that it is absent. Two writers racing for the same value (two daemons sharing etcd,
 // or two mutations of one daemon in flight together) never both win: the loser's commit fails
-// whole with StoreConflict, learns the value is taken and prepares again.
+// whole with StoreConflict, learns the value is taken and prepares again. The same holds for the
+// values other documents keep unique: a service's slot of the account's service quota, a security
+// group's name in its VPC, a load balancer's and a target group's name in its account.
 import { DomainError } from '../model/errors.js';
 import type { Endpoint } from '../model/types.js';
 import type { Change, Expectation } from '../store/store.js';
@@ -18,6 +20,16 @@ export const markerClaim = (m: number): string => `marker/${m}`;
 export const snatClaim = (ip: string): string => `snat/${ip}`;
 export const ipClaim = (vpcId: string, ip: string): string => `ip/${vpcId}/${ip}`;
 export const quotaClaim = (owner: string, slot: number): string => `endpoint-quota/${owner}/${slot}`;
+export const serviceQuotaClaim = (owner: string, slot: number): string => `service-quota/${owner}/${slot}`;
+
+/** a document other than an endpoint whose values are claimed: its holder, its unique values, and its quota when it is new */
+export interface ClaimedDocument {
+  readonly holder: string;
+  /** absent: the document is deleted (its claims let go) */
+  readonly values?: readonly string[];
+  /** a new document's slot: the first free one of COUNT slots from FROM (the count held already: two writers racing pick the same) */
+  readonly quota?: { readonly slot: (n: number) => string; readonly count: number; readonly from: number; readonly exceeded: string };
+}
 
 /** the claims held, by id, with the ids of each holder and the quota slots of each account (no walk of every claim per create) */
 export class ClaimMap extends Map<string, Claim> {
@@ -149,6 +161,43 @@ export class Claims {
       if (h?.holder !== holder) continue;
       changes.push({ kind: 'claim', id: c, value: null });
       expect.push({ kind: 'claim', id: c, version: h.version });
+    }
+    for (const c of ids) this.pending.add(c);
+    return { changes, expect, ids };
+  }
+
+  /** the claim changes and expectations of a document other than an endpoint (ClaimedDocument) */
+  planDocument(d: ClaimedDocument): { changes: Change[]; expect: Expectation[]; ids: string[] } {
+    const changes: Change[] = [];
+    const expect: Expectation[] = [];
+    const ids: string[] = [];
+    const was = new Set(this.held.heldBy(d.holder));
+    const is = new Set(d.values ?? []);
+    const claim = (c: string) => {
+      changes.push({ kind: 'claim', id: c, value: { holder: d.holder } });
+      expect.push({ kind: 'claim', id: c, version: 0 });
+      ids.push(c);
+    };
+    for (const c of is) {
+      if (was.has(c)) continue;
+      if (this.taken(c)) throw new DomainError('StoreConflict', `${c} is taken`);
+      claim(c);
+    }
+    if (d.quota && !was.size) {
+      let slot: string | undefined;
+      for (let i = 0; i < d.quota.count && slot === undefined; i++) {
+        const s = d.quota.slot((d.quota.from + i) % d.quota.count);
+        if (!this.taken(s)) slot = s;
+      }
+      if (slot === undefined) throw new DomainError('QuotaExceeded', d.quota.exceeded);
+      claim(slot);
+      is.add(slot);
+    }
+    // deleted: every claim it holds goes; changed: the values it no longer has (its quota slot stays)
+    for (const c of was) {
+      if (d.values && (is.has(c) || c.startsWith('service-quota/'))) continue;
+      changes.push({ kind: 'claim', id: c, value: null });
+      expect.push({ kind: 'claim', id: c, version: this.held.get(c)!.version });
     }
     for (const c of ids) this.pending.add(c);
     return { changes, expect, ids };

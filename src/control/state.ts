@@ -26,7 +26,7 @@ import { cidrContains, cidrOf, intToIp, ipToInt, lastAddress, SNAT_RANGE } from 
 import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
-import { Claims, ipClaim, markerClaim, snatClaim } from './claims.js';
+import { Claims, ipClaim, markerClaim, serviceQuotaClaim, snatClaim, type ClaimedDocument } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
 import type { Inventory } from './inventory.js';
@@ -283,6 +283,13 @@ export class ControlState {
     const section = sections.getStore();
     try {
       for (const c of changes) {
+        const other = this.claimedDocument(c);
+        if (other) {
+          const plan = this.claims.planDocument(other);
+          all.push(...plan.changes);
+          expect.push(...plan.expect);
+          claimed.push(...plan.ids);
+        }
         if (c.kind !== 'endpoint') continue;
         const before = this.pendingEndpoints.has(c.id) ? this.pendingEndpoints.get(c.id) ?? undefined : this.endpoints.get(c.id);
         const after = (c.value ?? undefined) as Endpoint | undefined;
@@ -523,6 +530,33 @@ export class ControlState {
     let n = 0;
     for (const id of this.endpoints.idsOfService(serviceId)) if (LIVE_ENDPOINT_STATUSES.has(this.endpoints.get(id)!.status)) n++;
     return n;
+  }
+
+  /**
+   * what a change of a service, security group, load balancer or target group claims (claims.ts):
+   * a new service its slot of the account's quota, a group its name in its VPC, a load balancer or
+   * target group its name in its account; null for other kinds
+   */
+  private claimedDocument(c: Change): ClaimedDocument | null {
+    const value = c.value as { owner?: string; name?: string; vpc_id?: string } | null;
+    switch (c.kind) {
+      case 'service': {
+        const s = c.value as EndpointService | null;
+        if (!s || this.services.has(c.id) || s.public) return s ? null : { holder: `service/${c.id}` };
+        const account = this.accountsByName.get(s.owner);
+        const count = account?.quotas.endpoint_service ?? DEFAULTS.quotas.endpoint_service;
+        let from = 0;
+        for (const x of this.services.values()) if (x.owner === s.owner) from++;
+        return {
+          holder: `service/${c.id}`, values: [],
+          quota: { slot: (n) => serviceQuotaClaim(s.owner, n), count, from, exceeded: `quota exceeded: at most ${count} endpoint services per account` },
+        };
+      }
+      case 'securitygroup': return { holder: `securitygroup/${c.id}`, values: value ? [`sg-name/${value.vpc_id}/${value.name}`] : undefined };
+      case 'loadbalancer': return { holder: `loadbalancer/${c.id}`, values: value ? [`lb-name/${value.owner}/${value.name}`] : undefined };
+      case 'targetgroup': return { holder: `targetgroup/${c.id}`, values: value ? [`tg-name/${value.owner}/${value.name}`] : undefined };
+      default: return null;
+    }
   }
 
   /** the service's endpoints awaiting acceptance */

@@ -7,7 +7,10 @@
 // an unreachable etcd at start and a data dir of the other store are clear start-up errors.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { CreateTagsCommand, DescribeVpcEndpointsCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateSecurityGroupCommand, CreateTagsCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand, DescribeVpcEndpointsCommand,
+} from '@aws-sdk/client-ec2';
+import { CreateLoadBalancerCommand, CreateTargetGroupCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -42,6 +45,12 @@ async function daemonOnEtcd(prefix: string, quota?: number): Promise<TestDaemon>
   const d = await startTestDaemon(etcdConfig(prefix, quota));
   cleanups.push(() => d.stop());
   return d;
+}
+
+/** the consumer's ELBv2 client against URL, without retries */
+function elbClient(url: string): ElasticLoadBalancingV2Client {
+  const k = AWS_KEYS.consumer;
+  return new ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: url, maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key } });
 }
 
 async function openService(d: TestDaemon, name: string): Promise<any> {
@@ -146,6 +155,43 @@ describeWithEtcd('vpcepd on etcd', (e) => {
     const more = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
     expect(more.status, JSON.stringify(more.body)).toBe(200);
     expect((await b.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })).status).not.toBe(200);
+  }, 90_000);
+
+  it('two daemons on one etcd keep the service quota and unique names: services, security groups, load balancers and target groups raced through both', async () => {
+    const prefix = `d${++prefixes}`;
+    const a = await daemonOnEtcd(prefix);
+    const b = await daemonOnEtcd(prefix);
+    // the provider's service quota (the default, 20): 30 creates, 15 through each daemon, at once
+    const services = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      (i % 2 ? b : a).provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, service_name: `q${i}`, ports: [{ client_port: 1000 + i, server_port: 80, protocol: 'TCP' }] })));
+    const made = services.filter((r) => r.status === 200);
+    for (const r of services.filter((x) => x.status !== 200)) expect(['EndPoint.2060', 'EndPoint.0031'], JSON.stringify(r.body)).toContain(r.body.error_code);
+    expect(made.length).toBeLessThanOrEqual(20);
+    expect(made.length).toBeGreaterThan(0);
+    await waitFor(async () => (await b.provider.get('/vpc-endpoint-services?limit=100')).body.total_count === made.length, 10_000, 'B to see every service');
+    const quota = (await a.provider.get('/quotas')).body.quotas.resources.find((q: { type: string }) => q.type === 'endpoint_service');
+    expect(quota.used).toBeLessThanOrEqual(quota.quota);
+    // one name, raced through both: one of each kind is made
+    const ec2 = { a: ec2Clients(a.url, AWS_KEYS).consumer, b: ec2Clients(b.url, AWS_KEYS).consumer };
+    const elb = { a: elbClient(a.url), b: elbClient(b.url) };
+    cleanups.push(() => { for (const c of [...Object.values(ec2), ...Object.values(elb)]) c.destroy(); });
+    const race = async (make: (side: 'a' | 'b') => Promise<unknown>) => (await Promise.allSettled([make('a'), make('b'), make('a'), make('b')])).filter((r) => r.status === 'fulfilled').length;
+    expect(await race((x) => ec2[x].send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'raced', Description: 'raced' })))).toBe(1);
+    expect(await race((x) => elb[x].send(new CreateTargetGroupCommand({ Name: 'raced-tg', Protocol: 'TCP', Port: 80, VpcId: 'vpc-client', TargetType: 'ip' })))).toBe(1);
+    expect(await race((x) => elb[x].send(new CreateLoadBalancerCommand({ Name: 'raced-lb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-a'] })))).toBe(1);
+    // the name is free again once its holder is gone
+    const groups = await ec2.b.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['raced'] }] }));
+    await waitFor(async () => ((await ec2.b.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['raced'] }] }))).SecurityGroups ?? []).length === 1, 10_000, 'B to see the group');
+    const id = (groups.SecurityGroups?.[0] ?? (await ec2.a.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['raced'] }] }))).SecurityGroups![0]!).GroupId!;
+    await ec2.a.send(new DeleteSecurityGroupCommand({ GroupId: id }));
+    await waitFor(async () => {
+      try {
+        await ec2.b.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'raced', Description: 'again' }));
+        return true;
+      } catch {
+        return false;
+      }
+    }, 10_000, 'the name free again through B');
   }, 90_000);
 
   it('a data dir of the SQLite store is refused on etcd, and the other way round', async () => {
