@@ -141,11 +141,18 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
   const e = st.endpoints.get(id);
   if (!e) return;
   const live = e.service_type === 'gateway' ? null : liveSpec(st, e);
+  // no spec: its service is gone (deleted meanwhile, on a fleet by another node) or not available;
+  // the endpoint fails for that reason, not as vpcep-sim's own fault
+  const service = st.services.get(e.service_id);
+  const noService: ResourceError | null = e.service_type === 'gateway' || live ? null
+    : !service || service.status === 'deleting'
+      ? { name: 'ServiceNotFound', message: `endpoint service ${e.service_id} was deleted` }
+      : service.status !== 'available' ? { name: 'ServiceUnavailable', message: `endpoint service ${e.service_id} is not available` } : null;
   const ack = e.service_type === 'gateway'
     ? await pushRouting(st)
     : live
       ? await applyToDataPlane(st, { kind: 'endpoint', id, live })
-      : { ok: false as const, reason: `endpoint service ${e.service_id} is not available` };
+      : { ok: false as const, reason: noService?.message ?? `endpoint ${id} cannot be brought up: its VPC or addresses are missing` };
   // restored as it was (accepted, and the data plane took it): nothing to store, no turn in the mutation queue
   if (ack.ok && e.service_type !== 'gateway' && st.endpoints.get(id)?.status === 'accepted') return;
   try {
@@ -156,7 +163,7 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
       if (ack.ok && cur.status === 'accepted') return;
       const next: Endpoint = ack.ok
         ? { ...cur, status: 'accepted', updated_at: now(), error: undefined }
-        : failedEndpoint(cur, ack);
+        : noService ? { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: noService } : failedEndpoint(cur, ack);
       if (!ack.ok) st.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
       await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
     }, { pipelined: true });
