@@ -19,6 +19,11 @@ export class DataDirError extends Error {
 
 const reason = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 
+/** what to do about a write that failed: free space when the disk is full, else another directory */
+const remedy = (err: unknown, dir: string) => ((err as NodeJS.ErrnoException).code === 'ENOSPC'
+  ? `the disk is full: free space under ${dir}`
+  : 'give --data-dir a directory vpcepd may write');
+
 /**
  * Makes sure DIR is a writable directory, creating the missing levels one at a time
  * (a recursive mkdir under /proc retries ENOENT forever).
@@ -36,7 +41,7 @@ export function ensureDataDir(dir: string): void {
     if (!fs.statSync(abs).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     fs.accessSync(abs, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
-    throw new DataDirError(`the data dir ${dir} is not a writable directory (${reason(err)}): give --data-dir a directory vpcepd may write`);
+    throw new DataDirError(`the data dir ${dir} is not a writable directory (${reason(err)}): ${remedy(err, dir)}`);
   }
 }
 
@@ -89,7 +94,7 @@ export function nodeId(dir: string): string {
   try {
     writeFileAtomically(file, `${id}\n`);
   } catch (err) {
-    throw new DataDirError(`cannot write ${file} (${reason(err)}): give --data-dir a directory vpcepd may write`);
+    throw new DataDirError(`cannot write ${file} (${reason(err)}): ${remedy(err, path.dirname(file))}`);
   }
   return id;
 }
@@ -120,6 +125,6 @@ export function claimDataDirStore(dir: string, spec: string, hasDatabase: boolea
   try {
     writeFileAtomically(file, `${spec}\n`);
   } catch (err) {
-    throw new DataDirError(`cannot write ${file} (${reason(err)}): give --data-dir a directory vpcepd may write`);
+    throw new DataDirError(`cannot write ${file} (${reason(err)}): ${remedy(err, path.dirname(file))}`);
   }
 }

@@ -66,6 +66,10 @@ describe('the default account\'s token file', () => {
       const out = await refused(disk.dir);
       expect(out).toContain(`cannot write the token file ${path.join(disk.dir, 'token')} (ENOSPC)`);
       expect(fs.readdirSync(disk.dir)).toEqual(['filler']);
+      // with the token given, the data dir's own files: the disk named as the cause, not the directory
+      const given = await refused(disk.dir, { VPCEP_TOKEN: 'a-token-of-16-chars' });
+      expect(given).toMatch(/\(ENOSPC\): the disk is full: free space under /);
+      expect(given).not.toContain('give --data-dir a directory');
     } finally {
       disk.unmount();
     }
