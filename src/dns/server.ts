@@ -241,7 +241,7 @@ export class DnsServer {
 function bindError(err: unknown, what: string): Error {
   const code = (err as NodeJS.ErrnoException).code;
   const why = code === 'EADDRINUSE' ? 'address already in use (another DNS server, or another vpcepd?)' : (err as Error).message;
-  const e = new Error(`${what}: ${why}: set dns.listen to a free address, or dns.enabled: false`) as NodeJS.ErrnoException;
+  const e = new Error(`${what}: ${why}: set dns.listen (flag --dns-listen, env VPCEP_DNS_LISTEN) to a free address, or dns.enabled: false`) as NodeJS.ErrnoException;
   if (code) e.code = code;
   return e;
 }

@@ -354,6 +354,7 @@ describe('start-up and forwarding', () => {
     const child = await spawnDaemon(['--data-dir', path.join(tempDir(), 'data')], { VPCEP_DNS_LISTEN: busy });
     expect((await child.exited).code).toBe(1);
     expect(child.output()).toContain(`vpcepd: cannot start: dns.listen ${busy} (UDP): address already in use`);
+    expect(child.output()).toContain('set dns.listen (flag --dns-listen, env VPCEP_DNS_LISTEN) to a free address, or dns.enabled: false');
   });
 
   it('dns.forward sends names under no zone of ours to dns.forwarders (a second DNS server here), and keeps ours; dns.enabled false runs no server', async () => {
