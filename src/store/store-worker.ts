@@ -82,20 +82,6 @@ const group = db.transaction((batches) => {
   return results;
 });
 const pause = new Int32Array(new SharedArrayBuffer(4));
-// The WAL is checkpointed into the database file after a transaction's answer has gone, every
-// CHECKPOINT_EVERY transactions, instead of inside the transaction that crosses SQLite's
-// threshold of 1,000 pages (a create's commit writes about 20): the same checkpoints, but no
-// answer waits for one (they were a create's p99). SQLite's own threshold stays as a backstop.
-const CHECKPOINT_EVERY = 48;
-let sinceCheckpoint = 0;
-function checkpoint() {
-  sinceCheckpoint = 0;
-  try {
-    db.pragma('wal_checkpoint(PASSIVE)');
-  } catch {
-    // a checkpoint that fails (a full disk) is tried again by the next commits: nothing is lost
-  }
-}
 parentPort.on('message', (m) => {
   if (m.stallMs) return void Atomics.wait(pause, 0, 0, m.stallMs);
   if (m.close) {
@@ -103,12 +89,7 @@ parentPort.on('message', (m) => {
     return void parentPort.close();
   }
   try {
-    if (m.batches) {
-      parentPort.postMessage({ seq: m.seq, results: group(m.batches) });
-      // after the messages already queued (setImmediate runs once the port's queue is drained)
-      if (++sinceCheckpoint === CHECKPOINT_EVERY) setImmediate(checkpoint);
-      return;
-    }
+    if (m.batches) return void parentPort.postMessage({ seq: m.seq, results: group(m.batches) });
     if (m.pragma) return void parentPort.postMessage({ seq: m.seq, pragma: db.pragma(m.pragma, { simple: true }) });
     if (m.since !== undefined) {
       const r = rev.get();

@@ -91,29 +91,6 @@ describe('SQLite store', () => {
     await s.close();
   });
 
-  it('checkpoints the WAL after the 48th transaction\'s answer, not inside a commit at SQLite\'s 1,000 pages', async () => {
-    const d = dir();
-    const s = SqliteStore.open(d);
-    const file = path.join(d, DB_FILE);
-    const wal = `${file}-wal`;
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
-    await s.commit([{ kind: 'service', id: 'first', value: {} }]);
-    await settle();
-    const size = fs.statSync(file).size;
-    // 46 more transactions of 4 pages each: far below SQLite's threshold, still in the WAL only
-    for (let i = 0; i < 46; i++) await s.commit([{ kind: 'service', id: `s${i}`, value: { pad: 'x'.repeat(10_000) } }]);
-    await settle();
-    expect(fs.statSync(file).size).toBe(size);
-    expect(fs.statSync(wal).size).toBeGreaterThan(46 * 3 * 4096);
-    // the 48th: its answer first, then the checkpoint copies the pages into the database file
-    await s.commit([{ kind: 'service', id: 'last', value: {} }]);
-    await settle();
-    expect(fs.statSync(file).size).toBeGreaterThan(size + 46 * 2 * 4096);
-    const snap = await s.load();
-    expect(snap.documents.get('service')!.size).toBe(48);
-    await s.close();
-  });
-
   it('refuses a file that is not a database, and leaves it as it was', () => {
     const d = dir();
     const file = path.join(d, DB_FILE);
