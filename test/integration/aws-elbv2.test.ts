@@ -133,6 +133,15 @@ async function daemon(dataDir = tempDir()): Promise<TestDaemon> {
   return d;
 }
 
+/** a daemon and both accounts' clients, closed after the test */
+async function twoAccounts() {
+  const d = await daemon();
+  const provider = clients(d, PROVIDER_KEY);
+  const consumer = clients(d, CONSUMER_KEY);
+  cleanup.push(() => { for (const c of [provider.ec2, provider.elb, consumer.ec2, consumer.elb]) c.destroy(); });
+  return { d, provider, consumer };
+}
+
 /** the provider's NLB in subnet-app with a TCP target group on TARGET and a listener on LISTEN */
 async function stack(elb: ElasticLoadBalancingV2Client, name: string, target: { id: string; port: number }, listen: number) {
   const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: name, Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
@@ -356,10 +365,7 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
   });
 
   it('reads as AWS writes them: the ENI\'s groups, the connection\'s NLB, service-region; a service awaiting acceptance is not deleted', async () => {
-    const d = await daemon();
-    const provider = clients(d, PROVIDER_KEY);
-    const consumer = clients(d, CONSUMER_KEY);
-    cleanup.push(async () => { provider.ec2.destroy(); provider.elb.destroy(); consumer.ec2.destroy(); consumer.elb.destroy(); });
+    const { d, provider, consumer } = await twoAccounts();
     const { lb } = await stack(provider.elb, 'read-nlb', { id: '127.0.0.1', port: randomPort() }, 18120);
     const service = (await provider.ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: true }))).ServiceConfiguration!;
     await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${service.ServiceId}`)).body.status === 'available', 5_000, 'service available');
@@ -402,10 +408,7 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
   });
 
   it('IPv4 in one region: other address types and regions are refused, never answered and dropped; SubnetConfiguration places an added ENI', async () => {
-    const d = await daemon();
-    const provider = clients(d, PROVIDER_KEY);
-    const consumer = clients(d, CONSUMER_KEY);
-    cleanup.push(async () => { provider.ec2.destroy(); provider.elb.destroy(); consumer.ec2.destroy(); consumer.elb.destroy(); });
+    const { d, provider, consumer } = await twoAccounts();
     const { lb } = await stack(provider.elb, 'v4-nlb', { id: '127.0.0.1', port: randomPort() }, 18130);
     const arns = [lb.LoadBalancerArn!];
     const create = (more: Record<string, unknown>) => provider.ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: arns, AcceptanceRequired: false, ...more }));
