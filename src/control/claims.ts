@@ -193,9 +193,9 @@ export class Claims {
       claim(slot);
       is.add(slot);
     }
-    // deleted: every claim it holds goes; changed: the values it no longer has (its quota slot stays)
+    // deleted: every claim it holds goes; changed: the values it no longer has
     for (const c of was) {
-      if (d.values && (is.has(c) || c.startsWith('service-quota/'))) continue;
+      if (d.values && is.has(c)) continue;
       changes.push({ kind: 'claim', id: c, value: null });
       expect.push({ kind: 'claim', id: c, version: this.held.get(c)!.version });
     }

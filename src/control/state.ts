@@ -500,10 +500,10 @@ export class ControlState {
     }
   }
 
-  /** waits for mutations and data-plane round trips under way */
   /** set once the daemon stops: work that waits for the store (a removal tried again) gives up, for the next start to finish */
   stopping = false;
 
+  /** waits for mutations and data-plane round trips under way */
   async settle(): Promise<void> {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
     await this.tail.catch(() => undefined);
