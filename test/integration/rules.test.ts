@@ -866,6 +866,11 @@ describe('rule 15: versions and metrics', () => {
     expect(body.versions).toHaveLength(1);
     expect(body.versions[0].id).toBe('v1');
     expect(body.versions[0].status).toBe('CURRENT');
+    // Huawei's ListSpecifiedVersionDetails: GET /v1 alone, no auth; another version does not exist
+    const one = await fetch(`${d.url}/v1`);
+    expect(one.status).toBe(200);
+    expect(await one.json()).toEqual({ version: body.versions[0] });
+    expect(await (await fetch(`${d.url}/v2`)).json()).toEqual({ error_code: 'EndPoint.0005', error_msg: 'no such API: GET /v2' });
   });
 
   it('GET /metrics counts API requests by route pattern and resources by status', async () => {

@@ -72,6 +72,8 @@ export async function huaweiApi(app: FastifyInstance, o: HuaweiOptions): Promise
     if (phase !== 'ready') return sendHuaweiError(reply, new DomainError('NotReady', phase === 'starting' ? 'starting up' : 'vpcepd is stopping'));
     return VERSIONS;
   });
+  // Huawei's ListSpecifiedVersionDetails: one version, no auth
+  app.get('/v1', async () => ({ version: VERSIONS.versions[0] }));
 
   await app.register(async (v1) => v1Routes(v1, o), { prefix: '/v1/:project_id' });
 }
