@@ -46,6 +46,8 @@ describe('the AWS error tables', () => {
       .toMatchObject({ code: 'DryRunOperation', status: 412 });
     expect(awsErrorOf('ec2', new QueryParseError('MissingParameter', 'The request must contain the parameter Action'))).toMatchObject({ code: 'MissingParameter', status: 400 });
     expect(awsErrorOf('elasticloadbalancing', new QueryParseError('InvalidParameterValue', 'bad'))).toMatchObject({ code: 'ValidationError', status: 400 });
+    // ELBv2's models have no MissingParameter: a required parameter left out is a ValidationError
+    expect(awsErrorOf('elasticloadbalancing', new QueryParseError('MissingParameter', 'The request must contain the parameter Name', 'Name'))).toMatchObject({ code: 'ValidationError', status: 400 });
   });
 
   it('render EC2\'s <Response><Errors> and the query protocol\'s <ErrorResponse> with the request id', () => {

@@ -183,6 +183,10 @@ export function awsErrorOf(api: AwsApi, e: AwsAnswerable): AwsErrorAnswer {
     const { code, status } = TABLES[api][e.name];
     return { code, status, message: e.message };
   }
+  if (e instanceof QueryParseError && api === 'elasticloadbalancing' && e.code === 'MissingParameter' && e.parameter !== 'Action') {
+    // ELBv2 names a required parameter left out a ValidationError too (its models have no MissingParameter)
+    return { code: 'ValidationError', status: e.status, message: e.message };
+  }
   if (e instanceof QueryParseError && api !== 'ec2' && e.code === 'InvalidParameterValue') {
     // the query protocol's models name a malformed parameter ValidationError
     return { code: 'ValidationError', status: e.status, message: e.message };
