@@ -8,14 +8,12 @@ export type Logger = pino.Logger;
 /** log lines held while stdout cannot take them (a full disk under it); past this, lines are dropped */
 const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
 
-/** lines the log could not keep since start (a full disk under stdout): the log says how many once it writes again */
-let dropped = 0;
-let failing = false;
-
 export function createLogger(level: LogLevel): Logger {
   // stdout written as it comes (pino's default), but a write that fails is neither a crash nor a
   // stall: the lines wait in the buffer (up to LOG_BUFFER_BYTES, then are dropped) and go out with
-  // the next line once there is room again
+  // the next line once there is room again; the log then says how many it dropped
+  let dropped = 0;
+  let failing = false;
   const destination = pino.destination({ fd: 1, sync: true, maxLength: LOG_BUFFER_BYTES });
   destination.on('error', () => { failing = true; });
   destination.on('drop', () => { dropped++; });

@@ -234,12 +234,12 @@ export function securityGroupXml(g: SecurityGroup, owner: string): XmlFields {
   };
 }
 
-/** the caller's groups: stored ones, and the virtual default group of each config VPC */
 /** an interface endpoint's groups: those it was given, else (made before groups were kept, or through the Huawei API) its VPC's default one */
 export function groupsOf(e: Endpoint): readonly string[] {
   return e.security_groups?.length ? e.security_groups : [defaultSecurityGroupId(e.vpc_id)];
 }
 
+/** the caller's groups: stored ones, and the virtual default group of each config VPC */
 export function callerSecurityGroups(call: AwsCall): SecurityGroup[] {
   const stored = call.control.securityGroups(call.caller);
   const withDefault = new Set(stored.filter((g) => g.default).map((g) => g.vpc_id));

@@ -104,4 +104,3 @@ export function pagePermissions(all: readonly Permission[], q: ListQuery): { ite
   const text = q.permission?.toLowerCase();
   return page(all.filter((p) => text === undefined || p.permission.toLowerCase().includes(text)), q);
 }
-
