@@ -128,6 +128,11 @@ describe('CreateTags, DeleteTags, DescribeTags', () => {
     expect(await tagsOf(ec2.consumer, vpce)).toEqual({ Name: 'web', env: 'test', team: 'net' });
     const out = await ec2.consumer.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [vpce] }, { Name: 'key', Values: ['env'] }] }));
     expect(out.Tags).toEqual([{ ResourceId: vpce, ResourceType: 'vpc-endpoint', Key: 'env', Value: 'test' }]);
+    // tag:<key>: every tag of the resources carrying env=test
+    const byTag = await ec2.consumer.send(new DescribeTagsCommand({ Filters: [{ Name: 'tag:env', Values: ['test'] }] }));
+    expect(byTag.Tags!.map((t) => `${t.ResourceId} ${t.Key}=${t.Value}`)).toEqual([`${vpce} Name=web`, `${vpce} env=test`, `${vpce} team=net`]);
+    const none = await ec2.consumer.send(new DescribeTagsCommand({ Filters: [{ Name: 'tag:env', Values: ['prod'] }] }));
+    expect(none.Tags).toEqual([]);
     const huawei = await d.consumer.get(`/vpc-endpoints/${vpce}`);
     expect(huawei.body.tags).toEqual(expect.arrayContaining([{ key: 'env', value: 'test' }, { key: 'team', value: 'net' }, { key: 'Name', value: 'web' }]));
   });

@@ -115,7 +115,8 @@ const TAG_FILTERS: FilterTable<TagItem> = {
 
 function describeTags(call: AwsCall): XmlFields {
   const items = taggedResources(call).flatMap((r) => r.tags.map((tag) => ({ r, tag })));
-  const kept = applyFilters(items, call.params.filters(), TAG_FILTERS);
+  // tag:<key> keeps every tag of the resources that carry that tag with that value (AWS's DescribeTags)
+  const kept = applyFilters(items, call.params.filters(), TAG_FILTERS, (x) => x.r.tags);
   // one resource's tags stay together, in key order
   const out = page(kept, (x) => `${x.r.id}\0${x.tag.key}`, call.params);
   return {
