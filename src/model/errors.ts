@@ -54,6 +54,7 @@ export const ERROR_MESSAGES = {
   InvalidServerType: 'invalid server_type: VM or LB',
   PortConflict: 'port conflict: duplicate client_port',
   InvalidState: 'cannot be done in the current status',
+  AlreadyConnected: 'the endpoint is already connected',
   OperatorOwned: 'operator-run public services cannot be changed by accounts',
   TagLimit: 'tag limit reached: at most 20 tags per resource',
   DuplicateTagKey: 'duplicate tag key',

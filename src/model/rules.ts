@@ -72,7 +72,7 @@ export function checkConnectionAction(action: ConnectionAction, status: Endpoint
   if (status === 'deleting') throw new DomainError('BeingDeleted', 'the endpoint is being deleted');
   if (action === 'accept') {
     if (status === 'creating') throw new DomainError('BeingCreated', 'the endpoint is already being connected');
-    if (status === 'accepted') throw new DomainError('InvalidState', 'the endpoint is already accepted');
+    if (status === 'accepted') throw new DomainError('AlreadyConnected', 'the endpoint is already accepted');
   } else if (status === 'rejected') {
     throw new DomainError('InvalidState', 'the endpoint is already rejected');
   }

@@ -247,12 +247,12 @@ describe('rule 3: approval (on by default)', () => {
     await waitEndpoint(d.consumer, ep.id, 'accepted');
   });
 
-  it('receive of an accepted endpoint is refused with 409 EndPoint.3045', async () => {
+  it('receive of an accepted endpoint is refused with 409 EndPoint.2014 (already connected, huawei-vpcep-api.md Errors)', async () => {
     const svc = await permittedService(d, { ...SERVICE_BODY, approval_enabled: false });
     const ep = await createEp(d.consumer, epBody(svc.id));
     await waitEndpoint(d.consumer, ep.id, 'accepted');
     const r = await connection(d, svc.id, 'receive', ep.id);
-    expectError(r, 409, 'EndPoint.3045');
+    expectError(r, 409, 'EndPoint.2014');
     expect((await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body.status).toBe('accepted');
   });
 });

@@ -80,7 +80,7 @@ describe('connection actions by status', () => {
     ['accept', 'pendingAcceptance', 'no error'],
     ['accept', 'rejected', 'no error'],
     ['accept', 'failed', 'no error'],
-    ['accept', 'accepted', 'EndPoint.3045'],
+    ['accept', 'accepted', 'EndPoint.2014'],
     ['accept', 'creating', 'EndPoint.2019'],
     ['accept', 'deleting', 'EndPoint.2018'],
     ['reject', 'pendingAcceptance', 'no error'],

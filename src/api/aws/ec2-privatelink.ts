@@ -224,6 +224,7 @@ function itemRefusal(err: unknown, id: string): ItemRefusal {
     case 'NotOfService':
       return { code: 'InvalidVpcEndpoint.NotFound', message: `The VpcEndpoint Id '${id}' does not exist for this service` };
     case 'InvalidState':
+    case 'AlreadyConnected':
     case 'BeingCreated':
     case 'BeingDeleted':
     case 'ServiceUnavailable':

@@ -96,6 +96,7 @@ export const HUAWEI_ERRORS = {
   InvalidServerType: { code: 'EndPoint.3021', status: 400 },
   PortConflict: { code: 'EndPoint.3044', status: 400 },
   InvalidState: { code: 'EndPoint.3045', status: 409 },
+  AlreadyConnected: { code: 'EndPoint.2014', status: 409 },
   OperatorOwned: { code: 'EndPoint.3046', status: 403 },
   InvalidTag: { code: 'EndPoint.3066', status: 400 },
   TagLimit: { code: 'EndPoint.3067', status: 400 },

@@ -45,6 +45,7 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   PortConflict: 400,
   ZoneTaken: 400,
   InvalidState: 409,
+  AlreadyConnected: 409,
   OperatorOwned: 403,
   TagLimit: 400,
   DuplicateTagKey: 400,
