@@ -51,15 +51,18 @@ const KEYS = {
 };
 const CONSUMER_PROJECT = 'c0ffeec0ffeec0ffeec0ffeec0ffee00';
 const CONSUMER_TOKEN = 'bench-consumer-token';
-/** calls of each row before the measured ones, on each server */
+/** calls of each Describe row before the measured ones, on each server (the create rows: --warm-up) */
 const WARM_UP = 2;
 
-const USAGE = `usage: npm run bench:aws -- [--smoke] [--endpoints N] [--creates N] [--concurrency N] [--describes N] [--rounds N] [--durability D] [--no-moto] [--relay RELAY] [--cpu-prof DIR] [--baseline DIR]
+const USAGE = `usage: npm run bench:aws -- [--smoke] [--endpoints N] [--creates N] [--concurrency N] [--describes N] [--warm-up N] [--rounds N] [--durability D] [--no-moto] [--relay RELAY] [--cpu-prof DIR] [--baseline DIR]
 
   --endpoints N    endpoints in the consumer's VPC when describing (the creates included); default 1000 (smoke: 16)
   --creates N      measured CreateVpcEndpoint calls per mode (sequential, concurrent); default 200 (smoke: 4)
   --concurrency N  calls in flight in the concurrent mode; default 8
   --describes N    measured calls of each Describe; default 30 (smoke: 2)
+  --warm-up N      CreateVpcEndpoint calls on each server before each create row's measured ones,
+                   not counted: a fresh daemon's first few hundred pay for V8 compiling their code
+                   (0 measures it cold); default 200 (smoke: 2)
   --rounds N       rounds, each server in turn (vpcep, moto, vpcep, ...); default 3 (smoke: 1)
   --durability D   vpcepd's store_durability: process (the default), power, or both (two vpcepd,
                    process and power, measured in the same rounds)
@@ -75,7 +78,7 @@ let usage;
 
 function options() {
   const line = commandLine('bench:aws', USAGE, {
-    endpoints: { type: 'string' }, creates: { type: 'string' }, concurrency: { type: 'string' }, describes: { type: 'string' },
+    endpoints: { type: 'string' }, creates: { type: 'string' }, 'warm-up': { type: 'string' }, concurrency: { type: 'string' }, describes: { type: 'string' },
     rounds: { type: 'string' }, relay: { type: 'string' }, durability: { type: 'string' }, 'cpu-prof': { type: 'string' }, baseline: { type: 'string' },
     'no-moto': { type: 'boolean', default: false }, smoke: { type: 'boolean', default: false },
   });
@@ -93,6 +96,7 @@ function options() {
     creates: int('creates', smoke ? 4 : 200, 1, 3000),
     concurrency: int('concurrency', 8, 1, 64),
     describes: int('describes', smoke ? 2 : 30, 1, 10_000),
+    warmUp: int('warm-up', smoke ? 2 : 200, 0, 3000),
     rounds: int('rounds', smoke ? 1 : 3, 1, 50),
     moto: !v['no-moto'],
     relay: v.relay ?? 'auto',
@@ -103,7 +107,8 @@ function options() {
   if (o.baseline && !fs.existsSync(path.join(o.baseline, 'dist/vpcepd.js'))) usage(`--baseline ${o.baseline}: no dist/vpcepd.js there (build that checkout first)`);
   if (!['js', 'native', 'auto'].includes(o.relay)) usage('--relay must be js, native or auto');
   if (!['process', 'power', 'both'].includes(o.durability)) usage('--durability must be process, power or both');
-  if (2 * (o.creates + WARM_UP) > o.endpoints) usage(`--endpoints (${o.endpoints}) must hold the 2 x (--creates + ${WARM_UP}) endpoints the creates make (${2 * (o.creates + WARM_UP)})`);
+  const made = 2 * (o.creates + Math.max(1, o.warmUp));
+  if (made > o.endpoints) usage(`--endpoints (${o.endpoints}) must hold the 2 x (--creates + --warm-up) endpoints the creates make (${made})`);
   if (o.creates < o.rounds || o.describes < o.rounds) usage('--creates and --describes must be at least --rounds');
   return o;
 }
@@ -618,7 +623,7 @@ async function main() {
   const loadBefore = os.loadavg();
   const program = o.moto ? motoServer() : null;
   const motoState = !o.moto ? 'off' : program ? 'present' : 'absent';
-  say(`bench:aws ${o.smoke ? '(smoke) ' : ''}— ${o.endpoints} endpoints, ${o.creates} creates per mode (concurrency ${o.concurrency}), ${o.describes} calls per Describe, ${o.rounds} round${o.rounds > 1 ? 's' : ''}`);
+  say(`bench:aws ${o.smoke ? '(smoke) ' : ''}— ${o.endpoints} endpoints, ${o.creates} creates per mode (concurrency ${o.concurrency}) after ${o.warmUp} not counted, ${o.describes} calls per Describe, ${o.rounds} round${o.rounds > 1 ? 's' : ''}`);
   if (motoState === 'absent') say('bench:aws: moto_server is absent (not on the PATH nor in /root/.pyenv/shims): measuring vpcep-sim only');
   if (motoState === 'off') say('bench:aws: --no-moto: measuring vpcep-sim only');
 
@@ -656,10 +661,11 @@ async function main() {
     const rowServers = servers.filter((s) => s.key !== 'noop' || row.creates);
     const recs = Object.fromEntries(rowServers.map((s) => [key(s), emptyRecord()]));
     // warm-up calls, not counted: the first calls of an action pay for its code's compilation; a
-    // failure there is the row's failure
+    // failure there is the row's failure. A create row's warm-up is at least one call: the anchor
+    // answers with what it answered.
     for (const s of rowServers) {
       const warm = emptyRecord();
-      await runBatch(s, { ...row, concurrency: 1 }, WARM_UP, warm);
+      await runBatch(s, { ...row, concurrency: 1 }, row.creates ? Math.max(1, o.warmUp) : WARM_UP, warm);
       if (warm.failed) recs[key(s)].failed = `warm-up: ${warm.failed}`;
       if (row.creates && s.key === 'vpcep' && !noop && warm.answer?.body) {
         noop = await startAnswerAtOnce(dir, warm.answer);
