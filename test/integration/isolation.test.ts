@@ -3,6 +3,7 @@
 // vpc-provider-client (the provider's), 127.0.0.1 the host (an on-premises client). Runs with both
 // relays (npm run test:js-relay).
 import { execFile } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -179,5 +180,33 @@ describe('the path tracer and another account\'s endpoint', () => {
       expect(r.target_type).toBe('none');
       expect(JSON.stringify(r).replaceAll(dst, 'X')).toBe(JSON.stringify(twin).replaceAll(dst === nowhere ? ep.host_ip : nowhere, 'X'));
     }
+  });
+});
+
+describe('DNS: another account\'s names', () => {
+  it('an account publishes no record at the cloud\'s names (another account\'s endpoint names): refused, nothing answered', async () => {
+    const { d, ep } = await world();
+    expect((await d.consumer.put(`/vpc-endpoints/${ep.id}`, { enable_dns: true })).status).toBe(200);
+    const names: string[] = (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body.dns_names;
+    expect(names.length).toBeGreaterThan(0);
+    const port = d.daemon.dnsAddress!.port;
+    const txt = async (name: string, from: string) => {
+      const r = new Resolver({ timeout: 3_000, tries: 1 });
+      r.setLocalAddress(from);
+      r.setServers([`127.0.0.1:${port}`]);
+      return r.resolveTxt(name).then((v) => v.flat(), (e: NodeJS.ErrnoException) => e.code);
+    };
+    const before = (await d.provider.get('/sim/dns/records')).body.records;
+    for (const name of [...names, `${ep.id}.vpce.amazonaws.com`, 'x.vpcep.sim-1.internal', 'ep-1.privatelink.aliyuncs.com']) {
+      const r = await d.provider.post('/sim/dns/records', { name, type: 'TXT', value: 'planted' });
+      expect(r, name).toEqual({ status: 400, body: { error_code: 'EndPoint.0002', error_msg: expect.stringMatching(/are the cloud's own$/) } });
+    }
+    expect((await d.provider.get('/sim/dns/records')).body.records).toEqual(before);
+    // in the endpoint's VPC and elsewhere, its name has no TXT record of another account's
+    expect(await txt(names[0]!, '127.2.1.50')).toBe('ENODATA');
+    expect(await txt(names[0]!, '127.1.24.9')).toBe('ENOTFOUND');
+    // the provider's own domain is its to prove
+    expect((await d.provider.post('/sim/dns/records', { name: '_proof.api.example.com', type: 'TXT', value: 'vpce:ok' })).status).toBe(200);
+    expect(await txt('_proof.api.example.com', '127.1.24.9')).toEqual(['vpce:ok']);
   });
 });
