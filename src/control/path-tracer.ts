@@ -31,7 +31,11 @@ export function trace(st: ControlState, caller: Account, q: TraceQuery): PathTra
   for (const e of st.endpoints.values()) {
     if (e.service_type !== 'interface') continue;
     const eni = e.enis.find((n) => n.host_ip === q.destinationIp || (vpc !== null && e.vpc_id === vpc.id && n.ip === q.destinationIp));
-    if (eni) return traceInterface(st, caller, vpc, q, e, eni);
+    if (!eni) continue;
+    const t = traceInterface(st, caller, vpc, q, e, eni);
+    // another account's endpoint where nothing listens is what a connect shows: nothing there
+    if (t) return t;
+    break;
   }
   const view = indexRouting(st.routing());
   const load = st.dataPlane.daemonLoad();
@@ -64,10 +68,12 @@ function routeListener(st: ControlState, view: RoutingIndex, vpc: Vpc | null, ip
 
 /**
  * Another account's endpoint is traced as far as isolation, which is the caller's to know: its
- * id, VPC, service, cap and the rule of its own that decided stay hidden (no existence oracle
- * beyond what a connection attempt shows).
+ * id, VPC, service, cap, ENI (private IP, zone), security groups and the rule of its own that
+ * decided stay hidden. No existence oracle beyond what a connection attempt shows: where nothing
+ * of it listens (pending, rejected, failed, a port its service has not), the kernel refuses the
+ * connect as at an address where nothing is, so null: the caller traces it as no endpoint.
  */
-function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: TraceQuery, ep: Endpoint, eni: Eni): PathTrace {
+function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: TraceQuery, ep: Endpoint, eni: Eni): PathTrace | null {
   const own = ep.owner === caller.name;
   const service = st.services.get(ep.service_id);
   const sourceIp = ipToInt(q.sourceIp);
@@ -97,11 +103,13 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
   });
   const node = servingNode(st, ep);
   if (own) return node ? { ...d, node } : d;
+  if (d.outcome === 'connection_refused') return null;
   const isolated = d.refusal === 'vpc' || d.refusal === 'on_premises';
   const reason = isolated ? d.reason
     : d.verdict === 'relay' ? 'relayed through another account\'s interface endpoint' : 'refused by another account\'s interface endpoint (its own rules: its owner can trace them)';
+  const { eni: _eni, security_group: _groups, ...shown } = d;
   return {
-    ...d, service: null, cap: null, backend_source: null, whitelist: null, listener: null, daemon: null, backend: null, source: null, policy: null,
+    ...shown, service: null, cap: null, backend_source: null, whitelist: null, listener: null, daemon: null, backend: null, source: null, policy: null,
     refusal: isolated ? d.refusal : null, reason, ...(node ? { node } : {}),
   };
 }

@@ -7,7 +7,7 @@
 // records (dns.public_records) and those published through the API, which are stored.
 import { randomInt } from 'node:crypto';
 import {
-  normalRecordName, privateDnsNameProblem, privateDnsVerified, publishedRecordId, recordProblem, type PublicRecord, type PublishedRecord,
+  cloudZoneProblem, normalRecordName, privateDnsNameProblem, privateDnsVerified, publishedRecordId, recordProblem, type PublicRecord, type PublishedRecord,
 } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { Account, Endpoint, EndpointService, PrivateDnsName } from '../model/types.js';
@@ -37,7 +37,8 @@ export class PublicZone {
   /** adds a record (the same name, type and value once); InvalidParameter for a bad one */
   add(owner: string, r: PublicRecord): Promise<OwnedRecord> {
     const name = normalRecordName(r.name);
-    const bad = recordProblem(name, r.value);
+    // an account publishes in its own domains only: not at the names of other accounts' endpoints
+    const bad = recordProblem(name, r.value) ?? cloudZoneProblem(name);
     if (bad) return Promise.reject(new DomainError('InvalidParameter', bad));
     return this.st.serial(async () => {
       const found = this.all().find((x) => x.name === name && x.type === r.type && x.value === r.value);

@@ -148,8 +148,15 @@ export function privateDnsNameProblem(name: string): string | null {
   for (const l of labels) {
     if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l)) return `label ${JSON.stringify(l.slice(0, 70))} is not 1-63 of a-z 0-9 - (no hyphen at either end)`;
   }
-  const domain = labels.join('.');
-  const reserved = RESERVED_SUFFIXES.find((z) => domain === z || domain.endsWith(`.${z}`));
+  return cloudZoneProblem(labels.join('.'));
+}
+
+/**
+ * Why a name is not an account's to name, or null: one under a zone vpcep-sim answers itself (its
+ * endpoints' and services' names, every account's), as no account of a cloud writes into its zones.
+ */
+export function cloudZoneProblem(name: string): string | null {
+  const reserved = RESERVED_SUFFIXES.find((z) => name === z || name.endsWith(`.${z}`));
   return reserved ? `names under ${reserved} are the cloud's own` : null;
 }
 

@@ -1,20 +1,24 @@
 // What a caller can learn about other tenants (issue 10, item 4): nothing. An id the caller may not
 // see answers as an unknown id does; the unauthenticated /metrics carries no endpoint or service id; the
 // effective configuration names the caller's VPCs only, and no count of accounts or VPCs.
+import * as EC2 from '@aws-sdk/client-ec2';
+import * as ELB from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CONSUMER, METRICS_TOKEN, PROVIDER, SERVICE_BODY, createAvailableService, parseMetrics, startTestDaemon, twoAccountConfig, waitFor,
   type TestDaemon,
 } from '../helpers.js';
+import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 
 /** a third account with its own service, to which the consumer connects */
 const THIRD = { name: 'third', domain_id: 'd3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3', project_id: 'e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3', token: 'third-secret' };
+const THIRD_KEY = { account_id: '333333333333', access_key_id: 'AKIATHIRD00000000003', secret_access_key: 'third-secret-key-0123456789abcdef' };
 
 function config(): Record<string, unknown> {
   const base = twoAccountConfig();
   return {
     ...base,
-    accounts: [PROVIDER, CONSUMER, THIRD],
+    accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }, { ...THIRD, aws: THIRD_KEY }],
     vpcs: [
       ...(base.vpcs as unknown[]),
       {
@@ -99,5 +103,96 @@ describe('existence oracles', () => {
     expect((await d.provider.get('/sim/config')).body.vpcs).toEqual(['vpc-app', 'vpc-provider-client']);
     const anonymous = await d.client(undefined, CONSUMER.project_id).get('/sim/config');
     expect(anonymous.status).toBe(401);
+  });
+});
+
+describe('existence oracles through the AWS APIs', () => {
+  /** the SDK's answer to a call: its error (code, status, message) or what it answered */
+  const outcome = (p: Promise<unknown>) => p.then((r) => ({ answered: JSON.stringify({ ...(r as object), $metadata: undefined }) }), () => refused(p));
+
+  it('another account\'s ids (either dialect\'s) answer as unknown ids of the same shape do, for reads and writes, and change nothing', async () => {
+    const o = { endpoint: d.url, region: 'us-east-1', maxAttempts: 1 };
+    const cred = (k: { access_key_id: string; secret_access_key: string }) => ({ accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key });
+    const { provider: ec2, third } = ec2Clients(d.url, { provider: AWS_KEYS.provider, third: THIRD_KEY });
+    const elb = new ELB.ElasticLoadBalancingV2Client({ ...o, credentials: cred(AWS_KEYS.provider) });
+    const elb3 = new ELB.ElasticLoadBalancingV2Client({ ...o, credentials: cred(THIRD_KEY) });
+    // the provider's network, NLB and service through the AWS APIs
+    const vpc = (await ec2.send(new EC2.CreateVpcCommand({ CidrBlock: '10.66.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await ec2.send(new EC2.CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.66.1.0/24' }))).Subnet!.SubnetId!;
+    const sg = (await ec2.send(new EC2.CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'mine', Description: 'x' }))).GroupId!;
+    const rtb = (await ec2.send(new EC2.CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!;
+    const lb = (await elb.send(new ELB.CreateLoadBalancerCommand({ Name: 'mine', Type: 'network', Scheme: 'internal', Subnets: [subnet] }))).LoadBalancers![0]!.LoadBalancerArn!;
+    const tg = (await elb.send(new ELB.CreateTargetGroupCommand({ Name: 'mine', Protocol: 'TCP', Port: 80, VpcId: vpc, TargetType: 'ip' }))).TargetGroups![0]!.TargetGroupArn!;
+    const listener = (await elb.send(new ELB.CreateListenerCommand({ LoadBalancerArn: lb, Protocol: 'TCP', Port: 8443, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg }] }))).Listeners![0]!.ListenerArn!;
+    const awsSvc = (await ec2.send(new EC2.CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb] }))).ServiceConfiguration!.ServiceId!;
+    const before = JSON.stringify(await Promise.all([
+      ec2.send(new EC2.DescribeVpcsCommand({ VpcIds: [vpc] })), ec2.send(new EC2.DescribeSecurityGroupsCommand({ GroupIds: [sg] })),
+      ec2.send(new EC2.DescribeVpcEndpointServiceConfigurationsCommand({})), ec2.send(new EC2.DescribeVpcEndpointServicePermissionsCommand({ ServiceId: awsSvc })),
+      elb.send(new ELB.DescribeTargetGroupsCommand({ TargetGroupArns: [tg] })), elb.send(new ELB.DescribeTagsCommand({ ResourceArns: [lb, tg, listener] })),
+    ]).then((rs) => rs.map((r) => ({ ...r, $metadata: undefined }))));
+
+    /** an unknown id of the same shape: the same prefix, other hex digits */
+    const unknown = (id: string) => id.replace(/[0-9a-f]{12}$/, '0badc0ffee00');
+    const tagged = [{ Key: 'planted', Value: 'x' }];
+    const calls: Array<[string, (id: string) => Promise<unknown>]> = [
+      [vpc, (id) => third.send(new EC2.DescribeVpcsCommand({ VpcIds: [id] }))],
+      [vpc, (id) => third.send(new EC2.DescribeVpcAttributeCommand({ VpcId: id, Attribute: 'enableDnsSupport' }))],
+      [vpc, (id) => third.send(new EC2.CreateSubnetCommand({ VpcId: id, CidrBlock: '10.66.2.0/24' }))],
+      [vpc, (id) => third.send(new EC2.CreateSecurityGroupCommand({ VpcId: id, GroupName: 'in-yours', Description: 'x' }))],
+      [vpc, (id) => third.send(new EC2.ModifyVpcAttributeCommand({ VpcId: id, EnableDnsHostnames: { Value: true } }))],
+      [vpc, (id) => third.send(new EC2.DeleteVpcCommand({ VpcId: id }))],
+      [subnet, (id) => third.send(new EC2.DescribeSubnetsCommand({ SubnetIds: [id] }))],
+      [subnet, (id) => third.send(new EC2.DeleteSubnetCommand({ SubnetId: id }))],
+      [sg, (id) => third.send(new EC2.DescribeSecurityGroupsCommand({ GroupIds: [id] }))],
+      [sg, (id) => third.send(new EC2.AuthorizeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 1, ToPort: 65535, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }))],
+      [sg, (id) => third.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id }))],
+      [rtb, (id) => third.send(new EC2.DescribeRouteTablesCommand({ RouteTableIds: [id] }))],
+      [rtb, (id) => third.send(new EC2.CreateRouteCommand({ RouteTableId: id, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-1' }))],
+      [rtb, (id) => third.send(new EC2.DeleteRouteTableCommand({ RouteTableId: id }))],
+      [awsSvc, (id) => third.send(new EC2.DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [id] }))],
+      [awsSvc, (id) => third.send(new EC2.DescribeVpcEndpointServicesCommand({ ServiceNames: [`com.amazonaws.vpce.us-east-1.${id}`] }))],
+      [awsSvc, (id) => third.send(new EC2.DescribeVpcEndpointServicePermissionsCommand({ ServiceId: id }))],
+      [awsSvc, (id) => third.send(new EC2.ModifyVpcEndpointServicePermissionsCommand({ ServiceId: id, AddAllowedPrincipals: ['*'] }))],
+      [awsSvc, (id) => third.send(new EC2.ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: id, AcceptanceRequired: false }))],
+      [awsSvc, (id) => third.send(new EC2.AcceptVpcEndpointConnectionsCommand({ ServiceId: id, VpcEndpointIds: [epOnProvider] }))],
+      [awsSvc, (id) => third.send(new EC2.DeleteVpcEndpointServiceConfigurationsCommand({ ServiceIds: [id] }))],
+      [awsSvc, (id) => third.send(new EC2.CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-third', ServiceName: `com.amazonaws.vpce.us-east-1.${id}`, SubnetIds: ['subnet-third'] }))],
+      [svc, (id) => third.send(new EC2.DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [id] }))],
+      [svc, (id) => third.send(new EC2.RejectVpcEndpointConnectionsCommand({ ServiceId: id, VpcEndpointIds: [epOnProvider] }))],
+      [epOnProvider, (id) => third.send(new EC2.DescribeVpcEndpointsCommand({ VpcEndpointIds: [id] }))],
+      [epOnProvider, (id) => third.send(new EC2.ModifyVpcEndpointCommand({ VpcEndpointId: id, ResetPolicy: true }))],
+      [epOnProvider, (id) => third.send(new EC2.DeleteVpcEndpointsCommand({ VpcEndpointIds: [id] }))],
+      [vpc, (id) => third.send(new EC2.CreateTagsCommand({ Resources: [id], Tags: tagged }))],
+      [sg, (id) => third.send(new EC2.CreateTagsCommand({ Resources: [id], Tags: tagged }))],
+      [awsSvc, (id) => third.send(new EC2.DeleteTagsCommand({ Resources: [id] }))],
+      [lb, (id) => elb3.send(new ELB.DescribeLoadBalancersCommand({ LoadBalancerArns: [id] }))],
+      [lb, (id) => elb3.send(new ELB.DescribeLoadBalancerAttributesCommand({ LoadBalancerArn: id }))],
+      [lb, (id) => elb3.send(new ELB.ModifyLoadBalancerAttributesCommand({ LoadBalancerArn: id, Attributes: [{ Key: 'deletion_protection.enabled', Value: 'true' }] }))],
+      [lb, (id) => elb3.send(new ELB.CreateListenerCommand({ LoadBalancerArn: id, Protocol: 'TCP', Port: 9443, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg }] }))],
+      [lb, (id) => elb3.send(new ELB.AddTagsCommand({ ResourceArns: [id], Tags: tagged }))],
+      [lb, (id) => elb3.send(new ELB.DeleteLoadBalancerCommand({ LoadBalancerArn: id }))],
+      [tg, (id) => elb3.send(new ELB.DescribeTargetGroupsCommand({ TargetGroupArns: [id] }))],
+      [tg, (id) => elb3.send(new ELB.DescribeTargetHealthCommand({ TargetGroupArn: id }))],
+      [tg, (id) => elb3.send(new ELB.RegisterTargetsCommand({ TargetGroupArn: id, Targets: [{ Id: '127.0.0.1', Port: 1, AvailabilityZone: 'all' }] }))],
+      [tg, (id) => elb3.send(new ELB.ModifyTargetGroupAttributesCommand({ TargetGroupArn: id, Attributes: [{ Key: 'proxy_protocol_v2.enabled', Value: 'true' }] }))],
+      [tg, (id) => elb3.send(new ELB.DeleteTargetGroupCommand({ TargetGroupArn: id }))],
+      [listener, (id) => elb3.send(new ELB.DescribeListenersCommand({ ListenerArns: [id] }))],
+      [listener, (id) => elb3.send(new ELB.DeleteListenerCommand({ ListenerArn: id }))],
+    ];
+    for (const [id, call] of calls) {
+      const other = unknown(id);
+      expect(other).not.toBe(id);
+      const real = JSON.stringify(await outcome(call(id))).replaceAll(id, '<id>');
+      const made = JSON.stringify(await outcome(call(other))).replaceAll(other, '<id>');
+      expect(real, `${call.toString()} with ${id}`).toBe(made);
+    }
+    const after = JSON.stringify(await Promise.all([
+      ec2.send(new EC2.DescribeVpcsCommand({ VpcIds: [vpc] })), ec2.send(new EC2.DescribeSecurityGroupsCommand({ GroupIds: [sg] })),
+      ec2.send(new EC2.DescribeVpcEndpointServiceConfigurationsCommand({})), ec2.send(new EC2.DescribeVpcEndpointServicePermissionsCommand({ ServiceId: awsSvc })),
+      elb.send(new ELB.DescribeTargetGroupsCommand({ TargetGroupArns: [tg] })), elb.send(new ELB.DescribeTagsCommand({ ResourceArns: [lb, tg, listener] })),
+    ]).then((rs) => rs.map((r) => ({ ...r, $metadata: undefined }))));
+    expect(after).toBe(before);
+    expect((await d.consumer.get(`/vpc-endpoints/${epOnProvider}`)).body.status).toBe('accepted');
+    for (const c of [ec2, third, elb, elb3]) c.destroy();
   });
 });

@@ -3,13 +3,18 @@
 // vpc-provider-client (the provider's), 127.0.0.1 the host (an on-premises client). Runs with both
 // relays (npm run test:js-relay).
 import { execFile } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  CONSUMER, ROOT, SERVICE_BODY, metricValue, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon,
+  CONSUMER, PROVIDER, ROOT, SERVICE_BODY, metricValue, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon,
 } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { AWS_KEYS, ec2Clients } from './aws-sdk.js';
+import {
+  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand,
+} from '@aws-sdk/client-ec2';
 
 const daemons = new Set<TestDaemon>();
 const backends = new Set<TestBackend>();
@@ -116,5 +121,92 @@ describe('VPC isolation', () => {
     // another account's VPC is not the caller's to trace from
     const bad = await d.provider.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.5', destination_ip: ep.host_ip, destination_port: port });
     expect(bad.status).toBe(404);
+  });
+});
+
+describe('the path tracer and another account\'s endpoint', () => {
+  it('shows no more than a connect does: no ENI address or zone, no security group rules; where nothing listens, no endpoint at all', async () => {
+    const d = await startTestDaemon(twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] }));
+    daemons.add(d);
+    const backend = await startBackend(echo);
+    backends.add(backend);
+    const port = randomPort();
+    const svc = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
+    expect(svc.status).toBe(200);
+    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+    expect((await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+    // the consumer's endpoint in a VPC made through the EC2 API (VPC 4), behind a security group of its own
+    const { consumer } = ec2Clients(d.url, { consumer: AWS_KEYS.consumer });
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.88.0.0/16' }))).Vpc!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '10.88.3.0/24', AvailabilityZone: 'us-east-1a' }))).Subnet!;
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'secret-rules', Description: 'x' }));
+    await consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: '10.88.3.0/27' }] }] }));
+    const made = (await consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: vpc.VpcId, ServiceName: `com.amazonaws.vpce.us-east-1.${svc.body.id}`, SubnetIds: [subnet.SubnetId!], SecurityGroupIds: [sg.GroupId!],
+    }))).VpcEndpoint!;
+    consumer.destroy();
+    const ep = await waitFor(async () => {
+      const r = await d.consumer.get(`/vpc-endpoints/${made.VpcEndpointId}`);
+      return r.body.status === 'accepted' ? r.body : null;
+    }, 5_000, 'endpoint accepted');
+    expect(ep.ip).toBe('10.88.3.4');
+    // its owner sees everything
+    const own = (await d.consumer.post('/trace', { source_ip: '192.0.2.10', destination_ip: ep.host_ip, destination_port: port })).body.trace;
+    expect(own).toMatchObject({ eni: { ip: '10.88.3.4', zone: 'sim-1a' }, security_group: { rules: [`tcp ${port} from 10.88.3.0/27`] }, outcome: 'reset' });
+
+    // another account: what a connect shows (the listener resets it), nothing of the endpoint's own
+    expect(await attempt(ep.host_ip, port, '127.3.1.50')).toBe('ECONNRESET');
+    expect(await attempt(ep.host_ip, port, '127.0.0.1')).toBe('ECONNRESET');
+    for (const body of [
+      { vpc_id: 'vpc-provider-client', source_ip: '10.0.1.50', destination_ip: ep.host_ip, destination_port: port },
+      { source_ip: '192.0.2.10', destination_ip: ep.host_ip, destination_port: port },
+    ]) {
+      const r = await d.provider.post('/trace', body);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.trace).toMatchObject({ target_type: 'interface_endpoint', endpoint: null, verdict: 'refuse', outcome: 'reset' });
+      expect(r.body.trace).not.toHaveProperty('eni');
+      expect(r.body.trace).not.toHaveProperty('security_group');
+      const text = JSON.stringify(r.body);
+      for (const secret of [ep.id, '10.88.', 'sim-1a', sg.GroupId!, 'secret-rules']) expect(text).not.toContain(secret);
+    }
+
+    // a port the service has not: the connect is refused as where nothing is, and so is the trace
+    const free = port === 65000 ? 65001 : 65000;
+    expect(await attempt(ep.host_ip, free, '127.0.0.1')).toBe('ECONNREFUSED');
+    const nowhere = '127.4.3.200';
+    for (const [dst, vpcId, src] of [[ep.host_ip, 'vpc-provider-client', '10.0.1.50'], [nowhere, 'vpc-provider-client', '10.0.1.50'], [ep.host_ip, undefined, '192.0.2.10'], [nowhere, undefined, '192.0.2.10']] as const) {
+      const r = (await d.provider.post('/trace', { ...(vpcId ? { vpc_id: vpcId } : {}), source_ip: src, destination_ip: dst, destination_port: free })).body.trace;
+      const twin = (await d.provider.post('/trace', { ...(vpcId ? { vpc_id: vpcId } : {}), source_ip: src, destination_ip: dst === nowhere ? ep.host_ip : nowhere, destination_port: free })).body.trace;
+      expect(r.target_type).toBe('none');
+      expect(JSON.stringify(r).replaceAll(dst, 'X')).toBe(JSON.stringify(twin).replaceAll(dst === nowhere ? ep.host_ip : nowhere, 'X'));
+    }
+  });
+});
+
+describe('DNS: another account\'s names', () => {
+  it('an account publishes no record at the cloud\'s names (another account\'s endpoint names): refused, nothing answered', async () => {
+    const { d, ep } = await world();
+    expect((await d.consumer.put(`/vpc-endpoints/${ep.id}`, { enable_dns: true })).status).toBe(200);
+    const names: string[] = (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body.dns_names;
+    expect(names.length).toBeGreaterThan(0);
+    const port = d.daemon.dnsAddress!.port;
+    const txt = async (name: string, from: string) => {
+      const r = new Resolver({ timeout: 3_000, tries: 1 });
+      r.setLocalAddress(from);
+      r.setServers([`127.0.0.1:${port}`]);
+      return r.resolveTxt(name).then((v) => v.flat(), (e: NodeJS.ErrnoException) => e.code);
+    };
+    const before = (await d.provider.get('/sim/dns/records')).body.records;
+    for (const name of [...names, `${ep.id}.vpce.amazonaws.com`, 'x.vpcep.sim-1.internal', 'ep-1.privatelink.aliyuncs.com']) {
+      const r = await d.provider.post('/sim/dns/records', { name, type: 'TXT', value: 'planted' });
+      expect(r, name).toEqual({ status: 400, body: { error_code: 'EndPoint.0002', error_msg: expect.stringMatching(/are the cloud's own$/) } });
+    }
+    expect((await d.provider.get('/sim/dns/records')).body.records).toEqual(before);
+    // in the endpoint's VPC and elsewhere, its name has no TXT record of another account's
+    expect(await txt(names[0]!, '127.2.1.50')).toBe('ENODATA');
+    expect(await txt(names[0]!, '127.1.24.9')).toBe('ENOTFOUND');
+    // the provider's own domain is its to prove
+    expect((await d.provider.post('/sim/dns/records', { name: '_proof.api.example.com', type: 'TXT', value: 'vpce:ok' })).status).toBe(200);
+    expect(await txt('_proof.api.example.com', '127.1.24.9')).toEqual(['vpce:ok']);
   });
 });
