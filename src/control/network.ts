@@ -78,7 +78,7 @@ function checkNewId(st: ControlState, id: string): void {
 function newVpcNumber(st: ControlState): number {
   const used = new Set([...Object.values(st.vpcNumbers), ...[...st.vpcs.values()].map((v) => v.number)]);
   for (let n = MIN_VPC_NUMBER; n <= MAX_VPC_NUMBER; n++) if (!used.has(n)) return n;
-  throw new DomainError('QuotaExceeded', `every loopback number ${MIN_VPC_NUMBER}-${MAX_VPC_NUMBER} is taken: no more VPCs`);
+  throw new DomainError('VpcLimitExceeded', `every loopback number ${MIN_VPC_NUMBER}-${MAX_VPC_NUMBER} is taken: no more VPCs in the region`);
 }
 
 const vpcChange = (v: Vpc): Change => ({ kind: 'apivpc', id: v.id, value: v });
@@ -94,6 +94,11 @@ export async function createVpc(st: ControlState, caller: Account, cmd: CreateVp
     }
     for (const id of [cmd.id, cmd.mainRouteTableId, cmd.defaultSecurityGroupId]) checkNewId(st, id);
     const tags = tagsOf(cmd.tags);
+    // the account's quota: the region's loopback numbers are shared, one account must not take them all.
+    // Exact on a fleet too: every create rewrites vpc_numbers, so a concurrent one loses its compare-and-swap and counts again
+    let made = 0;
+    for (const v of st.vpcs.values()) if (v.origin === 'api' && v.account === caller.name) made++;
+    if (made >= caller.quotas.vpc) throw new DomainError('VpcLimitExceeded', `quota exceeded: at most ${caller.quotas.vpc} VPCs per account`);
     const number = newVpcNumber(st);
     const v: Vpc = {
       id: cmd.id, account: caller.name, cidr: cidr.text, number, subnets: [], ports: [], origin: 'api',

@@ -133,6 +133,7 @@ const schema = z.strictObject({
       endpoint_service: quotaNumber.optional(),
       endpoint: quotaNumber.optional(),
       connections_per_endpoint: quotaNumber.optional(),
+      vpc: quotaNumber.optional(),
     }).optional(),
   })).optional(),
   vpcs: z.array(z.strictObject({
@@ -184,7 +185,7 @@ export interface AccountSpec {
   readonly domain_id?: string;
   readonly project_id?: string;
   readonly token?: string;
-  readonly quotas: { endpoint_service: number; endpoint: number; connections_per_endpoint: number };
+  readonly quotas: { endpoint_service: number; endpoint: number; connections_per_endpoint: number; vpc: number };
   /** the AWS identity; an access key's id and secret come together */
   readonly aws?: { readonly account_id?: string; readonly access_key?: AwsAccessKey };
 }

@@ -14,7 +14,8 @@ export const DEFAULTS = deepFreeze({
   storeDurability: 'process' as 'process' | 'power',
   logLevel: 'info',
   /** 000_9af245a83013c30f.txt 1.4 Table 1-1 and "Other Constraints" */
-  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000 },
+  /** vpc: VPCs an account makes through the AWS API, AWS's default per Region (config VPCs are the operator's) */
+  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5 },
   dataplane: {
     snat: 'auto' as 'auto' | 'kernel' | 'logical',
     backendConnectTimeoutMs: 5_000, // 5 s

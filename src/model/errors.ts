@@ -48,6 +48,7 @@ export const ERROR_MESSAGES = {
   InvalidWhitelist: 'invalid whitelist entry: an IPv4 address or CIDR',
   InvalidPolicy: 'invalid policy',
   QuotaExceeded: 'quota exceeded',
+  VpcLimitExceeded: 'no more VPCs: the account\'s quota, or the region\'s 254 loopback numbers, is used up',
   SubnetExhausted: 'no free private IP left in the subnet',
   InvalidPermission: 'invalid permission: iam:domain::<domain_id> or *',
   ServiceInUse: 'endpoint service is in use by endpoints in accepted or creating status',

@@ -8,6 +8,8 @@ export interface Quotas {
   readonly endpoint_service: number;
   readonly endpoint: number;
   readonly connections_per_endpoint: number;
+  /** VPCs made through the API (the 254 loopback numbers are the region's: one account must not take them all) */
+  readonly vpc: number;
 }
 
 export interface Account {

@@ -172,6 +172,21 @@ describe('the network inventory through the EC2 API', () => {
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
   });
 
+  it('an account makes at most quotas.vpc VPCs (5, AWS\'s default): VpcLimitExceeded changes nothing, and another account still makes its own', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) made.push((await consumer.send(new CreateVpcCommand({ CidrBlock: `172.30.${i}.0/24` }))).Vpc!.VpcId!);
+    const before = (await consumer.send(new DescribeVpcsCommand({}))).Vpcs!.length;
+    expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: '172.30.9.0/24' })))).toMatchObject({ code: 'VpcLimitExceeded', status: 400 });
+    expect((await consumer.send(new DescribeVpcsCommand({}))).Vpcs!.length).toBe(before);
+    // the region's loopback numbers are left for the others
+    const theirs = (await provider.send(new CreateVpcCommand({ CidrBlock: '172.31.0.0/24' }))).Vpc!.VpcId!;
+    await provider.send(new DeleteVpcCommand({ VpcId: theirs }));
+    // a slot freed is a slot again
+    await consumer.send(new DeleteVpcCommand({ VpcId: made.pop() }));
+    made.push((await consumer.send(new CreateVpcCommand({ CidrBlock: '172.30.9.0/24' }))).Vpc!.VpcId!);
+    for (const id of made) await consumer.send(new DeleteVpcCommand({ VpcId: id }));
+  });
+
   it('CreateVpc with AmazonProvidedIpv6CidrBlock=false and CreateSubnet with Ipv6Native=false (Terraform sends them) ask for nothing; true is refused', async () => {
     expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: '172.18.0.0/16', AmazonProvidedIpv6CidrBlock: true }))))
       .toMatchObject({ code: 'InvalidParameterValue', status: 400 });

@@ -88,6 +88,7 @@ export const HUAWEI_ERRORS = {
   WhitelistLimit: { code: 'EndPoint.2045', status: 400 },
   InvalidPolicy: { code: 'EndPoint.2048', status: 400 },
   QuotaExceeded: { code: 'EndPoint.2060', status: 403 },
+  VpcLimitExceeded: { code: 'EndPoint.2060', status: 403 },
   SubnetExhausted: { code: 'EndPoint.2061', status: 409 },
   InvalidPermission: { code: 'EndPoint.3002', status: 400 },
   InvalidPortId: { code: 'EndPoint.3003', status: 400 },

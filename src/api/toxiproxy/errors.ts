@@ -38,6 +38,7 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   InvalidWhitelist: 400,
   InvalidPolicy: 400,
   QuotaExceeded: 400,
+  VpcLimitExceeded: 400,
   SubnetExhausted: 409,
   InvalidPermission: 400,
   ServiceInUse: 409,
