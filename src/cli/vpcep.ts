@@ -601,8 +601,25 @@ Example:
   return program;
 }
 
+/**
+ * A reader gone early (`vpcep --help | head -1`) ends the output quietly: it has what it wanted.
+ * Any other failure to write (a full disk) fails the command, or a script would take the lost
+ * output for success. console.log ignores its write errors; commander's help and version write to
+ * process.stdout directly and crashed on the unhandled 'error' (an EPIPE stack trace, exit 1).
+ */
+function watchStdout(): void {
+  let said = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED' || said) return;
+    said = true;
+    process.stderr.write(`vpcep: cannot write the output: ${err.code ?? err.message}\n`);
+    process.exitCode = 1;
+  });
+}
+
 /** Runs the CLI on a full argv (node, script, args...) and sets process.exitCode. */
 export async function main(argv: string[]): Promise<void> {
+  watchStdout();
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {

@@ -1,5 +1,6 @@
 // The vpcep CLI as a real child process (the built bin/vpcep.js) against an in-process daemon.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, ROOT, freePort, startTestDaemon, waitFor, type TestDaemon } from '../helpers.js';
@@ -270,5 +271,38 @@ describe('vpcep CLI', () => {
     expect(await ok(provider('faults', 'delay', '250'))).toMatch(/250/);
     expect(JSON.parse(await ok(consumer('--json', 'faults', 'show'))).faults).toEqual({ provisioning_delay_ms: 250, fail_next_activation: [] });
     await ok(provider('faults', 'delay', '0'));
+  });
+});
+
+describe('vpcep CLI: its standard output', () => {
+  /** runs vpcep with stdout on `out` (a descriptor, or 'closed': a pipe whose reader is gone before it writes) */
+  function vpcepTo(out: number | 'closed', args: string[]): Promise<Run> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), ...args], {
+        stdio: ['ignore', out === 'closed' ? 'pipe' : out, 'pipe'],
+      });
+      if (out === 'closed') child.stdout!.destroy();
+      let stderr = '';
+      child.stderr!.on('data', (d) => { stderr += d; });
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout: '', stderr }));
+    });
+  }
+
+  it('a reader gone early (vpcep --help | head -1): no EPIPE stack trace, exit 0 (commander\'s own writes crashed with EPIPE, exit 1)', async () => {
+    for (const args of [['--help'], ['--version'], ['service', 'create', '--help']]) {
+      const r = await vpcepTo('closed', args);
+      expect([r.code, r.stderr], args.join(' ')).toEqual([0, '']);
+    }
+  });
+
+  it('output that cannot be written (a full disk) fails with exit 1 and says so (it exited 0, the output lost)', async () => {
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      const r = await vpcepTo(full, ['--help']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe('vpcep: cannot write the output: ENOSPC\n');
+    } finally {
+      fs.closeSync(full);
+    }
   });
 });
