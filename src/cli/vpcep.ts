@@ -62,11 +62,22 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
   const parsed = (text ? jsonOf(text) : undefined) as Json;
   if (!res.ok) {
     if (parsed && typeof parsed.error_code === 'string') throw new CliError(`${parsed.error_code}: ${parsed.error_msg}`);
-    throw new CliError(`HTTP ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`);
+    throw new CliError(`HTTP ${res.status} ${res.statusText} from ${url.origin}${text ? `: ${excerpt(text)}` : ''} ${NOT_VPCEPD}`);
   }
-  if (text && parsed === undefined) throw new CliError(`unexpected non-JSON answer from ${url.origin}: ${text.slice(0, 200)}`);
+  if (text && parsed === undefined) throw new CliError(`unexpected non-JSON answer from ${url.origin}: ${excerpt(text)} ${NOT_VPCEPD}`);
   return parsed;
 }
+
+const NOT_VPCEPD = '(is --url a vpcepd?)';
+
+/** the start of a body that is not the API's (an HTML page), on one line */
+const excerpt = (text: string): string => {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
+};
+
+/** a message on one line: control characters (a newline, a terminal escape) written as JSON writes them */
+const oneLine = (message: string): string => message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 
 type Cell = string | number | boolean | null | undefined;
 
@@ -84,7 +95,13 @@ function out(g: Globals, body: Json, human: (b: Json) => void, created = false):
   } else if (g.json) {
     if (body !== undefined) console.log(JSON.stringify(body, null, 2));
   } else {
-    human(body);
+    try {
+      human(body);
+    } catch (e) {
+      // the body lacks what vpcepd's answers carry: another server answered JSON
+      if (e instanceof TypeError) throw new CliError(`the answer from ${g.url} is not the vpcepd API's (${e.message}) ${NOT_VPCEPD}`);
+      throw e;
+    }
   }
 }
 
@@ -627,10 +644,10 @@ export async function main(argv: string[]): Promise<void> {
       // commander has printed the message or the help already
       process.exitCode = e.exitCode === 0 ? 0 : 2;
     } else if (e instanceof CliError) {
-      process.stderr.write(`vpcep: ${e.message}\n`);
+      process.stderr.write(`vpcep: ${oneLine(e.message)}\n`);
       process.exitCode = e.exitCode;
     } else {
-      process.stderr.write(`vpcep: unexpected error: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`vpcep: unexpected error: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
       process.exitCode = 1;
     }
   }

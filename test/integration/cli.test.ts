@@ -174,6 +174,35 @@ describe('vpcep CLI', () => {
     }
   });
 
+  it('a server that is not vpcepd (an HTML page, JSON of another shape) and a message with a newline or an escape: one line on stderr, exit 1 (the page went out over many lines; another shape was "unexpected error: Cannot read properties of undefined")', async () => {
+    const http = await import('node:http');
+    const page = '<!DOCTYPE html>\n<html>\n  <body>\n    <h1>Welcome to nginx!</h1>\n  </body>\n</html>\n';
+    const servers = [
+      http.createServer((_q, s) => s.writeHead(404, { 'content-type': 'text/html' }).end(page)),
+      http.createServer((_q, s) => s.writeHead(200, { 'content-type': 'text/html' }).end(page)),
+      http.createServer((_q, s) => s.writeHead(200, { 'content-type': 'application/json' }).end('{}')),
+      http.createServer((_q, s) => s.writeHead(200, { 'content-type': 'application/json' }).end('null')),
+    ];
+    await Promise.all(servers.map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    const url = (srv: typeof servers[0]) => `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      const runs = await Promise.all(servers.map((srv) => vpcep(['--url', url(srv), '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'service', 'list'])));
+      for (const r of runs) {
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(/^vpcep: [^\n]+\(is --url a vpcepd\?\)\n$/);
+      }
+      expect(runs[0]!.stderr).toBe(`vpcep: HTTP 404 Not Found from ${url(servers[0]!)}: <!DOCTYPE html> <html> <body> <h1>Welcome to nginx!</h1> </body> </html> (is --url a vpcepd?)\n`);
+      expect(runs[2]!.stderr).toMatch(/^vpcep: the answer from http:\S+ is not the vpcepd API's \(/);
+    } finally {
+      for (const srv of servers) srv.close();
+    }
+    // vpcepd's own message quotes the id as given: a newline and a terminal escape are written, not obeyed
+    const r = await consumer('endpoint', 'show', 'a\nb\u001b[31m');
+    expect([r.code, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toBe('vpcep: EndPoint.2006: endpoint a\\nb\\u001b[31m does not exist\n');
+  });
+
   it('a missing project is a clear usage error', async () => {
     const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
     expect(r.code).toBe(2);
