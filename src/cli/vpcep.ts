@@ -20,6 +20,8 @@ interface Globals {
   project?: string;
   json?: boolean;
   quiet?: boolean;
+  /** where --url came from: 'env' for VPCEP_URL (a message names what the user set) */
+  urlSource?: string;
 }
 
 type Json = any; // API bodies: printed, not trusted
@@ -40,12 +42,8 @@ const REQUEST_TIMEOUT_MS = (Number(process.env.VPCEP_CLI_TIMEOUT) > 0 ? Number(p
 /** One API call: returns the parsed JSON body (undefined for 204), or throws a CliError. */
 async function api(g: Globals, method: string, path: string, body?: unknown, query: Query = {}): Promise<Json> {
   if (!g.project) throw new CliError('no project id: pass --project ID or set VPCEP_PROJECT (vpcepd logs the project ids of its accounts at start)', 2);
-  let url: URL;
-  try {
-    url = new URL(`${g.url.replace(/\/+$/, '')}/v1/${encodeURIComponent(g.project)}${path}`);
-  } catch {
-    throw new CliError(`invalid --url ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
-  }
+  checkUrl(g);
+  const url = new URL(`${g.url.replace(/\/+$/, '')}/v1/${encodeURIComponent(g.project)}${path}`);
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
   const headers: Record<string, string> = {};
   if (g.token !== undefined) headers['x-auth-token'] = g.token;
@@ -69,6 +67,19 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
 }
 
 const NOT_VPCEPD = '(is --url a vpcepd?)';
+
+/** --url (or VPCEP_URL) is an http or https URL, else a usage error before anything is sent */
+function checkUrl(g: Globals): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(g.url).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new CliError(`invalid ${g.urlSource === 'env' ? 'VPCEP_URL' : '--url'} ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
+  }
+}
 
 /** the start of a body that is not the API's (an HTML page), on one line */
 const excerpt = (text: string): string => {
@@ -213,7 +224,8 @@ Exit codes: 0 success, 1 an API or network failure (or vpcep wait timed out), 2 
   // each action gets the global options and its own
   const run = <A extends unknown[]>(fn: (g: Globals, opts: Json, ...args: A) => Promise<void>) =>
     async function (this: Command, ...args: unknown[]): Promise<void> {
-      await fn(this.optsWithGlobals() as Globals, this.opts(), ...(args.slice(0, this.registeredArguments.length) as A));
+      const g = { ...this.optsWithGlobals(), urlSource: this.getOptionValueSourceWithGlobals('url') } as Globals;
+      await fn(g, this.opts(), ...(args.slice(0, this.registeredArguments.length) as A));
     };
 
   // -- endpoint services (provider side)
@@ -560,6 +572,7 @@ Exit codes: 0 ready; 1 not ready in time (the last answer or network error is pr
 Example:
   vpcepd --config quickstart.yaml --data-dir /tmp/vpcep & vpcep wait --timeout 30 || exit 1`)
     .action(run(async (g, o) => {
+      checkUrl(g);
       const r = await waitReady(g.url, o.timeout * 1000);
       if (r.failed.length) {
         throw new CliError(`vpcepd at ${g.url} is up, but not ready: ${r.failed.map((f) => `${f.service}: ${f.error_code}: ${f.error_msg}`).join('; ')}`, 3);

@@ -203,6 +203,18 @@ describe('vpcep CLI', () => {
     expect(r.stderr).toBe('vpcep: EndPoint.2006: endpoint a\\nb\\u001b[31m does not exist\n');
   });
 
+  it('vpcep wait with a --url that is not an http URL is a usage error at once, as for every other command (it polled until the timeout, then exit 1); an empty VPCEP_URL is named', async () => {
+    for (const url of ['', 'not a url', 'ftp://127.0.0.1:21']) {
+      const started = Date.now();
+      const r = await vpcep(['--url', url, 'wait', '--timeout', '5']);
+      expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `vpcep: invalid --url ${JSON.stringify(url)}: expected e.g. http://127.0.0.1:9480\n`]);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect((await vpcep(['--url', url, '--project', 'p', 'quota'])).code).toBe(2);
+    }
+    const env = await vpcep(['--project', 'p', 'quota'], { VPCEP_URL: '' });
+    expect([env.code, env.stderr]).toEqual([2, 'vpcep: invalid VPCEP_URL "": expected e.g. http://127.0.0.1:9480\n']);
+  });
+
   it('a missing project is a clear usage error', async () => {
     const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
     expect(r.code).toBe(2);
