@@ -36,13 +36,23 @@ class CliError extends Error {
 
 // -- the request helper and the output helpers
 
+/** the longest a Node timer waits: 2^31-1 ms (24.8 days); a longer one fires at once, with a warning */
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000); // 2147483 s
+
 /** how long one API call may take before the CLI gives up on it: 30 s, or VPCEP_CLI_TIMEOUT seconds */
-const REQUEST_TIMEOUT_MS = (Number(process.env.VPCEP_CLI_TIMEOUT) > 0 ? Number(process.env.VPCEP_CLI_TIMEOUT) : 30) * 1000;
+function requestTimeoutMs(): number {
+  const v = process.env.VPCEP_CLI_TIMEOUT;
+  if (v === undefined || v === '') return 30_000;
+  const s = Number(v);
+  if (!(s > 0 && s <= MAX_SECONDS)) throw new CliError(`invalid VPCEP_CLI_TIMEOUT ${JSON.stringify(v)}: expected seconds, more than 0 and at most ${MAX_SECONDS}`, 2);
+  return s * 1000;
+}
 
 /** One API call: returns the parsed JSON body (undefined for 204), or throws a CliError. */
 async function api(g: Globals, method: string, path: string, body?: unknown, query: Query = {}): Promise<Json> {
   if (!g.project) throw new CliError('no project id: pass --project ID or set VPCEP_PROJECT (vpcepd logs the project ids of its accounts at start)', 2);
   checkUrl(g);
+  const timeoutMs = requestTimeoutMs();
   const url = new URL(`${g.url.replace(/\/+$/, '')}/v1/${encodeURIComponent(g.project)}${path}`);
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
   const headers: Record<string, string> = {};
@@ -51,7 +61,7 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
   let res: Response;
   let text: string;
   try {
-    ({ res, text } = await boundedFetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, REQUEST_TIMEOUT_MS));
+    ({ res, text } = await boundedFetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, timeoutMs));
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).message;
@@ -165,6 +175,12 @@ function portMapping(value: string, previous: Json[] = []): Json[] {
 function ipv4Address(value: string): string {
   if (!isIpv4(value)) throw new InvalidArgumentError('expected an IPv4 address (e.g. 127.2.1.50)');
   return value;
+}
+
+/** a --timeout: whole seconds a timer can wait */
+function seconds(value: string): number {
+  if (!/^\d{1,7}$/.test(value) || Number(value) > MAX_SECONDS) throw new InvalidArgumentError(`expected whole seconds from 0 to ${MAX_SECONDS}`);
+  return Number(value);
 }
 
 function count(value: string): number {
@@ -564,7 +580,7 @@ Examples:
 
   // -- readiness
   program.command('wait').description('wait until vpcepd answers and is ready (GET /ready), for scripts')
-    .option('--timeout <seconds>', 'give up after this long (exit 1)', count, 30)
+    .option('--timeout <seconds>', 'give up after this long (exit 1)', seconds, 30)
     .addHelpText('after', `
 Exit codes: 0 ready; 1 not ready in time (the last answer or network error is printed);
 3 the daemon answers but a public service's listeners cannot bind (the reasons are printed).
@@ -600,7 +616,7 @@ Example:
     .argument('<name>')
     .option('--from <address>', 'the client\'s host address: 127.k.c.d is VPC k; another address: the public view', ipv4Address, '127.0.0.1')
     .addOption(new Option('--server <host:port>', 'vpcepd\'s DNS server (dns.listen)').env('VPCEP_DNS').default('127.0.0.1:5353'))
-    .option('--timeout <seconds>', 'give up after this long (exit 1)', count, 5)
+    .option('--timeout <seconds>', 'give up after this long (exit 1)', seconds, 5)
     .addHelpText('after', `
 Exit codes: 0 the name has addresses in that view; 1 it has none (NXDOMAIN, NODATA) or no answer came.
 

@@ -215,6 +215,19 @@ describe('vpcep CLI', () => {
     expect([env.code, env.stderr]).toEqual([2, 'vpcep: invalid VPCEP_URL "": expected e.g. http://127.0.0.1:9480\n']);
   });
 
+  it('timeouts beyond what a timer holds (24.8 days) are usage errors; the longest one works (they fired at once with TimeoutOverflowWarning, or threw RangeError); a VPCEP_CLI_TIMEOUT that is not seconds is named (it was ignored)', async () => {
+    const wait = await vpcep(['--url', d.url, 'wait', '--timeout', '3000000']);
+    expect([wait.code, wait.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 0 to 2147483')]);
+    const resolve = await vpcep(['resolve', 'x.example.com', '--timeout', '3000000']);
+    expect([resolve.code, resolve.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 0 to 2147483')]);
+    expect(await ok(vpcep(['--url', d.url, 'wait', '--timeout', '2147483']))).toContain('is ready');
+    expect(await ok(vpcep(['--url', d.url, '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'quota'], { VPCEP_CLI_TIMEOUT: '2147483' }))).toContain('QUOTA');
+    for (const bad of ['3000000', 'abc', '0']) {
+      const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'quota'], { VPCEP_CLI_TIMEOUT: bad });
+      expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `vpcep: invalid VPCEP_CLI_TIMEOUT "${bad}": expected seconds, more than 0 and at most 2147483\n`]);
+    }
+  });
+
   it('a missing project is a clear usage error', async () => {
     const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
     expect(r.code).toBe(2);
