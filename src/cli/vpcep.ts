@@ -183,6 +183,12 @@ function seconds(value: string): number {
   return Number(value);
 }
 
+/** a share from 0 to 1, in decimals (a toxic's toxicity) */
+function share(value: string): number {
+  if (!/^\d*\.?\d+$/.test(value) || Number(value) > 1) throw new InvalidArgumentError('expected a number from 0 to 1, e.g. 0.5');
+  return Number(value);
+}
+
 function count(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
   return Number(value);
@@ -535,7 +541,7 @@ Examples:
     .requiredOption('--scope <scope>', 'port:<endpoint id>:<port>, endpoint:<id>, service:<id>, zone:<zone> or all')
     .requiredOption('--type <type>', 'latency, bandwidth, slow_close, timeout, reset_peer, slicer or limit_data')
     .option('--stream <stream>', 'upstream (client to backend) or downstream (backend to client)', 'downstream')
-    .option('--toxicity <share>', 'the share of connections it applies to, 0-1', Number)
+    .option('--toxicity <share>', 'the share of connections it applies to, 0-1', share)
     .option('--name <name>', 'its name (default <type>_<stream>)')
     .option('--attribute <key=value>', 'an attribute, e.g. latency=100 (repeat the option)', (v: string, all: Record<string, number>) => {
       const m = /^([a-z_]+)=(-?\d+)$/.exec(v);

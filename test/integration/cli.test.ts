@@ -228,6 +228,21 @@ describe('vpcep CLI', () => {
     }
   });
 
+  it('toxics add --toxicity takes a number from 0 to 1, else a usage error that sends nothing (an empty one added a toxic of toxicity 0, abc was refused as "not null")', async () => {
+    const before = (await d.provider.get('/sim/toxics')).body.toxics.length;
+    for (const bad of ['', ' ', 'abc', '1.5', '-0.5', '0x1', '1e-1']) {
+      const r = await provider('toxics', 'add', '--scope', 'all', '--type', 'latency', '--attribute', 'latency=1', '--toxicity', bad);
+      expect([r.code, r.stdout], JSON.stringify(bad)).toEqual([2, '']);
+      expect(r.stderr).toContain('expected a number from 0 to 1');
+    }
+    expect((await d.provider.get('/sim/toxics')).body.toxics.length).toBe(before);
+    for (const [given, toxicity] of [['0.25', 0.25], ['1', 1], ['0', 0], ['.5', 0.5]] as const) {
+      const t = JSON.parse(await ok(provider('--json', 'toxics', 'add', '--scope', 'all', '--type', 'latency', '--attribute', 'latency=1', '--name', 'share', '--toxicity', given)));
+      expect(t.toxicity, given).toBe(toxicity);
+      await ok(provider('toxics', 'remove', 'all', 'share'));
+    }
+  });
+
   it('a missing project is a clear usage error', async () => {
     const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
     expect(r.code).toBe(2);
