@@ -4,13 +4,14 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import Table from 'cli-table3';
 import fs from 'node:fs';
+import { isIP } from 'node:net';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
 import { isIpv4 } from '../net/cidr.js';
 import { traceRows } from './trace-text.js';
 import { version } from '../version.js';
 import { waitReady } from './wait.js';
 import { boundedFetch, jsonOf } from './bounded-fetch.js';
-import { resolveFrom } from './resolve.js';
+import { isLocalAddress, resolveFrom } from './resolve.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:9480';
 
@@ -169,6 +170,25 @@ function portMapping(value: string, previous: Json[] = []): Json[] {
     throw new InvalidArgumentError('expected CLIENT:SERVER, two ports from 1 to 65535 (e.g. 80:8080)');
   }
   return [...previous, { client_port: c, server_port: s, protocol: 'TCP' }];
+}
+
+/** a DNS name: 1-253 characters, labels of 1-63 (a trailing dot allowed) */
+function dnsName(value: string): string {
+  const labels = value.replace(/\.$/, '').split('.');
+  if (value.length === 0 || value.length > 254 || labels.some((l) => l.length === 0 || l.length > 63)) {
+    throw new InvalidArgumentError('expected a DNS name: labels of 1 to 63 characters joined by dots, 253 in all');
+  }
+  return value;
+}
+
+/** a DNS server as Node's resolver takes it: IPv4[:PORT] or [IPv6]:PORT, the port 1-65535 */
+function dnsServer(value: string): string {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.]+)\])(?::(\d{1,5}))?$/.exec(value);
+  const port = m?.[3] === undefined ? 53 : Number(m[3]);
+  if (!m || !(m[1] ? isIpv4(m[1]) : isIP(m[2]!) === 6) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError('expected HOST:PORT, an IPv4 address (or [IPv6]) and a port from 1 to 65535, e.g. 127.0.0.1:5353');
+  }
+  return value;
 }
 
 /** an option's IPv4 address (the DNS client's own source) */
@@ -619,16 +639,22 @@ Example:
 
   // -- names, as a VPC's client resolves them
   program.command('resolve').description('resolve a name with vpcepd\'s DNS server as a client at --from sees it (its VPC\'s view)')
-    .argument('<name>')
+    .argument('<name>', 'a DNS name', dnsName)
     .option('--from <address>', 'the client\'s host address: 127.k.c.d is VPC k; another address: the public view', ipv4Address, '127.0.0.1')
-    .addOption(new Option('--server <host:port>', 'vpcepd\'s DNS server (dns.listen)').env('VPCEP_DNS').default('127.0.0.1:5353'))
+    .addOption(new Option('--server <host:port>', 'vpcepd\'s DNS server (dns.listen)').env('VPCEP_DNS').default('127.0.0.1:5353').argParser(dnsServer))
     .option('--timeout <seconds>', 'give up after this long (exit 1)', seconds, 5)
     .addHelpText('after', `
-Exit codes: 0 the name has addresses in that view; 1 it has none (NXDOMAIN, NODATA) or no answer came.
+Exit codes: 0 the name has addresses in that view; 1 it has none (NXDOMAIN, NODATA) or no answer came
+(said on stderr; --json prints the answer either way); 2 a usage error, such as a --from that is
+not an address of this host.
 
 Example:
   vpcep resolve vpce-0a1b2c3d4e5f67890-1a2b3c4d.vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com --from 127.2.1.50`)
     .action(run(async (g, o, name: string) => {
+      if (!(await isLocalAddress(o.from))) {
+        const [, , c, d] = (o.from as string).split('.');
+        throw new CliError(`--from ${o.from} is not an address of this host: give the client's host address, 127.k.c.d in VPC k (${o.from} of VPC k is 127.k.${c}.${d}; vpcep vpc list shows k)`, 2);
+      }
       let r;
       try {
         r = await resolveFrom(name, o.from, o.server, o.timeout * 1000);
@@ -636,9 +662,11 @@ Example:
         throw new CliError((err as Error).message);
       }
       if (g.json) console.log(JSON.stringify(r, null, 2));
-      else if (r.answers.length) table(r.answers.map((a) => [r.name, 'A', a.ttl, a.address]), ['NAME', 'TYPE', 'TTL', 'ADDRESS']);
-      else console.log(`${r.name}: ${r.status} (as seen from ${r.from})`);
-      if (!r.answers.length) process.exitCode = 1;
+      else if (r.answers.length && !g.quiet) table(r.answers.map((a) => [r.name, 'A', a.ttl, a.address]), ['NAME', 'TYPE', 'TTL', 'ADDRESS']);
+      if (!r.answers.length) {
+        if (!g.json) process.stderr.write(`vpcep: ${oneLine(r.name)}: ${r.status} (as seen from ${r.from})\n`);
+        process.exitCode = 1;
+      }
     }));
 
   // -- quotas

@@ -243,6 +243,45 @@ describe('vpcep CLI', () => {
     }
   });
 
+  it('vpcep resolve: a bad --server or name is a usage error; a --from not of this host says so (it blamed the DNS server); NXDOMAIN goes to stderr (it was on stdout) and -q prints nothing', async () => {
+    const server = `127.0.0.1:${d.daemon.dnsAddress!.port}`;
+    const svc = (await d.provider.post('/vpc-endpoint-services', { port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', approval_enabled: false, ports: [{ client_port: 8003, server_port: 8080, protocol: 'TCP' }] })).body as { id: string };
+    await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const ep = (await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_dns: true })).body as { id: string; dns_names: string[] };
+    const e = await waitFor(async () => {
+      const b = (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body as { status: string; host_ip: string };
+      return b.status === 'accepted' ? b : null;
+    }, 5_000, 'endpoint accepted');
+    const client = e.host_ip.replace(/\.\d+$/, '.50'); // a client of the endpoint's subnet, in host form
+    try {
+      const found = await ok(vpcep(['resolve', ep.dns_names[0]!, '--from', client, '--server', server]));
+      expect(found).toContain(e.host_ip);
+      expect(await ok(vpcep(['-q', 'resolve', ep.dns_names[0]!, '--from', client, '--server', server]))).toBe('');
+      const none = await vpcep(['resolve', ep.dns_names[0]!, '--server', server]);
+      expect([none.code, none.stdout, none.stderr]).toEqual([1, '', `vpcep: ${ep.dns_names[0]}: NXDOMAIN (as seen from 127.0.0.1)\n`]);
+      const json = await vpcep(['--json', 'resolve', ep.dns_names[0]!, '--server', server]);
+      expect([json.code, JSON.parse(json.stdout).status, json.stderr]).toEqual([1, 'NXDOMAIN', '']);
+
+      const notHere = await vpcep(['resolve', ep.dns_names[0]!, '--from', '10.0.1.50', '--server', server]);
+      expect([notHere.code, notHere.stdout]).toEqual([2, '']);
+      expect(notHere.stderr).toMatch(/^vpcep: --from 10\.0\.1\.50 is not an address of this host: .*127\.k\.1\.50/);
+      for (const bad of ['bogus', '127.0.0.1:99999', 'localhost:5353', '']) {
+        const r = await vpcep(['resolve', 'x.example.com', '--server', bad]);
+        expect([r.code, r.stdout], bad).toEqual([2, '']);
+        expect(r.stderr).toContain('expected HOST:PORT');
+      }
+      const fromEnv = await vpcep(['resolve', 'x.example.com'], { VPCEP_DNS: 'bogus' });
+      expect([fromEnv.code, fromEnv.stderr]).toEqual([2, expect.stringContaining("from env 'VPCEP_DNS' is invalid")]);
+      for (const bad of ['', 'a..b', `${'a'.repeat(64)}.com`, `${'a.'.repeat(130)}com`]) {
+        const r = await vpcep(['resolve', bad, '--server', server]);
+        expect([r.code, r.stdout], bad).toEqual([2, '']);
+        expect(r.stderr).toContain('expected a DNS name');
+      }
+    } finally {
+      await d.consumer.delete(`/vpc-endpoints/${ep.id}`);
+    }
+  });
+
   it('a missing project is a clear usage error', async () => {
     const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
     expect(r.code).toBe(2);
