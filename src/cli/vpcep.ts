@@ -53,6 +53,10 @@ function requestTimeoutMs(): number {
 async function api(g: Globals, method: string, path: string, body?: unknown, query: Query = {}): Promise<Json> {
   if (!g.project) throw new CliError('no project id: pass --project ID or set VPCEP_PROJECT (vpcepd logs the project ids of its accounts at start)', 2);
   checkUrl(g);
+  // an id of . or .. is a dot segment that URL parsing resolves away (.. reached the parent path,
+  // answered "no such API"); no percent-encoding survives it either
+  const dots = [g.project, ...path.split('?')[0]!.split('/')].find((x) => x === '.' || x === '..');
+  if (dots) throw new CliError(`invalid id ${JSON.stringify(dots)}: . and .. are not ids`, 2);
   const timeoutMs = requestTimeoutMs();
   const url = new URL(`${g.url.replace(/\/+$/, '')}/v1/${encodeURIComponent(g.project)}${path}`);
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));

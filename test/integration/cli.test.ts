@@ -282,6 +282,17 @@ describe('vpcep CLI', () => {
     }
   });
 
+  it('an id of . or .. is a usage error that sends nothing (URL parsing resolved it away: .. reached the parent path and was answered "no such API")', async () => {
+    for (const args of [['endpoint', 'show', '..'], ['endpoint', 'delete', '..'], ['service', 'show', '.'], ['zone', 'down', '..'], ['toxics', 'remove', '..', 'x']]) {
+      const r = await consumer(...args);
+      expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([2, '', `vpcep: invalid id ${JSON.stringify(args[2])}: . and .. are not ids\n`]);
+    }
+    const project = await vpcep(['--url', d.url, '--token', CONSUMER.token, '--project', '..', 'quota']);
+    expect([project.code, project.stderr]).toEqual([2, 'vpcep: invalid id "..": . and .. are not ids\n']);
+    const dotted = await consumer('endpoint', 'show', '..x');
+    expect(dotted.stderr).toMatch(/^vpcep: EndPoint\.2006: endpoint \.\.x does not exist/);
+  });
+
   it('a missing project is a clear usage error', async () => {
     const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
     expect(r.code).toBe(2);
