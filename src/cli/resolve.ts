@@ -1,6 +1,7 @@
 // `vpcep resolve`: asks vpcepd's DNS server for a name from a given source address, so that the
 // answer is the one that address's VPC sees (a query from 127.k.c.d is VPC k's; README "DNS").
 import { Resolver } from 'node:dns/promises';
+import dgram from 'node:dgram';
 
 export interface Resolution {
   readonly name: string;
@@ -26,5 +27,26 @@ export async function resolveFrom(name: string, from: string, server: string, ti
     const why = code === 'ECONNREFUSED' ? 'refused (is vpcepd running with dns.enabled, and --server its dns.listen?)'
       : code === 'ETIMEOUT' ? `no answer in ${timeoutMs} ms` : `${code ?? ''} ${(err as Error).message}`.trim();
     throw new Error(`DNS server ${server}: ${why}`);
+  }
+}
+
+/**
+ * Whether a query can leave from `address`: a UDP socket binds to it. One that is not the host's
+ * (10.0.1.50, a client's simulated address instead of its 127.k.c.d) failed in the resolver as
+ * ECONNREFUSED, which blamed the DNS server.
+ */
+export async function isLocalAddress(address: string): Promise<boolean> {
+  const socket = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ address, port: 0 }, resolve);
+    });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') return false;
+    return true; // another failure (no free port) is the resolver's to report
+  } finally {
+    socket.close();
   }
 }

@@ -4,13 +4,14 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import Table from 'cli-table3';
 import fs from 'node:fs';
+import { isIP } from 'node:net';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
 import { isIpv4 } from '../net/cidr.js';
 import { traceRows } from './trace-text.js';
 import { version } from '../version.js';
 import { waitReady } from './wait.js';
 import { boundedFetch, jsonOf } from './bounded-fetch.js';
-import { resolveFrom } from './resolve.js';
+import { isLocalAddress, resolveFrom } from './resolve.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:9480';
 
@@ -20,6 +21,8 @@ interface Globals {
   project?: string;
   json?: boolean;
   quiet?: boolean;
+  /** where --url came from: 'env' for VPCEP_URL (a message names what the user set) */
+  urlSource?: string;
 }
 
 type Json = any; // API bodies: printed, not trusted
@@ -34,18 +37,28 @@ class CliError extends Error {
 
 // -- the request helper and the output helpers
 
+/** the longest a Node timer waits: 2^31-1 ms (24.8 days); a longer one fires at once, with a warning */
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000); // 2147483 s
+
 /** how long one API call may take before the CLI gives up on it: 30 s, or VPCEP_CLI_TIMEOUT seconds */
-const REQUEST_TIMEOUT_MS = (Number(process.env.VPCEP_CLI_TIMEOUT) > 0 ? Number(process.env.VPCEP_CLI_TIMEOUT) : 30) * 1000;
+function requestTimeoutMs(): number {
+  const v = process.env.VPCEP_CLI_TIMEOUT;
+  if (v === undefined || v === '') return 30_000;
+  const s = Number(v);
+  if (!(s > 0 && s <= MAX_SECONDS)) throw new CliError(`invalid VPCEP_CLI_TIMEOUT ${JSON.stringify(v)}: expected seconds, more than 0 and at most ${MAX_SECONDS}`, 2);
+  return s * 1000;
+}
 
 /** One API call: returns the parsed JSON body (undefined for 204), or throws a CliError. */
 async function api(g: Globals, method: string, path: string, body?: unknown, query: Query = {}): Promise<Json> {
   if (!g.project) throw new CliError('no project id: pass --project ID or set VPCEP_PROJECT (vpcepd logs the project ids of its accounts at start)', 2);
-  let url: URL;
-  try {
-    url = new URL(`${g.url.replace(/\/+$/, '')}/v1/${encodeURIComponent(g.project)}${path}`);
-  } catch {
-    throw new CliError(`invalid --url ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
-  }
+  checkUrl(g);
+  // an id of . or .. is a dot segment that URL parsing resolves away (.. reached the parent path,
+  // answered "no such API"); no percent-encoding survives it either
+  const dots = [g.project, ...path.split('?')[0]!.split('/')].find((x) => x === '.' || x === '..');
+  if (dots) throw new CliError(`invalid id ${JSON.stringify(dots)}: . and .. are not ids`, 2);
+  const timeoutMs = requestTimeoutMs();
+  const url = new URL(`${g.url.replace(/\/+$/, '')}/v1/${encodeURIComponent(g.project)}${path}`);
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
   const headers: Record<string, string> = {};
   if (g.token !== undefined) headers['x-auth-token'] = g.token;
@@ -53,7 +66,7 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
   let res: Response;
   let text: string;
   try {
-    ({ res, text } = await boundedFetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, REQUEST_TIMEOUT_MS));
+    ({ res, text } = await boundedFetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, timeoutMs));
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).message;
@@ -62,11 +75,35 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
   const parsed = (text ? jsonOf(text) : undefined) as Json;
   if (!res.ok) {
     if (parsed && typeof parsed.error_code === 'string') throw new CliError(`${parsed.error_code}: ${parsed.error_msg}`);
-    throw new CliError(`HTTP ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`);
+    throw new CliError(`HTTP ${res.status} ${res.statusText} from ${url.origin}${text ? `: ${excerpt(text)}` : ''} ${NOT_VPCEPD}`);
   }
-  if (text && parsed === undefined) throw new CliError(`unexpected non-JSON answer from ${url.origin}: ${text.slice(0, 200)}`);
+  if (text && parsed === undefined) throw new CliError(`unexpected non-JSON answer from ${url.origin}: ${excerpt(text)} ${NOT_VPCEPD}`);
   return parsed;
 }
+
+const NOT_VPCEPD = '(is --url a vpcepd?)';
+
+/** --url (or VPCEP_URL) is an http or https URL, else a usage error before anything is sent */
+function checkUrl(g: Globals): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(g.url).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new CliError(`invalid ${g.urlSource === 'env' ? 'VPCEP_URL' : '--url'} ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
+  }
+}
+
+/** the start of a body that is not the API's (an HTML page), on one line */
+const excerpt = (text: string): string => {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
+};
+
+/** a message on one line: control characters (a newline, a terminal escape) written as JSON writes them */
+const oneLine = (message: string): string => message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 
 type Cell = string | number | boolean | null | undefined;
 
@@ -84,7 +121,13 @@ function out(g: Globals, body: Json, human: (b: Json) => void, created = false):
   } else if (g.json) {
     if (body !== undefined) console.log(JSON.stringify(body, null, 2));
   } else {
-    human(body);
+    try {
+      human(body);
+    } catch (e) {
+      // the body lacks what vpcepd's answers carry: another server answered JSON
+      if (e instanceof TypeError) throw new CliError(`the answer from ${g.url} is not the vpcepd API's (${e.message}) ${NOT_VPCEPD}`);
+      throw e;
+    }
   }
 }
 
@@ -133,10 +176,41 @@ function portMapping(value: string, previous: Json[] = []): Json[] {
   return [...previous, { client_port: c, server_port: s, protocol: 'TCP' }];
 }
 
+/** a DNS name: 1-253 characters, labels of 1-63 (a trailing dot allowed) */
+function dnsName(value: string): string {
+  const labels = value.replace(/\.$/, '').split('.');
+  if (value.length === 0 || value.length > 254 || labels.some((l) => l.length === 0 || l.length > 63)) {
+    throw new InvalidArgumentError('expected a DNS name: labels of 1 to 63 characters joined by dots, 253 in all');
+  }
+  return value;
+}
+
+/** a DNS server as Node's resolver takes it: IPv4[:PORT] or [IPv6]:PORT, the port 1-65535 */
+function dnsServer(value: string): string {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.]+)\])(?::(\d{1,5}))?$/.exec(value);
+  const port = m?.[3] === undefined ? 53 : Number(m[3]);
+  if (!m || !(m[1] ? isIpv4(m[1]) : isIP(m[2]!) === 6) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError('expected HOST:PORT, an IPv4 address (or [IPv6]) and a port from 1 to 65535, e.g. 127.0.0.1:5353');
+  }
+  return value;
+}
+
 /** an option's IPv4 address (the DNS client's own source) */
 function ipv4Address(value: string): string {
   if (!isIpv4(value)) throw new InvalidArgumentError('expected an IPv4 address (e.g. 127.2.1.50)');
   return value;
+}
+
+/** a --timeout: whole seconds a timer can wait */
+function seconds(value: string): number {
+  if (!/^\d{1,7}$/.test(value) || Number(value) > MAX_SECONDS) throw new InvalidArgumentError(`expected whole seconds from 0 to ${MAX_SECONDS}`);
+  return Number(value);
+}
+
+/** a share from 0 to 1, in decimals (a toxic's toxicity) */
+function share(value: string): number {
+  if (!/^\d*\.?\d+$/.test(value) || Number(value) > 1) throw new InvalidArgumentError('expected a number from 0 to 1, e.g. 0.5');
+  return Number(value);
 }
 
 function count(value: string): number {
@@ -196,7 +270,8 @@ Exit codes: 0 success, 1 an API or network failure (or vpcep wait timed out), 2 
   // each action gets the global options and its own
   const run = <A extends unknown[]>(fn: (g: Globals, opts: Json, ...args: A) => Promise<void>) =>
     async function (this: Command, ...args: unknown[]): Promise<void> {
-      await fn(this.optsWithGlobals() as Globals, this.opts(), ...(args.slice(0, this.registeredArguments.length) as A));
+      const g = { ...this.optsWithGlobals(), urlSource: this.getOptionValueSourceWithGlobals('url') } as Globals;
+      await fn(g, this.opts(), ...(args.slice(0, this.registeredArguments.length) as A));
     };
 
   // -- endpoint services (provider side)
@@ -490,7 +565,7 @@ Examples:
     .requiredOption('--scope <scope>', 'port:<endpoint id>:<port>, endpoint:<id>, service:<id>, zone:<zone> or all')
     .requiredOption('--type <type>', 'latency, bandwidth, slow_close, timeout, reset_peer, slicer or limit_data')
     .option('--stream <stream>', 'upstream (client to backend) or downstream (backend to client)', 'downstream')
-    .option('--toxicity <share>', 'the share of connections it applies to, 0-1', Number)
+    .option('--toxicity <share>', 'the share of connections it applies to, 0-1', share)
     .option('--name <name>', 'its name (default <type>_<stream>)')
     .option('--attribute <key=value>', 'an attribute, e.g. latency=100 (repeat the option)', (v: string, all: Record<string, number>) => {
       const m = /^([a-z_]+)=(-?\d+)$/.exec(v);
@@ -535,7 +610,7 @@ Examples:
 
   // -- readiness
   program.command('wait').description('wait until vpcepd answers and is ready (GET /ready), for scripts')
-    .option('--timeout <seconds>', 'give up after this long (exit 1)', count, 30)
+    .option('--timeout <seconds>', 'give up after this long (exit 1)', seconds, 30)
     .addHelpText('after', `
 Exit codes: 0 ready; 1 not ready in time (the last answer or network error is printed);
 3 the daemon answers but a public service's listeners cannot bind (the reasons are printed).
@@ -543,6 +618,7 @@ Exit codes: 0 ready; 1 not ready in time (the last answer or network error is pr
 Example:
   vpcepd --config quickstart.yaml --data-dir /tmp/vpcep & vpcep wait --timeout 30 || exit 1`)
     .action(run(async (g, o) => {
+      checkUrl(g);
       const r = await waitReady(g.url, o.timeout * 1000);
       if (r.failed.length) {
         throw new CliError(`vpcepd at ${g.url} is up, but not ready: ${r.failed.map((f) => `${f.service}: ${f.error_code}: ${f.error_msg}`).join('; ')}`, 3);
@@ -567,16 +643,22 @@ Example:
 
   // -- names, as a VPC's client resolves them
   program.command('resolve').description('resolve a name with vpcepd\'s DNS server as a client at --from sees it (its VPC\'s view)')
-    .argument('<name>')
+    .argument('<name>', 'a DNS name', dnsName)
     .option('--from <address>', 'the client\'s host address: 127.k.c.d is VPC k; another address: the public view', ipv4Address, '127.0.0.1')
-    .addOption(new Option('--server <host:port>', 'vpcepd\'s DNS server (dns.listen)').env('VPCEP_DNS').default('127.0.0.1:5353'))
-    .option('--timeout <seconds>', 'give up after this long (exit 1)', count, 5)
+    .addOption(new Option('--server <host:port>', 'vpcepd\'s DNS server (dns.listen)').env('VPCEP_DNS').default('127.0.0.1:5353').argParser(dnsServer))
+    .option('--timeout <seconds>', 'give up after this long (exit 1)', seconds, 5)
     .addHelpText('after', `
-Exit codes: 0 the name has addresses in that view; 1 it has none (NXDOMAIN, NODATA) or no answer came.
+Exit codes: 0 the name has addresses in that view; 1 it has none (NXDOMAIN, NODATA) or no answer came
+(said on stderr; --json prints the answer either way); 2 a usage error, such as a --from that is
+not an address of this host.
 
 Example:
   vpcep resolve vpce-0a1b2c3d4e5f67890-1a2b3c4d.vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com --from 127.2.1.50`)
     .action(run(async (g, o, name: string) => {
+      if (!(await isLocalAddress(o.from))) {
+        const [, , c, d] = (o.from as string).split('.');
+        throw new CliError(`--from ${o.from} is not an address of this host: give the client's host address, 127.k.c.d in VPC k (${o.from} of VPC k is 127.k.${c}.${d}; vpcep vpc list shows k)`, 2);
+      }
       let r;
       try {
         r = await resolveFrom(name, o.from, o.server, o.timeout * 1000);
@@ -584,9 +666,11 @@ Example:
         throw new CliError((err as Error).message);
       }
       if (g.json) console.log(JSON.stringify(r, null, 2));
-      else if (r.answers.length) table(r.answers.map((a) => [r.name, 'A', a.ttl, a.address]), ['NAME', 'TYPE', 'TTL', 'ADDRESS']);
-      else console.log(`${r.name}: ${r.status} (as seen from ${r.from})`);
-      if (!r.answers.length) process.exitCode = 1;
+      else if (r.answers.length && !g.quiet) table(r.answers.map((a) => [r.name, 'A', a.ttl, a.address]), ['NAME', 'TYPE', 'TTL', 'ADDRESS']);
+      if (!r.answers.length) {
+        if (!g.json) process.stderr.write(`vpcep: ${oneLine(r.name)}: ${r.status} (as seen from ${r.from})\n`);
+        process.exitCode = 1;
+      }
     }));
 
   // -- quotas
@@ -601,8 +685,25 @@ Example:
   return program;
 }
 
+/**
+ * A reader gone early (`vpcep --help | head -1`) ends the output quietly: it has what it wanted.
+ * Any other failure to write (a full disk) fails the command, or a script would take the lost
+ * output for success. console.log ignores its write errors; commander's help and version write to
+ * process.stdout directly and crashed on the unhandled 'error' (an EPIPE stack trace, exit 1).
+ */
+function watchStdout(): void {
+  let said = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED' || said) return;
+    said = true;
+    process.stderr.write(`vpcep: cannot write the output: ${err.code ?? err.message}\n`);
+    process.exitCode = 1;
+  });
+}
+
 /** Runs the CLI on a full argv (node, script, args...) and sets process.exitCode. */
 export async function main(argv: string[]): Promise<void> {
+  watchStdout();
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
@@ -610,10 +711,10 @@ export async function main(argv: string[]): Promise<void> {
       // commander has printed the message or the help already
       process.exitCode = e.exitCode === 0 ? 0 : 2;
     } else if (e instanceof CliError) {
-      process.stderr.write(`vpcep: ${e.message}\n`);
+      process.stderr.write(`vpcep: ${oneLine(e.message)}\n`);
       process.exitCode = e.exitCode;
     } else {
-      process.stderr.write(`vpcep: unexpected error: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`vpcep: unexpected error: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
       process.exitCode = 1;
     }
   }

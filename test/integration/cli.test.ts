@@ -1,5 +1,6 @@
 // The vpcep CLI as a real child process (the built bin/vpcep.js) against an in-process daemon.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, ROOT, freePort, startTestDaemon, waitFor, type TestDaemon } from '../helpers.js';
@@ -173,6 +174,125 @@ describe('vpcep CLI', () => {
     }
   });
 
+  it('a server that is not vpcepd (an HTML page, JSON of another shape) and a message with a newline or an escape: one line on stderr, exit 1 (the page went out over many lines; another shape was "unexpected error: Cannot read properties of undefined")', async () => {
+    const http = await import('node:http');
+    const page = '<!DOCTYPE html>\n<html>\n  <body>\n    <h1>Welcome to nginx!</h1>\n  </body>\n</html>\n';
+    const servers = [
+      http.createServer((_q, s) => s.writeHead(404, { 'content-type': 'text/html' }).end(page)),
+      http.createServer((_q, s) => s.writeHead(200, { 'content-type': 'text/html' }).end(page)),
+      http.createServer((_q, s) => s.writeHead(200, { 'content-type': 'application/json' }).end('{}')),
+      http.createServer((_q, s) => s.writeHead(200, { 'content-type': 'application/json' }).end('null')),
+    ];
+    await Promise.all(servers.map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    const url = (srv: typeof servers[0]) => `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      const runs = await Promise.all(servers.map((srv) => vpcep(['--url', url(srv), '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'service', 'list'])));
+      for (const r of runs) {
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(/^vpcep: [^\n]+\(is --url a vpcepd\?\)\n$/);
+      }
+      expect(runs[0]!.stderr).toBe(`vpcep: HTTP 404 Not Found from ${url(servers[0]!)}: <!DOCTYPE html> <html> <body> <h1>Welcome to nginx!</h1> </body> </html> (is --url a vpcepd?)\n`);
+      expect(runs[2]!.stderr).toMatch(/^vpcep: the answer from http:\S+ is not the vpcepd API's \(/);
+    } finally {
+      for (const srv of servers) srv.close();
+    }
+    // vpcepd's own message quotes the id as given: a newline and a terminal escape are written, not obeyed
+    const r = await consumer('endpoint', 'show', 'a\nb\u001b[31m');
+    expect([r.code, r.stdout]).toEqual([1, '']);
+    expect(r.stderr).toBe('vpcep: EndPoint.2006: endpoint a\\nb\\u001b[31m does not exist\n');
+  });
+
+  it('vpcep wait with a --url that is not an http URL is a usage error at once, as for every other command (it polled until the timeout, then exit 1); an empty VPCEP_URL is named', async () => {
+    for (const url of ['', 'not a url', 'ftp://127.0.0.1:21']) {
+      const started = Date.now();
+      const r = await vpcep(['--url', url, 'wait', '--timeout', '5']);
+      expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `vpcep: invalid --url ${JSON.stringify(url)}: expected e.g. http://127.0.0.1:9480\n`]);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect((await vpcep(['--url', url, '--project', 'p', 'quota'])).code).toBe(2);
+    }
+    const env = await vpcep(['--project', 'p', 'quota'], { VPCEP_URL: '' });
+    expect([env.code, env.stderr]).toEqual([2, 'vpcep: invalid VPCEP_URL "": expected e.g. http://127.0.0.1:9480\n']);
+  });
+
+  it('timeouts beyond what a timer holds (24.8 days) are usage errors; the longest one works (they fired at once with TimeoutOverflowWarning, or threw RangeError); a VPCEP_CLI_TIMEOUT that is not seconds is named (it was ignored)', async () => {
+    const wait = await vpcep(['--url', d.url, 'wait', '--timeout', '3000000']);
+    expect([wait.code, wait.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 0 to 2147483')]);
+    const resolve = await vpcep(['resolve', 'x.example.com', '--timeout', '3000000']);
+    expect([resolve.code, resolve.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 0 to 2147483')]);
+    expect(await ok(vpcep(['--url', d.url, 'wait', '--timeout', '2147483']))).toContain('is ready');
+    expect(await ok(vpcep(['--url', d.url, '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'quota'], { VPCEP_CLI_TIMEOUT: '2147483' }))).toContain('QUOTA');
+    for (const bad of ['3000000', 'abc', '0']) {
+      const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'quota'], { VPCEP_CLI_TIMEOUT: bad });
+      expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `vpcep: invalid VPCEP_CLI_TIMEOUT "${bad}": expected seconds, more than 0 and at most 2147483\n`]);
+    }
+  });
+
+  it('toxics add --toxicity takes a number from 0 to 1, else a usage error that sends nothing (an empty one added a toxic of toxicity 0, abc was refused as "not null")', async () => {
+    const before = (await d.provider.get('/sim/toxics')).body.toxics.length;
+    for (const bad of ['', ' ', 'abc', '1.5', '-0.5', '0x1', '1e-1']) {
+      const r = await provider('toxics', 'add', '--scope', 'all', '--type', 'latency', '--attribute', 'latency=1', '--toxicity', bad);
+      expect([r.code, r.stdout], JSON.stringify(bad)).toEqual([2, '']);
+      expect(r.stderr).toContain('expected a number from 0 to 1');
+    }
+    expect((await d.provider.get('/sim/toxics')).body.toxics.length).toBe(before);
+    for (const [given, toxicity] of [['0.25', 0.25], ['1', 1], ['0', 0], ['.5', 0.5]] as const) {
+      const t = JSON.parse(await ok(provider('--json', 'toxics', 'add', '--scope', 'all', '--type', 'latency', '--attribute', 'latency=1', '--name', 'share', '--toxicity', given)));
+      expect(t.toxicity, given).toBe(toxicity);
+      await ok(provider('toxics', 'remove', 'all', 'share'));
+    }
+  });
+
+  it('vpcep resolve: a bad --server or name is a usage error; a --from not of this host says so (it blamed the DNS server); NXDOMAIN goes to stderr (it was on stdout) and -q prints nothing', async () => {
+    const server = `127.0.0.1:${d.daemon.dnsAddress!.port}`;
+    const svc = (await d.provider.post('/vpc-endpoint-services', { port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', approval_enabled: false, ports: [{ client_port: 8003, server_port: 8080, protocol: 'TCP' }] })).body as { id: string };
+    await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const ep = (await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_dns: true })).body as { id: string; dns_names: string[] };
+    const e = await waitFor(async () => {
+      const b = (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body as { status: string; host_ip: string };
+      return b.status === 'accepted' ? b : null;
+    }, 5_000, 'endpoint accepted');
+    const client = e.host_ip.replace(/\.\d+$/, '.50'); // a client of the endpoint's subnet, in host form
+    try {
+      const found = await ok(vpcep(['resolve', ep.dns_names[0]!, '--from', client, '--server', server]));
+      expect(found).toContain(e.host_ip);
+      expect(await ok(vpcep(['-q', 'resolve', ep.dns_names[0]!, '--from', client, '--server', server]))).toBe('');
+      const none = await vpcep(['resolve', ep.dns_names[0]!, '--server', server]);
+      expect([none.code, none.stdout, none.stderr]).toEqual([1, '', `vpcep: ${ep.dns_names[0]}: NXDOMAIN (as seen from 127.0.0.1)\n`]);
+      const json = await vpcep(['--json', 'resolve', ep.dns_names[0]!, '--server', server]);
+      expect([json.code, JSON.parse(json.stdout).status, json.stderr]).toEqual([1, 'NXDOMAIN', '']);
+
+      const notHere = await vpcep(['resolve', ep.dns_names[0]!, '--from', '10.0.1.50', '--server', server]);
+      expect([notHere.code, notHere.stdout]).toEqual([2, '']);
+      expect(notHere.stderr).toMatch(/^vpcep: --from 10\.0\.1\.50 is not an address of this host: .*127\.k\.1\.50/);
+      for (const bad of ['bogus', '127.0.0.1:99999', 'localhost:5353', '']) {
+        const r = await vpcep(['resolve', 'x.example.com', '--server', bad]);
+        expect([r.code, r.stdout], bad).toEqual([2, '']);
+        expect(r.stderr).toContain('expected HOST:PORT');
+      }
+      const fromEnv = await vpcep(['resolve', 'x.example.com'], { VPCEP_DNS: 'bogus' });
+      expect([fromEnv.code, fromEnv.stderr]).toEqual([2, expect.stringContaining("from env 'VPCEP_DNS' is invalid")]);
+      for (const bad of ['', 'a..b', `${'a'.repeat(64)}.com`, `${'a.'.repeat(130)}com`]) {
+        const r = await vpcep(['resolve', bad, '--server', server]);
+        expect([r.code, r.stdout], bad).toEqual([2, '']);
+        expect(r.stderr).toContain('expected a DNS name');
+      }
+    } finally {
+      await d.consumer.delete(`/vpc-endpoints/${ep.id}`);
+    }
+  });
+
+  it('an id of . or .. is a usage error that sends nothing (URL parsing resolved it away: .. reached the parent path and was answered "no such API")', async () => {
+    for (const args of [['endpoint', 'show', '..'], ['endpoint', 'delete', '..'], ['service', 'show', '.'], ['zone', 'down', '..'], ['toxics', 'remove', '..', 'x']]) {
+      const r = await consumer(...args);
+      expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([2, '', `vpcep: invalid id ${JSON.stringify(args[2])}: . and .. are not ids\n`]);
+    }
+    const project = await vpcep(['--url', d.url, '--token', CONSUMER.token, '--project', '..', 'quota']);
+    expect([project.code, project.stderr]).toEqual([2, 'vpcep: invalid id "..": . and .. are not ids\n']);
+    const dotted = await consumer('endpoint', 'show', '..x');
+    expect(dotted.stderr).toMatch(/^vpcep: EndPoint\.2006: endpoint \.\.x does not exist/);
+  });
+
   it('a missing project is a clear usage error', async () => {
     const r = await vpcep(['--url', d.url, '--token', PROVIDER.token, 'quota']);
     expect(r.code).toBe(2);
@@ -270,5 +390,38 @@ describe('vpcep CLI', () => {
     expect(await ok(provider('faults', 'delay', '250'))).toMatch(/250/);
     expect(JSON.parse(await ok(consumer('--json', 'faults', 'show'))).faults).toEqual({ provisioning_delay_ms: 250, fail_next_activation: [] });
     await ok(provider('faults', 'delay', '0'));
+  });
+});
+
+describe('vpcep CLI: its standard output', () => {
+  /** runs vpcep with stdout on `out` (a descriptor, or 'closed': a pipe whose reader is gone before it writes) */
+  function vpcepTo(out: number | 'closed', args: string[]): Promise<Run> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), ...args], {
+        stdio: ['ignore', out === 'closed' ? 'pipe' : out, 'pipe'],
+      });
+      if (out === 'closed') child.stdout!.destroy();
+      let stderr = '';
+      child.stderr!.on('data', (d) => { stderr += d; });
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout: '', stderr }));
+    });
+  }
+
+  it('a reader gone early (vpcep --help | head -1): no EPIPE stack trace, exit 0 (commander\'s own writes crashed with EPIPE, exit 1)', async () => {
+    for (const args of [['--help'], ['--version'], ['service', 'create', '--help']]) {
+      const r = await vpcepTo('closed', args);
+      expect([r.code, r.stderr], args.join(' ')).toEqual([0, '']);
+    }
+  });
+
+  it('output that cannot be written (a full disk) fails with exit 1 and says so (it exited 0, the output lost)', async () => {
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      const r = await vpcepTo(full, ['--help']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe('vpcep: cannot write the output: ENOSPC\n');
+    } finally {
+      fs.closeSync(full);
+    }
   });
 });

@@ -73,10 +73,10 @@ afterAll(async () => {
 });
 
 /** a command's exit status and output, without blocking this process (the daemon runs in it) */
-function run(file: string, args: string[]): Promise<{ status: number; stdout: string }> {
+function run(file: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { encoding: 'utf8', timeout: 15_000 }, (err, stdout) => {
-      resolve({ status: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout });
+    execFile(file, args, { encoding: 'utf8', timeout: 15_000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
     });
   });
 }
@@ -336,7 +336,7 @@ describe('metrics and the CLI', () => {
     expect(inVpc.stdout).toContain(endpoint.host_ip);
     const other = await cli(endpoint.dns_names[0]!, '--from', OTHER_VPC);
     expect(other.status).toBe(1);
-    expect(other.stdout).toContain('NXDOMAIN');
+    expect(other.stderr).toContain('NXDOMAIN'); // a failure: on stderr, nothing on stdout
     const json = await cli('--json', 's3.us-east-1.amazonaws.com');
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 'NOERROR', from: PUBLIC, answers: [{ address: '127.255.0.1', ttl: TTL }, { address: '127.255.0.2', ttl: TTL }] });
   });
