@@ -3,6 +3,7 @@
 // Toxiproxy keeps them: a restart forgets them (README "Fault injection"). A deleted endpoint or
 // service takes the toxics naming it (and its proxies taken down) with it: an id is never reused,
 // so they would only linger in the lists.
+import { seesBackends, serviceAddress } from '../model/consumer-view.js';
 import { DomainError } from '../model/errors.js';
 import type { Ack } from '../model/events.js';
 import { parseToxic, proxyName, scopeKey, updateToxic, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
@@ -18,7 +19,10 @@ export interface ProxyView {
   readonly port: number;
   /** the first ENI's host address and the terminal port */
   readonly listen: string;
-  /** the port's first backend */
+  /**
+   * the port's first backend; for a consumer of another account's service (or a public one) the
+   * service and the port, `<service name>:<port>` (src/model/consumer-view.ts)
+   */
   readonly upstream: string;
   readonly enabled: boolean;
   readonly toxics: readonly Toxic[];
@@ -35,17 +39,21 @@ export class Faults {
   /** every endpoint listener (Toxiproxy's proxies), of every account: the operator's view */
   proxies(): ProxyView[] {
     const out: ProxyView[] = [];
-    for (const e of this.st.endpoints.values()) out.push(...this.proxiesOf(e));
+    for (const e of this.st.endpoints.values()) out.push(...this.proxiesOf(e, null));
     return out;
   }
 
-  private proxiesOf(e: Endpoint): ProxyView[] {
+  /** an endpoint's proxies as `viewer` sees them (null: the operator, who sees every backend) */
+  private proxiesOf(e: Endpoint, viewer: Account | null): ProxyView[] {
     const spec = liveSpec(this.st, e);
     if (!spec || e.status !== 'accepted') return [];
+    const owner = this.st.services.get(e.service_id)?.owner;
+    const shown = viewer === null || (owner !== undefined && seesBackends(viewer.name, owner));
     return spec.backends.map((b) => {
       const name = proxyName(e.id, b.client_port);
       return {
-        name, endpoint: e.id, port: b.client_port, listen: `${spec.host_ip}:${b.client_port}`, upstream: `${b.host}:${b.port}`,
+        name, endpoint: e.id, port: b.client_port, listen: `${spec.host_ip}:${b.client_port}`,
+        upstream: shown ? `${b.host}:${b.port}` : serviceAddress(e.service_name, b.client_port),
         enabled: !this.disabled.has(name), toxics: this.toxics({ kind: 'port', endpoint: e.id, port: b.client_port }),
       };
     });
@@ -54,7 +62,7 @@ export class Faults {
   /** the proxies of the caller's own endpoints (vpcep-sim's API) */
   proxiesOwnedBy(caller: Account): ProxyView[] {
     const out: ProxyView[] = [];
-    for (const e of this.st.endpoints.values()) if (e.owner === caller.name) out.push(...this.proxiesOf(e));
+    for (const e of this.st.endpoints.values()) if (e.owner === caller.name) out.push(...this.proxiesOf(e, caller));
     return out;
   }
 
@@ -62,16 +70,16 @@ export class Faults {
   ownProxy(caller: Account, name: string): ProxyView {
     const i = name.lastIndexOf(':');
     const e = this.st.ownEndpoint(caller, i > 0 ? name.slice(0, i) : name);
-    const p = this.proxiesOf(e).find((x) => x.name === name);
+    const p = this.proxiesOf(e, caller).find((x) => x.name === name);
     if (!p) throw new DomainError('PortNotFound', `endpoint ${e.id} has no proxy ${JSON.stringify(name.slice(0, 100))}: proxies are <endpoint id>:<terminal port> of accepted endpoints`);
     return p;
   }
 
-  /** a proxy by name, or EndpointNotFound with Toxiproxy's words */
+  /** a proxy by name, as the operator sees it (Toxiproxy's API), or EndpointNotFound with Toxiproxy's words */
   proxy(name: string): ProxyView {
     const i = name.lastIndexOf(':');
     const e = i > 0 ? this.st.endpoints.get(name.slice(0, i)) : undefined;
-    const p = e && this.proxiesOf(e).find((x) => x.name === name);
+    const p = e && this.proxiesOf(e, null).find((x) => x.name === name);
     if (!p) throw new DomainError('EndpointNotFound', `proxy not found: ${JSON.stringify(name.slice(0, 100))} (proxies are <endpoint id>:<port> of accepted endpoints)`);
     return p;
   }
@@ -84,7 +92,7 @@ export class Faults {
     switch (scope.kind) {
       case 'port': {
         const e = this.st.ownEndpoint(caller, scope.endpoint);
-        if (!this.proxiesOf(e).some((p) => p.port === scope.port)) {
+        if (!this.proxiesOf(e, caller).some((p) => p.port === scope.port)) {
           throw new DomainError('PortNotFound', `endpoint ${e.id} has no terminal port ${scope.port}`);
         }
         return scope;
@@ -148,15 +156,18 @@ export class Faults {
     });
   }
 
-  /** Toxiproxy's enabled: false closes the proxy's listeners (connections refused), true binds them again */
-  setEnabled(name: string, enabled: boolean): Promise<ProxyView> {
+  /**
+   * Toxiproxy's enabled: false closes the proxy's listeners (connections refused), true binds them
+   * again; answers the proxy as `viewer`, its endpoint's owner, sees it (null: the operator)
+   */
+  setEnabled(name: string, enabled: boolean, viewer: Account | null): Promise<ProxyView> {
     return this.st.serial(async () => {
       this.proxy(name);
       const next = new Set(this.disabled);
       if (enabled) next.delete(name);
       else next.add(name);
       await this.publish(this.rules, next);
-      return this.proxy(name);
+      return viewer === null ? this.proxy(name) : this.ownProxy(viewer, name);
     });
   }
 

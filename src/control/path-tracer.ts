@@ -8,6 +8,7 @@ import { DomainError } from '../model/errors.js';
 import { chooseBackend, choiceIndex, choiceReason, choiceText, flowHash, NO_CHOICE, type ChoiceInputs } from '../model/backend-choice.js';
 import type { Backend } from '../model/events.js';
 import { targetKey } from '../model/health.js';
+import { seesBackends } from '../model/consumer-view.js';
 import { decideInterfaceEndpoint, type InterfaceTraceInput } from '../model/interface-trace.js';
 import { describeIsolation } from '../model/isolation.js';
 import { routeTrace, type PathTrace } from '../model/path-trace.js';
@@ -98,6 +99,7 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
     },
     service: service ? { id: service.id, name: service.service_name, status: service.status, tcpProxy: service.tcp_proxy } : null,
     backend,
+    backendsShown: service === undefined || seesBackends(caller.name, service.owner),
     isolation: describeIsolation(vpc?.id ?? null, ep.vpc_id, st.onPremises, own ? ep.vpc_id : 'of another account'),
     live: st.dataPlane.admissionOf(ep.id),
   });
@@ -141,7 +143,7 @@ function chosenBackend(st: ControlState, ep: Endpoint, eni: Eni, b: Backend | nu
   const zone = eni.zone;
   const rules = { zone, crossZone: b.cross_zone ?? true, zoneAffinity: ep.zone_affinity === true };
   const c = chooseBackend(targets, rules, inputs, flowHash(isIpv4(clientHost) ? ipToInt(clientHost) : 0, q.sourcePort ?? 0, ipToInt(eni.host_ip), q.destinationPort));
-  if (c === NO_CHOICE) return { host: b.host, port: b.port, why: 'no backend: the last ones are draining (the connection is reset)' };
+  if (c === NO_CHOICE) return { host: b.host, port: b.port, none: true, why: 'no backend: the last ones are draining (the connection is reset)' };
   const t = targets[choiceIndex(c)]!;
   const reason = choiceReason(c);
   return { host: t.host, port: t.port, zone: t.zone, reason, why: `${choiceText(reason, zone, t.zone)} (flow hash of source port ${q.sourcePort ?? 0})` };

@@ -6,6 +6,7 @@
 // cannot disagree. Pure.
 import type { ChoiceReason } from './backend-choice.js';
 import { admit, securityRule, whitelistEntry, type GateRule, type RefusalReason } from './admission.js';
+import { serviceAddress } from './consumer-view.js';
 import type { LiveAdmission } from './events.js';
 import { daemonHeadroom, LIVE_ONLY_REFUSALS, loadRefusalText, type PathTrace } from './path-trace.js';
 import { PROXY_V2_MODES, type TcpProxy } from './types.js';
@@ -37,8 +38,18 @@ export interface InterfaceTraceInput {
   };
   /** the endpoint's service and the backend of the destination port (null: the port is not mapped) */
   readonly service: { readonly id: string; readonly name: string; readonly status: string; readonly tcpProxy: TcpProxy } | null;
-  /** the backend chosen for this flow, and why (src/model/backend-choice.ts, as the data plane chooses) */
-  readonly backend: { readonly host: string; readonly port: number; readonly zone?: string | null; readonly reason?: ChoiceReason; readonly why?: string } | null;
+  /**
+   * the backend chosen for this flow, and why (src/model/backend-choice.ts, as the data plane
+   * chooses); `none`: no target can take it (the connection is reset)
+   */
+  readonly backend: {
+    readonly host: string; readonly port: number; readonly zone?: string | null; readonly reason?: ChoiceReason; readonly why?: string; readonly none?: boolean;
+  } | null;
+  /**
+   * whether the caller sees the service's backends (src/model/consumer-view.ts): its owner does; a
+   * consumer of another account's service sees the service and the port instead
+   */
+  readonly backendsShown: boolean;
   readonly isolation: { readonly allowed: boolean; readonly rule: string };
   /** the data plane's admission inputs now; null when the endpoint is not live there */
   readonly live: LiveAdmission | null;
@@ -64,7 +75,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   const at = {
     vpc_id: input.vpcId, source_ip: source, destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
     ...NOTHING_ROUTED, target_type: 'interface_endpoint' as const,
-    service: input.service && input.backend ? { id: input.service.id, name: input.service.name, target: `${input.backend.host}:${input.backend.port}`, status: input.service.status } : null,
+    service: input.service && input.backend ? { id: input.service.id, name: input.service.name, target: backendTarget(input, input.service, input.backend), status: input.service.status } : null,
     endpoint: e.id === null ? null : { id: e.id, status: e.status, ...(e.error ? { error: e.error } : {}) },
     eni: { zone: e.eni.zone, ip: e.eni.ip, host_ip: e.eni.hostIp, zone_up: e.eni.zoneUp },
     isolation: input.isolation,
@@ -80,11 +91,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
     listener: { address, bound, why: bound ? null : whyNotListening(input) },
     cap: { active, cap: live?.gate.cap ?? e.cap, headroom: Math.max(0, (live?.gate.cap ?? e.cap) - active) },
     daemon: live ? daemonHeadroom(live.load) : null,
-    backend: input.backend ? {
-      target: `${input.backend.host}:${input.backend.port}`,
-      chosen_by: input.backend.why ?? 'the service\'s port mapping',
-      ...(input.backend.reason ? { zone: input.backend.zone ?? null, reason: input.backend.reason } : {}),
-    } : null,
+    backend: input.service && input.backend ? backendStep(input, input.service, input.backend) : null,
     source: e.snatIp ? {
       snat_ip: e.snatIp,
       snat_mode: snatMode,
@@ -105,6 +112,23 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
     ?? admit(live.gate, live.load, clientIp, input.vpcNumber, input.destinationPort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
   if (refusal === null) return { ...at, verdict: 'relay', outcome: 'relay', refusal: null, reason: `relayed through interface endpoint ${name}` };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusalText(refusal, input, at.cap.cap) };
+}
+
+type TracedService = NonNullable<InterfaceTraceInput['service']>;
+type TracedBackend = NonNullable<InterfaceTraceInput['backend']>;
+
+/** where the port relays to: the backend's address for the service's owner, the service and the port for a consumer */
+function backendTarget(input: InterfaceTraceInput, s: TracedService, b: TracedBackend): string {
+  return input.backendsShown ? `${b.host}:${b.port}` : serviceAddress(s.name, input.destinationPort);
+}
+
+/** the backend step: for a consumer whether a backend takes the flow, as its connect shows, and nothing of which one */
+function backendStep(input: InterfaceTraceInput, s: TracedService, b: TracedBackend): NonNullable<PathTrace['backend']> {
+  const target = backendTarget(input, s, b);
+  if (!input.backendsShown) {
+    return { target, chosen_by: b.none ? `no backend of service ${s.name} can take the connection: it is reset` : `a backend of service ${s.name}, chosen by the service (its owner traces which one)` };
+  }
+  return { target, chosen_by: b.why ?? 'the service\'s port mapping', ...(b.reason ? { zone: b.zone ?? null, reason: b.reason } : {}) };
 }
 
 const ruleText = (r: GateRule) => `tcp ${r.from === r.to ? r.from : `${r.from}-${r.to}`} from ${r.cidr.text}`;

@@ -360,14 +360,29 @@ describe('several backends per service (real daemon)', () => {
     expect(await metricValue(d.url, 'vpcep_backend_choices_total', { reason: 'same_zone' })).toBe(relayed);
     expect(perBackend[0]).toBe(open0);
 
-    // the path tracer chooses as the data plane does: trace a new connection by its source port
+    // the path tracer chooses as the data plane does: trace a new connection by its source port,
+    // through the provider's own endpoint (its owner sees the backend chosen), and through the
+    // consumer's, which names the service and its port and no backend
     const opens = () => Promise.all(bs.map((b) => active(b.host)));
-    const was = await opens();
-    const probe = await heldAt(ep.host_ip, port);
-    const reached = bs[(await opens()).findIndex((n, i) => n > was[i]!)]!;
-    const t = await d.consumer.post('/trace', { source_ip: '127.0.0.1', destination_ip: ep.host_ip, destination_port: port, source_port: probe.socket.localPort });
-    expect(t.status, JSON.stringify(t.body)).toBe(200);
-    expect(t.body.trace.backend).toMatchObject({ target: `${reached.host}:${port}`, zone: 'sim-1a', reason: 'same_zone' });
+    const made = await d.provider.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-provider-client', subnet_id: 'subnet-pc', zone_affinity: true });
+    expect(made.status, JSON.stringify(made.body)).toBe(200);
+    const mine = await waitFor(async () => {
+      const e = (await d.provider.get(`/vpc-endpoints/${made.body.id}`)).body;
+      return e.status === 'accepted' ? e : null;
+    }, 5_000, 'the provider\'s endpoint accepted');
+    for (const [api, at] of [[d.provider, mine], [d.consumer, ep]] as const) {
+      const was = await opens();
+      const probe = await heldAt(at.host_ip, port);
+      const reached = bs[(await opens()).findIndex((n, i) => n > was[i]!)]!;
+      const t = await api.post('/trace', { source_ip: '127.0.0.1', destination_ip: at.host_ip, destination_port: port, source_port: probe.socket.localPort });
+      expect(t.status, JSON.stringify(t.body)).toBe(200);
+      if (api === d.provider) {
+        expect(t.body.trace.backend).toMatchObject({ target: `${reached.host}:${port}`, zone: 'sim-1a', reason: 'same_zone' });
+      } else {
+        expect(t.body.trace.backend).toEqual({ target: `${ep.endpoint_service_name}:${port}`, chosen_by: expect.stringMatching(/^a backend of service /) });
+        expect(JSON.stringify(t.body)).not.toContain(`${reached.host}:${port}`);
+      }
+    }
   }, 40_000);
 
   it('AWS SDK: DescribeTargetHealth shows initial/healthy, unhealthy after a kill, and draining after a deregistration that keeps a live transfer to the end of the delay', async () => {

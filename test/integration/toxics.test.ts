@@ -18,7 +18,7 @@ let d: TestDaemon;
 let backend: TestBackend;
 let api: string;
 let toxiproxy: Toxiproxy;
-let ep: { id: string; host_ip: string };
+let ep: { id: string; host_ip: string; endpoint_service_name: string };
 let port: number;
 let proxy: Proxy;
 let serviceId: string;
@@ -374,7 +374,7 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
   });
 
   it('takes the caller\'s own proxy down and back through vpcep-sim\'s API and `vpcep proxy`; another\'s is not found, bad input changes nothing', async () => {
-    const mine = { name: proxy.name, endpoint_id: ep.id, port, listen: `${ep.host_ip}:${port}`, upstream: `127.0.0.1:${backend.port}`, enabled: true, toxics: [] };
+    const mine = { name: proxy.name, endpoint_id: ep.id, port, listen: `${ep.host_ip}:${port}`, upstream: `${ep.endpoint_service_name}:${port}`, enabled: true, toxics: [] };
     expect((await d.consumer.get('/sim/proxies')).body.proxies).toEqual([mine]);
     expect((await d.provider.get('/sim/proxies')).body.proxies.map((p: any) => p.name)).not.toContain(proxy.name);
     const at = (name: string, state: string) => `/sim/proxies/${encodeURIComponent(name)}/${state}`;
@@ -395,7 +395,7 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
     expect((await toxiproxy.get(proxy.name)).enabled).toBe(false);
     /** the cells of the table row that names the proxy */
     const row = (stdout: string) => stdout.split('\n').find((l) => l.includes(proxy.name))?.split(/[│|]/).map((c) => c.trim()).filter(Boolean);
-    expect(row((await vpcep(CONSUMER, ['proxy', 'list'])).stdout)).toEqual([proxy.name, `${ep.host_ip}:${port}`, `127.0.0.1:${backend.port}`, 'no', '0']);
+    expect(row((await vpcep(CONSUMER, ['proxy', 'list'])).stdout)).toEqual([proxy.name, `${ep.host_ip}:${port}`, `${ep.endpoint_service_name}:${port}`, 'no', '0']);
     expect((await vpcep(PROVIDER, ['proxy', 'enable', proxy.name])).code).not.toBe(0);
     const up = await vpcep(CONSUMER, ['proxy', 'enable', proxy.name]);
     expect([up.code, up.stderr]).toEqual([0, '']);
@@ -403,6 +403,27 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
     expect(await roundTrip(await connect())).toBeLessThan(1_000);
     expect((await vpcep(CONSUMER, ['--json', 'proxy', 'disable', proxy.name])).stdout).toContain('"enabled": false');
     expect((await d.consumer.post(at(proxy.name, 'enable'))).body.proxy.enabled).toBe(true);
+  });
+
+  it('a consumer\'s proxies show the service and its port as upstream, not the provider\'s backend; the provider\'s own and the operator\'s port show the backend', async () => {
+    const consumer = (await d.consumer.get('/sim/proxies')).body.proxies;
+    expect(consumer.map((p: any) => p.upstream)).toEqual([`${ep.endpoint_service_name}:${port}`]);
+    expect(JSON.stringify(consumer)).not.toContain(`:${backend.port}`);
+    const down = await d.consumer.post(`/sim/proxies/${encodeURIComponent(proxy.name)}/disable`);
+    expect([down.status, down.body.proxy.upstream]).toEqual([200, `${ep.endpoint_service_name}:${port}`]);
+    expect((await d.consumer.post(`/sim/proxies/${encodeURIComponent(proxy.name)}/enable`)).body.proxy.upstream).toBe(`${ep.endpoint_service_name}:${port}`);
+    // the operator's Toxiproxy port: every tenant's real upstream
+    expect((await raw('GET', `/proxies/${proxy.name}`)).body.upstream).toBe(`127.0.0.1:${backend.port}`);
+    // the provider's endpoint on its own service: its backend
+    const own = await createAcceptedEndpoint(d.provider, { endpoint_service_id: serviceId, vpc_id: 'vpc-provider-client', subnet_id: 'subnet-pc' });
+    try {
+      const provider = (await d.provider.get('/sim/proxies')).body.proxies;
+      expect(provider.map((p: any) => [p.name, p.upstream])).toEqual([[`${own.id}:${port}`, `127.0.0.1:${backend.port}`]]);
+      const disabled = await d.provider.post(`/sim/proxies/${encodeURIComponent(`${own.id}:${port}`)}/disable`);
+      expect([disabled.status, disabled.body.proxy.upstream]).toEqual([200, `127.0.0.1:${backend.port}`]);
+    } finally {
+      expect((await d.provider.delete(`/vpc-endpoints/${own.id}`)).status).toBe(204);
+    }
   });
 
   it('a deleted endpoint takes its toxics (its ports\' too) and its proxies taken down with it; a deleted service its own; the others stay', async () => {

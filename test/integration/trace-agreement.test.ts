@@ -451,11 +451,13 @@ describe('the path tracer agrees with the data plane', () => {
       'whitelist entry 10.0.1.0/28 holds 10.0.1.5',
       'an interface endpoint has no policy',
       '0 of 3000 (headroom 3000)',
-      `127.0.0.1:${w.backend}: a backend in sim-1a`,
+      // the consumer's: the service and its port, not the provider's backend (the provider's own trace shows that)
+      `${ep.endpoint_service_name}:${w.port}: a backend of service ${ep.endpoint_service_name}`,
       `${ep.id}`,
       `relay: relayed through interface endpoint ${ep.id}`,
       'backend_unreachable, backend_timeout, backend_error, error (known only when the connection is tried)',
     ]) expect(text).toContain(line);
+    expect(text).not.toContain(`127.0.0.1:${w.backend}`);
     expect(text).toMatch(/daemon\s+.*0 of 1000000 connections \(headroom 1000000\); descriptors \d+ of \d+/);
     expect(text).toMatch(new RegExp(`backend sees\\s+.*${ep.snat_ip.replace(/\./g, '\\.')}|the daemon's own address`));
     const json = JSON.parse(await cli('--json'));
@@ -500,10 +502,40 @@ describe('the path tracer agrees with the data plane', () => {
     const dead = await freePort(); // nothing listens there
     const ep = await endpoint(w, { backendPort: dead });
     const t = (await w.consumer.post('/trace', own(w, ep).query)).body.trace;
-    expect(t).toMatchObject({ verdict: 'relay', outcome: 'relay', refusal: null, backend: { target: `127.0.0.1:${dead}` } });
+    expect(t).toMatchObject({ verdict: 'relay', outcome: 'relay', refusal: null, backend: { target: `${ep.endpoint_service_name}:${w.port}` } });
     expect(t.live_only).toContain('backend_unreachable');
     const before = await rejectedCounters(w.url);
     expect(await attempt(ep.host_ip, w.port, `127.${w.k}.1.50`)).toMatch(/^(reset|closed)$/);
     await waitFor(async () => moved(before, await rejectedCounters(w.url)).join() === `${ep.id} backend_unreachable +1`, 2_000, 'backend_unreachable counted');
+  });
+
+  it('a consumer\'s trace shows no backend address of another account\'s service (its host, port, zone, the choice); the provider\'s own trace does', async () => {
+    const w = await inProcessWorld();
+    const ep = await endpoint(w);
+    const consumer = await agree(w, own(w, ep));
+    const svc = ep.endpoint_service_name;
+    expect(consumer).toMatchObject({
+      verdict: 'relay', service: { id: ep.endpoint_service_id, name: svc, target: `${svc}:${w.port}`, status: 'available' },
+      backend: { target: `${svc}:${w.port}`, chosen_by: `a backend of service ${svc}, chosen by the service (its owner traces which one)` },
+    });
+    expect(consumer.backend).not.toHaveProperty('zone');
+    expect(consumer.backend).not.toHaveProperty('reason');
+    expect(JSON.stringify(consumer)).not.toContain(`127.0.0.1:${w.backend}`);
+    expect(JSON.stringify(consumer)).not.toContain(`:${w.backend}`);
+    // the provider's endpoint on its own service, in vpc-provider-client: the backend's address, its zone, the choice
+    const created = await w.provider.post('/vpc-endpoints', { endpoint_service_id: ep.endpoint_service_id, vpc_id: 'vpc-provider-client', subnet_id: 'subnet-pc' });
+    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    const mine = await waitFor(async () => {
+      const r = await w.provider.get(`/vpc-endpoints/${created.body.id}`);
+      return r.body.status === 'accepted' ? r.body : null;
+    }, 5_000, 'the provider\'s endpoint accepted');
+    const provider = await agree(w, {
+      api: w.provider, query: { vpc_id: 'vpc-provider-client', source_ip: '10.0.1.50', destination_ip: mine.ip, destination_port: w.port },
+      host: mine.host_ip, port: w.port, localAddress: `127.${w.kOther}.1.50`, counted: mine.id,
+    });
+    expect(provider).toMatchObject({
+      verdict: 'relay', service: { name: svc, target: `127.0.0.1:${w.backend}` },
+      backend: { target: `127.0.0.1:${w.backend}`, zone: 'sim-1a', reason: expect.any(String) },
+    });
   });
 });

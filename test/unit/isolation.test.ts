@@ -42,6 +42,7 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
     },
     service: { id: 'svc', name: 'sim-1.web', status: 'available', tcpProxy: 'close' },
     backend: { host: '127.0.0.1', port: 8080 },
+    backendsShown: true,
     isolation: { allowed: true, rule: 'isolation: client VPC vpc-a is the endpoint\'s VPC' },
     live: live(),
     ...o,
@@ -97,5 +98,20 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
   it('an on-premises client is never in a whitelist (its entries are addresses of the endpoint\'s VPC)', () => {
     const d = decideInterfaceEndpoint(input({ vpcId: null, vpcNumber: null, clientHost: '192.0.2.10', live: live({ whitelistEnabled: true, whitelist: [cidrOf('0.0.0.0/0')] }) }));
     expect(d).toMatchObject({ vpc_id: null, verdict: 'refuse', refusal: 'whitelist' });
+  });
+
+  it('a consumer of another account\'s service sees the service and the port it connects to, never the provider\'s backend', () => {
+    // 000_9af245a83013c30f.txt 1.2: an endpoint reaches its service "without exposing server information"
+    const chosen = { host: '192.168.24.7', port: 8443, zone: 'sim-1b', reason: 'failover' as const, why: 'a backend in sim-1b: the ENI\'s zone sim-1a has no eligible backend' };
+    const provider = decideInterfaceEndpoint(input({ backend: chosen }));
+    expect(provider).toMatchObject({ service: { target: '192.168.24.7:8443' }, backend: { target: '192.168.24.7:8443', zone: 'sim-1b', reason: 'failover' } });
+    const consumer = decideInterfaceEndpoint(input({ backend: chosen, backendsShown: false }));
+    expect(consumer).toMatchObject({ verdict: 'relay', service: { id: 'svc', name: 'sim-1.web', target: 'sim-1.web:80', status: 'available' } });
+    expect(consumer.backend).toEqual({ target: 'sim-1.web:80', chosen_by: expect.stringMatching(/^a backend of service sim-1\.web/) });
+    for (const hidden of ['192.168.24.7', '8443', 'sim-1b', 'failover']) expect(JSON.stringify(consumer)).not.toContain(hidden);
+    // no backend to take the flow: the consumer learns that much, as its connect does (a reset)
+    const none = decideInterfaceEndpoint(input({ backend: { host: '192.168.24.7', port: 8443, none: true, why: 'no backend: the last ones are draining (the connection is reset)' }, backendsShown: false }));
+    expect(none.backend).toEqual({ target: 'sim-1.web:80', chosen_by: 'no backend of service sim-1.web can take the connection: it is reset' });
+    expect(JSON.stringify(none)).not.toContain('192.168.24.7');
   });
 });

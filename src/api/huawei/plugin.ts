@@ -339,8 +339,9 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   v1.post('/sim/proxies/:name/:state', async (req: Req) => {
     const state = req.params.state;
     if (state !== 'disable' && state !== 'enable') throw new DomainError('NotFound', `POST /sim/proxies/{name}/disable or /enable, not ${JSON.stringify(state.slice(0, 16))}`);
-    const p = control.faults.ownProxy(caller(req), req.params.name);
-    return { proxy: proxyJson(await control.faults.setEnabled(p.name, state === 'enable')) };
+    const who = caller(req);
+    const p = control.faults.ownProxy(who, req.params.name);
+    return { proxy: proxyJson(await control.faults.setEnabled(p.name, state === 'enable', who)) };
   });
 }
 

@@ -102,7 +102,7 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
     }
     if (b.enabled === undefined) return proxyJson(p);
     if (typeof b.enabled !== 'boolean') throw new DomainError('InvalidParameter', 'enabled must be true or false');
-    return proxyJson(await faults.setEnabled(name, b.enabled));
+    return proxyJson(await faults.setEnabled(name, b.enabled, null));
   };
   app.post('/proxies/:proxy', updateProxy);
   app.patch('/proxies/:proxy', updateProxy);
