@@ -217,7 +217,11 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     const failedAt: number[] = [];
     const load = (async () => {
       while (!stop) {
-        for (const p of [cross, zonal]) if (!(await ping(p))) failedAt.push(Date.now());
+        // a connection is new after the mark when it started after it: one chosen just before may fail just after
+        for (const p of [cross, zonal]) {
+          const started = Date.now();
+          if (!(await ping(p))) failedAt.push(started);
+        }
         await sleep(10);
       }
     })();
