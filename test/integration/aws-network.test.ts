@@ -206,6 +206,21 @@ describe('the network inventory through the EC2 API', () => {
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
   });
 
+  it('DescribeSubnets takes the older camelCase filter names Terraform\'s data "aws_subnet" sends (availabilityZone, cidrBlock, defaultForAz)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.22.0.0/16' }))).Vpc!;
+    const a = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.22.1.0/24', AvailabilityZone: `${REGION}a` }))).Subnet!;
+    const b = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.22.2.0/24', AvailabilityZone: `${REGION}b` }))).Subnet!;
+    const ids = async (filters: Array<{ Name: string; Values: string[] }>) => (await consumer.send(new DescribeSubnetsCommand({ Filters: filters }))).Subnets!.map((s) => s.SubnetId);
+    expect(await ids([{ Name: 'vpc-id', Values: [vpc.VpcId!] }, { Name: 'availabilityZone', Values: [`${REGION}b`] }])).toEqual([b.SubnetId]);
+    expect(await ids([{ Name: 'availabilityZoneId', Values: ['use1-az1'] }, { Name: 'vpc-id', Values: [vpc.VpcId!] }])).toEqual([a.SubnetId]);
+    expect(await ids([{ Name: 'cidrBlock', Values: ['172.22.1.0/24'] }])).toEqual([a.SubnetId]);
+    expect(await ids([{ Name: 'defaultForAz', Values: ['true'] }])).toEqual([]);
+    expect(await ids([{ Name: 'subnet-arn', Values: [b.SubnetArn!] }])).toEqual([b.SubnetId]);
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: a.SubnetId }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: b.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
   it('tags VPCs, subnets, route tables and security groups (Terraform\'s tag updates): CreateTags, DeleteTags, DescribeTags, kept across the API', async () => {
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.21.0.0/16', TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'v1' }] }] }))).Vpc!;
     const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.21.1.0/24' }))).Subnet!;

@@ -123,16 +123,28 @@ function describeSubnets(call: AwsCall): XmlFields {
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
     'default-for-az': () => 'false',
+    'subnet-arn': (r) => subnetArn(call, r.id),
+    // EC2 still takes the older camelCase names, and Terraform's data "aws_subnet" sends them
+    'availabilityZone': (r) => zoneOf(call, r.subnet).name,
+    'availabilityZoneId': (r) => zoneOf(call, r.subnet).id,
+    'cidrBlock': (r) => r.cidr,
+    'defaultForAz': () => 'false',
+    // no subnet has an IPv6 block
+    'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
   };
   const out = page(applyFilters(chosen, call.params.filters(), table, (r) => r.subnet.tags ?? []), (r) => r.id, call.params);
   return { subnetSet: out.items.map((r) => subnetXml(call, r)), nextToken: out.nextToken };
+}
+
+function subnetArn(call: AwsCall, id: string): string {
+  return `arn:aws:ec2:${call.region}:${ownerOf(call)}:subnet/${id}`;
 }
 
 export function subnetXml(call: AwsCall, r: SubnetRow): XmlFields {
   const zone = zoneOf(call, r.subnet);
   return {
     subnetId: r.id,
-    subnetArn: `arn:aws:ec2:${call.region}:${ownerOf(call)}:subnet/${r.id}`,
+    subnetArn: subnetArn(call, r.id),
     state: 'available',
     vpcId: r.vpc.id,
     cidrBlock: r.cidr,
