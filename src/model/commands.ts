@@ -274,6 +274,16 @@ export interface SecurityGroupRuleInput {
   readonly fromPort: number;
   readonly toPort: number;
   readonly cidr: string;
+  /** a new rule's id (the dialect's shape); a changed rule keeps its own */
+  readonly id?: string;
+  readonly description?: string;
+}
+
+/** one rule of a group replaced by another, in place: FROM names the rule by what it matches */
+export interface SecurityGroupRuleChange {
+  readonly direction: 'ingress' | 'egress';
+  readonly from: SecurityGroupRuleInput;
+  readonly to: SecurityGroupRuleInput;
 }
 
 export interface VpcAttributesInput {
