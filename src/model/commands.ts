@@ -115,7 +115,11 @@ export interface CreateEndpointCommand {
   /** interface endpoints: the subnet of its ENI, and the private IP asked for */
   readonly subnetId?: string;
   readonly ip?: string;
-  /** interface endpoints in several zones: an ENI in each subnet (at most one per zone); replaces subnetId and ip */
+  /**
+   * interface endpoints in several zones: an ENI in each subnet (at most one per zone); replaces
+   * subnetId and ip. [] (AWS): no ENI yet, the endpoint relays nothing until a subnet is added;
+   * neither this nor subnetId: refused (Huawei's subnet_id is required)
+   */
   readonly subnets?: readonly SubnetChoice[];
   readonly dns?: boolean;
   readonly whitelist?: readonly string[];
@@ -152,6 +156,8 @@ export interface SubnetChoice {
 export interface ChangeEndpointSubnetsCommand {
   readonly add: readonly SubnetChoice[];
   readonly remove: readonly string[];
+  /** true (AWS): its last subnet may go, the endpoint then relays nothing; absent (Huawei): it keeps one */
+  readonly mayRemoveAll?: boolean;
 }
 
 export interface UpdateEndpointCommand {

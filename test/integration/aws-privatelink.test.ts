@@ -325,7 +325,6 @@ describe('errors: a 4xx in EC2 shape, and nothing changes', () => {
       ["another account's VPC", () => create({ VpcId: 'vpc-app' }), 'InvalidVpcID.NotFound'],
       ['unknown subnet', () => create({ SubnetIds: ['subnet-00000000000000000'] }), 'InvalidSubnetID.NotFound'],
       ['two subnets (one ENI per endpoint here)', () => create({ SubnetIds: ['subnet-a', 'subnet-b'] }), 'InvalidParameterValue'],
-      ['no subnet', () => create({ SubnetIds: undefined }), 'MissingParameter'],
       ['an unknown security group', () => create({ SecurityGroupIds: ['sg-00000000000000000'] }), 'InvalidGroup.NotFound'],
       ['type that the service does not offer', () => create({ VpcEndpointType: 'Gateway', SubnetIds: undefined }), 'InvalidParameter'],
       ['GatewayLoadBalancer', () => create({ VpcEndpointType: 'GatewayLoadBalancer' }), 'InvalidParameterValue'],

@@ -300,8 +300,8 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   };
   if (type === 'Interface') {
     if (routeTables.length) throw new AwsRequestError('InvalidParameter', 'RouteTableId applies to Gateway endpoints only');
+    // none: AWS makes the endpoint without ENIs, subnets are added later (ModifyVpcEndpoint AddSubnetId.N)
     const wanted = [...new Set([...subnets, ...subnetConfigs.map((c) => c.subnetId)])];
-    if (wanted.length === 0) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SubnetId.1');
     for (const id of wanted) {
       if (!vpc.subnets.some((s) => s.id === id)) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist in ${vpc.id}`);
     }
@@ -388,7 +388,6 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   for (const id of subnets.added) {
     if (!vpc.subnets.some((s) => s.id === id)) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist in ${vpc.id}`);
   }
-  if (subnets.changed && !subnets.next.length) throw new AwsRequestError('InvalidParameterValue', 'An interface endpoint keeps at least one subnet');
   // SubnetConfiguration.N.Ipv4: the address of the ENI a subnet added here gets; an ENI's address does not change
   const configs = subnetConfigurations(p);
   for (const c of configs) {
@@ -425,6 +424,8 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
         return ip !== undefined ? { subnetId, ip } : { subnetId };
       }),
       remove: current.filter((id) => !subnets.next.includes(id)),
+      // AWS: its last subnet may go (Terraform's aws_vpc_endpoint_subnet_association removes it on destroy)
+      mayRemoveAll: true,
     });
   }
   if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
