@@ -1,11 +1,11 @@
 // The endpoint requests of a consumer: create an endpoint (an interface endpoint here, a gateway
 // endpoint in gateway-endpoints.ts), change its whitelist, delete it.
 import { DEFAULTS } from '../model/defaults.js';
-import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, UpdateEndpointCommand } from '../model/commands.js';
+import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, SetChange, UpdateEndpointCommand } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import type { LiveEndpoint } from '../model/events.js';
 import type { PolicyOptions } from '../model/policy.js';
-import { applyTags, checkWhitelist, mayConnect } from '../model/rules.js';
+import { applySetChange, applyTags, checkWhitelist, mayConnect } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
@@ -128,7 +128,7 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
       ...(cmd.dns !== undefined ? { enable_dns: cmd.dns } : {}),
       ...(cmd.whitelist !== undefined ? { whitelist: checkWhitelist(cmd.whitelist) } : {}),
       ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
-      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups, cmd.defaultGroup) } : {}),
+      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, groupsAfter(e, cmd.securityGroups, cmd.defaultGroup), cmd.defaultGroup) } : {}),
       updated_at: now(),
     };
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
@@ -193,6 +193,15 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
   });
   await finishDeletion(st, 'endpoint', id);
+}
+
+/** the groups an endpoint has after GROUPS: them, or its groups (none kept: the VPC's default one) changed; at least one */
+function groupsAfter(e: Endpoint, groups: readonly string[] | SetChange, defaultGroup: string | undefined): readonly string[] {
+  if (!('add' in groups)) return groups;
+  const current = e.security_groups?.length ? e.security_groups : defaultGroup !== undefined ? [defaultGroup] : [];
+  const next = applySetChange(current, groups);
+  if (!next.length) throw new DomainError('InvalidParameter', 'An interface endpoint keeps at least one security group');
+  return next;
 }
 
 /**

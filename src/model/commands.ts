@@ -160,12 +160,22 @@ export interface ChangeEndpointSubnetsCommand {
   readonly mayRemoveAll?: boolean;
 }
 
+/**
+ * members added to and removed from a set, applied to the set as it is when the mutation runs (two
+ * changes at once both count: Terraform's association resources each send one, in parallel)
+ */
+export interface SetChange {
+  readonly add: readonly string[];
+  readonly remove: readonly string[];
+}
+
 export interface UpdateEndpointCommand {
   /** private DNS (Huawei's enable_dns, AWS's PrivateDnsEnabled) on or off */
   readonly dns?: boolean;
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
-  readonly securityGroups?: readonly string[];
+  /** the groups (replacing them), or groups added and removed; at least one stays */
+  readonly securityGroups?: readonly string[] | SetChange;
   /** as CreateEndpointCommand's */
   readonly defaultGroup?: string;
   readonly zoneAffinity?: boolean;

@@ -5,7 +5,7 @@
 // 4xx that says so (README "Supported actions").
 import { createHash } from 'node:crypto';
 import type { ControlPlane } from '../../control/control-plane.js';
-import type { CreateEndpointCommand } from '../../model/commands.js';
+import type { CreateEndpointCommand, SetChange } from '../../model/commands.js';
 import { awsEndpointDnsNames, awsViewDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
@@ -373,6 +373,11 @@ function changedSet(call: AwsCall, name: string, current: readonly string[]): { 
   return { next, added: add, changed };
 }
 
+/** `Add<name>.N` and `Remove<name>.N` as the domain applies them */
+function delta(call: AwsCall, name: string): SetChange {
+  return { add: call.params.stringList(`Add${name}`), remove: call.params.stringList(`Remove${name}`) };
+}
+
 async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
   const e = ownEndpoint(call, p.requiredString('VpcEndpointId'));
@@ -428,10 +433,12 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
       mayRemoveAll: true,
     });
   }
-  if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
+  // the tables and groups added and removed, applied to the endpoint's as they are when the change
+  // runs: Terraform's association resources send theirs in parallel, and each must count
+  if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, delta(call, 'RouteTableId'));
   if (groups.changed || dns !== undefined) {
     await call.control.updateEndpoint(call.caller, e.id, {
-      ...(groups.changed ? { securityGroups: groups.next, defaultGroup: defaultSecurityGroupId(e.vpc_id) } : {}), ...(dns !== undefined ? { dns } : {}),
+      ...(groups.changed ? { securityGroups: delta(call, 'SecurityGroupId'), defaultGroup: defaultSecurityGroupId(e.vpc_id) } : {}), ...(dns !== undefined ? { dns } : {}),
     });
   }
   if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);
