@@ -19,8 +19,8 @@ const JS_RELAY_FILES = [
   'fleet', 'fast-accept', 'fresh-endpoint', 'toxiproxy-go-client',
 ].map((f) => `test/integration/${f}.test.ts`);
 
-/** Terraform's provider mostly waits (its NLB waiter sleeps 30 s twice): it runs beside the rest */
-const TERRAFORM = 'test/integration/terraform.test.ts';
+/** Terraform's provider mostly waits (its NLB waiter sleeps 30 s twice, a command takes ~12 s to start): its files run beside the rest */
+const TERRAFORM = ['terraform', 'terraform-extras'].map((f) => `test/integration/${f}.test.ts`);
 
 /**
  * Files that mostly wait (a fleet's leases, a SIGKILL and an etcd restart; CLI processes; health
@@ -29,8 +29,8 @@ const TERRAFORM = 'test/integration/terraform.test.ts';
 const WAITS = ['fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules'].map((f) => `test/integration/${f}.test.ts`);
 
 const GROUPS = [
-  { name: 'main', env: {}, args: ['--exclude', TERRAFORM, ...WAITS.flatMap((f) => ['--exclude', f])] },
-  { name: 'terraform', env: {}, args: [TERRAFORM] },
+  { name: 'main', env: {}, args: [...[...TERRAFORM, ...WAITS].flatMap((f) => ['--exclude', f])] },
+  { name: 'terraform', env: {}, args: TERRAFORM },
   { name: 'waits', env: {}, args: WAITS },
   { name: 'js-relay', env: { VPCEP_RELAY: 'js' }, args: JS_RELAY_FILES },
 ];

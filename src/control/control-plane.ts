@@ -9,7 +9,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import type {
   ChangeEndpointSubnetsCommand, ConnectionAction, ConnectionBandwidth, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, DeleteServiceCommand, ElbResourceRef, PermissionEntry,
-  MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleInput, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
+  MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleChange, SecurityGroupRuleInput, SetChange, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
@@ -323,7 +323,7 @@ export class ControlPlane {
     return tracer.trace(this.st, caller, q);
   }
 
-  setEndpointRouteTables(caller: Account, id: string, tables: readonly string[]): Promise<Endpoint> {
+  setEndpointRouteTables(caller: Account, id: string, tables: readonly string[] | SetChange): Promise<Endpoint> {
     return gateway.setEndpointRouteTables(this.st, caller, id, tables);
   }
 
@@ -384,6 +384,11 @@ export class ControlPlane {
     caller: Account, id: string, direction: 'ingress' | 'egress', action: 'authorize' | 'revoke', rules: readonly SecurityGroupRuleInput[],
   ): Promise<SecurityGroup> {
     return network.changeRules(this.st, caller, id, direction, action, rules);
+  }
+
+  /** rules of a group changed in place, keeping their ids (ModifySecurityGroupRules, UpdateSecurityGroupRuleDescriptions*) */
+  replaceSecurityGroupRules(caller: Account, id: string, changes: readonly SecurityGroupRuleChange[]): Promise<SecurityGroup> {
+    return network.replaceRules(this.st, caller, id, changes);
   }
 
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------

@@ -25,7 +25,7 @@ const vpcDocument = z.looseObject({
   ports: z.array(z.looseObject({ id: str, subnet_id: str, ip: str, type: z.enum(['VM', 'LB']) })),
   route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route) })),
 });
-const sgRule = z.looseObject({ protocol: z.enum(['tcp', '-1']), from_port: z.number().int(), to_port: z.number().int(), cidr: str });
+const sgRule = z.looseObject({ protocol: z.enum(['tcp', '-1']), from_port: z.number().int(), to_port: z.number().int(), cidr: str, id: str.optional(), description: z.string().optional() });
 
 const SCHEMAS: Record<Kind, z.ZodType> = {
   meta: z.record(str, z.union([str, z.number()])),

@@ -1,11 +1,11 @@
 // The endpoint requests of a consumer: create an endpoint (an interface endpoint here, a gateway
 // endpoint in gateway-endpoints.ts), change its whitelist, delete it.
 import { DEFAULTS } from '../model/defaults.js';
-import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, UpdateEndpointCommand } from '../model/commands.js';
+import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, SetChange, UpdateEndpointCommand } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import type { LiveEndpoint } from '../model/events.js';
 import type { PolicyOptions } from '../model/policy.js';
-import { applyTags, checkWhitelist, mayConnect } from '../model/rules.js';
+import { applySetChange, applyTags, checkWhitelist, mayConnect } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
@@ -32,7 +32,8 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       throw new DomainError('InvalidParameter', 'routetables and policy_statement apply to gateway endpoints only');
     }
     const choices = cmd.subnets ?? (cmd.subnetId !== undefined ? [{ subnetId: cmd.subnetId, ip: cmd.ip }] : []);
-    if (choices.length === 0) throw new DomainError('InvalidSubnetId', 'subnet_id is required for an interface endpoint');
+    // AWS makes an interface endpoint without subnets ([]: Terraform's aws_vpc_endpoint_subnet_association adds them)
+    if (choices.length === 0 && cmd.subnets === undefined) throw new DomainError('InvalidSubnetId', 'subnet_id is required for an interface endpoint');
     const enis = newEnis(st, s, vpc, choices, [], caller.name);
     const whitelist = checkWhitelist(cmd.whitelist ?? []);
     if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
@@ -41,7 +42,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     const id = st.newEndpointId(cmd.id);
     if (cmd.dns) checkPrivateDnsConflict(st, { id, vpc_id: vpc.id, service_id: s.id });
     const t = now();
-    const e: Endpoint = {
+    const e: Endpoint = withEnis({
       id,
       owner: caller.name,
       service_id: s.id,
@@ -49,9 +50,9 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       service_type: s.service_type,
       vpc_id: vpc.id,
       enis,
-      subnet_id: enis[0]!.subnet_id,
-      ip: enis[0]!.ip,
-      host_ip: enis[0]!.host_ip,
+      subnet_id: null,
+      ip: null,
+      host_ip: null,
       snat_ip: s.approval_enabled ? null : st.newSnatIp(),
       marker_id: st.newMarkerId(),
       // huawei-vpcep-api.md "Statuses": approval on -> pendingAcceptance, off -> creating.
@@ -68,7 +69,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
       created_at: t,
       updated_at: t,
-    };
+    }, enis);
     const live = cmd.upBeforeAnswer ? upAtOnce(st, e) : null;
     if (live) return commitUp(st, e, live);
     await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
@@ -127,7 +128,7 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
       ...(cmd.dns !== undefined ? { enable_dns: cmd.dns } : {}),
       ...(cmd.whitelist !== undefined ? { whitelist: checkWhitelist(cmd.whitelist) } : {}),
       ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
-      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, cmd.securityGroups, cmd.defaultGroup) } : {}),
+      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, groupsAfter(e, cmd.securityGroups, cmd.defaultGroup), cmd.defaultGroup) } : {}),
       updated_at: now(),
     };
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
@@ -158,12 +159,14 @@ export async function changeEndpointSubnets(st: ControlState, caller: Account, i
     const kept = e.enis.filter((n) => !remove.has(n.subnet_id));
     const added = newEnis(st, s, vpc, cmd.add, kept, caller.name);
     const enis = [...kept, ...added];
-    if (enis.length === 0) throw new DomainError('InvalidParameter', `endpoint ${id} keeps at least one subnet: delete the endpoint instead`);
+    if (enis.length === 0 && !cmd.mayRemoveAll) throw new DomainError('InvalidParameter', `endpoint ${id} keeps at least one subnet: delete the endpoint instead`);
     if (added.length === 0 && kept.length === e.enis.length) return e;
     const next: Endpoint = { ...withEnis(e, enis), updated_at: now() };
-    // a live endpoint (accepted, or creating and on its way up) changes on the data plane first
-    const live = LIVE_ENDPOINT_STATUSES.has(e.status) ? liveSpec(st, next) : null;
-    if (live) {
+    // a live endpoint (accepted, or creating and on its way up) changes on the data plane first;
+    // left without ENIs, its listeners close (null: it relays nothing)
+    const running = LIVE_ENDPOINT_STATUSES.has(e.status);
+    const live = running ? liveSpec(st, next) : null;
+    if (live || (running && enis.length === 0)) {
       const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
       if (!ack.ok) {
         // update() binds all or nothing: the endpoint still runs as it was
@@ -173,7 +176,7 @@ export async function changeEndpointSubnets(st: ControlState, caller: Account, i
     try {
       await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
     } catch (err) {
-      const before = live ? liveSpec(st, e) : null;
+      const before = running ? liveSpec(st, e) : null;
       if (before) await applyToDataPlane(st, { kind: 'endpoint', id, live: before });
       throw err;
     }
@@ -190,6 +193,15 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
   });
   await finishDeletion(st, 'endpoint', id);
+}
+
+/** the groups an endpoint has after GROUPS: them, or its groups (none kept: the VPC's default one) changed; at least one */
+function groupsAfter(e: Endpoint, groups: readonly string[] | SetChange, defaultGroup: string | undefined): readonly string[] {
+  if (!('add' in groups)) return groups;
+  const current = e.security_groups?.length ? e.security_groups : defaultGroup !== undefined ? [defaultGroup] : [];
+  const next = applySetChange(current, groups);
+  if (!next.length) throw new DomainError('InvalidParameter', 'An interface endpoint keeps at least one security group');
+  return next;
 }
 
 /**

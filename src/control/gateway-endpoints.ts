@@ -2,10 +2,10 @@
 // carry. Every change reaches the data plane as a new routing view before the caller
 // gets an answer.
 import { DEFAULTS } from '../model/defaults.js';
-import type { CreateEndpointCommand } from '../model/commands.js';
+import type { CreateEndpointCommand, SetChange } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import { validatePolicy, type PolicyOptions } from '../model/policy.js';
-import { applyTags } from '../model/rules.js';
+import { applySetChange, applyTags } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
 import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
 import { now, type ControlState } from './state.js';
@@ -88,12 +88,14 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
   return e;
 }
 
-export async function setEndpointRouteTables(st: ControlState, caller: Account, id: string, tables: readonly string[]): Promise<Endpoint> {
+/** TABLES: the endpoint's tables from now on, or tables added and removed (applied to its tables as they are then) */
+export async function setEndpointRouteTables(st: ControlState, caller: Account, id: string, tables: readonly string[] | SetChange): Promise<Endpoint> {
   await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.service_type !== 'gateway') throw new DomainError('InvalidParameter', 'routetables apply to gateway endpoints only');
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
-    const ids = checkRouteTables(st, st.vpcs.get(e.vpc_id)!, e.service_id, e.id, tables);
+    const wanted = 'add' in tables ? applySetChange(e.routetables, tables) : tables;
+    const ids = checkRouteTables(st, st.vpcs.get(e.vpc_id)!, e.service_id, e.id, wanted);
     const next = { ...e, routetables: ids, updated_at: now() };
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });

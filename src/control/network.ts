@@ -5,7 +5,7 @@
 // handed out, kept in meta `vpc_numbers` so that no later config VPC takes it) and is stored whole
 // (kind `apivpc`: subnets and route tables inside); security groups are documents of their own.
 import type {
-  CreateRouteTableCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, SecurityGroupRuleInput, TagInput, VpcAttributesInput,
+  CreateRouteTableCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, SecurityGroupRuleChange, SecurityGroupRuleInput, TagInput, VpcAttributesInput,
 } from '../model/commands.js';
 import { gatewayOf } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
@@ -330,16 +330,23 @@ export async function deleteSecurityGroup(st: ControlState, caller: Account, id:
 
 const ruleKey = (r: SecurityGroupRule) => `${r.protocol}|${r.from_port}|${r.to_port}|${r.cidr}`;
 
+/** a rule as asked, checked: what it matches, with the id and description it carries */
 function ruleOf(r: SecurityGroupRuleInput, i: number): SecurityGroupRule {
   const c = parseCidr(r.cidr, { strict: true });
   if (!c.ok) throw new DomainError('InvalidParameter', `IpPermissions ${i + 1}: CidrIp ${JSON.stringify(r.cidr).slice(0, 60)}: ${c.reason}`);
-  if (r.protocol === '-1') return { protocol: '-1', from_port: 0, to_port: 65535, cidr: c.cidr.text };
+  if (r.description !== undefined && r.description.length > 255) {
+    throw new DomainError('InvalidParameter', `IpPermissions ${i + 1}: a rule's description is at most 255 characters`);
+  }
+  const extra = { ...(r.id !== undefined ? { id: r.id } : {}), ...(r.description ? { description: r.description } : {}) };
+  if (r.protocol === '-1') return { protocol: '-1', from_port: 0, to_port: 65535, cidr: c.cidr.text, ...extra };
   const ok = (p: number) => Number.isInteger(p) && p >= 0 && p <= 65535;
   if (!ok(r.fromPort) || !ok(r.toPort) || r.fromPort > r.toPort) {
     throw new DomainError('InvalidParameter', `IpPermissions ${i + 1}: the port range ${r.fromPort}-${r.toPort} is not one of 0-65535, from <= to`);
   }
-  return { protocol: 'tcp', from_port: r.fromPort, to_port: r.toPort, cidr: c.cidr.text };
+  return { protocol: 'tcp', from_port: r.fromPort, to_port: r.toPort, cidr: c.cidr.text, ...extra };
 }
+
+const ruleText = (r: SecurityGroupRule) => `"peer: ${r.cidr}, ${r.protocol === '-1' ? 'ALL' : `TCP, from port: ${r.from_port}, to port: ${r.to_port}`}, ALLOW"`;
 
 /** adds (authorize) or removes (revoke) rules of one direction; all or nothing */
 export async function changeRules(
@@ -353,7 +360,7 @@ export async function changeRules(
     for (const r of asked) {
       const k = ruleKey(r);
       if (action === 'authorize') {
-        if (keys.has(k)) throw new DomainError('DuplicateRule', `the specified rule "peer: ${r.cidr}, ${r.protocol === '-1' ? 'ALL' : `TCP, from port: ${r.from_port}, to port: ${r.to_port}`}, ALLOW" already exists`);
+        if (keys.has(k)) throw new DomainError('DuplicateRule', `the specified rule ${ruleText(r)} already exists`);
         keys.set(k, r);
       } else {
         if (!keys.has(k)) throw new DomainError('RuleNotFound', `The specified rule does not exist in this security group (${r.protocol} ${r.from_port}-${r.to_port} ${r.cidr})`);
@@ -364,7 +371,40 @@ export async function changeRules(
     await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
     return next;
   });
-  // new connections to the group's live endpoints follow the new rules before we answer
-  for (const e of st.endpoints.values()) if (e.status === 'accepted' && e.security_groups?.includes(id)) await pushEndpoint(st, e.id);
+  await pushGroupUsers(st, id);
   return group;
+}
+
+/**
+ * Replaces rules of a group in place (what a rule matches, its description), each keeping its
+ * place and its id (the one it had, else the one FROM names, so a derived id stays the rule's);
+ * all or nothing: a FROM the group has not is RuleNotFound, a TO that another rule already
+ * matches DuplicateRule.
+ */
+export async function replaceRules(st: ControlState, caller: Account, id: string, changes: readonly SecurityGroupRuleChange[]): Promise<SecurityGroup> {
+  const group = await st.serial(async () => {
+    const g = ownSecurityGroup(st, caller, id);
+    if (!changes.length) throw new DomainError('InvalidParameter', 'at least one rule is required');
+    const lists = { ingress: [...g.ingress], egress: [...g.egress] };
+    changes.forEach((c, i) => {
+      const from = ruleOf(c.from, i);
+      const list = lists[c.direction];
+      const at = list.findIndex((r) => ruleKey(r) === ruleKey(from));
+      if (at < 0) throw new DomainError('RuleNotFound', `The specified rule does not exist in this security group (${from.protocol} ${from.from_port}-${from.to_port} ${from.cidr})`);
+      const old = list[at]!;
+      const to = ruleOf({ ...c.to, id: old.id ?? c.from.id ?? c.to.id }, i);
+      if (list.some((r, j) => j !== at && ruleKey(r) === ruleKey(to))) throw new DomainError('DuplicateRule', `the specified rule ${ruleText(to)} already exists`);
+      list[at] = to;
+    });
+    const next: SecurityGroup = { ...g, ingress: lists.ingress, egress: lists.egress };
+    await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
+    return next;
+  });
+  await pushGroupUsers(st, id);
+  return group;
+}
+
+/** new connections to the live endpoints of a group follow its new rules before the change is answered */
+async function pushGroupUsers(st: ControlState, id: string): Promise<void> {
+  for (const e of st.endpoints.values()) if (e.status === 'accepted' && e.security_groups?.includes(id)) await pushEndpoint(st, e.id);
 }

@@ -148,9 +148,11 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
     : !service || service.status === 'deleting'
       ? { name: 'ServiceNotFound', message: `endpoint service ${e.service_id} was deleted` }
       : service.status !== 'available' ? { name: 'ServiceUnavailable', message: `endpoint service ${e.service_id} is not available` } : null;
+  // an interface endpoint without ENIs (AWS makes them: subnets come later) is up with nothing to bind
+  const idle = e.service_type === 'interface' && e.enis.length === 0 && noService === null;
   const ack = e.service_type === 'gateway'
     ? await pushRouting(st)
-    : live
+    : live || idle
       ? await applyToDataPlane(st, { kind: 'endpoint', id, live })
       : { ok: false as const, reason: noService?.message ?? `endpoint ${id} cannot be brought up: its VPC or addresses are missing` };
   // restored as it was (accepted, and the data plane took it): nothing to store, no turn in the mutation queue

@@ -115,7 +115,11 @@ export interface CreateEndpointCommand {
   /** interface endpoints: the subnet of its ENI, and the private IP asked for */
   readonly subnetId?: string;
   readonly ip?: string;
-  /** interface endpoints in several zones: an ENI in each subnet (at most one per zone); replaces subnetId and ip */
+  /**
+   * interface endpoints in several zones: an ENI in each subnet (at most one per zone); replaces
+   * subnetId and ip. [] (AWS): no ENI yet, the endpoint relays nothing until a subnet is added;
+   * neither this nor subnetId: refused (Huawei's subnet_id is required)
+   */
   readonly subnets?: readonly SubnetChoice[];
   readonly dns?: boolean;
   readonly whitelist?: readonly string[];
@@ -152,6 +156,17 @@ export interface SubnetChoice {
 export interface ChangeEndpointSubnetsCommand {
   readonly add: readonly SubnetChoice[];
   readonly remove: readonly string[];
+  /** true (AWS): its last subnet may go, the endpoint then relays nothing; absent (Huawei): it keeps one */
+  readonly mayRemoveAll?: boolean;
+}
+
+/**
+ * members added to and removed from a set, applied to the set as it is when the mutation runs (two
+ * changes at once both count: Terraform's association resources each send one, in parallel)
+ */
+export interface SetChange {
+  readonly add: readonly string[];
+  readonly remove: readonly string[];
 }
 
 export interface UpdateEndpointCommand {
@@ -159,7 +174,8 @@ export interface UpdateEndpointCommand {
   readonly dns?: boolean;
   readonly whitelist?: readonly string[];
   readonly whitelistEnabled?: boolean;
-  readonly securityGroups?: readonly string[];
+  /** the groups (replacing them), or groups added and removed; at least one stays */
+  readonly securityGroups?: readonly string[] | SetChange;
   /** as CreateEndpointCommand's */
   readonly defaultGroup?: string;
   readonly zoneAffinity?: boolean;
@@ -274,6 +290,16 @@ export interface SecurityGroupRuleInput {
   readonly fromPort: number;
   readonly toPort: number;
   readonly cidr: string;
+  /** a new rule's id (the dialect's shape); a changed rule keeps its own */
+  readonly id?: string;
+  readonly description?: string;
+}
+
+/** one rule of a group replaced by another, in place: FROM names the rule by what it matches */
+export interface SecurityGroupRuleChange {
+  readonly direction: 'ingress' | 'egress';
+  readonly from: SecurityGroupRuleInput;
+  readonly to: SecurityGroupRuleInput;
 }
 
 export interface VpcAttributesInput {

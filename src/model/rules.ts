@@ -1,7 +1,7 @@
 // The rules of the user guide that need no state beyond their arguments. Pure.
 import { cidrContains, intToIp, ipToInt, isIpv4, lastAddress, parseCidr, type Cidr } from '../net/cidr.js';
 import { reservedReason } from './config.js';
-import type { ConnectionAction } from './commands.js';
+import type { ConnectionAction, SetChange } from './commands.js';
 import { DomainError } from './errors.js';
 import type { Account, EndpointService, EndpointStatus, Tag } from './types.js';
 
@@ -96,4 +96,10 @@ export function applyTags(current: readonly Tag[], action: 'create' | 'delete', 
   for (const t of tags) next.push({ key: t.key, value: t.value ?? '' });
   if (next.length > max) throw new DomainError('TagLimit', `tag limit reached: at most ${max} tags per resource`);
   return next;
+}
+
+/** CURRENT less CHANGE's removals, then its new members, in order (commands.ts SetChange) */
+export function applySetChange(current: readonly string[], change: SetChange): string[] {
+  const remove = new Set(change.remove);
+  return [...new Set([...current.filter((x) => !remove.has(x)), ...change.add])];
 }

@@ -92,6 +92,10 @@ export interface SecurityGroupRule {
   readonly from_port: number;
   readonly to_port: number;
   readonly cidr: string;
+  /** the rule's id, kept through changes (absent: a rule stored before rules had ids, or a group's default egress rule; the dialect derives one) */
+  readonly id?: string;
+  /** what its author says it is for; no part of what the rule matches */
+  readonly description?: string;
 }
 
 export interface SecurityGroup {

@@ -9,9 +9,10 @@ import {
   AssociateRouteTableCommand, AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
   CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSecurityGroupCommand,
   DeleteSubnetCommand, DeleteTagsCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeTagsCommand,
-  DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
+  DescribeSecurityGroupRulesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
   DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand,
-  ReplaceRouteTableAssociationCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
+  ModifySecurityGroupRulesCommand, ReplaceRouteTableAssociationCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
+  UpdateSecurityGroupRuleDescriptionsIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
@@ -218,6 +219,73 @@ describe('the network inventory through the EC2 API', () => {
     expect(g!.IpPermissionsEgress ?? []).toEqual([]);
     expect(g!.IpPermissions ?? []).toEqual([]);
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
+  it('security group rules have ids, as Terraform\'s rule resources need: Authorize answers them, DescribeSecurityGroupRules lists them, Revoke and Modify take them', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.21.0.0/16' }))).Vpc!;
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'rules', Description: 'rules' }));
+    // aws_vpc_security_group_ingress_rule reads the new rule's id from the answer (the provider panicked on none)
+    const added = await consumer.send(new AuthorizeSecurityGroupIngressCommand({
+      GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 9620, ToPort: 9620, IpRanges: [{ CidrIp: '10.0.1.0/24', Description: 'first' }] }],
+    }));
+    expect(added.SecurityGroupRules).toEqual([expect.objectContaining({
+      GroupId: sg.GroupId, IsEgress: false, IpProtocol: 'tcp', FromPort: 9620, ToPort: 9620, CidrIpv4: '10.0.1.0/24', Description: 'first', GroupOwnerId: KEYS.consumer.account_id,
+    })]);
+    const id = added.SecurityGroupRules![0]!.SecurityGroupRuleId!;
+    expect(id).toMatch(/^sgr-[0-9a-f]{17}$/);
+    // the description is the rule's: the group shows it too (an inline rule's description drifted before)
+    const [g] = (await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg.GroupId!] }))).SecurityGroups!;
+    expect(g!.IpPermissions).toEqual([expect.objectContaining({ IpRanges: [{ CidrIp: '10.0.1.0/24', Description: 'first' }] })]);
+
+    // aws_security_group_rule and the rule resources read the group's rules one by one; the default egress rule has an id too
+    const rules = (await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg.GroupId!] }] }))).SecurityGroupRules!;
+    expect(rules.map((r) => [r.IsEgress, r.IpProtocol, r.FromPort, r.ToPort, r.CidrIpv4]).sort()).toEqual([[false, 'tcp', 9620, 9620, '10.0.1.0/24'], [true, '-1', -1, -1, '0.0.0.0/0']]);
+    const egressId = rules.find((r) => r.IsEgress)!.SecurityGroupRuleId!;
+    expect(egressId).toMatch(/^sgr-[0-9a-f]{17}$/);
+    expect((await consumer.send(new DescribeSecurityGroupRulesCommand({ SecurityGroupRuleIds: [egressId] }))).SecurityGroupRules!.map((r) => r.SecurityGroupRuleId)).toEqual([egressId]);
+    expect(await refused(consumer.send(new DescribeSecurityGroupRulesCommand({ SecurityGroupRuleIds: ['sgr-00000000000000000'] }))))
+      .toMatchObject({ code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 });
+    // another account sees none of them
+    expect((await provider.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg.GroupId!] }] }))).SecurityGroupRules ?? []).toEqual([]);
+
+    // an in-place change keeps the id (Terraform's update of aws_vpc_security_group_ingress_rule)
+    await consumer.send(new ModifySecurityGroupRulesCommand({
+      GroupId: sg.GroupId, SecurityGroupRules: [{ SecurityGroupRuleId: id, SecurityGroupRule: { IpProtocol: 'tcp', FromPort: 9630, ToPort: 9631, CidrIpv4: '10.0.2.0/24', Description: 'changed' } }],
+    }));
+    const [changed] = (await consumer.send(new DescribeSecurityGroupRulesCommand({ SecurityGroupRuleIds: [id] }))).SecurityGroupRules!;
+    expect(changed).toMatchObject({ FromPort: 9630, ToPort: 9631, CidrIpv4: '10.0.2.0/24', Description: 'changed' });
+    // aws_security_group_rule's description change, by what the rule matches
+    await consumer.send(new UpdateSecurityGroupRuleDescriptionsIngressCommand({
+      GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 9630, ToPort: 9631, IpRanges: [{ CidrIp: '10.0.2.0/24', Description: 'again' }] }],
+    }));
+    expect((await consumer.send(new DescribeSecurityGroupRulesCommand({ SecurityGroupRuleIds: [id] }))).SecurityGroupRules![0]).toMatchObject({ SecurityGroupRuleId: id, Description: 'again' });
+    expect(await refused(consumer.send(new ModifySecurityGroupRulesCommand({
+      GroupId: sg.GroupId, SecurityGroupRules: [{ SecurityGroupRuleId: 'sgr-00000000000000000', SecurityGroupRule: { IpProtocol: 'tcp', FromPort: 1, ToPort: 1, CidrIpv4: '10.0.0.0/8' } }],
+    })))).toMatchObject({ code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 });
+
+    // revoked by id (the rule resources' delete); an ingress id given to RevokeSecurityGroupEgress is not found
+    expect(await refused(consumer.send(new RevokeSecurityGroupEgressCommand({ GroupId: sg.GroupId, SecurityGroupRuleIds: [id] }))))
+      .toMatchObject({ code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 });
+    await consumer.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg.GroupId, SecurityGroupRuleIds: [id] }));
+    await consumer.send(new RevokeSecurityGroupEgressCommand({ GroupId: sg.GroupId, SecurityGroupRuleIds: [egressId] }));
+    expect((await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg.GroupId!] }] }))).SecurityGroupRules ?? []).toEqual([]);
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
+  it('DescribeSubnets takes the older camelCase filter names Terraform\'s data "aws_subnet" sends (availabilityZone, cidrBlock, defaultForAz)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.22.0.0/16' }))).Vpc!;
+    const a = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.22.1.0/24', AvailabilityZone: `${REGION}a` }))).Subnet!;
+    const b = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.22.2.0/24', AvailabilityZone: `${REGION}b` }))).Subnet!;
+    const ids = async (filters: Array<{ Name: string; Values: string[] }>) => (await consumer.send(new DescribeSubnetsCommand({ Filters: filters }))).Subnets!.map((s) => s.SubnetId);
+    expect(await ids([{ Name: 'vpc-id', Values: [vpc.VpcId!] }, { Name: 'availabilityZone', Values: [`${REGION}b`] }])).toEqual([b.SubnetId]);
+    expect(await ids([{ Name: 'availabilityZoneId', Values: ['use1-az1'] }, { Name: 'vpc-id', Values: [vpc.VpcId!] }])).toEqual([a.SubnetId]);
+    expect(await ids([{ Name: 'cidrBlock', Values: ['172.22.1.0/24'] }])).toEqual([a.SubnetId]);
+    expect(await ids([{ Name: 'defaultForAz', Values: ['true'] }])).toEqual([]);
+    expect(await ids([{ Name: 'subnet-arn', Values: [b.SubnetArn!] }])).toEqual([b.SubnetId]);
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: a.SubnetId }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: b.SubnetId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
   });
 

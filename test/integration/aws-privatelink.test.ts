@@ -5,7 +5,8 @@
 // list; the reads Terraform makes; every error these actions can give, as a 4xx that changes
 // nothing; a third account that sees none of it; and one world for both dialects.
 import {
-  AcceptVpcEndpointConnectionsCommand, CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, DescribeNetworkAclsCommand,
+  AcceptVpcEndpointConnectionsCommand, CreateRouteTableCommand, CreateSecurityGroupCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteTableCommand,
+  DeleteSecurityGroupCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkAclsCommand,
   DescribeNetworkInterfacesCommand, DescribePrefixListsCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointConnectionsCommand, DescribeVpcEndpointServiceConfigurationsCommand,
   DescribeVpcEndpointServicePermissionsCommand, DescribeVpcEndpointServicesCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, EC2Client,
@@ -286,6 +287,39 @@ describe('a gateway endpoint to a public service', () => {
   });
 });
 
+describe('association resources in parallel (Terraform applies them so): every change counts', () => {
+  it('two route tables added and removed at once on a gateway endpoint; two security groups on an interface endpoint', async () => {
+    const vpc = (await ec2.consumer.send(new CreateVpcCommand({ CidrBlock: '172.23.0.0/16' }))).Vpc!.VpcId!;
+    const [a, b] = await Promise.all([1, 2].map(async () => (await ec2.consumer.send(new CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!));
+    const gw = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcId: vpc, ServiceName: `com.amazonaws.${REGION}.s3` }))).VpcEndpoint!.VpcEndpointId!;
+    const tables = async () => ((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [gw] }))).VpcEndpoints![0]!.RouteTableIds ?? []).sort();
+    const modify = (input: Record<string, string[]>, id = gw) => ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: id, ...input }));
+    await Promise.all([modify({ AddRouteTableIds: [a!] }), modify({ AddRouteTableIds: [b!] })]);
+    expect(await tables()).toEqual([a, b].sort());
+    // the destroy of two aws_vpc_endpoint_route_table_association: one table was left, and Terraform waited for it to go
+    await Promise.all([modify({ RemoveRouteTableIds: [a!] }), modify({ RemoveRouteTableIds: [b!] })]);
+    expect(await tables()).toEqual([]);
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [gw] }));
+
+    const svc = await huaweiService();
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: svc.awsName, SubnetIds: ['subnet-a'] }))).VpcEndpoint!;
+    const [defaultGroup] = e.Groups!.map((g) => g.GroupId!);
+    const [g1, g2] = await Promise.all(['assoc-1', 'assoc-2'].map(async (name) => (await ec2.consumer.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: name, Description: name }))).GroupId!));
+    const groups = async () => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!.Groups!.map((g) => g.GroupId).sort();
+    await Promise.all([modify({ AddSecurityGroupIds: [g1!] }, e.VpcEndpointId), modify({ AddSecurityGroupIds: [g2!] }, e.VpcEndpointId)]);
+    expect(await groups()).toEqual([defaultGroup, g1, g2].sort());
+    await Promise.all([modify({ RemoveSecurityGroupIds: [g1!] }, e.VpcEndpointId), modify({ RemoveSecurityGroupIds: [g2!] }, e.VpcEndpointId)]);
+    expect(await groups()).toEqual([defaultGroup]);
+    expect((await refused(modify({ RemoveSecurityGroupIds: [defaultGroup!] }, e.VpcEndpointId))).code).toBe('InvalidParameter');
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+    for (const g of [g1, g2]) await ec2.consumer.send(new DeleteSecurityGroupCommand({ GroupId: g }));
+    for (const t of [a, b]) await ec2.consumer.send(new DeleteRouteTableCommand({ RouteTableId: t }));
+    // the gateway endpoint's deletion finishes after its answer: the VPC goes once it has
+    await waitFor(() => ec2.consumer.send(new DeleteVpcCommand({ VpcId: vpc })).then(() => true, () => false), 5_000, 'the VPC deleted');
+  });
+});
+
 describe('the reads Terraform and the CLI make', () => {
   it('VPCs, attributes, subnets, the default security group and network ACL', async () => {
     const vpcs = (await ec2.consumer.send(new DescribeVpcsCommand({}))).Vpcs!;
@@ -325,7 +359,6 @@ describe('errors: a 4xx in EC2 shape, and nothing changes', () => {
       ["another account's VPC", () => create({ VpcId: 'vpc-app' }), 'InvalidVpcID.NotFound'],
       ['unknown subnet', () => create({ SubnetIds: ['subnet-00000000000000000'] }), 'InvalidSubnetID.NotFound'],
       ['two subnets (one ENI per endpoint here)', () => create({ SubnetIds: ['subnet-a', 'subnet-b'] }), 'InvalidParameterValue'],
-      ['no subnet', () => create({ SubnetIds: undefined }), 'MissingParameter'],
       ['an unknown security group', () => create({ SecurityGroupIds: ['sg-00000000000000000'] }), 'InvalidGroup.NotFound'],
       ['type that the service does not offer', () => create({ VpcEndpointType: 'Gateway', SubnetIds: undefined }), 'InvalidParameter'],
       ['GatewayLoadBalancer', () => create({ VpcEndpointType: 'GatewayLoadBalancer' }), 'InvalidParameterValue'],

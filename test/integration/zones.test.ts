@@ -176,6 +176,9 @@ describe('an endpoint with one ENI per zone (Huawei API)', () => {
   });
 });
 
+/** an interface endpoint with no ENI, made through the EC2 API (kept across the restart below) */
+let idle = '';
+
 describe('zones through the EC2 API', () => {
   let vpce = '';
 
@@ -221,9 +224,29 @@ describe('zones through the EC2 API', () => {
     const modify = (o: Record<string, string[]>) => refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: vpce, ...o })));
     expect(await modify({ AddSubnetIds: ['subnet-a2'] })).toMatchObject({ code: 'InvalidParameterValue', message: expect.stringMatching(/both in zone sim-1a/) });
     expect(await modify({ RemoveSubnetIds: ['subnet-b'] })).toMatchObject({ code: 'InvalidParameterValue', message: expect.stringMatching(/not a subnet of VPC endpoint/) });
-    expect(await modify({ RemoveSubnetIds: ['subnet-a', 'subnet-c'] })).toMatchObject({ code: 'InvalidParameterValue', message: expect.stringMatching(/at least one subnet/) });
     expect(await endpointCount()).toBe(before);
     expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce] }))).VpcEndpoints![0]!.SubnetIds).toEqual(['subnet-a', 'subnet-c']);
+  });
+
+  it('an Interface endpoint made without subnets, as AWS allows (Terraform\'s aws_vpc_endpoint_subnet_association adds them): available with no ENI; AddSubnetId relays; removing its last subnet closes it', async () => {
+    const made = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: 'com.amazonaws.us-east-1.zonal' }))).VpcEndpoint!;
+    idle = made.VpcEndpointId!;
+    const describe = async () => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [idle] }))).VpcEndpoints![0]!;
+    await waitFor(async () => (await describe()).State === 'available', 5_000, 'the endpoint without subnets available');
+    expect(await describe()).toMatchObject({ SubnetIds: [], NetworkInterfaceIds: [] });
+    // the association's create: AddSubnetId, Return true; the ENI relays at once
+    const add = await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: idle, AddSubnetIds: ['subnet-b'], SubnetConfigurations: [{ SubnetId: 'subnet-b', Ipv4: '10.0.2.90' }] }));
+    expect(add.Return).toBe(true);
+    expect(await describe()).toMatchObject({ State: 'available', SubnetIds: ['subnet-b'] });
+    expect(await attempt(`127.${k}.2.90`, port, client())).toBe('relay');
+    // its destroy: RemoveSubnetId of the last subnet; the listeners close before the answer
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: idle, RemoveSubnetIds: ['subnet-b'] }));
+    expect(await describe()).toMatchObject({ State: 'available', SubnetIds: [], NetworkInterfaceIds: [] });
+    expect(await attempt(`127.${k}.2.90`, port, client())).toBe('ECONNREFUSED');
+    // the Huawei API shows it without ENI or address, and still wants a subnet for its own creates and keeps one on its own removals
+    expect((await d.consumer.get(`/vpc-endpoints/${idle}`)).body).toMatchObject({ status: 'accepted', enis: [], ip: null });
+    const r = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: zonalId, vpc_id: 'vpc-client' });
+    expect(r.status).toBe(400);
   });
 });
 
@@ -266,6 +289,9 @@ describe('a zone outage on demand', () => {
     await start();
     const after = (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body;
     expect(after.enis).toEqual(ep.enis);
+    // an endpoint without ENIs comes back up as it was: nothing to bind
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${idle}`)).body.status === 'accepted', 5_000, 'the endpoint without ENIs accepted after the restart');
+    expect((await d.consumer.get(`/vpc-endpoints/${idle}`)).body.enis).toEqual([]);
     expect((await d.consumer.get('/sim/zones')).body.zones.find((z: any) => z.zone === 'sim-1b').state).toBe('down');
     const [a, b] = ep.enis;
     await waitFor(async () => (await attempt(a.host_ip, port, client())) === 'relay', 5_000, 'zone a relays after the restart');

@@ -5,7 +5,7 @@
 // 4xx that says so (README "Supported actions").
 import { createHash } from 'node:crypto';
 import type { ControlPlane } from '../../control/control-plane.js';
-import type { CreateEndpointCommand } from '../../model/commands.js';
+import type { CreateEndpointCommand, SetChange } from '../../model/commands.js';
 import { awsEndpointDnsNames, awsViewDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
@@ -300,8 +300,8 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   };
   if (type === 'Interface') {
     if (routeTables.length) throw new AwsRequestError('InvalidParameter', 'RouteTableId applies to Gateway endpoints only');
+    // none: AWS makes the endpoint without ENIs, subnets are added later (ModifyVpcEndpoint AddSubnetId.N)
     const wanted = [...new Set([...subnets, ...subnetConfigs.map((c) => c.subnetId)])];
-    if (wanted.length === 0) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SubnetId.1');
     for (const id of wanted) {
       if (!vpc.subnets.some((s) => s.id === id)) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist in ${vpc.id}`);
     }
@@ -373,6 +373,11 @@ function changedSet(call: AwsCall, name: string, current: readonly string[]): { 
   return { next, added: add, changed };
 }
 
+/** `Add<name>.N` and `Remove<name>.N` as the domain applies them */
+function delta(call: AwsCall, name: string): SetChange {
+  return { add: call.params.stringList(`Add${name}`), remove: call.params.stringList(`Remove${name}`) };
+}
+
 async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
   const e = ownEndpoint(call, p.requiredString('VpcEndpointId'));
@@ -388,7 +393,6 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   for (const id of subnets.added) {
     if (!vpc.subnets.some((s) => s.id === id)) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist in ${vpc.id}`);
   }
-  if (subnets.changed && !subnets.next.length) throw new AwsRequestError('InvalidParameterValue', 'An interface endpoint keeps at least one subnet');
   // SubnetConfiguration.N.Ipv4: the address of the ENI a subnet added here gets; an ENI's address does not change
   const configs = subnetConfigurations(p);
   for (const c of configs) {
@@ -425,12 +429,16 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
         return ip !== undefined ? { subnetId, ip } : { subnetId };
       }),
       remove: current.filter((id) => !subnets.next.includes(id)),
+      // AWS: its last subnet may go (Terraform's aws_vpc_endpoint_subnet_association removes it on destroy)
+      mayRemoveAll: true,
     });
   }
-  if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, tables.next);
+  // the tables and groups added and removed, applied to the endpoint's as they are when the change
+  // runs: Terraform's association resources send theirs in parallel, and each must count
+  if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, delta(call, 'RouteTableId'));
   if (groups.changed || dns !== undefined) {
     await call.control.updateEndpoint(call.caller, e.id, {
-      ...(groups.changed ? { securityGroups: groups.next, defaultGroup: defaultSecurityGroupId(e.vpc_id) } : {}), ...(dns !== undefined ? { dns } : {}),
+      ...(groups.changed ? { securityGroups: delta(call, 'SecurityGroupId'), defaultGroup: defaultSecurityGroupId(e.vpc_id) } : {}), ...(dns !== undefined ? { dns } : {}),
     });
   }
   if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);

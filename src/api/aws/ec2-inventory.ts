@@ -5,11 +5,12 @@
 // with the config's. A VPC's default security group has the derived id the reads show for a config
 // VPC's (ec2-network.ts defaultSecurityGroupId), so endpoints name it the same way in either VPC.
 import type { SecurityGroupRuleInput } from '../../model/commands.js';
+import type { SecurityGroup, SecurityGroupRule } from '../../model/types.js';
 import { DomainError } from '../../model/errors.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { derivedId, tagsOfSpecifications } from './aws-render.js';
 import { availabilityZones } from './ec2-base.js';
-import { callerSecurityGroups, defaultSecurityGroupId, securityGroupXml, subnetXml, vpcXml } from './ec2-network.js';
+import { callerSecurityGroups, defaultSecurityGroupId, ruleRows, securityGroupRuleXml, securityGroupXml, subnetXml, vpcXml, type RuleRow } from './ec2-network.js';
 import { newAwsId } from './ids.js';
 import type { QueryParams } from './query.js';
 import type { XmlFields } from './xml.js';
@@ -239,12 +240,36 @@ function rulesOf(p: QueryParams): SecurityGroupRuleInput[] {
     for (const other of UNSTORED_RULE_KINDS) {
       if (perm.structList(other).length) throw new AwsRequestError('InvalidParameterValue', `${other} is not supported by vpcep-sim: rules name IPv4 CIDR blocks (IpRanges)`);
     }
-    const cidrs = perm === p ? [p.requiredString('CidrIp')] : perm.structList('IpRanges').map((r) => r.requiredString('CidrIp'));
-    if (!cidrs.length) throw new AwsRequestError('MissingParameter', 'The request must contain IpRanges with a CidrIp');
+    const ranges: Array<{ cidr: string; description?: string }> = perm === p ? [{ cidr: p.requiredString('CidrIp') }]
+      : perm.structList('IpRanges').map((r) => ({ cidr: r.requiredString('CidrIp'), description: r.string('Description') }));
+    if (!ranges.length) throw new AwsRequestError('MissingParameter', 'The request must contain IpRanges with a CidrIp');
     const [fromPort, toPort] = protocol === 'tcp' ? [port(perm, 'FromPort'), port(perm, 'ToPort')] : [0, 65535];
-    for (const cidr of cidrs) out.push({ protocol, fromPort, toPort, cidr });
+    for (const r of ranges) out.push({ protocol, fromPort, toPort, cidr: r.cidr, ...(r.description ? { description: r.description } : {}) });
   }
   return out;
+}
+
+/** a rule as the domain takes it, from one it has (to name it by what it matches) */
+function inputOf(r: SecurityGroupRule, id?: string): SecurityGroupRuleInput {
+  return { protocol: r.protocol, fromPort: r.from_port, toPort: r.to_port, cidr: r.cidr, ...(id !== undefined ? { id } : {}), ...(r.description ? { description: r.description } : {}) };
+}
+
+/** the caller's group GROUPID (InvalidGroup.NotFound) */
+function ownGroup(call: AwsCall, id: string): SecurityGroup {
+  const g = callerSecurityGroups(call).find((x) => x.id === id);
+  if (!g) throw new DomainError('SecurityGroupNotFound', `The security group '${id.slice(0, 64)}' does not exist`);
+  return g;
+}
+
+/** `SecurityGroupRuleId.N` of a group, in one direction when given: its rows (InvalidSecurityGroupRuleId.NotFound) */
+function rulesById(g: SecurityGroup, ids: readonly string[], direction?: 'ingress' | 'egress'): RuleRow[] {
+  const rows = ruleRows(g).filter((r) => direction === undefined || r.direction === direction);
+  return ids.map((id) => {
+    const row = rows.find((r) => r.id === id);
+    if (!row) throw new AwsRequestError('InvalidSecurityGroupRuleId.NotFound', `The security group rule ID '${id.slice(0, 64)}' does not exist in security group '${g.id}'`);
+    if (!row.rule) throw new AwsRequestError('InvalidParameterValue', `The security group rule ID '${id}' is the default group's rule for its members: vpcep-sim keeps it`);
+    return row;
+  });
 }
 
 /** revoking a kind of rule never stored revokes a rule the group does not have: AWS's answer for any
@@ -260,8 +285,69 @@ function revokeUnstored(call: AwsCall, id: string): void {
 function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revoke') {
   return async (call: AwsCall): Promise<XmlFields> => {
     const id = groupIdOf(call);
-    if (action === 'revoke') revokeUnstored(call, id);
+    if (action === 'authorize') {
+      // each new rule gets its id here; the answer shows them (Terraform's rule resources read the id from it)
+      const rules = rulesOf(call.params).map((r) => ({ ...r, id: newAwsId('sgr') }));
+      const g = await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rules);
+      const ids = new Set(rules.map((r) => r.id));
+      return { return: true, securityGroupRuleSet: ruleRows(g).filter((r) => ids.has(r.id)).map((r) => securityGroupRuleXml(call, r)) };
+    }
+    const ruleIds = call.params.stringList('SecurityGroupRuleId');
+    if (ruleIds.length) {
+      if (call.params.structList('IpPermissions').length) throw new AwsRequestError('InvalidParameterCombination', 'Give either IpPermissions or SecurityGroupRuleId, not both');
+      const rows = rulesById(ownGroup(call, id), ruleIds, direction);
+      await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rows.map((r) => inputOf(r.rule!)));
+      return done();
+    }
+    revokeUnstored(call, id);
     await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rulesOf(call.params));
+    return done();
+  };
+}
+
+/** ModifySecurityGroupRules: `SecurityGroupRule.N.{SecurityGroupRuleId, SecurityGroupRule.{IpProtocol, FromPort, ToPort, CidrIpv4, Description}}`; each rule keeps its id */
+async function modifySecurityGroupRules(call: AwsCall): Promise<XmlFields> {
+  const g = ownGroup(call, call.params.requiredString('GroupId'));
+  const updates = call.params.structList('SecurityGroupRule');
+  if (!updates.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SecurityGroupRule');
+  const changes = updates.map((u) => {
+    const [row] = rulesById(g, [u.requiredString('SecurityGroupRuleId')]);
+    const req = u.struct('SecurityGroupRule');
+    if (!req) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SecurityGroupRule.N.SecurityGroupRule');
+    for (const other of ['CidrIpv6', 'PrefixListId', 'ReferencedGroupId']) {
+      if (req.has(other)) throw new AwsRequestError('InvalidParameterValue', `${other} is not supported by vpcep-sim: rules name IPv4 CIDR blocks (CidrIpv4)`);
+    }
+    const raw = req.requiredString('IpProtocol').toLowerCase();
+    const protocol = raw === 'tcp' || raw === '6' ? 'tcp' : raw === '-1' || raw === 'all' ? '-1' : null;
+    if (protocol === null) throw new AwsRequestError('InvalidParameterValue', `Invalid value '${raw.slice(0, 20)}' for IP protocol: vpcep-sim relays TCP only (tcp, 6 or -1)`);
+    const [fromPort, toPort] = protocol === 'tcp' ? [port(req, 'FromPort'), port(req, 'ToPort')] : [0, 65535];
+    const description = req.string('Description');
+    const to: SecurityGroupRuleInput = { protocol, fromPort, toPort, cidr: req.requiredString('CidrIpv4'), ...(description ? { description } : {}) };
+    return { direction: row!.direction, from: inputOf(row!.rule!, row!.id), to };
+  });
+  await call.control.replaceSecurityGroupRules(call.caller, g.id, changes);
+  return done();
+}
+
+/**
+ * UpdateSecurityGroupRuleDescriptionsIngress/Egress: the rules named by what they match
+ * (`IpPermissions.N`, the descriptions in their `IpRanges`) or by id
+ * (`SecurityGroupRuleDescription.N.{SecurityGroupRuleId, Description}`) take the new descriptions
+ */
+function updateDescriptions(direction: 'ingress' | 'egress') {
+  return async (call: AwsCall): Promise<XmlFields> => {
+    const g = ownGroup(call, groupIdOf(call));
+    const byId = call.params.structList('SecurityGroupRuleDescription');
+    const changes = byId.length
+      ? byId.map((d) => {
+        const [row] = rulesById(g, [d.requiredString('SecurityGroupRuleId')], direction);
+        const r = row!.rule!;
+        const description = d.string('Description');
+        const to: SecurityGroupRuleInput = { protocol: r.protocol, fromPort: r.from_port, toPort: r.to_port, cidr: r.cidr, ...(description ? { description } : {}) };
+        return { direction, from: inputOf(r, row!.id), to };
+      })
+      : rulesOf(call.params).map((r) => ({ direction, from: r, to: r }));
+    await call.control.replaceSecurityGroupRules(call.caller, g.id, changes);
     return done();
   };
 }
@@ -285,4 +371,7 @@ export const EC2_INVENTORY_ACTIONS = {
   AuthorizeSecurityGroupEgress: ruleAction('egress', 'authorize'),
   RevokeSecurityGroupIngress: ruleAction('ingress', 'revoke'),
   RevokeSecurityGroupEgress: ruleAction('egress', 'revoke'),
+  ModifySecurityGroupRules: modifySecurityGroupRules,
+  UpdateSecurityGroupRuleDescriptionsIngress: updateDescriptions('ingress'),
+  UpdateSecurityGroupRuleDescriptionsEgress: updateDescriptions('egress'),
 } as const satisfies ActionTable;

@@ -123,16 +123,28 @@ function describeSubnets(call: AwsCall): XmlFields {
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
     'default-for-az': () => 'false',
+    'subnet-arn': (r) => subnetArn(call, r.id),
+    // EC2 still takes the older camelCase names, and Terraform's data "aws_subnet" sends them
+    'availabilityZone': (r) => zoneOf(call, r.subnet).name,
+    'availabilityZoneId': (r) => zoneOf(call, r.subnet).id,
+    'cidrBlock': (r) => r.cidr,
+    'defaultForAz': () => 'false',
+    // no subnet has an IPv6 block
+    'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
   };
   const out = page(applyFilters(chosen, call.params.filters(), table, (r) => r.subnet.tags ?? []), (r) => r.id, call.params);
   return { subnetSet: out.items.map((r) => subnetXml(call, r)), nextToken: out.nextToken };
+}
+
+function subnetArn(call: AwsCall, id: string): string {
+  return `arn:aws:ec2:${call.region}:${ownerOf(call)}:subnet/${id}`;
 }
 
 export function subnetXml(call: AwsCall, r: SubnetRow): XmlFields {
   const zone = zoneOf(call, r.subnet);
   return {
     subnetId: r.id,
-    subnetArn: `arn:aws:ec2:${call.region}:${ownerOf(call)}:subnet/${r.id}`,
+    subnetArn: subnetArn(call, r.id),
     state: 'available',
     vpcId: r.vpc.id,
     cidrBlock: r.cidr,
@@ -215,8 +227,60 @@ function permissionsXml(rules: readonly SecurityGroupRule[]): XmlFields[] {
   return rules.map((r) => ({
     ipProtocol: r.protocol,
     ...(r.protocol === 'tcp' ? { fromPort: r.from_port, toPort: r.to_port } : {}),
-    groups: [], ipRanges: [{ cidrIp: r.cidr }], ipv6Ranges: [], prefixListIds: [],
+    groups: [], ipRanges: [{ cidrIp: r.cidr, ...(r.description ? { description: r.description } : {}) }], ipv6Ranges: [], prefixListIds: [],
   }));
+}
+
+// ---- security group rules, one by one (DescribeSecurityGroupRules; the rule resources of Terraform)
+
+/** one rule of a group as EC2's SecurityGroupRule shows it; `rule` absent: a default group's "all traffic from its members" */
+export interface RuleRow {
+  readonly group: SecurityGroup;
+  readonly direction: 'ingress' | 'egress';
+  readonly id: string;
+  readonly rule?: SecurityGroupRule;
+}
+
+/** a rule's id: the one it keeps, else one derived from its group, direction and what it matches */
+export function ruleIdOf(g: SecurityGroup, direction: 'ingress' | 'egress', r: SecurityGroupRule): string {
+  return r.id ?? derivedId('sgr', `${g.id}/${direction}/${r.protocol}/${r.from_port}-${r.to_port}/${r.cidr}`);
+}
+
+export function ruleRows(g: SecurityGroup): RuleRow[] {
+  return [
+    ...(g.default ? [{ group: g, direction: 'ingress' as const, id: derivedId('sgr', `${g.id}/ingress/members`) }] : []),
+    ...g.ingress.map((rule) => ({ group: g, direction: 'ingress' as const, id: ruleIdOf(g, 'ingress', rule), rule })),
+    ...g.egress.map((rule) => ({ group: g, direction: 'egress' as const, id: ruleIdOf(g, 'egress', rule), rule })),
+  ];
+}
+
+export function securityGroupRuleXml(call: AwsCall, row: RuleRow): XmlFields {
+  const r = row.rule;
+  const all = !r || r.protocol === '-1';
+  return {
+    securityGroupRuleId: row.id,
+    groupId: row.group.id,
+    groupOwnerId: ownerOf(call),
+    isEgress: row.direction === 'egress',
+    ipProtocol: all ? '-1' : 'tcp',
+    fromPort: all ? -1 : r.from_port,
+    toPort: all ? -1 : r.to_port,
+    ...(r ? { cidrIpv4: r.cidr } : { referencedGroupInfo: { groupId: row.group.id, userId: ownerOf(call) } }),
+    ...(r?.description ? { description: r.description } : {}),
+    tagSet: [],
+    securityGroupRuleArn: `arn:aws:ec2:${call.region}:${ownerOf(call)}:security-group-rule/${row.id}`,
+  };
+}
+
+function describeSecurityGroupRules(call: AwsCall): XmlFields {
+  const rows = callerSecurityGroups(call).flatMap(ruleRows);
+  const chosen = byIds(call, 'SecurityGroupRuleId', rows, (r) => r.id, 'InvalidSecurityGroupRuleId.NotFound', 'security group rule');
+  const table: FilterTable<RuleRow> = {
+    'group-id': (r) => r.group.id,
+    'security-group-rule-id': (r) => r.id,
+  };
+  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (r) => r.id, call.params);
+  return { securityGroupRuleSet: out.items.map((r) => securityGroupRuleXml(call, r)), nextToken: out.nextToken };
 }
 
 export function securityGroupXml(g: SecurityGroup, owner: string): XmlFields {
@@ -372,6 +436,7 @@ export const EC2_NETWORK_ACTIONS: ActionTable = {
   DescribeSubnets: describeSubnets,
   DescribeRouteTables: describeRouteTables,
   DescribeSecurityGroups: describeSecurityGroups,
+  DescribeSecurityGroupRules: describeSecurityGroupRules,
   DescribeNetworkAcls: describeNetworkAcls,
   DescribeNetworkInterfaces: describeNetworkInterfaces,
   DescribePrefixLists: describePrefixLists,
