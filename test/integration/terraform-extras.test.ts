@@ -13,7 +13,6 @@
 // aws_vpc_endpoint_subnet_association is not in the stack: its provider code waits a minute before
 // and after each ModifyVpcEndpoint; test/integration/zones.test.ts makes its calls. Same skip and
 // CI rules as terraform.test.ts.
-import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -30,6 +29,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { RUN, SKIPPED, TerraformDir, seconds } from './terraform-cli.js';
 
 const KEYS = {
   provider: { account_id: '111111111111', access_key_id: 'AKIATFPROVIDER000001', secret_access_key: 'tf-provider-secret-0123456789' },
@@ -42,26 +42,12 @@ const TF_STEP_MS = 300_000;
 const RESOURCES = 20;
 /** changed = true: a route table and its association added; the service, notification, VPC, web endpoint, policy and two rules changed */
 const CHANGE = { added: 2, changed: 7 };
-const seconds = (r: { ms: number }): string => `${(r.ms / 1000).toFixed(1)} s`;
-
-function findMirror(): string | undefined {
-  const r = spawnSync('find', ['/', '-xdev', '-name', 'terraform-provider-aws*', '-path', '*registry.terraform.io/hashicorp/aws/*'], { encoding: 'utf8', timeout: 60_000 });
-  const binary = r.stdout.split('\n').find((l) => l.trim());
-  return binary ? path.resolve(path.dirname(binary), '../../../../..') : undefined;
-}
-
-const HAVE_TERRAFORM = spawnSync('terraform', ['version'], { stdio: 'ignore' }).status === 0;
-const MIRROR = HAVE_TERRAFORM ? findMirror() : undefined;
-const MISSING = !HAVE_TERRAFORM ? 'terraform is not on PATH' : !MIRROR ? 'no terraform-provider-aws in a filesystem mirror (find / -xdev)' : undefined;
-const RUN = MISSING === undefined || process.env.CI === 'true';
 
 if (!RUN) {
   describe('Terraform, the other PrivateLink resources', () => {
-    it.skip(`skipped: ${MISSING} (install Terraform 1.11 and the AWS provider 5.100 mirror; CI=true makes this test mandatory)`, () => {});
+    it.skip(SKIPPED, () => {});
   });
 }
-
-interface TfRun { code: number; stdout: string; stderr: string; ms: number }
 
 describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras against a spawned vpcepd', () => {
   let d: ChildDaemon;
@@ -69,45 +55,20 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
   let hook: http.Server;
   const notified: Array<{ eventType: string; vpcEndpointId: string }> = [];
   let dir: string;
-  let log: string;
-  let failed = false;
+  let tf: TerraformDir;
   const listenerPort = randomPort();
   let ec2: { provider: EC2Client; consumer: EC2Client };
   let elb: ElasticLoadBalancingV2Client;
   const made: { vpc?: string; subnet?: string; lb?: string; tg?: string; listener?: string } = {};
   let reads: Record<string, unknown> = {};
 
-  function tf(args: string[]): Promise<TfRun> {
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '', HOME: dir,
-      TF_CLI_CONFIG_FILE: path.join(dir, 'cli.tfrc'), TF_LOG: 'DEBUG', TF_LOG_PATH: log,
-      TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1',
-      AWS_CONFIG_FILE: path.join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
-    };
-    const started = Date.now();
-    return new Promise((resolve) => {
-      execFile('terraform', [...args, '-no-color'], { cwd: dir, env, timeout: TF_STEP_MS - 10_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr, ms: Date.now() - started });
-      });
-    });
-  }
-
-  function expectCode(r: TfRun, code: number, what: string): void {
-    if (r.code === code) return;
-    failed = true;
-    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-80).join('\n') : '(no TF log)';
-    throw new Error(`terraform ${what} exited ${r.code}, expected ${code}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}\n--- ${log} (kept), last 80 lines\n${tail}\n--- vpcepd\n${d.output().slice(-3000)}`);
-  }
-
   async function readOutputs(): Promise<Record<string, unknown>> {
-    const out = await tf(['output', '-json', 'reads']);
-    expectCode(out, 0, 'output');
+    const out = await tf.run(['output', '-json', 'reads']);
+    tf.expectCode(out, 0, 'output');
     return JSON.parse(out.stdout) as Record<string, unknown>;
   }
 
   beforeAll(async () => {
-    if (MISSING) throw new Error(`CI=true and ${MISSING}: .ci/run must provide Terraform 1.11 and the AWS provider 5.100 mirror`);
     backend = await startBackend(echo);
     // the notification topic's webhook: each SNS message's event
     hook = http.createServer((req, res) => {
@@ -120,7 +81,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
     });
     await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
     dir = tempDir('vpcep-terraform-extras-');
-    log = path.join(dir, 'terraform-debug.log');
+    tf = new TerraformDir(dir, TF_STEP_MS, () => d?.output() ?? '');
     const interfacePort = listenerPort + 1;
     const config = {
       accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }],
@@ -147,7 +108,6 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
     }))).Listeners![0]!.ListenerArn!;
 
     fs.copyFileSync(STACK, path.join(dir, 'main.tf'));
-    fs.writeFileSync(path.join(dir, 'cli.tfrc'), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(MIRROR)}\n  }\n}\n`);
     fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify({
       endpoint: d.url,
       provider_access_key: KEYS.provider.access_key_id, provider_secret_key: KEYS.provider.secret_access_key,
@@ -172,18 +132,18 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
     }
     await backend?.close();
     await new Promise((resolve) => (hook ? hook.close(resolve) : resolve(undefined)));
-    if (dir && !failed) fs.rmSync(dir, { recursive: true, force: true });
+    if (dir && tf && !tf.failed) fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('init installs the AWS provider offline from the mirror', async () => {
-    const r = await tf(['init', '-input=false']);
-    expectCode(r, 0, 'init');
+    const r = await tf.run(['init', '-input=false']);
+    tf.expectCode(r, 0, 'init');
     console.log(`terraform init: ${seconds(r)}`);
   }, TF_STEP_MS);
 
   it('apply: the provider accepts the connection itself and is notified; associations, rules and data sources all read back', async () => {
-    const r = await tf(['apply', '-auto-approve', '-input=false']);
-    expectCode(r, 0, 'apply');
+    const r = await tf.run(['apply', '-auto-approve', '-input=false']);
+    tf.expectCode(r, 0, 'apply');
     console.log(`terraform apply (${RESOURCES} resources): ${seconds(r)}`);
     expect(r.stdout).toMatch(new RegExp(`Apply complete! Resources: ${RESOURCES} added, 0 changed, 0 destroyed`));
     reads = await readOutputs();
@@ -216,15 +176,15 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
   }, TF_STEP_MS);
 
   it('a second plan finds nothing to change', async () => {
-    const r = await tf(['plan', '-detailed-exitcode', '-input=false']);
-    expectCode(r, 0, 'plan -detailed-exitcode');
+    const r = await tf.run(['plan', '-detailed-exitcode', '-input=false']);
+    tf.expectCode(r, 0, 'plan -detailed-exitcode');
     console.log(`terraform plan (no changes): ${seconds(r)}`);
   }, TF_STEP_MS);
 
   it('changed = true changes exactly what it says in place; a plan after it finds nothing', async () => {
     // the plan before just read everything back: no second refresh (each costs seconds of the provider's)
-    const r = await tf(['apply', '-auto-approve', '-input=false', '-refresh=false', '-var', 'changed=true']);
-    expectCode(r, 0, 'apply -var changed=true');
+    const r = await tf.run(['apply', '-auto-approve', '-input=false', '-refresh=false', '-var', 'changed=true']);
+    tf.expectCode(r, 0, 'apply -var changed=true');
     console.log(`terraform apply (changed): ${seconds(r)}`);
     expect(r.stdout).toMatch(new RegExp(`Apply complete! Resources: ${CHANGE.added} added, ${CHANGE.changed} changed, 0 destroyed`));
     const after = await readOutputs();
@@ -237,14 +197,14 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
     const [rule] = (await ec2.consumer.send(new DescribeSecurityGroupRulesCommand({ SecurityGroupRuleIds: [String(reads.ingress_rule_id)] }))).SecurityGroupRules!;
     expect(rule).toMatchObject({ FromPort: listenerPort, ToPort: listenerPort + 1, Description: 'subnet a, two ports' });
 
-    const p = await tf(['plan', '-detailed-exitcode', '-input=false', '-var', 'changed=true']);
-    expectCode(p, 0, 'plan -detailed-exitcode -var changed=true');
+    const p = await tf.run(['plan', '-detailed-exitcode', '-input=false', '-var', 'changed=true']);
+    tf.expectCode(p, 0, 'plan -detailed-exitcode -var changed=true');
     console.log(`terraform plan (changed, no changes): ${seconds(p)}`);
   }, TF_STEP_MS);
 
   it('destroy leaves nothing of the stack the API can see', async () => {
-    const r = await tf(['destroy', '-auto-approve', '-input=false', '-refresh=false', '-var', 'changed=true']);
-    expectCode(r, 0, 'destroy');
+    const r = await tf.run(['destroy', '-auto-approve', '-input=false', '-refresh=false', '-var', 'changed=true']);
+    tf.expectCode(r, 0, 'destroy');
     console.log(`terraform destroy (${RESOURCES + CHANGE.added} resources): ${seconds(r)}`);
     expect(r.stdout).toMatch(new RegExp(`Destroy complete! Resources: ${RESOURCES + CHANGE.added} destroyed`));
     expect((await ec2.consumer.send(new DescribeVpcsCommand({}))).Vpcs ?? []).toEqual([]);

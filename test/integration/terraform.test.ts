@@ -8,7 +8,6 @@
 // API can see. The daemon's config declares the accounts and the public s3 service only. TF_LOG=DEBUG goes to a file whose tail is printed on
 // a failure (the missing or wrong action is in it). Where terraform or the provider is absent the
 // test skips under a name that says why; CI=true makes it mandatory (.ci/run).
-import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, ElasticLoadB
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { RUN, SKIPPED, TerraformDir, seconds } from './terraform-cli.js';
 
 const KEYS = {
   provider: { account_id: '111111111111', access_key_id: 'AKIATFPROVIDER000001', secret_access_key: 'tf-provider-secret-0123456789' },
@@ -26,70 +26,27 @@ const STACK = path.join(ROOT, 'examples/terraform/main.tf');
 const TF_STEP_MS = 300_000;
 /** the stack's resources: 7 of the two networks, 6 of the provider's service, 3 of the consumer's endpoints */
 const RESOURCES = 16;
-const seconds = (r: { ms: number }): string => `${(r.ms / 1000).toFixed(1)} s`;
-
-/** the provider's filesystem mirror: the directory holding registry.terraform.io/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_* */
-function findMirror(): string | undefined {
-  const r = spawnSync('find', ['/', '-xdev', '-name', 'terraform-provider-aws*', '-path', '*registry.terraform.io/hashicorp/aws/*'], { encoding: 'utf8', timeout: 60_000 });
-  const binary = r.stdout.split('\n').find((l) => l.trim());
-  // <mirror>/registry.terraform.io/hashicorp/aws/<version>/<os_arch>/<binary>
-  return binary ? path.resolve(path.dirname(binary), '../../../../..') : undefined;
-}
-
-const HAVE_TERRAFORM = spawnSync('terraform', ['version'], { stdio: 'ignore' }).status === 0;
-const MIRROR = HAVE_TERRAFORM ? findMirror() : undefined;
-const MISSING = !HAVE_TERRAFORM ? 'terraform is not on PATH' : !MIRROR ? 'no terraform-provider-aws in a filesystem mirror (find / -xdev)' : undefined;
-const RUN = MISSING === undefined || process.env.CI === 'true';
 
 if (!RUN) {
   describe('Terraform', () => {
-    it.skip(`skipped: ${MISSING} (install Terraform 1.11 and the AWS provider 5.100 mirror; CI=true makes this test mandatory)`, () => {});
+    it.skip(SKIPPED, () => {});
   });
 }
-
-interface TfRun { code: number; stdout: string; stderr: string; ms: number }
 
 describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spawned vpcepd', () => {
   let d: ChildDaemon;
   let backend: TestBackend;
   let dir: string;
-  let log: string;
-  let failed = false;
+  let tf: TerraformDir;
   const listenerPort = randomPort();
   const publicPort = listenerPort + 1;
   let ec2: { provider: EC2Client; consumer: EC2Client };
   let elb: ElasticLoadBalancingV2Client;
 
-  /** terraform <args> in the stack's directory, TF_LOG=DEBUG into `log`; nothing from the caller's AWS environment */
-  function tf(args: string[]): Promise<TfRun> {
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '', HOME: dir,
-      TF_CLI_CONFIG_FILE: path.join(dir, 'cli.tfrc'), TF_LOG: 'DEBUG', TF_LOG_PATH: log,
-      TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1',
-      AWS_CONFIG_FILE: path.join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
-    };
-    const started = Date.now();
-    return new Promise((resolve) => {
-      execFile('terraform', [...args, '-no-color'], { cwd: dir, env, timeout: TF_STEP_MS - 10_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr, ms: Date.now() - started });
-      });
-    });
-  }
-
-  /** a step's result must be `code`; else the end of its output and of the TF log, and the log is kept */
-  function expectCode(r: TfRun, code: number, what: string): void {
-    if (r.code === code) return;
-    failed = true;
-    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-80).join('\n') : '(no TF log)';
-    throw new Error(`terraform ${what} exited ${r.code}, expected ${code}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}\n--- ${log} (kept), last 80 lines\n${tail}\n--- vpcepd\n${d.output().slice(-3000)}`);
-  }
-
   beforeAll(async () => {
-    if (MISSING) throw new Error(`CI=true and ${MISSING}: .ci/run must provide Terraform 1.11 and the AWS provider 5.100 mirror`);
     backend = await startBackend(echo);
     dir = tempDir('vpcep-terraform-');
-    log = path.join(dir, 'terraform-debug.log');
+    tf = new TerraformDir(dir, TF_STEP_MS, () => d?.output() ?? '');
     // the README's quickstart-aws.yaml plus the public s3 service: no VPCs, the stack makes its own
     const config = {
       accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }],
@@ -100,7 +57,6 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
     };
     d = await spawnDaemon(['--config', writeConfig(dir, config), '--data-dir', path.join(dir, 'data')], { VPCEP_TOKEN: '' });
     fs.copyFileSync(STACK, path.join(dir, 'main.tf'));
-    fs.writeFileSync(path.join(dir, 'cli.tfrc'), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(MIRROR)}\n  }\n}\n`);
     fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify({
       endpoint: d.url,
       provider_access_key: KEYS.provider.access_key_id, provider_secret_key: KEYS.provider.secret_access_key,
@@ -123,23 +79,23 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
       await d.exited;
     }
     await backend?.close();
-    if (dir && !failed) fs.rmSync(dir, { recursive: true, force: true });
+    if (dir && tf && !tf.failed) fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('init installs the AWS provider offline from the mirror', async () => {
-    const r = await tf(['init', '-input=false']);
-    expectCode(r, 0, 'init');
+    const r = await tf.run(['init', '-input=false']);
+    tf.expectCode(r, 0, 'init');
     console.log(`terraform init: ${seconds(r)}`);
     expect(r.stdout).toMatch(/Installed hashicorp\/aws v5\.\d+\.\d+/);
   }, TF_STEP_MS);
 
   it('apply creates the stack, its networks included; bytes go through the interface endpoint to the backend', async () => {
-    const r = await tf(['apply', '-auto-approve', '-input=false']);
-    expectCode(r, 0, 'apply');
+    const r = await tf.run(['apply', '-auto-approve', '-input=false']);
+    tf.expectCode(r, 0, 'apply');
     console.log(`terraform apply (${RESOURCES} resources): ${seconds(r)}`);
     expect(r.stdout).toMatch(new RegExp(`Apply complete! Resources: ${RESOURCES} added, 0 changed, 0 destroyed`));
-    const out = await tf(['output', '-json']);
-    expectCode(out, 0, 'output');
+    const out = await tf.run(['output', '-json']);
+    tf.expectCode(out, 0, 'output');
     const o = JSON.parse(out.stdout) as Record<string, { value: string }>;
     expect(o.interface_endpoint_id!.value).toMatch(/^vpce-[0-9a-f]{17}$/);
     expect(o.service_id!.value).toMatch(/^vpce-svc-[0-9a-f]{17}$/);
@@ -184,15 +140,15 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
   }, TF_STEP_MS);
 
   it('a second plan finds nothing to change (exit 0 with -detailed-exitcode)', async () => {
-    const r = await tf(['plan', '-detailed-exitcode', '-input=false']);
-    expectCode(r, 0, 'plan -detailed-exitcode');
+    const r = await tf.run(['plan', '-detailed-exitcode', '-input=false']);
+    tf.expectCode(r, 0, 'plan -detailed-exitcode');
     console.log(`terraform plan (no changes): ${seconds(r)}`);
     expect(r.stdout).toMatch(/No changes/);
   }, TF_STEP_MS);
 
   it('destroy leaves nothing the API can see, the VPCs included', async () => {
-    const r = await tf(['destroy', '-auto-approve', '-input=false']);
-    expectCode(r, 0, 'destroy');
+    const r = await tf.run(['destroy', '-auto-approve', '-input=false']);
+    tf.expectCode(r, 0, 'destroy');
     console.log(`terraform destroy (${RESOURCES} resources): ${seconds(r)}`);
     expect(r.stdout).toMatch(new RegExp(`Destroy complete! Resources: ${RESOURCES} destroyed`));
     for (const client of [ec2.provider, ec2.consumer]) {

@@ -1,0 +1,67 @@
+// What the Terraform tests share (terraform.test.ts, terraform-extras.test.ts): whether Terraform
+// and the AWS provider's filesystem mirror are on this machine, and a stack directory to run
+// `terraform` in, offline from the mirror, with TF_LOG=DEBUG into a file and nothing from the
+// caller's AWS environment. Where either is missing the tests skip under a name that says why;
+// CI=true makes them mandatory (.ci/run).
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** the provider's filesystem mirror: the directory holding registry.terraform.io/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_* */
+function findMirror(): string | undefined {
+  const r = spawnSync('find', ['/', '-xdev', '-name', 'terraform-provider-aws*', '-path', '*registry.terraform.io/hashicorp/aws/*'], { encoding: 'utf8', timeout: 60_000 });
+  const binary = r.stdout.split('\n').find((l) => l.trim());
+  // <mirror>/registry.terraform.io/hashicorp/aws/<version>/<os_arch>/<binary>
+  return binary ? path.resolve(path.dirname(binary), '../../../../..') : undefined;
+}
+
+const HAVE_TERRAFORM = spawnSync('terraform', ['version'], { stdio: 'ignore' }).status === 0;
+const MIRROR = HAVE_TERRAFORM ? findMirror() : undefined;
+/** why the Terraform tests cannot run here; undefined when they can */
+export const MISSING = !HAVE_TERRAFORM ? 'terraform is not on PATH' : !MIRROR ? 'no terraform-provider-aws in a filesystem mirror (find / -xdev)' : undefined;
+/** whether the Terraform tests run: they can, or CI=true demands them (and then fail at once where they cannot) */
+export const RUN = MISSING === undefined || process.env.CI === 'true';
+export const SKIPPED = `skipped: ${MISSING} (install Terraform 1.11 and the AWS provider 5.100 mirror; CI=true makes this test mandatory)`;
+
+export interface TfRun { code: number; stdout: string; stderr: string; ms: number }
+
+export const seconds = (r: { ms: number }): string => `${(r.ms / 1000).toFixed(1)} s`;
+
+/** `terraform` in one stack directory; `failed` once a step did not end as expected (keep the directory then) */
+export class TerraformDir {
+  failed = false;
+  readonly log: string;
+
+  /** `daemonOutput`: the end of the vpcepd's output, shown with a failed step */
+  constructor(readonly dir: string, private readonly stepMs: number, private readonly daemonOutput: () => string) {
+    if (MISSING) throw new Error(`CI=true and ${MISSING}: .ci/run must provide Terraform 1.11 and the AWS provider 5.100 mirror`);
+    this.log = path.join(dir, 'terraform-debug.log');
+    fs.writeFileSync(path.join(dir, 'cli.tfrc'), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(MIRROR)}\n  }\n}\n`);
+  }
+
+  /** terraform <args> in the stack's directory, TF_LOG=DEBUG into `log`; nothing from the caller's AWS environment */
+  run(args: string[]): Promise<TfRun> {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '', HOME: this.dir,
+      TF_CLI_CONFIG_FILE: path.join(this.dir, 'cli.tfrc'), TF_LOG: 'DEBUG', TF_LOG_PATH: this.log,
+      TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1',
+      AWS_CONFIG_FILE: path.join(this.dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: path.join(this.dir, 'none'),
+    };
+    const started = Date.now();
+    return new Promise((resolve) => {
+      execFile('terraform', [...args, '-no-color'], { cwd: this.dir, env, timeout: this.stepMs - 10_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr, ms: Date.now() - started });
+      });
+    });
+  }
+
+  /** a step's result must be `code`; else the end of its output and of the TF log, and the log is kept */
+  expectCode(r: TfRun, code: number, what: string): void {
+    if (r.code === code) return;
+    this.failed = true;
+    const log = this.log;
+    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-80).join('\n') : '(no TF log)';
+    throw new Error(`terraform ${what} exited ${r.code}, expected ${code}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}\n--- ${log} (kept), last 80 lines\n${tail}\n--- vpcepd\n${this.daemonOutput().slice(-3000)}`);
+  }
+}
