@@ -1,10 +1,11 @@
 // What the Terraform tests share (terraform.test.ts, terraform-extras.test.ts): whether Terraform
 // and the AWS provider's filesystem mirror are on this machine, and a stack directory to run
 // `terraform` in, offline from the mirror, with TF_LOG=DEBUG into a file and nothing from the
-// caller's AWS environment. Where either is missing the tests skip under a name that says why;
-// CI=true makes them mandatory (.ci/run).
+// caller's AWS environment; a TCP round trip from a simulated source address. Where either is
+// missing the tests skip under a name that says why; CI=true makes them mandatory (.ci/run).
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 /** the provider's filesystem mirror: the directory holding registry.terraform.io/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_* */
@@ -64,4 +65,18 @@ export class TerraformDir {
     const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-80).join('\n') : '(no TF log)';
     throw new Error(`terraform ${what} exited ${r.code}, expected ${code}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}\n--- ${log} (kept), last 80 lines\n${tail}\n--- vpcepd\n${this.daemonOutput().slice(-3000)}`);
   }
+}
+
+/** connects from localAddress, sends `msg`, resolves with what comes back (or the socket's error) */
+export function roundTrip(host: string, port: number, localAddress: string, msg: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, localAddress });
+    let got = '';
+    const done = (r: string) => { s.destroy(); resolve(r); };
+    s.setTimeout(5_000, () => done(`timeout after ${JSON.stringify(got)}`));
+    s.on('connect', () => s.write(msg));
+    s.on('data', (b) => { got += String(b); if (got.length >= msg.length) done(got); });
+    s.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    s.on('close', () => done(got || 'closed'));
+  });
 }

@@ -9,14 +9,13 @@
 // a failure (the missing or wrong action is in it). Where terraform or the provider is absent the
 // test skips under a name that says why; CI=true makes it mandatory (.ci/run).
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcEndpointServiceConfigurationsCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
-import { RUN, SKIPPED, TerraformDir, seconds } from './terraform-cli.js';
+import { RUN, SKIPPED, TerraformDir, roundTrip, seconds } from './terraform-cli.js';
 
 const KEYS = {
   provider: { account_id: '111111111111', access_key_id: 'AKIATFPROVIDER000001', secret_access_key: 'tf-provider-secret-0123456789' },
@@ -170,17 +169,3 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
     }
   }, TF_STEP_MS);
 });
-
-/** connects from localAddress, sends `msg`, resolves with what comes back (or the socket's error) */
-function roundTrip(host: string, port: number, localAddress: string, msg: string): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port, localAddress });
-    let got = '';
-    const done = (r: string) => { s.destroy(); resolve(r); };
-    s.setTimeout(5_000, () => done(`timeout after ${JSON.stringify(got)}`));
-    s.on('connect', () => s.write(msg));
-    s.on('data', (b) => { got += String(b); if (got.length >= msg.length) done(got); });
-    s.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
-    s.on('close', () => done(got || 'closed'));
-  });
-}
