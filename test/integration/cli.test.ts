@@ -390,7 +390,7 @@ describe('vpcep CLI', () => {
     expect(await ok(provider('faults', 'delay', '250'))).toMatch(/250/);
     expect(JSON.parse(await ok(consumer('--json', 'faults', 'show'))).faults).toEqual({ provisioning_delay_ms: 250, fail_next_activation: [] });
     await ok(provider('faults', 'delay', '0'));
-  });
+  }, 90_000); // 21 CLI processes and more while polling: 16-21 s in a full run, past 30 s in CI beside other work
 });
 
 describe('vpcep CLI: its standard output', () => {
