@@ -24,9 +24,13 @@ const TERRAFORM = ['terraform', 'terraform-extras'].map((f) => `test/integration
 
 /**
  * Files that mostly wait (a fleet's leases, a SIGKILL and an etcd restart; CLI processes; health
- * checks, draining intervals and toxics' delays): beside the rest, so that no group runs past a few minutes
+ * checks, draining intervals and toxics' delays; signals and reloads of a real `npm start`; etcd
+ * stopped and started; the aws CLI's quick start): beside the rest, so that no group runs past a
+ * few minutes (main was the longest, at about 10 minutes with the four groups at once on 2 cores)
  */
-const WAITS = ['fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules'].map((f) => `test/integration/${f}.test.ts`);
+const WAITS = [
+  'fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules', 'lifecycle', 'store-etcd', 'etcd-fleet', 'aws-quickstart',
+].map((f) => `test/integration/${f}.test.ts`);
 
 const GROUPS = [
   { name: 'main', env: {}, args: [...[...TERRAFORM, ...WAITS].flatMap((f) => ['--exclude', f])] },
