@@ -25,10 +25,8 @@ afterEach(async () => {
   daemons.clear();
 });
 
-/** a daemon with an echo service and an accepted endpoint of the consumer in vpc-client (127.2.1.2) */
-async function world(dataplane: Record<string, unknown> = {}): Promise<{ d: TestDaemon; ep: any; port: number }> {
-  const d = await startTestDaemon(twoAccountConfig({ dataplane }));
-  daemons.add(d);
+/** the provider's echo service without approval, the consumer permitted; its client port */
+async function echoService(d: TestDaemon): Promise<{ svc: any; port: number }> {
   const backend = await startBackend(echo);
   backends.add(backend);
   const port = randomPort();
@@ -36,7 +34,15 @@ async function world(dataplane: Record<string, unknown> = {}): Promise<{ d: Test
   expect(svc.status).toBe(200);
   await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
   expect((await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
-  const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+  return { svc: svc.body, port };
+}
+
+/** a daemon with an echo service and an accepted endpoint of the consumer in vpc-client (127.2.1.2) */
+async function world(dataplane: Record<string, unknown> = {}): Promise<{ d: TestDaemon; ep: any; port: number }> {
+  const d = await startTestDaemon(twoAccountConfig({ dataplane }));
+  daemons.add(d);
+  const { svc, port } = await echoService(d);
+  const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
   expect(created.status).toBe(200);
   const ep = await waitFor(async () => {
     const r = await d.consumer.get(`/vpc-endpoints/${created.body.id}`);
@@ -128,13 +134,7 @@ describe('the path tracer and another account\'s endpoint', () => {
   it('shows no more than a connect does: no ENI address or zone, no security group rules; where nothing listens, no endpoint at all', async () => {
     const d = await startTestDaemon(twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] }));
     daemons.add(d);
-    const backend = await startBackend(echo);
-    backends.add(backend);
-    const port = randomPort();
-    const svc = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: port, server_port: backend.port, protocol: 'TCP' }] });
-    expect(svc.status).toBe(200);
-    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
-    expect((await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+    const { svc, port } = await echoService(d);
     // the consumer's endpoint in a VPC made through the EC2 API (VPC 4), behind a security group of its own
     const { consumer } = ec2Clients(d.url, { consumer: AWS_KEYS.consumer });
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.88.0.0/16' }))).Vpc!;
@@ -142,7 +142,7 @@ describe('the path tracer and another account\'s endpoint', () => {
     const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'secret-rules', Description: 'x' }));
     await consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: '10.88.3.0/27' }] }] }));
     const made = (await consumer.send(new CreateVpcEndpointCommand({
-      VpcEndpointType: 'Interface', VpcId: vpc.VpcId, ServiceName: `com.amazonaws.vpce.us-east-1.${svc.body.id}`, SubnetIds: [subnet.SubnetId!], SecurityGroupIds: [sg.GroupId!],
+      VpcEndpointType: 'Interface', VpcId: vpc.VpcId, ServiceName: `com.amazonaws.vpce.us-east-1.${svc.id}`, SubnetIds: [subnet.SubnetId!], SecurityGroupIds: [sg.GroupId!],
     }))).VpcEndpoint!;
     consumer.destroy();
     const ep = await waitFor(async () => {
