@@ -346,6 +346,9 @@ function ruleOf(r: SecurityGroupRuleInput, i: number): SecurityGroupRule {
   return { protocol: 'tcp', from_port: r.fromPort, to_port: r.toPort, cidr: c.cidr.text, ...extra };
 }
 
+const ruleNotFound = (r: SecurityGroupRule) =>
+  new DomainError('RuleNotFound', `The specified rule does not exist in this security group (${r.protocol} ${r.from_port}-${r.to_port} ${r.cidr})`);
+
 const ruleText = (r: SecurityGroupRule) => `"peer: ${r.cidr}, ${r.protocol === '-1' ? 'ALL' : `TCP, from port: ${r.from_port}, to port: ${r.to_port}`}, ALLOW"`;
 
 /** adds (authorize) or removes (revoke) rules of one direction; all or nothing */
@@ -363,7 +366,7 @@ export async function changeRules(
         if (keys.has(k)) throw new DomainError('DuplicateRule', `the specified rule ${ruleText(r)} already exists`);
         keys.set(k, r);
       } else {
-        if (!keys.has(k)) throw new DomainError('RuleNotFound', `The specified rule does not exist in this security group (${r.protocol} ${r.from_port}-${r.to_port} ${r.cidr})`);
+        if (!keys.has(k)) throw ruleNotFound(r);
         keys.delete(k);
       }
     }
@@ -390,7 +393,7 @@ export async function replaceRules(st: ControlState, caller: Account, id: string
       const from = ruleOf(c.from, i);
       const list = lists[c.direction];
       const at = list.findIndex((r) => ruleKey(r) === ruleKey(from));
-      if (at < 0) throw new DomainError('RuleNotFound', `The specified rule does not exist in this security group (${from.protocol} ${from.from_port}-${from.to_port} ${from.cidr})`);
+      if (at < 0) throw ruleNotFound(from);
       const old = list[at]!;
       const to = ruleOf({ ...c.to, id: old.id ?? c.from.id ?? c.to.id }, i);
       if (list.some((r, j) => j !== at && ruleKey(r) === ruleKey(to))) throw new DomainError('DuplicateRule', `the specified rule ${ruleText(to)} already exists`);

@@ -227,6 +227,14 @@ function port(p: QueryParams, name: string): number {
 /** the kinds of rule vpcep-sim never stores: its rules name IPv4 CIDR blocks only */
 const UNSTORED_RULE_KINDS = ['UserIdGroupPairs', 'Ipv6Ranges', 'PrefixListIds'] as const;
 
+/** a rule's `IpProtocol`: tcp (or 6) or -1 (or all); vpcep-sim relays nothing else */
+function protocolOf(p: QueryParams): 'tcp' | '-1' {
+  const raw = p.requiredString('IpProtocol').toLowerCase();
+  if (raw === 'tcp' || raw === '6') return 'tcp';
+  if (raw === '-1' || raw === 'all') return '-1';
+  throw new AwsRequestError('InvalidParameterValue', `Invalid value '${raw.slice(0, 20)}' for IP protocol: vpcep-sim relays TCP only (tcp, 6 or -1)`);
+}
+
 /** `IpPermissions.N` (or the older top-level IpProtocol/FromPort/ToPort/CidrIp): tcp or -1, by CIDR */
 function rulesOf(p: QueryParams): SecurityGroupRuleInput[] {
   const perms = p.structList('IpPermissions');
@@ -234,9 +242,7 @@ function rulesOf(p: QueryParams): SecurityGroupRuleInput[] {
   if (!sources.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter IpPermissions');
   const out: SecurityGroupRuleInput[] = [];
   for (const perm of sources) {
-    const raw = perm.requiredString('IpProtocol').toLowerCase();
-    const protocol = raw === 'tcp' || raw === '6' ? 'tcp' : raw === '-1' || raw === 'all' ? '-1' : null;
-    if (protocol === null) throw new AwsRequestError('InvalidParameterValue', `Invalid value '${raw.slice(0, 20)}' for IP protocol: vpcep-sim relays TCP only (tcp, 6 or -1)`);
+    const protocol = protocolOf(perm);
     for (const other of UNSTORED_RULE_KINDS) {
       if (perm.structList(other).length) throw new AwsRequestError('InvalidParameterValue', `${other} is not supported by vpcep-sim: rules name IPv4 CIDR blocks (IpRanges)`);
     }
@@ -278,7 +284,7 @@ function rulesById(g: SecurityGroup, ids: readonly string[], direction?: 'ingres
 function revokeUnstored(call: AwsCall, id: string): void {
   const asks = call.params.structList('IpPermissions').some((perm) => UNSTORED_RULE_KINDS.some((k) => perm.structList(k).length));
   if (!asks) return;
-  if (!call.control.securityGroups(call.caller).some((g) => g.id === id)) throw new DomainError('SecurityGroupNotFound', `The security group '${id}' does not exist`);
+  ownGroup(call, id);
   throw new DomainError('RuleNotFound', 'The specified rule does not exist in this security group.');
 }
 
@@ -317,9 +323,7 @@ async function modifySecurityGroupRules(call: AwsCall): Promise<XmlFields> {
     for (const other of ['CidrIpv6', 'PrefixListId', 'ReferencedGroupId']) {
       if (req.has(other)) throw new AwsRequestError('InvalidParameterValue', `${other} is not supported by vpcep-sim: rules name IPv4 CIDR blocks (CidrIpv4)`);
     }
-    const raw = req.requiredString('IpProtocol').toLowerCase();
-    const protocol = raw === 'tcp' || raw === '6' ? 'tcp' : raw === '-1' || raw === 'all' ? '-1' : null;
-    if (protocol === null) throw new AwsRequestError('InvalidParameterValue', `Invalid value '${raw.slice(0, 20)}' for IP protocol: vpcep-sim relays TCP only (tcp, 6 or -1)`);
+    const protocol = protocolOf(req);
     const [fromPort, toPort] = protocol === 'tcp' ? [port(req, 'FromPort'), port(req, 'ToPort')] : [0, 65535];
     const description = req.string('Description');
     const to: SecurityGroupRuleInput = { protocol, fromPort, toPort, cidr: req.requiredString('CidrIpv4'), ...(description ? { description } : {}) };
@@ -342,9 +346,7 @@ function updateDescriptions(direction: 'ingress' | 'egress') {
       ? byId.map((d) => {
         const [row] = rulesById(g, [d.requiredString('SecurityGroupRuleId')], direction);
         const r = row!.rule!;
-        const description = d.string('Description');
-        const to: SecurityGroupRuleInput = { protocol: r.protocol, fromPort: r.from_port, toPort: r.to_port, cidr: r.cidr, ...(description ? { description } : {}) };
-        return { direction, from: inputOf(r, row!.id), to };
+        return { direction, from: inputOf(r, row!.id), to: inputOf({ ...r, description: d.string('Description') }) };
       })
       : rulesOf(call.params).map((r) => ({ direction, from: r, to: r }));
     await call.control.replaceSecurityGroupRules(call.caller, g.id, changes);
