@@ -225,7 +225,9 @@ async function main() {
             const sw = run.cpu.relay_switches;
             const perConn = conns && sw ? `, ${((sw.main + sw.others) / conns).toFixed(2)} switches/conn (first thread ${(sw.main / conns).toFixed(2)}), ${(run.cpu.relay_cpu_seconds / conns * 1e6).toFixed(0)} µs CPU/conn` : '';
             const relay = run.cpu.relay_cpu_seconds === null ? '' : `, relay CPU ${run.cpu.relay_cpu_seconds.toFixed(2)} s${perConn}`;
-            say(`  round ${round} ${p.padEnd(7)} ${fmtFigures(run.figures)}  (${run.seconds.toFixed(1)} s${relay}${bg})`);
+            // latency: the slices of the path's recorded time where 5+ requests took over 1 ms
+            const stalls = run.detail?.stall_slices === undefined ? '' : `, stalls in ${run.detail.stall_slices} of ${run.detail.slices} slices`;
+            say(`  round ${round} ${p.padEnd(7)} ${fmtFigures(run.figures)}  (${run.seconds.toFixed(1)} s${relay}${stalls}${bg})`);
           }
         }
       }
@@ -236,7 +238,8 @@ async function main() {
     } finally {
       await s.teardown?.().catch(() => undefined);
     }
-    results.push({ name, title: typeof s.title === 'function' ? s.title(env) : s.title, paths: s.paths, runs, figures: aggregate(s, runs) });
+    const pooled = s.pooled?.() ?? null;
+    results.push({ name, title: typeof s.title === 'function' ? s.title(env) : s.title, paths: s.paths, runs, figures: aggregate(s, runs), ...(pooled ? { pooled } : {}) });
   }
 
   // Ctrl-C or SIGTERM: the handler stops every process and exits; report nothing half-done
@@ -250,6 +253,7 @@ async function main() {
     `direct: the client straight to the backend; backends: ${machine.iperf3.split(' (')[0]}, nginx ${machine.nginx.replace(/.*nginx\//, '')} (${NGINX_WORKERS} worker, return 200, ${env.backends.nginx.responseBytes}-byte response), a Node hold server`,
     `machine: ${machine.cores} cores (${machine.cpu_model}), ${machine.memory_gib} GiB, ${machine.kernel}, node ${machine.node}, ${machine.wrk.split(' [')[0]}, open files ${machine.open_files?.soft}/${machine.open_files?.hard}; every process shares the same cores`,
   ];
+  for (const r of results) if (r.pooled) notes.push(r.pooled.note);
   const background = results.flatMap((r) => r.runs.map((x) => x.cpu?.background_cores)).filter((x) => typeof x === 'number');
   if (background.length) {
     const worst = Math.max(...background);

@@ -37,9 +37,9 @@ class Conn {
     sock.on('data', (b) => this.data(b));
   }
 
-  send(record, dueAt) {
+  send(record, dueAt, slice = -1) {
     const sentAt = process.hrtime.bigint();
-    this.pending.push({ sentAt, record, dueAt });
+    this.pending.push({ sentAt, record, dueAt, slice });
     this.sock.write(REQUEST);
     return sentAt;
   }
@@ -100,7 +100,10 @@ async function connectAll(host, port, connections, onResponse, state) {
   return conns;
 }
 
-function summary(t, durationMs) {
+/** a slice with at least this many requests over 1 ms had a stall (a path or the machine stopped for a while) */
+const STALL_REQUESTS = 5;
+
+function summary(t, durationMs, samples) {
   const { latencies, lags } = t;
   latencies.sort((a, b) => a - b);
   lags.sort((a, b) => a - b);
@@ -119,17 +122,24 @@ function summary(t, durationMs) {
     lag_p50_us: percentile(lags, 0.5),
     lag_p99_us: percentile(lags, 0.99),
     lag_max_us: lags[lags.length - 1],
+    slices: t.slices.size,
+    stall_slices: [...t.slow.values()].filter((n) => n >= STALL_REQUESTS).length,
+    // every recorded latency in whole µs, sorted: pooled percentiles over rounds (bench:load)
+    ...(samples ? { samples: latencies.map((x) => Math.round(x)) } : {}),
   };
 }
 
-async function runPaced({ targets, connections, rate, durationMs, warmupMs, sliceMs }) {
+async function runPaced({ targets, connections, rate, durationMs, warmupMs, sliceMs, samples = false }) {
   const ts = [];
   try {
     for (const { host, port } of targets) {
-      const t = { latencies: [], lags: [], sent: 0, state: { errors: 0, stopped: false }, conns: [], next: 0 };
+      // slices: the recorded slices; slow: requests over 1 ms per slice
+      const t = { latencies: [], lags: [], sent: 0, state: { errors: 0, stopped: false }, conns: [], next: 0, slices: new Set(), slow: new Map() };
       t.conns = await connectAll(host, port, connections, (p, now) => {
         if (!p.record) return;
-        t.latencies.push(Number(now - p.sentAt) / 1e3); // µs
+        const us = Number(now - p.sentAt) / 1e3;
+        t.latencies.push(us);
+        if (us > 1000) t.slow.set(p.slice, (t.slow.get(p.slice) ?? 0) + 1);
         t.lags.push(Number(p.sentAt - p.dueAt) / 1e3);
       }, t.state);
       ts.push(t);
@@ -156,7 +166,9 @@ async function runPaced({ targets, connections, rate, durationMs, warmupMs, slic
         const t = ts[Number(slice % BigInt(n))];
         // this target's own clock: the slices it had before this one, plus the time into this one
         const ownNs = (slice / BigInt(n)) * sliceNs + (at - t0) % sliceNs;
-        t.conns[t.next++ % connections].send(ownNs >= BigInt(warmupMs) * 1_000_000n, at);
+        const record = ownNs >= BigInt(warmupMs) * 1_000_000n;
+        if (record) t.slices.add(Number(slice));
+        t.conns[t.next++ % connections].send(record, at, Number(slice));
         t.sent++;
         k++;
       }
@@ -169,7 +181,7 @@ async function runPaced({ targets, connections, rate, durationMs, warmupMs, slic
   // the last answers: up to 5 s
   const until = Date.now() + 5_000;
   while (ts.some((t) => t.conns.some((c) => c.pending.length)) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-  const results = ts.map((t) => summary(t, durationMs));
+  const results = ts.map((t) => summary(t, durationMs, samples));
   for (const t of ts) { t.state.stopped = true; for (const c of t.conns) c.sock.destroy(); }
   return { results };
 }
