@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { freePort, waitForPort } from './lib/net.mjs';
 import { benchDir, rootDir } from './lib/paths.mjs';
 import { atExit, start, stop, sleep, stopAll } from './lib/procs.mjs';
+import { DAEMON_NODE_FLAGS } from './lib/vpcep.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -125,7 +126,7 @@ async function startVpcepd() {
   };
   const file = path.join(dir, 'vpcepd.json');
   fs.writeFileSync(file, JSON.stringify(config));
-  const t = start('vpcepd', process.execPath, [path.join(rootDir, 'bin/vpcepd.js'), '--config', file, '--data-dir', path.join(dir, 'data'), '--listen', `127.0.0.1:${api}`, '--dns-listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { log: path.join(dir, 'vpcepd.log') });
+  const t = start('vpcepd', process.execPath, [...DAEMON_NODE_FLAGS, path.join(rootDir, 'bin/vpcepd.js'), '--config', file, '--data-dir', path.join(dir, 'data'), '--listen', `127.0.0.1:${api}`, '--dns-listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { log: path.join(dir, 'vpcepd.log') });
   await waitForPort('127.0.0.1', api, 20_000, () => t.gone);
   return { t, port };
 }

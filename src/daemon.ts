@@ -70,6 +70,11 @@ export interface DaemonOptions {
 /** the DNS server's descriptors besides its TCP connections: the UDP socket, the TCP listener, the upstream socket */
 const DNS_OWN_FDS = 3;
 
+/** how V8 collects garbage in this process: `single-threaded` when node was started with --single-threaded-gc (bin/vpcepd.js's first line) */
+function gcMode(execArgv: readonly string[]): 'single-threaded' | 'parallel' {
+  return execArgv.some((a) => /^--single[-_]threaded[-_]gc$/.test(a)) ? 'single-threaded' : 'parallel';
+}
+
 function every(ms: number, fn: () => void): () => void {
   const t = setInterval(fn, ms);
   t.unref();
@@ -160,6 +165,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const relay = selectRelay();
     log.info({ snat_mode: snat.mode, why: snat.why }, `data plane: SNAT mode ${snat.mode}`);
     log.info({ relay: relay.relay, relay_io: relay.io ?? 'none', why: relay.why }, `data plane: ${relay.relay === 'native' ? 'native splice relay' : 'JavaScript relay'}`);
+    const gc = gcMode(process.execArgv);
+    if (gc === 'parallel' && relay.relay === 'native') log.warn({ gc }, "garbage collection on V8's helper threads, which take the cores from the relay threads in bursts (the latency tail): start vpcepd with node --single-threaded-gc, as bin/vpcepd.js and npm start do");
+    else log.info({ gc }, `garbage collection: ${gc === 'single-threaded' ? 'on the JavaScript thread alone' : "on V8's helper threads"}`);
     const dataPlaneNow = o.dataPlaneClock?.now ?? (() => performance.now());
     flowLog = await openFlowLog(config.flowLogs, o.dataDir, log, dataPlaneNow);
     const openFlow = flowLog;

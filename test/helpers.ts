@@ -203,10 +203,13 @@ export interface ChildDaemon {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** node's flags for vpcepd, as bin/vpcepd.js's first line and `npm start` give them (README "Garbage collection on one thread") */
+export const DAEMON_NODE_FLAGS = ['--single-threaded-gc'];
+
 /** vpcepd as a child process (the built bin/vpcepd.js), run through `wrapper` when given; resolves once GET / answers (within WAITMS). */
 export async function spawnDaemon(args: string[], env: Record<string, string> = {}, port?: number, wrapper: string[] = [], waitMs = 15_000): Promise<ChildDaemon> {
   const p = port ?? (await freePort());
-  const command = [...wrapper, process.execPath, path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${p}`, ...args];
+  const command = [...wrapper, process.execPath, ...DAEMON_NODE_FLAGS, path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${p}`, ...args];
   const proc = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, VPCEP_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

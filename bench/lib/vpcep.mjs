@@ -37,6 +37,9 @@ export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.s
   };
 }
 
+/** node's flags for vpcepd, as bin/vpcepd.js's first line and `npm start` give them (README "Garbage collection on one thread") */
+export const DAEMON_NODE_FLAGS = ['--single-threaded-gc'];
+
 export const VPC_ID = VPC.id;
 export const SUBNET_ID = VPC.subnet;
 
@@ -69,7 +72,7 @@ export class Vpcepd {
   }
 
   async spawn() {
-    const proc = start('vpcepd', process.execPath, this.args, { log: this.log, env: this.env });
+    const proc = start('vpcepd', process.execPath, [...DAEMON_NODE_FLAGS, ...this.args], { log: this.log, env: this.env });
     this.proc = proc;
     const until = Date.now() + 20_000;
     for (;;) {

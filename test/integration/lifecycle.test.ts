@@ -178,3 +178,47 @@ describe('vpcep wait', () => {
     expect(r.stderr).toMatch(/not ready after 1 s: ECONNREFUSED/);
   });
 });
+
+describe('garbage collection on one thread', () => {
+  /** vpcepd started by COMMAND until it answers, then stopped: its log and its process's command line */
+  async function startStop(command: string[]): Promise<{ logs: Array<Record<string, unknown>>; cmdline: string[] }> {
+    const { dir, file } = configDir();
+    const port = await freePort();
+    const proc = spawn(command[0]!, [...command.slice(1), '--listen', `127.0.0.1:${port}`, '--config', file, '--data-dir', path.join(dir, 'data')], {
+      // the first line's `env node` finds the node running this test
+      env: { ...process.env, VPCEP_LOG_LEVEL: 'info', PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = track(proc);
+    let out = '';
+    proc.stdout!.on('data', (b) => { out += b; });
+    proc.stderr!.on('data', (b) => { out += b; });
+    await waitFor(async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, 15_000, `vpcepd on port ${port}\n${out}`);
+    const cmdline = fs.readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0');
+    proc.kill('SIGTERM');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    const logs = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { logs, cmdline };
+  }
+
+  it('bin/vpcepd.js run as a program starts node with --single-threaded-gc and says so; without the flag the log says what it costs', async () => {
+    const own = await startStop([path.join(ROOT, 'bin/vpcepd.js')]);
+    expect(own.cmdline.slice(1, 3)).toEqual(['--single-threaded-gc', path.join(ROOT, 'bin/vpcepd.js')]);
+    expect(own.logs.find((l) => 'gc' in l)).toMatchObject({ level: 30, gc: 'single-threaded', msg: 'garbage collection: on the JavaScript thread alone' });
+
+    const bare = await startStop([process.execPath, path.join(ROOT, 'bin/vpcepd.js')]);
+    expect(bare.cmdline).not.toContain('--single-threaded-gc');
+    const native = bare.logs.find((l) => 'relay' in l)?.relay === 'native';
+    const said = bare.logs.find((l) => 'gc' in l);
+    expect(said?.gc).toBe('parallel');
+    // with the native relay a warning naming the flag; the JavaScript relay relays on the thread the helpers shorten pauses for
+    if (native) expect(said).toMatchObject({ level: 40, msg: expect.stringContaining('node --single-threaded-gc') });
+    else expect(said).toMatchObject({ level: 30, msg: "garbage collection: on V8's helper threads" });
+  });
+});
