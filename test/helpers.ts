@@ -203,8 +203,8 @@ export interface ChildDaemon {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** node's flags for vpcepd, as bin/vpcepd.js's first line and `npm start` give them (README "Garbage collection on one thread") */
-export const DAEMON_NODE_FLAGS = ['--single-threaded-gc'];
+/** node's flags for vpcepd: those of bin/vpcepd.js's first line (`#!/usr/bin/env -S node FLAGS`), README "Garbage collection on one thread" */
+export const DAEMON_NODE_FLAGS = fs.readFileSync(path.join(ROOT, 'bin/vpcepd.js'), 'utf8').split('\n')[0]!.replace(/^#!.*?\bnode\b/, '').trim().split(/\s+/).filter(Boolean);
 
 /** vpcepd as a child process (the built bin/vpcepd.js), run through `wrapper` when given; resolves once GET / answers (within WAITMS). */
 export async function spawnDaemon(args: string[], env: Record<string, string> = {}, port?: number, wrapper: string[] = [], waitMs = 15_000): Promise<ChildDaemon> {

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { start, stop, sleep, tail } from './procs.mjs';
 import { freePort } from './net.mjs';
+import { rootDir } from './paths.mjs';
 
 export const ACCOUNT = {
   name: 'bench',
@@ -37,8 +38,8 @@ export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.s
   };
 }
 
-/** node's flags for vpcepd, as bin/vpcepd.js's first line and `npm start` give them (README "Garbage collection on one thread") */
-export const DAEMON_NODE_FLAGS = ['--single-threaded-gc'];
+/** node's flags for vpcepd: those of bin/vpcepd.js's first line (`#!/usr/bin/env -S node FLAGS`), README "Garbage collection on one thread" */
+export const DAEMON_NODE_FLAGS = fs.readFileSync(path.join(rootDir, 'bin/vpcepd.js'), 'utf8').split('\n')[0].replace(/^#!.*?\bnode\b/, '').trim().split(/\s+/).filter(Boolean);
 
 export const VPC_ID = VPC.id;
 export const SUBNET_ID = VPC.subnet;

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { METRICS_TOKEN, ROOT, freePort, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import { DAEMON_NODE_FLAGS, METRICS_TOKEN, ROOT, freePort, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -87,6 +87,8 @@ describe('signals through npm start', () => {
     const { dir, file } = configDir();
     const s = await npmStart(['--config', file, '--data-dir', path.join(dir, 'data')]);
     expect(s.npm.pid).not.toBe(s.daemonPid);
+    // npm start runs node with the flags of bin/vpcepd.js's first line ("garbage collection on one thread" below)
+    expect(fs.readFileSync(`/proc/${s.daemonPid}/cmdline`, 'utf8').split('\0').slice(1, 1 + DAEMON_NODE_FLAGS.length)).toEqual(DAEMON_NODE_FLAGS);
     s.npm.kill('SIGTERM');
     await s.exited;
     await waitFor(() => !alive(s.daemonPid), 10_000, 'the daemon to exit after npm got SIGTERM');
@@ -209,6 +211,7 @@ describe('garbage collection on one thread', () => {
 
   it('bin/vpcepd.js run as a program starts node with --single-threaded-gc and says so; without the flag the log says what it costs', async () => {
     const own = await startStop([path.join(ROOT, 'bin/vpcepd.js')]);
+    expect(DAEMON_NODE_FLAGS).toEqual(['--single-threaded-gc']);
     expect(own.cmdline.slice(1, 3)).toEqual(['--single-threaded-gc', path.join(ROOT, 'bin/vpcepd.js')]);
     expect(own.logs.find((l) => 'gc' in l)).toMatchObject({ level: 30, gc: 'single-threaded', msg: 'garbage collection: on the JavaScript thread alone' });
 
