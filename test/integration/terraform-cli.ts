@@ -7,6 +7,10 @@ import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { describe, it } from 'vitest';
+import { CONSUMER, PROVIDER } from '../helpers.js';
 
 /** the provider's filesystem mirror: the directory holding registry.terraform.io/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_* */
 function findMirror(): string | undefined {
@@ -23,6 +27,35 @@ export const MISSING = !HAVE_TERRAFORM ? 'terraform is not on PATH' : !MIRROR ? 
 /** whether the Terraform tests run: they can, or CI=true demands them (and then fail at once where they cannot) */
 export const RUN = MISSING === undefined || process.env.CI === 'true';
 export const SKIPPED = `skipped: ${MISSING} (install Terraform 1.11 and the AWS provider 5.100 mirror; CI=true makes this test mandatory)`;
+
+/** where the Terraform tests cannot run: one skipped test under TITLE whose name says why */
+export function skipWithoutTerraform(title: string): void {
+  if (!RUN) describe(title, () => { it.skip(SKIPPED, () => {}); });
+}
+
+/** a terraform step's time limit, and a Terraform test's */
+export const TF_STEP_MS = 300_000;
+
+/** the AWS keys the stacks sign with: the provider's and the consumer's account */
+export const KEYS = {
+  provider: { account_id: '111111111111', access_key_id: 'AKIATFPROVIDER000001', secret_access_key: 'tf-provider-secret-0123456789' },
+  consumer: { account_id: '222222222222', access_key_id: 'AKIATFCONSUMER000002', secret_access_key: 'tf-consumer-secret-0123456789' },
+};
+/** the daemon config's accounts: the tests' provider and consumer, each with its AWS keys */
+export const ACCOUNTS = [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }];
+/** the stacks' variables for both accounts' keys */
+export const KEY_VARS = {
+  provider_access_key: KEYS.provider.access_key_id, provider_secret_key: KEYS.provider.secret_access_key,
+  consumer_access_key: KEYS.consumer.access_key_id, consumer_secret_key: KEYS.consumer.secret_access_key,
+};
+
+/** the SDK on the daemon at URL: each account's EC2 and the provider's ELBv2 (destroy() them after) */
+export function sdkClients(url: string): { ec2: { provider: EC2Client; consumer: EC2Client }; elb: ElasticLoadBalancingV2Client } {
+  const client = (k: (typeof KEYS)[keyof typeof KEYS]) => ({
+    endpoint: url, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key },
+  });
+  return { ec2: { provider: new EC2Client(client(KEYS.provider)), consumer: new EC2Client(client(KEYS.consumer)) }, elb: new ElasticLoadBalancingV2Client(client(KEYS.provider)) };
+}
 
 export interface TfRun { code: number; stdout: string; stderr: string; ms: number }
 

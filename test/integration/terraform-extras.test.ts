@@ -27,27 +27,18 @@ import {
   ElasticLoadBalancingV2Client, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import { ApiClient, CONSUMER, ROOT, spawnDaemon, tempDir, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
-import { RUN, SKIPPED, TerraformDir, roundTrip, seconds } from './terraform-cli.js';
+import { ACCOUNTS, KEYS, KEY_VARS, RUN, TF_STEP_MS, TerraformDir, roundTrip, sdkClients, seconds, skipWithoutTerraform } from './terraform-cli.js';
 
-const KEYS = {
-  provider: { account_id: '111111111111', access_key_id: 'AKIATFPROVIDER000001', secret_access_key: 'tf-provider-secret-0123456789' },
-  consumer: { account_id: '222222222222', access_key_id: 'AKIATFCONSUMER000002', secret_access_key: 'tf-consumer-secret-0123456789' },
-};
 const STACK = path.join(ROOT, 'examples/terraform/privatelink-extras/main.tf');
 const TOPIC = `arn:aws:sns:us-east-1:${KEYS.provider.account_id}:endpoint-events`;
-const TF_STEP_MS = 300_000;
 /** the stack's resources: the provider's 5, the consumer's network 9, its endpoints 6 */
 const RESOURCES = 20;
 /** changed = true: a route table and its association added; the service, notification, VPC, web endpoint, policy and two rules changed */
 const CHANGE = { added: 2, changed: 7 };
 
-if (!RUN) {
-  describe('Terraform, the other PrivateLink resources', () => {
-    it.skip(SKIPPED, () => {});
-  });
-}
+skipWithoutTerraform('Terraform, the other PrivateLink resources');
 
 describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras against a spawned vpcepd', () => {
   let d: ChildDaemon;
@@ -84,7 +75,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
     tf = new TerraformDir(dir, TF_STEP_MS, () => d?.output() ?? '');
     const interfacePort = listenerPort + 1;
     const config = {
-      accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }],
+      accounts: ACCOUNTS,
       public_services: [
         { name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-63a5400a', cidrs: ['100.125.0.8/29'] }, ports: [{ port: interfacePort + 1, target: `127.0.0.1:${backend.port}` }] },
         { name: 'ec2', service_type: 'interface', ports: [{ port: interfacePort, target: `127.0.0.1:${backend.port}` }] },
@@ -92,11 +83,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
       aws: { sns_topics: [{ arn: TOPIC, url: `http://127.0.0.1:${(hook.address() as net.AddressInfo).port}/hook` }] },
     };
     d = await spawnDaemon(['--config', writeConfig(dir, config), '--data-dir', path.join(dir, 'data')], { VPCEP_TOKEN: '' });
-    const client = (k: (typeof KEYS)[keyof typeof KEYS]) => ({
-      endpoint: d.url, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key },
-    });
-    ec2 = { provider: new EC2Client(client(KEYS.provider)), consumer: new EC2Client(client(KEYS.consumer)) };
-    elb = new ElasticLoadBalancingV2Client(client(KEYS.provider));
+    ({ ec2, elb } = sdkClients(d.url));
     // the provider's NLB, made beforehand (the stack reads it with data sources)
     made.vpc = (await ec2.provider.send(new CreateVpcCommand({ CidrBlock: '192.168.0.0/16' }))).Vpc!.VpcId!;
     made.subnet = (await ec2.provider.send(new CreateSubnetCommand({ VpcId: made.vpc, CidrBlock: '192.168.24.0/24', AvailabilityZone: 'us-east-1a' }))).Subnet!.SubnetId!;
@@ -110,8 +97,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
     fs.copyFileSync(STACK, path.join(dir, 'main.tf'));
     fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify({
       endpoint: d.url,
-      provider_access_key: KEYS.provider.access_key_id, provider_secret_key: KEYS.provider.secret_access_key,
-      consumer_access_key: KEYS.consumer.access_key_id, consumer_secret_key: KEYS.consumer.secret_access_key,
+      ...KEY_VARS,
       load_balancer_name: 'extras', notification_topic_arn: TOPIC, listener_port: listenerPort,
       interface_service_name: 'com.amazonaws.us-east-1.ec2', gateway_service_name: 'com.amazonaws.us-east-1.s3',
     }, null, 2));

@@ -15,22 +15,13 @@ import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, ElasticLoadB
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
-import { RUN, SKIPPED, TerraformDir, roundTrip, seconds } from './terraform-cli.js';
+import { ACCOUNTS, KEYS, KEY_VARS, RUN, TF_STEP_MS, TerraformDir, roundTrip, sdkClients, seconds, skipWithoutTerraform } from './terraform-cli.js';
 
-const KEYS = {
-  provider: { account_id: '111111111111', access_key_id: 'AKIATFPROVIDER000001', secret_access_key: 'tf-provider-secret-0123456789' },
-  consumer: { account_id: '222222222222', access_key_id: 'AKIATFCONSUMER000002', secret_access_key: 'tf-consumer-secret-0123456789' },
-};
 const STACK = path.join(ROOT, 'examples/terraform/main.tf');
-const TF_STEP_MS = 300_000;
 /** the stack's resources: 7 of the two networks, 6 of the provider's service, 3 of the consumer's endpoints */
 const RESOURCES = 16;
 
-if (!RUN) {
-  describe('Terraform', () => {
-    it.skip(SKIPPED, () => {});
-  });
-}
+skipWithoutTerraform('Terraform');
 
 describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spawned vpcepd', () => {
   let d: ChildDaemon;
@@ -48,7 +39,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
     tf = new TerraformDir(dir, TF_STEP_MS, () => d?.output() ?? '');
     // the README's quickstart-aws.yaml plus the public s3 service: no VPCs, the stack makes its own
     const config = {
-      accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }],
+      accounts: ACCOUNTS,
       public_services: [{
         name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-63a5400a', cidrs: ['100.125.0.8/29'] },
         ports: [{ port: publicPort, target: `127.0.0.1:${backend.port}` }],
@@ -58,15 +49,10 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
     fs.copyFileSync(STACK, path.join(dir, 'main.tf'));
     fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify({
       endpoint: d.url,
-      provider_access_key: KEYS.provider.access_key_id, provider_secret_key: KEYS.provider.secret_access_key,
-      consumer_access_key: KEYS.consumer.access_key_id, consumer_secret_key: KEYS.consumer.secret_access_key,
+      ...KEY_VARS,
       backend_port: backend.port, listener_port: listenerPort, gateway_service_name: 'com.amazonaws.us-east-1.s3',
     }, null, 2));
-    const client = (k: (typeof KEYS)[keyof typeof KEYS]) => ({
-      endpoint: d.url, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key },
-    });
-    ec2 = { provider: new EC2Client(client(KEYS.provider)), consumer: new EC2Client(client(KEYS.consumer)) };
-    elb = new ElasticLoadBalancingV2Client(client(KEYS.provider));
+    ({ ec2, elb } = sdkClients(d.url));
   }, 60_000);
 
   afterAll(async () => {
