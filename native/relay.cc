@@ -840,6 +840,9 @@ class Worker {
   // whether the thread makes its backend sockets ahead through the ring (after RingWhy())
   bool RingSockets() const { return ring_.sockets(); }
   size_t RingSocketsHeld() const { return ring_.held(); }
+  // the thread's turns that had events since start (its wake-ups for work): the daemon's
+  // memory release waits for the threads to be quiet too (src/memory-release.ts)
+  uint64_t Turns() const { return busyTurns_.load(std::memory_order_relaxed); }
 
   ~Worker() {
     if (thread_.joinable()) thread_.detach();
@@ -925,6 +928,8 @@ class Worker {
         if (errno == EINTR) continue;
         return Die("epoll_wait", errno);
       }
+      // written by this thread only: a plain store, no locked add on the hot path
+      if (n > 0) busyTurns_.store(busyTurns_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       for (int i = 0; i < n; i++) {
         uint64_t tag = events[i].data.u64;
         if (tag == kWakeTag) {
@@ -1624,6 +1629,7 @@ class Worker {
   // conns_.size() and the clients other threads handed over not yet taken, read by their Spread()
   std::atomic<int> live_{0};
   std::atomic<int> inbound_{0};
+  std::atomic<uint64_t> busyTurns_{0};  // Turns(): written by the thread, read by the JS thread
   std::vector<Conn*> graveyard_;
   std::vector<Pipe> pool_;
   std::vector<Event> events_;
@@ -2024,17 +2030,22 @@ Napi::Value Io(const Napi::CallbackInfo& info) {
   return a;
 }
 
-// figures() -> [pipeBytes, pipesUndersized, staleEvents, throttledUs, socketsAhead (held now)]
+// figures() -> [pipeBytes, pipesUndersized, staleEvents, throttledUs, socketsAhead (held now), busy turns (every thread, since start)]
 Napi::Value Figures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t ahead = 0;
-  for (auto& w : g.workers) ahead += w->RingSocketsHeld();
-  auto a = Napi::Array::New(env, 5);
+  uint64_t turns = 0;
+  for (auto& w : g.workers) {
+    ahead += w->RingSocketsHeld();
+    turns += w->Turns();
+  }
+  auto a = Napi::Array::New(env, 6);
   a.Set(0u, Napi::Number::New(env, double(g.pipeBytes)));
   a.Set(1u, Napi::Number::New(env, double(g.pipesUndersized.load())));
   a.Set(2u, Napi::Number::New(env, double(g.staleEvents.load())));
   a.Set(3u, Napi::Number::New(env, double(g.throttledUs.load())));
   a.Set(4u, Napi::Number::New(env, double(ahead)));
+  a.Set(5u, Napi::Number::New(env, double(turns)));
   return a;
 }
 

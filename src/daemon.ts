@@ -347,7 +347,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       if (released) log.debug({ rss_mib: Math.round(rss / 2 ** 20) }, 'quiet after a burst: memory given back (GC, malloc_trim)');
       return released;
     };
-    stopReleasing = releaseMemoryWhenQuiet({ release: releaseLogged, every: o.every ?? every });
+    stopReleasing = releaseMemoryWhenQuiet({ release: releaseLogged, every: o.every ?? every, relayTurns: () => activeRelay()?.busyTurns() ?? 0 });
     phase = 'ready';
     lap('api_ms');
     log.info({ ...took, endpoints: control.endpointCount }, 'start-up: where the time went');

@@ -6,7 +6,11 @@
 // in one daemon"). So the daemon watches its event loop and its RSS: after a window in which the
 // loop was quiet, with the RSS grown since its lowest point, it releases (native/relay.cc
 // releaseMemory: an incremental GC that shrinks the heap, then malloc_trim). Under steady work
-// the loop is never quiet and nothing is released: the heap stays the size the work needs.
+// the daemon is never quiet and nothing is released: the heap stays the size the work needs.
+// The native relay's threads carry their connections without the event loop, so a loop that is
+// quiet says nothing of them: their turns count too. A release while they relay (a GC of tens of
+// ms on the main thread, on cores the threads share) made stalls in the latency benchmark's tail
+// (README "Housekeeping off the relayed traffic").
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { DEFAULTS } from './model/defaults.js';
 
@@ -19,6 +23,8 @@ export interface MemoryReleaseOptions {
   readonly rss?: () => number;
   /** the event loop's busy share since the last call (tests inject it) */
   readonly busyShare?: () => number;
+  /** the relay threads' turns with work since start (NativeRelay.busyTurns); absent: none run */
+  readonly relayTurns?: () => number;
 }
 
 /** the event loop's utilization since the previous call (Node's eventLoopUtilization deltas) */
@@ -34,15 +40,20 @@ function loopBusyShare(): () => number {
 
 /** starts watching; returns its cancel. Each window: quiet, and grown past the threshold: release. */
 export function releaseMemoryWhenQuiet(o: MemoryReleaseOptions): () => void {
-  const { checkIntervalMs, quietShare, growthBytes } = DEFAULTS.memoryRelease;
+  const { checkIntervalMs, quietShare, quietRelayTurns, growthBytes } = DEFAULTS.memoryRelease;
   const rss = o.rss ?? (() => process.memoryUsage.rss());
   const busyShare = o.busyShare ?? loopBusyShare();
+  const relayTurns = o.relayTurns ?? (() => 0);
   let lowest = 0; // the start is a burst of its own: the first quiet window releases it
+  let turns = relayTurns();
   let cancel = (): void => undefined;
   cancel = o.every(checkIntervalMs, () => {
     const now = rss();
     lowest = Math.min(lowest, now);
-    if (busyShare() >= quietShare || now - lowest < growthBytes) return;
+    const turnsNow = relayTurns();
+    const relaying = turnsNow - turns >= quietRelayTurns;
+    turns = turnsNow;
+    if (busyShare() >= quietShare || relaying || now - lowest < growthBytes) return;
     // the released memory leaves over the next moments (the GC is incremental): the next lowest is measured from here
     if (!o.release(now)) return cancel();
     lowest = now;

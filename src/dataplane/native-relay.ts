@@ -79,7 +79,7 @@ interface Addon {
   socketBuffer(bytes: number): void;
   clamp(fd: number, bytes: number): void;
   releaseMemory(): void;
-  figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number, throttledUs: number, socketsAhead: number];
+  figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number, throttledUs: number, socketsAhead: number, busyTurns: number];
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
   testBreakThread(): void;
@@ -311,6 +311,14 @@ export class NativeRelay {
   figures(): RelayFigures {
     const [pipeBytes, pipesUndersized, staleEvents, throttledUs, socketsAhead] = this.addon.figures();
     return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6, fastAccepted: this.addon.fastFigures()[0], socketsAhead: socketsAhead ?? 0 };
+  }
+
+  /**
+   * the relay threads' turns that had events, since start (each a wake-up for work; no wake-up
+   * when nothing moves): how busy the threads are where the event loop does not see it
+   */
+  busyTurns(): number {
+    return this.addon.figures()[5] ?? 0;
   }
 
   /** test hooks of the addon (native/relay.cc): never used by the daemon */

@@ -114,6 +114,7 @@ export const DEFAULTS = deepFreeze({
   memoryRelease: {
     checkIntervalMs: 5_000, // 5 s: a window, and how soon after the burst
     quietShare: 0.05, // quiet: the event loop busy under 5% of the window
+    quietRelayTurns: 50, // and the relay threads woken for work fewer than 50 times in it (10 a second)
     growthBytes: 8 * 1024 * 1024, // 8 MiB of RSS over its lowest since the last release
   },
   limits: {

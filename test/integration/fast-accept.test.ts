@@ -376,4 +376,25 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect(figures(dp, 'ep-hand').rejected.cap).toBe(0);
     if (native()) expect(native()!.fastFigures().open).toBe(1);
   });
+  it.skipIf(!native())('the relay threads\' busy turns (what the memory release reads) grow with relayed traffic and stand still while the connections are held idle', async () => {
+    const { dp, port } = await cappedEndpoint('ep-turns', 100);
+    const relay = native()!;
+    const held = await Promise.all(Array.from({ length: 4 }, () => attempt(port)));
+    expect(held.every((r) => r.ok)).toBe(true);
+    const before = relay.busyTurns();
+    for (let i = 0; i < 50; i++) {
+      const r = held[i % held.length]!;
+      r.socket.write(`m${i}`);
+      await new Promise((resolve) => r.socket.once('data', resolve));
+    }
+    const after = relay.busyTurns();
+    // each message wakes a thread at least twice: the client's bytes, then the echo
+    expect(after - before).toBeGreaterThanOrEqual(100);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const idle = relay.busyTurns();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(relay.busyTurns() - idle).toBe(0);
+    for (const r of held) r.socket.destroy();
+    await waitFor(() => figures(dp, 'ep-turns').active === 0 || null, 5_000, 'the connections to close');
+  });
 });

@@ -1,5 +1,6 @@
 // The memory a burst grew, given back once the daemon is quiet (src/memory-release.ts): the checks
-// run on an injected clock, RSS and event loop share, so each window's decision is the test's.
+// run on an injected clock, RSS, event loop share and relay threads' turns, so each window's
+// decision is the test's.
 import { describe, expect, it } from 'vitest';
 import { releaseMemoryWhenQuiet } from '../../src/memory-release.js';
 import { DEFAULTS } from '../../src/model/defaults.js';
@@ -7,7 +8,7 @@ import { DEFAULTS } from '../../src/model/defaults.js';
 const MiB = 1024 * 1024;
 
 function harness(canRelease = true) {
-  const w = { rss: 100 * MiB, busy: 0, releases: 0, tick: (): void => undefined, cancelled: false, interval: 0 };
+  const w = { rss: 100 * MiB, busy: 0, turns: 0, releases: 0, tick: (): void => undefined, cancelled: false, interval: 0 };
   const cancel = releaseMemoryWhenQuiet({
     release: () => {
       w.releases++;
@@ -20,6 +21,7 @@ function harness(canRelease = true) {
     },
     rss: () => w.rss,
     busyShare: () => w.busy,
+    relayTurns: () => w.turns,
   });
   return { w, cancel };
 }
@@ -47,6 +49,26 @@ describe('memory release once quiet', () => {
     expect(w.releases).toBe(1);
     w.busy = 0.01;
     w.tick();
+    expect(w.releases).toBe(2);
+  });
+
+  it('never while the relay threads relay, though the event loop is quiet (the native relay\'s connections bypass it)', () => {
+    const { w } = harness();
+    const { quietRelayTurns } = DEFAULTS.memoryRelease;
+    w.turns += quietRelayTurns; // a window of traffic on the threads, the loop idle
+    w.tick();
+    expect(w.releases).toBe(0);
+    w.turns += 10 * quietRelayTurns;
+    w.tick();
+    expect(w.releases).toBe(0);
+    w.turns += quietRelayTurns - 1; // a trickle under the threshold: quiet
+    w.tick();
+    expect(w.releases).toBe(1);
+    w.rss += 30 * MiB;
+    w.turns += quietRelayTurns;
+    w.tick();
+    expect(w.releases).toBe(1);
+    w.tick(); // the traffic stopped: the next window releases
     expect(w.releases).toBe(2);
   });
 
