@@ -8,9 +8,9 @@
 // releaseMemory: an incremental GC that shrinks the heap, then malloc_trim). Under steady work
 // the daemon is never quiet and nothing is released: the heap stays the size the work needs.
 // The native relay's threads carry their connections without the event loop, so a loop that is
-// quiet says nothing of them: their turns count too. A release while they relay (a GC of tens of
-// ms on the main thread, on cores the threads share) made stalls in the latency benchmark's tail
-// (README "Housekeeping off the relayed traffic").
+// quiet says nothing of them: their turns count too. A release while they relay put a GC of tens
+// of ms on the main thread in the middle of their traffic, on the cores they share (README
+// "Housekeeping off the relayed traffic").
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { DEFAULTS } from './model/defaults.js';
 
