@@ -69,6 +69,15 @@ async function attempt(port: number, host = '127.0.0.1', from?: string): Promise
 
 const figures = (dp: TcpDataPlane, id: string) => dp.stats().find((e) => e.id === id)!;
 
+/**
+ * until the relay threads hold no connection: their counts are the process's, and the test
+ * before's connections, cut when its data plane closed, leave the threads on their own time
+ */
+async function threadsEmpty(): Promise<void> {
+  const sum = () => native()!.testHooks.testThreadLoads().reduce((a, b) => a + b, 0);
+  await waitFor(() => sum() === 0 || null, 5_000, 'the earlier connections to leave the threads');
+}
+
 /** an echo backend and a data plane with endpoint ID in front of it, capped at CAP connections */
 async function cappedEndpoint(id: string, cap: number) {
   const b = await startBackend(echo);
@@ -105,10 +114,7 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
   it.skipIf(!native() || native()!.threads < 2)('a burst of kept-alive clients is spread over the relay threads (the thread that wakes first accepts the burst and hands the surplus over), each relaying', async () => {
     const { dp, port } = await cappedEndpoint('ep-spread', 1_000);
     const relay = native()!;
-    // the threads' counts are the process's: the test before's connections, cut when its data
-    // plane closed, leave the threads on their own time, so measure from a quiet start
-    const sum = () => relay.testHooks.testThreadLoads().reduce((a, b) => a + b, 0);
-    await waitFor(() => sum() === 0 || null, 5_000, 'the earlier connections to leave the threads');
+    await threadsEmpty();
     const base = relay.testHooks.testThreadLoads();
     const held = await Promise.all(Array.from({ length: 20 }, () => attempt(port)));
     expect(held.every((r) => r.ok)).toBe(true);
@@ -377,8 +383,9 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     if (native()) expect(native()!.fastFigures().open).toBe(1);
   });
   it.skipIf(!native())('the relay threads\' busy turns (what the memory release reads) grow with relayed traffic and stand still while the connections are held idle', async () => {
-    const { dp, port } = await cappedEndpoint('ep-turns', 100);
     const relay = native()!;
+    await threadsEmpty();
+    const { dp, port } = await cappedEndpoint('ep-turns', 100);
     const held = await Promise.all(Array.from({ length: 4 }, () => attempt(port)));
     expect(held.every((r) => r.ok)).toBe(true);
     const before = relay.busyTurns();
