@@ -25,11 +25,14 @@ const TERRAFORM = ['terraform', 'terraform-extras'].map((f) => `test/integration
 /**
  * Files that mostly wait (a fleet's leases, a SIGKILL and an etcd restart; CLI processes; health
  * checks, draining intervals and toxics' delays; signals and reloads of a real `npm start`; etcd
- * stopped and started; the aws CLI's quick start): beside the rest, so that no group runs past a
- * few minutes (main was the longest, at about 10 minutes with the four groups at once on 2 cores)
+ * stopped and started; the aws CLI's quick start; daemons started to be refused; the memory
+ * release's quiet windows): beside the rest, so that no group runs past a few minutes (main was
+ * the longest, at about 10 minutes with the four groups at once on 2 cores, and again at 606 s on
+ * 2026-12-06 before store-startup and memory-release moved here)
  */
 const WAITS = [
   'fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules', 'lifecycle', 'store-etcd', 'etcd-fleet', 'aws-quickstart',
+  'store-startup', 'memory-release',
 ].map((f) => `test/integration/${f}.test.ts`);
 
 const GROUPS = [
