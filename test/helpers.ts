@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { DAEMON_NODE_FLAGS } from '../bench/lib/vpcep.mjs';
 import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
 import type { ChangeEvent } from '../src/model/events.js';
 import { createLogger } from '../src/telemetry/logger.js';
@@ -203,8 +204,8 @@ export interface ChildDaemon {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** node's flags for vpcepd: those of bin/vpcepd.js's first line (`#!/usr/bin/env -S node FLAGS`), README "Garbage collection on one thread" */
-export const DAEMON_NODE_FLAGS = fs.readFileSync(path.join(ROOT, 'bin/vpcepd.js'), 'utf8').split('\n')[0]!.replace(/^#!.*?\bnode\b/, '').trim().split(/\s+/).filter(Boolean);
+/** node's flags for vpcepd, read from bin/vpcepd.js's first line where the benchmarks read them */
+export { DAEMON_NODE_FLAGS };
 
 /** vpcepd as a child process (the built bin/vpcepd.js), run through `wrapper` when given; resolves once GET / answers (within WAITMS). */
 export async function spawnDaemon(args: string[], env: Record<string, string> = {}, port?: number, wrapper: string[] = [], waitMs = 15_000): Promise<ChildDaemon> {
