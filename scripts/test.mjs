@@ -26,10 +26,11 @@ const TERRAFORM = ['terraform', 'terraform-extras'].map((f) => `test/integration
  * Files that mostly wait (a fleet's leases, a SIGKILL and an etcd restart; CLI processes; health
  * checks, draining intervals and toxics' delays; signals and reloads of a real `npm start`; etcd
  * stopped and started; the aws CLI's quick start; daemons started to be refused; the memory
- * release's quiet windows): beside the rest, so that no group runs past a few minutes (main is
- * the longest, at about 10 minutes with the four groups at once on 2 cores: 606 s in CI on
- * 2026-12-06, 600 s in the next, slower run after store-startup and memory-release moved here;
- * the groups share the cores, so what cuts it is less work, not another group)
+ * release's quiet windows): beside the rest, so that no group runs past a few minutes. The groups
+ * share the cores, so what shortens the run is less work, not another group: each group's files
+ * share one worker's modules (vitest.config.ts, isolate: false), which took the four groups at
+ * once on 2 cores from 605 s (main, the longest, in CI) to 462 s (waits, the longest now;
+ * main 365 s) on 2026-12-06.
  */
 const WAITS = [
   'fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules', 'lifecycle', 'store-etcd', 'etcd-fleet', 'aws-quickstart',
