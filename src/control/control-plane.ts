@@ -144,7 +144,7 @@ export class ControlPlane {
 
   /** publishes a record in the public zone (any account: the zone is the internet's); services waiting for it are verified */
   async publishRecord(caller: Account, r: PublicRecord): Promise<privateDns.OwnedRecord> {
-    const added = await this.publicZone.add(caller.name, r);
+    const added = await this.publicZone.add(caller, r);
     await privateDns.verifyWaiting(this.st, this.publicZone);
     return added;
   }

@@ -32,8 +32,8 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   account: z.looseObject({
     // absent in data dirs written before AWS ids: the inventory generates one and stores it
     name: str, domain_id: str, project_id: str, aws_account_id: z.string().regex(/^\d{12}$/).optional(),
-    // vpc: absent in data dirs written before the VPC quota (the config's is the one used)
-    quotas: z.looseObject({ endpoint_service: z.number(), endpoint: z.number(), connections_per_endpoint: z.number(), vpc: z.number().optional() }),
+    // vpc, dns_records: absent in data dirs written before those quotas (the config's are the ones used)
+    quotas: z.looseObject({ endpoint_service: z.number(), endpoint: z.number(), connections_per_endpoint: z.number(), vpc: z.number().optional(), dns_records: z.number().optional() }),
   }),
   vpc: vpcDocument,
   service: z.looseObject({

@@ -34,8 +34,14 @@ export class PublicZone {
     return [...this.configured, ...this.st.publishedRecords.values()];
   }
 
-  /** adds a record (the same name, type and value once); InvalidParameter for a bad one */
-  add(owner: string, r: PublicRecord): Promise<OwnedRecord> {
+  /**
+   * adds a record (the same name, type and value once); InvalidParameter for a bad one. The zone is
+   * shared, so no account may crowd the others out of it: a name that holds another account's
+   * records is theirs until they remove them (as a name lives in one owner's zone on the internet),
+   * and each account publishes at most its `dns_records` quota.
+   */
+  add(caller: Pick<Account, 'name' | 'quotas'>, r: PublicRecord): Promise<OwnedRecord> {
+    const owner = caller.name;
     const name = normalRecordName(r.name);
     // an account publishes in its own domains only: not at the names of other accounts' endpoints
     const bad = recordProblem(name, r.value) ?? cloudZoneProblem(name);
@@ -43,6 +49,14 @@ export class PublicZone {
     return this.st.serial(async () => {
       const found = this.all().find((x) => x.name === name && x.type === r.type && x.value === r.value);
       if (found) return found;
+      const published = [...this.st.publishedRecords.values()];
+      if (published.some((x) => x.name === name && x.owner !== owner)) {
+        throw new DomainError('InvalidParameter', `name ${name} holds records another account published: a name of the public zone is the account's that published there first, until it removes them`);
+      }
+      const own = published.filter((x) => x.owner === owner).length;
+      if (own >= caller.quotas.dns_records) {
+        throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.dns_records} records of the public zone per account`);
+      }
       if (this.configured.length + this.st.publishedRecords.size >= MAX_RECORDS) {
         throw new DomainError('QuotaExceeded', `the public zone holds at most ${MAX_RECORDS} records`);
       }

@@ -134,6 +134,7 @@ const schema = z.strictObject({
       endpoint: quotaNumber.optional(),
       connections_per_endpoint: quotaNumber.optional(),
       vpc: quotaNumber.optional(),
+      dns_records: quotaNumber.optional(),
     }).optional(),
   })).optional(),
   vpcs: z.array(z.strictObject({
@@ -185,7 +186,7 @@ export interface AccountSpec {
   readonly domain_id?: string;
   readonly project_id?: string;
   readonly token?: string;
-  readonly quotas: { endpoint_service: number; endpoint: number; connections_per_endpoint: number; vpc: number };
+  readonly quotas: { endpoint_service: number; endpoint: number; connections_per_endpoint: number; vpc: number; dns_records: number };
   /** the AWS identity; an access key's id and secret come together */
   readonly aws?: { readonly account_id?: string; readonly access_key?: AwsAccessKey };
 }

@@ -15,7 +15,7 @@ export const DEFAULTS = deepFreeze({
   logLevel: 'info',
   /** 000_9af245a83013c30f.txt 1.4 Table 1-1 and "Other Constraints" */
   /** vpc: VPCs an account makes through the AWS API, AWS's default per Region (config VPCs are the operator's) */
-  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5 },
+  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5, dns_records: 1000 },
   dataplane: {
     snat: 'auto' as 'auto' | 'kernel' | 'logical',
     backendConnectTimeoutMs: 5_000, // 5 s

@@ -10,6 +10,8 @@ export interface Quotas {
   readonly connections_per_endpoint: number;
   /** VPCs made through the API (the 254 loopback numbers are the region's: one account must not take them all) */
   readonly vpc: number;
+  /** records the account publishes in vpcep-sim's public DNS zone (the zone is shared: one account must not fill it) */
+  readonly dns_records: number;
 }
 
 export interface Account {

@@ -42,7 +42,8 @@ function config(): Record<string, unknown> {
   } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
   return {
     ...base, vpcs,
-    accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+    // the consumer's share of the public zone is small here, so that a test can use it up
+    accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer, quotas: { dns_records: 3 } }],
     dns: { listen: '127.0.0.1:0', ttl: 5, public_records: [{ name: 'preset.example.net', type: 'TXT', value: 'from the config' }] },
   };
 }
@@ -196,6 +197,38 @@ describe('the public zone\'s records of one name', () => {
     // Node's resolver (c-ares) asks over UDP and, truncated, again over TCP
     expect((await r.resolveTxt('many.example.com')).map((t) => t.join('')).sort()).toEqual(Array.from({ length: 32 }, (_, i) => value(i)));
     expect((await d.provider.delete('/sim/dns/records?name=many.example.com')).status).toBe(204);
+  });
+});
+
+describe('the public zone is shared: no account crowds the others out', () => {
+  const records = async (name: string) => (await d.provider.get('/sim/dns/records')).body.records.filter((r: { name: string }) => r.name === name);
+
+  it('a name that holds another account\'s records is refused until they are removed, changing nothing', async () => {
+    expect((await d.consumer.post('/sim/dns/records', { name: '_claim.example.com', type: 'TXT', value: 'consumer' })).status).toBe(200);
+    const taken = await d.provider.post('/sim/dns/records', { name: '_CLAIM.example.com.', type: 'TXT', value: 'provider' });
+    expect([taken.status, taken.body.error_code]).toEqual([400, 'EndPoint.0002']);
+    expect(taken.body.error_msg).toMatch(/_claim\.example\.com holds records another account published/);
+    expect(await records('_claim.example.com')).toEqual([{ name: '_claim.example.com', type: 'TXT', value: 'consumer', source: 'api' }]);
+    // the very record that is there already: nothing to add, nothing refused
+    expect((await d.provider.post('/sim/dns/records', { name: '_claim.example.com', type: 'TXT', value: 'consumer' })).status).toBe(200);
+    expect((await d.consumer.delete('/sim/dns/records?name=_claim.example.com')).status).toBe(204);
+    expect((await d.provider.post('/sim/dns/records', { name: '_claim.example.com', type: 'TXT', value: 'provider' })).status).toBe(200);
+    expect(await records('_claim.example.com')).toEqual([{ name: '_claim.example.com', type: 'TXT', value: 'provider', source: 'api' }]);
+    expect((await d.provider.delete('/sim/dns/records?name=_claim.example.com')).status).toBe(204);
+  });
+
+  it('an account publishes at most its dns_records quota (3 here); the others keep publishing', async () => {
+    for (let i = 0; i < 3; i++) expect((await d.consumer.post('/sim/dns/records', { name: `q${i}.example.com`, type: 'TXT', value: 'v' })).status).toBe(200);
+    const over = await d.consumer.post('/sim/dns/records', { name: 'q3.example.com', type: 'TXT', value: 'v' });
+    expect([over.status, over.body.error_code]).toEqual([403, 'EndPoint.2060']);
+    expect(over.body.error_msg).toMatch(/at most 3 records of the public zone per account/);
+    expect(await records('q3.example.com')).toEqual([]);
+    expect((await d.provider.post('/sim/dns/records', { name: 'q3.example.com', type: 'TXT', value: 'v' })).status).toBe(200);
+    // one removed, one more fits
+    expect((await d.consumer.delete('/sim/dns/records?name=q0.example.com')).status).toBe(204);
+    expect((await d.consumer.post('/sim/dns/records', { name: 'q4.example.com', type: 'TXT', value: 'v' })).status).toBe(200);
+    for (const n of ['q1', 'q2', 'q4']) expect((await d.consumer.delete(`/sim/dns/records?name=${n}.example.com`)).status).toBe(204);
+    expect((await d.provider.delete('/sim/dns/records?name=q3.example.com')).status).toBe(204);
   });
 });
 

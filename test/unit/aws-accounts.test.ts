@@ -148,7 +148,7 @@ describe('the AWS account id: generated once and kept', () => {
 
 const account = (name: string, awsId: string, key?: { id: string; secret: string }): Account => ({
   name, domain_id: `dom${name}`, project_id: `prj${name}`, token: `tok-${name}`,
-  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5 },
+  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5, dns_records: 1000 },
   aws_account_id: awsId, ...(key ? { aws_access_key: key } : {}),
 });
 

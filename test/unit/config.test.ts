@@ -68,7 +68,7 @@ describe('config validation', () => {
     expect(c.region).toBe('sim-1');
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 9480 });
     expect(c.dataplane.snat).toBe('auto');
-    expect(c.accounts[0]!.quotas).toEqual({ endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5 });
+    expect(c.accounts[0]!.quotas).toEqual({ endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5, dns_records: 1000 });
   });
 
   it('dataplane.on_premises: allow by default, deny accepted, anything else refused naming the values', () => {

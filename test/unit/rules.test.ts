@@ -19,7 +19,7 @@ const code = (fn: () => unknown) => {
 
 const account = (name: string, domain: string): Account => ({
   name, domain_id: domain, project_id: `p-${name}`, token: `t-${name}`,
-  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5 },
+  quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5, dns_records: 1000 },
 });
 const service = (permissions: string[]): EndpointService => ({
   id: 's1', owner: 'alice', service_name: 'sim-1.s1', service_type: 'interface', server_type: 'VM', port_id: 'p', vpc_id: 'v',
