@@ -209,7 +209,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       endpoints: after.get('endpoint')!.values() as Iterable<Endpoint>,
       userRoutes: after.get('routetable')!.values() as Iterable<{ id: string; routes: Route[] }>,
       notifications: after.get('notification')!.values() as Iterable<ConnectionNotification>,
-      notificationTopics: new Set(config.aws.snsTopics.map((t) => t.arn)),
+      notificationTopics: new Map(config.aws.snsTopics.map((t) => [t.arn, new Set(t.accounts)])),
       loadBalancers: after.get('loadbalancer')!.values() as Iterable<LoadBalancer>,
       targetGroups: after.get('targetgroup')!.values() as Iterable<TargetGroup>,
       apiVpcs: after.get('apivpc')!.values() as Iterable<Vpc>,

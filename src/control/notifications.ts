@@ -7,9 +7,12 @@ import type { ConnectionNotification } from '../model/notifications.js';
 import type { Account } from '../model/types.js';
 import { now, type ControlState } from './state.js';
 
-function checkTopic(st: ControlState, topic: string): void {
-  if (!st.notificationTopics.has(topic)) {
-    throw new DomainError('InvalidParameter', `the topic ${topic.slice(0, 256)} is not declared in the config (aws.sns_topics)`);
+/** a topic the config declares and lets the caller's AWS account publish to (the topic's policy, as the config says it) */
+function checkTopic(st: ControlState, caller: Account, topic: string): void {
+  const accounts = st.notificationTopics.get(topic);
+  if (!accounts) throw new DomainError('InvalidParameter', `the topic ${topic.slice(0, 256)} is not declared in the config (aws.sns_topics)`);
+  if (!accounts.has(caller.aws_account_id)) {
+    throw new DomainError('InvalidParameter', `the topic ${topic.slice(0, 256)} does not let this account publish to it (aws.sns_topics[].accounts: by default the topic's own account only)`);
   }
 }
 
@@ -28,7 +31,7 @@ export function createNotification(st: ControlState, caller: Account, cmd: Creat
     if ((cmd.serviceId === undefined) === (cmd.endpointId === undefined)) throw new DomainError('InvalidParameter', 'give a service or an endpoint, not both');
     if (cmd.serviceId !== undefined) st.ownService(caller, cmd.serviceId);
     if (cmd.endpointId !== undefined) st.ownEndpoint(caller, cmd.endpointId);
-    checkTopic(st, cmd.topic);
+    checkTopic(st, caller, cmd.topic);
     if (st.notifications.has(cmd.id)) throw new DomainError('InvalidParameter', `connection notification id ${cmd.id} is already taken`);
     const at = now();
     const n: ConnectionNotification = {
@@ -43,7 +46,7 @@ export function createNotification(st: ControlState, caller: Account, cmd: Creat
 export function modifyNotification(st: ControlState, caller: Account, id: string, cmd: ModifyNotificationCommand): Promise<ConnectionNotification> {
   return st.serial(async () => {
     const n = ownNotification(st, caller, id);
-    if (cmd.topic !== undefined) checkTopic(st, cmd.topic);
+    if (cmd.topic !== undefined) checkTopic(st, caller, cmd.topic);
     const next: ConnectionNotification = {
       ...n, topic: cmd.topic ?? n.topic, events: cmd.events ? [...new Set(cmd.events)] : n.events, updated_at: now(),
     };

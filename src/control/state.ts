@@ -48,7 +48,8 @@ export interface ControlOptions {
   readonly userRoutes?: Iterable<{ id: string; routes: Route[] }>;
   /** the stored connection notifications, and the topics the config declares for them */
   readonly notifications?: Iterable<ConnectionNotification>;
-  readonly notificationTopics?: ReadonlySet<string>;
+  /** the config's SNS topics: each ARN and the AWS accounts that may name it */
+  readonly notificationTopics?: ReadonlyMap<string, ReadonlySet<string>>;
   /** network load balancers and target groups (src/model/load-balancers.ts) */
   readonly loadBalancers?: Iterable<LoadBalancer>;
   readonly targetGroups?: Iterable<TargetGroup>;
@@ -141,7 +142,7 @@ export class ControlState {
   readonly endpoints = new EndpointMap();
   readonly userRoutes = new Map<string, Route[]>();
   readonly notifications = new Map<string, ConnectionNotification>();
-  readonly notificationTopics: ReadonlySet<string>;
+  readonly notificationTopics: ReadonlyMap<string, ReadonlySet<string>>;
   /** told each endpoint and service once its deletion is committed (faults.ts drops the toxics that name it) */
   readonly removalListeners: ((kind: 'endpoint' | 'service', id: string) => Promise<void>)[] = [];
   /** told each connection event after its change is stored and visible (never awaited: a listener cannot hold a mutation up) */
@@ -205,7 +206,7 @@ export class ControlState {
     for (const e of o.endpoints) this.endpoints.set(e.id, endpointWithEnis(e, this.vpcs, this.zones));
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
     for (const n of o.notifications ?? []) this.notifications.set(n.id, n);
-    this.notificationTopics = o.notificationTopics ?? new Set();
+    this.notificationTopics = o.notificationTopics ?? new Map();
     for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
     for (const [id, r] of o.publishedRecords ?? []) this.publishedRecords.set(id, r);

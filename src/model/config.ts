@@ -164,6 +164,8 @@ const schema = z.strictObject({
     sns_topics: z.array(z.strictObject({
       arn: z.string().regex(SNS_TOPIC_ARN, 'must be an SNS topic ARN: arn:aws:sns:<region>:<12-digit account>:<name of 1-256 A-Z a-z 0-9 _ ->'),
       url: z.string().max(2048).refine(isWebhookUrl, 'must be an http:// or https:// URL (the webhook the topic\'s messages are POSTed to)'),
+      // the AWS accounts whose notifications may publish to it (the topic's policy); by default its own
+      accounts: z.array(z.string().regex(AWS_ACCOUNT_ID, 'must be 12 digits (an AWS account id)')).max(1000).optional(),
     })).optional(),
   }).optional(),
   public_services: z.array(z.strictObject({
@@ -261,8 +263,8 @@ export interface Config {
   readonly accounts: readonly AccountSpec[];
   readonly vpcs: readonly VpcSpec[];
   readonly public_services: readonly PublicServiceSpec[];
-  /** connection notifications: each SNS topic ARN an account may name, and the webhook its messages go to */
-  readonly aws: { readonly snsTopics: readonly { readonly arn: string; readonly url: string }[] };
+  /** connection notifications: each SNS topic ARN, the webhook its messages go to, and the AWS accounts that may name it */
+  readonly aws: { readonly snsTopics: readonly { readonly arn: string; readonly url: string; readonly accounts: readonly string[] }[] };
 }
 
 export interface DnsConfig {
@@ -583,7 +585,7 @@ export function validateConfig(raw: unknown, source: string): Config {
     accounts,
     vpcs,
     public_services: publicServices,
-    aws: { snsTopics: (c.aws?.sns_topics ?? []).map((t) => ({ arn: t.arn, url: t.url })) },
+    aws: { snsTopics: (c.aws?.sns_topics ?? []).map((t) => ({ arn: t.arn, url: t.url, accounts: t.accounts ?? [t.arn.split(':')[4]!] })) },
   };
 }
 

@@ -73,7 +73,8 @@ beforeAll(async () => {
   port = randomPort();
   dataDir = tempDir();
   d = await startTestDaemon(config = twoAccountConfig({
-    aws: { sns_topics: Object.entries(hooks).map(([name, h]) => ({ arn: TOPIC(name), url: h.url })) },
+    // 'good' lets the consumer's account publish too (its topic policy); the others only their own account
+    aws: { sns_topics: Object.entries(hooks).map(([name, h]) => ({ arn: TOPIC(name), url: h.url, ...(name === 'good' ? { accounts: [KEYS.provider.account_id, KEYS.consumer.account_id] } : {}) })) },
     accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }],
     public_services: [{
       name: 's3', service_type: 'gateway', prefix_list: { id: PREFIX_LIST, cidrs: ['100.125.0.8/29', '100.125.4.0/24'] },
@@ -395,6 +396,23 @@ describe('connection notifications', () => {
       .toMatchObject({ code: 'InvalidVpcEndpointServiceId.NotFound', status: 400 });
     expect(await refused(ec2.consumer.send(new CreateVpcEndpointConnectionNotificationCommand({ VpcEndpointId: 'vpce-0123456789abcdef0', ConnectionNotificationArn: TOPIC('good'), ConnectionEvents: ['Connect'] }))))
       .toMatchObject({ code: 'InvalidVpcEndpointId.NotFound', status: 400 });
+    // another account's topic that does not let the consumer publish (aws.sns_topics[].accounts): refused, on create and on modify
+    const consumerCount = async () => (await ec2.consumer.send(new DescribeVpcEndpointConnectionNotificationsCommand({}))).ConnectionNotificationSet!.length;
+    const consumerBefore = await consumerCount();
+    const ownEndpoint = await consumerEndpoint(service.awsName);
+    const theirs = await refused(ec2.consumer.send(new CreateVpcEndpointConnectionNotificationCommand({ VpcEndpointId: ownEndpoint, ConnectionNotificationArn: TOPIC('flaky'), ConnectionEvents: ['Delete'] })));
+    expect(theirs).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect(theirs.message).toContain(`${TOPIC('flaky')}) for parameter ConnectionNotificationArn is invalid: the topic ${TOPIC('flaky')} does not let this account publish to it`);
+    const made = (await ec2.consumer.send(new CreateVpcEndpointConnectionNotificationCommand({ VpcEndpointId: ownEndpoint, ConnectionNotificationArn: TOPIC('good'), ConnectionEvents: ['Delete'] }))).ConnectionNotification!;
+    expect(await refused(ec2.consumer.send(new ModifyVpcEndpointConnectionNotificationCommand({ ConnectionNotificationId: made.ConnectionNotificationId!, ConnectionNotificationArn: TOPIC('silent') }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect((await ec2.consumer.send(new DescribeVpcEndpointConnectionNotificationsCommand({ ConnectionNotificationId: made.ConnectionNotificationId! }))).ConnectionNotificationSet![0]!.ConnectionNotificationArn).toBe(TOPIC('good'));
+    await ec2.consumer.send(new DeleteVpcEndpointConnectionNotificationsCommand({ ConnectionNotificationIds: [made.ConnectionNotificationId!] }));
+    expect(await consumerCount()).toBe(consumerBefore);
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [ownEndpoint] }));
+    // its events delivered before the next test counts deliveries
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${ownEndpoint}`)).status === 404, 5_000, 'endpoint gone');
+    await d.daemon.control.settle();
     expect(await refused(ec2.provider.send(new DescribeVpcEndpointConnectionNotificationsCommand({ ConnectionNotificationId: 'vpce-nfn-0123456789abcdef0' }))))
       .toMatchObject({ code: 'InvalidConnectionNotification', status: 400 });
     expect(await refused(ec2.consumer.send(new ModifyVpcEndpointConnectionNotificationCommand({ ConnectionNotificationId: nfn, ConnectionEvents: ['Accept'] }))))

@@ -46,7 +46,7 @@ async function withTopicError<T>(arn: string | undefined, run: () => Promise<T>)
     return await run();
   } catch (err) {
     if (err instanceof DomainError && err.name === 'InvalidParameter' && arn !== undefined && err.message.includes('aws.sns_topics')) {
-      throw new AwsRequestError('InvalidParameterValue', `Value (${arn.slice(0, 256)}) for parameter ConnectionNotificationArn is invalid: vpcep-sim sends to the SNS topics declared in its config (aws.sns_topics)`);
+      throw new AwsRequestError('InvalidParameterValue', `Value (${arn.slice(0, 256)}) for parameter ConnectionNotificationArn is invalid: ${err.message}`);
     }
     throw err;
   }
