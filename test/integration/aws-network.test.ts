@@ -156,7 +156,15 @@ describe('the network inventory through the EC2 API', () => {
 
     // the config's VPCs are the config's
     expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: 'vpc-client' })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
-    expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: 'vpc-client', CidrBlock: '10.0.9.0/24' })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    // the message said "declare its subnets there there"
+    expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: 'vpc-client', CidrBlock: '10.0.9.0/24' })))).toMatchObject({
+      code: 'UnauthorizedOperation', status: 403,
+      message: 'VPC vpc-client is declared in the config file: declare its subnets there (only VPCs made through the API change through it)',
+    });
+    expect(await refused(consumer.send(new CreateRouteTableCommand({ VpcId: 'vpc-client' })))).toMatchObject({
+      code: 'UnauthorizedOperation', status: 403,
+      message: 'VPC vpc-client is declared in the config file: declare its route tables there (only VPCs made through the API change through it)',
+    });
     // but a security group may be made in one
     const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'in-config-vpc', Description: 'x' }));
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
