@@ -306,6 +306,8 @@ export async function createSecurityGroup(st: ControlState, caller: Account, cmd
   return st.serial(async () => {
     const v = ownVpc(st, caller, cmd.vpcId);
     if (cmd.name === 'default') throw new DomainError('InvalidParameter', "The security group name 'default' is reserved");
+    // AWS's rule: a name of that form would read as a group id where GroupId and GroupName are both taken
+    if (cmd.name.startsWith('sg-')) throw new DomainError('InvalidParameter', `Group names may not be in the format sg-*: '${cmd.name.slice(0, 100)}'`);
     const same = [...st.securityGroups.values()].find((g) => g.vpc_id === v.id && g.name === cmd.name);
     if (same) throw new DomainError('DuplicateGroupName', `The security group '${cmd.name}' already exists for VPC '${v.id}'`);
     checkNewId(st, cmd.id);

@@ -105,6 +105,9 @@ describe('the network inventory through the EC2 API', () => {
     expect(sg.GroupId).toMatch(/^sg-[0-9a-f]{17}$/);
     expect(await refused(consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'web', Description: 'again' }))))
       .toMatchObject({ code: 'InvalidGroup.Duplicate', status: 400 });
+    // it was made, named like a group id
+    expect(await refused(consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'sg-web', Description: 'x' }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400, message: "Group names may not be in the format sg-*: 'sg-web'" });
     const rule = { GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }] };
     await consumer.send(new AuthorizeSecurityGroupIngressCommand(rule));
     expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand(rule)))).toMatchObject({ code: 'InvalidPermission.Duplicate', status: 400 });
