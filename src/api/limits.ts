@@ -19,8 +19,40 @@ export interface GuardOptions {
   refused(reason: ApiRefusalReason): void;
   /** the clock of the back-off (ms); tests drive it */
   readonly now?: () => number;
-  /** an error as a dialect writes it on a raw socket: status, content type and body; `req`: the request cut while its body was read */
-  answer(e: DomainError, req?: IncomingMessage): { status: number; contentType: string; body: string };
+  /**
+   * An error as a dialect writes it on a raw socket: status, content type and body. `req`: the
+   * request cut while its body was read, else what arrived of the head node:http refused.
+   */
+  answer(e: DomainError, req?: RequestHead): { status: number; contentType: string; body: string };
+}
+
+/** a request's method, target and headers: node's request, or what arrived of one node:http refused */
+export interface RequestHead {
+  readonly method?: string;
+  readonly url?: string;
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+}
+
+/**
+ * The request line and the complete header lines of the bytes node:http refused (its
+ * `err.rawPacket`: headers too large, a malformed Content-Length or Transfer-Encoding), so that
+ * the refusal is answered in the dialect the request speaks; undefined when no request line came.
+ */
+export function rawHead(packet: Buffer | undefined): RequestHead | undefined {
+  if (!packet?.length) return undefined;
+  const lines = packet.toString('latin1').split('\r\n');
+  const m = /^([A-Z]{1,16}) (\S{1,65536}) HTTP\/1\.[01]$/.exec(lines[0]!);
+  if (!m) return undefined;
+  const headers: Record<string, string> = Object.create(null);
+  // the last line may be cut short: only lines a CRLF ended are read
+  for (let i = 1; i < lines.length - 1 && lines[i] !== ''; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (!(name in headers)) headers[name] = line.slice(colon + 1).trim();
+  }
+  return { method: m[1], url: m[2], headers };
 }
 
 /** what node:http's clientError means for the client: too slow, headers too large, or malformed */
@@ -114,7 +146,7 @@ export class ApiGuard {
     const e = clientErrorOf(err);
     if (e.name === 'RequestTimeout') this.strike(socket, 'timeout');
     const last = this.queues.get(socket)?.last;
-    answerRaw(socket, this.o.answer(e, last && !last.complete ? last : undefined));
+    answerRaw(socket, this.o.answer(e, last && !last.complete ? last : rawHead((err as { rawPacket?: Buffer }).rawPacket)));
   };
 
   private admit(req: IncomingMessage, res: ServerResponse, handler: Handler): void {

@@ -142,11 +142,12 @@ function nextAttributes(
 ): Record<string, string> {
   const out = { ...current };
   for (const { key, value } of changes) {
-    if (!(key in known)) throw new DomainError('InvalidParameter', `attribute key ${key} is not recognized; known: ${Object.keys(known).join(', ')}`);
+    // own keys only: `constructor` or `toString` is `in` every object, and its range was a function
+    if (!Object.hasOwn(known, key)) throw new DomainError('InvalidParameter', `attribute key ${key} is not recognized; known: ${Object.keys(known).join(', ')}`);
     if (key.endsWith('.enabled') && known[key] !== 'use_load_balancer_configuration' && value !== 'true' && value !== 'false') {
       throw new DomainError('InvalidParameter', `attribute ${key} must be true or false, not ${value}`);
     }
-    const range = ranges[key];
+    const range = Object.hasOwn(ranges, key) ? ranges[key] : undefined;
     if (range && !(/^\d{1,10}$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) {
       throw new DomainError('InvalidParameter', `attribute ${key} must be an integer from ${range[0]} to ${range[1]}, not ${value.slice(0, 40)}`);
     }

@@ -177,7 +177,7 @@ export async function modifyVpcAttributes(st: ControlState, caller: Account, id:
 
 export async function createSubnet(st: ControlState, caller: Account, cmd: CreateSubnetCommand): Promise<Subnet> {
   return st.serial(async () => {
-    const v = apiVpc(st, caller, cmd.vpcId, 'declare its subnets there');
+    const v = apiVpc(st, caller, cmd.vpcId, 'declare its subnets');
     const cidr = blockOf(cmd.cidr, 'CidrBlock');
     if (!cidrCovers(cidrOf(v.cidr), cidr)) throw new DomainError('CidrConflict', `The CIDR '${cidr.text}' is invalid for VPC ${v.id} (${v.cidr})`);
     const clash = v.subnets.find((s) => cidrsOverlap(cidrOf(s.cidr), cidr));
@@ -195,7 +195,7 @@ export async function createSubnet(st: ControlState, caller: Account, cmd: Creat
 export async function deleteSubnet(st: ControlState, caller: Account, id: string): Promise<void> {
   await st.serial(async () => {
     const { vpc } = subnetOf(st, caller, id);
-    apiVpc(st, caller, vpc.id, 'remove its subnets there');
+    apiVpc(st, caller, vpc.id, 'remove its subnets');
     const endpoints = [...st.endpoints.values()].filter((e) => e.enis.some((n) => n.subnet_id === id)).map((e) => e.id);
     if (endpoints.length) throw new DomainError('DependencyViolation', `The subnet '${id}' has dependencies and cannot be deleted: endpoints ${endpoints.join(', ')}`);
     // AWS drops the subnet's route-table association with it
@@ -213,7 +213,7 @@ export async function deleteSubnet(st: ControlState, caller: Account, id: string
 
 export async function createRouteTable(st: ControlState, caller: Account, cmd: CreateRouteTableCommand): Promise<RouteTable> {
   const table = await st.serial(async () => {
-    const v = apiVpc(st, caller, cmd.vpcId, 'declare its route tables there');
+    const v = apiVpc(st, caller, cmd.vpcId, 'declare its route tables');
     checkNewId(st, cmd.id);
     const t: RouteTable = { id: cmd.id, default: false, subnets: [], routes: [{ destination: v.cidr, type: 'local', owner: 'system' }], tags: tagsOf(cmd.tags) };
     const next: Vpc = { ...v, route_tables: [...v.route_tables, t] };
@@ -227,7 +227,7 @@ export async function createRouteTable(st: ControlState, caller: Account, cmd: C
 export async function deleteRouteTable(st: ControlState, caller: Account, id: string): Promise<void> {
   await st.serial(async () => {
     const { vpc, table } = tableOfCaller(st, caller, id);
-    apiVpc(st, caller, vpc.id, 'remove its route tables there');
+    apiVpc(st, caller, vpc.id, 'remove its route tables');
     if (table.default) throw new DomainError('DependencyViolation', `The routeTable '${id}' is the main route table of ${vpc.id}: it goes with the VPC`);
     if (table.subnets.length) {
       throw new DomainError('DependencyViolation', `The routeTable '${id}' has dependencies and cannot be deleted: associated with ${table.subnets.join(', ')}`);
@@ -248,7 +248,7 @@ export async function deleteRouteTable(st: ControlState, caller: Account, id: st
 export async function associateRouteTable(st: ControlState, caller: Account, subnetId: string, tableId: string | null): Promise<void> {
   await st.serial(async () => {
     const { vpc } = subnetOf(st, caller, subnetId);
-    apiVpc(st, caller, vpc.id, 'declare its associations there');
+    apiVpc(st, caller, vpc.id, 'declare its associations');
     if (tableId !== null) {
       const { vpc: tableVpc } = tableOfCaller(st, caller, tableId);
       if (tableVpc.id !== vpc.id) throw new DomainError('InvalidParameter', `route table ${tableId} and subnet ${subnetId} belong to different networks`);
@@ -306,6 +306,8 @@ export async function createSecurityGroup(st: ControlState, caller: Account, cmd
   return st.serial(async () => {
     const v = ownVpc(st, caller, cmd.vpcId);
     if (cmd.name === 'default') throw new DomainError('InvalidParameter', "The security group name 'default' is reserved");
+    // AWS's rule: a name of that form would read as a group id where GroupId and GroupName are both taken
+    if (cmd.name.startsWith('sg-')) throw new DomainError('InvalidParameter', `Group names may not be in the format sg-*: '${cmd.name.slice(0, 100)}'`);
     const same = [...st.securityGroups.values()].find((g) => g.vpc_id === v.id && g.name === cmd.name);
     if (same) throw new DomainError('DuplicateGroupName', `The security group '${cmd.name}' already exists for VPC '${v.id}'`);
     checkNewId(st, cmd.id);

@@ -55,6 +55,19 @@ async function post(url: string, form: string, o: { service?: string; credential
   return { status: res.status, text: await res.text(), headers: res.headers };
 }
 
+/** writes `request` on a new connection and reads the answer until the daemon closes it */
+async function rawExchange(url: string, request: string): Promise<string> {
+  const u = new URL(url);
+  const sock = net.connect({ host: u.hostname, port: Number(u.port) });
+  let data = '';
+  sock.on('data', (b) => { data += b; }).on('error', () => {});
+  const closed = new Promise((resolve) => sock.once('close', resolve));
+  await new Promise((resolve) => sock.once('connect', resolve));
+  sock.write(request);
+  await closed;
+  return data;
+}
+
 describe('AWS API, lenient (no key configured)', () => {
   let d: TestDaemon;
   beforeAll(async () => { d = await startTestDaemon(); });
@@ -140,6 +153,28 @@ describe('AWS API, lenient (no key configured)', () => {
     const big = await post(d.url, `Action=DescribeRegions&Version=2016-11-15&RegionName.1=${'x'.repeat(2 * 1024 * 1024)}`, { credentials: ANY_KEY });
     expect(big.status).toBe(413);
     expect(big.text).toContain('<Code>RequestEntityTooLarge</Code>');
+  });
+
+  it('a request node:http refuses before any route (headers too large, a malformed length) answers in XML when it speaks AWS', async () => {
+    const signed = 'Authorization: AWS4-HMAC-SHA256 Credential=AKIAANYTHING/20261206/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n';
+    const form = 'Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n';
+    const cases: Array<[string, string, number, RegExp]> = [
+      ['signed, headers over the limit', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${signed}X-Padding: ${'p'.repeat(70 * 1024)}\r\n\r\n`, 431, /<Code>RequestHeaderFieldsTooLarge<\/Code>/],
+      ['Action= in the query, headers over the limit', `GET /?Action=DescribeRegions HTTP/1.1\r\nHost: vpcepd\r\nX-Padding: ${'p'.repeat(70 * 1024)}\r\n\r\n`, 431, /<Code>RequestHeaderFieldsTooLarge<\/Code>/],
+      ['a form with a Content-Length of letters', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}Content-Length: abc\r\n\r\n`, 400, /<Code>InvalidParameterValue<\/Code><Message>malformed HTTP request/],
+      ['a form with both Content-Length and chunked', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400, /<Code>InvalidParameterValue<\/Code>/],
+    ];
+    for (const [what, request, status, code] of cases) {
+      // they were answered in the Huawei API's JSON, which an AWS SDK cannot read
+      const [head, body] = (await rawExchange(d.url, request)).split('\r\n\r\n');
+      expect(head, what).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(head, what).toMatch(/Content-Type: text\/xml/i);
+      expect(body, what).toMatch(code);
+    }
+    // the Huawei API's own keep its shape
+    const [head, body] = (await rawExchange(d.url, `GET /v1/x/vpc-endpoints HTTP/1.1\r\nHost: vpcepd\r\nX-Auth-Token: t\r\nX-Padding: ${'p'.repeat(70 * 1024)}\r\n\r\n`)).split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(body!).error_code).toMatch(/^EndPoint\./);
   });
 
   it('a credential scope naming another service is a clear 4xx', async () => {

@@ -105,6 +105,9 @@ describe('the network inventory through the EC2 API', () => {
     expect(sg.GroupId).toMatch(/^sg-[0-9a-f]{17}$/);
     expect(await refused(consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'web', Description: 'again' }))))
       .toMatchObject({ code: 'InvalidGroup.Duplicate', status: 400 });
+    // it was made, named like a group id
+    expect(await refused(consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'sg-web', Description: 'x' }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400, message: "Group names may not be in the format sg-*: 'sg-web'" });
     const rule = { GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }] };
     await consumer.send(new AuthorizeSecurityGroupIngressCommand(rule));
     expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand(rule)))).toMatchObject({ code: 'InvalidPermission.Duplicate', status: 400 });
@@ -156,7 +159,15 @@ describe('the network inventory through the EC2 API', () => {
 
     // the config's VPCs are the config's
     expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: 'vpc-client' })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
-    expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: 'vpc-client', CidrBlock: '10.0.9.0/24' })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    // the message said "declare its subnets there there"
+    expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: 'vpc-client', CidrBlock: '10.0.9.0/24' })))).toMatchObject({
+      code: 'UnauthorizedOperation', status: 403,
+      message: 'VPC vpc-client is declared in the config file: declare its subnets there (only VPCs made through the API change through it)',
+    });
+    expect(await refused(consumer.send(new CreateRouteTableCommand({ VpcId: 'vpc-client' })))).toMatchObject({
+      code: 'UnauthorizedOperation', status: 403,
+      message: 'VPC vpc-client is declared in the config file: declare its route tables there (only VPCs made through the API change through it)',
+    });
     // but a security group may be made in one
     const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'in-config-vpc', Description: 'x' }));
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));

@@ -108,4 +108,20 @@ describe('network load balancers (domain)', () => {
     expect(control.listLoadBalancers(consumer)).toEqual([]);
     expect(control.listTargetGroups(consumer)).toEqual([]);
   });
+
+  it('an attribute key named like an object\'s own property (constructor, __proto__, toString) is unknown, said so', async () => {
+    const { control, provider, commits } = world();
+    const lb = await control.createLoadBalancer(provider, { name: 'nlb', type: 'network', scheme: 'internal', subnets: ['subnet-app'], dnsSuffix: 'elb.test' });
+    const tg = await control.createTargetGroup(provider, { name: 'tg', protocol: 'TCP', port: 8080, vpcId: 'vpc-app', targetType: 'ip' });
+    const before = commits.length;
+    for (const key of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      for (const p of [control.modifyLoadBalancerAttributes(provider, lb.id, [{ key, value: '5' }]), control.modifyTargetGroupAttributes(provider, tg.id, [{ key, value: '5' }])]) {
+        const err = await p.then(() => null, (e: DomainError) => e);
+        expect(err?.name).toBe('InvalidParameter');
+        // it said "must be an integer from undefined to undefined"
+        expect(err?.message).toContain(`attribute key ${key} is not recognized`);
+      }
+    }
+    expect(commits.length).toBe(before);
+  });
 });
