@@ -21,3 +21,11 @@ export function requestError(err: FrameworkError): DomainError | null {
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return new DomainError('InvalidParameter', err.message);
   return null;
 }
+
+/** the longest error message an answer carries: messages quote what the client sent (an id, a value) */
+export const MAX_ERROR_MESSAGE = 1024;
+
+/** a message as an answer carries it: cut to MAX_ERROR_MESSAGE, saying so (a 500 KB id must not come back in full) */
+export function boundedMessage(m: string): string {
+  return m.length <= MAX_ERROR_MESSAGE ? m : `${m.slice(0, MAX_ERROR_MESSAGE - 40)}... (cut: ${m.length} characters)`;
+}

@@ -35,6 +35,16 @@ describe('the AWS error tables', () => {
     }
   });
 
+  it('carry at most 1,024 characters of a message that quotes a huge input (a 500 KB id does not come back in full)', () => {
+    const id = `vpce-${'a'.repeat(500_000)}`;
+    for (const api of ['ec2', 'elasticloadbalancing', 'sts'] as const) {
+      const full = `The VpcEndpoint Id '${id}' does not exist`;
+      const { body } = awsErrorBody(api, awsErrorOf(api, new DomainError('EndpointNotFound', full)), 'req-1');
+      expect(body.length, api).toBeLessThan(1024 + 400);
+      expect(body, api).toContain(`<Message>${full.slice(0, 984).replaceAll("'", '&apos;')}... (cut: ${full.length} characters)</Message>`);
+    }
+  });
+
   it('answer the domain\'s names by table and AWS\'s own refusals by their code', () => {
     expect(awsErrorOf('ec2', new DomainError('EndpointNotFound', "The VpcEndpoint Id 'vpce-x' does not exist")))
       .toEqual({ code: 'InvalidVpcEndpointId.NotFound', status: 400, message: "The VpcEndpoint Id 'vpce-x' does not exist" });

@@ -26,6 +26,15 @@ describe('the Huawei error table', () => {
     for (const name of ERROR_NAMES) expect(HUAWEI_ERRORS[name], name).toBeDefined();
   });
 
+  it('cuts a message that quotes a huge input to 1,024 characters, saying so', () => {
+    const id = 'x'.repeat(500_000);
+    const full = `endpoint ${id} does not exist`;
+    const msg = huaweiError(new DomainError('EndpointNotFound', full)).body.error_msg;
+    expect(msg).toBe(`${full.slice(0, 984)}... (cut: ${full.length} characters)`);
+    expect(msg.length).toBeLessThanOrEqual(1024);
+    expect(huaweiError(new DomainError('EndpointNotFound', 'y'.repeat(1024))).body.error_msg).toBe('y'.repeat(1024));
+  });
+
   it('serialises to exactly error_code and error_msg', () => {
     expect(huaweiError(new DomainError('PortConflict', 'x'))).toEqual({ status: 400, body: { error_code: 'EndPoint.3044', error_msg: 'x' } });
   });

@@ -9,6 +9,7 @@ import { DomainError, type ErrorName } from '../../model/errors.js';
 import { AwsRequestError, type AwsApi } from './actions.js';
 import { QueryParseError } from './query.js';
 import { ec2Error, ELBV2_NAMESPACE, queryError, STS_NAMESPACE, XML_CONTENT_TYPE } from './xml.js';
+import { boundedMessage } from '../framework-errors.js';
 
 interface AwsErrorEntry {
   readonly code: string;
@@ -200,9 +201,10 @@ export function awsErrorOf(api: AwsApi, e: AwsAnswerable): AwsErrorAnswer {
 
 /** the body and content type of an error: EC2's `<Response><Errors>`, or the query protocol's `<ErrorResponse>` */
 export function awsErrorBody(api: AwsApi, e: AwsErrorAnswer, requestId: string): { contentType: string; body: string } {
+  const message = boundedMessage(e.message);
   const body = api === 'ec2'
-    ? ec2Error({ code: e.code, message: e.message }, requestId)
-    : queryError(api === 'sts' ? STS_NAMESPACE : ELBV2_NAMESPACE, { type: e.status >= 500 ? 'Receiver' : 'Sender', code: e.code, message: e.message }, requestId);
+    ? ec2Error({ code: e.code, message }, requestId)
+    : queryError(api === 'sts' ? STS_NAMESPACE : ELBV2_NAMESPACE, { type: e.status >= 500 ? 'Receiver' : 'Sender', code: e.code, message }, requestId);
   return { contentType: XML_CONTENT_TYPE, body };
 }
 

@@ -3,6 +3,7 @@
 // is total; test/unit/errors.test.ts checks it against the README's error table. No EndPoint code
 // is written anywhere else.
 import { ERROR_MESSAGES, type DomainError, type ErrorName } from '../../model/errors.js';
+import { boundedMessage } from '../framework-errors.js';
 
 /** names only this dialect's request parsing raises (its paging keys and body fields), with their default messages */
 const REQUEST_MESSAGES = {
@@ -140,7 +141,7 @@ export const HUAWEI_ERRORS = {
 /** an error as Huawei answers it: its status and exactly {error_code, error_msg} */
 export function huaweiError(e: DomainError | HuaweiRequestError): { status: number; body: { error_code: string; error_msg: string } } {
   const entry = HUAWEI_ERRORS[e.name];
-  return { status: entry.status, body: { error_code: entry.code, error_msg: e.message } };
+  return { status: entry.status, body: { error_code: entry.code, error_msg: boundedMessage(e.message) } };
 }
 
 /** an error as raw HTTP parts, for a socket node:http refused before fastify saw a request */
