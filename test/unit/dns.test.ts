@@ -131,6 +131,25 @@ describe('answer()', () => {
     expect(ask(q(HUAWEI), '127.9.0.1').packet?.rcode).toBe('NXDOMAIN');
   });
 
+  it('a name is its labels\' bytes: a label holding dots, or a byte outside ASCII that lower-cases to a letter, is no name of ours', () => {
+    // the question's name written label by label, each label's bytes as given
+    const wire = (labels: Buffer[], type = 1) => Buffer.concat([
+      Buffer.from([0, 77, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([0, 0, type, 0, 1]),
+    ]);
+    const labels = (name: string) => name.split('.').map((l) => Buffer.from(l));
+    expect(ask(wire(labels(HUAWEI)), '127.2.9.9').packet?.rcode).toBe('NOERROR');
+    // one label `vpce-0a1.web.vpcep.sim-1.internal`, then its first two labels as one: dns-packet joined them into the name
+    expect(ask(wire([Buffer.from(HUAWEI)]), '127.2.9.9').packet).toMatchObject({ rcode: 'NXDOMAIN', flag_aa: false, answers: [] });
+    const twoInOne = ask(wire([Buffer.from('vpce-0a1.web'), ...labels('vpcep.sim-1.internal')]), '127.2.9.9').packet;
+    // still under vpcep.sim-1.internal: authoritative NXDOMAIN
+    expect(twoInOne).toMatchObject({ rcode: 'NXDOMAIN', flag_aa: true, answers: [] });
+    // U+212A KELVIN SIGN in place of the k of an Alibaba name (every view): JavaScript's lower case of it is k
+    const ali = alibabaEndpointDnsNames(ENDPOINT, ['sim-1a'], 'sim-1')[0]!.name;
+    expect(ask(wire(labels(ali.toUpperCase())), '127.0.0.1').packet?.answers?.map((a) => a.data)).toEqual(['127.2.1.7']);
+    expect(ask(wire(labels(ali.replace('privatelink', 'privatelin\u212a'))), '127.0.0.1').packet)
+      .toMatchObject({ rcode: 'NXDOMAIN', answers: [] });
+  });
+
   it('EDNS: an OPT record is answered with ours; endpoints under one name answer all their addresses, up to the cap', () => {
     const withOpt = ask(q(HUAWEI, 'A', { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096 } as never] }), '127.2.0.1');
     expect(withOpt.packet?.additionals?.[0]?.type).toBe('OPT');
