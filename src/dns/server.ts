@@ -1,7 +1,8 @@
 // The embedded DNS server: UDP and TCP on one address (dns.listen), answering from the views of
 // views.ts by answer.ts. TCP (RFC 7766): 2-byte length framing, several queries per connection,
-// answered as they come; a connection idle for tcpIdleTimeoutMs is closed, and a frame that never
-// completes is idle too. With dns.forward, names under no zone of ours go to the host's resolvers
+// answered as they come; a connection that brings no complete query for tcpIdleTimeoutMs is
+// closed, however many bytes of an unfinished one it trickles in; one that does not read its
+// answers is not read either until they have gone out. With dns.forward, names under no zone of ours go to the host's resolvers
 // over UDP. Nothing a client sends escapes its own query: each is handled in a try/catch that
 // counts it as SERVFAIL and logs once.
 import dgram from 'node:dgram';
@@ -156,9 +157,18 @@ export class DnsServer {
 
   private onConnection(s: net.Socket): void {
     this.tcpSockets.add(s);
-    s.setTimeout(this.o.tcpIdleTimeoutMs, () => s.destroy());
+    // not socket.setTimeout: any byte restarts that one, so a client sending one byte of a frame
+    // every few seconds held its connection for ever, and 64 such held the listener (tcpMaxConnections)
+    const idle = setTimeout(() => s.destroy(), this.o.tcpIdleTimeoutMs);
     s.on('error', () => undefined);
-    s.on('close', () => this.tcpSockets.delete(s));
+    s.on('close', () => {
+      clearTimeout(idle);
+      this.tcpSockets.delete(s);
+    });
+    // answers the client does not read stay in the socket's buffer: while it is over its mark, no
+    // more queries are read (a client pipelining queries without reading grew the daemon by
+    // hundreds of MB)
+    s.on('drain', () => s.resume());
     const client = s.remoteAddress ?? '';
     let buffered: Buffer = Buffer.alloc(0);
     s.on('data', (chunk: Buffer) => {
@@ -168,6 +178,7 @@ export class DnsServer {
         if (buffered.length < 2 + len) break;
         const query = Buffer.from(buffered.subarray(2, 2 + len));
         buffered = buffered.subarray(2 + len);
+        idle.refresh();
         const write = (reply: Buffer | null) => {
           // no answer, or one the 2-byte length cannot frame (a forwarded one never is: UDP's)
           if (!reply || reply.length > 0xffff) { s.destroy(); return; }
@@ -175,7 +186,7 @@ export class DnsServer {
           const frame = Buffer.allocUnsafe(2 + reply.length);
           frame.writeUInt16BE(reply.length, 0);
           reply.copy(frame, 2);
-          s.write(frame);
+          if (!s.write(frame)) s.pause();
         };
         const reply = this.resolve(query, client, false);
         if (reply instanceof Promise) void reply.then(write, () => s.destroy());
