@@ -150,6 +150,9 @@ export class DnsServer {
   }
 
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    // source port 0 (a raw socket's): no answer can go there, and dgram's send throws on it, which
+    // crashed the daemon; dropped unread, as DNS servers drop it
+    if (rinfo.port === 0) return;
     const reply = this.resolve(msg, rinfo.address, true);
     if (reply instanceof Promise) void reply.then((r) => this.udp.send(r, rinfo.port, rinfo.address), () => undefined);
     else if (reply) this.udp.send(reply, rinfo.port, rinfo.address);

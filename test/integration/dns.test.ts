@@ -321,7 +321,7 @@ describe('bad queries get DNS errors, never a crash', () => {
   });
 });
 
-describe('TCP: what one client can hold', () => {
+describe('what one client can cost the server', () => {
   // a server of its own, with a short idle timeout and a cap of 4 connections (the daemon's are 10 s and 64)
   const IDLE_MS = 600;
   let small: DnsServer;
@@ -362,6 +362,27 @@ describe('TCP: what one client can hold', () => {
     s.destroy();
     return ok;
   }
+
+  // a UDP datagram from source port 0 to 127.0.0.1:PORT carrying the query HEX, through a raw socket (root only)
+  const FROM_PORT_0 = `
+import socket, struct, sys
+q = bytes.fromhex(sys.argv[2]); port = int(sys.argv[1]); n = 8 + len(q)
+def csum(b):
+    b += b'\\0' * (len(b) % 2); t = sum(struct.unpack('!%dH' % (len(b) // 2), b)); t = (t >> 16) + (t & 0xffff); return ~(t + (t >> 16)) & 0xffff
+a = socket.inet_aton('127.0.0.1'); c = csum(a + a + struct.pack('!BBHHHHH', 0, 17, n, 0, port, n, 0) + q)
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct.pack('!HHHH', 0, port, n, c) + q, ('127.0.0.1', 0))
+`;
+  it.runIf(process.getuid?.() === 0)('a datagram from source port 0 is dropped: dgram\'s send threw on it, and the daemon died', async () => {
+    const sent = await run('python3', ['-c', FROM_PORT_0, String(smallPort), query('x.vpce.amazonaws.com', 'A', 6).toString('hex')]);
+    expect(sent).toMatchObject({ status: 0, stderr: '' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+    const reply = new Promise<Buffer>((resolve) => s.once('message', resolve));
+    s.send(query('x.vpce.amazonaws.com', 'A', 7), smallPort, '127.0.0.1');
+    expect(decode(await reply)).toMatchObject({ id: 7, rcode: 'NXDOMAIN' });
+    s.close();
+  });
 
   it('connections trickling a frame a byte at a time are closed after the idle timeout, as silent ones: they cannot hold the listener', async () => {
     expect(await answered()).toBe(true);
