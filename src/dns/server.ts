@@ -6,6 +6,7 @@
 // over UDP. Nothing a client sends escapes its own query: each is handled in a try/catch that
 // counts it as SERVFAIL and logs once.
 import dgram from 'node:dgram';
+import { randomInt } from 'node:crypto';
 import { getServers } from 'node:dns';
 import net from 'node:net';
 import { answer, rcodeOf, servfail, type AnswerOptions, type QueryKind, type Rcode } from './answer.js';
@@ -44,9 +45,8 @@ export class DnsServer {
   readonly address: { host: string; port: number };
   private readonly counts = new Map<string, number>();
   private readonly tcpSockets = new Set<net.Socket>();
-  private readonly pending = new Map<number, { resolve: (b: Buffer | null) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { resolve: (b: Buffer | null) => void; timer: NodeJS.Timeout; host: string; port: number }>();
   private upstream: dgram.Socket | null = null;
-  private nextForwardId = 1;
   private logged = false;
   private readonly udpOptions: AnswerOptions;
   private readonly tcpOptions: AnswerOptions;
@@ -203,16 +203,16 @@ export class DnsServer {
     const target = this.upstreamAddress();
     if (!target || this.pending.size >= MAX_PENDING_FORWARDS) return Promise.resolve(null);
     const socket = this.upstreamSocket();
-    let id = this.nextForwardId;
+    // a random id (RFC 5452 9.2): the next of a counter was one any process could guess and answer first
+    let id = randomInt(1, 0x10000);
     while (this.pending.has(id)) id = (id % 0xffff) + 1;
-    this.nextForwardId = (id % 0xffff) + 1;
     const originalId = query.readUInt16BE(0);
     const out = Buffer.from(query);
     out.writeUInt16BE(id, 0);
     return new Promise((resolve) => {
       const timer = setTimeout(() => { this.pending.delete(id); resolve(null); }, this.o.forwardTimeoutMs);
       this.pending.set(id, {
-        timer,
+        timer, host: target.host, port: target.port,
         resolve: (b) => {
           if (b) b.writeUInt16BE(originalId, 0);
           resolve(b);
@@ -226,10 +226,12 @@ export class DnsServer {
     if (this.upstream) return this.upstream;
     const s = dgram.createSocket('udp4');
     s.on('error', (err) => this.o.log.warn({ err }, 'dns: upstream socket error'));
-    s.on('message', (msg) => {
+    s.on('message', (msg, rinfo) => {
       if (msg.length < 12) return;
       const p = this.pending.get(msg.readUInt16BE(0));
-      if (!p) return;
+      // only the resolver asked answers: any local process could send this socket a reply with the
+      // right id first, and the client took its address for the name's (RFC 5452 9.1)
+      if (!p || rinfo.address !== p.host || rinfo.port !== p.port) return;
       this.pending.delete(msg.readUInt16BE(0));
       clearTimeout(p.timer);
       p.resolve(msg);

@@ -384,6 +384,45 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
     s.close();
   });
 
+  it('a forwarded query takes its answer from the resolver asked only: a reply with its id from another socket is ignored', async () => {
+    const upstream = dgram.createSocket('udp4');
+    const spoofer = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => spoofer.bind(0, '127.0.0.1', resolve));
+    const reply = (q: dnsPacket.DecodedPacket, address: string) => dnsPacket.encode({
+      type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions,
+      answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 5, data: address }],
+    });
+    const ids: number[] = [];
+    upstream.on('message', (m, r) => {
+      const q = dnsPacket.decode(m);
+      ids.push(q.id!);
+      // another process, knowing the forwarding socket's port and the id, answers first
+      spoofer.send(reply(q, '192.0.2.66'), r.port, r.address);
+      setTimeout(() => {
+        try {
+          upstream.send(reply(q, '192.0.2.7'), r.port, r.address);
+        } catch { /* closed: the test is over */ }
+      }, 100);
+    });
+    const fwd = await DnsServer.start({
+      listen: { host: '127.0.0.1', port: 0 }, ttlS: TTL, forward: true, upstreams: [`127.0.0.1:${upstream.address().port}`], forwardTimeoutMs: 2_000,
+      tcpIdleTimeoutMs: IDLE_MS, tcpMaxConnections: 4, views: new Views(empty, 'sim-1', 16), log: { info: () => undefined, warn: () => undefined },
+    });
+    try {
+      const r = new Resolver({ timeout: 3_000, tries: 1 });
+      r.setServers([`127.0.0.1:${fwd.address.port}`]);
+      for (const name of ['a.example.com', 'b.example.com', 'c.example.com']) expect(await r.resolve4(name)).toEqual(['192.0.2.7']);
+      // not a counter's next values
+      expect(ids).toHaveLength(3);
+      expect(ids[1]! - ids[0]! === 1 && ids[2]! - ids[1]! === 1).toBe(false);
+    } finally {
+      await fwd.close();
+      upstream.close();
+      spoofer.close();
+    }
+  });
+
   it('connections trickling a frame a byte at a time are closed after the idle timeout, as silent ones: they cannot hold the listener', async () => {
     expect(await answered()).toBe(true);
     const start = Date.now();
