@@ -100,9 +100,14 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     let at = qEnd;
     for (let n = query.readUInt16BE(10); n > 0; n--) {
       const rr = codecs.answer.decode(query, at);
-      at += codecs.answer.decode.bytes;
+      // where the record ends by its own data length: dns-packet reads an A record's 4 bytes and
+      // an OPT record's options whatever that length says, and a record running past the message,
+      // or an option past its record, was answered as if well formed
+      const data = recordData(query, at);
+      if (data.end > query.length) return fail('FORMERR');
+      at = data.end;
       if (rr.type === 'OPT') {
-        if (edns || rr.name !== '.') return fail('FORMERR');
+        if (edns || rr.name !== '.' || !optionsFit(query, data.at, data.end)) return fail('FORMERR');
         edns = true;
         ednsVersion = rr.ednsVersion ?? 0;
         udpLimit = Math.min(EDNS_UDP_SIZE, Math.max(UDP_PLAIN_LIMIT, rr.udpPayloadSize ?? UDP_PLAIN_LIMIT));
@@ -134,6 +139,24 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   const ours = index.served(key);
   if (!ours && o.forward) return { forward: true, vpc };
   return respond('NXDOMAIN', 'unknown', NONE, ours);
+}
+
+/** where the data of the record at `start` (its name read whole) begins and ends, by its data length */
+function recordData(b: Buffer, start: number): { at: number; end: number } {
+  codecs.name.decode(b, start);
+  // the owner name, then type, class, TTL and data length
+  const at = start + codecs.name.decode.bytes + 10;
+  return { at, end: at + b.readUInt16BE(at - 2) };
+}
+
+/** whether an OPT record's options fill its data exactly, each a code, a length and that many bytes (RFC 6891 6.1.2) */
+function optionsFit(b: Buffer, dataAt: number, end: number): boolean {
+  for (let at = dataAt; at < end; ) {
+    if (at + 4 > end) return false;
+    at += 4 + b.readUInt16BE(at + 2);
+    if (at > end) return false;
+  }
+  return true;
 }
 
 /** the bytes a label may hold as they are in a name's key: printable ASCII but the dot and the backslash */

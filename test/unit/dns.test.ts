@@ -165,6 +165,22 @@ describe('answer()', () => {
     expect(r?.flag_tc).toBe(false);
   });
 
+  it('a record whose data length runs past the message, or an EDNS option past its record: FORMERR; well-formed options are answered', () => {
+    const head = (additionals: number) => Buffer.from([0, 77, 1, 0, 0, 1, 0, 0, 0, 0, 0, additionals]);
+    const question = q(HUAWEI).subarray(12);
+    // an OPT record (root, type 41, 1232 bytes) carrying `data`
+    const opt = (data: number[], length = data.length) => Buffer.from([0, 0, 41, 4, 0xd0, 0, 0, 0, 0, length >> 8, length & 255, ...data]);
+    const cookie = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+    expect(ask(Buffer.concat([head(1), question, opt(cookie)]), '127.2.9.9').packet).toMatchObject({ rcode: 'NOERROR', answers: [{ data: '127.2.1.7' }] });
+    // a cookie saying 80 bytes where 2 follow
+    expect(ask(Buffer.concat([head(1), question, opt([0, 10, 0, 80, 1, 2])]), '127.2.9.9').rcode).toBe('FORMERR');
+    // an option header cut short, and an OPT whose data length runs past the message
+    expect(ask(Buffer.concat([head(1), question, opt([0, 10, 0])]), '127.2.9.9').rcode).toBe('FORMERR');
+    expect(ask(Buffer.concat([head(1), question, opt(cookie, 40)]), '127.2.9.9').rcode).toBe('FORMERR');
+    // an A record saying 50 bytes of data where 4 follow (dns-packet reads 4 whatever the length)
+    expect(ask(Buffer.concat([head(1), question, Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 50, 1, 2, 3, 4])]), '127.2.9.9').rcode).toBe('FORMERR');
+  });
+
   it('TXT records of one name over 65,535 bytes: truncated (TC, no records) over TCP as over UDP, never a reply the 2-byte frame cannot carry', () => {
     const texts = (n: number) => Array.from({ length: n }, (_, i) => ({ name: 'many.example.com', type: 'TXT' as const, value: `${'z'.repeat(246)}${String(i).padStart(4, '0')}`, owner: null }));
     const over = new Views(source([ENDPOINT], new Set(), { publicRecords: () => texts(270) }), 'sim-1', 16);
