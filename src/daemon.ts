@@ -180,8 +180,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       onPremises: config.dataplane.onPremises,
       socketBufferBytes: config.dataplane.socketBufferBytes,
       snatPorts: config.dataplane.snatPorts,
-      // the reserve covers every socket the API and the DNS server may hold, so a flood of either cannot take the data plane's
-      fdReserve: fdReserveFor(config.api.maxConnections + (config.dns.enabled ? DEFAULTS.dns.tcpMaxConnections + DNS_OWN_FDS : 0)),
+      // the reserve covers every socket the API, Toxiproxy's API (held to the same limits) and the
+      // DNS server may hold, so a flood of any cannot take the data plane's
+      fdReserve: fdReserveFor(config.api.maxConnections * (config.faults.enabled ? 2 : 1)
+        + (config.dns.enabled ? DEFAULTS.dns.tcpMaxConnections + DNS_OWN_FDS : 0)),
       // the config's VPCs and those made through the API; later ones arrive with the routing view
       vpcs: [...inventory.vpcs, ...(after.get('apivpc')!.values() as Iterable<Vpc>)],
       log,
@@ -361,7 +363,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     let faultsAddress: { host: string; port: number } | null = null;
     if (config.faults.enabled) {
       const at = o.faultsListen ?? config.faults.listen;
-      faultsApp = buildToxiproxyApi({ control, version: packageVersion(), bodyLimitBytes: DEFAULTS.api.bodyLimitBytes });
+      faultsApp = buildToxiproxyApi({
+        control, version: packageVersion(), bodyLimitBytes: DEFAULTS.api.bodyLimitBytes, limits: config.api, refused: (reason) => metrics.apiRefused.inc({ reason }),
+      });
       try {
         await faultsApp.listen({ host: at.host, port: at.port });
       } catch (err) {

@@ -118,9 +118,11 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     reply.type(metrics.registry.contentType);
     if (auth === undefined) return publicMetrics();
     const token = o.metricsToken();
-    const metricsToken = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
-    const given = Buffer.from(auth);
-    if (!metricsToken || given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
+    const metricsToken = token === undefined ? undefined : Buffer.from(token);
+    // the scheme in any case (RFC 9110 11.1: `bearer` was refused where Bearer was taken)
+    const bearer = /^bearer +(.*)$/is.exec(auth);
+    const given = Buffer.from(bearer?.[1] ?? '');
+    if (!bearer || !metricsToken || given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
       throw new DomainError('AuthFailed', 'authentication failed: GET /metrics takes Authorization: Bearer <metrics.token>');
     }
     // a stream of chunks of bytes kept between scrapes: one string of every line was flattened and encoded

@@ -6,7 +6,7 @@
 import { seesBackends, serviceAddress } from '../model/consumer-view.js';
 import { DomainError } from '../model/errors.js';
 import type { Ack } from '../model/events.js';
-import { parseToxic, proxyName, scopeKey, updateToxic, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
+import { MAX_TOXICS_PER_SCOPE, parseToxic, proxyName, scopeKey, updateToxic, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
 import type { Account, Endpoint } from '../model/types.js';
 import type { ControlState } from './state.js';
 import { applyToDataPlane, liveSpec } from './transitions.js';
@@ -129,11 +129,15 @@ export class Faults {
     return t;
   }
 
-  /** adds a toxic from a request's body; ToxicExists when the scope has one of that name */
+  /** adds a toxic from a request's body; ToxicExists when the scope has one of that name, QuotaExceeded when it is full */
   add(scope: ToxicScope, body: unknown): Promise<Toxic> {
     return this.st.serial(async () => {
       const t = parseToxic(body);
-      if (this.toxics(scope).some((x) => x.name === t.name)) throw new DomainError('ToxicExists', `toxic already exists: ${t.name}`);
+      const present = this.toxics(scope);
+      if (present.some((x) => x.name === t.name)) throw new DomainError('ToxicExists', `toxic already exists: ${t.name}`);
+      if (present.length >= MAX_TOXICS_PER_SCOPE) {
+        throw new DomainError('QuotaExceeded', `a scope holds at most ${MAX_TOXICS_PER_SCOPE} toxics: remove one (or POST /reset) first`);
+      }
       await this.publish([...this.rules, { scope, toxic: t }], this.disabled);
       return t;
     });

@@ -1,6 +1,7 @@
 // One DNS query in, its answer out (RFC 1035 4.1), without sockets. The question is read with
 // dns-packet (names, labels, pointers, the 255-byte limit) and echoed byte for byte; the answers
-// point at it (0xc00c), so that an answer keeps the client's letter case and stays small.
+// point at it (0xc00c), so that an answer keeps the client's letter case and stays small. The name
+// is looked up by its labels' bytes (nameKey), A-Z in any case.
 //   a name of the view, type A or ANY: its addresses (TXT or ANY: the public zone's TXT records);
 //     another type: NOERROR with no answer (NODATA),
 //     which resolvers take as "the name exists, not with that type" (Node: ENODATA, dig: NOERROR)
@@ -83,7 +84,6 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   if (opcode !== 0) return fail('NOTIMP');
   if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return fail('FORMERR');
 
-  let name: string;
   let qtype: number;
   let qclass: number;
   let qEnd: number;
@@ -91,7 +91,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   let edns = false;
   let ednsVersion = 0;
   try {
-    name = codecs.name.decode(query, HEADER);
+    codecs.name.decode(query, HEADER);
     qEnd = HEADER + codecs.name.decode.bytes;
     if (qEnd + 4 > query.length) return fail('FORMERR');
     qtype = query.readUInt16BE(qEnd);
@@ -100,9 +100,14 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     let at = qEnd;
     for (let n = query.readUInt16BE(10); n > 0; n--) {
       const rr = codecs.answer.decode(query, at);
-      at += codecs.answer.decode.bytes;
+      // where the record ends by its own data length: dns-packet reads an A record's 4 bytes and
+      // an OPT record's options whatever that length says, and a record running past the message,
+      // or an option past its record, was answered as if well formed
+      const data = recordData(query, at);
+      if (data.end > query.length) return fail('FORMERR');
+      at = data.end;
       if (rr.type === 'OPT') {
-        if (edns || rr.name !== '.') return fail('FORMERR');
+        if (edns || rr.name !== '.' || !optionsFit(query, data.at, data.end)) return fail('FORMERR');
         edns = true;
         ednsVersion = rr.ednsVersion ?? 0;
         udpLimit = Math.min(EDNS_UDP_SIZE, Math.max(UDP_PLAIN_LIMIT, rr.udpPayloadSize ?? UDP_PLAIN_LIMIT));
@@ -125,7 +130,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   // no zone transfers: the names are the views' (per client address), not a zone's file
   if (qtype === TYPE_AXFR || qtype === TYPE_IXFR) return respond('NOTIMP', 'unknown', NONE, false);
 
-  const key = name.toLowerCase();
+  const key = nameKey(query, HEADER);
   const found = index.lookup(key, vpcNumber, clientHost);
   if (found) {
     const texts = (qtype === TYPE_TXT || qtype === TYPE_ANY) && found.texts ? found.texts : NONE;
@@ -134,6 +139,59 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   const ours = index.served(key);
   if (!ours && o.forward) return { forward: true, vpc };
   return respond('NXDOMAIN', 'unknown', NONE, ours);
+}
+
+/** where the data of the record at `start` (its name read whole) begins and ends, by its data length */
+function recordData(b: Buffer, start: number): { at: number; end: number } {
+  codecs.name.decode(b, start);
+  // the owner name, then type, class, TTL and data length
+  const at = start + codecs.name.decode.bytes + 10;
+  return { at, end: at + b.readUInt16BE(at - 2) };
+}
+
+/** whether an OPT record's options fill its data exactly, each a code, a length and that many bytes (RFC 6891 6.1.2) */
+function optionsFit(b: Buffer, dataAt: number, end: number): boolean {
+  for (let at = dataAt; at < end; ) {
+    if (at + 4 > end) return false;
+    at += 4 + b.readUInt16BE(at + 2);
+    if (at > end) return false;
+  }
+  return true;
+}
+
+/** the bytes a label may hold as they are in a name's key: printable ASCII but the dot and the backslash */
+const PLAIN_LABEL = /^[\x21-\x2d\x2f-\x5b\x5d-\x7e]*$/;
+
+/**
+ * the key of the name at `offset` (read whole by dns-packet first: its pointers only go back, so
+ * the walk ends): its labels joined by dots, A-Z in lower case (RFC 4343), any other byte outside
+ * printable ASCII, a dot or a backslash inside a label written \DDD (RFC 1035 5.1). dns-packet's
+ * own string would not do: it joins the labels with dots, so one label `a.vpce.amazonaws.com`
+ * read as the name of four and got its answer, and it reads labels as UTF-8, whose lower case
+ * folds U+212A (the Kelvin sign) onto `k`. No name of ours holds a backslash, so such a name
+ * answers nothing, and is still under our zones when its last labels are.
+ */
+function nameKey(b: Buffer, offset: number): string {
+  let key = '';
+  let at = offset;
+  for (let len = b[at]!; len !== 0; len = b[at]!) {
+    if (len >= 0xc0) {
+      at = b.readUInt16BE(at) & 0x3fff;
+      continue;
+    }
+    const label = b.toString('latin1', at + 1, at + 1 + len);
+    let text = '';
+    if (PLAIN_LABEL.test(label)) text = label.toLowerCase();
+    else for (let i = 0; i < len; i++) text += escaped(b[at + 1 + i]!);
+    key += key ? `.${text}` : text;
+    at += 1 + len;
+  }
+  return key || '.';
+}
+
+function escaped(c: number): string {
+  if (c >= 0x41 && c <= 0x5a) return String.fromCharCode(c + 0x20);
+  return PLAIN_LABEL.test(String.fromCharCode(c)) ? String.fromCharCode(c) : `\\${String(c).padStart(3, '0')}`;
 }
 
 /** a reply that carries no question (FORMERR, NOTIMP of a query we could not read) */

@@ -1,10 +1,12 @@
 // The embedded DNS server: UDP and TCP on one address (dns.listen), answering from the views of
 // views.ts by answer.ts. TCP (RFC 7766): 2-byte length framing, several queries per connection,
-// answered as they come; a connection idle for tcpIdleTimeoutMs is closed, and a frame that never
-// completes is idle too. With dns.forward, names under no zone of ours go to the host's resolvers
+// answered as they come; a connection that brings no complete query for tcpIdleTimeoutMs is
+// closed, however many bytes of an unfinished one it trickles in; one that does not read its
+// answers is not read either until they have gone out. With dns.forward, names under no zone of ours go to the host's resolvers
 // over UDP. Nothing a client sends escapes its own query: each is handled in a try/catch that
 // counts it as SERVFAIL and logs once.
 import dgram from 'node:dgram';
+import { randomInt } from 'node:crypto';
 import { getServers } from 'node:dns';
 import net from 'node:net';
 import { answer, rcodeOf, servfail, type AnswerOptions, type QueryKind, type Rcode } from './answer.js';
@@ -43,9 +45,8 @@ export class DnsServer {
   readonly address: { host: string; port: number };
   private readonly counts = new Map<string, number>();
   private readonly tcpSockets = new Set<net.Socket>();
-  private readonly pending = new Map<number, { resolve: (b: Buffer | null) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { resolve: (b: Buffer | null) => void; timer: NodeJS.Timeout; host: string; port: number }>();
   private upstream: dgram.Socket | null = null;
-  private nextForwardId = 1;
   private logged = false;
   private readonly udpOptions: AnswerOptions;
   private readonly tcpOptions: AnswerOptions;
@@ -149,6 +150,9 @@ export class DnsServer {
   }
 
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    // source port 0 (a raw socket's): no answer can go there, and dgram's send throws on it, which
+    // crashed the daemon; dropped unread, as DNS servers drop it
+    if (rinfo.port === 0) return;
     const reply = this.resolve(msg, rinfo.address, true);
     if (reply instanceof Promise) void reply.then((r) => this.udp.send(r, rinfo.port, rinfo.address), () => undefined);
     else if (reply) this.udp.send(reply, rinfo.port, rinfo.address);
@@ -156,9 +160,18 @@ export class DnsServer {
 
   private onConnection(s: net.Socket): void {
     this.tcpSockets.add(s);
-    s.setTimeout(this.o.tcpIdleTimeoutMs, () => s.destroy());
+    // not socket.setTimeout: any byte restarts that one, so a client sending one byte of a frame
+    // every few seconds held its connection for ever, and 64 such held the listener (tcpMaxConnections)
+    const idle = setTimeout(() => s.destroy(), this.o.tcpIdleTimeoutMs);
     s.on('error', () => undefined);
-    s.on('close', () => this.tcpSockets.delete(s));
+    s.on('close', () => {
+      clearTimeout(idle);
+      this.tcpSockets.delete(s);
+    });
+    // answers the client does not read stay in the socket's buffer: while it is over its mark, no
+    // more queries are read (a client pipelining queries without reading grew the daemon by
+    // hundreds of MB)
+    s.on('drain', () => s.resume());
     const client = s.remoteAddress ?? '';
     let buffered: Buffer = Buffer.alloc(0);
     s.on('data', (chunk: Buffer) => {
@@ -168,6 +181,7 @@ export class DnsServer {
         if (buffered.length < 2 + len) break;
         const query = Buffer.from(buffered.subarray(2, 2 + len));
         buffered = buffered.subarray(2 + len);
+        idle.refresh();
         const write = (reply: Buffer | null) => {
           // no answer, or one the 2-byte length cannot frame (a forwarded one never is: UDP's)
           if (!reply || reply.length > 0xffff) { s.destroy(); return; }
@@ -175,7 +189,7 @@ export class DnsServer {
           const frame = Buffer.allocUnsafe(2 + reply.length);
           frame.writeUInt16BE(reply.length, 0);
           reply.copy(frame, 2);
-          s.write(frame);
+          if (!s.write(frame)) s.pause();
         };
         const reply = this.resolve(query, client, false);
         if (reply instanceof Promise) void reply.then(write, () => s.destroy());
@@ -189,16 +203,16 @@ export class DnsServer {
     const target = this.upstreamAddress();
     if (!target || this.pending.size >= MAX_PENDING_FORWARDS) return Promise.resolve(null);
     const socket = this.upstreamSocket();
-    let id = this.nextForwardId;
+    // a random id (RFC 5452 9.2): the next of a counter was one any process could guess and answer first
+    let id = randomInt(1, 0x10000);
     while (this.pending.has(id)) id = (id % 0xffff) + 1;
-    this.nextForwardId = (id % 0xffff) + 1;
     const originalId = query.readUInt16BE(0);
     const out = Buffer.from(query);
     out.writeUInt16BE(id, 0);
     return new Promise((resolve) => {
       const timer = setTimeout(() => { this.pending.delete(id); resolve(null); }, this.o.forwardTimeoutMs);
       this.pending.set(id, {
-        timer,
+        timer, host: target.host, port: target.port,
         resolve: (b) => {
           if (b) b.writeUInt16BE(originalId, 0);
           resolve(b);
@@ -212,10 +226,12 @@ export class DnsServer {
     if (this.upstream) return this.upstream;
     const s = dgram.createSocket('udp4');
     s.on('error', (err) => this.o.log.warn({ err }, 'dns: upstream socket error'));
-    s.on('message', (msg) => {
+    s.on('message', (msg, rinfo) => {
       if (msg.length < 12) return;
       const p = this.pending.get(msg.readUInt16BE(0));
-      if (!p) return;
+      // only the resolver asked answers: any local process could send this socket a reply with the
+      // right id first, and the client took its address for the name's (RFC 5452 9.1)
+      if (!p || rinfo.address !== p.host || rinfo.port !== p.port) return;
       this.pending.delete(msg.readUInt16BE(0));
       clearTimeout(p.timer);
       p.resolve(msg);

@@ -29,6 +29,13 @@ export type ToxicScope =
 export type ScopeKind = ToxicScope['kind'];
 export const SCOPE_KINDS: readonly ScopeKind[] = ['port', 'endpoint', 'service', 'zone', 'all'];
 
+/**
+ * toxics one scope holds at most (Toxiproxy has no such cap; here every add re-links the live
+ * connections of its scope and the zones and the whole data plane are any account's, so without
+ * one a client adding toxics of new names grew the daemon without end)
+ */
+export const MAX_TOXICS_PER_SCOPE = 64;
+
 /** one toxic on one scope, as published to the data plane */
 export interface ToxicRule {
   readonly scope: ToxicScope;

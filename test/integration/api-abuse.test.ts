@@ -43,11 +43,11 @@ const apiAt = (url: string): Api => ({
   url, provider: new ApiClient(url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(url, CONSUMER.token, CONSUMER.project_id),
 });
 
-/** an in-process daemon with these `api:` limits and a clock the test drives */
-async function inProcess(api: Record<string, number>, now?: () => number): Promise<Api & { daemon: Daemon }> {
+/** an in-process daemon with these `api:` limits (and more config), and a clock the test drives */
+async function inProcess(api: Record<string, number>, now?: () => number, more: Record<string, unknown> = {}): Promise<Api & { daemon: Daemon }> {
   const dir = tempDir();
   const daemon = await startDaemon({
-    configFile: writeConfig(dir, twoAccountConfig({ api })), dataDir: path.join(dir, 'data'),
+    configFile: writeConfig(dir, twoAccountConfig({ api, ...more })), dataDir: path.join(dir, 'data'),
     listen: { host: '127.0.0.1', port: 0 }, dnsListen: { host: '127.0.0.1', port: 0 }, log: createLogger('silent'), now,
   });
   daemons.add(daemon);
@@ -219,6 +219,32 @@ describe('the API under abuse', () => {
         return false;
       }
     }, 5_000, 'the refusal counted');
+  });
+
+  it('Toxiproxy\'s API (faults.listen) is held to the same limits: connections over the cap refused at accept, slow headers cut with a 408 in its shape', async () => {
+    const api = await inProcess({ max_connections: 4, request_timeout_ms: 400, headers_timeout_ms: 200 }, undefined, { faults: { enabled: true, listen: '127.0.0.1:0' } });
+    const faults = `http://127.0.0.1:${api.daemon.faultsAddress!.port}`;
+    // idle connections: it held any number (3,000 took 2,400 descriptors of the daemon for as long as they stayed)
+    const held: RawClient[] = [];
+    for (let i = 0; i < 6; i++) held.push(await raw(faults, '127.0.0.72'));
+    await waitFor(() => held.filter((c) => c.closed).length >= 2, 5_000, 'the connections over the cap closed');
+    for (const c of held) c.sock.destroy();
+    // (raw sockets: a fetch that met a refusal at accept here never settled)
+    const served = async (): Promise<boolean> => {
+      const p = await raw(faults, '127.0.0.74');
+      p.sock.write('GET /version HTTP/1.1\r\nHost: toxiproxy\r\n\r\n');
+      await waitFor(() => p.closed || p.data.includes('\r\n\r\n'), 5_000, 'an answer or a close');
+      p.sock.destroy();
+      return p.data.startsWith('HTTP/1.1 200 ');
+    };
+    await waitFor(served, 5_000, 'Toxiproxy\'s API serving again');
+    const slow = await raw(faults, '127.0.0.73');
+    slow.sock.write('GET /proxies HTTP/1.1\r\nHost: toxiproxy\r\n');
+    await waitFor(() => slow.closed, 5_000, 'the slow headers to be cut');
+    const [head, body] = slow.data.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(body!)).toEqual({ error: expect.stringContaining('timeout'), status: 408 });
+    expect(await metricValue(api.url, 'vpcep_api_refused_total', { reason: 'max_connections' })).toBeGreaterThanOrEqual(2);
   });
 
   it('an address whose connection was cut is refused for the back-off, then served again; others are served throughout', async () => {

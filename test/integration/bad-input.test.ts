@@ -186,6 +186,12 @@ const cases: Case[] = [
   { name: 'headers: over 16 KiB', as: 'consumer', method: 'GET', path: '/vpc-endpoints', headers: { 'x-padding': 'p'.repeat(17 * 1024) }, status: 431, code: 'EndPoint.0002' },
   { name: 'query: vpc_id twice on GET /routetables', as: 'consumer', method: 'GET', path: '/routetables?vpc_id=vpc-client&vpc_id=vpc-nope', status: 400, code: 'EndPoint.0002' },
   { name: 'query: status twice on a list', as: 'provider', method: 'GET', path: '/vpc-endpoint-services?status=available&status=failed', status: 400, code: 'EndPoint.0002' },
+
+  // ---- actions that take no body: anything but none or {} refused before the action runs (a zone was taken down whatever the body)
+  { name: 'no body: an array on zone down', as: 'consumer', method: 'POST', path: '/sim/zones/sim-1b/down', body: [], status: 400, code: 'EndPoint.0002' },
+  { name: 'no body: a field on zone down', as: 'consumer', method: 'POST', path: '/sim/zones/sim-1b/down', body: { reason: 'test' }, status: 400, code: 'EndPoint.0002' },
+  { name: 'no body: JSON null on proxy disable', as: 'consumer', method: 'POST', path: (f) => `/sim/proxies/${f.ep}:80/disable`, body: 'null', status: 400, code: 'EndPoint.0002' },
+  { name: 'no body: a field on custom-domain verify', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/custom-domain/verify`, body: { name: 'x' }, status: 400, code: 'EndPoint.0002' },
   { name: 'query: id twice on describe', as: 'consumer', method: 'GET', path: (f) => `/vpc-endpoint-services/describe?id=${f.svc}&id=${f.other}`, status: 400, code: 'EndPoint.0002' },
 ];
 
@@ -197,6 +203,7 @@ async function snapshot(d: TestDaemon, f: Fixture): Promise<Record<string, ApiRe
     out[`${who} endpoints`] = await c.get('/vpc-endpoints?limit=1000');
     out[`${who} quotas`] = await c.get('/quotas');
   }
+  out.zones = await d.consumer.get('/sim/zones');
   out['provider permissions'] = await d.provider.get(`/vpc-endpoint-services/${f.svc}/permissions?limit=1000`);
   out['provider other permissions'] = await d.provider.get(`/vpc-endpoint-services/${f.other}/permissions?limit=1000`);
   out['provider connections'] = await d.provider.get(`/vpc-endpoint-services/${f.svc}/connections?limit=1000`);

@@ -11,6 +11,8 @@ import { DescribeVpcEndpointsCommand } from '@aws-sdk/client-ec2';
 import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/daemon.js';
+import { DnsServer } from '../../src/dns/server.js';
+import { Views, type DnsSource } from '../../src/dns/views.js';
 import { alibabaEndpointDnsNames } from '../../src/model/dns-names.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import {
@@ -316,6 +318,155 @@ describe('bad queries get DNS errors, never a crash', () => {
     expect(replies).toBeGreaterThan(0);
     expect([...rcodes.keys()].every((k) => k === 'NOERROR' || k === 'FORMERR')).toBe(true);
     expect(await resolver(IN_VPC).resolve4(endpoint.dns_names[0]!)).toEqual([endpoint.host_ip]);
+  });
+});
+
+describe('what one client can cost the server', () => {
+  // a server of its own, with a short idle timeout and a cap of 4 connections (the daemon's are 10 s and 64)
+  const IDLE_MS = 600;
+  let small: DnsServer;
+  let smallPort: number;
+  const empty: DnsSource = {
+    revision: 0, healthRevision: 0, allEndpoints: () => [], allServices: () => [], endpointZones: () => [], zoneDown: () => false,
+    vpcNumbers: () => [], endpointBackends: () => [], health: null, clientZone: () => null, publicRecords: () => [],
+  };
+  beforeAll(async () => {
+    small = await DnsServer.start({
+      listen: { host: '127.0.0.1', port: 0 }, ttlS: TTL, forward: false, forwardTimeoutMs: 2_000, tcpIdleTimeoutMs: IDLE_MS, tcpMaxConnections: 4,
+      views: new Views(empty, 'sim-1', 16), log: { info: () => undefined, warn: () => undefined },
+    });
+    smallPort = small.address.port;
+  });
+  afterAll(async () => { await small?.close(); });
+
+  const frame = (q: Buffer) => Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q]);
+  /** a connection to the small server, and whether and when the server closed it */
+  async function connect(): Promise<{ s: net.Socket; closedAt: () => number | null }> {
+    const s = net.connect({ host: '127.0.0.1', port: smallPort });
+    let closedAt: number | null = null;
+    s.on('error', () => undefined);
+    s.on('close', () => { closedAt = Date.now(); });
+    await new Promise((resolve) => s.once('connect', resolve));
+    return { s, closedAt: () => closedAt };
+  }
+  /** whether a new connection gets its query answered */
+  async function answered(): Promise<boolean> {
+    const { s } = await connect();
+    const got = new Promise<boolean>((resolve) => {
+      s.once('data', () => resolve(true));
+      s.once('close', () => resolve(false));
+      setTimeout(() => resolve(false), 2_000);
+    });
+    s.write(frame(query('x.vpce.amazonaws.com', 'A', 5)));
+    const ok = await got;
+    s.destroy();
+    return ok;
+  }
+
+  // a UDP datagram from source port 0 to 127.0.0.1:PORT carrying the query HEX, through a raw socket (root only)
+  const FROM_PORT_0 = `
+import socket, struct, sys
+q = bytes.fromhex(sys.argv[2]); port = int(sys.argv[1]); n = 8 + len(q)
+def csum(b):
+    b += b'\\0' * (len(b) % 2); t = sum(struct.unpack('!%dH' % (len(b) // 2), b)); t = (t >> 16) + (t & 0xffff); return ~(t + (t >> 16)) & 0xffff
+a = socket.inet_aton('127.0.0.1'); c = csum(a + a + struct.pack('!BBHHHHH', 0, 17, n, 0, port, n, 0) + q)
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct.pack('!HHHH', 0, port, n, c) + q, ('127.0.0.1', 0))
+`;
+  it.runIf(process.getuid?.() === 0)('a datagram from source port 0 is dropped: dgram\'s send threw on it, and the daemon died', async () => {
+    const sent = await run('python3', ['-c', FROM_PORT_0, String(smallPort), query('x.vpce.amazonaws.com', 'A', 6).toString('hex')]);
+    expect(sent).toMatchObject({ status: 0, stderr: '' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+    const reply = new Promise<Buffer>((resolve) => s.once('message', resolve));
+    s.send(query('x.vpce.amazonaws.com', 'A', 7), smallPort, '127.0.0.1');
+    expect(decode(await reply)).toMatchObject({ id: 7, rcode: 'NXDOMAIN' });
+    s.close();
+  });
+
+  it('a forwarded query takes its answer from the resolver asked only: a reply with its id from another socket is ignored', async () => {
+    const upstream = dgram.createSocket('udp4');
+    const spoofer = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => spoofer.bind(0, '127.0.0.1', resolve));
+    const reply = (q: dnsPacket.DecodedPacket, address: string) => dnsPacket.encode({
+      type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions,
+      answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 5, data: address }],
+    });
+    const ids: number[] = [];
+    upstream.on('message', (m, r) => {
+      const q = dnsPacket.decode(m);
+      ids.push(q.id!);
+      // another process, knowing the forwarding socket's port and the id, answers first
+      spoofer.send(reply(q, '192.0.2.66'), r.port, r.address);
+      setTimeout(() => {
+        try {
+          upstream.send(reply(q, '192.0.2.7'), r.port, r.address);
+        } catch { /* closed: the test is over */ }
+      }, 100);
+    });
+    const fwd = await DnsServer.start({
+      listen: { host: '127.0.0.1', port: 0 }, ttlS: TTL, forward: true, upstreams: [`127.0.0.1:${upstream.address().port}`], forwardTimeoutMs: 2_000,
+      tcpIdleTimeoutMs: IDLE_MS, tcpMaxConnections: 4, views: new Views(empty, 'sim-1', 16), log: { info: () => undefined, warn: () => undefined },
+    });
+    try {
+      const r = new Resolver({ timeout: 3_000, tries: 1 });
+      r.setServers([`127.0.0.1:${fwd.address.port}`]);
+      for (const name of ['a.example.com', 'b.example.com', 'c.example.com']) expect(await r.resolve4(name)).toEqual(['192.0.2.7']);
+      // not a counter's next values
+      expect(ids).toHaveLength(3);
+      expect(ids[1]! - ids[0]! === 1 && ids[2]! - ids[1]! === 1).toBe(false);
+    } finally {
+      await fwd.close();
+      upstream.close();
+      spoofer.close();
+    }
+  });
+
+  it('connections trickling a frame a byte at a time are closed after the idle timeout, as silent ones: they cannot hold the listener', async () => {
+    expect(await answered()).toBe(true);
+    const start = Date.now();
+    const slow = await Promise.all(Array.from({ length: 4 }, () => connect()));
+    for (const c of slow) c.s.write(Buffer.from([0x01, 0x00])); // a frame of 256 bytes announced
+    const trickle = setInterval(() => { for (const c of slow) if (c.closedAt() === null) c.s.write(Buffer.from([0])); }, 100);
+    try {
+      await waitFor(() => slow.every((c) => c.closedAt() !== null), 5_000, 'the trickling connections closed by the server');
+    } finally {
+      clearInterval(trickle);
+      for (const c of slow) c.s.destroy();
+    }
+    // every byte restarted the socket's own timeout: they stayed open, and the fifth connection was closed at accept
+    for (const c of slow) expect(c.closedAt()! - start).toBeLessThan(IDLE_MS + 1_000);
+    expect(await answered()).toBe(true);
+  });
+
+  it('a client that pipelines queries and never reads the answers is no longer read: what the server buffers for it stays bounded', async () => {
+    // the connections of the test before gone (a connection over the cap is closed at accept)
+    await waitFor(() => answered(), 5_000, 'the server answering');
+    const { s, closedAt } = await connect();
+    const queries = Buffer.concat(Array.from({ length: 2_000 }, (_, i) => frame(query('x.vpce.amazonaws.com', 'A', i))));
+    let written = 0;
+    let stalled = false;
+    const until = Date.now() + 4_000;
+    while (Date.now() < until && closedAt() === null) {
+      if (s.write(queries)) { written += queries.length; continue; }
+      written += queries.length;
+      // no drain within a second: the server has stopped reading
+      const drained = await new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => resolve(false), 1_000);
+        s.once('drain', () => { clearTimeout(t); resolve(true); });
+      });
+      if (!drained) { stalled = true; break; }
+    }
+    // before, the server read on and kept every answer in memory (hundreds of MB in 15 s)
+    expect(stalled || closedAt() !== null).toBe(true);
+    expect(written).toBeLessThan(64 * 2 ** 20);
+    // then it closes the connection as idle: no complete query read for the timeout (read on, so
+    // that this side sees the close behind the answers its buffers hold)
+    s.on('data', () => undefined);
+    await waitFor(() => closedAt() !== null, 5_000, 'the connection closed by the server');
+    s.destroy();
+    expect(await answered()).toBe(true);
   });
 });
 

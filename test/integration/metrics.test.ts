@@ -172,6 +172,16 @@ describe('metrics Prometheus users can work with', () => {
     expect(open).toMatch(/^vpcep_build_info\{version="\d+\.\d+\.\d+",node_version="v\d+[^"]*",relay="(native|js)"\} 1$/m);
     const withToken = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     expect(withToken).toContain(`vpcep_endpoint_info{endpoint_id="${created.body.id}"`);
+    // the scheme is case-insensitive; the token is not, nor a token with more after it
+    const scrape = async (authorization: string) => {
+      const r = await fetch(`${d.url}/metrics`, { headers: { authorization } });
+      return { status: r.status, text: await r.text() };
+    };
+    expect((await scrape(`bearer ${METRICS_TOKEN}`)).text).toContain(`vpcep_endpoint_info{endpoint_id="${created.body.id}"`);
+    for (const wrong of [`Bearer ${METRICS_TOKEN.toUpperCase()}`, `Bearer ${METRICS_TOKEN}x`, `Basic ${METRICS_TOKEN}`, 'Bearer ', 'Bearer']) {
+      const r = await scrape(wrong);
+      expect({ wrong, status: r.status, body: JSON.parse(r.text) }).toEqual({ wrong, status: 401, body: { error_code: 'EndPoint.0003', error_msg: expect.any(String) } });
+    }
   });
 
   it('a scrape in gzip when the scraper takes it (members one after the other), the same series as in plain text; plain otherwise', async () => {

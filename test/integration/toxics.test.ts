@@ -146,6 +146,24 @@ describe('Toxiproxy\'s API over the endpoints', () => {
     await expect(proxy.addToxic({ name: 'keep', type: 'latency' } as never)).rejects.toBeInstanceOf(ToxiproxyError);
   });
 
+  it('a scope holds at most 64 toxics: the next is refused with the reason (it grew without end), then taken again once one is removed', async () => {
+    const p = `/proxies/${proxy.name}/toxics`;
+    const before = (await raw('GET', p)).body as Array<{ name: string }>;
+    try {
+      for (let i = before.length; i < 64; i++) expect((await raw('POST', p, { name: `cap${i}`, type: 'latency', toxicity: 0 })).status).toBe(200);
+      const over = await raw('POST', p, { name: 'cap-over', type: 'latency', toxicity: 0 });
+      expect(over).toEqual({ status: 400, body: { error: expect.stringContaining('at most 64 toxics'), status: 400 } });
+      expect((await raw('GET', p)).body).toHaveLength(64);
+      expect((await raw('DELETE', `${p}/cap63`)).status).toBe(204);
+      expect((await raw('POST', p, { name: 'cap-over', type: 'latency', toxicity: 0 })).status).toBe(200);
+    } finally {
+      for (const t of (await raw('GET', p)).body as Array<{ name: string }>) {
+        if (!before.some((b) => b.name === t.name)) await raw('DELETE', `${p}/${t.name}`);
+      }
+    }
+    expect((await raw('GET', p)).body).toEqual(before);
+  });
+
   it('answers a request node:http cannot parse in Toxiproxy\'s shape too, not fastify\'s', async () => {
     const faults = d.daemon.faultsAddress!;
     /** the whole answer to BYTES sent on a connection of its own */

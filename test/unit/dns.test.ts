@@ -131,6 +131,25 @@ describe('answer()', () => {
     expect(ask(q(HUAWEI), '127.9.0.1').packet?.rcode).toBe('NXDOMAIN');
   });
 
+  it('a name is its labels\' bytes: a label holding dots, or a byte outside ASCII that lower-cases to a letter, is no name of ours', () => {
+    // the question's name written label by label, each label's bytes as given
+    const wire = (labels: Buffer[], type = 1) => Buffer.concat([
+      Buffer.from([0, 77, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([0, 0, type, 0, 1]),
+    ]);
+    const labels = (name: string) => name.split('.').map((l) => Buffer.from(l));
+    expect(ask(wire(labels(HUAWEI)), '127.2.9.9').packet?.rcode).toBe('NOERROR');
+    // one label `vpce-0a1.web.vpcep.sim-1.internal`, then its first two labels as one: dns-packet joined them into the name
+    expect(ask(wire([Buffer.from(HUAWEI)]), '127.2.9.9').packet).toMatchObject({ rcode: 'NXDOMAIN', flag_aa: false, answers: [] });
+    const twoInOne = ask(wire([Buffer.from('vpce-0a1.web'), ...labels('vpcep.sim-1.internal')]), '127.2.9.9').packet;
+    // still under vpcep.sim-1.internal: authoritative NXDOMAIN
+    expect(twoInOne).toMatchObject({ rcode: 'NXDOMAIN', flag_aa: true, answers: [] });
+    // U+212A KELVIN SIGN in place of the k of an Alibaba name (every view): JavaScript's lower case of it is k
+    const ali = alibabaEndpointDnsNames(ENDPOINT, ['sim-1a'], 'sim-1')[0]!.name;
+    expect(ask(wire(labels(ali.toUpperCase())), '127.0.0.1').packet?.answers?.map((a) => a.data)).toEqual(['127.2.1.7']);
+    expect(ask(wire(labels(ali.replace('privatelink', 'privatelin\u212a'))), '127.0.0.1').packet)
+      .toMatchObject({ rcode: 'NXDOMAIN', answers: [] });
+  });
+
   it('EDNS: an OPT record is answered with ours; endpoints under one name answer all their addresses, up to the cap', () => {
     const withOpt = ask(q(HUAWEI, 'A', { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096 } as never] }), '127.2.0.1');
     expect(withOpt.packet?.additionals?.[0]?.type).toBe('OPT');
@@ -144,6 +163,22 @@ describe('answer()', () => {
     const r = ask(q(HUAWEI), '127.2.0.1', views).packet;
     expect(r?.answers?.map((a) => a.data)).toEqual(many.slice(0, 16).map((e) => e.host_ip));
     expect(r?.flag_tc).toBe(false);
+  });
+
+  it('a record whose data length runs past the message, or an EDNS option past its record: FORMERR; well-formed options are answered', () => {
+    const head = (additionals: number) => Buffer.from([0, 77, 1, 0, 0, 1, 0, 0, 0, 0, 0, additionals]);
+    const question = q(HUAWEI).subarray(12);
+    // an OPT record (root, type 41, 1232 bytes) carrying `data`
+    const opt = (data: number[], length = data.length) => Buffer.from([0, 0, 41, 4, 0xd0, 0, 0, 0, 0, length >> 8, length & 255, ...data]);
+    const cookie = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+    expect(ask(Buffer.concat([head(1), question, opt(cookie)]), '127.2.9.9').packet).toMatchObject({ rcode: 'NOERROR', answers: [{ data: '127.2.1.7' }] });
+    // a cookie saying 80 bytes where 2 follow
+    expect(ask(Buffer.concat([head(1), question, opt([0, 10, 0, 80, 1, 2])]), '127.2.9.9').rcode).toBe('FORMERR');
+    // an option header cut short, and an OPT whose data length runs past the message
+    expect(ask(Buffer.concat([head(1), question, opt([0, 10, 0])]), '127.2.9.9').rcode).toBe('FORMERR');
+    expect(ask(Buffer.concat([head(1), question, opt(cookie, 40)]), '127.2.9.9').rcode).toBe('FORMERR');
+    // an A record saying 50 bytes of data where 4 follow (dns-packet reads 4 whatever the length)
+    expect(ask(Buffer.concat([head(1), question, Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 50, 1, 2, 3, 4])]), '127.2.9.9').rcode).toBe('FORMERR');
   });
 
   it('TXT records of one name over 65,535 bytes: truncated (TC, no records) over TCP as over UDP, never a reply the 2-byte frame cannot carry', () => {

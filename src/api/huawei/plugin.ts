@@ -13,7 +13,7 @@ import { huaweiError, HuaweiRequestError } from './errors.js';
 import { pageConnections, pageEndpoints, pagePermissions, pageServices, parseListQuery } from './lists.js';
 import {
   connectionActionBody, connectionBandwidthBody, createEndpointBody, createEndpointCommand, createServiceBody, createServiceCommand, endpointPolicyBody,
-  endpointRouteTablesBody, endpointSubnetsActionBody, migrateBackendBody, migrateBackendCommand, modifyServiceBody, modifyServiceCommand, parseBody, permissionActionBody, routeTableBody, tagActionBody,
+  endpointRouteTablesBody, endpointSubnetsActionBody, migrateBackendBody, migrateBackendCommand, modifyServiceBody, modifyServiceCommand, parseBody, parseNoBody, permissionActionBody, routeTableBody, tagActionBody,
   publicRecordBody, simFailBody, simFaultsBody, traceBody, traceQuery, updateEndpointBody, updateEndpointCommand,
 } from './requests.js';
 import {
@@ -142,7 +142,10 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     return serviceJson(await control.migrateBackend(caller(req), req.params.id, migrateBackendCommand(body)), ctx);
   });
   // vpcep-sim's: verify the custom service domain name by its TXT record in the public zone (AWS's StartVpcEndpointServicePrivateDnsVerification)
-  v1.post('/vpc-endpoint-services/:id/custom-domain/verify', async (req: Req) => serviceJson(await control.startPrivateDnsVerification(caller(req), req.params.id), ctx));
+  v1.post('/vpc-endpoint-services/:id/custom-domain/verify', async (req: Req) => {
+    parseNoBody(req.body);
+    return serviceJson(await control.startPrivateDnsVerification(caller(req), req.params.id), ctx);
+  });
   v1.delete('/vpc-endpoint-services/:id', async (req: Req, reply: FastifyReply) => {
     await control.deleteService(caller(req), req.params.id);
     return reply.code(204).send();
@@ -295,6 +298,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     caller(req);
     const state = req.params.state;
     if (state !== 'down' && state !== 'up') throw new DomainError('NotFound', `POST /sim/zones/{zone}/down or /up, not ${JSON.stringify(state.slice(0, 16))}`);
+    parseNoBody(req.body);
     return { zones: zonesJson(await control.setZoneDown(req.params.zone, state === 'down')) };
   });
   // vpcep-sim's public zone: where a provider publishes the TXT record proving its domain (README "DNS");
@@ -339,6 +343,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   v1.post('/sim/proxies/:name/:state', async (req: Req) => {
     const state = req.params.state;
     if (state !== 'disable' && state !== 'enable') throw new DomainError('NotFound', `POST /sim/proxies/{name}/disable or /enable, not ${JSON.stringify(state.slice(0, 16))}`);
+    parseNoBody(req.body);
     const who = caller(req);
     const p = control.faults.ownProxy(who, req.params.name);
     return { proxy: proxyJson(await control.faults.setEnabled(p.name, state === 'enable', who)) };

@@ -173,6 +173,8 @@ export const simFaultsBody = z.strictObject({
 /** a provisioning failure asked for: its message (absent: a default one) */
 export const simFailBody = z.strictObject({ message: z.string().min(1).max(255).optional() });
 
+const emptyBody = z.strictObject({});
+
 export const permissionActionBody = z.strictObject({
   action: z.enum(['add', 'remove'], { message: 'must be add or remove' }),
   permissions: z.array(z.string().max(80)).min(1, 'at least one permission').max(50, 'at most 50 permissions per call'),
@@ -264,6 +266,13 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   throw new HuaweiRequestError(codeFor(issue.path, issue), `${where || 'body'}: ${message}`);
 }
 
+/**
+ * the body of an action that takes none: absent, or `{}` (what an SDK sends for no fields); any
+ * other is refused as every route refuses what it does not know, not ignored while the action runs
+ */
+export function parseNoBody(body: unknown): void {
+  if (body !== undefined) parseBody(emptyBody, body);
+}
 
 // ---- bodies -> commands ----------------------------------------------------------------------
 

@@ -3,13 +3,13 @@
 // listener is a proxy named `<endpoint id>:<port>`; toxics added here have the port's scope.
 // No account token (Toxiproxy has none): an operator's port, 127.0.0.1 by default, showing every
 // tenant's endpoint listeners (README "Fault injection").
-import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { ProxyView } from '../../control/faults.js';
 import { DomainError } from '../../model/errors.js';
 import { routingError } from '../framework-errors.js';
-import { answerRaw, clientErrorOf } from '../limits.js';
+import { ApiGuard, type ApiLimits } from '../limits.js';
+import type { ApiRefusalReason } from '../../telemetry/metrics.js';
 import { parseProxyName, type Toxic, type ToxicScope } from '../../model/toxics.js';
 import { toxiproxyError } from './errors.js';
 
@@ -18,6 +18,10 @@ export interface ToxiproxyApiOptions {
   readonly version: string;
   /** a request body's limit (bytes) */
   readonly bodyLimitBytes: number;
+  /** the main API's limits (connections at once, timeouts, pipelining): without them one client held any number of idle sockets here, out of the data plane's descriptors */
+  readonly limits: ApiLimits;
+  /** counts a refused or cut connection */
+  refused(reason: ApiRefusalReason): void;
 }
 
 type Req = FastifyRequest<{ Params: Record<string, string> }>;
@@ -42,14 +46,18 @@ function parseJson(_req: FastifyRequest, body: string, done: (err: Error | null,
 
 export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
   const faults = o.control.faults;
+  const guard = new ApiGuard({
+    limits: o.limits, refused: o.refused,
+    answer: (e) => {
+      const { status, body } = toxiproxyError(e);
+      return { status, contentType: 'application/json', body: JSON.stringify(body) };
+    },
+  });
   const app = Fastify({
     bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
-    // a request node:http cannot take (malformed, headers too large): Toxiproxy's shape, not fastify's
-    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
-      if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      const { status, body } = toxiproxyError(clientErrorOf(err));
-      answerRaw(socket, { status, contentType: 'application/json', body: JSON.stringify(body) });
-    },
+    serverFactory: guard.serverFactory,
+    // a request node:http cannot take (malformed, headers too large, too slow): Toxiproxy's shape, not fastify's
+    clientErrorHandler: guard.clientError,
     // a bad URL encoding or a name over 100 characters: Toxiproxy's shape, not fastify's
     frameworkErrors: (err, _req, reply: FastifyReply) => {
       const { status, body } = toxiproxyError(routingError(err));
