@@ -211,6 +211,8 @@ describe('the public zone is shared: no account crowds the others out', () => {
     expect(await records('_claim.example.com')).toEqual([{ name: '_claim.example.com', type: 'TXT', value: 'consumer', source: 'api' }]);
     // the very record that is there already: nothing to add, nothing refused
     expect((await d.provider.post('/sim/dns/records', { name: '_claim.example.com', type: 'TXT', value: 'consumer' })).status).toBe(200);
+    // a name left empty is the caller's mistake, not a record that is not there
+    expect((await d.consumer.delete('/sim/dns/records?name=')).status).toBe(400);
     expect((await d.consumer.delete('/sim/dns/records?name=_claim.example.com')).status).toBe(204);
     expect((await d.provider.post('/sim/dns/records', { name: '_claim.example.com', type: 'TXT', value: 'provider' })).status).toBe(200);
     expect(await records('_claim.example.com')).toEqual([{ name: '_claim.example.com', type: 'TXT', value: 'provider', source: 'api' }]);

@@ -314,7 +314,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   });
   v1.delete('/sim/dns/records', async (req: Req, reply: FastifyReply) => {
     const { name, value } = req.query;
-    if (typeof name !== 'string') throw new DomainError('InvalidParameter', 'name is required (the record\'s name; value: only that value)');
+    if (typeof name !== 'string' || name === '') throw new DomainError('InvalidParameter', 'name is required (the record\'s name; value: only that value)');
     await control.unpublishRecord(caller(req), name, typeof value === 'string' ? value : undefined);
     return reply.code(204).send();
   });
