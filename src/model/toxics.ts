@@ -144,7 +144,7 @@ function checkAttributes(type: ToxicType, input: unknown, base: Readonly<Record<
     const a = spec[key];
     if (!a) bad(`unknown attribute ${JSON.stringify(key.slice(0, 32))} of a ${type} toxic: ${Object.keys(spec).join(', ')}`);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > a!.max) {
-      bad(`attribute ${key} of a ${type} toxic must be an integer 0-${a!.max} (${a!.unit}), not ${JSON.stringify(v)?.slice(0, 32)}`);
+      bad(`attribute ${key} of a ${type} toxic must be an integer 0-${a!.max} (${a!.unit}), not ${shown(v)}`);
     }
     out[key] = v as number;
   }
@@ -154,9 +154,12 @@ function checkAttributes(type: ToxicType, input: unknown, base: Readonly<Record<
 }
 
 function checkToxicity(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) bad(`toxicity must be a number 0-1, not ${JSON.stringify(v)?.slice(0, 32)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) bad(`toxicity must be a number 0-1, not ${shown(v)}`);
   return v as number;
 }
+
+/** a refused value as the client wrote it: JSON, but 1e400 is Infinity (JSON.stringify wrote it null) */
+const shown = (v: unknown): string => (typeof v === 'number' ? String(v) : JSON.stringify(v)?.slice(0, 32) ?? String(v));
 
 /**
  * A toxic from a request's body (Toxiproxy's fields: name, type, stream, toxicity, attributes),

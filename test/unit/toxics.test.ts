@@ -40,6 +40,9 @@ describe('toxics', () => {
     expect(refusal(() => parseToxic({ type: 'slicer', attributes: { average_size: 10, size_variation: 10 } }))).toMatch(/size_variation .* less than average_size/);
     expect(refusal(() => parseToxic({ type: 'timeout', toxicity: 1.01 }))).toMatch(/toxicity must be a number 0-1/);
     expect(refusal(() => parseToxic({ type: 'timeout', toxicity: -0.1 }))).toMatch(/toxicity/);
+    // JSON's 1e400 parses to Infinity, which JSON.stringify writes null: the message said "not null"
+    expect(refusal(() => parseToxic({ type: 'timeout', toxicity: JSON.parse('1e400') }))).toMatch(/toxicity must be a number 0-1, not Infinity$/);
+    expect(refusal(() => parseToxic({ type: 'latency', attributes: { latency: JSON.parse('-1e400') } }))).toMatch(/not -Infinity$/);
     expect(refusal(() => parseToxic({ type: 'timeout', stream: 'both' }))).toMatch(/stream must be upstream or downstream/);
     expect(refusal(() => parseToxic({ type: 'timeout', name: 'a b' }))).toMatch(/name must be/);
   });
