@@ -1,6 +1,6 @@
 // What fastify and node:http refuse before a request reaches a route (a bad URL, a body too large
 // or of the wrong type, malformed JSON), by the domain's names: every dialect answers them in its
-// own shape.
+// own shape; and how long a message any dialect's error answer carries may be.
 import { DomainError } from '../model/errors.js';
 
 type FrameworkError = Error & { code?: string; statusCode?: number };
