@@ -113,6 +113,9 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
         udpLimit = Math.min(EDNS_UDP_SIZE, Math.max(UDP_PLAIN_LIMIT, rr.udpPayloadSize ?? UDP_PLAIN_LIMIT));
       }
     }
+    // bytes after the last record the header counts: no record of the query, so not read, and the
+    // query was answered as if it ended there; BIND answers such trailing garbage FORMERR too
+    if (at !== query.length) return fail('FORMERR');
   } catch {
     return fail('FORMERR');
   }

@@ -181,6 +181,17 @@ describe('answer()', () => {
     expect(ask(Buffer.concat([head(1), question, Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 50, 1, 2, 3, 4])]), '127.2.9.9').rcode).toBe('FORMERR');
   });
 
+  it('bytes after the records the header counts: FORMERR (they were ignored, the query answered as if it ended before them)', () => {
+    const head = (additionals: number) => Buffer.from([0, 78, 1, 0, 0, 1, 0, 0, 0, 0, 0, additionals]);
+    const question = q(HUAWEI).subarray(12);
+    const opt = Buffer.from([0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+    expect(ask(Buffer.concat([head(0), question]), '127.2.9.9').rcode).toBe('NOERROR');
+    expect(ask(Buffer.concat([head(0), question, Buffer.from([0])]), '127.2.9.9').rcode).toBe('FORMERR');
+    expect(ask(Buffer.concat([head(0), question, opt]), '127.2.9.9').rcode).toBe('FORMERR');
+    expect(ask(Buffer.concat([head(1), question, opt]), '127.2.9.9').rcode).toBe('NOERROR');
+    expect(ask(Buffer.concat([head(1), question, opt, Buffer.from('junk')]), '127.2.9.9').rcode).toBe('FORMERR');
+  });
+
   it('TXT records of one name over 65,535 bytes: truncated (TC, no records) over TCP as over UDP, never a reply the 2-byte frame cannot carry', () => {
     const texts = (n: number) => Array.from({ length: n }, (_, i) => ({ name: 'many.example.com', type: 'TXT' as const, value: `${'z'.repeat(246)}${String(i).padStart(4, '0')}`, owner: null }));
     const over = new Views(source([ENDPOINT], new Set(), { publicRecords: () => texts(270) }), 'sim-1', 16);
