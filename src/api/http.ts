@@ -72,7 +72,12 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    if (body === '') done(null, undefined);
+    // the body is read as UTF-8 (RFC 8259 8.1): a UTF-16 one was refused as malformed JSON, and a
+    // UTF-8 one labelled otherwise was taken
+    const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1];
+    if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+      done(new DomainError('UnsupportedMediaType', `request body must be application/json in UTF-8, not charset ${JSON.stringify(charset)}`));
+    } else if (body === '') done(null, undefined);
     else {
       json(req, body as string, (err, value) => {
         // fastify's parser refuses __proto__ and constructor.prototype keys with the words of malformed JSON
@@ -83,6 +88,14 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => dialectOf(req).onError(err, req, reply));
+  // The router's query parser keeps a malformed percent-escape as the text it is: a filter then
+  // looked for that text, found nothing, and answered an empty list for what was a client's mistake
+  app.addHook('onRequest', async (req) => {
+    const q = req.url.indexOf('?');
+    if (q >= 0 && req.url.includes('%', q) && !decodable(req.url.slice(q + 1))) {
+      throw new DomainError('InvalidParameter', 'the query string holds an invalid percent-escape (% and two hex digits, of UTF-8)');
+    }
+  });
   app.setNotFoundHandler((req, reply) => {
     dialectOf(req).send(reply, new DomainError('NotFound', `no such API: ${req.method} ${req.url.split('?')[0]}`));
   });
@@ -159,6 +172,18 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
 function isJson(text: string): boolean {
   try {
     JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** a Content-Type's charset parameter (RFC 9110 8.3.1), its value quoted or not */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+
+function decodable(query: string): boolean {
+  try {
+    decodeURIComponent(query);
     return true;
   } catch {
     return false;
