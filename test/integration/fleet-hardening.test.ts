@@ -74,7 +74,7 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       return r.body.id as string;
     };
-    await create(a);
+    const first = await create(a);
     await waitFor(async () => (await endpointIds(b)).length === 1, 10_000, 'b to see the endpoint');
 
     const garbage = {
@@ -93,12 +93,29 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
     await new Promise((r) => setTimeout(r, 3_000));
     for (const n of [a, b]) healthy(n);
     expect(b.child.output()).toMatch(/the stored claim null-claim is malformed/);
+    expect(await endpointIds(a)).toEqual([first]);
 
     for (const k of Object.keys(garbage)) await client.delete().key(k);
     const second = await create(a);
     await waitFor(async () => (await endpointIds(b)).includes(second), 15_000, `b to follow the store again\n${b.child.output()}`);
     expect(await endpointIds(b)).toEqual(await endpointIds(a));
     expect((await b.consumer.get('/vpc-endpoints/hello')).status).toBe(404);
+    for (const n of [a, b]) healthy(n);
+  }, 120_000);
+
+  it('a copy of an endpoint under another key is refused (it would answer for that id with the first one\'s address); deleted, the nodes follow again', async () => {
+    const { prefix, a, b, service } = await fleetOfTwo();
+    const r = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await waitFor(async () => (await endpointIds(b)).length === 1, 10_000, 'b to see the endpoint');
+    await client.put(`${prefix}/endpoint/copy`).value((await client.get(`${prefix}/endpoint/${r.body.id}`).string())!);
+    await waitFor(() => /the stored endpoint copy is malformed \(its id is/.test(b.child.output()), 10_000, `b to report the copy\n${b.child.output()}`);
+    for (const n of [a, b]) expect((await n.consumer.get('/vpc-endpoints/copy')).status).toBe(404);
+    await client.delete().key(`${prefix}/endpoint/copy`);
+    const second = await b.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(second.status, JSON.stringify(second.body)).toBe(200);
+    await waitFor(async () => (await endpointIds(a)).includes(second.body.id), 15_000, `a to follow the store again\n${a.child.output()}`);
+    expect(await endpointIds(a)).toEqual(await endpointIds(b));
     for (const n of [a, b]) healthy(n);
   }, 120_000);
 });
