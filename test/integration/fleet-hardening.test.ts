@@ -3,7 +3,7 @@
 // (test/integration/etcd.ts) and an etcd3 client of the test's own writing under their prefix.
 // Documents vpcepd would never write are refused while running as at a start: the nodes keep
 // serving what they knew, say which document, never crash, and follow the store again (agreeing)
-// once it is deleted.
+// once it is deleted. An activation whose commit meets etcd stopped is logged by its message.
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -118,4 +118,23 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
     expect(await endpointIds(a)).toEqual(await endpointIds(b));
     for (const n of [a, b]) healthy(n);
   }, 120_000);
+
+  // last: it stops etcd, which the tests above share
+  it('an activation whose commit meets etcd stopped is logged by its message, no stack trace; the endpoint turns accepted once etcd is back', async () => {
+    const { a, b, service } = await fleetOfTwo();
+    expect((await a.provider.put('/sim/faults', { provisioning_delay_ms: 2_500 })).status).toBe(200);
+    const r = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await new Promise((res) => setTimeout(res, 300));
+    await etcd.stop();
+    await waitFor(() => /data-plane transition failed/.test(a.child.output() + b.child.output()), 15_000, 'the activation to fail');
+    await etcd.start();
+    await waitFor(async () => (await a.provider.put('/sim/faults', { provisioning_delay_ms: 0 })).status === 200, 30_000, 'a to write again');
+    for (const n of [a, b]) await waitFor(async () => (await n.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status === 'accepted', 30_000, 'the endpoint accepted');
+    for (const n of [a, b]) {
+      healthy(n);
+      expect(n.child.output()).not.toMatch(/"stack"/);
+    }
+  }, 120_000);
 });
+
