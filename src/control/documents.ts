@@ -140,19 +140,33 @@ const QUICK_CHECKS: Partial<Record<Kind, (doc: unknown) => boolean>> = {
   claim: (doc) => typeof doc === 'object' && doc !== null && !Array.isArray(doc) && typeof (doc as { holder?: unknown }).holder === 'string',
 };
 
+/** the field of a document that is its key's id, for the kinds stored under their own id or name */
+const KEYED_BY: Partial<Record<Kind, string>> = {
+  account: 'name', vpc: 'id', service: 'id', endpoint: 'id', routetable: 'id', notification: 'id',
+  loadbalancer: 'id', targetgroup: 'id', apivpc: 'id', securitygroup: 'id',
+};
+
 /** throws a StoreError naming the first document of SNAP that does not have its kind's shape */
-export function checkDocuments(snap: Documents, location: string): void {
-  for (const kind of KINDS) {
-    const quick = QUICK_CHECKS[kind];
-    for (const [id, doc] of snap.get(kind) ?? []) {
-      if (quick?.(doc)) continue;
-      const r = SCHEMAS[kind].safeParse(doc);
-      if (r.success) continue;
-      const problems = r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
-      throw new StoreError(`${location}: the stored ${kind} ${id} is malformed (${problems}); ` +
-        'vpcepd does not start on it: restore the database from a backup, or move it aside to start afresh');
-    }
-  }
+export function checkDocuments(snap: Documents, location: string, at: 'start' | 'follow' = 'start'): void {
+  for (const kind of KINDS) for (const [id, doc] of snap.get(kind) ?? []) checkDocument(kind, id, doc, location, at);
+}
+
+/**
+ * throws a StoreError naming the document when DOC does not have its kind's shape. AT says what
+ * refuses it: the start, or a running daemon following a shared store (another client wrote it).
+ */
+export function checkDocument(kind: Kind, id: string, doc: unknown, location: string, at: 'start' | 'follow'): void {
+  if (QUICK_CHECKS[kind]?.(doc)) return;
+  const r = SCHEMAS[kind].safeParse(doc);
+  // vpcepd stores a resource under its own id (an account under its name): a copy under another key
+  // would be a second resource holding the first one's addresses and answering for another id
+  const field = KEYED_BY[kind];
+  const own = r.success && field ? (r.data as Record<string, unknown>)[field] : id;
+  if (r.success && own === id) return;
+  const problems = r.success ? `its ${field} is ${JSON.stringify(own)}, not the key's` : r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
+  throw new StoreError(`${location}: the stored ${kind} ${id} is malformed (${problems}); ` + (at === 'start'
+    ? 'vpcepd does not start on it: restore the database from a backup, or move it aside to start afresh'
+    : 'this node keeps what it knew and follows the store again once the document is fixed or deleted'));
 }
 
 /** the id an ENI stored before issue 13 had (the EC2 API derived it from the endpoint's id): kept, so that answers do not change */

@@ -5,7 +5,8 @@
 // or a watch lost for good it lists again and reconciles, as the Kubernetes API server's watchers
 // and Cilium do. Endpoints another daemon serves stay off this data plane (st.servedElsewhere).
 import { LIVE_ENDPOINT_STATUSES } from '../model/types.js';
-import type { Store, Watch } from '../store/store.js';
+import { StoreError, type Snapshot, type Store, type Watch } from '../store/store.js';
+import { checkDocument, checkDocuments } from './documents.js';
 import type { ControlState } from './state.js';
 import { bindOwned } from './placement.js';
 import { activateEndpoint } from './provisioning-faults.js';
@@ -34,33 +35,63 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
   let watch: Watch | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  /** why the last listing failed, logged once until the reason changes (not a line a second while etcd is away) */
+  let failing: string | undefined;
   st.watchedListener = (id) => react(st, id);
   const start = (from: number) => {
-    watch = store.watch(from, {
+    let refused = false;
+    const w = store.watch(from, {
       batch: (b) => {
+        if (refused || stopped) return;
+        // Another etcd client may write under the prefix. A document vpcepd would not write is
+        // refused before any of its batch goes into memory, as a start refuses it: a claim of
+        // null crashed every node at its next listing, and an endpoint of "hello" sat in memory.
+        try {
+          for (const c of b.changes) if (c.value !== null) checkDocument(c.kind, c.id, c.value, store.location, 'follow');
+        } catch (err) {
+          refused = true;
+          void w.cancel();
+          st.log.warn({ reason: (err as Error).message }, 'store watch lost: listing again');
+          return void relist();
+        }
         for (const id of st.applyWatched(b)) react(st, id);
       },
       compacted: (why) => {
         st.log.warn({ reason: why }, 'store watch lost: listing again');
-        relist();
+        void relist();
       },
     });
+    watch = w;
   };
-  const relist = () => {
+  const relist = async () => {
     if (stopped) return;
-    void store.load().then((snap) => {
+    let snap: Snapshot;
+    try {
+      snap = await store.load();
+      checkDocuments(snap.documents, store.location, 'follow');
+    } catch (err) {
       if (stopped) return;
-      const servedHere = new Set([...st.endpoints.values()].filter((e) => !st.servedElsewhere(e.id)).map((e) => e.id));
-      st.replaceFrom(snap);
-      st.storeObserver?.relisted();
-      // placed elsewhere meanwhile: torn down here (react)
-      for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id) || servedHere.has(e.id)) react(st, e.id);
-      start(snap.revision);
-    }, (err: Error) => {
-      st.log.warn({ err: err.message }, 'store unreachable: listing again soon');
-      timer = setTimeout(relist, relistDelayMs);
+      const reason = (err as Error).message;
+      // a document that cannot be read stays until someone fixes it: the node keeps its last state
+      // meanwhile and says why, rather than calling the store unreachable
+      if (reason !== failing) {
+        if (err instanceof StoreError) st.log.warn({ err: reason }, 'store holds a document this node cannot read: it keeps what it knew and lists again until the document is fixed or deleted');
+        else st.log.warn({ err: reason }, 'store unreachable: listing again soon');
+      }
+      failing = reason;
+      timer = setTimeout(() => void relist(), relistDelayMs);
       timer.unref();
-    });
+      return;
+    }
+    if (stopped) return;
+    if (failing !== undefined) st.log.info({ revision: snap.revision }, 'store listed again: following it');
+    failing = undefined;
+    const servedHere = new Set([...st.endpoints.values()].filter((e) => !st.servedElsewhere(e.id)).map((e) => e.id));
+    st.replaceFrom(snap);
+    st.storeObserver?.relisted();
+    // placed elsewhere meanwhile: torn down here (react)
+    for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id) || servedHere.has(e.id)) react(st, e.id);
+    start(snap.revision);
   };
   start(st.storeRevision);
   return {

@@ -265,7 +265,10 @@ export class ControlState {
 
   track(p: Promise<unknown>): void {
     this.inFlight.add(p);
-    p.catch((err) => this.log.warn({ err }, 'data-plane transition failed')).finally(() => this.inFlight.delete(p));
+    // a refusal of the domain's own (etcd unreachable while an activation commits: converge tries
+    // again) is a condition with its message, not a fault in vpcepd: no stack trace in the log
+    p.catch((err) => this.log.warn(err instanceof DomainError ? { error: err.name, err: err.message } : { err }, 'data-plane transition failed'))
+      .finally(() => this.inFlight.delete(p));
   }
 
   /**

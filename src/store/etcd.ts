@@ -196,6 +196,8 @@ export class EtcdStore implements Store {
             } catch (err) {
               return lost((err as Error).message);
             }
+            // a put of a null body (another client's) is not a deletion: the listing reports the document
+            if (value === null) return lost(`${this.location}: document ${k.kind}/${k.id} is null`);
           }
           batch.changes.push({ kind: k.kind as Kind, id: k.id, value });
         }

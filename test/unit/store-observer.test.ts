@@ -48,8 +48,9 @@ describe('the store observer', () => {
     const inv = applyInventory(c, (await store.load()).documents, { defaultToken: 'default-token-0123', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' });
     await store.commit(inv.changes);
     const loaded = await store.load();
-    // other writers' batches past the change log's window of 2 revisions
-    for (let i = 0; i < 4; i++) await store.commit([{ kind: 'meta', id: `other${i}`, value: i }]);
+    // other writers' batches past the change log's window of 2 revisions (documents of their kind's
+    // shape: the relist checks them as a start does)
+    for (let i = 0; i < 4; i++) await store.commit([{ kind: 'meta', id: `other${i}`, value: { n: i } }]);
     const { seen, o } = recorder();
     const control = new ControlPlane({
       region: 'sim-1', zones: c.zones, store, dataPlane: recordingDataPlane(), inventory: inv, services: inv.publicServices, endpoints: [],
@@ -60,7 +61,7 @@ describe('the store observer', () => {
     const follower = control.followStore(store);
     await waitFor(() => seen.relisted === 1, 5_000, 'a relist from a compacted revision');
     // another writer's batch after the relist: applied from the watch
-    await store.commit([{ kind: 'routetable', id: 'rtb-other', value: { routes: [] } }]);
+    await store.commit([{ kind: 'routetable', id: 'rtb-other', value: { id: 'rtb-other', routes: [] } }]);
     await waitFor(() => seen.watched >= 1, 5_000, 'the batch applied');
     expect(seen.relisted).toBe(1);
     await follower.stop();

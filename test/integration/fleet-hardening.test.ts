@@ -1,0 +1,140 @@
+// A fleet on etcd against what another etcd client, or etcd itself, does under it (README "Fleet",
+// "The store: SQLite or etcd"): two vpcepd as child processes on one real etcd
+// (test/integration/etcd.ts) and an etcd3 client of the test's own writing under their prefix.
+// Documents vpcepd would never write are refused while running as at a start: the nodes keep
+// serving what they knew, say which document, never crash, and follow the store again (agreeing)
+// once it is deleted. An activation whose commit meets etcd stopped is logged by its message.
+import path from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import { echo, startBackend, type TestBackend } from './backends.js';
+import { describeWithEtcd, type TestEtcd } from './etcd.js';
+
+interface Node {
+  readonly child: ChildDaemon;
+  readonly provider: ApiClient;
+  readonly consumer: ApiClient;
+}
+
+let etcd: TestEtcd;
+let backend: TestBackend;
+let client: Etcd3;
+const started: Node[] = [];
+let prefixes = 0;
+
+async function startNode(configFile: string, name: string): Promise<Node> {
+  const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name], {}, undefined, [], 60_000);
+  if (child.proc.exitCode !== null) throw new Error(`${name} did not start:\n${child.output()}`);
+  const node = { child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  started.push(node);
+  return node;
+}
+
+/** two nodes on a prefix of their own, a service open to the consumer and one endpoint: the prefix, nodes and service id */
+async function fleetOfTwo(): Promise<{ prefix: string; a: Node; b: Node; service: string }> {
+  const prefix = `h${++prefixes}`;
+  const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false } }));
+  const a = await startNode(configFile, `${prefix}-a`);
+  const b = await startNode(configFile, `${prefix}-b`);
+  const svc = await a.provider.post('/vpc-endpoint-services', {
+    port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: `s${prefix}`, approval_enabled: false,
+    ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
+  });
+  expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+  await waitFor(async () => (await a.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
+  expect((await a.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  return { prefix, a, b, service: svc.body.id };
+}
+
+const endpointIds = async (n: Node) => ((await n.consumer.get('/vpc-endpoints')).body.endpoints as Array<{ id: string }>).map((e) => e.id).sort();
+
+/** the node is alive and printed no stack trace */
+function healthy(n: Node): void {
+  expect(n.child.proc.exitCode, n.child.output()).toBeNull();
+  expect(n.child.output()).not.toMatch(/\n\s+at /);
+}
+
+describeWithEtcd('a fleet under another etcd client', (e) => {
+  etcd = e;
+  beforeAll(async () => {
+    backend = await startBackend(echo);
+    client = new Etcd3({ hosts: etcd.url.replace('etcd://', 'http://') });
+  }, 30_000);
+  afterAll(async () => {
+    for (const n of started) n.child.proc.kill('SIGKILL');
+    client?.close();
+    await backend?.close();
+  });
+
+  it('documents vpcepd would not write (null, a string, bad JSON, an unknown kind) are refused while running: no crash, the nodes say which, and follow again once they are deleted', async () => {
+    const { prefix, a, b, service } = await fleetOfTwo();
+    const create = async (n: Node) => {
+      const r = await n.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return r.body.id as string;
+    };
+    const first = await create(a);
+    await waitFor(async () => (await endpointIds(b)).length === 1, 10_000, 'b to see the endpoint');
+
+    const garbage = {
+      [`${prefix}/claim/null-claim`]: '{"schema":1,"body":null}',
+      [`${prefix}/endpoint/hello`]: '{"schema":1,"body":"hello"}',
+      [`${prefix}/endpoint/bad-json`]: 'not json{',
+      [`${prefix}/nokind/x`]: '{"schema":1,"body":{}}',
+    };
+    for (const [k, v] of Object.entries(garbage)) await client.put(k).value(v);
+    await waitFor(() => /store holds a document this node cannot read/.test(b.child.output()), 10_000, `b to report the document\n${b.child.output()}`);
+    // both still serve what they knew; the string endpoint never reached memory
+    expect((await a.consumer.get('/vpc-endpoints/hello')).status).toBe(404);
+    expect((await b.consumer.get('/vpc-endpoints')).status).toBe(200);
+    // the JSON deleted first: the listing meets the null claim (which crashed every node before)
+    await client.delete().key(`${prefix}/endpoint/bad-json`);
+    await new Promise((r) => setTimeout(r, 3_000));
+    for (const n of [a, b]) healthy(n);
+    expect(b.child.output()).toMatch(/the stored claim null-claim is malformed/);
+    expect(await endpointIds(a)).toEqual([first]);
+
+    for (const k of Object.keys(garbage)) await client.delete().key(k);
+    const second = await create(a);
+    await waitFor(async () => (await endpointIds(b)).includes(second), 15_000, `b to follow the store again\n${b.child.output()}`);
+    expect(await endpointIds(b)).toEqual(await endpointIds(a));
+    expect((await b.consumer.get('/vpc-endpoints/hello')).status).toBe(404);
+    for (const n of [a, b]) healthy(n);
+  }, 120_000);
+
+  it('a copy of an endpoint under another key is refused (it would answer for that id with the first one\'s address); deleted, the nodes follow again', async () => {
+    const { prefix, a, b, service } = await fleetOfTwo();
+    const r = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await waitFor(async () => (await endpointIds(b)).length === 1, 10_000, 'b to see the endpoint');
+    await client.put(`${prefix}/endpoint/copy`).value((await client.get(`${prefix}/endpoint/${r.body.id}`).string())!);
+    await waitFor(() => /the stored endpoint copy is malformed \(its id is/.test(b.child.output()), 10_000, `b to report the copy\n${b.child.output()}`);
+    for (const n of [a, b]) expect((await n.consumer.get('/vpc-endpoints/copy')).status).toBe(404);
+    await client.delete().key(`${prefix}/endpoint/copy`);
+    const second = await b.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(second.status, JSON.stringify(second.body)).toBe(200);
+    await waitFor(async () => (await endpointIds(a)).includes(second.body.id), 15_000, `a to follow the store again\n${a.child.output()}`);
+    expect(await endpointIds(a)).toEqual(await endpointIds(b));
+    for (const n of [a, b]) healthy(n);
+  }, 120_000);
+
+  // last: it stops etcd, which the tests above share
+  it('an activation whose commit meets etcd stopped is logged by its message, no stack trace; the endpoint turns accepted once etcd is back', async () => {
+    const { a, b, service } = await fleetOfTwo();
+    expect((await a.provider.put('/sim/faults', { provisioning_delay_ms: 2_500 })).status).toBe(200);
+    const r = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await new Promise((res) => setTimeout(res, 300));
+    await etcd.stop();
+    await waitFor(() => /data-plane transition failed/.test(a.child.output() + b.child.output()), 15_000, 'the activation to fail');
+    await etcd.start();
+    await waitFor(async () => (await a.provider.put('/sim/faults', { provisioning_delay_ms: 0 })).status === 200, 30_000, 'a to write again');
+    for (const n of [a, b]) await waitFor(async () => (await n.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status === 'accepted', 30_000, 'the endpoint accepted');
+    for (const n of [a, b]) {
+      healthy(n);
+      expect(n.child.output()).not.toMatch(/"stack"/);
+    }
+  }, 120_000);
+});
+
