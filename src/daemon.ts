@@ -10,6 +10,7 @@ import { buildApi } from './api/http.js';
 import { buildToxiproxyApi } from './api/toxiproxy/plugin.js';
 import { claimDataDirStore, defaultToken, ensureDataDir, nodeId } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
+import { fleetConfigDigest } from './config/fleet-digest.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments, upgradeDocuments } from './control/documents.js';
@@ -338,7 +339,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const startedAt = new Date().toISOString();
     await openFleet.start({
       id: selfId, name: o.nodeName ?? config.fleet.nodeName ?? `${os.hostname()}-${selfId}`, api: `${address.host}:${address.port}`,
-      started_at: startedAt, registered_at: startedAt, connections: 0,
+      started_at: startedAt, registered_at: startedAt, connections: 0, config: fleetConfigDigest(config),
     });
     stopPublishing = (o.every ?? every)(DEFAULTS.fleet.publishIntervalMs, () => openFleet.publish(dataPlane.activeConnections));
     if (etcdStore) placement = control.startPlacement(DEFAULTS.fleet.placementIntervalMs);

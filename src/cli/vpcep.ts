@@ -538,11 +538,12 @@ Examples:
     }));
 
   // -- the fleet's nodes (README "Fleet")
-  program.command('nodes').description('list the fleet\'s live nodes: name, API address, ENIs, connections, lease age, leader')
+  program.command('nodes').description('list the fleet\'s live nodes: name, API address, ENIs, connections, lease age, leader, config digest')
     .action(run(async (g) => out(g, await api(g, 'GET', '/sim/nodes'), (b) => table(b.nodes.map((n: Json) => [
       `${n.name}${n.self ? ' (this)' : ''}`, n.address, String(n.enis), String(n.connections),
       n.lease_age_s === null ? '-' : `${n.lease_age_s} s`, n.leader ? 'leader' : '',
-    ]), ['NAME', 'ADDRESS', 'ENIS', 'CONNECTIONS', 'LEASE AGE', 'ROLE']))));
+      n.config === null || n.config === undefined ? '-' : `${n.config}${n.same_config === false ? ' (differs)' : ''}`,
+    ]), ['NAME', 'ADDRESS', 'ENIS', 'CONNECTIONS', 'LEASE AGE', 'ROLE', 'CONFIG']))));
 
   // -- zones and a simulated outage (any account: the zones are the region's)
   const zonesTable = (b: Json) => table(b.zones.map((z: Json) => [z.zone, z.state]), ['ZONE', 'STATE']);

@@ -20,6 +20,9 @@ export interface NodeStatus {
   readonly leader: boolean;
   /** the node that answers */
   readonly self: boolean;
+  /** the digest of its config's fleet-wide part, and whether it is the answering node's (null: a node of an older vpcepd, which publishes none) */
+  readonly config: string | null;
+  readonly same_config: boolean | null;
 }
 
 export interface FleetStatus {
@@ -48,6 +51,7 @@ export function fleetStatus(st: ControlState, nowMs = Date.now()): FleetStatus {
     counts.set(n, c);
   }
   const leader = fleet?.leader() ?? null;
+  const mine = records.find((r) => r.id === self)?.config;
   return {
     mode: etcd ? 'etcd' : 'single',
     lease_ttl_s: etcd ? fleet?.leaseTtlS ?? null : null,
@@ -63,6 +67,8 @@ export function fleetStatus(st: ControlState, nowMs = Date.now()): FleetStatus {
       started_at: r.started_at,
       leader: r.id === leader,
       self: r.id === self,
+      config: r.config ?? null,
+      same_config: r.config === undefined || mine === undefined ? null : r.config === mine,
     })),
   };
 }

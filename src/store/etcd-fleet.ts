@@ -32,6 +32,8 @@ export class EtcdFleet implements Fleet {
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pollMs: number;
+  /** the other nodes' configs this node has warned of (node id / digest) */
+  private readonly warnedConfigs = new Set<string>();
 
   constructor(private readonly ns: Namespace, readonly leaseTtlS: number, private readonly log: FleetLogger) {
     this.election = ns.election('leader', leaseTtlS);
@@ -154,6 +156,7 @@ export class EtcdFleet implements Fleet {
         }
       }
       live.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.warnOtherConfigs(live);
       const before = this.live.map((n) => n.id).join(',');
       this.live = live;
       const moved = leader !== this.leaderId;
@@ -165,6 +168,19 @@ export class EtcdFleet implements Fleet {
     }
     this.pollTimer = setTimeout(() => void this.poll(), this.pollMs);
     this.pollTimer.unref();
+  }
+
+  /** once per node and config: a live node whose config's fleet-wide part is not this node's */
+  private warnOtherConfigs(live: readonly NodeRecord[]): void {
+    const mine = this.self?.config;
+    for (const n of live) {
+      if (n.id === this.self?.id || n.config === undefined || mine === undefined || n.config === mine) continue;
+      const key = `${n.id}/${n.config}`;
+      if (this.warnedConfigs.has(key)) continue;
+      this.warnedConfigs.add(key);
+      this.log.warn({ node: n.id, name: n.name, config: n.config, this_config: mine },
+        'fleet: a node runs another config than this one (accounts, quotas, VPCs or rules): each enforces its own on the shared state; give every node the same config');
+    }
   }
 
   publish(connections: number): void {

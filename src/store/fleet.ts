@@ -16,6 +16,8 @@ export interface NodeRecord {
   readonly registered_at: string;
   /** the connections open on its data plane, as it last published them */
   readonly connections: number;
+  /** the digest of its config's fleet-wide part (src/config/fleet-digest.ts); absent from an older vpcepd's record */
+  readonly config?: string;
 }
 
 export interface Fleet {

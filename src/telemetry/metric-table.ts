@@ -65,6 +65,7 @@ export const METRICS = [
   m('vpcep_zone_connections_total', 'counter', ['zone'], 'Connections admitted on endpoint ENIs in a zone since start'),
   m('vpcep_fleet_nodes', 'gauge', [], 'Live nodes of the fleet sharing the store, as this node sees them (1 on SQLite)'),
   m('vpcep_fleet_leader', 'gauge', [], 'Whether this node is the fleet\'s elected leader, which runs placement (1) or not (0); 1 on SQLite'),
+  m('vpcep_fleet_config_mismatch', 'gauge', [], 'Live nodes whose config\'s fleet-wide part (accounts, quotas, VPCs, rules) differs from this node\'s: 0 when the fleet agrees'),
   m('vpcep_node_enis', 'gauge', ['node'], 'ENIs of interface endpoints placed on each live node, by node name'),
   m('vpcep_node_connections', 'gauge', ['node'], 'Open connections of each live node\'s data plane, by node name (another node\'s as it last published them)'),
   m('vpcep_health_probes_total', 'counter', ['result'], 'Health-check probes of backends by how they ended: success, failed (refused, reset, no route), timeout, zone_down (no connect), error (the checker\'s own trouble)'),

@@ -147,7 +147,7 @@ export interface ShapingFigures {
 }
 
 export interface FleetFigures {
-  readonly nodes: ReadonlyArray<{ readonly name: string; readonly enis: number; readonly connections: number; readonly leader: boolean; readonly self: boolean }>;
+  readonly nodes: ReadonlyArray<{ readonly name: string; readonly enis: number; readonly connections: number; readonly leader: boolean; readonly self: boolean; readonly same_config: boolean | null }>;
 }
 
 export interface ZoneFigures {
@@ -422,6 +422,12 @@ export function createMetrics(build: { version: string }): Metrics {
     ...declared('vpcep_fleet_leader'), registers: [registry],
     collect() {
       this.set(fleetFigures().nodes.some((n) => n.self && n.leader) ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    ...declared('vpcep_fleet_config_mismatch'), registers: [registry],
+    collect() {
+      this.set(fleetFigures().nodes.filter((n) => n.same_config === false).length);
     },
   });
   new client.Gauge({

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import { ApiClient, CONSUMER, metricValue, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
 
@@ -117,6 +117,31 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
     await waitFor(async () => (await endpointIds(a)).includes(second.body.id), 15_000, `a to follow the store again\n${a.child.output()}`);
     expect(await endpointIds(a)).toEqual(await endpointIds(b));
     for (const n of [a, b]) healthy(n);
+  }, 120_000);
+
+  it('a node on another config than the others says so, and they of it: a warning in the log, same_config false in GET /sim/nodes, vpcep_fleet_config_mismatch; a node-local key (an API limit) may differ', async () => {
+    const prefix = `h${++prefixes}`;
+    const base = { store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false } };
+    const a = await startNode(writeConfig(tempDir(), twoAccountConfig(base)), `${prefix}-a`);
+    const b = await startNode(writeConfig(tempDir(), twoAccountConfig({ ...base, api: { request_timeout_ms: 20_000 } })), `${prefix}-b`);
+    const nodesOf = async (n: Node): Promise<Array<{ name: string; config: string; same_config: boolean }>> => (await n.provider.get('/sim/nodes')).body.nodes;
+    const sameness = async (n: Node) => Object.fromEntries((await nodesOf(n)).map((x) => [x.name.slice(prefix.length + 1), x.same_config]));
+    await waitFor(async () => (await nodesOf(a)).length === 2 && (await nodesOf(b)).length === 2, 10_000, 'both nodes live');
+    for (const n of [a, b]) expect(await sameness(n)).toEqual({ a: true, b: true });
+    expect(await metricValue(a.child.url, 'vpcep_fleet_config_mismatch')).toBe(0);
+
+    // the consumer's endpoint quota: each node enforced its own, silently
+    const c = await startNode(writeConfig(tempDir(), twoAccountConfig({ ...base, accounts: [PROVIDER, { ...CONSUMER, quotas: { endpoint: 2 } }] })), `${prefix}-c`);
+    await waitFor(async () => (await nodesOf(a)).length === 3 && (await nodesOf(c)).length === 3, 10_000, 'three nodes live');
+    expect(await sameness(a)).toEqual({ a: true, b: true, c: false });
+    expect(await sameness(c)).toEqual({ a: false, b: false, c: true });
+    expect(await metricValue(a.child.url, 'vpcep_fleet_config_mismatch')).toBe(1);
+    expect(await metricValue(c.child.url, 'vpcep_fleet_config_mismatch')).toBe(2);
+    const warned = (n: Node, of: string) => n.child.output().split('\n')
+      .some((l) => l.includes('fleet: a node runs another config than this one') && l.includes(`"name":"${prefix}-${of}"`));
+    await waitFor(() => warned(a, 'c') && warned(b, 'c') && warned(c, 'a') && warned(c, 'b'), 10_000, `the warnings\n${c.child.output()}`);
+    expect(warned(a, 'b') || warned(b, 'a')).toBe(false);
+    for (const n of [a, b, c]) healthy(n);
   }, 120_000);
 
   // last: it stops etcd, which the tests above share
