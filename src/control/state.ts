@@ -109,6 +109,9 @@ export interface SerialOptions {
 const sections = new AsyncLocalStorage<Section>();
 /** times a mutation runs again after losing a compare-and-swap, before StoreConflict answers */
 const CONFLICT_RETRIES = 8;
+/** the first retries wait for this node's copy to catch up with the documents that conflicted, each at most this long */
+const CATCH_UP_ATTEMPTS = 3;
+const CATCH_UP_MS = 1_000;
 
 /** a conflict the client sees: what changed, not the store's keys (they are the store's, not the API's) */
 function conflictError(err: StoreConflict): DomainError {
@@ -255,8 +258,23 @@ export class ControlState {
       this.storeObserver?.retried();
       // what the mutation read is refreshed by the batches in flight landing (and the claims it learnt)
       await this.commitsLanded();
+      if (attempt < CATCH_UP_ATTEMPTS) await this.caughtUp(err.current);
       return this.serial(fn, o, attempt + 1);
     });
+  }
+
+  /**
+   * Until this node's copy holds each document the store had changed at a lost compare-and-swap
+   * (the watch, or a listing, brings it), for at most CATCH_UP_MS. For a few seconds after etcd
+   * restarts, a node's writes go through before its watch resumes: its retries ran at once against
+   * the same stale copy and answered StoreConflict after eight. Claims are left out: the claims
+   * learn a lost one at once (claims.ts).
+   */
+  private async caughtUp(current: ReadonlyMap<string, number> | undefined): Promise<void> {
+    if (!current) return;
+    const behind = () => [...current].some(([k, v]) => !k.startsWith('claim/') && (v === 0 ? this.versions.has(k) : (this.versions.get(k) ?? 0) < v));
+    const until = Date.now() + CATCH_UP_MS;
+    while (behind() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   private async commitsLanded(): Promise<void> {

@@ -138,11 +138,12 @@ export class EtcdStore implements Store {
         if (res.succeeded) o.transaction(1);
       }
       if (res.succeeded) return Number(res.header.revision);
-      const changed = expectations.filter((x, i) => {
-        const kv = res.responses[i]?.response_range?.kvs[0];
-        return Number(kv?.mod_revision ?? 0) !== x.version;
+      const current = new Map<string, number>();
+      expectations.forEach((x, i) => {
+        const now = Number(res.responses[i]?.response_range?.kvs[0]?.mod_revision ?? 0);
+        if (now !== x.version) current.set(keyOf(x.kind, x.id), now);
       });
-      throw new StoreConflict((changed.length ? changed : expectations).map((x) => keyOf(x.kind, x.id)));
+      throw new StoreConflict(current.size ? [...current.keys()] : expectations.map((x) => keyOf(x.kind, x.id)), current);
     } catch (err) {
       throw this.unavailable(err);
     }

@@ -118,10 +118,13 @@ export class StoreFull extends Error {
 /** A commit refused because an expectation failed: another writer changed (or made) these keys first. Nothing was written. */
 export class StoreConflict extends Error {
   readonly keys: readonly string[];
-  constructor(keys: readonly string[]) {
+  /** each changed key's version in the store when the commit lost (0: absent), where the store says (etcd) */
+  readonly current: ReadonlyMap<string, number> | undefined;
+  constructor(keys: readonly string[], current?: ReadonlyMap<string, number>) {
     super(`the store changed under the commit: ${keys.join(', ')}`);
     this.name = 'StoreConflict';
     this.keys = keys;
+    this.current = current;
   }
 }
 

@@ -6,11 +6,11 @@ import { applyInventory } from '../../src/control/inventory.js';
 import type { ControlState } from '../../src/control/state.js';
 import { validateConfig } from '../../src/model/config.js';
 import type { Endpoint } from '../../src/model/types.js';
-import type { SqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/store.js';
 import { CONSUMER, PROVIDER, recordingDataPlane, twoAccountConfig } from '../helpers.js';
 
 /** NODE_ID: a node of a fleet (its allocations spread, as over etcd); none: the SQLite daemon's lowest free values */
-export async function storedControl(store: SqliteStore, endpointQuota: number, nodeId?: string) {
+export async function storedControl(store: Store, endpointQuota: number, nodeId?: string) {
   const c = validateConfig(twoAccountConfig({
     accounts: [PROVIDER, { ...CONSUMER, quotas: { endpoint_service: 10, endpoint: endpointQuota } }],
     public_services: [{ name: 'pub', service_type: 'interface', ports: [{ port: 9999, target: '127.0.0.1:9' }] }],
