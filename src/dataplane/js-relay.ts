@@ -249,8 +249,13 @@ export class Connection implements LiveConnection {
   }
 
   probe(): void {
+    if (this.phase !== Phase.Open) return;
     const c = this.client;
-    if (this.phase === Phase.Open && c.readableEnded && !c.writableEnded && !c.destroyed) c.write(NOTHING);
+    if (c.readableEnded && !c.writableEnded && !c.destroyed) c.write(NOTHING);
+    // Likewise a backend that sent its FIN and then reset: unread, its reset went unheard, and the
+    // connection held its slot while the client's bytes went nowhere (the native relay hears it).
+    const b = this.backend;
+    if (b.readableEnded && !b.writableEnded && !b.destroyed) b.write(NOTHING);
   }
 
   fail(reason: RefusalReason): void {
@@ -358,8 +363,12 @@ export class Connection implements LiveConnection {
         if (this.phase === Phase.Connecting) this.backend.destroy();
         // A client that reset (even after its FIN) takes nothing more: the backend is reset too.
         else if (!this.client.readableEnded || this.client.errored) resetSocket(this.backend);
-      } else if (this.backend.destroyed && !this.client.destroyed && !this.backend.readableEnded) {
-        resetSocket(this.client);
+      } else if (this.backend.destroyed && !this.client.destroyed) {
+        if (!this.backend.readableEnded) resetSocket(this.client);
+        // A backend gone after its FIN (it reset) takes nothing more either: the client gets what
+        // it sent, then the close, as from the native relay. Left open, the client's later bytes
+        // went nowhere while the connection held its slot until the client left.
+        else if (!this.client.readableEnded) this.client.destroySoon();
       }
       return;
     }

@@ -226,6 +226,32 @@ describe(`relay hardening (${relayChoice().relay} relay)`, () => {
     expect(relayed.closeReason).toBe('cut');
   });
 
+  it('a backend that sends its FIN and then resets: the connection ends and frees its slot, the client still half-open (the JS relay never heard the reset)', async () => {
+    // Unread after its FIN, the backend's reset went unheard by the JS relay: the connection kept
+    // its slot (and the backend's count) until the client left, the client's bytes going nowhere.
+    const d = await daemon();
+    const b = await startBackend((s) => s.once('data', () => {
+      s.end('bye');
+      setTimeout(() => s.resetAndDestroy(), 50);
+    }), { allowHalfOpen: true });
+    onTestFinished(() => b.close());
+    const { svc, port } = await publish(d, b);
+    const ep = await settledEndpoint(d, svc.id);
+    const sock = net.connect({ host: ep.host_ip, port, allowHalfOpen: true });
+    onTestFinished(() => { sock.destroy(); });
+    sock.on('error', () => undefined);
+    let received = '';
+    let ended = false;
+    sock.on('data', (x: Buffer) => { received += x.toString(); });
+    sock.on('end', () => { ended = true; });
+    sock.write('x');
+    await waitFor(() => ended, 3_000, 'the backend\'s FIN');
+    expect(received).toBe('bye');
+    const active = () => metricValue(d.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id });
+    await waitFor(async () => (await active()) === 0, 5_000, 'the connection to end');
+    expect(await metricValue(d.url, 'vpcep_backend_active_connections', { service_id: svc.id, backend: `127.0.0.1:${b.port}`, zone: 'sim-1a' })).toBe(0);
+  });
+
   it('a stalled peer pins the relay\'s socket buffers at socket_buffer_bytes, not the autotuned 4-6 MiB each way', async () => {
     // Item 13: a backend that never reads; the client pushes 16 MiB. With autotuning the relay's
     // two sockets held 12.8 MiB per connection (bench/stalled-peer.mjs).
