@@ -318,6 +318,12 @@ struct Conn {
   uint16_t fastPort = 0;                       // its SNAT port, back to the endpoint's pool then
   uint64_t fastSeen = 0;                       // bytes both ways at its last timeout check
   int64_t fastActiveUs = 0;                    // when bytes last moved (seen by the check)
+  // A routed connection's (a public service's listener) opened event is reported at once (the
+  // gateway makes nothing of a brief event), so its connected and closed events are too: from the
+  // outbox, the delivery of an earlier batch could take them ahead of its opened one, still queued,
+  // and TypeScript dropped them (the connection, left connecting, was failed as backend_timeout
+  // at the connect deadline though it relayed; a close dropped so kept its slot).
+  bool fastRouted = false;
   // writes to the backend socket before TCP_NODELAY and SO_SNDBUF are set on it (Worker::Start:
   // 2, set before the second write; 0: set, as an adopted connection's sockets come)
   uint8_t untunedWrites = 0;
@@ -1166,7 +1172,7 @@ class Worker {
   // this readiness says it has something.
   void Connected(Conn* c, uint32_t events = EPOLLIN) {
     c->connecting = false;
-    events_.push_back({c->id, kConnected, Reason::Done, 0, 0, NowUs() - c->startUs, c->fastEndpoint != nullptr});
+    events_.push_back({c->id, kConnected, Reason::Done, 0, 0, NowUs() - c->startUs, c->fastEndpoint != nullptr && !c->fastRouted});
     Move(c, 0);
     if (!c->closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) Move(c, 1);
     Done(c);
@@ -1487,7 +1493,7 @@ class Worker {
     const bool fastConn = c->fastEndpoint != nullptr;
     if (fastConn) FastRelease(c);
     graveyard_.push_back(c);
-    events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0, fastConn});
+    events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0, fastConn && !c->fastRouted});
   }
 
   // ---- detach (issue 15: a toxic added live) ----------------------------------------------
@@ -2350,6 +2356,7 @@ void Worker::FastRouteAdmit(const FastListener& l, const FastRoutes& r, int fd, 
   c->startUs = NowUs();
   c->counters = std::make_shared<Counters>();
   c->fastEndpoint = e.endpoint;
+  c->fastRouted = true;
   c->fastPort = snat;
   c->fastActiveUs = c->startUs;
   fastConns_++;

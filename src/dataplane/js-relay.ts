@@ -46,6 +46,26 @@ const SNAT_PORT_TRIES = 4;
 /** checks, 5 ms apart, for a released connection's bytes to settle before it goes back to splice */
 const RELEASE_TRIES = 1_000;
 
+/**
+ * Resets S (an RST, not a FIN). Node's resetAndDestroy() fails while the socket's FIN is being sent
+ * (libuv refuses to reset a stream whose shutdown request is pending: EINVAL) and then lets go of the
+ * handle without closing it: the descriptor leaks and 'close' never comes, so the connection never
+ * ends and keeps its slot (a cut just after the peer's FIN was passed on, or a reset just after a
+ * half-close). Nothing is left to write once Node asks for the shutdown, so it completes within a
+ * turn of the loop: such a socket is reset then.
+ */
+export function resetSocket(s: Socket): void {
+  if (s.writableEnded && !s.writableFinished && s.writableLength === 0 && !s.destroyed) {
+    s.once('finish', resetNow);
+    return;
+  }
+  s.resetAndDestroy();
+}
+
+function resetNow(this: Socket): void {
+  this.resetAndDestroy();
+}
+
 export class Connection implements LiveConnection {
   readonly client: Socket;
   backend: Socket;
@@ -217,7 +237,7 @@ export class Connection implements LiveConnection {
   cut(as: 'cut' | 'unhealthy' = 'cut'): void {
     if (this.phase === Phase.Closed) return;
     this.closeReason ??= as;
-    this.client.resetAndDestroy();
+    resetSocket(this.client);
     this.backend.destroy();
   }
 
@@ -229,8 +249,13 @@ export class Connection implements LiveConnection {
   }
 
   probe(): void {
+    if (this.phase !== Phase.Open) return;
     const c = this.client;
-    if (this.phase === Phase.Open && c.readableEnded && !c.writableEnded && !c.destroyed) c.write(NOTHING);
+    if (c.readableEnded && !c.writableEnded && !c.destroyed) c.write(NOTHING);
+    // Likewise a backend that sent its FIN and then reset: unread, its reset went unheard, and the
+    // connection held its slot while the client's bytes went nowhere (the native relay hears it).
+    const b = this.backend;
+    if (b.readableEnded && !b.writableEnded && !b.destroyed) b.write(NOTHING);
   }
 
   fail(reason: RefusalReason): void {
@@ -238,7 +263,7 @@ export class Connection implements LiveConnection {
     this.failure = reason;
     this.closeReason ??= 'backend_failed';
     this.owner.onBackendFailed(this, reason);
-    this.client.resetAndDestroy();
+    resetSocket(this.client);
     this.backend.destroy();
   }
 
@@ -312,8 +337,8 @@ export class Connection implements LiveConnection {
   /** reset_peer: both sides reset */
   toxicReset(): void {
     this.closeReason ??= 'cut';
-    this.client.resetAndDestroy();
-    this.backend.resetAndDestroy();
+    resetSocket(this.client);
+    resetSocket(this.backend);
   }
 
   /** bytes read from the client so far */
@@ -337,9 +362,13 @@ export class Connection implements LiveConnection {
       if (this.client.destroyed && !this.backend.destroyed) {
         if (this.phase === Phase.Connecting) this.backend.destroy();
         // A client that reset (even after its FIN) takes nothing more: the backend is reset too.
-        else if (!this.client.readableEnded || this.client.errored) this.backend.resetAndDestroy();
-      } else if (this.backend.destroyed && !this.client.destroyed && !this.backend.readableEnded) {
-        this.client.resetAndDestroy();
+        else if (!this.client.readableEnded || this.client.errored) resetSocket(this.backend);
+      } else if (this.backend.destroyed && !this.client.destroyed) {
+        if (!this.backend.readableEnded) resetSocket(this.client);
+        // A backend gone after its FIN (it reset) takes nothing more either: the client gets what
+        // it sent, then the close, as from the native relay. Left open, the client's later bytes
+        // went nowhere while the connection held its slot until the client left.
+        else if (!this.client.readableEnded) this.client.destroySoon();
       }
       return;
     }

@@ -641,6 +641,26 @@ describe('metrics of the internet path', () => {
     expect(after.sent).toBe(during.sent);
     await stopDaemon(w.d);
   });
+
+  it('a burst of routed connections held past the connect timeout: each stays open and answers again, none failed as backend_timeout', async () => {
+    // On the relay threads a routed connection's opened event went out at once but its connected
+    // one through the outbox, which an earlier batch's delivery could take first: TypeScript
+    // dropped it, and at the connect deadline cut the connection, relaying, as backend_timeout
+    // (46 of a burst of 50 in one run).
+    const backend = await startObs();
+    const P = randomPort();
+    const d = await startTestDaemon({ ...gatewayConfig(P, backend.port), dataplane: { backend_connect_timeout_ms: 300 } });
+    daemons.add(d);
+    const held = await Promise.all(Array.from({ length: 50 }, () => hold('127.0.0.1', SERVICE_IP, P)));
+    await sleep(1_200);
+    expect(held.filter((h) => h.socket.destroyed)).toHaveLength(0);
+    for (const h of held) expect(await askAgain(h.socket)).toBe('200 127.0.0.1');
+    expect(await metric(d.url, 'vpcep_rejected_connections_total', { reason: 'backend_timeout' }) ?? 0).toBe(0);
+    expect(await metric(d.url, 'vpcep_internet_active_connections')).toBe(50);
+    for (const h of held) h.socket.destroy();
+    await waitFor(async () => (await metric(d.url, 'vpcep_internet_active_connections')) === 0, 3_000, 'the held connections closed');
+    await stopDaemon(d);
+  });
 });
 
 // =================================================================================================

@@ -9,6 +9,8 @@ import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { EndpointRuntime } from '../../src/dataplane/endpoint-runtime.js';
+import type { ConnectionOwner } from '../../src/dataplane/connection.js';
+import { Connection } from '../../src/dataplane/js-relay.js';
 import { activeRelay, relayChoice } from '../../src/dataplane/native-relay.js';
 import {
   ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, createAvailableService, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
@@ -179,6 +181,75 @@ describe(`relay hardening (${relayChoice().relay} relay)`, () => {
     expect(await rejected(d.url, ep.id, 'error')).toBe(1);
     const late = await connect(ep.host_ip, port);
     await roundTrip(late, 'still relaying');
+  });
+
+  it('the JS relay: a cut while the client\'s FIN is being sent closes the connection and frees its descriptors (the reset had failed and leaked them)', async () => {
+    // Node's resetAndDestroy() fails with EINVAL while a shutdown is pending and drops the handle
+    // unclosed: no 'close', so the connection kept its slot and a descriptor for ever (a delete
+    // just after 3,000 clients left kept ~800 of them). The cut here comes right after Node asks
+    // for the client's shutdown, the backend's FIN having been passed on.
+    const b = await startBackend((s) => s.resume(), { allowHalfOpen: true });
+    onTestFinished(() => b.close());
+    let backendSide: Socket | null = null;
+    b.server.on('connection', (s: Socket) => { backendSide = s; });
+    let conn: Connection | null = null;
+    let closed = 0;
+    let connected = false;
+    const owner: ConnectionOwner = {
+      onBackendConnected: () => { connected = true; },
+      onBackendFailed: () => undefined,
+      nextSnatPort: () => 0,
+      onClosed: () => { closed++; },
+    };
+    const relayServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => {
+      conn = new Connection(owner, s, 0, { host: '127.0.0.1', port: b.port, localAddress: undefined, bindPoolPort: false, preamble: null }, Date.now(), 5_000, 0, null);
+    });
+    await new Promise<void>((r) => relayServer.listen(0, '127.0.0.1', r));
+    onTestFinished(() => { relayServer.close(); });
+    const c = await connect('127.0.0.1', (relayServer.address() as net.AddressInfo).port);
+    await waitFor(() => connected && backendSide !== null, 3_000, 'the backend connected');
+    const relayed = conn!;
+    const fd = (relayed.client as unknown as { _handle: { fd: number } })._handle.fd;
+    const socketOf = (n: number) => { try { return fs.readlinkSync(`/proc/self/fd/${n}`); } catch { return null; } };
+    const before = socketOf(fd);
+    expect(before).toMatch(/^socket:/);
+    const client = relayed.client as Socket & { _final(cb: (err?: Error | null) => void): void };
+    const final = client._final;
+    client._final = function (cb) {
+      final.call(this, cb);
+      relayed.cut();
+    };
+    backendSide!.end();
+    await waitFor(() => closed === 1, 3_000, 'the cut connection to close');
+    await waitFor(() => c.closed, 3_000, 'the client to see the close');
+    expect(socketOf(fd)).not.toBe(before);
+    expect(relayed.closeReason).toBe('cut');
+  });
+
+  it('a backend that sends its FIN and then resets: the connection ends and frees its slot, the client still half-open (the JS relay never heard the reset)', async () => {
+    // Unread after its FIN, the backend's reset went unheard by the JS relay: the connection kept
+    // its slot (and the backend's count) until the client left, the client's bytes going nowhere.
+    const d = await daemon();
+    const b = await startBackend((s) => s.once('data', () => {
+      s.end('bye');
+      setTimeout(() => s.resetAndDestroy(), 50);
+    }), { allowHalfOpen: true });
+    onTestFinished(() => b.close());
+    const { svc, port } = await publish(d, b);
+    const ep = await settledEndpoint(d, svc.id);
+    const sock = net.connect({ host: ep.host_ip, port, allowHalfOpen: true });
+    onTestFinished(() => { sock.destroy(); });
+    sock.on('error', () => undefined);
+    let received = '';
+    let ended = false;
+    sock.on('data', (x: Buffer) => { received += x.toString(); });
+    sock.on('end', () => { ended = true; });
+    sock.write('x');
+    await waitFor(() => ended, 3_000, 'the backend\'s FIN');
+    expect(received).toBe('bye');
+    const active = () => metricValue(d.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id });
+    await waitFor(async () => (await active()) === 0, 5_000, 'the connection to end');
+    expect(await metricValue(d.url, 'vpcep_backend_active_connections', { service_id: svc.id, backend: `127.0.0.1:${b.port}`, zone: 'sim-1a' })).toBe(0);
   });
 
   it('a stalled peer pins the relay\'s socket buffers at socket_buffer_bytes, not the autotuned 4-6 MiB each way', async () => {
