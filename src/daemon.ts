@@ -65,7 +65,7 @@ export interface DaemonOptions {
   /** the clock of the API's back-off and /metrics cache (ms); tests drive it */
   readonly now?: () => number;
   /** the data plane's clock and sweep interval (tests: a fake clock, sweepIntervalMs 0, dataPlane.sweep()) */
-  readonly dataPlaneClock?: { readonly now: () => number; readonly sweepIntervalMs?: number };
+  readonly dataPlaneClock?: { readonly now?: () => number; readonly sweepIntervalMs?: number };
 }
 
 /** the DNS server's descriptors besides its TCP connections: the UDP socket, the TCP listener, the upstream socket */
@@ -191,7 +191,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       observeConnect: (id, s) => metrics.observeConnect(id, s),
       observeHealthProbe: (result, seconds) => metrics.observeHealthProbe(result, seconds),
       forget: (id) => metrics.forgetEndpoint(id),
-      now: dataPlaneNow,
+      // only an injected clock (tests) is passed on: with it the event loop's sweep times every
+      // connection, without it the relay threads time their own. The real one passed too kept the
+      // threads' timeouts off in every daemon since they were written
+      now: o.dataPlaneClock?.now,
       flowLog,
       sweepIntervalMs: o.dataPlaneClock?.sweepIntervalMs,
     });

@@ -638,6 +638,30 @@ describe('backend failures and connection behaviour', () => {
     expect(await closedBy(d.url, ep.id, 'idle')).toBe(1);
   });
 
+  // the fast path's connections: the relay threads time them on the real clock (the sweep skips
+  // them); until 2026-12-06 the daemon passed its real clock on as if injected, so the threads never did
+  const threadsTime = relayChoice().relay === 'native' && (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() !== 'off';
+  it.runIf(threadsTime)('idle timeout in a daemon on the real clock: with the event loop\'s sweep off, the relay threads close an idle connection (counted idle); a trickling one stays open', async () => {
+    const d = await startTestDaemon(twoAccountConfig({ dataplane: { idle_timeout_ms: 400 } }), undefined, { dataPlaneClock: { sweepIntervalMs: 0 } });
+    daemons.add(d);
+    const backend = await startBackend();
+    const P = randomPort();
+    const svc = await publish(d, [[P, backend.port]]);
+    const ep = await acceptedEndpoint(d, svc.id);
+    const idle = await relays(ep.host_ip, P);
+    const busy = await relays(ep.host_ip, P);
+    const trickle = setInterval(() => busy.sock.write('t'), 100);
+    try {
+      await idle.waitClosed(5_000);
+      expect(idle.error).toBeNull();
+      await waitFor(async () => (await closedBy(d.url, ep.id, 'idle')) === 1, 3_000, 'the idle one counted');
+      await sleep(600);
+      expect(busy.closedAt).toBeNull();
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
   it('a listener that cannot bind fails only its endpoint; another endpoint of the service works', async () => {
     const d = await daemon();
     const backend = await startBackend();
