@@ -153,6 +153,15 @@ async function relays(host: string, port: number, o: { localAddress?: string } =
   return c;
 }
 
+/** an accepted endpoint of a fresh service and two connections relayed through it (the idle-timeout tests' one idle, one busy) */
+async function twoRelayed(d: TestDaemon): Promise<{ ep: any; idle: Client; busy: Client }> {
+  const backend = await startBackend();
+  const P = randomPort();
+  const svc = await publish(d, [[P, backend.port]]);
+  const ep = await acceptedEndpoint(d, svc.id);
+  return { ep, idle: await relays(ep.host_ip, P), busy: await relays(ep.host_ip, P) };
+}
+
 async function expectRefused(host: string, port: number): Promise<void> {
   const c = new Client(host, port);
   expect(await c.settled).toBe('ECONNREFUSED');
@@ -612,13 +621,7 @@ describe('backend failures and connection behaviour', () => {
   it('idle timeout: an idle connection is closed, a trickling one stays open (driven by the clock and sweep hook)', async () => {
     const clock = new FakeClock();
     const d = await daemon({ idle_timeout_ms: 300_000 }, undefined, clock);
-    const backend = await startBackend();
-    const P = randomPort();
-    const svc = await publish(d, [[P, backend.port]]);
-    const ep = await acceptedEndpoint(d, svc.id);
-
-    const idle = await relays(ep.host_ip, P);
-    const busy = await relays(ep.host_ip, P);
+    const { ep, idle, busy } = await twoRelayed(d);
     d.daemon.dataPlane.sweep(); // both were active: their idle time starts now
     clock.advance(200_000);
     await busy.roundTrip('trickle');
@@ -644,12 +647,7 @@ describe('backend failures and connection behaviour', () => {
   it.runIf(threadsTime)('idle timeout in a daemon on the real clock: with the event loop\'s sweep off, the relay threads close an idle connection (counted idle); a trickling one stays open', async () => {
     const d = await startTestDaemon(twoAccountConfig({ dataplane: { idle_timeout_ms: 400 } }), undefined, { dataPlaneClock: { sweepIntervalMs: 0 } });
     daemons.add(d);
-    const backend = await startBackend();
-    const P = randomPort();
-    const svc = await publish(d, [[P, backend.port]]);
-    const ep = await acceptedEndpoint(d, svc.id);
-    const idle = await relays(ep.host_ip, P);
-    const busy = await relays(ep.host_ip, P);
+    const { ep, idle, busy } = await twoRelayed(d);
     const trickle = setInterval(() => busy.sock.write('t'), 100);
     try {
       await idle.waitClosed(5_000);
