@@ -645,7 +645,8 @@ describe('backend failures and connection behaviour', () => {
   // them); until 2026-12-06 the daemon passed its real clock on as if injected, so the threads never did
   const threadsTime = relayChoice().relay === 'native' && (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() !== 'off';
   it.runIf(threadsTime)('idle timeout in a daemon on the real clock: with the event loop\'s sweep off, the relay threads close an idle connection (counted idle); a trickling one stays open', async () => {
-    const d = await startTestDaemon(twoAccountConfig({ dataplane: { idle_timeout_ms: 400 } }), undefined, { dataPlaneClock: { sweepIntervalMs: 0 } });
+    // 1 s: the trickle (every 100 ms) keeps its connection open even when the test's process is held up for most of a second
+    const d = await startTestDaemon(twoAccountConfig({ dataplane: { idle_timeout_ms: 1_000 } }), undefined, { dataPlaneClock: { sweepIntervalMs: 0 } });
     daemons.add(d);
     const { ep, idle, busy } = await twoRelayed(d);
     const trickle = setInterval(() => busy.sock.write('t'), 100);
@@ -653,7 +654,7 @@ describe('backend failures and connection behaviour', () => {
       await idle.waitClosed(5_000);
       expect(idle.error).toBeNull();
       await waitFor(async () => (await closedBy(d.url, ep.id, 'idle')) === 1, 3_000, 'the idle one counted');
-      await sleep(600);
+      await sleep(1_200);
       expect(busy.closedAt).toBeNull();
     } finally {
       clearInterval(trickle);
