@@ -4,7 +4,8 @@ import type { Config } from '../model/config.js';
 /** the keys a reload applies in place; any other change is refused, naming the keys */
 export const RELOADABLE = ['metrics.token', 'dataplane.drain_timeout_ms'] as const;
 
-const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** a config field's name as in the file (`drainTimeoutMs` -> `drain_timeout_ms`) */
+export const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** every leaf of a config section as `section.key` (snake_case, as in the file) -> its JSON */
 function leaves(c: Config): Map<string, string> {
