@@ -6,7 +6,7 @@
 // once it is deleted. An activation whose commit meets etcd stopped is logged by its message.
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, metricValue, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
@@ -61,8 +61,12 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
     backend = await startBackend(echo);
     client = new Etcd3({ hosts: etcd.url.replace('etcd://', 'http://') });
   }, 30_000);
+  // each test's nodes go with it: left running, the earlier tests' seven nodes all reconnected when
+  // the last test restarts etcd, and on CI's loaded cores its own endpoint waited past 30 s
+  afterEach(() => {
+    for (const n of started.splice(0)) n.child.proc.kill('SIGKILL');
+  });
   afterAll(async () => {
-    for (const n of started) n.child.proc.kill('SIGKILL');
     client?.close();
     await backend?.close();
   });
