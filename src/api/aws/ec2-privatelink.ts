@@ -148,12 +148,13 @@ function describeVpcEndpointServicePermissions(call: AwsCall): XmlFields {
 function permissionOf(call: AwsCall, principal: string, parameter: string): { permission: string; principal: string | null; type: PrincipalType } {
   const parsed = parsePrincipal(principal);
   if (!parsed) {
-    throw new AwsRequestError('InvalidParameterValue', `${parameter}: '${principal}' is not a principal: arn:aws:iam::<account id>:root (or :user/..., :role/...) or *`);
+    throw new AwsRequestError('InvalidPrincipal', `Invalid Principal: '${principal}' (${parameter}): arn:aws:iam::<account id>:root (or :user/..., :role/...) or *`);
   }
   const permission = call.control.permissionOfAwsPrincipal(principal);
   if (permission === null) {
-    // the whitelist admits accounts the simulator knows (README "Supported actions")
-    throw new AwsRequestError('InvalidParameterValue', `${parameter}: no account of this simulator has the AWS id of '${principal}' (accounts[].aws.account_id)`);
+    // the whitelist admits accounts the simulator knows (README "Supported actions"); AWS, too,
+    // refuses a principal that does not exist, with this code
+    throw new AwsRequestError('InvalidPrincipal', `Invalid Principal: '${principal}' (${parameter}): no account of this simulator has its AWS id (accounts[].aws.account_id)`);
   }
   return { permission, principal: parsed.type === 'User' || parsed.type === 'Role' ? principal : null, type: parsed.type };
 }
