@@ -10,23 +10,62 @@ import type { Fleet } from '../store/fleet.js';
 import { placedOf, type ControlState } from './state.js';
 import { applyToDataPlane, liveSpec, pushEndpoint } from './transitions.js';
 
-/** how long a gained endpoint's bind is tried again while its address is still taken, and the pause between */
+/**
+ * How a gained endpoint's bind is tried again while its address is still taken: every
+ * GAIN_PAUSE_MS for GAIN_WAIT_MS (the old owner closing its listeners), then every
+ * GAIN_SLOW_PAUSE_MS until GAIN_GIVE_UP_MS (an old owner frozen, by SIGSTOP or a stalled host: its
+ * lease ran out, so its endpoints moved here, but its sockets stay open until it runs again and
+ * sees that they moved). Only then does the endpoint turn failed, as a bind failure does on one node.
+ */
 const GAIN_WAIT_MS = 10_000;
 const GAIN_PAUSE_MS = 300;
+const GAIN_SLOW_PAUSE_MS = 1_000;
+const GAIN_GIVE_UP_MS = 300_000;
 
-/** binds an endpoint this node serves (gained, or changed by another writer); a bind failure turns it failed, as pushEndpoint does */
+/**
+ * binds an endpoint this node serves (gained, or changed by another writer); a bind failure turns
+ * it failed, as pushEndpoint does. One attempt per endpoint at a time: a change that comes while
+ * its bind is tried again is bound by that attempt, from the endpoint as it is then.
+ */
 export async function bindOwned(st: ControlState, id: string): Promise<void> {
-  const until = Date.now() + GAIN_WAIT_MS;
+  const running = st.binding.get(id);
+  if (running) {
+    running.again = true;
+    return;
+  }
+  const mine = { again: false };
+  st.binding.set(id, mine);
+  try {
+    await bindRetrying(st, id, mine);
+  } finally {
+    st.binding.delete(id);
+  }
+}
+
+async function bindRetrying(st: ControlState, id: string, mine: { again: boolean }): Promise<void> {
+  const started = Date.now();
+  let slow = false;
   for (let tries = 1; ; tries++) {
     const e = st.endpoints.get(id);
     if (!e || e.service_type !== 'interface' || st.servedElsewhere(id) || !LIVE_ENDPOINT_STATUSES.has(e.status)) break;
     const live = liveSpec(st, e);
     if (!live) break;
+    mine.again = false;
     const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
-    if (ack.ok) return;
-    if (ack.failure !== 'listen_failed' || Date.now() >= until) break;
+    if (ack.ok) {
+      if (mine.again) continue;
+      if (slow) st.log.info({ endpoint_id: id, waited_ms: Date.now() - started }, 'fleet: an endpoint\'s address is free again: bound');
+      return;
+    }
+    const waited = Date.now() - started;
+    if (ack.failure !== 'listen_failed' || waited >= GAIN_GIVE_UP_MS || st.stopping) break;
     if (tries === 1) st.log.info({ endpoint_id: id, reason: ack.reason }, 'fleet: an endpoint\'s address is still taken (its old owner stopping?): binding again');
-    await new Promise((r) => setTimeout(r, GAIN_PAUSE_MS));
+    if (!slow && waited >= GAIN_WAIT_MS) {
+      slow = true;
+      st.log.warn({ endpoint_id: id, reason: ack.reason, give_up_s: GAIN_GIVE_UP_MS / 1000 },
+        'fleet: an endpoint\'s address is still taken: its old owner may be frozen (its sockets open until it runs again), or another process holds it; binding again every second');
+    }
+    await new Promise((r) => setTimeout(r, slow ? GAIN_SLOW_PAUSE_MS : GAIN_PAUSE_MS));
   }
   if (!st.servedElsewhere(id)) await pushEndpoint(st, id);
 }

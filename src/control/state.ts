@@ -181,6 +181,8 @@ export class ControlState {
   private deferred: Batch[] = [];
   /** data-plane round trips under way, so that shutdown can wait for them */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** endpoints whose bind on this node is being tried again (placement.ts), and whether one changed meanwhile */
+  readonly binding = new Map<string, { again: boolean }>();
   /** the lowest free address of the SNAT range and of each subnet (by `<vpc id> <cidr>`) */
   private snatPool = snatPool();
   private readonly ipPools = new Map<string, LowestFree>();

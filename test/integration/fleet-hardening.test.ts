@@ -8,10 +8,12 @@ import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, metricValue, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import { attempt } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
 
 interface Node {
+  readonly name: string;
   readonly child: ChildDaemon;
   readonly provider: ApiClient;
   readonly consumer: ApiClient;
@@ -26,7 +28,7 @@ let prefixes = 0;
 async function startNode(configFile: string, name: string): Promise<Node> {
   const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name], {}, undefined, [], 60_000);
   if (child.proc.exitCode !== null) throw new Error(`${name} did not start:\n${child.output()}`);
-  const node = { child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  const node = { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
   started.push(node);
   return node;
 }
@@ -148,6 +150,34 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
     await waitFor(() => warned(a, 'c') && warned(b, 'c') && warned(c, 'a') && warned(c, 'b'), 10_000, `the warnings\n${c.child.output()}`);
     expect(warned(a, 'b') || warned(b, 'a')).toBe(false);
     for (const n of [a, b, c]) healthy(n);
+  }, 120_000);
+
+  it('an endpoint gained from a frozen node (SIGSTOP: its lease runs out, its listeners stay open) keeps its status while its address is taken, past the first 10 s, and relays on its new owner once the old one runs again', async () => {
+    const { a, b, service } = await fleetOfTwo();
+    const r = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await waitFor(async () => (await attempt(r.body.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, 'the endpoint to relay');
+    const trace = async (n: Node) => (await n.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: r.body.ip, destination_port: 80 })).body.trace.node.name as string;
+    const owner = await trace(a);
+    const [frozen, other] = owner === a.name ? [a, b] : [b, a];
+    expect(owner).toBe(frozen.name);
+    frozen.child.proc.kill('SIGSTOP');
+    try {
+      await waitFor(async () => (await trace(other)) === other.name, 20_000, 'the endpoint placed on the other node');
+      await waitFor(() => /address is still taken \(its old owner stopping\?\)/.test(other.child.output()), 20_000, `the other node to meet the address taken\n${other.child.output()}`);
+      await new Promise((res) => setTimeout(res, 11_000));
+      // before: the endpoint turned failed with the bind's error 10 s after the first try
+      expect((await other.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status).toBe('accepted');
+      expect(other.child.output()).toMatch(/address is still taken: its old owner may be frozen/);
+    } finally {
+      frozen.child.proc.kill('SIGCONT');
+    }
+    await waitFor(() => /address is free again: bound/.test(other.child.output()), 30_000, `the other node to bind once the frozen one runs again\n${other.child.output()}`);
+    await waitFor(async () => (await attempt(r.body.host_ip, 80, '127.2.1.50')) === 'relay', 15_000, 'the endpoint to relay on its new owner');
+    for (const n of [a, b]) {
+      expect((await n.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status).toBe('accepted');
+      healthy(n);
+    }
   }, 120_000);
 
   // last: it stops etcd, which the tests above share
