@@ -78,27 +78,16 @@ export class WebhookNotifier {
   }
 
   private async deliver(url: string, m: WebhookMessage, n: ConnectionNotification, e: ConnectionEvent): Promise<void> {
-    const { attempts, firstRetryDelayMs, maxRetryDelayMs, attemptTimeoutMs } = this.retry;
+    const { attempts, firstRetryDelayMs, maxRetryDelayMs } = this.retry;
     let last = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (this.closing.signal.aborted) break;
-      try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': m.contentType, ...m.headers },
-          body: m.body,
-          redirect: 'manual',
-          signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(attemptTimeoutMs)]),
-        });
-        await res.body?.cancel().catch(() => undefined);
-        if (res.status >= 200 && res.status < 300) {
-          this.delivered++;
-          return;
-        }
-        last = `HTTP ${res.status}`;
-      } catch (err) {
-        last = err instanceof Error ? (err.name === 'TimeoutError' ? `no answer in ${attemptTimeoutMs} ms` : err.message) : String(err);
+      const status = await this.post(url, m);
+      if (typeof status === 'number' && status >= 200 && status < 300) {
+        this.delivered++;
+        return;
       }
+      last = typeof status === 'number' ? `HTTP ${status}` : status;
       if (attempt < attempts && !this.closing.signal.aborted) {
         this.retries++;
         await this.sleep(Math.min(maxRetryDelayMs, firstRetryDelayMs * 2 ** (attempt - 1)));
@@ -106,6 +95,39 @@ export class WebhookNotifier {
     }
     this.failed++;
     this.o.log.warn({ notification_id: n.id, topic: n.topic, url, event: e.event, endpoint_id: e.endpoint.id, last_error: last }, 'connection notification not delivered');
+  }
+
+  /**
+   * One attempt: the answer's status, or why there was none. Its own controller, aborted by a timer
+   * this attempt holds (cleared when it ends) or by close(): fetch follows the signal it is given
+   * through a weak reference, so a signal nothing else held (AbortSignal.any over a timeout) was
+   * collected by the next GC and its timeout never reached the request, which then waited on a
+   * webhook that never answers for good, its socket with it (nodejs/node#55428).
+   */
+  private async post(url: string, m: WebhookMessage): Promise<number | string> {
+    const { attemptTimeoutMs } = this.retry;
+    const attempt = new AbortController();
+    const timer = setTimeout(() => attempt.abort(new DOMException(`no answer in ${attemptTimeoutMs} ms`, 'TimeoutError')), attemptTimeoutMs);
+    const closing = this.closing.signal;
+    const cut = () => attempt.abort(closing.reason);
+    closing.addEventListener('abort', cut);
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': m.contentType, ...m.headers },
+        body: m.body,
+        redirect: 'manual',
+        signal: attempt.signal,
+      });
+      // the body is not wanted: a huge or endless one is not read
+      await res.body?.cancel().catch(() => undefined);
+      return res.status;
+    } catch (err) {
+      return whyNoAnswer(err, attemptTimeoutMs);
+    } finally {
+      clearTimeout(timer);
+      closing.removeEventListener('abort', cut);
+    }
   }
 
   private sleep(ms: number): Promise<void> {
@@ -120,4 +142,16 @@ export class WebhookNotifier {
       signal.addEventListener('abort', done);
     });
   }
+}
+
+/** a failed attempt in words: fetch's own message ("fetch failed") says nothing; its cause says what the peer did */
+function whyNoAnswer(err: unknown, timeoutMs: number): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === 'TimeoutError') return `no answer in ${timeoutMs} ms`;
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return `${err.message}: ${typeof code === 'string' && !cause.message.includes(code) ? `${code} ` : ''}${cause.message}`;
+  }
+  return err.message;
 }
