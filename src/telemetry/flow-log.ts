@@ -8,6 +8,7 @@
 // Writes go through a SonicBoom (pino's writer; pino-roll's for a rotated file): asynchronous, with
 // a bounded buffer whose overflow is dropped and counted, so a slow or full disk never stalls the
 // relay nor crashes the daemon.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { SonicBoom as Boom } from 'sonic-boom';
@@ -164,6 +165,54 @@ function record(o: FlowOrigin, src: string, dst: string, srcPort: number, dstPor
 }
 
 /** records are handed to the writer once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
+/**
+ * Removes the flow log files of BASE (BASE.N.EXT, pino-roll's names) but the current one, the highest
+ * N, and the KEEP before it: the files of every run and of every rotation, its own attempts that
+ * failed included. Run when a file is opened (the start, each rotation), one at a time.
+ */
+function rotatedFilesTrimmer(base: string, ext: string, keep: number, log: Logger): () => void {
+  const dir = path.dirname(base);
+  const name = new RegExp(`^${escapeRegExp(path.basename(base))}\\.(\\d+)${escapeRegExp(ext)}$`);
+  let running: Promise<void> | null = null;
+  let again = false;
+  const trim = async () => {
+    const numbered: [number, string][] = [];
+    for (const f of await fs.promises.readdir(dir)) {
+      const m = name.exec(f);
+      if (m) numbered.push([Number(m[1]), f]);
+    }
+    numbered.sort((a, b) => b[0] - a[0]);
+    for (const [, f] of numbered.slice(keep + 1)) {
+      try {
+        await fs.promises.unlink(path.join(dir, f));
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code !== 'ENOENT') log.warn({ err: { code: e.code, message: e.message }, file: path.join(dir, f) }, 'flow logs: cannot remove a file beyond max_files; tried again at the next rotation');
+      }
+    }
+  };
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = trim()
+      .catch((err: NodeJS.ErrnoException) => log.warn({ err: { code: err.code, message: err.message }, dir }, 'flow logs: cannot list the directory to remove files beyond max_files'))
+      .finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  return run;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 const FLOW_LOG_BATCH_BYTES = 16_384;
 const FLOW_LOG_FLUSH_MS = 1_000;
 const NEWLINE = 0x0a;
@@ -204,10 +253,14 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
       extension: ext || undefined,
       size: `${c.maxFileBytes}b`,
       frequency: c.rotateEvery === 'never' ? undefined : c.rotateEvery,
-      limit: { count: c.maxFiles },
       mkdir: true,
       ...boom,
     });
+    // the files beyond max_files are removed here, not by pino-roll's limit: that one counts only the
+    // files this run made and forgets a file it failed to remove, so every restart, and every
+    // rotation on a read-only or vanished directory, left its files on the disk for good
+    const trim = rotatedFilesTrimmer(ext ? file.slice(0, -ext.length) : file, ext, c.maxFiles, log);
+    stream.on('ready', trim);
   }
   let lastError = 0;
   let errors = 0;

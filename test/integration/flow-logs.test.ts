@@ -257,6 +257,29 @@ describe('connection flow logs (flow_logs)', () => {
     for (const f of files) expect(fs.statSync(f).size).toBeLessThan(4096 + 2 * 65_536);
   });
 
+  it('max_files holds across restarts: a daemon removes the files of the runs before it beyond max_files', async () => {
+    const dir = tempDir('vpcep-flow-');
+    const flowLogs = { destination: 'file', file: path.join(dir, 'flow.log'), max_file_bytes: 4096, max_files: 2 };
+    // a file of another name in the directory is left alone
+    fs.writeFileSync(path.join(dir, 'notes.1.log'), 'kept\n');
+    for (let run = 0; run < 3; run++) {
+      const d = await daemon(flowLogs);
+      const ep = await endpoint(d, [[80, await echoBackend()]]);
+      // each run rolls its file three times (50 connections: about 19 KB of records, a roll each)
+      for (let phase = 0; phase < 3; phase++) {
+        const last = flowFiles(dir).at(-1);
+        await connections(ep, 10 + 50 * phase, 50);
+        await waitFor(() => flowFiles(dir).at(-1) !== last, 5_000, 'a file rolled');
+      }
+      // the current file and the max_files before it (before, each run left its own three for good)
+      const ours = () => flowFiles(dir).map((f) => path.basename(f)).filter((f) => f.startsWith('flow.'));
+      await waitFor(() => ours().length === 3, 3_000, `max_files + 1 files, not ${ours()}`);
+      await d.stop();
+      daemons.delete(d);
+    }
+    expect(fs.readFileSync(path.join(dir, 'notes.1.log'), 'utf8')).toBe('kept\n');
+  });
+
   it.runIf(asRoot)('a full disk: records beyond the buffer are dropped and counted, connections still relay, the daemon stays up', async () => {
     const disk = tmpfs('256k');
     disks.add(disk);
