@@ -209,6 +209,34 @@ function rotatedFilesTrimmer(base: string, ext: string, keep: number, log: Logge
   return run;
 }
 
+/**
+ * The file open for writing, removed under the daemon (its directory deleted, a careless clean-up):
+ * writes still succeed, into a file no one can open again, until the next rotation, which with the
+ * default max_file_bytes may be days away. Checked each tick (one fstat): once its last link is
+ * gone, the file is opened again, its directory made again, and the log says so; the records of
+ * that second are lost with the removed file.
+ */
+function removedFileReopener(boom: Boom, log: Logger): () => void {
+  // SonicBoom's fields its types leave out: the descriptor written and the file's name
+  const stream = boom as Boom & { readonly fd: number; readonly file: string | null };
+  let checking = false;
+  return () => {
+    if (checking || stream.fd < 0) return;
+    checking = true;
+    fs.fstat(stream.fd, (err, st) => {
+      checking = false;
+      if (err || st.nlink > 0) return;
+      log.warn({ file: stream.file }, 'flow logs: the file was removed while written (or its directory); opening it again');
+      try {
+        stream.reopen();
+      } catch (e) {
+        const why = e as NodeJS.ErrnoException;
+        log.error({ err: { code: why.code, message: why.message }, file: stream.file }, 'flow logs: cannot open the removed file again');
+      }
+    });
+  };
+}
+
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -241,6 +269,7 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
   // batches are Buffers: a string given to write(2) is encoded again, which costs more than the records to build
   const boom = { sync: false, maxLength: c.bufferBytes, contentMode: 'buffer' as const };
   let stream: Boom;
+  let reopenIfRemoved: (() => void) | null = null;
   if (c.destination === 'stdout') {
     stream = new SonicBoom({ fd: 1, ...boom });
   } else {
@@ -261,6 +290,7 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
     // rotation on a read-only or vanished directory, left its files on the disk for good
     const trim = rotatedFilesTrimmer(ext ? file.slice(0, -ext.length) : file, ext, c.maxFiles, log);
     stream.on('ready', trim);
+    reopenIfRemoved = removedFileReopener(stream, log);
   }
   let lastError = 0;
   let errors = 0;
@@ -290,7 +320,10 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
     writeBuffer(full);
   };
   // every tick: what waits, or an empty write, which starts SonicBoom's retry of what a failed write left
-  const ticker = setInterval(() => { if (errors > 0 || used > 0) handOver(); }, FLOW_LOG_FLUSH_MS).unref();
+  const ticker = setInterval(() => {
+    if (errors > 0 || used > 0) handOver();
+    reopenIfRemoved?.();
+  }, FLOW_LOG_FLUSH_MS).unref();
   return {
     write(text) {
       if (closed) return;

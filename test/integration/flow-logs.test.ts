@@ -280,6 +280,21 @@ describe('connection flow logs (flow_logs)', () => {
     expect(fs.readFileSync(path.join(dir, 'notes.1.log'), 'utf8')).toBe('kept\n');
   });
 
+  it('the directory removed while written: the file is opened again and later records reach it', async () => {
+    const dir = path.join(tempDir('vpcep-flow-'), 'logs');
+    const d = await daemon({ destination: 'file', file: path.join(dir, 'flow.log') });
+    const ep = await endpoint(d, [[80, await echoBackend()]]);
+    await connections(ep, 10, 5);
+    await settled(d, dir);
+    fs.rmSync(dir, { recursive: true });
+    // the next tick finds the file gone (before, records went on into the removed file, until a
+    // rotation at max_file_bytes, 100 MiB by default)
+    await waitFor(() => fs.existsSync(dir) && flowFiles(dir).length === 1, 3_000, 'the file made again');
+    await connections(ep, 100, 5);
+    await waitFor(() => linesWritten(dir) === 10, 3_000, 'the later records written to it');
+    expect(parse(flowFiles(dir)).filter((r) => r.dstport === 80).map((r) => r.srcaddr).sort()).toEqual(['10.0.1.100', '10.0.1.101', '10.0.1.102', '10.0.1.103', '10.0.1.104']);
+  });
+
   it.runIf(asRoot)('a full disk: records beyond the buffer are dropped and counted, connections still relay, the daemon stays up', async () => {
     const disk = tmpfs('256k');
     disks.add(disk);
