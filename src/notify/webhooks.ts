@@ -18,6 +18,8 @@ export interface RetryPolicy {
   readonly firstRetryDelayMs: number;
   readonly maxRetryDelayMs: number;
   readonly attemptTimeoutMs: number;
+  readonly maxAttemptsPerWebhook: number;
+  readonly maxPending: number;
 }
 
 export interface WebhookOptions {
@@ -39,6 +41,10 @@ export class WebhookNotifier {
   private readonly retry: RetryPolicy;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly closing = new AbortController();
+  /** per webhook URL: attempts under way, and the attempts waiting for one of them to end */
+  private readonly slots = new Map<string, { busy: number; waiting: (() => void)[] }>();
+  private lastOverflowLog = -Infinity;
+  private overflowed = 0;
 
   constructor(o: WebhookOptions) {
     this.o = o;
@@ -65,6 +71,12 @@ export class WebhookNotifier {
         this.o.log.warn({ err, notification_id: n.id, event: e.event }, 'connection notification dropped: its message could not be made');
         continue;
       }
+      // a webhook that never answers keeps each message for its attempts' timeouts: a burst of
+      // events must not pile up without bound (memory, and a socket per message before the bound per webhook)
+      if (this.inFlight.size >= this.retry.maxPending) {
+        this.dropOverflow(n, e);
+        continue;
+      }
       const p = this.deliver(url, message, n, e);
       this.inFlight.add(p);
       void p.finally(() => this.inFlight.delete(p));
@@ -74,6 +86,11 @@ export class WebhookNotifier {
   /** stops retrying, cuts the attempts under way and waits for them to end */
   async close(): Promise<void> {
     this.closing.abort();
+    // the waiting attempts run now, each finding the notifier closing: each holds a slot until it ends
+    for (const slot of this.slots.values()) {
+      slot.busy += slot.waiting.length;
+      for (const next of slot.waiting.splice(0)) next();
+    }
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -82,7 +99,7 @@ export class WebhookNotifier {
     let last = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (this.closing.signal.aborted) break;
-      const status = await this.post(url, m);
+      const status = await this.postInTurn(url, m);
       if (typeof status === 'number' && status >= 200 && status < 300) {
         this.delivered++;
         return;
@@ -95,6 +112,34 @@ export class WebhookNotifier {
     }
     this.failed++;
     this.o.log.warn({ notification_id: n.id, topic: n.topic, url, event: e.event, endpoint_id: e.endpoint.id, last_error: last }, 'connection notification not delivered');
+  }
+
+  private dropOverflow(n: ConnectionNotification, e: ConnectionEvent): void {
+    this.failed++;
+    this.overflowed++;
+    const now = performance.now();
+    if (now - this.lastOverflowLog < 60_000) return;
+    this.lastOverflowLog = now;
+    this.o.log.warn({ notification_id: n.id, topic: n.topic, event: e.event, dropped: this.overflowed, pending: this.inFlight.size },
+      `connection notifications dropped: ${this.retry.maxPending} messages already wait for their webhooks (one that does not answer?)`);
+    this.overflowed = 0;
+  }
+
+  /** one attempt once fewer than maxAttemptsPerWebhook run to its URL: a socket each, however many messages wait */
+  private async postInTurn(url: string, m: WebhookMessage): Promise<number | string> {
+    let slot = this.slots.get(url);
+    if (!slot) this.slots.set(url, slot = { busy: 0, waiting: [] });
+    if (slot.busy >= this.retry.maxAttemptsPerWebhook) await new Promise<void>((resolve) => slot!.waiting.push(resolve));
+    else slot.busy++;
+    try {
+      if (this.closing.signal.aborted) return 'vpcepd stopping';
+      return await this.post(url, m);
+    } finally {
+      // the slot passes to the next waiting attempt, or is freed
+      const next = slot.waiting.shift();
+      if (next) next();
+      else if (--slot.busy === 0) this.slots.delete(url);
+    }
   }
 
   /**

@@ -21,7 +21,7 @@ const NOTIFICATION: ConnectionNotification = {
   events: ['connect'], enabled: true, created_at: '2026-12-06T00:00:00Z', updated_at: '2026-12-06T00:00:00Z',
 };
 const EVENT = { event: 'connect', at: '2026-12-06T00:00:00Z', endpoint: { id: 'vpce-1', service_id: 'vpce-svc-1' } as Endpoint } as ConnectionEvent;
-const RETRY = { attempts: 2, firstRetryDelayMs: 50, maxRetryDelayMs: 50, attemptTimeoutMs: 400 };
+const RETRY = { attempts: 2, firstRetryDelayMs: 50, maxRetryDelayMs: 50, attemptTimeoutMs: 400, maxAttemptsPerWebhook: 16, maxPending: 10_000 };
 
 /** a webhook on a real socket that answers as `answer` does; `open` counts the sockets it holds */
 async function peer(answer: (socket: net.Socket) => void) {
@@ -48,7 +48,7 @@ afterEach(async () => {
   closers = [];
 });
 
-async function deliverTo(answer: (socket: net.Socket) => void) {
+async function deliverTo(answer: (socket: net.Socket) => void, retry = RETRY) {
   const p = await peer(answer);
   const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
   const notifier = new WebhookNotifier({
@@ -56,7 +56,7 @@ async function deliverTo(answer: (socket: net.Socket) => void) {
     notifications: () => [NOTIFICATION],
     render: () => ({ body: '{"Type":"Notification"}', contentType: 'text/plain; charset=UTF-8', headers: {} }),
     log: { warn: (obj, msg) => { warnings.push({ obj: obj as Record<string, unknown>, msg }); } },
-    retry: RETRY,
+    retry,
   });
   closers.push(() => notifier.close(), () => p.close());
   notifier.handle(EVENT);
@@ -129,6 +129,27 @@ describe('webhooks that misbehave', () => {
     });
     await waitFor(() => notifier.delivered === 1, 2_000, 'the delivery');
     expect(notifier.failed).toBe(0);
+    await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
+  });
+
+  it('a burst to a webhook that never answers holds a few sockets, not one per message; past maxPending messages are dropped, counted, logged once', async () => {
+    const retry = { ...RETRY, attempts: 1, attemptTimeoutMs: 300, maxAttemptsPerWebhook: 4, maxPending: 40 };
+    const { p, notifier, warnings } = await deliverTo(() => undefined, retry);
+    let peak = 0;
+    const sampling = setInterval(() => { peak = Math.max(peak, p.open); }, 5);
+    // deliverTo sent the first; 199 more at once (before, 200 sockets to the webhook at once)
+    for (let i = 1; i < 200; i++) notifier.handle(EVENT);
+    expect(notifier.failed).toBe(160);
+    expect(warnings.filter((w) => w.msg.startsWith('connection notifications dropped'))).toHaveLength(1);
+    try {
+      await waitFor(() => notifier.failed === 200, 40 / 4 * retry.attemptTimeoutMs + 3_000, 'every message given up');
+    } finally {
+      clearInterval(sampling);
+    }
+    // four attempts at once, and the connections fetch's pool makes again after cutting them
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(2 * retry.maxAttemptsPerWebhook);
+    expect(warnings.filter((w) => w.msg === 'connection notification not delivered')).toHaveLength(40);
     await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
   });
 });
