@@ -181,10 +181,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       onPremises: config.dataplane.onPremises,
       socketBufferBytes: config.dataplane.socketBufferBytes,
       snatPorts: config.dataplane.snatPorts,
-      // the reserve covers every socket the API, Toxiproxy's API (held to the same limits) and the
-      // DNS server may hold, so a flood of any cannot take the data plane's
+      // the reserve covers every socket the API, Toxiproxy's API (held to the same limits), the
+      // DNS server and the notifications' webhooks may hold, so a flood of any cannot take the data plane's
       fdReserve: fdReserveFor(config.api.maxConnections * (config.faults.enabled ? 2 : 1)
-        + (config.dns.enabled ? DEFAULTS.dns.tcpMaxConnections + DNS_OWN_FDS : 0)),
+        + (config.dns.enabled ? DEFAULTS.dns.tcpMaxConnections + DNS_OWN_FDS : 0)
+        + new Set(config.aws.snsTopics.map((t) => t.url)).size * DEFAULTS.notifications.maxAttemptsPerWebhook),
       // the config's VPCs and those made through the API; later ones arrive with the routing view
       vpcs: [...inventory.vpcs, ...(after.get('apivpc')!.values() as Iterable<Vpc>)],
       log,

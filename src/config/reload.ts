@@ -7,7 +7,7 @@ export const RELOADABLE = ['metrics.token', 'dataplane.drain_timeout_ms'] as con
 /** a config field's name as in the file (`drainTimeoutMs` -> `drain_timeout_ms`) */
 export const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-/** every leaf of a config section as `section.key` (snake_case, as in the file) -> its JSON */
+/** every leaf of a config section as `section.key`, and every other section by its name, as in the file (snake_case) -> its JSON */
 function leaves(c: Config): Map<string, string> {
   const out = new Map<string, string>();
   for (const [section, value] of Object.entries(c)) {
@@ -15,7 +15,7 @@ function leaves(c: Config): Map<string, string> {
     if (flat && value && typeof value === 'object') {
       for (const [k, v] of Object.entries(value as object)) out.set(`${section}.${snake(k)}`, JSON.stringify(v));
     } else {
-      out.set(section, JSON.stringify(value));
+      out.set(snake(section), JSON.stringify(value));
     }
   }
   return out;

@@ -96,6 +96,10 @@ export const DEFAULTS = deepFreeze({
     maxRetryDelayMs: 5_000, // 5 s
     /** one POST to a webhook: longer and the attempt has failed */
     attemptTimeoutMs: 5_000, // 5 s
+    /** attempts under way to one webhook at once, one socket each; the next messages wait their turn */
+    maxAttemptsPerWebhook: 16,
+    /** messages waiting or under way in all; past it a new message is dropped and counted */
+    maxPending: 10_000,
   },
   /** the nodes sharing an etcd store (README "Fleet") */
   fleet: {

@@ -18,6 +18,8 @@ export interface RetryPolicy {
   readonly firstRetryDelayMs: number;
   readonly maxRetryDelayMs: number;
   readonly attemptTimeoutMs: number;
+  readonly maxAttemptsPerWebhook: number;
+  readonly maxPending: number;
 }
 
 export interface WebhookOptions {
@@ -39,6 +41,10 @@ export class WebhookNotifier {
   private readonly retry: RetryPolicy;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly closing = new AbortController();
+  /** per webhook URL: attempts under way, and the attempts waiting for one of them to end */
+  private readonly slots = new Map<string, { busy: number; waiting: (() => void)[] }>();
+  private lastOverflowLog = -Infinity;
+  private overflowed = 0;
 
   constructor(o: WebhookOptions) {
     this.o = o;
@@ -65,6 +71,12 @@ export class WebhookNotifier {
         this.o.log.warn({ err, notification_id: n.id, event: e.event }, 'connection notification dropped: its message could not be made');
         continue;
       }
+      // a webhook that never answers keeps each message for its attempts' timeouts: a burst of
+      // events must not pile up without bound (memory, and a socket per message before the bound per webhook)
+      if (this.inFlight.size >= this.retry.maxPending) {
+        this.dropOverflow(n, e);
+        continue;
+      }
       const p = this.deliver(url, message, n, e);
       this.inFlight.add(p);
       void p.finally(() => this.inFlight.delete(p));
@@ -74,31 +86,25 @@ export class WebhookNotifier {
   /** stops retrying, cuts the attempts under way and waits for them to end */
   async close(): Promise<void> {
     this.closing.abort();
+    // the waiting attempts run now, each finding the notifier closing: each holds a slot until it ends
+    for (const slot of this.slots.values()) {
+      slot.busy += slot.waiting.length;
+      for (const next of slot.waiting.splice(0)) next();
+    }
     await Promise.allSettled([...this.inFlight]);
   }
 
   private async deliver(url: string, m: WebhookMessage, n: ConnectionNotification, e: ConnectionEvent): Promise<void> {
-    const { attempts, firstRetryDelayMs, maxRetryDelayMs, attemptTimeoutMs } = this.retry;
+    const { attempts, firstRetryDelayMs, maxRetryDelayMs } = this.retry;
     let last = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (this.closing.signal.aborted) break;
-      try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': m.contentType, ...m.headers },
-          body: m.body,
-          redirect: 'manual',
-          signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(attemptTimeoutMs)]),
-        });
-        await res.body?.cancel().catch(() => undefined);
-        if (res.status >= 200 && res.status < 300) {
-          this.delivered++;
-          return;
-        }
-        last = `HTTP ${res.status}`;
-      } catch (err) {
-        last = err instanceof Error ? (err.name === 'TimeoutError' ? `no answer in ${attemptTimeoutMs} ms` : err.message) : String(err);
+      const status = await this.postInTurn(url, m);
+      if (typeof status === 'number' && status >= 200 && status < 300) {
+        this.delivered++;
+        return;
       }
+      last = typeof status === 'number' ? `HTTP ${status}` : status;
       if (attempt < attempts && !this.closing.signal.aborted) {
         this.retries++;
         await this.sleep(Math.min(maxRetryDelayMs, firstRetryDelayMs * 2 ** (attempt - 1)));
@@ -106,6 +112,67 @@ export class WebhookNotifier {
     }
     this.failed++;
     this.o.log.warn({ notification_id: n.id, topic: n.topic, url, event: e.event, endpoint_id: e.endpoint.id, last_error: last }, 'connection notification not delivered');
+  }
+
+  private dropOverflow(n: ConnectionNotification, e: ConnectionEvent): void {
+    this.failed++;
+    this.overflowed++;
+    const now = performance.now();
+    if (now - this.lastOverflowLog < 60_000) return;
+    this.lastOverflowLog = now;
+    this.o.log.warn({ notification_id: n.id, topic: n.topic, event: e.event, dropped: this.overflowed, pending: this.inFlight.size },
+      `connection notifications dropped: ${this.retry.maxPending} messages already wait for their webhooks (one that does not answer?)`);
+    this.overflowed = 0;
+  }
+
+  /** one attempt once fewer than maxAttemptsPerWebhook run to its URL: a socket each, however many messages wait */
+  private async postInTurn(url: string, m: WebhookMessage): Promise<number | string> {
+    let slot = this.slots.get(url);
+    if (!slot) this.slots.set(url, slot = { busy: 0, waiting: [] });
+    if (slot.busy >= this.retry.maxAttemptsPerWebhook) await new Promise<void>((resolve) => slot!.waiting.push(resolve));
+    else slot.busy++;
+    try {
+      if (this.closing.signal.aborted) return 'vpcepd stopping';
+      return await this.post(url, m);
+    } finally {
+      // the slot passes to the next waiting attempt, or is freed
+      const next = slot.waiting.shift();
+      if (next) next();
+      else if (--slot.busy === 0) this.slots.delete(url);
+    }
+  }
+
+  /**
+   * One attempt: the answer's status, or why there was none. Its own controller, aborted by a timer
+   * this attempt holds (cleared when it ends) or by close(): fetch follows the signal it is given
+   * through a weak reference, so a signal nothing else held (AbortSignal.any over a timeout) was
+   * collected by the next GC and its timeout never reached the request, which then waited on a
+   * webhook that never answers for good, its socket with it (nodejs/node#55428).
+   */
+  private async post(url: string, m: WebhookMessage): Promise<number | string> {
+    const { attemptTimeoutMs } = this.retry;
+    const attempt = new AbortController();
+    const timer = setTimeout(() => attempt.abort(new DOMException(`no answer in ${attemptTimeoutMs} ms`, 'TimeoutError')), attemptTimeoutMs);
+    const closing = this.closing.signal;
+    const cut = () => attempt.abort(closing.reason);
+    closing.addEventListener('abort', cut);
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': m.contentType, ...m.headers },
+        body: m.body,
+        redirect: 'manual',
+        signal: attempt.signal,
+      });
+      // the body is not wanted: a huge or endless one is not read
+      await res.body?.cancel().catch(() => undefined);
+      return res.status;
+    } catch (err) {
+      return whyNoAnswer(err, attemptTimeoutMs);
+    } finally {
+      clearTimeout(timer);
+      closing.removeEventListener('abort', cut);
+    }
   }
 
   private sleep(ms: number): Promise<void> {
@@ -120,4 +187,16 @@ export class WebhookNotifier {
       signal.addEventListener('abort', done);
     });
   }
+}
+
+/** a failed attempt in words: fetch's own message ("fetch failed") says nothing; its cause says what the peer did */
+function whyNoAnswer(err: unknown, timeoutMs: number): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === 'TimeoutError') return `no answer in ${timeoutMs} ms`;
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return `${err.message}: ${typeof code === 'string' && !cause.message.includes(code) ? `${code} ` : ''}${cause.message}`;
+  }
+  return err.message;
 }

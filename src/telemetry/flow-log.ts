@@ -8,6 +8,7 @@
 // Writes go through a SonicBoom (pino's writer; pino-roll's for a rotated file): asynchronous, with
 // a bounded buffer whose overflow is dropped and counted, so a slow or full disk never stalls the
 // relay nor crashes the daemon.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { SonicBoom as Boom } from 'sonic-boom';
@@ -164,6 +165,82 @@ function record(o: FlowOrigin, src: string, dst: string, srcPort: number, dstPor
 }
 
 /** records are handed to the writer once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
+/**
+ * Removes the flow log files of BASE (BASE.N.EXT, pino-roll's names) but the current one, the highest
+ * N, and the KEEP before it: the files of every run and of every rotation, its own attempts that
+ * failed included. Run when a file is opened (the start, each rotation), one at a time.
+ */
+function rotatedFilesTrimmer(base: string, ext: string, keep: number, log: Logger): () => void {
+  const dir = path.dirname(base);
+  const name = new RegExp(`^${escapeRegExp(path.basename(base))}\\.(\\d+)${escapeRegExp(ext)}$`);
+  let running: Promise<void> | null = null;
+  let again = false;
+  const trim = async () => {
+    const numbered: [number, string][] = [];
+    for (const f of await fs.promises.readdir(dir)) {
+      const m = name.exec(f);
+      if (m) numbered.push([Number(m[1]), f]);
+    }
+    numbered.sort((a, b) => b[0] - a[0]);
+    for (const [, f] of numbered.slice(keep + 1)) {
+      try {
+        await fs.promises.unlink(path.join(dir, f));
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code !== 'ENOENT') log.warn({ err: { code: e.code, message: e.message }, file: path.join(dir, f) }, 'flow logs: cannot remove a file beyond max_files; tried again at the next rotation');
+      }
+    }
+  };
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = trim()
+      .catch((err: NodeJS.ErrnoException) => log.warn({ err: { code: err.code, message: err.message }, dir }, 'flow logs: cannot list the directory to remove files beyond max_files'))
+      .finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  return run;
+}
+
+/**
+ * The file open for writing, removed under the daemon (its directory deleted, a careless clean-up):
+ * writes still succeed, into a file no one can open again, until the next rotation, which with the
+ * default max_file_bytes may be days away. Checked each tick (one fstat): once its last link is
+ * gone, the file is opened again, its directory made again, and the log says so; the records of
+ * that second are lost with the removed file.
+ */
+function removedFileReopener(boom: Boom, log: Logger): () => void {
+  // SonicBoom's fields its types leave out: the descriptor written and the file's name
+  const stream = boom as Boom & { readonly fd: number; readonly file: string | null };
+  let checking = false;
+  return () => {
+    if (checking || stream.fd < 0) return;
+    checking = true;
+    fs.fstat(stream.fd, (err, st) => {
+      checking = false;
+      if (err || st.nlink > 0) return;
+      log.warn({ file: stream.file }, 'flow logs: the file was removed while written (or its directory); opening it again');
+      try {
+        stream.reopen();
+      } catch (e) {
+        const why = e as NodeJS.ErrnoException;
+        log.error({ err: { code: why.code, message: why.message }, file: stream.file }, 'flow logs: cannot open the removed file again');
+      }
+    });
+  };
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 const FLOW_LOG_BATCH_BYTES = 16_384;
 const FLOW_LOG_FLUSH_MS = 1_000;
 const NEWLINE = 0x0a;
@@ -192,6 +269,7 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
   // batches are Buffers: a string given to write(2) is encoded again, which costs more than the records to build
   const boom = { sync: false, maxLength: c.bufferBytes, contentMode: 'buffer' as const };
   let stream: Boom;
+  let reopenIfRemoved: (() => void) | null = null;
   if (c.destination === 'stdout') {
     stream = new SonicBoom({ fd: 1, ...boom });
   } else {
@@ -204,10 +282,15 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
       extension: ext || undefined,
       size: `${c.maxFileBytes}b`,
       frequency: c.rotateEvery === 'never' ? undefined : c.rotateEvery,
-      limit: { count: c.maxFiles },
       mkdir: true,
       ...boom,
     });
+    // the files beyond max_files are removed here, not by pino-roll's limit: that one counts only the
+    // files this run made and forgets a file it failed to remove, so every restart, and every
+    // rotation on a read-only or vanished directory, left its files on the disk for good
+    const trim = rotatedFilesTrimmer(ext ? file.slice(0, -ext.length) : file, ext, c.maxFiles, log);
+    stream.on('ready', trim);
+    reopenIfRemoved = removedFileReopener(stream, log);
   }
   let lastError = 0;
   let errors = 0;
@@ -237,7 +320,10 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
     writeBuffer(full);
   };
   // every tick: what waits, or an empty write, which starts SonicBoom's retry of what a failed write left
-  const ticker = setInterval(() => { if (errors > 0 || used > 0) handOver(); }, FLOW_LOG_FLUSH_MS).unref();
+  const ticker = setInterval(() => {
+    if (errors > 0 || used > 0) handOver();
+    reopenIfRemoved?.();
+  }, FLOW_LOG_FLUSH_MS).unref();
   return {
     write(text) {
       if (closed) return;

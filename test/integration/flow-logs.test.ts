@@ -257,6 +257,44 @@ describe('connection flow logs (flow_logs)', () => {
     for (const f of files) expect(fs.statSync(f).size).toBeLessThan(4096 + 2 * 65_536);
   });
 
+  it('max_files holds across restarts: a daemon removes the files of the runs before it beyond max_files', async () => {
+    const dir = tempDir('vpcep-flow-');
+    const flowLogs = { destination: 'file', file: path.join(dir, 'flow.log'), max_file_bytes: 4096, max_files: 2 };
+    // a file of another name in the directory is left alone
+    fs.writeFileSync(path.join(dir, 'notes.1.log'), 'kept\n');
+    for (let run = 0; run < 3; run++) {
+      const d = await daemon(flowLogs);
+      const ep = await endpoint(d, [[80, await echoBackend()]]);
+      // each run rolls its file three times (50 connections: about 19 KB of records, a roll each)
+      for (let phase = 0; phase < 3; phase++) {
+        const last = flowFiles(dir).at(-1);
+        await connections(ep, 10 + 50 * phase, 50);
+        await waitFor(() => flowFiles(dir).at(-1) !== last, 5_000, 'a file rolled');
+      }
+      // the current file and the max_files before it (before, each run left its own three for good)
+      const ours = () => flowFiles(dir).map((f) => path.basename(f)).filter((f) => f.startsWith('flow.'));
+      await waitFor(() => ours().length === 3, 3_000, `max_files + 1 files, not ${ours()}`);
+      await d.stop();
+      daemons.delete(d);
+    }
+    expect(fs.readFileSync(path.join(dir, 'notes.1.log'), 'utf8')).toBe('kept\n');
+  });
+
+  it('the directory removed while written: the file is opened again and later records reach it', async () => {
+    const dir = path.join(tempDir('vpcep-flow-'), 'logs');
+    const d = await daemon({ destination: 'file', file: path.join(dir, 'flow.log') });
+    const ep = await endpoint(d, [[80, await echoBackend()]]);
+    await connections(ep, 10, 5);
+    await settled(d, dir);
+    fs.rmSync(dir, { recursive: true });
+    // the next tick finds the file gone (before, records went on into the removed file, until a
+    // rotation at max_file_bytes, 100 MiB by default)
+    await waitFor(() => fs.existsSync(dir) && flowFiles(dir).length === 1, 3_000, 'the file made again');
+    await connections(ep, 100, 5);
+    await waitFor(() => linesWritten(dir) === 10, 3_000, 'the later records written to it');
+    expect(parse(flowFiles(dir)).filter((r) => r.dstport === 80).map((r) => r.srcaddr).sort()).toEqual(['10.0.1.100', '10.0.1.101', '10.0.1.102', '10.0.1.103', '10.0.1.104']);
+  });
+
   it.runIf(asRoot)('a full disk: records beyond the buffer are dropped and counted, connections still relay, the daemon stays up', async () => {
     const disk = tmpfs('256k');
     disks.add(disk);

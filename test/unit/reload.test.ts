@@ -22,4 +22,10 @@ describe('what a reload may change', () => {
     expect(configChanges(config(), next).restart).toEqual(['api.max_connections', 'dataplane.idle_timeout_ms', 'listen', 'region', 'vpcs', 'zones']);
     expect(configChanges(config(), next, ['listen']).restart).not.toContain('listen');
   });
+
+  it('a section whose name has two words is named as in the file: flow_logs, store_durability, public_services', () => {
+    // before, the refusal named them as the code does (flowLogs, storeDurability): keys no config file has
+    const next = config({ flow_logs: { destination: 'stdout' }, store_durability: 'power', public_services: [{ name: 'obs', service_type: 'interface', ports: [{ port: 80, target: '127.0.0.1:19000' }] }] });
+    expect(configChanges(config(), next).restart).toEqual(['flow_logs', 'public_services', 'store_durability']);
+  });
 });

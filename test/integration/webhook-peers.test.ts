@@ -1,0 +1,155 @@
+// Connection notifications' webhooks that misbehave (src/notify/webhooks.ts), on real loopback
+// sockets: a peer that never answers, answers byte by byte, answers 500 or redirects to itself,
+// sends an endless body, or closes mid-answer. Each delivery ends within its attempts' timeouts,
+// counted and logged once in words, and leaves no socket behind.
+import net from 'node:net';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConnectionEvent, ConnectionNotification } from '../../src/model/notifications.js';
+import type { Endpoint } from '../../src/model/types.js';
+import { WebhookNotifier } from '../../src/notify/webhooks.js';
+import { waitFor } from '../helpers.js';
+
+// a full collection on demand, as V8 may run one at any moment of a long-running daemon
+v8.setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const TOPIC = 'arn:aws:sns:us-east-1:111111111111:events';
+const NOTIFICATION: ConnectionNotification = {
+  id: 'vpce-nfn-0123456789abcdef0', owner: 'provider', service_id: 'vpce-svc-1', endpoint_id: null, topic: TOPIC,
+  events: ['connect'], enabled: true, created_at: '2026-12-06T00:00:00Z', updated_at: '2026-12-06T00:00:00Z',
+};
+const EVENT = { event: 'connect', at: '2026-12-06T00:00:00Z', endpoint: { id: 'vpce-1', service_id: 'vpce-svc-1' } as Endpoint } as ConnectionEvent;
+const RETRY = { attempts: 2, firstRetryDelayMs: 50, maxRetryDelayMs: 50, attemptTimeoutMs: 400, maxAttemptsPerWebhook: 16, maxPending: 10_000 };
+
+/** a webhook on a real socket that answers as `answer` does; `open` counts the sockets it holds */
+async function peer(answer: (socket: net.Socket) => void) {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    s.once('data', () => answer(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    port,
+    get open() { return sockets.size; },
+    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+  };
+}
+
+let closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of closers) await c();
+  closers = [];
+});
+
+async function deliverTo(answer: (socket: net.Socket) => void, retry = RETRY) {
+  const p = await peer(answer);
+  const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
+  const notifier = new WebhookNotifier({
+    topics: new Map([[TOPIC, p.url]]),
+    notifications: () => [NOTIFICATION],
+    render: () => ({ body: '{"Type":"Notification"}', contentType: 'text/plain; charset=UTF-8', headers: {} }),
+    log: { warn: (obj, msg) => { warnings.push({ obj: obj as Record<string, unknown>, msg }); } },
+    retry,
+  });
+  closers.push(() => notifier.close(), () => p.close());
+  notifier.handle(EVENT);
+  return { p, notifier, warnings };
+}
+
+// fetch's pool connects again to a peer whose request it cut, and closes that idle socket after its keep-alive timeout (4 s)
+const SOCKETS_CLOSED_MS = 6_000;
+const bothAttempts = RETRY.attempts * RETRY.attemptTimeoutMs + RETRY.maxRetryDelayMs;
+
+/**
+ * waits until the delivery is given up, V8 collecting garbage meanwhile: the timeout's signal, held
+ * by nothing else, was collected and the attempt then waited for good, its socket open (one more for
+ * every message to such a webhook)
+ */
+async function givenUpWhileCollecting(notifier: WebhookNotifier): Promise<void> {
+  const collecting = setInterval(gc, 50);
+  try {
+    await waitFor(() => notifier.failed === 1, bothAttempts + 2_000, 'the delivery given up');
+  } finally {
+    clearInterval(collecting);
+  }
+}
+
+describe('webhooks that misbehave', () => {
+  it('a webhook that never answers is given up at each attempt\'s timeout, a GC during the attempt included, and its sockets closed', async () => {
+    const { p, notifier, warnings } = await deliverTo(() => undefined);
+    await givenUpWhileCollecting(notifier);
+    expect(notifier.retries).toBe(1);
+    expect(warnings).toEqual([expect.objectContaining({ msg: 'connection notification not delivered', obj: expect.objectContaining({ last_error: `no answer in ${RETRY.attemptTimeoutMs} ms` }) })]);
+    await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
+  });
+
+  it('a webhook that answers one byte a second is given up at the timeout', async () => {
+    const { p, notifier, warnings } = await deliverTo((s) => {
+      const answer = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+      let i = 0;
+      const t = setInterval(() => (i < answer.length && !s.destroyed ? s.write(answer[i++]!) : clearInterval(t)), 1_000);
+      s.on('close', () => clearInterval(t));
+    });
+    await givenUpWhileCollecting(notifier);
+    expect(notifier.delivered).toBe(0);
+    expect(warnings[0]!.obj.last_error).toBe(`no answer in ${RETRY.attemptTimeoutMs} ms`);
+    await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
+  });
+
+  it('a 500, a redirect to itself, and a connection closed before the status line each fail with the reason in words', async () => {
+    const cases: [(s: net.Socket) => void, RegExp][] = [
+      [(s) => s.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 3\r\n\r\nbad'), /^HTTP 500$/],
+      [(s) => s.end('HTTP/1.1 302 Found\r\nlocation: /hook\r\ncontent-length: 0\r\n\r\n'), /^HTTP 302$/],
+      [(s) => s.destroy(), /^fetch failed: .+/],
+    ];
+    for (const [answer, reason] of cases) {
+      const { p, notifier, warnings } = await deliverTo(answer);
+      await waitFor(() => notifier.failed === 1, bothAttempts + 2_000, 'the delivery given up');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.obj.last_error).toMatch(reason);
+      expect(warnings[0]!.obj.last_error).not.toBe('fetch failed');
+      await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
+    }
+  });
+
+  it('a 200 with an endless body is delivered without reading the body, and its socket closed', async () => {
+    const { p, notifier } = await deliverTo((s) => {
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\n');
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = () => { while (!s.destroyed && s.write(chunk)); };
+      s.on('drain', pump);
+      pump();
+    });
+    await waitFor(() => notifier.delivered === 1, 2_000, 'the delivery');
+    expect(notifier.failed).toBe(0);
+    await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
+  });
+
+  it('a burst to a webhook that never answers holds a few sockets, not one per message; past maxPending messages are dropped, counted, logged once', async () => {
+    const retry = { ...RETRY, attempts: 1, attemptTimeoutMs: 300, maxAttemptsPerWebhook: 4, maxPending: 40 };
+    const { p, notifier, warnings } = await deliverTo(() => undefined, retry);
+    let peak = 0;
+    const sampling = setInterval(() => { peak = Math.max(peak, p.open); }, 5);
+    // deliverTo sent the first; 199 more at once (before, 200 sockets to the webhook at once)
+    for (let i = 1; i < 200; i++) notifier.handle(EVENT);
+    expect(notifier.failed).toBe(160);
+    expect(warnings.filter((w) => w.msg.startsWith('connection notifications dropped'))).toHaveLength(1);
+    try {
+      await waitFor(() => notifier.failed === 200, 40 / 4 * retry.attemptTimeoutMs + 3_000, 'every message given up');
+    } finally {
+      clearInterval(sampling);
+    }
+    // four attempts at once, and the connections fetch's pool makes again after cutting them
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(2 * retry.maxAttemptsPerWebhook);
+    expect(warnings.filter((w) => w.msg === 'connection notification not delivered')).toHaveLength(40);
+    await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
+  });
+});
