@@ -147,8 +147,9 @@ export async function startTestDaemon(config: Record<string, unknown> = twoAccou
   };
 }
 
-/** the in-process test daemons not stopped yet */
+/** the in-process test daemons not stopped yet, and the child ones not exited */
 const liveDaemons = new Set<Daemon>();
+const liveChildren = new Set<ChildDaemon>();
 
 /**
  * Skips the running test, naming why, when a listener of a test daemon could not bind a port below
@@ -157,10 +158,13 @@ const liveDaemons = new Set<Daemon>();
  */
 export function skipWithoutPortPrivilege(): void {
   if (process.getuid?.() === 0) return;
+  let reason: string | undefined;
   for (const d of liveDaemons) {
-    const failed = [...d.control.allEndpoints(), ...d.control.publicServices()].find((r) => r.error?.name === 'PrivilegedPort');
-    if (failed) TestRunner.getCurrentTest()?.context.skip(`needs root or CAP_NET_BIND_SERVICE: ${failed.error!.message}`);
+    reason ??= [...d.control.allEndpoints(), ...d.control.publicServices()].find((r) => r.error?.name === 'PrivilegedPort')?.error!.message;
   }
+  // a child vpcepd logs the reason of each listener that failed
+  for (const c of liveChildren) reason ??= /cannot listen on [^"]*?: permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE/.exec(c.output())?.[0];
+  if (reason) TestRunner.getCurrentTest()?.context.skip(`needs root or CAP_NET_BIND_SERVICE: ${reason}`);
 }
 
 /** A fake clock for the data plane: `advance(ms)` moves it; the test calls `dataPlane.sweep()` itself. */
@@ -249,8 +253,9 @@ export async function spawnDaemon(args: string[], env: Record<string, string> = 
   });
   const url = `http://127.0.0.1:${p}`;
   const child = { proc, url, output: () => out, exited };
+  liveChildren.add(child);
   let gone = false;
-  void exited.then(() => { gone = true; });
+  void exited.then(() => { gone = true; liveChildren.delete(child); });
   await waitFor(async () => {
     if (gone) return true;
     try {
