@@ -256,14 +256,20 @@ export async function spawnDaemon(args: string[], env: Record<string, string> = 
   liveChildren.add(child);
   let gone = false;
   void exited.then(() => { gone = true; liveChildren.delete(child); });
-  await waitFor(async () => {
-    if (gone) return true;
-    try {
-      return (await fetch(`${url}/`)).status === 200;
-    } catch {
-      return false;
-    }
-  }, waitMs, `vpcepd to answer on ${url}\n${out}`);
+  try {
+    await waitFor(async () => {
+      if (gone) return true;
+      try {
+        return (await fetch(`${url}/`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, waitMs, `vpcepd to answer on ${url}\n${out}`);
+  } catch (err) {
+    // the test never gets the child to stop: one that did not answer in time is not left running
+    proc.kill('SIGKILL');
+    throw err;
+  }
   return child;
 }
 
