@@ -37,6 +37,7 @@ import { SoloFleet, type Fleet } from './store/fleet.js';
 import type { Store } from './store/store.js';
 import type { PlacementLoop } from './control/placement.js';
 import type { Logger } from './telemetry/logger.js';
+import { ListenError } from './net/listen-error.js';
 import { packageVersion } from './telemetry/build-info.js';
 import { openFlowLog, type FlowLog } from './telemetry/flow-log.js';
 import { createMetrics } from './telemetry/metrics.js';
@@ -336,7 +337,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       effectiveConfig: (caller) => effectiveConfig(config, listen, inventory.vpcs.filter((v) => v.account === caller.name).map((v) => v.id)),
       phase: () => phase,
     });
-    await app.listen({ host: listen.host, port: listen.port });
+    try {
+      await app.listen({ host: listen.host, port: listen.port });
+    } catch (err) {
+      throw new ListenError(err, listen.host, listen.port, 'listen (flag --listen, env VPCEP_LISTEN)', 'the API');
+    }
     const addr = app.server.address();
     const address = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : listen;
     // registered once the API answers: a node's record names where it answers
@@ -355,16 +360,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       return released;
     };
     stopReleasing = releaseMemoryWhenQuiet({ release: releaseLogged, every: o.every ?? every, relayTurns: () => activeRelay()?.busyTurns() ?? 0 });
-    phase = 'ready';
-    lap('api_ms');
-    log.info({ ...took, endpoints: control.endpointCount }, 'start-up: where the time went');
-    log.info({
-      pid: process.pid, listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
-      accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id, aws_account_id: a.aws_account_id })),
-    }, 'vpcepd ready');
-    // Test hook (test/integration/native-hardening.test.ts): a relay thread dies now.
-    if (process.env.VPCEP_RELAY_TEST_FAULT === 'thread') native?.testHooks.testBreakThread();
-
+    // Toxiproxy's API before the ready line: a port it cannot bind stops the start, never after `vpcepd ready`
     let faultsAddress: { host: string; port: number } | null = null;
     if (config.faults.enabled) {
       const at = o.faultsListen ?? config.faults.listen;
@@ -374,12 +370,22 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       try {
         await faultsApp.listen({ host: at.host, port: at.port });
       } catch (err) {
-        throw new Error(`faults.listen: cannot listen on ${at.host}:${at.port} for Toxiproxy's API: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new ListenError(err, at.host, at.port, 'faults.listen', 'Toxiproxy\'s API');
       }
       const fa = faultsApp.server.address();
       faultsAddress = typeof fa === 'object' && fa ? { host: fa.address, port: fa.port } : at;
       log.info({ faults: `${faultsAddress.host}:${faultsAddress.port}` }, 'faults: Toxiproxy\'s API answering (every endpoint listener a proxy)');
     }
+
+    phase = 'ready';
+    lap('api_ms');
+    log.info({ ...took, endpoints: control.endpointCount }, 'start-up: where the time went');
+    log.info({
+      pid: process.pid, listen: `${address.host}:${address.port}`, data_dir: o.dataDir, config: o.configFile ?? 'embedded defaults',
+      accounts: inventory.accounts.map((a) => ({ name: a.name, project_id: a.project_id, domain_id: a.domain_id, aws_account_id: a.aws_account_id })),
+    }, 'vpcepd ready');
+    // Test hook (test/integration/native-hardening.test.ts): a relay thread dies now.
+    if (process.env.VPCEP_RELAY_TEST_FAULT === 'thread') native?.testHooks.testBreakThread();
 
     const openStore = store;
     const openApp = app;

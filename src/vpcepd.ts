@@ -123,7 +123,7 @@ export async function main(argv: string[]): Promise<void> {
       log,
     });
   } catch (err) {
-    const known = err instanceof ConfigError || ['StoreError', 'InventoryError', 'DataDirError'].includes((err as Error).name);
+    const known = err instanceof ConfigError || ['StoreError', 'InventoryError', 'DataDirError', 'ListenError', 'SnatModeError'].includes((err as Error).name);
     const code = (err as NodeJS.ErrnoException).code;
     const message = known || code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL'
       ? (err as Error).message

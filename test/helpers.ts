@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { TestRunner } from 'vitest';
 import { DAEMON_NODE_FLAGS } from '../bench/lib/vpcep.mjs';
 import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
 import type { ChangeEvent } from '../src/model/events.js';
@@ -134,6 +135,7 @@ export async function startTestDaemon(config: Record<string, unknown> = twoAccou
   });
   const url = `http://127.0.0.1:${daemon.address.port}`;
   const client = (token: string | undefined, project: string) => new ApiClient(url, token, project);
+  liveDaemons.add(daemon);
   return {
     url,
     dataDir,
@@ -141,8 +143,28 @@ export async function startTestDaemon(config: Record<string, unknown> = twoAccou
     provider: client(PROVIDER.token, PROVIDER.project_id),
     consumer: client(CONSUMER.token, CONSUMER.project_id),
     client,
-    stop: () => daemon.stop(200),
+    stop: () => { liveDaemons.delete(daemon); return daemon.stop(200); },
   };
+}
+
+/** the in-process test daemons not stopped yet, and the child ones not exited */
+const liveDaemons = new Set<Daemon>();
+const liveChildren = new Set<ChildDaemon>();
+
+/**
+ * Skips the running test, naming why, when a listener of a test daemon could not bind a port below
+ * 1024 (PrivilegedPort): the tests' services listen on port 80, which a normal user may not bind.
+ * Run as root (as CI does) that is a failure of its own, so nothing is skipped.
+ */
+export function skipWithoutPortPrivilege(): void {
+  if (process.getuid?.() === 0) return;
+  let reason: string | undefined;
+  for (const d of liveDaemons) {
+    reason ??= [...d.control.allEndpoints(), ...d.control.publicServices()].find((r) => r.error?.name === 'PrivilegedPort')?.error!.message;
+  }
+  // a child vpcepd logs the reason of each listener that failed
+  for (const c of liveChildren) reason ??= /cannot listen on [^"]*?: permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE/.exec(c.output())?.[0];
+  if (reason) TestRunner.getCurrentTest()?.context.skip(`needs root or CAP_NET_BIND_SERVICE: ${reason}`);
 }
 
 /** A fake clock for the data plane: `advance(ms)` moves it; the test calls `dataPlane.sweep()` itself. */
@@ -164,7 +186,10 @@ export async function waitFor<T>(fn: () => Promise<T> | T, ms = 5_000, what = 'c
   for (;;) {
     const v = await fn();
     if (v) return v as NonNullable<T>;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > until) {
+      skipWithoutPortPrivilege();
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -193,6 +218,11 @@ export async function createAcceptedEndpoint(client: ApiClient, body: Record<str
   if (r.status !== 200) throw new Error(`create endpoint: ${r.status} ${JSON.stringify(r.body)}`);
   return waitFor(async () => {
     const e = await client.get(`/vpc-endpoints/${r.body.id}`);
+    // at once, with the reason (e.g. EndPoint.0011: port 80 as a normal user), not a timeout
+    if (e.body.status === 'failed') {
+      skipWithoutPortPrivilege();
+      throw new Error(`endpoint failed: ${JSON.stringify(e.body.error)}`);
+    }
     return e.body.status === 'accepted' ? e.body : null;
   }, 5_000, 'endpoint accepted');
 }
@@ -223,16 +253,23 @@ export async function spawnDaemon(args: string[], env: Record<string, string> = 
   });
   const url = `http://127.0.0.1:${p}`;
   const child = { proc, url, output: () => out, exited };
+  liveChildren.add(child);
   let gone = false;
-  void exited.then(() => { gone = true; });
-  await waitFor(async () => {
-    if (gone) return true;
-    try {
-      return (await fetch(`${url}/`)).status === 200;
-    } catch {
-      return false;
-    }
-  }, waitMs, `vpcepd to answer on ${url}\n${out}`);
+  void exited.then(() => { gone = true; liveChildren.delete(child); });
+  try {
+    await waitFor(async () => {
+      if (gone) return true;
+      try {
+        return (await fetch(`${url}/`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, waitMs, `vpcepd to answer on ${url}\n${out}`);
+  } catch (err) {
+    // the test never gets the child to stop: one that did not answer in time is not left running
+    proc.kill('SIGKILL');
+    throw err;
+  }
   return child;
 }
 

@@ -11,6 +11,14 @@ import { intToIp, SNAT_RANGE } from '../net/cidr.js';
 const run = promisify(execFile);
 const ROUTE = ['local', SNAT_RANGE.text, 'dev', 'lo'];
 
+/** `dataplane.snat: kernel` on a host where the SNAT addresses cannot be made local: a one-line start-up error */
+export class SnatModeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SnatModeError';
+  }
+}
+
 export interface SnatSetup {
   readonly mode: 'kernel' | 'logical';
   /** why this mode runs, for the log */
@@ -50,6 +58,6 @@ export async function setupSnat(wanted: 'auto' | 'kernel' | 'logical'): Promise<
     failure = e.code === 'ENOENT' ? 'the ip command (iproute2) is missing' : (e.stderr?.trim() || e.message);
   }
   const why = `cannot make ${SNAT_RANGE.text} local (${failure}); needs root or CAP_NET_ADMIN`;
-  if (wanted === 'kernel') throw new Error(`dataplane.snat is kernel but ${why}. Use snat: logical or auto on hosts without privileges.`);
+  if (wanted === 'kernel') throw new SnatModeError(`dataplane.snat is kernel but ${why}. Use snat: logical or auto on hosts without privileges.`);
   return { mode: 'logical', why: `auto: ${why}`, teardown: none };
 }

@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { getServers } from 'node:dns';
 import net from 'node:net';
+import { listenReason } from '../net/listen-error.js';
 import { answer, rcodeOf, servfail, type AnswerOptions, type QueryKind, type Rcode } from './answer.js';
 import type { DnsView, Views } from './views.js';
 
@@ -78,7 +79,7 @@ export class DnsServer {
         });
       } catch (err) {
         udp.close();
-        throw bindError(err, `dns.listen ${o.listen.host}:${o.listen.port} (UDP)`);
+        throw bindError(err, o.listen.host, o.listen.port, 'UDP');
       }
       const port = udp.address().port;
       const tcp = net.createServer();
@@ -91,7 +92,7 @@ export class DnsServer {
       } catch (err) {
         udp.close();
         if (o.listen.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
-        throw bindError(err, `dns.listen ${o.listen.host}:${port} (TCP)`);
+        throw bindError(err, o.listen.host, port, 'TCP');
       }
       udp.on('error', (err) => o.log.warn({ err }, 'dns: UDP socket error'));
       tcp.on('error', (err) => o.log.warn({ err }, 'dns: TCP listener error'));
@@ -254,10 +255,11 @@ export class DnsServer {
 }
 
 /** a bind failure that names the address and what to do, keeping the errno code (vpcepd prints it as is) */
-function bindError(err: unknown, what: string): Error {
+function bindError(err: unknown, host: string, port: number, transport: 'UDP' | 'TCP'): Error {
   const code = (err as NodeJS.ErrnoException).code;
-  const why = code === 'EADDRINUSE' ? 'address already in use (another DNS server, or another vpcepd?)' : (err as Error).message;
-  const e = new Error(`${what}: ${why}: set dns.listen (flag --dns-listen, env VPCEP_DNS_LISTEN) to a free address, or dns.enabled: false`) as NodeJS.ErrnoException;
+  const reason = listenReason(err, port);
+  const why = code === 'EADDRINUSE' ? 'address already in use (another DNS server, or another vpcepd?)' : reason.privileged ? reason.text : (err as Error).message;
+  const e = new Error(`dns.listen ${host}:${port} (${transport}): ${why}: set dns.listen (flag --dns-listen, env VPCEP_DNS_LISTEN)${reason.privileged ? '' : ' to a free address'}, or dns.enabled: false`) as NodeJS.ErrnoException;
   if (code) e.code = code;
   return e;
 }

@@ -99,7 +99,8 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
       seen_as: `${snatMode === 'logical' ? 'the daemon\'s own address (SNAT mode logical: 198.19.128.0/17 is not bound' : `${e.snatIp} (the endpoint's SNAT address`}, one source port per connection)`
         + (proxyV2 ? `; the PROXY v2 header carries the client ${source}` : `; no PROXY header (tcp_proxy ${input.service?.tcpProxy ?? 'close'})`),
     } : null,
-    backend_source: e.snatIp ? `${e.snatIp} (the endpoint's SNAT address)` : null,
+    // logical SNAT binds nothing: the backend sees the daemon's own address, as `source` says
+    backend_source: !e.snatIp ? null : snatMode === 'logical' ? 'the daemon\'s own address (SNAT mode logical)' : `${e.snatIp} (the endpoint's SNAT address)`,
     live_only: LIVE_ONLY_REFUSALS,
   };
   // Nothing listens: the kernel refuses the connect (no reset, nothing counted).

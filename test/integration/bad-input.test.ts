@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createAvailableService, startTestDaemon, twoAccountConfig, waitFor, CONSUMER, PROVIDER, SERVICE_BODY, type ApiClient, type ApiResult,
+  createAvailableService, skipWithoutPortPrivilege, startTestDaemon, twoAccountConfig, waitFor, CONSUMER, PROVIDER, SERVICE_BODY, type ApiClient, type ApiResult,
   type TestDaemon,
 } from '../helpers.js';
 
@@ -377,6 +377,7 @@ describe('a bodyless DELETE with Content-Type: application/json on a gateway end
       public_services: [{ name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-obs', cidrs: ['100.125.0.0/24'] }, ports: [{ port: 80, target: '127.0.0.1:19000' }] }],
     }));
     try {
+      skipWithoutPortPrivilege(); // its port 80
       const obs = (await g.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services[0];
       const table = (await g.consumer.get('/routetables?vpc_id=vpc-client')).body.routetables[0];
       const ep = await g.consumer.post('/vpc-endpoints', { endpoint_service_id: obs.id, vpc_id: 'vpc-client', routetables: [table.id] });

@@ -26,6 +26,25 @@ async function projectOf(d: ChildDaemon): Promise<string> {
   return JSON.parse(ready).accounts[0].project_id;
 }
 
+/** the pids whose command line names TEXT */
+function pidsNaming(text: string): number[] {
+  return fs.readdirSync('/proc').filter((f) => /^\d+$/.test(f)).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+describe('the tests\' child vpcepd', () => {
+  it('one that does not answer within spawnDaemon\'s wait is killed, not left running after its test (a flow-logs test under load left one for good)', async () => {
+    const data = path.join(tempDir(), 'data-never-waited-for');
+    await expect(spawnDaemon(['--data-dir', data], {}, undefined, [], 1)).rejects.toThrow(/timed out waiting for vpcepd to answer/);
+    await waitFor(() => pidsNaming(data).length === 0, 5_000, 'the child gone');
+  });
+});
+
 describe('vpcepd process', () => {
   it('runs on embedded defaults: the default account, a token file of mode 0600, logged once', async () => {
     const dir = tempDir();

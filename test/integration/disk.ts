@@ -7,6 +7,9 @@ import { tempDir } from '../helpers.js';
 
 export const asRoot = process.getuid?.() === 0;
 
+/** TITLE, and why it is skipped when this process is not root (vitest lists a skipped test by its name) */
+export const rootOnly = (title: string, why: string): string => (asRoot ? title : `${title} (skipped: needs root to ${why})`);
+
 export interface Disk {
   readonly dir: string;
   /** fills every free byte with <dir>/filler */

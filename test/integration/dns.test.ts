@@ -20,6 +20,7 @@ import {
 } from '../helpers.js';
 import { AWS_KEYS, attempt, ec2Clients } from './aws-sdk.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+import { asRoot, rootOnly } from './disk.js';
 
 const IN_VPC = '127.2.1.50'; // vpc-client (the consumer's, VPC number 2)
 const OTHER_VPC = '127.3.1.50'; // vpc-provider-client (VPC number 3)
@@ -372,7 +373,7 @@ def csum(b):
 a = socket.inet_aton('127.0.0.1'); c = csum(a + a + struct.pack('!BBHHHHH', 0, 17, n, 0, port, n, 0) + q)
 socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct.pack('!HHHH', 0, port, n, c) + q, ('127.0.0.1', 0))
 `;
-  it.runIf(process.getuid?.() === 0)('a datagram from source port 0 is dropped: dgram\'s send threw on it, and the daemon died', async () => {
+  it.skipIf(!asRoot)(rootOnly('a datagram from source port 0 is dropped: dgram\'s send threw on it, and the daemon died', 'send it from a raw socket'), async () => {
     // the daemon runs in this process here: what killed vpcepd is an uncaught exception of this one
     const uncaught: Error[] = [];
     const onUncaught = (err: Error) => uncaught.push(err);

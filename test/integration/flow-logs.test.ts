@@ -11,7 +11,7 @@ import {
   CONSUMER, FakeClock, SERVICE_BODY, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
   ApiClient, PROVIDER, type ChildDaemon, type TestDaemon,
 } from '../helpers.js';
-import { asRoot, ext4, tmpfs, type Disk } from './disk.js';
+import { asRoot, ext4, rootOnly, tmpfs, type Disk } from './disk.js';
 
 const PARSER = path.join(path.dirname(new URL(import.meta.url).pathname), 'aws-flow-log.py');
 
@@ -295,7 +295,7 @@ describe('connection flow logs (flow_logs)', () => {
     expect(parse(flowFiles(dir)).filter((r) => r.dstport === 80).map((r) => r.srcaddr).sort()).toEqual(['10.0.1.100', '10.0.1.101', '10.0.1.102', '10.0.1.103', '10.0.1.104']);
   });
 
-  it.runIf(asRoot)('a full disk: records beyond the buffer are dropped and counted, connections still relay, the daemon stays up', async () => {
+  it.skipIf(!asRoot)(rootOnly('a full disk: records beyond the buffer are dropped and counted, connections still relay, the daemon stays up', 'mount a small tmpfs'), async () => {
     const disk = tmpfs('256k');
     disks.add(disk);
     const d = await daemon({ destination: 'file', file: path.join(disk.dir, 'flow.log'), buffer_bytes: 65_536 });
@@ -327,7 +327,7 @@ describe('connection flow logs (flow_logs)', () => {
     expect(records.filter((r) => r.srcaddr === '10.0.1.5')).toHaveLength(1);
   });
 
-  it.runIf(asRoot)('a frozen disk (fsfreeze): connections relay while the writer is stuck, what overflows is dropped and counted, the rest written after the thaw', async () => {
+  it.skipIf(!asRoot)(rootOnly('a frozen disk (fsfreeze): connections relay while the writer is stuck, what overflows is dropped and counted, the rest written after the thaw', 'freeze an ext4 loop device (mount, fsfreeze)'), async () => {
     const disk = ext4(16);
     disks.add(disk);
     const d = await daemon({ destination: 'file', file: path.join(disk.dir, 'flow.log'), buffer_bytes: 65_536 });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiClient, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
-import { asRoot, tmpfs, type Disk } from './disk.js';
+import { asRoot, rootOnly, tmpfs, type Disk } from './disk.js';
 
 let daemon: ChildDaemon | undefined;
 let disk: Disk | undefined;
@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 describe('the log on a full disk', () => {
-  it.skipIf(!asRoot)('the daemon answers on while stdout cannot be written, and writes the held lines once it can', async () => {
+  it.skipIf(!asRoot)(rootOnly('the daemon answers on while stdout cannot be written, and writes the held lines once it can', 'mount a small tmpfs'), async () => {
     disk = tmpfs('1m');
     const log = path.join(disk.dir, 'vpcepd.log');
     const config = writeConfig(tempDir(), twoAccountConfig());

@@ -51,5 +51,6 @@ describe('logical SNAT mode', () => {
     const t = await d.provider.post('/trace', { vpc_id: 'vpc-provider-client', source_ip: '10.0.1.9', destination_ip: live.ip, destination_port: clientPort });
     expect(t.body.trace.source).toMatchObject({ snat_ip: live.snat_ip, snat_mode: 'logical', proxy_v2: false });
     expect(t.body.trace.source.seen_as).toMatch(/^the daemon's own address/);
+    expect(t.body.trace.backend_source).toBe('the daemon\'s own address (SNAT mode logical)');
   });
 });

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../src/model/events.js';
 import { CONSUMER, SERVICE_BODY, createAvailableService, startTestDaemon, waitFor } from '../helpers.js';
 import { echo, startBackend } from './backends.js';
-import { asRoot, roundTrip, tmpfs } from './disk.js';
+import { asRoot, rootOnly, roundTrip, tmpfs } from './disk.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -19,7 +19,7 @@ const refused = (host: string, port: number) => new Promise<boolean>((resolve) =
   s.on('error', () => resolve(true));
 });
 
-describe.skipIf(!asRoot)('store and data plane converge', () => {
+describe.skipIf(!asRoot)(rootOnly('store and data plane converge', 'mount a small tmpfs'), () => {
   it('a disk full between the data plane acting and the commit leaves no endpoint relaying while creating, and the reconcile finishes it', async () => {
     const disk = tmpfs('2m');
     cleanups.push(() => disk.unmount());

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import {
-  CONSUMER, PROVIDER, ROOT, SERVICE_BODY, createAvailableService, freePort, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type TestDaemon,
+  CONSUMER, PROVIDER, ROOT, SERVICE_BODY, createAvailableService, freePort, skipWithoutPortPrivilege, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type TestDaemon,
 } from '../helpers.js';
 import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
@@ -74,6 +74,7 @@ describeWithEtcd('vpcepd on etcd', (e) => {
     const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
     expect(ep.status, JSON.stringify(ep.body)).toBe(200);
     await d.daemon.control.settle();
+    skipWithoutPortPrivilege(); // its port 80
     expect((await d.consumer.get(`/vpc-endpoints/${ep.body.id}`)).body.status).toBe('accepted');
     const described = await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [ep.body.id] }));
     expect(described.VpcEndpoints?.map((e) => [e.VpcEndpointId, e.State])).toEqual([[ep.body.id, 'available']]);

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StoreFull, type Store } from '../../src/store/store.js';
 import { CONSUMER, PROVIDER, SERVICE_BODY, createAcceptedEndpoint, createAvailableService, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
-import { asRoot, tmpfs, type Disk } from './disk.js';
+import { asRoot, rootOnly, tmpfs, type Disk } from './disk.js';
 
 let d: TestDaemon | undefined;
 let disk: Disk | undefined;
@@ -17,7 +17,7 @@ afterEach(async () => {
   disk = undefined;
 });
 
-describe.skipIf(!asRoot)('a full disk', () => {
+describe.skipIf(!asRoot)(rootOnly('a full disk', 'mount a small tmpfs'), () => {
   it('a create on a full disk answers 507 "the store is full", not 500 "system error", and changes nothing', async () => {
     disk = tmpfs('2m');
     d = await startTestDaemon(undefined, disk.dir);

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CONSUMER, SERVICE_BODY, createAvailableService, startTestDaemon, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
-import { asRoot, ext4, roundTrip } from './disk.js';
+import { asRoot, ext4, rootOnly, roundTrip } from './disk.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -27,7 +27,7 @@ export async function liveEndpoint(d: TestDaemon, backend: TestBackend): Promise
   }, 5_000, 'endpoint accepted');
 }
 
-describe.skipIf(!asRoot)('a stalled disk', () => {
+describe.skipIf(!asRoot)(rootOnly('a stalled disk', 'freeze an ext4 loop device (mount, fsfreeze)'), () => {
   it('a frozen disk does not freeze new data-plane connections: they are admitted and relayed while a write waits for the disk', async () => {
     const disk = ext4(64);
     cleanups.push(() => disk.unmount());

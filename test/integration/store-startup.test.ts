@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { DB_FILE, SqliteStore } from '../../src/store/sqlite.js';
 import { spawnDaemon, tempDir, type ChildDaemon } from '../helpers.js';
-import { asRoot, tmpfs } from './disk.js';
+import { asRoot, rootOnly, tmpfs } from './disk.js';
 
 const running: ChildDaemon[] = [];
 async function start(args: string[], env: Record<string, string> = {}): Promise<ChildDaemon> {
@@ -59,7 +59,7 @@ describe('the default account\'s token file', () => {
     expect(out).toContain('VPCEP_TOKEN is blank');
   });
 
-  it.skipIf(!asRoot)('a full disk at first start leaves no empty token file behind, and says so in one line', async () => {
+  it.skipIf(!asRoot)(rootOnly('a full disk at first start leaves no empty token file behind, and says so in one line', 'mount a small tmpfs'), async () => {
     const disk = tmpfs('64k');
     try {
       disk.fill();
@@ -134,7 +134,7 @@ describe('a corrupt database file', () => {
 });
 
 describe('a read-only database file', () => {
-  it.skipIf(!asRoot)('a vpcep.db its user cannot write stops vpcepd at start in one line naming the file (it failed in the store\'s thread: a stack trace, no reason)', async () => {
+  it.skipIf(!asRoot)(rootOnly('a vpcep.db its user cannot write stops vpcepd at start in one line naming the file (it failed in the store\'s thread: a stack trace, no reason)', 'run the daemon as another user'), async () => {
     const data = tempDir();
     await SqliteStore.open(data).close();
     const file = path.join(data, DB_FILE);

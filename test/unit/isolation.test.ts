@@ -95,6 +95,12 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
     expect(logical.source!.seen_as).toMatch(/^the daemon's own address \(SNAT mode logical/);
   });
 
+  it('backend_source in logical SNAT mode names the daemon\'s own address, as source does, not the SNAT address nothing binds', () => {
+    expect(decideInterfaceEndpoint(input()).backend_source).toBe('198.19.128.1 (the endpoint\'s SNAT address)');
+    const logical = decideInterfaceEndpoint(input({ live: { ...live(), snatMode: 'logical' } }));
+    expect(logical.backend_source).toBe('the daemon\'s own address (SNAT mode logical)');
+  });
+
   it('an on-premises client is never in a whitelist (its entries are addresses of the endpoint\'s VPC)', () => {
     const d = decideInterfaceEndpoint(input({ vpcId: null, vpcNumber: null, clientHost: '192.0.2.10', live: live({ whitelistEnabled: true, whitelist: [cidrOf('0.0.0.0/0')] }) }));
     expect(d).toMatchObject({ vpc_id: null, verdict: 'refuse', refusal: 'whitelist' });

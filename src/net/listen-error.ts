@@ -1,0 +1,28 @@
+// Why a socket could not listen, in words an operator can act on: one wording for the data
+// plane's listeners, the API, Toxiproxy's API and the DNS server, so that an unprivileged user
+// meets the same fix (a port below 1024 needs root or CAP_NET_BIND_SERVICE) wherever it binds.
+
+/** the fix for a port below 1024 that an unprivileged process may not bind */
+export const PRIVILEGED_PORT_FIX = 'ports below 1024 need root or CAP_NET_BIND_SERVICE '
+  + '(e.g. `sudo setcap cap_net_bind_service=+ep "$(command -v node)"`), or use a port above 1023';
+
+/** the reason of a bind or listen error on PORT, and whether it is a privileged port refused */
+export function listenReason(err: unknown, port: number): { readonly privileged: boolean; readonly text: string } {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EACCES' && port > 0 && port < 1024) return { privileged: true, text: `permission denied: ${PRIVILEGED_PORT_FIX}` };
+  const why = e.code === 'EADDRINUSE' ? ' (address in use: another process, or another vpcepd on this host or network namespace)'
+    : e.code === 'EACCES' ? ' (permission denied)'
+      : e.code === 'EADDRNOTAVAIL' ? ' (address not available)' : '';
+  return { privileged: false, text: `${e.code ?? e.message}${why}` };
+}
+
+/** A listener of the daemon's own (the API, Toxiproxy's API) that cannot bind: a one-line start-up error, the errno code kept. */
+export class ListenError extends Error {
+  readonly code: string | undefined;
+  /** SETTING: the key or flag that names the address; WHAT: the listener's purpose */
+  constructor(err: unknown, host: string, port: number, setting: string, what: string) {
+    super(`${setting}: cannot listen on ${host}:${port} for ${what}: ${listenReason(err, port).text}`);
+    this.name = 'ListenError';
+    this.code = (err as NodeJS.ErrnoException).code;
+  }
+}
