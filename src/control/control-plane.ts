@@ -581,6 +581,10 @@ export class ControlPlane {
     return elb.modifyListener(this.st, caller, id, cmd);
   }
 
+  modifyListenerAttributes(caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<Listener> {
+    return elb.modifyListenerAttributes(this.st, caller, id, changes);
+  }
+
   deleteListener(caller: Account, id: string): Promise<void> {
     return elb.deleteListener(this.st, caller, id);
   }

@@ -9,7 +9,7 @@ import type {
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
   type HealthCheck, type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import { applyTags } from '../model/rules.js';
@@ -339,6 +339,17 @@ export async function modifyListener(st: ControlState, caller: Account, id: stri
   });
   await pushServices(st, [out.lb.id]);
   return out;
+}
+
+/** ModifyListenerAttributes: stored and echoed (LISTENER_ATTRIBUTES); nothing the data plane reads */
+export async function modifyListenerAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<Listener> {
+  return st.serial(async () => {
+    const { lb, listener: cur } = ownListener(st, caller, id);
+    const listener: Listener = { ...cur, attributes: nextAttributes({ ...LISTENER_ATTRIBUTES, ...cur.attributes }, LISTENER_ATTRIBUTES, changes, LISTENER_ATTRIBUTE_RANGES) };
+    const next: LoadBalancer = { ...lb, listeners: lb.listeners.map((l) => (l.id === id ? listener : l)), updated_at: now() };
+    await st.commit([{ kind: 'loadbalancer', id: lb.id, value: next }], () => st.loadBalancers.set(lb.id, next));
+    return listener;
+  });
 }
 
 export async function deleteListener(st: ControlState, caller: Account, id: string): Promise<void> {

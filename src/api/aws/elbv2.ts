@@ -6,7 +6,7 @@ import { zoneOfSubnet } from '../../model/zones.js';
 import { availabilityZones, awsZone } from './ec2-base.js';
 import type { ElbResourceRef, TagInput, TargetInput } from '../../model/commands.js';
 import { HEALTH_RANGES } from '../../model/health.js';
-import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../../model/load-balancers.js';
+import { LISTENER_ATTRIBUTES, type HealthCheck, type Listener, type LoadBalancer, type TargetGroup } from '../../model/load-balancers.js';
 import type { Tag } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { checkTag } from './aws-render.js';
@@ -430,8 +430,14 @@ async function deleteListener(call: AwsCall): Promise<XmlFields> {
 
 /** a TCP listener of a network load balancer has one attribute */
 function describeListenerAttributes(call: AwsCall): XmlFields {
-  listenerOfArn(call, call.params.requiredString('ListenerArn'));
-  return { Attributes: [{ Key: 'tcp.idle_timeout.seconds', Value: '350' }] };
+  const { listener } = listenerOfArn(call, call.params.requiredString('ListenerArn'));
+  return { Attributes: attributesOut({ ...LISTENER_ATTRIBUTES, ...listener.attributes }) };
+}
+
+async function modifyListenerAttributes(call: AwsCall): Promise<XmlFields> {
+  const { listener } = listenerOfArn(call, call.params.requiredString('ListenerArn'));
+  const next = await call.control.modifyListenerAttributes(call.caller, listener.id, attributesIn(call.params));
+  return { Attributes: attributesOut({ ...LISTENER_ATTRIBUTES, ...next.attributes }) };
 }
 
 // ---- tags ------------------------------------------------------------------------------------
@@ -504,6 +510,7 @@ export const ELBV2_LOAD_BALANCER_ACTIONS: ActionTable = {
   DescribeListeners: describeListeners,
   DeleteListener: deleteListener,
   DescribeListenerAttributes: describeListenerAttributes,
+  ModifyListenerAttributes: modifyListenerAttributes,
   AddTags: addTags,
   RemoveTags: removeTags,
   DescribeTags: describeTags,
