@@ -9,7 +9,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import type {
   ChangeEndpointSubnetsCommand, ConnectionAction, ConnectionBandwidth, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, DeleteServiceCommand, ElbResourceRef, PermissionEntry,
-  MigrateBackendCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleChange, SecurityGroupRuleInput, SetChange, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
+  MigrateBackendCommand, ModifyListenerCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleChange, SecurityGroupRuleInput, SetChange, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
@@ -575,6 +575,14 @@ export class ControlPlane {
 
   createListener(caller: Account, cmd: CreateListenerCommand): Promise<{ lb: LoadBalancer; listener: Listener }> {
     return elb.createListener(this.st, caller, cmd);
+  }
+
+  modifyListener(caller: Account, id: string, cmd: ModifyListenerCommand): Promise<{ lb: LoadBalancer; listener: Listener }> {
+    return elb.modifyListener(this.st, caller, id, cmd);
+  }
+
+  modifyListenerAttributes(caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<Listener> {
+    return elb.modifyListenerAttributes(this.st, caller, id, changes);
   }
 
   deleteListener(caller: Account, id: string): Promise<void> {

@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
 import type {
-  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, ElbResourceRef, TagInput, TargetInput,
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, ElbResourceRef, ModifyListenerCommand, TagInput, TargetInput,
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
   type HealthCheck, type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import { applyTags } from '../model/rules.js';
@@ -298,30 +298,64 @@ async function changeTargetGroup(st: ControlState, caller: Account, id: string, 
 
 // ---- listeners -------------------------------------------------------------------------------
 
+/** a listener's rules: TCP, a target group of the load balancer's VPC, a port no other listener of it has */
+function checkListener(st: ControlState, caller: Account, lb: LoadBalancer, protocol: string, port: number, targetGroupId: string, self?: string): void {
+  if (protocol !== 'TCP') throw new DomainError('Unsupported', `listener protocol ${protocol}: vpcep-sim's network load balancers listen on TCP only`);
+  const tg = ownTargetGroup(st, caller, targetGroupId);
+  if (tg.vpc_id !== lb.vpc_id) throw new DomainError('InvalidParameter', `target group ${tg.name} is in VPC ${tg.vpc_id}, load balancer ${lb.name} in ${lb.vpc_id}`);
+  if (lb.listeners.some((l) => l.port === port && l.id !== self)) throw new DomainError('DuplicateListener', `load balancer ${lb.name} has a listener on port ${port}`);
+}
+
+/** commits LB with its listeners changed, and the services it backs; their live endpoints follow before the answer */
+async function commitListeners(st: ControlState, lb: LoadBalancer, listeners: readonly Listener[]): Promise<LoadBalancer> {
+  const next: LoadBalancer = { ...lb, listeners, updated_at: now() };
+  await commitWithServices(st, [{ kind: 'loadbalancer', id: lb.id, value: next }], [lb.id], () => st.loadBalancers.set(lb.id, next));
+  return next;
+}
+
 export async function createListener(st: ControlState, caller: Account, cmd: CreateListenerCommand): Promise<{ lb: LoadBalancer; listener: Listener }> {
   const out = await st.serial(async () => {
     const lb = ownLoadBalancer(st, caller, cmd.loadBalancerId);
-    if (cmd.protocol !== 'TCP') throw new DomainError('Unsupported', `listener protocol ${cmd.protocol}: vpcep-sim's network load balancers listen on TCP only`);
-    const tg = ownTargetGroup(st, caller, cmd.targetGroupId);
-    if (tg.vpc_id !== lb.vpc_id) throw new DomainError('InvalidParameter', `target group ${tg.name} is in VPC ${tg.vpc_id}, load balancer ${lb.name} in ${lb.vpc_id}`);
-    if (lb.listeners.some((l) => l.port === cmd.port)) throw new DomainError('DuplicateListener', `load balancer ${lb.name} has a listener on port ${cmd.port}`);
+    checkListener(st, caller, lb, cmd.protocol, cmd.port, cmd.targetGroupId);
     const listener: Listener = {
-      id: newElbId(), protocol: 'TCP', port: cmd.port, target_group_id: tg.id,
+      id: newElbId(), protocol: 'TCP', port: cmd.port, target_group_id: cmd.targetGroupId,
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
     };
-    const next: LoadBalancer = { ...lb, listeners: [...lb.listeners, listener], updated_at: now() };
-    await commitWithServices(st, [{ kind: 'loadbalancer', id: lb.id, value: next }], [lb.id], () => st.loadBalancers.set(lb.id, next));
-    return { lb: next, listener };
+    return { lb: await commitListeners(st, lb, [...lb.listeners, listener]), listener };
   });
   await pushServices(st, [out.lb.id]);
   return out;
 }
 
+/** ModifyListener: what is given replaces the listener's port, protocol or target group, keeping its id and tags */
+export async function modifyListener(st: ControlState, caller: Account, id: string, cmd: ModifyListenerCommand): Promise<{ lb: LoadBalancer; listener: Listener }> {
+  const out = await st.serial(async () => {
+    const { lb, listener: cur } = ownListener(st, caller, id);
+    const port = cmd.port ?? cur.port;
+    const targetGroupId = cmd.targetGroupId ?? cur.target_group_id;
+    checkListener(st, caller, lb, cmd.protocol ?? cur.protocol, port, targetGroupId, id);
+    const listener: Listener = { ...cur, port, target_group_id: targetGroupId };
+    return { lb: await commitListeners(st, lb, lb.listeners.map((l) => (l.id === id ? listener : l))), listener };
+  });
+  await pushServices(st, [out.lb.id]);
+  return out;
+}
+
+/** ModifyListenerAttributes: stored and echoed (LISTENER_ATTRIBUTES); nothing the data plane reads */
+export async function modifyListenerAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<Listener> {
+  return st.serial(async () => {
+    const { lb, listener: cur } = ownListener(st, caller, id);
+    const listener: Listener = { ...cur, attributes: nextAttributes({ ...LISTENER_ATTRIBUTES, ...cur.attributes }, LISTENER_ATTRIBUTES, changes, LISTENER_ATTRIBUTE_RANGES) };
+    const next: LoadBalancer = { ...lb, listeners: lb.listeners.map((l) => (l.id === id ? listener : l)), updated_at: now() };
+    await st.commit([{ kind: 'loadbalancer', id: lb.id, value: next }], () => st.loadBalancers.set(lb.id, next));
+    return listener;
+  });
+}
+
 export async function deleteListener(st: ControlState, caller: Account, id: string): Promise<void> {
   const lbId = await st.serial(async () => {
     const { lb } = ownListener(st, caller, id);
-    const next: LoadBalancer = { ...lb, listeners: lb.listeners.filter((l) => l.id !== id), updated_at: now() };
-    await commitWithServices(st, [{ kind: 'loadbalancer', id: lb.id, value: next }], [lb.id], () => st.loadBalancers.set(lb.id, next));
+    await commitListeners(st, lb, lb.listeners.filter((l) => l.id !== id));
     return lb.id;
   });
   await pushServices(st, [lbId]);

@@ -245,6 +245,13 @@ export interface CreateListenerCommand {
   readonly tags?: readonly TagInput[];
 }
 
+/** ModifyListener: each field given replaces the listener's */
+export interface ModifyListenerCommand {
+  readonly protocol?: string;
+  readonly port?: number;
+  readonly targetGroupId?: string;
+}
+
 /** a resource of the load-balancer world, for tags */
 export type ElbResourceRef =
   | { readonly kind: 'loadbalancer'; readonly id: string }

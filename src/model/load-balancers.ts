@@ -33,6 +33,13 @@ export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, string>> = {
   'zonal_shift.config.enabled': 'false',
 };
 
+/**
+ * a TCP listener's one attribute and AWS's default. Stored and echoed: every relayed connection has
+ * the daemon's idle timeout (config dataplane.idle_timeout_ms), whatever its listener says.
+ */
+export const LISTENER_ATTRIBUTES: Readonly<Record<string, string>> = { 'tcp.idle_timeout.seconds': '350' };
+export const LISTENER_ATTRIBUTE_RANGES: Readonly<Record<string, readonly [number, number]>> = { 'tcp.idle_timeout.seconds': [60, 6000] };
+
 export const PROXY_PROTOCOL_V2 = 'proxy_protocol_v2.enabled';
 
 export type LoadBalancerType = 'network';
@@ -46,6 +53,8 @@ export interface Listener {
   readonly port: number;
   /** the default action: forward to this target group */
   readonly target_group_id: string;
+  /** what ModifyListenerAttributes stored (absent: LISTENER_ATTRIBUTES' defaults) */
+  readonly attributes?: Readonly<Record<string, string>>;
   readonly tags: readonly Tag[];
 }
 

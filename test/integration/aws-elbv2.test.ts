@@ -14,7 +14,7 @@ import {
   DeleteLoadBalancerCommand, DeleteTargetGroupCommand, DeregisterTargetsCommand, DescribeCapacityReservationCommand,
   DescribeListenerAttributesCommand, DescribeListenersCommand, DescribeLoadBalancerAttributesCommand, DescribeLoadBalancersCommand,
   DescribeTagsCommand, DescribeTargetGroupAttributesCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand, RemoveTagsCommand,
+  ElasticLoadBalancingV2Client, ModifyListenerAttributesCommand, ModifyListenerCommand, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand, RemoveTagsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
@@ -237,6 +237,24 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     await elb.send(new DeleteListenerCommand({ ListenerArn: l2.ListenerArn }));
     expect(await exchange(endpoint.host_ip, 18081)).toBe('ECONNREFUSED');
     expect(await exchange(endpoint.host_ip, 18080)).toBe('echoed');
+
+    // ModifyListener (Terraform's in-place update of an aws_lb_listener's port or default action;
+    // was InvalidAction): the same listener moves to 18082 and forwards to the inside target group
+    const moved = (await elb.send(new ModifyListenerCommand({
+      ListenerArn: listener.ListenerArn, Port: 18082, Protocol: 'TCP', DefaultActions: [{ Type: 'forward', TargetGroupArn: tg2.TargetGroupArn }],
+    }))).Listeners![0]!;
+    expect(moved).toMatchObject({ ListenerArn: listener.ListenerArn, Port: 18082, Protocol: 'TCP' });
+    expect(moved.DefaultActions?.[0]?.TargetGroupArn).toBe(tg2.TargetGroupArn);
+    expect(await exchange(endpoint.host_ip, 18080)).toBe('ECONNREFUSED');
+    expect(await exchange(endpoint.host_ip, 18082)).toBe('echoed');
+    expect(inside.received.filter((b) => b.length > 0)).toHaveLength(2);
+    // a port another listener of the load balancer has: DuplicateListener, nothing changed
+    const l3 = (await elb.send(new CreateListenerCommand({
+      LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18083, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }],
+    }))).Listeners![0]!;
+    expect(await awsError(elb.send(new ModifyListenerCommand({ ListenerArn: listener.ListenerArn, Port: 18083 })))).toMatchObject({ name: 'DuplicateListener', status: 400 });
+    expect((await elb.send(new DescribeListenersCommand({ ListenerArns: [listener.ListenerArn!] }))).Listeners![0]!.Port).toBe(18082);
+    await elb.send(new DeleteListenerCommand({ ListenerArn: l3.ListenerArn }));
   });
 
   it('answers the reads Terraform makes, pages, tags, and refuses mistakes in ELBv2 shape (4xx, nothing changed)', async () => {
@@ -248,7 +266,15 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect(lbAttrs.Attributes?.find((a) => a.Key === 'deletion_protection.enabled')?.Value).toBe('false');
     const tgAttrs = await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn }));
     expect(tgAttrs.Attributes?.find((a) => a.Key === 'proxy_protocol_v2.enabled')?.Value).toBe('false');
-    expect((await elb.send(new DescribeListenerAttributesCommand({ ListenerArn: listener.ListenerArn }))).Attributes?.[0]?.Key).toBe('tcp.idle_timeout.seconds');
+    expect((await elb.send(new DescribeListenerAttributesCommand({ ListenerArn: listener.ListenerArn }))).Attributes).toEqual([{ Key: 'tcp.idle_timeout.seconds', Value: '350' }]);
+    // ModifyListenerAttributes (Terraform's tcp_idle_timeout_seconds on an aws_lb_listener; was InvalidAction): stored and echoed, AWS's range 60-6000
+    const idle = [{ Key: 'tcp.idle_timeout.seconds', Value: '600' }];
+    expect((await elb.send(new ModifyListenerAttributesCommand({ ListenerArn: listener.ListenerArn, Attributes: idle }))).Attributes).toEqual(idle);
+    expect((await elb.send(new DescribeListenerAttributesCommand({ ListenerArn: listener.ListenerArn }))).Attributes).toEqual(idle);
+    for (const bad of [{ Key: 'tcp.idle_timeout.seconds', Value: '59' }, { Key: 'routing.http.response.server.enabled', Value: 'true' }]) {
+      expect(await awsError(elb.send(new ModifyListenerAttributesCommand({ ListenerArn: listener.ListenerArn, Attributes: [bad] })))).toMatchObject({ name: 'ValidationError', status: 400 });
+    }
+    expect((await elb.send(new DescribeListenerAttributesCommand({ ListenerArn: listener.ListenerArn }))).Attributes).toEqual(idle);
     expect((await elb.send(new DescribeCapacityReservationCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).$metadata.httpStatusCode).toBe(200);
     expect((await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners?.map((l) => l.Port)).toEqual([18090]);
     const tgs = await elb.send(new DescribeTargetGroupsCommand({ LoadBalancerArn: lb.LoadBalancerArn }));

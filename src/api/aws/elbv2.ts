@@ -6,7 +6,7 @@ import { zoneOfSubnet } from '../../model/zones.js';
 import { availabilityZones, awsZone } from './ec2-base.js';
 import type { ElbResourceRef, TagInput, TargetInput } from '../../model/commands.js';
 import { HEALTH_RANGES } from '../../model/health.js';
-import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../../model/load-balancers.js';
+import { LISTENER_ATTRIBUTES, type HealthCheck, type Listener, type LoadBalancer, type TargetGroup } from '../../model/load-balancers.js';
 import type { Tag } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { checkTag } from './aws-render.js';
@@ -373,10 +373,10 @@ function describeTargetHealth(call: AwsCall): XmlFields {
 
 // ---- listeners -------------------------------------------------------------------------------
 
-async function createListener(call: AwsCall): Promise<XmlFields> {
-  const p = call.params;
-  const lb = loadBalancerOfArn(call, p.requiredString('LoadBalancerArn'));
-  const actions = p.structList('DefaultActions');
+/** `DefaultActions`: one forward to one target group (named once or twice, as a ForwardConfig repeats it); undefined when not given */
+function forwardTargetGroup(call: AwsCall, required: boolean): TargetGroup | undefined {
+  const actions = call.params.structList('DefaultActions');
+  if (actions.length === 0 && !required) return undefined;
   if (actions.length !== 1) throw invalid('a listener of vpcep-sim has exactly one default action: forward to one target group');
   const a = actions[0]!;
   const type = a.requiredString('Type');
@@ -384,11 +384,27 @@ async function createListener(call: AwsCall): Promise<XmlFields> {
   const forward = a.struct('ForwardConfig')?.structList('TargetGroups').map((t) => t.requiredString('TargetGroupArn')) ?? [];
   const arns = [...new Set([...(a.string('TargetGroupArn') ? [a.string('TargetGroupArn')!] : []), ...forward])];
   if (arns.length !== 1) throw invalid('the forward action must name exactly one target group');
-  const tg = targetGroupOfArn(call, arns[0]!, 'DefaultActions.member.1.TargetGroupArn');
+  return targetGroupOfArn(call, arns[0]!, 'DefaultActions.member.1.TargetGroupArn');
+}
+
+async function createListener(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const lb = loadBalancerOfArn(call, p.requiredString('LoadBalancerArn'));
+  const tg = forwardTargetGroup(call, true)!;
   const { lb: next, listener } = await call.control.createListener(call.caller, {
     loadBalancerId: lb.id, protocol: p.string('Protocol') ?? 'TCP', port: port(p, 'Port', true)!, targetGroupId: tg.id, tags: tagsIn(p),
   });
   return { Listeners: [listenerOut(call, next, listener)] };
+}
+
+/** Port, Protocol and DefaultActions given replace the listener's (AlpnPolicy taken and ignored, as on create) */
+async function modifyListener(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const { listener } = listenerOfArn(call, p.requiredString('ListenerArn'));
+  const { lb, listener: next } = await call.control.modifyListener(call.caller, listener.id, {
+    port: port(p, 'Port', false), protocol: p.string('Protocol'), targetGroupId: forwardTargetGroup(call, false)?.id,
+  });
+  return { Listeners: [listenerOut(call, lb, next)] };
 }
 
 function describeListeners(call: AwsCall): XmlFields {
@@ -414,8 +430,14 @@ async function deleteListener(call: AwsCall): Promise<XmlFields> {
 
 /** a TCP listener of a network load balancer has one attribute */
 function describeListenerAttributes(call: AwsCall): XmlFields {
-  listenerOfArn(call, call.params.requiredString('ListenerArn'));
-  return { Attributes: [{ Key: 'tcp.idle_timeout.seconds', Value: '350' }] };
+  const { listener } = listenerOfArn(call, call.params.requiredString('ListenerArn'));
+  return { Attributes: attributesOut({ ...LISTENER_ATTRIBUTES, ...listener.attributes }) };
+}
+
+async function modifyListenerAttributes(call: AwsCall): Promise<XmlFields> {
+  const { listener } = listenerOfArn(call, call.params.requiredString('ListenerArn'));
+  const next = await call.control.modifyListenerAttributes(call.caller, listener.id, attributesIn(call.params));
+  return { Attributes: attributesOut({ ...LISTENER_ATTRIBUTES, ...next.attributes }) };
 }
 
 // ---- tags ------------------------------------------------------------------------------------
@@ -484,9 +506,11 @@ export const ELBV2_LOAD_BALANCER_ACTIONS: ActionTable = {
   DeregisterTargets: deregisterTargets,
   DescribeTargetHealth: describeTargetHealth,
   CreateListener: createListener,
+  ModifyListener: modifyListener,
   DescribeListeners: describeListeners,
   DeleteListener: deleteListener,
   DescribeListenerAttributes: describeListenerAttributes,
+  ModifyListenerAttributes: modifyListenerAttributes,
   AddTags: addTags,
   RemoveTags: removeTags,
   DescribeTags: describeTags,
