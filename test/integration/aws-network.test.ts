@@ -90,6 +90,14 @@ describe('the network inventory through the EC2 API', () => {
     const read = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!;
     expect(read.Associations).toEqual([expect.objectContaining({ RouteTableAssociationId: assoc.AssociationId, SubnetId: subnet.SubnetId, Main: false })]);
     expect(read.Routes!.map((r) => [r.DestinationCidrBlock, r.GatewayId])).toEqual([['10.20.0.0/16', 'local'], ['0.0.0.0/0', 'igw-0123456789abcdef0']]);
+    // the route and association filters of EC2's DescribeRouteTables (were InvalidParameterValue)
+    const filtered = async (Name: string, Values: string[]) => (await consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }, { Name, Values }] })))
+      .RouteTables!.map((t) => t.RouteTableId).sort();
+    expect(await filtered('route.destination-cidr-block', ['0.0.0.0/0'])).toEqual([table.RouteTableId]);
+    expect(await filtered('route.destination-cidr-block', ['10.20.0.0/16'])).toEqual([main[0]!.RouteTableId, table.RouteTableId].sort());
+    expect(await filtered('route.origin', ['CreateRoute'])).toEqual([table.RouteTableId]);
+    expect(await filtered('route.state', ['active'])).toHaveLength(2);
+    expect(await filtered('association.route-table-id', [table.RouteTableId!])).toEqual([table.RouteTableId]);
     // the routing view the data plane decides by has the subnet on the new table, with its igw route
     const routing = d.daemon.control.routing().vpcs.get(vpc.VpcId!)!;
     expect(routing.subnets.find((s) => s.id === subnet.SubnetId)?.tableId).toBe(table.RouteTableId);

@@ -193,6 +193,10 @@ function describeRouteTables(call: AwsCall): XmlFields {
     'route.gateway-id': (t) => t.routes.map((r) => (r.type === 'local' ? 'local' : r.nexthop)),
     'route.vpc-endpoint-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.nexthop),
     'route.destination-prefix-list-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.destination),
+    'route.destination-cidr-block': (t) => t.routes.filter((r) => r.type !== 'gateway_endpoint').map((r) => r.destination),
+    'route.origin': (t) => t.routes.map((r) => String(routeXml(r, undefined).origin)),
+    'route.state': (t) => t.routes.map((r) => String(routeXml(r, undefined).state)),
+    'association.route-table-id': (t) => (t.default || t.subnets.length ? [t.id] : []),
     'owner-id': () => ownerOf(call),
   };
   const out = page(applyFilters(tables, call.params.filters(), table, (t) => t.tags ?? []), (t) => t.id, call.params);
