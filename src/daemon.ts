@@ -365,7 +365,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (config.faults.enabled) {
       const at = o.faultsListen ?? config.faults.listen;
       faultsApp = buildToxiproxyApi({
-        control, version: packageVersion(), bodyLimitBytes: DEFAULTS.api.bodyLimitBytes, limits: config.api, refused: (reason) => metrics.apiRefused.inc({ reason }),
+        control, version: packageVersion(), bodyLimitBytes: DEFAULTS.api.bodyLimitBytes, limits: config.api, log, refused: (reason) => metrics.apiRefused.inc({ reason }),
       });
       try {
         await faultsApp.listen({ host: at.host, port: at.port });

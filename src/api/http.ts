@@ -51,7 +51,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
    */
   const dialectOf = (req: FastifyRequest): ErrorDialect => (isAwsRequest(req) ? aws : huawei);
   const guard = new ApiGuard({
-    limits: o.limits, now: o.now, refused: (reason) => metrics.apiRefused.inc({ reason }),
+    limits: o.limits, now: o.now, log: o.log, refused: (reason) => metrics.apiRefused.inc({ reason }),
     // a request node:http could not parse is answered in the dialect its head speaks, as far as it
     // arrived (no request line: the default one); one whose body did not arrive in time by its own
     answer: (e, req) => (req && isAwsRequest(req) ? aws : huawei).text(e),

@@ -8,15 +8,21 @@ import type { Socket } from 'node:net';
 import type { Config } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
+import type { Logger } from '../telemetry/logger.js';
 import type { ApiRefusalReason } from '../telemetry/metrics.js';
 
 /** the `api:` section of the config */
 export type ApiLimits = Config['api'];
 
+/** a refusal at the connection limit is logged at most this often */
+const DROP_LOG_MS = 60_000;
+
 export interface GuardOptions {
   readonly limits: ApiLimits;
   /** counts a refused or cut connection */
   refused(reason: ApiRefusalReason): void;
+  /** says why a client's connection was cut or refused (a strike, the connection limit), so that a client that met a reset can learn why */
+  readonly log?: Logger;
   /** the clock of the back-off (ms); tests drive it */
   readonly now?: () => number;
   /**
@@ -92,6 +98,7 @@ export class ApiGuard {
   private readonly queues = new WeakMap<Socket, Queue>();
   private readonly backoffs = new Map<string, Backoff>();
   private readonly now: () => number;
+  private lastDropLogged = -Infinity;
 
   constructor(private readonly o: GuardOptions) {
     this.now = o.now ?? Date.now;
@@ -123,7 +130,15 @@ export class ApiGuard {
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${contentType}\r\n`
         + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     });
-    server.on('drop', () => this.o.refused('max_connections'));
+    server.on('drop', (data?: { remoteAddress?: string }) => {
+      this.o.refused('max_connections');
+      const t = this.now();
+      // said at most once a minute: a storm of connections is one condition
+      if (t - this.lastDropLogged < DROP_LOG_MS) return;
+      this.lastDropLogged = t;
+      this.o.log?.warn({ remote_address: data?.remoteAddress ?? null, max_connections: l.maxConnections },
+        'api: a connection was refused at accept: the API has api.max_connections open (counted in vpcep_api_refused_total{reason="max_connections"})');
+    });
     // An address in back-off is refused before node:http sets the connection up (a parser, its
     // listeners, timers): an attacker reconnecting at once costs an accept and a close, no more.
     const serve = server.listeners('connection') as Array<(socket: Socket) => void>;
@@ -191,7 +206,11 @@ export class ApiGuard {
     const strikes = old && t < old.until + B.backoffMaxMs ? old.strikes + 1 : 1;
     this.backoffs.delete(addr);
     if (this.backoffs.size >= B.backoffAddresses) this.backoffs.delete(this.backoffs.keys().next().value!);
-    this.backoffs.set(addr, { strikes, until: t + Math.min(B.backoffMaxMs, B.backoffMs * 2 ** (strikes - 1)) });
+    const refusedForMs = Math.min(B.backoffMaxMs, B.backoffMs * 2 ** (strikes - 1));
+    this.backoffs.set(addr, { strikes, until: t + refusedForMs });
+    // every client of that address meets a reset meanwhile (all of 127.0.0.1's, on one host): say why
+    this.o.log?.warn({ remote_address: addr, reason, refused_for_ms: refusedForMs, strikes },
+      'api: a connection was cut for abuse; its address is refused for a while (counted in vpcep_api_refused_total)');
   }
 }
 

@@ -159,6 +159,8 @@ describe('the API under abuse', () => {
     expect(peak - rssBefore).toBeLessThan(150 * 1024 * 1024);
     expect(await metricValue(child.url, 'vpcep_api_refused_total', { reason: 'pipelining' })).toBeGreaterThanOrEqual(1);
     expect(await metricValue(child.url, 'vpcep_api_refused_total', { reason: 'backoff' })).toBeGreaterThanOrEqual(1);
+    // the log says which address was cut, why and for how long: every client of that address meets resets meanwhile
+    expect(child.output()).toMatch(/"remote_address":"127\.0\.0\.66","reason":"pipelining","refused_for_ms":\d+.*api: a connection was cut for abuse/);
     expect(await throughEndpoint(to, 'after\n')).toBe('after\n');
   });
 

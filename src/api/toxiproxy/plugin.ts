@@ -9,6 +9,7 @@ import type { ProxyView } from '../../control/faults.js';
 import { DomainError } from '../../model/errors.js';
 import { routingError } from '../framework-errors.js';
 import { ApiGuard, type ApiLimits } from '../limits.js';
+import type { Logger } from '../../telemetry/logger.js';
 import type { ApiRefusalReason } from '../../telemetry/metrics.js';
 import { parseProxyName, type Toxic, type ToxicScope } from '../../model/toxics.js';
 import { toxiproxyError } from './errors.js';
@@ -22,6 +23,8 @@ export interface ToxiproxyApiOptions {
   readonly limits: ApiLimits;
   /** counts a refused or cut connection */
   refused(reason: ApiRefusalReason): void;
+  /** says why a connection was cut or refused */
+  readonly log?: Logger;
 }
 
 type Req = FastifyRequest<{ Params: Record<string, string> }>;
@@ -47,7 +50,7 @@ function parseJson(_req: FastifyRequest, body: string, done: (err: Error | null,
 export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
   const faults = o.control.faults;
   const guard = new ApiGuard({
-    limits: o.limits, refused: o.refused,
+    limits: o.limits, refused: o.refused, log: o.log,
     answer: (e) => {
       const { status, body } = toxiproxyError(e);
       return { status, contentType: 'application/json', body: JSON.stringify(body) };
