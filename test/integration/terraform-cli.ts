@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { describe, it } from 'vitest';
+import { afterEach, describe, it } from 'vitest';
 import { CONSUMER, PROVIDER } from '../helpers.js';
 
 /** the provider's filesystem mirror: the directory holding registry.terraform.io/hashicorp/aws/<version>/<os_arch>/terraform-provider-aws_* */
@@ -35,6 +35,16 @@ export function skipWithoutTerraform(title: string): void {
 
 /** a terraform step's time limit, and a Terraform test's */
 export const TF_STEP_MS = 300_000;
+
+/**
+ * After a failed test, the daemon's last log lines: an SDK call that fails between Terraform's
+ * steps (a reset, an error) is explained by what vpcepd said, which the test would not show.
+ */
+export function daemonLogOnFailure(output: () => string): void {
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') console.log(`vpcepd's last log lines:\n${output().split('\n').slice(-80).join('\n')}`);
+  });
+}
 
 /** the AWS keys the stacks sign with: the provider's and the consumer's account */
 export const KEYS = {

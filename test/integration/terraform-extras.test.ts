@@ -29,7 +29,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, ROOT, spawnDaemon, tempDir, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
-import { ACCOUNTS, KEYS, KEY_VARS, RUN, TF_STEP_MS, TerraformDir, roundTrip, sdkClients, seconds, skipWithoutTerraform } from './terraform-cli.js';
+import { ACCOUNTS, KEYS, KEY_VARS, RUN, TF_STEP_MS, TerraformDir, daemonLogOnFailure, roundTrip, sdkClients, seconds, skipWithoutTerraform } from './terraform-cli.js';
 
 const STACK = path.join(ROOT, 'examples/terraform/privatelink-extras/main.tf');
 const TOPIC = `arn:aws:sns:us-east-1:${KEYS.provider.account_id}:endpoint-events`;
@@ -42,6 +42,7 @@ skipWithoutTerraform('Terraform, the other PrivateLink resources');
 
 describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras against a spawned vpcepd', () => {
   let d: ChildDaemon;
+  daemonLogOnFailure(() => d?.output() ?? '');
   let backend: TestBackend;
   let hook: http.Server;
   const notified: Array<{ eventType: string; vpcEndpointId: string }> = [];

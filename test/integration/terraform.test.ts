@@ -15,7 +15,7 @@ import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, ElasticLoadB
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, CONSUMER, PROVIDER, ROOT, spawnDaemon, tempDir, writeConfig, type ChildDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
-import { ACCOUNTS, KEYS, KEY_VARS, RUN, TF_STEP_MS, TerraformDir, roundTrip, sdkClients, seconds, skipWithoutTerraform } from './terraform-cli.js';
+import { ACCOUNTS, KEYS, KEY_VARS, RUN, TF_STEP_MS, TerraformDir, daemonLogOnFailure, roundTrip, sdkClients, seconds, skipWithoutTerraform } from './terraform-cli.js';
 
 const STACK = path.join(ROOT, 'examples/terraform/main.tf');
 /** the stack's resources: 7 of the two networks, 6 of the provider's service, 3 of the consumer's endpoints */
@@ -25,6 +25,7 @@ skipWithoutTerraform('Terraform');
 
 describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spawned vpcepd', () => {
   let d: ChildDaemon;
+  daemonLogOnFailure(() => d?.output() ?? '');
   let backend: TestBackend;
   let dir: string;
   let tf: TerraformDir;
