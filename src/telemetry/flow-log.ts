@@ -164,7 +164,6 @@ function record(o: FlowOrigin, src: string, dst: string, srcPort: number, dstPor
   return `2 ${o.account} ${o.iface} ${src} ${dst} ${srcPort} ${dstPort} 6 - ${bytes} ${start} ${end} ${action} OK ${o.endpoint} ${o.snatAddr} ${snatPort} ${reason}\n`;
 }
 
-/** records are handed to the writer once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
 /**
  * Removes the flow log files of BASE (BASE.N.EXT, pino-roll's names) but the current one, the highest
  * N, and the KEEP before it: the files of every run and of every rotation, its own attempts that
@@ -241,6 +240,7 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** records are handed to the writer once this many bytes wait, or at the latest every FLOW_LOG_FLUSH_MS */
 const FLOW_LOG_BATCH_BYTES = 16_384;
 const FLOW_LOG_FLUSH_MS = 1_000;
 const NEWLINE = 0x0a;
