@@ -5,7 +5,11 @@
 //   a name of the view, type A or ANY: its addresses (TXT or ANY: the public zone's TXT records);
 //     another type: NOERROR with no answer (NODATA),
 //     which resolvers take as "the name exists, not with that type" (Node: ENODATA, dig: NOERROR)
+//   the apex of a zone of ours, or a name of ours with names below it in the view: NODATA (the
+//     apex answers its SOA to SOA and ANY)
 //   a name no view of ours has: NXDOMAIN (authoritative under our zones), or forwarded (dns.forward)
+//   an authoritative answer without records (NODATA, NXDOMAIN) carries its zone's SOA in the
+//     authority section, whose TTL and minimum (dns.ttl) say how long to cache it (RFC 2308 3, 5)
 //   not a query (opcode other than QUERY), or a zone transfer (AXFR, IXFR): NOTIMP; a class other
 //     than IN or ANY: REFUSED
 //   EDNS (RFC 6891 6.1.1, 6.1.3): more than one OPT record, or one whose owner is not the root:
@@ -19,7 +23,13 @@ import type { NameIndex } from './views.js';
 interface Codec<T> {
   decode: ((buf: Buffer, offset: number) => T) & { bytes: number };
 }
-const codecs = dnsPacket as unknown as { name: Codec<string>; answer: Codec<{ name: string; type: string; udpPayloadSize?: number; ednsVersion?: number }> };
+interface SoaData { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
+const codecs = dnsPacket as unknown as {
+  name: Codec<string>;
+  answer: Codec<{ name: string; type: string; udpPayloadSize?: number; ednsVersion?: number }>;
+  /** the data length and data of an SOA record */
+  soa: { encode: (data: SoaData, buf: Buffer, offset: number) => Buffer; encodingLength: (data: SoaData) => number };
+};
 
 /** the rcodes we answer; BADVERS (16) is an extended rcode: its upper 8 bits go in the OPT record */
 export const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
@@ -35,6 +45,7 @@ const TC = 1 << 9;
 const RD = 1 << 8;
 const RA = 1 << 7;
 const TYPE_A = 1;
+const TYPE_SOA = 6;
 const TYPE_TXT = 16;
 const NONE: readonly string[] = [];
 const TYPE_OPT = 41;
@@ -48,6 +59,15 @@ export const UDP_PLAIN_LIMIT = 512;
 const TCP_LIMIT = 0xffff;
 /** the EDNS buffer size we announce and honour at most (the DNS flag day 2020 figure) */
 const EDNS_UDP_SIZE = 1232;
+/** our zones' SOA but the serial and the minimum (the negative TTL): names of no host, in a domain reserved for that (RFC 6761 6.4) */
+const SOA_FIELDS = { mname: 'ns.vpcep-sim.invalid', rname: 'hostmaster.vpcep-sim.invalid', refresh: 3600, retry: 600, expire: 86_400 } as const;
+
+/** an SOA record to send: its owner (where the zone's apex begins in the question) and the section it goes in */
+interface Soa {
+  readonly owner: number;
+  readonly authority: boolean;
+  readonly data: SoaData;
+}
 
 export interface Decided {
   /** the answer's bytes, or null: nothing is sent (too short to carry an id, or not a query) */
@@ -120,28 +140,45 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     return fail('FORMERR');
   }
   const question = query.subarray(HEADER, qEnd);
-  const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], authoritative: boolean, texts: readonly string[] = NONE): Decided => {
-    const f = base | (authoritative ? AA : 0) | (RCODES[rcode] & 0xf);
+  /** zone: the apex of the zone answering with authority, for its SOA: in the answer to SOA or ANY at the apex, in the authority section of an answer without records */
+  const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], zone: string | null, texts: readonly string[] = NONE, atApex = false): Decided => {
+    const f = base | (zone !== null ? AA : 0) | (RCODES[rcode] & 0xf);
     const opt = edns ? RCODES[rcode] >> 4 : null;
-    let reply = build(id, f, question, addresses, o.ttlS, opt, texts);
+    const inAnswer = atApex && (qtype === TYPE_SOA || qtype === TYPE_ANY);
+    const soa = zone !== null && (inAnswer || addresses.length + texts.length === 0)
+      ? { owner: zoneOffset(query, zone), authority: !inAnswer, data: { ...SOA_FIELDS, serial: index.serial, minimum: o.ttlS } }
+      : null;
+    let reply = build(id, f, question, addresses, o.ttlS, opt, texts, soa);
     // over TCP too: an answer that cannot be framed is sent truncated, with no records
-    if (reply.length > (o.udp ? udpLimit : TCP_LIMIT)) reply = build(id, f | TC, question, NONE, o.ttlS, opt, NONE);
+    if (reply.length > (o.udp ? udpLimit : TCP_LIMIT)) reply = build(id, f | TC, question, NONE, o.ttlS, opt, NONE, null);
     return { reply, kind, rcode, vpc };
   };
-  if (ednsVersion > 0) return respond('BADVERS', 'malformed', NONE, false);
-  if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', NONE, false);
+  if (ednsVersion > 0) return respond('BADVERS', 'malformed', NONE, null);
+  if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', NONE, null);
   // no zone transfers: the names are the views' (per client address), not a zone's file
-  if (qtype === TYPE_AXFR || qtype === TYPE_IXFR) return respond('NOTIMP', 'unknown', NONE, false);
+  if (qtype === TYPE_AXFR || qtype === TYPE_IXFR) return respond('NOTIMP', 'unknown', NONE, null);
 
   const key = nameKey(query, HEADER);
   const found = index.lookup(key, vpcNumber, clientHost);
   if (found) {
     const texts = (qtype === TYPE_TXT || qtype === TYPE_ANY) && found.texts ? found.texts : NONE;
-    return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : NONE, true, texts);
+    return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : NONE, found.zone, texts);
   }
-  const ours = index.served(key);
-  if (!ours && o.forward) return { forward: true, vpc };
-  return respond('NXDOMAIN', 'unknown', NONE, ours);
+  const zone = index.zoneOf(key);
+  if (zone !== null && index.exists(key, vpcNumber)) return respond('NOERROR', 'unknown', NONE, zone, NONE, key === zone);
+  if (!index.served(key) && o.forward) return { forward: true, vpc };
+  return respond('NXDOMAIN', 'unknown', NONE, zone);
+}
+
+/** where, in the question at HEADER, the suffix that is `zone` begins (the question's name ends with it) */
+function zoneOffset(b: Buffer, zone: string): number {
+  const starts: number[] = [];
+  for (let at = HEADER; b[at] !== 0;) {
+    if (b[at]! >= 0xc0) { at = b.readUInt16BE(at) & 0x3fff; continue; }
+    starts.push(at);
+    at += 1 + b[at]!;
+  }
+  return starts[starts.length - zone.split('.').length]!;
 }
 
 /** where the data of the record at `start` (its name read whole) begins and ends, by its data length */
@@ -209,16 +246,20 @@ function header(id: number, flags: number, question: Buffer | null, answers: num
 }
 
 /** OPT: null without EDNS, else the extended rcode's upper 8 bits for our OPT record */
-function build(id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, opt: number | null, texts: readonly string[]): Buffer {
+function build(
+  id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, opt: number | null, texts: readonly string[], soa: Soa | null,
+): Buffer {
   const edns = opt !== null;
   let textBytes = 0;
   for (const t of texts) textBytes += 13 + Buffer.byteLength(t);
-  const b = Buffer.allocUnsafe(HEADER + question.length + addresses.length * 16 + textBytes + (edns ? 11 : 0));
+  // its owner (a pointer), type, class, TTL, then the data length and data dns-packet writes
+  const soaBytes = soa ? 10 + codecs.soa.encodingLength(soa.data) : 0;
+  const b = Buffer.allocUnsafe(HEADER + question.length + addresses.length * 16 + textBytes + soaBytes + (edns ? 11 : 0));
   b.writeUInt16BE(id, 0);
   b.writeUInt16BE(QR | flags, 2);
   b.writeUInt16BE(1, 4);
-  b.writeUInt16BE(addresses.length + texts.length, 6);
-  b.writeUInt16BE(0, 8);
+  b.writeUInt16BE(addresses.length + texts.length + (soa && !soa.authority ? 1 : 0), 6);
+  b.writeUInt16BE(soa?.authority ? 1 : 0, 8);
   b.writeUInt16BE(edns ? 1 : 0, 10);
   question.copy(b, HEADER);
   let at = HEADER + question.length;
@@ -233,6 +274,11 @@ function build(id: number, flags: number, question: Buffer, addresses: readonly 
     b[at++] = len;
     at += b.write(t, at);
   }
+  if (soa) {
+    at = recordHead(b, at, TYPE_SOA, soa.data.minimum, 0, soa.owner) - 2;
+    codecs.soa.encode(soa.data, b, at);
+    at += codecs.soa.encodingLength(soa.data);
+  }
   if (edns) {
     b[at] = 0; // the root name
     b.writeUInt16BE(TYPE_OPT, at + 1);
@@ -243,9 +289,9 @@ function build(id: number, flags: number, question: Buffer, addresses: readonly 
   return b;
 }
 
-/** a record's name (a pointer to the question's), type, class IN, TTL and data length; returns where its data goes */
-function recordHead(b: Buffer, at: number, type: number, ttlS: number, dataLength: number): number {
-  b.writeUInt16BE(0xc000 | HEADER, at);
+/** a record's name (a pointer to the question's, or to its suffix at `owner`), type, class IN, TTL and data length; returns where its data goes */
+function recordHead(b: Buffer, at: number, type: number, ttlS: number, dataLength: number, owner = HEADER): number {
+  b.writeUInt16BE(0xc000 | owner, at);
   b.writeUInt16BE(type, at + 2);
   b.writeUInt16BE(1, at + 4);
   b.writeUInt32BE(ttlS, at + 6);

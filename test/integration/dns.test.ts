@@ -149,6 +149,15 @@ describe('names per view, with Node\'s resolver', () => {
     expect(await failure(resolver(PUBLIC).resolve4('www.example.com'))).toBe('ENOTFOUND');
   });
 
+  it('the zone apex answers its SOA, the name above the endpoint\'s exists in its VPC (ENODATA, was ENOTFOUND: RFC 8020 reads NXDOMAIN as no name below)', async () => {
+    const zone = 'vpcep.sim-1.internal';
+    expect(await resolver(IN_VPC).resolveSoa(zone)).toMatchObject({ nsname: 'ns.vpcep-sim.invalid', minttl: TTL });
+    const parent = endpoint.dns_names[0]!.slice(endpoint.dns_names[0]!.indexOf('.') + 1);
+    expect(await failure(resolver(IN_VPC).resolve4(parent))).toBe('ENODATA');
+    expect(await failure(resolver(OTHER_VPC).resolve4(parent))).toBe('ENOTFOUND');
+    expect(await failure(resolver(PUBLIC).resolve4(zone))).toBe('ENODATA');
+  });
+
   it('a deleted endpoint\'s names go with it', async () => {
     const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_dns: true });
     expect(ep.status).toBe(200);
@@ -183,6 +192,14 @@ describe('dig bound to a VPC\'s host address', () => {
     expect(badvers).toMatch(/status: BADVERS/);
     expect(badvers).toMatch(/EDNS: version: 0/);
     expect(await dig('-b', IN_VPC, 'vpce.amazonaws.com', 'AXFR')).toMatch(/Transfer failed/);
+  });
+
+  digIt('negative answers carry the zone\'s SOA with dns.ttl, for resolvers to cache them (RFC 2308); none outside our zones', async () => {
+    const soa = new RegExp(`AUTHORITY SECTION:\\n${'vpcep.sim-1.internal.'.replace(/\./g, '\\.')}\\s+${TTL}\\s+IN\\s+SOA\\s+ns\\.vpcep-sim\\.invalid\\. hostmaster\\.vpcep-sim\\.invalid\\. \\d+ 3600 600 86400 ${TTL}\\n`);
+    expect(await dig('-b', IN_VPC, endpoint.dns_names[0]!, 'AAAA')).toMatch(soa);
+    expect(await dig('-b', OTHER_VPC, endpoint.dns_names[0]!)).toMatch(soa);
+    expect(await dig('-b', OTHER_VPC, '+tcp', endpoint.dns_names[0]!)).toMatch(soa);
+    expect(await dig('-b', PUBLIC, 'www.example.com')).toMatch(/AUTHORITY: 0,/);
   });
 
   digIt('NXDOMAIN from another VPC; NOERROR with no answer for AAAA', async () => {
