@@ -357,6 +357,17 @@ describe('what one client can cost the server', () => {
   });
   afterAll(async () => { await small?.close(); });
 
+  /** a server forwarding to 127.0.0.1:upstreamPort, and a resolver asking it */
+  async function forwarder(upstreamPort: number): Promise<{ fwd: DnsServer; r: Resolver }> {
+    const fwd = await DnsServer.start({
+      listen: { host: '127.0.0.1', port: 0 }, ttlS: TTL, forward: true, upstreams: [`127.0.0.1:${upstreamPort}`], forwardTimeoutMs: 2_000,
+      tcpIdleTimeoutMs: IDLE_MS, tcpMaxConnections: 4, views: new Views(empty, 'sim-1', 16), log: { info: () => undefined, warn: () => undefined },
+    });
+    const r = new Resolver({ timeout: 3_000, tries: 1 });
+    r.setServers([`127.0.0.1:${fwd.address.port}`]);
+    return { fwd, r };
+  }
+
   const frame = (q: Buffer) => Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q]);
   /** a connection to the small server, and whether and when the server closed it */
   async function connect(): Promise<{ s: net.Socket; closedAt: () => number | null }> {
@@ -429,13 +440,8 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
         } catch { /* closed: the test is over */ }
       }, 100);
     });
-    const fwd = await DnsServer.start({
-      listen: { host: '127.0.0.1', port: 0 }, ttlS: TTL, forward: true, upstreams: [`127.0.0.1:${upstream.address().port}`], forwardTimeoutMs: 2_000,
-      tcpIdleTimeoutMs: IDLE_MS, tcpMaxConnections: 4, views: new Views(empty, 'sim-1', 16), log: { info: () => undefined, warn: () => undefined },
-    });
+    const { fwd, r } = await forwarder(upstream.address().port);
     try {
-      const r = new Resolver({ timeout: 3_000, tries: 1 });
-      r.setServers([`127.0.0.1:${fwd.address.port}`]);
       for (const name of ['a.example.com', 'b.example.com', 'c.example.com']) expect(await r.resolve4(name)).toEqual(['192.0.2.7']);
       // not a counter's next values
       expect(ids).toHaveLength(3);
@@ -444,6 +450,31 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
       await fwd.close();
       upstream.close();
       spoofer.close();
+    }
+  });
+
+  it('a TCP client\'s forwarded query whose UDP answer came truncated is asked again over TCP (it got the truncated answer, TC over TCP, with no way to the rest)', async () => {
+    const texts = Array.from({ length: 30 }, (_, i) => `${'x'.repeat(100)}${i}`);
+    const response = (q: dnsPacket.DecodedPacket, all: boolean) => dnsPacket.encode({
+      type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE | (all ? 0 : dnsPacket.TRUNCATED_RESPONSE), questions: q.questions,
+      answers: (all ? texts : texts.slice(0, 4)).map((t) => ({ type: 'TXT' as const, name: q.questions![0]!.name, ttl: 5, data: t })),
+    });
+    // the upstream: UDP answers truncated, TCP (the same port) in full
+    const udpUpstream = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => udpUpstream.bind(0, '127.0.0.1', resolve));
+    udpUpstream.on('message', (m, r) => udpUpstream.send(response(dnsPacket.decode(m), false), r.port, r.address));
+    const tcpUpstream = net.createServer((c) => c.on('data', (chunk) => {
+      c.end(frame(response(dnsPacket.streamDecode(chunk), true)));
+    }));
+    await new Promise<void>((resolve) => tcpUpstream.listen(udpUpstream.address().port, '127.0.0.1', resolve));
+    const { fwd, r } = await forwarder(udpUpstream.address().port);
+    try {
+      // Node's resolver retries over TCP on TC, as every stub does
+      expect((await r.resolveTxt('big.example.net')).map((t) => t.join(''))).toEqual(texts);
+    } finally {
+      await fwd.close();
+      udpUpstream.close();
+      tcpUpstream.close();
     }
   });
 
