@@ -13,7 +13,8 @@
 //   not a query (opcode other than QUERY), or a zone transfer (AXFR, IXFR): NOTIMP; a class other
 //     than IN or ANY: REFUSED
 //   EDNS (RFC 6891 6.1.1, 6.1.3): more than one OPT record, or one whose owner is not the root:
-//     FORMERR; a version above 0: BADVERS (extended rcode 16), with our OPT of version 0
+//     FORMERR; a version above 0: BADVERS (extended rcode 16), with our OPT of version 0; the
+//     query's DO bit copied into our OPT (RFC 3225 3), its CD bit into the header (RFC 4035 3.1.6)
 //   anything unreadable: FORMERR; fewer than 12 bytes, or a response: no answer at all
 import dnsPacket from 'dns-packet';
 import type { DnsNameKind } from '../model/dns-names.js';
@@ -26,7 +27,7 @@ interface Codec<T> {
 interface SoaData { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
 const codecs = dnsPacket as unknown as {
   name: Codec<string>;
-  answer: Codec<{ name: string; type: string; udpPayloadSize?: number; ednsVersion?: number }>;
+  answer: Codec<{ name: string; type: string; udpPayloadSize?: number; ednsVersion?: number; flag_do?: boolean }>;
   /** the data length and data of an SOA record */
   soa: { encode: (data: SoaData, buf: Buffer, offset: number) => Buffer; encodingLength: (data: SoaData) => number };
 };
@@ -44,6 +45,7 @@ const AA = 1 << 10;
 const TC = 1 << 9;
 const RD = 1 << 8;
 const RA = 1 << 7;
+const CD = 1 << 4;
 const TYPE_A = 1;
 const TYPE_SOA = 6;
 const TYPE_TXT = 16;
@@ -61,6 +63,14 @@ const TCP_LIMIT = 0xffff;
 const EDNS_UDP_SIZE = 1232;
 /** our zones' SOA but the serial and the minimum (the negative TTL): names of no host, in a domain reserved for that (RFC 6761 6.4) */
 const SOA_FIELDS = { mname: 'ns.vpcep-sim.invalid', rname: 'hostmaster.vpcep-sim.invalid', refresh: 3600, retry: 600, expire: 86_400 } as const;
+
+/** what our OPT record says besides our buffer size */
+interface Opt {
+  readonly extendedRcode: number;
+  readonly dnssecOk: boolean;
+}
+/** RFC 3225 3: the DO bit of the query is copied into the response */
+const DNSSEC_OK = 1 << 15;
 
 /** an SOA record to send: its owner (where the zone's apex begins in the question) and the section it goes in */
 interface Soa {
@@ -99,7 +109,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   const flags = query.readUInt16BE(2);
   if (flags & QR) return { reply: null, kind: 'malformed', rcode: 'FORMERR', vpc };
   const opcode = (flags >> 11) & 0xf;
-  const base = (flags & (0xf << 11)) | (flags & RD) | (o.forward ? RA : 0);
+  const base = (flags & (0xf << 11)) | (flags & (RD | CD)) | (o.forward ? RA : 0);
   const fail = (rcode: Rcode, kind: QueryKind = 'malformed'): Decided => ({ reply: header(id, base | RCODES[rcode], null, 0), kind, rcode, vpc });
   if (opcode !== 0) return fail('NOTIMP');
   if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return fail('FORMERR');
@@ -110,6 +120,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   let udpLimit = UDP_PLAIN_LIMIT;
   let edns = false;
   let ednsVersion = 0;
+  let dnssecOk = false;
   try {
     codecs.name.decode(query, HEADER);
     qEnd = HEADER + codecs.name.decode.bytes;
@@ -130,6 +141,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
         if (edns || rr.name !== '.' || !optionsFit(query, data.at, data.end)) return fail('FORMERR');
         edns = true;
         ednsVersion = rr.ednsVersion ?? 0;
+        dnssecOk = rr.flag_do === true;
         udpLimit = Math.min(EDNS_UDP_SIZE, Math.max(UDP_PLAIN_LIMIT, rr.udpPayloadSize ?? UDP_PLAIN_LIMIT));
       }
     }
@@ -143,7 +155,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   /** zone: the apex of the zone answering with authority, for its SOA: in the answer to SOA or ANY at the apex, in the authority section of an answer without records */
   const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], zone: string | null, texts: readonly string[] = NONE, atApex = false): Decided => {
     const f = base | (zone !== null ? AA : 0) | (RCODES[rcode] & 0xf);
-    const opt = edns ? RCODES[rcode] >> 4 : null;
+    const opt = edns ? { extendedRcode: RCODES[rcode] >> 4, dnssecOk } : null;
     const inAnswer = atApex && (qtype === TYPE_SOA || qtype === TYPE_ANY);
     const soa = zone !== null && (inAnswer || addresses.length + texts.length === 0)
       ? { owner: zoneOffset(query, zone), authority: !inAnswer, data: { ...SOA_FIELDS, serial: index.serial, minimum: o.ttlS } }
@@ -245,9 +257,9 @@ function header(id: number, flags: number, question: Buffer | null, answers: num
   return b;
 }
 
-/** OPT: null without EDNS, else the extended rcode's upper 8 bits for our OPT record */
+/** OPT: null without EDNS, else what our OPT record carries: the extended rcode's upper 8 bits, and the query's DO bit */
 function build(
-  id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, opt: number | null, texts: readonly string[], soa: Soa | null,
+  id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, opt: Opt | null, texts: readonly string[], soa: Soa | null,
 ): Buffer {
   const edns = opt !== null;
   let textBytes = 0;
@@ -283,7 +295,7 @@ function build(
     b[at] = 0; // the root name
     b.writeUInt16BE(TYPE_OPT, at + 1);
     b.writeUInt16BE(EDNS_UDP_SIZE, at + 3);
-    b.writeUInt32BE(opt * 2 ** 24, at + 5); // extended rcode, version 0, no flags
+    b.writeUInt32BE(opt.extendedRcode * 2 ** 24 + (opt.dnssecOk ? DNSSEC_OK : 0), at + 5); // extended rcode, version 0, flags
     b.writeUInt16BE(0, at + 9);
   }
   return b;

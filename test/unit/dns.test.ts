@@ -169,6 +169,16 @@ describe('answer()', () => {
     expect(ask(q('nothing.vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com'), '127.0.0.1').packet!.rcode).toBe('NXDOMAIN');
   });
 
+  it('the query\'s DO bit (EDNS) and CD bit were dropped from the answer: copied, as BIND does (RFC 3225 3, RFC 4035 3.1.6)', () => {
+    const opt = { type: 'OPT' as const, name: '.', udpPayloadSize: 4096, flags: dnsPacket.DNSSEC_OK };
+    const withBoth = ask(q(HUAWEI, 'A', { flags: dnsPacket.RECURSION_DESIRED | dnsPacket.CHECKING_DISABLED, additionals: [opt] }), '127.2.9.9').packet!;
+    expect([withBoth.rcode, withBoth.flag_cd, (withBoth.additionals?.[0] as { flag_do?: boolean }).flag_do]).toEqual(['NOERROR', true, true]);
+    const nx = ask(q('zzz.vpce.amazonaws.com', 'A', { flags: dnsPacket.CHECKING_DISABLED, additionals: [opt] }), '127.0.0.1').packet!;
+    expect([nx.rcode, nx.flag_cd, (nx.additionals?.[0] as { flag_do?: boolean }).flag_do]).toEqual(['NXDOMAIN', true, true]);
+    const neither = ask(q(HUAWEI, 'A', { additionals: [{ ...opt, flags: 0 }] }), '127.2.9.9').packet!;
+    expect([neither.flag_cd, (neither.additionals?.[0] as { flag_do?: boolean }).flag_do]).toEqual([false, false]);
+  });
+
   it('a name is its labels\' bytes: a label holding dots, or a byte outside ASCII that lower-cases to a letter, is no name of ours', () => {
     // the question's name written label by label, each label's bytes as given
     const wire = (labels: Buffer[], type = 1) => Buffer.concat([
