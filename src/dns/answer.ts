@@ -10,7 +10,8 @@
 //   a name no view of ours has: NXDOMAIN (authoritative under our zones), or forwarded (dns.forward)
 //   an authoritative answer without records (NODATA, NXDOMAIN) carries its zone's SOA in the
 //     authority section, whose TTL and minimum (dns.ttl) say how long to cache it (RFC 2308 3, 5)
-//   not a query (opcode other than QUERY), or a zone transfer (AXFR, IXFR): NOTIMP; a class other
+//   not a query (opcode other than QUERY; with the question and OPT when it reads as a query),
+//     or a zone transfer (AXFR, IXFR): NOTIMP; a class other
 //     than IN or ANY: REFUSED
 //   EDNS (RFC 6891 6.1.1, 6.1.3): more than one OPT record, or one whose owner is not the root:
 //     FORMERR; a version above 0: BADVERS (extended rcode 16), with our OPT of version 0; the
@@ -110,9 +111,11 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   if (flags & QR) return { reply: null, kind: 'malformed', rcode: 'FORMERR', vpc };
   const opcode = (flags >> 11) & 0xf;
   const base = (flags & (0xf << 11)) | (flags & (RD | CD)) | (o.forward ? RA : 0);
-  const fail = (rcode: Rcode, kind: QueryKind = 'malformed'): Decided => ({ reply: header(id, base | RCODES[rcode], null, 0), kind, rcode, vpc });
-  if (opcode !== 0) return fail('NOTIMP');
-  if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return fail('FORMERR');
+  // another opcode than QUERY: NOTIMP, with the question and our OPT when it reads as a query (RFC
+  // 6891 6.1.1: an OPT answers an OPT; without it dig took the server for one without EDNS), else bare
+  const unread = opcode !== 0 ? 'NOTIMP' : 'FORMERR';
+  const fail = (): Decided => ({ reply: header(id, base | RCODES[unread], null, 0), kind: 'malformed', rcode: unread, vpc });
+  if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return fail();
 
   let qtype: number;
   let qclass: number;
@@ -124,7 +127,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   try {
     codecs.name.decode(query, HEADER);
     qEnd = HEADER + codecs.name.decode.bytes;
-    if (qEnd + 4 > query.length) return fail('FORMERR');
+    if (qEnd + 4 > query.length) return fail();
     qtype = query.readUInt16BE(qEnd);
     qclass = query.readUInt16BE(qEnd + 2);
     qEnd += 4;
@@ -135,10 +138,10 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
       // an OPT record's options whatever that length says, and a record running past the message,
       // or an option past its record, was answered as if well formed
       const data = recordData(query, at);
-      if (data.end > query.length) return fail('FORMERR');
+      if (data.end > query.length) return fail();
       at = data.end;
       if (rr.type === 'OPT') {
-        if (edns || rr.name !== '.' || !optionsFit(query, data.at, data.end)) return fail('FORMERR');
+        if (edns || rr.name !== '.' || !optionsFit(query, data.at, data.end)) return fail();
         edns = true;
         ednsVersion = rr.ednsVersion ?? 0;
         dnssecOk = rr.flag_do === true;
@@ -147,9 +150,9 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     }
     // bytes after the last record the header counts: no record of the query, so not read, and the
     // query was answered as if it ended there; BIND answers such trailing garbage FORMERR too
-    if (at !== query.length) return fail('FORMERR');
+    if (at !== query.length) return fail();
   } catch {
-    return fail('FORMERR');
+    return fail();
   }
   const question = query.subarray(HEADER, qEnd);
   /** zone: the apex of the zone answering with authority, for its SOA: in the answer to SOA or ANY at the apex, in the authority section of an answer without records */
@@ -166,6 +169,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     return { reply, kind, rcode, vpc };
   };
   if (ednsVersion > 0) return respond('BADVERS', 'malformed', NONE, null);
+  if (opcode !== 0) return respond('NOTIMP', 'malformed', NONE, null);
   if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', NONE, null);
   // no zone transfers: the names are the views' (per client address), not a zone's file
   if (qtype === TYPE_AXFR || qtype === TYPE_IXFR) return respond('NOTIMP', 'unknown', NONE, null);

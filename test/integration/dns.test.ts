@@ -202,6 +202,14 @@ describe('dig bound to a VPC\'s host address', () => {
     expect(await dig('-b', PUBLIC, 'www.example.com')).toMatch(/AUTHORITY: 0,/);
   });
 
+  digIt('another opcode with EDNS: NOTIMP with the question and our OPT (it was bare, and dig took the server for one without EDNS)', async () => {
+    const status = await dig('+opcode=status', 's3.us-east-1.amazonaws.com');
+    expect(status).toMatch(/status: NOTIMP/);
+    expect(status).toMatch(/QUERY: 1, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: 1/);
+    expect(status).toMatch(/EDNS: version: 0, flags:; udp: 1232/);
+    expect(status).not.toMatch(/retry with '\+noedns'/);
+  });
+
   digIt('NXDOMAIN from another VPC; NOERROR with no answer for AAAA', async () => {
     expect(await dig('-b', OTHER_VPC, endpoint.dns_names[0]!)).toMatch(/status: NXDOMAIN/);
     const aaaa = await dig('-b', IN_VPC, endpoint.dns_names[0]!, 'AAAA');

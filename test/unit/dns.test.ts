@@ -179,6 +179,18 @@ describe('answer()', () => {
     expect([neither.flag_cd, (neither.additionals?.[0] as { flag_do?: boolean }).flag_do]).toEqual([false, false]);
   });
 
+  it('another opcode: NOTIMP with the question and our OPT when it reads as a query (RFC 6891 6.1.1), a bare header when not', () => {
+    const notify = q(HUAWEI, 'SOA', { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096 }] });
+    notify[2] = (notify[2]! & 0x87) | (4 << 3); // opcode 4 (NOTIFY)
+    const r = ask(notify, '127.0.0.1').packet!;
+    expect([r.rcode, r.opcode, r.questions?.map((x) => x.name), r.additionals?.map((x) => x.type)]).toEqual(['NOTIMP', 'NOTIFY', [HUAWEI], ['OPT']]);
+    // an UPDATE with its records: not read, NOTIMP as before (not FORMERR)
+    const update = dnsPacket.encode({ type: 'query', id: 8, questions: [{ type: 'SOA', name: 'vpce.amazonaws.com' }], answers: [{ type: 'A', name: 'x.vpce.amazonaws.com', data: '1.2.3.4' }] });
+    update[2] = (update[2]! & 0x87) | (5 << 3);
+    const u = ask(update, '127.0.0.1').packet!;
+    expect([u.rcode, u.questions?.length]).toEqual(['NOTIMP', 0]);
+  });
+
   it('a name is its labels\' bytes: a label holding dots, or a byte outside ASCII that lower-cases to a letter, is no name of ours', () => {
     // the question's name written label by label, each label's bytes as given
     const wire = (labels: Buffer[], type = 1) => Buffer.concat([
