@@ -5,11 +5,17 @@
 //   a name of the view, type A or ANY: its addresses (TXT or ANY: the public zone's TXT records);
 //     another type: NOERROR with no answer (NODATA),
 //     which resolvers take as "the name exists, not with that type" (Node: ENODATA, dig: NOERROR)
+//   the apex of a zone of ours, or a name of ours with names below it in the view: NODATA (the
+//     apex answers its SOA to SOA and ANY)
 //   a name no view of ours has: NXDOMAIN (authoritative under our zones), or forwarded (dns.forward)
-//   not a query (opcode other than QUERY), or a zone transfer (AXFR, IXFR): NOTIMP; a class other
+//   an authoritative answer without records (NODATA, NXDOMAIN) carries its zone's SOA in the
+//     authority section, whose TTL and minimum (dns.ttl) say how long to cache it (RFC 2308 3, 5)
+//   not a query (opcode other than QUERY; with the question and OPT when it reads as a query),
+//     or a zone transfer (AXFR, IXFR): NOTIMP; a class other
 //     than IN or ANY: REFUSED
 //   EDNS (RFC 6891 6.1.1, 6.1.3): more than one OPT record, or one whose owner is not the root:
-//     FORMERR; a version above 0: BADVERS (extended rcode 16), with our OPT of version 0
+//     FORMERR; a version above 0: BADVERS (extended rcode 16), with our OPT of version 0; the
+//     query's DO bit copied into our OPT (RFC 3225 3), its CD bit into the header (RFC 4035 3.1.6)
 //   anything unreadable: FORMERR; fewer than 12 bytes, or a response: no answer at all
 import dnsPacket from 'dns-packet';
 import type { DnsNameKind } from '../model/dns-names.js';
@@ -19,7 +25,13 @@ import type { NameIndex } from './views.js';
 interface Codec<T> {
   decode: ((buf: Buffer, offset: number) => T) & { bytes: number };
 }
-const codecs = dnsPacket as unknown as { name: Codec<string>; answer: Codec<{ name: string; type: string; udpPayloadSize?: number; ednsVersion?: number }> };
+interface SoaData { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
+const codecs = dnsPacket as unknown as {
+  name: Codec<string>;
+  answer: Codec<{ name: string; type: string; udpPayloadSize?: number; ednsVersion?: number; flag_do?: boolean }>;
+  /** the data length and data of an SOA record */
+  soa: { encode: (data: SoaData, buf: Buffer, offset: number) => Buffer; encodingLength: (data: SoaData) => number };
+};
 
 /** the rcodes we answer; BADVERS (16) is an extended rcode: its upper 8 bits go in the OPT record */
 export const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
@@ -34,7 +46,9 @@ const AA = 1 << 10;
 const TC = 1 << 9;
 const RD = 1 << 8;
 const RA = 1 << 7;
+const CD = 1 << 4;
 const TYPE_A = 1;
+const TYPE_SOA = 6;
 const TYPE_TXT = 16;
 const NONE: readonly string[] = [];
 const TYPE_OPT = 41;
@@ -48,6 +62,23 @@ export const UDP_PLAIN_LIMIT = 512;
 const TCP_LIMIT = 0xffff;
 /** the EDNS buffer size we announce and honour at most (the DNS flag day 2020 figure) */
 const EDNS_UDP_SIZE = 1232;
+/** our zones' SOA but the serial and the minimum (the negative TTL): names of no host, in a domain reserved for that (RFC 6761 6.4) */
+const SOA_FIELDS = { mname: 'ns.vpcep-sim.invalid', rname: 'hostmaster.vpcep-sim.invalid', refresh: 3600, retry: 600, expire: 86_400 } as const;
+
+/** what our OPT record says besides our buffer size */
+interface Opt {
+  readonly extendedRcode: number;
+  readonly dnssecOk: boolean;
+}
+/** RFC 3225 3: the DO bit of the query is copied into the response */
+const DNSSEC_OK = 1 << 15;
+
+/** an SOA record to send: its owner (where the zone's apex begins in the question) and the section it goes in */
+interface Soa {
+  readonly owner: number;
+  readonly authority: boolean;
+  readonly data: SoaData;
+}
 
 export interface Decided {
   /** the answer's bytes, or null: nothing is sent (too short to carry an id, or not a query) */
@@ -79,10 +110,12 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   const flags = query.readUInt16BE(2);
   if (flags & QR) return { reply: null, kind: 'malformed', rcode: 'FORMERR', vpc };
   const opcode = (flags >> 11) & 0xf;
-  const base = (flags & (0xf << 11)) | (flags & RD) | (o.forward ? RA : 0);
-  const fail = (rcode: Rcode, kind: QueryKind = 'malformed'): Decided => ({ reply: header(id, base | RCODES[rcode], null, 0), kind, rcode, vpc });
-  if (opcode !== 0) return fail('NOTIMP');
-  if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return fail('FORMERR');
+  const base = (flags & (0xf << 11)) | (flags & (RD | CD)) | (o.forward ? RA : 0);
+  // another opcode than QUERY: NOTIMP, with the question and our OPT when it reads as a query (RFC
+  // 6891 6.1.1: an OPT answers an OPT; without it dig took the server for one without EDNS), else bare
+  const unread = opcode !== 0 ? 'NOTIMP' : 'FORMERR';
+  const fail = (): Decided => ({ reply: header(id, base | RCODES[unread], null, 0), kind: 'malformed', rcode: unread, vpc });
+  if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return fail();
 
   let qtype: number;
   let qclass: number;
@@ -90,10 +123,11 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   let udpLimit = UDP_PLAIN_LIMIT;
   let edns = false;
   let ednsVersion = 0;
+  let dnssecOk = false;
   try {
     codecs.name.decode(query, HEADER);
     qEnd = HEADER + codecs.name.decode.bytes;
-    if (qEnd + 4 > query.length) return fail('FORMERR');
+    if (qEnd + 4 > query.length) return fail();
     qtype = query.readUInt16BE(qEnd);
     qclass = query.readUInt16BE(qEnd + 2);
     qEnd += 4;
@@ -104,44 +138,63 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
       // an OPT record's options whatever that length says, and a record running past the message,
       // or an option past its record, was answered as if well formed
       const data = recordData(query, at);
-      if (data.end > query.length) return fail('FORMERR');
+      if (data.end > query.length) return fail();
       at = data.end;
       if (rr.type === 'OPT') {
-        if (edns || rr.name !== '.' || !optionsFit(query, data.at, data.end)) return fail('FORMERR');
+        if (edns || rr.name !== '.' || !optionsFit(query, data.at, data.end)) return fail();
         edns = true;
         ednsVersion = rr.ednsVersion ?? 0;
+        dnssecOk = rr.flag_do === true;
         udpLimit = Math.min(EDNS_UDP_SIZE, Math.max(UDP_PLAIN_LIMIT, rr.udpPayloadSize ?? UDP_PLAIN_LIMIT));
       }
     }
     // bytes after the last record the header counts: no record of the query, so not read, and the
     // query was answered as if it ended there; BIND answers such trailing garbage FORMERR too
-    if (at !== query.length) return fail('FORMERR');
+    if (at !== query.length) return fail();
   } catch {
-    return fail('FORMERR');
+    return fail();
   }
   const question = query.subarray(HEADER, qEnd);
-  const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], authoritative: boolean, texts: readonly string[] = NONE): Decided => {
-    const f = base | (authoritative ? AA : 0) | (RCODES[rcode] & 0xf);
-    const opt = edns ? RCODES[rcode] >> 4 : null;
-    let reply = build(id, f, question, addresses, o.ttlS, opt, texts);
+  /** zone: the apex of the zone answering with authority, for its SOA: in the answer to SOA or ANY at the apex, in the authority section of an answer without records */
+  const respond = (rcode: Rcode, kind: QueryKind, addresses: readonly string[], zone: string | null, texts: readonly string[] = NONE, atApex = false): Decided => {
+    const f = base | (zone !== null ? AA : 0) | (RCODES[rcode] & 0xf);
+    const opt = edns ? { extendedRcode: RCODES[rcode] >> 4, dnssecOk } : null;
+    const inAnswer = atApex && (qtype === TYPE_SOA || qtype === TYPE_ANY);
+    const soa = zone !== null && (inAnswer || addresses.length + texts.length === 0)
+      ? { owner: zoneOffset(query, zone), authority: !inAnswer, data: { ...SOA_FIELDS, serial: index.serial, minimum: o.ttlS } }
+      : null;
+    let reply = build(id, f, question, addresses, o.ttlS, opt, texts, soa);
     // over TCP too: an answer that cannot be framed is sent truncated, with no records
-    if (reply.length > (o.udp ? udpLimit : TCP_LIMIT)) reply = build(id, f | TC, question, NONE, o.ttlS, opt, NONE);
+    if (reply.length > (o.udp ? udpLimit : TCP_LIMIT)) reply = build(id, f | TC, question, NONE, o.ttlS, opt, NONE, null);
     return { reply, kind, rcode, vpc };
   };
-  if (ednsVersion > 0) return respond('BADVERS', 'malformed', NONE, false);
-  if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', NONE, false);
+  if (ednsVersion > 0) return respond('BADVERS', 'malformed', NONE, null);
+  if (opcode !== 0) return respond('NOTIMP', 'malformed', NONE, null);
+  if (qclass !== 1 && qclass !== 255) return respond('REFUSED', 'unknown', NONE, null);
   // no zone transfers: the names are the views' (per client address), not a zone's file
-  if (qtype === TYPE_AXFR || qtype === TYPE_IXFR) return respond('NOTIMP', 'unknown', NONE, false);
+  if (qtype === TYPE_AXFR || qtype === TYPE_IXFR) return respond('NOTIMP', 'unknown', NONE, null);
 
   const key = nameKey(query, HEADER);
   const found = index.lookup(key, vpcNumber, clientHost);
   if (found) {
     const texts = (qtype === TYPE_TXT || qtype === TYPE_ANY) && found.texts ? found.texts : NONE;
-    return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : NONE, true, texts);
+    return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : NONE, found.zone, texts);
   }
-  const ours = index.served(key);
-  if (!ours && o.forward) return { forward: true, vpc };
-  return respond('NXDOMAIN', 'unknown', NONE, ours);
+  const zone = index.zoneOf(key);
+  if (zone !== null && index.exists(key, vpcNumber)) return respond('NOERROR', 'unknown', NONE, zone, NONE, key === zone);
+  if (!index.served(key) && o.forward) return { forward: true, vpc };
+  return respond('NXDOMAIN', 'unknown', NONE, zone);
+}
+
+/** where, in the question at HEADER, the suffix that is `zone` begins (the question's name ends with it) */
+function zoneOffset(b: Buffer, zone: string): number {
+  const starts: number[] = [];
+  for (let at = HEADER; b[at] !== 0;) {
+    if (b[at]! >= 0xc0) { at = b.readUInt16BE(at) & 0x3fff; continue; }
+    starts.push(at);
+    at += 1 + b[at]!;
+  }
+  return starts[starts.length - zone.split('.').length]!;
 }
 
 /** where the data of the record at `start` (its name read whole) begins and ends, by its data length */
@@ -208,17 +261,21 @@ function header(id: number, flags: number, question: Buffer | null, answers: num
   return b;
 }
 
-/** OPT: null without EDNS, else the extended rcode's upper 8 bits for our OPT record */
-function build(id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, opt: number | null, texts: readonly string[]): Buffer {
+/** OPT: null without EDNS, else what our OPT record carries: the extended rcode's upper 8 bits, and the query's DO bit */
+function build(
+  id: number, flags: number, question: Buffer, addresses: readonly string[], ttlS: number, opt: Opt | null, texts: readonly string[], soa: Soa | null,
+): Buffer {
   const edns = opt !== null;
   let textBytes = 0;
   for (const t of texts) textBytes += 13 + Buffer.byteLength(t);
-  const b = Buffer.allocUnsafe(HEADER + question.length + addresses.length * 16 + textBytes + (edns ? 11 : 0));
+  // its owner (a pointer), type, class, TTL, then the data length and data dns-packet writes
+  const soaBytes = soa ? 10 + codecs.soa.encodingLength(soa.data) : 0;
+  const b = Buffer.allocUnsafe(HEADER + question.length + addresses.length * 16 + textBytes + soaBytes + (edns ? 11 : 0));
   b.writeUInt16BE(id, 0);
   b.writeUInt16BE(QR | flags, 2);
   b.writeUInt16BE(1, 4);
-  b.writeUInt16BE(addresses.length + texts.length, 6);
-  b.writeUInt16BE(0, 8);
+  b.writeUInt16BE(addresses.length + texts.length + (soa && !soa.authority ? 1 : 0), 6);
+  b.writeUInt16BE(soa?.authority ? 1 : 0, 8);
   b.writeUInt16BE(edns ? 1 : 0, 10);
   question.copy(b, HEADER);
   let at = HEADER + question.length;
@@ -233,19 +290,24 @@ function build(id: number, flags: number, question: Buffer, addresses: readonly 
     b[at++] = len;
     at += b.write(t, at);
   }
+  if (soa) {
+    at = recordHead(b, at, TYPE_SOA, soa.data.minimum, 0, soa.owner) - 2;
+    codecs.soa.encode(soa.data, b, at);
+    at += codecs.soa.encodingLength(soa.data);
+  }
   if (edns) {
     b[at] = 0; // the root name
     b.writeUInt16BE(TYPE_OPT, at + 1);
     b.writeUInt16BE(EDNS_UDP_SIZE, at + 3);
-    b.writeUInt32BE(opt * 2 ** 24, at + 5); // extended rcode, version 0, no flags
+    b.writeUInt32BE(opt.extendedRcode * 2 ** 24 + (opt.dnssecOk ? DNSSEC_OK : 0), at + 5); // extended rcode, version 0, flags
     b.writeUInt16BE(0, at + 9);
   }
   return b;
 }
 
-/** a record's name (a pointer to the question's), type, class IN, TTL and data length; returns where its data goes */
-function recordHead(b: Buffer, at: number, type: number, ttlS: number, dataLength: number): number {
-  b.writeUInt16BE(0xc000 | HEADER, at);
+/** a record's name (a pointer to the question's, or to its suffix at `owner`), type, class IN, TTL and data length; returns where its data goes */
+function recordHead(b: Buffer, at: number, type: number, ttlS: number, dataLength: number, owner = HEADER): number {
+  b.writeUInt16BE(0xc000 | owner, at);
   b.writeUInt16BE(type, at + 2);
   b.writeUInt16BE(1, at + 4);
   b.writeUInt32BE(ttlS, at + 6);

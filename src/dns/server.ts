@@ -3,7 +3,7 @@
 // answered as they come; a connection that brings no complete query for tcpIdleTimeoutMs is
 // closed, however many bytes of an unfinished one it trickles in; one that does not read its
 // answers is not read either until they have gone out. With dns.forward, names under no zone of ours go to the host's resolvers
-// over UDP. Nothing a client sends escapes its own query: each is handled in a try/catch that
+// over UDP, and again over TCP for a client asking over TCP when the UDP answer is truncated. Nothing a client sends escapes its own query: each is handled in a try/catch that
 // counts it as SERVFAIL and logs once.
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
@@ -41,6 +41,9 @@ export interface DnsQueryCount {
 
 /** forwarded queries waiting for an upstream's answer at most; more get SERVFAIL at once */
 const MAX_PENDING_FORWARDS = 1024;
+/** TCP connections to upstreams at once (TCP clients' queries whose UDP answer was truncated); more keep the truncated answer */
+const MAX_TCP_FORWARDS = 64;
+const TC = 1 << 9;
 
 export class DnsServer {
   readonly address: { host: string; port: number };
@@ -48,6 +51,7 @@ export class DnsServer {
   private readonly tcpSockets = new Set<net.Socket>();
   private readonly pending = new Map<number, { resolve: (b: Buffer | null) => void; timer: NodeJS.Timeout; host: string; port: number }>();
   private upstream: dgram.Socket | null = null;
+  private tcpForwards = 0;
   private logged = false;
   private readonly udpOptions: AnswerOptions;
   private readonly tcpOptions: AnswerOptions;
@@ -132,7 +136,7 @@ export class DnsServer {
     try {
       const d = answer(query, clientHost, this.o.views.current(), udp ? this.udpOptions : this.tcpOptions);
       if ('forward' in d) {
-        return this.forwardQuery(query).then((answered) => {
+        return this.forwardQuery(query, !udp).then((answered) => {
           const reply = answered ?? servfail(query);
           this.count(d.vpc, 'forwarded', rcodeOf(reply));
           return reply;
@@ -199,10 +203,49 @@ export class DnsServer {
     });
   }
 
-  /** the upstream's answer to a query, or null (none configured, too many waiting, or no answer in time) */
-  private forwardQuery(query: Buffer): Promise<Buffer | null> {
+  /**
+   * the upstream's answer to a query, or null (none configured, too many waiting, or no answer in
+   * time). A client over TCP whose answer came truncated over UDP gets the upstream's over TCP
+   * (RFC 7766 5: it was given the truncated one, TC over TCP, with no way to the rest), or the
+   * truncated one when that fails.
+   */
+  private async forwardQuery(query: Buffer, tcp: boolean): Promise<Buffer | null> {
     const target = this.upstreamAddress();
-    if (!target || this.pending.size >= MAX_PENDING_FORWARDS) return Promise.resolve(null);
+    if (!target) return null;
+    const answered = await this.forwardUdp(query, target);
+    if (!tcp || !answered || !(answered.readUInt16BE(2) & TC) || this.tcpForwards >= MAX_TCP_FORWARDS) return answered;
+    this.tcpForwards++;
+    try {
+      return (await this.forwardTcp(query, target)) ?? answered;
+    } finally {
+      this.tcpForwards--;
+    }
+  }
+
+  /** the upstream's answer over TCP, its id put back, or null (refused, closed, or not in time) */
+  private forwardTcp(query: Buffer, target: { host: string; port: number }): Promise<Buffer | null> {
+    return new Promise((resolve) => {
+      const s = net.connect({ host: target.host, port: target.port });
+      const done = (b: Buffer | null) => { clearTimeout(timer); s.destroy(); resolve(b); };
+      const timer = setTimeout(() => done(null), this.o.forwardTimeoutMs);
+      let got = Buffer.alloc(0);
+      s.on('error', () => done(null));
+      s.on('close', () => done(null));
+      s.on('data', (chunk: Buffer) => {
+        got = Buffer.concat([got, chunk]);
+        if (got.length < 2 || got.length < 2 + got.readUInt16BE(0)) return;
+        const reply = Buffer.from(got.subarray(2, 2 + got.readUInt16BE(0)));
+        done(reply.length >= 12 && reply.readUInt16BE(0) === query.readUInt16BE(0) ? reply : null);
+      });
+      const frame = Buffer.allocUnsafe(2 + query.length);
+      frame.writeUInt16BE(query.length, 0);
+      query.copy(frame, 2);
+      s.write(frame);
+    });
+  }
+
+  private forwardUdp(query: Buffer, target: { host: string; port: number }): Promise<Buffer | null> {
+    if (this.pending.size >= MAX_PENDING_FORWARDS) return Promise.resolve(null);
     const socket = this.upstreamSocket();
     // a random id (RFC 5452 9.2): the next of a counter was one any process could guess and answer first
     let id = randomInt(1, 0x10000);

@@ -60,6 +60,8 @@ interface Entry {
   byZone?: Map<string, string[]>;
   /** TXT records (the public zone's) */
   texts?: string[];
+  /** the zone the name is in: the apex of one of ours, else the name itself (its own private hosted zone), or a wildcard's parent */
+  readonly zone: string;
 }
 
 export type DnsView = 'vpc' | 'public';
@@ -68,12 +70,23 @@ export interface Answer {
   readonly kind: DnsNameKind;
   readonly addresses: readonly string[];
   readonly texts?: readonly string[];
+  /** the apex of the zone that answers (a suffix of the name asked): its SOA goes with an answer without records (RFC 2308 3) */
+  readonly zone: string;
 }
 
 export class NameIndex {
   private readonly names = new Map<string, Entry[]>();
   private readonly vpcs: ReadonlySet<number>;
   private readonly zones: readonly string[];
+  /**
+   * names of our zones with names below them but no record of their own (empty non-terminals), each
+   * with the views it has them in (null: every view). They exist: NODATA, not NXDOMAIN, which
+   * says no name below exists either (RFC 8020), so that a resolver minimising its queries
+   * (RFC 9156: it asks `web.vpcep.sim-1.internal` before `<id>.web.vpcep.sim-1.internal`) gave up
+   */
+  private readonly interior = new Map<string, Set<number | null>>();
+  /** moves with the control plane's state: the serial of our zones' SOA */
+  readonly serial: number;
   /** endpoints none of whose ENIs has a backend up: all of them answer (fail open) */
   readonly failingOpen: string[] = [];
   private readonly clientZone: (host: string) => string | null;
@@ -82,7 +95,8 @@ export class NameIndex {
 
   constructor(source: DnsSource, configRegion: string, private readonly maxAddresses: number) {
     this.vpcs = new Set(source.vpcNumbers());
-    this.zones = servedZones(configRegion).map((z) => `.${z}`);
+    this.zones = servedZones(configRegion);
+    this.serial = source.revision >>> 0;
     this.clientZone = (host) => source.clientZone(host);
     const c = { configRegion, awsRegion: awsRegion(configRegion) };
     const services = new Map<string, EndpointService>();
@@ -120,8 +134,15 @@ export class NameIndex {
     }
   }
 
-  private add(name: string, entry: Entry): void {
+  private add(name: string, fields: Omit<Entry, 'zone'>): void {
     const key = name.toLowerCase();
+    const apex = this.zoneOf(key);
+    const entry: Entry = { ...fields, zone: apex ?? (key.startsWith('*.') ? key.slice(2) : key) };
+    for (let n = parentOf(key); apex !== null && n.length > apex.length; n = parentOf(n)) {
+      let views = this.interior.get(n);
+      if (!views) this.interior.set(n, views = new Set());
+      views.add(entry.vpc);
+    }
     const list = this.names.get(key);
     if (!list) { this.names.set(key, [entry]); return; }
     // two endpoints under one name in one view (two private-DNS endpoints of a service in one VPC): both addresses
@@ -151,7 +172,18 @@ export class NameIndex {
       if (this.zoneCache.size < ZONE_CACHE_MAX) this.zoneCache.set(clientHost, zone);
     }
     const ordered = zone === null ? undefined : found.byZone.get(zone);
-    return ordered ? { kind: found.kind, addresses: ordered } : found;
+    return ordered ? { kind: found.kind, addresses: ordered, zone: found.zone } : found;
+  }
+
+  /** whether `name`, which has no record in the view of VPC `vpc`, exists there all the same: the apex of a zone of ours, or a name with names below it */
+  exists(name: string, vpc: number | null): boolean {
+    const views = this.interior.get(name);
+    return this.zones.includes(name) || (views !== undefined && (views.has(null) || views.has(vpc)));
+  }
+
+  /** the apex of the zone of ours `name` is in (or is), or null */
+  zoneOf(name: string): string | null {
+    return this.zones.find((z) => name === z || (name.endsWith(z) && name[name.length - z.length - 1] === '.')) ?? null;
   }
 
   private entry(name: string, vpc: number | null): Entry | null {
@@ -167,7 +199,7 @@ export class NameIndex {
 
   /** whether `name` sits under a zone vpcep-sim serves, or has a public answer (an unknown name there is NXDOMAIN, never forwarded) */
   served(name: string): boolean {
-    return this.names.get(name)?.some((e) => e.vpc === null) === true || this.zones.some((z) => name.endsWith(z) || name === z.slice(1));
+    return this.names.get(name)?.some((e) => e.vpc === null) === true || this.zoneOf(name) !== null;
   }
 }
 
@@ -175,8 +207,13 @@ const ZONE_CACHE_MAX = 4096;
 
 /** `*.` and the name without its first label ('' for a one-label name: no wildcard) */
 function wildcardOf(name: string): string {
+  return name.includes('.') ? `*.${parentOf(name)}` : '';
+}
+
+/** the name without its first label ('' for a one-label name) */
+function parentOf(name: string): string {
   const dot = name.indexOf('.');
-  return dot < 0 ? '' : `*${name.slice(dot)}`;
+  return dot < 0 ? '' : name.slice(dot + 1);
 }
 
 /**

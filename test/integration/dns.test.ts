@@ -149,6 +149,15 @@ describe('names per view, with Node\'s resolver', () => {
     expect(await failure(resolver(PUBLIC).resolve4('www.example.com'))).toBe('ENOTFOUND');
   });
 
+  it('the zone apex answers its SOA, the name above the endpoint\'s exists in its VPC (ENODATA, was ENOTFOUND: RFC 8020 reads NXDOMAIN as no name below)', async () => {
+    const zone = 'vpcep.sim-1.internal';
+    expect(await resolver(IN_VPC).resolveSoa(zone)).toMatchObject({ nsname: 'ns.vpcep-sim.invalid', minttl: TTL });
+    const parent = endpoint.dns_names[0]!.slice(endpoint.dns_names[0]!.indexOf('.') + 1);
+    expect(await failure(resolver(IN_VPC).resolve4(parent))).toBe('ENODATA');
+    expect(await failure(resolver(OTHER_VPC).resolve4(parent))).toBe('ENOTFOUND');
+    expect(await failure(resolver(PUBLIC).resolve4(zone))).toBe('ENODATA');
+  });
+
   it('a deleted endpoint\'s names go with it', async () => {
     const ep = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_dns: true });
     expect(ep.status).toBe(200);
@@ -183,6 +192,22 @@ describe('dig bound to a VPC\'s host address', () => {
     expect(badvers).toMatch(/status: BADVERS/);
     expect(badvers).toMatch(/EDNS: version: 0/);
     expect(await dig('-b', IN_VPC, 'vpce.amazonaws.com', 'AXFR')).toMatch(/Transfer failed/);
+  });
+
+  digIt('negative answers carry the zone\'s SOA with dns.ttl, for resolvers to cache them (RFC 2308); none outside our zones', async () => {
+    const soa = new RegExp(`AUTHORITY SECTION:\\n${'vpcep.sim-1.internal.'.replace(/\./g, '\\.')}\\s+${TTL}\\s+IN\\s+SOA\\s+ns\\.vpcep-sim\\.invalid\\. hostmaster\\.vpcep-sim\\.invalid\\. \\d+ 3600 600 86400 ${TTL}\\n`);
+    expect(await dig('-b', IN_VPC, endpoint.dns_names[0]!, 'AAAA')).toMatch(soa);
+    expect(await dig('-b', OTHER_VPC, endpoint.dns_names[0]!)).toMatch(soa);
+    expect(await dig('-b', OTHER_VPC, '+tcp', endpoint.dns_names[0]!)).toMatch(soa);
+    expect(await dig('-b', PUBLIC, 'www.example.com')).toMatch(/AUTHORITY: 0,/);
+  });
+
+  digIt('another opcode with EDNS: NOTIMP with the question and our OPT (it was bare, and dig took the server for one without EDNS)', async () => {
+    const status = await dig('+opcode=status', 's3.us-east-1.amazonaws.com');
+    expect(status).toMatch(/status: NOTIMP/);
+    expect(status).toMatch(/QUERY: 1, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: 1/);
+    expect(status).toMatch(/EDNS: version: 0, flags:; udp: 1232/);
+    expect(status).not.toMatch(/retry with '\+noedns'/);
   });
 
   digIt('NXDOMAIN from another VPC; NOERROR with no answer for AAAA', async () => {
@@ -340,6 +365,17 @@ describe('what one client can cost the server', () => {
   });
   afterAll(async () => { await small?.close(); });
 
+  /** a server forwarding to 127.0.0.1:upstreamPort, and a resolver asking it */
+  async function forwarder(upstreamPort: number): Promise<{ fwd: DnsServer; r: Resolver }> {
+    const fwd = await DnsServer.start({
+      listen: { host: '127.0.0.1', port: 0 }, ttlS: TTL, forward: true, upstreams: [`127.0.0.1:${upstreamPort}`], forwardTimeoutMs: 2_000,
+      tcpIdleTimeoutMs: IDLE_MS, tcpMaxConnections: 4, views: new Views(empty, 'sim-1', 16), log: { info: () => undefined, warn: () => undefined },
+    });
+    const r = new Resolver({ timeout: 3_000, tries: 1 });
+    r.setServers([`127.0.0.1:${fwd.address.port}`]);
+    return { fwd, r };
+  }
+
   const frame = (q: Buffer) => Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q]);
   /** a connection to the small server, and whether and when the server closed it */
   async function connect(): Promise<{ s: net.Socket; closedAt: () => number | null }> {
@@ -412,13 +448,8 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
         } catch { /* closed: the test is over */ }
       }, 100);
     });
-    const fwd = await DnsServer.start({
-      listen: { host: '127.0.0.1', port: 0 }, ttlS: TTL, forward: true, upstreams: [`127.0.0.1:${upstream.address().port}`], forwardTimeoutMs: 2_000,
-      tcpIdleTimeoutMs: IDLE_MS, tcpMaxConnections: 4, views: new Views(empty, 'sim-1', 16), log: { info: () => undefined, warn: () => undefined },
-    });
+    const { fwd, r } = await forwarder(upstream.address().port);
     try {
-      const r = new Resolver({ timeout: 3_000, tries: 1 });
-      r.setServers([`127.0.0.1:${fwd.address.port}`]);
       for (const name of ['a.example.com', 'b.example.com', 'c.example.com']) expect(await r.resolve4(name)).toEqual(['192.0.2.7']);
       // not a counter's next values
       expect(ids).toHaveLength(3);
@@ -427,6 +458,31 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
       await fwd.close();
       upstream.close();
       spoofer.close();
+    }
+  });
+
+  it('a TCP client\'s forwarded query whose UDP answer came truncated is asked again over TCP (it got the truncated answer, TC over TCP, with no way to the rest)', async () => {
+    const texts = Array.from({ length: 30 }, (_, i) => `${'x'.repeat(100)}${i}`);
+    const response = (q: dnsPacket.DecodedPacket, all: boolean) => dnsPacket.encode({
+      type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE | (all ? 0 : dnsPacket.TRUNCATED_RESPONSE), questions: q.questions,
+      answers: (all ? texts : texts.slice(0, 4)).map((t) => ({ type: 'TXT' as const, name: q.questions![0]!.name, ttl: 5, data: t })),
+    });
+    // the upstream: UDP answers truncated, TCP (the same port) in full
+    const udpUpstream = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => udpUpstream.bind(0, '127.0.0.1', resolve));
+    udpUpstream.on('message', (m, r) => udpUpstream.send(response(dnsPacket.decode(m), false), r.port, r.address));
+    const tcpUpstream = net.createServer((c) => c.on('data', (chunk) => {
+      c.end(frame(response(dnsPacket.streamDecode(chunk), true)));
+    }));
+    await new Promise<void>((resolve) => tcpUpstream.listen(udpUpstream.address().port, '127.0.0.1', resolve));
+    const { fwd, r } = await forwarder(udpUpstream.address().port);
+    try {
+      // Node's resolver retries over TCP on TC, as every stub does
+      expect((await r.resolveTxt('big.example.net')).map((t) => t.join(''))).toEqual(texts);
+    } finally {
+      await fwd.close();
+      udpUpstream.close();
+      tcpUpstream.close();
     }
   });
 

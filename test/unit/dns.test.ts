@@ -131,6 +131,66 @@ describe('answer()', () => {
     expect(ask(q(HUAWEI), '127.9.0.1').packet?.rcode).toBe('NXDOMAIN');
   });
 
+  it('negative answers carried no SOA, so no resolver cached them: NODATA and NXDOMAIN under our zones carry the zone\'s, its TTL and minimum dns.ttl (RFC 2308 3, 5)', () => {
+    type Soa = { name: string; type: string; ttl: number; data: { minimum: number } };
+    const nodata = ask(q(HUAWEI.toUpperCase(), 'AAAA'), '127.2.9.9').packet!;
+    expect([nodata.rcode, nodata.flag_aa, nodata.answers?.length]).toEqual(['NOERROR', true, 0]);
+    // its owner points at the question's suffix: the apex in the client's letter case
+    expect((nodata.authorities as Soa[]).map((r) => [r.name, r.type, r.ttl, r.data.minimum])).toEqual([['VPCEP.SIM-1.INTERNAL', 'SOA', 60, 60]]);
+    const nx = ask(q('zzz.vpce.amazonaws.com'), '127.0.0.1', undefined, { ...OPTIONS, ttlS: 30 }).packet!;
+    expect([nx.rcode, nx.flag_aa]).toEqual(['NXDOMAIN', true]);
+    expect((nx.authorities as Soa[]).map((r) => [r.name, r.type, r.ttl, r.data.minimum])).toEqual([['vpce.amazonaws.com', 'SOA', 30, 30]]);
+    // a private name asked from another VPC: NXDOMAIN with its zone's SOA too
+    expect((ask(q(HUAWEI), '127.3.0.1').packet!.authorities as Soa[]).map((r) => r.name)).toEqual(['vpcep.sim-1.internal']);
+    // outside our zones (forwarding off): not authoritative, no SOA
+    const outside = ask(q('www.example.com'), '127.0.0.1').packet!;
+    expect([outside.rcode, outside.flag_aa, outside.authorities?.length]).toEqual(['NXDOMAIN', false, 0]);
+    // an answer with records has none
+    expect(ask(q(HUAWEI), '127.2.9.9').packet!.authorities?.length).toBe(0);
+  });
+
+  it('the apex of our zones and the names above an endpoint\'s were NXDOMAIN, denying every name below them (RFC 8020): NODATA, in the views that have names below; SOA at the apex', () => {
+    const apex = ask(q('Vpcep.sim-1.internal', 'SOA'), '127.0.0.1').packet!;
+    expect([apex.rcode, apex.flag_aa]).toEqual(['NOERROR', true]);
+    expect(apex.answers?.map((r) => [r.name, r.type])).toEqual([['Vpcep.sim-1.internal', 'SOA']]);
+    for (const zone of ['vpce.amazonaws.com', 'us-east-1.amazonaws.com', 'privatelink.aliyuncs.com']) {
+      expect(ask(q(zone, 'ANY'), '127.0.0.1').packet!.answers?.map((r) => r.type)).toEqual(['SOA']);
+      expect(ask(q(zone), '127.0.0.1').packet!.rcode).toBe('NOERROR');
+    }
+    // web.vpcep.sim-1.internal holds the endpoint's private name in VPC 2 only
+    const inVpc = ask(q('web.vpcep.sim-1.internal'), '127.2.9.9').packet!;
+    expect([inVpc.rcode, inVpc.answers?.length, inVpc.authorities?.map((r) => r.type)]).toEqual(['NOERROR', 0, ['SOA']]);
+    expect(ask(q('web.vpcep.sim-1.internal'), '127.3.0.1').packet!.rcode).toBe('NXDOMAIN');
+    // the AWS regional name's parents, in every view
+    const regional = awsEndpointDnsNames(ENDPOINT, SERVICE, ['sim-1a'], C)[0]!.name;
+    for (let n = regional.slice(regional.indexOf('.') + 1); n !== 'vpce.amazonaws.com'; n = n.slice(n.indexOf('.') + 1)) {
+      expect([n, ask(q(n), '127.0.0.1').packet!.rcode]).toEqual([n, 'NOERROR']);
+    }
+    expect(ask(q('nothing.vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com'), '127.0.0.1').packet!.rcode).toBe('NXDOMAIN');
+  });
+
+  it('the query\'s DO bit (EDNS) and CD bit were dropped from the answer: copied, as BIND does (RFC 3225 3, RFC 4035 3.1.6)', () => {
+    const opt = { type: 'OPT' as const, name: '.', udpPayloadSize: 4096, flags: dnsPacket.DNSSEC_OK };
+    const withBoth = ask(q(HUAWEI, 'A', { flags: dnsPacket.RECURSION_DESIRED | dnsPacket.CHECKING_DISABLED, additionals: [opt] }), '127.2.9.9').packet!;
+    expect([withBoth.rcode, withBoth.flag_cd, (withBoth.additionals?.[0] as { flag_do?: boolean }).flag_do]).toEqual(['NOERROR', true, true]);
+    const nx = ask(q('zzz.vpce.amazonaws.com', 'A', { flags: dnsPacket.CHECKING_DISABLED, additionals: [opt] }), '127.0.0.1').packet!;
+    expect([nx.rcode, nx.flag_cd, (nx.additionals?.[0] as { flag_do?: boolean }).flag_do]).toEqual(['NXDOMAIN', true, true]);
+    const neither = ask(q(HUAWEI, 'A', { additionals: [{ ...opt, flags: 0 }] }), '127.2.9.9').packet!;
+    expect([neither.flag_cd, (neither.additionals?.[0] as { flag_do?: boolean }).flag_do]).toEqual([false, false]);
+  });
+
+  it('another opcode: NOTIMP with the question and our OPT when it reads as a query (RFC 6891 6.1.1), a bare header when not', () => {
+    const notify = q(HUAWEI, 'SOA', { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096 }] });
+    notify[2] = (notify[2]! & 0x87) | (4 << 3); // opcode 4 (NOTIFY)
+    const r = ask(notify, '127.0.0.1').packet!;
+    expect([r.rcode, r.opcode, r.questions?.map((x) => x.name), r.additionals?.map((x) => x.type)]).toEqual(['NOTIMP', 'NOTIFY', [HUAWEI], ['OPT']]);
+    // an UPDATE with its records: not read, NOTIMP as before (not FORMERR)
+    const update = dnsPacket.encode({ type: 'query', id: 8, questions: [{ type: 'SOA', name: 'vpce.amazonaws.com' }], answers: [{ type: 'A', name: 'x.vpce.amazonaws.com', data: '1.2.3.4' }] });
+    update[2] = (update[2]! & 0x87) | (5 << 3);
+    const u = ask(update, '127.0.0.1').packet!;
+    expect([u.rcode, u.questions?.length]).toEqual(['NOTIMP', 0]);
+  });
+
   it('a name is its labels\' bytes: a label holding dots, or a byte outside ASCII that lower-cases to a letter, is no name of ours', () => {
     // the question's name written label by label, each label's bytes as given
     const wire = (labels: Buffer[], type = 1) => Buffer.concat([
