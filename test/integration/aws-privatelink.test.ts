@@ -271,6 +271,32 @@ describe('a gateway endpoint to a public service', () => {
     await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
   });
 
+  it('a policy naming an account by its AWS id (Principal arn:aws:iam::<id>:root, aws:PrincipalAccount) matches that account\'s connections (were reset: compared with its domain id)', async () => {
+    const [main] = (await ec2.consumer.send(new DescribeRouteTablesCommand({
+      Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'association.main', Values: ['true'] }],
+    }))).RouteTables!;
+    const document = (statement: Record<string, unknown>) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', ...statement }] });
+    const own = `arn:aws:iam::${KEYS.consumer.account_id}:root`;
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcId: 'vpc-client', ServiceName: `com.amazonaws.${REGION}.s3`, RouteTableIds: [main!.RouteTableId!], PolicyDocument: document({ Principal: { AWS: own } }),
+    }))).VpcEndpoint!;
+    await waitFor(async () => (await endpointState(e.VpcEndpointId!)) === 'available', 5_000, 'gateway endpoint available');
+    expect(JSON.parse(e.PolicyDocument!).Statement[0].Principal).toEqual({ AWS: [own] });
+    expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).toBe('relay');
+    // the same account through the Huawei API: its domain id
+    expect((await d.consumer.get(`/vpc-endpoints/${e.VpcEndpointId}`)).body.policy_statement[0].Principal).toEqual({ ID: [CONSUMER.domain_id] });
+    // another account's AWS id lets nothing through
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: document({ Principal: { AWS: KEYS.provider.account_id } }) }));
+    expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).not.toBe('relay');
+    for (const [operator, account, outcome] of [['StringEquals', KEYS.consumer.account_id, 'relay'], ['StringNotEquals', KEYS.consumer.account_id, 'ECONNRESET'], ['StringEquals', KEYS.provider.account_id, 'ECONNRESET']] as const) {
+      await ec2.consumer.send(new ModifyVpcEndpointCommand({
+        VpcEndpointId: e.VpcEndpointId, PolicyDocument: document({ Principal: '*', Condition: { [operator]: { 'aws:PrincipalAccount': account } } }),
+      }));
+      expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`), `${operator} ${account}`).toBe(outcome);
+    }
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+  });
+
   it('made without RouteTableIds it routes in no table until ModifyVpcEndpoint adds one (Terraform\'s aws_vpc_endpoint_route_table_association)', async () => {
     const [main] = (await ec2.consumer.send(new DescribeRouteTablesCommand({
       Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'association.main', Values: ['true'] }],
