@@ -98,6 +98,17 @@ describe('the network inventory through the EC2 API', () => {
     expect(await filtered('route.origin', ['CreateRoute'])).toEqual([table.RouteTableId]);
     expect(await filtered('route.state', ['active'])).toHaveLength(2);
     expect(await filtered('association.route-table-id', [table.RouteTableId!])).toEqual([table.RouteTableId]);
+    // an igw route made without a nexthop (through the Huawei API) is shown with its VPC's derived igw
+    // id; route.gateway-id finds its table by that id (found none: it filtered on the missing nexthop)
+    const mainRoutes = (routes: unknown) => d.consumer.put(`/routetables/${main[0]!.RouteTableId}`, { routetable: { routes } });
+    expect((await mainRoutes({ add: [{ destination: '0.0.0.0/0', type: 'igw' }] })).status).toBe(200);
+    const shownIgw = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [main[0]!.RouteTableId!] }))).RouteTables![0]!.Routes!
+      .find((r) => r.DestinationCidrBlock === '0.0.0.0/0')!.GatewayId!;
+    expect(shownIgw).toMatch(/^igw-[0-9a-f]{17}$/);
+    expect(await filtered('route.gateway-id', [shownIgw])).toEqual([main[0]!.RouteTableId]);
+    expect(await filtered('route.gateway-id', ['igw-0123456789abcdef0'])).toEqual([table.RouteTableId]);
+    expect(await filtered('route.gateway-id', ['local'])).toHaveLength(2);
+    expect((await mainRoutes({ del: [{ destination: '0.0.0.0/0' }] })).status).toBe(200);
     // the routing view the data plane decides by has the subnet on the new table, with its igw route
     const routing = d.daemon.control.routing().vpcs.get(vpc.VpcId!)!;
     expect(routing.subnets.find((s) => s.id === subnet.SubnetId)?.tableId).toBe(table.RouteTableId);
