@@ -260,7 +260,8 @@ export async function associateRouteTable(st: ControlState, caller: Account, sub
       ...vpc,
       route_tables: vpc.route_tables.map((t) => {
         const without = t.subnets.filter((s) => s !== subnetId);
-        return { ...t, subnets: t.id === tableId && !t.default ? [...without, subnetId] : without };
+        // the main table too: AWS lets a subnet be associated with it explicitly (an association of its own)
+        return { ...t, subnets: t.id === tableId ? [...without, subnetId] : without };
       }),
     };
     await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next));

@@ -149,6 +149,20 @@ describe('the network inventory through the EC2 API', () => {
     expect(replaced.NewAssociationId).toBe(assoc.AssociationId);
     await consumer.send(new DisassociateRouteTableCommand({ AssociationId: assoc.AssociationId }));
     await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table.RouteTableId }));
+    // a subnet associated explicitly with the main table (AWS allows it): the association is shown and
+    // can be disassociated (was answered with an id no read showed and Disassociate called NotFound)
+    const mainId = main[0]!.RouteTableId!;
+    const explicit = await consumer.send(new AssociateRouteTableCommand({ RouteTableId: mainId, SubnetId: subnet.SubnetId }));
+    const mainRead = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [mainId] }))).RouteTables![0]!;
+    expect(mainRead.Associations).toEqual([
+      expect.objectContaining({ Main: true }),
+      expect.objectContaining({ Main: false, SubnetId: subnet.SubnetId, RouteTableAssociationId: explicit.AssociationId }),
+    ]);
+    expect(await refused(consumer.send(new AssociateRouteTableCommand({ RouteTableId: mainId, SubnetId: subnet.SubnetId }))))
+      .toMatchObject({ code: 'Resource.AlreadyAssociated', status: 400 });
+    expect(d.daemon.control.routing().vpcs.get(vpc.VpcId!)!.subnets.find((s) => s.id === subnet.SubnetId)).toMatchObject({ tableId: mainId, associated: true });
+    await consumer.send(new DisassociateRouteTableCommand({ AssociationId: explicit.AssociationId }));
+    expect((await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [mainId] }))).RouteTables![0]!.Associations).toEqual([expect.objectContaining({ Main: true })]);
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
