@@ -69,7 +69,7 @@ export function changeUserRoutes(table: RouteTableView, user: readonly Route[], 
     if (!cidr.ok) throw new DomainError('InvalidParameter', `routes.add[${i}].destination: ${cidr.reason}`);
     const clash = [...table.routes.filter((r) => !user.includes(r)), ...next].find((r) => r.destination === cidr.cidr.text);
     if (clash) {
-      throw new DomainError(clash.owner === 'user' ? 'InvalidParameter' : 'RouteManaged',
+      throw new DomainError(clash.owner === 'user' ? 'RouteExists' : 'RouteManaged',
         `routes.add[${i}].destination: ${table.id} already has a route to ${cidr.cidr.text}${clash.owner === 'user' ? '' : ` (${managedWhy(clash)})`}`);
     }
     next.push({ destination: cidr.cidr.text, type: a.type, ...(a.nexthop ? { nexthop: a.nexthop } : {}), owner: 'user' });

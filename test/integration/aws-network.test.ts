@@ -90,6 +90,10 @@ describe('the network inventory through the EC2 API', () => {
     const read = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!;
     expect(read.Associations).toEqual([expect.objectContaining({ RouteTableAssociationId: assoc.AssociationId, SubnetId: subnet.SubnetId, Main: false })]);
     expect(read.Routes!.map((r) => [r.DestinationCidrBlock, r.GatewayId])).toEqual([['10.20.0.0/16', 'local'], ['0.0.0.0/0', 'igw-0123456789abcdef0']]);
+    // a second route to the same destination: RouteAlreadyExists, as EC2 answers (was InvalidParameterValue); nothing changed
+    expect(await refused(consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0123456789abcdef1' }))))
+      .toMatchObject({ code: 'RouteAlreadyExists', status: 400 });
+    expect((await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!.Routes).toEqual(read.Routes);
     // the route and association filters of EC2's DescribeRouteTables (were InvalidParameterValue)
     const filtered = async (Name: string, Values: string[]) => (await consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }, { Name, Values }] })))
       .RouteTables!.map((t) => t.RouteTableId).sort();

@@ -57,6 +57,8 @@ export const EC2_ERRORS = {
   BeingCreated: { code: 'IncorrectState', status: 400 },
   RouteTableTaken: { code: 'RouteAlreadyExists', status: 400 },
   RouteManaged: { code: 'InvalidParameterValue', status: 400 },
+  // aws-ec2-api.md: CreateRoute to a destination the table routes already
+  RouteExists: { code: 'RouteAlreadyExists', status: 400 },
   NetworkNotInVpc: { code: 'InvalidParameterValue', status: 400 },
   InvalidPortIp: { code: 'InvalidParameterValue', status: 400 },
   PortIpInUse: { code: 'InvalidIPAddress.InUse', status: 400 },
@@ -124,6 +126,7 @@ const QUERY_ERRORS = {
   BeingCreated: { code: 'InvalidConfigurationRequest', status: 400 },
   RouteTableTaken: { code: 'InvalidConfigurationRequest', status: 400 },
   RouteManaged: { code: 'ValidationError', status: 400 },
+  RouteExists: { code: 'ValidationError', status: 400 },
   NetworkNotInVpc: { code: 'InvalidSubnet', status: 400 },
   InvalidPortIp: { code: 'ValidationError', status: 400 },
   PortIpInUse: { code: 'InvalidConfigurationRequest', status: 400 },
