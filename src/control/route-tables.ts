@@ -56,7 +56,7 @@ export function changeUserRoutes(table: RouteTableView, user: readonly Route[], 
     const cidr = parseCidr(d.destination, { strict: true });
     const text = cidr.ok ? cidr.cidr.text : d.destination;
     const found = table.routes.find((r) => r.destination === text);
-    if (!found) throw new DomainError('InvalidParameter', `routes.del[${i}]: no route to ${d.destination} in ${table.id}`);
+    if (!found) throw new DomainError('RouteNotFound', `routes.del[${i}]: no route to ${d.destination} in ${table.id}`);
     if (found.owner !== 'user') throw new DomainError('RouteManaged', `routes.del[${i}]: ${managedWhy(found)}`);
     next = next.filter((r) => r.destination !== text);
   }

@@ -149,6 +149,9 @@ describe('the network inventory through the EC2 API', () => {
 
     // tear down, as Terraform destroys
     await consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }));
+    // a route already gone: InvalidRoute.NotFound, which Terraform's aws_route destroy takes as done (was InvalidParameterValue)
+    expect(await refused(consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }))))
+      .toMatchObject({ code: 'InvalidRoute.NotFound', status: 400 });
     const replaced = await consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: assoc.AssociationId, RouteTableId: table.RouteTableId }));
     expect(replaced.NewAssociationId).toBe(assoc.AssociationId);
     await consumer.send(new DisassociateRouteTableCommand({ AssociationId: assoc.AssociationId }));

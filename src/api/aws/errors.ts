@@ -59,6 +59,8 @@ export const EC2_ERRORS = {
   RouteManaged: { code: 'InvalidParameterValue', status: 400 },
   // aws-ec2-api.md: CreateRoute to a destination the table routes already
   RouteExists: { code: 'RouteAlreadyExists', status: 400 },
+  // DeleteRoute of a route the table has not (Terraform's aws_route destroy takes it as gone)
+  RouteNotFound: { code: 'InvalidRoute.NotFound', status: 400 },
   NetworkNotInVpc: { code: 'InvalidParameterValue', status: 400 },
   InvalidPortIp: { code: 'InvalidParameterValue', status: 400 },
   PortIpInUse: { code: 'InvalidIPAddress.InUse', status: 400 },
@@ -127,6 +129,7 @@ const QUERY_ERRORS = {
   RouteTableTaken: { code: 'InvalidConfigurationRequest', status: 400 },
   RouteManaged: { code: 'ValidationError', status: 400 },
   RouteExists: { code: 'ValidationError', status: 400 },
+  RouteNotFound: { code: 'ValidationError', status: 400 },
   NetworkNotInVpc: { code: 'InvalidSubnet', status: 400 },
   InvalidPortIp: { code: 'ValidationError', status: 400 },
   PortIpInUse: { code: 'InvalidConfigurationRequest', status: 400 },
