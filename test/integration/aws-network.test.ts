@@ -152,6 +152,9 @@ describe('the network inventory through the EC2 API', () => {
     // a route already gone: InvalidRoute.NotFound, which Terraform's aws_route destroy takes as done (was InvalidParameterValue)
     expect(await refused(consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }))))
       .toMatchObject({ code: 'InvalidRoute.NotFound', status: 400 });
+    // the local route: InvalidParameterValue in EC2's words, which Terraform's aws_route destroy matches
+    expect(await refused(consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '10.20.0.0/16' }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringContaining('cannot remove local route 10.20.0.0/16') });
     const replaced = await consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: assoc.AssociationId, RouteTableId: table.RouteTableId }));
     expect(replaced.NewAssociationId).toBe(assoc.AssociationId);
     await consumer.send(new DisassociateRouteTableCommand({ AssociationId: assoc.AssociationId }));
