@@ -81,6 +81,11 @@ export class ControlPlane {
     return aws.permissionOfPrincipal(this.aws, principal);
   }
 
+  /** a dialect's policy rules, with the accounts' AWS ids: a policy naming an account by its AWS id matches its connections */
+  policyOptions(options: PolicyOptions): PolicyOptions {
+    return { ...options, domainOfAwsAccount: (id) => aws.accountByAwsId(this.aws, id)?.domain_id };
+  }
+
   /** a whitelist entry -> `arn:aws:iam::<id>:root` or `*`; null: it names no account here */
   awsPrincipalOfPermission(permission: string): string | null {
     return aws.principalOfPermission(this.aws, permission);
@@ -329,7 +334,7 @@ export class ControlPlane {
 
   /** `policy`: the statements, or null for none (everyone); `options`: the dialect's policy rules (is a Principal required) */
   setEndpointPolicy(caller: Account, id: string, policy: unknown, options: PolicyOptions): Promise<Endpoint> {
-    return gateway.setEndpointPolicy(this.st, caller, id, policy, options);
+    return gateway.setEndpointPolicy(this.st, caller, id, policy, this.policyOptions(options));
   }
 
   // ---- the network inventory made through an API (network.ts) --------------------------------
@@ -395,7 +400,7 @@ export class ControlPlane {
 
   /** `policy`: the dialect's policy rules (is a Principal required) */
   createEndpoint(caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
-    return endpoints.createEndpoint(this.st, caller, cmd, policy);
+    return endpoints.createEndpoint(this.st, caller, cmd, this.policyOptions(policy));
   }
 
   updateEndpoint(caller: Account, id: string, cmd: UpdateEndpointCommand): Promise<Endpoint> {

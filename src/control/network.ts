@@ -176,7 +176,7 @@ export async function modifyVpcAttributes(st: ControlState, caller: Account, id:
 // ---- subnets ---------------------------------------------------------------------------------
 
 export async function createSubnet(st: ControlState, caller: Account, cmd: CreateSubnetCommand): Promise<Subnet> {
-  return st.serial(async () => {
+  const subnet = await st.serial(async () => {
     const v = apiVpc(st, caller, cmd.vpcId, 'declare its subnets');
     const cidr = blockOf(cmd.cidr, 'CidrBlock');
     if (!cidrCovers(cidrOf(v.cidr), cidr)) throw new DomainError('CidrConflict', `The CIDR '${cidr.text}' is invalid for VPC ${v.id} (${v.cidr})`);
@@ -190,6 +190,9 @@ export async function createSubnet(st: ControlState, caller: Account, cmd: Creat
     await st.commit([vpcChange(next)], () => st.vpcs.set(v.id, next));
     return subnet;
   });
+  // its clients route by its VPC's main table from now on: the data plane and the path tracer with them
+  await pushRouting(st);
+  return subnet;
 }
 
 export async function deleteSubnet(st: ControlState, caller: Account, id: string): Promise<void> {
@@ -257,7 +260,8 @@ export async function associateRouteTable(st: ControlState, caller: Account, sub
       ...vpc,
       route_tables: vpc.route_tables.map((t) => {
         const without = t.subnets.filter((s) => s !== subnetId);
-        return { ...t, subnets: t.id === tableId && !t.default ? [...without, subnetId] : without };
+        // the main table too: AWS lets a subnet be associated with it explicitly (an association of its own)
+        return { ...t, subnets: t.id === tableId ? [...without, subnetId] : without };
       }),
     };
     await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next));

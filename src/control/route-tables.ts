@@ -56,7 +56,9 @@ export function changeUserRoutes(table: RouteTableView, user: readonly Route[], 
     const cidr = parseCidr(d.destination, { strict: true });
     const text = cidr.ok ? cidr.cidr.text : d.destination;
     const found = table.routes.find((r) => r.destination === text);
-    if (!found) throw new DomainError('InvalidParameter', `routes.del[${i}]: no route to ${d.destination} in ${table.id}`);
+    if (!found) throw new DomainError('RouteNotFound', `routes.del[${i}]: no route to ${d.destination} in ${table.id}`);
+    // EC2's words for the local route, which Terraform's aws_route destroy matches to drop an imported one
+    if (found.owner === 'system') throw new DomainError('RouteManaged', `routes.del[${i}]: cannot remove local route ${found.destination} in route table ${table.id}`);
     if (found.owner !== 'user') throw new DomainError('RouteManaged', `routes.del[${i}]: ${managedWhy(found)}`);
     next = next.filter((r) => r.destination !== text);
   }
@@ -69,7 +71,7 @@ export function changeUserRoutes(table: RouteTableView, user: readonly Route[], 
     if (!cidr.ok) throw new DomainError('InvalidParameter', `routes.add[${i}].destination: ${cidr.reason}`);
     const clash = [...table.routes.filter((r) => !user.includes(r)), ...next].find((r) => r.destination === cidr.cidr.text);
     if (clash) {
-      throw new DomainError(clash.owner === 'user' ? 'InvalidParameter' : 'RouteManaged',
+      throw new DomainError(clash.owner === 'user' ? 'RouteExists' : 'RouteManaged',
         `routes.add[${i}].destination: ${table.id} already has a route to ${cidr.cidr.text}${clash.owner === 'user' ? '' : ` (${managedWhy(clash)})`}`);
     }
     next.push({ destination: cidr.cidr.text, type: a.type, ...(a.nexthop ? { nexthop: a.nexthop } : {}), owner: 'user' });

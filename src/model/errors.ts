@@ -41,6 +41,8 @@ export const ERROR_MESSAGES = {
   BeingCreated: 'resource is being created',
   RouteTableTaken: 'the route table already has a route to this service through another endpoint',
   RouteManaged: 'local and endpoint routes cannot be changed through the route-table API',
+  RouteExists: 'the route table already has a user route to this destination',
+  RouteNotFound: 'the route table has no route to this destination',
   NetworkNotInVpc: 'network does not belong to the VPC',
   InvalidPortIp: 'invalid port_ip',
   PortIpInUse: 'port_ip is in use',

@@ -13,7 +13,7 @@
 // - Principal: absent or "*" matches every connection; { "ID": [...] } matches when the client
 //   VPC's account domain_id is in the list, or the list holds "*"; { "AWS": [...] } names the
 //   same accounts the AWS way ("<account id>" or "arn:aws:iam::<account id>:root", or "*"),
-//   normalised into ID. Huawei's documented policy_statement has no Principal
+//   normalised into ID (an account's AWS id as its domain id: PolicyOptions.domainOfAwsAccount). Huawei's documented policy_statement has no Principal
 //   (huawei-vpcep-api.md line 65): absent means everyone; AWS requires one in an endpoint policy
 //   (validatePolicy's requirePrincipal: the dialect says which).
 // - Condition (every operator and every key must match; the values of one key are alternatives):
@@ -135,6 +135,11 @@ const IP_KEYS: ReadonlySet<ConditionKey> = new Set(['vpcep:SourceIp', 'aws:Sourc
 export interface PolicyOptions {
   /** a statement must name its Principal (AWS endpoint policies); else absent means everyone (Huawei) */
   readonly requirePrincipal: boolean;
+  /**
+   * the domain id of the account with this AWS account id, if one has it: an AWS principal and an
+   * aws:PrincipalAccount value name an account by its AWS id, a connection's account is its domain id
+   */
+  readonly domainOfAwsAccount?: (awsAccountId: string) => string | undefined;
 }
 
 function invalid(path: string, what: string): never {
@@ -175,7 +180,12 @@ function actionOrResource(v: unknown, path: string): string[] {
   });
 }
 
-function principal(v: unknown, path: string): PolicyPrincipal {
+/** an account named the AWS way (its AWS id), as the domain id connections carry; unknown ids as given */
+function awsAccount(id: string, o: PolicyOptions): string {
+  return id === '*' ? id : o.domainOfAwsAccount?.(id) ?? id;
+}
+
+function principal(v: unknown, path: string, o: PolicyOptions): PolicyPrincipal {
   if (v === '*') return '*';
   if (!isPlainObject(v)) invalid(path, `must be "*", {"ID": [domain ids]} or {"AWS": [account ids]}, got ${typeName(v)}`);
   for (const k of Object.keys(v)) {
@@ -189,12 +199,12 @@ function principal(v: unknown, path: string): PolicyPrincipal {
   const accounts = Object.hasOwn(v, 'AWS') ? stringList(v.AWS, `${path}.AWS`).map((it) => {
     const m = AWS_ACCOUNT.exec(it.value);
     if (!m) invalid(it.path, `${JSON.stringify(it.value)} is not an account: an account id, arn:aws:iam::<account id>:root or "*" (a connection has no finer principal)`);
-    return (m[1] ?? m[2])!;
+    return awsAccount((m[1] ?? m[2])!, o);
   }) : [];
   return { ID: [...new Set([...ids, ...accounts])] };
 }
 
-function condition(v: unknown, path: string): PolicyCondition {
+function condition(v: unknown, path: string, o: PolicyOptions): PolicyCondition {
   if (!isPlainObject(v)) invalid(path, `must be an object of operator -> {key -> values}, got ${typeName(v)}`);
   const ops = Object.keys(v);
   if (ops.length === 0) invalid(path, 'must name at least one operator');
@@ -232,7 +242,8 @@ function condition(v: unknown, path: string): PolicyCondition {
         }
         if (it.value.length === 0) invalid(it.path, 'must not be empty');
         if (it.value.length > POLICY_MAX_ENTRY_CHARS) invalid(it.path, `longer than ${POLICY_MAX_ENTRY_CHARS} characters (${it.value.length})`);
-        return it.value;
+        // aws:PrincipalAccount is an AWS account id (vpcep:PrincipalAccount, its normalised key, a domain id)
+        return k.toLowerCase() === 'aws:principalaccount' ? awsAccount(it.value, o) : it.value;
       });
       normalised[key] = [...new Set(values)];
     }
@@ -259,10 +270,10 @@ function statement(v: unknown, path: string, o: PolicyOptions): PolicyStatement 
   }
   if (v.Effect !== 'Allow' && v.Effect !== 'Deny') invalid(`${path}.Effect`, `must be "Allow" or "Deny", got ${typeName(v.Effect)}`);
   out.Effect = v.Effect;
-  if (Object.hasOwn(v, 'Principal')) out.Principal = principal(v.Principal, `${path}.Principal`);
+  if (Object.hasOwn(v, 'Principal')) out.Principal = principal(v.Principal, `${path}.Principal`, o);
   out.Action = actionOrResource(v.Action, `${path}.Action`);
   out.Resource = actionOrResource(v.Resource, `${path}.Resource`);
-  if (Object.hasOwn(v, 'Condition')) out.Condition = condition(v.Condition, `${path}.Condition`);
+  if (Object.hasOwn(v, 'Condition')) out.Condition = condition(v.Condition, `${path}.Condition`, o);
   return out;
 }
 

@@ -90,6 +90,10 @@ describe('the network inventory through the EC2 API', () => {
     const read = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!;
     expect(read.Associations).toEqual([expect.objectContaining({ RouteTableAssociationId: assoc.AssociationId, SubnetId: subnet.SubnetId, Main: false })]);
     expect(read.Routes!.map((r) => [r.DestinationCidrBlock, r.GatewayId])).toEqual([['10.20.0.0/16', 'local'], ['0.0.0.0/0', 'igw-0123456789abcdef0']]);
+    // a second route to the same destination: RouteAlreadyExists, as EC2 answers (was InvalidParameterValue); nothing changed
+    expect(await refused(consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0123456789abcdef1' }))))
+      .toMatchObject({ code: 'RouteAlreadyExists', status: 400 });
+    expect((await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!.Routes).toEqual(read.Routes);
     // the route and association filters of EC2's DescribeRouteTables (were InvalidParameterValue)
     const filtered = async (Name: string, Values: string[]) => (await consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }, { Name, Values }] })))
       .RouteTables!.map((t) => t.RouteTableId).sort();
@@ -98,6 +102,17 @@ describe('the network inventory through the EC2 API', () => {
     expect(await filtered('route.origin', ['CreateRoute'])).toEqual([table.RouteTableId]);
     expect(await filtered('route.state', ['active'])).toHaveLength(2);
     expect(await filtered('association.route-table-id', [table.RouteTableId!])).toEqual([table.RouteTableId]);
+    // an igw route made without a nexthop (through the Huawei API) is shown with its VPC's derived igw
+    // id; route.gateway-id finds its table by that id (found none: it filtered on the missing nexthop)
+    const mainRoutes = (routes: unknown) => d.consumer.put(`/routetables/${main[0]!.RouteTableId}`, { routetable: { routes } });
+    expect((await mainRoutes({ add: [{ destination: '0.0.0.0/0', type: 'igw' }] })).status).toBe(200);
+    const shownIgw = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [main[0]!.RouteTableId!] }))).RouteTables![0]!.Routes!
+      .find((r) => r.DestinationCidrBlock === '0.0.0.0/0')!.GatewayId!;
+    expect(shownIgw).toMatch(/^igw-[0-9a-f]{17}$/);
+    expect(await filtered('route.gateway-id', [shownIgw])).toEqual([main[0]!.RouteTableId]);
+    expect(await filtered('route.gateway-id', ['igw-0123456789abcdef0'])).toEqual([table.RouteTableId]);
+    expect(await filtered('route.gateway-id', ['local'])).toHaveLength(2);
+    expect((await mainRoutes({ del: [{ destination: '0.0.0.0/0' }] })).status).toBe(200);
     // the routing view the data plane decides by has the subnet on the new table, with its igw route
     const routing = d.daemon.control.routing().vpcs.get(vpc.VpcId!)!;
     expect(routing.subnets.find((s) => s.id === subnet.SubnetId)?.tableId).toBe(table.RouteTableId);
@@ -134,10 +149,30 @@ describe('the network inventory through the EC2 API', () => {
 
     // tear down, as Terraform destroys
     await consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }));
+    // a route already gone: InvalidRoute.NotFound, which Terraform's aws_route destroy takes as done (was InvalidParameterValue)
+    expect(await refused(consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }))))
+      .toMatchObject({ code: 'InvalidRoute.NotFound', status: 400 });
+    // the local route: InvalidParameterValue in EC2's words, which Terraform's aws_route destroy matches
+    expect(await refused(consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '10.20.0.0/16' }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringContaining('cannot remove local route 10.20.0.0/16') });
     const replaced = await consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: assoc.AssociationId, RouteTableId: table.RouteTableId }));
     expect(replaced.NewAssociationId).toBe(assoc.AssociationId);
     await consumer.send(new DisassociateRouteTableCommand({ AssociationId: assoc.AssociationId }));
     await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table.RouteTableId }));
+    // a subnet associated explicitly with the main table (AWS allows it): the association is shown and
+    // can be disassociated (was answered with an id no read showed and Disassociate called NotFound)
+    const mainId = main[0]!.RouteTableId!;
+    const explicit = await consumer.send(new AssociateRouteTableCommand({ RouteTableId: mainId, SubnetId: subnet.SubnetId }));
+    const mainRead = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [mainId] }))).RouteTables![0]!;
+    expect(mainRead.Associations).toEqual([
+      expect.objectContaining({ Main: true }),
+      expect.objectContaining({ Main: false, SubnetId: subnet.SubnetId, RouteTableAssociationId: explicit.AssociationId }),
+    ]);
+    expect(await refused(consumer.send(new AssociateRouteTableCommand({ RouteTableId: mainId, SubnetId: subnet.SubnetId }))))
+      .toMatchObject({ code: 'Resource.AlreadyAssociated', status: 400 });
+    expect(d.daemon.control.routing().vpcs.get(vpc.VpcId!)!.subnets.find((s) => s.id === subnet.SubnetId)).toMatchObject({ tableId: mainId, associated: true });
+    await consumer.send(new DisassociateRouteTableCommand({ AssociationId: explicit.AssociationId }));
+    expect((await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [mainId] }))).RouteTables![0]!.Associations).toEqual([expect.objectContaining({ Main: true })]);
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));

@@ -5,8 +5,8 @@
 // list; the reads Terraform makes; every error these actions can give, as a 4xx that changes
 // nothing; a third account that sees none of it; and one world for both dialects.
 import {
-  AcceptVpcEndpointConnectionsCommand, CreateRouteTableCommand, CreateSecurityGroupCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteTableCommand,
-  DeleteSecurityGroupCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkAclsCommand,
+  AcceptVpcEndpointConnectionsCommand, CreateRouteTableCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteTableCommand,
+  DeleteSecurityGroupCommand, DeleteSubnetCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkAclsCommand,
   DescribeNetworkInterfacesCommand, DescribePrefixListsCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointConnectionsCommand, DescribeVpcEndpointServiceConfigurationsCommand,
   DescribeVpcEndpointServicePermissionsCommand, DescribeVpcEndpointServicesCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand, EC2Client,
@@ -269,6 +269,47 @@ describe('a gateway endpoint to a public service', () => {
     expect(after.some((r) => r.GatewayId === e.VpcEndpointId)).toBe(false);
     expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).not.toBe('relay');
     await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+  });
+
+  it('a policy naming an account by its AWS id (Principal arn:aws:iam::<id>:root, aws:PrincipalAccount) matches that account\'s connections (were reset: compared with its domain id)', async () => {
+    const [main] = (await ec2.consumer.send(new DescribeRouteTablesCommand({
+      Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'association.main', Values: ['true'] }],
+    }))).RouteTables!;
+    const document = (statement: Record<string, unknown>) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*', ...statement }] });
+    const own = `arn:aws:iam::${KEYS.consumer.account_id}:root`;
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcId: 'vpc-client', ServiceName: `com.amazonaws.${REGION}.s3`, RouteTableIds: [main!.RouteTableId!], PolicyDocument: document({ Principal: { AWS: own } }),
+    }))).VpcEndpoint!;
+    await waitFor(async () => (await endpointState(e.VpcEndpointId!)) === 'available', 5_000, 'gateway endpoint available');
+    expect(JSON.parse(e.PolicyDocument!).Statement[0].Principal).toEqual({ AWS: [own] });
+    expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).toBe('relay');
+    // the same account through the Huawei API: its domain id
+    expect((await d.consumer.get(`/vpc-endpoints/${e.VpcEndpointId}`)).body.policy_statement[0].Principal).toEqual({ ID: [CONSUMER.domain_id] });
+    // another account's AWS id lets nothing through
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: document({ Principal: { AWS: KEYS.provider.account_id } }) }));
+    expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).not.toBe('relay');
+    for (const [operator, account, outcome] of [['StringEquals', KEYS.consumer.account_id, 'relay'], ['StringNotEquals', KEYS.consumer.account_id, 'ECONNRESET'], ['StringEquals', KEYS.provider.account_id, 'ECONNRESET']] as const) {
+      await ec2.consumer.send(new ModifyVpcEndpointCommand({
+        VpcEndpointId: e.VpcEndpointId, PolicyDocument: document({ Principal: '*', Condition: { [operator]: { 'aws:PrincipalAccount': account } } }),
+      }));
+      expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`), `${operator} ${account}`).toBe(outcome);
+    }
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+  });
+
+  it('a subnet made after the endpoint route routes by it at once, as its trace says (was reset while traced relay, until another change)', async () => {
+    const vpc = (await ec2.consumer.send(new CreateVpcCommand({ CidrBlock: '10.40.0.0/16' }))).Vpc!.VpcId!;
+    const n = d.daemon.control.routing().vpcs.get(vpc)!.number;
+    const [main] = (await ec2.consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).RouteTables!;
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcId: vpc, ServiceName: `com.amazonaws.${REGION}.s3`, RouteTableIds: [main!.RouteTableId!] }))).VpcEndpoint!;
+    await waitFor(async () => (await endpointState(e.VpcEndpointId!)) === 'available', 5_000, 'gateway endpoint available');
+    const subnet = (await ec2.consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.40.1.0/24' }))).Subnet!.SubnetId!;
+    const t = await d.consumer.post('/trace', { vpc_id: vpc, source_ip: '10.40.1.50', destination_ip: '100.125.0.10', destination_port: publicPort });
+    expect(t.body.trace).toMatchObject({ subnet: { id: subnet }, verdict: 'relay', outcome: 'relay' });
+    expect(await attempt('127.255.0.10', publicPort, `127.${n}.1.50`)).toBe('relay');
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+    await ec2.consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    await waitFor(() => ec2.consumer.send(new DeleteVpcCommand({ VpcId: vpc })).then(() => true, () => false), 5_000, 'the VPC deleted');
   });
 
   it('made without RouteTableIds it routes in no table until ModifyVpcEndpoint adds one (Terraform\'s aws_vpc_endpoint_route_table_association)', async () => {

@@ -266,6 +266,15 @@ describe('fidelity with AWS endpoint policies (issue 10 item 16)', () => {
     expect(evaluatePolicy(validatePolicy([{ ...allowAll, Principal: { AWS: '*' } }]), req('10.0.0.1', 'vpc-a', 'd9')).allowed).toBe(true);
   });
 
+  it('an account named by its AWS id (an AWS principal, an aws:PrincipalAccount value) is stored as its domain id; vpcep:PrincipalAccount and ID are domain ids as given', () => {
+    const o = { requirePrincipal: false, domainOfAwsAccount: (id: string) => (id === '222222222222' ? 'd2' : undefined) };
+    const p = validateWith([{ ...allowAll, Principal: { AWS: ['arn:aws:iam::222222222222:root', '333333333333'], ID: '222222222222' } }], o);
+    expect(p[0]!.Principal).toEqual({ ID: ['222222222222', 'd2', '333333333333'] });
+    const c = validateWith([{ ...allowAll, Condition: { StringEquals: { 'aws:PrincipalAccount': ['222222222222', '444444444444'] }, StringNotEquals: { 'vpcep:PrincipalAccount': '222222222222' } } }], o);
+    expect(c[0]!.Condition).toEqual({ StringEquals: { 'vpcep:PrincipalAccount': ['d2', '444444444444'] }, StringNotEquals: { 'vpcep:PrincipalAccount': ['222222222222'] } });
+    expect(evaluatePolicy(c, req('10.0.0.1', 'vpc-a', 'd2')).allowed).toBe(true);
+  });
+
   it('a Principal is required only when the dialect says so: absent means everyone (Huawei), refused (AWS)', () => {
     expect(evaluatePolicy(validateWith([allowAll], { requirePrincipal: false }), req('10.0.0.1')).allowed).toBe(true);
     expect(refusal([allowAll], true)).toEqual({ code: 'EndPoint.2048', message: expect.stringMatching(/^policy_statement\[0\]: missing Principal/) });

@@ -193,7 +193,7 @@ function checkSecurityGroups(call: AwsCall, vpc: Vpc, ids: readonly string[]): v
 }
 
 /** `PolicyDocument`: a JSON policy `{ Version?, Id?, Statement }`, validated by the domain's rules for AWS */
-function readPolicyDocument(text: string): PolicyStatement[] {
+function readPolicyDocument(call: AwsCall, text: string): PolicyStatement[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -207,7 +207,7 @@ function readPolicyDocument(text: string): PolicyStatement[] {
   if (unknown.length) throw new AwsRequestError('InvalidParameterValue', `PolicyDocument has unknown keys: ${unknown.join(', ')}`);
   const statement = (doc as { Statement: unknown }).Statement;
   try {
-    return validatePolicy(Array.isArray(statement) ? statement : [statement], AWS_POLICY);
+    return validatePolicy(Array.isArray(statement) ? statement : [statement], call.control.policyOptions(AWS_POLICY));
   } catch (err) {
     if (err instanceof DomainError) throw new AwsRequestError('InvalidParameterValue', err.message.replace(/^invalid policy: ?/, '').replace(/policy_statement/g, 'Statement'));
     throw err;
@@ -309,7 +309,7 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     // AWS: no group given, the VPC's default group
     cmd.securityGroups = groups.length ? [...new Set(groups)] : [defaultSecurityGroupId(vpc.id)];
     cmd.defaultGroup = defaultSecurityGroupId(vpc.id);
-    if (policyText !== undefined && !isAllowAll(readPolicyDocument(policyText))) {
+    if (policyText !== undefined && !isAllowAll(readPolicyDocument(call, policyText))) {
       throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint takes the default (allow-all) policy');
     }
     // one ENI per subnet, in the order given; SubnetConfiguration.N.Ipv4: its private IP
@@ -327,7 +327,7 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     // adds one (Terraform's aws_vpc_endpoint_route_table_association)
     if (routeTables.length) cmd.routeTables = routeTables;
     cmd.noDefaultRouteTable = true;
-    if (policyText !== undefined) cmd.policy = readPolicyDocument(policyText);
+    if (policyText !== undefined) cmd.policy = readPolicyDocument(call, policyText);
   }
   const e = await call.control.createEndpoint(call.caller, cmd, AWS_POLICY);
   if (token) tokens.set(clientTokenKey(call.caller, token), { id: e.id, request });
@@ -414,7 +414,7 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const text = p.string('PolicyDocument');
   if (reset && text !== undefined) throw new AwsRequestError('InvalidParameterCombination', 'ResetPolicy and PolicyDocument cannot be given together');
   // ResetPolicy: back to no policy (null), shown as AWS's default document
-  const policy = text !== undefined ? readPolicyDocument(text) : reset ? null : undefined;
+  const policy = text !== undefined ? readPolicyDocument(call, text) : reset ? null : undefined;
   if (iface && policy && !isAllowAll(policy)) {
     throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint keeps the default (allow-all) policy');
   }

@@ -140,7 +140,7 @@ async function associateRouteTable(call: AwsCall): Promise<XmlFields> {
   const tableId = p.requiredString('RouteTableId');
   const subnetId = p.requiredString('SubnetId');
   // AWS: a subnet already associated explicitly is Resource.AlreadyAssociated
-  const current = call.control.routeTables(call.caller).find((t) => !t.default && t.subnets.includes(subnetId));
+  const current = call.control.routeTables(call.caller).find((t) => t.subnets.includes(subnetId));
   if (current) throw new AwsRequestError('Resource.AlreadyAssociated', `the specified association for route table ${current.id} conflicts with an existing association`);
   await call.control.associateRouteTable(call.caller, subnetId, tableId);
   return { associationId: associationId(tableId, subnetId), associationState: { state: 'associated' } };

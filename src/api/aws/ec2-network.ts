@@ -190,7 +190,8 @@ function describeRouteTables(call: AwsCall): XmlFields {
     'association.main': (t) => String(t.default),
     'association.subnet-id': (t) => t.subnets,
     'association.route-table-association-id': (t) => [...(t.default ? [derivedId('rtbassoc', t.id)] : []), ...t.subnets.map((s) => derivedId('rtbassoc', `${t.id}/${s}`))],
-    'route.gateway-id': (t) => t.routes.map((r) => (r.type === 'local' ? 'local' : r.nexthop)),
+    // the GatewayId the route is shown with (an igw route made without a nexthop: its VPC's derived igw id)
+    'route.gateway-id': (t) => t.routes.map((r) => routeXml(r, vpcs.get(t.vpc_id)).gatewayId as string | undefined),
     'route.vpc-endpoint-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.nexthop),
     'route.destination-prefix-list-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.destination),
     'route.destination-cidr-block': (t) => t.routes.filter((r) => r.type !== 'gateway_endpoint').map((r) => r.destination),

@@ -57,6 +57,10 @@ export const EC2_ERRORS = {
   BeingCreated: { code: 'IncorrectState', status: 400 },
   RouteTableTaken: { code: 'RouteAlreadyExists', status: 400 },
   RouteManaged: { code: 'InvalidParameterValue', status: 400 },
+  // aws-ec2-api.md: CreateRoute to a destination the table routes already
+  RouteExists: { code: 'RouteAlreadyExists', status: 400 },
+  // DeleteRoute of a route the table has not (Terraform's aws_route destroy takes it as gone)
+  RouteNotFound: { code: 'InvalidRoute.NotFound', status: 400 },
   NetworkNotInVpc: { code: 'InvalidParameterValue', status: 400 },
   InvalidPortIp: { code: 'InvalidParameterValue', status: 400 },
   PortIpInUse: { code: 'InvalidIPAddress.InUse', status: 400 },
@@ -124,6 +128,8 @@ const QUERY_ERRORS = {
   BeingCreated: { code: 'InvalidConfigurationRequest', status: 400 },
   RouteTableTaken: { code: 'InvalidConfigurationRequest', status: 400 },
   RouteManaged: { code: 'ValidationError', status: 400 },
+  RouteExists: { code: 'ValidationError', status: 400 },
+  RouteNotFound: { code: 'ValidationError', status: 400 },
   NetworkNotInVpc: { code: 'InvalidSubnet', status: 400 },
   InvalidPortIp: { code: 'ValidationError', status: 400 },
   PortIpInUse: { code: 'InvalidConfigurationRequest', status: 400 },

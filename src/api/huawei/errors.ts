@@ -81,6 +81,8 @@ export const HUAWEI_ERRORS = {
   OneEndpointOnly: { code: 'EndPoint.2031', status: 400 },
   RouteTableTaken: { code: 'EndPoint.2039', status: 409 },
   RouteManaged: { code: 'EndPoint.2040', status: 400 },
+  RouteExists: { code: 'EndPoint.0002', status: 400 },
+  RouteNotFound: { code: 'EndPoint.0002', status: 400 },
   NetworkNotInVpc: { code: 'EndPoint.2037', status: 400 },
   InvalidPortIp: { code: 'EndPoint.2041', status: 400 },
   PortIpInUse: { code: 'EndPoint.2042', status: 409 },

@@ -31,6 +31,8 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   BeingCreated: 409,
   RouteTableTaken: 409,
   RouteManaged: 400,
+  RouteExists: 400,
+  RouteNotFound: 400,
   NetworkNotInVpc: 400,
   InvalidPortIp: 400,
   PortIpInUse: 409,
