@@ -57,9 +57,10 @@ export function changeUserRoutes(table: RouteTableView, user: readonly Route[], 
     const text = cidr.ok ? cidr.cidr.text : d.destination;
     const found = table.routes.find((r) => r.destination === text);
     if (!found) throw new DomainError('RouteNotFound', `routes.del[${i}]: no route to ${d.destination} in ${table.id}`);
-    // EC2's words for the local route, which Terraform's aws_route destroy matches to drop an imported one
-    if (found.owner === 'system') throw new DomainError('RouteManaged', `routes.del[${i}]: cannot remove local route ${found.destination} in route table ${table.id}`);
-    if (found.owner !== 'user') throw new DomainError('RouteManaged', `routes.del[${i}]: ${managedWhy(found)}`);
+    // the local route in EC2's words, which Terraform's aws_route destroy matches to drop an imported one
+    if (found.owner !== 'user') {
+      throw new DomainError('RouteManaged', `routes.del[${i}]: ${found.owner === 'system' ? `cannot remove local route ${found.destination} in route table ${table.id}` : managedWhy(found)}`);
+    }
     next = next.filter((r) => r.destination !== text);
   }
   for (const [i, a] of (change.add ?? []).entries()) {
