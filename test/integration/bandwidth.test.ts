@@ -15,6 +15,11 @@ const RATE = 100e6 / 8;
 /** 16 MB: 1.28 s at 100 Mbit/s (the bucket's 50 ms burst aside) */
 const SIZE = 16e6;
 const LIMITED_S = SIZE / RATE;
+/**
+ * the most a limited transfer may take: four times its time at the limit. The JS relay took 3.3 s
+ * of 1.28 in one CI run (four groups on 2 cores); the lower bound (0.9x) is what shows the limit holds
+ */
+const SLOWEST_S = LIMITED_S * 4;
 
 /** whether the daemon's relay threads accept (the native relay's fast path): its endpoints stay there with a limit */
 const THREADS = relayChoice().relay === 'native' && loadNativeRelay() !== null && (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() !== 'off';
@@ -159,9 +164,9 @@ describe('bandwidth per endpoint connection', () => {
     const throttledBefore = (await metricValue(d.url, 'vpcep_bandwidth_throttled_seconds_total')) ?? 0;
     const [upS, downS] = await Promise.all([upload(up, SIZE), download(down, SIZE)]);
     expect(upS).toBeGreaterThanOrEqual(LIMITED_S * 0.9);
-    expect(upS).toBeLessThan(LIMITED_S * 2);
+    expect(upS).toBeLessThan(SLOWEST_S);
     expect(downS).toBeGreaterThanOrEqual(LIMITED_S * 0.9);
-    expect(downS).toBeLessThan(LIMITED_S * 2);
+    expect(downS).toBeLessThan(SLOWEST_S);
     up.destroy();
     down.destroy();
     await waitFor(async () => (await metricValue(d.url, 'vpcep_bandwidth_limited_connections')) === 0, 5_000, 'limited connections gone');
@@ -182,7 +187,7 @@ describe('bandwidth per endpoint connection', () => {
     expect(set.body.connections[0]).toMatchObject({ id: e.endpointId, bandwidth: 100, bandwidth_source: 'connection' });
     const limited = await upload(open, SIZE);
     expect(limited).toBeGreaterThanOrEqual(LIMITED_S * 0.9);
-    expect(limited).toBeLessThan(LIMITED_S * 2);
+    expect(limited).toBeLessThan(SLOWEST_S);
     expect(free).toBeLessThan(limited / 2);
     // lifted while a 4x transfer is held to the limit (5.1 s at 100 Mbit/s): it ends long before
     const held = await connect(e.host, e.port);
@@ -205,7 +210,7 @@ describe('bandwidth per endpoint connection', () => {
     expect(m.body.bandwidth).toBe(100);
     const limited = await download(open, SIZE);
     expect(limited).toBeGreaterThanOrEqual(LIMITED_S * 0.9);
-    expect(limited).toBeLessThan(LIMITED_S * 2);
+    expect(limited).toBeLessThan(SLOWEST_S);
     open.destroy();
     // the connection's own 10,240 Mbit/s over the service's 100: 16 MB well under the limited time
     expect((await setBandwidth(e.serviceId, e.endpointId, 10_240)).status).toBe(200);
