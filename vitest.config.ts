@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // after each file: nothing it started is left running into the next (test/file-guard.ts)
+    setupFiles: ['test/file-guard.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

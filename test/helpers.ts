@@ -136,6 +136,9 @@ export async function startTestDaemon(config: Record<string, unknown> = twoAccou
   const url = `http://127.0.0.1:${daemon.address.port}`;
   const client = (token: string | undefined, project: string) => new ApiClient(url, token, project);
   liveDaemons.add(daemon);
+  // a test may stop the daemon itself (d.daemon.stop()): then it is not left running either
+  const stopDaemon = daemon.stop.bind(daemon);
+  daemon.stop = (drainTimeoutMs?: number) => { liveDaemons.delete(daemon); return stopDaemon(drainTimeoutMs); };
   return {
     url,
     dataDir,
@@ -143,13 +146,35 @@ export async function startTestDaemon(config: Record<string, unknown> = twoAccou
     provider: client(PROVIDER.token, PROVIDER.project_id),
     consumer: client(CONSUMER.token, CONSUMER.project_id),
     client,
-    stop: () => { liveDaemons.delete(daemon); return daemon.stop(200); },
+    stop: () => daemon.stop(200),
   };
 }
 
 /** the in-process test daemons not stopped yet, and the child ones not exited */
 const liveDaemons = new Set<Daemon>();
 const liveChildren = new Set<ChildDaemon>();
+
+/**
+ * Stops the in-process daemons and kills the child ones a test file left running; what it found,
+ * in words ("" when nothing). The files of a group share one process (vitest.config.ts, isolate:
+ * false): a daemon left running holds its host addresses and relay threads' connections under
+ * the next files.
+ */
+export async function stopLeftDaemons(): Promise<string> {
+  const left: string[] = [];
+  for (const d of [...liveDaemons]) {
+    left.push(`an in-process daemon (API ${d.address.host}:${d.address.port})`);
+    await d.stop(0).catch(() => undefined);
+  }
+  liveDaemons.clear();
+  for (const c of [...liveChildren]) {
+    // one the test killed (onTestFinished) may not have exited yet: it is not left running
+    if (!c.proc.killed) left.push(`a child vpcepd (pid ${c.proc.pid}, ${c.url})`);
+    c.proc.kill('SIGKILL');
+    await c.exited;
+  }
+  return left.join(', ');
+}
 
 /**
  * Skips the running test, naming why, when a listener of a test daemon could not bind a port below

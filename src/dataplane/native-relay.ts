@@ -577,6 +577,11 @@ export function loadNativeRelay(): NativeRelay | null {
   return loaded;
 }
 
+/** the native relay if this process loaded it already (never loads it) */
+export function loadedNativeRelay(): NativeRelay | null {
+  return loaded ?? null;
+}
+
 /**
  * Sets SO_RCVBUF and SO_SNDBUF of a socket of the JS relay (Node has no setsockopt) with the
  * addon, when it is built; false when it is not (the kernel then autotunes).

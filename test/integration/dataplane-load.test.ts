@@ -29,16 +29,17 @@ afterEach(async () => {
   clients.clear();
 });
 
-/** one daemon and its backends per describe, closed in afterAll */
+/** the daemons and backends of a describe, closed in afterAll */
 function harness(dataplane: Record<string, unknown> = {}) {
   const h = {
-    d: undefined as TestDaemon | undefined,
+    daemons: [] as TestDaemon[],
     backends: [] as TestBackend[],
     async daemon(extra: Record<string, unknown> = {}): Promise<TestDaemon> {
-      h.d = await startTestDaemon(twoAccountConfig({
+      const d = await startTestDaemon(twoAccountConfig({
         dataplane: { backend_connect_timeout_ms: 5_000, idle_timeout_ms: 300_000, drain_timeout_ms: 500, ...dataplane, ...extra },
       }));
-      return h.d;
+      h.daemons.push(d);
+      return d;
     },
     async backend(handler: (s: Socket) => void, allowHalfOpen = false): Promise<TestBackend> {
       const b = await startBackend(handler, { allowHalfOpen, backlog: 4096 });
@@ -49,8 +50,7 @@ function harness(dataplane: Record<string, unknown> = {}) {
   afterAll(async () => {
     for (const s of clients) s.destroy();
     await Promise.all(h.backends.splice(0).map((b) => b.close()));
-    await h.d?.stop();
-    h.d = undefined;
+    for (const d of h.daemons.splice(0)) await d.stop();
   });
   return h;
 }
@@ -235,7 +235,7 @@ describe('data plane load: bytes through an endpoint', () => {
   });
 
   it('relays 1 GiB client -> backend byte-exact (sha256), then 256 MiB backend -> client', async () => {
-    const d = h.d!;
+    const d = h.daemons[0]!;
     // Up: 1 GiB, then a half-close; the sink answers with the digest of what it received.
     const up = dial(ep.host_ip, upPort);
     await up.connected;
