@@ -5,6 +5,7 @@
 // missing the tests skip under a name that says why; CI=true makes them mandatory (.ci/run).
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -61,8 +62,12 @@ export const KEY_VARS = {
 
 /** the SDK on the daemon at URL: each account's EC2 and the provider's ELBv2 (destroy() them after) */
 export function sdkClients(url: string): { ec2: { provider: EC2Client; consumer: EC2Client }; elb: ElasticLoadBalancingV2Client } {
+  // A connection per call: between two calls a Terraform command runs for about the API's 10 s
+  // keep-alive, and a call on a kept connection the daemon is closing meets "socket hang up"
+  // (once in CI), which maxAttempts 1 does not retry.
+  const requestHandler = { httpAgent: new http.Agent({ keepAlive: false }) };
   const client = (k: (typeof KEYS)[keyof typeof KEYS]) => ({
-    endpoint: url, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key },
+    endpoint: url, region: 'us-east-1', maxAttempts: 1, requestHandler, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key },
   });
   return { ec2: { provider: new EC2Client(client(KEYS.provider)), consumer: new EC2Client(client(KEYS.consumer)) }, elb: new ElasticLoadBalancingV2Client(client(KEYS.provider)) };
 }
