@@ -6,7 +6,7 @@ import { DomainError } from '../model/errors.js';
 import { type GatewayEndpointRouting, type PublicServiceRouting, type RoutingView } from '../model/routing.js';
 import type { Account, Endpoint, EndpointService, Route, RouteTable, Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
-import { cidrOf, parseCidr } from '../net/cidr.js';
+import { cidrCovers, cidrOf, parseCidr } from '../net/cidr.js';
 
 /** A route table as the API shows it: its routes from every owner. */
 export interface RouteTableView extends RouteTable {
@@ -74,6 +74,12 @@ export function changeUserRoutes(table: RouteTableView, user: readonly Route[], 
     if (clash) {
       throw new DomainError(clash.owner === 'user' ? 'RouteExists' : 'RouteManaged',
         `routes.add[${i}].destination: ${table.id} already has a route to ${cidr.cidr.text}${clash.owner === 'user' ? '' : ` (${managedWhy(clash)})`}`);
+    }
+    // inside the VPC, a route more specific than the local one may only lead to an interface or an
+    // instance (EC2's rule), neither of which this API adds
+    const local = table.routes.find((r) => r.type === 'local' && cidrCovers(cidrOf(r.destination), cidr.cidr));
+    if (local) {
+      throw new DomainError('InvalidParameter', `routes.add[${i}]: route target is not supported: ${cidr.cidr.text} lies inside the VPC's ${local.destination}, and such a route only supports interface and instance targets, not ${a.type}`);
     }
     next.push({ destination: cidr.cidr.text, type: a.type, ...(a.nexthop ? { nexthop: a.nexthop } : {}), owner: 'user' });
   }

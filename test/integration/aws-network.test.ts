@@ -93,6 +93,13 @@ describe('the network inventory through the EC2 API', () => {
     // a second route to the same destination: RouteAlreadyExists, as EC2 answers (was InvalidParameterValue); nothing changed
     expect(await refused(consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0123456789abcdef1' }))))
       .toMatchObject({ code: 'RouteAlreadyExists', status: 400 });
+    // inside the VPC's CIDR a route may lead only to an interface or an instance (EC2's
+    // InvalidParameterValue "Route target is not supported"; it was taken)
+    for (const inside of ['10.20.1.0/24', '10.20.7.9/32']) {
+      const r = await refused(consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: inside, GatewayId: 'igw-0123456789abcdef0' })));
+      expect(r).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+      expect(r.message).toMatch(/route target is not supported: .* only supports interface and instance targets/);
+    }
     expect((await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!.Routes).toEqual(read.Routes);
     // the route and association filters of EC2's DescribeRouteTables (were InvalidParameterValue)
     const filtered = async (Name: string, Values: string[]) => (await consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }, { Name, Values }] })))

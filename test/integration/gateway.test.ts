@@ -396,6 +396,7 @@ describe('the route-table API', () => {
       [{ add: [{ destination: 'not-a-cidr', type: 'igw' }] }, 400, 'EndPoint.0002'],
       [{ add: [{ destination: '0.0.0.0/0', type: 'igw' }, { destination: '0.0.0.0/0', type: 'blackhole' }] }, 400, 'EndPoint.0002'], // twice
       [{ del: [{ destination: '203.0.113.0/24' }] }, 400, 'EndPoint.0002'], // no such route
+      [{ add: [{ destination: '10.0.3.0/24', type: 'blackhole' }] }, 400, 'EndPoint.0002'], // inside the VPC: interface and instance targets only
       // the local route and routes from the config file are not the API's (EndPoint.2040)
       [{ add: [{ destination: '10.0.0.0/16', type: 'igw' }] }, 400, 'EndPoint.2040'],
       [{ add: [{ destination: '10.0.0.0/16', type: 'local' }] }, 400, 'EndPoint.2040'],
