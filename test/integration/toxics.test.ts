@@ -80,6 +80,16 @@ async function roundTrip(c: { s: net.Socket; got: () => Buffer; size?: () => num
   return performance.now() - t0;
 }
 
+/**
+ * the fastest of N round trips: a latency toxic holds back each of them, while a loaded machine
+ * slows one now and then (an untouched round trip took 119 ms in one CI run)
+ */
+async function fastest(c: Parameters<typeof roundTrip>[0], n = 3): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < n; i++) best = Math.min(best, await roundTrip(c));
+  return best;
+}
+
 /** Toxiproxy's API without a client: the status and JSON body */
 async function raw(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${api}${path}`, { method, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
@@ -206,17 +216,17 @@ describe('toxics on real connections', () => {
   it('latency 100 ms adds 100-200 ms to a round trip; removed, the same connection is fast again (re-linked live)', async () => {
     const t = await proxy.addToxic({ type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100 } } as never);
     const c = await connect();
-    const slow = await roundTrip(c);
+    const slow = await fastest(c);
     expect(slow).toBeGreaterThanOrEqual(99);
     expect(slow).toBeLessThan(200);
     await t.remove();
     // a connection accepted with a toxic goes back to splice with the native relay once its last
     // toxic is removed; the JS relay keeps it on its pumps, as Toxiproxy keeps its link
     await waitFor(() => d.daemon.dataPlane.faults.linked === (relayChoice().relay === 'native' ? 0 : 1), 5_000, 'back on the plain relay');
-    expect(await roundTrip(c)).toBeLessThan(100); // under the toxic's 100 ms: it is gone
+    expect(await fastest(c)).toBeLessThan(100); // under the toxic's 100 ms: it is gone
     // added again, the live connection is re-linked
     await proxy.addToxic({ type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 100 } } as never);
-    const again = await roundTrip(c);
+    const again = await fastest(c);
     expect(again).toBeGreaterThanOrEqual(99);
     expect(again).toBeLessThan(200);
   });
@@ -590,12 +600,12 @@ describe('routed connections (gateway endpoints, public services)', () => {
 
   it('a toxic added live reaches routed connections on the plain relay, by their scopes: a zone\'s the subnet of its zone only', async () => {
     const [a, b] = [await routed(`127.${k}.1.5`), await routed(`127.${k}.2.5`)];
-    for (const c of [a, b]) expect(await roundTrip(c)).toBeLessThan(100);
+    for (const c of [a, b]) expect(await fastest(c)).toBeLessThan(100);
     expect(linked()).toBe(0);
     await g.consumer.post('/sim/toxics', { scope: 'zone:sim-1a', name: 'slow', type: 'latency', attributes: { latency: 100 } });
     expect(linked()).toBe(1);
     expect(await roundTrip(a)).toBeGreaterThanOrEqual(99);
-    expect(await roundTrip(b)).toBeLessThan(100);
+    expect(await fastest(b)).toBeLessThan(100);
     await g.consumer.delete(`/sim/toxics/${encodeURIComponent('zone:sim-1a')}/slow`);
     for (const c of [a, b]) c.s.destroy();
     await waitFor(() => linked() === 0, 5_000, 'the connections unlinked');
@@ -628,7 +638,7 @@ describe('live connections: a toxic added after accept reaches them (Toxiproxy a
   it('a latency toxic added mid-stream hands the connection over (no byte lost or reordered), adds 100-200 ms; removed, fast again', async () => {
     const c = await connect();
     c.s.setNoDelay(true);
-    expect(await roundTrip(c)).toBeLessThan(100);
+    expect(await fastest(c)).toBeLessThan(100);
     expect(d.daemon.dataPlane.faults.linked).toBe(0);
     const data = randomBytes(2 * 1024 * 1024);
     const flowing = streamEcho(c, data);
@@ -645,7 +655,7 @@ describe('live connections: a toxic added after accept reaches them (Toxiproxy a
     await expectAddedLatency(c, 100);
     await toxiproxy.reset();
     await waitFor(() => d.daemon.dataPlane.faults.linked === kept, 10_000, 'back on the plain relay');
-    expect(await roundTrip(c)).toBeLessThan(100);
+    expect(await fastest(c)).toBeLessThan(100);
     // both ways still whole after the toxics came and went, and once more handed over
     const base = c.size();
     const again = streamEcho(c, data);
