@@ -85,6 +85,9 @@ interface Addon {
   testBreakThread(): void;
   /** the connections each relay thread holds now */
   testThreadLoads(): number[];
+  /** the first relay thread sleeps MS in its command handling */
+  testStallThread(ms: number): void;
+  threads(): Array<[connections: number, handedOver: number, waitedMs: number, dead: number]>;
   fastGlobals(words: Uint32Array): number;
   fastEndpoint(lowPort: number, highPort: number): number;
   fastEndpointDrop(handle: number): void;
@@ -100,6 +103,18 @@ interface Addon {
   fastFigures(): [accepted: number, open: number, reports: number];
   fastTake(): Float64Array | undefined;
   fastDone(endpoint: number, snatPort: number): void;
+}
+
+/** one relay thread as NativeRelay.threadStates() finds it */
+export interface RelayThreadState {
+  /** connections it holds */
+  readonly connections: number;
+  /** clients another thread handed over to it, not taken yet */
+  readonly handedOver: number;
+  /** how long a command posted to it has waited for it to turn its loop, ms (0: none waits) */
+  readonly waitedMs: number;
+  /** it left its loop on a fatal error: its connections stay until the process ends */
+  readonly dead: boolean;
 }
 
 /** the relay's own figures (vpcep_relay_* metrics) */
@@ -321,8 +336,17 @@ export class NativeRelay {
     return this.addon.figures()[5] ?? 0;
   }
 
+  /**
+   * Each relay thread's state. A thread is woken at once by a command posted to it, so a command
+   * that has waited seconds names a stuck thread; a thread with none waiting is sent a no-op that
+   * the next call measures (call twice, some time apart, to probe an idle thread).
+   */
+  threadStates(): RelayThreadState[] {
+    return this.addon.threads().map(([connections, handedOver, waitedMs, dead]) => ({ connections, handedOver, waitedMs, dead: dead === 1 }));
+  }
+
   /** test hooks of the addon (native/relay.cc): never used by the daemon */
-  get testHooks(): Pick<Addon, 'testHoldCopies' | 'testNextId' | 'testBreakThread' | 'testThreadLoads'> {
+  get testHooks(): Pick<Addon, 'testHoldCopies' | 'testNextId' | 'testBreakThread' | 'testThreadLoads' | 'testStallThread'> {
     return this.addon;
   }
 
@@ -575,6 +599,11 @@ export function loadNativeRelay(): NativeRelay | null {
     loadError = (err as Error).message.split('\n')[0] ?? 'cannot start';
   }
   return loaded;
+}
+
+/** the native relay if this process has started it, else null (never starts it) */
+export function startedNativeRelay(): NativeRelay | null {
+  return loaded ?? null;
 }
 
 /**

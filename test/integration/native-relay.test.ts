@@ -351,3 +351,28 @@ describe.skipIf(relay === null)(`native relay: a live endpoint with VPCEP_RELAY=
     expect(openFds() - fds).toBeLessThanOrEqual(relay!.pooledFds + 16);
   }, 60_000);
 });
+
+describe.skipIf(relay === null)('native relay: a stuck thread is named (threadStates)', () => {
+  // One CI run left 1,571 connections in the relay and timed out hand-overs to one thread, with
+  // nothing naming the thread; test/relay-check.ts now reads these states after every file.
+  it('a command posted to a thread that does not turn its loop waits, counted in ms; the other threads answer; once it runs again none waits', async () => {
+    const d = await daemon();
+    const b = await backend(echo);
+    const { ep, port } = await endpointTo(d, b);
+    const c = await connect(ep.host_ip, port);
+    await roundTrip(c, 'x');
+    expect(relay!.threadStates().reduce((n, t) => n + t.connections, 0)).toBe(1);
+
+    relay!.testHooks.testStallThread(2_000); // thread 0 sleeps in its command handling
+    await new Promise((r) => setTimeout(r, 100));
+    relay!.threadStates(); // a no-op posted to each thread with none waiting
+    await new Promise((r) => setTimeout(r, 1_000));
+    const stuck = relay!.threadStates();
+    expect(stuck[0]!.waitedMs).toBeGreaterThanOrEqual(900);
+    expect(stuck.every((t) => !t.dead)).toBe(true);
+    for (const other of stuck.slice(1)) expect(other.waitedMs).toBe(0);
+
+    await waitFor(() => relay!.threadStates()[0]!.waitedMs === 0, 5_000, 'thread 0 to answer after its stall');
+    await roundTrip(c, 'y'); // the connection relays on, whichever thread holds it
+  }, 30_000);
+});
