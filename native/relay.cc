@@ -874,12 +874,12 @@ class Worker {
   // the connections this thread holds and those handed over to it not yet taken
   int Load() const { return live_.load(std::memory_order_relaxed) + inbound_.load(std::memory_order_relaxed); }
   // How long (µs) a command posted to this thread has waited for it to turn its loop (0: none
-  // waits); with none waiting a Ping is posted, so that the next call measures the thread. A
-  // thread is woken at once by a post: a wait of seconds means it is stuck (or gone: dead()).
-  int64_t Probe() {
+  // waits); with none waiting and PING, a no-op is posted, so that the next call measures the
+  // thread. A thread is woken at once by a post: a wait of seconds means it is stuck (or gone: dead()).
+  int64_t Probe(bool ping) {
     const int64_t posted = postedUs_.load(std::memory_order_relaxed);
     if (posted != 0) return std::max<int64_t>(1, NowUs() - posted);
-    if (!dead_.load(std::memory_order_relaxed)) Post({Command::Ping, 0, nullptr});
+    if (ping && !dead_.load(std::memory_order_relaxed)) Post({Command::Ping, 0, nullptr});
     return 0;
   }
   int Live() const { return live_.load(std::memory_order_relaxed); }
@@ -2101,15 +2101,17 @@ Napi::Value TestBreakThread(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// threads() -> per relay thread [connections, clients handed over not yet taken, ms a command
-// has waited for the thread (0: none), 1 when the thread died]; a thread with no command waiting
-// is sent a no-op, measured by the next call (Worker::Probe).
+// threads(ping) -> per relay thread [connections, clients handed over not yet taken, ms a command
+// has waited for the thread (0: none), 1 when the thread died]; with PING a thread with no command
+// waiting is sent a no-op, measured by the next call (Worker::Probe). (A no-op wakes the thread:
+// a turn with an event, which the memory release reads as work; the metrics read without.)
 Napi::Value Threads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const bool ping = info.Length() > 0 && info[0].ToBoolean().Value();
   Napi::Array out = Napi::Array::New(env, g.workers.size());
   for (size_t i = 0; i < g.workers.size(); i++) {
     Worker& w = *g.workers[i];
-    const int64_t waitedUs = w.Probe();
+    const int64_t waitedUs = w.Probe(ping);
     Napi::Array t = Napi::Array::New(env, 4);
     t.Set(0u, Napi::Number::New(env, w.Live()));
     t.Set(1u, Napi::Number::New(env, w.Inbound()));

@@ -5,10 +5,8 @@
 // the file that left it so, with every thread's state; connections left by healthy threads are
 // reported (their closes were lost on the way to TypeScript, or a test left its sockets open).
 import { afterAll } from 'vitest';
-import { startedNativeRelay, type RelayThreadState } from '../src/dataplane/native-relay.js';
+import { STUCK_THREAD_MS, startedNativeRelay, type RelayThreadState } from '../src/dataplane/native-relay.js';
 
-/** a thread woken by a command answers in milliseconds: one that has not in this long is stuck */
-const STUCK_MS = 5_000;
 /** how long the file's connections may take to leave the relay after its own clean-up */
 const SETTLE_MS = 10_000;
 
@@ -26,7 +24,7 @@ afterAll(async () => {
   for (;;) {
     await new Promise((r) => setTimeout(r, 50));
     const threads = relay.threadStates();
-    if (threads.some((t) => t.dead || t.waitedMs > STUCK_MS)) {
+    if (threads.some((t) => t.dead || t.waitedMs > STUCK_THREAD_MS)) {
       throw new Error(`a native relay thread is stuck or dead after this file (${relay.size} connections in the relay): ${describeThreads(threads)}`);
     }
     const answering = threads.every((t, i) => t.waitedMs === 0 && before[i]!.waitedMs === 0);
@@ -38,4 +36,4 @@ afterAll(async () => {
       return;
     }
   }
-}, SETTLE_MS + STUCK_MS + 5_000);
+}, SETTLE_MS + STUCK_THREAD_MS + 5_000);

@@ -87,7 +87,7 @@ interface Addon {
   testThreadLoads(): number[];
   /** the first relay thread sleeps MS in its command handling */
   testStallThread(ms: number): void;
-  threads(): Array<[connections: number, handedOver: number, waitedMs: number, dead: number]>;
+  threads(ping: boolean): Array<[connections: number, handedOver: number, waitedMs: number, dead: number]>;
   fastGlobals(words: Uint32Array): number;
   fastEndpoint(lowPort: number, highPort: number): number;
   fastEndpointDrop(handle: number): void;
@@ -131,7 +131,12 @@ export interface RelayFigures {
   readonly fastAccepted: number;
   /** backend sockets the relay threads hold made ahead through io_uring, now */
   readonly socketsAhead: number;
+  /** threads dead or with a command unanswered for more than STUCK_THREAD_MS, now (no no-op posted: threadStates(false)) */
+  readonly stuckThreads: number;
 }
+
+/** a relay thread is woken at once by a command posted to it: one unanswered this long is stuck */
+export const STUCK_THREAD_MS = 5_000;
 
 /** connections per accepted batch (kAcceptBatch) and numbers per entry: fd, ip, port */
 const ACCEPT_BATCH = 64;
@@ -325,7 +330,8 @@ export class NativeRelay {
 
   figures(): RelayFigures {
     const [pipeBytes, pipesUndersized, staleEvents, throttledUs, socketsAhead] = this.addon.figures();
-    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6, fastAccepted: this.addon.fastFigures()[0], socketsAhead: socketsAhead ?? 0 };
+    const stuckThreads = this.threadStates(false).filter((t) => t.dead || t.waitedMs > STUCK_THREAD_MS).length;
+    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6, fastAccepted: this.addon.fastFigures()[0], socketsAhead: socketsAhead ?? 0, stuckThreads };
   }
 
   /**
@@ -338,11 +344,12 @@ export class NativeRelay {
 
   /**
    * Each relay thread's state. A thread is woken at once by a command posted to it, so a command
-   * that has waited seconds names a stuck thread; a thread with none waiting is sent a no-op that
-   * the next call measures (call twice, some time apart, to probe an idle thread).
+   * that has waited seconds names a stuck thread. With `ping`, a thread with none waiting is sent
+   * a no-op that the next call measures (call twice, some time apart, to probe an idle thread);
+   * without, a stuck thread shows once something is posted to it (a connection, a cut, a hand-over).
    */
-  threadStates(): RelayThreadState[] {
-    return this.addon.threads().map(([connections, handedOver, waitedMs, dead]) => ({ connections, handedOver, waitedMs, dead: dead === 1 }));
+  threadStates(ping = true): RelayThreadState[] {
+    return this.addon.threads(ping).map(([connections, handedOver, waitedMs, dead]) => ({ connections, handedOver, waitedMs, dead: dead === 1 }));
   }
 
   /** test hooks of the addon (native/relay.cc): never used by the daemon */
