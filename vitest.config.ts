@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
-    // after each file: nothing it started is left running into the next (test/file-guard.ts)
+    // after each file: nothing it started is left running into the next, no relay thread stuck
+    // or dead (test/file-guard.ts)
     setupFiles: ['test/file-guard.ts'],
     // CI runs four groups at once on 2 cores: tests of 18-25 s there (a CLI process per case, health
     // intervals) ran past 30 s now and then. A hang still fails, at a minute.

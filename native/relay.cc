@@ -37,6 +37,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <future>
 #include <cstdint>
@@ -342,7 +343,7 @@ struct Event {
 };
 
 struct Command {
-  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt, CutEndpoint, ShapeEndpoint, FastHandOver } kind;
+  enum Kind { Open, Cut, Close, Stop, Break, Shape, Detach, Adopt, CutEndpoint, ShapeEndpoint, FastHandOver, Ping, Stall } kind;
   uint64_t id;
   Conn* conn;
   uint64_t rate = 0;  // Shape: bytes/s, 0: no limit
@@ -872,6 +873,19 @@ class Worker {
   Worker* Spread();
   // the connections this thread holds and those handed over to it not yet taken
   int Load() const { return live_.load(std::memory_order_relaxed) + inbound_.load(std::memory_order_relaxed); }
+  // How long (µs) a command posted to this thread has waited for it to turn its loop (0: none
+  // waits); with none waiting and PING, a no-op is posted, so that the next call measures the
+  // thread. A thread is woken at once by a post: a wait of seconds means it is stuck (or gone: dead()).
+  int64_t Probe(bool ping) {
+    const int64_t posted = postedUs_.load(std::memory_order_relaxed);
+    if (posted != 0) return std::max<int64_t>(1, NowUs() - posted);
+    if (ping && !dead_.load(std::memory_order_relaxed)) Post({Command::Ping, 0, nullptr});
+    return 0;
+  }
+  int Live() const { return live_.load(std::memory_order_relaxed); }
+  int Inbound() const { return inbound_.load(std::memory_order_relaxed); }
+  // the thread left its loop (Die): its connections stay as they are until the process ends
+  bool dead() const { return dead_.load(std::memory_order_relaxed); }
   void FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32_t ip, uint32_t port);
   void FastRouteAdmit(const FastListener& l, const FastRoutes& r, int fd, uint32_t ip, uint32_t port);
   void FastRelease(Conn* c);
@@ -902,6 +916,7 @@ class Worker {
       // The thread drains the whole queue once woken: one wake-up per batch of commands.
       wake = queue_.empty();
       queue_.push_back(c);
+      if (wake) postedUs_.store(NowUs(), std::memory_order_relaxed);
     }
     if (!wake) return;
     uint64_t one = 1;
@@ -1047,6 +1062,7 @@ class Worker {
     {
       std::lock_guard<std::mutex> lock(mu_);
       batch.swap(queue_);
+      postedUs_.store(0, std::memory_order_relaxed);
     }
     bool stop = false;
     for (const Command& cmd : batch) {
@@ -1079,6 +1095,8 @@ class Worker {
           FastTakeOver(uint32_t(cmd.id), cmd.fd, cmd.ip, cmd.port);
           break;
         case Command::ShapeEndpoint: FastShapeEndpoint(uint32_t(cmd.id), cmd.rate); break;
+        case Command::Ping: break;  // Probe(): the wake alone is the answer
+        case Command::Stall: std::this_thread::sleep_for(std::chrono::milliseconds(cmd.id)); break;  // test hook
       }
     }
     return stop;
@@ -1603,6 +1621,7 @@ class Worker {
   // The thread cannot go on: its connections would hang unseen. Tells the JS thread, which stops
   // the daemon (exit 70) with this cause in its last log line.
   void Die(const char* what, int err) {
+    dead_.store(true, std::memory_order_relaxed);
     auto* cause = new std::string(std::string("relay thread: ") + what + ": " + strerror(err));
     std::lock_guard<std::mutex> lock(g.mu);
     if (!g.live.load() || g.onFatal.BlockingCall(cause, [](Napi::Env env, Napi::Function cb, std::string* m) {
@@ -1636,6 +1655,8 @@ class Worker {
   std::atomic<int> live_{0};
   std::atomic<int> inbound_{0};
   std::atomic<uint64_t> busyTurns_{0};  // Turns(): written by the thread, read by the JS thread
+  std::atomic<int64_t> postedUs_{0};    // when the command queue last became non-empty (0: empty): Probe()
+  std::atomic<bool> dead_{false};
   std::vector<Conn*> graveyard_;
   std::vector<Pipe> pool_;
   std::vector<Event> events_;
@@ -2077,6 +2098,33 @@ Napi::Value TestNextId(const Napi::CallbackInfo& info) {
 
 Napi::Value TestBreakThread(const Napi::CallbackInfo& info) {
   if (!g.workers.empty()) g.workers[0]->Post({Command::Break, 0, nullptr});
+  return info.Env().Undefined();
+}
+
+// threads(ping) -> per relay thread [connections, clients handed over not yet taken, ms a command
+// has waited for the thread (0: none), 1 when the thread died]; with PING a thread with no command
+// waiting is sent a no-op, measured by the next call (Worker::Probe). (A no-op wakes the thread:
+// a turn with an event, which the memory release reads as work; the metrics read without.)
+Napi::Value Threads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool ping = info.Length() > 0 && info[0].ToBoolean().Value();
+  Napi::Array out = Napi::Array::New(env, g.workers.size());
+  for (size_t i = 0; i < g.workers.size(); i++) {
+    Worker& w = *g.workers[i];
+    const int64_t waitedUs = w.Probe(ping);
+    Napi::Array t = Napi::Array::New(env, 4);
+    t.Set(0u, Napi::Number::New(env, w.Live()));
+    t.Set(1u, Napi::Number::New(env, w.Inbound()));
+    t.Set(2u, Napi::Number::New(env, double(waitedUs) / 1000));
+    t.Set(3u, Napi::Number::New(env, w.dead() ? 1 : 0));
+    out.Set(uint32_t(i), t);
+  }
+  return out;
+}
+
+// testStallThread(ms): the first relay thread sleeps MS in its command handling (a stuck thread)
+Napi::Value TestStallThread(const Napi::CallbackInfo& info) {
+  if (!g.workers.empty()) g.workers[0]->Post({Command::Stall, U32(info, 0), nullptr});
   return info.Env().Undefined();
 }
 
@@ -2884,6 +2932,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("testNextId", Napi::Function::New(env, TestNextId));
   exports.Set("testBreakThread", Napi::Function::New(env, TestBreakThread));
   exports.Set("testThreadLoads", Napi::Function::New(env, TestThreadLoads));
+  exports.Set("testStallThread", Napi::Function::New(env, TestStallThread));
+  exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("init", Napi::Function::New(env, Init));
   exports.Set("listen", Napi::Function::New(env, Listen));
   exports.Set("unlisten", Napi::Function::New(env, Unlisten));

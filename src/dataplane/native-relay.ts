@@ -85,6 +85,9 @@ interface Addon {
   testBreakThread(): void;
   /** the connections each relay thread holds now */
   testThreadLoads(): number[];
+  /** the first relay thread sleeps MS in its command handling */
+  testStallThread(ms: number): void;
+  threads(ping: boolean): Array<[connections: number, handedOver: number, waitedMs: number, dead: number]>;
   fastGlobals(words: Uint32Array): number;
   fastEndpoint(lowPort: number, highPort: number): number;
   fastEndpointDrop(handle: number): void;
@@ -102,6 +105,18 @@ interface Addon {
   fastDone(endpoint: number, snatPort: number): void;
 }
 
+/** one relay thread as NativeRelay.threadStates() finds it */
+export interface RelayThreadState {
+  /** connections it holds */
+  readonly connections: number;
+  /** clients another thread handed over to it, not taken yet */
+  readonly handedOver: number;
+  /** how long a command posted to it has waited for it to turn its loop, ms (0: none waits) */
+  readonly waitedMs: number;
+  /** it left its loop on a fatal error: its connections stay until the process ends */
+  readonly dead: boolean;
+}
+
 /** the relay's own figures (vpcep_relay_* metrics) */
 export interface RelayFigures {
   /** the size the relay gives its pipes (F_SETPIPE_SZ) */
@@ -116,7 +131,12 @@ export interface RelayFigures {
   readonly fastAccepted: number;
   /** backend sockets the relay threads hold made ahead through io_uring, now */
   readonly socketsAhead: number;
+  /** threads dead or with a command unanswered for more than STUCK_THREAD_MS, now (no no-op posted: threadStates(false)) */
+  readonly stuckThreads: number;
 }
+
+/** a relay thread is woken at once by a command posted to it: one unanswered this long is stuck */
+export const STUCK_THREAD_MS = 5_000;
 
 /** connections per accepted batch (kAcceptBatch) and numbers per entry: fd, ip, port */
 const ACCEPT_BATCH = 64;
@@ -310,7 +330,8 @@ export class NativeRelay {
 
   figures(): RelayFigures {
     const [pipeBytes, pipesUndersized, staleEvents, throttledUs, socketsAhead] = this.addon.figures();
-    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6, fastAccepted: this.addon.fastFigures()[0], socketsAhead: socketsAhead ?? 0 };
+    const stuckThreads = this.threadStates(false).filter((t) => t.dead || t.waitedMs > STUCK_THREAD_MS).length;
+    return { pipeBytes, pipesUndersized, staleEvents, throttledSeconds: (throttledUs ?? 0) / 1e6, fastAccepted: this.addon.fastFigures()[0], socketsAhead: socketsAhead ?? 0, stuckThreads };
   }
 
   /**
@@ -321,8 +342,18 @@ export class NativeRelay {
     return this.addon.figures()[5] ?? 0;
   }
 
+  /**
+   * Each relay thread's state. A thread is woken at once by a command posted to it, so a command
+   * that has waited seconds names a stuck thread. With `ping`, a thread with none waiting is sent
+   * a no-op that the next call measures (call twice, some time apart, to probe an idle thread);
+   * without, a stuck thread shows once something is posted to it (a connection, a cut, a hand-over).
+   */
+  threadStates(ping = true): RelayThreadState[] {
+    return this.addon.threads(ping).map(([connections, handedOver, waitedMs, dead]) => ({ connections, handedOver, waitedMs, dead: dead === 1 }));
+  }
+
   /** test hooks of the addon (native/relay.cc): never used by the daemon */
-  get testHooks(): Pick<Addon, 'testHoldCopies' | 'testNextId' | 'testBreakThread' | 'testThreadLoads'> {
+  get testHooks(): Pick<Addon, 'testHoldCopies' | 'testNextId' | 'testBreakThread' | 'testThreadLoads' | 'testStallThread'> {
     return this.addon;
   }
 
@@ -577,8 +608,8 @@ export function loadNativeRelay(): NativeRelay | null {
   return loaded;
 }
 
-/** the native relay if this process loaded it already (never loads it) */
-export function loadedNativeRelay(): NativeRelay | null {
+/** the native relay if this process has started it, else null (never starts it) */
+export function startedNativeRelay(): NativeRelay | null {
   return loaded ?? null;
 }
 

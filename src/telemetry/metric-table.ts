@@ -54,6 +54,7 @@ export const METRICS = [
   m('vpcep_relay_pipes_undersized_total', 'counter', [], 'Pipes the kernel left smaller than vpcep_relay_pipe_size_bytes (the user\'s pipe quota spent)'),
   m('vpcep_relay_stale_events_total', 'counter', [], 'Epoll events of the native relay naming a connection already closed, ignored'),
   m('vpcep_relay_sockets_ahead', 'gauge', [], 'Backend sockets the native relay threads hold made ahead through io_uring (descriptors open with no connection yet; 0 with direct calls)'),
+  m('vpcep_relay_stuck_threads', 'gauge', [], 'Native relay threads dead, or with a command unanswered for more than 5 s (a thread is woken at once by one): their connections are stuck with them'),
   m('vpcep_relay_fast_accepted_total', 'counter', [], 'Connections the native relay threads accepted themselves (the fast path: accept, admit, connect and relay on one thread)'),
   m('vpcep_bandwidth_limited_connections', 'gauge', [], 'Connections open with a bandwidth limit (an endpoint connection\'s or its service\'s default), either relay'),
   m('vpcep_bandwidth_throttled_seconds_total', 'counter', [], 'Time directions of limited connections were held back by their bandwidth limit, summed over directions'),

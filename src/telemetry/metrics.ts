@@ -57,6 +57,7 @@ export interface DataPlaneFigures {
     readonly staleEvents: number;
     readonly fastAccepted: number;
     readonly socketsAhead: number;
+    readonly stuckThreads: number;
   };
 }
 
@@ -356,6 +357,7 @@ export function createMetrics(build: { version: string }): Metrics {
   relayFigure('vpcep_relay_stale_events_total', (r) => r.staleEvents, 'counter');
   relayFigure('vpcep_relay_fast_accepted_total', (r) => r.fastAccepted, 'counter');
   relayFigure('vpcep_relay_sockets_ahead', (r) => r.socketsAhead, 'gauge');
+  relayFigure('vpcep_relay_stuck_threads', (r) => r.stuckThreads, 'gauge');
   new client.Gauge({
     ...declared('vpcep_dataplane_info'),
     registers: [registry],

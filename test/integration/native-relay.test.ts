@@ -9,7 +9,7 @@ import net, { type Socket } from 'node:net';
 import { V2ProxyProtocol } from 'proxy-protocol-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { loadNativeRelay, selectRelay } from '../../src/dataplane/native-relay.js';
-import { CONSUMER, METRICS_TOKEN, SERVICE_BODY, createAvailableService, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, METRICS_TOKEN, SERVICE_BODY, createAvailableService, scrapeMetrics, startTestDaemon, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const MiB = 1024 * 1024;
@@ -350,4 +350,33 @@ describe.skipIf(relay === null)(`native relay: a live endpoint with VPCEP_RELAY=
     // the relay keeps at most 64 empty pipes (2 fds each) per thread for reuse
     expect(openFds() - fds).toBeLessThanOrEqual(relay!.pooledFds + 16);
   }, 60_000);
+});
+
+describe.skipIf(relay === null)('native relay: a stuck thread is named (threadStates, vpcep_relay_stuck_threads)', () => {
+  // One CI run left 1,571 connections in the relay and timed out hand-overs to one thread, with
+  // nothing naming the thread; test/relay-check.ts now reads these states after every file.
+  it('a command posted to a thread that does not turn its loop waits, counted in ms and, past 5 s, in vpcep_relay_stuck_threads; the other threads answer; once it runs again none waits', async () => {
+    const d = await daemon();
+    const b = await backend(echo);
+    const { ep, port } = await endpointTo(d, b);
+    const c = await connect(ep.host_ip, port);
+    await roundTrip(c, 'x');
+    expect(relay!.threadStates().reduce((n, t) => n + t.connections, 0)).toBe(1);
+    const stuckGauge = async () => (await scrapeMetrics(d.url)).find((s) => s.name === 'vpcep_relay_stuck_threads')?.value;
+    expect(await stuckGauge()).toBe(0);
+
+    relay!.testHooks.testStallThread(7_000); // thread 0 sleeps in its command handling
+    await new Promise((r) => setTimeout(r, 100));
+    relay!.threadStates(); // a no-op posted to each thread with none waiting
+    await new Promise((r) => setTimeout(r, 1_000));
+    const stuck = relay!.threadStates();
+    expect(stuck[0]!.waitedMs).toBeGreaterThanOrEqual(900);
+    expect(stuck.every((t) => !t.dead)).toBe(true);
+    for (const other of stuck.slice(1)) expect(other.waitedMs).toBe(0);
+    await waitFor(async () => (await stuckGauge()) === 1, 6_000, 'the gauge to count thread 0 past 5 s');
+
+    await waitFor(() => relay!.threadStates()[0]!.waitedMs === 0, 5_000, 'thread 0 to answer after its stall');
+    expect(await stuckGauge()).toBe(0);
+    await roundTrip(c, 'y'); // the connection relays on, whichever thread holds it
+  }, 30_000);
 });
