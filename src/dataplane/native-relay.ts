@@ -524,33 +524,41 @@ export class NativeRelay {
     this.connections.set(id, sink);
   }
 
+  /**
+   * Each event of the batch on its own: the threads have forgotten the connections they report
+   * closed, so an event lost behind one whose handler threw would leave its connection open here
+   * for good (its cap slot, its gauges). The first error is thrown once the batch is done.
+   */
   private onEvents(events: Float64Array): void {
+    let first: { err: unknown } | null = null;
     for (let i = 0; i < events.length; i += EVENT_WIDTH) {
-      const id = events[i]!;
-      const kind = events[i + 1];
-      if (kind === OPENED || kind === REFUSED || kind === BRIEF) {
-        this.onFast(events, i);
-        continue;
+      try {
+        this.onEvent(events, i);
+      } catch (err) {
+        first ??= { err };
       }
-      const sink = this.connections.get(id);
-      if (!sink) {
-        // a detached connection nobody waits for: its sockets are reset, never leaked
-        const d = kind === DETACHED ? this.addon.takeDetached(id) : undefined;
-        if (d) for (const fd of [d[0], d[1]]) this.addon.reset(fd);
-        continue;
-      }
-      if (kind === CONNECTED) {
-        sink.relayConnected(events[i + 5]! / 1e6);
-        continue;
-      }
-      this.connections.delete(id);
-      if (events[i + 1] === DETACHED) {
-        const d = this.addon.takeDetached(id);
-        sink.relayDetached(events[i + 3]!, events[i + 4]!, d ? { clientFd: d[0], backendFd: d[1], forBackend: d[2], forClient: d[3] } : null);
-        continue;
-      }
-      sink.relayClosed(events[i + 3]!, events[i + 4]!, NATIVE_REASONS[events[i + 2]!] ?? 'error');
     }
+    if (first) throw first.err;
+  }
+
+  private onEvent(events: Float64Array, i: number): void {
+    const id = events[i]!;
+    const kind = events[i + 1];
+    if (kind === OPENED || kind === REFUSED || kind === BRIEF) return this.onFast(events, i);
+    const sink = this.connections.get(id);
+    if (!sink) {
+      // a detached connection nobody waits for: its sockets are reset, never leaked
+      const d = kind === DETACHED ? this.addon.takeDetached(id) : undefined;
+      if (d) for (const fd of [d[0], d[1]]) this.addon.reset(fd);
+      return;
+    }
+    if (kind === CONNECTED) return sink.relayConnected(events[i + 5]! / 1e6);
+    this.connections.delete(id);
+    if (kind === DETACHED) {
+      const d = this.addon.takeDetached(id);
+      return sink.relayDetached(events[i + 3]!, events[i + 4]!, d ? { clientFd: d[0], backendFd: d[1], forBackend: d[2], forClient: d[3] } : null);
+    }
+    sink.relayClosed(events[i + 3]!, events[i + 4]!, NATIVE_REASONS[events[i + 2]!] ?? 'error');
   }
 }
 
