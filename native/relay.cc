@@ -233,6 +233,7 @@ struct FastRules {
   std::vector<FastTarget> candidates;  // flow hash % size picks one
   int choiceReason = 0;                // CHOICE_REASONS index
   uint64_t rate = 0;                   // each connection's bandwidth limit both ways, bytes/s (0: none)
+  uint32_t idleMs = 0;                 // its connections' idle timeout (ms), the NLB listener's; 0: the daemon's (kGlobalIdleMs)
   std::string preamble;                // a PROXY v2 header with source address and port 0, or empty
 };
 
@@ -319,6 +320,11 @@ struct Conn {
   uint16_t fastPort = 0;                       // its SNAT port, back to the endpoint's pool then
   uint64_t fastSeen = 0;                       // bytes both ways at its last timeout check
   int64_t fastActiveUs = 0;                    // when bytes last moved (seen by the check)
+  // the fast listener it came through (0: none, a routed one) and that listener's idle timeout when
+  // it was admitted (ms, 0: the daemon's): the check reads the listener's rules as they are now, so a
+  // changed tcp.idle_timeout.seconds applies to live connections; this one once the listener is gone
+  uint32_t fastListener = 0;
+  uint32_t fastIdleMs = 0;
   // A routed connection's (a public service's listener) opened event is reported at once (the
   // gateway makes nothing of a brief event), so its connected and closed events are too: from the
   // outbox, the delivery of an earlier batch could take them ahead of its opened one, still queued,
@@ -2320,6 +2326,8 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
   c->fastEndpoint = l.endpoint;
   c->fastPort = snat;
   c->fastActiveUs = c->startUs;
+  c->fastListener = l.id;
+  c->fastIdleMs = r.idleMs;
   // the endpoint's per-connection bandwidth limit: this thread's token buckets, from the first byte
   if (r.rate > 0) Shape(c, r.rate);
   fastConns_++;
@@ -2464,8 +2472,9 @@ int Worker::FastTimeout(int timeout) const {
 
 // The connect and idle timeouts of this thread's fast connections, checked every tick on the
 // thread (no timer per connection, nothing on the event loop): a connect past its deadline fails
-// as backend_timeout (the client reset), a connection that moved no byte for the idle timeout is
-// closed gracefully (reported as `closed`: TypeScript counts it idle).
+// as backend_timeout (the client reset), a connection that moved no byte for the idle timeout (its
+// listener's, an NLB listener's tcp.idle_timeout.seconds, else the daemon's) is closed gracefully
+// (reported as `closed`: TypeScript counts it idle).
 void Worker::FastSweep() {
   int64_t tick = FastTickUs();
   if (fastConns_ == 0 || tick == 0) return;
@@ -2473,6 +2482,19 @@ void Worker::FastSweep() {
   if (now < fastSweepAtUs_) return;
   fastSweepAtUs_ = now + tick;
   const int64_t connectUs = int64_t(Global(kGlobalConnectMs)) * 1000, idleUs = int64_t(Global(kGlobalIdleMs)) * 1000;
+  // each listener's idle timeout as its rules say now, read under the listeners' lock once per sweep
+  // (not per connection: the JS thread's fastListen() waits for it); kGone: off the threads or closed
+  constexpr uint32_t kGone = UINT32_MAX;
+  std::unordered_map<uint32_t, uint32_t> listenerIdleMs;
+  for (auto& [id, c] : conns_) if (!c->closed && c->fastEndpoint && c->fastListener != 0) listenerIdleMs.emplace(c->fastListener, kGone);
+  if (!listenerIdleMs.empty()) {
+    std::shared_lock<std::shared_mutex> lock(fast.mu);
+    for (auto& [id, ms] : listenerIdleMs) {
+      auto it = fast.listeners.find(id);
+      if (it == fast.listeners.end()) continue;
+      if (std::shared_ptr<const FastRules> rules = std::atomic_load(&it->second->rules)) ms = rules->idleMs;
+    }
+  }
   std::vector<std::pair<Conn*, Reason>> due;
   for (auto& [id, c] : conns_) {
     if (c->closed || !c->fastEndpoint) continue;
@@ -2480,11 +2502,16 @@ void Worker::FastSweep() {
       if (now - c->startUs > connectUs) due.push_back({c, Reason::BackendTimeout});
       continue;
     }
+    uint32_t ownMs = c->fastIdleMs;
+    if (c->fastListener != 0) {
+      auto it = listenerIdleMs.find(c->fastListener);
+      if (it != listenerIdleMs.end() && it->second != kGone) ownMs = it->second;
+    }
     uint64_t seen = c->counters->received.load(std::memory_order_relaxed) + c->counters->sent.load(std::memory_order_relaxed);
     if (seen != c->fastSeen) {
       c->fastSeen = seen;
       c->fastActiveUs = now;
-    } else if (now - c->fastActiveUs > idleUs) {
+    } else if (now - c->fastActiveUs > (ownMs != 0 ? int64_t(ownMs) * 1000 : idleUs)) {
       due.push_back({c, Reason::Closed});
     }
   }
@@ -2616,6 +2643,7 @@ std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::
   size_t nCand = w[12];
   r->choiceReason = int(w[13]);
   r->rate = w[14];
+  r->idleMs = w[15];
   if (len < kHead + nWhite * 2 + nRules * 4 + nCand * 4) return nullptr;
   const uint32_t* p = w + kHead;
   for (size_t i = 0; i < nWhite; i++, p += 2) r->whitelist.push_back({p[0], p[1]});

@@ -7,7 +7,8 @@
 import type { Backend, BackendTargetSpec } from '../model/events.js';
 import { targetKey, unhealthyCutMs, type HealthSettings } from '../model/health.js';
 import {
-  crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, proxyProtocolOn, unhealthyTerminationOf, type LoadBalancer, type Target, type TargetGroup,
+  crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, listenerIdleTimeoutMs, proxyProtocolOn, unhealthyTerminationOf, type Listener, type LoadBalancer,
+  type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import type { EndpointService, PortMapping, TcpProxy, Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
@@ -76,10 +77,10 @@ export function targetHost(st: ControlState, tg: TargetGroup, t: Target): string
 }
 
 /** every listener of the load balancers, with its load balancer and target group */
-function* listenersOf(st: ControlState, loadBalancers: readonly string[]): Generator<{ port: number; lb: LoadBalancer; tg: TargetGroup | undefined }> {
+function* listenersOf(st: ControlState, loadBalancers: readonly string[]): Generator<{ port: number; listener: Listener; lb: LoadBalancer; tg: TargetGroup | undefined }> {
   for (const id of loadBalancers) {
     const lb = st.loadBalancers.get(id);
-    for (const l of lb?.listeners ?? []) yield { port: l.port, lb: lb!, tg: st.targetGroups.get(l.target_group_id) };
+    for (const l of lb?.listeners ?? []) yield { port: l.port, listener: l, lb: lb!, tg: st.targetGroups.get(l.target_group_id) };
   }
 }
 
@@ -101,7 +102,7 @@ export function loadBalancerZones(st: ControlState, lb: LoadBalancer): Set<strin
  */
 export function loadBalancerBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
-  for (const { port, lb, tg } of listenersOf(st, s.load_balancers ?? [])) {
+  for (const { port, listener, lb, tg } of listenersOf(st, s.load_balancers ?? [])) {
     if (!tg) continue;
     const zones = loadBalancerZones(st, lb);
     const all = targetSpecs(st, tg);
@@ -113,9 +114,16 @@ export function loadBalancerBackends(st: ControlState, s: EndpointService): Back
       client_port: port, host: first.host, port: first.port, proxy_v2: proxyProtocolOn(tg), targets,
       cross_zone: crossZoneOf(lb, tg), health: targetGroupHealth(tg), drain_ms: deregistrationDelayOf(tg) * 1000,
       unhealthy_cut_ms: unhealthyCutMs(unhealthyTerminationOf(tg)),
+      ...idleTimeoutOf(listener),
     });
   }
   return out;
+}
+
+/** the listener's idle timeout when one was stored (absent: the daemon's idle_timeout_ms) */
+function idleTimeoutOf(l: Listener): { idle_timeout_ms?: number } {
+  const ms = listenerIdleTimeoutMs(l);
+  return ms === null ? {} : { idle_timeout_ms: ms };
 }
 
 /** the service's port mappings and tcp_proxy as the load balancers now make them (the Huawei API shows these) */

@@ -341,15 +341,21 @@ export async function modifyListener(st: ControlState, caller: Account, id: stri
   return out;
 }
 
-/** ModifyListenerAttributes: stored and echoed (LISTENER_ATTRIBUTES); nothing the data plane reads */
+/**
+ * ModifyListenerAttributes (LISTENER_ATTRIBUTES): tcp.idle_timeout.seconds becomes the idle timeout
+ * of the connections through the listener's port (listenerIdleTimeoutMs), pushed to the live
+ * endpoints of the services it backs before the answer
+ */
 export async function modifyListenerAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<Listener> {
-  return st.serial(async () => {
+  const out = await st.serial(async () => {
     const { lb, listener: cur } = ownListener(st, caller, id);
     const listener: Listener = { ...cur, attributes: nextAttributes({ ...LISTENER_ATTRIBUTES, ...cur.attributes }, LISTENER_ATTRIBUTES, changes, LISTENER_ATTRIBUTE_RANGES) };
     const next: LoadBalancer = { ...lb, listeners: lb.listeners.map((l) => (l.id === id ? listener : l)), updated_at: now() };
     await st.commit([{ kind: 'loadbalancer', id: lb.id, value: next }], () => st.loadBalancers.set(lb.id, next));
-    return listener;
+    return { lb: next, listener };
   });
+  await pushServices(st, [out.lb.id]);
+  return out.listener;
 }
 
 export async function deleteListener(st: ControlState, caller: Account, id: string): Promise<void> {

@@ -550,7 +550,7 @@ export class TcpDataPlane implements DataPlane {
     return base === undefined ? ip >>> 0 : simulatedAddress(base, ip & 0xffff);
   }
 
-  /** finds connects past their deadline and idle connections, on the data plane's clock */
+  /** finds connects past their deadline and idle connections (each by its port's idle timeout), on the data plane's clock */
   sweep(): void {
     const now = this.now();
     const idleMs = this.idleMs;
@@ -567,7 +567,7 @@ export class TcpDataPlane implements DataPlane {
         }
         if (c.takeActivity()) {
           c.lastActive = now;
-        } else if (now - c.lastActive > idleMs && c.phase === Phase.Open) {
+        } else if (now - c.lastActive > r.idleTimeoutMs(c.listenPort, idleMs) && c.phase === Phase.Open) {
           c.closeIdle();
           continue;
         }

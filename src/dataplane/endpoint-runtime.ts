@@ -228,6 +228,15 @@ function rulesOf(spec: LiveEndpoint, b: Backend, zone: string): ChoiceRules {
 /** the update's listeners are keyed by host address and port: each ENI listens on every terminal port */
 const listenerKey = (host: string, port: number): string => `${host}:${port}`;
 
+/** what an endpoint whose listeners set no idle timeout holds: one shared empty map */
+const NO_IDLE_TIMEOUTS: ReadonlyMap<number, number> = new Map();
+
+/** the terminal ports whose NLB listener sets an idle timeout, and that timeout (ms) */
+function idleByPort(spec: LiveEndpoint): ReadonlyMap<number, number> {
+  const set = spec.backends.filter((b) => b.idle_timeout_ms !== undefined);
+  return set.length === 0 ? NO_IDLE_TIMEOUTS : new Map(set.map((b) => [b.client_port, b.idle_timeout_ms!]));
+}
+
 /** what an endpoint without whitelist entries holds: one shared empty list */
 const NO_CIDRS: readonly Cidr[] = Object.freeze([]);
 
@@ -283,6 +292,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   private fastOpen = 0;
   /** listeners the threads accept on now */
   private fastListeners = 0;
+  /** the idle timeout (ms) of each terminal port whose NLB listener sets one (Backend.idle_timeout_ms); the rest have the daemon's */
+  private idleByPort: ReadonlyMap<number, number>;
 
   constructor(spec: LiveEndpoint, ctx: DataPlaneContext, tally: EndpointTally = newTally()) {
     this.spec = spec;
@@ -308,6 +319,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.connections = tally.connections;
     this.counters = tally.counters;
     this.closing = false;
+    this.idleByPort = idleByPort(spec);
     // the endpoint is the interface that records; a gateway endpoint has none in the client's VPC
     this.flowOrigin = ctx.flowLog && flowOrigin({ account: spec.account_id, iface: spec.host_ip && spec.id, endpoint: spec.id, snatAddr: spec.snat_ip });
   }
@@ -357,6 +369,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.whitelistEnabled = spec.enable_whitelist;
     this.whitelist = whitelistOf(spec);
     this.securityRules = gateRules(spec);
+    // the sweep reads it at each check: a changed listener idle timeout applies to live connections too
+    this.idleByPort = idleByPort(spec);
     this.updateSlots(spec, new Map(spec.backends.map((x) => [x.client_port, x])));
     // a new bandwidth limit applies to the open connections too, not only to new ones
     const rate = bytesPerSecond(spec.bandwidth_mbps);
@@ -369,6 +383,11 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     // the threads' connections not reported yet take it too (after the new rules are published)
     if (reshape && this.fastHandle !== 0) this.ctx.fastRelay?.fastShape(this.fastHandle, rate);
     return { ok: true };
+  }
+
+  /** the idle timeout (ms) of the connections through terminal port PORT: its listener's, else DAEMON_MS */
+  idleTimeoutMs(port: number, daemonMs: number): number {
+    return this.idleByPort.get(port) ?? daemonMs;
   }
 
   /**
@@ -407,6 +426,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         targets: l.targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: ctx.zoneDown(t.zone) })),
         choice: compileChoice(l.targets, l.rules, ctx.choice),
         rate: this.rate,
+        idleTimeoutMs: l.backend.idle_timeout_ms ?? 0,
       });
       const preamble = (l.backend.proxy_v2 ?? PROXY_V2_MODES.has(this.spec.tcp_proxy))
         ? encodeProxyV2({ sourceIp: 0, sourcePort: 0, destinationIp: l.eniIp, destinationPort: l.port, endpointId: this.spec.id, markerId: this.spec.marker_id })

@@ -36,6 +36,8 @@ export interface FastGate {
   readonly choice: CompiledChoice;
   /** each connection's bandwidth limit both ways, bytes/s (0: none): the threads' token buckets apply it */
   readonly rate: number;
+  /** the idle timeout of its connections (ms), its NLB listener's; 0: the daemon's (the globals' word) */
+  readonly idleTimeoutMs: number;
 }
 
 /** the refusal's code on the threads: its index in REFUSAL_REASONS */
@@ -62,6 +64,7 @@ export function compileGate(g: FastGate): Uint32Array {
   out[12] = cand.length;
   out[13] = CHOICE_REASONS.indexOf(g.choice.reason);
   out[14] = Math.max(0, Math.min(0xffffffff, Math.round(g.rate)));
+  out[15] = Math.max(0, Math.min(0xffffffff, g.idleTimeoutMs));
   let o = HEAD;
   for (const c of wl) {
     out[o++] = c.base;

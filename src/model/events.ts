@@ -44,6 +44,11 @@ export interface Backend {
    * `unhealthy`): 0 at once (AWS's connection termination), -1 or absent never (model/health.ts unhealthyCutMs)
    */
   readonly unhealthy_cut_ms?: number;
+  /**
+   * ms with no byte either way after which a connection through this port is closed (close reason
+   * `idle`): its NLB listener's tcp.idle_timeout.seconds; absent: the daemon's idle_timeout_ms
+   */
+  readonly idle_timeout_ms?: number;
 }
 
 /** one ENI of a live endpoint: its zone, simulated private IP and the host address it listens on */

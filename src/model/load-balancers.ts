@@ -33,12 +33,22 @@ export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, string>> = {
   'zonal_shift.config.enabled': 'false',
 };
 
+export const TCP_IDLE_TIMEOUT = 'tcp.idle_timeout.seconds';
+
+/** a TCP listener's one attribute and AWS's default (what DescribeListenerAttributes shows when none was stored) */
+export const LISTENER_ATTRIBUTES: Readonly<Record<string, string>> = { [TCP_IDLE_TIMEOUT]: '350' };
+export const LISTENER_ATTRIBUTE_RANGES: Readonly<Record<string, readonly [number, number]>> = { [TCP_IDLE_TIMEOUT]: [60, 6000] };
+
 /**
- * a TCP listener's one attribute and AWS's default. Stored and echoed: every relayed connection has
- * the daemon's idle timeout (config dataplane.idle_timeout_ms), whatever its listener says.
+ * The idle timeout (ms) of the connections through a listener: what ModifyListenerAttributes
+ * stored, or null when nothing was: then the daemon's dataplane.idle_timeout_ms applies (350 s by
+ * default, AWS's default too), as it does to every endpoint of a service without load balancers.
  */
-export const LISTENER_ATTRIBUTES: Readonly<Record<string, string>> = { 'tcp.idle_timeout.seconds': '350' };
-export const LISTENER_ATTRIBUTE_RANGES: Readonly<Record<string, readonly [number, number]>> = { 'tcp.idle_timeout.seconds': [60, 6000] };
+export function listenerIdleTimeoutMs(l: Listener): number | null {
+  const raw = l.attributes?.[TCP_IDLE_TIMEOUT];
+  const s = raw === undefined ? NaN : Number(raw);
+  return Number.isInteger(s) && s > 0 ? s * 1000 : null;
+}
 
 export const PROXY_PROTOCOL_V2 = 'proxy_protocol_v2.enabled';
 

@@ -17,7 +17,7 @@ import {
   ElasticLoadBalancingV2Client, ModifyListenerAttributesCommand, ModifyListenerCommand, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand, RemoveTagsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CONSUMER, PROVIDER, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, FakeClock, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { randomPort } from './backends.js';
 
 const PROVIDER_KEY = { accessKeyId: 'AKIAPROVIDERELB00001', secretAccessKey: 'provider-elb-secret-0123' };
@@ -25,8 +25,8 @@ const CONSUMER_KEY = { accessKeyId: 'AKIACONSUMERELB00001', secretAccessKey: 'co
 const PROVIDER_ID = '111111111111';
 const CONSUMER_ID = '222222222222';
 
-function config(): Record<string, unknown> {
-  const base = twoAccountConfig();
+function config(dataplane?: Record<string, unknown>): Record<string, unknown> {
+  const base = twoAccountConfig(dataplane ? { dataplane } : {});
   const aws = (id: string, k: typeof PROVIDER_KEY) => ({ account_id: id, access_key_id: k.accessKeyId, secret_access_key: k.secretAccessKey });
   return { ...base, accounts: [{ ...PROVIDER, aws: aws(PROVIDER_ID, PROVIDER_KEY) }, { ...CONSUMER, aws: aws(CONSUMER_ID, CONSUMER_KEY) }] };
 }
@@ -98,6 +98,25 @@ function exchange(host: string, port: number): Promise<string> {
   });
 }
 
+/** a connection kept open after its first echo: more round trips, and when it closed (an idle close is a FIN: no error) */
+async function held(host: string, port: number) {
+  const s = net.connect({ host, port });
+  cleanup.push(async () => { s.destroy(); });
+  let got = '';
+  let error: string | null = null;
+  s.on('data', (b) => { got += b.toString(); });
+  s.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
+  const closed = () => waitFor(() => s.closed || null, 3_000, `the connection to ${host}:${port} to close`);
+  const roundTrip = async () => {
+    const msg = `ping-${Math.random().toString(36).slice(2)}`;
+    const from = got.length;
+    s.write(msg);
+    await waitFor(() => got.slice(from) === msg || null, 3_000, `the echo of ${msg} (${error ?? 'no error'})`);
+  };
+  await roundTrip();
+  return { sock: s, roundTrip, closed, isClosed: () => s.closed, error: () => error };
+}
+
 /** PROXY v2 read here from the spec (haproxy proxy-protocol.txt 2.2), not with src/net/proxy-v2.ts */
 function parseProxyV2(b: Buffer): { command: number; family: number; tlvs: Array<{ type: number; value: Buffer }>; rest: Buffer } {
   expect(b.subarray(0, 12).equals(Buffer.from('0d0a0d0a000d0a515549540a', 'hex'))).toBe(true);
@@ -127,8 +146,8 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function daemon(dataDir = tempDir()): Promise<TestDaemon> {
-  const d = await startTestDaemon(config(), dataDir);
+async function daemon(dataDir = tempDir(), dataplane?: Record<string, unknown>, clock?: FakeClock): Promise<TestDaemon> {
+  const d = await startTestDaemon(config(dataplane), dataDir, clock ? { dataPlaneClock: clock.option } : {});
   cleanup.push(() => d.stop());
   return d;
 }
@@ -352,6 +371,57 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     const del = await ec2.send(new DeleteVpcEndpointServiceConfigurationsCommand({ ServiceIds: [svc.ServiceId!, 'vpce-svc-0123456789abcdef0'] }));
     expect(del.Unsuccessful?.map((u) => [u.ResourceId, u.Error?.Code])).toEqual([['vpce-svc-0123456789abcdef0', 'InvalidVpcEndpointService.NotFound']]);
     expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers?.map((x) => x.LoadBalancerName)).toEqual(['nlb-b']);
+  });
+
+  // tcp.idle_timeout.seconds is 60 s at least (AWS's range, the control plane's rule): the data
+  // plane's injected clock (FakeClock, its sweep driven here) moves past it instead of a minute's
+  // wait. The relay threads' own check on the real clock is fast-accept.test.ts's (any ms there).
+  it('an NLB listener\'s tcp.idle_timeout.seconds closes idle connections of its endpoints (counted idle), open and new, while one with traffic stays; a listener without it keeps the daemon\'s idle_timeout_ms', async () => {
+    const clock = new FakeClock();
+    const d = await daemon(tempDir(), { idle_timeout_ms: 300_000 }, clock);
+    const { elb, ec2 } = clients(d, PROVIDER_KEY);
+    cleanup.push(async () => { elb.destroy(); ec2.destroy(); });
+    const backend = await recorder('127.0.0.1');
+    cleanup.push(() => backend.close());
+    const timed = await stack(elb, 'timed-nlb', { id: '127.0.0.1', port: backend.port }, 18110);
+    const plain = await stack(elb, 'plain-nlb', { id: '127.0.0.1', port: backend.port }, 18111);
+    const a = (await publishAndConnect(d, ec2, timed.lb.LoadBalancerArn!)).endpoint;
+    const b = (await publishAndConnect(d, ec2, plain.lb.LoadBalancerArn!)).endpoint;
+    const idleClosed = (id: string) => metricValue(d.url, 'vpcep_endpoint_closed_connections_total', { endpoint_id: id, reason: 'idle' });
+
+    const open = await held(a.host_ip, 18110); // open before the change: it follows the change
+    const idle60 = [{ Key: 'tcp.idle_timeout.seconds', Value: '60' }];
+    expect((await elb.send(new ModifyListenerAttributesCommand({ ListenerArn: timed.listener.ListenerArn, Attributes: idle60 }))).Attributes).toEqual(idle60);
+    const fresh = await held(a.host_ip, 18110);
+    const busy = await held(a.host_ip, 18110);
+    const other = await held(b.host_ip, 18111);
+    d.daemon.dataPlane.sweep(); // all were active: their idle time starts now
+    clock.advance(45_000);
+    await busy.roundTrip();
+    d.daemon.dataPlane.sweep(); // 45 s: under the listener's 60 s
+    clock.advance(20_000);
+    d.daemon.dataPlane.sweep(); // 65 s idle (busy: 20 s)
+    await Promise.all([open.closed(), fresh.closed()]);
+    expect([open.error(), fresh.error()]).toEqual([null, null]);
+    await waitFor(async () => (await idleClosed(a.id)) === 2 || null, 3_000, 'both idle closes counted');
+    await busy.roundTrip();
+    expect({ busy: busy.isClosed(), other: other.isClosed() }).toEqual({ busy: false, other: false });
+    await other.roundTrip();
+    d.daemon.dataPlane.sweep(); // the sweep sees its traffic: its idle time starts now
+
+    // the endpoint of the listener without the attribute: the daemon's 300 s
+    busy.sock.end();
+    await busy.closed();
+    clock.advance(250_000);
+    d.daemon.dataPlane.sweep(); // 250 s since its round trip
+    await new Promise((r) => setTimeout(r, 50));
+    expect(other.isClosed()).toBe(false);
+    clock.advance(60_000);
+    d.daemon.dataPlane.sweep(); // 310 s
+    await other.closed();
+    expect(other.error()).toBeNull();
+    await waitFor(async () => (await idleClosed(b.id)) === 1 || null, 3_000, 'its idle close counted');
+    expect(await idleClosed(a.id)).toBe(2);
   });
 
   it('keeps accounts apart and keeps everything across a restart', async () => {

@@ -276,6 +276,42 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     }
   });
 
+  // an NLB listener's tcp.idle_timeout.seconds reaches the data plane as Backend.idle_timeout_ms;
+  // the control plane keeps AWS's floor of 60 s, the data plane takes any ms: 400 ms here, so that
+  // the threads' own check (the real clock, the event loop's sweep off) is seen without a minute's wait
+  it.runIf(loadNativeRelay() !== null && relayChoice().relay === 'native' && process.env.VPCEP_FAST_ACCEPT !== 'off')('a listener\'s own idle timeout runs on the relay threads: its idle connection is closed (counted idle) while a trickling one stays; another port keeps the daemon\'s; a live change reaches open connections', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane({ idleTimeoutMs: 600_000, sweepIntervalMs: 0 });
+    const [short, plain] = [randomPort(), randomPort()];
+    const base = spec('ep-listener-idle', short, b.port);
+    const withIdle = (ports: readonly number[]): LiveEndpoint => ({
+      ...base,
+      backends: [short, plain].map((p) => ({ ...base.backends[0]!, client_port: p, ...(ports.includes(p) ? { idle_timeout_ms: 400 } : {}) })),
+    });
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-listener-idle', live: withIdle([short]) })).ok).toBe(true);
+    const idle = await attempt(short);
+    const busy = await attempt(short);
+    const other = await attempt(plain);
+    expect(idle.ok && busy.ok && other.ok).toBe(true);
+    const closed = (c: { socket: Socket }) => { let yes = false; c.socket.once('close', () => { yes = true; }); return () => yes; };
+    const [idleClosed, busyClosed, otherClosed] = [closed(idle), closed(busy), closed(other)];
+    const trickle = setInterval(() => busy.socket.write('t'), 100);
+    try {
+      await waitFor(() => idleClosed() || null, 5_000, 'the idle connection of the 400 ms listener to close');
+      await waitFor(() => figures(dp, 'ep-listener-idle').closed.idle === 1 || null, 5_000, 'the idle close to be counted');
+      await new Promise((r) => setTimeout(r, 1_200));
+      expect({ busy: busyClosed(), other: otherClosed() }).toEqual({ busy: false, other: false });
+      // the other port's listener gets the same timeout: its open connection follows
+      expect((await dp.apply({ kind: 'endpoint', id: 'ep-listener-idle', live: withIdle([short, plain]) })).ok).toBe(true);
+      await waitFor(() => otherClosed() || null, 5_000, 'the other port\'s idle connection to close after the change');
+      await waitFor(() => figures(dp, 'ep-listener-idle').closed.idle === 2 || null, 5_000, 'its close to be counted idle');
+      expect(busyClosed()).toBe(false);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
   it('timed reports: connections a relay thread opened and closed while the JS thread was busy are counted from one brief event each, with no object made; a scrape takes what the threads hold', async () => {
     // an echo backend and 20 clients (connect, write, echo, close one after the other) in a worker
     // thread, so that this thread can be kept busy while they run

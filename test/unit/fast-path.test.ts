@@ -131,6 +131,7 @@ describe.skipIf(relay === null && !inCi)('the fast path: the threads decide as a
       targets: targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: inputs.zoneDown(t.zone) })),
       choice: compileChoice(targets, rules, inputs),
       rate: 0,
+      idleTimeoutMs: 0,
     });
     const native = r.fastDecide(compiled, null, ipToInt(c.client), c.clientPort ?? 40000, load.active, gate.active, c.snatLeft ?? 1);
     expect(native.refusal === -1 ? null : REFUSAL_REASONS[native.refusal]).toBe(c.want);
@@ -159,7 +160,7 @@ describe.skipIf(relay === null && !inCi)('the fast path: the threads decide as a
         const compiled = compileGate({
           refuseAll: null, zoneDown: false, capLeft: 3000, vpcNumber: 1, vpcBase: VPCS.get(1)!, port: 443, eniHostIp: ipToInt('127.1.2.3'), sourceIp: 0,
           whitelistEnabled: false, whitelist: [], securityRules: null,
-          targets: targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: false })), choice: compileChoice(targets, rules, inputs), rate: 0,
+          targets: targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: false })), choice: compileChoice(targets, rules, inputs), rate: 0, idleTimeoutMs: 0,
         });
         for (let p = 30000; p < 30300; p++) {
           const ch = chooseBackend(targets, rules, inputs, flowHash(ipToInt('127.1.0.77'), p, ipToInt('127.1.2.3'), 443));
