@@ -264,7 +264,7 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     const idleClosed = new Promise<void>((r) => idle.socket.once('close', () => r()));
     let busyClosed = false;
     busy.socket.once('close', () => { busyClosed = true; });
-    const trickle = setInterval(() => busy.socket.write('t'), 100);
+    const trickle = setInterval(() => busy.socket.write('t'), 50);
     try {
       await idleClosed;
       await waitFor(() => figures(dp, 'ep-idle').closed.idle === 1 || null, 5_000, 'the idle close to be counted');
@@ -277,8 +277,9 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
   });
 
   // an NLB listener's tcp.idle_timeout.seconds reaches the data plane as Backend.idle_timeout_ms;
-  // the control plane keeps AWS's floor of 60 s, the data plane takes any ms: 400 ms here, so that
-  // the threads' own check (the real clock, the event loop's sweep off) is seen without a minute's wait
+  // the control plane keeps AWS's floor of 60 s, the data plane takes any ms: 1 s here, so that
+  // the threads' own check (the real clock, the event loop's sweep off) is seen without a minute's wait;
+  // the trickle writes every 50 ms, well inside it even on a loaded machine
   it.runIf(loadNativeRelay() !== null && relayChoice().relay === 'native' && process.env.VPCEP_FAST_ACCEPT !== 'off')('a listener\'s own idle timeout runs on the relay threads: its idle connection is closed (counted idle) while a trickling one stays; another port keeps the daemon\'s; a live change reaches open connections', async () => {
     const b = await startBackend(echo);
     cleanup.push(() => b.close());
@@ -287,7 +288,7 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     const base = spec('ep-listener-idle', short, b.port);
     const withIdle = (ports: readonly number[]): LiveEndpoint => ({
       ...base,
-      backends: [short, plain].map((p) => ({ ...base.backends[0]!, client_port: p, ...(ports.includes(p) ? { idle_timeout_ms: 400 } : {}) })),
+      backends: [short, plain].map((p) => ({ ...base.backends[0]!, client_port: p, ...(ports.includes(p) ? { idle_timeout_ms: 1_000 } : {}) })),
     });
     expect((await dp.apply({ kind: 'endpoint', id: 'ep-listener-idle', live: withIdle([short]) })).ok).toBe(true);
     const idle = await attempt(short);
@@ -296,11 +297,12 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     expect(idle.ok && busy.ok && other.ok).toBe(true);
     const closed = (c: { socket: Socket }) => { let yes = false; c.socket.once('close', () => { yes = true; }); return () => yes; };
     const [idleClosed, busyClosed, otherClosed] = [closed(idle), closed(busy), closed(other)];
-    const trickle = setInterval(() => busy.socket.write('t'), 100);
+    const trickle = setInterval(() => busy.socket.write('t'), 50);
     try {
-      await waitFor(() => idleClosed() || null, 5_000, 'the idle connection of the 400 ms listener to close');
+      await waitFor(() => idleClosed() || null, 5_000, 'the idle connection of the 1 s listener to close');
       await waitFor(() => figures(dp, 'ep-listener-idle').closed.idle === 1 || null, 5_000, 'the idle close to be counted');
-      await new Promise((r) => setTimeout(r, 1_200));
+      // past the timeout and a check of the threads (every 750 ms here)
+      await new Promise((r) => setTimeout(r, 2_000));
       expect({ busy: busyClosed(), other: otherClosed() }).toEqual({ busy: false, other: false });
       // the other port's listener gets the same timeout: its open connection follows
       expect((await dp.apply({ kind: 'endpoint', id: 'ep-listener-idle', live: withIdle([short, plain]) })).ok).toBe(true);
