@@ -354,7 +354,7 @@ describe.skipIf(relay === null)(`native relay: a live endpoint with VPCEP_RELAY=
 
 describe.skipIf(relay === null)('native relay: a stuck thread is named (threadStates, vpcep_relay_stuck_threads)', () => {
   // One CI run left 1,571 connections in the relay and timed out hand-overs to one thread, with
-  // nothing naming the thread; test/relay-check.ts now reads these states after every file.
+  // nothing naming the thread; test/file-guard.ts now reads these states after every file.
   it('a command posted to a thread that does not turn its loop waits, counted in ms and, past 5 s, in vpcep_relay_stuck_threads; the other threads answer; once it runs again none waits', async () => {
     const d = await daemon();
     const b = await backend(echo);
