@@ -184,8 +184,8 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
   it('an activation whose commit meets etcd stopped is logged by its message, no stack trace; the endpoint turns accepted once etcd is back', async () => {
     const { a, b, service } = await fleetOfTwo();
     // The endpoint's owner activates it, and may be b. The delay is each node's own (README
-    // "Fleet": not followed through the store): set on a only, b activated at once when it owned
-    // the endpoint, before etcd stopped, and nothing failed (once in CI).
+    // "Fleet": not followed through the store): set on a only, b activates at once when it owns the
+    // endpoint, before etcd stops, and nothing fails (the likely cause of one CI run's timeout).
     for (const n of [a, b]) expect((await n.provider.put('/sim/faults', { provisioning_delay_ms: 2_500 })).status).toBe(200);
     const r = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
