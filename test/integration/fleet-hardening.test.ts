@@ -4,20 +4,15 @@
 // Documents vpcepd would never write are refused while running as at a start: the nodes keep
 // serving what they knew, say which document, never crash, and follow the store again (agreeing)
 // once it is deleted. An activation whose commit meets etcd stopped is logged by its message.
-import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { ApiClient, CONSUMER, metricValue, PROVIDER, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
 import { attempt } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
+import { spawnNode, type FleetNode } from './fleet-nodes.js';
 
-interface Node {
-  readonly name: string;
-  readonly child: ChildDaemon;
-  readonly provider: ApiClient;
-  readonly consumer: ApiClient;
-}
+type Node = FleetNode;
 
 let etcd: TestEtcd;
 let backend: TestBackend;
@@ -26,9 +21,7 @@ const started: Node[] = [];
 let prefixes = 0;
 
 async function startNode(configFile: string, name: string): Promise<Node> {
-  const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name], {}, undefined, [], 60_000);
-  if (child.proc.exitCode !== null) throw new Error(`${name} did not start:\n${child.output()}`);
-  const node = { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  const node = await spawnNode(configFile, name);
   started.push(node);
   return node;
 }

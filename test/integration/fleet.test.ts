@@ -12,22 +12,18 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ApiClient, CONSUMER, PROVIDER, ROOT, scrapeMetrics, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon,
+  CONSUMER, PROVIDER, ROOT, scrapeMetrics, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
 } from '../helpers.js';
 import { attempt } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
+import { spawnNode, withLogs, type FleetNode } from './fleet-nodes.js';
 
 const TTL_S = 2;
 /** the margin a failover is allowed past the lease TTL on a loaded 2-core machine (the benchmark reports the real time) */
 const FAILOVER_MARGIN_S = 13;
 
-interface Node {
-  readonly name: string;
-  readonly child: ChildDaemon;
-  readonly provider: ApiClient;
-  readonly consumer: ApiClient;
-}
+type Node = FleetNode;
 
 let etcd: TestEtcd;
 let backend: TestBackend;
@@ -35,21 +31,9 @@ let backend: TestBackend;
 const started: Node[] = [];
 
 async function startNode(name: string, configFile: string): Promise<Node> {
-  // a start on etcd on a loaded 2-core machine may take longer than the helper's usual 15 s
-  const child = await spawnDaemon(['--config', configFile, '--data-dir', path.join(tempDir(), 'data'), '--node-name', name], {}, undefined, [], 60_000);
-  if (child.proc.exitCode !== null) throw new Error(`${name} did not start:\n${child.output()}`);
-  const node = { name, child, provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  const node = await spawnNode(configFile, name);
   started.push(node);
   return node;
-}
-
-/** P, or its error with the logs of NODES appended (what they did when a wait on them timed out) */
-async function withLogs<T>(nodes: readonly Node[], p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    throw new Error([(err as Error).message, ...nodes.map((n) => `${n.name}'s log:\n${n.child.output()}`)].join('\n'));
-  }
 }
 
 const fleetOf = async (n: Node) => (await n.consumer.get('/sim/nodes')).body;
