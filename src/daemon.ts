@@ -14,6 +14,7 @@ import { fleetConfigDigest } from './config/fleet-digest.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments, upgradeDocuments } from './control/documents.js';
+import { PROVISIONING_DELAY } from './control/state.js';
 import { DnsServer } from './dns/server.js';
 import { Views, type DnsSource } from './dns/views.js';
 import { zoneInRegion } from './model/zones.js';
@@ -230,7 +231,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       deregistrationDelayS: config.dataplane.deregistrationDelayS,
       healthCheck: config.dataplane.healthCheck,
       publicRecords: config.dns.publicRecords,
-      provisioningDelayMs: config.faults.provisioningDelayMs,
+      // the delay set through the API is stored, and outlives the config's
+      provisioningDelayMs: (after.get('meta')!.get(PROVISIONING_DELAY) as { ms: number } | undefined)?.ms ?? config.faults.provisioningDelayMs,
       stored: { versions: loaded.versions, claims: after.get('claim')!, revision: loaded.revision },
       ...(spec.kind === 'etcd' ? { nodeId: selfId } : {}),
       fleet,

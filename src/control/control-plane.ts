@@ -265,9 +265,9 @@ export class ControlPlane {
     return provisioning.faultsView(this.st, caller);
   }
 
-  /** ms each endpoint activation waits from now on (0: none) */
-  setProvisioningDelay(ms: number): void {
-    this.st.faults.delayMs = ms;
+  /** ms each endpoint activation waits from now on (0: none), on every node of a fleet */
+  setProvisioningDelay(ms: number): Promise<void> {
+    return provisioning.setProvisioningDelay(this.st, ms);
   }
 
   failEndpointActivation(caller: Account, id: string, message?: string): Promise<Endpoint> {

@@ -4,13 +4,18 @@
 // provider's accept, a whitelist, a delete) is brought to the data plane here. After a compaction
 // or a watch lost for good it lists again and reconciles, as the Kubernetes API server's watchers
 // and Cilium do. Endpoints another daemon serves stay off this data plane (st.servedElsewhere).
+// A change to what an endpoint this daemon serves depends on (its service, load balancer, target
+// group, security group) is re-applied to it here as if the endpoint had changed, and the zones
+// down and the routing view are pushed when another writer changes them.
 import { LIVE_ENDPOINT_STATUSES } from '../model/types.js';
 import { StoreError, type Snapshot, type Store, type Watch } from '../store/store.js';
 import { checkDocument, checkDocuments } from './documents.js';
-import type { ControlState } from './state.js';
+import { listenersTo, servicesOf } from './load-balancers.js';
+import type { ControlState, Watched } from './state.js';
 import { bindOwned } from './placement.js';
 import { activateEndpoint } from './provisioning-faults.js';
-import { applyToDataPlane, finishEndpointDeletion, pushEndpoint, releaseMoved } from './transitions.js';
+import { applyToDataPlane, finishEndpointDeletion, pushEndpoint, pushRouting, releaseMoved } from './transitions.js';
+import { pushZones } from './zones.js';
 
 /**
  * brings one endpoint this daemon serves to its stored status on the data plane; one placed on
@@ -27,6 +32,40 @@ export function react(st: ControlState, id: string): void {
   st.track(applyToDataPlane(st, { kind: 'endpoint', id, live: null }));
 }
 
+/** reacts to a watched batch: its endpoints, then what depends on its other documents */
+export function reactWatched(st: ControlState, w: Watched): void {
+  for (const id of w.endpoints) react(st, id);
+  const services = new Set<string>();
+  const groups = new Set<string>();
+  let routing = false;
+  let zones = false;
+  for (const d of w.documents) {
+    if (d.kind === 'service') {
+      services.add(d.id);
+      const s = st.services.get(d.id);
+      if (s && (s.public || s.service_type === 'gateway')) routing = true;
+    } else if (d.kind === 'loadbalancer') {
+      for (const s of servicesOf(st, d.id)) services.add(s.id);
+    } else if (d.kind === 'targetgroup') {
+      for (const { lb } of listenersTo(st, d.id)) for (const s of servicesOf(st, lb.id)) services.add(s.id);
+    } else if (d.kind === 'securitygroup') {
+      groups.add(d.id);
+    } else if (d.kind === 'routetable' || d.kind === 'apivpc') {
+      routing = true;
+    } else if (d.kind === 'meta' && d.id === 'zones_down') {
+      zones = true;
+    }
+  }
+  if (zones) st.track(pushZones(st));
+  if (routing) st.track(pushRouting(st));
+  if (!services.size && !groups.size) return;
+  const already = new Set(w.endpoints);
+  for (const e of st.endpoints.values()) {
+    if (already.has(e.id) || !LIVE_ENDPOINT_STATUSES.has(e.status) || st.servedElsewhere(e.id)) continue;
+    if (services.has(e.service_id) || e.security_groups?.some((g) => groups.has(g))) react(st, e.id);
+  }
+}
+
 export interface Follower {
   stop(): Promise<void>;
 }
@@ -37,7 +76,7 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
   let timer: NodeJS.Timeout | undefined;
   /** why the last listing failed, logged once until the reason changes (not a line a second while etcd is away) */
   let failing: string | undefined;
-  st.watchedListener = (id) => react(st, id);
+  st.watchedListener = (w) => reactWatched(st, w);
   const start = (from: number) => {
     let refused = false;
     const w = store.watch(from, {
@@ -54,7 +93,7 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
           st.log.warn({ reason: (err as Error).message }, 'store watch lost: listing again');
           return void relist();
         }
-        for (const id of st.applyWatched(b)) react(st, id);
+        reactWatched(st, st.applyWatched(b));
       },
       compacted: (why) => {
         st.log.warn({ reason: why }, 'store watch lost: listing again');
@@ -91,6 +130,9 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
     st.storeObserver?.relisted();
     // placed elsewhere meanwhile: torn down here (react)
     for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id) || servedHere.has(e.id)) react(st, e.id);
+    // what the listing may have changed of the region: the zones down, the routing view
+    st.track(pushZones(st));
+    st.track(pushRouting(st));
     start(snap.revision);
   };
   start(st.storeRevision);

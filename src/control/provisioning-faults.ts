@@ -4,7 +4,7 @@
 import { DomainError } from '../model/errors.js';
 import { DEFAULT_FAILURE } from '../model/provisioning-faults.js';
 import type { Account, Endpoint } from '../model/types.js';
-import { now, type ControlState } from './state.js';
+import { now, PROVISIONING_DELAY, type ControlState } from './state.js';
 import { applyToDataPlane, bringEndpointUp } from './transitions.js';
 
 /** a fresh activation (create without approval, accept): the delay, then a failure asked for, or the data plane */
@@ -69,6 +69,18 @@ export function failNextActivation(st: ControlState, caller: Account, serviceId:
   const s = st.ownService(caller, serviceId);
   if (s.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint service ${s.id} is being deleted`);
   st.faults.failNextActivation(s.id, message);
+}
+
+/**
+ * PUT /sim/faults: ms each activation waits from now on (0: none), the region's. Stored, so that
+ * every node of a fleet follows it (an endpoint's owner runs its activation) and a restart keeps it.
+ */
+export async function setProvisioningDelay(st: ControlState, ms: number): Promise<void> {
+  await st.serial(async () => {
+    await st.commit([{ kind: 'meta', id: PROVISIONING_DELAY, value: { ms } }], () => {
+      st.faults.delayMs = ms;
+    });
+  });
 }
 
 /** the provisioning faults as the caller may see them (its own services' switches only) */

@@ -88,6 +88,17 @@ export interface ControlOptions {
   readonly storeObserver?: StoreObserver;
 }
 
+/** what a watched batch changed (ControlState.applyWatched) */
+export interface Watched {
+  /** the endpoints this daemon serves that changed, and those placed elsewhere that it served */
+  readonly endpoints: readonly string[];
+  /** every other document that changed but claims: services, load balancers, security groups, meta... */
+  readonly documents: ReadonlyArray<{ readonly kind: Kind; readonly id: string }>;
+}
+
+/** the meta document of the activation delay set through the API (`{ms}`; provisioning-faults.ts) */
+export const PROVISIONING_DELAY = 'provisioning_delay';
+
 /** a mutation in the queue: released once its batch is handed to the store (pipelined) or has landed */
 interface Section {
   release(): void;
@@ -406,11 +417,13 @@ export class ControlState {
   /**
    * A committed batch seen by the watch: what this daemon does not know yet (another writer's
    * documents, newer than its version) goes into memory. Keys of its own commits under way wait
-   * for them. Returns the endpoints this daemon serves that changed, and those placed elsewhere
-   * that it served (follow.ts tears them down).
+   * for them. Returns the endpoints this daemon serves that changed, those placed elsewhere that
+   * it served (follow.ts tears them down), and the other documents that changed (follow.ts
+   * re-applies what depends on them).
    */
-  applyWatched(b: Batch): string[] {
+  applyWatched(b: Batch): Watched {
     const ours: string[] = [];
+    const documents: Array<{ kind: Kind; id: string }> = [];
     let changed = false;
     for (const c of b.changes) {
       const key = keyOf(c.kind, c.id);
@@ -426,6 +439,7 @@ export class ControlState {
       else this.versions.set(key, b.revision);
       this.setDocument(c);
       if (c.kind === 'endpoint' && (servedHere || !this.servedElsewhere(c.id))) ours.push(c.id);
+      else if (c.kind !== 'endpoint' && c.kind !== 'claim') documents.push({ kind: c.kind, id: c.id });
       // another writer finished a deletion: this daemon's listeners forget it too (never awaited here)
       if (c.value === null && (c.kind === 'endpoint' || c.kind === 'service')) this.track(this.removed(c.kind, c.id));
     }
@@ -434,18 +448,18 @@ export class ControlState {
       this.storeRevision = Math.max(this.storeRevision, b.revision);
       this.storeObserver?.watched();
     }
-    return ours;
+    return { endpoints: ours, documents };
   }
 
   private applyDeferred(): void {
     if (!this.deferred.length || this.committingKeys.size) return;
     const waiting = this.deferred;
     this.deferred = [];
-    for (const b of waiting) for (const id of this.applyWatched(b)) this.watchedListener?.(id);
+    for (const b of waiting) this.watchedListener?.(this.applyWatched(b));
   }
 
-  /** told each endpoint this daemon serves that another writer changed (follow.ts reacts on the data plane) */
-  watchedListener: ((endpointId: string) => void) | undefined;
+  /** told what another writer changed of what this daemon serves (follow.ts reacts on the data plane) */
+  watchedListener: ((changed: Watched) => void) | undefined;
 
   private known(kind: Kind, id: string): boolean {
     return kind === 'claim' ? this.claims.held.has(id) : kind === 'endpoint' ? this.endpoints.has(id) : kind === 'service' ? this.services.has(id)
@@ -466,8 +480,26 @@ export class ControlState {
       case 'dnsrecord': return void put(this.publishedRecords, c.value as PublishedRecord | null);
       case 'routetable': return void put(this.userRoutes, c.value === null ? null : (c.value as { routes: Route[] }).routes);
       case 'claim': return this.claims.committed([c], this.versions.get(keyOf('claim', c.id)) ?? -1);
-      // accounts, config VPCs and meta come from the config every daemon reads at start
+      case 'meta': return this.setMeta(c.id, c.value);
+      // accounts and config VPCs come from the config every daemon reads at start
       default: return undefined;
+    }
+  }
+
+  /**
+   * a meta document another writer changed: the zones down, the activation delay and the VPC
+   * numbers are the region's, so every node follows them (the others are written at start from
+   * the config, which every node reads)
+   */
+  private setMeta(id: string, value: unknown): void {
+    if (value === null) return;
+    if (id === 'zones_down') {
+      this.zonesDown.clear();
+      for (const z of Object.keys(value as Record<string, number>)) if (this.zones.includes(z)) this.zonesDown.add(z);
+    } else if (id === PROVISIONING_DELAY) {
+      this.faults.delayMs = (value as { ms: number }).ms;
+    } else if (id === 'vpc_numbers') {
+      this.vpcNumbers = value as Record<string, number>;
     }
   }
 
@@ -487,6 +519,7 @@ export class ControlState {
     reset(this.userRoutes, 'routetable', (v) => (v as { routes: Route[] }).routes);
     reset(this.publishedRecords, 'dnsrecord');
     for (const [id, v] of docs.get('apivpc') ?? []) this.vpcs.set(id, v as Vpc);
+    for (const [id, v] of docs.get('meta') ?? []) this.setMeta(id, v);
     this.versions.clear();
     for (const [k, v] of snap.versions) this.versions.set(k, v);
     this.claims.held.clear();

@@ -1,8 +1,8 @@
 // Provisioning faults (issue 15): what Terraform's and operators' waiters and retries never meet
 // when an activation takes 5 ms. A delay before an endpoint's activation turns it accepted (AWS
 // `pending` -> `available`), and failures on demand: one endpoint's activation, or the next
-// activation of a service. Held in memory only: a restart forgets the switches (not the delay,
-// which the config sets).
+// activation of a service. The switches are held in memory only (a restart forgets them); the
+// delay is the config's until PUT /sim/faults, which is stored (control/provisioning-faults.ts).
 
 /** the message of a failure asked for without one */
 export const DEFAULT_FAILURE = 'activation failed (a fault injected on demand)';

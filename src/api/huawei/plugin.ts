@@ -282,7 +282,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   v1.get('/sim/faults', async (req: Req) => ({ faults: control.provisioningFaults(caller(req)) }));
   v1.put('/sim/faults', async (req: Req) => {
     const body = parseBody(simFaultsBody, req.body);
-    control.setProvisioningDelay(body.provisioning_delay_ms);
+    await control.setProvisioningDelay(body.provisioning_delay_ms);
     return { faults: control.provisioningFaults(caller(req)) };
   });
   v1.post('/sim/endpoints/:id/fail-activation', async (req: Req) => {

@@ -1,0 +1,187 @@
+// What one node of a fleet changes reaches the node that serves an endpoint (README "Fleet"): two
+// vpcepd as child processes on one real etcd (test/integration/etcd.ts). The endpoint's owner is
+// found by the path tracer, and every change is made through the other node: a zone taken down
+// and up, the activation delay, a service's ports, a security group's rule. Before, each was the
+// answering node's own (zones, delay) or reached the owner only when the endpoint's own document
+// was written again (ports, rules).
+import {
+  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, RevokeSecurityGroupIngressCommand,
+} from '@aws-sdk/client-ec2';
+import {
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
+  ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { CONSUMER, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
+import { attempt, AWS_KEYS, ec2Clients } from './aws-sdk.js';
+import { echo, startBackend, type TestBackend } from './backends.js';
+import { describeWithEtcd, type TestEtcd } from './etcd.js';
+import { spawnNode, withLogs, type FleetNode } from './fleet-nodes.js';
+
+type Node = FleetNode;
+
+interface Fleet {
+  readonly a: Node;
+  readonly b: Node;
+  readonly service: string;
+}
+
+let etcd: TestEtcd;
+let backend: TestBackend;
+const started: Node[] = [];
+let prefixes = 0;
+/** the consumer's client address (vpc-client, 10.0.1.50) */
+const CLIENT = '127.2.1.50';
+
+async function startNode(configFile: string, name: string): Promise<Node> {
+  const node = await spawnNode(configFile, name);
+  started.push(node);
+  return node;
+}
+
+/** two nodes on a prefix of their own (AWS keys too), both seeing each other, and a service open to the consumer */
+async function fleetOfTwo(): Promise<Fleet> {
+  const prefix = `f${++prefixes}`;
+  const configFile = writeConfig(tempDir(), twoAccountConfig({
+    store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false },
+    accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+  }));
+  const a = await startNode(configFile, `${prefix}-a`);
+  const b = await startNode(configFile, `${prefix}-b`);
+  for (const n of [a, b]) await waitFor(async () => (await n.consumer.get('/sim/nodes')).body.nodes?.length === 2, 15_000, `${n.name} to see both nodes`);
+  const svc = await a.provider.post('/vpc-endpoint-services', {
+    port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: `s${prefix}`, approval_enabled: false,
+    ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
+  });
+  expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+  for (const n of [a, b]) await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, `${n.name} to see the service`);
+  expect((await a.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  return { a, b, service: svc.body.id };
+}
+
+/** the node that serves the endpoint's address (the path tracer's node), and the other */
+async function ownerOf(f: Fleet, ip: string): Promise<{ owner: Node; other: Node }> {
+  const t = await f.a.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: ip, destination_port: 80 });
+  expect(t.status, JSON.stringify(t.body)).toBe(200);
+  const name = t.body.trace.node.name as string;
+  return name === f.a.name ? { owner: f.a, other: f.b } : { owner: f.b, other: f.a };
+}
+
+/** an endpoint of the service made through N, relaying: its body */
+async function liveEndpoint(f: Fleet, n: Node): Promise<{ id: string; ip: string; host_ip: string; enis: Array<{ zone: string }> }> {
+  const r = await n.consumer.post('/vpc-endpoints', { endpoint_service_id: f.service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  await waitFor(async () => (await attempt(r.body.host_ip, 80, CLIENT)) === 'relay', 15_000, `endpoint ${r.body.id} to relay`);
+  return r.body;
+}
+
+/** the provider's ELBv2 client against NODE, without retries */
+function elbClient(n: Node): ElasticLoadBalancingV2Client {
+  const k = AWS_KEYS.provider;
+  return new ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: n.child.url, maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key } });
+}
+
+describeWithEtcd('a fleet follows what another node changes', (e) => {
+  etcd = e;
+  beforeAll(async () => { backend = await startBackend(echo); }, 30_000);
+  afterEach(() => {
+    for (const n of started.splice(0)) n.child.proc.kill('SIGKILL');
+  });
+  afterAll(async () => { await backend?.close(); });
+
+  it('a zone taken down through one node is down on the node serving the endpoint (its ENI refuses, GET /sim/zones says so); up again, it relays', async () => {
+    const f = await fleetOfTwo();
+    const ep = await liveEndpoint(f, f.a);
+    const { owner, other } = await ownerOf(f, ep.ip);
+    const zone = ep.enis[0]!.zone;
+    const stateOn = async (n: Node) => ((await n.consumer.get('/sim/zones')).body.zones as Array<{ zone: string; state: string }>).find((z) => z.zone === zone)!.state;
+    expect((await other.consumer.post(`/sim/zones/${zone}/down`)).status).toBe(200);
+    await withLogs([f.a, f.b], waitFor(async () => (await stateOn(owner)) === 'down', 10_000, `${owner.name} to show zone ${zone} down`));
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'ECONNRESET', 10_000, `the ENI on ${owner.name} to refuse`));
+    expect((await other.consumer.post(`/sim/zones/${zone}/up`)).status).toBe(200);
+    await withLogs([f.a, f.b], waitFor(async () => (await stateOn(owner)) === 'up', 10_000, `${owner.name} to show zone ${zone} up`));
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'relay', 10_000, `the ENI on ${owner.name} to relay again`));
+  }, 120_000);
+
+  it('the activation delay set through one node delays an activation on the other: the new endpoint placed there stays creating through it', async () => {
+    const f = await fleetOfTwo();
+    const first = await liveEndpoint(f, f.a);
+    // the next endpoint goes to the least loaded node: the one without the first
+    const { owner: loaded, other: idle } = await ownerOf(f, first.ip);
+    const set = await loaded.provider.put('/sim/faults', { provisioning_delay_ms: 4_000 });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    await withLogs([f.a, f.b], waitFor(async () => (await idle.provider.get('/sim/faults')).body.faults.provisioning_delay_ms === 4_000, 10_000, `${idle.name} to follow the delay`));
+    const r = await loaded.consumer.post('/vpc-endpoints', { endpoint_service_id: f.service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await new Promise((res) => setTimeout(res, 1_500));
+    for (const n of [idle, loaded]) expect((await n.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status).toBe('creating');
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 80, CLIENT)) === 'relay', 20_000, 'the endpoint to relay after the delay'));
+    expect((await ownerOf(f, r.body.ip)).owner.name).toBe(idle.name);
+    expect((await loaded.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status).toBe('accepted');
+  }, 120_000);
+
+  it("a service's new port, changed through one node, is served by the node serving its endpoint", async () => {
+    const f = await fleetOfTwo();
+    const ep = await liveEndpoint(f, f.a);
+    const { owner, other } = await ownerOf(f, ep.ip);
+    expect(await attempt(ep.host_ip, 81, CLIENT)).not.toBe('relay');
+    const r = await other.provider.put(`/vpc-endpoint-services/${f.service}`, { ports: [{ client_port: 81, server_port: backend.port, protocol: 'TCP' }] });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 81, CLIENT)) === 'relay', 10_000, `${owner.name} to serve port 81`));
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) !== 'relay', 10_000, `${owner.name} to close port 80`));
+  }, 120_000);
+
+  it("an NLB's listener moved and its target deregistered through one node (ELBv2) reach the node serving the endpoint of its service", async () => {
+    const f = await fleetOfTwo();
+    const elb = elbClient(f.a);
+    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+    const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 'nlb-tg', Protocol: 'TCP', Port: backend.port, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
+    const target = { Id: '127.0.0.1', Port: backend.port };
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [target] }));
+    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
+    const listener = (await elb.send(new CreateListenerCommand({
+      LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18080, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }],
+    }))).Listeners![0]!;
+    elb.destroy();
+    const ec2 = ec2Clients(f.a.child.url, { provider: AWS_KEYS.provider });
+    const made = await ec2.provider.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }));
+    ec2.provider.destroy();
+    const service = made.ServiceConfiguration!.ServiceId!;
+    await waitFor(async () => (await f.a.provider.get(`/vpc-endpoint-services/${service}`)).body.status === 'available', 10_000, 'the NLB service');
+    expect((await f.a.provider.post(`/vpc-endpoint-services/${service}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+    const r = await f.a.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 18080, CLIENT)) === 'relay', 15_000, 'the endpoint to relay to the NLB target'));
+    const { owner, other } = await ownerOf(f, r.body.ip);
+    const otherElb = elbClient(other);
+    try {
+      await otherElb.send(new ModifyListenerCommand({ ListenerArn: listener.ListenerArn, Port: 18081 }));
+      await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 18081, CLIENT)) === 'relay', 10_000, `${owner.name} to serve the listener's new port`));
+      await otherElb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [target] }));
+      await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 18081, CLIENT)) !== 'relay', 10_000, `${owner.name} to stop relaying to the deregistered target`));
+      await otherElb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [target] }));
+      await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 18081, CLIENT)) === 'relay', 10_000, `${owner.name} to relay to the target registered again`));
+    } finally {
+      otherElb.destroy();
+    }
+  }, 120_000);
+
+  it("a security group's rule revoked through one node refuses connections on the node serving the endpoint", async () => {
+    const f = await fleetOfTwo();
+    const ec2 = ec2Clients(f.a.child.url, { consumer: AWS_KEYS.consumer });
+    const sg = await ec2.consumer.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'clients', Description: 'the clients' }));
+    const rule = { GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '10.0.1.0/24' }] }] };
+    await ec2.consumer.send(new AuthorizeSecurityGroupIngressCommand(rule));
+    const made = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.us-east-1.${f.service}`, SubnetIds: ['subnet-a'], SecurityGroupIds: [sg.GroupId!],
+    }))).VpcEndpoint!;
+    ec2.consumer.destroy();
+    const ep = (await f.a.consumer.get(`/vpc-endpoints/${made.VpcEndpointId}`)).body;
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'relay', 15_000, 'the endpoint to relay'));
+    const { owner, other } = await ownerOf(f, ep.ip);
+    const otherEc2 = ec2Clients(other.child.url, { consumer: AWS_KEYS.consumer });
+    await otherEc2.consumer.send(new RevokeSecurityGroupIngressCommand(rule));
+    otherEc2.consumer.destroy();
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'ECONNRESET', 10_000, `${owner.name} to refuse by the group's rules`));
+  }, 120_000);
+});
