@@ -14,7 +14,7 @@ import { fleetConfigDigest } from './config/fleet-digest.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments, upgradeDocuments } from './control/documents.js';
-import { PROVISIONING_DELAY } from './control/state.js';
+import { FAILURE_SWITCHES, PROVISIONING_DELAY } from './control/state.js';
 import { DnsServer } from './dns/server.js';
 import { Views, type DnsSource } from './dns/views.js';
 import { zoneInRegion } from './model/zones.js';
@@ -233,6 +233,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       publicRecords: config.dns.publicRecords,
       // the delay set through the API is stored, and outlives the config's
       provisioningDelayMs: (after.get('meta')!.get(PROVISIONING_DELAY) as { ms: number } | undefined)?.ms ?? config.faults.provisioningDelayMs,
+      failureSwitches: {
+        endpoint: after.get('meta')!.get(FAILURE_SWITCHES.endpoint) as Record<string, string> | undefined,
+        service: after.get('meta')!.get(FAILURE_SWITCHES.service) as Record<string, string> | undefined,
+      },
       stored: { versions: loaded.versions, claims: after.get('claim')!, revision: loaded.revision },
       ...(spec.kind === 'etcd' ? { nodeId: selfId } : {}),
       fleet,

@@ -274,8 +274,8 @@ export class ControlPlane {
     return provisioning.failEndpointActivation(this.st, caller, id, message);
   }
 
-  failNextActivation(caller: Account, serviceId: string, message?: string): void {
-    provisioning.failNextActivation(this.st, caller, serviceId, message);
+  failNextActivation(caller: Account, serviceId: string, message?: string): Promise<void> {
+    return provisioning.failNextActivation(this.st, caller, serviceId, message);
   }
 
   /** provisioning faults injected since start (metrics) */

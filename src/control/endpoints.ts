@@ -9,7 +9,7 @@ import { applySetChange, applyTags, checkWhitelist, mayConnect } from '../model/
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
-import { activateEndpoint } from './provisioning-faults.js';
+import { activateEndpoint, droppedSwitch } from './provisioning-faults.js';
 import { now, type ControlState } from './state.js';
 import { applyToDataPlane, failedEndpoint, finishDeletion, liveSpec, pushEndpoint } from './transitions.js';
 import { newEnis, withEnis } from './zones.js';
@@ -189,8 +189,11 @@ export async function deleteEndpoint(st: ControlState, caller: Account, id: stri
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
     const n: Endpoint = { ...e, status: 'deleting', snat_ip: null, updated_at: now() };
-    st.faults.forget(id);
-    await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
+    const dropped = droppedSwitch(st, id);
+    await st.commit([{ kind: 'endpoint', id, value: n }, ...dropped], () => {
+      st.endpoints.set(id, n);
+      for (const c of dropped) st.faults.setSwitches('endpoint', c.value as Record<string, string>);
+    });
   });
   await finishDeletion(st, 'endpoint', id);
 }

@@ -1,10 +1,14 @@
 // Provisioning faults on the way up (src/model/provisioning-faults.ts): an endpoint's activation
 // waits out the configured delay (the API shows `creating`, AWS `pending`, meanwhile), then fails
-// when asked to, else goes to the data plane as always.
+// when asked to, else goes to the data plane as always. The delay and the failure switches are
+// stored (meta documents), so that every node of a fleet holds them: an endpoint's owner runs its
+// activation, whichever node was asked; a switch is taken in the commit of the failure it causes,
+// so that it fires once in the fleet.
 import { DomainError } from '../model/errors.js';
-import { DEFAULT_FAILURE } from '../model/provisioning-faults.js';
+import { DEFAULT_FAILURE, type FailureSwitch } from '../model/provisioning-faults.js';
 import type { Account, Endpoint } from '../model/types.js';
-import { now, PROVISIONING_DELAY, type ControlState } from './state.js';
+import type { Change } from '../store/store.js';
+import { FAILURE_SWITCHES, now, PROVISIONING_DELAY, type ControlState } from './state.js';
 import { applyToDataPlane, bringEndpointUp } from './transitions.js';
 
 /** a fresh activation (create without approval, accept): the delay, then a failure asked for, or the data plane */
@@ -24,23 +28,58 @@ async function activation(st: ControlState, id: string): Promise<void> {
     f.injected.delay++;
     await f.wait(id, f.delayMs);
   }
-  const failure = f.takeFailure(id, e.service_id);
-  if (failure === null) return bringEndpointUp(st, id);
-  f.injected.failure++;
-  await failActivation(st, id, failure);
+  // a switch taken meanwhile by another node's activation (its commit won): the next one, or up
+  for (;;) {
+    const failure = f.failureOf(id, e.service_id);
+    if (failure === null) return bringEndpointUp(st, id);
+    if ((await failActivation(st, id, failure.message, failure)) !== 'taken') return;
+  }
 }
 
-/** creating -> failed with the error asked for; what the data plane runs of it is torn down */
-async function failActivation(st: ControlState, id: string, message: string): Promise<void> {
-  const failed = await st.serial(async () => {
+/** the meta document of a kind of switch with one armed (a message) or taken (null) */
+function switchChange(st: ControlState, kind: FailureSwitch['kind'], id: string, message: string | null): Change {
+  const value = st.faults.switches(kind);
+  if (message === null) delete value[id];
+  else value[id] = message;
+  return { kind: 'meta', id: FAILURE_SWITCHES[kind], value };
+}
+
+/**
+ * creating -> failed with the error asked for, taking SW (the switch that asked) in the same
+ * commit; what the data plane runs of it is torn down. 'taken': SW is not the switch the
+ * activation meets any more (another node's activation took it first), nothing changed.
+ */
+async function failActivation(st: ControlState, id: string, message: string, sw?: FailureSwitch): Promise<'failed' | 'taken' | 'not creating'> {
+  const outcome = await st.serial(async () => {
     const cur = st.endpoints.get(id);
-    if (!cur || cur.status !== 'creating') return false;
+    if (!cur || cur.status !== 'creating') return 'not creating' as const;
+    const still = sw && st.faults.failureOf(id, cur.service_id);
+    if (sw && (still?.kind !== sw.kind || still.id !== sw.id)) return 'taken' as const;
     const next: Endpoint = { ...cur, status: 'failed', snat_ip: null, updated_at: now(), error: { name: 'SystemError', message } };
+    const taken = sw ? switchChange(st, sw.kind, sw.id, null) : undefined;
+    await st.commit(taken ? [{ kind: 'endpoint', id, value: next }, taken] : [{ kind: 'endpoint', id, value: next }], () => {
+      st.endpoints.set(id, next);
+      if (sw) st.faults.setSwitches(sw.kind, taken!.value as Record<string, string>);
+    });
+    st.faults.injected.failure++;
     st.log.warn({ endpoint_id: id, reason: message }, 'endpoint failed: a provisioning fault');
-    await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
-    return true;
+    return 'failed' as const;
   });
-  if (failed && st.endpoints.get(id)?.service_type === 'interface') await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
+  if (outcome === 'failed' && st.endpoints.get(id)?.service_type === 'interface') await applyToDataPlane(st, { kind: 'endpoint', id, live: null });
+  return outcome;
+}
+
+/** arms a switch, stored: the node that activates the endpoint takes it, and one waiting out the delay wakes */
+async function armSwitch(st: ControlState, kind: FailureSwitch['kind'], id: string, message: string): Promise<void> {
+  await st.serial(async () => {
+    const change = switchChange(st, kind, id, message);
+    await st.commit([change], () => st.faults.setSwitches(kind, change.value as Record<string, string>));
+  });
+}
+
+/** the switch of a deleted endpoint, to drop in its deletion's commit: none when it has none */
+export function droppedSwitch(st: ControlState, endpointId: string): Change[] {
+  return st.faults.switches('endpoint')[endpointId] === undefined ? [] : [switchChange(st, 'endpoint', endpointId, null)];
 }
 
 /**
@@ -51,12 +90,13 @@ export async function failEndpointActivation(st: ControlState, caller: Account, 
   const e = st.endpoints.get(id);
   const visible = e && (e.owner === caller.name || st.services.get(e.service_id)?.owner === caller.name);
   if (!e || !visible) throw new DomainError('EndpointNotFound', `endpoint ${id} does not exist`);
-  if (e.status === 'pendingAcceptance' || st.faults.isWaiting(id)) {
-    st.faults.failActivation(id, message);
-    // a waiting activation wakes and fails: answer once it has
+  // activated by another node (its owner), or waiting out the delay here: the switch, taken by the activation
+  if (e.status === 'pendingAcceptance' || (e.status === 'creating' && (st.faults.isWaiting(id) || st.servedElsewhere(id)))) {
+    await armSwitch(st, 'endpoint', id, message);
+    // a waiting activation here wakes and fails: answer once it has (an owner elsewhere fails it once
+    // its watch brings the switch: the answer may still say creating)
     if (e.status === 'creating') await st.faults.activations.get(id)?.catch(() => undefined);
   } else if (e.status === 'creating') {
-    st.faults.injected.failure++;
     await failActivation(st, id, message);
   } else {
     throw new DomainError('InvalidState', `endpoint ${id} is ${e.status}: only an endpoint pending acceptance or creating has an activation to fail`);
@@ -64,11 +104,11 @@ export async function failEndpointActivation(st: ControlState, caller: Account, 
   return st.endpoints.get(id) ?? e;
 }
 
-/** POST /sim/endpoint-services/{id}/fail-next-activation: the next endpoint of the caller's service to activate fails */
-export function failNextActivation(st: ControlState, caller: Account, serviceId: string, message = DEFAULT_FAILURE): void {
+/** POST /sim/endpoint-services/{id}/fail-next-activation: the next endpoint of the caller's service to activate fails, on whichever node */
+export async function failNextActivation(st: ControlState, caller: Account, serviceId: string, message = DEFAULT_FAILURE): Promise<void> {
   const s = st.ownService(caller, serviceId);
   if (s.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint service ${s.id} is being deleted`);
-  st.faults.failNextActivation(s.id, message);
+  await armSwitch(st, 'service', s.id, message);
 }
 
 /**
@@ -87,6 +127,6 @@ export async function setProvisioningDelay(st: ControlState, ms: number): Promis
 export function faultsView(st: ControlState, caller: Account): { provisioning_delay_ms: number; fail_next_activation: string[] } {
   return {
     provisioning_delay_ms: st.faults.delayMs,
-    fail_next_activation: st.faults.failingServices.filter((id) => st.services.get(id)?.owner === caller.name),
+    fail_next_activation: Object.keys(st.faults.switches('service')).filter((id) => st.services.get(id)?.owner === caller.name),
   };
 }

@@ -72,6 +72,8 @@ export interface ControlOptions {
   readonly publishedRecords?: Iterable<[string, PublishedRecord]>;
   /** ms each endpoint activation waits before it is brought up (config faults.provisioning_delay_ms; default 0) */
   readonly provisioningDelayMs?: number;
+  /** the failure switches stored (meta FAILURE_SWITCHES): endpoint or service id -> message */
+  readonly failureSwitches?: { readonly endpoint?: Readonly<Record<string, string>>; readonly service?: Readonly<Record<string, string>> };
   /** on a shared store: this daemon's node id (its data dir's), recorded on the endpoints it serves */
   readonly nodeId?: string;
   /** the nodes sharing the store and their leader (src/store/fleet.ts); absent: this node alone */
@@ -98,6 +100,9 @@ export interface Watched {
 
 /** the meta document of the activation delay set through the API (`{ms}`; provisioning-faults.ts) */
 export const PROVISIONING_DELAY = 'provisioning_delay';
+
+/** the meta documents of the failure switches armed (provisioning-faults.ts): endpoint or service id -> message */
+export const FAILURE_SWITCHES = { endpoint: 'fail_activation', service: 'fail_next_activation' } as const;
 
 /** a mutation in the queue: released once its batch is handed to the store (pipelined) or has landed */
 interface Section {
@@ -209,6 +214,8 @@ export class ControlState {
     this.zonesDown = new Set([...(o.zonesDown ?? [])].filter((z) => this.zones.includes(z)));
     this.healthDefaults = o.healthCheck ?? NLB_HEALTH_DEFAULTS;
     this.faults = new ProvisioningFaults(o.provisioningDelayMs ?? 0);
+    this.faults.setSwitches('endpoint', o.failureSwitches?.endpoint ?? {});
+    this.faults.setSwitches('service', o.failureSwitches?.service ?? {});
     this.unhealthyTermination = o.unhealthyTermination ?? NLB_UNHEALTHY_TERMINATION;
     for (const a of o.inventory.accounts) {
       if (a.token) this.accountsByToken.set(a.token, a);
@@ -487,8 +494,8 @@ export class ControlState {
   }
 
   /**
-   * a meta document another writer changed: the zones down, the activation delay and the VPC
-   * numbers are the region's, so every node follows them (the others are written at start from
+   * a meta document another writer changed: the zones down, the activation delay, the failure
+   * switches and the VPC numbers are the region's, so every node follows them (the others are written at start from
    * the config, which every node reads)
    */
   private setMeta(id: string, value: unknown): void {
@@ -498,6 +505,8 @@ export class ControlState {
       for (const z of Object.keys(value as Record<string, number>)) if (this.zones.includes(z)) this.zonesDown.add(z);
     } else if (id === PROVISIONING_DELAY) {
       this.faults.delayMs = (value as { ms: number }).ms;
+    } else if (id === FAILURE_SWITCHES.endpoint || id === FAILURE_SWITCHES.service) {
+      this.faults.setSwitches(id === FAILURE_SWITCHES.endpoint ? 'endpoint' : 'service', value as Record<string, string>);
     } else if (id === 'vpc_numbers') {
       this.vpcNumbers = value as Record<string, number>;
     }

@@ -1,11 +1,19 @@
 // Provisioning faults (issue 15): what Terraform's and operators' waiters and retries never meet
 // when an activation takes 5 ms. A delay before an endpoint's activation turns it accepted (AWS
 // `pending` -> `available`), and failures on demand: one endpoint's activation, or the next
-// activation of a service. The switches are held in memory only (a restart forgets them); the
-// delay is the config's until PUT /sim/faults, which is stored (control/provisioning-faults.ts).
+// activation of a service. The control plane stores the switches and the delay set through the API
+// (control/provisioning-faults.ts): every node of a fleet holds them, and the node that activates
+// an endpoint takes its switch.
 
 /** the message of a failure asked for without one */
 export const DEFAULT_FAILURE = 'activation failed (a fault injected on demand)';
+
+/** a failure switch: one endpoint's activation, or the next activation of a service's endpoint */
+export interface FailureSwitch {
+  readonly kind: 'endpoint' | 'service';
+  readonly id: string;
+  readonly message: string;
+}
 
 export class ProvisioningFaults {
   /** ms each activation waits before the data plane is asked (faults.provisioning_delay_ms); 0: none */
@@ -25,32 +33,25 @@ export class ProvisioningFaults {
     this.delayMs = delayMs;
   }
 
-  /** the endpoint's activation fails (now when it waits out the delay, else when it comes) */
-  failActivation(endpointId: string, message: string): void {
-    this.failEndpoint.set(endpointId, message);
-    this.waiting.get(endpointId)?.();
+  /** the switches of one kind: endpoint or service id -> the message its activation fails with */
+  switches(kind: FailureSwitch['kind']): Record<string, string> {
+    return Object.fromEntries(kind === 'endpoint' ? this.failEndpoint : this.failNext);
   }
 
-  /** the next activation of an endpoint of this service fails */
-  failNextActivation(serviceId: string, message: string): void {
-    this.failNext.set(serviceId, message);
+  /** the switches of one kind are these now; an activation waiting out the delay whose endpoint fails wakes (and fails) */
+  setSwitches(kind: FailureSwitch['kind'], switches: Readonly<Record<string, string>>): void {
+    const m = kind === 'endpoint' ? this.failEndpoint : this.failNext;
+    m.clear();
+    for (const [id, message] of Object.entries(switches)) m.set(id, message);
+    if (kind === 'endpoint') for (const id of m.keys()) this.waiting.get(id)?.();
   }
 
-  /** the services whose next activation fails */
-  get failingServices(): string[] {
-    return [...this.failNext.keys()];
-  }
-
-  /** the failure an activation meets, taken (each switch fires once); null: none */
-  takeFailure(endpointId: string, serviceId: string): string | null {
+  /** the switch an activation meets (the endpoint's own first), not taken: each fires once, taken with the failure it causes; null: none */
+  failureOf(endpointId: string, serviceId: string): FailureSwitch | null {
     const own = this.failEndpoint.get(endpointId);
-    if (own !== undefined) {
-      this.failEndpoint.delete(endpointId);
-      return own;
-    }
+    if (own !== undefined) return { kind: 'endpoint', id: endpointId, message: own };
     const next = this.failNext.get(serviceId);
-    if (next !== undefined) this.failNext.delete(serviceId);
-    return next ?? null;
+    return next === undefined ? null : { kind: 'service', id: serviceId, message: next };
   }
 
   /** whether a new endpoint of this service activates without a fault: no delay, no failure asked for */
@@ -63,7 +64,7 @@ export class ProvisioningFaults {
     return this.waiting.has(endpointId);
   }
 
-  /** waits out the delay for an endpoint; ends early on failActivation() or stop() */
+  /** waits out the delay for an endpoint; ends early on a switch of its own (setSwitches) or stop() */
   wait(endpointId: string, ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
@@ -80,10 +81,5 @@ export class ProvisioningFaults {
   /** ends every wait (shutdown): the activations go on at once */
   stop(): void {
     for (const wake of [...this.waiting.values()]) wake();
-  }
-
-  /** a pending switch of a deleted endpoint is dropped */
-  forget(endpointId: string): void {
-    this.failEndpoint.delete(endpointId);
   }
 }

@@ -12,7 +12,7 @@ import {
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { CONSUMER, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
+import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
 import { attempt, AWS_KEYS, ec2Clients } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
@@ -117,7 +117,47 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     for (const n of [idle, loaded]) expect((await n.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status).toBe('creating');
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 80, CLIENT)) === 'relay', 20_000, 'the endpoint to relay after the delay'));
     expect((await ownerOf(f, r.body.ip)).owner.name).toBe(idle.name);
-    expect((await loaded.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status).toBe('accepted');
+    // the owner binds, then stores it accepted: the other node sees that once its watch brings it
+    await waitFor(async () => (await loaded.consumer.get(`/vpc-endpoints/${r.body.id}`)).body.status === 'accepted', 10_000, `${loaded.name} to see it accepted`);
+  }, 120_000);
+
+  it('the failure switches armed through one node fail the activation the other runs, once: fail-next-activation, and fail-activation before an acceptance', async () => {
+    const f = await fleetOfTwo();
+    const first = await liveEndpoint(f, f.a);
+    // the next endpoints go to the least loaded node: the one without the first
+    const { owner: loaded, other: idle } = await ownerOf(f, first.ip);
+    const failuresOn = async (n: Node) => (await metricValue(n.child.url, 'vpcep_provisioning_faults_total', { fault: 'failure' })) ?? 0;
+    const armed = await loaded.provider.post(`/sim/endpoint-services/${f.service}/fail-next-activation`, { message: 'the next one fails' });
+    expect(armed.status, JSON.stringify(armed.body)).toBe(200);
+    const failing = await loaded.consumer.post('/vpc-endpoints', { endpoint_service_id: f.service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(failing.status, JSON.stringify(failing.body)).toBe(200);
+    await withLogs([f.a, f.b], waitFor(async () => (await loaded.consumer.get(`/vpc-endpoints/${failing.body.id}`)).body.status === 'failed', 15_000, 'the endpoint to fail'));
+    expect(JSON.stringify((await idle.consumer.get(`/vpc-endpoints/${failing.body.id}`)).body.error)).toContain('the next one fails');
+    // failed by its owner, which took the switch: no node holds it any more
+    expect(await failuresOn(idle)).toBe(1);
+    expect(await failuresOn(loaded)).toBe(0);
+    for (const n of [loaded, idle]) await waitFor(async () => (await n.provider.get('/sim/faults')).body.faults.fail_next_activation.length === 0, 10_000, `${n.name} to see the switch taken`);
+
+    // a service that needs acceptance: its endpoint's activation fails at its acceptance, on its owner
+    const approved = await loaded.provider.post('/vpc-endpoint-services', {
+      port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: 'approved', approval_enabled: true,
+      ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
+    });
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    for (const n of [loaded, idle]) await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${approved.body.id}`)).body.status === 'available', 10_000, `${n.name} to see the service`);
+    expect((await loaded.provider.post(`/vpc-endpoint-services/${approved.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+    const waiting = await loaded.consumer.post('/vpc-endpoints', { endpoint_service_id: approved.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(waiting.status, JSON.stringify(waiting.body)).toBe(200);
+    const { owner, other } = await ownerOf(f, waiting.body.ip);
+    await waitFor(async () => (await other.consumer.get(`/vpc-endpoints/${waiting.body.id}`)).body.status === 'pendingAcceptance', 10_000, `${other.name} to see the endpoint`);
+    const own = await other.consumer.post(`/sim/endpoints/${waiting.body.id}/fail-activation`, { message: 'its own failure' });
+    expect(own.status, JSON.stringify(own.body)).toBe(200);
+    const before = await failuresOn(owner);
+    const accepted = await other.provider.post(`/vpc-endpoint-services/${approved.body.id}/connections/action`, { action: 'receive', endpoints: [waiting.body.id] });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
+    await withLogs([f.a, f.b], waitFor(async () => (await owner.consumer.get(`/vpc-endpoints/${waiting.body.id}`)).body.status === 'failed', 15_000, `the endpoint to fail on ${owner.name}`));
+    expect(JSON.stringify((await owner.consumer.get(`/vpc-endpoints/${waiting.body.id}`)).body.error)).toContain('its own failure');
+    expect(await failuresOn(owner)).toBe(before + 1);
   }, 120_000);
 
   it("a service's new port, changed through one node, is served by the node serving its endpoint", async () => {

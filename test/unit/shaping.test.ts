@@ -30,18 +30,19 @@ describe('bandwidth per endpoint connection', () => {
 });
 
 describe('provisioning faults', () => {
-  it('an endpoint\'s own failure wins over its service\'s one-shot switch, and each fires once', () => {
+  it('an endpoint\'s own switch wins over its service\'s; the switches are what was set, and a copy is given out', () => {
     const f = new ProvisioningFaults(0);
-    f.failNextActivation('svc', 'next');
-    f.failActivation('ep1', 'own');
-    expect(f.failingServices).toEqual(['svc']);
-    expect(f.takeFailure('ep1', 'svc')).toBe('own');
-    expect(f.takeFailure('ep2', 'svc')).toBe('next');
-    expect(f.takeFailure('ep3', 'svc')).toBeNull();
-    expect(f.failingServices).toEqual([]);
-    f.failActivation('gone', 'x');
-    f.forget('gone');
-    expect(f.takeFailure('gone', 'svc')).toBeNull();
+    f.setSwitches('service', { svc: 'next' });
+    f.setSwitches('endpoint', { ep1: 'own' });
+    expect(f.switches('service')).toEqual({ svc: 'next' });
+    expect(f.failureOf('ep1', 'svc')).toEqual({ kind: 'endpoint', id: 'ep1', message: 'own' });
+    expect(f.failureOf('ep2', 'svc')).toEqual({ kind: 'service', id: 'svc', message: 'next' });
+    expect(f.failureOf('ep3', 'other')).toBeNull();
+    f.switches('endpoint').ep9 = 'x';
+    expect(f.failureOf('ep9', 'other')).toBeNull();
+    // taken (the control plane stores them without it)
+    f.setSwitches('service', {});
+    expect(f.failureOf('ep2', 'svc')).toBeNull();
   });
 
   it('a wait ends early when its endpoint is failed or at stop(), and says who waits meanwhile', async () => {
@@ -49,13 +50,13 @@ describe('provisioning faults', () => {
     const a = f.wait('a', 60_000);
     const b = f.wait('b', 60_000);
     expect(f.isWaiting('a') && f.isWaiting('b')).toBe(true);
-    f.failActivation('a', 'boom');
+    f.setSwitches('endpoint', { a: 'boom' });
     await a;
     expect(f.isWaiting('a')).toBe(false);
     expect(f.isWaiting('b')).toBe(true);
     f.stop();
     await b;
     expect(f.isWaiting('b')).toBe(false);
-    expect(f.takeFailure('a', 's')).toBe('boom');
+    expect(f.failureOf('a', 's')?.message).toBe('boom');
   });
 });

@@ -291,7 +291,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
   });
   v1.post('/sim/endpoint-services/:id/fail-next-activation', async (req: Req) => {
     const body = req.body === undefined ? {} : parseBody(simFailBody, req.body);
-    control.failNextActivation(caller(req), req.params.id, body.message);
+    await control.failNextActivation(caller(req), req.params.id, body.message);
     return { faults: control.provisioningFaults(caller(req)) };
   });
   v1.post('/sim/zones/:zone/:state', async (req: Req) => {
