@@ -792,7 +792,12 @@ class IoRing {
         failed.push_back({ud & ~kRingAddBit, -cqe->res});  // only a failure completes (CQE_SKIP_SUCCESS)
       } else if (ud == kRingWaitTag) {
         waiting_ = false;
-        result_ = cqe->res == -ECANCELED || cqe->res == -EINTR ? 0 : cqe->res;
+        // -EAGAIN: a turn with no event, where epoll_wait(2) would have slept on. The ring's wait
+        // never sleeps in the kernel: woken with no event left to give (the other thread's epoll
+        // took the client of a fast listener both poll, EPOLLEXCLUSIVE), it is retried at the
+        // next wake, and past io_uring's limit of retries ends -EAGAIN. Read as an error, it
+        // ended the thread (a storm of clients stopped the daemon).
+        result_ = cqe->res == -ECANCELED || cqe->res == -EINTR || cqe->res == -EAGAIN ? 0 : cqe->res;
       } else if (ud == kRingFenceTag) {
         fenced_ = true;
       } else if (ud & kRingOptionBit) {
