@@ -14,7 +14,7 @@ import { listenersTo, servicesOf } from './load-balancers.js';
 import type { ControlState, Watched } from './state.js';
 import { bindOwned } from './placement.js';
 import { activateEndpoint } from './provisioning-faults.js';
-import { applyToDataPlane, finishEndpointDeletion, pushEndpoint, pushRouting, releaseMoved } from './transitions.js';
+import { applyToDataPlane, failOrphans, finishEndpointDeletion, pushEndpoint, pushRouting, releaseMoved } from './transitions.js';
 import { pushZones } from './zones.js';
 
 /**
@@ -41,6 +41,8 @@ export function reactWatched(st: ControlState, w: Watched): void {
   let zones = false;
   for (const d of w.documents) {
     if (d.kind === 'service') {
+      // deleted by another node: what this node serves of it (made here meanwhile) fails
+      if (!st.services.has(d.id)) st.track(failOrphans(st, d.id));
       services.add(d.id);
       const s = st.services.get(d.id);
       if (s && (s.public || s.service_type === 'gateway')) routing = true;
@@ -130,6 +132,8 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
     st.storeObserver?.relisted();
     // placed elsewhere meanwhile: torn down here (react)
     for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id) || servedHere.has(e.id)) react(st, e.id);
+    // services deleted meanwhile by another node: what this node serves of them fails
+    for (const id of new Set([...st.endpoints.values()].map((e) => e.service_id))) if (!st.services.has(id)) st.track(failOrphans(st, id));
     // what the listing may have changed of the region: the zones down, the routing view
     st.track(pushZones(st));
     st.track(pushRouting(st));

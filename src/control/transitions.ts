@@ -256,17 +256,43 @@ export async function finishDeletion(st: ControlState, kind: 'endpoint' | 'servi
   })());
 }
 
+/** an endpoint whose service is gone: it can never connect now */
+function orphaned(e: Endpoint, serviceId: string): Endpoint {
+  return {
+    ...e, status: 'failed', snat_ip: null, updated_at: now(),
+    error: { name: 'ServiceNotFound', message: `endpoint service ${serviceId} was deleted` },
+  };
+}
+
+/**
+ * On a fleet, the endpoints this node serves of a service another node deleted (follow.ts): the
+ * deleting node fails those it knows (finishServiceDeletion), but one made through this node at
+ * the same moment may have been stored, and brought up here, before either node saw the other's
+ * change. It fails here, for the same reason, and its listeners close.
+ */
+export async function failOrphans(st: ControlState, serviceId: string): Promise<void> {
+  const failed = await st.serial(async () => {
+    if (st.services.has(serviceId)) return [];
+    const next = [...st.endpoints.values()]
+      .filter((e) => e.service_id === serviceId && e.status !== 'deleting' && e.status !== 'failed' && !st.servedElsewhere(e.id))
+      .map((e) => orphaned(e, serviceId));
+    if (next.length) {
+      await st.commit(next.map((e): Change => ({ kind: 'endpoint', id: e.id, value: e })), () => {
+        for (const e of next) st.endpoints.set(e.id, e);
+      });
+    }
+    return next;
+  });
+  for (const e of failed) await applyToDataPlane(st, { kind: 'endpoint', id: e.id, live: null });
+}
+
 export async function finishServiceDeletion(st: ControlState, id: string): Promise<void> {
   await applyToDataPlane(st, { kind: 'service', id, available: false });
   const gone = await st.serial(async () => {
     if (st.services.get(id)?.status !== 'deleting') return false;
     // Endpoints left waiting on the service (pending, rejected, failed) can never connect now.
-    const orphans = [...st.endpoints.values()].filter((e) => e.service_id === id && e.status !== 'deleting');
+    const next = [...st.endpoints.values()].filter((e) => e.service_id === id && e.status !== 'deleting').map((e) => orphaned(e, id));
     const changes: Change[] = [{ kind: 'service', id, value: null }];
-    const next = orphans.map((e): Endpoint => ({
-      ...e, status: 'failed', snat_ip: null, updated_at: now(),
-      error: { name: 'ServiceNotFound', message: `endpoint service ${id} was deleted` },
-    }));
     for (const e of next) changes.push({ kind: 'endpoint', id: e.id, value: e });
     await st.commit(changes, () => {
       st.services.delete(id);

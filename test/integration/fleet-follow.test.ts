@@ -11,6 +11,7 @@ import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
 import { attempt, AWS_KEYS, ec2Clients } from './aws-sdk.js';
@@ -24,6 +25,8 @@ interface Fleet {
   readonly a: Node;
   readonly b: Node;
   readonly service: string;
+  /** the store's key prefix of this fleet */
+  readonly prefix: string;
 }
 
 let etcd: TestEtcd;
@@ -56,7 +59,7 @@ async function fleetOfTwo(): Promise<Fleet> {
   expect(svc.status, JSON.stringify(svc.body)).toBe(200);
   for (const n of [a, b]) await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, `${n.name} to see the service`);
   expect((await a.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
-  return { a, b, service: svc.body.id };
+  return { a, b, service: svc.body.id, prefix };
 }
 
 /** the node that serves the endpoint's address (the path tracer's node), and the other */
@@ -223,5 +226,25 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     await otherEc2.consumer.send(new RevokeSecurityGroupIngressCommand(rule));
     otherEc2.consumer.destroy();
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'ECONNRESET', 10_000, `${owner.name} to refuse by the group's rules`));
+  }, 120_000);
+  it('a service deleted through one node that had not yet seen an endpoint made on it through the other (a race): the node serving the endpoint fails it as its service\'s (EndPoint.2003) and closes its ENI', async () => {
+    const f = await fleetOfTwo();
+    const ep = await liveEndpoint(f, f.a);
+    // the deleting node's commit when the endpoint had not reached it: the service's document alone
+    // goes (finishServiceDeletion fails the endpoints it knows in the same commit)
+    const client = new Etcd3({ hosts: `http://${etcd.endpoint}` });
+    try {
+      await client.delete().key(`${f.prefix}/service/${f.service}`);
+    } finally {
+      client.close();
+    }
+    for (const n of [f.a, f.b]) {
+      const failed = await withLogs([f.a, f.b], waitFor(async () => {
+        const e = (await n.consumer.get(`/vpc-endpoints/${ep.id}`)).body;
+        return e.status === 'failed' ? e : null;
+      }, 10_000, `${n.name} to show the endpoint failed`));
+      expect(failed.error).toEqual([{ error_code: 'EndPoint.2003', error_message: `endpoint service ${f.service} was deleted` }]);
+    }
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) !== 'relay', 10_000, 'the ENI to stop relaying'));
   }, 120_000);
 });
