@@ -5,7 +5,7 @@
 // one outside it (127.0.0.1, another host) as it is; an instance target is a VM port of the VPC
 // (its configured real address, else its host address).
 import type { Backend, BackendTargetSpec } from '../model/events.js';
-import { targetKey, unhealthyCutMs, type HealthSettings } from '../model/health.js';
+import { removedBackendDrainMs, targetKey, unhealthyCutMs, type HealthSettings } from '../model/health.js';
 import {
   crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, listenerIdleTimeoutMs, proxyProtocolOn, unhealthyTerminationOf, type Listener, type LoadBalancer,
   type Target, type TargetGroup,
@@ -184,7 +184,7 @@ export function publicBackends(st: ControlState, s: EndpointService): Backend[] 
  */
 export function portBackends(st: ControlState, s: EndpointService): Backend[] {
   const out: Backend[] = [];
-  const drainMs = (s.deregistration_delay_s ?? st.deregistrationDelayS) * 1000;
+  const drainMs = removedBackendDrainMs(s, st.deregistrationDelayS);
   const health = backendPortIds(s).length > 1 ? healthSettingsOf(st, s) : null;
   const unhealthyCut = unhealthyCutMs(s.unhealthy_termination ?? st.unhealthyTermination);
   for (const m of s.ports) {

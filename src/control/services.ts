@@ -302,15 +302,17 @@ export async function migrateBackend(st: ControlState, caller: Account, id: stri
       throw new DomainError('InvalidParameter', `port ${cmd.toPortId} is in zone ${zoneOf(cmd.toPortId)}, port ${cmd.fromPortId} in ${zoneOf(cmd.fromPortId)}: a migration replaces a backend by one of the same zone`);
     }
     const ports = current.map((p, i) => (i === at ? cmd.toPortId : p));
+    const updated = now();
+    // the mode is stored with the change: the node serving each endpoint drains by it (a fleet's too)
     const n: EndpointService = {
       ...s, port_id: ports[0]!, backends: ports.map((port_id) => ({ port_id })),
-      draining: drainingAfter(s, ports, [], 0), updated_at: now(),
+      draining: drainingAfter(s, ports, [], 0), updated_at: updated, migration: { from_port_id: cmd.fromPortId, mode: cmd.mode, at: updated },
     };
     await st.commit([{ kind: 'service', id, value: n }], () => st.services.set(id, n));
     return n;
   });
   const live = [...st.endpoints.values()].filter((e) => e.service_id === id && LIVE_ENDPOINT_STATUSES.has(e.status));
-  await Promise.all(live.map((e) => pushEndpoint(st, e.id, cmd.mode === 'smooth' ? -1 : 0)));
+  await Promise.all(live.map((e) => pushEndpoint(st, e.id)));
   return st.services.get(id) ?? next;
 }
 

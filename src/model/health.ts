@@ -3,6 +3,7 @@
 // again after `healthy_threshold` successes (002_05e46307768ae273.txt; AWS's NLB defaults and
 // ranges below). The data plane probes (src/dataplane/health-checker.ts) and keeps each target's
 // state in memory; backend choice reads it, so a connection never waits on a probe.
+import type { EndpointService } from './types.js';
 
 /** how one backend is probed: seconds and counts, as a target group's HealthCheck* fields */
 export interface HealthSettings {
@@ -117,4 +118,10 @@ export function unhealthyTerminationProblem(t: UnhealthyTermination): string | n
 export function unhealthyCutMs(t: UnhealthyTermination): number {
   if (t.enabled) return 0;
   return t.draining_interval_s > 0 ? t.draining_interval_s * 1000 : -1;
+}
+
+/** how long a removed backend's live connections flow (ms) after the service's last change: a migration's mode, else the deregistration delay (-1: until they end) */
+export function removedBackendDrainMs(s: EndpointService, deregistrationDelayS: number): number {
+  if (s.migration && s.migration.at === s.updated_at) return s.migration.mode === 'smooth' ? -1 : 0;
+  return (s.deregistration_delay_s ?? deregistrationDelayS) * 1000;
 }

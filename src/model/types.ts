@@ -154,6 +154,15 @@ export interface ServiceBackend {
 }
 
 /** a backend port removed from a service whose live connections still flow */
+/** a migration of a port-backed service's backend (vpcep-sim's, Alibaba's smooth and forced migration) */
+export interface BackendMigration {
+  readonly from_port_id: string;
+  /** smooth: its live connections end on their own; forced: they are cut */
+  readonly mode: 'smooth' | 'forced';
+  /** the service's updated_at it was made at */
+  readonly at: string;
+}
+
 export interface DrainingBackend {
   readonly port_id: string;
   /** when they are cut (ISO time); null: never, they end on their own (a smooth migration) */
@@ -189,6 +198,12 @@ export interface EndpointService {
   readonly deregistration_delay_s?: number;
   /** backends removed and still draining (until: ISO time; null: until their connections end, a smooth migration) */
   readonly draining?: readonly DrainingBackend[];
+  /**
+   * the change that made this version was a migration of a backend (at: its updated_at): the node
+   * serving each endpoint treats the backend it removed by `mode`, whichever node was asked;
+   * a later change (a new updated_at) drains removed backends for the deregistration delay again
+   */
+  readonly migration?: BackendMigration;
   /** a port-backed service's health checks (vpcep-sim's extension); absent: the config's dataplane.health_check */
   readonly health_check?: HealthSettings;
   /** the bandwidth of each of its endpoint connections, Mbit/s (src/model/bandwidth.ts); absent: none */

@@ -11,6 +11,7 @@ import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import net, { type Socket } from 'node:net';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
@@ -43,18 +44,21 @@ async function startNode(configFile: string, name: string): Promise<Node> {
 }
 
 /** two nodes on a prefix of their own (AWS keys too), both seeing each other, and a service open to the consumer */
-async function fleetOfTwo(): Promise<Fleet> {
+async function fleetOfTwo(service: Record<string, unknown> = {}): Promise<Fleet> {
   const prefix = `f${++prefixes}`;
-  const configFile = writeConfig(tempDir(), twoAccountConfig({
+  const base = twoAccountConfig({
     store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false },
     accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
-  }));
+  }) as { vpcs: Array<{ id: string; ports: unknown[] }> };
+  // a second port of the provider's, in port-web's zone: the target of a backend's migration
+  const vpcs = base.vpcs.map((v) => (v.id !== 'vpc-app' ? v : { ...v, ports: [...v.ports, { id: 'port-web2', subnet: 'subnet-app', ip: '192.168.24.247', type: 'VM', target: '127.0.0.2' }] }));
+  const configFile = writeConfig(tempDir(), { ...base, vpcs });
   const a = await startNode(configFile, `${prefix}-a`);
   const b = await startNode(configFile, `${prefix}-b`);
   for (const n of [a, b]) await waitFor(async () => (await n.consumer.get('/sim/nodes')).body.nodes?.length === 2, 15_000, `${n.name} to see both nodes`);
   const svc = await a.provider.post('/vpc-endpoint-services', {
     port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: `s${prefix}`, approval_enabled: false,
-    ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
+    ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }], ...service,
   });
   expect(svc.status, JSON.stringify(svc.body)).toBe(200);
   for (const n of [a, b]) await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, `${n.name} to see the service`);
@@ -76,6 +80,22 @@ async function liveEndpoint(f: Fleet, n: Node): Promise<{ id: string; ip: string
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   await waitFor(async () => (await attempt(r.body.host_ip, 80, CLIENT)) === 'relay', 15_000, `endpoint ${r.body.id} to relay`);
   return r.body;
+}
+
+/** a connection from the consumer's client address through HOST:80, echoing: alive() while a byte comes back */
+async function heldFrom(host: string): Promise<{ socket: Socket; alive(): Promise<boolean> }> {
+  const socket = net.connect({ host, port: 80, localAddress: CLIENT });
+  socket.on('error', () => undefined);
+  await new Promise((r, j) => socket.once('connect', r).once('error', j));
+  const alive = () => new Promise<boolean>((resolve) => {
+    if (socket.destroyed) return resolve(false);
+    const t = setTimeout(() => resolve(false), 2_000);
+    socket.once('data', () => { clearTimeout(t); resolve(true); });
+    socket.once('close', () => { clearTimeout(t); resolve(false); });
+    socket.write('y');
+  });
+  expect(await alive()).toBe(true);
+  return { socket, alive };
 }
 
 /** the provider's ELBv2 client against NODE, without retries */
@@ -246,5 +266,24 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       expect(failed.error).toEqual([{ error_code: 'EndPoint.2003', error_message: `endpoint service ${f.service} was deleted` }]);
     }
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) !== 'relay', 10_000, 'the ENI to stop relaying'));
+  }, 120_000);
+  it("a backend's migration through one node is applied by its mode on the node serving the endpoint: smooth leaves the old backend's connections, forced cuts them (not the deregistration delay)", async () => {
+    for (const [mode, delay] of [['smooth', 1], ['forced', 300]] as const) {
+      const f = await fleetOfTwo({ deregistration_delay: delay });
+      const ep = await liveEndpoint(f, f.a);
+      const { other } = await ownerOf(f, ep.ip);
+      const held = await heldFrom(ep.host_ip);
+      const r = await other.provider.post(`/vpc-endpoint-services/${f.service}/backends/migrate`, { from_port_id: 'port-web', to_port_id: 'port-web2', mode });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      if (mode === 'smooth') {
+        // past the deregistration delay of 1 s, which the owner applied before
+        await new Promise((res) => setTimeout(res, 3_000));
+        expect(await held.alive()).toBe(true);
+      } else {
+        await withLogs([f.a, f.b], waitFor(async () => !(await held.alive()), 10_000, 'the old backend\'s connection cut'));
+      }
+      held.socket.destroy();
+      for (const n of started.splice(0)) n.child.proc.kill('SIGKILL');
+    }
   }, 120_000);
 });
