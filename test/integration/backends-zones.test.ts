@@ -5,7 +5,6 @@
 // daemon through both dialects (the Huawei API's backend list, bad input, smooth and forced
 // migration; the AWS SDK's DescribeTargetHealth states and a deregistration that drains a live
 // transfer). Both relays (test:js-relay).
-import net, { type Socket } from 'node:net';
 import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
@@ -17,7 +16,7 @@ import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js'
 import { targetKey, type HealthSettings } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
-import { echo, ping, randomPort, startBackend, type TestBackend } from './backends.js';
+import { echo, heldConnection, ping, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -444,19 +443,5 @@ describe('several backends per service (real daemon)', () => {
   }, 45_000);
 });
 
-/** a held connection to host:port */
-async function heldAt(host: string, port: number): Promise<{ socket: Socket; alive(): Promise<boolean>; closed: Promise<void> }> {
-  const socket = net.connect({ host, port });
-  cleanup.push(() => socket.destroy());
-  socket.on('error', () => undefined);
-  const closed = new Promise<void>((r) => socket.once('close', () => r()));
-  await new Promise((r, j) => socket.once('connect', r).once('error', j));
-  const alive = () => new Promise<boolean>((resolve) => {
-    if (socket.destroyed) return resolve(false);
-    const t = setTimeout(() => resolve(false), 2_000);
-    socket.once('data', () => { clearTimeout(t); resolve(true); });
-    socket.write('y');
-  });
-  expect(await alive()).toBe(true);
-  return { socket, alive, closed };
-}
+/** a held connection to host:port, destroyed after the test */
+const heldAt = (host: string, port: number) => heldConnection(host, port, { onOpen: (s) => cleanup.push(() => s.destroy()) });

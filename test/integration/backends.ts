@@ -137,3 +137,33 @@ export async function fullListener(): Promise<{ port: number; close(): void }> {
     .catch((err) => { close(); throw err; });
   return { port, close };
 }
+
+export interface HeldConnection {
+  readonly socket: Socket;
+  /** whether a byte written comes back within 2 s */
+  alive(): Promise<boolean>;
+  /** settles when the socket closes */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * A connection held open to HOST:PORT through a path to an echoing backend, from LOCAL_ADDRESS
+ * when given; ON_OPEN gets the socket first (a test's cleanup). Throws unless its first byte
+ * comes back.
+ */
+export async function heldConnection(host: string, port: number, o: { localAddress?: string; onOpen?: (s: Socket) => void } = {}): Promise<HeldConnection> {
+  const socket = net.connect({ host, port, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+  o.onOpen?.(socket);
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  await new Promise((r, j) => socket.once('connect', r).once('error', j));
+  const alive = () => new Promise<boolean>((resolve) => {
+    if (socket.destroyed) return resolve(false);
+    const t = setTimeout(() => resolve(false), 2_000);
+    socket.once('data', () => { clearTimeout(t); resolve(true); });
+    socket.once('close', () => { clearTimeout(t); resolve(false); });
+    socket.write('y');
+  });
+  if (!(await alive())) throw new Error(`a connection held to ${host}:${port}: its first byte did not come back`);
+  return { socket, alive, closed };
+}

@@ -11,12 +11,11 @@ import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import net, { type Socket } from 'node:net';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
 import { attempt, AWS_KEYS, ec2Clients } from './aws-sdk.js';
-import { echo, startBackend, type TestBackend } from './backends.js';
+import { echo, heldConnection, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
 import { spawnNode, withLogs, type FleetNode } from './fleet-nodes.js';
 
@@ -82,21 +81,8 @@ async function liveEndpoint(f: Fleet, n: Node): Promise<{ id: string; ip: string
   return r.body;
 }
 
-/** a connection from the consumer's client address through HOST:80, echoing: alive() while a byte comes back */
-async function heldFrom(host: string): Promise<{ socket: Socket; alive(): Promise<boolean> }> {
-  const socket = net.connect({ host, port: 80, localAddress: CLIENT });
-  socket.on('error', () => undefined);
-  await new Promise((r, j) => socket.once('connect', r).once('error', j));
-  const alive = () => new Promise<boolean>((resolve) => {
-    if (socket.destroyed) return resolve(false);
-    const t = setTimeout(() => resolve(false), 2_000);
-    socket.once('data', () => { clearTimeout(t); resolve(true); });
-    socket.once('close', () => { clearTimeout(t); resolve(false); });
-    socket.write('y');
-  });
-  expect(await alive()).toBe(true);
-  return { socket, alive };
-}
+/** a connection from the consumer's client address through HOST:80 to the echoing backend */
+const heldFrom = (host: string) => heldConnection(host, 80, { localAddress: CLIENT });
 
 /** the provider's ELBv2 client against NODE, without retries */
 function elbClient(n: Node): ElasticLoadBalancingV2Client {

@@ -5,7 +5,6 @@
 // turned healthy again). A data plane in this process with a prober the test drives and an injected
 // clock (no waiting on real probes); then a real daemon through both dialects, a backend that stops
 // accepting but keeps its connections, probed at AWS's shortest interval. Both relays (test:js-relay).
-import net, { type Socket } from 'node:net';
 import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DescribeTargetGroupAttributesCommand, DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
@@ -17,7 +16,7 @@ import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js'
 import { targetKey, type HealthProber, type HealthSettings, type ProbeReason, type ProbeState, type ProbeTarget } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { CONSUMER, PROVIDER, createAcceptedEndpoint, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
-import { echo, ping, randomPort, startBackend, type TestBackend } from './backends.js';
+import { echo, heldConnection, ping, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -79,21 +78,7 @@ function spec(id: string, port: number, targets: BackendTargetSpec[], unhealthyC
 }
 
 /** a held connection to host:port that echoes on demand */
-async function heldAt(host: string, port: number): Promise<{ socket: Socket; alive(): Promise<boolean> }> {
-  const socket = net.connect({ host, port });
-  cleanup.push(() => socket.destroy());
-  socket.on('error', () => undefined);
-  await new Promise((r, j) => socket.once('connect', r).once('error', j));
-  const alive = () => new Promise<boolean>((resolve) => {
-    if (socket.destroyed) return resolve(false);
-    const t = setTimeout(() => resolve(false), 2_000);
-    socket.once('data', () => { clearTimeout(t); resolve(true); });
-    socket.once('close', () => { clearTimeout(t); resolve(false); });
-    socket.write('y');
-  });
-  expect(await alive()).toBe(true);
-  return { socket, alive };
-}
+const heldAt = (host: string, port: number) => heldConnection(host, port, { onOpen: (sock) => cleanup.push(() => sock.destroy()) });
 
 /** held connections through the endpoint until each backend has at least one */
 async function spread(port: number, bs: TestBackend[]): Promise<Array<Awaited<ReturnType<typeof heldAt>>>> {
