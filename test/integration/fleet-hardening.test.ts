@@ -10,7 +10,7 @@ import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, wr
 import { attempt } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
-import { spawnNode, type FleetNode } from './fleet-nodes.js';
+import { openService, spawnNode, type FleetNode } from './fleet-nodes.js';
 
 type Node = FleetNode;
 
@@ -32,14 +32,7 @@ async function fleetOfTwo(): Promise<{ prefix: string; a: Node; b: Node; service
   const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false } }));
   const a = await startNode(configFile, `${prefix}-a`);
   const b = await startNode(configFile, `${prefix}-b`);
-  const svc = await a.provider.post('/vpc-endpoint-services', {
-    port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: `s${prefix}`, approval_enabled: false,
-    ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }],
-  });
-  expect(svc.status, JSON.stringify(svc.body)).toBe(200);
-  await waitFor(async () => (await a.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
-  expect((await a.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
-  return { prefix, a, b, service: svc.body.id };
+  return { prefix, a, b, service: await openService(a, `s${prefix}`, backend.port) };
 }
 
 const endpointIds = async (n: Node) => ((await n.consumer.get('/vpc-endpoints')).body.endpoints as Array<{ id: string }>).map((e) => e.id).sort();

@@ -2,7 +2,8 @@
 // vpcepd child process as a node of a fleet, with its own data dir and node name, and both
 // accounts' clients against it.
 import path from 'node:path';
-import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, type ChildDaemon } from '../helpers.js';
+import { expect } from 'vitest';
+import { ApiClient, CONSUMER, PROVIDER, spawnDaemon, tempDir, waitFor, type ChildDaemon } from '../helpers.js';
 
 export interface FleetNode {
   readonly name: string;
@@ -26,4 +27,16 @@ export async function withLogs<T>(nodes: readonly FleetNode[], p: Promise<T>): P
   } catch (err) {
     throw new Error([(err as Error).message, ...nodes.map((n) => `${n.name}'s log:\n${n.child.output()}`)].join('\n'));
   }
+}
+
+/** a VM service made through N, its port 80 relaying to BACKEND_PORT, available and open to the consumer: its id */
+export async function openService(n: FleetNode, name: string, backendPort: number): Promise<string> {
+  const svc = await n.provider.post('/vpc-endpoint-services', {
+    port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: name, approval_enabled: false,
+    ports: [{ client_port: 80, server_port: backendPort, protocol: 'TCP' }],
+  });
+  expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+  await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, 'the service');
+  expect((await n.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+  return svc.body.id;
 }
