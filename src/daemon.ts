@@ -14,7 +14,7 @@ import { fleetConfigDigest } from './config/fleet-digest.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments, upgradeDocuments } from './control/documents.js';
-import { FAILURE_SWITCHES, PROVISIONING_DELAY } from './control/state.js';
+import { FAILURE_SWITCHES, FAULTS_DOCUMENT, PROVISIONING_DELAY } from './control/state.js';
 import { DnsServer } from './dns/server.js';
 import { Views, type DnsSource } from './dns/views.js';
 import { zoneInRegion } from './model/zones.js';
@@ -23,6 +23,7 @@ import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import type { PublishedRecord } from './model/dns-names.js';
 import type { ConnectionNotification } from './model/notifications.js';
+import type { InjectedFaults } from './model/toxics.js';
 import { shaping } from './dataplane/bandwidth.js';
 import { TcpDataPlane } from './dataplane/data-plane.js';
 import { fdReserveFor } from './dataplane/fd-limit.js';
@@ -233,6 +234,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       publicRecords: config.dns.publicRecords,
       // the delay set through the API is stored, and outlives the config's
       provisioningDelayMs: (after.get('meta')!.get(PROVISIONING_DELAY) as { ms: number } | undefined)?.ms ?? config.faults.provisioningDelayMs,
+      // the toxics and proxies taken down through Toxiproxy's API, as stored (faults.ts)
+      injectedFaults: after.get('fault')!.get(FAULTS_DOCUMENT) as InjectedFaults | undefined,
       failureSwitches: {
         endpoint: after.get('meta')!.get(FAILURE_SWITCHES.endpoint) as Record<string, string> | undefined,
         service: after.get('meta')!.get(FAILURE_SWITCHES.service) as Record<string, string> | undefined,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors.js';
 import { recordProblem } from '../model/dns-names.js';
 import { CONNECTION_EVENTS } from '../model/notifications.js';
+import { TOXIC_TYPES } from '../model/toxics.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES, type Endpoint, type Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
 import { KINDS, StoreError, type Documents, type Kind } from '../store/store.js';
@@ -24,6 +25,16 @@ const vpcDocument = z.looseObject({
   subnets: z.array(z.looseObject({ id: str, cidr: str, gateway_ip: str })),
   ports: z.array(z.looseObject({ id: str, subnet_id: str, ip: str, type: z.enum(['VM', 'LB']) })),
   route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route) })),
+});
+const toxicScope = z.discriminatedUnion('kind', [
+  z.looseObject({ kind: z.literal('port'), endpoint: str, port: z.number().int() }),
+  z.looseObject({ kind: z.literal('endpoint'), endpoint: str }),
+  z.looseObject({ kind: z.literal('service'), service: str }),
+  z.looseObject({ kind: z.literal('zone'), zone: str }),
+  z.looseObject({ kind: z.literal('all') }),
+]);
+const toxic = z.looseObject({
+  name: str, type: z.enum(TOXIC_TYPES), stream: z.enum(['upstream', 'downstream']), toxicity: z.number().min(0).max(1), attributes: z.record(str, z.number()),
 });
 const sgRule = z.looseObject({ protocol: z.enum(['tcp', '-1']), from_port: z.number().int(), to_port: z.number().int(), cidr: str, id: str.optional(), description: z.string().optional() });
 
@@ -84,6 +95,8 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     const bad = recordProblem(r.name, r.value);
     if (bad) ctx.addIssue({ code: 'custom', message: bad });
   }),
+  // the toxics of Toxiproxy's API and the proxies taken down, one document for the region (faults.ts)
+  fault: z.looseObject({ toxics: z.array(z.looseObject({ scope: toxicScope, toxic })), disabled: z.array(str) }),
 };
 
 /**

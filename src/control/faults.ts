@@ -1,14 +1,16 @@
 // Fault injection in the control plane: the toxics of every scope and the proxies taken down,
-// published to the data plane as plain data (ChangeEvent 'faults'). Kept in memory only, as
-// Toxiproxy keeps them: a restart forgets them (README "Fault injection"). A deleted endpoint or
-// service takes the toxics naming it (and its proxies taken down) with it: an id is never reused,
-// so they would only linger in the lists.
+// stored as one document (kind `fault`) and published to the data plane as plain data
+// (ChangeEvent 'faults'). Stored, so that every node of a fleet holds the same and the node serving
+// an endpoint applies what another node's API changed (follow.ts); a restart keeps them too, where
+// Toxiproxy forgets its own (README "Fault injection"). A deleted endpoint or service takes the
+// toxics naming it (and its proxies taken down) with it: an id is never reused, so they would only
+// linger in the lists.
 import { seesBackends, serviceAddress } from '../model/consumer-view.js';
 import { DomainError } from '../model/errors.js';
 import type { Ack } from '../model/events.js';
-import { MAX_TOXICS_PER_SCOPE, parseToxic, proxyName, scopeKey, updateToxic, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
+import { MAX_TOXICS_PER_SCOPE, parseToxic, proxyName, scopeKey, updateToxic, type InjectedFaults, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
 import type { Account, Endpoint } from '../model/types.js';
-import type { ControlState } from './state.js';
+import { FAULTS_DOCUMENT, type ControlState } from './state.js';
 import { applyToDataPlane, liveSpec } from './transitions.js';
 import { checkZone } from './zones.js';
 
@@ -29,11 +31,23 @@ export interface ProxyView {
 }
 
 export class Faults {
-  private rules: ToxicRule[] = [];
-  private readonly disabled = new Set<string>();
+  /** the proxies taken down of the stored state it was made of (a list of every proxy asks once per proxy) */
+  private disabledOf: { readonly from: InjectedFaults; readonly names: ReadonlySet<string> } | undefined;
 
   constructor(private readonly st: ControlState) {
     st.removalListeners.push((kind, id) => this.forget(kind, id));
+  }
+
+  /** every toxic, in the order added, as stored */
+  private get rules(): readonly ToxicRule[] {
+    return this.st.injectedFaults.toxics;
+  }
+
+  /** the proxies taken down, as stored */
+  private get disabled(): ReadonlySet<string> {
+    const from = this.st.injectedFaults;
+    if (this.disabledOf?.from !== from) this.disabledOf = { from, names: new Set(from.disabled) };
+    return this.disabledOf.names;
   }
 
   /** every endpoint listener (Toxiproxy's proxies), of every account: the operator's view */
@@ -191,19 +205,27 @@ export class Faults {
   }
 
   /**
-   * Tells the data plane, and keeps the new state once it took it; a listener that cannot bind
-   * again (enabled: true) leaves everything as it was.
+   * Tells this node's data plane, then stores the new state once it took it; a listener that
+   * cannot bind again here (enabled: true) leaves everything as it was. Other nodes apply it once
+   * their watch brings the document (follow.ts).
    */
-  private async publish(rules: ToxicRule[], disabled: ReadonlySet<string>): Promise<void> {
-    const ack: Ack = await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', toxics: rules, disabled: [...disabled] });
+  private async publish(rules: readonly ToxicRule[], disabled: ReadonlySet<string>): Promise<void> {
+    const was = this.st.injectedFaults;
+    const next: InjectedFaults = { toxics: rules, disabled: [...disabled] };
+    const ack: Ack = await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', ...next });
     if (!ack.ok) {
-      await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', toxics: this.rules, disabled: [...this.disabled] });
+      await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', ...was });
       throw new DomainError(ack.failure === 'privileged_port' ? 'PrivilegedPort' : ack.failure === 'listen_failed' ? 'ListenFailed' : 'SystemError', ack.reason);
     }
-    this.rules = rules;
-    if (disabled !== this.disabled) {
-      this.disabled.clear();
-      for (const n of disabled) this.disabled.add(n);
+    if (JSON.stringify(next) === JSON.stringify(was)) return;
+    const empty = !next.toxics.length && !next.disabled.length;
+    try {
+      // none left: the document goes (a store that never had one stays as it was)
+      await this.st.commit([{ kind: 'fault', id: FAULTS_DOCUMENT, value: empty ? null : next }], () => { this.st.injectedFaults = next; });
+    } catch (err) {
+      // not stored (another node changed them first, or the store is away): the data plane as it was; a conflict runs the change again
+      await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', ...this.st.injectedFaults });
+      throw err;
     }
   }
 }

@@ -6,7 +6,8 @@
 // and Cilium do. Endpoints another daemon serves stay off this data plane (st.servedElsewhere).
 // A change to what an endpoint this daemon serves depends on (its service, load balancer, target
 // group, security group) is re-applied to it here as if the endpoint had changed, and the zones
-// down and the routing view are pushed when another writer changes them.
+// down, the toxics and proxies taken down (Toxiproxy's API) and the routing view are pushed when
+// another writer changes them.
 import { LIVE_ENDPOINT_STATUSES } from '../model/types.js';
 import { StoreError, type Snapshot, type Store, type Watch } from '../store/store.js';
 import { checkDocument, checkDocuments } from './documents.js';
@@ -14,7 +15,7 @@ import { listenersTo, servicesOf } from './load-balancers.js';
 import type { ControlState, Watched } from './state.js';
 import { bindOwned } from './placement.js';
 import { activateEndpoint } from './provisioning-faults.js';
-import { applyToDataPlane, failOrphans, finishEndpointDeletion, pushEndpoint, pushRouting, releaseMoved } from './transitions.js';
+import { applyToDataPlane, failOrphans, finishEndpointDeletion, pushEndpoint, pushFaults, pushRouting, releaseMoved } from './transitions.js';
 import { pushZones } from './zones.js';
 
 /**
@@ -39,6 +40,7 @@ export function reactWatched(st: ControlState, w: Watched): void {
   const groups = new Set<string>();
   let routing = false;
   let zones = false;
+  let faults = false;
   for (const d of w.documents) {
     if (d.kind === 'service') {
       // deleted by another node: what this node serves of it (made here meanwhile) fails
@@ -56,9 +58,12 @@ export function reactWatched(st: ControlState, w: Watched): void {
       routing = true;
     } else if (d.kind === 'meta' && d.id === 'zones_down') {
       zones = true;
+    } else if (d.kind === 'fault') {
+      faults = true;
     }
   }
   if (zones) st.track(pushZones(st));
+  if (faults) st.track(pushFaults(st));
   if (routing) st.track(pushRouting(st));
   if (!services.size && !groups.size) return;
   const already = new Set(w.endpoints);
@@ -134,8 +139,9 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
     for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id) || servedHere.has(e.id)) react(st, e.id);
     // services deleted meanwhile by another node: what this node serves of them fails
     for (const id of new Set([...st.endpoints.values()].map((e) => e.service_id))) if (!st.services.has(id)) st.track(failOrphans(st, id));
-    // what the listing may have changed of the region: the zones down, the routing view
+    // what the listing may have changed of the region: the zones down, the toxics, the routing view
     st.track(pushZones(st));
+    st.track(pushFaults(st));
     st.track(pushRouting(st));
     start(snap.revision);
   };

@@ -18,6 +18,7 @@ import type { OnPremises } from '../model/isolation.js';
 import { ProvisioningFaults } from '../model/provisioning-faults.js';
 import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
 import type { RoutingView } from '../model/routing.js';
+import { NO_FAULTS, type InjectedFaults } from '../model/toxics.js';
 import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Route, type SecurityGroup, type Vpc,
 } from '../model/types.js';
@@ -72,6 +73,8 @@ export interface ControlOptions {
   readonly publishedRecords?: Iterable<[string, PublishedRecord]>;
   /** ms each endpoint activation waits before it is brought up (config faults.provisioning_delay_ms; default 0) */
   readonly provisioningDelayMs?: number;
+  /** the toxics and proxies taken down stored (kind `fault`, id FAULTS_DOCUMENT; faults.ts) */
+  readonly injectedFaults?: InjectedFaults;
   /** the failure switches stored (meta FAILURE_SWITCHES): endpoint or service id -> message */
   readonly failureSwitches?: { readonly endpoint?: Readonly<Record<string, string>>; readonly service?: Readonly<Record<string, string>> };
   /** on a shared store: this daemon's node id (its data dir's), recorded on the endpoints it serves */
@@ -103,6 +106,9 @@ export const PROVISIONING_DELAY = 'provisioning_delay';
 
 /** the meta documents of the failure switches armed (provisioning-faults.ts): endpoint or service id -> message */
 export const FAILURE_SWITCHES = { endpoint: 'fail_activation', service: 'fail_next_activation' } as const;
+
+/** the one document (kind `fault`) of the toxics and the proxies taken down (faults.ts) */
+export const FAULTS_DOCUMENT = 'toxics';
 
 /** a mutation in the queue: released once its batch is handed to the store (pipelined) or has landed */
 interface Section {
@@ -171,6 +177,8 @@ export class ControlState {
   readonly securityGroups = new Map<string, SecurityGroup>();
   /** the public zone's records published through the API, by store id (private-dns.ts PublicZone) */
   readonly publishedRecords = new Map<string, PublishedRecord>();
+  /** the toxics and the proxies taken down, as stored (faults.ts) */
+  injectedFaults: InjectedFaults;
   /** every loopback number ever handed out, by VPC id (meta `vpc_numbers`): config VPCs' and API VPCs' */
   vpcNumbers: Readonly<Record<string, number>>;
   /** counts the commits made visible (the DNS server's view cache compares it) */
@@ -233,6 +241,7 @@ export class ControlState {
     for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
     for (const [id, r] of o.publishedRecords ?? []) this.publishedRecords.set(id, r);
+    this.injectedFaults = o.injectedFaults ?? NO_FAULTS;
     this.nodeId = o.nodeId;
     this.storeObserver = o.storeObserver;
     this.fleet = o.fleet;
@@ -488,6 +497,9 @@ export class ControlState {
       case 'routetable': return void put(this.userRoutes, c.value === null ? null : (c.value as { routes: Route[] }).routes);
       case 'claim': return this.claims.committed([c], this.versions.get(keyOf('claim', c.id)) ?? -1);
       case 'meta': return this.setMeta(c.id, c.value);
+      case 'fault':
+        if (c.id === FAULTS_DOCUMENT) this.injectedFaults = (c.value as InjectedFaults | null) ?? NO_FAULTS;
+        return undefined;
       // accounts and config VPCs come from the config every daemon reads at start
       default: return undefined;
     }
@@ -529,6 +541,7 @@ export class ControlState {
     reset(this.publishedRecords, 'dnsrecord');
     for (const [id, v] of docs.get('apivpc') ?? []) this.vpcs.set(id, v as Vpc);
     for (const [id, v] of docs.get('meta') ?? []) this.setMeta(id, v);
+    this.injectedFaults = (docs.get('fault')?.get(FAULTS_DOCUMENT) as InjectedFaults | undefined) ?? NO_FAULTS;
     this.versions.clear();
     for (const [k, v] of snap.versions) this.versions.set(k, v);
     this.claims.held.clear();

@@ -97,6 +97,17 @@ export function failedEndpoint(e: Endpoint, ack: Extract<Ack, { ok: false }>): E
   return { ...e, status: 'failed', snat_ip: null, updated_at: now(), error: errorOf(ack.reason, ack.failure) };
 }
 
+/**
+ * sends the toxics and the proxies taken down as stored (at start, and when another node changed
+ * them: faults.ts); a listener of a proxy enabled again that cannot bind is logged here, the node
+ * whose API answered cannot tell
+ */
+export async function pushFaults(st: ControlState): Promise<void> {
+  const { toxics, disabled } = st.injectedFaults;
+  const ack = await applyToDataPlane(st, { kind: 'faults', id: 'faults', toxics, disabled });
+  if (!ack.ok) st.log.warn({ reason: ack.reason }, 'data plane did not take the toxics and proxies taken down');
+}
+
 /** sends the routing view; a public service whose listeners cannot bind turns failed, and available again once they bind */
 export async function pushRouting(st: ControlState): Promise<Ack> {
   const ack = await applyToDataPlane(st, { kind: 'routing', id: 'routing', view: st.routing() });
@@ -312,6 +323,8 @@ export async function reconcile(st: ControlState): Promise<void> {
   // the zones down before a restart stay down: told before any endpoint is live
   const zones = await applyToDataPlane(st, { kind: 'zones', id: 'zones', down: [...st.zonesDown] });
   if (!zones.ok) st.log.warn({ reason: zones.reason }, 'data plane could not take the zones down');
+  // the toxics and proxies taken down stored before a restart apply before any endpoint is live
+  await pushFaults(st);
   const routed = await pushRouting(st);
   if (!routed.ok) st.log.warn({ reason: routed.reason }, 'data plane could not take the routing view');
   await converge(st, true);

@@ -42,6 +42,14 @@ export interface ToxicRule {
   readonly toxic: Toxic;
 }
 
+/** every toxic (in the order added) and the proxies taken down: what the control plane stores and publishes */
+export interface InjectedFaults {
+  readonly toxics: readonly ToxicRule[];
+  readonly disabled: readonly string[];
+}
+
+export const NO_FAULTS: InjectedFaults = { toxics: [], disabled: [] };
+
 /**
  * what a connection is, for the scopes: its endpoint, service, terminal port and ENI's zone; a
  * routed one (src/dataplane/gateway.ts): its gateway endpoint ('' on the internet path), the public

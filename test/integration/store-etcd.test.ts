@@ -146,7 +146,7 @@ describeWithEtcd('vpcepd on etcd', (e) => {
     }
     // deleted through B, an endpoint A made and serves stops relaying on A, and its quota slot is free again
     const ofA = won.find((r) => results.indexOf(r) % 2 === 0)!;
-    // a toxic put on it through A goes with it (toxics are each daemon's own, in memory)
+    // a toxic put on it through A goes with it (the toxics are stored: every daemon drops it)
     expect((await a.consumer.post('/sim/toxics', { scope: `endpoint:${ofA.body.id}`, type: 'latency', attributes: { latency: 1 } })).status).toBe(200);
     expect((await b.consumer.delete(`/vpc-endpoints/${ofA.body.id}`)).status).toBe(204);
     await waitFor(async () => (await a.consumer.get(`/vpc-endpoints/${ofA.body.id}`)).status === 404, 10_000, 'A to see the delete');

@@ -492,6 +492,39 @@ describe('start-up', () => {
       taken.close();
     }
   });
+
+  it('toxics and proxies taken down are stored: a restart keeps them (Toxiproxy forgets its own; README "Fault injection"), POST /reset clears them', async () => {
+    const dir = tempDir();
+    const config = () => twoAccountConfig({ faults: { enabled: true, listen: '127.0.0.1:0' } });
+    let other = await startTestDaemon(config(), dir);
+    try {
+      const p = randomPort();
+      const svc = await createAvailableService(other, { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: p, server_port: backend.port, protocol: 'TCP' }] });
+      await other.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+      const e = await createAcceptedEndpoint(other.consumer, { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+      const name = `${e.id}:${p}`;
+      let client = new Toxiproxy(`http://127.0.0.1:${other.daemon.faultsAddress!.port}`);
+      await (await client.get(name)).addToxic({ name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100 } } as never);
+      await (await client.get(name)).update({ enabled: false } as never);
+      await other.stop();
+      other = await startTestDaemon(config(), dir);
+      client = new Toxiproxy(`http://127.0.0.1:${other.daemon.faultsAddress!.port}`);
+      const kept = await client.get(name);
+      expect(kept.enabled).toBe(false);
+      expect((await kept.getToxic('slow')).toJson()).toMatchObject({ name: 'slow', type: 'latency', attributes: { latency: 100 } });
+      await expect(connect(e.host_ip, p)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      await kept.update({ enabled: true } as never);
+      expect(await roundTrip(await connect(e.host_ip, p))).toBeGreaterThanOrEqual(95);
+      await client.reset();
+      await other.stop();
+      other = await startTestDaemon(config(), dir);
+      const fresh = await new Toxiproxy(`http://127.0.0.1:${other.daemon.faultsAddress!.port}`).get(name);
+      expect(fresh.enabled).toBe(true);
+      await expect(fresh.getToxic('slow')).rejects.toThrow();
+    } finally {
+      await other.stop();
+    }
+  });
 });
 
 describe('metrics', () => {
