@@ -3,7 +3,8 @@
 // found by the path tracer, and every change is made through the other node: a zone taken down
 // and up, the activation delay, a service's ports, a security group's rule. Before, each was the
 // answering node's own (zones, delay) or reached the owner only when the endpoint's own document
-// was written again (ports, rules).
+// was written again (ports, rules). A backend's health, probed only by the owner, reads the same
+// through the other node (before, it showed the backend unused there).
 import {
   AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
@@ -253,6 +254,26 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     }
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) !== 'relay', 10_000, 'the ENI to stop relaying'));
   }, 120_000);
+  it("a backend's health probed by the node serving the endpoint shows through the other node (backend_health): before, the other showed it unused", async () => {
+    // a second backend on port-web2's address, the shared one's port
+    const second = await startBackend(echo, { host: '127.0.0.2', port: backend.port });
+    try {
+      const f = await fleetOfTwo({
+        backends: [{ port_id: 'port-web' }, { port_id: 'port-web2' }],
+        health_check: { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 },
+      });
+      const ep = await liveEndpoint(f, f.a);
+      const { other } = await ownerOf(f, ep.ip);
+      const healthOn = async (n: Node) => Object.fromEntries(((await n.provider.get(`/vpc-endpoint-services/${f.service}`)).body.backend_health as Array<{ port_id: string; state: string }>)
+        .map((h) => [h.port_id, h.state]));
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'healthy' }), 20_000, `${other.name} to show both backends healthy`));
+      await second.close();
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'unhealthy' }), 25_000, `${other.name} to show port-web2 unhealthy`));
+    } finally {
+      await second.close();
+    }
+  }, 120_000);
+
   it("a backend's migration through one node is applied by its mode on the node serving the endpoint: smooth leaves the old backend's connections, forced cuts them (not the deregistration delay)", async () => {
     for (const [mode, delay] of [['smooth', 1], ['forced', 300]] as const) {
       const f = await fleetOfTwo({ deregistration_delay: delay });
