@@ -9,7 +9,7 @@ import {
   AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import {
-  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { Etcd3 } from 'etcd3';
@@ -181,7 +181,7 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) !== 'relay', 10_000, `${owner.name} to close port 80`));
   }, 120_000);
 
-  it("an NLB's listener moved and its target deregistered through one node (ELBv2) reach the node serving the endpoint of its service", async () => {
+  it("an NLB's listener moved and its target deregistered through one node (ELBv2) reach the node serving the endpoint of its service; DescribeTargetHealth through the other node shows the owner's probe (before: unused)", async () => {
     const f = await fleetOfTwo();
     const elb = elbClient(f.a);
     const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
@@ -205,6 +205,8 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     const { owner, other } = await ownerOf(f, r.body.ip);
     const otherElb = elbClient(other);
     try {
+      const states = async () => (await otherElb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions!.map((d) => d.TargetHealth!.State);
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await states()) === '["healthy"]', 10_000, `DescribeTargetHealth through ${other.name} to show the target healthy`));
       await otherElb.send(new ModifyListenerCommand({ ListenerArn: listener.ListenerArn, Port: 18081 }));
       await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 18081, CLIENT)) === 'relay', 10_000, `${owner.name} to serve the listener's new port`));
       await otherElb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [target] }));
