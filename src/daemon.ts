@@ -22,6 +22,7 @@ import { applyInventory, storeInventory } from './control/inventory.js';
 import { ConfigError, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import type { PublishedRecord } from './model/dns-names.js';
+import type { PublishedTargetHealth } from './model/health.js';
 import type { ConnectionNotification } from './model/notifications.js';
 import type { InjectedFaults } from './model/toxics.js';
 import { shaping } from './dataplane/bandwidth.js';
@@ -123,6 +124,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let fleet: Fleet | undefined;
   let placement: PlacementLoop | null = null;
   let stopPublishing: (() => void) | undefined;
+  let stopPublishingHealth: (() => void) | undefined;
   let stopReleasing: (() => void) | undefined;
   // where a start's time goes (issue 16: a restart at 5,000 endpoints), logged once ready
   const took: Record<string, number> = {};
@@ -225,6 +227,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       apiVpcs: after.get('apivpc')!.values() as Iterable<Vpc>,
       securityGroups: after.get('securitygroup')!.values() as Iterable<SecurityGroup>,
       publishedRecords: after.get('dnsrecord')!.entries() as Iterable<[string, PublishedRecord]>,
+      fleetHealth: after.get('targethealth')!.values() as Iterable<PublishedTargetHealth>,
       log,
       onPremises: config.dataplane.onPremises,
       zones: config.zones,
@@ -360,7 +363,11 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       started_at: startedAt, registered_at: startedAt, connections: 0, config: fleetConfigDigest(config),
     });
     stopPublishing = (o.every ?? every)(DEFAULTS.fleet.publishIntervalMs, () => openFleet.publish(dataPlane.activeConnections));
-    if (etcdStore) placement = control.startPlacement(DEFAULTS.fleet.placementIntervalMs);
+    if (etcdStore) {
+      placement = control.startPlacement(DEFAULTS.fleet.placementIntervalMs);
+      // each node probes the backends of the endpoints it serves: the others answer their health from what it publishes
+      stopPublishingHealth = (o.every ?? every)(DEFAULTS.fleet.healthPublishIntervalMs, () => void control.publishTargetHealth());
+    }
     metrics.setFleetSource(() => control.nodes());
     // the start's own garbage (the modules, the restore) is the first burst given back
     const releaseLogged = (rss: number): boolean => {
@@ -427,8 +434,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         // its listeners are closed: the fleet places this node's ENIs on the others now, while its
         // connections drain here (it stops following the store first, so that no move cuts them)
         stopPublishing?.();
+        stopPublishingHealth?.();
         stopReleasing?.();
         await placement?.stop();
+        await control.withdrawTargetHealth();
         await follower?.stop();
         await openFleet.close();
         const d = await draining;
@@ -446,6 +455,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     stopConverging?.();
     stopPublishing?.();
+    stopPublishingHealth?.();
     stopReleasing?.();
     await placement?.stop();
     await fleet?.close().catch(() => undefined);

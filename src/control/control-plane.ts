@@ -25,6 +25,7 @@ import type { Store } from '../store/store.js';
 import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { Faults } from './faults.js';
+import { TargetHealthPublisher } from './fleet-health.js';
 import * as provisioning from './provisioning-faults.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
@@ -52,6 +53,7 @@ export class ControlPlane {
   private readonly publicZone: privateDns.PublicZone;
   /** toxics and proxies taken down (README "Fault injection") */
   readonly faults: Faults;
+  private readonly healthPublisher: TargetHealthPublisher;
 
   constructor(o: ControlOptions) {
     this.st = new ControlState(o);
@@ -59,6 +61,7 @@ export class ControlPlane {
     this.faults = new Faults(this.st);
     this.region = this.st.region;
     this.aws = aws.awsIdentities(o.inventory.accounts);
+    this.healthPublisher = new TargetHealthPublisher(this.st);
   }
 
   // ---- AWS identities (src/model/aws-identity.ts) ---------------------------------------------
@@ -526,6 +529,16 @@ export class ControlPlane {
   /** DescribeTargetHealth: the state of each target (or of those asked for) */
   targetHealth(caller: Account, tgId: string, asked?: ReadonlyArray<{ id: string; port?: number }>): TargetHealthRow[] {
     return health.targetGroupHealth(this.st, elb.ownTargetGroup(this.st, caller, tgId), asked);
+  }
+
+  /** on a fleet: this node's probe states into the store, when they changed and another node is live (fleet-health.ts) */
+  publishTargetHealth(): Promise<void> {
+    return this.healthPublisher.publish();
+  }
+
+  /** on a clean stop: this node's published probe states out of the store */
+  withdrawTargetHealth(): Promise<void> {
+    return this.healthPublisher.withdraw();
   }
 
   /** each backend port of a port-backed service, with its health (the Huawei API's backend_health) */

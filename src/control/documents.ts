@@ -97,6 +97,10 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   }),
   // the toxics of Toxiproxy's API and the proxies taken down, one document for the region (faults.ts)
   fault: z.looseObject({ toxics: z.array(z.looseObject({ scope: toxicScope, toxic })), disabled: z.array(str) }),
+  // a fleet node's probe states (fleet-health.ts), kept under its node id
+  targethealth: z.looseObject({
+    node: str, targets: z.record(str, z.looseObject({ state: z.enum(['initial', 'healthy', 'unhealthy']), reason: str.nullable(), unhealthy_draining: z.boolean().optional() })),
+  }),
 };
 
 /**
@@ -156,7 +160,7 @@ const QUICK_CHECKS: Partial<Record<Kind, (doc: unknown) => boolean>> = {
 /** the field of a document that is its key's id, for the kinds stored under their own id or name */
 const KEYED_BY: Partial<Record<Kind, string>> = {
   account: 'name', vpc: 'id', service: 'id', endpoint: 'id', routetable: 'id', notification: 'id',
-  loadbalancer: 'id', targetgroup: 'id', apivpc: 'id', securitygroup: 'id',
+  loadbalancer: 'id', targetgroup: 'id', apivpc: 'id', securitygroup: 'id', targethealth: 'node',
 };
 
 /** throws a StoreError naming the first document of SNAP that does not have its kind's shape */

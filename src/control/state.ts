@@ -12,7 +12,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import type { PublicRecord, PublishedRecord } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
-import { NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, type HealthSettings, type UnhealthyTermination } from '../model/health.js';
+import { NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, type HealthSettings, type PublishedTargetHealth, type UnhealthyTermination } from '../model/health.js';
 import type { LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import type { OnPremises } from '../model/isolation.js';
 import { ProvisioningFaults } from '../model/provisioning-faults.js';
@@ -71,6 +71,8 @@ export interface ControlOptions {
   readonly publicRecords?: readonly PublicRecord[];
   /** the records published through the API (stored: kind `dnsrecord`), by store id */
   readonly publishedRecords?: Iterable<[string, PublishedRecord]>;
+  /** the probe states the fleet's nodes published (stored: kind `targethealth`) */
+  readonly fleetHealth?: Iterable<PublishedTargetHealth>;
   /** ms each endpoint activation waits before it is brought up (config faults.provisioning_delay_ms; default 0) */
   readonly provisioningDelayMs?: number;
   /** the toxics and proxies taken down stored (kind `fault`, id FAULTS_DOCUMENT; faults.ts) */
@@ -179,6 +181,8 @@ export class ControlState {
   readonly publishedRecords = new Map<string, PublishedRecord>();
   /** the toxics and the proxies taken down, as stored (faults.ts) */
   injectedFaults: InjectedFaults;
+  /** each fleet node's probe states as it last published them, by node id (fleet-health.ts) */
+  readonly fleetHealth = new Map<string, PublishedTargetHealth>();
   /** every loopback number ever handed out, by VPC id (meta `vpc_numbers`): config VPCs' and API VPCs' */
   vpcNumbers: Readonly<Record<string, number>>;
   /** counts the commits made visible (the DNS server's view cache compares it) */
@@ -242,6 +246,7 @@ export class ControlState {
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
     for (const [id, r] of o.publishedRecords ?? []) this.publishedRecords.set(id, r);
     this.injectedFaults = o.injectedFaults ?? NO_FAULTS;
+    for (const h of o.fleetHealth ?? []) this.fleetHealth.set(h.node, h);
     this.nodeId = o.nodeId;
     this.storeObserver = o.storeObserver;
     this.fleet = o.fleet;
@@ -403,6 +408,14 @@ export class ControlState {
     this.applyDeferred();
   }
 
+  /**
+   * writes a document this node alone writes (its published probe states: fleet-health.ts) outside
+   * the mutation queue, with no expectation: no other writer races it, and memory learns it from the watch
+   */
+  async writeOwn(change: Change): Promise<void> {
+    await this.store.commit([change]);
+  }
+
   // ---- other writers' batches (a shared store: follow.ts) ------------------------------------
 
   /** whether another daemon sharing the store serves this endpoint */
@@ -494,6 +507,7 @@ export class ControlState {
       case 'securitygroup': return void put(this.securityGroups, c.value as SecurityGroup | null);
       case 'apivpc': return void put(this.vpcs, c.value as Vpc | null);
       case 'dnsrecord': return void put(this.publishedRecords, c.value as PublishedRecord | null);
+      case 'targethealth': return void put(this.fleetHealth, c.value as PublishedTargetHealth | null);
       case 'routetable': return void put(this.userRoutes, c.value === null ? null : (c.value as { routes: Route[] }).routes);
       case 'claim': return this.claims.committed([c], this.versions.get(keyOf('claim', c.id)) ?? -1);
       case 'meta': return this.setMeta(c.id, c.value);
@@ -539,6 +553,7 @@ export class ControlState {
     reset(this.securityGroups, 'securitygroup');
     reset(this.userRoutes, 'routetable', (v) => (v as { routes: Route[] }).routes);
     reset(this.publishedRecords, 'dnsrecord');
+    reset(this.fleetHealth, 'targethealth');
     for (const [id, v] of docs.get('apivpc') ?? []) this.vpcs.set(id, v as Vpc);
     for (const [id, v] of docs.get('meta') ?? []) this.setMeta(id, v);
     this.injectedFaults = (docs.get('fault')?.get(FAULTS_DOCUMENT) as InjectedFaults | undefined) ?? NO_FAULTS;

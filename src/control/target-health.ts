@@ -1,11 +1,13 @@
 // The health of a service's backends as the APIs show it: DescribeTargetHealth's states and reasons
 // for a target group's targets (aws-ec2-api.md; AWS's TargetHealth), and each backend port of a
 // port-backed service (the Huawei API's `backend_health` extension). The probe state comes from
-// the data plane's health view (DataPlane.targetHealth): the control plane never probes.
+// the data plane's health view (DataPlane.targetHealth): the control plane never probes. On a
+// fleet, a target this node does not probe shows what the live nodes probing it published (fleet-health.ts).
 import { targetKey } from '../model/health.js';
 import { drainingTargets, type Target, type TargetGroup } from '../model/load-balancers.js';
 import type { EndpointService } from '../model/types.js';
 import { backendPortIds, loadBalancerZones, portTargets, targetHost, targetZone } from './lb-backends.js';
+import { fleetTargetHealth } from './fleet-health.js';
 import { listenersTo } from './load-balancers.js';
 import type { ControlState } from './state.js';
 
@@ -36,9 +38,9 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
 const row = (id: string, port: number, zone: string | null, state: TargetState, reason: string | null, description?: string): TargetHealthRow =>
   ({ id, port, zone, state, reason, description: reason === null ? null : description ?? DESCRIPTIONS[reason] ?? null });
 
-/** a probed backend's state from the data plane; not probed (no live endpoint reaches it): unused */
+/** a probed backend's state from this node's data plane, else from the fleet's; probed by no node (no live endpoint reaches it): unused */
 function probedRow(st: ControlState, id: string, port: number, zone: string | null, key: string): TargetHealthRow {
-  const h = st.dataPlane.targetHealth?.(key) ?? null;
+  const h = st.dataPlane.targetHealth?.(key) ?? fleetTargetHealth(st, key);
   if (h === null) return row(id, port, zone, 'unused', 'Target.NotInUse', 'No endpoint of an endpoint service reaches it yet: backends are probed while an endpoint that relays to them is live');
   // unhealthy, its connections waiting out target_health_state.unhealthy.draining_interval_seconds
   return row(id, port, zone, h.unhealthyDraining ? 'unhealthy.draining' : h.state, h.reason);

@@ -269,6 +269,10 @@ export class TcpDataPlane implements DataPlane {
     return { state, reason: this.prober.reason(key), ...(unhealthyDraining ? { unhealthyDraining } : {}) };
   }
 
+  probedTargets(): Iterable<string> {
+    return this.prober === null ? [] : this.probed;
+  }
+
   /** tells `listener` each change of a backend's probe state (the DNS server's answers follow health); none without a prober */
   onHealthChange(listener: () => void): void {
     this.prober?.onChange(listener);

@@ -109,6 +109,8 @@ export const DEFAULTS = deepFreeze({
     placementIntervalMs: 1_000, // 1 s
     /** how often a node publishes its connection count with its record (when it changed) */
     publishIntervalMs: 1_000, // 1 s
+    /** how often a node publishes its backends' probe states (when they changed and another node is live) */
+    healthPublishIntervalMs: 500, // 0.5 s
   },
   control: {
     /** how often half-way transitions (creating, deleting) are retried, e.g. after a full disk */

@@ -134,6 +134,8 @@ export interface DataPlane {
   zoneDown?(zone: string | null): boolean;
   /** a backend's probe state now (DescribeTargetHealth); null: not probed (no live endpoint reaches it, or checks off) */
   targetHealth?(key: string): { readonly state: ProbeState; readonly reason: ProbeReason | null; readonly unhealthyDraining?: boolean } | null;
+  /** the keys of the backends probed now (a fleet node publishes their states: control/fleet-health.ts) */
+  probedTargets?(): Iterable<string>;
 }
 
 /** A live interface endpoint's admission inputs, read by the path tracer (it calls the same admit()). */

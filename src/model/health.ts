@@ -43,6 +43,12 @@ export type ProbeState = 'initial' | 'healthy' | 'unhealthy';
 /** why a target is not healthy, with AWS's reason codes (DescribeTargetHealth) */
 export type ProbeReason = 'Elb.InitialHealthChecking' | 'Target.FailedHealthChecks' | 'Target.Timeout' | 'Elb.InternalError';
 
+/** a fleet node's probe states as it publishes them (stored: kind `targethealth`, under its node id), by target key */
+export interface PublishedTargetHealth {
+  readonly node: string;
+  readonly targets: Readonly<Record<string, { readonly state: ProbeState; readonly reason: ProbeReason | null; readonly unhealthy_draining?: boolean }>>;
+}
+
 /** one backend to probe: `key` names it (host:port), `zone` is where it sits (null: outside every zone) */
 export interface ProbeTarget {
   readonly key: string;

@@ -3,12 +3,13 @@
 // found by the path tracer, and every change is made through the other node: a zone taken down
 // and up, the activation delay, a service's ports, a security group's rule. Before, each was the
 // answering node's own (zones, delay) or reached the owner only when the endpoint's own document
-// was written again (ports, rules).
+// was written again (ports, rules). A backend's health, probed only by the owner, reads the same
+// through the other node (before, it showed the backend unused there).
 import {
   AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import {
-  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { Etcd3 } from 'etcd3';
@@ -180,7 +181,7 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) !== 'relay', 10_000, `${owner.name} to close port 80`));
   }, 120_000);
 
-  it("an NLB's listener moved and its target deregistered through one node (ELBv2) reach the node serving the endpoint of its service", async () => {
+  it("an NLB's listener moved and its target deregistered through one node (ELBv2) reach the node serving the endpoint of its service; DescribeTargetHealth through the other node shows the owner's probe (before: unused)", async () => {
     const f = await fleetOfTwo();
     const elb = elbClient(f.a);
     const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
@@ -204,6 +205,8 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     const { owner, other } = await ownerOf(f, r.body.ip);
     const otherElb = elbClient(other);
     try {
+      const states = async () => (await otherElb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions!.map((d) => d.TargetHealth!.State);
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await states()) === '["healthy"]', 10_000, `DescribeTargetHealth through ${other.name} to show the target healthy`));
       await otherElb.send(new ModifyListenerCommand({ ListenerArn: listener.ListenerArn, Port: 18081 }));
       await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 18081, CLIENT)) === 'relay', 10_000, `${owner.name} to serve the listener's new port`));
       await otherElb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [target] }));
@@ -253,6 +256,26 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     }
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) !== 'relay', 10_000, 'the ENI to stop relaying'));
   }, 120_000);
+  it("a backend's health probed by the node serving the endpoint shows through the other node (backend_health): before, the other showed it unused", async () => {
+    // a second backend on port-web2's address, the shared one's port
+    const second = await startBackend(echo, { host: '127.0.0.2', port: backend.port });
+    try {
+      const f = await fleetOfTwo({
+        backends: [{ port_id: 'port-web' }, { port_id: 'port-web2' }],
+        health_check: { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 },
+      });
+      const ep = await liveEndpoint(f, f.a);
+      const { other } = await ownerOf(f, ep.ip);
+      const healthOn = async (n: Node) => Object.fromEntries(((await n.provider.get(`/vpc-endpoint-services/${f.service}`)).body.backend_health as Array<{ port_id: string; state: string }>)
+        .map((h) => [h.port_id, h.state]));
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'healthy' }), 20_000, `${other.name} to show both backends healthy`));
+      await second.close();
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'unhealthy' }), 25_000, `${other.name} to show port-web2 unhealthy`));
+    } finally {
+      await second.close();
+    }
+  }, 120_000);
+
   it("a backend's migration through one node is applied by its mode on the node serving the endpoint: smooth leaves the old backend's connections, forced cuts them (not the deregistration delay)", async () => {
     for (const [mode, delay] of [['smooth', 1], ['forced', 300]] as const) {
       const f = await fleetOfTwo({ deregistration_delay: delay });
