@@ -22,7 +22,7 @@ import { applyTags, mayConnect } from '../model/rules.js';
 import type { Backend } from '../model/events.js';
 import type { PublicRecord } from '../model/dns-names.js';
 import type { Store } from '../store/store.js';
-import type { Account, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
+import type { Account, ClientToken, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { Faults } from './faults.js';
 import { TargetHealthPublisher } from './fleet-health.js';
@@ -402,6 +402,11 @@ export class ControlPlane {
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------
 
   /** `policy`: the dialect's policy rules (is a Principal required) */
+  /** the endpoint the caller made with this client token before, or none; IdempotencyMismatch with other parameters */
+  endpointOfClientToken(caller: Account, token: ClientToken): Promise<Endpoint | undefined> {
+    return endpoints.endpointOfToken(this.st, caller, token);
+  }
+
   createEndpoint(caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
     return endpoints.createEndpoint(this.st, caller, cmd, this.policyOptions(policy));
   }

@@ -17,6 +17,7 @@ const tag = z.looseObject({ key: str, value: str });
 const legacyError = z.looseObject({ error_code: str, error_message: str });
 const resourceError = z.union([z.looseObject({ name: z.enum(ERROR_NAMES as [ErrorName, ...ErrorName[]]), message: str }), legacyError]).optional();
 const serviceType = z.enum(['interface', 'gateway']);
+const clientToken = z.looseObject({ token: str, digest: str }).optional();
 const times = { created_at: str, updated_at: str };
 const route = z.looseObject({ destination: str, type: z.enum(['local', 'igw', 'blackhole', 'gateway_endpoint']), nexthop: str.optional(), owner: str });
 
@@ -64,6 +65,8 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     policy_statement: z.array(z.unknown()).nullable().optional(), description: str, tags: z.array(tag),
     // absent in documents written before issue 13: one ENI, the legacy fields' (endpointWithEnis)
     enis: z.array(z.looseObject({ id: str, zone: str, subnet_id: str, ip: str, host_ip: str })).optional(),
+    // absent in documents written before client tokens were stored, and on endpoints made without one
+    client_token: clientToken,
     error: resourceError, ...times,
   }),
   routetable: z.looseObject({ id: str, routes: z.array(route) }),

@@ -5,8 +5,8 @@ import type { ChangeEndpointSubnetsCommand, CreateEndpointCommand, SetChange, Up
 import { DomainError } from '../model/errors.js';
 import type { LiveEndpoint } from '../model/events.js';
 import type { PolicyOptions } from '../model/policy.js';
-import { applySetChange, applyTags, checkWhitelist, mayConnect } from '../model/rules.js';
-import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type Vpc } from '../model/types.js';
+import { applySetChange, applyTags, checkWhitelist, mayConnect, sameRequest } from '../model/rules.js';
+import { LIVE_ENDPOINT_STATUSES, type Account, type ClientToken, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
 import { activateEndpoint, droppedSwitch } from './provisioning-faults.js';
@@ -14,8 +14,27 @@ import { now, type ControlState } from './state.js';
 import { applyToDataPlane, failedEndpoint, finishDeletion, liveSpec, pushEndpoint } from './transitions.js';
 import { newEnis, withEnis } from './zones.js';
 
+/**
+ * The endpoint CALLER made with the client token TOKEN before (undefined: none), once its commit
+ * has landed; IdempotencyMismatch when it was made with other parameters. The token is kept on the
+ * endpoint's document (the store keeps it over a restart, every node of a fleet holds it) and
+ * claimed in its commit (claims.ts); it is free again once the endpoint is gone.
+ */
+export async function endpointOfToken(st: ControlState, caller: Account, token: ClientToken): Promise<Endpoint | undefined> {
+  let made = st.endpointOfToken(caller.name, token.token);
+  if (made?.landing) {
+    await st.commitsLanded();
+    made = st.endpointOfToken(caller.name, token.token);
+  }
+  return sameRequest(made?.endpoint, token);
+}
+
 export async function createEndpoint(st: ControlState, caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
+  let before: Endpoint | undefined;
   const endpoint = await st.serial(async () => {
+    // checked in the mutation: two calls with one token at once make one endpoint
+    before = cmd.clientToken ? await endpointOfToken(st, caller, cmd.clientToken) : undefined;
+    if (before) return before;
     const s = st.services.get(cmd.serviceId);
     if (!s || s.status === 'deleting') {
       throw new DomainError('ServiceNotFound', `endpoint service ${cmd.serviceId} does not exist`);
@@ -65,6 +84,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
       routetables: [],
       // issue 17: placed at once on the least loaded live node, which brings it up (follow.ts)
       ...(st.nodeId !== undefined ? { node: st.placeNew() } : {}),
+      ...(cmd.clientToken ? { client_token: cmd.clientToken } : {}),
       description: cmd.description ?? '',
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
       created_at: t,
@@ -75,6 +95,7 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
     return e;
   }, { pipelined: true });
+  if (before) return endpoint;
   if (endpoint.status === 'creating' && !st.servedElsewhere(endpoint.id)) st.track(activateEndpoint(st, endpoint.id));
   return endpoint;
 }

@@ -81,6 +81,7 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
     vpc_id: vpc.id, enis: [], subnet_id: null, ip: null, host_ip: null, snat_ip: null, marker_id: st.newMarkerId(),
     status: s.approval_enabled ? 'pendingAcceptance' : 'creating',
     enable_dns: cmd.dns ?? false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
+    ...(cmd.clientToken ? { client_token: cmd.clientToken } : {}),
     description: cmd.description ?? '', tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
     created_at: t, updated_at: t,
   };

@@ -27,7 +27,7 @@ import { cidrContains, cidrOf, intToIp, ipToInt, lastAddress, SNAT_RANGE } from 
 import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
-import { Claims, ipClaim, markerClaim, serviceQuotaClaim, snatClaim, type ClaimedDocument } from './claims.js';
+import { Claims, ipClaim, markerClaim, serviceQuotaClaim, snatClaim, TOKEN_CLAIMS, type ClaimedDocument } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
 import type { Inventory } from './inventory.js';
@@ -302,16 +302,19 @@ export class ControlState {
    * (the watch, or a listing, brings it), for at most CATCH_UP_MS. For a few seconds after etcd
    * restarts, a node's writes go through before its watch resumes: its retries ran at once against
    * the same stale copy and answered StoreConflict after eight. Claims are left out: the claims
-   * learn a lost one at once (claims.ts).
+   * learn a lost one at once (claims.ts); but a client token's, whose retry answers the resource
+   * that holds it, which comes in the claim's batch.
    */
   private async caughtUp(current: ReadonlyMap<string, number> | undefined): Promise<void> {
     if (!current) return;
-    const behind = () => [...current].some(([k, v]) => !k.startsWith('claim/') && (v === 0 ? this.versions.has(k) : (this.versions.get(k) ?? 0) < v));
+    const waited = (k: string) => !k.startsWith('claim/') || k.startsWith(`claim/${TOKEN_CLAIMS}`);
+    const behind = () => [...current].some(([k, v]) => waited(k) && (v === 0 ? this.versions.has(k) : (this.versions.get(k) ?? 0) < v));
     const until = Date.now() + CATCH_UP_MS;
     while (behind() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
-  private async commitsLanded(): Promise<void> {
+  /** once every batch handed to the store has landed (or failed) */
+  async commitsLanded(): Promise<void> {
     while (this.committing.size) await Promise.allSettled([...this.committing]);
   }
 
@@ -435,6 +438,19 @@ export class ControlState {
     live.add(this.nodeId);
     // a walk of every endpoint, on a fleet only, where etcd's round trip dwarfs it
     return leastLoaded(loads(placedOf([...this.endpointsLanding()]), [...live])) ?? this.nodeId;
+  }
+
+  /**
+   * The endpoint OWNER made with a client token, as the commits under way leave it, and whether
+   * its commit is still under way; undefined: none (a walk of the account's endpoints only)
+   */
+  endpointOfToken(owner: string, token: string): { endpoint: Endpoint; landing: boolean } | undefined {
+    for (const e of this.pendingEndpoints.values()) if (e?.owner === owner && e.client_token?.token === token) return { endpoint: e, landing: true };
+    for (const id of this.endpoints.idsOf(owner)) {
+      const e = this.endpoints.get(id)!;
+      if (e.client_token?.token === token && !this.pendingEndpoints.has(id)) return { endpoint: e, landing: false };
+    }
+    return undefined;
   }
 
   /** every endpoint as it is once the commits under way land: new ones in, deleted ones out */

@@ -4,7 +4,7 @@
 import type { ConnectionEventName } from './notifications.js';
 import type { HealthSettings, UnhealthyTermination } from './health.js';
 import type { HealthCheck } from './load-balancers.js';
-import type { PortType, TcpProxy } from './types.js';
+import type { ClientToken, PortType, TcpProxy } from './types.js';
 
 export interface TagInput {
   readonly key: string;
@@ -138,6 +138,8 @@ export interface CreateEndpointCommand {
   readonly defaultGroup?: string;
   /** Alibaba's zone affinity (a vpcep-sim extension of the Huawei API) */
   readonly zoneAffinity?: boolean;
+  /** an idempotent create (EC2's ClientToken): the endpoint its account made with the token is answered instead (rules.ts sameRequest) */
+  readonly clientToken?: ClientToken;
   /**
    * interface endpoints that need no acceptance: true binds the listeners before the answer and
    * stores the endpoint accepted in the create's one commit (AWS may answer `available`); absent:

@@ -49,6 +49,8 @@ export const ERROR_MESSAGES = {
   PortIpNotInSubnet: 'port_ip is not in the subnet',
   InvalidWhitelist: 'invalid whitelist entry: an IPv4 address or CIDR',
   InvalidPolicy: 'invalid policy',
+  // a create's client token used before with other parameters (AWS's idempotency)
+  IdempotencyMismatch: 'the client token was used with other parameters',
   QuotaExceeded: 'quota exceeded',
   VpcLimitExceeded: 'no more VPCs: the account\'s quota, or the region\'s 254 loopback numbers, is used up',
   SubnetExhausted: 'no free private IP left in the subnet',

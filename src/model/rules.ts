@@ -3,7 +3,7 @@ import { cidrContains, intToIp, ipToInt, isIpv4, lastAddress, parseCidr, type Ci
 import { reservedReason } from './config.js';
 import type { ConnectionAction, SetChange } from './commands.js';
 import { DomainError } from './errors.js';
-import type { Account, EndpointService, EndpointStatus, Tag } from './types.js';
+import type { Account, ClientToken, EndpointService, EndpointStatus, Tag } from './types.js';
 
 /** huawei-vpcep-api.md: `iam:domain::<domain_id>` (1-64 of [a-zA-Z0-9*]) or `*`. */
 export function validatePermission(text: string): string {
@@ -102,4 +102,16 @@ export function applyTags(current: readonly Tag[], action: 'create' | 'delete', 
 export function applySetChange(current: readonly string[], change: SetChange): string[] {
   const remove = new Set(change.remove);
   return [...new Set([...current.filter((x) => !remove.has(x)), ...change.add])];
+}
+
+/**
+ * A create that carries a client token: what its account made with that token before (undefined:
+ * nothing), which the create answers instead of making another; the same token with other
+ * parameters is IdempotencyMismatch (aws-ec2-api.md §2.2; AWS's "Ensuring idempotency").
+ */
+export function sameRequest<T extends { readonly client_token?: ClientToken }>(made: T | undefined, asked: ClientToken): T | undefined {
+  if (made && made.client_token?.digest !== asked.digest) {
+    throw new DomainError('IdempotencyMismatch', `The client token '${asked.token}' was used with other parameters`);
+  }
+  return made;
 }

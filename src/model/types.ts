@@ -132,6 +132,15 @@ export const ENDPOINT_STATUSES: readonly EndpointStatus[] = [
   'pendingAcceptance', 'creating', 'accepted', 'rejected', 'failed', 'deleting',
 ];
 
+/**
+ * An idempotent create's client token (AWS's ClientToken) and a digest of the request's other
+ * parameters, in the canonical form of the dialect that took it: kept on the resource it made
+ */
+export interface ClientToken {
+  readonly token: string;
+  readonly digest: string;
+}
+
 export interface Tag {
   readonly key: string;
   readonly value: string;
@@ -299,6 +308,8 @@ export interface Endpoint {
   readonly error?: ResourceError;
   /** on a shared store (etcd): the daemon (its data dir's node id) whose data plane serves it; absent: this daemon */
   readonly node?: string;
+  /** made by a create with a client token (EC2's ClientToken); absent: without one */
+  readonly client_token?: ClientToken;
 }
 
 /** Endpoints in these statuses count as connections of their service and block its deletion. */

@@ -6,7 +6,8 @@
 // was written again (ports, rules). A backend's health, probed only by the owner, reads the same
 // through the other node (before, it showed the backend unused there).
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, RevokeSecurityGroupIngressCommand,
+  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
+  RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
@@ -15,7 +16,7 @@ import {
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
-import { attempt, AWS_KEYS, ec2Clients } from './aws-sdk.js';
+import { attempt, AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 import { echo, heldConnection, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
 import { spawnNode, withLogs, type FleetNode } from './fleet-nodes.js';
@@ -215,6 +216,33 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       await withLogs([f.a, f.b], waitFor(async () => (await attempt(r.body.host_ip, 18081, CLIENT)) === 'relay', 10_000, `${owner.name} to relay to the target registered again`));
     } finally {
       otherElb.destroy();
+    }
+  }, 120_000);
+
+  it("CreateVpcEndpoint retried through the other node with its ClientToken answers the first endpoint (before: a token was the answering node's, the retry made a second); one token through both nodes at once makes one", async () => {
+    const f = await fleetOfTwo();
+    const a = ec2Clients(f.a.child.url, AWS_KEYS).consumer;
+    const b = ec2Clients(f.b.child.url, AWS_KEYS).consumer;
+    try {
+      const name = `com.amazonaws.vpce.us-east-1.${f.service}`;
+      const input = { VpcEndpointType: 'Interface' as const, VpcId: 'vpc-client', ServiceName: name, SubnetIds: ['subnet-a'], ClientToken: 'fleet-token' };
+      const ids = async (c: typeof a) => (await c.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'service-name', Values: [name] }] }))).VpcEndpoints!.map((x) => x.VpcEndpointId).sort();
+      const made = (await a.send(new CreateVpcEndpointCommand(input))).VpcEndpoint!;
+      // at once, before B's watch may have brought the endpoint: B's commit loses the token's claim and answers it
+      const again = (await b.send(new CreateVpcEndpointCommand(input))).VpcEndpoint!;
+      expect(again.VpcEndpointId).toBe(made.VpcEndpointId);
+      for (const c of [a, b]) expect(await ids(c)).toEqual([made.VpcEndpointId]);
+      expect(await refused(b.send(new CreateVpcEndpointCommand({ ...input, SubnetIds: ['subnet-b'] })))).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
+
+      // one new token through both nodes at the same instant: one endpoint, both answered with it
+      const race = { ...input, ClientToken: 'race-token', SubnetIds: ['subnet-b'] };
+      const both = await Promise.all([a, b].map((c) => c.send(new CreateVpcEndpointCommand(race))));
+      expect(new Set(both.map((o) => o.VpcEndpoint!.VpcEndpointId)).size).toBe(1);
+      const all = [made.VpcEndpointId, both[0]!.VpcEndpoint!.VpcEndpointId].sort();
+      for (const c of [a, b]) await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await ids(c)) === JSON.stringify(all), 10_000, 'two endpoints on both nodes'));
+    } finally {
+      a.destroy();
+      b.destroy();
     }
   }, 120_000);
 

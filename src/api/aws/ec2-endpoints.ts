@@ -9,12 +9,13 @@ import type { CreateEndpointCommand, SetChange } from '../../model/commands.js';
 import { awsEndpointDnsNames, awsViewDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
-import type { Account, Endpoint, EndpointService, SecurityGroup, Vpc } from '../../model/types.js';
+import type { Endpoint, EndpointService, SecurityGroup, Vpc } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import {
   applyFilters, awsServiceName, eachItem, awsType, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
   type FilterTable,
 } from './aws-render.js';
+import { clientTokenOf } from './client-token.js';
 import { awsZone } from './ec2-base.js';
 import { callerSecurityGroups, defaultSecurityGroupId, groupsOf } from './ec2-network.js';
 import { endpointServiceName, newAwsId } from './ids.js';
@@ -214,13 +215,6 @@ function readPolicyDocument(call: AwsCall, text: string): PolicyStatement[] {
   }
 }
 
-/** ClientToken -> the endpoint it made, per control plane and account (kept in memory: a restart forgets it) */
-const clientTokens = new WeakMap<ControlPlane, Map<string, { id: string; request: string }>>();
-
-function clientTokenKey(caller: Account, token: string): string {
-  return `${caller.name}\0${token}`;
-}
-
 /**
  * PrivateDnsEnabled as AWS takes it: an interface endpoint's private DNS needs a service with a
  * private DNS name (an AWS service's own, or a provider's verified one); absent, it is on when the
@@ -257,24 +251,12 @@ function homeRegionOnly(call: AwsCall): void {
 
 async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
-  const token = p.string('ClientToken');
-  // AWS: at most 64 ASCII characters
-  if (token !== undefined && (token.length > 64 || !/^[\x20-\x7e]*$/.test(token))) {
-    throw new AwsRequestError('InvalidParameterValue', 'ClientToken must be at most 64 ASCII characters');
-  }
+  const token = clientTokenOf(p);
   ipv4Only(p);
-  const tokens = clientTokens.get(call.control) ?? new Map<string, { id: string; request: string }>();
-  clientTokens.set(call.control, tokens);
-  // the same token with the same parameters answers what it made; with others, AWS refuses
-  const request = token ? JSON.stringify({ ...p.root, ClientToken: undefined, DryRun: undefined }) : '';
-  if (token) {
-    const before = tokens.get(clientTokenKey(call.caller, token));
-    if (before && before.request !== request) {
-      throw new AwsRequestError('IdempotentParameterMismatch', `The client token '${token}' was used with other parameters`);
-    }
-    const made = before && call.control.endpointById(before.id);
-    if (made && made.owner === call.caller.name) return { vpcEndpoint: endpointXml(made, call, serviceNames(call)), clientToken: token };
-  }
+  // a retry answers what the first call made, whatever changed since (its service deleted...); the
+  // create checks it again in its mutation, for a retry racing the first call
+  const made = token && await call.control.endpointOfClientToken(call.caller, token);
+  if (made) return { vpcEndpoint: endpointXml(made, call, serviceNames(call)), clientToken: token.token };
 
   const service = serviceByName(call, p.requiredString('ServiceName'));
   const vpc = ownVpc(call, p.requiredString('VpcId'));
@@ -297,6 +279,7 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     vpcId: vpc.id,
     dns: privateDnsEnabled(service, p.bool('PrivateDnsEnabled'), type),
     tags: tagsOfSpecifications(p, 'vpc-endpoint'),
+    ...(token ? { clientToken: token } : {}),
   };
   if (type === 'Interface') {
     if (routeTables.length) throw new AwsRequestError('InvalidParameter', 'RouteTableId applies to Gateway endpoints only');
@@ -330,8 +313,7 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     if (policyText !== undefined) cmd.policy = readPolicyDocument(call, policyText);
   }
   const e = await call.control.createEndpoint(call.caller, cmd, AWS_POLICY);
-  if (token) tokens.set(clientTokenKey(call.caller, token), { id: e.id, request });
-  return { vpcEndpoint: endpointXml(e, call, serviceNames(call)), ...(token ? { clientToken: token } : {}) };
+  return { vpcEndpoint: endpointXml(e, call, serviceNames(call)), ...(token ? { clientToken: token.token } : {}) };
 }
 
 const ENDPOINT_FILTERS: FilterTable<{ e: Endpoint; name: string; region: string }> = {

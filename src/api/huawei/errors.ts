@@ -90,6 +90,8 @@ export const HUAWEI_ERRORS = {
   InvalidWhitelist: { code: 'EndPoint.2044', status: 400 },
   WhitelistLimit: { code: 'EndPoint.2045', status: 400 },
   InvalidPolicy: { code: 'EndPoint.2048', status: 400 },
+  // the Huawei API takes no client token: never answered here
+  IdempotencyMismatch: { code: 'EndPoint.0002', status: 400 },
   QuotaExceeded: { code: 'EndPoint.2060', status: 403 },
   VpcLimitExceeded: { code: 'EndPoint.2060', status: 403 },
   SubnetExhausted: { code: 'EndPoint.2061', status: 409 },

@@ -39,6 +39,7 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   PortIpNotInSubnet: 400,
   InvalidWhitelist: 400,
   InvalidPolicy: 400,
+  IdempotencyMismatch: 400,
   QuotaExceeded: 400,
   VpcLimitExceeded: 400,
   SubnetExhausted: 409,

@@ -1,0 +1,97 @@
+// CreateVpcEndpoint's ClientToken is the domain's, kept on the endpoint's document (README "Supported
+// actions"): a retry after a restart answers the endpoint the first call made (before, the token was
+// the EC2 dialect's memory and a restart forgot it: the retry made a second endpoint); the same token
+// with other parameters is IdempotentParameterMismatch; each account's tokens are its own; two calls
+// with one token at once make one endpoint; a deleted endpoint's token is free again.
+import { CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, DescribeVpcEndpointsCommand, EC2Client, ModifyVpcEndpointServicePermissionsCommand } from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
+
+const REGION = 'us-east-1';
+const CONFIG = twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] });
+
+let backend: TestBackend;
+const daemons = new Set<TestDaemon>();
+const clients = new Set<EC2Client>();
+
+beforeAll(async () => {
+  backend = await startBackend(echo);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.destroy();
+  for (const d of daemons) await d.stop();
+  await backend?.close();
+});
+
+async function start(dir: string): Promise<{ d: TestDaemon; ec2: Record<keyof typeof AWS_KEYS, EC2Client> }> {
+  const d = await startTestDaemon(CONFIG, dir);
+  daemons.add(d);
+  const ec2 = ec2Clients(d.url, AWS_KEYS, REGION);
+  for (const c of Object.values(ec2)) clients.add(c);
+  return { d, ec2 };
+}
+
+async function stop(d: TestDaemon): Promise<void> {
+  daemons.delete(d);
+  await d.stop();
+}
+
+/** the provider's service (no acceptance) open to the consumer: its AWS name */
+async function openService(d: TestDaemon, ec2: Record<keyof typeof AWS_KEYS, EC2Client>): Promise<string> {
+  const svc = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false, ports: [{ client_port: randomPort(), server_port: backend.port, protocol: 'TCP' }] });
+  expect(svc.status, JSON.stringify(svc.body)).toBe(200);
+  await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 5_000, 'service available');
+  await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.body.id, AddAllowedPrincipals: [`arn:aws:iam::${AWS_KEYS.consumer.account_id}:root`] }));
+  return `com.amazonaws.vpce.${REGION}.${svc.body.id}`;
+}
+
+async function endpointsOf(ec2: EC2Client, serviceName: string): Promise<string[]> {
+  const out = await ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'service-name', Values: [serviceName] }] }));
+  return out.VpcEndpoints!.map((e) => e.VpcEndpointId!).sort();
+}
+
+it('a ClientToken retried after a restart answers the first endpoint (before: a restart forgot it, a second endpoint)', async () => {
+  const dir = tempDir();
+  const first = await start(dir);
+  const name = await openService(first.d, first.ec2);
+  const input = { VpcEndpointType: 'Interface' as const, VpcId: 'vpc-client', ServiceName: name, SubnetIds: ['subnet-a'], ClientToken: 'restart-token' };
+  const made = (await first.ec2.consumer.send(new CreateVpcEndpointCommand(input))).VpcEndpoint!;
+  await stop(first.d);
+
+  const second = await start(dir);
+  const again = await second.ec2.consumer.send(new CreateVpcEndpointCommand(input));
+  expect(again.VpcEndpoint!.VpcEndpointId).toBe(made.VpcEndpointId);
+  expect(again.ClientToken).toBe('restart-token');
+  expect(await endpointsOf(second.ec2.consumer, name)).toEqual([made.VpcEndpointId]);
+  // the parameters are remembered too: other ones are still refused
+  const other = await refused(second.ec2.consumer.send(new CreateVpcEndpointCommand({ ...input, SubnetIds: ['subnet-b'] })));
+  expect(other).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
+  expect(await endpointsOf(second.ec2.consumer, name)).toEqual([made.VpcEndpointId]);
+  await stop(second.d);
+});
+
+it('each account\'s tokens are its own; one token at once twice makes one endpoint; a deleted endpoint\'s token is free', async () => {
+  const { d, ec2 } = await start(tempDir());
+  const name = await openService(d, ec2);
+  const consumerInput = { VpcEndpointType: 'Interface' as const, VpcId: 'vpc-client', ServiceName: name, SubnetIds: ['subnet-a'], ClientToken: 'shared-token' };
+  // two calls with one token at once, through one daemon: one endpoint, both answered with it
+  const both = await Promise.all([0, 1, 2].map(() => ec2.consumer.send(new CreateVpcEndpointCommand(consumerInput))));
+  const ids = new Set(both.map((o) => o.VpcEndpoint!.VpcEndpointId));
+  expect(ids.size).toBe(1);
+  const [id] = [...ids];
+  expect(await endpointsOf(ec2.consumer, name)).toEqual([id]);
+  // the provider's same token, other parameters: its own endpoint, no mismatch
+  const providers = (await ec2.provider.send(new CreateVpcEndpointCommand({ ...consumerInput, VpcId: 'vpc-provider-client', SubnetIds: ['subnet-pc'] }))).VpcEndpoint!;
+  expect(providers.VpcEndpointId).not.toBe(id);
+  expect((await refused(ec2.consumer.send(new CreateVpcEndpointCommand({ ...consumerInput, PrivateDnsEnabled: false }))))).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
+
+  // deleted and gone: the token makes a new endpoint (AWS documents no rule for an endpoint's token after its deletion)
+  await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [id!] }));
+  await waitFor(async () => !(await endpointsOf(ec2.consumer, name)).includes(id!), 5_000, 'endpoint gone');
+  const fresh = (await ec2.consumer.send(new CreateVpcEndpointCommand(consumerInput))).VpcEndpoint!;
+  expect(fresh.VpcEndpointId).not.toBe(id);
+  await stop(d);
+});
