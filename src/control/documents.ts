@@ -55,6 +55,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     ports: z.array(z.looseObject({ client_port: z.number().int(), server_port: z.number().int(), protocol: z.literal('TCP') })),
     tcp_proxy: z.enum(TCP_PROXY_VALUES), description: str, tags: z.array(tag),
     permissions: z.array(z.looseObject({ id: str, permission: str, principal: str.optional(), created_at: str })),
+    client_token: clientToken,
     error: resourceError, ...times,
   }),
   endpoint: z.looseObject({
@@ -72,7 +73,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   routetable: z.looseObject({ id: str, routes: z.array(route) }),
   notification: z.looseObject({
     id: str, owner: str, service_id: str.nullable(), endpoint_id: str.nullable(), topic: str,
-    events: z.array(z.enum(CONNECTION_EVENTS)), enabled: z.boolean(), ...times,
+    events: z.array(z.enum(CONNECTION_EVENTS)), enabled: z.boolean(), client_token: clientToken, ...times,
   }),
   loadbalancer: z.looseObject({
     id: str, owner: str, name: str, type: z.literal('network'), scheme: z.enum(['internal', 'internet-facing']), vpc_id: str,

@@ -4,6 +4,7 @@
 import type { CreateNotificationCommand, ModifyNotificationCommand } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import type { ConnectionNotification } from '../model/notifications.js';
+import { madeWithToken } from '../model/rules.js';
 import type { Account } from '../model/types.js';
 import { now, type ControlState } from './state.js';
 
@@ -28,6 +29,8 @@ export function listNotifications(st: ControlState, caller: Account): Connection
 
 export function createNotification(st: ControlState, caller: Account, cmd: CreateNotificationCommand): Promise<ConnectionNotification> {
   return st.serial(async () => {
+    const before = cmd.clientToken && madeWithToken(st.notifications.values(), caller.name, cmd.clientToken);
+    if (before) return before;
     if ((cmd.serviceId === undefined) === (cmd.endpointId === undefined)) throw new DomainError('InvalidParameter', 'give a service or an endpoint, not both');
     if (cmd.serviceId !== undefined) st.ownService(caller, cmd.serviceId);
     if (cmd.endpointId !== undefined) st.ownEndpoint(caller, cmd.endpointId);
@@ -37,6 +40,7 @@ export function createNotification(st: ControlState, caller: Account, cmd: Creat
     const n: ConnectionNotification = {
       id: cmd.id, owner: caller.name, service_id: cmd.serviceId ?? null, endpoint_id: cmd.endpointId ?? null,
       topic: cmd.topic, events: [...new Set(cmd.events)], enabled: true, created_at: at, updated_at: at,
+      ...(cmd.clientToken ? { client_token: cmd.clientToken } : {}),
     };
     await st.commit([{ kind: 'notification', id: n.id, value: n }], () => st.notifications.set(n.id, n));
     return n;

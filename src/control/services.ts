@@ -5,7 +5,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import { checkBandwidth } from '../model/bandwidth.js';
 import type { ConnectionAction, ConnectionBandwidth, CreateServiceCommand, DeleteServiceCommand, MigrateBackendCommand, PermissionEntry, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
-import { applyTags, checkConnectionAction, fullServiceName, validatePermission } from '../model/rules.js';
+import { applyTags, checkConnectionAction, fullServiceName, madeWithToken, validatePermission } from '../model/rules.js';
 import {
   LIVE_ENDPOINT_STATUSES, type Account, type DrainingBackend, type Endpoint, type EndpointService, type Permission, type PortMapping, type TcpProxy, type Vpc,
 } from '../model/types.js';
@@ -23,7 +23,10 @@ const LB_HEALTH = 'health_check: a service backed by load balancers is probed by
 const LB_TERMINATION = 'unhealthy_connection_termination: a service backed by load balancers takes its target groups\' target_health_state.unhealthy.* attributes (ELBv2 ModifyTargetGroupAttributes)';
 
 export async function createService(st: ControlState, caller: Account, cmd: CreateServiceCommand): Promise<EndpointService> {
+  let before: EndpointService | undefined;
   const service = await st.serial(async () => {
+    before = cmd.clientToken && madeWithToken(st.services.values(), caller.name, cmd.clientToken);
+    if (before) return before;
     const backend = cmd.loadBalancers ? loadBalancerBackend(st, caller, cmd.loadBalancers) : portBackend(st, caller, cmd);
     checkTcpProxy(cmd.tcpProxy);
     if (cmd.healthCheck && cmd.loadBalancers) throw new DomainError('InvalidParameter', LB_HEALTH);
@@ -53,12 +56,14 @@ export async function createService(st: ControlState, caller: Account, cmd: Crea
       description: cmd.description ?? '',
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
       permissions: [],
+      ...(cmd.clientToken ? { client_token: cmd.clientToken } : {}),
       created_at: t,
       updated_at: t,
     };
     await st.commit([{ kind: 'service', id, value: s }], () => st.services.set(id, s));
     return s;
   });
+  if (before) return service;
   st.track(bringServiceUp(st, service.id));
   return service;
 }

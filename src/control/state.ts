@@ -27,7 +27,7 @@ import { cidrContains, cidrOf, intToIp, ipToInt, lastAddress, SNAT_RANGE } from 
 import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
-import { Claims, ipClaim, markerClaim, serviceQuotaClaim, snatClaim, TOKEN_CLAIMS, type ClaimedDocument } from './claims.js';
+import { Claims, ipClaim, markerClaim, serviceQuotaClaim, snatClaim, TOKEN_CLAIMS, tokenClaim, type ClaimedDocument } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
 import type { Inventory } from './inventory.js';
@@ -658,9 +658,14 @@ export class ControlState {
         let from = 0;
         for (const x of this.services.values()) if (x.owner === s.owner) from++;
         return {
-          holder: `service/${c.id}`, values: [],
+          holder: `service/${c.id}`, values: s.client_token ? [tokenClaim('service', s.owner, s.client_token.token)] : [],
           quota: { slot: (n) => serviceQuotaClaim(s.owner, n), count, from, exceeded: `quota exceeded: at most ${count} endpoint services per account` },
         };
+      }
+      case 'notification': {
+        const n = c.value as ConnectionNotification | null;
+        if (n && (this.notifications.has(c.id) || !n.client_token)) return null;
+        return { holder: `notification/${c.id}`, values: n?.client_token ? [tokenClaim('notification', n.owner, n.client_token.token)] : undefined };
       }
       case 'securitygroup': return { holder: `securitygroup/${c.id}`, values: value ? [`sg-name/${value.vpc_id}/${value.name}`] : undefined };
       case 'loadbalancer': return { holder: `loadbalancer/${c.id}`, values: value ? [`lb-name/${value.owner}/${value.name}`] : undefined };

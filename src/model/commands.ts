@@ -51,6 +51,8 @@ export interface CreateServiceCommand {
   readonly privateDnsName?: string;
   /** a port-backed service's connection termination when a backend turns unhealthy; the fields not given: the config's */
   readonly unhealthyTermination?: Partial<UnhealthyTermination>;
+  /** an idempotent create (EC2's ClientToken): the service its account made with the token is answered instead */
+  readonly clientToken?: ClientToken;
 }
 
 /** Alibaba's migration of a zone's backend: the new one takes new connections; the old one's are cut (forced) or left to end (smooth) */
@@ -204,6 +206,8 @@ export interface CreateNotificationCommand {
   readonly endpointId?: string;
   readonly topic: string;
   readonly events: readonly ConnectionEventName[];
+  /** an idempotent create (EC2's ClientToken): the notification its account made with the token is answered instead */
+  readonly clientToken?: ClientToken;
 }
 
 export interface ModifyNotificationCommand {

@@ -2,7 +2,7 @@
 // endpoint services (a provider) or of one of its endpoints (a consumer), delivered to a topic the
 // operator declared in the config. The control plane emits the events (ConnectionEvent) when an
 // endpoint's stored status changes; a deliverer outside the control plane sends them.
-import type { Endpoint } from './types.js';
+import type { ClientToken, Endpoint } from './types.js';
 
 /** what happened to an endpoint's connection: it asked to connect, was accepted, rejected, or deleted */
 export const CONNECTION_EVENTS = ['connect', 'accept', 'reject', 'delete'] as const;
@@ -21,6 +21,8 @@ export interface ConnectionNotification {
   readonly enabled: boolean;
   readonly created_at: string;
   readonly updated_at: string;
+  /** made by a create with a client token (EC2's ClientToken); absent: without one */
+  readonly client_token?: ClientToken;
 }
 
 export interface ConnectionEvent {

@@ -115,3 +115,9 @@ export function sameRequest<T extends { readonly client_token?: ClientToken }>(m
   }
   return made;
 }
+
+/** what OWNER made with the client token ASKED among MADE (sameRequest); undefined: nothing */
+export function madeWithToken<T extends { readonly owner: string; readonly client_token?: ClientToken }>(made: Iterable<T>, owner: string, asked: ClientToken): T | undefined {
+  for (const x of made) if (x.owner === owner && x.client_token?.token === asked.token) return sameRequest(x, asked);
+  return undefined;
+}

@@ -239,6 +239,8 @@ export interface EndpointService {
     readonly targets: readonly PublicTarget[];
     readonly prefix_list?: { readonly id: string; readonly cidrs: readonly string[] };
   };
+  /** made by a create with a client token (EC2's ClientToken); absent: without one */
+  readonly client_token?: ClientToken;
 }
 
 /** the states of a private DNS name's domain verification, as AWS spells them */

@@ -2,15 +2,27 @@
 // actions"): a retry after a restart answers the endpoint the first call made (before, the token was
 // the EC2 dialect's memory and a restart forgot it: the retry made a second endpoint); the same token
 // with other parameters is IdempotentParameterMismatch; each account's tokens are its own; two calls
-// with one token at once make one endpoint; a deleted endpoint's token is free again.
-import { CreateVpcEndpointCommand, DeleteVpcEndpointsCommand, DescribeVpcEndpointsCommand, EC2Client, ModifyVpcEndpointServicePermissionsCommand } from '@aws-sdk/client-ec2';
+// with one token at once make one endpoint; a deleted endpoint's token is free again. The same for
+// CreateVpcEndpointServiceConfiguration and CreateVpcEndpointConnectionNotification (before: their
+// token was echoed only, every retry made another).
+import {
+  CreateVpcEndpointCommand, CreateVpcEndpointConnectionNotificationCommand, CreateVpcEndpointServiceConfigurationCommand, DeleteVpcEndpointsCommand,
+  DescribeVpcEndpointConnectionNotificationsCommand, DescribeVpcEndpointsCommand, DescribeVpcEndpointServiceConfigurationsCommand, EC2Client,
+  ModifyVpcEndpointServicePermissionsCommand,
+} from '@aws-sdk/client-ec2';
+import { CreateLoadBalancerCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const REGION = 'us-east-1';
-const CONFIG = twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] });
+const TOPIC = `arn:aws:sns:${REGION}:${AWS_KEYS.provider.account_id}:events`;
+const CONFIG = twoAccountConfig({
+  accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+  // nothing listens there: no event is sent in these tests
+  aws: { sns_topics: [{ arn: TOPIC, url: 'http://127.0.0.1:9/events' }] },
+});
 
 let backend: TestBackend;
 const daemons = new Set<TestDaemon>();
@@ -93,5 +105,30 @@ it('each account\'s tokens are its own; one token at once twice makes one endpoi
   await waitFor(async () => !(await endpointsOf(ec2.consumer, name)).includes(id!), 5_000, 'endpoint gone');
   const fresh = (await ec2.consumer.send(new CreateVpcEndpointCommand(consumerInput))).VpcEndpoint!;
   expect(fresh.VpcEndpointId).not.toBe(id);
+  await stop(d);
+});
+
+it('CreateVpcEndpointServiceConfiguration and CreateVpcEndpointConnectionNotification retried with their ClientToken after a restart answer the first (before: echoed only, a second)', async () => {
+  const dir = tempDir();
+  const first = await start(dir);
+  const k = AWS_KEYS.provider;
+  const elb = new ElasticLoadBalancingV2Client({ region: REGION, endpoint: first.d.url, maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key } });
+  const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+  elb.destroy();
+  const serviceInput = { NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false, ClientToken: 'service-token' };
+  const service = (await first.ec2.provider.send(new CreateVpcEndpointServiceConfigurationCommand(serviceInput))).ServiceConfiguration!;
+  const notificationInput = { ServiceId: service.ServiceId, ConnectionNotificationArn: TOPIC, ConnectionEvents: ['Connect'], ClientToken: 'notification-token' };
+  const notification = (await first.ec2.provider.send(new CreateVpcEndpointConnectionNotificationCommand(notificationInput))).ConnectionNotification!;
+  await stop(first.d);
+
+  const { d, ec2 } = await start(dir);
+  const service2 = await ec2.provider.send(new CreateVpcEndpointServiceConfigurationCommand(serviceInput));
+  expect([service2.ServiceConfiguration!.ServiceId, service2.ClientToken]).toEqual([service.ServiceId, 'service-token']);
+  const notification2 = await ec2.provider.send(new CreateVpcEndpointConnectionNotificationCommand(notificationInput));
+  expect([notification2.ConnectionNotification!.ConnectionNotificationId, notification2.ClientToken]).toEqual([notification.ConnectionNotificationId, 'notification-token']);
+  expect((await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({}))).ServiceConfigurations!.map((s) => s.ServiceId)).toEqual([service.ServiceId]);
+  expect((await ec2.provider.send(new DescribeVpcEndpointConnectionNotificationsCommand({}))).ConnectionNotificationSet!.map((n) => n.ConnectionNotificationId)).toEqual([notification.ConnectionNotificationId]);
+  expect(await refused(ec2.provider.send(new CreateVpcEndpointServiceConfigurationCommand({ ...serviceInput, AcceptanceRequired: true })))).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
+  expect(await refused(ec2.provider.send(new CreateVpcEndpointConnectionNotificationCommand({ ...notificationInput, ConnectionEvents: ['Accept'] })))).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
   await stop(d);
 });

@@ -10,7 +10,8 @@ import {
   RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import {
-  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeTargetHealthCommand, ElasticLoadBalancingV2Client, ModifyListenerCommand,
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { Etcd3 } from 'etcd3';
@@ -219,7 +220,7 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     }
   }, 120_000);
 
-  it("CreateVpcEndpoint retried through the other node with its ClientToken answers the first endpoint (before: a token was the answering node's, the retry made a second); one token through both nodes at once makes one", async () => {
+  it("CreateVpcEndpoint retried through the other node with its ClientToken answers the first endpoint (before: a token was the answering node's, the retry made a second); one token through both nodes at once makes one endpoint, or one service configuration", async () => {
     const f = await fleetOfTwo();
     const a = ec2Clients(f.a.child.url, AWS_KEYS).consumer;
     const b = ec2Clients(f.b.child.url, AWS_KEYS).consumer;
@@ -240,6 +241,18 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       expect(new Set(both.map((o) => o.VpcEndpoint!.VpcEndpointId)).size).toBe(1);
       const all = [made.VpcEndpointId, both[0]!.VpcEndpoint!.VpcEndpointId].sort();
       for (const c of [a, b]) await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await ids(c)) === JSON.stringify(all), 10_000, 'two endpoints on both nodes'));
+
+      // a service configuration's token likewise, through both nodes at once
+      const [elbA, elbB] = [elbClient(f.a), elbClient(f.b)];
+      const lb = (await elbA.send(new CreateLoadBalancerCommand({ Name: 'nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+      await withLogs([f.a, f.b], waitFor(async () => (await elbB.send(new DescribeLoadBalancersCommand({}))).LoadBalancers!.length === 1, 10_000, 'the NLB on B'));
+      elbA.destroy();
+      elbB.destroy();
+      const providers = [ec2Clients(f.a.child.url, AWS_KEYS).provider, ec2Clients(f.b.child.url, AWS_KEYS).provider];
+      const serviceInput = { NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false, ClientToken: 'service-token' };
+      const services = await Promise.all(providers.map((c) => c.send(new CreateVpcEndpointServiceConfigurationCommand(serviceInput))));
+      expect(new Set(services.map((o) => o.ServiceConfiguration!.ServiceId)).size).toBe(1);
+      for (const c of providers) c.destroy();
     } finally {
       a.destroy();
       b.destroy();

@@ -6,6 +6,7 @@ import { DomainError } from '../../model/errors.js';
 import { CONNECTION_EVENTS, type ConnectionEventName, type ConnectionNotification } from '../../model/notifications.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { applyFilters, eachItem, page, type FilterTable } from './aws-render.js';
+import { clientTokenOf } from './client-token.js';
 import { ownEndpoint } from './ec2-endpoints.js';
 import { newAwsId } from './ids.js';
 import { AWS_CONNECTION_EVENTS } from './notification-message.js';
@@ -67,7 +68,7 @@ async function createNotification(call: AwsCall): Promise<XmlFields> {
   }
   const arn = p.requiredString('ConnectionNotificationArn');
   const events = readEvents(call, true)!;
-  const token = p.string('ClientToken');
+  const token = clientTokenOf(p);
   if (serviceId !== undefined && !call.control.listServices(call.caller).some((s) => s.id === serviceId)) {
     throw new AwsRequestError('InvalidVpcEndpointServiceId.NotFound', `The VpcEndpointService Id '${serviceId.slice(0, 100)}' does not exist`);
   }
@@ -75,9 +76,9 @@ async function createNotification(call: AwsCall): Promise<XmlFields> {
     throw new AwsRequestError('InvalidParameter', 'Connection notifications apply to interface endpoints only');
   }
   const n = await withTopicError(arn, () => call.control.createNotification(call.caller, {
-    id: newAwsId('vpce-nfn'), ...(serviceId !== undefined ? { serviceId } : { endpointId }), topic: arn, events,
+    id: newAwsId('vpce-nfn'), ...(serviceId !== undefined ? { serviceId } : { endpointId }), topic: arn, events, ...(token ? { clientToken: token } : {}),
   }));
-  return { connectionNotification: notificationXml(call, n), ...(token ? { clientToken: token } : {}) };
+  return { connectionNotification: notificationXml(call, n), ...(token ? { clientToken: token.token } : {}) };
 }
 
 const NOTIFICATION_FILTERS: FilterTable<ConnectionNotification> = {

@@ -5,6 +5,7 @@
 // `com.amazonaws.vpce.<region>.<id>`.
 import { DomainError } from '../../model/errors.js';
 import type { EndpointService } from '../../model/types.js';
+import { clientTokenOf } from './client-token.js';
 import { awsZone } from './ec2-base.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { awsServiceName, awsType, baseEndpointDnsName, serviceState, tagSet, tagsOfSpecifications } from './aws-render.js';
@@ -77,6 +78,7 @@ function ipv4InOneRegion(call: AwsCall, prefixes: readonly string[]): void {
 
 async function createConfiguration(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
+  const token = clientTokenOf(p);
   ipv4InOneRegion(call, ['']);
   if (p.stringList('GatewayLoadBalancerArn').length) {
     throw new AwsRequestError('InvalidParameter', 'gateway load balancers (GENEVE) are not simulated: give NetworkLoadBalancerArn.N');
@@ -92,8 +94,9 @@ async function createConfiguration(call: AwsCall): Promise<XmlFields> {
     approvalRequired: p.bool('AcceptanceRequired') ?? true,
     ports: [], tags,
     ...(p.string('PrivateDnsName') !== undefined ? { privateDnsName: p.string('PrivateDnsName') } : {}),
+    ...(token ? { clientToken: token } : {}),
   });
-  return { serviceConfiguration: serviceConfigurationXml(call, s), clientToken: p.string('ClientToken') };
+  return { serviceConfiguration: serviceConfigurationXml(call, s), clientToken: token?.token };
 }
 
 async function modifyConfiguration(call: AwsCall): Promise<XmlFields> {
