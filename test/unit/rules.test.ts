@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { huaweiError } from '../../src/api/huawei/errors.js';
 import { DomainError } from '../../src/model/errors.js';
 import {
-  allocatePrivateIp, applyTags, checkConnectionAction, fullServiceName, mayConnect, normaliseWhitelist, validatePermission,
+  allocatePrivateIp, applyTags, checkConnectionAction, fullServiceName, madeWithToken, mayConnect, normaliseWhitelist, sameRequest, validatePermission,
 } from '../../src/model/rules.js';
 import { cidrOf } from '../../src/net/cidr.js';
 import type { Account, EndpointService } from '../../src/model/types.js';
@@ -105,5 +105,24 @@ describe('names and tags', () => {
     expect(applyTags(tags, 'delete', [{ key: 'env' }], 20)).toEqual([{ key: 'team', value: '' }]);
     expect(code(() => applyTags(tags, 'create', [{ key: 'a' }, { key: 'a' }], 20))).toBe('EndPoint.3068');
     expect(code(() => applyTags(tags, 'create', [{ key: 'x' }], 2))).toBe('EndPoint.3067');
+  });
+});
+
+describe('client tokens', () => {
+  const made = [
+    { id: 'a', owner: 'consumer', client_token: { token: 't1', digest: 'd1' } },
+    { id: 'b', owner: 'provider', client_token: { token: 't1', digest: 'd2' } },
+    { id: 'c', owner: 'consumer' },
+  ];
+
+  it('answer what the account made with the token, the same parameters; nothing for a token it did not use', () => {
+    expect(madeWithToken(made, 'consumer', { token: 't1', digest: 'd1' })?.id).toBe('a');
+    expect(madeWithToken(made, 'provider', { token: 't1', digest: 'd2' })?.id).toBe('b');
+    expect(madeWithToken(made, 'consumer', { token: 't2', digest: 'd1' })).toBeUndefined();
+    expect(sameRequest(undefined, { token: 't1', digest: 'd9' })).toBeUndefined();
+  });
+
+  it('refuse the same token with other parameters: IdempotencyMismatch', () => {
+    expect(() => madeWithToken(made, 'consumer', { token: 't1', digest: 'd2' })).toThrow(expect.objectContaining({ name: 'IdempotencyMismatch' }));
   });
 });
