@@ -5,9 +5,9 @@
 // or two mutations of one daemon in flight together) never both win: the loser's commit fails
 // whole with StoreConflict, learns the value is taken and prepares again. The same holds for the
 // values other documents keep unique: a service's slot of the account's service quota, a security
-// group's name in its VPC, a load balancer's and a target group's name in its account. An endpoint
-// made with a client token claims the token in its account: two nodes taking the same retry at
-// once make one endpoint.
+// group's name in its VPC, a load balancer's and a target group's name in its account. An endpoint,
+// a service or a notification made with a client token claims the token in its account: two nodes
+// taking the same retry at once make one.
 import { createHash } from 'node:crypto';
 import { DomainError } from '../model/errors.js';
 import type { Endpoint } from '../model/types.js';
@@ -24,10 +24,10 @@ export const snatClaim = (ip: string): string => `snat/${ip}`;
 export const ipClaim = (vpcId: string, ip: string): string => `ip/${vpcId}/${ip}`;
 export const quotaClaim = (owner: string, slot: number): string => `endpoint-quota/${owner}/${slot}`;
 export const serviceQuotaClaim = (owner: string, slot: number): string => `service-quota/${owner}/${slot}`;
-/** a client token of an account (hashed: a token is any 64 printable ASCII characters, `/` too) */
+export const TOKEN_CLAIMS = 'client-token/';
+/** a client token of an account for a kind of resource (hashed: a token is any 64 printable ASCII characters, `/` too) */
 export const tokenClaim = (kind: string, owner: string, token: string): string =>
   `${TOKEN_CLAIMS}${kind}/${owner}/${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
-export const TOKEN_CLAIMS = 'client-token/';
 
 /** a document other than an endpoint whose values are claimed: its holder, its unique values, and its quota when it is new */
 export interface ClaimedDocument {

@@ -401,12 +401,12 @@ export class ControlPlane {
 
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------
 
-  /** `policy`: the dialect's policy rules (is a Principal required) */
   /** the endpoint the caller made with this client token before, or none; IdempotencyMismatch with other parameters */
   endpointOfClientToken(caller: Account, token: ClientToken): Promise<Endpoint | undefined> {
     return endpoints.endpointOfToken(this.st, caller, token);
   }
 
+  /** `policy`: the dialect's policy rules (is a Principal required) */
   createEndpoint(caller: Account, cmd: CreateEndpointCommand, policy: PolicyOptions): Promise<Endpoint> {
     return endpoints.createEndpoint(this.st, caller, cmd, this.policyOptions(policy));
   }
