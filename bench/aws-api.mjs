@@ -25,6 +25,7 @@
 // price of a bare commit under each durability on this disk and the load average are printed.
 // Prints a table, writes everything as JSON under bench/results/, stops every process it started.
 // Exits 1 when a vpcep-sim call fails or an endpoint does not relay, 2 on bad usage.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -55,7 +56,7 @@ const CONSUMER_TOKEN = 'bench-consumer-token';
 /** calls of each Describe row before the measured ones, on each server (the create rows: --warm-up) */
 const WARM_UP = 2;
 
-const USAGE = `usage: npm run bench:aws -- [--smoke] [--endpoints N] [--creates N] [--concurrency N] [--describes N] [--warm-up N] [--rounds N] [--durability D] [--no-moto] [--relay RELAY] [--cpu-prof DIR] [--baseline DIR]
+const USAGE = `usage: npm run bench:aws -- [--smoke] [--endpoints N] [--creates N] [--concurrency N] [--describes N] [--warm-up N] [--rounds N] [--durability D] [--no-moto] [--relay RELAY] [--cpu-prof DIR] [--baseline DIR] [--client-token]
 
   --endpoints N    endpoints in the consumer's VPC when describing (the creates included); default 1000 (smoke: 16)
   --creates N      measured CreateVpcEndpoint calls per mode (sequential, concurrent); default 200 (smoke: 4)
@@ -72,6 +73,8 @@ const USAGE = `usage: npm run bench:aws -- [--smoke] [--endpoints N] [--creates 
   --cpu-prof DIR   runs vpcepd under node --cpu-prof, its profile written into DIR when it stops
   --baseline DIR   also measures the daemon of another built checkout (its dist/), in the same
                    rounds: this code against that one (before and after a change)
+  --client-token   every CreateVpcEndpoint carries a new ClientToken, as Terraform's do (the SDK
+                   sends none unless asked): the create checks and stores it
   --smoke          a few calls of each: under 30 s
   -h, --help       this text`;
 
@@ -81,7 +84,7 @@ function options() {
   const line = commandLine('bench:aws', USAGE, {
     endpoints: { type: 'string' }, creates: { type: 'string' }, 'warm-up': { type: 'string' }, concurrency: { type: 'string' }, describes: { type: 'string' },
     rounds: { type: 'string' }, relay: { type: 'string' }, durability: { type: 'string' }, 'cpu-prof': { type: 'string' }, baseline: { type: 'string' },
-    'no-moto': { type: 'boolean', default: false }, smoke: { type: 'boolean', default: false },
+    'no-moto': { type: 'boolean', default: false }, smoke: { type: 'boolean', default: false }, 'client-token': { type: 'boolean', default: false },
   });
   const v = line.values;
   usage = line.usage;
@@ -104,6 +107,7 @@ function options() {
     durability: v.durability ?? 'process',
     cpuProf: v['cpu-prof'] === undefined ? null : path.resolve(v['cpu-prof']),
     baseline: v.baseline === undefined ? null : path.resolve(v.baseline),
+    clientToken: v['client-token'],
   };
   if (o.baseline && !fs.existsSync(path.join(o.baseline, 'dist/vpcepd.js'))) usage(`--baseline ${o.baseline}: no dist/vpcepd.js there (build that checkout first)`);
   if (!['js', 'native', 'auto'].includes(o.relay)) usage('--relay must be js, native or auto');
@@ -323,7 +327,11 @@ async function prepare(server, c, echoPort, listenerPort) {
 
 // ---- the measured calls
 
-const create = (w) => new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: w.vpcId, ServiceName: w.serviceName, SubnetIds: [w.subnetId] });
+/** a new ClientToken per create with --client-token (Terraform sends one); set in main() */
+let withClientToken = false;
+const create = (w) => new CreateVpcEndpointCommand({
+  VpcEndpointType: 'Interface', VpcId: w.vpcId, ServiceName: w.serviceName, SubnetIds: [w.subnetId], ...(withClientToken ? { ClientToken: randomUUID() } : {}),
+});
 
 /**
  * The calls of one row: each is { make(world) -> [client, command], check(output) -> items } and
@@ -609,6 +617,7 @@ function serversShare(results, keys, title) {
 
 async function main() {
   const o = options();
+  withClientToken = o.clientToken;
   if (!fs.existsSync(path.join(rootDir, 'dist/vpcepd.js'))) {
     process.stderr.write('bench:aws: dist/vpcepd.js is missing: run `npm run build` first\n');
     process.exit(2);
@@ -624,7 +633,7 @@ async function main() {
   const loadBefore = os.loadavg();
   const program = o.moto ? motoServer() : null;
   const motoState = !o.moto ? 'off' : program ? 'present' : 'absent';
-  say(`bench:aws ${o.smoke ? '(smoke) ' : ''}— ${o.endpoints} endpoints, ${o.creates} creates per mode (concurrency ${o.concurrency}) after ${o.warmUp} not counted, ${o.describes} calls per Describe, ${o.rounds} round${o.rounds > 1 ? 's' : ''}`);
+  say(`bench:aws ${o.smoke ? '(smoke) ' : ''}— ${o.endpoints} endpoints, ${o.creates} creates per mode (concurrency ${o.concurrency}) after ${o.warmUp} not counted, ${o.describes} calls per Describe, ${o.rounds} round${o.rounds > 1 ? 's' : ''}${o.clientToken ? ', a ClientToken per create' : ''}`);
   if (motoState === 'absent') say('bench:aws: moto_server is absent (not on the PATH nor in /root/.pyenv/shims): measuring vpcep-sim only');
   if (motoState === 'off') say('bench:aws: --no-moto: measuring vpcep-sim only');
 
