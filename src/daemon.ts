@@ -318,7 +318,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         zoneDown: (zone: string) => control.zoneDown(zone),
         vpcNumbers: () => control.routing().vpcByNumber.keys(),
         endpointBackends: (e: Endpoint) => control.endpointBackends(e),
-        health: { state: (k) => dataPlane.targetHealth(k)?.state ?? 'initial', reason: (k) => dataPlane.targetHealth(k)?.reason ?? null },
+        // this node's probes, else the fleet's (a target only another node probes)
+        health: { state: (k) => control.targetProbe(k)?.state ?? 'initial', reason: (k) => control.targetProbe(k)?.reason ?? null },
         clientZone: (host) => control.zoneOfHost(host),
         publicRecords: () => control.publicRecords(),
       };

@@ -25,7 +25,7 @@ import type { Store } from '../store/store.js';
 import type { Account, ClientToken, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { Faults } from './faults.js';
-import { TargetHealthPublisher } from './fleet-health.js';
+import { probeView, TargetHealthPublisher } from './fleet-health.js';
 import * as provisioning from './provisioning-faults.js';
 import * as gateway from './gateway-endpoints.js';
 import * as notifications from './notifications.js';
@@ -534,6 +534,11 @@ export class ControlPlane {
   /** DescribeTargetHealth: the state of each target (or of those asked for) */
   targetHealth(caller: Account, tgId: string, asked?: ReadonlyArray<{ id: string; port?: number }>): TargetHealthRow[] {
     return health.targetGroupHealth(this.st, elb.ownTargetGroup(this.st, caller, tgId), asked);
+  }
+
+  /** a target's probe state: this node's own, else, on a fleet, what the live nodes probing it published (fleet-health.ts); null: none probes it */
+  targetProbe(key: string): ReturnType<typeof probeView> {
+    return probeView(this.st, key);
   }
 
   /** on a fleet: this node's probe states into the store, when they changed and another node is live (fleet-health.ts) */

@@ -27,6 +27,15 @@ export function fleetTargetHealth(st: ControlState, key: string): { state: Probe
   return found ? { state: found.state, reason: found.reason, ...(found.unhealthy_draining ? { unhealthyDraining: true } : {}) } : null;
 }
 
+/**
+ * A target's probe state as this node knows it: its own data plane's when it probes the target,
+ * else the fleet's (fleetTargetHealth); null: no node probes it. Every reader of target health
+ * (the APIs, the path tracer's backend choice, the DNS answers that follow health) reads this.
+ */
+export function probeView(st: ControlState, key: string): { state: ProbeState; reason: ProbeReason | null; unhealthyDraining?: boolean } | null {
+  return st.dataPlane.targetHealth?.(key) ?? fleetTargetHealth(st, key);
+}
+
 /** Publishes this node's probe states (on a fleet only), when they changed since its last write. */
 export class TargetHealthPublisher {
   /** the document last written, as JSON (undefined: none yet) */

@@ -16,6 +16,7 @@ import { decide, decideOnPremisesToPublic, explainOutcome, indexRouting, routeRe
 import type { Account, Endpoint, Eni, Vpc } from '../model/types.js';
 import { cidrContains, cidrOf, intToIp, ipToInt, isIpv4 } from '../net/cidr.js';
 import { hostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
+import { probeView } from './fleet-health.js';
 import type { ControlState } from './state.js';
 import { backendsOf } from './transitions.js';
 import { subnetZone } from './lb-backends.js';
@@ -137,7 +138,7 @@ function chosenBackend(st: ControlState, ep: Endpoint, eni: Eni, b: Backend | nu
   const targets = b.targets ?? [{ key: targetKey(b.host, b.port), host: b.host, port: b.port, zone: null }];
   const dp = st.dataPlane;
   const inputs: ChoiceInputs = {
-    health: { state: (k) => dp.targetHealth?.(k)?.state ?? 'initial', reason: (k) => dp.targetHealth?.(k)?.reason ?? null },
+    health: { state: (k) => probeView(st, k)?.state ?? 'initial', reason: (k) => probeView(st, k)?.reason ?? null },
     zoneDown: (z) => dp.zoneDown?.(z) ?? false,
   };
   const zone = eni.zone;

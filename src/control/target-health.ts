@@ -7,7 +7,7 @@ import { targetKey } from '../model/health.js';
 import { drainingTargets, type Target, type TargetGroup } from '../model/load-balancers.js';
 import type { EndpointService } from '../model/types.js';
 import { backendPortIds, loadBalancerZones, portTargets, targetHost, targetZone } from './lb-backends.js';
-import { fleetTargetHealth } from './fleet-health.js';
+import { probeView } from './fleet-health.js';
 import { listenersTo } from './load-balancers.js';
 import type { ControlState } from './state.js';
 
@@ -40,7 +40,7 @@ const row = (id: string, port: number, zone: string | null, state: TargetState, 
 
 /** a probed backend's state from this node's data plane, else from the fleet's; probed by no node (no live endpoint reaches it): unused */
 function probedRow(st: ControlState, id: string, port: number, zone: string | null, key: string): TargetHealthRow {
-  const h = st.dataPlane.targetHealth?.(key) ?? fleetTargetHealth(st, key);
+  const h = probeView(st, key);
   if (h === null) return row(id, port, zone, 'unused', 'Target.NotInUse', 'No endpoint of an endpoint service reaches it yet: backends are probed while an endpoint that relays to them is live');
   // unhealthy, its connections waiting out target_health_state.unhealthy.draining_interval_seconds
   return row(id, port, zone, h.unhealthyDraining ? 'unhealthy.draining' : h.state, h.reason);

@@ -87,6 +87,18 @@ async function liveEndpoint(f: Fleet, n: Node): Promise<{ id: string; ip: string
 /** a connection from the consumer's client address through HOST:80 to the echoing backend */
 const heldFrom = (host: string) => heldConnection(host, 80, { localAddress: CLIENT });
 
+/** a service on port-web and port-web2, probed every 5 s (two in a row change a state) */
+const TWO_BACKENDS = {
+  backends: [{ port_id: 'port-web' }, { port_id: 'port-web2' }],
+  health_check: { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 },
+};
+
+/** the service's backend_health through N: port id -> state */
+async function healthOn(f: Fleet, n: Node): Promise<Record<string, string>> {
+  const r = await n.provider.get(`/vpc-endpoint-services/${f.service}`);
+  return Object.fromEntries((r.body.backend_health as Array<{ port_id: string; state: string }>).map((h) => [h.port_id, h.state]));
+}
+
 /** the provider's ELBv2 client against NODE, without retries */
 function elbClient(n: Node): ElasticLoadBalancingV2Client {
   const k = AWS_KEYS.provider;
@@ -301,17 +313,12 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     // a second backend on port-web2's address, the shared one's port
     const second = await startBackend(echo, { host: '127.0.0.2', port: backend.port });
     try {
-      const f = await fleetOfTwo({
-        backends: [{ port_id: 'port-web' }, { port_id: 'port-web2' }],
-        health_check: { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 },
-      });
+      const f = await fleetOfTwo(TWO_BACKENDS);
       const ep = await liveEndpoint(f, f.a);
       const { other } = await ownerOf(f, ep.ip);
-      const healthOn = async (n: Node) => Object.fromEntries(((await n.provider.get(`/vpc-endpoint-services/${f.service}`)).body.backend_health as Array<{ port_id: string; state: string }>)
-        .map((h) => [h.port_id, h.state]));
-      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'healthy' }), 20_000, `${other.name} to show both backends healthy`));
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(f, other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'healthy' }), 20_000, `${other.name} to show both backends healthy`));
       await second.close();
-      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'unhealthy' }), 25_000, `${other.name} to show port-web2 unhealthy`));
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(f, other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'unhealthy' }), 25_000, `${other.name} to show port-web2 unhealthy`));
     } finally {
       await second.close();
     }
@@ -334,6 +341,33 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       }
       held.socket.destroy();
       for (const n of started.splice(0)) n.child.proc.kill('SIGKILL');
+    }
+  }, 120_000);
+  it("the path tracer through a node that does not probe a service's backends chooses as the node serving the endpoint does: never a backend the fleet knows unhealthy", async () => {
+    const second = await startBackend(echo, { host: '127.0.0.2', port: backend.port });
+    try {
+      const f = await fleetOfTwo(TWO_BACKENDS);
+      // the provider's own endpoint, the only one of the service: its owner alone probes the backends
+      const made = await f.a.provider.post('/vpc-endpoints', { endpoint_service_id: f.service, vpc_id: 'vpc-provider-client', subnet_id: 'subnet-pc' });
+      expect(made.status, JSON.stringify(made.body)).toBe(200);
+      const trace = (n: Node, sourcePort: number) => n.provider.post('/trace', {
+        vpc_id: 'vpc-provider-client', source_ip: '10.0.1.50', destination_ip: made.body.ip, destination_port: 80, source_port: sourcePort,
+      });
+      const served = await withLogs([f.a, f.b], waitFor(async () => (await trace(f.a, 1)).body.trace?.node?.name as string | undefined, 15_000, 'the endpoint placed'));
+      const other = served === f.a.name ? f.b : f.a;
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(f, other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'healthy' }), 20_000, `${other.name} to show both backends healthy`));
+      // both backends healthy: some flows go to each (the flow hash of the source port)
+      const chosen = async () => new Set(await Promise.all(Array.from({ length: 16 }, async (_, i) => {
+        const t = await trace(other, 1000 + i);
+        expect(t.status, JSON.stringify(t.body)).toBe(200);
+        return t.body.trace.backend.target as string;
+      })));
+      expect(await chosen()).toEqual(new Set([`127.0.0.1:${backend.port}`, `127.0.0.2:${backend.port}`]));
+      await second.close();
+      await withLogs([f.a, f.b], waitFor(async () => JSON.stringify(await healthOn(f, other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web2': 'unhealthy' }), 25_000, `${other.name} to show port-web2 unhealthy`));
+      expect(await chosen()).toEqual(new Set([`127.0.0.1:${backend.port}`]));
+    } finally {
+      await second.close();
     }
   }, 120_000);
 });

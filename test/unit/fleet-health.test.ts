@@ -3,7 +3,7 @@
 // only on a fleet with another live node, and only when they changed.
 import { describe, expect, it } from 'vitest';
 import { checkDocuments } from '../../src/control/documents.js';
-import { fleetTargetHealth, TargetHealthPublisher } from '../../src/control/fleet-health.js';
+import { fleetTargetHealth, probeView, TargetHealthPublisher } from '../../src/control/fleet-health.js';
 import type { ControlState } from '../../src/control/state.js';
 import type { ProbeState, PublishedTargetHealth } from '../../src/model/health.js';
 import { emptyDocuments, StoreError, type Change } from '../../src/store/store.js';
@@ -48,6 +48,17 @@ describe('fleetTargetHealth', () => {
 
   it('off a fleet (no node id): null', () => {
     expect(fleetTargetHealth(state(['n1', 'n2'], [doc('n2', 'healthy')], {}, null).st, '127.0.0.2:80')).toBeNull();
+  });
+});
+
+describe('probeView (what the APIs, the path tracer and DNS read)', () => {
+  it("this node's own probe when it probes the target, else the fleet's, else null", () => {
+    // n2 published it unhealthy, but this node probes it healthy: its own probe
+    const { st } = state(['n1', 'n2'], [doc('n2', 'unhealthy')], { '127.0.0.2:80': 'healthy' });
+    expect(probeView(st, '127.0.0.2:80')).toEqual({ state: 'healthy', reason: null });
+    const other = state(['n1', 'n2'], [{ node: 'n2', targets: { '127.0.0.3:80': { state: 'unhealthy', reason: 'Target.FailedHealthChecks' } } }]);
+    expect(probeView(other.st, '127.0.0.3:80')).toEqual({ state: 'unhealthy', reason: 'Target.FailedHealthChecks' });
+    expect(probeView(other.st, '127.0.0.4:80')).toBeNull();
   });
 });
 
