@@ -4,7 +4,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { etcdArgs, etcdEnv, etcdHealthy } from '../../bench/lib/etcd.mjs';
-import { freePort, tempDir, waitFor } from '../helpers.js';
+import { tempDir, waitFor } from '../helpers.js';
+import { randomPort } from './backends.js';
 
 export const HAVE_ETCD = spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0;
 export const RUN_ETCD = HAVE_ETCD || process.env.CI === 'true';
@@ -22,19 +23,38 @@ export interface TestEtcd {
 }
 
 export async function startEtcd(): Promise<TestEtcd> {
-  const dataDir = tempDir('vpcep-etcd-');
-  const [client, peer] = [await freePort(), await freePort()];
+  // Ports below Linux's ephemeral range (randomPort): a port free a moment ago in that range can be
+  // taken by an outgoing connection of the tests before etcd binds it (once in CI: etcd never
+  // answered). A port another listener holds ends etcd at once: the first start tries others.
+  for (let attempt = 1; ; attempt++) {
+    const etcd = etcdOn(tempDir('vpcep-etcd-'), randomPort(), randomPort());
+    try {
+      await etcd.start();
+      return etcd;
+    } catch (err) {
+      if (attempt === 3 || !/address already in use/.test(etcd.output())) throw err;
+    }
+  }
+}
+
+function etcdOn(dataDir: string, client: number, peer: number): TestEtcd {
   const endpoint = `127.0.0.1:${client}`;
   let proc: ChildProcess | undefined;
   let out = '';
   const run = async () => {
     if (proc && proc.exitCode === null && proc.signalCode === null) return;
-    proc = spawn('etcd', etcdArgs({ dataDir, clientPort: client, peerPort: peer }), { stdio: ['ignore', 'pipe', 'pipe'], env: etcdEnv() });
-    proc.stdout!.on('data', (b) => { out += b; });
-    proc.stderr!.on('data', (b) => { out += b; });
-    await waitFor(() => etcdHealthy(endpoint), 20_000, `etcd to answer on ${endpoint}\n${out.slice(-2000)}`);
+    const p = spawn('etcd', etcdArgs({ dataDir, clientPort: client, peerPort: peer }), { stdio: ['ignore', 'pipe', 'pipe'], env: etcdEnv() });
+    proc = p;
+    p.stdout!.on('data', (b) => { out += b; });
+    p.stderr!.on('data', (b) => { out += b; });
+    const exited = () => p.exitCode !== null || p.signalCode !== null;
+    try {
+      await waitFor(async () => exited() || etcdHealthy(endpoint), 20_000, `etcd to answer on ${endpoint}`);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${out.slice(-2000)}`);
+    }
+    if (exited()) throw new Error(`etcd ended (${p.exitCode ?? p.signalCode}) before it answered on ${endpoint}:\n${out.slice(-2000)}`);
   };
-  await run();
   return {
     endpoint,
     url: `etcd://${endpoint}`,
