@@ -43,8 +43,12 @@ export function reactWatched(st: ControlState, w: Watched): void {
   let faults = false;
   for (const d of w.documents) {
     if (d.kind === 'service') {
-      // deleted by another node: what this node serves of it (made here meanwhile) fails
-      if (!st.services.has(d.id)) st.track(failOrphans(st, d.id));
+      // deleted by another node: what this node serves of it (made here meanwhile) fails, and its
+      // listeners close there; nothing is left to re-apply
+      if (!st.services.has(d.id)) {
+        st.track(failOrphans(st, d.id));
+        continue;
+      }
       services.add(d.id);
       const s = st.services.get(d.id);
       if (s && (s.public || s.service_type === 'gateway')) routing = true;

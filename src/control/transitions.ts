@@ -12,8 +12,8 @@ import type { Change } from '../store/store.js';
 import { loadBalancerBackends, portBackends, publicBackends, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
 
-/** DRAIN_MS: how long backends this spec removes keep their connections, when not the service's deregistration delay (a migration) */
-export function liveSpec(st: ControlState, e: Endpoint, drainMs?: number): LiveEndpoint | null {
+/** the endpoint as the data plane runs it; null: it cannot run (its service, VPC or addresses missing) */
+export function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
   const s = st.services.get(e.service_id);
   const vpc = st.vpcs.get(e.vpc_id);
   if (!s || s.status !== 'available' || !vpc || !e.ip || !e.host_ip || !e.snat_ip || !e.enis.length) return null;
@@ -29,7 +29,7 @@ export function liveSpec(st: ControlState, e: Endpoint, drainMs?: number): LiveE
     vpc_cidr: vpc.cidr,
     snat_ip: e.snat_ip,
     tcp_proxy: s.tcp_proxy,
-    backends: backendsOf(st, s, drainMs),
+    backends: backendsOf(st, s),
     zone_affinity: e.zone_affinity === true,
     bandwidth_mbps: bandwidthOf(e, s),
     enable_whitelist: e.enable_whitelist,
@@ -58,10 +58,9 @@ function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_ru
 }
 
 /** the real addresses each terminal port relays to */
-export function backendsOf(st: ControlState, s: EndpointService, drainMs?: number): LiveEndpoint['backends'] {
+export function backendsOf(st: ControlState, s: EndpointService): LiveEndpoint['backends'] {
   if (s.public) return publicBackends(st, s);
-  const backends = s.load_balancers ? loadBalancerBackends(st, s) : portBackends(st, s);
-  return drainMs === undefined ? backends : backends.map((b) => ({ ...b, drain_ms: drainMs }));
+  return s.load_balancers ? loadBalancerBackends(st, s) : portBackends(st, s);
 }
 
 /** an endpoint placed on another node (a fleet's placement): this node's listeners close and its connections are cut */
@@ -197,15 +196,15 @@ export async function bringEndpointUp(st: ControlState, id: string): Promise<voi
   if (e.service_type === 'gateway') await pushRouting(st);
 }
 
-/** sends a live endpoint's current spec; a data-plane failure turns it failed. DRAIN_MS: see liveSpec */
-export async function pushEndpoint(st: ControlState, id: string, drainMs?: number): Promise<void> {
+/** sends a live endpoint's current spec; a data-plane failure turns it failed */
+export async function pushEndpoint(st: ControlState, id: string): Promise<void> {
   const e = st.endpoints.get(id);
   if (!e) return;
   if (e.service_type === 'gateway') {
     await pushRouting(st);
     return;
   }
-  const live = liveSpec(st, e, drainMs);
+  const live = liveSpec(st, e);
   const ack = await applyToDataPlane(st, { kind: 'endpoint', id, live });
   if (ack.ok) return;
   await st.serial(async () => {
