@@ -4,7 +4,8 @@
 // and up, the activation delay, a service's ports, a security group's rule. Before, each was the
 // answering node's own (zones, delay) or reached the owner only when the endpoint's own document
 // was written again (ports, rules). A backend's health, probed only by the owner, reads the same
-// through the other node (before, it showed the backend unused there).
+// through the other node (before, it showed the backend unused there), and the other node's DNS
+// server answers following it.
 import {
   AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
   RevokeSecurityGroupIngressCommand,
@@ -14,13 +15,14 @@ import {
   ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { Resolver } from 'node:dns/promises';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
 import { attempt, AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
-import { echo, heldConnection, startBackend, type TestBackend } from './backends.js';
+import { echo, heldConnection, randomPort, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
-import { spawnNode, withLogs, type FleetNode } from './fleet-nodes.js';
+import { openService, spawnNode, withLogs, type FleetNode } from './fleet-nodes.js';
 
 type Node = FleetNode;
 
@@ -39,8 +41,8 @@ let prefixes = 0;
 /** the consumer's client address (vpc-client, 10.0.1.50) */
 const CLIENT = '127.2.1.50';
 
-async function startNode(configFile: string, name: string): Promise<Node> {
-  const node = await spawnNode(configFile, name);
+async function startNode(configFile: string, name: string, args: readonly string[] = []): Promise<Node> {
+  const node = await spawnNode(configFile, name, args);
   started.push(node);
   return node;
 }
@@ -92,6 +94,9 @@ const TWO_BACKENDS = {
   backends: [{ port_id: 'port-web' }, { port_id: 'port-web2' }],
   health_check: { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 },
 };
+
+/** a service on port-web (zone sim-1a) and port-web-b (sim-1b), probed as TWO_BACKENDS is */
+const TWO_ZONES = { ...TWO_BACKENDS, backends: [{ port_id: 'port-web' }, { port_id: 'port-web-b' }] };
 
 /** the service's backend_health through N: port id -> state */
 async function healthOn(f: Fleet, n: Node): Promise<Record<string, string>> {
@@ -368,6 +373,57 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       expect(await chosen()).toEqual(new Set([`127.0.0.1:${backend.port}`]));
     } finally {
       await second.close();
+    }
+  }, 120_000);
+  it("the DNS server of a node that does not probe a service's backends answers following the fleet's health: an ENI whose backends failed leaves its answers", async () => {
+    const port = randomPort();
+    const zoneA = await startBackend(echo, { host: '127.0.0.1', port });
+    const zoneB = await startBackend(echo, { host: '127.0.0.2', port });
+    try {
+      // two zones on both sides: port-web in sim-1a, port-web-b in sim-1b; the client's subnets a and b likewise
+      const prefix = `f${++prefixes}`;
+      const base = twoAccountConfig({ store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { listen: '127.0.0.1:0', ttl: 1 } }) as { vpcs: Array<Record<string, unknown>> };
+      const vpcs = base.vpcs.map((v) => v.id === 'vpc-app' ? {
+        ...v,
+        subnets: [{ id: 'subnet-app', cidr: '192.168.24.0/24', zone: 'sim-1a' }, { id: 'subnet-app-b', cidr: '192.168.25.0/24', zone: 'sim-1b' }],
+        ports: [
+          { id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' },
+          { id: 'port-web-b', subnet: 'subnet-app-b', ip: '192.168.25.246', type: 'VM', target: '127.0.0.2' },
+        ],
+      } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
+      const configFile = writeConfig(tempDir(), { ...base, vpcs });
+      const dnsPorts = new Map<Node, number>();
+      for (const name of ['a', 'b']) {
+        const dnsPort = randomPort();
+        dnsPorts.set(await startNode(configFile, `${prefix}-${name}`, ['--dns-listen', `127.0.0.1:${dnsPort}`]), dnsPort);
+      }
+      const [a, b] = [...dnsPorts.keys()] as [Node, Node];
+      for (const n of [a, b]) await waitFor(async () => (await n.consumer.get('/sim/nodes')).body.nodes?.length === 2, 15_000, `${n.name} to see both nodes`);
+      const f = { a, b, prefix, service: await openService(a, `s${prefix}`, port, TWO_ZONES) };
+      const ep = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: f.service, vpc_id: 'vpc-client', subnet_ids: ['subnet-a', 'subnet-b'], enable_dns: true, zone_affinity: true });
+      expect(ep.status, JSON.stringify(ep.body)).toBe(200);
+      await withLogs([a, b], waitFor(async () => (await attempt(ep.body.enis[0].host_ip, 80, CLIENT)) === 'relay', 15_000, 'the endpoint to relay'));
+      const { owner, other } = await ownerOf(f, ep.body.ip);
+      const [eniA, eniB] = ['sim-1a', 'sim-1b'].map((z) => ep.body.enis.find((n: { zone: string }) => n.zone === z).host_ip as string);
+      const name = ep.body.dns_names[0] as string;
+      /** the addresses NAME resolves to through N's DNS server, from the client's address in subnet-a */
+      const lookup = (n: Node) => {
+        const r = new Resolver({ timeout: 3_000, tries: 1 });
+        r.setLocalAddress(CLIENT);
+        r.setServers([`127.0.0.1:${dnsPorts.get(n)}`]);
+        return r.resolve4(name).then((addrs) => addrs.join(','), (err: NodeJS.ErrnoException) => err.code ?? err.message);
+      };
+      await withLogs([a, b], waitFor(async () => JSON.stringify(await healthOn(f, other)) === JSON.stringify({ 'port-web': 'healthy', 'port-web-b': 'healthy' }), 20_000, `${other.name} to show both backends healthy`));
+      // the client's own zone first, from either node
+      for (const n of [owner, other]) expect(await lookup(n)).toBe(`${eniA},${eniB}`);
+      // zone a's backend dies: the owner's probes find it; the other node's answers leave ENI a too
+      await zoneA.close();
+      await withLogs([a, b], waitFor(async () => (await lookup(owner)) === eniB, 30_000, `${owner.name}'s DNS to leave ENI a out`));
+      // before, the other node read only its own probes (none): it answered ENI a still
+      await withLogs([a, b], waitFor(async () => (await lookup(other)) === eniB, 10_000, `${other.name}'s DNS to leave ENI a out`));
+    } finally {
+      await zoneA.close();
+      await zoneB.close();
     }
   }, 120_000);
 });
