@@ -70,6 +70,21 @@ export function twoAccountConfig(overrides: Record<string, unknown> = {}): Recor
   };
 }
 
+/**
+ * twoAccountConfig's VPCs in two zones: the provider's port-web in sim-1a and port-web-b (reaching
+ * 127.0.0.2) in sim-1b, the consumer's subnet-a in sim-1a and subnet-b in sim-1b
+ */
+export function twoZoneVpcs(config: Record<string, unknown>): Array<Record<string, unknown>> {
+  return (config.vpcs as Array<Record<string, unknown>>).map((v) => v.id === 'vpc-app' ? {
+    ...v,
+    subnets: [{ id: 'subnet-app', cidr: '192.168.24.0/24', zone: 'sim-1a' }, { id: 'subnet-app-b', cidr: '192.168.25.0/24', zone: 'sim-1b' }],
+    ports: [
+      { id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' },
+      { id: 'port-web-b', subnet: 'subnet-app-b', ip: '192.168.25.246', type: 'VM', target: '127.0.0.2' },
+    ],
+  } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
+}
+
 export function tempDir(prefix = 'vpcep-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

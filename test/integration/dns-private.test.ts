@@ -16,7 +16,7 @@ import {
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_FILE } from '../../src/store/sqlite.js';
-import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { CONSUMER, PROVIDER, SERVICE_BODY, startTestDaemon, tempDir, twoAccountConfig, twoZoneVpcs, waitFor, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
@@ -31,15 +31,8 @@ let dnsPort: number;
 const backends: TestBackend[] = [];
 
 function config(): Record<string, unknown> {
-  const base = twoAccountConfig() as { vpcs: Array<Record<string, any>> };
-  const vpcs = base.vpcs.map((v) => v.id === 'vpc-app' ? {
-    ...v,
-    subnets: [{ id: 'subnet-app', cidr: '192.168.24.0/24', zone: 'sim-1a' }, { id: 'subnet-app-b', cidr: '192.168.25.0/24', zone: 'sim-1b' }],
-    ports: [
-      { id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' },
-      { id: 'port-web-b', subnet: 'subnet-app-b', ip: '192.168.25.246', type: 'VM', target: '127.0.0.2' },
-    ],
-  } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
+  const base = twoAccountConfig();
+  const vpcs = twoZoneVpcs(base);
   return {
     ...base, vpcs,
     // the consumer's share of the public zone is small here, so that a test can use it up

@@ -18,7 +18,7 @@ import {
 import { Resolver } from 'node:dns/promises';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
+import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, twoZoneVpcs, waitFor, writeConfig } from '../helpers.js';
 import { attempt, AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 import { echo, heldConnection, randomPort, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
@@ -382,15 +382,8 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     try {
       // two zones on both sides: port-web in sim-1a, port-web-b in sim-1b; the client's subnets a and b likewise
       const prefix = `f${++prefixes}`;
-      const base = twoAccountConfig({ store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { listen: '127.0.0.1:0', ttl: 1 } }) as { vpcs: Array<Record<string, unknown>> };
-      const vpcs = base.vpcs.map((v) => v.id === 'vpc-app' ? {
-        ...v,
-        subnets: [{ id: 'subnet-app', cidr: '192.168.24.0/24', zone: 'sim-1a' }, { id: 'subnet-app-b', cidr: '192.168.25.0/24', zone: 'sim-1b' }],
-        ports: [
-          { id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' },
-          { id: 'port-web-b', subnet: 'subnet-app-b', ip: '192.168.25.246', type: 'VM', target: '127.0.0.2' },
-        ],
-      } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
+      const base = twoAccountConfig({ store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { listen: '127.0.0.1:0', ttl: 1 } });
+      const vpcs = twoZoneVpcs(base);
       const configFile = writeConfig(tempDir(), { ...base, vpcs });
       const dnsPorts = new Map<Node, number>();
       for (const name of ['a', 'b']) {
