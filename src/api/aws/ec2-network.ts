@@ -53,6 +53,8 @@ function describeVpcs(call: AwsCall): XmlFields {
     'vpc-id': (v) => v.id,
     'cidr': (v) => v.cidr,
     'cidr-block-association.cidr-block': (v) => v.cidr,
+    'cidr-block-association.association-id': (v) => derivedId('vpc-cidr-assoc', v.id),
+    'cidr-block-association.state': () => 'associated',
     'is-default': () => 'false',
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
@@ -130,6 +132,10 @@ function describeSubnets(call: AwsCall): XmlFields {
     'availabilityZoneId': (r) => zoneOf(call, r.subnet).id,
     'cidrBlock': (r) => r.cidr,
     'defaultForAz': () => 'false',
+    'available-ip-address-count': (r) => String(availableIps(call, r)),
+    // no public addresses and no IPv6 here
+    'map-public-ip-on-launch': () => 'false',
+    'ipv6-native': () => 'false',
     // no subnet has an IPv6 block
     'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
   };
@@ -317,6 +323,11 @@ export function callerSecurityGroups(call: AwsCall): SecurityGroup[] {
   return [...virtual, ...stored];
 }
 
+/** the ports of the rules that have them, as IpPermissions shows them (an all-traffic rule has none) */
+function portsOf(rules: readonly SecurityGroupRule[], end: 'from_port' | 'to_port'): string[] {
+  return rules.filter((r) => r.protocol === 'tcp').map((r) => String(r[end]));
+}
+
 function describeSecurityGroups(call: AwsCall): XmlFields {
   const groups = callerSecurityGroups(call);
   let chosen = byIds(call, 'GroupId', groups, (g) => g.id, 'InvalidGroup.NotFound', 'security group', ID_SHAPES.securityGroup);
@@ -332,6 +343,14 @@ function describeSecurityGroups(call: AwsCall): XmlFields {
     'description': (g) => g.description,
     'ip-permission.cidr': (g) => g.ingress.map((r) => r.cidr),
     'egress.ip-permission.cidr': (g) => g.egress.map((r) => r.cidr),
+    // a default group's rule for its members is all traffic (-1) from the group itself
+    'ip-permission.protocol': (g) => [...(g.default ? ['-1'] : []), ...g.ingress.map((r) => r.protocol)],
+    'ip-permission.from-port': (g) => portsOf(g.ingress, 'from_port'),
+    'ip-permission.to-port': (g) => portsOf(g.ingress, 'to_port'),
+    'ip-permission.group-id': (g) => (g.default ? g.id : null),
+    'egress.ip-permission.protocol': (g) => g.egress.map((r) => r.protocol),
+    'egress.ip-permission.from-port': (g) => portsOf(g.egress, 'from_port'),
+    'egress.ip-permission.to-port': (g) => portsOf(g.egress, 'to_port'),
   };
   chosen = applyFilters(chosen, call.params.filters(), table, (g) => g.tags);
   const out = page(chosen, (g) => g.id, call.params);
