@@ -134,7 +134,7 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
     expect(gone.code).not.toBe(0);
     expect(gone.stderr).toContain('Max attempts exceeded');
     expect(gone.stderr).toContain('InvalidVpcID.NotFound');
-  }, 120_000);
+  }, 180_000);
 
   it('--max-items with --starting-token walks every item once; --page-size and --no-paginate page on the server', async () => {
     const vpc = (await ok(['ec2', 'create-vpc', '--cidr-block', '172.31.0.0/16'])).Vpc.VpcId;
@@ -172,7 +172,7 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
     expect(names.filter((n) => n.startsWith('paged-')).sort()).toEqual(['paged-0', 'paged-1', 'paged-2']);
     const text = await aws(d.url, ['ec2', 'describe-security-groups', ...inVpc, '--query', 'length(SecurityGroups)'], key);
     expect(text.stdout.trim()).toBe('7');
-  }, 120_000);
+  }, 180_000);
 
   it('an id that cannot be of its kind is Malformed, one of the right shape NotFound', async () => {
     const malformed = await aws(d.url, ['ec2', 'describe-vpc-endpoints', '--vpc-endpoint-ids', 'vpce-xyz'], key);
