@@ -3,6 +3,7 @@
 // from the environment, no ~/.aws. CI installs Debian's awscli (.ci/run); elsewhere a missing aws
 // skips these tests under a name that says why.
 import { execFile, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ const RUN = HAVE_AWS || process.env.CI === 'true';
 const KEY = { id: 'AKIACLIPROVIDER00001', secret: 'cli-provider-secret' };
 
 /** `aws <args> --endpoint-url <url> --output json` with credentials and region in the environment only */
-async function aws(url: string, args: string[], key: { id: string; secret: string }): Promise<{ code: number; stdout: string; stderr: string }> {
+async function aws(url: string, args: string[], key: { id: string; secret: string }, timeout = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
   const home = tempDir('vpcep-aws-home-');
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '', HOME: home,
@@ -24,7 +25,7 @@ async function aws(url: string, args: string[], key: { id: string; secret: strin
     AWS_MAX_ATTEMPTS: '1', AWS_PAGER: '',
   };
   try {
-    const r = await run('aws', [...args, '--endpoint-url', url, '--output', 'json'], { env, timeout: 20_000 });
+    const r = await run('aws', [...args, '--endpoint-url', url, '--output', 'json'], { env, timeout });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -71,6 +72,115 @@ describe.runIf(RUN)('the aws CLI, lenient (any credentials act as the first acco
     const r = await aws(d.url, ['ec2', 'describe-regions', '--dry-run'], { id: 'AKIAANYTHING', secret: 'anything' });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('(DryRunOperation)');
+  });
+});
+
+describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed ids', () => {
+  const key = { id: 'AKIAANYTHING', secret: 'anything' };
+  let d: TestDaemon;
+  let backend: net.Server;
+  beforeAll(async () => {
+    d = await startTestDaemon();
+    backend = net.createServer((s) => s.end());
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    await d.stop();
+    await new Promise((resolve) => backend.close(resolve));
+  });
+  /** `aws <args>` that must succeed: its JSON */
+  const ok = async (args: string[], timeout?: number) => {
+    const r = await aws(d.url, args, key, timeout);
+    expect(r.code, `aws ${args.join(' ')}: ${r.stderr}`).toBe(0);
+    return r.stdout.trim() ? JSON.parse(r.stdout) : null;
+  };
+
+  // botocore's waiters-2.json: each acceptor polls a Describe call; a waiter whose first poll
+  // matches returns at once, else it sleeps its delay (15 s for most) before the next
+  it('every ec2 and elbv2 waiter that applies returns on a stack built with the CLI', async () => {
+    const vpc = (await ok(['ec2', 'create-vpc', '--cidr-block', '172.30.0.0/16'])).Vpc.VpcId;
+    await ok(['ec2', 'wait', 'vpc-available', '--vpc-ids', vpc]);
+    await ok(['ec2', 'wait', 'vpc-exists', '--vpc-ids', vpc]);
+    const subnet = (await ok(['ec2', 'create-subnet', '--vpc-id', vpc, '--cidr-block', '172.30.1.0/24'])).Subnet.SubnetId;
+    await ok(['ec2', 'wait', 'subnet-available', '--subnet-ids', subnet]);
+    const sg = (await ok(['ec2', 'create-security-group', '--vpc-id', vpc, '--group-name', 'web', '--description', 'web'])).GroupId;
+    await ok(['ec2', 'wait', 'security-group-exists', '--group-ids', sg]);
+    await ok(['ec2', 'wait', 'security-group-exists', '--filters', `Name=vpc-id,Values=${vpc}`, 'Name=group-name,Values=default']);
+
+    const lb = (await ok(['elbv2', 'create-load-balancer', '--name', 'waited', '--type', 'network', '--scheme', 'internal', '--subnets', subnet])).LoadBalancers[0].LoadBalancerArn;
+    await ok(['elbv2', 'wait', 'load-balancer-exists', '--load-balancer-arns', lb]);
+    await ok(['elbv2', 'wait', 'load-balancer-available', '--names', 'waited']);
+    const port = (backend.address() as net.AddressInfo).port;
+    const tg = (await ok(['elbv2', 'create-target-group', '--name', 'waited', '--protocol', 'TCP', '--port', String(port), '--target-type', 'ip', '--vpc-id', vpc,
+      '--health-check-interval-seconds', '5'])).TargetGroups[0].TargetGroupArn;
+    await ok(['elbv2', 'register-targets', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port},AvailabilityZone=all`]);
+    await ok(['elbv2', 'create-listener', '--load-balancer-arn', lb, '--protocol', 'TCP', '--port', '8000', '--default-actions', `Type=forward,TargetGroupArn=${tg}`]);
+    // targets are probed while an endpoint relays to them (README "AWS: network load balancers behind
+    // endpoint services"): the service and an endpoint of it first
+    const svc = (await ok(['ec2', 'create-vpc-endpoint-service-configuration', '--network-load-balancer-arns', lb, '--no-acceptance-required'])).ServiceConfiguration;
+    const vpce = (await ok(['ec2', 'create-vpc-endpoint', '--vpc-endpoint-type', 'Interface', '--vpc-id', vpc, '--service-name', svc.ServiceName, '--subnet-ids', subnet])).VpcEndpoint.VpcEndpointId;
+    // the first health check of a real backend: healthy, perhaps one 15 s poll later
+    await ok(['elbv2', 'wait', 'target-in-service', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port}`], 60_000);
+    await ok(['ec2', 'delete-vpc-endpoints', '--vpc-endpoint-ids', vpce]);
+    await ok(['ec2', 'delete-vpc-endpoint-service-configurations', '--service-ids', svc.ServiceId]);
+    await ok(['elbv2', 'modify-target-group-attributes', '--target-group-arn', tg, '--attributes', 'Key=deregistration_delay.timeout_seconds,Value=0']);
+    await ok(['elbv2', 'deregister-targets', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port}`]);
+    await ok(['elbv2', 'wait', 'target-deregistered', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port}`]);
+    await ok(['elbv2', 'delete-load-balancer', '--load-balancer-arn', lb]);
+    await ok(['elbv2', 'wait', 'load-balancers-deleted', '--load-balancer-arns', lb]);
+
+    // a waiter's error acceptor: vpc-exists retries InvalidVpcID.NotFound (5 polls, 1 s apart), then gives up
+    const gone = await aws(d.url, ['ec2', 'wait', 'vpc-exists', '--vpc-ids', 'vpc-0123456789abcdef0'], key);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toContain('Max attempts exceeded');
+    expect(gone.stderr).toContain('InvalidVpcID.NotFound');
+  }, 180_000);
+
+  it('--max-items with --starting-token walks every item once; --page-size and --no-paginate page on the server', async () => {
+    const vpc = (await ok(['ec2', 'create-vpc', '--cidr-block', '172.31.0.0/16'])).Vpc.VpcId;
+    const made: string[] = [];
+    for (let i = 0; i < 6; i++) made.push((await ok(['ec2', 'create-security-group', '--vpc-id', vpc, '--group-name', `g${i}`, '--description', 'paged'])).GroupId);
+    const all = [...made, (await ok(['ec2', 'describe-security-groups', '--filters', `Name=vpc-id,Values=${vpc}`, 'Name=group-name,Values=default'])).SecurityGroups[0].GroupId].sort();
+    const inVpc = ['--filters', `Name=vpc-id,Values=${vpc}`];
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await ok(['ec2', 'describe-security-groups', ...inVpc, '--max-items', '3', '--page-size', '5', ...(token ? ['--starting-token', token] : [])]);
+      expect(page.SecurityGroups.length).toBeLessThanOrEqual(3);
+      seen.push(...page.SecurityGroups.map((g: { GroupId: string }) => g.GroupId));
+      token = page.NextToken;
+    } while (token);
+    expect(seen.sort()).toEqual(all);
+    // the CLI walks the server's pages itself: all of them
+    expect((await ok(['ec2', 'describe-security-groups', ...inVpc, '--page-size', '5'])).SecurityGroups).toHaveLength(7);
+    // one server page and its token
+    const first = await ok(['ec2', 'describe-security-groups', ...inVpc, '--no-paginate', '--max-results', '5']);
+    expect(first.SecurityGroups).toHaveLength(5);
+    const rest = await ok(['ec2', 'describe-security-groups', ...inVpc, '--no-paginate', '--max-results', '5', '--next-token', first.NextToken]);
+    expect([...first.SecurityGroups, ...rest.SecurityGroups].map((g: { GroupId: string }) => g.GroupId).sort()).toEqual(all);
+    expect(rest.NextToken).toBeUndefined();
+
+    // ELBv2's Marker/PageSize behind the same options
+    for (let i = 0; i < 3; i++) await ok(['elbv2', 'create-target-group', '--name', `paged-${i}`, '--protocol', 'TCP', '--port', '80', '--target-type', 'ip', '--vpc-id', vpc]);
+    const names: string[] = [];
+    token = undefined;
+    do {
+      const page = await ok(['elbv2', 'describe-target-groups', '--max-items', '2', ...(token ? ['--starting-token', token] : [])]);
+      names.push(...page.TargetGroups.map((t: { TargetGroupName: string }) => t.TargetGroupName));
+      token = page.NextToken;
+    } while (token);
+    expect(names.filter((n) => n.startsWith('paged-')).sort()).toEqual(['paged-0', 'paged-1', 'paged-2']);
+    const text = await aws(d.url, ['ec2', 'describe-security-groups', ...inVpc, '--query', 'length(SecurityGroups)'], key);
+    expect(text.stdout.trim()).toBe('7');
+  }, 180_000);
+
+  it('an id that cannot be of its kind is Malformed, one of the right shape NotFound', async () => {
+    const malformed = await aws(d.url, ['ec2', 'describe-vpc-endpoints', '--vpc-endpoint-ids', 'vpce-xyz'], key);
+    expect(malformed.stderr).toContain('(InvalidVpcEndpointId.Malformed)');
+    const missing = await aws(d.url, ['ec2', 'describe-vpc-endpoints', '--vpc-endpoint-ids', 'vpce-0123456789abcdef0'], key);
+    expect(missing.stderr).toContain('(InvalidVpcEndpointId.NotFound)');
+    const group = await aws(d.url, ['ec2', 'describe-security-groups', '--group-ids', 'sg-xyz'], key);
+    expect(group.stderr).toContain('(InvalidGroupId.Malformed)');
   });
 });
 

@@ -350,6 +350,34 @@ describe('the network inventory through the EC2 API', () => {
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
   });
 
+  it('takes the filters EC2 documents that a script reaches for: a subnet\'s available-ip-address-count, a group\'s ip-permission ports and protocol, a VPC\'s CIDR association (were InvalidParameterValue)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.23.0.0/16' }))).Vpc!;
+    const a = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.23.1.0/24' }))).Subnet!;
+    const b = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.23.2.0/28' }))).Subnet!;
+    const inVpc = { Name: 'vpc-id', Values: [vpc.VpcId!] };
+    const subnets = async (Name: string, Values: string[]) => (await consumer.send(new DescribeSubnetsCommand({ Filters: [inVpc, { Name, Values }] }))).Subnets!.map((s) => s.SubnetId);
+    // a /28 has 16 addresses, less AWS's five reserved ones
+    expect(await subnets('available-ip-address-count', ['11'])).toEqual([b.SubnetId]);
+    expect(await subnets('available-ip-address-count', ['251'])).toEqual([a.SubnetId]);
+    expect((await subnets('map-public-ip-on-launch', ['false'])).sort()).toEqual([a.SubnetId, b.SubnetId].sort());
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'web', Description: 'web servers' }));
+    await consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }] }));
+    const groups = async (Name: string, Values: string[]) => (await consumer.send(new DescribeSecurityGroupsCommand({ Filters: [inVpc, { Name, Values }] }))).SecurityGroups!.map((g) => g.GroupName).sort();
+    expect(await groups('ip-permission.from-port', ['443'])).toEqual(['web']);
+    expect(await groups('ip-permission.to-port', ['443'])).toEqual(['web']);
+    expect(await groups('ip-permission.protocol', ['tcp'])).toEqual(['web']);
+    // the default group's rule: all traffic from its members
+    expect(await groups('ip-permission.protocol', ['-1'])).toEqual(['default']);
+    expect(await groups('egress.ip-permission.protocol', ['-1'])).toEqual(['default', 'web']);
+    const vpcs = async (Name: string, Values: string[]) => (await consumer.send(new DescribeVpcsCommand({ Filters: [{ Name, Values }] }))).Vpcs!.map((v) => v.VpcId);
+    expect(await vpcs('cidr-block-association.association-id', [vpc.CidrBlockAssociationSet![0]!.AssociationId!])).toEqual([vpc.VpcId]);
+    expect(await vpcs('cidr-block-association.state', ['associated'])).toContain(vpc.VpcId);
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: a.SubnetId }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: b.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
   it('tags VPCs, subnets, route tables and security groups (Terraform\'s tag updates): CreateTags, DeleteTags, DescribeTags, kept across the API', async () => {
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.21.0.0/16', TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'v1' }] }] }))).Vpc!;
     const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.21.1.0/24' }))).Subnet!;

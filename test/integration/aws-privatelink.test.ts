@@ -418,6 +418,14 @@ describe('errors: a 4xx in EC2 shape, and nothing changes', () => {
       ['unknown ENI', () => ec2.consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ['eni-00000000000000000'] })), 'InvalidNetworkInterfaceID.NotFound'],
       ['unknown route table', () => ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: ['rtb-00000000000000000'] })), 'InvalidRouteTableID.NotFound'],
       ['unknown prefix list', () => ec2.consumer.send(new DescribePrefixListsCommand({ PrefixListIds: ['pl-00000000'] })), 'InvalidPrefixListID.NotFound'],
+      // an id that cannot be of its kind is Malformed, as EC2 answers it (was NotFound)
+      ['malformed endpoint id', () => ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: ['vpce-xyz'] })), 'InvalidVpcEndpointId.Malformed'],
+      ['modify a malformed endpoint id', () => ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: 'vpce-xyz', ResetPolicy: true })), 'InvalidVpcEndpointId.Malformed'],
+      ['malformed group id', () => ec2.consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: ['sg-xyz'] })), 'InvalidGroupId.Malformed'],
+      ['malformed ENI id', () => ec2.consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ['eni-xyz'] })), 'InvalidNetworkInterfaceId.Malformed'],
+      ['a VPC id without vpc-', () => ec2.consumer.send(new DescribeVpcsCommand({ VpcIds: ['xyz'] })), 'InvalidVpcID.Malformed'],
+      ['a subnet id without subnet-', () => ec2.consumer.send(new DescribeSubnetsCommand({ SubnetIds: ['xyz'] })), 'InvalidSubnetID.Malformed'],
+      ['a route table id without rtb-', () => ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: ['xyz'] })), 'InvalidRouteTableId.Malformed'],
     ];
     const got = [];
     for (const [what, call] of cases) got.push([what, await refused(call())] as const);

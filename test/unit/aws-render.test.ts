@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { AwsRequestError } from '../../src/api/aws/actions.js';
 import {
-  applyFilters, awsServiceName, baseEndpointDnsName, derivedId, eachItem, endpointState, page, serviceState,
+  applyFilters, awsServiceName, baseEndpointDnsName, derivedId, eachItem, endpointState, page, requireIds, serviceState,
 } from '../../src/api/aws/aws-render.js';
-import { isAwsId } from '../../src/api/aws/ids.js';
+import { ID_SHAPES, isAwsId } from '../../src/api/aws/ids.js';
 import { QueryParams, QueryParseError } from '../../src/api/aws/query.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, type EndpointService } from '../../src/model/types.js';
 
@@ -136,6 +136,27 @@ describe('MaxResults and NextToken', () => {
     expect(page(many, (x) => x, q('MaxResults=5000')).items).toHaveLength(1000);
     expect(refusal(() => page(ids, (x) => x, q('MaxResults=4'))).code).toBe('InvalidParameterValue');
     expect(refusal(() => page(ids, (x) => x, q('NextToken=bm9wZQ'))).code).toBe('InvalidNextToken');
+  });
+});
+
+describe('ids asked for by Describe*', () => {
+  const known = new Set(['vpce-0123456789abcdef0', '0b6c1a3e-1111-4222-8333-444455556666']);
+  const check = (ids: string[]) => refusal(() => requireIds(ids, known, 'InvalidVpcEndpointId.NotFound', 'VpcEndpoint Id', ID_SHAPES.endpoint));
+
+  it('an id that cannot be of its kind is Malformed, one of the right shape that is not there NotFound (was NotFound for both)', () => {
+    expect(check(['vpce-xyz'])).toMatchObject({ code: 'InvalidVpcEndpointId.Malformed', message: "The VpcEndpoint Id 'vpce-xyz' is malformed" });
+    expect(check(['vpce-0123456789abcdef1']).code).toBe('InvalidVpcEndpointId.NotFound');
+    // an endpoint made through the Huawei API keeps its UUID: that shape is an endpoint id here
+    expect(check(['0b6c1a3e-1111-4222-8333-444455556667']).code).toBe('InvalidVpcEndpointId.NotFound');
+    expect(check(['vpce-0123456789abcdef1', 'vpce-xyz']).code).toBe('InvalidVpcEndpointId.Malformed');
+    expect(() => requireIds([...known], known, 'X', 'x', ID_SHAPES.endpoint)).not.toThrow();
+  });
+
+  it("a config's free-form ids: only one without the kind's prefix is malformed", () => {
+    expect(ID_SHAPES.vpc.wellFormed('vpc-app')).toBe(true);
+    expect(ID_SHAPES.vpc.wellFormed('app')).toBe(false);
+    expect(ID_SHAPES.securityGroup.wellFormed('sg-xyz')).toBe(false);
+    expect(ID_SHAPES.securityGroup.wellFormed(derivedId('sg', 'vpc-app'))).toBe(true);
   });
 });
 

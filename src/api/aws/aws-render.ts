@@ -6,7 +6,7 @@ import { awsServiceDnsBase } from '../../model/dns-names.js';
 import type { EndpointService, EndpointStatus, ServiceStatus, Tag } from '../../model/types.js';
 import { AwsRequestError } from './actions.js';
 import { applyFilters as filterRecords } from './filters.js';
-import { endpointServiceName, publicServiceName } from './ids.js';
+import { endpointServiceName, publicServiceName, type IdShape } from './ids.js';
 import type { QueryFilter, QueryParams } from './query.js';
 import type { XmlFields, XmlValue } from './xml.js';
 
@@ -186,10 +186,21 @@ function readToken(token: string): string {
   return text.slice(TOKEN_PREFIX.length);
 }
 
-/** the ids of `<Name>.N` that are missing from `known`: refused with `code` as EC2 does for Describe* by id */
-export function requireIds(ids: readonly string[], known: ReadonlySet<string>, code: string, what: string): void {
+/**
+ * The ids of `<Name>.N` that are missing from `known`: refused with `code` as EC2 does for Describe*
+ * by id, or with the shape's `.Malformed` code when one of them cannot be an id of that kind.
+ */
+export function requireIds(ids: readonly string[], known: ReadonlySet<string>, code: string, what: string, shape?: IdShape): void {
   const missing = ids.filter((id) => !known.has(id));
-  if (missing.length) throw new AwsRequestError(code, `The ${what} ${missing.map((m) => `'${m}'`).join(', ')} does not exist`);
+  if (!missing.length) return;
+  const malformed = shape ? missing.find((id) => !shape.wellFormed(id)) : undefined;
+  if (malformed !== undefined) throw malformedId(shape!, what, malformed);
+  throw new AwsRequestError(code, `The ${what} ${missing.map((m) => `'${m}'`).join(', ')} does not exist`);
+}
+
+/** `<Kind>.Malformed` for an id that cannot be of its kind */
+export function malformedId(shape: IdShape, what: string, id: string): AwsRequestError {
+  return new AwsRequestError(shape.code, `The ${what} '${id.slice(0, 100)}' is malformed`);
 }
 
 /** one refused item of a batch action: its `unsuccessful` error; 'done' when the refusal means it is already done; null when it fails the whole request */

@@ -12,13 +12,13 @@ import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../
 import type { Endpoint, EndpointService, SecurityGroup, Vpc } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import {
-  applyFilters, awsServiceName, eachItem, awsType, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
+  applyFilters, awsServiceName, eachItem, malformedId, awsType, endpointState, page, requireIds, tagSet, tagsOfSpecifications,
   type FilterTable,
 } from './aws-render.js';
 import { clientTokenOf } from './client-token.js';
 import { awsZone } from './ec2-base.js';
 import { callerSecurityGroups, defaultSecurityGroupId, groupsOf } from './ec2-network.js';
-import { endpointServiceName, newAwsId } from './ids.js';
+import { endpointServiceName, ID_SHAPES, newAwsId } from './ids.js';
 import type { QueryParams } from './query.js';
 import type { XmlFields } from './xml.js';
 
@@ -139,7 +139,10 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
 /** an endpoint of the caller, or InvalidVpcEndpointId.NotFound */
 export function ownEndpoint(call: AwsCall, id: string): Endpoint {
   const e = call.control.endpointById(id);
-  if (e?.owner !== call.caller.name) throw new AwsRequestError('InvalidVpcEndpointId.NotFound', `The VpcEndpoint Id '${id}' does not exist`);
+  if (e?.owner !== call.caller.name) {
+    if (!ID_SHAPES.endpoint.wellFormed(id)) throw malformedId(ID_SHAPES.endpoint, 'VpcEndpoint Id', id);
+    throw new AwsRequestError('InvalidVpcEndpointId.NotFound', `The VpcEndpoint Id '${id}' does not exist`);
+  }
   return e;
 }
 
@@ -331,7 +334,7 @@ function describeVpcEndpoints(call: AwsCall): XmlFields {
   const names = serviceNames(call);
   const mine = call.control.listEndpoints(call.caller);
   const ids = call.params.stringList('VpcEndpointId');
-  requireIds(ids, new Set(mine.map((e) => e.id)), 'InvalidVpcEndpointId.NotFound', 'VpcEndpoint Id');
+  requireIds(ids, new Set(mine.map((e) => e.id)), 'InvalidVpcEndpointId.NotFound', 'VpcEndpoint Id', ID_SHAPES.endpoint);
   const chosen = (ids.length ? mine.filter((e) => ids.includes(e.id)) : mine).map((e) => ({ e, name: names.nameOf(e.service_id), region: call.region }));
   const kept = applyFilters(chosen, call.params.filters(), ENDPOINT_FILTERS, (x) => x.e.tags);
   const out = page(kept, (x) => x.e.id, call.params, { min: 1 });

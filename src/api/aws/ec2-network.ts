@@ -9,6 +9,7 @@ import { cidrOf, lastAddress } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { applyFilters, awsServiceName, derivedId, page, requireIds, tagSet, type FilterTable } from './aws-render.js';
 import { awsZone, type AvailabilityZone } from './ec2-base.js';
+import { ID_SHAPES, type IdShape } from './ids.js';
 import { zoneOfSubnet } from '../../model/zones.js';
 import type { XmlFields } from './xml.js';
 
@@ -21,11 +22,11 @@ function ownerOf(call: AwsCall): string {
   return call.accountId;
 }
 
-/** the ids of `<name>.N`: each must be among `known`, else `code` */
-function byIds<T>(call: AwsCall, name: string, items: readonly T[], id: (x: T) => string, code: string, what: string): T[] {
+/** the ids of `<name>.N`: each must be among `known`, else `code` (or the shape's Malformed code) */
+function byIds<T>(call: AwsCall, name: string, items: readonly T[], id: (x: T) => string, code: string, what: string, shape?: IdShape): T[] {
   const ids = call.params.stringList(name);
   if (!ids.length) return [...items];
-  requireIds(ids, new Set(items.map(id)), code, what);
+  requireIds(ids, new Set(items.map(id)), code, what, shape);
   return items.filter((x) => ids.includes(id(x)));
 }
 
@@ -47,11 +48,13 @@ export function vpcXml(v: Vpc, owner: string): XmlFields {
 }
 
 function describeVpcs(call: AwsCall): XmlFields {
-  const vpcs = byIds(call, 'VpcId', call.control.vpcs(call.caller), (v) => v.id, 'InvalidVpcID.NotFound', 'vpc ID');
+  const vpcs = byIds(call, 'VpcId', call.control.vpcs(call.caller), (v) => v.id, 'InvalidVpcID.NotFound', 'vpc ID', ID_SHAPES.vpc);
   const table: FilterTable<Vpc> = {
     'vpc-id': (v) => v.id,
     'cidr': (v) => v.cidr,
     'cidr-block-association.cidr-block': (v) => v.cidr,
+    'cidr-block-association.association-id': (v) => derivedId('vpc-cidr-assoc', v.id),
+    'cidr-block-association.state': () => 'associated',
     'is-default': () => 'false',
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
@@ -112,7 +115,7 @@ function availableIps(call: AwsCall, row: SubnetRow): number {
 
 function describeSubnets(call: AwsCall): XmlFields {
   const rows: SubnetRow[] = call.control.vpcs(call.caller).flatMap((vpc) => vpc.subnets.map((s) => ({ vpc, id: s.id, cidr: s.cidr, subnet: s })));
-  const chosen = byIds(call, 'SubnetId', rows, (r) => r.id, 'InvalidSubnetID.NotFound', 'subnet ID');
+  const chosen = byIds(call, 'SubnetId', rows, (r) => r.id, 'InvalidSubnetID.NotFound', 'subnet ID', ID_SHAPES.subnet);
   const table: FilterTable<SubnetRow> = {
     'subnet-id': (r) => r.id,
     'vpc-id': (r) => r.vpc.id,
@@ -129,6 +132,10 @@ function describeSubnets(call: AwsCall): XmlFields {
     'availabilityZoneId': (r) => zoneOf(call, r.subnet).id,
     'cidrBlock': (r) => r.cidr,
     'defaultForAz': () => 'false',
+    'available-ip-address-count': (r) => String(availableIps(call, r)),
+    // no public addresses and no IPv6 here
+    'map-public-ip-on-launch': () => 'false',
+    'ipv6-native': () => 'false',
     // no subnet has an IPv6 block
     'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
   };
@@ -183,7 +190,7 @@ function routeXml(r: Route, vpc: Vpc | undefined): XmlFields {
 
 function describeRouteTables(call: AwsCall): XmlFields {
   const vpcs = new Map(call.control.vpcs(call.caller).map((v) => [v.id, v]));
-  const tables = byIds(call, 'RouteTableId', call.control.routeTables(call.caller), (t) => t.id, 'InvalidRouteTableID.NotFound', 'route table ID');
+  const tables = byIds(call, 'RouteTableId', call.control.routeTables(call.caller), (t) => t.id, 'InvalidRouteTableID.NotFound', 'route table ID', ID_SHAPES.routeTable);
   const table: FilterTable<(typeof tables)[number]> = {
     'route-table-id': (t) => t.id,
     'vpc-id': (t) => t.vpc_id,
@@ -279,7 +286,7 @@ export function securityGroupRuleXml(call: AwsCall, row: RuleRow): XmlFields {
 
 function describeSecurityGroupRules(call: AwsCall): XmlFields {
   const rows = callerSecurityGroups(call).flatMap(ruleRows);
-  const chosen = byIds(call, 'SecurityGroupRuleId', rows, (r) => r.id, 'InvalidSecurityGroupRuleId.NotFound', 'security group rule');
+  const chosen = byIds(call, 'SecurityGroupRuleId', rows, (r) => r.id, 'InvalidSecurityGroupRuleId.NotFound', 'security group rule', ID_SHAPES.securityGroupRule);
   const table: FilterTable<RuleRow> = {
     'group-id': (r) => r.group.id,
     'security-group-rule-id': (r) => r.id,
@@ -316,9 +323,14 @@ export function callerSecurityGroups(call: AwsCall): SecurityGroup[] {
   return [...virtual, ...stored];
 }
 
+/** the ports of the rules that have them, as IpPermissions shows them (an all-traffic rule has none) */
+function portsOf(rules: readonly SecurityGroupRule[], end: 'from_port' | 'to_port'): string[] {
+  return rules.filter((r) => r.protocol === 'tcp').map((r) => String(r[end]));
+}
+
 function describeSecurityGroups(call: AwsCall): XmlFields {
   const groups = callerSecurityGroups(call);
-  let chosen = byIds(call, 'GroupId', groups, (g) => g.id, 'InvalidGroup.NotFound', 'security group');
+  let chosen = byIds(call, 'GroupId', groups, (g) => g.id, 'InvalidGroup.NotFound', 'security group', ID_SHAPES.securityGroup);
   const names = call.params.stringList('GroupName');
   const unknown = names.find((n) => !groups.some((g) => g.name === n));
   if (unknown !== undefined) throw new AwsRequestError('InvalidGroup.NotFound', `The security group '${unknown.slice(0, 255)}' does not exist`);
@@ -331,6 +343,14 @@ function describeSecurityGroups(call: AwsCall): XmlFields {
     'description': (g) => g.description,
     'ip-permission.cidr': (g) => g.ingress.map((r) => r.cidr),
     'egress.ip-permission.cidr': (g) => g.egress.map((r) => r.cidr),
+    // a default group's rule for its members is all traffic (-1) from the group itself
+    'ip-permission.protocol': (g) => [...(g.default ? ['-1'] : []), ...g.ingress.map((r) => r.protocol)],
+    'ip-permission.from-port': (g) => portsOf(g.ingress, 'from_port'),
+    'ip-permission.to-port': (g) => portsOf(g.ingress, 'to_port'),
+    'ip-permission.group-id': (g) => (g.default ? g.id : null),
+    'egress.ip-permission.protocol': (g) => g.egress.map((r) => r.protocol),
+    'egress.ip-permission.from-port': (g) => portsOf(g.egress, 'from_port'),
+    'egress.ip-permission.to-port': (g) => portsOf(g.egress, 'to_port'),
   };
   chosen = applyFilters(chosen, call.params.filters(), table, (g) => g.tags);
   const out = page(chosen, (g) => g.id, call.params);
@@ -339,7 +359,7 @@ function describeSecurityGroups(call: AwsCall): XmlFields {
 
 function describeNetworkAcls(call: AwsCall): XmlFields {
   const acls = call.control.vpcs(call.caller).map((v) => ({ id: derivedId('acl', v.id), vpc: v }));
-  const chosen = byIds(call, 'NetworkAclId', acls, (a) => a.id, 'InvalidNetworkAclID.NotFound', 'network ACL');
+  const chosen = byIds(call, 'NetworkAclId', acls, (a) => a.id, 'InvalidNetworkAclID.NotFound', 'network ACL', ID_SHAPES.networkAcl);
   const table: FilterTable<(typeof acls)[number]> = {
     'network-acl-id': (a) => a.id,
     'vpc-id': (a) => a.vpc.id,
@@ -371,7 +391,7 @@ function describeNetworkInterfaces(call: AwsCall): XmlFields {
   const enis = call.control.listEndpoints(call.caller)
     .filter((e) => e.service_type === 'interface' && e.status !== 'deleting')
     .flatMap((e) => e.enis.map((n) => ({ id: n.id, e, n, az: awsZone(call, subnets.has(n.subnet_id) ? zoneOfSubnet(subnets.get(n.subnet_id)!, zones) : n.zone).name })));
-  const chosen = byIds(call, 'NetworkInterfaceId', enis, (x) => x.id, 'InvalidNetworkInterfaceID.NotFound', 'network interface');
+  const chosen = byIds(call, 'NetworkInterfaceId', enis, (x) => x.id, 'InvalidNetworkInterfaceID.NotFound', 'network interface', ID_SHAPES.networkInterface);
   const description = (x: (typeof enis)[number]) => `VPC Endpoint Interface ${x.e.id}`;
   const groupNames = new Map(callerSecurityGroups(call).map((g) => [g.id, g.name]));
   const table: FilterTable<(typeof enis)[number]> = {

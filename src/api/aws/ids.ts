@@ -25,6 +25,32 @@ export function isAwsId(prefix: AwsIdPrefix, id: string): boolean {
   return ID_PATTERNS[prefix].test(id);
 }
 
+/**
+ * How EC2 tells an id that cannot be of its kind (`<Kind>.Malformed`) from one of the right shape
+ * that is not there (`.NotFound`): the codes as the EC2 API reference's error list spells them
+ * (`InvalidVpcID` but `InvalidGroupId`, `InvalidRouteTableId`, `InvalidNetworkInterfaceId`).
+ * vpcep-sim's own ids count as well formed: an endpoint made through the Huawei API keeps its UUID,
+ * and a config's VPCs, subnets and route tables carry any id the operator gave (`vpc-app`,
+ * `subnet-a`), so for those kinds only an id without the kind's prefix is malformed.
+ */
+export interface IdShape {
+  readonly code: string;
+  readonly wellFormed: (id: string) => boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const ID_SHAPES = {
+  endpoint: { code: 'InvalidVpcEndpointId.Malformed', wellFormed: (id: string) => isAwsId('vpce', id) || UUID.test(id) },
+  securityGroup: { code: 'InvalidGroupId.Malformed', wellFormed: (id: string) => isAwsId('sg', id) },
+  securityGroupRule: { code: 'InvalidSecurityGroupRuleId.Malformed', wellFormed: (id: string) => isAwsId('sgr', id) },
+  networkInterface: { code: 'InvalidNetworkInterfaceId.Malformed', wellFormed: (id: string) => isAwsId('eni', id) },
+  networkAcl: { code: 'InvalidNetworkAclId.Malformed', wellFormed: (id: string) => /^acl-[0-9a-f]{8}(?:[0-9a-f]{9})?$/.test(id) },
+  vpc: { code: 'InvalidVpcID.Malformed', wellFormed: (id: string) => id.startsWith('vpc-') },
+  subnet: { code: 'InvalidSubnetID.Malformed', wellFormed: (id: string) => id.startsWith('subnet-') },
+  routeTable: { code: 'InvalidRouteTableId.Malformed', wellFormed: (id: string) => id.startsWith('rtb-') },
+} as const satisfies Record<string, IdShape>;
+
 // the default account's id (000000000000) and the generation of account ids live with the accounts
 // (src/model/aws-identity.ts, src/control/inventory.ts)
 export { DEFAULT_AWS_ACCOUNT_ID } from '../../model/aws-identity.js';
