@@ -6,8 +6,9 @@
 // and Cilium do. Endpoints another daemon serves stay off this data plane (st.servedElsewhere).
 // A change to what an endpoint this daemon serves depends on (its service, load balancer, target
 // group, security group) is re-applied to it here as if the endpoint had changed, and the zones
-// down, the toxics and proxies taken down (Toxiproxy's API) and the routing view are pushed when
-// another writer changes them.
+// down, the toxics and proxies taken down (Toxiproxy's API), the routing view and the targets the
+// load balancers' listeners forward to (probed on every node) are pushed when another writer
+// changes them.
 import { LIVE_ENDPOINT_STATUSES } from '../model/types.js';
 import { StoreError, type Snapshot, type Store, type Watch } from '../store/store.js';
 import { checkDocument, checkDocuments } from './documents.js';
@@ -15,7 +16,7 @@ import { listenersTo, servicesOf } from './load-balancers.js';
 import type { ControlState, Watched } from './state.js';
 import { bindOwned } from './placement.js';
 import { activateEndpoint } from './provisioning-faults.js';
-import { applyToDataPlane, failOrphans, finishEndpointDeletion, pushEndpoint, pushFaults, pushRouting, releaseMoved } from './transitions.js';
+import { applyToDataPlane, failOrphans, finishEndpointDeletion, pushEndpoint, pushFaults, pushProbes, pushRouting, releaseMoved } from './transitions.js';
 import { pushZones } from './zones.js';
 
 /**
@@ -41,6 +42,7 @@ export function reactWatched(st: ControlState, w: Watched): void {
   let routing = false;
   let zones = false;
   let faults = false;
+  let probes = false;
   for (const d of w.documents) {
     if (d.kind === 'service') {
       // deleted by another node: what this node serves of it (made here meanwhile) fails, and its
@@ -53,8 +55,10 @@ export function reactWatched(st: ControlState, w: Watched): void {
       const s = st.services.get(d.id);
       if (s && (s.public || s.service_type === 'gateway')) routing = true;
     } else if (d.kind === 'loadbalancer') {
+      probes = true;
       for (const s of servicesOf(st, d.id)) services.add(s.id);
     } else if (d.kind === 'targetgroup') {
+      probes = true;
       for (const { lb } of listenersTo(st, d.id)) for (const s of servicesOf(st, lb.id)) services.add(s.id);
     } else if (d.kind === 'securitygroup') {
       groups.add(d.id);
@@ -69,6 +73,7 @@ export function reactWatched(st: ControlState, w: Watched): void {
   if (zones) st.track(pushZones(st));
   if (faults) st.track(pushFaults(st));
   if (routing) st.track(pushRouting(st));
+  if (probes) st.track(pushProbes(st));
   if (!services.size && !groups.size) return;
   const already = new Set(w.endpoints);
   for (const e of st.endpoints.values()) {
@@ -147,6 +152,7 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
     st.track(pushZones(st));
     st.track(pushFaults(st));
     st.track(pushRouting(st));
+    st.track(pushProbes(st));
     start(snap.revision);
   };
   start(st.storeRevision);

@@ -5,7 +5,7 @@
 // one outside it (127.0.0.1, another host) as it is; an instance target is a VM port of the VPC
 // (its configured real address, else its host address).
 import type { Backend, BackendTargetSpec } from '../model/events.js';
-import { removedBackendDrainMs, targetKey, unhealthyCutMs, type HealthSettings } from '../model/health.js';
+import { removedBackendDrainMs, targetKey, unhealthyCutMs, type HealthSettings, type ProbeTarget } from '../model/health.js';
 import {
   crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, listenerIdleTimeoutMs, proxyProtocolOn, unhealthyTerminationOf, type Listener, type LoadBalancer,
   type Target, type TargetGroup,
@@ -118,6 +118,29 @@ export function loadBalancerBackends(st: ControlState, s: EndpointService): Back
     });
   }
   return out;
+}
+
+/**
+ * What the load balancers' health checks probe, whether or not an endpoint relays through them:
+ * every target of a target group a listener forwards to (with its health checks on), in a zone
+ * of that listener's load balancer or in none. AWS checks them from registration, so that
+ * DescribeTargetHealth (and `aws elbv2 wait target-in-service`) shows `healthy` before any
+ * endpoint service exists; an endpoint's own backends are the same targets, probed once.
+ */
+export function listenerProbes(st: ControlState): ProbeTarget[] {
+  const out = new Map<string, ProbeTarget>();
+  for (const lb of st.loadBalancers.values()) {
+    const zones = loadBalancerZones(st, lb);
+    for (const { tg } of listenersOf(st, [lb.id])) {
+      const settings = tg ? targetGroupHealth(tg) : null;
+      if (!tg || !settings) continue;
+      for (const t of targetSpecs(st, tg)) {
+        if (t.zone !== null && !zones.has(t.zone)) continue;
+        if (!out.has(t.key)) out.set(t.key, { key: t.key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings });
+      }
+    }
+  }
+  return [...out.values()];
 }
 
 /** the listener's idle timeout when one was stored (absent: the daemon's idle_timeout_ms) */

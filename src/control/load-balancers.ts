@@ -18,7 +18,7 @@ import { isIpv4, isUnicastHost } from '../net/cidr.js';
 import type { Change } from '../store/store.js';
 import { loadBalancedShape, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
-import { pushEndpoint } from './transitions.js';
+import { pushEndpoint, pushProbes } from './transitions.js';
 
 /** the 16 hex digits that end an ELBv2 ARN */
 const newElbId = (): string => randomBytes(8).toString('hex');
@@ -133,6 +133,8 @@ export async function deleteLoadBalancer(st: ControlState, caller: Account, id: 
     }
     await st.commit([{ kind: 'loadbalancer', id, value: null }], () => st.loadBalancers.delete(id));
   });
+  // its listeners' targets are probed no more (unless another listener forwards to them)
+  await pushProbes(st);
 }
 
 /** the attributes it knows (the AWS defaults); an unknown key or a bad boolean: InvalidParameter, nothing changes */
@@ -414,10 +416,13 @@ async function commitWithServices(st: ControlState, changes: Change[], lbs: read
   });
 }
 
-/** sends every live endpoint of the services behind LBS its new spec, before the caller's answer */
+/**
+ * sends every live endpoint of the services behind LBS its new spec, and the data plane the
+ * targets the listeners forward to (pushProbes), before the caller's answer
+ */
 export async function pushServices(st: ControlState, lbs: readonly string[]): Promise<void> {
   const ids = new Set<string>();
   for (const id of lbs) for (const s of servicesOf(st, id)) ids.add(s.id);
   const live = [...st.endpoints.values()].filter((e) => ids.has(e.service_id) && LIVE_ENDPOINT_STATUSES.has(e.status));
-  await Promise.all(live.map((e) => pushEndpoint(st, e.id)));
+  await Promise.all([...live.map((e) => pushEndpoint(st, e.id)), pushProbes(st)]);
 }

@@ -38,10 +38,10 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
 const row = (id: string, port: number, zone: string | null, state: TargetState, reason: string | null, description?: string): TargetHealthRow =>
   ({ id, port, zone, state, reason, description: reason === null ? null : description ?? DESCRIPTIONS[reason] ?? null });
 
-/** a probed backend's state from this node's data plane, else from the fleet's; probed by no node (no live endpoint reaches it): unused */
+/** a probed backend's state from this node's data plane, else from the fleet's; probed by no node (a port no live endpoint reaches): unused */
 function probedRow(st: ControlState, id: string, port: number, zone: string | null, key: string): TargetHealthRow {
   const h = probeView(st, key);
-  if (h === null) return row(id, port, zone, 'unused', 'Target.NotInUse', 'No endpoint of an endpoint service reaches it yet: backends are probed while an endpoint that relays to them is live');
+  if (h === null) return row(id, port, zone, 'unused', 'Target.NotInUse', 'No node probes it yet: a target is probed while a listener forwards to its group, a backend port while an endpoint relays to it');
   // unhealthy, its connections waiting out target_health_state.unhealthy.draining_interval_seconds
   return row(id, port, zone, h.unhealthyDraining ? 'unhealthy.draining' : h.state, h.reason);
 }

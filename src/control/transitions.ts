@@ -9,7 +9,7 @@ import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/eve
 import { normaliseWhitelist } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import type { Change } from '../store/store.js';
-import { loadBalancerBackends, portBackends, publicBackends, subnetZone } from './lb-backends.js';
+import { listenerProbes, loadBalancerBackends, portBackends, publicBackends, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
 
 /** the endpoint as the data plane runs it; null: it cannot run (its service, VPC or addresses missing) */
@@ -313,6 +313,23 @@ export async function finishServiceDeletion(st: ControlState, id: string): Promi
   if (gone) await st.removed('service', id);
 }
 
+/** the listener probes last sent to each control state's data plane (as JSON): a push that changes nothing is not sent */
+const sentProbes = new WeakMap<ControlState, string>();
+
+/**
+ * sends the data plane the targets the load balancers' listeners forward to (listenerProbes), to
+ * probe whether or not an endpoint relays to them: after a change of a load balancer, listener or
+ * target group made here, seen from another node, or listed again, and at start
+ */
+export async function pushProbes(st: ControlState): Promise<void> {
+  const targets = listenerProbes(st);
+  const text = JSON.stringify(targets);
+  if (sentProbes.get(st) === text) return;
+  sentProbes.set(st, text);
+  const ack = await applyToDataPlane(st, { kind: 'probes', id: 'probes', targets });
+  if (!ack.ok) st.log.warn({ reason: ack.reason }, 'data plane could not take the load balancers\' health checks');
+}
+
 /**
  * Brings the data plane to the stored state after a start or a crash: services and endpoints
  * that were on their way up are finished, live endpoints are restored, half-done deletions are
@@ -326,6 +343,7 @@ export async function reconcile(st: ControlState): Promise<void> {
   await pushFaults(st);
   const routed = await pushRouting(st);
   if (!routed.ok) st.log.warn({ reason: routed.reason }, 'data plane could not take the routing view');
+  await pushProbes(st);
   await converge(st, true);
 }
 

@@ -313,7 +313,11 @@ export class TcpDataPlane implements DataPlane {
    */
   private refreshBackends(id: string): void {
     const r = this.runtimes.get(id);
-    const next = r ? shareOf(r) : null;
+    this.replaceShare(id, r ? shareOf(r) : null);
+  }
+
+  /** puts NEXT in for the share of ID (an endpoint's, or the listeners' probes: LISTENER_PROBES) */
+  private replaceShare(id: string, next: BackendShare | null): void {
     const prev = this.shares.get(id);
     if (next) this.shares.set(id, next);
     else this.shares.delete(id);
@@ -389,6 +393,10 @@ export class TcpDataPlane implements DataPlane {
       return Promise.resolve({ ok: true });
     }
     if (event.kind === 'faults') return this.applyFaults(event.toxics, event.disabled);
+    if (event.kind === 'probes') {
+      this.replaceShare(LISTENER_PROBES, { used: [], probes: [...event.targets] });
+      return Promise.resolve({ ok: true });
+    }
     if (event.kind === 'routing') {
       const view = event.view;
       // VPCs come and go through the API: the view names every VPC there is now (isolation,
@@ -602,6 +610,9 @@ async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
   await Promise.race([work, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })]);
   clearTimeout(timer);
 }
+
+/** the share of the targets the load balancers' listeners forward to (no endpoint's id looks like it) */
+const LISTENER_PROBES = ' listeners';
 
 /** what one live endpoint adds to the backends in use ("service key") and the targets probed */
 interface BackendShare {

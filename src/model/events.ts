@@ -3,7 +3,7 @@
 // the data plane answers when that state is live, or why it could not be made so. A status only
 // becomes stable (`available`, `accepted`) on the data plane's ok.
 import type { DaemonLoad, EndpointGate } from './admission.js';
-import type { HealthSettings, ProbeReason, ProbeState } from './health.js';
+import type { HealthSettings, ProbeReason, ProbeState, ProbeTarget } from './health.js';
 import type { RoutingView } from './routing.js';
 import type { ToxicRule } from './toxics.js';
 
@@ -108,7 +108,12 @@ export type ChangeEvent =
    * the toxics of every scope (README "Fault injection"), and the proxies (`<endpoint id>:<port>`)
    * taken down through Toxiproxy's API: their listeners close until enabled again
    */
-  | { readonly kind: 'faults'; readonly id: 'faults'; readonly toxics: readonly ToxicRule[]; readonly disabled: readonly string[] };
+  | { readonly kind: 'faults'; readonly id: 'faults'; readonly toxics: readonly ToxicRule[]; readonly disabled: readonly string[] }
+  /**
+   * the targets of every target group a load balancer's listener forwards to: probed whether or
+   * not an endpoint relays to them, as a network load balancer checks its targets from registration
+   */
+  | { readonly kind: 'probes'; readonly id: 'probes'; readonly targets: readonly ProbeTarget[] };
 
 /** why a listener could not bind: a port below 1024 without the privilege, or any other bind failure */
 export type ListenFailure = 'privileged_port' | 'listen_failed';

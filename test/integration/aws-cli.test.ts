@@ -115,12 +115,12 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
       '--health-check-interval-seconds', '5'])).TargetGroups[0].TargetGroupArn;
     await ok(['elbv2', 'register-targets', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port},AvailabilityZone=all`]);
     await ok(['elbv2', 'create-listener', '--load-balancer-arn', lb, '--protocol', 'TCP', '--port', '8000', '--default-actions', `Type=forward,TargetGroupArn=${tg}`]);
-    // targets are probed while an endpoint relays to them (README "AWS: network load balancers behind
-    // endpoint services"): the service and an endpoint of it first
+    // targets are probed once a listener forwards to their group, before any endpoint service, as an
+    // NLB's are (before, unused until an endpoint relayed: the waiter polled 40 times and failed).
+    // The first health check of a real backend: healthy, perhaps one 15 s poll later.
+    await ok(['elbv2', 'wait', 'target-in-service', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port}`], 60_000);
     const svc = (await ok(['ec2', 'create-vpc-endpoint-service-configuration', '--network-load-balancer-arns', lb, '--no-acceptance-required'])).ServiceConfiguration;
     const vpce = (await ok(['ec2', 'create-vpc-endpoint', '--vpc-endpoint-type', 'Interface', '--vpc-id', vpc, '--service-name', svc.ServiceName, '--subnet-ids', subnet])).VpcEndpoint.VpcEndpointId;
-    // the first health check of a real backend: healthy, perhaps one 15 s poll later
-    await ok(['elbv2', 'wait', 'target-in-service', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port}`], 60_000);
     await ok(['ec2', 'delete-vpc-endpoints', '--vpc-endpoint-ids', vpce]);
     await ok(['ec2', 'delete-vpc-endpoint-service-configurations', '--service-ids', svc.ServiceId]);
     await ok(['elbv2', 'modify-target-group-attributes', '--target-group-arn', tg, '--attributes', 'Key=deregistration_delay.timeout_seconds,Value=0']);

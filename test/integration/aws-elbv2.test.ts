@@ -206,9 +206,11 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect(listener.ListenerArn).toMatch(new RegExp(`:listener/net/web-nlb/${lb.LoadBalancerArn!.split('/').pop()}/[0-9a-f]{16}$`));
     expect(listener.DefaultActions?.[0]?.TargetGroupArn).toBe(tg.TargetGroupArn);
 
-    const health = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }));
-    // in use by a listener, but no endpoint relays to it yet: not probed
-    expect(health.TargetHealthDescriptions?.map((h) => [h.Target?.Id, h.Target?.Port, h.TargetHealth?.State, h.TargetHealth?.Reason])).toEqual([['127.0.0.1', backend.port, 'unused', 'Target.NotInUse']]);
+    // in use by a listener: probed from registration, as an NLB does, before any endpoint service
+    // exists (`aws elbv2 wait target-in-service` returns); before, unused (Target.NotInUse) until an endpoint relayed
+    const rows = async () => (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions
+      ?.map((h) => [h.Target?.Id, h.Target?.Port, h.TargetHealth?.State, h.TargetHealth?.Reason]);
+    await waitFor(async () => JSON.stringify(await rows()) === JSON.stringify([['127.0.0.1', backend.port, 'healthy', undefined]]), 15_000, 'the target healthy with no endpoint service yet');
 
     const { serviceId, endpoint } = await publishAndConnect(d, ec2, lb.LoadBalancerArn!);
     expect(serviceId).toMatch(/^vpce-svc-[0-9a-f]{17}$/);
