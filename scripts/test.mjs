@@ -34,7 +34,7 @@ const TERRAFORM = ['terraform', 'terraform-extras'].map((f) => `test/integration
  */
 const WAITS = [
   'fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules', 'lifecycle', 'store-etcd', 'etcd-fleet', 'aws-quickstart',
-  'store-startup', 'memory-release', 'fleet-follow', 'fleet-toxics',
+  'store-startup', 'memory-release', 'fleet-follow', 'fleet-toxics', 'readme-quickstart',
 ].map((f) => `test/integration/${f}.test.ts`);
 
 const GROUPS = [

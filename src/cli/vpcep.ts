@@ -518,6 +518,12 @@ Examples:
     .requiredOption('--source <ip>', 'the client\'s private IP')
     .requiredOption('--destination <ip>', 'the destination IP (e.g. an OBS-style service address)')
     .requiredOption('--port <port>', 'the destination port', count)
+    .addHelpText('after', `
+Examples:
+  vpcep trace --vpc-id vpc-client --source 10.0.1.50 --destination 10.0.1.2 --port 80     # a client of your VPC to your endpoint's private IP
+  vpcep trace --source 127.0.0.1 --destination 127.2.1.2 --port 80                         # an on-premises client to the endpoint's host address
+  vpcep trace --vpc-id vpc-app --source 10.0.1.50 --destination 100.125.0.10 --port 80    # a route to a public service (a gateway endpoint's)
+  vpcep --json trace ...                                                                     # the whole trace, every field`)
     .action(run(async (g, o) => {
       const body = { vpc_id: o.vpcId, source_ip: o.source, destination_ip: o.destination, destination_port: o.port };
       out(g, await api(g, 'POST', '/trace', body), (b) => table(traceRows(b.trace)));
@@ -573,6 +579,12 @@ Examples:
       if (!m) throw new InvalidArgumentError(`${v}: expected key=integer, e.g. latency=100`);
       return { ...all, [m[1]!]: Number(m[2]) };
     }, {})
+    .addHelpText('after', `
+Examples:
+  vpcep toxics add --scope endpoint:EP_ID --type latency --attribute latency=100 --attribute jitter=20   # every port of an endpoint, backend to client
+  vpcep toxics add --scope port:EP_ID:80 --type bandwidth --stream upstream --attribute rate=100       # one port, client to backend, 100 KB/s
+  vpcep toxics add --scope zone:sim-1a --type reset_peer --toxicity 0.1 --attribute timeout=0         # one connection in ten of a zone reset
+  vpcep toxics remove endpoint:EP_ID latency_downstream`)
     .action(run(async (g, o) => {
       const body = { scope: o.scope, type: o.type, stream: o.stream, ...(o.toxicity === undefined ? {} : { toxicity: o.toxicity }), ...(o.name ? { name: o.name } : {}), attributes: o.attribute };
       out(g, await api(g, 'POST', '/sim/toxics', body), (t) => table([toxicRow(t)], toxicHead));

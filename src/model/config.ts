@@ -183,6 +183,20 @@ const schema = z.strictObject({
 
 export type RawConfig = z.infer<typeof schema>;
 
+/** every key path the config file accepts (`vpcs[].subnets[].zone`): the README's reference is checked against it */
+export function configKeyPaths(): string[] {
+  const walk = (s: z.ZodType, at: string): string[] => {
+    if (s instanceof z.ZodOptional) return walk(s.unwrap() as z.ZodType, at);
+    if (s instanceof z.ZodArray) return walk(s.element as z.ZodType, `${at}[]`);
+    if (!(s instanceof z.ZodObject)) return [];
+    return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([k, v]) => {
+      const path = at === '' ? k : `${at}.${k}`;
+      return [path, ...walk(v, path)];
+    });
+  };
+  return walk(schema, '');
+}
+
 export interface AccountSpec {
   readonly name: string;
   readonly domain_id?: string;

@@ -7,44 +7,18 @@
 // block uses the fixed ports of the README (9480, 8080, 80): the test runs in its own network
 // namespace (README "Tests"). CI installs the aws CLI (.ci/run); elsewhere a missing aws skips
 // the test under a name that says why.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, tempDir } from '../helpers.js';
+import { tempDir } from '../helpers.js';
+import { linkCheckout, listening, markedBlocks, readerEnv, runBash } from './readme-blocks.js';
 
 const HAVE_AWS = spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
 const RUN = HAVE_AWS || process.env.CI === 'true';
 const RUN_MS = 240_000; // measured: 70 s under a load average of 14, 140 s under 25 (18 starts of the Python aws CLI)
 /** where pyenv keeps the real `aws`: its shim (a bash script that runs `pyenv exec`) costs every one of the block's 18 calls a start-up more */
 const PYENV_AWS = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' }).stdout?.trim();
-
-/** the fenced blocks of README.md marked `<!-- test: <tag> NAME -->` (the block right after the comment), by NAME */
-function markedBlocks(readme: string, tag: string): Map<string, string> {
-  const blocks = new Map<string, string>();
-  const lines = readme.split('\n');
-  const marker = new RegExp(`^<!-- test: ${tag} (\\S+) -->$`);
-  for (let i = 0; i < lines.length; i++) {
-    const name = marker.exec(lines[i]!)?.[1];
-    if (name === undefined) continue;
-    if (!/^```\w*$/.test(lines[i + 1] ?? '')) throw new Error(`README.md:${i + 1}: the marker ${name} is not followed by a fenced block`);
-    const end = lines.findIndex((l, j) => j > i + 1 && l === '```');
-    if (end < 0) throw new Error(`README.md:${i + 2}: the block ${name} is not closed`);
-    if (blocks.has(name)) throw new Error(`README.md:${i + 1}: a second block ${name}`);
-    blocks.set(name, lines.slice(i + 2, end).join('\n') + '\n');
-  }
-  return blocks;
-}
-
-/** whether something accepts connections on host:port */
-function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /**
  * the lines the reader reads: no daemon log lines (pino's JSON), no banner of npm or of the web server, no
@@ -71,36 +45,27 @@ describe.runIf(RUN)('README quick start with the aws CLI, run verbatim', () => {
 
   it('prints the README\'s output: pendingAcceptance, accepted, the backend\'s page through the endpoint, refused after reject, deleted', async () => {
     if (!HAVE_AWS) throw new Error('CI=true and the aws CLI is not on PATH: .ci/run must install awscli');
-    const blocks = markedBlocks(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'), 'aws-quickstart');
+    const blocks = markedBlocks('aws-quickstart');
     expect([...blocks.keys()].sort()).toEqual(['quickstart-aws.yaml', 'run', 'stdout']);
     for (const port of [9480, 8080]) {
       if (await listening(port)) throw new Error(`127.0.0.1:${port} is taken: the README block needs it; run the tests in their own network namespace (README "Tests")`);
     }
-    for (const f of ['package.json', 'bin', 'dist', 'build', 'node_modules']) fs.symlinkSync(path.join(ROOT, f), path.join(dir, f));
+    linkCheckout(dir);
     fs.writeFileSync(path.join(dir, 'quickstart-aws.yaml'), blocks.get('quickstart-aws.yaml')!);
     fs.writeFileSync(path.join(dir, 'quickstart-aws.sh'), blocks.get('run')!);
 
     // the reader's environment, less whatever AWS or vpcep settings this one carries (the relay choice stays)
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !/^(AWS_|VPCEP_(?!RELAY$))/.test(k)) env[k] = v;
-    }
+    const env = readerEnv(/^AWS_/);
     if (PYENV_AWS) env.PATH = `${path.dirname(PYENV_AWS)}:${env.PATH ?? ''}`;
     Object.assign(env, { AWS_CONFIG_FILE: path.join(dir, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'no-aws-credentials'), NO_UPDATE_NOTIFIER: '1' });
 
     const started = Date.now();
-    const sh = spawn('bash', ['quickstart-aws.sh'], { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    sh.stdout.on('data', (b) => { stdout += b; });
-    sh.stderr.on('data', (b) => { stderr += b; });
-    const timer = setTimeout(() => { try { process.kill(-sh.pid!, 'SIGKILL'); } catch { /* gone */ } }, RUN_MS);
-    const code = await new Promise<number | null>((resolve) => sh.on('close', (c) => resolve(c)));
-    clearTimeout(timer);
+    const { code, stdout, stderr, kill } = await runBash(dir, 'quickstart-aws.sh', env, RUN_MS);
     console.log(`README aws quick start: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     try {
       const lines = readerLines(stdout);
       expect(code).toBe(0);
+      expect(stderr).not.toMatch(/^npm error /m); // npx vpcep wait ran
       expect(lines.map(anonymous)).toEqual(readerLines(blocks.get('stdout')!));
       // one endpoint throughout, and the one ENI of its subnet
       const ids = new Set(lines.flatMap((l) => l.match(/\bvpce-[0-9a-f]{17}\b/g) ?? []));
@@ -117,7 +82,7 @@ describe.runIf(RUN)('README quick start with the aws CLI, run verbatim', () => {
       failed = true;
       throw new Error(`${(e as Error).message}\n--- exit ${code}; kept ${dir}\n--- stdout\n${stdout.slice(-6000)}\n--- stderr\n${stderr.slice(-4000)}`);
     } finally {
-      try { process.kill(-sh.pid!, 'SIGKILL'); } catch { /* the block stopped everything it started */ }
+      kill();
     }
   }, RUN_MS + 30_000);
 });

@@ -356,6 +356,9 @@ describe('vpcep CLI', () => {
     expect(await ok(vpcep(['--help']))).toMatch(/Examples:\n.*vpcep wait/s);
     expect(await ok(vpcep(['service', 'create', '--help']))).toContain('SVC=$(vpcep -q service create');
     expect(await ok(vpcep(['endpoint', 'create', '--help']))).toContain('Examples:');
+    // the README's "The CLI" names the commands whose --help shows examples: these two took guessing before
+    expect(await ok(vpcep(['trace', '--help']))).toMatch(/Examples:\n.*vpcep trace --vpc-id vpc-client --source 10\.0\.1\.50/s);
+    expect(await ok(vpcep(['toxics', 'add', '--help']))).toMatch(/Examples:\n.*vpcep toxics add --scope endpoint:\S+ --type latency --attribute latency=100/s);
   });
 
   it('an unreachable daemon exits 1 with a clear message, no stack trace', async () => {

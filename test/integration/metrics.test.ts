@@ -10,7 +10,7 @@ import { parser } from '@prometheus-io/lezer-promql';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRICS } from '../../src/telemetry/metric-table.js';
 import {
-  CONSUMER, METRICS_TOKEN, ROOT, SERVICE_BODY, metricValue, scrapeMetrics, startTestDaemon, waitFor, type MetricSample, type TestDaemon,
+  CONSUMER, METRICS_TOKEN, ROOT, SERVICE_BODY, metricValue, parseMetrics, scrapeMetrics, startTestDaemon, waitFor, type MetricSample, type TestDaemon,
 } from '../helpers.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
@@ -62,6 +62,21 @@ async function roundTrip(host: string, port: number, localAddress: string): Prom
   });
 }
 
+/** a daemon whose endpoint (whitelist 10.0.1.50) relayed one connection that ended, and refused one: every kind of series has samples */
+async function relayedAndRefused(): Promise<TestDaemon> {
+    const { d, port, serviceId } = await world();
+    const created = await d.consumer.post('/vpc-endpoints', {
+      endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_whitelist: true, whitelist: ['10.0.1.50'],
+    });
+    const ep = await endpointStatus(d, created.body.id, 'accepted');
+    const relayed = await roundTrip(ep.host_ip, port, '127.2.1.50');
+    expect(relayed).not.toBeNull();
+    relayed!.end();
+    expect(await roundTrip(ep.host_ip, port, '127.2.1.51')).toBeNull();
+    await waitFor(async () => (await metricValue(d.url, 'vpcep_endpoint_closed_connections_total', { endpoint_id: ep.id, reason: 'done' })) === 1, 3_000, 'the close counted');
+  return d;
+}
+
 const closedOf = (s: Socket) => new Promise<void>((resolve) => { if (s.destroyed) resolve(); else s.once('close', () => resolve()); });
 const find = (samples: MetricSample[], name: string, labels: Record<string, string> = {}) =>
   samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
@@ -93,6 +108,19 @@ function dashboardQueries(): string[] {
   }
   // Grafana's variables: the interval becomes a duration; $account and $endpoint sit inside strings
   return exprs.map((e) => e.replaceAll('$__rate_interval', '5m'));
+}
+
+/** the README's Metrics table, read as a user reads it: each row's metric and its labels and meaning columns */
+function readmeMetricRows(): Map<string, { labels: string; meaning: string }> {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.split('<!-- metrics:start -->')[1]!.split('<!-- metrics:end -->')[0]!;
+  return new Map([...section.matchAll(/^\| `(vpcep_\w+)`[^|]*\|[^|]*\|([^|]*)\|([^|]*)\|$/gm)].map((m) => [m[1]!, { labels: m[2]!, meaning: m[3]! }]));
+}
+
+/** the values a README row lists for its label: in the labels column, the words inside the parentheses; in the meaning column, those after its colon, explanations in parentheses left out */
+function documentedValues(row: { labels: string; meaning: string }, column: 'labels' | 'meaning'): string[] {
+  const text = column === 'labels' ? /\((.*)\)/.exec(row.labels)?.[1] ?? '' : row.meaning.replace(/\([^)]*\)/g, '').split(':').slice(1).join(':');
+  return [...text.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!).sort();
 }
 
 describe('metrics Prometheus users can work with', () => {
@@ -235,6 +263,48 @@ describe('metrics Prometheus users can work with', () => {
     }
   });
 
+  it('the README\'s Metrics table is what a real scrape after traffic shows: every metric, the values the daemon-wide series list, prom-client\'s defaults less the *_total gauges', async () => {
+    const rows = readmeMetricRows();
+    expect(rows.size).toBeGreaterThan(50);
+    const d = await relayedAndRefused();
+    const text = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const families = new Set([...text.matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1]!));
+    expect([...rows.keys()].filter((n) => !families.has(n)), 'in the README, not in the scrape').toEqual([]);
+    expect([...families].filter((n) => n.startsWith('vpcep_') && !rows.has(n)), 'in the scrape, not in the README').toEqual([]);
+
+    // series shown with every value from the start, zeros too: the values are the README's, no more, no fewer
+    const samples = parseMetrics(text);
+    const scraped = (name: string, label: string) => [...new Set(find(samples, name).map((x) => x.labels[label]!))].sort();
+    const listed: Array<[metric: string, label: string, row: string, column: 'labels' | 'meaning']> = [
+      ['vpcep_rejected_connections_total', 'reason', 'vpcep_endpoint_rejected_connections_total', 'meaning'],
+      ['vpcep_closed_connections_total', 'reason', 'vpcep_endpoint_closed_connections_total', 'meaning'],
+      ['vpcep_backend_choices_total', 'reason', 'vpcep_backend_choices_total', 'meaning'],
+      ['vpcep_api_refused_total', 'reason', 'vpcep_api_refused_total', 'meaning'],
+      ['vpcep_route_decisions_total', 'target_type', 'vpcep_route_decisions_total', 'meaning'],
+      ['vpcep_health_probes_total', 'result', 'vpcep_health_probes_total', 'labels'],
+      ['vpcep_health_targets', 'state', 'vpcep_health_targets', 'labels'],
+      ['vpcep_notifications_total', 'result', 'vpcep_notifications_total', 'labels'],
+      ['vpcep_provisioning_faults_total', 'fault', 'vpcep_provisioning_faults_total', 'labels'],
+      ['vpcep_internet_bytes_total', 'direction', 'vpcep_internet_bytes_total', 'labels'],
+    ];
+    for (const [metric, label, row, column] of listed) {
+      const values = documentedValues(rows.get(row)!, column);
+      expect(values.length, `${row}: the README lists values`).toBeGreaterThan(1);
+      expect(scraped(metric, label), `${metric}{${label}}`).toEqual(values);
+    }
+
+    // the row after the table: prom-client's process_* and nodejs_* series, less the three gauges named *_total
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const removed = /`nodejs_active_\{([a-z,]+)\}_total`/.exec(readme)![1]!.split(',');
+    expect(removed).toEqual(['handles', 'requests', 'resources']);
+    for (const r of removed) {
+      expect(families.has(`nodejs_active_${r}_total`), `nodejs_active_${r}_total`).toBe(false);
+      expect(families.has(`nodejs_active_${r}`), `nodejs_active_${r}`).toBe(true);
+    }
+    expect([...families].some((n) => n.startsWith('process_'))).toBe(true);
+    expect([...families].every((n) => /^(vpcep|process|nodejs)_/.test(n)), [...families].join(' ')).toBe(true);
+  });
+
   it('every query of the Grafana dashboard is PromQL and selects only metrics the daemon exports: declared, and in a real scrape', async () => {
     const queries = dashboardQueries();
     expect(queries.length).toBeGreaterThan(10);
@@ -247,16 +317,7 @@ describe('metrics Prometheus users can work with', () => {
       expect(used.has(n), n).toBe(true);
     }
     // a relayed connection that ended, and a refused one: every kind of series has samples
-    const { d, port, serviceId } = await world();
-    const created = await d.consumer.post('/vpc-endpoints', {
-      endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_whitelist: true, whitelist: ['10.0.1.50'],
-    });
-    const ep = await endpointStatus(d, created.body.id, 'accepted');
-    const relayed = await roundTrip(ep.host_ip, port, '127.2.1.50');
-    expect(relayed).not.toBeNull();
-    relayed!.end();
-    expect(await roundTrip(ep.host_ip, port, '127.2.1.51')).toBeNull();
-    await waitFor(async () => (await metricValue(d.url, 'vpcep_endpoint_closed_connections_total', { endpoint_id: ep.id, reason: 'done' })) === 1, 3_000, 'the close counted');
+    const d = await relayedAndRefused();
     const scraped = new Set((await scrapeMetrics(d.url)).map((x) => x.name));
     expect([...used].filter((n) => !scraped.has(n)), 'selected but not in a scrape').toEqual([]);
   });

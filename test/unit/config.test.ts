@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
-import { ConfigError, validateConfig } from '../../src/model/config.js';
+import { configKeyPaths, ConfigError, validateConfig } from '../../src/model/config.js';
 
 const base = () => ({
   accounts: [{ name: 'provider', token: 'provider-secret' }],
@@ -61,6 +61,25 @@ describe('config validation', () => {
     const c = validateConfig(parse(block![1]!), 'README.md');
     expect(c.accounts.length).toBeGreaterThan(0);
     expect(c.dataplane.snatPorts).toEqual({ low: 1024, high: 65535 });
+  });
+
+  it('the README\'s config reference names every key the loader accepts, and no other', () => {
+    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const block = /## Config reference\n\n```yaml\n([\s\S]*?)\n```/.exec(readme)![1]!;
+    const documented = new Set<string>();
+    const walk = (v: unknown, at: string): void => {
+      if (Array.isArray(v)) { for (const x of v) walk(x, `${at}[]`); return; }
+      if (v === null || typeof v !== 'object') return;
+      for (const [k, x] of Object.entries(v)) {
+        const path = at === '' ? k : `${at}.${k}`;
+        documented.add(path);
+        walk(x, path);
+      }
+    };
+    walk(parse(block), '');
+    const accepted = configKeyPaths();
+    expect(accepted.filter((k) => !documented.has(k)), 'accepted, not in the reference').toEqual([]);
+    expect([...documented].filter((k) => !accepted.includes(k)), 'in the reference, not accepted').toEqual([]);
   });
 
   it('accepts a small config and fills in defaults', () => {
