@@ -579,6 +579,32 @@ beforeAll(async () => {
 
 afterAll(async () => { await d?.stop(); });
 
+// ---- what the fuzz found, each as its minimal request (run before the fuzz changes the world)
+
+/** the answer of one request as `who`: status and code (none on a 200) */
+async function attemptAs(who: Who, api: Api, action: string, params: Record<string, unknown>): Promise<{ status: number; code: string | undefined }> {
+  const a = await send(who, api, [['Action', action], ['Version', VERSION[api]], ...flatten(api, params)]);
+  return { status: a.status, code: /<Code>([^<]*)<\/Code>/.exec(a.text)?.[1] };
+}
+
+describe('regressions the fuzz found', () => {
+  it('a target group\'s load_balancing.cross_zone.enabled other than true, false or use_load_balancer_configuration is a ValidationError (was stored: 350, 0)', async () => {
+    const tg = world.provider.tg;
+    for (const value of ['350', '0', 'yes', '']) {
+      expect(await attemptAs('provider', 'elasticloadbalancing', 'ModifyTargetGroupAttributes', { TargetGroupArn: tg, Attributes: [{ Key: 'load_balancing.cross_zone.enabled', Value: value }] }), value)
+        .toEqual({ status: 400, code: 'ValidationError' });
+    }
+    expect(await attemptAs('provider', 'elasticloadbalancing', 'ModifyTargetGroupAttributes', { TargetGroupArn: tg, Attributes: [{ Key: 'stickiness.type', Value: 'lb_cookie' }] }))
+      .toEqual({ status: 400, code: 'ValidationError' });
+    expect(await attemptAs('provider', 'elasticloadbalancing', 'ModifyLoadBalancerAttributes', { LoadBalancerArn: world.provider.lb, Attributes: [{ Key: 'dns_record.client_routing_policy', Value: 'nearest' }] }))
+      .toEqual({ status: 400, code: 'ValidationError' });
+    for (const value of ['true', 'false', 'use_load_balancer_configuration']) {
+      expect(await attemptAs('provider', 'elasticloadbalancing', 'ModifyTargetGroupAttributes', { TargetGroupArn: tg, Attributes: [{ Key: 'load_balancing.cross_zone.enabled', Value: value }] }), value)
+        .toEqual({ status: 200, code: undefined });
+    }
+  });
+});
+
 describe('AWS actions under hostile parameters', () => {
   it('every action of every table has a parameter list here', () => {
     expect(Object.keys(SPECS.ec2).sort()).toEqual(Object.keys(EC2_ACTIONS).sort());
