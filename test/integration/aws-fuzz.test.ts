@@ -618,6 +618,16 @@ describe('regressions the fuzz found', () => {
       expect(d.daemon.control.revision).toBe(revision);
     }
   });
+  it('UpdateSecurityGroupRuleDescriptions* with both IpPermissions and SecurityGroupRuleDescription is InvalidParameterCombination (the IpPermissions, however malformed, were ignored)', async () => {
+    const w = world.provider;
+    for (const action of ['UpdateSecurityGroupRuleDescriptionsIngress', 'UpdateSecurityGroupRuleDescriptionsEgress']) {
+      const revision = d.daemon.control.revision;
+      expect(await attemptAs('provider', 'ec2', action, {
+        GroupId: w.sg, IpPermissions: [{ IpProtocol: 'HTTPS' }], SecurityGroupRuleDescription: [{ SecurityGroupRuleId: w.sgRule, Description: 'new' }],
+      }), action).toEqual({ status: 400, code: 'InvalidParameterCombination' });
+      expect(d.daemon.control.revision).toBe(revision);
+    }
+  });
 });
 
 describe('AWS actions under hostile parameters', () => {

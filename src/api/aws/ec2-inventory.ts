@@ -342,6 +342,9 @@ function updateDescriptions(direction: 'ingress' | 'egress') {
   return async (call: AwsCall): Promise<XmlFields> => {
     const g = ownGroup(call, groupIdOf(call));
     const byId = call.params.structList('SecurityGroupRuleDescription');
+    if (byId.length && call.params.has('IpPermissions')) {
+      throw new AwsRequestError('InvalidParameterCombination', 'Give either IpPermissions or SecurityGroupRuleDescription, not both');
+    }
     const changes = byId.length
       ? byId.map((d) => {
         const [row] = rulesById(g, [d.requiredString('SecurityGroupRuleId')], direction);
