@@ -628,6 +628,12 @@ describe('regressions the fuzz found', () => {
       expect(d.daemon.control.revision).toBe(revision);
     }
   });
+  it('ModifyVpcEndpointServiceConfiguration with an empty PrivateDnsName is InvalidParameterValue (was a 200 that changed the service\'s updated time and kept its name)', async () => {
+    const revision = d.daemon.control.revision;
+    expect(await attemptAs('provider', 'ec2', 'ModifyVpcEndpointServiceConfiguration', { ServiceId: world.provider.service, PrivateDnsName: '' }))
+      .toEqual({ status: 400, code: 'InvalidParameterValue' });
+    expect(d.daemon.control.revision).toBe(revision);
+  });
 });
 
 describe('AWS actions under hostile parameters', () => {
