@@ -634,6 +634,14 @@ describe('regressions the fuzz found', () => {
       .toEqual({ status: 400, code: 'InvalidParameterValue' });
     expect(d.daemon.control.revision).toBe(revision);
   });
+  it('CreateSecurityGroup with a GroupName or GroupDescription outside AWS\'s characters (a NUL, a control character, non-ASCII) is InvalidParameterValue (was stored, and read back as U+FFFD)', async () => {
+    for (const [name, description] of [['web\u0000', 'x'], ['web', 'a\u0001b'], ['ü漢字', 'x'], ['web', 'line\nbreak']]) {
+      const revision = d.daemon.control.revision;
+      expect(await attemptAs('provider', 'ec2', 'CreateSecurityGroup', { VpcId: world.provider.vpc, GroupName: name, GroupDescription: description }), JSON.stringify([name, description]))
+        .toEqual({ status: 400, code: 'InvalidParameterValue' });
+      expect(d.daemon.control.revision).toBe(revision);
+    }
+  });
 });
 
 describe('AWS actions under hostile parameters', () => {

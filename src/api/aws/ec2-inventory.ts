@@ -185,9 +185,13 @@ async function deleteRoute(call: AwsCall): Promise<XmlFields> {
 
 // ---- security groups
 
+// CreateSecurityGroup (EC2 API reference): a group's name and description take these characters only
+const GROUP_TEXT = /^[a-zA-Z0-9 ._\-:/()#,@[\]+=&;{}!$*]*$/;
+
 function text(p: QueryParams, name: string): string {
   const v = p.requiredString(name);
   if (v.length > 255) throw new AwsRequestError('InvalidParameterValue', `${name} is longer than 255 characters`);
+  if (!GROUP_TEXT.test(v)) throw new AwsRequestError('InvalidParameterValue', `${name} takes a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$* only`);
   return v;
 }
 
