@@ -9,7 +9,7 @@ import type {
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTE_CHOICES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_CHOICES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
   type HealthCheck, type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import { applyTags } from '../model/rules.js';
@@ -137,17 +137,22 @@ export async function deleteLoadBalancer(st: ControlState, caller: Account, id: 
   await pushProbes(st);
 }
 
-/** the attributes it knows (the AWS defaults); an unknown key or a bad boolean: InvalidParameter, nothing changes */
+/**
+ * the attributes it knows (the AWS defaults); an unknown key, a bad boolean, a value not among a
+ * key's `choices` or outside its range: InvalidParameter, nothing changes
+ */
 function nextAttributes(
   current: Readonly<Record<string, string>>, known: Readonly<Record<string, string>>, changes: ReadonlyArray<{ key: string; value: string }>,
-  ranges: Readonly<Record<string, readonly [number, number]>> = {},
+  o: { ranges?: Readonly<Record<string, readonly [number, number]>>; choices?: Readonly<Record<string, readonly string[]>> } = {},
 ): Record<string, string> {
+  const { ranges = {}, choices = {} } = o;
   const out = { ...current };
   for (const { key, value } of changes) {
     // own keys only: `constructor` or `toString` is `in` every object, and its range was a function
     if (!Object.hasOwn(known, key)) throw new DomainError('InvalidParameter', `attribute key ${key} is not recognized; known: ${Object.keys(known).join(', ')}`);
-    if (key.endsWith('.enabled') && known[key] !== 'use_load_balancer_configuration' && value !== 'true' && value !== 'false') {
-      throw new DomainError('InvalidParameter', `attribute ${key} must be true or false, not ${value}`);
+    const allowed = Object.hasOwn(choices, key) ? choices[key]! : key.endsWith('.enabled') ? ['true', 'false'] : undefined;
+    if (allowed && !allowed.includes(value)) {
+      throw new DomainError('InvalidParameter', `attribute ${key} must be ${allowed.length === 2 ? allowed.join(' or ') : `one of ${allowed.join(', ')}`}, not ${value.slice(0, 40)}`);
     }
     const range = Object.hasOwn(ranges, key) ? ranges[key] : undefined;
     if (range && !(/^\d{1,10}$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) {
@@ -162,7 +167,7 @@ function nextAttributes(
 export async function modifyLoadBalancerAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<LoadBalancer> {
   const lb = await st.serial(async () => {
     const lb = ownLoadBalancer(st, caller, id);
-    const next = { ...lb, attributes: nextAttributes(lb.attributes, LOAD_BALANCER_ATTRIBUTES, changes), updated_at: now() };
+    const next = { ...lb, attributes: nextAttributes(lb.attributes, LOAD_BALANCER_ATTRIBUTES, changes, { choices: LOAD_BALANCER_ATTRIBUTE_CHOICES }), updated_at: now() };
     await st.commit([{ kind: 'loadbalancer', id, value: next }], () => st.loadBalancers.set(id, next));
     return next;
   });
@@ -217,7 +222,7 @@ export async function deleteTargetGroup(st: ControlState, caller: Account, id: s
 
 export async function modifyTargetGroupAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<TargetGroup> {
   return changeTargetGroup(st, caller, id, (tg) => {
-    const attributes = nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes, TARGET_GROUP_ATTRIBUTE_RANGES);
+    const attributes = nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes, { ranges: TARGET_GROUP_ATTRIBUTE_RANGES, choices: TARGET_GROUP_ATTRIBUTE_CHOICES });
     const bad = targetGroupAttributesProblem(attributes);
     if (bad) throw new DomainError('InvalidParameter', bad);
     return { ...tg, attributes };
@@ -351,7 +356,7 @@ export async function modifyListener(st: ControlState, caller: Account, id: stri
 export async function modifyListenerAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<Listener> {
   const out = await st.serial(async () => {
     const { lb, listener: cur } = ownListener(st, caller, id);
-    const listener: Listener = { ...cur, attributes: nextAttributes({ ...LISTENER_ATTRIBUTES, ...cur.attributes }, LISTENER_ATTRIBUTES, changes, LISTENER_ATTRIBUTE_RANGES) };
+    const listener: Listener = { ...cur, attributes: nextAttributes({ ...LISTENER_ATTRIBUTES, ...cur.attributes }, LISTENER_ATTRIBUTES, changes, { ranges: LISTENER_ATTRIBUTE_RANGES }) };
     const next: LoadBalancer = { ...lb, listeners: lb.listeners.map((l) => (l.id === id ? listener : l)), updated_at: now() };
     await st.commit([{ kind: 'loadbalancer', id: lb.id, value: next }], () => st.loadBalancers.set(lb.id, next));
     return { lb: next, listener };

@@ -96,7 +96,8 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     const ports = cmd.backendPortIds ? backendPorts(st.vpcs.get(s.vpc_id!)!, s.server_type as 'VM' | 'LB', cmd.backendPortIds) : null;
     const delay = cmd.deregistrationDelayS ?? s.deregistration_delay_s ?? st.deregistrationDelayS;
     const removed = ports ? backendPortIds(s).filter((p) => !ports.includes(p)) : [];
-    const privateDns = cmd.privateDnsName ? newPrivateDns(cmd.privateDnsName, s.private_dns) : undefined;
+    // an empty name is checked (refused) like any other: only null removes it
+    const privateDns = typeof cmd.privateDnsName === 'string' ? newPrivateDns(cmd.privateDnsName, s.private_dns) : undefined;
     const { private_dns: _old, ...kept } = s;
     const next: EndpointService = {
       ...(cmd.privateDnsName === null ? kept : s),

@@ -134,6 +134,18 @@ export function healthCheckProblem(h: HealthCheck): string | null {
   return bad && `health check ${bad}`;
 }
 
+/**
+ * the attributes that take one of a few values, checked when modified (ELBv2 API reference,
+ * TargetGroupAttribute and LoadBalancerAttribute: a network load balancer's values)
+ */
+export const TARGET_GROUP_ATTRIBUTE_CHOICES: Readonly<Record<string, readonly string[]>> = {
+  'load_balancing.cross_zone.enabled': ['true', 'false', 'use_load_balancer_configuration'],
+  'stickiness.type': ['source_ip'],
+};
+export const LOAD_BALANCER_ATTRIBUTE_CHOICES: Readonly<Record<string, readonly string[]>> = {
+  'dns_record.client_routing_policy': ['availability_zone_affinity', 'partial_availability_zone_affinity', 'any_availability_zone'],
+};
+
 /** the target-group attributes with a numeric range (inclusive), checked when modified */
 export const TARGET_GROUP_ATTRIBUTE_RANGES: Readonly<Record<string, readonly [number, number]>> = {
   'deregistration_delay.timeout_seconds': [0, 3600],

@@ -185,9 +185,13 @@ async function deleteRoute(call: AwsCall): Promise<XmlFields> {
 
 // ---- security groups
 
+// CreateSecurityGroup (EC2 API reference): a group's name and description take these characters only
+const GROUP_TEXT = /^[a-zA-Z0-9 ._\-:/()#,@[\]+=&;{}!$*]*$/;
+
 function text(p: QueryParams, name: string): string {
   const v = p.requiredString(name);
   if (v.length > 255) throw new AwsRequestError('InvalidParameterValue', `${name} is longer than 255 characters`);
+  if (!GROUP_TEXT.test(v)) throw new AwsRequestError('InvalidParameterValue', `${name} takes a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$* only`);
   return v;
 }
 
@@ -342,6 +346,9 @@ function updateDescriptions(direction: 'ingress' | 'egress') {
   return async (call: AwsCall): Promise<XmlFields> => {
     const g = ownGroup(call, groupIdOf(call));
     const byId = call.params.structList('SecurityGroupRuleDescription');
+    if (byId.length && call.params.has('IpPermissions')) {
+      throw new AwsRequestError('InvalidParameterCombination', 'Give either IpPermissions or SecurityGroupRuleDescription, not both');
+    }
     const changes = byId.length
       ? byId.map((d) => {
         const [row] = rulesById(g, [d.requiredString('SecurityGroupRuleId')], direction);

@@ -8,6 +8,7 @@ import type { ElbResourceRef, TagInput, TargetInput } from '../../model/commands
 import { HEALTH_RANGES } from '../../model/health.js';
 import { LISTENER_ATTRIBUTES, type HealthCheck, type Listener, type LoadBalancer, type TargetGroup } from '../../model/load-balancers.js';
 import type { Tag } from '../../model/types.js';
+import { isIpv4 } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { checkTag } from './aws-render.js';
 import { isElbName, listenerArn, loadBalancerArn, parseElbArn, targetGroupArn, type ElbArn } from './ids.js';
@@ -212,8 +213,16 @@ const byCreation = <T extends { created_at: string; id: string }>(a: T, b: T): n
 // ---- load balancers --------------------------------------------------------------------------
 
 /** Subnets.member.N and SubnetMappings.member.N.SubnetId: at least one */
+/** `Subnets` or `SubnetMappings` (not both, as AWS); a mapping's PrivateIPv4Address is taken, not simulated, and must be an IPv4 address */
 function subnetsIn(p: QueryParams): string[] {
-  const subnets = [...p.stringList('Subnets'), ...p.structList('SubnetMappings').map((m) => m.requiredString('SubnetId'))];
+  const mappings = p.structList('SubnetMappings');
+  const listed = p.stringList('Subnets');
+  if (listed.length && mappings.length) throw invalid('give either Subnets or SubnetMappings, not both');
+  mappings.forEach((m, i) => {
+    const ip = m.string('PrivateIPv4Address');
+    if (ip !== undefined && !isIpv4(ip)) throw invalid(`SubnetMappings.member.${i + 1}.PrivateIPv4Address '${ip.slice(0, 40)}' is not an IPv4 address`);
+  });
+  const subnets = [...listed, ...mappings.map((m) => m.requiredString('SubnetId'))];
   if (subnets.length === 0) throw invalid('a network load balancer needs Subnets or SubnetMappings');
   return subnets;
 }
