@@ -22,7 +22,7 @@ import { applyTags, mayConnect } from '../model/rules.js';
 import type { Backend } from '../model/events.js';
 import type { PublicRecord } from '../model/dns-names.js';
 import type { Store } from '../store/store.js';
-import type { Account, ClientToken, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
+import type { Account, ClientToken, Endpoint, EndpointService, InternetGateway, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { Faults } from './faults.js';
 import { probeView, TargetHealthPublisher } from './fleet-health.js';
@@ -33,6 +33,7 @@ import * as elb from './load-balancers.js';
 import { follow, react, type Follower } from './follow.js';
 import { fleetStatus, type FleetStatus } from './nodes.js';
 import { placementLoop, type PlacementLoop } from './placement.js';
+import * as internetGateways from './internet-gateways.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
@@ -399,6 +400,28 @@ export class ControlPlane {
     return network.replaceRules(this.st, caller, id, changes);
   }
 
+  // ---- internet gateways (internet-gateways.ts) -----------------------------------------------
+
+  internetGateways(caller: Account): InternetGateway[] {
+    return internetGateways.internetGateways(this.st, caller);
+  }
+
+  createInternetGateway(caller: Account, cmd: { id: string; tags?: readonly TagInput[] }): Promise<InternetGateway> {
+    return internetGateways.createInternetGateway(this.st, caller, cmd);
+  }
+
+  attachInternetGateway(caller: Account, id: string, vpcId: string): Promise<InternetGateway> {
+    return internetGateways.attachInternetGateway(this.st, caller, id, vpcId);
+  }
+
+  detachInternetGateway(caller: Account, id: string, vpcId: string): Promise<InternetGateway> {
+    return internetGateways.detachInternetGateway(this.st, caller, id, vpcId);
+  }
+
+  deleteInternetGateway(caller: Account, id: string): Promise<void> {
+    return internetGateways.deleteInternetGateway(this.st, caller, id);
+  }
+
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------
 
   /** the endpoint the caller made with this client token before, or none; IdempotencyMismatch with other parameters */
@@ -451,7 +474,8 @@ export class ControlPlane {
 
   // ---- tags of either kind -------------------------------------------------------------------
 
-  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint' | network.NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint' | 'internet_gateway' | network.NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+    if (kind === 'internet_gateway') return internetGateways.tagInternetGateway(this.st, caller, id, action, tags);
     if (kind !== 'endpoint_service' && kind !== 'endpoint') return network.tagNetworkResource(this.st, caller, kind, id, action, tags);
     await this.st.serial(async () => {
       if (kind === 'endpoint_service') {

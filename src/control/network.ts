@@ -35,14 +35,14 @@ function blockOf(text: string, what: string): Cidr {
 }
 
 /** the caller's VPC; another account's does not exist for it */
-function ownVpc(st: ControlState, caller: Account, id: string): Vpc {
+export function ownVpc(st: ControlState, caller: Account, id: string): Vpc {
   const v = st.vpcs.get(id);
   if (!v || v.account !== caller.name) throw new DomainError('VpcNotFound', `The vpc ID '${id}' does not exist`);
   return v;
 }
 
 /** a VPC of the caller made through the API: config VPCs are the config's to change */
-function apiVpc(st: ControlState, caller: Account, id: string, doing: string): Vpc {
+export function apiVpc(st: ControlState, caller: Account, id: string, doing: string): Vpc {
   const v = ownVpc(st, caller, id);
   if (v.origin !== 'api') {
     throw new DomainError('OperatorOwned', `VPC ${id} is declared in the config file: ${doing} there (only VPCs made through the API change through it)`);
@@ -136,6 +136,8 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
     if (tables.length) why.push(`route tables ${tables.join(', ')}`);
     const groups = [...st.securityGroups.values()].filter((g) => g.vpc_id === id && !g.default).map((g) => g.id);
     if (groups.length) why.push(`security groups ${groups.join(', ')}`);
+    const gateways = [...st.internetGateways.values()].filter((g) => g.vpc_id === id).map((g) => g.id);
+    if (gateways.length) why.push(`internet gateway ${gateways.join(', ')} attached`);
     if (why.length) throw new DomainError('DependencyViolation', `The vpc '${id}' has dependencies and cannot be deleted: ${why.join('; ')}`);
     const defaults = [...st.securityGroups.values()].filter((g) => g.vpc_id === id);
     const numbers = { ...st.vpcNumbers };

@@ -113,6 +113,15 @@ export interface SecurityGroup {
   readonly tags: readonly Tag[];
 }
 
+/** an internet gateway made through the EC2 API: attached to at most one VPC of its owner, a VPC to at most one gateway */
+export interface InternetGateway {
+  readonly id: string;
+  readonly owner: string;
+  /** the VPC it is attached to; null: detached */
+  readonly vpc_id: string | null;
+  readonly tags: readonly Tag[];
+}
+
 export interface PortMapping {
   readonly client_port: number;
   readonly server_port: number;

@@ -162,7 +162,8 @@ export function subnetXml(call: AwsCall, r: SubnetRow): XmlFields {
 
 // ---- route tables
 
-function routeXml(r: Route, vpc: Vpc | undefined): XmlFields {
+/** `detached`: an igw route's gateway is a stored one no longer attached to the table's VPC (or gone): AWS shows the route blackhole */
+function routeXml(r: Route, vpc: Vpc | undefined, detached = false): XmlFields {
   switch (r.type) {
     case 'local':
       return { destinationCidrBlock: r.destination, gatewayId: 'local', state: 'active', origin: 'CreateRouteTable' };
@@ -175,7 +176,7 @@ function routeXml(r: Route, vpc: Vpc | undefined): XmlFields {
       return {
         destinationCidrBlock: r.destination,
         gatewayId: r.nexthop ?? derivedId('igw', vpc?.id ?? ''),
-        state: 'active',
+        state: detached ? 'blackhole' : 'active',
         origin: r.owner === 'config' ? 'CreateRouteTable' : 'CreateRoute',
       };
   }
@@ -183,6 +184,9 @@ function routeXml(r: Route, vpc: Vpc | undefined): XmlFields {
 
 function describeRouteTables(call: AwsCall): XmlFields {
   const vpcs = new Map(call.control.vpcs(call.caller).map((v) => [v.id, v]));
+  // the internet gateways attached to the caller's VPCs made through the API: a route to another igw there is blackhole
+  const attached = new Set(call.control.internetGateways(call.caller).filter((g) => g.vpc_id !== null).map((g) => `${g.vpc_id}/${g.id}`));
+  const detached = (r: Route, vpcId: string) => r.type === 'igw' && vpcs.get(vpcId)?.origin === 'api' && !!r.nexthop?.startsWith('igw-') && !attached.has(`${vpcId}/${r.nexthop}`);
   const tables = byIds(call, 'RouteTableId', call.control.routeTables(call.caller), (t) => t.id, 'InvalidRouteTableID.NotFound', 'route table ID');
   const table: FilterTable<(typeof tables)[number]> = {
     'route-table-id': (t) => t.id,
@@ -196,7 +200,7 @@ function describeRouteTables(call: AwsCall): XmlFields {
     'route.destination-prefix-list-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.destination),
     'route.destination-cidr-block': (t) => t.routes.filter((r) => r.type !== 'gateway_endpoint').map((r) => r.destination),
     'route.origin': (t) => t.routes.map((r) => String(routeXml(r, undefined).origin)),
-    'route.state': (t) => t.routes.map((r) => String(routeXml(r, undefined).state)),
+    'route.state': (t) => t.routes.map((r) => String(routeXml(r, undefined, detached(r, t.vpc_id)).state)),
     'association.route-table-id': (t) => (t.default || t.subnets.length ? [t.id] : []),
     'owner-id': () => ownerOf(call),
   };
@@ -206,7 +210,7 @@ function describeRouteTables(call: AwsCall): XmlFields {
       routeTableId: t.id,
       vpcId: t.vpc_id,
       ownerId: ownerOf(call),
-      routeSet: t.routes.map((r) => routeXml(r, vpcs.get(t.vpc_id))),
+      routeSet: t.routes.map((r) => routeXml(r, vpcs.get(t.vpc_id), detached(r, t.vpc_id))),
       associationSet: [
         ...(t.default ? [{ routeTableAssociationId: derivedId('rtbassoc', t.id), routeTableId: t.id, main: true, associationState: { state: 'associated' } }] : []),
         ...t.subnets.map((s) => ({ routeTableAssociationId: derivedId('rtbassoc', `${t.id}/${s}`), routeTableId: t.id, subnetId: s, main: false, associationState: { state: 'associated' } })),

@@ -1,0 +1,128 @@
+// Internet gateways through the EC2 API (Terraform's aws_internet_gateway, an aws_route to one),
+// with @aws-sdk/client-ec2 over real HTTP against a real daemon, signatures verified: stored
+// resources of their account, attached to one VPC, routed to; every refusal is AWS's code and
+// changes nothing; another account sees none of it; a restart keeps them.
+import {
+  AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand,
+  DeleteInternetGatewayCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSubnetCommand, DeleteVpcCommand, DescribeInternetGatewaysCommand,
+  DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeTagsCommand, DetachInternetGatewayCommand, EC2Client,
+} from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROVIDER, CONSUMER, startTestDaemon, tempDir, twoAccountConfig, type TestDaemon } from '../helpers.js';
+import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
+import { randomPort } from './backends.js';
+
+const PUBLIC_PORT = randomPort();
+/** a public gateway service (its prefix 100.125.0.8/29): what an igw route leads to, as internet traffic */
+const config = () => twoAccountConfig({
+  accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+  public_services: [{ name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-63a5400a', cidrs: ['100.125.0.8/29'] }, ports: [{ port: PUBLIC_PORT, target: '127.0.0.1:9' }] }],
+});
+
+describe('internet gateways through the EC2 API', () => {
+  const dir = tempDir();
+  let d: TestDaemon;
+  let consumer: EC2Client;
+  let provider: EC2Client;
+
+  const start = async () => {
+    d = await startTestDaemon(config(), dir);
+    ({ consumer, provider } = ec2Clients(d.url, AWS_KEYS));
+  };
+  const stop = async () => {
+    consumer?.destroy();
+    provider?.destroy();
+    await d?.stop();
+  };
+  beforeAll(start);
+  afterAll(stop);
+
+  it('an internet gateway is made, attached, routed to, detached and deleted, with AWS\'s codes for each refusal; another account sees none of it', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.30.0.0/16' }))).Vpc!.VpcId!;
+    const other = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.31.0.0/16' }))).Vpc!.VpcId!;
+    const made = (await consumer.send(new CreateInternetGatewayCommand({
+      TagSpecifications: [{ ResourceType: 'internet-gateway', Tags: [{ Key: 'Name', Value: 'edge' }] }],
+    }))).InternetGateway!;
+    const igw = made.InternetGatewayId!;
+    expect(igw).toMatch(/^igw-[0-9a-f]{17}$/);
+    expect(made).toMatchObject({ OwnerId: AWS_KEYS.consumer.account_id, Attachments: [], Tags: [{ Key: 'Name', Value: 'edge' }] });
+
+    // a route to it before it is attached names a gateway of another network; one to no gateway at all: InvalidGatewayID.NotFound
+    const rtb = (await consumer.send(new CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!;
+    expect(await refused(consumer.send(new CreateRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect(await refused(consumer.send(new CreateRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-00000000000000000' }))))
+      .toMatchObject({ code: 'InvalidGatewayID.NotFound', status: 400 });
+
+    await consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
+    const byVpc = await consumer.send(new DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [vpc] }] }));
+    expect(byVpc.InternetGateways!.map((g) => [g.InternetGatewayId, g.Attachments])).toEqual([[igw, [{ VpcId: vpc, State: 'available' }]]]);
+    // attached once only, and one gateway per VPC
+    expect(await refused(consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: other }))))
+      .toMatchObject({ code: 'Resource.AlreadyAssociated', status: 400 });
+    const second = (await consumer.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+    expect(await refused(consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: second, VpcId: vpc }))))
+      .toMatchObject({ code: 'Resource.AlreadyAssociated', status: 400 });
+    // another account's gateway does not exist for it
+    expect(await refused(provider.send(new DescribeInternetGatewaysCommand({ InternetGatewayIds: [igw] }))))
+      .toMatchObject({ code: 'InvalidInternetGatewayID.NotFound', status: 400 });
+    expect((await provider.send(new DescribeInternetGatewaysCommand({}))).InternetGateways ?? []).toEqual([]);
+    expect(await refused(provider.send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw })))).toMatchObject({ code: 'InvalidInternetGatewayID.NotFound', status: 400 });
+
+    // routed to: the route shows the gateway, active
+    await consumer.send(new CreateRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw }));
+    const route = async () => (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [rtb] }))).RouteTables![0]!.Routes!.find((r) => r.DestinationCidrBlock === '0.0.0.0/0');
+    expect(await route()).toMatchObject({ GatewayId: igw, State: 'active', Origin: 'CreateRoute' });
+
+    // tags, as on the other network resources
+    await consumer.send(new CreateTagsCommand({ Resources: [igw], Tags: [{ Key: 'stage', Value: 'test' }] }));
+    const tags = (await consumer.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-type', Values: ['internet-gateway'] }] }))).Tags!;
+    expect(tags.map((t) => [t.ResourceId, t.Key, t.Value]).sort()).toEqual([[igw, 'Name', 'edge'], [igw, 'stage', 'test']]);
+
+    // attached: neither it nor its VPC can be deleted
+    expect(await refused(consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+    await consumer.send(new DeleteRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0' }));
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: rtb }));
+    expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+
+    // detached from the VPC it is attached to only; then deleted
+    expect(await refused(consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: other }))))
+      .toMatchObject({ code: 'Gateway.NotAttached', status: 400 });
+    await consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
+    expect((await consumer.send(new DescribeInternetGatewaysCommand({ InternetGatewayIds: [igw] }))).InternetGateways![0]!.Attachments).toEqual([]);
+    await consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw }));
+    await consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: second }));
+    expect(await refused(consumer.send(new DescribeInternetGatewaysCommand({ InternetGatewayIds: [igw] })))).toMatchObject({ code: 'InvalidInternetGatewayID.NotFound', status: 400 });
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: other }));
+  });
+
+  it('a route to a gateway detached since is blackhole, for DescribeRouteTables and the data plane (the tracer) alike; gateways and attachments survive a restart', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.32.0.0/16' }))).Vpc!.VpcId!;
+    await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.32.1.0/24' }));
+    const trace = async () => (await d.consumer.post('/trace', { vpc_id: vpc, source_ip: '10.32.1.50', destination_ip: '100.125.0.10', destination_port: PUBLIC_PORT })).body.trace;
+    const igw = (await consumer.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+    await consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
+    const [main] = (await consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).RouteTables!;
+    await consumer.send(new CreateRouteCommand({ RouteTableId: main!.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw }));
+    expect(await trace()).toMatchObject({ target_type: 'igw', verdict: 'relay' });
+    await stop();
+    await start();
+    expect((await consumer.send(new DescribeInternetGatewaysCommand({ InternetGatewayIds: [igw] }))).InternetGateways![0]!.Attachments).toEqual([{ VpcId: vpc, State: 'available' }]);
+    await consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
+    const routes = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [main!.RouteTableId!] }))).RouteTables![0]!.Routes!;
+    expect(routes.find((r) => r.DestinationCidrBlock === '0.0.0.0/0')).toMatchObject({ GatewayId: igw, State: 'blackhole' });
+    expect(await trace()).toMatchObject({ target_type: 'blackhole' });
+    // attached again, it leads to the gateway again
+    await consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
+    expect(await trace()).toMatchObject({ target_type: 'igw', verdict: 'relay' });
+    await consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
+    await consumer.send(new DeleteRouteCommand({ RouteTableId: main!.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }));
+    await consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw }));
+    const [subnet] = (await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).Subnets!;
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet!.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
+
+});
