@@ -359,6 +359,10 @@ export class ControlPlane {
     return network.createSubnet(this.st, caller, cmd);
   }
 
+  modifySubnetAttributes(caller: Account, id: string, attributes: { mapPublicIpOnLaunch?: boolean }): Promise<Subnet> {
+    return network.modifySubnetAttributes(this.st, caller, id, attributes);
+  }
+
   deleteSubnet(caller: Account, id: string): Promise<void> {
     return network.deleteSubnet(this.st, caller, id);
   }

@@ -214,6 +214,18 @@ export async function deleteSubnet(st: ControlState, caller: Account, id: string
   await pushRouting(st);
 }
 
+/** a subnet's attributes (EC2's ModifySubnetAttribute), of a VPC made through the API */
+export async function modifySubnetAttributes(st: ControlState, caller: Account, id: string, a: { mapPublicIpOnLaunch?: boolean }): Promise<Subnet> {
+  return st.serial(async () => {
+    const { vpc, subnet } = subnetOf(st, caller, id);
+    apiVpc(st, caller, vpc.id, 'its subnets\' attributes are the config\'s');
+    const next: Subnet = { ...subnet, ...(a.mapPublicIpOnLaunch !== undefined ? { map_public_ip_on_launch: a.mapPublicIpOnLaunch } : {}) };
+    const v: Vpc = { ...vpc, subnets: vpc.subnets.map((s) => (s.id === id ? next : s)) };
+    await st.commit([vpcChange(v)], () => st.vpcs.set(vpc.id, v));
+    return next;
+  });
+}
+
 // ---- route tables ----------------------------------------------------------------------------
 
 export async function createRouteTable(st: ControlState, caller: Account, cmd: CreateRouteTableCommand): Promise<RouteTable> {

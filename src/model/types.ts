@@ -51,6 +51,8 @@ export interface Subnet {
   readonly zone?: string;
   /** subnets made through the EC2 API: AWS's reservation of the first four and the last address */
   readonly aws_reserved?: boolean;
+  /** EC2's MapPublicIpOnLaunch (ModifySubnetAttribute): stored and shown; vpcep-sim launches no instances */
+  readonly map_public_ip_on_launch?: boolean;
   readonly tags?: readonly Tag[];
 }
 

@@ -1,11 +1,12 @@
-// Internet gateways through the EC2 API (Terraform's aws_internet_gateway, an aws_route to one),
-// with @aws-sdk/client-ec2 over real HTTP against a real daemon, signatures verified: stored
-// resources of their account, attached to one VPC, routed to; every refusal is AWS's code and
-// changes nothing; another account sees none of it; a restart keeps them.
+// What a platform engineer's ordinary Terraform network around PrivateLink needs beyond the
+// endpoints, with @aws-sdk/client-ec2 over real HTTP against a real daemon, signatures verified:
+// internet gateways as stored resources (aws_internet_gateway, an aws_route to one) and a subnet's
+// MapPublicIpOnLaunch (aws_subnet's map_public_ip_on_launch). Every refusal is AWS's code and
+// changes nothing; another account sees none of it; a restart keeps it.
 import {
   AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand,
   DeleteInternetGatewayCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSubnetCommand, DeleteVpcCommand, DescribeInternetGatewaysCommand,
-  DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeTagsCommand, DetachInternetGatewayCommand, EC2Client,
+  DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeTagsCommand, DetachInternetGatewayCommand, EC2Client, ModifySubnetAttributeCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDER, CONSUMER, startTestDaemon, tempDir, twoAccountConfig, type TestDaemon } from '../helpers.js';
@@ -19,7 +20,7 @@ const config = () => twoAccountConfig({
   public_services: [{ name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-63a5400a', cidrs: ['100.125.0.8/29'] }, ports: [{ port: PUBLIC_PORT, target: '127.0.0.1:9' }] }],
 });
 
-describe('internet gateways through the EC2 API', () => {
+describe('internet gateways and subnet attributes through the EC2 API', () => {
   const dir = tempDir();
   let d: TestDaemon;
   let consumer: EC2Client;
@@ -124,5 +125,20 @@ describe('internet gateways through the EC2 API', () => {
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
   });
 
+  it('ModifySubnetAttribute MapPublicIpOnLaunch is stored and shown (aws_subnet map_public_ip_on_launch); an attribute not simulated turned on is refused', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.33.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.33.1.0/24' }))).Subnet!.SubnetId!;
+    await consumer.send(new ModifySubnetAttributeCommand({ SubnetId: subnet, MapPublicIpOnLaunch: { Value: true } }));
+    const [s] = (await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'map-public-ip-on-launch', Values: ['true'] }] }))).Subnets!;
+    expect(s).toMatchObject({ SubnetId: subnet, MapPublicIpOnLaunch: true });
+    expect(await refused(consumer.send(new ModifySubnetAttributeCommand({ SubnetId: subnet, AssignIpv6AddressOnCreation: { Value: true } }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect(await refused(provider.send(new ModifySubnetAttributeCommand({ SubnetId: subnet, MapPublicIpOnLaunch: { Value: false } }))))
+      .toMatchObject({ code: 'InvalidSubnetID.NotFound', status: 400 });
+    await consumer.send(new ModifySubnetAttributeCommand({ SubnetId: subnet, MapPublicIpOnLaunch: { Value: false } }));
+    expect((await consumer.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }))).Subnets![0]!.MapPublicIpOnLaunch).toBe(false);
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
 
 });

@@ -98,6 +98,22 @@ async function createSubnet(call: AwsCall): Promise<XmlFields> {
   return { subnet: subnetXml(call, { vpc, id: subnet.id, cidr: subnet.cidr, subnet }) };
 }
 
+/** the subnet attributes vpcep-sim does not simulate: a request to turn one on is refused (false asks for nothing) */
+const UNSIMULATED_SUBNET_ATTRIBUTES = ['AssignIpv6AddressOnCreation', 'EnableDns64', 'EnableResourceNameDnsAAAARecordOnLaunch', 'EnableResourceNameDnsARecordOnLaunch', 'EnableLniAtDeviceIndex', 'MapCustomerOwnedIpOnLaunch'];
+
+/** one attribute per call, as AWS takes it: `MapPublicIpOnLaunch.Value` is stored and shown */
+async function modifySubnetAttribute(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const id = p.requiredString('SubnetId');
+  for (const n of UNSIMULATED_SUBNET_ATTRIBUTES) {
+    if (p.struct(n)?.bool('Value') === true) throw new AwsRequestError('InvalidParameterValue', `${n} is not supported by vpcep-sim (IPv4, no instances)`);
+  }
+  refuseUnsupported(p, ['PrivateDnsHostnameTypeOnLaunch', 'CustomerOwnedIpv4Pool']);
+  const map = p.struct('MapPublicIpOnLaunch')?.bool('Value');
+  await call.control.modifySubnetAttributes(call.caller, id, { mapPublicIpOnLaunch: map });
+  return done();
+}
+
 async function deleteSubnet(call: AwsCall): Promise<XmlFields> {
   await call.control.deleteSubnet(call.caller, call.params.requiredString('SubnetId'));
   return done();
@@ -359,6 +375,7 @@ export const EC2_INVENTORY_ACTIONS = {
   DeleteVpc: deleteVpc,
   ModifyVpcAttribute: modifyVpcAttribute,
   CreateSubnet: createSubnet,
+  ModifySubnetAttribute: modifySubnetAttribute,
   DeleteSubnet: deleteSubnet,
   CreateRouteTable: createRouteTable,
   DeleteRouteTable: deleteRouteTable,

@@ -123,6 +123,7 @@ function describeSubnets(call: AwsCall): XmlFields {
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
     'default-for-az': () => 'false',
+    'map-public-ip-on-launch': (r) => String(r.subnet.map_public_ip_on_launch ?? false),
     'subnet-arn': (r) => subnetArn(call, r.id),
     // EC2 still takes the older camelCase names, and Terraform's data "aws_subnet" sends them
     'availabilityZone': (r) => zoneOf(call, r.subnet).name,
@@ -153,7 +154,7 @@ export function subnetXml(call: AwsCall, r: SubnetRow): XmlFields {
     availabilityZone: zone.name,
     availabilityZoneId: zone.id,
     defaultForAz: false,
-    mapPublicIpOnLaunch: false,
+    mapPublicIpOnLaunch: r.subnet.map_public_ip_on_launch ?? false,
     assignIpv6AddressOnCreation: false,
     ownerId: ownerOf(call),
     tagSet: tagSet(r.subnet.tags ?? []),
