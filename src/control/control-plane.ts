@@ -399,6 +399,11 @@ export class ControlPlane {
     return network.changeRules(this.st, caller, id, direction, action, rules);
   }
 
+  /** a default group's rule "all traffic from its members" revoked or authorized again */
+  changeSecurityGroupMembersRule(caller: Account, id: string, action: 'authorize' | 'revoke'): Promise<SecurityGroup> {
+    return network.changeMembersRule(this.st, caller, id, action);
+  }
+
   /** rules of a group changed in place, keeping their ids (ModifySecurityGroupRules, UpdateSecurityGroupRuleDescriptions*) */
   replaceSecurityGroupRules(caller: Account, id: string, changes: readonly SecurityGroupRuleChange[]): Promise<SecurityGroup> {
     return network.replaceRules(this.st, caller, id, changes);

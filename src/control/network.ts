@@ -11,7 +11,7 @@ import { gatewayOf } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import { applyTags } from '../model/rules.js';
-import type { Account, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, Vpc } from '../model/types.js';
+import { admitsMembers, type Account, type RouteTable, type SecurityGroup, type SecurityGroupRule, type Subnet, type Tag, type Vpc } from '../model/types.js';
 import { cidrCovers, cidrOf, cidrsOverlap, parseCidr, SNAT_RANGE, type Cidr } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
@@ -391,6 +391,26 @@ export async function changeRules(
       }
     }
     const next: SecurityGroup = { ...g, [direction]: [...keys.values()] };
+    await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
+    return next;
+  });
+  await pushGroupUsers(st, id);
+  return group;
+}
+
+/**
+ * A default group's rule "all traffic from its members" (AWS's, made with the group) revoked or
+ * authorized again (Terraform's aws_default_security group revokes every rule, then authorizes its
+ * own); other groups take no group-pair rules here.
+ */
+export async function changeMembersRule(st: ControlState, caller: Account, id: string, action: 'authorize' | 'revoke'): Promise<SecurityGroup> {
+  const group = await st.serial(async () => {
+    const g = ownSecurityGroup(st, caller, id);
+    if (!g.default) throw new DomainError('InvalidParameter', `Only a VPC's default group has the rule "all traffic from its members" in vpcep-sim: rules of ${id} name IPv4 CIDR blocks`);
+    const has = admitsMembers(g);
+    if (action === 'authorize' && has) throw new DomainError('DuplicateRule', `the specified rule "peer: ${id}, ALL, ALLOW" already exists`);
+    if (action === 'revoke' && !has) throw new DomainError('RuleNotFound', `The specified rule does not exist in this security group (all traffic from ${id})`);
+    const next: SecurityGroup = { ...g, ingress_from_members: action === 'authorize' };
     await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
     return next;
   });

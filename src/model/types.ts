@@ -102,6 +102,11 @@ export interface SecurityGroupRule {
   readonly description?: string;
 }
 
+/** whether a group lets in all traffic from its members: a VPC's default group, unless that rule was revoked */
+export function admitsMembers(g: SecurityGroup): boolean {
+  return g.default && g.ingress_from_members !== false;
+}
+
 export interface SecurityGroup {
   readonly id: string;
   readonly owner: string;
@@ -110,6 +115,8 @@ export interface SecurityGroup {
   readonly description: string;
   /** the VPC's default group: made with the VPC, deleted with it, never alone */
   readonly default: boolean;
+  /** a default group's ingress rule "all traffic from its members" (AWS's, made with the group): absent, it has it; false, revoked */
+  readonly ingress_from_members?: boolean;
   readonly ingress: readonly SecurityGroupRule[];
   readonly egress: readonly SecurityGroupRule[];
   readonly tags: readonly Tag[];

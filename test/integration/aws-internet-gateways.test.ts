@@ -1,26 +1,34 @@
 // What a platform engineer's ordinary Terraform network around PrivateLink needs beyond the
 // endpoints, with @aws-sdk/client-ec2 over real HTTP against a real daemon, signatures verified:
-// internet gateways as stored resources (aws_internet_gateway, an aws_route to one) and a subnet's
-// MapPublicIpOnLaunch (aws_subnet's map_public_ip_on_launch). Every refusal is AWS's code and
-// changes nothing; another account sees none of it; a restart keeps it.
+// internet gateways as stored resources (aws_internet_gateway, an aws_route to one), a subnet's
+// MapPublicIpOnLaunch (aws_subnet's map_public_ip_on_launch) and a default security group whose
+// "all traffic from its members" rule is revoked and authorized again (aws_default_security_group),
+// enforced on the endpoints using it.
+// Every refusal is AWS's code and changes nothing; another account sees none of it; a restart keeps it.
 import {
-  AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand,
-  DeleteInternetGatewayCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSubnetCommand, DeleteVpcCommand, DescribeInternetGatewaysCommand,
-  DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeTagsCommand, DetachInternetGatewayCommand, EC2Client, ModifySubnetAttributeCommand,
+  AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand,
+  CreateSecurityGroupCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, DeleteInternetGatewayCommand, DeleteRouteCommand, DeleteRouteTableCommand,
+  CreateVpcEndpointCommand, DeleteSecurityGroupCommand, DeleteSubnetCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeInternetGatewaysCommand, DescribeRouteTablesCommand, DescribeSecurityGroupRulesCommand,
+  DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeTagsCommand, DetachInternetGatewayCommand, EC2Client, ModifySubnetAttributeCommand,
+  RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROVIDER, CONSUMER, startTestDaemon, tempDir, twoAccountConfig, type TestDaemon } from '../helpers.js';
+import { PROVIDER, CONSUMER, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 import { randomPort } from './backends.js';
 
 const PUBLIC_PORT = randomPort();
+const INTERFACE_PORT = PUBLIC_PORT + 1;
 /** a public gateway service (its prefix 100.125.0.8/29): what an igw route leads to, as internet traffic */
 const config = () => twoAccountConfig({
   accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
-  public_services: [{ name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-63a5400a', cidrs: ['100.125.0.8/29'] }, ports: [{ port: PUBLIC_PORT, target: '127.0.0.1:9' }] }],
+  public_services: [
+    { name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-63a5400a', cidrs: ['100.125.0.8/29'] }, ports: [{ port: PUBLIC_PORT, target: '127.0.0.1:9' }] },
+    { name: 'ec2', service_type: 'interface', ports: [{ port: INTERFACE_PORT, target: '127.0.0.1:9' }] },
+  ],
 });
 
-describe('internet gateways and subnet attributes through the EC2 API', () => {
+describe('internet gateways, subnet attributes and the default group\'s members rule through the EC2 API', () => {
   const dir = tempDir();
   let d: TestDaemon;
   let consumer: EC2Client;
@@ -141,4 +149,44 @@ describe('internet gateways and subnet attributes through the EC2 API', () => {
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
   });
 
+  it('a default group\'s rule for its members is revoked by id (aws_default_security_group revokes every rule) and authorized again as a self pair', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.34.0.0/16' }))).Vpc!.VpcId!;
+    const [g] = (await consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).SecurityGroups!;
+    const sg = g!.GroupId!;
+    // an interface endpoint on the default group: its members rule lets in a client of the VPC, as the tracer says
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.34.1.0/24' }))).Subnet!.SubnetId!;
+    const e = (await consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: vpc, ServiceName: 'com.amazonaws.us-east-1.ec2', SubnetIds: [subnet] }))).VpcEndpoint!;
+    expect(e.Groups).toEqual([{ GroupId: sg, GroupName: 'default' }]);
+    const trace = async () => (await d.consumer.post('/trace', { vpc_id: vpc, source_ip: '10.34.1.50', destination_ip: '10.34.1.4', destination_port: INTERFACE_PORT })).body.trace;
+    expect(await trace()).toMatchObject({ security_group: { enforced: true, matched: expect.any(String) } });
+    const rules = async () => (await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg] }] }))).SecurityGroupRules!;
+    const members = (await rules()).find((r) => r.ReferencedGroupInfo?.GroupId === sg)!;
+    expect(members).toMatchObject({ IsEgress: false, IpProtocol: '-1' });
+
+    await consumer.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg, SecurityGroupRuleIds: [members.SecurityGroupRuleId!] }));
+    expect((await rules()).filter((r) => !r.IsEgress)).toEqual([]);
+    expect((await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }))).SecurityGroups![0]!.IpPermissions).toEqual([]);
+    expect(await refused(consumer.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg, SecurityGroupRuleIds: [members.SecurityGroupRuleId!] }))))
+      .toMatchObject({ code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 });
+    // revoked, the group lets no client of the VPC in
+    expect(await trace()).toMatchObject({ refusal: 'security_group', security_group: { enforced: true, matched: null, rules: [] } });
+
+    // `ingress { self = true, protocol = "-1" }`: the group itself as its one pair
+    const self = { IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: sg }] };
+    const back = await consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg, IpPermissions: [self] }));
+    expect(back.SecurityGroupRules).toEqual([expect.objectContaining({ SecurityGroupRuleId: members.SecurityGroupRuleId, ReferencedGroupInfo: expect.objectContaining({ GroupId: sg }) })]);
+    expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg, IpPermissions: [self] }))))
+      .toMatchObject({ code: 'InvalidPermission.Duplicate', status: 400 });
+    await consumer.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg, IpPermissions: [self] }));
+    expect((await rules()).filter((r) => !r.IsEgress)).toEqual([]);
+
+    // another group's self pair is a group pair, which vpcep-sim does not store
+    const mine = (await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'mine', Description: 'x' }))).GroupId!;
+    expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: mine, IpPermissions: [{ IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: mine }] }] }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: mine }));
+    await consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+    await waitFor(() => consumer.send(new DeleteSubnetCommand({ SubnetId: subnet })).then(() => true, () => false), 5_000, 'the subnet deleted');
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
 });

@@ -4,7 +4,7 @@
 // neither, and nothing filters by them), the ENIs of interface endpoints, and the public services'
 // prefix lists. Ids the domain keeps (VPCs, subnets, route tables, prefix lists) are shown as they
 // are; what it has no id for gets a stable derived one (aws-render.ts derivedId).
-import type { Endpoint, Route, SecurityGroup, SecurityGroupRule, Subnet, Vpc } from '../../model/types.js';
+import { admitsMembers, type Endpoint, type Route, type SecurityGroup, type SecurityGroupRule, type Subnet, type Vpc } from '../../model/types.js';
 import { cidrOf, lastAddress } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { applyFilters, awsServiceName, derivedId, page, requireIds, tagSet, type FilterTable } from './aws-render.js';
@@ -258,7 +258,7 @@ export function ruleIdOf(g: SecurityGroup, direction: 'ingress' | 'egress', r: S
 
 export function ruleRows(g: SecurityGroup): RuleRow[] {
   return [
-    ...(g.default ? [{ group: g, direction: 'ingress' as const, id: derivedId('sgr', `${g.id}/ingress/members`) }] : []),
+    ...(admitsMembers(g) ? [{ group: g, direction: 'ingress' as const, id: derivedId('sgr', `${g.id}/ingress/members`) }] : []),
     ...g.ingress.map((rule) => ({ group: g, direction: 'ingress' as const, id: ruleIdOf(g, 'ingress', rule), rule })),
     ...g.egress.map((rule) => ({ group: g, direction: 'egress' as const, id: ruleIdOf(g, 'egress', rule), rule })),
   ];
@@ -295,7 +295,7 @@ function describeSecurityGroupRules(call: AwsCall): XmlFields {
 
 export function securityGroupXml(g: SecurityGroup, owner: string): XmlFields {
   // AWS's default group lets in all traffic from members of the group
-  const members = g.default ? [{ ipProtocol: '-1', groups: [{ groupId: g.id, userId: owner }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }] : [];
+  const members = admitsMembers(g) ? [{ ipProtocol: '-1', groups: [{ groupId: g.id, userId: owner }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }] : [];
   return {
     ownerId: owner,
     groupId: g.id,
