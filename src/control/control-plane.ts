@@ -375,6 +375,11 @@ export class ControlPlane {
     return network.deleteRouteTable(this.st, caller, id);
   }
 
+  /** the VPC's main table replaced by another of its tables */
+  replaceMainRouteTable(caller: Account, tableId: string, vpcId: string): Promise<void> {
+    return network.replaceMainRouteTable(this.st, caller, tableId, vpcId);
+  }
+
   /** tableId null: the subnet goes back to its VPC's main table */
   associateRouteTable(caller: Account, subnetId: string, tableId: string | null): Promise<void> {
     return network.associateRouteTable(this.st, caller, subnetId, tableId);

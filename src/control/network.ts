@@ -283,6 +283,22 @@ export async function associateRouteTable(st: ControlState, caller: Account, sub
   await pushRouting(st);
 }
 
+/**
+ * TABLE becomes its VPC's main table (EC2's ReplaceRouteTableAssociation of the main association:
+ * Terraform's aws_main_route_table_association); the one it replaces stays, an ordinary table the
+ * VPC's deletion waits for, and the subnets without an association route by the new one.
+ */
+export async function replaceMainRouteTable(st: ControlState, caller: Account, tableId: string, vpcId: string): Promise<void> {
+  await st.serial(async () => {
+    const { vpc } = tableOfCaller(st, caller, tableId);
+    apiVpc(st, caller, vpc.id, 'its main route table is the config\'s');
+    if (vpc.id !== vpcId) throw new DomainError('InvalidParameter', `route table ${tableId} does not belong to ${vpcId}, the network of the main association`);
+    const next: Vpc = { ...vpc, route_tables: vpc.route_tables.map((t) => (t.default === (t.id === tableId) ? t : { ...t, default: t.id === tableId })) };
+    await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next));
+  });
+  await pushRouting(st);
+}
+
 // ---- tags ------------------------------------------------------------------------------------
 
 /** the network resources that carry tags */

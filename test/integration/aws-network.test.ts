@@ -195,6 +195,40 @@ describe('the network inventory through the EC2 API', () => {
     expect(d.daemon.control.routing().vpcs.get(vpc.VpcId!)).toBeUndefined();
   });
 
+  it('the main association is replaced by another table of the VPC and back (Terraform\'s aws_main_route_table_association; was UnsupportedOperation)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.23.0.0/16' }))).Vpc!.VpcId!;
+    const other = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.24.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.23.1.0/24' }))).Subnet!.SubnetId!;
+    const mainOf = async (v: string) => (await consumer.send(new DescribeRouteTablesCommand({
+      Filters: [{ Name: 'vpc-id', Values: [v] }, { Name: 'association.main', Values: ['true'] }],
+    }))).RouteTables!;
+    const [original] = await mainOf(vpc);
+    const originalAssociation = original!.Associations!.find((a) => a.Main)!.RouteTableAssociationId!;
+    const table = (await consumer.send(new CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!;
+    const elsewhere = (await consumer.send(new CreateRouteTableCommand({ VpcId: other }))).RouteTable!.RouteTableId!;
+    expect(await refused(consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: originalAssociation, RouteTableId: elsewhere }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+
+    const replaced = await consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: originalAssociation, RouteTableId: table }));
+    expect(replaced.NewAssociationId).toMatch(/^rtbassoc-[0-9a-f]{17}$/);
+    const [now] = await mainOf(vpc);
+    expect(now).toMatchObject({ RouteTableId: table, Associations: [expect.objectContaining({ Main: true, RouteTableAssociationId: replaced.NewAssociationId })] });
+    // the subnet without an association routes by the new main table; the new main table cannot be deleted, the old one can be
+    expect(d.daemon.control.routing().vpcs.get(vpc)!.subnets.find((x) => x.id === subnet)).toMatchObject({ tableId: table, associated: false });
+    expect(await refused(consumer.send(new DeleteRouteTableCommand({ RouteTableId: table })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+
+    // and back, by the association's new id (what Terraform keeps and restores on destroy)
+    const back = await consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: replaced.NewAssociationId, RouteTableId: original!.RouteTableId }));
+    expect(back.NewAssociationId).toBe(originalAssociation);
+    expect((await mainOf(vpc)).map((t) => t.RouteTableId)).toEqual([original!.RouteTableId]);
+    expect(d.daemon.control.routing().vpcs.get(vpc)!.subnets.find((x) => x.id === subnet)).toMatchObject({ tableId: original!.RouteTableId });
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table }));
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: elsewhere }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: other }));
+  });
+
   it('refuses bad blocks, overlaps, the SNAT range and config VPCs with a 4xx, changing nothing', async () => {
     const before = (await consumer.send(new DescribeVpcsCommand({}))).Vpcs!.length;
     for (const [cidr, code] of [

@@ -171,8 +171,13 @@ async function disassociateRouteTable(call: AwsCall): Promise<XmlFields> {
 
 async function replaceRouteTableAssociation(call: AwsCall): Promise<XmlFields> {
   const a = associationOf(call, call.params.requiredString('AssociationId'));
-  if (a.subnetId === null) throw new AwsRequestError('UnsupportedOperation', 'vpcep-sim keeps each VPC\'s main route table: its main association cannot be replaced');
   const tableId = call.params.requiredString('RouteTableId');
+  if (a.subnetId === null) {
+    // the main association: the table becomes its VPC's main one; the association's id is derived from its table (the reads show it so)
+    const vpcId = call.control.routeTables(call.caller).find((t) => t.id === a.tableId)!.vpc_id;
+    await call.control.replaceMainRouteTable(call.caller, tableId, vpcId);
+    return { newAssociationId: derivedId('rtbassoc', tableId), associationState: { state: 'associated' } };
+  }
   await call.control.associateRouteTable(call.caller, a.subnetId, tableId);
   return { newAssociationId: associationId(tableId, a.subnetId), associationState: { state: 'associated' } };
 }
