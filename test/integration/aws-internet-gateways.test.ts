@@ -62,6 +62,9 @@ describe('internet gateways, subnet attributes and the default group\'s members 
       .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
     expect(await refused(consumer.send(new CreateRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-00000000000000000' }))))
       .toMatchObject({ code: 'InvalidGatewayID.NotFound', status: 400 });
+    // the Huawei-shaped route-table API checks the same in a VPC made through the EC2 API
+    const huawei = await d.consumer.put(`/routetables/${rtb}`, { routetable: { routes: { add: [{ destination: '0.0.0.0/0', type: 'igw', nexthop: 'igw-00000000000000000' }] } } });
+    expect([huawei.status, huawei.body.error_code]).toEqual([404, 'EndPoint.0005']);
 
     await consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
     const byVpc = await consumer.send(new DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [vpc] }] }));
