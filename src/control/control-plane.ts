@@ -22,7 +22,7 @@ import { applyTags, mayConnect } from '../model/rules.js';
 import type { Backend } from '../model/events.js';
 import type { PublicRecord } from '../model/dns-names.js';
 import type { Store } from '../store/store.js';
-import type { Account, ClientToken, Endpoint, EndpointService, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
+import type { Account, ClientToken, Endpoint, EndpointService, InternetGateway, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { Faults } from './faults.js';
 import { probeView, TargetHealthPublisher } from './fleet-health.js';
@@ -33,6 +33,7 @@ import * as elb from './load-balancers.js';
 import { follow, react, type Follower } from './follow.js';
 import { fleetStatus, type FleetStatus } from './nodes.js';
 import { placementLoop, type PlacementLoop } from './placement.js';
+import * as internetGateways from './internet-gateways.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import type { RouteChange, RouteTableView } from './route-tables.js';
@@ -358,6 +359,10 @@ export class ControlPlane {
     return network.createSubnet(this.st, caller, cmd);
   }
 
+  modifySubnetAttributes(caller: Account, id: string, attributes: { mapPublicIpOnLaunch?: boolean }): Promise<Subnet> {
+    return network.modifySubnetAttributes(this.st, caller, id, attributes);
+  }
+
   deleteSubnet(caller: Account, id: string): Promise<void> {
     return network.deleteSubnet(this.st, caller, id);
   }
@@ -368,6 +373,11 @@ export class ControlPlane {
 
   deleteRouteTable(caller: Account, id: string): Promise<void> {
     return network.deleteRouteTable(this.st, caller, id);
+  }
+
+  /** the VPC's main table replaced by another of its tables */
+  replaceMainRouteTable(caller: Account, tableId: string, vpcId: string): Promise<void> {
+    return network.replaceMainRouteTable(this.st, caller, tableId, vpcId);
   }
 
   /** tableId null: the subnet goes back to its VPC's main table */
@@ -394,9 +404,36 @@ export class ControlPlane {
     return network.changeRules(this.st, caller, id, direction, action, rules);
   }
 
+  /** a default group's rule "all traffic from its members" revoked or authorized again */
+  changeSecurityGroupMembersRule(caller: Account, id: string, action: 'authorize' | 'revoke'): Promise<SecurityGroup> {
+    return network.changeMembersRule(this.st, caller, id, action);
+  }
+
   /** rules of a group changed in place, keeping their ids (ModifySecurityGroupRules, UpdateSecurityGroupRuleDescriptions*) */
   replaceSecurityGroupRules(caller: Account, id: string, changes: readonly SecurityGroupRuleChange[]): Promise<SecurityGroup> {
     return network.replaceRules(this.st, caller, id, changes);
+  }
+
+  // ---- internet gateways (internet-gateways.ts) -----------------------------------------------
+
+  internetGateways(caller: Account): InternetGateway[] {
+    return internetGateways.internetGateways(this.st, caller);
+  }
+
+  createInternetGateway(caller: Account, cmd: { id: string; tags?: readonly TagInput[] }): Promise<InternetGateway> {
+    return internetGateways.createInternetGateway(this.st, caller, cmd);
+  }
+
+  attachInternetGateway(caller: Account, id: string, vpcId: string): Promise<InternetGateway> {
+    return internetGateways.attachInternetGateway(this.st, caller, id, vpcId);
+  }
+
+  detachInternetGateway(caller: Account, id: string, vpcId: string): Promise<InternetGateway> {
+    return internetGateways.detachInternetGateway(this.st, caller, id, vpcId);
+  }
+
+  deleteInternetGateway(caller: Account, id: string): Promise<void> {
+    return internetGateways.deleteInternetGateway(this.st, caller, id);
   }
 
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------
@@ -451,7 +488,8 @@ export class ControlPlane {
 
   // ---- tags of either kind -------------------------------------------------------------------
 
-  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint' | network.NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint' | 'internet_gateway' | network.NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+    if (kind === 'internet_gateway') return internetGateways.tagInternetGateway(this.st, caller, id, action, tags);
     if (kind !== 'endpoint_service' && kind !== 'endpoint') return network.tagNetworkResource(this.st, caller, kind, id, action, tags);
     await this.st.serial(async () => {
       if (kind === 'endpoint_service') {

@@ -62,7 +62,7 @@ export function reactWatched(st: ControlState, w: Watched): void {
       for (const { lb } of listenersTo(st, d.id)) for (const s of servicesOf(st, lb.id)) services.add(s.id);
     } else if (d.kind === 'securitygroup') {
       groups.add(d.id);
-    } else if (d.kind === 'routetable' || d.kind === 'apivpc') {
+    } else if (d.kind === 'routetable' || d.kind === 'apivpc' || d.kind === 'internetgateway') {
       routing = true;
     } else if (d.kind === 'meta' && d.id === 'zones_down') {
       zones = true;

@@ -7,6 +7,7 @@ import { DomainError } from '../model/errors.js';
 import { validatePolicy, type PolicyOptions } from '../model/policy.js';
 import { applySetChange, applyTags } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
+import { checkRouteGateway } from './internet-gateways.js';
 import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
 import { now, type ControlState } from './state.js';
 import { pushRouting } from './transitions.js';
@@ -26,6 +27,8 @@ export function routeTable(st: ControlState, caller: Account, id: string): Route
 export async function updateRouteTable(st: ControlState, caller: Account, id: string, change: RouteChange): Promise<RouteTableView> {
   await st.serial(async () => {
     const table = routeTable(st, caller, id);
+    const vpc = st.vpcs.get(table.vpc_id);
+    for (const a of change.add ?? []) if (a.type === 'igw' && a.nexthop && vpc) checkRouteGateway(st, caller, vpc, id, a.nexthop);
     const next = changeUserRoutes(table, st.userRoutes.get(id) ?? [], change);
     await st.commit([{ kind: 'routetable', id, value: { id, routes: next } }], () => st.userRoutes.set(id, next));
   });

@@ -11,7 +11,7 @@ import { gatewayOf } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import { applyTags } from '../model/rules.js';
-import type { Account, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, Vpc } from '../model/types.js';
+import { admitsMembers, type Account, type RouteTable, type SecurityGroup, type SecurityGroupRule, type Subnet, type Tag, type Vpc } from '../model/types.js';
 import { cidrCovers, cidrOf, cidrsOverlap, parseCidr, SNAT_RANGE, type Cidr } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
@@ -35,14 +35,14 @@ function blockOf(text: string, what: string): Cidr {
 }
 
 /** the caller's VPC; another account's does not exist for it */
-function ownVpc(st: ControlState, caller: Account, id: string): Vpc {
+export function ownVpc(st: ControlState, caller: Account, id: string): Vpc {
   const v = st.vpcs.get(id);
   if (!v || v.account !== caller.name) throw new DomainError('VpcNotFound', `The vpc ID '${id}' does not exist`);
   return v;
 }
 
 /** a VPC of the caller made through the API: config VPCs are the config's to change */
-function apiVpc(st: ControlState, caller: Account, id: string, doing: string): Vpc {
+export function apiVpc(st: ControlState, caller: Account, id: string, doing: string): Vpc {
   const v = ownVpc(st, caller, id);
   if (v.origin !== 'api') {
     throw new DomainError('OperatorOwned', `VPC ${id} is declared in the config file: ${doing} there (only VPCs made through the API change through it)`);
@@ -136,6 +136,8 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
     if (tables.length) why.push(`route tables ${tables.join(', ')}`);
     const groups = [...st.securityGroups.values()].filter((g) => g.vpc_id === id && !g.default).map((g) => g.id);
     if (groups.length) why.push(`security groups ${groups.join(', ')}`);
+    const gateways = [...st.internetGateways.values()].filter((g) => g.vpc_id === id).map((g) => g.id);
+    if (gateways.length) why.push(`internet gateway ${gateways.join(', ')} attached`);
     if (why.length) throw new DomainError('DependencyViolation', `The vpc '${id}' has dependencies and cannot be deleted: ${why.join('; ')}`);
     const defaults = [...st.securityGroups.values()].filter((g) => g.vpc_id === id);
     const numbers = { ...st.vpcNumbers };
@@ -212,6 +214,18 @@ export async function deleteSubnet(st: ControlState, caller: Account, id: string
   await pushRouting(st);
 }
 
+/** a subnet's attributes (EC2's ModifySubnetAttribute), of a VPC made through the API */
+export async function modifySubnetAttributes(st: ControlState, caller: Account, id: string, a: { mapPublicIpOnLaunch?: boolean }): Promise<Subnet> {
+  return st.serial(async () => {
+    const { vpc, subnet } = subnetOf(st, caller, id);
+    apiVpc(st, caller, vpc.id, 'its subnets\' attributes are the config\'s');
+    const next: Subnet = { ...subnet, ...(a.mapPublicIpOnLaunch !== undefined ? { map_public_ip_on_launch: a.mapPublicIpOnLaunch } : {}) };
+    const v: Vpc = { ...vpc, subnets: vpc.subnets.map((s) => (s.id === id ? next : s)) };
+    await st.commit([vpcChange(v)], () => st.vpcs.set(vpc.id, v));
+    return next;
+  });
+}
+
 // ---- route tables ----------------------------------------------------------------------------
 
 export async function createRouteTable(st: ControlState, caller: Account, cmd: CreateRouteTableCommand): Promise<RouteTable> {
@@ -264,6 +278,22 @@ export async function associateRouteTable(st: ControlState, caller: Account, sub
         return { ...t, subnets: t.id === tableId ? [...without, subnetId] : without };
       }),
     };
+    await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next));
+  });
+  await pushRouting(st);
+}
+
+/**
+ * TABLE becomes its VPC's main table (EC2's ReplaceRouteTableAssociation of the main association:
+ * Terraform's aws_main_route_table_association); the one it replaces stays, an ordinary table the
+ * VPC's deletion waits for, and the subnets without an association route by the new one.
+ */
+export async function replaceMainRouteTable(st: ControlState, caller: Account, tableId: string, vpcId: string): Promise<void> {
+  await st.serial(async () => {
+    const { vpc } = tableOfCaller(st, caller, tableId);
+    apiVpc(st, caller, vpc.id, 'its main route table is the config\'s');
+    if (vpc.id !== vpcId) throw new DomainError('InvalidParameter', `route table ${tableId} does not belong to ${vpcId}, the network of the main association`);
+    const next: Vpc = { ...vpc, route_tables: vpc.route_tables.map((t) => (t.default === (t.id === tableId) ? t : { ...t, default: t.id === tableId })) };
     await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next));
   });
   await pushRouting(st);
@@ -377,6 +407,26 @@ export async function changeRules(
       }
     }
     const next: SecurityGroup = { ...g, [direction]: [...keys.values()] };
+    await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
+    return next;
+  });
+  await pushGroupUsers(st, id);
+  return group;
+}
+
+/**
+ * A default group's rule "all traffic from its members" (AWS's, made with the group) revoked or
+ * authorized again (Terraform's aws_default_security group revokes every rule, then authorizes its
+ * own); other groups take no group-pair rules here.
+ */
+export async function changeMembersRule(st: ControlState, caller: Account, id: string, action: 'authorize' | 'revoke'): Promise<SecurityGroup> {
+  const group = await st.serial(async () => {
+    const g = ownSecurityGroup(st, caller, id);
+    if (!g.default) throw new DomainError('InvalidParameter', `Only a VPC's default group has the rule "all traffic from its members" in vpcep-sim: rules of ${id} name IPv4 CIDR blocks`);
+    const has = admitsMembers(g);
+    if (action === 'authorize' && has) throw new DomainError('DuplicateRule', `the specified rule "peer: ${id}, ALL, ALLOW" already exists`);
+    if (action === 'revoke' && !has) throw new DomainError('RuleNotFound', `The specified rule does not exist in this security group (all traffic from ${id})`);
+    const next: SecurityGroup = { ...g, ingress_from_members: action === 'authorize' };
     await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
     return next;
   });

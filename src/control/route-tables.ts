@@ -4,7 +4,7 @@
 // view the data plane and the path tracer decide by.
 import { DomainError } from '../model/errors.js';
 import { type GatewayEndpointRouting, type PublicServiceRouting, type RoutingView } from '../model/routing.js';
-import type { Account, Endpoint, EndpointService, Route, RouteTable, Vpc } from '../model/types.js';
+import type { Account, Endpoint, EndpointService, InternetGateway, Route, RouteTable, Vpc } from '../model/types.js';
 import { zoneOfSubnet } from '../model/zones.js';
 import { cidrCovers, cidrOf, parseCidr } from '../net/cidr.js';
 
@@ -105,6 +105,18 @@ export interface ViewInput {
   readonly capOf: (owner: string) => number;
   /** the region's zones: a subnet without its own sits in the first */
   readonly zones: readonly string[];
+  /** the internet gateways made through the EC2 API, by id */
+  readonly internetGateways: ReadonlyMap<string, InternetGateway>;
+}
+
+/**
+ * A route of a VPC made through the API to an internet gateway that is no longer attached to it
+ * (detached, or deleted) leads nowhere: AWS shows it blackhole, and the data plane drops by it so.
+ */
+function withDetachedGateways(vpc: Vpc, routes: readonly Route[], gateways: ReadonlyMap<string, InternetGateway>): readonly Route[] {
+  if (vpc.origin !== 'api') return routes;
+  const detached = (r: Route) => r.type === 'igw' && !!r.nexthop?.startsWith('igw-') && gateways.get(r.nexthop)?.vpc_id !== vpc.id;
+  return routes.some(detached) ? routes.map((r) => (detached(r) ? { ...r, type: 'blackhole' as const } : r)) : routes;
 }
 
 export function routingView(i: ViewInput): RoutingView {
@@ -134,7 +146,9 @@ export function routingView(i: ViewInput): RoutingView {
     vpcs: [...i.vpcs].map((v) => ({
       id: v.id, number: v.number, cidr: v.cidr, domainId: i.accounts.get(v.account)?.domain_id ?? '',
       subnets: v.subnets.map((s) => ({ id: s.id, cidr: s.cidr, zone: zoneOfSubnet(s, i.zones) })),
-      tables: v.route_tables.map((t) => ({ ...t, routes: [...t.routes, ...(i.userRoutes.get(t.id) ?? []), ...(byEndpoints.get(t.id) ?? [])] })),
+      tables: v.route_tables.map((t) => ({
+        ...t, routes: [...t.routes, ...withDetachedGateways(v, i.userRoutes.get(t.id) ?? [], i.internetGateways), ...(byEndpoints.get(t.id) ?? [])],
+      })),
     })),
     services,
     endpoints,

@@ -7,7 +7,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import { DomainError, type ResourceError } from '../model/errors.js';
 import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
 import { normaliseWhitelist } from '../model/rules.js';
-import { LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
+import { admitsMembers, LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { listenerProbes, loadBalancerBackends, portBackends, publicBackends, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
@@ -51,7 +51,7 @@ function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_ru
   if (!groups.length) return null;
   const out: Array<{ cidr: string; from_port: number; to_port: number }> = [];
   for (const g of groups) {
-    if (g.default) out.push({ cidr: st.vpcs.get(g.vpc_id)?.cidr ?? '0.0.0.0/32', from_port: 0, to_port: 65535 });
+    if (admitsMembers(g)) out.push({ cidr: st.vpcs.get(g.vpc_id)?.cidr ?? '0.0.0.0/32', from_port: 0, to_port: 65535 });
     for (const r of g.ingress) out.push({ cidr: r.cidr, from_port: r.from_port, to_port: r.to_port });
   }
   return out;

@@ -83,6 +83,12 @@ export const ERROR_MESSAGES = {
   DuplicateGroupName: 'a security group of that name already exists in the VPC',
   DuplicateRule: 'the rule already exists',
   RuleNotFound: 'no such rule in the security group',
+  // -- internet gateways (src/control/internet-gateways.ts)
+  InternetGatewayNotFound: 'internet gateway not found',
+  // a route's target gateway that does not exist for the caller
+  GatewayNotFound: 'gateway not found',
+  GatewayNotAttached: 'the internet gateway is not attached to the VPC',
+  GatewayAlreadyAttached: 'the internet gateway is attached to a VPC already, or the VPC has one already',
   // -- toxics (src/model/toxics.ts): Toxiproxy's words
   ToxicNotFound: 'toxic not found',
   ToxicExists: 'toxic already exists',

@@ -51,6 +51,8 @@ export interface Subnet {
   readonly zone?: string;
   /** subnets made through the EC2 API: AWS's reservation of the first four and the last address */
   readonly aws_reserved?: boolean;
+  /** EC2's MapPublicIpOnLaunch (ModifySubnetAttribute): stored and shown; vpcep-sim launches no instances */
+  readonly map_public_ip_on_launch?: boolean;
   readonly tags?: readonly Tag[];
 }
 
@@ -100,6 +102,11 @@ export interface SecurityGroupRule {
   readonly description?: string;
 }
 
+/** whether a group lets in all traffic from its members: a VPC's default group, unless that rule was revoked */
+export function admitsMembers(g: SecurityGroup): boolean {
+  return g.default && g.ingress_from_members !== false;
+}
+
 export interface SecurityGroup {
   readonly id: string;
   readonly owner: string;
@@ -108,8 +115,19 @@ export interface SecurityGroup {
   readonly description: string;
   /** the VPC's default group: made with the VPC, deleted with it, never alone */
   readonly default: boolean;
+  /** a default group's ingress rule "all traffic from its members" (AWS's, made with the group): absent, it has it; false, revoked */
+  readonly ingress_from_members?: boolean;
   readonly ingress: readonly SecurityGroupRule[];
   readonly egress: readonly SecurityGroupRule[];
+  readonly tags: readonly Tag[];
+}
+
+/** an internet gateway made through the EC2 API: attached to at most one VPC of its owner, a VPC to at most one gateway */
+export interface InternetGateway {
+  readonly id: string;
+  readonly owner: string;
+  /** the VPC it is attached to; null: detached */
+  readonly vpc_id: string | null;
   readonly tags: readonly Tag[];
 }
 

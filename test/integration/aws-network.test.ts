@@ -6,7 +6,7 @@
 // endpoint in an API-made VPC and subnet, isolated from other VPCs, again after a restart.
 import path from 'node:path';
 import {
-  AssociateRouteTableCommand, AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
+  AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, DeleteInternetGatewayCommand, DetachInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
   CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSecurityGroupCommand,
   DeleteSubnetCommand, DeleteTagsCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeTagsCommand,
   DescribeSecurityGroupRulesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
@@ -86,17 +86,20 @@ describe('the network inventory through the EC2 API', () => {
     expect(assoc.AssociationId).toMatch(/^rtbassoc-[0-9a-f]{17}$/);
     expect(await refused(consumer.send(new AssociateRouteTableCommand({ RouteTableId: table.RouteTableId, SubnetId: subnet.SubnetId }))))
       .toMatchObject({ code: 'Resource.AlreadyAssociated', status: 400 });
-    await consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0123456789abcdef0' }));
+    // a route to an internet gateway names one attached to the VPC (test/integration/aws-internet-gateways.test.ts)
+    const igw = (await consumer.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+    await consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc.VpcId }));
+    await consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw }));
     const read = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table.RouteTableId!] }))).RouteTables![0]!;
     expect(read.Associations).toEqual([expect.objectContaining({ RouteTableAssociationId: assoc.AssociationId, SubnetId: subnet.SubnetId, Main: false })]);
-    expect(read.Routes!.map((r) => [r.DestinationCidrBlock, r.GatewayId])).toEqual([['10.20.0.0/16', 'local'], ['0.0.0.0/0', 'igw-0123456789abcdef0']]);
+    expect(read.Routes!.map((r) => [r.DestinationCidrBlock, r.GatewayId])).toEqual([['10.20.0.0/16', 'local'], ['0.0.0.0/0', igw]]);
     // a second route to the same destination: RouteAlreadyExists, as EC2 answers (was InvalidParameterValue); nothing changed
-    expect(await refused(consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0123456789abcdef1' }))))
+    expect(await refused(consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw }))))
       .toMatchObject({ code: 'RouteAlreadyExists', status: 400 });
     // inside the VPC's CIDR a route may lead only to an interface or an instance (EC2's
     // InvalidParameterValue "Route target is not supported"; it was taken)
     for (const inside of ['10.20.1.0/24', '10.20.7.9/32']) {
-      const r = await refused(consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: inside, GatewayId: 'igw-0123456789abcdef0' })));
+      const r = await refused(consumer.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: inside, GatewayId: igw })));
       expect(r).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
       expect(r.message).toMatch(/route target is not supported: .* only supports interface and instance targets/);
     }
@@ -117,7 +120,7 @@ describe('the network inventory through the EC2 API', () => {
       .find((r) => r.DestinationCidrBlock === '0.0.0.0/0')!.GatewayId!;
     expect(shownIgw).toMatch(/^igw-[0-9a-f]{17}$/);
     expect(await filtered('route.gateway-id', [shownIgw])).toEqual([main[0]!.RouteTableId]);
-    expect(await filtered('route.gateway-id', ['igw-0123456789abcdef0'])).toEqual([table.RouteTableId]);
+    expect(await filtered('route.gateway-id', [igw])).toEqual([table.RouteTableId]);
     expect(await filtered('route.gateway-id', ['local'])).toHaveLength(2);
     expect((await mainRoutes({ del: [{ destination: '0.0.0.0/0' }] })).status).toBe(200);
     // the routing view the data plane decides by has the subnet on the new table, with its igw route
@@ -182,10 +185,48 @@ describe('the network inventory through the EC2 API', () => {
     expect((await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [mainId] }))).RouteTables![0]!.Associations).toEqual([expect.objectContaining({ Main: true })]);
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
+    // its internet gateway attached, the VPC still has a dependency
+    expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+    await consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc.VpcId }));
+    await consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
     expect(await refused(consumer.send(new DescribeVpcsCommand({ VpcIds: [vpc.VpcId!] })))).toMatchObject({ code: 'InvalidVpcID.NotFound', status: 400 });
     expect(await refused(consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [defaultGroup.GroupId!] })))).toMatchObject({ code: 'InvalidGroup.NotFound', status: 400 });
     expect(d.daemon.control.routing().vpcs.get(vpc.VpcId!)).toBeUndefined();
+  });
+
+  it('the main association is replaced by another table of the VPC and back (Terraform\'s aws_main_route_table_association; was UnsupportedOperation)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.23.0.0/16' }))).Vpc!.VpcId!;
+    const other = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.24.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.23.1.0/24' }))).Subnet!.SubnetId!;
+    const mainOf = async (v: string) => (await consumer.send(new DescribeRouteTablesCommand({
+      Filters: [{ Name: 'vpc-id', Values: [v] }, { Name: 'association.main', Values: ['true'] }],
+    }))).RouteTables!;
+    const [original] = await mainOf(vpc);
+    const originalAssociation = original!.Associations!.find((a) => a.Main)!.RouteTableAssociationId!;
+    const table = (await consumer.send(new CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!;
+    const elsewhere = (await consumer.send(new CreateRouteTableCommand({ VpcId: other }))).RouteTable!.RouteTableId!;
+    expect(await refused(consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: originalAssociation, RouteTableId: elsewhere }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+
+    const replaced = await consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: originalAssociation, RouteTableId: table }));
+    expect(replaced.NewAssociationId).toMatch(/^rtbassoc-[0-9a-f]{17}$/);
+    const [now] = await mainOf(vpc);
+    expect(now).toMatchObject({ RouteTableId: table, Associations: [expect.objectContaining({ Main: true, RouteTableAssociationId: replaced.NewAssociationId })] });
+    // the subnet without an association routes by the new main table; the new main table cannot be deleted, the old one can be
+    expect(d.daemon.control.routing().vpcs.get(vpc)!.subnets.find((x) => x.id === subnet)).toMatchObject({ tableId: table, associated: false });
+    expect(await refused(consumer.send(new DeleteRouteTableCommand({ RouteTableId: table })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
+
+    // and back, by the association's new id (what Terraform keeps and restores on destroy)
+    const back = await consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: replaced.NewAssociationId, RouteTableId: original!.RouteTableId }));
+    expect(back.NewAssociationId).toBe(originalAssociation);
+    expect((await mainOf(vpc)).map((t) => t.RouteTableId)).toEqual([original!.RouteTableId]);
+    expect(d.daemon.control.routing().vpcs.get(vpc)!.subnets.find((x) => x.id === subnet)).toMatchObject({ tableId: original!.RouteTableId });
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table }));
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: elsewhere }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: other }));
   });
 
   it('refuses bad blocks, overlaps, the SNAT range and config VPCs with a 4xx, changing nothing', async () => {

@@ -60,8 +60,8 @@ export const KEY_VARS = {
   consumer_access_key: KEYS.consumer.access_key_id, consumer_secret_key: KEYS.consumer.secret_access_key,
 };
 
-/** the SDK on the daemon at URL: each account's EC2 and the provider's ELBv2 (destroy() them after) */
-export function sdkClients(url: string): { ec2: { provider: EC2Client; consumer: EC2Client }; elb: ElasticLoadBalancingV2Client } {
+/** the SDK on the daemon at URL: each account's EC2 and the provider's ELBv2 (destroy() them after, or close() all three) */
+export function sdkClients(url: string): { ec2: { provider: EC2Client; consumer: EC2Client }; elb: ElasticLoadBalancingV2Client; close(): void } {
   // A connection per call: between two calls a Terraform command runs for about the API's 10 s
   // keep-alive, and a call on a kept connection the daemon is closing meets "socket hang up"
   // (once in CI), which maxAttempts 1 does not retry.
@@ -69,7 +69,9 @@ export function sdkClients(url: string): { ec2: { provider: EC2Client; consumer:
   const client = (k: (typeof KEYS)[keyof typeof KEYS]) => ({
     endpoint: url, region: 'us-east-1', maxAttempts: 1, requestHandler, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key },
   });
-  return { ec2: { provider: new EC2Client(client(KEYS.provider)), consumer: new EC2Client(client(KEYS.consumer)) }, elb: new ElasticLoadBalancingV2Client(client(KEYS.provider)) };
+  const ec2 = { provider: new EC2Client(client(KEYS.provider)), consumer: new EC2Client(client(KEYS.consumer)) };
+  const elb = new ElasticLoadBalancingV2Client(client(KEYS.provider));
+  return { ec2, elb, close: () => { ec2.provider.destroy(); ec2.consumer.destroy(); elb.destroy(); } };
 }
 
 export interface TfRun { code: number; stdout: string; stderr: string; ms: number }
@@ -103,6 +105,13 @@ export class TerraformDir {
         resolve({ code, stdout, stderr, ms: Date.now() - started });
       });
     });
+  }
+
+  /** `plan -detailed-exitcode` (with `extra` arguments) must find nothing to change: exit 0; its time is logged */
+  async planFindsNothing(extra: string[] = []): Promise<void> {
+    const r = await this.run(['plan', '-detailed-exitcode', '-input=false', ...extra]);
+    this.expectCode(r, 0, ['plan -detailed-exitcode', ...extra].join(' '));
+    console.log(`terraform plan ${extra.join(' ')} (no changes): ${seconds(r)}`.replace('  ', ' '));
   }
 
   /** a step's result must be `code`; else the end of its output and of the TF log, and the log is kept */

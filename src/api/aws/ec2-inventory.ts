@@ -98,6 +98,22 @@ async function createSubnet(call: AwsCall): Promise<XmlFields> {
   return { subnet: subnetXml(call, { vpc, id: subnet.id, cidr: subnet.cidr, subnet }) };
 }
 
+/** the subnet attributes vpcep-sim does not simulate: a request to turn one on is refused (false asks for nothing) */
+const UNSIMULATED_SUBNET_ATTRIBUTES = ['AssignIpv6AddressOnCreation', 'EnableDns64', 'EnableResourceNameDnsAAAARecordOnLaunch', 'EnableResourceNameDnsARecordOnLaunch', 'EnableLniAtDeviceIndex', 'MapCustomerOwnedIpOnLaunch'];
+
+/** one attribute per call, as AWS takes it: `MapPublicIpOnLaunch.Value` is stored and shown */
+async function modifySubnetAttribute(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const id = p.requiredString('SubnetId');
+  for (const n of UNSIMULATED_SUBNET_ATTRIBUTES) {
+    if (p.struct(n)?.bool('Value') === true) throw new AwsRequestError('InvalidParameterValue', `${n} is not supported by vpcep-sim (IPv4, no instances)`);
+  }
+  refuseUnsupported(p, ['PrivateDnsHostnameTypeOnLaunch', 'CustomerOwnedIpv4Pool']);
+  const map = p.struct('MapPublicIpOnLaunch')?.bool('Value');
+  await call.control.modifySubnetAttributes(call.caller, id, { mapPublicIpOnLaunch: map });
+  return done();
+}
+
 async function deleteSubnet(call: AwsCall): Promise<XmlFields> {
   await call.control.deleteSubnet(call.caller, call.params.requiredString('SubnetId'));
   return done();
@@ -155,8 +171,13 @@ async function disassociateRouteTable(call: AwsCall): Promise<XmlFields> {
 
 async function replaceRouteTableAssociation(call: AwsCall): Promise<XmlFields> {
   const a = associationOf(call, call.params.requiredString('AssociationId'));
-  if (a.subnetId === null) throw new AwsRequestError('UnsupportedOperation', 'vpcep-sim keeps each VPC\'s main route table: its main association cannot be replaced');
   const tableId = call.params.requiredString('RouteTableId');
+  if (a.subnetId === null) {
+    // the main association: the table becomes its VPC's main one; the association's id is derived from its table (the reads show it so)
+    const vpcId = call.control.routeTables(call.caller).find((t) => t.id === a.tableId)!.vpc_id;
+    await call.control.replaceMainRouteTable(call.caller, tableId, vpcId);
+    return { newAssociationId: derivedId('rtbassoc', tableId), associationState: { state: 'associated' } };
+  }
   await call.control.associateRouteTable(call.caller, a.subnetId, tableId);
   return { newAssociationId: associationId(tableId, a.subnetId), associationState: { state: 'associated' } };
 }
@@ -228,8 +249,9 @@ function port(p: QueryParams, name: string): number {
   return v;
 }
 
-/** the kinds of rule vpcep-sim never stores: its rules name IPv4 CIDR blocks only */
-const UNSTORED_RULE_KINDS = ['UserIdGroupPairs', 'Ipv6Ranges', 'PrefixListIds'] as const;
+/** the kinds of rule vpcep-sim never stores: its rules name IPv4 CIDR blocks only (group pairs are
+ * `IpPermissions.N.Groups.M` on the wire, the model's UserIdGroupPairs; the member name kept too) */
+const UNSTORED_RULE_KINDS = ['Groups', 'UserIdGroupPairs', 'Ipv6Ranges', 'PrefixListIds'] as const;
 
 /** a rule's `IpProtocol`: tcp (or 6) or -1 (or all); vpcep-sim relays nothing else */
 function protocolOf(p: QueryParams): 'tcp' | '-1' {
@@ -272,12 +294,12 @@ function ownGroup(call: AwsCall, id: string): SecurityGroup {
 }
 
 /** `SecurityGroupRuleId.N` of a group, in one direction when given: its rows (InvalidSecurityGroupRuleId.NotFound) */
-function rulesById(g: SecurityGroup, ids: readonly string[], direction?: 'ingress' | 'egress'): RuleRow[] {
+function rulesById(g: SecurityGroup, ids: readonly string[], direction?: 'ingress' | 'egress', members = false): RuleRow[] {
   const rows = ruleRows(g).filter((r) => direction === undefined || r.direction === direction);
   return ids.map((id) => {
     const row = rows.find((r) => r.id === id);
     if (!row) throw new AwsRequestError('InvalidSecurityGroupRuleId.NotFound', `The security group rule ID '${id.slice(0, 64)}' does not exist in security group '${g.id}'`);
-    if (!row.rule) throw new AwsRequestError('InvalidParameterValue', `The security group rule ID '${id}' is the default group's rule for its members: vpcep-sim keeps it`);
+    if (!row.rule && !members) throw new AwsRequestError('InvalidParameterValue', `The security group rule ID '${id}' is the default group's rule for its members: it can be revoked, not changed`);
     return row;
   });
 }
@@ -292,9 +314,29 @@ function revokeUnstored(call: AwsCall, id: string): void {
   throw new DomainError('RuleNotFound', 'The specified rule does not exist in this security group.');
 }
 
+/**
+ * whether IpPermissions ask for a default group's rule "all traffic from its members": one
+ * permission, protocol -1, the group itself as its one pair, nothing else (what the default group
+ * shows, and Terraform's `self = true` sends)
+ */
+function asksMembersRule(p: QueryParams, id: string): boolean {
+  const perms = p.structList('IpPermissions');
+  if (perms.length !== 1) return false;
+  const perm = perms[0]!;
+  const pairs = perm.structList('Groups');
+  return pairs.length === 1 && pairs[0]!.string('GroupId') === id && ['-1', 'all'].includes((perm.string('IpProtocol') ?? '').toLowerCase())
+    && !perm.structList('IpRanges').length && !perm.structList('Ipv6Ranges').length && !perm.structList('PrefixListIds').length;
+}
+
 function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revoke') {
   return async (call: AwsCall): Promise<XmlFields> => {
     const id = groupIdOf(call);
+    if (direction === 'ingress' && asksMembersRule(call.params, id)) {
+      const g = await call.control.changeSecurityGroupMembersRule(call.caller, id, action);
+      return action === 'authorize'
+        ? { return: true, securityGroupRuleSet: ruleRows(g).filter((r) => !r.rule).map((r) => securityGroupRuleXml(call, r)) }
+        : done();
+    }
     if (action === 'authorize') {
       // each new rule gets its id here; the answer shows them (Terraform's rule resources read the id from it)
       const rules = rulesOf(call.params).map((r) => ({ ...r, id: newAwsId('sgr') }));
@@ -305,8 +347,11 @@ function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revo
     const ruleIds = call.params.stringList('SecurityGroupRuleId');
     if (ruleIds.length) {
       if (call.params.structList('IpPermissions').length) throw new AwsRequestError('InvalidParameterCombination', 'Give either IpPermissions or SecurityGroupRuleId, not both');
-      const rows = rulesById(ownGroup(call, id), ruleIds, direction);
-      await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rows.map((r) => inputOf(r.rule!)));
+      const rows = rulesById(ownGroup(call, id), ruleIds, direction, true);
+      const rules = rows.filter((r) => r.rule);
+      if (rules.length) await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rules.map((r) => inputOf(r.rule!)));
+      // the default group's rule for its members, named by its id (Terraform's aws_default_security_group revokes every rule so)
+      if (rows.some((r) => !r.rule)) await call.control.changeSecurityGroupMembersRule(call.caller, id, 'revoke');
       return done();
     }
     revokeUnstored(call, id);
@@ -366,6 +411,7 @@ export const EC2_INVENTORY_ACTIONS = {
   DeleteVpc: deleteVpc,
   ModifyVpcAttribute: modifyVpcAttribute,
   CreateSubnet: createSubnet,
+  ModifySubnetAttribute: modifySubnetAttribute,
   DeleteSubnet: deleteSubnet,
   CreateRouteTable: createRouteTable,
   DeleteRouteTable: deleteRouteTable,

@@ -4,7 +4,7 @@
 // neither, and nothing filters by them), the ENIs of interface endpoints, and the public services'
 // prefix lists. Ids the domain keeps (VPCs, subnets, route tables, prefix lists) are shown as they
 // are; what it has no id for gets a stable derived one (aws-render.ts derivedId).
-import type { Endpoint, Route, SecurityGroup, SecurityGroupRule, Subnet, Vpc } from '../../model/types.js';
+import { admitsMembers, type Endpoint, type Route, type SecurityGroup, type SecurityGroupRule, type Subnet, type Vpc } from '../../model/types.js';
 import { cidrOf, lastAddress } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { applyFilters, awsServiceName, derivedId, page, requireIds, tagSet, type FilterTable } from './aws-render.js';
@@ -126,6 +126,7 @@ function describeSubnets(call: AwsCall): XmlFields {
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
     'default-for-az': () => 'false',
+    'map-public-ip-on-launch': (r) => String(r.subnet.map_public_ip_on_launch ?? false),
     'subnet-arn': (r) => subnetArn(call, r.id),
     // EC2 still takes the older camelCase names, and Terraform's data "aws_subnet" sends them
     'availabilityZone': (r) => zoneOf(call, r.subnet).name,
@@ -133,8 +134,7 @@ function describeSubnets(call: AwsCall): XmlFields {
     'cidrBlock': (r) => r.cidr,
     'defaultForAz': () => 'false',
     'available-ip-address-count': (r) => String(availableIps(call, r)),
-    // no public addresses and no IPv6 here
-    'map-public-ip-on-launch': () => 'false',
+    // no IPv6 here
     'ipv6-native': () => 'false',
     // no subnet has an IPv6 block
     'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
@@ -160,7 +160,7 @@ export function subnetXml(call: AwsCall, r: SubnetRow): XmlFields {
     availabilityZone: zone.name,
     availabilityZoneId: zone.id,
     defaultForAz: false,
-    mapPublicIpOnLaunch: false,
+    mapPublicIpOnLaunch: r.subnet.map_public_ip_on_launch ?? false,
     assignIpv6AddressOnCreation: false,
     ownerId: ownerOf(call),
     tagSet: tagSet(r.subnet.tags ?? []),
@@ -169,7 +169,8 @@ export function subnetXml(call: AwsCall, r: SubnetRow): XmlFields {
 
 // ---- route tables
 
-function routeXml(r: Route, vpc: Vpc | undefined): XmlFields {
+/** `detached`: an igw route's gateway is a stored one no longer attached to the table's VPC (or gone): AWS shows the route blackhole */
+function routeXml(r: Route, vpc: Vpc | undefined, detached = false): XmlFields {
   switch (r.type) {
     case 'local':
       return { destinationCidrBlock: r.destination, gatewayId: 'local', state: 'active', origin: 'CreateRouteTable' };
@@ -182,7 +183,7 @@ function routeXml(r: Route, vpc: Vpc | undefined): XmlFields {
       return {
         destinationCidrBlock: r.destination,
         gatewayId: r.nexthop ?? derivedId('igw', vpc?.id ?? ''),
-        state: 'active',
+        state: detached ? 'blackhole' : 'active',
         origin: r.owner === 'config' ? 'CreateRouteTable' : 'CreateRoute',
       };
   }
@@ -190,6 +191,9 @@ function routeXml(r: Route, vpc: Vpc | undefined): XmlFields {
 
 function describeRouteTables(call: AwsCall): XmlFields {
   const vpcs = new Map(call.control.vpcs(call.caller).map((v) => [v.id, v]));
+  // the internet gateways attached to the caller's VPCs made through the API: a route to another igw there is blackhole
+  const attached = new Set(call.control.internetGateways(call.caller).filter((g) => g.vpc_id !== null).map((g) => `${g.vpc_id}/${g.id}`));
+  const detached = (r: Route, vpcId: string) => r.type === 'igw' && vpcs.get(vpcId)?.origin === 'api' && !!r.nexthop?.startsWith('igw-') && !attached.has(`${vpcId}/${r.nexthop}`);
   const tables = byIds(call, 'RouteTableId', call.control.routeTables(call.caller), (t) => t.id, 'InvalidRouteTableID.NotFound', 'route table ID', ID_SHAPES.routeTable);
   const table: FilterTable<(typeof tables)[number]> = {
     'route-table-id': (t) => t.id,
@@ -203,7 +207,7 @@ function describeRouteTables(call: AwsCall): XmlFields {
     'route.destination-prefix-list-id': (t) => t.routes.filter((r) => r.type === 'gateway_endpoint').map((r) => r.destination),
     'route.destination-cidr-block': (t) => t.routes.filter((r) => r.type !== 'gateway_endpoint').map((r) => r.destination),
     'route.origin': (t) => t.routes.map((r) => String(routeXml(r, undefined).origin)),
-    'route.state': (t) => t.routes.map((r) => String(routeXml(r, undefined).state)),
+    'route.state': (t) => t.routes.map((r) => String(routeXml(r, undefined, detached(r, t.vpc_id)).state)),
     'association.route-table-id': (t) => (t.default || t.subnets.length ? [t.id] : []),
     'owner-id': () => ownerOf(call),
   };
@@ -213,7 +217,7 @@ function describeRouteTables(call: AwsCall): XmlFields {
       routeTableId: t.id,
       vpcId: t.vpc_id,
       ownerId: ownerOf(call),
-      routeSet: t.routes.map((r) => routeXml(r, vpcs.get(t.vpc_id))),
+      routeSet: t.routes.map((r) => routeXml(r, vpcs.get(t.vpc_id), detached(r, t.vpc_id))),
       associationSet: [
         ...(t.default ? [{ routeTableAssociationId: derivedId('rtbassoc', t.id), routeTableId: t.id, main: true, associationState: { state: 'associated' } }] : []),
         ...t.subnets.map((s) => ({ routeTableAssociationId: derivedId('rtbassoc', `${t.id}/${s}`), routeTableId: t.id, subnetId: s, main: false, associationState: { state: 'associated' } })),
@@ -260,7 +264,7 @@ export function ruleIdOf(g: SecurityGroup, direction: 'ingress' | 'egress', r: S
 
 export function ruleRows(g: SecurityGroup): RuleRow[] {
   return [
-    ...(g.default ? [{ group: g, direction: 'ingress' as const, id: derivedId('sgr', `${g.id}/ingress/members`) }] : []),
+    ...(admitsMembers(g) ? [{ group: g, direction: 'ingress' as const, id: derivedId('sgr', `${g.id}/ingress/members`) }] : []),
     ...g.ingress.map((rule) => ({ group: g, direction: 'ingress' as const, id: ruleIdOf(g, 'ingress', rule), rule })),
     ...g.egress.map((rule) => ({ group: g, direction: 'egress' as const, id: ruleIdOf(g, 'egress', rule), rule })),
   ];
@@ -297,7 +301,7 @@ function describeSecurityGroupRules(call: AwsCall): XmlFields {
 
 export function securityGroupXml(g: SecurityGroup, owner: string): XmlFields {
   // AWS's default group lets in all traffic from members of the group
-  const members = g.default ? [{ ipProtocol: '-1', groups: [{ groupId: g.id, userId: owner }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }] : [];
+  const members = admitsMembers(g) ? [{ ipProtocol: '-1', groups: [{ groupId: g.id, userId: owner }], ipRanges: [], ipv6Ranges: [], prefixListIds: [] }] : [];
   return {
     ownerId: owner,
     groupId: g.id,

@@ -1,6 +1,6 @@
 // EC2's tag actions (CreateTags, DeleteTags, DescribeTags) over every resource the domain tags:
 // the caller's endpoints (`vpc-endpoint`) and endpoint services (`vpc-endpoint-service`), made
-// through either dialect, and its VPCs, subnets, route tables and security groups (those of config
+// through either dialect, and its VPCs, subnets, route tables, security groups and internet gateways (those of config
 // VPCs are shown with none, and keep none: the config's). Tags go through the control plane's tag
 // command, the one the Huawei tag actions use, so both APIs show the same tags. A request naming
 // several resources is checked in full (existence, the tag limit) before any resource changes.
@@ -14,7 +14,7 @@ import type { XmlFields } from './xml.js';
 
 /** the domain's kinds of tagged resource and AWS's resource types for them */
 const RESOURCE_TYPES = {
-  endpoint: 'vpc-endpoint', endpoint_service: 'vpc-endpoint-service', vpc: 'vpc', subnet: 'subnet', route_table: 'route-table', security_group: 'security-group',
+  endpoint: 'vpc-endpoint', endpoint_service: 'vpc-endpoint-service', vpc: 'vpc', subnet: 'subnet', route_table: 'route-table', security_group: 'security-group', internet_gateway: 'internet-gateway',
 } as const;
 type Kind = keyof typeof RESOURCE_TYPES;
 
@@ -36,6 +36,7 @@ function taggedResources(call: AwsCall): Tagged[] {
     ...vpcs.map((v) => ({ kind: 'vpc' as const, id: v.id, tags: v.tags ?? [] })),
     ...vpcs.flatMap((v) => v.subnets.map((x) => ({ kind: 'subnet' as const, id: x.id, tags: x.tags ?? [] }))),
     ...vpcs.flatMap((v) => v.route_tables.map((x) => ({ kind: 'route_table' as const, id: x.id, tags: x.tags ?? [] }))),
+    ...call.control.internetGateways(call.caller).map((g) => ({ kind: 'internet_gateway' as const, id: g.id, tags: g.tags })),
     ...callerSecurityGroups(call).map((g) => ({ kind: 'security_group' as const, id: g.id, tags: g.tags, virtual: !stored.has(g.id) })),
   ];
 }
@@ -48,6 +49,7 @@ const NOT_FOUND: ReadonlyArray<readonly [RegExp, string, string]> = [
   [/^subnet-/, 'InvalidSubnetID.NotFound', 'subnet ID'],
   [/^rtb-/, 'InvalidRouteTableID.NotFound', 'routeTable ID'],
   [/^sg-/, 'InvalidGroup.NotFound', 'security group'],
+  [/^igw-/, 'InvalidInternetGatewayID.NotFound', 'internetGateway ID'],
 ];
 
 /** the caller's resource of that id, or the NotFound AWS gives for its shape (InvalidID for a kind vpcep-sim does not tag) */
@@ -56,7 +58,7 @@ function resourceOf(call: AwsCall, all: readonly Tagged[], id: string): Tagged {
   if (r) return r;
   const shape = NOT_FOUND.find(([prefix]) => prefix.test(id));
   if (shape) throw new AwsRequestError(shape[1], `The ${shape[2]} '${id.slice(0, 100)}' does not exist`);
-  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints, endpoint services, VPCs, subnets, route tables and security groups)`);
+  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints, endpoint services, VPCs, subnets, route tables, security groups and internet gateways)`);
 }
 
 /** `ResourceId.N`, each resolved, none missing */

@@ -99,6 +99,11 @@ export const EC2_ERRORS = {
   DuplicateGroupName: { code: 'InvalidGroup.Duplicate', status: 400 },
   DuplicateRule: { code: 'InvalidPermission.Duplicate', status: 400 },
   RuleNotFound: { code: 'InvalidPermission.NotFound', status: 400 },
+  // EC2's common client error codes for internet gateways (and CreateRoute's unknown GatewayId)
+  InternetGatewayNotFound: { code: 'InvalidInternetGatewayID.NotFound', status: 400 },
+  GatewayNotFound: { code: 'InvalidGatewayID.NotFound', status: 400 },
+  GatewayNotAttached: { code: 'Gateway.NotAttached', status: 400 },
+  GatewayAlreadyAttached: { code: 'Resource.AlreadyAssociated', status: 400 },
   // toxics come through the Huawei-style and Toxiproxy APIs only
   ToxicNotFound: { code: 'InvalidParameterValue', status: 400 },
   ToxicExists: { code: 'InvalidParameterValue', status: 400 },
@@ -168,6 +173,10 @@ const QUERY_ERRORS = {
   DuplicateGroupName: { code: 'ValidationError', status: 400 },
   DuplicateRule: { code: 'ValidationError', status: 400 },
   RuleNotFound: { code: 'ValidationError', status: 400 },
+  InternetGatewayNotFound: { code: 'ValidationError', status: 400 },
+  GatewayNotFound: { code: 'ValidationError', status: 400 },
+  GatewayNotAttached: { code: 'ValidationError', status: 400 },
+  GatewayAlreadyAttached: { code: 'ValidationError', status: 400 },
   ToxicNotFound: { code: 'ValidationError', status: 400 },
   ToxicExists: { code: 'ValidationError', status: 400 },
 } as const satisfies Record<ErrorName, AwsErrorEntry>;

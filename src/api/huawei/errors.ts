@@ -137,6 +137,12 @@ export const HUAWEI_ERRORS = {
   DuplicateGroupName: { code: 'EndPoint.0002', status: 400 },
   DuplicateRule: { code: 'EndPoint.0002', status: 400 },
   RuleNotFound: { code: 'EndPoint.0002', status: 400 },
+  // internet gateways are made through the AWS API only; a Huawei route naming an unknown gateway:
+  // a resource that does not exist; attached or not where it should be: an invalid parameter
+  InternetGatewayNotFound: { code: 'EndPoint.0005', status: 404 },
+  GatewayNotFound: { code: 'EndPoint.0005', status: 404 },
+  GatewayNotAttached: { code: 'EndPoint.0002', status: 400 },
+  GatewayAlreadyAttached: { code: 'EndPoint.0002', status: 400 },
   // toxics (README "Fault injection"): Huawei has none; a resource that does not exist, a conflict
   ToxicNotFound: { code: 'EndPoint.0005', status: 404 },
   ToxicExists: { code: 'EndPoint.3006', status: 409 },

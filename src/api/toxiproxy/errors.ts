@@ -72,6 +72,10 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   DuplicateGroupName: 409,
   DuplicateRule: 409,
   RuleNotFound: 404,
+  InternetGatewayNotFound: 404,
+  GatewayNotFound: 404,
+  GatewayNotAttached: 409,
+  GatewayAlreadyAttached: 409,
   ToxicNotFound: 404,
   ToxicExists: 409,
 };
