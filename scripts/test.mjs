@@ -21,6 +21,13 @@ const JS_RELAY_FILES = [
 
 /** Terraform's provider mostly waits (its NLB waiter sleeps 30 s twice, a command takes ~12 s to start): its files run beside the rest */
 const TERRAFORM = ['terraform', 'terraform-extras'].map((f) => `test/integration/${f}.test.ts`);
+/**
+ * Files that drive slow real clients, one command after another: the Terraform stack whose provider
+ * waits a minute per subnet association, the aws CLI (a Python start of 1-3 s a call) scripting a
+ * stack with its waiters and paging, and the README's quick starts run as written. Beside the rest,
+ * they took main and waits past 13 minutes in a loaded CI run (2026-12-06).
+ */
+const CLIENTS = ['terraform-network', 'aws-cli', 'readme-quickstart'].map((f) => `test/integration/${f}.test.ts`);
 
 /**
  * Files that mostly wait (a fleet's leases, a SIGKILL and an etcd restart; CLI processes; health
@@ -34,12 +41,13 @@ const TERRAFORM = ['terraform', 'terraform-extras'].map((f) => `test/integration
  */
 const WAITS = [
   'fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules', 'lifecycle', 'store-etcd', 'etcd-fleet', 'aws-quickstart',
-  'store-startup', 'memory-release', 'fleet-follow', 'fleet-toxics', 'readme-quickstart',
+  'store-startup', 'memory-release', 'fleet-follow', 'fleet-toxics',
 ].map((f) => `test/integration/${f}.test.ts`);
 
 const GROUPS = [
-  { name: 'main', env: {}, args: [...[...TERRAFORM, ...WAITS].flatMap((f) => ['--exclude', f])] },
+  { name: 'main', env: {}, args: [...[...TERRAFORM, ...CLIENTS, ...WAITS].flatMap((f) => ['--exclude', f])] },
   { name: 'terraform', env: {}, args: TERRAFORM },
+  { name: 'clients', env: {}, args: CLIENTS },
   { name: 'waits', env: {}, args: WAITS },
   { name: 'js-relay', env: { VPCEP_RELAY: 'js' }, args: JS_RELAY_FILES },
 ];
