@@ -22,7 +22,7 @@ import { applyTags, mayConnect } from '../model/rules.js';
 import type { Backend } from '../model/events.js';
 import type { PublicRecord } from '../model/dns-names.js';
 import type { Store } from '../store/store.js';
-import type { Account, ClientToken, Endpoint, EndpointService, InternetGateway, Permission, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
+import type { Account, ClientToken, Endpoint, EndpointService, InternetGateway, Permission, Route, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { Faults } from './faults.js';
 import { probeView, TargetHealthPublisher } from './fleet-health.js';
@@ -36,7 +36,7 @@ import { placementLoop, type PlacementLoop } from './placement.js';
 import * as internetGateways from './internet-gateways.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
-import type { RouteChange, RouteTableView } from './route-tables.js';
+import { gatewayDetached, type RouteChange, type RouteTableView } from './route-tables.js';
 import * as privateDns from './private-dns.js';
 import * as services from './services.js';
 import * as health from './target-health.js';
@@ -418,6 +418,11 @@ export class ControlPlane {
 
   internetGateways(caller: Account): InternetGateway[] {
     return internetGateways.internetGateways(this.st, caller);
+  }
+
+  /** whether a route of the VPC leads to an internet gateway no longer attached to it (AWS shows it blackhole) */
+  gatewayDetached(vpcId: string, r: Route): boolean {
+    return gatewayDetached(this.st.vpcs.get(vpcId), r, this.st.internetGateways);
   }
 
   createInternetGateway(caller: Account, cmd: { id: string; tags?: readonly TagInput[] }): Promise<InternetGateway> {

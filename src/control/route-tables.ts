@@ -114,9 +114,13 @@ export interface ViewInput {
  * (detached, or deleted) leads nowhere: AWS shows it blackhole, and the data plane drops by it so.
  */
 function withDetachedGateways(vpc: Vpc, routes: readonly Route[], gateways: ReadonlyMap<string, InternetGateway>): readonly Route[] {
-  if (vpc.origin !== 'api') return routes;
-  const detached = (r: Route) => r.type === 'igw' && !!r.nexthop?.startsWith('igw-') && gateways.get(r.nexthop)?.vpc_id !== vpc.id;
+  const detached = (r: Route) => gatewayDetached(vpc, r, gateways);
   return routes.some(detached) ? routes.map((r) => (detached(r) ? { ...r, type: 'blackhole' as const } : r)) : routes;
+}
+
+/** whether R, a route of VPC (one made through the API), leads to an internet gateway no longer attached to it, or gone */
+export function gatewayDetached(vpc: Vpc | undefined, r: Route, gateways: ReadonlyMap<string, InternetGateway>): boolean {
+  return vpc?.origin === 'api' && r.type === 'igw' && !!r.nexthop?.startsWith('igw-') && gateways.get(r.nexthop)?.vpc_id !== vpc.id;
 }
 
 export function routingView(i: ViewInput): RoutingView {

@@ -191,9 +191,7 @@ function routeXml(r: Route, vpc: Vpc | undefined, detached = false): XmlFields {
 
 function describeRouteTables(call: AwsCall): XmlFields {
   const vpcs = new Map(call.control.vpcs(call.caller).map((v) => [v.id, v]));
-  // the internet gateways attached to the caller's VPCs made through the API: a route to another igw there is blackhole
-  const attached = new Set(call.control.internetGateways(call.caller).filter((g) => g.vpc_id !== null).map((g) => `${g.vpc_id}/${g.id}`));
-  const detached = (r: Route, vpcId: string) => r.type === 'igw' && vpcs.get(vpcId)?.origin === 'api' && !!r.nexthop?.startsWith('igw-') && !attached.has(`${vpcId}/${r.nexthop}`);
+  const detached = (r: Route, vpcId: string) => call.control.gatewayDetached(vpcId, r);
   const tables = byIds(call, 'RouteTableId', call.control.routeTables(call.caller), (t) => t.id, 'InvalidRouteTableID.NotFound', 'route table ID', ID_SHAPES.routeTable);
   const table: FilterTable<(typeof tables)[number]> = {
     'route-table-id': (t) => t.id,
