@@ -5,7 +5,8 @@
 // or two mutations of one daemon in flight together) never both win: the loser's commit fails
 // whole with StoreConflict, learns the value is taken and prepares again. The same holds for the
 // values other documents keep unique: a service's slot of the account's service quota, a security
-// group's name in its VPC, a load balancer's and a target group's name in its account. An endpoint,
+// group's name in its VPC, a load balancer's and a target group's name in its account, an internet
+// gateway's VPC (one gateway per VPC). An endpoint,
 // a service or a notification made with a client token claims the token in its account: two nodes
 // taking the same retry at once make one.
 import { createHash } from 'node:crypto';

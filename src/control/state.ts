@@ -650,9 +650,10 @@ export class ControlState {
   }
 
   /**
-   * what a change of a service, security group, load balancer or target group claims (claims.ts):
-   * a new service its slot of the account's quota, a group its name in its VPC, a load balancer or
-   * target group its name in its account; null for other kinds
+   * what a change of a service, security group, load balancer, target group or internet gateway
+   * claims (claims.ts): a new service its slot of the account's quota, a group its name in its VPC,
+   * a load balancer or target group its name in its account, an attached gateway its VPC; null for
+   * other kinds
    */
   private claimedDocument(c: Change): ClaimedDocument | null {
     const value = c.value as { owner?: string; name?: string; vpc_id?: string } | null;
@@ -677,6 +678,8 @@ export class ControlState {
       case 'securitygroup': return { holder: `securitygroup/${c.id}`, values: value ? [`sg-name/${value.vpc_id}/${value.name}`] : undefined };
       case 'loadbalancer': return { holder: `loadbalancer/${c.id}`, values: value ? [`lb-name/${value.owner}/${value.name}`] : undefined };
       case 'targetgroup': return { holder: `targetgroup/${c.id}`, values: value ? [`tg-name/${value.owner}/${value.name}`] : undefined };
+      // a VPC has at most one internet gateway: two nodes attaching two at once never both win
+      case 'internetgateway': return { holder: `internetgateway/${c.id}`, values: value ? (value.vpc_id ? [`igw-vpc/${value.vpc_id}`] : []) : undefined };
       default: return null;
     }
   }

@@ -7,7 +7,7 @@
 // through the other node (before, it showed the backend unused there), and the other node's DNS
 // server answers following it.
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
+  AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeInternetGatewaysCommand, DescribeVpcsCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
   RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import {
@@ -417,6 +417,34 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     } finally {
       await zoneA.close();
       await zoneB.close();
+    }
+  }, 120_000);
+  it('two internet gateways attached to one VPC through both nodes at the same instant: one is attached, the other refused (Resource.AlreadyAssociated); before, both were', async () => {
+    const f = await fleetOfTwo();
+    const a = ec2Clients(f.a.child.url, AWS_KEYS).consumer;
+    const b = ec2Clients(f.b.child.url, AWS_KEYS).consumer;
+    try {
+      for (let round = 0; round < 4; round++) {
+        const vpc = (await a.send(new CreateVpcCommand({ CidrBlock: `172.${20 + round}.0.0/16` }))).Vpc!.VpcId!;
+        const gateways = [
+          (await a.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!,
+          (await b.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!,
+        ];
+        // both nodes know the VPC and both gateways before the race
+        for (const c of [a, b]) {
+          await withLogs([f.a, f.b], waitFor(async () => ((await c.send(new DescribeInternetGatewaysCommand({ Filters: [{ Name: 'internet-gateway-id', Values: gateways }] }))).InternetGateways ?? []).length === 2
+            && ((await c.send(new DescribeVpcsCommand({ VpcIds: [vpc] })).catch(() => ({ Vpcs: [] }))).Vpcs ?? []).length === 1, 10_000, 'both nodes to see the VPC and the gateways'));
+        }
+        const results = await Promise.allSettled([a, b].map((c, i) => c.send(new AttachInternetGatewayCommand({ InternetGatewayId: gateways[i], VpcId: vpc }))));
+        expect(results.filter((r) => r.status === 'fulfilled'), `round ${round}`).toHaveLength(1);
+        const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        expect((lost.reason as { name?: string }).name).toBe('Resource.AlreadyAssociated');
+        const attached = async (c: typeof a) => ((await c.send(new DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [vpc] }] }))).InternetGateways ?? []).length;
+        for (const c of [a, b]) await withLogs([f.a, f.b], waitFor(async () => (await attached(c)) === 1, 10_000, 'one gateway attached, seen by both nodes'));
+      }
+    } finally {
+      a.destroy();
+      b.destroy();
     }
   }, 120_000);
 });
