@@ -142,10 +142,10 @@ function shapeProblems(api: Api, action: string, a: Answer, form: string): strin
 // ---- the world: each account's resources, and ids of resources deleted
 
 interface World {
-  vpc: string; subnets: string[]; sg: string; sgB: string; rtb: string; gateway: string; assoc: string; sgRule: string;
+  vpc: string; subnets: string[]; sg: string; sgB: string; rtb: string; igw: string; gateway: string; assoc: string; sgRule: string;
   lb: string; tg: string; listener: string; service: string; serviceName: string;
   endpoint: string; ownEndpoint: string; notification: string;
-  deleted: { vpc: string; subnet: string; sg: string; rtb: string; lb: string; tg: string; endpoint: string; notification: string; service: string };
+  deleted: { vpc: string; subnet: string; sg: string; rtb: string; igw: string; lb: string; tg: string; endpoint: string; notification: string; service: string };
 }
 const world: Record<Who, World> = {} as never;
 
@@ -162,7 +162,9 @@ async function build(who: Who, octet: number): Promise<void> {
   const sgB = tag(await call(who, 'ec2', 'CreateSecurityGroup', { VpcId: vpc, GroupName: 'fuzz-b', GroupDescription: 'second group' }), 'groupId');
   const rtb = tag(await call(who, 'ec2', 'CreateRouteTable', { VpcId: vpc }), 'routeTableId');
   const assoc = tag(await call(who, 'ec2', 'AssociateRouteTable', { RouteTableId: rtb, SubnetId: subnets[0] }), 'associationId');
-  await call(who, 'ec2', 'CreateRoute', { RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-0123456789abcdef0' });
+  const igw = tag(await call(who, 'ec2', 'CreateInternetGateway', {}), 'internetGatewayId');
+  await call(who, 'ec2', 'AttachInternetGateway', { InternetGatewayId: igw, VpcId: vpc });
+  await call(who, 'ec2', 'CreateRoute', { RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw });
   const lb = tag(await call(who, 'elasticloadbalancing', 'CreateLoadBalancer', { Name: `fuzz-${who}`, Type: 'network', Scheme: 'internal', Subnets: subnets }), 'LoadBalancerArn');
   const tg = tag(await call(who, 'elasticloadbalancing', 'CreateTargetGroup', { Name: `fuzz-${who}`, Protocol: 'TCP', Port: 8080, VpcId: vpc, TargetType: 'ip' }), 'TargetGroupArn');
   await call(who, 'elasticloadbalancing', 'RegisterTargets', { TargetGroupArn: tg, Targets: [{ Id: `172.${octet}.1.50`, Port: 8080 }] });
@@ -180,6 +182,8 @@ async function build(who: Who, octet: number): Promise<void> {
   const subnet2 = tag(await call(who, 'ec2', 'CreateSubnet', { VpcId: vpc2, CidrBlock: `172.${octet + 100}.1.0/24` }), 'subnetId');
   const sg2 = tag(await call(who, 'ec2', 'CreateSecurityGroup', { VpcId: vpc2, GroupName: 'gone', GroupDescription: 'gone' }), 'groupId');
   const rtb2 = tag(await call(who, 'ec2', 'CreateRouteTable', { VpcId: vpc2 }), 'routeTableId');
+  const igw2 = tag(await call(who, 'ec2', 'CreateInternetGateway', {}), 'internetGatewayId');
+  await call(who, 'ec2', 'DeleteInternetGateway', { InternetGatewayId: igw2 });
   const lb2 = tag(await call(who, 'elasticloadbalancing', 'CreateLoadBalancer', { Name: `gone-${who}`, Type: 'network', Subnets: [subnet2] }), 'LoadBalancerArn');
   const tg2 = tag(await call(who, 'elasticloadbalancing', 'CreateTargetGroup', { Name: `gone-${who}`, Protocol: 'TCP', Port: 81, VpcId: vpc2, TargetType: 'ip' }), 'TargetGroupArn');
   const svc2 = tag(await call(who, 'ec2', 'CreateVpcEndpointServiceConfiguration', { NetworkLoadBalancerArn: [lb2], AcceptanceRequired: false }), 'serviceId');
@@ -193,8 +197,8 @@ async function build(who: Who, octet: number): Promise<void> {
   await call(who, 'ec2', 'DeleteSubnet', { SubnetId: subnet2 });
   await call(who, 'ec2', 'DeleteVpc', { VpcId: vpc2 });
   world[who] = {
-    vpc, subnets, sg, sgB, rtb, assoc, gateway: '', sgRule, lb, tg, listener, service, serviceName, notification, endpoint: '', ownEndpoint: '',
-    deleted: { vpc: vpc2, subnet: subnet2, sg: sg2, rtb: rtb2, lb: lb2, tg: tg2, endpoint: '', notification: nfn2, service: svc2 },
+    vpc, subnets, sg, sgB, rtb, igw, assoc, gateway: '', sgRule, lb, tg, listener, service, serviceName, notification, endpoint: '', ownEndpoint: '',
+    deleted: { vpc: vpc2, subnet: subnet2, sg: sg2, rtb: rtb2, igw: igw2, lb: lb2, tg: tg2, endpoint: '', notification: nfn2, service: svc2 },
   };
 }
 
@@ -334,6 +338,12 @@ const SPECS: Readonly<Record<Api, Readonly<Record<string, readonly P[]>>>> = {
     ModifyVpcAttribute: [s('VpcId', 'vpc'), st('EnableDnsSupport', [s('Value', 'bool')]), st('EnableDnsHostnames', [s('Value', 'bool')]), rare(st('EnableNetworkAddressUsageMetrics', [s('Value', 'bool')]))],
     CreateSubnet: [s('VpcId', 'vpc'), s('CidrBlock', 'cidr'), s('AvailabilityZone', 'zone'), rare(s('AvailabilityZoneId', 'zoneid')), TAG_SPEC, rare(s('Ipv6Native', 'bool')), rare(s('Ipv6CidrBlock', 'str'))],
     DeleteSubnet: [s('SubnetId', 'subnet')],
+    ModifySubnetAttribute: [s('SubnetId', 'subnet'), st('MapPublicIpOnLaunch', [s('Value', 'bool')]), rare(st('AssignIpv6AddressOnCreation', [s('Value', 'bool')])), rare(st('EnableDns64', [s('Value', 'bool')])), rare(s('CustomerOwnedIpv4Pool', 'str'))],
+    CreateInternetGateway: [TAG_SPEC],
+    AttachInternetGateway: [s('InternetGatewayId', 'igw'), s('VpcId', 'vpc')],
+    DetachInternetGateway: [s('InternetGatewayId', 'igw'), s('VpcId', 'vpc')],
+    DeleteInternetGateway: [s('InternetGatewayId', 'igw')],
+    DescribeInternetGateways: [l('InternetGatewayId', 'igw'), FILTERS, ...PAGE],
     CreateRouteTable: [s('VpcId', 'vpc'), TAG_SPEC],
     DeleteRouteTable: [s('RouteTableId', 'rtb')],
     AssociateRouteTable: [s('RouteTableId', 'rtb'), s('SubnetId', 'subnet'), rare(s('GatewayId', 'igw'))],
@@ -408,7 +418,8 @@ const SPECS: Readonly<Record<Api, Readonly<Record<string, readonly P[]>>>> = {
 const REQUIRED: Readonly<Record<string, readonly string[]>> = {
   ModifyVpcEndpointServicePermissions: ['ServiceId'], AcceptVpcEndpointConnections: ['ServiceId', 'VpcEndpointId'], RejectVpcEndpointConnections: ['ServiceId', 'VpcEndpointId'],
   CreateVpcEndpoint: ['VpcId', 'ServiceName'], ModifyVpcEndpoint: ['VpcEndpointId'], DeleteVpcEndpoints: ['VpcEndpointId'], DescribeVpcAttribute: ['VpcId', 'Attribute'],
-  CreateVpc: ['CidrBlock'], DeleteVpc: ['VpcId'], ModifyVpcAttribute: ['VpcId'], CreateSubnet: ['VpcId', 'CidrBlock'], DeleteSubnet: ['SubnetId'],
+  CreateVpc: ['CidrBlock'], DeleteVpc: ['VpcId'], ModifyVpcAttribute: ['VpcId'], CreateSubnet: ['VpcId', 'CidrBlock'], DeleteSubnet: ['SubnetId'], ModifySubnetAttribute: ['SubnetId'],
+  AttachInternetGateway: ['InternetGatewayId', 'VpcId'], DetachInternetGateway: ['InternetGatewayId', 'VpcId'], DeleteInternetGateway: ['InternetGatewayId'],
   CreateRouteTable: ['VpcId'], DeleteRouteTable: ['RouteTableId'], AssociateRouteTable: ['RouteTableId', 'SubnetId'], DisassociateRouteTable: ['AssociationId'],
   ReplaceRouteTableAssociation: ['AssociationId', 'RouteTableId'], CreateRoute: ['RouteTableId', 'DestinationCidrBlock', 'GatewayId'], DeleteRoute: ['RouteTableId', 'DestinationCidrBlock'],
   CreateSecurityGroup: ['VpcId', 'GroupName', 'GroupDescription'], DeleteSecurityGroup: ['GroupId'],
@@ -473,12 +484,12 @@ function values(w: World, o: World, kind: Kind): { good: string[]; odd: string[]
     case 'lsattr': return { good: ['tcp.idle_timeout.seconds'], odd: ['tcp.idle_timeout', 'x'] };
     case 'attrval': return { good: ['true', 'false', '60', '0', '3600', '350', 'use_load_balancer_configuration'], odd: ['59', '6001', '3601', '-1', '360001'] };
     case 'tagkey': return { good: ['env', 'Name', 'k'], odd: ['aws:x', 'a'.repeat(129), 'AWS:y'] };
-    case 'restype': return { good: ['vpc', 'subnet', 'vpc-endpoint', 'security-group', 'route-table', 'vpc-endpoint-service'], odd: ['instance', 'Vpc'] };
+    case 'restype': return { good: ['vpc', 'subnet', 'vpc-endpoint', 'security-group', 'route-table', 'vpc-endpoint-service', 'internet-gateway'], odd: ['instance', 'Vpc'] };
     case 'filter': return { good: ['vpc-id', 'tag:env', 'service-id', 'key', 'resource-id', 'tag-key', 'vpc-endpoint-state', 'group-name', 'cidr', 'owner-id'], odd: ['tag:', 'no-such-filter', 'Tag:env'] };
     case 'token': return { good: [], odd: ['bm9wZQ==', 'token', '-1'] };
     case 'name': return { good: ['fuzz', 'fuzz-two', 'web'], odd: ['-bad', 'bad-', 'a'.repeat(33), 'default', 'sg-x', 'Fuzz', 'a_b', 'internal-x'] };
     case 'hcport': return { good: ['traffic-port', '8080'], odd: ['0', '65536', 'port'] };
-    case 'igw': return { good: ['igw-0123456789abcdef0', 'igw-1'], odd: ['igw-', 'nat-1', 'local', 'vgw-1'] };
+    case 'igw': return { good: [w.igw], odd: [o.igw, w.deleted.igw, 'igw-0123456789abcdef0', 'igw-1', 'igw-', 'nat-1', 'local', 'vgw-1', w.vpc] };
     case 'lbtype': return { good: ['network'], odd: ['application', 'gateway', 'Network'] };
     case 'scheme': return { good: ['internal', 'internet-facing'], odd: ['external'] };
     case 'tgtype': return { good: ['ip', 'instance'], odd: ['lambda', 'alb', 'IP'] };
