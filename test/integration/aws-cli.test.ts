@@ -6,6 +6,14 @@ import { execFile, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import {
+  CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DeleteVpcEndpointsCommand,
+  DeleteVpcEndpointServiceConfigurationsCommand, DescribeSecurityGroupsCommand, EC2Client,
+} from '@aws-sdk/client-ec2';
+import {
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteLoadBalancerCommand, DeregisterTargetsCommand, ElasticLoadBalancingV2Client,
+  ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, startTestDaemon, tempDir, twoAccountConfig, type TestDaemon } from '../helpers.js';
 
@@ -75,16 +83,25 @@ describe.runIf(RUN)('the aws CLI, lenient (any credentials act as the first acco
   });
 });
 
+// The stack is made through the SDK (a Python start of 1-3 s per aws call made this file the
+// test run's costliest in CPU); the CLI runs what is under test: its waiters and paging.
 describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed ids', () => {
   const key = { id: 'AKIAANYTHING', secret: 'anything' };
   let d: TestDaemon;
   let backend: net.Server;
+  let ec2: EC2Client;
+  let elb: ElasticLoadBalancingV2Client;
   beforeAll(async () => {
     d = await startTestDaemon();
     backend = net.createServer((s) => s.end());
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const o = { region: 'us-east-1', endpoint: d.url, maxAttempts: 1, credentials: { accessKeyId: key.id, secretAccessKey: key.secret } };
+    ec2 = new EC2Client(o);
+    elb = new ElasticLoadBalancingV2Client(o);
   });
   afterAll(async () => {
+    ec2?.destroy();
+    elb?.destroy();
     await d.stop();
     await new Promise((resolve) => backend.close(resolve));
   });
@@ -97,36 +114,37 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
 
   // botocore's waiters-2.json: each acceptor polls a Describe call; a waiter whose first poll
   // matches returns at once, else it sleeps its delay (15 s for most) before the next
-  it('every ec2 and elbv2 waiter that applies returns on a stack built with the CLI', async () => {
-    const vpc = (await ok(['ec2', 'create-vpc', '--cidr-block', '172.30.0.0/16'])).Vpc.VpcId;
+  it('every ec2 and elbv2 waiter that applies returns on a stack a script made', async () => {
+    const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: '172.30.0.0/16' }))).Vpc!.VpcId!;
     await ok(['ec2', 'wait', 'vpc-available', '--vpc-ids', vpc]);
     await ok(['ec2', 'wait', 'vpc-exists', '--vpc-ids', vpc]);
-    const subnet = (await ok(['ec2', 'create-subnet', '--vpc-id', vpc, '--cidr-block', '172.30.1.0/24'])).Subnet.SubnetId;
+    const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '172.30.1.0/24' }))).Subnet!.SubnetId!;
     await ok(['ec2', 'wait', 'subnet-available', '--subnet-ids', subnet]);
-    const sg = (await ok(['ec2', 'create-security-group', '--vpc-id', vpc, '--group-name', 'web', '--description', 'web'])).GroupId;
+    const sg = (await ec2.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'web', Description: 'web' }))).GroupId!;
     await ok(['ec2', 'wait', 'security-group-exists', '--group-ids', sg]);
     await ok(['ec2', 'wait', 'security-group-exists', '--filters', `Name=vpc-id,Values=${vpc}`, 'Name=group-name,Values=default']);
 
-    const lb = (await ok(['elbv2', 'create-load-balancer', '--name', 'waited', '--type', 'network', '--scheme', 'internal', '--subnets', subnet])).LoadBalancers[0].LoadBalancerArn;
+    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'waited', Type: 'network', Scheme: 'internal', Subnets: [subnet] }))).LoadBalancers![0]!.LoadBalancerArn!;
     await ok(['elbv2', 'wait', 'load-balancer-exists', '--load-balancer-arns', lb]);
     await ok(['elbv2', 'wait', 'load-balancer-available', '--names', 'waited']);
     const port = (backend.address() as net.AddressInfo).port;
-    const tg = (await ok(['elbv2', 'create-target-group', '--name', 'waited', '--protocol', 'TCP', '--port', String(port), '--target-type', 'ip', '--vpc-id', vpc,
-      '--health-check-interval-seconds', '5'])).TargetGroups[0].TargetGroupArn;
-    await ok(['elbv2', 'register-targets', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port},AvailabilityZone=all`]);
-    await ok(['elbv2', 'create-listener', '--load-balancer-arn', lb, '--protocol', 'TCP', '--port', '8000', '--default-actions', `Type=forward,TargetGroupArn=${tg}`]);
+    const tg = (await elb.send(new CreateTargetGroupCommand({
+      Name: 'waited', Protocol: 'TCP', Port: port, TargetType: 'ip', VpcId: vpc, HealthCheckIntervalSeconds: 5,
+    }))).TargetGroups![0]!.TargetGroupArn!;
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg, Targets: [{ Id: '127.0.0.1', Port: port, AvailabilityZone: 'all' }] }));
+    await elb.send(new CreateListenerCommand({ LoadBalancerArn: lb, Protocol: 'TCP', Port: 8000, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg }] }));
     // targets are probed once a listener forwards to their group, before any endpoint service, as an
     // NLB's are (before, unused until an endpoint relayed: the waiter polled 40 times and failed).
     // The first health check of a real backend: healthy, perhaps one 15 s poll later.
     await ok(['elbv2', 'wait', 'target-in-service', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port}`], 60_000);
-    const svc = (await ok(['ec2', 'create-vpc-endpoint-service-configuration', '--network-load-balancer-arns', lb, '--no-acceptance-required'])).ServiceConfiguration;
-    const vpce = (await ok(['ec2', 'create-vpc-endpoint', '--vpc-endpoint-type', 'Interface', '--vpc-id', vpc, '--service-name', svc.ServiceName, '--subnet-ids', subnet])).VpcEndpoint.VpcEndpointId;
-    await ok(['ec2', 'delete-vpc-endpoints', '--vpc-endpoint-ids', vpce]);
-    await ok(['ec2', 'delete-vpc-endpoint-service-configurations', '--service-ids', svc.ServiceId]);
-    await ok(['elbv2', 'modify-target-group-attributes', '--target-group-arn', tg, '--attributes', 'Key=deregistration_delay.timeout_seconds,Value=0']);
-    await ok(['elbv2', 'deregister-targets', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port}`]);
+    const svc = (await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb], AcceptanceRequired: false }))).ServiceConfiguration!;
+    const vpce = (await ec2.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: vpc, ServiceName: svc.ServiceName, SubnetIds: [subnet] }))).VpcEndpoint!.VpcEndpointId!;
+    await ec2.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [vpce] }));
+    await ec2.send(new DeleteVpcEndpointServiceConfigurationsCommand({ ServiceIds: [svc.ServiceId!] }));
+    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
+    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg, Targets: [{ Id: '127.0.0.1', Port: port }] }));
     await ok(['elbv2', 'wait', 'target-deregistered', '--target-group-arn', tg, '--targets', `Id=127.0.0.1,Port=${port}`]);
-    await ok(['elbv2', 'delete-load-balancer', '--load-balancer-arn', lb]);
+    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb }));
     await ok(['elbv2', 'wait', 'load-balancers-deleted', '--load-balancer-arns', lb]);
 
     // a waiter's error acceptor: vpc-exists retries InvalidVpcID.NotFound (5 polls, 1 s apart), then gives up
@@ -137,10 +155,11 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
   }, 180_000);
 
   it('--max-items with --starting-token walks every item once; --page-size and --no-paginate page on the server', async () => {
-    const vpc = (await ok(['ec2', 'create-vpc', '--cidr-block', '172.31.0.0/16'])).Vpc.VpcId;
+    const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: '172.31.0.0/16' }))).Vpc!.VpcId!;
     const made: string[] = [];
-    for (let i = 0; i < 6; i++) made.push((await ok(['ec2', 'create-security-group', '--vpc-id', vpc, '--group-name', `g${i}`, '--description', 'paged'])).GroupId);
-    const all = [...made, (await ok(['ec2', 'describe-security-groups', '--filters', `Name=vpc-id,Values=${vpc}`, 'Name=group-name,Values=default'])).SecurityGroups[0].GroupId].sort();
+    for (let i = 0; i < 6; i++) made.push((await ec2.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: `g${i}`, Description: 'paged' }))).GroupId!);
+    const defaultGroup = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name: 'group-name', Values: ['default'] }] }))).SecurityGroups![0]!.GroupId!;
+    const all = [...made, defaultGroup].sort();
     const inVpc = ['--filters', `Name=vpc-id,Values=${vpc}`];
     const seen: string[] = [];
     let token: string | undefined;
@@ -161,7 +180,7 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
     expect(rest.NextToken).toBeUndefined();
 
     // ELBv2's Marker/PageSize behind the same options
-    for (let i = 0; i < 3; i++) await ok(['elbv2', 'create-target-group', '--name', `paged-${i}`, '--protocol', 'TCP', '--port', '80', '--target-type', 'ip', '--vpc-id', vpc]);
+    for (let i = 0; i < 3; i++) await elb.send(new CreateTargetGroupCommand({ Name: `paged-${i}`, Protocol: 'TCP', Port: 80, TargetType: 'ip', VpcId: vpc }));
     const names: string[] = [];
     token = undefined;
     do {
