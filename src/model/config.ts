@@ -1,5 +1,6 @@
 // The config file's schema and its rules. Pure: takes the parsed document, returns a validated
 // Config or throws ConfigError naming the path of every bad key and why.
+import { closest, distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import {
   cidrContains, cidrsOverlap, cidrCovers, intToIp, ipToInt, isIpv4, lastAddress, parseCidr, SNAT_RANGE, type Cidr,
@@ -183,6 +184,31 @@ const schema = z.strictObject({
 
 export type RawConfig = z.infer<typeof schema>;
 
+/** the keys the config file accepts at PATH (`['vpcs', 0, 'subnets', 1]`): none where PATH leads to no object */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  let s: z.ZodType = schema;
+  const unwrap = () => {
+    while (s instanceof z.ZodOptional || s instanceof z.ZodArray) s = (s instanceof z.ZodOptional ? s.unwrap() : s.element) as z.ZodType;
+  };
+  for (const seg of path) {
+    unwrap();
+    if (typeof seg === 'number') continue;
+    if (!(s instanceof z.ZodObject)) return [];
+    const next = (s.shape as Record<string, z.ZodType>)[String(seg)];
+    if (!next) return [];
+    s = next;
+  }
+  unwrap();
+  return s instanceof z.ZodObject ? Object.keys(s.shape as Record<string, z.ZodType>) : [];
+}
+
+/** the known key a mistyped KEY most likely meant: within 2 edits (1 for keys of 4 letters or fewer), else null */
+function closestKey(key: string, known: readonly string[]): string | null {
+  if (!known.length) return null;
+  const best = closest(key, known as string[]);
+  return distance(key, best) <= (key.length <= 4 ? 1 : 2) ? best : null;
+}
+
 /** every key path the config file accepts (`vpcs[].subnets[].zone`): the README's reference is checked against it */
 export function configKeyPaths(): string[] {
   const walk = (s: z.ZodType, at: string): string[] => {
@@ -342,8 +368,11 @@ export function validateConfig(raw: unknown, source: string): Config {
   if (!parsed.success) {
     throw new ConfigError(source, parsed.error.issues.map((i) => {
       if (i.code === 'unrecognized_keys') {
+        const known = keysAt(i.path);
+        const guesses = i.keys.map((k) => closestKey(k, known)).filter((g): g is string => g !== null);
+        const guess = guesses.length ? ` (did you mean ${guesses.map((g) => JSON.stringify(g)).join(', ')}?)` : '';
         const hint = i.path.length ? '' : ` (known keys: ${Object.keys(schema.shape).join(', ')})`;
-        return `${pathText(i.path)}: unknown key ${i.keys.map((k) => JSON.stringify(k)).join(', ')}${hint}`;
+        return `${pathText(i.path)}: unknown key ${i.keys.map((k) => JSON.stringify(k)).join(', ')}${guess}${hint}`;
       }
       return `${pathText(i.path)}: ${i.message}`;
     }));

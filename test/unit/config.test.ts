@@ -101,8 +101,10 @@ describe('config validation', () => {
   });
 
   it.each([
-    ['an unknown top-level key', (c: any) => { c.regoin = 'x'; }, /^\(top level\): unknown key "regoin" \(known keys: region, listen, /],
+    ['an unknown top-level key', (c: any) => { c.regoin = 'x'; }, /^\(top level\): unknown key "regoin" \(did you mean "region"\?\) \(known keys: region, listen, /],
     ['an unknown nested key', (c: any) => { c.vpcs[0].subnets[0].az = 'a'; }, /^vpcs\[0\]\.subnets\[0\]: unknown key "az"$/],
+    ['a mistyped nested key', (c: any) => { c.vpcs[0].subnets[0].zon = 'a'; }, /^vpcs\[0\]\.subnets\[0\]: unknown key "zon" \(did you mean "zone"\?\)$/],
+    ['a mistyped key two levels down', (c: any) => { c.dataplane = { health_check: { intervall: 5 } }; }, /^dataplane\.health_check: unknown key "intervall" \(did you mean "interval"\?\)$/],
     ['an unknown zone of a subnet', (c: any) => { c.vpcs[0].subnets[0].zone = 'sim-1q'; }, /^vpcs\[0\]\.subnets\[0\]\.zone: unknown zone "sim-1q": the region's zones are sim-1a, sim-1b, sim-1c/],
     ['a zone of another region', (c: any) => { c.zones = ['sim-1a', 'us-east-1b']; }, /^zones: "us-east-1b" is not a zone of region sim-1/],
     ['a zone named twice', (c: any) => { c.zones = ['sim-1a', 'sim-1a']; }, /^zones: duplicate zone "sim-1a"/],
