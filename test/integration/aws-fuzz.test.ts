@@ -24,7 +24,7 @@ import { AWS_KEYS } from './aws-sdk.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 /** requests per action (each action's sequence is seeded from SEED and its name) */
-const PER_ACTION = Number(process.env.FUZZ_PER_ACTION ?? 40);
+const PER_ACTION = Number(process.env.FUZZ_PER_ACTION ?? 24);
 const REGION = 'us-east-1';
 const PREFIX_LIST = 'pl-63a5400a';
 const GATEWAY_SERVICE = `com.amazonaws.${REGION}.s3`;
