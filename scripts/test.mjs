@@ -27,8 +27,8 @@ const TERRAFORM = ['terraform', 'terraform-extras'].map((f) => `test/integration
  * 1-3 s a call) scripting a stack with its waiters and paging, and the README's quick starts run as
  * written: a fifth group beside the rest. The groups share 2 cores, so what shortens the run is less
  * work: moving more files into this group, or a sixth group, made the run longer in CI, not shorter
- * (2026-12-06: the slowest group 612-620 s with these three here, 654 s with two fleet files more,
- * 718 s with six groups).
+ * (2026-12-06, CI: the slowest group 620 s and 736 s in two runs with these three here, 654 s with
+ * two fleet files more, 718 s with six groups: the machine's speed moves as much as the grouping).
  */
 const CLIENTS = ['terraform-network', 'aws-cli', 'readme-quickstart'].map((f) => `test/integration/${f}.test.ts`);
 
