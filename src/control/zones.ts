@@ -75,7 +75,8 @@ export function newEnis(
     const zone = zoneOfSubnet(subnet, st.zones);
     const other = taken.get(zone);
     if (other !== undefined) {
-      throw new DomainError('InvalidZone', other === subnet.id
+      // AWS: DuplicateSubnetsInSameZone "Found another VPC endpoint subnet in the availability zone of subnet-..."
+      throw new DomainError('ZoneTaken', other === subnet.id
         ? `subnet ${subnet.id} is given twice: an endpoint has one ENI per subnet`
         : `subnets ${other} and ${subnet.id} are both in zone ${zone}: an endpoint has at most one subnet per zone`);
     }

@@ -65,8 +65,8 @@ export const ERROR_MESSAGES = {
   DuplicateTagKey: 'duplicate tag key',
   Unsupported: 'not supported by this simulator',
   SubnetNotFound: 'subnet not found',
-  InvalidZone: 'invalid zone: unknown, already used by the endpoint, or not a zone of the service',
-  ZoneTaken: 'a load balancer has at most one subnet per availability zone',
+  InvalidZone: 'invalid zone: unknown, or not a zone of the service',
+  ZoneTaken: 'a load balancer or an endpoint has at most one subnet per availability zone',
   PortNotFound: 'port not found',
   RouteTableNotFound: 'route table not found',
   // -- network load balancers (src/model/load-balancers.ts)

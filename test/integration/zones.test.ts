@@ -214,15 +214,16 @@ describe('zones through the EC2 API', () => {
     expect(await attempt(`127.${k}.${c.PrivateIpAddress!.split('.').slice(2).join('.')}`, port, client())).toBe('relay');
   });
 
-  it('bad input: InvalidParameterValue with a clear message, nothing changed', async () => {
+  it('bad input: DuplicateSubnetsInSameZone (AWS\'s code) for two subnets of one zone or one twice, InvalidParameterValue with a clear message, nothing changed', async () => {
     const before = await endpointCount();
     const create = (subnets: string[]) => refused(ec2.consumer.send(new CreateVpcEndpointCommand({
       VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: 'com.amazonaws.us-east-1.zonal', SubnetIds: subnets,
     })));
-    expect(await create(['subnet-a', 'subnet-a2'])).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/both in zone/) });
+    expect(await create(['subnet-a', 'subnet-a2'])).toMatchObject({ code: 'DuplicateSubnetsInSameZone', status: 400, message: expect.stringMatching(/both in zone/) });
+    expect(await create(['subnet-a', 'subnet-a'])).toMatchObject({ code: 'DuplicateSubnetsInSameZone', status: 400, message: expect.stringMatching(/subnet-a is given twice/) });
     expect(await create(['subnet-a', 'subnet-nope'])).toMatchObject({ code: 'InvalidSubnetID.NotFound', status: 400 });
     const modify = (o: Record<string, string[]>) => refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: vpce, ...o })));
-    expect(await modify({ AddSubnetIds: ['subnet-a2'] })).toMatchObject({ code: 'InvalidParameterValue', message: expect.stringMatching(/both in zone sim-1a/) });
+    expect(await modify({ AddSubnetIds: ['subnet-a2'] })).toMatchObject({ code: 'DuplicateSubnetsInSameZone', status: 400, message: expect.stringMatching(/both in zone sim-1a/) });
     expect(await modify({ RemoveSubnetIds: ['subnet-b'] })).toMatchObject({ code: 'InvalidParameterValue', message: expect.stringMatching(/not a subnet of VPC endpoint/) });
     expect(await endpointCount()).toBe(before);
     expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce] }))).VpcEndpoints![0]!.SubnetIds).toEqual(['subnet-a', 'subnet-c']);

@@ -94,9 +94,9 @@ describe('the zones of a service and the ENIs of an endpoint', () => {
       ['sim-1a', 'c-a', '10.0.1.2', `127.${vpc.number}.1.2`], ['sim-1b', 'c-b', '10.0.2.9', `127.${vpc.number}.2.9`],
     ]);
     expect(new Set(enis.map((n) => n.id)).size).toBe(2);
-    expect(refusal(() => newEnis(st, pub, vpc, [{ subnetId: 'c-b' }, { subnetId: 'c-b2' }], [], consumer.name))).toBe('InvalidZone: subnets c-b and c-b2 are both in zone sim-1b: an endpoint has at most one subnet per zone');
-    expect(refusal(() => newEnis(st, pub, vpc, [{ subnetId: 'c-a' }, { subnetId: 'c-a' }], [], consumer.name))).toBe('InvalidZone: subnet c-a is given twice: an endpoint has one ENI per subnet');
-    expect(refusal(() => newEnis(st, pub, vpc, [{ subnetId: 'c-b2' }], enis, consumer.name))).toMatch(/^InvalidZone: subnets c-b and c-b2 are both in zone sim-1b/);
+    expect(refusal(() => newEnis(st, pub, vpc, [{ subnetId: 'c-b' }, { subnetId: 'c-b2' }], [], consumer.name))).toBe('ZoneTaken: subnets c-b and c-b2 are both in zone sim-1b: an endpoint has at most one subnet per zone');
+    expect(refusal(() => newEnis(st, pub, vpc, [{ subnetId: 'c-a' }, { subnetId: 'c-a' }], [], consumer.name))).toBe('ZoneTaken: subnet c-a is given twice: an endpoint has one ENI per subnet');
+    expect(refusal(() => newEnis(st, pub, vpc, [{ subnetId: 'c-b2' }], enis, consumer.name))).toMatch(/^ZoneTaken: subnets c-b and c-b2 are both in zone sim-1b/);
     expect(refusal(() => newEnis(st, pub, vpc, [{ subnetId: 'nope' }], [], consumer.name))).toBe('SubnetNotFound: subnet nope does not exist');
     const byPort = await createService(st, provider, { vpcId: 'vpc-app', portId: 'port-web', serverType: 'VM', ports: [{ clientPort: 80, serverPort: 8080 }], approvalRequired: false });
     expect(refusal(() => newEnis(st, byPort, vpc, [{ subnetId: 'c-d' }], [], consumer.name))).toBe(`InvalidZone: subnet c-d is in zone sim-1d, where endpoint service ${byPort.id} is not (its zones: sim-1b)`);
@@ -107,7 +107,7 @@ describe('the zones of a service and the ENIs of an endpoint', () => {
     const control = new ControlPlane(o);
     const pub = control.publicServices()[0]!;
     await expect(control.createEndpoint(consumer, { serviceId: pub.id, vpcId: 'vpc-client', subnets: [{ subnetId: 'c-b' }, { subnetId: 'c-b2' }] }, { requirePrincipal: false }))
-      .rejects.toMatchObject({ name: 'InvalidZone' });
+      .rejects.toMatchObject({ name: 'ZoneTaken' });
     expect(control.listEndpoints(consumer)).toEqual([]);
     const e = await control.createEndpoint(consumer, { serviceId: pub.id, vpcId: 'vpc-client', subnets: [{ subnetId: 'c-a' }, { subnetId: 'c-d' }] }, { requirePrincipal: false });
     expect(e.enis.map((n) => n.zone)).toEqual(['sim-1a', 'sim-1d']);

@@ -287,7 +287,9 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   if (type === 'Interface') {
     if (routeTables.length) throw new AwsRequestError('InvalidParameter', 'RouteTableId applies to Gateway endpoints only');
     // none: AWS makes the endpoint without ENIs, subnets are added later (ModifyVpcEndpoint AddSubnetId.N)
-    const wanted = [...new Set([...subnets, ...subnetConfigs.map((c) => c.subnetId)])];
+    // SubnetConfiguration.N names SubnetId.N's subnets again (AWS pairs them); one subnet twice in
+    // SubnetId.N is the domain's to refuse, as two of one zone (DuplicateSubnetsInSameZone)
+    const wanted = [...subnets, ...new Set(subnetConfigs.map((c) => c.subnetId).filter((id) => !subnets.includes(id)))];
     for (const id of wanted) {
       if (!vpc.subnets.some((s) => s.id === id)) throw new AwsRequestError('InvalidSubnetID.NotFound', `The subnet ID '${id}' does not exist in ${vpc.id}`);
     }

@@ -44,7 +44,8 @@ export const EC2_ERRORS = {
   ListenFailed: { code: 'InsufficientCapacity', status: 503 },
   InvalidSubnetId: { code: 'InvalidSubnetID.NotFound', status: 400 },
   InvalidZone: { code: 'InvalidParameterValue', status: 400 },
-  ZoneTaken: { code: 'InvalidParameterValue', status: 400 },
+  // an endpoint's two subnets in one zone (terraform-aws-modules/terraform-aws-vpc#451: AWS's code and status)
+  ZoneTaken: { code: 'DuplicateSubnetsInSameZone', status: 400 },
   InvalidRouteTable: { code: 'InvalidRouteTableID.NotFound', status: 400 },
   VpcNotFound: { code: 'InvalidVpcID.NotFound', status: 400 },
   ServiceNotFound: { code: 'InvalidVpcEndpointServiceId.NotFound', status: 400 },
