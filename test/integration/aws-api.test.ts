@@ -155,6 +155,45 @@ describe('AWS API, lenient (no key configured)', () => {
     expect(big.text).toContain('<Code>RequestEntityTooLarge</Code>');
   });
 
+  it('a parameter AWS\'s API does not have for the action is refused (EC2 UnknownParameter, ELBv2 and STS ValidationError, 400), changing nothing; one AWS has is taken', async () => {
+    const EC2 = 'Version=2016-11-15';
+    const ELB = 'Version=2015-12-01';
+    const control = d.daemon.control;
+    // one AWS has and vpcep-sim does not act on (Terraform's aws_vpc sends it): taken
+    const made = await post(d.url, `Action=CreateVpc&${EC2}&CidrBlock=10.77.0.0%2F16&InstanceTenancy=default`, { credentials: ANY_KEY });
+    expect(made.status, made.text).toBe(200);
+    const vpc = /<vpcId>([^<]+)<\/vpcId>/.exec(made.text)![1]!;
+    const cases: Array<[string, string, string, string]> = [
+      ['ec2', `Action=CreateSubnet&${EC2}&VpcId=${vpc}&CidrBlock=10.77.1.0%2F24&VpcIdd=${vpc}`, 'UnknownParameter', 'The parameter VpcIdd is not recognized'],
+      // a list or a structure under a name AWS has not: its top-level name is the one refused
+      ['ec2', `Action=CreateSubnet&${EC2}&VpcId=${vpc}&CidrBlock=10.77.1.0%2F24&SubnetIdd.1=x`, 'UnknownParameter', 'The parameter SubnetIdd is not recognized'],
+      ['ec2', `Action=CreateSubnet&${EC2}&VpcId=${vpc}&CidrBlock=10.77.1.0%2F24&Tags.1.Key=k`, 'UnknownParameter', 'The parameter Tags is not recognized'],
+      // DryRun is AWS's where the action has it: ModifyVpcAttribute has not
+      ['ec2', `Action=ModifyVpcAttribute&${EC2}&VpcId=${vpc}&EnableDnsHostnames.Value=true&DryRun=true`, 'UnknownParameter', 'The parameter DryRun is not recognized'],
+      ['elasticloadbalancing', `Action=CreateTargetGroup&${ELB}&Name=tg-unk&Protocol=TCP&Port=80&VpcId=${vpc}&TargetType=ip&VpcIdd=${vpc}`, 'ValidationError', 'The parameter VpcIdd is not recognized'],
+      ['elasticloadbalancing', `Action=CreateTargetGroup&${ELB}&Name=tg-unk&Protocol=TCP&Port=80&VpcId=${vpc}&TargetType=ip&Tag.member.1.Key=k`, 'ValidationError', 'The parameter Tag is not recognized'],
+      ['sts', 'Action=GetCallerIdentity&Version=2011-06-15&RoleArn=x', 'ValidationError', 'The parameter RoleArn is not recognized'],
+    ];
+    for (const [service, form, code, message] of cases) {
+      const before = control.revision;
+      const r = await post(d.url, form, { credentials: ANY_KEY, service });
+      expect(r.status, form).toBe(400);
+      expect(r.headers.get('content-type'), form).toMatch(/^text\/xml/);
+      expect(r.text, form).toContain(service === 'ec2'
+        ? `<Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors>`
+        : `<Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error>`);
+      expect(control.revision, form).toBe(before);
+    }
+    const subnets = await post(d.url, `Action=DescribeSubnets&${EC2}&Filter.1.Name=vpc-id&Filter.1.Value.1=${vpc}`, { credentials: ANY_KEY });
+    expect(subnets.text).not.toContain('<subnetId>');
+    const groups = await post(d.url, `Action=DescribeTargetGroups&${ELB}&Names.member.1=tg-unk`, { credentials: ANY_KEY, service: 'elasticloadbalancing' });
+    expect(groups.text).toContain('<Code>TargetGroupNotFound</Code>');
+    // the same requests without the misspelt name are taken: the name alone was refused
+    expect((await post(d.url, `Action=CreateSubnet&${EC2}&VpcId=${vpc}&CidrBlock=10.77.1.0%2F24`, { credentials: ANY_KEY })).status).toBe(200);
+    const tg = await post(d.url, `Action=CreateTargetGroup&${ELB}&Name=tg-unk&Protocol=TCP&Port=80&VpcId=${vpc}&TargetType=ip`, { credentials: ANY_KEY, service: 'elasticloadbalancing' });
+    expect(tg.status, tg.text).toBe(200);
+  });
+
   it('a request node:http refuses before any route (headers too large, a malformed length) answers in XML when it speaks AWS', async () => {
     const signed = 'Authorization: AWS4-HMAC-SHA256 Credential=AKIAANYTHING/20261206/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n';
     const form = 'Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n';

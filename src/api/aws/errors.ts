@@ -210,8 +210,8 @@ export function awsErrorOf(api: AwsApi, e: AwsAnswerable): AwsErrorAnswer {
     // ELBv2 names a required parameter left out a ValidationError too (its models have no MissingParameter)
     return { code: 'ValidationError', status: e.status, message: e.message };
   }
-  if (e instanceof QueryParseError && api !== 'ec2' && e.code === 'InvalidParameterValue') {
-    // the query protocol's models name a malformed parameter ValidationError
+  if (e instanceof QueryParseError && api !== 'ec2' && (e.code === 'InvalidParameterValue' || e.code === 'UnknownParameter')) {
+    // the query protocol's models name a malformed or unknown parameter ValidationError
     return { code: 'ValidationError', status: e.status, message: e.message };
   }
   return { code: e.code, status: e.status, message: e.message };

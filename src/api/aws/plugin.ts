@@ -1,7 +1,8 @@
 // AWS's Query APIs (EC2, ELBv2, STS) as a fastify plugin on the one port (issue 12, "One world,
 // two dialects"): a form-encoded `POST /` or a `GET /` with `Action=` in its query string, signed
 // with SigV4. Authenticate (auth.ts), parse the form (query.ts), look the action up (tables.ts),
-// answer DryRun, call the handler, serialize (xml.ts). Every error leaves in the API's XML shape
+// refuse a name AWS's API has not for it (parameters.ts), answer DryRun, call the handler,
+// serialize (xml.ts). Every error leaves in the API's XML shape
 // with its code and status (errors.ts) and the request id in the body and in `x-amzn-requestid`;
 // no stack trace ever reaches a client.
 import { randomUUID } from 'node:crypto';
@@ -13,6 +14,7 @@ import { AwsRequestError, type AwsApi, type AwsCall } from './actions.js';
 import { API_VERSIONS, apiOfVersion, AwsAuthenticator, claimedApi } from './auth.js';
 import { awsErrorBody, awsErrorOf, isAwsAnswerable, type AwsAnswerable } from './errors.js';
 import { awsRegion } from './ids.js';
+import { refuseUnknownParameters } from './parameters.js';
 import { QueryParams } from './query.js';
 import type { SignedRequest } from './sigv4.js';
 import { AWS_ACTIONS } from './tables.js';
@@ -176,6 +178,7 @@ export async function awsApi(app: FastifyInstance, o: AwsOptions): Promise<void>
         ? `The action ${action.slice(0, 100)} is not valid for this web service.`
         : `Could not find operation ${action.slice(0, 100)} for version ${API_VERSIONS[api]}`);
     }
+    refuseUnknownParameters(api, action, params.root);
     // aws-ec2-api.md §1.3: after authentication and the action's lookup, before anything changes
     if (api === 'ec2' && params.bool('DryRun') === true) {
       throw new AwsRequestError('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);

@@ -33,7 +33,7 @@ export const QUERY_LIMITS: QueryLimits = Object.freeze({
   maxNameLength: 256,
 });
 
-export type QueryErrorCode = 'InvalidParameterValue' | 'MissingParameter';
+export type QueryErrorCode = 'InvalidParameterValue' | 'MissingParameter' | 'UnknownParameter';
 
 /** a client's mistake in the parameters: HTTP 400 with `code` in either protocol's error shape */
 export class QueryParseError extends Error {
