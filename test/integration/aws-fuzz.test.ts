@@ -19,6 +19,7 @@ import { XMLValidator } from 'fast-xml-parser';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AWS_PARAMETER_NAMES } from '../../src/api/aws/parameter-names.js';
+import { parseQuery } from '../../src/api/aws/query.js';
 import { EC2_ACTIONS, ELBV2_ACTIONS, STS_ACTIONS } from '../../src/api/aws/tables.js';
 import { CONSUMER, NodeSha256, PROVIDER, startTestDaemon, twoAccountConfig, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS } from './aws-sdk.js';
@@ -562,10 +563,43 @@ function request(r: Rng, api: Api, action: string, spec: readonly P[], w: World,
   const m = r.chance(0.6) ? NEAR : WILD;
   if (r.chance(0.9)) out.push(['Version', VERSION[api]]);
   for (const p of spec) if (includes(r, m, p, REQUIRED[action]?.includes(p.name))) emit(r, m, api, p.name, p, w, o, out);
-  if (r.chance(0.05)) out.push([r.pick(['Unknown', 'Foo.1', 'Filter.1.Name.Bad']), r.pick(HOSTILE)]);
+  if (r.chance(0.08)) out.push([unknownName(r, api, action, spec), r.pick(HOSTILE)]);
   if (api === 'ec2' && r.chance(0.03)) out.push(['DryRun', r.pick(['true', 'false', 'maybe'])]);
   if (r.chance(0.05) && out.length > 2) out.push(out[2 + r.int(out.length - 2)]!); // a parameter twice
   return out;
+}
+
+/**
+ * a top-level name AWS's API does not have for the action (as a list, a structure or a scalar): one
+ * of its own misspelt (`VpcIdd`, `vpcId` as aws-cli#16 sent it, `SubnetIds` for `SubnetId.N`),
+ * another action's, or an invented one
+ */
+function unknownName(r: Rng, api: Api, action: string, spec: readonly P[]): string {
+  const own = spec.map((p) => p.name);
+  const known = new Set(['Action', 'Version', ...AWS_PARAMETER_NAMES[api][action]!]);
+  const others = Object.values(AWS_PARAMETER_NAMES[api]).flat().filter((n) => !known.has(n));
+  for (let tries = 0; tries < 10; tries++) {
+    const base = own.length ? r.pick(own) : 'Action';
+    const name = r.pick([
+      `${base}d`, base[0]!.toLowerCase() + base.slice(1), `${base}s`, base.toUpperCase(), others.length ? r.pick(others) : 'Foo', r.pick(['Unknown', 'Foo', 'Item', 'DryRunn']),
+    ]);
+    if (!known.has(name)) return `${name}${r.pick(['', '.1', '.member.1', '.1.Name', '.Value'])}`;
+  }
+  return 'Unknown';
+}
+
+/** the refusal a request with a parameter AWS's API has not must get, unless its form is malformed (the parser's refusal comes first) */
+function unknownRefusal(api: Api, action: string, pairs: ReadonlyArray<readonly [string, string]>): string | null {
+  const known = new Set(['Action', 'Version', ...AWS_PARAMETER_NAMES[api][action]!]);
+  let form;
+  try {
+    form = parseQuery(encodeForm(pairs), api === 'ec2' ? 'ec2' : 'query');
+  } catch {
+    return null;
+  }
+  const first = Object.keys(form).find((n) => !known.has(n));
+  if (first === undefined) return null;
+  return `${api === 'ec2' ? 'UnknownParameter' : 'ValidationError'} The parameter ${first} is not recognized`;
 }
 
 const READ = /^(Describe|Get|List)/;
@@ -692,6 +726,12 @@ describe('AWS actions under hostile parameters', () => {
         sent++;
         const what = () => `seed ${SEED} ${api} ${action} as ${who} #${i}: ${encodeForm(pairs).slice(0, 600)}\n  -> ${a.status} ${a.text.slice(0, 400)}`;
         for (const p of shapeProblems(api, action, a, encodeForm(pairs))) failures.push(`${p}: ${what()}`);
+        // a name AWS's API has not for the action: refused as AWS refuses it, before anything else is read
+        const refusal = unknownRefusal(api, action, pairs);
+        if (refusal !== null) {
+          const got = `${/<Code>([^<]*)<\/Code>/.exec(a.text)?.[1]} ${/<Message>([^<]*)<\/Message>/.exec(a.text)?.[1]}`;
+          if (a.status !== 400 || got !== refusal) failures.push(`not refused as ${refusal} (400): ${what()}`);
+        }
         if (a.status === 200) {
           errorCodes.set(`${action} OK`, (errorCodes.get(`${action} OK`) ?? 0) + 1);
           if (!changes) continue;
