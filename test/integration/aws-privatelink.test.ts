@@ -399,7 +399,7 @@ describe('errors: a 4xx in EC2 shape, and nothing changes', () => {
       ['unknown VPC', () => create({ VpcId: 'vpc-00000000000000000' }), 'InvalidVpcID.NotFound'],
       ["another account's VPC", () => create({ VpcId: 'vpc-app' }), 'InvalidVpcID.NotFound'],
       ['unknown subnet', () => create({ SubnetIds: ['subnet-00000000000000000'] }), 'InvalidSubnetID.NotFound'],
-      ['two subnets (one ENI per endpoint here)', () => create({ SubnetIds: ['subnet-a', 'subnet-b'] }), 'InvalidParameterValue'],
+      ['two subnets of one zone (AWS\'s code)', () => create({ SubnetIds: ['subnet-a', 'subnet-b'] }), 'DuplicateSubnetsInSameZone'],
       ['an unknown security group', () => create({ SecurityGroupIds: ['sg-00000000000000000'] }), 'InvalidGroup.NotFound'],
       ['type that the service does not offer', () => create({ VpcEndpointType: 'Gateway', SubnetIds: undefined }), 'InvalidParameter'],
       ['GatewayLoadBalancer', () => create({ VpcEndpointType: 'GatewayLoadBalancer' }), 'InvalidParameterValue'],
@@ -467,7 +467,7 @@ describe('describe filters, paging, idempotency and what ModifyVpcEndpoint refus
 
     // refused changes move nothing: subnet-b is in subnet-a's zone (one subnet per zone), a gateway's route table, ...
     const modify = (extra: Record<string, unknown>) => refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: first.VpcEndpointId, ...extra })));
-    expect((await modify({ AddSubnetIds: ['subnet-b'] })).code).toBe('InvalidParameterValue');
+    expect((await modify({ AddSubnetIds: ['subnet-b'] })).code).toBe('DuplicateSubnetsInSameZone');
     expect((await modify({ AddRouteTableIds: ['rtb-00000000000000000'] })).code).toBe('InvalidParameter');
     expect((await modify({ AddSecurityGroupIds: ['sg-00000000000000000'] })).code).toBe('InvalidGroup.NotFound');
     expect((await modify({ ResetPolicy: true, PolicyDocument: '{}' })).code).toBe('InvalidParameterCombination');
