@@ -5,7 +5,8 @@
 // answering node's own (zones, delay) or reached the owner only when the endpoint's own document
 // was written again (ports, rules). A backend's health, probed only by the owner, reads the same
 // through the other node (before, it showed the backend unused there), and the other node's DNS
-// server answers following it.
+// server answers following it. The tests share two nodes (a service of their own each, every
+// endpoint and service deleted after each test); the DNS test starts two of its own.
 import {
   AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeInternetGatewaysCommand, DescribeVpcsCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
   RevokeSecurityGroupIngressCommand,
@@ -36,8 +37,12 @@ interface Fleet {
 
 let etcd: TestEtcd;
 let backend: TestBackend;
+/** nodes a test started for itself: stopped after it */
 const started: Node[] = [];
+/** the two nodes most tests share (their services and endpoints deleted after each test): a fleet is two daemons' starts */
+let shared: { a: Node; b: Node; prefix: string } | undefined;
 let prefixes = 0;
+let services = 0;
 /** the consumer's client address (vpc-client, 10.0.1.50) */
 const CLIENT = '127.2.1.50';
 
@@ -47,27 +52,56 @@ async function startNode(configFile: string, name: string, args: readonly string
   return node;
 }
 
-/** two nodes on a prefix of their own (AWS keys too), both seeing each other, and a service open to the consumer */
+/**
+ * the shared two nodes on a prefix of their own (AWS keys too), both seeing each other, and a new
+ * service (with SERVICE's fields) open to the consumer
+ */
 async function fleetOfTwo(service: Record<string, unknown> = {}): Promise<Fleet> {
-  const prefix = `f${++prefixes}`;
-  const base = twoAccountConfig({
-    store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false },
-    accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
-  }) as { vpcs: Array<{ id: string; ports: unknown[] }> };
-  // a second port of the provider's, in port-web's zone: the target of a backend's migration
-  const vpcs = base.vpcs.map((v) => (v.id !== 'vpc-app' ? v : { ...v, ports: [...v.ports, { id: 'port-web2', subnet: 'subnet-app', ip: '192.168.24.247', type: 'VM', target: '127.0.0.2' }] }));
-  const configFile = writeConfig(tempDir(), { ...base, vpcs });
-  const a = await startNode(configFile, `${prefix}-a`);
-  const b = await startNode(configFile, `${prefix}-b`);
-  for (const n of [a, b]) await waitFor(async () => (await n.consumer.get('/sim/nodes')).body.nodes?.length === 2, 15_000, `${n.name} to see both nodes`);
+  if (!shared) {
+    const prefix = `f${++prefixes}`;
+    const base = twoAccountConfig({
+      store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false },
+      accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+    }) as { vpcs: Array<{ id: string; ports: unknown[] }> };
+    // a second port of the provider's, in port-web's zone: the target of a backend's migration
+    const vpcs = base.vpcs.map((v) => (v.id !== 'vpc-app' ? v : { ...v, ports: [...v.ports, { id: 'port-web2', subnet: 'subnet-app', ip: '192.168.24.247', type: 'VM', target: '127.0.0.2' }] }));
+    const configFile = writeConfig(tempDir(), { ...base, vpcs });
+    const a = await spawnNode(configFile, `${prefix}-a`);
+    shared = { a, b: await spawnNode(configFile, `${prefix}-b`), prefix };
+    for (const n of [shared.a, shared.b]) await waitFor(async () => (await n.consumer.get('/sim/nodes')).body.nodes?.length === 2, 15_000, `${n.name} to see both nodes`);
+  }
+  const { a, b, prefix } = shared;
   const svc = await a.provider.post('/vpc-endpoint-services', {
-    port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: `s${prefix}`, approval_enabled: false,
+    port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', service_name: `s${++services}`, approval_enabled: false,
     ports: [{ client_port: 80, server_port: backend.port, protocol: 'TCP' }], ...service,
   });
   expect(svc.status, JSON.stringify(svc.body)).toBe(200);
   for (const n of [a, b]) await waitFor(async () => (await n.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.status === 'available', 10_000, `${n.name} to see the service`);
   expect((await a.provider.post(`/vpc-endpoint-services/${svc.body.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
   return { a, b, service: svc.body.id, prefix };
+}
+
+/**
+ * after a test on the shared nodes: no activation delay, every endpoint and service deleted and
+ * gone from both nodes (so the next test's endpoints are placed on two empty nodes, least loaded first)
+ */
+async function emptyShared(): Promise<void> {
+  if (!shared) return;
+  const { a, b } = shared;
+  expect((await a.provider.put('/sim/faults', { provisioning_delay_ms: 0 })).status).toBe(200);
+  const ids = async (n: Node, path: string, key: string) => {
+    const lists = await Promise.all([n.provider, n.consumer].map((c) => c.get(`${path}?limit=1000`)));
+    return lists.flatMap((l) => (l.body[key] as Array<{ id: string }>).map((x) => x.id));
+  };
+  for (const id of await ids(a, '/vpc-endpoints', 'endpoints')) {
+    for (const c of [a.consumer, a.provider]) if ((await c.delete(`/vpc-endpoints/${id}`)).status === 204) break;
+  }
+  for (const n of [a, b]) await withLogs([a, b], waitFor(async () => (await ids(n, '/vpc-endpoints', 'endpoints')).length === 0, 20_000, `${n.name} to show no endpoint left`));
+  for (const id of await ids(a, '/vpc-endpoint-services', 'endpoint_services')) {
+    const r = await a.provider.delete(`/vpc-endpoint-services/${id}`);
+    expect(r.status, JSON.stringify(r.body)).toBe(204);
+  }
+  for (const n of [a, b]) await withLogs([a, b], waitFor(async () => (await ids(n, '/vpc-endpoint-services', 'endpoint_services')).length === 0, 20_000, `${n.name} to show no service left`));
 }
 
 /** the node that serves the endpoint's address (the path tracer's node), and the other */
@@ -113,10 +147,14 @@ function elbClient(n: Node): ElasticLoadBalancingV2Client {
 describeWithEtcd('a fleet follows what another node changes', (e) => {
   etcd = e;
   beforeAll(async () => { backend = await startBackend(echo); }, 30_000);
-  afterEach(() => {
+  afterEach(async () => {
     for (const n of started.splice(0)) n.child.proc.kill('SIGKILL');
+    await emptyShared();
+  }, 60_000);
+  afterAll(async () => {
+    for (const n of shared ? [shared.a, shared.b] : []) n.child.proc.kill('SIGKILL');
+    await backend?.close();
   });
-  afterAll(async () => { await backend?.close(); });
 
   it('a zone taken down through one node is down on the node serving the endpoint (its ENI refuses, GET /sim/zones says so); up again, it relays', async () => {
     const f = await fleetOfTwo();
@@ -125,9 +163,12 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     const zone = ep.enis[0]!.zone;
     const stateOn = async (n: Node) => ((await n.consumer.get('/sim/zones')).body.zones as Array<{ zone: string; state: string }>).find((z) => z.zone === zone)!.state;
     expect((await other.consumer.post(`/sim/zones/${zone}/down`)).status).toBe(200);
-    await withLogs([f.a, f.b], waitFor(async () => (await stateOn(owner)) === 'down', 10_000, `${owner.name} to show zone ${zone} down`));
-    await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'ECONNRESET', 10_000, `the ENI on ${owner.name} to refuse`));
-    expect((await other.consumer.post(`/sim/zones/${zone}/up`)).status).toBe(200);
+    try {
+      await withLogs([f.a, f.b], waitFor(async () => (await stateOn(owner)) === 'down', 10_000, `${owner.name} to show zone ${zone} down`));
+      await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'ECONNRESET', 10_000, `the ENI on ${owner.name} to refuse`));
+    } finally {
+      expect((await other.consumer.post(`/sim/zones/${zone}/up`)).status).toBe(200);
+    }
     await withLogs([f.a, f.b], waitFor(async () => (await stateOn(owner)) === 'up', 10_000, `${owner.name} to show zone ${zone} up`));
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'relay', 10_000, `the ENI on ${owner.name} to relay again`));
   }, 120_000);
@@ -156,6 +197,7 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     // the next endpoints go to the least loaded node: the one without the first
     const { owner: loaded, other: idle } = await ownerOf(f, first.ip);
     const failuresOn = async (n: Node) => (await metricValue(n.child.url, 'vpcep_provisioning_faults_total', { fault: 'failure' })) ?? 0;
+    const [idleBefore, loadedBefore] = [await failuresOn(idle), await failuresOn(loaded)];
     const armed = await loaded.provider.post(`/sim/endpoint-services/${f.service}/fail-next-activation`, { message: 'the next one fails' });
     expect(armed.status, JSON.stringify(armed.body)).toBe(200);
     const failing = await loaded.consumer.post('/vpc-endpoints', { endpoint_service_id: f.service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
@@ -163,8 +205,8 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     await withLogs([f.a, f.b], waitFor(async () => (await loaded.consumer.get(`/vpc-endpoints/${failing.body.id}`)).body.status === 'failed', 15_000, 'the endpoint to fail'));
     expect(JSON.stringify((await idle.consumer.get(`/vpc-endpoints/${failing.body.id}`)).body.error)).toContain('the next one fails');
     // failed by its owner, which took the switch: no node holds it any more
-    expect(await failuresOn(idle)).toBe(1);
-    expect(await failuresOn(loaded)).toBe(0);
+    expect(await failuresOn(idle)).toBe(idleBefore + 1);
+    expect(await failuresOn(loaded)).toBe(loadedBefore);
     for (const n of [loaded, idle]) await waitFor(async () => (await n.provider.get('/sim/faults')).body.faults.fail_next_activation.length === 0, 10_000, `${n.name} to see the switch taken`);
 
     // a service that needs acceptance: its endpoint's activation fails at its acceptance, on its owner
@@ -203,7 +245,7 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
   it("an NLB's listener moved and its target deregistered through one node (ELBv2) reach the node serving the endpoint of its service; DescribeTargetHealth through the other node shows the owner's probe (before: unused)", async () => {
     const f = await fleetOfTwo();
     const elb = elbClient(f.a);
-    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb-moved', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
     const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 'nlb-tg', Protocol: 'TCP', Port: backend.port, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
     const target = { Id: '127.0.0.1', Port: backend.port };
     await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [target] }));
@@ -261,8 +303,8 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
 
       // a service configuration's token likewise, through both nodes at once
       const [elbA, elbB] = [elbClient(f.a), elbClient(f.b)];
-      const lb = (await elbA.send(new CreateLoadBalancerCommand({ Name: 'nlb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
-      await withLogs([f.a, f.b], waitFor(async () => (await elbB.send(new DescribeLoadBalancersCommand({}))).LoadBalancers!.length === 1, 10_000, 'the NLB on B'));
+      const lb = (await elbA.send(new CreateLoadBalancerCommand({ Name: 'nlb-token', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+      await withLogs([f.a, f.b], waitFor(async () => (await elbB.send(new DescribeLoadBalancersCommand({ Names: ['nlb-token'] })).catch(() => ({ LoadBalancers: [] }))).LoadBalancers!.length === 1, 10_000, 'the NLB on B'));
       elbA.destroy();
       elbB.destroy();
       const providers = [ec2Clients(f.a.child.url, AWS_KEYS).provider, ec2Clients(f.b.child.url, AWS_KEYS).provider];
@@ -345,7 +387,6 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
         await withLogs([f.a, f.b], waitFor(async () => !(await held.alive()), 10_000, 'the old backend\'s connection cut'));
       }
       held.socket.destroy();
-      for (const n of started.splice(0)) n.child.proc.kill('SIGKILL');
     }
   }, 120_000);
   it("the path tracer through a node that does not probe a service's backends chooses as the node serving the endpoint does: never a backend the fleet knows unhealthy", async () => {
