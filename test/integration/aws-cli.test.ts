@@ -16,9 +16,10 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, startTestDaemon, tempDir, twoAccountConfig, type TestDaemon } from '../helpers.js';
+import { AWS_CLI } from './aws-sdk.js';
 
 const run = promisify(execFile);
-const HAVE_AWS = spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
+const HAVE_AWS = spawnSync(AWS_CLI, ['--version'], { stdio: 'ignore' }).status === 0;
 const RUN = HAVE_AWS || process.env.CI === 'true';
 
 const KEY = { id: 'AKIACLIPROVIDER00001', secret: 'cli-provider-secret' };
@@ -33,7 +34,7 @@ async function aws(url: string, args: string[], key: { id: string; secret: strin
     AWS_MAX_ATTEMPTS: '1', AWS_PAGER: '',
   };
   try {
-    const r = await run('aws', [...args, '--endpoint-url', url, '--output', 'json'], { env, timeout });
+    const r = await run(AWS_CLI, [...args, '--endpoint-url', url, '--output', 'json'], { env, timeout });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };

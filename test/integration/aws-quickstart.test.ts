@@ -13,12 +13,11 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers.js';
 import { linkCheckout, listening, markedBlocks, readerEnv, runBash } from './readme-blocks.js';
+import { AWS_CLI } from './aws-sdk.js';
 
-const HAVE_AWS = spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0;
+const HAVE_AWS = spawnSync(AWS_CLI, ['--version'], { stdio: 'ignore' }).status === 0;
 const RUN = HAVE_AWS || process.env.CI === 'true';
 const RUN_MS = 240_000; // measured: 70 s under a load average of 14, 140 s under 25 (18 starts of the Python aws CLI)
-/** where pyenv keeps the real `aws`: its shim (a bash script that runs `pyenv exec`) costs every one of the block's 18 calls a start-up more */
-const PYENV_AWS = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' }).stdout?.trim();
 
 /**
  * the lines the reader reads: no daemon log lines (pino's JSON), no banner of npm or of the web server, no
@@ -56,7 +55,8 @@ describe.runIf(RUN)('README quick start with the aws CLI, run verbatim', () => {
 
     // the reader's environment, less whatever AWS or vpcep settings this one carries (the relay choice stays)
     const env = readerEnv(/^AWS_/);
-    if (PYENV_AWS) env.PATH = `${path.dirname(PYENV_AWS)}:${env.PATH ?? ''}`;
+    // the block's 18 calls of `aws` run the program itself, not pyenv's shim (AWS_CLI)
+    if (AWS_CLI !== 'aws') env.PATH = `${path.dirname(AWS_CLI)}:${env.PATH ?? ''}`;
     Object.assign(env, { AWS_CONFIG_FILE: path.join(dir, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'no-aws-credentials'), NO_UPDATE_NOTIFIER: '1' });
 
     const started = Date.now();

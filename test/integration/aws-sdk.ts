@@ -1,6 +1,7 @@
-// What the tests that drive the AWS dialect with @aws-sdk/client-ec2 share: a signed client per
-// account key, the SDK's error of a call that must fail, and whether bytes go through an
-// endpoint's address from a client address.
+// What the tests that drive the AWS dialect with @aws-sdk/client-ec2 or the aws CLI share: a
+// signed client per account key, the SDK's error of a call that must fail, whether bytes go
+// through an endpoint's address from a client address, and which `aws` program to run.
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { EC2Client, type EC2ServiceException } from '@aws-sdk/client-ec2';
 
@@ -15,6 +16,12 @@ export const AWS_KEYS = {
   provider: { account_id: '111111111111', access_key_id: 'AKIAPROVIDER00000001', secret_access_key: 'provider-secret-key-0123456789abcdef' },
   consumer: { account_id: '222222222222', access_key_id: 'AKIACONSUMER00000002', secret_access_key: 'consumer-secret-key-0123456789abcdef' },
 } as const satisfies Record<string, AwsKey>;
+
+/**
+ * the aws CLI's program: where `aws` on PATH is pyenv's shim (a bash script that runs `pyenv exec`,
+ * a second start-up of 0.4 s of CPU on every call), the program it runs, found once; else `aws`
+ */
+export const AWS_CLI = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' }).stdout?.trim() || 'aws';
 
 /** one EC2 client per key, against the daemon at `url`, without retries */
 export function ec2Clients<K extends string>(url: string, keys: Readonly<Record<K, AwsKey>>, region = 'us-east-1'): Record<K, EC2Client> {
