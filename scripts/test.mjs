@@ -11,11 +11,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** the files that relay data-plane traffic: they run a second time with the JavaScript relay */
+/**
+ * the files that relay data-plane traffic: they run a second time with the JavaScript relay (not the
+ * DNS server's files, dns and dns-private: one connection each, their answers are the same whichever relay)
+ */
 const JS_RELAY_FILES = [
   'dataplane', 'dataplane-load', 'gateway', 'snat-logical', 'store-stall', 'store-dataplane', 'api-abuse',
   'isolation', 'native-hardening', 'metrics', 'trace-agreement', 'drain', 'bind-failures', 'flow-logs',
-  'aws-privatelink', 'aws-elbv2', 'aws-network', 'zones', 'backends-zones', 'dns', 'dns-private', 'toxics', 'bandwidth', 'store-etcd', 'unhealthy-termination', 'zones-services',
+  'aws-privatelink', 'aws-elbv2', 'aws-network', 'zones', 'backends-zones', 'toxics', 'bandwidth', 'store-etcd', 'unhealthy-termination', 'zones-services',
   'fleet', 'fast-accept', 'fresh-endpoint', 'toxiproxy-go-client',
 ].map((f) => `test/integration/${f}.test.ts`);
 
