@@ -51,8 +51,10 @@ function checkPort(what: string, n: number | undefined): number {
 export function entryOf(i: NetworkAclEntryInput): NetworkAclEntry {
   checkRuleNumber(i.ruleNumber);
   if (i.ipv6Cidr !== undefined) throw new DomainError('InvalidParameter', 'Ipv6CidrBlock: vpcep-sim has no IPv6');
-  const protocol = PROTOCOL_NUMBERS[i.protocol.toLowerCase()] ?? i.protocol;
-  if (!/^(-1|\d{1,3})$/.test(protocol) || Number(protocol) > 255) throw new DomainError('InvalidParameter', `Invalid value '${i.protocol.slice(0, 40)}' for Protocol: -1, tcp, udp, icmp or a protocol number 0-255`);
+  const named = PROTOCOL_NUMBERS[i.protocol.toLowerCase()] ?? i.protocol;
+  if (!/^(-1|\d{1,3})$/.test(named) || Number(named) > 255) throw new DomainError('InvalidParameter', `Invalid value '${i.protocol.slice(0, 40)}' for Protocol: -1, tcp, udp, icmp or a protocol number 0-255`);
+  // `06` is 6
+  const protocol = String(Number(named));
   if (i.action !== 'allow' && i.action !== 'deny') throw new DomainError('InvalidParameter', `Invalid value '${i.action.slice(0, 40)}' for RuleAction: allow or deny`);
   if (i.cidr === undefined) throw new DomainError('InvalidParameter', 'CidrBlock is required (vpcep-sim has no IPv6)');
   const cidr = parseCidr(i.cidr);
