@@ -6,17 +6,21 @@
 // default ACL), in its VPC's document, so that two nodes of a fleet moving one subnet at once meet
 // on that document's compare-and-swap; each change of an ACL that must still be there writes its
 // document too. Config VPCs' ACLs are the config's: their default ACL is shown, never changed.
-// Stored and served, not enforced on traffic (README "The network made through the EC2 API").
+// Enforced on interface endpoints: the inbound rules of an ENI's subnet's ACL admit or refuse each
+// connection (network_acl) on both relays (enforcedAcl, src/model/admission.ts); a change reaches
+// the endpoints of the VPC before the answer.
 import { createHash } from 'node:crypto';
 import type { TagInput } from '../model/commands.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import { DEFAULT_ACL_ENTRIES, entryOf, putEntry, removeEntry, type NetworkAclEntryInput } from '../model/network-acls.js';
 import { applyTags } from '../model/rules.js';
+import type { LiveEni } from '../model/events.js';
 import type { Account, NetworkAcl, Vpc } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { apiVpc } from './network.js';
 import type { ControlState } from './state.js';
+import { pushEndpoint } from './transitions.js';
 
 /** an ACL with the subnets associated with it */
 export interface NetworkAclView extends NetworkAcl {
@@ -86,23 +90,46 @@ export async function deleteNetworkAcl(st: ControlState, caller: Account, id: st
   });
 }
 
+/**
+ * The TCP inbound rules an ENI in SUBNET of VPC admits by, in rule-number order: `-1` on every
+ * port, `6` on its ports (other protocols carry no TCP). null: not enforced, its ACL being AWS's
+ * allow-all default never changed, or a config VPC's.
+ */
+export function enforcedAcl(st: ControlState, vpc: Vpc, subnetId: string): LiveEni['network_acl'] {
+  if (vpc.origin !== 'api') return null;
+  const subnet = vpc.subnets.find((s) => s.id === subnetId);
+  const acl = st.networkAcls.get(subnet?.network_acl_id ?? defaultNetworkAclId(vpc.id));
+  if (!acl) return null;
+  return acl.entries
+    .filter((r) => !r.egress && (r.protocol === '-1' || r.protocol === '6'))
+    .sort((a, b) => a.rule_number - b.rule_number)
+    .map((r) => ({ cidr: r.cidr, from_port: r.from_port ?? 0, to_port: r.to_port ?? 65535, allow: r.action === 'allow' }));
+}
+
+/** the interface endpoints of the VPC take its ACLs as they are now (before the answer: new connections follow at once) */
+async function pushVpcEndpoints(st: ControlState, vpcId: string): Promise<void> {
+  for (const e of st.endpoints.values()) if (e.vpc_id === vpcId && e.service_type === 'interface' && e.status === 'accepted') await pushEndpoint(st, e.id);
+}
+
 export type NetworkAclEntryChange =
   | { readonly op: 'create' | 'replace'; readonly entry: NetworkAclEntryInput }
   | { readonly op: 'delete'; readonly ruleNumber: number; readonly egress: boolean };
 
 /** adds, replaces or deletes one rule (the default ACL is stored from its first change on) */
 export async function changeNetworkAclEntry(st: ControlState, caller: Account, id: string, change: NetworkAclEntryChange): Promise<NetworkAclView> {
-  return st.serial(async () => {
+  const view = await st.serial(async () => {
     const { acl, vpc } = changeableAcl(st, caller, id);
     const next = change.op === 'delete' ? removeEntry(acl, change.ruleNumber, change.egress) : putEntry(acl, entryOf(change.entry), change.op);
     await st.commit([aclChange(next)], () => st.networkAcls.set(id, next));
     return viewOf(next, vpc);
   });
+  await pushVpcEndpoints(st, view.vpc_id);
+  return view;
 }
 
 /** the subnet's association moves to ACL `id` of its VPC (EC2's ReplaceNetworkAclAssociation) */
 export async function associateNetworkAcl(st: ControlState, caller: Account, subnetId: string, id: string): Promise<void> {
-  await st.serial(async () => {
+  const vpcId = await st.serial(async () => {
     const { acl, vpc } = changeableAcl(st, caller, id);
     const subnet = vpc.subnets.find((s) => s.id === subnetId);
     if (!subnet) throw new DomainError('InvalidParameter', `subnet ${subnetId} and network ACL ${id} belong to different networks`);
@@ -117,7 +144,9 @@ export async function associateNetworkAcl(st: ControlState, caller: Account, sub
     // the ACL's document too (when it has one): an ACL deleted at once through another node conflicts
     const changes = st.networkAcls.has(id) ? [vpcChange(next), aclChange(acl)] : [vpcChange(next)];
     await st.commit(changes, () => st.vpcs.set(vpc.id, next));
+    return vpc.id;
   });
+  await pushVpcEndpoints(st, vpcId);
 }
 
 export async function tagNetworkAcl(st: ControlState, caller: Account, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {

@@ -2,17 +2,27 @@
 // aws_network_acl_association, aws_default_network_acl), with @aws-sdk/client-ec2 over real HTTP
 // against a real daemon, signatures verified: each VPC's default ACL, ACLs made and deleted, their
 // rules created, replaced and deleted, subnets moved between them. Every refusal is AWS's code and
-// changes nothing; another account sees none of it; a restart keeps it all.
+// changes nothing; another account sees none of it; a restart keeps it all. The inbound rules of an
+// ENI's subnet's ACL admit or refuse real connections through an interface endpoint (network_acl,
+// counted and traced), on the relay VPCEP_RELAY picks (scripts/test.mjs runs the file on both).
 import {
+  CreateVpcEndpointCommand, DeleteVpcEndpointsCommand,
   CreateNetworkAclCommand, CreateNetworkAclEntryCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, DeleteNetworkAclCommand,
   DeleteNetworkAclEntryCommand, DeleteSubnetCommand, DeleteVpcCommand, DescribeNetworkAclsCommand, DescribeTagsCommand, EC2Client,
   ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand, type NetworkAcl,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROVIDER, CONSUMER, startTestDaemon, tempDir, twoAccountConfig, type TestDaemon } from '../helpers.js';
-import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
+import { PROVIDER, CONSUMER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
+import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
-const config = () => twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] });
+const PORT = randomPort();
+let backend: TestBackend;
+/** an interface public service relaying to an echo backend: what an endpoint's connections reach */
+const config = () => twoAccountConfig({
+  accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+  public_services: [{ name: 'ec2', service_type: 'interface', ports: [{ port: PORT, target: `127.0.0.1:${backend.port}` }] }],
+});
 
 const ALL = { Protocol: '-1', CidrBlock: '0.0.0.0/0' };
 
@@ -31,8 +41,14 @@ describe('network ACLs through the EC2 API', () => {
     provider?.destroy();
     await d?.stop();
   };
-  beforeAll(start);
-  afterAll(stop);
+  beforeAll(async () => {
+    backend = await startBackend(echo);
+    await start();
+  });
+  afterAll(async () => {
+    await stop();
+    await backend?.close();
+  });
 
   const acls = async (vpc: string): Promise<NetworkAcl[]> =>
     (await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).NetworkAcls!
@@ -185,5 +201,73 @@ describe('network ACLs through the EC2 API', () => {
     await stop();
     await start();
     expect((await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).NetworkAcls).toEqual([]);
+  });
+
+  it('the inbound rules of an ENI\'s subnet\'s ACL admit or refuse real connections (network_acl: counted, traced), first match by number; a change reaches them at once and survives a restart', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.43.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.43.1.0/24' }))).Subnet!.SubnetId!;
+    const e = (await consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: vpc, ServiceName: 'com.amazonaws.us-east-1.ec2', SubnetIds: [subnet] }))).VpcEndpoint!;
+    const id = e.VpcEndpointId!;
+    const trace = async (source: string) => (await d.consumer.post('/trace', { vpc_id: vpc, source_ip: source, destination_ip: '10.43.1.4', destination_port: PORT })).body.trace;
+    await waitFor(async () => (await trace('10.43.1.50')).verdict === 'relay', 5_000, 'the endpoint relays');
+    // the ENI's host address 127.k.1.4; a client 10.43.1.x of the VPC binds 127.k.1.x
+    const host = String((await trace('10.43.1.50')).eni.host_ip);
+    const client = (last: number) => host.replace(/\.4$/, `.${last}`);
+    const refusedCount = async () => (await metricValue(d.url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: id, reason: 'network_acl' })) ?? 0;
+
+    // AWS's default ACL, never changed: allow all, not even compiled
+    expect(await attempt(host, PORT, client(50))).toBe('relay');
+    expect(await trace('10.43.1.50')).not.toHaveProperty('network_acl');
+
+    // an ACL allowing the subnet's lower half to the port: the rest meets the * rule
+    const acl = (await consumer.send(new CreateNetworkAclCommand({ VpcId: vpc }))).NetworkAcl!.NetworkAclId!;
+    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: false, Protocol: 'tcp', RuleAction: 'allow', CidrBlock: '10.43.1.0/25', PortRange: { From: PORT, To: PORT } }));
+    // a UDP rule carries no TCP: it decides nothing here
+    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 90, Egress: false, Protocol: 'udp', RuleAction: 'deny', CidrBlock: '0.0.0.0/0', PortRange: { From: PORT, To: PORT } }));
+    const [def] = await acls(vpc);
+    await consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: def!.Associations![0]!.NetworkAclAssociationId, NetworkAclId: acl }));
+    expect(await attempt(host, PORT, client(50))).toBe('relay');
+    const before = await refusedCount();
+    // on the native relay the threads accept and refuse it themselves (the fast path), on the JavaScript relay the event loop
+    const fastAccepted = async () => metricValue(d.url, 'vpcep_relay_fast_accepted_total');
+    const fastBefore = await fastAccepted();
+    expect(await attempt(host, PORT, client(200))).toBe('ECONNRESET');
+    expect(await refusedCount()).toBe(before + 1);
+    expect(await fastAccepted()).toBe((fastBefore ?? 0) + (process.env.VPCEP_RELAY === 'js' ? 0 : 1));
+    expect(await trace('10.43.1.200')).toMatchObject({
+      verdict: 'refuse', refusal: 'network_acl', network_acl: { enforced: true, rules: [`allow tcp ${PORT} from 10.43.1.0/25`], matched: null },
+    });
+
+    // a lower number denying the client decides first; deleted, the allow decides again
+    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 50, Egress: false, Protocol: '-1', RuleAction: 'deny', CidrBlock: '10.43.1.48/28' }));
+    expect(await attempt(host, PORT, client(50))).toBe('ECONNRESET');
+    expect(await attempt(host, PORT, client(20))).toBe('relay');
+    expect((await trace('10.43.1.50')).network_acl).toMatchObject({ matched: 'deny tcp 0-65535 from 10.43.1.48/28' });
+    await consumer.send(new DeleteNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 50, Egress: false }));
+    expect(await attempt(host, PORT, client(50))).toBe('relay');
+    // an egress rule is not an inbound one
+    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 10, Egress: true, Protocol: '-1', RuleAction: 'deny', CidrBlock: '0.0.0.0/0' }));
+    expect(await attempt(host, PORT, client(50))).toBe('relay');
+
+    // a restart keeps it: refused and relayed as before
+    await stop();
+    await start();
+    await waitFor(async () => (await trace('10.43.1.50')).verdict === 'relay', 5_000, 'the endpoint relays after the restart');
+    expect(await attempt(host, PORT, client(50))).toBe('relay');
+    expect(await attempt(host, PORT, client(200))).toBe('ECONNRESET');
+
+    // back to the default ACL: all allowed; its inbound rule replaced by a deny (aws_default_network_acl), all refused
+    const moved = (await acls(vpc))[1]!.Associations![0]!.NetworkAclAssociationId!;
+    await consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: moved, NetworkAclId: def!.NetworkAclId }));
+    expect(await attempt(host, PORT, client(200))).toBe('relay');
+    await consumer.send(new ReplaceNetworkAclEntryCommand({ NetworkAclId: def!.NetworkAclId, RuleNumber: 100, Egress: false, Protocol: '-1', RuleAction: 'deny', CidrBlock: '0.0.0.0/0' }));
+    expect(await attempt(host, PORT, client(50))).toBe('ECONNRESET');
+    await consumer.send(new ReplaceNetworkAclEntryCommand({ NetworkAclId: def!.NetworkAclId, RuleNumber: 100, Egress: false, Protocol: '-1', RuleAction: 'allow', CidrBlock: '0.0.0.0/0' }));
+    expect(await attempt(host, PORT, client(50))).toBe('relay');
+
+    await consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [id] }));
+    await consumer.send(new DeleteNetworkAclCommand({ NetworkAclId: acl }));
+    await waitFor(() => consumer.send(new DeleteSubnetCommand({ SubnetId: subnet })).then(() => true, () => false), 5_000, 'the subnet deleted');
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
   });
 });
