@@ -163,7 +163,7 @@ const bool kSmallCopy = getenv("VPCEP_RELAY_SPLICE_ONLY") == nullptr;
 // Refusal codes: the indexes of REFUSAL_REASONS in src/model/admission.ts.
 enum FastRefusal : int {
   kCap = 0, kWhitelist = 1, kPolicy = 2, kNotAccepted = 3, kDaemonLimit = 4, kFdLimit = 5, kSnatExhausted = 6,
-  kBackendUnreachable = 7, kVpc = 10, kOnPremises = 11, kSecurityGroup = 12, kZoneDown = 14,
+  kBackendUnreachable = 7, kVpc = 10, kOnPremises = 11, kSecurityGroup = 12, kZoneDown = 14, kNetworkAcl = 15,
 };
 
 // The SNAT source ports of one endpoint's address (src/net/snat-pool.ts's order: never-used
@@ -228,8 +228,12 @@ struct FastRules {
   bool whitelistEnabled = false;
   std::vector<std::pair<uint32_t, uint32_t>> whitelist;  // [low, high] simulated addresses
   bool securityEnabled = false;
+  bool aclEnabled = false;
   struct Rule { uint32_t lo, hi, from, to; };
   std::vector<Rule> security;
+  // the network ACL's inbound rules in number order: the first holding the source and port decides
+  struct AclRule { uint32_t lo, hi, from, to; bool allow; };
+  std::vector<AclRule> acl;
   std::vector<FastTarget> candidates;  // flow hash % size picks one
   int choiceReason = 0;                // CHOICE_REASONS index
   uint64_t rate = 0;                   // each connection's bandwidth limit both ways, bytes/s (0: none)
@@ -2196,6 +2200,12 @@ int FastCheck(const FastRules& r, uint32_t ip, int64_t daemonActive, int64_t end
     }
     if (!in) return kWhitelist;
   }
+  if (r.aclEnabled) {
+    uint32_t sim = k == r.vpcNumber ? FastSimulated(r.vpcBase, ip) : ip;
+    bool allow = false;  // no rule holding it: the `*` rule denies
+    for (const auto& x : r.acl) if (r.port >= x.from && r.port <= x.to && sim >= x.lo && sim <= x.hi) { allow = x.allow; break; }
+    if (!allow) return kNetworkAcl;
+  }
   if (r.securityEnabled) {
     uint32_t sim = k == r.vpcNumber ? FastSimulated(r.vpcBase, ip) : ip;
     bool in = false;
@@ -2630,7 +2640,7 @@ void Worker::FastShapeEndpoint(uint32_t endpoint, uint64_t rate) {
 // The rules of one listener from TypeScript's compiled Uint32Array (src/dataplane/fast-path.ts
 // compileRules() writes this layout) and its PROXY v2 template.
 std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::Value& preamble) {
-  constexpr size_t kHead = 16;
+  constexpr size_t kHead = 18;
   if (len < kHead) return nullptr;
   auto r = std::make_shared<FastRules>();
   r->state = int32_t(w[0]);
@@ -2649,10 +2659,13 @@ std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::
   r->choiceReason = int(w[13]);
   r->rate = w[14];
   r->idleMs = w[15];
-  if (len < kHead + nWhite * 2 + nRules * 4 + nCand * 4) return nullptr;
+  r->aclEnabled = w[16] != 0;
+  size_t nAcl = w[17];
+  if (len < kHead + nWhite * 2 + nRules * 4 + nAcl * 5 + nCand * 4) return nullptr;
   const uint32_t* p = w + kHead;
   for (size_t i = 0; i < nWhite; i++, p += 2) r->whitelist.push_back({p[0], p[1]});
   for (size_t i = 0; i < nRules; i++, p += 4) r->security.push_back({p[0], p[1], p[2], p[3]});
+  for (size_t i = 0; i < nAcl; i++, p += 5) r->acl.push_back({p[0], p[1], p[2], p[3], p[4] != 0});
   for (size_t i = 0; i < nCand; i++, p += 4) r->candidates.push_back({p[0], p[1], p[2], p[3] != 0});
   if (preamble.IsBuffer()) {
     auto b = preamble.As<Napi::Buffer<char>>();

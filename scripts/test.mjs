@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 const JS_RELAY_FILES = [
   'dataplane', 'dataplane-load', 'gateway', 'snat-logical', 'store-stall', 'store-dataplane', 'api-abuse',
   'isolation', 'native-hardening', 'metrics', 'trace-agreement', 'drain', 'bind-failures', 'flow-logs',
-  'aws-privatelink', 'aws-elbv2', 'aws-network', 'zones', 'backends-zones', 'toxics', 'bandwidth', 'store-etcd', 'unhealthy-termination', 'zones-services',
+  'aws-privatelink', 'aws-elbv2', 'aws-network', 'aws-network-acls', 'zones', 'backends-zones', 'toxics', 'bandwidth', 'store-etcd', 'unhealthy-termination', 'zones-services',
   'fleet', 'fast-accept', 'fresh-endpoint', 'toxiproxy-go-client',
 ].map((f) => `test/integration/${f}.test.ts`);
 

@@ -31,7 +31,7 @@ import { fdReserveFor } from './dataplane/fd-limit.js';
 import { activeRelay, onRelayFatal, releaseMemory, selectRelay } from './dataplane/native-relay.js';
 import { releaseMemoryWhenQuiet } from './memory-release.js';
 import { setupSnat, type SnatSetup } from './dataplane/snat-mode.js';
-import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type InternetGateway, type Route, type SecurityGroup, type Vpc } from './model/types.js';
+import { ENDPOINT_STATUSES, SERVICE_STATUSES, type Endpoint, type EndpointService, type InternetGateway, type NetworkAcl, type Route, type SecurityGroup, type Vpc } from './model/types.js';
 import { WebhookNotifier } from './notify/webhooks.js';
 import type { LoadBalancer, TargetGroup } from './model/load-balancers.js';
 import { DB_FILE, SqliteStore } from './store/sqlite.js';
@@ -227,6 +227,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       apiVpcs: after.get('apivpc')!.values() as Iterable<Vpc>,
       securityGroups: after.get('securitygroup')!.values() as Iterable<SecurityGroup>,
       internetGateways: after.get('internetgateway')!.values() as Iterable<InternetGateway>,
+      networkAcls: after.get('networkacl')!.values() as Iterable<NetworkAcl>,
       publishedRecords: after.get('dnsrecord')!.entries() as Iterable<[string, PublishedRecord]>,
       fleetHealth: after.get('targethealth')!.values() as Iterable<PublishedTargetHealth>,
       log,

@@ -34,6 +34,7 @@ import { follow, react, type Follower } from './follow.js';
 import { fleetStatus, type FleetStatus } from './nodes.js';
 import { placementLoop, type PlacementLoop } from './placement.js';
 import * as internetGateways from './internet-gateways.js';
+import * as networkAcls from './network-acls.js';
 import * as network from './network.js';
 import * as tracer from './path-tracer.js';
 import { gatewayDetached, type RouteChange, type RouteTableView } from './route-tables.js';
@@ -441,6 +442,29 @@ export class ControlPlane {
     return internetGateways.deleteInternetGateway(this.st, caller, id);
   }
 
+  // ---- network ACLs (network-acls.ts) ---------------------------------------------------------
+
+  /** the caller's ACLs with their subnets: each VPC's default one and those made with CreateNetworkAcl */
+  networkAcls(caller: Account): networkAcls.NetworkAclView[] {
+    return networkAcls.networkAcls(this.st, caller);
+  }
+
+  createNetworkAcl(caller: Account, cmd: { id: string; vpcId: string; tags?: readonly TagInput[] }): Promise<networkAcls.NetworkAclView> {
+    return networkAcls.createNetworkAcl(this.st, caller, cmd);
+  }
+
+  deleteNetworkAcl(caller: Account, id: string): Promise<void> {
+    return networkAcls.deleteNetworkAcl(this.st, caller, id);
+  }
+
+  changeNetworkAclEntry(caller: Account, id: string, change: networkAcls.NetworkAclEntryChange): Promise<networkAcls.NetworkAclView> {
+    return networkAcls.changeNetworkAclEntry(this.st, caller, id, change);
+  }
+
+  associateNetworkAcl(caller: Account, subnetId: string, id: string): Promise<void> {
+    return networkAcls.associateNetworkAcl(this.st, caller, subnetId, id);
+  }
+
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------
 
   /** the endpoint the caller made with this client token before, or none; IdempotencyMismatch with other parameters */
@@ -493,8 +517,9 @@ export class ControlPlane {
 
   // ---- tags of either kind -------------------------------------------------------------------
 
-  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint' | 'internet_gateway' | network.NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint' | 'internet_gateway' | 'network_acl' | network.NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
     if (kind === 'internet_gateway') return internetGateways.tagInternetGateway(this.st, caller, id, action, tags);
+    if (kind === 'network_acl') return networkAcls.tagNetworkAcl(this.st, caller, id, action, tags);
     if (kind !== 'endpoint_service' && kind !== 'endpoint') return network.tagNetworkResource(this.st, caller, kind, id, action, tags);
     await this.st.serial(async () => {
       if (kind === 'endpoint_service') {

@@ -94,6 +94,11 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   }),
   // an internet gateway made through the EC2 API (internet-gateways.ts)
   internetgateway: z.looseObject({ id: str, owner: str, vpc_id: str.nullable(), tags: z.array(tag) }),
+  // a network ACL made through the EC2 API, or a VPC's default one once changed (network-acls.ts)
+  networkacl: z.looseObject({
+    id: str, owner: str, vpc_id: str, default: z.boolean(), tags: z.array(tag),
+    entries: z.array(z.looseObject({ rule_number: z.number().int(), egress: z.boolean(), protocol: str, action: z.enum(['allow', 'deny']), cidr: str })),
+  }),
   // an allocation held inside a commit (issue 17): the key is the allocated value, the document who holds it
   claim: z.looseObject({ holder: str }),
   // a record of the public zone published through the API (private-dns.ts PublicZone), kept under the hash of its name, type and value
@@ -166,7 +171,7 @@ const QUICK_CHECKS: Partial<Record<Kind, (doc: unknown) => boolean>> = {
 /** the field of a document that is its key's id, for the kinds stored under their own id or name */
 const KEYED_BY: Partial<Record<Kind, string>> = {
   account: 'name', vpc: 'id', service: 'id', endpoint: 'id', routetable: 'id', notification: 'id',
-  loadbalancer: 'id', targetgroup: 'id', apivpc: 'id', securitygroup: 'id', internetgateway: 'id', targethealth: 'node',
+  loadbalancer: 'id', targetgroup: 'id', apivpc: 'id', securitygroup: 'id', internetgateway: 'id', networkacl: 'id', targethealth: 'node',
 };
 
 /** throws a StoreError naming the first document of SNAP that does not have its kind's shape */

@@ -39,6 +39,8 @@ export function reactWatched(st: ControlState, w: Watched): void {
   for (const id of w.endpoints) react(st, id);
   const services = new Set<string>();
   const groups = new Set<string>();
+  /** VPCs whose network ACLs or subnets' associations changed: their interface endpoints admit by them */
+  const vpcs = new Set<string>();
   let routing = false;
   let zones = false;
   let faults = false;
@@ -64,6 +66,10 @@ export function reactWatched(st: ControlState, w: Watched): void {
       groups.add(d.id);
     } else if (d.kind === 'routetable' || d.kind === 'apivpc' || d.kind === 'internetgateway') {
       routing = true;
+      if (d.kind === 'apivpc') vpcs.add(d.id);
+    } else if (d.kind === 'networkacl') {
+      const acl = st.networkAcls.get(d.id);
+      if (acl) vpcs.add(acl.vpc_id);
     } else if (d.kind === 'meta' && d.id === 'zones_down') {
       zones = true;
     } else if (d.kind === 'fault') {
@@ -74,11 +80,11 @@ export function reactWatched(st: ControlState, w: Watched): void {
   if (faults) st.track(pushFaults(st));
   if (routing) st.track(pushRouting(st));
   if (probes) st.track(pushProbes(st));
-  if (!services.size && !groups.size) return;
+  if (!services.size && !groups.size && !vpcs.size) return;
   const already = new Set(w.endpoints);
   for (const e of st.endpoints.values()) {
     if (already.has(e.id) || !LIVE_ENDPOINT_STATUSES.has(e.status) || st.servedElsewhere(e.id)) continue;
-    if (services.has(e.service_id) || e.security_groups?.some((g) => groups.has(g))) react(st, e.id);
+    if (services.has(e.service_id) || e.security_groups?.some((g) => groups.has(g)) || (e.service_type === 'interface' && vpcs.has(e.vpc_id))) react(st, e.id);
   }
 }
 

@@ -15,6 +15,7 @@ import { admitsMembers, type Account, type RouteTable, type SecurityGroup, type 
 import { cidrCovers, cidrOf, cidrsOverlap, parseCidr, SNAT_RANGE, type Cidr } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
+import { aclsOfDeletedVpc } from './network-acls.js';
 import type { ControlState } from './state.js';
 import { pushEndpoint, pushRouting } from './transitions.js';
 import { checkZone } from './zones.js';
@@ -69,7 +70,7 @@ function tableOfCaller(st: ControlState, caller: Account, id: string): { vpc: Vp
 }
 
 function checkNewId(st: ControlState, id: string): void {
-  const taken = st.vpcs.has(id) || st.securityGroups.has(id)
+  const taken = st.vpcs.has(id) || st.securityGroups.has(id) || st.networkAcls.has(id)
     || [...st.vpcs.values()].some((v) => v.subnets.some((s) => s.id === id) || v.route_tables.some((t) => t.id === id));
   if (taken) throw new DomainError('InvalidParameter', `id ${id} is already taken`);
 }
@@ -138,6 +139,8 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
     if (groups.length) why.push(`security groups ${groups.join(', ')}`);
     const gateways = [...st.internetGateways.values()].filter((g) => g.vpc_id === id).map((g) => g.id);
     if (gateways.length) why.push(`internet gateway ${gateways.join(', ')} attached`);
+    const acls = aclsOfDeletedVpc(st, id);
+    if (acls.blocking.length) why.push(`network ACLs ${acls.blocking.join(', ')}`);
     if (why.length) throw new DomainError('DependencyViolation', `The vpc '${id}' has dependencies and cannot be deleted: ${why.join('; ')}`);
     const defaults = [...st.securityGroups.values()].filter((g) => g.vpc_id === id);
     const numbers = { ...st.vpcNumbers };
@@ -146,10 +149,12 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
       { kind: 'apivpc', id, value: null },
       ...defaults.map((g): Change => ({ kind: 'securitygroup', id: g.id, value: null })),
       ...v.route_tables.filter((t) => st.userRoutes.has(t.id)).map((t): Change => ({ kind: 'routetable', id: t.id, value: null })),
+      ...acls.changes,
       { kind: 'meta', id: 'vpc_numbers', value: numbers },
     ];
     await st.commit(changes, () => {
       st.vpcs.delete(id);
+      acls.apply();
       for (const g of defaults) st.securityGroups.delete(g.id);
       for (const t of v.route_tables) st.userRoutes.delete(t.id);
       st.vpcNumbers = numbers;

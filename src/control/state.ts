@@ -20,7 +20,7 @@ import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification }
 import type { RoutingView } from '../model/routing.js';
 import { NO_FAULTS, type InjectedFaults } from '../model/toxics.js';
 import {
-  LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type InternetGateway, type Route, type SecurityGroup, type Vpc,
+  LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type InternetGateway, type NetworkAcl, type Route, type SecurityGroup, type Vpc,
 } from '../model/types.js';
 import { defaultZones } from '../model/zones.js';
 import { cidrContains, cidrOf, intToIp, ipToInt, lastAddress, SNAT_RANGE } from '../net/cidr.js';
@@ -59,6 +59,8 @@ export interface ControlOptions {
   readonly securityGroups?: Iterable<SecurityGroup>;
   /** the internet gateways made through the EC2 API (stored: kind `internetgateway`) */
   readonly internetGateways?: Iterable<InternetGateway>;
+  /** the network ACLs made through the EC2 API and the default ones changed (stored: kind `networkacl`) */
+  readonly networkAcls?: Iterable<NetworkAcl>;
   readonly log: ControlLogger;
   /** clients outside every VPC: allowed or refused by interface endpoints (the path tracer says which) */
   readonly onPremises?: OnPremises;
@@ -181,6 +183,8 @@ export class ControlState {
   readonly securityGroups = new Map<string, SecurityGroup>();
   /** internet gateways made through the EC2 API, by id (internet-gateways.ts) */
   readonly internetGateways = new Map<string, InternetGateway>();
+  /** stored network ACLs, by id (network-acls.ts) */
+  readonly networkAcls = new Map<string, NetworkAcl>();
   /** the public zone's records published through the API, by store id (private-dns.ts PublicZone) */
   readonly publishedRecords = new Map<string, PublishedRecord>();
   /** the toxics and the proxies taken down, as stored (faults.ts) */
@@ -241,6 +245,7 @@ export class ControlState {
     for (const v of o.apiVpcs ?? []) if (!this.vpcs.has(v.id)) this.vpcs.set(v.id, v);
     for (const g of o.securityGroups ?? []) this.securityGroups.set(g.id, g);
     for (const g of o.internetGateways ?? []) this.internetGateways.set(g.id, g);
+    for (const a of o.networkAcls ?? []) this.networkAcls.set(a.id, a);
     this.vpcNumbers = o.inventory.vpcNumbers ?? {};
     for (const s of o.services) this.services.set(s.id, s);
     for (const e of o.endpoints) this.endpoints.set(e.id, endpointWithEnis(e, this.vpcs, this.zones));
@@ -527,6 +532,7 @@ export class ControlState {
       case 'targetgroup': return void put(this.targetGroups, c.value as TargetGroup | null);
       case 'securitygroup': return void put(this.securityGroups, c.value as SecurityGroup | null);
       case 'internetgateway': return void put(this.internetGateways, c.value as InternetGateway | null);
+      case 'networkacl': return void put(this.networkAcls, c.value as NetworkAcl | null);
       case 'apivpc': return void put(this.vpcs, c.value as Vpc | null);
       case 'dnsrecord': return void put(this.publishedRecords, c.value as PublishedRecord | null);
       case 'targethealth': return void put(this.fleetHealth, c.value as PublishedTargetHealth | null);
@@ -574,6 +580,7 @@ export class ControlState {
     reset(this.targetGroups, 'targetgroup');
     reset(this.securityGroups, 'securitygroup');
     reset(this.internetGateways, 'internetgateway');
+    reset(this.networkAcls, 'networkacl');
     reset(this.userRoutes, 'routetable', (v) => (v as { routes: Route[] }).routes);
     reset(this.publishedRecords, 'dnsrecord');
     reset(this.fleetHealth, 'targethealth');

@@ -9,6 +9,7 @@ import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/eve
 import { normaliseWhitelist } from '../model/rules.js';
 import { admitsMembers, LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import type { Change } from '../store/store.js';
+import { enforcedAcl } from './network-acls.js';
 import { listenerProbes, loadBalancerBackends, portBackends, publicBackends, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
 
@@ -23,7 +24,7 @@ export function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
     service_id: s.id,
     ip: e.ip,
     host_ip: e.host_ip,
-    enis: e.enis.map((n) => ({ zone: n.zone, ip: n.ip, host_ip: n.host_ip })),
+    enis: e.enis.map((n) => ({ zone: n.zone, ip: n.ip, host_ip: n.host_ip, network_acl: enforcedAcl(st, vpc, n.subnet_id) })),
     vpc_id: e.vpc_id,
     vpc_number: vpc.number,
     vpc_cidr: vpc.cidr,

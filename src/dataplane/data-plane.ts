@@ -246,7 +246,7 @@ export class TcpDataPlane implements DataPlane {
     this.fastRelay?.report();
     const r = this.runtimes.get(endpointId);
     if (!r) return null;
-    return { gate: r, load: this.daemonLoad(), ports: r.boundPorts, snatPortsFree: r.snatPortsFree, snatMode: this.o.snatMode };
+    return { gate: r, networkAclAt: (host) => r.networkAclAt(host), load: this.daemonLoad(), ports: r.boundPorts, snatPortsFree: r.snatPortsFree, snatMode: this.o.snatMode };
   }
 
   daemonLoad(): DaemonLoad {

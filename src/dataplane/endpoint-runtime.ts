@@ -12,7 +12,7 @@ import { SnatPortPool } from '../net/snat-pool.js';
 import type { ToxicLink } from './toxics/link.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
-import { admit, REFUSAL_REASONS, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
+import { admit, REFUSAL_REASONS, type AclGateRule, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
 import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastBrief, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { compileGate, fastLoad } from './fast-path.js';
 import type { NativeRelay } from './native-relay.js';
@@ -122,7 +122,7 @@ export function newCounters(): EndpointCounters {
     connections: 0,
     rejected: {
       cap: 0, whitelist: 0, policy: 0, not_accepted: 0, daemon_limit: 0, fd_limit: 0, snat_exhausted: 0,
-      backend_unreachable: 0, backend_timeout: 0, backend_error: 0, vpc: 0, on_premises: 0, security_group: 0, error: 0, zone_down: 0,
+      backend_unreachable: 0, backend_timeout: 0, backend_error: 0, vpc: 0, on_premises: 0, security_group: 0, error: 0, zone_down: 0, network_acl: 0,
     },
     receivedBytes: 0,
     sentBytes: 0,
@@ -178,12 +178,15 @@ class Listener implements ListenerSink {
   /** the backend's targets (one for a one-backend spec) and the choice rules, set on every update */
   targets: readonly BackendTargetSpec[];
   rules: ChoiceRules;
+  /** the inbound rules of its ENI's subnet's network ACL, set on every update; null: not enforced */
+  acl: readonly AclGateRule[] | null;
 
   constructor(readonly owner: EndpointRuntime, readonly eni: LiveEni, readonly port: number, public backend: Backend, spec: LiveEndpoint) {
     this.eniIp = ipToInt(eni.ip);
     this.eniHostIp = ipToInt(eni.host_ip);
     this.targets = targetsOf(backend);
     this.rules = rulesOf(spec, backend, eni.zone);
+    this.acl = aclOf(eni);
   }
 
   onClient(client: PendingClient): void {
@@ -242,6 +245,10 @@ const NO_CIDRS: readonly Cidr[] = Object.freeze([]);
 
 function whitelistOf(spec: LiveEndpoint): readonly Cidr[] {
   return spec.whitelist.length === 0 ? NO_CIDRS : spec.whitelist.map(cidrOf);
+}
+
+function aclOf(eni: LiveEni): AclGateRule[] | null {
+  return eni.network_acl ? eni.network_acl.map((r) => ({ cidr: cidrOf(r.cidr), from: r.from_port, to: r.to_port, allow: r.allow })) : null;
 }
 
 function gateRules(spec: LiveEndpoint): GateRule[] | null {
@@ -357,6 +364,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         l.backend = w.backend;
         l.targets = targetsOf(w.backend);
         l.rules = rulesOf(spec, w.backend, l.eni.zone);
+        l.acl = aclOf(w.eni);
         kept.push(l);
       } else {
         l.close();
@@ -423,6 +431,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         whitelistEnabled: this.whitelistEnabled,
         whitelist: this.whitelist,
         securityRules: this.securityRules,
+        networkAcl: l.acl,
         targets: l.targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: ctx.zoneDown(t.zone) })),
         choice: compileChoice(l.targets, l.rules, ctx.choice),
         rate: this.rate,
@@ -694,7 +703,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const port = at.port;
     let reason = this.closing || !listener ? 'not_accepted' as const
       : ctx.zoneDown(listener.eni.zone) ? 'zone_down' as const
-        : admit(this, ctx.load, client.remoteIp, ctx.clientVpc(client.remoteIp), port);
+        : admit(this, ctx.load, client.remoteIp, ctx.clientVpc(client.remoteIp), port, listener.acl);
     let snatPort = 0;
     if (reason === null) {
       snatPort = this.ports.take();
@@ -899,6 +908,12 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** SNAT source ports left for new connections */
   get snatPortsFree(): number {
     return this.ports.left;
+  }
+
+  /** the network ACL rules the listeners of the ENI at HOST admit by (the path tracer's); null: none enforced */
+  networkAclAt(host: string): readonly AclGateRule[] | null {
+    for (const l of this.listeners) if (l.eni.host_ip === host) return l.acl;
+    return null;
   }
 
   /** the terminal ports whose listeners are bound on every ENI (none once closing) */

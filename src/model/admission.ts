@@ -1,6 +1,6 @@
 // Admission of one new connection to an endpoint: VPC isolation (src/model/isolation.ts), the
 // daemon-wide ceiling, the open-file headroom, the endpoint's cap (000_9af245a83013c30f.txt 1.4:
-// 3,000 concurrent) and its whitelist.
+// 3,000 concurrent), its whitelist, the network ACL of the ENI's subnet and its security groups.
 // Pure and synchronous, so the count is exact however connects and closes interleave. The data
 // plane calls admit() for every connection and the path tracer calls it on the data plane's live
 // gate and load, so the two cannot disagree.
@@ -12,11 +12,13 @@ export type RefusalReason =
   | 'cap' | 'whitelist' | 'policy' | 'not_accepted' | 'daemon_limit' | 'fd_limit' | 'snat_exhausted'
   | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises' | 'security_group' | 'error'
   /** the ENI's zone is down (a simulated outage, ChangeEvent 'zones') */
-  | 'zone_down';
+  | 'zone_down'
+  /** the inbound rules of the ENI's subnet's network ACL deny the client (or none allows it) */
+  | 'network_acl';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'cap', 'whitelist', 'policy', 'not_accepted', 'daemon_limit', 'fd_limit', 'snat_exhausted',
-  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises', 'security_group', 'error', 'zone_down',
+  'backend_unreachable', 'backend_timeout', 'backend_error', 'vpc', 'on_premises', 'security_group', 'error', 'zone_down', 'network_acl',
 ];
 
 /** an ingress rule of an endpoint's security groups: sources in `cidr` to terminal ports from-to */
@@ -24,6 +26,18 @@ export interface GateRule {
   readonly cidr: Cidr;
   readonly from: number;
   readonly to: number;
+}
+
+/**
+ * an inbound rule of a network ACL as admission reads it (src/control/transitions.ts compiles the
+ * TCP ones: protocol -1 any port, 6 its ports), in rule-number order: the first that holds the
+ * source and port decides
+ */
+export interface AclGateRule {
+  readonly cidr: Cidr;
+  readonly from: number;
+  readonly to: number;
+  readonly allow: boolean;
 }
 
 export interface DaemonLoad {
@@ -55,7 +69,9 @@ export interface EndpointGate {
  * every VPC: its own address), a client of VPC number `clientVpc` (null: outside every VPC), to
  * terminal `port` must be refused, or null to admit it. Integers only: no address is parsed.
  */
-export function admit(gate: EndpointGate, load: DaemonLoad, clientIp: number, clientVpc: number | null, port: number): RefusalReason | null {
+export function admit(
+  gate: EndpointGate, load: DaemonLoad, clientIp: number, clientVpc: number | null, port: number, acl: readonly AclGateRule[] | null = null,
+): RefusalReason | null {
   const isolated = isolationRefusal(clientVpc, gate.vpcNumber, load.onPremises);
   if (isolated !== null) return isolated;
   if (load.active >= load.maxConnections) return 'daemon_limit';
@@ -63,7 +79,21 @@ export function admit(gate: EndpointGate, load: DaemonLoad, clientIp: number, cl
   if (load.active * 2 + load.listeners + 2 > load.fdBudget) return 'fd_limit';
   if (gate.active >= gate.cap) return 'cap';
   if (gate.whitelistEnabled && !whitelisted(gate, clientIp)) return 'whitelist';
+  // the subnet's ACL before the ENI's groups, as a packet meets them; no rule holding it: the `*` rule denies
+  if (acl !== null && networkAclRule(gate, acl, clientIp, port)?.allow !== true) return 'network_acl';
   if (gate.securityRules !== null && securityRule(gate, clientIp, port) === null) return 'security_group';
+  return null;
+}
+
+/** the client's address the rules match: its simulated address in the endpoint's VPC, else its own */
+function sourceOf(gate: EndpointGate, clientIp: number): number {
+  return hostNumber(clientIp) === gate.vpcNumber ? simulatedAddress(gate.vpcBase, clientIp & 0xffff) : clientIp;
+}
+
+/** the first inbound rule of the ENI's subnet's ACL holding the client's source and the terminal port (the path tracer names it), or null: `*` denies */
+export function networkAclRule(gate: EndpointGate, acl: readonly AclGateRule[], clientIp: number, port: number): AclGateRule | null {
+  const ip = sourceOf(gate, clientIp);
+  for (const r of acl) if (port >= r.from && port <= r.to && cidrContains(r.cidr, ip)) return r;
   return null;
 }
 
@@ -73,7 +103,7 @@ export function admit(gate: EndpointGate, load: DaemonLoad, clientIp: number, cl
  */
 export function securityRule(gate: EndpointGate, clientIp: number, port: number): GateRule | null {
   if (gate.securityRules === null) return null;
-  const ip = hostNumber(clientIp) === gate.vpcNumber ? simulatedAddress(gate.vpcBase, clientIp & 0xffff) : clientIp;
+  const ip = sourceOf(gate, clientIp);
   for (const r of gate.securityRules) if (port >= r.from && port <= r.to && cidrContains(r.cidr, ip)) return r;
   return null;
 }

@@ -89,6 +89,11 @@ export const ERROR_MESSAGES = {
   GatewayNotFound: 'gateway not found',
   GatewayNotAttached: 'the internet gateway is not attached to the VPC',
   GatewayAlreadyAttached: 'the internet gateway is attached to a VPC already, or the VPC has one already',
+  // -- network ACLs (src/model/network-acls.ts, src/control/network-acls.ts)
+  NetworkAclNotFound: 'network ACL not found',
+  NetworkAclEntryExists: 'the network ACL already has a rule of that number in that direction',
+  NetworkAclEntryNotFound: 'the network ACL has no rule of that number in that direction',
+  DefaultNetworkAclUndeletable: 'a VPC\'s default network ACL cannot be deleted',
   // -- toxics (src/model/toxics.ts): Toxiproxy's words
   ToxicNotFound: 'toxic not found',
   ToxicExists: 'toxic already exists',

@@ -2,7 +2,7 @@
 // state of one resource at a time (level-triggered: the latest event for an id is the truth), and
 // the data plane answers when that state is live, or why it could not be made so. A status only
 // becomes stable (`available`, `accepted`) on the data plane's ok.
-import type { DaemonLoad, EndpointGate } from './admission.js';
+import type { AclGateRule, DaemonLoad, EndpointGate } from './admission.js';
 import type { HealthSettings, ProbeReason, ProbeState, ProbeTarget } from './health.js';
 import type { RoutingView } from './routing.js';
 import type { ToxicRule } from './toxics.js';
@@ -56,6 +56,11 @@ export interface LiveEni {
   readonly zone: string;
   readonly ip: string;
   readonly host_ip: string;
+  /**
+   * the TCP inbound rules of its subnet's network ACL, in rule-number order (src/model/admission.ts
+   * AclGateRule); absent or null: not enforced (a config VPC's, or a default ACL never changed: allow all)
+   */
+  readonly network_acl?: ReadonlyArray<{ readonly cidr: string; readonly from_port: number; readonly to_port: number; readonly allow: boolean }> | null;
 }
 
 /** Everything the data plane needs to run one interface endpoint, resolved by the control plane. */
@@ -146,6 +151,8 @@ export interface DataPlane {
 /** A live interface endpoint's admission inputs, read by the path tracer (it calls the same admit()). */
 export interface LiveAdmission {
   readonly gate: EndpointGate;
+  /** the network ACL rules of the ENI at a host address (its listeners'); null: not enforced */
+  networkAclAt(host: string): readonly AclGateRule[] | null;
   readonly load: DaemonLoad;
   /** the terminal ports whose listeners are bound */
   readonly ports: readonly number[];

@@ -5,7 +5,7 @@
 // verdict comes from the same admit() the data plane calls for every connection, so the two
 // cannot disagree. Pure.
 import type { ChoiceReason } from './backend-choice.js';
-import { admit, securityRule, whitelistEntry, type GateRule, type RefusalReason } from './admission.js';
+import { admit, networkAclRule, securityRule, whitelistEntry, type AclGateRule, type GateRule, type RefusalReason } from './admission.js';
 import { serviceAddress } from './consumer-view.js';
 import type { LiveAdmission } from './events.js';
 import { daemonHeadroom, LIVE_ONLY_REFUSALS, loadRefusalText, type PathTrace } from './path-trace.js';
@@ -72,6 +72,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   // The live gate is what admission checks; the stored whitelist when the endpoint is not live.
   const whitelistOn = live?.gate.whitelistEnabled ?? e.whitelistEnabled;
   const matched = live ? whitelistEntry(live.gate, clientIp) : null;
+  const acl = live?.networkAclAt(e.eni.hostIp) ?? null;
   const at = {
     vpc_id: input.vpcId, source_ip: source, destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
     ...NOTHING_ROUTED, target_type: 'interface_endpoint' as const,
@@ -87,6 +88,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
           : input.vpcId === null ? 'no whitelist entry holds an on-premises client (entries are addresses of the endpoint\'s VPC)'
             : `no whitelist entry holds ${source}`,
     },
+    ...(live && acl ? { network_acl: networkAclTrace(acl, networkAclRule(live.gate, acl, clientIp, input.destinationPort), source, input.destinationPort) } : {}),
     ...(live?.gate.securityRules ? { security_group: securityGroupTrace(live.gate.securityRules, securityRule(live.gate, clientIp, input.destinationPort), source, input.destinationPort) } : {}),
     listener: { address, bound, why: bound ? null : whyNotListening(input) },
     cap: { active, cap: live?.gate.cap ?? e.cap, headroom: Math.max(0, (live?.gate.cap ?? e.cap) - active) },
@@ -110,7 +112,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   }
   // the data plane's order: the ENI's zone first (accept refuses zone_down before admit())
   const refusal = (e.eni.zoneUp ? null : 'zone_down' as const)
-    ?? admit(live.gate, live.load, clientIp, input.vpcNumber, input.destinationPort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
+    ?? admit(live.gate, live.load, clientIp, input.vpcNumber, input.destinationPort, acl) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
   if (refusal === null) return { ...at, verdict: 'relay', outcome: 'relay', refusal: null, reason: `relayed through interface endpoint ${name}` };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusalText(refusal, input, at.cap.cap) };
 }
@@ -143,6 +145,18 @@ function securityGroupTrace(rules: readonly GateRule[], matched: GateRule | null
   };
 }
 
+const aclRuleText = (r: AclGateRule) => `${r.allow ? 'allow' : 'deny'} tcp ${r.from === r.to ? r.from : `${r.from}-${r.to}`} from ${r.cidr.text}`;
+
+function networkAclTrace(rules: readonly AclGateRule[], matched: AclGateRule | null, source: string, port: number): NonNullable<PathTrace['network_acl']> {
+  return {
+    enforced: true,
+    rules: rules.map(aclRuleText),
+    matched: matched ? aclRuleText(matched) : null,
+    rule: matched ? `inbound rule ${aclRuleText(matched)} of the subnet's network ACL decides for ${source} to port ${port}`
+      : `no inbound rule of the subnet's network ACL holds ${source} to port ${port}: the * rule denies`,
+  };
+}
+
 function whyNotListening(input: InterfaceTraceInput): string {
   const e = input.endpoint;
   if (input.service && input.service.status !== 'available') return `service ${input.service.name} is ${input.service.status}`;
@@ -166,6 +180,8 @@ function refusalText(r: RefusalReason, input: InterfaceTraceInput, cap: number):
       return `whitelist: ${intToIp(input.sourceIp)} is not in the endpoint's whitelist`;
     case 'security_group':
       return `security group: no ingress rule admits ${intToIp(input.sourceIp)} to port ${input.destinationPort}`;
+    case 'network_acl':
+      return `network ACL: the inbound rules of the ENI's subnet's ACL do not allow ${intToIp(input.sourceIp)} to port ${input.destinationPort}`;
     case 'snat_exhausted':
       return `every SNAT source port of ${input.endpoint.snatIp} is in use`;
     case 'zone_down':

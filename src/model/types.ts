@@ -53,6 +53,8 @@ export interface Subnet {
   readonly aws_reserved?: boolean;
   /** EC2's MapPublicIpOnLaunch (ModifySubnetAttribute): stored and shown; vpcep-sim launches no instances */
   readonly map_public_ip_on_launch?: boolean;
+  /** the network ACL it is associated with (EC2's ReplaceNetworkAclAssociation); absent: its VPC's default ACL */
+  readonly network_acl_id?: string;
   readonly tags?: readonly Tag[];
 }
 
@@ -128,6 +130,37 @@ export interface InternetGateway {
   readonly owner: string;
   /** the VPC it is attached to; null: detached */
   readonly vpc_id: string | null;
+  readonly tags: readonly Tag[];
+}
+
+/** a numbered rule of a network ACL (src/model/network-acls.ts): the first match by number decides */
+export interface NetworkAclEntry {
+  /** 1-32766; the last rule, 32767 (`*`, deny all), is every ACL's and is not stored */
+  readonly rule_number: number;
+  readonly egress: boolean;
+  /** an IP protocol number as text: `-1` all, `6` TCP, `17` UDP, `1` ICMP, ... */
+  readonly protocol: string;
+  readonly action: 'allow' | 'deny';
+  readonly cidr: string;
+  /** TCP and UDP rules: the port range */
+  readonly from_port?: number;
+  readonly to_port?: number;
+  /** ICMP rules: type and code (-1: all) */
+  readonly icmp_type?: number;
+  readonly icmp_code?: number;
+}
+
+/**
+ * a network ACL of a VPC made through the EC2 API: its VPC's default one (stored once changed,
+ * until then its rules are DEFAULT_ACL_ENTRIES) or one made with CreateNetworkAcl. Which subnets it
+ * holds is each subnet's `network_acl_id` (absent: the default ACL).
+ */
+export interface NetworkAcl {
+  readonly id: string;
+  readonly owner: string;
+  readonly vpc_id: string;
+  readonly default: boolean;
+  readonly entries: readonly NetworkAclEntry[];
   readonly tags: readonly Tag[];
 }
 

@@ -1,6 +1,6 @@
 // A seeded fuzz of the AWS dialect's actions (the semantic layer; the form parser has its own in
 // test/unit/aws-wire-malformed.test.ts): a real daemon with two accounts holding a small world each
-// (VPC, subnets, security group, route table, NLB, target group, listener, endpoint service,
+// (VPC, subnets, security group, route table, network ACL, NLB, target group, listener, endpoint service,
 // endpoints, connection notification, and resources made then deleted), then, for every action of
 // the EC2, ELBv2 and STS tables, many signed requests whose parameters are the action's own names
 // with hostile values (empty, huge, negative, non-numbers, booleans spelled otherwise, the other
@@ -145,9 +145,10 @@ function shapeProblems(api: Api, action: string, a: Answer, form: string): strin
 
 interface World {
   vpc: string; subnets: string[]; sg: string; sgB: string; rtb: string; igw: string; gateway: string; assoc: string; sgRule: string;
+  acl: string; defaultAcl: string; aclAssoc: string;
   lb: string; tg: string; listener: string; service: string; serviceName: string;
   endpoint: string; ownEndpoint: string; notification: string;
-  deleted: { vpc: string; subnet: string; sg: string; rtb: string; igw: string; lb: string; tg: string; endpoint: string; notification: string; service: string };
+  deleted: { vpc: string; subnet: string; sg: string; rtb: string; igw: string; acl: string; lb: string; tg: string; endpoint: string; notification: string; service: string };
 }
 const world: Record<Who, World> = {} as never;
 
@@ -167,6 +168,12 @@ async function build(who: Who, octet: number): Promise<void> {
   const igw = tag(await call(who, 'ec2', 'CreateInternetGateway', {}), 'internetGatewayId');
   await call(who, 'ec2', 'AttachInternetGateway', { InternetGatewayId: igw, VpcId: vpc });
   await call(who, 'ec2', 'CreateRoute', { RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw });
+  // a network ACL with a rule, holding the first subnet (its association with the default ACL moved)
+  const acl = tag(await call(who, 'ec2', 'CreateNetworkAcl', { VpcId: vpc }), 'networkAclId');
+  await call(who, 'ec2', 'CreateNetworkAclEntry', { NetworkAclId: acl, RuleNumber: 100, Egress: false, Protocol: '6', RuleAction: 'allow', CidrBlock: '10.0.0.0/8', PortRange: { From: 80, To: 90 } });
+  const defaults = await call(who, 'ec2', 'DescribeNetworkAcls', { Filter: [{ Name: 'default', Value: ['true'] }, { Name: 'vpc-id', Value: [vpc] }] });
+  const defaultAcl = tag(defaults, 'networkAclId');
+  const aclAssoc = tag(await call(who, 'ec2', 'ReplaceNetworkAclAssociation', { AssociationId: tag(defaults, 'networkAclAssociationId'), NetworkAclId: acl }), 'newAssociationId');
   const lb = tag(await call(who, 'elasticloadbalancing', 'CreateLoadBalancer', { Name: `fuzz-${who}`, Type: 'network', Scheme: 'internal', Subnets: subnets }), 'LoadBalancerArn');
   const tg = tag(await call(who, 'elasticloadbalancing', 'CreateTargetGroup', { Name: `fuzz-${who}`, Protocol: 'TCP', Port: 8080, VpcId: vpc, TargetType: 'ip' }), 'TargetGroupArn');
   await call(who, 'elasticloadbalancing', 'RegisterTargets', { TargetGroupArn: tg, Targets: [{ Id: `172.${octet}.1.50`, Port: 8080 }] });
@@ -186,6 +193,8 @@ async function build(who: Who, octet: number): Promise<void> {
   const rtb2 = tag(await call(who, 'ec2', 'CreateRouteTable', { VpcId: vpc2 }), 'routeTableId');
   const igw2 = tag(await call(who, 'ec2', 'CreateInternetGateway', {}), 'internetGatewayId');
   await call(who, 'ec2', 'DeleteInternetGateway', { InternetGatewayId: igw2 });
+  const acl2 = tag(await call(who, 'ec2', 'CreateNetworkAcl', { VpcId: vpc2 }), 'networkAclId');
+  await call(who, 'ec2', 'DeleteNetworkAcl', { NetworkAclId: acl2 });
   const lb2 = tag(await call(who, 'elasticloadbalancing', 'CreateLoadBalancer', { Name: `gone-${who}`, Type: 'network', Subnets: [subnet2] }), 'LoadBalancerArn');
   const tg2 = tag(await call(who, 'elasticloadbalancing', 'CreateTargetGroup', { Name: `gone-${who}`, Protocol: 'TCP', Port: 81, VpcId: vpc2, TargetType: 'ip' }), 'TargetGroupArn');
   const svc2 = tag(await call(who, 'ec2', 'CreateVpcEndpointServiceConfiguration', { NetworkLoadBalancerArn: [lb2], AcceptanceRequired: false }), 'serviceId');
@@ -199,8 +208,8 @@ async function build(who: Who, octet: number): Promise<void> {
   await call(who, 'ec2', 'DeleteSubnet', { SubnetId: subnet2 });
   await call(who, 'ec2', 'DeleteVpc', { VpcId: vpc2 });
   world[who] = {
-    vpc, subnets, sg, sgB, rtb, igw, assoc, gateway: '', sgRule, lb, tg, listener, service, serviceName, notification, endpoint: '', ownEndpoint: '',
-    deleted: { vpc: vpc2, subnet: subnet2, sg: sg2, rtb: rtb2, igw: igw2, lb: lb2, tg: tg2, endpoint: '', notification: nfn2, service: svc2 },
+    vpc, subnets, sg, sgB, rtb, igw, assoc, gateway: '', sgRule, acl, defaultAcl, aclAssoc, lb, tg, listener, service, serviceName, notification, endpoint: '', ownEndpoint: '',
+    deleted: { vpc: vpc2, subnet: subnet2, sg: sg2, rtb: rtb2, igw: igw2, acl: acl2, lb: lb2, tg: tg2, endpoint: '', notification: nfn2, service: svc2 },
   };
 }
 
@@ -235,7 +244,7 @@ async function snapshot(problems: string[] = []): Promise<string> {
     const w = world[who];
     const reads: Array<[Api, string, Record<string, unknown>]> = [
       ['ec2', 'DescribeVpcs', {}], ['ec2', 'DescribeSubnets', {}], ['ec2', 'DescribeRouteTables', {}], ['ec2', 'DescribeSecurityGroups', {}],
-      ['ec2', 'DescribeSecurityGroupRules', {}], ['ec2', 'DescribeVpcEndpoints', {}], ['ec2', 'DescribeVpcEndpointServiceConfigurations', {}],
+      ['ec2', 'DescribeSecurityGroupRules', {}], ['ec2', 'DescribeNetworkAcls', {}], ['ec2', 'DescribeVpcEndpoints', {}], ['ec2', 'DescribeVpcEndpointServiceConfigurations', {}],
       ['ec2', 'DescribeVpcEndpointConnections', {}], ['ec2', 'DescribeVpcEndpointConnectionNotifications', {}], ['ec2', 'DescribeTags', {}],
       ['ec2', 'DescribeVpcAttribute', { VpcId: w.vpc, Attribute: 'enableDnsHostnames' }],
       ['ec2', 'DescribeVpcEndpointServicePermissions', { ServiceId: w.service }],
@@ -264,7 +273,7 @@ type Kind =
   | 'vpc' | 'subnet' | 'sg' | 'rtb' | 'assoc' | 'sgrule' | 'vpce' | 'svc' | 'svcname' | 'nfn' | 'lb' | 'tg' | 'listener' | 'arn'
   | 'cidr' | 'ip' | 'port' | 'int' | 'bool' | 'str' | 'zone' | 'zoneid' | 'region' | 'principal' | 'policy' | 'topic' | 'event'
   | 'protocol' | 'lbattr' | 'tgattr' | 'lsattr' | 'attrval' | 'tagkey' | 'restype' | 'filter' | 'token' | 'name' | 'hcport'
-  | 'igw' | 'lbtype' | 'scheme' | 'tgtype' | 'vpcetype' | 'iptype' | 'actiontype' | 'attribute' | 'accountattr' | 'prefixlist' | 'version';
+  | 'igw' | 'acl' | 'aclassoc' | 'ruleno' | 'ruleaction' | 'aclprotocol' | 'lbtype' | 'scheme' | 'tgtype' | 'vpcetype' | 'iptype' | 'actiontype' | 'attribute' | 'accountattr' | 'prefixlist' | 'version';
 
 /** a parameter: a scalar, a list of scalars (`list`), a structure or a list of structures (`fields`) */
 interface P { readonly name: string; readonly kind?: Kind; readonly list?: boolean; readonly fields?: readonly P[]; readonly need?: Need }
@@ -303,6 +312,10 @@ const DEFAULT_ACTIONS = sl('DefaultActions', [s('Type', 'actiontype'), s('Target
 const ELB_PAGE = [rare(s('Marker', 'token')), s('PageSize', 'int')];
 const TARGETS = sl('Targets', [s('Id', 'ip'), s('Port', 'port'), s('AvailabilityZone', 'zone')]);
 const ATTRIBUTES = (k: Kind) => sl('Attributes', [s('Key', k), s('Value', 'attrval')]);
+const ACL_ENTRY = [
+  s('NetworkAclId', 'acl'), s('RuleNumber', 'ruleno'), s('Egress', 'bool'), s('Protocol', 'aclprotocol'), s('RuleAction', 'ruleaction'), s('CidrBlock', 'cidr'),
+  rare(s('Ipv6CidrBlock', 'str')), st('PortRange', [s('From', 'port'), s('To', 'port')]), st('Icmp', [s('Type', 'int'), s('Code', 'int')]),
+];
 const SERVICE_OPTIONS = [l('SupportedIpAddressType', 'iptype'), l('SupportedRegion', 'region'), s('PrivateDnsName', 'name')];
 
 const SPECS: Readonly<Record<Api, Readonly<Record<string, readonly P[]>>>> = {
@@ -350,6 +363,12 @@ const SPECS: Readonly<Record<Api, Readonly<Record<string, readonly P[]>>>> = {
     DetachInternetGateway: [s('InternetGatewayId', 'igw'), s('VpcId', 'vpc')],
     DeleteInternetGateway: [s('InternetGatewayId', 'igw')],
     DescribeInternetGateways: [l('InternetGatewayId', 'igw'), FILTERS, ...PAGE],
+    CreateNetworkAcl: [s('VpcId', 'vpc'), TAG_SPEC, s('ClientToken', 'str')],
+    DeleteNetworkAcl: [s('NetworkAclId', 'acl')],
+    CreateNetworkAclEntry: ACL_ENTRY,
+    ReplaceNetworkAclEntry: ACL_ENTRY,
+    DeleteNetworkAclEntry: [s('NetworkAclId', 'acl'), s('RuleNumber', 'ruleno'), s('Egress', 'bool')],
+    ReplaceNetworkAclAssociation: [s('AssociationId', 'aclassoc'), s('NetworkAclId', 'acl')],
     CreateRouteTable: [s('VpcId', 'vpc'), TAG_SPEC],
     DeleteRouteTable: [s('RouteTableId', 'rtb')],
     AssociateRouteTable: [s('RouteTableId', 'rtb'), s('SubnetId', 'subnet'), rare(s('GatewayId', 'igw'))],
@@ -425,6 +444,9 @@ const REQUIRED: Readonly<Record<string, readonly string[]>> = {
   ModifyVpcEndpointServicePermissions: ['ServiceId'], AcceptVpcEndpointConnections: ['ServiceId', 'VpcEndpointId'], RejectVpcEndpointConnections: ['ServiceId', 'VpcEndpointId'],
   CreateVpcEndpoint: ['VpcId', 'ServiceName'], ModifyVpcEndpoint: ['VpcEndpointId'], DeleteVpcEndpoints: ['VpcEndpointId'], DescribeVpcAttribute: ['VpcId', 'Attribute'],
   CreateVpc: ['CidrBlock'], DeleteVpc: ['VpcId'], ModifyVpcAttribute: ['VpcId'], CreateSubnet: ['VpcId', 'CidrBlock'], DeleteSubnet: ['SubnetId'], ModifySubnetAttribute: ['SubnetId'],
+  CreateNetworkAcl: ['VpcId'], DeleteNetworkAcl: ['NetworkAclId'], DeleteNetworkAclEntry: ['NetworkAclId', 'RuleNumber', 'Egress'],
+  CreateNetworkAclEntry: ['NetworkAclId', 'RuleNumber', 'Egress', 'Protocol', 'RuleAction'], ReplaceNetworkAclEntry: ['NetworkAclId', 'RuleNumber', 'Egress', 'Protocol', 'RuleAction'],
+  ReplaceNetworkAclAssociation: ['AssociationId', 'NetworkAclId'],
   AttachInternetGateway: ['InternetGatewayId', 'VpcId'], DetachInternetGateway: ['InternetGatewayId', 'VpcId'], DeleteInternetGateway: ['InternetGatewayId'],
   CreateRouteTable: ['VpcId'], DeleteRouteTable: ['RouteTableId'], AssociateRouteTable: ['RouteTableId', 'SubnetId'], DisassociateRouteTable: ['AssociationId'],
   ReplaceRouteTableAssociation: ['AssociationId', 'RouteTableId'], CreateRoute: ['RouteTableId', 'DestinationCidrBlock', 'GatewayId'], DeleteRoute: ['RouteTableId', 'DestinationCidrBlock'],
@@ -490,12 +512,17 @@ function values(w: World, o: World, kind: Kind): { good: string[]; odd: string[]
     case 'lsattr': return { good: ['tcp.idle_timeout.seconds'], odd: ['tcp.idle_timeout', 'x'] };
     case 'attrval': return { good: ['true', 'false', '60', '0', '3600', '350', 'use_load_balancer_configuration'], odd: ['59', '6001', '3601', '-1', '360001'] };
     case 'tagkey': return { good: ['env', 'Name', 'k'], odd: ['aws:x', 'a'.repeat(129), 'AWS:y'] };
-    case 'restype': return { good: ['vpc', 'subnet', 'vpc-endpoint', 'security-group', 'route-table', 'vpc-endpoint-service', 'internet-gateway'], odd: ['instance', 'Vpc'] };
-    case 'filter': return { good: ['vpc-id', 'tag:env', 'service-id', 'key', 'resource-id', 'tag-key', 'vpc-endpoint-state', 'group-name', 'cidr', 'owner-id'], odd: ['tag:', 'no-such-filter', 'Tag:env'] };
+    case 'restype': return { good: ['vpc', 'subnet', 'vpc-endpoint', 'security-group', 'route-table', 'vpc-endpoint-service', 'internet-gateway', 'network-acl'], odd: ['instance', 'Vpc'] };
+    case 'filter': return { good: ['vpc-id', 'tag:env', 'service-id', 'key', 'resource-id', 'tag-key', 'vpc-endpoint-state', 'group-name', 'cidr', 'owner-id', 'default', 'association.subnet-id', 'entry.rule-number'], odd: ['tag:', 'no-such-filter', 'Tag:env'] };
     case 'token': return { good: [], odd: ['bm9wZQ==', 'token', '-1'] };
     case 'name': return { good: ['fuzz', 'fuzz-two', 'web'], odd: ['-bad', 'bad-', 'a'.repeat(33), 'default', 'sg-x', 'Fuzz', 'a_b', 'internal-x'] };
     case 'hcport': return { good: ['traffic-port', '8080'], odd: ['0', '65536', 'port'] };
     case 'igw': return { good: [w.igw], odd: [o.igw, w.deleted.igw, 'igw-0123456789abcdef0', 'igw-1', 'igw-', 'nat-1', 'local', 'vgw-1', w.vpc] };
+    case 'acl': return { good: [w.acl, w.defaultAcl], odd: [o.acl, o.defaultAcl, w.deleted.acl, 'acl-', 'acl-0', `acl-${'0'.repeat(17)}`, w.vpc, w.aclAssoc] };
+    case 'aclassoc': return { good: [w.aclAssoc], odd: [o.aclAssoc, 'aclassoc-0', 'aclassoc-', w.acl, w.assoc] };
+    case 'ruleno': return { good: ['100', '110', '200', '32766'], odd: ['0', '32767', '-1', '65536', '1.5'] };
+    case 'ruleaction': return { good: ['allow', 'deny'], odd: ['Allow', 'reject', 'ALLOW'] };
+    case 'aclprotocol': return { good: ['-1', '6', '17', '1', 'tcp'], odd: ['256', '-2', 'sctp', 'tcp ', '06'] };
     case 'lbtype': return { good: ['network'], odd: ['application', 'gateway', 'Network'] };
     case 'scheme': return { good: ['internal', 'internet-facing'], odd: ['external'] };
     case 'tgtype': return { good: ['ip', 'instance'], odd: ['lambda', 'alb', 'IP'] };

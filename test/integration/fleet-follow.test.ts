@@ -1,7 +1,7 @@
 // What one node of a fleet changes reaches the node that serves an endpoint (README "Fleet"): two
 // vpcepd as child processes on one real etcd (test/integration/etcd.ts). The endpoint's owner is
 // found by the path tracer, and every change is made through the other node: a zone taken down
-// and up, the activation delay, a service's ports, a security group's rule. Before, each was the
+// and up, the activation delay, a service's ports, a security group's rule, a network ACL. Before, each was the
 // answering node's own (zones, delay) or reached the owner only when the endpoint's own document
 // was written again (ports, rules). A backend's health, probed only by the owner, reads the same
 // through the other node (before, it showed the backend unused there), and the other node's DNS
@@ -9,7 +9,8 @@
 // endpoint and service deleted after each test); the DNS test starts two of its own.
 import {
   AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeInternetGatewaysCommand, DescribeVpcsCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
-  RevokeSecurityGroupIngressCommand,
+  RevokeSecurityGroupIngressCommand, CreateSubnetCommand, CreateNetworkAclCommand, CreateNetworkAclEntryCommand, DescribeNetworkAclsCommand,
+  ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand,
 } from '@aws-sdk/client-ec2';
 import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
@@ -336,6 +337,36 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     otherEc2.consumer.destroy();
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(ep.host_ip, 80, CLIENT)) === 'ECONNRESET', 10_000, `${owner.name} to refuse by the group's rules`));
   }, 120_000);
+  it("a network ACL's rules and a subnet's association changed through one node refuse and admit connections on the node serving the endpoint", async () => {
+    const f = await fleetOfTwo();
+    const ec2 = ec2Clients(f.a.child.url, { consumer: AWS_KEYS.consumer });
+    const vpc = (await ec2.consumer.send(new CreateVpcCommand({ CidrBlock: '10.44.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await ec2.consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.44.1.0/24' }))).Subnet!.SubnetId!;
+    const made = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: vpc, ServiceName: `com.amazonaws.vpce.us-east-1.${f.service}`, SubnetIds: [subnet],
+    }))).VpcEndpoint!;
+    ec2.consumer.destroy();
+    // its ENI's host address 127.k.1.x; a client 10.44.1.50 of the VPC binds 127.k.1.50
+    const ep = (await f.a.consumer.get(`/vpc-endpoints/${made.VpcEndpointId}`)).body;
+    const host = String(ep.host_ip);
+    const client = host.replace(/\.\d+$/, '.50');
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(host, 80, client)) === 'relay', 15_000, 'the endpoint to relay'));
+    const t = (await f.a.consumer.post('/trace', { vpc_id: vpc, source_ip: '10.44.1.50', destination_ip: ep.ip, destination_port: 80 })).body.trace;
+    const other = t.node.name === f.a.name ? f.b : f.a;
+    const otherEc2 = ec2Clients(other.child.url, { consumer: AWS_KEYS.consumer });
+    // through the other node: an ACL with no rule (the * rule denies) takes the subnet
+    const acl = (await otherEc2.consumer.send(new CreateNetworkAclCommand({ VpcId: vpc }))).NetworkAcl!.NetworkAclId!;
+    const [def] = (await otherEc2.consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name: 'default', Values: ['true'] }] }))).NetworkAcls!;
+    await otherEc2.consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: def!.Associations![0]!.NetworkAclAssociationId, NetworkAclId: acl }));
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(host, 80, client)) === 'ECONNRESET', 10_000, 'the owner to refuse by the subnet\'s ACL'));
+    // a rule allowing it, through the other node again: relayed
+    await otherEc2.consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: false, Protocol: '-1', RuleAction: 'allow', CidrBlock: '10.44.0.0/16' }));
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(host, 80, client)) === 'relay', 10_000, 'the owner to admit by the new rule'));
+    await otherEc2.consumer.send(new ReplaceNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: false, Protocol: '-1', RuleAction: 'deny', CidrBlock: '10.44.0.0/16' }));
+    await withLogs([f.a, f.b], waitFor(async () => (await attempt(host, 80, client)) === 'ECONNRESET', 10_000, 'the owner to refuse by the replaced rule'));
+    otherEc2.consumer.destroy();
+  }, 120_000);
+
   it('a service deleted through one node that had not yet seen an endpoint made on it through the other (a race): the node serving the endpoint fails it as its service\'s (EndPoint.2003) and closes its ENI', async () => {
     const f = await fleetOfTwo();
     const ep = await liveEndpoint(f, f.a);

@@ -1,7 +1,8 @@
 // Terraform 1.11 with the AWS provider 5.100 drives a spawned vpcepd through
 // examples/terraform/network-breadth, the network a platform engineer's stack builds around its
 // endpoints (data sources for the region, zones, subnets and internet gateway; an internet gateway
-// with a default route; the main table and default group adopted; one subnet association): applied,
+// with a default route; the main table and default group adopted; network ACLs with inline and
+// standalone rules, an ACL association, the default ACL adopted; one subnet association): applied,
 // planned again with nothing to change, destroyed to nothing. A file of its own, in a test group of
 // its own (scripts/test.mjs): the subnet association's provider code waits a minute before each
 // ModifyVpcEndpoint, on create and on destroy, so the file mostly waits. Same skip and CI rules as
@@ -9,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  DescribeInternetGatewaysCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
+  DescribeInternetGatewaysCommand, DescribeNetworkAclsCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,8 +21,11 @@ import { ACCOUNTS, KEYS, RUN, TF_STEP_MS, TerraformDir, daemonLogOnFailure, sdkC
 skipWithoutTerraform('Terraform, the network around PrivateLink');
 
 const NETWORK_STACK = path.join(ROOT, 'examples/terraform/network-breadth/main.tf');
-/** the network stack's resources: VPC, three subnets, internet gateway, public table, its route and association, main table, default and endpoints' groups, two endpoints, a subnet association */
-const NETWORK_RESOURCES = 14;
+/**
+ * the network stack's resources: VPC, three subnets, internet gateway, public table, its route and association, main table, default and endpoints' groups,
+ * two endpoints, a subnet association; two network ACLs, a rule, an ACL association, the default ACL
+ */
+const NETWORK_RESOURCES = 19;
 
 describe.runIf(RUN)('Terraform applies examples/terraform/network-breadth (the network around PrivateLink) against a spawned vpcepd', () => {
   let d: ChildDaemon;
@@ -90,6 +94,15 @@ describe.runIf(RUN)('Terraform applies examples/terraform/network-breadth (the n
     const [group] = (await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [String(reads.default_group)] }))).SecurityGroups!;
     expect(group!.IpPermissions).toEqual([expect.objectContaining({ IpProtocol: '-1', UserIdGroupPairs: [expect.objectContaining({ GroupId: reads.default_group })] })]);
     expect(group!.IpPermissionsEgress).toEqual([expect.objectContaining({ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] })]);
+    // the ACLs: the private subnets' with its inline rules, the public subnet's with its standalone rule, the default one declared and holding none
+    const acls = new Map(((await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [String(reads.vpc_id)] }] }))).NetworkAcls!).map((a) => [a.NetworkAclId, a]));
+    const rulesOf = (id: unknown) => acls.get(String(id))!.Entries!.filter((e) => e.RuleNumber !== 32767).map((e) => [e.Egress, e.RuleNumber, e.Protocol, e.RuleAction, e.CidrBlock, e.PortRange?.From, e.PortRange?.To]);
+    const subnetsOf = (id: unknown) => acls.get(String(id))!.Associations!.map((a) => a.SubnetId).sort();
+    expect(rulesOf(reads.private_acl)).toEqual([[true, 100, '6', 'allow', '10.20.0.0/16', 1024, 65535], [false, 100, '6', 'allow', '10.20.0.0/16', 443, 443]]);
+    expect(subnetsOf(reads.private_acl)).toEqual(privateSubnets);
+    expect(rulesOf(reads.public_acl)).toEqual([[false, 100, '6', 'allow', '0.0.0.0/0', 443, 443]]);
+    expect(subnetsOf(reads.public_acl)).toEqual([reads.public_subnet]);
+    expect(acls.get(String(reads.default_acl))).toMatchObject({ IsDefault: true, Associations: [], Tags: [{ Key: 'Name', Value: 'default' }] });
     // the association placed the interface endpoint in the first private subnet; the gateway endpoint routes in both tables
     const endpoints = (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [String(reads.ec2_endpoint), String(reads.s3_endpoint)] }))).VpcEndpoints!;
     const byId = new Map(endpoints.map((e) => [e.VpcEndpointId, e]));
@@ -109,6 +122,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/network-breadth (the n
     expect((await consumer.send(new DescribeInternetGatewaysCommand({}))).InternetGateways ?? []).toEqual([]);
     expect((await consumer.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).toEqual([]);
     expect((await consumer.send(new DescribeRouteTablesCommand({}))).RouteTables ?? []).toEqual([]);
+    expect((await consumer.send(new DescribeNetworkAclsCommand({}))).NetworkAcls ?? []).toEqual([]);
     expect(((await consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints ?? []).filter((e) => e.State !== 'deleted')).toEqual([]);
   }, TF_STEP_MS);
 });

@@ -169,6 +169,32 @@ interface Attempt {
   readonly counted: string;
 }
 
+/**
+ * an interface endpoint of the world's service in subnet 10.N.1.0/24 of a VPC 10.N.0.0/16 made
+ * through the API (made by the control plane: ids of N), after SETUP has shaped the VPC and
+ * subnet (groups, ACLs); the attempt from a client of that subnet
+ */
+async function endpointInApiVpc(
+  w: World, n: number, setup: (c: ControlPlane, me: NonNullable<ReturnType<ControlPlane['accountByName']>>, vpcId: string, subnetId: string) => Promise<{ securityGroups?: string[] }>,
+): Promise<(source: string) => Attempt> {
+  const c = w.control!;
+  const me = c.accountByName('consumer')!;
+  const service = (await endpoint(w)).endpoint_service_id as string;
+  const id = (kind: string, last: number) => `${kind}-${String(n * 100 + last).padStart(17, '0')}`;
+  const vpcId = id('vpc', 1);
+  const subnetId = id('subnet', 1);
+  await c.createVpc(me, { id: vpcId, mainRouteTableId: id('rtb', 1), defaultSecurityGroupId: id('sg', 0), cidr: `10.${n}.0.0/16` });
+  await c.createSubnet(me, { id: subnetId, vpcId, cidr: `10.${n}.1.0/24`, zone: 'sim-1a' });
+  const { securityGroups } = await setup(c, me, vpcId, subnetId);
+  const made = await c.createEndpoint(me, { serviceId: service, vpcId, subnetId, ...(securityGroups ? { securityGroups } : {}) }, { requirePrincipal: false });
+  const ep = await waitFor(() => { const e = c.ownEndpoint(me, made.id); return e.status === 'accepted' ? e : null; }, 5_000, 'endpoint accepted');
+  const k = c.routing().vpcs.get(vpcId)!.number;
+  return (source: string): Attempt => ({
+    api: w.consumer, query: { vpc_id: vpcId, source_ip: source, destination_ip: ep.ip, destination_port: w.port },
+    host: ep.host_ip!, port: w.port, localAddress: `127.${k}.${source.split('.').slice(2).join('.')}`, counted: ep.id,
+  });
+}
+
 /** traces, connects for real, and checks that the two agree; returns the trace */
 async function agree(w: World, a: Attempt): Promise<any> {
   const r = await a.api.post('/trace', a.query);
@@ -300,24 +326,36 @@ const CASES: ReadonlyArray<{
     name: 'at an interface endpoint in a VPC made through the API, whose security group admits 10.50.1.0/28 to its port',
     async run() {
       const w = await inProcessWorld();
-      const c = w.control!;
-      const me = c.accountByName('consumer')!;
-      const service = (await endpoint(w)).endpoint_service_id as string;
-      await c.createVpc(me, { id: 'vpc-00000000000005001', mainRouteTableId: 'rtb-00000000000005001', defaultSecurityGroupId: 'sg-00000000000005000', cidr: '10.50.0.0/16' });
-      await c.createSubnet(me, { id: 'subnet-00000000000005001', vpcId: 'vpc-00000000000005001', cidr: '10.50.1.0/24', zone: 'sim-1a' });
-      await c.createSecurityGroup(me, { id: 'sg-00000000000005001', vpcId: 'vpc-00000000000005001', name: 'clients', description: 'x' });
-      await c.changeSecurityGroupRules(me, 'sg-00000000000005001', 'ingress', 'authorize', [{ protocol: 'tcp', fromPort: w.port, toPort: w.port, cidr: '10.50.1.0/28' }]);
-      const made = await c.createEndpoint(me, { serviceId: service, vpcId: 'vpc-00000000000005001', subnetId: 'subnet-00000000000005001', securityGroups: ['sg-00000000000005001'] }, { requirePrincipal: false });
-      const ep = await waitFor(() => { const e = c.ownEndpoint(me, made.id); return e.status === 'accepted' ? e : null; }, 5_000, 'endpoint accepted');
-      const k = c.routing().vpcs.get('vpc-00000000000005001')!.number;
-      const from = (source: string): Attempt => ({
-        api: w.consumer, query: { vpc_id: 'vpc-00000000000005001', source_ip: source, destination_ip: ep.ip, destination_port: w.port },
-        host: ep.host_ip!, port: w.port, localAddress: `127.${k}.${source.split('.').slice(2).join('.')}`, counted: ep.id,
+      const from = await endpointInApiVpc(w, 50, async (c, me, vpcId) => {
+        await c.createSecurityGroup(me, { id: 'sg-00000000000005001', vpcId, name: 'clients', description: 'x' });
+        await c.changeSecurityGroupRules(me, 'sg-00000000000005001', 'ingress', 'authorize', [{ protocol: 'tcp', fromPort: w.port, toPort: w.port, cidr: '10.50.1.0/28' }]);
+        return { securityGroups: ['sg-00000000000005001'] };
       });
       const rule = `tcp ${w.port} from 10.50.1.0/28`;
       expect(await agree(w, from('10.50.1.5'))).toMatchObject({ outcome: 'relay', security_group: { enforced: true, matched: rule } });
       const refused = await agree(w, from('10.50.1.50'));
       expect(refused.security_group).toMatchObject({ matched: null, rules: [rule] });
+      return refused;
+    },
+  },
+  {
+    refusal: 'network_acl',
+    name: 'at an interface endpoint in a subnet whose network ACL denies 10.51.1.48/28 (rule 50), then allows 10.51.1.0/24 to its port (rule 100)',
+    async run() {
+      const w = await inProcessWorld();
+      const from = await endpointInApiVpc(w, 51, async (c, me, vpcId, subnetId) => {
+        const acl = await c.createNetworkAcl(me, { id: 'acl-00000000000005101', vpcId });
+        const entry = { egress: false, protocol: 'tcp', fromPort: w.port, toPort: w.port };
+        await c.changeNetworkAclEntry(me, acl.id, { op: 'create', entry: { ...entry, ruleNumber: 50, action: 'deny', cidr: '10.51.1.48/28' } });
+        await c.changeNetworkAclEntry(me, acl.id, { op: 'create', entry: { ...entry, ruleNumber: 100, action: 'allow', cidr: '10.51.1.0/24' } });
+        await c.associateNetworkAcl(me, subnetId, acl.id);
+        return {};
+      });
+      const allow = `allow tcp ${w.port} from 10.51.1.0/24`;
+      const deny = `deny tcp ${w.port} from 10.51.1.48/28`;
+      expect(await agree(w, from('10.51.1.5'))).toMatchObject({ outcome: 'relay', network_acl: { enforced: true, matched: allow, rules: [deny, allow] } });
+      const refused = await agree(w, from('10.51.1.50'));
+      expect(refused.network_acl).toMatchObject({ matched: deny });
       return refused;
     },
   },

@@ -4,7 +4,7 @@
 // and the compiled choice, through the addon's fastDecide() test entry), on a table with every
 // refusal reason the threads decide and on the backend each admitted flow goes to.
 import { describe, expect, it } from 'vitest';
-import { admit, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from '../../src/model/admission.js';
+import { admit, type AclGateRule, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from '../../src/model/admission.js';
 import { chooseBackend, choiceIndex, choiceReason, compileChoice, CHOICE_REASONS, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceRules } from '../../src/model/backend-choice.js';
 import type { HealthView, ProbeState } from '../../src/model/health.js';
 import { clientVpcOf } from '../../src/model/isolation.js';
@@ -35,6 +35,8 @@ interface Case {
   cap?: number;
   whitelist?: string[] | null;
   rules?: Array<[cidr: string, from: number, to: number]> | null;
+  /** the ENI's subnet's network ACL inbound rules, in number order */
+  acl?: Array<[cidr: string, from: number, to: number, action: 'allow' | 'deny']> | null;
   load?: Partial<DaemonLoad>;
   snatLeft?: number;
   targets?: Target[];
@@ -75,6 +77,14 @@ const CASES: Case[] = [
   { name: 'security group: a rule admits (simulated source, port range)', client: '127.1.1.7', rules: [['10.0.9.0/24', 1, 65535], ['10.0.1.0/24', 70, 80]], want: null },
   { name: 'security group: an on-premises client by its own address', client: '127.0.0.1', rules: [['127.0.0.0/8', 80, 80]], want: null },
   { name: 'whitelist before security group', client: '127.1.0.5', whitelist: [], rules: [], want: 'whitelist' },
+  { name: 'network_acl: no rule holds the client (the * rule)', client: '127.1.0.5', acl: [], want: 'network_acl' },
+  { name: 'network_acl: the first rule holding the client denies, a later one allows', client: '127.1.0.5', acl: [['10.0.0.0/24', 80, 80, 'deny'], ['10.0.0.0/16', 0, 65535, 'allow']], want: 'network_acl' },
+  { name: 'network ACL: a deny of another port, then an allow (first match by number)', client: '127.1.0.5', acl: [['10.0.0.0/16', 81, 90, 'deny'], ['10.0.0.0/16', 0, 65535, 'allow']], want: null },
+  { name: 'network_acl: the source matches, not the port', client: '127.1.0.5', acl: [['10.0.0.0/16', 443, 443, 'allow']], want: 'network_acl' },
+  { name: 'network ACL: an on-premises client by its own address', client: '127.0.0.1', acl: [['10.0.0.0/8', 0, 65535, 'deny'], ['127.0.0.0/8', 80, 80, 'allow']], want: null },
+  { name: 'whitelist before network ACL', client: '127.1.0.5', whitelist: [], acl: [], want: 'whitelist' },
+  { name: 'network ACL before security group', client: '127.1.0.5', acl: [], rules: [], want: 'network_acl' },
+  { name: 'network ACL allows, then the security group refuses', client: '127.1.0.5', acl: [['0.0.0.0/0', 0, 65535, 'allow']], rules: [], want: 'security_group' },
   { name: 'snat_exhausted: no SNAT port left', client: '127.1.0.5', snatLeft: 0, want: 'snat_exhausted' },
   { name: 'backend_unreachable: no target at all', client: '127.1.0.5', targets: [], want: 'backend_unreachable' },
   { name: 'no healthy backend: fail open admits', client: '127.1.0.5', targets: T2, health: { a: 'unhealthy', b: 'unhealthy' }, want: null },
@@ -82,10 +92,12 @@ const CASES: Case[] = [
   { name: 'failover: the ENI zone has no eligible target', client: '127.1.0.5', eniZone: 'z-a', crossZone: false, targets: T2, health: { a: 'unhealthy' }, want: null },
 ];
 
-function decideTs(c: Case, load: DaemonLoad, gate: EndpointGate, inputs: ChoiceInputs, rules: ChoiceRules, targets: Target[], eniHost: string, port: number): { reason: RefusalReason | null; target: number; choice: string | null } {
+function decideTs(
+  c: Case, load: DaemonLoad, gate: EndpointGate, acl: readonly AclGateRule[] | null, inputs: ChoiceInputs, rules: ChoiceRules, targets: Target[], eniHost: string, port: number,
+): { reason: RefusalReason | null; target: number; choice: string | null } {
   const ip = ipToInt(c.client);
   const clientPort = c.clientPort ?? 40000;
-  const reason = c.closing ? 'not_accepted' : inputs.zoneDown(rules.zone) ? 'zone_down' : admit(gate, load, ip, clientVpcOf(ip, isVpc), port) ?? ((c.snatLeft ?? 1) === 0 ? 'snat_exhausted' : null);
+  const reason = c.closing ? 'not_accepted' : inputs.zoneDown(rules.zone) ? 'zone_down' : admit(gate, load, ip, clientVpcOf(ip, isVpc), port, acl) ?? ((c.snatLeft ?? 1) === 0 ? 'snat_exhausted' : null);
   if (reason !== null) return { reason, target: -1, choice: null };
   const ch = chooseBackend(targets, rules, inputs, flowHash(ip, clientPort, ipToInt(eniHost), port));
   if (ch === NO_CHOICE) return { reason: 'backend_unreachable', target: -1, choice: null };
@@ -106,12 +118,13 @@ describe.skipIf(relay === null && !inCi)('the fast path: the threads decide as a
     const whitelist = (c.whitelist ?? []).map(cidrOf);
     const securityRules: GateRule[] | null = c.rules === undefined || c.rules === null ? null : c.rules.map(([cidr, from, to]) => ({ cidr: cidrOf(cidr), from, to }));
     const gate: EndpointGate = { active: c.active ?? 0, cap: c.cap ?? 3000, whitelistEnabled: c.whitelist !== undefined && c.whitelist !== null, whitelist, vpcNumber: 1, vpcBase: VPCS.get(1)!, securityRules };
+    const acl: AclGateRule[] | null = c.acl ? c.acl.map(([cidr, from, to, action]) => ({ cidr: cidrOf(cidr), from, to, allow: action === 'allow' })) : null;
     const down = new Set(c.zonesDown ?? []);
     const health: HealthView = { state: (k) => c.health?.[k] ?? 'initial', reason: () => null };
     const inputs: ChoiceInputs = { health, zoneDown: (z) => z !== null && down.has(z) };
     const rules: ChoiceRules = { zone: c.eniZone ?? 'z-a', crossZone: c.crossZone ?? true, zoneAffinity: c.zoneAffinity ?? false };
     const targets = c.targets ?? [{ key: 'x', host: '127.0.0.1', port: 7000, zone: null }];
-    const ts = decideTs(c, load, gate, inputs, rules, targets, eniHost, port);
+    const ts = decideTs(c, load, gate, acl, inputs, rules, targets, eniHost, port);
     expect(ts.reason, 'the table says what admit() decides').toBe(c.want);
 
     writeLoad(r.globals, { maxConnections: load.maxConnections, fdBudget: load.fdBudget, listeners: load.listeners, slowActive: 0, onPremisesAllowed: load.onPremises === 'allow' });
@@ -128,6 +141,7 @@ describe.skipIf(relay === null && !inCi)('the fast path: the threads decide as a
       whitelistEnabled: gate.whitelistEnabled,
       whitelist,
       securityRules,
+      networkAcl: acl,
       targets: targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: inputs.zoneDown(t.zone) })),
       choice: compileChoice(targets, rules, inputs),
       rate: 0,
@@ -159,7 +173,7 @@ describe.skipIf(relay === null && !inCi)('the fast path: the threads decide as a
         const inputs: ChoiceInputs = { health: { state: (k) => states[k] ?? 'initial', reason: () => null }, zoneDown: () => false };
         const compiled = compileGate({
           refuseAll: null, zoneDown: false, capLeft: 3000, vpcNumber: 1, vpcBase: VPCS.get(1)!, port: 443, eniHostIp: ipToInt('127.1.2.3'), sourceIp: 0,
-          whitelistEnabled: false, whitelist: [], securityRules: null,
+          whitelistEnabled: false, whitelist: [], securityRules: null, networkAcl: null,
           targets: targets.map((t) => ({ ip: ipToInt(t.host), port: t.port, zoneDown: false })), choice: compileChoice(targets, rules, inputs), rate: 0, idleTimeoutMs: 0,
         });
         for (let p = 30000; p < 30300; p++) {

@@ -32,7 +32,7 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
   });
   const load: DaemonLoad = { active: 0, maxConnections: 100, fdBudget: 1000, listeners: 1, onPremises: 'allow' };
   const live = (g: Partial<EndpointGate> = {}, l: Partial<DaemonLoad> = {}): LiveAdmission => ({
-    gate: gate(g), load: { ...load, ...l }, ports: [80], snatPortsFree: 64_512, snatMode: 'kernel',
+    gate: gate(g), networkAclAt: () => null, load: { ...load, ...l }, ports: [80], snatPortsFree: 64_512, snatMode: 'kernel',
   });
   const input = (o: Partial<InterfaceTraceInput> = {}): InterfaceTraceInput => ({
     vpcId: 'vpc-a', vpcNumber: 2, sourceIp: ipToInt('10.0.1.50'), clientHost: '127.2.1.50', destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,

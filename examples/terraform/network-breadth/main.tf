@@ -2,7 +2,9 @@
 # vpcep-sim: the region and its zones read with data sources, a VPC with a subnet per zone and a
 # public subnet, an internet gateway and a public route table with a default route to it, the VPC's
 # main route table and default security group adopted (aws_default_route_table,
-# aws_default_security_group: only its members and all egress), the subnets found again with
+# aws_default_security_group: only its members and all egress), network ACLs (the private subnets'
+# with inline rules, the public subnet's with a standalone rule and association, the default one
+# adopted with aws_default_network_acl), the subnets found again with
 # data "aws_subnets", an interface endpoint placed in its subnet by aws_vpc_endpoint_subnet_association
 # and a gateway endpoint routed in both tables. See README "Terraform";
 # test/integration/terraform-extras.test.ts applies this very file, plans it again and destroys it.
@@ -138,6 +140,76 @@ resource "aws_default_security_group" "default" {
   tags = { Name = "default" }
 }
 
+# the private subnets' ACL, rules inline: HTTPS in from the VPC, replies back to it
+resource "aws_network_acl" "private" {
+  vpc_id     = aws_vpc.main.id
+  subnet_ids = aws_subnet.private[*].id
+  ingress {
+    protocol   = "tcp"
+    rule_no    = 100
+    action     = "allow"
+    cidr_block = aws_vpc.main.cidr_block
+    from_port  = 443
+    to_port    = 443
+  }
+  egress {
+    protocol   = "tcp"
+    rule_no    = 100
+    action     = "allow"
+    cidr_block = aws_vpc.main.cidr_block
+    from_port  = 1024
+    to_port    = 65535
+  }
+  tags = { Name = "private" }
+}
+
+# the public subnet's ACL, its rules standalone (a Network ACL with inline rules cannot take them)
+resource "aws_network_acl" "public" {
+  vpc_id = aws_vpc.main.id
+  tags   = { Name = "public" }
+}
+
+resource "aws_network_acl_rule" "public_https_in" {
+  network_acl_id = aws_network_acl.public.id
+  rule_number    = 100
+  egress         = false
+  protocol       = "tcp"
+  rule_action    = "allow"
+  cidr_block     = "0.0.0.0/0"
+  from_port      = 443
+  to_port        = 443
+}
+
+resource "aws_network_acl_association" "public" {
+  network_acl_id = aws_network_acl.public.id
+  subnet_id      = aws_subnet.public.id
+}
+
+# the VPC's default ACL as AWS makes it, declared; the subnets it holds are whatever no other ACL holds
+resource "aws_default_network_acl" "default" {
+  default_network_acl_id = aws_vpc.main.default_network_acl_id
+  ingress {
+    protocol   = -1
+    rule_no    = 100
+    action     = "allow"
+    cidr_block = "0.0.0.0/0"
+    from_port  = 0
+    to_port    = 0
+  }
+  egress {
+    protocol   = -1
+    rule_no    = 100
+    action     = "allow"
+    cidr_block = "0.0.0.0/0"
+    from_port  = 0
+    to_port    = 0
+  }
+  tags = { Name = "default" }
+  lifecycle {
+    ignore_changes = [subnet_ids]
+  }
+}
+
 resource "aws_security_group" "endpoints" {
   name        = "endpoints"
   description = "HTTPS from the VPC to the interface endpoints"
@@ -190,6 +262,9 @@ output "reads" {
     main_table      = aws_default_route_table.main.id
     public_table    = aws_route_table.public.id
     default_group   = aws_default_security_group.default.id
+    private_acl     = aws_network_acl.private.id
+    public_acl      = aws_network_acl.public.id
+    default_acl     = aws_default_network_acl.default.id
     ec2_endpoint    = aws_vpc_endpoint.ec2.id
     ec2_subnet      = aws_vpc_endpoint_subnet_association.ec2.subnet_id
     s3_endpoint     = aws_vpc_endpoint.s3.id

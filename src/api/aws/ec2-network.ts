@@ -1,8 +1,7 @@
 // EC2's network reads around endpoints (aws-ec2-api.md §2.1, §2.3, §4.2: what Terraform and the
 // CLI read on every refresh): VPCs and their attributes, subnets, route tables with the gateway
-// endpoints' routes, each VPC's default security group and network ACL (virtual: the domain has
-// neither, and nothing filters by them), the ENIs of interface endpoints, and the public services'
-// prefix lists. Ids the domain keeps (VPCs, subnets, route tables, prefix lists) are shown as they
+// endpoints' routes, security groups (a config VPC's default one virtual), the ENIs of interface
+// endpoints, and the public services' prefix lists (network ACLs: ec2-network-acls.ts). Ids the domain keeps (VPCs, subnets, route tables, prefix lists) are shown as they
 // are; what it has no id for gets a stable derived one (aws-render.ts derivedId).
 import { admitsMembers, type Endpoint, type Route, type SecurityGroup, type SecurityGroupRule, type Subnet, type Vpc } from '../../model/types.js';
 import { cidrOf, lastAddress } from '../../net/cidr.js';
@@ -227,7 +226,7 @@ function describeRouteTables(call: AwsCall): XmlFields {
   };
 }
 
-// ---- security groups (each VPC's default one, virtual for config VPCs) and network ACLs
+// ---- security groups (each VPC's default one, virtual for config VPCs)
 
 /** a config VPC's default group has no document: shown with a derived id, all traffic from its members */
 function virtualDefaultGroup(v: Vpc, owner: string): SecurityGroup {
@@ -359,32 +358,6 @@ function describeSecurityGroups(call: AwsCall): XmlFields {
   return { securityGroupInfo: out.items.map((g) => securityGroupXml(g, ownerOf(call))), nextToken: out.nextToken };
 }
 
-function describeNetworkAcls(call: AwsCall): XmlFields {
-  const acls = call.control.vpcs(call.caller).map((v) => ({ id: derivedId('acl', v.id), vpc: v }));
-  const chosen = byIds(call, 'NetworkAclId', acls, (a) => a.id, 'InvalidNetworkAclID.NotFound', 'network ACL', ID_SHAPES.networkAcl);
-  const table: FilterTable<(typeof acls)[number]> = {
-    'network-acl-id': (a) => a.id,
-    'vpc-id': (a) => a.vpc.id,
-    'default': () => 'true',
-    'association.subnet-id': (a) => a.vpc.subnets.map((s) => s.id),
-    'owner-id': () => ownerOf(call),
-  };
-  const entry = (ruleNumber: number, egress: boolean, ruleAction: 'allow' | 'deny') => ({ ruleNumber, protocol: '-1', ruleAction, egress, cidrBlock: '0.0.0.0/0' });
-  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (a) => a.id, call.params);
-  return {
-    networkAclSet: out.items.map((a) => ({
-      networkAclId: a.id,
-      vpcId: a.vpc.id,
-      default: true,
-      entrySet: [entry(100, true, 'allow'), entry(32767, true, 'deny'), entry(100, false, 'allow'), entry(32767, false, 'deny')],
-      associationSet: a.vpc.subnets.map((s) => ({ networkAclAssociationId: derivedId('aclassoc', `${a.id}/${s.id}`), networkAclId: a.id, subnetId: s.id })),
-      tagSet: [],
-      ownerId: ownerOf(call),
-    })),
-    nextToken: out.nextToken,
-  };
-}
-
 // ---- the ENIs of interface endpoints
 
 function describeNetworkInterfaces(call: AwsCall): XmlFields {
@@ -464,7 +437,6 @@ export const EC2_NETWORK_ACTIONS: ActionTable = {
   DescribeRouteTables: describeRouteTables,
   DescribeSecurityGroups: describeSecurityGroups,
   DescribeSecurityGroupRules: describeSecurityGroupRules,
-  DescribeNetworkAcls: describeNetworkAcls,
   DescribeNetworkInterfaces: describeNetworkInterfaces,
   DescribePrefixLists: describePrefixLists,
 };

@@ -1,6 +1,6 @@
 // EC2's tag actions (CreateTags, DeleteTags, DescribeTags) over every resource the domain tags:
 // the caller's endpoints (`vpc-endpoint`) and endpoint services (`vpc-endpoint-service`), made
-// through either dialect, and its VPCs, subnets, route tables, security groups and internet gateways (those of config
+// through either dialect, and its VPCs, subnets, route tables, security groups, internet gateways and network ACLs (those of config
 // VPCs are shown with none, and keep none: the config's). Tags go through the control plane's tag
 // command, the one the Huawei tag actions use, so both APIs show the same tags. A request naming
 // several resources is checked in full (existence, the tag limit) before any resource changes.
@@ -15,6 +15,7 @@ import type { XmlFields } from './xml.js';
 /** the domain's kinds of tagged resource and AWS's resource types for them */
 const RESOURCE_TYPES = {
   endpoint: 'vpc-endpoint', endpoint_service: 'vpc-endpoint-service', vpc: 'vpc', subnet: 'subnet', route_table: 'route-table', security_group: 'security-group', internet_gateway: 'internet-gateway',
+  network_acl: 'network-acl',
 } as const;
 type Kind = keyof typeof RESOURCE_TYPES;
 
@@ -22,7 +23,7 @@ interface Tagged {
   readonly kind: Kind;
   readonly id: string;
   readonly tags: readonly Tag[];
-  /** a config VPC's default security group, which the EC2 API shows without storing it: its tags do not change */
+  /** a config VPC's default security group or network ACL, which the EC2 API shows without storing it: its tags do not change */
   readonly virtual?: boolean;
 }
 
@@ -30,6 +31,7 @@ interface Tagged {
 function taggedResources(call: AwsCall): Tagged[] {
   const vpcs = call.control.vpcs(call.caller);
   const stored = new Set(call.control.securityGroups(call.caller).map((g) => g.id));
+  const apiVpcs = new Set(vpcs.filter((v) => v.origin === 'api').map((v) => v.id));
   return [
     ...call.control.listEndpoints(call.caller).map((e) => ({ kind: 'endpoint' as const, id: e.id, tags: e.tags })),
     ...call.control.listServices(call.caller).map((s) => ({ kind: 'endpoint_service' as const, id: s.id, tags: s.tags })),
@@ -38,6 +40,7 @@ function taggedResources(call: AwsCall): Tagged[] {
     ...vpcs.flatMap((v) => v.route_tables.map((x) => ({ kind: 'route_table' as const, id: x.id, tags: x.tags ?? [] }))),
     ...call.control.internetGateways(call.caller).map((g) => ({ kind: 'internet_gateway' as const, id: g.id, tags: g.tags })),
     ...callerSecurityGroups(call).map((g) => ({ kind: 'security_group' as const, id: g.id, tags: g.tags, virtual: !stored.has(g.id) })),
+    ...call.control.networkAcls(call.caller).map((a) => ({ kind: 'network_acl' as const, id: a.id, tags: a.tags, virtual: !apiVpcs.has(a.vpc_id) })),
   ];
 }
 
@@ -50,6 +53,7 @@ const NOT_FOUND: ReadonlyArray<readonly [RegExp, string, string]> = [
   [/^rtb-/, 'InvalidRouteTableID.NotFound', 'routeTable ID'],
   [/^sg-/, 'InvalidGroup.NotFound', 'security group'],
   [/^igw-/, 'InvalidInternetGatewayID.NotFound', 'internetGateway ID'],
+  [/^acl-/, 'InvalidNetworkAclID.NotFound', 'networkAcl ID'],
 ];
 
 /** the caller's resource of that id, or the NotFound AWS gives for its shape (InvalidID for a kind vpcep-sim does not tag) */
@@ -58,7 +62,7 @@ function resourceOf(call: AwsCall, all: readonly Tagged[], id: string): Tagged {
   if (r) return r;
   const shape = NOT_FOUND.find(([prefix]) => prefix.test(id));
   if (shape) throw new AwsRequestError(shape[1], `The ${shape[2]} '${id.slice(0, 100)}' does not exist`);
-  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints, endpoint services, VPCs, subnets, route tables, security groups and internet gateways)`);
+  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints, endpoint services, VPCs, subnets, route tables, security groups, internet gateways and network ACLs)`);
 }
 
 /** `ResourceId.N`, each resolved, none missing */
@@ -68,7 +72,7 @@ function resources(call: AwsCall): Tagged[] {
   const all = taggedResources(call);
   return ids.map((id) => {
     const r = resourceOf(call, all, id);
-    if (r.virtual) throw new AwsRequestError('UnauthorizedOperation', `The security group '${id}' is the default group of a VPC declared in the config file: its tags are the config's`, 403);
+    if (r.virtual) throw new AwsRequestError('UnauthorizedOperation', `The ${RESOURCE_TYPES[r.kind]} '${id}' is the default one of a VPC declared in the config file: its tags are the config's`, 403);
     return r;
   });
 }

@@ -105,6 +105,11 @@ export const EC2_ERRORS = {
   GatewayNotFound: { code: 'InvalidGatewayID.NotFound', status: 400 },
   GatewayNotAttached: { code: 'Gateway.NotAttached', status: 400 },
   GatewayAlreadyAttached: { code: 'Resource.AlreadyAssociated', status: 400 },
+  // EC2's common client error codes for network ACLs; the default ACL's refusal is unconfirmed (README)
+  NetworkAclNotFound: { code: 'InvalidNetworkAclID.NotFound', status: 400 },
+  NetworkAclEntryExists: { code: 'NetworkAclEntryAlreadyExists', status: 400 },
+  NetworkAclEntryNotFound: { code: 'InvalidNetworkAclEntry.NotFound', status: 400 },
+  DefaultNetworkAclUndeletable: { code: 'Client.CannotDelete', status: 400 },
   // toxics come through the Huawei-style and Toxiproxy APIs only
   ToxicNotFound: { code: 'InvalidParameterValue', status: 400 },
   ToxicExists: { code: 'InvalidParameterValue', status: 400 },
@@ -178,6 +183,10 @@ const QUERY_ERRORS = {
   GatewayNotFound: { code: 'ValidationError', status: 400 },
   GatewayNotAttached: { code: 'ValidationError', status: 400 },
   GatewayAlreadyAttached: { code: 'ValidationError', status: 400 },
+  NetworkAclNotFound: { code: 'ValidationError', status: 400 },
+  NetworkAclEntryExists: { code: 'ValidationError', status: 400 },
+  NetworkAclEntryNotFound: { code: 'ValidationError', status: 400 },
+  DefaultNetworkAclUndeletable: { code: 'ValidationError', status: 400 },
   ToxicNotFound: { code: 'ValidationError', status: 400 },
   ToxicExists: { code: 'ValidationError', status: 400 },
 } as const satisfies Record<ErrorName, AwsErrorEntry>;

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 
 /** the prefixes of the ids this dialect makes: prefix + '-' + 17 lower-case hex digits */
-export const AWS_ID_PREFIXES = ['vpce', 'vpce-svc', 'vpce-nfn', 'eni', 'pl', 'vpc', 'subnet', 'rtb', 'sg', 'sgr', 'igw'] as const;
+export const AWS_ID_PREFIXES = ['vpce', 'vpce-svc', 'vpce-nfn', 'eni', 'pl', 'vpc', 'subnet', 'rtb', 'sg', 'sgr', 'igw', 'acl'] as const;
 export type AwsIdPrefix = (typeof AWS_ID_PREFIXES)[number];
 
 const ID_PATTERNS = Object.fromEntries(

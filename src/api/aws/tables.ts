@@ -6,6 +6,7 @@ import { EC2_BASE_ACTIONS } from './ec2-base.js';
 import { EC2_ENDPOINT_ACTIONS } from './ec2-endpoints.js';
 import { EC2_INTERNET_GATEWAY_ACTIONS } from './ec2-internet-gateways.js';
 import { EC2_INVENTORY_ACTIONS } from './ec2-inventory.js';
+import { EC2_NETWORK_ACL_ACTIONS } from './ec2-network-acls.js';
 import { EC2_NETWORK_ACTIONS } from './ec2-network.js';
 import { EC2_NOTIFICATION_ACTIONS } from './ec2-notifications.js';
 import { EC2_PREFIX_LIST_ACTIONS } from './ec2-prefix-lists.js';
@@ -26,6 +27,7 @@ export const EC2_ACTIONS: ActionTable = {
   ...EC2_SERVICE_ACTIONS,
   ...EC2_INVENTORY_ACTIONS,
   ...EC2_INTERNET_GATEWAY_ACTIONS,
+  ...EC2_NETWORK_ACL_ACTIONS,
 };
 
 export const ELBV2_ACTIONS: ActionTable = {

@@ -143,6 +143,11 @@ export const HUAWEI_ERRORS = {
   GatewayNotFound: { code: 'EndPoint.0005', status: 404 },
   GatewayNotAttached: { code: 'EndPoint.0002', status: 400 },
   GatewayAlreadyAttached: { code: 'EndPoint.0002', status: 400 },
+  // network ACLs are made through the AWS API only
+  NetworkAclNotFound: { code: 'EndPoint.0005', status: 404 },
+  NetworkAclEntryExists: { code: 'EndPoint.0002', status: 400 },
+  NetworkAclEntryNotFound: { code: 'EndPoint.0005', status: 404 },
+  DefaultNetworkAclUndeletable: { code: 'EndPoint.0002', status: 400 },
   // toxics (README "Fault injection"): Huawei has none; a resource that does not exist, a conflict
   ToxicNotFound: { code: 'EndPoint.0005', status: 404 },
   ToxicExists: { code: 'EndPoint.3006', status: 409 },

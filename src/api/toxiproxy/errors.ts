@@ -76,6 +76,10 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   GatewayNotFound: 404,
   GatewayNotAttached: 409,
   GatewayAlreadyAttached: 409,
+  NetworkAclNotFound: 404,
+  NetworkAclEntryExists: 409,
+  NetworkAclEntryNotFound: 404,
+  DefaultNetworkAclUndeletable: 409,
   ToxicNotFound: 404,
   ToxicExists: 409,
 };
