@@ -37,6 +37,11 @@ export interface ClaimedDocument {
   readonly values?: readonly string[];
   /** a new document's slot: the first free one of COUNT slots from FROM (the count held already: two writers racing pick the same) */
   readonly quota?: { readonly slot: (n: number) => string; readonly count: number; readonly from: number; readonly exceeded: string };
+  /**
+   * the refusal when another writer holds one of `values` (a name or a VPC this node has not yet seen
+   * taken): the one the caller gets when it sees the holder; absent: StoreConflict, try again
+   */
+  readonly taken?: () => DomainError;
 }
 
 /** the claims held, by id, with the ids of each holder and the quota slots of each account (no walk of every claim per create) */
@@ -189,7 +194,7 @@ export class Claims {
     };
     for (const c of is) {
       if (was.has(c)) continue;
-      if (this.taken(c)) throw new DomainError('StoreConflict', `${c} is taken`);
+      if (this.taken(c)) throw d.taken?.() ?? new DomainError('StoreConflict', `${c} is taken`);
       claim(c);
     }
     if (d.quota && !was.size) {

@@ -682,11 +682,24 @@ export class ControlState {
         if (n && (this.notifications.has(c.id) || !n.client_token)) return null;
         return { holder: `notification/${c.id}`, values: n?.client_token ? [tokenClaim('notification', n.owner, n.client_token.token)] : undefined };
       }
-      case 'securitygroup': return { holder: `securitygroup/${c.id}`, values: value ? [`sg-name/${value.vpc_id}/${value.name}`] : undefined };
-      case 'loadbalancer': return { holder: `loadbalancer/${c.id}`, values: value ? [`lb-name/${value.owner}/${value.name}`] : undefined };
-      case 'targetgroup': return { holder: `targetgroup/${c.id}`, values: value ? [`tg-name/${value.owner}/${value.name}`] : undefined };
+      // the loser of two writers racing for a name or a VPC is refused as if it had seen the winner
+      case 'securitygroup': return {
+        holder: `securitygroup/${c.id}`, values: value ? [`sg-name/${value.vpc_id}/${value.name}`] : undefined,
+        taken: () => new DomainError('DuplicateGroupName', `The security group '${value?.name}' already exists for VPC '${value?.vpc_id}'`),
+      };
+      case 'loadbalancer': return {
+        holder: `loadbalancer/${c.id}`, values: value ? [`lb-name/${value.owner}/${value.name}`] : undefined,
+        taken: () => new DomainError('DuplicateLoadBalancerName', `a load balancer named ${value?.name} exists`),
+      };
+      case 'targetgroup': return {
+        holder: `targetgroup/${c.id}`, values: value ? [`tg-name/${value.owner}/${value.name}`] : undefined,
+        taken: () => new DomainError('DuplicateTargetGroupName', `a target group named ${value?.name} exists`),
+      };
       // a VPC has at most one internet gateway: two nodes attaching two at once never both win
-      case 'internetgateway': return { holder: `internetgateway/${c.id}`, values: value ? (value.vpc_id ? [`igw-vpc/${value.vpc_id}`] : []) : undefined };
+      case 'internetgateway': return {
+        holder: `internetgateway/${c.id}`, values: value ? (value.vpc_id ? [`igw-vpc/${value.vpc_id}`] : []) : undefined,
+        taken: () => new DomainError('GatewayAlreadyAttached', `Network ${value?.vpc_id} already has an internet gateway attached`),
+      };
       default: return null;
     }
   }

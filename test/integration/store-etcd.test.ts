@@ -8,9 +8,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import {
-  CreateSecurityGroupCommand, CreateTagsCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand, DescribeVpcEndpointsCommand,
+  AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateVpcCommand, CreateSecurityGroupCommand, CreateTagsCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand, DescribeVpcEndpointsCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateLoadBalancerCommand, CreateTargetGroupCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -176,10 +177,19 @@ describeWithEtcd('vpcepd on etcd', (e) => {
     const ec2 = { a: ec2Clients(a.url, AWS_KEYS).consumer, b: ec2Clients(b.url, AWS_KEYS).consumer };
     const elb = { a: elbClient(a.url), b: elbClient(b.url) };
     cleanups.push(() => { for (const c of [...Object.values(ec2), ...Object.values(elb)]) c.destroy(); });
-    const race = async (make: (side: 'a' | 'b') => Promise<unknown>) => (await Promise.allSettled([make('a'), make('b'), make('a'), make('b')])).filter((r) => r.status === 'fulfilled').length;
-    expect(await race((x) => ec2[x].send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'raced', Description: 'raced' })))).toBe(1);
-    expect(await race((x) => elb[x].send(new CreateTargetGroupCommand({ Name: 'raced-tg', Protocol: 'TCP', Port: 80, VpcId: 'vpc-client', TargetType: 'ip' })))).toBe(1);
-    expect(await race((x) => elb[x].send(new CreateLoadBalancerCommand({ Name: 'raced-lb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-a'] })))).toBe(1);
+    // the losers answer the name's own refusal (the SDK's exception names for ELBv2's codes), as if
+    // they had seen the winner (before: some answered ServiceUnavailable, the store's conflict, when
+    // their node had not yet seen the winning claim)
+    const race = async (make: (side: 'a' | 'b') => Promise<unknown>) => {
+      const results = await Promise.allSettled([make('a'), make('b'), make('a'), make('b')]);
+      return { made: results.filter((r) => r.status === 'fulfilled').length, refused: results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).name] : [])) };
+    };
+    expect(await race((x) => ec2[x].send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'raced', Description: 'raced' }))))
+      .toEqual({ made: 1, refused: Array(3).fill('InvalidGroup.Duplicate') });
+    expect(await race((x) => elb[x].send(new CreateTargetGroupCommand({ Name: 'raced-tg', Protocol: 'TCP', Port: 80, VpcId: 'vpc-client', TargetType: 'ip' }))))
+      .toEqual({ made: 1, refused: Array(3).fill('DuplicateTargetGroupNameException') });
+    expect(await race((x) => elb[x].send(new CreateLoadBalancerCommand({ Name: 'raced-lb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-a'] }))))
+      .toEqual({ made: 1, refused: Array(3).fill('DuplicateLoadBalancerNameException') });
     // the name is free again once its holder is gone
     const groups = await ec2.b.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['raced'] }] }));
     await waitFor(async () => ((await ec2.b.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['raced'] }] }))).SecurityGroups ?? []).length === 1, 10_000, 'B to see the group');
@@ -224,6 +234,35 @@ describeWithEtcd('vpcepd on etcd', (e) => {
     // the race is the point: both answered in at least one try (a hunt saw it in 12 of 12)
     expect(raced).toBeGreaterThan(0);
   }, 90_000);
+
+  it("a name or a VPC that another writer claimed, before this daemon saw the document that holds it, is refused as the name's or the VPC's (InvalidGroup.Duplicate, Resource.AlreadyAssociated); before, ServiceUnavailable", async () => {
+    // the other writer's claims alone, put in etcd as a node's commit would write them: the group and
+    // the gateway that hold them are not (yet) there, as when the winner's documents are on their way
+    const prefix = `c${++prefixes}`;
+    const d = await daemonOnEtcd(prefix);
+    const ec2 = ec2Clients(d.url, AWS_KEYS).consumer;
+    const client = new Etcd3({ hosts: `http://${etcd.endpoint}` });
+    cleanups.push(() => { ec2.destroy(); client.close(); });
+    const claim = (id: string, holder: string) => client.put(`${prefix}/claim/${id}`).value(JSON.stringify({ schema: 1, body: { holder } }));
+    await claim('sg-name/vpc-client/taken', 'securitygroup/sg-0123456789abcdef0');
+    const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: '172.30.0.0/16' }))).Vpc!.VpcId!;
+    const igw = (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+    await claim(`igw-vpc/${vpc}`, 'internetgateway/igw-0123456789abcdef0');
+    // what changes nothing: the daemon's revision, once its watch brought the claims (still for 300 ms)
+    let seen = -1;
+    await waitFor(async () => {
+      const before = d.daemon.control.revision;
+      await new Promise((r) => setTimeout(r, 300));
+      seen = d.daemon.control.revision;
+      return seen === before;
+    }, 10_000, 'the daemon\'s revision to hold still');
+    const revision = seen;
+    expect(await refused(ec2.send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'taken', Description: 'x' }))))
+      .toMatchObject({ code: 'InvalidGroup.Duplicate', status: 400 });
+    expect(await refused(ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }))))
+      .toMatchObject({ code: 'Resource.AlreadyAssociated', status: 400 });
+    expect(d.daemon.control.revision).toBe(revision);
+  }, 60_000);
 
   it('a data dir of the SQLite store is refused on etcd, and the other way round', async () => {
     const dir = tempDir();
