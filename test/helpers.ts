@@ -220,17 +220,22 @@ export class FakeClock {
   }
 }
 
-/** Polls until `fn` returns a truthy value, or fails after `ms`. */
+/**
+ * Polls until `fn` returns a truthy value, or fails after `ms`: every 10 ms at first, then less often
+ * (half again as long each time, at most every 100 ms), so a wait of seconds (a health check's
+ * interval, a fleet's lease) does not ask hundreds of times (at 10 ms throughout,
+ * unhealthy-termination.test.ts took 15.7 s of CPU alone, 10.2 s with this; backends-zones 18.9, 16.9).
+ */
 export async function waitFor<T>(fn: () => Promise<T> | T, ms = 5_000, what = 'condition'): Promise<NonNullable<T>> {
   const until = Date.now() + ms;
-  for (;;) {
+  for (let pause = 10; ; pause = Math.min(100, pause * 1.5)) {
     const v = await fn();
     if (v) return v as NonNullable<T>;
     if (Date.now() > until) {
       skipWithoutPortPrivilege();
       throw new Error(`timed out waiting for ${what}`);
     }
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, pause));
   }
 }
 
