@@ -6,7 +6,7 @@
 // of its own with only a loopback; elsewhere (or with VPCEP_TEST_SERIAL=1) one after another.
 //
 //   npm test                          every group
-//   npm test -- js-relay              groups by name (main, terraform, clients, waits, daemons, js-relay)
+//   npm test -- js-relay              groups by name (main, terraform, waits, js-relay)
 //   npm test -- <vitest arguments>    vitest itself, here, with those arguments (files, -t ...)
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -41,32 +41,22 @@ const TERRAFORM = ['terraform', 'terraform-extras', 'aws-fuzz'].map((f) => `test
 const CLIENTS = ['terraform-network', 'aws-cli', 'readme-quickstart', 'aws-quickstart'].map((f) => `test/integration/${f}.test.ts`);
 
 /**
- * Files that mostly wait (CLI processes; health checks, draining intervals and toxics' delays;
- * signals and reloads of a real `npm start`; etcd stopped and started; daemons started to be
- * refused; the memory release's quiet windows): beside the rest, so that no group runs past a few
- * minutes. Each group's files share one worker's modules (vitest.config.ts, isolate: false).
+ * Files that mostly wait (a fleet's leases, a SIGKILL and an etcd restart; CLI processes; health
+ * checks, draining intervals and toxics' delays; signals and reloads of a real `npm start`; etcd
+ * stopped and started; daemons started to be refused; the memory release's quiet windows): beside
+ * the rest, so that no group runs past a few minutes. Each group's files share one worker's modules
+ * (vitest.config.ts, isolate: false).
  */
 const WAITS = [
-  'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules', 'lifecycle', 'store-etcd',
-  'store-startup', 'memory-release',
-].map((f) => `test/integration/${f}.test.ts`);
-
-/**
- * Files of child vpcepd processes that mostly wait: a fleet's nodes on a real etcd (leases, a SIGKILL,
- * a SIGSTOP, etcd stopped), the daemon's start, signals and crashes, a normal user's daemon. A sixth
- * group: with the run's CPU at about 1,050 s (2026-12-06 night) it took the slowest group from 572
- * to 560 s on the idle machine, where six groups at 1,300 s of CPU had made the run longer.
- */
-const DAEMONS = [
-  'fleet', 'fleet-hardening', 'fleet-follow', 'fleet-toxics', 'etcd-fleet', 'daemon', 'crash', 'unprivileged',
+  'fleet', 'cli', 'unhealthy-termination', 'backends-zones', 'toxics', 'rules', 'lifecycle', 'store-etcd', 'etcd-fleet',
+  'store-startup', 'memory-release', 'fleet-follow', 'fleet-toxics',
 ].map((f) => `test/integration/${f}.test.ts`);
 
 const GROUPS = [
-  { name: 'main', env: {}, args: [...[...TERRAFORM, ...CLIENTS, ...WAITS, ...DAEMONS].flatMap((f) => ['--exclude', f])] },
+  { name: 'main', env: {}, args: [...[...TERRAFORM, ...CLIENTS, ...WAITS].flatMap((f) => ['--exclude', f])] },
   { name: 'terraform', env: {}, args: TERRAFORM },
   { name: 'clients', env: {}, args: CLIENTS },
   { name: 'waits', env: {}, args: WAITS },
-  { name: 'daemons', env: {}, args: DAEMONS },
   { name: 'js-relay', env: { VPCEP_RELAY: 'js' }, args: JS_RELAY_FILES },
 ];
 
