@@ -3,6 +3,7 @@
 // from the environment, no ~/.aws. CI installs Debian's awscli (.ci/run); elsewhere a missing aws
 // skips these tests under a name that says why.
 import { execFile, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -96,7 +97,11 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
     d = await startTestDaemon();
     backend = net.createServer((s) => s.end());
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
-    const o = { region: 'us-east-1', endpoint: d.url, maxAttempts: 1, credentials: { accessKeyId: key.id, secretAccessKey: key.secret } };
+    // a connection per call: between two calls an aws command may run past the API's keep-alive, and
+    // a call on a kept connection the daemon is closing meets ECONNRESET (once in CI), which
+    // maxAttempts 1 does not retry (as terraform-cli.ts's clients)
+    const requestHandler = { httpAgent: new http.Agent({ keepAlive: false }) };
+    const o = { region: 'us-east-1', endpoint: d.url, maxAttempts: 1, requestHandler, credentials: { accessKeyId: key.id, secretAccessKey: key.secret } };
     ec2 = new EC2Client(o);
     elb = new ElasticLoadBalancingV2Client(o);
   });
