@@ -93,6 +93,7 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
     clientHost,
     destinationIp: ipToInt(q.destinationIp),
     destinationPort: q.destinationPort,
+    sourcePort: q.sourcePort ?? null,
     endpoint: {
       id: own ? ep.id : null, status: ep.status, hostIp: ep.host_ip!, snatIp: ep.snat_ip,
       eni: { zone: eni.zone, ip: eni.ip, hostIp: eni.host_ip, zoneUp: !st.zonesDown.has(eni.zone) },
