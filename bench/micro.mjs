@@ -48,6 +48,13 @@ const load = { active: 1_000, maxConnections: 1_000_000, fdBudget: 19_000, liste
 const clientHosts = Array.from({ length: 256 }, (_, n) => `127.2.${n % 20}.${n}`);
 /** the same clients as the relay hands them to admission: integers */
 const clientIps = clientHosts.map(ipToInt);
+// A network ACL as AWS's guide has it, both directions: denies of other ranges numbered first, then
+// the allow of the port in and of the ephemeral ports out (each rule read for an admitted client).
+const aclRules = (from, to) => [
+  ...['10.9.0.0/16', '10.8.0.0/16', '10.7.0.0/16'].map((c) => ({ cidr: cidrOf(c), from: 0, to: 65535, allow: false })),
+  { cidr: cidrOf('10.0.0.0/16'), from, to, allow: true },
+];
+const acl = { inbound: aclRules(80, 80), outbound: aclRules(1024, 65535) };
 const header = {
   sourceIp: ipToInt('10.0.1.50'), sourcePort: 40123, destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
   endpointId: '2c8902ac-e991-4a27-8e02-471bdcb3da14', markerId: 916444055,
@@ -101,6 +108,7 @@ suite
   .add('SNAT address allocation, 3,000 in use', () => { sink ^= allocateSnatIp(usedSnat).length; }, options)
   .add('SNAT port take + give', () => { const p = pool.take(); pool.give(p); sink ^= p; }, options)
   .add('admission (cap and a 20-entry whitelist)', () => { sink ^= admit(gate, load, clientIps[(i = (i + 1) & 255)], 2, 80) === null ? 1 : 0; }, options)
+  .add('the same with a network ACL of 4 inbound and 4 outbound rules', () => { sink ^= admit(gate, load, clientIps[(i = (i + 1) & 255)], 2, 80, acl, 40123) === null ? 1 : 0; }, options)
   .add('PROXY v2 header encode', () => { sink ^= encodeProxyV2(header).length; }, options)
   .add('gateway route decision: decide() (the data path)', () => { sink ^= decide(routingView, routeInput, routeActive).refusal === null ? 1 : 0; }, options)
   .add('the same decision in words: explain() (the path tracer)', () => { sink ^= explain(routingView, routeInput, routeActive).reason.length; }, options)

@@ -231,9 +231,12 @@ struct FastRules {
   bool aclEnabled = false;
   struct Rule { uint32_t lo, hi, from, to; };
   std::vector<Rule> security;
-  // the network ACL's inbound rules in number order: the first holding the source and port decides
+  // the network ACL's rules in number order, the first holding the address and port deciding:
+  // inbound the client and the terminal port, outbound the client and its source port (the
+  // ENI's answers: AWS's ACLs are stateless)
   struct AclRule { uint32_t lo, hi, from, to; bool allow; };
   std::vector<AclRule> acl;
+  std::vector<AclRule> aclOut;
   std::vector<FastTarget> candidates;  // flow hash % size picks one
   int choiceReason = 0;                // CHOICE_REASONS index
   uint64_t rate = 0;                   // each connection's bandwidth limit both ways, bytes/s (0: none)
@@ -2178,9 +2181,15 @@ uint32_t FastHostNumber(uint32_t ip) { return ip >> 24 == 127 ? (ip >> 16) & 255
 bool FastIsVpc(uint32_t k) { return k != 0 && k != 255 && (Global(kGlobalIsVpc + int(k >> 5)) >> (k & 31) & 1) != 0; }
 uint32_t FastSimulated(uint32_t base, uint32_t ip) { return (base & 0xffff0000u) | (ip & 0xffffu); }
 
+// The first of an ACL direction's RULES holding address SIM and PORT allows (none: the `*` rule denies).
+bool FastAclAllows(const std::vector<FastRules::AclRule>& rules, uint32_t sim, uint32_t port) {
+  for (const auto& x : rules) if (port >= x.from && port <= x.to && sim >= x.lo && sim <= x.hi) return x.allow;
+  return false;
+}
+
 // The gate of src/model/admission.ts admit(), in its order, on given counts (no side effect):
-// the refusal code, or -1 to admit.
-int FastCheck(const FastRules& r, uint32_t ip, int64_t daemonActive, int64_t endpointActive) {
+// the refusal code, or -1 to admit. CLIENTPORT: the client's source port (the ACL's outbound rules).
+int FastCheck(const FastRules& r, uint32_t ip, uint32_t clientPort, int64_t daemonActive, int64_t endpointActive) {
   if (r.state >= 0) return r.state;
   if (r.zoneDown) return kZoneDown;
   uint32_t k = FastHostNumber(ip);
@@ -2202,9 +2211,7 @@ int FastCheck(const FastRules& r, uint32_t ip, int64_t daemonActive, int64_t end
   }
   if (r.aclEnabled) {
     uint32_t sim = k == r.vpcNumber ? FastSimulated(r.vpcBase, ip) : ip;
-    bool allow = false;  // no rule holding it: the `*` rule denies
-    for (const auto& x : r.acl) if (r.port >= x.from && r.port <= x.to && sim >= x.lo && sim <= x.hi) { allow = x.allow; break; }
-    if (!allow) return kNetworkAcl;
+    if (!FastAclAllows(r.acl, sim, r.port) || !FastAclAllows(r.aclOut, sim, clientPort)) return kNetworkAcl;
   }
   if (r.securityEnabled) {
     uint32_t sim = k == r.vpcNumber ? FastSimulated(r.vpcBase, ip) : ip;
@@ -2294,7 +2301,7 @@ void Worker::FastAdmit(const FastListener& l, const FastRules& r, int fd, uint32
     fastRefused_.push_back(fd);
     events_.push_back({target, kRefusedEvent, Reason(code), l.id, ip, int64_t(port), true});
   };
-  int code = FastCheck(r, ip, FastDaemonActive(), ep.active.load(std::memory_order_relaxed));
+  int code = FastCheck(r, ip, port, FastDaemonActive(), ep.active.load(std::memory_order_relaxed));
   if (code >= 0) return refuse(code, 0);
   // The counts taken exactly: the daemon's, then the endpoint's (never cap + 1 across threads).
   for (int64_t cur = fast.active.load();;) {
@@ -2640,7 +2647,7 @@ void Worker::FastShapeEndpoint(uint32_t endpoint, uint64_t rate) {
 // The rules of one listener from TypeScript's compiled Uint32Array (src/dataplane/fast-path.ts
 // compileRules() writes this layout) and its PROXY v2 template.
 std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::Value& preamble) {
-  constexpr size_t kHead = 18;
+  constexpr size_t kHead = 19;
   if (len < kHead) return nullptr;
   auto r = std::make_shared<FastRules>();
   r->state = int32_t(w[0]);
@@ -2660,12 +2667,13 @@ std::shared_ptr<FastRules> FastParse(const uint32_t* w, size_t len, const Napi::
   r->rate = w[14];
   r->idleMs = w[15];
   r->aclEnabled = w[16] != 0;
-  size_t nAcl = w[17];
-  if (len < kHead + nWhite * 2 + nRules * 4 + nAcl * 5 + nCand * 4) return nullptr;
+  size_t nAcl = w[17], nAclOut = w[18];
+  if (len < kHead + nWhite * 2 + nRules * 4 + (nAcl + nAclOut) * 5 + nCand * 4) return nullptr;
   const uint32_t* p = w + kHead;
   for (size_t i = 0; i < nWhite; i++, p += 2) r->whitelist.push_back({p[0], p[1]});
   for (size_t i = 0; i < nRules; i++, p += 4) r->security.push_back({p[0], p[1], p[2], p[3]});
   for (size_t i = 0; i < nAcl; i++, p += 5) r->acl.push_back({p[0], p[1], p[2], p[3], p[4] != 0});
+  for (size_t i = 0; i < nAclOut; i++, p += 5) r->aclOut.push_back({p[0], p[1], p[2], p[3], p[4] != 0});
   for (size_t i = 0; i < nCand; i++, p += 4) r->candidates.push_back({p[0], p[1], p[2], p[3] != 0});
   if (preamble.IsBuffer()) {
     auto b = preamble.As<Napi::Buffer<char>>();
@@ -2941,7 +2949,7 @@ Napi::Value FastDecide(const Napi::CallbackInfo& info) {
   uint32_t ip = U32(info, 2), port = U32(info, 3);
   int64_t daemonActive = info[4].As<Napi::Number>().Int64Value();
   int64_t endpointActive = info[5].As<Napi::Number>().Int64Value();
-  int code = FastCheck(*r, ip, daemonActive, endpointActive);
+  int code = FastCheck(*r, ip, port, daemonActive, endpointActive);
   int index = -1;
   uint32_t h = FastFlowHash(ip, port, r->eniHostIp, r->port);
   if (code < 0 && U32(info, 6) == 0) code = kSnatExhausted;

@@ -6,7 +6,8 @@
 // default ACL), in its VPC's document, so that two nodes of a fleet moving one subnet at once meet
 // on that document's compare-and-swap; each change of an ACL that must still be there writes its
 // document too. Config VPCs' ACLs are the config's: their default ACL is shown, never changed.
-// Enforced on interface endpoints: the inbound rules of an ENI's subnet's ACL admit or refuse each
+// Enforced on interface endpoints: the inbound rules of an ENI's subnet's ACL (the client to the
+// port) and its outbound rules (the answers to the client's source port) admit or refuse each
 // connection (network_acl) on both relays (enforcedAcl, src/model/admission.ts); a change reaches
 // the endpoints of the VPC before the answer.
 import { createHash } from 'node:crypto';
@@ -91,19 +92,20 @@ export async function deleteNetworkAcl(st: ControlState, caller: Account, id: st
 }
 
 /**
- * The TCP inbound rules an ENI in SUBNET of VPC admits by, in rule-number order: `-1` on every
- * port, `6` on its ports (other protocols carry no TCP). null: not enforced, its ACL being AWS's
- * allow-all default never changed, or a config VPC's.
+ * The TCP rules an ENI in SUBNET of VPC admits by, each direction in rule-number order: `-1` on
+ * every port, `6` on its ports (other protocols carry no TCP); inbound ones hold the client and the
+ * terminal port, outbound ones the client and its source port (the ENI's answers: ACLs are
+ * stateless). null: not enforced, its ACL being AWS's allow-all default never changed, or a config VPC's.
  */
 export function enforcedAcl(st: ControlState, vpc: Vpc, subnetId: string): LiveEni['network_acl'] {
   if (vpc.origin !== 'api') return null;
   const subnet = vpc.subnets.find((s) => s.id === subnetId);
   const acl = st.networkAcls.get(subnet?.network_acl_id ?? defaultNetworkAclId(vpc.id));
   if (!acl) return null;
-  return acl.entries
-    .filter((r) => !r.egress && (r.protocol === '-1' || r.protocol === '6'))
-    .sort((a, b) => a.rule_number - b.rule_number)
+  const tcp = acl.entries.filter((r) => r.protocol === '-1' || r.protocol === '6').sort((a, b) => a.rule_number - b.rule_number);
+  const rules = (egress: boolean) => tcp.filter((r) => r.egress === egress)
     .map((r) => ({ cidr: r.cidr, from_port: r.from_port ?? 0, to_port: r.to_port ?? 65535, allow: r.action === 'allow' }));
+  return { inbound: rules(false), outbound: rules(true) };
 }
 
 /** the interface endpoints of the VPC take its ACLs as they are now (before the answer: new connections follow at once) */

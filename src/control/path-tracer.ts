@@ -70,7 +70,7 @@ function routeListener(st: ControlState, view: RoutingIndex, vpc: Vpc | null, ip
 
 /**
  * Another account's endpoint is traced as far as isolation, which is the caller's to know: its
- * id, VPC, service, cap, ENI (private IP, zone), security groups and the rule of its own that
+ * id, VPC, service, cap, ENI (private IP, zone), security groups, network ACL and the rule of its own that
  * decided stay hidden. No existence oracle beyond what a connection attempt shows: where nothing
  * of it listens (pending, rejected, failed, a port its service has not), the kernel refuses the
  * connect as at an address where nothing is, so null: the caller traces it as no endpoint.
@@ -93,6 +93,7 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
     clientHost,
     destinationIp: ipToInt(q.destinationIp),
     destinationPort: q.destinationPort,
+    sourcePort: q.sourcePort ?? null,
     endpoint: {
       id: own ? ep.id : null, status: ep.status, hostIp: ep.host_ip!, snatIp: ep.snat_ip,
       eni: { zone: eni.zone, ip: eni.ip, hostIp: eni.host_ip, zoneUp: !st.zonesDown.has(eni.zone) },
@@ -110,7 +111,7 @@ function traceInterface(st: ControlState, caller: Account, vpc: Vpc | null, q: T
   const isolated = d.refusal === 'vpc' || d.refusal === 'on_premises';
   const reason = isolated ? d.reason
     : d.verdict === 'relay' ? 'relayed through another account\'s interface endpoint' : 'refused by another account\'s interface endpoint (its own rules: its owner can trace them)';
-  const { eni: _eni, security_group: _groups, ...shown } = d;
+  const { eni: _eni, security_group: _groups, network_acl: _acl, ...shown } = d;
   return {
     ...shown, service: null, cap: null, backend_source: null, whitelist: null, listener: null, daemon: null, backend: null, source: null, policy: null,
     refusal: isolated ? d.refusal : null, reason, ...(node ? { node } : {}),

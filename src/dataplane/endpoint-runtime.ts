@@ -3,7 +3,7 @@
 // connection's backend chosen among the port's targets by the ENI's zone and their health.
 import { bytesPerSecond } from '../model/bandwidth.js';
 import { chooseBackend, choiceIndex, choiceReason, CHOICE_REASONS, compileChoice, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceReason, type ChoiceRules } from '../model/backend-choice.js';
-import type { Backend, BackendTargetSpec, LiveEndpoint, LiveEni } from '../model/events.js';
+import type { Backend, BackendTargetSpec, LiveAclRule, LiveEndpoint, LiveEni } from '../model/events.js';
 import { targetKey, type ProbeState } from '../model/health.js';
 import { PROXY_V2_MODES } from '../model/types.js';
 import { cidrOf, intToIp, ipToInt, type Cidr } from '../net/cidr.js';
@@ -12,7 +12,7 @@ import { SnatPortPool } from '../net/snat-pool.js';
 import type { ToxicLink } from './toxics/link.js';
 import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log.js';
 import { bindFailure, type BindFailure } from './bind-failure.js';
-import { admit, REFUSAL_REASONS, type AclGateRule, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from './admission.js';
+import { admit, REFUSAL_REASONS, type AclGateRule, type DaemonLoad, type EndpointGate, type GateRule, type NetworkAclGate, type RefusalReason } from './admission.js';
 import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastBrief, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
 import { compileGate, fastLoad } from './fast-path.js';
 import type { NativeRelay } from './native-relay.js';
@@ -178,8 +178,8 @@ class Listener implements ListenerSink {
   /** the backend's targets (one for a one-backend spec) and the choice rules, set on every update */
   targets: readonly BackendTargetSpec[];
   rules: ChoiceRules;
-  /** the inbound rules of its ENI's subnet's network ACL, set on every update; null: not enforced */
-  acl: readonly AclGateRule[] | null;
+  /** the rules of its ENI's subnet's network ACL, both directions, set on every update; null: not enforced */
+  acl: NetworkAclGate | null;
 
   constructor(readonly owner: EndpointRuntime, readonly eni: LiveEni, readonly port: number, public backend: Backend, spec: LiveEndpoint) {
     this.eniIp = ipToInt(eni.ip);
@@ -247,8 +247,13 @@ function whitelistOf(spec: LiveEndpoint): readonly Cidr[] {
   return spec.whitelist.length === 0 ? NO_CIDRS : spec.whitelist.map(cidrOf);
 }
 
-function aclOf(eni: LiveEni): AclGateRule[] | null {
-  return eni.network_acl ? eni.network_acl.map((r) => ({ cidr: cidrOf(r.cidr), from: r.from_port, to: r.to_port, allow: r.allow })) : null;
+function aclOf(eni: LiveEni): NetworkAclGate | null {
+  const acl = eni.network_acl;
+  return acl ? { inbound: acl.inbound.map(aclRuleOf), outbound: acl.outbound.map(aclRuleOf) } : null;
+}
+
+function aclRuleOf(r: LiveAclRule): AclGateRule {
+  return { cidr: cidrOf(r.cidr), from: r.from_port, to: r.to_port, allow: r.allow };
 }
 
 function gateRules(spec: LiveEndpoint): GateRule[] | null {
@@ -703,7 +708,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const port = at.port;
     let reason = this.closing || !listener ? 'not_accepted' as const
       : ctx.zoneDown(listener.eni.zone) ? 'zone_down' as const
-        : admit(this, ctx.load, client.remoteIp, ctx.clientVpc(client.remoteIp), port, listener.acl);
+        : admit(this, ctx.load, client.remoteIp, ctx.clientVpc(client.remoteIp), port, listener.acl, client.remotePort);
     let snatPort = 0;
     if (reason === null) {
       snatPort = this.ports.take();
@@ -911,7 +916,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   }
 
   /** the network ACL rules the listeners of the ENI at HOST admit by (the path tracer's); null: none enforced */
-  networkAclAt(host: string): readonly AclGateRule[] | null {
+  networkAclAt(host: string): NetworkAclGate | null {
     for (const l of this.listeners) if (l.eni.host_ip === host) return l.acl;
     return null;
   }

@@ -7,10 +7,10 @@
 import type { CompiledChoice } from '../model/backend-choice.js';
 import { CHOICE_REASONS } from '../model/backend-choice.js';
 import { lastAddress, type Cidr } from '../net/cidr.js';
-import { REFUSAL_REASONS, type AclGateRule, type GateRule, type RefusalReason } from './admission.js';
+import { REFUSAL_REASONS, type AclGateRule, type GateRule, type NetworkAclGate, type RefusalReason } from './admission.js';
 
 /** words before the variable part (native/relay.cc FastParse) */
-const HEAD = 18;
+const HEAD = 19;
 
 /** what one listener (an ENI and terminal port) of an endpoint admits by, as plain data */
 export interface FastGate {
@@ -31,8 +31,8 @@ export interface FastGate {
   readonly whitelistEnabled: boolean;
   readonly whitelist: readonly Cidr[];
   readonly securityRules: readonly GateRule[] | null;
-  /** the inbound rules of the ENI's subnet's network ACL, first match by number; null: not enforced */
-  readonly networkAcl: readonly AclGateRule[] | null;
+  /** the rules of the ENI's subnet's network ACL, each direction first match by number; null: not enforced */
+  readonly networkAcl: NetworkAclGate | null;
   /** the terminal port's targets as integers, in order */
   readonly targets: ReadonlyArray<{ readonly ip: number; readonly port: number; readonly zoneDown: boolean }>;
   readonly choice: CompiledChoice;
@@ -49,9 +49,10 @@ export const refusalCode = (r: RefusalReason): number => REFUSAL_REASONS.indexOf
 export function compileGate(g: FastGate): Uint32Array {
   const wl = g.whitelist;
   const sg = g.securityRules ?? [];
-  const acl = g.networkAcl ?? [];
+  const inbound = g.networkAcl?.inbound ?? [];
+  const outbound = g.networkAcl?.outbound ?? [];
   const cand = g.choice.candidates;
-  const out = new Uint32Array(HEAD + wl.length * 2 + sg.length * 4 + acl.length * 5 + cand.length * 4);
+  const out = new Uint32Array(HEAD + wl.length * 2 + sg.length * 4 + (inbound.length + outbound.length) * 5 + cand.length * 4);
   out[0] = g.refuseAll === null ? 0xffffffff : refusalCode(g.refuseAll);
   out[1] = g.zoneDown ? 1 : 0;
   out[2] = Math.max(-0x80000000, Math.min(0x7fffffff, g.capLeft)) >>> 0;
@@ -69,7 +70,8 @@ export function compileGate(g: FastGate): Uint32Array {
   out[14] = Math.max(0, Math.min(0xffffffff, Math.round(g.rate)));
   out[15] = Math.max(0, Math.min(0xffffffff, g.idleTimeoutMs));
   out[16] = g.networkAcl !== null ? 1 : 0;
-  out[17] = acl.length;
+  out[17] = inbound.length;
+  out[18] = outbound.length;
   let o = HEAD;
   for (const c of wl) {
     out[o++] = c.base;
@@ -81,13 +83,8 @@ export function compileGate(g: FastGate): Uint32Array {
     out[o++] = r.from;
     out[o++] = r.to;
   }
-  for (const r of acl) {
-    out[o++] = r.cidr.base;
-    out[o++] = lastAddress(r.cidr);
-    out[o++] = r.from;
-    out[o++] = r.to;
-    out[o++] = r.allow ? 1 : 0;
-  }
+  o = writeAclRules(out, o, inbound);
+  o = writeAclRules(out, o, outbound);
   for (const i of cand) {
     const t = g.targets[i]!;
     out[o++] = t.ip;
@@ -96,6 +93,19 @@ export function compileGate(g: FastGate): Uint32Array {
     out[o++] = g.choice.reason === 'fail_open' && t.zoneDown ? 1 : 0;
   }
   return out;
+}
+
+/** one direction of a network ACL, 5 words a rule: [low, high] addresses, the ports, allow; the next offset */
+function writeAclRules(out: Uint32Array, at: number, rules: readonly AclGateRule[]): number {
+  let o = at;
+  for (const r of rules) {
+    out[o++] = r.cidr.base;
+    out[o++] = lastAddress(r.cidr);
+    out[o++] = r.from;
+    out[o++] = r.to;
+    out[o++] = r.allow ? 1 : 0;
+  }
+  return o;
 }
 
 /** native/relay.cc kGlobal*: the daemon-wide inputs the threads read */

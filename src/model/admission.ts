@@ -13,7 +13,10 @@ export type RefusalReason =
   | 'backend_unreachable' | 'backend_timeout' | 'backend_error' | 'vpc' | 'on_premises' | 'security_group' | 'error'
   /** the ENI's zone is down (a simulated outage, ChangeEvent 'zones') */
   | 'zone_down'
-  /** the inbound rules of the ENI's subnet's network ACL deny the client (or none allows it) */
+  /**
+   * the ENI's subnet's network ACL: its inbound rules deny the client to the port, or its outbound
+   * rules deny the answer back to the client's address and source port (or no rule holds it)
+   */
   | 'network_acl';
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
@@ -29,15 +32,26 @@ export interface GateRule {
 }
 
 /**
- * an inbound rule of a network ACL as admission reads it (src/control/transitions.ts compiles the
- * TCP ones: protocol -1 any port, 6 its ports), in rule-number order: the first that holds the
- * source and port decides
+ * a rule of a network ACL as admission reads it (src/control/network-acls.ts enforcedAcl() compiles
+ * the TCP ones: protocol -1 any port, 6 its ports), in rule-number order: the first that holds the
+ * address and port decides
  */
 export interface AclGateRule {
   readonly cidr: Cidr;
   readonly from: number;
   readonly to: number;
   readonly allow: boolean;
+}
+
+/**
+ * The ENI's subnet's network ACL, both directions. AWS's ACLs are stateless: the client's packets
+ * in meet the inbound rules (source: the client, port: the terminal port), the ENI's answers out
+ * meet the outbound rules (destination: the client, port: the client's source port, an ephemeral
+ * one); either refusing, the connection fails.
+ */
+export interface NetworkAclGate {
+  readonly inbound: readonly AclGateRule[];
+  readonly outbound: readonly AclGateRule[];
 }
 
 export interface DaemonLoad {
@@ -67,10 +81,11 @@ export interface EndpointGate {
 /**
  * Why a connection from `clientIp` (its host address as an integer, 127.k.c.d; a client outside
  * every VPC: its own address), a client of VPC number `clientVpc` (null: outside every VPC), to
- * terminal `port` must be refused, or null to admit it. Integers only: no address is parsed.
+ * terminal `port` must be refused, or null to admit it; `acl` (null: none enforced) checks the
+ * client's source port `clientPort` too. Integers only: no address is parsed.
  */
 export function admit(
-  gate: EndpointGate, load: DaemonLoad, clientIp: number, clientVpc: number | null, port: number, acl: readonly AclGateRule[] | null = null,
+  gate: EndpointGate, load: DaemonLoad, clientIp: number, clientVpc: number | null, port: number, acl: NetworkAclGate | null = null, clientPort = 0,
 ): RefusalReason | null {
   const isolated = isolationRefusal(clientVpc, gate.vpcNumber, load.onPremises);
   if (isolated !== null) return isolated;
@@ -80,7 +95,9 @@ export function admit(
   if (gate.active >= gate.cap) return 'cap';
   if (gate.whitelistEnabled && !whitelisted(gate, clientIp)) return 'whitelist';
   // the subnet's ACL before the ENI's groups, as a packet meets them; no rule holding it: the `*` rule denies
-  if (acl !== null && networkAclRule(gate, acl, clientIp, port)?.allow !== true) return 'network_acl';
+  if (acl !== null && (networkAclRule(gate, acl.inbound, clientIp, port)?.allow !== true || networkAclRule(gate, acl.outbound, clientIp, clientPort)?.allow !== true)) {
+    return 'network_acl';
+  }
   if (gate.securityRules !== null && securityRule(gate, clientIp, port) === null) return 'security_group';
   return null;
 }
@@ -90,10 +107,14 @@ function sourceOf(gate: EndpointGate, clientIp: number): number {
   return hostNumber(clientIp) === gate.vpcNumber ? simulatedAddress(gate.vpcBase, clientIp & 0xffff) : clientIp;
 }
 
-/** the first inbound rule of the ENI's subnet's ACL holding the client's source and the terminal port (the path tracer names it), or null: `*` denies */
-export function networkAclRule(gate: EndpointGate, acl: readonly AclGateRule[], clientIp: number, port: number): AclGateRule | null {
+/**
+ * the first of RULES (one direction of the ENI's subnet's ACL) holding the client's address and
+ * PORT (inbound: the terminal port; outbound: the client's source port), or null: `*` denies (the
+ * path tracer names it)
+ */
+export function networkAclRule(gate: EndpointGate, rules: readonly AclGateRule[], clientIp: number, port: number): AclGateRule | null {
   const ip = sourceOf(gate, clientIp);
-  for (const r of acl) if (port >= r.from && port <= r.to && cidrContains(r.cidr, ip)) return r;
+  for (const r of rules) if (port >= r.from && port <= r.to && cidrContains(r.cidr, ip)) return r;
   return null;
 }
 

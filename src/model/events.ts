@@ -2,7 +2,7 @@
 // state of one resource at a time (level-triggered: the latest event for an id is the truth), and
 // the data plane answers when that state is live, or why it could not be made so. A status only
 // becomes stable (`available`, `accepted`) on the data plane's ok.
-import type { AclGateRule, DaemonLoad, EndpointGate } from './admission.js';
+import type { DaemonLoad, EndpointGate, NetworkAclGate } from './admission.js';
 import type { HealthSettings, ProbeReason, ProbeState, ProbeTarget } from './health.js';
 import type { RoutingView } from './routing.js';
 import type { ToxicRule } from './toxics.js';
@@ -57,10 +57,18 @@ export interface LiveEni {
   readonly ip: string;
   readonly host_ip: string;
   /**
-   * the TCP inbound rules of its subnet's network ACL, in rule-number order (src/model/admission.ts
-   * AclGateRule); absent or null: not enforced (a config VPC's, or a default ACL never changed: allow all)
+   * the TCP rules of its subnet's network ACL, each direction in rule-number order (src/model/admission.ts
+   * NetworkAclGate); absent or null: not enforced (a config VPC's, or a default ACL never changed: allow all)
    */
-  readonly network_acl?: ReadonlyArray<{ readonly cidr: string; readonly from_port: number; readonly to_port: number; readonly allow: boolean }> | null;
+  readonly network_acl?: { readonly inbound: readonly LiveAclRule[]; readonly outbound: readonly LiveAclRule[] } | null;
+}
+
+/** a TCP rule of a network ACL: inbound, sources in `cidr` to terminal ports; outbound, answers to `cidr` at source ports */
+export interface LiveAclRule {
+  readonly cidr: string;
+  readonly from_port: number;
+  readonly to_port: number;
+  readonly allow: boolean;
 }
 
 /** Everything the data plane needs to run one interface endpoint, resolved by the control plane. */
@@ -152,7 +160,7 @@ export interface DataPlane {
 export interface LiveAdmission {
   readonly gate: EndpointGate;
   /** the network ACL rules of the ENI at a host address (its listeners'); null: not enforced */
-  networkAclAt(host: string): readonly AclGateRule[] | null;
+  networkAclAt(host: string): NetworkAclGate | null;
   readonly load: DaemonLoad;
   /** the terminal ports whose listeners are bound */
   readonly ports: readonly number[];

@@ -5,7 +5,7 @@
 // verdict comes from the same admit() the data plane calls for every connection, so the two
 // cannot disagree. Pure.
 import type { ChoiceReason } from './backend-choice.js';
-import { admit, networkAclRule, securityRule, whitelistEntry, type AclGateRule, type GateRule, type RefusalReason } from './admission.js';
+import { admit, networkAclRule, securityRule, whitelistEntry, type AclGateRule, type EndpointGate, type GateRule, type NetworkAclGate, type RefusalReason } from './admission.js';
 import { serviceAddress } from './consumer-view.js';
 import type { LiveAdmission } from './events.js';
 import { daemonHeadroom, LIVE_ONLY_REFUSALS, loadRefusalText, type PathTrace } from './path-trace.js';
@@ -22,6 +22,8 @@ export interface InterfaceTraceInput {
   readonly clientHost: string;
   readonly destinationIp: number;
   readonly destinationPort: number;
+  /** the client's source port, if the caller gave one (the network ACL's outbound rules read it) */
+  readonly sourcePort: number | null;
   readonly endpoint: {
     /** null when the caller may not see it (another account's) */
     readonly id: string | null;
@@ -73,6 +75,8 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   const whitelistOn = live?.gate.whitelistEnabled ?? e.whitelistEnabled;
   const matched = live ? whitelistEntry(live.gate, clientIp) : null;
   const acl = live?.networkAclAt(e.eni.hostIp) ?? null;
+  // the port the ACL's outbound rules read: the one given, else one a client's connect would take
+  const sourcePort = input.sourcePort ?? EPHEMERAL_PORTS.from;
   const at = {
     vpc_id: input.vpcId, source_ip: source, destination_ip: intToIp(input.destinationIp), destination_port: input.destinationPort,
     ...NOTHING_ROUTED, target_type: 'interface_endpoint' as const,
@@ -88,7 +92,7 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
           : input.vpcId === null ? 'no whitelist entry holds an on-premises client (entries are addresses of the endpoint\'s VPC)'
             : `no whitelist entry holds ${source}`,
     },
-    ...(live && acl ? { network_acl: networkAclTrace(acl, networkAclRule(live.gate, acl, clientIp, input.destinationPort), source, input.destinationPort) } : {}),
+    ...(live && acl ? { network_acl: networkAclTrace(live.gate, acl, clientIp, source, input.destinationPort, input.sourcePort) } : {}),
     ...(live?.gate.securityRules ? { security_group: securityGroupTrace(live.gate.securityRules, securityRule(live.gate, clientIp, input.destinationPort), source, input.destinationPort) } : {}),
     listener: { address, bound, why: bound ? null : whyNotListening(input) },
     cap: { active, cap: live?.gate.cap ?? e.cap, headroom: Math.max(0, (live?.gate.cap ?? e.cap) - active) },
@@ -112,9 +116,9 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   }
   // the data plane's order: the ENI's zone first (accept refuses zone_down before admit())
   const refusal = (e.eni.zoneUp ? null : 'zone_down' as const)
-    ?? admit(live.gate, live.load, clientIp, input.vpcNumber, input.destinationPort, acl) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
+    ?? admit(live.gate, live.load, clientIp, input.vpcNumber, input.destinationPort, acl, sourcePort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
   if (refusal === null) return { ...at, verdict: 'relay', outcome: 'relay', refusal: null, reason: `relayed through interface endpoint ${name}` };
-  return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusalText(refusal, input, at.cap.cap) };
+  return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusal === 'network_acl' ? `network ACL: ${at.network_acl!.rule}` : refusalText(refusal, input, at.cap.cap) };
 }
 
 type TracedService = NonNullable<InterfaceTraceInput['service']>;
@@ -145,16 +149,52 @@ function securityGroupTrace(rules: readonly GateRule[], matched: GateRule | null
   };
 }
 
-const aclRuleText = (r: AclGateRule) => `${r.allow ? 'allow' : 'deny'} tcp ${r.from === r.to ? r.from : `${r.from}-${r.to}`} from ${r.cidr.text}`;
+/**
+ * The source ports a client's connect takes when it binds none: Linux's default
+ * net.ipv4.ip_local_port_range (AWS's network ACL guide: clients use ephemeral ports, Linux
+ * 32768-61000). The path tracer checks the outbound rules at the first when no source port is given.
+ */
+export const EPHEMERAL_PORTS = { from: 32768, to: 60999 } as const;
 
-function networkAclTrace(rules: readonly AclGateRule[], matched: AclGateRule | null, source: string, port: number): NonNullable<PathTrace['network_acl']> {
+const ports = (r: AclGateRule) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`);
+const inboundText = (r: AclGateRule) => `${r.allow ? 'allow' : 'deny'} tcp ${ports(r)} from ${r.cidr.text}`;
+const outboundText = (r: AclGateRule) => `${r.allow ? 'allow' : 'deny'} tcp ${ports(r)} to ${r.cidr.text}`;
+
+/**
+ * Both directions of the ENI's subnet's ACL, as admit() reads them: inbound the client to the
+ * terminal port, outbound the answers to the client's source port (SOURCEPORT; null: the first
+ * ephemeral port, saying whether the rule deciding there decides for every ephemeral port)
+ */
+function networkAclTrace(
+  gate: EndpointGate, acl: NetworkAclGate, clientIp: number, source: string, port: number, sourcePort: number | null,
+): NonNullable<PathTrace['network_acl']> {
+  const inbound = networkAclRule(gate, acl.inbound, clientIp, port);
+  const at = sourcePort ?? EPHEMERAL_PORTS.from;
+  const outbound = networkAclRule(gate, acl.outbound, clientIp, at);
+  const inText = inbound ? `inbound rule ${inboundText(inbound)} of the subnet's network ACL decides for ${source} to port ${port}`
+    : `no inbound rule of the subnet's network ACL holds ${source} to port ${port}: the * rule denies`;
+  const answers = sourcePort !== null ? `the answers to ${source} port ${sourcePort}`
+    : sameForEphemeralPorts(gate, acl.outbound, clientIp, outbound)
+      ? `the answers to ${source} at its ephemeral ports ${EPHEMERAL_PORTS.from}-${EPHEMERAL_PORTS.to} (no source_port given)`
+      : `the answers to ${source} port ${at} (no source_port given: the first ephemeral port; other rules decide for others of ${EPHEMERAL_PORTS.from}-${EPHEMERAL_PORTS.to}, give source_port)`;
+  const outText = outbound ? `outbound rule ${outboundText(outbound)} decides for ${answers}` : `no outbound rule holds ${answers}: the * rule denies`;
   return {
     enforced: true,
-    rules: rules.map(aclRuleText),
-    matched: matched ? aclRuleText(matched) : null,
-    rule: matched ? `inbound rule ${aclRuleText(matched)} of the subnet's network ACL decides for ${source} to port ${port}`
-      : `no inbound rule of the subnet's network ACL holds ${source} to port ${port}: the * rule denies`,
+    rules: acl.inbound.map(inboundText),
+    matched: inbound ? inboundText(inbound) : null,
+    egress_rules: acl.outbound.map(outboundText),
+    egress_matched: outbound ? outboundText(outbound) : null,
+    source_port: at,
+    rule: `${inText}; ${outText}`,
   };
+}
+
+/** whether MATCHED, the rule deciding at the first ephemeral port (null: none), decides at every one of them */
+function sameForEphemeralPorts(gate: EndpointGate, rules: readonly AclGateRule[], clientIp: number, matched: AclGateRule | null): boolean {
+  const { from, to } = EPHEMERAL_PORTS;
+  // the first rule holding the client at any ephemeral port must be MATCHED and hold them all
+  const first = rules.find((r) => r.from <= to && r.to >= from && networkAclRule(gate, [r], clientIp, Math.max(r.from, from)) !== null);
+  return first === undefined ? matched === null : first === matched && first.from <= from && first.to >= to;
 }
 
 function whyNotListening(input: InterfaceTraceInput): string {
@@ -180,8 +220,6 @@ function refusalText(r: RefusalReason, input: InterfaceTraceInput, cap: number):
       return `whitelist: ${intToIp(input.sourceIp)} is not in the endpoint's whitelist`;
     case 'security_group':
       return `security group: no ingress rule admits ${intToIp(input.sourceIp)} to port ${input.destinationPort}`;
-    case 'network_acl':
-      return `network ACL: the inbound rules of the ENI's subnet's ACL do not allow ${intToIp(input.sourceIp)} to port ${input.destinationPort}`;
     case 'snat_exhausted':
       return `every SNAT source port of ${input.endpoint.snatIp} is in use`;
     case 'zone_down':

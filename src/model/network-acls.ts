@@ -2,7 +2,7 @@
 // aws_network_acl_rule, aws_default_network_acl): numbered rules per direction, 1-32766, the first
 // match by number decides and rule 32767 (`*`) denies the rest. Pure: the control plane
 // (src/control/network-acls.ts) applies them to stored ACLs; admission (src/model/admission.ts)
-// enforces the inbound TCP rules on interface endpoints (README "The network made through the EC2 API").
+// enforces the TCP rules of both directions on interface endpoints (README "The network made through the EC2 API").
 import { parseCidr } from '../net/cidr.js';
 import { DomainError } from './errors.js';
 import type { NetworkAcl, NetworkAclEntry } from './types.js';

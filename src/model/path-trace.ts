@@ -35,8 +35,15 @@ export type PathTrace = Omit<RouteDecision, 'vpc_id' | 'target_type' | 'service'
   readonly whitelist: { enabled: boolean; entries: readonly string[]; matched: string | null; rule: string } | null;
   /** interface endpoints with security groups (absent otherwise): the ingress rules, the one that admits the client, or why none does */
   readonly security_group?: { enforced: boolean; rules: readonly string[]; matched: string | null; rule: string };
-  /** interface endpoints whose ENI's subnet has a network ACL enforced (absent otherwise): its inbound rules in order, the first holding the client, or none (`*` denies) */
-  readonly network_acl?: { enforced: boolean; rules: readonly string[]; matched: string | null; rule: string };
+  /**
+   * interface endpoints whose ENI's subnet has a network ACL enforced (absent otherwise): its inbound
+   * rules in order and the first holding the client and the port; its outbound rules and the first
+   * holding the client and its source port (the one given, else the first ephemeral one); null: none (`*` denies)
+   */
+  readonly network_acl?: {
+    enforced: boolean; rules: readonly string[]; matched: string | null;
+    egress_rules: readonly string[]; egress_matched: string | null; source_port: number; rule: string;
+  };
   /** the backend chosen for the flow: its zone (null: outside every zone) and the choice's reason, as the data plane decides */
   readonly backend: { target: string; chosen_by: string; zone?: string | null; reason?: ChoiceReason } | null;
   readonly source: { snat_ip: string; snat_mode: 'kernel' | 'logical' | null; proxy_v2: boolean; seen_as: string } | null;

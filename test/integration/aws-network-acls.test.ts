@@ -3,8 +3,10 @@
 // against a real daemon, signatures verified: each VPC's default ACL, ACLs made and deleted, their
 // rules created, replaced and deleted, subnets moved between them. Every refusal is AWS's code and
 // changes nothing; another account sees none of it; a restart keeps it all. The inbound rules of an
-// ENI's subnet's ACL admit or refuse real connections through an interface endpoint (network_acl,
-// counted and traced), on the relay VPCEP_RELAY picks (scripts/test.mjs runs the file on both).
+// ENI's subnet's ACL (the client to the port) and its outbound rules (the answers to the client's
+// address and source port: ACLs are stateless) admit or refuse real connections through an interface
+// endpoint (network_acl, counted and traced), on the relay VPCEP_RELAY picks (scripts/test.mjs runs
+// the file on both).
 import {
   CreateVpcEndpointCommand, DeleteVpcEndpointsCommand,
   CreateNetworkAclCommand, CreateNetworkAclEntryCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, DeleteNetworkAclCommand,
@@ -219,9 +221,10 @@ describe('network ACLs through the EC2 API', () => {
     expect(await attempt(host, PORT, client(50))).toBe('relay');
     expect(await trace('10.43.1.50')).not.toHaveProperty('network_acl');
 
-    // an ACL allowing the subnet's lower half to the port: the rest meets the * rule
+    // an ACL allowing the subnet's lower half to the port: the rest meets the * rule; the answers allowed back to the ephemeral ports
     const acl = (await consumer.send(new CreateNetworkAclCommand({ VpcId: vpc }))).NetworkAcl!.NetworkAclId!;
     await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: false, Protocol: 'tcp', RuleAction: 'allow', CidrBlock: '10.43.1.0/25', PortRange: { From: PORT, To: PORT } }));
+    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: true, Protocol: 'tcp', RuleAction: 'allow', CidrBlock: '10.43.0.0/16', PortRange: { From: 1024, To: 65535 } }));
     // a UDP rule carries no TCP: it decides nothing here
     await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 90, Egress: false, Protocol: 'udp', RuleAction: 'deny', CidrBlock: '0.0.0.0/0', PortRange: { From: PORT, To: PORT } }));
     const [def] = await acls(vpc);
@@ -245,9 +248,6 @@ describe('network ACLs through the EC2 API', () => {
     expect((await trace('10.43.1.50')).network_acl).toMatchObject({ matched: 'deny tcp 0-65535 from 10.43.1.48/28' });
     await consumer.send(new DeleteNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 50, Egress: false }));
     expect(await attempt(host, PORT, client(50))).toBe('relay');
-    // an egress rule is not an inbound one
-    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 10, Egress: true, Protocol: '-1', RuleAction: 'deny', CidrBlock: '0.0.0.0/0' }));
-    expect(await attempt(host, PORT, client(50))).toBe('relay');
 
     // a restart keeps it: refused and relayed as before
     await stop();
@@ -266,6 +266,69 @@ describe('network ACLs through the EC2 API', () => {
     expect(await attempt(host, PORT, client(50))).toBe('relay');
 
     await consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [id] }));
+    await consumer.send(new DeleteNetworkAclCommand({ NetworkAclId: acl }));
+    await waitFor(() => consumer.send(new DeleteSubnetCommand({ SubnetId: subnet })).then(() => true, () => false), 5_000, 'the subnet deleted');
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
+  it('the outbound rules of an ENI\'s subnet\'s ACL hold the answers to the client\'s address and source port (network_acl: counted, traced); a replaced rule reaches them at once', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.45.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.45.1.0/24' }))).Subnet!.SubnetId!;
+    const id = (await consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: vpc, ServiceName: 'com.amazonaws.us-east-1.ec2', SubnetIds: [subnet] }))).VpcEndpoint!.VpcEndpointId!;
+    const trace = async (source: string, sourcePort?: number) => (await d.consumer.post('/trace', {
+      vpc_id: vpc, source_ip: source, destination_ip: '10.45.1.4', destination_port: PORT, ...(sourcePort === undefined ? {} : { source_port: sourcePort }),
+    })).body.trace;
+    await waitFor(async () => (await trace('10.45.1.50')).verdict === 'relay', 5_000, 'the endpoint relays');
+    const host = String((await trace('10.45.1.50')).eni.host_ip);
+    const client = (last: number) => host.replace(/\.4$/, `.${last}`);
+    const refusedCount = async () => (await metricValue(d.url, 'vpcep_endpoint_rejected_connections_total', { endpoint_id: id, reason: 'network_acl' })) ?? 0;
+    const fastAccepted = async () => (await metricValue(d.url, 'vpcep_relay_fast_accepted_total')) ?? 0;
+    const onThreads = process.env.VPCEP_RELAY === 'js' ? 0 : 1;
+
+    // every client in to the port; the answers out to the VPC's ephemeral ports 1024-65535 (AWS's advice)
+    const acl = (await consumer.send(new CreateNetworkAclCommand({ VpcId: vpc }))).NetworkAcl!.NetworkAclId!;
+    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: false, Protocol: 'tcp', RuleAction: 'allow', CidrBlock: '0.0.0.0/0', PortRange: { From: PORT, To: PORT } }));
+    const [def] = await acls(vpc);
+    await consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: def!.Associations![0]!.NetworkAclAssociationId, NetworkAclId: acl }));
+    // no outbound rule yet: the * rule drops the answers, the connection fails
+    let before = await refusedCount();
+    expect(await attempt(host, PORT, client(50))).toBe('ECONNRESET');
+    expect(await refusedCount()).toBe(before + 1);
+    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: true, Protocol: 'tcp', RuleAction: 'allow', CidrBlock: '10.45.0.0/16', PortRange: { From: 1024, To: 65535 } }));
+    const allowOut = 'allow tcp 1024-65535 to 10.45.0.0/16';
+    // a client at an ephemeral port: relayed
+    expect(await attempt(host, PORT, client(50))).toBe('relay');
+    expect(await attempt(host, PORT, client(51), 40_001)).toBe('relay');
+    expect((await trace('10.45.1.50')).network_acl).toMatchObject({ egress_rules: [allowOut], egress_matched: allowOut, source_port: 32768 });
+    // a client bound to source port 1000 (root may): no outbound rule holds the answers to it
+    before = await refusedCount();
+    const fastBefore = await fastAccepted();
+    expect(await attempt(host, PORT, client(52), 1_000)).toBe('ECONNRESET');
+    expect(await refusedCount()).toBe(before + 1);
+    expect(await fastAccepted()).toBe(fastBefore + onThreads);
+    expect(await trace('10.45.1.52', 1_000)).toMatchObject({
+      verdict: 'refuse', refusal: 'network_acl', network_acl: { matched: `allow tcp ${PORT} from 0.0.0.0/0`, egress_matched: null, source_port: 1_000 },
+    });
+
+    // an outbound deny of the client's address, numbered first: refused whatever its port
+    await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 50, Egress: true, Protocol: '-1', RuleAction: 'deny', CidrBlock: '10.45.1.48/28' }));
+    before = await refusedCount();
+    expect(await attempt(host, PORT, client(53))).toBe('ECONNRESET');
+    expect(await attempt(host, PORT, client(54), 40_002)).toBe('ECONNRESET');
+    expect(await refusedCount()).toBe(before + 2);
+    expect(await attempt(host, PORT, client(20))).toBe('relay');
+    expect(await trace('10.45.1.53')).toMatchObject({ verdict: 'refuse', refusal: 'network_acl', network_acl: { egress_matched: 'deny tcp 0-65535 to 10.45.1.48/28' } });
+
+    // ReplaceNetworkAclEntry of an outbound rule reaches admission before it answers: the deny now an allow, the allow now a deny
+    await consumer.send(new ReplaceNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 50, Egress: true, Protocol: '-1', RuleAction: 'allow', CidrBlock: '10.45.1.48/28' }));
+    expect(await attempt(host, PORT, client(53))).toBe('relay');
+    await consumer.send(new ReplaceNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: true, Protocol: 'tcp', RuleAction: 'deny', CidrBlock: '10.45.0.0/16', PortRange: { From: 1024, To: 65535 } }));
+    expect(await attempt(host, PORT, client(20))).toBe('ECONNRESET');
+    expect(await attempt(host, PORT, client(53))).toBe('relay');
+
+    await consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [id] }));
+    const moved = (await acls(vpc))[1]!.Associations![0]!.NetworkAclAssociationId!;
+    await consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: moved, NetworkAclId: def!.NetworkAclId }));
     await consumer.send(new DeleteNetworkAclCommand({ NetworkAclId: acl }));
     await waitFor(() => consumer.send(new DeleteSubnetCommand({ SubnetId: subnet })).then(() => true, () => false), 5_000, 'the subnet deleted');
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));

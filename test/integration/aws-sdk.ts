@@ -45,9 +45,9 @@ export async function refused(p: Promise<unknown>): Promise<{ code: string; stat
 }
 
 /** bytes through host:port from a client bound at localAddress: 'relay' when they come back */
-export function attempt(host: string, p: number, localAddress: string): Promise<string> {
+export function attempt(host: string, p: number, localAddress: string, localPort?: number): Promise<string> {
   return new Promise((resolve) => {
-    const s = net.connect({ host, port: p, localAddress });
+    const s = net.connect({ host, port: p, localAddress, ...(localPort === undefined ? {} : { localPort }) });
     const done = (r: string) => { s.destroy(); resolve(r); };
     s.on('connect', () => s.write('ping through privatelink'));
     s.on('data', (b) => done(String(b) === 'ping through privatelink' ? 'relay' : `got ${String(b)}`));

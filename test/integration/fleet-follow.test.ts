@@ -359,7 +359,8 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     const [def] = (await otherEc2.consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name: 'default', Values: ['true'] }] }))).NetworkAcls!;
     await otherEc2.consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: def!.Associations![0]!.NetworkAclAssociationId, NetworkAclId: acl }));
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(host, 80, client)) === 'ECONNRESET', 10_000, 'the owner to refuse by the subnet\'s ACL'));
-    // a rule allowing it, through the other node again: relayed
+    // rules allowing it in and its answers out, through the other node again: relayed
+    await otherEc2.consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: true, Protocol: '-1', RuleAction: 'allow', CidrBlock: '10.44.0.0/16' }));
     await otherEc2.consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: false, Protocol: '-1', RuleAction: 'allow', CidrBlock: '10.44.0.0/16' }));
     await withLogs([f.a, f.b], waitFor(async () => (await attempt(host, 80, client)) === 'relay', 10_000, 'the owner to admit by the new rule'));
     await otherEc2.consumer.send(new ReplaceNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: false, Protocol: '-1', RuleAction: 'deny', CidrBlock: '10.44.0.0/16' }));

@@ -13,7 +13,8 @@ import {
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 import { AWS_KEYS, ec2Clients } from './aws-sdk.js';
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand,
+  AuthorizeSecurityGroupIngressCommand, CreateNetworkAclCommand, CreateNetworkAclEntryCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, CreateVpcEndpointCommand,
+  DescribeNetworkAclsCommand, ReplaceNetworkAclAssociationCommand,
 } from '@aws-sdk/client-ec2';
 
 const daemons = new Set<TestDaemon>();
@@ -131,7 +132,7 @@ describe('VPC isolation', () => {
 });
 
 describe('the path tracer and another account\'s endpoint', () => {
-  it('shows no more than a connect does: no ENI address or zone, no security group rules; where nothing listens, no endpoint at all', async () => {
+  it('shows no more than a connect does: no ENI address or zone, no security group or network ACL rules (before: the ACL\'s were shown); where nothing listens, no endpoint at all', async () => {
     const d = await startTestDaemon(twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] }));
     daemons.add(d);
     const { svc, port } = await echoService(d);
@@ -141,6 +142,14 @@ describe('the path tracer and another account\'s endpoint', () => {
     const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '10.88.3.0/24', AvailabilityZone: 'us-east-1a' }))).Subnet!;
     const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'secret-rules', Description: 'x' }));
     await consumer.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: '10.88.3.0/27' }] }] }));
+    // and a network ACL of its subnet's: rules of its own addresses, the rest allowed both ways
+    const acl = (await consumer.send(new CreateNetworkAclCommand({ VpcId: vpc.VpcId }))).NetworkAcl!.NetworkAclId!;
+    for (const egress of [false, true]) {
+      await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 90, Egress: egress, Protocol: '-1', RuleAction: 'deny', CidrBlock: '10.88.3.128/25' }));
+      await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 100, Egress: egress, Protocol: '-1', RuleAction: 'allow', CidrBlock: '0.0.0.0/0' }));
+    }
+    const [def] = (await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }, { Name: 'default', Values: ['true'] }] }))).NetworkAcls!;
+    await consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: def!.Associations![0]!.NetworkAclAssociationId, NetworkAclId: acl }));
     const made = (await consumer.send(new CreateVpcEndpointCommand({
       VpcEndpointType: 'Interface', VpcId: vpc.VpcId, ServiceName: `com.amazonaws.vpce.us-east-1.${svc.id}`, SubnetIds: [subnet.SubnetId!], SecurityGroupIds: [sg.GroupId!],
     }))).VpcEndpoint!;
@@ -152,7 +161,10 @@ describe('the path tracer and another account\'s endpoint', () => {
     expect(ep.ip).toBe('10.88.3.4');
     // its owner sees everything
     const own = (await d.consumer.post('/trace', { source_ip: '192.0.2.10', destination_ip: ep.host_ip, destination_port: port })).body.trace;
-    expect(own).toMatchObject({ eni: { ip: '10.88.3.4', zone: 'sim-1a' }, security_group: { rules: [`tcp ${port} from 10.88.3.0/27`] }, outcome: 'reset' });
+    expect(own).toMatchObject({
+      eni: { ip: '10.88.3.4', zone: 'sim-1a' }, security_group: { rules: [`tcp ${port} from 10.88.3.0/27`] }, network_acl: { rules: ['deny tcp 0-65535 from 10.88.3.128/25', 'allow tcp 0-65535 from 0.0.0.0/0'] },
+      outcome: 'reset', refusal: 'security_group',
+    });
 
     // another account: what a connect shows (the listener resets it), nothing of the endpoint's own
     expect(await attempt(ep.host_ip, port, '127.3.1.50')).toBe('ECONNRESET');
@@ -166,6 +178,7 @@ describe('the path tracer and another account\'s endpoint', () => {
       expect(r.body.trace).toMatchObject({ target_type: 'interface_endpoint', endpoint: null, verdict: 'refuse', outcome: 'reset' });
       expect(r.body.trace).not.toHaveProperty('eni');
       expect(r.body.trace).not.toHaveProperty('security_group');
+      expect(r.body.trace).not.toHaveProperty('network_acl');
       const text = JSON.stringify(r.body);
       for (const secret of [ep.id, '10.88.', 'sim-1a', sg.GroupId!, 'secret-rules']) expect(text).not.toContain(secret);
     }

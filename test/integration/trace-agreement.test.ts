@@ -123,9 +123,9 @@ async function endpoint(w: World, o: { approval?: boolean; whitelist?: string[];
 }
 
 /** 'relay' when bytes round-trip, 'reset' (ECONNRESET), 'connection_refused' (ECONNREFUSED), else how it ended */
-function attempt(host: string, port: number, localAddress: string): Promise<string> {
+function attempt(host: string, port: number, localAddress: string, localPort?: number): Promise<string> {
   return new Promise((resolve) => {
-    const s = net.connect({ host, port, localAddress });
+    const s = net.connect({ host, port, localAddress, ...(localPort === undefined ? {} : { localPort }) });
     const done = (r: string) => { s.destroy(); resolve(r); };
     s.on('connect', () => s.write('ping'));
     s.on('data', (b) => done(String(b) === 'ping' ? 'relay' : `got ${String(b)}`));
@@ -165,6 +165,8 @@ interface Attempt {
   readonly host: string;
   readonly port: number;
   readonly localAddress: string;
+  /** the client's source port (the trace's source_port); absent: an ephemeral one */
+  readonly localPort?: number;
   /** whose rejected counters a refusal moves */
   readonly counted: string;
 }
@@ -176,7 +178,7 @@ interface Attempt {
  */
 async function endpointInApiVpc(
   w: World, n: number, setup: (c: ControlPlane, me: NonNullable<ReturnType<ControlPlane['accountByName']>>, vpcId: string, subnetId: string) => Promise<{ securityGroups?: string[] }>,
-): Promise<(source: string) => Attempt> {
+): Promise<(source: string, sourcePort?: number) => Attempt> {
   const c = w.control!;
   const me = c.accountByName('consumer')!;
   const service = (await endpoint(w)).endpoint_service_id as string;
@@ -189,9 +191,10 @@ async function endpointInApiVpc(
   const made = await c.createEndpoint(me, { serviceId: service, vpcId, subnetId, ...(securityGroups ? { securityGroups } : {}) }, { requirePrincipal: false });
   const ep = await waitFor(() => { const e = c.ownEndpoint(me, made.id); return e.status === 'accepted' ? e : null; }, 5_000, 'endpoint accepted');
   const k = c.routing().vpcs.get(vpcId)!.number;
-  return (source: string): Attempt => ({
-    api: w.consumer, query: { vpc_id: vpcId, source_ip: source, destination_ip: ep.ip, destination_port: w.port },
-    host: ep.host_ip!, port: w.port, localAddress: `127.${k}.${source.split('.').slice(2).join('.')}`, counted: ep.id,
+  return (source: string, sourcePort?: number): Attempt => ({
+    api: w.consumer,
+    query: { vpc_id: vpcId, source_ip: source, destination_ip: ep.ip, destination_port: w.port, ...(sourcePort === undefined ? {} : { source_port: sourcePort }) },
+    host: ep.host_ip!, port: w.port, localAddress: `127.${k}.${source.split('.').slice(2).join('.')}`, localPort: sourcePort, counted: ep.id,
   });
 }
 
@@ -201,7 +204,7 @@ async function agree(w: World, a: Attempt): Promise<any> {
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   const t = r.body.trace;
   const before = await rejectedCounters(w.url);
-  const seen = await attempt(a.host, a.port, a.localAddress);
+  const seen = await attempt(a.host, a.port, a.localAddress, a.localPort);
   // A refusal is counted when the data plane handled the connection (a reset); the kernel's refusal is not.
   const after = await waitFor(async () => {
     const m = await rejectedCounters(w.url);
@@ -340,7 +343,8 @@ const CASES: ReadonlyArray<{
   },
   {
     refusal: 'network_acl',
-    name: 'at an interface endpoint in a subnet whose network ACL denies 10.51.1.48/28 (rule 50), then allows 10.51.1.0/24 to its port (rule 100)',
+    name: 'at an interface endpoint in a subnet whose network ACL denies 10.51.1.48/28 (rule 50), then allows 10.51.1.0/24 to its port (rule 100); '
+      + 'outbound denies 10.51.1.64/28 (rule 50), then allows 10.51.1.0/24 at ports 1024-65535 (rule 100)',
     async run() {
       const w = await inProcessWorld();
       const from = await endpointInApiVpc(w, 51, async (c, me, vpcId, subnetId) => {
@@ -348,12 +352,27 @@ const CASES: ReadonlyArray<{
         const entry = { egress: false, protocol: 'tcp', fromPort: w.port, toPort: w.port };
         await c.changeNetworkAclEntry(me, acl.id, { op: 'create', entry: { ...entry, ruleNumber: 50, action: 'deny', cidr: '10.51.1.48/28' } });
         await c.changeNetworkAclEntry(me, acl.id, { op: 'create', entry: { ...entry, ruleNumber: 100, action: 'allow', cidr: '10.51.1.0/24' } });
+        const out = { egress: true, protocol: 'tcp', fromPort: 1024, toPort: 65535 };
+        await c.changeNetworkAclEntry(me, acl.id, { op: 'create', entry: { ...out, ruleNumber: 50, action: 'deny', cidr: '10.51.1.64/28' } });
+        await c.changeNetworkAclEntry(me, acl.id, { op: 'create', entry: { ...out, ruleNumber: 100, action: 'allow', cidr: '10.51.1.0/24' } });
         await c.associateNetworkAcl(me, subnetId, acl.id);
         return {};
       });
       const allow = `allow tcp ${w.port} from 10.51.1.0/24`;
       const deny = `deny tcp ${w.port} from 10.51.1.48/28`;
-      expect(await agree(w, from('10.51.1.5'))).toMatchObject({ outcome: 'relay', network_acl: { enforced: true, matched: allow, rules: [deny, allow] } });
+      const allowOut = 'allow tcp 1024-65535 to 10.51.1.0/24';
+      const denyOut = 'deny tcp 1024-65535 to 10.51.1.64/28';
+      expect(await agree(w, from('10.51.1.5'))).toMatchObject({
+        outcome: 'relay', network_acl: { enforced: true, matched: allow, rules: [deny, allow], egress_matched: allowOut, egress_rules: [denyOut, allowOut], source_port: 32768 },
+      });
+      expect(await agree(w, from('10.51.1.6', 40_123))).toMatchObject({ outcome: 'relay', network_acl: { egress_matched: allowOut, source_port: 40_123 } });
+      // the answers: to an address outbound rule 50 denies, and to a source port below 1024 that no outbound rule holds
+      const deniedOut = await agree(w, from('10.51.1.70'));
+      expect(deniedOut).toMatchObject({ outcome: 'reset', refusal: 'network_acl', network_acl: { matched: allow, egress_matched: denyOut } });
+      expect(deniedOut.reason).toContain(`outbound rule ${denyOut} decides for the answers to 10.51.1.70 at its ephemeral ports 32768-60999`);
+      const lowPort = await agree(w, from('10.51.1.7', 1_011));
+      expect(lowPort).toMatchObject({ outcome: 'reset', refusal: 'network_acl', network_acl: { matched: allow, egress_matched: null, source_port: 1_011 } });
+      expect(lowPort.reason).toContain('no outbound rule holds the answers to 10.51.1.7 port 1011: the * rule denies');
       const refused = await agree(w, from('10.51.1.50'));
       expect(refused.network_acl).toMatchObject({ matched: deny });
       return refused;

@@ -4,7 +4,7 @@
 // and the compiled choice, through the addon's fastDecide() test entry), on a table with every
 // refusal reason the threads decide and on the backend each admitted flow goes to.
 import { describe, expect, it } from 'vitest';
-import { admit, type AclGateRule, type DaemonLoad, type EndpointGate, type GateRule, type RefusalReason } from '../../src/model/admission.js';
+import { admit, type AclGateRule, type DaemonLoad, type EndpointGate, type GateRule, type NetworkAclGate, type RefusalReason } from '../../src/model/admission.js';
 import { chooseBackend, choiceIndex, choiceReason, compileChoice, CHOICE_REASONS, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceRules } from '../../src/model/backend-choice.js';
 import type { HealthView, ProbeState } from '../../src/model/health.js';
 import { clientVpcOf } from '../../src/model/isolation.js';
@@ -36,7 +36,9 @@ interface Case {
   whitelist?: string[] | null;
   rules?: Array<[cidr: string, from: number, to: number]> | null;
   /** the ENI's subnet's network ACL inbound rules, in number order */
-  acl?: Array<[cidr: string, from: number, to: number, action: 'allow' | 'deny']> | null;
+  acl?: AclRules | null;
+  /** its outbound rules (the answers to the client's source port), in number order; absent: allow all */
+  aclOut?: AclRules;
   load?: Partial<DaemonLoad>;
   snatLeft?: number;
   targets?: Target[];
@@ -46,6 +48,8 @@ interface Case {
   /** the reason expected of both (null: admitted) */
   want: RefusalReason | null;
 }
+
+type AclRules = Array<[cidr: string, from: number, to: number, action: 'allow' | 'deny']>;
 
 const T2: Target[] = [
   { key: 'a', host: '127.0.0.1', port: 7001, zone: 'z-a' },
@@ -85,6 +89,14 @@ const CASES: Case[] = [
   { name: 'whitelist before network ACL', client: '127.1.0.5', whitelist: [], acl: [], want: 'whitelist' },
   { name: 'network ACL before security group', client: '127.1.0.5', acl: [], rules: [], want: 'network_acl' },
   { name: 'network ACL allows, then the security group refuses', client: '127.1.0.5', acl: [['0.0.0.0/0', 0, 65535, 'allow']], rules: [], want: 'security_group' },
+  { name: 'network_acl: no outbound rule holds the answers (the * rule)', client: '127.1.0.5', acl: [['0.0.0.0/0', 0, 65535, 'allow']], aclOut: [], want: 'network_acl' },
+  { name: 'network_acl: an outbound deny of the client\'s address (simulated 10.0.0.5)', client: '127.1.0.5', acl: [['0.0.0.0/0', 0, 65535, 'allow']], aclOut: [['10.0.0.0/29', 0, 65535, 'deny'], ['0.0.0.0/0', 0, 65535, 'allow']], want: 'network_acl' },
+  { name: 'network ACL: an outbound allow of the ephemeral ports admits a client at 40000', client: '127.1.0.5', acl: [['0.0.0.0/0', 80, 80, 'allow']], aclOut: [['10.0.0.0/16', 1024, 65535, 'allow']], want: null },
+  { name: 'network_acl: a client at source port 1000 outside the outbound allow of 1024-65535', client: '127.1.0.5', clientPort: 1000, acl: [['0.0.0.0/0', 80, 80, 'allow']], aclOut: [['10.0.0.0/16', 1024, 65535, 'allow']], want: 'network_acl' },
+  { name: 'network_acl: the outbound rules read the source port, not the terminal port', client: '127.1.0.5', clientPort: 40000, acl: [['0.0.0.0/0', 80, 80, 'allow']], aclOut: [['10.0.0.0/16', 80, 80, 'allow']], want: 'network_acl' },
+  { name: 'network ACL: outbound first match by number, a deny of other ports then an allow', client: '127.1.0.5', clientPort: 40000, acl: [['0.0.0.0/0', 80, 80, 'allow']], aclOut: [['0.0.0.0/0', 0, 1023, 'deny'], ['0.0.0.0/0', 0, 65535, 'allow']], want: null },
+  { name: 'network ACL: outbound, an on-premises client by its own address', client: '127.0.0.1', acl: [['127.0.0.0/8', 80, 80, 'allow']], aclOut: [['10.0.0.0/8', 0, 65535, 'deny'], ['127.0.0.0/8', 1024, 65535, 'allow']], want: null },
+  { name: 'network_acl: inbound allows, outbound denies, before the security group', client: '127.1.0.5', acl: [['0.0.0.0/0', 0, 65535, 'allow']], aclOut: [['0.0.0.0/0', 0, 65535, 'deny']], rules: [], want: 'network_acl' },
   { name: 'snat_exhausted: no SNAT port left', client: '127.1.0.5', snatLeft: 0, want: 'snat_exhausted' },
   { name: 'backend_unreachable: no target at all', client: '127.1.0.5', targets: [], want: 'backend_unreachable' },
   { name: 'no healthy backend: fail open admits', client: '127.1.0.5', targets: T2, health: { a: 'unhealthy', b: 'unhealthy' }, want: null },
@@ -92,12 +104,14 @@ const CASES: Case[] = [
   { name: 'failover: the ENI zone has no eligible target', client: '127.1.0.5', eniZone: 'z-a', crossZone: false, targets: T2, health: { a: 'unhealthy' }, want: null },
 ];
 
+const aclRulesOf = (rules: AclRules): AclGateRule[] => rules.map(([cidr, from, to, action]) => ({ cidr: cidrOf(cidr), from, to, allow: action === 'allow' }));
+
 function decideTs(
-  c: Case, load: DaemonLoad, gate: EndpointGate, acl: readonly AclGateRule[] | null, inputs: ChoiceInputs, rules: ChoiceRules, targets: Target[], eniHost: string, port: number,
+  c: Case, load: DaemonLoad, gate: EndpointGate, acl: NetworkAclGate | null, inputs: ChoiceInputs, rules: ChoiceRules, targets: Target[], eniHost: string, port: number,
 ): { reason: RefusalReason | null; target: number; choice: string | null } {
   const ip = ipToInt(c.client);
   const clientPort = c.clientPort ?? 40000;
-  const reason = c.closing ? 'not_accepted' : inputs.zoneDown(rules.zone) ? 'zone_down' : admit(gate, load, ip, clientVpcOf(ip, isVpc), port, acl) ?? ((c.snatLeft ?? 1) === 0 ? 'snat_exhausted' : null);
+  const reason = c.closing ? 'not_accepted' : inputs.zoneDown(rules.zone) ? 'zone_down' : admit(gate, load, ip, clientVpcOf(ip, isVpc), port, acl, clientPort) ?? ((c.snatLeft ?? 1) === 0 ? 'snat_exhausted' : null);
   if (reason !== null) return { reason, target: -1, choice: null };
   const ch = chooseBackend(targets, rules, inputs, flowHash(ip, clientPort, ipToInt(eniHost), port));
   if (ch === NO_CHOICE) return { reason: 'backend_unreachable', target: -1, choice: null };
@@ -118,7 +132,7 @@ describe.skipIf(relay === null && !inCi)('the fast path: the threads decide as a
     const whitelist = (c.whitelist ?? []).map(cidrOf);
     const securityRules: GateRule[] | null = c.rules === undefined || c.rules === null ? null : c.rules.map(([cidr, from, to]) => ({ cidr: cidrOf(cidr), from, to }));
     const gate: EndpointGate = { active: c.active ?? 0, cap: c.cap ?? 3000, whitelistEnabled: c.whitelist !== undefined && c.whitelist !== null, whitelist, vpcNumber: 1, vpcBase: VPCS.get(1)!, securityRules };
-    const acl: AclGateRule[] | null = c.acl ? c.acl.map(([cidr, from, to, action]) => ({ cidr: cidrOf(cidr), from, to, allow: action === 'allow' })) : null;
+    const acl: NetworkAclGate | null = c.acl ? { inbound: aclRulesOf(c.acl), outbound: aclRulesOf(c.aclOut ?? [['0.0.0.0/0', 0, 65535, 'allow']]) } : null;
     const down = new Set(c.zonesDown ?? []);
     const health: HealthView = { state: (k) => c.health?.[k] ?? 'initial', reason: () => null };
     const inputs: ChoiceInputs = { health, zoneDown: (z) => z !== null && down.has(z) };

@@ -2,7 +2,7 @@
 // endpoint (decideInterfaceEndpoint, by the data plane's admit()), with no sockets.
 import { describe, expect, it } from 'vitest';
 import { describeIsolation, isolationRefusal } from '../../src/model/isolation.js';
-import type { DaemonLoad, EndpointGate } from '../../src/model/admission.js';
+import type { AclGateRule, DaemonLoad, EndpointGate } from '../../src/model/admission.js';
 import type { LiveAdmission } from '../../src/model/events.js';
 import { decideInterfaceEndpoint, type InterfaceTraceInput } from '../../src/model/interface-trace.js';
 import { cidrOf, ipToInt } from '../../src/net/cidr.js';
@@ -35,7 +35,7 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
     gate: gate(g), networkAclAt: () => null, load: { ...load, ...l }, ports: [80], snatPortsFree: 64_512, snatMode: 'kernel',
   });
   const input = (o: Partial<InterfaceTraceInput> = {}): InterfaceTraceInput => ({
-    vpcId: 'vpc-a', vpcNumber: 2, sourceIp: ipToInt('10.0.1.50'), clientHost: '127.2.1.50', destinationIp: ipToInt('10.0.1.2'), destinationPort: 80,
+    vpcId: 'vpc-a', vpcNumber: 2, sourceIp: ipToInt('10.0.1.50'), clientHost: '127.2.1.50', destinationIp: ipToInt('10.0.1.2'), destinationPort: 80, sourcePort: null,
     endpoint: {
       id: 'ep-1', status: 'accepted', hostIp: '127.2.1.2', snatIp: '198.19.128.1', error: null, cap: 3000, whitelistEnabled: false, whitelist: [],
       eni: { zone: 'sim-1a', ip: '10.0.1.2', hostIp: '127.2.1.2', zoneUp: true },
@@ -55,6 +55,31 @@ describe('decideInterfaceEndpoint: the data plane\'s order, by its admit()', () 
       listener: { address: '127.2.1.2:80', bound: true, why: null }, whitelist: { enabled: false, matched: null },
       source: { snat_ip: '198.19.128.1', snat_mode: 'kernel', proxy_v2: false },
     });
+  });
+
+  it('the network ACL step names the inbound rule and the outbound rule deciding for the source port given, else for the ephemeral ports (all of them, or the first)', () => {
+    const rule = (cidr: string, from: number, to: number, allow: boolean): AclGateRule => ({ cidr: cidrOf(cidr), from, to, allow });
+    const withAcl = (outbound: AclGateRule[]): LiveAdmission => ({ ...live(), networkAclAt: () => ({ inbound: [rule('10.0.0.0/16', 80, 80, true)], outbound }) });
+    const ephemeral = [rule('10.0.1.0/24', 1024, 65535, true)];
+    expect(decideInterfaceEndpoint(input({ live: withAcl(ephemeral) }))).toMatchObject({
+      verdict: 'relay',
+      network_acl: {
+        matched: 'allow tcp 80 from 10.0.0.0/16', egress_rules: ['allow tcp 1024-65535 to 10.0.1.0/24'], egress_matched: 'allow tcp 1024-65535 to 10.0.1.0/24', source_port: 32768,
+        rule: 'inbound rule allow tcp 80 from 10.0.0.0/16 of the subnet\'s network ACL decides for 10.0.1.50 to port 80; '
+          + 'outbound rule allow tcp 1024-65535 to 10.0.1.0/24 decides for the answers to 10.0.1.50 at its ephemeral ports 32768-60999 (no source_port given)',
+      },
+    });
+    expect(decideInterfaceEndpoint(input({ live: withAcl(ephemeral), sourcePort: 1000 }))).toMatchObject({
+      verdict: 'refuse', refusal: 'network_acl', network_acl: { egress_matched: null, source_port: 1000 },
+      reason: expect.stringContaining('no outbound rule holds the answers to 10.0.1.50 port 1000: the * rule denies'),
+    });
+    // a deny of part of the ephemeral ports: the first decides, the step says others may not
+    const split = [rule('0.0.0.0/0', 40000, 40100, false), ...ephemeral];
+    expect(decideInterfaceEndpoint(input({ live: withAcl(split) })).network_acl!.rule).toContain('port 32768 (no source_port given: the first ephemeral port; other rules decide for others of 32768-60999, give source_port)');
+    expect(decideInterfaceEndpoint(input({ live: withAcl(split), sourcePort: 40050 }))).toMatchObject({ refusal: 'network_acl', network_acl: { egress_matched: 'deny tcp 40000-40100 to 0.0.0.0/0' } });
+    // a rule of another address decides nothing for this client
+    expect(decideInterfaceEndpoint(input({ live: withAcl([rule('10.0.2.0/24', 0, 65535, false), ...ephemeral]) })).network_acl!.rule).toContain('at its ephemeral ports 32768-60999');
+    expect(decideInterfaceEndpoint(input({ live: withAcl([]) })).network_acl!.rule).toContain('no outbound rule holds the answers to 10.0.1.50 at its ephemeral ports 32768-60999 (no source_port given): the * rule denies');
   });
 
   it('an ENI whose zone is down refuses zone_down before admit(), naming the ENI and its zone', () => {
