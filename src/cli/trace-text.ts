@@ -23,7 +23,13 @@ export function traceRows(t: Json): string[][] {
     ...(t.eni ? [['eni', `${t.eni.ip} (${t.eni.host_ip}) in zone ${t.eni.zone}${t.eni.zone_up ? '' : ' (down)'}`]] : []),
   );
   rows.push(['listener', t.listener ? `${t.listener.address} ${t.listener.bound ? 'bound' : `not bound: ${t.listener.why}`}` : '-']);
-  if (iface) rows.push(['whitelist', t.whitelist ? t.whitelist.rule : '-']);
+  if (iface) {
+    // in admit()'s order: the whitelist, the ENI's subnet's network ACL, the ENI's security groups
+    // (an ACL or groups not enforced on this endpoint: no row)
+    rows.push(['whitelist', t.whitelist ? t.whitelist.rule : '-']);
+    if (t.network_acl) rows.push(['network acl', t.network_acl.rule]);
+    if (t.security_group) rows.push(['security group', t.security_group.rule]);
+  }
   rows.push(
     ['policy', t.policy ? `${t.policy.allowed ? 'allow' : 'deny'}: ${t.policy.reason}` : '-'],
     ['cap', t.cap ? `${t.cap.active} of ${t.cap.cap} (headroom ${t.cap.headroom})` : '-'],

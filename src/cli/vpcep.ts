@@ -518,14 +518,16 @@ Examples:
     .requiredOption('--source <ip>', 'the client\'s private IP')
     .requiredOption('--destination <ip>', 'the destination IP (e.g. an OBS-style service address)')
     .requiredOption('--port <port>', 'the destination port', count)
+    .option('--source-port <port>', 'the client\'s source port (a network ACL\'s outbound rules read it; omitted: an ephemeral one)', count)
     .addHelpText('after', `
 Examples:
   vpcep trace --vpc-id vpc-client --source 10.0.1.50 --destination 10.0.1.2 --port 80     # a client of your VPC to your endpoint's private IP
+  vpcep trace --vpc-id vpc-0123 --source 10.0.1.50 --destination 10.0.1.4 --port 443 --source-port 1000   # a client at source port 1000 (network ACLs)
   vpcep trace --source 127.0.0.1 --destination 127.2.1.2 --port 80                         # an on-premises client to the endpoint's host address
   vpcep trace --vpc-id vpc-app --source 10.0.1.50 --destination 100.125.0.10 --port 80    # a route to a public service (a gateway endpoint's)
   vpcep --json trace ...                                                                     # the whole trace, every field`)
     .action(run(async (g, o) => {
-      const body = { vpc_id: o.vpcId, source_ip: o.source, destination_ip: o.destination, destination_port: o.port };
+      const body = { vpc_id: o.vpcId, source_ip: o.source, destination_ip: o.destination, destination_port: o.port, source_port: o.sourcePort };
       out(g, await api(g, 'POST', '/trace', body), (b) => table(traceRows(b.trace)));
     }));
 

@@ -7,6 +7,8 @@
 // address and source port: ACLs are stateless) admit or refuse real connections through an interface
 // endpoint (network_acl, counted and traced), on the relay VPCEP_RELAY picks (scripts/test.mjs runs
 // the file on both).
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import {
   CreateVpcEndpointCommand, DeleteVpcEndpointsCommand,
   CreateNetworkAclCommand, CreateNetworkAclEntryCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, DeleteNetworkAclCommand,
@@ -14,7 +16,7 @@ import {
   ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand, type NetworkAcl,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROVIDER, CONSUMER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
+import { PROVIDER, CONSUMER, ROOT, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, randomPort, startBackend, type TestBackend } from './backends.js';
 
@@ -55,6 +57,11 @@ describe('network ACLs through the EC2 API', () => {
   const acls = async (vpc: string): Promise<NetworkAcl[]> =>
     (await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).NetworkAcls!
       .sort((a, b) => Number(b.IsDefault) - Number(a.IsDefault));
+  /** `vpcep trace ARGS` as the consumer, its text */
+  const vpcepTrace = (args: string[]) => new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), '--url', d.url, '--token', CONSUMER.token, '--project', CONSUMER.project_id, 'trace', ...args],
+      { timeout: 15_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
   const acl = async (id: string): Promise<NetworkAcl> => (await consumer.send(new DescribeNetworkAclsCommand({ NetworkAclIds: [id] }))).NetworkAcls![0]!;
   /** the rules short: [number, egress, protocol, action, cidr, from, to] */
   const rules = (a: NetworkAcl) => a.Entries!.map((e) => [e.RuleNumber, e.Egress, e.Protocol, e.RuleAction, e.CidrBlock, e.PortRange?.From, e.PortRange?.To]);
@@ -309,6 +316,11 @@ describe('network ACLs through the EC2 API', () => {
     expect(await trace('10.45.1.52', 1_000)).toMatchObject({
       verdict: 'refuse', refusal: 'network_acl', network_acl: { matched: `allow tcp ${PORT} from 0.0.0.0/0`, egress_matched: null, source_port: 1_000 },
     });
+    // vpcep trace --source-port prints the step as a row naming both directions' rules (it printed no such row before)
+    const text = await vpcepTrace(['--vpc-id', vpc, '--source', '10.45.1.52', '--destination', '10.45.1.4', '--port', String(PORT), '--source-port', '1000']);
+    expect(text).toMatch(new RegExp(`network acl +│ inbound rule allow tcp ${PORT} from 0\\.0\\.0\\.0/0 of the subnet's network ACL decides for 10\\.45\\.1\\.52 to port ${PORT}; `
+      + 'no outbound rule holds the answers to 10\\.45\\.1\\.52 port 1000: the \\* rule denies'));
+    expect(text).toMatch(/verdict +│ refuse \(reset\) \[network_acl\]/);
 
     // an outbound deny of the client's address, numbered first: refused whatever its port
     await consumer.send(new CreateNetworkAclEntryCommand({ NetworkAclId: acl, RuleNumber: 50, Egress: true, Protocol: '-1', RuleAction: 'deny', CidrBlock: '10.45.1.48/28' }));
