@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors.js';
 import { recordProblem } from '../model/dns-names.js';
+import { IP_ADDRESS_TYPES } from '../model/load-balancers.js';
 import { CONNECTION_EVENTS } from '../model/notifications.js';
 import { TOXIC_TYPES } from '../model/toxics.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES, type Endpoint, type Vpc } from '../model/types.js';
@@ -76,7 +77,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     events: z.array(z.enum(CONNECTION_EVENTS)), enabled: z.boolean(), client_token: clientToken, ...times,
   }),
   loadbalancer: z.looseObject({
-    id: str, owner: str, name: str, type: z.literal('network'), scheme: z.enum(['internal', 'internet-facing']), vpc_id: str,
+    id: str, owner: str, name: str, type: z.literal('network'), scheme: z.enum(['internal', 'internet-facing']), vpc_id: str, ip_address_type: z.enum(IP_ADDRESS_TYPES).optional(),
     subnets: z.array(str), state: str, dns_name: str, attributes: z.record(str, str),
     listeners: z.array(z.looseObject({ id: str, protocol: z.literal('TCP'), port: z.number().int(), target_group_id: str, tags: z.array(tag) })),
     tags: z.array(tag), ...times,
