@@ -6,14 +6,14 @@
 // whole with StoreConflict, learns the value is taken and prepares again. The same holds for the
 // values other documents keep unique: a service's slot of the account's service quota, a security
 // group's name in its VPC, a load balancer's and a target group's name in its account, an internet
-// gateway's VPC (one gateway per VPC). An endpoint, a service or a notification made with a client
-// token claims the token in its account: two nodes taking the same retry at once make one. The
-// loser of a client token's claim, or of a load balancer's or target group's name (ELBv2's creates
-// are idempotent: the same settings answer the one of that name), answers what holds it once its
-// node holds the winner's batch (ANSWERED_CLAIMS).
+// gateway's VPC (one gateway per VPC). An endpoint, a service, a notification, a route table or a
+// network ACL made with a client token claims the token in its account: two nodes taking the same
+// retry at once make one. The loser of a client token's claim, or of a load balancer's or target
+// group's name (ELBv2's creates are idempotent: the same settings answer the one of that name),
+// answers what holds it once its node holds the winner's batch (ANSWERED_CLAIMS).
 import { createHash } from 'node:crypto';
 import { DomainError } from '../model/errors.js';
-import type { Endpoint } from '../model/types.js';
+import type { ClientToken, Endpoint } from '../model/types.js';
 import { StoreConflict, type Change, type Expectation } from '../store/store.js';
 
 /** a claim held: its holder (`endpoint/<id>`; `?` for one learnt from a conflict) and version */
@@ -50,6 +50,13 @@ export interface ClaimedDocument {
    * taken): the one the caller gets when it sees the holder; absent: StoreConflict, try again
    */
   readonly taken?: () => DomainError;
+}
+
+/** a document of KNOWN made with a client token: the token claimed when it is new, let go with it (null: nothing to claim) */
+export function tokenDocument(c: Change, known: ReadonlyMap<string, unknown>): ClaimedDocument | null {
+  const d = c.value as { owner: string; client_token?: ClientToken } | null;
+  if (d && (known.has(c.id) || !d.client_token)) return null;
+  return { holder: `${c.kind}/${c.id}`, values: d?.client_token ? [tokenClaim(c.kind, d.owner, d.client_token.token)] : undefined };
 }
 
 /** the claims held, by id, with the ids of each holder and the quota slots of each account (no walk of every claim per create) */

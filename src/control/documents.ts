@@ -26,7 +26,7 @@ const vpcDocument = z.looseObject({
   id: str, account: str, cidr: str, number: z.number().int(),
   subnets: z.array(z.looseObject({ id: str, cidr: str, gateway_ip: str })),
   ports: z.array(z.looseObject({ id: str, subnet_id: str, ip: str, type: z.enum(['VM', 'LB']) })),
-  route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route) })),
+  route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route), client_token: clientToken })),
 });
 const toxicScope = z.discriminatedUnion('kind', [
   z.looseObject({ kind: z.literal('port'), endpoint: str, port: z.number().int() }),
@@ -97,7 +97,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   internetgateway: z.looseObject({ id: str, owner: str, vpc_id: str.nullable(), tags: z.array(tag) }),
   // a network ACL made through the EC2 API, or a VPC's default one once changed (network-acls.ts)
   networkacl: z.looseObject({
-    id: str, owner: str, vpc_id: str, default: z.boolean(), tags: z.array(tag),
+    id: str, owner: str, vpc_id: str, default: z.boolean(), tags: z.array(tag), client_token: clientToken,
     entries: z.array(z.looseObject({ rule_number: z.number().int(), egress: z.boolean(), protocol: str, action: z.enum(['allow', 'deny']), cidr: str })),
   }),
   // an allocation held inside a commit (issue 17): the key is the allocated value, the document who holds it

@@ -28,7 +28,7 @@ import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
 import {
-  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, serviceQuotaClaim, snatClaim, targetGroupNameClaim, tokenClaim, type ClaimedDocument,
+  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, serviceQuotaClaim, snatClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
 } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
@@ -661,8 +661,9 @@ export class ControlState {
   /**
    * what a change of a service, security group, load balancer, target group or internet gateway
    * claims (claims.ts): a new service its slot of the account's quota, a group its name in its VPC,
-   * a load balancer or target group its name in its account, an attached gateway its VPC; null for
-   * other kinds
+   * a load balancer or target group its name in its account, an attached gateway its VPC; a
+   * service, notification, network ACL or route table (its VPC's document) made with a client token
+   * that token in its account; null for other kinds
    */
   private claimedDocument(c: Change): ClaimedDocument | null {
     const value = c.value as { owner?: string; name?: string; vpc_id?: string } | null;
@@ -679,10 +680,12 @@ export class ControlState {
           quota: { slot: (n) => serviceQuotaClaim(s.owner, n), count, from, exceeded: `quota exceeded: at most ${count} endpoint services per account` },
         };
       }
-      case 'notification': {
-        const n = c.value as ConnectionNotification | null;
-        if (n && (this.notifications.has(c.id) || !n.client_token)) return null;
-        return { holder: `notification/${c.id}`, values: n?.client_token ? [tokenClaim('notification', n.owner, n.client_token.token)] : undefined };
+      case 'notification': return tokenDocument(c, this.notifications);
+      case 'networkacl': return tokenDocument(c, this.networkAcls);
+      // a VPC's document holds its route tables: the tokens of those made with one
+      case 'apivpc': {
+        const v = c.value as Vpc | null;
+        return { holder: `apivpc/${c.id}`, values: v?.route_tables.flatMap((t) => (t.client_token ? [tokenClaim('routetable', v.account, t.client_token.token)] : [])) };
       }
       // the loser of two writers racing for a name or a VPC is refused as if it had seen the winner
       case 'securitygroup': return {

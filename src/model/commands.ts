@@ -290,6 +290,16 @@ export interface CreateRouteTableCommand {
   readonly id: string;
   readonly vpcId: string;
   readonly tags?: readonly TagInput[];
+  /** an idempotent create (EC2's ClientToken): the table its account made with the token is answered instead */
+  readonly clientToken?: ClientToken;
+}
+
+export interface CreateNetworkAclCommand {
+  readonly id: string;
+  readonly vpcId: string;
+  readonly tags?: readonly TagInput[];
+  /** an idempotent create (EC2's ClientToken): the ACL its account made with the token is answered instead */
+  readonly clientToken?: ClientToken;
 }
 
 export interface CreateSecurityGroupCommand {
