@@ -10,7 +10,7 @@
 import {
   AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeInternetGatewaysCommand, DescribeVpcsCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
   RevokeSecurityGroupIngressCommand, CreateSubnetCommand, CreateNetworkAclCommand, CreateNetworkAclEntryCommand, DescribeNetworkAclsCommand,
-  ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand, CreateRouteTableCommand,
+  ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand, CreateRouteTableCommand, DeleteRouteTableCommand, DeleteNetworkAclCommand, DeleteVpcCommand,
 } from '@aws-sdk/client-ec2';
 import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
@@ -321,6 +321,10 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       expect(new Set(tables.map((o) => o.RouteTable!.RouteTableId)).size).toBe(1);
       const acls = await Promise.all([a, b].map((c) => c.send(new CreateNetworkAclCommand({ VpcId: vpc, ClientToken: 'acl-token' }))));
       expect(new Set(acls.map((o) => o.NetworkAcl!.NetworkAclId)).size).toBe(1);
+      // the fixture's account keeps its VPC quota for the tests after this one
+      await a.send(new DeleteRouteTableCommand({ RouteTableId: tables[0]!.RouteTable!.RouteTableId }));
+      await a.send(new DeleteNetworkAclCommand({ NetworkAclId: acls[0]!.NetworkAcl!.NetworkAclId }));
+      await a.send(new DeleteVpcCommand({ VpcId: vpc }));
     } finally {
       a.destroy();
       b.destroy();
