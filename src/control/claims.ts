@@ -6,13 +6,15 @@
 // whole with StoreConflict, learns the value is taken and prepares again. The same holds for the
 // values other documents keep unique: a service's slot of the account's service quota, a security
 // group's name in its VPC, a load balancer's and a target group's name in its account, an internet
-// gateway's VPC (one gateway per VPC). An endpoint,
-// a service or a notification made with a client token claims the token in its account: two nodes
-// taking the same retry at once make one.
+// gateway's VPC (one gateway per VPC). An endpoint, a service, a notification, a route table or a
+// network ACL made with a client token claims the token in its account: two nodes taking the same
+// retry at once make one. The loser of a client token's claim, or of a load balancer's or target
+// group's name (ELBv2's creates are idempotent: the same settings answer the one of that name),
+// answers what holds it once its node holds the winner's batch (ANSWERED_CLAIMS).
 import { createHash } from 'node:crypto';
 import { DomainError } from '../model/errors.js';
-import type { Endpoint } from '../model/types.js';
-import type { Change, Expectation } from '../store/store.js';
+import type { ClientToken, Endpoint } from '../model/types.js';
+import { StoreConflict, type Change, type Expectation } from '../store/store.js';
 
 /** a claim held: its holder (`endpoint/<id>`; `?` for one learnt from a conflict) and version */
 export interface Claim {
@@ -25,10 +27,16 @@ export const snatClaim = (ip: string): string => `snat/${ip}`;
 export const ipClaim = (vpcId: string, ip: string): string => `ip/${vpcId}/${ip}`;
 export const quotaClaim = (owner: string, slot: number): string => `endpoint-quota/${owner}/${slot}`;
 export const serviceQuotaClaim = (owner: string, slot: number): string => `service-quota/${owner}/${slot}`;
-export const TOKEN_CLAIMS = 'client-token/';
+const TOKEN_CLAIMS = 'client-token/';
 /** a client token of an account for a kind of resource (hashed: a token is any 64 printable ASCII characters, `/` too) */
 export const tokenClaim = (kind: string, owner: string, token: string): string =>
   `${TOKEN_CLAIMS}${kind}/${owner}/${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
+const LOAD_BALANCER_NAMES = 'lb-name/';
+const TARGET_GROUP_NAMES = 'tg-name/';
+export const loadBalancerNameClaim = (owner: string, name: string): string => `${LOAD_BALANCER_NAMES}${owner}/${name}`;
+export const targetGroupNameClaim = (owner: string, name: string): string => `${TARGET_GROUP_NAMES}${owner}/${name}`;
+/** the claims whose loser answers the resource that holds it (or refuses by its settings), which comes in the claim's batch */
+export const ANSWERED_CLAIMS: readonly string[] = [TOKEN_CLAIMS, LOAD_BALANCER_NAMES, TARGET_GROUP_NAMES];
 
 /** a document other than an endpoint whose values are claimed: its holder, its unique values, and its quota when it is new */
 export interface ClaimedDocument {
@@ -42,6 +50,13 @@ export interface ClaimedDocument {
    * taken): the one the caller gets when it sees the holder; absent: StoreConflict, try again
    */
   readonly taken?: () => DomainError;
+}
+
+/** a document of KNOWN made with a client token: the token claimed when it is new, let go with it (null: nothing to claim) */
+export function tokenDocument(c: Change, known: ReadonlyMap<string, unknown>): ClaimedDocument | null {
+  const d = c.value as { owner: string; client_token?: ClientToken } | null;
+  if (d && (known.has(c.id) || !d.client_token)) return null;
+  return { holder: `${c.kind}/${c.id}`, values: d?.client_token ? [tokenClaim(c.kind, d.owner, d.client_token.token)] : undefined };
 }
 
 /** the claims held, by id, with the ids of each holder and the quota slots of each account (no walk of every claim per create) */
@@ -194,7 +209,7 @@ export class Claims {
     };
     for (const c of is) {
       if (was.has(c)) continue;
-      if (this.taken(c)) throw d.taken?.() ?? new DomainError('StoreConflict', `${c} is taken`);
+      if (this.taken(c)) throw d.taken?.() ?? this.heldElsewhere(c);
       claim(c);
     }
     if (d.quota && !was.size) {
@@ -215,6 +230,17 @@ export class Claims {
     }
     for (const c of ids) this.pending.add(c);
     return { changes, expect, ids };
+  }
+
+  /**
+   * a value another writer holds, whose holder this node may not hold yet (a claim learnt from a
+   * conflict, or one of a commit under way): a conflict on the claim, which the mutation queue
+   * answers by running the mutation again once this node holds the claim's batch (ANSWERED_CLAIMS:
+   * the retry answers the holder, or refuses by its settings)
+   */
+  private heldElsewhere(id: string): StoreConflict {
+    const key = `claim/${id}`;
+    return new StoreConflict([key], new Map([[key, Math.max(1, this.held.get(id)?.version ?? 1)]]));
   }
 
   /** the commit of IDS is over (either way) */

@@ -7,7 +7,7 @@
 import { bandwidthOf } from '../model/bandwidth.js';
 import { DEFAULTS } from '../model/defaults.js';
 import type {
-  ChangeEndpointSubnetsCommand, ConnectionAction, ConnectionBandwidth, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNotificationCommand, CreateRouteTableCommand,
+  ChangeEndpointSubnetsCommand, ConnectionAction, ConnectionBandwidth, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNetworkAclCommand, CreateNotificationCommand, CreateRouteTableCommand,
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, DeleteServiceCommand, ElbResourceRef, PermissionEntry,
   MigrateBackendCommand, ModifyListenerCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleChange, SecurityGroupRuleInput, SetChange, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
@@ -449,7 +449,7 @@ export class ControlPlane {
     return networkAcls.networkAcls(this.st, caller);
   }
 
-  createNetworkAcl(caller: Account, cmd: { id: string; vpcId: string; tags?: readonly TagInput[] }): Promise<networkAcls.NetworkAclView> {
+  createNetworkAcl(caller: Account, cmd: CreateNetworkAclCommand): Promise<networkAcls.NetworkAclView> {
     return networkAcls.createNetworkAcl(this.st, caller, cmd);
   }
 

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors.js';
 import { recordProblem } from '../model/dns-names.js';
+import { IP_ADDRESS_TYPES } from '../model/load-balancers.js';
 import { CONNECTION_EVENTS } from '../model/notifications.js';
 import { TOXIC_TYPES } from '../model/toxics.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES, type Endpoint, type Vpc } from '../model/types.js';
@@ -25,7 +26,7 @@ const vpcDocument = z.looseObject({
   id: str, account: str, cidr: str, number: z.number().int(),
   subnets: z.array(z.looseObject({ id: str, cidr: str, gateway_ip: str })),
   ports: z.array(z.looseObject({ id: str, subnet_id: str, ip: str, type: z.enum(['VM', 'LB']) })),
-  route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route) })),
+  route_tables: z.array(z.looseObject({ id: str, default: z.boolean(), subnets: z.array(str), routes: z.array(route), client_token: clientToken })),
 });
 const toxicScope = z.discriminatedUnion('kind', [
   z.looseObject({ kind: z.literal('port'), endpoint: str, port: z.number().int() }),
@@ -76,7 +77,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     events: z.array(z.enum(CONNECTION_EVENTS)), enabled: z.boolean(), client_token: clientToken, ...times,
   }),
   loadbalancer: z.looseObject({
-    id: str, owner: str, name: str, type: z.literal('network'), scheme: z.enum(['internal', 'internet-facing']), vpc_id: str,
+    id: str, owner: str, name: str, type: z.literal('network'), scheme: z.enum(['internal', 'internet-facing']), vpc_id: str, ip_address_type: z.enum(IP_ADDRESS_TYPES).optional(),
     subnets: z.array(str), state: str, dns_name: str, attributes: z.record(str, str),
     listeners: z.array(z.looseObject({ id: str, protocol: z.literal('TCP'), port: z.number().int(), target_group_id: str, tags: z.array(tag) })),
     tags: z.array(tag), ...times,
@@ -96,7 +97,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   internetgateway: z.looseObject({ id: str, owner: str, vpc_id: str.nullable(), tags: z.array(tag) }),
   // a network ACL made through the EC2 API, or a VPC's default one once changed (network-acls.ts)
   networkacl: z.looseObject({
-    id: str, owner: str, vpc_id: str, default: z.boolean(), tags: z.array(tag),
+    id: str, owner: str, vpc_id: str, default: z.boolean(), tags: z.array(tag), client_token: clientToken,
     entries: z.array(z.looseObject({ rule_number: z.number().int(), egress: z.boolean(), protocol: str, action: z.enum(['allow', 'deny']), cidr: str })),
   }),
   // an allocation held inside a commit (issue 17): the key is the allocated value, the document who holds it

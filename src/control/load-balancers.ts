@@ -9,10 +9,10 @@ import type {
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTE_CHOICES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_CHOICES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
-  type HealthCheck, type Listener, type LoadBalancer, type Target, type TargetGroup,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, IP_ADDRESS_TYPES, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTE_CHOICES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_CHOICES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
+  listenerSettings, loadBalancerSettings, targetGroupSettings, type HealthCheck, type IpAddressType, type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
-import { applyTags } from '../model/rules.js';
+import { applyTags, sameSettings } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type EndpointService, type Tag, type Vpc } from '../model/types.js';
 import { isIpv4, isUnicastHost } from '../net/cidr.js';
 import type { Change } from '../store/store.js';
@@ -69,16 +69,21 @@ export async function createLoadBalancer(st: ControlState, caller: Account, cmd:
     }
     if (new Set(cmd.subnets).size !== cmd.subnets.length) throw new DomainError('InvalidSubnetId', 'a subnet appears twice');
     checkOneSubnetPerZone(st, st.vpcs.get(vpcId!)!, cmd.subnets);
-    if ([...st.loadBalancers.values()].some((x) => x.owner === caller.name && x.name === cmd.name)) {
-      throw new DomainError('DuplicateLoadBalancerName', `a load balancer named ${cmd.name} exists`);
+    const ipAddressType = cmd.ipAddressType ?? 'ipv4';
+    if (!(IP_ADDRESS_TYPES as readonly string[]).includes(ipAddressType)) {
+      throw new DomainError('InvalidParameter', `IP address type ${ipAddressType.slice(0, 40)}: ${IP_ADDRESS_TYPES.join(', ')}`);
     }
     const id = newElbId();
     const t = now();
     const lb: LoadBalancer = {
       id, owner: caller.name, name: cmd.name, type: 'network', scheme: cmd.scheme, vpc_id: vpcId!, subnets: [...cmd.subnets],
+      ...(ipAddressType !== 'ipv4' ? { ip_address_type: ipAddressType as IpAddressType } : {}),
       state: 'active', dns_name: `${cmd.name}-${id}.${cmd.dnsSuffix}`, attributes: { ...LOAD_BALANCER_ATTRIBUTES },
       listeners: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource), created_at: t, updated_at: t,
     };
+    // idempotent: the same settings answer the load balancer of that name, unchanged
+    const named = [...st.loadBalancers.values()].find((x) => x.owner === caller.name && x.name === cmd.name);
+    if (named) return sameSettings(named, lb, loadBalancerSettings, () => new DomainError('DuplicateLoadBalancerName', `a load balancer named ${cmd.name} exists with other settings`));
     await st.commit([{ kind: 'loadbalancer', id, value: lb }], () => st.loadBalancers.set(id, lb));
     return lb;
   });
@@ -185,9 +190,6 @@ export async function createTargetGroup(st: ControlState, caller: Account, cmd: 
     }
     const vpc = st.vpcs.get(cmd.vpcId);
     if (!vpc || vpc.account !== caller.name) throw new DomainError('VpcNotFound', `VPC ${cmd.vpcId} does not exist`);
-    if ([...st.targetGroups.values()].some((x) => x.owner === caller.name && x.name === cmd.name)) {
-      throw new DomainError('DuplicateTargetGroupName', `a target group named ${cmd.name} exists`);
-    }
     const id = newElbId();
     const t = now();
     const given = cmd.healthCheck ?? {};
@@ -199,6 +201,9 @@ export async function createTargetGroup(st: ControlState, caller: Account, cmd: 
       attributes: { ...TARGET_GROUP_ATTRIBUTES }, health_check: checkedHealthCheck({ ...DEFAULT_HEALTH_CHECK, ...given, timeout_seconds: timeout }),
       targets: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource), created_at: t, updated_at: t,
     };
+    // idempotent: the same settings answer the target group of that name, unchanged
+    const named = [...st.targetGroups.values()].find((x) => x.owner === caller.name && x.name === cmd.name);
+    if (named) return sameSettings(named, tg, targetGroupSettings, () => new DomainError('DuplicateTargetGroupName', `a target group named ${cmd.name} exists with other settings`));
     await st.commit([{ kind: 'targetgroup', id, value: tg }], () => st.targetGroups.set(id, tg));
     return tg;
   });
@@ -310,8 +315,10 @@ function checkListener(st: ControlState, caller: Account, lb: LoadBalancer, prot
   if (protocol !== 'TCP') throw new DomainError('Unsupported', `listener protocol ${protocol}: vpcep-sim's network load balancers listen on TCP only`);
   const tg = ownTargetGroup(st, caller, targetGroupId);
   if (tg.vpc_id !== lb.vpc_id) throw new DomainError('InvalidParameter', `target group ${tg.name} is in VPC ${tg.vpc_id}, load balancer ${lb.name} in ${lb.vpc_id}`);
-  if (lb.listeners.some((l) => l.port === port && l.id !== self)) throw new DomainError('DuplicateListener', `load balancer ${lb.name} has a listener on port ${port}`);
+  if (lb.listeners.some((l) => l.port === port && l.id !== self)) throw duplicateListener(lb, port);
 }
+
+const duplicateListener = (lb: LoadBalancer, port: number): DomainError => new DomainError('DuplicateListener', `load balancer ${lb.name} has a listener on port ${port}`);
 
 /** commits LB with its listeners changed, and the services it backs; their live endpoints follow before the answer */
 async function commitListeners(st: ControlState, lb: LoadBalancer, listeners: readonly Listener[]): Promise<LoadBalancer> {
@@ -323,15 +330,19 @@ async function commitListeners(st: ControlState, lb: LoadBalancer, listeners: re
 export async function createListener(st: ControlState, caller: Account, cmd: CreateListenerCommand): Promise<{ lb: LoadBalancer; listener: Listener }> {
   const out = await st.serial(async () => {
     const lb = ownLoadBalancer(st, caller, cmd.loadBalancerId);
-    checkListener(st, caller, lb, cmd.protocol, cmd.port, cmd.targetGroupId);
+    const onPort = lb.listeners.find((l) => l.port === cmd.port);
+    // the port's listener is compared below, not refused
+    checkListener(st, caller, lb, cmd.protocol, cmd.port, cmd.targetGroupId, onPort?.id);
     const listener: Listener = {
       id: newElbId(), protocol: 'TCP', port: cmd.port, target_group_id: cmd.targetGroupId,
       tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
     };
-    return { lb: await commitListeners(st, lb, [...lb.listeners, listener]), listener };
+    // idempotent: the same settings answer the listener on that port, unchanged
+    if (onPort) return { lb, listener: sameSettings(onPort, listener, listenerSettings, () => duplicateListener(lb, cmd.port)), made: false };
+    return { lb: await commitListeners(st, lb, [...lb.listeners, listener]), listener, made: true };
   });
-  await pushServices(st, [out.lb.id]);
-  return out;
+  if (out.made) await pushServices(st, [out.lb.id]);
+  return { lb: out.lb, listener: out.listener };
 }
 
 /** ModifyListener: what is given replaces the listener's port, protocol or target group, keeping its id and tags */

@@ -11,11 +11,11 @@
 // connection (network_acl) on both relays (enforcedAcl, src/model/admission.ts); a change reaches
 // the endpoints of the VPC before the answer.
 import { createHash } from 'node:crypto';
-import type { TagInput } from '../model/commands.js';
+import type { CreateNetworkAclCommand, TagInput } from '../model/commands.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import { DEFAULT_ACL_ENTRIES, entryOf, putEntry, removeEntry, type NetworkAclEntryInput } from '../model/network-acls.js';
-import { applyTags } from '../model/rules.js';
+import { applyTags, madeWithToken } from '../model/rules.js';
 import type { LiveEni } from '../model/events.js';
 import type { Account, NetworkAcl, Vpc } from '../model/types.js';
 import type { Change } from '../store/store.js';
@@ -69,12 +69,17 @@ function changeableAcl(st: ControlState, caller: Account, id: string): { acl: Ne
   return { acl, vpc: apiVpc(st, caller, acl.vpc_id, 'its network ACL is the config\'s') };
 }
 
-export async function createNetworkAcl(st: ControlState, caller: Account, cmd: { id: string; vpcId: string; tags?: readonly TagInput[] }): Promise<NetworkAclView> {
+export async function createNetworkAcl(st: ControlState, caller: Account, cmd: CreateNetworkAclCommand): Promise<NetworkAclView> {
   return st.serial(async () => {
+    const before = cmd.clientToken && madeWithToken(st.networkAcls.values(), caller.name, cmd.clientToken);
+    if (before) return viewOf(before, st.vpcs.get(before.vpc_id)!);
     const v = apiVpc(st, caller, cmd.vpcId, 'its network ACLs are the config\'s');
     if (st.networkAcls.has(cmd.id)) throw new DomainError('InvalidParameter', `id ${cmd.id} is already taken`);
     // AWS's new ACL denies everything: no rules but the catch-all
-    const a: NetworkAcl = { id: cmd.id, owner: caller.name, vpc_id: v.id, default: false, entries: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource) };
+    const a: NetworkAcl = {
+      id: cmd.id, owner: caller.name, vpc_id: v.id, default: false, entries: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
+      ...(cmd.clientToken ? { client_token: cmd.clientToken } : {}),
+    };
     // the VPC's document is written unchanged: a VPC deleted at once through another node conflicts
     await st.commit([aclChange(a), vpcChange(v)], () => st.networkAcls.set(a.id, a));
     return viewOf(a, v);

@@ -10,8 +10,8 @@ import type {
 import { gatewayOf } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
-import { applyTags } from '../model/rules.js';
-import { admitsMembers, type Account, type RouteTable, type SecurityGroup, type SecurityGroupRule, type Subnet, type Tag, type Vpc } from '../model/types.js';
+import { applyTags, sameRequest } from '../model/rules.js';
+import { admitsMembers, type Account, type ClientToken, type RouteTable, type SecurityGroup, type SecurityGroupRule, type Subnet, type Tag, type Vpc } from '../model/types.js';
 import { cidrCovers, cidrOf, cidrsOverlap, parseCidr, SNAT_RANGE, type Cidr } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
@@ -233,16 +233,31 @@ export async function modifySubnetAttributes(st: ControlState, caller: Account, 
 
 // ---- route tables ----------------------------------------------------------------------------
 
+/** the route table CALLER made with the client token TOKEN (undefined: none); IdempotencyMismatch when made with other parameters */
+function tableOfToken(st: ControlState, caller: Account, token: ClientToken): RouteTable | undefined {
+  for (const v of st.vpcs.values()) {
+    const t = v.account === caller.name ? v.route_tables.find((x) => x.client_token?.token === token.token) : undefined;
+    if (t) return sameRequest(t, token);
+  }
+  return undefined;
+}
+
 export async function createRouteTable(st: ControlState, caller: Account, cmd: CreateRouteTableCommand): Promise<RouteTable> {
+  let before: RouteTable | undefined;
   const table = await st.serial(async () => {
+    before = cmd.clientToken && tableOfToken(st, caller, cmd.clientToken);
+    if (before) return before;
     const v = apiVpc(st, caller, cmd.vpcId, 'declare its route tables');
     checkNewId(st, cmd.id);
-    const t: RouteTable = { id: cmd.id, default: false, subnets: [], routes: [{ destination: v.cidr, type: 'local', owner: 'system' }], tags: tagsOf(cmd.tags) };
+    const t: RouteTable = {
+      id: cmd.id, default: false, subnets: [], routes: [{ destination: v.cidr, type: 'local', owner: 'system' }], tags: tagsOf(cmd.tags),
+      ...(cmd.clientToken ? { client_token: cmd.clientToken } : {}),
+    };
     const next: Vpc = { ...v, route_tables: [...v.route_tables, t] };
     await st.commit([vpcChange(next)], () => st.vpcs.set(v.id, next));
     return t;
   });
-  await pushRouting(st);
+  if (!before) await pushRouting(st);
   return table;
 }
 

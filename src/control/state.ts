@@ -27,7 +27,9 @@ import { cidrContains, cidrOf, intToIp, ipToInt, lastAddress, SNAT_RANGE } from 
 import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
-import { Claims, ipClaim, markerClaim, serviceQuotaClaim, snatClaim, TOKEN_CLAIMS, tokenClaim, type ClaimedDocument } from './claims.js';
+import {
+  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, serviceQuotaClaim, snatClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
+} from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
 import type { Inventory } from './inventory.js';
@@ -312,12 +314,12 @@ export class ControlState {
    * (the watch, or a listing, brings it), for at most CATCH_UP_MS. For a few seconds after etcd
    * restarts, a node's writes go through before its watch resumes: its retries ran at once against
    * the same stale copy and answered StoreConflict after eight. Claims are left out: the claims
-   * learn a lost one at once (claims.ts); but a client token's, whose retry answers the resource
-   * that holds it, which comes in the claim's batch.
+   * learn a lost one at once (claims.ts); but a client token's or an ELBv2 name's, whose retry
+   * answers the resource that holds it (ANSWERED_CLAIMS), which comes in the claim's batch.
    */
   private async caughtUp(current: ReadonlyMap<string, number> | undefined): Promise<void> {
     if (!current) return;
-    const waited = (k: string) => !k.startsWith('claim/') || k.startsWith(`claim/${TOKEN_CLAIMS}`);
+    const waited = (k: string) => !k.startsWith('claim/') || ANSWERED_CLAIMS.some((c) => k.startsWith(`claim/${c}`));
     const behind = () => [...current].some(([k, v]) => waited(k) && (v === 0 ? this.versions.has(k) : (this.versions.get(k) ?? 0) < v));
     const until = Date.now() + CATCH_UP_MS;
     while (behind() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -659,8 +661,9 @@ export class ControlState {
   /**
    * what a change of a service, security group, load balancer, target group or internet gateway
    * claims (claims.ts): a new service its slot of the account's quota, a group its name in its VPC,
-   * a load balancer or target group its name in its account, an attached gateway its VPC; null for
-   * other kinds
+   * a load balancer or target group its name in its account, an attached gateway its VPC; a
+   * service, notification, network ACL or route table (its VPC's document) made with a client token
+   * that token in its account; null for other kinds
    */
   private claimedDocument(c: Change): ClaimedDocument | null {
     const value = c.value as { owner?: string; name?: string; vpc_id?: string } | null;
@@ -677,24 +680,22 @@ export class ControlState {
           quota: { slot: (n) => serviceQuotaClaim(s.owner, n), count, from, exceeded: `quota exceeded: at most ${count} endpoint services per account` },
         };
       }
-      case 'notification': {
-        const n = c.value as ConnectionNotification | null;
-        if (n && (this.notifications.has(c.id) || !n.client_token)) return null;
-        return { holder: `notification/${c.id}`, values: n?.client_token ? [tokenClaim('notification', n.owner, n.client_token.token)] : undefined };
+      case 'notification': return tokenDocument(c, this.notifications);
+      case 'networkacl': return tokenDocument(c, this.networkAcls);
+      // a VPC's document holds its route tables: the tokens of those made with one
+      case 'apivpc': {
+        const v = c.value as Vpc | null;
+        return { holder: `apivpc/${c.id}`, values: v?.route_tables.flatMap((t) => (t.client_token ? [tokenClaim('routetable', v.account, t.client_token.token)] : [])) };
       }
       // the loser of two writers racing for a name or a VPC is refused as if it had seen the winner
       case 'securitygroup': return {
         holder: `securitygroup/${c.id}`, values: value ? [`sg-name/${value.vpc_id}/${value.name}`] : undefined,
         taken: () => new DomainError('DuplicateGroupName', `The security group '${value?.name}' already exists for VPC '${value?.vpc_id}'`),
       };
-      case 'loadbalancer': return {
-        holder: `loadbalancer/${c.id}`, values: value ? [`lb-name/${value.owner}/${value.name}`] : undefined,
-        taken: () => new DomainError('DuplicateLoadBalancerName', `a load balancer named ${value?.name} exists`),
-      };
-      case 'targetgroup': return {
-        holder: `targetgroup/${c.id}`, values: value ? [`tg-name/${value.owner}/${value.name}`] : undefined,
-        taken: () => new DomainError('DuplicateTargetGroupName', `a target group named ${value?.name} exists`),
-      };
+      // the loser of a race for a name answers the winner's load balancer or target group, or refuses
+      // by its settings, once its batch is here (caughtUp); past that, StoreConflict: try again
+      case 'loadbalancer': return { holder: `loadbalancer/${c.id}`, values: value ? [loadBalancerNameClaim(value.owner!, value.name!)] : undefined };
+      case 'targetgroup': return { holder: `targetgroup/${c.id}`, values: value ? [targetGroupNameClaim(value.owner!, value.name!)] : undefined };
       // a VPC has at most one internet gateway: two nodes attaching two at once never both win
       case 'internetgateway': return {
         holder: `internetgateway/${c.id}`, values: value ? (value.vpc_id ? [`igw-vpc/${value.vpc_id}`] : []) : undefined,

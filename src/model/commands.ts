@@ -223,6 +223,8 @@ export interface CreateLoadBalancerCommand {
   /** internal only (vpcep-sim has no internet-facing side) */
   readonly scheme: string;
   readonly subnets: readonly string[];
+  /** ipv4 (absent), dualstack or dualstack-without-public-ipv4: kept and shown, IPv6 not simulated */
+  readonly ipAddressType?: string;
   /** the DNS zone its name lives in, as the dialect words it (AWS: elb.<region>.amazonaws.com) */
   readonly dnsSuffix: string;
   readonly tags?: readonly TagInput[];
@@ -288,6 +290,16 @@ export interface CreateRouteTableCommand {
   readonly id: string;
   readonly vpcId: string;
   readonly tags?: readonly TagInput[];
+  /** an idempotent create (EC2's ClientToken): the table its account made with the token is answered instead */
+  readonly clientToken?: ClientToken;
+}
+
+export interface CreateNetworkAclCommand {
+  readonly id: string;
+  readonly vpcId: string;
+  readonly tags?: readonly TagInput[];
+  /** an idempotent create (EC2's ClientToken): the ACL its account made with the token is answered instead */
+  readonly clientToken?: ClientToken;
 }
 
 export interface CreateSecurityGroupCommand {

@@ -54,6 +54,9 @@ export const PROXY_PROTOCOL_V2 = 'proxy_protocol_v2.enabled';
 
 export type LoadBalancerType = 'network';
 export type TargetType = 'ip' | 'instance';
+/** ELBv2 CreateLoadBalancer's IpAddressType values; IPv6 is not simulated: each relays IPv4 alike */
+export const IP_ADDRESS_TYPES = ['ipv4', 'dualstack', 'dualstack-without-public-ipv4'] as const;
+export type IpAddressType = (typeof IP_ADDRESS_TYPES)[number];
 
 export interface Listener {
   /** 16 hex digits (the last part of its ARN) */
@@ -78,6 +81,8 @@ export interface LoadBalancer {
   readonly scheme: 'internal' | 'internet-facing';
   readonly vpc_id: string;
   readonly subnets: readonly string[];
+  /** as the create asked (absent: ipv4) */
+  readonly ip_address_type?: IpAddressType;
   readonly state: 'active';
   readonly dns_name: string;
   readonly attributes: Readonly<Record<string, string>>;
@@ -209,4 +214,25 @@ export function crossZoneOf(lb: LoadBalancer, tg: TargetGroup): boolean {
 /** whether a target group's backends get the PROXY v2 header */
 export function proxyProtocolOn(tg: TargetGroup): boolean {
   return tg.attributes[PROXY_PROTOCOL_V2] === 'true';
+}
+
+// ELBv2's creates are idempotent (ELBv2 API reference, CreateLoadBalancer: "If you attempt to
+// create multiple load balancers with the same settings, each call succeeds"; CreateTargetGroup
+// and CreateListener alike): what a create sets, compared between a second create and the resource
+// that holds its name (a listener: its port). Tags are not compared: a second create answers the
+// first's resource as it is.
+
+/** a load balancer's settings: type, scheme, subnets (in any order), IP address type */
+export function loadBalancerSettings(lb: LoadBalancer): unknown {
+  return { type: lb.type, scheme: lb.scheme, subnets: [...lb.subnets].sort(), ip_address_type: lb.ip_address_type ?? 'ipv4' };
+}
+
+/** a target group's settings: protocol, port, VPC, target type, health check (AWS's defaults filling what the create left out) */
+export function targetGroupSettings(tg: TargetGroup): unknown {
+  return { protocol: tg.protocol, port: tg.port, vpc_id: tg.vpc_id, target_type: tg.target_type, health_check: tg.health_check };
+}
+
+/** a listener's settings (its load balancer aside): port, protocol, default action */
+export function listenerSettings(l: Listener): unknown {
+  return { port: l.port, protocol: l.protocol, target_group_id: l.target_group_id };
 }

@@ -121,3 +121,21 @@ export function madeWithToken<T extends { readonly owner: string; readonly clien
   for (const x of made) if (x.owner === owner && x.client_token?.token === asked.token) return sameRequest(x, asked);
   return undefined;
 }
+
+/** a value as JSON with every object's keys sorted: the order its fields were set in does not count */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x)
+    ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : x));
+}
+
+/**
+ * A create of a resource whose name (or port) another one of the caller holds, where a create with
+ * the same settings is idempotent (ELBv2's; model/load-balancers.ts loadBalancerSettings): MADE,
+ * the one that holds it, when SETTINGS reads the same of it and of WANTED (what the create would
+ * make), else the refusal DUPLICATE.
+ */
+export function sameSettings<T>(made: T, wanted: T, settings: (x: T) => unknown, duplicate: () => DomainError): T {
+  if (canonicalJson(settings(made)) !== canonicalJson(settings(wanted))) throw duplicate();
+  return made;
+}

@@ -74,6 +74,8 @@ export interface RouteTable {
   readonly subnets: readonly string[];
   readonly routes: readonly Route[];
   readonly tags?: readonly Tag[];
+  /** made by a create with a client token (EC2's ClientToken); absent: without one */
+  readonly client_token?: ClientToken;
 }
 
 export interface Vpc {
@@ -162,6 +164,8 @@ export interface NetworkAcl {
   readonly default: boolean;
   readonly entries: readonly NetworkAclEntry[];
   readonly tags: readonly Tag[];
+  /** made by a create with a client token (EC2's ClientToken); absent: without one */
+  readonly client_token?: ClientToken;
 }
 
 export interface PortMapping {

@@ -282,7 +282,7 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     const d = await daemon();
     const { elb, ec2 } = clients(d, PROVIDER_KEY);
     const { lb, tg, listener } = await stack(elb, 'nlb-a', { id: '127.0.0.1', port: 9 }, 18090);
-    await stack(elb, 'nlb-b', { id: '127.0.0.1', port: 9 }, 18090);
+    const nlbB = await stack(elb, 'nlb-b', { id: '127.0.0.1', port: 9 }, 18090);
     const lbAttrs = await elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerArn: lb.LoadBalancerArn }));
     expect(lbAttrs.Attributes?.find((a) => a.Key === 'deletion_protection.enabled')?.Value).toBe('false');
     const tgAttrs = await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn }));
@@ -329,7 +329,7 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
       [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'bad_name', Type: 'network', Subnets: ['subnet-app'] }))), 'ValidationError'],
       [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'x', Type: 'network', Subnets: ['subnet-a'] }))), null],
       [await awsError(elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg.TargetGroupArn }))), 'ResourceInUse'],
-      [await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18090, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] }))), 'DuplicateListener'],
+      [await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18090, DefaultActions: [{ Type: 'forward', TargetGroupArn: nlbB.tg.TargetGroupArn }] }))), 'DuplicateListener'],
       [await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: 'i-notanip' }] }))), 'InvalidTarget'],
       [await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '0.0.0.0' }] }))), 'InvalidTarget'],
       [await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '255.255.255.255' }] }))), 'InvalidTarget'],
@@ -378,6 +378,40 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
   // tcp.idle_timeout.seconds is 60 s at least (AWS's range, the control plane's rule): the data
   // plane's injected clock (FakeClock, its sweep driven here) moves past it instead of a minute's
   // wait. The relay threads' own check on the real clock is fast-accept.test.ts's (any ms there).
+  it('a create repeated with the same settings answers what the first made, unchanged, nothing more made (AWS: "each call succeeds"); other settings are DuplicateLoadBalancerName, DuplicateTargetGroupName, DuplicateListener (before: every repeat was refused)', async () => {
+    const { provider: { elb } } = await twoAccounts();
+    const lbInput = { Name: 'again', Type: 'network' as const, Scheme: 'internal' as const, Subnets: ['subnet-app'], Tags: [{ Key: 'first', Value: '1' }] };
+    const lb = (await elb.send(new CreateLoadBalancerCommand(lbInput))).LoadBalancers![0]!;
+    const tgInput = { Name: 'again-tg', Protocol: 'TCP' as const, Port: 8080, VpcId: 'vpc-app', TargetType: 'ip' as const, HealthCheckIntervalSeconds: 10 };
+    const tg = (await elb.send(new CreateTargetGroupCommand(tgInput))).TargetGroups![0]!;
+    const lsInput = { LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP' as const, Port: 18095, DefaultActions: [{ Type: 'forward' as const, TargetGroupArn: tg.TargetGroupArn }] };
+    const listener = (await elb.send(new CreateListenerCommand(lsInput))).Listeners![0]!;
+
+    // the same settings, the subnet as a mapping, the health check's defaults spelt out, other tags (not compared, not applied)
+    const again = await elb.send(new CreateLoadBalancerCommand({ ...lbInput, Subnets: undefined, SubnetMappings: [{ SubnetId: 'subnet-app' }], IpAddressType: 'ipv4', Tags: [{ Key: 'second', Value: '2' }] }));
+    expect(again.LoadBalancers).toEqual([lb]);
+    expect((await elb.send(new CreateTargetGroupCommand({ ...tgInput, HealthCheckTimeoutSeconds: 9, HealthCheckPort: 'traffic-port' }))).TargetGroups).toEqual([{ ...tg, LoadBalancerArns: [lb.LoadBalancerArn] }]);
+    expect((await elb.send(new CreateListenerCommand(lsInput))).Listeners).toEqual([listener]);
+    expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers?.map((x) => x.LoadBalancerArn)).toEqual([lb.LoadBalancerArn]);
+    expect((await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups?.map((x) => x.TargetGroupArn)).toEqual([tg.TargetGroupArn]);
+    expect((await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners?.map((x) => x.ListenerArn)).toEqual([listener.ListenerArn]);
+    expect((await elb.send(new DescribeTagsCommand({ ResourceArns: [lb.LoadBalancerArn!] }))).TagDescriptions?.[0]?.Tags).toEqual([{ Key: 'first', Value: '1' }]);
+
+    // other settings: the Duplicate* codes, HTTP 400, nothing made
+    const tg2 = (await elb.send(new CreateTargetGroupCommand({ ...tgInput, Name: 'other-tg' }))).TargetGroups![0]!;
+    const refusals = [
+      [await awsError(elb.send(new CreateLoadBalancerCommand({ ...lbInput, Scheme: 'internet-facing' }))), 'DuplicateLoadBalancerName'],
+      [await awsError(elb.send(new CreateLoadBalancerCommand({ ...lbInput, IpAddressType: 'dualstack' }))), 'DuplicateLoadBalancerName'],
+      [await awsError(elb.send(new CreateTargetGroupCommand({ ...tgInput, Port: 8081 }))), 'DuplicateTargetGroupName'],
+      [await awsError(elb.send(new CreateTargetGroupCommand({ ...tgInput, HealthCheckIntervalSeconds: 30 }))), 'DuplicateTargetGroupName'],
+      [await awsError(elb.send(new CreateListenerCommand({ ...lsInput, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg2.TargetGroupArn }] }))), 'DuplicateListener'],
+    ] as const;
+    for (const [e, code] of refusals) expect([e.name, e.status], e.message).toEqual([code, 400]);
+    expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers?.map((x) => x.LoadBalancerArn)).toEqual([lb.LoadBalancerArn]);
+    expect((await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups?.map((x) => x.TargetGroupName)).toEqual(['again-tg', 'other-tg']);
+    expect((await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners?.map((x) => x.DefaultActions?.[0]?.TargetGroupArn)).toEqual([tg.TargetGroupArn]);
+  });
+
   it('an NLB listener\'s tcp.idle_timeout.seconds closes idle connections of its endpoints (counted idle), open and new, while one with traffic stays; a listener without it keeps the daemon\'s idle_timeout_ms', async () => {
     const clock = new FakeClock();
     const d = await daemon(tempDir(), { idle_timeout_ms: 300_000 }, clock);

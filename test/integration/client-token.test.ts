@@ -4,9 +4,11 @@
 // with other parameters is IdempotentParameterMismatch; each account's tokens are its own; two calls
 // with one token at once make one endpoint; a deleted endpoint's token is free again. The same for
 // CreateVpcEndpointServiceConfiguration and CreateVpcEndpointConnectionNotification (before: their
-// token was echoed only, every retry made another).
+// token was echoed only, every retry made another), and for CreateRouteTable and CreateNetworkAcl
+// (before: echoed, not kept: a retry made a second table or ACL).
 import {
-  CreateVpcEndpointCommand, CreateVpcEndpointConnectionNotificationCommand, CreateVpcEndpointServiceConfigurationCommand, DeleteVpcEndpointsCommand,
+  CreateNetworkAclCommand, CreateRouteTableCommand, CreateVpcCommand, CreateVpcEndpointCommand, CreateVpcEndpointConnectionNotificationCommand,
+  CreateVpcEndpointServiceConfigurationCommand, DeleteNetworkAclCommand, DeleteVpcEndpointsCommand, DescribeNetworkAclsCommand, DescribeRouteTablesCommand,
   DescribeVpcEndpointConnectionNotificationsCommand, DescribeVpcEndpointsCommand, DescribeVpcEndpointServiceConfigurationsCommand, EC2Client,
   ModifyVpcEndpointServicePermissionsCommand,
 } from '@aws-sdk/client-ec2';
@@ -130,5 +132,48 @@ it('CreateVpcEndpointServiceConfiguration and CreateVpcEndpointConnectionNotific
   expect((await ec2.provider.send(new DescribeVpcEndpointConnectionNotificationsCommand({}))).ConnectionNotificationSet!.map((n) => n.ConnectionNotificationId)).toEqual([notification.ConnectionNotificationId]);
   expect(await refused(ec2.provider.send(new CreateVpcEndpointServiceConfigurationCommand({ ...serviceInput, AcceptanceRequired: true })))).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
   expect(await refused(ec2.provider.send(new CreateVpcEndpointConnectionNotificationCommand({ ...notificationInput, ConnectionEvents: ['Accept'] })))).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
+  await stop(d);
+});
+
+it('CreateRouteTable and CreateNetworkAcl retried with their ClientToken answer the first, after a restart too (before: echoed, not kept: a second table, a second ACL); other parameters are IdempotentParameterMismatch; each account\'s tokens are its own', async () => {
+  const dir = tempDir();
+  const first = await start(dir);
+  const vpc = (await first.ec2.consumer.send(new CreateVpcCommand({ CidrBlock: '10.80.0.0/16' }))).Vpc!.VpcId!;
+  const otherVpc = (await first.ec2.consumer.send(new CreateVpcCommand({ CidrBlock: '10.81.0.0/16' }))).Vpc!.VpcId!;
+  const tableInput = { VpcId: vpc, ClientToken: 'table-token' };
+  const aclInput = { VpcId: vpc, ClientToken: 'acl-token', TagSpecifications: [{ ResourceType: 'network-acl' as const, Tags: [{ Key: 'Name', Value: 'kept' }] }] };
+  // three at once through one daemon: one of each, every call answered with it
+  const tables = await Promise.all([0, 1, 2].map(() => first.ec2.consumer.send(new CreateRouteTableCommand(tableInput))));
+  expect(new Set(tables.map((o) => o.RouteTable!.RouteTableId)).size).toBe(1);
+  expect(tables.map((o) => o.ClientToken)).toEqual(Array(3).fill('table-token'));
+  const acls = await Promise.all([0, 1, 2].map(() => first.ec2.consumer.send(new CreateNetworkAclCommand(aclInput))));
+  expect(new Set(acls.map((o) => o.NetworkAcl!.NetworkAclId)).size).toBe(1);
+  const table = tables[0]!.RouteTable!;
+  const acl = acls[0]!.NetworkAcl!;
+  await stop(first.d);
+
+  const { d, ec2 } = await start(dir);
+  const table2 = await ec2.consumer.send(new CreateRouteTableCommand(tableInput));
+  expect([table2.RouteTable, table2.ClientToken]).toEqual([table, 'table-token']);
+  const acl2 = await ec2.consumer.send(new CreateNetworkAclCommand(aclInput));
+  expect([acl2.NetworkAcl, acl2.ClientToken]).toEqual([acl, 'acl-token']);
+  const inVpc = [{ Name: 'vpc-id', Values: [vpc] }];
+  const tableIds = async () => ((await ec2.consumer.send(new DescribeRouteTablesCommand({ Filters: inVpc }))).RouteTables ?? []).filter((t) => !t.Associations?.some((a) => a.Main)).map((t) => t.RouteTableId);
+  const aclIds = async () => ((await ec2.consumer.send(new DescribeNetworkAclsCommand({ Filters: inVpc }))).NetworkAcls ?? []).filter((a) => !a.IsDefault).map((a) => a.NetworkAclId);
+  expect(await tableIds()).toEqual([table.RouteTableId]);
+  expect(await aclIds()).toEqual([acl.NetworkAclId]);
+  // the same token with other parameters
+  expect(await refused(ec2.consumer.send(new CreateRouteTableCommand({ ...tableInput, VpcId: otherVpc })))).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
+  expect(await refused(ec2.consumer.send(new CreateNetworkAclCommand({ ...aclInput, TagSpecifications: undefined })))).toMatchObject({ code: 'IdempotentParameterMismatch', status: 400 });
+  expect(await tableIds()).toEqual([table.RouteTableId]);
+  expect(await aclIds()).toEqual([acl.NetworkAclId]);
+  // another account's same token: its own table
+  const providerVpc = (await ec2.provider.send(new CreateVpcCommand({ CidrBlock: '10.82.0.0/16' }))).Vpc!.VpcId!;
+  const providers = (await ec2.provider.send(new CreateRouteTableCommand({ ...tableInput, VpcId: providerVpc }))).RouteTable!;
+  expect(providers.RouteTableId).not.toBe(table.RouteTableId);
+  // deleted: the token makes a new ACL
+  await ec2.consumer.send(new DeleteNetworkAclCommand({ NetworkAclId: acl.NetworkAclId }));
+  const fresh = (await ec2.consumer.send(new CreateNetworkAclCommand(aclInput))).NetworkAcl!;
+  expect(fresh.NetworkAclId).not.toBe(acl.NetworkAclId);
   await stop(d);
 });

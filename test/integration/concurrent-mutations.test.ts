@@ -65,7 +65,7 @@ describe('mutations sent at once', () => {
     for (const r of made.filter((x) => x.status === 200)) expect((await d.provider.delete(`/vpc-endpoint-services/${r.body.id}`)).status).toBe(204);
   });
 
-  it('names stay unique: 6 security groups, load balancers and target groups of one name at once make one of each', async () => {
+  it('names stay unique: 6 security groups, load balancers and target groups of one name at once make one of each (the creates of a load balancer or target group with the winner\'s settings answered with it)', async () => {
     const vpc = (await ec2.provider.send(new CreateVpcCommand({ CidrBlock: '10.70.0.0/16' }))).Vpc!.VpcId!;
     const subnet = (await ec2.provider.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.70.1.0/24' }))).Subnet!.SubnetId!;
     const groups = await Promise.allSettled(Array.from({ length: 6 }, () => ec2.provider.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'same', Description: 'd' }))));
@@ -74,14 +74,19 @@ describe('mutations sent at once', () => {
     const listed = await ec2.provider.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['same'] }] }));
     expect(listed.SecurityGroups).toHaveLength(1);
 
-    const lbs = await Promise.allSettled(Array.from({ length: 6 }, () => elb.send(new CreateLoadBalancerCommand({ Name: 'same-lb', Type: 'network', Subnets: [subnet] }))));
-    expect(lbs.filter((g) => g.status === 'fulfilled')).toHaveLength(1);
-    for (const g of lbs) if (g.status === 'rejected') expect((g.reason as Error).name).toBe('DuplicateLoadBalancerNameException');
+    // a create with the winner's settings answers its resource (ELBv2's creates are idempotent), one with other settings is refused
+    const idempotent = <T>(results: Array<PromiseSettledResult<T>>, arn: (x: T) => string | undefined, code: string) => {
+      const answered = results.flatMap((r) => (r.status === 'fulfilled' ? [arn(r.value)] : []));
+      expect(answered).toHaveLength(3);
+      expect(new Set(answered).size).toBe(1);
+      for (const g of results) if (g.status === 'rejected') expect((g.reason as Error).name).toBe(code);
+    };
+    const lbs = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => elb.send(new CreateLoadBalancerCommand({ Name: 'same-lb', Type: 'network', Scheme: i % 2 ? 'internal' : 'internet-facing', Subnets: [subnet] }))));
+    idempotent(lbs, (o) => o.LoadBalancers?.[0]?.LoadBalancerArn, 'DuplicateLoadBalancerNameException');
     expect((await elb.send(new DescribeLoadBalancersCommand({ Names: ['same-lb'] }))).LoadBalancers).toHaveLength(1);
 
-    const tgs = await Promise.allSettled(Array.from({ length: 6 }, () => elb.send(new CreateTargetGroupCommand({ Name: 'same-tg', Protocol: 'TCP', Port: 80, VpcId: vpc, TargetType: 'ip' }))));
-    expect(tgs.filter((g) => g.status === 'fulfilled')).toHaveLength(1);
-    for (const g of tgs) if (g.status === 'rejected') expect((g.reason as Error).name).toBe('DuplicateTargetGroupNameException');
+    const tgs = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => elb.send(new CreateTargetGroupCommand({ Name: 'same-tg', Protocol: 'TCP', Port: 80 + (i % 2), VpcId: vpc, TargetType: 'ip' }))));
+    idempotent(tgs, (o) => o.TargetGroups?.[0]?.TargetGroupArn, 'DuplicateTargetGroupNameException');
     const named = await elb.send(new DescribeTargetGroupsCommand({ Names: ['same-tg'] }));
     expect(named.TargetGroups).toHaveLength(1);
   });

@@ -10,7 +10,7 @@
 import {
   AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeInternetGatewaysCommand, DescribeVpcsCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
   RevokeSecurityGroupIngressCommand, CreateSubnetCommand, CreateNetworkAclCommand, CreateNetworkAclEntryCommand, DescribeNetworkAclsCommand,
-  ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand,
+  ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand, CreateRouteTableCommand, DeleteRouteTableCommand, DeleteNetworkAclCommand, DeleteVpcCommand,
 } from '@aws-sdk/client-ec2';
 import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
@@ -280,7 +280,7 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     }
   }, 120_000);
 
-  it("CreateVpcEndpoint retried through the other node with its ClientToken answers the first endpoint (before: a token was the answering node's, the retry made a second); one token through both nodes at once makes one endpoint, or one service configuration", async () => {
+  it("CreateVpcEndpoint retried through the other node with its ClientToken answers the first endpoint (before: a token was the answering node's, the retry made a second); one token through both nodes at once makes one endpoint, or one service configuration, route table or network ACL", async () => {
     const f = await fleetOfTwo();
     const a = ec2Clients(f.a.child.url, AWS_KEYS).consumer;
     const b = ec2Clients(f.b.child.url, AWS_KEYS).consumer;
@@ -313,6 +313,18 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       const services = await Promise.all(providers.map((c) => c.send(new CreateVpcEndpointServiceConfigurationCommand(serviceInput))));
       expect(new Set(services.map((o) => o.ServiceConfiguration!.ServiceId)).size).toBe(1);
       for (const c of providers) c.destroy();
+
+      // a route table's and a network ACL's token likewise (before: echoed, not kept: one each per node)
+      const vpc = (await a.send(new CreateVpcCommand({ CidrBlock: '10.90.0.0/16' }))).Vpc!.VpcId!;
+      await withLogs([f.a, f.b], waitFor(async () => ((await b.send(new DescribeVpcsCommand({ VpcIds: [vpc] })).catch(() => ({ Vpcs: [] }))).Vpcs ?? []).length === 1, 10_000, 'the VPC on B'));
+      const tables = await Promise.all([a, b].map((c) => c.send(new CreateRouteTableCommand({ VpcId: vpc, ClientToken: 'table-token' }))));
+      expect(new Set(tables.map((o) => o.RouteTable!.RouteTableId)).size).toBe(1);
+      const acls = await Promise.all([a, b].map((c) => c.send(new CreateNetworkAclCommand({ VpcId: vpc, ClientToken: 'acl-token' }))));
+      expect(new Set(acls.map((o) => o.NetworkAcl!.NetworkAclId)).size).toBe(1);
+      // the fixture's account keeps its VPC quota for the tests after this one
+      await a.send(new DeleteRouteTableCommand({ RouteTableId: tables[0]!.RouteTable!.RouteTableId }));
+      await a.send(new DeleteNetworkAclCommand({ NetworkAclId: acls[0]!.NetworkAcl!.NetworkAclId }));
+      await a.send(new DeleteVpcCommand({ VpcId: vpc }));
     } finally {
       a.destroy();
       b.destroy();

@@ -10,7 +10,7 @@ import path from 'node:path';
 import {
   AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateVpcCommand, CreateSecurityGroupCommand, CreateTagsCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand, DescribeVpcEndpointsCommand,
 } from '@aws-sdk/client-ec2';
-import { CreateLoadBalancerCommand, CreateTargetGroupCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { CreateLoadBalancerCommand, CreateTargetGroupCommand, DescribeLoadBalancersCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/daemon.js';
@@ -177,19 +177,33 @@ describeWithEtcd('vpcepd on etcd', (e) => {
     const ec2 = { a: ec2Clients(a.url, AWS_KEYS).consumer, b: ec2Clients(b.url, AWS_KEYS).consumer };
     const elb = { a: elbClient(a.url), b: elbClient(b.url) };
     cleanups.push(() => { for (const c of [...Object.values(ec2), ...Object.values(elb)]) c.destroy(); });
-    // the losers answer the name's own refusal (the SDK's exception names for ELBv2's codes), as if
-    // they had seen the winner (before: some answered ServiceUnavailable, the store's conflict, when
-    // their node had not yet seen the winning claim)
+    // the losers answer the group name's own refusal, as if they had seen the winner (before: some
+    // answered ServiceUnavailable, the store's conflict, when their node had not yet seen the winning claim)
     const race = async (make: (side: 'a' | 'b') => Promise<unknown>) => {
       const results = await Promise.allSettled([make('a'), make('b'), make('a'), make('b')]);
       return { made: results.filter((r) => r.status === 'fulfilled').length, refused: results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).name] : [])) };
     };
     expect(await race((x) => ec2[x].send(new CreateSecurityGroupCommand({ VpcId: 'vpc-client', GroupName: 'raced', Description: 'raced' }))))
       .toEqual({ made: 1, refused: Array(3).fill('InvalidGroup.Duplicate') });
-    expect(await race((x) => elb[x].send(new CreateTargetGroupCommand({ Name: 'raced-tg', Protocol: 'TCP', Port: 80, VpcId: 'vpc-client', TargetType: 'ip' }))))
-      .toEqual({ made: 1, refused: Array(3).fill('DuplicateTargetGroupNameException') });
-    expect(await race((x) => elb[x].send(new CreateLoadBalancerCommand({ Name: 'raced-lb', Type: 'network', Scheme: 'internal', Subnets: ['subnet-a'] }))))
-      .toEqual({ made: 1, refused: Array(3).fill('DuplicateLoadBalancerNameException') });
+    // ELBv2's creates are idempotent: the losers with the winner's settings answer its load balancer
+    // or target group (one ARN), those with other settings the name's refusal, once their node holds
+    // the winner's batch (before: every loser was refused, the same settings too)
+    const answered = async (make: (side: 'a' | 'b', i: number) => Promise<string | undefined>) => {
+      const results = await Promise.allSettled([make('a', 0), make('b', 1), make('a', 2), make('b', 3)]);
+      const arns = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      return { answered: arns.length, arns: new Set(arns).size, refused: results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).name] : [])) };
+    };
+    const tg = (x: 'a' | 'b', name: string, port: number) =>
+      elb[x].send(new CreateTargetGroupCommand({ Name: name, Protocol: 'TCP', Port: port, VpcId: 'vpc-client', TargetType: 'ip' })).then((o) => o.TargetGroups![0]!.TargetGroupArn);
+    const lb = (x: 'a' | 'b', name: string, scheme: 'internal' | 'internet-facing') =>
+      elb[x].send(new CreateLoadBalancerCommand({ Name: name, Type: 'network', Scheme: scheme, Subnets: ['subnet-a'] })).then((o) => o.LoadBalancers![0]!.LoadBalancerArn);
+    expect(await answered((x) => tg(x, 'raced-tg', 80))).toEqual({ answered: 4, arns: 1, refused: [] });
+    expect(await answered((x) => lb(x, 'raced-lb', 'internal'))).toEqual({ answered: 4, arns: 1, refused: [] });
+    // each node's calls with settings of their own: the winner's two answered, the other node's refused
+    expect(await answered((x, i) => tg(x, 'raced-tg2', 80 + (i % 2)))).toEqual({ answered: 2, arns: 1, refused: Array(2).fill('DuplicateTargetGroupNameException') });
+    expect(await answered((x, i) => lb(x, 'raced-lb2', i % 2 ? 'internal' : 'internet-facing')))
+      .toEqual({ answered: 2, arns: 1, refused: Array(2).fill('DuplicateLoadBalancerNameException') });
+    await waitFor(async () => (await elb.b.send(new DescribeLoadBalancersCommand({}))).LoadBalancers?.length === 2, 10_000, 'B to see the two load balancers');
     // the name is free again once its holder is gone
     const groups = await ec2.b.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['raced'] }] }));
     await waitFor(async () => ((await ec2.b.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['raced'] }] }))).SecurityGroups ?? []).length === 1, 10_000, 'B to see the group');

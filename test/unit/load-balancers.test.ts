@@ -84,19 +84,20 @@ describe('network load balancers (domain)', () => {
     const { control, provider, consumer, commits } = world();
     const lb = await control.createLoadBalancer(provider, { name: 'nlb', type: 'network', scheme: 'internal', subnets: ['subnet-app'], dnsSuffix: 'elb.test' });
     const tg = await control.createTargetGroup(provider, { name: 'tg', protocol: 'TCP', port: 8080, vpcId: 'vpc-app', targetType: 'ip' });
+    const tg2 = await control.createTargetGroup(provider, { name: 'tg2', protocol: 'TCP', port: 8080, vpcId: 'vpc-app', targetType: 'ip' });
     await control.createListener(provider, { loadBalancerId: lb.id, protocol: 'TCP', port: 80, targetGroupId: tg.id });
     await control.createService(provider, { vpcId: '', portId: '', serverType: 'LB', loadBalancers: [lb.id], ports: [] });
     await control.settle(); // the service's creating -> available
     const before = commits.length;
     expect(await refusal(control.createLoadBalancer(provider, { name: 'alb', type: 'application', scheme: 'internal', subnets: ['subnet-app'], dnsSuffix: 'x' }))).toBe('Unsupported');
-    expect(await refusal(control.createLoadBalancer(provider, { name: 'nlb', type: 'network', scheme: 'internal', subnets: ['subnet-app'], dnsSuffix: 'x' }))).toBe('DuplicateLoadBalancerName');
+    expect(await refusal(control.createLoadBalancer(provider, { name: 'nlb', type: 'network', scheme: 'internet-facing', subnets: ['subnet-app'], dnsSuffix: 'x' }))).toBe('DuplicateLoadBalancerName');
     expect(await refusal(control.createLoadBalancer(provider, { name: 'two', type: 'network', scheme: 'internal', subnets: ['subnet-app', 'subnet-pc'], dnsSuffix: 'x' }))).toBe('InvalidSubnetId');
     expect(await refusal(control.createLoadBalancer(consumer, { name: 'theirs', type: 'network', scheme: 'internal', subnets: ['subnet-app'], dnsSuffix: 'x' }))).toBe('SubnetNotFound');
     expect(await refusal(control.createTargetGroup(provider, { name: 'tg', protocol: 'TCP', port: 1, vpcId: 'vpc-app', targetType: 'ip' }))).toBe('DuplicateTargetGroupName');
     expect(await refusal(control.createTargetGroup(provider, { name: 'udp', protocol: 'UDP', port: 1, vpcId: 'vpc-app', targetType: 'ip' }))).toBe('Unsupported');
     expect(await refusal(control.createTargetGroup(provider, { name: 'lambda', protocol: 'TCP', port: 1, vpcId: 'vpc-app', targetType: 'lambda' }))).toBe('Unsupported');
     expect(await refusal(control.registerTargets(provider, tg.id, [{ id: 'port-web' }]))).toBe('InvalidTarget');
-    expect(await refusal(control.createListener(provider, { loadBalancerId: lb.id, protocol: 'TCP', port: 80, targetGroupId: tg.id }))).toBe('DuplicateListener');
+    expect(await refusal(control.createListener(provider, { loadBalancerId: lb.id, protocol: 'TCP', port: 80, targetGroupId: tg2.id }))).toBe('DuplicateListener');
     expect(await refusal(control.createListener(provider, { loadBalancerId: lb.id, protocol: 'TLS', port: 443, targetGroupId: tg.id }))).toBe('Unsupported');
     expect(await refusal(control.deleteTargetGroup(provider, tg.id))).toBe('DependencyViolation');
     expect(await refusal(control.deleteLoadBalancer(provider, lb.id))).toBe('DependencyViolation');
@@ -107,6 +108,30 @@ describe('network load balancers (domain)', () => {
     expect(commits.length).toBe(before);
     expect(control.listLoadBalancers(consumer)).toEqual([]);
     expect(control.listTargetGroups(consumer)).toEqual([]);
+  });
+
+  it('ELBv2\'s creates are idempotent: the same settings answer the resource made, unchanged, without a commit; other settings are the Duplicate refusals', async () => {
+    const { control, provider, commits } = world();
+    const lbCmd = { name: 'nlb', type: 'network', scheme: 'internal', subnets: ['subnet-app'], dnsSuffix: 'elb.test', ipAddressType: 'dualstack' };
+    const lb = await control.createLoadBalancer(provider, lbCmd);
+    // the timeout AWS derives from a short interval, set or left out, is the same setting
+    const tgCmd = { name: 'tg', protocol: 'TCP', port: 8080, vpcId: 'vpc-app', targetType: 'ip', healthCheck: { interval_seconds: 6 } };
+    const tg = await control.createTargetGroup(provider, tgCmd);
+    const tg2 = await control.createTargetGroup(provider, { ...tgCmd, name: 'tg2' });
+    const lsCmd = { loadBalancerId: lb.id, protocol: 'TCP', port: 80, targetGroupId: tg.id };
+    const { listener } = await control.createListener(provider, lsCmd);
+    const before = commits.length;
+    expect((await control.createLoadBalancer(provider, { ...lbCmd, tags: [{ key: 'not', value: 'compared' }] })).id).toBe(lb.id);
+    expect((await control.createTargetGroup(provider, { ...tgCmd, healthCheck: { interval_seconds: 6, timeout_seconds: 5, protocol: 'TCP' } })).id).toBe(tg.id);
+    expect((await control.createListener(provider, lsCmd)).listener.id).toBe(listener.id);
+    expect(commits.length).toBe(before);
+    expect(control.listLoadBalancers(provider).map((x) => [x.id, x.tags])).toEqual([[lb.id, []]]);
+    expect(await refusal(control.createLoadBalancer(provider, { ...lbCmd, ipAddressType: undefined }))).toBe('DuplicateLoadBalancerName');
+    expect(await refusal(control.createTargetGroup(provider, { ...tgCmd, healthCheck: { interval_seconds: 7 } }))).toBe('DuplicateTargetGroupName');
+    expect(await refusal(control.createTargetGroup(provider, { ...tgCmd, targetType: 'instance' }))).toBe('DuplicateTargetGroupName');
+    expect(await refusal(control.createListener(provider, { ...lsCmd, targetGroupId: tg2.id }))).toBe('DuplicateListener');
+    expect(await refusal(control.createLoadBalancer(provider, { ...lbCmd, name: 'v6', ipAddressType: 'ipv6' }))).toBe('InvalidParameter');
+    expect(commits.length).toBe(before);
   });
 
   it('an attribute key named like an object\'s own property (constructor, __proto__, toString) is unknown, said so', async () => {

@@ -10,7 +10,8 @@ import { DomainError } from '../../model/errors.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { derivedId, tagsOfSpecifications } from './aws-render.js';
 import { availabilityZones } from './ec2-base.js';
-import { callerSecurityGroups, defaultSecurityGroupId, ruleRows, securityGroupRuleXml, securityGroupXml, subnetXml, vpcXml, type RuleRow } from './ec2-network.js';
+import { clientTokenOf } from './client-token.js';
+import { callerSecurityGroups, defaultSecurityGroupId, routeTableXml, ruleRows, securityGroupRuleXml, securityGroupXml, subnetXml, vpcXml, type RuleRow } from './ec2-network.js';
 import { newAwsId } from './ids.js';
 import type { QueryParams } from './query.js';
 import type { XmlFields } from './xml.js';
@@ -122,15 +123,14 @@ async function deleteSubnet(call: AwsCall): Promise<XmlFields> {
 // ---- route tables
 
 async function createRouteTable(call: AwsCall): Promise<XmlFields> {
-  const vpcId = call.params.requiredString('VpcId');
-  const t = await call.control.createRouteTable(call.caller, { id: newAwsId('rtb'), vpcId, tags: tagsOfSpecifications(call.params, 'route-table') });
-  return {
-    routeTable: {
-      routeTableId: t.id, vpcId, ownerId: call.accountId,
-      routeSet: t.routes.map((r) => ({ destinationCidrBlock: r.destination, gatewayId: 'local', state: 'active', origin: 'CreateRouteTable' })),
-      associationSet: [], propagatingVgwSet: [], tagSet: (t.tags ?? []).map((x) => ({ key: x.key, value: x.value })),
-    },
-  };
+  const p = call.params;
+  const token = clientTokenOf(p);
+  const t = await call.control.createRouteTable(call.caller, {
+    id: newAwsId('rtb'), vpcId: p.requiredString('VpcId'), tags: tagsOfSpecifications(p, 'route-table'), ...(token ? { clientToken: token } : {}),
+  });
+  // as it is now: a retry with the token answers the first call's table, its routes and associations since
+  const view = call.control.routeTable(call.caller, t.id);
+  return { routeTable: routeTableXml(call, view, call.control.vpcs(call.caller).find((v) => v.id === view.vpc_id)), ...(token ? { clientToken: token.token } : {}) };
 }
 
 async function deleteRouteTable(call: AwsCall): Promise<XmlFields> {

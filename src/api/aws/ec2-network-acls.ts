@@ -8,6 +8,7 @@ import type { NetworkAclEntry } from '../../model/types.js';
 import type { NetworkAclView } from '../../control/network-acls.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { applyFilters, derivedId, page, requireIds, tagSet, tagsOfSpecifications, type FilterTable } from './aws-render.js';
+import { clientTokenOf } from './client-token.js';
 import { ID_SHAPES, newAwsId } from './ids.js';
 import type { QueryParams } from './query.js';
 import type { XmlFields } from './xml.js';
@@ -51,9 +52,11 @@ function aclXml(call: AwsCall, a: NetworkAclView): XmlFields {
 
 async function createNetworkAcl(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
-  const a = await call.control.createNetworkAcl(call.caller, { id: newAwsId('acl'), vpcId: p.requiredString('VpcId'), tags: tagsOfSpecifications(p, 'network-acl') });
-  const token = p.string('ClientToken');
-  return { networkAcl: aclXml(call, a), ...(token !== undefined ? { clientToken: token } : {}) };
+  const token = clientTokenOf(p);
+  const a = await call.control.createNetworkAcl(call.caller, {
+    id: newAwsId('acl'), vpcId: p.requiredString('VpcId'), tags: tagsOfSpecifications(p, 'network-acl'), ...(token ? { clientToken: token } : {}),
+  });
+  return { networkAcl: aclXml(call, a), ...(token ? { clientToken: token.token } : {}) };
 }
 
 async function deleteNetworkAcl(call: AwsCall): Promise<XmlFields> {

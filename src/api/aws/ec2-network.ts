@@ -3,6 +3,7 @@
 // endpoints' routes, security groups (a config VPC's default one virtual), the ENIs of interface
 // endpoints, and the public services' prefix lists (network ACLs: ec2-network-acls.ts). Ids the domain keeps (VPCs, subnets, route tables, prefix lists) are shown as they
 // are; what it has no id for gets a stable derived one (aws-render.ts derivedId).
+import type { RouteTableView } from '../../control/route-tables.js';
 import { admitsMembers, type Endpoint, type Route, type SecurityGroup, type SecurityGroupRule, type Subnet, type Vpc } from '../../model/types.js';
 import { cidrOf, lastAddress } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
@@ -209,20 +210,22 @@ function describeRouteTables(call: AwsCall): XmlFields {
     'owner-id': () => ownerOf(call),
   };
   const out = page(applyFilters(tables, call.params.filters(), table, (t) => t.tags ?? []), (t) => t.id, call.params);
+  return { routeTableSet: out.items.map((t) => routeTableXml(call, t, vpcs.get(t.vpc_id))), nextToken: out.nextToken };
+}
+
+/** a route table as DescribeRouteTables and CreateRouteTable show it (VPC: its VPC) */
+export function routeTableXml(call: AwsCall, t: RouteTableView, vpc: Vpc | undefined): XmlFields {
   return {
-    routeTableSet: out.items.map((t) => ({
-      routeTableId: t.id,
-      vpcId: t.vpc_id,
-      ownerId: ownerOf(call),
-      routeSet: t.routes.map((r) => routeXml(r, vpcs.get(t.vpc_id), detached(r, t.vpc_id))),
-      associationSet: [
-        ...(t.default ? [{ routeTableAssociationId: derivedId('rtbassoc', t.id), routeTableId: t.id, main: true, associationState: { state: 'associated' } }] : []),
-        ...t.subnets.map((s) => ({ routeTableAssociationId: derivedId('rtbassoc', `${t.id}/${s}`), routeTableId: t.id, subnetId: s, main: false, associationState: { state: 'associated' } })),
-      ],
-      propagatingVgwSet: [],
-      tagSet: tagSet(t.tags ?? []),
-    })),
-    nextToken: out.nextToken,
+    routeTableId: t.id,
+    vpcId: t.vpc_id,
+    ownerId: ownerOf(call),
+    routeSet: t.routes.map((r) => routeXml(r, vpc, call.control.gatewayDetached(t.vpc_id, r))),
+    associationSet: [
+      ...(t.default ? [{ routeTableAssociationId: derivedId('rtbassoc', t.id), routeTableId: t.id, main: true, associationState: { state: 'associated' } }] : []),
+      ...t.subnets.map((s) => ({ routeTableAssociationId: derivedId('rtbassoc', `${t.id}/${s}`), routeTableId: t.id, subnetId: s, main: false, associationState: { state: 'associated' } })),
+    ],
+    propagatingVgwSet: [],
+    tagSet: tagSet(t.tags ?? []),
   };
 }
 

@@ -83,7 +83,7 @@ function loadBalancerOut(call: AwsCall, lb: LoadBalancer): XmlFields {
     State: { Code: lb.state },
     Type: lb.type,
     AvailabilityZones: lb.subnets.map((s) => ({ ZoneName: zoneOf(call, lb, s), SubnetId: s, LoadBalancerAddresses: [] })),
-    IpAddressType: 'ipv4',
+    IpAddressType: lb.ip_address_type ?? 'ipv4',
   };
 }
 
@@ -236,6 +236,7 @@ async function createLoadBalancer(call: AwsCall): Promise<XmlFields> {
     type: p.string('Type') ?? 'application',
     scheme: p.string('Scheme') ?? 'internet-facing',
     subnets,
+    ipAddressType: p.string('IpAddressType'),
     dnsSuffix: `elb.${call.region}.amazonaws.com`,
     tags: tagsIn(p),
   });
