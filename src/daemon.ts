@@ -440,7 +440,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         stopPublishingHealth?.();
         stopReleasing?.();
         await placement?.stop();
-        await control.withdrawTargetHealth();
+        await control.withdrawPublished();
         await follower?.stop();
         await openFleet.close();
         const d = await draining;

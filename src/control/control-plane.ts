@@ -24,6 +24,7 @@ import type { PublicRecord } from '../model/dns-names.js';
 import type { Store } from '../store/store.js';
 import type { Account, ClientToken, Endpoint, EndpointService, InternetGateway, Permission, Route, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
+import { withdrawVerdict } from './fault-verdicts.js';
 import { Faults } from './faults.js';
 import { probeView, TargetHealthPublisher } from './fleet-health.js';
 import * as provisioning from './provisioning-faults.js';
@@ -614,9 +615,10 @@ export class ControlPlane {
     return this.healthPublisher.publish();
   }
 
-  /** on a clean stop: this node's published probe states out of the store */
-  withdrawTargetHealth(): Promise<void> {
-    return this.healthPublisher.withdraw();
+  /** on a clean stop: this node's published documents out of the store (its probe states, its verdict on the proxies enabled again) */
+  async withdrawPublished(): Promise<void> {
+    await this.healthPublisher.withdraw();
+    await withdrawVerdict(this.st);
   }
 
   /** each backend port of a port-backed service, with its health (the Huawei API's backend_health) */

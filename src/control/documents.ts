@@ -113,6 +113,10 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   targethealth: z.looseObject({
     node: str, targets: z.record(str, z.looseObject({ state: z.enum(['initial', 'healthy', 'unhealthy']), reason: str.nullable(), unhealthy_draining: z.boolean().optional() })),
   }),
+  // a fleet node's verdict on the faults document it last tried (fault-verdicts.ts), kept under its node id
+  faultverdict: z.looseObject({
+    node: str, revision: z.number().int(), refused: z.array(z.looseObject({ proxy: str, name: z.enum(['ListenFailed', 'PrivilegedPort', 'SystemError']), message: str })),
+  }),
 };
 
 /**
@@ -172,7 +176,7 @@ const QUICK_CHECKS: Partial<Record<Kind, (doc: unknown) => boolean>> = {
 /** the field of a document that is its key's id, for the kinds stored under their own id or name */
 const KEYED_BY: Partial<Record<Kind, string>> = {
   account: 'name', vpc: 'id', service: 'id', endpoint: 'id', routetable: 'id', notification: 'id',
-  loadbalancer: 'id', targetgroup: 'id', apivpc: 'id', securitygroup: 'id', internetgateway: 'id', networkacl: 'id', targethealth: 'node',
+  loadbalancer: 'id', targetgroup: 'id', apivpc: 'id', securitygroup: 'id', internetgateway: 'id', networkacl: 'id', targethealth: 'node', faultverdict: 'node',
 };
 
 /** throws a StoreError naming the first document of SNAP that does not have its kind's shape */

@@ -7,11 +7,11 @@
 // linger in the lists.
 import { seesBackends, serviceAddress } from '../model/consumer-view.js';
 import { DomainError } from '../model/errors.js';
-import type { Ack } from '../model/events.js';
 import { MAX_TOXICS_PER_SCOPE, parseToxic, proxyName, scopeKey, updateToxic, type InjectedFaults, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
 import type { Account, Endpoint } from '../model/types.js';
 import { FAULTS_DOCUMENT, type ControlState } from './state.js';
-import { applyToDataPlane, liveSpec } from './transitions.js';
+import { awaitVerdicts, verdictsOwed, type VerdictsOwed } from './fault-verdicts.js';
+import { failureName, liveSpec, sendFaults } from './transitions.js';
 import { checkZone } from './zones.js';
 
 /** one endpoint listener, as Toxiproxy's API shows a proxy */
@@ -176,22 +176,25 @@ export class Faults {
 
   /**
    * Toxiproxy's enabled: false closes the proxy's listeners (connections refused), true binds them
-   * again; answers the proxy as `viewer`, its endpoint's owner, sees it (null: the operator)
+   * again; answers the proxy as `viewer`, its endpoint's owner, sees it (null: the operator). On a
+   * fleet, a proxy enabled again that another node serves answers that node's verdict (fault-verdicts.ts).
    */
-  setEnabled(name: string, enabled: boolean, viewer: Account | null): Promise<ProxyView> {
-    return this.st.serial(async () => {
+  async setEnabled(name: string, enabled: boolean, viewer: Account | null): Promise<ProxyView> {
+    const owed = await this.st.serial(async () => {
       this.proxy(name);
       const next = new Set(this.disabled);
       if (enabled) next.delete(name);
       else next.add(name);
-      await this.publish(this.rules, next);
-      return viewer === null ? this.proxy(name) : this.ownProxy(viewer, name);
+      return this.publish(this.rules, next);
     });
+    // outside the mutation queue: the wait holds up no other change of this node
+    await awaitVerdicts(this.st, owed);
+    return viewer === null ? this.proxy(name) : this.ownProxy(viewer, name);
   }
 
-  /** Toxiproxy's POST /reset: every toxic removed (of every scope), every proxy enabled */
-  reset(): Promise<void> {
-    return this.st.serial(() => this.publish([], new Set()));
+  /** Toxiproxy's POST /reset: every toxic removed (of every scope), every proxy enabled (on a fleet, as their owners' verdicts say) */
+  async reset(): Promise<void> {
+    await awaitVerdicts(this.st, await this.st.serial(() => this.publish([], new Set())));
   }
 
   /** the toxics whose scope names a deleted endpoint (its ports too) or service, and its proxies taken down, removed */
@@ -200,6 +203,7 @@ export class Faults {
     const itsProxy = (name: string) => kind === 'endpoint' && name.slice(0, name.lastIndexOf(':')) === id;
     if (!this.rules.some((r) => names(r.scope)) && ![...this.disabled].some(itsProxy)) return Promise.resolve();
     return this.st.serial(async () => {
+      // what it removes enables no proxy of another endpoint: no verdict owed
       await this.publish(this.rules.filter((r) => !names(r.scope)), new Set([...this.disabled].filter((n) => !itsProxy(n))));
     });
   }
@@ -207,25 +211,28 @@ export class Faults {
   /**
    * Tells this node's data plane, then stores the new state once it took it; a listener that
    * cannot bind again here (enabled: true) leaves everything as it was. Other nodes apply it once
-   * their watch brings the document (follow.ts).
+   * their watch brings the document (follow.ts); answers the verdicts owed by those serving a proxy
+   * it enables again (fault-verdicts.ts), undefined on a single node.
    */
-  private async publish(rules: readonly ToxicRule[], disabled: ReadonlySet<string>): Promise<void> {
+  private async publish(rules: readonly ToxicRule[], disabled: ReadonlySet<string>): Promise<VerdictsOwed | undefined> {
     const was = this.st.injectedFaults;
     const next: InjectedFaults = { toxics: rules, disabled: [...disabled] };
-    const ack: Ack = await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', ...next });
+    const ack = await sendFaults(this.st, next);
     if (!ack.ok) {
-      await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', ...was });
-      throw new DomainError(ack.failure === 'privileged_port' ? 'PrivilegedPort' : ack.failure === 'listen_failed' ? 'ListenFailed' : 'SystemError', ack.reason);
+      await sendFaults(this.st, was);
+      throw new DomainError(failureName(ack.failure), ack.reason);
     }
-    if (JSON.stringify(next) === JSON.stringify(was)) return;
+    if (JSON.stringify(next) === JSON.stringify(was)) return undefined;
     const empty = !next.toxics.length && !next.disabled.length;
+    let revision: number;
     try {
       // none left: the document goes (a store that never had one stays as it was)
-      await this.st.commit([{ kind: 'fault', id: FAULTS_DOCUMENT, value: empty ? null : next }], () => { this.st.injectedFaults = next; });
+      revision = await this.st.commit([{ kind: 'fault', id: FAULTS_DOCUMENT, value: empty ? null : next }], () => { this.st.injectedFaults = next; });
     } catch (err) {
       // not stored (another node changed them first, or the store is away): the data plane as it was; a conflict runs the change again
-      await applyToDataPlane(this.st, { kind: 'faults', id: 'faults', ...this.st.injectedFaults });
+      await sendFaults(this.st, this.st.injectedFaults);
       throw err;
     }
+    return verdictsOwed(this.st, was, next, revision);
   }
 }

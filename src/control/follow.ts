@@ -6,17 +6,18 @@
 // and Cilium do. Endpoints another daemon serves stay off this data plane (st.servedElsewhere).
 // A change to what an endpoint this daemon serves depends on (its service, load balancer, target
 // group, security group) is re-applied to it here as if the endpoint had changed, and the zones
-// down, the toxics and proxies taken down (Toxiproxy's API), the routing view and the targets the
-// load balancers' listeners forward to (probed on every node) are pushed when another writer
-// changes them.
+// down, the toxics and proxies taken down (Toxiproxy's API; a proxy enabled again whose listener
+// cannot bind here: fault-verdicts.ts), the routing view and the targets the load balancers'
+// listeners forward to (probed on every node) are pushed when another writer changes them.
 import { LIVE_ENDPOINT_STATUSES } from '../model/types.js';
 import { StoreError, type Snapshot, type Store, type Watch } from '../store/store.js';
 import { checkDocument, checkDocuments } from './documents.js';
+import { followFaults } from './fault-verdicts.js';
 import { listenersTo, servicesOf } from './load-balancers.js';
 import type { ControlState, Watched } from './state.js';
 import { bindOwned } from './placement.js';
 import { activateEndpoint } from './provisioning-faults.js';
-import { applyToDataPlane, failOrphans, finishEndpointDeletion, pushEndpoint, pushFaults, pushProbes, pushRouting, releaseMoved } from './transitions.js';
+import { applyToDataPlane, failOrphans, finishEndpointDeletion, pushEndpoint, pushProbes, pushRouting, releaseMoved } from './transitions.js';
 import { pushZones } from './zones.js';
 
 /**
@@ -77,7 +78,7 @@ export function reactWatched(st: ControlState, w: Watched): void {
     }
   }
   if (zones) st.track(pushZones(st));
-  if (faults) st.track(pushFaults(st));
+  if (faults) st.track(followFaults(st));
   if (routing) st.track(pushRouting(st));
   if (probes) st.track(pushProbes(st));
   if (!services.size && !groups.size && !vpcs.size) return;
@@ -156,7 +157,7 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
     for (const id of new Set([...st.endpoints.values()].map((e) => e.service_id))) if (!st.services.has(id)) st.track(failOrphans(st, id));
     // what the listing may have changed of the region: the zones down, the toxics, the routing view
     st.track(pushZones(st));
-    st.track(pushFaults(st));
+    st.track(followFaults(st));
     st.track(pushRouting(st));
     st.track(pushProbes(st));
     start(snap.revision);

@@ -18,7 +18,7 @@ import type { OnPremises } from '../model/isolation.js';
 import { ProvisioningFaults } from '../model/provisioning-faults.js';
 import { connectionEventsOf, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
 import type { RoutingView } from '../model/routing.js';
-import { NO_FAULTS, type InjectedFaults } from '../model/toxics.js';
+import { NO_FAULTS, type FaultVerdict, type InjectedFaults } from '../model/toxics.js';
 import {
   LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type InternetGateway, type NetworkAcl, type Route, type SecurityGroup, type Vpc,
 } from '../model/types.js';
@@ -193,6 +193,8 @@ export class ControlState {
   injectedFaults: InjectedFaults;
   /** each fleet node's probe states as it last published them, by node id (fleet-health.ts) */
   readonly fleetHealth = new Map<string, PublishedTargetHealth>();
+  /** each fleet node's verdict on the faults document it last tried, by node id (fault-verdicts.ts) */
+  readonly faultVerdicts = new Map<string, FaultVerdict>();
   /** every loopback number ever handed out, by VPC id (meta `vpc_numbers`): config VPCs' and API VPCs' */
   vpcNumbers: Readonly<Record<string, number>>;
   /** counts the commits made visible (the DNS server's view cache compares it) */
@@ -341,9 +343,10 @@ export class ControlState {
   /**
    * durable first, then visible. Every document written is expected at the version this node
    * knows (absent: 0), the endpoints' allocations are claimed (claims.ts); a lost compare-and-swap
-   * throws StoreConflict, which serial() answers by running the mutation again.
+   * throws StoreConflict, which serial() answers by running the mutation again. Answers the
+   * store's revision of the batch.
    */
-  async commit(changes: readonly Change[], apply: () => void): Promise<void> {
+  async commit(changes: readonly Change[], apply: () => void): Promise<number> {
     const all = [...changes];
     const expect: Expectation[] = [];
     for (const c of changes) {
@@ -421,6 +424,7 @@ export class ControlState {
     this.revision++;
     for (const b of before) this.emitConnectionEvents(b.e, this.endpoints.get(b.id));
     this.applyDeferred();
+    return revision;
   }
 
   /**
@@ -538,6 +542,7 @@ export class ControlState {
       case 'apivpc': return void put(this.vpcs, c.value as Vpc | null);
       case 'dnsrecord': return void put(this.publishedRecords, c.value as PublishedRecord | null);
       case 'targethealth': return void put(this.fleetHealth, c.value as PublishedTargetHealth | null);
+      case 'faultverdict': return void put(this.faultVerdicts, c.value as FaultVerdict | null);
       case 'routetable': return void put(this.userRoutes, c.value === null ? null : (c.value as { routes: Route[] }).routes);
       case 'claim': return this.claims.committed([c], this.versions.get(keyOf('claim', c.id)) ?? -1);
       case 'meta': return this.setMeta(c.id, c.value);
@@ -586,6 +591,7 @@ export class ControlState {
     reset(this.userRoutes, 'routetable', (v) => (v as { routes: Route[] }).routes);
     reset(this.publishedRecords, 'dnsrecord');
     reset(this.fleetHealth, 'targethealth');
+    reset(this.faultVerdicts, 'faultverdict');
     for (const [id, v] of docs.get('apivpc') ?? []) this.vpcs.set(id, v as Vpc);
     for (const [id, v] of docs.get('meta') ?? []) this.setMeta(id, v);
     this.injectedFaults = (docs.get('fault')?.get(FAULTS_DOCUMENT) as InjectedFaults | undefined) ?? NO_FAULTS;

@@ -7,6 +7,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import { DomainError, type ResourceError } from '../model/errors.js';
 import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
 import { normaliseWhitelist } from '../model/rules.js';
+import type { InjectedFaults } from '../model/toxics.js';
 import { admitsMembers, LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { enforcedAcl } from './network-acls.js';
@@ -86,10 +87,14 @@ export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Pr
   }
 }
 
+/** the error name of a data-plane failure: why a listener could not bind, else SystemError */
+export function failureName(failure?: ListenFailure): 'PrivilegedPort' | 'ListenFailed' | 'SystemError' {
+  return failure === 'privileged_port' ? 'PrivilegedPort' : failure === 'listen_failed' ? 'ListenFailed' : 'SystemError';
+}
+
 /** the `error` entry of a resource the data plane could not bring up */
 function errorOf(reason: string, failure?: ListenFailure): ResourceError {
-  const name = failure === 'privileged_port' ? 'PrivilegedPort' : failure === 'listen_failed' ? 'ListenFailed' : 'SystemError';
-  return { name, message: reason };
+  return { name: failureName(failure), message: reason };
 }
 
 /** an endpoint the data plane could not bring up or keep: failed with the reason, its SNAT address given back */
@@ -97,14 +102,24 @@ export function failedEndpoint(e: Endpoint, ack: Extract<Ack, { ok: false }>): E
   return { ...e, status: 'failed', snat_ip: null, updated_at: now(), error: errorOf(ack.reason, ack.failure) };
 }
 
+/** the toxics and proxies taken down last sent to each control state's data plane (fault-verdicts.ts: what a document enables again) */
+const sentFaults = new WeakMap<ControlState, InjectedFaults>();
+
+/** sends the toxics and the proxies taken down to the data plane, and keeps what it was told */
+export function sendFaults(st: ControlState, f: InjectedFaults): Promise<Ack> {
+  sentFaults.set(st, f);
+  return applyToDataPlane(st, { kind: 'faults', id: 'faults', toxics: f.toxics, disabled: f.disabled });
+}
+
+/** what sendFaults last told this node's data plane (undefined: nothing yet) */
+export const lastSentFaults = (st: ControlState): InjectedFaults | undefined => sentFaults.get(st);
+
 /**
- * sends the toxics and the proxies taken down as stored (at start, and when another node changed
- * them: faults.ts); a listener of a proxy enabled again that cannot bind is logged here, the node
- * whose API answered cannot tell
+ * sends the toxics and the proxies taken down as stored, at start (a proxy of another node's change
+ * its listener cannot bind: fault-verdicts.ts followFaults)
  */
 export async function pushFaults(st: ControlState): Promise<void> {
-  const { toxics, disabled } = st.injectedFaults;
-  const ack = await applyToDataPlane(st, { kind: 'faults', id: 'faults', toxics, disabled });
+  const ack = await sendFaults(st, st.injectedFaults);
   if (!ack.ok) st.log.warn({ reason: ack.reason }, 'data plane did not take the toxics and proxies taken down');
 }
 

@@ -111,6 +111,8 @@ export const DEFAULTS = deepFreeze({
     publishIntervalMs: 1_000, // 1 s
     /** how often a node publishes its backends' probe states (when they changed and another node is live) */
     healthPublishIntervalMs: 500, // 0.5 s
+    /** how long a node whose API enabled a proxy again waits for the verdict of the node serving it (control/fault-verdicts.ts) */
+    faultVerdictWaitMs: 2_000, // 2 s
   },
   control: {
     /** how often half-way transitions (creating, deleting) are retried, e.g. after a full disk */

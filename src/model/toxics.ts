@@ -50,6 +50,19 @@ export interface InjectedFaults {
 
 export const NO_FAULTS: InjectedFaults = { toxics: [], disabled: [] };
 
+/** why a proxy enabled again stays taken down: its listener could not bind (the data plane's ListenFailure, by its error name) */
+export type ProxyRefusal = { readonly proxy: string; readonly name: 'ListenFailed' | 'PrivilegedPort' | 'SystemError'; readonly message: string };
+
+/**
+ * a fleet node's verdict on the faults document as it last tried it (stored: kind `faultverdict`,
+ * under its node id): the document's revision, and the proxies it serves that it could not enable
+ */
+export interface FaultVerdict {
+  readonly node: string;
+  readonly revision: number;
+  readonly refused: readonly ProxyRefusal[];
+}
+
 /**
  * what a connection is, for the scopes: its endpoint, service, terminal port and ENI's zone; a
  * routed one (src/dataplane/gateway.ts): its gateway endpoint ('' on the internet path), the public

@@ -12,8 +12,8 @@
 //   longer kept (compacted), the watcher is told so and lists again (load) and reconciles;
 // - every document is stored with its schema version (DOCUMENT_SCHEMA) and checked on load.
 
-export type Kind = 'meta' | 'account' | 'vpc' | 'service' | 'endpoint' | 'routetable' | 'loadbalancer' | 'targetgroup' | 'apivpc' | 'securitygroup' | 'internetgateway' | 'networkacl' | 'notification' | 'claim' | 'dnsrecord' | 'fault' | 'targethealth';
-export const KINDS: readonly Kind[] = ['meta', 'account', 'vpc', 'service', 'endpoint', 'routetable', 'loadbalancer', 'targetgroup', 'apivpc', 'securitygroup', 'internetgateway', 'networkacl', 'notification', 'claim', 'dnsrecord', 'fault', 'targethealth'];
+export type Kind = 'meta' | 'account' | 'vpc' | 'service' | 'endpoint' | 'routetable' | 'loadbalancer' | 'targetgroup' | 'apivpc' | 'securitygroup' | 'internetgateway' | 'networkacl' | 'notification' | 'claim' | 'dnsrecord' | 'fault' | 'targethealth' | 'faultverdict';
+export const KINDS: readonly Kind[] = ['meta', 'account', 'vpc', 'service', 'endpoint', 'routetable', 'loadbalancer', 'targetgroup', 'apivpc', 'securitygroup', 'internetgateway', 'networkacl', 'notification', 'claim', 'dnsrecord', 'fault', 'targethealth', 'faultverdict'];
 
 /** the shape version every document is written with; a store refuses to load a document of a newer one */
 export const DOCUMENT_SCHEMA = 1;

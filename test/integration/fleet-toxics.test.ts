@@ -128,6 +128,42 @@ describeWithEtcd('Toxiproxy\'s API on a fleet: toxics and proxies taken down thr
     expect(await listed(owner)).toEqual(await listed(other));
   }, 120_000);
 
+  it('a proxy enabled again through the non-owner node while its port is taken on the owner answers the owner\'s refusal and stays disabled on both nodes; freed, enabled again it relays', async () => {
+    const { owner, other, hostIp, proxy } = await fleetWithEndpoint();
+    expect((await toxiproxy(other, 'POST', `/proxies/${proxy}`, { enabled: false })).status).toBe(200);
+    await withLogs([owner, other], waitFor(async () => (await attempt(hostIp, 80, CLIENT)) === 'ECONNREFUSED', 10_000, `the ENI on ${owner.name} to refuse`));
+    await waitFor(async () => (await toxiproxy(owner, 'GET', `/proxies/${proxy}`)).body?.enabled === false, 10_000, `${owner.name} to show the proxy disabled`);
+    // another socket takes the listener's address on the owner's host while the proxy is down
+    const squatter = net.createServer((c) => c.destroy());
+    await new Promise<void>((resolve, reject) => {
+      squatter.once('error', reject);
+      squatter.listen({ host: hostIp, port: 80, exclusive: true }, resolve);
+    });
+    try {
+      // what the owner answers itself: Toxiproxy's shape, 500, the bind's reason
+      const direct = await toxiproxy(owner, 'POST', `/proxies/${proxy}`, { enabled: true });
+      expect(direct.status, JSON.stringify(direct.body)).toBe(500);
+      expect(direct.body).toEqual({ error: expect.stringContaining(`cannot listen on ${hostIp}:80: EADDRINUSE`), status: 500 });
+      // before, the other node answered 200, stored enabled: true, and the owner's listener stayed unbound
+      const through = await toxiproxy(other, 'POST', `/proxies/${proxy}`, { enabled: true });
+      expect(through.status, JSON.stringify(through.body)).toBe(500);
+      expect(through.body).toEqual(direct.body);
+      for (const n of [owner, other]) expect((await toxiproxy(n, 'GET', `/proxies/${proxy}`)).body.enabled, `${n.name}'s proxy`).toBe(false);
+      expect(await listed(owner)).toEqual(await listed(other));
+      const said = owner.child.output().split('\n').find((l) => l.includes('stays taken down'));
+      expect(said, owner.child.output()).toContain(proxy);
+      expect(said).toContain('EADDRINUSE');
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    const on = await toxiproxy(other, 'POST', `/proxies/${proxy}`, { enabled: true });
+    expect(on.status, JSON.stringify(on.body)).toBe(200);
+    expect(on.body.enabled).toBe(true);
+    // answered once the owner took it: its listener relays at once
+    expect(await attempt(hostIp, 80, CLIENT)).toBe('relay');
+    for (const n of [owner, other]) expect((await toxiproxy(n, 'GET', `/proxies/${proxy}`)).body.enabled, `${n.name}'s proxy`).toBe(true);
+  }, 120_000);
+
   it('POST /reset through the non-owner node removes the toxics and enables the proxies on the owner too', async () => {
     const { owner, other, hostIp, proxy } = await fleetWithEndpoint();
     expect((await toxiproxy(owner, 'POST', `/proxies/${proxy}/toxics`, { type: 'latency', attributes: { latency: 700 } })).status).toBe(200);
