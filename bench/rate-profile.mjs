@@ -29,7 +29,8 @@ const USAGE = `usage: node bench/rate-profile.mjs [--seconds 5] [--rounds 3] [--
   --seconds S   length of each wrk run; default 5
   --rounds N    runs per relay, alternated; default 3
   --record      also perf record each relay's threads (cpu-clock, call graphs) and print the top symbols
-  --relay R     vpcepd's relay (VPCEP_RELAY); default native`;
+  --relay R     vpcepd's relay (VPCEP_RELAY); default native
+  --keep DIR    with --record, keep each relay's perf data as DIR/perf-<relay>.data (for perf report)`;
 
 const HZ = 100;
 const say = (s) => process.stdout.write(`${s}\n`);
@@ -40,6 +41,7 @@ function options() {
     rounds: { type: 'string' },
     record: { type: 'boolean', default: false },
     relay: { type: 'string' },
+    keep: { type: 'string' },
   });
   const seconds = Number(v.seconds ?? 5);
   const rounds = Number(v.rounds ?? 3);
@@ -47,7 +49,9 @@ function options() {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) usage('--rounds must be an integer from 1 to 20');
   const relay = v.relay ?? 'native';
   if (!['native', 'js'].includes(relay)) usage('--relay must be native or js');
-  return { seconds, rounds, record: v.record, relay };
+  if (v.keep !== undefined && !v.record) usage('--keep needs --record');
+  if (v.keep !== undefined) fs.mkdirSync(v.keep, { recursive: true });
+  return { seconds, rounds, record: v.record, relay, keep: v.keep };
 }
 
 /** CPU ticks and context switches of each thread of PID, summed by thread name */
@@ -112,7 +116,7 @@ function pathTicks(relayPid) {
 
 // The whole path's segments (wrk, the relay and nginx share the namespace): what each relay makes
 // the kernel carry per connection, whoever's CPU pays for it.
-const SEGMENTS = ['OutSegs', 'DelayedACKs', 'TCPPureAcks', 'TCPHPAcks', 'TCPHPHits', 'OutRsts', 'RetransSegs'];
+const SEGMENTS = ['OutSegs', 'DelayedACKs', 'TCPPureAcks', 'TCPHPAcks', 'TCPHPHits', 'OutRsts', 'RetransSegs', 'TCPLossProbes'];
 
 function threadDelta(a, b) {
   const out = {};
@@ -151,12 +155,13 @@ async function syscalls(pid, dir, seconds, body) {
 }
 
 /** the top symbols of `perf record` of PID's threads while `body` runs for `seconds` */
-async function record(pid, dir, seconds, body) {
+async function record(pid, dir, seconds, body, keep, tag) {
   const data = path.join(dir, `perf-${pid}-${Date.now()}.data`);
   const perf = run('perf', ['record', '-q', '-e', 'cpu-clock', '-g', '-o', data, '-p', String(pid), '--', 'sleep', String(seconds + ATTACH_MS / 1000 + 1)], { timeoutMs: (seconds + 60) * 1000 });
   await sleep(ATTACH_MS);
   const result = await body();
   await perf;
+  if (keep) fs.copyFileSync(data, path.join(keep, `perf-${tag}.data`));
   const report = await run('perf', ['report', '-i', data, '--no-children', '--sort', 'comm,dso,sym', '--stdio', '-g', 'none', '--percent-limit', '0.7'], { timeoutMs: 120_000 });
   const dsos = await run('perf', ['report', '-i', data, '--no-children', '--sort', 'comm,dso', '--stdio', '-g', 'none', '--percent-limit', '0.5'], { timeoutMs: 120_000 });
   const top = [...dsos.stdout.split('\n').filter((l) => /^\s+\d+\.\d+%/.test(l)).map((l) => `by dso: ${l.trim().replace(/\s+/g, ' ')}`), ...report.stdout.split('\n').filter((l) => /^\s+\d+\.\d+%/.test(l)).slice(0, 30).map((l) => l.trim().replace(/\s+/g, ' '))];
@@ -194,7 +199,7 @@ async function main() {
       // then the syscall counts over a run of the same length
       const sc = await syscalls(pid, dir, opts.seconds, () => wrk(target, opts.seconds));
       const r = { conns, rate: conns / opts.seconds, background: load.background_cores, threads: per, machine, segments, syscalls: sc.counts, traced: sc.result };
-      if (opts.record && round === 0) r.top = (await record(pid, dir, opts.seconds, () => wrk(target, opts.seconds))).top;
+      if (opts.record && round === 0) r.top = (await record(pid, dir, opts.seconds, () => wrk(target, opts.seconds), opts.keep, p)).top;
       runs[p].push(r);
       const cpuUs = Object.values(per).reduce((a, t) => a + t.ticks, 0) / HZ / conns * 1e6;
       const sw = Object.values(per).reduce((a, t) => a + t.switches, 0) / conns;
