@@ -152,6 +152,9 @@ struct Flow {
 constexpr size_t kSmallCopyBytes = 4096;
 // VPCEP_RELAY_SPLICE_ONLY=1 turns it off (the comparison in README "Performance")
 const bool kSmallCopy = getenv("VPCEP_RELAY_SPLICE_ONLY") == nullptr;
+// A direction's last short message and its FIN in one segment (CopySmall); VPCEP_RELAY_FIN_WITH_DATA=off
+// sends them apart, as before (a measure's switch, issue 16).
+const bool kFinWithData = getenv("VPCEP_RELAY_FIN_WITH_DATA") == nullptr || strcmp(getenv("VPCEP_RELAY_FIN_WITH_DATA"), "off") != 0;
 
 // ---- the fast path (issue 16): accept, admit, connect and relay on the relay threads ----------
 // An endpoint whose admission TypeScript can compile has its listening sockets in every relay
@@ -1473,9 +1476,15 @@ class Worker {
       if (c->fastEndpoint) c->fastEndpoint->received.fetch_add(uint64_t(n), std::memory_order_relaxed);
     }
     if (d == 0) BeforeBackendWrite(c);
+    // A short read after epoll reported the source's FIN alone is the direction's last (Move passes
+    // the FIN on next, by shutdown or by the close): MSG_MORE keeps the bytes in the socket and the
+    // FIN goes out in their segment (tcp_send_fin adds it to an unsent tail), one segment and one
+    // wake of the peer fewer (issue 16, the connection rate). Not after a full buffer (more may
+    // follow), nor after EPOLLHUP or EPOLLERR (read on to the end, as Move does).
+    const int more = kFinWithData && f.fin && size_t(n) < sizeof buf ? MSG_MORE : 0;
     ssize_t m;
     do {
-      m = send(c->fd[1 - d], buf, size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT);
+      m = send(c->fd[1 - d], buf, size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT | more);
     } while (m < 0 && errno == EINTR);
     if (m < 0 && errno != EAGAIN) {
       Finish(c, d == 0 ? Reason::BackendReset : Reason::ClientReset, true);
