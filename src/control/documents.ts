@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ERROR_NAMES, type ErrorName, type ResourceError } from '../model/errors.js';
+import { LISTEN_ERROR_NAMES } from '../model/events.js';
 import { recordProblem } from '../model/dns-names.js';
 import { IP_ADDRESS_TYPES } from '../model/load-balancers.js';
 import { CONNECTION_EVENTS } from '../model/notifications.js';
@@ -115,7 +116,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   }),
   // a fleet node's verdict on the faults document it last tried (fault-verdicts.ts), kept under its node id
   faultverdict: z.looseObject({
-    node: str, revision: z.number().int(), refused: z.array(z.looseObject({ proxy: str, name: z.enum(['ListenFailed', 'PrivilegedPort', 'SystemError']), message: str })),
+    node: str, revision: z.number().int(), refused: z.array(z.looseObject({ proxy: str, name: z.enum(LISTEN_ERROR_NAMES), message: str })),
   }),
 };
 

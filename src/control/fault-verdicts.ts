@@ -10,12 +10,9 @@
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { Ack } from '../model/events.js';
-import { proxyName, type FaultVerdict, type InjectedFaults, type ProxyRefusal } from '../model/toxics.js';
+import { proxyEndpoint, proxyName, type FaultVerdict, type InjectedFaults, type ProxyRefusal } from '../model/toxics.js';
 import { FAULTS_DOCUMENT, type ControlState } from './state.js';
 import { failureName, lastSentFaults, liveSpec, sendFaults } from './transitions.js';
-
-/** the endpoint id of a proxy's name, `<endpoint id>:<port>` */
-const endpointOf = (proxy: string): string => proxy.slice(0, proxy.lastIndexOf(':'));
 
 const liveNodes = (st: ControlState): Set<string> => new Set((st.fleet?.nodes() ?? []).map((n) => n.id));
 
@@ -35,7 +32,7 @@ export function verdictsOwed(st: ControlState, was: InjectedFaults, next: Inject
   const still = new Set(next.disabled);
   const owners = new Map<string, string>();
   for (const proxy of was.disabled) {
-    const node = still.has(proxy) ? undefined : st.endpoints.get(endpointOf(proxy))?.node;
+    const node = still.has(proxy) ? undefined : st.endpoints.get(proxyEndpoint(proxy))?.node;
     if (node !== undefined && node !== st.nodeId && live.has(node)) owners.set(proxy, node);
   }
   return owners.size ? { revision, owners } : undefined;
@@ -102,7 +99,7 @@ async function tryFaults(st: ControlState, tried: InjectedFaults, revision: numb
 function enablesAgainHere(st: ControlState, before: InjectedFaults | undefined, tried: InjectedFaults): boolean {
   if (!before || st.nodeId === undefined) return false;
   const still = new Set(tried.disabled);
-  return before.disabled.some((p) => !still.has(p) && st.endpoints.has(endpointOf(p)) && !st.servedElsewhere(endpointOf(p)));
+  return before.disabled.some((p) => !still.has(p) && st.endpoints.has(proxyEndpoint(p)) && !st.servedElsewhere(proxyEndpoint(p)));
 }
 
 /** the proxies of the live endpoints this node serves that TRIED enables and whose listeners are not bound (the data plane binds an endpoint's new ports all or none) */

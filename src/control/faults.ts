@@ -7,7 +7,7 @@
 // linger in the lists.
 import { seesBackends, serviceAddress } from '../model/consumer-view.js';
 import { DomainError } from '../model/errors.js';
-import { MAX_TOXICS_PER_SCOPE, parseToxic, proxyName, scopeKey, updateToxic, type InjectedFaults, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
+import { MAX_TOXICS_PER_SCOPE, parseToxic, proxyEndpoint, proxyName, scopeKey, updateToxic, type InjectedFaults, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
 import type { Account, Endpoint } from '../model/types.js';
 import { FAULTS_DOCUMENT, type ControlState } from './state.js';
 import { awaitVerdicts, verdictsOwed, type VerdictsOwed } from './fault-verdicts.js';
@@ -82,8 +82,7 @@ export class Faults {
 
   /** a proxy of the caller's own endpoint: EndpointNotFound (another's endpoint does not exist for it), else PortNotFound */
   ownProxy(caller: Account, name: string): ProxyView {
-    const i = name.lastIndexOf(':');
-    const e = this.st.ownEndpoint(caller, i > 0 ? name.slice(0, i) : name);
+    const e = this.st.ownEndpoint(caller, proxyEndpoint(name));
     const p = this.proxiesOf(e, caller).find((x) => x.name === name);
     if (!p) throw new DomainError('PortNotFound', `endpoint ${e.id} has no proxy ${JSON.stringify(name.slice(0, 100))}: proxies are <endpoint id>:<terminal port> of accepted endpoints`);
     return p;
@@ -91,8 +90,7 @@ export class Faults {
 
   /** a proxy by name, as the operator sees it (Toxiproxy's API), or EndpointNotFound with Toxiproxy's words */
   proxy(name: string): ProxyView {
-    const i = name.lastIndexOf(':');
-    const e = i > 0 ? this.st.endpoints.get(name.slice(0, i)) : undefined;
+    const e = this.st.endpoints.get(proxyEndpoint(name));
     const p = e && this.proxiesOf(e, null).find((x) => x.name === name);
     if (!p) throw new DomainError('EndpointNotFound', `proxy not found: ${JSON.stringify(name.slice(0, 100))} (proxies are <endpoint id>:<port> of accepted endpoints)`);
     return p;
@@ -200,7 +198,7 @@ export class Faults {
   /** the toxics whose scope names a deleted endpoint (its ports too) or service, and its proxies taken down, removed */
   private forget(kind: 'endpoint' | 'service', id: string): Promise<void> {
     const names = (s: ToxicScope) => (kind === 'endpoint' ? (s.kind === 'endpoint' || s.kind === 'port') && s.endpoint === id : s.kind === 'service' && s.service === id);
-    const itsProxy = (name: string) => kind === 'endpoint' && name.slice(0, name.lastIndexOf(':')) === id;
+    const itsProxy = (name: string) => kind === 'endpoint' && proxyEndpoint(name) === id;
     if (!this.rules.some((r) => names(r.scope)) && ![...this.disabled].some(itsProxy)) return Promise.resolve();
     return this.st.serial(async () => {
       // what it removes enables no proxy of another endpoint: no verdict owed

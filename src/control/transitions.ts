@@ -5,7 +5,7 @@
 import { bandwidthOf } from '../model/bandwidth.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError, type ResourceError } from '../model/errors.js';
-import type { Ack, ChangeEvent, ListenFailure, LiveEndpoint } from '../model/events.js';
+import type { Ack, ChangeEvent, ListenErrorName, ListenFailure, LiveEndpoint } from '../model/events.js';
 import { normaliseWhitelist } from '../model/rules.js';
 import type { InjectedFaults } from '../model/toxics.js';
 import { admitsMembers, LIVE_ENDPOINT_STATUSES, type Endpoint, type EndpointService } from '../model/types.js';
@@ -88,7 +88,7 @@ export async function applyToDataPlane(st: ControlState, event: ChangeEvent): Pr
 }
 
 /** the error name of a data-plane failure: why a listener could not bind, else SystemError */
-export function failureName(failure?: ListenFailure): 'PrivilegedPort' | 'ListenFailed' | 'SystemError' {
+export function failureName(failure?: ListenFailure): ListenErrorName {
   return failure === 'privileged_port' ? 'PrivilegedPort' : failure === 'listen_failed' ? 'ListenFailed' : 'SystemError';
 }
 

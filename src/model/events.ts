@@ -131,6 +131,10 @@ export type ChangeEvent =
 /** why a listener could not bind: a port below 1024 without the privilege, or any other bind failure */
 export type ListenFailure = 'privileged_port' | 'listen_failed';
 
+/** the error names a data-plane failure is refused by: a ListenFailure's, else SystemError (control/transitions.ts failureName) */
+export const LISTEN_ERROR_NAMES = ['ListenFailed', 'PrivilegedPort', 'SystemError'] as const;
+export type ListenErrorName = (typeof LISTEN_ERROR_NAMES)[number];
+
 /** a routing view's public services whose listeners could not all bind, by service id */
 export type FailedServices = ReadonlyMap<string, { readonly reason: string; readonly failure: ListenFailure }>;
 

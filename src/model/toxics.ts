@@ -3,6 +3,7 @@
 // a zone, or the whole data plane. Plain data from end to end: the control plane keeps them, the
 // data plane receives them in a ChangeEvent ('faults') and applies them per connection.
 import { DomainError } from './errors.js';
+import type { ListenErrorName } from './events.js';
 
 export const TOXIC_TYPES = ['latency', 'bandwidth', 'slow_close', 'timeout', 'reset_peer', 'slicer', 'limit_data'] as const;
 export type ToxicType = (typeof TOXIC_TYPES)[number];
@@ -51,7 +52,7 @@ export interface InjectedFaults {
 export const NO_FAULTS: InjectedFaults = { toxics: [], disabled: [] };
 
 /** why a proxy enabled again stays taken down: its listener could not bind (the data plane's ListenFailure, by its error name) */
-export type ProxyRefusal = { readonly proxy: string; readonly name: 'ListenFailed' | 'PrivilegedPort' | 'SystemError'; readonly message: string };
+export type ProxyRefusal = { readonly proxy: string; readonly name: ListenErrorName; readonly message: string };
 
 /**
  * a fleet node's verdict on the faults document as it last tried it (stored: kind `faultverdict`,
@@ -116,6 +117,12 @@ export function parseScopeKey(text: unknown): ToxicScope {
 /** a Toxiproxy proxy's name: `<endpoint id>:<port>` */
 export function proxyName(endpoint: string, port: number): string {
   return `${endpoint}:${port}`;
+}
+
+/** the endpoint id of a proxy's name (proxyName's inverse; a name with no port: the name) */
+export function proxyEndpoint(name: string): string {
+  const i = name.lastIndexOf(':');
+  return i > 0 ? name.slice(0, i) : name;
 }
 
 /** the endpoint and port of a proxy name, or null */

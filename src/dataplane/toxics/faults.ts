@@ -1,7 +1,7 @@
 // The data plane's side of fault injection: the toxics of every scope as the control plane last
 // published them, the live connections relayed through toxics (re-linked on a change), and the
 // proxies taken down through Toxiproxy's API.
-import { proxyName, scopeCovers, type ToxicRule, type ToxicTarget } from '../../model/toxics.js';
+import { proxyEndpoint, proxyName, scopeCovers, type ToxicRule, type ToxicTarget } from '../../model/toxics.js';
 import { ruleKey, ToxicLink } from './link.js';
 import { toxicFigures } from './transforms.js';
 
@@ -52,8 +52,8 @@ export class DataPlaneFaults {
     this.rules = rules;
     const next = new Set(disabled);
     const changed = new Set<string>();
-    for (const name of next) if (!this.disabled.has(name)) changed.add(name.slice(0, name.lastIndexOf(':')));
-    for (const name of this.disabled) if (!next.has(name)) changed.add(name.slice(0, name.lastIndexOf(':')));
+    for (const name of next) if (!this.disabled.has(name)) changed.add(proxyEndpoint(name));
+    for (const name of this.disabled) if (!next.has(name)) changed.add(proxyEndpoint(name));
     this.disabled = next;
     for (const link of this.links) link.relink(rules.filter((r) => scopeCovers(r.scope, link.target)));
     return changed;
