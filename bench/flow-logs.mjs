@@ -90,9 +90,15 @@ async function flowLogAlone(connections) {
   const withLog = [];
   for (let round = 0; round < 5; round++) {
     without.push(await loop(null));
-    const flow = await openFlowLog({ ...DEFAULTS.flowLogs, destination: 'file', file: path.join(dir, `alone-${round}`, 'flow.log') }, dir, createLogger('warn'), () => performance.now());
-    withLog.push(await loop(flow));
-    if (flow.dropped > 0) throw new Error(`the flow log dropped ${flow.dropped} records`);
+    // A round whose writer dropped records measured less work than it claims: it runs again, up to
+    // three times (a CI run once met a disk stall that filled the 4 MiB buffer: 28,870 dropped).
+    for (let attempt = 1; ; attempt++) {
+      const flow = await openFlowLog({ ...DEFAULTS.flowLogs, destination: 'file', file: path.join(dir, `alone-${round}-${attempt}`, 'flow.log') }, dir, createLogger('warn'), () => performance.now());
+      const cpu = await loop(flow);
+      if (flow.dropped === 0) { withLog.push(cpu); break; }
+      if (attempt === 3) throw new Error(`the flow log dropped ${flow.dropped} records in each of 3 tries of round ${round + 1}`);
+      console.log(`flow log alone, round ${round + 1}: the writer dropped ${flow.dropped} records (the disk did not keep up); the round runs again`);
+    }
   }
   return median(withLog) - median(without);
 }
