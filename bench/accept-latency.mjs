@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from './lib/vpcep.mjs';
+import { daemonNodeFlags } from './lib/vpcep.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const count = Number(process.argv[process.argv.indexOf('--count') + 1] || 30) || 30;
@@ -21,7 +21,7 @@ fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({
     ports: [{ id: 'port-b', subnet: 'sn', ip: '10.9.0.10', target: '127.0.0.1' }] }],
 }));
 const apiPort = 20000 + Math.floor(Math.random() * 10000);
-const daemon = spawn(process.execPath, [...DAEMON_NODE_FLAGS, path.join(root, 'bin/vpcepd.js'), '--config', path.join(dir, 'config.json'), '--data-dir', path.join(dir, 'data'), '--listen', `127.0.0.1:${apiPort}`, '--log-level', 'warn'], { stdio: 'inherit' });
+const daemon = spawn(process.execPath, [...daemonNodeFlags(root), path.join(root, 'bin/vpcepd.js'), '--config', path.join(dir, 'config.json'), '--data-dir', path.join(dir, 'data'), '--listen', `127.0.0.1:${apiPort}`, '--log-level', 'warn'], { stdio: 'inherit' });
 const url = `http://127.0.0.1:${apiPort}/v1/${project}`;
 const call = async (method, p, body) => (await fetch(url + p, { method, headers: { 'x-auth-token': token, 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
 const backend = net.createServer((s) => s.pipe(s)).listen(0, '127.0.0.1');

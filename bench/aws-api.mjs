@@ -44,7 +44,7 @@ import { commandLine } from './lib/cli.mjs';
 import { atExit, installHandlers, start, startWorker, stopAll, sleep, tail } from './lib/procs.mjs';
 import { freePort, pickPorts } from './lib/net.mjs';
 import { benchDir, rootDir } from './lib/paths.mjs';
-import { DAEMON_NODE_FLAGS } from './lib/vpcep.mjs';
+import { daemonNodeFlags } from './lib/vpcep.mjs';
 
 const REGION = 'us-east-1';
 const KEYS = {
@@ -172,7 +172,7 @@ async function startVpcepd(dir, o, { root = rootDir, name = 'vpcep-sim', key = '
   const log = path.join(dir, 'vpcepd.log');
   const t = start('vpcepd', process.execPath, [
     ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []),
-    ...DAEMON_NODE_FLAGS, path.join(root, 'bin/vpcepd.js'), '--config', config, '--data-dir', path.join(dir, 'vpcep-data'), '--listen', `127.0.0.1:${port}`, '--log-level', 'warn',
+    ...daemonNodeFlags(root), path.join(root, 'bin/vpcepd.js'), '--config', config, '--data-dir', path.join(dir, 'vpcep-data'), '--listen', `127.0.0.1:${port}`, '--log-level', 'warn',
     // an ephemeral DNS port: the baseline daemon runs beside this one
     '--dns-listen', '127.0.0.1:0',
   ], { log, env: { ...process.env, VPCEP_RELAY: o.relay } });

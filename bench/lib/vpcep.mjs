@@ -38,8 +38,9 @@ export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.s
   };
 }
 
-/** node's flags for vpcepd: those of bin/vpcepd.js's first line (`#!/usr/bin/env -S node FLAGS`), README "Garbage collection on one thread" */
-export const DAEMON_NODE_FLAGS = fs.readFileSync(path.join(rootDir, 'bin/vpcepd.js'), 'utf8').split('\n')[0].replace(/^#!.*?\bnode\b/, '').trim().split(/\s+/).filter(Boolean);
+/** node's flags for the vpcepd of checkout ROOT: those of its bin/vpcepd.js's first line (`#!/usr/bin/env -S node FLAGS`), README "Garbage collection on one thread"; a baseline checkout runs with its own */
+export const daemonNodeFlags = (root = rootDir) => fs.readFileSync(path.join(root, 'bin/vpcepd.js'), 'utf8').split('\n')[0].replace(/^#!.*?\bnode\b/, '').trim().split(/\s+/).filter(Boolean);
+export const DAEMON_NODE_FLAGS = daemonNodeFlags();
 
 export const VPC_ID = VPC.id;
 export const SUBNET_ID = VPC.subnet;
@@ -59,13 +60,14 @@ export class Vpcepd {
     ];
     // VPCEP_RELAY chooses the relay of a daemon that has more than the JavaScript one
     const env = { ...process.env, VPCEP_RELAY: relay };
-    const d = new Vpcepd(args, env, `http://127.0.0.1:${port}`, path.join(dir, 'vpcepd.log'));
+    const d = new Vpcepd(args, env, `http://127.0.0.1:${port}`, path.join(dir, 'vpcepd.log'), daemonNodeFlags(root));
     await d.spawn();
     return d;
   }
 
-  constructor(args, env, url, log) {
+  constructor(args, env, url, log, flags = DAEMON_NODE_FLAGS) {
     this.args = args;
+    this.flags = flags;
     this.env = env;
     this.url = url;
     this.log = log;
@@ -73,7 +75,7 @@ export class Vpcepd {
   }
 
   async spawn() {
-    const proc = start('vpcepd', process.execPath, [...DAEMON_NODE_FLAGS, ...this.args], { log: this.log, env: this.env });
+    const proc = start('vpcepd', process.execPath, [...this.flags, ...this.args], { log: this.log, env: this.env });
     this.proc = proc;
     const until = Date.now() + 20_000;
     for (;;) {
