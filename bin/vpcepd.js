@@ -1,4 +1,4 @@
 #!/usr/bin/env -S node --single-threaded-gc
-import { main } from '../dist/vpcepd.js';
+import { main } from '../dist/bundle/vpcepd.mjs';
 
 await main(process.argv.slice(2));

@@ -41,7 +41,7 @@ import type { Store } from './store/store.js';
 import type { PlacementLoop } from './control/placement.js';
 import type { Logger } from './telemetry/logger.js';
 import { ListenError } from './net/listen-error.js';
-import { packageVersion } from './telemetry/build-info.js';
+import { version } from './version.js';
 import { openFlowLog, type FlowLog } from './telemetry/flow-log.js';
 import { createMetrics } from './telemetry/metrics.js';
 import type { EndpointInfo } from './telemetry/metric-table.js';
@@ -149,7 +149,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const selfId = etcdStore ? nodeId(o.dataDir) : 'local';
     fleet = etcdStore ? etcdStore.fleet(config.fleet.leaseTtlS, log) : new SoloFleet();
     const openFleet = fleet;
-    const metrics = createMetrics({ version: packageVersion() });
+    const metrics = createMetrics({ version: version() });
     store.observe?.(metrics.store);
     log.info({ store: store.location, ...(etcdStore ? {} : { durability: config.storeDurability }) }, `store: ${spec.kind === 'etcd' ? 'etcd' : 'SQLite'} at ${store.location}`);
     lap('store_open_ms');
@@ -384,7 +384,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     if (config.faults.enabled) {
       const at = o.faultsListen ?? config.faults.listen;
       faultsApp = buildToxiproxyApi({
-        control, version: packageVersion(), bodyLimitBytes: DEFAULTS.api.bodyLimitBytes, limits: config.api, log, refused: (reason) => metrics.apiRefused.inc({ reason }),
+        control, version: version(), bodyLimitBytes: DEFAULTS.api.bodyLimitBytes, limits: config.api, log, refused: (reason) => metrics.apiRefused.inc({ reason }),
       });
       try {
         await faultsApp.listen({ host: at.host, port: at.port });

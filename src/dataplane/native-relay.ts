@@ -6,8 +6,10 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import path from 'node:path';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GLOBAL_WORDS } from './fast-path.js';
+import { PACKAGE_ROOT } from '../version.js';
 
 export type RelayKind = 'js' | 'native';
 
@@ -594,7 +596,7 @@ let active: NativeRelay | null = null;
 function loadAddon(): Addon | null {
   if (addon !== undefined) return addon;
   try {
-    addon = createRequire(import.meta.url)('../../build/Release/vpcep_relay.node') as Addon;
+    addon = createRequire(import.meta.url)(path.join(PACKAGE_ROOT, 'build/Release/vpcep_relay.node')) as Addon;
   } catch (err) {
     addon = null;
     loadError = (err as Error).message.split('\n')[0] ?? 'cannot load';
