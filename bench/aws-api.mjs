@@ -44,7 +44,7 @@ import { commandLine } from './lib/cli.mjs';
 import { atExit, installHandlers, start, startWorker, stopAll, sleep, tail } from './lib/procs.mjs';
 import { freePort, pickPorts } from './lib/net.mjs';
 import { benchDir, rootDir } from './lib/paths.mjs';
-import { daemonNodeFlags } from './lib/vpcep.mjs';
+import { daemonEntry, daemonNodeFlags } from './lib/vpcep.mjs';
 
 const REGION = 'us-east-1';
 const KEYS = {
@@ -109,7 +109,7 @@ function options() {
     baseline: v.baseline === undefined ? null : path.resolve(v.baseline),
     clientToken: v['client-token'],
   };
-  if (o.baseline && !fs.existsSync(path.join(o.baseline, 'dist/vpcepd.js'))) usage(`--baseline ${o.baseline}: no dist/vpcepd.js there (build that checkout first)`);
+  if (o.baseline && !fs.existsSync(daemonEntry(o.baseline))) usage(`--baseline ${o.baseline}: no ${path.relative(o.baseline, daemonEntry(o.baseline))} there (build that checkout first)`);
   if (!['js', 'native', 'auto'].includes(o.relay)) usage('--relay must be js, native or auto');
   if (!['process', 'power', 'both'].includes(o.durability)) usage('--durability must be process, power or both');
   const made = 2 * (o.creates + Math.max(1, o.warmUp));
@@ -618,8 +618,8 @@ function serversShare(results, keys, title) {
 async function main() {
   const o = options();
   withClientToken = o.clientToken;
-  if (!fs.existsSync(path.join(rootDir, 'dist/vpcepd.js'))) {
-    process.stderr.write('bench:aws: dist/vpcepd.js is missing: run `npm run build` first\n');
+  if (!fs.existsSync(daemonEntry())) {
+    process.stderr.write(`bench:aws: ${path.relative(rootDir, daemonEntry())} is missing: run \`npm run build\` first\n`);
     process.exit(2);
   }
   installHandlers();

@@ -19,6 +19,7 @@ import { aborting, atExit, installHandlers, running, stopAll } from './lib/procs
 import { benchDir, rootDir } from './lib/paths.mjs';
 import { aggregate, median, table } from './lib/stats.mjs';
 import { startWorld } from './lib/world.mjs';
+import { daemonEntry } from './lib/vpcep.mjs';
 import { cpuBetween, cpuSnapshot, processCpuSeconds, processSwitches } from './lib/cpu.mjs';
 import { HAPROXY_MAXCONN, HAPROXY_NBTHREAD } from './lib/haproxy.mjs';
 import bulk from './lib/scenarios/bulk.mjs';
@@ -83,14 +84,14 @@ function options() {
   const scaleEndpoints = v.endpoints === undefined ? (v.smoke ? 100 : 1000) : Number(v.endpoints);
   if (!Number.isInteger(scaleEndpoints) || scaleEndpoints < 2 || scaleEndpoints > 8000) usage('--endpoints must be an integer from 2 to 8000');
   const scaleRoot = v['scale-root'] === undefined ? rootDir : path.resolve(v['scale-root']);
-  if (!fs.existsSync(path.join(scaleRoot, 'dist/vpcepd.js'))) usage(`--scale-root: ${scaleRoot} has no dist/vpcepd.js (build it)`);
+  if (v['scale-root'] !== undefined && !fs.existsSync(daemonEntry(scaleRoot))) usage(`--scale-root: ${scaleRoot} has no ${path.relative(scaleRoot, daemonEntry(scaleRoot))} (build it)`);
   return { duration, rounds, scenarios: [...new Set(names)], snat, relay, socketBuffer, scaleEndpoints, scaleRoot, smoke: v.smoke };
 }
 
 /** the prerequisites: the compiled daemon and the tools (installed when missing and this is root) */
 function prerequisites() {
-  if (!fs.existsSync(path.join(rootDir, 'dist/vpcepd.js'))) {
-    process.stderr.write('bench:load: dist/vpcepd.js is missing: run `npm run build` (or `npm install`) first\n');
+  if (!fs.existsSync(daemonEntry())) {
+    process.stderr.write(`bench:load: ${path.relative(rootDir, daemonEntry())} is missing: run \`npm run build\` (or \`npm install\`) first\n`);
     process.exit(2);
   }
   extendPath();

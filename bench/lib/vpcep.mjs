@@ -42,6 +42,14 @@ export function daemonConfig({ snat, socketBuffer, endpoints, subnetCidr = VPC.s
 export const daemonNodeFlags = (root = rootDir) => fs.readFileSync(path.join(root, 'bin/vpcepd.js'), 'utf8').split('\n')[0].replace(/^#!.*?\bnode\b/, '').trim().split(/\s+/).filter(Boolean);
 export const DAEMON_NODE_FLAGS = daemonNodeFlags();
 
+/** the built file the vpcepd of checkout ROOT runs: what its bin/vpcepd.js imports (dist/bundle/vpcepd.mjs; dist/vpcepd.js before the bundle) */
+export function daemonEntry(root = rootDir) {
+  const bin = path.join(root, 'bin/vpcepd.js');
+  if (!fs.existsSync(bin)) return bin;
+  const from = /from '([^']+)'/.exec(fs.readFileSync(bin, 'utf8'));
+  return path.resolve(root, 'bin', from ? from[1] : '../dist/vpcepd.js');
+}
+
 export const VPC_ID = VPC.id;
 export const SUBNET_ID = VPC.subnet;
 
