@@ -92,6 +92,26 @@ function resolver(from: string): Resolver {
 }
 
 /** the error code of a resolution that must fail (ENOTFOUND: NXDOMAIN, ENODATA: NOERROR without records) */
+/**
+ * A UDP socket and a TCP server on one port of 127.0.0.1, as a DNS server listens: the port is the
+ * UDP socket's, and the TCP listen tries again with another while the test files running beside
+ * this one hold that port over TCP
+ */
+async function udpAndTcpOnOnePort(onConnection: (c: net.Socket) => void): Promise<{ udp: dgram.Socket; tcp: net.Server }> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    const tcp = net.createServer(onConnection);
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      tcp.once('error', resolve);
+      tcp.listen(udp.address().port, '127.0.0.1', () => resolve(undefined));
+    });
+    if (!err) return { udp, tcp };
+    udp.close();
+    if (err.code !== 'EADDRINUSE' || attempt === 10) throw err;
+  }
+}
+
 async function failure(p: Promise<unknown>): Promise<string> {
   return p.then(() => 'resolved', (e: NodeJS.ErrnoException) => e.code ?? e.message);
 }
@@ -471,13 +491,10 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
       answers: (all ? texts : texts.slice(0, 4)).map((t) => ({ type: 'TXT' as const, name: q.questions![0]!.name, ttl: 5, data: t })),
     });
     // the upstream: UDP answers truncated, TCP (the same port) in full
-    const udpUpstream = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => udpUpstream.bind(0, '127.0.0.1', resolve));
-    udpUpstream.on('message', (m, r) => udpUpstream.send(response(dnsPacket.decode(m), false), r.port, r.address));
-    const tcpUpstream = net.createServer((c) => c.on('data', (chunk) => {
+    const { udp: udpUpstream, tcp: tcpUpstream } = await udpAndTcpOnOnePort((c) => c.on('data', (chunk) => {
       c.end(frame(response(dnsPacket.streamDecode(chunk), true)));
     }));
-    await new Promise<void>((resolve) => tcpUpstream.listen(udpUpstream.address().port, '127.0.0.1', resolve));
+    udpUpstream.on('message', (m, r) => udpUpstream.send(response(dnsPacket.decode(m), false), r.port, r.address));
     const { fwd, r } = await forwarder(udpUpstream.address().port);
     try {
       // Node's resolver retries over TCP on TC, as every stub does
