@@ -1,12 +1,17 @@
-// `npm run build`'s second step: the daemon's own modules (tsc's dist/, from dist/vpcepd.js) in one
-// file, dist/bundle/vpcepd.mjs, which bin/vpcepd.js runs. Node loads 151 ES modules one by one in
-// 218-220 ms and the bundle in 95-98 ms (README "Dependencies and why": rolldown): every start of the
-// daemon, and every restart, is that much sooner. The packages from node_modules stay outside it
-// (native addons, pino-roll's and better-sqlite3's own files), and so do the lazily imported parts
-// (the etcd store: a chunk of its own, loaded only with --store etcd://).
+// `npm run build`'s second step: the daemon (tsc's dist/, from dist/vpcepd.js) and the packages it
+// loads at start (fastify, zod, prom-client, ipaddr.js, dns-packet, ...) in one file,
+// dist/bundle/vpcepd.mjs, which bin/vpcepd.js runs (README "Dependencies and why": rolldown): Node
+// reads one file instead of 151 modules of dist/ and several hundred of node_modules, and every
+// start of the daemon, and every restart, is that much sooner. Kept out, loaded from node_modules
+// as they are: what is loaded by path or in a thread of its own (better-sqlite3's native addon,
+// which the store's worker requires; pino and its writers, whose transports run in worker threads),
+// and what only some daemons load, when they need it (etcd3, with --store etcd://, whose store is a
+// chunk of its own; yaml, for a YAML config).
+const KEEP_OUT = ['better-sqlite3', 'pino', 'pino-roll', 'sonic-boom', 'thread-stream', 'etcd3', 'yaml'];
+
 export default {
   input: 'dist/vpcepd.js',
   platform: 'node',
-  external: (id) => !id.startsWith('.') && !id.startsWith('/'),
+  external: (id) => id.startsWith('node:') || KEEP_OUT.some((m) => id === m || id.startsWith(`${m}/`)),
   output: { dir: 'dist/bundle', format: 'esm', entryFileNames: 'vpcepd.mjs', chunkFileNames: '[name]-[hash].mjs', cleanDir: true },
 };
