@@ -158,6 +158,14 @@ export class ApiGuard {
   /** fastify's clientErrorHandler: a request node:http could not take, answered in the API's shape */
   readonly clientError = (err: Error & { code?: string }, socket: Socket): void => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0) {
+      // Opened and never used: node:http times a new connection's first request from the accept,
+      // and a client's pool dials ahead (Go's transport, so Terraform's AWS provider, keeps a
+      // connection it dialed for a request another one served). Closed as an idle kept-alive one
+      // is, quietly: a strike here refused every client of 127.0.0.1 for a second.
+      socket.destroy();
+      return;
+    }
     const e = clientErrorOf(err);
     if (e.name === 'RequestTimeout') this.strike(socket, 'timeout');
     const last = this.queues.get(socket)?.last;

@@ -192,6 +192,20 @@ describe('the API under abuse', () => {
     expect(await api.consumer.get('/vpc-endpoints')).toEqual(before);
   });
 
+  it('a connection opened and never used (a client\'s pool dialing ahead, as Go\'s does) is closed quietly at the headers timeout: no 408, no back-off for its address', async () => {
+    const api = await inProcess({ request_timeout_ms: 400, headers_timeout_ms: 200 });
+    const idle = await raw(api.url, '127.0.0.76');
+    await waitFor(() => idle.closed, 5_000, 'the unused connection closed');
+    expect(idle.data).toBe('');
+    expect(await metricValue(api.url, 'vpcep_api_refused_total', { reason: 'timeout' })).toBe(0);
+    // the same address connects again at once and is served (a strike refused it for a second)
+    const next = await raw(api.url, '127.0.0.76');
+    next.sock.write('GET / HTTP/1.1\r\nHost: vpcepd\r\nConnection: close\r\n\r\n');
+    await waitFor(() => next.closed, 5_000, 'the answer and the close');
+    expect(next.data).toMatch(/^HTTP\/1\.1 200 /);
+    expect(await metricValue(api.url, 'vpcep_api_refused_total', { reason: 'backoff' })).toBe(0);
+  });
+
   it('a connection over api.max_connections is refused at once, and a slot freed is usable again', async () => {
     const api = await inProcess({ max_connections: 4 });
     const held: RawClient[] = [];
