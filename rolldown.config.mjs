@@ -7,7 +7,7 @@
 // which the store's worker requires; pino and its writers, whose transports run in worker threads),
 // and what only some daemons load, when they need it (etcd3, with --store etcd://, whose store is a
 // chunk of its own; yaml, for a YAML config).
-const KEEP_OUT = ['better-sqlite3', 'pino', 'pino-roll', 'sonic-boom', 'thread-stream', 'etcd3', 'yaml'];
+const KEEP_OUT = ['better-sqlite3', 'pino', 'pino-roll', 'sonic-boom', 'etcd3', 'yaml'];
 
 export default {
   input: 'dist/vpcepd.js',

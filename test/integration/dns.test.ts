@@ -91,7 +91,6 @@ function resolver(from: string): Resolver {
   return r;
 }
 
-/** the error code of a resolution that must fail (ENOTFOUND: NXDOMAIN, ENODATA: NOERROR without records) */
 /**
  * A UDP socket and a TCP server on one port of 127.0.0.1, as a DNS server listens: the port is the
  * UDP socket's, and the TCP listen tries again with another while the test files running beside
@@ -112,6 +111,7 @@ async function udpAndTcpOnOnePort(onConnection: (c: net.Socket) => void): Promis
   }
 }
 
+/** the error code of a resolution that must fail (ENOTFOUND: NXDOMAIN, ENODATA: NOERROR without records) */
 async function failure(p: Promise<unknown>): Promise<string> {
   return p.then(() => 'resolved', (e: NodeJS.ErrnoException) => e.code ?? e.message);
 }
