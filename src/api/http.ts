@@ -92,7 +92,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   // looked for that text, found nothing, and answered an empty list for what was a client's mistake
   app.addHook('onRequest', async (req) => {
     const q = req.url.indexOf('?');
-    if (q >= 0 && req.url.includes('%', q) && !decodable(req.url.slice(q + 1))) {
+    if (q >= 0 && req.url.includes('%', q) && decoded(req.url.slice(q + 1)) === undefined) {
       throw new DomainError('InvalidParameter', 'the query string holds an invalid percent-escape (% and two hex digits, of UTF-8)');
     }
   });
@@ -181,11 +181,15 @@ function isJson(text: string): boolean {
 /** a Content-Type's charset parameter (RFC 9110 8.3.1), its value quoted or not */
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
 
-function decodable(query: string): boolean {
+/**
+ * The text with its percent-escapes decoded, or undefined where one is malformed. The decoded text
+ * is returned, not dropped: the bundler takes decodeURIComponent for a call without effects and
+ * removed a bare one, so that the bundled daemon let every malformed escape through.
+ */
+function decoded(text: string): string | undefined {
   try {
-    decodeURIComponent(query);
-    return true;
+    return decodeURIComponent(text);
   } catch {
-    return false;
+    return undefined;
   }
 }

@@ -68,14 +68,19 @@ export function clientErrorOf(err: Error & { code?: string }): DomainError {
   return new DomainError('InvalidParameter', 'malformed HTTP request');
 }
 
+/** an error answer as the bytes of an HTTP/1.1 response that closes the connection */
+function rawAnswer(a: RawAnswer): string {
+  return `HTTP/1.1 ${a.status} ${http.STATUS_CODES[a.status]}\r\nContent-Type: ${a.contentType}\r\n`
+    + `Content-Length: ${Buffer.byteLength(a.body)}\r\nConnection: close\r\n\r\n${a.body}`;
+}
+
 /** an error answer written on the raw socket of a request node:http could not take, then closed */
-export function answerRaw(socket: Socket, a: { status: number; contentType: string; body: string }): void {
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${a.status} ${http.STATUS_CODES[a.status]}\r\nContent-Type: ${a.contentType}\r\n`
-      + `Content-Length: ${Buffer.byteLength(a.body)}\r\nConnection: close\r\n\r\n${a.body}`);
-  }
+export function answerRaw(socket: Socket, a: RawAnswer): void {
+  if (socket.writable) socket.write(rawAnswer(a));
   socket.destroy();
 }
+
+type RawAnswer = ReturnType<GuardOptions['answer']>;
 
 interface Queue {
   /** requests read and not yet answered in full */
@@ -83,6 +88,8 @@ interface Queue {
   paused: boolean;
   /** the last request admitted: a timeout while its body is read answers in its dialect */
   last: IncomingMessage | undefined;
+  /** node:http could take no more of this connection: the refusal, written once the requests before it are answered */
+  failed?: { answer: RawAnswer; owed: number };
 }
 
 interface Backoff {
@@ -113,7 +120,15 @@ export class ApiGuard {
       keepAliveTimeout: l.keepAliveTimeoutMs,
       // node checks the two timeouts above on this period (30 s by default)
       connectionsCheckingInterval: Math.min(1_000, l.headersTimeoutMs),
+      // node:http answers an HTTP/1.1 request without a Host with a bare 400: admit() answers it
+      // in the API's shape instead
+      requireHostHeader: false,
     }, (req, res) => this.admit(req, res, handler));
+    // A client that half-closes after its request (shutdown(SHUT_WR), as `nc -N` does) still gets
+    // its answer, then the close. node:http's default aborts the request at the client's FIN and
+    // ends the connection: a write was applied and its answer never sent. An undocumented
+    // property of node:http's Server, read at the FIN.
+    (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     server.setTimeout(l.idleTimeoutMs);
     server.maxConnections = l.maxConnections;
     // node:http answers an Expect other than 100-continue with a bare 417, and closes a CONNECT
@@ -166,16 +181,39 @@ export class ApiGuard {
       socket.destroy();
       return;
     }
+    const q = this.queues.get(socket);
+    // node:http calls again for every later read of a connection whose parser failed
+    if (q?.failed) return;
     const e = clientErrorOf(err);
     if (e.name === 'RequestTimeout') this.strike(socket, 'timeout');
-    const last = this.queues.get(socket)?.last;
-    answerRaw(socket, this.o.answer(e, last && !last.complete ? last : rawHead((err as { rawPacket?: Buffer }).rawPacket)));
+    const last = q?.last;
+    const cut = last && !last.complete ? last : undefined;
+    const answer = this.o.answer(e, cut ?? rawHead((err as { rawPacket?: Buffer }).rawPacket));
+    // the answers owed before this one: the requests read in full and not answered yet (a
+    // request cut while its body is read is the one this answers)
+    const owed = (q?.n ?? 0) - (cut ? 1 : 0);
+    if (!q || owed <= 0) {
+      answerRaw(socket, answer);
+      return;
+    }
+    // Requests before the bad bytes are still being answered (pipelined): the refusal waits
+    // for their answers, in order. Written at once, a client reads it as the answer to its
+    // first request, which may have changed something.
+    q.failed = { answer, owed };
+    socket.pause();
   };
 
   private admit(req: IncomingMessage, res: ServerResponse, handler: Handler): void {
     const socket = req.socket;
     // the rest of what a cut connection had sent is parsed in the same read: drop it
     if (socket.destroyed) return;
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      // RFC 9112 3.2: a server answers 400 to an HTTP/1.1 request that lacks a Host
+      const { status, contentType, body } = this.o.answer(new DomainError('InvalidParameter', 'an HTTP/1.1 request must carry a Host header'), req);
+      res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
+      return;
+    }
     let q = this.queues.get(socket);
     if (!q) this.queues.set(socket, (q = { n: 0, paused: false, last: undefined }));
     q.last = req;
@@ -184,6 +222,14 @@ export class ApiGuard {
     queue.n++;
     res.once('close', () => {
       queue.n--;
+      if (queue.failed) {
+        // after the answers before it, which may still be in the socket's buffer: flushed, not cut
+        if (--queue.failed.owed === 0) {
+          if (socket.writable) socket.end(rawAnswer(queue.failed.answer));
+          else socket.destroy();
+        }
+        return;
+      }
       if (queue.paused && queue.n <= max && !socket.destroyed) {
         queue.paused = false;
         socket.resume();

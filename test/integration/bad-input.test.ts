@@ -2,10 +2,11 @@
 // the status, the exact EndPoint code, the exact error body shape, and that the state seen by both
 // accounts (services, endpoints, the fixture service's permissions, quotas) did not change.
 import net from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createAvailableService, skipWithoutPortPrivilege, startTestDaemon, twoAccountConfig, waitFor, CONSUMER, PROVIDER, SERVICE_BODY, type ApiClient, type ApiResult,
-  type TestDaemon,
+  ApiClient, createAvailableService, skipWithoutPortPrivilege, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, CONSUMER, PROVIDER,
+  SERVICE_BODY, type ApiResult, type TestDaemon,
 } from '../helpers.js';
 
 interface Fixture {
@@ -308,6 +309,90 @@ describe('what node:http and fastify refuse before a route, in the API\'s shape'
     expect(r.body.error_msg).toBe('the body holds a forbidden key: __proto__ or constructor.prototype');
     const broken = await d.provider.request('POST', '/vpc-endpoint-services', '{"vpc_id":');
     expect(broken.body.error_msg).toMatch(/^malformed JSON/);
+  });
+});
+
+/** the responses in one connection's bytes, in order: status, headers (lower-case names) and body */
+function responses(bytes: string): Array<{ status: number; headers: Record<string, string>; body: string }> {
+  const out = [];
+  let rest = bytes;
+  while (rest.length) {
+    const end = rest.indexOf('\r\n\r\n');
+    expect(end, `a complete head in ${JSON.stringify(rest.slice(0, 200))}`).toBeGreaterThan(0);
+    const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
+    const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+    const length = Number(headers['content-length']);
+    expect(Number.isInteger(length), 'a Content-Length').toBe(true);
+    out.push({ status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(statusLine!)?.[1]), headers, body: rest.slice(end + 4, end + 4 + length) });
+    rest = rest.slice(end + 4 + length);
+  }
+  return out;
+}
+
+// The edges of a connection, each in the daemon run in this process (the TypeScript) and in the
+// bundled one that users run (bin/vpcepd.js): the bundler once dropped the percent-escape check.
+describe.each([
+  ['in process', async () => ({ url: d.url, stop: async () => undefined })],
+  ['the bundled daemon', async () => {
+    const dir = tempDir();
+    const child = await spawnDaemon(['--config', writeConfig(dir, twoAccountConfig()), '--data-dir', path.join(dir, 'data')]);
+    return { url: child.url, stop: async () => { child.proc.kill('SIGKILL'); await child.exited; } };
+  }],
+])('a connection\'s edges, answered in the API\'s shape (%s)', (_name, start) => {
+  let target: { url: string; stop: () => Promise<void> };
+  beforeAll(async () => { target = await start(); });
+  afterAll(async () => { await target?.stop(); });
+
+  /** what came back for BYTES, until the daemon closed; HALF_CLOSE shuts the sending side after them */
+  const exchange = (bytes: string, halfClose = false) => new Promise<string>((resolve, reject) => {
+    const s = net.connect(Number(new URL(target.url).port), '127.0.0.1', () => (halfClose ? s.end(bytes) : s.write(bytes)));
+    let got = '';
+    s.on('data', (b) => { got += String(b); });
+    s.on('error', reject);
+    s.on('close', () => resolve(got));
+    s.setTimeout(5_000, () => s.destroy());
+  });
+  const head = (method: string, url: string, more = '') => `${method} /v1/${PROVIDER.project_id}${url} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${PROVIDER.token}\r\n${more}`;
+  const json = (method: string, url: string, body: unknown) => {
+    const text = JSON.stringify(body);
+    return `${head(method, url, `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n`)}\r\n${text}`;
+  };
+  const provider = () => new ApiClient(target.url, PROVIDER.token, PROVIDER.project_id);
+
+  it('a malformed percent-escape in the query: 400 EndPoint.0002, not an empty list', async () => {
+    const [r] = responses(await exchange(`${head('GET', '/vpc-endpoint-services?endpoint_service_name=%zz', 'Connection: close\r\n')}\r\n`));
+    expect(r!.status).toBe(400);
+    expect(JSON.parse(r!.body)).toMatchObject({ error_code: 'EndPoint.0002', error_msg: expect.stringMatching(/percent-escape/) });
+  });
+
+  it('an HTTP/1.1 request without a Host: 400 with the error body (node:http answered a bare 400), in EC2\'s shape for an AWS request', async () => {
+    const [huawei] = responses(await exchange(`GET /v1/${PROVIDER.project_id}/vpc-endpoint-services HTTP/1.1\r\nX-Auth-Token: ${PROVIDER.token}\r\n\r\n`));
+    expect(huawei!.status).toBe(400);
+    expect(huawei!.headers.connection).toBe('close');
+    expect(JSON.parse(huawei!.body)).toEqual({ error_code: 'EndPoint.0002', error_msg: 'an HTTP/1.1 request must carry a Host header' });
+    const form = 'Action=DescribeVpcs&Version=2016-11-15';
+    const [aws] = responses(await exchange('POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n'
+      + `Authorization: AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261207/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: ${form.length}\r\n\r\n${form}`));
+    expect(aws!.status).toBe(400);
+    expect(aws!.body).toMatch(/^<\?xml[^>]*>\s*<Response><Errors><Error><Code>[A-Za-z.]+<\/Code><Message>an HTTP\/1\.1 request must carry a Host header<\/Message>/);
+  });
+
+  it('a write, then the client\'s half-close (shutdown of its sending side): the write\'s answer, then the close', async () => {
+    const all = responses(await exchange(json('POST', '/vpc-endpoint-services', { ...SERVICE_BODY, service_name: 'halfclose' }), true));
+    expect(all.map((r) => r.status)).toEqual([200]);
+    const id = JSON.parse(all[0]!.body).id;
+    expect((await provider().get(`/vpc-endpoint-services/${id}`)).status).toBe(200);
+    expect((await provider().delete(`/vpc-endpoint-services/${id}`)).status).toBe(204);
+  });
+
+  it('a write and a read pipelined, then malformed bytes: their answers in order, then the 400, then the close', async () => {
+    const all = responses(await exchange(`${json('POST', '/vpc-endpoint-services', { ...SERVICE_BODY, service_name: 'pipelined' })}${head('GET', '/quotas')}\r\nBAD\r\n\r\n`));
+    expect(all.map((r) => r.status)).toEqual([200, 200, 400]);
+    const id = JSON.parse(all[0]!.body).id;
+    expect(JSON.parse(all[1]!.body)).toHaveProperty('quotas');
+    expect(JSON.parse(all[2]!.body)).toEqual({ error_code: 'EndPoint.0002', error_msg: 'malformed HTTP request' });
+    expect(all[2]!.headers.connection).toBe('close');
+    expect((await provider().delete(`/vpc-endpoint-services/${id}`)).status).toBe(204);
   });
 });
 
