@@ -109,9 +109,32 @@ export interface Daemon {
   stop(drainTimeoutMs?: number): Promise<void>;
 }
 
+/** the setting each listening address comes from: a flag or its variable, else the config's key */
+const apiSetting = (o: DaemonOptions) => (o.listen ? 'listen (flag --listen, env VPCEP_LISTEN)' : 'listen');
+
+/**
+ * The API, DNS over TCP and Toxiproxy's API each need a port: two on one address, as flags or
+ * variables made them, are refused naming both (the config alone is checked where it is read).
+ * Found at bind, it was an EADDRINUSE that blamed another process.
+ */
+function checkOwnAddresses(config: Config, o: DaemonOptions): void {
+  const own = [
+    { setting: apiSetting(o), what: 'the API', at: o.listen ?? config.listen, on: true },
+    { setting: o.dnsListen ? 'dns.listen (flag --dns-listen, env VPCEP_DNS_LISTEN)' : 'dns.listen', what: 'DNS', at: o.dnsListen ?? config.dns.listen, on: config.dns.enabled },
+    { setting: 'faults.listen', what: 'Toxiproxy\'s API', at: o.faultsListen ?? config.faults.listen, on: config.faults.enabled },
+  ].filter((x) => x.on && x.at.port !== 0);
+  for (const [i, a] of own.entries()) {
+    const b = own.slice(i + 1).find((x) => x.at.host === a.at.host && x.at.port === a.at.port);
+    if (b) {
+      throw new ConfigError('listen addresses', [`${b.setting} ${b.at.host}:${b.at.port} is also ${a.setting}, ${a.what}'s: ${a.what} and ${b.what} each need a port of their own`]);
+    }
+  }
+}
+
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { log } = o;
   let config = loadConfig(o.configFile);
+  checkOwnAddresses(config, o);
   let store: Store | undefined;
   let app: FastifyInstance | undefined;
   let snat: SnatSetup | undefined;
@@ -355,7 +378,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     try {
       await app.listen({ host: listen.host, port: listen.port });
     } catch (err) {
-      throw new ListenError(err, listen.host, listen.port, 'listen (flag --listen, env VPCEP_LISTEN)', 'the API');
+      throw new ListenError(err, listen.host, listen.port, apiSetting(o), 'the API');
     }
     const addr = app.server.address();
     const address = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : listen;

@@ -115,10 +115,16 @@ export function claimDataDirStore(dir: string, spec: string, hasDatabase: boolea
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DataDirError(`cannot read ${file} (${reason(err)})`);
   }
+  if (recorded === '') {
+    throw new DataDirError(`${file} is empty: it names the store the data dir belongs to (sqlite, or etcd://...); ` +
+      'write the store there, or remove the file if this daemon\'s store is the data dir\'s');
+  }
   recorded ??= hasDatabase ? 'sqlite' : undefined;
   const kindOf = (s: string) => s.replace(/^etcd:\/\/[^/]*/, 'etcd://');
   if (recorded !== undefined && kindOf(recorded) !== kindOf(spec)) {
-    throw new DataDirError(`the data dir ${dir} belongs to the store ${recorded}, not ${spec}: ` +
+    // the record as read, quoted and cut where it is not one short printable line (a damaged file)
+    const shown = /^[\x20-\x7e]{1,200}$/.test(recorded) ? recorded : JSON.stringify(recorded.slice(0, 200));
+    throw new DataDirError(`the data dir ${dir} belongs to the store ${shown}, not ${spec} (${file}): ` +
       'give this daemon a data dir of its own (--data-dir), or the store the data dir was made with (--store)');
   }
   if (recorded === spec) return;

@@ -68,6 +68,21 @@ function isDiskFull(f: StoreFailure): boolean {
   return f.code === 'SQLITE_FULL' || (f.code?.startsWith('SQLITE_IOERR') === true && /no space|full/i.test(f.message));
 }
 
+/** free space under which an I/O error at open is taken for a full disk */
+const FULL_BELOW_BYTES = 1024 * 1024;
+
+const isIoError = (err: unknown) => /^SQLITE_(IOERR|CANTOPEN)/.test(String((err as { code?: unknown }).code ?? ''));
+
+/** bytes this user may still write under DIR (root may use the blocks kept for it); Infinity when unknown */
+function spaceLeft(dir: string): number {
+  try {
+    const s = fs.statfsSync(dir);
+    return (process.getuid?.() === 0 ? s.bfree : s.bavail) * s.bsize;
+  } catch {
+    return Infinity;
+  }
+}
+
 function migrate(db: Database.Database, from: number): void {
   for (let v = from; v < SCHEMA_VERSION; v++) {
     db.transaction(() => {
@@ -171,6 +186,12 @@ export class SqliteStore implements Store {
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
+      const dir = path.dirname(file);
+      if (isDiskFull({ code: (err as { code?: string }).code, message: (err as Error).message }) || (isIoError(err) && spaceLeft(dir) < FULL_BELOW_BYTES)) {
+        // opening writes (the WAL and its index): on a full disk that is an I/O error, and the
+        // database itself is whole, so the remedy is space, not moving the file aside
+        throw new StoreError(`${file}: cannot open the database: ${(err as Error).message}: the disk is full: free space under ${dir} (the database is left as it was)`);
+      }
       throw new StoreError(`${file}: cannot open the database: ${(err as Error).message}. ` +
         'vpcepd never resets a database it cannot read: move the file aside to start afresh.');
     }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { DB_FILE, SqliteStore } from '../../src/store/sqlite.js';
-import { spawnDaemon, tempDir, type ChildDaemon } from '../helpers.js';
+import { freePort, spawnDaemon, tempDir, type ChildDaemon } from '../helpers.js';
 import { asRoot, rootOnly, tmpfs } from './disk.js';
 
 const running: ChildDaemon[] = [];
@@ -77,6 +77,53 @@ describe('the default account\'s token file', () => {
 });
 
 describe('the data dir', () => {
+  it.skipIf(!asRoot)(rootOnly('a restart on a full disk says the disk is full, not that the database is unreadable, and the same data dir starts once space is back', 'mount a small tmpfs'), async () => {
+    const disk = tmpfs('4m');
+    try {
+      const data = path.join(disk.dir, 'data');
+      const first = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+      first.proc.kill('SIGTERM');
+      expect((await first.exited).code).toBe(0);
+      const db = fs.readFileSync(path.join(data, DB_FILE));
+      disk.fill();
+      const out = await refused(data);
+      expect(out).toContain(`the disk is full: free space under ${data} (the database is left as it was)`);
+      expect(out).not.toContain('move the file aside');
+      expect(fs.readFileSync(path.join(data, DB_FILE))).toEqual(db);
+      disk.free();
+      const again = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+      expect((await fetch(`${again.url}/`)).status).toBe(200);
+    } finally {
+      for (const d of running.splice(0)) {
+        d.proc.kill('SIGKILL');
+        await d.exited;
+      }
+      disk.unmount();
+    }
+  });
+
+  it.each([
+    ['a damaged record, with a newline and a terminal escape', 'sqlite\n\u001b[31mRED\nline3', /belongs to the store "sqlite\\n\\u001b\[31mRED\\nline3", not sqlite \(.*\/store\)/],
+    ['an empty record', '', /\/store is empty: it names the store the data dir belongs to/],
+  ])('the data dir\'s store record: %s is refused in one line that shows it quoted', async (_what, content, message) => {
+    const data = tempDir();
+    fs.writeFileSync(path.join(data, 'store'), content);
+    const out = await refused(data);
+    expect(out).toMatch(message);
+    expect(out).not.toContain('\u001b');
+    expect(fs.readFileSync(path.join(data, 'store'), 'utf8')).toBe(content);
+  });
+
+  it('the API and DNS on one address by flags (or variables): refused naming both settings, not blamed on another process', async () => {
+    const port = await freePort();
+    const d = await spawnDaemon(['--data-dir', tempDir()], { VPCEP_TOKEN: '', VPCEP_DNS_LISTEN: `127.0.0.1:${port}` }, port);
+    running.push(d);
+    expect((await d.exited).code).toBe(1);
+    const out = d.output();
+    expect(out).toContain(`dns.listen (flag --dns-listen, env VPCEP_DNS_LISTEN) 127.0.0.1:${port} is also listen (flag --listen, env VPCEP_LISTEN), the API's`);
+    expect(out).not.toContain('EADDRINUSE');
+  });
+
   it('--data-dir /proc/nope fails fast with a clear message instead of spinning', async () => {
     const out = await refused('/proc/nope/data');
     expect(out).toContain('the data dir /proc/nope/data is not a writable directory');

@@ -44,4 +44,20 @@ describe('applying the inventory', () => {
     // An unused change is fine.
     expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', subnets: [{ id: 's', cidr: '10.0.1.0/24' }, { id: 's2', cidr: '10.0.2.0/24' }] }]), snap, opts)).not.toThrow();
   });
+
+  it('refuses to remove, re-address or retype a backend port of a service, each of its backends', () => {
+    const vpc = (ports: unknown[]) => config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', subnets: [{ id: 's', cidr: '10.0.1.0/24' }], ports }]);
+    const web = { id: 'web', subnet: 's', ip: '10.0.1.10', type: 'VM' };
+    const web2 = { id: 'web2', subnet: 's', ip: '10.0.1.11', type: 'VM' };
+    const snap = snapshotOf([
+      ...applyInventory(vpc([web, web2]), snapshotOf([]), opts).changes,
+      { kind: 'service', id: 'svc', value: { id: 'svc', owner: 'a', service_name: 'web', server_type: 'VM', vpc_id: 'v', port_id: 'web', backends: [{ port_id: 'web' }, { port_id: 'web2' }] } },
+    ]);
+    expect(() => applyInventory(vpc([web]), snap, opts)).toThrow(/port web2 is a backend of endpoint service svc \(web\): it cannot be removed while in use/);
+    expect(() => applyInventory(vpc([web, { ...web2, ip: '10.0.1.12' }]), snap, opts)).toThrow(/port web2 is a backend of .*: its ip cannot change while in use/);
+    expect(() => applyInventory(vpc([{ ...web, type: 'LB' }, web2]), snap, opts))
+      .toThrow(/port web is a backend of endpoint service svc \(web\), server_type VM: its type cannot change to LB while in use/);
+    // a port no service uses may change
+    expect(() => applyInventory(vpc([web, web2, { id: 'spare', subnet: 's', ip: '10.0.1.20', type: 'LB' }]), snap, opts)).not.toThrow();
+  });
 });
