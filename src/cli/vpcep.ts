@@ -52,7 +52,7 @@ function requestTimeoutMs(): number {
 /** One API call: returns the parsed JSON body (undefined for 204), or throws a CliError. */
 async function api(g: Globals, method: string, path: string, body?: unknown, query: Query = {}): Promise<Json> {
   if (!g.project) throw new CliError('no project id: pass --project ID or set VPCEP_PROJECT (vpcepd logs the project ids of its accounts at start)', 2);
-  checkUrl(g);
+  checkUrlAndToken(g);
   // an id of . or .. is a dot segment that URL parsing resolves away (.. reached the parent path,
   // answered "no such API"); no percent-encoding survives it either
   const dots = [g.project, ...path.split('?')[0]!.split('/')].find((x) => x === '.' || x === '..');
@@ -83,8 +83,8 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
 
 const NOT_VPCEPD = '(is --url a vpcepd?)';
 
-/** --url (or VPCEP_URL) is an http or https URL, else a usage error before anything is sent */
-function checkUrl(g: Globals): void {
+/** --url (or VPCEP_URL) is an http or https URL without credentials and the token one header line, else a usage error before anything is sent */
+function checkUrlAndToken(g: Globals): void {
   let protocol: string | undefined;
   try {
     protocol = new URL(g.url).protocol;
@@ -93,6 +93,14 @@ function checkUrl(g: Globals): void {
   }
   if (protocol !== 'http:' && protocol !== 'https:') {
     throw new CliError(`invalid ${g.urlSource === 'env' ? 'VPCEP_URL' : '--url'} ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
+  }
+  // fetch() refuses a URL with credentials, which read as an unreachable daemon
+  if (/^[a-z]+:\/\/[^/?#]*@/i.test(g.url)) {
+    throw new CliError(`invalid ${g.urlSource === 'env' ? 'VPCEP_URL' : '--url'}: it holds a user or password (user:password@); vpcepd's API takes its token by --token or VPCEP_TOKEN`, 2);
+  }
+  // a header value is one line of visible characters: fetch() refused it as if the daemon were unreachable
+  if (g.token !== undefined && !/^[\x20-\x7e]*$/.test(g.token)) {
+    throw new CliError('invalid --token (or VPCEP_TOKEN): it holds a newline, a control or a non-ASCII character', 2);
   }
 }
 
@@ -633,7 +641,7 @@ Exit codes: 0 ready; 1 not ready in time (the last answer or network error is pr
 Example:
   vpcepd --config quickstart.yaml --data-dir /tmp/vpcep & vpcep wait --timeout 30 || exit 1`)
     .action(run(async (g, o) => {
-      checkUrl(g);
+      checkUrlAndToken(g);
       const r = await waitReady(g.url, o.timeout * 1000);
       if (r.failed.length) {
         throw new CliError(`vpcepd at ${g.url} is up, but not ready: ${r.failed.map((f) => `${f.service}: ${f.error_code}: ${f.error_msg}`).join('; ')}`, 3);

@@ -215,6 +215,15 @@ describe('vpcep CLI', () => {
     expect([env.code, env.stderr]).toEqual([2, 'vpcep: invalid VPCEP_URL "": expected e.g. http://127.0.0.1:9480\n']);
   });
 
+  it('a --url with user:password@ and a token with a newline or control character are usage errors before anything is sent (they read as an unreachable daemon)', async () => {
+    const creds = await vpcep(['--url', d.url.replace('http://', 'http://user:pw@'), '--project', 'p', 'quota']);
+    expect([creds.code, creds.stdout, creds.stderr]).toEqual([2, '', 'vpcep: invalid --url: it holds a user or password (user:password@); vpcepd\'s API takes its token by --token or VPCEP_TOKEN\n']);
+    for (const token of ['abc\ndef', 'abc\u001bdef', 'ab\u00e9']) {
+      const r = await vpcep(['--url', d.url, '--project', 'p', '--token', token, 'quota']);
+      expect([r.code, r.stdout, r.stderr]).toEqual([2, '', 'vpcep: invalid --token (or VPCEP_TOKEN): it holds a newline, a control or a non-ASCII character\n']);
+    }
+  });
+
   it('timeouts beyond what a timer holds (24.8 days) are usage errors; the longest one works (they fired at once with TimeoutOverflowWarning, or threw RangeError); a VPCEP_CLI_TIMEOUT that is not seconds is named (it was ignored)', async () => {
     const wait = await vpcep(['--url', d.url, 'wait', '--timeout', '3000000']);
     expect([wait.code, wait.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 0 to 2147483')]);
