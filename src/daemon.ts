@@ -462,19 +462,24 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         stopPublishing?.();
         stopPublishingHealth?.();
         stopReleasing?.();
-        await placement?.stop();
-        await control.withdrawPublished();
-        await follower?.stop();
-        await openFleet.close();
+        // The steps that need the store wait for it for STOP_STORE_WAIT_MS in all: an etcd that
+        // does not answer (stopped, cut off) held a SIGTERM, and a second one, until it returned.
+        const storeDeadline = Date.now() + STOP_STORE_WAIT_MS;
+        const storeStep = <T>(step: string, p: Promise<T>) => untilDeadline(p, storeDeadline, () => log.warn({ step, waited_ms: STOP_STORE_WAIT_MS },
+          'stopping: the store did not answer in time; stopping without it (what it did not take is left to the next start or the other nodes)'));
+        await storeStep('placement', placement?.stop() ?? Promise.resolve());
+        await storeStep('withdraw published records', control.withdrawPublished());
+        await storeStep('follower', follower?.stop() ?? Promise.resolve());
+        await storeStep('fleet', openFleet.close());
         const d = await draining;
         log.info(d, 'data plane drained');
         await openFlow?.close();
-        await control.settle({ final: true });
+        await storeStep('settle', control.settle({ final: true }));
         await openNotifier.close();
         await openDns?.close();
         await openFaults?.close();
         await openApp.close();
-        await openStore.close();
+        await storeStep('close the store', openStore.close());
         await openSnat.teardown();
       },
     };
@@ -495,6 +500,20 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     await snat?.teardown().catch(() => undefined);
     throw err;
   }
+}
+
+/** how long a stop waits, in all, for the steps that need the store */
+const STOP_STORE_WAIT_MS = 5_000;
+
+/**
+ * P, or undefined once DEADLINE (ms since the epoch, at least 250 ms from now) has passed, when
+ * LATE is called; a rejection of P before then is passed on
+ */
+function untilDeadline<T>(p: Promise<T>, deadline: number, late: () => void): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { late(); resolve(undefined); }, Math.max(250, deadline - Date.now()));
+    p.then((v) => { clearTimeout(t); resolve(v); }, (err) => { clearTimeout(t); reject(err); });
+  });
 }
 
 /** what any caller may see, and its own VPCs: nothing of other tenants, not even how many there are */

@@ -35,7 +35,15 @@ export class EtcdFleet implements Fleet {
   /** the other nodes' configs this node has warned of (node id / digest) */
   private readonly warnedConfigs = new Set<string>();
 
-  constructor(private readonly ns: Namespace, readonly leaseTtlS: number, private readonly log: FleetLogger) {
+  /**
+   * REACHABLE is told, at every poll, whether etcd answered it within a poll's time: the store's
+   * `vpcep_store_reachable` follows etcd's state even when this node makes no write or read
+   * (it moved only with the store's own calls: 1 through an outage that none made, 0 long after)
+   */
+  constructor(
+    private readonly ns: Namespace, readonly leaseTtlS: number, private readonly log: FleetLogger,
+    private readonly reachable: (up: boolean) => void = () => undefined,
+  ) {
     this.election = ns.election('leader', leaseTtlS);
     this.candidates = ns.namespace(`${Election.prefix}/leader/`);
     this.pollMs = Math.min(500, (leaseTtlS * 1000) / 4);
@@ -145,8 +153,13 @@ export class EtcdFleet implements Fleet {
 
   private async poll(): Promise<void> {
     if (this.closed) return;
+    // a stopped etcd holds a request without an answer: unreachable once a poll's time has passed
+    const slow = setTimeout(() => this.reachable(false), Math.max(1_000, 2 * this.pollMs));
+    slow.unref();
     try {
       const [kvs, { leader, mine }] = await Promise.all([this.ns.getAll().prefix('nodes/').strings(), this.head()]);
+      clearTimeout(slow);
+      this.reachable(true);
       const live: NodeRecord[] = [];
       for (const v of Object.values(kvs)) {
         try {
@@ -165,6 +178,8 @@ export class EtcdFleet implements Fleet {
       if (moved || before !== live.map((n) => n.id).join(',')) this.changed();
     } catch {
       // etcd unreachable: the last known fleet stands until it answers again
+      clearTimeout(slow);
+      this.reachable(false);
     }
     this.pollTimer = setTimeout(() => void this.poll(), this.pollMs);
     this.pollTimer.unref();

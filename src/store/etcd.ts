@@ -223,7 +223,7 @@ export class EtcdStore implements Store {
    * outside the documents' range (a load or a watch never sees them)
    */
   fleet(leaseTtlS: number, log: FleetLogger): EtcdFleet {
-    return new EtcdFleet(this.client.namespace(`${this.prefix.slice(0, -1)}.fleet/`), leaseTtlS, log);
+    return new EtcdFleet(this.client.namespace(`${this.prefix.slice(0, -1)}.fleet/`), leaseTtlS, log, (up) => this.observer?.reachable(up));
   }
 
   /** test hook: compacts etcd's history up to REVISION */

@@ -20,6 +20,9 @@ export interface TestEtcd {
   /** SIGTERM and wait; start() runs it again on the same data dir and ports (when stopped) */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP: etcd holds its connections and answers nothing, as a hung or cut-off etcd; thaw() is SIGCONT */
+  freeze(): void;
+  thaw(): void;
 }
 
 export async function startEtcd(): Promise<TestEtcd> {
@@ -68,6 +71,8 @@ function etcdOn(dataDir: string, client: number, peer: number): TestEtcd {
       await gone;
     },
     start: run,
+    freeze: () => { proc?.kill('SIGSTOP'); },
+    thaw: () => { proc?.kill('SIGCONT'); },
   };
 }
 
@@ -97,6 +102,8 @@ export function describeWithEtcd(name: string, body: (etcd: TestEtcd) => void): 
     output: () => the().output(),
     stop: () => the().stop(),
     start: () => the().start(),
+    freeze: () => the().freeze(),
+    thaw: () => the().thaw(),
   };
   describe(`${name} (a real etcd on a temporary data dir)`, () => {
     beforeAll(async () => { started = await startEtcd(); }, 30_000);

@@ -167,6 +167,25 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
   }, 120_000);
 
   // last: it stops etcd, which the tests above share
+  it('etcd frozen (SIGSTOP): vpcep_store_reachable turns 0 on every node without a write, a SIGTERM stops a node within its store wait (it waited for etcd\'s return), and the gauge is 1 again once etcd answers', async () => {
+    const { a, b } = await fleetOfTwo();
+    for (const n of [a, b]) expect(await metricValue(n.child.url, 'vpcep_store_reachable')).toBe(1);
+    etcd.freeze();
+    try {
+      for (const n of [a, b]) await waitFor(async () => (await metricValue(n.child.url, 'vpcep_store_reachable')) === 0, 10_000, `${n.name}'s gauge to turn 0`);
+      const t0 = Date.now();
+      b.child.proc.kill('SIGTERM');
+      const { code } = await b.child.exited;
+      // the drain (no connection: at once) and at most 5 s of waiting for the store, with room for a loaded machine
+      expect([code, Date.now() - t0 < 12_000], b.child.output().slice(-2000)).toEqual([0, true]);
+      expect(b.child.output()).toMatch(/stopping: the store did not answer in time/);
+    } finally {
+      etcd.thaw();
+    }
+    await waitFor(async () => (await metricValue(a.child.url, 'vpcep_store_reachable')) === 1, 15_000, 'a\'s gauge to turn 1 again, with no write through a');
+    healthy(a);
+  }, 120_000);
+
   it('an activation whose commit meets etcd stopped is logged by its message, no stack trace; the endpoint turns accepted once etcd is back', async () => {
     const { a, b, service } = await fleetOfTwo();
     // The endpoint's owner activates it, and may be b: the delay set through a is stored, and b
