@@ -9,6 +9,7 @@
 // came (etcd3 learns it from a watch, and a watch may miss its event across a reconnect).
 import { Election, type Campaign, type Lease, type Namespace } from 'etcd3';
 import type { Fleet, NodeRecord } from './fleet.js';
+import { StoreError } from './store.js';
 
 export interface FleetLogger {
   info(obj: object, msg: string): void;
@@ -67,10 +68,37 @@ export class EtcdFleet implements Fleet {
   }
 
   async start(self: NodeRecord): Promise<void> {
+    await this.refuseTakenName(self);
     this.self = self;
     await this.register();
     this.campaign();
     await this.poll();
+  }
+
+  /**
+   * Names tell nodes apart (`vpcep nodes`, the per-node metrics' `node` label): a second live
+   * node of the same name was taken, and its series merged with the first's. Its own record (the
+   * same data dir's id, a restart before its lease ran out) is no conflict.
+   */
+  private async refuseTakenName(self: NodeRecord): Promise<void> {
+    let kvs: Record<string, string>;
+    try {
+      kvs = await this.ns.getAll().prefix('nodes/').strings();
+    } catch {
+      return; // etcd unreachable: registering retries until it answers
+    }
+    for (const v of Object.values(kvs)) {
+      let other: NodeRecord;
+      try {
+        other = JSON.parse(v) as NodeRecord;
+      } catch {
+        continue;
+      }
+      if (other.name === self.name && other.id !== self.id) {
+        throw new StoreError(`node name ${self.name} (fleet.node_name, flag --node-name, env VPCEP_NODE_NAME) is the name of a live node of this fleet ` +
+          `(node ${other.id}, API ${other.api}): give each node a name of its own (a node that is gone frees its name within fleet.lease_ttl_seconds, ${this.leaseTtlS} s)`);
+      }
+    }
   }
 
   private later(fn: () => void, ms: number): void {

@@ -167,6 +167,15 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
   }, 120_000);
 
   // last: it stops etcd, which the tests above share
+  it('a second node with a live node\'s name is refused at start in one line naming both (it was taken, its per-node series merged with the first\'s)', async () => {
+    const { prefix, a } = await fleetOfTwo();
+    const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false } }));
+    const err = await spawnNode(configFile, a.name).then(() => null, (e: Error) => e);
+    expect(err?.message).toMatch(new RegExp(`node name ${a.name} \\(fleet\\.node_name, flag --node-name, env VPCEP_NODE_NAME\\) is the name of a live node of this fleet \\(node \\S+, API 127\\.0\\.0\\.1:\\d+\\)`));
+    expect(err?.message).not.toMatch(/\n\s+at /);
+    healthy(a);
+  }, 120_000);
+
   it('etcd frozen (SIGSTOP): vpcep_store_reachable turns 0 on every node without a write, a SIGTERM stops a node within its store wait (it waited for etcd\'s return), and the gauge is 1 again once etcd answers', async () => {
     const { a, b } = await fleetOfTwo();
     for (const n of [a, b]) expect(await metricValue(n.child.url, 'vpcep_store_reachable')).toBe(1);
