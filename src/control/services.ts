@@ -271,6 +271,13 @@ function backendPorts(vpc: Vpc, serverType: 'VM' | 'LB', ids: readonly string[])
     if (port.type !== serverType) {
       throw new DomainError('InvalidServerType', `server_type ${serverType} does not match port ${port.id}, which is of type ${port.type}`);
     }
+    // The data plane knows a backend by its real address: two ports of one address (their config
+    // `target`) were one backend, in the last one's zone (a zone down cut both; one metric series).
+    const same = port.target === undefined ? undefined : ids.find((o) => o !== id && seen.has(o) && vpc.ports.find((p) => p.id === o)?.target === port.target);
+    if (same !== undefined) {
+      throw new DomainError('InvalidParameter', `backends: ports ${same} and ${port.id} reach the same real server (target ${port.target}): ` +
+        'give each port its own target (every 127.0.0.0/8 address is this host\'s)');
+    }
   }
   return [...ids];
 }

@@ -245,7 +245,7 @@ describe('backend choice in zones (data plane, real sockets)', () => {
 
 // ---- a real daemon, both dialects ----------------------------------------------------------------
 
-/** the two-account config with three VM ports of vpc-app reaching 127.0.0.1, .2 and .3 */
+/** the two-account config with three VM ports of vpc-app reaching 127.0.0.1, .2 and .3, and a fourth reaching 127.0.0.1 again */
 function config(): Record<string, unknown> {
   const base = twoAccountConfig() as { vpcs: Array<Record<string, unknown>> };
   const vpcs = base.vpcs.map((v) => v.id === 'vpc-provider-client'
@@ -256,6 +256,8 @@ function config(): Record<string, unknown> {
       { id: 'port-web', subnet: 'subnet-app', ip: '192.168.24.246', type: 'VM', target: '127.0.0.1' },
       { id: 'port-web2', subnet: 'subnet-app', ip: '192.168.24.247', type: 'VM', target: '127.0.0.2' },
       { id: 'port-web3', subnet: 'subnet-app', ip: '192.168.24.248', type: 'VM', target: '127.0.0.3' },
+      // port-web's real server again: never a second backend of a service that has port-web
+      { id: 'port-web-again', subnet: 'subnet-app', ip: '192.168.24.249', type: 'VM', target: '127.0.0.1' },
     ],
   });
   const aws = (id: string, k: string) => ({ account_id: id, access_key_id: k, secret_access_key: `${k}-secret-0123` });
@@ -289,10 +291,12 @@ describe('several backends per service (real daemon)', () => {
     const port = randomPort();
     const bs = [await backend('127.0.0.1', port), await backend('127.0.0.2', port), await backend('127.0.0.3', port)];
     const body = { vpc_id: 'vpc-app', server_type: 'VM', ports: [{ client_port: port, server_port: port, protocol: 'TCP' }], approval_enabled: false };
-    // bad input: unknown port, a port twice, a port of another VPC, port_id not the first, an out-of-range delay, neither
+    // bad input: unknown port, a port twice, two ports of one real server, a port of another VPC, port_id not the first, an out-of-range delay, neither
     for (const [bad, status, code] of [
       [{ backends: [{ port_id: 'port-web' }, { port_id: 'port-nope' }] }, 404, 'EndPoint.4012'],
       [{ backends: [{ port_id: 'port-web' }, { port_id: 'port-web' }] }, 400, 'EndPoint.0002'],
+      // two ports of one real server were one backend to the data plane, in the last one's zone
+      [{ backends: [{ port_id: 'port-web' }, { port_id: 'port-web-again' }] }, 400, 'EndPoint.0002'],
       [{ backends: [{ port_id: 'port-web' }, { port_id: 'port-pc' }] }, 404, 'EndPoint.4012'],
       [{ port_id: 'port-web2', backends: [{ port_id: 'port-web' }] }, 400, 'EndPoint.0002'],
       [{ backends: [{ port_id: 'port-web' }], deregistration_delay: 4000 }, 400, 'EndPoint.0002'],
