@@ -19,7 +19,7 @@ import { DnsServer } from './dns/server.js';
 import { Views, type DnsSource } from './dns/views.js';
 import { zoneInRegion } from './model/zones.js';
 import { applyInventory, storeInventory } from './control/inventory.js';
-import { ConfigError, type Config } from './model/config.js';
+import { ConfigError, sameListen, type Config } from './model/config.js';
 import { DEFAULTS } from './model/defaults.js';
 import type { PublishedRecord } from './model/dns-names.js';
 import type { PublishedTargetHealth } from './model/health.js';
@@ -122,9 +122,9 @@ function checkOwnAddresses(config: Config, o: DaemonOptions): void {
     { setting: apiSetting(o), what: 'the API', at: o.listen ?? config.listen, on: true },
     { setting: o.dnsListen ? 'dns.listen (flag --dns-listen, env VPCEP_DNS_LISTEN)' : 'dns.listen', what: 'DNS', at: o.dnsListen ?? config.dns.listen, on: config.dns.enabled },
     { setting: 'faults.listen', what: 'Toxiproxy\'s API', at: o.faultsListen ?? config.faults.listen, on: config.faults.enabled },
-  ].filter((x) => x.on && x.at.port !== 0);
+  ].filter((x) => x.on);
   for (const [i, a] of own.entries()) {
-    const b = own.slice(i + 1).find((x) => x.at.host === a.at.host && x.at.port === a.at.port);
+    const b = own.slice(i + 1).find((x) => sameListen(x.at, a.at));
     if (b) {
       throw new ConfigError('listen addresses', [`${b.setting} ${b.at.host}:${b.at.port} is also ${a.setting}, ${a.what}'s: ${a.what} and ${b.what} each need a port of their own`]);
     }
@@ -462,24 +462,19 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         stopPublishing?.();
         stopPublishingHealth?.();
         stopReleasing?.();
-        // The steps that need the store wait for it for STOP_STORE_WAIT_MS in all: an etcd that
-        // does not answer (stopped, cut off) held a SIGTERM, and a second one, until it returned.
-        const storeDeadline = Date.now() + STOP_STORE_WAIT_MS;
-        const storeStep = <T>(step: string, p: Promise<T>) => untilDeadline(p, storeDeadline, () => log.warn({ step, waited_ms: STOP_STORE_WAIT_MS },
-          'stopping: the store did not answer in time; stopping without it (what it did not take is left to the next start or the other nodes)'));
-        await storeStep('placement', placement?.stop() ?? Promise.resolve());
-        await storeStep('withdraw published records', control.withdrawPublished());
-        await storeStep('follower', follower?.stop() ?? Promise.resolve());
-        await storeStep('fleet', openFleet.close());
+        await placement?.stop();
+        await control.withdrawPublished();
+        await follower?.stop();
+        await openFleet.close();
         const d = await draining;
         log.info(d, 'data plane drained');
         await openFlow?.close();
-        await storeStep('settle', control.settle({ final: true }));
+        await control.settle({ final: true });
         await openNotifier.close();
         await openDns?.close();
         await openFaults?.close();
         await openApp.close();
-        await storeStep('close the store', openStore.close());
+        await openStore.close();
         await openSnat.teardown();
       },
     };
@@ -500,20 +495,6 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     await snat?.teardown().catch(() => undefined);
     throw err;
   }
-}
-
-/** how long a stop waits, in all, for the steps that need the store */
-const STOP_STORE_WAIT_MS = 5_000;
-
-/**
- * P, or undefined once DEADLINE (ms since the epoch, at least 250 ms from now) has passed, when
- * LATE is called; a rejection of P before then is passed on
- */
-function untilDeadline<T>(p: Promise<T>, deadline: number, late: () => void): Promise<T | undefined> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { late(); resolve(undefined); }, Math.max(250, deadline - Date.now()));
-    p.then((v) => { clearTimeout(t); resolve(v); }, (err) => { clearTimeout(t); reject(err); });
-  });
 }
 
 /** what any caller may see, and its own VPCs: nothing of other tenants, not even how many there are */

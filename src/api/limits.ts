@@ -88,8 +88,11 @@ interface Queue {
   paused: boolean;
   /** the last request admitted: a timeout while its body is read answers in its dialect */
   last: IncomingMessage | undefined;
-  /** node:http could take no more of this connection: the refusal, written once the requests before it are answered */
-  failed?: { answer: RawAnswer; owed: number };
+  /**
+   * node:http could take no more of this connection: the refusal, written once the requests
+   * before it are answered (all but the one it cuts, whose body never came: CUT)
+   */
+  failed?: { answer: RawAnswer; cut: boolean };
 }
 
 interface Backoff {
@@ -189,17 +192,15 @@ export class ApiGuard {
     const last = q?.last;
     const cut = last && !last.complete ? last : undefined;
     const answer = this.o.answer(e, cut ?? rawHead((err as { rawPacket?: Buffer }).rawPacket));
-    // the answers owed before this one: the requests read in full and not answered yet (a
-    // request cut while its body is read is the one this answers)
-    const owed = (q?.n ?? 0) - (cut ? 1 : 0);
-    if (!q || owed <= 0) {
+    // Requests before the bad bytes still being answered (pipelined; the request cut while its
+    // body is read is the one this answers): the refusal waits for their answers, in order.
+    // Written at once, a client reads it as the answer to its first request, which may have
+    // changed something.
+    if (!q || q.n <= (cut ? 1 : 0)) {
       answerRaw(socket, answer);
       return;
     }
-    // Requests before the bad bytes are still being answered (pipelined): the refusal waits
-    // for their answers, in order. Written at once, a client reads it as the answer to its
-    // first request, which may have changed something.
-    q.failed = { answer, owed };
+    q.failed = { answer, cut: cut !== undefined };
     socket.pause();
   };
 
@@ -224,7 +225,7 @@ export class ApiGuard {
       queue.n--;
       if (queue.failed) {
         // after the answers before it, which may still be in the socket's buffer: flushed, not cut
-        if (--queue.failed.owed === 0) {
+        if (queue.n === (queue.failed.cut ? 1 : 0)) {
           if (socket.writable) socket.end(rawAnswer(queue.failed.answer));
           else socket.destroy();
         }

@@ -91,12 +91,13 @@ function checkUrlAndToken(g: Globals): void {
   } catch {
     // reported below
   }
+  const urlSetting = g.urlSource === 'env' ? 'VPCEP_URL' : '--url';
   if (protocol !== 'http:' && protocol !== 'https:') {
-    throw new CliError(`invalid ${g.urlSource === 'env' ? 'VPCEP_URL' : '--url'} ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
+    throw new CliError(`invalid ${urlSetting} ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
   }
   // fetch() refuses a URL with credentials, which read as an unreachable daemon
   if (/^[a-z]+:\/\/[^/?#]*@/i.test(g.url)) {
-    throw new CliError(`invalid ${g.urlSource === 'env' ? 'VPCEP_URL' : '--url'}: it holds a user or password (user:password@); vpcepd's API takes its token by --token or VPCEP_TOKEN`, 2);
+    throw new CliError(`invalid ${urlSetting}: it holds a user or password (user:password@); vpcepd's API takes its token by --token or VPCEP_TOKEN`, 2);
   }
   // a header value is one line of visible characters: fetch() refused it as if the daemon were unreachable
   if (g.token !== undefined && !/^[\x20-\x7e]*$/.test(g.token)) {

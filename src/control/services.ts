@@ -263,6 +263,8 @@ function backendPorts(vpc: Vpc, serverType: 'VM' | 'LB', ids: readonly string[])
   if (ids.length === 0) throw new DomainError('InvalidParameter', 'backends: at least one backend port');
   if (ids.length > MAX_BACKENDS) throw new DomainError('InvalidParameter', `backends: at most ${MAX_BACKENDS} backend ports`);
   const seen = new Set<string>();
+  /** the port of each config `target` met so far */
+  const byTarget = new Map<string, string>();
   for (const id of ids) {
     if (seen.has(id)) throw new DomainError('InvalidParameter', `backends: port ${id} appears twice`);
     seen.add(id);
@@ -273,11 +275,13 @@ function backendPorts(vpc: Vpc, serverType: 'VM' | 'LB', ids: readonly string[])
     }
     // The data plane knows a backend by its real address: two ports of one address (their config
     // `target`) were one backend, in the last one's zone (a zone down cut both; one metric series).
-    const same = port.target === undefined ? undefined : ids.find((o) => o !== id && seen.has(o) && vpc.ports.find((p) => p.id === o)?.target === port.target);
+    if (port.target === undefined) continue;
+    const same = byTarget.get(port.target);
     if (same !== undefined) {
       throw new DomainError('InvalidParameter', `backends: ports ${same} and ${port.id} reach the same real server (target ${port.target}): ` +
         'give each port its own target (every 127.0.0.0/8 address is this host\'s)');
     }
+    byTarget.set(port.target, port.id);
   }
   return [...ids];
 }

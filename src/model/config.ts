@@ -356,6 +356,11 @@ export function parseListen(text: string): { host: string; port: number } | null
   return { host, port };
 }
 
+/** two of the daemon's listeners on one address (port 0 is a free port each: never the same) */
+export function sameListen(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.port !== 0 && a.port === b.port && a.host === b.host;
+}
+
 /** host:port of a public service's real server */
 export function parseTarget(text: string): { host: string; port: number } | null {
   const r = parseListen(text);
@@ -554,14 +559,14 @@ export function validateConfig(raw: unknown, source: string): Config {
   const dnsListenText = c.dns?.listen ?? DEFAULTS.dns.listen;
   const dnsListen = parseListen(dnsListenText);
   if (!dnsListen) bad('dns.listen', `${JSON.stringify(dnsListenText)} is not HOST:PORT with an IPv4 host`);
-  else if (listen && dnsListen.port !== 0 && dnsListen.port === listen.port && dnsListen.host === listen.host) {
+  else if (listen && sameListen(dnsListen, listen)) {
     bad('dns.listen', `${dnsListenText} is the API's listen address: DNS over TCP and the API cannot share a port`);
   }
 
   const faultsListenText = c.faults?.listen ?? DEFAULTS.faults.listen;
   const faultsListen = parseListen(faultsListenText);
   if (!faultsListen) bad('faults.listen', `${JSON.stringify(faultsListenText)} is not HOST:PORT with an IPv4 host`);
-  else if (listen && faultsListen.port !== 0 && faultsListen.port === listen.port && faultsListen.host === listen.host) {
+  else if (listen && sameListen(faultsListen, listen)) {
     bad('faults.listen', `${faultsListenText} is the API's listen address: Toxiproxy's API needs a port of its own`);
   }
 

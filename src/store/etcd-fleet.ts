@@ -17,6 +17,8 @@ export interface FleetLogger {
 }
 
 const RETRY_MS = 250;
+/** how long a node that stops waits for etcd to take its leaving (the resign and the lease's revoke) */
+const LEAVE_WAIT_MS = 1_000;
 
 export class EtcdFleet implements Fleet {
   private self: NodeRecord | undefined;
@@ -87,13 +89,7 @@ export class EtcdFleet implements Fleet {
     } catch {
       return; // etcd unreachable: registering retries until it answers
     }
-    for (const v of Object.values(kvs)) {
-      let other: NodeRecord;
-      try {
-        other = JSON.parse(v) as NodeRecord;
-      } catch {
-        continue;
-      }
+    for (const other of records(kvs)) {
       if (other.name === self.name && other.id !== self.id) {
         throw new StoreError(`node name ${self.name} (fleet.node_name, flag --node-name, env VPCEP_NODE_NAME) is the name of a live node of this fleet ` +
           `(node ${other.id}, API ${other.api}): give each node a name of its own (a node that is gone frees its name within fleet.lease_ttl_seconds, ${this.leaseTtlS} s)`);
@@ -188,14 +184,7 @@ export class EtcdFleet implements Fleet {
       const [kvs, { leader, mine }] = await Promise.all([this.ns.getAll().prefix('nodes/').strings(), this.head()]);
       clearTimeout(slow);
       this.reachable(true);
-      const live: NodeRecord[] = [];
-      for (const v of Object.values(kvs)) {
-        try {
-          live.push(JSON.parse(v) as NodeRecord);
-        } catch {
-          // a record that is not ours: ignored
-        }
-      }
+      const live = records(kvs);
       live.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       this.warnOtherConfigs(live);
       const before = this.live.map((n) => n.id).join(',');
@@ -241,7 +230,31 @@ export class EtcdFleet implements Fleet {
     const c = this.campaignNow;
     this.campaignNow = undefined;
     this.leading = false;
-    await c?.resign().catch(() => undefined);
-    await this.lease?.revoke().catch(() => undefined);
+    // Courtesies: the others see this node gone at once instead of after the TTL. An etcd that
+    // does not answer (stopped, cut off) held the stop, and a second SIGTERM, until it returned.
+    const leaving = (async () => {
+      await c?.resign().catch(() => undefined);
+      await this.lease?.revoke().catch(() => undefined);
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), LEAVE_WAIT_MS); });
+    if (await Promise.race([leaving, late]) === 'late') {
+      this.log.warn({ waited_ms: LEAVE_WAIT_MS, lease_ttl_s: this.leaseTtlS },
+        'fleet: etcd did not answer this node\'s leaving: it goes without; the others see it gone when its lease runs out');
+    }
+    clearTimeout(timer);
   }
+}
+
+/** the node records of a listing of `nodes/`; a value that is not JSON (not a node's) is passed over */
+function records(kvs: Record<string, string>): NodeRecord[] {
+  const out: NodeRecord[] = [];
+  for (const v of Object.values(kvs)) {
+    try {
+      out.push(JSON.parse(v) as NodeRecord);
+    } catch {
+      // a record that is not ours: ignored
+    }
+  }
+  return out;
 }

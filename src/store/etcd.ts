@@ -208,11 +208,13 @@ export class EtcdStore implements Store {
       w.on('error', (err) => lost(`revision ${from} is compacted, or etcd cancelled the watch (${err.message}): list again`));
     }, (err: Error) => lost(`the watch could not start: ${err.message}`));
     return {
+      // No batch is delivered once cancelled, whatever etcd does: its answer to the cancel is not
+      // waited for (an etcd that does not answer held a stop until it returned)
       cancel: async () => {
         cancelled = true;
         if (watcher) {
           this.watchers.delete(watcher);
-          await watcher.cancel().catch(() => undefined);
+          void watcher.cancel().catch(() => undefined);
         }
       },
     };
@@ -232,7 +234,7 @@ export class EtcdStore implements Store {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.watchers].map((w) => w.cancel().catch(() => undefined)));
+    // closing the client ends its watches: nothing is waited for from an etcd that may not answer
     this.watchers.clear();
     this.client.close();
   }
