@@ -237,6 +237,8 @@ function checkInUse(snap: Documents, accounts: readonly Account[], vpcs: readonl
     if (!accountNames.has(s.owner)) problems.push(`account ${s.owner} owns ${user}: it cannot be removed while it owns resources`);
     // a service backed by network load balancers has no port: its backend is their targets
     if (!s.vpc_id || vpcProblem(s.vpc_id, user) || s.port_id === null) continue;
+    /** the backend port of each config `target` met so far (services.ts refuses two backends of one real server) */
+    const byTarget = new Map<string, string>();
     for (const id of s.backends?.map((b) => b.port_id) ?? [s.port_id]) {
       const port = vpcById.get(s.vpc_id)!.ports.find((p) => p.id === id);
       const before = oldVpcs?.get(s.vpc_id)?.ports.find((p) => p.id === id);
@@ -244,6 +246,10 @@ function checkInUse(snap: Documents, accounts: readonly Account[], vpcs: readonl
       else if (before && before.ip !== port.ip) problems.push(`port ${id} is a backend of ${user}: its ip cannot change while in use`);
       // the service's server_type is its ports' type (services.ts): a port of another type under it breaks that
       else if (port.type !== s.server_type) problems.push(`port ${id} is a backend of ${user}, server_type ${s.server_type}: its type cannot change to ${port.type} while in use`);
+      else if (port.target !== undefined && byTarget.has(port.target)) {
+        problems.push(`ports ${byTarget.get(port.target)} and ${id} are backends of ${user}: they cannot share the target ${port.target} (one real server) while in use`);
+      }
+      if (port?.target !== undefined && !byTarget.has(port.target)) byTarget.set(port.target, id);
     }
   }
   const publicIds = new Set(publics.map((p) => p.id));

@@ -313,12 +313,11 @@ export async function migrateBackend(st: ControlState, caller: Account, id: stri
     const at = current.indexOf(cmd.fromPortId);
     if (at < 0) throw new DomainError('PortNotFound', `port ${cmd.fromPortId} is not a backend of endpoint service ${id}`);
     if (current.includes(cmd.toPortId)) throw new DomainError('InvalidParameter', `port ${cmd.toPortId} is a backend of endpoint service ${id} already`);
-    backendPorts(vpc, s.server_type as 'VM' | 'LB', [cmd.toPortId]);
+    const ports = backendPorts(vpc, s.server_type as 'VM' | 'LB', current.map((p, i) => (i === at ? cmd.toPortId : p)));
     const zoneOf = (pid: string) => subnetZone(st, vpc, vpc.ports.find((p) => p.id === pid)!.subnet_id);
     if (zoneOf(cmd.fromPortId) !== zoneOf(cmd.toPortId)) {
       throw new DomainError('InvalidParameter', `port ${cmd.toPortId} is in zone ${zoneOf(cmd.toPortId)}, port ${cmd.fromPortId} in ${zoneOf(cmd.fromPortId)}: a migration replaces a backend by one of the same zone`);
     }
-    const ports = current.map((p, i) => (i === at ? cmd.toPortId : p));
     const updated = now();
     // the mode is stored with the change: the node serving each endpoint drains by it (a fleet's too)
     const n: EndpointService = {

@@ -334,6 +334,10 @@ describe('several backends per service (real daemon)', () => {
     ] as const) {
       expect((await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/backends/migrate`, bad)).status, JSON.stringify(bad)).toBe(status);
     }
+    // to the real server of a backend that stays (port-web's): refused as at create
+    const twice = await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/backends/migrate`, { from_port_id: 'port-web2', to_port_id: 'port-web-again', mode: 'smooth' });
+    expect([twice.status, twice.body.error_code, twice.body.error_msg]).toEqual([400, 'EndPoint.0002', expect.stringMatching(/ports port-web and port-web-again reach the same real server \(target 127\.0\.0\.1\)/)]);
+    expect((await d.provider.get(`/vpc-endpoint-services/${svc.body.id}`)).body.backends).toEqual([{ port_id: 'port-web' }, { port_id: 'port-web2' }]);
 
     // smooth: web -> web3; the connections to web stay, new ones go to web2 and web3
     const smooth = await d.provider.post(`/vpc-endpoint-services/${svc.body.id}/backends/migrate`, { from_port_id: 'port-web', to_port_id: 'port-web3', mode: 'smooth' });

@@ -57,6 +57,10 @@ describe('applying the inventory', () => {
     expect(() => applyInventory(vpc([web, { ...web2, ip: '10.0.1.12' }]), snap, opts)).toThrow(/port web2 is a backend of .*: its ip cannot change while in use/);
     expect(() => applyInventory(vpc([{ ...web, type: 'LB' }, web2]), snap, opts))
       .toThrow(/port web is a backend of endpoint service svc \(web\), server_type VM: its type cannot change to LB while in use/);
+    // two backends of a service re-pointed at one real server (the data plane would take them for one backend)
+    expect(() => applyInventory(vpc([{ ...web, target: '127.0.0.9' }, { ...web2, target: '127.0.0.9' }]), snap, opts))
+      .toThrow(/ports web and web2 are backends of endpoint service svc \(web\): they cannot share the target 127\.0\.0\.9/);
+    expect(() => applyInventory(vpc([{ ...web, target: '127.0.0.9' }, { ...web2, target: '127.0.0.8' }]), snap, opts)).not.toThrow();
     // a port no service uses may change
     expect(() => applyInventory(vpc([web, web2, { id: 'spare', subnet: 's', ip: '10.0.1.20', type: 'LB' }]), snap, opts)).not.toThrow();
   });
