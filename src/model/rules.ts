@@ -11,11 +11,27 @@ export function validatePermission(text: string): string {
   throw new DomainError('InvalidPermission', `invalid permission ${JSON.stringify(text)}: iam:domain::<domain_id> or *`);
 }
 
-/** 000_9af245a83013c30f.txt 3.6: the owner's own account is always allowed; `*` allows every account. */
+/**
+ * 000_9af245a83013c30f.txt 3.6: the owner's own account is always allowed; `*` allows every account.
+ * A domain id with asterisks is a pattern, each `*` any run of characters: `iam:domain::*` allows
+ * every account (Huawei's AddOrRemoveServicePermissions: "If you enter an asterisk, this VPC
+ * endpoint service allows access from any VPC endpoints").
+ */
 export function mayConnect(service: EndpointService, account: Account): boolean {
   if (service.public) return true;
   if (service.owner === account.name) return true;
-  return service.permissions.some((p) => p.permission === '*' || p.permission === `iam:domain::${account.domain_id}`);
+  return service.permissions.some((p) => p.permission === '*' || domainMatches(p.permission, account.domain_id));
+}
+
+const DOMAIN_PREFIX = 'iam:domain::';
+
+/** whether the whitelist entry `iam:domain::<id or pattern>` names DOMAIN */
+function domainMatches(permission: string, domain: string): boolean {
+  if (!permission.startsWith(DOMAIN_PREFIX)) return false;
+  const id = permission.slice(DOMAIN_PREFIX.length);
+  if (!id.includes('*')) return id === domain;
+  // validatePermission let only [a-zA-Z0-9*] through: no other character to escape
+  return new RegExp(`^${id.replaceAll('*', '.*')}$`).test(domain);
 }
 
 /** An endpoint whitelist entry: an IPv4 address or CIDR, normalised to CIDR text. */

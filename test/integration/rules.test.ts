@@ -186,7 +186,8 @@ describe('rule 3: approval (on by default)', () => {
     expect(svc.approval_enabled).toBe(true);
     const ep = await createEp(d.consumer, epBody(svc.id));
     expect(ep.status).toBe('pendingAcceptance');
-    expect(ep.active_status).toEqual([]);
+    // the account's state (Huawei: active or frozen), whatever the endpoint's
+    expect(ep.active_status).toEqual(['active']);
     await sleep(50);
     expect((await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body.status).toBe('pendingAcceptance');
     const conns = await d.provider.get(`/vpc-endpoint-services/${svc.id}/connections`);
@@ -234,7 +235,7 @@ describe('rule 3: approval (on by default)', () => {
     expect(r.body.connections[0].status).toBe('rejected');
     const got = (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body;
     expect(got.status).toBe('rejected');
-    expect(got.active_status).toEqual([]);
+    expect(got.active_status).toEqual(['active']);
   });
 
   it('receive of a rejected endpoint -> accepted again', async () => {
@@ -295,6 +296,18 @@ describe('rule 4: service whitelist (permissions)', () => {
     expect([a.status, b.status]).toEqual([200, 200]);
     expect(b.body.vpc_id).toBe('vpc-other');
     expect(b.body.ip).toBe('172.16.1.2');
+  });
+
+  it('iam:domain::* lets any account connect; a domain id with asterisks is a pattern', async () => {
+    const svc = await createAvailableService(d);
+    // a pattern that matches the consumer's domain (c0c0...) and not the other's
+    await permit(d, svc.id, `iam:domain::c0c0*`);
+    expect((await d.consumer.post('/vpc-endpoints', epBody(svc.id))).status).toBe(200);
+    expectError(await other.post('/vpc-endpoints', otherEp(svc.id)), 403, 'EndPoint.2012');
+    expect((await other.get(`/vpc-endpoint-services/describe?id=${svc.id}`)).status).toBe(404);
+    await permit(d, svc.id, 'iam:domain::*');
+    expect((await other.get(`/vpc-endpoint-services/describe?id=${svc.id}`)).status).toBe(200);
+    expect((await other.post('/vpc-endpoints', otherEp(svc.id))).status).toBe(200);
   });
 
   it('removing the permission stops new endpoints; existing ones stay', async () => {
