@@ -203,7 +203,8 @@ export function parseToxic(input: unknown): Toxic {
   if (typeof type !== 'string' || !(TOXIC_TYPES as readonly string[]).includes(type)) {
     bad(`invalid toxic type ${JSON.stringify(type)?.slice(0, 32)}: ${TOXIC_TYPES.join(', ')}`);
   }
-  const stream = input.stream ?? 'downstream';
+  // Toxiproxy's stream.ParseDirection lower-cases first: `UPSTREAM` and .NET's `UpStream` are upstream
+  const stream = typeof input.stream === 'string' ? input.stream.toLowerCase() : input.stream ?? 'downstream';
   if (stream !== 'upstream' && stream !== 'downstream') bad(`stream must be upstream or downstream, not ${JSON.stringify(stream)?.slice(0, 32)}`);
   const name = input.name === undefined || input.name === '' ? `${type as string}_${stream as string}` : input.name;
   if (typeof name !== 'string' || !NAME.test(name)) bad('name must be 1-64 characters of A-Z a-z 0-9 _ . -');
@@ -223,7 +224,8 @@ export function parseToxic(input: unknown): Toxic {
 export function updateToxic(t: Toxic, input: unknown): Toxic {
   if (!isObject(input)) return bad('the body must be a JSON object: {"toxicity": ..., "attributes": {...}}');
   for (const k of ['name', 'type', 'stream'] as const) {
-    if (input[k] !== undefined && input[k] !== t[k]) bad(`a toxic's ${k} cannot change (${JSON.stringify(t[k])}): remove it and add another`);
+    const given = k === 'stream' && typeof input[k] === 'string' ? input[k].toLowerCase() : input[k];
+    if (given !== undefined && given !== t[k]) bad(`a toxic's ${k} cannot change (${JSON.stringify(t[k])}): remove it and add another`);
   }
   for (const k of Object.keys(input)) {
     if (!['name', 'type', 'stream', 'toxicity', 'attributes'].includes(k)) bad(`unknown field ${JSON.stringify(k.slice(0, 32))}: toxicity, attributes`);

@@ -768,6 +768,36 @@ describe('live connections: a toxic added after accept reaches them (Toxiproxy a
     expect(e.c.got().subarray(1).toString()).toBe('a'.repeat(10));
   });
 
+  it('a timeout toxic removed closes the connections it stalled, as Toxiproxy\'s Cleanup does (no stream goes on with bytes missing); one whose stream ends closes it', async () => {
+    const c = await connect();
+    await roundTrip(c);
+    const t = await proxy.addToxic({ name: 'stall', type: 'timeout', stream: 'upstream', toxicity: 1, attributes: { timeout: 0 } } as never);
+    c.s.write('dropped');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.got().length).toBe(1);
+    await t.remove();
+    expect(await c.closed).toBe('end');
+    expect(c.got().length).toBe(1);
+    // the client's FIN while the stream stalls: the connection closes (the backend's side too), not held until a removal
+    await proxy.addToxic({ name: 'stall', type: 'timeout', stream: 'upstream', toxicity: 1, attributes: { timeout: 0 } } as never);
+    const h = await connect();
+    await new Promise((r) => setTimeout(r, 50));
+    h.s.end('x');
+    expect(await h.closed).toBe('end');
+    await waitFor(() => d.daemon.dataPlane.faults.linked === 0, 5_000, 'links released');
+  });
+
+  it('limit_data updated on a live connection keeps its count (Toxiproxy\'s state), and stream is read in any case', async () => {
+    const ld = await proxy.addToxic({ name: 'ld', type: 'limit_data', stream: 'DownStream', toxicity: 1, attributes: { bytes: 1_000 } } as never);
+    expect(ld.stream).toBe('downstream');
+    const c = await connect();
+    await roundTrip(c, 800);
+    await raw('POST', `/proxies/${encodeURIComponent(proxy.name)}/toxics/ld`, { attributes: { bytes: 2_000 } });
+    c.s.write(Buffer.alloc(3_000, 98));
+    expect(await c.closed).toBe('end');
+    expect(c.size()).toBe(2_000);
+  });
+
   it('hands 200 live connections over mid-stream with no byte lost; a toxic whose scope does not cover them leaves them alone', async () => {
     const other = await acceptedEndpoint(serviceId);
     const elsewhere = await toxiproxy.get(`${other.id}:${port}`);
@@ -794,15 +824,15 @@ describe('live connections: a toxic added after accept reaches them (Toxiproxy a
     await Promise.all(conns.map((c) => roundTrip(c)));
     const before = (await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })) ?? 0;
     await proxy.addToxic({ name: 'half', type: 'limit_data', stream: 'downstream', toxicity: 0.5, attributes: { bytes: 0 } } as never);
-    const linked = d.daemon.dataPlane.faults.linked;
+    // (a limit_data with nothing left closes its connections as it starts: they leave the links soon)
+    const linked = (await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' }))! - before;
     // binomial(400, 0.5): sd 10; 140-260 is beyond 6 sd
     expect(linked).toBeGreaterThan(140);
     expect(linked).toBeLessThan(260);
-    expect(await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })).toBe(before + linked);
     // another toxic elsewhere: the connections that drew "off" are not drawn again
     const other = await acceptedEndpoint(serviceId);
     await (await toxiproxy.get(`${other.id}:${port}`)).addToxic({ type: 'latency', toxicity: 1, attributes: { latency: 1 } } as never);
-    expect(d.daemon.dataPlane.faults.linked).toBe(linked);
+    expect(await metricValue(d.url, 'vpcep_toxic_applied_connections_total', { type: 'limit_data' })).toBe(before + linked);
     const outcome = await Promise.all(conns.map(async (c) => {
       c.s.write('x');
       await Promise.race([c.closed, waitFor(() => c.got().length > 1, 10_000, 'echo or close')]);

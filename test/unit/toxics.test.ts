@@ -84,7 +84,7 @@ describe('transforms', () => {
     return h;
   };
   const run = async (type: string, attributes: Record<string, number>, chunks: Buffer[], h = host()) => {
-    const t = makeTransform(parseToxic({ type, attributes }), h);
+    const t = makeTransform(parseToxic({ type, attributes }), h, { passed: 0 });
     const out: Buffer[] = [];
     for (const c of chunks) await t.push(c, performance.now(), async (b) => { out.push(b); });
     return out;
@@ -108,5 +108,33 @@ describe('transforms', () => {
     const limited = await run('limit_data', { bytes: 15 }, [Buffer.alloc(10), Buffer.alloc(10), Buffer.alloc(10)], h);
     expect(limited.map((b) => b.length)).toEqual([10, 5]);
     expect(h.closed).toBeGreaterThanOrEqual(1);
+  });
+
+  it('limit_data counts from a state its updates share, and closes at once when nothing is left; timeout closes at its stream\'s end and on removal', async () => {
+    const state = { passed: 0 };
+    const h = host();
+    const out: Buffer[] = [];
+    const emit = async (b: Buffer) => { out.push(b); };
+    await makeTransform(parseToxic({ type: 'limit_data', attributes: { bytes: 10 } }), h, state).push(Buffer.alloc(8), 0, emit);
+    // updated to 12: 4 more, not 12
+    await makeTransform(parseToxic({ type: 'limit_data', attributes: { bytes: 12 } }), h, state).push(Buffer.alloc(8), 0, emit);
+    expect([out.map((b) => b.length), h.closed]).toEqual([[8, 4], 1]);
+    // updated under what passed: closed as it starts
+    makeTransform(parseToxic({ type: 'limit_data', attributes: { bytes: 5 } }), h, state);
+    await Promise.resolve();
+    expect(h.closed).toBe(2);
+    const t = makeTransform(parseToxic({ type: 'timeout', attributes: { timeout: 0 } }), h, { passed: 0 });
+    await t.end();
+    expect(h.closed).toBe(3);
+    t.stop();
+    t.removed();
+    expect(h.closed).toBe(4);
+  });
+
+  it('reads stream in any case, as Toxiproxy does, and keeps it lower-case', () => {
+    expect(parseToxic({ type: 'latency', stream: 'UPSTREAM' }).stream).toBe('upstream');
+    expect(parseToxic({ type: 'latency', stream: 'DownStream' }).name).toBe('latency_downstream');
+    expect(updateToxic(parseToxic({ type: 'latency', stream: 'upstream' }), { stream: 'UpStream', attributes: { latency: 5 } }).attributes.latency).toBe(5);
+    expect(() => parseToxic({ type: 'latency', stream: 'sideways' })).toThrow(/stream must be upstream or downstream/);
   });
 });

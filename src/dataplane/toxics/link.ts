@@ -5,18 +5,19 @@
 // unchanged keeps its state: limit_data's count, bandwidth's schedule).
 import type { Socket } from 'node:net';
 import { scopeKey, type Toxic, type ToxicRule, type ToxicStream, type ToxicTarget } from '../../model/toxics.js';
-import { makeTransform, toxicFigures, type ToxicHost, type Transform } from './transforms.js';
+import { makeTransform, toxicFigures, type ToxicHost, type ToxicState, type Transform } from './transforms.js';
 
 /** bytes queued in a pump before its source is paused, and resumed below the low mark */
 const HIGH_WATER = 256 * 1024;
 const LOW_WATER = 64 * 1024;
 
-/** one toxic on this connection: whether its toxicity applied, and its transform once started */
+/** one toxic on this connection: whether its toxicity applied, its transform once started, and what it keeps across updates */
 interface Linked {
   readonly toxic: Toxic;
   readonly json: string;
   readonly on: boolean;
   transform: Transform | null;
+  readonly state: ToxicState;
 }
 
 /** what a link needs of its connection */
@@ -39,6 +40,8 @@ export class ToxicLink implements ToxicHost {
   private up: Pump | null = null;
   private down: Pump | null = null;
   private readonly links: Set<ToxicLink>;
+  /** a toxic closed or reset it */
+  private ended = false;
 
   /**
    * LINKS: the data plane's live links (re-linked on a change), this one added until it stops.
@@ -63,10 +66,12 @@ export class ToxicLink implements ToxicHost {
   }
 
   close(): void {
+    this.ended = true;
     this.conn?.toxicClose();
   }
 
   reset(): void {
+    this.ended = true;
     this.conn?.toxicReset();
   }
 
@@ -80,20 +85,24 @@ export class ToxicLink implements ToxicHost {
       const was = this.toxics.get(key);
       if (was && was.json === json) continue;
       was?.transform?.stop();
-      // Toxiproxy: applies when rand < toxicity (1 always, 0 never)
+      // Toxiproxy: applies when rand < toxicity (1 always, 0 never), drawn again on an update
       const on = drawn?.has(key) !== true && Math.random() < r.toxic.toxicity;
-      const linked: Linked = { toxic: r.toxic, json, on, transform: null };
+      // an update keeps the toxic's state on the link (Toxiproxy's stub state: limit_data's count)
+      const state = was !== undefined && was.toxic.type === r.toxic.type ? was.state : { passed: 0 };
+      const linked: Linked = { toxic: r.toxic, json, on, transform: null, state };
       this.toxics.set(key, linked);
       if (on) toxicFigures.applied[r.toxic.type]++;
-      if (on && this.conn) linked.transform = makeTransform(r.toxic, this);
+      if (on && this.conn) linked.transform = makeTransform(r.toxic, this, state);
     }
     for (const [key, l] of this.toxics) {
       if (seen.has(key)) continue;
       l.transform?.stop();
       this.toxics.delete(key);
+      l.transform?.removed();
     }
     this.restage();
-    if (this.toxics.size === 0) this.conn?.linkBare();
+    // a toxic that closed it as it left (timeout) leaves nothing to hand back to splice
+    if (this.toxics.size === 0 && !this.ended) this.conn?.linkBare();
   }
 
   /** no toxic on it, and nothing queued in its pumps either way */
@@ -104,7 +113,7 @@ export class ToxicLink implements ToxicHost {
   /** the backend is connected: the pumps start */
   start(conn: LinkedConnection): void {
     this.conn = conn;
-    for (const l of this.toxics.values()) if (l.on) l.transform = makeTransform(l.toxic, this);
+    for (const l of this.toxics.values()) if (l.on) l.transform = makeTransform(l.toxic, this, l.state);
     this.up = new Pump(conn.client, conn.backend, this.signal);
     this.down = new Pump(conn.backend, conn.client, this.signal);
     this.restage();

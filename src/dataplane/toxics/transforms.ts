@@ -22,8 +22,18 @@ export interface Transform {
   push(buf: Buffer, at: number, emit: Emit): Promise<void>;
   /** the stream ended: resolves when the end may pass on */
   end(): Promise<void>;
-  /** removed, or the connection closed: timers cleared */
+  /** removed, changed, or the connection closed: timers cleared */
   stop(): void;
+  /** removed from its live connection, after stop() (Toxiproxy's Cleanup: timeout closes the link) */
+  removed(): void;
+}
+
+/**
+ * What a toxic keeps on a connection across its updates (Toxiproxy's stub state, made when the
+ * toxic is added and kept while it is updated): limit_data's bytes passed so far
+ */
+export interface ToxicState {
+  passed: number;
 }
 
 /** daemon-wide figures, read by the metrics at scrape time (pushed at the event) */
@@ -58,6 +68,7 @@ class Latency implements Transform {
   }
   async end(): Promise<void> {}
   stop(): void {}
+  removed(): void {}
 }
 
 /** rate KB/s (1 KB = 1,000 bytes: rate bytes per ms), passed in pieces of at most 100 ms; 0: no limit */
@@ -80,6 +91,7 @@ class Bandwidth implements Transform {
   }
   async end(): Promise<void> {}
   stop(): void {}
+  removed(): void {}
 }
 
 /** the end of the stream (the FIN) held delay ms */
@@ -92,25 +104,29 @@ class SlowClose implements Transform {
     return sleep(this.toxic.attributes.delay ?? 0, this.host.signal);
   }
   stop(): void {}
+  removed(): void {}
 }
 
-/** no data passes; the connection is closed after timeout ms (0: never, data dropped until it is removed) */
+/**
+ * No data passes; the connection is closed after timeout ms (0: never, data dropped), when its
+ * stream ends, or when the toxic is removed (Toxiproxy's timeout.go: its Cleanup closes the link, so
+ * a removal never lets the stream go on with bytes missing)
+ */
 class Timeout implements Transform {
   private timer: NodeJS.Timeout | null = null;
-  private release: () => void = () => {};
-  /** the stream's end is held too while it stalls, until the toxic is removed */
-  private readonly removed = new Promise<void>((resolve) => { this.release = resolve; });
-  constructor(readonly toxic: Toxic, host: ToxicHost) {
+  constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {
     const ms = toxic.attributes.timeout ?? 0;
     if (ms > 0) this.timer = setTimeout(() => host.close(), ms);
   }
   async push(): Promise<void> {}
-  end(): Promise<void> {
-    return this.removed;
+  async end(): Promise<void> {
+    this.host.close();
   }
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.release();
+  }
+  removed(): void {
+    this.host.close();
   }
 }
 
@@ -125,6 +141,7 @@ class ResetPeer implements Transform {
   }
   async end(): Promise<void> {}
   stop(): void {}
+  removed(): void {}
 }
 
 /** how long a slicer without delay writes before it lets the event loop turn (ms) */
@@ -156,27 +173,36 @@ class Slicer implements Transform {
   }
   async end(): Promise<void> {}
   stop(): void {}
+  removed(): void {}
 }
 
-/** bytes pass, then the connection is closed */
+/**
+ * bytes pass, then the connection is closed; counted from the toxic's addition, an update keeping
+ * the count (Toxiproxy's limit_data.go: bytes - state.bytesTransmitted, closed at once when none are left)
+ */
 class LimitData implements Transform {
-  private left: number;
-  constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {
-    this.left = toxic.attributes.bytes ?? 0;
+  constructor(readonly toxic: Toxic, private readonly host: ToxicHost, private readonly state: ToxicState) {
+    // the link is closed as the toxic starts when nothing is left to pass (a host's close runs after this constructor)
+    if (this.left <= 0) queueMicrotask(() => { if (!host.signal.aborted) host.close(); });
+  }
+  private get left(): number {
+    return (this.toxic.attributes.bytes ?? 0) - this.state.passed;
   }
   async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
-    if (this.left > 0) {
-      const part = buf.length <= this.left ? buf : buf.subarray(0, this.left);
-      this.left -= part.length;
+    const left = this.left;
+    if (left > 0) {
+      const part = buf.length <= left ? buf : buf.subarray(0, left);
+      this.state.passed += part.length;
       await emit(part);
     }
     if (this.left <= 0) this.host.close();
   }
   async end(): Promise<void> {}
   stop(): void {}
+  removed(): void {}
 }
 
-const MAKERS: Record<ToxicType, new (t: Toxic, host: ToxicHost) => Transform> = {
+const MAKERS: Record<ToxicType, new (t: Toxic, host: ToxicHost, state: ToxicState) => Transform> = {
   latency: Latency,
   bandwidth: Bandwidth,
   slow_close: SlowClose,
@@ -186,6 +212,7 @@ const MAKERS: Record<ToxicType, new (t: Toxic, host: ToxicHost) => Transform> = 
   limit_data: LimitData,
 };
 
-export function makeTransform(t: Toxic, host: ToxicHost): Transform {
-  return new MAKERS[t.type](t, host);
+/** T's transform on a connection, with the state it keeps there across its updates */
+export function makeTransform(t: Toxic, host: ToxicHost, state: ToxicState): Transform {
+  return new MAKERS[t.type](t, host, state);
 }
