@@ -141,7 +141,7 @@ export function routingView(i: ViewInput): RoutingView {
   for (const e of i.endpoints.values()) {
     if (e.service_type !== 'gateway') continue;
     endpoints.push({
-      id: e.id, serviceId: e.service_id, status: e.status, cap: i.capOf(e.owner),
+      id: e.id, serviceId: e.service_id, status: e.status, cap: i.capOf(e.owner), accountId: i.accounts.get(e.owner)?.domain_id ?? '',
       policy: (e.policy_statement as GatewayEndpointRouting['policy']) ?? null,
     });
   }

@@ -31,9 +31,9 @@ interface PublicListener {
 }
 
 /** the runtime of a gateway endpoint or of the internet path: no listeners of its own */
-function routedRuntime(id: string, cap: number, ctx: DataPlaneContext, tally?: EndpointTally): EndpointRuntime {
+function routedRuntime(id: string, cap: number, ctx: DataPlaneContext, tally?: EndpointTally, accountId = ''): EndpointRuntime {
   return new EndpointRuntime({
-    id, marker_id: 0, service_id: '', ip: '0.0.0.0', host_ip: '', enis: [], vpc_id: '', vpc_number: 0, vpc_cidr: '0.0.0.0/0',
+    id, account_id: accountId, marker_id: 0, service_id: '', ip: '0.0.0.0', host_ip: '', enis: [], vpc_id: '', vpc_number: 0, vpc_cidr: '0.0.0.0/0',
     snat_ip: '', tcp_proxy: 'close', backends: [], enable_whitelist: false, whitelist: [], connection_cap: cap,
   }, ctx, tally);
 }
@@ -263,7 +263,7 @@ export class GatewayPlane {
       if (r) r.counters.rejected[reason]++;
       this.ctx.refused(d.endpoint?.id ?? 'gateway', reason, host);
       if (this.ctx.flowLog !== null) {
-        this.ctx.flowLog.rejected(r?.flowOrigin ?? flowOrigin({ endpoint: d.endpoint?.id }), intToIp(route.sourceIp), client.remotePort, intToIp(publicIp), port, reason);
+        this.ctx.flowLog.rejected(r?.flowOrigin ?? flowOrigin({ endpoint: d.endpoint?.id, account: d.endpoint?.accountId }), intToIp(route.sourceIp), client.remotePort, intToIp(publicIp), port, reason);
       }
       client.reset();
       return;
@@ -285,7 +285,7 @@ export class GatewayPlane {
     let r = this.runtimes.get(endpointId);
     const ep = this.view?.endpoints.get(endpointId);
     if (!r && ep && ep.status === 'accepted') {
-      this.runtimes.set(endpointId, (r = routedRuntime(endpointId, ep.cap, this.ctx, this.ctx.tally(endpointId))));
+      this.runtimes.set(endpointId, (r = routedRuntime(endpointId, ep.cap, this.ctx, this.ctx.tally(endpointId), ep.accountId)));
       r.onSlowClosed = this.slowClosed;
     }
     return r;

@@ -69,6 +69,8 @@ export interface GatewayEndpointRouting {
   readonly status: string;
   readonly policy: readonly PolicyStatement[] | null;
   readonly cap: number;
+  /** its owner's account id (domain_id): its flow log records' account-id */
+  readonly accountId: string;
 }
 
 /** a gateway endpoint indexed: its policy compiled once per view (policyVerdict per connection) */

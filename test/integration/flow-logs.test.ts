@@ -401,10 +401,11 @@ describe('connection flow logs (flow_logs)', () => {
     daemons.delete(d);
 
     const records = parse(flowFiles(dir));
-    expect(records.map((r) => [r.action, r.srcaddr, r.dstaddr, r.dstport === P || r.srcport === P, r.bytes, r['interface-id'], r['vpcep-endpoint-id'], r['vpcep-snat-addr'], r['vpcep-reason']])).toEqual([
-      ['REJECT', '10.0.1.8', '100.125.0.5', true, 0, null, '-', '-', 'not_accepted'],
-      ['ACCEPT', '10.0.1.7', '100.125.0.5', true, 28, null, created.body.id, '-', 'done'],
-      ['ACCEPT', '100.125.0.5', '10.0.1.7', true, 28, null, created.body.id, '-', 'done'],
+    // account-id: the gateway endpoint owner's (none for a refusal no endpoint made)
+    expect(records.map((r) => [r.action, r['account-id'], r.srcaddr, r.dstaddr, r.dstport === P || r.srcport === P, r.bytes, r['interface-id'], r['vpcep-endpoint-id'], r['vpcep-snat-addr'], r['vpcep-reason']])).toEqual([
+      ['REJECT', null, '10.0.1.8', '100.125.0.5', true, 0, null, '-', '-', 'not_accepted'],
+      ['ACCEPT', CONSUMER.domain_id, '10.0.1.7', '100.125.0.5', true, 28, null, created.body.id, '-', 'done'],
+      ['ACCEPT', CONSUMER.domain_id, '100.125.0.5', '10.0.1.7', true, 28, null, created.body.id, '-', 'done'],
     ]);
   });
 
