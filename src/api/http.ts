@@ -140,7 +140,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     }
     // a stream of chunks of bytes kept between scrapes: one string of every line was flattened and encoded
     // per scrape, and one fresh multi-MiB Buffer paid a page fault per 4 KiB (src/telemetry/endpoint-series.ts)
-    // gzip when the scraper takes it (Prometheus does): the chunks' members are kept with them
+    // gzip when the scraper takes it (Prometheus does): the chunks' deflate pieces are kept with them
     const gzip = acceptsGzip(req.headers['accept-encoding']);
     if (gzip) reply.header('content-encoding', 'gzip');
     reply.header('vary', 'accept-encoding');

@@ -6,7 +6,7 @@
 // bytes between scrapes and written again only when their figure moved (EndpointSeriesCache); the
 // reply is those chunks of bytes: as one string of 50,000 lines (2,000 endpoints), the HTTP reply's
 // byte count and write flattened and encoded it again, 60 % of a scrape's CPU with its garbage.
-import { constants, gzipSync } from 'node:zlib';
+import { constants, crc32, deflateRawSync } from 'node:zlib';
 import { ENDPOINT_INFO_LABELS, METRICS, type EndpointInfo, type MetricName } from './metric-table.js';
 
 /** One endpoint's data-plane figures, read at scrape time (EndpointFigures of metrics.ts). */
@@ -76,21 +76,50 @@ function header(name: MetricName): string {
 }
 
 /**
- * Bytes of the reply, and the same as one gzip member, made when first asked for: a gzip reply is
- * the members of its chunks one after the other (RFC 1952 2.2: a file is a series of members;
- * Prometheus's Go reader and Node's zlib read them all). The text repeats each label per line: the
- * members are a twentieth of its size, so a scrape writes 300 KiB rather than 5.6 MiB at 2,000 endpoints.
+ * Bytes of the reply, and the same deflated, made when first asked for: a piece of deflate data
+ * that ends on a byte boundary with no final block (a sync flush), so that the pieces of a reply's
+ * chunks one after the other are one deflate stream (as pigz joins its blocks), and gzipOf() wraps
+ * them in one gzip member. The text repeats each label per line: deflated it is a twentieth of its
+ * size, so a scrape writes 300 KiB rather than 5.6 MiB at 2,000 endpoints.
  */
 export class Chunk {
-  private gz: Buffer | null = null;
+  private raw: Buffer | null = null;
 
   constructor(readonly bytes: Buffer) {}
 
-  get gzip(): Buffer {
-    // copied out: gzipSync's answer is a view of its 16 KiB output buffer, which a kept member of a
+  get deflated(): Buffer {
+    // copied out: the answer is a view of zlib's 16 KiB output buffer, which a kept piece of a
     // few hundred bytes would hold for good (16 KiB per chunk: 6 KiB per endpoint at 1,000; issue 16)
-    return (this.gz ??= Buffer.from(gzipSync(this.bytes, { level: constants.Z_BEST_SPEED })));
+    return (this.raw ??= Buffer.from(deflateRawSync(this.bytes, { level: constants.Z_BEST_SPEED, finishFlush: constants.Z_SYNC_FLUSH })));
   }
+}
+
+/** RFC 1952: the magic, deflate, no flags, no time, no extra flags, OS unknown */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+/** an empty final block of fixed Huffman codes: the end of the deflate stream */
+const DEFLATE_END = Buffer.from([3, 0]);
+
+/**
+ * CHUNKS as one gzip member (RFC 1952): their kept deflate pieces, the stream's end, the CRC-32 and
+ * size of their text. One member, not one per chunk: curl `--compressed` (7.88) reads only a
+ * reply's first member, where Prometheus's Go reader reads them all.
+ */
+export function gzipOf(chunks: readonly Chunk[]): Buffer {
+  let crc = 0;
+  let size = 0;
+  const parts: Buffer[] = [GZIP_HEADER];
+  for (const c of chunks) {
+    // an empty chunk skipped: Node 20's crc32() of an empty Buffer (Buffer.from('')) answers 0, not the value it was given
+    if (c.bytes.length === 0) continue;
+    crc = crc32(c.bytes, crc);
+    size += c.bytes.length;
+    parts.push(c.deflated);
+  }
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(size % 2 ** 32, 4);
+  parts.push(DEFLATE_END, trailer);
+  return Buffer.concat(parts);
 }
 
 const HEADER_CHUNKS = new Map<string, Chunk>([...HEADERS].map(([name, text]) => [name, new Chunk(Buffer.from(text))]));

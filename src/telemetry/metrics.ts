@@ -1,7 +1,7 @@
 // The instruments of the metrics declared in metric-table.ts, and where they read their figures.
 import { Readable } from 'node:stream';
 import client from 'prom-client';
-import { ConnectHistograms, EndpointSeriesCache, type EndpointSeriesFigures } from './endpoint-series.js';
+import { ConnectHistograms, EndpointSeriesCache, gzipOf, type EndpointSeriesFigures } from './endpoint-series.js';
 import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
 import { storeMetrics } from './store-metrics.js';
 import { DEFAULTS } from '../model/defaults.js';
@@ -12,7 +12,7 @@ import type { StoreObserver } from '../store/store.js';
  * of the chunks kept rendered between scrapes (endpoint-series.ts)
  */
 export interface EndpointSeries {
-  /** GZIP: the chunks as gzip members, one after the other (the reply's Content-Encoding: gzip) */
+  /** GZIP: the chunks as one gzip member made of their kept deflate pieces (the reply's Content-Encoding: gzip) */
   metrics(prefix?: string, gzip?: boolean): Promise<Buffer | Readable>;
 }
 
@@ -245,9 +245,9 @@ export function createMetrics(build: { version: string }): Metrics {
       const backends = await backendRegistry.metrics();
       const r = read();
       const chunks = rendered.render(r.info, r.endpoints, connectSeconds, prefix + backends);
-      // gzip: one Buffer of a twentieth of the text's size (hundreds of small writes cost more than
+      // gzip: one Buffer (one member) of a twentieth of the text's size (hundreds of small writes cost more than
       // the copy); plain: the kept chunks as they are (a fresh multi-MiB Buffer pays a page fault per 4 KiB)
-      return gzip ? Buffer.concat(chunks.map((c) => c.gzip)) : Readable.from(chunks.map((c) => c.bytes), { objectMode: false });
+      return gzip ? gzipOf(chunks) : Readable.from(chunks.map((c) => c.bytes), { objectMode: false });
     },
   };
   // Backends: per service and backend, and per zone, read from the data plane's counters at scrape time.

@@ -1,6 +1,6 @@
 // /metrics as Prometheus users read it: per-endpoint series kept while the endpoint exists, the
 // info series to join on, daemon-wide totals that survive churn, the declared table, promtool's lint.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
@@ -212,7 +212,7 @@ describe('metrics Prometheus users can work with', () => {
     }
   });
 
-  it('a scrape in gzip when the scraper takes it (members one after the other), the same series as in plain text; plain otherwise', async () => {
+  it('a scrape in gzip when the scraper takes it (one member: curl --compressed reads it all), the same series as in plain text; plain otherwise', async () => {
     const { d, port, serviceId } = await world();
     const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
     const ep = await endpointStatus(d, created.body.id, 'accepted');
@@ -239,6 +239,11 @@ describe('metrics Prometheus users can work with', () => {
       expect(perEndpoint(zlib.gunzipSync(gz.body).toString('utf8'))).toEqual(lines);
     }
     expect((await get('gzip;q=0, identity')).headers['content-encoding']).toBeUndefined();
+    // curl --compressed reads a reply's first gzip member only: the reply is one member, so it reads every series
+    const viaCurl = await new Promise<string>((resolve, reject) => {
+      execFile('curl', ['-sS', '--compressed', '-H', `Authorization: Bearer ${METRICS_TOKEN}`, `${d.url}/metrics`], { maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    expect(perEndpoint(viaCurl)).toEqual(lines);
   });
 
   it('a real scrape is the declared table: every metric, its type, help and labels', async () => {

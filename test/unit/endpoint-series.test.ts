@@ -2,8 +2,8 @@
 // a Prometheus parser reads, every declared per-endpoint family with its help and type, cumulative
 // histogram buckets, escaped label values, and nothing of an endpoint that no longer exists.
 import { describe, expect, it } from 'vitest';
-import { gunzipSync } from 'node:zlib';
-import { Chunk, ConnectHistograms, CONNECT_BUCKETS, EndpointSeriesCache, escapeLabel, renderEndpointSeries as render } from '../../src/telemetry/endpoint-series.js';
+import { constants, crc32, gunzipSync, inflateRawSync } from 'node:zlib';
+import { Chunk, ConnectHistograms, gzipOf, CONNECT_BUCKETS, EndpointSeriesCache, escapeLabel, renderEndpointSeries as render } from '../../src/telemetry/endpoint-series.js';
 import { ENDPOINT_INFO_LABELS, METRICS, type EndpointInfo } from '../../src/telemetry/metric-table.js';
 
 /** the series as text (they come as one Buffer) */
@@ -106,9 +106,25 @@ describe('per-endpoint series in the text format', () => {
     expect(escapeLabel('plain-id')).toBe('plain-id');
   });
 
-  it('a kept gzip member holds its own bytes, not gzipSync\'s 16 KiB output buffer (6 KiB per endpoint at 1,000)', () => {
+  it('a kept deflate piece holds its own bytes, not zlib\'s 16 KiB output buffer (6 KiB per endpoint at 1,000)', () => {
     const chunk = new Chunk(Buffer.from('vpcep_endpoint_active_connections{endpoint_id="ep-1"} 2\n'.repeat(32)));
-    expect(gunzipSync(chunk.gzip).equals(chunk.bytes)).toBe(true);
-    expect(chunk.gzip.buffer.byteLength).toBeLessThan(16 * 1024);
+    expect(inflateRawSync(chunk.deflated, { finishFlush: constants.Z_SYNC_FLUSH }).equals(chunk.bytes)).toBe(true);
+    expect(chunk.deflated.buffer.byteLength).toBeLessThan(16 * 1024);
+  });
+
+  it('chunks gzipped are one member (curl --compressed reads only the first) with the CRC and size of their text', () => {
+    const chunks = ['# HELP a b\n', '', 'a{x="1"} 2\n'.repeat(500), 'é\n'].map((t) => new Chunk(Buffer.from(t)));
+    // an empty chunk of its own empty ArrayBuffer (as a block with no endpoint renders): Node's crc32() answers 0 for it
+    chunks.splice(1, 0, new Chunk(Buffer.from(new ArrayBuffer(0))));
+    const text = Buffer.concat(chunks.map((c) => c.bytes));
+    const gz = gzipOf(chunks);
+    expect(gunzipSync(gz).equals(text)).toBe(true);
+    expect(gz.readUInt32LE(gz.length - 4)).toBe(text.length);
+    expect(gz.readUInt32LE(gz.length - 8)).toBe(crc32(text));
+    // one member: what lies between its header and its trailer is one deflate stream, the whole text
+    const inflated = inflateRawSync(gz.subarray(10, gz.length - 8));
+    expect(inflated.equals(text)).toBe(true);
+    expect(gzipOf([]).length).toBe(20);
+    expect(gunzipSync(gzipOf([])).length).toBe(0);
   });
 });
