@@ -84,14 +84,70 @@ function header(name: MetricName): string {
  */
 export class Chunk {
   private raw: Buffer | null = null;
+  /** the CRC-32 of its bytes, and x^(8 * their length) mod the CRC's polynomial: both made with the deflate piece */
+  crc = 0;
+  shift = 0;
 
   constructor(readonly bytes: Buffer) {}
 
   get deflated(): Buffer {
-    // copied out: the answer is a view of zlib's 16 KiB output buffer, which a kept piece of a
-    // few hundred bytes would hold for good (16 KiB per chunk: 6 KiB per endpoint at 1,000; issue 16)
-    return (this.raw ??= Buffer.from(deflateRawSync(this.bytes, { level: constants.Z_BEST_SPEED, finishFlush: constants.Z_SYNC_FLUSH })));
+    if (this.raw === null) {
+      // copied out: the answer is a view of zlib's 16 KiB output buffer, which a kept piece of a
+      // few hundred bytes would hold for good (16 KiB per chunk: 6 KiB per endpoint at 1,000; issue 16)
+      this.raw = Buffer.from(deflateRawSync(this.bytes, { level: constants.Z_BEST_SPEED, finishFlush: constants.Z_SYNC_FLUSH }));
+      // (Node 20's crc32() of an empty Buffer with an empty ArrayBuffer of its own answers 0: an empty chunk's is 0 anyway)
+      this.crc = this.bytes.length === 0 ? 0 : crc32(this.bytes);
+      this.shift = x8nModP(this.bytes.length);
+    }
+    return this.raw;
   }
+}
+
+// CRC-32 combination, as zlib's crc32_combine() (its crc32.c: multmodp, x2nmodp), which Node does
+// not expose: the CRC of A then B is (CRC(A) times x^(8 * length of B)) xor CRC(B), mod the
+// polynomial, in the CRC's reflected bit order. A chunk keeps its CRC and its x^(8n), so a scrape
+// joins the CRCs of its chunks in 32 steps each instead of reading 5.6 MiB of text again.
+const POLY = 0xedb88320;
+
+/** A times B modulo the CRC's polynomial (reflected: x^0 is the top bit) */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if ((a & m) !== 0) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** x^(2^k) mod the polynomial, k = 0..31 */
+const X2N: readonly number[] = (() => {
+  const t: number[] = [];
+  let p = 0x40000000; // x^1
+  t.push(p);
+  for (let n = 1; n < 32; n++) t.push((p = multModP(p, p)));
+  return t;
+})();
+
+/** x^(8 * N) mod the polynomial: what a CRC is multiplied by to be followed by N bytes */
+export function x8nModP(n: number): number {
+  let p = 0x80000000; // x^0
+  let k = 3;
+  while (n > 0) {
+    if (n % 2 === 1) p = multModP(X2N[k & 31]!, p);
+    n = Math.floor(n / 2);
+    k++;
+  }
+  return p;
+}
+
+/** the CRC-32 of A's bytes then B's, from CRC A, CRC B and B's x^(8 * length) */
+export function crc32Combine(crcA: number, crcB: number, shiftB: number): number {
+  return (multModP(shiftB, crcA) ^ crcB) >>> 0;
 }
 
 /** RFC 1952: the magic, deflate, no flags, no time, no extra flags, OS unknown */
@@ -109,11 +165,9 @@ export function gzipOf(chunks: readonly Chunk[]): Buffer {
   let size = 0;
   const parts: Buffer[] = [GZIP_HEADER];
   for (const c of chunks) {
-    // an empty chunk skipped: Node 20's crc32() of an empty Buffer (Buffer.from('')) answers 0, not the value it was given
-    if (c.bytes.length === 0) continue;
-    crc = crc32(c.bytes, crc);
-    size += c.bytes.length;
     parts.push(c.deflated);
+    crc = crc32Combine(crc, c.crc, c.shift);
+    size += c.bytes.length;
   }
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);

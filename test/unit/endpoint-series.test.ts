@@ -2,8 +2,9 @@
 // a Prometheus parser reads, every declared per-endpoint family with its help and type, cumulative
 // histogram buckets, escaped label values, and nothing of an endpoint that no longer exists.
 import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { constants, crc32, gunzipSync, inflateRawSync } from 'node:zlib';
-import { Chunk, ConnectHistograms, gzipOf, CONNECT_BUCKETS, EndpointSeriesCache, escapeLabel, renderEndpointSeries as render } from '../../src/telemetry/endpoint-series.js';
+import { Chunk, ConnectHistograms, crc32Combine, gzipOf, x8nModP, CONNECT_BUCKETS, EndpointSeriesCache, escapeLabel, renderEndpointSeries as render } from '../../src/telemetry/endpoint-series.js';
 import { ENDPOINT_INFO_LABELS, METRICS, type EndpointInfo } from '../../src/telemetry/metric-table.js';
 
 /** the series as text (they come as one Buffer) */
@@ -125,6 +126,19 @@ describe('per-endpoint series in the text format', () => {
     const inflated = inflateRawSync(gz.subarray(10, gz.length - 8));
     expect(inflated.equals(text)).toBe(true);
     expect(gzipOf([]).length).toBe(20);
+    // the CRCs joined as zlib's crc32_combine: the CRC of random texts cut at random places
+    for (let round = 0; round < 50; round++) {
+      const all = randomBytes(1 + Math.floor(Math.random() * 20_000));
+      const cuts = Array.from({ length: 1 + Math.floor(Math.random() * 6) }, () => Math.floor(Math.random() * all.length)).sort((a, b) => a - b);
+      let crc = 0;
+      let from = 0;
+      for (const to of [...cuts, all.length]) {
+        const part = all.subarray(from, to);
+        crc = crc32Combine(crc, part.length ? crc32(part) : 0, x8nModP(part.length));
+        from = to;
+      }
+      expect(crc).toBe(crc32(all));
+    }
     expect(gunzipSync(gzipOf([])).length).toBe(0);
   });
 });
