@@ -1,5 +1,6 @@
 // The instruments of the metrics declared in metric-table.ts, and where they read their figures.
 import { Readable } from 'node:stream';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
 import { ConnectHistograms, EndpointSeriesCache, gzipOf, type EndpointSeriesFigures } from './endpoint-series.js';
 import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
@@ -159,12 +160,50 @@ export interface ZoneFigures {
 
 const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, rejected: {}, closed: {}, receivedBytes: 0, sentBytes: 0, snatPorts: 0 };
 
+/** a timer period that never ends in a daemon's life (2^31 - 1 ms, 24.8 days: setTimeout's longest) */
+const UNUSED_SAMPLER_MS = 2 ** 31 - 1;
+
+/**
+ * `nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds`, prom-client's names, from a
+ * sampler of RESOLUTION ms: the delay past the sampler's period. Node's monitorEventLoopDelay
+ * records the whole time between its timer's runs, period included, so prom-client's gauges read
+ * its 10 ms idle, and 100 ms at the period this daemon samples at (one wake of an idle JS thread
+ * in ten of prom-client's). Each figure of a scrape covers the samples since the one before.
+ */
+function eventLoopDelay(registry: client.Registry, resolution: number): void {
+  const names = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'].map((f) => `nodejs_eventloop_lag_${f}_seconds`);
+  for (const name of names) registry.removeSingleMetric(name);
+  const h = monitorEventLoopDelay({ resolution });
+  h.enable();
+  const period = resolution / 1_000;
+  const past = (ns: number) => Math.max(0, ns / 1e9 - period);
+  const gauge = (name: string, help: string, collect?: () => void) => new client.Gauge({ name, help, registers: [registry], ...(collect ? { collect } : {}) });
+  const figures: Array<[client.Gauge, () => number]> = [];
+  // the first gauge's collect sets every one, then starts a new window (the registry asks them in order)
+  const min = gauge('nodejs_eventloop_lag_min_seconds', 'The shortest event loop delay sampled since the last scrape (past the sampler\'s period).', () => {
+    for (const [g, read] of figures) g.set(h.count === 0 ? 0 : read());
+    h.reset();
+  });
+  figures.push(
+    [min, () => past(h.min)],
+    [gauge('nodejs_eventloop_lag_max_seconds', 'The longest event loop delay sampled since the last scrape (past the sampler\'s period).'), () => past(h.max)],
+    [gauge('nodejs_eventloop_lag_mean_seconds', 'The mean event loop delay sampled since the last scrape (past the sampler\'s period).'), () => past(h.mean)],
+    [gauge('nodejs_eventloop_lag_stddev_seconds', 'The standard deviation of the event loop delays sampled since the last scrape.'), () => h.stddev / 1e9],
+    [gauge('nodejs_eventloop_lag_p50_seconds', 'The median event loop delay sampled since the last scrape (past the sampler\'s period).'), () => past(h.percentile(50))],
+    [gauge('nodejs_eventloop_lag_p90_seconds', 'The 90th percentile of the event loop delays sampled since the last scrape (past the sampler\'s period).'), () => past(h.percentile(90))],
+    [gauge('nodejs_eventloop_lag_p99_seconds', 'The 99th percentile of the event loop delays sampled since the last scrape (past the sampler\'s period).'), () => past(h.percentile(99))],
+  );
+}
+
 export function createMetrics(build: { version: string }): Metrics {
   const registry = new client.Registry();
   // the per-backend series name every tenant's services and their backends' real addresses:
   // served with the metrics token only, ahead of the per-endpoint series
   const backendRegistry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: DEFAULTS.api.eventLoopSampleMs });
+  // prom-client's event-loop delay sampler is given a resolution that never fires (its gauges of
+  // the histogram are replaced below); its nodejs_eventloop_lag_seconds (a setImmediate at scrape) stays
+  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: UNUSED_SAMPLER_MS });
+  eventLoopDelay(registry, DEFAULTS.api.eventLoopSampleMs);
   // promtool's lint refuses gauges named *_total; each is its grouped gauge summed (sum(nodejs_active_handles)).
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   let source: () => StatusCounts = () => ({ services: {}, endpoints: {} });
