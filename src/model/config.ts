@@ -414,7 +414,8 @@ export function validateConfig(raw: unknown, source: string): Config {
     if (value === undefined) return;
     const key = `${space}:${value}`;
     const first = seenUnique.get(key);
-    if (first) bad(path, `duplicate ${space} ${JSON.stringify(value)} (first at ${first})`);
+    // a secret is named by where it is, never shown
+    if (first) bad(path, space === 'token' ? `the same token as ${first}` : `duplicate ${space} ${JSON.stringify(value)} (first at ${first})`);
     else seenUnique.set(key, path);
   };
   accounts.forEach((a, i) => {
@@ -427,6 +428,8 @@ export function validateConfig(raw: unknown, source: string): Config {
     accountNames.add(a.name);
   });
   if (accounts.length === 0) accountNames.add('default');
+  // the metrics token reads every tenant's series: an account's token must not be it
+  unique('token', c.metrics?.token, 'metrics.token');
 
   const region = c.region ?? DEFAULTS.region;
   const zones = c.zones ?? defaultZones(region);

@@ -121,7 +121,9 @@ describe('config validation', () => {
     ['a bad port target', (c: any) => { c.vpcs[0].ports[0].target = 'localhost'; }, /^vpcs\[0\]\.ports\[0\]\.target: /],
     ['a duplicate id', (c: any) => { c.vpcs[0].subnets[0].id = 'vpc-app'; c.vpcs[0].ports[0].subnet = 'vpc-app'; c.vpcs[0].route_tables[0].subnets = ['vpc-app']; }, /^vpcs\[0\]\.subnets\[0\]\.id: duplicate id "vpc-app" \(first at vpcs\[0\]\.id\)/],
     ['an unknown account', (c: any) => { c.vpcs[0].account = 'mallory'; }, /^vpcs\[0\]\.account: no account named "mallory"/],
-    ['a duplicate token', (c: any) => { c.accounts.push({ name: 'b', token: 'provider-secret' }); }, /^accounts\[1\]\.token: duplicate token/],
+    ['a duplicate token (not shown)', (c: any) => { c.accounts.push({ name: 'b', token: 'provider-secret' }); }, /^accounts\[1\]\.token: the same token as accounts\[0\]\.token$/m],
+    // the metrics token reads every tenant's series
+    ['the metrics token an account\'s', (c: any) => { c.metrics = { token: 'provider-secret-0123' }; c.accounts[0].token = 'provider-secret-0123'; }, /^metrics\.token: the same token as accounts\[0\]\.token$/m],
     ['a short token', (c: any) => { c.accounts[0].token = 'x'; }, /^accounts\[0\]\.token: /],
     ['a token of spaces', (c: any) => { c.accounts[0].token = '          '; }, /^accounts\[0\]\.token: must not be blank/],
     ['a bad snat mode', (c: any) => { c.dataplane = { snat: 'magic' }; }, /^dataplane\.snat: /],
