@@ -115,7 +115,9 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   // 6891 6.1.1: an OPT answers an OPT; without it dig took the server for one without EDNS), else bare
   const unread = opcode !== 0 ? 'NOTIMP' : 'FORMERR';
   const fail = (): Decided => ({ reply: header(id, base | RCODES[unread], null, 0), kind: 'malformed', rcode: unread, vpc });
-  if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return fail();
+  // one question, no answer; an authority record only as IXFR's (RFC 1995 3: the client's SOA), read below
+  const authorities = query.readUInt16BE(8);
+  if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || authorities > 1) return fail();
 
   let qtype: number;
   let qclass: number;
@@ -132,6 +134,11 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     qclass = query.readUInt16BE(qEnd + 2);
     qEnd += 4;
     let at = qEnd;
+    if (authorities === 1) {
+      if (qtype !== TYPE_IXFR) return fail();
+      at = recordData(query, at).end;
+      if (at > query.length) return fail();
+    }
     for (let n = query.readUInt16BE(10); n > 0; n--) {
       const rr = codecs.answer.decode(query, at);
       // where the record ends by its own data length: dns-packet reads an A record's 4 bytes and

@@ -266,6 +266,16 @@ describe('answers follow health and zone affinity', () => {
     backends.push(await startBackend(echo, { host: '127.0.0.1', port }));
     await waitFor(async () => JSON.stringify(await lookup(name, IN_VPC)) === JSON.stringify([eniA, eniB]), 30_000, 'ENI a back in the answers');
     expect(await healthOf('port-web')).toBe('healthy');
+    // a zone down takes its ENI out at once; every zone of the endpoint down: all its ENIs answer (fail open), refused at connect
+    try {
+      expect((await d.consumer.post('/sim/zones/sim-1a/down')).status).toBe(200);
+      expect(await lookup(name, IN_VPC)).toEqual([eniB]);
+      expect((await d.consumer.post('/sim/zones/sim-1b/down')).status).toBe(200);
+      expect(await lookup(name, IN_VPC)).toEqual([eniA, eniB]);
+    } finally {
+      for (const z of ['sim-1a', 'sim-1b']) await d.consumer.post(`/sim/zones/${z}/up`);
+    }
+    expect(await lookup(name, IN_VPC)).toEqual([eniA, eniB]);
   }, 90_000);
 });
 

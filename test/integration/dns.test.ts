@@ -306,7 +306,14 @@ describe('bad queries get DNS errors, never a crash', () => {
       withOpts(34, [opt()]),
       query('vpce.amazonaws.com', 'AXFR', 35),
       query('vpce.amazonaws.com', 'IXFR', 36),
-    ], 6)).map(decode).map((r) => [r.id, r] as const));
+      // a real IXFR carries the client's SOA in its authority section (RFC 1995 3): NOTIMP too, not FORMERR
+      dnsPacket.encode({
+        type: 'query', id: 37, questions: [{ type: 'IXFR', name: 'vpce.amazonaws.com' }],
+        authorities: [{ type: 'SOA', name: 'vpce.amazonaws.com', ttl: 0, data: { mname: 'ns.x', rname: 'h.x', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 1 } }],
+      } as never),
+      // an authority record in any other query stays malformed
+      dnsPacket.encode({ type: 'query', id: 38, questions: [{ type: 'A', name: 'vpce.amazonaws.com' }], authorities: [{ type: 'A', name: 'x.', ttl: 0, data: '1.2.3.4' }] } as never),
+    ], 8)).map(decode).map((r) => [r.id, r] as const));
     expect(replies.get(31)?.rcode).toBe('FORMERR');
     expect(replies.get(32)?.rcode).toBe('FORMERR');
     // BADVERS is 16: 0 in the header, 1 in the upper bits our OPT record carries; no answer
@@ -318,6 +325,8 @@ describe('bad queries get DNS errors, never a crash', () => {
     expect(replies.get(34)?.additionals).toEqual([expect.objectContaining({ type: 'OPT', extendedRcode: 0 })]);
     expect(replies.get(35)?.rcode).toBe('NOTIMP');
     expect(replies.get(36)?.rcode).toBe('NOTIMP');
+    expect(replies.get(37)?.rcode).toBe('NOTIMP');
+    expect(replies.get(38)?.rcode).toBe('FORMERR');
   });
 
   it('TCP: several queries on one connection, answered in frames; a frame whose length lies does not hold up others', async () => {
