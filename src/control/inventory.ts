@@ -8,7 +8,7 @@ import { DEFAULT_AWS_ACCOUNT_ID } from '../model/aws-identity.js';
 import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServiceSpec } from '../model/config.js';
 import { DEFAULT_ACCOUNT_NAME, DEFAULTS } from '../model/defaults.js';
 import { cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
-import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
+import { MAX_VPC_NUMBER, pickVpcNumber } from '../net/loopback.js';
 import { keyOf, snapshotAfter, StoreConflict, StoreError, type Change, type Documents, type Snapshot, type Store } from '../store/store.js';
 import type { Account, Endpoint, EndpointService, RouteTable, Vpc } from '../model/types.js';
 
@@ -18,9 +18,14 @@ export interface Inventory {
   readonly publicServices: readonly EndpointService[];
   /** every loopback number handed out, by VPC id (config VPCs' and those made through the API) */
   readonly vpcNumbers?: Readonly<Record<string, number>>;
+  /** the numbers of deleted API VPCs (meta `vpc_numbers_retired`), less one a config VPC took */
+  readonly retiredVpcNumbers?: Readonly<Record<string, number>>;
   /** what must be written so the next start sees the same ids and numbers */
   readonly changes: readonly Change[];
 }
+
+/** meta record: the loopback numbers of deleted API VPCs, each with when it was retired (network.ts) */
+export const RETIRED_VPC_NUMBERS = 'vpc_numbers_retired';
 
 export class InventoryError extends Error {
   constructor(message: string) {
@@ -42,6 +47,8 @@ export interface InventoryOptions {
 export function applyInventory(config: Config, snap: Documents, opts: InventoryOptions): Inventory {
   const ids = { ...((snap.get('meta')?.get('ids') as Record<string, string> | undefined) ?? {}) };
   const numbers = { ...((snap.get('meta')?.get('vpc_numbers') as Record<string, number> | undefined) ?? {}) };
+  const retiredBefore = (snap.get('meta')?.get(RETIRED_VPC_NUMBERS) as Record<string, number> | undefined) ?? {};
+  let retired: Record<string, number> = retiredBefore;
   const idFor = (key: string, make: () => string) => (ids[key] ??= make());
 
   const accountSpecs: ReadonlyArray<AccountSpec> = config.accounts.length
@@ -63,11 +70,11 @@ export function applyInventory(config: Config, snap: Documents, opts: InventoryO
     const id = v.id ?? idFor(`vpc:${v.account}:${v.cidr}`, randomUUID);
     let number = numbers[id];
     if (number === undefined) {
-      number = MIN_VPC_NUMBER;
-      while (usedNumbers.has(number)) number++;
-      if (number > MAX_VPC_NUMBER) {
-        throw new InventoryError(`${opts.source}: VPC ${id}: every loopback number 1-${MAX_VPC_NUMBER} is taken`);
-      }
+      // as an API VPC's (network.ts): never a deleted VPC's while another is free
+      const picked = pickVpcNumber(usedNumbers, retired);
+      if (picked === null) throw new InventoryError(`${opts.source}: VPC ${id}: every loopback number 1-${MAX_VPC_NUMBER} is taken`);
+      number = picked.number;
+      retired = picked.retired;
       numbers[id] = number;
       usedNumbers.add(number);
     }
@@ -107,6 +114,7 @@ export function applyInventory(config: Config, snap: Documents, opts: InventoryO
   const changes: Change[] = [
     { kind: 'meta', id: 'ids', value: ids },
     { kind: 'meta', id: 'vpc_numbers', value: numbers },
+    ...(retired !== retiredBefore && Object.keys(retired).length !== Object.keys(retiredBefore).length ? [{ kind: 'meta', id: RETIRED_VPC_NUMBERS, value: retired } as Change] : []),
   ];
   const accountNames = new Set(accounts.map((a) => a.name));
   for (const name of snap.get('account')?.keys() ?? []) if (!accountNames.has(name)) changes.push({ kind: 'account', id: name, value: null });
@@ -117,7 +125,7 @@ export function applyInventory(config: Config, snap: Documents, opts: InventoryO
   const publicIds = new Set(publicServices.map((s) => s.id));
   for (const s of storedServices) if (s.public && !publicIds.has(s.id)) changes.push({ kind: 'service', id: s.id, value: null });
   for (const s of publicServices) changes.push({ kind: 'service', id: s.id, value: s });
-  return { accounts, vpcs, publicServices, vpcNumbers: numbers, changes };
+  return { accounts, vpcs, publicServices, vpcNumbers: numbers, retiredVpcNumbers: retired, changes };
 }
 
 /** rounds of load, apply and commit before a start-up whose config documents keep changing under it gives up */

@@ -13,9 +13,10 @@ import { DomainError } from '../model/errors.js';
 import { applyTags, sameRequest } from '../model/rules.js';
 import { admitsMembers, type Account, type ClientToken, type RouteTable, type SecurityGroup, type SecurityGroupRule, type Subnet, type Tag, type Vpc } from '../model/types.js';
 import { cidrCovers, cidrOf, cidrsOverlap, parseCidr, SNAT_RANGE, type Cidr } from '../net/cidr.js';
-import { MAX_VPC_NUMBER, MIN_VPC_NUMBER } from '../net/loopback.js';
+import { MAX_VPC_NUMBER, MIN_VPC_NUMBER, pickVpcNumber } from '../net/loopback.js';
 import type { Change } from '../store/store.js';
 import { aclsOfDeletedVpc } from './network-acls.js';
+import { RETIRED_VPC_NUMBERS } from './inventory.js';
 import type { ControlState } from './state.js';
 import { pushEndpoint, pushRouting } from './transitions.js';
 import { checkZone } from './zones.js';
@@ -75,11 +76,15 @@ function checkNewId(st: ControlState, id: string): void {
   if (taken) throw new DomainError('InvalidParameter', `id ${id} is already taken`);
 }
 
-/** the lowest loopback number never handed out (config VPCs' numbers stay theirs even while they are out of the config) */
-function newVpcNumber(st: ControlState): number {
+/**
+ * the lowest loopback number never handed out (config VPCs' numbers stay theirs even while they are
+ * out of the config; a deleted VPC's is retired), else the one retired longest ago (pickVpcNumber)
+ */
+function newVpcNumber(st: ControlState): { number: number; retired: Record<string, number> } {
   const used = new Set([...Object.values(st.vpcNumbers), ...[...st.vpcs.values()].map((v) => v.number)]);
-  for (let n = MIN_VPC_NUMBER; n <= MAX_VPC_NUMBER; n++) if (!used.has(n)) return n;
-  throw new DomainError('VpcLimitExceeded', `every loopback number ${MIN_VPC_NUMBER}-${MAX_VPC_NUMBER} is taken: no more VPCs in the region`);
+  const picked = pickVpcNumber(used, st.retiredVpcNumbers);
+  if (picked === null) throw new DomainError('VpcLimitExceeded', `every loopback number ${MIN_VPC_NUMBER}-${MAX_VPC_NUMBER} is taken: no more VPCs in the region`);
+  return picked;
 }
 
 const vpcChange = (v: Vpc): Change => ({ kind: 'apivpc', id: v.id, value: v });
@@ -100,7 +105,7 @@ export async function createVpc(st: ControlState, caller: Account, cmd: CreateVp
     let made = 0;
     for (const v of st.vpcs.values()) if (v.origin === 'api' && v.account === caller.name) made++;
     if (made >= caller.quotas.vpc) throw new DomainError('VpcLimitExceeded', `quota exceeded: at most ${caller.quotas.vpc} VPCs per account`);
-    const number = newVpcNumber(st);
+    const { number, retired } = newVpcNumber(st);
     const v: Vpc = {
       id: cmd.id, account: caller.name, cidr: cidr.text, number, subnets: [], ports: [], origin: 'api',
       route_tables: [{ id: cmd.mainRouteTableId, default: true, subnets: [], routes: [{ destination: cidr.text, type: 'local', owner: 'system' }], tags: [] }],
@@ -112,10 +117,15 @@ export async function createVpc(st: ControlState, caller: Account, cmd: CreateVp
       default: true, ingress: [], egress: [{ protocol: '-1', from_port: 0, to_port: 65535, cidr: '0.0.0.0/0' }], tags: [],
     };
     const numbers = { ...st.vpcNumbers, [v.id]: number };
-    await st.commit([vpcChange(v), sgChange(sg), { kind: 'meta', id: 'vpc_numbers', value: numbers }], () => {
+    const reused = Object.keys(retired).length !== Object.keys(st.retiredVpcNumbers).length;
+    await st.commit([
+      vpcChange(v), sgChange(sg), { kind: 'meta', id: 'vpc_numbers', value: numbers },
+      ...(reused ? [{ kind: 'meta', id: RETIRED_VPC_NUMBERS, value: retired } as Change] : []),
+    ], () => {
       st.vpcs.set(v.id, v);
       st.securityGroups.set(sg.id, sg);
       st.vpcNumbers = numbers;
+      if (reused) st.retiredVpcNumbers = retired;
     });
     return v;
   });
@@ -145,12 +155,15 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
     const defaults = [...st.securityGroups.values()].filter((g) => g.vpc_id === id);
     const numbers = { ...st.vpcNumbers };
     delete numbers[id];
+    // its number is retired, not free: handed out again only once every other has been (pickVpcNumber)
+    const retired = { ...st.retiredVpcNumbers, [v.number]: Date.now() };
     const changes: Change[] = [
       { kind: 'apivpc', id, value: null },
       ...defaults.map((g): Change => ({ kind: 'securitygroup', id: g.id, value: null })),
       ...v.route_tables.filter((t) => st.userRoutes.has(t.id)).map((t): Change => ({ kind: 'routetable', id: t.id, value: null })),
       ...acls.changes,
       { kind: 'meta', id: 'vpc_numbers', value: numbers },
+      { kind: 'meta', id: RETIRED_VPC_NUMBERS, value: retired },
     ];
     await st.commit(changes, () => {
       st.vpcs.delete(id);
@@ -158,6 +171,7 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
       for (const g of defaults) st.securityGroups.delete(g.id);
       for (const t of v.route_tables) st.userRoutes.delete(t.id);
       st.vpcNumbers = numbers;
+      st.retiredVpcNumbers = retired;
     });
   });
   await pushRouting(st);

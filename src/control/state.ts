@@ -32,7 +32,7 @@ import {
 } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
-import type { Inventory } from './inventory.js';
+import { RETIRED_VPC_NUMBERS, type Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
 
 export interface ControlLogger {
@@ -197,6 +197,8 @@ export class ControlState {
   readonly faultVerdicts = new Map<string, FaultVerdict>();
   /** every loopback number ever handed out, by VPC id (meta `vpc_numbers`): config VPCs' and API VPCs' */
   vpcNumbers: Readonly<Record<string, number>>;
+  /** the numbers of deleted API VPCs, each with when it was retired (ms; meta `vpc_numbers_retired`) */
+  retiredVpcNumbers: Readonly<Record<string, number>>;
   /** counts the commits made visible (the DNS server's view cache compares it) */
   revision = 0;
   /** the store's revision this state reflects (its own commits, and watched batches once wired) */
@@ -251,6 +253,7 @@ export class ControlState {
     for (const g of o.internetGateways ?? []) this.internetGateways.set(g.id, g);
     for (const a of o.networkAcls ?? []) this.networkAcls.set(a.id, a);
     this.vpcNumbers = o.inventory.vpcNumbers ?? {};
+    this.retiredVpcNumbers = o.inventory.retiredVpcNumbers ?? {};
     for (const s of o.services) this.services.set(s.id, s);
     for (const e of o.endpoints) this.endpoints.set(e.id, endpointWithEnis(e, this.vpcs, this.zones));
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
@@ -570,6 +573,8 @@ export class ControlState {
       this.faults.setSwitches(id === FAILURE_SWITCHES.endpoint ? 'endpoint' : 'service', value as Record<string, string>);
     } else if (id === 'vpc_numbers') {
       this.vpcNumbers = value as Record<string, number>;
+    } else if (id === RETIRED_VPC_NUMBERS) {
+      this.retiredVpcNumbers = value as Record<string, number>;
     }
   }
 

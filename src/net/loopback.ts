@@ -59,3 +59,26 @@ export function parseHostAddress(host: string): HostAddressParts | null {
 export function simulatedAddress(vpcBase: number, low16: number): number {
   return ((vpcBase & 0xffff0000) | low16) >>> 0;
 }
+
+/**
+ * A new VPC's number: the lowest one never handed out (not in USED, the numbers of the VPCs that
+ * exist or that the config holds, nor in RETIRED, those of deleted VPCs, each with when it was
+ * retired), so that a stale client or DNS answer of a deleted VPC's 127.k addresses never lands
+ * in another VPC; once every number has been handed out, the one retired longest ago. Returns the
+ * number and the retired set without it; null when every number is in use.
+ */
+export function pickVpcNumber(used: ReadonlySet<number>, retired: Readonly<Record<string, number>>): { number: number; retired: Record<string, number> } | null {
+  for (let n = MIN_VPC_NUMBER; n <= MAX_VPC_NUMBER; n++) {
+    if (!used.has(n) && retired[n] === undefined) return { number: n, retired: { ...retired } };
+  }
+  let oldest: number | null = null;
+  for (const [n, at] of Object.entries(retired)) {
+    const k = Number(n);
+    if (used.has(k)) continue;
+    if (oldest === null || at < retired[oldest]! || (at === retired[oldest]! && k < oldest)) oldest = k;
+  }
+  if (oldest === null) return null;
+  const rest = { ...retired };
+  delete rest[oldest];
+  return { number: oldest, retired: rest };
+}

@@ -290,6 +290,19 @@ describe('the network inventory through the EC2 API', () => {
     for (const id of made) await consumer.send(new DeleteVpcCommand({ VpcId: id }));
   });
 
+  it('a deleted VPC\'s loopback number is retired, not handed to the next VPC (another account\'s): its 127.k addresses never land in another VPC', async () => {
+    const numberOf = (id: string) => d.daemon.control.routing().vpcs.get(id)!.number;
+    const mine = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.92.0.0/16' }))).Vpc!.VpcId!;
+    const k = numberOf(mine);
+    await consumer.send(new DeleteVpcCommand({ VpcId: mine }));
+    const theirs = (await provider.send(new CreateVpcCommand({ CidrBlock: '10.93.0.0/16' }))).Vpc!.VpcId!;
+    expect(numberOf(theirs)).toBeGreaterThan(k);
+    const again = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.92.0.0/16' }))).Vpc!.VpcId!;
+    expect(numberOf(again)).toBeGreaterThan(numberOf(theirs));
+    await provider.send(new DeleteVpcCommand({ VpcId: theirs }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: again }));
+  });
+
   it('CreateVpc with AmazonProvidedIpv6CidrBlock=false and CreateSubnet with Ipv6Native=false (Terraform sends them) ask for nothing; true is refused', async () => {
     expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: '172.18.0.0/16', AmazonProvidedIpv6CidrBlock: true }))))
       .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
