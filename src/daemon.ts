@@ -275,6 +275,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       storeObserver: metrics.store,
     });
     lap('data_plane_and_state_ms');
+    if (control.awsMode === 'closed') {
+      log.warn({ accounts: config.accounts.map((a) => a.name) }, 'aws: several accounts and no AWS access key: the AWS API refuses every request until each account has accounts[].aws keys');
+    }
     const awsNames = { region: awsRegion(config.region), awsIdOf: (account: string) => control.awsIdOf(account) };
     const openNotifier = new WebhookNotifier({
       topics: new Map(config.aws.snsTopics.map((t) => [t.arn, t.url])),

@@ -71,6 +71,15 @@ export function twoAccountConfig(overrides: Record<string, unknown> = {}): Recor
 }
 
 /**
+ * twoAccountConfig with the provider alone and its VPCs: with no AWS key configured, the AWS
+ * dialect is lenient only with one account (any credentials act as it)
+ */
+export function oneAccountConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const c = twoAccountConfig();
+  return { ...c, accounts: [PROVIDER], vpcs: (c.vpcs as Array<{ account: string }>).filter((v) => v.account === 'provider'), ...overrides };
+}
+
+/**
  * twoAccountConfig's VPCs in two zones: the provider's port-web in sim-1a and port-web-b (reaching
  * 127.0.0.2) in sim-1b, the consumer's subnet-a in sim-1a and subnet-b in sim-1b
  */

@@ -74,6 +74,11 @@ export class ControlPlane {
     return aws.awsAccountFor(this.aws, accessKeyId);
   }
 
+  /** how AWS requests are authenticated: verify, lenient or closed (src/model/aws-identity.ts) */
+  get awsMode(): aws.AwsIdentities['mode'] {
+    return this.aws.mode;
+  }
+
   accountByAwsId(awsAccountId: string): Account | undefined {
     return aws.accountByAwsId(this.aws, awsAccountId);
   }

@@ -26,8 +26,12 @@ export interface AwsCaller {
 }
 
 export interface AwsIdentities {
-  /** verify as soon as one account has an access key; lenient when none has */
-  readonly mode: 'verify' | 'lenient';
+  /**
+   * verify as soon as one account has an access key; when none has, lenient with one account (the
+   * embedded `default` one, or a config's only one: no other tenant to act as), closed with several
+   * (any request could act as the first: one tenant would be every tenant's way in)
+   */
+  readonly mode: 'verify' | 'lenient' | 'closed';
   readonly byAccessKey: ReadonlyMap<string, AwsCaller>;
   readonly byAwsId: ReadonlyMap<string, Account>;
   readonly byDomain: ReadonlyMap<string, Account>;
@@ -40,19 +44,21 @@ export function awsIdentities(accounts: Iterable<Account>): AwsIdentities {
   const byAwsId = new Map<string, Account>();
   const byDomain = new Map<string, Account>();
   let first: Account | null = null;
+  let count = 0;
   for (const a of accounts) {
     first ??= a;
+    count++;
     if (a.aws_access_key) byAccessKey.set(a.aws_access_key.id, { account: a, secret: a.aws_access_key.secret });
     byAwsId.set(a.aws_account_id, a);
     byDomain.set(a.domain_id, a);
   }
-  const mode = byAccessKey.size ? 'verify' : 'lenient';
+  const mode = byAccessKey.size ? 'verify' : count <= 1 ? 'lenient' : 'closed';
   return { mode, byAccessKey, byAwsId, byDomain, lenientAccount: mode === 'lenient' ? first : null };
 }
 
 /**
  * The account of an access key id. verify: a configured key -> its account and secret; an unknown
- * key -> null (AuthFailure). lenient: any key id -> the default account, secret null.
+ * key -> null (AuthFailure). lenient: any key id -> the default account, secret null. closed: null.
  */
 export function awsAccountFor(ids: AwsIdentities, accessKeyId: string): AwsCaller | null {
   if (ids.mode === 'lenient') return ids.lenientAccount && { account: ids.lenientAccount, secret: null };

@@ -8,7 +8,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, metricValue, NodeSha256, PROVIDER, scrapeMetrics, spawnDaemon, startTestDaemon, twoAccountConfig, waitFor, type ChildDaemon, type TestDaemon } from '../helpers.js';
+import { CONSUMER, metricValue, NodeSha256, oneAccountConfig, PROVIDER, scrapeMetrics, spawnDaemon, startTestDaemon, twoAccountConfig, waitFor, type ChildDaemon, type TestDaemon } from '../helpers.js';
 
 const KEY_PROVIDER = { accessKeyId: 'AKIAPROVIDER00000001', secretAccessKey: 'provider-aws-secret-key' };
 const KEY_CONSUMER = { accessKeyId: 'AKIACONSUMER00000001', secretAccessKey: 'consumer-aws-secret-key' };
@@ -68,9 +68,9 @@ async function rawExchange(url: string, request: string): Promise<string> {
   return data;
 }
 
-describe('AWS API, lenient (no key configured)', () => {
+describe('AWS API, lenient (one account, no key configured)', () => {
   let d: TestDaemon;
-  beforeAll(async () => { d = await startTestDaemon(); });
+  beforeAll(async () => { d = await startTestDaemon(oneAccountConfig()); });
   afterAll(async () => { await d.stop(); });
 
   it('STS GetCallerIdentity: any credentials act as the first account, request id in the header', async () => {
@@ -248,6 +248,29 @@ describe('AWS API, lenient (no key configured)', () => {
     const unknown = await fetch(`${d.url}/nowhere`);
     expect(unknown.status).toBe(404);
     expect((await unknown.json()).error_code).toMatch(/^EndPoint\./);
+  });
+});
+
+describe('AWS API, closed (several accounts, no key configured)', () => {
+  let d: TestDaemon;
+  beforeAll(async () => { d = await startTestDaemon(); });
+  afterAll(async () => { await d.stop(); });
+
+  it('refuses every request, signed with any key or unsigned, saying which config keys to add; nothing changes; the Huawei tokens still work', async () => {
+    // any key would have been the first account's (the provider's): any client its way in
+    const signed = await post(d.url, 'Action=CreateVpc&Version=2016-11-15&CidrBlock=10.77.0.0%2F16', { credentials: ANY_KEY });
+    expect(signed.status).toBe(401);
+    expect(signed.text).toContain('<Code>AuthFailure</Code>');
+    expect(signed.text).toMatch(/accounts\[\]\.aws\.access_key_id and secret_access_key/);
+    const unsigned = await post(d.url, 'Action=DeleteVpcEndpointServiceConfigurations&Version=2016-11-15&ServiceId.1=vpce-svc-0123456789abcdef0');
+    expect(unsigned.status).toBe(403);
+    expect(unsigned.text).toContain('<Code>MissingAuthenticationToken</Code>');
+    expect(unsigned.text).toMatch(/accounts\[\]\.aws/);
+    const who = await post(d.url, 'Action=GetCallerIdentity&Version=2011-06-15', { service: 'sts', credentials: ANY_KEY });
+    expect([who.status, who.text.includes('<Code>InvalidClientTokenId</Code>')]).toEqual([403, true]);
+    expect([...d.daemon.control.routing().vpcs.values()].map((v) => v.cidr)).not.toContain('10.77.0.0/16');
+    expect((await d.provider.get('/vpc-endpoint-services')).status).toBe(200);
+    expect(d.daemon.control.awsMode).toBe('closed');
   });
 });
 

@@ -16,7 +16,7 @@ import {
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, PROVIDER, startTestDaemon, tempDir, twoAccountConfig, type TestDaemon } from '../helpers.js';
+import { CONSUMER, oneAccountConfig, PROVIDER, startTestDaemon, tempDir, twoAccountConfig, type TestDaemon } from '../helpers.js';
 import { AWS_CLI } from './aws-sdk.js';
 
 const run = promisify(execFile);
@@ -49,9 +49,9 @@ if (!RUN) {
   });
 }
 
-describe.runIf(RUN)('the aws CLI, lenient (any credentials act as the first account)', () => {
+describe.runIf(RUN)('the aws CLI, lenient (one account, no key: any credentials act as it)', () => {
   let d: TestDaemon;
-  beforeAll(async () => { d = await startTestDaemon(); });
+  beforeAll(async () => { d = await startTestDaemon(oneAccountConfig()); });
   afterAll(async () => { await d.stop(); });
 
   it('sts get-caller-identity', async () => {
@@ -94,7 +94,7 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
   let ec2: EC2Client;
   let elb: ElasticLoadBalancingV2Client;
   beforeAll(async () => {
-    d = await startTestDaemon();
+    d = await startTestDaemon(oneAccountConfig());
     backend = net.createServer((s) => s.end());
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
     // a connection per call: between two calls an aws command may run past the API's keep-alive, and

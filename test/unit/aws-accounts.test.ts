@@ -153,12 +153,18 @@ const account = (name: string, awsId: string, key?: { id: string; secret: string
 });
 
 describe('which account an access key stands for', () => {
-  it('lenient (no key configured anywhere): any key id, even empty, is the first account, with no secret to check', () => {
-    const ids = awsIdentities([account('first', '111111111111'), account('second', '222222222222')]);
+  it('lenient (one account, no key configured): any key id, even empty, is that account, with no secret to check', () => {
+    const ids = awsIdentities([account('first', '111111111111')]);
     expect(ids.mode).toBe('lenient');
     for (const key of ['AKIAANYTHING00000000', 'test', '222222222222', '']) {
       expect(awsAccountFor(ids, key)).toEqual({ account: expect.objectContaining({ name: 'first' }), secret: null });
     }
+  });
+
+  it('closed (several accounts, no key configured): no key is any account, the first included (it would be every tenant\'s way in)', () => {
+    const ids = awsIdentities([account('first', '111111111111'), account('second', '222222222222')]);
+    expect(ids.mode).toBe('closed');
+    for (const key of ['AKIAANYTHING00000000', 'test', '222222222222', '']) expect(awsAccountFor(ids, key)).toBeNull();
   });
 
   it('verify (a key configured): a configured key is its account and secret; an unknown key, or an account without a key, is null', () => {

@@ -1,7 +1,8 @@
 // Who an AWS request is from (issue 12, "Accounts"; aws-ec2-api.md §6): the credential scope's
 // service picks the API, the access key id the account, and the signature is checked when the
-// config declares keys (verify) and not when it declares none (lenient: any credentials act as
-// the default account, as LocalStack does).
+// config declares keys (verify) and not when it declares none and one account (lenient: any
+// credentials act as that account, as LocalStack's do); several accounts and no key: every
+// request is refused (closed), for no key could stand for one of them.
 //
 // A request with no signature at all (`aws --no-sign-request`, a bare curl): in lenient mode it
 // acts as the default account too, so that an unsigned call works where any signature would; the
@@ -46,11 +47,16 @@ function refusal(f: Pick<SigV4Failure, 'code' | 'status' | 'message'>): AwsReque
   return new AwsRequestError(f.code, f.message, f.status);
 }
 
+/** why every AWS request is refused when several accounts and no key are configured (closed) */
+const CLOSED = 'no account of this vpcepd has an AWS access key, and with several accounts no key stands for one: ' +
+  'give each account accounts[].aws.access_key_id and secret_access_key in the config (README "The AWS API")';
+
 /** an unknown access key, in the API's words: EC2 AuthFailure (401), STS and ELBv2 InvalidClientTokenId (403) */
-function unknownKey(api: AwsApi): AwsRequestError {
+function unknownKey(api: AwsApi, closed: boolean): AwsRequestError {
+  const why = closed ? `: ${CLOSED}` : '';
   return api === 'ec2'
-    ? new AwsRequestError(SIGV4_FAILURES.unknownKey.code, 'AWS was not able to validate the provided access credentials', SIGV4_FAILURES.unknownKey.status)
-    : new AwsRequestError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+    ? new AwsRequestError(SIGV4_FAILURES.unknownKey.code, `AWS was not able to validate the provided access credentials${why}`, SIGV4_FAILURES.unknownKey.status)
+    : new AwsRequestError('InvalidClientTokenId', `The security token included in the request is invalid.${why ? ` ${CLOSED}` : ''}`, 403);
 }
 
 export class AwsAuthenticator {
@@ -73,6 +79,7 @@ export class AwsAuthenticator {
         // lenient: any key (the empty one too) acts as the default account; verify: no key, no entry
         const lenient = this.control.accountByAccessKey('');
         if (lenient && lenient.secret === null) return { api: apiOfVersion(version()), caller: lenient.account };
+        if (this.control.awsMode === 'closed') throw refusal({ ...scope, message: `${scope.message}: ${CLOSED}` });
       }
       throw refusal(scope);
     }
@@ -83,10 +90,10 @@ export class AwsAuthenticator {
     }
     const api = scope.service;
     const known = this.control.accountByAccessKey(scope.accessKeyId);
-    if (!known) throw unknownKey(api);
+    if (!known) throw unknownKey(api, this.control.awsMode === 'closed');
     if (known.secret !== null) {
       const r = this.verifier.verify(req, parts);
-      if (!r.ok) throw r.reason === 'unknownKey' ? unknownKey(api) : refusal(r);
+      if (!r.ok) throw r.reason === 'unknownKey' ? unknownKey(api, false) : refusal(r);
     }
     return { api, caller: known.account };
   }
