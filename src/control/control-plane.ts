@@ -43,11 +43,14 @@ import * as privateDns from './private-dns.js';
 import * as services from './services.js';
 import * as health from './target-health.js';
 import type { TargetHealthRow } from './target-health.js';
-import { ControlState, now, type ControlOptions } from './state.js';
+import { ControlState, now, type ControlOptions, type TagPlan } from './state.js';
 import * as transitions from './transitions.js';
 import * as zones from './zones.js';
 
 export type { ControlLogger, ControlOptions } from './state.js';
+
+/** what carries tags through an API */
+export type TaggedKind = 'endpoint_service' | 'endpoint' | 'internet_gateway' | 'network_acl' | network.NetworkTagKind;
 
 export class ControlPlane {
   readonly region: string;
@@ -523,21 +526,39 @@ export class ControlPlane {
 
   // ---- tags of either kind -------------------------------------------------------------------
 
-  async tag(caller: Account, kind: 'endpoint_service' | 'endpoint' | 'internet_gateway' | 'network_acl' | network.NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
-    if (kind === 'internet_gateway') return internetGateways.tagInternetGateway(this.st, caller, id, action, tags);
-    if (kind === 'network_acl') return networkAcls.tagNetworkAcl(this.st, caller, id, action, tags);
-    if (kind !== 'endpoint_service' && kind !== 'endpoint') return network.tagNetworkResource(this.st, caller, kind, id, action, tags);
+  /** one tag change on one resource (Huawei's tags/action) */
+  tag(caller: Account, kind: TaggedKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
+    return this.tagAll(caller, [{ kind, id }], action, tags);
+  }
+
+  /**
+   * One tag change on several resources (EC2's CreateTags and DeleteTags), all or nothing: every
+   * one is checked (owner, a config VPC's, the tag limit) before any changes, in one serial section
+   */
+  async tagAll(caller: Account, targets: ReadonlyArray<{ kind: TaggedKind; id: string }>, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
     await this.st.serial(async () => {
-      if (kind === 'endpoint_service') {
-        const s = this.st.ownService(caller, id);
-        const next = { ...s, tags: applyTags(s.tags, action, tags, DEFAULTS.limits.tagsPerResource), updated_at: now() };
-        await this.st.commit([{ kind: 'service', id, value: next }], () => this.st.services.set(id, next));
-      } else {
-        const e = this.st.ownEndpoint(caller, id);
-        const next = { ...e, tags: applyTags(e.tags, action, tags, DEFAULTS.limits.tagsPerResource), updated_at: now() };
-        await this.st.commit([{ kind: 'endpoint', id, value: next }], () => this.st.endpoints.set(id, next));
+      for (const t of targets) this.planTags(caller, t.kind, t.id, action, tags);
+      // planned again one at a time: two subnets of one VPC change the same VPC document
+      for (const t of targets) {
+        const p = this.planTags(caller, t.kind, t.id, action, tags);
+        await this.st.commit(p.changes, p.apply);
       }
     });
+  }
+
+  private planTags(caller: Account, kind: TaggedKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): TagPlan {
+    const st = this.st;
+    if (kind === 'internet_gateway') return internetGateways.planInternetGatewayTags(st, caller, id, action, tags);
+    if (kind === 'network_acl') return networkAcls.planNetworkAclTags(st, caller, id, action, tags);
+    if (kind !== 'endpoint_service' && kind !== 'endpoint') return network.planNetworkTags(st, caller, kind, id, action, tags);
+    if (kind === 'endpoint_service') {
+      const s = st.ownService(caller, id);
+      const next = { ...s, tags: applyTags(s.tags, action, tags, DEFAULTS.limits.tagsPerResource), updated_at: now() };
+      return { changes: [{ kind: 'service', id, value: next }], apply: () => st.services.set(id, next) };
+    }
+    const e = st.ownEndpoint(caller, id);
+    const next = { ...e, tags: applyTags(e.tags, action, tags, DEFAULTS.limits.tagsPerResource), updated_at: now() };
+    return { changes: [{ kind: 'endpoint', id, value: next }], apply: () => st.endpoints.set(id, next) };
   }
 
   tagsOf(caller: Account, kind: 'endpoint_service' | 'endpoint'): Map<string, Set<string>> {

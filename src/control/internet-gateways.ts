@@ -11,7 +11,7 @@ import { applyTags } from '../model/rules.js';
 import type { Account, InternetGateway, Vpc } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { apiVpc, ownVpc } from './network.js';
-import type { ControlState } from './state.js';
+import type { ControlState, TagPlan } from './state.js';
 import { pushRouting } from './transitions.js';
 
 const igwChange = (g: InternetGateway): Change => ({ kind: 'internetgateway', id: g.id, value: g });
@@ -80,12 +80,11 @@ export async function deleteInternetGateway(st: ControlState, caller: Account, i
   });
 }
 
-export async function tagInternetGateway(st: ControlState, caller: Account, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
-  await st.serial(async () => {
-    const g = ownGateway(st, caller, id);
-    const next: InternetGateway = { ...g, tags: applyTags(g.tags, action, tags, DEFAULTS.limits.tagsPerResource) };
-    await st.commit([igwChange(next)], () => st.internetGateways.set(id, next));
-  });
+/** a tag change of one of the caller's internet gateways, to commit (inside the caller's serial section) */
+export function planInternetGatewayTags(st: ControlState, caller: Account, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): TagPlan {
+  const g = ownGateway(st, caller, id);
+  const next: InternetGateway = { ...g, tags: applyTags(g.tags, action, tags, DEFAULTS.limits.tagsPerResource) };
+  return { changes: [igwChange(next)], apply: () => st.internetGateways.set(id, next) };
 }
 
 /**

@@ -20,7 +20,7 @@ import type { LiveEni } from '../model/events.js';
 import type { Account, NetworkAcl, Vpc } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { apiVpc } from './network.js';
-import type { ControlState } from './state.js';
+import type { ControlState, TagPlan } from './state.js';
 import { pushEndpoint } from './transitions.js';
 
 /** an ACL with the subnets associated with it */
@@ -156,12 +156,11 @@ export async function associateNetworkAcl(st: ControlState, caller: Account, sub
   await pushVpcEndpoints(st, vpcId);
 }
 
-export async function tagNetworkAcl(st: ControlState, caller: Account, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
-  await st.serial(async () => {
-    const { acl } = changeableAcl(st, caller, id);
-    const next: NetworkAcl = { ...acl, tags: applyTags(acl.tags, action, tags, DEFAULTS.limits.tagsPerResource) };
-    await st.commit([aclChange(next)], () => st.networkAcls.set(id, next));
-  });
+/** a tag change of one of the caller's network ACLs, to commit (inside the caller's serial section) */
+export function planNetworkAclTags(st: ControlState, caller: Account, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): TagPlan {
+  const { acl } = changeableAcl(st, caller, id);
+  const next: NetworkAcl = { ...acl, tags: applyTags(acl.tags, action, tags, DEFAULTS.limits.tagsPerResource) };
+  return { changes: [aclChange(next)], apply: () => st.networkAcls.set(id, next) };
 }
 
 /** what a VPC's deletion must wait for (its ACLs made with CreateNetworkAcl), and the changes that delete its default ACL */

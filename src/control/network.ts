@@ -17,7 +17,7 @@ import { MAX_VPC_NUMBER, MIN_VPC_NUMBER, pickVpcNumber } from '../net/loopback.j
 import type { Change } from '../store/store.js';
 import { aclsOfDeletedVpc } from './network-acls.js';
 import { RETIRED_VPC_NUMBERS } from './inventory.js';
-import type { ControlState } from './state.js';
+import type { ControlState, TagPlan } from './state.js';
 import { pushEndpoint, pushRouting } from './transitions.js';
 import { checkZone } from './zones.js';
 
@@ -339,23 +339,19 @@ export async function replaceMainRouteTable(st: ControlState, caller: Account, t
 export type NetworkTagKind = 'vpc' | 'subnet' | 'route_table' | 'security_group';
 
 /** adds or removes tags of a security group, or of a VPC, subnet or route table made through the API (a config VPC's are the config's) */
-export async function tagNetworkResource(
-  st: ControlState, caller: Account, kind: NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[],
-): Promise<void> {
+/** a tag change of one of the caller's VPCs, subnets, route tables or security groups, to commit (inside the caller's serial section) */
+export function planNetworkTags(st: ControlState, caller: Account, kind: NetworkTagKind, id: string, action: 'create' | 'delete', tags: readonly TagInput[]): TagPlan {
   const retag = <T extends { readonly tags?: readonly Tag[] }>(x: T): T => ({ ...x, tags: applyTags(x.tags ?? [], action, tags, DEFAULTS.limits.tagsPerResource) });
-  await st.serial(async () => {
-    if (kind === 'security_group') {
-      const g = retag(ownSecurityGroup(st, caller, id));
-      await st.commit([sgChange(g)], () => st.securityGroups.set(id, g));
-      return;
-    }
-    const owner = kind === 'vpc' ? ownVpc(st, caller, id) : kind === 'subnet' ? subnetOf(st, caller, id).vpc : tableOfCaller(st, caller, id).vpc;
-    const v = apiVpc(st, caller, owner.id, 'its tags are the config\'s');
-    const next: Vpc = kind === 'vpc' ? retag(v)
-      : kind === 'subnet' ? { ...v, subnets: v.subnets.map((x) => (x.id === id ? retag(x) : x)) }
-        : { ...v, route_tables: v.route_tables.map((x) => (x.id === id ? retag(x) : x)) };
-    await st.commit([vpcChange(next)], () => st.vpcs.set(v.id, next));
-  });
+  if (kind === 'security_group') {
+    const g = retag(ownSecurityGroup(st, caller, id));
+    return { changes: [sgChange(g)], apply: () => st.securityGroups.set(id, g) };
+  }
+  const owner = kind === 'vpc' ? ownVpc(st, caller, id) : kind === 'subnet' ? subnetOf(st, caller, id).vpc : tableOfCaller(st, caller, id).vpc;
+  const v = apiVpc(st, caller, owner.id, 'its tags are the config\'s');
+  const next: Vpc = kind === 'vpc' ? retag(v)
+    : kind === 'subnet' ? { ...v, subnets: v.subnets.map((x) => (x.id === id ? retag(x) : x)) }
+      : { ...v, route_tables: v.route_tables.map((x) => (x.id === id ? retag(x) : x)) };
+  return { changes: [vpcChange(next)], apply: () => st.vpcs.set(v.id, next) };
 }
 
 // ---- security groups -------------------------------------------------------------------------

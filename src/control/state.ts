@@ -124,6 +124,12 @@ interface Section {
   readonly pipelined: boolean;
 }
 
+/** a change computed from the state as it is, to commit inside the serial section that computed it */
+export interface TagPlan {
+  readonly changes: Change[];
+  readonly apply: () => void;
+}
+
 export interface SerialOptions {
   /**
    * A create of endpoints, or an endpoint's activation (creating -> accepted or failed): it may

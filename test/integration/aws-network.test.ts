@@ -465,6 +465,15 @@ describe('the network inventory through the EC2 API', () => {
     // a config VPC's are the config's
     expect(await refused(consumer.send(new CreateTagsCommand({ Resources: ['vpc-client'], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
     expect(await refused(consumer.send(new CreateTagsCommand({ Resources: ['subnet-a'], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    // one of them a config VPC's, after the caller's own: all or nothing (the own ones were tagged, then the error)
+    expect(await refused(consumer.send(new CreateTagsCommand({ Resources: [vpc.VpcId!, subnet.SubnetId!, 'vpc-client'], Tags: [{ Key: 'x', Value: 'y' }] }))))
+      .toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    expect([await tagsOf(vpc.VpcId!), await tagsOf(subnet.SubnetId!)]).toEqual([[['vpc', 'Name', 'v1']], []]);
+    await consumer.send(new CreateTagsCommand({ Resources: [vpc.VpcId!], Tags: [{ Key: 'kept', Value: '1' }] }));
+    expect(await refused(consumer.send(new DeleteTagsCommand({ Resources: [vpc.VpcId!, 'subnet-a'], Tags: [{ Key: 'kept' }] })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    expect(await refused(consumer.send(new DeleteTagsCommand({ Resources: [vpc.VpcId!, 'vpc-client'] })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    expect(await tagsOf(vpc.VpcId!)).toEqual([['vpc', 'Name', 'v1'], ['vpc', 'kept', '1']]);
+    await consumer.send(new DeleteTagsCommand({ Resources: [vpc.VpcId!], Tags: [{ Key: 'kept' }] }));
     const configDefault = (await consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'group-name', Values: ['default'] }] }))).SecurityGroups![0]!;
     expect(await refused(consumer.send(new CreateTagsCommand({ Resources: [configDefault.GroupId!], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));

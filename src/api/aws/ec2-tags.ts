@@ -83,7 +83,8 @@ async function change(call: AwsCall, action: 'create' | 'delete', tags: readonly
   for (const t of tags) checkTag(t.key, t.value, action === 'create');
   // the domain's own check on each, before anything changes (DuplicateTagKey, TagLimit by name)
   for (const r of targets) applyTags(r.tags, action, tags, DEFAULTS.limits.tagsPerResource);
-  for (const r of targets) await call.control.tag(call.caller, r.kind, r.id, action, tags);
+  // all or nothing: the domain checks every resource (a config VPC's is refused) before any changes
+  await call.control.tagAll(call.caller, targets, action, tags);
   return { return: true };
 }
 
@@ -100,9 +101,9 @@ function deleteTags(call: AwsCall): Promise<XmlFields> {
   if (given.length) return change(call, 'delete', given);
   const targets = resources(call);
   return (async () => {
-    for (const r of targets) {
-      if (r.tags.length) await call.control.tag(call.caller, r.kind, r.id, 'delete', r.tags.map((t) => ({ key: t.key })));
-    }
+    // every key any of them carries: a key a resource does not carry deletes nothing there
+    const keys = [...new Set(targets.flatMap((r) => r.tags.map((t) => t.key)))].map((key) => ({ key }));
+    if (keys.length) await call.control.tagAll(call.caller, targets, 'delete', keys);
     return { return: true };
   })();
 }
