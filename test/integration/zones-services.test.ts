@@ -114,7 +114,8 @@ describe('a public service whose config port lists backends in zones', () => {
     const aws = await refused(ec2.consumer.send(new CreateVpcEndpointCommand({
       VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: 'com.amazonaws.us-east-1.kv', SubnetIds: ['subnet-c'],
     })));
-    expect(aws).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/where endpoint service .* is not/) });
+    // the zones as AWS shows them (the Huawei API's sim-1c is us-east-1c)
+    expect(aws).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/subnet subnet-c is in zone us-east-1c, where endpoint service .* is not \(its zones: us-east-1a, us-east-1b\)/) });
     expect(await endpointCount()).toBe(before);
     expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints!.filter((x) => x.SubnetIds!.includes('subnet-c'))).toEqual([]);
   });
@@ -179,7 +180,7 @@ describe('an NLB that leaves a zone (ELBv2 SetSubnets)', () => {
       .AvailabilityZones!.map((z) => [z.ZoneName, z.SubnetId]);
     const twoOfOne = await elb.send(new SetSubnetsCommand({ LoadBalancerArn: lb.LoadBalancerArn, Subnets: ['subnet-app', 'subnet-app-a2'] })).catch((x) => x);
     expect([twoOfOne.name, twoOfOne.$metadata?.httpStatusCode]).toEqual(['InvalidConfigurationRequestException', 400]);
-    expect(twoOfOne.message).toMatch(/subnets subnet-app and subnet-app-a2 are both in zone sim-1a/);
+    expect(twoOfOne.message).toMatch(/subnets subnet-app and subnet-app-a2 are both in zone us-east-1a/);
     expect(await zonesOf()).toEqual([['us-east-1a', 'subnet-app'], ['us-east-1b', 'subnet-app-b']]);
 
     // it leaves sim-1b: port-b gets no traffic (unused), the ENI in sim-1b stays and fails over to sim-1a
@@ -195,7 +196,7 @@ describe('an NLB that leaves a zone (ELBv2 SetSubnets)', () => {
     const refusedEni = await refused(ec2.consumer.send(new CreateVpcEndpointCommand({
       VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: svc.ServiceName, SubnetIds: ['subnet-b'],
     })));
-    expect(refusedEni).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/zone sim-1b, where endpoint service .* is not \(its zones: sim-1a\)/) });
+    expect(refusedEni).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/zone us-east-1b, where endpoint service .* is not \(its zones: us-east-1a\)/) });
     elb.destroy();
   });
 });

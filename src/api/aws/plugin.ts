@@ -12,6 +12,7 @@ import { DomainError } from '../../model/errors.js';
 import { requestError } from '../framework-errors.js';
 import { AwsRequestError, type AwsApi, type AwsCall } from './actions.js';
 import { API_VERSIONS, apiOfVersion, AwsAuthenticator, claimedApi } from './auth.js';
+import { awsZone } from './ec2-base.js';
 import { awsErrorBody, awsErrorOf, isAwsAnswerable, type AwsAnswerable } from './errors.js';
 import { awsRegion } from './ids.js';
 import { refuseUnknownParameters } from './parameters.js';
@@ -94,6 +95,16 @@ export const awsConstraintStrategy: ConstraintStrategy = {
   },
 };
 
+/** a domain message with each config zone's name (`sim-1b`) as AWS shows it (`us-east-1b`), as a word */
+function zoneRenamer(call: Pick<AwsCall, 'region' | 'control'>): (message: string) => string {
+  const names = new Map(call.control.zones().map((z) => [z, awsZone(call, z).name] as const));
+  const renamed = [...names].filter(([z, aws]) => z !== aws).map(([z]) => z);
+  if (!renamed.length) return (m) => m;
+  const escaped = renamed.map((z) => z.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const pattern = new RegExp(`(?<![\\w-])(${escaped.join('|')})(?![\\w-])`, 'g');
+  return (m) => m.replace(pattern, (z) => names.get(z) ?? z);
+}
+
 function signedRequest(req: FastifyRequest): SignedRequest {
   const { path, query } = splitUrl(req.url);
   return { method: req.method, path, query, headers: req.headers, body: Buffer.isBuffer(req.body) ? req.body : '' };
@@ -131,12 +142,18 @@ export function awsErrorText(e: DomainError): { status: number; contentType: str
   return { status: answer.status, ...awsErrorBody('ec2', answer, requestId) };
 }
 
-/** the error handler of AWS's requests: an unexpected fault is logged and answered as InternalError */
-export function awsErrorHandler(log: AwsOptions['log']) {
+/**
+ * the error handler of AWS's requests: an unexpected fault is logged and answered as InternalError;
+ * RENAME puts the domain's words into AWS's (a zone's config name as AWS shows it)
+ */
+export function awsErrorHandler(log: AwsOptions['log'], rename: (message: string) => string = (m) => m) {
   return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
     let known: AwsAnswerable | null = isAwsAnswerable(err) ? err : requestError(err);
     if (known instanceof DomainError && known.name === 'UnsupportedMediaType') {
       known = new DomainError('UnsupportedMediaType', 'the request body must be application/x-www-form-urlencoded');
+    } else if (known instanceof DomainError) {
+      const message = rename(known.message);
+      if (message !== known.message) known = new DomainError(known.name, message);
     }
     if (!known) log.error({ err, method: req.method, url: req.url }, 'unexpected error in the AWS API');
     sendAwsError(reply, known ?? new DomainError('SystemError'));
@@ -150,7 +167,7 @@ export async function awsApi(app: FastifyInstance, o: AwsOptions): Promise<void>
   app.decorateRequest('awsRequestId', '');
   app.decorateRequest('awsApi', null);
   app.decorateRequest('awsAction', '');
-  app.setErrorHandler(awsErrorHandler(o.log));
+  app.setErrorHandler(awsErrorHandler(o.log, zoneRenamer({ region, control })));
   // SigV4 signs the body's bytes: keep them as they came. Only forms: anything else is a 415 here.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
