@@ -316,6 +316,16 @@ function checkListener(st: ControlState, caller: Account, lb: LoadBalancer, prot
   const tg = ownTargetGroup(st, caller, targetGroupId);
   if (tg.vpc_id !== lb.vpc_id) throw new DomainError('InvalidParameter', `target group ${tg.name} is in VPC ${tg.vpc_id}, load balancer ${lb.name} in ${lb.vpc_id}`);
   if (lb.listeners.some((l) => l.port === port && l.id !== self)) throw duplicateListener(lb, port);
+  // a listener's port is the terminal port of every endpoint of the services it backs: another of
+  // their load balancers listening there would be a second listener on the endpoints' port
+  for (const s of servicesOf(st, lb.id)) {
+    for (const other of s.load_balancers ?? []) {
+      const o = other === lb.id ? undefined : st.loadBalancers.get(other);
+      if (o?.listeners.some((l) => l.port === port)) {
+        throw new DomainError('PortConflict', `port conflict: load balancer ${o.name} has a listener on port ${port}, and both back endpoint service ${s.id}, whose endpoints listen on one port once`);
+      }
+    }
+  }
 }
 
 const duplicateListener = (lb: LoadBalancer, port: number): DomainError => new DomainError('DuplicateListener', `load balancer ${lb.name} has a listener on port ${port}`);

@@ -370,7 +370,7 @@ function checkTcpProxy(mode: TcpProxy | undefined): void {
 function checkUniqueClientPorts(ports: readonly PortMappingInput[]): void {
   const seen = new Set<number>();
   for (const p of ports) {
-    if (seen.has(p.clientPort)) throw new DomainError('PortConflict', `port conflict: client_port ${p.clientPort} appears twice`);
+    if (seen.has(p.clientPort)) throw new DomainError('PortConflict', `port conflict: the service's endpoints would listen on port ${p.clientPort} twice (two port mappings, or listeners of two of its load balancers)`);
     seen.add(p.clientPort);
   }
 }

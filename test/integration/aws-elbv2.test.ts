@@ -358,6 +358,21 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     const svc = (await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }))).ServiceConfiguration!;
     expect(svc.NetworkLoadBalancerArns).toEqual([lb.LoadBalancerArn]);
     expect(svc.AcceptanceRequired).toBe(false);
+    // a second NLB of the service may not listen on a port the first listens on: the endpoints' port
+    // would have two listeners (it was taken, and one silently took the other's connections)
+    const third = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb-c', Type: 'network', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+    await ec2.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: svc.ServiceId, AddNetworkLoadBalancerArns: [third.LoadBalancerArn!] }));
+    const clash = await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: third.LoadBalancerArn, Protocol: 'TCP', Port: 18090, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] })));
+    expect([clash.name, clash.status]).toEqual(['DuplicateListener', 400]);
+    expect(clash.message).toMatch(/load balancer nlb-a has a listener on port 18090, and both back endpoint service/);
+    expect((await elb.send(new DescribeListenersCommand({ LoadBalancerArn: third.LoadBalancerArn }))).Listeners).toEqual([]);
+    const elsewhere = (await elb.send(new CreateListenerCommand({ LoadBalancerArn: third.LoadBalancerArn, Protocol: 'TCP', Port: 18091, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] }))).Listeners![0]!;
+    const moved = await awsError(elb.send(new ModifyListenerCommand({ ListenerArn: elsewhere.ListenerArn, Port: 18090 })));
+    expect([moved.name, moved.status]).toEqual(['DuplicateListener', 400]);
+    expect((await d.provider.get(`/vpc-endpoint-services/${svc.ServiceId}`)).body.ports.map((p: any) => p.client_port).sort()).toEqual([18090, 18091]);
+    await elb.send(new DeleteListenerCommand({ ListenerArn: elsewhere.ListenerArn }));
+    await ec2.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: svc.ServiceId, RemoveNetworkLoadBalancerArns: [third.LoadBalancerArn!] }));
+    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: third.LoadBalancerArn }));
     expect((await awsError(elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb.LoadBalancerArn })))).name).toBe('ResourceInUse');
     // through the Huawei API its ports are the listeners': a port list is refused, nothing changes
     const put = await d.provider.put(`/vpc-endpoint-services/${svc.ServiceId}`, { ports: [{ client_port: 1234, server_port: 9, protocol: 'TCP' }] });
