@@ -84,6 +84,17 @@ describe('Filter.N', () => {
     expect(on('[abc]')).toEqual([]);
   });
 
+  it('a backslash escapes the character after it (EC2\'s Filter: \\*amazon\\?\\\\ is the literal *amazon?\\)', () => {
+    const vals = [{ id: 'lit', state: '*amazon?\\', tags: [] }, { id: 'other', state: 'xamazonx\\', tags: [] }, { id: 'star', state: 'a*b', tags: [] }, { id: 'ab', state: 'aXb', tags: [] }];
+    const on = (v: string) => applyFilters(vals, q(`Filter.1.Name=vpc-endpoint-state&Filter.1.Value.1=${encodeURIComponent(v)}`).filters(), table, () => []).map((x) => x.id);
+    expect(on('\\*amazon\\?\\\\')).toEqual(['lit']);
+    expect(on('*amazon?\\\\')).toEqual(['lit', 'other']);
+    expect(on('a\\*b')).toEqual(['star']);
+    expect(on('a*b')).toEqual(['star', 'ab']);
+    // a backslash at the end stands for itself
+    expect(on('*amazon?\\')).toEqual(['lit', 'other']);
+  });
+
   it('a value of many stars costs no more than the records it is tested on (no backtracking regular expression)', () => {
     const long = [{ id: 'l', state: 'b'.repeat(30), tags: [] }];
     const started = Date.now();

@@ -1,30 +1,42 @@
 // EC2's `Filter.N.Name`/`Filter.N.Value.M` over records: a record passes when, for every filter,
-// one of its values matches one of the filter's values (`*` any run, `?` one character, as EC2's
-// Describe calls document). A filter name the action does not know is the caller's mistake.
+// one of its values matches one of the filter's values (`*` any run, `?` one character, a
+// backslash escaping the character after it, as EC2's Filter documents: `\*amazon\?\\` is the
+// literal `*amazon?\`). A filter name the action does not know is the caller's mistake.
 import { AwsRequestError } from './actions.js';
 import type { QueryFilter } from './query.js';
 
 /** a record's values by filter name (a list: a record may carry several, e.g. tags) */
 export type FilterValues = Readonly<Record<string, readonly string[] | string | undefined>>;
 
-const STAR = 42; // '*'
-const ONE = 63; // '?'
+/** a glob's tokens: a character's code, or one of these */
+const STAR = -1; // '*': any run
+const ONE = -2; // '?': one character
 
 /**
- * One filter value, ready to test: its runs of `*` made one, and the fewest characters it matches.
- * A value shorter than that is refused before any step, so that what the match costs is bounded by
- * the record's value (a pattern at most twice as long gets that far), not by the request.
+ * One filter value, ready to test: its tokens (runs of `*` made one, escapes read), and the fewest
+ * characters it matches. A value shorter than that is refused before any step, so that what the
+ * match costs is bounded by the record's value (a pattern at most twice as long gets that far), not
+ * by the request.
  */
 interface Glob {
-  readonly text: string;
+  readonly tokens: Int32Array;
   readonly minLength: number;
 }
 
 function glob(value: string): Glob {
-  const text = value.replace(/\*{2,}/g, '*');
+  const tokens: number[] = [];
   let stars = 0;
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === STAR) stars++;
-  return { text, minLength: text.length - stars };
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 92 && i + 1 < value.length) tokens.push(value.charCodeAt(++i)); // '\\': the next one as it is
+    else if (c === 42) {
+      if (tokens[tokens.length - 1] !== STAR) {
+        tokens.push(STAR);
+        stars++;
+      }
+    } else tokens.push(c === 63 ? ONE : c);
+  }
+  return { tokens: Int32Array.from(tokens), minLength: tokens.length - stars };
 }
 
 /**
@@ -34,14 +46,14 @@ function glob(value: string): Glob {
  * one thread for a minute, every account's requests waiting behind it.
  */
 function globMatches(g: Glob, s: string): boolean {
-  const p = g.text;
+  const p = g.tokens;
   if (s.length < g.minLength) return false;
   let i = 0;
   let j = 0;
   let star = -1;
   let mark = 0;
   while (j < s.length) {
-    const c = i < p.length ? p.charCodeAt(i) : -1;
+    const c = i < p.length ? p[i]! : -3;
     if (c === STAR) {
       star = i++;
       mark = j;
@@ -55,7 +67,7 @@ function globMatches(g: Glob, s: string): boolean {
       return false;
     }
   }
-  while (i < p.length && p.charCodeAt(i) === STAR) i++;
+  while (i < p.length && p[i] === STAR) i++;
   return i === p.length;
 }
 
