@@ -86,7 +86,8 @@ export class DnsServer {
         throw bindError(err, o.listen.host, o.listen.port, 'UDP');
       }
       const port = udp.address().port;
-      const tcp = net.createServer();
+      // half-open: a client may send its queries, then its FIN (shutdown(SHUT_WR)), and read the answers
+      const tcp = net.createServer({ allowHalfOpen: true });
       tcp.maxConnections = o.tcpMaxConnections;
       try {
         await new Promise<void>((resolve, reject) => {
@@ -179,6 +180,16 @@ export class DnsServer {
     s.on('drain', () => s.resume());
     const client = s.remoteAddress ?? '';
     let buffered: Buffer = Buffer.alloc(0);
+    // the client's FIN: the connection ends once every query read has its answer (a forwarded one comes later)
+    let pending = 0;
+    let ended = false;
+    const finish = () => {
+      if (ended && pending === 0 && !s.destroyed) s.end();
+    };
+    s.on('end', () => {
+      ended = true;
+      finish();
+    });
     s.on('data', (chunk: Buffer) => {
       buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
       while (buffered.length >= 2) {
@@ -187,7 +198,9 @@ export class DnsServer {
         const query = Buffer.from(buffered.subarray(2, 2 + len));
         buffered = buffered.subarray(2 + len);
         idle.refresh();
+        pending++;
         const write = (reply: Buffer | null) => {
+          pending--;
           // no answer, or one the 2-byte length cannot frame (a forwarded one never is: UDP's)
           if (!reply || reply.length > 0xffff) { s.destroy(); return; }
           if (s.destroyed) return;
@@ -195,6 +208,7 @@ export class DnsServer {
           frame.writeUInt16BE(reply.length, 0);
           reply.copy(frame, 2);
           if (!s.write(frame)) s.pause();
+          finish();
         };
         const reply = this.resolve(query, client, false);
         if (reply instanceof Promise) void reply.then(write, () => s.destroy());

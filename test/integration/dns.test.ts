@@ -515,6 +515,33 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
     }
   });
 
+  it('a TCP client that sends its query and then its FIN (half-close) still gets the forwarded answer, then the end', async () => {
+    const upstream = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
+    // an upstream that takes its time: the answer comes after the client's FIN
+    upstream.on('message', (m, r) => setTimeout(() => {
+      const q = dnsPacket.decode(m);
+      upstream.send(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 5, data: '192.0.2.7' }] }), r.port, r.address);
+    }, 100));
+    const { fwd } = await forwarder((upstream.address() as { port: number }).port);
+    try {
+      const s = net.connect({ host: '127.0.0.1', port: fwd.address.port });
+      const chunks: Buffer[] = [];
+      s.on('data', (b: Buffer) => chunks.push(b));
+      const ended = new Promise<void>((resolve) => s.on('end', resolve));
+      await new Promise((resolve) => s.once('connect', resolve));
+      s.end(frame(query('up.example.net', 'A', 77)));
+      await ended;
+      const got = Buffer.concat(chunks);
+      const answer = dnsPacket.decode(got.subarray(2, 2 + got.readUInt16BE(0)));
+      expect([answer.id, answer.answers?.map((a) => a.data)]).toEqual([77, ['192.0.2.7']]);
+      s.destroy();
+    } finally {
+      await fwd.close();
+      upstream.close();
+    }
+  });
+
   it('connections trickling a frame a byte at a time are closed after the idle timeout, as silent ones: they cannot hold the listener', async () => {
     expect(await answered()).toBe(true);
     const start = Date.now();
