@@ -185,11 +185,14 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   const found = index.lookup(key, vpcNumber, clientHost);
   if (found) {
     const texts = (qtype === TYPE_TXT || qtype === TYPE_ANY) && found.texts ? found.texts : NONE;
-    return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : NONE, found.zone, texts);
+    // a private DNS name or a public record is the apex of its own zone: SOA and ANY there answer its SOA
+    return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : NONE, found.zone, texts, key === found.zone);
   }
   const zone = index.zoneOf(key);
   if (zone !== null && index.exists(key, vpcNumber)) return respond('NOERROR', 'unknown', NONE, zone, NONE, key === zone);
   if (!index.served(key) && o.forward) return { forward: true, vpc };
+  // a name above one we answer exists: NODATA, not NXDOMAIN, which says no name below exists (RFC 8020); not ours, so no SOA
+  if (zone === null && index.hasBelow(key, vpcNumber)) return respond('NOERROR', 'unknown', NONE, null);
   return respond('NXDOMAIN', 'unknown', NONE, zone);
 }
 

@@ -85,6 +85,12 @@ export class NameIndex {
    * (RFC 9156: it asks `web.vpcep.sim-1.internal` before `<id>.web.vpcep.sim-1.internal`) gave up
    */
   private readonly interior = new Map<string, Set<number | null>>();
+  /**
+   * names outside our zones with names we answer below them (the parents of a private DNS name, of
+   * a public record, of our zones: `example.com` above `api.example.com`, the root), each with the
+   * views it has them in: without forwarding they are NODATA too, not NXDOMAIN (RFC 8020)
+   */
+  private readonly above = new Map<string, Set<number | null>>();
   /** moves with the control plane's state: the serial of our zones' SOA */
   readonly serial: number;
   /** endpoints none of whose ENIs has a backend up: all of them answer (fail open) */
@@ -96,6 +102,7 @@ export class NameIndex {
   constructor(source: DnsSource, configRegion: string, private readonly maxAddresses: number) {
     this.vpcs = new Set(source.vpcNumbers());
     this.zones = servedZones(configRegion);
+    for (const z of this.zones) this.markAbove(z, null);
     this.serial = source.revision >>> 0;
     this.clientZone = (host) => source.clientZone(host);
     const c = { configRegion, awsRegion: awsRegion(configRegion) };
@@ -143,6 +150,7 @@ export class NameIndex {
       if (!views) this.interior.set(n, views = new Set());
       views.add(entry.vpc);
     }
+    if (apex === null) this.markAbove(entry.zone, entry.vpc);
     const list = this.names.get(key);
     if (!list) { this.names.set(key, [entry]); return; }
     // two endpoints under one name in one view (two private-DNS endpoints of a service in one VPC): both addresses
@@ -152,6 +160,22 @@ export class NameIndex {
       for (const a of entry.addresses) if (same.addresses.length < this.maxAddresses && !same.addresses.includes(a)) same.addresses.push(a);
       delete same.byZone;
     } else list.push(entry);
+  }
+
+  /** NAME's parents up to the root (''), as having a name below them in view VPC */
+  private markAbove(name: string, vpc: number | null): void {
+    for (let n = name; n !== '';) {
+      n = parentOf(n);
+      let views = this.above.get(n);
+      if (!views) this.above.set(n, views = new Set());
+      views.add(vpc);
+    }
+  }
+
+  /** whether `name`, outside our zones, has a name we answer below it in the view of VPC `vpc` (null: public) */
+  hasBelow(name: string, vpc: number | null): boolean {
+    const views = this.above.get(name);
+    return views !== undefined && (views.has(null) || views.has(vpc));
   }
 
   /** the VPC number of a client's address, or null: the public view */

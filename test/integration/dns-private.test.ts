@@ -315,11 +315,16 @@ describe('the private DNS name in DnsEntries and dns_names; published records ke
     expect(connection.DnsEntries).toEqual(own);
     expect(live.dns_names).toEqual([expect.stringMatching(/\.vpcep\.[a-z0-9-]+\.internal$/), 'kept.example.com']);
     expect(await lookup('kept.example.com', IN_VPC)).toEqual([live.host_ip]);
+    // the name is the apex of its private hosted zone: its SOA in the answer (it was only in the authority section, with no answer)
+    expect(await resolver(IN_VPC).resolveSoa('kept.example.com')).toMatchObject({ nsname: 'ns.vpcep-sim.invalid' });
+    // and the names above it exist: NODATA, not NXDOMAIN (RFC 8020: nothing below)
+    expect(await lookup('example.com', IN_VPC)).toBe('ENODATA');
     // private DNS off: the name leaves both lists (and the answers)
     await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: made.VpcEndpointId!, PrivateDnsEnabled: false }));
     expect(await entries()).toEqual(own);
     expect((await d.consumer.get(`/vpc-endpoints/${made.VpcEndpointId}`)).body.dns_names).toBeUndefined();
-    expect(await lookup('kept.example.com', IN_VPC)).toBe('ENOTFOUND');
+    // no address; the name exists all the same, for its verification record is below it: NODATA, not NXDOMAIN (RFC 8020)
+    expect(await lookup('kept.example.com', IN_VPC)).toBe('ENODATA');
     await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: made.VpcEndpointId!, PrivateDnsEnabled: true }));
 
     await restart();

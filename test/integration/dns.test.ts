@@ -176,6 +176,9 @@ describe('names per view, with Node\'s resolver', () => {
     expect(await failure(resolver(IN_VPC).resolve4(parent))).toBe('ENODATA');
     expect(await failure(resolver(OTHER_VPC).resolve4(parent))).toBe('ENOTFOUND');
     expect(await failure(resolver(PUBLIC).resolve4(zone))).toBe('ENODATA');
+    // the names above our zones have names below them too (forwarding off): NODATA, the root included
+    for (const above of ['internal', 'sim-1.internal', 'amazonaws.com', 'com']) expect(await failure(resolver(PUBLIC).resolve4(above))).toBe('ENODATA');
+    expect(await failure(resolver(PUBLIC).resolve4('other.amazonaws.net'))).toBe('ENOTFOUND');
   });
 
   it('a deleted endpoint\'s names go with it', async () => {
