@@ -332,7 +332,25 @@ export function rcodeOf(reply: Buffer): Rcode {
 
 /** SERVFAIL for a query we could not forward (its header and question, as read) */
 export function servfail(query: Buffer): Buffer {
-  const b = Buffer.from(query);
-  b.writeUInt16BE(QR | (b.readUInt16BE(2) & (0xf << 11 | RD)) | RA | RCODES.SERVFAIL, 2);
-  return b;
+  const id = query.readUInt16BE(0);
+  const flags = (query.readUInt16BE(2) & ((0xf << 11) | RD | CD)) | RA | RCODES.SERVFAIL;
+  // the question, and our own OPT record when the query had one (RFC 6891 6.1.1): not the query's
+  // sections copied, whose OPT carried the client's buffer size and options (a cookie, a subnet) back
+  try {
+    if (query.readUInt16BE(4) !== 1) return header(id, flags, null, 0);
+    codecs.name.decode(query, HEADER);
+    const qEnd = HEADER + codecs.name.decode.bytes + 4;
+    if (qEnd > query.length) return header(id, flags, null, 0);
+    let at = qEnd;
+    for (let n = query.readUInt16BE(8); n > 0; n--) at = recordData(query, at).end;
+    let opt: Opt | null = null;
+    for (let n = query.readUInt16BE(10); n > 0 && at < query.length; n--) {
+      const rr = codecs.answer.decode(query, at);
+      if (rr.type === 'OPT') opt = { extendedRcode: 0, dnssecOk: rr.flag_do === true };
+      at = recordData(query, at).end;
+    }
+    return build(id, flags, query.subarray(HEADER, qEnd), NONE, 0, opt, NONE, null);
+  } catch {
+    return header(id, flags, null, 0);
+  }
 }

@@ -518,6 +518,28 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
     }
   });
 
+  it('no upstream answer in time: SERVFAIL with the question and the query\'s CD bit, and our own OPT record (1232, no options), not the client\'s echoed', async () => {
+    const silent = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+    const { fwd } = await forwarder((silent.address() as { port: number }).port);
+    try {
+      const q = dnsPacket.encode({
+        type: 'query', id: 91, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.CHECKING_DISABLED, questions: [{ type: 'A', name: 'slow.example.net' }],
+        additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4000, flags: dnsPacket.DNSSEC_OK, options: [{ code: 10, data: Buffer.alloc(8, 1) }] } as never],
+      });
+      const c = dgram.createSocket('udp4');
+      const got = new Promise<Buffer>((resolve) => c.once('message', resolve));
+      c.send(q, fwd.address.port, '127.0.0.1');
+      const reply = dnsPacket.decode(await got);
+      c.close();
+      expect([reply.id, reply.rcode, reply.flag_cd, reply.questions]).toEqual([91, 'SERVFAIL', true, [{ type: 'A', class: 'IN', name: 'slow.example.net' }]]);
+      expect(reply.additionals).toEqual([expect.objectContaining({ type: 'OPT', udpPayloadSize: 1232, options: [], flag_do: true })]);
+    } finally {
+      await fwd.close();
+      silent.close();
+    }
+  });
+
   it('a TCP client that sends its query and then its FIN (half-close) still gets the forwarded answer, then the end', async () => {
     const upstream = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
