@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   ApiClient, CONSUMER, METRICS_TOKEN, PROVIDER, SERVICE_BODY, parseMetrics, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
 } from '../helpers.js';
+import { CreateVpcCommand, DescribeRegionsCommand } from '@aws-sdk/client-ec2';
+import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 import { hold, randomPort, startBackend, type TestBackend } from './backends.js';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
@@ -25,7 +27,11 @@ describe('the drain', () => {
     backend = await startBackend(hold);
     cleanups.push(() => backend.close());
     const dir = tempDir('vpcep-drain-');
-    const file = writeConfig(dir, twoAccountConfig({ dataplane: { drain_timeout_ms: 60_000 } }));
+    // AWS keys: two accounts without them would refuse every AWS request (closed)
+    const file = writeConfig(dir, twoAccountConfig({
+      dataplane: { drain_timeout_ms: 60_000 },
+      accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+    }));
     const d = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')]);
     cleanups.push(async () => {
       if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
@@ -68,13 +74,11 @@ describe('the drain', () => {
     const write = await consumer.post('/vpc-endpoints', { endpoint_service_id: svc.body.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
     expect(write.status).toBe(503);
     expect(write.body.error_code).toBe('EndPoint.0013');
-    // AWS's reads are POSTs: answered; any other action is refused in AWS's shape (the config is lenient: unsigned is fine)
-    const form = { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' };
-    const read = await fetch(`${d.url}/`, { method: 'POST', headers: form, body: 'Action=DescribeRegions&Version=2016-11-15' });
-    expect(read.status).toBe(200);
-    const awsWrite = await fetch(`${d.url}/`, { method: 'POST', headers: form, body: 'Action=CreateVpc&Version=2016-11-15&CidrBlock=10.9.0.0%2F16' });
-    expect(awsWrite.status).toBe(503);
-    expect(await awsWrite.text()).toContain('<Code>ServiceUnavailable</Code>');
+    // AWS's reads are POSTs: answered; any other action is refused in AWS's shape
+    const { provider: ec2 } = ec2Clients(d.url, { provider: AWS_KEYS.provider });
+    expect((await ec2.send(new DescribeRegionsCommand({}))).Regions).toHaveLength(1);
+    expect(await refused(ec2.send(new CreateVpcCommand({ CidrBlock: '10.9.0.0/16' })))).toMatchObject({ code: 'ServiceUnavailable', status: 503 });
+    ec2.destroy();
     await waitFor(() => logged(d.output(), 'draining: connections still open').length > 0, 5_000, 'a progress line');
     expect(logged(d.output(), 'draining: connections still open')[0].active).toBe(1);
 
