@@ -77,17 +77,63 @@ export interface BackendStats {
 
 /** a backend this runtime relays to, or still drains: its connections and counters */
 interface BackendSlot {
+  /** its address (targetKey: host:port), as the health checker and the metrics name it */
   readonly key: string;
   zone: string | null;
   readonly stats: BackendStats;
   readonly conns: Set<LiveConnection>;
-  /** a terminal port it serves: the removing spec's drain_ms for that port applies */
-  clientPort: number;
+  /** the terminal port it serves: that port's drain_ms and unhealthy_cut_ms apply */
+  readonly clientPort: number;
   draining: boolean;
   /** when a draining backend's connections are cut (ctx.now() ms; Infinity: when they end) */
   cutAt: number;
   /** when the connections of a backend that turned unhealthy are cut (its port's unhealthy_cut_ms later; Infinity: not pending) */
   unhealthyCutAt: number;
+}
+
+/**
+ * An endpoint's backends, by terminal port and address: a real server behind two listeners (a
+ * target in two target groups of one NLB) is two slots, each drained and cut by its own group's
+ * rules; one slot by address made a deregistration from one group keep the other's port's
+ * connections and theirs alike. Two lookups per connection, no key made.
+ */
+class Slots {
+  private readonly byPort = new Map<number, Map<string, BackendSlot>>();
+
+  get(port: number, key: string): BackendSlot | undefined {
+    return this.byPort.get(port)?.get(key);
+  }
+
+  set(slot: BackendSlot): void {
+    let m = this.byPort.get(slot.clientPort);
+    if (m === undefined) this.byPort.set(slot.clientPort, m = new Map());
+    m.set(slot.key, slot);
+  }
+
+  has(slot: BackendSlot): boolean {
+    return this.get(slot.clientPort, slot.key) === slot;
+  }
+
+  delete(slot: BackendSlot): void {
+    const m = this.byPort.get(slot.clientPort);
+    if (m === undefined || m.get(slot.key) !== slot) return;
+    m.delete(slot.key);
+    if (m.size === 0) this.byPort.delete(slot.clientPort);
+  }
+
+  *values(): IterableIterator<BackendSlot> {
+    for (const m of this.byPort.values()) yield* m.values();
+  }
+
+  /** the slots of one address, on every terminal port */
+  withKey(key: string): BackendSlot[] {
+    const out: BackendSlot[] = [];
+    for (const m of this.byPort.values()) {
+      const s = m.get(key);
+      if (s !== undefined) out.push(s);
+    }
+    return out;
+  }
 }
 
 /** Per-endpoint counters: the metrics read them at scrape time. */
@@ -294,8 +340,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   flowOrigin: FlowOrigin | null;
   /** flow logs: client host addresses already mapped to simulated ones in text (clients come back); made at the first record */
   private flowSources: Map<number, string> | null = null;
-  /** its backends by key, draining ones included, and the backend of each connection */
-  private readonly slots = new Map<string, BackendSlot>();
+  /** its backends by terminal port and address, draining ones included, and the backend of each connection */
+  private readonly slots = new Slots();
   /** made at the first connection to a backend */
   private slotOf: Map<LiveConnection, BackendSlot> | null = null;
   /** the fast path: the relay threads' handle of this endpoint (its cap count, its one SNAT port pool), 0: no fast path (the JS relay, VPCEP_FAST_ACCEPT=off) */
@@ -510,7 +556,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     ctx.connectionOpened(l.eni.zone);
     if (target === undefined) return null;
     ctx.choices[CHOICE_REASONS[choiceReason] ?? 'same_zone']++;
-    const slot = this.slots.get(target.key) ?? null;
+    const slot = this.slots.get(l.backend.client_port, target.key) ?? null;
     if (slot !== null) {
       slot.stats.connections++;
       ctx.backendZoneConnections.set(slot.zone, (ctx.backendZoneConnections.get(slot.zone) ?? 0) + 1);
@@ -543,7 +589,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     if (target > 0) {
       this.ctx.choices[CHOICE_REASONS[choiceReason] ?? 'fail_open']++;
       const t = l.targets[target - 1];
-      const slot = t === undefined ? undefined : this.slots.get(t.key);
+      const slot = t === undefined ? undefined : this.slots.get(l.backend.client_port, t.key);
       if (slot !== undefined) slot.stats.failures++;
     }
     this.counters.rejected[reason]++;
@@ -556,26 +602,27 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    */
   private updateSlots(spec: LiveEndpoint, wanted: ReadonlyMap<number, Backend>): void {
     const now = this.ctx.now();
-    const keep = new Set<string>();
+    const keep = new Set<BackendSlot>();
     for (const l of this.listeners) {
       for (const t of l.targets) {
-        keep.add(t.key);
-        const slot = this.slots.get(t.key);
+        let slot = this.slots.get(l.backend.client_port, t.key);
         if (slot) {
           slot.zone = t.zone;
           slot.stats.zone = t.zone;
           slot.draining = false;
           slot.cutAt = Infinity;
         } else {
-          this.slots.set(t.key, {
+          slot = {
             key: t.key, zone: t.zone, stats: this.ctx.backendStats(spec.service_id, t.key, t.zone), conns: new Set(),
             clientPort: l.backend.client_port, draining: false, cutAt: Infinity, unhealthyCutAt: Infinity,
-          });
+          };
+          this.slots.set(slot);
         }
+        keep.add(slot);
       }
     }
     for (const slot of [...this.slots.values()]) {
-      if (keep.has(slot.key) || slot.draining) continue;
+      if (keep.has(slot) || slot.draining) continue;
       const ms = wanted.get(slot.clientPort)?.drain_ms ?? 0;
       slot.draining = true;
       slot.cutAt = ms < 0 ? Infinity : now + ms;
@@ -587,7 +634,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   /** cuts a backend's connections and forgets it */
   private cutSlot(slot: BackendSlot): void {
-    this.slots.delete(slot.key);
+    this.slots.delete(slot);
     for (const c of [...slot.conns]) c.cut();
   }
 
@@ -607,8 +654,14 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    */
   targetHealthChanged(key: string, state: ProbeState, now: number): number {
     if (this.fastListeners > 0) this.compileFast();
-    const slot = this.slots.get(key);
-    if (slot === undefined || slot.draining) return 0;
+    let n = 0;
+    for (const slot of this.slots.withKey(key)) n += this.slotHealthChanged(slot, state, now);
+    return n;
+  }
+
+  /** targetHealthChanged for one terminal port's slot of the backend */
+  private slotHealthChanged(slot: BackendSlot, state: ProbeState, now: number): number {
+    if (slot.draining) return 0;
     if (state !== 'unhealthy') {
       slot.unhealthyCutAt = Infinity;
       return 0;
@@ -625,8 +678,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   /** whether a backend's connections wait out the draining interval after it turned unhealthy (AWS's `unhealthy.draining`) */
   unhealthyDraining(key: string): boolean {
-    const slot = this.slots.get(key);
-    return slot !== undefined && slot.unhealthyCutAt !== Infinity;
+    return this.slots.withKey(key).some((slot) => slot.unhealthyCutAt !== Infinity);
   }
 
   /** cuts the live connections of a backend that turned unhealthy (close reason `unhealthy`); the slot stays */
@@ -727,7 +779,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const c = chooseBackend(l.targets, l.rules, ctx.choice, flowHash(client.remoteIp, client.remotePort, l.eniHostIp, port));
     const target = c === NO_CHOICE ? null : l.targets[choiceIndex(c)]!;
     if (target !== null) ctx.choices[choiceReason(c)]++;
-    const slot = target === null ? null : this.slots.get(target.key) ?? null;
+    const slot = target === null ? null : this.slots.get(backend.client_port, target.key) ?? null;
     if (target === null || ctx.zoneDown(target.zone)) {
       // no target (the last ones drain), or fail open chose a backend of a down zone: no connect can succeed
       this.ports.give(snatPort);
@@ -874,7 +926,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       this.slotOf!.delete(conn);
       slot.conns.delete(conn);
       slot.stats.active--;
-      if (slot.draining && slot.conns.size === 0 && this.slots.get(slot.key) === slot) this.slots.delete(slot.key);
+      if (slot.draining && slot.conns.size === 0) this.slots.delete(slot);
     }
     this.active--;
     // a relay thread's connection: its bytes are in its handle's counters already

@@ -192,6 +192,31 @@ async function publishAndConnect(d: TestDaemon, ec2: EC2Client, lbArn: string): 
 }
 
 describe('network load balancers behind endpoint services (AWS SDK, real daemon)', () => {
+  it('one real server in two target groups behind two listeners: each group\'s deregistration delay applies to its own listener\'s connections (one backend by address gave both the first group\'s)', async () => {
+    const d = await daemon();
+    const { elb, ec2 } = clients(d, PROVIDER_KEY);
+    const backend = await recorder('127.0.0.1');
+    cleanup.push(() => backend.close());
+    const { lb, tg } = await stack(elb, 'two-tg', { id: '127.0.0.1', port: backend.port }, 18180);
+    const tg2 = (await elb.send(new CreateTargetGroupCommand({ Name: 'two-tg-2', Protocol: 'TCP', Port: backend.port, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg2.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    await elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18181, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg2.TargetGroupArn }] }));
+    const { endpoint } = await publishAndConnect(d, ec2, lb.LoadBalancerArn!);
+    const one = await held(endpoint.host_ip, 18180);
+    const two = await held(endpoint.host_ip, 18181);
+    // deregistered from both: the first group's delay 0 cuts its listener's connection at once, the
+    // second group's (300 s, AWS's default) lets its own drain
+    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
+    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg2.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    await one.closed();
+    await new Promise((r) => setTimeout(r, 200));
+    await two.roundTrip();
+    expect(two.isClosed()).toBe(false);
+    const states = (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg2.TargetGroupArn }))).TargetHealthDescriptions!.map((h) => h.TargetHealth!.State);
+    expect(states).toEqual(['draining']);
+  });
+
   it('carries real bytes from a consumer endpoint to the NLB target, with PROXY v2 carrying the vpce id, and follows the targets', async () => {
     const d = await daemon();
     const { elb, ec2 } = clients(d, PROVIDER_KEY);
