@@ -123,6 +123,11 @@ export function gatewayDetached(vpc: Vpc | undefined, r: Route, gateways: Readon
   return vpc?.origin === 'api' && r.type === 'igw' && !!r.nexthop?.startsWith('igw-') && gateways.get(r.nexthop)?.vpc_id !== vpc.id;
 }
 
+/** a public service's action prefix: its name, the last label of `<region>.<name>` (`s3`, `obs`), lower case */
+function actionPrefixOf(serviceName: string): string {
+  return serviceName.slice(serviceName.lastIndexOf('.') + 1).toLowerCase();
+}
+
 export function routingView(i: ViewInput): RoutingView {
   const byEndpoints = endpointRoutes(i.endpoints.values(), i.services);
   const services: PublicServiceRouting[] = [];
@@ -142,6 +147,7 @@ export function routingView(i: ViewInput): RoutingView {
     if (e.service_type !== 'gateway') continue;
     endpoints.push({
       id: e.id, serviceId: e.service_id, status: e.status, cap: i.capOf(e.owner), accountId: i.accounts.get(e.owner)?.domain_id ?? '',
+      actionPrefix: actionPrefixOf(i.services.get(e.service_id)?.service_name ?? ''),
       policy: (e.policy_statement as GatewayEndpointRouting['policy']) ?? null,
     });
   }

@@ -303,19 +303,46 @@ export function validatePolicy(input: unknown, o: PolicyOptions): PolicyStatemen
 
 const BROAD_ACTION = /^(\*|[^:*]+:\*(:\*)?)$/;
 
-/** An Action list covers everything when one entry is "*", "<service>:*" or "<service>:*:*". */
-export function actionCoversEverything(actions: readonly string[]): boolean {
-  return actions.some((a) => BROAD_ACTION.test(a));
+/** the service an action names (`s3` of `s3:GetObject`), lower case; null: none (`*`) */
+function actionService(a: string): string | null {
+  const at = a.indexOf(':');
+  return at < 0 ? null : a.slice(0, at).toLowerCase();
 }
 
-/** A Resource list covers everything when one entry is "*" or ends with ":*". */
-export function resourceCoversEverything(resources: readonly string[]): boolean {
-  return resources.some((r) => r === '*' || r.endsWith(':*'));
+/** the service a resource names (`s3` of `arn:aws:s3:::b/*`, `obs` of `obs:*:*:object:*`); null: none (`*`) */
+function resourceService(r: string): string | null {
+  const parts = r.split(':');
+  if (parts[0] === 'arn') return parts[2]?.toLowerCase() ?? null;
+  return parts.length > 1 ? parts[0]!.toLowerCase() : null;
 }
 
-/** Whether the statement's Action and Resource both cover everything (so it is enforceable as a Deny). */
-export function statementCoversEverything(s: PolicyStatement): boolean {
-  return actionCoversEverything(s.Action) && resourceCoversEverything(s.Resource);
+/** whether a service named in an action or resource may be SERVICE (none, the same, or a pattern) */
+const mayName = (named: string | null, service: string): boolean => named === null || named === service || named.includes('*') || named.includes('?');
+
+/**
+ * Whether the statement can match any request through an endpoint of SERVICE (the action prefix of
+ * the endpoint's service: `s3`, `obs`): one of its actions and one of its resources may be that
+ * service's. One naming only another service's (`dynamodb:*`, `arn:aws:dynamodb:...`) matches no
+ * request here, as in AWS, Allow or Deny. SERVICE undefined: every statement may.
+ */
+export function statementAppliesTo(s: PolicyStatement, service?: string): boolean {
+  if (service === undefined) return true;
+  return s.Action.some((a) => mayName(actionService(a), service)) && s.Resource.some((r) => mayName(resourceService(r), service));
+}
+
+/** An Action list covers everything when one entry is "*", "<service>:*" or "<service>:*:*" (SERVICE's, when given). */
+export function actionCoversEverything(actions: readonly string[], service?: string): boolean {
+  return actions.some((a) => a === '*' || (BROAD_ACTION.test(a) && (service === undefined || actionService(a) === service)));
+}
+
+/** A Resource list covers everything when one entry is "*" or ends with ":*" (naming SERVICE, when given). */
+export function resourceCoversEverything(resources: readonly string[], service?: string): boolean {
+  return resources.some((r) => r === '*' || (r.endsWith(':*') && (service === undefined || resourceService(r) === service)));
+}
+
+/** Whether the statement's Action and Resource both cover everything of SERVICE (so it is enforceable as a Deny). */
+export function statementCoversEverything(s: PolicyStatement, service?: string): boolean {
+  return actionCoversEverything(s.Action, service) && resourceCoversEverything(s.Resource, service);
 }
 
 const KEY_LABEL: Record<ConditionKey, string> = {
@@ -398,16 +425,20 @@ const NARROW = 'its Action/Resource is narrower than everything';
  * Deny that matches wins; otherwise the first matching Allow allows; otherwise implicit deny.
  * Statements are numbered by their index in the policy, from 0, as `decidedBy` is.
  */
-export function evaluatePolicy(policy: readonly PolicyStatement[], request: PolicyRequest): PolicyDecision {
+export function evaluatePolicy(policy: readonly PolicyStatement[], request: PolicyRequest, service?: string): PolicyDecision {
   let allow: { index: number; because: string[] } | undefined;
   const ignoredDenies: number[] = [];
   const allowMisses: string[] = [];
   for (let i = 0; i < policy.length; i++) {
     const s = policy[i]!;
+    if (!statementAppliesTo(s, service)) {
+      if (s.Effect === 'Allow') allowMisses.push(`${label(s, i)}: its Action/Resource names no ${service} action or resource`);
+      continue;
+    }
     const m = matchStatement(s, request);
     if (s.Effect === 'Deny') {
       if (!m.ok) continue;
-      if (statementCoversEverything(s)) return { allowed: false, decidedBy: i, reason: matched(s, i, m.because) };
+      if (statementCoversEverything(s, service)) return { allowed: false, decidedBy: i, reason: matched(s, i, m.because) };
       ignoredDenies.push(i);
     } else if (m.ok) {
       allow ??= { index: i, because: m.because };
@@ -418,7 +449,7 @@ export function evaluatePolicy(policy: readonly PolicyStatement[], request: Poli
   if (allow !== undefined) {
     const s = policy[allow.index]!;
     let reason = matched(s, allow.index, allow.because);
-    if (!statementCoversEverything(s)) reason += `; ${NARROW}, so it allows the connection and leaves per-request checks to the service`;
+    if (!statementCoversEverything(s, service)) reason += `; ${NARROW}, so it allows the connection and leaves per-request checks to the service`;
     if (ignoredDenies.length > 0) {
       const which = ignoredDenies.map((i) => label(policy[i]!, i)).join(', ');
       reason += `; ${which} also ${ignoredDenies.length === 1 ? 'matches but is' : 'match but are'} not enforced per connection: ${NARROW}`;
@@ -444,6 +475,8 @@ type CompiledCheck =
   | { readonly kind: 'vpc' | 'account'; readonly equals: boolean; readonly values: ReadonlySet<string> };
 
 interface CompiledStatement {
+  /** it may match a request of the endpoint's service (statementAppliesTo) */
+  readonly applies: boolean;
   readonly deny: boolean;
   /** Action and Resource cover everything: a matching Deny refuses */
   readonly enforced: boolean;
@@ -467,8 +500,8 @@ export interface PolicyVerdict {
 
 const IMPLICIT_DENY: PolicyVerdict = Object.freeze({ allowed: false, decidedBy: null });
 
-/** compiles a validated policy once (per change of it), for policyVerdict() on every connection */
-export function compilePolicy(policy: readonly PolicyStatement[]): CompiledPolicy {
+/** compiles a validated policy once (per change of it), for policyVerdict() on every connection through an endpoint of SERVICE */
+export function compilePolicy(policy: readonly PolicyStatement[], service?: string): CompiledPolicy {
   return {
     statements: policy.map((s, i) => {
       const checks: CompiledCheck[] = [];
@@ -484,8 +517,9 @@ export function compilePolicy(policy: readonly PolicyStatement[]): CompiledPolic
       }
       const anyone = s.Principal === undefined || s.Principal === '*' || s.Principal.ID.includes('*');
       return {
+        applies: statementAppliesTo(s, service),
         deny: s.Effect === 'Deny',
-        enforced: statementCoversEverything(s),
+        enforced: statementCoversEverything(s, service),
         principals: anyone ? null : new Set((s.Principal as { ID: string[] }).ID),
         checks,
         verdict: Object.freeze({ allowed: s.Effect !== 'Deny', decidedBy: i }),
@@ -495,6 +529,7 @@ export function compilePolicy(policy: readonly PolicyStatement[]): CompiledPolic
 }
 
 function statementMatches(s: CompiledStatement, req: PolicyRequest): boolean {
+  if (!s.applies) return false;
   if (s.principals !== null && !s.principals.has(req.principalAccount)) return false;
   for (const c of s.checks) {
     switch (c.kind) {

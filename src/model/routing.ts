@@ -71,6 +71,8 @@ export interface GatewayEndpointRouting {
   readonly cap: number;
   /** its owner's account id (domain_id): its flow log records' account-id */
   readonly accountId: string;
+  /** its service's action prefix (`s3`, `obs`: the public service's name): statements of other services' actions apply to none of its connections */
+  readonly actionPrefix: string;
 }
 
 /** a gateway endpoint indexed: its policy compiled once per view (policyVerdict per connection) */
@@ -145,7 +147,7 @@ export function indexRouting(input: RoutingView): RoutingIndex {
     vpcs,
     vpcByNumber: new Map([...vpcs.values()].map((v) => [v.number, v])),
     services: input.services.map((s) => ({ ...s, byPort: new Map(s.targets.map((t) => [t.port, { host: t.host, port: t.hostPort }])) })),
-    endpoints: new Map(input.endpoints.map((e) => [e.id, { ...e, compiledPolicy: e.policy === null ? null : compilePolicy(e.policy) }])),
+    endpoints: new Map(input.endpoints.map((e) => [e.id, { ...e, compiledPolicy: e.policy === null ? null : compilePolicy(e.policy, e.actionPrefix) }])),
   };
 }
 
@@ -310,7 +312,7 @@ export function explainOutcome(input: DecideInput, o: RouteOutcome, active: (end
   let cap: RouteDecision['cap'] = null;
   if (reached && vpc !== null) {
     // the text is the tracer's: evaluatePolicy words the verdict decide() took (a unit test holds the two to agreement)
-    const p = ep.policy ? evaluatePolicy(ep.policy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId }) : null;
+    const p = ep.policy ? evaluatePolicy(ep.policy, { sourceIp: input.sourceIp, sourceVpc: vpc.id, principalAccount: vpc.domainId }, ep.actionPrefix) : null;
     policy = p === null
       ? { allowed: true, statement: null, reason: 'no policy: the default policy allows all' }
       : { allowed: p.allowed, statement: p.decidedBy, reason: p.reason };

@@ -698,6 +698,16 @@ describe('endpoint policies', () => {
     expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(RESET);
   });
 
+  it('a Deny of another service\'s actions or resources refuses no connection through this (obs) endpoint; one of obs:* refuses every one', async () => {
+    for (const deny of [{ Effect: 'Deny', Action: ['ec2:*'], Resource: ['*'] }, { Effect: 'Deny', Action: ['*'], Resource: ['arn:aws:dynamodb:us-east-1:111111111111:*'] }]) {
+      expect((await w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, { policy_statement: [ALLOW_ALL, deny] })).status).toBe(200);
+      expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 50)));
+    }
+    expect((await w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, { policy_statement: [ALLOW_ALL, { Effect: 'Deny', Action: ['obs:*'], Resource: ['*'] }] })).status).toBe(200);
+    expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(RESET);
+    expect((await w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, { policy_statement: [ALLOW_ALL, DENY_50] })).status).toBe(200);
+  });
+
   it('the backend never sees a refused client; each refusal adds one to the policy counter', async () => {
     expect(await request(w.host(1, 51), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 51)));
     const before = [...w.obs.remotes];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { huaweiError } from '../../src/api/huawei/errors.js';
 import { DomainError } from '../../src/model/errors.js';
 import {
-  DEFAULT_POLICY, actionCoversEverything, evaluatePolicy, resourceCoversEverything, validatePolicy as validateWith,
+  DEFAULT_POLICY, actionCoversEverything, compilePolicy, evaluatePolicy, policyVerdict, resourceCoversEverything, statementAppliesTo, validatePolicy as validateWith,
   type PolicyRequest,
 } from '../../src/model/policy.js';
 import { ipToInt } from '../../src/net/cidr.js';
@@ -130,6 +130,30 @@ describe('what covers everything', () => {
   it('Resource: * or ending with :*', () => {
     for (const r of ['*', 'obs:*:*:object:*', 'arn:aws:s3:::*']) expect(resourceCoversEverything([r]), r).toBe(true);
     for (const r of ['arn:aws:s3:::bucket/*', 'obs:*:*:bucket:mybucket']) expect(resourceCoversEverything([r]), r).toBe(false);
+  });
+
+  it('of an endpoint\'s service: another service\'s actions and resources cover nothing of it, and a statement naming only those applies to none of its connections', () => {
+    expect(actionCoversEverything(['dynamodb:*'], 's3')).toBe(false);
+    expect(actionCoversEverything(['S3:*'], 's3')).toBe(true);
+    expect(resourceCoversEverything(['arn:aws:dynamodb:us-east-1:111111111111:*'], 's3')).toBe(false);
+    expect(resourceCoversEverything(['arn:aws:s3:::*'], 's3')).toBe(true);
+    const [denyDynamo] = validatePolicy([{ Effect: 'Deny', Principal: '*', Action: 'dynamodb:*', Resource: '*' }]);
+    expect([statementAppliesTo(denyDynamo!, 's3'), statementAppliesTo(denyDynamo!, 'dynamodb'), statementAppliesTo(denyDynamo!)]).toEqual([false, true, true]);
+    const [denyArn] = validatePolicy([{ Effect: 'Deny', Action: '*', Resource: 'arn:aws:dynamodb:us-east-1:111111111111:*' }]);
+    expect(statementAppliesTo(denyArn!, 's3')).toBe(false);
+    // an allow-all and a Deny of another service: every connection through the S3 endpoint allowed, in both evaluators
+    for (const deny of [denyDynamo!, denyArn!]) {
+      const p = [validatePolicy([allowAll])[0]!, deny];
+      expect(evaluatePolicy(p, req('10.0.1.5'), 's3')).toMatchObject({ allowed: true, decidedBy: 0 });
+      expect(policyVerdict(compilePolicy(p, 's3'), { sourceIp: ipToInt('10.0.1.5'), sourceVpc: 'vpc-a', principalAccount: 'd1' })).toEqual({ allowed: true, decidedBy: 0 });
+      // through a DynamoDB endpoint it is every connection's refusal
+      expect(evaluatePolicy(p, req('10.0.1.5'), 'dynamodb')).toMatchObject({ allowed: false, decidedBy: 1 });
+      expect(policyVerdict(compilePolicy(p, 'dynamodb'), { sourceIp: ipToInt('10.0.1.5'), sourceVpc: 'vpc-a', principalAccount: 'd1' })).toEqual({ allowed: false, decidedBy: 1 });
+    }
+    // an Allow of another service's actions only: implicit deny, saying why
+    const other = evaluatePolicy(validatePolicy([{ Effect: 'Allow', Action: 'dynamodb:*', Resource: '*' }]), req('10.0.1.5'), 's3');
+    expect(other).toMatchObject({ allowed: false, decidedBy: null });
+    expect(other.reason).toMatch(/names no s3 action or resource/);
   });
 });
 
