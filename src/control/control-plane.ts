@@ -347,8 +347,8 @@ export class ControlPlane {
   }
 
   /** `policy`: the statements, or null for none (everyone); `options`: the dialect's policy rules (is a Principal required) */
-  setEndpointPolicy(caller: Account, id: string, policy: unknown, options: PolicyOptions): Promise<Endpoint> {
-    return gateway.setEndpointPolicy(this.st, caller, id, policy, this.policyOptions(options));
+  setEndpointPolicy(caller: Account, id: string, policy: unknown, options: PolicyOptions, document?: string): Promise<Endpoint> {
+    return gateway.setEndpointPolicy(this.st, caller, id, policy, this.policyOptions(options), document);
   }
 
   // ---- the network inventory made through an API (network.ts) --------------------------------

@@ -65,7 +65,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     subnet_id: str.nullable(), ip: str.nullable(), host_ip: str.nullable(), snat_ip: str.nullable(),
     marker_id: z.number().int(), status: z.enum(ENDPOINT_STATUSES), enable_dns: z.boolean(),
     whitelist: z.array(str), enable_whitelist: z.boolean(), routetables: z.array(str), security_groups: z.array(str).optional(),
-    policy_statement: z.array(z.unknown()).nullable().optional(), description: str, tags: z.array(tag),
+    policy_statement: z.array(z.unknown()).nullable().optional(), policy_document: z.string().optional(), description: str, tags: z.array(tag),
     // absent in documents written before issue 13: one ENI, the legacy fields' (endpointWithEnis)
     enis: z.array(z.looseObject({ id: str, zone: str, subnet_id: str, ip: str, host_ip: str })).optional(),
     // absent in documents written before client tokens were stored, and on endpoints made without one

@@ -73,7 +73,7 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
   const byDefault = cmd.noDefaultRouteTable ? [] : [vpc.route_tables.find((t) => t.default)!.id];
   const wanted = cmd.routeTables?.length ? cmd.routeTables : byDefault;
   const routetables = checkRouteTables(st, vpc, s.id, null, wanted);
-  const policy = cmd.policy === undefined ? null : validatePolicy(cmd.policy, policyOptions);
+  const policy = cmd.policy === undefined ? null : validatePolicy(cmd.policy, policyOptions, cmd.policyDocument?.length);
   if (st.usage(caller).endpoint >= caller.quotas.endpoint) {
     throw new DomainError('QuotaExceeded', `quota exceeded: at most ${caller.quotas.endpoint} endpoints per account`);
   }
@@ -84,6 +84,7 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
     vpc_id: vpc.id, enis: [], subnet_id: null, ip: null, host_ip: null, snat_ip: null, marker_id: st.newMarkerId(),
     status: s.approval_enabled ? 'pendingAcceptance' : 'creating',
     enable_dns: cmd.dns ?? false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
+    ...(policy !== null && cmd.policyDocument !== undefined ? { policy_document: cmd.policyDocument } : {}),
     ...(cmd.clientToken ? { client_token: cmd.clientToken } : {}),
     description: cmd.description ?? '', tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
     created_at: t, updated_at: t,
@@ -107,13 +108,16 @@ export async function setEndpointRouteTables(st: ControlState, caller: Account, 
   return st.endpoints.get(id)!;
 }
 
-export async function setEndpointPolicy(st: ControlState, caller: Account, id: string, policy: unknown, policyOptions: PolicyOptions): Promise<Endpoint> {
+/** POLICY (null: none); DOCUMENT: its whole document as written, kept to be shown back as given (the EC2 API's) */
+export async function setEndpointPolicy(st: ControlState, caller: Account, id: string, policy: unknown, policyOptions: PolicyOptions, document?: string): Promise<Endpoint> {
   await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.service_type !== 'gateway') throw new DomainError('InvalidParameter', 'policy_statement applies to gateway endpoints only');
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
     // null: no policy (everyone), what an endpoint created without one has
-    const next = { ...e, policy_statement: policy === null ? null : validatePolicy(policy, policyOptions), updated_at: now() };
+    const statements = policy === null ? null : validatePolicy(policy, policyOptions, document?.length);
+    const { policy_document: _was, ...rest } = e;
+    const next: Endpoint = { ...rest, policy_statement: statements, ...(statements !== null && document !== undefined ? { policy_document: document } : {}), updated_at: now() };
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });
   await pushRouting(st);

@@ -132,6 +132,8 @@ export interface CreateEndpointCommand {
    * the route goes into the VPC's default table (Huawei) */
   readonly noDefaultRouteTable?: boolean;
   readonly policy?: unknown;
+  /** the policy's whole document as written (the EC2 API's PolicyDocument): kept and shown back as given */
+  readonly policyDocument?: string;
   readonly description?: string;
   readonly tags?: readonly TagInput[];
   /** interface endpoints: the security groups whose ingress rules admit connections (the EC2 API's SecurityGroupIds) */

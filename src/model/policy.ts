@@ -281,7 +281,11 @@ function statement(v: unknown, path: string, o: PolicyOptions): PolicyStatement 
  * Validates the request field `policy_statement` and returns its normalised form. Throws
  * DomainError('InvalidPolicy') naming the path of the first fault.
  */
-export function validatePolicy(input: unknown, o: PolicyOptions): PolicyStatement[] {
+/**
+ * The statements of a policy, checked; DOCUMENT_LENGTH: the length of the whole document as the
+ * caller wrote it, white space included (AWS's 20,480 characters count it), when it came as one
+ */
+export function validatePolicy(input: unknown, o: PolicyOptions, documentLength?: number): PolicyStatement[] {
   const path = 'policy_statement';
   if (!Array.isArray(input)) invalid(path, `must be an array of statements, got ${typeName(input)}`);
   if (input.length === 0 || input.length > POLICY_MAX_STATEMENTS) {
@@ -295,6 +299,9 @@ export function validatePolicy(input: unknown, o: PolicyOptions): PolicyStatemen
   }
   if (text === undefined) invalid(path, 'is not representable as JSON');
   if (text.length > POLICY_MAX_CHARS) invalid(path, `its JSON text is ${text.length} characters, at most ${POLICY_MAX_CHARS}`);
+  if (documentLength !== undefined && documentLength > POLICY_MAX_CHARS) {
+    invalid(path, `the policy document is ${documentLength} characters, white space included, at most ${POLICY_MAX_CHARS}`);
+  }
   return input.map((s, i) => statement(s, `${path}[${i}]`, o));
 }
 

@@ -356,6 +356,12 @@ export interface Endpoint {
   readonly zone_affinity?: boolean;
   /** gateway endpoints: the endpoint policy (null: the default, allow all) */
   readonly policy_statement?: readonly unknown[] | null;
+  /**
+   * the policy as the caller wrote it, when it came as a whole document (the EC2 API's
+   * PolicyDocument): shown back as given, as AWS does (Terraform compares what it reads with what it
+   * wrote); dropped whenever the policy is set otherwise
+   */
+  readonly policy_document?: string;
   /** the bandwidth of each of its connections set by the service's provider, Mbit/s; absent: the service's default */
   readonly bandwidth_mbps?: number;
   readonly description: string;

@@ -248,7 +248,8 @@ describe('a gateway endpoint to a public service', () => {
     // no acceptance for a public service: pending, then available (Terraform's waitVPCEndpointAvailable)
     expect(['pending', 'available']).toContain(e.State);
     await waitFor(async () => (await endpointState(e.VpcEndpointId!)) === 'available', 5_000, 'gateway endpoint available');
-    expect(JSON.parse(e.PolicyDocument!).Statement[0]).toMatchObject({ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::bucket/*'] });
+    // the document as given, as AWS shows it (Terraform compares it with what it wrote)
+    expect(e.PolicyDocument).toBe(JSON.stringify(policy));
     const routes = (await ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table] }))).RouteTables![0]!.Routes!;
     expect(routes).toContainEqual(expect.objectContaining({ DestinationPrefixListId: PREFIX_LIST, GatewayId: e.VpcEndpointId, State: 'active' }));
     expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).toBe('relay');
@@ -281,8 +282,26 @@ describe('a gateway endpoint to a public service', () => {
       VpcId: 'vpc-client', ServiceName: `com.amazonaws.${REGION}.s3`, RouteTableIds: [main!.RouteTableId!], PolicyDocument: document({ Principal: { AWS: own } }),
     }))).VpcEndpoint!;
     await waitFor(async () => (await endpointState(e.VpcEndpointId!)) === 'available', 5_000, 'gateway endpoint available');
-    expect(JSON.parse(e.PolicyDocument!).Statement[0].Principal).toEqual({ AWS: [own] });
+    expect(JSON.parse(e.PolicyDocument!).Statement[0].Principal).toEqual({ AWS: own });
     expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).toBe('relay');
+    // a document with an Id, a Condition in AWS's keys and white space reads back byte for byte (its
+    // keys were shown renamed, its Id dropped: Terraform planned a change after every apply)
+    const written = `{\n  "Version": "2012-10-17",\n  "Id": "keep-me",\n  "Statement": [{"Sid": "A", "Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",\n    "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-client", "aws:PrincipalAccount": "${KEYS.consumer.account_id}"}}}]\n}`;
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: written }));
+    expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!.PolicyDocument).toBe(written);
+    expect(await attempt('127.255.0.10', publicPort, `127.${k}.1.50`)).toBe('relay');
+    // AWS's size limit counts white space: a document of few statements padded past 20,480 characters is refused, nothing changed
+    const padded = `{"Version": "2012-10-17",${' '.repeat(20_500)}"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}`;
+    expect(padded.length).toBeGreaterThan(20_480);
+    expect(await refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: padded })))).toMatchObject({ code: 'InvalidPolicyDocument', status: 400 });
+    const badVersion = JSON.stringify({ Version: 'banana', Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }] });
+    expect(await refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: badVersion })))).toMatchObject({ code: 'InvalidPolicyDocument', status: 400 });
+    expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!.PolicyDocument).toBe(written);
+    // through the Huawei API the policy is its statements; set there, the EC2 API shows them as a document of its own
+    const huaweiSet = await d.consumer.put(`/vpc-endpoints/${e.VpcEndpointId}/policy`, { policy_statement: [{ Effect: 'Allow', Action: ['*'], Resource: ['*'], Principal: { ID: [CONSUMER.domain_id] } }] });
+    expect(huaweiSet.status, JSON.stringify(huaweiSet.body)).toBe(200);
+    expect(JSON.parse((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!.PolicyDocument!).Statement[0].Principal).toEqual({ AWS: [own] });
+    await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: document({ Principal: { AWS: own } }) }));
     // the same account through the Huawei API: its domain id
     expect((await d.consumer.get(`/vpc-endpoints/${e.VpcEndpointId}`)).body.policy_statement[0].Principal).toEqual({ ID: [CONSUMER.domain_id] });
     // another account's AWS id lets nothing through
@@ -413,7 +432,7 @@ describe('errors: a 4xx in EC2 shape, and nothing changes', () => {
       ['an account unknown here', () => ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: ['arn:aws:iam::999999999999:root'] })), 'InvalidPrincipal'],
       ['accept on a service not own', () => ec2.consumer.send(new AcceptVpcEndpointConnectionsCommand({ ServiceId: svc.id, VpcEndpointIds: ['vpce-00000000000000000'] })), 'InvalidVpcEndpointServiceId.NotFound'],
       ['no VpcEndpointId to delete', () => ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [] })), 'MissingParameter'],
-      ['bad policy document', () => create({ VpcEndpointType: 'Gateway', ServiceName: `com.amazonaws.${REGION}.s3`, SubnetIds: undefined, PolicyDocument: '{not json' }), 'InvalidParameterValue'],
+      ['bad policy document', () => create({ VpcEndpointType: 'Gateway', ServiceName: `com.amazonaws.${REGION}.s3`, SubnetIds: undefined, PolicyDocument: '{not json' }), 'InvalidPolicyDocument'],
       ['unknown VPC attribute', () => ec2.consumer.send(new DescribeVpcAttributeCommand({ VpcId: 'vpc-client', Attribute: 'colour' as never })), 'InvalidParameterValue'],
       ['unknown ENI', () => ec2.consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ['eni-00000000000000000'] })), 'InvalidNetworkInterfaceID.NotFound'],
       ['unknown route table', () => ec2.consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: ['rtb-00000000000000000'] })), 'InvalidRouteTableID.NotFound'],

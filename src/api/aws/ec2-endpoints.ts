@@ -97,6 +97,8 @@ function isAllowAll(p: readonly PolicyStatement[]): boolean {
  * plan shows a diff)
  */
 function policyDocument(e: Endpoint, control: ControlPlane): string {
+  // written as a whole document through this API: shown as given, as AWS shows it
+  if (e.policy_document !== undefined && e.policy_statement) return e.policy_document;
   const statements = (e.policy_statement ?? null) as readonly PolicyStatement[] | null;
   if (!statements) return DEFAULT_POLICY_DOCUMENT;
   if (isAllowAll(statements)) return ALLOW_ALL_DOCUMENT;
@@ -196,24 +198,40 @@ function checkSecurityGroups(call: AwsCall, vpc: Vpc, ids: readonly string[]): v
   }
 }
 
-/** `PolicyDocument`: a JSON policy `{ Version?, Id?, Statement }`, validated by the domain's rules for AWS */
+/** the policy language versions IAM knows */
+const POLICY_VERSIONS = ['2008-10-17', '2012-10-17'];
+
+/** a policy document EC2 refuses: `InvalidPolicyDocument` (400), as EC2 answers CreateVpcEndpoint and ModifyVpcEndpoint */
+const badDocument = (why: string): AwsRequestError => new AwsRequestError('InvalidPolicyDocument', `The policy document is not valid: ${why}`);
+
+/**
+ * `PolicyDocument`: a JSON policy `{ Version?, Id?, Statement }`, validated by the domain's rules
+ * for AWS (its length, white space included, too); its statements, to enforce, and its text, kept
+ * and shown back as given
+ */
 function readPolicyDocument(call: AwsCall, text: string): PolicyStatement[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch {
-    throw new AwsRequestError('InvalidParameterValue', 'PolicyDocument is not valid JSON');
+    throw badDocument('it is not valid JSON');
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !Object.hasOwn(doc, 'Statement')) {
-    throw new AwsRequestError('InvalidParameterValue', 'PolicyDocument must be a JSON object with a Statement');
+    throw badDocument('it must be a JSON object with a Statement');
   }
   const unknown = Object.keys(doc).filter((k) => !['Version', 'Id', 'Statement'].includes(k));
-  if (unknown.length) throw new AwsRequestError('InvalidParameterValue', `PolicyDocument has unknown keys: ${unknown.join(', ')}`);
+  if (unknown.length) throw badDocument(`unknown keys: ${unknown.join(', ')}`);
+  const version = (doc as { Version?: unknown }).Version;
+  if (version !== undefined && !POLICY_VERSIONS.includes(version as string)) {
+    throw badDocument(`Version ${JSON.stringify(version)?.slice(0, 40)} is none of ${POLICY_VERSIONS.join(', ')}`);
+  }
+  const id = (doc as { Id?: unknown }).Id;
+  if (id !== undefined && typeof id !== 'string') throw badDocument('Id must be a string');
   const statement = (doc as { Statement: unknown }).Statement;
   try {
-    return validatePolicy(Array.isArray(statement) ? statement : [statement], call.control.policyOptions(AWS_POLICY));
+    return validatePolicy(Array.isArray(statement) ? statement : [statement], call.control.policyOptions(AWS_POLICY), text.length);
   } catch (err) {
-    if (err instanceof DomainError) throw new AwsRequestError('InvalidParameterValue', err.message.replace(/^invalid policy: ?/, '').replace(/policy_statement/g, 'Statement'));
+    if (err instanceof DomainError) throw badDocument(err.message.replace(/^invalid policy: ?/, '').replace(/policy_statement/g, 'Statement'));
     throw err;
   }
 }
@@ -315,7 +333,10 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     // adds one (Terraform's aws_vpc_endpoint_route_table_association)
     if (routeTables.length) cmd.routeTables = routeTables;
     cmd.noDefaultRouteTable = true;
-    if (policyText !== undefined) cmd.policy = readPolicyDocument(call, policyText);
+    if (policyText !== undefined) {
+      cmd.policy = readPolicyDocument(call, policyText);
+      cmd.policyDocument = policyText;
+    }
   }
   const e = await call.control.createEndpoint(call.caller, cmd, AWS_POLICY);
   return { vpcEndpoint: endpointXml(e, call, serviceNames(call)), ...(token ? { clientToken: token.token } : {}) };
@@ -428,7 +449,7 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
       ...(groups.changed ? { securityGroups: delta(call, 'SecurityGroupId'), defaultGroup: defaultSecurityGroupId(e.vpc_id) } : {}), ...(dns !== undefined ? { dns } : {}),
     });
   }
-  if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY);
+  if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY, text);
   return { return: true };
 }
 
