@@ -53,7 +53,7 @@
 //               IP values are IPv4 addresses or CIDRs, host bits cleared, a bare address is a /32)
 // The normalised form has arrays everywhere, CIDR text for IP values, vpcep:* key names (but
 // aws:SourceIp, which is not vpcep:SourceIp) and principals as { "ID": [...] }.
-import { cidrContains, intToIp, lastAddress, parseCidr, type Cidr } from '../net/cidr.js';
+import { cidrContains, intToIp, ipv6CidrText, lastAddress, parseCidr, type Cidr } from '../net/cidr.js';
 import { DomainError } from './errors.js';
 
 export type PolicyEffect = 'Allow' | 'Deny';
@@ -237,8 +237,11 @@ function condition(v: unknown, path: string, o: PolicyOptions): PolicyCondition 
       const values = stringList(block[k], kPath).map((it) => {
         if (isIpKey) {
           const r = parseCidr(it.value, { allowBare: true });
-          if (!r.ok) invalid(it.path, `${JSON.stringify(it.value)} is not an IPv4 address or CIDR`);
-          return r.cidr.text;
+          if (r.ok) return r.cidr.text;
+          // IAM takes IPv6 too: kept, and it matches no client (every one here is IPv4)
+          const v6 = ipv6CidrText(it.value);
+          if (v6 === null) invalid(it.path, `${JSON.stringify(it.value)} is not an IPv4 or IPv6 address or CIDR`);
+          return v6;
         }
         if (it.value.length === 0) invalid(it.path, 'must not be empty');
         if (it.value.length > POLICY_MAX_ENTRY_CHARS) invalid(it.path, `longer than ${POLICY_MAX_ENTRY_CHARS} characters (${it.value.length})`);

@@ -15,6 +15,19 @@ export function isIpv4(text: string): boolean {
 }
 
 /**
+ * An IPv6 address or CIDR as canonical CIDR text (`2001:db8::/32`; a bare address `/128`), or null.
+ * Nothing here routes IPv6: what takes one (an IAM IP condition) keeps it, and it matches no client.
+ */
+export function ipv6CidrText(text: string): string | null {
+  try {
+    const [addr, prefix] = text.includes('/') ? ipaddr.IPv6.parseCIDR(text) : [ipaddr.IPv6.parse(text), 128];
+    return `${ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${prefix}`).toString()}/${prefix}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * a.b.c.d -> uint32. A canonical dotted quad (decimal, no leading zero) is read by hand: this runs
  * per connection (the relay's backend and source, PROXY v2) and per address allocated, where
  * ipaddr.js's parser took most of a connection's TypeScript time. Anything else goes to ipaddr.js

@@ -88,8 +88,8 @@ describe('validatePolicy: refusals (EndPoint.2048, naming the path)', () => {
     ['IP key with a string operator', [{ ...allowAll, Condition: { StringEquals: { 'vpcep:SourceIp': '10.0.0.1' } } }], /^policy_statement\[0\]\.Condition\.StringEquals\["vpcep:SourceIp"\]: vpcep:SourceIp takes IpAddress or NotIpAddress/],
     ['string key with an IP operator', [{ ...allowAll, Condition: { IpAddress: { 'vpcep:SourceVpc': 'vpc-a' } } }], /^policy_statement\[0\]\.Condition\.IpAddress\["vpcep:SourceVpc"\]: vpcep:SourceVpc takes StringEquals or StringNotEquals/],
     ['bad CIDR', [allowAll, { ...allowAll, Condition: { IpAddress: { 'vpcep:SourceIp': ['10.0.0.0/8', '10.0.0/8'] } } }],
-      /^policy_statement\[1\]\.Condition\.IpAddress\["vpcep:SourceIp"\]\[1\]: "10.0.0\/8" is not an IPv4 address or CIDR$/],
-    ['prefix over 32', [{ ...allowAll, Condition: { NotIpAddress: { 'aws:SourceIp': '10.0.0.0/33' } } }], /^policy_statement\[0\]\.Condition\.NotIpAddress\["aws:SourceIp"\]: "10.0.0.0\/33" is not an IPv4 address or CIDR/],
+      /^policy_statement\[1\]\.Condition\.IpAddress\["vpcep:SourceIp"\]\[1\]: "10.0.0\/8" is not an IPv4 or IPv6 address or CIDR$/],
+    ['prefix over 32', [{ ...allowAll, Condition: { NotIpAddress: { 'aws:SourceIp': '10.0.0.0/33' } } }], /^policy_statement\[0\]\.Condition\.NotIpAddress\["aws:SourceIp"\]: "10.0.0.0\/33" is not an IPv4 or IPv6 address or CIDR/],
     ['condition value a number', [{ ...allowAll, Condition: { StringEquals: { 'vpcep:SourceVpc': 42 } } }], /^policy_statement\[0\]\.Condition\.StringEquals\["vpcep:SourceVpc"\]: must be a string or an array of strings, got number 42/],
     ['empty operator block', [{ ...allowAll, Condition: { IpAddress: {} } }], /^policy_statement\[0\]\.Condition\.IpAddress: must name at least one condition key/],
     ['empty Condition', [{ ...allowAll, Condition: {} }], /^policy_statement\[0\]\.Condition: must name at least one operator/],
@@ -181,6 +181,16 @@ describe('evaluatePolicy', () => {
     expect(d.decidedBy).toBeNull();
     expect(d.reason).toMatch(/^implicit deny: no Allow statement matches/);
     expect(d.reason).toContain('source VPC vpc-b not in vpc-a');
+  });
+
+  it('an IPv6 CIDR is taken, as IAM takes it, and matches no client (every one is IPv4)', () => {
+    const p = validatePolicy([{ ...allowAll, Condition: { IpAddress: { 'aws:VpcSourceIp': ['10.0.1.0/24', '2001:DB8::/32', '2001:db8::1'] } } }]);
+    expect(p[0]!.Condition!.IpAddress!['vpcep:SourceIp']).toEqual(['10.0.1.0/24', '2001:db8::/32', '2001:db8::1/128']);
+    expect(evaluatePolicy(p, req('10.0.1.5')).allowed).toBe(true);
+    expect(evaluatePolicy(p, req('10.0.2.5')).allowed).toBe(false);
+    const only6 = validatePolicy([{ ...allowAll, Condition: { NotIpAddress: { 'vpcep:SourceIp': '2001:db8::/32' } } }]);
+    expect(evaluatePolicy(only6, req('10.0.2.5')).allowed).toBe(true);
+    expect(policyVerdict(compilePolicy(only6), req('10.0.2.5')).allowed).toBe(true);
   });
 
   it('NotIpAddress', () => {
