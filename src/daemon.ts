@@ -160,6 +160,10 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   try {
     ensureDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
+    // as an account's token in the config (model/config.ts): the metrics token reads every tenant's series
+    if (token && config.metrics.token === token) {
+      throw new ConfigError(o.configFile ?? 'embedded defaults', ["metrics.token: the same token as the default account's (VPCEP_TOKEN or <data-dir>/token)"]);
+    }
     const spec = o.store ?? config.store;
     claimDataDirStore(o.dataDir, storeSpecText(spec), fs.existsSync(path.join(o.dataDir, DB_FILE)));
     const etcdStore = spec.kind === 'etcd'

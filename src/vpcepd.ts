@@ -7,7 +7,7 @@ import { DEFAULTS } from './model/defaults.js';
 import { parseStoreSpec } from './model/store-spec.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './telemetry/logger.js';
 
-const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--store STORE] [--listen HOST:PORT] [--dns-listen HOST:PORT] [--node-name NAME] [--log-level LEVEL] [--exit-with-parent]
+const USAGE = `usage: vpcepd [--config FILE] [--data-dir DIR] [--store STORE] [--listen HOST:PORT] [--dns-listen HOST:PORT] [--node-name NAME] [--log-level LEVEL] [--exit-with-parent] [--version]
 
   --config FILE       YAML or JSON config (env VPCEP_CONFIG); default: embedded defaults
   --data-dir DIR      where the database and token live (env VPCEP_DATA_DIR); default ${DEFAULTS.dataDir}
@@ -68,22 +68,31 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const env = process.env;
+  /** where a setting came from, as its message names it: the flag, else its variable */
+  const from = (flag: string, variable: string) => (args[flag as keyof typeof args] !== undefined ? `--${flag}` : variable);
   // an empty one would be the current directory: the store and the token written wherever vpcepd was started
   if (args['data-dir'] === '') die('--data-dir must name a directory (it is empty)');
   if (args.config === '') die('--config must name a file (it is empty)');
+  // an empty VPCEP_CONFIG is unset, as an empty VPCEP_DATA_DIR is
+  const configFile = args.config ?? (env.VPCEP_CONFIG || undefined);
   const level = (args['log-level'] ?? env.VPCEP_LOG_LEVEL ?? DEFAULTS.logLevel) as LogLevel;
-  if (!LOG_LEVELS.includes(level)) die(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(level)) die(`${from('log-level', 'VPCEP_LOG_LEVEL')} must be one of ${LOG_LEVELS.join(', ')}`);
   const listenText = args.listen ?? env.VPCEP_LISTEN;
   const listen = listenText === undefined ? undefined : parseListen(listenText);
-  if (listen === null) die(`--listen ${JSON.stringify(listenText)} is not HOST:PORT with an IPv4 host`);
+  if (listen === null) die(`${from('listen', 'VPCEP_LISTEN')} ${JSON.stringify(listenText)} is not HOST:PORT with an IPv4 host`);
   const dnsListenText = args['dns-listen'] ?? env.VPCEP_DNS_LISTEN;
   const dnsListen = dnsListenText === undefined ? undefined : parseListen(dnsListenText);
-  if (dnsListen === null) die(`--dns-listen ${JSON.stringify(dnsListenText)} is not HOST:PORT with an IPv4 host`);
+  if (dnsListen === null) die(`${from('dns-listen', 'VPCEP_DNS_LISTEN')} ${JSON.stringify(dnsListenText)} is not HOST:PORT with an IPv4 host`);
   const storeText = args.store ?? env.VPCEP_STORE;
   const store = storeText === undefined ? undefined : parseStoreSpec(storeText);
-  if (typeof store === 'string') die(`--store ${store}`);
+  if (typeof store === 'string') die(`${from('store', 'VPCEP_STORE')} ${store}`);
   const nodeName = args['node-name'] ?? env.VPCEP_NODE_NAME;
-  if (nodeName !== undefined && !NODE_NAME.test(nodeName)) die(`--node-name ${JSON.stringify(nodeName)}: ${NODE_NAME_RULE}`);
+  if (nodeName !== undefined && !NODE_NAME.test(nodeName)) die(`${from('node-name', 'VPCEP_NODE_NAME')} ${JSON.stringify(nodeName)}: ${NODE_NAME_RULE}`);
+  // the default account's token: an account's token's rules (an HTTP header loses what is around it)
+  const token = env.VPCEP_TOKEN === '' ? undefined : env.VPCEP_TOKEN;
+  if (token !== undefined && (token.length < 8 || token.length > 256 || !/^\S(.*\S)?$/.test(token))) {
+    die('VPCEP_TOKEN must be 8-256 characters, and not begin or end with white space (an HTTP header loses it)');
+  }
   const log = createLogger(level);
 
   // Signals are handled from the first moment: one that arrives while starting is acted on once started.
@@ -113,13 +122,13 @@ export async function main(argv: string[]): Promise<void> {
 
   try {
     daemon = await startDaemon({
-      configFile: args.config ?? env.VPCEP_CONFIG,
+      configFile,
       dataDir: args['data-dir'] ?? (env.VPCEP_DATA_DIR || DEFAULTS.dataDir),
       listen,
       store,
       dnsListen,
       nodeName,
-      token: env.VPCEP_TOKEN === '' ? undefined : env.VPCEP_TOKEN,
+      token,
       log,
     });
   } catch (err) {

@@ -14,14 +14,16 @@ export function loadConfig(file: string | undefined): Config {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
+    // not an invalid configuration: no configuration at all
+    throw new ConfigError(file, [(err as Error).message], 'cannot read the config file');
   }
   let doc: unknown;
   try {
     doc = file.endsWith('.json') ? JSON.parse(text) : requireYaml().parse(text, { uniqueKeys: true, strict: true });
   } catch (err) {
     // a document nested thousands deep exhausts the parser's stack: say so rather than V8's words
-    const message = (err as Error).message.replace('Maximum call stack size exceeded', 'nested too deeply');
+    // its first line (yaml's message goes on with a picture of the line): where and what
+    const message = (err as Error).message.replace('Maximum call stack size exceeded', 'nested too deeply').split('\n')[0]!.trim();
     throw new ConfigError(file, [`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${message}`]);
   }
   if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {

@@ -7,13 +7,21 @@ export const RELOADABLE = ['metrics.token', 'dataplane.drain_timeout_ms'] as con
 /** a config field's name as in the file (`drainTimeoutMs` -> `drain_timeout_ms`) */
 export const snake = (k: string): string => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
+/** the fields whose name in the file is not their snake_case (model/config.ts) */
+const FILE_NAMES: Readonly<Record<string, string>> = {
+  'dataplane.unhealthy_termination': 'dataplane.unhealthy_connection_termination',
+};
+
 /** every leaf of a config section as `section.key`, and every other section by its name, as in the file (snake_case) -> its JSON */
 function leaves(c: Config): Map<string, string> {
   const out = new Map<string, string>();
   for (const [section, value] of Object.entries(c)) {
     const flat = section === 'dataplane' || section === 'api' || section === 'metrics';
     if (flat && value && typeof value === 'object') {
-      for (const [k, v] of Object.entries(value as object)) out.set(`${section}.${snake(k)}`, JSON.stringify(v));
+      for (const [k, v] of Object.entries(value as object)) {
+        const key = `${section}.${snake(k)}`;
+        out.set(FILE_NAMES[key] ?? key, JSON.stringify(v));
+      }
     } else {
       out.set(snake(section), JSON.stringify(value));
     }

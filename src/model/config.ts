@@ -334,8 +334,9 @@ export interface FlowLogConfig {
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
-  constructor(source: string, problems: string[]) {
-    super(`${source}: invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  /** one problem: one line; several: one per line under the first. HEADING: what is wrong with SOURCE */
+  constructor(source: string, problems: string[], heading = 'invalid configuration') {
+    super(problems.length === 1 ? `${source}: ${heading}: ${problems[0]}` : `${source}: ${heading}:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
     this.problems = problems;
   }
@@ -356,9 +357,9 @@ export function parseListen(text: string): { host: string; port: number } | null
   return { host, port };
 }
 
-/** two of the daemon's listeners on one address (port 0 is a free port each: never the same) */
+/** two of the daemon's listeners on one address (port 0 is a free port each: never the same); 0.0.0.0 is every address of its port */
 export function sameListen(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
-  return a.port !== 0 && a.port === b.port && a.host === b.host;
+  return a.port !== 0 && a.port === b.port && (a.host === b.host || a.host === '0.0.0.0' || b.host === '0.0.0.0');
 }
 
 /** host:port of a public service's real server */
@@ -565,6 +566,13 @@ export function validateConfig(raw: unknown, source: string): Config {
   else if (listen && sameListen(dnsListen, listen)) {
     bad('dns.listen', `${dnsListenText} is the API's listen address: DNS over TCP and the API cannot share a port`);
   }
+
+  // the pattern let 300.1.1.1 and port 99999 through: such a resolver was asked nothing, and the client no answer
+  (c.dns?.forwarders ?? []).forEach((f, i) => {
+    const [host, port] = f.split(':') as [string, string | undefined];
+    const n = port === undefined ? 53 : Number(port);
+    if (!isIpv4(host) || n < 1 || n > 65535) bad(`dns.forwarders[${i}]`, `${JSON.stringify(f)} is not an IPv4 address, or IPv4:PORT with a port 1-65535`);
+  });
 
   const faultsListenText = c.faults?.listen ?? DEFAULTS.faults.listen;
   const faultsListen = parseListen(faultsListenText);

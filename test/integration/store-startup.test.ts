@@ -54,9 +54,27 @@ describe('the default account\'s token file', () => {
     expect(out).toContain(`cannot read the token file ${path.join(data, 'token')} (EISDIR)`);
   });
 
-  it('a blank VPCEP_TOKEN is refused, not taken as the credential', async () => {
-    const out = await refused(tempDir(), { VPCEP_TOKEN: '   ' });
-    expect(out).toContain('VPCEP_TOKEN is blank');
+  it('a VPCEP_TOKEN that is blank, short or wrapped in white space is a usage error (exit 2), not a credential no header can carry', async () => {
+    for (const token of ['   ', 'x', ' spaced token ']) {
+      const d = await start(['--data-dir', tempDir()], { VPCEP_TOKEN: token });
+      const { code } = await d.exited;
+      expect([code, d.output()]).toEqual([2, expect.stringContaining('VPCEP_TOKEN must be 8-256 characters, and not begin or end with white space')]);
+    }
+  });
+
+  it('a metrics token equal to the default account\'s token (VPCEP_TOKEN) is refused in one line, as an account\'s is', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'metrics.yaml');
+    fs.writeFileSync(file, 'metrics: { token: same-token-0123456789 }\n');
+    const out = await refused(path.join(dir, 'data'), { VPCEP_TOKEN: 'same-token-0123456789' }, ['--config', file]);
+    expect(out).toContain(`vpcepd: cannot start: ${file}: invalid configuration: metrics.token: the same token as the default account's (VPCEP_TOKEN or <data-dir>/token)\n`);
+  });
+
+  it('a config file that cannot be read says so in one line (it is no invalid configuration)', async () => {
+    const dir = tempDir();
+    const out = await refused(path.join(dir, 'data'), { VPCEP_TOKEN: '' }, ['--config', path.join(dir, 'missing.yaml')]);
+    expect(out).toMatch(new RegExp(`vpcepd: cannot start: ${path.join(dir, 'missing.yaml').replace(/[.]/g, '\\.')}: cannot read the config file: ENOENT[^\n]*\n`));
+    expect(out).not.toContain('invalid configuration');
   });
 
   it.skipIf(!asRoot)(rootOnly('a full disk at first start leaves no empty token file behind, and says so in one line', 'mount a small tmpfs'), async () => {

@@ -128,6 +128,13 @@ describe('config validation', () => {
     ['a token of spaces', (c: any) => { c.accounts[0].token = '          '; }, /^accounts\[0\]\.token: must not be blank/],
     ['a bad snat mode', (c: any) => { c.dataplane = { snat: 'magic' }; }, /^dataplane\.snat: /],
     ['a bad listen', (c: any) => { c.listen = 'nowhere'; }, /^listen: /],
+    // the pattern let these through: a resolver no query could reach, and clients got no answer
+    ['a forwarder port out of range', (c: any) => { c.dns = { forward: true, forwarders: ['1.2.3.4:99999'] }; }, /^dns\.forwarders\[0\]: "1\.2\.3\.4:99999" is not an IPv4 address/m],
+    ['a forwarder octet out of range', (c: any) => { c.dns = { forward: true, forwarders: ['127.0.0.1:53', '300.1.1.1'] }; }, /^dns\.forwarders\[1\]: /m],
+    ['a forwarder port 0', (c: any) => { c.dns = { forward: true, forwarders: ['1.2.3.4:0'] }; }, /^dns\.forwarders\[0\]: /m],
+    // 0.0.0.0 is every address of its port: the API's too
+    ['DNS on 0.0.0.0 at the API\'s port', (c: any) => { c.listen = '127.0.0.1:9720'; c.dns = { listen: '0.0.0.0:9720' }; }, /^dns\.listen: 0\.0\.0\.0:9720 is the API's listen address/m],
+    ['Toxiproxy\'s API on 0.0.0.0 at the API\'s port', (c: any) => { c.listen = '127.0.0.1:9721'; c.faults = { enabled: true, listen: '0.0.0.0:9721' }; }, /^faults\.listen: /m],
     ['a user route of type local', (c: any) => { c.vpcs[0].route_tables[0].routes[0].type = 'local'; }, /^vpcs\[0\]\.route_tables\[0\]\.routes\[0\]\.type: /],
     ['two default route tables', (c: any) => { c.vpcs[0].route_tables.push({ id: 'rtb-2', default: true }); }, /^vpcs\[0\]\.route_tables: more than one default/],
     ['an API headers timeout longer than its request timeout (node:http would throw at start)', (c: any) => { c.api = { request_timeout_ms: 1000, headers_timeout_ms: 2000 }; }, /^api\.headers_timeout_ms: 2000 is longer than request_timeout_ms/],

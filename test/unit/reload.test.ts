@@ -28,4 +28,9 @@ describe('what a reload may change', () => {
     const next = config({ flow_logs: { destination: 'stdout' }, store_durability: 'power', public_services: [{ name: 'obs', service_type: 'interface', ports: [{ port: 80, target: '127.0.0.1:19000' }] }] });
     expect(configChanges(config(), next).restart).toEqual(['flow_logs', 'public_services', 'store_durability']);
   });
+
+  it('a key whose field has another name in the code is named as in the file: dataplane.unhealthy_connection_termination', () => {
+    const next = config({ dataplane: { unhealthy_connection_termination: { enabled: false } } });
+    expect(configChanges(config(), next).restart).toEqual(['dataplane.unhealthy_connection_termination']);
+  });
 });
