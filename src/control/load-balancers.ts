@@ -9,7 +9,7 @@ import type {
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, IP_ADDRESS_TYPES, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTE_CHOICES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_CHOICES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributesProblem,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, IP_ADDRESS_TYPES, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTE_CHOICES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_CHOICES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributeDefaults, targetGroupAttributesProblem,
   listenerSettings, loadBalancerSettings, targetGroupSettings, type HealthCheck, type IpAddressType, type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import { applyTags, sameSettings } from '../model/rules.js';
@@ -198,7 +198,7 @@ export async function createTargetGroup(st: ControlState, caller: Account, cmd: 
       ? Math.max(2, given.interval_seconds - 1) : DEFAULT_HEALTH_CHECK.timeout_seconds);
     const tg: TargetGroup = {
       id, owner: caller.name, name: cmd.name, protocol: 'TCP', port: cmd.port, vpc_id: vpc.id, target_type: cmd.targetType,
-      attributes: { ...TARGET_GROUP_ATTRIBUTES }, health_check: checkedHealthCheck({ ...DEFAULT_HEALTH_CHECK, ...given, timeout_seconds: timeout }),
+      attributes: targetGroupAttributeDefaults(cmd.targetType), health_check: checkedHealthCheck({ ...DEFAULT_HEALTH_CHECK, ...given, timeout_seconds: timeout }),
       targets: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource), created_at: t, updated_at: t,
     };
     // idempotent: the same settings answer the target group of that name, unchanged

@@ -10,7 +10,8 @@ export const TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, string>> = {
   'deregistration_delay.timeout_seconds': '300',
   'deregistration_delay.connection_termination.enabled': 'false',
   'proxy_protocol_v2.enabled': 'false',
-  'preserve_client_ip.enabled': 'true',
+  // AWS: on for instance targets, off for IP targets of TCP (targetGroupAttributeDefaults)
+  'preserve_client_ip.enabled': 'false',
   'stickiness.enabled': 'false',
   'stickiness.type': 'source_ip',
   'load_balancing.cross_zone.enabled': 'use_load_balancer_configuration',
@@ -21,6 +22,11 @@ export const TARGET_GROUP_ATTRIBUTES: Readonly<Record<string, string>> = {
   'target_group_health.unhealthy_state_routing.minimum_healthy_targets.count': '1',
   'target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage': 'off',
 };
+
+/** a new target group's attributes: AWS's defaults for its target type (preserve_client_ip.enabled is on for instance targets only) */
+export function targetGroupAttributeDefaults(targetType: string): Record<string, string> {
+  return { ...TARGET_GROUP_ATTRIBUTES, 'preserve_client_ip.enabled': targetType === 'instance' ? 'true' : 'false' };
+}
 
 /** a network load balancer's attributes and their defaults */
 export const LOAD_BALANCER_ATTRIBUTES: Readonly<Record<string, string>> = {

@@ -312,6 +312,11 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect(lbAttrs.Attributes?.find((a) => a.Key === 'deletion_protection.enabled')?.Value).toBe('false');
     const tgAttrs = await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn }));
     expect(tgAttrs.Attributes?.find((a) => a.Key === 'proxy_protocol_v2.enabled')?.Value).toBe('false');
+    // AWS's defaults by target type: preserve_client_ip off for ip targets of TCP, on for instance targets
+    expect(tgAttrs.Attributes?.find((a) => a.Key === 'preserve_client_ip.enabled')?.Value).toBe('false');
+    const byInstance = (await elb.send(new CreateTargetGroupCommand({ Name: 'by-instance', Protocol: 'TCP', Port: 80, VpcId: 'vpc-app', TargetType: 'instance' }))).TargetGroups![0]!;
+    expect((await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: byInstance.TargetGroupArn }))).Attributes?.find((a) => a.Key === 'preserve_client_ip.enabled')?.Value).toBe('true');
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: byInstance.TargetGroupArn }));
     expect((await elb.send(new DescribeListenerAttributesCommand({ ListenerArn: listener.ListenerArn }))).Attributes).toEqual([{ Key: 'tcp.idle_timeout.seconds', Value: '350' }]);
     // ModifyListenerAttributes (Terraform's tcp_idle_timeout_seconds on an aws_lb_listener; was InvalidAction): stored and echoed, AWS's range 60-6000
     const idle = [{ Key: 'tcp.idle_timeout.seconds', Value: '600' }];
