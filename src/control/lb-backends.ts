@@ -7,7 +7,7 @@
 import type { Backend, BackendTargetSpec } from '../model/events.js';
 import { removedBackendDrainMs, targetKey, unhealthyCutMs, type HealthSettings, type ProbeTarget } from '../model/health.js';
 import {
-  crossZoneOf, deregistrationDelayOf, drainingTargets, healthSettingsOfCheck, listenerIdleTimeoutMs, proxyProtocolOn, unhealthyTerminationOf, type Listener, type LoadBalancer,
+  crossZoneOf, deregistrationDrainMs, drainingTargets, healthSettingsOfCheck, listenerIdleTimeoutMs, proxyProtocolOn, unhealthyTerminationOf, type Listener, type LoadBalancer,
   type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import type { EndpointService, PortMapping, TcpProxy, Vpc } from '../model/types.js';
@@ -109,10 +109,12 @@ export function loadBalancerBackends(st: ControlState, s: EndpointService): Back
     const targets = all.filter((t) => t.zone === null || zones.has(t.zone));
     // a listener whose last targets drain (or sit in zones it is not in) keeps listening (their connections flow on), refusing new ones
     const first = targets[0] ?? all[0] ?? targetSpecs(st, tg, drainingTargets(tg))[0];
-    if (!first) continue;
+    // no target at all (none registered, or the last one deregistered): the listener stays, resetting
+    // new connections, and the connections of a target deregistered without connection termination
+    // (AWS's default) flow on through it (a listener gone cut them)
     out.push({
-      client_port: port, host: first.host, port: first.port, proxy_v2: proxyProtocolOn(tg), targets,
-      cross_zone: crossZoneOf(lb, tg), health: targetGroupHealth(tg), drain_ms: deregistrationDelayOf(tg) * 1000,
+      client_port: port, host: first?.host ?? '0.0.0.0', port: first?.port ?? tg.port, proxy_v2: proxyProtocolOn(tg), targets,
+      cross_zone: crossZoneOf(lb, tg), health: targetGroupHealth(tg), drain_ms: deregistrationDrainMs(tg),
       unhealthy_cut_ms: unhealthyCutMs(unhealthyTerminationOf(tg)),
       ...idleTimeoutOf(listener),
     });

@@ -200,6 +200,15 @@ export const DEREGISTRATION_DELAY = 'deregistration_delay.timeout_seconds';
 export const CROSS_ZONE = 'load_balancing.cross_zone.enabled';
 
 /** a target group's deregistration delay in seconds (0-3600, default 300) */
+/**
+ * How long a deregistered target's live connections flow before they are cut (ms), as the data
+ * plane's drain_ms: AWS cuts them at the delay's end only with `deregistration_delay.
+ * connection_termination.enabled` true; false (its default) lets them flow until they end (-1)
+ */
+export function deregistrationDrainMs(tg: TargetGroup): number {
+  return tg.attributes['deregistration_delay.connection_termination.enabled'] === 'true' ? deregistrationDelayOf(tg) * 1000 : -1;
+}
+
 export function deregistrationDelayOf(tg: TargetGroup): number {
   const n = Number(tg.attributes[DEREGISTRATION_DELAY] ?? '300');
   return Number.isInteger(n) && n >= 0 ? n : 300;

@@ -192,7 +192,7 @@ async function publishAndConnect(d: TestDaemon, ec2: EC2Client, lbArn: string): 
 }
 
 describe('network load balancers behind endpoint services (AWS SDK, real daemon)', () => {
-  it('one real server in two target groups behind two listeners: each group\'s deregistration delay applies to its own listener\'s connections (one backend by address gave both the first group\'s)', async () => {
+  it('one real server in two target groups behind two listeners: each group\'s deregistration rules apply to its own listener\'s connections (one backend by address gave both the first group\'s); connection termination off (AWS\'s default) lets them flow on', async () => {
     const d = await daemon();
     const { elb, ec2 } = clients(d, PROVIDER_KEY);
     const backend = await recorder('127.0.0.1');
@@ -204,17 +204,20 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     const { endpoint } = await publishAndConnect(d, ec2, lb.LoadBalancerArn!);
     const one = await held(endpoint.host_ip, 18180);
     const two = await held(endpoint.host_ip, 18181);
-    // deregistered from both: the first group's delay 0 cuts its listener's connection at once, the
-    // second group's (300 s, AWS's default) lets its own drain
-    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
+    // both delays 0; the first group terminates connections at the delay's end, the second does not
+    // (AWS's default, deregistration_delay.connection_termination.enabled false): deregistered from
+    // both, the first listener's connection is cut at once, the second's flows on with its target gone
+    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }, { Key: 'deregistration_delay.connection_termination.enabled', Value: 'true' }] }));
+    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg2.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
     await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
     await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg2.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
     await one.closed();
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 300));
     await two.roundTrip();
     expect(two.isClosed()).toBe(false);
-    const states = (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg2.TargetGroupArn }))).TargetHealthDescriptions!.map((h) => h.TargetHealth!.State);
-    expect(states).toEqual(['draining']);
+    expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg2.TargetGroupArn }))).TargetHealthDescriptions).toEqual([]);
+    // no new connection goes to it
+    expect(await exchange(endpoint.host_ip, 18181)).not.toBe('echoed');
   });
 
   it('carries real bytes from a consumer endpoint to the NLB target, with PROXY v2 carrying the vpce id, and follows the targets', async () => {
@@ -259,10 +262,10 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect(vpce?.value.subarray(1).toString('ascii')).toBe(endpoint.id);
     expect(h.rest.subarray(0, 5).toString()).toBe('ping-');
 
-    // deregistered with no delay: new connections fail; registered again: they work (draining: test/integration/backends-zones.test.ts)
+    // deregistered with no delay: new connections fail (the listener stays, resetting them); registered again: they work (draining: test/integration/backends-zones.test.ts)
     await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
     await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
-    expect(await exchange(endpoint.host_ip, 18080)).toBe('ECONNREFUSED');
+    expect(await exchange(endpoint.host_ip, 18080)).toBe('ECONNRESET');
     expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions).toEqual([]);
     await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
     expect(await exchange(endpoint.host_ip, 18080)).toBe('echoed');

@@ -410,7 +410,8 @@ describe('several backends per service (real daemon)', () => {
       HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 2, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2,
     }))).TargetGroups![0]!;
     await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1' }, { Id: '127.0.0.2' }] }));
-    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '2' }] }));
+    // cut at the delay's end: connection termination on (AWS's default, off, lets them flow on: aws-elbv2.test.ts)
+    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '2' }, { Key: 'deregistration_delay.connection_termination.enabled', Value: 'true' }] }));
     await elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: listen, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] }));
     const states = async () => (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions!
       .map((h) => [h.Target?.Id, h.TargetHealth?.State, h.TargetHealth?.Reason, h.HealthCheckPort]);
