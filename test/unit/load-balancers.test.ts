@@ -59,11 +59,12 @@ describe('network load balancers (domain)', () => {
       client_port: b.client_port, proxy_v2: b.proxy_v2, cross_zone: b.cross_zone, drain_ms: b.drain_ms,
       targets: b.targets!.map((t) => `${t.key}@${t.zone}`),
     });
+    // drain_ms -1: a deregistered target's connections flow on (deregistration_delay.connection_termination.enabled false, AWS's default)
     expect(loadBalancerBackends(st, st.services.get(s.id)!).map(summary)).toEqual([
-      { client_port: 80, proxy_v2: false, cross_zone: false, drain_ms: 300_000, targets: [`127.${vpcNumber}.24.50:8080@sim-1a`, `127.${vpcNumber}.24.51:8081@sim-1a`] },
-      { client_port: 81, proxy_v2: true, cross_zone: false, drain_ms: 300_000, targets: ['127.0.0.1:9001@null'] },
+      { client_port: 80, proxy_v2: false, cross_zone: false, drain_ms: -1, targets: [`127.${vpcNumber}.24.50:8080@sim-1a`, `127.${vpcNumber}.24.51:8081@sim-1a`] },
+      { client_port: 81, proxy_v2: true, cross_zone: false, drain_ms: -1, targets: ['127.0.0.1:9001@null'] },
       // port-web's configured real address, in its subnet's zone
-      { client_port: 82, proxy_v2: false, cross_zone: false, drain_ms: 300_000, targets: ['127.0.0.1:7000@sim-1a'] },
+      { client_port: 82, proxy_v2: false, cross_zone: false, drain_ms: -1, targets: ['127.0.0.1:7000@sim-1a'] },
     ]);
     expect(loadBalancerBackends(st, st.services.get(s.id)!)[0]!.health).toEqual({ interval_s: 30, timeout_s: 10, healthy_threshold: 5, unhealthy_threshold: 2 });
     await elb.deregisterTargets(st, provider, inside.id, [{ id: '192.168.24.50' }]);
