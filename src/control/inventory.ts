@@ -47,8 +47,8 @@ export interface InventoryOptions {
 export function applyInventory(config: Config, snap: Documents, opts: InventoryOptions): Inventory {
   const ids = { ...((snap.get('meta')?.get('ids') as Record<string, string> | undefined) ?? {}) };
   const numbers = { ...((snap.get('meta')?.get('vpc_numbers') as Record<string, number> | undefined) ?? {}) };
-  const retiredBefore = (snap.get('meta')?.get(RETIRED_VPC_NUMBERS) as Record<string, number> | undefined) ?? {};
-  let retired: Record<string, number> = retiredBefore;
+  let retired = (snap.get('meta')?.get(RETIRED_VPC_NUMBERS) as Record<string, number> | undefined) ?? {};
+  let retiredTaken = false;
   const idFor = (key: string, make: () => string) => (ids[key] ??= make());
 
   const accountSpecs: ReadonlyArray<AccountSpec> = config.accounts.length
@@ -74,7 +74,10 @@ export function applyInventory(config: Config, snap: Documents, opts: InventoryO
       const picked = pickVpcNumber(usedNumbers, retired);
       if (picked === null) throw new InventoryError(`${opts.source}: VPC ${id}: every loopback number 1-${MAX_VPC_NUMBER} is taken`);
       number = picked.number;
-      retired = picked.retired;
+      if (picked.retired) {
+        retired = picked.retired;
+        retiredTaken = true;
+      }
       numbers[id] = number;
       usedNumbers.add(number);
     }
@@ -114,7 +117,7 @@ export function applyInventory(config: Config, snap: Documents, opts: InventoryO
   const changes: Change[] = [
     { kind: 'meta', id: 'ids', value: ids },
     { kind: 'meta', id: 'vpc_numbers', value: numbers },
-    ...(retired !== retiredBefore && Object.keys(retired).length !== Object.keys(retiredBefore).length ? [{ kind: 'meta', id: RETIRED_VPC_NUMBERS, value: retired } as Change] : []),
+    ...(retiredTaken ? [{ kind: 'meta', id: RETIRED_VPC_NUMBERS, value: retired } as Change] : []),
   ];
   const accountNames = new Set(accounts.map((a) => a.name));
   for (const name of snap.get('account')?.keys() ?? []) if (!accountNames.has(name)) changes.push({ kind: 'account', id: name, value: null });

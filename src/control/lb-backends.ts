@@ -107,11 +107,12 @@ export function loadBalancerBackends(st: ControlState, s: EndpointService): Back
     const zones = loadBalancerZones(st, lb);
     const all = targetSpecs(st, tg);
     const targets = all.filter((t) => t.zone === null || zones.has(t.zone));
-    // a listener whose last targets drain (or sit in zones it is not in) keeps listening (their connections flow on), refusing new ones
+    // A listener whose targets all drain, sit in zones it is not in, or are none (none registered,
+    // the last deregistered) keeps listening, resetting new connections: the connections of a
+    // target deregistered without connection termination (AWS's default) flow on through it (a
+    // listener gone cut them). host and port: the first target's, for the one-backend readers
+    // (Toxiproxy's upstream, the tracer's summary); none at all: 0.0.0.0 at the group's port.
     const first = targets[0] ?? all[0] ?? targetSpecs(st, tg, drainingTargets(tg))[0];
-    // no target at all (none registered, or the last one deregistered): the listener stays, resetting
-    // new connections, and the connections of a target deregistered without connection termination
-    // (AWS's default) flow on through it (a listener gone cut them)
     out.push({
       client_port: port, host: first?.host ?? '0.0.0.0', port: first?.port ?? tg.port, proxy_v2: proxyProtocolOn(tg), targets,
       cross_zone: crossZoneOf(lb, tg), health: targetGroupHealth(tg), drain_ms: deregistrationDrainMs(tg),

@@ -80,7 +80,7 @@ function checkNewId(st: ControlState, id: string): void {
  * the lowest loopback number never handed out (config VPCs' numbers stay theirs even while they are
  * out of the config; a deleted VPC's is retired), else the one retired longest ago (pickVpcNumber)
  */
-function newVpcNumber(st: ControlState): { number: number; retired: Record<string, number> } {
+function newVpcNumber(st: ControlState): { number: number; retired?: Record<string, number> } {
   const used = new Set([...Object.values(st.vpcNumbers), ...[...st.vpcs.values()].map((v) => v.number)]);
   const picked = pickVpcNumber(used, st.retiredVpcNumbers);
   if (picked === null) throw new DomainError('VpcLimitExceeded', `every loopback number ${MIN_VPC_NUMBER}-${MAX_VPC_NUMBER} is taken: no more VPCs in the region`);
@@ -117,15 +117,14 @@ export async function createVpc(st: ControlState, caller: Account, cmd: CreateVp
       default: true, ingress: [], egress: [{ protocol: '-1', from_port: 0, to_port: 65535, cidr: '0.0.0.0/0' }], tags: [],
     };
     const numbers = { ...st.vpcNumbers, [v.id]: number };
-    const reused = Object.keys(retired).length !== Object.keys(st.retiredVpcNumbers).length;
     await st.commit([
       vpcChange(v), sgChange(sg), { kind: 'meta', id: 'vpc_numbers', value: numbers },
-      ...(reused ? [{ kind: 'meta', id: RETIRED_VPC_NUMBERS, value: retired } as Change] : []),
+      ...(retired ? [{ kind: 'meta', id: RETIRED_VPC_NUMBERS, value: retired } as Change] : []),
     ], () => {
       st.vpcs.set(v.id, v);
       st.securityGroups.set(sg.id, sg);
       st.vpcNumbers = numbers;
-      if (reused) st.retiredVpcNumbers = retired;
+      if (retired) st.retiredVpcNumbers = retired;
     });
     return v;
   });

@@ -145,7 +145,7 @@ function chosenBackend(st: ControlState, ep: Endpoint, eni: Eni, b: Backend | nu
   const zone = eni.zone;
   const rules = { zone, crossZone: b.cross_zone ?? true, zoneAffinity: ep.zone_affinity === true };
   const c = chooseBackend(targets, rules, inputs, flowHash(isIpv4(clientHost) ? ipToInt(clientHost) : 0, q.sourcePort ?? 0, ipToInt(eni.host_ip), q.destinationPort));
-  if (c === NO_CHOICE) return { host: b.host, port: b.port, none: true, why: 'no backend: the last ones are draining (the connection is reset)' };
+  if (c === NO_CHOICE) return { host: b.host, port: b.port, none: true, why: 'no backend: none registered, or the last ones are draining (the connection is reset)' };
   const t = targets[choiceIndex(c)]!;
   const reason = choiceReason(c);
   return { host: t.host, port: t.port, zone: t.zone, reason, why: `${choiceText(reason, zone, t.zone)} (flow hash of source port ${q.sourcePort ?? 0})` };

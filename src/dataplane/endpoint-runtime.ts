@@ -110,10 +110,6 @@ class Slots {
     m.set(slot.key, slot);
   }
 
-  has(slot: BackendSlot): boolean {
-    return this.get(slot.clientPort, slot.key) === slot;
-  }
-
   delete(slot: BackendSlot): void {
     const m = this.byPort.get(slot.clientPort);
     if (m === undefined || m.get(slot.key) !== slot) return;

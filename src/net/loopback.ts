@@ -65,11 +65,12 @@ export function simulatedAddress(vpcBase: number, low16: number): number {
  * exist or that the config holds, nor in RETIRED, those of deleted VPCs, each with when it was
  * retired), so that a stale client or DNS answer of a deleted VPC's 127.k addresses never lands
  * in another VPC; once every number has been handed out, the one retired longest ago. Returns the
- * number and the retired set without it; null when every number is in use.
+ * number, and the retired set without it when it was a retired one (`retired` absent: unchanged);
+ * null when every number is in use.
  */
-export function pickVpcNumber(used: ReadonlySet<number>, retired: Readonly<Record<string, number>>): { number: number; retired: Record<string, number> } | null {
+export function pickVpcNumber(used: ReadonlySet<number>, retired: Readonly<Record<string, number>>): { number: number; retired?: Record<string, number> } | null {
   for (let n = MIN_VPC_NUMBER; n <= MAX_VPC_NUMBER; n++) {
-    if (!used.has(n) && retired[n] === undefined) return { number: n, retired: { ...retired } };
+    if (!used.has(n) && retired[n] === undefined) return { number: n };
   }
   let oldest: number | null = null;
   for (const [n, at] of Object.entries(retired)) {

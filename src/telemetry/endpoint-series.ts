@@ -83,23 +83,32 @@ function header(name: MetricName): string {
  * size, so a scrape writes 300 KiB rather than 5.6 MiB at 2,000 endpoints.
  */
 export class Chunk {
-  private raw: Buffer | null = null;
-  /** the CRC-32 of its bytes, and x^(8 * their length) mod the CRC's polynomial: both made with the deflate piece */
-  crc = 0;
-  shift = 0;
+  /** the deflate piece, the CRC-32 of the bytes and x^(8 * their length) mod the CRC's polynomial, made together at the first gzip reply */
+  private packed: { readonly deflated: Buffer; readonly crc: number; readonly shift: number } | null = null;
 
   constructor(readonly bytes: Buffer) {}
 
-  get deflated(): Buffer {
-    if (this.raw === null) {
+  private pack(): { readonly deflated: Buffer; readonly crc: number; readonly shift: number } {
+    return (this.packed ??= {
       // copied out: the answer is a view of zlib's 16 KiB output buffer, which a kept piece of a
       // few hundred bytes would hold for good (16 KiB per chunk: 6 KiB per endpoint at 1,000; issue 16)
-      this.raw = Buffer.from(deflateRawSync(this.bytes, { level: constants.Z_BEST_SPEED, finishFlush: constants.Z_SYNC_FLUSH }));
+      deflated: Buffer.from(deflateRawSync(this.bytes, { level: constants.Z_BEST_SPEED, finishFlush: constants.Z_SYNC_FLUSH })),
       // (Node 20's crc32() of an empty Buffer with an empty ArrayBuffer of its own answers 0: an empty chunk's is 0 anyway)
-      this.crc = this.bytes.length === 0 ? 0 : crc32(this.bytes);
-      this.shift = x8nModP(this.bytes.length);
-    }
-    return this.raw;
+      crc: this.bytes.length === 0 ? 0 : crc32(this.bytes),
+      shift: x8nModP(this.bytes.length),
+    });
+  }
+
+  get deflated(): Buffer {
+    return this.pack().deflated;
+  }
+
+  get crc(): number {
+    return this.pack().crc;
+  }
+
+  get shift(): number {
+    return this.pack().shift;
   }
 }
 

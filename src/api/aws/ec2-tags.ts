@@ -4,8 +4,6 @@
 // VPCs are shown with none, and keep none: the config's). Tags go through the control plane's tag
 // command, the one the Huawei tag actions use, so both APIs show the same tags. A request naming
 // several resources is checked in full (existence, the tag limit) before any resource changes.
-import { DEFAULTS } from '../../model/defaults.js';
-import { applyTags } from '../../model/rules.js';
 import type { Tag } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { applyFilters, checkTag, page, type FilterTable } from './aws-render.js';
@@ -77,13 +75,10 @@ function resources(call: AwsCall): Tagged[] {
   });
 }
 
-/** applies the change to every resource after checking it against each (TagLimitExceeded, duplicates) */
+/** applies the change to every resource, all or nothing: the domain checks each (owner, a config VPC's, DuplicateTagKey, TagLimit) before any changes */
 async function change(call: AwsCall, action: 'create' | 'delete', tags: readonly { key: string; value?: string }[]): Promise<XmlFields> {
   const targets = resources(call);
   for (const t of tags) checkTag(t.key, t.value, action === 'create');
-  // the domain's own check on each, before anything changes (DuplicateTagKey, TagLimit by name)
-  for (const r of targets) applyTags(r.tags, action, tags, DEFAULTS.limits.tagsPerResource);
-  // all or nothing: the domain checks every resource (a config VPC's is refused) before any changes
   await call.control.tagAll(call.caller, targets, action, tags);
   return { return: true };
 }
