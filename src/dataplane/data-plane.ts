@@ -109,6 +109,11 @@ export class TcpDataPlane implements DataPlane {
   private readonly fastRelay: NativeRelay | null;
   /** the relay threads run the connect and idle timeouts of their connections (the sweep skips them) */
   private readonly threadsTime: boolean;
+  /**
+   * closed: its connections' late closes no longer write the threads' load and timeouts (the
+   * process's, one copy for every data plane: a later plane's, in tests, stays as that plane wrote it)
+   */
+  private closed = false;
   private summary = { opened: 0, refused: Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>, idle: 0 };
 
   constructor(o: TcpDataPlaneOptions) {
@@ -152,10 +157,13 @@ export class TcpDataPlane implements DataPlane {
     // the relay threads time their own connections on the real clock; on an injected one (tests) the sweep does
     const threadsTime = (this.threadsTime = fastRelay !== null && o.now === undefined);
     // the threads' copy of the daemon's load: the connections on the event loop's path, the limits
-    const loadChanged = fastRelay === null ? () => undefined : () => writeLoad(fastRelay.globals, {
-      maxConnections: load.maxConnections, fdBudget: load.fdBudget, listeners: load.listeners, slowActive: load.active - fastLoad.live, onPremisesAllowed: load.onPremises === 'allow',
-      connectTimeoutMs: threadsTime ? o.connectTimeoutMs : 0, idleTimeoutMs: threadsTime ? o.idleTimeoutMs : 0,
-    });
+    const loadChanged = fastRelay === null ? () => undefined : () => {
+      if (this.closed) return;
+      writeLoad(fastRelay.globals, {
+        maxConnections: load.maxConnections, fdBudget: load.fdBudget, listeners: load.listeners, slowActive: load.active - fastLoad.live, onPremisesAllowed: load.onPremises === 'allow',
+        connectTimeoutMs: threadsTime ? o.connectTimeoutMs : 0, idleTimeoutMs: threadsTime ? o.idleTimeoutMs : 0,
+      });
+    };
     if (fastRelay !== null) {
       loadChanged();
       writeVpcs(fastRelay.globals, this.vpcBases);
@@ -485,6 +493,7 @@ export class TcpDataPlane implements DataPlane {
   }
 
   close(): void {
+    this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.summaryTimer) clearInterval(this.summaryTimer);
     this.prober?.close();

@@ -314,6 +314,29 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     }
   });
 
+  // the threads' load and timeouts are the process's, one copy: a data plane closed after a newer
+  // one was made (tests make one per case) once wrote its own back from its connections' late closes,
+  // and the newer plane's idle timeout became the closed one's 400 ms
+  it.runIf(loadNativeRelay() !== null && relayChoice().relay === 'native' && process.env.VPCEP_FAST_ACCEPT !== 'off')('a closed data plane\'s late closes leave the threads\' timeouts as the newer plane wrote them', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const old = plane({ idleTimeoutMs: 400, sweepIntervalMs: 0 });
+    const port = randomPort();
+    expect((await old.apply({ kind: 'endpoint', id: 'ep-old-plane', live: spec('ep-old-plane', port, b.port) })).ok).toBe(true);
+    const held = await attempt(port);
+    expect(held.ok).toBe(true);
+    const closed = new Promise<void>((r) => held.socket.once('close', () => r()));
+    const globals = native()!.globals;
+    plane({ idleTimeoutMs: 600_000, sweepIntervalMs: 0 });
+    const idleWord = globals[6];
+    expect(idleWord).toBe(600_000);
+    old.close();
+    await closed;
+    // the old plane's close report reaches the JS thread within the threads' report window
+    await new Promise((r) => setTimeout(r, 200));
+    expect(globals[6]).toBe(600_000);
+  });
+
   it('timed reports: connections a relay thread opened and closed while the JS thread was busy are counted from one brief event each, with no object made; a scrape takes what the threads hold', async () => {
     // an echo backend and 20 clients (connect, write, echo, close one after the other) in a worker
     // thread, so that this thread can be kept busy while they run
