@@ -1,7 +1,7 @@
 // The daemon's lifecycle with real processes: signals through a real `npm start`, the parent-death
 // watch, SIGHUP reloads (a good file, a bad one, one that needs a restart), and `vpcep wait`.
 // The drain is in drain.test.ts (it relays, so it runs with both relays).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -105,6 +105,45 @@ describe('signals through npm start', () => {
       await waitFor(() => !alive(s.daemonPid), 10_000, `the daemon to exit after npm got ${signal}`);
       expect(await refused(s.url)).toBe(true);
     }
+  });
+});
+
+const root = process.getuid?.() === 0;
+
+/** vpcepd in network namespace NS (ip netns exec), on FILE's config; resolves once it is ready */
+async function daemonIn(ns: string, file: string, dataDir: string): Promise<{ proc: ChildProcess; output: () => string; exited: Promise<unknown> }> {
+  const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, ...DAEMON_NODE_FLAGS, path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${await freePort()}`, '--config', file, '--data-dir', dataDir], {
+    env: { ...process.env, VPCEP_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (b) => { out += b; });
+  proc.stderr!.on('data', (b) => { out += b; });
+  const exited = track(proc);
+  cleanups.push(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
+  await waitFor(() => out.includes('"msg":"vpcepd ready"') || null, 20_000, `vpcepd in ${ns} to be ready\n${out}`);
+  return { proc, output: () => out, exited };
+}
+
+describe('the SNAT route is the network namespace\'s', () => {
+  // two daemons on one machine (the nodes of a fleet): the one that installed the route once
+  // removed it at SIGTERM under the other, whose every endpoint then reset its clients
+  it.skipIf(!root)(`the daemon that installed it leaves it to a daemon still using it; the last one to stop removes it${root ? '' : ' (skipped: needs root for a network namespace)'}`, async () => {
+    const ns = `vpcep-route-${process.pid}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    cleanups.push(() => execFileSync('ip', ['netns', 'del', ns]));
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    const route = () => execFileSync('ip', ['-n', ns, 'route', 'show', 'table', 'local', '198.19.128.0/17']).toString().trim();
+    const { dir, file } = configDir();
+    const first = await daemonIn(ns, file, path.join(dir, 'one'));
+    expect(first.output()).toContain('installed the route');
+    const second = await daemonIn(ns, file, path.join(dir, 'two'));
+    expect(second.output()).toContain('198.19.128.0/17 is already local on this host');
+    first.proc.kill('SIGTERM');
+    await first.exited;
+    expect(route()).toContain('198.19.128.0/17');
+    second.proc.kill('SIGTERM');
+    await second.exited;
+    expect(route()).toBe('');
   });
 });
 
