@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import Table from 'cli-table3';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
+import { BANDWIDTH_MAX_MBPS, BANDWIDTH_MIN_MBPS } from '../model/bandwidth.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
 import { isIpv4 } from '../net/cidr.js';
 import { traceRows } from './trace-text.js';
@@ -116,12 +117,37 @@ const oneLine = (message: string): string => message.replace(/[\u0000-\u001f\u00
 
 type Cell = string | number | boolean | null | undefined;
 
+/** a table cell: control characters but the line break (a terminal escape another account wrote into a shared record) written as JSON writes them */
+const cellText = (c: Cell): string => (c === null || c === undefined ? '' : String(c).replace(/[\u0000-\u0009\u000b-\u001f\u007f]/g, (x) => JSON.stringify(x).slice(1, -1)));
+
 /** Prints a table: with `head` one row per record, without it a FIELD/VALUE listing. */
 function table(rows: Cell[][], head?: string[]): void {
   const t = new Table({ ...(head ? { head } : {}), style: { head: [], border: [], compact: true } });
-  t.push(...rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : String(c)))));
+  t.push(...rows.map((r) => r.map(cellText)));
   console.log(t.toString());
 }
+
+/** the most items the API answers in one page (its limit's bound) */
+const PAGE = 1000;
+
+/**
+ * A list call: the page asked for when --limit or --offset is given, else every item, page by
+ * page (the API answers 10 by default: a list that stopped there hid the rest without a word)
+ */
+async function listed(g: Globals, path: string, key: string, o: { limit?: number; offset?: number }, query: Query = {}): Promise<Json> {
+  if (o.limit !== undefined || o.offset !== undefined) return api(g, 'GET', path, undefined, { ...query, limit: o.limit, offset: o.offset });
+  const items: Json[] = [];
+  for (;;) {
+    const page = await api(g, 'GET', path, undefined, { ...query, limit: PAGE, offset: items.length });
+    if (!Array.isArray(page?.[key]) || typeof page.total_count !== 'number') return page; // not vpcepd's: out() says so
+    items.push(...page[key]);
+    if (page[key].length === 0 || items.length >= page.total_count) return { [key]: items, total_count: page.total_count };
+  }
+}
+
+const pageOptions = (c: Command): Command => c
+  .option('--limit <n>', 'at most this many (default: all, page by page)', count)
+  .option('--offset <n>', 'skip this many', count);
 
 /** --quiet prints only a created resource's id (nothing else); --json the body as is; otherwise `human` prints it. */
 function out(g: Globals, body: Json, human: (b: Json) => void, created = false): void {
@@ -222,6 +248,19 @@ function share(value: string): number {
   return Number(value);
 }
 
+/** a TCP port: 1-65535 (FROM 0 for a source port) */
+const tcpPort = (from: number) => (value: string): number => {
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n < from || n > 65535) throw new InvalidArgumentError(`expected a port from ${from} to 65535`);
+  return n;
+};
+
+/** an IPv4 address */
+function ipv4(value: string): string {
+  if (!isIpv4(value)) throw new InvalidArgumentError('expected an IPv4 address (e.g. 10.0.1.50)');
+  return value;
+}
+
 function count(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
   return Number(value);
@@ -230,8 +269,9 @@ function count(value: string): number {
 /** a bandwidth in Mbit/s, or NONE (the word given; kept as it is: commander reads a parser's null as absent) */
 const bandwidth = (none: string) => (value: string): number | string => {
   if (value === none) return none;
-  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`expected Mbit/s (100-10240) or ${none}`);
-  return Number(value);
+  const mbps = Number(value);
+  if (!/^\d{1,9}$/.test(value) || mbps < BANDWIDTH_MIN_MBPS || mbps > BANDWIDTH_MAX_MBPS) throw new InvalidArgumentError(`expected Mbit/s (${BANDWIDTH_MIN_MBPS}-${BANDWIDTH_MAX_MBPS}) or ${none}`);
+  return mbps;
 };
 /** the API's bandwidth field: the number, or null for the word */
 const mbpsOrNull = (v: number | string): number | null => (typeof v === 'number' ? v : null);
@@ -310,14 +350,12 @@ Examples:
       out(g, await api(g, 'POST', S, body), showService, true);
     }));
 
-  service.command('list').description('list your endpoint services')
+  pageOptions(service.command('list').description('list your endpoint services'))
     .option('--name <name>', 'only services whose name contains this')
     .addOption(new Option('--status <status>', 'only services in this status').choices(SERVICE_STATUSES))
-    .option('--limit <n>', 'at most this many', count)
-    .option('--offset <n>', 'skip this many', count)
     .action(run(async (g, o) => {
-      const q = { endpoint_service_name: o.name, status: o.status, limit: o.limit, offset: o.offset };
-      out(g, await api(g, 'GET', S, undefined, q), (b) => table(
+      const q = { endpoint_service_name: o.name, status: o.status };
+      out(g, await listed(g, S, 'endpoint_services', o, q), (b) => table(
         b.endpoint_services.map((s: Json) => [s.id, s.service_name, s.status, s.server_type, ports(s.ports), s.approval_enabled ? 'on' : 'off', s.connection_count]),
         ['ID', 'NAME', 'STATUS', 'SERVER_TYPE', 'PORTS', 'APPROVAL', 'CONNECTIONS'],
       ));
@@ -356,8 +394,8 @@ Examples:
       out(g, await api(g, 'DELETE', `${S}/${encodeURIComponent(id)}`), () => console.log(`deleted endpoint service ${id}`));
     }));
 
-  service.command('connections').description('list the endpoints connected to a service').argument('<id>')
-    .action(run(async (g, _o, id: string) => out(g, await api(g, 'GET', `${S}/${encodeURIComponent(id)}/connections`), connections)));
+  pageOptions(service.command('connections').description('list the endpoints connected to a service').argument('<id>'))
+    .action(run(async (g, o, id: string) => out(g, await listed(g, `${S}/${encodeURIComponent(id)}/connections`, 'connections', o), connections)));
 
   for (const [name, action, verb] of [['accept', 'receive', 'accepted'], ['reject', 'reject', 'rejected']] as const) {
     service.command(name).description(`${name} an endpoint's connection to your service`)
@@ -377,9 +415,9 @@ Examples:
       out(g, await api(g, 'PUT', `${S}/${encodeURIComponent(serviceId)}/connections/bandwidth`, body), connections);
     }));
 
-  service.command('permissions').description('list the accounts allowed to connect to a service').argument('<id>')
-    .action(run(async (g, _o, id: string) => {
-      out(g, await api(g, 'GET', `${S}/${encodeURIComponent(id)}/permissions`), (b) => table(
+  pageOptions(service.command('permissions').description('list the accounts allowed to connect to a service').argument('<id>'))
+    .action(run(async (g, o, id: string) => {
+      out(g, await listed(g, `${S}/${encodeURIComponent(id)}/permissions`, 'permissions', o), (b) => table(
         b.permissions.map((p: Json) => [p.id, p.permission, p.created_at]),
         ['ID', 'PERMISSION', 'CREATED_AT'],
       ));
@@ -397,11 +435,9 @@ Examples:
       }));
   }
 
-  service.command('public').description('list the public (operator-run) services')
-    .option('--limit <n>', 'at most this many', count)
-    .option('--offset <n>', 'skip this many', count)
+  pageOptions(service.command('public').description('list the public (operator-run) services'))
     .action(run(async (g, o) => {
-      out(g, await api(g, 'GET', `${S}/public`, undefined, { limit: o.limit, offset: o.offset }), (b) => table(
+      out(g, await listed(g, `${S}/public`, 'endpoint_services', o), (b) => table(
         b.endpoint_services.map((s: Json) => [s.id, s.service_name, s.service_type, s.owner,
           s.error ? `${s.status}: ${s.error.map((e: Json) => `${e.error_code}: ${e.error_message}`).join('; ')}` : s.status]),
         ['ID', 'NAME', 'TYPE', 'OWNER', 'STATUS'],
@@ -438,14 +474,12 @@ Examples:
       out(g, await api(g, 'POST', E, body), showEndpoint, true);
     }));
 
-  endpoint.command('list').description('list your endpoints')
+  pageOptions(endpoint.command('list').description('list your endpoints'))
     .option('--vpc-id <id>', 'only endpoints in this VPC')
     .addOption(new Option('--status <status>', 'only endpoints in this status').choices(ENDPOINT_STATUSES))
-    .option('--limit <n>', 'at most this many', count)
-    .option('--offset <n>', 'skip this many', count)
     .action(run(async (g, o) => {
-      const q = { vpc_id: o.vpcId, status: o.status, limit: o.limit, offset: o.offset };
-      out(g, await api(g, 'GET', E, undefined, q), (b) => table(
+      const q = { vpc_id: o.vpcId, status: o.status };
+      out(g, await listed(g, E, 'endpoints', o, q), (b) => table(
         b.endpoints.map((e: Json) => [e.id, e.endpoint_service_name, e.status, e.ip, e.host_ip, e.marker_id]),
         ['ID', 'SERVICE', 'STATUS', 'IP', 'HOST_IP', 'MARKER_ID'],
       ));
@@ -524,10 +558,10 @@ Examples:
 
   program.command('trace').description('trace how a connection from a VPC (or on premises) to an address would be decided')
     .option('--vpc-id <id>', 'the client\'s VPC (omitted: an on-premises client, outside every VPC)')
-    .requiredOption('--source <ip>', 'the client\'s private IP')
-    .requiredOption('--destination <ip>', 'the destination IP (e.g. an OBS-style service address)')
-    .requiredOption('--port <port>', 'the destination port', count)
-    .option('--source-port <port>', 'the client\'s source port (a network ACL\'s outbound rules read it; omitted: an ephemeral one)', count)
+    .requiredOption('--source <ip>', 'the client\'s private IP', ipv4)
+    .requiredOption('--destination <ip>', 'the destination IP (e.g. an OBS-style service address)', ipv4)
+    .requiredOption('--port <port>', 'the destination port', tcpPort(1))
+    .option('--source-port <port>', 'the client\'s source port (a network ACL\'s outbound rules read it; omitted: an ephemeral one)', tcpPort(0))
     .addHelpText('after', `
 Examples:
   vpcep trace --vpc-id vpc-client --source 10.0.1.50 --destination 10.0.1.2 --port 80     # a client of your VPC to your endpoint's private IP

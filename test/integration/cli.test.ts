@@ -147,6 +147,18 @@ describe('vpcep CLI', () => {
     expect((await provider('service', 'list', '--limit', 'ten')).code).toBe(2);
     expect((await provider('service', 'modify', 'some-id')).code).toBe(2);
     expect((await provider('bogus')).code).toBe(2);
+    // numbers and addresses the API would refuse are the CLI's usage errors too (they exited 1 with the API's EndPoint.0002)
+    const trace = (...more: string[]) => consumer('trace', '--vpc-id', 'vpc-client', ...more);
+    for (const [args, word] of [
+      [['--source', '10.0.1.50', '--destination', '10.0.1.2', '--port', '99999'], 'expected a port from 1 to 65535'],
+      [['--source', '10.0.1.50', '--destination', '10.0.1.2', '--port', '80', '--source-port', '70000'], 'expected a port from 0 to 65535'],
+      [['--source', '1.2.3', '--destination', '10.0.1.2', '--port', '80'], 'expected an IPv4 address'],
+    ] as const) {
+      const r = await trace(...args);
+      expect([r.code, r.stderr.includes(word)], args.join(' ')).toEqual([2, true]);
+    }
+    const slow = await provider('service', 'bandwidth', 'some-service', 'some-endpoint', '50');
+    expect([slow.code, slow.stderr.includes('expected Mbit/s (100-10240) or default')]).toEqual([2, true]);
     const badFrom = await vpcep(['resolve', 'x.example.com', '--from', 'nonsense']);
     expect([badFrom.code, badFrom.stderr.includes('expected an IPv4 address')]).toEqual([2, true]);
     expect((await d.provider.get('/vpc-endpoint-services')).body.total_count).toBe(before);
@@ -377,6 +389,40 @@ describe('vpcep CLI', () => {
     expect(r.stderr).toBe(`vpcep: cannot reach vpcepd at ${url}: ECONNREFUSED (is the daemon running? see --url or VPCEP_URL)\n`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+  it('lists show every item, page by page (they stopped at the API\'s default page of 10 without a word); --limit and --offset give one page, connections and permissions too', async () => {
+    const svc = (await d.provider.post('/vpc-endpoint-services', { port_id: 'port-web', vpc_id: 'vpc-app', server_type: 'VM', approval_enabled: false, ports: [{ client_port: 83, server_port: 8080, protocol: 'TCP' }] })).body;
+    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${svc.id}`)).body.status === 'available' || null, 5_000, 'service available');
+    const others = Array.from({ length: 11 }, (_, i) => `dd${String(i).padStart(30, '0')}`);
+    expect((await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [CONSUMER.domain_id, ...others].map((x) => `iam:domain::${x}`) })).status).toBe(200);
+    const made: string[] = [];
+    for (let i = 0; i < 12; i++) made.push((await d.consumer.post('/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })).body.id);
+    const all = (await d.consumer.get('/vpc-endpoints?limit=1000')).body.total_count as number;
+    expect(all).toBeGreaterThanOrEqual(12);
+    const listed = JSON.parse(await ok(consumer('--json', 'endpoint', 'list')));
+    expect([listed.endpoints.length, listed.total_count]).toEqual([all, all]);
+    const rows = await ok(consumer('endpoint', 'list'));
+    for (const id of made) expect(rows).toContain(id);
+    expect(JSON.parse(await ok(consumer('--json', 'endpoint', 'list', '--limit', '5'))).endpoints).toHaveLength(5);
+    const connections = await ok(provider('service', 'connections', svc.id));
+    for (const id of made) expect(connections).toContain(id);
+    const page = JSON.parse(await ok(provider('--json', 'service', 'connections', svc.id, '--limit', '4', '--offset', '10')));
+    expect([page.connections.length, page.total_count]).toEqual([2, 12]);
+    const permissions = JSON.parse(await ok(provider('--json', 'service', 'permissions', svc.id)));
+    expect([permissions.permissions.length, permissions.total_count]).toEqual([12, 12]);
+    expect(JSON.parse(await ok(provider('--json', 'service', 'permissions', svc.id, '--limit', '3'))).permissions).toHaveLength(3);
+    for (const id of made) expect((await d.consumer.delete(`/vpc-endpoints/${id}`)).status).toBeLessThan(300);
+  }, 60_000);
+
+  it('a table cell\'s control characters are written as JSON writes them: a TXT record one account added to the shared zone does not drive another\'s terminal', async () => {
+    const hostile = '\u001b]0;pwned\u0007\u001b[2J\u001b[31mhi';
+    await ok(provider('dns', 'record', 'add', '_evil.example.net', hostile));
+    const seen = await ok(consumer('dns', 'record', 'list'));
+    expect(seen).toContain('\\u001b]0;pwned\\u0007\\u001b[2J\\u001b[31mhi');
+    expect(seen).not.toContain('\u001b');
+    expect(seen).not.toContain('\u0007');
+    await ok(provider('dns', 'record', 'remove', '_evil.example.net'));
+  });
+
   it('sets bandwidth (service default, per connection) and drives the provisioning faults', async () => {
     const created = JSON.parse(await ok(provider('--json', 'service', 'create', '--port-id', 'port-web', '--vpc-id', 'vpc-app',
       '--server-type', 'VM', '--port', '81:8080', '--name', 'bw', '--no-approval', '--bandwidth', '200')));
