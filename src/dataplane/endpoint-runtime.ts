@@ -456,12 +456,16 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const relay = this.ctx.fastRelay;
     if (!relay) return;
     const ctx = this.ctx;
+    const eligible = (l: Listener): boolean => l.server?.fast !== undefined && !this.closing && ctx.flowLog === null
+      && ctx.toxicCovers?.(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === false;
+    // all or none: with one listener on the event loop's path (a toxic on one port), the threads
+    // and the event loop would each admit up to the cap (README "Admission": one path counts it)
+    const all = !this.listeners.some((l) => l.server !== undefined && !eligible(l));
     let n = 0;
     for (const l of this.listeners) {
       const fast = l.server?.fast;
       if (!fast) continue;
-      const eligible = !this.closing && ctx.flowLog === null && ctx.toxicCovers?.(this.spec.id, this.spec.service_id, l.port, l.eni.zone) === false;
-      if (!eligible) {
+      if (!all) {
         fast.off();
         continue;
       }
@@ -504,6 +508,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   /** a connection of this endpoint on the event loop's path closed (a gateway's compiled cap share grows): set by the gateway */
   onSlowClosed: (() => void) | null = null;
+  /** one opened (the share shrinks: recompiled at once, before the threads admit again): set by the gateway */
+  onSlowOpened: (() => void) | null = null;
 
   /**
    * The fast path: a relay thread routed, admitted and connected a client of a public listener
@@ -756,7 +762,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const port = at.port;
     let reason = this.closing || !listener ? 'not_accepted' as const
       : ctx.zoneDown(listener.eni.zone) ? 'zone_down' as const
-        : admit(this, ctx.load, client.remoteIp, ctx.clientVpc(client.remoteIp), port, listener.acl, client.remotePort);
+        : this.admitBesideThreads((gate, load) => admit(gate, load, client.remoteIp, ctx.clientVpc(client.remoteIp), port, listener.acl, client.remotePort));
     let snatPort = 0;
     if (reason === null) {
       snatPort = this.ports.take();
@@ -807,7 +813,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    * "Fault injection"). Returns the refusal, or null when relayed.
    */
   relayRouted(client: PendingClient, port: number, target: BackendTarget, route: RouteKey, scope: RoutedScope): RefusalReason | null {
-    const reason = this.closing ? 'not_accepted' as const : admit(this, this.ctx.load, 0, this.vpcNumber, port);
+    const reason = this.closing ? 'not_accepted' as const : this.admitBesideThreads((gate, load) => admit(gate, load, 0, this.vpcNumber, port));
     const snatPort = reason === null ? this.ports.take() : 0;
     const refusal = reason ?? (snatPort === 0 ? 'snat_exhausted' as const : null);
     if (refusal !== null) {
@@ -855,9 +861,27 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     return n;
   }
 
+  /**
+   * An admission on the event loop's path while the relay threads admit too: the counts with the
+   * connections the threads opened and have not reported yet (their timed reports wait up to 10
+   * ms), read from the threads' own counts (the endpoint's atomic, the threads' open total)
+   */
+  private admitBesideThreads(decide: (gate: EndpointGate, load: DataPlaneContext['load']) => RefusalReason | null): RefusalReason | null {
+    const relay = this.ctx.fastRelay;
+    if (!relay) return decide(this, this.ctx.load);
+    const endpointAhead = this.fastHandle === 0 ? 0 : Math.max(0, (relay.fastEndpointStats(this.fastHandle)?.active ?? 0) - this.fastOpen);
+    const daemonAhead = Math.max(0, relay.fastFigures().open - fastLoad.live);
+    if (endpointAhead === 0 && daemonAhead === 0) return decide(this, this.ctx.load);
+    const gate: EndpointGate = Object.create(this, { active: { value: this.active + endpointAhead } });
+    return decide(gate, { ...this.ctx.load, active: this.ctx.load.active + daemonAhead });
+  }
+
   /** VIA: the listener (ENI) it came in through, SLOT its backend; both null for a routed connection, which has its SCOPE */
   private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null, via: Listener | null, slot: BackendSlot | null = null, scope: RoutedScope | null = null): void {
     this.active++;
+    // the threads' share of the cap shrinks before they admit again (a gateway's routes: at once too)
+    if (this.fastListeners > 0) this.compileFast();
+    this.onSlowOpened?.();
     this.counters.connections++;
     this.ctx.connectionOpened(via?.eni.zone ?? null);
     const toxics = via !== null ? this.ctx.toxicLink(this.spec.id, this.spec.service_id, port, via.eni.zone)

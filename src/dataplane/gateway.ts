@@ -62,10 +62,16 @@ export class GatewayPlane {
     });
   };
 
+  /** one opened: the share shrinks, so the routes are compiled again at once (before the threads admit again) */
+  private readonly slowOpened = (): void => {
+    if (this.fastListeners > 0) this.compileFast();
+  };
+
   constructor(ctx: DataPlaneContext, maxConnections: number) {
     this.ctx = ctx;
     this.internet = routedRuntime('internet', maxConnections, ctx);
     this.internet.onSlowClosed = this.slowClosed;
+    this.internet.onSlowOpened = this.slowOpened;
     // the internet path is no endpoint: its records name none
     if (ctx.flowLog !== null) this.internet.flowOrigin = flowOrigin({});
   }
@@ -159,16 +165,23 @@ export class GatewayPlane {
     const zones = new Set<string>(['']);
     for (const v of view.vpcs.values()) for (const s of v.subnets) zones.add(s.zone ?? '');
     const internet = this.internet.fastRouteEntry();
-    let n = 0;
-    for (const l of this.listeners.values()) {
-      const fast = l.server.fast;
-      if (!fast) continue;
+    const candidates = [...this.listeners.values()].filter((l) => l.server.fast).map((l) => {
       const compiled = ctx.flowLog !== null || internet === null ? null
         : compileRoutes(view, l.publicIp, l.port, internet, (id) => this.runtimeOf(id)?.fastRouteEntry() ?? null, version);
       const service = serviceAt(view, l.publicIp, l.port);
       const covered = compiled === null || service === null
         || compiled.entries.some((id) => [...zones].some((z) => ctx.toxicCovers?.(id, service.id, l.port, z) !== false));
-      if (covered || !routeOnThreads(fast, compiled!.words)) {
+      return { l, compiled, service, covered };
+    });
+    // all or none per gateway endpoint: one of its listeners on the event loop's path, and the
+    // threads and the event loop would each admit up to its cap. (The internet path, '', is on
+    // both: its cap is the daemon's max_connections, counted on both paths as the daemon's is.)
+    const slowEntries = new Set<string>();
+    for (const c of candidates) if (c.covered) for (const id of c.compiled?.entries ?? []) if (id !== '') slowEntries.add(id);
+    let n = 0;
+    for (const { l, compiled, service, covered } of candidates) {
+      const fast = l.server.fast!;
+      if (covered || compiled!.entries.some((id) => slowEntries.has(id)) || !routeOnThreads(fast, compiled!.words)) {
         if (l.version !== 0) fast.off();
         l.version = 0;
         continue;
@@ -287,6 +300,7 @@ export class GatewayPlane {
     if (!r && ep && ep.status === 'accepted') {
       this.runtimes.set(endpointId, (r = routedRuntime(endpointId, ep.cap, this.ctx, this.ctx.tally(endpointId), ep.accountId)));
       r.onSlowClosed = this.slowClosed;
+      r.onSlowOpened = this.slowOpened;
     }
     return r;
   }

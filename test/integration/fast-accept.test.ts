@@ -32,9 +32,9 @@ afterEach(async () => {
 const native = () => (relayChoice().relay === 'native' ? loadNativeRelay() : null);
 const fastAccepted = () => native()?.fastFigures().accepted ?? 0;
 
-function plane(o: { idleTimeoutMs?: number; sweepIntervalMs?: number; snatMode?: 'logical' | 'kernel'; snatPorts?: { low: number; high: number } } = {}): TcpDataPlane {
+function plane(o: { idleTimeoutMs?: number; sweepIntervalMs?: number; snatMode?: 'logical' | 'kernel'; snatPorts?: { low: number; high: number }; maxConnections?: number } = {}): TcpDataPlane {
   const dp = new TcpDataPlane({
-    snatMode: o.snatMode ?? 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: o.idleTimeoutMs ?? 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
+    snatMode: o.snatMode ?? 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: o.idleTimeoutMs ?? 600_000, maxConnections: o.maxConnections ?? 100_000, socketBufferBytes: 0, vpcs: [],
     log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined,
     ...(o.sweepIntervalMs !== undefined ? { sweepIntervalMs: o.sweepIntervalMs } : {}),
     ...(o.snatPorts ? { snatPorts: o.snatPorts } : {}),
@@ -420,6 +420,52 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
     if (native()) {
       // at most one report per 10 ms window and thread (native/relay.cc kReportUs), however many refusals it holds
       expect(reports).toBeLessThanOrEqual(native()!.threads * (Math.ceil(ms / 10) + 1));
+    }
+  });
+
+  // a toxic on one port of an endpoint put that port on the event loop's path and left the others
+  // on the threads: each path admitted a whole cap (5 + 5 of a cap of 5); and the event loop's
+  // admission did not see the threads' connections not reported yet (their 10 ms window)
+  it('the cap holds across the two paths: with a toxic on one port, the endpoint\'s other ports leave the threads too (5 of a cap of 5, whichever port first); an admission on the event loop counts what the threads opened and have not reported', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane();
+    const [fastPort, toxicPort] = [randomPort(), randomPort()];
+    const base = spec('ep-two-paths', fastPort, b.port, { connection_cap: 5 });
+    const live = { ...base, backends: [fastPort, toxicPort].map((p) => ({ ...base.backends[0]!, client_port: p })) };
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-two-paths', live })).ok).toBe(true);
+    const toxic = { name: 'lat', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 0 } } as const;
+    await dp.apply({ kind: 'faults', toxics: [{ scope: { kind: 'port', endpoint: 'ep-two-paths', port: toxicPort }, toxic }], disabled: [] } as never);
+    for (const order of [[toxicPort, fastPort], [fastPort, toxicPort]]) {
+      const held = [];
+      for (const p of order) for (let i = 0; i < 5; i++) held.push(await attempt(p));
+      expect(held.map((h) => h.ok), `ports ${order.join(' then ')}`).toEqual([true, true, true, true, true, false, false, false, false, false]);
+      for (const h of held) h.socket.destroy();
+      await waitFor(() => figures(dp, 'ep-two-paths').active === 0 || null, 5_000, 'the connections to close');
+    }
+    // the toxic gone, both ports are back on the threads (native): the cap of 5 still holds across them
+    await dp.apply({ kind: 'faults', toxics: [], disabled: [] } as never);
+    const held = [];
+    for (const p of [fastPort, toxicPort]) for (let i = 0; i < 5; i++) held.push(await attempt(p));
+    expect(held.filter((h) => h.ok)).toHaveLength(5);
+    for (const h of held) h.socket.destroy();
+  });
+
+  it('the daemon\'s max_connections holds across the two paths: 4 to an endpoint on the threads, then 4 to one on the event loop (a toxic), back to back: 4 relay (the event loop\'s admission counts what the threads have not reported)', async () => {
+    const b = await startBackend(echo);
+    cleanup.push(() => b.close());
+    const dp = plane({ maxConnections: 4 });
+    const [fastPort, toxicPort] = [randomPort(), randomPort()];
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-threads', live: spec('ep-threads', fastPort, b.port) })).ok).toBe(true);
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-loop', live: { ...spec('ep-loop', toxicPort, b.port), marker_id: 2 } })).ok).toBe(true);
+    const toxic = { name: 'lat', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 0 } } as const;
+    await dp.apply({ kind: 'faults', toxics: [{ scope: { kind: 'endpoint', endpoint: 'ep-loop' }, toxic }], disabled: [] } as never);
+    for (let round = 0; round < 3; round++) {
+      const held = [];
+      for (const p of [fastPort, toxicPort]) for (let i = 0; i < 4; i++) held.push(await attempt(p));
+      expect(held.filter((h) => h.ok), `round ${round}`).toHaveLength(4);
+      for (const h of held) h.socket.destroy();
+      await waitFor(() => dp.activeConnections === 0 || null, 5_000, 'the connections to close');
     }
   });
 
