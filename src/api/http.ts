@@ -2,6 +2,7 @@
 // the dialects' plugins (src/api/huawei, src/api/aws), each parsing its requests into the
 // control plane's neutral commands and answering in its own shape. No stack trace ever reaches a
 // client.
+import { isUtf8 } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlPlane } from '../control/control-plane.js';
@@ -71,17 +72,20 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   // call, GET and DELETE included. A write that needs a body says so in parseBody.
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, bytes, done) => {
     // the body is read as UTF-8 (RFC 8259 8.1): a UTF-16 one was refused as malformed JSON, and a
-    // UTF-8 one labelled otherwise was taken
+    // UTF-8 one labelled otherwise was taken; bytes that are not UTF-8 were stored as U+FFFD
     const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1];
     if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
       done(new DomainError('UnsupportedMediaType', `request body must be application/json in UTF-8, not charset ${JSON.stringify(charset)}`));
-    } else if (body === '') done(null, undefined);
+    } else if (!isUtf8(bytes as Buffer)) {
+      done(new DomainError('UnsupportedMediaType', 'request body must be application/json in UTF-8: it holds bytes that are not UTF-8'));
+    } else if ((bytes as Buffer).length === 0) done(null, undefined);
     else {
-      json(req, body as string, (err, value) => {
+      const body = (bytes as Buffer).toString();
+      json(req, body, (err, value) => {
         // fastify's parser refuses __proto__ and constructor.prototype keys with the words of malformed JSON
-        if (err && isJson(body as string)) done(new DomainError('InvalidParameter', 'the body holds a forbidden key: __proto__ or constructor.prototype'));
+        if (err && isJson(body)) done(new DomainError('InvalidParameter', 'the body holds a forbidden key: __proto__ or constructor.prototype'));
         else done(err, value);
       });
     }

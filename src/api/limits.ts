@@ -208,9 +208,10 @@ export class ApiGuard {
     const socket = req.socket;
     // the rest of what a cut connection had sent is parsed in the same read: drop it
     if (socket.destroyed) return;
-    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
-      // RFC 9112 3.2: a server answers 400 to an HTTP/1.1 request that lacks a Host
-      const { status, contentType, body } = this.o.answer(new DomainError('InvalidParameter', 'an HTTP/1.1 request must carry a Host header'), req);
+    const hostProblem = req.httpVersion === '1.1' && req.headers.host === undefined ? 'an HTTP/1.1 request must carry a Host header' : badHost(req);
+    if (hostProblem !== null) {
+      // RFC 9112 3.2: a server answers 400 to an HTTP/1.1 request that lacks a Host, has more than one or an invalid one
+      const { status, contentType, body } = this.o.answer(new DomainError('InvalidParameter', hostProblem), req);
       res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), connection: 'close' });
       res.end(body);
       return;
@@ -295,4 +296,16 @@ export function renderedAtMostEvery(ttlMs: number, render: () => Promise<string>
     }
     return text;
   };
+}
+
+/** RFC 3986's host (a name, an IPv4 or a bracketed IPv6 literal) and an optional port */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?$/;
+
+/** what is wrong with a request's Host lines (RFC 9112 3.2: more than one, or an invalid value), or null */
+function badHost(req: IncomingMessage): string | null {
+  let n = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') n++;
+  if (n > 1) return 'a request must carry one Host header, not several';
+  const host = req.headers.host;
+  return host !== undefined && !HOST.test(host) ? 'the Host header is not a host name or address with an optional port' : null;
 }

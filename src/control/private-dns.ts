@@ -98,7 +98,7 @@ const random = (alphabet: string, n: number) => Array.from({ length: n }, () => 
  */
 export function newPrivateDns(name: string, previous: PrivateDnsName | undefined): PrivateDnsName {
   const bad = privateDnsNameProblem(name);
-  if (bad) throw new DomainError('InvalidParameter', `PrivateDnsName ${JSON.stringify(name.slice(0, 80))}: ${bad}`);
+  if (bad) throw new DomainError('InvalidParameter', `the private DNS name ${JSON.stringify(name.slice(0, 80))}: ${bad}`);
   if (previous?.name === name) return previous;
   // the shapes of AWS's example: _vpce:aksldja21i1 / vpce:asjdakjshd78126eu21 (the name a label: no colon)
   return { name, state: 'pendingVerification', txt_name: `_${random(BASE36, 12)}`, txt_value: `vpce:${random(ALNUM, 20)}` };

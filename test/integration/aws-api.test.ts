@@ -251,6 +251,54 @@ describe('AWS API, lenient (one account, no key configured)', () => {
   });
 });
 
+describe('AWS API: what its XML answers cannot carry, and a malformed signature\'s shape', () => {
+  let d: TestDaemon;
+  beforeAll(async () => { d = await startTestDaemon(oneAccountConfig()); });
+  afterAll(async () => { await d.stop(); });
+
+  it('a parameter with a control character is refused and nothing is made (a tag key read back as U+FFFD could not be deleted); a form body that is not UTF-8 too (its bytes were stored as U+FFFD)', async () => {
+    const vpcs = async () => (await post(d.url, 'Action=DescribeVpcs&Version=2016-11-15', { credentials: ANY_KEY })).text.match(/<vpcId>/g)?.length ?? 0;
+    const before = await vpcs();
+    for (const value of ['k%00x', 'v%01w', 'x%1By', 'a%EF%BF%BEb']) {
+      const r = await post(d.url, `Action=CreateVpc&Version=2016-11-15&CidrBlock=10.9.0.0/16&TagSpecification.1.ResourceType=vpc&TagSpecification.1.Tag.1.Key=${value}&TagSpecification.1.Tag.1.Value=v`, { credentials: ANY_KEY });
+      expect([r.status, r.text.match(/<Code>([^<]+)<\/Code>/)?.[1]], value).toEqual([400, 'InvalidParameterValue']);
+      expect(r.text).toContain('control character');
+    }
+    const elb = await post(d.url, 'Action=CreateTargetGroup&Version=2015-12-01&Name=tg&Protocol=TCP&Port=80&VpcId=vpc-x&Tags.member.1.Key=k%01&Tags.member.1.Value=v', { credentials: ANY_KEY, service: 'elasticloadbalancing' });
+    expect([elb.status, /^<\?xml[^>]*>\s*<ErrorResponse/.test(elb.text), elb.text.match(/<Code>([^<]+)<\/Code>/)?.[1]]).toEqual([400, true, 'ValidationError']);
+    // a raw byte 0xff (not UTF-8) in a signed form body
+    const u = new URL(d.url);
+    const body = Buffer.concat([Buffer.from('Action=CreateVpc&Version=2016-11-15&CidrBlock=10.9.0.0/16&TagSpecification.1.ResourceType=vpc&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=a'), Buffer.from([0xff]), Buffer.from('b')]);
+    const signer = new SignatureV4({ credentials: ANY_KEY, region: 'us-east-1', service: 'ec2', sha256: NodeSha256 });
+    const signed = await signer.sign(new HttpRequest({ method: 'POST', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/', headers: { host: u.host, 'content-type': 'application/x-www-form-urlencoded' }, body }));
+    const headers = { ...signed.headers } as Record<string, string>;
+    delete headers.host;
+    const raw = await fetch(`${d.url}/`, { method: 'POST', headers, body });
+    const text = await raw.text();
+    expect([raw.status, text.match(/<Code>([^<]+)<\/Code>/)?.[1], text.includes('not UTF-8')]).toEqual([400, 'InvalidParameterValue', true]);
+    expect(await vpcs()).toBe(before);
+  });
+
+  it('an STS or ELBv2 request whose signature is malformed (its Signature, its X-Amz-Date missing) is answered in that API\'s ErrorResponse, as the credential scope names it (it was EC2\'s Response)', async () => {
+    const date = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+    for (const [service, form] of [['sts', 'Action=GetCallerIdentity&Version=2011-06-15'], ['elasticloadbalancing', 'Action=DescribeLoadBalancers&Version=2015-12-01']] as const) {
+      for (const withDate of [true, false]) {
+        const res = await fetch(`${d.url}/`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+            ...(withDate ? { 'x-amz-date': date } : {}),
+            authorization: `AWS4-HMAC-SHA256 Credential=AKIAANYTHING/${date.slice(0, 8)}/us-east-1/${service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=zz`,
+          },
+          body: form,
+        });
+        const text = await res.text();
+        expect([res.status >= 400 && res.status < 500, /^<\?xml[^>]*>\s*<ErrorResponse/.test(text)], `${service} ${withDate ? 'bad Signature' : 'no X-Amz-Date'}: ${text}`).toEqual([true, true]);
+      }
+    }
+  });
+});
+
 describe('AWS API, closed (several accounts, no key configured)', () => {
   let d: TestDaemon;
   beforeAll(async () => { d = await startTestDaemon(); });

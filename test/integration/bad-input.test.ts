@@ -344,7 +344,7 @@ describe.each([
   afterAll(async () => { await target?.stop(); });
 
   /** what came back for BYTES, until the daemon closed; HALF_CLOSE shuts the sending side after them */
-  const exchange = (bytes: string, halfClose = false) => new Promise<string>((resolve, reject) => {
+  const exchange = (bytes: string | Buffer, halfClose = false) => new Promise<string>((resolve, reject) => {
     const s = net.connect(Number(new URL(target.url).port), '127.0.0.1', () => (halfClose ? s.end(bytes) : s.write(bytes)));
     let got = '';
     s.on('data', (b) => { got += String(b); });
@@ -375,6 +375,27 @@ describe.each([
       + `Authorization: AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261207/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: ${form.length}\r\n\r\n${form}`));
     expect(aws!.status).toBe(400);
     expect(aws!.body).toMatch(/^<\?xml[^>]*>\s*<Response><Errors><Error><Code>[A-Za-z.]+<\/Code><Message>an HTTP\/1\.1 request must carry a Host header<\/Message>/);
+  });
+
+  it('two Host lines or a Host that is no host: 400 with the error body (RFC 9112 3.2; they were served)', async () => {
+    for (const [host, word] of [['Host: x\r\nHost: y', 'one Host header'], ['Host: a b/c@d', 'not a host name']] as const) {
+      const [r] = responses(await exchange(`GET /v1/${PROVIDER.project_id}/quotas HTTP/1.1\r\n${host}\r\nX-Auth-Token: ${PROVIDER.token}\r\n\r\n`));
+      expect(r!.status, host).toBe(400);
+      expect(JSON.parse(r!.body).error_msg).toContain(word);
+    }
+    const [ok] = responses(await exchange(`GET /v1/${PROVIDER.project_id}/quotas HTTP/1.1\r\nHost: [::1]:9480\r\nX-Auth-Token: ${PROVIDER.token}\r\nConnection: close\r\n\r\n`));
+    expect(ok!.status).toBe(200);
+  });
+
+  it('a JSON body that is not UTF-8: 415 EndPoint.0002, nothing made (its bytes were stored as U+FFFD)', async () => {
+    const before = (await provider().get('/vpc-endpoint-services')).body.total_count;
+    // a description of x, the bytes C3 28 (a lead byte without its continuation), y
+    const [left, right] = JSON.stringify({ ...SERVICE_BODY, service_name: 'latin1', description: 'x@y' }).split('@') as [string, string];
+    const body = Buffer.concat([Buffer.from(left), Buffer.from([0xc3, 0x28]), Buffer.from(right)]);
+    const [r] = responses(await exchange(Buffer.concat([Buffer.from(`${head('POST', '/vpc-endpoint-services', `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n`)}\r\n`), body])));
+    expect(r!.status).toBe(415);
+    expect(JSON.parse(r!.body)).toMatchObject({ error_code: 'EndPoint.0002', error_msg: expect.stringContaining('not UTF-8') });
+    expect((await provider().get('/vpc-endpoint-services')).body.total_count).toBe(before);
   });
 
   it('a write, then the client\'s half-close (shutdown of its sending side): the write\'s answer, then the close', async () => {

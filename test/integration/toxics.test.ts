@@ -92,7 +92,8 @@ async function fastest(c: Parameters<typeof roundTrip>[0], n = 3): Promise<numbe
 
 /** Toxiproxy's API without a client: the status and JSON body */
 async function raw(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${api}${path}`, { method, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+  const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  const res = await fetch(`${api}${path}`, { method, ...(body === undefined ? {} : { body: payload, headers: { 'content-type': 'application/json' } }) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -130,6 +131,8 @@ describe('Toxiproxy\'s API over the endpoints', () => {
       ['POST', `${p}/toxics`, { type: 'slicer', attributes: { average_size: 0 } }, 400],
       ['POST', `${p}/toxics`, { type: 'latency', stream: 'sideways' }, 400],
       ['POST', `${p}/toxics`, '{not json', 400],
+      // a name of x, C3 28 (a lead byte without its continuation), y: not UTF-8 (it was read as U+FFFD and taken)
+      ['POST', `${p}/toxics`, Buffer.concat([Buffer.from('{"type":"latency","name":"x'), Buffer.from([0xc3, 0x28]), Buffer.from('y"}')]), 400],
       ['POST', `${p}/toxics`, { name: 'keep', type: 'latency' }, 409],
       ['POST', '/proxies/vpce-nope:80/toxics', { type: 'latency' }, 404],
       ['GET', '/proxies/vpce-nope:80', undefined, 404],

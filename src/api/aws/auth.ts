@@ -40,7 +40,20 @@ export function apiOfVersion(version: string | undefined): AwsApi {
 /** the API a request claims (its credential scope's service), for answering its errors before it is authenticated; null: none of ours */
 export function claimedApi(req: SignedRequest): AwsApi | null {
   const scope = readCredentialScope(req);
-  return scope.ok && isAwsApi(scope.service) ? scope.service : null;
+  if (scope.ok) return isAwsApi(scope.service) ? scope.service : null;
+  // a signature malformed elsewhere (its Signature, a missing X-Amz-Date) still names its service:
+  // its error is answered in that API's shape (an STS client reads ErrorResponse, not EC2's Response)
+  const header = req.headers.authorization;
+  let credential = typeof header === 'string' ? /Credential=([^,\s]*)/.exec(header)?.[1] : undefined;
+  if (credential === undefined && req.query.includes('X-Amz-Credential')) {
+    try {
+      credential = new URLSearchParams(req.query).get('X-Amz-Credential') ?? undefined;
+    } catch {
+      credential = undefined;
+    }
+  }
+  const service = credential?.split('/')[3];
+  return service !== undefined && isAwsApi(service) ? service : null;
 }
 
 function refusal(f: Pick<SigV4Failure, 'code' | 'status' | 'message'>): AwsRequestError {

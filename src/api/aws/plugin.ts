@@ -5,6 +5,7 @@
 // serialize (xml.ts). Every error leaves in the API's XML shape
 // with its code and status (errors.ts) and the request id in the body and in `x-amzn-requestid`;
 // no stack trace ever reaches a client.
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { ControlPlane } from '../../control/control-plane.js';
@@ -16,7 +17,7 @@ import { awsZone } from './ec2-base.js';
 import { awsErrorBody, awsErrorOf, isAwsAnswerable, type AwsAnswerable } from './errors.js';
 import { awsRegion } from './ids.js';
 import { refuseUnknownParameters } from './parameters.js';
-import { QueryParams } from './query.js';
+import { QueryParams, QueryParseError } from './query.js';
 import type { SignedRequest } from './sigv4.js';
 import { AWS_ACTIONS } from './tables.js';
 import { ec2Response, ELBV2_NAMESPACE, queryResponse, REQUEST_ID_HEADER, STS_NAMESPACE, XML_CONTENT_TYPE } from './xml.js';
@@ -122,7 +123,9 @@ function versionOf(raw: string): string | undefined {
 function apiOf(req: FastifyRequest): AwsApi {
   if (req.awsApi) return req.awsApi;
   const signed = signedRequest(req);
-  return claimedApi(signed) ?? apiOfVersion(versionOf(signed.query));
+  // the parameters of a POST are in its form body (the SDKs'), a GET's in its query string
+  const raw = req.method === 'POST' && typeof signed.body !== 'string' && signed.body.length > 0 ? signed.body.toString() : signed.query;
+  return claimedApi(signed) ?? apiOfVersion(versionOf(raw));
 }
 
 /** answers an error in the request's API's shape */
@@ -180,6 +183,8 @@ export async function awsApi(app: FastifyInstance, o: AwsOptions): Promise<void>
     const raw = req.method === 'POST' && signed.body.length > 0 ? signed.body.toString() : signed.query;
     const { api, caller } = auth.authenticate(signed, () => versionOf(raw));
     req.awsApi = api;
+    // bytes that are not UTF-8 were read as U+FFFD and stored so (a form's own are percent-escaped)
+    if (raw !== signed.query && typeof signed.body !== 'string' && !isUtf8(signed.body)) throw new QueryParseError('InvalidParameterValue', 'the form body is not UTF-8');
     const params = QueryParams.parse(raw, api === 'ec2' ? 'ec2' : 'query');
     const version = params.string('Version');
     if (version !== undefined && version !== API_VERSIONS[api]) {

@@ -59,14 +59,25 @@ function invalid(message: string, parameter?: string): QueryParseError {
   return new QueryParseError('InvalidParameterValue', message, parameter);
 }
 
+/**
+ * characters XML 1.0 cannot carry (the C0 controls but tab, line feed and carriage return; U+FFFE,
+ * U+FFFF): an answer would show another value than the one stored (a tag key read back could not
+ * be deleted by its name)
+ */
+const NOT_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
+
 function decode(text: string, what: string): string {
   // most names and values hold neither: the regular expression and the decoder cost most of a parse
-  if (text.indexOf('%') < 0 && text.indexOf('+') < 0) return text;
-  try {
-    return decodeURIComponent(text.replace(/\+/g, ' '));
-  } catch {
-    throw invalid(`${what} holds an invalid percent-escape`);
+  let out = text;
+  if (text.indexOf('%') >= 0 || text.indexOf('+') >= 0) {
+    try {
+      out = decodeURIComponent(text.replace(/\+/g, ' '));
+    } catch {
+      throw invalid(`${what} holds an invalid percent-escape`);
+    }
   }
+  if (NOT_XML.test(out)) throw invalid(`${what} holds a control character (or U+FFFE, U+FFFF), which AWS's XML answers cannot carry`);
+  return out;
 }
 
 function kindName(n: Node): string {

@@ -7,6 +7,7 @@ import type {
 } from '../../model/commands.js';
 import { BANDWIDTH_MAX_MBPS, BANDWIDTH_MIN_MBPS } from '../../model/bandwidth.js';
 import { DEFAULTS } from '../../model/defaults.js';
+import { privateDnsNameProblem } from '../../model/dns-names.js';
 import { HEALTH_RANGES, type HealthSettings, type UnhealthyTermination } from '../../model/health.js';
 import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
 import { HuaweiRequestError, type HuaweiErrorName } from './errors.js';
@@ -63,6 +64,12 @@ const unhealthyTerminationInput = (t: UnhealthyTerminationBody | undefined): Par
   enabled: t.enabled, draining_interval_s: t.draining_interval,
 };
 
+/** Alibaba's custom service domain name: the domain's rule (privateDnsNameProblem), its refusal naming this field */
+const customDomainName = z.string().max(255).superRefine((v, ctx) => {
+  const problem = v.length <= 255 ? privateDnsNameProblem(v) : null;
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v.slice(0, 80))}: ${problem}` });
+});
+
 export const createServiceBody = z.strictObject({
   port_id: id.optional(),
   backends: backends.optional(),
@@ -78,7 +85,7 @@ export const createServiceBody = z.strictObject({
   tags: tags.optional(),
   health_check: healthCheck.optional(),
   /** vpcep-sim's: Alibaba's custom service domain name (AWS's PrivateDnsName), to verify by a TXT record */
-  custom_domain_name: z.string().max(255).optional(),
+  custom_domain_name: customDomainName.optional(),
   bandwidth: bandwidth.optional(),
   unhealthy_connection_termination: unhealthyTermination.optional(),
 });
@@ -94,7 +101,7 @@ export const modifyServiceBody = z.strictObject({
   description: description.optional(),
   health_check: healthCheck.optional(),
   /** vpcep-sim's: a new custom service domain name, or null to remove it */
-  custom_domain_name: z.string().max(255).nullable().optional(),
+  custom_domain_name: customDomainName.nullable().optional(),
   /** null: no default any more */
   bandwidth: bandwidth.nullable().optional(),
   unhealthy_connection_termination: unhealthyTermination.optional(),

@@ -3,6 +3,7 @@
 // listener is a proxy named `<endpoint id>:<port>`; toxics added here have the port's scope.
 // No account token (Toxiproxy has none): an operator's port, 127.0.0.1 by default, showing every
 // tenant's endpoint listeners (README "Fault injection").
+import { isUtf8 } from 'node:buffer';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { ProxyView } from '../../control/faults.js';
@@ -38,7 +39,10 @@ function toxicJson(t: Toxic): Record<string, unknown> {
 }
 
 /** a body as Toxiproxy reads one: JSON whatever its content type, empty meaning none */
-function parseJson(_req: FastifyRequest, body: string, done: (err: Error | null, value?: unknown) => void): void {
+function parseJson(_req: FastifyRequest, bytes: Buffer, done: (err: Error | null, value?: unknown) => void): void {
+  // bytes that are not UTF-8 were read as U+FFFD and taken
+  if (!isUtf8(bytes)) return done(new DomainError('InvalidParameter', 'bad request body: not UTF-8'));
+  const body = bytes.toString();
   if (body.trim() === '') return done(null, undefined);
   try {
     done(null, JSON.parse(body));
@@ -68,7 +72,7 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
     },
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, parseJson);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, parseJson);
   app.setErrorHandler((err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
     const e = err instanceof DomainError ? err
       : err.statusCode === 413 ? new DomainError('BodyTooLarge')
