@@ -310,6 +310,16 @@ describe('what node:http and fastify refuse before a route, in the API\'s shape'
     const broken = await d.provider.request('POST', '/vpc-endpoint-services', '{"vpc_id":');
     expect(broken.body.error_msg).toMatch(/^malformed JSON/);
   });
+
+  it('a custom_domain_name the rules refuse names custom_domain_name (it named AWS\'s PrivateDnsName), nothing made', async () => {
+    const before = await snapshot(d, f);
+    for (const name of ['UPPER.com', 'com', 'api.amazonaws.com']) {
+      const r = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, service_name: 'named', custom_domain_name: name });
+      expectErrorBody(r, 400, 'EndPoint.0002');
+      expect(r.body.error_msg, name).toMatch(new RegExp(`^custom_domain_name: ${JSON.stringify(name).replace(/\./g, '\\.')}: `));
+    }
+    expect(await snapshot(d, f)).toEqual(before);
+  });
 });
 
 /** the responses in one connection's bytes, in order: status, headers (lower-case names) and body */
