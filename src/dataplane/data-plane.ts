@@ -388,7 +388,9 @@ export class TcpDataPlane implements DataPlane {
   }
 
   apply(event: ChangeEvent): Promise<Ack> {
-    if (event.kind === 'service') return Promise.resolve({ ok: true });
+    // closed (the daemon stops): a change still on its way (an activation the API took before the
+    // SIGTERM) binds nothing after the drain; what the store records, the next start brings up
+    if (event.kind === 'service' || this.closed) return Promise.resolve({ ok: true });
     if (event.kind === 'zones') {
       this.zonesDown.clear();
       for (const z of event.down) this.zonesDown.add(z);

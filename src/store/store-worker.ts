@@ -152,6 +152,8 @@ export class StoreWorker {
   /** batches waiting for the transaction on its way to disk (group commit) */
   private queued: Queued[] = [];
   private writing = false;
+  /** close() asked: the worker stays referenced until it exits */
+  private closing = false;
   /** transactions made, and batches in them (metrics, tests) */
   groups = 0;
   batches = 0;
@@ -166,7 +168,9 @@ export class StoreWorker {
     this.worker.on('message', (m: Reply) => {
       const w = this.waiting.get(m.seq);
       this.waiting.delete(m.seq);
-      if (!this.waiting.size) this.worker.unref();
+      // closing: held until it exits (a commit's answer that came after close() must not let the
+      // process end first: the daemon stopped without its last steps, its SNAT route left)
+      if (!this.waiting.size && !this.closing) this.worker.unref();
       if (m.error) w?.reject(this.failure(m.error));
       else w?.resolve(m);
     });
@@ -245,6 +249,7 @@ export class StoreWorker {
   async close(): Promise<void> {
     if (this.dead) return;
     const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.closing = true;
     this.worker.ref();
     this.worker.postMessage({ close: true });
     await exited;

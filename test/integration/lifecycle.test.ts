@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { DAEMON_NODE_FLAGS, METRICS_TOKEN, ROOT, freePort, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
+import { CONSUMER, DAEMON_NODE_FLAGS, METRICS_TOKEN, PROVIDER, ROOT, SERVICE_BODY, freePort, spawnDaemon, tempDir, twoAccountConfig, waitFor, writeConfig, type ChildDaemon } from '../helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -145,6 +145,33 @@ describe('the SNAT route is the network namespace\'s', () => {
     await second.exited;
     expect(route()).toBe('');
   });
+});
+
+describe('SIGTERM while an endpoint is being made', () => {
+  // the create's commit answered after the store's close had begun: the answer let go of the store's
+  // thread, the process ended before the thread's exit (no `stopped`, no clean-up, the SNAT route
+  // left); and the activation bound its listener after the drain
+  it('the daemon still stops with its last steps (`stopped`, exit 0), and binds nothing after the drain', async () => {
+    for (const delayMs of [0, 5, 10, 20, 40]) {
+      const { dir, file } = configDir();
+      const d = await daemon(['--config', file, '--data-dir', path.join(dir, 'data')]);
+      const as = (who: typeof PROVIDER) => (method: string, p: string, body?: unknown) => fetch(`${d.url}/v1/${who.project_id}${p}`, {
+        method, headers: { 'x-auth-token': who.token, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
+      const svc = (await as(PROVIDER)('POST', '/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false })).body;
+      await waitFor(async () => (await as(PROVIDER)('GET', `/vpc-endpoint-services/${svc.id}`)).body.status === 'available' || null, 5_000, 'service available');
+      expect((await as(PROVIDER)('POST', `/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+      const create = as(CONSUMER)('POST', '/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' }).catch(() => null);
+      await new Promise((r) => setTimeout(r, delayMs));
+      d.proc.kill('SIGTERM');
+      expect((await d.exited).code, `SIGTERM ${delayMs} ms after the create\n${d.output()}`).toBe(0);
+      await create;
+      const out = d.output();
+      expect(logged(out, 'stopped'), `SIGTERM ${delayMs} ms after the create`).toHaveLength(1);
+      const drained = out.indexOf('"msg":"data plane drained"');
+      expect(out.indexOf('"msg":"endpoint live"', drained), `SIGTERM ${delayMs} ms after the create: a listener bound after the drain`).toBe(-1);
+    }
+  }, 60_000);
 });
 
 describe('SIGHUP reloads the config file', () => {
