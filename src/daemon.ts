@@ -8,7 +8,7 @@ import { awsNotificationMessage } from './api/aws/notification-message.js';
 import { nameOfHuaweiCode } from './api/huawei/errors.js';
 import { buildApi } from './api/http.js';
 import { buildToxiproxyApi } from './api/toxiproxy/plugin.js';
-import { claimDataDirStore, defaultToken, ensureDataDir, nodeId } from './config/data-dir.js';
+import { claimDataDirStore, defaultToken, ensureDataDir, lockDataDir, nodeId } from './config/data-dir.js';
 import { loadConfig } from './config/load.js';
 import { fleetConfigDigest } from './config/fleet-digest.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
@@ -138,6 +138,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   let store: Store | undefined;
   let app: FastifyInstance | undefined;
   let snat: SnatSetup | undefined;
+  let unlockDataDir: (() => void) | undefined;
   let dataPlaneToClose: TcpDataPlane | undefined;
   let stopConverging: (() => void) | undefined;
   let flowLog: FlowLog | null = null;
@@ -159,6 +160,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   };
   try {
     ensureDataDir(o.dataDir);
+    unlockDataDir = lockDataDir(o.dataDir);
     const token = config.accounts.length ? '' : defaultToken(o.dataDir, o.token, log);
     // as an account's token in the config (model/config.ts): the metrics token reads every tenant's series
     if (token && config.metrics.token === token) {
@@ -441,6 +443,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const openFaults = faultsApp;
     const openDns = dns;
     const openSnat = snat;
+    const openUnlock = unlockDataDir;
     const configFile = o.configFile;
     return {
       address,
@@ -483,6 +486,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
         await openApp.close();
         await openStore.close();
         await openSnat.teardown();
+        openUnlock();
       },
     };
   } catch (err) {
@@ -500,6 +504,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     await dns?.close();
     await store?.close().catch(() => undefined);
     await snat?.teardown().catch(() => undefined);
+    unlockDataDir?.();
     throw err;
   }
 }

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomically } from '../store/durable-file.js';
 import type { Logger } from '../telemetry/logger.js';
+import { processAlive } from '../pids.js';
 
 /** shorter than this, a token file is refused: a generated token has 32 characters */
 export const MIN_TOKEN_FILE_LENGTH = 16;
@@ -42,6 +43,52 @@ export function ensureDataDir(dir: string): void {
     fs.accessSync(abs, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
     throw new DataDirError(`the data dir ${dir} is not a writable directory (${reason(err)}): ${remedy(err, dir)}`);
+  }
+}
+
+/** the file that says which vpcepd holds the data dir: a symbolic link to its pid */
+export const LOCK_FILE = 'vpcepd.pid';
+
+/**
+ * Takes DIR for this process: <dir>/vpcepd.pid, a symbolic link whose target is the pid (made in
+ * one step, its pid inside it: no daemon starting at the same time reads it empty, and it needs no
+ * data block on a full disk), or a DataDirError naming the live vpcepd that holds it (two daemons
+ * on one data dir both failed, or one moved the other's live database aside on the advice of
+ * "database is locked"). One whose process is gone (SIGKILL) is taken over. Returns the release.
+ */
+export function lockDataDir(dir: string): () => void {
+  const file = path.join(dir, LOCK_FILE);
+  const release = () => {
+    try {
+      if (fs.readlinkSync(file) === String(process.pid)) fs.rmSync(file, { force: true });
+    } catch {
+      // gone already
+    }
+  };
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.symlinkSync(String(process.pid), file);
+        return release;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let holder = NaN;
+      try {
+        holder = Number(fs.readlinkSync(file));
+      } catch {
+        // not a link (a file someone made): taken over
+      }
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) {
+        throw new DataDirError(`the data dir ${dir} is in use by another vpcepd (pid ${holder}, ${file}): give this daemon a data dir of its own (--data-dir), or stop that one`);
+      }
+      // its daemon is gone (or is this process, restarted in place): taken over
+      fs.rmSync(file, { force: true });
+    }
+    throw new DataDirError(`the data dir ${dir} is being taken by another vpcepd starting at the same time (${file}): give each daemon a data dir of its own`);
+  } catch (err) {
+    if (err instanceof DataDirError) throw err;
+    throw new DataDirError(`cannot write ${file} (${reason(err)}): ${remedy(err, dir)}`);
   }
 }
 

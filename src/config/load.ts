@@ -8,12 +8,20 @@ import { DEFAULT_INVENTORY } from '../model/defaults.js';
 const requireYaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 /** The configuration from FILE, or the embedded defaults (one account, one VPC) when FILE is absent. */
+/** the largest config file read */
+export const MAX_CONFIG_BYTES = 16 * 2 ** 20;
+
 export function loadConfig(file: string | undefined): Config {
   if (file === undefined) return validateConfig(DEFAULT_INVENTORY, 'embedded defaults');
   let text: string;
   try {
+    // a config's size is KiBs (254 VPCs with their ports: a few MiB); a 50 MB one took 1.8 GB and
+    // 11 s to parse, and a SIGHUP's reload blocked the API as long
+    const size = fs.statSync(file).size;
+    if (size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`the file holds ${(size / 2 ** 20).toFixed(1)} MiB: a config holds at most ${MAX_CONFIG_BYTES / 2 ** 20} MiB`]);
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     // not an invalid configuration: no configuration at all
     throw new ConfigError(file, [(err as Error).message], 'cannot read the config file');
   }

@@ -11,6 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { intToIp, SNAT_RANGE } from '../net/cidr.js';
+import { processAlive } from '../pids.js';
 
 const run = promisify(execFile);
 const ROUTE = ['local', SNAT_RANGE.text, 'dev', 'lo'];
@@ -63,7 +64,7 @@ class RouteUsers {
       let others = 0;
       for (const name of fs.readdirSync(this.dir)) {
         if (name === INSTALLED || !/^[0-9]+$/.test(name)) continue;
-        if (alive(Number(name))) others++;
+        if (processAlive(Number(name))) others++;
         else fs.rmSync(path.join(this.dir, name), { force: true });
       }
       if (others > 0) return false;
@@ -76,14 +77,6 @@ class RouteUsers {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** kernel mode with the route in place: signed in, and the route removed by the last to leave if a daemon installed it */
 function kernel(why: string, installed: boolean): SnatSetup {

@@ -158,10 +158,14 @@ export class SqliteStore implements Store {
       // Read before any pragma writes: a file vpcepd did not make is left exactly as it was.
       if (fs.statSync(file).size === 0) throw schemaless(file, 'the file is empty (0 bytes)');
       // read-only, it opens and reads here and fails only in the store's thread, at its first write
-      try {
-        fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);
-      } catch {
-        throw new StoreError(`${file}: the database is not writable by this user (uid ${process.getuid?.() ?? '?'}): vpcepd writes its state there; give it write access, or use another --data-dir`);
+      // its write-ahead log and index too (a root run's, left by a SIGKILL): the first write failed in the store's thread, a stack trace
+      for (const part of [file, `${file}-wal`, `${file}-shm`]) {
+        try {
+          fs.accessSync(part, fs.constants.R_OK | fs.constants.W_OK);
+        } catch (err) {
+          if (part !== file && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw new StoreError(`${part}: the database${part === file ? '' : '\'s ' + (part.endsWith('-wal') ? 'write-ahead log' : 'shared-memory index')} is not writable by this user (uid ${process.getuid?.() ?? '?'}): vpcepd writes its state there; give it write access, or use another --data-dir`);
+        }
       }
       db = new Database(file, { fileMustExist: true });
       const version = db.pragma('user_version', { simple: true }) as number;

@@ -154,6 +154,37 @@ describe('the data dir', () => {
     expect(out).toContain(`the data dir ${file} is not a writable directory (ENOTDIR)`);
   });
 
+  it('a second vpcepd on a data dir in use is refused in one line naming the first (it advised moving the live database aside, or both failed); one SIGKILLed leaves it to the next start; a clean stop frees it', async () => {
+    const data = tempDir();
+    const first = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+    const out = await refused(data);
+    expect(out).toContain(`vpcepd: cannot start: the data dir ${data} is in use by another vpcepd (pid ${first.proc.pid}, ${path.join(data, 'vpcepd.pid')})`);
+    expect(out).not.toContain('move the file aside');
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    // its pid file stays: the next daemon sees its process gone and takes the data dir
+    expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(first.proc.pid));
+    const second = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+    expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(second.proc.pid));
+    second.proc.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    expect(() => fs.lstatSync(path.join(data, 'vpcepd.pid'))).toThrow();
+  });
+
+  it('two vpcepd started at once on one empty data dir: one runs, the other is refused in one line (they raced for the new database: stack traces, both failed)', async () => {
+    for (let round = 0; round < 3; round++) {
+      const data = tempDir();
+      const both = await Promise.all([start(['--data-dir', data], { VPCEP_TOKEN: '' }), start(['--data-dir', data], { VPCEP_TOKEN: '' })]);
+      await new Promise((r) => setTimeout(r, 300));
+      const running = both.filter((d) => d.proc.exitCode === null);
+      const stopped = both.filter((d) => d.proc.exitCode !== null);
+      expect([running.length, stopped.length], both.map((d) => d.output()).join('\n')).toEqual([1, 1]);
+      expect(stopped[0]!.proc.exitCode).toBe(1);
+      expect(stopped[0]!.output()).toContain('is in use by another vpcepd');
+      expect(stopped[0]!.output()).not.toMatch(/\n\s+at /);
+    }
+  });
+
   it('an empty --data-dir is a usage error (exit 2), not the current directory', async () => {
     const d = await start(['--data-dir', '']);
     const { code } = await d.exited;
@@ -212,6 +243,23 @@ describe('a read-only database file', () => {
     expect(code, out).toBe(1);
     expect(out).not.toMatch(/\n\s+at /);
     expect(out).toContain(`vpcepd: cannot start: ${file}: the database is not writable by this user (uid 65534)`);
+  });
+});
+
+describe('a write-ahead log its user cannot write', () => {
+  it.skipIf(!asRoot)(rootOnly('a vpcep.db-wal owned by another user (a root run\'s) stops vpcepd at start in one line naming it (a stack trace from the store\'s thread)', 'run the daemon as another user'), async () => {
+    const data = tempDir();
+    await SqliteStore.open(data).close();
+    for (const f of [data, ...fs.readdirSync(data).map((n) => path.join(data, n))]) fs.chownSync(f, 65534, 65534);
+    const wal = path.join(data, `${DB_FILE}-wal`);
+    fs.writeFileSync(wal, '', { mode: 0o644 });
+    const unprivileged = await spawnDaemon(['--data-dir', data, '--dns-listen', '127.0.0.1:0'], { VPCEP_TOKEN: 'a-token-of-16-chars' }, undefined, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    running.push(unprivileged);
+    const { code } = await unprivileged.exited;
+    const out = unprivileged.output();
+    expect(code, out).toBe(1);
+    expect(out).not.toMatch(/\n\s+at /);
+    expect(out).toContain(`vpcepd: cannot start: ${wal}: the database's write-ahead log is not writable by this user (uid 65534)`);
   });
 });
 

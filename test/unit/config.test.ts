@@ -248,4 +248,15 @@ describe('loadConfig', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('refuses a file over 16 MiB before reading it (a 50 MB one took 1.8 GB and 11 s to parse; a reload blocked the API as long)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-config-'));
+    const file = path.join(dir, 'huge.yaml');
+    fs.writeFileSync(file, `region: "${'a'.repeat(17 * 2 ** 20)}"\n`);
+    try {
+      expect(() => loadConfig(file)).toThrow(/the file holds 17\.0 MiB: a config holds at most 16 MiB/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
