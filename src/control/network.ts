@@ -335,7 +335,7 @@ export async function replaceMainRouteTable(st: ControlState, caller: Account, t
 // ---- tags ------------------------------------------------------------------------------------
 
 /** the network resources that carry tags */
-export type NetworkTagKind = 'vpc' | 'subnet' | 'route_table' | 'security_group';
+export type NetworkTagKind = 'vpc' | 'subnet' | 'route_table' | 'security_group' | 'security_group_rule';
 
 /** adds or removes tags of a security group, or of a VPC, subnet or route table made through the API (a config VPC's are the config's) */
 /** a tag change of one of the caller's VPCs, subnets, route tables or security groups, to commit (inside the caller's serial section) */
@@ -344,6 +344,13 @@ export function planNetworkTags(st: ControlState, caller: Account, kind: Network
   if (kind === 'security_group') {
     const g = retag(ownSecurityGroup(st, caller, id));
     return { changes: [sgChange(g)], apply: () => st.securityGroups.set(id, g) };
+  }
+  if (kind === 'security_group_rule') {
+    // a rule is tagged in its group's document
+    const g = securityGroups(st, caller).find((x) => x.ingress.some((r) => r.id === id) || x.egress.some((r) => r.id === id));
+    if (!g) throw new DomainError('SecurityGroupRuleNotFound', `The security group rule '${id.slice(0, 100)}' does not exist`);
+    const next: SecurityGroup = { ...g, ingress: g.ingress.map((r) => (r.id === id ? retag(r) : r)), egress: g.egress.map((r) => (r.id === id ? retag(r) : r)) };
+    return { changes: [sgChange(next)], apply: () => st.securityGroups.set(g.id, next) };
   }
   const owner = kind === 'vpc' ? ownVpc(st, caller, id) : kind === 'subnet' ? subnetOf(st, caller, id).vpc : tableOfCaller(st, caller, id).vpc;
   const v = apiVpc(st, caller, owner.id, 'its tags are the config\'s');
@@ -402,7 +409,8 @@ function ruleOf(r: SecurityGroupRuleInput, i: number): SecurityGroupRule {
   if (r.description !== undefined && r.description.length > 255) {
     throw new DomainError('InvalidParameter', `IpPermissions ${i + 1}: a rule's description is at most 255 characters`);
   }
-  const extra = { ...(r.id !== undefined ? { id: r.id } : {}), ...(r.description ? { description: r.description } : {}) };
+  const tags = r.tags?.length ? applyTags([], 'create', r.tags, DEFAULTS.limits.tagsPerResource) : [];
+  const extra = { ...(r.id !== undefined ? { id: r.id } : {}), ...(r.description ? { description: r.description } : {}), ...(tags.length ? { tags } : {}) };
   if (r.protocol === '-1') return { protocol: '-1', from_port: 0, to_port: 65535, cidr: c.cidr.text, ...extra };
   const ok = (p: number) => Number.isInteger(p) && p >= 0 && p <= 65535;
   if (!ok(r.fromPort) || !ok(r.toPort) || r.fromPort > r.toPort) {
@@ -480,7 +488,7 @@ export async function replaceRules(st: ControlState, caller: Account, id: string
       const at = list.findIndex((r) => ruleKey(r) === ruleKey(from));
       if (at < 0) throw ruleNotFound(from);
       const old = list[at]!;
-      const to = ruleOf({ ...c.to, id: old.id ?? c.from.id ?? c.to.id }, i);
+      const to = { ...ruleOf({ ...c.to, id: old.id ?? c.from.id ?? c.to.id }, i), ...(old.tags ? { tags: old.tags } : {}) };
       if (list.some((r, j) => j !== at && ruleKey(r) === ruleKey(to))) throw new DomainError('DuplicateRule', `the specified rule ${ruleText(to)} already exists`);
       list[at] = to;
     });

@@ -128,6 +128,11 @@ export class TcpDataPlane implements DataPlane {
     const pooledFds = activeRelay()?.pooledFds ?? 0;
     this.load.fdBudget = fdLimit - fdReserve - pooledFds;
     o.log.info({ fd_limit: fdLimit, fd_reserve: fdReserve, pooled_fds: pooledFds, fd_budget: this.load.fdBudget }, 'data plane: descriptor budget (listeners and connections)');
+    // a listener and one connection (three descriptors) do not fit: the daemon is ready and relays nothing
+    if (this.load.fdBudget < 3) {
+      o.log.warn({ fd_limit: fdLimit, fd_budget: this.load.fdBudget, needs_at_least: fdLimit - this.load.fdBudget + 3 },
+        'data plane: the open-file limit leaves no descriptor for a listener and its connections: every connection is refused (fd_limit); raise it (ulimit -n)');
+    }
     activeRelay()?.socketBuffer(o.socketBufferBytes);
     setJsSocketBuffer(o.socketBufferBytes);
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);

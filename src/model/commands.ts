@@ -320,6 +320,8 @@ export interface SecurityGroupRuleInput {
   /** a new rule's id (the dialect's shape); a changed rule keeps its own */
   readonly id?: string;
   readonly description?: string;
+  /** a new rule's tags (a changed rule keeps its own) */
+  readonly tags?: readonly TagInput[];
 }
 
 /** one rule of a group replaced by another, in place: FROM names the rule by what it matches */

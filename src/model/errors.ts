@@ -79,6 +79,7 @@ export const ERROR_MESSAGES = {
   InvalidTarget: 'invalid target',
   DependencyViolation: 'the resource has dependent resources: delete them first',
   SecurityGroupNotFound: 'security group not found',
+  SecurityGroupRuleNotFound: 'security group rule not found',
   CidrConflict: 'the CIDR overlaps another one or is outside the range allowed',
   DuplicateGroupName: 'a security group of that name already exists in the VPC',
   DuplicateRule: 'the rule already exists',

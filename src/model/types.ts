@@ -104,6 +104,8 @@ export interface SecurityGroupRule {
   readonly id?: string;
   /** what its author says it is for; no part of what the rule matches */
   readonly description?: string;
+  /** its own tags (AWS's security-group-rule resource); a rule without: none */
+  readonly tags?: readonly Tag[];
 }
 
 /** whether a group lets in all traffic from its members: a VPC's default group, unless that rule was revoked */

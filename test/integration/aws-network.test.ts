@@ -389,6 +389,40 @@ describe('the network inventory through the EC2 API', () => {
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
   });
 
+  it('a security group rule carries its own tags (Terraform\'s rule resources with tags or default_tags: they were dropped, a change after every apply): TagSpecification at Authorize, CreateTags and DeleteTags on its id, DescribeTags, kept by Modify', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.22.0.0/16' }))).Vpc!;
+    const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'tagged-rules', Description: 'tagged rules' }));
+    const added = await consumer.send(new AuthorizeSecurityGroupIngressCommand({
+      GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '10.0.0.0/16' }] }],
+      TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: [{ Key: 'Name', Value: 'https' }] }],
+    }));
+    const id = added.SecurityGroupRules![0]!.SecurityGroupRuleId!;
+    expect(added.SecurityGroupRules![0]!.Tags).toEqual([{ Key: 'Name', Value: 'https' }]);
+    const read = async () => (await consumer.send(new DescribeSecurityGroupRulesCommand({ SecurityGroupRuleIds: [id] }))).SecurityGroupRules![0]!.Tags;
+    expect(await read()).toEqual([{ Key: 'Name', Value: 'https' }]);
+    await consumer.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'team', Value: 'net' }] }));
+    expect(await read()).toEqual([{ Key: 'Name', Value: 'https' }, { Key: 'team', Value: 'net' }]);
+    const described = (await consumer.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [id] }] }))).Tags!;
+    expect(described.map((t) => [t.ResourceType, t.Key, t.Value])).toEqual([['security-group-rule', 'Name', 'https'], ['security-group-rule', 'team', 'net']]);
+    expect((await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'tag:team', Values: ['net'] }] }))).SecurityGroupRules!.map((r) => r.SecurityGroupRuleId)).toEqual([id]);
+    await consumer.send(new ModifySecurityGroupRulesCommand({
+      GroupId: sg.GroupId, SecurityGroupRules: [{ SecurityGroupRuleId: id, SecurityGroupRule: { IpProtocol: 'tcp', FromPort: 8443, ToPort: 8443, CidrIpv4: '10.0.0.0/16' } }],
+    }));
+    expect(await read()).toEqual([{ Key: 'Name', Value: 'https' }, { Key: 'team', Value: 'net' }]);
+    await consumer.send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: 'Name' }] }));
+    expect(await read()).toEqual([{ Key: 'team', Value: 'net' }]);
+    // another account's rule, an unknown one: not found; another resource type in the specification: refused
+    expect(await refused(provider.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 });
+    expect(await refused(consumer.send(new CreateTagsCommand({ Resources: ['sgr-00000000000000000'], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 });
+    expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand({
+      GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '10.0.0.0/16' }] }],
+      TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: 'a', Value: 'b' }] }],
+    })))).toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    await consumer.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg.GroupId, SecurityGroupRuleIds: [id] }));
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
   it('DescribeSubnets takes the older camelCase filter names Terraform\'s data "aws_subnet" sends (availabilityZone, cidrBlock, defaultForAz)', async () => {
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.22.0.0/16' }))).Vpc!;
     const a = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.22.1.0/24', AvailabilityZone: `${REGION}a` }))).Subnet!;

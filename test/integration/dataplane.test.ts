@@ -770,6 +770,15 @@ describe('vpcepd as a process', () => {
     expect(JSON.parse(drained!).cut).toBe(1);
   });
 
+  it('an open-file limit that leaves no descriptor for a listener and a connection is warned about at start (it was an info line with a negative budget, the daemon ready and relaying nothing)', async () => {
+    const { output } = await lowLimitDaemon(200);
+    const warning = output().split('\n').find((l) => l.includes('"data plane: the open-file limit leaves no descriptor'));
+    expect(warning, output()).toBeDefined();
+    expect(JSON.parse(warning!)).toMatchObject({ level: 40, fd_limit: 200 });
+    const enough = await lowLimitDaemon(1024);
+    expect(enough.output()).not.toContain('"data plane: the open-file limit leaves no descriptor');
+  });
+
   it('listeners count in the descriptor budget: with 600 listeners under ulimit -n 1024, every admitted connection relays and fd_limit refusals start exactly where the budget is used', async () => {
     const { api, url, output } = await lowLimitDaemon(1024);
     const backend = await startBackend(); // echoes and holds every connection

@@ -177,7 +177,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
     expect(JSON.parse(decodeURIComponent((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [String(reads.gateway_endpoint_id)] }))).VpcEndpoints![0]!.PolicyDocument!)).Statement[0].Action)
       .toEqual(['s3:GetObject', 's3:PutObject']);
     const [rule] = (await ec2.consumer.send(new DescribeSecurityGroupRulesCommand({ SecurityGroupRuleIds: [String(reads.ingress_rule_id)] }))).SecurityGroupRules!;
-    expect(rule).toMatchObject({ FromPort: listenerPort, ToPort: listenerPort + 1, Description: 'subnet a, two ports' });
+    expect(rule).toMatchObject({ FromPort: listenerPort, ToPort: listenerPort + 1, Description: 'subnet a, two ports', Tags: [{ Key: 'Name', Value: 'subnet-a-two-ports' }] });
 
     await tf.planFindsNothing(['-var', 'changed=true']);
   }, TF_STEP_MS);

@@ -183,6 +183,8 @@ resource "aws_vpc_security_group_ingress_rule" "one" {
   to_port           = var.changed ? var.listener_port + 1 : var.listener_port
   cidr_ipv4         = aws_subnet.a.cidr_block
   description       = var.changed ? "subnet a, two ports" : "subnet a"
+  # a rule's own tags (they were dropped: every plan showed them to add)
+  tags = { Name = var.changed ? "subnet-a-two-ports" : "subnet-a" }
 }
 
 resource "aws_vpc_security_group_egress_rule" "one" {
@@ -190,6 +192,7 @@ resource "aws_vpc_security_group_egress_rule" "one" {
   security_group_id = aws_security_group.one.id
   ip_protocol       = "-1"
   cidr_ipv4         = "10.0.0.0/8"
+  tags              = { Name = "to the private ranges" }
 }
 
 resource "aws_security_group_rule" "two" {

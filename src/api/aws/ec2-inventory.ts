@@ -339,7 +339,9 @@ function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revo
     }
     if (action === 'authorize') {
       // each new rule gets its id here; the answer shows them (Terraform's rule resources read the id from it)
-      const rules = rulesOf(call.params).map((r) => ({ ...r, id: newAwsId('sgr') }));
+      // TagSpecification security-group-rule: each new rule carries them (they were dropped: Terraform's rule resources showed a change after every apply)
+      const tags = tagsOfSpecifications(call.params, 'security-group-rule');
+      const rules = rulesOf(call.params).map((r) => ({ ...r, id: newAwsId('sgr'), ...(tags.length ? { tags } : {}) }));
       const g = await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rules);
       const ids = new Set(rules.map((r) => r.id));
       return { return: true, securityGroupRuleSet: ruleRows(g).filter((r) => ids.has(r.id)).map((r) => securityGroupRuleXml(call, r)) };

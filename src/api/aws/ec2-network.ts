@@ -283,7 +283,7 @@ export function securityGroupRuleXml(call: AwsCall, row: RuleRow): XmlFields {
     toPort: all ? -1 : r.to_port,
     ...(r ? { cidrIpv4: r.cidr } : { referencedGroupInfo: { groupId: row.group.id, userId: ownerOf(call) } }),
     ...(r?.description ? { description: r.description } : {}),
-    tagSet: [],
+    tagSet: tagSet(r?.tags ?? []),
     securityGroupRuleArn: `arn:aws:ec2:${call.region}:${ownerOf(call)}:security-group-rule/${row.id}`,
   };
 }
@@ -295,7 +295,7 @@ function describeSecurityGroupRules(call: AwsCall): XmlFields {
     'group-id': (r) => r.group.id,
     'security-group-rule-id': (r) => r.id,
   };
-  const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (r) => r.id, call.params);
+  const out = page(applyFilters(chosen, call.params.filters(), table, (r) => r.rule?.tags ?? []), (r) => r.id, call.params);
   return { securityGroupRuleSet: out.items.map((r) => securityGroupRuleXml(call, r)), nextToken: out.nextToken };
 }
 

@@ -13,7 +13,7 @@ import type { XmlFields } from './xml.js';
 /** the domain's kinds of tagged resource and AWS's resource types for them */
 const RESOURCE_TYPES = {
   endpoint: 'vpc-endpoint', endpoint_service: 'vpc-endpoint-service', vpc: 'vpc', subnet: 'subnet', route_table: 'route-table', security_group: 'security-group', internet_gateway: 'internet-gateway',
-  network_acl: 'network-acl',
+  network_acl: 'network-acl', security_group_rule: 'security-group-rule',
 } as const;
 type Kind = keyof typeof RESOURCE_TYPES;
 
@@ -38,6 +38,8 @@ function taggedResources(call: AwsCall): Tagged[] {
     ...vpcs.flatMap((v) => v.route_tables.map((x) => ({ kind: 'route_table' as const, id: x.id, tags: x.tags ?? [] }))),
     ...call.control.internetGateways(call.caller).map((g) => ({ kind: 'internet_gateway' as const, id: g.id, tags: g.tags })),
     ...callerSecurityGroups(call).map((g) => ({ kind: 'security_group' as const, id: g.id, tags: g.tags, virtual: !stored.has(g.id) })),
+    // the rules made through the API (they keep their ids; a config group's and a default egress rule's are derived, untagged)
+    ...call.control.securityGroups(call.caller).flatMap((g) => [...g.ingress, ...g.egress].flatMap((r) => (r.id ? [{ kind: 'security_group_rule' as const, id: r.id, tags: r.tags ?? [] }] : []))),
     ...call.control.networkAcls(call.caller).map((a) => ({ kind: 'network_acl' as const, id: a.id, tags: a.tags, virtual: !apiVpcs.has(a.vpc_id) })),
   ];
 }
@@ -49,6 +51,7 @@ const NOT_FOUND: ReadonlyArray<readonly [RegExp, string, string]> = [
   [/^vpc-/, 'InvalidVpcID.NotFound', 'vpc ID'],
   [/^subnet-/, 'InvalidSubnetID.NotFound', 'subnet ID'],
   [/^rtb-/, 'InvalidRouteTableID.NotFound', 'routeTable ID'],
+  [/^sgr-/, 'InvalidSecurityGroupRuleId.NotFound', 'security group rule'],
   [/^sg-/, 'InvalidGroup.NotFound', 'security group'],
   [/^igw-/, 'InvalidInternetGatewayID.NotFound', 'internetGateway ID'],
   [/^acl-/, 'InvalidNetworkAclID.NotFound', 'networkAcl ID'],
@@ -60,7 +63,7 @@ function resourceOf(call: AwsCall, all: readonly Tagged[], id: string): Tagged {
   if (r) return r;
   const shape = NOT_FOUND.find(([prefix]) => prefix.test(id));
   if (shape) throw new AwsRequestError(shape[1], `The ${shape[2]} '${id.slice(0, 100)}' does not exist`);
-  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints, endpoint services, VPCs, subnets, route tables, security groups, internet gateways and network ACLs)`);
+  throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints, endpoint services, VPCs, subnets, route tables, security groups and their rules, internet gateways and network ACLs)`);
 }
 
 /** `ResourceId.N`, each resolved, none missing */

@@ -132,6 +132,7 @@ export const HUAWEI_ERRORS = {
   DependencyViolation: { code: 'EndPoint.3006', status: 409 },
   // a security group that does not exist: Huawei's generic "resource does not exist"
   SecurityGroupNotFound: { code: 'EndPoint.0005', status: 404 },
+  SecurityGroupRuleNotFound: { code: 'EndPoint.0005', status: 404 },
   // a bad CIDR, name or rule: an invalid parameter
   CidrConflict: { code: 'EndPoint.0002', status: 400 },
   DuplicateGroupName: { code: 'EndPoint.0002', status: 400 },

@@ -68,6 +68,7 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   InvalidTarget: 400,
   DependencyViolation: 409,
   SecurityGroupNotFound: 404,
+  SecurityGroupRuleNotFound: 404,
   CidrConflict: 400,
   DuplicateGroupName: 409,
   DuplicateRule: 409,
