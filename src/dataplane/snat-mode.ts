@@ -77,7 +77,6 @@ class RouteUsers {
   }
 }
 
-
 /** kernel mode with the route in place: signed in, and the route removed by the last to leave if a daemon installed it */
 function kernel(why: string, installed: boolean): SnatSetup {
   const users = RouteUsers.signIn(installed);
