@@ -9,7 +9,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import type {
   ChangeEndpointSubnetsCommand, ConnectionAction, ConnectionBandwidth, CreateEndpointCommand, CreateListenerCommand, CreateLoadBalancerCommand, CreateNetworkAclCommand, CreateNotificationCommand, CreateRouteTableCommand,
   CreateSecurityGroupCommand, CreateServiceCommand, CreateSubnetCommand, CreateTargetGroupCommand, CreateVpcCommand, DeleteServiceCommand, ElbResourceRef, PermissionEntry,
-  MigrateBackendCommand, ModifyListenerCommand, ModifyNotificationCommand, ModifyServiceCommand, SecurityGroupRuleChange, SecurityGroupRuleInput, SetChange, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
+  MigrateBackendCommand, ModifyListenerCommand, ModifyNotificationCommand, ModifyServiceCommand, RouteTableAssociation, SecurityGroupRuleChange, SecurityGroupRuleInput, SetChange, TagInput, TargetInput, TraceQuery, UpdateEndpointCommand, VpcAttributesInput,
 } from '../model/commands.js';
 import type { HealthCheck, Listener, LoadBalancer, TargetGroup } from '../model/load-balancers.js';
 import { DomainError } from '../model/errors.js';
@@ -391,8 +391,9 @@ export class ControlPlane {
   }
 
   /** tableId null: the subnet goes back to its VPC's main table */
-  associateRouteTable(caller: Account, subnetId: string, tableId: string | null): Promise<void> {
-    return network.associateRouteTable(this.st, caller, subnetId, tableId);
+  /** FROM: the association the caller read (none, or one of a table by its id), checked when the change is made */
+  associateRouteTable(caller: Account, subnetId: string, tableId: string | null, from: RouteTableAssociation): Promise<void> {
+    return network.associateRouteTable(this.st, caller, subnetId, tableId, from);
   }
 
   /** the caller's security groups: those made through the API and each API VPC's default one */
@@ -470,8 +471,9 @@ export class ControlPlane {
     return networkAcls.changeNetworkAclEntry(this.st, caller, id, change);
   }
 
-  associateNetworkAcl(caller: Account, subnetId: string, id: string): Promise<void> {
-    return networkAcls.associateNetworkAcl(this.st, caller, subnetId, id);
+  /** FROM: the ACL the caller read the subnet's association of, and that association's id, checked when the change is made */
+  associateNetworkAcl(caller: Account, subnetId: string, id: string, from: { readonly acl: string; readonly id: string }): Promise<void> {
+    return networkAcls.associateNetworkAcl(this.st, caller, subnetId, id, from);
   }
 
   // ---- endpoints (endpoints.ts) --------------------------------------------------------------

@@ -175,10 +175,11 @@ export async function changeEndpointSubnets(st: ControlState, caller: Account, i
     if (!s || !vpc) throw new DomainError('InvalidState', `endpoint ${id} has lost its service or VPC`);
     const remove = new Set(cmd.remove);
     for (const subnetId of remove) {
-      if (!e.enis.some((n) => n.subnet_id === subnetId)) throw new DomainError('InvalidSubnetId', `endpoint ${id} has no ENI in subnet ${subnetId}`);
+      if (!e.enis.some((n) => n.subnet_id === subnetId)) throw new DomainError('NotEndpointSubnet', `endpoint ${id} has no ENI in subnet ${subnetId}`);
     }
     const kept = e.enis.filter((n) => !remove.has(n.subnet_id));
-    const added = newEnis(st, s, vpc, cmd.add, kept, caller.name);
+    const add = cmd.idempotentAdd ? cmd.add.filter((c) => !kept.some((n) => n.subnet_id === c.subnetId)) : cmd.add;
+    const added = newEnis(st, s, vpc, add, kept, caller.name);
     const enis = [...kept, ...added];
     if (enis.length === 0 && !cmd.mayRemoveAll) throw new DomainError('InvalidParameter', `endpoint ${id} keeps at least one subnet: delete the endpoint instead`);
     if (added.length === 0 && kept.length === e.enis.length) return e;

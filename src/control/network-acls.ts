@@ -135,11 +135,14 @@ export async function changeNetworkAclEntry(st: ControlState, caller: Account, i
 }
 
 /** the subnet's association moves to ACL `id` of its VPC (EC2's ReplaceNetworkAclAssociation) */
-export async function associateNetworkAcl(st: ControlState, caller: Account, subnetId: string, id: string): Promise<void> {
+export async function associateNetworkAcl(st: ControlState, caller: Account, subnetId: string, id: string, from: { readonly acl: string; readonly id: string }): Promise<void> {
   const vpcId = await st.serial(async () => {
     const { acl, vpc } = changeableAcl(st, caller, id);
     const subnet = vpc.subnets.find((s) => s.id === subnetId);
     if (!subnet) throw new DomainError('InvalidParameter', `subnet ${subnetId} and network ACL ${id} belong to different networks`);
+    // the association the caller named, checked where the change is made (concurrent replaces of one
+    // association each answered OK with a new id, one of them left)
+    if ((subnet.network_acl_id ?? defaultNetworkAclId(vpc.id)) !== from.acl) throw new DomainError('AssociationNotFound', `The association ID '${from.id.slice(0, 60)}' does not exist`);
     const next: Vpc = {
       ...vpc,
       subnets: vpc.subnets.map((s) => {

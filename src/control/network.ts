@@ -5,7 +5,7 @@
 // handed out, kept in meta `vpc_numbers` so that no later config VPC takes it) and is stored whole
 // (kind `apivpc`: subnets and route tables inside); security groups are documents of their own.
 import type {
-  CreateRouteTableCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, SecurityGroupRuleChange, SecurityGroupRuleInput, TagInput, VpcAttributesInput,
+  CreateRouteTableCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, RouteTableAssociation, SecurityGroupRuleChange, SecurityGroupRuleInput, TagInput, VpcAttributesInput,
 } from '../model/commands.js';
 import { gatewayOf } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
@@ -295,10 +295,17 @@ export async function deleteRouteTable(st: ControlState, caller: Account, id: st
 }
 
 /** a subnet takes its routes from TABLE instead of the one it had (the main table when none); null: back to the main table */
-export async function associateRouteTable(st: ControlState, caller: Account, subnetId: string, tableId: string | null): Promise<void> {
+export async function associateRouteTable(st: ControlState, caller: Account, subnetId: string, tableId: string | null, from: RouteTableAssociation): Promise<void> {
   await st.serial(async () => {
     const { vpc } = subnetOf(st, caller, subnetId);
     apiVpc(st, caller, vpc.id, 'declare its associations');
+    // what the caller read is checked where the change is made: concurrent calls each answered OK,
+    // with association ids of which one was left (a lost update)
+    const now = vpc.route_tables.find((t) => t.subnets.includes(subnetId))?.id ?? null;
+    if (from.table === null && now !== null) {
+      throw new DomainError('SubnetAlreadyAssociated', `the specified association for route table ${now} conflicts with an existing association`);
+    }
+    if (from.table !== null && now !== from.table) throw new DomainError('AssociationNotFound', `The association ID '${from.id.slice(0, 60)}' does not exist`);
     if (tableId !== null) {
       const { vpc: tableVpc } = tableOfCaller(st, caller, tableId);
       if (tableVpc.id !== vpc.id) throw new DomainError('InvalidParameter', `route table ${tableId} and subnet ${subnetId} belong to different networks`);

@@ -164,6 +164,11 @@ export interface ChangeEndpointSubnetsCommand {
   readonly remove: readonly string[];
   /** true (AWS): its last subnet may go, the endpoint then relays nothing; absent (Huawei): it keeps one */
   readonly mayRemoveAll?: boolean;
+  /**
+   * true (AWS's AddSubnetId): a subnet added that has its ENI already is left as it is, judged when
+   * the change runs (two calls at once: the second was refused as a subnet given twice)
+   */
+  readonly idempotentAdd?: boolean;
 }
 
 /**
@@ -335,3 +340,6 @@ export interface VpcAttributesInput {
   readonly enableDnsSupport?: boolean;
   readonly enableDnsHostnames?: boolean;
 }
+
+/** the association a subnet's change starts from: none (a new one), or the one of TABLE the caller named by its id ID */
+export type RouteTableAssociation = { readonly table: null } | { readonly table: string; readonly id: string };

@@ -30,6 +30,7 @@ export const ERROR_MESSAGES = {
   PrivilegedPort: 'cannot listen below port 1024 without root or CAP_NET_BIND_SERVICE',
   ListenFailed: 'cannot listen: the address is in use or not available',
   InvalidSubnetId: 'invalid subnet_id',
+  NotEndpointSubnet: 'the subnet is not one of the endpoint\'s',
   InvalidRouteTable: 'invalid route table ID',
   VpcNotFound: 'VPC does not exist',
   ServiceNotFound: 'endpoint service does not exist',
@@ -90,6 +91,8 @@ export const ERROR_MESSAGES = {
   GatewayNotFound: 'gateway not found',
   GatewayNotAttached: 'the internet gateway is not attached to the VPC',
   GatewayAlreadyAttached: 'the internet gateway is attached to a VPC already, or the VPC has one already',
+  SubnetAlreadyAssociated: 'the subnet is associated with a route table explicitly already',
+  AssociationNotFound: 'no such association',
   // -- network ACLs (src/model/network-acls.ts, src/control/network-acls.ts)
   NetworkAclNotFound: 'network ACL not found',
   NetworkAclEntryExists: 'the network ACL already has a rule of that number in that direction',

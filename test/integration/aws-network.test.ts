@@ -11,7 +11,7 @@ import {
   DeleteSubnetCommand, DeleteTagsCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeTagsCommand,
   DescribeSecurityGroupRulesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
   DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand,
-  ModifySecurityGroupRulesCommand, ReplaceRouteTableAssociationCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
+  ModifySecurityGroupRulesCommand, ReplaceRouteTableAssociationCommand, CreateNetworkAclCommand, DescribeNetworkAclsCommand, ReplaceNetworkAclAssociationCommand, DeleteNetworkAclCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
   UpdateSecurityGroupRuleDescriptionsIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -387,6 +387,49 @@ describe('the network inventory through the EC2 API', () => {
     expect((await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg.GroupId!] }] }))).SecurityGroupRules ?? []).toEqual([]);
     await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg.GroupId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
+  it('associations changed by calls at once: one succeeds, the others answer as they would one after it (each answered OK with an association id of which one was left: lost updates)', async () => {
+    const outcome = (p: Promise<unknown>) => p.then(() => 'OK', (e: { name: string }) => e.name);
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.23.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '172.23.1.0/24' }))).Subnet!.SubnetId!;
+    const tables = [];
+    for (let i = 0; i < 4; i++) tables.push((await consumer.send(new CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!);
+    const associate = await Promise.all(tables.map((t) => outcome(consumer.send(new AssociateRouteTableCommand({ RouteTableId: t, SubnetId: subnet })))));
+    expect(associate.filter((r) => r === 'OK'), associate.join(' ')).toHaveLength(1);
+    expect(associate.filter((r) => r !== 'OK')).toEqual(Array(3).fill('Resource.AlreadyAssociated'));
+    const associations = async () => (await consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).RouteTables!
+      .flatMap((t) => (t.Associations ?? []).filter((a) => a.SubnetId === subnet).map((a) => a.RouteTableAssociationId!));
+    const [assoc] = await associations();
+    // a replace and a disassociate of one association: one of them
+    const both = await Promise.all([
+      outcome(consumer.send(new ReplaceRouteTableAssociationCommand({ AssociationId: assoc, RouteTableId: tables.find((t) => !associate[tables.indexOf(t)]!.startsWith('O'))! }))),
+      outcome(consumer.send(new DisassociateRouteTableCommand({ AssociationId: assoc }))),
+    ]);
+    expect(both.filter((r) => r === 'OK'), both.join(' ')).toHaveLength(1);
+    expect(both.filter((r) => r !== 'OK')).toEqual(['InvalidAssociationID.NotFound']);
+    const left = await associations();
+    expect(left).toHaveLength(both[0] === 'OK' ? 1 : 0);
+    if (left.length) {
+      const gone = await Promise.all(Array.from({ length: 4 }, () => outcome(consumer.send(new DisassociateRouteTableCommand({ AssociationId: left[0] })))));
+      expect(gone.filter((r) => r === 'OK'), gone.join(' ')).toHaveLength(1);
+      expect(await associations()).toEqual([]);
+    }
+    // a subnet's network ACL association replaced three times at once: one
+    const def = (await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).NetworkAcls![0]!;
+    const aclAssoc = def.Associations!.find((a) => a.SubnetId === subnet)!.NetworkAclAssociationId!;
+    const acls = [];
+    for (let i = 0; i < 3; i++) acls.push((await consumer.send(new CreateNetworkAclCommand({ VpcId: vpc }))).NetworkAcl!.NetworkAclId!);
+    const replaced = await Promise.all(acls.map((a) => outcome(consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: aclAssoc, NetworkAclId: a })))));
+    expect(replaced.filter((r) => r === 'OK'), replaced.join(' ')).toHaveLength(1);
+    expect(replaced.filter((r) => r !== 'OK')).toEqual(Array(2).fill('InvalidAssociationID.NotFound'));
+    const now = (await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'association.subnet-id', Values: [subnet] }] }))).NetworkAcls!;
+    expect(now.map((a) => a.NetworkAclId)).toEqual([acls[replaced.indexOf('OK')]]);
+    await consumer.send(new ReplaceNetworkAclAssociationCommand({ AssociationId: now[0]!.Associations![0]!.NetworkAclAssociationId, NetworkAclId: def.NetworkAclId }));
+    for (const a of acls) await consumer.send(new DeleteNetworkAclCommand({ NetworkAclId: a }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    for (const t of tables) await consumer.send(new DeleteRouteTableCommand({ RouteTableId: t }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
   });
 
   it('a security group rule carries its own tags (Terraform\'s rule resources with tags or default_tags: they were dropped, a change after every apply): TagSpecification at Authorize, CreateTags and DeleteTags on its id, DescribeTags, kept by Modify', async () => {

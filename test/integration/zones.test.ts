@@ -229,6 +229,17 @@ describe('zones through the EC2 API', () => {
     expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce] }))).VpcEndpoints![0]!.SubnetIds).toEqual(['subnet-a', 'subnet-c']);
   });
 
+  it('ModifyVpcEndpoint at once: the same AddSubnetIds eight times all succeed (the second was "given twice"), the same RemoveSubnetIds eight times one succeeds and seven answer as one after it would (InvalidParameterValue, not InvalidSubnetID.NotFound)', async () => {
+    const modify = (o: Record<string, string[]>) => ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: vpce, ...o })).then(() => 'OK', (e: { name: string }) => e.name);
+    for (let round = 0; round < 2; round++) {
+      expect(await Promise.all(Array.from({ length: 8 }, () => modify({ AddSubnetIds: ['subnet-b'] })))).toEqual(Array(8).fill('OK'));
+      const removed = await Promise.all(Array.from({ length: 8 }, () => modify({ RemoveSubnetIds: ['subnet-b'] })));
+      expect(removed.filter((r) => r === 'OK'), removed.join(' ')).toHaveLength(1);
+      expect(removed.filter((r) => r !== 'OK')).toEqual(Array(7).fill('InvalidParameterValue'));
+    }
+    expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce] }))).VpcEndpoints![0]!.SubnetIds).toEqual(['subnet-a', 'subnet-c']);
+  });
+
   it('an Interface endpoint made without subnets, as AWS allows (Terraform\'s aws_vpc_endpoint_subnet_association adds them): available with no ENI; AddSubnetId relays; removing its last subnet closes it', async () => {
     const made = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: 'com.amazonaws.us-east-1.zonal' }))).VpcEndpoint!;
     idle = made.VpcEndpointId!;

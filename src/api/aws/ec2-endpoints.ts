@@ -439,6 +439,7 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
       remove: current.filter((id) => !subnets.next.includes(id)),
       // AWS: its last subnet may go (Terraform's aws_vpc_endpoint_subnet_association removes it on destroy)
       mayRemoveAll: true,
+      idempotentAdd: true,
     });
   }
   // the tables and groups added and removed, applied to the endpoint's as they are when the change

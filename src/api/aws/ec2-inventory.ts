@@ -155,22 +155,22 @@ async function associateRouteTable(call: AwsCall): Promise<XmlFields> {
   refuseUnsupported(p, ['GatewayId']);
   const tableId = p.requiredString('RouteTableId');
   const subnetId = p.requiredString('SubnetId');
-  // AWS: a subnet already associated explicitly is Resource.AlreadyAssociated
-  const current = call.control.routeTables(call.caller).find((t) => t.subnets.includes(subnetId));
-  if (current) throw new AwsRequestError('Resource.AlreadyAssociated', `the specified association for route table ${current.id} conflicts with an existing association`);
-  await call.control.associateRouteTable(call.caller, subnetId, tableId);
+  // AWS: a subnet already associated explicitly is Resource.AlreadyAssociated (the domain checks it when the change is made)
+  await call.control.associateRouteTable(call.caller, subnetId, tableId, { table: null });
   return { associationId: associationId(tableId, subnetId), associationState: { state: 'associated' } };
 }
 
 async function disassociateRouteTable(call: AwsCall): Promise<XmlFields> {
-  const a = associationOf(call, call.params.requiredString('AssociationId'));
+  const id = call.params.requiredString('AssociationId');
+  const a = associationOf(call, id);
   if (a.subnetId === null) throw new AwsRequestError('InvalidParameterValue', 'The main route table association cannot be disassociated: replace it instead');
-  await call.control.associateRouteTable(call.caller, a.subnetId, null);
+  await call.control.associateRouteTable(call.caller, a.subnetId, null, { table: a.tableId, id });
   return done();
 }
 
 async function replaceRouteTableAssociation(call: AwsCall): Promise<XmlFields> {
-  const a = associationOf(call, call.params.requiredString('AssociationId'));
+  const id = call.params.requiredString('AssociationId');
+  const a = associationOf(call, id);
   const tableId = call.params.requiredString('RouteTableId');
   if (a.subnetId === null) {
     // the main association: the table becomes its VPC's main one; the association's id is derived from its table (the reads show it so)
@@ -178,7 +178,7 @@ async function replaceRouteTableAssociation(call: AwsCall): Promise<XmlFields> {
     await call.control.replaceMainRouteTable(call.caller, tableId, vpcId);
     return { newAssociationId: derivedId('rtbassoc', tableId), associationState: { state: 'associated' } };
   }
-  await call.control.associateRouteTable(call.caller, a.subnetId, tableId);
+  await call.control.associateRouteTable(call.caller, a.subnetId, tableId, { table: a.tableId, id });
   return { newAssociationId: associationId(tableId, a.subnetId), associationState: { state: 'associated' } };
 }
 

@@ -109,7 +109,7 @@ async function replaceNetworkAclAssociation(call: AwsCall): Promise<XmlFields> {
   const aclId = p.requiredString('NetworkAclId');
   const from = call.control.networkAcls(call.caller).flatMap((a) => a.subnets.map((s) => ({ acl: a.id, subnet: s }))).find((x) => associationId(x.acl, x.subnet) === id);
   if (!from) throw new AwsRequestError('InvalidAssociationID.NotFound', `The association ID '${id.slice(0, 60)}' does not exist`);
-  await call.control.associateNetworkAcl(call.caller, from.subnet, aclId);
+  await call.control.associateNetworkAcl(call.caller, from.subnet, aclId, { acl: from.acl, id });
   return { newAssociationId: associationId(aclId, from.subnet) };
 }
 

@@ -43,6 +43,7 @@ export const EC2_ERRORS = {
   PrivilegedPort: { code: 'InvalidParameterValue', status: 400 },
   ListenFailed: { code: 'InsufficientCapacity', status: 503 },
   InvalidSubnetId: { code: 'InvalidSubnetID.NotFound', status: 400 },
+  NotEndpointSubnet: { code: 'InvalidParameterValue', status: 400 },
   InvalidZone: { code: 'InvalidParameterValue', status: 400 },
   // an endpoint's two subnets in one zone (terraform-aws-modules/terraform-aws-vpc#451: AWS's code and status)
   ZoneTaken: { code: 'DuplicateSubnetsInSameZone', status: 400 },
@@ -106,6 +107,8 @@ export const EC2_ERRORS = {
   GatewayNotFound: { code: 'InvalidGatewayID.NotFound', status: 400 },
   GatewayNotAttached: { code: 'Gateway.NotAttached', status: 400 },
   GatewayAlreadyAttached: { code: 'Resource.AlreadyAssociated', status: 400 },
+  SubnetAlreadyAssociated: { code: 'Resource.AlreadyAssociated', status: 400 },
+  AssociationNotFound: { code: 'InvalidAssociationID.NotFound', status: 400 },
   // EC2's common client error codes for network ACLs; the default ACL's refusal is unconfirmed (README)
   NetworkAclNotFound: { code: 'InvalidNetworkAclID.NotFound', status: 400 },
   NetworkAclEntryExists: { code: 'NetworkAclEntryAlreadyExists', status: 400 },
@@ -127,6 +130,7 @@ const QUERY_ERRORS = {
   PrivilegedPort: { code: 'ValidationError', status: 400 },
   ListenFailed: { code: 'InsufficientCapacity', status: 503 },
   InvalidSubnetId: { code: 'SubnetNotFound', status: 400 },
+  NotEndpointSubnet: { code: 'ValidationError', status: 400 },
   InvalidZone: { code: 'ValidationError', status: 400 },
   // ELBv2: "A load balancer cannot be attached to multiple subnets in the same Availability Zone"
   ZoneTaken: { code: 'InvalidConfigurationRequest', status: 400 },
@@ -185,6 +189,8 @@ const QUERY_ERRORS = {
   GatewayNotFound: { code: 'ValidationError', status: 400 },
   GatewayNotAttached: { code: 'ValidationError', status: 400 },
   GatewayAlreadyAttached: { code: 'ValidationError', status: 400 },
+  SubnetAlreadyAssociated: { code: 'ValidationError', status: 400 },
+  AssociationNotFound: { code: 'ValidationError', status: 400 },
   NetworkAclNotFound: { code: 'ValidationError', status: 400 },
   NetworkAclEntryExists: { code: 'ValidationError', status: 400 },
   NetworkAclEntryNotFound: { code: 'ValidationError', status: 400 },

@@ -66,6 +66,7 @@ export const HUAWEI_ERRORS = {
   InvalidStatus: { code: 'EndPoint.0019', status: 400 },
   InvalidVpcId: { code: 'EndPoint.0020', status: 400 },
   InvalidSubnetId: { code: 'EndPoint.0023', status: 400 },
+  NotEndpointSubnet: { code: 'EndPoint.0023', status: 400 },
   // vpcep-sim's zones (README "Zones"): Huawei publishes no code for them
   InvalidZone: { code: 'EndPoint.0002', status: 400 },
   ZoneTaken: { code: 'EndPoint.0002', status: 400 },
@@ -144,6 +145,8 @@ export const HUAWEI_ERRORS = {
   GatewayNotFound: { code: 'EndPoint.0005', status: 404 },
   GatewayNotAttached: { code: 'EndPoint.0002', status: 400 },
   GatewayAlreadyAttached: { code: 'EndPoint.0002', status: 400 },
+  SubnetAlreadyAssociated: { code: 'EndPoint.0002', status: 400 },
+  AssociationNotFound: { code: 'EndPoint.0005', status: 404 },
   // network ACLs are made through the AWS API only
   NetworkAclNotFound: { code: 'EndPoint.0005', status: 404 },
   NetworkAclEntryExists: { code: 'EndPoint.0002', status: 400 },
