@@ -723,12 +723,12 @@ export class ControlPlane {
 
   /** brings the data plane to the stored state after a start or a crash (transitions.ts) */
   reconcile(): Promise<void> {
-    return transitions.reconcile(this.st);
+    return transitions.reconcile(this.st, provisioning.activateEndpointNow);
   }
 
   /** retries what is half-way (creating, deleting) until store and data plane agree; run periodically */
   async converge(): Promise<void> {
-    const run = transitions.converge(this.st);
+    const run = transitions.converge(this.st, false, provisioning.activateEndpointNow);
     this.st.track(run);
     await run.catch(() => undefined);
   }

@@ -20,11 +20,20 @@ export function activateEndpoint(st: ControlState, id: string): Promise<void> {
   return run;
 }
 
-async function activation(st: ControlState, id: string): Promise<void> {
+/**
+ * an activation found on its way (a start after a SIGKILL during the delay, a commit tried again):
+ * no delay (a restart brings it up at once), but a switch armed for it or its service still takes
+ * it (it came back accepted, the switch left armed for the next endpoint)
+ */
+export function activateEndpointNow(st: ControlState, id: string): Promise<void> {
+  return activation(st, id, false);
+}
+
+async function activation(st: ControlState, id: string, delay = true): Promise<void> {
   const f = st.faults;
   const e = st.endpoints.get(id);
   if (!e) return;
-  if (f.delayMs > 0) {
+  if (delay && f.delayMs > 0) {
     f.injected.delay++;
     await f.wait(id, f.delayMs);
   }

@@ -351,7 +351,7 @@ export async function pushProbes(st: ControlState): Promise<void> {
  * that were on their way up are finished, live endpoints are restored, half-done deletions are
  * completed.
  */
-export async function reconcile(st: ControlState): Promise<void> {
+export async function reconcile(st: ControlState, activate: Activate = bringEndpointUp): Promise<void> {
   // the zones down before a restart stay down: told before any endpoint is live
   const zones = await applyToDataPlane(st, { kind: 'zones', id: 'zones', down: [...st.zonesDown] });
   if (!zones.ok) st.log.warn({ reason: zones.reason }, 'data plane could not take the zones down');
@@ -360,15 +360,18 @@ export async function reconcile(st: ControlState): Promise<void> {
   const routed = await pushRouting(st);
   if (!routed.ok) st.log.warn({ reason: routed.reason }, 'data plane could not take the routing view');
   await pushProbes(st);
-  await converge(st, true);
+  await converge(st, true, activate);
 }
+
+/** how an endpoint stored `creating` is brought up (the provisioning faults' switches: provisioning-faults.ts) */
+export type Activate = (st: ControlState, id: string) => Promise<void>;
 
 /**
  * Finishes what is half-way (creating, deleting): after a start, and periodically, so that a
  * transition whose commit failed (a full disk) is retried until store and data plane agree.
  * RESTORE also re-sends what is stable (available services, accepted endpoints) after a start.
  */
-export async function converge(st: ControlState, restore = false): Promise<void> {
+export async function converge(st: ControlState, restore = false, activate: Activate = bringEndpointUp): Promise<void> {
   if (!restore && anyPublicFailed(st)) await pushRouting(st);
   for (const s of [...st.services.values()]) {
     if (s.status === 'creating') await bringServiceUp(st, s.id);
@@ -381,7 +384,8 @@ export async function converge(st: ControlState, restore = false): Promise<void>
     if (st.faults.isWaiting(e.id)) continue;
     if (st.servedElsewhere(e.id)) continue;
     if (restore && e.status === 'accepted' && e.service_type === 'interface') restoring.push(e.id);
-    else if (e.status === 'creating' || (restore && e.status === 'accepted')) await bringEndpointUp(st, e.id);
+    else if (e.status === 'creating') await activate(st, e.id);
+    else if (restore && e.status === 'accepted') await bringEndpointUp(st, e.id);
     else if (e.status === 'deleting') await finishEndpointDeletion(st, e.id);
   }
   // the live interface endpoints of a start, RESTORE_IN_FLIGHT at a time: the data plane binds

@@ -174,6 +174,37 @@ describe('SIGTERM while an endpoint is being made', () => {
   }, 60_000);
 });
 
+describe('SIGKILL during a provisioning delay', () => {
+  // the endpoint came back accepted at the next start (converge brought it up without the faults),
+  // and the switch stayed armed for the next endpoint of the service
+  it('the endpoint waiting out the delay still takes the armed fail-next switch at the next start: failed, the switch used', async () => {
+    const { dir, file } = configDir();
+    const args = ['--config', file, '--data-dir', path.join(dir, 'data')];
+    const d = await daemon(args);
+    const as = (url: string, who: typeof PROVIDER) => (method: string, p: string, body?: unknown) => fetch(`${url}/v1/${who.project_id}${p}`, {
+      method, headers: { 'x-auth-token': who.token, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
+    const svc = (await as(d.url, PROVIDER)('POST', '/vpc-endpoint-services', { ...SERVICE_BODY, approval_enabled: false })).body;
+    await waitFor(async () => (await as(d.url, PROVIDER)('GET', `/vpc-endpoint-services/${svc.id}`)).body.status === 'available' || null, 5_000, 'service available');
+    expect((await as(d.url, PROVIDER)('POST', `/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] })).status).toBe(200);
+    expect((await as(d.url, PROVIDER)('PUT', '/sim/faults', { provisioning_delay_ms: 60_000 })).status).toBe(200);
+    expect((await as(d.url, PROVIDER)('POST', `/sim/endpoint-services/${svc.id}/fail-next-activation`, { message: 'armed before the crash' })).status).toBe(200);
+    const e = (await as(d.url, CONSUMER)('POST', '/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: 'vpc-client', subnet_id: 'subnet-a' })).body;
+    expect(e.status).toBe('creating');
+    d.proc.kill('SIGKILL');
+    await d.exited;
+    const again = await daemon(args);
+    const after = await waitFor(async () => {
+      const r = (await as(again.url, CONSUMER)('GET', `/vpc-endpoints/${e.id}`)).body;
+      return r.status === 'creating' ? null : r;
+    }, 10_000, 'the endpoint to leave creating');
+    expect(after).toMatchObject({ status: 'failed', error: [{ error_message: 'armed before the crash' }] });
+    expect((await as(again.url, PROVIDER)('GET', '/sim/faults')).body.faults.fail_next_activation).toEqual([]);
+    again.proc.kill('SIGTERM');
+    await again.exited;
+  }, 40_000);
+});
+
 describe('SIGHUP reloads the config file', () => {
   it('applies metrics.token and drain_timeout_ms; refuses a bad file and a change that needs a restart, keeping the running state', async () => {
     const { dir, file } = configDir();
