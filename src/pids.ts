@@ -1,5 +1,7 @@
-// Whether a process id names a live process (signal 0: no signal sent, the check only): the users
-// of the SNAT route (src/dataplane/snat-mode.ts) and the holder of a data dir (src/config/data-dir.ts).
+// Processes by pid, from /proc: whether one lives, whether it is a vpcepd, and the other vpcepd of
+// this network namespace (the holder of a data dir: src/config/data-dir.ts; the daemons that share
+// the SNAT route: src/dataplane/snat-mode.ts).
+import fs from 'node:fs';
 
 /** true when PID is a live process, ours to signal or not (EPERM: it lives, another user's) */
 export function processAlive(pid: number): boolean {
@@ -9,4 +11,41 @@ export function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** a vpcepd's command line: node running bin/vpcepd.js, dist/vpcepd.js, the bundle dist/bundle/vpcepd.mjs, or an installed `vpcepd` */
+const VPCEPD = /(^|\/)vpcepd(\.m?js)?$/;
+
+/**
+ * true when PID is a live vpcepd (a pid reused by another program after a SIGKILL or a reboot is
+ * not); a command line that cannot be read (hidepid) counts as one: the safe side
+ */
+export function vpcepdAlive(pid: number): boolean {
+  if (!processAlive(pid)) return false;
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').some((arg) => VPCEPD.test(arg));
+  } catch {
+    return true;
+  }
+}
+
+/** the other live vpcepd processes in this process's network namespace (those whose namespace can be read: root reads every one) */
+export function otherVpcepdInNetns(): number[] {
+  let mine: number;
+  try {
+    mine = fs.statSync('/proc/self/ns/net').ino;
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (fs.statSync(`/proc/${name}/ns/net`).ino !== mine) continue;
+      if (fs.readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0').some((arg) => VPCEPD.test(arg))) out.push(Number(name));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return out;
 }

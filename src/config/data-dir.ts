@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomically } from '../store/durable-file.js';
 import type { Logger } from '../telemetry/logger.js';
-import { processAlive } from '../pids.js';
+import { vpcepdAlive } from '../pids.js';
 
 /** shorter than this, a token file is refused: a generated token has 32 characters */
 export const MIN_TOKEN_FILE_LENGTH = 16;
@@ -73,16 +73,19 @@ export function lockDataDir(dir: string): () => void {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
+      if (fs.lstatSync(file).isDirectory()) {
+        throw new DataDirError(`${file} is a directory: remove it (vpcepd keeps there the pid of the daemon that uses the data dir)`);
+      }
       let holder = NaN;
       try {
         holder = Number(fs.readlinkSync(file));
       } catch {
         // not a link (a file someone made): taken over
       }
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && vpcepdAlive(holder)) {
         throw new DataDirError(`the data dir ${dir} is in use by another vpcepd (pid ${holder}, ${file}): give this daemon a data dir of its own (--data-dir), or stop that one`);
       }
-      // its daemon is gone (or is this process, restarted in place): taken over
+      // its daemon is gone, its pid another program's now, or it is this process (restarted in place): taken over
       fs.rmSync(file, { force: true });
     }
     throw new DataDirError(`the data dir ${dir} is being taken by another vpcepd starting at the same time (${file}): give each daemon a data dir of its own`);

@@ -18,7 +18,7 @@ export function loadConfig(file: string | undefined): Config {
     // a config's size is KiBs (254 VPCs with their ports: a few MiB); a 50 MB one took 1.8 GB and
     // 11 s to parse, and a SIGHUP's reload blocked the API as long
     const size = fs.statSync(file).size;
-    if (size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`the file holds ${(size / 2 ** 20).toFixed(1)} MiB: a config holds at most ${MAX_CONFIG_BYTES / 2 ** 20} MiB`]);
+    if (size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`the file holds ${size} bytes: a config holds at most ${MAX_CONFIG_BYTES} bytes (16 MiB)`]);
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;

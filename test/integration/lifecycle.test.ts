@@ -127,22 +127,34 @@ async function daemonIn(ns: string, file: string, dataDir: string): Promise<{ pr
 describe('the SNAT route is the network namespace\'s', () => {
   // two daemons on one machine (the nodes of a fleet): the one that installed the route once
   // removed it at SIGTERM under the other, whose every endpoint then reset its clients
-  it.skipIf(!root)(`the daemon that installed it leaves it to a daemon still using it; the last one to stop removes it${root ? '' : ' (skipped: needs root for a network namespace)'}`, async () => {
+  it.skipIf(!root)(`the daemon that installed it leaves it while another vpcepd of the namespace runs, and removes it when none does; one that found it never removes it${root ? '' : ' (skipped: needs root for a network namespace)'}`, async () => {
     const ns = `vpcep-route-${process.pid}`;
     execFileSync('ip', ['netns', 'add', ns]);
     cleanups.push(() => execFileSync('ip', ['netns', 'del', ns]));
     execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     const route = () => execFileSync('ip', ['-n', ns, 'route', 'show', 'table', 'local', '198.19.128.0/17']).toString().trim();
     const { dir, file } = configDir();
+    const stop = async (d: { proc: ChildProcess; exited: Promise<unknown> }) => {
+      d.proc.kill('SIGTERM');
+      await d.exited;
+    };
+    // the installer stops first: the other still runs, the route stays; the other found it, and leaves it
     const first = await daemonIn(ns, file, path.join(dir, 'one'));
     expect(first.output()).toContain('installed the route');
     const second = await daemonIn(ns, file, path.join(dir, 'two'));
     expect(second.output()).toContain('198.19.128.0/17 is already local on this host');
-    first.proc.kill('SIGTERM');
-    await first.exited;
+    await stop(first);
     expect(route()).toContain('198.19.128.0/17');
-    second.proc.kill('SIGTERM');
-    await second.exited;
+    await stop(second);
+    expect(route()).toContain('198.19.128.0/17');
+    // the installer stops last: removed
+    execFileSync('ip', ['-n', ns, 'route', 'del', 'local', '198.19.128.0/17', 'dev', 'lo']);
+    const third = await daemonIn(ns, file, path.join(dir, 'three'));
+    expect(third.output()).toContain('installed the route');
+    const fourth = await daemonIn(ns, file, path.join(dir, 'four'));
+    await stop(fourth);
+    expect(route()).toContain('198.19.128.0/17');
+    await stop(third);
     expect(route()).toBe('');
   });
 });

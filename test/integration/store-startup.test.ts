@@ -171,6 +171,19 @@ describe('the data dir', () => {
     expect(() => fs.lstatSync(path.join(data, 'vpcepd.pid'))).toThrow();
   });
 
+  it('a pid file naming a live process that is no vpcepd (its pid reused after a SIGKILL or a reboot) is taken over; a directory in its place is named', async () => {
+    const data = tempDir();
+    fs.symlinkSync(String(process.pid), path.join(data, 'vpcepd.pid'));
+    const d = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+    expect(d.proc.exitCode, d.output()).toBe(null);
+    expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(d.proc.pid));
+    d.proc.kill('SIGTERM');
+    await d.exited;
+    const other = tempDir();
+    fs.mkdirSync(path.join(other, 'vpcepd.pid'));
+    expect(await refused(other)).toContain(`vpcepd: cannot start: ${path.join(other, 'vpcepd.pid')} is a directory: remove it`);
+  });
+
   it('two vpcepd started at once on one empty data dir: one runs, the other is refused in one line (they raced for the new database: stack traces, both failed)', async () => {
     for (let round = 0; round < 3; round++) {
       const data = tempDir();
