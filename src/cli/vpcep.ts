@@ -112,13 +112,19 @@ const excerpt = (text: string): string => {
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 };
 
-/** a message on one line: control characters (a newline, a terminal escape) written as JSON writes them */
-const oneLine = (message: string): string => message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+/** a message on one line: control characters (a newline, a terminal escape, C1's CSI too) written as JSON writes them */
+const oneLine = (message: string): string => message.replace(/[\u0000-\u001f\u007f-\u009f]/g, escaped);
+
+/** a control character as JSON writes it (\n, \u001b), and those JSON leaves as they are (DEL, C1) as \uXXXX */
+function escaped(c: string): string {
+  const j = JSON.stringify(c).slice(1, -1);
+  return j !== c ? j : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
 
 type Cell = string | number | boolean | null | undefined;
 
 /** a table cell: control characters but the line break (a terminal escape another account wrote into a shared record) written as JSON writes them */
-const cellText = (c: Cell): string => (c === null || c === undefined ? '' : String(c).replace(/[\u0000-\u0009\u000b-\u001f\u007f]/g, (x) => JSON.stringify(x).slice(1, -1)));
+const cellText = (c: Cell): string => (c === null || c === undefined ? '' : String(c).replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, escaped));
 
 /** Prints a table: with `head` one row per record, without it a FIELD/VALUE listing. */
 function table(rows: Cell[][], head?: string[]): void {
@@ -266,12 +272,20 @@ function count(value: string): number {
   return Number(value);
 }
 
+/** a bandwidth in Mbit/s (100-10240) */
+const mbps = (value: string): number => {
+  const n = Number(value);
+  if (!/^\d{1,9}$/.test(value) || n < BANDWIDTH_MIN_MBPS || n > BANDWIDTH_MAX_MBPS) throw new InvalidArgumentError(`expected Mbit/s (${BANDWIDTH_MIN_MBPS}-${BANDWIDTH_MAX_MBPS})`);
+  return n;
+};
 /** a bandwidth in Mbit/s, or NONE (the word given; kept as it is: commander reads a parser's null as absent) */
 const bandwidth = (none: string) => (value: string): number | string => {
   if (value === none) return none;
-  const mbps = Number(value);
-  if (!/^\d{1,9}$/.test(value) || mbps < BANDWIDTH_MIN_MBPS || mbps > BANDWIDTH_MAX_MBPS) throw new InvalidArgumentError(`expected Mbit/s (${BANDWIDTH_MIN_MBPS}-${BANDWIDTH_MAX_MBPS}) or ${none}`);
-  return mbps;
+  try {
+    return mbps(value);
+  } catch {
+    throw new InvalidArgumentError(`expected Mbit/s (${BANDWIDTH_MIN_MBPS}-${BANDWIDTH_MAX_MBPS}) or ${none}`);
+  }
 };
 /** the API's bandwidth field: the number, or null for the word */
 const mbpsOrNull = (v: number | string): number | null => (typeof v === 'number' ? v : null);
@@ -336,7 +350,7 @@ Exit codes: 0 success, 1 an API or network failure (or vpcep wait timed out), 2 
     .option('--no-approval', 'connect endpoints without the provider\'s approval')
     .addOption(new Option('--tcp-proxy <mode>', 'client information passing').choices(TCP_PROXY_VALUES))
     .option('--description <text>', 'description')
-    .option('--bandwidth <mbps>', 'default bandwidth of each endpoint connection, Mbit/s (100-10240; default: no limit)', count)
+    .option('--bandwidth <mbps>', 'default bandwidth of each endpoint connection, Mbit/s (100-10240; default: no limit)', mbps)
     .addHelpText('after', `
 Examples:
   vpcep service create --port-id port-web --vpc-id vpc-app --server-type VM --port 8000:8080 --name web
@@ -452,7 +466,7 @@ Examples:
     .requiredOption('--service-id <id>', 'endpoint service id')
     .requiredOption('--vpc-id <id>', 'your VPC')
     .option('--subnet-id <id>', 'subnet of the endpoint')
-    .option('--port-ip <ip>', 'fixed private IP in the subnet')
+    .option('--port-ip <ip>', 'fixed private IP in the subnet', ipv4)
     .option('--subnet-ids <id,...>', 'an ENI in each of these subnets, at most one per zone (instead of --subnet-id)', csv)
     .option('--whitelist <cidr,...>', 'comma-separated IPs or CIDRs allowed to use the endpoint', csv)
     .option('--enable-whitelist', 'enforce the whitelist')
