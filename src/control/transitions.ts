@@ -46,10 +46,14 @@ export function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
 /**
  * The ingress rules an endpoint's connections must match: those of its stored groups, a default
  * group's "from its members" read as from its VPC's addresses (clients have no group here). null:
- * none of its groups is stored (none given, or a config VPC's virtual default group): not enforced.
+ * not enforced: none given, or a config VPC's virtual default group among them (it admits everything).
  */
 function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_rules'] {
-  const groups = (e.security_groups ?? []).map((id) => st.securityGroups.get(id)).filter((g) => g !== undefined);
+  const ids = e.security_groups ?? [];
+  // a config VPC's virtual default group among them admits everything, so their union does too
+  // (with another group it added nothing: adding a group took access away)
+  if (ids.some((id) => !st.securityGroups.has(id))) return null;
+  const groups = ids.map((id) => st.securityGroups.get(id)!);
   if (!groups.length) return null;
   const out: Array<{ cidr: string; from_port: number; to_port: number }> = [];
   for (const g of groups) {

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.js';
 import { applyInventory } from '../../src/control/inventory.js';
+import { defaultSecurityGroupId } from '../../src/api/aws/ec2-network.js';
 import { validateConfig } from '../../src/model/config.js';
 import type { LiveEndpoint } from '../../src/model/events.js';
 import { decide, indexRouting, type RoutingView } from '../../src/model/routing.js';
@@ -106,5 +107,28 @@ describe('the data plane\'s desired state is plain data', () => {
     // and the three clients are decided three ways: allowed by the policy, refused by it, routed to the igw or nowhere
     const refusals = ['10.0.1.5', '10.0.1.200'].map((src) => decide(indexRouting(wire), { vpcId: 'vpc-client', sourceIp: ipToInt(src), destinationIp: ipToInt('100.125.0.9'), destinationPort: 443 }, () => 0).refusal);
     expect(refusals).toEqual([null, 'policy']);
+  });
+});
+
+describe('security groups in the desired state', () => {
+  // a config VPC's default group is virtual and admits everything: with another group it added
+  // nothing, so adding a group to an endpoint took access away
+  it('a config VPC\'s virtual default group among an endpoint\'s groups: not enforced (their union admits everything); the other group alone: its rules', async () => {
+    const { control, events, provider, consumer } = await world();
+    const svc = await control.createService(provider, { vpcId: 'vpc-app', portId: 'port-web', serverType: 'VM', ports: [{ clientPort: 80, serverPort: 8080 }], approvalRequired: false });
+    await control.settle();
+    await control.changePermissions(provider, svc.id, 'add', [{ permission: '*' }]);
+    const sg = await control.createSecurityGroup(consumer, { id: 'sg-0123456789abcdef1', vpcId: 'vpc-client', name: 'narrow', description: 'narrow' });
+    await control.changeSecurityGroupRules(consumer, sg.id, 'ingress', 'authorize', [{ protocol: 'tcp', fromPort: 80, toPort: 80, cidr: '10.0.1.0/25' }]);
+    const rulesOf = async (groups: string[]) => {
+      const e = await control.createEndpoint(consumer, { serviceId: svc.id, vpcId: 'vpc-client', subnetId: 'subnet-a', securityGroups: groups, defaultGroup: defaultSecurityGroupId('vpc-client') }, { requirePrincipal: false });
+      await control.settle();
+      const live = events.flatMap((x) => (x.kind === 'endpoint' && x.id === e.id && x.live !== null ? [x.live as LiveEndpoint] : [])).at(-1)!;
+      await control.deleteEndpoint(consumer, e.id);
+      await control.settle();
+      return live.security_rules;
+    };
+    expect(await rulesOf([defaultSecurityGroupId('vpc-client'), sg.id])).toBeNull();
+    expect(await rulesOf([sg.id])).toEqual([{ cidr: '10.0.1.0/25', from_port: 80, to_port: 80 }]);
   });
 });
