@@ -92,8 +92,14 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
           : input.vpcId === null ? 'no whitelist entry holds an on-premises client (entries are addresses of the endpoint\'s VPC)'
             : `no whitelist entry holds ${source}`,
     },
-    ...(live && acl ? { network_acl: networkAclTrace(live.gate, acl, clientIp, source, input.destinationPort, input.sourcePort) } : {}),
-    ...(live?.gate.securityRules ? { security_group: securityGroupTrace(live.gate.securityRules, securityRule(live.gate, clientIp, input.destinationPort), source, input.destinationPort) } : {}),
+    // a client isolation refuses never meets the ACL or the groups (they read it by its host address,
+    // not the address shown: the text named a rule that cannot hold it)
+    ...(live && acl ? { network_acl: !input.isolation.allowed ? aclNotReached(acl, sourcePort) : networkAclTrace(live.gate, acl, clientIp, source, input.destinationPort, input.sourcePort) } : {}),
+    ...(live?.gate.securityRules ? {
+      security_group: !input.isolation.allowed
+        ? { enforced: true, rules: live.gate.securityRules.map(ruleText), matched: null, rule: NOT_REACHED }
+        : securityGroupTrace(live.gate.securityRules, securityRule(live.gate, clientIp, input.destinationPort), source, input.destinationPort),
+    } : {}),
     listener: { address, bound, why: bound ? null : whyNotListening(input) },
     cap: { active, cap: live?.gate.cap ?? e.cap, headroom: Math.max(0, (live?.gate.cap ?? e.cap) - active) },
     daemon: live ? daemonHeadroom(live.load) : null,
@@ -186,6 +192,15 @@ function networkAclTrace(
     egress_matched: outbound ? outboundText(outbound) : null,
     source_port: at,
     rule: `${inText}; ${outText}`,
+  };
+}
+
+/** the rule of a step a client refused by isolation never reaches */
+const NOT_REACHED = 'not reached: isolation refuses the client before this step';
+
+function aclNotReached(acl: NetworkAclGate, sourcePort: number): NonNullable<PathTrace['network_acl']> {
+  return {
+    enforced: true, rules: acl.inbound.map(inboundText), matched: null, egress_rules: acl.outbound.map(outboundText), egress_matched: null, source_port: sourcePort, rule: NOT_REACHED,
   };
 }
 

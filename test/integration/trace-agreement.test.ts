@@ -7,6 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../../src/control/control-plane.js';
+import { defaultNetworkAclId } from '../../src/control/network-acls.js';
 import { REFUSAL_REASONS, type RefusalReason } from '../../src/model/admission.js';
 import { LIVE_ONLY_REFUSALS } from '../../src/model/path-trace.js';
 import {
@@ -338,6 +339,15 @@ const CASES: ReadonlyArray<{
       expect(await agree(w, from('10.50.1.5'))).toMatchObject({ outcome: 'relay', security_group: { enforced: true, matched: rule } });
       const refused = await agree(w, from('10.50.1.50'));
       expect(refused.security_group).toMatchObject({ matched: null, rules: [rule] });
+      // a client of another VPC never meets the groups: the step says so (it read the client's host
+      // address and said no rule admits 10.50.1.5, which one does)
+      const own = from('10.50.1.5');
+      const kClient = w.control!.routing().vpcs.get('vpc-client')!.number;
+      const elsewhere = await agree(w, {
+        api: w.consumer, query: { vpc_id: 'vpc-client', source_ip: '10.0.1.50', destination_ip: own.host, destination_port: w.port },
+        host: own.host, port: w.port, localAddress: `127.${kClient}.1.50`, counted: own.counted,
+      });
+      expect(elsewhere).toMatchObject({ outcome: 'reset', refusal: 'vpc', security_group: { matched: null, rule: 'not reached: isolation refuses the client before this step' } });
       return refused;
     },
   },
@@ -355,7 +365,7 @@ const CASES: ReadonlyArray<{
         const out = { egress: true, protocol: 'tcp', fromPort: 1024, toPort: 65535 };
         await c.changeNetworkAclEntry(me, acl.id, { op: 'create', entry: { ...out, ruleNumber: 50, action: 'deny', cidr: '10.51.1.64/28' } });
         await c.changeNetworkAclEntry(me, acl.id, { op: 'create', entry: { ...out, ruleNumber: 100, action: 'allow', cidr: '10.51.1.0/24' } });
-        await c.associateNetworkAcl(me, subnetId, acl.id);
+        await c.associateNetworkAcl(me, subnetId, acl.id, { acl: defaultNetworkAclId(vpcId), id: 'its default association' });
         return {};
       });
       const allow = `allow tcp ${w.port} from 10.51.1.0/24`;
