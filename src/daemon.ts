@@ -288,6 +288,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     const openNotifier = new WebhookNotifier({
       topics: new Map(config.aws.snsTopics.map((t) => [t.arn, t.url])),
       notifications: () => control.allNotifications(),
+      mayPublish: (n) => control.notificationMayPublish(n),
       render: (n, e) => awsNotificationMessage(n, e, awsNames),
       log,
     });

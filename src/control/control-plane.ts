@@ -587,6 +587,11 @@ export class ControlPlane {
     return this.st.notifications.values();
   }
 
+  /** whether a notification's topic lets its owner's account publish now (the config's aws.sns_topics[].accounts) */
+  notificationMayPublish(n: ConnectionNotification): boolean {
+    return notifications.mayPublish(this.st, n);
+  }
+
   createNotification(caller: Account, cmd: CreateNotificationCommand): Promise<ConnectionNotification> {
     return notifications.createNotification(this.st, caller, cmd);
   }

@@ -17,6 +17,15 @@ function checkTopic(st: ControlState, caller: Account, topic: string): void {
   }
 }
 
+/**
+ * whether a notification's topic lets its owner's account publish now (the config's policy, read
+ * again at each event: one narrowed since the notification was made stops it)
+ */
+export function mayPublish(st: ControlState, n: ConnectionNotification): boolean {
+  const owner = st.accountsByName.get(n.owner);
+  return owner !== undefined && st.notificationTopics.get(n.topic)?.has(owner.aws_account_id) === true;
+}
+
 function ownNotification(st: ControlState, caller: Account, id: string): ConnectionNotification {
   const n = st.notifications.get(id);
   if (!n || n.owner !== caller.name) throw new DomainError('InvalidParameter', `connection notification ${id} does not exist`);

@@ -27,6 +27,8 @@ export interface WebhookOptions {
   readonly topics: ReadonlyMap<string, string>;
   /** every account's notifications, now */
   notifications(): Iterable<ConnectionNotification>;
+  /** whether its topic's policy lets its account publish now (false: dropped, counted and logged) */
+  mayPublish(n: ConnectionNotification): boolean;
   /** the message of one notification for one event, in the shape its dialect sends */
   render(n: ConnectionNotification, e: ConnectionEvent): WebhookMessage;
   readonly log: { warn(obj: object, msg: string): void };
@@ -61,6 +63,12 @@ export class WebhookNotifier {
       if (url === undefined) {
         this.failed++;
         this.o.log.warn({ notification_id: n.id, topic: n.topic, event: e.event }, 'connection notification dropped: its topic is no longer in the config (aws.sns_topics)');
+        continue;
+      }
+      // a topic whose policy no longer lets the account publish (SNS refuses such a publish)
+      if (!this.o.mayPublish(n)) {
+        this.failed++;
+        this.o.log.warn({ notification_id: n.id, topic: n.topic, event: e.event }, 'connection notification dropped: its topic no longer lets its account publish (aws.sns_topics[].accounts)');
         continue;
       }
       let message: WebhookMessage;

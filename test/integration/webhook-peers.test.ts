@@ -48,12 +48,13 @@ afterEach(async () => {
   closers = [];
 });
 
-async function deliverTo(answer: (socket: net.Socket) => void, retry = RETRY) {
+async function deliverTo(answer: (socket: net.Socket) => void, retry = RETRY, mayPublish = true) {
   const p = await peer(answer);
   const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
   const notifier = new WebhookNotifier({
     topics: new Map([[TOPIC, p.url]]),
     notifications: () => [NOTIFICATION],
+    mayPublish: () => mayPublish,
     render: () => ({ body: '{"Type":"Notification"}', contentType: 'text/plain; charset=UTF-8', headers: {} }),
     log: { warn: (obj, msg) => { warnings.push({ obj: obj as Record<string, unknown>, msg }); } },
     retry,
@@ -108,6 +109,15 @@ describe('webhooks that misbehave', () => {
     expect(warnings[0]!.obj.last_error).toBe(`no answer in ${RETRY.attemptTimeoutMs} ms`);
     await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
   }, 120_000);
+
+  it('a topic whose policy no longer lets the account publish (aws.sns_topics[].accounts narrowed since): nothing sent, the message dropped, counted, logged (it was delivered)', async () => {
+    let reached = 0;
+    const { notifier, warnings } = await deliverTo((s) => { reached++; s.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'); }, RETRY, false);
+    expect({ failed: notifier.failed, delivered: notifier.delivered }).toEqual({ failed: 1, delivered: 0 });
+    expect(warnings.map((w) => w.msg)).toEqual(['connection notification dropped: its topic no longer lets its account publish (aws.sns_topics[].accounts)']);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(reached).toBe(0);
+  });
 
   it('a 500, a redirect to itself, and a connection closed before the status line each fail with the reason in words', async () => {
     const cases: [(s: net.Socket) => void, RegExp][] = [
