@@ -454,6 +454,10 @@ describe('the network inventory through the EC2 API', () => {
     expect(await read()).toEqual([{ Key: 'Name', Value: 'https' }, { Key: 'team', Value: 'net' }]);
     await consumer.send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: 'Name' }] }));
     expect(await read()).toEqual([{ Key: 'team', Value: 'net' }]);
+    // the group's own allow-all egress rule (an id derived from what it matches) keeps no tags: said so, not "does not exist"
+    const egress = (await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg.GroupId!] }] }))).SecurityGroupRules!.find((r) => r.IsEgress)!;
+    const onDerived = await refused(consumer.send(new CreateTagsCommand({ Resources: [egress.SecurityGroupRuleId!], Tags: [{ Key: 'x', Value: 'y' }] })));
+    expect(onDerived).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringContaining('keeps no tags on it') });
     // another account's rule, an unknown one: not found; another resource type in the specification: refused
     expect(await refused(provider.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 });
     expect(await refused(consumer.send(new CreateTagsCommand({ Resources: ['sgr-00000000000000000'], Tags: [{ Key: 'x', Value: 'y' }] })))).toMatchObject({ code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 });

@@ -7,7 +7,7 @@
 import type { Tag } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { applyFilters, checkTag, page, type FilterTable } from './aws-render.js';
-import { callerSecurityGroups } from './ec2-network.js';
+import { callerSecurityGroups, ruleRows } from './ec2-network.js';
 import type { XmlFields } from './xml.js';
 
 /** the domain's kinds of tagged resource and AWS's resource types for them */
@@ -61,6 +61,11 @@ const NOT_FOUND: ReadonlyArray<readonly [RegExp, string, string]> = [
 function resourceOf(call: AwsCall, all: readonly Tagged[], id: string): Tagged {
   const r = all.find((x) => x.id === id);
   if (r) return r;
+  // a rule DescribeSecurityGroupRules shows with an id derived from what it matches (a group's
+  // allow-all egress rule made with it, a default group's rules): it keeps no tags
+  if (id.startsWith('sgr-') && callerSecurityGroups(call).flatMap(ruleRows).some((row) => row.id === id)) {
+    throw new AwsRequestError('InvalidParameterValue', `The security group rule '${id}' is one its group was made with (its id derived from what it matches): vpcep-sim keeps no tags on it; tag the rules made with AuthorizeSecurityGroupIngress/Egress`);
+  }
   const shape = NOT_FOUND.find(([prefix]) => prefix.test(id));
   if (shape) throw new AwsRequestError(shape[1], `The ${shape[2]} '${id.slice(0, 100)}' does not exist`);
   throw new AwsRequestError('InvalidID', `The ID '${id.slice(0, 100)}' is not valid (vpcep-sim tags VPC endpoints, endpoint services, VPCs, subnets, route tables, security groups and their rules, internet gateways and network ACLs)`);
