@@ -86,6 +86,8 @@ export function buildApi(o: ApiOptions): FastifyInstance {
       json(req, body, (err, value) => {
         // fastify's parser refuses __proto__ and constructor.prototype keys with the words of malformed JSON
         if (err && isJson(body)) done(new DomainError('InvalidParameter', 'the body holds a forbidden key: __proto__ or constructor.prototype'));
+        // an escaped lone surrogate (\ud800) is valid JSON but no Unicode text: stored, it came back as JSON jq refuses
+        else if (!err && /\\u[dD][89a-fA-F]/.test(body) && !wellFormed(value)) done(new DomainError('InvalidParameter', 'the body holds a lone surrogate (\\ud800-\\udfff without its pair): not Unicode text'));
         else done(err, value);
       });
     }
@@ -196,4 +198,15 @@ function decoded(text: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** a surrogate without its pair (by code unit: no `u` flag) */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** whether every string (and key) in a parsed JSON value is well-formed Unicode (no lone surrogate) */
+function wellFormed(v: unknown): boolean {
+  if (typeof v === 'string') return !LONE_SURROGATE.test(v);
+  if (Array.isArray(v)) return v.every(wellFormed);
+  if (v !== null && typeof v === 'object') return Object.entries(v).every(([k, x]) => !LONE_SURROGATE.test(k) && wellFormed(x));
+  return true;
 }

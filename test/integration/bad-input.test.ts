@@ -311,6 +311,20 @@ describe('what node:http and fastify refuse before a route, in the API\'s shape'
     expect(broken.body.error_msg).toMatch(/^malformed JSON/);
   });
 
+  it('an escaped lone surrogate in a JSON string is refused, nothing made (it was stored and came back as JSON jq refuses); an escaped pair is taken', async () => {
+    const before = await snapshot(d, f);
+    const lone = await d.provider.post('/vpc-endpoint-services', { ...SERVICE_BODY, service_name: 'lone', description: 'a\ud800b' });
+    expectErrorBody(lone, 400, 'EndPoint.0002');
+    expect(lone.body.error_msg).toContain('lone surrogate');
+    const key = await d.provider.request('POST', '/vpc-endpoint-services', '{"\\udc00":1}');
+    expectErrorBody(key, 400, 'EndPoint.0002');
+    expect(await snapshot(d, f)).toEqual(before);
+    const pair = await d.provider.request('POST', '/vpc-endpoint-services', JSON.stringify({ ...SERVICE_BODY, service_name: 'pair', description: 'x' }).replace('"x"', '"\\ud83d\\ude00"'));
+    expect(pair.status, JSON.stringify(pair.body)).toBe(200);
+    expect(pair.body.description).toBe('\u{1F600}');
+    expect((await d.provider.delete(`/vpc-endpoint-services/${pair.body.id}`)).status).toBe(204);
+  });
+
   it('a custom_domain_name the rules refuse names custom_domain_name (it named AWS\'s PrivateDnsName), nothing made', async () => {
     const before = await snapshot(d, f);
     for (const name of ['UPPER.com', 'com', 'api.amazonaws.com']) {
