@@ -22,7 +22,7 @@ import { listenTcp } from './listener.js';
 import type { ListenerSink, TcpListener } from './connection.js';
 import { setJsSocketBuffer } from './js-relay.js';
 import { activeRelay, type NativeRelay } from './native-relay.js';
-import { fastLoad, writeLoad, writeVpcs } from './fast-path.js';
+import { writeLoad, writeVpcs, type FastLoad } from './fast-path.js';
 
 export interface TcpDataPlaneOptions {
   readonly snatMode: 'kernel' | 'logical';
@@ -71,6 +71,8 @@ export class TcpDataPlane implements DataPlane {
   private readonly vpcBases = new Map<number, number>();
   private readonly o: TcpDataPlaneOptions;
   private readonly load = { active: 0, maxConnections: 0, fdBudget: 0, listeners: 0, onPremises: 'allow' as OnPremises };
+  /** the threads' connections this data plane has heard of and not seen close (its own: a closed plane's, in tests, counted in none) */
+  private readonly fastLoad: FastLoad = { live: 0 };
   private readonly ctx: DataPlaneContext;
   private readonly sweepTimer: NodeJS.Timeout | null;
   private readonly now: () => number;
@@ -137,6 +139,7 @@ export class TcpDataPlane implements DataPlane {
     setJsSocketBuffer(o.socketBufferBytes);
     for (const v of o.vpcs) this.vpcBases.set(v.number, cidrOf(v.cidr).base);
     const load = this.load;
+    const fastLoad = this.fastLoad;
     const isVpc = (k: number) => this.vpcBases.has(k);
     const summary = this.summary;
     const totals = this.allTotals;
@@ -183,6 +186,7 @@ export class TcpDataPlane implements DataPlane {
       clientVpc: (ip) => clientVpcOf(ip, isVpc),
       listen: (host, port, sink) => countedListener(load, host, port, sink, loadChanged),
       fastRelay,
+      fastLoad,
       loadChanged,
       connectionOpened: (zone) => {
         load.active++;
@@ -496,7 +500,7 @@ export class TcpDataPlane implements DataPlane {
   private liveConnections(): number {
     if (this.fastRelay === null) return this.load.active;
     this.fastRelay.report();
-    return this.load.active - fastLoad.live + this.fastRelay.fastFigures().open;
+    return this.load.active - this.fastLoad.live + this.fastRelay.fastFigures().open;
   }
 
   close(): void {

@@ -14,7 +14,7 @@ import { flowOrigin, type FlowLog, type FlowOrigin } from '../telemetry/flow-log
 import { bindFailure, type BindFailure } from './bind-failure.js';
 import { admit, REFUSAL_REASONS, type AclGateRule, type DaemonLoad, type EndpointGate, type GateRule, type NetworkAclGate, type RefusalReason } from './admission.js';
 import { Phase, type BackendTarget, type CloseReason, type ConnectionOwner, type FastBrief, type FastOpened, type ListenerSink, type LiveConnection, type PendingClient, type RouteKey, type TcpListener } from './connection.js';
-import { compileGate, fastLoad } from './fast-path.js';
+import { compileGate, type FastLoad } from './fast-path.js';
 import type { NativeRelay } from './native-relay.js';
 import { ThreadSnatPorts, type SnatPorts } from './thread-snat-ports.js';
 
@@ -58,6 +58,8 @@ export interface DataPlaneContext {
   proxyDisabled(endpoint: string, port: number): boolean;
   /** the native relay whose threads accept, admit and connect compiled endpoints (the fast path); null: none */
   readonly fastRelay?: NativeRelay | null;
+  /** the data plane's count of the threads' connections it has heard of (absent without the fast path) */
+  readonly fastLoad?: FastLoad;
   /** the daemon's load changed (the threads' copy of it is written) */
   loadChanged?(): void;
   /** whether some toxic covers new connections of this endpoint, port and zone (nothing made) */
@@ -520,7 +522,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const ctx = this.ctx;
     this.active++;
     this.fastOpen++;
-    fastLoad.live++;
+    if (this.ctx.fastLoad) this.ctx.fastLoad.live++;
     this.counters.connections++;
     ctx.connectionOpened(null);
     const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs, this.rate, route);
@@ -537,7 +539,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const port = l.port;
     this.active++;
     this.fastOpen++;
-    fastLoad.live++;
+    if (this.ctx.fastLoad) this.ctx.fastLoad.live++;
     const slot = this.countFastOpen(l, target, opened.choiceReason);
     const conn = opened.adopt(this, port, ctx.now(), ctx.connectTimeoutMs, this.rate);
     this.connections.add(conn);
@@ -870,7 +872,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const relay = this.ctx.fastRelay;
     if (!relay) return decide(this, this.ctx.load);
     const endpointAhead = this.fastHandle === 0 ? 0 : Math.max(0, (relay.fastEndpointStats(this.fastHandle)?.active ?? 0) - this.fastOpen);
-    const daemonAhead = Math.max(0, relay.fastFigures().open - fastLoad.live);
+    const daemonAhead = Math.max(0, relay.fastFigures().open - (this.ctx.fastLoad?.live ?? 0));
     if (endpointAhead === 0 && daemonAhead === 0) return decide(this, this.ctx.load);
     const gate: EndpointGate = Object.create(this, { active: { value: this.active + endpointAhead } });
     return decide(gate, { ...this.ctx.load, active: this.ctx.load.active + daemonAhead });
@@ -964,7 +966,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     this.counters.closed[reason]++;
     if (conn.threadPort === true) {
       this.fastOpen--;
-      fastLoad.live--;
+      if (this.ctx.fastLoad) this.ctx.fastLoad.live--;
       // handed off the threads: they held its count and port until now
       if (conn.offThreads === true && this.fastHandle !== 0) this.ctx.fastRelay?.fastDone(this.fastHandle, conn.snatPort);
     } else {

@@ -147,5 +147,7 @@ export function writeVpcs(words: Uint32Array, bases: ReadonlyMap<number, number>
   }
 }
 
-/** connections the threads opened that TypeScript has heard of and not seen close (daemon-wide) */
-export const fastLoad = { live: 0 };
+/** connections the threads opened that a data plane has heard of and not seen close (one per data plane: the daemon's) */
+export interface FastLoad {
+  live: number;
+}

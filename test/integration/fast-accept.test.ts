@@ -454,6 +454,8 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
   it('the daemon\'s max_connections holds across the two paths: 4 to an endpoint on the threads, then 4 to one on the event loop (a toxic), back to back: 4 relay (the event loop\'s admission counts what the threads have not reported)', async () => {
     const b = await startBackend(echo);
     cleanup.push(() => b.close());
+    // the threads' own count is the process's: the earlier tests' connections leave it first
+    await threadsEmpty();
     const dp = plane({ maxConnections: 4 });
     const [fastPort, toxicPort] = [randomPort(), randomPort()];
     expect((await dp.apply({ kind: 'endpoint', id: 'ep-threads', live: spec('ep-threads', fastPort, b.port) })).ok).toBe(true);
