@@ -242,6 +242,17 @@ describe('a corrupt database file', () => {
   });
 });
 
+/** vpcepd on DATA as the user nobody (65534), expecting a refusal in one line: its output */
+async function refusedAsNobody(data: string): Promise<string> {
+  const unprivileged = await spawnDaemon(['--data-dir', data, '--dns-listen', '127.0.0.1:0'], { VPCEP_TOKEN: 'a-token-of-16-chars' }, undefined, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+  running.push(unprivileged);
+  const { code } = await unprivileged.exited;
+  const out = unprivileged.output();
+  expect(code, out).toBe(1);
+  expect(out).not.toMatch(/\n\s+at /);
+  return out;
+}
+
 describe('a read-only database file', () => {
   it.skipIf(!asRoot)(rootOnly('a vpcep.db its user cannot write stops vpcepd at start in one line naming the file (it failed in the store\'s thread: a stack trace, no reason)', 'run the daemon as another user'), async () => {
     const data = tempDir();
@@ -249,13 +260,7 @@ describe('a read-only database file', () => {
     const file = path.join(data, DB_FILE);
     fs.chmodSync(file, 0o444);
     for (const f of [data, ...fs.readdirSync(data).map((n) => path.join(data, n))]) fs.chownSync(f, 65534, 65534);
-    const unprivileged = await spawnDaemon(['--data-dir', data, '--dns-listen', '127.0.0.1:0'], { VPCEP_TOKEN: 'a-token-of-16-chars' }, undefined, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
-    running.push(unprivileged);
-    const { code } = await unprivileged.exited;
-    const out = unprivileged.output();
-    expect(code, out).toBe(1);
-    expect(out).not.toMatch(/\n\s+at /);
-    expect(out).toContain(`vpcepd: cannot start: ${file}: the database is not writable by this user (uid 65534)`);
+    expect(await refusedAsNobody(data)).toContain(`vpcepd: cannot start: ${file}: the database is not writable by this user (uid 65534)`);
   });
 });
 
@@ -266,13 +271,7 @@ describe('a write-ahead log its user cannot write', () => {
     for (const f of [data, ...fs.readdirSync(data).map((n) => path.join(data, n))]) fs.chownSync(f, 65534, 65534);
     const wal = path.join(data, `${DB_FILE}-wal`);
     fs.writeFileSync(wal, '', { mode: 0o644 });
-    const unprivileged = await spawnDaemon(['--data-dir', data, '--dns-listen', '127.0.0.1:0'], { VPCEP_TOKEN: 'a-token-of-16-chars' }, undefined, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
-    running.push(unprivileged);
-    const { code } = await unprivileged.exited;
-    const out = unprivileged.output();
-    expect(code, out).toBe(1);
-    expect(out).not.toMatch(/\n\s+at /);
-    expect(out).toContain(`vpcepd: cannot start: ${wal}: the database's write-ahead log is not writable by this user (uid 65534)`);
+    expect(await refusedAsNobody(data)).toContain(`vpcepd: cannot start: ${wal}: the database's write-ahead log is not writable by this user (uid 65534)`);
   });
 });
 
