@@ -7,10 +7,10 @@ import { DEFAULT_INVENTORY } from '../model/defaults.js';
 // loaded only for a YAML file: its 40-odd modules cost a start with a JSON config or none 40 ms of CPU (issue 16)
 const requireYaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
-/** The configuration from FILE, or the embedded defaults (one account, one VPC) when FILE is absent. */
 /** the largest config file read */
 export const MAX_CONFIG_BYTES = 16 * 2 ** 20;
 
+/** The configuration from FILE, or the embedded defaults (one account, one VPC) when FILE is absent. */
 export function loadConfig(file: string | undefined): Config {
   if (file === undefined) return validateConfig(DEFAULT_INVENTORY, 'embedded defaults');
   let text: string;
