@@ -88,19 +88,28 @@ async function flowLogAlone(connections) {
   };
   const without = [];
   const withLog = [];
+  let lowerBound = false;
   for (let round = 0; round < 5; round++) {
     without.push(await loop(null));
     // A round whose writer dropped records measured less work than it claims: it runs again, up to
     // three times (a CI run once met a disk stall that filled the 4 MiB buffer: 28,870 dropped).
+    // A disk that stalls every time (a CI run: 81,954 dropped in each of 3 tries) leaves the last
+    // try's figure, reported as a lower bound, rather than failing the run.
     for (let attempt = 1; ; attempt++) {
       const flow = await openFlowLog({ ...DEFAULTS.flowLogs, destination: 'file', file: path.join(dir, `alone-${round}-${attempt}`, 'flow.log') }, dir, createLogger('warn'), () => performance.now());
       const cpu = await loop(flow);
-      if (flow.dropped === 0) { withLog.push(cpu); break; }
-      if (attempt === 3) throw new Error(`the flow log dropped ${flow.dropped} records in each of 3 tries of round ${round + 1}`);
+      if (flow.dropped === 0 || attempt === 3) {
+        withLog.push(cpu);
+        if (flow.dropped > 0) {
+          lowerBound = true;
+          console.log(`flow log alone, round ${round + 1}: the writer dropped ${flow.dropped} records in each of 3 tries (the disk did not keep up): its figure is a lower bound`);
+        }
+        break;
+      }
       console.log(`flow log alone, round ${round + 1}: the writer dropped ${flow.dropped} records (the disk did not keep up); the round runs again`);
     }
   }
-  return median(withLog) - median(without);
+  return { cpu: median(withLog) - median(without), lowerBound };
 }
 
 /** one variant once: a fresh daemon, a service and an endpoint, a warm-up, the timed run, the stop */
@@ -145,7 +154,7 @@ try {
     const m = (key) => median(runs[x.name].map((r) => r[key]));
     process.stdout.write(`  ${x.name.padEnd(8)} ${m('rps').toFixed(0).padStart(6)} conn/s (ratio to off ${ratio(x.name, 'rps').toFixed(3)})  ${m('cpuUs').toFixed(1).padStart(5)} us CPU/conn (ratio to off ${ratio(x.name, 'cpuUs').toFixed(3)})\n`);
   }
-  process.stdout.write(`the flow log alone (200,000 connections, two records each, a real file): ${alone.toFixed(2)} us CPU/conn = ${((alone / offCpu) * 100).toFixed(2)}% of the daemon's CPU per connection with flow logs off in this run\n`);
+  process.stdout.write(`the flow log alone (200,000 connections, two records each, a real file): ${alone.lowerBound ? 'at least ' : ''}${alone.cpu.toFixed(2)} us CPU/conn = ${((alone.cpu / offCpu) * 100).toFixed(2)}% of the daemon's CPU per connection with flow logs off in this run${alone.lowerBound ? ' (a lower bound: the disk did not keep up, records were dropped)' : ''}\n`);
 } finally {
   await stopAll();
   fs.rmSync(dir, { recursive: true, force: true });
