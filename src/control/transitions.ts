@@ -52,9 +52,8 @@ function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_ru
   const ids = e.security_groups ?? [];
   // a config VPC's virtual default group among them admits everything, so their union does too
   // (with another group it added nothing: adding a group took access away)
-  if (ids.some((id) => !st.securityGroups.has(id))) return null;
+  if (!ids.length || ids.some((id) => !st.securityGroups.has(id))) return null;
   const groups = ids.map((id) => st.securityGroups.get(id)!);
-  if (!groups.length) return null;
   const out: Array<{ cidr: string; from_port: number; to_port: number }> = [];
   for (const g of groups) {
     if (admitsMembers(g)) out.push({ cidr: st.vpcs.get(g.vpc_id)?.cidr ?? '0.0.0.0/32', from_port: 0, to_port: 65535 });

@@ -510,8 +510,6 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
 
   /** a connection of this endpoint on the event loop's path closed (a gateway's compiled cap share grows): set by the gateway */
   onSlowClosed: (() => void) | null = null;
-  /** one opened (the share shrinks: recompiled at once, before the threads admit again): set by the gateway */
-  onSlowOpened: (() => void) | null = null;
 
   /**
    * The fast path: a relay thread routed, admitted and connected a client of a public listener
@@ -881,9 +879,6 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   /** VIA: the listener (ENI) it came in through, SLOT its backend; both null for a routed connection, which has its SCOPE */
   private start(client: PendingClient, port: number, target: BackendTarget, snatPort: number, route: RouteKey | null, via: Listener | null, slot: BackendSlot | null = null, scope: RoutedScope | null = null): void {
     this.active++;
-    // the threads' share of the cap shrinks before they admit again (a gateway's routes: at once too)
-    if (this.fastListeners > 0) this.compileFast();
-    this.onSlowOpened?.();
     this.counters.connections++;
     this.ctx.connectionOpened(via?.eni.zone ?? null);
     const toxics = via !== null ? this.ctx.toxicLink(this.spec.id, this.spec.service_id, port, via.eni.zone)

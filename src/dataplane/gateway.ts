@@ -62,16 +62,10 @@ export class GatewayPlane {
     });
   };
 
-  /** one opened: the share shrinks, so the routes are compiled again at once (before the threads admit again) */
-  private readonly slowOpened = (): void => {
-    if (this.fastListeners > 0) this.compileFast();
-  };
-
   constructor(ctx: DataPlaneContext, maxConnections: number) {
     this.ctx = ctx;
     this.internet = routedRuntime('internet', maxConnections, ctx);
     this.internet.onSlowClosed = this.slowClosed;
-    this.internet.onSlowOpened = this.slowOpened;
     // the internet path is no endpoint: its records name none
     if (ctx.flowLog !== null) this.internet.flowOrigin = flowOrigin({});
   }
@@ -300,7 +294,6 @@ export class GatewayPlane {
     if (!r && ep && ep.status === 'accepted') {
       this.runtimes.set(endpointId, (r = routedRuntime(endpointId, ep.cap, this.ctx, this.ctx.tally(endpointId), ep.accountId)));
       r.onSlowClosed = this.slowClosed;
-      r.onSlowOpened = this.slowOpened;
     }
     return r;
   }
