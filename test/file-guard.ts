@@ -8,10 +8,11 @@
 //   every thread's state;
 // - fails the file that leaves connections in the relay once its daemons are stopped (their
 //   closes lost on the way to TypeScript, or a test's sockets left open), once: the next files
-//   fail for their own only.
+//   fail for their own only;
+// - removes the temporary dirs the file made with tempDir() (VPCEP_KEEP_TEST_DIRS=1 keeps them).
 import { afterAll } from 'vitest';
 import { STUCK_THREAD_MS, startedNativeRelay, type NativeRelay, type RelayThreadState } from '../src/dataplane/native-relay.js';
-import { stopLeftDaemons } from './helpers.js';
+import { removeTempDirs, stopLeftDaemons } from './helpers.js';
 
 /** how long the file's connections may take to leave the relay after its daemons stopped */
 const SETTLE_MS = 10_000;
@@ -55,5 +56,7 @@ afterAll(async () => {
     ...(left ? [`left running: ${left} (stopped now)`] : []),
     ...(relay ? [await relayProblems(relay)].filter(Boolean) : []),
   ];
+  // after its daemons and etcd are stopped (a describe block's afterAll runs before this one)
+  removeTempDirs();
   if (problems.length) throw new Error(`this file ${problems.join('; ')}`);
 }, 60_000 + SETTLE_MS + STUCK_THREAD_MS);

@@ -94,8 +94,30 @@ export function twoZoneVpcs(config: Record<string, unknown>): Array<Record<strin
   } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
 }
 
+/** the temporary dirs made by this test file, removed after it (test/file-guard.ts) */
+const madeDirs = new Set<string>();
+
 export function tempDir(prefix = 'vpcep-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
+}
+
+/**
+ * Removes the temporary dirs the file made (a fleet test's etcd data dir is 62 MB: a few hundred
+ * runs filled /tmp and slowed the disk under a benchmark), unless VPCEP_KEEP_TEST_DIRS=1 keeps them
+ * to be read after a failure. One it cannot remove is left, as tmp dirs are.
+ */
+export function removeTempDirs(): void {
+  if (process.env.VPCEP_KEEP_TEST_DIRS === '1') return;
+  for (const dir of madeDirs) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // left for the system's tmp cleaner
+    }
+    madeDirs.delete(dir);
+  }
 }
 
 export function writeConfig(dir: string, config: unknown, name = 'config.yaml'): string {

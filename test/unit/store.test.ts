@@ -1,12 +1,12 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { DB_FILE, SCHEMA_VERSION, SqliteStore } from '../../src/store/sqlite.js';
 import { StoreError } from '../../src/store/store.js';
+import { tempDir } from '../helpers.js';
 
-const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-store-'));
+const dir = () => tempDir('vpcep-store-');
 
 describe('SQLite store', () => {
   it('keeps committed documents across a reopen, and deletes with value null', async () => {
