@@ -11,6 +11,7 @@ import { TestRunner } from 'vitest';
 import { DAEMON_NODE_FLAGS } from '../bench/lib/vpcep.mjs';
 import { startDaemon, type Daemon, type DaemonOptions } from '../src/daemon.js';
 import type { ChangeEvent } from '../src/model/events.js';
+import type { Change, Store } from '../src/store/store.js';
 import { createLogger } from '../src/telemetry/logger.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -92,6 +93,18 @@ export function twoZoneVpcs(config: Record<string, unknown>): Array<Record<strin
       { id: 'port-web-b', subnet: 'subnet-app-b', ip: '192.168.25.246', type: 'VM', target: '127.0.0.2' },
     ],
   } : v.id === 'vpc-client' ? { ...v, subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24', zone: 'sim-1a' }, { id: 'subnet-b', cidr: '10.0.2.0/29', zone: 'sim-1b' }] } : v);
+}
+
+/** a store in memory for a control plane under unit test: it keeps nothing; each commit is handed to ON (when given) */
+export function memoryStore(on: (changes: readonly Change[]) => void = () => undefined): Store {
+  let revision = 0;
+  return {
+    location: 'memory',
+    load: async () => ({ revision, documents: new Map(), versions: new Map() }),
+    commit: async (changes) => { on(changes); return ++revision; },
+    watch: () => ({ cancel: async () => undefined }),
+    close: async () => undefined,
+  };
 }
 
 /** the temporary dirs made by this test file, removed after it (test/file-guard.ts) */

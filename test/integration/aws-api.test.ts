@@ -358,7 +358,7 @@ describe('AWS API, verify (accounts[].aws keys configured)', () => {
     });
     const url = async (credentials: Credentials) => {
       const p = await new SignatureV4({ credentials, region: 'us-east-1', service: 'sts', sha256: NodeSha256 }).presign(request, { expiresIn: 300 });
-      return `${d.url}/?${Object.entries(p.query).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`;
+      return `${d.url}/?${Object.entries(p.query ?? {}).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`;
     };
     const ok = await fetch(await url(KEY_CONSUMER));
     expect(ok.status).toBe(200);

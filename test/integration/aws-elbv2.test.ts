@@ -157,7 +157,7 @@ async function twoAccounts() {
   const d = await daemon();
   const provider = clients(d, PROVIDER_KEY);
   const consumer = clients(d, CONSUMER_KEY);
-  cleanup.push(() => { for (const c of [provider.ec2, provider.elb, consumer.ec2, consumer.elb]) c.destroy(); });
+  cleanup.push(async () => { for (const c of [provider.ec2, provider.elb, consumer.ec2, consumer.elb]) c.destroy(); });
   return { d, provider, consumer };
 }
 

@@ -393,7 +393,7 @@ describe('the network inventory through the EC2 API', () => {
     const outcome = (p: Promise<unknown>) => p.then(() => 'OK', (e: { name: string }) => e.name);
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.23.0.0/16' }))).Vpc!.VpcId!;
     const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '172.23.1.0/24' }))).Subnet!.SubnetId!;
-    const tables = [];
+    const tables: string[] = [];
     for (let i = 0; i < 4; i++) tables.push((await consumer.send(new CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!);
     const associate = await Promise.all(tables.map((t) => outcome(consumer.send(new AssociateRouteTableCommand({ RouteTableId: t, SubnetId: subnet })))));
     expect(associate.filter((r) => r === 'OK'), associate.join(' ')).toHaveLength(1);
@@ -611,7 +611,7 @@ describe('an endpoint in a VPC and subnet made through the API, in real vpcepd p
     const made = (await consumer.send(new CreateVpcEndpointCommand({
       VpcEndpointType: 'Interface', VpcId: vpc.VpcId, ServiceName: `com.amazonaws.vpce.${REGION}.${svc.body.id}`, SubnetIds: [subnet.SubnetId!],
     }))).VpcEndpoint!;
-    await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available');
+    await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State as string === 'available', 5_000, 'available');
     const ip = (await consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: made.NetworkInterfaceIds }))).NetworkInterfaces![0]!.PrivateIpAddress!;
     expect(ip).toBe('10.77.5.4');
     expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
@@ -648,7 +648,7 @@ describe('an endpoint in a VPC and subnet made through the API, in real vpcepd p
     expect((await consumer.send(new DescribeVpcsCommand({ VpcIds: [vpc.VpcId!] }))).Vpcs![0]).toMatchObject({ CidrBlock: '10.77.0.0/16' });
     expect((await consumer.send(new DescribeSubnetsCommand({ SubnetIds: [subnet.SubnetId!] }))).Subnets![0]).toMatchObject({ CidrBlock: '10.77.5.0/28' });
     expect((await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg.GroupId!] }))).SecurityGroups![0]).toMatchObject({ GroupName: 'kept' });
-    await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available again');
+    await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State as string === 'available', 5_000, 'available again');
     await waitFor(async () => (await attempt(host, port, `127.${k}.5.5`)) === 'relay', 5_000, 'relays after the restart');
     // the group and its rule survive too: still enforced
     expect(await attempt(host, port, `127.${k}.5.9`)).toBe('ECONNRESET');

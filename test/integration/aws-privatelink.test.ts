@@ -526,7 +526,7 @@ describe('across a restart', () => {
     const dir = tempDir();
     const p2 = port + 2;
     const config = twoAccountConfig({ accounts: [{ ...PROVIDER, aws: KEYS.provider }, { ...CONSUMER, aws: KEYS.consumer }] });
-    const client = (daemon: TestDaemon, key: typeof KEYS.provider) => new EC2Client({
+    const client = (daemon: TestDaemon, key: { access_key_id: string; secret_access_key: string }) => new EC2Client({
       region: REGION, endpoint: daemon.url, maxAttempts: 1, credentials: { accessKeyId: key.access_key_id, secretAccessKey: key.secret_access_key },
     });
     let first: TestDaemon | undefined = await startTestDaemon(config, dir);
@@ -542,7 +542,7 @@ describe('across a restart', () => {
       const made = (await consumer.send(new CreateVpcEndpointCommand({
         VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.${REGION}.${svc.body.id}`, SubnetIds: ['subnet-a'],
       }))).VpcEndpoint!;
-      await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available');
+      await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State as string === 'available', 5_000, 'available');
       const ip = (await consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: made.NetworkInterfaceIds }))).NetworkInterfaces![0]!.PrivateIpAddress!;
       consumer.destroy();
       const kk = first.daemon.control.routing().vpcs.get('vpc-client')!.number;

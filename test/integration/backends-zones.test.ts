@@ -147,7 +147,7 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     const failover = dp.choices.failover;
 
     await dp.apply({ kind: 'zones', id: 'zones', down: ['sim-1a'] });
-    await waitFor(() => a1.open === 0, 'the connections to the down zone\'s backend cut');
+    await waitFor(() => a1.open === 0, 5_000, 'the connections to the down zone\'s backend cut');
     expect(await pings(port, 20, 5)).toBe(0);
     expect(a1.accepted).toBe(acceptedA);
     expect(dp.choices.failover - failover).toBe(20);

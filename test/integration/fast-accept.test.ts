@@ -148,9 +148,9 @@ describe('the fast path: accept, admit, connect and relay on the relay threads',
         ],
       }],
       services: [{ id: 'svc-s3', name: 's3', prefixListId: 'pl-s3', prefixes: [cidrOf('54.123.160.9/32')], targets: [{ port, host: '127.0.0.1', hostPort: b.port }] }],
-      endpoints: [{ id: 'vpce-g', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 25 }],
+      endpoints: [{ id: 'vpce-g', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 25, accountId: 'dom-g', actionPrefix: 's3' }],
     };
-    expect((await dp.apply({ kind: 'routing', view })).ok).toBe(true);
+    expect((await dp.apply({ kind: 'routing', id: 'routing', view })).ok).toBe(true);
     const before = fastAccepted();
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => attempt(port, '127.255.160.9', `127.3.1.${10 + (i % 200)}`)));
     const admitted = results.filter((r) => r.ok);

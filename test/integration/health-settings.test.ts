@@ -86,7 +86,7 @@ describe('ELBv2 target-group health checks', () => {
     const out = (await modify({ HealthCheckIntervalSeconds: 15, HealthyThresholdCount: 3 })).TargetGroups![0]!;
     expect([out.HealthCheckIntervalSeconds, out.HealthyThresholdCount, out.HealthCheckTimeoutSeconds]).toEqual([15, 3, 10]);
     const before = await healthOf(arn);
-    for (const p of [{ HealthCheckIntervalSeconds: 10 }, { HealthCheckTimeoutSeconds: 200 }, { HealthCheckProtocol: 'HTTP' }, { UnhealthyThresholdCount: 0 }]) {
+    for (const p of [{ HealthCheckIntervalSeconds: 10 }, { HealthCheckTimeoutSeconds: 200 }, { HealthCheckProtocol: 'HTTP' }, { UnhealthyThresholdCount: 0 }] as Array<Partial<ModifyTargetGroupCommandInput>>) {
       const e = await refused(modify(p));
       expect([e.code, e.status], JSON.stringify(p)).toEqual(['ValidationError', 400]);
     }

@@ -130,7 +130,7 @@ describe('the SNAT route is the network namespace\'s', () => {
   it.skipIf(!root)(`the daemon that installed it leaves it while another vpcepd of the namespace runs, and removes it when none does; one that found it never removes it${root ? '' : ' (skipped: needs root for a network namespace)'}`, async () => {
     const ns = `vpcep-route-${process.pid}`;
     execFileSync('ip', ['netns', 'add', ns]);
-    cleanups.push(() => execFileSync('ip', ['netns', 'del', ns]));
+    cleanups.push(() => { execFileSync('ip', ['netns', 'del', ns]); });
     execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     const route = () => execFileSync('ip', ['-n', ns, 'route', 'show', 'table', 'local', '198.19.128.0/17']).toString().trim();
     const { dir, file } = configDir();

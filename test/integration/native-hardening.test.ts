@@ -327,7 +327,7 @@ describe(`relay hardening (${relayChoice().relay} relay)`, () => {
     const { svc, port } = await publish(d, b);
     const ep = await settledEndpoint(d, svc.id);
     relay.testHooks.testNextId(2 ** 32 - 2);
-    const clients = [];
+    const clients: Array<Awaited<ReturnType<typeof connect>>> = [];
     for (let i = 0; i < 4; i++) {
       const c = await connect(ep.host_ip, port);
       await roundTrip(c, `conn ${i}`);

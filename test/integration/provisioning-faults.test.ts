@@ -56,8 +56,8 @@ async function waitAvailable(id: string, timeoutMs = 10_000): Promise<string[]> 
     const out = await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [id] }));
     const e = out.VpcEndpoints![0]!;
     if (seen.at(-1) !== e.State) seen.push(e.State!);
-    if (e.State === 'available' || e.State === 'pendingAcceptance') return seen;
-    if (e.State !== 'pending') throw new Error(`unexpected state '${e.State}', wanted target 'available, pendingAcceptance'. last error: ${e.LastError?.Code}: ${e.LastError?.Message}`);
+    if (e.State as string === 'available' || e.State as string === 'pendingAcceptance') return seen;
+    if (e.State as string !== 'pending') throw new Error(`unexpected state '${e.State}', wanted target 'available, pendingAcceptance'. last error: ${e.LastError?.Code}: ${e.LastError?.Message}`);
     if (Date.now() > until) throw new Error(`timeout while waiting for state to become 'available' (last state: 'pending')`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -61,7 +61,7 @@ describe.runIf(ROOT_USER)('README quick starts run verbatim', () => {
   it('Quick start: EndPoint.2012 before the whitelist, accepted at 10.0.1.2 / 127.2.1.2, the backend sees 198.19.128.1, vpc-app is reset, the traces say why, the daemon stops', async () => {
     await run('quickstart', { 'quickstart.yaml': quickstartYaml() }, ['run', 'traffic'], async ({ stdout, stderr }) => {
       expect(stderr).toMatch(/^vpcep: EndPoint\.2012: /m);
-      for (const [field, value] of [['status', 'accepted'], ['ip', '10.0.1.2'], ['host_ip', '127.2.1.2'], ['ports', '80'], ['snat_ip', '198.19.128.1']]) {
+      for (const [field, value] of [['status', 'accepted'], ['ip', '10.0.1.2'], ['host_ip', '127.2.1.2'], ['ports', '80'], ['snat_ip', '198.19.128.1']] as const) {
         expect(stdout, field).toMatch(new RegExp(`^│ ${field} +│ ${value.replaceAll('.', '\\.')} +│$`, 'm'));
       }
       // the backend logged the SNAT address for the client of vpc-client and for the host, nothing for vpc-app's

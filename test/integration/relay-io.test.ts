@@ -124,7 +124,7 @@ async function fdsInUse(c: Child): Promise<number> {
 }
 
 for (const mode of ['io_uring', 'syscalls'] as const) {
-  const env = mode === 'syscalls' ? { VPCEP_RELAY_URING: 'off' } : {};
+  const env: Record<string, string> = mode === 'syscalls' ? { VPCEP_RELAY_URING: 'off' } : {};
   describe(`the native relay's calls: ${mode === 'syscalls' ? 'syscalls (VPCEP_RELAY_URING=off)' : 'io_uring where the kernel has it (the default)'}`, () => {
     it.skipIf(!native)(named(`relays short connections in bulk while endpoints come and go, half-closes, resets a refused client, and closes every socket (${mode})`), async () => {
       const c = await child(env);

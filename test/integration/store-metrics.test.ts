@@ -21,7 +21,7 @@ async function daemon(config = twoAccountConfig()): Promise<TestDaemon> {
 }
 
 /** the store's figures of one scrape (the daemon-wide series are rendered at most once a second: waitFor polls) */
-async function figures(d: TestDaemon): Promise<Record<string, number>> {
+async function figures(d: TestDaemon) {
   const s = await scrapeMetrics(d.url);
   const one = (name: string, labels: Record<string, string> = {}) => s.find((x: MetricSample) => x.name === name
     && Object.entries(labels).every(([k, v]) => x.labels[k] === v))?.value ?? NaN;

@@ -190,7 +190,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/privatelink-extras aga
     expect((await ec2.consumer.send(new DescribeVpcsCommand({}))).Vpcs ?? []).toEqual([]);
     expect((await ec2.consumer.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).toEqual([]);
     expect((await ec2.consumer.send(new DescribeRouteTablesCommand({}))).RouteTables ?? []).toEqual([]);
-    expect(((await ec2.consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints ?? []).filter((e) => e.State !== 'deleted')).toEqual([]);
+    expect(((await ec2.consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints ?? []).filter((e) => e.State as string !== 'deleted')).toEqual([]);
     expect((await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({}))).ServiceConfigurations ?? []).toEqual([]);
     expect((await ec2.provider.send(new DescribeVpcEndpointConnectionNotificationsCommand({}))).ConnectionNotificationSet ?? []).toEqual([]);
     // what the test made beforehand goes too

@@ -123,6 +123,6 @@ describe.runIf(RUN)('Terraform applies examples/terraform/network-breadth (the n
     expect((await consumer.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).toEqual([]);
     expect((await consumer.send(new DescribeRouteTablesCommand({}))).RouteTables ?? []).toEqual([]);
     expect((await consumer.send(new DescribeNetworkAclsCommand({}))).NetworkAcls ?? []).toEqual([]);
-    expect(((await consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints ?? []).filter((e) => e.State !== 'deleted')).toEqual([]);
+    expect(((await consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints ?? []).filter((e) => e.State as string !== 'deleted')).toEqual([]);
   }, TF_STEP_MS);
 });

@@ -144,7 +144,7 @@ describe.runIf(RUN)('Terraform applies examples/terraform/main.tf against a spaw
       expect((await client.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? []).toEqual([]);
     }
     const endpoints = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints ?? [];
-    expect(endpoints.filter((e) => e.State !== 'deleted')).toEqual([]);
+    expect(endpoints.filter((e) => e.State as string !== 'deleted')).toEqual([]);
     expect((await ec2.provider.send(new DescribeVpcEndpointServiceConfigurationsCommand({}))).ServiceConfigurations ?? []).toEqual([]);
     expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? []).toEqual([]);
     expect((await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups ?? []).toEqual([]);

@@ -92,7 +92,7 @@ async function fastest(c: Parameters<typeof roundTrip>[0], n = 3): Promise<numbe
 
 /** Toxiproxy's API without a client: the status and JSON body */
 async function raw(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  const payload = typeof body === 'string' ? body : Buffer.isBuffer(body) ? new Uint8Array(body) : JSON.stringify(body);
   const res = await fetch(`${api}${path}`, { method, ...(body === undefined ? {} : { body: payload, headers: { 'content-type': 'application/json' } }) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };

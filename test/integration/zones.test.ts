@@ -188,7 +188,7 @@ describe('zones through the EC2 API', () => {
       SubnetConfigurations: [{ SubnetId: 'subnet-b', Ipv4: '10.0.2.77' }],
     }));
     vpce = out.VpcEndpoint!.VpcEndpointId!;
-    await waitFor(async () => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce] }))).VpcEndpoints![0]!.State === 'available', 5_000, 'available');
+    await waitFor(async () => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce] }))).VpcEndpoints![0]!.State as string === 'available', 5_000, 'available');
     const e = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [vpce] }))).VpcEndpoints![0]!;
     expect(e.SubnetIds).toEqual(['subnet-a', 'subnet-b']);
     expect(e.NetworkInterfaceIds).toHaveLength(2);
@@ -244,7 +244,7 @@ describe('zones through the EC2 API', () => {
     const made = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: 'com.amazonaws.us-east-1.zonal' }))).VpcEndpoint!;
     idle = made.VpcEndpointId!;
     const describe = async () => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [idle] }))).VpcEndpoints![0]!;
-    await waitFor(async () => (await describe()).State === 'available', 5_000, 'the endpoint without subnets available');
+    await waitFor(async () => (await describe()).State as string === 'available', 5_000, 'the endpoint without subnets available');
     expect(await describe()).toMatchObject({ SubnetIds: [], NetworkInterfaceIds: [] });
     // the association's create: AddSubnetId, Return true; the ENI relays at once
     const add = await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: idle, AddSubnetIds: ['subnet-b'], SubnetConfigurations: [{ SubnetId: 'subnet-b', Ipv4: '10.0.2.90' }] }));

@@ -10,6 +10,7 @@ import { ConfigError, validateConfig } from '../../src/model/config.js';
 import type { Account } from '../../src/model/types.js';
 import type { Documents } from '../../src/store/store.js';
 import { snapshotOf } from './snapshot.js';
+import { memoryStore } from '../helpers.js';
 
 const KEY_A = { access_key_id: 'AKIAAAAAAAAAAAAAAAAA', secret_access_key: 'secret-of-a-0123456789' };
 const KEY_B = { access_key_id: 'AKIABBBBBBBBBBBBBBBB', secret_access_key: 'secret-of-b-0123456789' };
@@ -247,7 +248,7 @@ describe('principals <-> the service whitelist', () => {
 });
 
 function controlOf(inv: ReturnType<typeof applyInventory>): ControlPlane {
-  const store = { location: 'memory', load: async () => new Map(), commit: async () => undefined, close: async () => undefined };
+  const store = memoryStore();
   const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
   return new ControlPlane({ region: 'sim-1', store, dataPlane, inventory: inv, services: [], endpoints: [], log: { info: () => undefined, warn: () => undefined } });
 }

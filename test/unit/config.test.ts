@@ -100,7 +100,7 @@ describe('config validation', () => {
     expect(validateConfig(null, 'x').accounts).toEqual([]);
   });
 
-  it.each([
+  it.each<[string, (c: any) => void, RegExp]>([
     ['an unknown top-level key', (c: any) => { c.regoin = 'x'; }, /^\(top level\): unknown key "regoin" \(did you mean "region"\?\) \(known keys: region, listen, /],
     ['an unknown nested key', (c: any) => { c.vpcs[0].subnets[0].az = 'a'; }, /^vpcs\[0\]\.subnets\[0\]: unknown key "az"$/],
     ['a mistyped nested key', (c: any) => { c.vpcs[0].subnets[0].zon = 'a'; }, /^vpcs\[0\]\.subnets\[0\]: unknown key "zon" \(did you mean "zone"\?\)$/],
@@ -163,7 +163,7 @@ describe('config validation', () => {
       ['an empty backend list', { port: 80, backends: [] }, /^public_services\[0\]\.ports\[0\]\.backends: at least one backend/],
     ] as const).map(([what, port, expected]) => [`a public service port with ${what}`, (c: any) => {
       c.public_services = [{ name: 'kv', service_type: 'interface', ports: [port] }];
-    }, expected] as const),
+    }, expected] as [string, (c: any) => void, RegExp]),
     ['backends on a gateway service', (c: any) => {
       c.public_services = [{ name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-a', cidrs: ['100.125.0.0/24'] }, ports: [{ port: 80, backends: [{ target: '127.0.0.1:1', zone: 'sim-1a' }] }] }];
     }, /^public_services\[0\]\.ports\[0\]\.backends: a gateway service takes one target per port/],

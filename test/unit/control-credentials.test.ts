@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.js';
 import { applyInventory } from '../../src/control/inventory.js';
 import { validateConfig } from '../../src/model/config.js';
+import { memoryStore } from '../helpers.js';
 
-const store = { location: 'memory', load: async () => new Map(), commit: async () => undefined, close: async () => undefined };
+const store = memoryStore();
 const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
 const log = { info: () => undefined, warn: () => undefined };
 

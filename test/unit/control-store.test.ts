@@ -98,7 +98,7 @@ describe('the control plane over a store with claims', () => {
     // spread over a /24, the SNAT /17 and 1,000 quota slots, the fleet's picks rarely meet (under one pair expected; 0-4 in 15 runs at a quota of 200)
     expect(fleet.conflicts).toBeLessThanOrEqual(6);
     // not the lowest values: a fleet node's addresses are scattered over the subnet
-    expect(fleet.made.map((e) => e.ip).some((ip) => Number(ip.split('.')[3]) > 26)).toBe(true);
+    expect(fleet.made.map((e) => e.ip).some((ip) => Number(ip!.split('.')[3]) > 26)).toBe(true);
   });
 
   it('the leader\'s placement leaves an endpoint still creating on a live node where it is (its node binds it); one on a node that is gone moves', async () => {

@@ -141,7 +141,7 @@ describe.skipIf(relay === null && !inCi)('the fast path: the threads decide as a
     const ts = decideTs(c, load, gate, acl, inputs, rules, targets, eniHost, port);
     expect(ts.reason, 'the table says what admit() decides').toBe(c.want);
 
-    writeLoad(r.globals, { maxConnections: load.maxConnections, fdBudget: load.fdBudget, listeners: load.listeners, slowActive: 0, onPremisesAllowed: load.onPremises === 'allow' });
+    writeLoad(r.globals, { maxConnections: load.maxConnections, fdBudget: load.fdBudget, listeners: load.listeners, slowActive: 0, onPremisesAllowed: load.onPremises === 'allow', connectTimeoutMs: 0, idleTimeoutMs: 0 });
     writeVpcs(r.globals, VPCS);
     const compiled = compileGate({
       refuseAll: c.closing ? 'not_accepted' : null,

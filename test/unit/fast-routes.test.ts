@@ -56,10 +56,10 @@ const VIEW: RoutingView = {
     { id: 'svc-dns', name: 'dns', prefixListId: 'pl-dns', prefixes: [cidrOf('100.126.0.0/16')], targets: [{ port: 53, host: '127.0.0.1', hostPort: 9053 }] },
   ],
   endpoints: [
-    { id: 'gwe-policy', serviceId: 'svc-obs', status: 'accepted', policy: POLICY, cap: 5 },
-    { id: 'gwe-open', serviceId: 'svc-obs', status: 'accepted', policy: null, cap: 5 },
-    { id: 'gwe-pending', serviceId: 'svc-obs', status: 'pendingAcceptance', policy: null, cap: 5 },
-    { id: 'gwe-other', serviceId: 'svc-dns', status: 'accepted', policy: null, cap: 5 },
+    { id: 'gwe-policy', serviceId: 'svc-obs', status: 'accepted', policy: POLICY, cap: 5, accountId: 'acct-a', actionPrefix: 'obs' },
+    { id: 'gwe-open', serviceId: 'svc-obs', status: 'accepted', policy: null, cap: 5, accountId: 'acct-a', actionPrefix: 'obs' },
+    { id: 'gwe-pending', serviceId: 'svc-obs', status: 'pendingAcceptance', policy: null, cap: 5, accountId: 'acct-a', actionPrefix: 'obs' },
+    { id: 'gwe-other', serviceId: 'svc-dns', status: 'accepted', policy: null, cap: 5, accountId: 'acct-a', actionPrefix: 'dns' },
   ],
 };
 

@@ -11,13 +11,13 @@ import { ControlState } from '../../src/control/state.js';
 import { validateConfig } from '../../src/model/config.js';
 import type { DomainError } from '../../src/model/errors.js';
 import type { Change } from '../../src/store/store.js';
-import { twoAccountConfig } from '../helpers.js';
+import { memoryStore, twoAccountConfig } from '../helpers.js';
 import { snapshotOf } from './snapshot.js';
 
 function world() {
   const inv = applyInventory(validateConfig(twoAccountConfig(), 'c.yaml'), snapshotOf([]), { defaultToken: 'default-token-0123', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' });
   const commits: Change[][] = [];
-  const store = { location: 'memory', load: async () => new Map(), commit: async (c: readonly Change[]) => { commits.push([...c]); }, close: async () => undefined };
+  const store = memoryStore((c) => { commits.push([...c]); });
   const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
   const o = { region: 'sim-1', store, dataPlane, inventory: inv, services: [], endpoints: [], log: { info: () => undefined, warn: () => undefined } };
   const control = new ControlPlane(o);

@@ -12,7 +12,7 @@ import { validateConfig } from '../../src/model/config.js';
 import type { LiveEndpoint } from '../../src/model/events.js';
 import { decide, indexRouting, type RoutingView } from '../../src/model/routing.js';
 import { ipToInt } from '../../src/net/cidr.js';
-import { recordingDataPlane, twoAccountConfig } from '../helpers.js';
+import { memoryStore, recordingDataPlane, twoAccountConfig } from '../helpers.js';
 import { snapshotOf } from './snapshot.js';
 
 /** the paths in VALUE of anything that is not a plain object, an array or a primitive */
@@ -44,7 +44,7 @@ async function world() {
     public_services: [{ name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-obs', cidrs: ['100.125.0.0/24'] }, ports: [{ port: 443, target: '127.0.0.1:9443' }] }],
   }), 'c.yaml');
   const inv = applyInventory(c, snapshotOf([]), { defaultToken: 'default-token-0123', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' });
-  const store = { location: 'memory', load: async () => new Map(), commit: async () => undefined, close: async () => undefined };
+  const store = memoryStore();
   const dataPlane = recordingDataPlane();
   const events = dataPlane.events;
   const control = new ControlPlane({

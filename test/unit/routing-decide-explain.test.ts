@@ -39,9 +39,9 @@ function view() {
     }],
     services: [S3, OTHER],
     endpoints: [
-      { id: 'vpce-s3', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 2 },
-      { id: 'vpce-pending', serviceId: 'svc-s3', status: 'pendingAcceptance', policy: DENY_ALL, cap: 2 },
-      { id: 'vpce-policy', serviceId: 'svc-s3', status: 'accepted', policy: DENY_ALL, cap: 2 },
+      { id: 'vpce-s3', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 2, accountId: 'dom1', actionPrefix: 's3' },
+      { id: 'vpce-pending', serviceId: 'svc-s3', status: 'pendingAcceptance', policy: DENY_ALL, cap: 2, accountId: 'dom1', actionPrefix: 's3' },
+      { id: 'vpce-policy', serviceId: 'svc-s3', status: 'accepted', policy: DENY_ALL, cap: 2, accountId: 'dom1', actionPrefix: 's3' },
     ],
   });
 }

@@ -32,7 +32,7 @@ const OTHER: PublicServiceRouting = {
   targets: [{ port: 443, host: '127.0.0.1', hostPort: 9444 }, { port: 80, host: '127.0.0.1', hostPort: 9080 }],
 };
 
-const ENDPOINT: GatewayEndpointRouting = { id: 'vpce-11bb22cc', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 10 };
+const ENDPOINT: GatewayEndpointRouting = { id: 'vpce-11bb22cc', serviceId: 'svc-s3', status: 'accepted', policy: null, cap: 10, accountId: 'dom1', actionPrefix: 's3' };
 
 interface Fixture {
   /** routes of the VPC's default table (rtb-main); subnet-b (10.0.2.0/24) uses it */
@@ -231,7 +231,7 @@ describe('explain: longest prefix match', () => {
 
   it('a prefix list of several CIDRs routes every one of them', () => {
     const pl: Route = { destination: 'pl-other', type: 'gateway_endpoint', nexthop: 'vpce-o', owner: 'endpoint' };
-    const ep: GatewayEndpointRouting = { id: 'vpce-o', serviceId: 'svc-other', status: 'accepted', policy: null, cap: 5 };
+    const ep: GatewayEndpointRouting = { id: 'vpce-o', serviceId: 'svc-other', status: 'accepted', policy: null, cap: 5, accountId: 'dom1', actionPrefix: 'other' };
     const v = view({ main: [LOCAL, pl], endpoints: [ep] });
     for (const dst of ['52.94.0.1', '52.95.0.254']) {
       const d = decide(v, '10.0.2.9', dst, 80);

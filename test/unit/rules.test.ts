@@ -17,8 +17,9 @@ const code = (fn: () => unknown) => {
   return 'no error';
 };
 
+let accounts = 0;
 const account = (name: string, domain: string): Account => ({
-  name, domain_id: domain, project_id: `p-${name}`, token: `t-${name}`,
+  name, domain_id: domain, project_id: `p-${name}`, token: `t-${name}`, aws_account_id: String(100_000_000_000 + ++accounts),
   quotas: { endpoint_service: 20, endpoint: 50, connections_per_endpoint: 3000, vpc: 5, dns_records: 1000 },
 });
 const service = (permissions: string[]): EndpointService => ({

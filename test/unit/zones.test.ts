@@ -16,7 +16,7 @@ import type { DomainError } from '../../src/model/errors.js';
 import type { Endpoint } from '../../src/model/types.js';
 import { defaultZones, zoneInRegion, zoneLetter, zonesProblem } from '../../src/model/zones.js';
 import type { Change } from '../../src/store/store.js';
-import { twoAccountConfig } from '../helpers.js';
+import { memoryStore, twoAccountConfig } from '../helpers.js';
 import { snapshotOf } from './snapshot.js';
 
 function world() {
@@ -37,7 +37,7 @@ function world() {
   });
   const c = validateConfig(config, 'c.yaml');
   const inv = applyInventory(c, snapshotOf([]), { defaultToken: 'default-token-0123', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' });
-  const store = { location: 'memory', load: async () => new Map(), commit: async (_c: readonly Change[]) => undefined, close: async () => undefined };
+  const store = memoryStore();
   const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
   const o = { region: 'sim-1', zones: c.zones, store, dataPlane, inventory: inv, services: inv.publicServices, endpoints: [], log: { info: () => undefined, warn: () => undefined } };
   const st = new ControlState(o);
