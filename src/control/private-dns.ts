@@ -110,14 +110,25 @@ export function newPrivateDns(name: string, previous: PrivateDnsName | undefined
  * the same VPC at the same time"; AWS answers a conflicting DNS domain likewise).
  */
 export function checkPrivateDnsConflict(st: ControlState, e: Pick<Endpoint, 'id' | 'vpc_id' | 'service_id'>): void {
-  const name = st.services.get(e.service_id)?.private_dns?.name;
-  if (!name) return;
+  const key = privateNameKey(st.services.get(e.service_id));
+  if (!key) return;
   // the endpoints of creates still landing too: two at once must not both take the name
   for (const o of st.endpointsLanding()) {
-    if (o.id === e.id || o.vpc_id !== e.vpc_id || !o.enable_dns || o.status === 'deleting') continue;
-    if (st.services.get(o.service_id)?.private_dns?.name !== name) continue;
+    if (o.id === e.id || o.vpc_id !== e.vpc_id || !o.enable_dns || o.status === 'deleting' || o.service_type !== 'interface') continue;
+    if (privateNameKey(st.services.get(o.service_id)) !== key) continue;
+    const name = key.startsWith('public:') ? `of the service ${o.service_name}` : key;
     throw new DomainError('InvalidParameter', `private DNS cannot be enabled: endpoint ${o.id} in VPC ${e.vpc_id} already has the private DNS name ${name} (a conflicting DNS domain)`);
   }
+}
+
+/**
+ * The private DNS name an interface endpoint with private DNS takes in its VPC, as a key: a
+ * provider's name, or an operator's interface service's own AWS name (`<name>.<region>.amazonaws.com`,
+ * one per service: its id stands for it); null for a service with neither.
+ */
+function privateNameKey(s: EndpointService | undefined): string | null {
+  if (s?.private_dns) return s.private_dns.name;
+  return s?.public && s.service_type === 'interface' ? `public:${s.id}` : null;
 }
 
 /** StartVpcEndpointServicePrivateDnsVerification: looks the TXT record up now; verified or failed */

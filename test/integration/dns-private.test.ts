@@ -24,6 +24,8 @@ const IN_VPC = '127.2.1.50'; // vpc-client, subnet-a (sim-1a)
 const IN_VPC_B = '127.2.2.5'; // vpc-client, subnet-b (sim-1b)
 const OTHER_VPC = '127.3.1.50'; // vpc-provider-client
 const REGION = 'us-east-1';
+/** the operator's interface service kv (its own AWS name kv.us-east-1.amazonaws.com) and its backend's port */
+const KV_PORT = randomPort();
 
 let d: TestDaemon;
 let ec2: Record<keyof typeof AWS_KEYS, EC2Client>;
@@ -38,6 +40,7 @@ function config(): Record<string, unknown> {
     // the consumer's share of the public zone is small here, so that a test can use it up
     accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer, quotas: { dns_records: 3 } }],
     dns: { listen: '127.0.0.1:0', ttl: 5, public_records: [{ name: 'preset.example.net', type: 'TXT', value: 'from the config' }] },
+    public_services: [{ name: 'kv', service_type: 'interface', ports: [{ port: KV_PORT, target: `127.0.0.1:${KV_PORT}` }] }],
   };
 }
 
@@ -142,6 +145,33 @@ describe('AWS: a service\'s private DNS name, verified by a TXT record in the pu
     await ec2.provider.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: id, RemovePrivateDnsName: true }));
     expect((await configuration(id)).PrivateDnsName).toBeUndefined();
     expect(await lookup('api.example.com', IN_VPC)).toBe('ENOTFOUND');
+  });
+});
+
+describe('AWS: an operator\'s interface service\'s own name', () => {
+  it('private DNS is on when PrivateDnsEnabled is absent (AWS\'s default); a second endpoint taking the name in one VPC is refused in both dialects, one without private DNS is not', async () => {
+    backends.push(await startBackend(echo, { host: '127.0.0.1', port: KV_PORT }));
+    const create = (dns?: boolean) => ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.${REGION}.kv`, SubnetIds: ['subnet-a'], ...(dns === undefined ? {} : { PrivateDnsEnabled: dns }),
+    }));
+    const first = (await create()).VpcEndpoint!;
+    expect(first.PrivateDnsEnabled).toBe(true);
+    const live = await accepted(first.VpcEndpointId!);
+    expect(await lookup(`kv.${REGION}.amazonaws.com`, IN_VPC)).toEqual([live.host_ip]);
+    const count = async () => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({}))).VpcEndpoints!.filter((e) => e.ServiceName === `com.amazonaws.${REGION}.kv`).length;
+    // the name is the first endpoint's: a second one with private DNS, asked or by default, is refused; nothing is made
+    for (const dns of [undefined, true]) {
+      expect(await refused(create(dns)), String(dns)).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/conflicting DNS domain/) });
+    }
+    const huawei = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: live.endpoint_service_id, vpc_id: 'vpc-client', subnet_id: 'subnet-a', enable_dns: true });
+    expect([huawei.status, huawei.body.error_msg]).toEqual([400, expect.stringMatching(/conflicting DNS domain/)]);
+    expect(await count()).toBe(1);
+    // without private DNS: made, and the name still answers the first
+    const second = (await create(false)).VpcEndpoint!;
+    expect(second.PrivateDnsEnabled).toBe(false);
+    expect(await refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: second.VpcEndpointId!, PrivateDnsEnabled: true })))).toMatchObject({ code: 'InvalidParameterValue' });
+    expect(await lookup(`kv.${REGION}.amazonaws.com`, IN_VPC)).toEqual([live.host_ip]);
+    expect(await count()).toBe(2);
   });
 });
 

@@ -193,7 +193,9 @@ describe('zones through the EC2 API', () => {
     expect(e.SubnetIds).toEqual(['subnet-a', 'subnet-b']);
     expect(e.NetworkInterfaceIds).toHaveLength(2);
     const names = e.DnsEntries!.map((x) => x.DnsName!);
-    expect(names).toHaveLength(3);
+    // regional, two zonal and (private DNS on by default for an operator's service, as AWS) its own name
+    expect(names).toHaveLength(4);
+    expect(names[3]).toBe('zonal.us-east-1.amazonaws.com');
     expect(names[1]).toMatch(new RegExp(`^${vpce}-[0-9a-f]{8}-us-east-1a\\.zonal\\.us-east-1\\.vpce\\.amazonaws\\.com$`));
     expect(names[2]).toContain('-us-east-1b.');
     const enis = (await ec2.consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: e.NetworkInterfaceIds }))).NetworkInterfaces!
@@ -241,7 +243,8 @@ describe('zones through the EC2 API', () => {
   });
 
   it('an Interface endpoint made without subnets, as AWS allows (Terraform\'s aws_vpc_endpoint_subnet_association adds them): available with no ENI; AddSubnetId relays; removing its last subnet closes it', async () => {
-    const made = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: 'com.amazonaws.us-east-1.zonal' }))).VpcEndpoint!;
+    // a second endpoint to the service in the VPC: without private DNS (the first one has its name)
+    const made = (await ec2.consumer.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: 'com.amazonaws.us-east-1.zonal', PrivateDnsEnabled: false }))).VpcEndpoint!;
     idle = made.VpcEndpointId!;
     const describe = async () => (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [idle] }))).VpcEndpoints![0]!;
     await waitFor(async () => (await describe()).State as string === 'available', 5_000, 'the endpoint without subnets available');

@@ -244,7 +244,7 @@ function readPolicyDocument(call: AwsCall, text: string): PolicyStatement[] {
 function privateDnsEnabled(service: EndpointService | undefined, asked: boolean | undefined, type: string): boolean {
   if (asked === false) return false;
   const name = service?.public ? 'own' : service?.private_dns?.state === 'verified' ? service.private_dns.name : null;
-  if (asked === undefined) return type === 'Interface' && name !== null && !service?.public;
+  if (asked === undefined) return type === 'Interface' && name !== null;
   if (type !== 'Interface') throw new AwsRequestError('InvalidParameter', 'PrivateDnsEnabled applies to Interface endpoints only');
   if (!service?.private_dns && !service?.public) {
     throw new AwsRequestError('InvalidParameter', `Private DNS can't be enabled because the service ${service?.service_name ?? ''} does not provide a private DNS name.`);
