@@ -16,7 +16,8 @@
 //   EDNS (RFC 6891 6.1.1, 6.1.3): more than one OPT record, or one whose owner is not the root:
 //     FORMERR; a version above 0: BADVERS (extended rcode 16), with our OPT of version 0; the
 //     query's DO bit copied into our OPT (RFC 3225 3), its CD bit into the header (RFC 4035 3.1.6)
-//   anything unreadable: FORMERR; fewer than 12 bytes, or a response: no answer at all
+//   anything unreadable (a name pointing into the header too): FORMERR; fewer than 12 bytes, or a
+//     response: no answer at all
 import dnsPacket from 'dns-packet';
 import type { DnsNameKind } from '../model/dns-names.js';
 import type { NameIndex } from './views.js';
@@ -129,6 +130,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   try {
     codecs.name.decode(query, HEADER);
     qEnd = HEADER + codecs.name.decode.bytes;
+    if (pointsIntoHeader(query)) return fail();
     if (qEnd + 4 > query.length) return fail();
     qtype = query.readUInt16BE(qEnd);
     qclass = query.readUInt16BE(qEnd + 2);
@@ -194,6 +196,24 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
   // a name above one we answer exists: NODATA, not NXDOMAIN, which says no name below exists (RFC 8020); not ours, so no SOA
   if (zone === null && index.hasBelow(key, vpcNumber)) return respond('NOERROR', 'unknown', NONE, null);
   return respond('NXDOMAIN', 'unknown', NONE, zone);
+}
+
+/**
+ * Whether the question's name (read by dns-packet: its pointers go back) has a compression
+ * pointer into the header: not a prior occurrence of a name (RFC 1035 4.1.4), and the question is
+ * echoed after our header, where it would point at our flags (a reply no client could read).
+ * A pointer into the question itself stays true in the echo, which starts at the same offset.
+ */
+function pointsIntoHeader(b: Buffer): boolean {
+  for (let at = HEADER, len = b[at]!; len !== 0; len = b[at]!) {
+    if (len < 0xc0) {
+      at += 1 + len;
+      continue;
+    }
+    at = b.readUInt16BE(at) & 0x3fff;
+    if (at < HEADER) return true;
+  }
+  return false;
 }
 
 /** where, in the question at HEADER, the suffix that is `zone` begins (the question's name ends with it) */

@@ -162,12 +162,13 @@ export class NameIndex {
     } else list.push(entry);
   }
 
-  /** NAME's parents up to the root (''), as having a name below them in view VPC */
+  /** NAME's parents up to the root (`.`, as a question's name key has it), as having a name below them in view VPC */
   private markAbove(name: string, vpc: number | null): void {
     for (let n = name; n !== '';) {
       n = parentOf(n);
-      let views = this.above.get(n);
-      if (!views) this.above.set(n, views = new Set());
+      const key = n || '.';
+      let views = this.above.get(key);
+      if (!views) this.above.set(key, views = new Set());
       views.add(vpc);
     }
   }

@@ -177,6 +177,8 @@ describe('answer()', () => {
       expect([n, ask(q(n), '127.0.0.1').packet!.rcode]).toEqual([n, 'NOERROR']);
     }
     expect(ask(q('nothing.vpce-svc-0123456789abcdef0.us-east-1.vpce.amazonaws.com'), '127.0.0.1').packet!.rcode).toBe('NXDOMAIN');
+    // the root too (it was NXDOMAIN: the root's key and the one the parents were marked under differed)
+    for (const type of ['SOA', 'NS', 'A']) expect([type, ask(q('.', type), '127.0.0.1').packet!.rcode]).toEqual([type, 'NOERROR']);
   });
 
   it('the query\'s DO bit (EDNS) and CD bit were dropped from the answer: copied, as BIND does (RFC 3225 3, RFC 4035 3.1.6)', () => {
@@ -249,6 +251,15 @@ describe('answer()', () => {
     expect(ask(Buffer.concat([head(1), question, opt(cookie, 40)]), '127.2.9.9').rcode).toBe('FORMERR');
     // an A record saying 50 bytes of data where 4 follow (dns-packet reads 4 whatever the length)
     expect(ask(Buffer.concat([head(1), question, Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 50, 1, 2, 3, 4])]), '127.2.9.9').rcode).toBe('FORMERR');
+  });
+
+  it('a question name pointing into the header: FORMERR (it was echoed pointing at our flags, a reply no client could read)', () => {
+    const head = Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    // "a" then a pointer to offset 2 (the query's flags, 01 00: a label of one byte, then the root)
+    const intoHeader = ask(Buffer.concat([head, Buffer.from([1, 0x61, 0xc0, 2, 0, 1, 0, 1])]), '127.2.9.9');
+    expect([intoHeader.rcode, intoHeader.packet?.id]).toEqual(['FORMERR', 7]);
+    // the same name written out: answered
+    expect(ask(Buffer.concat([head, Buffer.from([1, 0x61, 1, 0, 0, 0, 1, 0, 1])]), '127.2.9.9').rcode).toBe('NXDOMAIN');
   });
 
   it('bytes after the records the header counts: FORMERR (they were ignored, the query answered as if it ended before them)', () => {
