@@ -170,7 +170,7 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     const opt = edns ? { extendedRcode: RCODES[rcode] >> 4, dnssecOk } : null;
     const inAnswer = atApex && (qtype === TYPE_SOA || qtype === TYPE_ANY);
     const soa = zone !== null && (inAnswer || addresses.length + texts.length === 0)
-      ? { owner: zoneOffset(query, zone), authority: !inAnswer, data: { ...SOA_FIELDS, serial: index.serial, minimum: o.ttlS } }
+      ? { owner: zoneOffset(query, zone), authority: !inAnswer, data: { ...SOA_FIELDS, serial: index.serialOf(vpcNumber), minimum: o.ttlS } }
       : null;
     let reply = build(id, f, question, addresses, o.ttlS, opt, texts, soa);
     // over TCP too: an answer that cannot be framed is sent truncated, with no records

@@ -9,6 +9,7 @@
 //   balancing is off or zone affinity on, else any) that is not unhealthy; when no ENI has, every
 //   ENI of a zone up answers (fail open, as Route 53 answers all records when all are unhealthy).
 //   Zone affinity: an endpoint with it answers a client the ENI of the client's zone first.
+import { createHash } from 'node:crypto';
 import { lastAddress, parseCidr } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
 import { awsRegion } from '../model/aws-identity.js';
@@ -91,8 +92,15 @@ export class NameIndex {
    * views it has them in: without forwarding they are NODATA too, not NXDOMAIN (RFC 8020)
    */
   private readonly above = new Map<string, Set<number | null>>();
-  /** moves with the control plane's state: the serial of our zones' SOA */
-  readonly serial: number;
+  /**
+   * What each view answers, as a digest: null for the names of every view, each VPC number for
+   * its own. The SOA serial of a view moves only when its digest (or every view's) does
+   * (Views.current): it moved at every write of any account (a tag, a security group), which
+   * anyone could count from outside every VPC, without credentials.
+   */
+  readonly digests = new Map<number | null, string>();
+  /** the SOA serial of each view (null: the public view's, and that of a VPC without names of its own), set by Views */
+  serials: ReadonlyMap<number | null, number> = new Map();
   /** endpoints none of whose ENIs has a backend up: all of them answer (fail open) */
   readonly failingOpen: string[] = [];
   private readonly clientZone: (host: string) => string | null;
@@ -103,7 +111,6 @@ export class NameIndex {
     this.vpcs = new Set(source.vpcNumbers());
     this.zones = servedZones(configRegion);
     for (const z of this.zones) this.markAbove(z, null);
-    this.serial = source.revision >>> 0;
     this.clientZone = (host) => source.clientZone(host);
     const c = { configRegion, awsRegion: awsRegion(configRegion) };
     const services = new Map<string, EndpointService>();
@@ -139,6 +146,24 @@ export class NameIndex {
       if (pub) (pub.texts ??= []).push(r.value);
       else this.add(r.name, { kind: 'public_record', vpc: null, addresses: [], texts: [r.value] });
     }
+    this.digest();
+  }
+
+  private digest(): void {
+    const lines = new Map<number | null, string[]>([[null, []], ...[...this.vpcs].map((v) => [v, []] as [number, string[]])]);
+    for (const key of [...this.names.keys()].sort()) {
+      for (const e of this.names.get(key)!) {
+        let view = lines.get(e.vpc);
+        if (!view) lines.set(e.vpc, view = []);
+        view.push(`${key} ${e.kind} ${e.addresses.join(',')} ${(e.texts ?? []).join('\u0000')}`);
+      }
+    }
+    for (const [vpc, view] of lines) this.digests.set(vpc, createHash('sha1').update(view.join('\n')).digest('base64'));
+  }
+
+  /** the SOA serial of the view of VPC `vpc` (null: the public view) */
+  serialOf(vpc: number | null): number {
+    return this.serials.get(vpc) ?? this.serials.get(null) ?? 0;
   }
 
   private add(name: string, fields: Omit<Entry, 'zone'>): void {
@@ -300,7 +325,9 @@ export class Views {
     const r = this.source.revision;
     const h = this.source.healthRevision;
     if (!this.index || r !== this.builtAt || h !== this.healthAt) {
-      this.index = new NameIndex(this.source, this.configRegion, this.maxAddresses);
+      const next = new NameIndex(this.source, this.configRegion, this.maxAddresses);
+      next.serials = serialsAfter(this.index, next);
+      this.index = next;
       this.builtAt = r;
       this.healthAt = h;
       const failing = this.index.failingOpen.join(' ');
@@ -311,4 +338,21 @@ export class Views {
     }
     return this.index;
   }
+}
+
+/**
+ * Each view's SOA serial in NEXT: the one in PREV while the view answers the same (its own names
+ * and every view's), else one more, at least the time in seconds (so that a restart, which starts
+ * again from the time, does not go back: serials compare by RFC 1982 arithmetic).
+ */
+function serialsAfter(prev: NameIndex | null, next: NameIndex): Map<number | null, number> {
+  const now = Math.floor(Date.now() / 1000);
+  const moved = (old: number | undefined) => (old === undefined ? now : Math.max(old + 1, now)) >>> 0;
+  const everyView = prev?.digests.get(null) !== next.digests.get(null);
+  const serials = new Map<number | null, number>();
+  for (const [vpc, digest] of next.digests) {
+    const old = prev ? prev.serialOf(vpc) : undefined;
+    serials.set(vpc, everyView || prev?.digests.get(vpc) !== digest ? moved(old) : old!);
+  }
+  return serials;
 }

@@ -68,7 +68,7 @@ describe('the names of an endpoint', () => {
   });
 
   it('Huawei: one private name with enable_dns, none without; Alibaba: endpoint and zone domain names', () => {
-    expect(huaweiEndpointDnsNames(ENDPOINT, 'sim-1')).toEqual([{ name: 'vpce-0a1.web.vpcep.sim-1.internal', kind: 'huawei', scope: 'vpc' }]);
+    expect(huaweiEndpointDnsNames(ENDPOINT, 'sim-1')).toEqual([{ name: '0a1b2c3d.web.vpcep.sim-1.internal', kind: 'huawei', scope: 'vpc' }]);
     expect(huaweiEndpointDnsNames({ ...ENDPOINT, enable_dns: false }, 'sim-1')).toEqual([]);
     const ali = alibabaEndpointDnsNames(ENDPOINT, ['sim-1a'], 'sim-1').map((n) => n.name);
     expect(ali).toEqual([
@@ -111,7 +111,7 @@ const OPTIONS = { ttlS: 60, forward: false, udp: true };
 // extra: any field of a packet, its additionals of any type (dns-packet's typings leave OPT out)
 const q = (name: string, type = 'A', extra: Record<string, unknown> = {}) =>
   dnsPacket.encode({ type: 'query', id: 77, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: type as 'A', name }], ...extra } as dnsPacket.Packet);
-const HUAWEI = 'vpce-0a1.web.vpcep.sim-1.internal';
+const HUAWEI = '0a1b2c3d.web.vpcep.sim-1.internal';
 
 /** a record as dns-packet decodes it, any type (its typings leave `data` off OPT's) */
 interface Rec { name: string; type: string; class?: string; ttl?: number; data?: any; udpPayloadSize?: number; flags?: number; options?: any[] }
@@ -181,6 +181,31 @@ describe('answer()', () => {
     for (const type of ['SOA', 'NS', 'A']) expect([type, ask(q('.', type), '127.0.0.1').packet!.rcode]).toEqual([type, 'NOERROR']);
   });
 
+  it('the SOA serial of a view moves only with what it answers (it was the store\'s revision: every write of any account, counted from outside every VPC), and never back', () => {
+    const src = source([ENDPOINT]);
+    const views = new Views(src, 'sim-1', 16);
+    const serial = (from: string): number => ask(q('vpcep.sim-1.internal', 'SOA'), from, views).packet!.answers![0]!.data.serial;
+    const serials = () => ['127.0.0.1', '127.2.9.9', '127.3.0.1'].map(serial);
+    const [pub, own, other] = serials();
+    // a write that changes no name (a tag, a security group): the same serials
+    src.revision++;
+    expect(serials()).toEqual([pub, own, other]);
+    // the endpoint's Huawei name (VPC 2's only) goes: VPC 2's serial moves, the others' do not
+    src.allEndpoints = () => [{ ...ENDPOINT, enable_dns: false } as Endpoint];
+    src.revision++;
+    const [pub2, own2, other2] = serials();
+    expect([pub2, other2]).toEqual([pub, other]);
+    expect(own2).toBeGreaterThan(own!);
+    // the endpoint gone (its public names too): every view's serial moves, none goes back
+    src.allEndpoints = () => [];
+    src.revision++;
+    const [pub3, own3, other3] = serials();
+    expect(pub3).toBeGreaterThan(pub!);
+    expect(own3).toBeGreaterThan(own2!);
+    expect(other3).toBeGreaterThan(other!);
+    expect(ask(q('vpcep.sim-1.internal', 'SOA'), '127.9.0.1', views).packet!.answers![0]!.data.serial).toBe(pub3);
+  });
+
   it('the query\'s DO bit (EDNS) and CD bit were dropped from the answer: copied, as BIND does (RFC 3225 3, RFC 4035 3.1.6)', () => {
     const opt = { type: 'OPT' as const, name: '.', udpPayloadSize: 4096, flags: dnsPacket.DNSSEC_OK };
     const withBoth = ask(q(HUAWEI, 'A', { flags: dnsPacket.RECURSION_DESIRED | dnsPacket.CHECKING_DISABLED, additionals: [opt] }), '127.2.9.9').packet!;
@@ -210,9 +235,9 @@ describe('answer()', () => {
     ]);
     const labels = (name: string) => name.split('.').map((l) => Buffer.from(l));
     expect(ask(wire(labels(HUAWEI)), '127.2.9.9').packet?.rcode).toBe('NOERROR');
-    // one label `vpce-0a1.web.vpcep.sim-1.internal`, then its first two labels as one: dns-packet joined them into the name
+    // one label `0a1b2c3d.web.vpcep.sim-1.internal`, then its first two labels as one: dns-packet joined them into the name
     expect(ask(wire([Buffer.from(HUAWEI)]), '127.2.9.9').packet).toMatchObject({ rcode: 'NXDOMAIN', flag_aa: false, answers: [] });
-    const twoInOne = ask(wire([Buffer.from('vpce-0a1.web'), ...labels('vpcep.sim-1.internal')]), '127.2.9.9').packet;
+    const twoInOne = ask(wire([Buffer.from('0a1b2c3d.web'), ...labels('vpcep.sim-1.internal')]), '127.2.9.9').packet;
     // still under vpcep.sim-1.internal: authoritative NXDOMAIN
     expect(twoInOne).toMatchObject({ rcode: 'NXDOMAIN', flag_aa: true, answers: [] });
     // U+212A KELVIN SIGN in place of the k of an Alibaba name (every view): JavaScript's lower case of it is k
