@@ -783,11 +783,13 @@ describe('policy fidelity with AWS (issue 10 item 16)', () => {
     const put = (aws: unknown) => w.d.consumer.put(`/vpc-endpoints/${e.id}/policy`, {
       policy_statement: [{ Effect: 'Allow', Principal: { AWS: aws }, Action: '*', Resource: '*' }],
     });
-    const r = await put(`arn:aws:iam::${CONSUMER.domain_id}:root`);
+    // an AWS principal is an AWS account id, not a domain id (which was taken as that account)
+    expectError(await put(`arn:aws:iam::${CONSUMER.domain_id}:root`), 400, 'EndPoint.2048');
+    const r = await put(`arn:aws:iam::${w.d.daemon.control.awsIdOf(CONSUMER.name)}:root`);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.policy_statement[0].Principal).toEqual({ ID: [CONSUMER.domain_id] });
     expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(relayedFrom(w.host(1, 50)));
-    expect((await put([PROVIDER.domain_id])).status).toBe(200);
+    expect((await put([w.d.daemon.control.awsIdOf(PROVIDER.name)])).status).toBe(200);
     expect(await request(w.host(1, 50), SERVICE_IP, w.P)).toEqual(RESET);
     expectError(await put('arn:aws:iam::123456789012:user/alice'), 400, 'EndPoint.2048');
     await stopDaemon(w.d);

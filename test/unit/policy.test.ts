@@ -52,17 +52,18 @@ describe('validatePolicy: accepted policies', () => {
     }]);
   });
 
-  it('accepts 20 statements and 64 actions, refuses 21 and 65', () => {
+  it('accepts 20 statements, refuses 21; entries and their lengths are bounded by the document\'s 20,480 characters alone, as in AWS (65 entries, or one of 257, were refused)', () => {
     expect(validatePolicy(Array.from({ length: 20 }, () => allowAll))).toHaveLength(20);
-    expect(validatePolicy([{ ...allowAll, Action: Array.from({ length: 64 }, (_, i) => `s3:A${i}`) }])[0]!.Action).toHaveLength(64);
     expect(refusal(Array.from({ length: 21 }, () => allowAll)).message).toMatch(/^policy_statement: must hold 1 to 20 statements, got 21/);
-    expect(refusal([{ ...allowAll, Action: Array.from({ length: 65 }, (_, i) => `s3:A${i}`) }]).message)
-      .toMatch(/^policy_statement\[0\]\.Action: at most 64 entries, got 65/);
+    expect(validatePolicy([{ ...allowAll, Action: Array.from({ length: 500 }, (_, i) => `s3:A${i}`) }])[0]!.Action).toHaveLength(500);
+    // an S3 object's ARN with a key of 1,024 characters
+    const object = `arn:aws:s3:::my-bucket/${'k'.repeat(1024)}`;
+    expect(validatePolicy([{ ...allowAll, Resource: [object] }])[0]!.Resource).toEqual([object]);
+    expect(validatePolicy([{ ...allowAll, Condition: { StringEquals: { 'vpcep:SourceVpc': ['v'.repeat(300)] } } }])).toHaveLength(1);
   });
 });
 
 describe('validatePolicy: refusals (EndPoint.2048, naming the path)', () => {
-  const long = 'x'.repeat(257);
   const cases: Array<[string, unknown, RegExp]> = [
     ['not an array', { Effect: 'Allow' }, /^policy_statement: must be an array/],
     ['empty array', [], /^policy_statement: must hold 1 to 20 statements, got 0/],
@@ -75,9 +76,10 @@ describe('validatePolicy: refusals (EndPoint.2048, naming the path)', () => {
     ['Action empty array', [{ ...allowAll, Action: [] }], /^policy_statement\[0\]\.Action: must not be an empty array/],
     ['Action entry not a string', [{ ...allowAll, Action: ['*', 7] }], /^policy_statement\[0\]\.Action\[1\]: must be a string, got number 7/],
     ['Action entry empty', [{ ...allowAll, Action: '' }], /^policy_statement\[0\]\.Action: must not be empty/],
-    ['Resource entry too long', [{ ...allowAll, Resource: ['*', long] }], /^policy_statement\[0\]\.Resource\[1\]: longer than 256 characters/],
     ['Resource an object', [{ ...allowAll, Resource: { a: 1 } }], /^policy_statement\[0\]\.Resource: must be a string or an array of strings, got an object/],
     ['Sid not a string', [{ ...allowAll, Sid: 1 }], /^policy_statement\[0\]\.Sid: must be a string/],
+    ['Principal an AWS id that is no 12-digit account id (a domain id)', [{ ...allowAll, Principal: { AWS: 'dddd0000dddd0000dddd0000dddd0000' } }], /^policy_statement\[0\]\.Principal\.AWS: "dddd0000dddd0000dddd0000dddd0000" is not an account: a 12-digit account id/],
+    ['Principal an AWS root ARN of no 12-digit id', [{ ...allowAll, Principal: { AWS: ['arn:aws:iam::abc:root'] } }], /^policy_statement\[0\]\.Principal\.AWS\[0\]: "arn:aws:iam::abc:root" is not an account/],
     ['Principal an AWS user, not an account', [{ ...allowAll, Principal: { AWS: ['111122223333', 'arn:aws:iam::111122223333:user/alice'] } }], /^policy_statement\[0\]\.Principal\.AWS\[1\]: "arn:aws:iam::111122223333:user\/alice" is not an account/],
     ['Principal an unknown key', [{ ...allowAll, Principal: { Service: 's3.amazonaws.com' } }], /^policy_statement\[0\]\.Principal: unknown key "Service"/],
     ['Principal bad id', [{ ...allowAll, Principal: { ID: ['abc', 'ab-c'] } }], /^policy_statement\[0\]\.Principal\.ID\[1\]: "ab-c" is not a domain id/],
@@ -291,12 +293,13 @@ describe('fidelity with AWS endpoint policies (issue 10 item 16)', () => {
     expect(evaluatePolicy(p, req('10.0.2.5')).allowed).toBe(false);
   });
 
-  it('{"AWS": ...} principals (an account id, arn:aws:iam::<id>:root, "*", a list) are accepted as the account domain ids', () => {
-    const p = validatePolicy([{ ...allowAll, Principal: { AWS: ['d1', 'arn:aws:iam::d2:root', 'd1'] } }]);
+  it('{"AWS": ...} principals (a 12-digit account id, arn:aws:iam::<id>:root, "*", a list) are accepted as the account domain ids', () => {
+    const o = { requirePrincipal: false, domainOfAwsAccount: (id: string) => ({ 111111111111: 'd1', 222222222222: 'd2', 333333333333: 'd3' } as Record<string, string>)[id] };
+    const p = validateWith([{ ...allowAll, Principal: { AWS: ['111111111111', 'arn:aws:iam::222222222222:root', '111111111111'] } }], o);
     expect(p[0]!.Principal).toEqual({ ID: ['d1', 'd2'] });
     expect(evaluatePolicy(p, req('10.0.0.1', 'vpc-a', 'd2')).allowed).toBe(true);
     expect(evaluatePolicy(p, req('10.0.0.1', 'vpc-a', 'd3')).allowed).toBe(false);
-    expect(validatePolicy([{ ...allowAll, Principal: { AWS: 'arn:aws:iam::d3:root', ID: 'd4' } }])[0]!.Principal).toEqual({ ID: ['d4', 'd3'] });
+    expect(validateWith([{ ...allowAll, Principal: { AWS: 'arn:aws:iam::333333333333:root', ID: 'd4' } }], o)[0]!.Principal).toEqual({ ID: ['d4', 'd3'] });
     expect(evaluatePolicy(validatePolicy([{ ...allowAll, Principal: { AWS: '*' } }]), req('10.0.0.1', 'vpc-a', 'd9')).allowed).toBe(true);
   });
 
