@@ -7,7 +7,7 @@ import type { LiveEndpoint } from '../model/events.js';
 import type { PolicyOptions } from '../model/policy.js';
 import { applySetChange, applyTags, checkWhitelist, mayConnect, sameRequest } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type ClientToken, type Endpoint, type Vpc } from '../model/types.js';
-import { newGatewayEndpoint, refuseEniFields } from './gateway-endpoints.js';
+import { newGatewayEndpoint, refuseEniFields, refusePrivateDns } from './gateway-endpoints.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
 import { activateEndpoint, droppedSwitch } from './provisioning-faults.js';
 import { now, type ControlState } from './state.js';
@@ -141,7 +141,10 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
   const next = await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
-    if (e.service_type === 'gateway') refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
+    if (e.service_type === 'gateway') {
+      refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
+      refusePrivateDns(cmd.dns);
+    }
     if (cmd.dns && !e.enable_dns) checkPrivateDnsConflict(st, e);
     const n: Endpoint = {
       ...e,

@@ -66,9 +66,19 @@ export function refuseEniFields<K extends keyof typeof ENI_FIELDS>(cmd: Partial<
   }
 }
 
+/**
+ * A gateway endpoint has no private domain name (its clients reach the service's public addresses
+ * through their route tables): enable_dns true is refused, as AWS refuses PrivateDnsEnabled on a
+ * Gateway endpoint; it showed dns_names no view answered.
+ */
+export function refusePrivateDns(dns: boolean | undefined): void {
+  if (dns) throw new DomainError('InvalidParameter', 'enable_dns applies to interface endpoints only: a gateway endpoint has no private domain name');
+}
+
 /** 000_9af245a83013c30f.txt 4.2: a gateway endpoint has no ENI, only routes in route tables */
 export async function newGatewayEndpoint(st: ControlState, caller: Account, s: EndpointService, vpc: Vpc, cmd: CreateEndpointCommand, policyOptions: PolicyOptions): Promise<Endpoint> {
   refuseEniFields(cmd, ['subnetId', 'ip', 'whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
+  refusePrivateDns(cmd.dns);
   // Without route tables, the route goes into the VPC's default table (Huawei), or nowhere (AWS).
   const byDefault = cmd.noDefaultRouteTable ? [] : [vpc.route_tables.find((t) => t.default)!.id];
   const wanted = cmd.routeTables?.length ? cmd.routeTables : byDefault;
@@ -83,7 +93,7 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
     id, owner: caller.name, service_id: s.id, service_name: s.service_name, service_type: 'gateway',
     vpc_id: vpc.id, enis: [], subnet_id: null, ip: null, host_ip: null, snat_ip: null, marker_id: st.newMarkerId(),
     status: s.approval_enabled ? 'pendingAcceptance' : 'creating',
-    enable_dns: cmd.dns ?? false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
+    enable_dns: false, whitelist: [], enable_whitelist: false, routetables, policy_statement: policy,
     ...(policy !== null && cmd.policyDocument !== undefined ? { policy_document: cmd.policyDocument } : {}),
     ...(cmd.clientToken ? { client_token: cmd.clientToken } : {}),
     description: cmd.description ?? '', tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),

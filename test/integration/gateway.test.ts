@@ -809,6 +809,20 @@ describe('policy fidelity with AWS (issue 10 item 16)', () => {
     expect([after.whitelist, after.enable_whitelist]).toEqual([[], false]);
     await stopDaemon(w.d);
   });
+
+  it('enable_dns true on a gateway endpoint is refused on create and update (it showed dns_names that no view answered); false is taken', async () => {
+    const w = await startWorld();
+    const created = await w.d.consumer.post('/vpc-endpoints', { endpoint_service_id: w.serviceId, vpc_id: 'vpc-client', routetables: ['rtb-main'], enable_dns: true });
+    expectError(created, 400, 'EndPoint.0002');
+    expect(created.body.error_msg).toMatch(/enable_dns applies to interface endpoints only/);
+    expect((await w.d.consumer.get('/vpc-endpoints')).body.endpoints).toHaveLength(0);
+    const e = await gatewayEndpoint(w, { routetables: ['rtb-a'], enable_dns: false });
+    expectError(await w.d.consumer.put(`/vpc-endpoints/${e.id}`, { enable_dns: true }), 400, 'EndPoint.0002');
+    expect((await w.d.consumer.put(`/vpc-endpoints/${e.id}`, { enable_dns: false })).status).toBe(200);
+    const after = (await w.d.consumer.get(`/vpc-endpoints/${e.id}`)).body;
+    expect([after.enable_dns, after.dns_names ?? []]).toEqual([false, []]);
+    await stopDaemon(w.d);
+  });
 });
 
 describe('the connection cap of a gateway endpoint', () => {

@@ -127,7 +127,7 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
     groupSet: iface ? groupsOf(e).map((id) => ({ groupId: id, groupName: callerGroups(call).get(id)?.name ?? 'default' })) : [],
     ipAddressType: 'ipv4',
     dnsOptions: iface ? { dnsRecordIpType: 'ipv4' } : undefined,
-    privateDnsEnabled: e.enable_dns,
+    privateDnsEnabled: e.enable_dns && e.service_type === 'interface',
     requesterManaged: false,
     networkInterfaceIdSet: e.enis.map((n) => n.id),
     dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],
