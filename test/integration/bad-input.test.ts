@@ -33,6 +33,8 @@ interface Case {
   headers?: Record<string, string>;
   status: number;
   code: string;
+  /** the error_msg, where the case is about its wording */
+  message?: string;
 }
 
 const resolve = <T>(v: Dyn<T>, f: Fixture): T => (typeof v === 'function' ? (v as (f: Fixture) => T)(f) : v);
@@ -93,6 +95,10 @@ const cases: Case[] = [
   { name: 'service: unknown vpc', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ vpc_id: 'vpc-nope' }), status: 404, code: 'EndPoint.2001' },
   { name: 'service: another account\'s VPC', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ vpc_id: 'vpc-client' }), status: 404, code: 'EndPoint.2001' },
   { name: 'service: port of another VPC of the caller', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ vpc_id: 'vpc-provider-client' }), status: 404, code: 'EndPoint.4012' },
+  // a field of fixed values absent or of another type is worded as any field's ("must be VM or LB" before)
+  { name: 'service: server_type absent', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWithout('server_type'), status: 400, code: 'EndPoint.3021', message: 'server_type: is required' },
+  { name: 'service: server_type 5', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ server_type: 5 }), status: 400, code: 'EndPoint.3021', message: 'server_type: must be a string' },
+  { name: 'service: server_type XY', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ server_type: 'XY' }), status: 400, code: 'EndPoint.3021', message: 'server_type: must be VM or LB' },
   { name: 'service: server_type VIP', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ server_type: 'VIP' }), status: 400, code: 'EndPoint.3021' },
   { name: 'service: server_type XX', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ server_type: 'XX' }), status: 400, code: 'EndPoint.3021' },
   { name: 'service: server_type LB for a VM port', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ server_type: 'LB' }), status: 400, code: 'EndPoint.3021' },
@@ -103,7 +109,10 @@ const cases: Case[] = [
   { name: 'service: client_port 65536', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ client_port: 65536 })] }), status: 400, code: 'EndPoint.3004' },
   { name: 'service: client_port 1.5', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ client_port: 1.5 })] }), status: 400, code: 'EndPoint.3004' },
   { name: 'service: client_port "80" (a string)', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ client_port: '80' })] }), status: 400, code: 'EndPoint.3004' },
-  { name: 'service: server_port -1', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ server_port: -1 })] }), status: 400, code: 'EndPoint.3004' },
+  // huawei-vpcep-api.md "Errors": 3043 invalid service port (the backend's; it was 3004, the client's)
+  { name: 'service: server_port -1', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ server_port: -1 })] }), status: 400, code: 'EndPoint.3043' },
+  { name: 'service: server_port 0', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ server_port: 0 })] }), status: 400, code: 'EndPoint.3043' },
+  { name: 'service: server_port 65536', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ server_port: 65536 })] }), status: 400, code: 'EndPoint.3043' },
   { name: 'service: protocol UDP', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping({ protocol: 'UDP' })] }), status: 400, code: 'EndPoint.3075' },
   { name: 'service: duplicate client_port', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ ports: [mapping(), mapping({ server_port: 9090 })] }), status: 400, code: 'EndPoint.3044' },
   { name: 'service: service_name of 17 characters', as: 'provider', method: 'POST', path: '/vpc-endpoint-services', body: svcWith({ service_name: 'a'.repeat(17) }), status: 400, code: 'EndPoint.3076' },
@@ -162,6 +171,7 @@ const cases: Case[] = [
   { name: 'quotas: type=bogus', as: 'consumer', method: 'GET', path: '/quotas?type=bogus', status: 400, code: 'EndPoint.0002' },
 
   // ---- actions
+  { name: 'connections: action absent', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/connections/action`, body: (f: Fixture) => ({ endpoints: [f.ep] }), status: 400, code: 'EndPoint.0007', message: 'action: is required' },
   { name: 'connections: action "approve"', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/connections/action`, body: (f: Fixture) => ({ action: 'approve', endpoints: [f.ep] }), status: 400, code: 'EndPoint.0007' },
   { name: 'connections: two endpoints in one call', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.svc}/connections/action`, body: (f: Fixture) => ({ action: 'receive', endpoints: [f.ep, f.ep] }), status: 400, code: 'EndPoint.2031' },
   { name: 'connections: an endpoint not of this service', as: 'provider', method: 'POST', path: (f) => `/vpc-endpoint-services/${f.other}/connections/action`, body: (f: Fixture) => ({ action: 'receive', endpoints: [f.ep] }), status: 400, code: 'EndPoint.2013' },
@@ -269,6 +279,7 @@ describe('bad input: refused with the right code, the right body, and no change'
     const body = c.body === undefined ? undefined : resolve(c.body, f);
     const r = await clientFor(d, c.as).request(c.method, resolve(c.path, f), body, c.headers ?? {});
     expectErrorBody(r, c.status, c.code);
+    if (c.message !== undefined) expect(r.body.error_msg).toBe(c.message);
     await d.daemon.control.settle();
     const after = await snapshot(d, f);
     expect(after).toEqual(before);

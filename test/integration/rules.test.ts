@@ -188,6 +188,13 @@ describe('rule 3: approval (on by default)', () => {
     expect(ep.status).toBe('pendingAcceptance');
     // the account's state (Huawei: active or frozen), whatever the endpoint's
     expect(ep.active_status).toEqual(['active']);
+    // every field the reference's response lists, an interface endpoint's routetables and policy_statement too (the latter was left out)
+    for (const field of ['id', 'service_type', 'status', 'ip', 'marker_id', 'endpoint_service_id', 'endpoint_service_name', 'enable_dns', 'subnet_id', 'vpc_id',
+      'created_at', 'updated_at', 'project_id', 'tags', 'whitelist', 'enable_whitelist', 'routetables', 'description', 'policy_statement', 'active_status']) {
+      expect(Object.hasOwn(ep, field), field).toBe(true);
+    }
+    expect([ep.routetables, ep.policy_statement]).toEqual([[], null]);
+    expect(Object.hasOwn((await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body, 'policy_statement')).toBe(true);
     await sleep(50);
     expect((await d.consumer.get(`/vpc-endpoints/${ep.id}`)).body.status).toBe('pendingAcceptance');
     const conns = await d.provider.get(`/vpc-endpoint-services/${svc.id}/connections`);

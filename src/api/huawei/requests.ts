@@ -222,7 +222,8 @@ function codeFor(path: ReadonlyArray<PropertyKey>, issue: z.core.$ZodIssue): Hua
   switch (field) {
     case 'ports':
       if (tooBig) return 'PortLimit';
-      return sub === 'protocol' ? 'InvalidProtocol' : 'InvalidPort';
+      // huawei-vpcep-api.md "Errors": 3004 invalid port (the client's), 3043 invalid service port (the backend's)
+      return sub === 'protocol' ? 'InvalidProtocol' : sub === 'server_port' ? 'InvalidServicePort' : 'InvalidPort';
     case 'service_name': return 'InvalidServiceNameFormat';
     case 'server_type': return 'InvalidServerType';
     case 'port_id': case 'backends': case 'from_port_id': case 'to_port_id': return 'InvalidPortId';
@@ -269,7 +270,10 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   const where = pathText(issue.path);
   let message = issue.message;
   // zod leaves the input out of its issues: look the field up to tell absent from mistyped
-  if (issue.code === 'invalid_type') message = valueAt(body, issue.path) === undefined ? 'is required' : `must be ${article(issue.expected)}`;
+  const value = valueAt(body, issue.path);
+  if (issue.code === 'invalid_type') message = value === undefined ? 'is required' : `must be ${article(issue.expected)}`;
+  // a field of fixed values (server_type, action): absent or not a string is said as for any field
+  else if (issue.code === 'invalid_value' && typeof value !== 'string') message = value === undefined ? 'is required' : 'must be a string';
   throw new HuaweiRequestError(codeFor(issue.path, issue), `${where || 'body'}: ${message}`);
 }
 
