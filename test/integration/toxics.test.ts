@@ -148,7 +148,11 @@ describe('Toxiproxy\'s API over the endpoints', () => {
       ['DELETE', p, undefined, 405],
       // refused while routing (a bad URL encoding, a name over 100 characters): Toxiproxy's shape too
       ['GET', '/proxies/%ff', undefined, 400],
-      ['GET', `/proxies/${'a'.repeat(150)}`, undefined, 414],
+      ['GET', `/proxies/${'a'.repeat(600)}`, undefined, 414],
+      // a name: any string of 1-256 characters without control characters; a non-string refused
+      ['POST', `${p}/toxics`, { type: 'latency', name: 'a\tb' }, 400],
+      ['POST', `${p}/toxics`, { type: 'latency', name: 'x'.repeat(257) }, 400],
+      ['POST', `${p}/toxics`, { type: 'latency', name: 5 }, 400],
     ];
     for (const [method, path, body, status] of cases) {
       const r = await raw(method, path, body);
@@ -157,6 +161,26 @@ describe('Toxiproxy\'s API over the endpoints', () => {
     }
     expect((await raw('GET', p)).body).toMatchObject({ enabled: true, toxics: [{ name: 'keep', type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 1, jitter: 0 } }] });
     await expect(proxy.addToxic({ name: 'keep', type: 'latency' } as never)).rejects.toBeInstanceOf(ToxiproxyError);
+  });
+
+  it('takes any toxic name of 1-256 characters without control characters, as Toxiproxy takes any string, addressed percent-encoded (it took only A-Z a-z 0-9 _ . -)', async () => {
+    const p = `/proxies/${proxy.name}`;
+    for (const name of ['db/primary:5432', 'slow reads', '?%#é😀', 'y'.repeat(256)]) {
+      const at = `${p}/toxics/${encodeURIComponent(name)}`;
+      expect((await raw('POST', `${p}/toxics`, { name, type: 'latency', attributes: { latency: 1 } })).body).toMatchObject({ name });
+      expect(await raw('GET', at)).toEqual({ status: 200, body: { name, type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 1, jitter: 0 } } });
+      expect(await raw('PATCH', at, { attributes: { latency: 2 } })).toMatchObject({ status: 200, body: { name, attributes: { latency: 2 } } });
+      expect((await raw('GET', `${p}/toxics`)).body).toEqual([expect.objectContaining({ name })]);
+      expect((await raw('DELETE', at)).status).toBe(204);
+      expect((await raw('GET', at)).status).toBe(404);
+      // vpcep-sim's API: an endpoint's toxic of that name, updated and removed by its URL
+      const scope = `endpoint:${ep.id}`;
+      const mine = `/sim/toxics/${encodeURIComponent(scope)}/${encodeURIComponent(name)}`;
+      expect((await d.consumer.post('/sim/toxics', { scope, name, type: 'latency' })).body).toMatchObject({ scope, name });
+      expect((await d.consumer.put(mine, { attributes: { latency: 3 } })).body).toMatchObject({ scope, name, attributes: { latency: 3 } });
+      expect((await d.consumer.delete(mine)).status).toBe(204);
+      expect((await d.consumer.delete(mine)).status).toBe(404);
+    }
   });
 
   it('a scope holds at most 64 toxics: the next is refused with the reason (it grew without end), then taken again once one is removed', async () => {
