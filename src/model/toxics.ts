@@ -141,7 +141,7 @@ const HOUR_MS = 3_600_000;
  */
 export const TOXIC_ATTRIBUTES: Readonly<Record<ToxicType, Readonly<Record<string, { readonly max: number; readonly unit: string }>>>> = {
   latency: { latency: { max: HOUR_MS, unit: 'ms' }, jitter: { max: HOUR_MS, unit: 'ms' } },
-  // Toxiproxy's KB/s (1 KB = 1,000 bytes); 0: no limit
+  // Toxiproxy's KB/s (1 KB = 1,000 bytes); 0: nothing passes until the toxic is removed or changed
   bandwidth: { rate: { max: 10_000_000, unit: 'KB/s' } },
   slow_close: { delay: { max: HOUR_MS, unit: 'ms' } },
   // 0: data is dropped and the connection never closed

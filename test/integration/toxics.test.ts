@@ -765,6 +765,68 @@ describe('live connections: a toxic added after accept reaches them (Toxiproxy a
     expect(await roundTrip(c, 600_000)).toBeLessThan(300);
   });
 
+  it('a latency, bandwidth or slicer toxic removed, changed or reset passes on at once what it held, in order (it held it its full time); later bytes meet the toxics left', async () => {
+    // each case: a connection, the toxic (downstream: it holds the echo), data written, the change;
+    // everything arrives, in order, well before what the toxic alone would have taken (30-60 s)
+    const held = async (toxic: object, change: (name: string) => Promise<unknown>, data: Buffer, before: (c: Awaited<ReturnType<typeof connect>>) => boolean) => {
+      await toxiproxy.reset();
+      await proxy.addToxic({ name: 'held', stream: 'downstream', toxicity: 1, ...toxic } as never);
+      const c = await connect();
+      c.s.write(data.subarray(0, data.length >> 1));
+      await new Promise((r) => setTimeout(r, 500));
+      c.s.write(data.subarray(data.length >> 1));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(before(c)).toBe(true);
+      const t0 = performance.now();
+      await change('held');
+      await waitFor(() => c.size() >= data.length, 10_000, 'what the toxic held');
+      expect(performance.now() - t0).toBeLessThan(3_000);
+      expect(c.got().equals(data)).toBe(true);
+      // later bytes pass at once too
+      expect(await roundTrip(c, 1_000)).toBeLessThan(1_000);
+      c.s.destroy();
+    };
+    const remove = (name: string) => raw('DELETE', `/proxies/${proxy.name}/toxics/${name}`);
+    const small = randomBytes(2_000);
+    const latency = { type: 'latency', attributes: { latency: 60_000 } };
+    await held(latency, remove, small, (c) => c.size() === 0);
+    await held(latency, (name) => raw('PATCH', `/proxies/${proxy.name}/toxics/${name}`, { attributes: { latency: 0 } }), small, (c) => c.size() === 0);
+    await held(latency, () => toxiproxy.reset(), small, (c) => c.size() === 0);
+    // 1 KB/s: of 30,000 bytes about 1,000 passed in the first second
+    await held({ type: 'bandwidth', attributes: { rate: 1 } }, remove, randomBytes(30_000), (c) => c.size() > 0 && c.size() < 5_000);
+    // a slicer of 10-byte slices 60 s apart: one slice passed
+    await held({ type: 'slicer', attributes: { average_size: 10, delay: 60_000_000 } }, remove, small, (c) => c.size() === 10);
+  });
+
+  it('bandwidth rate 0 passes nothing, the connection kept open, until the toxic is removed or changed (Toxiproxy\'s cut; it passed everything)', async () => {
+    for (const change of [
+      (t: string) => raw('DELETE', `/proxies/${proxy.name}/toxics/${t}`),
+      (t: string) => raw('PATCH', `/proxies/${proxy.name}/toxics/${t}`, { attributes: { rate: 100_000 } }),
+    ]) {
+      await toxiproxy.reset();
+      // Testcontainers' setConnectionCut(true): rate 0 both ways (here the rate left out: 0)
+      await raw('POST', `/proxies/${proxy.name}/toxics`, { name: 'cut_up', type: 'bandwidth', stream: 'upstream' });
+      await raw('POST', `/proxies/${proxy.name}/toxics`, { name: 'cut', type: 'bandwidth', stream: 'downstream', attributes: { rate: 0 } });
+      const c = await connect();
+      const data = randomBytes(100_000);
+      c.s.write(data);
+      let ended = false;
+      void c.closed.then(() => { ended = true; });
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(c.size()).toBe(0);
+      expect(ended).toBe(false);
+      await raw('DELETE', `/proxies/${proxy.name}/toxics/cut_up`);
+      await new Promise((r) => setTimeout(r, 300));
+      // upstream passed on; the echo is held downstream
+      expect(c.size()).toBe(0);
+      await change('cut');
+      await waitFor(() => c.size() >= data.length, 10_000, 'what the toxic held');
+      expect(c.got().equals(data)).toBe(true);
+      expect(ended).toBe(false);
+      c.s.destroy();
+    }
+  });
+
   it('timeout, reset_peer and limit_data reach live connections', async () => {
     // one at a time (a toxic reaches every live connection of its proxy): a connection that echoed
     // a byte, then the toxic; T0: before its add (a timeout runs from when the toxic starts, Toxiproxy's)
