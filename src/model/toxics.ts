@@ -141,7 +141,7 @@ const HOUR_MS = 3_600_000;
  */
 export const TOXIC_ATTRIBUTES: Readonly<Record<ToxicType, Readonly<Record<string, { readonly max: number; readonly unit: string }>>>> = {
   latency: { latency: { max: HOUR_MS, unit: 'ms' }, jitter: { max: HOUR_MS, unit: 'ms' } },
-  // Toxiproxy's KB/s (1 KB = 1,000 bytes); 0: no limit
+  // Toxiproxy's KB/s (1 KB = 1,000 bytes); 0: nothing passes until the toxic is removed or changed
   bandwidth: { rate: { max: 10_000_000, unit: 'KB/s' } },
   slow_close: { delay: { max: HOUR_MS, unit: 'ms' } },
   // 0: data is dropped and the connection never closed
@@ -155,8 +155,11 @@ export const TOXIC_ATTRIBUTES: Readonly<Record<ToxicType, Readonly<Record<string
   limit_data: { bytes: { max: 2 ** 50, unit: 'bytes' } },
 };
 
-/** names: Toxiproxy's characters, within the path limit */
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * names: any string, as Toxiproxy takes, but 1-256 characters (code points) with no control
+ * character and well-formed (a lone surrogate cannot be percent-encoded into a toxic's URL)
+ */
+const NAME = /^[^\p{Cc}\p{Cs}]{1,256}$/u;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -207,7 +210,7 @@ export function parseToxic(input: unknown): Toxic {
   const stream = typeof input.stream === 'string' ? input.stream.toLowerCase() : input.stream ?? 'downstream';
   if (stream !== 'upstream' && stream !== 'downstream') bad(`stream must be upstream or downstream, not ${JSON.stringify(stream)?.slice(0, 32)}`);
   const name = input.name === undefined || input.name === '' ? `${type as string}_${stream as string}` : input.name;
-  if (typeof name !== 'string' || !NAME.test(name)) bad('name must be 1-64 characters of A-Z a-z 0-9 _ . -');
+  if (typeof name !== 'string' || !NAME.test(name)) bad('name must be a string of 1-256 characters, no control characters');
   return {
     name: name as string,
     type: type as ToxicType,

@@ -148,7 +148,11 @@ describe('Toxiproxy\'s API over the endpoints', () => {
       ['DELETE', p, undefined, 405],
       // refused while routing (a bad URL encoding, a name over 100 characters): Toxiproxy's shape too
       ['GET', '/proxies/%ff', undefined, 400],
-      ['GET', `/proxies/${'a'.repeat(150)}`, undefined, 414],
+      ['GET', `/proxies/${'a'.repeat(600)}`, undefined, 414],
+      // a name: any string of 1-256 characters without control characters; a non-string refused
+      ['POST', `${p}/toxics`, { type: 'latency', name: 'a\tb' }, 400],
+      ['POST', `${p}/toxics`, { type: 'latency', name: 'x'.repeat(257) }, 400],
+      ['POST', `${p}/toxics`, { type: 'latency', name: 5 }, 400],
     ];
     for (const [method, path, body, status] of cases) {
       const r = await raw(method, path, body);
@@ -157,6 +161,26 @@ describe('Toxiproxy\'s API over the endpoints', () => {
     }
     expect((await raw('GET', p)).body).toMatchObject({ enabled: true, toxics: [{ name: 'keep', type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 1, jitter: 0 } }] });
     await expect(proxy.addToxic({ name: 'keep', type: 'latency' } as never)).rejects.toBeInstanceOf(ToxiproxyError);
+  });
+
+  it('takes any toxic name of 1-256 characters without control characters, as Toxiproxy takes any string, addressed percent-encoded (it took only A-Z a-z 0-9 _ . -)', async () => {
+    const p = `/proxies/${proxy.name}`;
+    for (const name of ['db/primary:5432', 'slow reads', '?%#é😀', 'y'.repeat(256)]) {
+      const at = `${p}/toxics/${encodeURIComponent(name)}`;
+      expect((await raw('POST', `${p}/toxics`, { name, type: 'latency', attributes: { latency: 1 } })).body).toMatchObject({ name });
+      expect(await raw('GET', at)).toEqual({ status: 200, body: { name, type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 1, jitter: 0 } } });
+      expect(await raw('PATCH', at, { attributes: { latency: 2 } })).toMatchObject({ status: 200, body: { name, attributes: { latency: 2 } } });
+      expect((await raw('GET', `${p}/toxics`)).body).toEqual([expect.objectContaining({ name })]);
+      expect((await raw('DELETE', at)).status).toBe(204);
+      expect((await raw('GET', at)).status).toBe(404);
+      // vpcep-sim's API: an endpoint's toxic of that name, updated and removed by its URL
+      const scope = `endpoint:${ep.id}`;
+      const mine = `/sim/toxics/${encodeURIComponent(scope)}/${encodeURIComponent(name)}`;
+      expect((await d.consumer.post('/sim/toxics', { scope, name, type: 'latency' })).body).toMatchObject({ scope, name });
+      expect((await d.consumer.put(mine, { attributes: { latency: 3 } })).body).toMatchObject({ scope, name, attributes: { latency: 3 } });
+      expect((await d.consumer.delete(mine)).status).toBe(204);
+      expect((await d.consumer.delete(mine)).status).toBe(404);
+    }
   });
 
   it('a scope holds at most 64 toxics: the next is refused with the reason (it grew without end), then taken again once one is removed', async () => {
@@ -739,6 +763,68 @@ describe('live connections: a toxic added after accept reaches them (Toxiproxy a
     expect(slow).toBeLessThan(1_200);
     await proxy.getToxic('bw').then((t) => t.remove());
     expect(await roundTrip(c, 600_000)).toBeLessThan(300);
+  });
+
+  it('a latency, bandwidth or slicer toxic removed, changed or reset passes on at once what it held, in order (it held it its full time); later bytes meet the toxics left', async () => {
+    // each case: a connection, the toxic (downstream: it holds the echo), data written, the change;
+    // everything arrives, in order, well before what the toxic alone would have taken (30-60 s)
+    const held = async (toxic: object, change: (name: string) => Promise<unknown>, data: Buffer, before: (c: Awaited<ReturnType<typeof connect>>) => boolean) => {
+      await toxiproxy.reset();
+      await proxy.addToxic({ name: 'held', stream: 'downstream', toxicity: 1, ...toxic } as never);
+      const c = await connect();
+      c.s.write(data.subarray(0, data.length >> 1));
+      await new Promise((r) => setTimeout(r, 500));
+      c.s.write(data.subarray(data.length >> 1));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(before(c)).toBe(true);
+      const t0 = performance.now();
+      await change('held');
+      await waitFor(() => c.size() >= data.length, 10_000, 'what the toxic held');
+      expect(performance.now() - t0).toBeLessThan(3_000);
+      expect(c.got().equals(data)).toBe(true);
+      // later bytes pass at once too
+      expect(await roundTrip(c, 1_000)).toBeLessThan(1_000);
+      c.s.destroy();
+    };
+    const remove = (name: string) => raw('DELETE', `/proxies/${proxy.name}/toxics/${name}`);
+    const small = randomBytes(2_000);
+    const latency = { type: 'latency', attributes: { latency: 60_000 } };
+    await held(latency, remove, small, (c) => c.size() === 0);
+    await held(latency, (name) => raw('PATCH', `/proxies/${proxy.name}/toxics/${name}`, { attributes: { latency: 0 } }), small, (c) => c.size() === 0);
+    await held(latency, () => toxiproxy.reset(), small, (c) => c.size() === 0);
+    // 1 KB/s: of 30,000 bytes about 1,000 passed in the first second
+    await held({ type: 'bandwidth', attributes: { rate: 1 } }, remove, randomBytes(30_000), (c) => c.size() > 0 && c.size() < 5_000);
+    // a slicer of 10-byte slices 60 s apart: one slice passed
+    await held({ type: 'slicer', attributes: { average_size: 10, delay: 60_000_000 } }, remove, small, (c) => c.size() === 10);
+  });
+
+  it('bandwidth rate 0 passes nothing, the connection kept open, until the toxic is removed or changed (Toxiproxy\'s cut; it passed everything)', async () => {
+    for (const change of [
+      (t: string) => raw('DELETE', `/proxies/${proxy.name}/toxics/${t}`),
+      (t: string) => raw('PATCH', `/proxies/${proxy.name}/toxics/${t}`, { attributes: { rate: 100_000 } }),
+    ]) {
+      await toxiproxy.reset();
+      // Testcontainers' setConnectionCut(true): rate 0 both ways (here the rate left out: 0)
+      await raw('POST', `/proxies/${proxy.name}/toxics`, { name: 'cut_up', type: 'bandwidth', stream: 'upstream' });
+      await raw('POST', `/proxies/${proxy.name}/toxics`, { name: 'cut', type: 'bandwidth', stream: 'downstream', attributes: { rate: 0 } });
+      const c = await connect();
+      const data = randomBytes(100_000);
+      c.s.write(data);
+      let ended = false;
+      void c.closed.then(() => { ended = true; });
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(c.size()).toBe(0);
+      expect(ended).toBe(false);
+      await raw('DELETE', `/proxies/${proxy.name}/toxics/cut_up`);
+      await new Promise((r) => setTimeout(r, 300));
+      // upstream passed on; the echo is held downstream
+      expect(c.size()).toBe(0);
+      await change('cut');
+      await waitFor(() => c.size() >= data.length, 10_000, 'what the toxic held');
+      expect(c.got().equals(data)).toBe(true);
+      expect(ended).toBe(false);
+      c.s.destroy();
+    }
   });
 
   it('timeout, reset_peer and limit_data reach live connections', async () => {

@@ -44,7 +44,16 @@ describe('toxics', () => {
     expect(refusal(() => parseToxic({ type: 'timeout', toxicity: JSON.parse('1e400') }))).toMatch(/toxicity must be a number 0-1, not Infinity$/);
     expect(refusal(() => parseToxic({ type: 'latency', attributes: { latency: JSON.parse('-1e400') } }))).toMatch(/not -Infinity$/);
     expect(refusal(() => parseToxic({ type: 'timeout', stream: 'both' }))).toMatch(/stream must be upstream or downstream/);
-    expect(refusal(() => parseToxic({ type: 'timeout', name: 'a b' }))).toMatch(/name must be/);
+    // any string, as Toxiproxy takes, of 1-256 characters with no control character (it took only A-Z a-z 0-9 _ . -)
+    expect(refusal(() => parseToxic({ type: 'timeout', name: 'a\nb' }))).toMatch(/name must be a string of 1-256 characters, no control characters/);
+    expect(refusal(() => parseToxic({ type: 'timeout', name: 'a\u0085b' }))).toMatch(/name must be/);
+    expect(refusal(() => parseToxic({ type: 'timeout', name: 'x'.repeat(257) }))).toMatch(/name must be/);
+    expect(refusal(() => parseToxic({ type: 'timeout', name: '\ud800' }))).toMatch(/name must be/);
+    expect(refusal(() => parseToxic({ type: 'timeout', name: 5 }))).toMatch(/name must be/);
+  });
+
+  it('takes any toxic name Toxiproxy takes, within 256 characters without control characters (it refused a space, / or :)', () => {
+    for (const name of ['a b', 'db/primary:5432', 'x'.repeat(256), '😀'.repeat(256), 'latency?%#é']) expect(parseToxic({ type: 'timeout', name }).name).toBe(name);
   });
 
   it('updates toxicity and attributes, keeping the others; its name, type and stream cannot change', () => {

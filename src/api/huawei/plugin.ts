@@ -36,7 +36,7 @@ export interface HuaweiOptions {
   phase(): 'starting' | 'ready' | 'draining';
 }
 
-type Params = { project_id: string; id: string; resource_type: string; resource_id: string; zone: string; state: string; scope: string; name: string };
+type Params = { project_id: string; id: string; resource_type: string; resource_id: string; zone: string; state: string; name: string; '*': string };
 type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, unknown>; Body: unknown }>;
 
 /** huawei-vpcep-api.md line 65: policy_statement has no Principal; absent means everyone */
@@ -328,13 +328,17 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     const scope = control.faults.ownScope(caller(req), parseScopeKey(key));
     return toxicJson({ scope, toxic: await control.faults.add(scope, fields) });
   });
-  v1.put('/sim/toxics/:scope/:name', async (req: Req) => {
-    const scope = control.faults.ownScope(caller(req), parseScopeKey(req.params.scope));
-    return toxicJson({ scope, toxic: await control.faults.update(scope, req.params.name, req.body) });
+  // {scope}/{name} as one wildcard: a name runs to 256 characters, past the router's 100 of a
+  // parameter, and may hold a '/' (percent-encoded); a scope key never does
+  v1.put('/sim/toxics/*', async (req: Req) => {
+    const [key, name] = scopeAndName(req.params['*']);
+    const scope = control.faults.ownScope(caller(req), parseScopeKey(key));
+    return toxicJson({ scope, toxic: await control.faults.update(scope, name, req.body) });
   });
-  v1.delete('/sim/toxics/:scope/:name', async (req: Req, reply: FastifyReply) => {
-    const scope = control.faults.ownScope(caller(req), parseScopeKey(req.params.scope));
-    await control.faults.remove(scope, req.params.name);
+  v1.delete('/sim/toxics/*', async (req: Req, reply: FastifyReply) => {
+    const [key, name] = scopeAndName(req.params['*']);
+    const scope = control.faults.ownScope(caller(req), parseScopeKey(key));
+    await control.faults.remove(scope, name);
     return reply.code(204).send();
   });
   // proxies (README "Fault injection"): the listeners of the caller's own accepted endpoints, one per
@@ -353,6 +357,12 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
 /** a proxy as vpcep-sim's API shows it: Toxiproxy's fields and its endpoint and port */
 function proxyJson(p: ProxyView): Record<string, unknown> {
   return { name: p.name, endpoint_id: p.endpoint, port: p.port, listen: p.listen, upstream: p.upstream, enabled: p.enabled, toxics: p.toxics };
+}
+
+/** a toxic's path after /sim/toxics/, decoded: its scope key (no '/' in one) and its name (the rest) */
+function scopeAndName(path: string): [string, string] {
+  const i = path.indexOf('/');
+  return i < 0 ? [path, ''] : [path.slice(0, i), path.slice(i + 1)];
 }
 
 /** a toxic as vpcep-sim's API shows it: its scope's key and Toxiproxy's fields */

@@ -65,7 +65,9 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
     serverFactory: guard.serverFactory,
     // a request node:http cannot take (malformed, headers too large, too slow): Toxiproxy's shape, not fastify's
     clientErrorHandler: guard.clientError,
-    // a bad URL encoding or a name over 100 characters: Toxiproxy's shape, not fastify's
+    // a toxic's name is up to 256 characters (src/model/toxics.ts), 512 UTF-16 units once decoded
+    routerOptions: { maxParamLength: 512 },
+    // a bad URL encoding or a name over 512 characters: Toxiproxy's shape, not fastify's
     frameworkErrors: (err, _req, reply: FastifyReply) => {
       const { status, body } = toxiproxyError(routingError(err));
       void reply.code(status).send(body);

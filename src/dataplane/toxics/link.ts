@@ -121,11 +121,11 @@ export class ToxicLink implements ToxicHost {
     this.down.start();
   }
 
-  /** the connection closed: timers cleared, pending sleeps ended */
+  /** the connection closed: pending sleeps ended (aborted first: what the transforms held is not passed on), timers cleared */
   stop(): void {
     this.links.delete(this);
-    for (const l of this.toxics.values()) l.transform?.stop();
     this.abort.abort();
+    for (const l of this.toxics.values()) l.transform?.stop();
   }
 
   private stagesOf(stream: ToxicStream): Transform[] {

@@ -10,7 +10,7 @@ export interface ToxicHost {
   close(): void;
   /** resets both sides (SO_LINGER 0): reset_peer */
   reset(): void;
-  /** aborted when the connection closes or the toxic is removed: pending sleeps end */
+  /** aborted when the connection closes, before its transforms are stopped: pending sleeps end and the pumps stop */
   readonly signal: AbortSignal;
 }
 
@@ -22,7 +22,11 @@ export interface Transform {
   push(buf: Buffer, at: number, emit: Emit): Promise<void>;
   /** the stream ended: resolves when the end may pass on */
   end(): Promise<void>;
-  /** removed, changed, or the connection closed: timers cleared */
+  /**
+   * removed, changed (or every toxic reset), or the connection closed: timers cleared, and what it
+   * holds passes on at once, in order (Toxiproxy interrupts the toxic, which outputs what it holds);
+   * a chunk pushed after passes at once
+   */
   stop(): void;
   /** removed from its live connection, after stop() (Toxiproxy's Cleanup: timeout closes the link) */
   removed(): void;
@@ -51,59 +55,99 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return ms <= 0 ? Promise.resolve() : sleepFor(ms, undefined, { signal });
 }
 
+/**
+ * Holds data MS (Infinity: until stopped) unless the toxic is stopped first: then it resolves at
+ * once, so that what the toxic holds passes on (Toxiproxy's latency.go: `case <-stub.Interrupt:
+ * // Exit fast without applying latency`). Rejects when the connection closed (the pump stops):
+ * its link aborts CLOSED, then stops every transform.
+ */
+export function hold(ms: number, stopped: AbortSignal, closed: AbortSignal): Promise<void> {
+  if (ms <= 0 || stopped.aborted) return closed.aborted ? Promise.reject(closed.reason) : Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = ms === Infinity ? null : setTimeout(done, ms);
+    stopped.addEventListener('abort', done, { once: true });
+    function done(): void {
+      if (timer !== null) clearTimeout(timer);
+      stopped.removeEventListener('abort', done);
+      if (closed.aborted) reject(closed.reason);
+      else resolve();
+    }
+  });
+}
+
 const now = () => performance.now();
 
 /** each chunk held latency ± jitter ms after it arrived; order kept */
 class Latency implements Transform {
+  private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
   async push(buf: Buffer, at: number, emit: Emit): Promise<void> {
     const { latency = 0, jitter = 0 } = this.toxic.attributes;
     const delay = latency + (jitter > 0 ? Math.round((Math.random() * 2 - 1) * jitter) : 0);
     const wait = at + delay - now();
-    if (wait > 0) {
+    if (wait > 0 && !this.stopped.signal.aborted) {
       toxicFigures.delayedBytes += buf.length;
-      await sleep(wait, this.host.signal);
+      await hold(wait, this.stopped.signal, this.host.signal);
     }
     await emit(buf);
   }
   async end(): Promise<void> {}
-  stop(): void {}
+  stop(): void {
+    this.stopped.abort();
+  }
   removed(): void {}
 }
 
-/** rate KB/s (1 KB = 1,000 bytes: rate bytes per ms), passed in pieces of at most 100 ms; 0: no limit */
+/**
+ * rate KB/s (1 KB = 1,000 bytes: rate bytes per ms), passed in pieces of at most 100 ms; 0: nothing
+ * passes until the toxic is removed or changed (Toxiproxy's bandwidth.go; Testcontainers' setConnectionCut)
+ */
 class Bandwidth implements Transform {
   /** when the link is free again (ms): a schedule, so that timer lateness does not add up */
   private free = 0;
+  private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
   async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
     const rate = this.toxic.attributes.rate ?? 0;
-    if (rate <= 0) return emit(buf);
+    const stopped = this.stopped.signal;
+    if (stopped.aborted) return emit(buf);
+    if (rate <= 0) {
+      toxicFigures.delayedBytes += buf.length;
+      await hold(Infinity, stopped, this.host.signal);
+      return emit(buf);
+    }
     const piece = rate * 100;
     for (let off = 0; off < buf.length; off += piece) {
+      // stopped: the rest of the chunk in one piece (Toxiproxy's bandwidth.go on its interrupt)
+      if (stopped.aborted) return emit(buf.subarray(off));
       const part = buf.subarray(off, Math.min(buf.length, off + piece));
       const t = now();
       this.free = Math.max(t, this.free) + part.length / rate;
       toxicFigures.delayedBytes += part.length;
-      await sleep(this.free - t, this.host.signal);
+      await hold(this.free - t, stopped, this.host.signal);
       await emit(part);
     }
   }
   async end(): Promise<void> {}
-  stop(): void {}
+  stop(): void {
+    this.stopped.abort();
+  }
   removed(): void {}
 }
 
 /** the end of the stream (the FIN) held delay ms */
 class SlowClose implements Transform {
+  private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
   push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
     return emit(buf);
   }
   end(): Promise<void> {
-    return sleep(this.toxic.attributes.delay ?? 0, this.host.signal);
+    return hold(this.toxic.attributes.delay ?? 0, this.stopped.signal, this.host.signal);
   }
-  stop(): void {}
+  stop(): void {
+    this.stopped.abort();
+  }
   removed(): void {}
 }
 
@@ -149,21 +193,25 @@ const SLICER_TURN_MS = 2;
 
 /** chunks sliced into writes of average_size ± size_variation bytes, delay µs apart */
 class Slicer implements Transform {
+  private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
   async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
     const { average_size: avg = 1, size_variation: variation = 0, delay = 0 } = this.toxic.attributes;
+    const stopped = this.stopped.signal;
     // Without a delay each write resolves as a microtask: slices of one byte would hold the event
     // loop (every tenant's API, DNS) for seconds per megabyte. The loop turns every few ms.
     let turnAt = now() + SLICER_TURN_MS;
     for (let off = 0; off < buf.length;) {
+      // stopped: the remainder in one piece (Toxiproxy's slicer.go on its interrupt)
+      if (stopped.aborted) return emit(buf.subarray(off));
       const size = Math.max(1, avg + (variation > 0 ? Math.floor((Math.random() * 2 - 1) * variation) : 0));
       const part = buf.subarray(off, off + size);
       off += part.length;
       await emit(part);
       if (off >= buf.length) break;
       if (delay > 0) {
-        toxicFigures.delayedBytes += buf.length - off;
-        await sleep(delay / 1000, this.host.signal);
+        if (!stopped.aborted) toxicFigures.delayedBytes += buf.length - off;
+        await hold(delay / 1000, stopped, this.host.signal);
       } else if (now() >= turnAt) {
         await nextTurn();
         this.host.signal.throwIfAborted();
@@ -172,7 +220,9 @@ class Slicer implements Transform {
     }
   }
   async end(): Promise<void> {}
-  stop(): void {}
+  stop(): void {
+    this.stopped.abort();
+  }
   removed(): void {}
 }
 
