@@ -5,8 +5,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { parser } from '@prometheus-io/lezer-promql';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRICS } from '../../src/telemetry/metric-table.js';
 import {
@@ -245,6 +247,23 @@ describe('metrics Prometheus users can work with', () => {
     expect((await d.provider.delete(`/vpc-endpoint-services/${serviceId}`)).status).toBe(204);
     await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${serviceId}`)).status === 404, 5_000, 'the service gone');
     expect(await backendSeries()).toEqual([]);
+  });
+
+  it('requests refused while routing (a bad percent-escape in the path, a path parameter over 100 characters) are counted with route "unmatched" and logged (before: neither)', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+    const d = await startTestDaemon(undefined, undefined, { log: pino({ level: 'debug' }, sink) });
+    daemons.add(d);
+    const count = async (code: string) => (await metricValue(d.url, 'vpcep_api_requests_total', { method: 'GET', route: 'unmatched', code })) ?? 0;
+    const [bad0, long0] = [await count('400'), await count('414')];
+    expect((await d.consumer.get('/vpc-endpoints/%E0%A4%A')).status).toBe(400);
+    expect((await fetch(`${d.url}/%ZZ`)).status).toBe(400);
+    expect((await d.consumer.get(`/vpc-endpoints/${'e'.repeat(101)}`)).status).toBe(414);
+    expect(await count('400')).toBe(bad0 + 2);
+    expect(await count('414')).toBe(long0 + 1);
+    const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'api request' && l.route === 'unmatched');
+    expect(logged.map((l) => [l.method, l.code])).toEqual(expect.arrayContaining([['GET', 400], ['GET', 400], ['GET', 414]]));
+    expect(logged.filter((l) => l.code === 400 || l.code === 414)).toHaveLength(3);
   });
 
   it('the per-endpoint series and the info series need the metrics token; vpcep_build_info is anyone\'s', async () => {
