@@ -181,7 +181,7 @@ export interface TestDaemon {
 }
 
 /** A daemon in this process on a free port, with the two-account config unless told otherwise. */
-export async function startTestDaemon(config: Record<string, unknown> = twoAccountConfig(), dataDir = tempDir(), o: Pick<DaemonOptions, 'dataPlaneClock'> = {}): Promise<TestDaemon> {
+export async function startTestDaemon(config: Record<string, unknown> = twoAccountConfig(), dataDir = tempDir(), o: Pick<DaemonOptions, 'dataPlaneClock'> & Partial<Pick<DaemonOptions, 'log'>> = {}): Promise<TestDaemon> {
   const configFile = writeConfig(dataDir, { metrics: { token: METRICS_TOKEN }, ...config });
   const daemon = await startDaemon({
     configFile,

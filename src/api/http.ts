@@ -57,13 +57,23 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     // arrived (no request line: the default one); one whose body did not arrive in time by its own
     answer: (e, req) => (req && isAwsRequest(req) ? aws : huawei).text(e),
   });
+  /** a request answered: counted and logged (fastify's onResponse hook, and refusals while routing, which run no hook) */
+  const answered = (req: FastifyRequest, reply: FastifyReply): void => {
+    // an AWS request's route is `/` for every action: its label names the action instead
+    const route = req.awsAction || (req.routeOptions.url ?? 'unmatched');
+    metrics.apiRequests.inc({ method: req.method, route, code: String(reply.statusCode) });
+    o.log.debug({ method: req.method, route, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
+  };
   const app = Fastify({
     bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
     serverFactory: guard.serverFactory,
     // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts)
     routerOptions: { constraints: { [awsConstraintStrategy.name]: awsConstraintStrategy } },
     clientErrorHandler: guard.clientError,
-    frameworkErrors: (err, req, reply: FastifyReply) => dialectOf(req).send(reply, routingError(err)),
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      dialectOf(req).send(reply, routingError(err));
+      answered(req, reply);
+    },
   });
 
   // JSON only: a text/plain body is a 415 like any other media type.
@@ -105,12 +115,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => {
     dialectOf(req).send(reply, new DomainError('NotFound', `no such API: ${req.method} ${req.url.split('?')[0]}`));
   });
-  app.addHook('onResponse', async (req, reply) => {
-    // an AWS request's route is `/` for every action: its label names the action instead
-    const route = req.awsAction || (req.routeOptions.url ?? 'unmatched');
-    metrics.apiRequests.inc({ method: req.method, route, code: String(reply.statusCode) });
-    o.log.debug({ method: req.method, route, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
-  });
+  app.addHook('onResponse', async (req, reply) => answered(req, reply));
 
   // While the daemon drains, reads and /metrics answer to the end; writes would start what is stopping.
   // AWS's reads are POSTs too: its plugin refuses the actions that are not reads itself.

@@ -301,7 +301,7 @@ function orphaned(e: Endpoint, serviceId: string): Endpoint {
  */
 export async function failOrphans(st: ControlState, serviceId: string): Promise<void> {
   const failed = await st.serial(async () => {
-    if (st.services.has(serviceId)) return [];
+    if (st.services.has(serviceId)) return null;
     const next = [...st.endpoints.values()]
       .filter((e) => e.service_id === serviceId && e.status !== 'deleting' && e.status !== 'failed' && !st.servedElsewhere(e.id))
       .map((e) => orphaned(e, serviceId));
@@ -312,7 +312,10 @@ export async function failOrphans(st: ControlState, serviceId: string): Promise<
     }
     return next;
   });
+  if (failed === null) return;
   for (const e of failed) await applyToDataPlane(st, { kind: 'endpoint', id: e.id, live: null });
+  // the service's backends' counters on this node go with it
+  await applyToDataPlane(st, { kind: 'service', id: serviceId, available: false });
 }
 
 export async function finishServiceDeletion(st: ControlState, id: string): Promise<void> {

@@ -12,7 +12,7 @@ import type { EndpointFigures, InternetFigures } from '../telemetry/metrics.js';
 import { REFUSAL_REASONS, type DaemonLoad, type RefusalReason } from './admission.js';
 import { Phase } from './connection.js';
 import {
-  EndpointRuntime, newCounters, newTally, tallyBytes, type BackendStats, type DataPlaneContext, type EndpointCounters, type EndpointTally,
+  EndpointRuntime, newCounters, newTally, tallyBytes, targetsOf, type BackendStats, type DataPlaneContext, type EndpointCounters, type EndpointTally,
 } from './endpoint-runtime.js';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GatewayPlane } from './gateway.js';
@@ -96,14 +96,16 @@ export class TcpDataPlane implements DataPlane {
   private readonly choiceCounts: Record<ChoiceReason, number> = Object.fromEntries(CHOICE_REASONS.map((r) => [r, 0])) as Record<ChoiceReason, number>;
   /** connections relayed to backends by the backend's zone, since start (vpcep_zone_backend_connections_total) */
   private readonly backendZoneCounts = new Map<string | null, number>();
-  /** each service's backends' counters, by service and key */
+  /** each service's backends' counters, by service and key ("service key") */
   private readonly backendStats = new Map<string, BackendStats>();
+  /** the "service key"s of backendStats, by service */
+  private readonly statsByService = new Map<string, Set<string>>();
   /** what each live endpoint adds to the backends in use and the targets probed (refreshBackends) */
   private readonly shares = new Map<string, BackendShare>();
   /** live endpoints using each backend ("service key"), and probing each target key */
   private readonly usedBy = new Map<string, number>();
   private readonly probedBy = new Map<string, { target: ProbeTarget; n: number }>();
-  /** backends no endpoint uses, whose counters go once they hold no connection */
+  /** backends that left their service, whose counters go once they hold no connection */
   private readonly unused = new Set<string>();
   /** when a running drain cuts what is left (performance.now() ms) */
   private drainUntil = Infinity;
@@ -313,7 +315,12 @@ export class TcpDataPlane implements DataPlane {
   private statsOf(service: string, key: string, zone: string | null): BackendStats {
     const id = `${service} ${key}`;
     let b = this.backendStats.get(id);
-    if (!b) this.backendStats.set(id, (b = { service, key, zone, active: 0, connections: 0, failures: 0 }));
+    if (!b) {
+      this.backendStats.set(id, (b = { service, key, zone, active: 0, connections: 0, failures: 0 }));
+      let ids = this.statsByService.get(service);
+      if (!ids) this.statsByService.set(service, (ids = new Set()));
+      ids.add(id);
+    }
     return b;
   }
 
@@ -326,7 +333,10 @@ export class TcpDataPlane implements DataPlane {
    * An endpoint event changes what that endpoint adds to the backends in use and the targets
    * probed, and nothing else: its old share is taken out and its new one put in (an event costs
    * O(its own backends), not O(every live endpoint)). The prober is told the union only when it
-   * changed; counters of backends no longer used go once they hold no connection.
+   * changed. A backend's counters stay while it is its service's, live endpoint or not (a counter
+   * that went back to 0 at a reject and a re-accept broke rate()): they go once it left the
+   * service (a live endpoint's spec no longer names it) and they hold no connection, or with the
+   * service (apply: 'service' not available).
    */
   private refreshBackends(id: string): void {
     const r = this.runtimes.get(id);
@@ -354,10 +364,12 @@ export class TcpDataPlane implements DataPlane {
     for (const u of prev?.used ?? []) {
       const n = this.usedBy.get(u)! - 1;
       if (n > 0) this.usedBy.set(u, n);
-      else {
-        this.usedBy.delete(u);
-        this.unused.add(u);
-      }
+      else this.usedBy.delete(u);
+    }
+    // a live endpoint's spec names every backend of its service now: the service's others no live
+    // endpoint uses left it (an endpoint not live or deleted says nothing of its service's backends)
+    if (next?.service !== undefined) {
+      for (const u of this.statsByService.get(next.service) ?? []) if (!this.usedBy.has(u)) this.unused.add(u);
     }
     for (const t of prev?.probes ?? []) {
       const e = this.probedBy.get(t.key)!;
@@ -373,20 +385,35 @@ export class TcpDataPlane implements DataPlane {
     this.prober.set([...this.probedBy.values()].map((e) => e.target));
   }
 
-  /** the counters of backends no endpoint uses go once they hold no connection (at the next event or read) */
+  /** the counters of backends that left their service go once they hold no connection (at the next event or read) */
   private pruneUnused(): void {
     for (const u of this.unused) {
       if (this.usedBy.has(u)) this.unused.delete(u);
-      else if ((this.backendStats.get(u)?.active ?? 0) === 0) {
-        this.backendStats.delete(u);
-        this.unused.delete(u);
-      }
+      else if ((this.backendStats.get(u)?.active ?? 0) === 0) this.dropStats(u);
     }
+  }
+
+  /** a backend's counters go (its series with them) */
+  private dropStats(u: string): void {
+    const b = this.backendStats.get(u);
+    this.backendStats.delete(u);
+    this.unused.delete(u);
+    const ids = b && this.statsByService.get(b.service);
+    if (ids?.delete(u) && ids.size === 0) this.statsByService.delete(b!.service);
   }
 
   /** route decisions of connections to public services, by target type */
   get routeDecisions(): Readonly<Record<string, number>> {
     return this.gateway.decisions;
+  }
+
+  /** an endpoint's counters go, and its series with them */
+  private dropTally(id: string): void {
+    const t = this.tallies.get(id);
+    if (t === undefined) return;
+    for (const f of t.fast) f.relay.fastEndpointDrop(f.handle);
+    this.tallies.delete(id);
+    this.o.forget(id);
   }
 
   /** an endpoint's tally, made on its first runtime */
@@ -399,7 +426,14 @@ export class TcpDataPlane implements DataPlane {
   apply(event: ChangeEvent): Promise<Ack> {
     // closed (the daemon stops): a change still on its way (an activation the API took before the
     // SIGTERM) binds nothing after the drain; what the store records, the next start brings up
-    if (event.kind === 'service' || this.closed) return Promise.resolve({ ok: true });
+    if (this.closed) return Promise.resolve({ ok: true });
+    if (event.kind === 'service') {
+      // a service gone (its endpoints are failed and cut next): its backends' counters go with it
+      if (!event.available) {
+        for (const u of this.statsByService.get(event.id) ?? []) this.dropStats(u);
+      }
+      return Promise.resolve({ ok: true });
+    }
     if (event.kind === 'zones') {
       this.zonesDown.clear();
       for (const z of event.down) this.zonesDown.add(z);
@@ -440,7 +474,7 @@ export class TcpDataPlane implements DataPlane {
     return next;
   }
 
-  /** the figures of every endpoint that ever ran and is not deleted (live or not), read by the metrics at scrape time */
+  /** the figures of every endpoint that was live once and is not deleted (live or not now), read by the metrics at scrape time */
   stats(): EndpointFigures[] {
     this.fastRelay?.report();
     const out: EndpointFigures[] = [];
@@ -554,18 +588,16 @@ export class TcpDataPlane implements DataPlane {
         this.o.log.info({ endpoint_id: id }, 'endpoint down: listeners closed, connections cut');
       }
       // Its counters stay while it exists, so that a cut or a reject can be scraped; they go with it.
-      const t = deleted ? this.tallies.get(id) : undefined;
-      if (t !== undefined) {
-        for (const f of t.fast) f.relay.fastEndpointDrop(f.handle);
-        this.tallies.delete(id);
-        this.o.forget(id);
-      }
+      if (deleted) this.dropTally(id);
       return { ok: true };
     }
+    const first = !this.tallies.has(id);
     const runtime = current ?? new EndpointRuntime(live, this.ctx, this.tallyOf(id));
     const result = await runtime.update(live);
     if (!result.ok) {
       if (!current) runtime.close();
+      // never live (its first listeners could not bind): no series yet (README "Metrics")
+      if (first) this.dropTally(id);
       return result;
     }
     if (!current) {
@@ -636,6 +668,8 @@ const LISTENER_PROBES = ' listeners';
 
 /** what one live endpoint adds to the backends in use ("service key") and the targets probed */
 interface BackendShare {
+  /** the endpoint's service, whose backends USED are all of (none: the listeners' probes) */
+  readonly service?: string;
   readonly used: string[];
   readonly probes: ProbeTarget[];
 }
@@ -644,20 +678,25 @@ function shareOf(r: EndpointRuntime): BackendShare {
   const used: string[] = [];
   const probes: ProbeTarget[] = [];
   const seen = new Set<string>();
-  for (const { backend, targets } of r.targets) {
-    for (const t of targets) {
+  // every backend of the service, a port taken down through Toxiproxy's API (no listener) too
+  for (const backend of r.spec.backends) {
+    for (const t of targetsOf(backend)) {
       const id = `${r.spec.service_id} ${t.key}`;
       if (!seen.has(id)) {
         seen.add(id);
         used.push(id);
       }
+    }
+  }
+  for (const { backend, targets } of r.targets) {
+    for (const t of targets) {
       if (backend.health && !seen.has(t.key)) {
         seen.add(t.key);
         probes.push({ key: t.key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings: backend.health });
       }
     }
   }
-  return { used, probes };
+  return { service: r.spec.service_id, used, probes };
 }
 
 function sameProbe(a: ProbeTarget, b: ProbeTarget): boolean {

@@ -263,7 +263,8 @@ class Listener implements ListenerSink {
   }
 }
 
-function targetsOf(b: Backend): readonly BackendTargetSpec[] {
+/** the targets a terminal port's connections go to: its target group's, or its one host and port */
+export function targetsOf(b: Backend): readonly BackendTargetSpec[] {
   return b.targets ?? [{ key: targetKey(b.host, b.port), host: b.host, port: b.port, zone: null }];
 }
 

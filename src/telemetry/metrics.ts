@@ -158,8 +158,6 @@ export interface ZoneFigures {
   readonly connections: number;
 }
 
-const NEVER_RAN: Omit<EndpointFigures, 'id'> = { active: 0, connections: 0, rejected: {}, closed: {}, receivedBytes: 0, sentBytes: 0, snatPorts: 0 };
-
 /** a timer period that never ends in a daemon's life (2^31 - 1 ms, 24.8 days: setTimeout's longest) */
 const UNUSED_SAMPLER_MS = 2 ** 31 - 1;
 
@@ -212,18 +210,14 @@ export function createMetrics(build: { version: string }): Metrics {
   });
   let info: { snat_mode: string; relay: string; relay_io: string } | null = null;
   let endpoints: () => Iterable<EndpointInfo> = () => [];
-  // One reading per scrape, shared by every collector, dropped when the render's turn ends. An
-  // endpoint that exists but never ran (pendingAcceptance) reads as zeros: every existing endpoint
-  // has its series, and only those.
-  let reading: { figures: DataPlaneFigures; endpoints: EndpointFigures[]; info: EndpointInfo[] } | null = null;
+  // One reading per scrape, shared by every collector, dropped when the render's turn ends. Every
+  // existing endpoint has its info series; its figures only from its first time live (README
+  // "Metrics"): one never live (pendingAcceptance, failed at activation) has none.
+  let reading: { figures: DataPlaneFigures; endpoints: readonly EndpointFigures[]; info: EndpointInfo[] } | null = null;
   const read = () => {
     if (!reading) {
       const figures = dataPlane();
-      const info = [...endpoints()];
-      const all = [...figures.endpoints];
-      const seen = new Set(all.map((e) => e.id));
-      for (const e of info) if (!seen.has(e.endpoint_id)) all.push({ ...NEVER_RAN, id: e.endpoint_id });
-      reading = { figures, endpoints: all, info };
+      reading = { figures, endpoints: figures.endpoints, info: [...endpoints()] };
       setImmediate(() => { reading = null; });
     }
     return reading;
@@ -274,9 +268,9 @@ export function createMetrics(build: { version: string }): Metrics {
   totalByReason('vpcep_closed_connections_total', (t) => t.closed);
 
   // The data plane per endpoint (label endpoint_id only): written out by hand from its counters at
-  // scrape time (endpoint-series.ts), so that the per-connection path does no label lookups. Every
-  // endpoint that exists has its series, live or not (rejected, failed), until it is deleted:
-  // totals never restart.
+  // scrape time (endpoint-series.ts), so that the per-connection path does no label lookups. An
+  // endpoint has its series from its first time live, live or not since (rejected, failed), until
+  // it is deleted: totals never restart.
   const connectSeconds = new ConnectHistograms();
   const rendered = new EndpointSeriesCache();
   const endpointRegistry: EndpointSeries = {

@@ -125,13 +125,19 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     expect((await dp.apply({ kind: 'endpoint', id: 'many-0', live: null, deleted: true })).ok).toBe(true);
     expect(told.at(-1)).toEqual([k1]);
     expect(told).toHaveLength(3);
+    // an endpoint gone says nothing of its service's backends: their counters stay (they went, and came back at 0)
+    expect(dp.backends().map((b) => b.key).sort()).toEqual([k1, k2].sort());
+    // a live endpoint's spec without it: it left the service, its counters go
+    expect((await dp.apply({ kind: 'endpoint', id: 'many-1', live: spec(base + 1, [target(a1, 'sim-1a')], { id: 'many-1', health }) })).ok).toBe(true);
     expect(dp.backends().map((b) => b.key)).toEqual([k1]);
-    // every endpoint gone: nothing probed, no backend's counters left
+    // every endpoint gone: nothing probed; the service's backend counters stay while it exists
     for (let i = 1; i < 20; i++) expect((await dp.apply({ kind: 'endpoint', id: `many-${i}`, live: null, deleted: true })).ok).toBe(true);
     expect(told.at(-1)).toEqual([]);
     expect(told).toHaveLength(4);
-    // the pinged endpoint's connection was cut with it; its backend's counters go once it has closed
-    await waitFor(async () => dp.backends().length === 0, 5_000, 'the backend counters gone');
+    expect(dp.backends().map((b) => b.key)).toEqual([k1]);
+    // the service gone: they go with it
+    expect((await dp.apply({ kind: 'service', id: 'svc-1', available: false })).ok).toBe(true);
+    expect(dp.backends()).toEqual([]);
   });
 
   it('a zone outage: its backends\' connections are cut, flows fail over to the other zones; all down: fail open, and those connects fail', async () => {

@@ -5,8 +5,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { parser } from '@prometheus-io/lezer-promql';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRICS } from '../../src/telemetry/metric-table.js';
 import {
@@ -178,16 +180,90 @@ describe('metrics Prometheus users can work with', () => {
     expect(find(s, 'vpcep_rejected_connections_total', { reason: 'cap' })[0]?.value).toBe(0);
   });
 
-  it('an endpoint awaiting acceptance, never live, has its info series and its counters at zero', async () => {
+  it('an endpoint never live (awaiting acceptance, failed at its activation) has its info series and no per-endpoint series until its first time live (before: every one at 0, where the README says from the first time live)', async () => {
     const { d, serviceId } = await world(true);
-    const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
-    expect(created.body.status).toBe('pendingAcceptance');
-    const s = await scrapeMetrics(d.url);
-    const id = { endpoint_id: created.body.id };
-    expect(find(s, 'vpcep_endpoint_info', id)).toHaveLength(1);
-    for (const name of ['vpcep_endpoint_connections_total', 'vpcep_endpoint_active_connections', 'vpcep_endpoint_received_bytes_total', 'vpcep_endpoint_sent_bytes_total']) {
+    const perEndpoint = (s: MetricSample[], id: string) => s.filter((x) => x.labels.endpoint_id === id && x.name !== 'vpcep_endpoint_info').map((x) => x.name);
+    const pending = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(pending.body.status).toBe('pendingAcceptance');
+    let s = await scrapeMetrics(d.url);
+    expect(find(s, 'vpcep_endpoint_info', { endpoint_id: pending.body.id })).toHaveLength(1);
+    expect(perEndpoint(s, pending.body.id)).toEqual([]);
+
+    const armed = await d.provider.post(`/sim/endpoint-services/${serviceId}/fail-next-activation`, { message: 'the next one fails' });
+    expect(armed.status, JSON.stringify(armed.body)).toBe(200);
+    const failing = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect((await d.provider.post(`/vpc-endpoint-services/${serviceId}/connections/action`, { action: 'receive', endpoints: [failing.body.id] })).status).toBe(200);
+    await endpointStatus(d, failing.body.id, 'failed');
+    s = await scrapeMetrics(d.url);
+    expect(find(s, 'vpcep_endpoint_info', { endpoint_id: failing.body.id })).toHaveLength(1);
+    expect(perEndpoint(s, failing.body.id)).toEqual([]);
+
+    // accepted: live, its series from 0
+    expect((await d.provider.post(`/vpc-endpoint-services/${serviceId}/connections/action`, { action: 'receive', endpoints: [pending.body.id] })).status).toBe(200);
+    await endpointStatus(d, pending.body.id, 'accepted');
+    s = await scrapeMetrics(d.url);
+    const id = { endpoint_id: pending.body.id };
+    for (const name of ['vpcep_endpoint_connections_total', 'vpcep_endpoint_active_connections', 'vpcep_endpoint_received_bytes_total', 'vpcep_endpoint_sent_bytes_total', 'vpcep_endpoint_snat_ports_in_use']) {
       expect(find(s, name, id).map((x) => x.value), name).toEqual([0]);
     }
+  });
+
+  it("a service's per-backend counters go on across a reject and a re-accept of its only endpoint, and across its delete and a new endpoint; they go with the service (before: gone at the reject, back at 0)", async () => {
+    const { d, port, serviceId } = await world();
+    const backendSeries = async () => (await scrapeMetrics(d.url)).filter((x) => x.name === 'vpcep_backend_connections_total' && x.labels.service_id === serviceId).map((x) => x.value);
+    const relay = async (hostIp: string, n: number) => {
+      for (let i = 0; i < n; i++) {
+        const s = await roundTrip(hostIp, port, '127.2.1.50');
+        expect(s).not.toBeNull();
+        s!.end();
+        await closedOf(s!);
+      }
+    };
+    const created = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    const ep = await endpointStatus(d, created.body.id, 'accepted');
+    await relay(ep.host_ip, 5);
+    expect(await backendSeries()).toEqual([5]);
+
+    expect((await d.provider.post(`/vpc-endpoint-services/${serviceId}/connections/action`, { action: 'reject', endpoints: [ep.id] })).status).toBe(200);
+    await endpointStatus(d, ep.id, 'rejected');
+    expect(await backendSeries()).toEqual([5]);
+    expect((await d.provider.post(`/vpc-endpoint-services/${serviceId}/connections/action`, { action: 'receive', endpoints: [ep.id] })).status).toBe(200);
+    const back = await endpointStatus(d, ep.id, 'accepted');
+    expect(await backendSeries()).toEqual([5]);
+    await relay(back.host_ip, 1);
+    expect(await backendSeries()).toEqual([6]);
+
+    expect((await d.consumer.delete(`/vpc-endpoints/${ep.id}`)).status).toBe(204);
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${ep.id}`)).status === 404, 5_000, 'the endpoint gone');
+    expect(await backendSeries()).toEqual([6]);
+    const next = await d.consumer.post('/vpc-endpoints', { endpoint_service_id: serviceId, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    const ep2 = await endpointStatus(d, next.body.id, 'accepted');
+    expect(await backendSeries()).toEqual([6]);
+    await relay(ep2.host_ip, 1);
+    expect(await backendSeries()).toEqual([7]);
+
+    expect((await d.consumer.delete(`/vpc-endpoints/${ep2.id}`)).status).toBe(204);
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${ep2.id}`)).status === 404, 5_000, 'the endpoint gone');
+    expect((await d.provider.delete(`/vpc-endpoint-services/${serviceId}`)).status).toBe(204);
+    await waitFor(async () => (await d.provider.get(`/vpc-endpoint-services/${serviceId}`)).status === 404, 5_000, 'the service gone');
+    expect(await backendSeries()).toEqual([]);
+  });
+
+  it('requests refused while routing (a bad percent-escape in the path, a path parameter over 100 characters) are counted with route "unmatched" and logged (before: neither)', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+    const d = await startTestDaemon(undefined, undefined, { log: pino({ level: 'debug' }, sink) });
+    daemons.add(d);
+    const count = async (code: string) => (await metricValue(d.url, 'vpcep_api_requests_total', { method: 'GET', route: 'unmatched', code })) ?? 0;
+    const [bad0, long0] = [await count('400'), await count('414')];
+    expect((await d.consumer.get('/vpc-endpoints/%E0%A4%A')).status).toBe(400);
+    expect((await fetch(`${d.url}/%ZZ`)).status).toBe(400);
+    expect((await d.consumer.get(`/vpc-endpoints/${'e'.repeat(101)}`)).status).toBe(414);
+    expect(await count('400')).toBe(bad0 + 2);
+    expect(await count('414')).toBe(long0 + 1);
+    const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'api request' && l.route === 'unmatched');
+    expect(logged.map((l) => [l.method, l.code])).toEqual(expect.arrayContaining([['GET', 400], ['GET', 400], ['GET', 414]]));
+    expect(logged.filter((l) => l.code === 400 || l.code === 414)).toHaveLength(3);
   });
 
   it('the per-endpoint series and the info series need the metrics token; vpcep_build_info is anyone\'s', async () => {
