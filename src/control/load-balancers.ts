@@ -9,12 +9,12 @@ import type {
 } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
 import {
-  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, IP_ADDRESS_TYPES, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTE_CHOICES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_CHOICES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, targetGroupAttributeDefaults, targetGroupAttributesProblem,
+  DEFAULT_HEALTH_CHECK, deregistrationDelayOf, drainingTargets, healthCheckProblem, IP_ADDRESS_TYPES, LISTENER_ATTRIBUTE_RANGES, LISTENER_ATTRIBUTES, LOAD_BALANCER_ATTRIBUTE_CHOICES, LOAD_BALANCER_ATTRIBUTES, TARGET_GROUP_ATTRIBUTE_CHOICES, TARGET_GROUP_ATTRIBUTE_RANGES, TARGET_GROUP_ATTRIBUTES, TARGET_GROUP_ATTRIBUTES_OFF, targetGroupAttributeDefaults, targetGroupAttributesProblem,
   listenerSettings, loadBalancerSettings, targetGroupSettings, type HealthCheck, type IpAddressType, type Listener, type LoadBalancer, type Target, type TargetGroup,
 } from '../model/load-balancers.js';
 import { applyTags, sameSettings } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type EndpointService, type Tag, type Vpc } from '../model/types.js';
-import { isIpv4, isUnicastHost } from '../net/cidr.js';
+import { cidrContains, cidrOf, ipToInt, isIpv4, isUnicastHost } from '../net/cidr.js';
 import type { Change } from '../store/store.js';
 import { loadBalancedShape, subnetZone } from './lb-backends.js';
 import { now, type ControlState } from './state.js';
@@ -79,7 +79,7 @@ export async function createLoadBalancer(st: ControlState, caller: Account, cmd:
       id, owner: caller.name, name: cmd.name, type: 'network', scheme: cmd.scheme, vpc_id: vpcId!, subnets: [...cmd.subnets],
       ...(ipAddressType !== 'ipv4' ? { ip_address_type: ipAddressType as IpAddressType } : {}),
       state: 'active', dns_name: `${cmd.name}-${id}.${cmd.dnsSuffix}`, attributes: { ...LOAD_BALANCER_ATTRIBUTES },
-      listeners: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource), created_at: t, updated_at: t,
+      listeners: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.elbTagsPerResource), created_at: t, updated_at: t,
     };
     // idempotent: the same settings answer the load balancer of that name, unchanged
     const named = [...st.loadBalancers.values()].find((x) => x.owner === caller.name && x.name === cmd.name);
@@ -127,14 +127,14 @@ export async function setLoadBalancerSubnets(st: ControlState, caller: Account, 
   return lb;
 }
 
-/** its listeners go with it; refused while an endpoint service uses it (ResourceInUse) */
+/** its listeners go with it; refused while an endpoint service uses it (ResourceInUse) or deletion protection is on (DeletionProtected) */
 export async function deleteLoadBalancer(st: ControlState, caller: Account, id: string): Promise<void> {
   await st.serial(async () => {
     const lb = ownLoadBalancer(st, caller, id);
     const users = servicesOf(st, id);
     if (users.length) throw new DomainError('DependencyViolation', `load balancer ${lb.name} is the backend of endpoint service ${users[0]!.id}`);
     if (lb.attributes['deletion_protection.enabled'] === 'true') {
-      throw new DomainError('InvalidState', `load balancer ${lb.name} has deletion_protection.enabled: turn it off first`);
+      throw new DomainError('DeletionProtected', `load balancer ${lb.name} cannot be deleted because deletion protection is enabled`);
     }
     await st.commit([{ kind: 'loadbalancer', id, value: null }], () => st.loadBalancers.delete(id));
   });
@@ -148,9 +148,9 @@ export async function deleteLoadBalancer(st: ControlState, caller: Account, id: 
  */
 function nextAttributes(
   current: Readonly<Record<string, string>>, known: Readonly<Record<string, string>>, changes: ReadonlyArray<{ key: string; value: string }>,
-  o: { ranges?: Readonly<Record<string, readonly [number, number]>>; choices?: Readonly<Record<string, readonly string[]>> } = {},
+  o: { ranges?: Readonly<Record<string, readonly [number, number]>>; off?: ReadonlySet<string>; choices?: Readonly<Record<string, readonly string[]>> } = {},
 ): Record<string, string> {
-  const { ranges = {}, choices = {} } = o;
+  const { ranges = {}, off = new Set<string>(), choices = {} } = o;
   const out = { ...current };
   for (const { key, value } of changes) {
     // own keys only: `constructor` or `toString` is `in` every object, and its range was a function
@@ -160,10 +160,15 @@ function nextAttributes(
       throw new DomainError('InvalidParameter', `attribute ${key} must be ${allowed.length === 2 ? allowed.join(' or ') : `one of ${allowed.join(', ')}`}, not ${value.slice(0, 40)}`);
     }
     const range = Object.hasOwn(ranges, key) ? ranges[key] : undefined;
-    if (range && !(/^\d{1,10}$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) {
-      throw new DomainError('InvalidParameter', `attribute ${key} must be an integer from ${range[0]} to ${range[1]}, not ${value.slice(0, 40)}`);
+    if (range && off.has(key) && value === 'off') {
+      out[key] = value;
+      continue;
     }
-    out[key] = value;
+    if (range && !(/^\d{1,10}$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) {
+      throw new DomainError('InvalidParameter', `attribute ${key} must be ${off.has(key) ? 'off or ' : ''}an integer from ${range[0]} to ${range[1]}, not ${value.slice(0, 40)}`);
+    }
+    // an integer in its canonical form (007 is stored and shown as 7)
+    out[key] = range ? String(Number(value)) : value;
   }
   return out;
 }
@@ -199,7 +204,7 @@ export async function createTargetGroup(st: ControlState, caller: Account, cmd: 
     const tg: TargetGroup = {
       id, owner: caller.name, name: cmd.name, protocol: 'TCP', port: cmd.port, vpc_id: vpc.id, target_type: cmd.targetType,
       attributes: targetGroupAttributeDefaults(cmd.targetType), health_check: checkedHealthCheck({ ...DEFAULT_HEALTH_CHECK, ...given, timeout_seconds: timeout }),
-      targets: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource), created_at: t, updated_at: t,
+      targets: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.elbTagsPerResource), created_at: t, updated_at: t,
     };
     // idempotent: the same settings answer the target group of that name, unchanged
     const named = [...st.targetGroups.values()].find((x) => x.owner === caller.name && x.name === cmd.name);
@@ -227,7 +232,7 @@ export async function deleteTargetGroup(st: ControlState, caller: Account, id: s
 
 export async function modifyTargetGroupAttributes(st: ControlState, caller: Account, id: string, changes: ReadonlyArray<{ key: string; value: string }>): Promise<TargetGroup> {
   return changeTargetGroup(st, caller, id, (tg) => {
-    const attributes = nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes, { ranges: TARGET_GROUP_ATTRIBUTE_RANGES, choices: TARGET_GROUP_ATTRIBUTE_CHOICES });
+    const attributes = nextAttributes(tg.attributes, TARGET_GROUP_ATTRIBUTES, changes, { ranges: TARGET_GROUP_ATTRIBUTE_RANGES, off: TARGET_GROUP_ATTRIBUTES_OFF, choices: TARGET_GROUP_ATTRIBUTE_CHOICES });
     const bad = targetGroupAttributesProblem(attributes);
     if (bad) throw new DomainError('InvalidParameter', bad);
     return { ...tg, attributes };
@@ -254,6 +259,14 @@ function checkTarget(st: ControlState, tg: TargetGroup, t: TargetInput): void {
   if (tg.target_type === 'ip') {
     if (!isIpv4(t.id)) throw new DomainError('InvalidTarget', `target ${t.id}: the target group ${tg.name} has target type ip: an IPv4 address`);
     if (!isUnicastHost(t.id)) throw new DomainError('InvalidTarget', `target ${t.id}: not an address a host can have (this network, multicast, reserved or broadcast)`);
+    // ELBv2 API reference, TargetDescription.AvailabilityZone: "If the IP address is outside the
+    // VPC, this parameter is required"; there, all is the only value it takes
+    const vpc = st.vpcs.get(tg.vpc_id);
+    if (vpc && !cidrContains(cidrOf(vpc.cidr), ipToInt(t.id)) && t.zone !== 'all') {
+      throw new DomainError('InvalidParameter', t.zone === undefined
+        ? `target ${t.id} is outside VPC ${vpc.id} (${vpc.cidr}): its AvailabilityZone is required, and must be all`
+        : `target ${t.id} is outside VPC ${vpc.id} (${vpc.cidr}): its AvailabilityZone must be all, not ${t.zone.slice(0, 64)}`);
+    }
     return;
   }
   const vpc = st.vpcs.get(tg.vpc_id);
@@ -315,6 +328,9 @@ function checkListener(st: ControlState, caller: Account, lb: LoadBalancer, prot
   if (protocol !== 'TCP') throw new DomainError('Unsupported', `listener protocol ${protocol}: vpcep-sim's network load balancers listen on TCP only`);
   const tg = ownTargetGroup(st, caller, targetGroupId);
   if (tg.vpc_id !== lb.vpc_id) throw new DomainError('InvalidParameter', `target group ${tg.name} is in VPC ${tg.vpc_id}, load balancer ${lb.name} in ${lb.vpc_id}`);
+  // AWS: a target group of a network load balancer serves one load balancer (its listeners may share it)
+  const other = listenersTo(st, tg.id).find((u) => u.lb.id !== lb.id);
+  if (other) throw new DomainError('TargetGroupAssociationLimit', `The following target groups cannot be associated with more than one load balancer: ${tg.name} (a listener of load balancer ${other.lb.name} forwards to it)`);
   if (lb.listeners.some((l) => l.port === port && l.id !== self)) throw duplicateListener(lb, port);
   // a listener's port is the terminal port of every endpoint of the services it backs: another of
   // their load balancers listening there would be a second listener on the endpoints' port
@@ -345,7 +361,7 @@ export async function createListener(st: ControlState, caller: Account, cmd: Cre
     checkListener(st, caller, lb, cmd.protocol, cmd.port, cmd.targetGroupId, onPort?.id);
     const listener: Listener = {
       id: newElbId(), protocol: 'TCP', port: cmd.port, target_group_id: cmd.targetGroupId,
-      tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
+      tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.elbTagsPerResource),
     };
     // idempotent: the same settings answer the listener on that port, unchanged
     if (onPort) return { lb, listener: sameSettings(onPort, listener, listenerSettings, () => duplicateListener(lb, cmd.port)), made: false };
@@ -399,7 +415,7 @@ export async function deleteListener(st: ControlState, caller: Account, id: stri
 
 export async function tagElb(st: ControlState, caller: Account, ref: ElbResourceRef, action: 'create' | 'delete', tags: readonly TagInput[]): Promise<void> {
   await st.serial(async () => {
-    const apply = (cur: readonly Tag[]) => applyTags(cur, action, tags, DEFAULTS.limits.tagsPerResource);
+    const apply = (cur: readonly Tag[]) => applyTags(cur, action, tags, DEFAULTS.limits.elbTagsPerResource);
     if (ref.kind === 'targetgroup') {
       const tg = ownTargetGroup(st, caller, ref.id);
       const next = { ...tg, tags: apply(tg.tags), updated_at: now() };

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { lastAddress, parseCidr } from '../net/cidr.js';
 import { hostAddress, parseHostAddress, PUBLIC_NUMBER } from '../net/loopback.js';
 import { awsRegion } from '../model/aws-identity.js';
-import { eligible, type ChoiceInputs } from '../model/backend-choice.js';
+import { anyHealthy, eligible, type ChoiceInputs } from '../model/backend-choice.js';
 import { awsPublicServiceName, endpointDnsNames, type DnsNameKind, type PublicRecord } from '../model/dns-names.js';
 import type { Backend } from '../model/events.js';
 import { targetKey, type HealthView } from '../model/health.js';
@@ -267,8 +267,8 @@ function parentOf(name: string): string {
 }
 
 /**
- * Whether an ENI has a backend that is not unhealthy (and not in a zone down) among those its
- * connections go to without failover: its zone's (and those outside every zone) when the port's
+ * Whether an ENI has an eligible backend (healthy, or initial while none of its port's is; its
+ * zone up) among those its connections go to without failover: its zone's (and those outside every zone) when the port's
  * cross-zone load balancing is off or the endpoint has zone affinity, else any. A port of one
  * unprobed backend (a public service's) always has. No backends at all: it has (nothing to judge).
  */
@@ -277,9 +277,10 @@ function eniHasBackend(eni: Eni, backends: readonly Backend[], inputs: ChoiceInp
   for (const b of backends) {
     const targets = b.targets ?? [{ key: targetKey(b.host, b.port), zone: null }];
     const zonal = b.cross_zone === false || zoneAffinity;
+    const healthy = anyHealthy(targets, inputs);
     for (const t of targets) {
       if (zonal && t.zone !== null && t.zone !== eni.zone) continue;
-      if (eligible(t, inputs)) return true;
+      if (eligible(t, inputs, healthy)) return true;
     }
   }
   return false;

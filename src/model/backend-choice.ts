@@ -1,6 +1,7 @@
 // Which backend a new connection goes to, as a network load balancer chooses (002_05e46307768ae273.txt
 // "Endpoint service Availability Zone considerations"; 003_1ea5fa6dffe78555.txt "Zone affinity"):
-// among the eligible targets (not unhealthy, not in a down zone), those of the ENI's zone when
+// among the eligible targets (healthy, or still initial while no target is healthy; not in a down
+// zone), those of the ENI's zone when
 // cross-zone load balancing is off or zone affinity is on, else those of every zone; when the
 // ENI's zone has none, the other zones (failover); when no target is eligible, every target (fail
 // open, as an NLB does). A flow hash of the connection picks one, so a flow always lands on the
@@ -47,20 +48,36 @@ export const choiceIndex = (c: Choice): number => c >> REASON_BITS;
 export const choiceReason = (c: Choice): ChoiceReason => CHOICE_REASONS[c & REASON_MASK]!;
 const encode = (index: number, reason: number): Choice => (index << REASON_BITS) | reason;
 
-/** healthy or still initial, and not in a down zone */
-export function eligible(t: ChoiceTarget, inputs: ChoiceInputs): boolean {
-  const state: ProbeState = inputs.health === null ? 'initial' : inputs.health.state(t.key);
-  return state !== 'unhealthy' && !inputs.zoneDown(t.zone);
+const stateOf = (t: ChoiceTarget, inputs: ChoiceInputs): ProbeState => (inputs.health === null ? 'initial' : inputs.health.state(t.key));
+
+/**
+ * Whether any target is healthy in a zone that is up: then a target still `initial` takes no new
+ * connection (AWS's NLB guide: it routes to a new target once it passes the initial health checks,
+ * and only to healthy targets), else initial ones are eligible too.
+ */
+export function anyHealthy(targets: readonly ChoiceTarget[], inputs: ChoiceInputs): boolean {
+  if (inputs.health === null) return false;
+  for (let i = 0; i < targets.length; i++) {
+    const t = targets[i]!;
+    if (inputs.health.state(t.key) === 'healthy' && !inputs.zoneDown(t.zone)) return true;
+  }
+  return false;
+}
+
+/** not in a down zone, and healthy, or still initial while none is healthy (HEALTHY: anyHealthy() of its targets) */
+export function eligible(t: ChoiceTarget, inputs: ChoiceInputs, healthy: boolean): boolean {
+  const state = stateOf(t, inputs);
+  return (state === 'healthy' || (state === 'initial' && !healthy)) && !inputs.zoneDown(t.zone);
 }
 
 const local = (t: ChoiceTarget, zone: string | null): boolean => zone === null || t.zone === null || t.zone === zone;
 
 /** the n-th target (from 0) that passes, in order */
-function nth(targets: readonly ChoiceTarget[], n: number, inputs: ChoiceInputs, zone: string | null, zonalOnly: boolean): number {
+function nth(targets: readonly ChoiceTarget[], n: number, inputs: ChoiceInputs, healthy: boolean, zone: string | null, zonalOnly: boolean): number {
   for (let i = 0; i < targets.length; i++) {
     const t = targets[i]!;
     if (zonalOnly && !local(t, zone)) continue;
-    if (!eligible(t, inputs)) continue;
+    if (!eligible(t, inputs, healthy)) continue;
     if (n-- === 0) return i;
   }
   return -1;
@@ -71,19 +88,20 @@ export function chooseBackend(targets: readonly ChoiceTarget[], rules: ChoiceRul
   const n = targets.length;
   if (n === 0) return NO_CHOICE;
   const h = hash >>> 0;
+  const healthy = anyHealthy(targets, inputs);
   let all = 0;
   let inZone = 0;
   for (let i = 0; i < n; i++) {
     const t = targets[i]!;
-    if (!eligible(t, inputs)) continue;
+    if (!eligible(t, inputs, healthy)) continue;
     all++;
     if (local(t, rules.zone)) inZone++;
   }
   if (all === 0) return encode(h % n, 3); // fail_open
   const zonal = rules.zone !== null && (!rules.crossZone || rules.zoneAffinity);
-  if (!zonal) return encode(nth(targets, h % all, inputs, null, false), rules.zone === null ? 0 : 1); // cross_zone
-  if (inZone > 0) return encode(nth(targets, h % inZone, inputs, rules.zone, true), 0); // same_zone
-  return encode(nth(targets, h % all, inputs, null, false), 2); // failover
+  if (!zonal) return encode(nth(targets, h % all, inputs, healthy, null, false), rules.zone === null ? 0 : 1); // cross_zone
+  if (inZone > 0) return encode(nth(targets, h % inZone, inputs, healthy, rules.zone, true), 0); // same_zone
+  return encode(nth(targets, h % all, inputs, healthy, null, false), 2); // failover
 }
 
 /** FNV-1a over the 4 bytes of a 32-bit word, most significant first */
@@ -134,11 +152,12 @@ export interface CompiledChoice {
  * it: src/dataplane/fast-path.ts): the set a flow hash picks from does not depend on the hash.
  */
 export function compileChoice(targets: readonly ChoiceTarget[], rules: ChoiceRules, inputs: ChoiceInputs): CompiledChoice {
+  const healthy = anyHealthy(targets, inputs);
   const all: number[] = [];
   const inZone: number[] = [];
   for (let i = 0; i < targets.length; i++) {
     const t = targets[i]!;
-    if (!eligible(t, inputs)) continue;
+    if (!eligible(t, inputs, healthy)) continue;
     all.push(i);
     if (local(t, rules.zone)) inZone.push(i);
   }

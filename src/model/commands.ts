@@ -250,6 +250,8 @@ export interface CreateTargetGroupCommand {
 export interface TargetInput {
   readonly id: string;
   readonly port?: number;
+  /** the AvailabilityZone given (a zone's name, or `all`): required for an IP outside the VPC, where only `all` is valid */
+  readonly zone?: string;
 }
 
 export interface CreateListenerCommand {

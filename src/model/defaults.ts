@@ -129,6 +129,7 @@ export const DEFAULTS = deepFreeze({
     portMappings: 50, // 000_9af245a83013c30f.txt 2.3: at most 50 port mappings
     endpointWhitelist: 20, // huawei-vpcep-api.md: WhitelistLimit
     tagsPerResource: 20,
+    elbTagsPerResource: 50, // ELBv2's quota: 50 tags per load balancer, target group or listener (TooManyTags past it)
     tagKeyLength: 128,
     tagValueLength: 255,
     serviceNameLength: 16,

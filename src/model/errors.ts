@@ -78,6 +78,10 @@ export const ERROR_MESSAGES = {
   DuplicateTargetGroupName: 'a target group with this name exists',
   DuplicateListener: 'a listener on this port exists',
   InvalidTarget: 'invalid target',
+  // ELBv2: a network load balancer with deletion_protection.enabled true is not deleted
+  DeletionProtected: 'deletion protection is enabled',
+  // ELBv2: a target group serves the listeners of one load balancer
+  TargetGroupAssociationLimit: 'a target group cannot be associated with more than one load balancer',
   DependencyViolation: 'the resource has dependent resources: delete them first',
   SecurityGroupNotFound: 'security group not found',
   SecurityGroupRuleNotFound: 'security group rule not found',

@@ -157,11 +157,29 @@ export const LOAD_BALANCER_ATTRIBUTE_CHOICES: Readonly<Record<string, readonly s
   'dns_record.client_routing_policy': ['availability_zone_affinity', 'partial_availability_zone_affinity', 'any_availability_zone'],
 };
 
-/** the target-group attributes with a numeric range (inclusive), checked when modified */
+/** AWS's quota of targets per target group (NLB quotas: "Targets per target group per Region", 1,000) */
+export const MAX_TARGETS_PER_TARGET_GROUP = 1000;
+
+/**
+ * the target-group attributes with a numeric range (inclusive), checked when modified (stored in
+ * canonical form: 007 is 7); those of TARGET_GROUP_ATTRIBUTES_OFF take `off` too. Target group
+ * health's counts: 1 to the maximum number of targets; its percentages 1-100 (ELBv2's
+ * TargetGroupAttribute).
+ */
 export const TARGET_GROUP_ATTRIBUTE_RANGES: Readonly<Record<string, readonly [number, number]>> = {
   'deregistration_delay.timeout_seconds': [0, 3600],
   'target_health_state.unhealthy.draining_interval_seconds': [0, 360_000],
+  'target_group_health.dns_failover.minimum_healthy_targets.count': [1, MAX_TARGETS_PER_TARGET_GROUP],
+  'target_group_health.dns_failover.minimum_healthy_targets.percentage': [1, 100],
+  'target_group_health.unhealthy_state_routing.minimum_healthy_targets.count': [1, MAX_TARGETS_PER_TARGET_GROUP],
+  'target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage': [1, 100],
 };
+/** the ranged target-group attributes that also take `off` (unhealthy_state_routing's count does not) */
+export const TARGET_GROUP_ATTRIBUTES_OFF: ReadonlySet<string> = new Set([
+  'target_group_health.dns_failover.minimum_healthy_targets.count',
+  'target_group_health.dns_failover.minimum_healthy_targets.percentage',
+  'target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage',
+]);
 
 export const UNHEALTHY_TERMINATION = 'target_health_state.unhealthy.connection_termination.enabled';
 export const UNHEALTHY_DRAINING = 'target_health_state.unhealthy.draining_interval_seconds';

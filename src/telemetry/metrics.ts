@@ -292,13 +292,15 @@ export function createMetrics(build: { version: string }): Metrics {
     },
   });
   const zoneLabel = (z: string | null) => z ?? 'none';
-  const perBackend = (name: MetricName, value: (b: BackendFigures) => number, type: 'gauge' | 'counter') => {
+  const perBackend = (name: MetricName, value: (b: BackendFigures) => number, type: 'gauge' | 'counter', before?: (all: readonly BackendFigures[]) => void) => {
     const Metric = type === 'gauge' ? client.Gauge : client.Counter;
     new Metric({
       ...declared(name), registers: [backendRegistry],
       collect(this: client.Gauge | client.Counter) {
         this.reset();
-        for (const b of read().figures.backends ?? []) {
+        const all = read().figures.backends ?? [];
+        before?.(all);
+        for (const b of all) {
           const labels = { service_id: b.service, backend: b.key, zone: zoneLabel(b.zone) };
           if (this instanceof client.Gauge) this.set(labels, value(b));
           else this.inc(labels, value(b));
@@ -306,7 +308,11 @@ export function createMetrics(build: { version: string }): Metrics {
       },
     });
   };
-  perBackend('vpcep_backend_up', (b) => (b.state !== 'unhealthy' && !b.zoneDown ? 1 : 0), 'gauge');
+  // a backend still initial takes new connections only while no backend of its service is healthy (README "Backends in zones")
+  let healthyServices = new Set<string>();
+  perBackend('vpcep_backend_up', (b) => (!b.zoneDown && (b.state === 'healthy' || (b.state === 'initial' && !healthyServices.has(b.service))) ? 1 : 0), 'gauge', (all) => {
+    healthyServices = new Set(all.filter((b) => b.state === 'healthy' && !b.zoneDown).map((b) => b.service));
+  });
   perBackend('vpcep_backend_active_connections', (b) => b.active, 'gauge');
   perBackend('vpcep_backend_connections_total', (b) => b.connections, 'counter');
   perBackend('vpcep_backend_failures_total', (b) => b.failures, 'counter');

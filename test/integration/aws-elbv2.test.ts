@@ -14,7 +14,7 @@ import {
   DeleteLoadBalancerCommand, DeleteTargetGroupCommand, DeregisterTargetsCommand, DescribeCapacityReservationCommand,
   DescribeListenerAttributesCommand, DescribeListenersCommand, DescribeLoadBalancerAttributesCommand, DescribeLoadBalancersCommand,
   DescribeTagsCommand, DescribeTargetGroupAttributesCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client, ModifyListenerAttributesCommand, ModifyListenerCommand, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand, RemoveTagsCommand,
+  ElasticLoadBalancingV2Client, ModifyListenerAttributesCommand, ModifyListenerCommand, ModifyLoadBalancerAttributesCommand, ModifyTargetGroupAttributesCommand, RegisterTargetsCommand, RemoveTagsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CONSUMER, FakeClock, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
@@ -165,11 +165,23 @@ async function twoAccounts() {
 async function stack(elb: ElasticLoadBalancingV2Client, name: string, target: { id: string; port: number }, listen: number) {
   const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: name, Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
   const tg = (await elb.send(new CreateTargetGroupCommand({ Name: `${name}-tg`, Protocol: 'TCP', Port: target.port, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
-  await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: target.id, Port: target.port }] }));
+  // an IP outside the VPC (192.168.0.0/16) takes AvailabilityZone all, as AWS requires
+  const outside = !target.id.startsWith('192.168.');
+  await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: target.id, Port: target.port, ...(outside ? { AvailabilityZone: 'all' } : {}) }] }));
   const listener = (await elb.send(new CreateListenerCommand({
     LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: listen, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }],
   }))).Listeners![0]!;
   return { lb, tg, listener };
+}
+
+/** a daemon with two of the provider's NLBs (assoc-a, assoc-b), each with its target group (127.0.0.1:9) and a listener */
+async function twoStacks() {
+  const d = await daemon();
+  const { elb } = clients(d, PROVIDER_KEY);
+  cleanup.push(async () => elb.destroy());
+  const a = await stack(elb, 'assoc-a', { id: '127.0.0.1', port: 9 }, 18120);
+  const b = await stack(elb, 'assoc-b', { id: '127.0.0.1', port: 9 }, 18121);
+  return { d, elb, a, b, tgArn: a.tg.TargetGroupArn! };
 }
 
 /** an endpoint service on the NLB (acceptance off), open to the consumer; the consumer's endpoint, accepted */
@@ -199,7 +211,7 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     cleanup.push(() => backend.close());
     const { lb, tg } = await stack(elb, 'two-tg', { id: '127.0.0.1', port: backend.port }, 18180);
     const tg2 = (await elb.send(new CreateTargetGroupCommand({ Name: 'two-tg-2', Protocol: 'TCP', Port: backend.port, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
-    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg2.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg2.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port, AvailabilityZone: 'all' }] }));
     await elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18181, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg2.TargetGroupArn }] }));
     const { endpoint } = await publishAndConnect(d, ec2, lb.LoadBalancerArn!);
     const one = await held(endpoint.host_ip, 18180);
@@ -209,8 +221,8 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     // both, the first listener's connection is cut at once, the second's flows on with its target gone
     await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }, { Key: 'deregistration_delay.connection_termination.enabled', Value: 'true' }] }));
     await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg2.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
-    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
-    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg2.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port, AvailabilityZone: 'all' }] }));
+    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg2.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port, AvailabilityZone: 'all' }] }));
     await one.closed();
     await new Promise((r) => setTimeout(r, 300));
     await two.roundTrip();
@@ -264,10 +276,10 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
 
     // deregistered with no delay: new connections fail (the listener stays, resetting them); registered again: they work (draining: test/integration/backends-zones.test.ts)
     await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
-    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    await elb.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port, AvailabilityZone: 'all' }] }));
     expect(await exchange(endpoint.host_ip, 18080)).toBe('ECONNRESET');
     expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions).toEqual([]);
-    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port }] }));
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', Port: backend.port, AvailabilityZone: 'all' }] }));
     expect(await exchange(endpoint.host_ip, 18080)).toBe('echoed');
 
     // an IP target inside the VPC is reached at its host address: 192.168.24.50 in vpc-app (number 1) -> 127.1.24.50
@@ -304,6 +316,76 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect(await awsError(elb.send(new ModifyListenerCommand({ ListenerArn: listener.ListenerArn, Port: 18083 })))).toMatchObject({ name: 'DuplicateListener', status: 400 });
     expect((await elb.send(new DescribeListenersCommand({ ListenerArns: [listener.ListenerArn!] }))).Listeners![0]!.Port).toBe(18082);
     await elb.send(new DeleteListenerCommand({ ListenerArn: l3.ListenerArn }));
+  });
+
+  it('a target group serves one load balancer: another\'s CreateListener or ModifyListener forwarding to it is TargetGroupAssociationLimit (it answered 200); its own listeners may share it', async () => {
+    const { elb, a, b, tgArn } = await twoStacks();
+    const created = await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: b.lb.LoadBalancerArn, Protocol: 'TCP', Port: 18122, DefaultActions: [{ Type: 'forward', TargetGroupArn: tgArn }] })));
+    expect(created).toEqual({ name: 'TargetGroupAssociationLimit', status: 400, message: `The following target groups cannot be associated with more than one load balancer: ${tgArn}` });
+    const modified = await awsError(elb.send(new ModifyListenerCommand({ ListenerArn: b.listener.ListenerArn, DefaultActions: [{ Type: 'forward', TargetGroupArn: tgArn }] })));
+    expect([modified.name, modified.status]).toEqual(['TargetGroupAssociationLimit', 400]);
+    expect((await elb.send(new DescribeListenersCommand({ LoadBalancerArn: b.lb.LoadBalancerArn }))).Listeners!.map((l) => [l.Port, l.DefaultActions![0]!.TargetGroupArn])).toEqual([[18121, b.tg.TargetGroupArn]]);
+    const second = (await elb.send(new CreateListenerCommand({ LoadBalancerArn: a.lb.LoadBalancerArn, Protocol: 'TCP', Port: 18123, DefaultActions: [{ Type: 'forward', TargetGroupArn: tgArn }] }))).Listeners![0]!;
+    await elb.send(new DeleteListenerCommand({ ListenerArn: second.ListenerArn }));
+  });
+
+  it('DeleteLoadBalancer with deletion protection on is OperationNotPermitted, worded as AWS words it (was InvalidConfigurationRequest)', async () => {
+    const { elb, b } = await twoStacks();
+    await elb.send(new ModifyLoadBalancerAttributesCommand({ LoadBalancerArn: b.lb.LoadBalancerArn, Attributes: [{ Key: 'deletion_protection.enabled', Value: 'true' }] }));
+    expect(await awsError(elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: b.lb.LoadBalancerArn })))).toEqual({
+      name: 'OperationNotPermitted', status: 400, message: `Load balancer '${b.lb.LoadBalancerArn}' cannot be deleted because deletion protection is enabled`,
+    });
+    await elb.send(new ModifyLoadBalancerAttributesCommand({ LoadBalancerArn: b.lb.LoadBalancerArn, Attributes: [{ Key: 'deletion_protection.enabled', Value: 'false' }] }));
+    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: b.lb.LoadBalancerArn }));
+  });
+
+  it('takes 50 tags per resource, ELBv2\'s quota (it stopped at 20), then TooManyTags', async () => {
+    const { elb, a, tgArn } = await twoStacks();
+    const tags = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ Key: `k${from + i}`, Value: 'v' }));
+    await elb.send(new AddTagsCommand({ ResourceArns: [tgArn, a.lb.LoadBalancerArn!], Tags: tags(0, 30) }));
+    await elb.send(new AddTagsCommand({ ResourceArns: [tgArn], Tags: tags(30, 20) }));
+    expect((await elb.send(new DescribeTagsCommand({ ResourceArns: [tgArn] }))).TagDescriptions![0]!.Tags).toHaveLength(50);
+    expect(await awsError(elb.send(new AddTagsCommand({ ResourceArns: [tgArn], Tags: tags(50, 1) })))).toMatchObject({ name: 'TooManyTags', status: 400 });
+  });
+
+  it('target group health takes a count off or 1 to the maximum number of targets and a percentage off or 1-100 (any value was taken); integers are stored canonical (007 was kept as 007)', async () => {
+    const { elb, tgArn } = await twoStacks();
+    // unhealthy_state_routing's count has no off; anything else ValidationError, nothing changed
+    const health = 'target_group_health.';
+    for (const [key, value] of [
+      [`${health}dns_failover.minimum_healthy_targets.count`, 'xyz'], [`${health}dns_failover.minimum_healthy_targets.count`, '0'],
+      [`${health}dns_failover.minimum_healthy_targets.percentage`, '150'], [`${health}dns_failover.minimum_healthy_targets.percentage`, 'abc'],
+      [`${health}unhealthy_state_routing.minimum_healthy_targets.count`, 'off'], [`${health}unhealthy_state_routing.minimum_healthy_targets.count`, '-1'],
+      [`${health}unhealthy_state_routing.minimum_healthy_targets.percentage`, '101'],
+    ] as const) {
+      expect(await awsError(elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tgArn, Attributes: [{ Key: key, Value: value }] }))), `${key}=${value}`).toMatchObject({ name: 'ValidationError', status: 400 });
+    }
+    const changes = [
+      { Key: `${health}dns_failover.minimum_healthy_targets.count`, Value: '2' }, { Key: `${health}dns_failover.minimum_healthy_targets.percentage`, Value: '050' },
+      { Key: `${health}unhealthy_state_routing.minimum_healthy_targets.count`, Value: '1' }, { Key: `${health}unhealthy_state_routing.minimum_healthy_targets.percentage`, Value: 'off' },
+      { Key: 'deregistration_delay.timeout_seconds', Value: '007' },
+    ];
+    await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tgArn, Attributes: changes }));
+    const stored = new Map((await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tgArn }))).Attributes!.map((x) => [x.Key, x.Value]));
+    expect(changes.map((c) => stored.get(c.Key))).toEqual(['2', '50', '1', 'off', '7']);
+  });
+
+  it('RegisterTargets of an IP outside the VPC needs AvailabilityZone all (ELBv2 API reference, TargetDescription; it was taken without)', async () => {
+    const { elb, tgArn } = await twoStacks();
+    for (const target of [{ Id: '127.0.0.3' }, { Id: '127.0.0.3', AvailabilityZone: 'us-east-1a' }]) {
+      const e = await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: tgArn, Targets: [target] })));
+      expect([e.name, e.status], JSON.stringify(target)).toEqual(['ValidationError', 400]);
+    }
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tgArn, Targets: [{ Id: '127.0.0.3', AvailabilityZone: 'all' }, { Id: '192.168.24.60' }] }));
+    expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tgArn }))).TargetHealthDescriptions!.map((t) => t.Target!.Id).sort()).toEqual(['127.0.0.1', '127.0.0.3', '192.168.24.60']);
+  });
+
+  it('DescribeTargetGroups takes one of LoadBalancerArn, TargetGroupArns, Names: two are ValidationError (Names with TargetGroupArns answered "not found" for a group that exists; TargetGroupArns ignored LoadBalancerArn)', async () => {
+    const { elb, a, tgArn } = await twoStacks();
+    for (const both of [{ Names: ['assoc-a-tg'], TargetGroupArns: [tgArn] }, { TargetGroupArns: [tgArn], LoadBalancerArn: a.lb.LoadBalancerArn }, { Names: ['assoc-a-tg'], LoadBalancerArn: a.lb.LoadBalancerArn }]) {
+      expect(await awsError(elb.send(new DescribeTargetGroupsCommand(both))), JSON.stringify(both)).toMatchObject({ name: 'ValidationError', status: 400 });
+    }
+    expect((await elb.send(new DescribeTargetGroupsCommand({ Names: ['assoc-a-tg'] }))).TargetGroups!.map((t) => t.TargetGroupArn)).toEqual([tgArn]);
   });
 
   it('answers the reads Terraform makes, pages, tags, and refuses mistakes in ELBv2 shape (4xx, nothing changed)', async () => {
@@ -354,7 +436,8 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     const tags = await elb.send(new DescribeTagsCommand({ ResourceArns: [lb.LoadBalancerArn!, tg.TargetGroupArn!, listener.ListenerArn!] }));
     expect(tags.TagDescriptions?.map((t) => t.Tags)).toEqual([[{ Key: 'env', Value: 'test' }], [], [{ Key: 'env', Value: 'test' }]]);
 
-    // mistakes: ELBv2 codes, HTTP 400, nothing changed
+    // mistakes: ELBv2 codes, HTTP 400, nothing changed (a spare target group: nlb-b's serves nlb-b only)
+    const spare = (await elb.send(new CreateTargetGroupCommand({ Name: 'spare-tg', Protocol: 'TCP', Port: 9, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
     const refusals = [
       [await awsError(elb.send(new DescribeLoadBalancersCommand({ Names: ['nope'] }))), 'LoadBalancerNotFound'],
       [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'alb', Type: 'application', Subnets: ['subnet-app'] }))), null],
@@ -362,7 +445,7 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
       [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'bad_name', Type: 'network', Subnets: ['subnet-app'] }))), 'ValidationError'],
       [await awsError(elb.send(new CreateLoadBalancerCommand({ Name: 'x', Type: 'network', Subnets: ['subnet-a'] }))), null],
       [await awsError(elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg.TargetGroupArn }))), 'ResourceInUse'],
-      [await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18090, DefaultActions: [{ Type: 'forward', TargetGroupArn: nlbB.tg.TargetGroupArn }] }))), 'DuplicateListener'],
+      [await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: 18090, DefaultActions: [{ Type: 'forward', TargetGroupArn: spare.TargetGroupArn }] }))), 'DuplicateListener'],
       [await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: 'i-notanip' }] }))), 'InvalidTarget'],
       [await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '0.0.0.0' }] }))), 'InvalidTarget'],
       [await awsError(elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '255.255.255.255' }] }))), 'InvalidTarget'],
@@ -379,6 +462,7 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
       expect(e.status, `${e.name}: ${e.message}`).toBeLessThan(500);
       if (code) expect(e.name, e.message).toBe(code);
     }
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: spare.TargetGroupArn }));
     expect((await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers?.map((x) => x.LoadBalancerName)).toEqual(['nlb-a', 'nlb-b']);
     // one subnet per zone: the consumer's subnet-a and subnet-b are both in sim-1a (AWS's InvalidConfigurationRequest), nothing made
     const consumer = clients(d, CONSUMER_KEY);
@@ -394,12 +478,14 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     // a second NLB of the service may not listen on a port the first listens on: the endpoints' port
     // would have two listeners (it was taken, and one silently took the other's connections)
     const third = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb-c', Type: 'network', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
+    // its own target group: one serves the listeners of one load balancer
+    const thirdTg = (await elb.send(new CreateTargetGroupCommand({ Name: 'nlb-c-tg', Protocol: 'TCP', Port: 9, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
     await ec2.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: svc.ServiceId, AddNetworkLoadBalancerArns: [third.LoadBalancerArn!] }));
-    const clash = await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: third.LoadBalancerArn, Protocol: 'TCP', Port: 18090, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] })));
+    const clash = await awsError(elb.send(new CreateListenerCommand({ LoadBalancerArn: third.LoadBalancerArn, Protocol: 'TCP', Port: 18090, DefaultActions: [{ Type: 'forward', TargetGroupArn: thirdTg.TargetGroupArn }] })));
     expect([clash.name, clash.status]).toEqual(['DuplicateListener', 400]);
     expect(clash.message).toMatch(/load balancer nlb-a has a listener on port 18090, and both back endpoint service/);
     expect((await elb.send(new DescribeListenersCommand({ LoadBalancerArn: third.LoadBalancerArn }))).Listeners).toEqual([]);
-    const elsewhere = (await elb.send(new CreateListenerCommand({ LoadBalancerArn: third.LoadBalancerArn, Protocol: 'TCP', Port: 18091, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] }))).Listeners![0]!;
+    const elsewhere = (await elb.send(new CreateListenerCommand({ LoadBalancerArn: third.LoadBalancerArn, Protocol: 'TCP', Port: 18091, DefaultActions: [{ Type: 'forward', TargetGroupArn: thirdTg.TargetGroupArn }] }))).Listeners![0]!;
     const moved = await awsError(elb.send(new ModifyListenerCommand({ ListenerArn: elsewhere.ListenerArn, Port: 18090 })));
     expect([moved.name, moved.status]).toEqual(['DuplicateListener', 400]);
     expect((await d.provider.get(`/vpc-endpoint-services/${svc.ServiceId}`)).body.ports.map((p: any) => p.client_port).sort()).toEqual([18090, 18091]);

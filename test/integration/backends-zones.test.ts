@@ -216,7 +216,7 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     // one endpoint spreads over every zone; the other is zonal in sim-1a, whose only backend dies (a whole zone)
     await dp.apply({ kind: 'endpoint', id: 'cross', live: spec(cross, targets, { id: 'cross', crossZone: true, health }) });
     await dp.apply({ kind: 'endpoint', id: 'zonal', live: spec(zonal, targets, { id: 'zonal', health }) });
-    // initial counts as eligible: no need to wait for the first probes
+    // initial counts as eligible while none is healthy: no need to wait for the first probes
 
     let stop = false;
     const failedAt: number[] = [];
@@ -247,6 +247,27 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     await load;
     expect(failedAt.filter((x) => x > marked)).toEqual([]);
   }, 45_000);
+
+  it('a new target still initial (never passed a check) gets no new connection while another is healthy: a dead one no longer resets half the flows', async () => {
+    // its first probe fails (nothing listens), the second is 300 s away: it stays initial all along
+    const health: HealthSettings = { interval_s: 300, timeout_s: 10, healthy_threshold: 2, unhealthy_threshold: 2 };
+    const live = await backend('127.0.0.1');
+    const deadPort = randomPort();
+    const deadTarget: BackendTargetSpec = { key: targetKey('127.0.0.2', deadPort), host: '127.0.0.2', port: deadPort, zone: 'sim-1a' };
+    const dp = plane();
+    const port = randomPort();
+    const targets = [target(live, 'sim-1a'), deadTarget];
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: spec(port, targets, { id: 'ep', health }) });
+    await waitFor(() => dp.targetHealth(targets[0]!.key)?.state === 'healthy', 5_000, 'the live target healthy');
+    expect(dp.targetHealth(deadTarget.key)?.state).toBe('initial');
+    const unreachable = dp.totals.rejected.backend_unreachable;
+    expect(await pings(port, 20, 5)).toBe(0);
+    expect(live.accepted).toBeGreaterThanOrEqual(20);
+    expect(dp.totals.rejected.backend_unreachable).toBe(unreachable);
+    // none healthy (the live one gone from the list): the initial one takes flows again (fail open's rule left as it was)
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: spec(port, [deadTarget], { id: 'ep', health }) });
+    expect(await pings(port, 4, 2)).toBe(4);
+  });
 });
 
 // ---- a real daemon, both dialects ----------------------------------------------------------------
@@ -415,7 +436,7 @@ describe('several backends per service (real daemon)', () => {
       Name: 'zones-tg', Protocol: 'TCP', Port: bport, VpcId: 'vpc-app', TargetType: 'ip',
       HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 2, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2,
     }))).TargetGroups![0]!;
-    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1' }, { Id: '127.0.0.2' }] }));
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [{ Id: '127.0.0.1', AvailabilityZone: 'all' }, { Id: '127.0.0.2', AvailabilityZone: 'all' }] }));
     // cut at the delay's end: connection termination on (AWS's default, off, lets them flow on: aws-elbv2.test.ts)
     await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '2' }, { Key: 'deregistration_delay.connection_termination.enabled', Value: 'true' }] }));
     await elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: listen, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg.TargetGroupArn }] }));

@@ -248,7 +248,7 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     const elb = elbClient(f.a);
     const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'nlb-moved', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!;
     const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 'nlb-tg', Protocol: 'TCP', Port: backend.port, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!;
-    const target = { Id: '127.0.0.1', Port: backend.port };
+    const target = { Id: '127.0.0.1', Port: backend.port, AvailabilityZone: 'all' };
     await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: [target] }));
     await elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }] }));
     const listener = (await elb.send(new CreateListenerCommand({

@@ -255,7 +255,7 @@ describe('connection termination through the APIs (real daemon)', () => {
     }
     expect(await attrs()).toEqual(DEFAULTS);
 
-    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: '127.0.0.1' }, { Id: '127.0.0.2' }] }));
+    await elb.send(new RegisterTargetsCommand({ TargetGroupArn: arn, Targets: [{ Id: '127.0.0.1', AvailabilityZone: 'all' }, { Id: '127.0.0.2', AvailabilityZone: 'all' }] }));
     await elb.send(new CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'TCP', Port: listen, DefaultActions: [{ Type: 'forward', TargetGroupArn: arn }] }));
     const svc = await ec2.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [lb.LoadBalancerArn!], AcceptanceRequired: false }));
     const ep = await connect(d, svc.ServiceConfiguration!.ServiceId!);

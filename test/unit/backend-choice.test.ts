@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  chooseBackend, choiceIndex, choiceReason, eligible, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceTarget,
+  anyHealthy, chooseBackend, choiceIndex, choiceReason, compileChoice, eligible, flowHash, NO_CHOICE, type ChoiceInputs, type ChoiceTarget,
 } from '../../src/model/backend-choice.js';
 import { ipToInt as ip } from '../../src/net/cidr.js';
 import type { HealthView, ProbeState } from '../../src/model/health.js';
@@ -46,12 +46,23 @@ describe('backend choice', () => {
     expect(spread(T, { zone: 'z-b', crossZone: true, zoneAffinity: true }, inputs())).toEqual({ keys: ['b1'], reasons: ['same_zone'] });
   });
 
-  it('an unhealthy target gets nothing; initial and healthy are eligible', () => {
-    const inp = inputs({ a1: 'unhealthy', a2: 'healthy' });
+  it('an unhealthy target gets nothing; initial and healthy are eligible while none is healthy', () => {
+    const inp = inputs({ a1: 'unhealthy' });
     expect(spread(T, zonal, inp)).toEqual({ keys: ['a2'], reasons: ['same_zone'] });
-    expect(eligible(T[0]!, inp)).toBe(false);
-    expect(eligible(T[1]!, inp)).toBe(true);
-    expect(eligible(T[2]!, inp)).toBe(true);
+    expect(eligible(T[0]!, inp, anyHealthy(T, inp))).toBe(false);
+    expect(eligible(T[1]!, inp, anyHealthy(T, inp))).toBe(true);
+  });
+
+  it('a target still initial takes no new flow while another is healthy (it may be dead)', () => {
+    const inp = inputs({ a2: 'healthy' });
+    expect(anyHealthy(T, inp)).toBe(true);
+    expect(eligible(T[0]!, inp, true)).toBe(false);
+    expect(spread(T, zonal, inp)).toEqual({ keys: ['a2'], reasons: ['same_zone'] });
+    expect(compileChoice(T, zonal, inp)).toEqual({ candidates: [1], reason: 'same_zone' });
+    // the ENI zone's only healthy target elsewhere: its initial ones give way, the flows fail over
+    expect(spread(T, zonal, inputs({ b1: 'healthy' }))).toEqual({ keys: ['b1'], reasons: ['failover'] });
+    // a healthy target in a zone that is down does not count
+    expect(spread(T, zonal, inputs({ b1: 'healthy' }, ['z-b']))).toEqual({ keys: ['a1', 'a2'], reasons: ['same_zone'] });
   });
 
   it('the ENI zone with no eligible target fails over to the other zones', () => {

@@ -44,7 +44,7 @@ describe('network load balancers (domain)', () => {
     const outside = await elb.createTargetGroup(st, provider, { name: 'outside', protocol: 'TCP', port: 9000, vpcId: 'vpc-app', targetType: 'ip' });
     const vm = await elb.createTargetGroup(st, provider, { name: 'vm', protocol: 'TCP', port: 7000, vpcId: 'vpc-app', targetType: 'instance' });
     await elb.registerTargets(st, provider, inside.id, [{ id: '192.168.24.50' }, { id: '192.168.24.51', port: 8081 }]);
-    await elb.registerTargets(st, provider, outside.id, [{ id: '127.0.0.1', port: 9001 }]);
+    await elb.registerTargets(st, provider, outside.id, [{ id: '127.0.0.1', port: 9001, zone: 'all' }]);
     await elb.registerTargets(st, provider, vm.id, [{ id: 'port-web' }]);
     await elb.modifyTargetGroupAttributes(st, provider, outside.id, [{ key: 'proxy_protocol_v2.enabled', value: 'true' }]);
     for (const [port, tg] of [[80, inside], [81, outside], [82, vm]] as const) {

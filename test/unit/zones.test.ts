@@ -77,7 +77,7 @@ describe('the zones of a service and the ENIs of an endpoint', () => {
     expect([...serviceZones(st, byPort)]).toEqual(['sim-1b']);
     const lb = await elb.createLoadBalancer(st, provider, { name: 'nlb', type: 'network', scheme: 'internal', subnets: ['app-a', 'app-c'], dnsSuffix: 'elb.test' });
     const tg = await elb.createTargetGroup(st, provider, { name: 'tg', protocol: 'TCP', port: 8080, vpcId: 'vpc-app', targetType: 'ip' });
-    await elb.registerTargets(st, provider, tg.id, [{ id: '127.0.0.1', port: 9 }]);
+    await elb.registerTargets(st, provider, tg.id, [{ id: '127.0.0.1', port: 9, zone: 'all' }]);
     await elb.createListener(st, provider, { loadBalancerId: lb.id, protocol: 'TCP', port: 81, targetGroupId: tg.id });
     const byLb = await createService(st, provider, { vpcId: '', portId: '', serverType: 'LB', loadBalancers: [lb.id], ports: [], approvalRequired: false });
     expect([...serviceZones(st, byLb)].sort()).toEqual(['sim-1a', 'sim-1c']);

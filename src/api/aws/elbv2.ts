@@ -5,6 +5,7 @@
 import { zoneOfSubnet } from '../../model/zones.js';
 import { availabilityZones, awsZone } from './ec2-base.js';
 import type { ElbResourceRef, TagInput, TargetInput } from '../../model/commands.js';
+import { DomainError } from '../../model/errors.js';
 import { HEALTH_RANGES } from '../../model/health.js';
 import { LISTENER_ATTRIBUTES, type HealthCheck, type Listener, type LoadBalancer, type TargetGroup } from '../../model/load-balancers.js';
 import type { Tag } from '../../model/types.js';
@@ -162,7 +163,7 @@ function targetsIn(call: AwsCall): TargetInput[] {
     // taken as given but checked: a zone of the region, or all (a target outside the VPC)
     const zone = t.string('AvailabilityZone');
     if (zone !== undefined && !zones.has(zone)) throw invalid(`The Availability Zone '${zone.slice(0, 64)}' is not valid: ${[...zones].join(', ')}`);
-    return { id: t.requiredString('Id'), port: t.int('Port', { min: 1, max: 65535 }) };
+    return { id: t.requiredString('Id'), port: t.int('Port', { min: 1, max: 65535 }), ...(zone !== undefined ? { zone } : {}) };
   });
   if (list.length === 0) throw invalid('Targets must name at least one target');
   return list;
@@ -265,7 +266,13 @@ async function deleteLoadBalancer(call: AwsCall): Promise<XmlFields> {
     if (err instanceof AwsRequestError && err.code === 'LoadBalancerNotFound') return {};
     throw err;
   }
-  await call.control.deleteLoadBalancer(call.caller, lb.id);
+  await call.control.deleteLoadBalancer(call.caller, lb.id).catch((err: unknown) => {
+    // AWS's message names the ARN, which only the dialect renders
+    if (err instanceof DomainError && err.name === 'DeletionProtected') {
+      throw new DomainError('DeletionProtected', `Load balancer '${loadBalancerArnOf(call, lb)}' cannot be deleted because deletion protection is enabled`);
+    }
+    throw err;
+  });
   return {};
 }
 
@@ -323,6 +330,9 @@ function describeTargetGroups(call: AwsCall): XmlFields {
   const arns = p.stringList('TargetGroupArns');
   const names = p.stringList('Names');
   const lbArnParam = p.string('LoadBalancerArn');
+  // ELBv2 API reference, DescribeTargetGroups: a load balancer ARN, target group ARNs or names, one of them
+  const given = [lbArnParam !== undefined && 'LoadBalancerArn', arns.length > 0 && 'TargetGroupArns', names.length > 0 && 'Names'].filter(Boolean);
+  if (given.length > 1) throw invalid(`${given.join(', ')} cannot be given together`);
   let list = call.control.listTargetGroups(call.caller).sort(byCreation);
   if (lbArnParam !== undefined) {
     const lb = loadBalancerOfArn(call, lbArnParam);
@@ -397,13 +407,23 @@ function forwardTargetGroup(call: AwsCall, required: boolean): TargetGroup | und
   return targetGroupOfArn(call, arns[0]!, 'DefaultActions.member.1.TargetGroupArn');
 }
 
+/** TargetGroupAssociationLimit as AWS words it, naming the target group's ARN (which only the dialect renders) */
+function withTargetGroupArn(call: AwsCall, tg: TargetGroup | undefined): (err: unknown) => never {
+  return (err) => {
+    if (tg !== undefined && err instanceof DomainError && err.name === 'TargetGroupAssociationLimit') {
+      throw new DomainError('TargetGroupAssociationLimit', `The following target groups cannot be associated with more than one load balancer: ${tgArn(call, tg)}`);
+    }
+    throw err;
+  };
+}
+
 async function createListener(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
   const lb = loadBalancerOfArn(call, p.requiredString('LoadBalancerArn'));
   const tg = forwardTargetGroup(call, true)!;
   const { lb: next, listener } = await call.control.createListener(call.caller, {
     loadBalancerId: lb.id, protocol: p.string('Protocol') ?? 'TCP', port: port(p, 'Port', true)!, targetGroupId: tg.id, tags: tagsIn(p),
-  });
+  }).catch(withTargetGroupArn(call, tg));
   return { Listeners: [listenerOut(call, next, listener)] };
 }
 
@@ -411,9 +431,10 @@ async function createListener(call: AwsCall): Promise<XmlFields> {
 async function modifyListener(call: AwsCall): Promise<XmlFields> {
   const p = call.params;
   const { listener } = listenerOfArn(call, p.requiredString('ListenerArn'));
+  const tg = forwardTargetGroup(call, false);
   const { lb, listener: next } = await call.control.modifyListener(call.caller, listener.id, {
-    port: port(p, 'Port', false), protocol: p.string('Protocol'), targetGroupId: forwardTargetGroup(call, false)?.id,
-  });
+    port: port(p, 'Port', false), protocol: p.string('Protocol'), targetGroupId: tg?.id,
+  }).catch(withTargetGroupArn(call, tg));
   return { Listeners: [listenerOut(call, lb, next)] };
 }
 

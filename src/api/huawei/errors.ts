@@ -129,6 +129,9 @@ export const HUAWEI_ERRORS = {
   DuplicateTargetGroupName: { code: 'EndPoint.0002', status: 400 },
   DuplicateListener: { code: 'EndPoint.3044', status: 400 },
   InvalidTarget: { code: 'EndPoint.0002', status: 400 },
+  // a protected load balancer: a state that refuses the deletion (InvalidState's 3045)
+  DeletionProtected: { code: 'EndPoint.3045', status: 409 },
+  TargetGroupAssociationLimit: { code: 'EndPoint.0002', status: 400 },
   // The network inventory and load balancers are made through the AWS API only; Huawei's VPCEP API has
   // no codes for them. A resource still in use (a VPC's subnets, a load balancer behind a service, a
   // target group behind a listener): as a service still used by endpoints (EndPoint.3006, 409).

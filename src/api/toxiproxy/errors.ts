@@ -67,6 +67,8 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   DuplicateTargetGroupName: 409,
   DuplicateListener: 409,
   InvalidTarget: 400,
+  DeletionProtected: 409,
+  TargetGroupAssociationLimit: 400,
   DependencyViolation: 409,
   SecurityGroupNotFound: 404,
   SecurityGroupRuleNotFound: 404,
