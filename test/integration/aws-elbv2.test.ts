@@ -686,6 +686,9 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     // what vpcep-sim has anyway: taken
     const service = (await create({ SupportedIpAddressTypes: ['ipv4'], SupportedRegions: ['us-east-1'] })).ServiceConfiguration!;
     expect(service.SupportedIpAddressTypes).toEqual(['ipv4']);
+    // the region it has, which Terraform reads supported_regions from (it was never answered)
+    expect((await provider.ec2.send(new DescribeVpcEndpointServiceConfigurationsCommand({ ServiceIds: [service.ServiceId!] }))).ServiceConfigurations?.[0])
+      .toMatchObject({ SupportedRegions: [{ Region: 'us-east-1', ServiceState: 'Available' }], RemoteAccessEnabled: false });
     for (const more of [{ AddSupportedIpAddressTypes: ['ipv6'] }, { RemoveSupportedIpAddressTypes: ['ipv4'] }, { AddSupportedRegions: ['eu-west-1'] }, { RemoveSupportedRegions: ['us-east-1'] }]) {
       const e = await awsError(provider.ec2.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: service.ServiceId, AcceptanceRequired: true, ...more })));
       expect([e.name, e.status], JSON.stringify(more)).toEqual(['InvalidParameterValue', 400]);

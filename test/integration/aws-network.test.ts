@@ -195,6 +195,27 @@ describe('the network inventory through the EC2 API', () => {
     expect(d.daemon.control.routing().vpcs.get(vpc.VpcId!)).toBeUndefined();
   });
 
+  it('every filter name EC2 documents for the reads is taken (one for what does not exist here matches none; Terraform\'s data "aws_vpc" sends isDefault); a name EC2 has not is refused; DescribeNetworkInterfaces refuses MaxResults beside ids, as EC2 documents', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.21.0.0/16' }))).Vpc!.VpcId!;
+    const ids = async (send: Promise<object>, key: string, id: string) => ((await send as Record<string, unknown>)[key] as Array<Record<string, unknown>>).map((x) => x[id]);
+    const vpcs = (Name: string, Values: string[]) => ids(consumer.send(new DescribeVpcsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name, Values }] })), 'Vpcs', 'VpcId');
+    expect(await vpcs('isDefault', ['false'])).toEqual([vpc]);
+    expect(await vpcs('isDefault', ['true'])).toEqual([]);
+    expect(await vpcs('ipv6-cidr-block-association.state', ['associated'])).toEqual([]);
+    const tables = (Name: string) => ids(consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name, Values: ['*'] }] })), 'RouteTables', 'RouteTableId');
+    for (const name of ['association.gateway-id', 'route.nat-gateway-id', 'route.vpc-peering-connection-id']) expect(await tables(name), name).toEqual([]);
+    const groups = (Name: string, Values: string[]) => ids(consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name, Values }] })), 'SecurityGroups', 'GroupName');
+    expect(await groups('ip-permission.group-name', ['default'])).toEqual(['default']);
+    expect(await groups('egress.ip-permission.prefix-list-id', ['*'])).toEqual([]);
+    for (const name of ['availability-zone-id', 'attachment.status', 'mac-address', 'requester-id']) {
+      expect((await consumer.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: name, Values: ['nothing-here'] }] }))).NetworkInterfaces, name).toEqual([]);
+    }
+    expect((await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'entry.ipv6-cidr', Values: ['::/0'] }] }))).NetworkAcls).toEqual([]);
+    expect(await refused(consumer.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default-vpc', Values: ['true'] }] })))).toMatchObject({ code: 'InvalidParameterValue', message: "The filter 'is-default-vpc' is invalid" });
+    expect(await refused(consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ['eni-0123456789abcdef0'], MaxResults: 5 })))).toMatchObject({ code: 'InvalidParameterCombination', status: 400 });
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
   it('the main association is replaced by another table of the VPC and back (Terraform\'s aws_main_route_table_association; was UnsupportedOperation)', async () => {
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.23.0.0/16' }))).Vpc!.VpcId!;
     const other = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.24.0.0/16' }))).Vpc!.VpcId!;

@@ -72,9 +72,10 @@ function describeAvailabilityZones(call: AwsCall) {
   for (const n of names) if (!zones.some((z) => z.name === n)) throw new AwsRequestError('InvalidParameterValue', `The zone '${n.slice(0, 100)}' does not exist.`);
   for (const n of ids) if (!zones.some((z) => z.id === n)) throw new AwsRequestError('InvalidParameterValue', `The zone ID '${n.slice(0, 100)}' does not exist.`);
   const asked = zones.filter((z) => (names.length === 0 && ids.length === 0) || names.includes(z.name) || ids.includes(z.id));
-  const known = ['group-name', 'message', 'network-border-group', 'opt-in-status', 'region-name', 'state', 'zone-id', 'zone-name', 'zone-type'];
+  // no zone is a Local or Wavelength Zone: group-long-name is the region's, parent-zone-* match none
+  const known = ['group-long-name', 'group-name', 'message', 'network-border-group', 'opt-in-status', 'parent-zone-id', 'parent-zone-name', 'region-name', 'state', 'zone-id', 'zone-name', 'zone-type'];
   const shown = applyFilters(asked, params.filters(), known, (z) => ({
-    'group-name': region, 'network-border-group': region, 'opt-in-status': 'opt-in-not-required', 'region-name': region,
+    'group-name': region, 'group-long-name': region, 'network-border-group': region, 'opt-in-status': 'opt-in-not-required', 'region-name': region,
     state: state(z), 'zone-id': z.id, 'zone-name': z.name, 'zone-type': 'availability-zone',
   }));
   return {

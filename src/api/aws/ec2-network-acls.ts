@@ -136,6 +136,8 @@ const FILTERS: FilterTable<NetworkAclView> = {
   'entry.port-range.to': ofEntries((e) => e.to_port),
   'entry.icmp.type': ofEntries((e) => e.icmp_type),
   'entry.icmp.code': ofEntries((e) => e.icmp_code),
+  // entries here are IPv4: AWS's filter on an IPv6 one matches none
+  'entry.ipv6-cidr': () => null,
 };
 
 function describeNetworkAcls(call: AwsCall): XmlFields {

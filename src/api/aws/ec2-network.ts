@@ -56,6 +56,13 @@ function describeVpcs(call: AwsCall): XmlFields {
     'cidr-block-association.association-id': (v) => derivedId('vpc-cidr-assoc', v.id),
     'cidr-block-association.state': () => 'associated',
     'is-default': () => 'false',
+    // the old camelCase name, which Terraform's data "aws_vpc" sends for default = true
+    'isDefault': () => 'false',
+    // no VPC has an IPv6 block: AWS's filters on one match none
+    'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
+    'ipv6-cidr-block-association.ipv6-pool': () => null,
+    'ipv6-cidr-block-association.association-id': () => null,
+    'ipv6-cidr-block-association.state': () => null,
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
     'dhcp-options-id': () => 'default',
@@ -136,8 +143,18 @@ function describeSubnets(call: AwsCall): XmlFields {
     'available-ip-address-count': (r) => String(availableIps(call, r)),
     // no IPv6 here
     'ipv6-native': () => 'false',
-    // no subnet has an IPv6 block
+    // no subnet has an IPv6 block, an Outpost, a customer-owned pool or a network card index
     'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
+    'ipv6-cidr-block-association.association-id': () => null,
+    'ipv6-cidr-block-association.state': () => null,
+    'outpost-arn': () => null,
+    'customer-owned-ipv4-pool': () => null,
+    'enable-lni-at-device-index': () => null,
+    'enable-dns64': () => 'false',
+    'map-customer-owned-ip-on-launch': () => 'false',
+    'private-dns-name-options-on-launch.hostname-type': () => 'ip-name',
+    'private-dns-name-options-on-launch.enable-resource-name-dns-a-record': () => 'false',
+    'private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record': () => 'false',
   };
   const out = page(applyFilters(chosen, call.params.filters(), table, (r) => r.subnet.tags ?? []), (r) => r.id, call.params);
   return { subnetSet: out.items.map((r) => subnetXml(call, r)), nextToken: out.nextToken };
@@ -208,6 +225,15 @@ function describeRouteTables(call: AwsCall): XmlFields {
     'route.state': (t) => t.routes.map((r) => String(routeXml(r, undefined, detached(r, t.vpc_id)).state)),
     'association.route-table-id': (t) => (t.default || t.subnets.length ? [t.id] : []),
     'owner-id': () => ownerOf(call),
+    // no table is a gateway's (edge association), no route goes to IPv6, an instance, a NAT,
+    // transit or egress-only gateway or a peering: AWS's filters on them match none
+    'association.gateway-id': () => null,
+    'route.destination-ipv6-cidr-block': () => null,
+    'route.egress-only-internet-gateway-id': () => null,
+    'route.instance-id': () => null,
+    'route.nat-gateway-id': () => null,
+    'route.transit-gateway-id': () => null,
+    'route.vpc-peering-connection-id': () => null,
   };
   const out = page(applyFilters(tables, call.params.filters(), table, (t) => t.tags ?? []), (t) => t.id, call.params);
   return { routeTableSet: out.items.map((t) => routeTableXml(call, t, vpcs.get(t.vpc_id))), nextToken: out.nextToken };
@@ -355,6 +381,17 @@ function describeSecurityGroups(call: AwsCall): XmlFields {
     'egress.ip-permission.protocol': (g) => g.egress.map((r) => r.protocol),
     'egress.ip-permission.from-port': (g) => portsOf(g.egress, 'from_port'),
     'egress.ip-permission.to-port': (g) => portsOf(g.egress, 'to_port'),
+    // a default group's rule names the group itself, in its own account
+    'ip-permission.group-name': (g) => (g.default ? g.name : null),
+    'ip-permission.user-id': (g) => (g.default ? ownerOf(call) : null),
+    // rules here are IPv4 CIDRs (and the default group's own): AWS's filters on the others match none
+    'ip-permission.ipv6-cidr': () => null,
+    'ip-permission.prefix-list-id': () => null,
+    'egress.ip-permission.group-id': () => null,
+    'egress.ip-permission.group-name': () => null,
+    'egress.ip-permission.ipv6-cidr': () => null,
+    'egress.ip-permission.prefix-list-id': () => null,
+    'egress.ip-permission.user-id': () => null,
   };
   chosen = applyFilters(chosen, call.params.filters(), table, (g) => g.tags);
   const out = page(chosen, (g) => g.id, call.params);
@@ -364,11 +401,15 @@ function describeSecurityGroups(call: AwsCall): XmlFields {
 // ---- the ENIs of interface endpoints
 
 function describeNetworkInterfaces(call: AwsCall): XmlFields {
+  // EC2's reference: "You cannot specify this parameter and the network interface IDs parameter in the same request"
+  if (call.params.has('MaxResults') && call.params.stringList('NetworkInterfaceId').length) {
+    throw new AwsRequestError('InvalidParameterCombination', 'The parameter NetworkInterfaceIds cannot be used with the parameter MaxResults');
+  }
   const zones = call.control.zones();
   const subnets = new Map(call.control.vpcs(call.caller).flatMap((v) => v.subnets.map((x) => [x.id, x] as const)));
   const enis = call.control.listEndpoints(call.caller)
     .filter((e) => e.service_type === 'interface' && e.status !== 'deleting')
-    .flatMap((e) => e.enis.map((n) => ({ id: n.id, e, n, az: awsZone(call, subnets.has(n.subnet_id) ? zoneOfSubnet(subnets.get(n.subnet_id)!, zones) : n.zone).name })));
+    .flatMap((e) => e.enis.map((n) => ({ id: n.id, e, n, az: awsZone(call, subnets.has(n.subnet_id) ? zoneOfSubnet(subnets.get(n.subnet_id)!, zones) : n.zone) })));
   const chosen = byIds(call, 'NetworkInterfaceId', enis, (x) => x.id, 'InvalidNetworkInterfaceID.NotFound', 'network interface', ID_SHAPES.networkInterface);
   const description = (x: (typeof enis)[number]) => `VPC Endpoint Interface ${x.e.id}`;
   const groupNames = new Map(callerSecurityGroups(call).map((g) => [g.id, g.name]));
@@ -382,14 +423,36 @@ function describeNetworkInterfaces(call: AwsCall): XmlFields {
     'private-ip-address': (x) => x.n.ip,
     'addresses.private-ip-address': (x) => x.n.ip,
     'status': () => 'in-use',
-    'availability-zone': (x) => x.az,
+    'availability-zone': (x) => x.az.name,
+    'availability-zone-id': (x) => x.az.id,
     'owner-id': () => ownerOf(call),
+    'requester-id': () => 'amazon-aws',
+    'addresses.primary': () => 'true',
+    'source-dest-check': () => 'true',
     // an endpoint's ENIs carry the endpoint's groups
     'group-id': (x) => groupsOf(x.e),
     'group-name': (x) => groupsOf(x.e).map((id) => groupNames.get(id) ?? 'default'),
     // no instance owns an endpoint's ENI: filters on the attachment match none of them
     'attachment.instance-owner-id': () => null,
     'attachment.instance-id': () => null,
+    'attachment.attach-time': () => null,
+    'attachment.attachment-id': () => null,
+    'attachment.delete-on-termination': () => null,
+    'attachment.device-index': () => null,
+    'attachment.status': () => null,
+    // no public address, IPv6 address, MAC or DNS name is shown, no operator manages them
+    'association.allocation-id': () => null,
+    'association.association-id': () => null,
+    'association.ip-owner-id': () => null,
+    'association.public-ip': () => null,
+    'association.public-dns-name': () => null,
+    'addresses.association.owner-id': () => null,
+    'addresses.association.public-ip': () => null,
+    'ipv6-addresses.ipv6-address': () => null,
+    'mac-address': () => null,
+    'private-dns-name': () => null,
+    'operator.managed': () => null,
+    'operator.principal': () => null,
   };
   const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (x) => x.id, call.params);
   return {
@@ -397,7 +460,7 @@ function describeNetworkInterfaces(call: AwsCall): XmlFields {
       networkInterfaceId: x.id,
       subnetId: x.n.subnet_id,
       vpcId: x.e.vpc_id,
-      availabilityZone: x.az,
+      availabilityZone: x.az.name,
       description: description(x),
       ownerId: ownerOf(call),
       requesterId: 'amazon-aws',

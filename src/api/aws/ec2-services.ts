@@ -34,6 +34,10 @@ export function serviceConfigurationXml(call: AwsCall, s: EndpointService): XmlF
     } : {}),
     payerResponsibility: 'ServiceOwner',
     tagSet: tagSet(s.tags),
+    // the one region simulated, which every service has (SupportedRegion.N takes it alone):
+    // Terraform's aws_vpc_endpoint_service reads supported_regions from the Available ones here
+    supportedRegionSet: [{ region: call.region, serviceState: 'Available' }],
+    remoteAccessEnabled: false,
   };
 }
 
