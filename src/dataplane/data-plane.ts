@@ -1,6 +1,6 @@
 // The TCP data plane: applies the control plane's change events to live endpoints, runs the one
 // coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
-import { CHOICE_REASONS, type ChoiceInputs, type ChoiceReason } from '../model/backend-choice.js';
+import { anyHealthy, CHOICE_REASONS, eligible, type ChoiceInputs, type ChoiceReason } from '../model/backend-choice.js';
 import type { Ack, ChangeEvent, DataPlane, LiveAdmission, LiveEndpoint } from '../model/events.js';
 import type { HealthProber, ProbeReason, ProbeState, ProbeTarget } from '../model/health.js';
 import { clientVpcOf, type OnPremises } from '../model/isolation.js';
@@ -298,11 +298,23 @@ export class TcpDataPlane implements DataPlane {
   }
 
   /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */
-  backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean }> {
+  backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean; takesNew: boolean }> {
     this.fastRelay?.report();
     this.pruneUnused();
-    return [...this.backendStats.values()].map((b) => ({
+    // what a new connection may go to, port by port, as chooseBackend decides it (an initial
+    // target takes none while a target of its port is healthy); a backend no live endpoint uses
+    // takes none either
+    const takes = new Set<string>();
+    for (const r of this.runtimes.values()) {
+      for (const backend of r.spec.backends) {
+        const targets = targetsOf(backend);
+        const healthy = anyHealthy(targets, this.ctx.choice);
+        for (const t of targets) if (eligible(t, this.ctx.choice, healthy)) takes.add(`${r.spec.service_id} ${t.key}`);
+      }
+    }
+    return [...this.backendStats.entries()].map(([id, b]) => ({
       ...b, state: this.prober !== null && this.probed.has(b.key) ? this.prober.state(b.key) : 'initial', zoneDown: this.ctx.zoneDown(b.zone),
+      takesNew: takes.has(id),
     }));
   }
 

@@ -343,12 +343,16 @@ export class Views {
 
 /**
  * Each view's SOA serial in NEXT: the one in PREV while the view answers the same (its own names
- * and every view's), else one more, at least the time in seconds (so that a restart, which starts
- * again from the time, does not go back: serials compare by RFC 1982 arithmetic).
+ * and every view's), else the time in hundredths of a second (modulo 2^32), or one more than
+ * before when that is later by RFC 1982 arithmetic. A restart starts again from the time: in
+ * seconds, a burst of changes (one per second is little) ran the serial ahead of it, and the next
+ * start took it back; in hundredths it runs ahead only past a hundred changes a second, a lead a
+ * restart's time (half a second and more) takes back. Serials wrap every 497 days; any two less
+ * than 248 days apart compare right.
  */
 function serialsAfter(prev: NameIndex | null, next: NameIndex): Map<number | null, number> {
-  const now = Math.floor(Date.now() / 1000);
-  const moved = (old: number | undefined) => (old === undefined ? now : Math.max(old + 1, now)) >>> 0;
+  const now = Math.floor(Date.now() / 10) >>> 0;
+  const moved = (old: number | undefined) => (old === undefined || serialAfter(now, old) ? now : (old + 1) >>> 0);
   const everyView = prev?.digests.get(null) !== next.digests.get(null);
   const serials = new Map<number | null, number>();
   for (const [vpc, digest] of next.digests) {
@@ -356,4 +360,10 @@ function serialsAfter(prev: NameIndex | null, next: NameIndex): Map<number | nul
     serials.set(vpc, everyView || prev?.digests.get(vpc) !== digest ? moved(old) : old!);
   }
   return serials;
+}
+
+/** whether serial A is later than B (RFC 1982 3.2: their difference, modulo 2^32, under 2^31) */
+function serialAfter(a: number, b: number): boolean {
+  const d = (a - b) >>> 0;
+  return d !== 0 && d < 2 ** 31;
 }

@@ -32,6 +32,8 @@ export interface BackendFigures {
   readonly zone: string | null;
   readonly state: string;
   readonly zoneDown: boolean;
+  /** whether a new connection may go to it now, as the backend choice decides (port by port) */
+  readonly takesNew: boolean;
   readonly active: number;
   readonly connections: number;
   readonly failures: number;
@@ -308,11 +310,9 @@ export function createMetrics(build: { version: string }): Metrics {
       },
     });
   };
-  // a backend still initial takes new connections only while no backend of its service is healthy (README "Backends in zones")
-  let healthyServices = new Set<string>();
-  perBackend('vpcep_backend_up', (b) => (!b.zoneDown && (b.state === 'healthy' || (b.state === 'initial' && !healthyServices.has(b.service))) ? 1 : 0), 'gauge', (all) => {
-    healthyServices = new Set(all.filter((b) => b.state === 'healthy' && !b.zoneDown).map((b) => b.service));
-  });
+  // as the backend choice decides, port by port: a backend still initial takes new connections only
+  // while no target of its port is healthy (README "Backends in zones")
+  perBackend('vpcep_backend_up', (b) => (b.takesNew ? 1 : 0), 'gauge');
   perBackend('vpcep_backend_active_connections', (b) => b.active, 'gauge');
   perBackend('vpcep_backend_connections_total', (b) => b.connections, 'counter');
   perBackend('vpcep_backend_failures_total', (b) => b.failures, 'counter');

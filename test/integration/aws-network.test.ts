@@ -14,7 +14,7 @@ import {
   ModifySecurityGroupRulesCommand, ReplaceRouteTableAssociationCommand, CreateNetworkAclCommand, DescribeNetworkAclsCommand, ReplaceNetworkAclAssociationCommand, DeleteNetworkAclCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
   UpdateSecurityGroupRuleDescriptionsIngressCommand,
 } from '@aws-sdk/client-ec2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
 import { hostAddress } from '../../src/net/loopback.js';
 import {
@@ -49,6 +49,12 @@ describe('the network inventory through the EC2 API', () => {
     consumer?.destroy();
     provider?.destroy();
     await d?.stop();
+  });
+
+  /** what a test leaves whatever happens to it */
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
   });
 
   it('builds a VPC with a subnet, route table, routes and a security group, reads them back, and tears them down', async () => {
@@ -197,6 +203,8 @@ describe('the network inventory through the EC2 API', () => {
 
   it('every filter name EC2 documents for the reads is taken (one for what does not exist here matches none; Terraform\'s data "aws_vpc" sends isDefault); a name EC2 has not is refused; DescribeNetworkInterfaces refuses MaxResults beside ids, as EC2 documents', async () => {
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.21.0.0/16' }))).Vpc!.VpcId!;
+    // gone whatever happens: the quota tests below count this account's VPCs
+    cleanups.push(() => consumer.send(new DeleteVpcCommand({ VpcId: vpc })).then(() => undefined, () => undefined));
     const ids = async (send: Promise<object>, key: string, id: string) => ((await send as Record<string, unknown>)[key] as Array<Record<string, unknown>>).map((x) => x[id]);
     const vpcs = (Name: string, Values: string[]) => ids(consumer.send(new DescribeVpcsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name, Values }] })), 'Vpcs', 'VpcId');
     expect(await vpcs('isDefault', ['false'])).toEqual([vpc]);
@@ -213,7 +221,6 @@ describe('the network inventory through the EC2 API', () => {
     expect((await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'entry.ipv6-cidr', Values: ['::/0'] }] }))).NetworkAcls).toEqual([]);
     expect(await refused(consumer.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default-vpc', Values: ['true'] }] })))).toMatchObject({ code: 'InvalidParameterValue', message: "The filter 'is-default-vpc' is invalid" });
     expect(await refused(consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ['eni-0123456789abcdef0'], MaxResults: 5 })))).toMatchObject({ code: 'InvalidParameterCombination', status: 400 });
-    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
   });
 
   it('the main association is replaced by another table of the VPC and back (Terraform\'s aws_main_route_table_association; was UnsupportedOperation)', async () => {

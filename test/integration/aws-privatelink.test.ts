@@ -301,6 +301,13 @@ describe('a gateway endpoint to a public service', () => {
     const huaweiSet = await d.consumer.put(`/vpc-endpoints/${e.VpcEndpointId}/policy`, { policy_statement: [{ Effect: 'Allow', Action: ['*'], Resource: ['*'], Principal: { ID: [CONSUMER.domain_id] } }] });
     expect(huaweiSet.status, JSON.stringify(huaweiSet.body)).toBe(200);
     expect(JSON.parse((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!.PolicyDocument!).Statement[0].Principal).toEqual({ AWS: [own] });
+    // a domain id of no account here (the Huawei API takes any): under ID, and the document shown is taken back as it is
+    // (it was shown under AWS, and ModifyVpcEndpoint refused it as no account id)
+    const stranger = '0123456789abcdef0123456789abcdef';
+    await d.consumer.put(`/vpc-endpoints/${e.VpcEndpointId}/policy`, { policy_statement: [{ Effect: 'Allow', Action: ['*'], Resource: ['*'], Principal: { ID: [CONSUMER.domain_id, stranger] } }] });
+    const shown = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!.PolicyDocument!;
+    expect(JSON.parse(shown).Statement[0].Principal).toEqual({ AWS: [own], ID: [stranger] });
+    expect((await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: shown }))).Return).toBe(true);
     await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId, PolicyDocument: document({ Principal: { AWS: own } }) }));
     // the same account through the Huawei API: its domain id
     expect((await d.consumer.get(`/vpc-endpoints/${e.VpcEndpointId}`)).body.policy_statement[0].Principal).toEqual({ ID: [CONSUMER.domain_id] });

@@ -264,6 +264,14 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     expect(await pings(port, 20, 5)).toBe(0);
     expect(live.accepted).toBeGreaterThanOrEqual(20);
     expect(dp.totals.rejected.backend_unreachable).toBe(unreachable);
+    // vpcep_backend_up reads the same rule, port by port: another port of the service whose one target is initial takes its flows
+    const otherPort = randomPort();
+    const lonePort = randomPort();
+    const lone: BackendTargetSpec = { key: targetKey('127.0.0.3', lonePort), host: '127.0.0.3', port: lonePort, zone: 'sim-1a' };
+    await dp.apply({ kind: 'endpoint', id: 'ep2', live: spec(otherPort, [lone], { id: 'ep2', health }) });
+    const takes = () => new Map(dp.backends().map((b) => [b.key, b.takesNew]));
+    expect(takes()).toEqual(new Map([[targets[0]!.key, true], [deadTarget.key, false], [lone.key, true]]));
+    await dp.apply({ kind: 'endpoint', id: 'ep2', live: null });
     // none healthy (the live one gone from the list): the initial one takes flows again (fail open's rule left as it was)
     await dp.apply({ kind: 'endpoint', id: 'ep', live: spec(port, [deadTarget], { id: 'ep', health }) });
     expect(await pings(port, 4, 2)).toBe(4);

@@ -5,10 +5,13 @@
 // k is 127.k.c.d on the host, a public a.b.c.d is 127.255.c.d.
 import http, { type Server as HttpServer } from 'node:http';
 import net, { type Socket } from 'node:net';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, metricValue, scrapeMetrics, startTestDaemon, tempDir, waitFor, type ApiClient, type TestDaemon } from '../helpers.js';
 import { loadNativeRelay, relayChoice } from '../../src/dataplane/native-relay.js';
+import { DB_FILE } from '../../src/store/sqlite.js';
 
 /** whether the daemon's relay threads accept (the native relay's fast path): they decide the public listeners' routes */
 const THREADS = relayChoice().relay === 'native' && loadNativeRelay() !== null && (process.env.VPCEP_FAST_ACCEPT ?? '').trim().toLowerCase() !== 'off';
@@ -821,7 +824,17 @@ describe('policy fidelity with AWS (issue 10 item 16)', () => {
     expect((await w.d.consumer.put(`/vpc-endpoints/${e.id}`, { enable_dns: false })).status).toBe(200);
     const after = (await w.d.consumer.get(`/vpc-endpoints/${e.id}`)).body;
     expect([after.enable_dns, after.dns_names ?? []]).toEqual([false, []]);
+    // one stored with enable_dns true by an earlier version: false in both APIs, and what is read is taken back
     await stopDaemon(w.d);
+    const db = new Database(path.join(w.dataDir, 'data', DB_FILE));
+    const row = db.prepare('SELECT body FROM documents WHERE kind = ? AND id = ?').get('endpoint', e.id) as { body: string };
+    db.prepare('UPDATE documents SET body = ? WHERE kind = ? AND id = ?').run(JSON.stringify({ ...JSON.parse(row.body), enable_dns: true }), 'endpoint', e.id);
+    db.close();
+    const again = await startWorld(w.dataDir, w.obs, w.P);
+    const read = (await again.d.consumer.get(`/vpc-endpoints/${e.id}`)).body;
+    expect([read.enable_dns, Object.hasOwn(read, 'dns_names')]).toEqual([false, false]);
+    expect((await again.d.consumer.put(`/vpc-endpoints/${e.id}`, { enable_dns: read.enable_dns })).status).toBe(200);
+    await stopDaemon(again.d);
   });
 });
 

@@ -206,6 +206,22 @@ describe('answer()', () => {
     expect(ask(q('vpcep.sim-1.internal', 'SOA'), '127.9.0.1', views).packet!.answers![0]!.data.serial).toBe(pub3);
   });
 
+  it('a burst of changes does not run the serial so far ahead of the clock that a restart takes it back (in seconds, 40 changes did)', async () => {
+    const src = source([ENDPOINT]);
+    const views = new Views(src, 'sim-1', 16);
+    const serial = (v: Views): number => ask(q('vpcep.sim-1.internal', 'SOA'), '127.0.0.1', v).packet!.answers![0]!.data.serial;
+    for (let i = 0; i < 40; i++) {
+      src.publicRecords = () => [{ name: `t${i}.example.com`, type: 'TXT', value: `w${i}` }];
+      src.revision++;
+      serial(views);
+    }
+    const before = serial(views);
+    // a restart (a new index of the same names) after less time than a daemon takes to start
+    await new Promise((r) => setTimeout(r, 450));
+    const after = serial(new Views(src, 'sim-1', 16));
+    expect(((after - before) >>> 0) < 2 ** 31, `${before} -> ${after}`).toBe(true);
+  });
+
   it('the query\'s DO bit (EDNS) and CD bit were dropped from the answer: copied, as BIND does (RFC 3225 3, RFC 4035 3.1.6)', () => {
     const opt = { type: 'OPT' as const, name: '.', udpPayloadSize: 4096, flags: dnsPacket.DNSSEC_OK };
     const withBoth = ask(q(HUAWEI, 'A', { flags: dnsPacket.RECURSION_DESIRED | dnsPacket.CHECKING_DISABLED, additionals: [opt] }), '127.2.9.9').packet!;

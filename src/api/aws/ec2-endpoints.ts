@@ -104,12 +104,27 @@ function policyDocument(e: Endpoint, control: ControlPlane): string {
   if (isAllowAll(statements)) return ALLOW_ALL_DOCUMENT;
   return JSON.stringify({
     Version: POLICY_VERSION,
-    Statement: statements.map((s) => ({
-      ...s,
-      Principal: s.Principal === undefined || s.Principal === '*' ? '*' : { AWS: s.Principal.ID.map((d) => (d === '*' ? '*' : control.awsPrincipalOfPermission(`iam:domain::${d}`) ?? d)) },
-    })),
+    Statement: statements.map((s) => ({ ...s, Principal: s.Principal === undefined || s.Principal === '*' ? '*' : principalOf(s.Principal.ID, control) })),
   });
 }
+
+/**
+ * A statement's principals as AWS shows them: an account's root ARN, an AWS id kept as given, `*`;
+ * a domain id of no account here (written through the Huawei API) stays under `ID`, which this
+ * API reads back too: under `AWS` it was shown as no account id, and ModifyVpcEndpoint refused the
+ * document it had just answered
+ */
+function principalOf(ids: readonly string[], control: ControlPlane): { AWS?: string[]; ID?: string[] } {
+  const aws: string[] = [];
+  const other: string[] = [];
+  for (const d of ids) {
+    const shown = d === '*' ? '*' : control.awsPrincipalOfPermission(`iam:domain::${d}`) ?? d;
+    (shown === '*' || AWS_PRINCIPAL.test(shown) ? aws : other).push(shown);
+  }
+  return { ...(aws.length ? { AWS: aws } : {}), ...(other.length ? { ID: other } : {}) };
+}
+
+const AWS_PRINCIPAL = /^(?:\d{12}|arn:aws:iam::\d{12}:root)$/;
 
 /** the `vpcEndpoint` of Create and the items of Describe */
 export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): XmlFields {
