@@ -38,7 +38,7 @@ export const METRICS = [
   m('vpcep_endpoint_snat_ports_in_use', 'gauge', ['endpoint_id'], 'SNAT source ports of an endpoint held by live connections', true),
   m('vpcep_endpoint_backend_connect_seconds', 'histogram', ['endpoint_id'], 'Time to connect to the backend, per endpoint', true),
   m('vpcep_backend_choices_total', 'counter', ['reason'], 'Backend choices of new connections, by why the backend was chosen: same_zone, cross_zone, failover, fail_open'),
-  m('vpcep_backend_up', 'gauge', ['service_id', 'backend', 'zone'], 'Whether a backend takes new connections: 1 when its zone is up and it is healthy, or initial while no backend of its service is healthy, else 0', true),
+  m('vpcep_backend_up', 'gauge', ['service_id', 'backend', 'zone'], 'Whether a backend takes new connections, as the backend choice decides them port by port: 1 when its zone is up and it is healthy, or initial while no target of its port is healthy (a backend no live endpoint relays to takes none), else 0', true),
   m('vpcep_backend_active_connections', 'gauge', ['service_id', 'backend', 'zone'], 'Connections open to a backend of a service', true),
   m('vpcep_backend_connections_total', 'counter', ['service_id', 'backend', 'zone'], 'Connections relayed to a backend of a service', true),
   m('vpcep_backend_failures_total', 'counter', ['service_id', 'backend', 'zone'], 'Connects to a backend of a service that failed (unreachable, timed out, in a down zone)', true),
