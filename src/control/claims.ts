@@ -6,14 +6,15 @@
 // whole with StoreConflict, learns the value is taken and prepares again. The same holds for the
 // values other documents keep unique: a service's slot of the account's service quota, a security
 // group's name in its VPC, a load balancer's and a target group's name in its account, an internet
-// gateway's VPC (one gateway per VPC). An endpoint, a service, a notification, a route table or a
+// gateway's VPC (one gateway per VPC), a target group's one load balancer, a private DNS name in a VPC
+// (one endpoint with private DNS per name per VPC). An endpoint, a service, a notification, a route table or a
 // network ACL made with a client token claims the token in its account: two nodes taking the same
 // retry at once make one. The loser of a client token's claim, or of a load balancer's or target
 // group's name (ELBv2's creates are idempotent: the same settings answer the one of that name),
 // answers what holds it once its node holds the winner's batch (ANSWERED_CLAIMS).
 import { createHash } from 'node:crypto';
 import { DomainError } from '../model/errors.js';
-import type { ClientToken, Endpoint } from '../model/types.js';
+import type { ClientToken, Endpoint, EndpointService } from '../model/types.js';
 import { StoreConflict, type Change, type Expectation } from '../store/store.js';
 
 /** a claim held: its holder (`endpoint/<id>`; `?` for one learnt from a conflict) and version */
@@ -34,6 +35,20 @@ export const tokenClaim = (kind: string, owner: string, token: string): string =
 const LOAD_BALANCER_NAMES = 'lb-name/';
 const TARGET_GROUP_NAMES = 'tg-name/';
 export const loadBalancerNameClaim = (owner: string, name: string): string => `${LOAD_BALANCER_NAMES}${owner}/${name}`;
+/** a target group's one load balancer (AWS: a network load balancer's target group serves it alone) */
+export const targetGroupLoadBalancerClaim = (targetGroupId: string): string => `tg-lb/${targetGroupId}`;
+/**
+ * The private DNS name an interface endpoint with private DNS takes in its VPC, as a key: a
+ * provider's name, or an operator's interface service's own AWS name (`<name>.<region>.amazonaws.com`,
+ * one per service: its id stands for it); null for a service with neither.
+ */
+export function privateNameKey(s: EndpointService | undefined): string | null {
+  if (s?.private_dns) return s.private_dns.name;
+  return s?.public && s.service_type === 'interface' ? `public:${s.id}` : null;
+}
+
+/** a private DNS name in a VPC, taken by one endpoint with private DNS on (its key: privateNameKey) */
+export const privateDnsClaim = (vpcId: string, key: string): string => `private-dns/${vpcId}/${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 export const targetGroupNameClaim = (owner: string, name: string): string => `${TARGET_GROUP_NAMES}${owner}/${name}`;
 /** the claims whose loser answers the resource that holds it (or refuses by its settings), which comes in the claim's batch */
 export const ANSWERED_CLAIMS: readonly string[] = [TOKEN_CLAIMS, LOAD_BALANCER_NAMES, TARGET_GROUP_NAMES];
@@ -46,10 +61,11 @@ export interface ClaimedDocument {
   /** a new document's slot: the first free one of COUNT slots from FROM (the count held already: two writers racing pick the same) */
   readonly quota?: { readonly slot: (n: number) => string; readonly count: number; readonly from: number; readonly exceeded: string };
   /**
-   * the refusal when another writer holds one of `values` (a name or a VPC this node has not yet seen
-   * taken): the one the caller gets when it sees the holder; absent: StoreConflict, try again
+   * the refusal when another writer holds the claim of one of `values` (a name or a VPC this node
+   * has not yet seen taken): the one the caller gets when it sees the holder; absent or null:
+   * StoreConflict, try again
    */
-  readonly taken?: () => DomainError;
+  readonly taken?: (claim: string) => DomainError | null;
 }
 
 /** a document of KNOWN made with a client token: the token claimed when it is new, let go with it (null: nothing to claim) */
@@ -124,11 +140,18 @@ function quotaOwner(id: string): string | null {
   return slash > QUOTA.length ? id.slice(QUOTA.length, slash) : null;
 }
 
-/** the values an endpoint holds (its quota slot aside) */
-function valuesOf(e: Endpoint | undefined): Set<string> {
+/**
+ * the values an endpoint holds (its quota slot aside); PRIVATE_NAME: the key of the private DNS
+ * name its service gives an interface endpoint with private DNS on (null: none)
+ */
+function valuesOf(e: Endpoint | undefined, privateName: (e: Endpoint) => string | null): Set<string> {
   const out = new Set<string>();
   if (!e) return out;
   out.add(markerClaim(e.marker_id));
+  if (e.enable_dns && e.service_type === 'interface' && e.status !== 'deleting') {
+    const key = privateName(e);
+    if (key !== null) out.add(privateDnsClaim(e.vpc_id, key));
+  }
   if (e.snat_ip) out.add(snatClaim(e.snat_ip));
   for (const n of e.enis) out.add(ipClaim(e.vpc_id, n.ip));
   if (e.client_token) out.add(tokenClaim('endpoint', e.owner, e.client_token.token));
@@ -155,13 +178,15 @@ export class Claims {
    * absent): new values claimed (expected absent), values let go deleted (at their version), and a
    * new endpoint's quota slot (QUOTA slots: QuotaExceeded when none is free).
    */
-  plan(id: string, before: Endpoint | undefined, after: Endpoint | undefined, quota: number): { changes: Change[]; expect: Expectation[]; ids: string[] } {
+  plan(
+    id: string, before: Endpoint | undefined, after: Endpoint | undefined, quota: number, privateName: (e: Endpoint) => string | null = () => null,
+  ): { changes: Change[]; expect: Expectation[]; ids: string[] } {
     const holder = `endpoint/${id}`;
     const changes: Change[] = [];
     const expect: Expectation[] = [];
     const ids: string[] = [];
-    const was = valuesOf(before);
-    const is = valuesOf(after);
+    const was = valuesOf(before, privateName);
+    const is = valuesOf(after, privateName);
     const claim = (c: string) => {
       changes.push({ kind: 'claim', id: c, value: { holder } });
       expect.push({ kind: 'claim', id: c, version: 0 });
@@ -209,7 +234,7 @@ export class Claims {
     };
     for (const c of is) {
       if (was.has(c)) continue;
-      if (this.taken(c)) throw d.taken?.() ?? this.heldElsewhere(c);
+      if (this.taken(c)) throw d.taken?.(c) ?? this.heldElsewhere(c);
       claim(c);
     }
     if (d.quota && !was.size) {

@@ -11,6 +11,7 @@ import {
 } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { Account, Endpoint, EndpointService, PrivateDnsName } from '../model/types.js';
+import { privateDnsClaim, privateNameKey } from './claims.js';
 import { now, type ControlState } from './state.js';
 
 /** a record of the public zone and who published it (null: the config) */
@@ -112,6 +113,11 @@ export function newPrivateDns(name: string, previous: PrivateDnsName | undefined
 export function checkPrivateDnsConflict(st: ControlState, e: Pick<Endpoint, 'id' | 'vpc_id' | 'service_id'>): void {
   const key = privateNameKey(st.services.get(e.service_id));
   if (!key) return;
+  // an endpoint of another node (a fleet) holding the name, whose batch this node has not seen yet (its claim learnt from a conflict)
+  const claim = st.claims.held.get(privateDnsClaim(e.vpc_id, key));
+  if (claim && claim.holder !== `endpoint/${e.id}`) {
+    throw new DomainError('InvalidParameter', `private DNS cannot be enabled: another endpoint in VPC ${e.vpc_id} already has the private DNS name of this service (a conflicting DNS domain)`);
+  }
   // the endpoints of creates still landing too: two at once must not both take the name
   for (const o of st.endpointsLanding()) {
     if (o.id === e.id || o.vpc_id !== e.vpc_id || !o.enable_dns || o.status === 'deleting' || o.service_type !== 'interface') continue;
@@ -121,15 +127,6 @@ export function checkPrivateDnsConflict(st: ControlState, e: Pick<Endpoint, 'id'
   }
 }
 
-/**
- * The private DNS name an interface endpoint with private DNS takes in its VPC, as a key: a
- * provider's name, or an operator's interface service's own AWS name (`<name>.<region>.amazonaws.com`,
- * one per service: its id stands for it); null for a service with neither.
- */
-function privateNameKey(s: EndpointService | undefined): string | null {
-  if (s?.private_dns) return s.private_dns.name;
-  return s?.public && s.service_type === 'interface' ? `public:${s.id}` : null;
-}
 
 /** StartVpcEndpointServicePrivateDnsVerification: looks the TXT record up now; verified or failed */
 export async function startVerification(st: ControlState, zone: PublicZone, caller: Account, id: string): Promise<EndpointService> {

@@ -28,7 +28,7 @@ import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
 import {
-  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, serviceQuotaClaim, snatClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
+  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, privateNameKey, serviceQuotaClaim, snatClaim, targetGroupLoadBalancerClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
 } from './claims.js';
 import { endpointWithEnis } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
@@ -378,7 +378,7 @@ export class ControlState {
         const after = (c.value ?? undefined) as Endpoint | undefined;
         const owner = (after ?? before)?.owner;
         const quota = owner ? this.accountsByName.get(owner)?.quotas.endpoint ?? DEFAULTS.quotas.endpoint : 0;
-        const plan = this.claims.plan(c.id, before, after, quota);
+        const plan = this.claims.plan(c.id, before, after, quota, (e) => privateNameKey(this.services.get(e.service_id)));
         all.push(...plan.changes);
         expect.push(...plan.expect);
         claimed.push(...plan.ids);
@@ -711,7 +711,19 @@ export class ControlState {
       };
       // the loser of a race for a name answers the winner's load balancer or target group, or refuses
       // by its settings, once its batch is here (caughtUp); past that, StoreConflict: try again
-      case 'loadbalancer': return { holder: `loadbalancer/${c.id}`, values: value ? [loadBalancerNameClaim(value.owner!, value.name!)] : undefined };
+      // and each target group its listeners forward to: two nodes giving one group to two load
+      // balancers at once never both win (the loser refused as if it had seen the winner)
+      case 'loadbalancer': {
+        const lb = c.value as LoadBalancer | null;
+        const groups = lb ? [...new Set(lb.listeners.map((l) => l.target_group_id))] : [];
+        return {
+          holder: `loadbalancer/${c.id}`, values: lb ? [loadBalancerNameClaim(lb.owner, lb.name), ...groups.map(targetGroupLoadBalancerClaim)] : undefined,
+          taken: (claim) => {
+            const tg = groups.find((g) => targetGroupLoadBalancerClaim(g) === claim);
+            return tg === undefined ? null : new DomainError('TargetGroupAssociationLimit', `The following target groups cannot be associated with more than one load balancer: ${this.targetGroups.get(tg)?.name ?? tg}`);
+          },
+        };
+      }
       case 'targetgroup': return { holder: `targetgroup/${c.id}`, values: value ? [targetGroupNameClaim(value.owner!, value.name!)] : undefined };
       // a VPC has at most one internet gateway: two nodes attaching two at once never both win
       case 'internetgateway': return {

@@ -42,6 +42,7 @@ export interface CompiledRoutes {
 export function compileRoutes(
   view: RoutingIndex, publicIp: number, port: number, internet: RouteEntryHandle,
   endpoint: (id: string) => RouteEntryHandle | null, version: number,
+  ranges: Map<string, number[]> = new Map(),
 ): CompiledRoutes | null {
   const service = serviceAt(view, publicIp, port);
   const target = service?.byPort.get(port);
@@ -75,7 +76,14 @@ export function compileRoutes(
         }
         entry = e;
       }
-      const allowed = dynamic ? allowedRanges(o.endpoint!.compiledPolicy, lo, hi, vpc.id, vpc.domainId) : [];
+      // the same for every listener of one view (RANGES: one map per compile of the view): a policy of
+      // a thousand CIDRs took seconds of the event loop when it ran again for each of 256 listeners
+      let allowed: number[] = [];
+      if (dynamic) {
+        const key = `${o.endpoint!.id} ${vpc.id} ${lo} ${hi}`;
+        allowed = ranges.get(key) ?? allowedRanges(o.endpoint!.compiledPolicy, lo, hi, vpc.id, vpc.domainId);
+        ranges.set(key, allowed);
+      }
       body.push(lo, hi, ROUTE_TARGETS.indexOf(o.target), dynamic || o.refusal === null ? NONE : ROUTE_REFUSALS.indexOf(o.refusal), entry, allowed.length / 2, ...allowed);
     }
   }

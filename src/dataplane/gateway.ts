@@ -159,9 +159,10 @@ export class GatewayPlane {
     const zones = new Set<string>(['']);
     for (const v of view.vpcs.values()) for (const s of v.subnets) zones.add(s.zone ?? '');
     const internet = this.internet.fastRouteEntry();
+    const ranges = new Map<string, number[]>();
     const candidates = [...this.listeners.values()].filter((l) => l.server.fast).map((l) => {
       const compiled = ctx.flowLog !== null || internet === null ? null
-        : compileRoutes(view, l.publicIp, l.port, internet, (id) => this.runtimeOf(id)?.fastRouteEntry() ?? null, version);
+        : compileRoutes(view, l.publicIp, l.port, internet, (id) => this.runtimeOf(id)?.fastRouteEntry() ?? null, version, ranges);
       const service = serviceAt(view, l.publicIp, l.port);
       const covered = compiled === null || service === null
         || compiled.entries.some((id) => [...zones].some((z) => ctx.toxicCovers?.(id, service.id, l.port, z) !== false));

@@ -157,7 +157,9 @@ export const TOXIC_ATTRIBUTES: Readonly<Record<ToxicType, Readonly<Record<string
 
 /**
  * names: any string, as Toxiproxy takes, but 1-256 characters (code points) with no control
- * character and well-formed (a lone surrogate cannot be percent-encoded into a toxic's URL)
+ * character and well-formed (a lone surrogate cannot be percent-encoded into a toxic's URL), and
+ * not `.` or `..`: a URL parser (WHATWG's: fetch, browsers, the CLI) resolves such a path segment
+ * away, percent-encoded too, so no such client could remove the toxic it made
  */
 const NAME = /^[^\p{Cc}\p{Cs}]{1,256}$/u;
 
@@ -211,6 +213,7 @@ export function parseToxic(input: unknown): Toxic {
   if (stream !== 'upstream' && stream !== 'downstream') bad(`stream must be upstream or downstream, not ${JSON.stringify(stream)?.slice(0, 32)}`);
   const name = input.name === undefined || input.name === '' ? `${type as string}_${stream as string}` : input.name;
   if (typeof name !== 'string' || !NAME.test(name)) bad('name must be a string of 1-256 characters, no control characters');
+  if (name === '.' || name === '..') bad('name must not be . or .. (a URL parser resolves such a path segment away: the toxic could not be reached)');
   return {
     name: name as string,
     type: type as ToxicType,

@@ -14,6 +14,12 @@ import { storedControl } from './stored-control.js';
 
 const node = storedControl;
 
+/** the writers' work landed, then the store closed */
+async function closeAll(store: SqliteStore, nodes: ReadonlyArray<Awaited<ReturnType<typeof node>>>): Promise<void> {
+  for (const n of nodes) await n.control.settle();
+  await store.close();
+}
+
 const create = (n: Awaited<ReturnType<typeof node>>) =>
   n.control.createEndpoint(n.consumer, { serviceId: n.pub.id, vpcId: 'vpc-client', subnetId: 'subnet-a' }, { requirePrincipal: false });
 
@@ -70,6 +76,38 @@ describe('the control plane over a store with claims', () => {
     await b.control.settle();
     await store.close();
   });
+  it('two writers with their own memory: a second endpoint with private DNS for one name in one VPC is refused, as one writer refuses it (the name is a claim; both were made through two fleet nodes at once); one without is made', async () => {
+    const store = SqliteStore.open(tempDir('vpcep-cs-'));
+    const [a, b] = [await node(store, 10), await node(store, 10)];
+    const withDns = (n: Awaited<ReturnType<typeof node>>) =>
+      n.control.createEndpoint(n.consumer, { serviceId: n.pub.id, vpcId: 'vpc-client', subnetId: 'subnet-a', dns: true }, { requirePrincipal: false });
+    const first = await withDns(a);
+    await expect(withDns(b)).rejects.toMatchObject({ name: 'InvalidParameter', message: expect.stringMatching(/conflicting DNS domain/) });
+    expect((await create(b)).enable_dns).toBe(false);
+    const endpoints = [...(await store.load()).documents.get('endpoint')!.values()] as Array<{ id: string; enable_dns: boolean }>;
+    expect(endpoints.filter((e) => e.enable_dns).map((e) => e.id)).toEqual([first.id]);
+    await closeAll(store, [a, b]);
+  });
+
+  it('two writers with their own memory: a target group given to two load balancers at once serves the first only (TargetGroupAssociationLimit; the group is a claim)', async () => {
+    const store = SqliteStore.open(tempDir('vpcep-cs-'));
+    const maker = await node(store, 10);
+    const provider = maker.control.accountByName('provider')!;
+    const lb = (name: string) => maker.control.createLoadBalancer(provider, { name, type: 'network', scheme: 'internal', subnets: ['subnet-app'], dnsSuffix: 'elb.sim-1.amazonaws.com' });
+    const [lb1, lb2] = [await lb('lb-one'), await lb('lb-two')];
+    const tg = await maker.control.createTargetGroup(provider, { name: 'tg-shared', protocol: 'TCP', port: 8080, vpcId: 'vpc-app', targetType: 'ip' });
+    await maker.control.settle();
+    // two writers that both know the load balancers and the group, neither the other's listener
+    const [a, b] = [await node(store, 10), await node(store, 10)];
+    const listener = (n: Awaited<ReturnType<typeof node>>, id: string) =>
+      n.control.createListener(n.control.accountByName('provider')!, { loadBalancerId: id, protocol: 'TCP', port: 80, targetGroupId: tg.id });
+    await listener(a, lb1.id);
+    await expect(listener(b, lb2.id)).rejects.toMatchObject({ name: 'TargetGroupAssociationLimit' });
+    const lbs = [...(await store.load()).documents.get('loadbalancer')!.values()] as Array<{ name: string; listeners: unknown[] }>;
+    expect(lbs.map((x) => [x.name, x.listeners.length]).sort()).toEqual([['lb-one', 1], ['lb-two', 0]]);
+    await closeAll(store, [maker, a, b]);
+  });
+
   it('two writers creating at once: with the lowest free values they collide on every create; as fleet nodes (a node id) they pick different values and rarely lose', async () => {
     /** two control planes with their own memory on one store, 12 creates in flight through each at once: the conflicts they met and what they made */
     const race = async (nodeIds: [string, string] | undefined) => {

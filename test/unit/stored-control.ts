@@ -1,10 +1,11 @@
 // A control plane over a real store (no sockets, a data plane that records what it is told): the
-// consumer's endpoint quota as given, one public interface service, the endpoints the store holds
-// loaded as a daemon loads them at start.
+// consumer's endpoint quota as given, one public interface service, the endpoints, load balancers
+// and target groups the store holds loaded as a daemon loads them at start.
 import { ControlPlane } from '../../src/control/control-plane.js';
 import { applyInventory } from '../../src/control/inventory.js';
 import type { ControlState } from '../../src/control/state.js';
 import { validateConfig } from '../../src/model/config.js';
+import type { LoadBalancer, TargetGroup } from '../../src/model/load-balancers.js';
 import type { Endpoint } from '../../src/model/types.js';
 import type { Store } from '../../src/store/store.js';
 import { CONSUMER, PROVIDER, recordingDataPlane, twoAccountConfig } from '../helpers.js';
@@ -24,6 +25,8 @@ export async function storedControl(store: Store, endpointQuota: number, nodeId?
   const control = new ControlPlane({
     region: 'sim-1', zones: c.zones, store, dataPlane, inventory: inv, services: inv.publicServices,
     endpoints: (loaded.documents.get('endpoint')?.values() ?? []) as Iterable<Endpoint>,
+    loadBalancers: (loaded.documents.get('loadbalancer')?.values() ?? []) as Iterable<LoadBalancer>,
+    targetGroups: (loaded.documents.get('targetgroup')?.values() ?? []) as Iterable<TargetGroup>,
     log: { info: () => undefined, warn: () => undefined },
     stored: { versions: loaded.versions, claims: loaded.documents.get('claim')!, revision: loaded.revision },
     ...(nodeId !== undefined ? { nodeId } : {}),

@@ -50,6 +50,9 @@ describe('toxics', () => {
     expect(refusal(() => parseToxic({ type: 'timeout', name: 'x'.repeat(257) }))).toMatch(/name must be/);
     expect(refusal(() => parseToxic({ type: 'timeout', name: '\ud800' }))).toMatch(/name must be/);
     expect(refusal(() => parseToxic({ type: 'timeout', name: 5 }))).toMatch(/name must be/);
+    // a path segment URL parsers resolve away, percent-encoded too: the CLI (fetch) could make such a toxic and not remove it
+    for (const name of ['.', '..']) expect(refusal(() => parseToxic({ type: 'timeout', name }))).toMatch(/name must not be \. or \.\./);
+    expect(parseToxic({ type: 'timeout', name: '...' }).name).toBe('...');
   });
 
   it('takes any toxic name Toxiproxy takes, within 256 characters without control characters (it refused a space, / or :)', () => {

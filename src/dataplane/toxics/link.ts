@@ -10,6 +10,13 @@ import { makeTransform, toxicFigures, type ToxicHost, type ToxicState, type Tran
 /** bytes queued in a pump before its source is paused, and resumed below the low mark */
 const HIGH_WATER = 256 * 1024;
 const LOW_WATER = 64 * 1024;
+/**
+ * what a queued chunk costs beside its bytes (its Buffer and queue entry), counted against the
+ * marks: a client writing one byte at a time through a toxic that holds them (bandwidth 0) queued
+ * 256K chunks per connection, about 100 times their bytes in memory, and their release, one chunk
+ * at a time, held the event loop 10 s and more; now at most about a thousand chunks per direction
+ */
+const CHUNK_COST = 256;
 
 /** one toxic on this connection: whether its toxicity applied, its transform once started, and what it keeps across updates */
 interface Linked {
@@ -145,8 +152,8 @@ export function ruleKey(r: ToxicRule): string {
   return `${scopeKey(r.scope)}/${r.toxic.name}`;
 }
 
-/** one direction: chunks queued as they arrive (with their time), passed through the stages one at a time */
-class Pump {
+/** one direction: chunks queued as they arrive (with their time), passed through the stages one at a time (exported for its tests) */
+export class Pump {
   stages: Transform[] = [];
   private readonly queue: Array<{ buf: Buffer | null; at: number }> = [];
   private queued = 0;
@@ -159,10 +166,15 @@ class Pump {
     return this.queue.length === 0 && !this.running;
   }
 
+  /** the chunks queued, the one in the stages included */
+  get chunks(): number {
+    return this.queue.length + (this.running ? 1 : 0);
+  }
+
   start(): void {
     this.src.on('data', (buf: Buffer) => {
       this.queue.push({ buf, at: performance.now() });
-      this.queued += buf.length;
+      this.queued += buf.length + CHUNK_COST;
       if (this.queued > HIGH_WATER) this.src.pause();
       this.kick();
     });
@@ -192,7 +204,7 @@ class Pump {
         continue;
       }
       await this.through(stages, 0, buf, at);
-      this.queued -= buf.length;
+      this.queued -= buf.length + CHUNK_COST;
       if (this.queued < LOW_WATER && this.src.isPaused() && !this.src.destroyed) this.src.resume();
     }
   }
