@@ -223,6 +223,12 @@ export class ControlState {
   conflicts = 0;
   readonly storeObserver: StoreObserver | undefined;
   readonly nodeId: string | undefined;
+  /**
+   * a fleet node's public gateway services whose listeners it could not bind, with the reason: on
+   * one machine another node holds them. Kept here, not in the store: written there, the nodes
+   * stored failed and available in turn for good (about 217 etcd writes a second)
+   */
+  readonly publicUnbound = new Map<string, string>();
   readonly fleet: Fleet | undefined;
   /** keys of the commits under way, and watched batches that touched them, applied once those commits land */
   private readonly committingKeys = new Map<string, number>();

@@ -126,17 +126,37 @@ export async function pushFaults(st: ControlState): Promise<void> {
   if (!ack.ok) st.log.warn({ reason: ack.reason }, 'data plane did not take the toxics and proxies taken down');
 }
 
-/** sends the routing view; a public service whose listeners cannot bind turns failed, and available again once they bind */
+/**
+ * sends the routing view; a public service whose listeners cannot bind turns failed, and available
+ * again once they bind. On a fleet that is the node's own condition (another node of the machine
+ * holds the listeners): logged and kept in st.publicUnbound, tried again by converge, the
+ * service's stored state left as it is
+ */
 export async function pushRouting(st: ControlState): Promise<Ack> {
   const ack = await applyToDataPlane(st, { kind: 'routing', id: 'routing', view: st.routing() });
   if (!ack.ok) return ack;
   const failed = ack.failedServices ?? new Map();
+  if (st.nodeId !== undefined) {
+    for (const s of st.services.values()) {
+      if (!s.public || s.service_type !== 'gateway') continue;
+      const f = failed.get(s.id);
+      if (f && st.publicUnbound.get(s.id) !== f.reason) {
+        st.log.warn({ service: s.service_name, reason: f.reason }, 'public service\'s listeners cannot bind on this node (on one machine another node may hold them): tried again');
+        st.publicUnbound.set(s.id, f.reason);
+      } else if (!f && st.publicUnbound.delete(s.id)) {
+        st.log.info({ service: s.service_name }, 'public service\'s listeners bound on this node');
+      }
+    }
+    // one stored failed (by an earlier version) whose listeners bind here: available, once
+    const bound = [...st.services.values()].filter((s) => s.public && s.service_type === 'gateway' && s.status === 'failed' && !failed.has(s.id));
+    if (bound.length === 0) return ack;
+  }
   await st.serial(async () => {
     const changes: Change[] = [];
     for (const s of st.services.values()) {
       if (!s.public || s.service_type !== 'gateway') continue;
       const f = failed.get(s.id);
-      if (f && (s.status !== 'failed' || s.error?.message !== f.reason)) {
+      if (f && st.nodeId === undefined && (s.status !== 'failed' || s.error?.message !== f.reason)) {
         st.log.warn({ service: s.service_name, reason: f.reason }, 'public service failed: its listeners cannot bind');
         changes.push({ kind: 'service', id: s.id, value: { ...s, status: 'failed', updated_at: now(), error: errorOf(f.reason, f.failure) } });
       } else if (!f && s.status === 'failed') {
@@ -151,7 +171,7 @@ export async function pushRouting(st: ControlState): Promise<Ack> {
 }
 
 /** a public gateway service whose listeners could not bind: the converge loop tries them again */
-const anyPublicFailed = (st: ControlState): boolean => [...st.services.values()].some((s) => s.public && s.status === 'failed');
+const anyPublicFailed = (st: ControlState): boolean => st.publicUnbound.size > 0 || [...st.services.values()].some((s) => s.public && s.status === 'failed');
 
 export async function bringServiceUp(st: ControlState, id: string): Promise<void> {
   const ack = await applyToDataPlane(st, { kind: 'service', id, available: true });

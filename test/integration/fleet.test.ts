@@ -88,6 +88,25 @@ describeWithEtcd('a fleet of three vpcepd on one etcd', (e) => {
     await backend?.close();
   });
 
+  it('public services on one machine: the node that binds their listeners serves them, the others log that they cannot and try again; the service stays available (the nodes stored failed and available in turn, ~217 etcd writes a second)', async () => {
+    const publicServices = [{ name: 'obs', service_type: 'gateway', prefix_list: { id: 'pl-obs', cidrs: ['100.125.0.0/30'] }, ports: [{ port: 80, target: `127.0.0.1:${backend.port}` }] }];
+    const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/public`, fleet: { lease_ttl_seconds: TTL_S }, dns: { enabled: false }, public_services: publicServices }));
+    const first = await startNode('pub-a', configFile);
+    const second = await startNode('pub-b', configFile);
+    const status = async (n: Node) => (await n.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services.find((s: { service_name: string }) => s.service_name === 'sim-1.obs')?.status;
+    // both running, the second's first bind tried
+    await new Promise((r) => setTimeout(r, 2_000));
+    const revision = async () => Number((await (await fetch(`${etcd.url.replace('etcd://', 'http://')}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('x').toString('base64') }) })).json()).header.revision);
+    const before = await revision();
+    await new Promise((r) => setTimeout(r, 3_000));
+    // the nodes' own writes only (leases, health): no store write per bind attempt
+    expect(await revision() - before).toBeLessThan(60);
+    expect([await status(first), await status(second)]).toEqual(['available', 'available']);
+    for (const n of [first, second]) expect(n.child.output()).not.toMatch(/public service failed/);
+    expect(second.child.output().match(/listeners cannot bind on this node/g)?.length, second.child.output().slice(-3000)).toBe(1);
+    for (const n of [first, second]) n.child.proc.kill('SIGKILL');
+  }, 90_000);
+
   it('a node that joins takes its share: the leader moves endpoints off the loaded node, which tears them down, and the newcomer binds them on the same loopback addresses', async () => {
     const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/join`, fleet: { lease_ttl_seconds: TTL_S }, dns: { enabled: false } }));
     const first = await startNode('join-a', configFile);
