@@ -66,7 +66,7 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
     marker_id: z.number().int(), status: z.enum(ENDPOINT_STATUSES), enable_dns: z.boolean(),
     whitelist: z.array(str), enable_whitelist: z.boolean(), routetables: z.array(str), security_groups: z.array(str).optional(),
     policy_statement: z.array(z.unknown()).nullable().optional(), policy_document: z.string().optional(), description: str, tags: z.array(tag),
-    // absent in documents written before issue 13: one ENI, the legacy fields' (endpointWithEnis)
+    // absent in documents written before issue 13: one ENI, the legacy fields' (upgradedEndpoint)
     enis: z.array(z.looseObject({ id: str, zone: str, subnet_id: str, ip: str, host_ip: str })).optional(),
     // absent in documents written before client tokens were stored, and on endpoints made without one
     client_token: clientToken,
@@ -209,10 +209,13 @@ export function legacyEniId(endpointId: string): string {
 }
 
 /**
- * An endpoint stored before issue 13 (no `enis`): an interface endpoint with an address has one
- * ENI, its legacy fields', in its subnet's zone; a gateway endpoint none.
+ * An endpoint as an earlier version stored it, in today's shape: one stored before issue 13 (no
+ * `enis`): an interface endpoint with an address has one ENI, its legacy fields', in its subnet's
+ * zone, a gateway endpoint none; a gateway endpoint stored with enable_dns (refused since
+ * 2026-12-07: it has no private domain name) has it off.
  */
-export function endpointWithEnis(e: Endpoint, vpcs: ReadonlyMap<string, Vpc>, zones: readonly string[]): Endpoint {
+export function upgradedEndpoint(e: Endpoint, vpcs: ReadonlyMap<string, Vpc>, zones: readonly string[]): Endpoint {
+  if (e.service_type === 'gateway' && e.enable_dns) return upgradedEndpoint({ ...e, enable_dns: false }, vpcs, zones);
   if (Array.isArray(e.enis)) return e;
   if (e.service_type !== 'interface' || !e.subnet_id || !e.ip || !e.host_ip) return { ...e, enis: [] };
   const subnet = vpcs.get(e.vpc_id)?.subnets.find((x) => x.id === e.subnet_id);

@@ -30,7 +30,7 @@ import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Cha
 import {
   ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, privateNameKey, serviceQuotaClaim, snatClaim, targetGroupLoadBalancerClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
 } from './claims.js';
-import { endpointWithEnis } from './documents.js';
+import { upgradedEndpoint } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
 import { RETIRED_VPC_NUMBERS, type Inventory } from './inventory.js';
 import { routingView } from './route-tables.js';
@@ -267,7 +267,7 @@ export class ControlState {
     this.vpcNumbers = o.inventory.vpcNumbers ?? {};
     this.retiredVpcNumbers = o.inventory.retiredVpcNumbers ?? {};
     for (const s of o.services) this.services.set(s.id, s);
-    for (const e of o.endpoints) this.endpoints.set(e.id, endpointWithEnis(e, this.vpcs, this.zones));
+    for (const e of o.endpoints) this.endpoints.set(e.id, upgradedEndpoint(e, this.vpcs, this.zones));
     for (const t of o.userRoutes ?? []) this.userRoutes.set(t.id, t.routes);
     for (const n of o.notifications ?? []) this.notifications.set(n.id, n);
     this.notificationTopics = o.notificationTopics ?? new Map();
@@ -546,7 +546,7 @@ export class ControlState {
   private setDocument(c: Change): void {
     const put = <T>(m: Map<string, T>, v: T | null) => (v === null ? m.delete(c.id) : m.set(c.id, v));
     switch (c.kind) {
-      case 'endpoint': return void put(this.endpoints, c.value === null ? null : endpointWithEnis(c.value as Endpoint, this.vpcs, this.zones));
+      case 'endpoint': return void put(this.endpoints, c.value === null ? null : upgradedEndpoint(c.value as Endpoint, this.vpcs, this.zones));
       case 'service': return void put(this.services, c.value as EndpointService | null);
       case 'notification': return void put(this.notifications, c.value as ConnectionNotification | null);
       case 'loadbalancer': return void put(this.loadBalancers, c.value as LoadBalancer | null);
@@ -597,7 +597,7 @@ export class ControlState {
       m.clear();
       for (const [id, v] of docs.get(kind) ?? []) m.set(id, f(v));
     };
-    reset(this.endpoints, 'endpoint', (v) => endpointWithEnis(v as Endpoint, this.vpcs, this.zones));
+    reset(this.endpoints, 'endpoint', (v) => upgradedEndpoint(v as Endpoint, this.vpcs, this.zones));
     reset(this.services, 'service');
     reset(this.notifications, 'notification');
     reset(this.loadBalancers, 'loadbalancer');

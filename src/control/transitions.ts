@@ -147,10 +147,9 @@ export async function pushRouting(st: ControlState): Promise<Ack> {
         st.log.info({ service: s.service_name }, 'public service\'s listeners bound on this node');
       }
     }
-    // one stored failed (by an earlier version) whose listeners bind here: available, once
-    const bound = [...st.services.values()].filter((s) => s.public && s.service_type === 'gateway' && s.status === 'failed' && !failed.has(s.id));
-    if (bound.length === 0) return ack;
   }
+  // one node alone stores the service failed, and available again once its listeners bind (a
+  // fleet's node stores nothing failed: one stored so by an earlier version turns available)
   await st.serial(async () => {
     const changes: Change[] = [];
     for (const s of st.services.values()) {

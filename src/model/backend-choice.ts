@@ -88,15 +88,27 @@ export function chooseBackend(targets: readonly ChoiceTarget[], rules: ChoiceRul
   const n = targets.length;
   if (n === 0) return NO_CHOICE;
   const h = hash >>> 0;
-  const healthy = anyHealthy(targets, inputs);
-  let all = 0;
-  let inZone = 0;
+  // one pass, each target's state read once: the healthy ones and the initial ones, in all zones
+  // and in the ENI's; the initial ones count only when none is healthy (eligible())
+  let healthyAll = 0;
+  let healthyInZone = 0;
+  let initialAll = 0;
+  let initialInZone = 0;
   for (let i = 0; i < n; i++) {
     const t = targets[i]!;
-    if (!eligible(t, inputs, healthy)) continue;
-    all++;
-    if (local(t, rules.zone)) inZone++;
+    if (inputs.zoneDown(t.zone)) continue;
+    const state = stateOf(t, inputs);
+    if (state === 'healthy') {
+      healthyAll++;
+      if (local(t, rules.zone)) healthyInZone++;
+    } else if (state === 'initial') {
+      initialAll++;
+      if (local(t, rules.zone)) initialInZone++;
+    }
   }
+  const healthy = healthyAll > 0;
+  const all = healthy ? healthyAll : initialAll;
+  const inZone = healthy ? healthyInZone : initialInZone;
   if (all === 0) return encode(h % n, 3); // fail_open
   const zonal = rules.zone !== null && (!rules.crossZone || rules.zoneAffinity);
   if (!zonal) return encode(nth(targets, h % all, inputs, healthy, null, false), rules.zone === null ? 0 : 1); // cross_zone

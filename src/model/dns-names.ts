@@ -77,9 +77,8 @@ export function awsEndpointDnsNames(
 }
 
 /** Huawei's private domain name of an endpoint with enable_dns (dns_names), else none */
-export function huaweiEndpointDnsNames(e: Pick<Endpoint, 'id' | 'service_name' | 'service_type' | 'enable_dns'>, configRegion: string): DnsName[] {
-  // a gateway endpoint has none (one stored with enable_dns by an earlier version included)
-  if (!e.enable_dns || e.service_type !== 'interface') return [];
+export function huaweiEndpointDnsNames(e: Pick<Endpoint, 'id' | 'service_name' | 'enable_dns'>, configRegion: string): DnsName[] {
+  if (!e.enable_dns) return [];
   // the first 8 hex digits of the id: a UUID's first group, a `vpce-` id's first 8 after the prefix
   // (its first 8 characters were `vpce-` and 3 digits, which two endpoints share once in 4,096)
   return [{ name: `${e.id.replace(/^vpce-/, '').slice(0, 8)}.${e.service_name.split('.')[1] ?? 'svc'}.vpcep.${configRegion}.internal`, kind: 'huawei', scope: 'vpc' }];

@@ -129,6 +129,9 @@ const DOMAIN_ID = /^[A-Za-z0-9]{1,64}$/;
 /** an AWS account principal: the id, or the account's root ARN */
 /** an AWS account: its 12-digit id, arn:aws:iam::<id>:root, or "*" (a domain id is an ID principal, not an AWS one) */
 const AWS_ACCOUNT = /^(?:arn:aws:iam::(\d{12}):root|(\d{12}|\*))$/;
+
+/** whether P is a principal an `{"AWS": ...}` statement takes (a 12-digit account id, its root ARN, or "*") */
+export const isAwsPrincipal = (p: string): boolean => AWS_ACCOUNT.test(p);
 const IP_KEYS: ReadonlySet<ConditionKey> = new Set(['vpcep:SourceIp', 'aws:SourceIp']);
 
 export interface PolicyOptions {

@@ -215,9 +215,7 @@ describe('the network inventory through the EC2 API', () => {
     const groups = (Name: string, Values: string[]) => ids(consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name, Values }] })), 'SecurityGroups', 'GroupName');
     expect(await groups('ip-permission.group-name', ['default'])).toEqual(['default']);
     expect(await groups('egress.ip-permission.prefix-list-id', ['*'])).toEqual([]);
-    for (const name of ['availability-zone-id', 'attachment.status', 'mac-address', 'requester-id']) {
-      expect((await consumer.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: name, Values: ['nothing-here'] }] }))).NetworkInterfaces, name).toEqual([]);
-    }
+    // (the ENI filters: where an endpoint has an ENI, below)
     expect((await consumer.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'entry.ipv6-cidr', Values: ['::/0'] }] }))).NetworkAcls).toEqual([]);
     expect(await refused(consumer.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default-vpc', Values: ['true'] }] })))).toMatchObject({ code: 'InvalidParameterValue', message: "The filter 'is-default-vpc' is invalid" });
     expect(await refused(consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ['eni-0123456789abcdef0'], MaxResults: 5 })))).toMatchObject({ code: 'InvalidParameterCombination', status: 400 });
@@ -642,6 +640,15 @@ describe('an endpoint in a VPC and subnet made through the API, in real vpcepd p
     await waitFor(async () => (await consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [made.VpcEndpointId!] }))).VpcEndpoints![0]!.State as string === 'available', 5_000, 'available');
     const ip = (await consumer.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: made.NetworkInterfaceIds }))).NetworkInterfaces![0]!.PrivateIpAddress!;
     expect(ip).toBe('10.77.5.4');
+    // EC2's ENI filters on what an endpoint's ENI has (requester-id, addresses.primary, its zone's id) match it; on what it has not (an attachment, a MAC), none
+    const eniIds = async (Name: string, Values: string[]) => (await consumer.send(new DescribeNetworkInterfacesCommand({
+      Filters: [{ Name: 'network-interface-id', Values: made.NetworkInterfaceIds! }, { Name, Values }],
+    }))).NetworkInterfaces!.map((n) => n.NetworkInterfaceId);
+    const zoneId = (await consumer.send(new DescribeSubnetsCommand({ SubnetIds: [subnet.SubnetId!] }))).Subnets![0]!.AvailabilityZoneId!;
+    for (const [name, value] of [['requester-id', 'amazon-aws'], ['addresses.primary', 'true'], ['availability-zone-id', zoneId]] as const) {
+      expect(await eniIds(name, [value]), name).toEqual(made.NetworkInterfaceIds);
+    }
+    for (const name of ['attachment.status', 'mac-address', 'private-dns-name']) expect(await eniIds(name, ['*']), name).toEqual([]);
     expect(await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
     expect(await refused(consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId })))).toMatchObject({ code: 'DependencyViolation', status: 400 });
     consumer.destroy();

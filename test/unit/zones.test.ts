@@ -5,7 +5,7 @@
 // domain's zone).
 import { describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.js';
-import { endpointWithEnis, legacyEniId, upgradeDocuments } from '../../src/control/documents.js';
+import { upgradedEndpoint, legacyEniId, upgradeDocuments } from '../../src/control/documents.js';
 import { applyInventory } from '../../src/control/inventory.js';
 import * as elb from '../../src/control/load-balancers.js';
 import { createService } from '../../src/control/services.js';
@@ -126,10 +126,10 @@ describe('documents stored before issue 13', () => {
 
   it('an endpoint without enis loads as one ENI, its legacy fields\', in its subnet\'s zone, with the id AWS showed for it', () => {
     const { st, o } = world();
-    const loaded = endpointWithEnis(legacy, st.vpcs, st.zones);
+    const loaded = upgradedEndpoint(legacy, st.vpcs, st.zones);
     expect(loaded.enis).toEqual([{ id: legacyEniId('ep-old'), zone: 'sim-1b', subnet_id: 'c-b', ip: '10.0.2.5', host_ip: '127.2.2.5' }]);
     expect(legacyEniId('ep-old')).toMatch(/^eni-[0-9a-f]{17}$/);
-    expect(endpointWithEnis({ ...legacy, service_type: 'gateway', subnet_id: null, ip: null, host_ip: null } as Endpoint, st.vpcs, st.zones).enis).toEqual([]);
+    expect(upgradedEndpoint({ ...legacy, service_type: 'gateway', subnet_id: null, ip: null, host_ip: null } as Endpoint, st.vpcs, st.zones).enis).toEqual([]);
     // the control plane reads stored endpoints so
     const control = new ControlPlane({ ...o, endpoints: [legacy] });
     expect(control.allEndpoints().next().value!.enis).toEqual(loaded.enis);

@@ -115,6 +115,11 @@ export function tagsOfSpecifications(params: QueryParams, resourceType: string):
 /** what a filter name reads of an item: its values (an item matches when one of them matches one of the filter's) */
 export type FilterTable<T> = Readonly<Record<string, (item: T) => readonly (string | boolean | null | undefined)[] | string | boolean | null | undefined>>;
 
+/** filters EC2 documents on what vpcep-sim has not (IPv6, NAT gateways, attachments...): taken, matching no item */
+export function absent(...names: string[]): FilterTable<unknown> {
+  return Object.fromEntries(names.map((n) => [n, () => null]));
+}
+
 function texts(v: ReturnType<FilterTable<unknown>[string]>): string[] {
   const list = Array.isArray(v) ? v : [v];
   return list.filter((x) => x !== null && x !== undefined).map(String);

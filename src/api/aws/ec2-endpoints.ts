@@ -8,7 +8,7 @@ import type { ControlPlane } from '../../control/control-plane.js';
 import type { CreateEndpointCommand, SetChange } from '../../model/commands.js';
 import { awsEndpointDnsNames, awsViewDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
-import { validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
+import { isAwsPrincipal, validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
 import type { Endpoint, EndpointService, SecurityGroup, Vpc } from '../../model/types.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import {
@@ -119,12 +119,10 @@ function principalOf(ids: readonly string[], control: ControlPlane): { AWS?: str
   const other: string[] = [];
   for (const d of ids) {
     const shown = d === '*' ? '*' : control.awsPrincipalOfPermission(`iam:domain::${d}`) ?? d;
-    (shown === '*' || AWS_PRINCIPAL.test(shown) ? aws : other).push(shown);
+    (isAwsPrincipal(shown) ? aws : other).push(shown);
   }
   return { ...(aws.length ? { AWS: aws } : {}), ...(other.length ? { ID: other } : {}) };
 }
-
-const AWS_PRINCIPAL = /^(?:\d{12}|arn:aws:iam::\d{12}:root)$/;
 
 /** the `vpcEndpoint` of Create and the items of Describe */
 export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): XmlFields {
@@ -142,7 +140,7 @@ export function endpointXml(e: Endpoint, call: AwsCall, names: ServiceNames): Xm
     groupSet: iface ? groupsOf(e).map((id) => ({ groupId: id, groupName: callerGroups(call).get(id)?.name ?? 'default' })) : [],
     ipAddressType: 'ipv4',
     dnsOptions: iface ? { dnsRecordIpType: 'ipv4' } : undefined,
-    privateDnsEnabled: e.enable_dns && e.service_type === 'interface',
+    privateDnsEnabled: e.enable_dns,
     requesterManaged: false,
     networkInterfaceIdSet: e.enis.map((n) => n.id),
     dnsEntrySet: dnsEntries(e, s, call.region, call.control.region) ?? [],

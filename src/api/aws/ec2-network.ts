@@ -7,7 +7,7 @@ import type { RouteTableView } from '../../control/route-tables.js';
 import { admitsMembers, type Endpoint, type Route, type SecurityGroup, type SecurityGroupRule, type Subnet, type Vpc } from '../../model/types.js';
 import { cidrOf, lastAddress } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
-import { applyFilters, awsServiceName, derivedId, page, requireIds, tagSet, type FilterTable } from './aws-render.js';
+import { absent, applyFilters, awsServiceName, derivedId, page, requireIds, tagSet, type FilterTable } from './aws-render.js';
 import { awsZone, type AvailabilityZone } from './ec2-base.js';
 import { ID_SHAPES, type IdShape } from './ids.js';
 import { zoneOfSubnet } from '../../model/zones.js';
@@ -59,10 +59,10 @@ function describeVpcs(call: AwsCall): XmlFields {
     // the old camelCase name, which Terraform's data "aws_vpc" sends for default = true
     'isDefault': () => 'false',
     // no VPC has an IPv6 block: AWS's filters on one match none
-    'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
-    'ipv6-cidr-block-association.ipv6-pool': () => null,
-    'ipv6-cidr-block-association.association-id': () => null,
-    'ipv6-cidr-block-association.state': () => null,
+    ...absent(
+      'ipv6-cidr-block-association.ipv6-cidr-block', 'ipv6-cidr-block-association.ipv6-pool',
+      'ipv6-cidr-block-association.association-id', 'ipv6-cidr-block-association.state',
+    ),
     'state': () => 'available',
     'owner-id': () => ownerOf(call),
     'dhcp-options-id': () => 'default',
@@ -144,12 +144,10 @@ function describeSubnets(call: AwsCall): XmlFields {
     // no IPv6 here
     'ipv6-native': () => 'false',
     // no subnet has an IPv6 block, an Outpost, a customer-owned pool or a network card index
-    'ipv6-cidr-block-association.ipv6-cidr-block': () => null,
-    'ipv6-cidr-block-association.association-id': () => null,
-    'ipv6-cidr-block-association.state': () => null,
-    'outpost-arn': () => null,
-    'customer-owned-ipv4-pool': () => null,
-    'enable-lni-at-device-index': () => null,
+    ...absent(
+      'ipv6-cidr-block-association.ipv6-cidr-block', 'ipv6-cidr-block-association.association-id',
+      'ipv6-cidr-block-association.state', 'outpost-arn', 'customer-owned-ipv4-pool', 'enable-lni-at-device-index',
+    ),
     'enable-dns64': () => 'false',
     'map-customer-owned-ip-on-launch': () => 'false',
     'private-dns-name-options-on-launch.hostname-type': () => 'ip-name',
@@ -227,13 +225,10 @@ function describeRouteTables(call: AwsCall): XmlFields {
     'owner-id': () => ownerOf(call),
     // no table is a gateway's (edge association), no route goes to IPv6, an instance, a NAT,
     // transit or egress-only gateway or a peering: AWS's filters on them match none
-    'association.gateway-id': () => null,
-    'route.destination-ipv6-cidr-block': () => null,
-    'route.egress-only-internet-gateway-id': () => null,
-    'route.instance-id': () => null,
-    'route.nat-gateway-id': () => null,
-    'route.transit-gateway-id': () => null,
-    'route.vpc-peering-connection-id': () => null,
+    ...absent(
+      'association.gateway-id', 'route.destination-ipv6-cidr-block', 'route.egress-only-internet-gateway-id',
+      'route.instance-id', 'route.nat-gateway-id', 'route.transit-gateway-id', 'route.vpc-peering-connection-id',
+    ),
   };
   const out = page(applyFilters(tables, call.params.filters(), table, (t) => t.tags ?? []), (t) => t.id, call.params);
   return { routeTableSet: out.items.map((t) => routeTableXml(call, t, vpcs.get(t.vpc_id))), nextToken: out.nextToken };
@@ -385,13 +380,11 @@ function describeSecurityGroups(call: AwsCall): XmlFields {
     'ip-permission.group-name': (g) => (g.default ? g.name : null),
     'ip-permission.user-id': (g) => (g.default ? ownerOf(call) : null),
     // rules here are IPv4 CIDRs (and the default group's own): AWS's filters on the others match none
-    'ip-permission.ipv6-cidr': () => null,
-    'ip-permission.prefix-list-id': () => null,
-    'egress.ip-permission.group-id': () => null,
-    'egress.ip-permission.group-name': () => null,
-    'egress.ip-permission.ipv6-cidr': () => null,
-    'egress.ip-permission.prefix-list-id': () => null,
-    'egress.ip-permission.user-id': () => null,
+    ...absent(
+      'ip-permission.ipv6-cidr', 'ip-permission.prefix-list-id', 'egress.ip-permission.group-id',
+      'egress.ip-permission.group-name', 'egress.ip-permission.ipv6-cidr', 'egress.ip-permission.prefix-list-id',
+      'egress.ip-permission.user-id',
+    ),
   };
   chosen = applyFilters(chosen, call.params.filters(), table, (g) => g.tags);
   const out = page(chosen, (g) => g.id, call.params);
@@ -433,26 +426,16 @@ function describeNetworkInterfaces(call: AwsCall): XmlFields {
     'group-id': (x) => groupsOf(x.e),
     'group-name': (x) => groupsOf(x.e).map((id) => groupNames.get(id) ?? 'default'),
     // no instance owns an endpoint's ENI: filters on the attachment match none of them
-    'attachment.instance-owner-id': () => null,
-    'attachment.instance-id': () => null,
-    'attachment.attach-time': () => null,
-    'attachment.attachment-id': () => null,
-    'attachment.delete-on-termination': () => null,
-    'attachment.device-index': () => null,
-    'attachment.status': () => null,
+    ...absent(
+      'attachment.instance-owner-id', 'attachment.instance-id', 'attachment.attach-time', 'attachment.attachment-id',
+      'attachment.delete-on-termination', 'attachment.device-index', 'attachment.status',
+    ),
     // no public address, IPv6 address, MAC or DNS name is shown, no operator manages them
-    'association.allocation-id': () => null,
-    'association.association-id': () => null,
-    'association.ip-owner-id': () => null,
-    'association.public-ip': () => null,
-    'association.public-dns-name': () => null,
-    'addresses.association.owner-id': () => null,
-    'addresses.association.public-ip': () => null,
-    'ipv6-addresses.ipv6-address': () => null,
-    'mac-address': () => null,
-    'private-dns-name': () => null,
-    'operator.managed': () => null,
-    'operator.principal': () => null,
+    ...absent(
+      'association.allocation-id', 'association.association-id', 'association.ip-owner-id', 'association.public-ip',
+      'association.public-dns-name', 'addresses.association.owner-id', 'addresses.association.public-ip',
+      'ipv6-addresses.ipv6-address', 'mac-address', 'private-dns-name', 'operator.managed', 'operator.principal',
+    ),
   };
   const out = page(applyFilters(chosen, call.params.filters(), table, () => []), (x) => x.id, call.params);
   return {

@@ -133,9 +133,8 @@ export function endpointJson(e: Endpoint, ctx: SerializeContext): Record<string,
     marker_id: e.marker_id,
     endpoint_service_id: e.service_id,
     endpoint_service_name: e.service_name,
-    // a gateway endpoint has no private domain name (one stored with enable_dns by an earlier version: false, as EC2 shows it)
-    enable_dns: e.enable_dns && e.service_type === 'interface',
-    ...(e.enable_dns && e.service_type === 'interface' ? { dns_names: endpointDnsNamesJson(e, ctx) } : {}),
+    enable_dns: e.enable_dns,
+    ...(e.enable_dns ? { dns_names: endpointDnsNamesJson(e, ctx) } : {}),
     vpc_id: e.vpc_id,
     subnet_id: e.subnet_id,
     // vpcep-sim's extension: every ENI, one per zone (subnet_id, ip and host_ip are the first one's)
