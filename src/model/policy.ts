@@ -126,9 +126,10 @@ const CONDITION_KEYS: ReadonlyMap<string, ConditionKey> = new Map([
 ]);
 
 const DOMAIN_ID = /^[A-Za-z0-9]{1,64}$/;
-/** an AWS account principal: the id, or the account's root ARN */
 /** an AWS account: its 12-digit id, arn:aws:iam::<id>:root, or "*" (a domain id is an ID principal, not an AWS one) */
 const AWS_ACCOUNT = /^(?:arn:aws:iam::(\d{12}):root|(\d{12}|\*))$/;
+
+const AWS_ACCOUNT_ID = /^\d{12}$/;
 
 /** whether P is a principal an `{"AWS": ...}` statement takes (a 12-digit account id, its root ARN, or "*") */
 export const isAwsPrincipal = (p: string): boolean => AWS_ACCOUNT.test(p);
@@ -247,8 +248,10 @@ function condition(v: unknown, path: string, o: PolicyOptions): PolicyCondition 
           return v6;
         }
         if (it.value.length === 0) invalid(it.path, 'must not be empty');
-        // aws:PrincipalAccount is an AWS account id (vpcep:PrincipalAccount, its normalised key, a domain id)
-        return k.toLowerCase() === 'aws:principalaccount' ? awsAccount(it.value, o) : it.value;
+        // aws:PrincipalAccount is an AWS account id, as a Principal's AWS is (vpcep:PrincipalAccount, its normalised key, a domain id)
+        if (k.toLowerCase() !== 'aws:principalaccount') return it.value;
+        if (!AWS_ACCOUNT_ID.test(it.value)) invalid(it.path, `${JSON.stringify(it.value)} is not an AWS account id (12 digits; a domain id goes under vpcep:PrincipalAccount)`);
+        return awsAccount(it.value, o);
       });
       normalised[key] = [...new Set(values)];
     }

@@ -222,7 +222,7 @@ describe('evaluatePolicy', () => {
   it('StringNotEquals on vpcep:PrincipalAccount', () => {
     const p = validatePolicy([
       allowAll,
-      { Effect: 'Deny', Action: 'obs:*', Resource: '*', Condition: { StringNotEquals: { 'aws:PrincipalAccount': ['d1', 'd2'] } } },
+      { Effect: 'Deny', Action: 'obs:*', Resource: '*', Condition: { StringNotEquals: { 'vpcep:PrincipalAccount': ['d1', 'd2'] } } },
     ]);
     expect(evaluatePolicy(p, req('10.0.0.1', 'vpc-a', 'd1'))).toMatchObject({ allowed: true, decidedBy: 0 });
     expect(evaluatePolicy(p, req('10.0.0.1', 'vpc-a', 'd7'))).toEqual({ allowed: false, decidedBy: 1, reason: 'statement 1 (Deny) matches: account d7 not in [d1, d2]' });
@@ -310,6 +310,11 @@ describe('fidelity with AWS endpoint policies (issue 10 item 16)', () => {
     const c = validateWith([{ ...allowAll, Condition: { StringEquals: { 'aws:PrincipalAccount': ['222222222222', '444444444444'] }, StringNotEquals: { 'vpcep:PrincipalAccount': '222222222222' } } }], o);
     expect(c[0]!.Condition).toEqual({ StringEquals: { 'vpcep:PrincipalAccount': ['d2', '444444444444'] }, StringNotEquals: { 'vpcep:PrincipalAccount': ['222222222222'] } });
     expect(evaluatePolicy(c, req('10.0.0.1', 'vpc-a', 'd2')).allowed).toBe(true);
+    // an aws:PrincipalAccount value that is not an AWS account id is refused, as under Principal.AWS (a domain id there matched its account)
+    for (const value of ['d2', 'abcdef', '12345678901', '*']) {
+      expect(() => validateWith([{ ...allowAll, Condition: { StringEquals: { 'aws:PrincipalAccount': ['222222222222', value] } } }], o), value)
+        .toThrow(/Condition\.StringEquals\["aws:PrincipalAccount"\]\[1\]: .* is not an AWS account id \(12 digits; a domain id goes under vpcep:PrincipalAccount\)/);
+    }
   });
 
   it('a Principal is required only when the dialect says so: absent means everyone (Huawei), refused (AWS)', () => {
