@@ -48,7 +48,8 @@ export function privateNameKey(s: EndpointService | undefined): string | null {
 }
 
 /** a private DNS name in a VPC, taken by one endpoint with private DNS on (its key: privateNameKey) */
-export const privateDnsClaim = (vpcId: string, key: string): string => `private-dns/${vpcId}/${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+const PRIVATE_DNS = 'private-dns/';
+export const privateDnsClaim = (vpcId: string, key: string): string => `${PRIVATE_DNS}${vpcId}/${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 export const targetGroupNameClaim = (owner: string, name: string): string => `${TARGET_GROUP_NAMES}${owner}/${name}`;
 /** the claims whose loser answers the resource that holds it (or refuses by its settings), which comes in the claim's batch */
 export const ANSWERED_CLAIMS: readonly string[] = [TOKEN_CLAIMS, LOAD_BALANCER_NAMES, TARGET_GROUP_NAMES];
@@ -158,6 +159,13 @@ function valuesOf(e: Endpoint | undefined, privateName: (e: Endpoint) => string 
   return out;
 }
 
+/** the key of the private DNS name of an endpoint's service (privateNameKey) before and after a batch (which may change the service) */
+export interface PrivateNames {
+  readonly before: (e: Endpoint) => string | null;
+  readonly after: (e: Endpoint) => string | null;
+}
+const NO_PRIVATE_NAMES: PrivateNames = { before: () => null, after: () => null };
+
 export class Claims {
   /** every claim known: loaded, made by this node, or learnt from a conflict */
   readonly held = new ClaimMap();
@@ -179,14 +187,17 @@ export class Claims {
    * new endpoint's quota slot (QUOTA slots: QuotaExceeded when none is free).
    */
   plan(
-    id: string, before: Endpoint | undefined, after: Endpoint | undefined, quota: number, privateName: (e: Endpoint) => string | null = () => null,
+    id: string, before: Endpoint | undefined, after: Endpoint | undefined, quota: number, privateName: PrivateNames = NO_PRIVATE_NAMES,
   ): { changes: Change[]; expect: Expectation[]; ids: string[] } {
     const holder = `endpoint/${id}`;
     const changes: Change[] = [];
     const expect: Expectation[] = [];
     const ids: string[] = [];
-    const was = valuesOf(before, privateName);
-    const is = valuesOf(after, privateName);
+    const was = valuesOf(before, privateName.before);
+    // the private DNS names held as claimed, not only as worked out from the service's name now
+    // (one claimed under an earlier name is let go)
+    for (const c of this.held.heldBy(holder)) if (c.startsWith(PRIVATE_DNS)) was.add(c);
+    const is = valuesOf(after, privateName.after);
     const claim = (c: string) => {
       changes.push({ kind: 'claim', id: c, value: { holder } });
       expect.push({ kind: 'claim', id: c, version: 0 });
@@ -194,7 +205,12 @@ export class Claims {
     };
     for (const c of is) {
       if (was.has(c) || this.held.get(c)?.holder === holder) continue;
-      if (this.taken(c)) throw new DomainError('StoreConflict', `${c} is taken`);
+      if (this.taken(c)) {
+        // the service's new name, which another endpoint of the VPC has: this one keeps private DNS
+        // without the claim (the endpoint did not ask for the name: its provider renamed the service)
+        if (c.startsWith(PRIVATE_DNS) && before?.enable_dns) continue;
+        throw new DomainError('StoreConflict', `${c} is taken`);
+      }
       claim(c);
     }
     if (!before && after) {

@@ -11,6 +11,7 @@ import {
 } from '../model/types.js';
 import type { Change } from '../store/store.js';
 import { checkedHealthSettings, checkedUnhealthyTermination } from './health.js';
+import { privateNameKey } from './claims.js';
 import { newPrivateDns } from './private-dns.js';
 import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js';
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
@@ -117,9 +118,12 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     };
     const changes: Change[] = [{ kind: 'service', id, value: next }];
     const renamed: Endpoint[] = [];
-    if (next.service_name !== s.service_name) {
+    // endpoints renamed with the service, and those with private DNS when its private name changes
+    // or goes (their claim of the name in their VPC moves with it: claims.ts)
+    const privateNameChanged = privateNameKey(next) !== privateNameKey(s);
+    if (next.service_name !== s.service_name || privateNameChanged) {
       for (const e of st.endpoints.values()) {
-        if (e.service_id !== id) continue;
+        if (e.service_id !== id || (next.service_name === s.service_name && !e.enable_dns)) continue;
         const r = { ...e, service_name: next.service_name };
         renamed.push(r);
         changes.push({ kind: 'endpoint', id: e.id, value: r });

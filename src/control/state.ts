@@ -28,7 +28,7 @@ import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
 import {
-  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, privateNameKey, serviceQuotaClaim, snatClaim, targetGroupLoadBalancerClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
+  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, privateNameKey, serviceQuotaClaim, type PrivateNames, snatClaim, targetGroupLoadBalancerClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
 } from './claims.js';
 import { upgradedEndpoint } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
@@ -370,6 +370,12 @@ export class ControlState {
     }
     const claimed: string[] = [];
     const section = sections.getStore();
+    // a service of the batch gives its endpoints' private DNS names after it (a name changed or removed)
+    const batchServices = new Map(changes.filter((c) => c.kind === 'service').map((c) => [c.id, (c.value ?? undefined) as EndpointService | undefined]));
+    const privateNames: PrivateNames = {
+      before: (e) => privateNameKey(this.services.get(e.service_id)),
+      after: (e) => privateNameKey(batchServices.has(e.service_id) ? batchServices.get(e.service_id) : this.services.get(e.service_id)),
+    };
     try {
       for (const c of changes) {
         const other = this.claimedDocument(c);
@@ -384,7 +390,7 @@ export class ControlState {
         const after = (c.value ?? undefined) as Endpoint | undefined;
         const owner = (after ?? before)?.owner;
         const quota = owner ? this.accountsByName.get(owner)?.quotas.endpoint ?? DEFAULTS.quotas.endpoint : 0;
-        const plan = this.claims.plan(c.id, before, after, quota, (e) => privateNameKey(this.services.get(e.service_id)));
+        const plan = this.claims.plan(c.id, before, after, quota, privateNames);
         all.push(...plan.changes);
         expect.push(...plan.expect);
         claimed.push(...plan.ids);

@@ -141,10 +141,43 @@ describe('AWS: a service\'s private DNS name, verified by a TXT record in the pu
     // a second endpoint with private DNS for the same name in the same VPC: refused (the first keeps it)
     expect(await refused(create(true))).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/conflicting DNS domain/) });
 
-    // the name removed: no longer answered, gone from the configuration
+    // renamed: the new name answers the endpoint, the old one nothing
+    const renamed = async (sid: string, name: string) => {
+      await ec2.provider.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: sid, PrivateDnsName: name }));
+      const t = (await configuration(sid)).PrivateDnsNameConfiguration!;
+      const zone = name.split('.').slice(1).join('.');
+      expect((await d.provider.post('/sim/dns/records', { name: `${t.Name}.${zone}`, type: 'TXT', value: t.Value })).status).toBe(200);
+      expect((await ec2.provider.send(new StartVpcEndpointServicePrivateDnsVerificationCommand({ ServiceId: sid }))).ReturnValue).toBe(true);
+    };
+    await renamed(id, 'api2.example.com');
+    expect(await lookup('api2.example.com', IN_VPC)).toEqual([live.host_ip]);
+    expect(await lookup('api.example.com', IN_VPC)).toBe('ENOTFOUND');
+    // the old name is free in the VPC: another service named so gives it to an endpoint there (the
+    // first endpoint's claim went with the name); the renamed one keeps its new name
+    const port2 = randomPort();
+    backends.push(await startBackend(echo, { host: '127.0.0.1', port: port2 }));
+    const id2 = await service({}, port2);
+    await renamed(id2, 'api.example.com');
+    const e2 = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.${REGION}.${id2}`, SubnetIds: ['subnet-a'], PrivateDnsEnabled: true,
+    }))).VpcEndpoint!;
+    const live2 = await accepted(e2.VpcEndpointId!);
+    expect(await lookup('api.example.com', IN_VPC)).toEqual([live2.host_ip]);
+    expect(await refused(create(true))).toMatchObject({ code: 'InvalidParameterValue', message: expect.stringMatching(/conflicting DNS domain/) });
+
+    // the name removed: no longer answered, gone from the configuration; a third endpoint with
+    // private DNS to the service is no conflict any more (the name went with its claim)
     await ec2.provider.send(new ModifyVpcEndpointServiceConfigurationCommand({ ServiceId: id, RemovePrivateDnsName: true }));
     expect((await configuration(id)).PrivateDnsName).toBeUndefined();
-    expect(await lookup('api.example.com', IN_VPC)).toBe('ENOTFOUND');
+    expect(await lookup('api2.example.com', IN_VPC)).toBe('ENOTFOUND');
+    await renamed(id2, 'api2.example.com');
+    const e3 = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: `com.amazonaws.vpce.${REGION}.${id2}`, SubnetIds: ['subnet-a'], PrivateDnsEnabled: false,
+    }))).VpcEndpoint!;
+    await accepted(e3.VpcEndpointId!);
+    expect((await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e2.VpcEndpointId!, PrivateDnsEnabled: false }))).Return).toBe(true);
+    expect((await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e3.VpcEndpointId!, PrivateDnsEnabled: true }))).Return).toBe(true);
+    expect(await lookup('api2.example.com', IN_VPC)).toEqual([(await accepted(e3.VpcEndpointId!)).host_ip]);
   });
 });
 
