@@ -137,24 +137,29 @@ async function commitUp(st: ControlState, e: Endpoint, live: LiveEndpoint): Prom
   return failed;
 }
 
+/** endpoint E with CMD's settings, checked (updateEndpoint, and a change of subnets that carries one) */
+function updated(st: ControlState, caller: Account, e: Endpoint, cmd: UpdateEndpointCommand): Endpoint {
+  if (e.service_type === 'gateway') {
+    refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
+    refusePrivateDns(cmd.dns);
+  }
+  if (cmd.dns && !e.enable_dns) checkPrivateDnsConflict(st, e);
+  return {
+    ...e,
+    ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
+    ...(cmd.dns !== undefined ? { enable_dns: cmd.dns } : {}),
+    ...(cmd.whitelist !== undefined ? { whitelist: checkWhitelist(cmd.whitelist) } : {}),
+    ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
+    ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, groupsAfter(e, cmd.securityGroups, cmd.defaultGroup), cmd.defaultGroup) } : {}),
+    updated_at: now(),
+  };
+}
+
 export async function updateEndpoint(st: ControlState, caller: Account, id: string, cmd: UpdateEndpointCommand): Promise<Endpoint> {
   const next = await st.serial(async () => {
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
-    if (e.service_type === 'gateway') {
-      refuseEniFields(cmd, ['whitelist', 'whitelistEnabled', 'securityGroups', 'zoneAffinity']);
-      refusePrivateDns(cmd.dns);
-    }
-    if (cmd.dns && !e.enable_dns) checkPrivateDnsConflict(st, e);
-    const n: Endpoint = {
-      ...e,
-      ...(cmd.zoneAffinity !== undefined ? { zone_affinity: cmd.zoneAffinity } : {}),
-      ...(cmd.dns !== undefined ? { enable_dns: cmd.dns } : {}),
-      ...(cmd.whitelist !== undefined ? { whitelist: checkWhitelist(cmd.whitelist) } : {}),
-      ...(cmd.whitelistEnabled !== undefined ? { enable_whitelist: cmd.whitelistEnabled } : {}),
-      ...(cmd.securityGroups !== undefined ? { security_groups: checkGroups(st, caller, st.vpcs.get(e.vpc_id)!, groupsAfter(e, cmd.securityGroups, cmd.defaultGroup), cmd.defaultGroup) } : {}),
-      updated_at: now(),
-    };
+    const n = updated(st, caller, e, cmd);
     await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
     return n;
   });
@@ -185,8 +190,9 @@ export async function changeEndpointSubnets(st: ControlState, caller: Account, i
     const added = newEnis(st, s, vpc, add, kept, caller.name);
     const enis = [...kept, ...added];
     if (enis.length === 0 && !cmd.mayRemoveAll) throw new DomainError('InvalidParameter', `endpoint ${id} keeps at least one subnet: delete the endpoint instead`);
-    if (added.length === 0 && kept.length === e.enis.length) return e;
-    const next: Endpoint = { ...withEnis(e, enis), updated_at: now() };
+    const base = cmd.update ? updated(st, caller, e, cmd.update) : e;
+    if (added.length === 0 && kept.length === e.enis.length && base === e) return e;
+    const next: Endpoint = { ...withEnis(base, enis), updated_at: now() };
     // a live endpoint (accepted, or creating and on its way up) changes on the data plane first;
     // left without ENIs, its listeners close (null: it relays nothing)
     const running = LIVE_ENDPOINT_STATUSES.has(e.status);

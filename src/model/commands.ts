@@ -169,6 +169,8 @@ export interface ChangeEndpointSubnetsCommand {
    * the change runs (two calls at once: the second was refused as a subnet given twice)
    */
   readonly idempotentAdd?: boolean;
+  /** the endpoint's other settings, changed in the same commit (AWS's ModifyVpcEndpoint: all of it or nothing) */
+  readonly update?: UpdateEndpointCommand;
 }
 
 /**

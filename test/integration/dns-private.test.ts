@@ -203,6 +203,14 @@ describe('AWS: an operator\'s interface service\'s own name', () => {
     const second = (await create(false)).VpcEndpoint!;
     expect(second.PrivateDnsEnabled).toBe(false);
     expect(await refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: second.VpcEndpointId!, PrivateDnsEnabled: true })))).toMatchObject({ code: 'InvalidParameterValue' });
+    // refused beside a subnet added: nothing changes (the subnet and its ENI were added before the refusal)
+    expect(await refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: second.VpcEndpointId!, AddSubnetIds: ['subnet-b'], PrivateDnsEnabled: true }))))
+      .toMatchObject({ code: 'InvalidParameterValue', message: expect.stringMatching(/conflicting DNS domain/) });
+    const after = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [second.VpcEndpointId!] }))).VpcEndpoints![0]!;
+    expect([after.SubnetIds, after.NetworkInterfaceIds?.length, after.PrivateDnsEnabled]).toEqual([['subnet-a'], 1, false]);
+    // the subnet alone is added, with the other settings in the same call
+    expect((await ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: second.VpcEndpointId!, AddSubnetIds: ['subnet-b'], PrivateDnsEnabled: false }))).Return).toBe(true);
+    expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [second.VpcEndpointId!] }))).VpcEndpoints![0]!.SubnetIds).toEqual(['subnet-a', 'subnet-b']);
     expect(await lookup(`kv.${REGION}.amazonaws.com`, IN_VPC)).toEqual([live.host_ip]);
     expect(await count()).toBe(2);
   });

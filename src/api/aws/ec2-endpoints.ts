@@ -5,7 +5,7 @@
 // 4xx that says so (README "Supported actions").
 import { createHash } from 'node:crypto';
 import type { ControlPlane } from '../../control/control-plane.js';
-import type { CreateEndpointCommand, SetChange } from '../../model/commands.js';
+import type { CreateEndpointCommand, SetChange, UpdateEndpointCommand } from '../../model/commands.js';
 import { awsEndpointDnsNames, awsViewDnsNames } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
 import { isAwsPrincipal, validatePolicy, type PolicyOptions, type PolicyStatement } from '../../model/policy.js';
@@ -443,6 +443,10 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
   const dns = asked === undefined || asked === e.enable_dns ? undefined
     : privateDnsEnabled([...call.control.allServices()].find((s) => s.id === e.service_id), asked, iface ? 'Interface' : 'Gateway');
   ipv4Only(p);
+  // the groups and private DNS change with the subnets, in one commit: a refusal of either changes nothing
+  const update: UpdateEndpointCommand | undefined = groups.changed || dns !== undefined ? {
+    ...(groups.changed ? { securityGroups: delta(call, 'SecurityGroupId'), defaultGroup: defaultSecurityGroupId(e.vpc_id) } : {}), ...(dns !== undefined ? { dns } : {}),
+  } : undefined;
   if (subnets.changed) {
     await call.control.changeEndpointSubnets(call.caller, e.id, {
       add: subnets.next.filter((id) => !current.includes(id)).map((subnetId) => {
@@ -453,16 +457,14 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
       // AWS: its last subnet may go (Terraform's aws_vpc_endpoint_subnet_association removes it on destroy)
       mayRemoveAll: true,
       idempotentAdd: true,
+      ...(update ? { update } : {}),
     });
+  } else if (update) {
+    await call.control.updateEndpoint(call.caller, e.id, update);
   }
   // the tables and groups added and removed, applied to the endpoint's as they are when the change
   // runs: Terraform's association resources send theirs in parallel, and each must count
   if (tables.changed) await call.control.setEndpointRouteTables(call.caller, e.id, delta(call, 'RouteTableId'));
-  if (groups.changed || dns !== undefined) {
-    await call.control.updateEndpoint(call.caller, e.id, {
-      ...(groups.changed ? { securityGroups: delta(call, 'SecurityGroupId'), defaultGroup: defaultSecurityGroupId(e.vpc_id) } : {}), ...(dns !== undefined ? { dns } : {}),
-    });
-  }
   if (policy !== undefined && !iface) await call.control.setEndpointPolicy(call.caller, e.id, policy, AWS_POLICY, text);
   return { return: true };
 }
