@@ -2,7 +2,7 @@
 // endpoint services (a provider) or of one of its endpoints (a consumer), delivered to a topic the
 // operator declared in the config. The control plane emits the events (ConnectionEvent) when an
 // endpoint's stored status changes; a deliverer outside the control plane sends them.
-import type { ClientToken, Endpoint } from './types.js';
+import type { ClientToken, Endpoint, EndpointStatus } from './types.js';
 
 /** what happened to an endpoint's connection: it asked to connect, was accepted, rejected, or deleted */
 export const CONNECTION_EVENTS = ['connect', 'accept', 'reject', 'delete'] as const;
@@ -35,16 +35,19 @@ export interface ConnectionEvent {
 /**
  * The events a change of an endpoint's stored document makes (none when its connection did not
  * change): created = connect (and accept, when its service accepts without approval); out of
- * pendingAcceptance into creating or accepted = accept; into rejected = reject; into deleting, or
+ * pendingAcceptance, rejected or failed into creating or accepted = accept; into rejected = reject; into deleting, or
  * gone without passing through it = delete.
  */
+const ACCEPTED_FROM: ReadonlySet<EndpointStatus> = new Set(['pendingAcceptance', 'rejected', 'failed']);
+
 export function connectionEventsOf(before: Endpoint | undefined, after: Endpoint | undefined): ConnectionEventName[] {
   if (!before && after) return after.status === 'creating' || after.status === 'accepted' ? ['connect', 'accept'] : ['connect'];
   if (before && !after) return before.status === 'deleting' ? [] : ['delete'];
   if (!before || !after || before.status === after.status) return [];
   if (after.status === 'deleting') return ['delete'];
   if (after.status === 'rejected') return ['reject'];
-  if (before.status === 'pendingAcceptance' && (after.status === 'creating' || after.status === 'accepted')) return ['accept'];
+  // accepted: out of waiting, or a rejected or failed endpoint received again (only an acceptance takes them to creating)
+  if (ACCEPTED_FROM.has(before.status) && (after.status === 'creating' || after.status === 'accepted')) return ['accept'];
   return [];
 }
 

@@ -12,6 +12,8 @@ describe('connectionEventsOf', () => {
     ['created on a service without approval', undefined, 'creating', ['connect', 'accept']],
     ['accepted by the provider', 'pendingAcceptance', 'creating', ['accept']],
     ['brought up after acceptance', 'creating', 'accepted', []],
+    ['a rejected one accepted again', 'rejected', 'creating', ['accept']],
+    ['a failed one accepted again', 'failed', 'creating', ['accept']],
     ['rejected while waiting', 'pendingAcceptance', 'rejected', ['reject']],
     ['rejected after acceptance', 'accepted', 'rejected', ['reject']],
     ['being deleted', 'accepted', 'deleting', ['delete']],
