@@ -102,12 +102,13 @@ export class WebhookNotifier {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private async deliver(url: string, m: WebhookMessage, n: ConnectionNotification, e: ConnectionEvent): Promise<void> {
+  private async deliver(topicUrl: string, m: WebhookMessage, n: ConnectionNotification, e: ConnectionEvent): Promise<void> {
     const { attempts, firstRetryDelayMs, maxRetryDelayMs } = this.retry;
+    const target = webhookTarget(topicUrl);
     let last = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (this.closing.signal.aborted) break;
-      const status = await this.postInTurn(url, m);
+      const status = await this.postInTurn(target, m);
       if (typeof status === 'number' && status >= 200 && status < 300) {
         this.delivered++;
         return;
@@ -119,7 +120,7 @@ export class WebhookNotifier {
       }
     }
     this.failed++;
-    this.o.log.warn({ notification_id: n.id, topic: n.topic, url, event: e.event, endpoint_id: e.endpoint.id, last_error: last }, 'connection notification not delivered');
+    this.o.log.warn({ notification_id: n.id, topic: n.topic, url: target.shown, event: e.event, endpoint_id: e.endpoint.id, last_error: last }, 'connection notification not delivered');
   }
 
   private dropOverflow(n: ConnectionNotification, e: ConnectionEvent): void {
@@ -134,14 +135,15 @@ export class WebhookNotifier {
   }
 
   /** one attempt once fewer than maxAttemptsPerWebhook run to its URL: a socket each, however many messages wait */
-  private async postInTurn(url: string, m: WebhookMessage): Promise<number | string> {
+  private async postInTurn(target: WebhookTarget, m: WebhookMessage): Promise<number | string> {
+    const url = target.url;
     let slot = this.slots.get(url);
     if (!slot) this.slots.set(url, slot = { busy: 0, waiting: [] });
     if (slot.busy >= this.retry.maxAttemptsPerWebhook) await new Promise<void>((resolve) => slot!.waiting.push(resolve));
     else slot.busy++;
     try {
       if (this.closing.signal.aborted) return 'vpcepd stopping';
-      return await this.post(url, m);
+      return await this.post(target, m);
     } finally {
       // the slot passes to the next waiting attempt, or is freed
       const next = slot.waiting.shift();
@@ -157,7 +159,7 @@ export class WebhookNotifier {
    * collected by the next GC and its timeout never reached the request, which then waited on a
    * webhook that never answers for good, its socket with it (nodejs/node#55428).
    */
-  private async post(url: string, m: WebhookMessage): Promise<number | string> {
+  private async post(target: WebhookTarget, m: WebhookMessage): Promise<number | string> {
     const { attemptTimeoutMs } = this.retry;
     const attempt = new AbortController();
     const timer = setTimeout(() => attempt.abort(new DOMException(`no answer in ${attemptTimeoutMs} ms`, 'TimeoutError')), attemptTimeoutMs);
@@ -165,9 +167,9 @@ export class WebhookNotifier {
     const cut = () => attempt.abort(closing.reason);
     closing.addEventListener('abort', cut);
     try {
-      const res = await fetch(url, {
+      const res = await fetch(target.url, {
         method: 'POST',
-        headers: { 'content-type': m.contentType, ...m.headers },
+        headers: { 'content-type': m.contentType, ...m.headers, ...(target.authorization ? { authorization: target.authorization } : {}) },
         body: m.body,
         redirect: 'manual',
         signal: attempt.signal,
@@ -195,6 +197,29 @@ export class WebhookNotifier {
       signal.addEventListener('abort', done);
     });
   }
+}
+
+/** where a topic's messages go: its URL without credentials, and those as Basic auth */
+interface WebhookTarget {
+  readonly url: string;
+  readonly authorization?: string;
+  /** the URL as logged: its password left out */
+  readonly shown: string;
+}
+
+/**
+ * A webhook URL with `user:password@` (SNS's HTTP/HTTPS subscriptions take one, and send it as
+ * Basic authentication): fetch refuses a URL with credentials, so they go in the header.
+ */
+export function webhookTarget(text: string): WebhookTarget {
+  const u = new URL(text);
+  if (u.username === '' && u.password === '') return { url: text, shown: text };
+  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  if (u.password !== '') u.password = '***';
+  const shown = u.href;
+  u.username = '';
+  u.password = '';
+  return { url: u.href, authorization: `Basic ${Buffer.from(credentials).toString('base64')}`, shown };
 }
 
 /** a failed attempt in words: fetch's own message ("fetch failed") says nothing; its cause says what the peer did */

@@ -48,11 +48,11 @@ afterEach(async () => {
   closers = [];
 });
 
-async function deliverTo(answer: (socket: net.Socket) => void, retry = RETRY, mayPublish = true) {
+async function deliverTo(answer: (socket: net.Socket) => void, retry = RETRY, mayPublish = true, credentials = '') {
   const p = await peer(answer);
   const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
   const notifier = new WebhookNotifier({
-    topics: new Map([[TOPIC, p.url]]),
+    topics: new Map([[TOPIC, p.url.replace('//', `//${credentials}`)]]),
     notifications: () => [NOTIFICATION],
     mayPublish: () => mayPublish,
     render: () => ({ body: '{"Type":"Notification"}', contentType: 'text/plain; charset=UTF-8', headers: {} }),
@@ -134,6 +134,37 @@ describe('webhooks that misbehave', () => {
       await waitFor(() => p.open === 0, SOCKETS_CLOSED_MS, "the webhook's sockets closed");
     }
   }, 120_000);
+
+  it('a webhook URL with user:password@ (as SNS takes one) gets them as Basic authentication; the password is never logged', async () => {
+    // what the webhook receives: the request head, read whole
+    let request = '';
+    const heard = net.createServer((sock) => {
+      sock.on('data', (b) => {
+        request += b.toString('latin1');
+        if (request.includes('\r\n\r\n')) sock.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
+      });
+    });
+    await new Promise<void>((resolve) => heard.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => heard.close(() => resolve())));
+    const notifier = new WebhookNotifier({
+      topics: new Map([[TOPIC, `http://hook%20user:p%40ss@127.0.0.1:${(heard.address() as net.AddressInfo).port}/hook`]]),
+      notifications: () => [NOTIFICATION],
+      mayPublish: () => true,
+      render: () => ({ body: '{"Type":"Notification"}', contentType: 'text/plain; charset=UTF-8', headers: {} }),
+      log: { warn: () => undefined },
+      retry: RETRY,
+    });
+    closers.push(() => notifier.close());
+    notifier.handle(EVENT);
+    await waitFor(() => notifier.delivered === 1, 5_000, 'delivered');
+    expect(request).toMatch(/^POST \/hook HTTP\/1\.1\r\n/);
+    expect(request).toMatch(new RegExp(`\r\nauthorization: Basic ${Buffer.from('hook user:p@ss').toString('base64')}\r\n`, 'i'));
+    const failing = await deliverTo((s) => s.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n'), RETRY, true, 'hook%20user:p%40ss@');
+    await waitFor(() => failing.notifier.failed === 1, bothAttempts + LOADED_MS, 'the delivery given up');
+    expect(failing.warnings).toHaveLength(1);
+    expect(failing.warnings[0]!.obj).toMatchObject({ url: `http://hook%20user:***@127.0.0.1:${failing.p.port}/hook`, last_error: 'HTTP 500' });
+    expect(JSON.stringify(failing.warnings)).not.toMatch(/p%40ss|p@ss/);
+  }, 60_000);
 
   it('a 200 with an endless body is delivered without reading the body, and its socket closed', async () => {
     const { p, notifier } = await deliverTo((s) => {
