@@ -180,6 +180,8 @@ function showService(s: Json): void {
     ['id', s.id], ['name', s.service_name], ['status', s.status], ['server_type', s.server_type],
     ['port_id', s.port_id], ['vpc_id', s.vpc_id], ['ports', ports(s.ports)], ['approval', s.approval_enabled ? 'on' : 'off'],
     ['tcp_proxy', s.tcp_proxy],
+    // README "Bandwidth": each endpoint connection's default; absent: no limit
+    ['bandwidth', s.bandwidth === undefined || s.bandwidth === null ? 'none (no limit)' : `${s.bandwidth} Mbit/s`],
     ...(s.custom_domain_name ? [
       ['custom_domain', `${s.custom_domain_name} (${s.custom_domain_verification.state})`],
       ['verification', `TXT ${s.custom_domain_verification.name}.<domain> ${JSON.stringify(s.custom_domain_verification.value)}`],

@@ -430,6 +430,8 @@ describe('vpcep CLI', () => {
       '--server-type', 'VM', '--port', '81:8080', '--name', 'bw', '--no-approval', '--bandwidth', '200')));
     expect(created.bandwidth).toBe(200);
     const sid: string = created.id;
+    // the tables show it (they had no bandwidth row)
+    expect(await ok(provider('service', 'show', sid))).toMatch(/bandwidth\s*│?\s*200 Mbit\/s/);
     await waitFor(async () => JSON.parse(await ok(provider('--json', 'service', 'show', sid))).status === 'available', 5_000, 'service available');
     // out of range: a usage error before any request (it was the API's EndPoint.0002, exit 1)
     for (const mbps of ['99', '10241']) {
@@ -448,7 +450,12 @@ describe('vpcep CLI', () => {
     const set = JSON.parse(await ok(provider('--json', 'service', 'bandwidth', sid, eid, '150')));
     expect(set.connections[0]).toMatchObject({ id: eid, bandwidth: 150, bandwidth_source: 'connection' });
     expect(JSON.parse(await ok(provider('--json', 'service', 'bandwidth', sid, eid, 'default'))).connections[0].bandwidth).toBe(200);
+    expect(await ok(provider('service', 'modify', sid, '--bandwidth', '300'))).toMatch(/bandwidth\s*│?\s*300 Mbit\/s/);
     expect(JSON.parse(await ok(provider('--json', 'service', 'modify', sid, '--bandwidth', 'none'))).bandwidth).toBeUndefined();
+    expect(await ok(provider('service', 'show', sid))).toMatch(/bandwidth\s*│?\s*none \(no limit\)/);
+    const shown = await ok(provider('service', 'create', '--port-id', 'port-web', '--vpc-id', 'vpc-app', '--server-type', 'VM', '--port', '84:8080', '--bandwidth', '100'));
+    expect(shown).toMatch(/bandwidth\s*│?\s*100 Mbit\/s/);
+    await ok(provider('service', 'delete', /│ id\s+│ (\S+)/.exec(shown)![1]!));
     expect(await ok(provider('faults', 'delay', '250'))).toMatch(/250/);
     expect(JSON.parse(await ok(consumer('--json', 'faults', 'show'))).faults).toEqual({ provisioning_delay_ms: 250, fail_next_activation: [] });
     await ok(provider('faults', 'delay', '0'));
