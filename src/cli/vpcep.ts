@@ -219,11 +219,16 @@ function portMapping(value: string, previous: Json[] = []): Json[] {
   return [...previous, { client_port: c, server_port: s, protocol: 'TCP' }];
 }
 
-/** a DNS name: 1-253 characters, labels of 1-63 (a trailing dot allowed) */
+/**
+ * a DNS name: 1-253 characters (a trailing dot besides), labels of 1-63 letters, digits, -, _ or *
+ * (Node's resolver refused a space, a quote or a control character as EBADNAME, which read as the
+ * DNS server's failure)
+ */
 function dnsName(value: string): string {
-  const labels = value.replace(/\.$/, '').split('.');
-  if (value.length === 0 || value.length > 254 || labels.some((l) => l.length === 0 || l.length > 63)) {
-    throw new InvalidArgumentError('expected a DNS name: labels of 1 to 63 characters joined by dots, 253 in all');
+  const name = value.replace(/\.$/, '');
+  const labels = name.split('.');
+  if (name.length === 0 || name.length > 253 || labels.some((l) => !/^[A-Za-z0-9_*-]{1,63}$/.test(l))) {
+    throw new InvalidArgumentError('expected a DNS name: labels of 1 to 63 letters, digits, -, _ or * joined by dots, 253 characters in all');
   }
   return value;
 }

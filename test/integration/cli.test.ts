@@ -295,10 +295,17 @@ describe('vpcep CLI', () => {
       }
       const fromEnv = await vpcep(['resolve', 'x.example.com'], { VPCEP_DNS: 'bogus' });
       expect([fromEnv.code, fromEnv.stderr]).toEqual([2, expect.stringContaining("from env 'VPCEP_DNS' is invalid")]);
-      for (const bad of ['', 'a..b', `${'a'.repeat(64)}.com`, `${'a.'.repeat(130)}com`]) {
+      // 254 characters without the trailing dot; a space, a quote, a control character (they went to Node's resolver: "DNS server ...: EBADNAME", exit 1)
+      const long = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+      for (const bad of ['', 'a..b', `${'a'.repeat(64)}.com`, `${'a.'.repeat(130)}com`, `${long}d`, 'a b.example', 'a"b.example', 'a\u0001b.example', 'a\tb.example', 'ü.example', '.']) {
         const r = await vpcep(['resolve', bad, '--server', server]);
         expect([r.code, r.stdout], bad).toEqual([2, '']);
         expect(r.stderr).toContain('expected a DNS name');
+      }
+      // 253 characters, and with the trailing dot: asked (NXDOMAIN)
+      for (const name of [long, `${long}.`]) {
+        const r = await vpcep(['resolve', name, '--server', server]);
+        expect([r.code, r.stderr], name).toEqual([1, `vpcep: ${name}: NXDOMAIN (as seen from 127.0.0.1)\n`]);
       }
     } finally {
       await d.consumer.delete(`/vpc-endpoints/${ep.id}`);
