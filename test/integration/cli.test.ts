@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, ROOT, freePort, startTestDaemon, waitFor, type TestDaemon } from '../helpers.js';
+import { TOXIC_ATTRIBUTES, TOXIC_TYPES } from '../../src/model/toxics.js';
 
 interface Run {
   code: number;
@@ -164,6 +165,63 @@ describe('vpcep CLI', () => {
     const badFrom = await vpcep(['resolve', 'x.example.com', '--from', 'nonsense']);
     expect([badFrom.code, badFrom.stderr.includes('expected an IPv4 address')]).toEqual([2, true]);
     expect((await d.provider.get('/vpc-endpoint-services')).body.total_count).toBe(before);
+  });
+
+  it('a --limit above 1000, a provisioning delay above 3600000 and a toxic attribute outside its README range are usage errors naming the range (they exited 1 with the API\'s refusal; a delay of 10 digits was "not a non-negative integer")', async () => {
+    const toxicsBefore = (await d.provider.get('/sim/toxics')).body.toxics.length;
+    for (const args of [['endpoint', 'list', '--limit', '1001'], ['service', 'permissions', 'some-service', '--limit', '1001'], ['service', 'list', '--limit', '99999']]) {
+      const r = await provider(...args);
+      expect([r.code, r.stdout, r.stderr.includes('expected an integer from 0 to 1000')], args.join(' ')).toEqual([2, '', true]);
+    }
+    for (const ms of ['3600001', '1000000000', '-1']) {
+      const r = await provider('faults', 'delay', ms);
+      expect([r.code, r.stdout, r.stderr.includes('expected an integer from 0 to 3600000')], ms).toEqual([2, '', true]);
+    }
+    expect(JSON.parse(await ok(consumer('--json', 'faults', 'show'))).faults.provisioning_delay_ms).toBe(0);
+    // every attribute of every type, one past its ceiling (README "Fault injection"), and a negative one
+    const bad: Array<[string, string, string]> = [['latency', 'latency=-5', '0-3600000']];
+    for (const type of TOXIC_TYPES) {
+      for (const [key, { max }] of Object.entries(TOXIC_ATTRIBUTES[type])) bad.push([type, `${key}=${max + 1}`, `0-${max}`]);
+    }
+    expect(bad.map(([type, a]) => `${type} ${a}`)).toEqual(expect.arrayContaining(['latency latency=3600001', 'latency jitter=3600001', 'bandwidth rate=10000001',
+      'slow_close delay=3600001', 'timeout timeout=3600001', 'reset_peer timeout=3600001', 'slicer average_size=1048577', 'slicer size_variation=1048577',
+      'slicer delay=60000001', `limit_data bytes=${2 ** 50 + 1}`]));
+    bad.push(['slicer', 'size_variation=10', 'less than average_size'], ['latency', 'foo=1', 'unknown attribute']);
+    const runs = await Promise.all(bad.map(([type, attribute]) => provider('toxics', 'add', '--scope', 'all', '--type', type, '--attribute', attribute,
+      ...(type === 'slicer' && !attribute.startsWith('average_size') ? ['--attribute', 'average_size=10'] : []))));
+    runs.forEach((r, i) => expect([r.code, r.stdout, r.stderr.includes(bad[i]![2])], bad[i]!.join(' ')).toEqual([2, '', true]));
+    const badScope = await provider('toxics', 'add', '--scope', 'bogus', '--type', 'latency');
+    expect([badScope.code, badScope.stderr.includes('scope must be')]).toEqual([2, true]);
+    expect((await d.provider.get('/sim/toxics')).body.toxics.length).toBe(toxicsBefore);
+  }, 60_000);
+
+  it('vpcep help bogus says the command is unknown (it printed the whole help, exit 2, without a word); help with a command and subcommand shows its help', async () => {
+    for (const args of [['help', 'bogus'], ['help', 'service', 'bogus'], ['service', 'help', 'bogus']]) {
+      const r = await vpcep(args);
+      expect([r.code, r.stdout, r.stderr.split('\n')[0]], args.join(' ')).toEqual([2, '', "error: unknown command 'bogus'"]);
+    }
+    expect(await ok(vpcep(['help']))).toMatch(/^Usage: vpcep \[options\] \[command\]/);
+    expect(await ok(vpcep(['help', 'service', 'create']))).toMatch(/^Usage: vpcep service create /);
+    expect(await ok(vpcep(['service', 'help', 'accept']))).toMatch(/^Usage: vpcep service accept /);
+  });
+
+  it('vpcep wait --timeout 0 is one check that waits for its answer as any call does (it gave the first fetch 0.1 s, which a fresh process on a loaded machine needs more than, and blamed the daemon)', async () => {
+    const http = await import('node:http');
+    const slow = http.createServer((_q, s) => { setTimeout(() => s.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ready"}'), 400); });
+    const silent = http.createServer(() => undefined);
+    await Promise.all([slow, silent].map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    const url = (srv: typeof slow) => `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      expect(await ok(vpcep(['--url', url(slow), 'wait', '--timeout', '0']))).toBe(`vpcepd at ${url(slow)} is ready\n`);
+      expect(await ok(vpcep(['--url', d.url, 'wait', '--timeout', '0']))).toContain('is ready');
+      const none = await vpcep(['--url', url(silent), 'wait', '--timeout', '0'], { VPCEP_CLI_TIMEOUT: '1' });
+      expect([none.code, none.stderr]).toEqual([1, `vpcep: vpcepd at ${url(silent)} is not ready: no answer within 1 s\n`]);
+    } finally {
+      slow.close();
+      silent.close();
+      slow.closeAllConnections();
+      silent.closeAllConnections();
+    }
   });
 
   it('a peer that never answers, or closes without an answer: exit 1 with a message within the timeout (it waited forever, or exited 13 silent)', async () => {
