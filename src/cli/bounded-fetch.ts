@@ -3,10 +3,13 @@
 // nothing keeping Node alive (the CLI exited 13, silent). AbortSignal.timeout's timer does not keep
 // the process alive; this one does, and aborts the call at the deadline.
 
-/** fetch(url, init), aborted after MS with the reason "no answer within <s> s" */
+/** the reason a call was aborted at its deadline */
+export class NoAnswer extends Error {}
+
+/** fetch(url, init), aborted after MS with the reason NoAnswer "no answer within <s> s" */
 export async function boundedFetch(url: string | URL, init: RequestInit, ms: number): Promise<{ res: Response; text: string }> {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new Error(`no answer within ${Math.round(ms / 100) / 10} s`)), ms);
+  const timer = setTimeout(() => abort.abort(new NoAnswer(`no answer within ${Math.round(ms / 100) / 10} s`)), ms);
   try {
     const res = await fetch(url, { ...init, signal: abort.signal });
     return { res, text: await res.text() };

@@ -6,6 +6,10 @@ import Table from 'cli-table3';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
 import { BANDWIDTH_MAX_MBPS, BANDWIDTH_MIN_MBPS } from '../model/bandwidth.js';
+import { DEFAULTS } from '../model/defaults.js';
+import { DomainError } from '../model/errors.js';
+import { PROVISIONING_DELAY_MAX_MS } from '../model/provisioning-faults.js';
+import { parseScopeKey, parseToxic, TOXIC_TYPES } from '../model/toxics.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
 import { isIpv4 } from '../net/cidr.js';
 import { traceRows } from './trace-text.js';
@@ -134,7 +138,7 @@ function table(rows: Cell[][], head?: string[]): void {
 }
 
 /** the most items the API answers in one page (its limit's bound) */
-const PAGE = 1000;
+const PAGE = DEFAULTS.api.maxListLimit;
 
 /**
  * A list call: the page asked for when --limit or --offset is given, else every item, page by
@@ -152,8 +156,8 @@ async function listed(g: Globals, path: string, key: string, o: { limit?: number
 }
 
 const pageOptions = (c: Command): Command => c
-  .option('--limit <n>', 'at most this many (default: all, page by page)', count)
-  .option('--offset <n>', 'skip this many', count);
+  .option('--limit <n>', `at most this many, 0-${PAGE} (default: all, page by page)`, wholeNumber(PAGE))
+  .option('--offset <n>', 'skip this many', wholeNumber(DEFAULTS.api.maxListOffset));
 
 /** --quiet prints only a created resource's id (nothing else); --json the body as is; otherwise `human` prints it. */
 function out(g: Globals, body: Json, human: (b: Json) => void, created = false): void {
@@ -180,6 +184,8 @@ function showService(s: Json): void {
     ['id', s.id], ['name', s.service_name], ['status', s.status], ['server_type', s.server_type],
     ['port_id', s.port_id], ['vpc_id', s.vpc_id], ['ports', ports(s.ports)], ['approval', s.approval_enabled ? 'on' : 'off'],
     ['tcp_proxy', s.tcp_proxy],
+    // README "Bandwidth": each endpoint connection's default; absent: no limit
+    ['bandwidth', s.bandwidth === undefined || s.bandwidth === null ? 'none (no limit)' : `${s.bandwidth} Mbit/s`],
     ...(s.custom_domain_name ? [
       ['custom_domain', `${s.custom_domain_name} (${s.custom_domain_verification.state})`],
       ['verification', `TXT ${s.custom_domain_verification.name}.<domain> ${JSON.stringify(s.custom_domain_verification.value)}`],
@@ -217,11 +223,16 @@ function portMapping(value: string, previous: Json[] = []): Json[] {
   return [...previous, { client_port: c, server_port: s, protocol: 'TCP' }];
 }
 
-/** a DNS name: 1-253 characters, labels of 1-63 (a trailing dot allowed) */
+/**
+ * a DNS name: 1-253 characters (a trailing dot besides), labels of 1-63 letters, digits, -, _ or *
+ * (Node's resolver refused a space, a quote or a control character as EBADNAME, which read as the
+ * DNS server's failure)
+ */
 function dnsName(value: string): string {
-  const labels = value.replace(/\.$/, '').split('.');
-  if (value.length === 0 || value.length > 254 || labels.some((l) => l.length === 0 || l.length > 63)) {
-    throw new InvalidArgumentError('expected a DNS name: labels of 1 to 63 characters joined by dots, 253 in all');
+  const name = value.replace(/\.$/, '');
+  const labels = name.split('.');
+  if (name.length === 0 || name.length > 253 || labels.some((l) => !/^[A-Za-z0-9_*-]{1,63}$/.test(l))) {
+    throw new InvalidArgumentError('expected a DNS name: labels of 1 to 63 letters, digits, -, _ or * joined by dots, 253 characters in all');
   }
   return value;
 }
@@ -267,10 +278,11 @@ function ipv4(value: string): string {
   return value;
 }
 
-function count(value: string): number {
-  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
+/** a whole number from 0 to MAX, the API's bound (a page's size or start, a delay in ms) */
+const wholeNumber = (max: number) => (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) > max) throw new InvalidArgumentError(`expected an integer from 0 to ${max}`);
   return Number(value);
-}
+};
 
 /** a bandwidth in Mbit/s (100-10240) */
 const mbps = (value: string): number => {
@@ -629,7 +641,7 @@ Examples:
     .action(run(async (g) => out(g, await api(g, 'GET', '/sim/toxics'), (b) => table(b.toxics.map(toxicRow), toxicHead))));
   toxics.command('add').description('add a toxic: new connections of its scope are relayed through it, and live ones already relayed through toxics')
     .requiredOption('--scope <scope>', 'port:<endpoint id>:<port>, endpoint:<id>, service:<id>, zone:<zone> or all')
-    .requiredOption('--type <type>', 'latency, bandwidth, slow_close, timeout, reset_peer, slicer or limit_data')
+    .addOption(new Option('--type <type>', 'the toxic\'s type').choices(TOXIC_TYPES).makeOptionMandatory())
     .option('--stream <stream>', 'upstream (client to backend) or downstream (backend to client)', 'downstream')
     .option('--toxicity <share>', 'the share of connections it applies to, 0-1', share)
     .option('--name <name>', 'its name (default <type>_<stream>)')
@@ -645,7 +657,16 @@ Examples:
   vpcep toxics add --scope zone:sim-1a --type reset_peer --toxicity 0.1 --attribute timeout=0         # one connection in ten of a zone reset
   vpcep toxics remove endpoint:EP_ID latency_downstream`)
     .action(run(async (g, o) => {
-      const body = { scope: o.scope, type: o.type, stream: o.stream, ...(o.toxicity === undefined ? {} : { toxicity: o.toxicity }), ...(o.name ? { name: o.name } : {}), attributes: o.attribute };
+      const toxic = { type: o.type, stream: o.stream, ...(o.toxicity === undefined ? {} : { toxicity: o.toxicity }), ...(o.name ? { name: o.name } : {}), attributes: o.attribute };
+      // what the API would refuse (an attribute past its ceiling, a bad scope) is a usage error: the model's own rules
+      try {
+        parseScopeKey(o.scope);
+        parseToxic(toxic);
+      } catch (e) {
+        if (e instanceof DomainError) throw new CliError(e.message, 2);
+        throw e;
+      }
+      const body = { scope: o.scope, ...toxic };
       out(g, await api(g, 'POST', '/sim/toxics', body), (t) => table([toxicRow(t)], toxicHead));
     }));
   toxics.command('remove').description('remove a toxic: new connections no longer meet it, live ones relayed through it are re-linked')
@@ -669,7 +690,7 @@ Examples:
   const faults = program.command('faults').description('provisioning faults: the activation delay, activation failures on demand');
   faults.command('show').description('the activation delay and your services whose next activation fails')
     .action(run(async (g) => out(g, await api(g, 'GET', '/sim/faults'), faultsTable)));
-  faults.command('delay').description('each endpoint activation waits this long from now on (creating/pending meanwhile)').argument('<ms>', 'milliseconds (0: none)', count)
+  faults.command('delay').description('each endpoint activation waits this long from now on (creating/pending meanwhile)').argument('<ms>', `milliseconds, 0-${PROVISIONING_DELAY_MAX_MS} (0: none)`, wholeNumber(PROVISIONING_DELAY_MAX_MS))
     .action(run(async (g, _o, ms: number) => out(g, await api(g, 'PUT', '/sim/faults', { provisioning_delay_ms: ms }), faultsTable)));
   faults.command('fail-activation').description('an endpoint\'s activation fails: now when creating, at its acceptance when pending').argument('<endpoint-id>')
     .option('--message <text>', 'the error message it fails with')
@@ -682,7 +703,7 @@ Examples:
 
   // -- readiness
   program.command('wait').description('wait until vpcepd answers and is ready (GET /ready), for scripts')
-    .option('--timeout <seconds>', 'give up after this long (exit 1)', seconds, 30)
+    .option('--timeout <seconds>', 'give up after this long (exit 1); 0: one check, which waits for its answer as any call does (VPCEP_CLI_TIMEOUT)', seconds, 30)
     .addHelpText('after', `
 Exit codes: 0 ready; 1 not ready in time (the last answer or network error is printed);
 3 the daemon answers but a public service's listeners cannot bind (the reasons are printed).
@@ -691,11 +712,11 @@ Example:
   vpcepd --config quickstart.yaml --data-dir /tmp/vpcep & vpcep wait --timeout 30 || exit 1`)
     .action(run(async (g, o) => {
       checkUrlAndToken(g);
-      const r = await waitReady(g.url, o.timeout * 1000);
+      const r = await waitReady(g.url, o.timeout * 1000, requestTimeoutMs());
       if (r.failed.length) {
         throw new CliError(`vpcepd at ${g.url} is up, but not ready: ${r.failed.map((f) => `${f.service}: ${f.error_code}: ${f.error_msg}`).join('; ')}`, 3);
       }
-      if (!r.ready) throw new CliError(`vpcepd at ${g.url} is not ready after ${o.timeout} s: ${r.last}`);
+      if (!r.ready) throw new CliError(`vpcepd at ${g.url} is not ready${o.timeout === 0 ? '' : ` after ${o.timeout} s`}: ${r.last}`);
       if (!g.quiet && !g.json) console.log(`vpcepd at ${g.url} is ready`);
     }));
 
@@ -754,7 +775,27 @@ Example:
       ));
     }));
 
+  withHelpCommand(program);
   return program;
+}
+
+/**
+ * `help [command...]` on a command and each of its groups, in place of commander's: for a command
+ * it does not know, commander's printed the whole help, exit 2, without a word of what was wrong
+ */
+function withHelpCommand(parent: Command): void {
+  for (const c of parent.commands) if (c.commands.length) withHelpCommand(c);
+  parent.helpCommand(false);
+  parent.command('help').description('display help for command').argument('[command...]', 'a command and its subcommands')
+    .action((names: string[]) => {
+      let c = parent;
+      for (const name of names) {
+        const sub = c.commands.find((x) => x.name() === name);
+        if (!sub) c.error(`error: unknown command '${name}'`, { code: 'commander.unknownCommand' });
+        c = sub!;
+      }
+      c.help();
+    });
 }
 
 /**

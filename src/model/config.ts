@@ -11,6 +11,7 @@ import {
   healthSettingsOutOfRange, NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, unhealthyTerminationProblem, type HealthSettings, type UnhealthyTermination,
 } from './health.js';
 import { ON_PREMISES_VALUES, type OnPremises } from './isolation.js';
+import { PROVISIONING_DELAY_MAX_MS } from './provisioning-faults.js';
 import type { AwsAccessKey } from './types.js';
 import { parseStoreSpec, STORE_DURABILITIES, type StoreDurability, type StoreSpec } from './store-spec.js';
 import { defaultZones, zonesProblem } from './zones.js';
@@ -108,7 +109,7 @@ const schema = z.strictObject({
     listen: z.string().optional(),
     enabled: z.boolean().optional(),
     /** ms an endpoint's activation waits before it turns accepted (AWS pending -> available); 0: none */
-    provisioning_delay_ms: z.number().int().min(0).max(3_600_000).optional(),
+    provisioning_delay_ms: z.number().int().min(0).max(PROVISIONING_DELAY_MAX_MS).optional(),
   }).optional(),
   fleet: z.strictObject({
     /** the TTL (s) of each node's lease on etcd: a node that dies is gone (its ENIs placed elsewhere) after it */

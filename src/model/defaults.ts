@@ -34,6 +34,8 @@ export const DEFAULTS = deepFreeze({
     bodyLimitBytes: 1024 * 1024, // 1 MiB
     listLimit: 10, // default page size of list calls
     maxListLimit: 1000,
+    /** the largest list offset taken (9 digits) */
+    maxListOffset: 999_999_999,
     /** how long a reject or delete waits for the data plane to tear an endpoint down */
     dataPlaneAckTimeoutMs: 5_000, // 5 s
     /** requests one API connection may have queued or unanswered before it stops being read; twice that, it is cut */

@@ -5,6 +5,9 @@
 // (control/provisioning-faults.ts): every node of a fleet holds them, and the node that activates
 // an endpoint takes its switch.
 
+/** the longest activation delay (faults.provisioning_delay_ms, PUT /sim/faults): 1 h, ms */
+export const PROVISIONING_DELAY_MAX_MS = 3_600_000;
+
 /** the message of a failure asked for without one */
 export const DEFAULT_FAILURE = 'activation failed (a fault injected on demand)';
 

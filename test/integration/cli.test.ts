@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, ROOT, freePort, startTestDaemon, waitFor, type TestDaemon } from '../helpers.js';
+import { TOXIC_ATTRIBUTES, TOXIC_TYPES } from '../../src/model/toxics.js';
 
 interface Run {
   code: number;
@@ -166,6 +167,63 @@ describe('vpcep CLI', () => {
     expect((await d.provider.get('/vpc-endpoint-services')).body.total_count).toBe(before);
   });
 
+  it('a --limit above 1000, a provisioning delay above 3600000 and a toxic attribute outside its README range are usage errors naming the range (they exited 1 with the API\'s refusal; a delay of 10 digits was "not a non-negative integer")', async () => {
+    const toxicsBefore = (await d.provider.get('/sim/toxics')).body.toxics.length;
+    for (const args of [['endpoint', 'list', '--limit', '1001'], ['service', 'permissions', 'some-service', '--limit', '1001'], ['service', 'list', '--limit', '99999']]) {
+      const r = await provider(...args);
+      expect([r.code, r.stdout, r.stderr.includes('expected an integer from 0 to 1000')], args.join(' ')).toEqual([2, '', true]);
+    }
+    for (const ms of ['3600001', '1000000000', '-1']) {
+      const r = await provider('faults', 'delay', ms);
+      expect([r.code, r.stdout, r.stderr.includes('expected an integer from 0 to 3600000')], ms).toEqual([2, '', true]);
+    }
+    expect(JSON.parse(await ok(consumer('--json', 'faults', 'show'))).faults.provisioning_delay_ms).toBe(0);
+    // every attribute of every type, one past its ceiling (README "Fault injection"), and a negative one
+    const bad: Array<[string, string, string]> = [['latency', 'latency=-5', '0-3600000']];
+    for (const type of TOXIC_TYPES) {
+      for (const [key, { max }] of Object.entries(TOXIC_ATTRIBUTES[type])) bad.push([type, `${key}=${max + 1}`, `0-${max}`]);
+    }
+    expect(bad.map(([type, a]) => `${type} ${a}`)).toEqual(expect.arrayContaining(['latency latency=3600001', 'latency jitter=3600001', 'bandwidth rate=10000001',
+      'slow_close delay=3600001', 'timeout timeout=3600001', 'reset_peer timeout=3600001', 'slicer average_size=1048577', 'slicer size_variation=1048577',
+      'slicer delay=60000001', `limit_data bytes=${2 ** 50 + 1}`]));
+    bad.push(['slicer', 'size_variation=10', 'less than average_size'], ['latency', 'foo=1', 'unknown attribute']);
+    const runs = await Promise.all(bad.map(([type, attribute]) => provider('toxics', 'add', '--scope', 'all', '--type', type, '--attribute', attribute,
+      ...(type === 'slicer' && !attribute.startsWith('average_size') ? ['--attribute', 'average_size=10'] : []))));
+    runs.forEach((r, i) => expect([r.code, r.stdout, r.stderr.includes(bad[i]![2])], bad[i]!.join(' ')).toEqual([2, '', true]));
+    const badScope = await provider('toxics', 'add', '--scope', 'bogus', '--type', 'latency');
+    expect([badScope.code, badScope.stderr.includes('scope must be')]).toEqual([2, true]);
+    expect((await d.provider.get('/sim/toxics')).body.toxics.length).toBe(toxicsBefore);
+  }, 60_000);
+
+  it('vpcep help bogus says the command is unknown (it printed the whole help, exit 2, without a word); help with a command and subcommand shows its help', async () => {
+    for (const args of [['help', 'bogus'], ['help', 'service', 'bogus'], ['service', 'help', 'bogus']]) {
+      const r = await vpcep(args);
+      expect([r.code, r.stdout, r.stderr.split('\n')[0]], args.join(' ')).toEqual([2, '', "error: unknown command 'bogus'"]);
+    }
+    expect(await ok(vpcep(['help']))).toMatch(/^Usage: vpcep \[options\] \[command\]/);
+    expect(await ok(vpcep(['help', 'service', 'create']))).toMatch(/^Usage: vpcep service create /);
+    expect(await ok(vpcep(['service', 'help', 'accept']))).toMatch(/^Usage: vpcep service accept /);
+  });
+
+  it('vpcep wait --timeout 0 is one check that waits for its answer as any call does (it gave the first fetch 0.1 s, which a fresh process on a loaded machine needs more than, and blamed the daemon)', async () => {
+    const http = await import('node:http');
+    const slow = http.createServer((_q, s) => { setTimeout(() => s.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ready"}'), 400); });
+    const silent = http.createServer(() => undefined);
+    await Promise.all([slow, silent].map((srv) => new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))));
+    const url = (srv: typeof slow) => `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      expect(await ok(vpcep(['--url', url(slow), 'wait', '--timeout', '0']))).toBe(`vpcepd at ${url(slow)} is ready\n`);
+      expect(await ok(vpcep(['--url', d.url, 'wait', '--timeout', '0']))).toContain('is ready');
+      const none = await vpcep(['--url', url(silent), 'wait', '--timeout', '0'], { VPCEP_CLI_TIMEOUT: '1' });
+      expect([none.code, none.stderr]).toEqual([1, `vpcep: vpcepd at ${url(silent)} is not ready: no answer within 1 s\n`]);
+    } finally {
+      slow.close();
+      silent.close();
+      slow.closeAllConnections();
+      silent.closeAllConnections();
+    }
+  });
+
   it('a peer that never answers, or closes without an answer: exit 1 with a message within the timeout (it waited forever, or exited 13 silent)', async () => {
     const net = await import('node:net');
     const silent = net.createServer(() => undefined);
@@ -295,10 +353,17 @@ describe('vpcep CLI', () => {
       }
       const fromEnv = await vpcep(['resolve', 'x.example.com'], { VPCEP_DNS: 'bogus' });
       expect([fromEnv.code, fromEnv.stderr]).toEqual([2, expect.stringContaining("from env 'VPCEP_DNS' is invalid")]);
-      for (const bad of ['', 'a..b', `${'a'.repeat(64)}.com`, `${'a.'.repeat(130)}com`]) {
+      // 254 characters without the trailing dot; a space, a quote, a control character (they went to Node's resolver: "DNS server ...: EBADNAME", exit 1)
+      const long = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+      for (const bad of ['', 'a..b', `${'a'.repeat(64)}.com`, `${'a.'.repeat(130)}com`, `${long}d`, 'a b.example', 'a"b.example', 'a\u0001b.example', 'a\tb.example', 'ü.example', '.']) {
         const r = await vpcep(['resolve', bad, '--server', server]);
         expect([r.code, r.stdout], bad).toEqual([2, '']);
         expect(r.stderr).toContain('expected a DNS name');
+      }
+      // 253 characters, and with the trailing dot: asked (NXDOMAIN)
+      for (const name of [long, `${long}.`]) {
+        const r = await vpcep(['resolve', name, '--server', server]);
+        expect([r.code, r.stderr], name).toEqual([1, `vpcep: ${name}: NXDOMAIN (as seen from 127.0.0.1)\n`]);
       }
     } finally {
       await d.consumer.delete(`/vpc-endpoints/${ep.id}`);
@@ -430,6 +495,8 @@ describe('vpcep CLI', () => {
       '--server-type', 'VM', '--port', '81:8080', '--name', 'bw', '--no-approval', '--bandwidth', '200')));
     expect(created.bandwidth).toBe(200);
     const sid: string = created.id;
+    // the tables show it (they had no bandwidth row)
+    expect(await ok(provider('service', 'show', sid))).toMatch(/bandwidth\s*│?\s*200 Mbit\/s/);
     await waitFor(async () => JSON.parse(await ok(provider('--json', 'service', 'show', sid))).status === 'available', 5_000, 'service available');
     // out of range: a usage error before any request (it was the API's EndPoint.0002, exit 1)
     for (const mbps of ['99', '10241']) {
@@ -448,7 +515,12 @@ describe('vpcep CLI', () => {
     const set = JSON.parse(await ok(provider('--json', 'service', 'bandwidth', sid, eid, '150')));
     expect(set.connections[0]).toMatchObject({ id: eid, bandwidth: 150, bandwidth_source: 'connection' });
     expect(JSON.parse(await ok(provider('--json', 'service', 'bandwidth', sid, eid, 'default'))).connections[0].bandwidth).toBe(200);
+    expect(await ok(provider('service', 'modify', sid, '--bandwidth', '300'))).toMatch(/bandwidth\s*│?\s*300 Mbit\/s/);
     expect(JSON.parse(await ok(provider('--json', 'service', 'modify', sid, '--bandwidth', 'none'))).bandwidth).toBeUndefined();
+    expect(await ok(provider('service', 'show', sid))).toMatch(/bandwidth\s*│?\s*none \(no limit\)/);
+    const shown = await ok(provider('service', 'create', '--port-id', 'port-web', '--vpc-id', 'vpc-app', '--server-type', 'VM', '--port', '84:8080', '--bandwidth', '100'));
+    expect(shown).toMatch(/bandwidth\s*│?\s*100 Mbit\/s/);
+    await ok(provider('service', 'delete', /│ id\s+│ (\S+)/.exec(shown)![1]!));
     expect(await ok(provider('faults', 'delay', '250'))).toMatch(/250/);
     expect(JSON.parse(await ok(consumer('--json', 'faults', 'show'))).faults).toEqual({ provisioning_delay_ms: 250, fail_next_activation: [] });
     await ok(provider('faults', 'delay', '0'));

@@ -36,7 +36,7 @@ export function parseListQuery(q: QueryInput, kind: 'service' | 'endpoint' | 'co
   const limit = limitText === undefined ? DEFAULTS.api.listLimit : Number(limitText);
   if (limitText !== undefined && (!/^\d{1,4}$/.test(limitText) || limit > DEFAULTS.api.maxListLimit)) throw new HuaweiRequestError('InvalidLimit');
   const offset = offsetText === undefined ? 0 : Number(offsetText);
-  if (offsetText !== undefined && (!/^\d{1,9}$/.test(offsetText))) throw new HuaweiRequestError('InvalidOffset');
+  if (offsetText !== undefined && (!/^\d{1,9}$/.test(offsetText) || offset > DEFAULTS.api.maxListOffset)) throw new HuaweiRequestError('InvalidOffset');
   // huawei-vpcep-api.md: the API spells the keys create_at and update_at.
   if (sortKey !== 'create_at' && sortKey !== 'update_at') throw new HuaweiRequestError('InvalidSortKey');
   if (sortDir !== 'asc' && sortDir !== 'desc') throw new HuaweiRequestError('InvalidSortDir');

@@ -8,6 +8,7 @@ import type {
 import { BANDWIDTH_MAX_MBPS, BANDWIDTH_MIN_MBPS } from '../../model/bandwidth.js';
 import { DEFAULTS } from '../../model/defaults.js';
 import { privateDnsNameProblem } from '../../model/dns-names.js';
+import { PROVISIONING_DELAY_MAX_MS } from '../../model/provisioning-faults.js';
 import { HEALTH_RANGES, type HealthSettings, type UnhealthyTermination } from '../../model/health.js';
 import { TCP_PROXY_VALUES, type TcpProxy } from '../../model/types.js';
 import { HuaweiRequestError, type HuaweiErrorName } from './errors.js';
@@ -174,7 +175,8 @@ export const connectionBandwidthBody = z.strictObject({
 
 /** the simulator's provisioning faults: the activation delay from now on */
 export const simFaultsBody = z.strictObject({
-  provisioning_delay_ms: z.number().int('must be an integer from 0 to 3600000 (ms)').min(0, 'must be from 0 to 3600000 (ms)').max(3_600_000, 'must be from 0 to 3600000 (ms)'),
+  provisioning_delay_ms: z.number().int(`must be an integer from 0 to ${PROVISIONING_DELAY_MAX_MS} (ms)`)
+    .min(0, `must be from 0 to ${PROVISIONING_DELAY_MAX_MS} (ms)`).max(PROVISIONING_DELAY_MAX_MS, `must be from 0 to ${PROVISIONING_DELAY_MAX_MS} (ms)`),
 });
 
 /** a provisioning failure asked for: its message (absent: a default one) */
