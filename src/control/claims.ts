@@ -205,12 +205,7 @@ export class Claims {
     };
     for (const c of is) {
       if (was.has(c) || this.held.get(c)?.holder === holder) continue;
-      if (this.taken(c)) {
-        // the service's new name, which another endpoint of the VPC has: this one keeps private DNS
-        // without the claim (the endpoint did not ask for the name: its provider renamed the service)
-        if (c.startsWith(PRIVATE_DNS) && before?.enable_dns) continue;
-        throw new DomainError('StoreConflict', `${c} is taken`);
-      }
+      if (this.taken(c)) throw new DomainError('StoreConflict', `${c} is taken`);
       claim(c);
     }
     if (!before && after) {

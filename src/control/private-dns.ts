@@ -112,19 +112,23 @@ export function newPrivateDns(name: string, previous: PrivateDnsName | undefined
  */
 export function checkPrivateDnsConflict(st: ControlState, e: Pick<Endpoint, 'id' | 'vpc_id' | 'service_id'>): void {
   const key = privateNameKey(st.services.get(e.service_id));
-  if (!key) return;
+  const conflict = key === null ? null : privateDnsConflict(st, e, key);
+  if (conflict !== null) throw new DomainError('InvalidParameter', `private DNS cannot be enabled: ${conflict} (a conflicting DNS domain)`);
+}
+
+/** whether another endpoint of E's VPC has the private DNS name KEY (privateNameKey): which, in words; null: none */
+export function privateDnsConflict(st: ControlState, e: Pick<Endpoint, 'id' | 'vpc_id'>, key: string): string | null {
   // an endpoint of another node (a fleet) holding the name, whose batch this node has not seen yet (its claim learnt from a conflict)
   const claim = st.claims.held.get(privateDnsClaim(e.vpc_id, key));
-  if (claim && claim.holder !== `endpoint/${e.id}`) {
-    throw new DomainError('InvalidParameter', `private DNS cannot be enabled: another endpoint in VPC ${e.vpc_id} already has the private DNS name of this service (a conflicting DNS domain)`);
-  }
+  if (claim && claim.holder !== `endpoint/${e.id}`) return `another endpoint in VPC ${e.vpc_id} already has the private DNS name of this service`;
   // the endpoints of creates still landing too: two at once must not both take the name
   for (const o of st.endpointsLanding()) {
     if (o.id === e.id || o.vpc_id !== e.vpc_id || !o.enable_dns || o.status === 'deleting' || o.service_type !== 'interface') continue;
     if (privateNameKey(st.services.get(o.service_id)) !== key) continue;
     const name = key.startsWith('public:') ? `of the service ${o.service_name}` : key;
-    throw new DomainError('InvalidParameter', `private DNS cannot be enabled: endpoint ${o.id} in VPC ${e.vpc_id} already has the private DNS name ${name} (a conflicting DNS domain)`);
+    return `endpoint ${o.id} in VPC ${e.vpc_id} already has the private DNS name ${name}`;
   }
+  return null;
 }
 
 

@@ -12,7 +12,7 @@ import {
 import type { Change } from '../store/store.js';
 import { checkedHealthSettings, checkedUnhealthyTermination } from './health.js';
 import { privateNameKey } from './claims.js';
-import { newPrivateDns } from './private-dns.js';
+import { newPrivateDns, privateDnsConflict } from './private-dns.js';
 import { backendPortIds, loadBalancedShape, subnetZone } from './lb-backends.js';
 import { ownLoadBalancer, servicesOf } from './load-balancers.js';
 import { activateEndpoint } from './provisioning-faults.js';
@@ -119,12 +119,19 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     const changes: Change[] = [{ kind: 'service', id, value: next }];
     const renamed: Endpoint[] = [];
     // endpoints renamed with the service, and those with private DNS when its private name changes
-    // or goes (their claim of the name in their VPC moves with it: claims.ts)
-    const privateNameChanged = privateNameKey(next) !== privateNameKey(s);
+    // or goes (their claim of the name in their VPC moves with it: claims.ts). One whose VPC has
+    // another endpoint with the new name loses private DNS: one endpoint per name per VPC, the
+    // first keeps it (else both answered it, two services' addresses under one name)
+    const newKey = privateNameKey(next);
+    const privateNameChanged = newKey !== privateNameKey(s);
+    const dnsOff: Endpoint[] = [];
     if (next.service_name !== s.service_name || privateNameChanged) {
       for (const e of st.endpoints.values()) {
         if (e.service_id !== id || (next.service_name === s.service_name && !e.enable_dns)) continue;
-        const r = { ...e, service_name: next.service_name };
+        const clash = privateNameChanged && newKey !== null && e.enable_dns && e.service_type === 'interface' && e.status !== 'deleting'
+          && privateDnsConflict(st, e, newKey) !== null;
+        const r = { ...e, service_name: next.service_name, ...(clash ? { enable_dns: false } : {}) };
+        if (clash) dnsOff.push(r);
         renamed.push(r);
         changes.push({ kind: 'endpoint', id: e.id, value: r });
       }
@@ -133,6 +140,9 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       st.services.set(id, next);
       for (const r of renamed) st.endpoints.set(r.id, r);
     });
+    for (const e of dnsOff) {
+      st.log.info({ endpoint_id: e.id, service_id: id, vpc_id: e.vpc_id }, 'private DNS turned off: another endpoint of its VPC has the service\'s new private DNS name');
+    }
     const dataPathChanged = cmd.ports !== undefined || Boolean(lbChange) || bandwidthChange || (cmd.tcpProxy !== undefined && cmd.tcpProxy !== s.tcp_proxy) || backendChange
       || (health !== undefined && JSON.stringify(health) !== JSON.stringify(s.health_check))
       || (termination !== undefined && JSON.stringify(termination) !== JSON.stringify(s.unhealthy_termination));

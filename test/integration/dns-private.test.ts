@@ -164,6 +164,11 @@ describe('AWS: a service\'s private DNS name, verified by a TXT record in the pu
     const live2 = await accepted(e2.VpcEndpointId!);
     expect(await lookup('api.example.com', IN_VPC)).toEqual([live2.host_ip]);
     expect(await refused(create(true))).toMatchObject({ code: 'InvalidParameterValue', message: expect.stringMatching(/conflicting DNS domain/) });
+    // the first service renamed back to the name the second one's endpoint has in the VPC: its
+    // endpoint's private DNS goes off (one endpoint per name per VPC: both answered it)
+    await renamed(id, 'api.example.com');
+    expect(await lookup('api.example.com', IN_VPC)).toEqual([live2.host_ip]);
+    expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!.PrivateDnsEnabled).toBe(false);
 
     // the name removed: no longer answered, gone from the configuration; a third endpoint with
     // private DNS to the service is no conflict any more (the name went with its claim)
