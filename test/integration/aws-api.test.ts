@@ -1,7 +1,7 @@
 // The AWS dialect's front door against a real daemon over real HTTP, driven by the AWS SDK v3
 // (clients no one here wrote): SigV4 in verify and lenient mode, the error shapes, DryRun, the
 // unknown actions, malformed forms, and the Huawei API answering on the same port.
-import { DescribeAccountAttributesCommand, DescribeAvailabilityZonesCommand, DescribeRegionsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, CreateVpcCommand, DeleteTagsCommand, DeleteVpcCommand, DescribeAccountAttributesCommand, DescribeAvailabilityZonesCommand, DescribeRegionsCommand, DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeLoadBalancersCommand, DescribeSSLPoliciesCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -277,6 +277,19 @@ describe('AWS API: what its XML answers cannot carry, and a malformed signature\
     const text = await raw.text();
     expect([raw.status, text.match(/<Code>([^<]+)<\/Code>/)?.[1], text.includes('not UTF-8')]).toEqual([400, 'InvalidParameterValue', true]);
     expect(await vpcs()).toBe(before);
+  });
+
+  it('a tag key or value with a carriage return reads back with it through the SDK, and deletes with what was read (it read back as LF and could not be deleted)', async () => {
+    const client = ec2(d.url, ANY_KEY);
+    const vpc = (await client.send(new CreateVpcCommand({ CidrBlock: '10.8.0.0/16' }))).Vpc!.VpcId!;
+    await client.send(new CreateTagsCommand({ Resources: [vpc], Tags: [{ Key: 'cr\rkey', Value: 'v\r\nw\r' }] }));
+    const read = async () => (await client.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [vpc] }] }))).Tags!.map((t) => [t.Key, t.Value]);
+    const tags = await read();
+    expect(tags).toEqual([['cr\rkey', 'v\r\nw\r']]);
+    await client.send(new DeleteTagsCommand({ Resources: [vpc], Tags: [{ Key: tags[0]![0] }] }));
+    expect(await read()).toEqual([]);
+    await client.send(new DeleteVpcCommand({ VpcId: vpc }));
+    client.destroy();
   });
 
   it('an STS or ELBv2 request whose signature is malformed (its Signature, its X-Amz-Date missing) is answered in that API\'s ErrorResponse, as the credential scope names it (it was EC2\'s Response)', async () => {
