@@ -216,6 +216,24 @@ describe('AWS API, lenient (one account, no key configured)', () => {
     expect(JSON.parse(body!).error_code).toMatch(/^EndPoint\./);
   });
 
+  it('an AWS answer written outside fastify (headers too large, a malformed length, a bad Host, an Expect) carries x-amzn-requestid with the body\'s request id (it was in the body only)', async () => {
+    const form = 'Content-Type: application/x-www-form-urlencoded\r\n';
+    const cases: Array<[string, string, number]> = [
+      ['headers over the limit', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}X-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 21\r\n\r\nAction=DescribeRegions`, 431],
+      ['a Content-Length of letters', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}Content-Length: abc\r\n\r\n`, 400],
+      ['a bad Host', `POST / HTTP/1.1\r\nHost: bad host\r\n${form}Content-Length: 21\r\n\r\nAction=DescribeRegions`, 400],
+      ['two Hosts', `POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\n${form}Content-Length: 21\r\n\r\nAction=DescribeRegions`, 400],
+      ['an Expect other than 100-continue', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}Expect: 200-ok\r\nContent-Length: 21\r\n\r\nAction=DescribeRegions`, 417],
+    ];
+    for (const [what, request, status] of cases) {
+      const [head, body] = (await rawExchange(d.url, request)).split('\r\n\r\n');
+      expect(head, what).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      const inBody = /<RequestID>([^<]+)<\/RequestID>/.exec(body!)?.[1];
+      expect(inBody, what).toBeDefined();
+      expect(/^x-amzn-requestid: (.+)$/im.exec(head!)?.[1], what).toBe(inBody);
+    }
+  });
+
   it('a credential scope naming another service is a clear 4xx', async () => {
     const r = await post(d.url, 'Action=ListBuckets', { credentials: ANY_KEY, service: 's3' });
     expect(r.status).toBe(403);
@@ -398,7 +416,7 @@ describe('AWS API, a body that never completes', () => {
   beforeAll(async () => { d = await startTestDaemon(twoAccountConfig({ api: { request_timeout_ms: 400, headers_timeout_ms: 200 } })); });
   afterAll(async () => { await d.stop(); });
 
-  it('is answered 408 RequestTimeout in EC2\'s XML and cut', async () => {
+  it('is answered 408 RequestTimeout in EC2\'s XML, its request id in x-amzn-requestid too (it was in the body only), and cut', async () => {
     const u = new URL(d.url);
     const sock = net.connect({ host: u.hostname, port: Number(u.port) });
     let data = '';
@@ -412,6 +430,7 @@ describe('AWS API, a body that never completes', () => {
     expect(head).toMatch(/^HTTP\/1\.1 408 /);
     expect(head).toMatch(/Content-Type: text\/xml/i);
     expect(body).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><Response><Errors><Error><Code>RequestTimeout<\/Code>/);
+    expect(/^x-amzn-requestid: (.+)$/im.exec(head!)?.[1]).toBe(/<RequestID>([^<]+)<\/RequestID>/.exec(body!)?.[1]);
   });
 });
 
