@@ -23,7 +23,7 @@ function verifyConfig(): Record<string, unknown> {
   });
 }
 
-type Credentials = { accessKeyId: string; secretAccessKey: string };
+type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 // maxAttempts 1: the SDK retries clock-skew and 5xx errors, which would hide what the daemon answered
 const clientConfig = (url: string, credentials: Credentials, extra: Record<string, unknown> = {}) => ({ endpoint: url, region: 'us-east-1', credentials, maxAttempts: 1, ...extra });
 const sts = (url: string, c: Credentials, extra?: Record<string, unknown>) => new STSClient(clientConfig(url, c, extra));
@@ -72,6 +72,11 @@ describe('AWS API, lenient (one account, no key configured)', () => {
   let d: TestDaemon;
   beforeAll(async () => { d = await startTestDaemon(oneAccountConfig()); });
   afterAll(async () => { await d.stop(); });
+
+  it('a session token is taken in lenient mode, as any credentials are', async () => {
+    const r = await sts(d.url, { ...ANY_KEY, sessionToken: 'any-session-token' }).send(new GetCallerIdentityCommand({}));
+    expect(r.Account).toBe(d.daemon.control.awsIdOf('provider'));
+  });
 
   it('STS GetCallerIdentity: any credentials act as the first account, request id in the header', async () => {
     const r = await sts(d.url, ANY_KEY).send(new GetCallerIdentityCommand({}));
@@ -374,6 +379,26 @@ describe('AWS API, verify (accounts[].aws keys configured)', () => {
     expect(await failure(ec2(d.url, ANY_KEY).send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'AuthFailure', status: 401 });
     expect(await failure(sts(d.url, ANY_KEY).send(new GetCallerIdentityCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403 });
     expect(await failure(elbv2(d.url, ANY_KEY).send(new DescribeLoadBalancersCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403 });
+  });
+
+  it('a session token signed with a configured long-term key is refused: EC2 AuthFailure (401), STS and ELBv2 InvalidClientTokenId (403), header or presigned (it was taken)', async () => {
+    const withToken = { ...KEY_PROVIDER, sessionToken: 'FwoGZXIvYXdzEBogus-session-token' };
+    const message = 'The security token included in the request is invalid.';
+    expect(await failure(ec2(d.url, withToken).send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'AuthFailure', status: 401, message });
+    expect(await failure(sts(d.url, withToken).send(new GetCallerIdentityCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403, message });
+    expect(await failure(elbv2(d.url, withToken).send(new DescribeLoadBalancersCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403, message });
+    const u = new URL(d.url);
+    const request = new HttpRequest({
+      method: 'GET', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/',
+      query: { Action: 'GetCallerIdentity', Version: '2011-06-15' }, headers: { host: u.host },
+    });
+    const p = await new SignatureV4({ credentials: withToken, region: 'us-east-1', service: 'sts', sha256: NodeSha256 }).presign(request, { expiresIn: 300 });
+    expect(p.query?.['X-Amz-Security-Token']).toBe(withToken.sessionToken);
+    const presigned = await fetch(`${d.url}/?${Object.entries(p.query ?? {}).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`);
+    expect(presigned.status).toBe(403);
+    expect(await presigned.text()).toContain('<Code>InvalidClientTokenId</Code>');
+    // the same key without a token is taken
+    expect((await sts(d.url, KEY_PROVIDER).send(new GetCallerIdentityCommand({}))).Account).toBe('111111111111');
   });
 
   it('a clock 20 minutes off is RequestExpired', async () => {
