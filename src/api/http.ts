@@ -16,7 +16,7 @@ import { routingError } from './framework-errors.js';
 import { huaweiErrorText } from './huawei/errors.js';
 import { huaweiApi, huaweiErrorHandler, sendHuaweiError } from './huawei/plugin.js';
 import { resourceErrorJson } from './huawei/serialize.js';
-import { ApiGuard, renderedAtMostEvery, type ApiLimits } from './limits.js';
+import { ApiGuard, renderedAtMostEvery, type ApiLimits, type RawAnswer } from './limits.js';
 
 export interface ApiOptions {
   readonly control: ControlPlane;
@@ -38,7 +38,7 @@ export interface ApiOptions {
 interface ErrorDialect {
   send(reply: FastifyReply, e: DomainError): void;
   readonly onError: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void;
-  text(e: DomainError): { status: number; contentType: string; body: string };
+  text(e: DomainError): RawAnswer;
 }
 
 export function buildApi(o: ApiOptions): FastifyInstance {

@@ -26,10 +26,20 @@ export interface GuardOptions {
   /** the clock of the back-off (ms); tests drive it */
   readonly now?: () => number;
   /**
-   * An error as a dialect writes it on a raw socket: status, content type and body. `req`: the
-   * request cut while its body was read, else what arrived of the head node:http refused.
+   * An error as a dialect writes it on a raw socket: status, content type, body and the dialect's
+   * own headers (AWS's request id). `req`: the request cut while its body was read, else what
+   * arrived of the head node:http refused.
    */
-  answer(e: DomainError, req?: RequestHead): { status: number; contentType: string; body: string };
+  answer(e: DomainError, req?: RequestHead): RawAnswer;
+}
+
+/** an error answer written outside the framework: every header the dialect's answers carry, on these too */
+export interface RawAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  /** lower-case names */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** a request's method, target and headers: node's request, or what arrived of one node:http refused */
@@ -70,8 +80,16 @@ export function clientErrorOf(err: Error & { code?: string }): DomainError {
 
 /** an error answer as the bytes of an HTTP/1.1 response that closes the connection */
 function rawAnswer(a: RawAnswer): string {
-  return `HTTP/1.1 ${a.status} ${http.STATUS_CODES[a.status]}\r\nContent-Type: ${a.contentType}\r\n`
+  let extra = '';
+  for (const [name, value] of Object.entries(a.headers ?? {})) extra += `${name}: ${value}\r\n`;
+  return `HTTP/1.1 ${a.status} ${http.STATUS_CODES[a.status]}\r\nContent-Type: ${a.contentType}\r\n${extra}`
     + `Content-Length: ${Buffer.byteLength(a.body)}\r\nConnection: close\r\n\r\n${a.body}`;
+}
+
+/** an error answer on a response node:http still writes, that closes the connection */
+function answerOn(res: ServerResponse, status: number, a: RawAnswer): void {
+  res.writeHead(status, { ...a.headers, 'content-type': a.contentType, 'content-length': Buffer.byteLength(a.body), connection: 'close' });
+  res.end(a.body);
 }
 
 /** an error answer written on the raw socket of a request node:http could not take, then closed */
@@ -79,8 +97,6 @@ export function answerRaw(socket: Socket, a: RawAnswer): void {
   if (socket.writable) socket.write(rawAnswer(a));
   socket.destroy();
 }
-
-type RawAnswer = ReturnType<GuardOptions['answer']>;
 
 interface Queue {
   /** requests read and not yet answered in full */
@@ -138,15 +154,11 @@ export class ApiGuard {
     // it has no listener for without a word: both in the API's shape instead
     server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
       const e = new DomainError('InvalidParameter', `Expect: ${String(req.headers.expect).slice(0, 64)} is not supported (only 100-continue)`);
-      const { contentType, body } = this.o.answer(e, req);
-      res.writeHead(417, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), connection: 'close' });
-      res.end(body);
+      answerOn(res, 417, this.o.answer(e, req));
     });
     server.on('connect', (req: IncomingMessage, socket: Socket) => {
       socket.on('error', () => undefined);
-      const { status, contentType, body } = this.o.answer(new DomainError('NotFound', `no such API: CONNECT ${(req.url ?? '').slice(0, 100)}`), req);
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${contentType}\r\n`
-        + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(rawAnswer(this.o.answer(new DomainError('NotFound', `no such API: CONNECT ${(req.url ?? '').slice(0, 100)}`), req)));
     });
     server.on('drop', (data?: { remoteAddress?: string }) => {
       this.o.refused('max_connections');
@@ -211,9 +223,8 @@ export class ApiGuard {
     const hostProblem = req.httpVersion === '1.1' && req.headers.host === undefined ? 'an HTTP/1.1 request must carry a Host header' : badHost(req);
     if (hostProblem !== null) {
       // RFC 9112 3.2: a server answers 400 to an HTTP/1.1 request that lacks a Host, has more than one or an invalid one
-      const { status, contentType, body } = this.o.answer(new DomainError('InvalidParameter', hostProblem), req);
-      res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), connection: 'close' });
-      res.end(body);
+      const a = this.o.answer(new DomainError('InvalidParameter', hostProblem), req);
+      answerOn(res, a.status, a);
       return;
     }
     let q = this.queues.get(socket);

@@ -1,7 +1,7 @@
 // The AWS dialect's front door against a real daemon over real HTTP, driven by the AWS SDK v3
 // (clients no one here wrote): SigV4 in verify and lenient mode, the error shapes, DryRun, the
 // unknown actions, malformed forms, and the Huawei API answering on the same port.
-import { DescribeAccountAttributesCommand, DescribeAvailabilityZonesCommand, DescribeRegionsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, CreateVpcCommand, DeleteTagsCommand, DeleteVpcCommand, DescribeAccountAttributesCommand, DescribeAvailabilityZonesCommand, DescribeRegionsCommand, DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeLoadBalancersCommand, DescribeSSLPoliciesCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -23,7 +23,7 @@ function verifyConfig(): Record<string, unknown> {
   });
 }
 
-type Credentials = { accessKeyId: string; secretAccessKey: string };
+type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 // maxAttempts 1: the SDK retries clock-skew and 5xx errors, which would hide what the daemon answered
 const clientConfig = (url: string, credentials: Credentials, extra: Record<string, unknown> = {}) => ({ endpoint: url, region: 'us-east-1', credentials, maxAttempts: 1, ...extra });
 const sts = (url: string, c: Credentials, extra?: Record<string, unknown>) => new STSClient(clientConfig(url, c, extra));
@@ -72,6 +72,11 @@ describe('AWS API, lenient (one account, no key configured)', () => {
   let d: TestDaemon;
   beforeAll(async () => { d = await startTestDaemon(oneAccountConfig()); });
   afterAll(async () => { await d.stop(); });
+
+  it('a session token is taken in lenient mode, as any credentials are', async () => {
+    const r = await sts(d.url, { ...ANY_KEY, sessionToken: 'any-session-token' }).send(new GetCallerIdentityCommand({}));
+    expect(r.Account).toBe(d.daemon.control.awsIdOf('provider'));
+  });
 
   it('STS GetCallerIdentity: any credentials act as the first account, request id in the header', async () => {
     const r = await sts(d.url, ANY_KEY).send(new GetCallerIdentityCommand({}));
@@ -216,6 +221,24 @@ describe('AWS API, lenient (one account, no key configured)', () => {
     expect(JSON.parse(body!).error_code).toMatch(/^EndPoint\./);
   });
 
+  it('an AWS answer written outside fastify (headers too large, a malformed length, a bad Host, an Expect) carries x-amzn-requestid with the body\'s request id (it was in the body only)', async () => {
+    const form = 'Content-Type: application/x-www-form-urlencoded\r\n';
+    const cases: Array<[string, string, number]> = [
+      ['headers over the limit', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}X-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 21\r\n\r\nAction=DescribeRegions`, 431],
+      ['a Content-Length of letters', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}Content-Length: abc\r\n\r\n`, 400],
+      ['a bad Host', `POST / HTTP/1.1\r\nHost: bad host\r\n${form}Content-Length: 21\r\n\r\nAction=DescribeRegions`, 400],
+      ['two Hosts', `POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\n${form}Content-Length: 21\r\n\r\nAction=DescribeRegions`, 400],
+      ['an Expect other than 100-continue', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}Expect: 200-ok\r\nContent-Length: 21\r\n\r\nAction=DescribeRegions`, 417],
+    ];
+    for (const [what, request, status] of cases) {
+      const [head, body] = (await rawExchange(d.url, request)).split('\r\n\r\n');
+      expect(head, what).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      const inBody = /<RequestID>([^<]+)<\/RequestID>/.exec(body!)?.[1];
+      expect(inBody, what).toBeDefined();
+      expect(/^x-amzn-requestid: (.+)$/im.exec(head!)?.[1], what).toBe(inBody);
+    }
+  });
+
   it('a credential scope naming another service is a clear 4xx', async () => {
     const r = await post(d.url, 'Action=ListBuckets', { credentials: ANY_KEY, service: 's3' });
     expect(r.status).toBe(403);
@@ -277,6 +300,19 @@ describe('AWS API: what its XML answers cannot carry, and a malformed signature\
     const text = await raw.text();
     expect([raw.status, text.match(/<Code>([^<]+)<\/Code>/)?.[1], text.includes('not UTF-8')]).toEqual([400, 'InvalidParameterValue', true]);
     expect(await vpcs()).toBe(before);
+  });
+
+  it('a tag key or value with a carriage return reads back with it through the SDK, and deletes with what was read (it read back as LF and could not be deleted)', async () => {
+    const client = ec2(d.url, ANY_KEY);
+    const vpc = (await client.send(new CreateVpcCommand({ CidrBlock: '10.8.0.0/16' }))).Vpc!.VpcId!;
+    await client.send(new CreateTagsCommand({ Resources: [vpc], Tags: [{ Key: 'cr\rkey', Value: 'v\r\nw\r' }] }));
+    const read = async () => (await client.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [vpc] }] }))).Tags!.map((t) => [t.Key, t.Value]);
+    const tags = await read();
+    expect(tags).toEqual([['cr\rkey', 'v\r\nw\r']]);
+    await client.send(new DeleteTagsCommand({ Resources: [vpc], Tags: [{ Key: tags[0]![0] }] }));
+    expect(await read()).toEqual([]);
+    await client.send(new DeleteVpcCommand({ VpcId: vpc }));
+    client.destroy();
   });
 
   it('an STS or ELBv2 request whose signature is malformed (its Signature, its X-Amz-Date missing) is answered in that API\'s ErrorResponse, as the credential scope names it (it was EC2\'s Response)', async () => {
@@ -345,6 +381,26 @@ describe('AWS API, verify (accounts[].aws keys configured)', () => {
     expect(await failure(elbv2(d.url, ANY_KEY).send(new DescribeLoadBalancersCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403 });
   });
 
+  it('a session token signed with a configured long-term key is refused: EC2 AuthFailure (401), STS and ELBv2 InvalidClientTokenId (403), header or presigned (it was taken)', async () => {
+    const withToken = { ...KEY_PROVIDER, sessionToken: 'FwoGZXIvYXdzEBogus-session-token' };
+    const message = 'The security token included in the request is invalid.';
+    expect(await failure(ec2(d.url, withToken).send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'AuthFailure', status: 401, message });
+    expect(await failure(sts(d.url, withToken).send(new GetCallerIdentityCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403, message });
+    expect(await failure(elbv2(d.url, withToken).send(new DescribeLoadBalancersCommand({})))).toMatchObject({ code: 'InvalidClientTokenId', status: 403, message });
+    const u = new URL(d.url);
+    const request = new HttpRequest({
+      method: 'GET', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/',
+      query: { Action: 'GetCallerIdentity', Version: '2011-06-15' }, headers: { host: u.host },
+    });
+    const p = await new SignatureV4({ credentials: withToken, region: 'us-east-1', service: 'sts', sha256: NodeSha256 }).presign(request, { expiresIn: 300 });
+    expect(p.query?.['X-Amz-Security-Token']).toBe(withToken.sessionToken);
+    const presigned = await fetch(`${d.url}/?${Object.entries(p.query ?? {}).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`);
+    expect(presigned.status).toBe(403);
+    expect(await presigned.text()).toContain('<Code>InvalidClientTokenId</Code>');
+    // the same key without a token is taken
+    expect((await sts(d.url, KEY_PROVIDER).send(new GetCallerIdentityCommand({}))).Account).toBe('111111111111');
+  });
+
   it('a clock 20 minutes off is RequestExpired', async () => {
     const skewed = ec2(d.url, KEY_PROVIDER, { systemClockOffset: -20 * 60_000 });
     expect(await failure(skewed.send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'RequestExpired', status: 400 });
@@ -385,7 +441,7 @@ describe('AWS API, a body that never completes', () => {
   beforeAll(async () => { d = await startTestDaemon(twoAccountConfig({ api: { request_timeout_ms: 400, headers_timeout_ms: 200 } })); });
   afterAll(async () => { await d.stop(); });
 
-  it('is answered 408 RequestTimeout in EC2\'s XML and cut', async () => {
+  it('is answered 408 RequestTimeout in EC2\'s XML, its request id in x-amzn-requestid too (it was in the body only), and cut', async () => {
     const u = new URL(d.url);
     const sock = net.connect({ host: u.hostname, port: Number(u.port) });
     let data = '';
@@ -399,6 +455,7 @@ describe('AWS API, a body that never completes', () => {
     expect(head).toMatch(/^HTTP\/1\.1 408 /);
     expect(head).toMatch(/Content-Type: text\/xml/i);
     expect(body).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><Response><Errors><Error><Code>RequestTimeout<\/Code>/);
+    expect(/^x-amzn-requestid: (.+)$/im.exec(head!)?.[1]).toBe(/<RequestID>([^<]+)<\/RequestID>/.exec(body!)?.[1]);
   });
 });
 

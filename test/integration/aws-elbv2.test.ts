@@ -388,6 +388,58 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect((await elb.send(new DescribeTargetGroupsCommand({ Names: ['assoc-a-tg'] }))).TargetGroups!.map((t) => t.TargetGroupArn)).toEqual([tgArn]);
   });
 
+  it('Marker is an opaque key: deleting what a page listed skips nothing after it and leaves the marker valid (it was an offset: tb was never listed, then marker 2 was a ValidationError); a malformed marker is ValidationError', async () => {
+    const d = await daemon();
+    const { elb } = clients(d, PROVIDER_KEY);
+    cleanup.push(async () => elb.destroy());
+    const arn: Record<string, string> = {};
+    for (const name of ['web', 'ta', 'tb', 'tc']) {
+      arn[name] = (await elb.send(new CreateTargetGroupCommand({ Name: name, Protocol: 'TCP', Port: 80, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!.TargetGroupArn!;
+    }
+    const groups = async (Marker?: string) => {
+      const r = await elb.send(new DescribeTargetGroupsCommand({ PageSize: 2, Marker }));
+      return { names: r.TargetGroups!.map((t) => t.TargetGroupName), next: r.NextMarker };
+    };
+    const first = await groups();
+    expect(first.names).toEqual(['web', 'ta']);
+    expect(first.next).toBeDefined();
+    expect(first.next).not.toMatch(/^\d+$/);
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn.ta }));
+    expect(await groups(first.next)).toEqual({ names: ['tb', 'tc'], next: undefined });
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn.web }));
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: arn.tb }));
+    expect(await groups(first.next)).toEqual({ names: ['tc'], next: undefined });
+    for (const bad of ['2', 'not-a-marker!', 'x'.repeat(3000)]) {
+      expect(await awsError(elb.send(new DescribeTargetGroupsCommand({ PageSize: 2, Marker: bad }))), bad.slice(0, 20)).toMatchObject({ name: 'ValidationError', status: 400 });
+    }
+
+    // load balancers and listeners page the same way
+    const lbs: string[] = [];
+    for (const name of ['lb-1', 'lb-2', 'lb-3']) {
+      lbs.push((await elb.send(new CreateLoadBalancerCommand({ Name: name, Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!.LoadBalancerArn!);
+    }
+    const p1 = await elb.send(new DescribeLoadBalancersCommand({ PageSize: 1 }));
+    expect(p1.LoadBalancers!.map((x) => x.LoadBalancerName)).toEqual(['lb-1']);
+    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lbs[0] }));
+    const p2 = await elb.send(new DescribeLoadBalancersCommand({ PageSize: 1, Marker: p1.NextMarker }));
+    expect(p2.LoadBalancers!.map((x) => x.LoadBalancerName)).toEqual(['lb-2']);
+    const p3 = await elb.send(new DescribeLoadBalancersCommand({ PageSize: 1, Marker: p2.NextMarker }));
+    expect([p3.LoadBalancers!.map((x) => x.LoadBalancerName), p3.NextMarker]).toEqual([['lb-3'], undefined]);
+    const listeners: string[] = [];
+    for (const port of [18131, 18132, 18133]) {
+      listeners.push((await elb.send(new CreateListenerCommand({ LoadBalancerArn: lbs[1], Protocol: 'TCP', Port: port, DefaultActions: [{ Type: 'forward', TargetGroupArn: arn.tc }] }))).Listeners![0]!.ListenerArn!);
+    }
+    const l1 = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lbs[1], PageSize: 1 }));
+    expect(l1.Listeners!.map((x) => x.Port)).toEqual([18131]);
+    await elb.send(new DeleteListenerCommand({ ListenerArn: listeners[0] }));
+    const l2 = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lbs[1], PageSize: 1, Marker: l1.NextMarker }));
+    expect(l2.Listeners!.map((x) => x.Port)).toEqual([18132]);
+    // a request's own list keeps its order
+    const named = await elb.send(new DescribeLoadBalancersCommand({ Names: ['lb-3', 'lb-2'], PageSize: 1 }));
+    expect(named.LoadBalancers!.map((x) => x.LoadBalancerName)).toEqual(['lb-3']);
+    expect((await elb.send(new DescribeLoadBalancersCommand({ Names: ['lb-3', 'lb-2'], PageSize: 1, Marker: named.NextMarker }))).LoadBalancers!.map((x) => x.LoadBalancerName)).toEqual(['lb-2']);
+  });
+
   it('answers the reads Terraform makes, pages, tags, and refuses mistakes in ELBv2 shape (4xx, nothing changed)', async () => {
     const d = await daemon();
     const { elb, ec2 } = clients(d, PROVIDER_KEY);

@@ -272,6 +272,19 @@ describe('a gateway endpoint to a public service', () => {
     await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
   });
 
+  it('a policy document written with CRLF reads back byte for byte through the SDK (its CRs were read back as LF: XML end-of-line handling)', async () => {
+    const [main] = (await ec2.consumer.send(new DescribeRouteTablesCommand({
+      Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'association.main', Values: ['true'] }],
+    }))).RouteTables!;
+    const written = '{\r\n  "Version": "2012-10-17",\r\n  "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]\r\n}\r';
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand({
+      VpcId: 'vpc-client', ServiceName: `com.amazonaws.${REGION}.s3`, RouteTableIds: [main!.RouteTableId!], PolicyDocument: written,
+    }))).VpcEndpoint!;
+    expect(e.PolicyDocument).toBe(written);
+    expect((await ec2.consumer.send(new DescribeVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }))).VpcEndpoints![0]!.PolicyDocument).toBe(written);
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+  });
+
   it('a policy naming an account by its AWS id (Principal arn:aws:iam::<id>:root, aws:PrincipalAccount) matches that account\'s connections (were reset: compared with its domain id)', async () => {
     const [main] = (await ec2.consumer.send(new DescribeRouteTablesCommand({
       Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'association.main', Values: ['true'] }],

@@ -7,7 +7,9 @@
 // A request with no signature at all (`aws --no-sign-request`, a bare curl): in lenient mode it
 // acts as the default account too, so that an unsigned call works where any signature would; the
 // API is then the one its `Version` names (EC2 when it names none). In verify mode it is refused
-// with MissingAuthenticationToken (403), as AWS refuses it.
+// with MissingAuthenticationToken (403), as AWS refuses it. vpcep-sim issues no temporary
+// credentials: in verify mode a request carrying X-Amz-Security-Token is refused as AWS refuses a
+// session token that is not its key's; lenient mode takes it, as it takes any credentials.
 import type { ControlPlane } from '../../control/control-plane.js';
 import type { Account } from '../../model/types.js';
 import { AwsRequestError, type AwsApi } from './actions.js';
@@ -72,6 +74,19 @@ function unknownKey(api: AwsApi, closed: boolean): AwsRequestError {
     : new AwsRequestError('InvalidClientTokenId', `The security token included in the request is invalid.${why ? ` ${CLOSED}` : ''}`, 403);
 }
 
+/** X-Amz-Security-Token in a header or in a presigned query string */
+function hasSessionToken(req: SignedRequest): boolean {
+  return req.headers['x-amz-security-token'] !== undefined || /(?:^|&)X-Amz-Security-Token=/.test(req.query);
+}
+
+/** a session token that is not the key's: EC2 AuthFailure (401, §1.3), STS and ELBv2 InvalidClientTokenId (403), AWS's words */
+function invalidSessionToken(api: AwsApi): AwsRequestError {
+  const message = 'The security token included in the request is invalid.';
+  return api === 'ec2'
+    ? new AwsRequestError(SIGV4_FAILURES.unknownKey.code, message, SIGV4_FAILURES.unknownKey.status)
+    : new AwsRequestError('InvalidClientTokenId', message, 403);
+}
+
 export class AwsAuthenticator {
   private readonly verifier: SigV4Verifier;
 
@@ -107,6 +122,9 @@ export class AwsAuthenticator {
     if (known.secret !== null) {
       const r = this.verifier.verify(req, parts);
       if (!r.ok) throw r.reason === 'unknownKey' ? unknownKey(api, false) : refusal(r);
+      // vpcep-sim issues no temporary credentials: a session token signed with a long-term key
+      // belongs to none of its keys, and AWS refuses one that is not the key's
+      if (hasSessionToken(req)) throw invalidSessionToken(api);
     }
     return { api, caller: known.account };
   }

@@ -1,6 +1,7 @@
 // What the EC2 reads of the AWS dialect share (aws-ec2-api.md §1.2, §1.5, §2.2): the domain's
 // statuses in AWS's words, the names and derived ids AWS shows for things the domain keeps under
-// its own ids, tags, and the `Filter.N` / `MaxResults` / `NextToken` of every Describe action.
+// its own ids, tags, and the `Filter.N` / `MaxResults` / `NextToken` of every Describe action
+// (the keyed paging under NextToken serves ELBv2's Marker too).
 import { createHash } from 'node:crypto';
 import { awsServiceDnsBase } from '../../model/dns-names.js';
 import type { EndpointService, EndpointStatus, ServiceStatus, Tag } from '../../model/types.js';
@@ -164,19 +165,33 @@ export interface PageOptions {
 export function page<T>(items: readonly T[], key: (item: T) => string, params: QueryParams, o: PageOptions = {}): Page<T> {
   const { min = 5, max = 1000 } = o;
   const limit = params.int('MaxResults', { min, max: 2 ** 31 - 1 });
-  const token = params.string('NextToken');
+  const { items: out, next } = keyedPage(items, key, params.string('NextToken'), limit === undefined ? undefined : Math.min(limit, max),
+    (token) => new AwsRequestError('InvalidNextToken', `The token '${token.slice(0, 64)}' is invalid`));
+  return { items: out, ...(next !== undefined ? { nextToken: next } : {}) };
+}
+
+/**
+ * One page of `items` ordered by `key` (of an item and its index), after the item whose key `token` carries (absent or empty:
+ * from the first), `size` of them (undefined: all); `next`, the token of the page after, absent on
+ * the last. A token is opaque to the client and names a key, not a position: items deleted between
+ * two pages skip nothing (EC2's NextToken, ELBv2's Marker). `malformed`: the dialect's refusal of a
+ * token that is not one of these.
+ */
+export function keyedPage<T>(items: readonly T[], key: (item: T, index: number) => string, token: string | undefined, size: number | undefined,
+  malformed: (token: string) => Error): { items: T[]; next: string | undefined } {
   // each item's key read once (a sort compares each item ~log n times)
-  const sorted = items.map((item) => ({ k: key(item), item })).sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  const sorted = items.map((item, i) => ({ k: key(item, i), item })).sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
   let start = 0;
   if (token !== undefined && token !== '') {
     const after = readToken(token);
+    if (after === undefined) throw malformed(token);
     start = sorted.findIndex((x) => x.k > after);
     if (start < 0) start = sorted.length;
   }
-  const size = limit === undefined ? sorted.length : Math.min(limit, max);
-  const out = sorted.slice(start, start + size);
-  const more = start + size < sorted.length && out.length > 0;
-  return { items: out.map((x) => x.item), ...(more ? { nextToken: makeToken(out[out.length - 1]!.k) } : {}) };
+  const n = size ?? sorted.length;
+  const out = sorted.slice(start, start + n);
+  const more = start + n < sorted.length && out.length > 0;
+  return { items: out.map((x) => x.item), next: more ? makeToken(out[out.length - 1]!.k) : undefined };
 }
 
 const TOKEN_PREFIX = 'vpcep1:';
@@ -185,10 +200,10 @@ function makeToken(key: string): string {
   return Buffer.from(TOKEN_PREFIX + key).toString('base64url');
 }
 
-function readToken(token: string): string {
+/** the key a token carries; undefined when it is not one of ours */
+function readToken(token: string): string | undefined {
   const text = /^[A-Za-z0-9_-]{1,2048}$/.test(token) ? Buffer.from(token, 'base64url').toString() : '';
-  if (!text.startsWith(TOKEN_PREFIX)) throw new AwsRequestError('InvalidNextToken', `The token '${token.slice(0, 64)}' is invalid`);
-  return text.slice(TOKEN_PREFIX.length);
+  return text.startsWith(TOKEN_PREFIX) ? text.slice(TOKEN_PREFIX.length) : undefined;
 }
 
 /**

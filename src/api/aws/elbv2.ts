@@ -11,7 +11,7 @@ import { LISTENER_ATTRIBUTES, type HealthCheck, type Listener, type LoadBalancer
 import type { Tag } from '../../model/types.js';
 import { isIpv4 } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
-import { checkTag } from './aws-render.js';
+import { checkTag, keyedPage } from './aws-render.js';
 import { isElbName, listenerArn, loadBalancerArn, parseElbArn, targetGroupArn, type ElbArn } from './ids.js';
 import type { QueryParams } from './query.js';
 import type { XmlFields, XmlValue } from './xml.js';
@@ -186,18 +186,21 @@ function healthCheckIn(p: QueryParams): Partial<HealthCheck> {
   return Object.fromEntries(Object.entries(hc).filter(([, v]) => v !== undefined));
 }
 
-/** Marker is the index of the next item; PageSize 1-400 */
-function page<T>(p: QueryParams, items: readonly T[]): { items: readonly T[]; next: string | undefined } {
+/**
+ * PageSize 1-400; Marker opaque, the key of the last item of the page before (EC2's NextToken,
+ * aws-render.ts keyedPage): items deleted between two pages skip nothing. KEY orders the items;
+ * `byPosition` keeps the order a request's own list of ARNs or names gave.
+ */
+function page<T>(p: QueryParams, items: readonly T[], key: (item: T, index: number) => string): { items: readonly T[]; next: string | undefined } {
   const size = p.int('PageSize', { min: 1, max: 400 }) ?? 400;
   const marker = p.string('Marker');
-  let from = 0;
-  if (marker !== undefined) {
-    from = /^\d{1,9}$/.test(marker) ? Number(marker) : -1;
-    if (from < 0 || from > items.length) throw invalid(`Marker '${marker.slice(0, 40)}' is not valid`);
-  }
-  const to = from + size;
-  return { items: items.slice(from, to), next: to < items.length ? String(to) : undefined };
+  const notValid = (m: string) => invalid(`Marker '${m.slice(0, 40)}' is not valid`);
+  if (marker === '') throw notValid(marker);
+  return keyedPage(items, key, marker, size, notValid);
 }
+
+const byPosition = (_: unknown, index: number): string => String(index).padStart(9, '0');
+const byCreationKey = (x: { created_at: string; id: string }): string => `${x.created_at} ${x.id}`;
 
 /** the items NAMES asks for, in its order; a name of none: the NotFound code */
 function byNames<T extends { name: string }>(list: readonly T[], names: readonly string[], code: string, what: string): T[] {
@@ -207,9 +210,6 @@ function byNames<T extends { name: string }>(list: readonly T[], names: readonly
     return x;
   });
 }
-
-const byCreation = <T extends { created_at: string; id: string }>(a: T, b: T): number =>
-  a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id);
 
 // ---- load balancers --------------------------------------------------------------------------
 
@@ -249,10 +249,10 @@ function describeLoadBalancers(call: AwsCall): XmlFields {
   const arns = p.stringList('LoadBalancerArns');
   const names = p.stringList('Names');
   if (arns.length && names.length) throw invalid('LoadBalancerArns and Names cannot be given together');
-  let list = call.control.listLoadBalancers(call.caller).sort(byCreation);
+  let list = call.control.listLoadBalancers(call.caller);
   if (arns.length) list = arns.map((a) => loadBalancerOfArn(call, a, 'LoadBalancerArns'));
   if (names.length) list = byNames(list, names, 'LoadBalancerNotFound', 'load balancer');
-  const { items, next } = page(p, list);
+  const { items, next } = page(p, list, arns.length || names.length ? byPosition : byCreationKey);
   return { LoadBalancers: items.map((lb) => loadBalancerOut(call, lb)), NextMarker: next };
 }
 
@@ -333,7 +333,7 @@ function describeTargetGroups(call: AwsCall): XmlFields {
   // ELBv2 API reference, DescribeTargetGroups: a load balancer ARN, target group ARNs or names, one of them
   const given = [lbArnParam !== undefined && 'LoadBalancerArn', arns.length > 0 && 'TargetGroupArns', names.length > 0 && 'Names'].filter(Boolean);
   if (given.length > 1) throw invalid(`${given.join(', ')} cannot be given together`);
-  let list = call.control.listTargetGroups(call.caller).sort(byCreation);
+  let list = call.control.listTargetGroups(call.caller);
   if (lbArnParam !== undefined) {
     const lb = loadBalancerOfArn(call, lbArnParam);
     const used = new Set(lb.listeners.map((l) => l.target_group_id));
@@ -341,7 +341,7 @@ function describeTargetGroups(call: AwsCall): XmlFields {
   }
   if (arns.length) list = arns.map((a) => targetGroupOfArn(call, a, 'TargetGroupArns'));
   if (names.length) list = byNames(list, names, 'TargetGroupNotFound', 'target group');
-  const { items, next } = page(p, list);
+  const { items, next } = page(p, list, arns.length || names.length ? byPosition : byCreationKey);
   return { TargetGroups: items.map((tg) => targetGroupOut(call, tg)), NextMarker: next };
 }
 
@@ -449,7 +449,8 @@ function describeListeners(call: AwsCall): XmlFields {
       const lb = loadBalancerOfArn(call, lbArnParam!);
       return lb.listeners.map((listener) => ({ lb, listener }));
     })();
-  const { items, next } = page(p, list);
+  // a listener's port is its own in its load balancer
+  const { items, next } = page(p, list, arns.length ? byPosition : (x) => String(x.listener.port).padStart(5, '0'));
   return { Listeners: items.map((x) => listenerOut(call, x.lb, x.listener)), NextMarker: next };
 }
 

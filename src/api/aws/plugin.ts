@@ -11,6 +11,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, Fasti
 import type { ControlPlane } from '../../control/control-plane.js';
 import { DomainError } from '../../model/errors.js';
 import { requestError } from '../framework-errors.js';
+import type { RawAnswer } from '../limits.js';
 import { AwsRequestError, type AwsApi, type AwsCall } from './actions.js';
 import { API_VERSIONS, apiOfVersion, AwsAuthenticator, claimedApi } from './auth.js';
 import { awsZone } from './ec2-base.js';
@@ -138,11 +139,11 @@ export function sendAwsError(reply: FastifyReply, e: AwsAnswerable): void {
   void reply.code(answer.status).header(REQUEST_ID_HEADER, requestId).type(contentType).send(body);
 }
 
-/** a refusal node:http made before any route (a timeout, headers too large): EC2's shape, the API being unknown */
-export function awsErrorText(e: DomainError): { status: number; contentType: string; body: string } {
+/** a refusal node:http made before any route (a timeout, headers too large): EC2's shape, the API being unknown; the request id in the header too, as on every answer */
+export function awsErrorText(e: DomainError): RawAnswer {
   const answer = awsErrorOf('ec2', e);
   const requestId = randomUUID();
-  return { status: answer.status, ...awsErrorBody('ec2', answer, requestId) };
+  return { status: answer.status, ...awsErrorBody('ec2', answer, requestId), headers: { [REQUEST_ID_HEADER]: requestId } };
 }
 
 /**

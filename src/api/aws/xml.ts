@@ -2,10 +2,10 @@
 // objects are elements in key order, arrays are lists (`<item>` in EC2, `<member>` in the query
 // protocol), an empty array an empty element (`<tagSet/>`: the SDKs read [] from it, and nothing
 // from a missing one), undefined and null are left out. Every text and attribute is escaped here
-// and nowhere else (& < > ' " as entities); characters XML 1.0 cannot carry become U+FFFD. The
-// output is byte for byte what fast-xml-parser's XMLBuilder wrote before (test/unit/aws-xml.test.ts
-// compares them), with less than half the builder's CPU on a 1,000-endpoint DescribeVpcEndpoints
-// (README "The AWS API against moto").
+// and nowhere else (& < > ' " as entities, CR as `&#13;`); characters XML 1.0 cannot carry become
+// U+FFFD. The output is byte for byte what fast-xml-parser's XMLBuilder wrote before but for CR
+// (test/unit/aws-xml.test.ts compares them), with less than half the builder's CPU on a
+// 1,000-endpoint DescribeVpcEndpoints (README "The AWS API against moto").
 
 export type XmlValue =
   | string
@@ -45,9 +45,11 @@ const ELEMENT = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 // what XML 1.0 allows: tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF (lone surrogates are out)
 const NOT_XML = /[^\t\n\r\u{20}-\u{D7FF}\u{E000}-\u{FFFD}\u{10000}-\u{10FFFF}]/gu;
 /** a text that needs either: markup to escape, or a character XML 1.0 cannot carry */
-const NEEDS_WORK = /[&<>'"]|[^\t\n\r\u{20}-\u{D7FF}\u{E000}-\u{FFFD}\u{10000}-\u{10FFFF}]/u;
-const MARKUP = /[&<>'"]/g;
-const ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', "'": '&apos;', '"': '&quot;' };
+const NEEDS_WORK = /[&<>'"\r]|[^\t\n\r\u{20}-\u{D7FF}\u{E000}-\u{FFFD}\u{10000}-\u{10FFFF}]/u;
+// XML 1.0 §2.11: every parser reads a literal CR (and CR LF) as LF, so a tag key or a policy
+// document with a CR would come back changed; a character reference is read back as CR
+const MARKUP = /[&<>'"\r]/g;
+const ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', "'": '&apos;', '"': '&quot;', '\r': '&#13;' };
 const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
 
 /** a text or attribute value as XML: markup escaped, what XML 1.0 cannot carry as U+FFFD; most texts (ids, states) need neither */
