@@ -261,6 +261,20 @@ describe('a Huawei wildcard whitelist entry through AWS', () => {
   });
 });
 
+describe('AWS messages name a service as AWS does', () => {
+  it('PrivateDnsEnabled on a Huawei-made service without a private DNS name: the refusal names com.amazonaws.vpce.<region>.<id>, in CreateVpcEndpoint and ModifyVpcEndpoint (it named sim-1.web.<id>)', async () => {
+    const svc = await huaweiService();
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+    const message = `Private DNS can't be enabled because the service ${svc.awsName} does not provide a private DNS name.`;
+    const input = { VpcEndpointType: 'Interface' as const, VpcId: 'vpc-client', ServiceName: svc.awsName, SubnetIds: ['subnet-a'] };
+    expect(await refused(ec2.consumer.send(new CreateVpcEndpointCommand({ ...input, PrivateDnsEnabled: true })))).toMatchObject({ code: 'InvalidParameter', status: 400, message });
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand(input))).VpcEndpoint!;
+    expect(await refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId!, PrivateDnsEnabled: true })))).toMatchObject({ code: 'InvalidParameter', status: 400, message });
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${e.VpcEndpointId}`)).status === 404, 5_000, 'endpoint gone');
+  });
+});
+
 describe('a gateway endpoint to a public service', () => {
   it('its route (prefix list -> vpce id) is in the route table, its policy is kept, bytes reach the service', async () => {
     const s3 = `com.amazonaws.${REGION}.s3`;
