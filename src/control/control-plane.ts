@@ -105,6 +105,16 @@ export class ControlPlane {
     return aws.principalOfPermission(this.aws, permission);
   }
 
+  /** a whitelist entry as AWS's allowed principals list it: `*`, an account's root ARN, else the entry as it is */
+  awsAllowedPrincipalOf(permission: string): string {
+    return aws.allowedPrincipalOf(this.aws, permission);
+  }
+
+  /** a principal to remove from a whitelist (AWS's, or an entry listed as it is) -> the entry; null: neither */
+  permissionToRemove(principal: string): string | null {
+    return aws.permissionToRemove(this.aws, principal);
+  }
+
   // ---- lookups -------------------------------------------------------------------------------
 
   /** an empty token is never a credential */

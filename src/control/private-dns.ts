@@ -6,8 +6,9 @@
 // waiting for it (AWS polls the provider's DNS on its own). The public zone holds the config's
 // records (dns.public_records) and those published through the API, which are stored.
 import { randomInt } from 'node:crypto';
+import { awsRegion } from '../model/aws-identity.js';
 import {
-  cloudZoneProblem, normalRecordName, privateDnsNameProblem, privateDnsVerified, publishedRecordId, recordProblem, type PublicRecord, type PublishedRecord,
+  awsPublicServiceName, cloudZoneProblem, normalRecordName, privateDnsNameProblem, privateDnsVerified, publishedRecordId, recordProblem, type PublicRecord, type PublishedRecord,
 } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { Account, Endpoint, EndpointService, PrivateDnsName } from '../model/types.js';
@@ -125,7 +126,9 @@ export function privateDnsConflict(st: ControlState, e: Pick<Endpoint, 'id' | 'v
   for (const o of st.endpointsLanding()) {
     if (o.id === e.id || o.vpc_id !== e.vpc_id || !o.enable_dns || o.status === 'deleting' || o.service_type !== 'interface') continue;
     if (privateNameKey(st.services.get(o.service_id)) !== key) continue;
-    const name = key.startsWith('public:') ? `of the service ${o.service_name}` : key;
+    // an operator's service: the name it answers (`kv.us-east-1.amazonaws.com`), which both dialects' callers know, not its stored `sim-1.kv`
+    const service = st.services.get(o.service_id);
+    const name = key.startsWith('public:') && service ? awsPublicServiceName(service, awsRegion(st.region), st.region) : key;
     return `endpoint ${o.id} in VPC ${e.vpc_id} already has the private DNS name ${name}`;
   }
   return null;

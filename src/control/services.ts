@@ -5,7 +5,7 @@ import { DEFAULTS } from '../model/defaults.js';
 import { checkBandwidth } from '../model/bandwidth.js';
 import type { ConnectionAction, ConnectionBandwidth, CreateServiceCommand, DeleteServiceCommand, MigrateBackendCommand, PermissionEntry, ModifyServiceCommand, PortMappingInput } from '../model/commands.js';
 import { DomainError } from '../model/errors.js';
-import { applyTags, checkConnectionAction, fullServiceName, madeWithToken, validatePermission } from '../model/rules.js';
+import { applyTags, checkConnectionAction, fullServiceName, madeWithToken, samePermission, validatePermission } from '../model/rules.js';
 import {
   LIVE_ENDPOINT_STATUSES, type Account, type DrainingBackend, type Endpoint, type EndpointService, type Permission, type PortMapping, type TcpProxy, type Vpc,
 } from '../model/types.js';
@@ -181,7 +181,8 @@ export async function changePermissions(st: ControlState, caller: Account, id: s
     const s = st.ownService(caller, id);
     checkMutable(s);
     const wanted = entries.map((e) => ({ permission: validatePermission(e.permission), principal: e.principal }));
-    const named = (x: Permission, e: PermissionEntry) => x.permission === e.permission && (x.principal ?? null) === (e.principal ?? null);
+    // `*` and `iam:domain::*` are one entry (samePermission): adding one where the other is adds nothing, removing one removes either
+    const named = (x: Permission, e: PermissionEntry) => samePermission(x.permission, e.permission) && (x.principal ?? null) === (e.principal ?? null);
     let list = [...s.permissions];
     if (action === 'add') {
       const t = now();
@@ -192,7 +193,7 @@ export async function changePermissions(st: ControlState, caller: Account, id: s
         throw new DomainError('InvalidPermission', `at most ${DEFAULTS.limits.servicePermissions} whitelist records per service`);
       }
     } else {
-      list = list.filter((x) => !wanted.some((e) => (e.principal === undefined ? x.permission === e.permission : named(x, e))));
+      list = list.filter((x) => !wanted.some((e) => (e.principal === undefined ? samePermission(x.permission, e.permission) : named(x, e))));
     }
     const next = { ...s, permissions: list, updated_at: now() };
     await st.commit([{ kind: 'service', id, value: next }], () => st.services.set(id, next));

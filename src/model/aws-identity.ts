@@ -1,6 +1,7 @@
 // Who an AWS caller is, and the principals of a service's whitelist in AWS's words. Pure: over the
 // accounts the inventory built; SigV4 and the wire are the AWS dialect's (issue 12, "Accounts";
 // aws-ec2-api.md 6.3).
+import { admitsEveryAccount, isPermission } from './rules.js';
 import type { Account } from './types.js';
 
 // a region of the `aws` partition (the ARNs here say `arn:aws`): not China's cn-*, not GovCloud or ISO
@@ -90,4 +91,23 @@ export function principalOfPermission(ids: AwsIdentities, permission: string): s
   if (permission === '*') return '*';
   const account = permission.startsWith('iam:domain::') ? ids.byDomain.get(permission.slice('iam:domain::'.length)) : undefined;
   return account ? `arn:aws:iam::${account.aws_account_id}:root` : null;
+}
+
+/**
+ * A whitelist entry as AWS's allowed principals list it: an entry admitting every account (`*`,
+ * `iam:domain::*`) -> `*`; an account's -> its root ARN; any other (a pattern such as
+ * `iam:domain::c0c0*`, a domain no account here has) has no AWS spelling and is listed as it is,
+ * which a removal takes back (permissionToRemove): every entry is seen and removable in both dialects.
+ */
+export function allowedPrincipalOf(ids: AwsIdentities, permission: string): string {
+  if (admitsEveryAccount(permission)) return '*';
+  return principalOfPermission(ids, permission) ?? permission;
+}
+
+/**
+ * A principal to remove from a whitelist -> the entry: an AWS principal's (permissionOfPrincipal),
+ * or an entry allowedPrincipalOf lists as it is; null: neither.
+ */
+export function permissionToRemove(ids: AwsIdentities, principal: string): string | null {
+  return permissionOfPrincipal(ids, principal) ?? (isPermission(principal) ? principal : null);
 }

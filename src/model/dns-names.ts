@@ -76,12 +76,24 @@ export function awsEndpointDnsNames(
   ];
 }
 
+/**
+ * The service's label in Huawei's endpoint names: its name (`web` of `sim-1.web.<id>`, an
+ * operator's `obs` of `sim-1.obs`), else its id (`sim-1.<id>`; a service made through the EC2 API,
+ * `com.amazonaws.vpce.<region>.<id>`, whose second label `amazonaws` every such service shares).
+ * From the name as stored: a restart and every node of a fleet give the same.
+ */
+export function huaweiServiceLabel(e: Pick<Endpoint, 'service_id' | 'service_name'>): string {
+  // rules.ts fullServiceName: `<region>.<name>.<id>` or `<region>.<id>`; a public service's `<region>.<name>`
+  const labels = e.service_name.split('.');
+  return labels.length === 2 || labels.length === 3 ? labels[1]! : e.service_id;
+}
+
 /** Huawei's private domain name of an endpoint with enable_dns (dns_names), else none */
-export function huaweiEndpointDnsNames(e: Pick<Endpoint, 'id' | 'service_name' | 'enable_dns'>, configRegion: string): DnsName[] {
+export function huaweiEndpointDnsNames(e: Pick<Endpoint, 'id' | 'service_id' | 'service_name' | 'enable_dns'>, configRegion: string): DnsName[] {
   if (!e.enable_dns) return [];
   // the first 8 hex digits of the id: a UUID's first group, a `vpce-` id's first 8 after the prefix
   // (its first 8 characters were `vpce-` and 3 digits, which two endpoints share once in 4,096)
-  return [{ name: `${e.id.replace(/^vpce-/, '').slice(0, 8)}.${e.service_name.split('.')[1] ?? 'svc'}.vpcep.${configRegion}.internal`, kind: 'huawei', scope: 'vpc' }];
+  return [{ name: `${e.id.replace(/^vpce-/, '').slice(0, 8)}.${huaweiServiceLabel(e)}.vpcep.${configRegion}.internal`, kind: 'huawei', scope: 'vpc' }];
 }
 
 /** Alibaba's endpoint domain name and one zone domain name per zone */

@@ -6,9 +6,26 @@ import { DomainError } from './errors.js';
 import type { Account, ClientToken, EndpointService, EndpointStatus, Tag } from './types.js';
 
 /** huawei-vpcep-api.md: `iam:domain::<domain_id>` (1-64 of [a-zA-Z0-9*]) or `*`. */
+export function isPermission(text: string): boolean {
+  return text === '*' || /^iam:domain::[a-zA-Z0-9*]{1,64}$/.test(text);
+}
+
 export function validatePermission(text: string): string {
-  if (text === '*' || /^iam:domain::[a-zA-Z0-9*]{1,64}$/.test(text)) return text;
+  if (isPermission(text)) return text;
   throw new DomainError('InvalidPermission', `invalid permission ${JSON.stringify(text)}: iam:domain::<domain_id> or *`);
+}
+
+/**
+ * Whether two whitelist entries are one: `iam:domain::` with asterisks only admits every account,
+ * as `*` does (mayConnect), so it is `*` spelt another way; any other entry is itself.
+ */
+export function samePermission(a: string, b: string): boolean {
+  return a === b || (admitsEveryAccount(a) && admitsEveryAccount(b));
+}
+
+/** `*`, or a domain pattern of asterisks only (`iam:domain::*`) */
+export function admitsEveryAccount(permission: string): boolean {
+  return permission === '*' || /^iam:domain::\*+$/.test(permission);
 }
 
 /**

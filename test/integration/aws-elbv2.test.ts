@@ -3,6 +3,7 @@
 // service configuration on the NLB, a consumer's endpoint carrying real bytes to the target, the
 // PROXY v2 header with the vpce id in TLV 0xEA/0x01 (parsed here independently), deregistration
 // cutting new connections, ELBv2-shaped errors, isolation between accounts, and a restart.
+import { Resolver } from 'node:dns/promises';
 import net, { type Socket } from 'node:net';
 import {
   CreateSecurityGroupCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DeleteVpcEndpointServiceConfigurationsCommand,
@@ -680,6 +681,40 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect((await again.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))).TargetHealthDescriptions?.map((x) => x.Target?.Id)).toEqual(['127.0.0.1']);
     await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${endpoint.id}`)).body.status === 'accepted', 5_000, 'endpoint accepted after restart');
     expect(await exchange(endpoint.host_ip, 18100)).toBe('echoed');
+  });
+
+  it('the Huawei private name of an endpoint to a service made through the EC2 API carries the service id (it carried amazonaws, one zone for every such service), answered by the DNS server, after a restart too', async () => {
+    const dataDir = tempDir();
+    let d = await startTestDaemon(config(), dataDir);
+    let stopped = false;
+    cleanup.push(async () => { if (!stopped) await d.stop(); });
+    const provider = clients(d, PROVIDER_KEY);
+    cleanup.push(async () => { provider.ec2.destroy(); provider.elb.destroy(); });
+    const shown: { name: string; host: string }[] = [];
+    for (const [name, listen] of [['dns-a', 18130], ['dns-b', 18131]] as const) {
+      const { lb } = await stack(provider.elb, name, { id: '127.0.0.1', port: 9 }, listen);
+      const { serviceId, endpoint } = await publishAndConnect(d, provider.ec2, lb.LoadBalancerArn!);
+      const on = await d.consumer.put(`/vpc-endpoints/${endpoint.id}`, { enable_dns: true });
+      expect(on.status, JSON.stringify(on.body)).toBe(200);
+      const dnsNames = (await d.consumer.get(`/vpc-endpoints/${endpoint.id}`)).body.dns_names;
+      expect(dnsNames).toEqual([`${endpoint.id.slice(0, 8)}.${serviceId}.vpcep.sim-1.internal`]);
+      shown.push({ name: dnsNames[0], host: endpoint.host_ip });
+    }
+    const answers = async () => {
+      const k = d.daemon.control.routing().vpcs.get('vpc-client')!.number;
+      const r = new Resolver({ timeout: 3_000, tries: 1 });
+      r.setLocalAddress(`127.${k}.1.50`);
+      r.setServers([`127.0.0.1:${d.daemon.dnsAddress!.port}`]);
+      return Promise.all(shown.map((x) => r.resolve4(x.name)));
+    };
+    expect(await answers()).toEqual(shown.map((x) => [x.host]));
+
+    await d.stop();
+    stopped = true;
+    d = await startTestDaemon(config(), dataDir);
+    stopped = false;
+    for (const x of shown) await waitFor(async () => (await d.consumer.get('/vpc-endpoints')).body.endpoints.some((e: any) => e.dns_names?.[0] === x.name && e.status === 'accepted'), 5_000, 'endpoint back');
+    expect(await answers()).toEqual(shown.map((x) => [x.host]));
   });
 
   it('reads as AWS writes them: the ENI\'s groups, the connection\'s NLB, service-region; a service awaiting acceptance is not deleted', async () => {

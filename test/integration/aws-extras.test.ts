@@ -161,6 +161,24 @@ describe('CreateTags, DeleteTags, DescribeTags', () => {
     await ec2.consumer.send(new CreateTagsCommand({ Resources: [vpce], Tags: [{ Key: 'Name', Value: 'web' }] }));
   });
 
+  it('a tag set through AWS whose key the Huawei create rule refuses (team/app) is deleted through the Huawei API (was EndPoint.3066)', async () => {
+    await ec2.consumer.send(new CreateTagsCommand({ Resources: [vpce], Tags: [{ Key: 'team/app', Value: 'x!' }, { Key: 'a#b', Value: 'y' }] }));
+    await ec2.provider.send(new CreateTagsCommand({ Resources: [service.id], Tags: [{ Key: 'team/app', Value: 'x' }] }));
+    const byValue = await d.consumer.post(`/endpoint/${vpce}/tags/action`, { action: 'delete', tags: [{ key: 'team/app', value: 'x!' }] });
+    expect(byValue.status, JSON.stringify(byValue.body)).toBe(204);
+    const byKey = await d.consumer.post(`/endpoint/${vpce}/tags/action`, { action: 'delete', tags: [{ key: 'a#b' }] });
+    expect(byKey.status, JSON.stringify(byKey.body)).toBe(204);
+    expect(await tagsOf(ec2.consumer, vpce)).toEqual({ Name: 'web' });
+    const ofService = await d.provider.post(`/endpoint_service/${service.id}/tags/action`, { action: 'delete', tags: [{ key: 'team/app', value: 'x' }] });
+    expect(ofService.status, JSON.stringify(ofService.body)).toBe(204);
+    expect(await tagsOf(ec2.provider, service.id)).not.toHaveProperty('team/app');
+    // the create rule stays for creates
+    const create = await d.consumer.post(`/endpoint/${vpce}/tags/action`, { action: 'create', tags: [{ key: 'team/app', value: 'x' }] });
+    expect([create.status, create.body.error_code]).toEqual([400, 'EndPoint.3066']);
+    expect((await d.consumer.post(`/endpoint/${vpce}/tags/action`, { action: 'delete', tags: [{ key: '' }] })).body.error_code).toBe('EndPoint.3066');
+    expect((await d.consumer.post(`/endpoint/${vpce}/tags/action`, { action: 'delete', tags: [{ key: 'k'.repeat(129) }] })).body.error_code).toBe('EndPoint.3066');
+  });
+
   it('pages DescribeTags with MaxResults and NextToken, nothing lost or repeated', async () => {
     const tags = Array.from({ length: 12 }, (_, i) => ({ Key: `k${String(i).padStart(2, '0')}`, Value: `v${i}` }));
     await ec2.consumer.send(new CreateTagsCommand({ Resources: [vpce], Tags: tags }));

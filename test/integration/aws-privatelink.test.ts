@@ -226,6 +226,55 @@ describe('one world for both dialects', () => {
   });
 });
 
+describe('a Huawei wildcard whitelist entry through AWS', () => {
+  it('iam:domain::* is listed as * and RemoveAllowedPrincipals * removes it; a partial pattern is listed as it is and removed so (were listed as nothing, and * removed nothing)', async () => {
+    const svc = await huaweiService();
+    const principals = async () => (await ec2.provider.send(new DescribeVpcEndpointServicePermissionsCommand({ ServiceId: svc.id })))
+      .AllowedPrincipals!.map((p) => `${p.Principal} ${p.PrincipalType}`).sort();
+    const whitelist = async () => ((await d.provider.get(`/vpc-endpoint-services/${svc.id}/permissions`)).body.permissions as { permission: string }[]).map((p) => p.permission).sort();
+    const strangerSees = async () => (await ec2.stranger.send(new DescribeVpcEndpointServicesCommand({}))).ServiceNames!.includes(svc.awsName);
+    const consumerSees = async () => (await ec2.consumer.send(new DescribeVpcEndpointServicesCommand({}))).ServiceNames!.includes(svc.awsName);
+
+    const added = await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: ['iam:domain::*', 'iam:domain::c0c0*'] });
+    expect(added.status, JSON.stringify(added.body)).toBe(200);
+    expect(await principals()).toEqual(['* All', 'iam:domain::c0c0* Account']);
+    expect([await strangerSees(), await consumerSees()]).toEqual([true, true]);
+
+    // * and iam:domain::* are one entry: AWS's * is there already, with the entry's ServicePermissionId
+    const listed = (await ec2.provider.send(new DescribeVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, Filters: [{ Name: 'principal-type', Values: ['All'] }] }))).AllowedPrincipals!;
+    const again = await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: ['*'] }));
+    expect(again.AddedPrincipals!.map((p) => p.ServicePermissionId)).toEqual([listed[0]!.ServicePermissionId]);
+    expect(await whitelist()).toEqual(['iam:domain::*', 'iam:domain::c0c0*']);
+
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, RemoveAllowedPrincipals: ['*'] }));
+    expect(await whitelist()).toEqual(['iam:domain::c0c0*']);
+    expect(await principals()).toEqual(['iam:domain::c0c0* Account']);
+    expect([await strangerSees(), await consumerSees()]).toEqual([false, true]);
+
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, RemoveAllowedPrincipals: ['iam:domain::c0c0*'] }));
+    expect(await whitelist()).toEqual([]);
+    expect(await principals()).toEqual([]);
+    expect(await consumerSees()).toBe(false);
+    // a Huawei entry is taken back for removal only: AWS adds AWS principals
+    expect(await refused(ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: ['iam:domain::c0c0*'] }))))
+      .toMatchObject({ code: 'InvalidPrincipal', status: 400 });
+  });
+});
+
+describe('AWS messages name a service as AWS does', () => {
+  it('PrivateDnsEnabled on a Huawei-made service without a private DNS name: the refusal names com.amazonaws.vpce.<region>.<id>, in CreateVpcEndpoint and ModifyVpcEndpoint (it named sim-1.web.<id>)', async () => {
+    const svc = await huaweiService();
+    await ec2.provider.send(new ModifyVpcEndpointServicePermissionsCommand({ ServiceId: svc.id, AddAllowedPrincipals: [`arn:aws:iam::${KEYS.consumer.account_id}:root`] }));
+    const message = `Private DNS can't be enabled because the service ${svc.awsName} does not provide a private DNS name.`;
+    const input = { VpcEndpointType: 'Interface' as const, VpcId: 'vpc-client', ServiceName: svc.awsName, SubnetIds: ['subnet-a'] };
+    expect(await refused(ec2.consumer.send(new CreateVpcEndpointCommand({ ...input, PrivateDnsEnabled: true })))).toMatchObject({ code: 'InvalidParameter', status: 400, message });
+    const e = (await ec2.consumer.send(new CreateVpcEndpointCommand(input))).VpcEndpoint!;
+    expect(await refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: e.VpcEndpointId!, PrivateDnsEnabled: true })))).toMatchObject({ code: 'InvalidParameter', status: 400, message });
+    await ec2.consumer.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [e.VpcEndpointId!] }));
+    await waitFor(async () => (await d.consumer.get(`/vpc-endpoints/${e.VpcEndpointId}`)).status === 404, 5_000, 'endpoint gone');
+  });
+});
+
 describe('a gateway endpoint to a public service', () => {
   it('its route (prefix list -> vpce id) is in the route table, its policy is kept, bytes reach the service', async () => {
     const s3 = `com.amazonaws.${REGION}.s3`;

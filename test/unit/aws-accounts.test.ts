@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.js';
 import { applyInventory, InventoryError } from '../../src/control/inventory.js';
 import {
-  accountByAwsId, awsAccountFor, awsIdentities, DEFAULT_AWS_ACCOUNT_ID, permissionOfPrincipal, principalOfPermission,
+  accountByAwsId, allowedPrincipalOf, awsAccountFor, awsIdentities, DEFAULT_AWS_ACCOUNT_ID, permissionOfPrincipal, permissionToRemove, principalOfPermission,
 } from '../../src/model/aws-identity.js';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 import type { Account } from '../../src/model/types.js';
@@ -244,6 +244,24 @@ describe('principals <-> the service whitelist', () => {
     ['not a domain entry', 'doma'],
   ])('a whitelist entry naming %s has no AWS principal', (_what, permission) => {
     expect(principalOfPermission(ids, permission)).toBeNull();
+  });
+});
+
+describe('the whitelist as AWS lists it and takes it back for removal', () => {
+  const ids = awsIdentities([account('a', '111111111111')]);
+
+  it('an entry admitting every account is *; one with no AWS spelling is listed as it is and removed so (were left out)', () => {
+    expect(allowedPrincipalOf(ids, '*')).toBe('*');
+    expect(allowedPrincipalOf(ids, 'iam:domain::*')).toBe('*');
+    expect(allowedPrincipalOf(ids, 'iam:domain::**')).toBe('*');
+    expect(allowedPrincipalOf(ids, 'iam:domain::doma')).toBe('arn:aws:iam::111111111111:root');
+    expect(allowedPrincipalOf(ids, 'iam:domain::dom*')).toBe('iam:domain::dom*');
+    expect(allowedPrincipalOf(ids, 'iam:domain::0123456789abcdef')).toBe('iam:domain::0123456789abcdef');
+    expect(permissionToRemove(ids, 'iam:domain::dom*')).toBe('iam:domain::dom*');
+    expect(permissionToRemove(ids, '*')).toBe('*');
+    expect(permissionToRemove(ids, 'arn:aws:iam::111111111111:root')).toBe('iam:domain::doma');
+    expect(permissionToRemove(ids, 'iam:domain::a-b')).toBeNull();
+    expect(permissionToRemove(ids, 'arn:aws:iam::999999999999:root')).toBeNull();
   });
 });
 

@@ -70,6 +70,11 @@ describe('the names of an endpoint', () => {
   it('Huawei: one private name with enable_dns, none without; Alibaba: endpoint and zone domain names', () => {
     expect(huaweiEndpointDnsNames(ENDPOINT, 'sim-1')).toEqual([{ name: '0a1b2c3d.web.vpcep.sim-1.internal', kind: 'huawei', scope: 'vpc' }]);
     expect(huaweiEndpointDnsNames({ ...ENDPOINT, enable_dns: false }, 'sim-1')).toEqual([]);
+    // the service's label: its name, else its id (an unnamed service's; one made through the EC2 API, whose name's second label was amazonaws)
+    const label = (service_name: string) => huaweiEndpointDnsNames({ ...ENDPOINT, service_name }, 'sim-1')[0]!.name.split('.')[1];
+    expect(label(`sim-1.${SERVICE.id}`)).toBe(SERVICE.id);
+    expect(label(`com.amazonaws.vpce.us-east-1.${SERVICE.id}`)).toBe(SERVICE.id);
+    expect(label('sim-1.obs')).toBe('obs');
     const ali = alibabaEndpointDnsNames(ENDPOINT, ['sim-1a'], 'sim-1').map((n) => n.name);
     expect(ali).toEqual([
       expect.stringMatching(/^ep-[0-9a-f]{17}\.epsrv-[0-9a-f]{17}\.sim-1\.privatelink\.aliyuncs\.com$/),

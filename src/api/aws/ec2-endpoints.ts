@@ -254,13 +254,13 @@ function readPolicyDocument(call: AwsCall, text: string): PolicyStatement[] {
  * private DNS name (an AWS service's own, or a provider's verified one); absent, it is on when the
  * service has one (AWS's default true), else off. A gateway endpoint has no private DNS.
  */
-function privateDnsEnabled(service: EndpointService | undefined, asked: boolean | undefined, type: string): boolean {
+function privateDnsEnabled(service: EndpointService | undefined, serviceName: string, asked: boolean | undefined, type: string): boolean {
   if (asked === false) return false;
   const name = service?.public ? 'own' : service?.private_dns?.state === 'verified' ? service.private_dns.name : null;
   if (asked === undefined) return type === 'Interface' && name !== null;
   if (type !== 'Interface') throw new AwsRequestError('InvalidParameter', 'PrivateDnsEnabled applies to Interface endpoints only');
   if (!service?.private_dns && !service?.public) {
-    throw new AwsRequestError('InvalidParameter', `Private DNS can't be enabled because the service ${service?.service_name ?? ''} does not provide a private DNS name.`);
+    throw new AwsRequestError('InvalidParameter', `Private DNS can't be enabled because the service ${serviceName} does not provide a private DNS name.`);
   }
   if (name === null) {
     throw new AwsRequestError('InvalidParameter', `Private DNS can't be enabled because the private DNS name ${service!.private_dns!.name} of the service is ${service!.private_dns!.state}: its domain must be verified first`);
@@ -311,7 +311,7 @@ async function createVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     id: newAwsId('vpce'),
     serviceId: service.id,
     vpcId: vpc.id,
-    dns: privateDnsEnabled(service, p.bool('PrivateDnsEnabled'), type),
+    dns: privateDnsEnabled(service, awsServiceName(service, call.region, call.control.region), p.bool('PrivateDnsEnabled'), type),
     tags: tagsOfSpecifications(p, 'vpc-endpoint'),
     ...(token ? { clientToken: token } : {}),
   };
@@ -440,8 +440,9 @@ async function modifyVpcEndpoint(call: AwsCall): Promise<XmlFields> {
     throw new AwsRequestError('InvalidParameter', 'vpcep-sim enforces endpoint policies on Gateway endpoints only: an Interface endpoint keeps the default (allow-all) policy');
   }
   const asked = p.bool('PrivateDnsEnabled');
+  const names = serviceNames(call);
   const dns = asked === undefined || asked === e.enable_dns ? undefined
-    : privateDnsEnabled([...call.control.allServices()].find((s) => s.id === e.service_id), asked, iface ? 'Interface' : 'Gateway');
+    : privateDnsEnabled(names.serviceOf(e.service_id), names.nameOf(e.service_id), asked, iface ? 'Interface' : 'Gateway');
   ipv4Only(p);
   // the groups and private DNS change with the subnets, in one commit: a refusal of either changes nothing
   const update: UpdateEndpointCommand | undefined = groups.changed || dns !== undefined ? {

@@ -3,9 +3,10 @@
 // provider sees of its own services (configurations, allowed principals, connections) and its
 // answer to an endpoint waiting on one (Accept/Reject). The endpoints themselves: ec2-endpoints.ts;
 // creating, modifying and deleting service configurations with NLBs: the ELBv2 lane's.
+import type { PermissionEntry } from '../../model/commands.js';
 import { awsPublicServiceName } from '../../model/dns-names.js';
 import { DomainError } from '../../model/errors.js';
-import { mayConnect } from '../../model/rules.js';
+import { mayConnect, samePermission } from '../../model/rules.js';
 import type { Endpoint, EndpointService, Permission } from '../../model/types.js';
 import { awsZone } from './ec2-base.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
@@ -115,16 +116,15 @@ interface AllowedPrincipal {
 type PrincipalType = 'All' | 'Account' | 'User' | 'Role';
 
 /**
- * the whitelist as AWS principals: a role or user ARN as it was added, an account as its root; an
- * entry that names no account here (another domain) has no AWS spelling and is left out
+ * the whitelist as AWS principals: a role or user ARN as it was added, an account as its root, an
+ * entry admitting every account as `*`; an entry with no AWS spelling (a pattern such as
+ * `iam:domain::c0c0*`, another domain) as it is, of type `Account` (it admits accounts)
  */
 function allowedPrincipals(call: AwsCall, s: EndpointService): AllowedPrincipal[] {
-  const out: AllowedPrincipal[] = [];
-  for (const permission of s.permissions) {
-    const principal = permission.principal ?? call.control.awsPrincipalOfPermission(permission.permission);
-    if (principal !== null) out.push({ permission, principal, type: parsePrincipal(principal)?.type ?? 'Account' });
-  }
-  return out;
+  return s.permissions.map((permission) => {
+    const principal = permission.principal ?? call.control.awsAllowedPrincipalOf(permission.permission);
+    return { permission, principal, type: parsePrincipal(principal)?.type ?? 'Account' };
+  });
 }
 
 function principalXml(s: EndpointService, p: AllowedPrincipal): XmlFields {
@@ -159,16 +159,25 @@ function permissionOf(call: AwsCall, principal: string, parameter: string): { pe
   return { permission, principal: parsed.type === 'User' || parsed.type === 'Role' ? principal : null, type: parsed.type };
 }
 
+/**
+ * a principal to remove: as permissionOf, or a whitelist entry with no AWS spelling as
+ * DescribeVpcEndpointServicePermissions lists it (`iam:domain::c0c0*`), removed as the Huawei API removes it
+ */
+function removedPermissionOf(call: AwsCall, principal: string, parameter: string): PermissionEntry {
+  const listed = parsePrincipal(principal) ? null : call.control.permissionToRemove(principal);
+  return listed !== null ? { permission: listed } : permissionOf(call, principal, parameter);
+}
+
 async function modifyVpcEndpointServicePermissions(call: AwsCall): Promise<XmlFields> {
   const s = ownService(call, call.params.requiredString('ServiceId'));
   const add = call.params.stringList('AddAllowedPrincipals').map((p, i) => ({ asked: p, ...permissionOf(call, p, `AddAllowedPrincipals.${i + 1}`) }));
-  const remove = call.params.stringList('RemoveAllowedPrincipals').map((p, i) => permissionOf(call, p, `RemoveAllowedPrincipals.${i + 1}`));
+  const remove = call.params.stringList('RemoveAllowedPrincipals').map((p, i) => removedPermissionOf(call, p, `RemoveAllowedPrincipals.${i + 1}`));
   if (add.length) await call.control.changePermissions(call.caller, s.id, 'add', add);
   if (remove.length) await call.control.changePermissions(call.caller, s.id, 'remove', remove);
   // Terraform's aws_vpc_endpoint_service_allowed_principal takes its id from ServicePermissionId (§4.2)
   const after = await call.control.permissions(call.caller, s.id);
   const addedPrincipalSet = add.flatMap((a) => {
-    const p = after.find((x) => x.permission === a.permission && (x.principal ?? null) === a.principal);
+    const p = after.find((x) => samePermission(x.permission, a.permission) && (x.principal ?? null) === a.principal);
     return p ? [principalXml(s, { permission: p, principal: a.asked, type: a.type })] : [];
   });
   return { addedPrincipalSet: add.length ? addedPrincipalSet : undefined, return: true };

@@ -21,6 +21,17 @@ const description = z.string().max(L.descriptionLength, `at most ${L.description
 const tagKey = z.string().regex(/^[\p{L}\p{N}_.:=+\-@ ]{1,128}$/u, `1-${L.tagKeyLength} letters, digits, spaces or _ . : = + - @`);
 const tagValue = z.string().regex(/^[\p{L}\p{N}_.:/=+\-@ ]{0,255}$/u, `0-${L.tagValueLength} letters, digits, spaces or _ . : / = + - @`);
 const tag = z.strictObject({ key: tagKey, value: tagValue.optional() });
+/** at most N characters (code points, as the create rule's counts them) */
+const codePoints = (max: number) => (s: string) => [...s].length <= max;
+/**
+ * A tag a delete names: any key a resource can carry, one set through the EC2 API included
+ * (`team/app`: 1-128 characters of any kind), and any value (the EC2 API's go to 256): a delete
+ * matches what is there, the create rule is for creates.
+ */
+const tagToDelete = z.strictObject({
+  key: z.string().min(1, `1-${L.tagKeyLength} characters`).refine(codePoints(L.tagKeyLength), `1-${L.tagKeyLength} characters`),
+  value: z.string().refine(codePoints(256), 'at most 256 characters').optional(),
+});
 const tags = z.array(tag).max(L.tagsPerResource, `at most ${L.tagsPerResource} tags`);
 
 const port = z.number().int().min(1).max(65535);
@@ -191,7 +202,13 @@ export const permissionActionBody = z.strictObject({
 
 export const tagActionBody = z.strictObject({
   action: z.enum(['create', 'delete'], { message: 'must be create or delete' }),
-  tags: z.array(tag).min(1, 'at least one tag').max(L.tagsPerResource, `at most ${L.tagsPerResource} tags`),
+  tags: z.array(tagToDelete).min(1, 'at least one tag').max(L.tagsPerResource, `at most ${L.tagsPerResource} tags`),
+}).superRefine((b, ctx) => {
+  // a create's tags follow the create rule; a delete's only name what is there (tagToDelete)
+  if (b.action !== 'create') return;
+  b.tags.forEach((t, i) => {
+    for (const issue of tag.safeParse(t).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message, path: ['tags', i, ...issue.path] });
+  });
 });
 
 const routeSpec = z.strictObject({ destination: z.string().max(64), type: z.string().max(32), nexthop: z.string().max(64).optional() });
