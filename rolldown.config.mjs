@@ -6,8 +6,8 @@
 // as they are: what is loaded by path or in a thread of its own (better-sqlite3's native addon,
 // which the store's worker requires; pino and its writers, whose transports run in worker threads),
 // and what only some daemons load, when they need it (etcd3, with --store etcd://, whose store is a
-// chunk of its own; yaml, for a YAML config).
-const KEEP_OUT = ['better-sqlite3', 'pino', 'pino-roll', 'sonic-boom', 'etcd3', 'yaml'];
+// chunk of its own; yaml, for a YAML config; jsonc-parser, for a JSON config).
+const KEEP_OUT = ['better-sqlite3', 'pino', 'pino-roll', 'sonic-boom', 'etcd3', 'yaml', 'jsonc-parser'];
 
 export default {
   input: 'dist/vpcepd.js',

@@ -36,7 +36,8 @@ function die(message: string): never {
   process.exit(2);
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** `early`: the signals bin/vpcepd.js held while the bundle loaded, in their order, acted on as if they came now */
+export async function main(argv: string[], early: readonly NodeJS.Signals[] = []): Promise<void> {
   let args;
   try {
     args = parseArgs({
@@ -98,6 +99,7 @@ export async function main(argv: string[]): Promise<void> {
   // Signals are handled from the first moment: one that arrives while starting is acted on once started.
   let daemon: Daemon | undefined;
   let stopping: string | undefined;
+  let reloadWhenStarted = false;
   const stop = (why: string) => {
     if (stopping) {
       // a second signal while draining: cut what is left and stop now (as HAProxy's hard stop)
@@ -115,9 +117,18 @@ export async function main(argv: string[]): Promise<void> {
       (err) => { log.error({ err }, 'error while stopping'); process.exit(1); },
     );
   };
+  const hangUp = () => {
+    if (daemon) return reload(daemon, log);
+    reloadWhenStarted = true;
+    log.info('SIGHUP while starting: the config file is read again once started');
+  };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => reload(daemon, log));
+  process.on('SIGHUP', hangUp);
+  for (const signal of early) {
+    if (signal === 'SIGHUP') hangUp();
+    else stop(signal);
+  }
   if (args['exit-with-parent']) watchParent(() => stop('parent exited'));
 
   try {
@@ -145,13 +156,15 @@ export async function main(argv: string[]): Promise<void> {
     const why = stopping;
     stopping = undefined;
     stop(why);
+  } else if (reloadWhenStarted) {
+    reload(daemon, log);
   }
 }
 
 /** SIGHUP: re-reads the config file; a bad one is refused and logged, and the running state kept */
-function reload(daemon: Daemon | undefined, log: ReturnType<typeof createLogger>): void {
-  if (!daemon || daemon.phase !== 'ready') {
-    log.warn('SIGHUP ignored: vpcepd is starting or stopping');
+function reload(daemon: Daemon, log: ReturnType<typeof createLogger>): void {
+  if (daemon.phase !== 'ready') {
+    log.warn('SIGHUP ignored: vpcepd is stopping');
     return;
   }
   try {

@@ -117,7 +117,7 @@ const schema = z.strictObject({
     node_name: z.string().regex(NODE_NAME, NODE_NAME_RULE).optional(),
   }).optional(),
   metrics: z.strictObject({
-    token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S+$/, 'must not contain spaces').optional(),
+    token: z.string().min(16, 'must be at least 16 characters').max(256).regex(/^\S*$/, 'must not contain spaces').optional(),
   }).optional(),
   accounts: z.array(z.strictObject({
     name: z.string().regex(NAME, 'must be 1-64 characters of A-Z a-z 0-9 _ -'),
@@ -129,7 +129,7 @@ const schema = z.strictObject({
       account_id: z.string({ message: 'must be 12 digits as a string: quote it ("111111111111") so that YAML keeps its leading zeros' })
         .regex(AWS_ACCOUNT_ID, 'must be 12 digits (an AWS account id)').optional(),
       access_key_id: z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be 16-128 characters of A-Z 0-9 (an AWS access key id)').optional(),
-      secret_access_key: z.string().min(8, 'must be at least 8 characters').max(256).regex(/^\S+$/, 'must not contain whitespace').optional(),
+      secret_access_key: z.string().min(8, 'must be at least 8 characters').max(256).regex(/^\S*$/, 'must not contain whitespace').optional(),
     }).optional(),
     quotas: z.strictObject({
       endpoint_service: quotaNumber.optional(),
@@ -343,7 +343,8 @@ export class ConfigError extends Error {
   }
 }
 
-function pathText(path: ReadonlyArray<PropertyKey>): string {
+/** a key's path as the problems name it: vpcs[0].subnets[1].cidr, (top level) */
+export function pathText(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : `${out ? '.' : ''}${String(p)}`;
   return out || '(top level)';
@@ -439,6 +440,8 @@ export function validateConfig(raw: unknown, source: string): Config {
   if (zonesBad) bad('zones', zonesBad);
 
   const vpcs: VpcSpec[] = [];
+  /** the VPCs without an id by their natural key, account and CIDR (the inventory's key for their generated id) */
+  const vpcKeys = new Map<string, string>();
   if ((c.vpcs ?? []).length > MAX_VPC_NUMBER) bad('vpcs', `at most ${MAX_VPC_NUMBER} VPCs fit the loopback addressing`);
   (c.vpcs ?? []).forEach((v, vi) => {
     const at = `vpcs[${vi}]`;
@@ -450,6 +453,13 @@ export function validateConfig(raw: unknown, source: string): Config {
     else if (vc.cidr.prefix < MAX_VPC_PREFIX) bad(`${at}.cidr`, `${v.cidr} is wider than /16: a VPC must be /16 or longer to map onto 127.k.0.0/16`);
     else if (cidrsOverlap(vc.cidr, SNAT_RANGE)) bad(`${at}.cidr`, `${v.cidr} overlaps 198.19.128.0/17, the range endpoints SNAT into`);
     else vpcCidr = vc.cidr;
+    if (v.id === undefined && vc.ok) {
+      // both would be kept under one id: the second VPC replaced the first, its subnets and ports with it
+      const key = `${v.account} ${vc.cidr.text}`;
+      const first = vpcKeys.get(key);
+      if (first) bad(`${at}`, `a second VPC of account ${JSON.stringify(v.account)} with CIDR ${vc.cidr.text} and no id (first at ${first}): without an id a VPC is known by its account and CIDR; give each an id`);
+      else vpcKeys.set(key, at);
+    }
 
     const subnetCidrs = new Map<string, Cidr>();
     const subnets = (v.subnets ?? []).map((s, si) => {

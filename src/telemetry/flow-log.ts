@@ -8,6 +8,7 @@
 // Writes go through a SonicBoom (pino's writer; pino-roll's for a rotated file): asynchronous, with
 // a bounded buffer whose overflow is dropped and counted, so a slow or full disk never stalls the
 // relay nor crashes the daemon.
+import { once } from 'node:events';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -219,21 +220,46 @@ function removedFileReopener(boom: Boom, log: Logger): () => void {
   // SonicBoom's fields its types leave out: the descriptor written and the file's name
   const stream = boom as Boom & { readonly fd: number; readonly file: string | null };
   let checking = false;
+  const cannot = (e: NodeJS.ErrnoException) => log.error({ err: { code: e.code, message: e.message }, file: stream.file }, 'flow logs: cannot open the removed file again');
   return () => {
     if (checking || stream.fd < 0) return;
     checking = true;
     fs.fstat(stream.fd, (err, st) => {
-      checking = false;
-      if (err || st.nlink > 0) return;
-      log.warn({ file: stream.file }, 'flow logs: the file was removed while written (or its directory); opening it again');
-      try {
-        stream.reopen();
-      } catch (e) {
-        const why = e as NodeJS.ErrnoException;
-        log.error({ err: { code: why.code, message: why.message }, file: stream.file }, 'flow logs: cannot open the removed file again');
+      if (err || st.nlink > 0) {
+        checking = false;
+        return;
       }
+      log.warn({ file: stream.file }, 'flow logs: the file was removed while written (or its directory); opening it again');
+      makeDirectory(path.dirname(stream.file!)).then(() => stream.reopen(), cannot).catch(cannot).finally(() => { checking = false; });
     });
   };
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir never returns where mkdir(2) answers
+ * ENOENT below a directory that exists (/proc, /sys): it spins a thread of the pool at full CPU for
+ * good, and the file is never opened nor its failure reported.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return; // a file there fails the open, with its reason
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    await makeDirectory(parent);
+    await fs.promises.mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
+
+/** the records (lines) in a batch */
+function recordsIn(data: Buffer): number {
+  let n = 0;
+  for (let i = data.indexOf(NEWLINE); i !== -1; i = data.indexOf(NEWLINE, i + 1)) n++;
+  return n;
 }
 
 function escapeRegExp(s: string): string {
@@ -261,66 +287,101 @@ export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger
  * (pino-roll: FILE.1.log, FILE.2.log, ... for FILE.log, the oldest removed past maxFiles).
  * Records are copied into Buffers handed to the SonicBoom in batches of FLOW_LOG_BATCH_BYTES, or every
  * FLOW_LOG_FLUSH_MS: a write(2), even a SonicBoom write, per record would cost the relay more
- * than the record. `onDrop(n)`: n records did not fit the buffer. Write errors (a full disk) are
- * logged, at most once a minute; SonicBoom keeps what failed, and it is tried again at the next
- * batch or tick.
+ * than the record. `onDrop(n)`: n records did not fit the buffer, or found no file open. Write
+ * errors (a full disk) are logged, at most once a minute; SonicBoom keeps what failed, and it is
+ * tried again at the next batch or tick. A file that cannot be opened (its directory not
+ * writable, a file in the way) is logged the same way and tried again every tick; until it opens,
+ * each batch is dropped and counted (a SonicBoom with no descriptor throws at its first write).
  */
 export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: Logger, onDrop: (records: number) => void): Promise<FlowLogWriter> {
   // batches are Buffers: a string given to write(2) is encoded again, which costs more than the records to build
   const boom = { sync: false, maxLength: c.bufferBytes, contentMode: 'buffer' as const };
-  let stream: Boom;
+  let stream: Boom | null = null;
   let reopenIfRemoved: (() => void) | null = null;
-  if (c.destination === 'stdout') {
-    stream = new SonicBoom({ fd: 1, ...boom });
-  } else {
-    const file = path.resolve(dataDir, c.file);
-    const ext = path.extname(file);
-    // loaded here, not at start-up: pino-roll and date-fns cost every start 0.1 s of CPU (issue 16)
-    const { default: pinoRoll } = await import('pino-roll');
-    stream = await pinoRoll({
-      file: ext ? file.slice(0, -ext.length) : file,
-      extension: ext || undefined,
-      size: `${c.maxFileBytes}b`,
-      frequency: c.rotateEvery === 'never' ? undefined : c.rotateEvery,
-      mkdir: true,
-      ...boom,
-    });
-    // the files beyond max_files are removed here, not by pino-roll's limit: that one counts only the
-    // files this run made and forgets a file it failed to remove, so every restart, and every
-    // rotation on a read-only or vanished directory, left its files on the disk for good
-    const trim = rotatedFilesTrimmer(ext ? file.slice(0, -ext.length) : file, ext, c.maxFiles, log);
-    stream.on('ready', trim);
-    reopenIfRemoved = removedFileReopener(stream, log);
-  }
+  let closed = false;
   let lastError = 0;
   let errors = 0;
-  stream.on('error', (err: NodeJS.ErrnoException) => {
+  /** a failed write or open: logged at most once a minute, with the failures since */
+  const failed = (err: NodeJS.ErrnoException, msg: string) => {
     errors++;
     const now = Date.now();
     if (now - lastError < 60_000) return;
     lastError = now;
-    log.error({ err: { code: err.code, message: err.message }, errors }, 'flow logs: cannot write; records wait in the buffer, then are dropped (vpcep_flow_log_dropped_records_total)');
+    log.error({ err: { code: err.code, message: err.message }, errors }, msg);
     errors = 0;
-  });
-  stream.on('drop', (data: Buffer) => {
-    let n = 0;
-    for (let i = data.indexOf(NEWLINE); i !== -1; i = data.indexOf(NEWLINE, i + 1)) n++;
-    onDrop(n);
-  });
+  };
+  const adopt = (s: Boom) => {
+    stream = s;
+    s.on('error', (err: NodeJS.ErrnoException) => failed(err, 'flow logs: cannot write; records wait in the buffer, then are dropped (vpcep_flow_log_dropped_records_total)'));
+    s.on('drop', (data: Buffer) => onDrop(recordsIn(data)));
+  };
+  let openFile: (() => void) | null = null;
+  if (c.destination === 'stdout') {
+    adopt(new SonicBoom({ fd: 1, ...boom }));
+  } else {
+    const file = path.resolve(dataDir, c.file);
+    const ext = path.extname(file);
+    const base = ext ? file.slice(0, -ext.length) : file;
+    // loaded here, not at start-up: pino-roll and date-fns cost every start 0.1 s of CPU (issue 16)
+    const { default: pinoRoll } = await import('pino-roll');
+    // the files beyond max_files are removed here, not by pino-roll's limit: that one counts only the
+    // files this run made and forgets a file it failed to remove, so every restart, and every
+    // rotation on a read-only or vanished directory, left its files on the disk for good
+    const trim = rotatedFilesTrimmer(base, ext, c.maxFiles, log);
+    let opening: Promise<void> | null = null;
+    let failures = 0;
+    const attempt = async () => {
+      let s: Boom | null = null;
+      try {
+        await makeDirectory(path.dirname(file));
+        s = await pinoRoll({
+          file: base,
+          extension: ext || undefined,
+          size: `${c.maxFileBytes}b`,
+          frequency: c.rotateEvery === 'never' ? undefined : c.rotateEvery,
+          ...boom,
+        });
+        await once(s, 'ready');
+      } catch (err) {
+        // a SonicBoom that never opened never closes: its 'close' is what stops pino-roll's rotation timer
+        s?.emit('close');
+        failures++;
+        failed(err as NodeJS.ErrnoException, 'flow logs: cannot open the file; records are dropped (vpcep_flow_log_dropped_records_total) and the file tried again every second');
+        return;
+      }
+      if (failures > 0) log.info({ file: (s as Boom & { file: string }).file, failures }, 'flow logs: the file is open');
+      failures = 0;
+      adopt(s);
+      s.on('ready', trim);
+      trim();
+      reopenIfRemoved = removedFileReopener(s, log);
+      if (closed) s.end();
+    };
+    openFile = () => {
+      if (stream || opening) return;
+      opening = attempt().finally(() => { opening = null; });
+    };
+    openFile();
+    await opening;
+  }
   // contentMode 'buffer' takes Buffers (SonicBoom's types know strings only)
-  const writeBuffer = stream.write.bind(stream) as unknown as (b: Buffer) => boolean;
+  const writeBuffer = (b: Buffer) => {
+    if (stream) (stream.write as unknown as (b: Buffer) => boolean).call(stream, b);
+    else onDrop(recordsIn(b));
+  };
   // Records are ASCII: a string's length is its size in bytes.
   let batch = Buffer.allocUnsafe(FLOW_LOG_BATCH_BYTES);
   let used = 0;
-  let closed = false;
   const handOver = () => {
     const full = batch.subarray(0, used);
     batch = Buffer.allocUnsafe(FLOW_LOG_BATCH_BYTES);
     used = 0;
     writeBuffer(full);
   };
-  // every tick: what waits, or an empty write, which starts SonicBoom's retry of what a failed write left
+  // every tick: what waits, or an empty write, which starts SonicBoom's retry of what a failed write
+  // left; a file not open is tried again
   const ticker = setInterval(() => {
+    openFile?.();
     if (errors > 0 || used > 0) handOver();
     reopenIfRemoved?.();
   }, FLOW_LOG_FLUSH_MS).unref();
@@ -339,13 +400,15 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
       closed = true;
       clearInterval(ticker);
       if (used > 0) handOver();
+      const s = stream;
+      if (!s) return Promise.resolve();
       return new Promise<void>((resolve) => {
         // a stuck disk must not hold the shutdown: what is not written in 2 s is lost
         const timer = setTimeout(resolve, 2_000).unref();
         const done = () => { clearTimeout(timer); resolve(); };
-        stream.once('close', done);
-        stream.once('error', done);
-        stream.end(); // SonicBoom never closes fd 1
+        s.once('close', done);
+        s.once('error', done);
+        s.end(); // SonicBoom never closes fd 1
       });
     },
   };

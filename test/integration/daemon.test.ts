@@ -131,6 +131,20 @@ describe('vpcepd process', () => {
     expect(fs.existsSync(path.join(dir, 'data', DB_FILE))).toBe(false);
   });
 
+  it('a JSON config: runs on a good one; refuses a key given twice, naming it, its path and line (JSON.parse kept the last one)', async () => {
+    const dir = tempDir();
+    const good = await start(['--config', writeConfig(dir, twoAccountConfig({ dns: { ttl: 5 } }), 'config.json'), '--data-dir', path.join(dir, 'data')]);
+    await waitFor(() => good.output().includes('"vpcepd ready"'), 5_000, 'the "vpcepd ready" log line');
+    good.proc.kill('SIGTERM');
+    expect((await good.exited).code).toBe(0);
+    const file = path.join(dir, 'twice.json');
+    fs.writeFileSync(file, '{"dns": {"ttl": 99999},\n "dns": {"ttl": 5}}');
+    const d = await start(['--config', file, '--data-dir', path.join(dir, 'data2')]);
+    expect((await d.exited).code).toBe(1);
+    expect(d.output()).toContain(`${file}: invalid configuration: (top level): duplicate key "dns" at line 2, column 2`);
+    expect(d.output()).not.toMatch(/\n\s+at /);
+  });
+
   it('refuses an unreadable database with a clear error and leaves it untouched', async () => {
     const dir = tempDir();
     const data = path.join(dir, 'data');

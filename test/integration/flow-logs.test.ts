@@ -347,6 +347,47 @@ describe('connection flow logs (flow_logs)', () => {
     expect(records.length).toBe(620 - dropped);
   });
 
+  it('a file that cannot be opened (a file where its directory goes): no crash, the records dropped and counted, the failure logged, the file opened once it can be', async () => {
+    const dir = tempDir('vpcep-flow-');
+    const logs = path.join(dir, 'logs');
+    fs.writeFileSync(logs, 'in the way\n');
+    const config = writeConfig(dir, twoAccountConfig({ flow_logs: { destination: 'file', file: path.join(logs, 'flow.log') } }));
+    const child = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')]);
+    children.add(child);
+    const api = { provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+    const ep = await endpoint(api, [[80, await echoBackend()]]);
+    await connections(ep, 10, 3);
+    // handed over within a second: before, the SonicBoom that never opened threw at its first write (fd -1) and the daemon died
+    await waitFor(async () => (await metricValue(child.url, 'vpcep_flow_log_dropped_records_total')) === 6, 5_000, 'the 6 records dropped');
+    expect(await metricValue(child.url, 'vpcep_flow_log_records_total')).toBe(6);
+    const lines = () => child.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    expect(lines().filter((l) => l.msg.startsWith('flow logs: cannot open the file'))).toHaveLength(1); // once a minute
+    // opening is tried every second: the directory can be made now
+    fs.rmSync(logs);
+    await waitFor(() => fs.existsSync(logs) && flowFiles(logs).length === 1, 5_000, 'the file opened');
+    await connections(ep, 20, 2);
+    await waitFor(() => linesWritten(logs) === 4, 5_000, 'the later records written');
+    expect(lines().some((l) => l.msg === 'flow logs: the file is open')).toBe(true);
+    expect(child.proc.exitCode).toBe(null);
+    child.proc.kill('SIGTERM');
+    expect((await child.exited).code).toBe(0);
+  });
+
+  it('a file under /proc (mkdir answers ENOENT below a directory that exists): the failure logged, the records dropped and counted, not lost unsaid', async () => {
+    const dir = tempDir('vpcep-flow-');
+    const config = writeConfig(dir, twoAccountConfig({ flow_logs: { destination: 'file', file: '/proc/nope/flow.log' } }));
+    const child = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')]);
+    children.add(child);
+    const api = { provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+    const ep = await endpoint(api, [[80, await echoBackend()]]);
+    await connections(ep, 10, 3);
+    // before, Node's recursive mkdir spun for good: records counted as made, none dropped, no error logged
+    await waitFor(async () => (await metricValue(child.url, 'vpcep_flow_log_dropped_records_total')) === 6, 5_000, 'the 6 records dropped');
+    expect(child.output()).toContain('flow logs: cannot open the file');
+    child.proc.kill('SIGTERM');
+    expect((await child.exited).code).toBe(0);
+  });
+
   it('destination stdout: records on the daemon\'s standard output beside its JSON log lines, written at SIGTERM', async () => {
     const dir = tempDir('vpcep-flow-');
     const config = writeConfig(dir, twoAccountConfig({ flow_logs: { destination: 'stdout', aggregation_interval_s: 60 } }));

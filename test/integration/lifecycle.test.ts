@@ -217,6 +217,64 @@ describe('SIGKILL during a provisioning delay', () => {
   }, 40_000);
 });
 
+/** whether PID has a handler for SIGNAL (its bit in /proc/PID/status SigCgt) */
+function catches(pid: number, signal: number): boolean {
+  try {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!;
+    return (BigInt(`0x${mask}`) >> BigInt(signal - 1) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * bin/vpcepd.js as a child, not waited for: SIGNAL is sent at the first moment SIGHUP is caught (node
+ * itself catches SIGTERM and SIGINT from its start, to re-raise them: their bits say nothing)
+ */
+async function spawnEarly(signal: 'SIGHUP' | 'SIGTERM'): Promise<{ exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; output: () => string; url: string; }> {
+  const { dir, file } = configDir();
+  const port = await freePort();
+  const proc = spawn(process.execPath, [...DAEMON_NODE_FLAGS, path.join(ROOT, 'bin/vpcepd.js'), '--listen', `127.0.0.1:${port}`, '--config', file, '--data-dir', path.join(dir, 'data')], {
+    env: { ...process.env, VPCEP_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (b) => { out += b; });
+  proc.stderr!.on('data', (b) => { out += b; });
+  const exited = track(proc);
+  const t0 = performance.now();
+  // before node runs the script no handler can exist; from its first line on, one must
+  while (!catches(proc.pid!, 1)) {
+    if (performance.now() - t0 > 10_000) throw new Error('SIGHUP never caught');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  proc.kill(signal);
+  return { exited, output: () => out, url: `http://127.0.0.1:${port}` };
+}
+
+describe('signals while starting', () => {
+  it('a SIGHUP while the bundle still loads neither ends the daemon nor is lost: it comes up, then reads the config file again', async () => {
+    // before, the handlers were installed in main(), after the bundle was read (0.3-0.8 s): a SIGHUP
+    // then ended the daemon (exit 129, no log line); one after it was ignored while starting
+    const d = await spawnEarly('SIGHUP');
+    await waitFor(() => logged(d.output(), 'config reloaded').length === 1, 15_000, `the daemon up and the config read again\n${d.output()}`);
+    const lines = d.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).msg);
+    // held while starting, acted on once ready
+    expect(lines.indexOf('SIGHUP while starting: the config file is read again once started')).toBeLessThan(lines.indexOf('vpcepd ready'));
+    expect(lines.indexOf('vpcepd ready')).toBeLessThan(lines.indexOf('config reloaded: nothing changed'));
+    expect((await fetch(`${d.url}/ready`)).status).toBe(200);
+    process.kill(readyPid(d.output())!, 'SIGTERM');
+    expect((await d.exited).code).toBe(0);
+  });
+
+  it('a SIGTERM while the bundle still loads: the daemon starts, then stops cleanly (exit 0)', async () => {
+    const d = await spawnEarly('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+    const lines = d.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).msg);
+    expect(lines).toContain('stop requested while starting: vpcepd stops once started');
+    expect(lines.indexOf('vpcepd ready')).toBeLessThan(lines.indexOf('stopped'));
+  });
+});
+
 describe('SIGHUP reloads the config file', () => {
   it('applies metrics.token and drain_timeout_ms; refuses a bad file and a change that needs a restart, keeping the running state', async () => {
     const { dir, file } = configDir();

@@ -96,6 +96,16 @@ describe('config validation', () => {
     expect(problems(mutate((c) => { c.dataplane = { on_premises: 'block' }; }))).toEqual([expect.stringMatching(/^dataplane\.on_premises: must be allow or deny/)]);
   });
 
+  it('two VPCs of one account with one CIDR are kept apart by their ids; an empty metrics or AWS secret is only too short', () => {
+    expect(validateConfig(mutate((c) => {
+      c.vpcs = [{ id: 'a', account: 'provider', cidr: '10.0.0.0/16' }, { account: 'provider', cidr: '10.0.0.0/16' }];
+    }), 'test.yaml').vpcs).toHaveLength(2);
+    // an empty string has no spaces: "must not contain spaces" was reported beside the true reason
+    expect(problems(mutate((c) => { c.metrics = { token: '' }; }))).toEqual(['metrics.token: must be at least 16 characters']);
+    expect(problems(mutate((c) => { c.accounts[0].aws = { access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: '' }; })))
+      .toEqual(['accounts[0].aws.secret_access_key: must be at least 8 characters']);
+  });
+
   it('accepts an empty document (the default account, no network)', () => {
     expect(validateConfig(null, 'x').accounts).toEqual([]);
   });
@@ -141,6 +151,13 @@ describe('config validation', () => {
     ['an API connection cap of 0', (c: any) => { c.api = { max_connections: 0 }; }, /^api\.max_connections: /],
     ['an unknown api key', (c: any) => { c.api = { max_pipelining: 4 }; }, /^api: unknown key "max_pipelining"$/],
     ['a metrics token of spaces', (c: any) => { c.metrics = { token: ' '.repeat(20) }; }, /^metrics\.token: must not contain spaces/],
+    // both were kept under one generated id, account and CIDR: the second replaced the first, its subnets and ports with it
+    ['two VPCs of one account with one CIDR and no ids', (c: any) => {
+      c.vpcs = [
+        { account: 'provider', cidr: '10.0.0.0/16', subnets: [{ id: 's1', cidr: '10.0.1.0/24' }], ports: [{ id: 'web1', subnet: 's1', ip: '10.0.1.5' }] },
+        { account: 'provider', cidr: '10.0.0.0/16', subnets: [{ id: 's2', cidr: '10.0.2.0/24' }] },
+      ];
+    }, /^vpcs\[1\]: a second VPC of account "provider" with CIDR 10\.0\.0\.0\/16 and no id \(first at vpcs\[0\]\)/],
     ['a short metrics token', (c: any) => { c.metrics = { token: 'short' }; }, /^metrics\.token: must be at least 16 characters/],
     ['a quota of the wrong type', (c: any) => { c.accounts[0].quotas = { endpoint: 'many' }; }, /^accounts\[0\]\.quotas\.endpoint: /],
     ['a public gateway service without a prefix list', (c: any) => { c.public_services = [{ name: 'obs', service_type: 'gateway', ports: [{ port: 80, target: '127.0.0.1:19000' }] }]; }, /^public_services\[0\]\.prefix_list: /],
@@ -243,6 +260,30 @@ describe('loadConfig', () => {
     try {
       expect(() => loadConfig(file)).toThrow(ConfigError);
       expect(() => loadConfig(file)).toThrow(/not valid YAML: nested too deeply at line 1/);
+      expect(() => loadConfig(file)).not.toThrow(/call stack/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a JSON key given twice in one object, naming the key, its path and line (JSON.parse kept the last one, silently; YAML refused it)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-config-'));
+    const file = path.join(dir, 'c.json');
+    fs.writeFileSync(file, '{"dns": {"ttl": 99999}, "dns": {"ttl": 5},\n "vpcs": [{"account": "default", "cidr": "10.0.0.0/16", "cidr": "10.1.0.0/16"}]}');
+    try {
+      let problems: readonly string[] = [];
+      try {
+        loadConfig(file);
+      } catch (err) {
+        problems = (err as ConfigError).problems;
+      }
+      expect(problems).toEqual(['(top level): duplicate key "dns" at line 1, column 25', 'vpcs[0]: duplicate key "cidr" at line 2, column 57']);
+      // the same key in two objects is no duplicate
+      fs.writeFileSync(file, '{"dns": {"ttl": 5}, "api": {"max_connections": 5}, "accounts": [{"name": "a", "token": "aaaaaaaa"}, {"name": "b", "token": "bbbbbbbb"}]}');
+      expect(loadConfig(file).dns.ttlS).toBe(5);
+      // nested too deeply for the duplicate check's parser: said so, as for YAML
+      fs.writeFileSync(file, `{"a": ${'['.repeat(20_000)}${']'.repeat(20_000)}}`);
+      expect(() => loadConfig(file)).toThrow(/not valid JSON: nested too deeply/);
       expect(() => loadConfig(file)).not.toThrow(/call stack/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
