@@ -85,7 +85,11 @@ export class WebhookNotifier {
         this.dropOverflow(n, e);
         continue;
       }
-      const p = this.deliver(url, message, n, e);
+      // a delivery that throws (a fault here, not the webhook's) is a message lost, never a rejection nothing handles (the process would end)
+      const p = this.deliver(url, message, n, e).catch((err: unknown) => {
+        this.failed++;
+        this.o.log.warn({ err, notification_id: n.id, event: e.event }, 'connection notification not delivered');
+      });
       this.inFlight.add(p);
       void p.finally(() => this.inFlight.delete(p));
     }
@@ -214,12 +218,21 @@ interface WebhookTarget {
 export function webhookTarget(text: string): WebhookTarget {
   const u = new URL(text);
   if (u.username === '' && u.password === '') return { url: text, shown: text };
-  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  const credentials = `${decoded(u.username)}:${decoded(u.password)}`;
   if (u.password !== '') u.password = '***';
   const shown = u.href;
   u.username = '';
   u.password = '';
   return { url: u.href, authorization: `Basic ${Buffer.from(credentials).toString('base64')}`, shown };
+}
+
+/** a URL's user or password as written: percent escapes decoded, a `%` that starts none (`100%`) as it is */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** a failed attempt in words: fetch's own message ("fetch failed") says nothing; its cause says what the peer did */

@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionEvent, ConnectionNotification } from '../../src/model/notifications.js';
 import type { Endpoint } from '../../src/model/types.js';
-import { WebhookNotifier } from '../../src/notify/webhooks.js';
+import { WebhookNotifier, webhookTarget } from '../../src/notify/webhooks.js';
 import { waitFor } from '../helpers.js';
 
 // a full collection on demand, as V8 may run one at any moment of a long-running daemon
@@ -159,6 +159,9 @@ describe('webhooks that misbehave', () => {
     await waitFor(() => notifier.delivered === 1, 5_000, 'delivered');
     expect(request).toMatch(/^POST \/hook HTTP\/1\.1\r\n/);
     expect(request).toMatch(new RegExp(`\r\nauthorization: Basic ${Buffer.from('hook user:p@ss').toString('base64')}\r\n`, 'i'));
+    // a `%` that starts no escape (a password 100%) is sent as written (decoding it threw, outside any catch: the daemon died)
+    expect(webhookTarget('http://hook:100%@127.0.0.1:9/hook').authorization).toBe(`Basic ${Buffer.from('hook:100%').toString('base64')}`);
+    expect(webhookTarget('http://hook:%ff%41@127.0.0.1:9/hook')).toMatchObject({ url: 'http://127.0.0.1:9/hook', shown: 'http://hook:***@127.0.0.1:9/hook' });
     const failing = await deliverTo((s) => s.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n'), RETRY, true, 'hook%20user:p%40ss@');
     await waitFor(() => failing.notifier.failed === 1, bothAttempts + LOADED_MS, 'the delivery given up');
     expect(failing.warnings).toHaveLength(1);
