@@ -213,24 +213,21 @@ function rotatedFilesTrimmer(base: string, ext: string, keep: number, log: Logge
  * The file open for writing, removed under the daemon (its directory deleted, a careless clean-up):
  * writes still succeed, into a file no one can open again, until the next rotation, which with the
  * default max_file_bytes may be days away. Checked each tick (one fstat): once its last link is
- * gone, the file is opened again, its directory made again, and the log says so; the records of
- * that second are lost with the removed file.
+ * gone, `removed` is called, once.
  */
-function removedFileReopener(boom: Boom, log: Logger): () => void {
-  // SonicBoom's fields its types leave out: the descriptor written and the file's name
-  const stream = boom as Boom & { readonly fd: number; readonly file: string | null };
+function removalCheck(boom: Boom, removed: () => void): () => void {
+  // SonicBoom's field its types leave out: the descriptor written
+  const stream = boom as Boom & { readonly fd: number };
   let checking = false;
-  const cannot = (e: NodeJS.ErrnoException) => log.error({ err: { code: e.code, message: e.message }, file: stream.file }, 'flow logs: cannot open the removed file again');
+  let gone = false;
   return () => {
-    if (checking || stream.fd < 0) return;
+    if (checking || gone || stream.fd < 0) return;
     checking = true;
     fs.fstat(stream.fd, (err, st) => {
-      if (err || st.nlink > 0) {
-        checking = false;
-        return;
-      }
-      log.warn({ file: stream.file }, 'flow logs: the file was removed while written (or its directory); opening it again');
-      makeDirectory(path.dirname(stream.file!)).then(() => stream.reopen(), cannot).catch(cannot).finally(() => { checking = false; });
+      checking = false;
+      if (err || st.nlink > 0 || gone) return;
+      gone = true;
+      removed();
     });
   };
 }
@@ -270,6 +267,7 @@ function escapeRegExp(s: string): string {
 const FLOW_LOG_BATCH_BYTES = 16_384;
 const FLOW_LOG_FLUSH_MS = 1_000;
 const NEWLINE = 0x0a;
+const EMPTY = Buffer.alloc(0);
 
 /** the flow log of the config, its writer open; null when flow logs are off */
 export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger, now: () => number): Promise<FlowLog | null> {
@@ -285,19 +283,22 @@ export async function openFlowLog(c: FlowLogConfig, dataDir: string, log: Logger
 /**
  * The writer of a flow log's destination: stdout, or a file rotated by size and/or time
  * (pino-roll: FILE.1.log, FILE.2.log, ... for FILE.log, the oldest removed past maxFiles).
- * Records are copied into Buffers handed to the SonicBoom in batches of FLOW_LOG_BATCH_BYTES, or every
+ * Records are copied into Buffers of FLOW_LOG_BATCH_BYTES at most, handed over when full or every
  * FLOW_LOG_FLUSH_MS: a write(2), even a SonicBoom write, per record would cost the relay more
- * than the record. `onDrop(n)`: n records did not fit the buffer, or found no file open. Write
- * errors (a full disk) are logged, at most once a minute; SonicBoom keeps what failed, and it is
- * tried again at the next batch or tick. A file that cannot be opened (its directory not
- * writable, a file in the way) is logged the same way and tried again every tick; until it opens,
- * each batch is dropped and counted (a SonicBoom with no descriptor throws at its first write).
+ * than the record. The batches wait here, bounded by bufferBytes, and go to the SonicBoom one at a
+ * time, the next once it has written the one before: pino-roll rotates on the SonicBoom's 'drain',
+ * which a backlog handed over at once (after a full disk) delays to its end, one file taking it all
+ * and every rotation it owed made after it, empty. `onDrop(n)`: n records did not fit the buffer,
+ * or found no file open. Write errors (a full disk) are logged, at most once a minute; SonicBoom
+ * keeps what failed, and it is tried again every tick. A file that cannot be opened (its directory
+ * not writable, a file in the way), or opened again once removed, is logged the same way and tried
+ * again every tick; until it opens, each batch is dropped and counted.
  */
 export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: Logger, onDrop: (records: number) => void): Promise<FlowLogWriter> {
   // batches are Buffers: a string given to write(2) is encoded again, which costs more than the records to build
   const boom = { sync: false, maxLength: c.bufferBytes, contentMode: 'buffer' as const };
   let stream: Boom | null = null;
-  let reopenIfRemoved: (() => void) | null = null;
+  let checkRemoved: (() => void) | null = null;
   let closed = false;
   let lastError = 0;
   let errors = 0;
@@ -310,10 +311,53 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
     log.error({ err: { code: err.code, message: err.message }, errors }, msg);
     errors = 0;
   };
+  // contentMode 'buffer' takes Buffers (SonicBoom's types know strings only)
+  const write = (s: Boom, b: Buffer) => (s.write as unknown as (b: Buffer) => boolean).call(s, b);
+  /** batches handed over, not yet written: the one the SonicBoom writes, then those waiting */
+  const waiting: Buffer[] = [];
+  let waitingBytes = 0;
+  let writing: Buffer | null = null;
+  /** the SonicBoom's last write failed: it holds what failed until written */
+  let writeFailed = false;
+  const next = () => {
+    if (writing || !stream || waiting.length === 0) return;
+    writing = waiting.shift()!;
+    write(stream, writing);
+  };
   const adopt = (s: Boom) => {
     stream = s;
-    s.on('error', (err: NodeJS.ErrnoException) => failed(err, 'flow logs: cannot write; records wait in the buffer, then are dropped (vpcep_flow_log_dropped_records_total)'));
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (s === stream) writeFailed = true;
+      failed(err, 'flow logs: cannot write; records wait in the buffer, then are dropped (vpcep_flow_log_dropped_records_total)');
+    });
+    s.on('write', () => { if (s === stream) writeFailed = false; });
+    s.on('drain', () => {
+      if (s !== stream || !writing) return;
+      waitingBytes -= writing.length;
+      writing = null;
+      // on the next tick: pino-roll's rotation, on this same 'drain', goes first
+      process.nextTick(next);
+    });
     s.on('drop', (data: Buffer) => onDrop(recordsIn(data)));
+    next();
+  };
+  /**
+   * the file was removed: what it was writing is lost with it; what waits goes to the file made
+   * again, or is dropped and counted when there is none
+   */
+  const letGo = (old: Boom, again: Boom | null) => {
+    stream = null;
+    checkRemoved = null;
+    writeFailed = false;
+    if (writing) waitingBytes -= writing.length;
+    writing = null;
+    if (!again) {
+      for (const b of waiting.splice(0)) {
+        waitingBytes -= b.length;
+        onDrop(recordsIn(b));
+      }
+    }
+    old.end();
   };
   let openFile: (() => void) | null = null;
   if (c.destination === 'stdout') {
@@ -330,7 +374,8 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
     const trim = rotatedFilesTrimmer(base, ext, c.maxFiles, log);
     let opening: Promise<void> | null = null;
     let failures = 0;
-    const attempt = async () => {
+    /** a new pino-roll on the file, open; null: it cannot be opened (logged) */
+    const attempt = async (): Promise<Boom | null> => {
       let s: Boom | null = null;
       try {
         await makeDirectory(path.dirname(file));
@@ -342,56 +387,69 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
           ...boom,
         });
         await once(s, 'ready');
+        return s;
       } catch (err) {
         // a SonicBoom that never opened never closes: its 'close' is what stops pino-roll's rotation timer
         s?.emit('close');
         failures++;
         failed(err as NodeJS.ErrnoException, 'flow logs: cannot open the file; records are dropped (vpcep_flow_log_dropped_records_total) and the file tried again every second');
-        return;
+        return null;
       }
+    };
+    const use = (s: Boom) => {
       if (failures > 0) log.info({ file: (s as Boom & { file: string }).file, failures }, 'flow logs: the file is open');
       failures = 0;
       adopt(s);
       s.on('ready', trim);
       trim();
-      reopenIfRemoved = removedFileReopener(s, log);
+      checkRemoved = removalCheck(s, () => removed(s));
       if (closed) s.end();
+    };
+    // until the new file is open, the removed one takes the records: that second's are lost with it
+    const removed = (old: Boom) => {
+      log.warn({ file: (old as Boom & { file: string }).file }, 'flow logs: the file was removed while written (or its directory); opening it again');
+      opening = attempt().then((s) => {
+        if (stream === old && !closed) letGo(old, s); // closed: close() ended it
+        if (s) use(s);
+      }).finally(() => { opening = null; });
     };
     openFile = () => {
       if (stream || opening) return;
-      opening = attempt().finally(() => { opening = null; });
+      opening = attempt().then((s) => { if (s) use(s); }).finally(() => { opening = null; });
     };
     openFile();
     await opening;
   }
-  // contentMode 'buffer' takes Buffers (SonicBoom's types know strings only)
-  const writeBuffer = (b: Buffer) => {
-    if (stream) (stream.write as unknown as (b: Buffer) => boolean).call(stream, b);
-    else onDrop(recordsIn(b));
+  const handOver = (b: Buffer) => {
+    if (!stream || waitingBytes + b.length > c.bufferBytes) return void onDrop(recordsIn(b));
+    waiting.push(b);
+    waitingBytes += b.length;
+    next();
   };
   // Records are ASCII: a string's length is its size in bytes.
   let batch = Buffer.allocUnsafe(FLOW_LOG_BATCH_BYTES);
   let used = 0;
-  const handOver = () => {
+  const handOverBatch = () => {
     const full = batch.subarray(0, used);
     batch = Buffer.allocUnsafe(FLOW_LOG_BATCH_BYTES);
     used = 0;
-    writeBuffer(full);
+    handOver(full);
   };
-  // every tick: what waits, or an empty write, which starts SonicBoom's retry of what a failed write
-  // left; a file not open is tried again
+  // every tick: what waits; after a failed write, an empty write, which starts SonicBoom's retry of
+  // what failed; a file not open is tried again
   const ticker = setInterval(() => {
     openFile?.();
-    if (errors > 0 || used > 0) handOver();
-    reopenIfRemoved?.();
+    if (used > 0) handOverBatch();
+    if (writeFailed && stream) write(stream, EMPTY);
+    checkRemoved?.();
   }, FLOW_LOG_FLUSH_MS).unref();
   return {
     write(text) {
       if (closed) return;
       if (used + text.length > FLOW_LOG_BATCH_BYTES) {
-        if (used > 0) handOver();
+        if (used > 0) handOverBatch();
         // a text longer than a batch (never a record pair) goes as it is
-        if (text.length > FLOW_LOG_BATCH_BYTES) return void writeBuffer(Buffer.from(text, 'latin1'));
+        if (text.length > FLOW_LOG_BATCH_BYTES) return void handOver(Buffer.from(text, 'latin1'));
       }
       used += batch.write(text, used, 'latin1');
     },
@@ -399,9 +457,11 @@ export async function openFlowLogWriter(c: FlowLogConfig, dataDir: string, log: 
       if (closed) return Promise.resolve();
       closed = true;
       clearInterval(ticker);
-      if (used > 0) handOver();
+      if (used > 0) handOverBatch();
       const s = stream;
       if (!s) return Promise.resolve();
+      // what waits goes at once: the shutdown waits for no rotation (the last file may pass max_file_bytes by it)
+      for (const b of waiting.splice(0)) write(s, b);
       return new Promise<void>((resolve) => {
         // a stuck disk must not hold the shutdown: what is not written in 2 s is lost
         const timer = setTimeout(resolve, 2_000).unref();

@@ -295,6 +295,65 @@ describe('connection flow logs (flow_logs)', () => {
     expect(parse(flowFiles(dir)).filter((r) => r.dstport === 80).map((r) => r.srcaddr).sort()).toEqual(['10.0.1.100', '10.0.1.101', '10.0.1.102', '10.0.1.103', '10.0.1.104']);
   });
 
+  it('the directory removed and a file put in its way: the records of the outage are dropped and counted, not written into the removed file; the removal logged once; the file made again once it can be', async () => {
+    const dir = tempDir('vpcep-flow-');
+    const logs = path.join(dir, 'logs');
+    const config = writeConfig(dir, twoAccountConfig({ flow_logs: { destination: 'file', file: path.join(logs, 'flow.log') } }));
+    const child = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')]);
+    children.add(child);
+    const api = { provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+    const ep = await endpoint(api, [[80, await echoBackend()]]);
+    const lines = () => child.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const removed = () => lines().filter((l) => l.msg.startsWith('flow logs: the file was removed while written'));
+    const metric = async (name: string) => (await metricValue(child.url, name))!;
+    await connections(ep, 10, 1);
+    await waitFor(() => fs.existsSync(logs) && linesWritten(logs) === 2, 5_000, 'the first 2 records written');
+    fs.rmSync(logs, { recursive: true });
+    fs.writeFileSync(logs, 'in the way\n');
+    await waitFor(() => removed().length === 1, 5_000, 'the removal seen');
+    await connections(ep, 20, 3);
+    // before, the outage's records went on into the removed file, uncounted
+    await waitFor(async () => (await metric('vpcep_flow_log_dropped_records_total')) === 6, 5_000, 'the 6 records of the outage dropped and counted');
+    expect(await metric('vpcep_flow_log_records_total')).toBe(8);
+    expect(lines().filter((l) => l.msg.startsWith('flow logs: cannot open the file'))).toHaveLength(1);
+    // before, the removal was logged again every second while the file could not be opened
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(removed()).toHaveLength(1);
+    fs.rmSync(logs);
+    await waitFor(() => fs.existsSync(logs) && flowFiles(logs).length === 1, 5_000, 'the file made again');
+    await connections(ep, 30, 1);
+    await waitFor(() => linesWritten(logs) === 2, 5_000, 'the later records written');
+    expect(parse(flowFiles(logs)).map((r) => r.srcaddr).sort()).toEqual([ep.ip, '10.0.1.30']);
+    expect(await metric('vpcep_flow_log_dropped_records_total')).toBe(6);
+    child.proc.kill('SIGTERM');
+    expect((await child.exited).code).toBe(0);
+  });
+
+  it.skipIf(!asRoot)(rootOnly('a full disk that recovers: the records kept are written in batches, each file rotated once it reaches max_file_bytes, none left empty', 'mount a small tmpfs'), async () => {
+    const disk = tmpfs('256k');
+    disks.add(disk);
+    const d = await daemon({ destination: 'file', file: path.join(disk.dir, 'flow.log'), max_file_bytes: 20_000, max_files: 100, buffer_bytes: 65_536 });
+    const ep = await endpoint(d, [[80, await echoBackend()]]);
+    await connections(ep, 10, 20);
+    await settled(d, disk.dir);
+    disk.fill();
+    // 600 records of about 190 bytes: the buffer keeps 64 KiB of them
+    await connections(ep, 300, 300);
+    await waitFor(() => d.daemon.dataPlane.activeConnections === 0, 3_000, 'every connection closed');
+    disk.free();
+    const { dropped } = await settled(d, disk.dir);
+    await d.stop();
+    daemons.delete(d);
+    const files = flowFiles(disk.dir);
+    // before, the whole 64 KiB went into one file (82-86 KB), then two rotations each left an empty file
+    expect(files.length).toBeGreaterThan(1);
+    for (const f of files) {
+      expect(fs.statSync(f).size).toBeGreaterThan(0);
+      expect(fs.statSync(f).size).toBeLessThan(20_000 + 16_384); // rotated after the batch (16 KiB at most) that reached max_file_bytes
+    }
+    expect(parse(files)).toHaveLength(640 - dropped);
+  });
+
   it.skipIf(!asRoot)(rootOnly('a full disk: records beyond the buffer are dropped and counted, connections still relay, the daemon stays up', 'mount a small tmpfs'), async () => {
     const disk = tmpfs('256k');
     disks.add(disk);
