@@ -60,7 +60,7 @@ export const METRICS = [
   m('vpcep_bandwidth_throttled_seconds_total', 'counter', [], 'Time directions of limited connections were held back by their bandwidth limit, summed over directions'),
   m('vpcep_provisioning_faults_total', 'counter', ['fault'], 'Provisioning faults injected: activations delayed (faults.provisioning_delay_ms), activations failed on demand'),
   m('vpcep_flow_log_records_total', 'counter', [], 'Connection flow log records made (flow_logs), the dropped ones included'),
-  m('vpcep_flow_log_dropped_records_total', 'counter', [], 'Connection flow log records dropped: the writer\'s buffer was full (a slow or full disk)'),
+  m('vpcep_flow_log_dropped_records_total', 'counter', [], 'Connection flow log records dropped: the writer\'s buffer was full (a slow or full disk), or no file could be opened'),
   m('vpcep_notifications_total', 'counter', ['result'], 'Connection notification messages by how their delivery ended: delivered, or failed after every retry or dropped past the messages that may wait'),
   m('vpcep_zone_up', 'gauge', ['zone'], 'Whether a zone of the region is up (1) or taken down on demand, a simulated outage (0)'),
   m('vpcep_zone_connections_total', 'counter', ['zone'], 'Connections admitted on endpoint ENIs in a zone since start'),
