@@ -41,7 +41,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import Database from 'better-sqlite3';
 import { commandLine } from './lib/cli.mjs';
-import { atExit, installHandlers, start, startWorker, stopAll, sleep, tail } from './lib/procs.mjs';
+import { aborting, atExit, failed, installHandlers, start, startWorker, stopAll, sleep, tail } from './lib/procs.mjs';
 import { freePort, pickPorts } from './lib/net.mjs';
 import { benchDir, rootDir } from './lib/paths.mjs';
 import { daemonEntry, daemonNodeFlags } from './lib/vpcep.mjs';
@@ -106,10 +106,9 @@ function options() {
     relay: v.relay ?? 'auto',
     durability: v.durability ?? 'process',
     cpuProf: v['cpu-prof'] === undefined ? null : path.resolve(v['cpu-prof']),
-    baseline: v.baseline === undefined ? null : path.resolve(v.baseline),
+    baseline: line.checkout('baseline'),
     clientToken: v['client-token'],
   };
-  if (o.baseline && !fs.existsSync(daemonEntry(o.baseline))) usage(`--baseline ${o.baseline}: no ${path.relative(o.baseline, daemonEntry(o.baseline))} there (build that checkout first)`);
   if (!['js', 'native', 'auto'].includes(o.relay)) usage('--relay must be js, native or auto');
   if (!['process', 'power', 'both'].includes(o.durability)) usage('--durability must be process, power or both');
   const made = 2 * (o.creates + Math.max(1, o.warmUp));
@@ -404,6 +403,8 @@ async function runBatch(s, row, n, rec) {
           if (row.expect !== undefined && items !== row.expect) rec.note = `answered ${items} items, not ${row.expect}`;
         }
       } catch (err) {
+        // after Ctrl-C or SIGTERM a call fails because its server was stopped: not the row's failure
+        if (aborting()) throw err;
         rec.failed = failure(err);
       }
     }
@@ -622,7 +623,7 @@ async function main() {
     process.stderr.write(`bench:aws: ${path.relative(rootDir, daemonEntry())} is missing: run \`npm run build\` first\n`);
     process.exit(2);
   }
-  installHandlers();
+  installHandlers('bench:aws');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-bench-aws-'));
   atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
   const echo = await echoServer();
@@ -755,8 +756,4 @@ async function main() {
   }
 }
 
-main().catch(async (err) => {
-  process.stderr.write(`bench:aws: ${err.stack ?? err}\n`);
-  await stopAll();
-  process.exit(1);
-});
+main().catch(failed);

@@ -7,20 +7,35 @@
 // by constructor). --root DIR: the daemon of another built checkout. Run it in a network namespace of its own.
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { commandLine } from './lib/cli.mjs';
 import { rootDir } from './lib/paths.mjs';
-import { rssByKind, rssKiB, sleep } from './lib/procs.mjs';
+import { atExit, installHandlers, rssByKind, rssKiB, sleep, stopAll } from './lib/procs.mjs';
 import { Vpcepd, VPC_ID, SUBNET_ID } from './lib/vpcep.mjs';
 
-const { values: v } = parseArgs({ options: { endpoints: { type: 'string' }, relay: { type: 'string' }, snapshots: { type: 'string' }, idle: { type: 'string' }, root: { type: 'string' } } });
-const n = Number(v.endpoints ?? 1000);
-const idleS = Number(v.idle ?? 12);
-const dir = fs.mkdtempSync('/tmp/vpcep-daemon-memory-');
+const USAGE = `usage: node bench/daemon-memory.mjs [--endpoints N] [--relay R] [--idle S] [--root DIR] [--snapshots DIR]
+
+  --endpoints N    endpoints created through the API; default 1000 (at most 8000: one /19 subnet)
+  --relay R        vpcepd's relay (VPCEP_RELAY): native, js or auto; default native
+  --idle S         seconds the daemon is left idle before each step is read; default 12
+  --root DIR       the built checkout whose daemon runs; default this one
+  --snapshots DIR  a heap snapshot of the daemon at each step into DIR (--heapsnapshot-signal)
+  -h, --help       this text`;
+const line = commandLine('daemon-memory', USAGE, { endpoints: { type: 'string' }, relay: { type: 'string' }, snapshots: { type: 'string' }, idle: { type: 'string' }, root: { type: 'string' } });
+const v = line.values;
+const n = line.int('endpoints', 1000, 1, 8000);
+const idleS = line.number('idle', 12, 0, 3600);
+const relay = line.oneOf('relay', 'native', ['native', 'js', 'auto']);
+const root = line.checkout('root') ?? rootDir;
+if (v.snapshots !== undefined && !fs.existsSync(v.snapshots)) line.usage(`--snapshots ${path.resolve(v.snapshots)}: no such directory`);
+installHandlers('daemon-memory');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-daemon-memory-'));
+atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
 const backend = net.createServer((s) => s.end('ok')).listen(0, '127.0.0.1');
 await new Promise((r) => backend.once('listening', r));
 if (v.snapshots) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${path.resolve(v.snapshots)}`;
-const d = await Vpcepd.start({ root: v.root ? path.resolve(v.root) : rootDir, dir, snat: 'auto', relay: v.relay ?? 'native', endpoints: n, subnetCidr: '10.77.0.0/19' });
+const d = await Vpcepd.start({ root, dir, snat: 'auto', relay, endpoints: n, subnetCidr: '10.77.0.0/19' });
 const port = 20000 + Math.floor(Math.random() * 20000);
 const svc = await d.createService([{ client_port: port, server_port: backend.address().port }]);
 let shots = 0;
@@ -40,7 +55,6 @@ async function step(name) {
   const g = (name, labels = {}) => m.find((x) => x.name === name && Object.entries(labels).every(([k, val]) => x.labels[k] === val))?.value ?? 0;
   return { name, rss: rssKiB(d.pid), ...rssByKind(d.pid), heapTotal: g('nodejs_heap_size_total_bytes') / 1024, heapUsed: g('nodejs_heap_size_used_bytes') / 1024, external: g('nodejs_external_memory_bytes') / 1024, newSpace: g('nodejs_heap_space_size_total_bytes', { space: 'new' }) / 1024 };
 }
-process.on('exit', () => { try { process.kill(d.pid); } catch { /* gone */ } });
 const steps = [await step('no endpoint')];
 const ids = [];
 for (let i = 0; i < n; i++) ids.push((await d.api('POST', '/vpc-endpoints', { endpoint_service_id: svc.id, vpc_id: VPC_ID, subnet_id: SUBNET_ID })).id);
@@ -67,3 +81,4 @@ console.log('KiB per endpoint  malloc  arenas  stacks   files    anon');
 for (const s of steps) console.log(`${s.name.padEnd(16)} ${per(s, 'malloc')}  ${per(s, 'arenas')}  ${per(s, 'stacks')}  ${per(s, 'files')}  ${per(s, 'anon')}`);
 await d.stop();
 backend.close();
+await stopAll();

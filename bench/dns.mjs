@@ -11,25 +11,32 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
+import { commandLine } from './lib/cli.mjs';
 import { freePort, waitForPort } from './lib/net.mjs';
 import { benchDir, rootDir } from './lib/paths.mjs';
-import { atExit, start, stop, sleep, stopAll } from './lib/procs.mjs';
+import { atExit, installHandlers, start, stop, sleep, stopAll } from './lib/procs.mjs';
 import { DAEMON_NODE_FLAGS } from './lib/vpcep.mjs';
 
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '3' },
-    concurrency: { type: 'string', default: '32' },
-    smoke: { type: 'boolean', default: false },
-  },
+const USAGE = `usage: npm run bench:dns -- [--smoke] [--duration S] [--rounds N] [--concurrency C]
+
+  --duration S     seconds of each measured run; default 5 (smoke: 0.5)
+  --rounds N       rounds, the two servers in turn; default 3 (smoke: 1)
+  --concurrency C  queries in flight; default 32
+  --smoke          one short round
+  -h, --help       this text`;
+const line = commandLine('bench:dns', USAGE, {
+  duration: { type: 'string' },
+  rounds: { type: 'string' },
+  concurrency: { type: 'string' },
+  smoke: { type: 'boolean', default: false },
 });
-const smoke = args.smoke;
-const durationS = smoke ? 0.5 : Number(args.duration);
-const rounds = smoke ? 1 : Number(args.rounds);
-const concurrency = Number(args.concurrency);
+const smoke = line.values.smoke;
+const duration = line.number('duration', 5, 0.1, 600);
+const roundsGiven = line.int('rounds', 3, 1, 50);
+const durationS = smoke ? 0.5 : duration;
+const rounds = smoke ? 1 : roundsGiven;
+const concurrency = line.int('concurrency', 32, 1, 1024);
 const NAME = 's3.us-east-1.amazonaws.com';
 const ADDRESS = '127.255.0.1';
 
@@ -41,10 +48,11 @@ function dnsmasqPath() {
 
 const dnsmasq = dnsmasqPath();
 if (!dnsmasq) {
-  console.error('bench/dns.mjs: dnsmasq is not installed (Debian: apt-get install dnsmasq; scripts/install-bench-tools.sh installs it)');
+  console.error('bench:dns: dnsmasq is not installed (Debian: apt-get install dnsmasq; scripts/install-bench-tools.sh installs it)');
   process.exit(1);
 }
 
+installHandlers('bench:dns');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-bench-dns-'));
 atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -189,6 +197,6 @@ fs.writeFileSync(file, JSON.stringify({
 }, null, 2));
 console.log(`written ${path.relative(process.cwd(), file)}`);
 if (bad) {
-  console.error(`bench/dns.mjs: ${bad} answers were wrong`);
+  console.error(`bench:dns: ${bad} answers were wrong`);
   process.exitCode = 1;
 }

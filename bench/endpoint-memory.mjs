@@ -9,14 +9,21 @@
 import net from 'node:net';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { parseArgs } from 'node:util';
 import { TcpDataPlane } from '../dist/dataplane/data-plane.js';
 import { createLogger } from '../dist/telemetry/logger.js';
+import { commandLine } from './lib/cli.mjs';
 
-const { values: v } = parseArgs({ options: { endpoints: { type: 'string' }, relay: { type: 'string' }, snapshots: { type: 'string' } } });
-const n = Number(v.endpoints ?? 1000);
-if (v.relay) process.env.VPCEP_RELAY = v.relay;
-if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc');
+const USAGE = `usage: node --expose-gc bench/endpoint-memory.mjs [--endpoints N] [--relay js|native] [--snapshots DIR]
+
+  --endpoints N    endpoints applied, each on a loopback address of its own; default 1000
+  --relay RELAY    the data plane's relay (VPCEP_RELAY): js or native; default: the data plane's choice
+  --snapshots DIR  a heap snapshot at each step into DIR (step-1: none, step-2: live, step-3: used)
+  -h, --help       this text`;
+const line = commandLine('endpoint-memory', USAGE, { endpoints: { type: 'string' }, relay: { type: 'string' }, snapshots: { type: 'string' } });
+const v = line.values;
+const n = line.int('endpoints', 1000, 1, 60_000);
+if (v.relay !== undefined) process.env.VPCEP_RELAY = line.oneOf('relay', undefined, ['js', 'native']);
+if (typeof globalThis.gc !== 'function') line.usage('run it with node --expose-gc');
 
 const host = (i) => `127.201.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 const backend = net.createServer((s) => s.end('ok')).listen(0, '127.0.0.1');

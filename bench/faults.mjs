@@ -12,29 +12,26 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { cpuBetween, cpuSnapshot } from './lib/cpu.mjs';
 import { freePort } from './lib/net.mjs';
 import { rootDir } from './lib/paths.mjs';
-import { installHandlers, stopAll } from './lib/procs.mjs';
+import { commandLine } from './lib/cli.mjs';
+import { atExit, installHandlers, stopAll } from './lib/procs.mjs';
 import { median } from './lib/stats.mjs';
 import { Vpcepd } from './lib/vpcep.mjs';
 
-let v;
-try {
-  ({ values: v } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, relay: { type: 'string', default: 'native' }, help: { type: 'boolean', short: 'h' } } }));
-} catch (err) {
-  console.error(`${err.message}\nusage: npm run bench:faults -- [--smoke] [--relay native|js]`);
-  process.exit(2);
-}
-if (v.help) {
-  console.log('usage: npm run bench:faults -- [--smoke] [--relay native|js]');
-  process.exit(0);
-}
-installHandlers();
+const USAGE = `usage: npm run bench:faults -- [--smoke] [--relay native|js]
+
+  --relay RELAY  vpcepd's relay (VPCEP_RELAY): native or js; default native
+  --smoke        every effect briefly; no exit 1 when one is off
+  -h, --help     this text`;
+const line = commandLine('bench:faults', USAGE, { smoke: { type: 'boolean', default: false }, relay: { type: 'string' } });
+const v = { ...line.values, relay: line.oneOf('relay', 'native', ['native', 'js']) };
+installHandlers('bench:faults');
 
 const smoke = v.smoke;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-bench-faults-'));
+atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
 const echo = net.createServer((s) => { s.on('error', () => undefined); s.pipe(s); });
 await new Promise((resolve) => echo.listen(0, '127.0.0.1', resolve));
 const faultsPort = await freePort();
@@ -198,5 +195,4 @@ if (cpu) console.log(`\nbackground load (CPU used by other processes during the 
 await d.stop();
 echo.close();
 await stopAll();
-fs.rmSync(dir, { recursive: true, force: true });
 process.exit(off && !smoke ? 1 : 0);

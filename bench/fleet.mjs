@@ -22,7 +22,7 @@ import { commandLine } from './lib/cli.mjs';
 import { startBenchEtcd } from './lib/etcd.mjs';
 import { freePort } from './lib/net.mjs';
 import { rootDir } from './lib/paths.mjs';
-import { installHandlers, sleep, stop, stopAll } from './lib/procs.mjs';
+import { atExit, installHandlers, sleep, stop, stopAll } from './lib/procs.mjs';
 import { median } from './lib/stats.mjs';
 import { SUBNET_ID, VPC_ID, Vpcepd } from './lib/vpcep.mjs';
 
@@ -59,9 +59,10 @@ if (spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status !== 0) {
   console.error('bench:fleet: etcd is not on PATH (apt-get install etcd-server)');
   process.exit(1);
 }
-installHandlers();
+installHandlers('bench:fleet');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-bench-fleet-'));
+atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
 const echo = net.createServer((s) => { s.on('error', () => undefined); s.pipe(s); });
 await new Promise((resolve) => echo.listen(0, '127.0.0.1', resolve));
 const clientPort = await freePort();
@@ -263,4 +264,3 @@ const line = (c) => `| ${c.map((x, i) => (i >= 2 && i <= 6 ? x.padStart(widths[i
 console.log(`fleet benchmark${v.smoke ? ' (smoke)' : ''}: K=${K} endpoints per fleet, ${WRITES} creates by ${WRITERS} writers, failover timeout ${T} s, lease TTL ${TTL === null ? '5 s (the default)' : `${TTL} s`}, relay ${v.relay}; ` +
   `${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${((now() - started) / 1000).toFixed(0)} s`);
 console.log([line(header), `| ${widths.map((w, i) => (i >= 2 && i <= 6 ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`, ...cells.map(line)].join('\n'));
-fs.rmSync(dir, { recursive: true, force: true });

@@ -8,50 +8,47 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { startNginx } from './lib/backends.mjs';
 import { processCpuSeconds } from './lib/cpu.mjs';
 import { extendPath } from './lib/machine.mjs';
 import { pickPorts, rawGet } from './lib/net.mjs';
 import { rootDir } from './lib/paths.mjs';
-import { installHandlers, run, stopAll } from './lib/procs.mjs';
+import { commandLine } from './lib/cli.mjs';
+import { atExit, installHandlers, run, stopAll } from './lib/procs.mjs';
 import { median } from './lib/stats.mjs';
 import { Vpcepd } from './lib/vpcep.mjs';
 import { DEFAULTS } from '../dist/model/defaults.js';
 import { createLogger } from '../dist/telemetry/logger.js';
 import { flowOrigin, openFlowLog } from '../dist/telemetry/flow-log.js';
 
-const USAGE = `usage: npm run bench:flow-logs -- [--duration SECONDS] [--rounds N] [--relay js|native|auto] [--baseline DIR]
+const USAGE = `usage: npm run bench:flow-logs -- [--duration SECONDS] [--rounds N] [--relay js|native|auto] [--baseline DIR [--baseline-flow-logs]]
 
   --duration SECONDS  length of each timed run; default 5
   --rounds N          rounds, each running every variant once; default 3
   --relay RELAY       vpcepd's relay (VPCEP_RELAY); default native
   --baseline DIR      also measure the daemon of the built checkout DIR (e.g. main's), as it is
-  --baseline-flow-logs  with flow logs on (a checkout that has them: to compare two versions)`;
+  --baseline-flow-logs  with flow logs on (a checkout that has them: to compare two versions)
+  -h, --help          this text`;
 
-const { values: v } = parseArgs({
-  options: { duration: { type: 'string' }, rounds: { type: 'string' }, relay: { type: 'string' }, baseline: { type: 'string' }, 'baseline-flow-logs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+const line = commandLine('bench:flow-logs', USAGE, {
+  duration: { type: 'string' }, rounds: { type: 'string' }, relay: { type: 'string' }, baseline: { type: 'string' }, 'baseline-flow-logs': { type: 'boolean', default: false },
 });
-if (v.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const duration = Number(v.duration ?? 5);
-const rounds = Number(v.rounds ?? 3);
-const relay = v.relay ?? 'native';
-if (!(duration >= 1) || !(rounds >= 1) || !['js', 'native', 'auto'].includes(relay)) {
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(2);
-}
+const v = line.values;
+const duration = line.int('duration', 5, 1, 600);
+const rounds = line.int('rounds', 3, 1, 50);
+const relay = line.oneOf('relay', 'native', ['js', 'native', 'auto']);
+const baseline = line.checkout('baseline');
+if (v['baseline-flow-logs'] && !baseline) line.usage('--baseline-flow-logs needs --baseline');
 extendPath();
-installHandlers();
+installHandlers('bench:flow-logs');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-bench-flow-'));
+atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
 const CONNECTIONS = 50;
 const variants = [
   { name: 'off', root: rootDir, flowLogs: undefined },
   { name: 'on', root: rootDir, flowLogs: (i) => ({ destination: 'file', file: path.join(dir, `flow-${i}`, 'flow.log') }) },
-  ...(v.baseline ? [{ name: 'baseline', root: path.resolve(v.baseline), flowLogs: v['baseline-flow-logs'] ? (i) => ({ destination: 'file', file: path.join(dir, `flow-b${i}`, 'flow.log') }) : undefined }] : []),
+  ...(baseline ? [{ name: 'baseline', root: baseline, flowLogs: v['baseline-flow-logs'] ? (i) => ({ destination: 'file', file: path.join(dir, `flow-b${i}`, 'flow.log') }) : undefined }] : []),
 ];
 
 async function wrk(host, port, seconds) {
@@ -157,5 +154,4 @@ try {
   process.stdout.write(`the flow log alone (200,000 connections, two records each, a real file): ${alone.lowerBound ? 'at least ' : ''}${alone.cpu.toFixed(2)} us CPU/conn = ${((alone.cpu / offCpu) * 100).toFixed(2)}% of the daemon's CPU per connection with flow logs off in this run${alone.lowerBound ? ' (a lower bound: the disk did not keep up, records were dropped)' : ''}\n`);
 } finally {
   await stopAll();
-  fs.rmSync(dir, { recursive: true, force: true });
 }

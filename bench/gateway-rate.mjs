@@ -11,20 +11,27 @@
 //     on the threads (the anchor).
 // Variants interleave, their order turned every round; medians of per-round ratios; the machine's
 // load average is printed (the figures are only comparable within one run).
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startWorker } from './lib/procs.mjs';
+import { commandLine } from './lib/cli.mjs';
+import { rootDir as root } from './lib/paths.mjs';
+import { atExit, installHandlers, startWorker, stopAll } from './lib/procs.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (name, fallback) => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const SECONDS = arg('seconds', 3);
-const ROUNDS = arg('rounds', 3);
-const CONCURRENCY = arg('concurrency', 50);
+const USAGE = `usage: node bench/gateway-rate.mjs [--seconds S] [--rounds N] [--concurrency C]
+
+  --seconds S      length of each run; default 3
+  --rounds N       rounds, every variant once each, their order turned; default 3
+  --concurrency C  connections in flight; default 50
+  -h, --help       this text`;
+const line = commandLine('gateway-rate', USAGE, { seconds: { type: 'string' }, rounds: { type: 'string' }, concurrency: { type: 'string' } });
+const SECONDS = line.number('seconds', 3, 0.1, 600);
+const ROUNDS = line.int('rounds', 3, 1, 50);
+const CONCURRENCY = line.int('concurrency', 50, 1, 5000);
+installHandlers('gateway-rate');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-gateway-rate-'));
+atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const { TcpDataPlane } = await import(path.join(root, 'dist/dataplane/data-plane.js'));
 const { relayChoice } = await import(path.join(root, 'dist/dataplane/native-relay.js'));
@@ -33,9 +40,9 @@ const { cidrOf } = await import(path.join(root, 'dist/net/cidr.js'));
 if (relayChoice().relay !== 'native') throw new Error(`the native relay is needed (${relayChoice().why})`);
 
 // the backend: an HTTP answer and a close, in a process of its own
-const backendProc = startWorker('backend', path.join(root, 'bench/lib/workers/http-close-backend.mjs'), [], { log: path.join(os.tmpdir(), 'vpcep-gateway-rate-backend.log') });
+const backendProc = startWorker('backend', path.join(root, 'bench/lib/workers/http-close-backend.mjs'), [], { log: path.join(dir, 'backend.log') });
 const { port: backendPort } = await backendProc.request({ op: 'listen' });
-const client = startWorker('rate client', path.join(root, 'bench/lib/workers/rate-client.mjs'), [], { log: path.join(os.tmpdir(), 'vpcep-gateway-rate-client.log') });
+const client = startWorker('rate client', path.join(root, 'bench/lib/workers/rate-client.mjs'), [], { log: path.join(dir, 'client.log') });
 
 const PUBLIC = '54.123.160.9';
 const PUBLIC_HOST = '127.255.160.9';
@@ -124,6 +131,5 @@ for (const [name] of VARIANTS) console.log(`${name.padEnd(34)} ${Math.round(medi
 console.log(`gateway, threads / event loop: ${ratio('gateway: relay threads decide', 'gateway: event loop decides').toFixed(2)}x`);
 console.log(`limited endpoint, threads / event loop: ${ratio('limited endpoint: relay threads', 'limited endpoint: event loop').toFixed(2)}x; threads limited / no limit: ${ratio('limited endpoint: relay threads', 'no limit: relay threads (anchor)').toFixed(2)}x`);
 console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-backendProc.child?.kill?.('SIGTERM');
-client.child?.kill?.('SIGTERM');
+await stopAll();
 process.exit(0);

@@ -14,7 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from './lib/cli.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const ROLE = process.env.VPCEP_BENCH_HEALTH_ROLE;
@@ -77,26 +77,17 @@ async function main() {
   --backends N        real backends probed; default 2000 (smoke 200)
   --duration SECONDS  how long the checker probes while measured; default 60 (smoke 5)
   --interval SECONDS  HealthCheckIntervalSeconds of every target (5-300); default 10
-  --dead FRACTION     the share of backends closed (their probes refused); default 0.05`;
-  const { values: v } = parseArgs({
-    options: {
-      smoke: { type: 'boolean' }, backends: { type: 'string' }, duration: { type: 'string' }, interval: { type: 'string' },
-      dead: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    },
+  --dead FRACTION     the share of backends closed (their probes refused), below 1; default 0.05
+  --smoke             200 backends for 5 s
+  -h, --help          this text`;
+  const line = commandLine('bench:health', USAGE, {
+    smoke: { type: 'boolean', default: false }, backends: { type: 'string' }, duration: { type: 'string' }, interval: { type: 'string' }, dead: { type: 'string' },
   });
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  const smoke = Boolean(v.smoke);
-  const count = Number(v.backends ?? (smoke ? 200 : 2000));
-  const duration = Number(v.duration ?? (smoke ? 5 : 60));
-  const interval = Number(v.interval ?? 10);
-  const deadShare = Number(v.dead ?? 0.05);
-  if (!(count >= 1 && count <= 18_000) || !(duration >= 1) || !(interval >= 5 && interval <= 300) || !(deadShare >= 0 && deadShare < 1)) {
-    process.stderr.write(`${USAGE}\n`);
-    process.exit(2);
-  }
+  const smoke = line.values.smoke;
+  const count = line.int('backends', smoke ? 200 : 2000, 1, 18_000);
+  const duration = line.number('duration', smoke ? 5 : 60, 1, 3600);
+  const interval = line.number('interval', 10, 5, 300);
+  const deadShare = line.number('dead', 0.05, 0, 0.99);
   const anchorSeconds = smoke ? 1 : 10;
   const settings = { interval_s: interval, timeout_s: Math.min(10, Math.floor(interval / 2)), healthy_threshold: 5, unhealthy_threshold: 2 };
 

@@ -44,12 +44,12 @@ const USAGE = `usage: npm run bench:load -- [--smoke] [--duration SECONDS] [--ro
   --rounds N          rounds of every scenario on every path, interleaved; default 3 (smoke: 1)
   --scenarios LIST    any of ${Object.keys(SCENARIOS).join(',')}; default all
   --snat MODE         vpcepd's dataplane.snat: auto, kernel or logical; default auto
-  --relay RELAY       vpcepd's relay (VPCEP_RELAY): js, native or auto; default js
+  --relay RELAY       vpcepd's relay (VPCEP_RELAY): js, native or auto; default auto
   --socket-buffer B   vpcepd's dataplane.socket_buffer_bytes (0: the kernel autotunes); default: vpcepd's
   --endpoints N       endpoints of the scale scenario (HAProxy: frontends); default 1000 (smoke: 100)
   --scale-root DIR    the scale scenario's vpcepd from another built checkout (its dist/ and addon): a build before
   --smoke             every scenario briefly (1 round, short runs, 1 endpoint x 3,000 held,
-                      100 endpoints in scale): about a minute
+                      100 endpoints in scale): about 50 seconds
   -h, --help          this text`;
 
 let usage;
@@ -184,7 +184,7 @@ const fmtFigures = (f) => Object.entries(f).map(([k, v]) => `${k}=${v === null ?
 
 async function main() {
   const opts = options();
-  installHandlers();
+  installHandlers('bench:load');
   prerequisites();
   const started = Date.now();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-bench-load-'));
@@ -301,6 +301,8 @@ async function main() {
 }
 
 main().catch(async (err) => {
+  // after Ctrl-C or SIGTERM the error is the teardown's doing: the teardown reports and exits
+  if (aborting()) return;
   failures.push(err.message);
   process.stderr.write(`bench:load: ${err.stack ?? err.message}\n`);
   await stopAll();

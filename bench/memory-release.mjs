@@ -6,19 +6,25 @@
 // it starts, its helper threads included), with the RSS before and after.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { commandLine } from './lib/cli.mjs';
 import { rootDir } from './lib/paths.mjs';
 import { sleep } from './lib/procs.mjs';
 
-const { values: v } = parseArgs({ options: { 'live-mib': { type: 'string' }, rounds: { type: 'string' } } });
-const liveMiB = Number(v['live-mib'] ?? 115);
+const USAGE = `usage: node bench/memory-release.mjs [--live-mib MIB] [--rounds N]
+
+  --live-mib MIB  the live heap built first, about; default 115
+  --rounds N      releases timed; default 3
+  -h, --help      this text`;
+const line = commandLine('memory-release', USAGE, { 'live-mib': { type: 'string' }, rounds: { type: 'string' } });
+const liveMiB = line.number('live-mib', 115, 1, 4096);
+const rounds = line.int('rounds', 3, 1, 100);
 const addon = createRequire(import.meta.url)(path.join(rootDir, 'build/Release/vpcep_relay.node'));
 const rssMiB = () => process.memoryUsage.rss() / 1048576;
 
 // about 300 bytes of live heap per entry (an object, its text and a one-entry Map): the size is approximate
 const live = [];
 for (let i = 0; i < (liveMiB * 1048576) / 300; i++) live.push({ i, s: `endpoint-${i}`, m: new Map([[i, i]]) });
-for (let round = 1; round <= Number(v.rounds ?? 3); round++) {
+for (let round = 1; round <= rounds; round++) {
   let garbage = [];
   for (let i = 0; i < 2e6; i++) {
     garbage.push({ a: i });

@@ -19,8 +19,13 @@ import { routeActive, routeInput, routingInput } from './routing-fixture.mjs';
 import { EndpointRuntime } from '../dist/dataplane/endpoint-runtime.js';
 import { NativeConnection } from '../dist/dataplane/native-connection.js';
 import { FlowLog } from '../dist/telemetry/flow-log.js';
+import { commandLine } from './lib/cli.mjs';
 
-const smoke = process.argv.includes('--smoke');
+const USAGE = `usage: npm run bench -- [--smoke]
+
+  --smoke     each function briefly: a run of a few seconds
+  -h, --help  this text`;
+const { smoke } = commandLine('bench', USAGE, { smoke: { type: 'boolean', default: false } }).values;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 let seed = 7;

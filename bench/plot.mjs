@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from './lib/cli.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const COLORS = { vpcep: '#1f77b4', haproxy: '#ff7f0e', direct: '#7f7f7f', this: '#1f77b4', base: '#7f7f7f' };
@@ -115,7 +115,15 @@ function newest(dir, prefix) {
 }
 
 function main() {
-  const { values: o, positionals } = parseArgs({ options: { out: { type: 'string', default: path.join(ROOT, 'docs/bench') } }, allowPositionals: true });
+  const USAGE = `usage: node bench/plot.mjs [--out DIR] [FILE.json ...]
+
+  FILE.json   results of npm run bench:load (load-*.json) or of node bench/scrape.mjs (scrape-*.json);
+              default the newest of each kind under bench/results/
+  --out DIR   where the SVGs go; default docs/bench/
+  -h, --help  this text`;
+  const line = commandLine('bench/plot', USAGE, { out: { type: 'string', default: path.join(ROOT, 'docs/bench') } }, { positionals: true });
+  const { values: o, positionals } = line;
+  for (const f of positionals) if (!fs.existsSync(f)) line.usage(`${f}: no such file`);
   const results = path.join(ROOT, 'bench/results');
   const files = positionals.length ? positionals : [newest(results, 'load-'), newest(results, 'scrape-')].filter(Boolean);
   if (!files.length) {

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { commandLine } from './lib/cli.mjs';
 import { extendPath } from './lib/machine.mjs';
-import { atExit, installHandlers, run, sleep, stopAll } from './lib/procs.mjs';
+import { atExit, failed, installHandlers, run, sleep, stopAll } from './lib/procs.mjs';
 import { cpuBetween, cpuSnapshot } from './lib/cpu.mjs';
 import { median } from './lib/stats.mjs';
 import { startWorld } from './lib/world.mjs';
@@ -170,7 +170,7 @@ async function record(pid, dir, seconds, body, keep, tag) {
 
 async function main() {
   const opts = options();
-  installHandlers();
+  installHandlers('rate-profile');
   extendPath();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-rate-profile-'));
   atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -242,8 +242,4 @@ async function main() {
   await stopAll();
 }
 
-main().catch(async (err) => {
-  process.stderr.write(`${err.stack ?? err}\n`);
-  await stopAll();
-  process.exit(1);
-});
+main().catch(failed);

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { commandLine } from './lib/cli.mjs';
 import { rootDir } from './lib/paths.mjs';
-import { startWorker, stopAll } from './lib/procs.mjs';
+import { atExit, installHandlers, startWorker, stopAll } from './lib/procs.mjs';
 
 const { values: v, usage } = commandLine('refusal-storm', 'usage: node bench/refusal-storm.mjs [--seconds 3] [--rounds 3] [--concurrency 50]', {
   seconds: { type: 'string', default: '3' },
@@ -22,6 +22,9 @@ const { values: v, usage } = commandLine('refusal-storm', 'usage: node bench/ref
 const [SECONDS, ROUNDS, CONCURRENCY] = [v.seconds, v.rounds, v.concurrency].map(Number);
 if (![SECONDS, ROUNDS, CONCURRENCY].every((n) => Number.isInteger(n) && n > 0)) usage('--seconds, --rounds and --concurrency are positive integers');
 const HZ = 100;
+installHandlers('refusal-storm');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-refusal-storm-'));
+atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const { TcpDataPlane } = await import(path.join(rootDir, 'dist/dataplane/data-plane.js'));
 const { relayChoice, loadNativeRelay } = await import(path.join(rootDir, 'dist/dataplane/native-relay.js'));
@@ -49,7 +52,7 @@ const ack = await dp.apply({ kind: 'endpoint', id: 'ep-storm', live: {
   backends: [{ client_port: port, host: '127.0.0.1', port: 9, targets: [{ key: '127.0.0.1:9', host: '127.0.0.1', port: 9, zone: null }], health: null, drain_ms: 0 }],
 } });
 if (!ack.ok) throw new Error(JSON.stringify(ack));
-const client = startWorker('storm client', path.join(rootDir, 'bench/lib/workers/rate-client.mjs'), [], { log: path.join(os.tmpdir(), 'vpcep-refusal-storm-client.log') });
+const client = startWorker('storm client', path.join(rootDir, 'bench/lib/workers/rate-client.mjs'), [], { log: path.join(dir, 'client.log') });
 const relay = loadNativeRelay();
 const refusals = () => dp.stats().find((e) => e.id === 'ep-storm').rejected.whitelist;
 

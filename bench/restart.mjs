@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commandLine } from './lib/cli.mjs';
-import { installHandlers, stopAll } from './lib/procs.mjs';
+import { atExit, installHandlers, stopAll } from './lib/procs.mjs';
 import { processCpuSeconds } from './lib/cpu.mjs';
 import { rootDir } from './lib/paths.mjs';
 import { Vpcepd, VPC_ID, SUBNET_ID } from './lib/vpcep.mjs';
@@ -31,11 +31,9 @@ const USAGE = `usage: npm run bench:restart -- [--endpoints N] [--restarts R] [-
 const line = commandLine('bench:restart', USAGE, {
   endpoints: { type: 'string' }, restarts: { type: 'string' }, root: { type: 'string' }, keep: { type: 'string' }, from: { type: 'string' }, 'cpu-prof': { type: 'string' },
 });
-const n = Number(line.values.endpoints ?? 5000);
-const restarts = Number(line.values.restarts ?? 3);
-if (!Number.isInteger(n) || n < 1 || n > 8000) line.usage('--endpoints must be an integer from 1 to 8000');
-if (!Number.isInteger(restarts) || restarts < 1 || restarts > 20) line.usage('--restarts must be an integer from 1 to 20');
-const root = path.resolve(line.values.root ?? rootDir);
+const n = line.int('endpoints', 5000, 1, 8000);
+const restarts = line.int('restarts', 3, 1, 20);
+const root = line.checkout('root') ?? rootDir;
 const keep = line.values.keep === undefined ? null : path.resolve(line.values.keep);
 const from = line.values.from === undefined ? null : path.resolve(line.values.from);
 const cpuProf = line.values['cpu-prof'] === undefined ? null : path.resolve(line.values['cpu-prof']);
@@ -47,8 +45,9 @@ const percentile = (xs, p) => {
 };
 const ms = (x) => `${x.toFixed(2)} ms`;
 
-installHandlers();
+installHandlers('bench:restart');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-restart-'));
+atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
 try {
   if (from) fs.cpSync(from, path.join(dir, 'vpcep-data'), { recursive: true });
   const d = await Vpcepd.start({ root, dir, relay: 'auto', endpoints: n, subnetCidr: '10.77.0.0/19' });
@@ -89,7 +88,6 @@ try {
   await d.stop();
 } finally {
   await stopAll();
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 async function creates(d, accepted) {

@@ -3,14 +3,23 @@
 // `node bench/route-decision.mjs --base <checkout of the build before, built>` times that build's
 // decideRoute() beside this build's decide() (the data path) and explain() (the path tracer), on
 // the fixture of bench/micro.mjs's case (bench/routing-fixture.mjs), in one process. Without --base: this build only.
+import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Benchmark from 'benchmark';
 import * as after from '../dist/model/routing.js';
+import { commandLine } from './lib/cli.mjs';
 import { routeActive, routeInput, routingInput } from './routing-fixture.mjs';
 
-const at = process.argv.indexOf('--base');
-const before = at > 0 ? await import(pathToFileURL(path.resolve(process.argv[at + 1], 'dist/model/routing.js')).href) : null;
+const USAGE = `usage: node bench/route-decision.mjs [--base DIR]
+
+  --base DIR  a built checkout of the build before the decide()/explain() split (its
+              dist/model/routing.js), timed beside this build; without it this build only
+  -h, --help  this text`;
+const line = commandLine('route-decision', USAGE, { base: { type: 'string' } });
+const baseRouting = line.values.base === undefined ? null : path.resolve(line.values.base, 'dist/model/routing.js');
+if (baseRouting && !fs.existsSync(baseRouting)) line.usage(`--base ${path.resolve(line.values.base)}: no dist/model/routing.js there (build that checkout first)`);
+const before = baseRouting ? await import(pathToFileURL(baseRouting).href) : null;
 const view = after.indexRouting(routingInput);
 let sink = 0;
 const options = { maxTime: 3, minSamples: 30 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Where a scrape's CPU goes: `node bench/scrape-profile.mjs [--endpoints N] [--scrapes S] [--relay R] --dir DIR`
+// Where a scrape's CPU goes: `node bench/scrape-profile.mjs [--endpoints N] [--scrapes S] [--relay R] [--dir DIR]`
 // starts a daemon as bench/scrape.mjs does (N endpoints, one connection through each) with
 // `node --cpu-prof` into DIR, scrapes it S times, stops it, and prints the self time per function
 // of the samples taken while the scrapes ran (the profile's last stretch, after a marker pause).
@@ -7,19 +7,36 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { commandLine } from './lib/cli.mjs';
 import { rootDir } from './lib/paths.mjs';
 import { processCpuSeconds } from './lib/cpu.mjs';
+import { atExit, installHandlers, stopAll } from './lib/procs.mjs';
 import { Vpcepd, METRICS_TOKEN } from './lib/vpcep.mjs';
 
-const { values: o } = parseArgs({ options: { endpoints: { type: 'string', default: '2000' }, scrapes: { type: 'string', default: '30' }, relay: { type: 'string', default: 'native' }, dir: { type: 'string' } } });
-const N = Number(o.endpoints);
-const dir = path.resolve(o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-scrape-prof-')));
+const USAGE = `usage: node bench/scrape-profile.mjs [--endpoints N] [--scrapes S] [--relay R] [--dir DIR]
+
+  --endpoints N  endpoints of the daemon, each with one connection made; default 2000 (at most 4000: one /20 subnet)
+  --scrapes S    scrapes of GET /metrics profiled; default 30
+  --relay R      vpcepd's relay (VPCEP_RELAY): native, js or auto; default native
+  --dir DIR      keep the daemon's .cpuprofile in DIR (default: a temporary directory, removed at the end)
+  -h, --help     this text`;
+const line = commandLine('scrape-profile', USAGE, { endpoints: { type: 'string' }, scrapes: { type: 'string' }, relay: { type: 'string' }, dir: { type: 'string' } });
+const N = line.int('endpoints', 2000, 1, 4000);
+const scrapes = line.int('scrapes', 30, 1, 10_000);
+const o = { relay: line.oneOf('relay', 'native', ['native', 'js', 'auto']), dir: line.values.dir };
+installHandlers('scrape-profile');
+const temp = (prefix) => {
+  const made = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  atExit(() => fs.rmSync(made, { recursive: true, force: true }));
+  return made;
+};
+if (o.dir !== undefined) fs.mkdirSync(o.dir, { recursive: true });
+const dir = o.dir === undefined ? temp('vpcep-scrape-prof-') : path.resolve(o.dir);
 const PORT = 18080;
 const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s); });
 await new Promise((resolve) => echo.listen(0, '127.0.0.1', resolve));
 // Vpcepd.start's daemon, with --cpu-prof ahead of the script (NODE_OPTIONS may not carry it)
-const d = await Vpcepd.start({ root: rootDir, dir: fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-scrape-d-')), relay: o.relay, endpoints: N, subnetCidr: '10.77.0.0/20' });
+const d = await Vpcepd.start({ root: rootDir, dir: temp('vpcep-scrape-d-'), relay: o.relay, endpoints: N, subnetCidr: '10.77.0.0/20' });
 await d.stop();
 d.args = ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...d.args];
 await d.spawn();
@@ -40,13 +57,13 @@ const t0 = performance.now();
 // the profile's timestamps are the monotonic clock's µs, as process.hrtime's
 const from = Number(process.hrtime.bigint() / 1000n);
 let bytes = 0;
-for (let i = 0; i < Number(o.scrapes); i++) {
+for (let i = 0; i < scrapes; i++) {
   const res = await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   bytes = (await res.text()).length;
 }
 const wallMs = performance.now() - t0;
 const to = Number(process.hrtime.bigint() / 1000n);
-const cpuMs = ((processCpuSeconds(d.pid) - cpu0) * 1000) / Number(o.scrapes);
+const cpuMs = ((processCpuSeconds(d.pid) - cpu0) * 1000) / scrapes;
 await d.stop();
 echo.close();
 const file = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(dir, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
@@ -65,5 +82,6 @@ for (let i = 0; i < p.samples.length; i++) {
   self.set(k, (self.get(k) ?? 0) + p.timeDeltas[i]);
   total += p.timeDeltas[i];
 }
-console.log(`${N} endpoints, ${o.scrapes} scrapes in ${wallMs.toFixed(0)} ms: ${cpuMs.toFixed(1)} ms CPU per scrape, ${(bytes / 1024).toFixed(0)} KiB; profile ${file}`);
+console.log(`${N} endpoints, ${scrapes} scrapes in ${wallMs.toFixed(0)} ms: ${cpuMs.toFixed(1)} ms CPU per scrape, ${(bytes / 1024).toFixed(0)} KiB${o.dir === undefined ? '' : `; profile ${file}`}`);
 for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${(us / 1000).toFixed(1).padStart(8)} ms ${((us / total) * 100).toFixed(1).padStart(5)} %  ${k}`);
+await stopAll();

@@ -21,24 +21,33 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine } from './lib/cli.mjs';
 import { Vpcepd, METRICS_TOKEN } from './lib/vpcep.mjs';
 import { processCpuSeconds } from './lib/cpu.mjs';
-import { rssKiB, stopAll } from './lib/procs.mjs';
+import { atExit, installHandlers, rssKiB, stopAll } from './lib/procs.mjs';
 import { median } from './lib/stats.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values: o } = parseArgs({
-  options: {
-    endpoints: { type: 'string', default: '2000' },
-    scrapes: { type: 'string', default: '30' },
-    rounds: { type: 'string', default: '2' },
-    base: { type: 'string' },
-    relay: { type: 'string', default: 'js' },
-  },
+const USAGE = `usage: node bench/scrape.mjs [--endpoints N] [--scrapes S] [--rounds R] [--base DIR] [--relay js|native]
+
+  --endpoints N  endpoints of the daemon, each with one connection made; default 2000 (at most 4000: one /20 subnet)
+  --scrapes S    scrapes of GET /metrics per daemon, one at a time; default 30
+  --rounds R     rounds, this build and the base in turn (with --base); default 2
+  --base DIR     also measure the daemon of another built checkout (its dist/): the anchor
+  --relay RELAY  vpcepd's relay (VPCEP_RELAY): js or native; default js
+  -h, --help     this text`;
+const line = commandLine('scrape', USAGE, {
+  endpoints: { type: 'string' },
+  scrapes: { type: 'string' },
+  rounds: { type: 'string' },
+  base: { type: 'string' },
+  relay: { type: 'string' },
 });
-const N = Number(o.endpoints);
-const SCRAPES = Number(o.scrapes);
+const N = line.int('endpoints', 2000, 1, 4000);
+const SCRAPES = line.int('scrapes', 30, 1, 10_000);
+const base = line.checkout('base');
+const o = { relay: line.oneOf('relay', 'js', ['js', 'native']), base, rounds: line.int('rounds', 2, 1, 50) };
+installHandlers('scrape');
 const PORT = 18080;
 
 const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s); });
@@ -55,6 +64,7 @@ async function through(host) {
 /** a daemon of `root` with N endpoints, each with one connection made and closed */
 async function setUp(name, root) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vpcep-scrape-${name}-`));
+  atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
   const d = await Vpcepd.start({ root, dir, relay: o.relay, endpoints: N, subnetCidr: '10.77.0.0/20' });
   const svc = await d.createService([{ client_port: PORT, server_port: echo.address().port }]);
   const t0 = performance.now();
@@ -92,13 +102,13 @@ async function scrape(x) {
   x.wireTimes.push(performance.now() - w0);
 }
 
-const ROUNDS = o.base ? Number(o.rounds) : 1;
+const ROUNDS = o.base ? o.rounds : 1;
 
 try {
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
     const runs = [await setUp('this', ROOT)];
-    if (o.base) runs.push(await setUp('base', path.resolve(o.base)));
+    if (o.base) runs.push(await setUp('base', o.base));
     rounds.push(runs.map((x) => ({
       name: x.name, root: x.root, scrape_ms_median: +median(x.times).toFixed(1), scrape_ms_p90: +[...x.times].sort((p, q) => p - q)[Math.floor(x.times.length * 0.9)].toFixed(1),
       wire_ms_median: +median(x.wireTimes).toFixed(1), cpu_ms_per_scrape: +x.cpuMs.toFixed(1), bytes: x.bytes, wire_bytes: x.wireBytes, samples: x.lines, rss_kib: x.rss,

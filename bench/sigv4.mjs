@@ -16,8 +16,13 @@ import { HttpRequest, HttpResponse } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { readCredentialScope, SigV4Verifier } from '../dist/api/aws/sigv4.js';
 import { QueryParams } from '../dist/api/aws/query.js';
+import { commandLine } from './lib/cli.mjs';
 
-const smoke = process.argv.includes('--smoke');
+const USAGE = `usage: npm run bench:sigv4 -- [--smoke]
+
+  --smoke     each case briefly: a run of a few seconds
+  -h, --help  this text`;
+const { smoke } = commandLine('bench:sigv4', USAGE, { smoke: { type: 'boolean', default: false } }).values;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const credentials = { accessKeyId: 'AKIAVPCEPSIMBENCH001', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
 

@@ -13,23 +13,28 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { commandLine } from './lib/cli.mjs';
 import { rootDir } from './lib/paths.mjs';
-import { sleep, stopAll } from './lib/procs.mjs';
+import { atExit, failed, installHandlers, sleep, stopAll } from './lib/procs.mjs';
 import { Vpcepd } from './lib/vpcep.mjs';
 
-const { values: v } = parseArgs({
-  options: {
-    relay: { type: 'string', default: 'native' },
-    'socket-buffer': { type: 'string' },
-    connections: { type: 'string', default: '20' },
-    push: { type: 'string', default: '32' },
-  },
-  strict: true,
+const USAGE = `usage: node bench/stalled-peer.mjs [--relay native|js] [--socket-buffer BYTES] [--connections N] [--push MIB]
+
+  --relay RELAY          vpcepd's relay (VPCEP_RELAY): native or js; default native
+  --socket-buffer BYTES  vpcepd's dataplane.socket_buffer_bytes (0: the kernel autotunes); default: vpcepd's
+  --connections N        clients, each through the endpoint to the stalled backend; default 20
+  --push MIB             MiB each client writes; default 32
+  -h, --help             this text`;
+const line = commandLine('stalled-peer', USAGE, {
+  relay: { type: 'string' },
+  'socket-buffer': { type: 'string' },
+  connections: { type: 'string' },
+  push: { type: 'string' },
 });
-const N = Number(v.connections);
-const PUSH = Number(v.push) * 1024 * 1024;
-const socketBuffer = v['socket-buffer'] === undefined ? undefined : Number(v['socket-buffer']);
+const relay = line.oneOf('relay', 'native', ['native', 'js']);
+const N = line.int('connections', 20, 1, 3000);
+const PUSH = line.number('push', 32, 0.25, 4096) * 1024 * 1024;
+const socketBuffer = line.int('socket-buffer', undefined, 0, 2 ** 31 - 1);
 
 /** every TCP socket of this namespace: local, peer, pid of its owner (when one is named), memory (r + w + f) */
 function sockets() {
@@ -50,12 +55,14 @@ function sockets() {
 }
 
 async function main() {
+  installHandlers('stalled-peer');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpcep-stalled-'));
+  atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
   const held = [];
   const backend = net.createServer((s) => { s.pause(); held.push(s); });
   await new Promise((r) => backend.listen(0, '127.0.0.1', r));
   const backendPort = backend.address().port;
-  const vpcep = await Vpcepd.start({ root: rootDir, dir, relay: v.relay, socketBuffer, endpoints: 1 });
+  const vpcep = await Vpcepd.start({ root: rootDir, dir, relay, socketBuffer, endpoints: 1 });
   try {
     const info = await vpcep.dataPlaneInfo();
     const port = 20_000 + Math.floor(Math.random() * 10_000);
@@ -111,7 +118,4 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err.stack ?? err}\n`);
-  process.exit(1);
-});
+main().catch(failed);

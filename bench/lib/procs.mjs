@@ -1,4 +1,4 @@
-// Child processes of the load benchmark: every one is started here, in its own process group
+// Child processes of the benchmarks: every one is started here, in its own process group
 // (detached), and remembered, so that the end of the run, Ctrl-C, SIGTERM or an error stops all of
 // them and their own children (nginx's workers) by process group id, and nothing is left behind.
 import { spawn, fork } from 'node:child_process';
@@ -13,6 +13,8 @@ const cleanups = [];
 let handlersInstalled = false;
 let stopping = null;
 let aborted = false;
+/** the running script's name in its messages (`bench:dns`): installHandlers() sets it */
+let scriptName = 'bench';
 
 /** true once Ctrl-C, SIGTERM or an uncaught error has started the teardown: start nothing new */
 export function aborting() {
@@ -143,24 +145,44 @@ export function running() {
 
 /**
  * Ctrl-C, SIGTERM, an uncaught error: stop everything, then exit. On any exit, whatever is still
- * running is killed synchronously (SIGKILL to its group).
+ * running is killed synchronously (SIGKILL to its group). `name` (`bench:dns`) prefixes the
+ * messages. An error after Ctrl-C or SIGTERM is the teardown's doing (a socket closed under a
+ * call): it prints nothing.
  */
-export function installHandlers() {
+export function installHandlers(name) {
+  scriptName = name;
   if (handlersInstalled) return;
   handlersInstalled = true;
   const bail = (code, why) => {
+    if (aborted) return;
     aborted = true;
-    if (why) process.stderr.write(`\nbench:load: ${why}: stopping every process it started\n`);
+    process.stderr.write(`\n${scriptName}: ${why}: stopping every process it started\n`);
     const hard = setTimeout(() => process.exit(code), 10_000);
     hard.unref();
     stopAll(1_500).finally(() => process.exit(code));
   };
+  const crashed = (why) => (err) => {
+    if (aborted) return;
+    process.stderr.write(`${scriptName}: ${err?.stack ?? err}\n`);
+    bail(1, why);
+  };
   process.on('SIGINT', () => bail(130, 'interrupted (SIGINT)'));
   process.on('SIGTERM', () => bail(143, 'terminated (SIGTERM)'));
   process.on('SIGHUP', () => bail(129, 'hung up (SIGHUP)'));
-  process.on('uncaughtException', (err) => { process.stderr.write(`${err.stack ?? err}\n`); bail(1, 'uncaught error'); });
-  process.on('unhandledRejection', (err) => { process.stderr.write(`${err?.stack ?? err}\n`); bail(1, 'unhandled rejection'); });
+  process.on('uncaughtException', crashed('uncaught error'));
+  process.on('unhandledRejection', crashed('unhandled rejection'));
   process.on('exit', () => { for (const t of live) killGroup(t, 'SIGKILL'); });
+}
+
+/**
+ * The end of a script whose main() rejected: the error, every process stopped, exit 1. After
+ * Ctrl-C or SIGTERM it does nothing: the error is the teardown's doing, and the teardown exits.
+ */
+export async function failed(err) {
+  if (aborted) return;
+  process.stderr.write(`${scriptName}: ${err?.stack ?? err}\n`);
+  await stopAll();
+  process.exit(1);
 }
 
 /** waits for a process to print `pattern` into its log, or to exit (an error) */
