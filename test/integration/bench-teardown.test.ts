@@ -22,9 +22,12 @@ function startedIn(dir: string): number[] {
 }
 
 const hasDnsmasq = ['/usr/sbin/dnsmasq', '/sbin/dnsmasq'].some((p) => fs.existsSync(p));
+// under CI=true it runs, and fails where dnsmasq is absent (.ci/run installs it)
+const skip = !hasDnsmasq && process.env.CI !== 'true';
+if (skip) console.warn('bench-teardown.test.ts: dnsmasq (Debian dnsmasq) is not installed: the bench:dns interruption case is skipped');
 
 describe('bench scripts: Ctrl-C', () => {
-  it.skipIf(!hasDnsmasq)('bench:dns interrupted leaves no vpcepd, no dnsmasq and no temporary dir, and names itself (it had no handlers: both stayed, and the dir)', async () => {
+  it.skipIf(skip)('bench:dns interrupted leaves no vpcepd, no dnsmasq and no temporary dir, and names itself (it had no handlers: both stayed, and the dir)', async () => {
     const tmp = tempDir('vpcep-bench-int-');
     const child = spawn(process.execPath, [path.join(ROOT, 'bench/dns.mjs'), '--duration', '30', '--rounds', '1'], {
       cwd: ROOT, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'],
