@@ -22,7 +22,7 @@ import { applyTags, mayConnect } from '../model/rules.js';
 import type { Backend } from '../model/events.js';
 import type { PublicRecord } from '../model/dns-names.js';
 import type { Store } from '../store/store.js';
-import type { Account, ClientToken, Endpoint, EndpointService, InternetGateway, Permission, Route, RouteTable, SecurityGroup, Subnet, Tag, Vpc } from '../model/types.js';
+import type { Account, ClientToken, Endpoint, EndpointService, InternetGateway, Permission, Route, RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, Vpc } from '../model/types.js';
 import * as endpoints from './endpoints.js';
 import { withdrawVerdict } from './fault-verdicts.js';
 import { Faults } from './faults.js';
@@ -421,7 +421,7 @@ export class ControlPlane {
 
   changeSecurityGroupRules(
     caller: Account, id: string, direction: 'ingress' | 'egress', action: 'authorize' | 'revoke', rules: readonly SecurityGroupRuleInput[],
-  ): Promise<SecurityGroup> {
+  ): Promise<{ group: SecurityGroup; changed: SecurityGroupRule[] }> {
     return network.changeRules(this.st, caller, id, direction, action, rules);
   }
 

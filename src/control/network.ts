@@ -27,11 +27,12 @@ const MAX_PREFIX = 28;
 
 const tagsOf = (tags: readonly TagInput[] | undefined): Tag[] => applyTags([], 'create', tags ?? [], DEFAULTS.limits.tagsPerResource);
 
-function blockOf(text: string, what: string): Cidr {
+/** a VPC's (InvalidVpcRange) or subnet's (InvalidSubnetRange) block, /16 to /28 */
+function blockOf(text: string, what: string, range: 'InvalidVpcRange' | 'InvalidSubnetRange'): Cidr {
   const p = parseCidr(text, { strict: true });
   if (!p.ok) throw new DomainError('InvalidParameter', `${what} ${JSON.stringify(text).slice(0, 60)}: ${p.reason}`);
   if (p.cidr.prefix < MIN_PREFIX || p.cidr.prefix > MAX_PREFIX) {
-    throw new DomainError('InvalidParameter', `${what} ${p.cidr.text}: the block must be between /${MIN_PREFIX} and /${MAX_PREFIX}`);
+    throw new DomainError(range, `The CIDR '${p.cidr.text}' is invalid: the block range must be between a /${MAX_PREFIX} netmask and /${MIN_PREFIX} netmask`);
   }
   return p.cidr;
 }
@@ -94,7 +95,7 @@ const sgChange = (g: SecurityGroup): Change => ({ kind: 'securitygroup', id: g.i
 
 export async function createVpc(st: ControlState, caller: Account, cmd: CreateVpcCommand): Promise<Vpc> {
   const vpc = await st.serial(async () => {
-    const cidr = blockOf(cmd.cidr, 'CidrBlock');
+    const cidr = blockOf(cmd.cidr, 'CidrBlock', 'InvalidVpcRange');
     if (cidrsOverlap(cidr, SNAT_RANGE)) {
       throw new DomainError('CidrConflict', `CidrBlock ${cidr.text} overlaps ${SNAT_RANGE.text}, the range endpoints' connections come from`);
     }
@@ -198,8 +199,8 @@ export async function modifyVpcAttributes(st: ControlState, caller: Account, id:
 export async function createSubnet(st: ControlState, caller: Account, cmd: CreateSubnetCommand): Promise<Subnet> {
   const subnet = await st.serial(async () => {
     const v = apiVpc(st, caller, cmd.vpcId, 'declare its subnets');
-    const cidr = blockOf(cmd.cidr, 'CidrBlock');
-    if (!cidrCovers(cidrOf(v.cidr), cidr)) throw new DomainError('CidrConflict', `The CIDR '${cidr.text}' is invalid for VPC ${v.id} (${v.cidr})`);
+    const cidr = blockOf(cmd.cidr, 'CidrBlock', 'InvalidSubnetRange');
+    if (!cidrCovers(cidrOf(v.cidr), cidr)) throw new DomainError('InvalidSubnetRange', `The CIDR '${cidr.text}' is invalid: it lies outside VPC ${v.id} (${v.cidr})`);
     const clash = v.subnets.find((s) => cidrsOverlap(cidrOf(s.cidr), cidr));
     if (clash) throw new DomainError('CidrConflict', `The CIDR '${cidr.text}' conflicts with subnet ${clash.id} (${clash.cidr})`);
     checkNewId(st, cmd.id);
@@ -382,7 +383,7 @@ export function securityGroups(st: ControlState, caller: Account): SecurityGroup
 export async function createSecurityGroup(st: ControlState, caller: Account, cmd: CreateSecurityGroupCommand): Promise<SecurityGroup> {
   return st.serial(async () => {
     const v = ownVpc(st, caller, cmd.vpcId);
-    if (cmd.name === 'default') throw new DomainError('InvalidParameter', "The security group name 'default' is reserved");
+    if (cmd.name === 'default') throw new DomainError('ReservedGroupName', "The security group name 'default' is reserved");
     // AWS's rule: a name of that form would read as a group id where GroupId and GroupName are both taken
     if (cmd.name.startsWith('sg-')) throw new DomainError('InvalidParameter', `Group names may not be in the format sg-*: '${cmd.name.slice(0, 100)}'`);
     const same = [...st.securityGroups.values()].find((g) => g.vpc_id === v.id && g.name === cmd.name);
@@ -400,7 +401,9 @@ export async function createSecurityGroup(st: ControlState, caller: Account, cmd
 export async function deleteSecurityGroup(st: ControlState, caller: Account, id: string): Promise<void> {
   await st.serial(async () => {
     const g = ownSecurityGroup(st, caller, id);
-    if (g.default) throw new DomainError('DependencyViolation', `The security group '${id}' is the default group of ${g.vpc_id}: it goes with the VPC`);
+    if (g.default) {
+      throw new DomainError('DefaultSecurityGroupUndeletable', `You cannot delete the 'default' security group in your VPC, but you can change its rules (${id} goes with ${g.vpc_id})`);
+    }
     const users = [...st.endpoints.values()].filter((e) => e.security_groups?.includes(id)).map((e) => e.id);
     if (users.length) throw new DomainError('DependencyViolation', `resource ${id} has a dependent object: endpoints ${users.join(', ')}`);
     await st.commit([{ kind: 'securitygroup', id, value: null }], () => st.securityGroups.delete(id));
@@ -431,31 +434,38 @@ const ruleNotFound = (r: SecurityGroupRule) =>
 
 const ruleText = (r: SecurityGroupRule) => `"peer: ${r.cidr}, ${r.protocol === '-1' ? 'ALL' : `TCP, from port: ${r.from_port}, to port: ${r.to_port}`}, ALLOW"`;
 
-/** adds (authorize) or removes (revoke) rules of one direction; all or nothing */
+/**
+ * adds (authorize) or removes (revoke) rules of one direction; all or nothing. Answers the group
+ * and the rules added or removed, as the group holds them (a removed rule with its id and description)
+ */
 export async function changeRules(
   st: ControlState, caller: Account, id: string, direction: 'ingress' | 'egress', action: 'authorize' | 'revoke', rules: readonly SecurityGroupRuleInput[],
-): Promise<SecurityGroup> {
-  const group = await st.serial(async () => {
+): Promise<{ group: SecurityGroup; changed: SecurityGroupRule[] }> {
+  const done = await st.serial(async () => {
     const g = ownSecurityGroup(st, caller, id);
     if (!rules.length) throw new DomainError('InvalidParameter', 'IpPermissions: at least one rule is required');
     const asked = rules.map(ruleOf);
     const keys = new Map(g[direction].map((r) => [ruleKey(r), r]));
+    const changed: SecurityGroupRule[] = [];
     for (const r of asked) {
       const k = ruleKey(r);
       if (action === 'authorize') {
         if (keys.has(k)) throw new DomainError('DuplicateRule', `the specified rule ${ruleText(r)} already exists`);
         keys.set(k, r);
+        changed.push(r);
       } else {
-        if (!keys.has(k)) throw ruleNotFound(r);
+        const had = keys.get(k);
+        if (!had) throw ruleNotFound(r);
         keys.delete(k);
+        changed.push(had);
       }
     }
     const next: SecurityGroup = { ...g, [direction]: [...keys.values()] };
     await st.commit([sgChange(next)], () => st.securityGroups.set(id, next));
-    return next;
+    return { group: next, changed };
   });
   await pushGroupUsers(st, id);
-  return group;
+  return done;
 }
 
 /**

@@ -86,6 +86,12 @@ export const ERROR_MESSAGES = {
   SecurityGroupNotFound: 'security group not found',
   SecurityGroupRuleNotFound: 'security group rule not found',
   CidrConflict: 'the CIDR overlaps another one or is outside the range allowed',
+  // EC2's error list: a VPC's block between /16 and /28; a subnet's too, and inside its VPC's
+  InvalidVpcRange: 'the VPC\'s CIDR block must be between a /28 netmask and /16 netmask',
+  InvalidSubnetRange: 'the subnet\'s CIDR block must be between a /28 netmask and /16 netmask, inside its VPC\'s',
+  // a VPC's default security group goes with its VPC; its rules can change
+  DefaultSecurityGroupUndeletable: 'a VPC\'s default security group cannot be deleted, but its rules can be changed',
+  ReservedGroupName: 'the security group name \'default\' is reserved',
   DuplicateGroupName: 'a security group of that name already exists in the VPC',
   DuplicateRule: 'the rule already exists',
   RuleNotFound: 'no such rule in the security group',

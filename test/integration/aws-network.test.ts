@@ -161,7 +161,7 @@ describe('the network inventory through the EC2 API', () => {
     expect(await refused(consumer.send(new RevokeSecurityGroupIngressCommand(rule)))).toMatchObject({ code: 'InvalidPermission.NotFound', status: 400 });
     const defaultGroup = groups.find((g) => g.GroupName === 'default')!;
     expect(await refused(consumer.send(new DeleteSecurityGroupCommand({ GroupId: defaultGroup.GroupId }))))
-      .toMatchObject({ code: 'DependencyViolation', status: 400 });
+      .toMatchObject({ code: 'CannotDelete', status: 400 });
 
     // tear down, as Terraform destroys
     await consumer.send(new DeleteRouteCommand({ RouteTableId: table.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }));
@@ -258,7 +258,7 @@ describe('the network inventory through the EC2 API', () => {
   it('refuses bad blocks, overlaps, the SNAT range and config VPCs with a 4xx, changing nothing', async () => {
     const before = (await consumer.send(new DescribeVpcsCommand({}))).Vpcs!.length;
     for (const [cidr, code] of [
-      ['10.0.0.0/8', 'InvalidParameterValue'], ['10.0.0.0/29', 'InvalidParameterValue'], ['10.1.2.3/16', 'InvalidParameterValue'],
+      ['10.0.0.0/8', 'InvalidVpcRange'], ['10.0.0.0/29', 'InvalidVpcRange'], ['10.1.2.3/8', 'InvalidVpcRange'],
       ['not-a-cidr', 'InvalidParameterValue'], ['198.19.0.0/16', 'InvalidSubnet.Conflict'], ['198.19.200.0/24', 'InvalidSubnet.Conflict'],
     ] as const) {
       expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: cidr }))), cidr).toMatchObject({ code, status: 400 });
@@ -267,7 +267,7 @@ describe('the network inventory through the EC2 API', () => {
 
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.16.0.0/16' }))).Vpc!;
     await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.16.0.0/24' }));
-    for (const [cidr, code] of [['172.17.0.0/24', 'InvalidSubnet.Conflict'], ['172.16.0.128/25', 'InvalidSubnet.Conflict'], ['172.16.1.0/30', 'InvalidParameterValue']] as const) {
+    for (const [cidr, code] of [['172.17.0.0/24', 'InvalidSubnet.Range'], ['172.16.0.128/25', 'InvalidSubnet.Conflict'], ['172.16.1.0/30', 'InvalidSubnet.Range']] as const) {
       expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: cidr }))), cidr).toMatchObject({ code, status: 400 });
     }
     expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '172.16.2.0/24', AvailabilityZone: 'us-west-2a' }))))
@@ -299,6 +299,91 @@ describe('the network inventory through the EC2 API', () => {
     const subnet = (await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).Subnets![0]!;
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
+  it('takes a CIDR with host bits set in its canonical form, as EC2 documents for CreateVpc, CreateSubnet, CreateRoute and a rule\'s CidrIp (was InvalidParameterValue "has host bits set")', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '100.68.0.18/18' }))).Vpc!;
+    expect(vpc.CidrBlock).toBe('100.68.0.0/18');
+    expect((await consumer.send(new DescribeVpcsCommand({ VpcIds: [vpc.VpcId!] }))).Vpcs![0]!.CidrBlock).toBe('100.68.0.0/18');
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc.VpcId, CidrBlock: '100.68.1.77/24' }))).Subnet!;
+    expect(subnet.CidrBlock).toBe('100.68.1.0/24');
+    const table = (await consumer.send(new CreateRouteTableCommand({ VpcId: vpc.VpcId }))).RouteTable!.RouteTableId!;
+    const igw = (await consumer.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+    await consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc.VpcId }));
+    await consumer.send(new CreateRouteCommand({ RouteTableId: table, DestinationCidrBlock: '203.0.113.9/24', GatewayId: igw }));
+    const routes = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [table] }))).RouteTables![0]!.Routes!;
+    expect(routes.map((r) => r.DestinationCidrBlock)).toEqual(['100.68.0.0/18', '203.0.113.0/24']);
+    // DeleteRoute's must match the route's exactly (the EC2 model)
+    expect(await refused(consumer.send(new DeleteRouteCommand({ RouteTableId: table, DestinationCidrBlock: '203.0.113.9/24' }))))
+      .toMatchObject({ code: 'InvalidRoute.NotFound', status: 400 });
+    await consumer.send(new DeleteRouteCommand({ RouteTableId: table, DestinationCidrBlock: '203.0.113.0/24' }));
+    const sg = (await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'canonical', Description: 'x' }))).GroupId!;
+    const perm = (CidrIp: string) => ({ GroupId: sg, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp }] }] });
+    await consumer.send(new AuthorizeSecurityGroupIngressCommand(perm('10.9.8.7/16')));
+    expect((await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }))).SecurityGroups![0]!.IpPermissions![0]!.IpRanges).toEqual([{ CidrIp: '10.9.0.0/16' }]);
+    // the non-canonical form names the same rule: a duplicate, as EC2 documents, and revoked by it
+    expect(await refused(consumer.send(new AuthorizeSecurityGroupIngressCommand(perm('10.9.0.1/16'))))).toMatchObject({ code: 'InvalidPermission.Duplicate', status: 400 });
+    await consumer.send(new RevokeSecurityGroupIngressCommand(perm('10.9.255.255/16')));
+    expect((await consumer.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }))).SecurityGroups![0]!.IpPermissions ?? []).toEqual([]);
+    await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg }));
+    await consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc.VpcId }));
+    await consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw }));
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc.VpcId }));
+  });
+
+  it('answers EC2\'s own codes for a VPC or subnet block out of range, a subnet outside its VPC, the default group\'s deletion and the name default (were InvalidParameterValue, InvalidSubnet.Conflict, DependencyViolation)', async () => {
+    for (const cidr of ['10.10.0.0/29', '10.0.0.0/8']) {
+      expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: cidr }))), cidr).toMatchObject({ code: 'InvalidVpcRange', status: 400 });
+    }
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.10.0.0/24' }))).Vpc!.VpcId!;
+    for (const cidr of ['10.10.0.0/29', '10.10.0.0/15', '10.10.1.0/24']) {
+      expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: cidr }))), cidr).toMatchObject({ code: 'InvalidSubnet.Range', status: 400 });
+    }
+    expect((await refused(consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.10.1.0/24' })))).message).toMatch(/^The CIDR '10\.10\.1\.0\/24' is invalid/);
+    // overlapping another subnet stays InvalidSubnet.Conflict
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.10.0.0/25' }))).Subnet!.SubnetId!;
+    expect(await refused(consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.10.0.64/26' })))).toMatchObject({ code: 'InvalidSubnet.Conflict', status: 400 });
+    const defaultGroup = (await consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name: 'group-name', Values: ['default'] }] }))).SecurityGroups![0]!.GroupId!;
+    expect(await refused(consumer.send(new DeleteSecurityGroupCommand({ GroupId: defaultGroup })))).toMatchObject({
+      code: 'CannotDelete', status: 400, message: expect.stringContaining("You cannot delete the 'default' security group in your VPC, but you can change its rules"),
+    });
+    expect(await refused(consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'default', Description: 'x' }))))
+      .toMatchObject({ code: 'InvalidGroup.Reserved', status: 400, message: expect.stringContaining("'default' is reserved") });
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
+  it('DeleteSecurityGroup answers the group\'s GroupId, RevokeSecurityGroupIngress/Egress the RevokedSecurityGroupRules, as the EC2 model has them (were missing)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.24.0.0/16' }))).Vpc!.VpcId!;
+    const sg = (await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'revoked', Description: 'x' }))).GroupId!;
+    const added = (await consumer.send(new AuthorizeSecurityGroupIngressCommand({
+      GroupId: sg, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 80, ToPort: 81, IpRanges: [{ CidrIp: '10.0.0.0/8', Description: 'web' }, { CidrIp: '10.1.0.0/16' }] }],
+    }))).SecurityGroupRules!;
+    const idOf = (cidr: string) => added.find((r) => r.CidrIpv4 === cidr)!.SecurityGroupRuleId!;
+    // by what the rule matches: the rule as it was, with its id and description
+    const bySpec = await consumer.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 80, ToPort: 81, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }] }));
+    expect(bySpec.Return).toBe(true);
+    expect(bySpec.RevokedSecurityGroupRules).toEqual([{
+      SecurityGroupRuleId: idOf('10.0.0.0/8'), GroupId: sg, IsEgress: false, IpProtocol: 'tcp', FromPort: 80, ToPort: 81, CidrIpv4: '10.0.0.0/8', Description: 'web',
+    }]);
+    // by id, in either direction
+    const byId = await consumer.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg, SecurityGroupRuleIds: [idOf('10.1.0.0/16')] }));
+    expect(byId.RevokedSecurityGroupRules).toEqual([{ SecurityGroupRuleId: idOf('10.1.0.0/16'), GroupId: sg, IsEgress: false, IpProtocol: 'tcp', FromPort: 80, ToPort: 81, CidrIpv4: '10.1.0.0/16' }]);
+    const egress = (await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg] }] }))).SecurityGroupRules!.find((r) => r.IsEgress)!;
+    const out = await consumer.send(new RevokeSecurityGroupEgressCommand({ GroupId: sg, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
+    expect(out.RevokedSecurityGroupRules).toEqual([{ SecurityGroupRuleId: egress.SecurityGroupRuleId, GroupId: sg, IsEgress: true, IpProtocol: '-1', FromPort: -1, ToPort: -1, CidrIpv4: '0.0.0.0/0' }]);
+    // a default group's rule for its members names its group
+    const defaultGroup = (await consumer.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }, { Name: 'group-name', Values: ['default'] }] }))).SecurityGroups![0]!.GroupId!;
+    const members = await consumer.send(new RevokeSecurityGroupIngressCommand({ GroupId: defaultGroup, IpPermissions: [{ IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: defaultGroup }] }] }));
+    expect(members.RevokedSecurityGroupRules).toEqual([expect.objectContaining({ GroupId: defaultGroup, IsEgress: false, IpProtocol: '-1', ReferencedGroupId: defaultGroup })]);
+    const deleted = await consumer.send(new DeleteSecurityGroupCommand({ GroupId: sg }));
+    expect(deleted).toMatchObject({ Return: true, GroupId: sg });
+    // by name too
+    const named = (await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'by-name', Description: 'x' }))).GroupId!;
+    expect((await consumer.send(new DeleteSecurityGroupCommand({ GroupName: 'by-name' }))).GroupId).toBe(named);
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
   });
 
   it('an account makes at most quotas.vpc VPCs (5, AWS\'s default): VpcLimitExceeded changes nothing, and another account still makes its own', async () => {

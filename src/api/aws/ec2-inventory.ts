@@ -7,16 +7,30 @@
 import type { SecurityGroupRuleInput } from '../../model/commands.js';
 import type { SecurityGroup, SecurityGroupRule } from '../../model/types.js';
 import { DomainError } from '../../model/errors.js';
+import { parseCidr } from '../../net/cidr.js';
 import { AwsRequestError, type ActionTable, type AwsCall } from './actions.js';
 import { derivedId, tagsOfSpecifications } from './aws-render.js';
 import { availabilityZones } from './ec2-base.js';
 import { clientTokenOf } from './client-token.js';
-import { callerSecurityGroups, defaultSecurityGroupId, routeTableXml, ruleRows, securityGroupRuleXml, securityGroupXml, subnetXml, vpcXml, type RuleRow } from './ec2-network.js';
+import { callerSecurityGroups, defaultSecurityGroupId, membersRuleRow, routeTableXml, ruleIdOf, ruleRows, securityGroupRuleXml, securityGroupXml, subnetXml, vpcXml, type RuleRow } from './ec2-network.js';
 import { newAwsId } from './ids.js';
 import type { QueryParams } from './query.js';
 import type { XmlFields } from './xml.js';
 
 const done = (): XmlFields => ({ return: true });
+
+/**
+ * CreateVpc's and CreateSubnet's CidrBlock, CreateRoute's DestinationCidrBlock and a rule's CidrIp
+ * (the EC2 model): "We modify the specified CIDR block to its canonical form; for example, if you
+ * specify 100.68.0.18/18, we modify it to 100.68.0.0/18". What is no CIDR goes on as it came, for
+ * the domain to refuse. DeleteRoute's must match the route's exactly, and ModifySecurityGroupRules'
+ * CidrIpv4 is documented without it: they go on as they came.
+ */
+function canonicalCidr(p: QueryParams, name: string): string {
+  const text = p.requiredString(name);
+  const c = parseCidr(text);
+  return c.ok ? c.cidr.text : text;
+}
 
 function refuseUnsupported(p: QueryParams, names: readonly string[]): void {
   for (const n of names) {
@@ -43,7 +57,7 @@ async function createVpc(call: AwsCall): Promise<XmlFields> {
     id,
     mainRouteTableId: newAwsId('rtb'),
     defaultSecurityGroupId: defaultSecurityGroupId(id),
-    cidr: p.requiredString('CidrBlock'),
+    cidr: canonicalCidr(p, 'CidrBlock'),
     tags: tagsOfSpecifications(p, 'vpc'),
   });
   return { vpc: vpcXml(v, call.accountId) };
@@ -93,7 +107,7 @@ async function createSubnet(call: AwsCall): Promise<XmlFields> {
   refuseUnsupported(p, ['Ipv6CidrBlock', 'Ipv4IpamPoolId', 'Ipv6IpamPoolId', 'OutpostArn']);
   const vpcId = p.requiredString('VpcId');
   const subnet = await call.control.createSubnet(call.caller, {
-    id: newAwsId('subnet'), vpcId, cidr: p.requiredString('CidrBlock'), zone: zoneOfRequest(call), tags: tagsOfSpecifications(p, 'subnet'),
+    id: newAwsId('subnet'), vpcId, cidr: canonicalCidr(p, 'CidrBlock'), zone: zoneOfRequest(call), tags: tagsOfSpecifications(p, 'subnet'),
   });
   const vpc = call.control.vpcs(call.caller).find((v) => v.id === vpcId)!;
   return { subnet: subnetXml(call, { vpc, id: subnet.id, cidr: subnet.cidr, subnet }) };
@@ -192,7 +206,7 @@ async function createRoute(call: AwsCall): Promise<XmlFields> {
   const gateway = p.requiredString('GatewayId');
   if (!gateway.startsWith('igw-')) throw new AwsRequestError('InvalidGatewayID.NotFound', `The gateway ID '${gateway.slice(0, 60)}' does not exist: vpcep-sim routes to internet gateways (igw-...) only`);
   await call.control.updateRouteTable(call.caller, p.requiredString('RouteTableId'), {
-    add: [{ destination: p.requiredString('DestinationCidrBlock'), type: 'igw', nexthop: gateway }],
+    add: [{ destination: canonicalCidr(p, 'DestinationCidrBlock'), type: 'igw', nexthop: gateway }],
   });
   return done();
 }
@@ -238,9 +252,11 @@ function groupIdOf(call: AwsCall): string {
   return found[0]!.id;
 }
 
+/** DeleteSecurityGroupResult: `return` and the deleted group's `groupId` */
 async function deleteSecurityGroup(call: AwsCall): Promise<XmlFields> {
-  await call.control.deleteSecurityGroup(call.caller, groupIdOf(call));
-  return done();
+  const id = groupIdOf(call);
+  await call.control.deleteSecurityGroup(call.caller, id);
+  return { return: true, groupId: id };
 }
 
 function port(p: QueryParams, name: string): number {
@@ -272,8 +288,8 @@ function rulesOf(p: QueryParams): SecurityGroupRuleInput[] {
     for (const other of UNSTORED_RULE_KINDS) {
       if (perm.structList(other).length) throw new AwsRequestError('InvalidParameterValue', `${other} is not supported by vpcep-sim: rules name IPv4 CIDR blocks (IpRanges)`);
     }
-    const ranges: Array<{ cidr: string; description?: string }> = perm === p ? [{ cidr: p.requiredString('CidrIp') }]
-      : perm.structList('IpRanges').map((r) => ({ cidr: r.requiredString('CidrIp'), description: r.string('Description') }));
+    const ranges: Array<{ cidr: string; description?: string }> = perm === p ? [{ cidr: canonicalCidr(p, 'CidrIp') }]
+      : perm.structList('IpRanges').map((r) => ({ cidr: canonicalCidr(r, 'CidrIp'), description: r.string('Description') }));
     if (!ranges.length) throw new AwsRequestError('MissingParameter', 'The request must contain IpRanges with a CidrIp');
     const [fromPort, toPort] = protocol === 'tcp' ? [port(perm, 'FromPort'), port(perm, 'ToPort')] : [0, 65535];
     for (const r of ranges) out.push({ protocol, fromPort, toPort, cidr: r.cidr, ...(r.description ? { description: r.description } : {}) });
@@ -328,6 +344,21 @@ function asksMembersRule(p: QueryParams, id: string): boolean {
     && !perm.structList('IpRanges').length && !perm.structList('Ipv6Ranges').length && !perm.structList('PrefixListIds').length;
 }
 
+/**
+ * a RevokedSecurityGroupRule (the EC2 model): the rule as DescribeSecurityGroupRules shows it, its
+ * members only. No `unknownIpPermissionSet` goes with them: it lists what a default VPC's group did
+ * not have, and there is no default VPC here (a non-default VPC's is InvalidPermission.NotFound)
+ */
+function revokedRuleXml(call: AwsCall, row: RuleRow): XmlFields {
+  const x = securityGroupRuleXml(call, row);
+  return {
+    securityGroupRuleId: x.securityGroupRuleId, groupId: x.groupId, isEgress: x.isEgress, ipProtocol: x.ipProtocol, fromPort: x.fromPort, toPort: x.toPort,
+    ...(row.rule ? { cidrIpv4: row.rule.cidr } : { referencedGroupId: row.group.id }), description: x.description,
+  };
+}
+
+const revoked = (call: AwsCall, rows: readonly RuleRow[]): XmlFields => ({ return: true, revokedSecurityGroupRuleSet: rows.map((r) => revokedRuleXml(call, r)) });
+
 function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revoke') {
   return async (call: AwsCall): Promise<XmlFields> => {
     const id = groupIdOf(call);
@@ -335,14 +366,14 @@ function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revo
       const g = await call.control.changeSecurityGroupMembersRule(call.caller, id, action);
       return action === 'authorize'
         ? { return: true, securityGroupRuleSet: ruleRows(g).filter((r) => !r.rule).map((r) => securityGroupRuleXml(call, r)) }
-        : done();
+        : revoked(call, [membersRuleRow(g)]);
     }
     if (action === 'authorize') {
       // each new rule gets its id here; the answer shows them (Terraform's rule resources read the id from it)
       // TagSpecification security-group-rule: each new rule carries them (they were dropped: Terraform's rule resources showed a change after every apply)
       const tags = tagsOfSpecifications(call.params, 'security-group-rule');
       const rules = rulesOf(call.params).map((r) => ({ ...r, id: newAwsId('sgr'), ...(tags.length ? { tags } : {}) }));
-      const g = await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rules);
+      const { group: g } = await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rules);
       const ids = new Set(rules.map((r) => r.id));
       return { return: true, securityGroupRuleSet: ruleRows(g).filter((r) => ids.has(r.id)).map((r) => securityGroupRuleXml(call, r)) };
     }
@@ -354,11 +385,11 @@ function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revo
       if (rules.length) await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rules.map((r) => inputOf(r.rule!)));
       // the default group's rule for its members, named by its id (Terraform's aws_default_security_group revokes every rule so)
       if (rows.some((r) => !r.rule)) await call.control.changeSecurityGroupMembersRule(call.caller, id, 'revoke');
-      return done();
+      return revoked(call, rows);
     }
     revokeUnstored(call, id);
-    await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rulesOf(call.params));
-    return done();
+    const { group, changed } = await call.control.changeSecurityGroupRules(call.caller, id, direction, action, rulesOf(call.params));
+    return revoked(call, changed.map((rule) => ({ group, direction, id: ruleIdOf(group, direction, rule), rule })));
   };
 }
 

@@ -283,9 +283,12 @@ export function ruleIdOf(g: SecurityGroup, direction: 'ingress' | 'egress', r: S
   return r.id ?? derivedId('sgr', `${g.id}/${direction}/${r.protocol}/${r.from_port}-${r.to_port}/${r.cidr}`);
 }
 
+/** a default group's rule "all traffic from its members" (no CIDR form: no `rule`) */
+export const membersRuleRow = (g: SecurityGroup): RuleRow => ({ group: g, direction: 'ingress', id: derivedId('sgr', `${g.id}/ingress/members`) });
+
 export function ruleRows(g: SecurityGroup): RuleRow[] {
   return [
-    ...(admitsMembers(g) ? [{ group: g, direction: 'ingress' as const, id: derivedId('sgr', `${g.id}/ingress/members`) }] : []),
+    ...(admitsMembers(g) ? [membersRuleRow(g)] : []),
     ...g.ingress.map((rule) => ({ group: g, direction: 'ingress' as const, id: ruleIdOf(g, 'ingress', rule), rule })),
     ...g.egress.map((rule) => ({ group: g, direction: 'egress' as const, id: ruleIdOf(g, 'egress', rule), rule })),
   ];

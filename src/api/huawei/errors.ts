@@ -141,6 +141,10 @@ export const HUAWEI_ERRORS = {
   SecurityGroupRuleNotFound: { code: 'EndPoint.0005', status: 404 },
   // a bad CIDR, name or rule: an invalid parameter
   CidrConflict: { code: 'EndPoint.0002', status: 400 },
+  InvalidVpcRange: { code: 'EndPoint.0002', status: 400 },
+  InvalidSubnetRange: { code: 'EndPoint.0002', status: 400 },
+  ReservedGroupName: { code: 'EndPoint.0002', status: 400 },
+  DefaultSecurityGroupUndeletable: { code: 'EndPoint.0002', status: 400 },
   DuplicateGroupName: { code: 'EndPoint.0002', status: 400 },
   DuplicateRule: { code: 'EndPoint.0002', status: 400 },
   RuleNotFound: { code: 'EndPoint.0002', status: 400 },
