@@ -258,7 +258,7 @@ describe('the network inventory through the EC2 API', () => {
   it('refuses bad blocks, overlaps, the SNAT range and config VPCs with a 4xx, changing nothing', async () => {
     const before = (await consumer.send(new DescribeVpcsCommand({}))).Vpcs!.length;
     for (const [cidr, code] of [
-      ['10.0.0.0/8', 'InvalidVpcRange'], ['10.0.0.0/29', 'InvalidVpcRange'], ['10.1.2.3/8', 'InvalidVpcRange'],
+      ['10.0.0.0/8', 'InvalidVpc.Range'], ['10.0.0.0/29', 'InvalidVpc.Range'], ['10.1.2.3/8', 'InvalidVpc.Range'],
       ['not-a-cidr', 'InvalidParameterValue'], ['198.19.0.0/16', 'InvalidSubnet.Conflict'], ['198.19.200.0/24', 'InvalidSubnet.Conflict'],
     ] as const) {
       expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: cidr }))), cidr).toMatchObject({ code, status: 400 });
@@ -335,7 +335,7 @@ describe('the network inventory through the EC2 API', () => {
 
   it('answers EC2\'s own codes for a VPC or subnet block out of range, a subnet outside its VPC, the default group\'s deletion and the name default (were InvalidParameterValue, InvalidSubnet.Conflict, DependencyViolation)', async () => {
     for (const cidr of ['10.10.0.0/29', '10.0.0.0/8']) {
-      expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: cidr }))), cidr).toMatchObject({ code: 'InvalidVpcRange', status: 400 });
+      expect(await refused(consumer.send(new CreateVpcCommand({ CidrBlock: cidr }))), cidr).toMatchObject({ code: 'InvalidVpc.Range', status: 400 });
     }
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.10.0.0/24' }))).Vpc!.VpcId!;
     for (const cidr of ['10.10.0.0/29', '10.10.0.0/15', '10.10.1.0/24']) {

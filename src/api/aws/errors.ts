@@ -102,7 +102,7 @@ export const EC2_ERRORS = {
   SecurityGroupRuleNotFound: { code: 'InvalidSecurityGroupRuleId.NotFound', status: 400 },
   CidrConflict: { code: 'InvalidSubnet.Conflict', status: 400 },
   // "Error codes for the Amazon EC2 API"
-  InvalidVpcRange: { code: 'InvalidVpcRange', status: 400 },
+  InvalidVpcRange: { code: 'InvalidVpc.Range', status: 400 },
   InvalidSubnetRange: { code: 'InvalidSubnet.Range', status: 400 },
   DefaultSecurityGroupUndeletable: { code: 'CannotDelete', status: 400 },
   ReservedGroupName: { code: 'InvalidGroup.Reserved', status: 400 },
