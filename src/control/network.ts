@@ -148,6 +148,11 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
     if (groups.length) why.push(`security groups ${groups.join(', ')}`);
     const gateways = [...st.internetGateways.values()].filter((g) => g.vpc_id === id).map((g) => g.id);
     if (gateways.length) why.push(`internet gateway ${gateways.join(', ')} attached`);
+    // a load balancer or target group left behind would name a VPC that is gone (a service could still be made on it)
+    const balancers = [...st.loadBalancers.values()].filter((lb) => lb.vpc_id === id).map((lb) => lb.name);
+    if (balancers.length) why.push(`load balancers ${balancers.join(', ')}`);
+    const targetGroups = [...st.targetGroups.values()].filter((tg) => tg.vpc_id === id).map((tg) => tg.name);
+    if (targetGroups.length) why.push(`target groups ${targetGroups.join(', ')}`);
     const acls = aclsOfDeletedVpc(st, id);
     if (acls.blocking.length) why.push(`network ACLs ${acls.blocking.join(', ')}`);
     if (why.length) throw new DomainError('DependencyViolation', `The vpc '${id}' has dependencies and cannot be deleted: ${why.join('; ')}`);
@@ -219,8 +224,13 @@ export async function deleteSubnet(st: ControlState, caller: Account, id: string
   await st.serial(async () => {
     const { vpc } = subnetOf(st, caller, id);
     apiVpc(st, caller, vpc.id, 'remove its subnets');
+    const why: string[] = [];
     const endpoints = [...st.endpoints.values()].filter((e) => e.enis.some((n) => n.subnet_id === id)).map((e) => e.id);
-    if (endpoints.length) throw new DomainError('DependencyViolation', `The subnet '${id}' has dependencies and cannot be deleted: endpoints ${endpoints.join(', ')}`);
+    if (endpoints.length) why.push(`endpoints ${endpoints.join(', ')}`);
+    // a load balancer in it would stay in a subnet that is gone, and its services' zones with it
+    const balancers = [...st.loadBalancers.values()].filter((lb) => lb.subnets.includes(id)).map((lb) => lb.name);
+    if (balancers.length) why.push(`load balancers ${balancers.join(', ')}`);
+    if (why.length) throw new DomainError('DependencyViolation', `The subnet '${id}' has dependencies and cannot be deleted: ${why.join('; ')}`);
     // AWS drops the subnet's route-table association with it
     const next: Vpc = {
       ...vpc,

@@ -14,6 +14,10 @@ import {
   ModifySecurityGroupRulesCommand, ReplaceRouteTableAssociationCommand, CreateNetworkAclCommand, DescribeNetworkAclsCommand, ReplaceNetworkAclAssociationCommand, DeleteNetworkAclCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
   UpdateSecurityGroupRuleDescriptionsIngressCommand,
 } from '@aws-sdk/client-ec2';
+import {
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteListenerCommand, DeleteLoadBalancerCommand, DeleteTargetGroupCommand,
+  DescribeLoadBalancersCommand, ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
 import { hostAddress } from '../../src/net/loopback.js';
@@ -455,6 +459,37 @@ describe('the network inventory through the EC2 API', () => {
     for (const a of acls) await consumer.send(new DeleteNetworkAclCommand({ NetworkAclId: a }));
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
     for (const t of tables) await consumer.send(new DeleteRouteTableCommand({ RouteTableId: t }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
+  it('DeleteSubnet and DeleteVpc are DependencyViolation while a load balancer or target group is in them (both answered OK, leaving them in a deleted VPC and subnet), nothing changed', async () => {
+    const elb = new ElasticLoadBalancingV2Client({
+      region: REGION, endpoint: d.url, maxAttempts: 1, credentials: { accessKeyId: KEYS.consumer.access_key_id, secretAccessKey: KEYS.consumer.secret_access_key },
+    });
+    cleanups.push(async () => elb.destroy());
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.70.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.70.1.0/24' }))).Subnet!.SubnetId!;
+    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'n3', Type: 'network', Scheme: 'internal', Subnets: [subnet] }))).LoadBalancers![0]!.LoadBalancerArn!;
+    const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 't3', Protocol: 'TCP', Port: 80, VpcId: vpc, TargetType: 'ip' }))).TargetGroups![0]!.TargetGroupArn!;
+    const listener = (await elb.send(new CreateListenerCommand({
+      LoadBalancerArn: lb, Protocol: 'TCP', Port: 80, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg }],
+    }))).Listeners![0]!.ListenerArn!;
+    const subnetRefused = await refused(consumer.send(new DeleteSubnetCommand({ SubnetId: subnet })));
+    expect(subnetRefused).toMatchObject({ code: 'DependencyViolation', status: 400 });
+    expect(subnetRefused.message).toContain('load balancers n3');
+    // the VPC names each dependent: its subnet, the load balancer and the target group
+    const vpcRefused = await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc })));
+    expect(vpcRefused).toMatchObject({ code: 'DependencyViolation', status: 400 });
+    expect(vpcRefused.message).toMatch(/subnets .*load balancers n3; target groups t3/);
+    expect((await consumer.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }))).Subnets!.map((s) => s.VpcId)).toEqual([vpc]);
+    expect((await elb.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [lb] }))).LoadBalancers![0]).toMatchObject({ VpcId: vpc, State: { Code: 'active' } });
+
+    // the load balancer gone, the subnet goes; the target group still holds the VPC
+    await elb.send(new DeleteListenerCommand({ ListenerArn: listener }));
+    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    expect((await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc })))).message).toMatch(/: target groups t3$/);
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
   });
 
