@@ -6,13 +6,13 @@
 // endpoint in an API-made VPC and subnet, isolated from other VPCs, again after a restart.
 import path from 'node:path';
 import {
-  AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, DeleteInternetGatewayCommand, DetachInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
+  AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupEgressCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, DeleteInternetGatewayCommand, DetachInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
   CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSecurityGroupCommand,
   DeleteSubnetCommand, DeleteTagsCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeTagsCommand,
   DescribeSecurityGroupRulesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
   DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand,
   ModifySecurityGroupRulesCommand, ReplaceRouteTableAssociationCommand, CreateNetworkAclCommand, DescribeNetworkAclsCommand, ReplaceNetworkAclAssociationCommand, DeleteNetworkAclCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
-  UpdateSecurityGroupRuleDescriptionsIngressCommand,
+  UpdateSecurityGroupRuleDescriptionsEgressCommand, UpdateSecurityGroupRuleDescriptionsIngressCommand,
 } from '@aws-sdk/client-ec2';
 import {
   CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteListenerCommand, DeleteLoadBalancerCommand, DeleteTargetGroupCommand,
@@ -491,6 +491,36 @@ describe('the network inventory through the EC2 API', () => {
     expect((await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc })))).message).toMatch(/: target groups t3$/);
     await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
+  it('every change to a config VPC\'s default group is UnauthorizedOperation (403), worded as its default ACL\'s, nothing changed (it was InvalidGroup.NotFound, which Terraform reads as "gone")', async () => {
+    const describe = async () => (await consumer.send(new DescribeSecurityGroupsCommand({
+      Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'group-name', Values: ['default'] }],
+    }))).SecurityGroups!;
+    const [group] = await describe();
+    const id = group!.GroupId!;
+    const rules = (await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [id] }] }))).SecurityGroupRules!;
+    const members = rules.find((r) => !r.IsEgress)!.SecurityGroupRuleId!;
+    const egress = rules.find((r) => r.IsEgress)!.SecurityGroupRuleId!;
+    const permission = [{ IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }];
+    const calls = [
+      new AuthorizeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: permission }),
+      new AuthorizeSecurityGroupEgressCommand({ GroupId: id, IpPermissions: permission }),
+      new RevokeSecurityGroupIngressCommand({ GroupId: id, SecurityGroupRuleIds: [members] }),
+      new RevokeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: [{ IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: id }] }] }),
+      new RevokeSecurityGroupEgressCommand({ GroupId: id, SecurityGroupRuleIds: [egress] }),
+      new DeleteSecurityGroupCommand({ GroupId: id }),
+      new ModifySecurityGroupRulesCommand({ GroupId: id, SecurityGroupRules: [{ SecurityGroupRuleId: egress, SecurityGroupRule: { IpProtocol: '-1', CidrIpv4: '10.0.0.0/8' } }] }),
+      new UpdateSecurityGroupRuleDescriptionsEgressCommand({ GroupId: id, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0', Description: 'x' }] }] }),
+    ];
+    for (const call of calls) {
+      expect(await refused(consumer.send(call as Parameters<EC2Client['send']>[0])), call.constructor.name).toEqual({
+        code: 'UnauthorizedOperation', status: 403,
+        message: 'VPC vpc-client is declared in the config file: its default security group is the config\'s there (only VPCs made through the API change through it)',
+      });
+    }
+    expect(await refused(consumer.send(new DeleteSecurityGroupCommand({ GroupName: 'default' })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    expect(await describe()).toEqual([group]);
   });
 
   it('a security group rule carries its own tags (Terraform\'s rule resources with tags or default_tags: they were dropped, a change after every apply): TagSpecification at Authorize, CreateTags and DeleteTags on its id, DescribeTags, kept by Modify', async () => {

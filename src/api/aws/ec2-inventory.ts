@@ -238,8 +238,21 @@ function groupIdOf(call: AwsCall): string {
   return found[0]!.id;
 }
 
+/**
+ * GroupId (or GroupName) of a group the caller may change: a config VPC's default group, which the
+ * reads show without a document, is the config's as its default ACL is (UnauthorizedOperation, 403,
+ * the ACL's wording); it answered InvalidGroup.NotFound, which Terraform reads as "gone"
+ */
+function changeableGroupId(call: AwsCall, id = groupIdOf(call)): string {
+  const g = callerSecurityGroups(call).find((x) => x.id === id);
+  if (g?.default && !call.control.securityGroups(call.caller).some((x) => x.id === id)) {
+    throw new DomainError('OperatorOwned', `VPC ${g.vpc_id} is declared in the config file: its default security group is the config's there (only VPCs made through the API change through it)`);
+  }
+  return id;
+}
+
 async function deleteSecurityGroup(call: AwsCall): Promise<XmlFields> {
-  await call.control.deleteSecurityGroup(call.caller, groupIdOf(call));
+  await call.control.deleteSecurityGroup(call.caller, changeableGroupId(call));
   return done();
 }
 
@@ -330,7 +343,7 @@ function asksMembersRule(p: QueryParams, id: string): boolean {
 
 function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revoke') {
   return async (call: AwsCall): Promise<XmlFields> => {
-    const id = groupIdOf(call);
+    const id = changeableGroupId(call);
     if (direction === 'ingress' && asksMembersRule(call.params, id)) {
       const g = await call.control.changeSecurityGroupMembersRule(call.caller, id, action);
       return action === 'authorize'
@@ -364,7 +377,7 @@ function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revo
 
 /** ModifySecurityGroupRules: `SecurityGroupRule.N.{SecurityGroupRuleId, SecurityGroupRule.{IpProtocol, FromPort, ToPort, CidrIpv4, Description}}`; each rule keeps its id */
 async function modifySecurityGroupRules(call: AwsCall): Promise<XmlFields> {
-  const g = ownGroup(call, call.params.requiredString('GroupId'));
+  const g = ownGroup(call, changeableGroupId(call, call.params.requiredString('GroupId')));
   const updates = call.params.structList('SecurityGroupRule');
   if (!updates.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SecurityGroupRule');
   const changes = updates.map((u) => {
@@ -391,7 +404,7 @@ async function modifySecurityGroupRules(call: AwsCall): Promise<XmlFields> {
  */
 function updateDescriptions(direction: 'ingress' | 'egress') {
   return async (call: AwsCall): Promise<XmlFields> => {
-    const g = ownGroup(call, groupIdOf(call));
+    const g = ownGroup(call, changeableGroupId(call));
     const byId = call.params.structList('SecurityGroupRuleDescription');
     if (byId.length && call.params.has('IpPermissions')) {
       throw new AwsRequestError('InvalidParameterCombination', 'Give either IpPermissions or SecurityGroupRuleDescription, not both');
