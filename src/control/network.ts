@@ -311,15 +311,17 @@ export async function associateRouteTable(st: ControlState, caller: Account, sub
     apiVpc(st, caller, vpc.id, 'declare its associations');
     // what the caller read is checked where the change is made: concurrent calls each answered OK,
     // with association ids of which one was left (a lost update)
+    // the table named first, as AWS checks the resources a request names before their state: a table
+    // that does not exist was Resource.AlreadyAssociated on a subnet associated already
+    if (tableId !== null) {
+      const { vpc: tableVpc } = tableOfCaller(st, caller, tableId);
+      if (tableVpc.id !== vpc.id) throw new DomainError('InvalidParameter', `route table ${tableId} and subnet ${subnetId} belong to different networks`);
+    }
     const now = vpc.route_tables.find((t) => t.subnets.includes(subnetId))?.id ?? null;
     if (from.table === null && now !== null) {
       throw new DomainError('SubnetAlreadyAssociated', `the specified association for route table ${now} conflicts with an existing association`);
     }
     if (from.table !== null && now !== from.table) throw new DomainError('AssociationNotFound', `The association ID '${from.id.slice(0, 60)}' does not exist`);
-    if (tableId !== null) {
-      const { vpc: tableVpc } = tableOfCaller(st, caller, tableId);
-      if (tableVpc.id !== vpc.id) throw new DomainError('InvalidParameter', `route table ${tableId} and subnet ${subnetId} belong to different networks`);
-    }
     const next: Vpc = {
       ...vpc,
       route_tables: vpc.route_tables.map((t) => {

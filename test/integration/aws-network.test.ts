@@ -523,6 +523,20 @@ describe('the network inventory through the EC2 API', () => {
     expect(await describe()).toEqual([group]);
   });
 
+  it('AssociateRouteTable with a table that does not exist is InvalidRouteTableID.NotFound on a subnet associated already too (it was Resource.AlreadyAssociated naming the other table)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.24.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '172.24.1.0/24' }))).Subnet!.SubnetId!;
+    const table = (await consumer.send(new CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!;
+    const missing = 'rtb-0123456789abcdef0';
+    expect(await refused(consumer.send(new AssociateRouteTableCommand({ RouteTableId: missing, SubnetId: subnet })))).toMatchObject({ code: 'InvalidRouteTableID.NotFound', status: 400 });
+    const assoc = (await consumer.send(new AssociateRouteTableCommand({ RouteTableId: table, SubnetId: subnet }))).AssociationId!;
+    expect(await refused(consumer.send(new AssociateRouteTableCommand({ RouteTableId: missing, SubnetId: subnet })))).toMatchObject({ code: 'InvalidRouteTableID.NotFound', status: 400 });
+    await consumer.send(new DisassociateRouteTableCommand({ AssociationId: assoc }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
   it('a security group rule carries its own tags (Terraform\'s rule resources with tags or default_tags: they were dropped, a change after every apply): TagSpecification at Authorize, CreateTags and DeleteTags on its id, DescribeTags, kept by Modify', async () => {
     const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.22.0.0/16' }))).Vpc!;
     const sg = await consumer.send(new CreateSecurityGroupCommand({ VpcId: vpc.VpcId, GroupName: 'tagged-rules', Description: 'tagged rules' }));
