@@ -51,6 +51,14 @@ export function servicesOf(st: ControlState, lbId: string): EndpointService[] {
   return [...st.services.values()].filter((s) => s.load_balancers?.includes(lbId));
 }
 
+/**
+ * A VPC made through the API, written unchanged with a load balancer or target group made in it (or
+ * moved to other subnets): its deletion, or its subnet's, through another node of a fleet at once
+ * conflicts on the VPC's document, and the one that runs again sees the other (DependencyViolation,
+ * or SubnetNotFound). A config VPC is never deleted: nothing to write.
+ */
+const inVpc = (v: Vpc): Change[] => (v.origin === 'api' ? [{ kind: 'apivpc', id: v.id, value: v }] : []);
+
 // ---- load balancers --------------------------------------------------------------------------
 
 export async function createLoadBalancer(st: ControlState, caller: Account, cmd: CreateLoadBalancerCommand): Promise<LoadBalancer> {
@@ -84,7 +92,7 @@ export async function createLoadBalancer(st: ControlState, caller: Account, cmd:
     // idempotent: the same settings answer the load balancer of that name, unchanged
     const named = [...st.loadBalancers.values()].find((x) => x.owner === caller.name && x.name === cmd.name);
     if (named) return sameSettings(named, lb, loadBalancerSettings, () => new DomainError('DuplicateLoadBalancerName', `a load balancer named ${cmd.name} exists with other settings`));
-    await st.commit([{ kind: 'loadbalancer', id, value: lb }], () => st.loadBalancers.set(id, lb));
+    await st.commit([{ kind: 'loadbalancer', id, value: lb }, ...inVpc(st.vpcs.get(vpcId!)!)], () => st.loadBalancers.set(id, lb));
     return lb;
   });
 }
@@ -119,7 +127,7 @@ export async function setLoadBalancerSubnets(st: ControlState, caller: Account, 
     if (new Set(subnets).size !== subnets.length) throw new DomainError('InvalidSubnetId', 'a subnet appears twice');
     checkOneSubnetPerZone(st, vpc, subnets);
     const next: LoadBalancer = { ...lb, subnets: [...subnets], updated_at: now() };
-    await st.commit([{ kind: 'loadbalancer', id, value: next }], () => st.loadBalancers.set(id, next));
+    await st.commit([{ kind: 'loadbalancer', id, value: next }, ...inVpc(vpc)], () => st.loadBalancers.set(id, next));
     return next;
   });
   // the targets of the zones it left get no new connection (theirs drain), those of the zones it joined take flows
@@ -209,7 +217,7 @@ export async function createTargetGroup(st: ControlState, caller: Account, cmd: 
     // idempotent: the same settings answer the target group of that name, unchanged
     const named = [...st.targetGroups.values()].find((x) => x.owner === caller.name && x.name === cmd.name);
     if (named) return sameSettings(named, tg, targetGroupSettings, () => new DomainError('DuplicateTargetGroupName', `a target group named ${cmd.name} exists with other settings`));
-    await st.commit([{ kind: 'targetgroup', id, value: tg }], () => st.targetGroups.set(id, tg));
+    await st.commit([{ kind: 'targetgroup', id, value: tg }, ...inVpc(vpc)], () => st.targetGroups.set(id, tg));
     return tg;
   });
 }

@@ -149,6 +149,11 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
     if (groups.length) why.push(`security groups ${groups.join(', ')}`);
     const gateways = [...st.internetGateways.values()].filter((g) => g.vpc_id === id).map((g) => g.id);
     if (gateways.length) why.push(`internet gateway ${gateways.join(', ')} attached`);
+    // a load balancer or target group left behind would name a VPC that is gone (a service could still be made on it)
+    const balancers = [...st.loadBalancers.values()].filter((lb) => lb.vpc_id === id).map((lb) => lb.name);
+    if (balancers.length) why.push(`load balancers ${balancers.join(', ')}`);
+    const targetGroups = [...st.targetGroups.values()].filter((tg) => tg.vpc_id === id).map((tg) => tg.name);
+    if (targetGroups.length) why.push(`target groups ${targetGroups.join(', ')}`);
     const acls = aclsOfDeletedVpc(st, id);
     if (acls.blocking.length) why.push(`network ACLs ${acls.blocking.join(', ')}`);
     if (why.length) throw new DomainError('DependencyViolation', `The vpc '${id}' has dependencies and cannot be deleted: ${why.join('; ')}`);
@@ -220,8 +225,13 @@ export async function deleteSubnet(st: ControlState, caller: Account, id: string
   await st.serial(async () => {
     const { vpc } = subnetOf(st, caller, id);
     apiVpc(st, caller, vpc.id, 'remove its subnets');
+    const why: string[] = [];
     const endpoints = [...st.endpoints.values()].filter((e) => e.enis.some((n) => n.subnet_id === id)).map((e) => e.id);
-    if (endpoints.length) throw new DomainError('DependencyViolation', `The subnet '${id}' has dependencies and cannot be deleted: endpoints ${endpoints.join(', ')}`);
+    if (endpoints.length) why.push(`endpoints ${endpoints.join(', ')}`);
+    // a load balancer in it would stay in a subnet that is gone, and its services' zones with it
+    const balancers = [...st.loadBalancers.values()].filter((lb) => lb.subnets.includes(id)).map((lb) => lb.name);
+    if (balancers.length) why.push(`load balancers ${balancers.join(', ')}`);
+    if (why.length) throw new DomainError('DependencyViolation', `The subnet '${id}' has dependencies and cannot be deleted: ${why.join('; ')}`);
     // AWS drops the subnet's route-table association with it
     const next: Vpc = {
       ...vpc,
@@ -302,15 +312,17 @@ export async function associateRouteTable(st: ControlState, caller: Account, sub
     apiVpc(st, caller, vpc.id, 'declare its associations');
     // what the caller read is checked where the change is made: concurrent calls each answered OK,
     // with association ids of which one was left (a lost update)
+    // the table named first, as AWS checks the resources a request names before their state: a table
+    // that does not exist was Resource.AlreadyAssociated on a subnet associated already
+    if (tableId !== null) {
+      const { vpc: tableVpc } = tableOfCaller(st, caller, tableId);
+      if (tableVpc.id !== vpc.id) throw new DomainError('InvalidParameter', `route table ${tableId} and subnet ${subnetId} belong to different networks`);
+    }
     const now = vpc.route_tables.find((t) => t.subnets.includes(subnetId))?.id ?? null;
     if (from.table === null && now !== null) {
       throw new DomainError('SubnetAlreadyAssociated', `the specified association for route table ${now} conflicts with an existing association`);
     }
     if (from.table !== null && now !== from.table) throw new DomainError('AssociationNotFound', `The association ID '${from.id.slice(0, 60)}' does not exist`);
-    if (tableId !== null) {
-      const { vpc: tableVpc } = tableOfCaller(st, caller, tableId);
-      if (tableVpc.id !== vpc.id) throw new DomainError('InvalidParameter', `route table ${tableId} and subnet ${subnetId} belong to different networks`);
-    }
     const next: Vpc = {
       ...vpc,
       route_tables: vpc.route_tables.map((t) => {

@@ -6,14 +6,18 @@
 // endpoint in an API-made VPC and subnet, isolated from other VPCs, again after a restart.
 import path from 'node:path';
 import {
-  AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, DeleteInternetGatewayCommand, DetachInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
+  AssociateRouteTableCommand, AttachInternetGatewayCommand, AuthorizeSecurityGroupEgressCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, DeleteInternetGatewayCommand, DetachInternetGatewayCommand, CreateRouteCommand, CreateRouteTableCommand, CreateSecurityGroupCommand,
   CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, CreateVpcEndpointCommand, DeleteRouteCommand, DeleteRouteTableCommand, DeleteSecurityGroupCommand,
   DeleteSubnetCommand, DeleteTagsCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeTagsCommand,
   DescribeSecurityGroupRulesCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcAttributeCommand, DescribeVpcEndpointsCommand, DescribeVpcsCommand,
   DisassociateRouteTableCommand, EC2Client, ModifyVpcAttributeCommand, ModifyVpcEndpointCommand, ModifyVpcEndpointServicePermissionsCommand,
   ModifySecurityGroupRulesCommand, ReplaceRouteTableAssociationCommand, CreateNetworkAclCommand, DescribeNetworkAclsCommand, ReplaceNetworkAclAssociationCommand, DeleteNetworkAclCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand,
-  UpdateSecurityGroupRuleDescriptionsIngressCommand,
+  UpdateSecurityGroupRuleDescriptionsEgressCommand, UpdateSecurityGroupRuleDescriptionsIngressCommand,
 } from '@aws-sdk/client-ec2';
+import {
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteListenerCommand, DeleteLoadBalancerCommand, DeleteTargetGroupCommand,
+  DescribeLoadBalancersCommand, ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ipToInt } from '../../src/net/cidr.js';
 import { hostAddress } from '../../src/net/loopback.js';
@@ -540,6 +544,81 @@ describe('the network inventory through the EC2 API', () => {
     for (const a of acls) await consumer.send(new DeleteNetworkAclCommand({ NetworkAclId: a }));
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
     for (const t of tables) await consumer.send(new DeleteRouteTableCommand({ RouteTableId: t }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
+  it('DeleteSubnet and DeleteVpc are DependencyViolation while a load balancer or target group is in them (both answered OK, leaving them in a deleted VPC and subnet), nothing changed', async () => {
+    const elb = new ElasticLoadBalancingV2Client({
+      region: REGION, endpoint: d.url, maxAttempts: 1, credentials: { accessKeyId: KEYS.consumer.access_key_id, secretAccessKey: KEYS.consumer.secret_access_key },
+    });
+    cleanups.push(async () => elb.destroy());
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.70.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.70.1.0/24' }))).Subnet!.SubnetId!;
+    const lb = (await elb.send(new CreateLoadBalancerCommand({ Name: 'n3', Type: 'network', Scheme: 'internal', Subnets: [subnet] }))).LoadBalancers![0]!.LoadBalancerArn!;
+    const tg = (await elb.send(new CreateTargetGroupCommand({ Name: 't3', Protocol: 'TCP', Port: 80, VpcId: vpc, TargetType: 'ip' }))).TargetGroups![0]!.TargetGroupArn!;
+    const listener = (await elb.send(new CreateListenerCommand({
+      LoadBalancerArn: lb, Protocol: 'TCP', Port: 80, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg }],
+    }))).Listeners![0]!.ListenerArn!;
+    const subnetRefused = await refused(consumer.send(new DeleteSubnetCommand({ SubnetId: subnet })));
+    expect(subnetRefused).toMatchObject({ code: 'DependencyViolation', status: 400 });
+    expect(subnetRefused.message).toContain('load balancers n3');
+    // the VPC names each dependent: its subnet, the load balancer and the target group
+    const vpcRefused = await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc })));
+    expect(vpcRefused).toMatchObject({ code: 'DependencyViolation', status: 400 });
+    expect(vpcRefused.message).toMatch(/subnets .*load balancers n3; target groups t3/);
+    expect((await consumer.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }))).Subnets!.map((s) => s.VpcId)).toEqual([vpc]);
+    expect((await elb.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [lb] }))).LoadBalancers![0]).toMatchObject({ VpcId: vpc, State: { Code: 'active' } });
+
+    // the load balancer gone, the subnet goes; the target group still holds the VPC
+    await elb.send(new DeleteListenerCommand({ ListenerArn: listener }));
+    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    expect((await refused(consumer.send(new DeleteVpcCommand({ VpcId: vpc })))).message).toMatch(/: target groups t3$/);
+    await elb.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
+  it('every change to a config VPC\'s default group is UnauthorizedOperation (403), worded as its default ACL\'s, nothing changed (it was InvalidGroup.NotFound, which Terraform reads as "gone")', async () => {
+    const describe = async () => (await consumer.send(new DescribeSecurityGroupsCommand({
+      Filters: [{ Name: 'vpc-id', Values: ['vpc-client'] }, { Name: 'group-name', Values: ['default'] }],
+    }))).SecurityGroups!;
+    const [group] = await describe();
+    const id = group!.GroupId!;
+    const rules = (await consumer.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [id] }] }))).SecurityGroupRules!;
+    const members = rules.find((r) => !r.IsEgress)!.SecurityGroupRuleId!;
+    const egress = rules.find((r) => r.IsEgress)!.SecurityGroupRuleId!;
+    const permission = [{ IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }];
+    const calls = [
+      new AuthorizeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: permission }),
+      new AuthorizeSecurityGroupEgressCommand({ GroupId: id, IpPermissions: permission }),
+      new RevokeSecurityGroupIngressCommand({ GroupId: id, SecurityGroupRuleIds: [members] }),
+      new RevokeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: [{ IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: id }] }] }),
+      new RevokeSecurityGroupEgressCommand({ GroupId: id, SecurityGroupRuleIds: [egress] }),
+      new DeleteSecurityGroupCommand({ GroupId: id }),
+      new ModifySecurityGroupRulesCommand({ GroupId: id, SecurityGroupRules: [{ SecurityGroupRuleId: egress, SecurityGroupRule: { IpProtocol: '-1', CidrIpv4: '10.0.0.0/8' } }] }),
+      new UpdateSecurityGroupRuleDescriptionsEgressCommand({ GroupId: id, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0', Description: 'x' }] }] }),
+    ];
+    for (const call of calls) {
+      expect(await refused(consumer.send(call as Parameters<EC2Client['send']>[0])), call.constructor.name).toEqual({
+        code: 'UnauthorizedOperation', status: 403,
+        message: 'VPC vpc-client is declared in the config file: its default security group is the config\'s there (only VPCs made through the API change through it)',
+      });
+    }
+    expect(await refused(consumer.send(new DeleteSecurityGroupCommand({ GroupName: 'default' })))).toMatchObject({ code: 'UnauthorizedOperation', status: 403 });
+    expect(await describe()).toEqual([group]);
+  });
+
+  it('AssociateRouteTable with a table that does not exist is InvalidRouteTableID.NotFound on a subnet associated already too (it was Resource.AlreadyAssociated naming the other table)', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '172.24.0.0/16' }))).Vpc!.VpcId!;
+    const subnet = (await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '172.24.1.0/24' }))).Subnet!.SubnetId!;
+    const table = (await consumer.send(new CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!;
+    const missing = 'rtb-0123456789abcdef0';
+    expect(await refused(consumer.send(new AssociateRouteTableCommand({ RouteTableId: missing, SubnetId: subnet })))).toMatchObject({ code: 'InvalidRouteTableID.NotFound', status: 400 });
+    const assoc = (await consumer.send(new AssociateRouteTableCommand({ RouteTableId: table, SubnetId: subnet }))).AssociationId!;
+    expect(await refused(consumer.send(new AssociateRouteTableCommand({ RouteTableId: missing, SubnetId: subnet })))).toMatchObject({ code: 'InvalidRouteTableID.NotFound', status: 400 });
+    await consumer.send(new DisassociateRouteTableCommand({ AssociationId: assoc }));
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+    await consumer.send(new DeleteRouteTableCommand({ RouteTableId: table }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
   });
 

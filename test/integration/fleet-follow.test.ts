@@ -11,9 +11,10 @@ import {
   AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeInternetGatewaysCommand, DescribeVpcsCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
   RevokeSecurityGroupIngressCommand, CreateSubnetCommand, CreateNetworkAclCommand, CreateNetworkAclEntryCommand, DescribeNetworkAclsCommand,
   ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand, CreateRouteTableCommand, DeleteRouteTableCommand, DeleteNetworkAclCommand, DeleteVpcCommand,
+  DeleteSubnetCommand, DescribeSubnetsCommand,
 } from '@aws-sdk/client-ec2';
 import {
-  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteLoadBalancerCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -504,6 +505,37 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       await zoneB.close();
     }
   }, 120_000);
+  it('a load balancer made in a subnet through one node while the other deletes the subnet: one of them wins, the other is refused (before, both answered OK: a load balancer in a deleted subnet)', async () => {
+    const f = await fleetOfTwo();
+    const ec2a = ec2Clients(f.a.child.url, AWS_KEYS).provider;
+    const ec2b = ec2Clients(f.b.child.url, AWS_KEYS).provider;
+    const elb = elbClient(f.a);
+    try {
+      for (let round = 0; round < 4; round++) {
+        const vpc = (await ec2a.send(new CreateVpcCommand({ CidrBlock: `10.${80 + round}.0.0/16` }))).Vpc!.VpcId!;
+        const subnet = (await ec2a.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: `10.${80 + round}.1.0/24` }))).Subnet!.SubnetId!;
+        await withLogs([f.a, f.b], waitFor(async () => ((await ec2b.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] })).catch(() => ({ Subnets: [] }))).Subnets ?? []).length === 1,
+          10_000, 'the other node to see the subnet'));
+        const [made, deleted] = await Promise.allSettled([
+          elb.send(new CreateLoadBalancerCommand({ Name: `race-${round}`, Type: 'network', Scheme: 'internal', Subnets: [subnet] })),
+          ec2b.send(new DeleteSubnetCommand({ SubnetId: subnet })),
+        ]);
+        expect([made.status, deleted.status].filter((x) => x === 'fulfilled'), `round ${round}`).toHaveLength(1);
+        const lost = (made.status === 'rejected' ? made : deleted) as PromiseRejectedResult;
+        expect((lost.reason as { name?: string }).name).toBe(made.status === 'rejected' ? 'SubnetNotFoundException' : 'DependencyViolation');
+        if (made.status === 'fulfilled') {
+          await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: made.value.LoadBalancers![0]!.LoadBalancerArn }));
+          await ec2a.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+        }
+        await ec2a.send(new DeleteVpcCommand({ VpcId: vpc }));
+      }
+    } finally {
+      ec2a.destroy();
+      ec2b.destroy();
+      elb.destroy();
+    }
+  }, 120_000);
+
   it('two internet gateways attached to one VPC through both nodes at the same instant: one is attached, the other refused (Resource.AlreadyAssociated); before, both were', async () => {
     const f = await fleetOfTwo();
     const a = ec2Clients(f.a.child.url, AWS_KEYS).consumer;

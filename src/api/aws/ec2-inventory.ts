@@ -252,9 +252,22 @@ function groupIdOf(call: AwsCall): string {
   return found[0]!.id;
 }
 
+/**
+ * GroupId (or GroupName) of a group the caller may change: a config VPC's default group, which the
+ * reads show without a document, is the config's as its default ACL is (UnauthorizedOperation, 403,
+ * the ACL's wording); it answered InvalidGroup.NotFound, which Terraform reads as "gone"
+ */
+function changeableGroupId(call: AwsCall, id = groupIdOf(call)): string {
+  const g = callerSecurityGroups(call).find((x) => x.id === id);
+  if (g?.default && !call.control.securityGroups(call.caller).some((x) => x.id === id)) {
+    throw new DomainError('OperatorOwned', `VPC ${g.vpc_id} is declared in the config file: its default security group is the config's there (only VPCs made through the API change through it)`);
+  }
+  return id;
+}
+
 /** DeleteSecurityGroupResult: `return` and the deleted group's `groupId` */
 async function deleteSecurityGroup(call: AwsCall): Promise<XmlFields> {
-  const id = groupIdOf(call);
+  const id = changeableGroupId(call);
   await call.control.deleteSecurityGroup(call.caller, id);
   return { return: true, groupId: id };
 }
@@ -361,7 +374,7 @@ const revoked = (call: AwsCall, rows: readonly RuleRow[]): XmlFields => ({ retur
 
 function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revoke') {
   return async (call: AwsCall): Promise<XmlFields> => {
-    const id = groupIdOf(call);
+    const id = changeableGroupId(call);
     if (direction === 'ingress' && asksMembersRule(call.params, id)) {
       const g = await call.control.changeSecurityGroupMembersRule(call.caller, id, action);
       return action === 'authorize'
@@ -395,7 +408,7 @@ function ruleAction(direction: 'ingress' | 'egress', action: 'authorize' | 'revo
 
 /** ModifySecurityGroupRules: `SecurityGroupRule.N.{SecurityGroupRuleId, SecurityGroupRule.{IpProtocol, FromPort, ToPort, CidrIpv4, Description}}`; each rule keeps its id */
 async function modifySecurityGroupRules(call: AwsCall): Promise<XmlFields> {
-  const g = ownGroup(call, call.params.requiredString('GroupId'));
+  const g = ownGroup(call, changeableGroupId(call, call.params.requiredString('GroupId')));
   const updates = call.params.structList('SecurityGroupRule');
   if (!updates.length) throw new AwsRequestError('MissingParameter', 'The request must contain the parameter SecurityGroupRule');
   const changes = updates.map((u) => {
@@ -422,7 +435,7 @@ async function modifySecurityGroupRules(call: AwsCall): Promise<XmlFields> {
  */
 function updateDescriptions(direction: 'ingress' | 'egress') {
   return async (call: AwsCall): Promise<XmlFields> => {
-    const g = ownGroup(call, groupIdOf(call));
+    const g = ownGroup(call, changeableGroupId(call));
     const byId = call.params.structList('SecurityGroupRuleDescription');
     if (byId.length && call.params.has('IpPermissions')) {
       throw new AwsRequestError('InvalidParameterCombination', 'Give either IpPermissions or SecurityGroupRuleDescription, not both');
