@@ -298,11 +298,7 @@ describe('connection flow logs (flow_logs)', () => {
   it('the directory removed and a file put in its way: the records of the outage are dropped and counted, not written into the removed file; the removal logged once; the file made again once it can be', async () => {
     const dir = tempDir('vpcep-flow-');
     const logs = path.join(dir, 'logs');
-    const config = writeConfig(dir, twoAccountConfig({ flow_logs: { destination: 'file', file: path.join(logs, 'flow.log') } }));
-    const child = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')]);
-    children.add(child);
-    const api = { provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
-    const ep = await endpoint(api, [[80, await echoBackend()]]);
+    const { child, ep } = await fileLogDaemon(dir, path.join(logs, 'flow.log'));
     const lines = () => child.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     const removed = () => lines().filter((l) => l.msg.startsWith('flow logs: the file was removed while written'));
     const metric = async (name: string) => (await metricValue(child.url, name))!;
@@ -406,6 +402,15 @@ describe('connection flow logs (flow_logs)', () => {
     expect(records.length).toBe(620 - dropped);
   });
 
+  /** a daemon of its own (its exit watched) whose flow log goes to FILE, with an endpoint to an echo backend on port 80 */
+  async function fileLogDaemon(dir: string, file: string) {
+    const config = writeConfig(dir, twoAccountConfig({ flow_logs: { destination: 'file', file } }));
+    const child = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')]);
+    children.add(child);
+    const api = { provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+    return { child, ep: await endpoint(api, [[80, await echoBackend()]]) };
+  }
+
   it('a file that cannot be opened (a file where its directory goes): no crash, the records dropped and counted, the failure logged, the file opened once it can be', async () => {
     const dir = tempDir('vpcep-flow-');
     const logs = path.join(dir, 'logs');
@@ -434,11 +439,7 @@ describe('connection flow logs (flow_logs)', () => {
 
   it('a file under /proc (mkdir answers ENOENT below a directory that exists): the failure logged, the records dropped and counted, not lost unsaid', async () => {
     const dir = tempDir('vpcep-flow-');
-    const config = writeConfig(dir, twoAccountConfig({ flow_logs: { destination: 'file', file: '/proc/nope/flow.log' } }));
-    const child = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')]);
-    children.add(child);
-    const api = { provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
-    const ep = await endpoint(api, [[80, await echoBackend()]]);
+    const { child, ep } = await fileLogDaemon(dir, '/proc/nope/flow.log');
     await connections(ep, 10, 3);
     // before, Node's recursive mkdir spun for good: records counted as made, none dropped, no error logged
     await waitFor(async () => (await metricValue(child.url, 'vpcep_flow_log_dropped_records_total')) === 6, 5_000, 'the 6 records dropped');
