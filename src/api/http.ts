@@ -9,6 +9,7 @@ import type { ControlPlane } from '../control/control-plane.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import type { Account } from '../model/types.js';
+import { percentDecoded } from '../net/percent-decode.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/logger.js';
 import { awsApi, awsConstraintStrategy, awsErrorHandler, awsErrorText, isAwsRequest, sendAwsError } from './aws/plugin.js';
@@ -108,7 +109,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   // looked for that text, found nothing, and answered an empty list for what was a client's mistake
   app.addHook('onRequest', async (req) => {
     const q = req.url.indexOf('?');
-    if (q >= 0 && req.url.includes('%', q) && decoded(req.url.slice(q + 1)) === undefined) {
+    if (q >= 0 && req.url.includes('%', q) && percentDecoded(req.url.slice(q + 1)) === undefined) {
       throw new DomainError('InvalidParameter', 'the query string holds an invalid percent-escape (% and two hex digits, of UTF-8)');
     }
   });
@@ -191,19 +192,6 @@ function isJson(text: string): boolean {
 
 /** a Content-Type's charset parameter (RFC 9110 8.3.1), its value quoted or not */
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
-
-/**
- * The text with its percent-escapes decoded, or undefined where one is malformed. The decoded text
- * is returned, not dropped: the bundler takes decodeURIComponent for a call without effects and
- * removed a bare one, so that the bundled daemon let every malformed escape through.
- */
-function decoded(text: string): string | undefined {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return undefined;
-  }
-}
 
 /** a surrogate without its pair (by code unit: no `u` flag) */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;

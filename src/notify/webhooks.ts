@@ -6,6 +6,7 @@
 // a message that fails every attempt is dropped, counted and logged once.
 import { DEFAULTS } from '../model/defaults.js';
 import { notificationCovers, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
+import { percentDecoded } from '../net/percent-decode.js';
 
 export interface WebhookMessage {
   readonly body: string;
@@ -218,21 +219,13 @@ interface WebhookTarget {
 export function webhookTarget(text: string): WebhookTarget {
   const u = new URL(text);
   if (u.username === '' && u.password === '') return { url: text, shown: text };
-  const credentials = `${decoded(u.username)}:${decoded(u.password)}`;
+  // a `%` that starts no escape (a password 100%) is taken as written
+  const credentials = `${percentDecoded(u.username) ?? u.username}:${percentDecoded(u.password) ?? u.password}`;
   if (u.password !== '') u.password = '***';
   const shown = u.href;
   u.username = '';
   u.password = '';
   return { url: u.href, authorization: `Basic ${Buffer.from(credentials).toString('base64')}`, shown };
-}
-
-/** a URL's user or password as written: percent escapes decoded, a `%` that starts none (`100%`) as it is */
-function decoded(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 /** a failed attempt in words: fetch's own message ("fetch failed") says nothing; its cause says what the peer did */
