@@ -10,7 +10,7 @@ import {
   CreateSecurityGroupCommand, CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, DeleteInternetGatewayCommand, DeleteRouteCommand, DeleteRouteTableCommand,
   CreateVpcEndpointCommand, DeleteSecurityGroupCommand, DeleteSubnetCommand, DeleteVpcCommand, DeleteVpcEndpointsCommand, DescribeInternetGatewaysCommand, DescribeRouteTablesCommand, DescribeSecurityGroupRulesCommand,
   DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeTagsCommand, DetachInternetGatewayCommand, EC2Client, ModifySubnetAttributeCommand,
-  RevokeSecurityGroupIngressCommand,
+  ReplaceRouteCommand, RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDER, CONSUMER, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
@@ -131,6 +131,59 @@ describe('internet gateways, subnet attributes and the default group\'s members 
     await consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
     await consumer.send(new DeleteRouteCommand({ RouteTableId: main!.RouteTableId, DestinationCidrBlock: '0.0.0.0/0' }));
     await consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw }));
+    const [subnet] = (await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).Subnets!;
+    await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet!.SubnetId }));
+    await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));
+  });
+
+  it('ReplaceRoute points a route at another gateway in place (Terraform\'s aws_route changing gateway_id): a blackhole route leads to the gateway attached now; a route not there, a gateway of another network and the local route are refused, nothing changed', async () => {
+    const vpc = (await consumer.send(new CreateVpcCommand({ CidrBlock: '10.34.0.0/16' }))).Vpc!.VpcId!;
+    await consumer.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.34.1.0/24' }));
+    const trace = async () => (await d.consumer.post('/trace', { vpc_id: vpc, source_ip: '10.34.1.50', destination_ip: '100.125.0.10', destination_port: PUBLIC_PORT })).body.trace;
+    const [main] = (await consumer.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).RouteTables!;
+    const rtb = main!.RouteTableId!;
+    const route = async () => (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [rtb] }))).RouteTables![0]!.Routes!.find((r) => r.DestinationCidrBlock === '0.0.0.0/0');
+    const first = (await consumer.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+    const second = (await consumer.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+    await consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: first, VpcId: vpc }));
+
+    // no route to the destination yet: EC2's words, and nothing made
+    expect(await refused(consumer.send(new ReplaceRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: first }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400, message: "There is no route defined for '0.0.0.0/0' in the route table. Use CreateRoute instead." });
+    expect(await route()).toBeUndefined();
+    await consumer.send(new CreateRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: first }));
+
+    // the second gateway is attached nowhere: a gateway of another network, the route unchanged
+    expect(await refused(consumer.send(new ReplaceRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: second }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    expect(await route()).toMatchObject({ GatewayId: first, State: 'active' });
+    // the local route is the VPC's; a target vpcep-sim does not route to is refused
+    expect(await refused(consumer.send(new ReplaceRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '10.34.0.0/16', GatewayId: first }))))
+      .toMatchObject({ status: 400 });
+    expect(await refused(consumer.send(new ReplaceRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', NatGatewayId: 'nat-00000000000000000' }))))
+      .toMatchObject({ code: 'InvalidParameterValue', status: 400 });
+    // another account's table does not exist for it
+    expect(await refused(provider.send(new ReplaceRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: first }))))
+      .toMatchObject({ code: 'InvalidRouteTableID.NotFound', status: 400 });
+
+    // the first gateway detached: the route is blackhole; the second attached and the route replaced: it leads there, for the data plane too
+    await consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: first, VpcId: vpc }));
+    expect(await route()).toMatchObject({ GatewayId: first, State: 'blackhole' });
+    expect(await trace()).toMatchObject({ target_type: 'blackhole' });
+    await consumer.send(new AttachInternetGatewayCommand({ InternetGatewayId: second, VpcId: vpc }));
+    await consumer.send(new ReplaceRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0', GatewayId: second }));
+    expect(await route()).toMatchObject({ GatewayId: second, State: 'active', Origin: 'CreateRoute' });
+    expect(await trace()).toMatchObject({ target_type: 'igw', verdict: 'relay' });
+    // one route still, and it survives a restart
+    await stop();
+    await start();
+    const routes = (await consumer.send(new DescribeRouteTablesCommand({ RouteTableIds: [rtb] }))).RouteTables![0]!.Routes!;
+    expect(routes.filter((r) => r.DestinationCidrBlock === '0.0.0.0/0')).toEqual([expect.objectContaining({ GatewayId: second, State: 'active' })]);
+
+    await consumer.send(new DeleteRouteCommand({ RouteTableId: rtb, DestinationCidrBlock: '0.0.0.0/0' }));
+    await consumer.send(new DetachInternetGatewayCommand({ InternetGatewayId: second, VpcId: vpc }));
+    await consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: first }));
+    await consumer.send(new DeleteInternetGatewayCommand({ InternetGatewayId: second }));
     const [subnet] = (await consumer.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).Subnets!;
     await consumer.send(new DeleteSubnetCommand({ SubnetId: subnet!.SubnetId }));
     await consumer.send(new DeleteVpcCommand({ VpcId: vpc }));

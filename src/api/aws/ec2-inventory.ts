@@ -200,14 +200,40 @@ async function replaceRouteTableAssociation(call: AwsCall): Promise<XmlFields> {
 const UNSUPPORTED_TARGETS = ['NatGatewayId', 'InstanceId', 'NetworkInterfaceId', 'VpcPeeringConnectionId', 'TransitGatewayId', 'LocalGatewayId',
   'CarrierGatewayId', 'EgressOnlyInternetGatewayId', 'VpcEndpointId', 'CoreNetworkArn', 'DestinationIpv6CidrBlock', 'DestinationPrefixListId'];
 
-async function createRoute(call: AwsCall): Promise<XmlFields> {
-  const p = call.params;
+/** CreateRoute's and ReplaceRoute's target: an internet gateway (the domain checks it is the table's VPC's) */
+function routeTarget(p: QueryParams): { type: 'igw'; nexthop: string } {
   refuseUnsupported(p, UNSUPPORTED_TARGETS);
   const gateway = p.requiredString('GatewayId');
   if (!gateway.startsWith('igw-')) throw new AwsRequestError('InvalidGatewayID.NotFound', `The gateway ID '${gateway.slice(0, 60)}' does not exist: vpcep-sim routes to internet gateways (igw-...) only`);
-  await call.control.updateRouteTable(call.caller, p.requiredString('RouteTableId'), {
-    add: [{ destination: canonicalCidr(p, 'DestinationCidrBlock'), type: 'igw', nexthop: gateway }],
-  });
+  return { type: 'igw', nexthop: gateway };
+}
+
+async function createRoute(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  const target = routeTarget(p);
+  await call.control.updateRouteTable(call.caller, p.requiredString('RouteTableId'), { add: [{ destination: canonicalCidr(p, 'DestinationCidrBlock'), ...target }] });
+  return done();
+}
+
+/**
+ * ReplaceRoute: the route to DestinationCidrBlock (matched exactly, as DeleteRoute's) leads to the
+ * gateway named instead, in one change (Terraform's aws_route changing its target in place; a route
+ * left blackhole by a detached gateway pointed at the one attached now)
+ */
+async function replaceRoute(call: AwsCall): Promise<XmlFields> {
+  const p = call.params;
+  refuseUnsupported(p, ['LocalTarget']);
+  const target = routeTarget(p);
+  const destination = p.requiredString('DestinationCidrBlock');
+  try {
+    await call.control.updateRouteTable(call.caller, p.requiredString('RouteTableId'), { del: [{ destination }], add: [{ destination, ...target }] });
+  } catch (e) {
+    // EC2's words for a route that is not there (DeleteRoute's InvalidRoute.NotFound)
+    if (e instanceof DomainError && e.name === 'RouteNotFound') {
+      throw new AwsRequestError('InvalidParameterValue', `There is no route defined for '${destination.slice(0, 60)}' in the route table. Use CreateRoute instead.`);
+    }
+    throw e;
+  }
   return done();
 }
 
@@ -465,6 +491,7 @@ export const EC2_INVENTORY_ACTIONS = {
   DisassociateRouteTable: disassociateRouteTable,
   ReplaceRouteTableAssociation: replaceRouteTableAssociation,
   CreateRoute: createRoute,
+  ReplaceRoute: replaceRoute,
   DeleteRoute: deleteRoute,
   CreateSecurityGroup: createSecurityGroup,
   DeleteSecurityGroup: deleteSecurityGroup,

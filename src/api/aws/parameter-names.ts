@@ -71,6 +71,7 @@ export const AWS_PARAMETER_NAMES: Readonly<Record<AwsApi, Readonly<Record<string
     RejectVpcEndpointConnections: ['DryRun', 'ServiceId', 'VpcEndpointId'],
     ReplaceNetworkAclAssociation: ['AssociationId', 'DryRun', 'NetworkAclId'],
     ReplaceNetworkAclEntry: ['CidrBlock', 'DryRun', 'Egress', 'Icmp', 'Ipv6CidrBlock', 'NetworkAclId', 'PortRange', 'Protocol', 'RuleAction', 'RuleNumber'],
+    ReplaceRoute: ['CarrierGatewayId', 'CoreNetworkArn', 'DestinationCidrBlock', 'DestinationIpv6CidrBlock', 'DestinationPrefixListId', 'DryRun', 'EgressOnlyInternetGatewayId', 'GatewayId', 'InstanceId', 'LocalGatewayId', 'LocalTarget', 'NatGatewayId', 'NetworkInterfaceId', 'OdbNetworkArn', 'RouteTableId', 'TransitGatewayId', 'VpcEndpointId', 'VpcPeeringConnectionId'],
     ReplaceRouteTableAssociation: ['AssociationId', 'DryRun', 'RouteTableId'],
     RevokeSecurityGroupEgress: ['CidrIp', 'DryRun', 'FromPort', 'GroupId', 'IpPermissions', 'IpProtocol', 'SecurityGroupRuleId', 'SourceSecurityGroupName', 'SourceSecurityGroupOwnerId', 'ToPort'],
     RevokeSecurityGroupIngress: ['CidrIp', 'DryRun', 'FromPort', 'GroupId', 'GroupName', 'IpPermissions', 'IpProtocol', 'SecurityGroupRuleId', 'SourceSecurityGroupName', 'SourceSecurityGroupOwnerId', 'ToPort'],
