@@ -19,6 +19,10 @@ import { huaweiApi, huaweiErrorHandler, sendHuaweiError } from './huawei/plugin.
 import { resourceErrorJson } from './huawei/serialize.js';
 import { ApiGuard, renderedAtMostEvery, type ApiLimits, type RawAnswer } from './limits.js';
 
+
+/** a request whose route has a path parameter matched by an empty segment (`/vpc-endpoints/`) */
+const emptyParameter = (req: FastifyRequest): boolean => Object.values((req.params ?? {}) as Record<string, string>).includes('');
+
 export interface ApiOptions {
   readonly control: ControlPlane;
   readonly metrics: Metrics;
@@ -61,7 +65,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
   /** a request answered: counted and logged (fastify's onResponse hook, and refusals while routing, which run no hook) */
   const answered = (req: FastifyRequest, reply: FastifyReply): void => {
     // an AWS request's route is `/` for every action: its label names the action instead
-    const route = req.awsAction || (req.routeOptions.url ?? 'unmatched');
+    const route = req.awsAction || (emptyParameter(req) ? undefined : req.routeOptions.url) || 'unmatched';
     metrics.apiRequests.inc({ method: req.method, route, code: String(reply.statusCode) });
     o.log.debug({ method: req.method, route, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
   };
@@ -112,6 +116,10 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     if (q >= 0 && req.url.includes('%', q) && percentDecoded(req.url.slice(q + 1)) === undefined) {
       throw new DomainError('InvalidParameter', 'the query string holds an invalid percent-escape (% and two hex digits, of UTF-8)');
     }
+  });
+  // a path parameter is never empty: /vpc-endpoints/ is no route (it was read as the endpoint '', "does not exist")
+  app.addHook('onRequest', async (req) => {
+    if (emptyParameter(req)) throw new DomainError('NotFound', `no such API: ${req.method} ${req.url.split('?')[0]}`);
   });
   app.setNotFoundHandler((req, reply) => {
     dialectOf(req).send(reply, new DomainError('NotFound', `no such API: ${req.method} ${req.url.split('?')[0]}`));

@@ -187,6 +187,10 @@ const cases: Case[] = [
   { name: 'tags: the provider tags the consumer\'s endpoint', as: 'provider', method: 'POST', path: (f) => `/endpoint/${f.ep}/tags/action`, body: { action: 'create', tags: [{ key: 'a', value: 'b' }] }, status: 404, code: 'EndPoint.2006' },
   { name: 'route: unknown route', as: 'provider', method: 'GET', path: '/no-such-api/at/all', status: 404, code: 'EndPoint.0005' },
   { name: 'route: unknown method on a known path', as: 'provider', method: 'PUT', path: '/quotas', body: {}, status: 404, code: 'EndPoint.0005' },
+  // an empty path parameter is no route: /vpc-endpoints/ was read as the endpoint '' ("endpoint  does not exist", 2006)
+  { name: 'route: a list path with a trailing slash', as: 'consumer', method: 'GET', path: '/vpc-endpoints/', status: 404, code: 'EndPoint.0005', message: 'no such API: GET /v1/a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1/vpc-endpoints/' },
+  { name: 'route: a delete with an empty id', as: 'consumer', method: 'DELETE', path: '/vpc-endpoints/', status: 404, code: 'EndPoint.0005' },
+  { name: 'route: an empty service id inside the path', as: 'provider', method: 'GET', path: '/vpc-endpoint-services//permissions', status: 404, code: 'EndPoint.0005' },
   { name: 'update endpoint: whitelist of 21 entries', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { whitelist: manyCidrs(21), enable_whitelist: true }, status: 400, code: 'EndPoint.2045' },
   { name: 'update endpoint: whitelist with a bad entry', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { whitelist: ['10.0.0.1', '999.0.0.0/8'] }, status: 400, code: 'EndPoint.2044' },
   { name: 'update endpoint: unknown field', as: 'consumer', method: 'PUT', path: (f) => `/vpc-endpoints/${f.ep}`, body: { whitelist: [], subnet_id: 'subnet-b' }, status: 400, code: 'EndPoint.0002' },

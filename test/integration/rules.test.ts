@@ -731,6 +731,27 @@ describe('rule 10: lists', () => {
     expect(b.body.endpoints.map((e: any) => [e.id, e.vpc_id])).toEqual([[inPc.id, 'vpc-provider-client']]);
     expect((await d.provider.get('/vpc-endpoints')).body.total_count).toBe(2);
   });
+
+  it('a filter of another list is ignored as an unknown parameter is, never checked and then not applied', async () => {
+    const svc = await createAvailableService(d);
+    const eps = [await createEp(d.provider, { endpoint_service_id: svc.id, vpc_id: 'vpc-app', subnet_id: 'subnet-app' }),
+      await createEp(d.provider, { endpoint_service_id: svc.id, vpc_id: 'vpc-provider-client', subnet_id: 'subnet-pc' })];
+    // marker_id filters the connections only: on the endpoints it was checked (x refused) and a valid value listed all
+    for (const q of [`marker_id=${eps[0]!.marker_id}`, 'marker_id=x']) {
+      const r = await d.provider.get(`/vpc-endpoints?${q}`);
+      expect([r.status, r.body.total_count]).toEqual([200, 2]);
+    }
+    const c = await d.provider.get(`/vpc-endpoint-services/${svc.id}/connections?marker_id=${eps[0]!.marker_id}`);
+    expect(c.body.connections.map((x: any) => x.id)).toEqual([eps[0]!.id]);
+    // a whitelist record has no status: a service status was refused there, a valid one listed all
+    await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: ['iam:domain::abc123'] });
+    for (const q of ['status=accepted', 'status=available']) {
+      const r = await d.provider.get(`/vpc-endpoint-services/${svc.id}/permissions?${q}`);
+      expect([r.status, r.body.total_count]).toEqual([200, 1]);
+    }
+    // a list's own filter is still checked
+    expect((await d.provider.get(`/vpc-endpoint-services/${svc.id}/connections?marker_id=x`)).body.error_code).toBe('EndPoint.0002');
+  });
 });
 
 // ---- 11. describe ------------------------------------------------------------------------------

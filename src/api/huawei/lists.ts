@@ -27,8 +27,17 @@ function single(q: QueryInput, key: string): string | undefined {
   return v;
 }
 
-/** Parses the common list query: limit, offset, sort_key, sort_dir and the filters. */
-export function parseListQuery(q: QueryInput, kind: 'service' | 'endpoint' | 'connection'): ListQuery {
+/** the lists and the filters each takes: any other parameter is ignored, as an unknown one is (never checked, then not applied) */
+type ListKind = 'service' | 'endpoint' | 'connection' | 'permission';
+const FILTERS: Readonly<Record<ListKind, ReadonlySet<string>>> = {
+  service: new Set(['id', 'status', 'endpoint_service_name']),
+  endpoint: new Set(['id', 'status', 'endpoint_service_name', 'vpc_id']),
+  connection: new Set(['id', 'status', 'marker_id']),
+  permission: new Set(['permission']),
+};
+
+/** Parses a list's query: limit, offset, sort_key, sort_dir and the filters of that list. */
+export function parseListQuery(q: QueryInput, kind: ListKind): ListQuery {
   const limitText = single(q, 'limit');
   const offsetText = single(q, 'offset');
   const sortKey = single(q, 'sort_key') ?? 'create_at';
@@ -40,25 +49,25 @@ export function parseListQuery(q: QueryInput, kind: 'service' | 'endpoint' | 'co
   // huawei-vpcep-api.md: the API spells the keys create_at and update_at.
   if (sortKey !== 'create_at' && sortKey !== 'update_at') throw new HuaweiRequestError('InvalidSortKey');
   if (sortDir !== 'asc' && sortDir !== 'desc') throw new HuaweiRequestError('InvalidSortDir');
-  const status = single(q, 'status');
+  const filter = (key: string) => (FILTERS[kind].has(key) ? single(q, key) : undefined);
+  const status = filter('status');
   const statuses: readonly string[] = kind === 'service' ? SERVICE_STATUSES : ENDPOINT_STATUSES;
   if (status !== undefined && !statuses.includes(status)) {
     throw new HuaweiRequestError('InvalidStatus', `invalid status: one of ${statuses.join(', ')}`);
   }
-  const markerText = single(q, 'marker_id');
+  const markerText = filter('marker_id');
   if (markerText !== undefined && !/^\d{1,10}$/.test(markerText)) throw new HuaweiRequestError('InvalidParameter', 'marker_id must be an integer');
-  const name = single(q, 'endpoint_service_name');
   return {
     limit,
     offset,
     sortKey: sortKey === 'create_at' ? 'created_at' : 'updated_at',
     sortDir,
     status,
-    id: single(q, 'id'),
-    name,
-    vpcId: single(q, 'vpc_id'),
+    id: filter('id'),
+    name: filter('endpoint_service_name'),
+    vpcId: filter('vpc_id'),
     markerId: markerText === undefined ? undefined : Number(markerText),
-    permission: single(q, 'permission'),
+    permission: filter('permission'),
   };
 }
 

@@ -171,7 +171,7 @@ function v1Routes(v1: FastifyInstance, o: HuaweiOptions): void {
     return { connections: changed.map((e) => connectionJson(e, ctx)) };
   });
   v1.get('/vpc-endpoint-services/:id/permissions', async (req: Req) => {
-    const r = pagePermissions(await control.permissions(caller(req), req.params.id), parseListQuery(req.query, 'service'));
+    const r = pagePermissions(await control.permissions(caller(req), req.params.id), parseListQuery(req.query, 'permission'));
     return { permissions: r.items.map(permissionJson), total_count: r.total };
   });
   v1.post('/vpc-endpoint-services/:id/permissions/action', async (req: Req) => {
