@@ -156,6 +156,8 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     const bearer = /^bearer +(.*)$/is.exec(auth);
     const given = Buffer.from(bearer?.[1] ?? '');
     if (!bearer || !metricsToken || given.length !== metricsToken.length || !timingSafeEqual(given, metricsToken)) {
+      // RFC 9110 15.5.2: a 401 carries the challenge of the scheme it takes
+      reply.header('www-authenticate', 'Bearer realm="vpcep-sim metrics"');
       throw new DomainError('AuthFailed', 'authentication failed: GET /metrics takes Authorization: Bearer <metrics.token>');
     }
     // a stream of chunks of bytes kept between scrapes: one string of every line was flattened and encoded

@@ -6,6 +6,7 @@ import { ConnectHistograms, EndpointSeriesCache, gzipOf, type EndpointSeriesFigu
 import { declared, type EndpointInfo, type MetricName } from './metric-table.js';
 import { storeMetrics } from './store-metrics.js';
 import { DEFAULTS } from '../model/defaults.js';
+import type { ProbeState } from '../model/health.js';
 import type { StoreObserver } from '../store/store.js';
 
 /**
@@ -26,11 +27,14 @@ export interface StatusCounts {
 export type EndpointFigures = EndpointSeriesFigures;
 
 /** one backend of a service, read at scrape time */
+/** vpcep_zone_backends' states: a backend's probe state, or zone_down while its zone is down */
+const ZONE_BACKEND_STATES = ['initial', 'healthy', 'unhealthy', 'zone_down'] as const;
+
 export interface BackendFigures {
   readonly service: string;
   readonly key: string;
   readonly zone: string | null;
-  readonly state: string;
+  readonly state: ProbeState;
   readonly zoneDown: boolean;
   /** whether a new connection may go to it now, as the backend choice decides (port by port) */
   readonly takesNew: boolean;
@@ -320,15 +324,15 @@ export function createMetrics(build: { version: string }): Metrics {
     ...declared('vpcep_zone_backends'), registers: [registry],
     collect() {
       this.reset();
-      const n = new Map<string, number>();
+      // every state of a zone with backends, zeros too: an alert on {state="healthy"} == 0 needs the series
+      const zones = new Map<string, Record<(typeof ZONE_BACKEND_STATES)[number], number>>();
       for (const b of read().figures.backends ?? []) {
-        const k = `${zoneLabel(b.zone)} ${b.zoneDown ? 'zone_down' : b.state}`;
-        n.set(k, (n.get(k) ?? 0) + 1);
+        const zone = zoneLabel(b.zone);
+        const n = zones.get(zone) ?? { initial: 0, healthy: 0, unhealthy: 0, zone_down: 0 };
+        n[b.zoneDown ? 'zone_down' : b.state]++;
+        zones.set(zone, n);
       }
-      for (const [k, v] of n) {
-        const [zone, state] = k.split(' ') as [string, string];
-        this.set({ zone, state }, v);
-      }
+      for (const [zone, n] of zones) for (const state of ZONE_BACKEND_STATES) this.set({ zone, state }, n[state]);
     },
   });
   new client.Counter({

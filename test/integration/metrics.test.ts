@@ -279,12 +279,14 @@ describe('metrics Prometheus users can work with', () => {
     // the scheme is case-insensitive; the token is not, nor a token with more after it
     const scrape = async (authorization: string) => {
       const r = await fetch(`${d.url}/metrics`, { headers: { authorization } });
-      return { status: r.status, text: await r.text() };
+      return { status: r.status, text: await r.text(), challenge: r.headers.get('www-authenticate') };
     };
     expect((await scrape(`bearer ${METRICS_TOKEN}`)).text).toContain(`vpcep_endpoint_info{endpoint_id="${created.body.id}"`);
     for (const wrong of [`Bearer ${METRICS_TOKEN.toUpperCase()}`, `Bearer ${METRICS_TOKEN}x`, `Basic ${METRICS_TOKEN}`, 'Bearer ', 'Bearer']) {
       const r = await scrape(wrong);
-      expect({ wrong, status: r.status, body: JSON.parse(r.text) }).toEqual({ wrong, status: 401, body: { error_code: 'EndPoint.0003', error_msg: expect.any(String) } });
+      // RFC 9110 15.5.2: a 401 carries a challenge (it had none)
+      expect({ wrong, status: r.status, body: JSON.parse(r.text), challenge: r.challenge })
+        .toEqual({ wrong, status: 401, body: { error_code: 'EndPoint.0003', error_msg: expect.any(String) }, challenge: 'Bearer realm="vpcep-sim metrics"' });
     }
   });
 

@@ -292,6 +292,8 @@ describe('connection termination through the APIs (real daemon)', () => {
     const labels = (host: string) => ({ service_id: svcId, backend: `${host}:${bport}`, zone: 'none' });
     expect(await metricValue(d.url, 'vpcep_backend_up', labels('127.0.0.1'))).toBe(0);
     expect(await metricValue(d.url, 'vpcep_zone_backends', { zone: 'none', state: 'unhealthy' })).toBe(2);
+    // the states with no backend are shown as 0 (the series was gone: an alert on healthy == 0 never fired)
+    for (const state of ['healthy', 'initial', 'zone_down']) expect(await metricValue(d.url, 'vpcep_zone_backends', { zone: 'none', state })).toBe(0);
     const failures = async () => ((await metricValue(d.url, 'vpcep_backend_failures_total', labels('127.0.0.1'))) ?? 0)
       + ((await metricValue(d.url, 'vpcep_backend_failures_total', labels('127.0.0.2'))) ?? 0);
     const failed = await failures();
