@@ -4,6 +4,7 @@ import dnsPacket from 'dns-packet';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 import { answer } from '../../src/dns/answer.js';
+import { reachesSocket } from '../../src/net/loopback.js';
 import { Views, type DnsSource } from '../../src/dns/views.js';
 import {
   alibabaEndpointDnsNames, awsEndpointDnsNames, endpointDnsNames, huaweiEndpointDnsNames, privateDnsNameProblem, privateDnsVerified, type PublicRecord,
@@ -87,6 +88,18 @@ describe('the names of an endpoint', () => {
     const names = endpointDnsNames({ ...ENDPOINT, service_name: 'sim-1.sqs' }, publicService, [], C);
     expect(names.find((n) => n.kind === 'aws_private')).toEqual({ name: 'sqs.us-east-1.amazonaws.com', kind: 'aws_private', scope: 'vpc' });
     expect(names.find((n) => n.kind === 'aws_endpoint')?.name).toMatch(/\.sqs\.us-east-1\.vpce\.amazonaws\.com$/);
+  });
+});
+
+describe('forwarders that are this server', () => {
+  it('a socket on 0.0.0.0:PORT gets what comes to any address of the host on PORT (127.0.0.1:5353 was asked beside 0.0.0.0:5353, a loop); one on an address, what comes to it', () => {
+    const every = { host: '0.0.0.0', port: 5353 };
+    for (const host of ['127.0.0.1', '127.9.9.9', '0.0.0.0', '10.1.2.3']) expect([host, reachesSocket({ host, port: 5353 }, every, ['10.1.2.3'])]).toEqual([host, true]);
+    expect(reachesSocket({ host: '10.1.2.4', port: 5353 }, every, ['10.1.2.3'])).toBe(false);
+    expect(reachesSocket({ host: '127.0.0.1', port: 53 }, every, [])).toBe(false);
+    const one = { host: '127.0.0.1', port: 5353 };
+    expect([reachesSocket({ host: '127.0.0.1', port: 5353 }, one, []), reachesSocket({ host: '0.0.0.0', port: 5353 }, one, [])]).toEqual([true, true]);
+    expect(reachesSocket({ host: '127.0.0.2', port: 5353 }, one, [])).toBe(false);
   });
 });
 
