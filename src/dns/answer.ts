@@ -5,9 +5,11 @@
 //   a name of the view, type A or ANY: its addresses (TXT or ANY: the public zone's TXT records);
 //     another type: NOERROR with no answer (NODATA),
 //     which resolvers take as "the name exists, not with that type" (Node: ENODATA, dig: NOERROR)
-//   the apex of a zone of ours, or a name of ours with names below it in the view: NODATA (the
-//     apex answers its SOA to SOA and ANY)
-//   a name no view of ours has: NXDOMAIN (authoritative under our zones), or forwarded (dns.forward)
+//   the apex of a zone of ours or of a private zone of the view (a private DNS name's, a wildcard's
+//     parent), or a name of ours with names below it in the view: NODATA (the apex answers its SOA
+//     to SOA and ANY)
+//   a name no view of ours has: NXDOMAIN (authoritative under our zones, and under the view's
+//     private zones, as under Route 53's private hosted zones), or forwarded (dns.forward)
 //   an authoritative answer without records (NODATA, NXDOMAIN) carries its zone's SOA in the
 //     authority section, whose TTL and minimum (dns.ttl) say how long to cache it (RFC 2308 3, 5)
 //   not a query (opcode other than QUERY; with the question and OPT when it reads as a query),
@@ -190,9 +192,9 @@ export function answer(query: Buffer, clientHost: string, index: NameIndex, o: A
     // a private DNS name or a public record is the apex of its own zone: SOA and ANY there answer its SOA
     return respond('NOERROR', found.kind, qtype === TYPE_A || qtype === TYPE_ANY ? found.addresses : NONE, found.zone, texts, key === found.zone);
   }
-  const zone = index.zoneOf(key);
+  const zone = index.authorityOf(key, vpcNumber);
   if (zone !== null && index.exists(key, vpcNumber)) return respond('NOERROR', 'unknown', NONE, zone, NONE, key === zone);
-  if (!index.served(key) && o.forward) return { forward: true, vpc };
+  if (!index.served(key, vpcNumber) && o.forward) return { forward: true, vpc };
   // a name above one we answer exists: NODATA, not NXDOMAIN, which says no name below exists (RFC 8020); not ours, so no SOA
   if (zone === null && index.hasBelow(key, vpcNumber)) return respond('NOERROR', 'unknown', NONE, null);
   return respond('NXDOMAIN', 'unknown', NONE, zone);

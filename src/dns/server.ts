@@ -3,13 +3,16 @@
 // answered as they come; a connection that brings no complete query for tcpIdleTimeoutMs is
 // closed, however many bytes of an unfinished one it trickles in; one that does not read its
 // answers is not read either until they have gone out. With dns.forward, names under no zone of ours go to the host's resolvers
-// over UDP, and again over TCP for a client asking over TCP when the UDP answer is truncated. Nothing a client sends escapes its own query: each is handled in a try/catch that
+// over UDP, and again over TCP for a client asking over TCP when the UDP answer is truncated; never
+// to this server itself (a loop that filled the table of queries waiting). Nothing a client sends escapes its own query: each is handled in a try/catch that
 // counts it as SERVFAIL and logs once.
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { getServers } from 'node:dns';
 import net from 'node:net';
+import os from 'node:os';
 import { listenReason } from '../net/listen-error.js';
+import { reachesSocket } from '../net/loopback.js';
 import { answer, rcodeOf, servfail, type AnswerOptions, type QueryKind, type Rcode } from './answer.js';
 import type { DnsView, Views } from './views.js';
 
@@ -49,10 +52,15 @@ export class DnsServer {
   readonly address: { host: string; port: number };
   private readonly counts = new Map<string, number>();
   private readonly tcpSockets = new Set<net.Socket>();
-  private readonly pending = new Map<number, { resolve: (b: Buffer | null) => void; timer: NodeJS.Timeout; host: string; port: number }>();
+  private readonly pending = new Map<number, { resolve: (b: Buffer | null) => void; timer: NodeJS.Timeout; host: string; port: number; sent: Buffer }>();
   private upstream: dgram.Socket | null = null;
+  /** the resolver forwarded to (the first of dns.forwarders, else of the host's, that is not this server), or null */
+  private readonly target: { host: string; port: number } | null;
+  /** this host's interface addresses at start (127.0.0.0/8 is this host's too) */
+  private readonly localAddresses: readonly string[];
   private tcpForwards = 0;
   private logged = false;
+  private loopLogged = false;
   private readonly udpOptions: AnswerOptions;
   private readonly tcpOptions: AnswerOptions;
 
@@ -65,6 +73,9 @@ export class DnsServer {
     this.tcpOptions = { ttlS: o.ttlS, forward: o.forward, udp: false };
     const a = udp.address();
     this.address = { host: a.address, port: a.port };
+    this.localAddresses = Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((n) => n.family === 'IPv4').map((n) => n.address));
+    this.target = o.forward ? this.upstreamAddress() : null;
+    if (o.forward && !this.target) o.log.warn({ forwarders: o.upstreams ?? getServers() }, 'dns: no forwarder to ask: names under no zone of ours are SERVFAIL');
     udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     tcp.on('connection', (s) => this.onConnection(s));
   }
@@ -136,6 +147,17 @@ export class DnsServer {
   private resolve(query: Buffer, clientHost: string, udp: boolean): Buffer | null | Promise<Buffer> {
     try {
       const d = answer(query, clientHost, this.o.views.current(), udp ? this.udpOptions : this.tcpOptions);
+      // a query we forwarded, come back byte for byte (its id ours): the upstream leads back here
+      // (an address made local by a route, such as the kernel SNAT mode's, or a NAT rule); not
+      // forwarded again, or it went round until the table of queries waiting was full
+      if ('forward' in d && this.pending.get(query.readUInt16BE(0))?.sent.equals(query)) {
+        this.count(d.vpc, 'forwarded', 'SERVFAIL');
+        if (!this.loopLogged) {
+          this.loopLogged = true;
+          this.o.log.warn({ forwarder: this.target && `${this.target.host}:${this.target.port}` }, 'dns: a forwarded query came back to this server (a loop): SERVFAIL (logged once)');
+        }
+        return servfail(query);
+      }
       if ('forward' in d) {
         return this.forwardQuery(query, !udp).then((answered) => {
           const reply = answered ?? servfail(query);
@@ -224,7 +246,7 @@ export class DnsServer {
    * truncated one when that fails.
    */
   private async forwardQuery(query: Buffer, tcp: boolean): Promise<Buffer | null> {
-    const target = this.upstreamAddress();
+    const target = this.target;
     if (!target) return null;
     const answered = await this.forwardUdp(query, target);
     if (!tcp || !answered || !(answered.readUInt16BE(2) & TC) || this.tcpForwards >= MAX_TCP_FORWARDS) return answered;
@@ -270,7 +292,7 @@ export class DnsServer {
     return new Promise((resolve) => {
       const timer = setTimeout(() => { this.pending.delete(id); resolve(null); }, this.o.forwardTimeoutMs);
       this.pending.set(id, {
-        timer, host: target.host, port: target.port,
+        timer, host: target.host, port: target.port, sent: out,
         resolve: (b) => {
           if (b) b.writeUInt16BE(originalId, 0);
           resolve(b);
@@ -298,14 +320,18 @@ export class DnsServer {
     return s;
   }
 
+  /**
+   * the first upstream that is not this server (any address of this host on our port when we
+   * listen on 0.0.0.0, else our address: 127.0.0.1:5353 is 0.0.0.0:5353's socket too), each
+   * skipped one logged: a query sent there came back to be forwarded again
+   */
   private upstreamAddress(): { host: string; port: number } | null {
     for (const text of this.o.upstreams ?? getServers()) {
       const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(text);
       if (!m) continue;
-      const port = Number(m[2] ?? 53);
-      // never ourselves: a loop
-      if (m[1] === this.address.host && port === this.address.port) continue;
-      return { host: m[1]!, port };
+      const target = { host: m[1]!, port: Number(m[2] ?? 53) };
+      if (!reachesSocket(target, this.address, this.localAddresses)) return target;
+      this.o.log.warn({ forwarder: text, dns: `${this.address.host}:${this.address.port}` }, 'dns: a forwarder is this server (a loop): skipped');
     }
     return null;
   }

@@ -93,6 +93,12 @@ export class NameIndex {
    */
   private readonly above = new Map<string, Set<number | null>>();
   /**
+   * the own zones of the names of one VPC outside our zones (a private DNS name, a wildcard's
+   * parent), each with the VPCs it answers in: there it is a private hosted zone, authoritative for
+   * every name under it (one missing: NXDOMAIN with the zone's SOA, never forwarded, as Route 53's)
+   */
+  private readonly privateZones = new Map<string, Set<number>>();
+  /**
    * What each view answers, as a digest: null for the names of every view, each VPC number for
    * its own. The SOA serial of a view moves only when its digest (or every view's) does
    * (Views.current): it moved at every write of any account (a tag, a security group), which
@@ -175,7 +181,14 @@ export class NameIndex {
       if (!views) this.interior.set(n, views = new Set());
       views.add(entry.vpc);
     }
-    if (apex === null) this.markAbove(entry.zone, entry.vpc);
+    if (apex === null) {
+      this.markAbove(entry.zone, entry.vpc);
+      if (entry.vpc !== null) {
+        let vpcs = this.privateZones.get(entry.zone);
+        if (!vpcs) this.privateZones.set(entry.zone, vpcs = new Set());
+        vpcs.add(entry.vpc);
+      }
+    }
     const list = this.names.get(key);
     if (!list) { this.names.set(key, [entry]); return; }
     // two endpoints under one name in one view (two private-DNS endpoints of a service in one VPC): both addresses
@@ -225,15 +238,30 @@ export class NameIndex {
     return ordered ? { kind: found.kind, addresses: ordered, zone: found.zone } : found;
   }
 
-  /** whether `name`, which has no record in the view of VPC `vpc`, exists there all the same: the apex of a zone of ours, or a name with names below it */
+  /**
+   * whether `name`, which has no record in the view of VPC `vpc`, exists there all the same: the
+   * apex of a zone of ours or of the view's private zones, or a name with names below it
+   */
   exists(name: string, vpc: number | null): boolean {
     const views = this.interior.get(name);
-    return this.zones.includes(name) || (views !== undefined && (views.has(null) || views.has(vpc)));
+    return this.zones.includes(name) || (vpc !== null && this.privateZones.get(name)?.has(vpc) === true)
+      || (views !== undefined && (views.has(null) || views.has(vpc))) || this.hasBelow(name, vpc);
   }
 
   /** the apex of the zone of ours `name` is in (or is), or null */
   zoneOf(name: string): string | null {
     return this.zones.find((z) => name === z || (name.endsWith(z) && name[name.length - z.length - 1] === '.')) ?? null;
+  }
+
+  /**
+   * the apex of the zone `name` is in (or is) in the view of VPC `vpc` (null: public), which
+   * answers it with authority: one of ours, else the closest private zone of that view; null: none
+   */
+  authorityOf(name: string, vpc: number | null): string | null {
+    const ours = this.zoneOf(name);
+    if (ours !== null || vpc === null) return ours;
+    for (let n = name; n !== ''; n = parentOf(n)) if (this.privateZones.get(n)?.has(vpc)) return n;
+    return null;
   }
 
   private entry(name: string, vpc: number | null): Entry | null {
@@ -247,9 +275,9 @@ export class NameIndex {
     return pub ?? null;
   }
 
-  /** whether `name` sits under a zone vpcep-sim serves, or has a public answer (an unknown name there is NXDOMAIN, never forwarded) */
-  served(name: string): boolean {
-    return this.names.get(name)?.some((e) => e.vpc === null) === true || this.zoneOf(name) !== null;
+  /** whether `name` sits under a zone that answers it in the view of VPC `vpc`, or has a public answer (an unknown name there is NXDOMAIN, never forwarded) */
+  served(name: string, vpc: number | null): boolean {
+    return this.names.get(name)?.some((e) => e.vpc === null) === true || this.authorityOf(name, vpc) !== null;
   }
 }
 

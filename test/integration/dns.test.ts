@@ -11,6 +11,7 @@ import { DescribeVpcEndpointsCommand } from '@aws-sdk/client-ec2';
 import dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/daemon.js';
+import { canBindSnat } from '../../src/dataplane/snat-mode.js';
 import { DnsServer } from '../../src/dns/server.js';
 import { Views, type DnsSource } from '../../src/dns/views.js';
 import { alibabaEndpointDnsNames } from '../../src/model/dns-names.js';
@@ -570,6 +571,69 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).sendto(struct
     } finally {
       await fwd.close();
       upstream.close();
+    }
+  });
+
+  /** a server on 0.0.0.0:PORT (a free one) forwarding to UPSTREAMS(PORT), its warnings kept */
+  async function onEveryAddress(upstreams: (port: number) => string[]): Promise<{ fwd: DnsServer; warned: string[] }> {
+    const warned: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const listen = { host: '0.0.0.0', port: randomPort() };
+      try {
+        const fwd = await DnsServer.start({
+          listen, ttlS: TTL, forward: true, upstreams: upstreams(listen.port), forwardTimeoutMs: 2_000, tcpIdleTimeoutMs: IDLE_MS, tcpMaxConnections: 4,
+          views: new Views(empty, 'sim-1', 16), log: { info: () => undefined, warn: (_o, msg) => warned.push(msg) },
+        });
+        return { fwd, warned };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 10) throw err;
+      }
+    }
+  }
+  /** the forwarded queries a server counted, by rcode */
+  const forwardedCounts = (fwd: DnsServer) => Object.fromEntries(fwd.queryCounts().filter((c) => c.kind === 'forwarded').map((c) => [c.result, c.count]));
+
+  it('a forwarder that is this server (127.0.0.1:PORT beside dns.listen 0.0.0.0:PORT) was asked: each query went round 1,025 times, filling the table of waiting queries; it is skipped, said at start, and the next one asked', async () => {
+    const upstream = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve));
+    upstream.on('message', (m, r) => {
+      const q = dnsPacket.decode(m);
+      upstream.send(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 5, data: '192.0.2.7' }] }), r.port, r.address);
+    });
+    const { fwd, warned } = await onEveryAddress((port) => [`127.0.0.1:${port}`, `0.0.0.0:${port}`, `127.0.0.1:${upstream.address().port}`]);
+    const alone = await onEveryAddress((port) => [`127.0.0.9:${port}`]);
+    try {
+      expect(warned).toEqual(['dns: a forwarder is this server (a loop): skipped', 'dns: a forwarder is this server (a loop): skipped']);
+      const r = new Resolver({ timeout: 3_000, tries: 1 });
+      r.setServers([`127.0.0.1:${fwd.address.port}`]);
+      expect(await r.resolve4('www.example.net')).toEqual(['192.0.2.7']);
+      expect(forwardedCounts(fwd)).toEqual({ NOERROR: 1 });
+      // no forwarder left: SERVFAIL at once, one query counted
+      expect(alone.warned).toEqual(['dns: a forwarder is this server (a loop): skipped', 'dns: no forwarder to ask: names under no zone of ours are SERVFAIL']);
+      r.setServers([`127.0.0.1:${alone.fwd.address.port}`]);
+      expect(await failure(r.resolve4('www.example.net'))).toBe('ESERVFAIL');
+      expect(forwardedCounts(alone.fwd)).toEqual({ SERVFAIL: 1 });
+    } finally {
+      await fwd.close();
+      await alone.fwd.close();
+      upstream.close();
+    }
+  });
+
+  it.skipIf(!asRoot)(rootOnly('a forwarder that leads back to this server through an address made local by a route (the kernel SNAT mode\'s 198.19.128.0/17) is not forwarded to again: the query came back, SERVFAIL, once', 'have the SNAT range made local'), async () => {
+    // the daemon of this file runs in kernel SNAT mode as root: its route makes the range local, no interface has it
+    expect(await canBindSnat()).toBe(true);
+    const { fwd, warned } = await onEveryAddress((port) => [`198.19.255.53:${port}`]);
+    try {
+      expect(warned).toEqual([]);
+      const r = new Resolver({ timeout: 3_000, tries: 1 });
+      r.setServers([`127.0.0.1:${fwd.address.port}`]);
+      expect(await failure(r.resolve4('www.example.net'))).toBe('ESERVFAIL');
+      // the client's query and its copy come back: not 1,025
+      expect(forwardedCounts(fwd)).toEqual({ SERVFAIL: 2 });
+      expect(warned).toEqual(['dns: a forwarded query came back to this server (a loop): SERVFAIL (logged once)']);
+    } finally {
+      await fwd.close();
     }
   });
 

@@ -4,9 +4,10 @@ import dnsPacket from 'dns-packet';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../../src/model/config.js';
 import { answer } from '../../src/dns/answer.js';
+import { reachesSocket } from '../../src/net/loopback.js';
 import { Views, type DnsSource } from '../../src/dns/views.js';
 import {
-  alibabaEndpointDnsNames, awsEndpointDnsNames, endpointDnsNames, huaweiEndpointDnsNames, privateDnsNameProblem, privateDnsVerified,
+  alibabaEndpointDnsNames, awsEndpointDnsNames, endpointDnsNames, huaweiEndpointDnsNames, privateDnsNameProblem, privateDnsVerified, type PublicRecord,
 } from '../../src/model/dns-names.js';
 import type { Backend } from '../../src/model/events.js';
 import { NLB_HEALTH_DEFAULTS, type HealthView, type ProbeState } from '../../src/model/health.js';
@@ -87,6 +88,18 @@ describe('the names of an endpoint', () => {
     const names = endpointDnsNames({ ...ENDPOINT, service_name: 'sim-1.sqs' }, publicService, [], C);
     expect(names.find((n) => n.kind === 'aws_private')).toEqual({ name: 'sqs.us-east-1.amazonaws.com', kind: 'aws_private', scope: 'vpc' });
     expect(names.find((n) => n.kind === 'aws_endpoint')?.name).toMatch(/\.sqs\.us-east-1\.vpce\.amazonaws\.com$/);
+  });
+});
+
+describe('forwarders that are this server', () => {
+  it('a socket on 0.0.0.0:PORT gets what comes to any address of the host on PORT (127.0.0.1:5353 was asked beside 0.0.0.0:5353, a loop); one on an address, what comes to it', () => {
+    const every = { host: '0.0.0.0', port: 5353 };
+    for (const host of ['127.0.0.1', '127.9.9.9', '0.0.0.0', '10.1.2.3']) expect([host, reachesSocket({ host, port: 5353 }, every, ['10.1.2.3'])]).toEqual([host, true]);
+    expect(reachesSocket({ host: '10.1.2.4', port: 5353 }, every, ['10.1.2.3'])).toBe(false);
+    expect(reachesSocket({ host: '127.0.0.1', port: 53 }, every, [])).toBe(false);
+    const one = { host: '127.0.0.1', port: 5353 };
+    expect([reachesSocket({ host: '127.0.0.1', port: 5353 }, one, []), reachesSocket({ host: '0.0.0.0', port: 5353 }, one, [])]).toEqual([true, true]);
+    expect(reachesSocket({ host: '127.0.0.2', port: 5353 }, one, [])).toBe(false);
   });
 });
 
@@ -446,7 +459,44 @@ describe('private DNS names and the public zone', () => {
     // a wildcard answers one label under it
     const wild = views(named('verified', '*.example.com'));
     expect(addressesOf(wild, 'eu.example.com')).toEqual(['127.2.1.7']);
-    expect(ask(q('example.com'), '127.2.9.9', wild).packet?.rcode).toBe('NXDOMAIN');
+    expect(ask(q('example.com'), '127.2.9.9', wild).packet?.rcode).toBe('NOERROR');
+  });
+
+  type Soa = { name: string; type: string };
+  const soaOf = (records: Rec[] | undefined) => (records as Soa[] | undefined)?.map((r) => [r.name, r.type]);
+  const privateViews = (name: string, records: PublicRecord[] = []) =>
+    new Views({ ...source([ENDPOINT], new Set(), { publicRecords: () => records }), allServices: () => [named('verified', name)] }, 'sim-1', 16);
+
+  it('a wildcard name\'s parent was NXDOMAIN in its VPC, denying the names below it that answer (RFC 8020), and without aa and its SOA: it is the apex of the wildcard\'s private zone', () => {
+    for (const records of [[], [{ name: '_abc123.example.com', type: 'TXT' as const, value: 'vpce:xyz' }]]) {
+      const wild = privateViews('*.example.com', records);
+      const soa = ask(q('example.com', 'SOA'), '127.2.9.9', wild).packet!;
+      expect([soa.rcode, soa.flag_aa, soaOf(soa.answers)]).toEqual(['NOERROR', true, [['example.com', 'SOA']]]);
+      expect(soaOf(ask(q('example.com', 'ANY'), '127.2.9.9', wild).packet!.answers)).toEqual([['example.com', 'SOA']]);
+      const a = ask(q('Example.com'), '127.2.9.9', wild).packet!;
+      expect([a.rcode, a.flag_aa, a.answers?.length, soaOf(a.authorities)]).toEqual(['NOERROR', true, 0, [['Example.com', 'SOA']]]);
+      // the wildcard answers one label under it: a name below that is in its zone, and not there
+      const below = ask(q('b.eu.example.com'), '127.2.9.9', wild, { ...OPTIONS, forward: true }).packet!;
+      expect([below.rcode, below.flag_aa, soaOf(below.authorities)]).toEqual(['NXDOMAIN', true, [['example.com', 'SOA']]]);
+      // another VPC has no such zone: not authoritative (NODATA while the public record lies below)
+      const other = ask(q('example.com', 'SOA'), '127.3.0.1', wild).packet!;
+      expect([other.rcode, other.flag_aa, other.answers?.length, other.authorities?.length]).toEqual([records.length ? 'NOERROR' : 'NXDOMAIN', false, 0, 0]);
+    }
+  });
+
+  it('a missing name under a private DNS name was NXDOMAIN without aa and SOA (no resolver caches that, RFC 2308 3, 5), or forwarded: its private zone answers it in the VPC, NODATA above a name below', () => {
+    const views = privateViews('api.example.com', [{ name: '_t.x.api.example.com', type: 'TXT', value: 'vpce:xyz' }]);
+    for (const forward of [false, true]) {
+      const nx = ask(q('nothing.api.example.com'), '127.2.9.9', views, { ...OPTIONS, forward }).packet!;
+      expect([nx.rcode, nx.flag_aa, nx.answers?.length, soaOf(nx.authorities)]).toEqual(['NXDOMAIN', true, 0, [['api.example.com', 'SOA']]]);
+      // x.api.example.com holds a public record below it: it exists (RFC 8020)
+      const between = ask(q('x.api.example.com'), '127.2.9.9', views, { ...OPTIONS, forward }).packet!;
+      expect([between.rcode, between.flag_aa, between.answers?.length, soaOf(between.authorities)]).toEqual(['NOERROR', true, 0, [['api.example.com', 'SOA']]]);
+    }
+    // another VPC and on premises: not the zone's views, forwarded or NXDOMAIN without authority, as before
+    expect(askForward(q('nothing.api.example.com'), '127.3.0.1', views, { ...OPTIONS, forward: true })).toEqual({ forward: true, vpc: true });
+    const outside = ask(q('nothing.api.example.com'), '127.0.0.1', views).packet!;
+    expect([outside.rcode, outside.flag_aa, outside.authorities?.length]).toEqual(['NXDOMAIN', false, 0]);
   });
 
   it('the public zone\'s TXT records answer in every view; verification finds the record at _name.domain, the domain or a parent', () => {
