@@ -165,7 +165,8 @@ export class DnsServer {
           return reply;
         });
       }
-      this.count(d.vpc, d.kind, d.rcode);
+      // a datagram that gets no answer (too short, a response) was answered nothing: not counted as answered
+      if (d.reply !== null) this.count(d.vpc, d.kind, d.rcode);
       return d.reply;
     } catch (err) {
       this.count(false, 'malformed', 'SERVFAIL');

@@ -287,8 +287,12 @@ describe('bad queries get DNS errors, never a crash', () => {
     const huge = Buffer.concat([Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), label, label, label, label, label, Buffer.from([0, 0, 1, 0, 1])]);
     const response = Buffer.from(query('x.vpce.amazonaws.com', 'A', 9));
     response[2] = response[2]! | 0x80;
+    const formerr = async () => (await metricValue(d.url, 'vpcep_dns_queries_total', { view: 'vpc', kind: 'malformed', result: 'FORMERR' })) ?? 0;
+    const before = await formerr();
     const replies = (await udpExchange([huge, Buffer.from([1, 2, 3]), response, query(endpoint.dns_names[0]!, 'A', 11)], 2)).map(decode);
     expect(replies.map((r) => [r.id, r.rcode]).sort(byId)).toEqual([[7, 'FORMERR'], [11, 'NOERROR']]);
+    // the metric counts answers: the FORMERR sent, not the two datagrams answered nothing (each was counted FORMERR)
+    expect(await formerr()).toBe(before + 1);
   });
 
   it('an unknown type: NOERROR without records; another opcode: NOTIMP; another class: REFUSED', async () => {
