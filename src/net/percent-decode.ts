@@ -13,3 +13,11 @@ export function percentDecoded(text: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The text with each run of well-formed percent-escapes decoded and the rest as written: a `%` that
+ * starts no escape, or a run that is not UTF-8, stays as it is (a password `100%`).
+ */
+export function percentDecodedLeniently(text: string): string {
+  return text.replace(/(?:%[0-9a-fA-F]{2})+/g, (run) => percentDecoded(run) ?? run);
+}

@@ -6,7 +6,7 @@
 // a message that fails every attempt is dropped, counted and logged once.
 import { DEFAULTS } from '../model/defaults.js';
 import { notificationCovers, type ConnectionEvent, type ConnectionNotification } from '../model/notifications.js';
-import { percentDecoded } from '../net/percent-decode.js';
+import { percentDecodedLeniently } from '../net/percent-decode.js';
 
 export interface WebhookMessage {
   readonly body: string;
@@ -219,8 +219,12 @@ interface WebhookTarget {
 export function webhookTarget(text: string): WebhookTarget {
   const u = new URL(text);
   if (u.username === '' && u.password === '') return { url: text, shown: text };
-  // a `%` that starts no escape (a password 100%) is taken as written
-  const credentials = `${percentDecoded(u.username) ?? u.username}:${percentDecoded(u.password) ?? u.password}`;
+  // the user and password as written in the URL (the parser's have = ; space and more escaped: with a
+  // `%` that starts no escape they could not be decoded back), their escapes decoded, a stray `%` kept
+  const userinfo = /^[^:]*:\/\/([^/?#]*)@/.exec(text)![1]!;
+  const colon = userinfo.indexOf(':');
+  const credentials = colon < 0 ? `${percentDecodedLeniently(userinfo)}:`
+    : `${percentDecodedLeniently(userinfo.slice(0, colon))}:${percentDecodedLeniently(userinfo.slice(colon + 1))}`;
   if (u.password !== '') u.password = '***';
   const shown = u.href;
   u.username = '';

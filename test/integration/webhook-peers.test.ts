@@ -161,6 +161,13 @@ describe('webhooks that misbehave', () => {
     expect(request).toMatch(new RegExp(`\r\nauthorization: Basic ${Buffer.from('hook user:p@ss').toString('base64')}\r\n`, 'i'));
     // a `%` that starts no escape (a password 100%) is sent as written (decoding it threw, outside any catch: the daemon died)
     expect(webhookTarget('http://hook:100%@127.0.0.1:9/hook').authorization).toBe(`Basic ${Buffer.from('hook:100%').toString('base64')}`);
+    // and the rest of it as written too: the parser's text has = ; and a space escaped, which a stray `%` kept from being decoded back
+    const basic = (url: string) => Buffer.from(webhookTarget(url).authorization!.slice('Basic '.length), 'base64').toString();
+    expect(basic('http://u:s=cr;t100%@127.0.0.1:9/hook')).toBe('u:s=cr;t100%');
+    expect(basic('http://us%er:pa%ss 100%@127.0.0.1:9/hook')).toBe('us%er:pa%ss 100%');
+    expect(basic('http://u%20x:p%40ss%@127.0.0.1:9/hook')).toBe('u x:p@ss%');
+    expect(basic('http://u:p@ss@127.0.0.1:9/hook')).toBe('u:p@ss');
+    expect(basic('http://only@127.0.0.1:9/hook')).toBe('only:');
     expect(webhookTarget('http://hook:%ff%41@127.0.0.1:9/hook')).toMatchObject({ url: 'http://127.0.0.1:9/hook', shown: 'http://hook:***@127.0.0.1:9/hook' });
     const failing = await deliverTo((s) => s.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n'), RETRY, true, 'hook%20user:p%40ss@');
     await waitFor(() => failing.notifier.failed === 1, bothAttempts + LOADED_MS, 'the delivery given up');
