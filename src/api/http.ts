@@ -17,7 +17,7 @@ import { routingError } from './framework-errors.js';
 import { huaweiErrorText } from './huawei/errors.js';
 import { huaweiApi, huaweiErrorHandler, sendHuaweiError } from './huawei/plugin.js';
 import { resourceErrorJson } from './huawei/serialize.js';
-import { ApiGuard, renderedAtMostEvery, type ApiLimits, type RawAnswer } from './limits.js';
+import { ApiGuard, renderedAtMostEvery, type ApiLimits, type RawAnswer, type RequestHead } from './limits.js';
 
 
 /** a request whose route has a path parameter matched by an empty segment (`/vpc-endpoints/`) */
@@ -43,7 +43,7 @@ export interface ApiOptions {
 interface ErrorDialect {
   send(reply: FastifyReply, e: DomainError): void;
   readonly onError: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void;
-  text(e: DomainError): RawAnswer;
+  text(e: DomainError, req?: RequestHead): RawAnswer;
 }
 
 export function buildApi(o: ApiOptions): FastifyInstance {
@@ -60,7 +60,7 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     limits: o.limits, now: o.now, log: o.log, refused: (reason) => metrics.apiRefused.inc({ reason }),
     // a request node:http could not parse is answered in the dialect its head speaks, as far as it
     // arrived (no request line: the default one); one whose body did not arrive in time by its own
-    answer: (e, req) => (req && isAwsRequest(req) ? aws : huawei).text(e),
+    answer: (e, req) => (req && isAwsRequest(req) ? aws : huawei).text(e, req),
   });
   /** a request answered: counted and logged (fastify's onResponse hook, and refusals while routing, which run no hook) */
   const answered = (req: FastifyRequest, reply: FastifyReply): void => {

@@ -237,6 +237,20 @@ describe('AWS API, lenient (one account, no key configured)', () => {
       expect(inBody, what).toBeDefined();
       expect(/^x-amzn-requestid: (.+)$/im.exec(head!)?.[1], what).toBe(inBody);
     }
+    // in the shape of the API the head claims: ELBv2's and STS's ErrorResponse (they were EC2's Response whatever the API)
+    const scoped = (service: string) => `Authorization: AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261207/us-east-1/${service}/aws4_request, SignedHeaders=host, Signature=00\r\n`;
+    for (const service of ['elasticloadbalancing', 'sts']) {
+      for (const [what, request, status] of [
+        ['an Expect', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}${scoped(service)}Expect: 200-ok\r\nContent-Length: 10\r\n\r\n`, 417],
+        ['headers over the limit', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}${scoped(service)}X-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 0\r\n\r\n`, 431],
+        ['a Content-Length of letters', `POST / HTTP/1.1\r\nHost: vpcepd\r\n${form}${scoped(service)}Content-Length: 1x\r\n\r\n`, 400],
+      ] as const) {
+        const [head, body] = (await rawExchange(d.url, request)).split('\r\n\r\n');
+        expect(head, `${service}: ${what}`).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+        expect(body, `${service}: ${what}`).toMatch(/^(<\?xml[^>]*\?>\s*)?<ErrorResponse xmlns="[^"]+"><Error><Type>Sender<\/Type><Code>[A-Za-z.]+<\/Code>/);
+        expect(/^x-amzn-requestid: (.+)$/im.exec(head!)?.[1]).toBe(/<RequestId>([^<]+)<\/RequestId>/.exec(body!)?.[1]);
+      }
+    }
   });
 
   it('a credential scope naming another service is a clear 4xx', async () => {

@@ -11,7 +11,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, Fasti
 import type { ControlPlane } from '../../control/control-plane.js';
 import { DomainError } from '../../model/errors.js';
 import { requestError } from '../framework-errors.js';
-import type { RawAnswer } from '../limits.js';
+import type { RawAnswer, RequestHead } from '../limits.js';
 import { AwsRequestError, type AwsApi, type AwsCall } from './actions.js';
 import { API_VERSIONS, apiOfVersion, AwsAuthenticator, claimedApi } from './auth.js';
 import { awsZone } from './ec2-base.js';
@@ -48,13 +48,6 @@ const READ_ACTION = /^(?:Describe|Get|List)[A-Z]/;
 
 /** the route constraint that sends a request to this dialect rather than to Huawei's `GET /` */
 export const AWS_CONSTRAINT = 'awsQuery';
-
-/** the parts of a request the dialect needs, from node's or fastify's request */
-interface RequestHead {
-  readonly method?: string;
-  readonly url?: string;
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
-}
 
 function splitUrl(url: string | undefined): { path: string; query: string } {
   const u = url ?? '/';
@@ -139,11 +132,20 @@ export function sendAwsError(reply: FastifyReply, e: AwsAnswerable): void {
   void reply.code(answer.status).header(REQUEST_ID_HEADER, requestId).type(contentType).send(body);
 }
 
-/** a refusal node:http made before any route (a timeout, headers too large): EC2's shape, the API being unknown; the request id in the header too, as on every answer */
-export function awsErrorText(e: DomainError): RawAnswer {
-  const answer = awsErrorOf('ec2', e);
+/**
+ * a refusal node:http made before any route (a timeout, headers too large): in the shape of the API
+ * its head claims (the credential scope, else the query's Version), EC2's when no head came; the
+ * request id in the header too, as on every answer
+ */
+export function awsErrorText(e: DomainError, req?: RequestHead): RawAnswer {
+  let api: AwsApi = 'ec2';
+  if (req) {
+    const { path, query } = splitUrl(req.url);
+    api = claimedApi({ method: req.method ?? 'GET', path, query, headers: req.headers as SignedRequest['headers'], body: '' }) ?? apiOfVersion(versionOf(query));
+  }
+  const answer = awsErrorOf(api, e);
   const requestId = randomUUID();
-  return { status: answer.status, ...awsErrorBody('ec2', answer, requestId), headers: { [REQUEST_ID_HEADER]: requestId } };
+  return { status: answer.status, ...awsErrorBody(api, answer, requestId), headers: { [REQUEST_ID_HEADER]: requestId } };
 }
 
 /**
