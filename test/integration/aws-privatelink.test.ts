@@ -552,6 +552,10 @@ describe('describe filters, paging, idempotency and what ModifyVpcEndpoint refus
     } while (NextToken);
     const both = [first.VpcEndpointId!, second.VpcEndpointId!].sort();
     expect(pages).toEqual([[both[0]], [both[1]]]);
+    // a token names its listing: DescribeVpcEndpoints' is no token of DescribeVpcs' (it listed what sorted after its key)
+    const token = (await ec2.consumer.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'service-name', Values: [svc.awsName] }], MaxResults: 1 }))).NextToken;
+    expect(token).toBeDefined();
+    expect((await refused(ec2.consumer.send(new DescribeVpcsCommand({ MaxResults: 5, NextToken: token })))).code).toBe('InvalidNextToken');
 
     // refused changes move nothing: subnet-b is in subnet-a's zone (one subnet per zone), a gateway's route table, ...
     const modify = (extra: Record<string, unknown>) => refused(ec2.consumer.send(new ModifyVpcEndpointCommand({ VpcEndpointId: first.VpcEndpointId, ...extra })));

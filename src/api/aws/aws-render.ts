@@ -165,7 +165,7 @@ export interface PageOptions {
 export function page<T>(items: readonly T[], key: (item: T) => string, params: QueryParams, o: PageOptions = {}): Page<T> {
   const { min = 5, max = 1000 } = o;
   const limit = params.int('MaxResults', { min, max: 2 ** 31 - 1 });
-  const { items: out, next } = keyedPage(items, key, params.string('NextToken'), limit === undefined ? undefined : Math.min(limit, max),
+  const { items: out, next } = keyedPage(items, key, params.action, params.string('NextToken'), limit === undefined ? undefined : Math.min(limit, max),
     (token) => new AwsRequestError('InvalidNextToken', `The token '${token.slice(0, 64)}' is invalid`));
   return { items: out, ...(next !== undefined ? { nextToken: next } : {}) };
 }
@@ -174,16 +174,17 @@ export function page<T>(items: readonly T[], key: (item: T) => string, params: Q
  * One page of `items` ordered by `key` (of an item and its index), after the item whose key `token` carries (absent or empty:
  * from the first), `size` of them (undefined: all); `next`, the token of the page after, absent on
  * the last. A token is opaque to the client and names a key, not a position: items deleted between
- * two pages skip nothing (EC2's NextToken, ELBv2's Marker). `malformed`: the dialect's refusal of a
- * token that is not one of these.
+ * two pages skip nothing (EC2's NextToken, ELBv2's Marker). It names its `action` too: another
+ * action's token is not one of this listing's. `malformed`: the dialect's refusal of a token that is
+ * not one of these.
  */
-export function keyedPage<T>(items: readonly T[], key: (item: T, index: number) => string, token: string | undefined, size: number | undefined,
+export function keyedPage<T>(items: readonly T[], key: (item: T, index: number) => string, action: string, token: string | undefined, size: number | undefined,
   malformed: (token: string) => Error): { items: T[]; next: string | undefined } {
   // each item's key read once (a sort compares each item ~log n times)
   const sorted = items.map((item, i) => ({ k: key(item, i), item })).sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
   let start = 0;
   if (token !== undefined && token !== '') {
-    const after = readToken(token);
+    const after = readToken(token, action);
     if (after === undefined) throw malformed(token);
     start = sorted.findIndex((x) => x.k > after);
     if (start < 0) start = sorted.length;
@@ -191,19 +192,20 @@ export function keyedPage<T>(items: readonly T[], key: (item: T, index: number) 
   const n = size ?? sorted.length;
   const out = sorted.slice(start, start + n);
   const more = start + n < sorted.length && out.length > 0;
-  return { items: out.map((x) => x.item), next: more ? makeToken(out[out.length - 1]!.k) : undefined };
+  return { items: out.map((x) => x.item), next: more ? makeToken(action, out[out.length - 1]!.k) : undefined };
 }
 
 const TOKEN_PREFIX = 'vpcep1:';
 
-function makeToken(key: string): string {
-  return Buffer.from(TOKEN_PREFIX + key).toString('base64url');
+function makeToken(action: string, key: string): string {
+  return Buffer.from(`${TOKEN_PREFIX}${action}:${key}`).toString('base64url');
 }
 
-/** the key a token carries; undefined when it is not one of ours */
-function readToken(token: string): string | undefined {
+/** the key a token of ACTION's carries; undefined when it is not one of ours, or another action's */
+function readToken(token: string, action: string): string | undefined {
   const text = /^[A-Za-z0-9_-]{1,2048}$/.test(token) ? Buffer.from(token, 'base64url').toString() : '';
-  return text.startsWith(TOKEN_PREFIX) ? text.slice(TOKEN_PREFIX.length) : undefined;
+  const prefix = `${TOKEN_PREFIX}${action}:`;
+  return text.startsWith(prefix) ? text.slice(prefix.length) : undefined;
 }
 
 /**

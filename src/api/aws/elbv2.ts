@@ -196,7 +196,7 @@ function page<T>(p: QueryParams, items: readonly T[], key: (item: T, index: numb
   const marker = p.string('Marker');
   const notValid = (m: string) => invalid(`Marker '${m.slice(0, 40)}' is not valid`);
   if (marker === '') throw notValid(marker);
-  return keyedPage(items, key, marker, size, notValid);
+  return keyedPage(items, key, p.action, marker, size, notValid);
 }
 
 const byPosition = (_: unknown, index: number): string => String(index).padStart(9, '0');
