@@ -120,6 +120,8 @@ describe('Filter.N', () => {
 
 describe('MaxResults and NextToken', () => {
   const ids = Array.from({ length: 12 }, (_, i) => `vpce-${String(i).padStart(17, '0')}`).reverse();
+  /** a listing's parameters: a token names its action */
+  const q = (raw: string, action = 'DescribeVpcEndpoints') => QueryParams.parse(`Action=${action}${raw ? `&${raw}` : ''}`, 'ec2');
 
   it('pages cover every item once, in id order, and the last page has no token', () => {
     const seen: string[] = [];
@@ -147,6 +149,9 @@ describe('MaxResults and NextToken', () => {
     expect(page(many, (x) => x, q('MaxResults=5000')).items).toHaveLength(1000);
     expect(refusal(() => page(ids, (x) => x, q('MaxResults=4'))).code).toBe('InvalidParameterValue');
     expect(refusal(() => page(ids, (x) => x, q('NextToken=bm9wZQ'))).code).toBe('InvalidNextToken');
+    // another action's token: not this listing's (it listed what sorted after its key)
+    const other = page(ids, (x) => x, q('MaxResults=5', 'DescribeSubnets')).nextToken;
+    expect(refusal(() => page(ids, (x) => x, q(`MaxResults=5&NextToken=${other}`))).code).toBe('InvalidNextToken');
   });
 });
 
