@@ -11,10 +11,12 @@ import {
   AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeInternetGatewaysCommand, DescribeVpcsCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
   RevokeSecurityGroupIngressCommand, CreateSubnetCommand, CreateNetworkAclCommand, CreateNetworkAclEntryCommand, DescribeNetworkAclsCommand,
   ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand, CreateRouteTableCommand, DeleteRouteTableCommand, DeleteNetworkAclCommand, DeleteVpcCommand,
-  DeleteSubnetCommand, DescribeSubnetsCommand,
+  DeleteSubnetCommand, DescribeSubnetsCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand, DeleteVpcEndpointsCommand, DetachInternetGatewayCommand,
+  DeleteInternetGatewayCommand, type EC2Client,
 } from '@aws-sdk/client-ec2';
 import {
-  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteLoadBalancerCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteListenerCommand, DeleteLoadBalancerCommand, DeleteTargetGroupCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand,
+  DescribeTargetGroupsCommand, DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -144,6 +146,23 @@ async function healthOn(f: Fleet, n: Node): Promise<Record<string, string>> {
 function elbClient(n: Node): ElasticLoadBalancingV2Client {
   const k = AWS_KEYS.provider;
   return new ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: n.child.url, maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key } });
+}
+
+/**
+ * MAKE and REMOVE sent at once (through two nodes): exactly one answers OK, the other is refused as
+ * if it had come after it (MADELOST: what the make answers once the thing it names is gone;
+ * REMOVELOST: what the removal answers once the make is in). The make's answer, or undefined.
+ */
+async function oneWins<T>(what: string, make: Promise<T>, remove: Promise<unknown>, madeLost: string, removeLost: string): Promise<T | undefined> {
+  const [made, removed] = await Promise.allSettled([make, remove]);
+  const lost = [made, removed].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  expect(lost.map((r) => (r.reason as { name?: string }).name), what).toEqual([made.status === 'rejected' ? madeLost : removeLost]);
+  return made.status === 'fulfilled' ? made.value : undefined;
+}
+
+/** until CHECK holds through both nodes' clients, within 10 s */
+async function onBoth(nodes: readonly Node[], what: string, check: () => Promise<boolean>): Promise<void> {
+  await withLogs(nodes, waitFor(async () => check().catch(() => false), 10_000, what));
 }
 
 describeWithEtcd('a fleet follows what another node changes', (e) => {
@@ -558,6 +577,61 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
         expect((lost.reason as { name?: string }).name).toBe('Resource.AlreadyAssociated');
         const attached = async (c: typeof a) => ((await c.send(new DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [vpc] }] }))).InternetGateways ?? []).length;
         for (const c of [a, b]) await withLogs([f.a, f.b], waitFor(async () => (await attached(c)) === 1, 10_000, 'one gateway attached, seen by both nodes'));
+      }
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  }, 120_000);
+
+  it('an endpoint made through one node while the other deletes its security group, its subnet or its VPC: one of them wins, the other is refused, and no endpoint names what is gone (before, both answered OK: an endpoint whose group was deleted admitted everyone)', async () => {
+    const f = await fleetOfTwo();
+    const nodes = [f.a, f.b];
+    // the provider's own network and endpoints (the consumer's VPC quota is taken by the tests before)
+    const [a, b] = [ec2Clients(f.a.child.url, AWS_KEYS).provider, ec2Clients(f.b.child.url, AWS_KEYS).provider];
+    const ServiceName = `com.amazonaws.vpce.us-east-1.${f.service}`;
+    const endpointsIn = async (c: EC2Client, vpc: string) => (await c.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).VpcEndpoints ?? [];
+    const create = (vpc: string, more: { SubnetIds?: string[]; SecurityGroupIds?: string[] }) => b.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: vpc, ServiceName, ...more }));
+    /** the endpoint made deleted, and gone from both nodes */
+    const removeEndpoint = async (id: string, vpc: string) => {
+      await a.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [id] }));
+      await onBoth(nodes, `endpoint ${id} gone from both nodes`, async () => (await endpointsIn(a, vpc)).length === 0 && (await endpointsIn(b, vpc)).length === 0);
+    };
+    try {
+      for (let round = 0; round < 3; round++) {
+        const at = `round ${round}`;
+        const vpc = (await a.send(new CreateVpcCommand({ CidrBlock: `10.${100 + round}.0.0/16` }))).Vpc!.VpcId!;
+        const subnet = (await a.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: `10.${100 + round}.1.0/24` }))).Subnet!.SubnetId!;
+        const sg = (await a.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: `race-${round}`, Description: 'race' }))).GroupId!;
+        await onBoth(nodes, 'the other node to see the subnet and the group', async () => (await b.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }))).SecurityGroups?.length === 1
+          && (await b.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }))).Subnets?.length === 1);
+
+        const withGroup = await oneWins(`${at}: the group`, create(vpc, { SubnetIds: [subnet], SecurityGroupIds: [sg] }), a.send(new DeleteSecurityGroupCommand({ GroupId: sg })),
+          'InvalidGroup.NotFound', 'DependencyViolation');
+        if (withGroup) {
+          for (const c of [a, b]) expect((await c.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }))).SecurityGroups, at).toHaveLength(1);
+          await removeEndpoint(withGroup.VpcEndpoint!.VpcEndpointId!, vpc);
+          await a.send(new DeleteSecurityGroupCommand({ GroupId: sg }));
+        }
+        for (const c of [a, b]) expect(await endpointsIn(c, vpc), at).toEqual([]);
+
+        const inSubnet = await oneWins(`${at}: the subnet`, create(vpc, { SubnetIds: [subnet] }), a.send(new DeleteSubnetCommand({ SubnetId: subnet })),
+          'InvalidSubnetID.NotFound', 'DependencyViolation');
+        if (inSubnet) {
+          for (const c of [a, b]) expect((await c.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }))).Subnets, at).toHaveLength(1);
+          await removeEndpoint(inSubnet.VpcEndpoint!.VpcEndpointId!, vpc);
+          await a.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+        }
+        for (const c of [a, b]) expect(await endpointsIn(c, vpc), at).toEqual([]);
+
+        // an endpoint without subnets, in the VPC alone
+        const inVpc = await oneWins(`${at}: the VPC`, create(vpc, {}), a.send(new DeleteVpcCommand({ VpcId: vpc })), 'InvalidVpcID.NotFound', 'DependencyViolation');
+        if (inVpc) {
+          for (const c of [a, b]) expect((await c.send(new DescribeVpcsCommand({ VpcIds: [vpc] }))).Vpcs, at).toHaveLength(1);
+          await removeEndpoint(inVpc.VpcEndpoint!.VpcEndpointId!, vpc);
+          await a.send(new DeleteVpcCommand({ VpcId: vpc }));
+        }
+        for (const c of [a, b]) expect(await endpointsIn(c, vpc), at).toEqual([]);
       }
     } finally {
       a.destroy();
