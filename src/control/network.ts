@@ -427,7 +427,7 @@ export async function createSecurityGroup(st: ControlState, caller: Account, cmd
       id: cmd.id, owner: caller.name, vpc_id: v.id, name: cmd.name, description: cmd.description, default: false,
       ingress: [], egress: [{ protocol: '-1', from_port: 0, to_port: 65535, cidr: '0.0.0.0/0' }], tags: tagsOf(cmd.tags),
     };
-    await st.commit([sgChange(g)], () => st.securityGroups.set(g.id, g));
+    await st.commit([sgChange(g), ...inVpc(v)], () => st.securityGroups.set(g.id, g));
     return g;
   });
 }

@@ -638,4 +638,61 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
       b.destroy();
     }
   }, 120_000);
+
+  it('a security group made in a VPC or an internet gateway attached to it through one node while the other deletes the VPC, a service made on a load balancer or a listener forwarding to a target group while the other deletes it: one of them wins, the other is refused (before, both answered OK: a group and a gateway in a deleted VPC, a service without its load balancer, a listener forwarding to nothing)', async () => {
+    const f = await fleetOfTwo();
+    const nodes = [f.a, f.b];
+    const [a, b] = [ec2Clients(f.a.child.url, AWS_KEYS).provider, ec2Clients(f.b.child.url, AWS_KEYS).provider];
+    const [elbA, elbB] = [elbClient(f.a), elbClient(f.b)];
+    const newVpc = async (cidr: string) => {
+      const vpc = (await a.send(new CreateVpcCommand({ CidrBlock: cidr }))).Vpc!.VpcId!;
+      await onBoth(nodes, 'the other node to see the VPC', async () => (await b.send(new DescribeVpcsCommand({ VpcIds: [vpc] }))).Vpcs?.length === 1);
+      return vpc;
+    };
+    try {
+      // the listeners' load balancer, in the provider's config VPC
+      const lb = (await elbA.send(new CreateLoadBalancerCommand({ Name: 'race-listeners', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!.LoadBalancerArn!;
+      for (let round = 0; round < 3; round++) {
+        const at = `round ${round}`;
+        let vpc = await newVpc(`172.${30 + round}.0.0/16`);
+        const group = await oneWins(`${at}: a group in the VPC`, b.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'race', Description: 'race' })), a.send(new DeleteVpcCommand({ VpcId: vpc })),
+          'InvalidVpcID.NotFound', 'DependencyViolation');
+        if (group) {
+          await a.send(new DeleteSecurityGroupCommand({ GroupId: group.GroupId }));
+          await a.send(new DeleteVpcCommand({ VpcId: vpc }));
+        } else {
+          expect((await b.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).SecurityGroups, at).toEqual([]);
+        }
+
+        vpc = await newVpc(`172.${30 + round}.0.0/16`);
+        const igw = (await b.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+        const attached = await oneWins(`${at}: a gateway attached to the VPC`, b.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc })), a.send(new DeleteVpcCommand({ VpcId: vpc })),
+          'InvalidVpcID.NotFound', 'DependencyViolation');
+        if (attached) {
+          await a.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
+          await a.send(new DeleteVpcCommand({ VpcId: vpc }));
+        }
+        // never attached to a VPC that is gone: it can be deleted (before: DependencyViolation for good)
+        await (attached ? a : b).send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw }));
+
+        const backing = (await elbA.send(new CreateLoadBalancerCommand({ Name: `race-service-${round}`, Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!.LoadBalancerArn!;
+        const tg = (await elbA.send(new CreateTargetGroupCommand({ Name: `race-${round}`, Protocol: 'TCP', Port: 80, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!.TargetGroupArn!;
+        await onBoth(nodes, 'the other node to see the load balancer and the target group', async () => (await elbB.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [backing] }))).LoadBalancers?.length === 1
+          && (await elbB.send(new DescribeTargetGroupsCommand({ TargetGroupArns: [tg] }))).TargetGroups?.length === 1);
+        // a service made goes after the test, with the others
+        await oneWins(`${at}: a service on the load balancer`, b.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [backing], AcceptanceRequired: false })),
+          elbA.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: backing })), 'InvalidParameterValue', 'ResourceInUseException');
+        const listener = await oneWins(`${at}: a listener forwarding to the target group`,
+          elbB.send(new CreateListenerCommand({ LoadBalancerArn: lb, Protocol: 'TCP', Port: 80 + round, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg }] })),
+          elbA.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg })), 'TargetGroupNotFoundException', 'ResourceInUseException');
+        if (listener) {
+          await elbA.send(new DeleteListenerCommand({ ListenerArn: listener.Listeners![0]!.ListenerArn }));
+          await elbA.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg }));
+        }
+      }
+      await elbA.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb }));
+    } finally {
+      for (const c of [a, b, elbA, elbB]) c.destroy();
+    }
+  }, 120_000);
 });
