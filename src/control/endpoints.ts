@@ -8,6 +8,7 @@ import type { PolicyOptions } from '../model/policy.js';
 import { applySetChange, applyTags, checkWhitelist, mayConnect, sameRequest } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type ClientToken, type Endpoint, type Vpc } from '../model/types.js';
 import { newGatewayEndpoint, refuseEniFields, refusePrivateDns } from './gateway-endpoints.js';
+import { endpointParents } from './network.js';
 import { checkPrivateDnsConflict } from './private-dns.js';
 import { activateEndpoint, droppedSwitch } from './provisioning-faults.js';
 import { now, type ControlState } from './state.js';
@@ -92,7 +93,8 @@ export async function createEndpoint(st: ControlState, caller: Account, cmd: Cre
     }, enis);
     const live = cmd.upBeforeAnswer ? upAtOnce(st, e) : null;
     if (live) return commitUp(st, e, live);
-    await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
+    // its VPC (subnets) and groups as read: one deleted through another node meanwhile refuses it on the retry
+    await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e), { requires: endpointParents(e) });
     return e;
   }, { pipelined: true });
   if (before) return endpoint;
@@ -122,7 +124,7 @@ async function commitUp(st: ControlState, e: Endpoint, live: LiveEndpoint): Prom
   const next: Endpoint = { ...e, status: 'accepted' };
   const bound = applyToDataPlane(st, { kind: 'endpoint', id: e.id, live });
   try {
-    await st.commit([{ kind: 'endpoint', id: e.id, value: next }], () => st.endpoints.set(e.id, next));
+    await st.commit([{ kind: 'endpoint', id: e.id, value: next }], () => st.endpoints.set(e.id, next), { requires: endpointParents(e) });
   } catch (err) {
     // nothing stored: its listeners close (serial() running the mutation again binds again)
     await bound;
@@ -160,7 +162,7 @@ export async function updateEndpoint(st: ControlState, caller: Account, id: stri
     const e = st.ownEndpoint(caller, id);
     if (e.status === 'deleting') throw new DomainError('BeingDeleted', `endpoint ${id} is being deleted`);
     const n = updated(st, caller, e, cmd);
-    await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n));
+    await st.commit([{ kind: 'endpoint', id, value: n }], () => st.endpoints.set(id, n), { requires: endpointParents(n) });
     return n;
   });
   if (next.status === 'accepted') await pushEndpoint(st, id);
@@ -205,7 +207,7 @@ export async function changeEndpointSubnets(st: ControlState, caller: Account, i
       }
     }
     try {
-      await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
+      await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next), { requires: endpointParents(next) });
     } catch (err) {
       const before = running ? liveSpec(st, e) : null;
       if (before) await applyToDataPlane(st, { kind: 'endpoint', id, live: before });

@@ -102,6 +102,8 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
   st.watchedListener = (w) => reactWatched(st, w);
   const start = (from: number) => {
     let refused = false;
+    // everything through FROM is in memory (loaded, or listed again): the watch brings the rest
+    st.watchedThrough = from;
     const w = store.watch(from, {
       batch: (b) => {
         if (refused || stopped) return;

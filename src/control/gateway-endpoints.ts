@@ -8,6 +8,7 @@ import { validatePolicy, type PolicyOptions } from '../model/policy.js';
 import { applySetChange, applyTags } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
 import { checkRouteGateway } from './internet-gateways.js';
+import { endpointParents } from './network.js';
 import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
 import { now, type ControlState } from './state.js';
 import { pushRouting } from './transitions.js';
@@ -99,7 +100,8 @@ export async function newGatewayEndpoint(st: ControlState, caller: Account, s: E
     description: cmd.description ?? '', tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.tagsPerResource),
     created_at: t, updated_at: t,
   };
-  await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e));
+  // its VPC's document holds the route tables: one deleted through another node meanwhile refuses it on the retry
+  await st.commit([{ kind: 'endpoint', id, value: e }], () => st.endpoints.set(id, e), { requires: endpointParents(e) });
   return e;
 }
 
@@ -112,7 +114,7 @@ export async function setEndpointRouteTables(st: ControlState, caller: Account, 
     const wanted = 'add' in tables ? applySetChange(e.routetables, tables) : tables;
     const ids = checkRouteTables(st, st.vpcs.get(e.vpc_id)!, e.service_id, e.id, wanted);
     const next = { ...e, routetables: ids, updated_at: now() };
-    await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
+    await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next), { requires: endpointParents(next) });
   });
   await pushRouting(st);
   return st.endpoints.get(id)!;

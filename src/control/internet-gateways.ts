@@ -10,7 +10,7 @@ import { DomainError } from '../model/errors.js';
 import { applyTags } from '../model/rules.js';
 import type { Account, InternetGateway, Vpc } from '../model/types.js';
 import type { Change } from '../store/store.js';
-import { apiVpc, ownVpc } from './network.js';
+import { apiVpc, inVpc, ownVpc } from './network.js';
 import type { ControlState, TagPlan } from './state.js';
 import { pushRouting } from './transitions.js';
 
@@ -50,7 +50,8 @@ export async function attachInternetGateway(st: ControlState, caller: Account, i
     const other = gatewayOfVpc(st, v.id);
     if (other) throw new DomainError('GatewayAlreadyAttached', `Network ${v.id} already has an internet gateway attached (${other.id})`);
     const next: InternetGateway = { ...g, vpc_id: v.id };
-    await st.commit([igwChange(next)], () => st.internetGateways.set(id, next));
+    // the VPC written unchanged: its deletion through another node at once conflicts (inVpc)
+    await st.commit([igwChange(next), ...inVpc(v)], () => st.internetGateways.set(id, next));
     return next;
   });
   // routes to it lead to it again (model/routing.ts: public services' traffic relayed as internet traffic)

@@ -17,6 +17,7 @@ import { LIVE_ENDPOINT_STATUSES, type Account, type EndpointService, type Tag, t
 import { cidrContains, cidrOf, ipToInt, isIpv4, isUnicastHost } from '../net/cidr.js';
 import type { Change } from '../store/store.js';
 import { loadBalancedShape, subnetZone } from './lb-backends.js';
+import { inVpc } from './network.js';
 import { now, type ControlState } from './state.js';
 import { pushEndpoint, pushProbes } from './transitions.js';
 
@@ -50,14 +51,6 @@ export function ownListener(st: ControlState, caller: Account, id: string): { lb
 export function servicesOf(st: ControlState, lbId: string): EndpointService[] {
   return [...st.services.values()].filter((s) => s.load_balancers?.includes(lbId));
 }
-
-/**
- * A VPC made through the API, written unchanged with a load balancer or target group made in it (or
- * moved to other subnets): its deletion, or its subnet's, through another node of a fleet at once
- * conflicts on the VPC's document, and the one that runs again sees the other (DependencyViolation,
- * or SubnetNotFound). A config VPC is never deleted: nothing to write.
- */
-const inVpc = (v: Vpc): Change[] => (v.origin === 'api' ? [{ kind: 'apivpc', id: v.id, value: v }] : []);
 
 // ---- load balancers --------------------------------------------------------------------------
 
@@ -354,10 +347,17 @@ function checkListener(st: ControlState, caller: Account, lb: LoadBalancer, prot
 
 const duplicateListener = (lb: LoadBalancer, port: number): DomainError => new DomainError('DuplicateListener', `load balancer ${lb.name} has a listener on port ${port}`);
 
-/** commits LB with its listeners changed, and the services it backs; their live endpoints follow before the answer */
-async function commitListeners(st: ControlState, lb: LoadBalancer, listeners: readonly Listener[]): Promise<LoadBalancer> {
+/**
+ * commits LB with its listeners changed, and the services it backs; their live endpoints follow
+ * before the answer. FORWARDSTO: the target group a listener made or changed forwards to, written
+ * unchanged, so that its deletion through another node of a fleet at once conflicts on its document
+ * (the one that runs again sees the other: DependencyViolation, or TargetGroupNotFound)
+ */
+async function commitListeners(st: ControlState, lb: LoadBalancer, listeners: readonly Listener[], forwardsTo?: string): Promise<LoadBalancer> {
   const next: LoadBalancer = { ...lb, listeners, updated_at: now() };
-  await commitWithServices(st, [{ kind: 'loadbalancer', id: lb.id, value: next }], [lb.id], () => st.loadBalancers.set(lb.id, next));
+  const tg = forwardsTo === undefined ? undefined : st.targetGroups.get(forwardsTo);
+  const changes: Change[] = [{ kind: 'loadbalancer', id: lb.id, value: next }, ...(tg ? [{ kind: 'targetgroup' as const, id: tg.id, value: tg }] : [])];
+  await commitWithServices(st, changes, [lb.id], () => st.loadBalancers.set(lb.id, next));
   return next;
 }
 
@@ -373,7 +373,7 @@ export async function createListener(st: ControlState, caller: Account, cmd: Cre
     };
     // idempotent: the same settings answer the listener on that port, unchanged
     if (onPort) return { lb, listener: sameSettings(onPort, listener, listenerSettings, () => duplicateListener(lb, cmd.port)), made: false };
-    return { lb: await commitListeners(st, lb, [...lb.listeners, listener]), listener, made: true };
+    return { lb: await commitListeners(st, lb, [...lb.listeners, listener], cmd.targetGroupId), listener, made: true };
   });
   if (out.made) await pushServices(st, [out.lb.id]);
   return { lb: out.lb, listener: out.listener };
@@ -387,7 +387,7 @@ export async function modifyListener(st: ControlState, caller: Account, id: stri
     const targetGroupId = cmd.targetGroupId ?? cur.target_group_id;
     checkListener(st, caller, lb, cmd.protocol ?? cur.protocol, port, targetGroupId, id);
     const listener: Listener = { ...cur, port, target_group_id: targetGroupId };
-    return { lb: await commitListeners(st, lb, lb.listeners.map((l) => (l.id === id ? listener : l))), listener };
+    return { lb: await commitListeners(st, lb, lb.listeners.map((l) => (l.id === id ? listener : l)), targetGroupId), listener };
   });
   await pushServices(st, [out.lb.id]);
   return out;

@@ -11,10 +11,10 @@ import { gatewayOf } from '../model/config.js';
 import { DEFAULTS } from '../model/defaults.js';
 import { DomainError } from '../model/errors.js';
 import { applyTags, sameRequest } from '../model/rules.js';
-import { admitsMembers, type Account, type ClientToken, type RouteTable, type SecurityGroup, type SecurityGroupRule, type Subnet, type Tag, type Vpc } from '../model/types.js';
+import { admitsMembers, type Account, type ClientToken, type Endpoint, type RouteTable, type SecurityGroup, type SecurityGroupRule, type Subnet, type Tag, type Vpc } from '../model/types.js';
 import { cidrCovers, cidrOf, cidrsOverlap, parseCidr, SNAT_RANGE, type Cidr } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, MIN_VPC_NUMBER, pickVpcNumber } from '../net/loopback.js';
-import type { Change } from '../store/store.js';
+import type { Change, Kind } from '../store/store.js';
 import { aclsOfDeletedVpc } from './network-acls.js';
 import { RETIRED_VPC_NUMBERS } from './inventory.js';
 import type { ControlState, TagPlan } from './state.js';
@@ -90,6 +90,28 @@ function newVpcNumber(st: ControlState): { number: number; retired?: Record<stri
 
 const vpcChange = (v: Vpc): Change => ({ kind: 'apivpc', id: v.id, value: v });
 const sgChange = (g: SecurityGroup): Change => ({ kind: 'securitygroup', id: g.id, value: g });
+
+/**
+ * A VPC made through the API, written unchanged with what is made in it or attached to it (a load
+ * balancer or target group, one moved by SetSubnets, a security group, an internet gateway): its
+ * deletion, or its subnet's, through another node of a fleet at once conflicts on the VPC's
+ * document, and the one that runs again sees the other (DependencyViolation, or not found). A
+ * config VPC is never deleted: nothing to write.
+ */
+export const inVpc = (v: Vpc): Change[] => (v.origin === 'api' ? [vpcChange(v)] : []);
+
+/**
+ * What an endpoint names without writing (ControlState.commit's requires): its VPC's document (its
+ * subnets and route tables) and its security groups. The endpoints' create is pipelined: it must
+ * not write them (two creates in one VPC would conflict); the deletion of a subnet, VPC or group
+ * looks at every endpoint instead (scanned).
+ */
+export const endpointParents = (e: Endpoint): Array<{ kind: Kind; id: string }> => [
+  { kind: 'apivpc', id: e.vpc_id }, ...(e.security_groups ?? []).map((id) => ({ kind: 'securitygroup' as const, id })),
+];
+
+/** a deletion that looked for dependents among the endpoints: one made meanwhile through another node fails its batch (ControlState.commit) */
+const DEPENDENT_ENDPOINTS = { scanned: ['endpoint'] } as const;
 
 // ---- VPCs ------------------------------------------------------------------------------------
 
@@ -177,7 +199,7 @@ export async function deleteVpc(st: ControlState, caller: Account, id: string): 
       for (const t of v.route_tables) st.userRoutes.delete(t.id);
       st.vpcNumbers = numbers;
       st.retiredVpcNumbers = retired;
-    });
+    }, DEPENDENT_ENDPOINTS);
   });
   await pushRouting(st);
 }
@@ -238,7 +260,7 @@ export async function deleteSubnet(st: ControlState, caller: Account, id: string
       subnets: vpc.subnets.filter((s) => s.id !== id),
       route_tables: vpc.route_tables.map((t) => (t.subnets.includes(id) ? { ...t, subnets: t.subnets.filter((s) => s !== id) } : t)),
     };
-    await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next));
+    await st.commit([vpcChange(next)], () => st.vpcs.set(vpc.id, next), DEPENDENT_ENDPOINTS);
   });
   await pushRouting(st);
 }
@@ -300,7 +322,7 @@ export async function deleteRouteTable(st: ControlState, caller: Account, id: st
     await st.commit(changes, () => {
       st.vpcs.set(vpc.id, next);
       st.userRoutes.delete(id);
-    });
+    }, DEPENDENT_ENDPOINTS);
   });
   await pushRouting(st);
 }
@@ -405,7 +427,7 @@ export async function createSecurityGroup(st: ControlState, caller: Account, cmd
       id: cmd.id, owner: caller.name, vpc_id: v.id, name: cmd.name, description: cmd.description, default: false,
       ingress: [], egress: [{ protocol: '-1', from_port: 0, to_port: 65535, cidr: '0.0.0.0/0' }], tags: tagsOf(cmd.tags),
     };
-    await st.commit([sgChange(g)], () => st.securityGroups.set(g.id, g));
+    await st.commit([sgChange(g), ...inVpc(v)], () => st.securityGroups.set(g.id, g));
     return g;
   });
 }
@@ -418,7 +440,7 @@ export async function deleteSecurityGroup(st: ControlState, caller: Account, id:
     }
     const users = [...st.endpoints.values()].filter((e) => e.security_groups?.includes(id)).map((e) => e.id);
     if (users.length) throw new DomainError('DependencyViolation', `resource ${id} has a dependent object: endpoints ${users.join(', ')}`);
-    await st.commit([{ kind: 'securitygroup', id, value: null }], () => st.securityGroups.delete(id));
+    await st.commit([{ kind: 'securitygroup', id, value: null }], () => st.securityGroups.delete(id), DEPENDENT_ENDPOINTS);
   });
 }
 

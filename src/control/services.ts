@@ -61,7 +61,7 @@ export async function createService(st: ControlState, caller: Account, cmd: Crea
       created_at: t,
       updated_at: t,
     };
-    await st.commit([{ kind: 'service', id, value: s }], () => st.services.set(id, s));
+    await st.commit([{ kind: 'service', id, value: s }, ...backing(st, s.load_balancers ?? [])], () => st.services.set(id, s));
     return s;
   });
   if (before) return service;
@@ -116,7 +116,7 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
       ...(termination ? { unhealthy_termination: termination } : {}),
       updated_at: now(),
     };
-    const changes: Change[] = [{ kind: 'service', id, value: next }];
+    const changes: Change[] = [{ kind: 'service', id, value: next }, ...backing(st, (cmd.addLoadBalancers ?? []).filter((x) => !s.load_balancers?.includes(x)))];
     const renamed: Endpoint[] = [];
     // endpoints renamed with the service, and those with private DNS when its private name changes
     // or goes (their claim of the name in their VPC moves with it: claims.ts). One whose VPC has
@@ -365,6 +365,18 @@ function loadBalancerBackend(st: ControlState, caller: Account, ids: readonly st
   const shape = loadBalancedShape(st, ids);
   checkUniqueClientPorts(shape.ports.map((p) => ({ clientPort: p.client_port, serverPort: p.server_port })));
   return { port_id: null, vpc_id: vpcId, load_balancers: [...ids], ...shape };
+}
+
+/**
+ * The load balancers a service is made on (or given), written unchanged: their deletion through
+ * another node of a fleet at once conflicts on their documents, and the one that runs again sees
+ * the other (DependencyViolation, or LoadBalancerNotFound)
+ */
+function backing(st: ControlState, ids: readonly string[]): Change[] {
+  return ids.flatMap((id) => {
+    const lb = st.loadBalancers.get(id);
+    return lb ? [{ kind: 'loadbalancer' as const, id, value: lb }] : [];
+  });
 }
 
 function checkMutable(s: EndpointService): void {

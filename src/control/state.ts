@@ -26,7 +26,7 @@ import { defaultZones } from '../model/zones.js';
 import { cidrContains, cidrOf, intToIp, ipToInt, lastAddress, SNAT_RANGE } from '../net/cidr.js';
 import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
-import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
+import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type KindExpectation, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
 import {
   ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, privateNameKey, serviceQuotaClaim, type PrivateNames, snatClaim, targetGroupLoadBalancerClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
 } from './claims.js';
@@ -130,6 +130,24 @@ export interface TagPlan {
   readonly apply: () => void;
 }
 
+/** what a commit checks beyond the documents it writes (ControlState.commit) */
+export interface CommitOptions {
+  /**
+   * Documents the batch names without writing them (an endpoint's VPC and security groups): each is
+   * expected at the version this node knows, so that one deleted through another node meanwhile
+   * fails the batch, and the mutation runs again and is refused. One this node has not stored
+   * (a config VPC, its virtual default group) requires nothing. Nothing is written: two creates
+   * naming one VPC do not conflict with each other.
+   */
+  readonly requires?: ReadonlyArray<{ readonly kind: Kind; readonly id: string }>;
+  /**
+   * Kinds whose every document the mutation looked at for dependents (a deletion of a subnet, VPC
+   * or security group, among the endpoints): on a store this node follows, the batch fails when
+   * another writer wrote one of them that this node has not seen yet, and runs again once it has.
+   */
+  readonly scanned?: readonly Kind[];
+}
+
 export interface SerialOptions {
   /**
    * A create of endpoints, or an endpoint's activation (creating -> accepted or failed): it may
@@ -209,6 +227,12 @@ export class ControlState {
   revision = 0;
   /** the store's revision this state reflects (its own commits, and watched batches once wired) */
   storeRevision = 0;
+  /**
+   * the revision through which the watch has brought every batch into memory (follow.ts), others'
+   * and this node's own; undefined: this node follows no watch (SQLite: it alone writes). Not
+   * storeRevision: a node's own commit raises that past others' earlier batches still on their way.
+   */
+  watchedThrough: number | undefined;
   private readonly store: Store;
   private tail: Promise<unknown> = Promise.resolve();
   /** each document's version as this node knows it, by `kind/id` (the expectation of its next write) */
@@ -321,7 +345,7 @@ export class ControlState {
       this.storeObserver?.retried();
       // what the mutation read is refreshed by the batches in flight landing (and the claims it learnt)
       await this.commitsLanded();
-      if (attempt < CATCH_UP_ATTEMPTS) await this.caughtUp(err.current);
+      if (attempt < CATCH_UP_ATTEMPTS) await this.caughtUp(err);
       return this.serial(fn, o, attempt + 1);
     });
   }
@@ -334,10 +358,14 @@ export class ControlState {
    * learn a lost one at once (claims.ts); but a client token's or an ELBv2 name's, whose retry
    * answers the resource that holds it (ANSWERED_CLAIMS), which comes in the claim's batch.
    */
-  private async caughtUp(current: ReadonlyMap<string, number> | undefined): Promise<void> {
+  private async caughtUp(err: StoreConflict): Promise<void> {
+    const { current, through } = err;
     if (!current) return;
     const waited = (k: string) => !k.startsWith('claim/') || ANSWERED_CLAIMS.some((c) => k.startsWith(`claim/${c}`));
-    const behind = () => [...current].some(([k, v]) => waited(k) && (v === 0 ? this.versions.has(k) : (this.versions.get(k) ?? 0) < v));
+    // a kind's expectation: the watch past its newest document (this node's own too: its copy has
+    // that already, but the bound the retry expects is the watch's)
+    const behind = () => (through !== undefined && (this.watchedThrough ?? through) < through)
+      || [...current].some(([k, v]) => waited(k) && (v === 0 ? this.versions.has(k) : (this.versions.get(k) ?? 0) < v));
     const until = Date.now() + CATCH_UP_MS;
     while (behind() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -359,15 +387,21 @@ export class ControlState {
    * durable first, then visible. Every document written is expected at the version this node
    * knows (absent: 0), the endpoints' allocations are claimed (claims.ts); a lost compare-and-swap
    * throws StoreConflict, which serial() answers by running the mutation again. Answers the
-   * store's revision of the batch.
+   * store's revision of the batch. O: documents it requires unchanged, kinds it scanned (CommitOptions).
    */
-  async commit(changes: readonly Change[], apply: () => void): Promise<number> {
+  async commit(changes: readonly Change[], apply: () => void, o: CommitOptions = {}): Promise<number> {
     const all = [...changes];
     const expect: Expectation[] = [];
     for (const c of changes) {
       const version = this.versions.get(keyOf(c.kind, c.id)) ?? (this.strict ? 0 : undefined);
       if (version !== undefined) expect.push({ kind: c.kind, id: c.id, version });
     }
+    for (const r of o.requires ?? []) {
+      const version = this.versions.get(keyOf(r.kind, r.id));
+      if (version !== undefined && !expect.some((x) => x.kind === r.kind && x.id === r.id)) expect.push({ kind: r.kind, id: r.id, version });
+    }
+    const through = this.watchedThrough;
+    const kinds: KindExpectation[] = through === undefined ? [] : (o.scanned ?? []).map((kind) => ({ kind, through }));
     const claimed: string[] = [];
     const section = sections.getStore();
     // a service of the batch gives its endpoints' private DNS names after it (a name changed or removed)
@@ -406,7 +440,7 @@ export class ControlState {
     for (const c of changes) if (c.kind === 'endpoint') this.pendingEndpoints.set(c.id, c.value as Endpoint | null);
     const keys = all.map((c) => keyOf(c.kind, c.id));
     for (const k of keys) this.committingKeys.set(k, (this.committingKeys.get(k) ?? 0) + 1);
-    const landing = this.store.commit(all, expect);
+    const landing = this.store.commit(all, expect, kinds);
     this.committing.add(landing);
     if (pipelined) section?.release();
     let revision: number;
@@ -530,6 +564,7 @@ export class ControlState {
       this.storeRevision = Math.max(this.storeRevision, b.revision);
       this.storeObserver?.watched();
     }
+    if (this.watchedThrough !== undefined) this.watchedThrough = Math.max(this.watchedThrough, b.revision);
     return { endpoints: ours, documents };
   }
 
@@ -623,6 +658,7 @@ export class ControlState {
     this.claims.held.clear();
     for (const [id, v] of docs.get('claim') ?? []) this.claims.held.set(id, { holder: (v as { holder: string }).holder, version: snap.versions.get(keyOf('claim', id)) ?? -1 });
     this.storeRevision = snap.revision;
+    if (this.watchedThrough !== undefined) this.watchedThrough = snap.revision;
     this.revision++;
     // the pools' cursors start over: what the store holds now may have let addresses go
     this.snatPool = snatPool();

@@ -47,13 +47,16 @@ export function liveSpec(st: ControlState, e: Endpoint): LiveEndpoint | null {
  * The ingress rules an endpoint's connections must match: those of its stored groups, a default
  * group's "from its members" read as from its VPC's addresses (clients have no group here). null:
  * not enforced: none given, or a config VPC's virtual default group among them (it admits everything).
+ * A group of a VPC made through the API that is not stored (gone) admits nothing: never everything.
  */
 function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_rules'] {
   const ids = e.security_groups ?? [];
+  if (!ids.length) return null;
   // a config VPC's virtual default group among them admits everything, so their union does too
   // (with another group it added nothing: adding a group took access away)
-  if (!ids.length || ids.some((id) => !st.securityGroups.has(id))) return null;
-  const groups = ids.map((id) => st.securityGroups.get(id)!);
+  const configVpc = st.vpcs.get(e.vpc_id)?.origin !== 'api';
+  if (configVpc && ids.some((id) => !st.securityGroups.has(id))) return null;
+  const groups = ids.flatMap((id) => st.securityGroups.get(id) ?? []);
   const out: Array<{ cidr: string; from_port: number; to_port: number }> = [];
   for (const g of groups) {
     if (admitsMembers(g)) out.push({ cidr: st.vpcs.get(g.vpc_id)?.cidr ?? '0.0.0.0/32', from_port: 0, to_port: 65535 });

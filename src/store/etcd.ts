@@ -1,13 +1,13 @@
 // The etcd v3 store (issue 17): several vpcepd share one state. A key per document,
 // `<prefix>/<kind>/<id>`, holding {"schema": N, "body": ...}; a commit is one etcd transaction whose
-// compares are the expectations (a key's mod revision, 0 for absent), so two daemons racing on the
-// same key never both win; the store's revision is etcd's, a document's version its mod revision;
+// compares are the expectations (a key's mod revision, 0 for absent; a kind's: every key under its
+// prefix last written at or before a revision), so two daemons racing on the same key never both win; the store's revision is etcd's, a document's version its mod revision;
 // watch is etcd's watch from a revision, a compacted revision signalled so that the caller lists
 // again. Client: `etcd3` (gRPC over @grpc/grpc-js; README "Dependencies and why").
 import { Etcd3, type IKeyValue, type IRequestOp, type Watcher } from 'etcd3';
 import {
   DOCUMENT_SCHEMA, emptyDocuments, keyOf, openEnvelope, StoreConflict, StoreError, StoreUnavailable,
-  type Batch, type Change, type Expectation, type Kind, type Snapshot, type Store, type StoreObserver, type Watch, type WatchHandlers,
+  type Batch, type Change, type Expectation, type Kind, type KindExpectation, type Snapshot, type Store, type StoreObserver, type Watch, type WatchHandlers,
 } from './store.js';
 import { EtcdFleet, type FleetLogger } from './etcd-fleet.js';
 
@@ -118,18 +118,27 @@ export class EtcdStore implements Store {
     return { revision: Number(res.header.revision), documents, versions };
   }
 
-  async commit(changes: readonly Change[], expectations: readonly Expectation[] = []): Promise<number> {
+  async commit(changes: readonly Change[], expectations: readonly Expectation[] = [], kinds: readonly KindExpectation[] = []): Promise<number> {
     // serialised before anything is sent: a bad value fails the batch whole
     const success: IRequestOp[] = changes.map((c) => (c.value === null
       ? { request_delete_range: { key: this.key(c.kind, c.id) } }
       : { request_put: { key: this.key(c.kind, c.id), value: Buffer.from(JSON.stringify({ schema: DOCUMENT_SCHEMA, body: c.value })) } }));
+    // a kind's expectation: every key under <prefix><kind>/ last written at or before THROUGH
+    const kindRange = (k: KindExpectation) => ({ key: this.key(k.kind, ''), range_end: rangeEnd(`${this.prefix}${k.kind}/`) });
     const t0 = performance.now();
     try {
       const res = await this.client.kv.txn({
-        compare: expectations.map((x) => ({ key: this.key(x.kind, x.id), target: 'Mod', result: 'Equal', mod_revision: x.version })),
+        compare: [
+          ...expectations.map((x) => ({ key: this.key(x.kind, x.id), target: 'Mod' as const, result: 'Equal' as const, mod_revision: x.version })),
+          ...kinds.map((k) => ({ ...kindRange(k), target: 'Mod' as const, result: 'Less' as const, mod_revision: k.through + 1 })),
+        ],
         success,
-        // on a failed compare: the expected keys as they are now, to name those that changed
-        failure: expectations.map((x) => ({ request_range: { key: this.key(x.kind, x.id) } })),
+        // on a failed compare: the expected keys as they are now, to name those that changed, and
+        // the newest key of each kind expected
+        failure: [
+          ...expectations.map((x) => ({ request_range: { key: this.key(x.kind, x.id) } })),
+          ...kinds.map((k) => ({ request_range: { ...kindRange(k), sort_order: 'Descend' as const, sort_target: 'Mod' as const, limit: 1, keys_only: true } })),
+        ],
       });
       const o = this.observer;
       if (o) {
@@ -143,7 +152,16 @@ export class EtcdStore implements Store {
         const now = Number(res.responses[i]?.response_range?.kvs[0]?.mod_revision ?? 0);
         if (now !== x.version) current.set(keyOf(x.kind, x.id), now);
       });
-      throw new StoreConflict(current.size ? [...current.keys()] : expectations.map((x) => keyOf(x.kind, x.id)), current);
+      let through: number | undefined;
+      kinds.forEach((k, i) => {
+        const newest = res.responses[expectations.length + i]?.response_range?.kvs[0];
+        const at = Number(newest?.mod_revision ?? 0);
+        if (!newest || at <= k.through) return;
+        const key = this.parse(newest.key);
+        if (key) current.set(keyOf(key.kind as Kind, key.id), at);
+        through = Math.max(through ?? 0, at);
+      });
+      throw new StoreConflict(current.size ? [...current.keys()] : expectations.map((x) => keyOf(x.kind, x.id)), current, through);
     } catch (err) {
       throw this.unavailable(err);
     }

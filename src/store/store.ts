@@ -7,7 +7,8 @@
 //   last write (0: absent);
 // - commit(changes, expectations): compare-and-swap, all or nothing: every expectation names a key's
 //   version (0: the key must be absent), and a batch whose expectation fails writes nothing and
-//   rejects with StoreConflict naming the keys;
+//   rejects with StoreConflict naming the keys; a kind's expectation holds while no document of
+//   that kind was written after a revision (a deletion that looked for dependents among them all);
 // - watch(fromRevision): the committed batches after a revision, in order; when that revision is no
 //   longer kept (compacted), the watcher is told so and lists again (load) and reconciles;
 // - every document is stored with its schema version (DOCUMENT_SCHEMA) and checked on load.
@@ -30,6 +31,16 @@ export interface Expectation {
   readonly kind: Kind;
   readonly id: string;
   readonly version: number;
+}
+
+/**
+ * A compare-and-swap condition on a whole kind: no document of KIND written after revision THROUGH,
+ * the revision through which this writer has seen every batch (a deletion that found no dependents
+ * among them). Deleted documents are not seen by it: a dependent gone is no dependent.
+ */
+export interface KindExpectation {
+  readonly kind: Kind;
+  readonly through: number;
 }
 
 export type Documents = ReadonlyMap<Kind, ReadonlyMap<string, unknown>>;
@@ -87,9 +98,10 @@ export interface Store {
   load(): Promise<Snapshot>;
   /**
    * applies every change or none, when every expectation holds; durable when the promise resolves,
-   * with the revision of the batch. A failed expectation rejects with StoreConflict.
+   * with the revision of the batch. A failed expectation rejects with StoreConflict. A store that
+   * one daemon alone writes (SQLite) may ignore KINDS: nothing is written there that it has not seen.
    */
-  commit(changes: readonly Change[], expectations?: readonly Expectation[]): Promise<number>;
+  commit(changes: readonly Change[], expectations?: readonly Expectation[], kinds?: readonly KindExpectation[]): Promise<number>;
   /** the batches committed after FROM (a revision of load() or of a batch), in order */
   watch(from: number, on: WatchHandlers): Watch;
   close(): Promise<void>;
@@ -120,11 +132,14 @@ export class StoreConflict extends Error {
   readonly keys: readonly string[];
   /** each changed key's version in the store when the commit lost (0: absent), where the store says (etcd) */
   readonly current: ReadonlyMap<string, number> | undefined;
-  constructor(keys: readonly string[], current?: ReadonlyMap<string, number>) {
+  /** a kind's expectation failed: the revision of its newest document, which a watcher must have seen before trying again */
+  readonly through: number | undefined;
+  constructor(keys: readonly string[], current?: ReadonlyMap<string, number>, through?: number) {
     super(`the store changed under the commit: ${keys.join(', ')}`);
     this.name = 'StoreConflict';
     this.keys = keys;
     this.current = current;
+    this.through = through;
   }
 }
 

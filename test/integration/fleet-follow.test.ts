@@ -11,10 +11,12 @@ import {
   AttachInternetGatewayCommand, AuthorizeSecurityGroupIngressCommand, CreateInternetGatewayCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeInternetGatewaysCommand, DescribeVpcsCommand, CreateVpcEndpointCommand, CreateVpcEndpointServiceConfigurationCommand, DescribeVpcEndpointsCommand,
   RevokeSecurityGroupIngressCommand, CreateSubnetCommand, CreateNetworkAclCommand, CreateNetworkAclEntryCommand, DescribeNetworkAclsCommand,
   ReplaceNetworkAclAssociationCommand, ReplaceNetworkAclEntryCommand, CreateRouteTableCommand, DeleteRouteTableCommand, DeleteNetworkAclCommand, DeleteVpcCommand,
-  DeleteSubnetCommand, DescribeSubnetsCommand,
+  DeleteSubnetCommand, DescribeSubnetsCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand, DeleteVpcEndpointsCommand, DetachInternetGatewayCommand,
+  DeleteInternetGatewayCommand, type EC2Client,
 } from '@aws-sdk/client-ec2';
 import {
-  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteLoadBalancerCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand, DescribeTargetHealthCommand,
+  CreateListenerCommand, CreateLoadBalancerCommand, CreateTargetGroupCommand, DeleteListenerCommand, DeleteLoadBalancerCommand, DeleteTargetGroupCommand, DeregisterTargetsCommand, DescribeLoadBalancersCommand,
+  DescribeTargetGroupsCommand, DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client, ModifyListenerCommand,
   ModifyTargetGroupAttributesCommand, RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -144,6 +146,23 @@ async function healthOn(f: Fleet, n: Node): Promise<Record<string, string>> {
 function elbClient(n: Node): ElasticLoadBalancingV2Client {
   const k = AWS_KEYS.provider;
   return new ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: n.child.url, maxAttempts: 1, credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key } });
+}
+
+/**
+ * MAKE and REMOVE sent at once (through two nodes): exactly one answers OK, the other is refused as
+ * if it had come after it (MADELOST: what the make answers once the thing it names is gone;
+ * REMOVELOST: what the removal answers once the make is in). The make's answer, or undefined.
+ */
+async function oneWins<T>(what: string, make: Promise<T>, remove: Promise<unknown>, madeLost: string, removeLost: string): Promise<T | undefined> {
+  const [made, removed] = await Promise.allSettled([make, remove]);
+  const lost = [made, removed].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  expect(lost.map((r) => (r.reason as { name?: string }).name), what).toEqual([made.status === 'rejected' ? madeLost : removeLost]);
+  return made.status === 'fulfilled' ? made.value : undefined;
+}
+
+/** until CHECK holds through both nodes' clients, within 10 s */
+async function onBoth(nodes: readonly Node[], what: string, check: () => Promise<boolean>): Promise<void> {
+  await withLogs(nodes, waitFor(async () => check().catch(() => false), 10_000, what));
 }
 
 describeWithEtcd('a fleet follows what another node changes', (e) => {
@@ -562,6 +581,118 @@ describeWithEtcd('a fleet follows what another node changes', (e) => {
     } finally {
       a.destroy();
       b.destroy();
+    }
+  }, 120_000);
+
+  it('an endpoint made through one node while the other deletes its security group, its subnet or its VPC: one of them wins, the other is refused, and no endpoint names what is gone (before, both answered OK: an endpoint whose group was deleted admitted everyone)', async () => {
+    const f = await fleetOfTwo();
+    const nodes = [f.a, f.b];
+    // the provider's own network and endpoints (the consumer's VPC quota is taken by the tests before)
+    const [a, b] = [ec2Clients(f.a.child.url, AWS_KEYS).provider, ec2Clients(f.b.child.url, AWS_KEYS).provider];
+    const ServiceName = `com.amazonaws.vpce.us-east-1.${f.service}`;
+    const endpointsIn = async (c: EC2Client, vpc: string) => (await c.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).VpcEndpoints ?? [];
+    const create = (vpc: string, more: { SubnetIds?: string[]; SecurityGroupIds?: string[] }) => b.send(new CreateVpcEndpointCommand({ VpcEndpointType: 'Interface', VpcId: vpc, ServiceName, ...more }));
+    /** the endpoint made deleted, and gone from both nodes */
+    const removeEndpoint = async (id: string, vpc: string) => {
+      await a.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [id] }));
+      await onBoth(nodes, `endpoint ${id} gone from both nodes`, async () => (await endpointsIn(a, vpc)).length === 0 && (await endpointsIn(b, vpc)).length === 0);
+    };
+    try {
+      for (let round = 0; round < 3; round++) {
+        const at = `round ${round}`;
+        const vpc = (await a.send(new CreateVpcCommand({ CidrBlock: `10.${100 + round}.0.0/16` }))).Vpc!.VpcId!;
+        const subnet = (await a.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: `10.${100 + round}.1.0/24` }))).Subnet!.SubnetId!;
+        const sg = (await a.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: `race-${round}`, Description: 'race' }))).GroupId!;
+        await onBoth(nodes, 'the other node to see the subnet and the group', async () => (await b.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }))).SecurityGroups?.length === 1
+          && (await b.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }))).Subnets?.length === 1);
+
+        const withGroup = await oneWins(`${at}: the group`, create(vpc, { SubnetIds: [subnet], SecurityGroupIds: [sg] }), a.send(new DeleteSecurityGroupCommand({ GroupId: sg })),
+          'InvalidGroup.NotFound', 'DependencyViolation');
+        if (withGroup) {
+          for (const c of [a, b]) expect((await c.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }))).SecurityGroups, at).toHaveLength(1);
+          await removeEndpoint(withGroup.VpcEndpoint!.VpcEndpointId!, vpc);
+          await a.send(new DeleteSecurityGroupCommand({ GroupId: sg }));
+        }
+        for (const c of [a, b]) expect(await endpointsIn(c, vpc), at).toEqual([]);
+
+        const inSubnet = await oneWins(`${at}: the subnet`, create(vpc, { SubnetIds: [subnet] }), a.send(new DeleteSubnetCommand({ SubnetId: subnet })),
+          'InvalidSubnetID.NotFound', 'DependencyViolation');
+        if (inSubnet) {
+          for (const c of [a, b]) expect((await c.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }))).Subnets, at).toHaveLength(1);
+          await removeEndpoint(inSubnet.VpcEndpoint!.VpcEndpointId!, vpc);
+          await a.send(new DeleteSubnetCommand({ SubnetId: subnet }));
+        }
+        for (const c of [a, b]) expect(await endpointsIn(c, vpc), at).toEqual([]);
+
+        // an endpoint without subnets, in the VPC alone
+        const inVpc = await oneWins(`${at}: the VPC`, create(vpc, {}), a.send(new DeleteVpcCommand({ VpcId: vpc })), 'InvalidVpcID.NotFound', 'DependencyViolation');
+        if (inVpc) {
+          for (const c of [a, b]) expect((await c.send(new DescribeVpcsCommand({ VpcIds: [vpc] }))).Vpcs, at).toHaveLength(1);
+          await removeEndpoint(inVpc.VpcEndpoint!.VpcEndpointId!, vpc);
+          await a.send(new DeleteVpcCommand({ VpcId: vpc }));
+        }
+        for (const c of [a, b]) expect(await endpointsIn(c, vpc), at).toEqual([]);
+      }
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  }, 120_000);
+
+  it('a security group made in a VPC or an internet gateway attached to it through one node while the other deletes the VPC, a service made on a load balancer or a listener forwarding to a target group while the other deletes it: one of them wins, the other is refused (before, both answered OK: a group and a gateway in a deleted VPC, a service without its load balancer, a listener forwarding to nothing)', async () => {
+    const f = await fleetOfTwo();
+    const nodes = [f.a, f.b];
+    const [a, b] = [ec2Clients(f.a.child.url, AWS_KEYS).provider, ec2Clients(f.b.child.url, AWS_KEYS).provider];
+    const [elbA, elbB] = [elbClient(f.a), elbClient(f.b)];
+    const newVpc = async (cidr: string) => {
+      const vpc = (await a.send(new CreateVpcCommand({ CidrBlock: cidr }))).Vpc!.VpcId!;
+      await onBoth(nodes, 'the other node to see the VPC', async () => (await b.send(new DescribeVpcsCommand({ VpcIds: [vpc] }))).Vpcs?.length === 1);
+      return vpc;
+    };
+    try {
+      // the listeners' load balancer, in the provider's config VPC
+      const lb = (await elbA.send(new CreateLoadBalancerCommand({ Name: 'race-listeners', Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!.LoadBalancerArn!;
+      for (let round = 0; round < 3; round++) {
+        const at = `round ${round}`;
+        let vpc = await newVpc(`172.${30 + round}.0.0/16`);
+        const group = await oneWins(`${at}: a group in the VPC`, b.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'race', Description: 'race' })), a.send(new DeleteVpcCommand({ VpcId: vpc })),
+          'InvalidVpcID.NotFound', 'DependencyViolation');
+        if (group) {
+          await a.send(new DeleteSecurityGroupCommand({ GroupId: group.GroupId }));
+          await a.send(new DeleteVpcCommand({ VpcId: vpc }));
+        } else {
+          expect((await b.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc] }] }))).SecurityGroups, at).toEqual([]);
+        }
+
+        vpc = await newVpc(`172.${30 + round}.0.0/16`);
+        const igw = (await b.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+        const attached = await oneWins(`${at}: a gateway attached to the VPC`, b.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc })), a.send(new DeleteVpcCommand({ VpcId: vpc })),
+          'InvalidVpcID.NotFound', 'DependencyViolation');
+        if (attached) {
+          await a.send(new DetachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpc }));
+          await a.send(new DeleteVpcCommand({ VpcId: vpc }));
+        }
+        // never attached to a VPC that is gone: it can be deleted (before: DependencyViolation for good)
+        await (attached ? a : b).send(new DeleteInternetGatewayCommand({ InternetGatewayId: igw }));
+
+        const backing = (await elbA.send(new CreateLoadBalancerCommand({ Name: `race-service-${round}`, Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!.LoadBalancerArn!;
+        const tg = (await elbA.send(new CreateTargetGroupCommand({ Name: `race-${round}`, Protocol: 'TCP', Port: 80, VpcId: 'vpc-app', TargetType: 'ip' }))).TargetGroups![0]!.TargetGroupArn!;
+        await onBoth(nodes, 'the other node to see the load balancer and the target group', async () => (await elbB.send(new DescribeLoadBalancersCommand({ LoadBalancerArns: [backing] }))).LoadBalancers?.length === 1
+          && (await elbB.send(new DescribeTargetGroupsCommand({ TargetGroupArns: [tg] }))).TargetGroups?.length === 1);
+        // a service made goes after the test, with the others
+        await oneWins(`${at}: a service on the load balancer`, b.send(new CreateVpcEndpointServiceConfigurationCommand({ NetworkLoadBalancerArns: [backing], AcceptanceRequired: false })),
+          elbA.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: backing })), 'InvalidParameterValue', 'ResourceInUseException');
+        const listener = await oneWins(`${at}: a listener forwarding to the target group`,
+          elbB.send(new CreateListenerCommand({ LoadBalancerArn: lb, Protocol: 'TCP', Port: 80 + round, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg }] })),
+          elbA.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg })), 'TargetGroupNotFoundException', 'ResourceInUseException');
+        if (listener) {
+          await elbA.send(new DeleteListenerCommand({ ListenerArn: listener.Listeners![0]!.ListenerArn }));
+          await elbA.send(new DeleteTargetGroupCommand({ TargetGroupArn: tg }));
+        }
+      }
+      await elbA.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: lb }));
+    } finally {
+      for (const c of [a, b, elbA, elbB]) c.destroy();
     }
   }, 120_000);
 });

@@ -6,6 +6,7 @@
 // round trip unchanged, and a view indexed from the copy decides as one indexed from the original.
 import { describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.js';
+import type { ControlState } from '../../src/control/state.js';
 import { applyInventory } from '../../src/control/inventory.js';
 import { defaultSecurityGroupId } from '../../src/api/aws/ec2-network.js';
 import { validateConfig } from '../../src/model/config.js';
@@ -130,5 +131,30 @@ describe('security groups in the desired state', () => {
     };
     expect(await rulesOf([defaultSecurityGroupId('vpc-client'), sg.id])).toBeNull();
     expect(await rulesOf([sg.id])).toEqual([{ cidr: '10.0.1.0/25', from_port: 80, to_port: 80 }]);
+  });
+
+  it('a group gone from an endpoint of a VPC made through the API (deleted through another node of a fleet at once) admits nothing: the other groups\' rules, or none (before: not enforced, everything admitted)', async () => {
+    const { control, events, provider, consumer } = await world();
+    const st = (control as unknown as { st: ControlState }).st;
+    const svc = await control.createService(provider, { vpcId: 'vpc-app', portId: 'port-web', serverType: 'VM', ports: [{ clientPort: 80, serverPort: 8080 }], approvalRequired: false });
+    await control.settle();
+    await control.changePermissions(provider, svc.id, 'add', [{ permission: '*' }]);
+    const vpc = await control.createVpc(consumer, { id: 'vpc-0123456789abcdef0', mainRouteTableId: 'rtb-0123456789abcdef0', defaultSecurityGroupId: 'sg-0123456789abcdef9', cidr: '10.60.0.0/16' });
+    await control.createSubnet(consumer, { id: 'subnet-0123456789abcdef0', vpcId: vpc.id, cidr: '10.60.1.0/24' });
+    const kept = await control.createSecurityGroup(consumer, { id: 'sg-0123456789abcdef2', vpcId: vpc.id, name: 'kept', description: 'kept' });
+    await control.changeSecurityGroupRules(consumer, kept.id, 'ingress', 'authorize', [{ protocol: 'tcp', fromPort: 80, toPort: 80, cidr: '10.60.1.0/25' }]);
+    const gone = await control.createSecurityGroup(consumer, { id: 'sg-0123456789abcdef3', vpcId: vpc.id, name: 'gone', description: 'gone' });
+    const endpoint = (groups: string[]) => control.createEndpoint(consumer, { serviceId: svc.id, vpcId: vpc.id, subnetId: 'subnet-0123456789abcdef0', securityGroups: groups }, { requirePrincipal: false });
+    const [both, alone] = [await endpoint([kept.id, gone.id]), await endpoint([gone.id])];
+    await control.settle();
+    // the group gone from this node's memory with the endpoints still naming it, as the race left it
+    st.securityGroups.delete(gone.id);
+    const rulesOf = async (id: string) => {
+      await control.updateEndpoint(consumer, id, { whitelist: [] });
+      await control.settle();
+      return events.flatMap((x) => (x.kind === 'endpoint' && x.id === id && x.live !== null ? [x.live as LiveEndpoint] : [])).at(-1)!.security_rules;
+    };
+    expect(await rulesOf(both.id)).toEqual([{ cidr: '10.60.1.0/25', from_port: 80, to_port: 80 }]);
+    expect(await rulesOf(alone.id)).toEqual([]);
   });
 });
