@@ -12,6 +12,7 @@ import { claimDataDirStore, defaultToken, ensureDataDir, lockDataDir, nodeId } f
 import { loadConfig } from './config/load.js';
 import { fleetConfigDigest } from './config/fleet-digest.js';
 import { configChanges, RELOADABLE } from './config/reload.js';
+import { configView } from './config/effective.js';
 import { ControlPlane } from './control/control-plane.js';
 import { checkDocuments, upgradeDocuments } from './control/documents.js';
 import { FAILURE_SWITCHES, FAULTS_DOCUMENT, PROVISIONING_DELAY } from './control/state.js';
@@ -374,6 +375,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
 
     let phase: DaemonPhase = 'starting';
     const listen = o.listen ?? config.listen;
+    const nodeName = o.nodeName ?? config.fleet.nodeName ?? `${os.hostname()}-${selfId}`;
     app = buildApi({
       control,
       metrics,
@@ -382,7 +384,15 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       limits: config.api,
       metricsToken: () => config.metrics.token,
       now: o.now,
-      effectiveConfig: (caller) => effectiveConfig(config, listen, inventory.vpcs.filter((v) => v.account === caller.name).map((v) => v.id)),
+      // the values in effect: the flags', the node's name, the provisioning delay as stored (PUT /sim/faults)
+      effectiveConfig: (caller) => configView({
+        ...config,
+        listen,
+        store: spec,
+        dns: { ...config.dns, listen: o.dnsListen ?? config.dns.listen, ...(o.dnsUpstreams ? { forwarders: o.dnsUpstreams } : {}) },
+        faults: { ...config.faults, listen: o.faultsListen ?? config.faults.listen, provisioningDelayMs: control.provisioningFaults(caller).provisioning_delay_ms },
+        fleet: { ...config.fleet, nodeName },
+      }, { account: caller, vpcs: inventory.vpcs.filter((v) => v.account === caller.name).map((v) => v.id) }),
       phase: () => phase,
     });
     try {
@@ -395,7 +405,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     // registered once the API answers: a node's record names where it answers
     const startedAt = new Date().toISOString();
     await openFleet.start({
-      id: selfId, name: o.nodeName ?? config.fleet.nodeName ?? `${os.hostname()}-${selfId}`, api: `${address.host}:${address.port}`,
+      id: selfId, name: nodeName, api: `${address.host}:${address.port}`,
       started_at: startedAt, registered_at: startedAt, connections: 0, config: fleetConfigDigest(config),
     });
     stopPublishing = (o.every ?? every)(DEFAULTS.fleet.publishIntervalMs, () => openFleet.publish(dataPlane.activeConnections));
@@ -508,18 +518,4 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     unlockDataDir?.();
     throw err;
   }
-}
-
-/** what any caller may see, and its own VPCs: nothing of other tenants, not even how many there are */
-function effectiveConfig(c: Config, listen: { host: string; port: number }, callerVpcs: string[]): unknown {
-  return {
-    region: c.region,
-    listen: `${listen.host}:${listen.port}`,
-    store_durability: c.storeDurability,
-    dataplane: c.dataplane,
-    api: c.api,
-    vpcs: callerVpcs,
-    public_services: c.public_services.map((p) => p.name),
-    defaults: DEFAULTS,
-  };
 }

@@ -210,18 +210,33 @@ function closestKey(key: string, known: readonly string[]): string | null {
   return distance(key, best) <= (key.length <= 4 ? 1 : 2) ? best : null;
 }
 
-/** every key path the config file accepts (`vpcs[].subnets[].zone`): the README's reference is checked against it */
-export function configKeyPaths(): string[] {
-  const walk = (s: z.ZodType, at: string): string[] => {
+/** every key the config file accepts, by path (`vpcs[].subnets[].zone`), with its schema */
+function configKeys(): Array<[string, z.ZodType]> {
+  const walk = (s: z.ZodType, at: string): Array<[string, z.ZodType]> => {
     if (s instanceof z.ZodOptional) return walk(s.unwrap() as z.ZodType, at);
     if (s instanceof z.ZodArray) return walk(s.element as z.ZodType, `${at}[]`);
     if (!(s instanceof z.ZodObject)) return [];
-    return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([k, v]) => {
+    return Object.entries(s.shape as Record<string, z.ZodType>).flatMap(([k, v]): Array<[string, z.ZodType]> => {
       const path = at === '' ? k : `${at}.${k}`;
-      return [path, ...walk(v, path)];
+      return [[path, v], ...walk(v, path)];
     });
   };
   return walk(schema, '');
+}
+
+/** every key path the config file accepts (`vpcs[].subnets[].zone`): the README's reference is checked against it */
+export function configKeyPaths(): string[] {
+  return configKeys().map(([path]) => path);
+}
+
+/** the number keys the schema bounds at both ends, with their bounds: the README's reference is checked against them */
+export function configNumberRanges(): Array<{ path: string; min: number; max: number }> {
+  return configKeys().flatMap(([path, s]) => {
+    const n = s instanceof z.ZodOptional ? s.unwrap() as z.ZodType : s;
+    if (!(n instanceof z.ZodNumber) || n.minValue === null || n.maxValue === null) return [];
+    const { minValue: min, maxValue: max } = n;
+    return Math.abs(min) < Number.MAX_SAFE_INTEGER && Math.abs(max) < Number.MAX_SAFE_INTEGER ? [{ path, min, max }] : [];
+  });
 }
 
 export interface AccountSpec {

@@ -195,6 +195,12 @@ describe.runIf(RUN)('the aws CLI scripting a stack: waiters, paging, malformed i
       token = page.NextToken;
     } while (token);
     expect(names.filter((n) => n.startsWith('paged-')).sort()).toEqual(['paged-0', 'paged-1', 'paged-2']);
+    // ELBv2's own PageSize shadows the CLI's --page-size: one page of 2 and its NextMarker; the CLI
+    // turns its paging off without a word (its "manual pagination arg" line is --debug's only)
+    const one = await aws(d.url, ['elbv2', 'describe-target-groups', '--page-size', '2'], key);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stderr).not.toContain('pagination');
+    expect(JSON.parse(one.stdout)).toEqual({ TargetGroups: [expect.anything(), expect.anything()], NextMarker: expect.any(String) });
     const text = await aws(d.url, ['ec2', 'describe-security-groups', ...inVpc, '--query', 'length(SecurityGroups)'], key);
     expect(text.stdout.trim()).toBe('7');
   }, 180_000);

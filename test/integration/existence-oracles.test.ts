@@ -4,6 +4,7 @@
 import * as EC2 from '@aws-sdk/client-ec2';
 import * as ELB from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configKeyPaths } from '../../src/model/config.js';
 import {
   CONSUMER, METRICS_TOKEN, PROVIDER, SERVICE_BODY, createAvailableService, parseMetrics, skipWithoutPortPrivilege, startTestDaemon, twoAccountConfig, waitFor,
   type TestDaemon,
@@ -104,6 +105,88 @@ describe('existence oracles', () => {
     expect((await d.provider.get('/sim/config')).body.vpcs).toEqual(['vpc-app', 'vpc-provider-client']);
     const anonymous = await d.client(undefined, CONSUMER.project_id).get('/sim/config');
     expect(anonymous.status).toBe(401);
+  });
+
+  it('GET /sim/config answers every key of the config file, in its spelling, with the values in effect: no secret, nothing of another tenant', async () => {
+    const webhook = 'http://hook-user:hook-pa55word@127.0.0.1:9/hook';
+    const consumerTopic = 'arn:aws:sns:us-east-1:222222222222:consumer-events';
+    const base = config();
+    const e = await startTestDaemon({
+      ...base,
+      zones: ['sim-1a', 'sim-1b'],
+      accounts: [
+        { ...PROVIDER, aws: AWS_KEYS.provider },
+        { ...CONSUMER, aws: AWS_KEYS.consumer, quotas: { endpoint: 7 } },
+        { ...THIRD, aws: THIRD_KEY },
+      ],
+      dataplane: { snat_ports: '2000-3000', idle_timeout_ms: 1234 },
+      flow_logs: { destination: 'file', file: 'flows/f.log', max_files: 3, rotate_every: 'hourly' },
+      dns: { ttl: 7, forward: true, forwarders: ['192.0.2.53:53'], public_records: [{ name: '_v.example.com', type: 'TXT', value: 'vpce:x' }] },
+      faults: { enabled: true, listen: '127.0.0.1:0', provisioning_delay_ms: 25 },
+      fleet: { node_name: 'gw-7' },
+      public_services: [{ name: 'kv', service_type: 'interface', ports: [{ port: 6379, target: '127.0.0.1:16379' }] }],
+      aws: {
+        sns_topics: [
+          { arn: consumerTopic, url: webhook, accounts: ['222222222222', '333333333333'] },
+          { arn: 'arn:aws:sns:us-east-1:111111111111:provider-events', url: 'http://127.0.0.1:9/other' },
+        ],
+      },
+    });
+    try {
+      const c = await e.consumer.get('/sim/config');
+      expect(c.status).toBe(200);
+      expect({ ...c.body, defaults: undefined }).toEqual({
+        region: 'sim-1',
+        zones: ['sim-1a', 'sim-1b'],
+        listen: '127.0.0.1:0',
+        store: 'sqlite',
+        store_durability: 'process',
+        dataplane: {
+          snat: 'auto', backend_connect_timeout_ms: 5000, idle_timeout_ms: 1234, drain_timeout_ms: 30000, max_connections: 1000000,
+          on_premises: 'allow', socket_buffer_bytes: 262144, snat_ports: '2000-3000', deregistration_delay_s: 300,
+          health_check: { interval: 30, timeout: 10, healthy_threshold: 5, unhealthy_threshold: 2 },
+          unhealthy_connection_termination: { enabled: true, draining_interval: 0 },
+        },
+        api: { max_pipelined_requests: 16, max_connections: 128, request_timeout_ms: 30000, headers_timeout_ms: 10000, idle_timeout_ms: 60000, keep_alive_timeout_ms: 10000 },
+        flow_logs: { destination: 'file', file: 'flows/f.log', aggregation_interval_s: 600, max_file_bytes: 104857600, rotate_every: 'hourly', max_files: 3, buffer_bytes: 4194304 },
+        dns: { enabled: true, listen: '127.0.0.1:0', ttl: 7, forward: true, forwarders: ['192.0.2.53:53'], public_records: [{ name: '_v.example.com', type: 'TXT', value: 'vpce:x' }] },
+        faults: { enabled: true, listen: '127.0.0.1:0', provisioning_delay_ms: 25 },
+        fleet: { lease_ttl_seconds: 5, node_name: 'gw-7' },
+        metrics: {},
+        account: {
+          name: CONSUMER.name, domain_id: CONSUMER.domain_id, project_id: CONSUMER.project_id,
+          quotas: { endpoint_service: 20, endpoint: 7, connections_per_endpoint: 3000, vpc: 5, dns_records: 1000 },
+          aws: { account_id: AWS_KEYS.consumer.account_id, access_key_id: AWS_KEYS.consumer.access_key_id },
+        },
+        vpcs: ['vpc-client'],
+        public_services: ['kv'],
+        aws: { sns_topics: [{ arn: consumerTopic }] },
+      });
+      expect(c.body.defaults.dataplane.idleTimeoutMs).toBe(350_000);
+
+      // every key of the file is there, or withheld: secrets, and the other tenants (the caller's
+      // own account entry is `account`; VPCs and public services by id and name)
+      const paths = (v: unknown, at: string): string[] => {
+        if (Array.isArray(v)) return v.flatMap((x) => paths(x, `${at}[]`));
+        if (v === null || typeof v !== 'object') return [];
+        return Object.entries(v).flatMap(([k, x]) => [at ? `${at}.${k}` : k, ...paths(x, at ? `${at}.${k}` : k)]);
+      };
+      const withheld = /^(metrics\.token|accounts\[\]\.token|accounts\[\]\.aws\.secret_access_key|aws\.sns_topics\[\]\.(url|accounts)|vpcs\[\]\..*|public_services\[\]\..*)$/;
+      const fileKeys = configKeyPaths().filter((k) => !withheld.test(k)).map((k) => k.replace(/^accounts(\[\])?/, 'account'));
+      const shown = [...new Set(paths(c.body, ''))].filter((k) => k !== 'defaults' && !k.startsWith('defaults.'));
+      expect(shown.sort()).toEqual([...new Set(fileKeys)].sort());
+
+      const text = JSON.stringify(c.body);
+      for (const secret of [
+        CONSUMER.token, PROVIDER.token, THIRD.token, METRICS_TOKEN, AWS_KEYS.consumer.secret_access_key, AWS_KEYS.provider.secret_access_key,
+        THIRD_KEY.secret_access_key, webhook, 'hook-pa55word', 'http://127.0.0.1:9/other',
+        // the other tenants: names, ids, VPCs, AWS ids and keys
+        PROVIDER.name, THIRD.name, PROVIDER.domain_id, PROVIDER.project_id, THIRD.domain_id, THIRD.project_id, 'vpc-app', 'vpc-provider-client', 'vpc-third',
+        AWS_KEYS.provider.account_id, AWS_KEYS.provider.access_key_id, THIRD_KEY.account_id, THIRD_KEY.access_key_id,
+      ]) expect(text).not.toContain(secret);
+    } finally {
+      await e.stop();
+    }
   });
 });
 

@@ -250,6 +250,8 @@ describe('connection flow logs (flow_logs)', () => {
     daemons.delete(d);
     const files = flowFiles(dir);
     expect(files.length).toBeGreaterThan(2);
+    // flow.log itself is never written: the records go to flow.1.log, flow.2.log, ... (README "Config reference")
+    expect(fs.readdirSync(dir).sort()).toEqual(files.map((_, i) => `flow.${i + 1}.log`).sort());
     const records = parse(files);
     expect(records).toHaveLength(400);
     expect(new Set(records.map((r) => `${r.srcaddr}>${r.dstaddr}`)).size).toBe(400);

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { isMap, isSeq, parse, parseDocument, type Node } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
-import { configKeyPaths, ConfigError, validateConfig } from '../../src/model/config.js';
+import { configKeyPaths, configNumberRanges, ConfigError, validateConfig } from '../../src/model/config.js';
 
 const base = () => ({
   accounts: [{ name: 'provider', token: 'provider-secret' }],
@@ -80,6 +80,27 @@ describe('config validation', () => {
     const accepted = configKeyPaths();
     expect(accepted.filter((k) => !documented.has(k)), 'accepted, not in the reference').toEqual([]);
     expect([...documented].filter((k) => !accepted.includes(k)), 'in the reference, not accepted').toEqual([]);
+  });
+
+  it('the README\'s config reference states the range of every number key the loader bounds (a value outside stops the start)', () => {
+    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const block = /## Config reference\n\n```yaml\n([\s\S]*?)\n```/.exec(readme)![1]!;
+    const doc = parseDocument(block);
+    /** the comments on the key's line: its value's, else (a key of an inline mapping) the mapping's */
+    const comment = (path: string): string => {
+      let node: Node | null = doc.contents as Node;
+      const seen: string[] = [];
+      for (const seg of path.split('.')) {
+        for (const part of seg.split('[]').slice(0, seg.endsWith('[]') ? -1 : undefined)) {
+          node = isMap(node) ? node.get(part, true) as Node : null;
+          if (node?.comment) seen.push(node.comment);
+        }
+        if (seg.endsWith('[]')) node = isSeq(node) ? node.items[0] as Node : null;
+      }
+      return seen.at(-1) ?? '';
+    };
+    const missing = configNumberRanges().filter(({ path, min, max }) => !comment(path).includes(`${min}-${max}`));
+    expect(missing).toEqual([]);
   });
 
   it('accepts a small config and fills in defaults', () => {
