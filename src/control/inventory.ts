@@ -269,7 +269,14 @@ function checkInUse(snap: Documents, accounts: readonly Account[], vpcs: readonl
     if (!accountNames.has(e.owner)) problems.push(`account ${e.owner} owns ${user}: it cannot be removed while it owns resources`);
     const svc = services.find((s) => s.id === e.service_id);
     if (svc?.public && !publicIds.has(svc.id)) problems.push(`public service ${svc.service_name} is used by ${user}: it cannot be removed while in use`);
-    if (vpcProblem(e.vpc_id, user) || !e.subnet_id || !e.ip) continue;
+    if (vpcProblem(e.vpc_id, user)) continue;
+    // a gateway endpoint's route tables stay its VPC's: one removed, or moved to another VPC (another
+    // tenant's), would have had the endpoint route there
+    const tables = vpcById.get(e.vpc_id)!.route_tables;
+    for (const t of e.routetables ?? []) {
+      if (!tables.some((x) => x.id === t)) problems.push(`route table ${t} of VPC ${e.vpc_id} is used by ${user}: it cannot be removed while in use`);
+    }
+    if (!e.subnet_id || !e.ip) continue;
     // every ENI (a document written before issue 13 has one, in its legacy fields)
     for (const n of e.enis ?? [{ subnet_id: e.subnet_id, ip: e.ip, zone: undefined }]) {
       const subnet = vpcById.get(e.vpc_id)!.subnets.find((s) => s.id === n.subnet_id);

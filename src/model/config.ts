@@ -521,9 +521,21 @@ export function validateConfig(raw: unknown, source: string): Config {
         if (!subnetRef(ref)) bad(`${tat}.subnets[${ri}]`, `no subnet ${JSON.stringify(ref)} in this VPC`);
         unique(`route table association of subnet in ${at}`, ref, `${tat}.subnets[${ri}]`);
       });
+      // the rules of the route-table API (src/control/route-tables.ts changeUserRoutes): one route per
+      // destination (two made the list's order decide), none inside the VPC's CIDR
+      const destinations = new Set<string>();
+      const vpcCidr = parseCidr(v.cidr);
       (t.routes ?? []).forEach((r, ri) => {
         const rc = parseCidr(r.destination, { strict: true });
-        if (!rc.ok) bad(`${tat}.routes[${ri}].destination`, rc.reason);
+        if (!rc.ok) {
+          bad(`${tat}.routes[${ri}].destination`, rc.reason);
+          return;
+        }
+        if (destinations.has(rc.cidr.text)) bad(`${tat}.routes[${ri}].destination`, `a second route to ${rc.cidr.text} in this table`);
+        destinations.add(rc.cidr.text);
+        if (vpcCidr.ok && cidrCovers(vpcCidr.cidr, rc.cidr)) {
+          bad(`${tat}.routes[${ri}].destination`, `${rc.cidr.text} lies inside the VPC's ${vpcCidr.cidr.text}: such a route only supports interface and instance targets (EC2's rule), not ${r.type}`);
+        }
       });
       return { id: t.id, default: t.default ?? false, subnets: t.subnets ?? [], routes: t.routes ?? [] };
     });

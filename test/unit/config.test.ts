@@ -168,6 +168,9 @@ describe('config validation', () => {
     ['Toxiproxy\'s API on 0.0.0.0 at the API\'s port', (c: any) => { c.listen = '127.0.0.1:9721'; c.faults = { enabled: true, listen: '0.0.0.0:9721' }; }, /^faults\.listen: /m],
     ['a user route of type local', (c: any) => { c.vpcs[0].route_tables[0].routes[0].type = 'local'; }, /^vpcs\[0\]\.route_tables\[0\]\.routes\[0\]\.type: /],
     ['two default route tables', (c: any) => { c.vpcs[0].route_tables.push({ id: 'rtb-2', default: true }); }, /^vpcs\[0\]\.route_tables: more than one default/],
+    // the route-table API's rules: two routes to one destination let the list's order decide; a route inside the VPC's CIDR beat its local route
+    ['two routes to one destination', (c: any) => { c.vpcs[0].route_tables[0].routes.push({ destination: '0.0.0.0/0', type: 'blackhole' }); }, /^vpcs\[0\]\.route_tables\[0\]\.routes\[1\]\.destination: a second route to 0\.0\.0\.0\/0/m],
+    ['a route inside the VPC\'s CIDR', (c: any) => { c.vpcs[0].route_tables[0].routes.push({ destination: '192.168.5.0/24', type: 'igw' }); }, /^vpcs\[0\]\.route_tables\[0\]\.routes\[1\]\.destination: 192\.168\.5\.0\/24 lies inside the VPC's 192\.168\.0\.0\/16/m],
     ['an API headers timeout longer than its request timeout (node:http would throw at start)', (c: any) => { c.api = { request_timeout_ms: 1000, headers_timeout_ms: 2000 }; }, /^api\.headers_timeout_ms: 2000 is longer than request_timeout_ms/],
     ['an API connection cap of 0', (c: any) => { c.api = { max_connections: 0 }; }, /^api\.max_connections: /],
     ['an unknown api key', (c: any) => { c.api = { max_pipelining: 4 }; }, /^api: unknown key "max_pipelining"$/],

@@ -45,6 +45,20 @@ describe('applying the inventory', () => {
     expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', subnets: [{ id: 's', cidr: '10.0.1.0/24' }, { id: 's2', cidr: '10.0.2.0/24' }] }]), snap, opts)).not.toThrow();
   });
 
+  it('refuses to remove a route table a gateway endpoint names, or to move it to another VPC (the endpoint routed through it there, another tenant\'s too)', () => {
+    const tables = [{ id: 'rtb-main', default: true }, { id: 'rtb-a' }];
+    const cfg = config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: tables }]);
+    const snap = snapshotOf([
+      ...applyInventory(cfg, snapshotOf([]), opts).changes,
+      { kind: 'endpoint', id: 'g1', value: { id: 'g1', owner: 'a', service_id: 'x', vpc_id: 'v', service_type: 'gateway', routetables: ['rtb-a'] } },
+    ]);
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: [tables[0]] }]), snap, opts))
+      .toThrow(/route table rtb-a of VPC v is used by endpoint g1: it cannot be removed while in use/);
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: [tables[0]] }, { id: 'w', account: 'a', cidr: '10.9.0.0/16', route_tables: [{ id: 'rtb-a', default: true }] }]), snap, opts))
+      .toThrow(/route table rtb-a of VPC v is used by endpoint g1/);
+    expect(() => applyInventory(cfg, snap, opts)).not.toThrow();
+  });
+
   it('refuses to remove, re-address or retype a backend port of a service, each of its backends', () => {
     const vpc = (ports: unknown[]) => config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', subnets: [{ id: 's', cidr: '10.0.1.0/24' }], ports }]);
     const web = { id: 'web', subnet: 's', ip: '10.0.1.10', type: 'VM' };
