@@ -29,6 +29,28 @@ export function vpcepdAlive(pid: number): boolean {
   }
 }
 
+/**
+ * whether PID has DIR, or a file under it, open (a vpcepd holds its data dir open: src/config/data-dir.ts);
+ * fds that cannot be read (another user's process) count as held: the safe side
+ */
+export function holdsPath(pid: number, dir: string): boolean {
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return true;
+  }
+  for (const fd of fds) {
+    try {
+      const target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target === dir || target.startsWith(`${dir}/`)) return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
+}
+
 /** the other live vpcepd processes in this process's network namespace (those whose namespace can be read: root reads every one) */
 export function otherVpcepdInNetns(): number[] {
   let mine: number;

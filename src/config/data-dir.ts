@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomically } from '../store/durable-file.js';
 import type { Logger } from '../telemetry/logger.js';
-import { vpcepdAlive } from '../pids.js';
+import { holdsPath, vpcepdAlive } from '../pids.js';
 
 /** shorter than this, a token file is refused: a generated token has 32 characters */
 export const MIN_TOKEN_FILE_LENGTH = 16;
@@ -58,17 +58,24 @@ export const LOCK_FILE = 'vpcepd.pid';
  */
 export function lockDataDir(dir: string): () => void {
   const file = path.join(dir, LOCK_FILE);
+  // held open while this process holds the dir: a pid file naming a vpcepd that does not hold it (a
+  // pid reused after a reboot by the vpcepd of another data dir) is a leftover, taken over
+  let held: number | undefined;
   const release = () => {
     try {
       if (fs.readlinkSync(file) === String(process.pid)) fs.rmSync(file, { force: true });
     } catch {
       // gone already
     }
+    if (held !== undefined) fs.closeSync(held);
+    held = undefined;
   };
   try {
+    const real = fs.realpathSync(dir);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         fs.symlinkSync(String(process.pid), file);
+        held = fs.openSync(real, 'r');
         return release;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -82,7 +89,7 @@ export function lockDataDir(dir: string): () => void {
       } catch {
         // not a link (a file someone made): taken over
       }
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && vpcepdAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && vpcepdAlive(holder) && holdsPath(holder, real)) {
         throw new DataDirError(`the data dir ${dir} is in use by another vpcepd (pid ${holder}, ${file}): give this daemon a data dir of its own (--data-dir), or stop that one`);
       }
       // its daemon is gone, its pid another program's now, or it is this process (restarted in place): taken over

@@ -92,10 +92,21 @@ function migrate(db: Database.Database, from: number): void {
   }
 }
 
-/** A new database: built whole as <file>.new, then renamed into place, so that FILE is never half-made. */
+/**
+ * A new database: built whole as <file>.new, then renamed into place, so that FILE is never
+ * half-made. The write-ahead log of a database removed after a crash is refused, not paired with the
+ * new file (SQLite would replay its pages into it: the removed data back, or a corrupt file);
+ * an empty one, or a shared-memory index alone, holds nothing and goes.
+ */
 function create(file: string): void {
   const tmp = `${file}.new`;
+  const wal = `${file}-wal`;
+  if ((fs.statSync(wal, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+    throw new StoreError(`${file} is absent but its write-ahead log ${wal} is there (a database removed after a crash): vpcepd will not pair it with a new database; ` +
+      `move ${wal} and ${file}-shm aside to start afresh, or put the database back`);
+  }
   try {
+    for (const orphan of [wal, `${file}-shm`]) fs.rmSync(orphan, { force: true });
     for (const leftover of [tmp, `${tmp}-wal`, `${tmp}-shm`, `${tmp}-journal`]) fs.rmSync(leftover, { force: true });
     const db = new Database(tmp);
     try {

@@ -184,6 +184,17 @@ describe('the data dir', () => {
     expect(await refused(other)).toContain(`vpcepd: cannot start: ${path.join(other, 'vpcepd.pid')} is a directory: remove it`);
   });
 
+  it('a pid file naming a live vpcepd of another data dir (a pid reused after a reboot by the other daemon) is taken over: it named that daemon as the holder', async () => {
+    const other = await start(['--data-dir', tempDir()], { VPCEP_TOKEN: '' });
+    const data = tempDir();
+    fs.symlinkSync(String(other.proc.pid), path.join(data, 'vpcepd.pid'));
+    const d = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+    expect(d.proc.exitCode, d.output()).toBe(null);
+    expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(d.proc.pid));
+    // the one that holds it is still named
+    expect(await refused(data)).toContain(`is in use by another vpcepd (pid ${d.proc.pid}`);
+  });
+
   it('two vpcepd started at once on one empty data dir: one runs, the other is refused in one line (they raced for the new database: stack traces, both failed)', async () => {
     for (let round = 0; round < 3; round++) {
       const data = tempDir();
@@ -216,6 +227,24 @@ describe('the database file', () => {
     expect(out).toContain(`${file}: the file is empty (0 bytes). vpcepd never resets a database it did not create`);
     expect(fs.statSync(file).size).toBe(0);
     expect(fs.statSync(file).mtimeMs).toBe(before);
+  });
+});
+
+describe('the write-ahead log of a removed database', () => {
+  it('is refused in one line naming it, never paired with a new database (SQLite replayed it into the new file: the removed data back, or a corrupt file); an empty one goes', async () => {
+    const data = tempDir();
+    const wal = path.join(data, `${DB_FILE}-wal`);
+    fs.writeFileSync(wal, Buffer.alloc(4096, 7));
+    const out = await refused(data, { VPCEP_TOKEN: 'a-token-of-16-chars' });
+    expect(out).toContain(`vpcepd: cannot start: ${path.join(data, DB_FILE)} is absent but its write-ahead log ${wal} is there`);
+    expect(fs.existsSync(path.join(data, DB_FILE))).toBe(false);
+    expect(fs.statSync(wal).size).toBe(4096);
+    // an empty log and an index alone hold nothing: the new database is made without them
+    fs.writeFileSync(wal, '');
+    fs.writeFileSync(path.join(data, `${DB_FILE}-shm`), Buffer.alloc(32768, 1));
+    const d = await start(['--data-dir', data], { VPCEP_TOKEN: 'a-token-of-16-chars' });
+    expect(d.proc.exitCode, d.output()).toBe(null);
+    expect(fs.existsSync(path.join(data, DB_FILE))).toBe(true);
   });
 });
 
