@@ -70,7 +70,10 @@ export function buildApi(o: ApiOptions): FastifyInstance {
     o.log.debug({ method: req.method, route, code: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'api request');
   };
   const app = Fastify({
-    bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
+    // closing (the last moment of the drain): a request still coming on a kept-alive connection is
+    // answered by the dialect as during the drain (reads served, writes EndPoint.0013 / ServiceUnavailable),
+    // not with fastify's own 503 body, in neither dialect's shape
+    bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: false,
     serverFactory: guard.serverFactory,
     // GET / is Huawei's version list, and AWS's when the request speaks AWS (src/api/aws/plugin.ts)
     routerOptions: { constraints: { [awsConstraintStrategy.name]: awsConstraintStrategy } },

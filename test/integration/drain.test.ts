@@ -88,6 +88,51 @@ describe('the drain', () => {
     expect(logged(d.output(), 'data plane drained')[0]).toMatchObject({ drained: 1, cut: 0 });
   });
 
+  it('a request that completes while the API closes, on a connection kept alive, is answered by its dialect (it got fastify\'s own 503 body, in neither shape)', async () => {
+    const dir = tempDir('vpcep-drain-');
+    const file = writeConfig(dir, twoAccountConfig({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] }));
+    const d = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')]);
+    cleanups.push(async () => {
+      if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+      await d.exited;
+    });
+    /** a kept-alive connection with HEAD sent, the rest of its request sent by finish(): the answer */
+    const pending = async (head: string) => {
+      const s = net.connect(Number(new URL(d.url).port), '127.0.0.1');
+      cleanups.push(() => { s.destroy(); });
+      let got = '';
+      s.on('data', (b) => { got += String(b); });
+      s.on('error', () => {});
+      await new Promise((resolve) => s.once('connect', resolve));
+      s.write('GET /ready HTTP/1.1\r\nHost: vpcepd\r\n\r\n');
+      await waitFor(() => got.includes('"ready"'), 5_000, 'the first answer');
+      got = '';
+      s.write(head);
+      return (rest: string) => {
+        s.write(rest);
+        return waitFor(() => (got.includes('\r\n\r\n') && /content-length: 0\r\n|[}>]$/i.test(got) ? got : null), 5_000, 'the answer');
+      };
+    };
+    const huawei = await pending(`GET /v1/${CONSUMER.project_id}/vpc-endpoints?limit=1 HTTP/1.1\r\nHost: vpcepd\r\nX-Auth-Token: ${CONSUMER.token}\r\n`);
+    const form = 'Action=DescribeAvailabilityZones&Version=2016-11-15';
+    const aws = await pending(`POST / HTTP/1.1\r\nHost: vpcepd\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\n`);
+    d.proc.kill('SIGTERM');
+    // the drain is done (no connection to wait for) and the API is closing: the requests complete now
+    await waitFor(() => logged(d.output(), 'data plane drained').length > 0, 5_000, 'the drain to end');
+    await new Promise((r) => setTimeout(r, 300));
+    const [hh, hb] = (await huawei('\r\n')).split('\r\n\r\n');
+    const [ah, ab] = (await aws(`\r\n${form}`)).split('\r\n\r\n');
+    expect(hb).not.toContain('"statusCode":503');
+    expect(ab).not.toContain('"statusCode":503');
+    // a read is served to the end, in each dialect's shape
+    expect(hh).toMatch(/^HTTP\/1\.1 200 /);
+    expect(JSON.parse(hb!)).toHaveProperty('endpoints');
+    // unsigned, the AWS request is refused (verify mode), in EC2's XML and with its request id
+    expect(ah).toMatch(/^HTTP\/1\.1 4\d\d [\s\S]*\r\nx-amzn-requestid: /i);
+    expect(ab).toMatch(/<Response><Errors><Error><Code>[A-Za-z.]+<\/Code>/);
+    expect((await d.exited).code).toBe(0);
+  });
+
   it('a second SIGTERM cuts the connections still open and stops at once', async () => {
     const { d, client } = await heldConnection();
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));

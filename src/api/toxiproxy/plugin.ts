@@ -61,7 +61,8 @@ export function buildToxiproxyApi(o: ToxiproxyApiOptions): FastifyInstance {
     },
   });
   const app = Fastify({
-    bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
+    // closing: a request still coming is answered as before, never with fastify's own 503 body (not Toxiproxy's shape)
+    bodyLimit: o.bodyLimitBytes, logger: false, onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: false,
     serverFactory: guard.serverFactory,
     // a request node:http cannot take (malformed, headers too large, too slow): Toxiproxy's shape, not fastify's
     clientErrorHandler: guard.clientError,
