@@ -29,11 +29,18 @@ export function vpcepdAlive(pid: number): boolean {
   }
 }
 
+/** a file's identity, whatever path reaches it (a bind mount, a symbolic link) */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
 /**
- * whether PID has DIR, or a file under it, open (a vpcepd holds its data dir open: src/config/data-dir.ts);
- * fds that cannot be read (another user's process) count as held: the safe side
+ * whether PID has one of FILES open (a vpcepd holds its data dir open: src/config/data-dir.ts),
+ * compared by device and inode; fds that cannot be read (another user's process) count as held:
+ * the safe side
  */
-export function holdsPath(pid: number, dir: string): boolean {
+export function holdsFile(pid: number, files: readonly FileIdentity[]): boolean {
   let fds: string[];
   try {
     fds = fs.readdirSync(`/proc/${pid}/fd`);
@@ -42,8 +49,8 @@ export function holdsPath(pid: number, dir: string): boolean {
   }
   for (const fd of fds) {
     try {
-      const target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (target === dir || target.startsWith(`${dir}/`)) return true;
+      const st = fs.statSync(`/proc/${pid}/fd/${fd}`);
+      if (files.some((f) => f.dev === st.dev && f.ino === st.ino)) return true;
     } catch {
       // closed meanwhile
     }

@@ -4,8 +4,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomically } from '../store/durable-file.js';
+import { DB_FILE } from '../store/sqlite.js';
 import type { Logger } from '../telemetry/logger.js';
-import { holdsPath, vpcepdAlive } from '../pids.js';
+import { holdsFile, vpcepdAlive, type FileIdentity } from '../pids.js';
 
 /** shorter than this, a token file is refused: a generated token has 32 characters */
 export const MIN_TOKEN_FILE_LENGTH = 16;
@@ -46,6 +47,17 @@ export function ensureDataDir(dir: string): void {
   }
 }
 
+/**
+ * what the vpcepd holding DIR has open: the dir itself (held from the start), or its database (a
+ * vpcepd from before it held the dir), by identity: a bind mount reaches them by another path
+ */
+function heldFiles(dir: string): FileIdentity[] {
+  return [dir, path.join(dir, DB_FILE)].flatMap((f) => {
+    const st = fs.statSync(f, { throwIfNoEntry: false });
+    return st ? [{ dev: st.dev, ino: st.ino }] : [];
+  });
+}
+
 /** the file that says which vpcepd holds the data dir: a symbolic link to its pid */
 export const LOCK_FILE = 'vpcepd.pid';
 
@@ -71,11 +83,10 @@ export function lockDataDir(dir: string): () => void {
     held = undefined;
   };
   try {
-    const real = fs.realpathSync(dir);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         fs.symlinkSync(String(process.pid), file);
-        held = fs.openSync(real, 'r');
+        held = fs.openSync(dir, 'r');
         return release;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -89,7 +100,7 @@ export function lockDataDir(dir: string): () => void {
       } catch {
         // not a link (a file someone made): taken over
       }
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && vpcepdAlive(holder) && holdsPath(holder, real)) {
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && vpcepdAlive(holder) && holdsFile(holder, heldFiles(dir))) {
         throw new DataDirError(`the data dir ${dir} is in use by another vpcepd (pid ${holder}, ${file}): give this daemon a data dir of its own (--data-dir), or stop that one`);
       }
       // its daemon is gone, its pid another program's now, or it is this process (restarted in place): taken over

@@ -1,5 +1,6 @@
 // vpcepd as a child process refusing what would be unsafe to start on: the token file, the data
 // dir, the database file and its documents. Each refusal is exit 1 with one clear line, no stack.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -193,6 +194,21 @@ describe('the data dir', () => {
     expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(d.proc.pid));
     // the one that holds it is still named
     expect(await refused(data)).toContain(`is in use by another vpcepd (pid ${d.proc.pid}`);
+  });
+
+  it.skipIf(!asRoot)(rootOnly('a second vpcepd on the data dir in use reached by a bind mount is refused, naming the first, whose pid file stays (paths differ: it was taken for a leftover, its pid file removed)', 'bind-mount a directory'), async () => {
+    const data = tempDir();
+    const bound = tempDir();
+    execFileSync('mount', ['--bind', data, bound]);
+    try {
+      const first = await start(['--data-dir', data], { VPCEP_TOKEN: '' });
+      expect(await refused(bound)).toContain(`is in use by another vpcepd (pid ${first.proc.pid}`);
+      expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(first.proc.pid));
+      first.proc.kill('SIGTERM');
+      await first.exited;
+    } finally {
+      execFileSync('umount', [bound]);
+    }
   });
 
   it('two vpcepd started at once on one empty data dir: one runs, the other is refused in one line (they raced for the new database: stack traces, both failed)', async () => {
