@@ -148,5 +148,8 @@ function chosenBackend(st: ControlState, ep: Endpoint, eni: Eni, b: Backend | nu
   if (c === NO_CHOICE) return { host: b.host, port: b.port, none: true, why: 'no backend: none registered, or the last ones are draining (the connection is reset)' };
   const t = targets[choiceIndex(c)]!;
   const reason = choiceReason(c);
-  return { host: t.host, port: t.port, zone: t.zone, reason, why: `${choiceText(reason, zone, t.zone)} (flow hash of source port ${q.sourcePort ?? 0})` };
+  const why = `${choiceText(reason, zone, t.zone)} (flow hash of source port ${q.sourcePort ?? 0})`;
+  // as the data plane: a target of a down zone (fail open's choice) takes no connect, it is reset
+  if (inputs.zoneDown(t.zone)) return { host: t.host, port: t.port, zone: t.zone, reason, none: true, why: `${why}; its zone ${t.zone} is down: no connect can succeed (the connection is reset, backend_unreachable)` };
+  return { host: t.host, port: t.port, zone: t.zone, reason, why };
 }

@@ -122,7 +122,9 @@ export function decideInterfaceEndpoint(input: InterfaceTraceInput): PathTrace {
   }
   // the data plane's order: the ENI's zone first (accept refuses zone_down before admit())
   const refusal = (e.eni.zoneUp ? null : 'zone_down' as const)
-    ?? admit(live.gate, live.load, clientIp, input.vpcNumber, input.destinationPort, acl, sourcePort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null);
+    ?? admit(live.gate, live.load, clientIp, input.vpcNumber, input.destinationPort, acl, sourcePort) ?? (live.snatPortsFree === 0 ? 'snat_exhausted' as const : null)
+    // no target, or fail open chose one of a down zone: the data plane resets it before any connect
+    ?? (input.backend?.none ? 'backend_unreachable' as const : null);
   if (refusal === null) return { ...at, verdict: 'relay', outcome: 'relay', refusal: null, reason: `relayed through interface endpoint ${name}` };
   return { ...at, verdict: 'refuse', outcome: 'reset', refusal, reason: refusal === 'network_acl' ? `network ACL: ${at.network_acl!.rule}` : refusalText(refusal, input, at.cap.cap) };
 }
@@ -239,6 +241,8 @@ function refusalText(r: RefusalReason, input: InterfaceTraceInput, cap: number):
       return `every SNAT source port of ${input.endpoint.snatIp} is in use`;
     case 'zone_down':
       return `zone ${input.endpoint.eni.zone} of the ENI ${input.endpoint.eni.ip} (${input.endpoint.eni.hostIp}) is down (a simulated outage): its ENIs refuse connections`;
+    case 'backend_unreachable':
+      return `no backend of service ${input.service?.name ?? ''} can take the connection (none registered, or the last ones draining, or fail open chose one in a zone that is down): it is reset`;
     default:
       return r;
   }

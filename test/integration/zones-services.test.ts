@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
-import { AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
+import { AWS_KEYS, attempt, ec2Clients, refused } from './aws-sdk.js';
 import { echo, ping, randomPort, startBackend, type TestBackend } from './backends.js';
 
 let d: TestDaemon;
@@ -197,6 +197,20 @@ describe('an NLB that leaves a zone (ELBv2 SetSubnets)', () => {
       VpcEndpointType: 'Interface', VpcId: 'vpc-client', ServiceName: svc.ServiceName, SubnetIds: ['subnet-b'],
     })));
     expect(refusedEni).toMatchObject({ code: 'InvalidParameterValue', status: 400, message: expect.stringMatching(/zone us-east-1b, where endpoint service .* is not \(its zones: us-east-1a\)/) });
+
+    // sim-1a down: the ENI in sim-1b is up, its one target in use in the down zone; fail open chooses
+    // it and the connection is reset before any connect. The trace says so (it said relay)
+    expect((await d.consumer.post('/sim/zones/sim-1a/down', undefined)).status).toBe(200);
+    const k = d.daemon.control.routing().vpcs.get('vpc-client')!.number;
+    const eniB = e.enis.find((n: any) => n.zone === 'sim-1b');
+    const t = (await d.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.2.5', destination_ip: eniB.ip, destination_port: nlbPort })).body.trace;
+    expect(t).toMatchObject({ verdict: 'refuse', outcome: 'reset', refusal: 'backend_unreachable', eni: { zone: 'sim-1b', zone_up: true } });
+    const unreachable = async () => (await metricValue(d.url, 'vpcep_rejected_connections_total', { reason: 'backend_unreachable' })) ?? 0;
+    const before = await unreachable();
+    expect(await attempt(eniB.host_ip, nlbPort, `127.${k}.2.5`)).toMatch(/^(reset|closed|ECONNRESET)$/);
+    await waitFor(async () => (await unreachable()) === before + 1, 2_000, 'backend_unreachable counted');
+    expect((await d.consumer.post('/sim/zones/sim-1a/up', undefined)).status).toBe(200);
+    expect((await d.consumer.post('/trace', { vpc_id: 'vpc-client', source_ip: '10.0.2.5', destination_ip: eniB.ip, destination_port: nlbPort })).body.trace.outcome).toBe('relay');
     elb.destroy();
   });
 });
