@@ -506,6 +506,32 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
     expect((await d.provider.delete(`/vpc-endpoint-services/${other.id}`)).status).toBe(204);
     expect((await d.provider.get('/sim/toxics')).body.toxics.map((t: any) => t.scope)).toEqual([`service:${serviceId}`]);
   });
+
+  it('a port removed from a service takes its endpoints\' toxics on it and their proxies taken down; added back, it has neither (both lingered and came back)', async () => {
+    const [p1, p2] = [randomPort(), randomPort()];
+    const ports = (list: number[]) => list.map((client_port) => ({ client_port, server_port: backend.port, protocol: 'TCP' }));
+    const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false, ports: ports([p1, p2]) });
+    await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const e2 = await acceptedEndpoint(svc.id);
+    const [kept, gone] = [`${e2.id}:${p1}`, `${e2.id}:${p2}`];
+    for (const name of [kept, gone]) {
+      expect((await raw('POST', `/proxies/${encodeURIComponent(name)}/toxics`, { name: 't', type: 'timeout', attributes: { timeout: 0 } })).status).toBe(200);
+      expect((await raw('POST', `/proxies/${encodeURIComponent(name)}`, { enabled: false })).status).toBe(200);
+    }
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'timeout', scope: 'port' })).toBe(2);
+
+    expect((await d.provider.put(`/vpc-endpoint-services/${svc.id}`, { ports: ports([p1]) })).status).toBe(200);
+    expect((await d.consumer.get('/sim/toxics')).body.toxics.map((t: any) => t.scope)).toEqual([`port:${kept}`]);
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'timeout', scope: 'port' })).toBe(1);
+    expect(d.daemon.dataPlane.faults.proxyDisabled(e2.id, p1)).toBe(true);
+    expect(d.daemon.dataPlane.faults.proxyDisabled(e2.id, p2)).toBe(false);
+
+    expect((await d.provider.put(`/vpc-endpoint-services/${svc.id}`, { ports: ports([p1, p2]) })).status).toBe(200);
+    const back = (await raw('GET', `/proxies/${encodeURIComponent(gone)}`)).body;
+    expect([back.enabled, back.toxics]).toEqual([true, []]);
+    expect((await raw('GET', `/proxies/${encodeURIComponent(kept)}`)).body.enabled).toBe(false);
+    expect((await d.consumer.delete(`/vpc-endpoints/${e2.id}`)).status).toBe(204);
+  });
 });
 
 describe('start-up', () => {
