@@ -4,14 +4,15 @@
 // an endpoint applies what another node's API changed (follow.ts); a restart keeps them too, where
 // Toxiproxy forgets its own (README "Fault injection"). A deleted endpoint or service takes the
 // toxics naming it (and its proxies taken down) with it: an id is never reused, so they would only
-// linger in the lists.
+// linger in the lists. A port a service no longer has takes those of its endpoints' proxies on it:
+// they would linger too, and come back with the port.
 import { seesBackends, serviceAddress } from '../model/consumer-view.js';
 import { DomainError } from '../model/errors.js';
-import { MAX_TOXICS_PER_SCOPE, parseToxic, proxyEndpoint, proxyName, scopeKey, updateToxic, type InjectedFaults, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
+import { MAX_TOXICS_PER_SCOPE, parseProxyName, parseToxic, proxyEndpoint, proxyName, scopeKey, updateToxic, type InjectedFaults, type Toxic, type ToxicRule, type ToxicScope } from '../model/toxics.js';
 import type { Account, Endpoint } from '../model/types.js';
 import { FAULTS_DOCUMENT, type ControlState } from './state.js';
 import { awaitVerdicts, verdictsOwed, type VerdictsOwed } from './fault-verdicts.js';
-import { failureName, liveSpec, sendFaults } from './transitions.js';
+import { clientPortsOf, failureName, liveSpec, sendFaults } from './transitions.js';
 import { checkZone } from './zones.js';
 
 /** one endpoint listener, as Toxiproxy's API shows a proxy */
@@ -35,7 +36,7 @@ export class Faults {
   private disabledOf: { readonly from: InjectedFaults; readonly names: ReadonlySet<string> } | undefined;
 
   constructor(private readonly st: ControlState) {
-    st.removalListeners.push((kind, id) => this.forget(kind, id));
+    st.removalListeners.push((kind, id) => (kind === 'ports' ? this.forgetPorts(id) : this.forget(kind, id)));
   }
 
   /** every toxic, in the order added, as stored */
@@ -198,11 +199,28 @@ export class Faults {
   /** the toxics whose scope names a deleted endpoint (its ports too) or service, and its proxies taken down, removed */
   private forget(kind: 'endpoint' | 'service', id: string): Promise<void> {
     const names = (s: ToxicScope) => (kind === 'endpoint' ? (s.kind === 'endpoint' || s.kind === 'port') && s.endpoint === id : s.kind === 'service' && s.service === id);
-    const itsProxy = (name: string) => kind === 'endpoint' && proxyEndpoint(name) === id;
-    if (!this.rules.some((r) => names(r.scope)) && ![...this.disabled].some(itsProxy)) return Promise.resolve();
+    return this.drop(names, (name) => kind === 'endpoint' && proxyEndpoint(name) === id);
+  }
+
+  /** the toxics and proxies taken down of the ports a service's endpoints no longer have, removed */
+  private forgetPorts(service: string): Promise<void> {
+    // read when matched (again in the mutation queue): the service as it is then
+    const gone = (endpoint: string, port: number) => {
+      const s = this.st.services.get(service);
+      return s !== undefined && this.st.endpoints.get(endpoint)?.service_id === service && !clientPortsOf(this.st, s).has(port);
+    };
+    return this.drop((sc) => sc.kind === 'port' && gone(sc.endpoint, sc.port), (name) => {
+      const p = parseProxyName(name);
+      return p !== null && gone(p.endpoint, p.port);
+    });
+  }
+
+  /** the toxics of the scopes NAMES matches and the proxies taken down PROXY matches, removed (none: nothing stored) */
+  private drop(names: (s: ToxicScope) => boolean, proxy: (name: string) => boolean): Promise<void> {
+    if (!this.rules.some((r) => names(r.scope)) && ![...this.disabled].some(proxy)) return Promise.resolve();
     return this.st.serial(async () => {
-      // what it removes enables no proxy of another endpoint: no verdict owed
-      await this.publish(this.rules.filter((r) => !names(r.scope)), new Set([...this.disabled].filter((n) => !itsProxy(n))));
+      // what it removes enables no proxy that is still there: no verdict owed
+      await this.publish(this.rules.filter((r) => !names(r.scope)), new Set([...this.disabled].filter((n) => !proxy(n))));
     });
   }
 

@@ -390,6 +390,7 @@ export async function modifyListener(st: ControlState, caller: Account, id: stri
     return { lb: await commitListeners(st, lb, lb.listeners.map((l) => (l.id === id ? listener : l)), targetGroupId), listener };
   });
   await pushServices(st, [out.lb.id]);
+  await portsRemoved(st, out.lb.id);
   return out;
 }
 
@@ -417,6 +418,7 @@ export async function deleteListener(st: ControlState, caller: Account, id: stri
     return lb.id;
   });
   await pushServices(st, [lbId]);
+  await portsRemoved(st, lbId);
 }
 
 // ---- tags ------------------------------------------------------------------------------------
@@ -464,6 +466,11 @@ async function commitWithServices(st: ControlState, changes: Change[], lbs: read
     apply();
     for (const s of services) st.services.set(s.id, s);
   });
+}
+
+/** a listener's port gone or moved: the services behind LB forget what named their endpoints' proxies on it (faults.ts) */
+async function portsRemoved(st: ControlState, lb: string): Promise<void> {
+  for (const s of servicesOf(st, lb)) await st.removed('ports', s.id);
 }
 
 /**

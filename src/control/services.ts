@@ -153,6 +153,8 @@ export async function modifyService(st: ControlState, caller: Account, id: strin
     const live = [...st.endpoints.values()].filter((e) => e.service_id === id && LIVE_ENDPOINT_STATUSES.has(e.status));
     await Promise.all(live.map((e) => pushEndpoint(st, e.id)));
   }
+  // a port gone takes its endpoints' toxics and proxies taken down on it, as a deleted endpoint does its own
+  if (cmd.ports || cmd.removeLoadBalancers?.length) await st.removed('ports', id);
   return st.services.get(id) ?? service;
 }
 

@@ -200,8 +200,11 @@ export class ControlState {
   readonly userRoutes = new Map<string, Route[]>();
   readonly notifications = new Map<string, ConnectionNotification>();
   readonly notificationTopics: ReadonlyMap<string, ReadonlySet<string>>;
-  /** told each endpoint and service once its deletion is committed (faults.ts drops the toxics that name it) */
-  readonly removalListeners: ((kind: 'endpoint' | 'service', id: string) => Promise<void>)[] = [];
+  /**
+   * told each endpoint and service once its deletion is committed, and ('ports') each service once a
+   * change that may have taken terminal ports from its endpoints is (faults.ts drops the toxics that name them)
+   */
+  readonly removalListeners: ((kind: 'endpoint' | 'service' | 'ports', id: string) => Promise<void>)[] = [];
   /** told each connection event after its change is stored and visible (never awaited: a listener cannot hold a mutation up) */
   readonly connectionListeners: ((e: ConnectionEvent) => void)[] = [];
   readonly loadBalancers = new Map<string, LoadBalancer>();
@@ -666,7 +669,7 @@ export class ControlState {
   }
 
   /** tells the removal listeners (outside the mutation queue: a listener may queue its own mutation); one that fails is logged */
-  async removed(kind: 'endpoint' | 'service', id: string): Promise<void> {
+  async removed(kind: 'endpoint' | 'service' | 'ports', id: string): Promise<void> {
     for (const listener of this.removalListeners) {
       try {
         await listener(kind, id);

@@ -65,6 +65,11 @@ function securityRules(st: ControlState, e: Endpoint): LiveEndpoint['security_ru
   return out;
 }
 
+/** the terminal ports a service opens on its endpoints: its port mappings', else its load balancers' listeners' (a public service's) */
+export function clientPortsOf(st: ControlState, s: EndpointService): Set<number> {
+  return new Set(s.public || s.load_balancers ? backendsOf(st, s).map((b) => b.client_port) : s.ports.map((m) => m.client_port));
+}
+
 /** the real addresses each terminal port relays to */
 export function backendsOf(st: ControlState, s: EndpointService): LiveEndpoint['backends'] {
   if (s.public) return publicBackends(st, s);

@@ -174,7 +174,8 @@ function checkAttributes(type: ToxicType, input: unknown, base: Readonly<Record<
   const out: Record<string, number> = {};
   for (const key of Object.keys(spec)) out[key] = base[key] ?? 0;
   for (const [key, v] of Object.entries((input ?? {}) as Record<string, unknown>)) {
-    const a = spec[key];
+    // own names only: `constructor`, `toString` or `__proto__` are Object.prototype's, no attribute
+    const a = Object.hasOwn(spec, key) ? spec[key] : undefined;
     if (!a) bad(`unknown attribute ${JSON.stringify(key.slice(0, 32))} of a ${type} toxic: ${Object.keys(spec).join(', ')}`);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > a!.max) {
       bad(`attribute ${key} of a ${type} toxic must be an integer 0-${a!.max} (${a!.unit}), not ${shown(v)}`);

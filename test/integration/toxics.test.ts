@@ -316,6 +316,34 @@ describe('toxics on real connections', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(199);
   });
 
+  it('toxics on one stream compose as in Toxiproxy: latencies add up, across scopes too (the largest alone applied), bandwidths each cap the rate (two of 100 KB/s halved it); every byte in order', async () => {
+    // Toxiproxy's TestTwoLatencyToxics: each latency waits its own delay
+    for (const name of ['l1', 'l2']) await proxy.addToxic({ name, type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 300 } } as never);
+    const c = await connect();
+    expect(await fastest(c, 2)).toBeGreaterThanOrEqual(550);
+    expect((await d.consumer.post('/sim/toxics', { scope: 'all', name: 'l3', type: 'latency', stream: 'downstream', attributes: { latency: 300 } })).status).toBe(200);
+    expect(await fastest(c, 2)).toBeGreaterThanOrEqual(850);
+    const data = randomBytes(300_000);
+    c.s.write(data);
+    await waitFor(() => c.size() >= 4 + data.length, 20_000, 'the echo through three latencies');
+    expect(c.got().subarray(4).equals(data)).toBe(true);
+
+    // Toxiproxy runs each toxic in its own goroutine: two of 100 KB/s make 100 KB/s, 200 and 100 about 100
+    for (const rates of [[100, 100], [200, 100]]) {
+      await toxiproxy.reset();
+      for (const [i, rate] of rates.entries()) await proxy.addToxic({ name: `bw${i}`, type: 'bandwidth', stream: 'downstream', toxicity: 1, attributes: { rate } } as never);
+      const b = await connect();
+      const payload = randomBytes(100_000);
+      const t0 = performance.now();
+      b.s.write(payload);
+      await waitFor(() => b.size() >= payload.length, 20_000, 'the echo through two bandwidths');
+      const took = performance.now() - t0;
+      expect(took).toBeGreaterThanOrEqual(950);
+      expect(took).toBeLessThan(1_800);
+      expect(b.got().equals(payload)).toBe(true);
+    }
+  });
+
   it('a slicer of one byte without delay lets the event loop turn: the daemon answers meanwhile (it held it for seconds)', { timeout: 90_000 }, async () => {
     await proxy.addToxic({ type: 'slicer', stream: 'upstream', toxicity: 1, attributes: { average_size: 1, size_variation: 0, delay: 0 } } as never);
     const c = await connect();
@@ -505,6 +533,32 @@ describe('wider scopes through vpcep-sim\'s API and CLI', () => {
     }
     expect((await d.provider.delete(`/vpc-endpoint-services/${other.id}`)).status).toBe(204);
     expect((await d.provider.get('/sim/toxics')).body.toxics.map((t: any) => t.scope)).toEqual([`service:${serviceId}`]);
+  });
+
+  it('a port removed from a service takes its endpoints\' toxics on it and their proxies taken down; added back, it has neither (both lingered and came back)', async () => {
+    const [p1, p2] = [randomPort(), randomPort()];
+    const ports = (list: number[]) => list.map((client_port) => ({ client_port, server_port: backend.port, protocol: 'TCP' }));
+    const svc = await createAvailableService(d, { ...SERVICE_BODY, approval_enabled: false, ports: ports([p1, p2]) });
+    await d.provider.post(`/vpc-endpoint-services/${svc.id}/permissions/action`, { action: 'add', permissions: [`iam:domain::${CONSUMER.domain_id}`] });
+    const e2 = await acceptedEndpoint(svc.id);
+    const [kept, gone] = [`${e2.id}:${p1}`, `${e2.id}:${p2}`];
+    for (const name of [kept, gone]) {
+      expect((await raw('POST', `/proxies/${encodeURIComponent(name)}/toxics`, { name: 't', type: 'timeout', attributes: { timeout: 0 } })).status).toBe(200);
+      expect((await raw('POST', `/proxies/${encodeURIComponent(name)}`, { enabled: false })).status).toBe(200);
+    }
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'timeout', scope: 'port' })).toBe(2);
+
+    expect((await d.provider.put(`/vpc-endpoint-services/${svc.id}`, { ports: ports([p1]) })).status).toBe(200);
+    expect((await d.consumer.get('/sim/toxics')).body.toxics.map((t: any) => t.scope)).toEqual([`port:${kept}`]);
+    expect(await metricValue(d.url, 'vpcep_toxics_active', { type: 'timeout', scope: 'port' })).toBe(1);
+    expect(d.daemon.dataPlane.faults.proxyDisabled(e2.id, p1)).toBe(true);
+    expect(d.daemon.dataPlane.faults.proxyDisabled(e2.id, p2)).toBe(false);
+
+    expect((await d.provider.put(`/vpc-endpoint-services/${svc.id}`, { ports: ports([p1, p2]) })).status).toBe(200);
+    const back = (await raw('GET', `/proxies/${encodeURIComponent(gone)}`)).body;
+    expect([back.enabled, back.toxics]).toEqual([true, []]);
+    expect((await raw('GET', `/proxies/${encodeURIComponent(kept)}`)).body.enabled).toBe(false);
+    expect((await d.consumer.delete(`/vpc-endpoints/${e2.id}`)).status).toBe(204);
   });
 });
 

@@ -1,11 +1,14 @@
 // A toxic link's pump (src/dataplane/toxics/link.ts) on real loopback sockets: what it queues while
 // a toxic holds its data (bandwidth 0) is bounded in chunks, not only in bytes. A client writing a
 // byte at a time queued 256K chunks per connection (about 100 times their bytes in memory), and
-// their release held the event loop 10 s and more.
+// their release held the event loop 10 s and more. Its stages form a pipeline, as Toxiproxy's
+// toxics each in its goroutine: latencies add up, bandwidths each cap the rate.
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pump } from '../../src/dataplane/toxics/link.js';
-import type { Transform } from '../../src/dataplane/toxics/transforms.js';
+import { makeTransform, type ToxicHost, type Transform } from '../../src/dataplane/toxics/transforms.js';
+import { parseToxic } from '../../src/model/toxics.js';
 import { waitFor } from '../helpers.js';
 
 const closers: Array<() => void> = [];
@@ -42,5 +45,42 @@ describe('a toxic link\'s pump', () => {
     await waitFor(() => from.isPaused(), 5_000, 'the source paused');
     // 256 KiB of one-byte chunks was 262,144 of them; now each counts 257 bytes: about a thousand
     expect(pump.chunks).toBeLessThanOrEqual(1_100);
+  });
+
+  /** a pump from a fresh pair to another with the toxics given, started; what its far end reads, and when it has N bytes */
+  async function piped(toxics: object[]): Promise<{ client: net.Socket; got: () => Buffer; when: (n: number) => Promise<number> }> {
+    const [client, from] = await pair();
+    const [to, far] = await pair();
+    const aborted = new AbortController();
+    closers.push(() => aborted.abort());
+    const host: ToxicHost = { close: () => undefined, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal);
+    pump.stages = toxics.map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
+    pump.start();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    far.on('data', (b: Buffer) => { chunks.push(b); size += b.length; });
+    const t0 = performance.now();
+    return { client, got: () => Buffer.concat(chunks), when: async (n) => { await waitFor(() => size >= n || null, 20_000, `${n} bytes`); return performance.now() - t0; } };
+  }
+
+  it('adds up latencies: each holds a chunk its delay after it left the one before (two of 300 ms held it 300)', async () => {
+    const p = await piped([{ type: 'latency', name: 'a', attributes: { latency: 300 } }, { type: 'latency', name: 'b', attributes: { latency: 300 } }]);
+    const data = randomBytes(200_000);
+    p.client.write(data);
+    expect(await p.when(data.length)).toBeGreaterThanOrEqual(550);
+    expect(p.got().equals(data)).toBe(true);
+  });
+
+  it('pipelines bandwidths: each caps the rate, the lowest wins (two of 100 KB/s made 50 KB/s: their holds added up)', async () => {
+    for (const rates of [[100, 100], [200, 100], [100, 200]]) {
+      const p = await piped(rates.map((rate, i) => ({ type: 'bandwidth', name: `bw${i}`, attributes: { rate } })));
+      const data = randomBytes(100_000);
+      p.client.write(data);
+      const took = await p.when(data.length);
+      expect(took).toBeGreaterThanOrEqual(950);
+      expect(took).toBeLessThan(1_800);
+      expect(p.got().equals(data)).toBe(true);
+    }
   });
 });

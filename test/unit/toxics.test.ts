@@ -55,6 +55,17 @@ describe('toxics', () => {
     expect(parseToxic({ type: 'timeout', name: '...' }).name).toBe('...');
   });
 
+  it('refuses attribute names of Object.prototype as unknown, on an add and an update (constructor was stored, __proto__ dropped)', () => {
+    const t = parseToxic({ type: 'latency' });
+    // as JSON.parse reads a body: __proto__ an own property, as any other name
+    for (const key of ['constructor', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__proto__']) {
+      for (const attributes of [JSON.parse(`{"${key}": 5}`), JSON.parse(`{"${key}": {"rate": 0}}`)]) {
+        expect(refusal(() => parseToxic({ type: 'bandwidth', attributes }))).toMatch(new RegExp(`^unknown attribute "${key}" of a bandwidth toxic: rate$`));
+        expect(refusal(() => updateToxic(t, { attributes }))).toMatch(new RegExp(`^unknown attribute "${key}" of a latency toxic: latency, jitter$`));
+      }
+    }
+  });
+
   it('takes any toxic name Toxiproxy takes, within 256 characters without control characters (it refused a space, / or :)', () => {
     for (const name of ['a b', 'db/primary:5432', 'x'.repeat(256), '😀'.repeat(256), 'latency?%#é']) expect(parseToxic({ type: 'timeout', name }).name).toBe(name);
   });

@@ -1,6 +1,6 @@
 // A connection some toxic's scope covers, relayed through its toxics in JS: one pump per
-// direction (upstream: client -> backend; downstream: backend -> client) runs each chunk through
-// the direction's transforms in order. Toxicity is drawn once per connection and toxic, as
+// direction (upstream: client -> backend; downstream: backend -> client) runs the chunks through
+// the direction's transforms in order, each transform at its own pace (a pipeline). Toxicity is drawn once per connection and toxic, as
 // Toxiproxy draws it per link; a change of the toxics re-links the live connection (a toxic kept
 // unchanged keeps its state: limit_data's count, bandwidth's schedule).
 import type { Socket } from 'node:net';
@@ -152,72 +152,114 @@ export function ruleKey(r: ToxicRule): string {
   return `${scopeKey(r.scope)}/${r.toxic.name}`;
 }
 
-/** one direction: chunks queued as they arrive (with their time), passed through the stages one at a time (exported for its tests) */
+/** a chunk on its way: its bytes (null: the stream's end) and when it left the stage before (for the first, when it arrived) */
+interface Chunk {
+  readonly buf: Buffer | null;
+  readonly at: number;
+}
+
+const cost = (c: Chunk): number => (c.buf?.length ?? 0) + CHUNK_COST;
+const PASSED = Promise.resolve();
+
+/**
+ * One direction: chunks queued as they arrive (with their time), then passed through the stages in
+ * a pipeline, as Toxiproxy runs each toxic in its own goroutine between channels: each stage has
+ * its queue and takes its next chunk once it passed the last one on, so that bandwidths each cap the
+ * rate (in series they held their pieces one after the other: two of 100 KB/s made 50), and a chunk's
+ * time at a stage is when it left the one before, so that each latency adds its own (the second of
+ * two had nothing left to wait). When the stages change, the chunks already in them leave first (a
+ * toxic removed or changed passes what it held at once): no chunk overtakes another. (exported for its tests)
+ */
 export class Pump {
-  stages: Transform[] = [];
-  private readonly queue: Array<{ buf: Buffer | null; at: number }> = [];
+  /** the stages chunks meet from now on */
+  private current: Transform[] = [];
+  private readonly inbox: Chunk[] = [];
+  /** the lanes chunks are in (the writer last), and the stages they were made for */
+  private lanes: Lane[] = [];
+  private laid: Transform[] | null = null;
+  /** chunks in the lanes */
+  private inLanes = 0;
+  /** bytes, and CHUNK_COST a chunk, in the inbox and the lanes: over HIGH_WATER the source pauses */
   private queued = 0;
-  private running = false;
   private ended = false;
 
-  constructor(private readonly src: Socket, private readonly dst: Socket, private readonly signal: AbortSignal) {}
+  constructor(private readonly src: Socket, private readonly dst: Socket, readonly signal: AbortSignal) {}
 
-  get idle(): boolean {
-    return this.queue.length === 0 && !this.running;
+  get stages(): Transform[] {
+    return this.current;
   }
 
-  /** the chunks queued, the one in the stages included */
+  /** the same stages again (a relink that left this direction alone) change nothing */
+  set stages(next: Transform[]) {
+    if (next.length !== this.current.length || next.some((t, i) => t !== this.current[i])) this.current = next;
+  }
+
+  get idle(): boolean {
+    return this.inbox.length === 0 && this.inLanes === 0;
+  }
+
+  /** the chunks queued, those in the stages included */
   get chunks(): number {
-    return this.queue.length + (this.running ? 1 : 0);
+    return this.inbox.length + this.inLanes;
   }
 
   start(): void {
     this.src.on('data', (buf: Buffer) => {
-      this.queue.push({ buf, at: performance.now() });
-      this.queued += buf.length + CHUNK_COST;
+      this.arrive({ buf, at: performance.now() });
       if (this.queued > HIGH_WATER) this.src.pause();
-      this.kick();
     });
-    this.src.on('end', () => {
-      this.queue.push({ buf: null, at: performance.now() });
-      this.kick();
-    });
+    this.src.on('end', () => this.arrive({ buf: null, at: performance.now() }));
     this.src.resume();
   }
 
-  private kick(): void {
-    if (this.running) return;
-    this.running = true;
-    this.run().catch(() => undefined).finally(() => { this.running = false; });
+  private arrive(c: Chunk): void {
+    this.inbox.push(c);
+    this.queued += cost(c);
+    this.feed();
   }
 
-  private async run(): Promise<void> {
-    while (this.queue.length && !this.signal.aborted) {
-      const { buf, at } = this.queue.shift()!;
-      const stages = this.stages;
-      if (buf === null) {
-        for (const s of stages) await s.end();
-        if (!this.ended) {
-          this.ended = true;
-          this.dst.end();
-        }
-        continue;
+  /** the inbox into the first lane; stages changed: once the lanes of the old ones are empty */
+  private feed(): void {
+    while (this.inbox.length && !this.signal.aborted) {
+      if (this.laid !== this.current) {
+        if (this.inLanes > 0) return;
+        this.laid = this.current;
+        let next = new Lane(this, null, null);
+        this.lanes = [next];
+        for (let i = this.current.length - 1; i >= 0; i--) this.lanes.unshift(next = new Lane(this, this.current[i]!, next));
       }
-      await this.through(stages, 0, buf, at);
-      this.queued -= buf.length + CHUNK_COST;
-      if (this.queued < LOW_WATER && this.src.isPaused() && !this.src.destroyed) this.src.resume();
+      const c = this.inbox.shift()!;
+      this.queued -= cost(c);
+      void this.lanes[0]!.put(c);
     }
   }
 
-  private through(stages: Transform[], i: number, buf: Buffer, at: number): Promise<void> {
-    if (i === stages.length) return this.write(buf);
-    return stages[i]!.push(buf, at, (b) => this.through(stages, i + 1, b, at));
+  /** a chunk entered a lane */
+  entered(c: Chunk): void {
+    this.inLanes++;
+    this.queued += cost(c);
   }
 
-  private write(buf: Buffer): Promise<void> {
+  /** a chunk left a lane (passed on, written or dropped) */
+  left(c: Chunk): void {
+    this.inLanes--;
+    this.queued -= cost(c);
+    if (this.queued < LOW_WATER && this.src.isPaused() && !this.src.destroyed) this.src.resume();
+    if (this.inLanes === 0) this.feed();
+  }
+
+  /** the writer's chunk: written (resolves once the destination drained), or the end passed on */
+  write(buf: Buffer | null): Promise<void> {
     const dst = this.dst;
-    if (dst.destroyed || dst.writableEnded) return Promise.resolve();
-    if (dst.write(buf)) return Promise.resolve();
+    if (buf === null) {
+      if (!this.ended) {
+        this.ended = true;
+        dst.end();
+      }
+      return PASSED;
+    }
+    if (dst.destroyed || dst.writableEnded) return PASSED;
+    if (dst.write(buf)) return PASSED;
     return new Promise((resolve) => {
       const done = () => {
         dst.off('drain', done);
@@ -227,5 +269,62 @@ export class Pump {
       dst.on('drain', done);
       dst.on('close', done);
     });
+  }
+}
+
+/**
+ * One stage's queue (the writer's: no transform): chunks taken one at a time, passed on to the next
+ * lane as the transform emits them; a stage emitting into a next lane over HIGH_WATER waits until
+ * it is under LOW_WATER (a slicer's slices queue behind a bandwidth in bounded numbers)
+ */
+class Lane {
+  private readonly queue: Chunk[] = [];
+  private bytes = 0;
+  private running = false;
+  private room: (() => void) | null = null;
+  private readonly emit: (buf: Buffer) => Promise<void>;
+
+  constructor(private readonly pump: Pump, private readonly transform: Transform | null, private readonly next: Lane | null) {
+    this.emit = (buf) => next!.put({ buf, at: performance.now() });
+  }
+
+  /** a chunk queued; resolves when there is room for the next */
+  put(c: Chunk): Promise<void> {
+    this.queue.push(c);
+    this.bytes += cost(c);
+    this.pump.entered(c);
+    if (!this.running) {
+      this.running = true;
+      this.run().catch(() => undefined);
+    }
+    if (this.bytes <= HIGH_WATER) return PASSED;
+    return new Promise((resolve) => { this.room = resolve; });
+  }
+
+  /** rejects when the connection closed during a transform's hold (the lane stops) */
+  private async run(): Promise<void> {
+    const signal = this.pump.signal;
+    // not running from the moment the loop ends, in the same turn: a chunk the stage before put in
+    // a microtask after it (a .finally() on the promise ran later) found it running and stayed
+    try {
+      while (this.queue.length && !signal.aborted) {
+        const c = this.queue.shift()!;
+        const t = this.transform;
+        if (t === null) await this.pump.write(c.buf);
+        else if (c.buf !== null) await t.push(c.buf, c.at, this.emit);
+        else {
+          await t.end();
+          await this.next!.put(c);
+        }
+        this.bytes -= cost(c);
+        if (this.room !== null && this.bytes < LOW_WATER) {
+          this.room();
+          this.room = null;
+        }
+        this.pump.left(c);
+      }
+    } finally {
+      this.running = false;
+    }
   }
 }

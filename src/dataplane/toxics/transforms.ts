@@ -18,7 +18,7 @@ export type Emit = (buf: Buffer) => Promise<void>;
 
 export interface Transform {
   readonly toxic: Toxic;
-  /** a chunk that arrived at AT (performance.now() ms) */
+  /** a chunk that left the stage before at AT (performance.now() ms; at the first stage, when it arrived) */
   push(buf: Buffer, at: number, emit: Emit): Promise<void>;
   /** the stream ended: resolves when the end may pass on */
   end(): Promise<void>;
@@ -77,7 +77,10 @@ export function hold(ms: number, stopped: AbortSignal, closed: AbortSignal): Pro
 
 const now = () => performance.now();
 
-/** each chunk held latency ± jitter ms after it arrived; order kept */
+/**
+ * each chunk held latency ± jitter ms after it left the stage before, so that two latencies add up
+ * (Toxiproxy's latency.go waits from the chunk's timestamp, then moves it on by its wait); order kept
+ */
 class Latency implements Transform {
   private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
