@@ -204,7 +204,7 @@ export async function createTargetGroup(st: ControlState, caller: Account, cmd: 
       ? Math.max(2, given.interval_seconds - 1) : DEFAULT_HEALTH_CHECK.timeout_seconds);
     const tg: TargetGroup = {
       id, owner: caller.name, name: cmd.name, protocol: 'TCP', port: cmd.port, vpc_id: vpc.id, target_type: cmd.targetType,
-      attributes: targetGroupAttributeDefaults(cmd.targetType), health_check: checkedHealthCheck({ ...DEFAULT_HEALTH_CHECK, ...given, timeout_seconds: timeout }),
+      attributes: targetGroupAttributeDefaults(cmd.targetType), health_check: checkedHealthCheck({ ...DEFAULT_HEALTH_CHECK, ...given, timeout_seconds: timeout }, given),
       targets: [], tags: applyTags([], 'create', cmd.tags ?? [], DEFAULTS.limits.elbTagsPerResource), created_at: t, updated_at: t,
     };
     // idempotent: the same settings answer the target group of that name, unchanged
@@ -240,16 +240,22 @@ export async function modifyTargetGroupAttributes(st: ControlState, caller: Acco
   });
 }
 
-/** a health check as given, or InvalidParameter naming what is wrong */
-function checkedHealthCheck(h: HealthCheck): HealthCheck {
+/**
+ * a health check as given, or InvalidParameter naming what is wrong; GIVEN's path or matcher, which
+ * only HTTP and HTTPS checks take (AWS: "Health check paths are not supported for TCP health
+ * checks"), InvalidConfiguration: taken and stored unused, a stack that set them failed on AWS only
+ */
+function checkedHealthCheck(h: HealthCheck, given: Partial<HealthCheck>): HealthCheck {
   const bad = healthCheckProblem(h);
   if (bad) throw new DomainError('InvalidParameter', bad);
+  if (given.path !== undefined) throw new DomainError('InvalidConfiguration', `Health check paths are not supported for ${h.protocol} health checks`);
+  if (given.matcher !== undefined) throw new DomainError('InvalidConfiguration', `Health check matchers are not supported for ${h.protocol} health checks`);
   return h;
 }
 
 /** ModifyTargetGroup: the health check's fields given replace the stored ones, all checked together */
 export async function modifyTargetGroup(st: ControlState, caller: Account, id: string, healthCheck: Partial<HealthCheck>): Promise<TargetGroup> {
-  return changeTargetGroup(st, caller, id, (tg) => ({ ...tg, health_check: checkedHealthCheck({ ...tg.health_check, ...healthCheck }) }));
+  return changeTargetGroup(st, caller, id, (tg) => ({ ...tg, health_check: checkedHealthCheck({ ...tg.health_check, ...healthCheck }, healthCheck) }));
 }
 
 /** an ip target is an IPv4 address (inside the VPC: its host address; outside: as it is); an instance target a VM port of the VPC */

@@ -65,6 +65,7 @@ export const ERROR_MESSAGES = {
   TagLimit: 'tag limit reached: at most 20 tags per resource',
   DuplicateTagKey: 'duplicate tag key',
   Unsupported: 'not supported by this simulator',
+  InvalidConfiguration: 'a setting the resource\'s other settings do not take',
   SubnetNotFound: 'subnet not found',
   InvalidZone: 'invalid zone: unknown, or not a zone of the service',
   ZoneTaken: 'a load balancer or an endpoint has at most one subnet per availability zone',

@@ -435,6 +435,11 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     await elb.send(new DeleteListenerCommand({ ListenerArn: listeners[0] }));
     const l2 = await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lbs[1], PageSize: 1, Marker: l1.NextMarker }));
     expect(l2.Listeners!.map((x) => x.Port)).toEqual([18132]);
+    // at most 20 ARNs or names (the ELBv2 API reference; 25 answered 25, the same one repeated)
+    for (const input of [{ LoadBalancerArns: Array(21).fill(lbs[1]) }, { Names: Array(21).fill('lb-2') }]) {
+      const tooMany = await elb.send(new DescribeLoadBalancersCommand(input)).catch((e) => e);
+      expect([tooMany.name, tooMany.$metadata?.httpStatusCode]).toEqual(['ValidationError', 400]);
+    }
     // a request's own list keeps its order
     const named = await elb.send(new DescribeLoadBalancersCommand({ Names: ['lb-3', 'lb-2'], PageSize: 1 }));
     expect(named.LoadBalancers!.map((x) => x.LoadBalancerName)).toEqual(['lb-3']);

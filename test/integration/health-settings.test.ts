@@ -75,6 +75,15 @@ describe('ELBv2 target-group health checks', () => {
       expect([e.code, e.status], JSON.stringify(params)).toEqual(['ValidationError', 400]);
       expect(e.message).toMatch(message);
     }
+    // a path or a matcher, which only HTTP and HTTPS checks take: AWS's InvalidConfigurationRequest (they were stored, unused)
+    for (const [params, message] of [
+      [{ HealthCheckPath: '/healthz' }, 'Health check paths are not supported for TCP health checks'],
+      [{ Matcher: { HttpCode: '200' } }, 'Health check matchers are not supported for TCP health checks'],
+    ] as Array<[Partial<CreateTargetGroupCommandInput>, string]>) {
+      const e = await refused(create('hc-bad', params));
+      // the SDK names the model's shape: InvalidConfigurationRequestException (code InvalidConfigurationRequest)
+      expect([e.code, e.status, e.message], JSON.stringify(params)).toEqual(['InvalidConfigurationRequestException', 400, message]);
+    }
     const names = (await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups!.map((t) => t.TargetGroupName);
     expect(names).not.toContain('hc-bad');
   });
@@ -91,6 +100,8 @@ describe('ELBv2 target-group health checks', () => {
       expect([e.code, e.status], JSON.stringify(p)).toEqual(['ValidationError', 400]);
     }
     expect(await healthOf(arn)).toEqual(before);
+    expect(await refused(modify({ HealthCheckPath: '/other' }))).toMatchObject({ code: 'InvalidConfigurationRequestException', status: 400 });
+    expect((await elb.send(new DescribeTargetGroupsCommand({ TargetGroupArns: [arn] }))).TargetGroups![0]!.HealthCheckPath).toBeUndefined();
     const other = await refused(elb.send(new ModifyTargetGroupCommand({ TargetGroupArn: arn.replace(/\/[0-9a-f]{16}$/, '/0123456789abcdef'), HealthCheckIntervalSeconds: 20 })));
     expect(other.code).toMatch(/^TargetGroupNotFound/);
   });

@@ -249,6 +249,8 @@ function describeLoadBalancers(call: AwsCall): XmlFields {
   const arns = p.stringList('LoadBalancerArns');
   const names = p.stringList('Names');
   if (arns.length && names.length) throw invalid('LoadBalancerArns and Names cannot be given together');
+  // the ELBv2 API reference: up to 20 load balancers in a single call
+  if (arns.length > 20 || names.length > 20) throw invalid(`${arns.length ? 'LoadBalancerArns' : 'Names'} names at most 20 load balancers`);
   let list = call.control.listLoadBalancers(call.caller);
   if (arns.length) list = arns.map((a) => loadBalancerOfArn(call, a, 'LoadBalancerArns'));
   if (names.length) list = byNames(list, names, 'LoadBalancerNotFound', 'load balancer');

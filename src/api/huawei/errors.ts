@@ -114,6 +114,7 @@ export const HUAWEI_ERRORS = {
   InvalidProtocol: { code: 'EndPoint.3075', status: 400 },
   InvalidServiceNameFormat: { code: 'EndPoint.3076', status: 400 },
   Unsupported: { code: 'EndPoint.3080', status: 400 },
+  InvalidConfiguration: { code: 'EndPoint.0002', status: 400 },
   SubnetNotFound: { code: 'EndPoint.4004', status: 404 },
   PortNotFound: { code: 'EndPoint.4012', status: 404 },
   RouteTableNotFound: { code: 'EndPoint.4030', status: 404 },

@@ -56,6 +56,7 @@ export const TOXIPROXY_STATUS: Record<ErrorName, number> = {
   DuplicateTagKey: 400,
   // creating or deleting a proxy: proxies are endpoints (README "Fault injection")
   Unsupported: 405,
+  InvalidConfiguration: 400,
   SubnetNotFound: 404,
   InvalidZone: 400,
   PortNotFound: 404,
