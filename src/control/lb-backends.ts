@@ -5,7 +5,7 @@
 // one outside it (127.0.0.1, another host) as it is; an instance target is a VM port of the VPC
 // (its configured real address, else its host address).
 import type { Backend, BackendTargetSpec } from '../model/events.js';
-import { removedBackendDrainMs, targetKey, unhealthyCutMs, type HealthSettings, type ProbeTarget } from '../model/health.js';
+import { groupProbeKey, removedBackendDrainMs, targetKey, unhealthyCutMs, type HealthSettings, type ProbeTarget } from '../model/health.js';
 import {
   crossZoneOf, deregistrationDrainMs, drainingTargets, healthSettingsOfCheck, listenerIdleTimeoutMs, proxyProtocolOn, unhealthyTerminationOf, type Listener, type LoadBalancer,
   type Target, type TargetGroup,
@@ -48,14 +48,17 @@ export function targetGroupHealth(tg: TargetGroup): HealthSettings | null {
   return tg.health_check.enabled ? healthSettingsOfCheck(tg.health_check) : null;
 }
 
-/** the targets of a target group that resolve, each with its key and zone */
+/** the targets of a target group that resolve, each with its key, zone and the key of its group's probe of it */
 export function targetSpecs(st: ControlState, tg: TargetGroup, targets: readonly Target[] = tg.targets): BackendTargetSpec[] {
   const out: BackendTargetSpec[] = [];
   for (const t of targets) {
     const host = targetHost(st, tg, t);
     if (host === null) continue;
     const probePort = healthCheckPortOf(tg, t.port);
-    out.push({ key: targetKey(host, t.port), host, port: t.port, zone: targetZone(st, tg, t), ...(probePort !== t.port ? { probe_port: probePort } : {}) });
+    out.push({
+      key: targetKey(host, t.port), host, port: t.port, zone: targetZone(st, tg, t), ...(probePort !== t.port ? { probe_port: probePort } : {}),
+      probe_key: groupProbeKey(host, t.port, tg.id),
+    });
   }
   return out;
 }
@@ -128,7 +131,8 @@ export function loadBalancerBackends(st: ControlState, s: EndpointService): Back
  * every target of a target group a listener forwards to (with its health checks on), in a zone
  * of that listener's load balancer or in none. AWS checks them from registration, so that
  * DescribeTargetHealth (and `aws elbv2 wait target-in-service`) shows `healthy` before any
- * endpoint service exists; an endpoint's own backends are the same targets, probed once.
+ * endpoint service exists; an endpoint's own backends are the same targets, probed once. Each
+ * group probes its targets (groupProbeKey): one address in two groups is probed by each, with its settings.
  */
 export function listenerProbes(st: ControlState): ProbeTarget[] {
   const out = new Map<string, ProbeTarget>();
@@ -139,7 +143,8 @@ export function listenerProbes(st: ControlState): ProbeTarget[] {
       if (!tg || !settings) continue;
       for (const t of targetSpecs(st, tg)) {
         if (t.zone !== null && !zones.has(t.zone)) continue;
-        if (!out.has(t.key)) out.set(t.key, { key: t.key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings });
+        const key = t.probe_key ?? t.key;
+        if (!out.has(key)) out.set(key, { key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings });
       }
     }
   }

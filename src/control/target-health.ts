@@ -3,7 +3,7 @@
 // port-backed service (the Huawei API's `backend_health` extension). The probe state comes from
 // the data plane's health view (DataPlane.targetHealth): the control plane never probes. On a
 // fleet, a target this node does not probe shows what the live nodes probing it published (fleet-health.ts).
-import { targetKey } from '../model/health.js';
+import { groupProbeKey } from '../model/health.js';
 import { drainingTargets, type Target, type TargetGroup } from '../model/load-balancers.js';
 import type { EndpointService } from '../model/types.js';
 import { backendPortIds, loadBalancerZones, portTargets, targetHost, targetZone } from './lb-backends.js';
@@ -63,7 +63,7 @@ export function targetGroupHealth(st: ControlState, tg: TargetGroup, asked?: Rea
     if (!tg.health_check.enabled) return row(t.id, t.port, zone, 'unavailable', 'Target.HealthCheckDisabled');
     const host = targetHost(st, tg, t);
     if (host === null) return row(t.id, t.port, zone, 'unused', 'Target.NotRegistered', 'The instance is gone from the VPC');
-    return probedRow(st, t.id, t.port, zone, targetKey(host, t.port));
+    return probedRow(st, t.id, t.port, zone, groupProbeKey(host, t.port, tg.id));
   });
 }
 

@@ -305,15 +305,25 @@ export class TcpDataPlane implements DataPlane {
     // target takes none while a target of its port is healthy); a backend no live endpoint uses
     // takes none either
     const takes = new Set<string>();
+    // the probe state of each backend in use: its target group's probe of it; probed by two groups
+    // (one address behind two listeners), the worse state
+    const states = new Map<string, ProbeState>();
+    const stateOf = (key: string): ProbeState => (this.prober !== null && this.probed.has(key) ? this.prober.state(key) : 'initial');
     for (const r of this.runtimes.values()) {
       for (const backend of r.spec.backends) {
         const targets = targetsOf(backend);
         const healthy = anyHealthy(targets, this.ctx.choice);
-        for (const t of targets) if (eligible(t, this.ctx.choice, healthy)) takes.add(`${r.spec.service_id} ${t.key}`);
+        for (const t of targets) {
+          const id = `${r.spec.service_id} ${t.key}`;
+          if (eligible(t, this.ctx.choice, healthy)) takes.add(id);
+          const state = stateOf(t.probe_key ?? t.key);
+          const was = states.get(id);
+          if (was === undefined || WORSE[state] > WORSE[was]) states.set(id, state);
+        }
       }
     }
     return [...this.backendStats.entries()].map(([id, b]) => ({
-      ...b, state: this.prober !== null && this.probed.has(b.key) ? this.prober.state(b.key) : 'initial', zoneDown: this.ctx.zoneDown(b.zone),
+      ...b, state: states.get(id) ?? stateOf(b.key), zoneDown: this.ctx.zoneDown(b.zone),
       takesNew: takes.has(id),
     }));
   }
@@ -675,6 +685,9 @@ async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/** a probe state's weight where one backend has several (unhealthy over healthy over initial) */
+const WORSE: Readonly<Record<ProbeState, number>> = { initial: 0, healthy: 1, unhealthy: 2 };
+
 /** the share of the targets the load balancers' listeners forward to (no endpoint's id looks like it) */
 const LISTENER_PROBES = ' listeners';
 
@@ -700,11 +713,13 @@ function shareOf(r: EndpointRuntime): BackendShare {
       }
     }
   }
+  const probed = new Set<string>();
   for (const { backend, targets } of r.targets) {
     for (const t of targets) {
-      if (backend.health && !seen.has(t.key)) {
-        seen.add(t.key);
-        probes.push({ key: t.key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings: backend.health });
+      const key = t.probe_key ?? t.key;
+      if (backend.health && !probed.has(key)) {
+        probed.add(key);
+        probes.push({ key, host: t.host, port: t.probe_port ?? t.port, zone: t.zone, settings: backend.health });
       }
     }
   }

@@ -79,8 +79,10 @@ export interface BackendStats {
 
 /** a backend this runtime relays to, or still drains: its connections and counters */
 interface BackendSlot {
-  /** its address (targetKey: host:port), as the health checker and the metrics name it */
+  /** its address (targetKey: host:port), as the metrics name it */
   readonly key: string;
+  /** the key its probe state is kept under (its port's target group's probe of it; else `key`) */
+  probeKey: string;
   zone: string | null;
   readonly stats: BackendStats;
   readonly conns: Set<LiveConnection>;
@@ -123,12 +125,11 @@ class Slots {
     for (const m of this.byPort.values()) yield* m.values();
   }
 
-  /** the slots of one address, on every terminal port */
-  withKey(key: string): BackendSlot[] {
+  /** the slots whose health one probe says (an address on every terminal port whose group probes it so): at a change of state, not per connection */
+  withProbeKey(probeKey: string): BackendSlot[] {
     const out: BackendSlot[] = [];
     for (const m of this.byPort.values()) {
-      const s = m.get(key);
-      if (s !== undefined) out.push(s);
+      for (const s of m.values()) if (s.probeKey === probeKey) out.push(s);
     }
     return out;
   }
@@ -611,12 +612,13 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
         let slot = this.slots.get(l.backend.client_port, t.key);
         if (slot) {
           slot.zone = t.zone;
+          slot.probeKey = t.probe_key ?? t.key;
           slot.stats.zone = t.zone;
           slot.draining = false;
           slot.cutAt = Infinity;
         } else {
           slot = {
-            key: t.key, zone: t.zone, stats: this.ctx.backendStats(spec.service_id, t.key, t.zone), conns: new Set(),
+            key: t.key, probeKey: t.probe_key ?? t.key, zone: t.zone, stats: this.ctx.backendStats(spec.service_id, t.key, t.zone), conns: new Set(),
             clientPort: l.backend.client_port, draining: false, cutAt: Infinity, unhealthyCutAt: Infinity,
           };
           this.slots.set(slot);
@@ -655,10 +657,10 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
    * interval, or never); healthy again before then, they stay. A draining backend is left to its
    * deregistration delay. Returns the connections cut now.
    */
-  targetHealthChanged(key: string, state: ProbeState, now: number): number {
+  targetHealthChanged(probeKey: string, state: ProbeState, now: number): number {
     if (this.fastListeners > 0) this.compileFast();
     let n = 0;
-    for (const slot of this.slots.withKey(key)) n += this.slotHealthChanged(slot, state, now);
+    for (const slot of this.slots.withProbeKey(probeKey)) n += this.slotHealthChanged(slot, state, now);
     return n;
   }
 
@@ -680,8 +682,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
   }
 
   /** whether a backend's connections wait out the draining interval after it turned unhealthy (AWS's `unhealthy.draining`) */
-  unhealthyDraining(key: string): boolean {
-    return this.slots.withKey(key).some((slot) => slot.unhealthyCutAt !== Infinity);
+  unhealthyDraining(probeKey: string): boolean {
+    return this.slots.withProbeKey(probeKey).some((slot) => slot.unhealthyCutAt !== Infinity);
   }
 
   /** cuts the live connections of a backend that turned unhealthy (close reason `unhealthy`); the slot stays */

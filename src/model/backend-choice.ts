@@ -16,6 +16,8 @@ export const CHOICE_REASONS: readonly ChoiceReason[] = ['same_zone', 'cross_zone
 /** what the choice reads of a target */
 export interface ChoiceTarget {
   readonly key: string;
+  /** the key its health is read under (a target group's own probe of it); absent: `key` */
+  readonly probe_key?: string;
   /** null: outside every zone, in reach of every ENI (an IP target with AvailabilityZone all) */
   readonly zone: string | null;
 }
@@ -48,7 +50,7 @@ export const choiceIndex = (c: Choice): number => c >> REASON_BITS;
 export const choiceReason = (c: Choice): ChoiceReason => CHOICE_REASONS[c & REASON_MASK]!;
 const encode = (index: number, reason: number): Choice => (index << REASON_BITS) | reason;
 
-const stateOf = (t: ChoiceTarget, inputs: ChoiceInputs): ProbeState => (inputs.health === null ? 'initial' : inputs.health.state(t.key));
+const stateOf = (t: ChoiceTarget, inputs: ChoiceInputs): ProbeState => (inputs.health === null ? 'initial' : inputs.health.state(t.probe_key ?? t.key));
 
 /**
  * Whether any target is healthy in a zone that is up: then a target still `initial` takes no new
@@ -59,7 +61,7 @@ export function anyHealthy(targets: readonly ChoiceTarget[], inputs: ChoiceInput
   if (inputs.health === null) return false;
   for (let i = 0; i < targets.length; i++) {
     const t = targets[i]!;
-    if (inputs.health.state(t.key) === 'healthy' && !inputs.zoneDown(t.zone)) return true;
+    if (inputs.health.state(t.probe_key ?? t.key) === 'healthy' && !inputs.zoneDown(t.zone)) return true;
   }
   return false;
 }

@@ -18,6 +18,8 @@ export interface BackendTargetSpec {
   readonly zone: string | null;
   /** the port its health checks connect to (a target group's HealthCheckPort); absent: `port`, the traffic port */
   readonly probe_port?: number;
+  /** the key its probe state is kept and read under (a target group's target: groupProbeKey); absent: `key` */
+  readonly probe_key?: string;
 }
 
 /** Where one terminal port of an endpoint relays to: several targets, one chosen per connection (src/model/backend-choice.ts). */

@@ -49,7 +49,7 @@ export interface PublishedTargetHealth {
   readonly targets: Readonly<Record<string, { readonly state: ProbeState; readonly reason: ProbeReason | null; readonly unhealthy_draining?: boolean }>>;
 }
 
-/** one backend to probe: `key` names it (host:port), `zone` is where it sits (null: outside every zone) */
+/** one backend to probe: `key` names it (host:port; a target group's target: groupProbeKey), `zone` is where it sits (null: outside every zone) */
 export interface ProbeTarget {
   readonly key: string;
   readonly host: string;
@@ -79,6 +79,15 @@ export interface HealthProber extends HealthView {
 /** the key of a backend: its real host address and port */
 export function targetKey(host: string, port: number): string {
   return `${host}:${port}`;
+}
+
+/**
+ * The key a target group's target is probed under: its address and its group. AWS checks a target
+ * per target group: one address in two groups is checked by each with its own HealthCheckPort,
+ * settings and unhealthy-termination attributes, and each group's listeners read its own check.
+ */
+export function groupProbeKey(host: string, port: number, targetGroupId: string): string {
+  return `${targetKey(host, port)} ${targetGroupId}`;
 }
 
 /** the first setting outside AWS's range, as `name: value (low-high)`, or null when all are in range */

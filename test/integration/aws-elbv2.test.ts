@@ -46,7 +46,7 @@ interface Recorder {
   close(): Promise<void>;
 }
 
-async function recorder(host: string): Promise<Recorder> {
+async function recorder(host: string, port = randomPort()): Promise<Recorder> {
   const received: Buffer[] = [];
   const sockets = new Set<Socket>();
   const server = net.createServer((s) => {
@@ -65,7 +65,6 @@ async function recorder(host: string): Promise<Recorder> {
       echoed = all.length - from;
     });
   });
-  const port = randomPort();
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
   return {
     port, received,
@@ -231,6 +230,70 @@ describe('network load balancers behind endpoint services (AWS SDK, real daemon)
     expect((await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg2.TargetGroupArn }))).TargetHealthDescriptions).toEqual([]);
     // no new connection goes to it
     expect(await exchange(endpoint.host_ip, 18181)).not.toBe('echoed');
+  });
+
+  it('one address in two target groups is health-checked by each group with its own HealthCheckPort, whichever listener comes first; each listener\'s connections follow their own group\'s check (one probe by address, the first group\'s, steered both)', async () => {
+    const d = await daemon();
+    const { elb, ec2 } = clients(d, PROVIDER_KEY);
+    cleanup.push(async () => { elb.destroy(); ec2.destroy(); });
+    // S (127.0.0.1) and T (127.0.0.2) on one traffic port per load balancer; the health port Q
+    // answers on 127.0.0.2 only: a group checking Q finds S unhealthy and T healthy, a group
+    // checking the traffic port finds both healthy
+    const pair = async () => {
+      const s = await recorder('127.0.0.1');
+      cleanup.push(() => s.close());
+      const t = await recorder('127.0.0.2', s.port);
+      cleanup.push(() => t.close());
+      return [s, t] as const;
+    };
+    const [s1, t1] = await pair();
+    const [s2, t2] = await pair();
+    const q = await recorder('127.0.0.2');
+    cleanup.push(() => q.close());
+    const group = async (name: string, port: number, healthPort?: number) => {
+      const tg = (await elb.send(new CreateTargetGroupCommand({
+        Name: name, Protocol: 'TCP', Port: port, VpcId: 'vpc-app', TargetType: 'ip',
+        HealthCheckIntervalSeconds: 5, HealthCheckTimeoutSeconds: 2, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2,
+        ...(healthPort ? { HealthCheckPort: String(healthPort) } : {}),
+      }))).TargetGroups![0]!;
+      await elb.send(new RegisterTargetsCommand({ TargetGroupArn: tg.TargetGroupArn, Targets: ['127.0.0.1', '127.0.0.2'].map((Id) => ({ Id, Port: port, AvailabilityZone: 'all' })) }));
+      return tg.TargetGroupArn!;
+    };
+    const listen = async (lb: string, port: number, tg: string) => elb.send(new CreateListenerCommand({ LoadBalancerArn: lb, Protocol: 'TCP', Port: port, DefaultActions: [{ Type: 'forward', TargetGroupArn: tg }] }));
+    const nlb = async (name: string) => (await elb.send(new CreateLoadBalancerCommand({ Name: name, Type: 'network', Scheme: 'internal', Subnets: ['subnet-app'] }))).LoadBalancers![0]!.LoadBalancerArn!;
+    // the first load balancer's listeners: the traffic-port group first; the second's: the Q group first
+    const lb1 = await nlb('hc-first');
+    const a1 = await group('hc-a1', s1.port);
+    const b1 = await group('hc-b1', s1.port, q.port);
+    await listen(lb1, 18190, a1);
+    await listen(lb1, 18191, b1);
+    const lb2 = await nlb('hc-second');
+    const a2 = await group('hc-a2', s2.port);
+    const b2 = await group('hc-b2', s2.port, q.port);
+    await listen(lb2, 18192, b2);
+    await listen(lb2, 18193, a2);
+    const health = async (tg: string) => (await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg }))).TargetHealthDescriptions!
+      .map((x) => [x.Target!.Id, x.HealthCheckPort, x.TargetHealth!.State, x.TargetHealth!.Reason ?? null]).sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+    const expected = (traffic: number, checked: number) => checked === traffic
+      ? [['127.0.0.1', String(traffic), 'healthy', null], ['127.0.0.2', String(traffic), 'healthy', null]]
+      : [['127.0.0.1', String(checked), 'unhealthy', 'Target.FailedHealthChecks'], ['127.0.0.2', String(checked), 'healthy', null]];
+    const want = [[a1, expected(s1.port, s1.port)], [b1, expected(s1.port, q.port)], [b2, expected(s2.port, q.port)], [a2, expected(s2.port, s2.port)]] as const;
+    const seen = async () => Promise.all(want.map(async ([tg]) => health(tg)));
+    await waitFor(async () => JSON.stringify(await seen()) === JSON.stringify(want.map(([, rows]) => rows)), 20_000, 'each group showing its own check')
+      .catch(async (err) => { expect(await seen()).toEqual(want.map(([, rows]) => rows)); throw err; });
+    // connections: through a traffic-port group's listener some reach S; through a Q group's, none does
+    const { endpoint } = await publishAndConnect(d, ec2, lb1);
+    const { endpoint: endpoint2 } = await publishAndConnect(d, ec2, lb2);
+    const reached = async (host: string, port: number, s: Recorder, t: Recorder) => {
+      const before = [s, t].map((r) => r.received.filter((b) => b.length > 0).length);
+      for (let i = 0; i < 16; i++) expect(await exchange(host, port)).toBe('echoed');
+      const after = [s, t].map((r) => r.received.filter((b) => b.length > 0).length);
+      return { s: after[0]! - before[0]!, t: after[1]! - before[1]! };
+    };
+    expect((await reached(endpoint.host_ip, 18191, s1, t1)).s).toBe(0);
+    expect((await reached(endpoint2.host_ip, 18192, s2, t2)).s).toBe(0);
+    expect((await reached(endpoint.host_ip, 18190, s1, t1)).s).toBeGreaterThan(0);
+    expect((await reached(endpoint2.host_ip, 18193, s2, t2)).s).toBeGreaterThan(0);
   });
 
   it('carries real bytes from a consumer endpoint to the NLB target, with PROXY v2 carrying the vpce id, and follows the targets', async () => {
