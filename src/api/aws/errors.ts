@@ -83,7 +83,7 @@ export const EC2_ERRORS = {
   TagLimit: { code: 'TagLimitExceeded', status: 400 },
   DuplicateTagKey: { code: 'InvalidParameterValue', status: 400 },
   Unsupported: { code: 'UnsupportedOperation', status: 400 },
-  InvalidConfiguration: { code: 'InvalidParameterCombination', status: 400 },
+  InvalidConfiguration: { code: 'InvalidParameterValue', status: 400 },
   SubnetNotFound: { code: 'InvalidSubnetID.NotFound', status: 400 },
   PortNotFound: { code: 'InvalidNetworkInterfaceID.NotFound', status: 400 },
   RouteTableNotFound: { code: 'InvalidRouteTableID.NotFound', status: 400 },
