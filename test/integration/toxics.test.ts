@@ -301,6 +301,17 @@ describe('toxics on real connections', () => {
     expect(c.got().toString()).toBe('a'.repeat(10));
   });
 
+  it('limit_data then latency: the N bytes arrive after the latency, then the close (it overtook them: the client got none)', async () => {
+    await proxy.addToxic({ name: 'lim', type: 'limit_data', stream: 'downstream', toxicity: 1, attributes: { bytes: 10 } } as never);
+    await proxy.addToxic({ name: 'lat', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 200 } } as never);
+    const c = await connect();
+    const t0 = performance.now();
+    c.s.write(Buffer.alloc(100, 97));
+    expect(await c.closed).toBe('end');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(180);
+    expect(c.got().toString()).toBe('a'.repeat(10));
+  });
+
   it('slicer and slow_close pass every byte, sliced and with the close held back', async () => {
     await proxy.addToxic({ type: 'slicer', stream: 'downstream', toxicity: 1, attributes: { average_size: 100, size_variation: 50, delay: 1_000 } } as never);
     await proxy.addToxic({ type: 'slow_close', stream: 'downstream', toxicity: 1, attributes: { delay: 200 } } as never);

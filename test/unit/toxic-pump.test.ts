@@ -64,6 +64,29 @@ describe('a toxic link\'s pump', () => {
     return { client, got: () => Buffer.concat(chunks), when: async (n) => { await waitFor(() => size >= n || null, 20_000, `${n} bytes`); return performance.now() - t0; } };
   }
 
+  it('limit_data\'s close goes behind the bytes it let through: a latency after it holds them, then the link closes (it closed at once: the client got none)', async () => {
+    const [client, from] = await pair();
+    const [to, far] = await pair();
+    const aborted = new AbortController();
+    closers.push(() => aborted.abort());
+    let size = 0;
+    /** the bytes written towards the client when the link closed */
+    let closedWith: number | null = null;
+    const close = () => { closedWith ??= to.bytesWritten; };
+    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal, close);
+    pump.stages = [{ type: 'limit_data', name: 'lim', attributes: { bytes: 10 } }, { type: 'latency', name: 'lat', attributes: { latency: 200 } }]
+      .map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
+    pump.start();
+    far.on('data', (b: Buffer) => { size += b.length; });
+    const t0 = performance.now();
+    client.write(randomBytes(100));
+    await waitFor(() => closedWith !== null, 5_000, 'the link closed');
+    expect(closedWith).toBe(10);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(180);
+    await waitFor(() => size === 10 || null, 5_000, 'the 10 bytes at the far end');
+  });
+
   it('adds up latencies: each holds a chunk its delay after it left the one before (two of 300 ms held it 300)', async () => {
     const p = await piped([{ type: 'latency', name: 'a', attributes: { latency: 300 } }, { type: 'latency', name: 'b', attributes: { latency: 300 } }]);
     const data = randomBytes(200_000);

@@ -3,7 +3,7 @@
 // status table, and the transforms' timing on the real clock with small figures.
 import { describe, expect, it } from 'vitest';
 import { TOXIPROXY_STATUS } from '../../src/api/toxiproxy/errors.js';
-import { makeTransform, type ToxicHost } from '../../src/dataplane/toxics/transforms.js';
+import { CLOSE_LINK, makeTransform, type ToxicHost } from '../../src/dataplane/toxics/transforms.js';
 import { DomainError, ERROR_NAMES } from '../../src/model/errors.js';
 import { parseProxyName, parseScopeKey, parseToxic, scopeCovers, scopeKey, TOXIC_ATTRIBUTES, TOXIC_TYPES, updateToxic } from '../../src/model/toxics.js';
 
@@ -109,7 +109,8 @@ describe('transforms', () => {
   const run = async (type: string, attributes: Record<string, number>, chunks: Buffer[], h = host()) => {
     const t = makeTransform(parseToxic({ type, attributes }), h, { passed: 0 });
     const out: Buffer[] = [];
-    for (const c of chunks) await t.push(c, performance.now(), async (b) => { out.push(b); });
+    // limit_data's close travels down the stages as CLOSE_LINK: the link closes at the writer
+    for (const c of chunks) await t.push(c, performance.now(), async (b) => { if (b === CLOSE_LINK) h.closed++; else out.push(b); });
     return out;
   };
 
@@ -137,7 +138,7 @@ describe('transforms', () => {
     const state = { passed: 0 };
     const h = host();
     const out: Buffer[] = [];
-    const emit = async (b: Buffer) => { out.push(b); };
+    const emit = async (b: Buffer | typeof CLOSE_LINK) => { if (b === CLOSE_LINK) h.closed++; else out.push(b); };
     await makeTransform(parseToxic({ type: 'limit_data', attributes: { bytes: 10 } }), h, state).push(Buffer.alloc(8), 0, emit);
     // updated to 12: 4 more, not 12
     await makeTransform(parseToxic({ type: 'limit_data', attributes: { bytes: 12 } }), h, state).push(Buffer.alloc(8), 0, emit);

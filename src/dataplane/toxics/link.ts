@@ -5,7 +5,7 @@
 // unchanged keeps its state: limit_data's count, bandwidth's schedule).
 import type { Socket } from 'node:net';
 import { scopeKey, type Toxic, type ToxicRule, type ToxicStream, type ToxicTarget } from '../../model/toxics.js';
-import { makeTransform, toxicFigures, type ToxicHost, type ToxicState, type Transform } from './transforms.js';
+import { CLOSE_LINK, makeTransform, toxicFigures, type Emit, type ToxicHost, type ToxicState, type Transform } from './transforms.js';
 
 /** bytes queued in a pump before its source is paused, and resumed below the low mark */
 const HIGH_WATER = 256 * 1024;
@@ -121,8 +121,8 @@ export class ToxicLink implements ToxicHost {
   start(conn: LinkedConnection): void {
     this.conn = conn;
     for (const l of this.toxics.values()) if (l.on) l.transform = makeTransform(l.toxic, this, l.state);
-    this.up = new Pump(conn.client, conn.backend, this.signal);
-    this.down = new Pump(conn.backend, conn.client, this.signal);
+    this.up = new Pump(conn.client, conn.backend, this.signal, () => this.close());
+    this.down = new Pump(conn.backend, conn.client, this.signal, () => this.close());
     this.restage();
     this.up.start();
     this.down.start();
@@ -154,11 +154,12 @@ export function ruleKey(r: ToxicRule): string {
 
 /** a chunk on its way: its bytes (null: the stream's end) and when it left the stage before (for the first, when it arrived) */
 interface Chunk {
-  readonly buf: Buffer | null;
+  /** null: the stream's end; CLOSE_LINK: the link closed behind the chunks before it */
+  readonly buf: Buffer | null | typeof CLOSE_LINK;
   readonly at: number;
 }
 
-const cost = (c: Chunk): number => (c.buf?.length ?? 0) + CHUNK_COST;
+const cost = (c: Chunk): number => (c.buf instanceof Buffer ? c.buf.length : 0) + CHUNK_COST;
 const PASSED = Promise.resolve();
 
 /**
@@ -183,7 +184,8 @@ export class Pump {
   private queued = 0;
   private ended = false;
 
-  constructor(private readonly src: Socket, private readonly dst: Socket, readonly signal: AbortSignal) {}
+  /** CLOSE: closes the link once what went before has been written (limit_data's close, at the end of the stages) */
+  constructor(private readonly src: Socket, private readonly dst: Socket, readonly signal: AbortSignal, private readonly close: () => void = () => dst.end()) {}
 
   get stages(): Transform[] {
     return this.current;
@@ -248,9 +250,13 @@ export class Pump {
     if (this.inLanes === 0) this.feed();
   }
 
-  /** the writer's chunk: written (resolves once the destination drained), or the end passed on */
-  write(buf: Buffer | null): Promise<void> {
+  /** the writer's chunk: written (resolves once the destination drained), the end passed on, or the link closed */
+  write(buf: Buffer | null | typeof CLOSE_LINK): Promise<void> {
     const dst = this.dst;
+    if (buf === CLOSE_LINK) {
+      this.close();
+      return PASSED;
+    }
     if (buf === null) {
       if (!this.ended) {
         this.ended = true;
@@ -282,7 +288,7 @@ class Lane {
   private bytes = 0;
   private running = false;
   private room: (() => void) | null = null;
-  private readonly emit: (buf: Buffer) => Promise<void>;
+  private readonly emit: Emit;
 
   constructor(private readonly pump: Pump, private readonly transform: Transform | null, private readonly next: Lane | null) {
     this.emit = (buf) => next!.put({ buf, at: performance.now() });
@@ -311,6 +317,7 @@ class Lane {
         const c = this.queue.shift()!;
         const t = this.transform;
         if (t === null) await this.pump.write(c.buf);
+        else if (c.buf === CLOSE_LINK) await this.next!.put(c);
         else if (c.buf !== null) await t.push(c.buf, c.at, this.emit);
         else {
           await t.end();

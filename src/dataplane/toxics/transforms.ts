@@ -14,7 +14,13 @@ export interface ToxicHost {
   readonly signal: AbortSignal;
 }
 
-export type Emit = (buf: Buffer) => Promise<void>;
+/**
+ * The link closed behind what a stage passed on (limit_data's close): it travels down the stages
+ * after the chunks before it, as Toxiproxy's closed channel does, and closes the link at the end
+ */
+export const CLOSE_LINK = Symbol('close the link');
+
+export type Emit = (buf: Buffer | typeof CLOSE_LINK) => Promise<void>;
 
 export interface Transform {
   readonly toxic: Toxic;
@@ -241,6 +247,7 @@ class LimitData implements Transform {
   private get left(): number {
     return (this.toxic.attributes.bytes ?? 0) - this.state.passed;
   }
+  private closing = false;
   async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
     const left = this.left;
     if (left > 0) {
@@ -248,7 +255,12 @@ class LimitData implements Transform {
       this.state.passed += part.length;
       await emit(part);
     }
-    if (this.left <= 0) this.host.close();
+    // the close goes behind the bytes it let through: a latency after it held them, and a close at
+    // once cut the link with them still held (the client got none)
+    if (this.left <= 0 && !this.closing) {
+      this.closing = true;
+      await emit(CLOSE_LINK);
+    }
   }
   async end(): Promise<void> {}
   stop(): void {}
