@@ -56,8 +56,6 @@ export class DnsServer {
   private upstream: dgram.Socket | null = null;
   /** the resolver forwarded to (the first of dns.forwarders, else of the host's, that is not this server), or null */
   private readonly target: { host: string; port: number } | null;
-  /** this host's interface addresses at start (127.0.0.0/8 is this host's too) */
-  private readonly localAddresses: readonly string[];
   private tcpForwards = 0;
   private logged = false;
   private loopLogged = false;
@@ -73,7 +71,6 @@ export class DnsServer {
     this.tcpOptions = { ttlS: o.ttlS, forward: o.forward, udp: false };
     const a = udp.address();
     this.address = { host: a.address, port: a.port };
-    this.localAddresses = Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((n) => n.family === 'IPv4').map((n) => n.address));
     this.target = o.forward ? this.upstreamAddress() : null;
     if (o.forward && !this.target) o.log.warn({ forwarders: o.upstreams ?? getServers() }, 'dns: no forwarder to ask: names under no zone of ours are SERVFAIL');
     udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
@@ -327,11 +324,13 @@ export class DnsServer {
    * skipped one logged: a query sent there came back to be forwarded again
    */
   private upstreamAddress(): { host: string; port: number } | null {
+    // this host's interface addresses now (127.0.0.0/8 is this host's too)
+    const local = Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((n) => n.family === 'IPv4').map((n) => n.address));
     for (const text of this.o.upstreams ?? getServers()) {
       const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(text);
       if (!m) continue;
       const target = { host: m[1]!, port: Number(m[2] ?? 53) };
-      if (!reachesSocket(target, this.address, this.localAddresses)) return target;
+      if (!reachesSocket(target, this.address, local)) return target;
       this.o.log.warn({ forwarder: text, dns: `${this.address.host}:${this.address.port}` }, 'dns: a forwarder is this server (a loop): skipped');
     }
     return null;

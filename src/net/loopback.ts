@@ -84,19 +84,15 @@ export function pickVpcNumber(used: ReadonlySet<number>, retired: Readonly<Recor
   return { number: oldest, retired: rest };
 }
 
-/** whether an IPv4 address is this host's: one of LOCAL (its interfaces'), any of 127.0.0.0/8, or 0.0.0.0 (sent to, the loopback) */
-export function isLocalAddress(host: string, local: readonly string[]): boolean {
-  return isIpv4(host) && (ipToInt(host) >>> 24 === 127 || host === '0.0.0.0' || local.includes(host));
-}
-
 /**
  * Whether a datagram sent to TARGET reaches a socket of this host bound to BOUND, the host's
  * interface addresses being LOCAL: a socket bound to 0.0.0.0 gets what comes to any address of the
- * host on its port; one bound to an address, what comes to it (Linux sends to 0.0.0.0 through the
- * loopback, to 127.0.0.1).
+ * host on its port (one of LOCAL, any of 127.0.0.0/8, or 0.0.0.0); one bound to an address, what
+ * comes to it (Linux sends to 0.0.0.0 through the loopback, to 127.0.0.1).
  */
 export function reachesSocket(target: { host: string; port: number }, bound: { host: string; port: number }, local: readonly string[]): boolean {
   if (target.port !== bound.port) return false;
-  if (bound.host === '0.0.0.0') return isLocalAddress(target.host, local);
+  const h = target.host;
+  if (bound.host === '0.0.0.0') return isIpv4(h) && (ipToInt(h) >>> 24 === 127 || h === '0.0.0.0' || local.includes(h));
   return (target.host === '0.0.0.0' ? '127.0.0.1' : target.host) === bound.host;
 }
