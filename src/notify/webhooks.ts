@@ -221,7 +221,8 @@ export function webhookTarget(text: string): WebhookTarget {
   if (u.username === '' && u.password === '') return { url: text, shown: text };
   // the user and password as written in the URL (the parser's have = ; space and more escaped: with a
   // `%` that starts no escape they could not be decoded back), their escapes decoded, a stray `%` kept
-  const userinfo = /^[^:]*:\/\/([^/?#]*)@/.exec(text)![1]!;
+  // the parser takes any number of slashes or backslashes after the scheme (http:\\u:p@host)
+  const userinfo = /^\s*[a-z][a-z0-9+.-]*:[/\\]*([^/\\?#]*)@/i.exec(text)?.[1] ?? `${u.username}:${u.password}`;
   const colon = userinfo.indexOf(':');
   const credentials = colon < 0 ? `${percentDecodedLeniently(userinfo)}:`
     : `${percentDecodedLeniently(userinfo.slice(0, colon))}:${percentDecodedLeniently(userinfo.slice(colon + 1))}`;

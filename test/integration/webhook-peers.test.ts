@@ -168,6 +168,9 @@ describe('webhooks that misbehave', () => {
     expect(basic('http://u%20x:p%40ss%@127.0.0.1:9/hook')).toBe('u x:p@ss%');
     expect(basic('http://u:p@ss@127.0.0.1:9/hook')).toBe('u:p@ss');
     expect(basic('http://only@127.0.0.1:9/hook')).toBe('only:');
+    // the URL parser takes backslashes, a capital scheme and a leading space too (the config does): the first threw, a TypeError
+    expect(basic('http:\\\\u:p%@127.0.0.1:9/hook')).toBe('u:p%');
+    expect(basic(' HTTP://u:p=1@127.0.0.1:9/hook')).toBe('u:p=1');
     expect(webhookTarget('http://hook:%ff%41@127.0.0.1:9/hook')).toMatchObject({ url: 'http://127.0.0.1:9/hook', shown: 'http://hook:***@127.0.0.1:9/hook' });
     const failing = await deliverTo((s) => s.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n'), RETRY, true, 'hook%20user:p%40ss@');
     await waitFor(() => failing.notifier.failed === 1, bothAttempts + LOADED_MS, 'the delivery given up');
