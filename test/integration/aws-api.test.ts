@@ -28,7 +28,7 @@ type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?
 const clientConfig = (url: string, credentials: Credentials, extra: Record<string, unknown> = {}) => ({ endpoint: url, region: 'us-east-1', credentials, maxAttempts: 1, ...extra });
 const sts = (url: string, c: Credentials, extra?: Record<string, unknown>) => new STSClient(clientConfig(url, c, extra));
 const ec2 = (url: string, c: Credentials, extra?: Record<string, unknown>) => new EC2Client(clientConfig(url, c, extra));
-const elbv2 = (url: string, c: Credentials) => new ElasticLoadBalancingV2Client(clientConfig(url, c));
+const elbv2 = (url: string, c: Credentials, extra?: Record<string, unknown>) => new ElasticLoadBalancingV2Client(clientConfig(url, c, extra));
 
 /** the error the SDK threw: its name (the AWS code), HTTP status and request id */
 async function failure(p: Promise<unknown>): Promise<{ code: string; status: number | undefined; requestId: string | undefined; message: string }> {
@@ -415,9 +415,12 @@ describe('AWS API, verify (accounts[].aws keys configured)', () => {
     expect((await sts(d.url, KEY_PROVIDER).send(new GetCallerIdentityCommand({}))).Account).toBe('111111111111');
   });
 
-  it('a clock 20 minutes off is RequestExpired', async () => {
-    const skewed = ec2(d.url, KEY_PROVIDER, { systemClockOffset: -20 * 60_000 });
-    expect(await failure(skewed.send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'RequestExpired', status: 400 });
+  it('a clock 20 minutes off is RequestExpired for EC2, SignatureDoesNotMatch "Signature expired" for STS and ELBv2, as AWS answers', async () => {
+    const skewed = { systemClockOffset: -20 * 60_000 };
+    expect(await failure(ec2(d.url, KEY_PROVIDER, skewed).send(new DescribeRegionsCommand({})))).toMatchObject({ code: 'RequestExpired', status: 400 });
+    const expired = { code: 'SignatureDoesNotMatch', status: 403, message: expect.stringMatching(/^Signature expired: /) };
+    expect(await failure(sts(d.url, KEY_PROVIDER, skewed).send(new GetCallerIdentityCommand({})))).toMatchObject(expired);
+    expect(await failure(elbv2(d.url, KEY_PROVIDER, skewed).send(new DescribeLoadBalancersCommand({})))).toMatchObject(expired);
   });
 
   it('a presigned GET (the signature in the query string) is verified too', async () => {

@@ -299,9 +299,10 @@ describe('SigV4 refusals of requests the SDK signed', () => {
     expect(r).toMatchObject({ ok: false, reason: 'unknownKey', code: 'AuthFailure', status: 401 });
   });
 
-  it('a clock 20 minutes behind or ahead is RequestExpired; 14 minutes is accepted', async () => {
-    for (const offset of [-20 * 60_000, 20 * 60_000]) {
-      expect(verifier.verify(await signedBy({ systemClockOffset: offset }))).toMatchObject({ ok: false, reason: 'expired', code: 'RequestExpired', status: 400 });
+  it('a clock 20 minutes behind or ahead is RequestExpired, in AWS\'s words; 14 minutes is accepted', async () => {
+    const words = { [-20 * 60_000]: /^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z \(\d{8}T\d{6}Z - 15 min\.\)$/, [20 * 60_000]: /^Signature not yet current: \d{8}T\d{6}Z is still later than \d{8}T\d{6}Z \(\d{8}T\d{6}Z \+ 15 min\.\)$/ };
+    for (const [offset, message] of Object.entries(words)) {
+      expect(verifier.verify(await signedBy({ systemClockOffset: Number(offset) }))).toMatchObject({ ok: false, reason: 'expired', code: 'RequestExpired', status: 400, message: expect.stringMatching(message) });
     }
     expect(verifier.verify(await signedBy({ systemClockOffset: -14 * 60_000 }))).toEqual(ok('sts'));
   });
@@ -379,5 +380,63 @@ describe('SigV4 against @smithy/signature-v4 on requests the clients never make'
       const signed = await signer(service, region).sign(new HttpRequest({ method: 'POST', hostname: 'h', path: '/', headers: { host: 'h' }, body: 'Action=X' }));
       expect(small.verify(fromSmithy(signed))).toEqual({ ok: true, accessKeyId: ACCOUNT_A.accessKeyId, region, service });
     }
+  });
+});
+
+describe('SigV4 on hand-signed requests: what the SDKs never send but AWS takes', () => {
+  const T0 = Date.UTC(2026, 11, 4, 12, 0, 0);
+  const AMZ_DATE = '20261204T120000Z';
+  const at = (ms: number) => new SigV4Verifier({ secretFor: (id) => SECRETS.get(id), now: () => ms });
+  const uri = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+  /** the signature of a request whose canonical headers are CANONICAL (name -> value as signed), written out from the SigV4 documents */
+  function signature(method: string, pairs: [string, string][], canonical: Record<string, string>, body: string): string {
+    const names = Object.keys(canonical).sort();
+    const query = pairs.map(([k, v]) => `${uri(k)}=${uri(v)}`).sort().join('&');
+    const request = [method, '/', query, names.map((n) => `${n}:${canonical[n]}\n`).join(''), names.join(';'), createHash('sha256').update(body).digest('hex')].join('\n');
+    const scope = '20261204/us-east-1/sts/aws4_request';
+    const toSign = ['AWS4-HMAC-SHA256', AMZ_DATE, scope, createHash('sha256').update(request).digest('hex')].join('\n');
+    let key: Buffer | string = `AWS4${ACCOUNT_A.secretAccessKey}`;
+    for (const part of ['20261204', 'us-east-1', 'sts', 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+    return createHmac('sha256', key).update(toSign).digest('hex');
+  }
+  const credential = `${ACCOUNT_A.accessKeyId}/20261204/us-east-1/sts/aws4_request`;
+  const authorization = (names: string, sig: string) => `AWS4-HMAC-SHA256 Credential=${credential}, SignedHeaders=${names}, Signature=${sig}`;
+
+  it('a query-signed request without X-Amz-Expires has the 15-minute window, not a week', () => {
+    const pairs: [string, string][] = [['Action', 'GetCallerIdentity'], ['Version', '2011-06-15'], ['X-Amz-Algorithm', 'AWS4-HMAC-SHA256'], ['X-Amz-Credential', credential], ['X-Amz-Date', AMZ_DATE], ['X-Amz-SignedHeaders', 'host']];
+    const sig = signature('GET', pairs, { host: 'h' }, '');
+    const req: SignedRequest = { method: 'GET', path: '/', query: [...pairs, ['X-Amz-Signature', sig] as [string, string]].map(([k, v]) => `${k}=${uri(v)}`).join('&'), headers: { host: 'h' }, body: '' };
+    expect(at(T0 + 14 * 60_000).verify(req)).toEqual(ok('sts'));
+    expect(at(T0 - 14 * 60_000).verify(req)).toEqual(ok('sts'));
+    for (const ms of [T0 + 16 * 60_000, T0 + 2 * 86_400_000, T0 - 16 * 60_000]) expect(at(ms).verify(req)).toMatchObject({ ok: false, reason: 'expired' });
+  });
+
+  it('a header sent twice is signed as its values joined by \',\' (node joins them with \', \' or keeps the first)', () => {
+    const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+    const canonical = { 'content-type': 'application/x-www-form-urlencoded', host: 'h', 'x-amz-date': AMZ_DATE, 'x-foo': 'a,b c' };
+    const sig = signature('POST', [], canonical, body);
+    const rawHeaders = ['Host', 'h', 'Content-Type', 'application/x-www-form-urlencoded', 'X-Foo', ' a ', 'x-foo', 'b   c', 'X-Amz-Date', AMZ_DATE, 'Authorization', authorization('content-type;host;x-amz-date;x-foo', sig)];
+    const headers = { host: 'h', 'content-type': 'application/x-www-form-urlencoded', 'x-foo': ' a , b   c', 'x-amz-date': AMZ_DATE, authorization: authorization('content-type;host;x-amz-date;x-foo', sig) };
+    const req: SignedRequest = { method: 'POST', path: '/', query: '', headers, rawHeaders, body };
+    expect(at(T0).verify(req)).toEqual(ok('sts'));
+    // a second Content-Type, which node drops from its headers, is signed too
+    const twoTypes = signature('POST', [], { ...canonical, 'content-type': 'application/x-www-form-urlencoded,text/plain' }, body);
+    const auth2 = authorization('content-type;host;x-amz-date;x-foo', twoTypes);
+    expect(at(T0).verify({ ...req, headers: { ...headers, authorization: auth2 }, rawHeaders: [...rawHeaders.slice(0, -2), 'Content-Type', 'text/plain', 'Authorization', auth2] })).toEqual(ok('sts'));
+    expect(at(T0).verify({ ...req, rawHeaders: [...rawHeaders, 'X-Foo', 'd'] })).toMatchObject({ ok: false, reason: 'signatureMismatch' });
+  });
+
+  it('the signing date may come from a Date header in the ISO 8601 basic form or an X-Amz-Date parameter', () => {
+    const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+    const withDate = signature('POST', [], { date: AMZ_DATE, host: 'h' }, body);
+    expect(at(T0).verify({ method: 'POST', path: '/', query: '', headers: { host: 'h', date: AMZ_DATE, authorization: authorization('date;host', withDate) }, body })).toEqual(ok('sts'));
+    const pairs: [string, string][] = [['Action', 'GetCallerIdentity'], ['Version', '2011-06-15'], ['X-Amz-Date', AMZ_DATE]];
+    const inQuery = signature('GET', pairs, { host: 'h' }, '');
+    const query = pairs.map(([k, v]) => `${k}=${v}`).join('&');
+    expect(at(T0).verify({ method: 'GET', path: '/', query, headers: { host: 'h', authorization: authorization('host', inQuery) }, body: '' })).toEqual(ok('sts'));
+    // an RFC 7231 Date is not a signing date
+    const http = signature('POST', [], { date: 'Fri, 04 Dec 2026 12:00:00 GMT', host: 'h' }, body);
+    expect(at(T0).verify({ method: 'POST', path: '/', query: '', headers: { host: 'h', date: 'Fri, 04 Dec 2026 12:00:00 GMT', authorization: authorization('date;host', http) }, body })).toMatchObject({ ok: false, reason: 'incomplete' });
   });
 });

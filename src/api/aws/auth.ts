@@ -74,6 +74,16 @@ function unknownKey(api: AwsApi, closed: boolean): AwsRequestError {
     : new AwsRequestError('InvalidClientTokenId', `The security token included in the request is invalid.${why ? ` ${CLOSED}` : ''}`, 403);
 }
 
+/**
+ * a date outside the window, in the API's words: EC2 RequestExpired (400, an EC2 common error); STS
+ * and ELBv2 SignatureDoesNotMatch (403) "Signature expired: ..." as AWS's query-protocol front answers
+ */
+function expired(api: AwsApi, message: string): AwsRequestError {
+  return api === 'ec2'
+    ? new AwsRequestError(SIGV4_FAILURES.expired.code, message, SIGV4_FAILURES.expired.status)
+    : new AwsRequestError(SIGV4_FAILURES.signatureMismatch.code, message, SIGV4_FAILURES.signatureMismatch.status);
+}
+
 /** X-Amz-Security-Token in a header or in a presigned query string */
 function hasSessionToken(req: SignedRequest): boolean {
   return req.headers['x-amz-security-token'] !== undefined || /(?:^|&)X-Amz-Security-Token=/.test(req.query);
@@ -121,7 +131,7 @@ export class AwsAuthenticator {
     if (!known) throw unknownKey(api, this.control.awsMode === 'closed');
     if (known.secret !== null) {
       const r = this.verifier.verify(req, parts);
-      if (!r.ok) throw r.reason === 'unknownKey' ? unknownKey(api, false) : refusal(r);
+      if (!r.ok) throw r.reason === 'unknownKey' ? unknownKey(api, false) : r.reason === 'expired' ? expired(api, r.message) : refusal(r);
       // vpcep-sim issues no temporary credentials: a session token signed with a long-term key
       // belongs to none of its keys, and AWS refuses one that is not the key's
       if (hasSessionToken(req)) throw invalidSessionToken(api);

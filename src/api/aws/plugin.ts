@@ -102,7 +102,7 @@ function zoneRenamer(call: Pick<AwsCall, 'region' | 'control'>): (message: strin
 
 function signedRequest(req: FastifyRequest): SignedRequest {
   const { path, query } = splitUrl(req.url);
-  return { method: req.method, path, query, headers: req.headers, body: Buffer.isBuffer(req.body) ? req.body : '' };
+  return { method: req.method, path, query, headers: req.headers, rawHeaders: req.raw.rawHeaders, body: Buffer.isBuffer(req.body) ? req.body : '' };
 }
 
 function versionOf(raw: string): string | undefined {

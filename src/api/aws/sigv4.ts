@@ -22,6 +22,11 @@ export interface SignedRequest {
   readonly query: string;
   /** node's `IncomingHttpHeaders`: lower-case names */
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  /**
+   * node's `rawHeaders` (name, value, name, value, ...): a header sent twice is signed as its values
+   * joined by ',' (node's `headers` joins them with ', ' or keeps only the first); absent: `headers`
+   */
+  readonly rawHeaders?: readonly string[];
   /** the raw body bytes */
   readonly body: Uint8Array | string;
 }
@@ -101,6 +106,32 @@ function header(req: SignedRequest, name: string): string | undefined {
   return typeof v === 'string' ? v : v.join(',');
 }
 
+/** a signed header's canonical value: each value sent trimmed, inner runs of spaces made one, joined by ',' */
+function canonicalHeaderValue(req: SignedRequest, name: string): string {
+  const raw = req.rawHeaders;
+  if (raw === undefined) return header(req, name)!.trim().replace(/\s+/g, ' ');
+  const values: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) values.push(raw[i + 1]!.trim().replace(/\s+/g, ' '));
+  }
+  return values.join(',');
+}
+
+const QUERY_AMZ_DATE = /(?:^|&)X-Amz-Date=(\d{8}T\d{6}Z)(?:&|$)/;
+
+/**
+ * The date a header-signed request is signed at: its X-Amz-Date header, else an X-Amz-Date query
+ * parameter, else a Date header in the same ISO 8601 basic form (AWS takes all three)
+ */
+function signingDate(req: SignedRequest): string | undefined {
+  const amzDate = header(req, 'x-amz-date');
+  if (amzDate !== undefined) return amzDate;
+  const inQuery = QUERY_AMZ_DATE.exec(req.query);
+  if (inQuery) return inQuery[1];
+  const date = header(req, 'date');
+  return date !== undefined && AMZ_DATE.test(date) ? date : undefined;
+}
+
 /** the parts of a signature, wherever it travels */
 export interface SignatureParts {
   readonly scope: CredentialScope;
@@ -108,7 +139,7 @@ export interface SignatureParts {
   readonly signature: string;
   /** X-Amz-Date, yyyymmddThhmmssZ */
   readonly amzDate: string;
-  /** presigned: seconds the signature is valid from amzDate */
+  /** presigned with X-Amz-Expires: seconds the signature is valid from amzDate; null: AWS's 15-minute window either way */
   readonly expiresS: number | null;
   /** presigned: the query pairs (decoded) without X-Amz-Signature */
   readonly queryPairs: readonly (readonly [string, string])[] | null;
@@ -195,8 +226,8 @@ export function signatureParts(req: SignedRequest): SignatureParts | SigV4Failur
     const signedHeaders = parseSignedHeaders(a.signedHeaders);
     if (!Array.isArray(signedHeaders)) return signedHeaders;
     if (!HEX64.test(a.signature)) return fail('incomplete', 'Signature must be 64 lower-case hex digits');
-    const amzDate = header(req, 'x-amz-date');
-    if (amzDate === undefined) return fail('incomplete', 'the request has no X-Amz-Date header');
+    const amzDate = signingDate(req);
+    if (amzDate === undefined) return fail('incomplete', 'the request has no X-Amz-Date header (nor an X-Amz-Date parameter, nor a Date header in its yyyymmddThhmmssZ form)');
     return { scope, signedHeaders, signature: a.signature, amzDate, expiresS: null, queryPairs: null };
   }
   // cheap test before splitting the query: presigned requests carry X-Amz-Algorithm
@@ -229,7 +260,7 @@ export function signatureParts(req: SignedRequest): SignatureParts | SigV4Failur
   if (!Array.isArray(signedHeaders)) return signedHeaders;
   if (!HEX64.test(signature)) return fail('incomplete', 'X-Amz-Signature must be 64 lower-case hex digits');
   const expires = p.get('X-Amz-Expires');
-  let expiresS = MAX_PRESIGN_EXPIRES_S;
+  let expiresS: number | null = null;
   if (expires !== undefined) {
     if (!/^\d{1,7}$/.test(expires) || Number(expires) < 1 || Number(expires) > MAX_PRESIGN_EXPIRES_S) {
       return fail('incomplete', `X-Amz-Expires must be 1 to ${MAX_PRESIGN_EXPIRES_S} seconds`);
@@ -256,6 +287,11 @@ function amzDateMs(amzDate: string): number | null {
   const ms = Date.UTC(+m[1]!, month - 1, day, hour, minute, second);
   // Date.UTC rolls 20260231 over into March: refuse a day the month does not have
   return new Date(ms).getUTCDate() === day ? ms : null;
+}
+
+/** yyyymmddThhmmssZ, as AWS writes times in its signature errors */
+function basicIso(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
 }
 
 /** RFC 3986 unreserved characters stay, everything else is %XX upper-case (SigV4's UriEncode) */
@@ -317,19 +353,19 @@ export class SigV4Verifier {
     if (secret === undefined) return fail('unknownKey', 'AWS was not able to validate the provided access credentials');
 
     const now = this.now();
+    if (dateMs - now > this.maxSkewMs) {
+      return fail('expired', `Signature not yet current: ${amzDate} is still later than ${basicIso(now + this.maxSkewMs)} (${basicIso(now)} + ${this.maxSkewMs / 60_000} min.)`);
+    }
     if (parts.expiresS !== null) {
-      if (dateMs - now > this.maxSkewMs) return fail('expired', `Request is not yet valid: signed for ${amzDate}`);
       if (now > dateMs + parts.expiresS * 1000) return fail('expired', `Request has expired: signed ${amzDate}, valid ${parts.expiresS} s`);
-    } else if (Math.abs(now - dateMs) > this.maxSkewMs) {
-      return fail('expired', `Request timestamp ${amzDate} is more than 15 minutes from the server's time ${new Date(now).toISOString()}`);
+    } else if (now - dateMs > this.maxSkewMs) {
+      return fail('expired', `Signature expired: ${amzDate} is now earlier than ${basicIso(now - this.maxSkewMs)} (${basicIso(now)} - ${this.maxSkewMs / 60_000} min.)`);
     }
 
     const pairs = parts.queryPairs ?? queryPairs(req.query);
     if ('ok' in pairs) return pairs;
     let canonicalHeaders = '';
-    for (const name of parts.signedHeaders) {
-      canonicalHeaders += `${name}:${header(req, name)!.trim().replace(/\s+/g, ' ')}\n`;
-    }
+    for (const name of parts.signedHeaders) canonicalHeaders += `${name}:${canonicalHeaderValue(req, name)}\n`;
     const bodyHash = req.body.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(req.body).digest('hex');
     const canonicalRequest = `${req.method}\n${canonicalPath(req.path)}\n${canonicalQuery(pairs)}\n${canonicalHeaders}\n${parts.signedHeaders.join(';')}\n${bodyHash}`;
     const scopeText = `${scope.date}/${scope.region}/${scope.service}/aws4_request`;
