@@ -17,16 +17,20 @@ export async function resolveFrom(name: string, from: string, server: string, ti
   const r = new Resolver({ timeout: timeoutMs, tries: 1 });
   r.setLocalAddress(from);
   r.setServers([server]);
+  // c-ares stretches its timeout (to about 2 s for 1 s): the caller's bound is kept by cancelling
+  const timer = setTimeout(() => r.cancel(), timeoutMs);
   try {
     const answers = await r.resolve4(name, { ttl: true });
     return { name, from, server, status: 'NOERROR', answers };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = (err as NodeJS.ErrnoException).code === 'ECANCELLED' ? 'ETIMEOUT' : (err as NodeJS.ErrnoException).code;
     if (code === 'ENOTFOUND') return { name, from, server, status: 'NXDOMAIN', answers: [] };
     if (code === 'ENODATA') return { name, from, server, status: 'NODATA', answers: [] };
     const why = code === 'ECONNREFUSED' ? 'refused (is vpcepd running with dns.enabled, and --server its dns.listen?)'
       : code === 'ETIMEOUT' ? `no answer in ${timeoutMs} ms` : `${code ?? ''} ${(err as Error).message}`.trim();
     throw new Error(`DNS server ${server}: ${why}`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

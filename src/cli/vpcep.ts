@@ -11,7 +11,7 @@ import { DomainError } from '../model/errors.js';
 import { PROVISIONING_DELAY_MAX_MS } from '../model/provisioning-faults.js';
 import { parseScopeKey, parseToxic, TOXIC_TYPES } from '../model/toxics.js';
 import { ENDPOINT_STATUSES, SERVICE_STATUSES, TCP_PROXY_VALUES } from '../model/types.js';
-import { isIpv4 } from '../net/cidr.js';
+import { isIpv4, parseCidr } from '../net/cidr.js';
 import { traceRows } from './trace-text.js';
 import { version } from '../version.js';
 import { waitReady } from './wait.js';
@@ -60,8 +60,11 @@ async function api(g: Globals, method: string, path: string, body?: unknown, que
   checkUrlAndToken(g);
   // an id of . or .. is a dot segment that URL parsing resolves away (.. reached the parent path,
   // answered "no such API"); no percent-encoding survives it either
-  const dots = [g.project, ...path.split('?')[0]!.split('/')].find((x) => x === '.' || x === '..');
+  const segments = path.split('?')[0]!.split('/').slice(1);
+  const dots = [g.project, ...segments].find((x) => x === '.' || x === '..');
   if (dots) throw new CliError(`invalid id ${JSON.stringify(dots)}: . and .. are not ids`, 2);
+  // an empty id (EP=$(vpcep -q ...) that failed) left an empty segment, answered "no such API"
+  if (segments.includes('')) throw new CliError('invalid id "": an id is not empty', 2);
   const timeoutMs = requestTimeoutMs();
   const url = new URL(`${g.url.replace(/\/+$/, '')}/v1/${encodeURIComponent(g.project)}${path}`);
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
@@ -100,9 +103,15 @@ function checkUrlAndToken(g: Globals): void {
   if (protocol !== 'http:' && protocol !== 'https:') {
     throw new CliError(`invalid ${urlSetting} ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
   }
-  // fetch() refuses a URL with credentials, which read as an unreachable daemon
-  if (/^[a-z]+:\/\/[^/?#]*@/i.test(g.url)) {
+  const url = new URL(g.url);
+  // fetch() refuses a URL with credentials, which read as an unreachable daemon (the parser finds
+  // them in http:/u:p@h and http:\\u:p@h too)
+  if (url.username !== '' || url.password !== '') {
     throw new CliError(`invalid ${urlSetting}: it holds a user or password (user:password@); vpcepd's API takes its token by --token or VPCEP_TOKEN`, 2);
+  }
+  // the API's path goes after the URL's: a query or fragment would come before it
+  if (url.search !== '' || url.hash !== '' || g.url.includes('?') || g.url.includes('#')) {
+    throw new CliError(`invalid ${urlSetting} ${JSON.stringify(g.url)}: a query (?) or fragment (#) has no place in it; expected e.g. ${DEFAULT_URL}`, 2);
   }
   // a header value is one line of visible characters: fetch() refused it as if the daemon were unreachable
   if (g.token !== undefined && !/^[\x20-\x7e]*$/.test(g.token)) {
@@ -253,11 +262,11 @@ function ipv4Address(value: string): string {
   return value;
 }
 
-/** a --timeout: whole seconds a timer can wait */
-function seconds(value: string): number {
-  if (!/^\d{1,7}$/.test(value) || Number(value) > MAX_SECONDS) throw new InvalidArgumentError(`expected whole seconds from 0 to ${MAX_SECONDS}`);
+/** a --timeout: whole seconds a timer can wait, from FROM */
+const seconds = (from: number) => (value: string): number => {
+  if (!/^\d{1,7}$/.test(value) || Number(value) < from || Number(value) > MAX_SECONDS) throw new InvalidArgumentError(`expected whole seconds from ${from} to ${MAX_SECONDS}`);
   return Number(value);
-}
+};
 
 /** a share from 0 to 1, in decimals (a toxic's toxicity) */
 function share(value: string): number {
@@ -303,6 +312,14 @@ const bandwidth = (none: string) => (value: string): number | string => {
 const mbpsOrNull = (v: number | string): number | null => (typeof v === 'number' ? v : null);
 
 const csv = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** an endpoint whitelist entry: an IPv4 address or CIDR */
+function whitelistEntry(value: string): string {
+  const r = parseCidr(value, { allowBare: true });
+  if (!r.ok) throw new InvalidArgumentError(`expected IPv4 addresses or CIDRs (e.g. 10.0.1.0/24): ${r.reason}`);
+  return value;
+}
+const whitelist = (value: string): string[] => csv(value).map(whitelistEntry);
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** a JSON file's content, or a usage error */
@@ -480,7 +497,7 @@ Examples:
     .option('--subnet-id <id>', 'subnet of the endpoint')
     .option('--port-ip <ip>', 'fixed private IP in the subnet', ipv4)
     .option('--subnet-ids <id,...>', 'an ENI in each of these subnets, at most one per zone (instead of --subnet-id)', csv)
-    .option('--whitelist <cidr,...>', 'comma-separated IPs or CIDRs allowed to use the endpoint', csv)
+    .option('--whitelist <cidr,...>', 'comma-separated IPs or CIDRs allowed to use the endpoint', whitelist)
     .option('--enable-whitelist', 'enforce the whitelist')
     .option('--enable-dns', 'private DNS: its private domain name, and the service\'s verified custom domain name in your VPC')
     .option('--routetable <id>', 'gateway endpoints: a route table to inject the route into (repeatable; default: the VPC\'s default table)', collect)
@@ -528,7 +545,7 @@ Examples:
   }
 
   endpoint.command('whitelist').description('replace an endpoint\'s whitelist and/or turn it on or off')
-    .argument('<id>').argument('[cidr...]', 'IPs or CIDRs; they replace the whole list')
+    .argument('<id>').argument('[cidr...]', 'IPs or CIDRs; they replace the whole list', (v: string, prev: string[] = []) => [...prev, whitelistEntry(v)])
     .option('--clear', 'empty the whitelist')
     .addOption(new Option('--enable', 'enforce the whitelist').conflicts('disable'))
     .option('--disable', 'stop enforcing the whitelist')
@@ -703,7 +720,7 @@ Examples:
 
   // -- readiness
   program.command('wait').description('wait until vpcepd answers and is ready (GET /ready), for scripts')
-    .option('--timeout <seconds>', 'give up after this long (exit 1); 0: one check, which waits for its answer as any call does (VPCEP_CLI_TIMEOUT)', seconds, 30)
+    .option('--timeout <seconds>', 'give up after this long (exit 1); 0: one check, which waits for its answer as any call does (VPCEP_CLI_TIMEOUT)', seconds(0), 30)
     .addHelpText('after', `
 Exit codes: 0 ready; 1 not ready in time (the last answer or network error is printed);
 3 the daemon answers but a public service's listeners cannot bind (the reasons are printed).
@@ -739,7 +756,7 @@ Example:
     .argument('<name>', 'a DNS name', dnsName)
     .option('--from <address>', 'the client\'s host address: 127.k.c.d is VPC k; another address: the public view', ipv4Address, '127.0.0.1')
     .addOption(new Option('--server <host:port>', 'vpcepd\'s DNS server (dns.listen)').env('VPCEP_DNS').default('127.0.0.1:5353').argParser(dnsServer))
-    .option('--timeout <seconds>', 'give up after this long (exit 1)', seconds, 5)
+    .option('--timeout <seconds>', 'give up after this long (exit 1)', seconds(1), 5)
     .addHelpText('after', `
 Exit codes: 0 the name has addresses in that view; 1 it has none (NXDOMAIN, NODATA) or no answer came
 (said on stderr; --json prints the answer either way); 2 a usage error, such as a --from that is
@@ -805,6 +822,8 @@ function withHelpCommand(parent: Command): void {
  * process.stdout directly and crashed on the unhandled 'error' (an EPIPE stack trace, exit 1).
  */
 function watchStdout(): void {
+  // a closed stderr (`vpcep bogus 2>&1 | head -1`) has no one left to tell: the exit code says it
+  process.stderr.on('error', () => {});
   let said = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED' || said) return;

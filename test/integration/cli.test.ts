@@ -1,5 +1,6 @@
 // The vpcep CLI as a real child process (the built bin/vpcep.js) against an in-process daemon.
 import { execFile, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -296,11 +297,59 @@ describe('vpcep CLI', () => {
     }
   });
 
+  it('a --url whose credentials the URL parser finds without // (http:/u:p@h), or with a query or a fragment, is a usage error (it was sent: "cannot reach vpcepd", the password echoed)', async () => {
+    const hostPort = d.url.replace('http://', '');
+    for (const url of [`http:/u:p@${hostPort}`, `http:\\\\u:p@${hostPort}`, `http:u:p@${hostPort}`, `http://:p@${hostPort}`]) {
+      const r = await vpcep(['--url', url, '--project', 'p', 'quota']);
+      expect([r.code, r.stdout, r.stderr], url).toEqual([2, '', 'vpcep: invalid --url: it holds a user or password (user:password@); vpcepd\'s API takes its token by --token or VPCEP_TOKEN\n']);
+    }
+    for (const url of [`${d.url}?x=1`, `${d.url}#x`, `${d.url}/?`]) {
+      const r = await vpcep(['--url', d.url, '--project', 'p', 'wait', '--timeout', '0'], { VPCEP_URL: url });
+      const flag = await vpcep(['--url', url, '--project', 'p', 'quota']);
+      expect([flag.code, flag.stdout, flag.stderr], url).toEqual([2, '', `vpcep: invalid --url ${JSON.stringify(url)}: a query (?) or fragment (#) has no place in it; expected e.g. http://127.0.0.1:9480\n`]);
+      expect(r.code, 'the flag wins over VPCEP_URL').toBe(0);
+    }
+  });
+
+  it('a whitelist entry that is not an IPv4 address or CIDR is a usage error before any request (it was sent and refused as EndPoint.2044, exit 1)', async () => {
+    for (const args of [['endpoint', 'create', '--service-id', 'x', '--vpc-id', 'vpc-client', '--subnet-id', 'subnet-a', '--whitelist', '10.0.0.1,10.0.0.300'], ['endpoint', 'whitelist', 'some-id', '10.0.0.0/8', '10.0.0.0/33']]) {
+      const r = await consumer(...args);
+      expect([r.code, r.stdout], args.join(' ')).toEqual([2, '']);
+      expect(r.stderr, args.join(' ')).toMatch(/expected IPv4 addresses or CIDRs \(e\.g\. 10\.0\.1\.0\/24\): "10\.0\.0\.300" is not an IPv4 address|prefix length "33" is not 0-32/);
+    }
+  });
+
+  it('an empty id (a failed EP=$(vpcep -q ...)) is a usage error that sends nothing (it was answered "no such API")', async () => {
+    for (const args of [['endpoint', 'show', ''], ['service', 'delete', ''], ['service', 'connections', ''], ['endpoint', 'add-subnets', '', 'subnet-a'], ['zone', 'down', '']]) {
+      const r = await consumer(...args);
+      expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([2, '', 'vpcep: invalid id "": an id is not empty\n']);
+    }
+  });
+
+  it('vpcep resolve --timeout is kept to the second (the resolver waited about 1.9 s for 1 s); 0 is a usage error (it waited 2 s and said "no answer in 0 ms")', async () => {
+    const silent = dgram.createSocket('udp4');
+    let asked = 0;
+    silent.on('message', () => { asked ||= Date.now(); });
+    await new Promise<void>((r) => silent.bind(0, '127.0.0.1', r));
+    try {
+      const server = `127.0.0.1:${(silent.address()).port}`;
+      const r = await vpcep(['resolve', 'x.example.com', '--server', server, '--timeout', '1']);
+      const waited = Date.now() - asked;
+      expect([r.code, r.stderr]).toEqual([1, `vpcep: DNS server ${server}: no answer in 1000 ms\n`]);
+      expect(waited).toBeGreaterThanOrEqual(990);
+      expect(waited).toBeLessThan(1_600);
+      const zero = await vpcep(['resolve', 'x.example.com', '--server', server, '--timeout', '0']);
+      expect([zero.code, zero.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 1 to 2147483')]);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('timeouts beyond what a timer holds (24.8 days) are usage errors; the longest one works (they fired at once with TimeoutOverflowWarning, or threw RangeError); a VPCEP_CLI_TIMEOUT that is not seconds is named (it was ignored)', async () => {
     const wait = await vpcep(['--url', d.url, 'wait', '--timeout', '3000000']);
     expect([wait.code, wait.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 0 to 2147483')]);
     const resolve = await vpcep(['resolve', 'x.example.com', '--timeout', '3000000']);
-    expect([resolve.code, resolve.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 0 to 2147483')]);
+    expect([resolve.code, resolve.stderr]).toEqual([2, expect.stringContaining('expected whole seconds from 1 to 2147483')]);
     expect(await ok(vpcep(['--url', d.url, 'wait', '--timeout', '2147483']))).toContain('is ready');
     expect(await ok(vpcep(['--url', d.url, '--token', PROVIDER.token, '--project', PROVIDER.project_id, 'quota'], { VPCEP_CLI_TIMEOUT: '2147483' }))).toContain('QUOTA');
     for (const bad of ['3000000', 'abc', '0']) {
@@ -528,13 +577,14 @@ describe('vpcep CLI', () => {
 });
 
 describe('vpcep CLI: its standard output', () => {
-  /** runs vpcep with stdout on `out` (a descriptor, or 'closed': a pipe whose reader is gone before it writes) */
-  function vpcepTo(out: number | 'closed', args: string[]): Promise<Run> {
+  /** runs vpcep with stdout on `out` (a descriptor, or 'closed': a pipe whose reader is gone before it writes; 'both': stderr's too) */
+  function vpcepTo(out: number | 'closed' | 'both', args: string[]): Promise<Run> {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [path.join(ROOT, 'bin/vpcep.js'), ...args], {
-        stdio: ['ignore', out === 'closed' ? 'pipe' : out, 'pipe'],
+        stdio: ['ignore', typeof out === 'number' ? out : 'pipe', 'pipe'],
       });
-      if (out === 'closed') child.stdout!.destroy();
+      if (typeof out !== 'number') child.stdout?.destroy();
+      if (out === 'both') child.stderr!.destroy();
       let stderr = '';
       child.stderr!.on('data', (d) => { stderr += d; });
       child.on('close', (code) => resolve({ code: code ?? -1, stdout: '', stderr }));
@@ -545,6 +595,14 @@ describe('vpcep CLI: its standard output', () => {
     for (const args of [['--help'], ['--version'], ['service', 'create', '--help']]) {
       const r = await vpcepTo('closed', args);
       expect([r.code, r.stderr], args.join(' ')).toEqual([0, '']);
+    }
+  });
+
+  it('a usage error whose stderr reader is gone (vpcep bogus 2>&1 | head -1) still exits 2 (an uncaught EPIPE on stderr made it 1, at random)', async () => {
+    for (let i = 0; i < 5; i++) {
+      for (const args of [['bogus'], [], ['endpoint', 'show', '']]) {
+        expect((await vpcepTo('both', args)).code, `${args.join(' ')} #${i}`).toBe(2);
+      }
     }
   });
 
