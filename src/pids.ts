@@ -37,15 +37,14 @@ export interface FileIdentity {
 
 /**
  * whether PID has one of FILES open (a vpcepd holds its data dir open: src/config/data-dir.ts),
- * compared by device and inode; fds that cannot be read (another user's process) count as held:
- * the safe side
+ * compared by device and inode; undefined when its fds cannot be read (another user's process)
  */
-export function holdsFile(pid: number, files: readonly FileIdentity[]): boolean {
+export function holdsFile(pid: number, files: readonly FileIdentity[]): boolean | undefined {
   let fds: string[];
   try {
     fds = fs.readdirSync(`/proc/${pid}/fd`);
   } catch {
-    return true;
+    return undefined;
   }
   for (const fd of fds) {
     try {

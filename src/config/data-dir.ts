@@ -83,10 +83,12 @@ export function lockDataDir(dir: string): () => void {
     held = undefined;
   };
   try {
+    // opened before the pid file is made: a daemon starting meanwhile that reads the pid file finds
+    // the dir held (opened after, a start in between took the live daemon's pid file over)
+    held = fs.openSync(dir, 'r');
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         fs.symlinkSync(String(process.pid), file);
-        held = fs.openSync(dir, 'r');
         return release;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -100,14 +102,21 @@ export function lockDataDir(dir: string): () => void {
       } catch {
         // not a link (a file someone made): taken over
       }
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && vpcepdAlive(holder) && holdsFile(holder, heldFiles(dir))) {
-        throw new DataDirError(`the data dir ${dir} is in use by another vpcepd (pid ${holder}, ${file}): give this daemon a data dir of its own (--data-dir), or stop that one`);
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && vpcepdAlive(holder)) {
+        const holds = holdsFile(holder, heldFiles(dir));
+        if (holds === undefined) {
+          throw new DataDirError(`the data dir ${dir} names another user's vpcepd (pid ${holder}, ${file}), whose open files this user cannot read to tell whether it uses this dir: ` +
+            `if it does not, remove ${file}; else give this daemon a data dir of its own (--data-dir), or stop that one`);
+        }
+        if (holds) throw new DataDirError(`the data dir ${dir} is in use by another vpcepd (pid ${holder}, ${file}): give this daemon a data dir of its own (--data-dir), or stop that one`);
       }
       // its daemon is gone, its pid another program's now, or it is this process (restarted in place): taken over
       fs.rmSync(file, { force: true });
     }
     throw new DataDirError(`the data dir ${dir} is being taken by another vpcepd starting at the same time (${file}): give each daemon a data dir of its own`);
   } catch (err) {
+    if (held !== undefined) fs.closeSync(held);
+    held = undefined;
     if (err instanceof DataDirError) throw err;
     throw new DataDirError(`cannot write ${file} (${reason(err)}): ${remedy(err, dir)}`);
   }

@@ -298,6 +298,19 @@ async function refusedAsNobody(data: string): Promise<string> {
   return out;
 }
 
+describe('the data dir\'s pid file and another user\'s vpcepd', () => {
+  it.skipIf(!asRoot)(rootOnly('a pid file naming another user\'s live vpcepd, whose open files cannot be read, is not taken over and the refusal says why (it said "in use" as if that daemon held it)', 'run the daemon as another user'), async () => {
+    const rootDaemon = await start(['--data-dir', tempDir()], { VPCEP_TOKEN: '' });
+    const data = tempDir();
+    fs.chownSync(data, 65534, 65534);
+    fs.symlinkSync(String(rootDaemon.proc.pid), path.join(data, 'vpcepd.pid'));
+    const out = await refusedAsNobody(data);
+    expect(out).toContain(`the data dir ${data} names another user's vpcepd (pid ${rootDaemon.proc.pid}, ${path.join(data, 'vpcepd.pid')}), whose open files this user cannot read`);
+    expect(out).toContain(`if it does not, remove ${path.join(data, 'vpcepd.pid')}`);
+    expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(rootDaemon.proc.pid));
+  });
+});
+
 describe('a read-only database file', () => {
   it.skipIf(!asRoot)(rootOnly('a vpcep.db its user cannot write stops vpcepd at start in one line naming the file (it failed in the store\'s thread: a stack trace, no reason)', 'run the daemon as another user'), async () => {
     const data = tempDir();
