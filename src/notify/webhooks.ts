@@ -222,7 +222,10 @@ export function webhookTarget(text: string): WebhookTarget {
   // the user and password as written in the URL (the parser's have = ; space and more escaped: with a
   // `%` that starts no escape they could not be decoded back), their escapes decoded, a stray `%` kept
   // the parser takes any number of slashes or backslashes after the scheme (http:\\u:p@host)
-  const userinfo = /^\s*[a-z][a-z0-9+.-]*:[/\\]*([^/\\?#]*)@/i.exec(text)?.[1] ?? `${u.username}:${u.password}`;
+  // and reads the text as the URL standard says: without its tabs and line breaks, trimmed of C0
+  // controls and spaces (`u\tx:p@` is the user ux)
+  const written = text.replace(/[\t\n\r]/g, '').replace(/^[\x00-\x20]+|[\x00-\x20]+$/g, '');
+  const userinfo = /^[a-z][a-z0-9+.-]*:[/\\]*([^/\\?#]*)@/i.exec(written)?.[1] ?? `${u.username}:${u.password}`;
   const colon = userinfo.indexOf(':');
   const credentials = colon < 0 ? `${percentDecodedLeniently(userinfo)}:`
     : `${percentDecodedLeniently(userinfo.slice(0, colon))}:${percentDecodedLeniently(userinfo.slice(colon + 1))}`;

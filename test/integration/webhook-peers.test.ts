@@ -171,6 +171,10 @@ describe('webhooks that misbehave', () => {
     // the URL parser takes backslashes, a capital scheme and a leading space too (the config does): the first threw, a TypeError
     expect(basic('http:\\\\u:p%@127.0.0.1:9/hook')).toBe('u:p%');
     expect(basic(' HTTP://u:p=1@127.0.0.1:9/hook')).toBe('u:p=1');
+    // and drops tabs and line breaks wherever they are, as the parser does (they were sent: u\tx:p for the user ux)
+    expect(basic('http://u\tx:p@127.0.0.1:9/hook')).toBe('ux:p');
+    expect(basic('http://us:p\n@127.0.0.1:9/hook\r\n')).toBe('us:p');
+    expect(basic('ht\ttp://u:p@127.0.0.1:9/hook')).toBe('u:p');
     expect(webhookTarget('http://hook:%ff%41@127.0.0.1:9/hook')).toMatchObject({ url: 'http://127.0.0.1:9/hook', shown: 'http://hook:***@127.0.0.1:9/hook' });
     const failing = await deliverTo((s) => s.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n'), RETRY, true, 'hook%20user:p%40ss@');
     await waitFor(() => failing.notifier.failed === 1, bothAttempts + LOADED_MS, 'the delivery given up');
