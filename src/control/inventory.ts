@@ -7,10 +7,10 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { DEFAULT_AWS_ACCOUNT_ID } from '../model/aws-identity.js';
 import { gatewayOf, parseTarget, type AccountSpec, type Config, type PublicServiceSpec } from '../model/config.js';
 import { DEFAULT_ACCOUNT_NAME, DEFAULTS } from '../model/defaults.js';
-import { cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
+import { cidrCovers, cidrOf, cidrContains, ipToInt } from '../net/cidr.js';
 import { MAX_VPC_NUMBER, pickVpcNumber } from '../net/loopback.js';
 import { keyOf, snapshotAfter, StoreConflict, StoreError, type Change, type Documents, type Snapshot, type Store } from '../store/store.js';
-import type { Account, Endpoint, EndpointService, RouteTable, Vpc } from '../model/types.js';
+import type { Account, Endpoint, EndpointService, Route, RouteTable, Vpc } from '../model/types.js';
 
 export interface Inventory {
   readonly accounts: readonly Account[];
@@ -289,7 +289,35 @@ function checkInUse(snap: Documents, accounts: readonly Account[], vpcs: readonl
       }
     }
   }
+  // routes added through the route-table API are kept by table id: a table removed, or moved to
+  // another VPC (another tenant's), took them along; a config route to the same destination shadowed
+  // one that could then not be deleted
+  for (const doc of (snap.get('routetable')?.values() ?? []) as Iterable<{ id: string; routes: readonly Route[] }>) {
+    if (doc.routes.length === 0) continue;
+    const routes = `${doc.routes.length === 1 ? 'a route' : `${doc.routes.length} routes`} added through the API (${doc.routes.map((r) => r.destination).join(', ')})`;
+    const remedy = 'delete them through the API first (PUT /v1/{project}/routetables/{id} routes.del, or EC2 DeleteRoute)';
+    const now = [...vpcById.values()].find((v) => v.route_tables.some((t) => t.id === doc.id));
+    const before = [...oldVpcs.values()].find((v) => v.route_tables.some((t) => t.id === doc.id));
+    if (!now) {
+      problems.push(`route table ${doc.id} holds ${routes}: it cannot be removed while it does; ${remedy}`);
+      continue;
+    }
+    if (before && before.id !== now.id) {
+      problems.push(`route table ${doc.id} of VPC ${before.id} holds ${routes}: it cannot move to VPC ${now.id} while it does; ${remedy}`);
+      continue;
+    }
+    const table = now.route_tables.find((t) => t.id === doc.id)!;
+    const vpcCidr = cidrOf(now.cidr);
+    for (const r of doc.routes) {
+      if (table.routes.some((c) => c.owner === 'config' && c.destination === r.destination)) {
+        problems.push(`route table ${doc.id} has a route to ${r.destination} added through the API: the config cannot declare another to it (one route per destination); ` +
+          'leave it out of the config, or delete the API\'s first (PUT /v1/{project}/routetables/{id} routes.del, or EC2 DeleteRoute)');
+      } else if (cidrCovers(vpcCidr, cidrOf(r.destination))) {
+        problems.push(`route table ${doc.id} has a route to ${r.destination} added through the API, inside its VPC's ${now.cidr}, where only interface and instance targets may lead; ${remedy}`);
+      }
+    }
+  }
   if (problems.length) {
-    throw new InventoryError(`${source}: the configuration takes away what is in use (delete the endpoints and services first):\n  - ${problems.join('\n  - ')}`);
+    throw new InventoryError(`${source}: the configuration takes away or contradicts what is in use (delete the endpoints, services or routes first):\n  - ${problems.join('\n  - ')}`);
   }
 }

@@ -59,6 +59,27 @@ describe('applying the inventory', () => {
     expect(() => applyInventory(cfg, snap, opts)).not.toThrow();
   });
 
+  it('refuses to remove a route table that holds routes added through the API, to move it to another VPC (they went along: another tenant\'s table held them), or to declare a config route to one\'s destination (it shadowed it, and it could not be deleted)', () => {
+    const tables = [{ id: 'rtb-main', default: true }, { id: 'rtb-a' }];
+    const cfg = config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: tables }, { id: 'w', account: 'a', cidr: '172.16.0.0/16' }]);
+    const snap = snapshotOf([
+      ...applyInventory(cfg, snapshotOf([]), opts).changes,
+      { kind: 'routetable', id: 'rtb-a', value: { id: 'rtb-a', routes: [{ destination: '172.16.1.0/24', type: 'blackhole', owner: 'user' }] } },
+    ]);
+    expect(() => applyInventory(cfg, snap, opts)).not.toThrow();
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: [tables[0]] }, { id: 'w', account: 'a', cidr: '172.16.0.0/16' }]), snap, opts))
+      .toThrow(/route table rtb-a holds a route added through the API \(172\.16\.1\.0\/24\): it cannot be removed while it does; delete them through the API first/);
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: [tables[0]] }, { id: 'w', account: 'a', cidr: '172.16.0.0/16', route_tables: [{ id: 'rtb-w', default: true }, { id: 'rtb-a' }] }]), snap, opts))
+      .toThrow(/route table rtb-a of VPC v holds a route added through the API \(172\.16\.1\.0\/24\): it cannot move to VPC w while it does/);
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: [tables[0], { id: 'rtb-a', routes: [{ destination: '172.16.1.0/24', type: 'igw' }] }] }, { id: 'w', account: 'a', cidr: '172.16.0.0/16' }]), snap, opts))
+      .toThrow(/route table rtb-a has a route to 172\.16\.1\.0\/24 added through the API: the config cannot declare another to it/);
+    // a VPC whose cidr now holds the route (a stored route table of a VPC the snapshot does not know)
+    const inside = snapshotOf([...applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: tables }]), snapshotOf([]), opts).changes.filter((c) => c.kind !== 'vpc'),
+      { kind: 'routetable', id: 'rtb-a', value: { id: 'rtb-a', routes: [{ destination: '10.0.1.0/24', type: 'blackhole', owner: 'user' }] } }]);
+    expect(() => applyInventory(config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', route_tables: tables }]), inside, opts))
+      .toThrow(/route table rtb-a has a route to 10\.0\.1\.0\/24 added through the API, inside its VPC's 10\.0\.0\.0\/16/);
+  });
+
   it('refuses to remove, re-address or retype a backend port of a service, each of its backends', () => {
     const vpc = (ports: unknown[]) => config([{ id: 'v', account: 'a', cidr: '10.0.0.0/16', subnets: [{ id: 's', cidr: '10.0.1.0/24' }], ports }]);
     const web = { id: 'web', subnet: 's', ip: '10.0.1.10', type: 'VM' };
