@@ -10,6 +10,7 @@ import path from 'node:path';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GLOBAL_WORDS } from './fast-path.js';
 import { PACKAGE_ROOT } from '../version.js';
+import { CAP_SYS_ADMIN, CAP_SYS_RESOURCE, hostCapable } from '../host-privilege.js';
 
 export type RelayKind = 'js' | 'native';
 
@@ -190,11 +191,12 @@ function read(file: string): string {
   }
 }
 
-/** the pipe size for this process (Linux: its capabilities and the pipe quota) */
+/**
+ * the pipe size for this process (Linux: its capabilities and the pipe quota); the kernel spares
+ * only a holder of the capabilities in the initial user namespace, not the root of one's own (`unshare -r`)
+ */
 function pipeBytesHere(): number {
-  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(read('/proc/self/status'))?.[1];
-  const caps = capEff ? BigInt(`0x${capEff}`) : 0n;
-  const privileged = (caps & ((1n << 24n) | (1n << 21n))) !== 0n; // CAP_SYS_RESOURCE, CAP_SYS_ADMIN
+  const privileged = hostCapable(CAP_SYS_RESOURCE, CAP_SYS_ADMIN);
   return pipeBytesFor(Number(read('/proc/sys/fs/pipe-user-pages-soft').trim() || 0), privileged);
 }
 
