@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 
 /** capability numbers, as in linux/capability.h */
+export const CAP_NET_ADMIN = 12;
 export const CAP_SYS_ADMIN = 21;
 export const CAP_SYS_RESOURCE = 24;
 
@@ -19,14 +20,20 @@ export function inInitialUserNamespace(): boolean {
   return map.trim().split(/\s+/).join(' ') === '0 0 4294967295';
 }
 
-/** true when the process holds one of CAPS in the initial user namespace (its CapEff, outside a user namespace of its own) */
-export function hostCapable(...caps: number[]): boolean {
-  if (!inInitialUserNamespace()) return false;
+/**
+ * true when the process holds CAP in its own user namespace (CapEff): what the kernel asks of it
+ * for its network namespace (CAP_NET_ADMIN, CAP_NET_BIND_SERVICE), made in that user namespace
+ */
+export function holdsCapability(cap: number): boolean {
   let status = '';
   try {
     status = fs.readFileSync('/proc/self/status', 'utf8');
   } catch { /* not Linux */ }
   const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1];
-  const held = capEff ? BigInt(`0x${capEff}`) : 0n;
-  return caps.some((c) => (held & (1n << BigInt(c))) !== 0n);
+  return capEff !== undefined && (BigInt(`0x${capEff}`) & (1n << BigInt(cap))) !== 0n;
+}
+
+/** true when the process holds one of CAPS in the initial user namespace (its CapEff, outside a user namespace of its own) */
+export function hostCapable(...caps: number[]): boolean {
+  return inInitialUserNamespace() && caps.some(holdsCapability);
 }

@@ -7,9 +7,11 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import path from 'node:path';
+import util from 'node:util';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GLOBAL_WORDS } from './fast-path.js';
 import { PACKAGE_ROOT } from '../version.js';
+import type { Cidr } from '../net/cidr.js';
 import { CAP_SYS_ADMIN, CAP_SYS_RESOURCE, hostCapable } from '../host-privilege.js';
 
 export type RelayKind = 'js' | 'native';
@@ -82,6 +84,8 @@ interface Addon {
   socketBuffer(bytes: number): void;
   clamp(fd: number, bytes: number): void;
   releaseMemory(): void;
+  /** 0, or -errno */
+  localRoute(add: boolean, ip: number, prefixLen: number): number;
   figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number, throttledUs: number, socketsAhead: number, busyTurns: number];
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
@@ -634,6 +638,19 @@ export function clampSocketBuffers(fd: number, bytes: number): boolean {
   if (!a || fd < 0) return false;
   a.clamp(fd, bytes);
   return true;
+}
+
+/**
+ * Adds (ADD) or deletes the AnyIP route `local CIDR dev lo` of the local table from this process,
+ * over rtnetlink through the addon: a capability the process holds through its file (`setcap
+ * cap_net_admin=+ep`) is not passed on to a child program such as ip. '' when done, else the
+ * errno's name (EPERM, EEXIST, ESRCH); null when the addon is not built.
+ */
+export function localRoute(add: boolean, cidr: Cidr): string | null {
+  const a = loadAddon();
+  if (!a) return null;
+  const r = a.localRoute(add, cidr.base, cidr.prefix);
+  return r === 0 ? '' : util.getSystemErrorName(r);
 }
 
 /**
