@@ -21,7 +21,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <malloc.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -2053,6 +2056,67 @@ Napi::Value Clamp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// localRoute(add, ip, prefixLen) -> 0, or -errno: adds (or deletes) the route "local ip/len dev
+// lo" of the local table, scope host (what `ip route add local 198.19.128.0/17 dev lo` sends), over
+// rtnetlink from this process: a capability it holds through its file (setcap cap_net_admin=+ep)
+// is not passed on to a child program such as ip (only ambient ones are).
+Napi::Value LocalRoute(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool add = info.Length() > 0 && info[0].ToBoolean().Value();
+  uint32_t ip = U32(info, 1);
+  uint32_t len = U32(info, 2);
+  if (len > 32) return Napi::Number::New(env, -EINVAL);
+  unsigned lo = if_nametoindex("lo");
+  if (lo == 0) return Napi::Number::New(env, -errno);
+  struct {
+    nlmsghdr h;
+    rtmsg r;
+    char attrs[2 * RTA_SPACE(sizeof(uint32_t))];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
+  req.h.nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+  req.h.nlmsg_seq = 1;
+  req.r.rtm_family = AF_INET;
+  req.r.rtm_dst_len = uint8_t(len);
+  req.r.rtm_table = RT_TABLE_LOCAL;
+  req.r.rtm_protocol = RTPROT_BOOT;
+  req.r.rtm_scope = RT_SCOPE_HOST;
+  req.r.rtm_type = RTN_LOCAL;
+  auto attr = [&req](unsigned short type, uint32_t value) {
+    auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.h.nlmsg_len));
+    a->rta_type = type;
+    a->rta_len = RTA_LENGTH(sizeof value);
+    memcpy(RTA_DATA(a), &value, sizeof value);
+    req.h.nlmsg_len = NLMSG_ALIGN(req.h.nlmsg_len) + RTA_ALIGN(a->rta_len);
+  };
+  attr(RTA_DST, htonl(ip));
+  attr(RTA_OIF, lo);
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  timeval wait{5, 0};  // the kernel answers at once; never hang the JS thread on it
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  int result = 0;
+  if (sendto(fd, &req, req.h.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    result = -errno;
+  } else {
+    // the answer: one NLMSG_ERROR, its error 0 for the acknowledgement
+    union {
+      nlmsghdr h;
+      char bytes[1024];
+    } answer;
+    ssize_t n = recv(fd, &answer, sizeof answer, 0);
+    if (n < 0) result = -errno;
+    else if (size_t(n) < NLMSG_LENGTH(sizeof(nlmsgerr)) || answer.h.nlmsg_type != NLMSG_ERROR) result = -EPROTO;
+    else result = reinterpret_cast<nlmsgerr*>(NLMSG_DATA(&answer.h))->error;
+  }
+  close(fd);
+  return Napi::Number::New(env, result);
+}
+
 // releaseMemory(): what the daemon does once quiet after a burst of work (src/memory-release.ts).
 // V8 keeps the heap a burst grew (its young generation doubled up to 16 MiB semispaces, old-space
 // pages) and glibc keeps freed memory in its arenas (the main thread's, the relay and worker
@@ -2991,6 +3055,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("io", Napi::Function::New(env, Io));
   exports.Set("clamp", Napi::Function::New(env, Clamp));
   exports.Set("releaseMemory", Napi::Function::New(env, ReleaseMemory));
+  exports.Set("localRoute", Napi::Function::New(env, LocalRoute));
   exports.Set("testHoldCopies", Napi::Function::New(env, TestHoldCopies));
   exports.Set("testNextId", Napi::Function::New(env, TestNextId));
   exports.Set("testBreakThread", Napi::Function::New(env, TestBreakThread));

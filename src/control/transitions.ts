@@ -257,6 +257,7 @@ export async function pushEndpoint(st: ControlState, id: string): Promise<void> 
     const cur = st.endpoints.get(id);
     if (!cur || !LIVE_ENDPOINT_STATUSES.has(cur.status)) return;
     const next = failedEndpoint(cur, ack);
+    st.log.warn({ endpoint_id: id, reason: ack.reason }, 'endpoint failed');
     await st.commit([{ kind: 'endpoint', id, value: next }], () => st.endpoints.set(id, next));
   });
   await applyToDataPlane(st, { kind: 'endpoint', id, live: null });

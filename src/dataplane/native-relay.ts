@@ -7,9 +7,12 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import path from 'node:path';
+import util from 'node:util';
 import { FD_RESERVE, openFileLimit } from './fd-limit.js';
 import { GLOBAL_WORDS } from './fast-path.js';
 import { PACKAGE_ROOT } from '../version.js';
+import type { Cidr } from '../net/cidr.js';
+import { CAP_SYS_ADMIN, CAP_SYS_RESOURCE, hostCapable } from '../host-privilege.js';
 
 export type RelayKind = 'js' | 'native';
 
@@ -81,6 +84,8 @@ interface Addon {
   socketBuffer(bytes: number): void;
   clamp(fd: number, bytes: number): void;
   releaseMemory(): void;
+  /** 0, or -errno */
+  localRoute(add: boolean, ip: number, prefixLen: number): number;
   figures(): [pipeBytes: number, pipesUndersized: number, staleEvents: number, throttledUs: number, socketsAhead: number, busyTurns: number];
   testHoldCopies(on: boolean): void;
   testNextId(id: number): void;
@@ -190,11 +195,12 @@ function read(file: string): string {
   }
 }
 
-/** the pipe size for this process (Linux: its capabilities and the pipe quota) */
+/**
+ * the pipe size for this process (Linux: its capabilities and the pipe quota); the kernel spares
+ * only a holder of the capabilities in the initial user namespace, not the root of one's own (`unshare -r`)
+ */
 function pipeBytesHere(): number {
-  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(read('/proc/self/status'))?.[1];
-  const caps = capEff ? BigInt(`0x${capEff}`) : 0n;
-  const privileged = (caps & ((1n << 24n) | (1n << 21n))) !== 0n; // CAP_SYS_RESOURCE, CAP_SYS_ADMIN
+  const privileged = hostCapable(CAP_SYS_RESOURCE, CAP_SYS_ADMIN);
   return pipeBytesFor(Number(read('/proc/sys/fs/pipe-user-pages-soft').trim() || 0), privileged);
 }
 
@@ -632,6 +638,19 @@ export function clampSocketBuffers(fd: number, bytes: number): boolean {
   if (!a || fd < 0) return false;
   a.clamp(fd, bytes);
   return true;
+}
+
+/**
+ * Adds (ADD) or deletes the AnyIP route `local CIDR dev lo` of the local table from this process,
+ * over rtnetlink through the addon: a capability the process holds through its file (`setcap
+ * cap_net_admin=+ep`) is not passed on to a child program such as ip. '' when done, else the
+ * errno's name (EPERM, EEXIST, ESRCH); null when the addon is not built.
+ */
+export function localRoute(add: boolean, cidr: Cidr): string | null {
+  const a = loadAddon();
+  if (!a) return null;
+  const r = a.localRoute(add, cidr.base, cidr.prefix);
+  return r === 0 ? '' : util.getSystemErrorName(r);
 }
 
 /**

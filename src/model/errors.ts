@@ -27,7 +27,7 @@ export const ERROR_MESSAGES = {
   // another writer changed what the mutation read, again and again: nothing was changed; try again
   StoreConflict: 'the store changed concurrently: nothing was changed; try again',
   // A listener that cannot bind: the `error` entry of the service or endpoint it fails (never an API answer).
-  PrivilegedPort: 'cannot listen below port 1024 without root or CAP_NET_BIND_SERVICE',
+  PrivilegedPort: 'cannot listen on a privileged port (below 1024, or below a raised net.ipv4.ip_unprivileged_port_start) without root or CAP_NET_BIND_SERVICE',
   ListenFailed: 'cannot listen: the address is in use or not available',
   InvalidSubnetId: 'invalid subnet_id',
   NotEndpointSubnet: 'the subnet is not one of the endpoint\'s',

@@ -130,7 +130,7 @@ export type ChangeEvent =
    */
   | { readonly kind: 'probes'; readonly id: 'probes'; readonly targets: readonly ProbeTarget[] };
 
-/** why a listener could not bind: a port below 1024 without the privilege, or any other bind failure */
+/** why a listener could not bind: a privileged port (EACCES) without the privilege, or any other bind failure */
 export type ListenFailure = 'privileged_port' | 'listen_failed';
 
 /** the error names a data-plane failure is refused by: a ListenFailure's, else SystemError (control/transitions.ts failureName) */

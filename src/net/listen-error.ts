@@ -6,10 +6,23 @@
 export const PRIVILEGED_PORT_FIX = 'ports below 1024 need root or CAP_NET_BIND_SERVICE '
   + '(e.g. `sudo setcap cap_net_bind_service=+ep "$(command -v node)"`), or use a port above 1023';
 
+/**
+ * the fix for a port of 1024 or above refused all the same: the kernel's line between privileged
+ * and unprivileged ports is the sysctl net.ipv4.ip_unprivileged_port_start (1024 by default),
+ * raised on this host or network namespace
+ */
+export const RAISED_PORT_START_FIX = 'ports below net.ipv4.ip_unprivileged_port_start (raised above 1024 here: '
+  + '`sysctl net.ipv4.ip_unprivileged_port_start`) need root or CAP_NET_BIND_SERVICE '
+  + '(e.g. `sudo setcap cap_net_bind_service=+ep "$(command -v node)"`), or lower that sysctl, or use a port at or above it';
+
 /** the reason of a bind or listen error on PORT, and whether it is a privileged port refused */
 export function listenReason(err: unknown, port: number): { readonly privileged: boolean; readonly text: string } {
   const e = err as NodeJS.ErrnoException;
-  if (e.code === 'EACCES' && port > 0 && port < 1024) return { privileged: true, text: `permission denied: ${PRIVILEGED_PORT_FIX}` };
+  // the kernel refuses an inet bind with EACCES only for a port below ip_unprivileged_port_start
+  // (a security module aside): from 1024 up, that sysctl was raised
+  if (e.code === 'EACCES' && port > 0) {
+    return { privileged: true, text: `permission denied: ${port < 1024 ? PRIVILEGED_PORT_FIX : RAISED_PORT_START_FIX}` };
+  }
   const why = e.code === 'EADDRINUSE' ? ' (address in use: another process, or another vpcepd on this host or network namespace)'
     : e.code === 'EACCES' ? ' (permission denied)'
       : e.code === 'EADDRNOTAVAIL' ? ' (address not available)' : '';

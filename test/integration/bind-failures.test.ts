@@ -165,4 +165,32 @@ describe('ports below 1024 without the privilege', () => {
     expect(ep.error[0].error_message).toMatch(/cannot listen on 127\.\d+\.1\.214:80: permission denied: .*setcap cap_net_bind_service=\+ep.*or use a port above 1023/);
     expect(child.output()).toContain('"msg":"endpoint failed"');
   });
+
+  it('a service changed to a port below 1024 fails its accepted endpoint with EndPoint.0011 and logs the endpoint failed warning with the reason', async () => {
+    // the defect: the service-change path stored the endpoint failed and logged only "endpoint down"
+    const dir = tempDir('vpcep-priv-');
+    const file = writeConfig(dir, twoAccountConfig());
+    child = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')], {}, undefined, ['setpriv', '--bounding-set', '-net_bind_service']);
+    cleanups.push(async () => {
+      child.proc.kill('SIGKILL');
+      await child.exited;
+    });
+    const provider = new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id);
+    const consumer = new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id);
+    const ep = await endpointOn(provider, consumer, randomPort(), '10.0.1.216');
+    expect(ep.status).toBe('accepted');
+    expect(child.output()).not.toContain('"msg":"endpoint failed"');
+
+    const put = await provider.put(`/vpc-endpoint-services/${ep.endpoint_service_id}`, { ports: [{ client_port: 80, server_port: 8080, protocol: 'TCP' }] });
+    expect(put.status).toBe(200);
+    const failed = await waitFor(async () => {
+      const r = await consumer.get(`/vpc-endpoints/${ep.id}`);
+      return r.body.status === 'failed' ? r.body : null;
+    }, 5_000, 'the endpoint to fail');
+    expect(failed.error[0].error_code).toBe('EndPoint.0011');
+    const warning = await waitFor(async () => child.output().split('\n').find((l) => l.includes('"msg":"endpoint failed"')) ?? null, 5_000, 'the warning');
+    const line = JSON.parse(warning);
+    expect(line).toMatchObject({ level: 40, endpoint_id: ep.id }); // pino's warn
+    expect(line.reason).toMatch(/cannot listen on 127\.\d+\.1\.216:80: permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE/);
+  });
 });

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { EndpointRuntime } from '../../src/dataplane/endpoint-runtime.js';
 import type { ConnectionOwner } from '../../src/dataplane/connection.js';
 import { Connection } from '../../src/dataplane/js-relay.js';
-import { activeRelay, relayChoice } from '../../src/dataplane/native-relay.js';
+import { activeRelay, pipeBytesFor, relayChoice } from '../../src/dataplane/native-relay.js';
 import {
   ApiClient, CONSUMER, PROVIDER, SERVICE_BODY, createAvailableService, metricValue, spawnDaemon, startTestDaemon, tempDir, twoAccountConfig, waitFor, writeConfig,
   type ChildDaemon, type TestDaemon,
@@ -383,6 +383,29 @@ describe(`vpcepd as a process (${relayChoice().relay} relay)`, () => {
     expect(await metricValue(c.url, 'vpcep_endpoint_active_connections', { endpoint_id: ep.id })).toBe(80);
     expect(await metricValue(c.url, 'vpcep_relay_pipes_undersized_total')).toBe(0);
     expect(await metricValue(c.url, 'vpcep_relay_pipe_size_bytes')).toBe(64 * 1024);
+  });
+
+  /** true when this user may make a user namespace of its own (`unshare -r`) */
+  const userNamespaces = (() => {
+    try {
+      execFileSync('unshare', ['--user', '--map-root-user', 'true'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  it.skipIf(!native || !userNamespaces)(nativeOnly(`the root of a user namespace of its own (unshare -r) sizes its pipes for the real user's pipe quota, not 1 MiB${userNamespaces ? '' : ' (unshare -r refused here: skipped)'}`), async () => {
+    // the defect: CapEff inside the namespace holds every capability, so the relay took itself for
+    // privileged and sized 1 MiB pipes; the kernel weighs the quota in the initial user namespace
+    const dir = tempDir();
+    const config = writeConfig(dir, twoAccountConfig());
+    const c = await spawnDaemon(['--config', config, '--data-dir', path.join(dir, 'data')], {}, undefined, ['unshare', '--user', '--map-root-user']);
+    onTestFinished(async () => {
+      if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+      await c.exited;
+    });
+    const soft = Number(fs.readFileSync('/proc/sys/fs/pipe-user-pages-soft', 'utf8').trim());
+    expect(await metricValue(c.url, 'vpcep_relay_pipe_size_bytes')).toBe(pipeBytesFor(soft, false));
   });
 
   it.skipIf(!native)(nativeOnly('at the open-file limit one refused client is counted once as fd_limit, not 64 times'), async () => {

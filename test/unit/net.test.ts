@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cidrCovers, cidrOf, cidrsOverlap, intToIp, ipToInt, parseCidr, SNAT_RANGE } from '../../src/net/cidr.js';
+import { listenReason } from '../../src/net/listen-error.js';
 import { hostAddress, parseHostAddress, simulatedAddress } from '../../src/net/loopback.js';
 
 describe('CIDR parsing', () => {
@@ -77,5 +78,26 @@ describe('ipToInt read by hand', () => {
       try { got = ipToInt(t); } catch (err) { got = (err as Error).message; }
       expect(got, JSON.stringify(t)).toBe(expected);
     }
+  });
+});
+
+describe('listen errors', () => {
+  const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`listen ${code}`), { code });
+
+  it('EACCES below 1024 is a privileged port, with the capability fix', () => {
+    const r = listenReason(errno('EACCES'), 80);
+    expect(r.privileged).toBe(true);
+    expect(r.text).toMatch(/^permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE/);
+  });
+
+  it('EACCES on a port of 1024 or above is a privileged port too (EndPoint.0011, not 0012), naming net.ipv4.ip_unprivileged_port_start', () => {
+    // the defect: a bind refused on port 1500 under a raised sysctl read "EACCES (permission denied)", an address failure
+    const r = listenReason(errno('EACCES'), 1500);
+    expect(r.privileged).toBe(true);
+    expect(r.text).toMatch(/^permission denied: ports below net\.ipv4\.ip_unprivileged_port_start \(raised above 1024 here.*\) need root or CAP_NET_BIND_SERVICE.*or lower that sysctl/);
+  });
+
+  it('EADDRINUSE is not a privilege matter', () => {
+    expect(listenReason(errno('EADDRINUSE'), 1500)).toEqual({ privileged: false, text: expect.stringMatching(/^EADDRINUSE \(address in use/) });
   });
 });
