@@ -13,7 +13,7 @@ import { CreateVpcEndpointServiceConfigurationCommand, EC2Client } from '@aws-sd
 import { afterEach, describe, expect, it } from 'vitest';
 import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
 import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js';
-import { targetKey, type HealthSettings } from '../../src/model/health.js';
+import { targetKey, type HealthSettings, type ProbeTarget } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, heldConnection, ping, randomPort, startBackend, type TestBackend } from './backends.js';
@@ -138,6 +138,42 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     // the service gone: they go with it
     expect((await dp.apply({ kind: 'service', id: 'svc-1', available: false })).ok).toBe(true);
     expect(dp.backends()).toEqual([]);
+  });
+
+  it('a backend behind two services is probed at the shorter interval whichever was written last, and as the one left once the other\'s endpoint goes (before: the last written share\'s settings, kept after its endpoint was deleted)', async () => {
+    const [b, c] = [await backend('127.0.0.12'), await backend('127.0.0.13')];
+    let told: ReadonlyArray<ProbeTarget> = [];
+    const prober = {
+      state: () => 'initial' as const, reason: () => null, onChange: () => undefined, close: () => undefined,
+      set: (ts: readonly ProbeTarget[]) => { told = ts; },
+    };
+    const dp = new TcpDataPlane({
+      snatMode: 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
+      log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined, healthProber: () => prober,
+    });
+    cleanup.push(() => dp.close());
+    const fast: HealthSettings = { interval_s: 5, timeout_s: 2, healthy_threshold: 2, unhealthy_threshold: 2 };
+    const slow: HealthSettings = { interval_s: 300, timeout_s: 2, healthy_threshold: 10, unhealthy_threshold: 10 };
+    const targets = [target(b, 'sim-1a'), target(c, 'sim-1a')];
+    const live = (id: string, service: string, port: number, health: HealthSettings) => ({ ...spec(port, targets, { id, health }), service_id: service });
+    const settings = () => Object.fromEntries(told.map((t) => [t.key, t.settings]));
+    const both = (h: HealthSettings) => ({ [targets[0]!.key]: h, [targets[1]!.key]: h });
+    const base = randomPort();
+    // the fast service first, then the slow one: still fast
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-fast', live: live('ep-fast', 'svc-fast', base, fast) })).ok).toBe(true);
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-slow', live: live('ep-slow', 'svc-slow', base + 1, slow) })).ok).toBe(true);
+    expect(settings()).toEqual(both(fast));
+    // the slow one's endpoint goes: fast, as the one left asks
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-slow', live: null, deleted: true })).ok).toBe(true);
+    expect(settings()).toEqual(both(fast));
+    // the other order: slow written last is still probed fast; the fast one's endpoint goes: slow, as the one left asks
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-slow', live: live('ep-slow', 'svc-slow', base + 1, slow) })).ok).toBe(true);
+    expect(settings()).toEqual(both(fast));
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-fast', live: null, deleted: true })).ok).toBe(true);
+    expect(settings()).toEqual(both(slow));
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-fast', live: live('ep-fast', 'svc-fast', base, fast) })).ok).toBe(true);
+    expect(settings()).toEqual(both(fast));
+    expect(told).toHaveLength(2);
   });
 
   it('a zone outage: its backends\' connections are cut, flows fail over to the other zones; all down: fail open, and those connects fail', async () => {
