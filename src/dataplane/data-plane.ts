@@ -302,7 +302,7 @@ export class TcpDataPlane implements DataPlane {
     this.prober?.onChange(listener);
   }
 
-  /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */
+  /** every backend's counters, with its probe state (not probed: healthy while a live endpoint relays to it, else initial) and whether its zone is down */
   backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean; takesNew: boolean }> {
     this.fastRelay?.report();
     this.pruneUnused();
@@ -313,7 +313,7 @@ export class TcpDataPlane implements DataPlane {
     // the probe state of each backend in use: its target group's probe of it; probed by two groups
     // (one address behind two listeners), the worse state
     const states = new Map<string, ProbeState>();
-    const stateOf = (key: string): ProbeState => (this.prober !== null && this.probed.has(key) ? this.prober.state(key) : 'initial');
+    const stateOf = (key: string, unprobed: ProbeState): ProbeState => (this.prober !== null && this.probed.has(key) ? this.prober.state(key) : unprobed);
     for (const r of this.runtimes.values()) {
       for (const backend of r.spec.backends) {
         const targets = targetsOf(backend);
@@ -321,14 +321,16 @@ export class TcpDataPlane implements DataPlane {
         for (const t of targets) {
           const id = `${r.spec.service_id} ${t.key}`;
           if (eligible(t, this.ctx.choice, healthy)) takes.add(id);
-          const state = stateOf(t.probe_key ?? t.key);
+          // one a live endpoint relays to and nothing probes (a service's one backend takes every
+          // flow, so it is not probed) is up, as the data plane takes it: it never leaves `initial`
+          const state = stateOf(t.probe_key ?? t.key, 'healthy');
           const was = states.get(id);
           if (was === undefined || WORSE[state] > WORSE[was]) states.set(id, state);
         }
       }
     }
     return [...this.backendStats.entries()].map(([id, b]) => ({
-      ...b, state: states.get(id) ?? stateOf(b.key), zoneDown: this.ctx.zoneDown(b.zone),
+      ...b, state: states.get(id) ?? stateOf(b.key, 'initial'), zoneDown: this.ctx.zoneDown(b.zone),
       takesNew: takes.has(id),
     }));
   }

@@ -176,6 +176,19 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     expect(told).toHaveLength(2);
   });
 
+  it('a service\'s one backend, not probed, counts healthy while an endpoint relays to it, as it takes every flow (before: initial forever, vpcep_zone_backends{state="healthy"} 0 for its zone)', async () => {
+    const a = await backend('127.0.0.1');
+    const dp = plane();
+    const port = randomPort();
+    expect((await dp.apply({ kind: 'endpoint', id: 'one', live: spec(port, [target(a, 'sim-1a')], { id: 'one', health: null }) })).ok).toBe(true);
+    expect(await ping(port)).toBe(true);
+    expect(dp.probedTargets()).toEqual(new Set());
+    expect(dp.backends().map((b) => [b.key, b.state, b.takesNew])).toEqual([[target(a, null).key, 'healthy', true]]);
+    // no live endpoint relays to it: it takes nothing, and no probe answered: initial
+    expect((await dp.apply({ kind: 'endpoint', id: 'one', live: null, deleted: true })).ok).toBe(true);
+    expect(dp.backends().map((b) => [b.key, b.state, b.takesNew])).toEqual([[target(a, null).key, 'initial', false]]);
+  });
+
   it('a zone outage: its backends\' connections are cut, flows fail over to the other zones; all down: fail open, and those connects fail', async () => {
     const [a1, b1] = [await backend('127.0.0.1'), await backend('127.0.0.2')];
     const dp = plane();
