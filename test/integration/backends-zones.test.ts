@@ -480,6 +480,28 @@ describe('several backends per service (real daemon)', () => {
     }
   }, 40_000);
 
+  it('Huawei API: backends shared by a 5 s service and a 300 s one written after it are probed every 5 s: a killed one turns unhealthy for the fast service (before: the slow one\'s settings, healthy for minutes)', async () => {
+    const d = await daemon();
+    const port = randomPort();
+    const bs = [await backend('127.0.0.2', port), await backend('127.0.0.3', port)];
+    const service = async (client: number, health_check: Record<string, number>) => {
+      const r = await d.provider.post('/vpc-endpoint-services', {
+        vpc_id: 'vpc-app', server_type: 'VM', ports: [{ client_port: client, server_port: port, protocol: 'TCP' }], approval_enabled: false,
+        backends: [{ port_id: 'port-web2' }, { port_id: 'port-web3' }], health_check,
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      await connect(d, r.body.id);
+      return r.body.id as string;
+    };
+    const fast = await service(randomPort(), { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 });
+    await service(randomPort(), { interval: 300, timeout: 2, healthy_threshold: 10, unhealthy_threshold: 10 });
+    const health = async () => (await d.provider.get(`/vpc-endpoint-services/${fast}`)).body.backend_health.map((h: any) => h.state);
+    await waitFor(async () => (await health()).every((s: string) => s === 'healthy'), 12_000, 'both backends healthy');
+    await bs[1]!.close();
+    await waitFor(async () => (await health())[1] === 'unhealthy', 15_000, 'the killed backend unhealthy for the 5 s service');
+    expect(await metricValue(d.url, 'vpcep_health_probes_total', { result: 'failed' })).toBeGreaterThanOrEqual(2);
+  }, 40_000);
+
   it('AWS SDK: DescribeTargetHealth shows initial/healthy, unhealthy after a kill, and draining after a deregistration that keeps a live transfer to the end of the delay', async () => {
     const d = await daemon();
     const o = { endpoint: d.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIAPROVIDERZONES001', secretAccessKey: 'AKIAPROVIDERZONES001-secret-0123' }, maxAttempts: 1 };
