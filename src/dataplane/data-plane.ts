@@ -322,7 +322,7 @@ export class TcpDataPlane implements DataPlane {
           const id = `${r.spec.service_id} ${t.key}`;
           if (eligible(t, this.ctx.choice, healthy)) takes.add(id);
           // one a live endpoint relays to and nothing probes (a service's one backend takes every
-          // flow, so it is not probed) is up, as the data plane takes it: it never leaves `initial`
+          // flow, so it is not probed) is up, as the data plane takes it (`initial` was forever)
           const state = stateOf(t.probe_key ?? t.key, 'healthy');
           const was = states.get(id);
           if (was === undefined || WORSE[state] > WORSE[was]) states.set(id, state);
