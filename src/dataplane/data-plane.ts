@@ -2,7 +2,7 @@
 // coarse timer that finds connect timeouts and idle connections, and keeps the daemon-wide load.
 import { anyHealthy, CHOICE_REASONS, eligible, type ChoiceInputs, type ChoiceReason } from '../model/backend-choice.js';
 import type { Ack, ChangeEvent, DataPlane, LiveAdmission, LiveEndpoint } from '../model/events.js';
-import type { HealthProber, ProbeReason, ProbeState, ProbeTarget } from '../model/health.js';
+import { sharedProbe, type HealthProber, type ProbeReason, type ProbeState, type ProbeTarget } from '../model/health.js';
 import { clientVpcOf, type OnPremises } from '../model/isolation.js';
 import { cidrOf } from '../net/cidr.js';
 import { hostNumber, simulatedAddress } from '../net/loopback.js';
@@ -102,9 +102,14 @@ export class TcpDataPlane implements DataPlane {
   private readonly statsByService = new Map<string, Set<string>>();
   /** what each live endpoint adds to the backends in use and the targets probed (refreshBackends) */
   private readonly shares = new Map<string, BackendShare>();
-  /** live endpoints using each backend ("service key"), and probing each target key */
+  /** live endpoints using each backend ("service key") */
   private readonly usedBy = new Map<string, number>();
-  private readonly probedBy = new Map<string, { target: ProbeTarget; n: number }>();
+  /**
+   * the target each share asks probed, by key and share id: the prober gets sharedProbe's of each
+   * key (one kept per key, the last share's, made a backend behind two services probed with the
+   * settings written last, and kept them after that service's endpoint went)
+   */
+  private readonly probedBy = new Map<string, Map<string, ProbeTarget>>();
   /** backends that left their service, whose counters go once they hold no connection */
   private readonly unused = new Set<string>();
   /** when a running drain cuts what is left (performance.now() ms) */
@@ -297,7 +302,7 @@ export class TcpDataPlane implements DataPlane {
     this.prober?.onChange(listener);
   }
 
-  /** every backend's counters, with its probe state (unprobed: initial) and whether its zone is down */
+  /** every backend's counters, with its probe state (not probed: healthy while a live endpoint relays to it, else initial) and whether its zone is down */
   backends(): Array<BackendStats & { state: ProbeState; zoneDown: boolean; takesNew: boolean }> {
     this.fastRelay?.report();
     this.pruneUnused();
@@ -308,7 +313,7 @@ export class TcpDataPlane implements DataPlane {
     // the probe state of each backend in use: its target group's probe of it; probed by two groups
     // (one address behind two listeners), the worse state
     const states = new Map<string, ProbeState>();
-    const stateOf = (key: string): ProbeState => (this.prober !== null && this.probed.has(key) ? this.prober.state(key) : 'initial');
+    const stateOf = (key: string, unprobed: ProbeState): ProbeState => (this.prober !== null && this.probed.has(key) ? this.prober.state(key) : unprobed);
     for (const r of this.runtimes.values()) {
       for (const backend of r.spec.backends) {
         const targets = targetsOf(backend);
@@ -316,14 +321,16 @@ export class TcpDataPlane implements DataPlane {
         for (const t of targets) {
           const id = `${r.spec.service_id} ${t.key}`;
           if (eligible(t, this.ctx.choice, healthy)) takes.add(id);
-          const state = stateOf(t.probe_key ?? t.key);
+          // one a live endpoint relays to and nothing probes (a service's one backend takes every
+          // flow, so it is not probed) is up, as the data plane takes it (`initial` was forever)
+          const state = stateOf(t.probe_key ?? t.key, 'healthy');
           const was = states.get(id);
           if (was === undefined || WORSE[state] > WORSE[was]) states.set(id, state);
         }
       }
     }
     return [...this.backendStats.entries()].map(([id, b]) => ({
-      ...b, state: states.get(id) ?? stateOf(b.key), zoneDown: this.ctx.zoneDown(b.zone),
+      ...b, state: states.get(id) ?? stateOf(b.key, 'initial'), zoneDown: this.ctx.zoneDown(b.zone),
       takesNew: takes.has(id),
     }));
   }
@@ -370,18 +377,25 @@ export class TcpDataPlane implements DataPlane {
     const prev = this.shares.get(id);
     if (next) this.shares.set(id, next);
     else this.shares.delete(id);
-    let changed = false;
     for (const u of next?.used ?? []) this.usedBy.set(u, (this.usedBy.get(u) ?? 0) + 1);
+    // each key the share asks or asked probed: how it is probed before the change, to tell the prober only of one
+    const was = new Map<string, ProbeTarget | null>();
+    for (const t of prev?.probes ?? []) if (!was.has(t.key)) was.set(t.key, this.probeOf(t.key));
+    for (const t of next?.probes ?? []) if (!was.has(t.key)) was.set(t.key, this.probeOf(t.key));
+    for (const t of prev?.probes ?? []) {
+      const asks = this.probedBy.get(t.key)!;
+      asks.delete(id);
+      if (asks.size === 0) this.probedBy.delete(t.key);
+    }
     for (const t of next?.probes ?? []) {
-      const e = this.probedBy.get(t.key);
-      if (!e) {
-        this.probedBy.set(t.key, { target: t, n: 1 });
-        changed = true;
-      } else {
-        if (!sameProbe(e.target, t)) changed = true;
-        e.target = t;
-        e.n++;
-      }
+      let asks = this.probedBy.get(t.key);
+      if (!asks) this.probedBy.set(t.key, (asks = new Map()));
+      asks.set(id, t);
+    }
+    let changed = false;
+    for (const [key, before] of was) {
+      const after = this.probeOf(key);
+      if (before === null || after === null ? before !== after : !sameProbe(before, after)) changed = true;
     }
     for (const u of prev?.used ?? []) {
       const n = this.usedBy.get(u)! - 1;
@@ -393,18 +407,17 @@ export class TcpDataPlane implements DataPlane {
     if (next?.service !== undefined) {
       for (const u of this.statsByService.get(next.service) ?? []) if (!this.usedBy.has(u)) this.unused.add(u);
     }
-    for (const t of prev?.probes ?? []) {
-      const e = this.probedBy.get(t.key)!;
-      if (--e.n === 0) {
-        this.probedBy.delete(t.key);
-        changed = true;
-      }
-    }
     this.pruneUnused();
     if (this.prober === null || !changed) return;
     this.probed = new Set(this.probedBy.keys());
     for (const key of this.unhealthy) if (!this.probed.has(key)) this.unhealthy.delete(key);
-    this.prober.set([...this.probedBy.values()].map((e) => e.target));
+    this.prober.set([...this.probedBy.values()].map((asks) => sharedProbe(asks.values())!));
+  }
+
+  /** how KEY is probed now: the target of the share that asks it probed soonest (null: none asks) */
+  private probeOf(key: string): ProbeTarget | null {
+    const asks = this.probedBy.get(key);
+    return asks === undefined ? null : sharedProbe(asks.values());
   }
 
   /** the counters of backends that left their service go once they hold no connection (at the next event or read) */

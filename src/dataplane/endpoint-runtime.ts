@@ -91,7 +91,7 @@ interface BackendSlot {
   draining: boolean;
   /** when a draining backend's connections are cut (ctx.now() ms; Infinity: when they end) */
   cutAt: number;
-  /** when the connections of a backend that turned unhealthy are cut (its port's unhealthy_cut_ms later; Infinity: not pending) */
+  /** when the connections of a backend that turned unhealthy are cut (its port's unhealthy_cut_ms later; Infinity: not pending, or none left to cut) */
   unhealthyCutAt: number;
 }
 
@@ -675,7 +675,8 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const ms = this.spec.backends.find((b) => b.client_port === slot.clientPort)?.unhealthy_cut_ms ?? -1;
     if (ms < 0) return 0;
     if (ms > 0) {
-      slot.unhealthyCutAt = now + ms;
+      // no connection to wait for: unhealthy at once, not unhealthy.draining for the interval
+      if (slot.conns.size > 0) slot.unhealthyCutAt = now + ms;
       return 0;
     }
     return this.cutUnhealthy(slot);
@@ -946,7 +947,11 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
       this.slotOf!.delete(conn);
       slot.conns.delete(conn);
       slot.stats.active--;
-      if (slot.draining && slot.conns.size === 0) this.slots.delete(slot);
+      if (slot.conns.size === 0) {
+        if (slot.draining) this.slots.delete(slot);
+        // the last connection of an unhealthy backend's draining ended: unhealthy.draining ends with it
+        else slot.unhealthyCutAt = Infinity;
+      }
     }
     this.active--;
     // a relay thread's connection: its bytes are in its handle's counters already

@@ -10,7 +10,7 @@
 //   healthy   -- unhealthy_threshold failures in a row -> unhealthy
 //   unhealthy -- healthy_threshold successes in a row --> healthy
 import net from 'node:net';
-import type { HealthProber, HealthSettings, ProbeReason, ProbeState, ProbeTarget } from '../model/health.js';
+import { probesSooner, type HealthProber, type HealthSettings, type ProbeReason, type ProbeState, type ProbeTarget } from '../model/health.js';
 
 /** how a probe ended (vpcep_health_probes_total{result}) */
 export const PROBE_RESULTS = ['success', 'failed', 'timeout', 'zone_down', 'error'] as const;
@@ -189,15 +189,15 @@ export class HealthChecker implements HealthProber {
 
   /**
    * The targets to probe from now on. A key named twice (one backend behind several services) is
-   * probed once, with the settings of the shortest interval among them: it is probed at least as
-   * often as each of them asks.
+   * probed once, with the settings of the shortest interval among them (probesSooner): it is probed
+   * at least as often as each of them asks.
    */
   set(targets: readonly ProbeTarget[]): void {
     if (this.closed) return;
     const wanted = new Map<string, ProbeTarget>();
     for (const t of targets) {
       const seen = wanted.get(t.key);
-      if (!seen || t.settings.interval_s < seen.settings.interval_s) wanted.set(t.key, t);
+      if (!seen || probesSooner(t.settings, seen.settings)) wanted.set(t.key, t);
     }
     for (const [key, e] of this.entries) {
       if (!wanted.has(key)) this.forget(e);

@@ -58,6 +58,27 @@ export interface ProbeTarget {
   readonly settings: HealthSettings;
 }
 
+/**
+ * Whether a backend asked probed with settings A (by one service) is probed with them rather than
+ * with B (another's): it is probed once, at the shortest interval (at least as often as each asks),
+ * with that service's whole settings, its timeout and thresholds too; of two equal intervals the
+ * shorter timeout, then the fewer failures, then the fewer successes in a row (the one that sees a
+ * change sooner), whatever order the services came in.
+ */
+export function probesSooner(a: HealthSettings, b: HealthSettings): boolean {
+  return a.interval_s !== b.interval_s ? a.interval_s < b.interval_s
+    : a.timeout_s !== b.timeout_s ? a.timeout_s < b.timeout_s
+      : a.unhealthy_threshold !== b.unhealthy_threshold ? a.unhealthy_threshold < b.unhealthy_threshold
+        : a.healthy_threshold < b.healthy_threshold;
+}
+
+/** the target a key asked probed by several (each service's ProbeTarget of it) is probed as: probesSooner's */
+export function sharedProbe(targets: Iterable<ProbeTarget>): ProbeTarget | null {
+  let best: ProbeTarget | null = null;
+  for (const t of targets) if (best === null || probesSooner(t.settings, best.settings)) best = t;
+  return best;
+}
+
 /** what backend choice reads: each target's state, from memory */
 export interface HealthView {
   /** a target's state; a key never probed is `initial` */

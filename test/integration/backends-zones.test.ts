@@ -13,7 +13,7 @@ import { CreateVpcEndpointServiceConfigurationCommand, EC2Client } from '@aws-sd
 import { afterEach, describe, expect, it } from 'vitest';
 import { TcpDataPlane } from '../../src/dataplane/data-plane.js';
 import type { BackendTargetSpec, LiveEndpoint } from '../../src/model/events.js';
-import { targetKey, type HealthSettings } from '../../src/model/health.js';
+import { targetKey, type HealthSettings, type ProbeTarget } from '../../src/model/health.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { CONSUMER, PROVIDER, metricValue, startTestDaemon, tempDir, twoAccountConfig, waitFor, type TestDaemon } from '../helpers.js';
 import { echo, heldConnection, ping, randomPort, startBackend, type TestBackend } from './backends.js';
@@ -138,6 +138,55 @@ describe('backend choice in zones (data plane, real sockets)', () => {
     // the service gone: they go with it
     expect((await dp.apply({ kind: 'service', id: 'svc-1', available: false })).ok).toBe(true);
     expect(dp.backends()).toEqual([]);
+  });
+
+  it('a backend behind two services is probed at the shorter interval whichever was written last, and as the one left once the other\'s endpoint goes (before: the last written share\'s settings, kept after its endpoint was deleted)', async () => {
+    const [b, c] = [await backend('127.0.0.12'), await backend('127.0.0.13')];
+    let told: ReadonlyArray<ProbeTarget> = [];
+    const prober = {
+      state: () => 'initial' as const, reason: () => null, onChange: () => undefined, close: () => undefined,
+      set: (ts: readonly ProbeTarget[]) => { told = ts; },
+    };
+    const dp = new TcpDataPlane({
+      snatMode: 'logical', connectTimeoutMs: 3_000, idleTimeoutMs: 600_000, maxConnections: 100_000, socketBufferBytes: 0, vpcs: [],
+      log: createLogger('silent'), observeConnect: () => undefined, forget: () => undefined, healthProber: () => prober,
+    });
+    cleanup.push(() => dp.close());
+    const fast: HealthSettings = { interval_s: 5, timeout_s: 2, healthy_threshold: 2, unhealthy_threshold: 2 };
+    const slow: HealthSettings = { interval_s: 300, timeout_s: 2, healthy_threshold: 10, unhealthy_threshold: 10 };
+    const targets = [target(b, 'sim-1a'), target(c, 'sim-1a')];
+    const live = (id: string, service: string, port: number, health: HealthSettings) => ({ ...spec(port, targets, { id, health }), service_id: service });
+    const settings = () => Object.fromEntries(told.map((t) => [t.key, t.settings]));
+    const both = (h: HealthSettings) => ({ [targets[0]!.key]: h, [targets[1]!.key]: h });
+    const base = randomPort();
+    // the fast service first, then the slow one: still fast
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-fast', live: live('ep-fast', 'svc-fast', base, fast) })).ok).toBe(true);
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-slow', live: live('ep-slow', 'svc-slow', base + 1, slow) })).ok).toBe(true);
+    expect(settings()).toEqual(both(fast));
+    // the slow one's endpoint goes: fast, as the one left asks
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-slow', live: null, deleted: true })).ok).toBe(true);
+    expect(settings()).toEqual(both(fast));
+    // the other order: slow written last is still probed fast; the fast one's endpoint goes: slow, as the one left asks
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-slow', live: live('ep-slow', 'svc-slow', base + 1, slow) })).ok).toBe(true);
+    expect(settings()).toEqual(both(fast));
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-fast', live: null, deleted: true })).ok).toBe(true);
+    expect(settings()).toEqual(both(slow));
+    expect((await dp.apply({ kind: 'endpoint', id: 'ep-fast', live: live('ep-fast', 'svc-fast', base, fast) })).ok).toBe(true);
+    expect(settings()).toEqual(both(fast));
+    expect(told).toHaveLength(2);
+  });
+
+  it('a service\'s one backend, not probed, counts healthy while an endpoint relays to it, as it takes every flow (before: initial forever, vpcep_zone_backends{state="healthy"} 0 for its zone)', async () => {
+    const a = await backend('127.0.0.1');
+    const dp = plane();
+    const port = randomPort();
+    expect((await dp.apply({ kind: 'endpoint', id: 'one', live: spec(port, [target(a, 'sim-1a')], { id: 'one', health: null }) })).ok).toBe(true);
+    expect(await ping(port)).toBe(true);
+    expect(dp.probedTargets()).toEqual(new Set());
+    expect(dp.backends().map((b) => [b.key, b.state, b.takesNew])).toEqual([[target(a, null).key, 'healthy', true]]);
+    // no live endpoint relays to it: it takes nothing, and no probe answered: initial
+    expect((await dp.apply({ kind: 'endpoint', id: 'one', live: null, deleted: true })).ok).toBe(true);
+    expect(dp.backends().map((b) => [b.key, b.state, b.takesNew])).toEqual([[target(a, null).key, 'initial', false]]);
   });
 
   it('a zone outage: its backends\' connections are cut, flows fail over to the other zones; all down: fail open, and those connects fail', async () => {
@@ -429,6 +478,28 @@ describe('several backends per service (real daemon)', () => {
         expect(JSON.stringify(t.body)).not.toContain(`${reached.host}:${port}`);
       }
     }
+  }, 40_000);
+
+  it('Huawei API: backends shared by a 5 s service and a 300 s one written after it are probed every 5 s: a killed one turns unhealthy for the fast service (before: the slow one\'s settings, healthy for minutes)', async () => {
+    const d = await daemon();
+    const port = randomPort();
+    const bs = [await backend('127.0.0.2', port), await backend('127.0.0.3', port)];
+    const service = async (client: number, health_check: Record<string, number>) => {
+      const r = await d.provider.post('/vpc-endpoint-services', {
+        vpc_id: 'vpc-app', server_type: 'VM', ports: [{ client_port: client, server_port: port, protocol: 'TCP' }], approval_enabled: false,
+        backends: [{ port_id: 'port-web2' }, { port_id: 'port-web3' }], health_check,
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      await connect(d, r.body.id);
+      return r.body.id as string;
+    };
+    const fast = await service(randomPort(), { interval: 5, timeout: 2, healthy_threshold: 2, unhealthy_threshold: 2 });
+    await service(randomPort(), { interval: 300, timeout: 2, healthy_threshold: 10, unhealthy_threshold: 10 });
+    const health = async () => (await d.provider.get(`/vpc-endpoint-services/${fast}`)).body.backend_health.map((h: any) => h.state);
+    await waitFor(async () => (await health()).every((s: string) => s === 'healthy'), 12_000, 'both backends healthy');
+    await bs[1]!.close();
+    await waitFor(async () => (await health())[1] === 'unhealthy', 15_000, 'the killed backend unhealthy for the 5 s service');
+    expect(await metricValue(d.url, 'vpcep_health_probes_total', { result: 'failed' })).toBeGreaterThanOrEqual(2);
   }, 40_000);
 
   it('AWS SDK: DescribeTargetHealth shows initial/healthy, unhealthy after a kill, and draining after a deregistration that keeps a live transfer to the end of the delay', async () => {

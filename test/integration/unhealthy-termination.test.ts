@@ -154,6 +154,30 @@ describe('connections of a backend that turns unhealthy (data plane, real socket
     expect(b.open).toBeGreaterThan(0);
   });
 
+  it('unhealthy.draining only while there are connections to wait for: none at the turn, unhealthy at once; the last one ending, unhealthy then (before: unhealthy.draining for the whole interval)', async () => {
+    const { prober, clock, dp, a, b, port } = await rig();
+    await dp.apply({ kind: 'endpoint', id: 'ep', live: spec('ep', port, [target(a), target(b)], 60_000) });
+    const key = target(a).key;
+    prober.mark(target(b).key, 'healthy');
+    prober.mark(key, 'unhealthy');
+    expect(dp.targetHealth(key)).toEqual({ state: 'unhealthy', reason: 'Target.FailedHealthChecks' });
+    prober.mark(key, 'healthy');
+
+    const conns = await spread(port, [a, b]);
+    prober.mark(key, 'unhealthy');
+    expect(dp.targetHealth(key)).toMatchObject({ state: 'unhealthy', unhealthyDraining: true });
+    for (const c of conns) c.socket.destroy();
+    await waitFor(() => a.open === 0 && dp.endpointBackends('ep').every((s) => s.active === 0), 5_000, 'every connection ended');
+    expect(dp.targetHealth(key)).toEqual({ state: 'unhealthy', reason: 'Target.FailedHealthChecks' });
+    // a fail-open connection after it (every backend unhealthy) is not cut at the old interval's end
+    prober.mark(target(b).key, 'unhealthy');
+    const late = await heldAt('127.0.0.1', port);
+    clock.t += 60_000;
+    dp.sweep();
+    expect(await late.alive()).toBe(true);
+    expect(dp.totals.closed.unhealthy).toBe(0);
+  });
+
   it('a deregistration during unhealthy.draining starts the deregistration delay instead (AWS)', async () => {
     const { prober, clock, dp, a, b, port } = await rig();
     const withBoth = spec('ep', port, [target(a), target(b)], 60_000);

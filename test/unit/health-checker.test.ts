@@ -176,6 +176,17 @@ describe('HealthChecker schedule', () => {
     expect(r.calls.length).toBeLessThanOrEqual(7);
   });
 
+  it('of equal intervals, probes a shared key with the settings that see a failure sooner, in either order (before: the first named)', () => {
+    for (const order of ['lax first', 'strict first']) {
+      const r = rig();
+      const lax = target(9008, { ...S, unhealthy_threshold: 5 });
+      const strict = target(9008, { ...S, unhealthy_threshold: 2 });
+      r.hc.set(order === 'lax first' ? [lax, strict] : [strict, lax]);
+      r.answer(null);
+      expect(rounds(r, lax.key, 'failed', 2), order).toEqual(['healthy', 'unhealthy']);
+    }
+  });
+
   it('set() keeps the state of kept keys, forgets the others and cancels their probes', () => {
     const r = rig();
     const a = target(9008);
