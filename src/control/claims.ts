@@ -7,7 +7,8 @@
 // values other documents keep unique: a service's slot of the account's service quota, a security
 // group's name in its VPC, a load balancer's and a target group's name in its account, an internet
 // gateway's VPC (one gateway per VPC), a target group's one load balancer, a private DNS name in a VPC
-// (one endpoint with private DNS per name per VPC), a published record's slot of its name's records and of its account's
+// (one endpoint with private DNS per name per VPC), a route table's one endpoint route per service (a
+// live gateway endpoint's), a published record's slot of its name's records and of its account's
 // records (the public zone's). An endpoint, a service, a notification, a route table or a
 // network ACL made with a client token claims the token in its account: two nodes taking the same
 // retry at once make one. The loser of a client token's claim, or of a load balancer's or target
@@ -15,7 +16,7 @@
 // answers what holds it once its node holds the winner's batch (ANSWERED_CLAIMS).
 import { createHash } from 'node:crypto';
 import { DomainError } from '../model/errors.js';
-import type { ClientToken, Endpoint, EndpointService } from '../model/types.js';
+import { LIVE_ENDPOINT_STATUSES, type ClientToken, type Endpoint, type EndpointService } from '../model/types.js';
 import { StoreConflict, type Change, type Expectation } from '../store/store.js';
 
 /** a claim held: its holder (`endpoint/<id>`; `?` for one learnt from a conflict) and version */
@@ -52,6 +53,8 @@ export function privateNameKey(s: EndpointService | undefined): string | null {
 const PRIVATE_DNS = 'private-dns/';
 export const privateDnsClaim = (vpcId: string, key: string): string => `${PRIVATE_DNS}${vpcId}/${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 export const targetGroupNameClaim = (owner: string, name: string): string => `${TARGET_GROUP_NAMES}${owner}/${name}`;
+/** a route table's route to a service, taken by one live gateway endpoint (002_05e46307768ae273.txt: one route per service in a table) */
+export const routeClaim = (tableId: string, serviceId: string): string => `route/${tableId}/${serviceId}`;
 /**
  * a slot of the records of a name of the public zone (hashed: a name is up to 253 characters). Slots
  * fill from 0, so the first record of an empty name takes slot 0: two accounts publishing first at
@@ -172,6 +175,7 @@ function valuesOf(e: Endpoint | undefined, privateName: (e: Endpoint) => string 
     const key = privateName(e);
     if (key !== null) out.add(privateDnsClaim(e.vpc_id, key));
   }
+  if (e.service_type === 'gateway' && LIVE_ENDPOINT_STATUSES.has(e.status)) for (const t of e.routetables) out.add(routeClaim(t, e.service_id));
   if (e.snat_ip) out.add(snatClaim(e.snat_ip));
   for (const n of e.enis) out.add(ipClaim(e.vpc_id, n.ip));
   if (e.client_token) out.add(tokenClaim('endpoint', e.owner, e.client_token.token));
