@@ -7,14 +7,16 @@
 // values other documents keep unique: a service's slot of the account's service quota, a security
 // group's name in its VPC, a load balancer's and a target group's name in its account, an internet
 // gateway's VPC (one gateway per VPC), a target group's one load balancer, a private DNS name in a VPC
-// (one endpoint with private DNS per name per VPC). An endpoint, a service, a notification, a route table or a
+// (one endpoint with private DNS per name per VPC), a route table's one endpoint route per service (a
+// live gateway endpoint's), a published record's slot of its name's records and of its account's
+// records (the public zone's). An endpoint, a service, a notification, a route table or a
 // network ACL made with a client token claims the token in its account: two nodes taking the same
 // retry at once make one. The loser of a client token's claim, or of a load balancer's or target
 // group's name (ELBv2's creates are idempotent: the same settings answer the one of that name),
 // answers what holds it once its node holds the winner's batch (ANSWERED_CLAIMS).
 import { createHash } from 'node:crypto';
 import { DomainError } from '../model/errors.js';
-import type { ClientToken, Endpoint, EndpointService } from '../model/types.js';
+import { LIVE_ENDPOINT_STATUSES, type ClientToken, type Endpoint, type EndpointService } from '../model/types.js';
 import { StoreConflict, type Change, type Expectation } from '../store/store.js';
 
 /** a claim held: its holder (`endpoint/<id>`; `?` for one learnt from a conflict) and version */
@@ -51,16 +53,36 @@ export function privateNameKey(s: EndpointService | undefined): string | null {
 const PRIVATE_DNS = 'private-dns/';
 export const privateDnsClaim = (vpcId: string, key: string): string => `${PRIVATE_DNS}${vpcId}/${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 export const targetGroupNameClaim = (owner: string, name: string): string => `${TARGET_GROUP_NAMES}${owner}/${name}`;
-/** the claims whose loser answers the resource that holds it (or refuses by its settings), which comes in the claim's batch */
-export const ANSWERED_CLAIMS: readonly string[] = [TOKEN_CLAIMS, LOAD_BALANCER_NAMES, TARGET_GROUP_NAMES];
+/** a route table's route to a service, taken by one live gateway endpoint (002_05e46307768ae273.txt: one route per service in a table) */
+export const routeClaim = (tableId: string, serviceId: string): string => `route/${tableId}/${serviceId}`;
+/**
+ * a slot of the records of a name of the public zone (hashed: a name is up to 253 characters). Slots
+ * fill from 0, so the first record of an empty name takes slot 0: two accounts publishing first at
+ * once race for the same claim, and the loser, once it holds the winner's record, is refused (a
+ * name is the account's that published there first).
+ */
+const RECORD_NAMES = 'dns-name/';
+export const recordNameClaim = (name: string, slot: number): string => `${RECORD_NAMES}${createHash('sha256').update(name).digest('hex').slice(0, 32)}/${slot}`;
+/** a slot of an account's quota of records of the public zone */
+export const recordQuotaClaim = (owner: string, slot: number): string => `dns-quota/${owner}/${slot}`;
+/** the claims whose loser answers the resource that holds it (or refuses by its settings, or by its account's name), which comes in the claim's batch */
+export const ANSWERED_CLAIMS: readonly string[] = [TOKEN_CLAIMS, LOAD_BALANCER_NAMES, TARGET_GROUP_NAMES, RECORD_NAMES];
 
-/** a document other than an endpoint whose values are claimed: its holder, its unique values, and its quota when it is new */
+/** a slot of a quota: the first free one of COUNT slots from FROM (the count held already: two writers racing pick the same) */
+export interface QuotaSlots {
+  readonly slot: (n: number) => string;
+  readonly count: number;
+  readonly from: number;
+  readonly exceeded: string;
+}
+
+/** a document other than an endpoint whose values are claimed: its holder, its unique values, and its slot of each quota when it is new */
 export interface ClaimedDocument {
   readonly holder: string;
   /** absent: the document is deleted (its claims let go) */
   readonly values?: readonly string[];
-  /** a new document's slot: the first free one of COUNT slots from FROM (the count held already: two writers racing pick the same) */
-  readonly quota?: { readonly slot: (n: number) => string; readonly count: number; readonly from: number; readonly exceeded: string };
+  /** a new document's slot of each */
+  readonly quotas?: readonly QuotaSlots[];
   /**
    * the refusal when another writer holds the claim of one of `values` (a name or a VPC this node
    * has not yet seen taken): the one the caller gets when it sees the holder; absent or null:
@@ -153,6 +175,7 @@ function valuesOf(e: Endpoint | undefined, privateName: (e: Endpoint) => string 
     const key = privateName(e);
     if (key !== null) out.add(privateDnsClaim(e.vpc_id, key));
   }
+  if (e.service_type === 'gateway' && LIVE_ENDPOINT_STATUSES.has(e.status)) for (const t of e.routetables) out.add(routeClaim(t, e.service_id));
   if (e.snat_ip) out.add(snatClaim(e.snat_ip));
   for (const n of e.enis) out.add(ipClaim(e.vpc_id, n.ip));
   if (e.client_token) out.add(tokenClaim('endpoint', e.owner, e.client_token.token));
@@ -248,13 +271,13 @@ export class Claims {
       if (this.taken(c)) throw d.taken?.(c) ?? this.heldElsewhere(c);
       claim(c);
     }
-    if (d.quota && !was.size) {
+    for (const q of was.size ? [] : d.quotas ?? []) {
       let slot: string | undefined;
-      for (let i = 0; i < d.quota.count && slot === undefined; i++) {
-        const s = d.quota.slot((d.quota.from + i) % d.quota.count);
+      for (let i = 0; i < q.count && slot === undefined; i++) {
+        const s = q.slot((q.from + i) % q.count);
         if (!this.taken(s)) slot = s;
       }
-      if (slot === undefined) throw new DomainError('QuotaExceeded', d.quota.exceeded);
+      if (slot === undefined) throw new DomainError('QuotaExceeded', q.exceeded);
       claim(slot);
       is.add(slot);
     }

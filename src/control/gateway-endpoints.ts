@@ -7,6 +7,7 @@ import { DomainError } from '../model/errors.js';
 import { validatePolicy, type PolicyOptions } from '../model/policy.js';
 import { applySetChange, applyTags } from '../model/rules.js';
 import { LIVE_ENDPOINT_STATUSES, type Account, type Endpoint, type EndpointService, type Vpc } from '../model/types.js';
+import { routeClaim } from './claims.js';
 import { checkRouteGateway } from './internet-gateways.js';
 import { endpointParents } from './network.js';
 import { changeUserRoutes, composeTable, endpointRoutes, tableOf, type RouteChange, type RouteTableView } from './route-tables.js';
@@ -53,6 +54,9 @@ function checkRouteTables(st: ControlState, vpc: Vpc, serviceId: string, endpoin
     const other = [...st.endpointsLanding()].find((e) => e.id !== endpointId && e.service_id === serviceId
       && LIVE_ENDPOINT_STATUSES.has(e.status) && e.routetables.includes(id));
     if (other) throw new DomainError('RouteTableTaken', `route table ${id} already routes to this service through endpoint ${other.id}`);
+    // an endpoint of another node (a fleet) holding the route, whose batch this node has not seen yet (its claim learnt from a conflict)
+    const claim = st.claims.held.get(routeClaim(id, serviceId));
+    if (claim && claim.holder !== `endpoint/${endpointId}`) throw new DomainError('RouteTableTaken', `route table ${id} already routes to this service through another endpoint`);
   }
   return ids;
 }

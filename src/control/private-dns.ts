@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { awsRegion } from '../model/aws-identity.js';
 import {
-  awsPublicServiceName, cloudZoneProblem, normalRecordName, privateDnsNameProblem, privateDnsVerified, publishedRecordId, recordProblem, type PublicRecord, type PublishedRecord,
+  awsPublicServiceName, cloudZoneProblem, MAX_RECORDS, MAX_RECORDS_PER_NAME, normalRecordName, privateDnsNameProblem, privateDnsVerified, publishedRecordId, recordProblem, type PublicRecord, type PublishedRecord,
 } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { Account, Endpoint, EndpointService, PrivateDnsName } from '../model/types.js';
@@ -40,7 +40,8 @@ export class PublicZone {
    * adds a record (the same name, type and value once); InvalidParameter for a bad one. The zone is
    * shared, so no account may crowd the others out of it: a name that holds another account's
    * records is theirs until they remove them (as a name lives in one owner's zone on the internet),
-   * and each account publishes at most its `dns_records` quota.
+   * and each account publishes at most its `dns_records` quota. On a store shared by several daemons
+   * each record claims its slot of its name's records and of its account's (ControlState.claimedDocument).
    */
   add(caller: Pick<Account, 'name' | 'quotas'>, r: PublicRecord): Promise<OwnedRecord> {
     const owner = caller.name;
@@ -85,10 +86,6 @@ export class PublicZone {
     });
   }
 }
-
-const MAX_RECORDS = 10_000;
-/** so that a name's answer stays small (a few KiB): a TXT answer over DNS's 65,535 bytes cannot be sent even over TCP */
-const MAX_RECORDS_PER_NAME = 32;
 
 const BASE36 = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

@@ -9,7 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomInt, randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../model/defaults.js';
-import type { PublicRecord, PublishedRecord } from '../model/dns-names.js';
+import { MAX_RECORDS_PER_NAME, normalRecordName, type PublicRecord, type PublishedRecord } from '../model/dns-names.js';
 import { DomainError } from '../model/errors.js';
 import type { DataPlane } from '../model/events.js';
 import { NLB_HEALTH_DEFAULTS, NLB_UNHEALTHY_TERMINATION, type HealthSettings, type PublishedTargetHealth, type UnhealthyTermination } from '../model/health.js';
@@ -28,7 +28,7 @@ import { leastLoaded, loads, type Placed } from '../model/placement.js';
 import type { Fleet } from '../store/fleet.js';
 import { keyOf, StoreConflict, StoreFull, StoreUnavailable, type Batch, type Change, type Expectation, type Kind, type KindExpectation, type Snapshot, type Store, type StoreObserver } from '../store/store.js';
 import {
-  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, privateNameKey, serviceQuotaClaim, type PrivateNames, snatClaim, targetGroupLoadBalancerClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
+  ANSWERED_CLAIMS, Claims, ipClaim, loadBalancerNameClaim, markerClaim, privateNameKey, recordNameClaim, recordQuotaClaim, serviceQuotaClaim, type PrivateNames, snatClaim, targetGroupLoadBalancerClaim, targetGroupNameClaim, tokenClaim, tokenDocument, type ClaimedDocument,
 } from './claims.js';
 import { upgradedEndpoint } from './documents.js';
 import { EndpointMap, LowestFree } from './endpoint-index.js';
@@ -216,6 +216,8 @@ export class ControlState {
   readonly networkAcls = new Map<string, NetworkAcl>();
   /** the public zone's records published through the API, by store id (private-dns.ts PublicZone) */
   readonly publishedRecords = new Map<string, PublishedRecord>();
+  /** how many of the config's records of the public zone each name holds */
+  private readonly configuredRecords = new Map<string, number>();
   /** the toxics and the proxies taken down, as stored (faults.ts) */
   injectedFaults: InjectedFaults;
   /** each fleet node's probe states as it last published them, by node id (fleet-health.ts) */
@@ -301,6 +303,7 @@ export class ControlState {
     for (const lb of o.loadBalancers ?? []) this.loadBalancers.set(lb.id, lb);
     for (const tg of o.targetGroups ?? []) this.targetGroups.set(tg.id, tg);
     for (const [id, r] of o.publishedRecords ?? []) this.publishedRecords.set(id, r);
+    for (const r of o.publicRecords ?? []) this.configuredRecords.set(normalRecordName(r.name), (this.configuredRecords.get(normalRecordName(r.name)) ?? 0) + 1);
     this.injectedFaults = o.injectedFaults ?? NO_FAULTS;
     for (const h of o.fleetHealth ?? []) this.fleetHealth.set(h.node, h);
     this.nodeId = o.nodeId;
@@ -359,7 +362,8 @@ export class ControlState {
    * restarts, a node's writes go through before its watch resumes: its retries ran at once against
    * the same stale copy and answered StoreConflict after eight. Claims are left out: the claims
    * learn a lost one at once (claims.ts); but a client token's or an ELBv2 name's, whose retry
-   * answers the resource that holds it (ANSWERED_CLAIMS), which comes in the claim's batch.
+   * answers the resource that holds it, or a public zone's name's slot, whose retry refuses another
+   * account's name (ANSWERED_CLAIMS): what holds it comes in the claim's batch.
    */
   private async caughtUp(err: StoreConflict): Promise<void> {
     const { current, through } = err;
@@ -727,9 +731,10 @@ export class ControlState {
   }
 
   /**
-   * what a change of a service, security group, load balancer, target group or internet gateway
-   * claims (claims.ts): a new service its slot of the account's quota, a group its name in its VPC,
-   * a load balancer or target group its name in its account, an attached gateway its VPC; a
+   * what a change of a service, security group, load balancer, target group, internet gateway or
+   * published record claims (claims.ts): a new service its slot of the account's quota, a group its
+   * name in its VPC, a load balancer or target group its name in its account, an attached gateway
+   * its VPC, a new record its slots of its name's records and of its account's; a
    * service, notification, network ACL or route table (its VPC's document) made with a client token
    * that token in its account; null for other kinds
    */
@@ -745,7 +750,7 @@ export class ControlState {
         for (const x of this.services.values()) if (x.owner === s.owner) from++;
         return {
           holder: `service/${c.id}`, values: s.client_token ? [tokenClaim('service', s.owner, s.client_token.token)] : [],
-          quota: { slot: (n) => serviceQuotaClaim(s.owner, n), count, from, exceeded: `quota exceeded: at most ${count} endpoint services per account` },
+          quotas: [{ slot: (n) => serviceQuotaClaim(s.owner, n), count, from, exceeded: `quota exceeded: at most ${count} endpoint services per account` }],
         };
       }
       case 'notification': return tokenDocument(c, this.notifications);
@@ -776,6 +781,28 @@ export class ControlState {
         };
       }
       case 'targetgroup': return { holder: `targetgroup/${c.id}`, values: value ? [targetGroupNameClaim(value.owner!, value.name!)] : undefined };
+      // a record of the public zone: its slot of its name's records (after the config's there) and of
+      // its account's quota (private-dns.ts PublicZone); two nodes publishing at once never pass either,
+      // nor do two accounts both publish first at one name (both take its slot 0: claims.ts)
+      case 'dnsrecord': {
+        const r = c.value as PublishedRecord | null;
+        if (!r) return { holder: `dnsrecord/${c.id}` };
+        if (this.publishedRecords.has(c.id)) return null;
+        let atName = 0;
+        let own = 0;
+        for (const x of this.publishedRecords.values()) {
+          if (x.name === r.name) atName++;
+          if (x.owner === r.owner) own++;
+        }
+        const perName = MAX_RECORDS_PER_NAME - (this.configuredRecords.get(r.name) ?? 0);
+        const quota = this.accountsByName.get(r.owner)?.quotas.dns_records ?? DEFAULTS.quotas.dns_records;
+        return {
+          holder: `dnsrecord/${c.id}`, values: [], quotas: [
+            { slot: (n) => recordNameClaim(r.name, n), count: perName, from: atName, exceeded: `a name of the public zone holds at most ${MAX_RECORDS_PER_NAME} records` },
+            { slot: (n) => recordQuotaClaim(r.owner, n), count: quota, from: own, exceeded: `quota exceeded: at most ${quota} records of the public zone per account` },
+          ],
+        };
+      }
       // a VPC has at most one internet gateway: two nodes attaching two at once never both win
       case 'internetgateway': return {
         holder: `internetgateway/${c.id}`, values: value ? (value.vpc_id ? [`igw-vpc/${value.vpc_id}`] : []) : undefined,

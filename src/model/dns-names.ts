@@ -192,6 +192,11 @@ export function publishedRecordId(r: PublicRecord): string {
   return createHash('sha256').update(`${r.name}\0${r.type}\0${r.value}`).digest('hex').slice(0, 32);
 }
 
+/** the public zone holds at most this many records */
+export const MAX_RECORDS = 10_000;
+/** so that a name's answer stays small (a few KiB): a TXT answer over DNS's 65,535 bytes cannot be sent even over TCP */
+export const MAX_RECORDS_PER_NAME = 32;
+
 /** RFC 1035 3.3.14: a TXT character-string is 255 bytes at most (one string per record here) */
 const MAX_TXT_BYTES = 255;
 

@@ -3,12 +3,14 @@
 // in each dialect's shape, reads answer from the last known state, the data plane keeps relaying,
 // and writes work again once etcd is back, without a restart; two daemons on one etcd keep an
 // account's quota exact (50 creates racing through both against a quota of 20: exactly 20 win) and
-// share the public zone's published records;
+// share the public zone's published records, whose rules (a name one account's, 32 records a name,
+// an account's quota) hold for records sent at once through three daemons, as does a route table's
+// one route per gateway service;
 // an unreachable etcd at start and a data dir of the other store are clear start-up errors.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import {
-  AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateVpcCommand, CreateSecurityGroupCommand, CreateTagsCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand, DescribeVpcEndpointsCommand,
+  AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateVpcCommand, CreateVpcEndpointCommand, CreateSecurityGroupCommand, CreateTagsCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand, DescribeVpcEndpointsCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateLoadBalancerCommand, CreateTargetGroupCommand, DescribeLoadBalancersCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { Etcd3 } from 'etcd3';
@@ -277,6 +279,95 @@ describeWithEtcd('vpcepd on etcd', (e) => {
       .toMatchObject({ code: 'Resource.AlreadyAssociated', status: 400 });
     expect(d.daemon.control.revision).toBe(revision);
   }, 60_000);
+
+  it("the public zone's rules hold across three daemons: a name is one account's (EndPoint.0002), holds 32 records, and an account publishes its quotas.dns_records (EndPoint.2060); before, records sent at once through several daemons passed each", async () => {
+    const prefix = `d${++prefixes}`;
+    const config = twoAccountConfig({
+      store: `${etcd.url}/${prefix}`,
+      accounts: [PROVIDER, { ...CONSUMER, quotas: { dns_records: 40 } }],
+    });
+    const nodes: TestDaemon[] = [];
+    for (let i = 0; i < 3; i++) {
+      const d = await startTestDaemon(config);
+      cleanups.push(() => d.stop());
+      nodes.push(d);
+    }
+    const [a, b] = nodes as [TestDaemon, TestDaemon, TestDaemon];
+    const records = async (d: TestDaemon, name: (n: string) => boolean) =>
+      (await d.provider.get('/sim/dns/records')).body.records.filter((r: { name: string }) => name(r.name)).length;
+    const everywhere = (name: (n: string) => boolean, n: number, what: string) =>
+      Promise.all(nodes.map((d) => waitFor(async () => (await records(d, name)) === n, 10_000, what)));
+    // two accounts publishing first at one name at once, through two daemons: one owns it (before: both 200, 10 of 10 rounds)
+    let providers = 0;
+    for (let i = 0; i < 10; i++) {
+      const name = `owned${i}.example.com`;
+      const [p, c] = await Promise.all([
+        a.provider.post('/sim/dns/records', { name, type: 'TXT', value: 'provider' }),
+        b.consumer.post('/sim/dns/records', { name, type: 'TXT', value: 'consumer' }),
+      ]);
+      expect([p.status, c.status].sort(), JSON.stringify([p.body, c.body])).toEqual([200, 400]);
+      expect((p.status === 400 ? p : c).body.error_code).toBe('EndPoint.0002');
+      if (p.status === 200) providers++;
+      // the consumer's go: its quota below is counted from none
+      else expect((await b.consumer.delete(`/sim/dns/records?name=${name}`)).status).toBe(204);
+    }
+    await everywhere((n) => n.startsWith('owned'), providers, 'every daemon to hold the provider\'s names alone');
+    // 45 records to one name, at once through the three: 32 stored (before: 33-34)
+    const many = await Promise.all(Array.from({ length: 45 }, (_, i) =>
+      nodes[i % 3]!.provider.post('/sim/dns/records', { name: 'many.example.com', type: 'TXT', value: `v${i}` })));
+    for (const r of many.filter((x) => x.status !== 200)) expect(['EndPoint.2060', 'EndPoint.0031'], JSON.stringify(r.body)).toContain(r.body.error_code);
+    const stored = many.filter((r) => r.status === 200).length;
+    expect(stored).toBeLessThanOrEqual(32);
+    await everywhere((n) => n === 'many.example.com', stored, 'every daemon to hold the name\'s records');
+    // the consumer's quota of 40: 30 published, then 20 new names at once through the three (before: 42 stored)
+    for (let i = 0; i < 30; i++) expect((await a.consumer.post('/sim/dns/records', { name: `q${i}.consumer.example`, type: 'TXT', value: 'v' })).status).toBe(200);
+    const quota = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      nodes[i % 3]!.consumer.post('/sim/dns/records', { name: `r${i}.consumer.example`, type: 'TXT', value: 'v' })));
+    for (const r of quota.filter((x) => x.status !== 200)) expect(['EndPoint.2060', 'EndPoint.0031'], JSON.stringify(r.body)).toContain(r.body.error_code);
+    const published = 30 + quota.filter((r) => r.status === 200).length;
+    expect(published).toBeLessThanOrEqual(40);
+    await everywhere((n) => n.endsWith('.consumer.example'), published, 'every daemon to hold the consumer\'s records');
+  }, 90_000);
+
+  it('a route table routes to a gateway service through one endpoint across daemons (EndPoint.2039, RouteAlreadyExists); before, creates at once through several daemons made two routes', async () => {
+    const prefix = `d${++prefixes}`;
+    const config = twoAccountConfig({
+      store: `${etcd.url}/${prefix}`,
+      region: 'us-east-1',
+      accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }],
+      vpcs: [{ id: 'vpc-client', account: 'consumer', cidr: '10.0.0.0/16', subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24' }], route_tables: [{ id: 'rtb-a', subnets: ['subnet-a'] }] }],
+      public_services: [{ name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-s3', cidrs: ['100.125.0.0/24'] }, ports: [{ port: await freePort(), target: '127.0.0.1:9' }] }],
+    });
+    const nodes: TestDaemon[] = [];
+    for (let i = 0; i < 3; i++) {
+      const d = await startTestDaemon(config);
+      cleanups.push(() => d.stop());
+      nodes.push(d);
+    }
+    const [a, b] = nodes as [TestDaemon, TestDaemon, TestDaemon];
+    const s3 = (await a.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services.find((s: { service_name: string }) => s.service_name.endsWith('s3')).id;
+    const routes = async (d: TestDaemon) =>
+      (await d.consumer.get('/routetables/rtb-a')).body.routetable.routes.filter((r: { destination: string }) => r.destination === 'pl-s3').length;
+    const gone = async (id: string) => {
+      for (const d of nodes) await waitFor(async () => [404, 204].includes((await d.consumer.delete(`/vpc-endpoints/${id}`)).status), 10_000, `${id} deleted`);
+      for (const d of nodes) await waitFor(async () => (await routes(d)) === 0, 10_000, 'the route gone everywhere');
+    };
+    for (let i = 0; i < 5; i++) {
+      const made = await Promise.all([a, b].map((d) => d.consumer.post('/vpc-endpoints', { endpoint_service_id: s3, vpc_id: 'vpc-client', routetables: ['rtb-a'] })));
+      expect(made.map((r) => r.status).sort(), JSON.stringify(made.map((r) => r.body))).toEqual([200, 409]);
+      expect(made.find((r) => r.status === 409)!.body.error_code).toBe('EndPoint.2039');
+      for (const d of nodes) await waitFor(async () => (await routes(d)) === 1, 10_000, 'one route on every daemon');
+      await gone(made.find((r) => r.status === 200)!.body.id);
+    }
+    const ec2 = nodes.map((d) => ec2Clients(d.url, AWS_KEYS).consumer);
+    cleanups.push(() => { for (const c of ec2) c.destroy(); });
+    const results = await Promise.allSettled(ec2.map((c) => c.send(new CreateVpcEndpointCommand({
+      VpcEndpointType: 'Gateway', VpcId: 'vpc-client', ServiceName: 'com.amazonaws.us-east-1.s3', RouteTableIds: ['rtb-a'],
+    }))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as Error).name).toBe('RouteAlreadyExists');
+    for (const d of nodes) await waitFor(async () => (await routes(d)) === 1, 10_000, 'one route on every daemon');
+  }, 90_000);
 
   it('a data dir of the SQLite store is refused on etcd, and the other way round', async () => {
     const dir = tempDir();
