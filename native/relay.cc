@@ -323,6 +323,7 @@ struct Conn {
   Flow flow[2];          // 0: client -> backend, 1: backend -> client
   sockaddr_in target{};  // the backend
   sockaddr_in source{};  // the source to bind (SNAT), or sin_addr 0 for the kernel's choice
+  bool kernelPort = false;  // its pool port was held elsewhere: the kernel chose the port at connect
   std::string preamble;  // written to the backend before any payload (a PROXY v2 header)
   size_t preambleOff = 0;
   int64_t startUs = 0;
@@ -1167,7 +1168,7 @@ class Worker {
     if (!ready) ClampReceive(fd);
     c->untunedWrites = 2;
     if (g.holdCopies.load()) Hold(c);
-    if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source, ready)) return Finish(c, ConnectFailure(errno), true);
+    if (c->source.sin_addr.s_addr != 0 && !Bind(fd, c->source, ready, &c->kernelPort)) return Finish(c, ConnectFailure(errno), true);
     for (int s = 0; s < 2; s++) {
       if (!Watch(c, s)) return Finish(c, ConnectFailure(errno), true);
     }
@@ -1180,13 +1181,14 @@ class Worker {
   // ports still in TIME_WAIT and would run an address's ports dry under churn. SO_REUSEADDR lets
   // a port whose last connection is in TIME_WAIT be bound again; when a live socket elsewhere
   // holds the port, the kernel picks one at connect (IP_BIND_ADDRESS_NO_PORT).
-  static bool Bind(int fd, sockaddr_in source, bool reuseSet) {
+  static bool Bind(int fd, sockaddr_in source, bool reuseSet, bool* kernelPort) {
     int one = 1;
     if (!reuseSet) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (source.sin_port == 0) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     if (bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0) return true;
     if (errno != EADDRINUSE || source.sin_port == 0) return false;
     source.sin_port = 0;
+    *kernelPort = true;
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     return bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) == 0;
   }
@@ -1214,7 +1216,14 @@ class Worker {
   // this readiness says it has something.
   void Connected(Conn* c, uint32_t events = EPOLLIN) {
     c->connecting = false;
-    events_.push_back({c->id, kConnected, Reason::Done, 0, 0, NowUs() - c->startUs, c->fastEndpoint != nullptr && !c->fastRouted});
+    // the source port the kernel chose in place of a pool port held elsewhere (the flow log names it)
+    uint64_t chosen = 0;
+    if (c->kernelPort) {
+      sockaddr_in local{};
+      socklen_t len = sizeof local;
+      if (getsockname(c->fd[1], reinterpret_cast<sockaddr*>(&local), &len) == 0) chosen = ntohs(local.sin_port);
+    }
+    events_.push_back({c->id, kConnected, Reason::Done, chosen, 0, NowUs() - c->startUs, c->fastEndpoint != nullptr && !c->fastRouted});
     Move(c, 0);
     if (!c->closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) Move(c, 1);
     Done(c);

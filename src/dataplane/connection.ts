@@ -55,6 +55,8 @@ export interface LiveConnection {
   readonly route: RouteKey | null;
   /** the SNAT source port of this connection (from its endpoint's pool) */
   readonly snatPort: number;
+  /** the source port the backend sees: snatPort, or the port the kernel chose when another socket held it (the native relay) */
+  readonly sourcePort: number;
   /** the client's host address */
   readonly remoteAddress: string;
   /** how it ended (both ways finished, idle timeout, cut, a reset, the backend connect failed), once closed */

@@ -902,7 +902,7 @@ export class EndpointRuntime implements EndpointGate, ConnectionOwner {
     const flow = this.ctx.flowLog;
     if (flow !== null) {
       const dst = route === null ? via?.eni.ip ?? this.spec.ip : intToIp(route.destinationIp);
-      flow.opened(conn, this.flowOrigin!, this.flowSource(client, route), client.remotePort, dst, port, this.spec.snat_ip ? snatPort : 0);
+      flow.opened(conn, this.flowOrigin!, this.flowSource(client, route), client.remotePort, dst, port, Boolean(this.spec.snat_ip));
     }
   }
 

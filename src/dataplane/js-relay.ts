@@ -194,6 +194,10 @@ export class Connection implements LiveConnection {
     return this.client.remoteAddress ?? '';
   }
 
+  get sourcePort(): number {
+    return this.snatPort;
+  }
+
   /** the source port is held by another socket: try the pool's next one, a few times */
   retryPort(): boolean {
     if (this.portTries >= SNAT_PORT_TRIES || this.phase !== Phase.Connecting || !this.target.bindPoolPort) return false;

@@ -61,6 +61,8 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
   offThreads: boolean;
   private threadReceived: number;
   private threadSent: number;
+  /** the source port the kernel chose at connect, the pool's being held by another socket (0: the pool's) */
+  private kernelPort: number;
 
   /**
    * FD: the accepted client to open, or ADOPTED: the id of a connection a relay thread opened (fd
@@ -93,6 +95,7 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.offThreads = false;
     this.threadReceived = 0;
     this.threadSent = 0;
+    this.kernelPort = 0;
     if (target === null) {
       this.id = adopted;
       relay.track(adopted, this);
@@ -115,6 +118,10 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
 
   get snatPort(): number {
     return this.js?.snatPort ?? this.admittedPort;
+  }
+
+  get sourcePort(): number {
+    return this.kernelPort || this.snatPort;
   }
 
   takeActivity(): boolean {
@@ -221,8 +228,9 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.handedOver = null;
   }
 
-  relayConnected(seconds: number): void {
+  relayConnected(seconds: number, kernelPort: number): void {
     if (this.phase !== Phase.Connecting || this.failure !== null) return;
+    this.kernelPort = kernelPort;
     this.phase = Phase.Open;
     this.owner.onBackendConnected(this, seconds);
     if (this.handover !== null) this.relay.detach(this.id);

@@ -25,7 +25,8 @@ export type NativeReason = (typeof NATIVE_REASONS)[number];
 
 /** a connection the native relay carries: told when its backend is connected, then once when it closes */
 export interface NativeSink {
-  relayConnected(seconds: number): void;
+  /** KERNELPORT: the source port the kernel chose, the pool port being held by another socket (0: the pool port) */
+  relayConnected(seconds: number, kernelPort: number): void;
   /** `reason`: one of NATIVE_REASONS (from backend_unreachable on: the backend connect failed) */
   relayClosed(received: number, sent: number, reason: NativeReason): void;
   /** detach() done: the relay let the connection go (its final byte counts); HANDED: its sockets and held bytes, null if lost */
@@ -560,7 +561,7 @@ export class NativeRelay {
       if (d) for (const fd of [d[0], d[1]]) this.addon.reset(fd);
       return;
     }
-    if (kind === CONNECTED) return sink.relayConnected(events[i + 5]! / 1e6);
+    if (kind === CONNECTED) return sink.relayConnected(events[i + 5]! / 1e6, events[i + 3]!);
     this.connections.delete(id);
     if (kind === DETACHED) {
       const d = this.addon.takeDetached(id);

@@ -42,6 +42,8 @@ export function flowOrigin(o: { account?: string; iface?: string; endpoint?: str
 
 /** what a flow log reads of a live connection (the data plane's LiveConnection) */
 export interface FlowConnection {
+  /** the SNAT source port the backend sees (0: none yet): the pool's, another of it after a retry, or the kernel's choice */
+  readonly sourcePort: number;
   readonly receivedBytes: number;
   readonly sentBytes: number;
   readonly closeReason: string | null;
@@ -55,7 +57,7 @@ class Flow {
   failure: string | null;
   constructor(
     readonly origin: FlowOrigin, readonly src: string, readonly srcPort: number, readonly dst: string,
-    readonly dstPort: number, readonly snatPort: string, now: number,
+    readonly dstPort: number, readonly snat: boolean, now: number,
   ) {
     this.windowStart = now;
     this.received = 0;
@@ -103,9 +105,12 @@ export class FlowLog {
     this.writer.write(record(origin, src, dst, srcPort, dstPort, 0, t, t, 'REJECT', '-', reason));
   }
 
-  /** an admitted connection: its records follow at each interval and when it closes */
-  opened(conn: FlowConnection, origin: FlowOrigin, src: string, srcPort: number, dst: string, dstPort: number, snatPort: number): void {
-    this.flows.set(conn, new Flow(origin, src, srcPort, dst, dstPort, snatPort > 0 ? String(snatPort) : '-', this.now()));
+  /**
+   * an admitted connection: its records follow at each interval and when it closes; SNAT: its
+   * source is translated (an interface endpoint's), the records name the port it has then
+   */
+  opened(conn: FlowConnection, origin: FlowOrigin, src: string, srcPort: number, dst: string, dstPort: number, snat: boolean): void {
+    this.flows.set(conn, new Flow(origin, src, srcPort, dst, dstPort, snat, this.now()));
   }
 
   /** its backend could not be reached: the close gives one REJECT record with this reason */
@@ -122,7 +127,8 @@ export class FlowLog {
     if (f.failure !== null) {
       const t = this.seconds(now);
       this.records++;
-      this.writer.write(record(f.origin, f.src, f.dst, f.srcPort, f.dstPort, conn.receivedBytes - f.received, this.seconds(f.windowStart), t, 'REJECT', '-', f.failure));
+      // the port its connect went out from: the backend saw its SYN
+      this.writer.write(record(f.origin, f.src, f.dst, f.srcPort, f.dstPort, conn.receivedBytes - f.received, this.seconds(f.windowStart), t, 'REJECT', snatPortOf(f, conn), f.failure));
       return;
     }
     this.emit(f, conn, now, conn.closeReason ?? 'done');
@@ -145,10 +151,11 @@ export class FlowLog {
     const sent = conn.sentBytes;
     const start = this.seconds(f.windowStart);
     const end = this.seconds(now);
+    const port = snatPortOf(f, conn);
     this.records += 2;
     this.writer.write(
-      record(f.origin, f.src, f.dst, f.srcPort, f.dstPort, received - f.received, start, end, 'ACCEPT', f.snatPort, reason)
-      + record(f.origin, f.dst, f.src, f.dstPort, f.srcPort, sent - f.sent, start, end, 'ACCEPT', f.snatPort, reason),
+      record(f.origin, f.src, f.dst, f.srcPort, f.dstPort, received - f.received, start, end, 'ACCEPT', port, reason)
+      + record(f.origin, f.dst, f.src, f.dstPort, f.srcPort, sent - f.sent, start, end, 'ACCEPT', port, reason),
     );
     f.windowStart = now;
     f.received = received;
@@ -161,6 +168,11 @@ export class FlowLog {
 }
 
 /** one record: packets are unknown to both relays ('-', as AWS writes a value it cannot compute); protocol 6 (TCP) */
+/** the vpcep-snat-port field: the port the connection has now, read when its record is written */
+function snatPortOf(f: Flow, conn: FlowConnection): string {
+  return f.snat && conn.sourcePort > 0 ? String(conn.sourcePort) : '-';
+}
+
 function record(o: FlowOrigin, src: string, dst: string, srcPort: number, dstPort: number, bytes: number, start: number, end: number, action: string, snatPort: string, reason: string): string {
   return `2 ${o.account} ${o.iface} ${src} ${dst} ${srcPort} ${dstPort} 6 - ${bytes} ${start} ${end} ${action} OK ${o.endpoint} ${o.snatAddr} ${snatPort} ${reason}\n`;
 }

@@ -207,6 +207,46 @@ describe('connection flow logs (flow_logs)', () => {
     expect(rejects.find((r) => r['vpcep-reason'] === 'whitelist')!['vpcep-snat-port']).toBe('-');
   });
 
+  it.skipIf(!asRoot)(rootOnly('vpcep-snat-port is the port the backend saw: a pool port another socket holds (the next one on the JS relay, the kernel\'s choice on the native one), and the pool port a failed connect went out from (it named the held pool port, and - on a failed connect)', 'kernel SNAT: bind the SNAT addresses'), async () => {
+    const dir = tempDir('vpcep-flow-');
+    const d = await startTestDaemon(twoAccountConfig({ flow_logs: { destination: 'file', file: path.join(dir, 'flow.log') }, dataplane: { snat: 'kernel', snat_ports: '41000-41009' } }), tempDir());
+    daemons.add(d);
+    const seen: Array<[string, number]> = [];
+    const backend = net.createServer((s) => {
+      sockets.add(s);
+      seen.push([s.remoteAddress!, s.remotePort!]);
+      s.on('error', () => undefined);
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    servers.add(backend);
+    const ep = await endpoint(d, [[80, (backend.address() as net.AddressInfo).port], [81, await deadPort()]]);
+    // another socket holds the pool's first port (the pool hands out 41000 first) on the endpoint's SNAT address
+    const squatter = net.createServer().listen(41000, ep.snat_ip);
+    await new Promise((r) => squatter.once('listening', r));
+    servers.add(squatter);
+    const ok = new Client(ep, 5, 80);
+    expect(await ok.settled).toBe('connected');
+    await ok.echo('held port');
+    await ok.end();
+    const failed = new Client(ep, 6, 81);
+    await waitFor(() => failed.closed, 3_000, 'the reset');
+    await waitFor(() => d.daemon.dataPlane.activeConnections === 0, 3_000, 'every connection closed');
+    await d.stop();
+    daemons.delete(d);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]![0]).toBe(ep.snat_ip);
+    expect(seen[0]![1]).not.toBe(41000);
+    const records = parse(flowFiles(dir));
+    const accepted = records.filter((r) => r.action === 'ACCEPT');
+    expect(accepted).toHaveLength(2);
+    for (const r of accepted) expect(r['vpcep-snat-port']).toBe(String(seen[0]![1]));
+    const reject = records.find((r) => r['vpcep-reason'] === 'backend_unreachable')!;
+    expect(reject).toMatchObject({ action: 'REJECT', srcaddr: '10.0.1.6', dstport: 81 });
+    expect(reject['vpcep-snat-port']).toMatch(/^410\d\d$/);
+    expect(reject['vpcep-snat-port']).not.toBe('41000');
+  });
+
   it('a long connection gets a record per aggregation interval (60 s) with the bytes of that window (clock and sweep hook)', async () => {
     const clock = new FakeClock();
     const dir = tempDir('vpcep-flow-');
