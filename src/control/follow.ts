@@ -150,11 +150,29 @@ export function follow(st: ControlState, store: Store, relistDelayMs = 1_000): F
     if (stopped) return;
     if (failing !== undefined) st.log.info({ revision: snap.revision }, 'store listed again: following it');
     failing = undefined;
+    if (snap.reset) {
+      // etcd restarted empty (or restored from an older backup): what it no longer holds is gone for
+      // every node, which all follow the store as it is now (before, each kept serving its memory,
+      // writes to what was gone answered a conflict for good, and no node saw another's new writes)
+      const lost = st.missingFrom(snap);
+      const byKind: Record<string, number> = {};
+      for (const k of lost) byKind[k.slice(0, k.indexOf('/'))] = (byKind[k.slice(0, k.indexOf('/'))] ?? 0) + 1;
+      st.log.error({ store: store.location, reason: snap.reset, revision: snap.revision, lost: byKind, lost_documents: lost.filter((k) => !k.startsWith('claim/')).slice(0, 50) },
+        'store was reset under this node: what it no longer holds is lost, and this node drops it too (following the store as it is now)');
+    }
     const servedHere = new Set([...st.endpoints.values()].filter((e) => !st.servedElsewhere(e.id)).map((e) => e.id));
+    const services = [...st.services.keys()];
     st.replaceFrom(snap);
     st.storeObserver?.relisted();
-    // placed elsewhere meanwhile: torn down here (react)
+    // placed elsewhere meanwhile: torn down here (react); gone from the store: torn down, and the
+    // removal listeners told (as of a deletion watched)
     for (const e of [...st.endpoints.values()]) if (!st.servedElsewhere(e.id) || servedHere.has(e.id)) react(st, e.id);
+    for (const id of servedHere) {
+      if (st.endpoints.has(id)) continue;
+      react(st, id);
+      st.track(st.removed('endpoint', id));
+    }
+    for (const id of services) if (!st.services.has(id)) st.track(st.removed('service', id));
     // services deleted meanwhile by another node: what this node serves of them fails
     for (const id of new Set([...st.endpoints.values()].map((e) => e.service_id))) if (!st.services.has(id)) st.track(failOrphans(st, id));
     // what the listing may have changed of the region: the zones down, the toxics, the routing view

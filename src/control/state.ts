@@ -38,6 +38,7 @@ import { routingView } from './route-tables.js';
 export interface ControlLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }
 
 export interface ControlOptions {
@@ -638,7 +639,12 @@ export class ControlState {
     }
   }
 
-  /** after a compaction or a lost watch: memory as the store holds it now (the caller reconciles the data plane) */
+  /** the documents (`kind/id`) this node knows that SNAP does not hold */
+  missingFrom(snap: Snapshot): string[] {
+    return [...this.versions.keys()].filter((k) => !snap.versions.has(k));
+  }
+
+  /** after a compaction, a lost watch or a reset store: memory as the store holds it now (the caller reconciles the data plane) */
   replaceFrom(snap: Snapshot): void {
     const docs = snap.documents;
     const reset = <T>(m: Map<string, T>, kind: Kind, f: (v: unknown) => T = (v) => v as T) => {
@@ -657,6 +663,8 @@ export class ControlState {
     reset(this.publishedRecords, 'dnsrecord');
     reset(this.fleetHealth, 'targethealth');
     reset(this.faultVerdicts, 'faultverdict');
+    // the config's VPCs stay (every node reads them from its config); an API VPC the store no longer holds goes
+    for (const k of this.missingFrom(snap)) if (k.startsWith('apivpc/')) this.vpcs.delete(k.slice('apivpc/'.length));
     for (const [id, v] of docs.get('apivpc') ?? []) this.vpcs.set(id, v as Vpc);
     for (const [id, v] of docs.get('meta') ?? []) this.setMeta(id, v);
     this.injectedFaults = (docs.get('fault')?.get(FAULTS_DOCUMENT) as InjectedFaults | undefined) ?? NO_FAULTS;

@@ -7,7 +7,7 @@
 // again on its own once etcd answers: no node restarts. The poll reads the election's head key
 // itself: when it is this node's campaign, the node leads even if the campaign's `elected` never
 // came (etcd3 learns it from a watch, and a watch may miss its event across a reconnect).
-import { Election, type Campaign, type Lease, type Namespace } from 'etcd3';
+import { Election, type Campaign, type IResponseHeader, type Lease, type Namespace } from 'etcd3';
 import type { Fleet, NodeRecord } from './fleet.js';
 import { StoreError } from './store.js';
 
@@ -41,11 +41,14 @@ export class EtcdFleet implements Fleet {
   /**
    * REACHABLE is told, at every poll, whether etcd answered it within a poll's time: the store's
    * `vpcep_store_reachable` follows etcd's state even when this node makes no write or read
-   * (it moved only with the store's own calls: 1 through an outage that none made, 0 long after)
+   * (it moved only with the store's own calls: 1 through an outage that none made, 0 long after).
+   * SENT, before each poll, answers where the poll's answer header goes: the store tells from it
+   * an etcd reset under the daemons (etcd.ts), without a write or a watched batch
    */
   constructor(
     private readonly ns: Namespace, readonly leaseTtlS: number, private readonly log: FleetLogger,
     private readonly reachable: (up: boolean) => void = () => undefined,
+    private readonly sent: () => (header: IResponseHeader) => unknown = () => () => undefined,
   ) {
     this.election = ns.election('leader', leaseTtlS);
     this.candidates = ns.namespace(`${Election.prefix}/leader/`);
@@ -164,15 +167,15 @@ export class EtcdFleet implements Fleet {
   }
 
   /** the election's head: the leader's value, and whether it is this node's running campaign */
-  private async head(): Promise<{ leader: string | undefined; mine: Campaign | undefined }> {
+  private async head(): Promise<{ leader: string | undefined; mine: Campaign | undefined; header: IResponseHeader }> {
     const c = this.campaignNow;
     const [r, key] = await Promise.all([
       this.candidates.getAll().sort('Create', 'Ascend').limit(1).exec(),
       c?.getCampaignKey().catch(() => undefined),
     ]);
     const kv = r.kvs[0];
-    if (!kv) return { leader: undefined, mine: undefined };
-    return { leader: kv.value.toString(), mine: c && key?.endsWith(`/${kv.key.toString()}`) ? c : undefined };
+    if (!kv) return { leader: undefined, mine: undefined, header: r.header };
+    return { leader: kv.value.toString(), mine: c && key?.endsWith(`/${kv.key.toString()}`) ? c : undefined, header: r.header };
   }
 
   private async poll(): Promise<void> {
@@ -180,10 +183,12 @@ export class EtcdFleet implements Fleet {
     // a stopped etcd holds a request without an answer: unreachable once a poll's time has passed
     const slow = setTimeout(() => this.reachable(false), Math.max(1_000, 2 * this.pollMs));
     slow.unref();
+    const answered = this.sent();
     try {
-      const [kvs, { leader, mine }] = await Promise.all([this.ns.getAll().prefix('nodes/').strings(), this.head()]);
+      const [kvs, { leader, mine, header }] = await Promise.all([this.ns.getAll().prefix('nodes/').strings(), this.head()]);
       clearTimeout(slow);
       this.reachable(true);
+      answered(header);
       const live = records(kvs);
       live.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       this.warnOtherConfigs(live);

@@ -3,8 +3,11 @@
 // compares are the expectations (a key's mod revision, 0 for absent; a kind's: every key under its
 // prefix last written at or before a revision), so two daemons racing on the same key never both win; the store's revision is etcd's, a document's version its mod revision;
 // watch is etcd's watch from a revision, a compacted revision signalled so that the caller lists
-// again. Client: `etcd3` (gRPC over @grpc/grpc-js; README "Dependencies and why").
-import { Etcd3, type IKeyValue, type IRequestOp, type Watcher } from 'etcd3';
+// again. An etcd reset under the daemons (restarted empty, restored from an older snapshot: its
+// revisions start again below those already seen, or another cluster answers) is seen in the
+// headers of its answers and signalled the same way; the next listing says so (Snapshot.reset).
+// Client: `etcd3` (gRPC over @grpc/grpc-js; README "Dependencies and why").
+import { Etcd3, type IKeyValue, type IRequestOp, type IResponseHeader, type Watcher } from 'etcd3';
 import {
   DOCUMENT_SCHEMA, emptyDocuments, keyOf, openEnvelope, StoreConflict, StoreError, StoreUnavailable,
   type Batch, type Change, type Expectation, type Kind, type KindExpectation, type Snapshot, type Store, type StoreObserver, type Watch, type WatchHandlers,
@@ -29,10 +32,17 @@ export class EtcdStore implements Store {
   private readonly client: Etcd3;
   private readonly prefix: string;
   private readonly watchers = new Set<Watcher>();
+  /** each running watch's way to say it is lost (a reset of the store ends every watch) */
+  private readonly losers = new Set<(reason: string) => void>();
+  private readonly resets: ResetDetector;
+  private verifying = false;
 
   private constructor(o: EtcdOptions) {
     this.location = `etcd://${o.endpoints.join(',')}`;
     this.prefix = `${o.prefix ?? 'vpcep'}/`;
+    this.resets = new ResetDetector(this.location, (reason) => {
+      for (const lost of [...this.losers]) lost(reason);
+    });
     const timeout = o.requestTimeoutMs ?? 5_000;
     this.client = new Etcd3({
       hosts: o.endpoints.map((e) => `http://${e}`),
@@ -50,7 +60,8 @@ export class EtcdStore implements Store {
     let last = '';
     for (;;) {
       try {
-        await store.client.kv.range({ key: Buffer.from(store.prefix), limit: 1 }, { deadline: Date.now() + Math.max(200, Math.min(2_000, deadline - Date.now())) });
+        const answered = store.resets.sent();
+        answered((await store.client.kv.range({ key: Buffer.from(store.prefix), limit: 1 }, { deadline: Date.now() + Math.max(200, Math.min(2_000, deadline - Date.now())) })).header);
         return store;
       } catch (err) {
         last = (err as Error).message;
@@ -102,10 +113,15 @@ export class EtcdStore implements Store {
     const documents = emptyDocuments();
     const versions = new Map<string, number>();
     let res;
-    try {
-      res = await this.client.kv.range({ key: Buffer.from(this.prefix), range_end: rangeEnd(this.prefix) });
-    } catch (err) {
-      throw this.unavailable(err);
+    // a listing sent before a reset was seen may be the old store's: listed again
+    for (;;) {
+      const answered = this.resets.sent();
+      try {
+        res = await this.client.kv.range({ key: Buffer.from(this.prefix), range_end: rangeEnd(this.prefix) });
+      } catch (err) {
+        throw this.unavailable(err);
+      }
+      if (answered(res.header)) break;
     }
     this.observer?.reachable(true);
     for (const kv of res.kvs) {
@@ -115,7 +131,7 @@ export class EtcdStore implements Store {
       documents.get(k.kind as Kind)!.set(k.id, value);
       versions.set(keyOf(k.kind as Kind, k.id), Number(kv.mod_revision));
     }
-    return { revision: Number(res.header.revision), documents, versions };
+    return { revision: Number(res.header.revision), documents, versions, reset: this.resets.taken() };
   }
 
   async commit(changes: readonly Change[], expectations: readonly Expectation[] = [], kinds: readonly KindExpectation[] = []): Promise<number> {
@@ -126,6 +142,7 @@ export class EtcdStore implements Store {
     // a kind's expectation: every key under <prefix><kind>/ last written at or before THROUGH
     const kindRange = (k: KindExpectation) => ({ key: this.key(k.kind, ''), range_end: rangeEnd(`${this.prefix}${k.kind}/`) });
     const t0 = performance.now();
+    const answered = this.resets.sent();
     try {
       const res = await this.client.kv.txn({
         compare: [
@@ -140,6 +157,7 @@ export class EtcdStore implements Store {
           ...kinds.map((k) => ({ request_range: { ...kindRange(k), sort_order: 'Descend' as const, sort_target: 'Mod' as const, limit: 1, keys_only: true } })),
         ],
       });
+      answered(res.header);
       const o = this.observer;
       if (o) {
         o.reachable(true);
@@ -172,7 +190,9 @@ export class EtcdStore implements Store {
     let cancelled = false;
     let at = from;
     const deliver = (b: Batch) => {
-      if (cancelled || b.revision <= at) return;
+      if (cancelled) return;
+      // etcd's revisions never go back: a batch at or below one delivered is a reset's (or a repeat)
+      if (b.revision <= at) return void this.verify(at);
       at = b.revision;
       try {
         on.batch(b);
@@ -183,6 +203,7 @@ export class EtcdStore implements Store {
     const lost = (reason: string) => {
       if (cancelled) return;
       cancelled = true;
+      this.losers.delete(lost);
       if (watcher) {
         this.watchers.delete(watcher);
         void watcher.cancel().catch(() => undefined);
@@ -193,11 +214,19 @@ export class EtcdStore implements Store {
         // as above
       }
     };
+    this.losers.add(lost);
+    /** an answer of the watch whose revision is below what it delivered: another member behind, or etcd reset */
+    const below = (header: IResponseHeader) => {
+      if (!cancelled && Number(header.revision) < at) void this.verify(at);
+    };
     void this.client.watch().prefix(this.prefix).startRevision(String(from + 1)).create().then((w) => {
       watcher = w;
       if (cancelled) return void w.cancel().catch(() => undefined);
       this.watchers.add(w);
+      // etcd3 creates the watch again after a lost stream (etcd restarted): the answer's header says where etcd is
+      w.on('connected', (res: { header: IResponseHeader }) => below(res.header));
       w.on('data', (res) => {
+        below(res.header);
         if (Number(res.compact_revision) > 0) return lost(`revision ${from} is compacted (now from ${res.compact_revision}): list again`);
         // the events of one transaction share its revision: one batch each
         let batch: { revision: number; changes: Change[] } | null = null;
@@ -230,6 +259,7 @@ export class EtcdStore implements Store {
       // waited for (an etcd that does not answer held a stop until it returned)
       cancel: async () => {
         cancelled = true;
+        this.losers.delete(lost);
         if (watcher) {
           this.watchers.delete(watcher);
           void watcher.cancel().catch(() => undefined);
@@ -243,7 +273,25 @@ export class EtcdStore implements Store {
    * outside the documents' range (a load or a watch never sees them)
    */
   fleet(leaseTtlS: number, log: FleetLogger): EtcdFleet {
-    return new EtcdFleet(this.client.namespace(`${this.prefix.slice(0, -1)}.fleet/`), leaseTtlS, log, (up) => this.observer?.reachable(up));
+    return new EtcdFleet(this.client.namespace(`${this.prefix.slice(0, -1)}.fleet/`), leaseTtlS, log, (up) => this.observer?.reachable(up), () => this.resets.sent());
+  }
+
+  /**
+   * a linearizable read, its revision held against FLOOR, a revision the store had already reached:
+   * below it, etcd was reset (every watch is told); a member behind answers at or past it
+   */
+  private async verify(floor: number): Promise<void> {
+    // one at a time: the batches a reset store sends a watch each ask
+    if (this.verifying) return;
+    this.verifying = true;
+    const answered = this.resets.sent(floor);
+    try {
+      answered((await this.client.kv.range({ key: Buffer.from(this.prefix), range_end: rangeEnd(this.prefix), count_only: true })).header);
+    } catch {
+      // etcd unreachable: its next answer tells
+    } finally {
+      this.verifying = false;
+    }
   }
 
   /** test hook: compacts etcd's history up to REVISION */
@@ -255,6 +303,56 @@ export class EtcdStore implements Store {
     // closing the client ends its watches: nothing is waited for from an etcd that may not answer
     this.watchers.clear();
     this.client.close();
+  }
+}
+
+/**
+ * Whether etcd's answers show the store reset under this daemon: another cluster answers (its id
+ * changed), or a revision below one already seen (etcd restarted empty, or restored from an older
+ * backup; its revisions never go back otherwise). An answer is held against the highest revision
+ * seen when its request was sent: answers to requests under way come back in any order.
+ */
+class ResetDetector {
+  private cluster: string | undefined;
+  private highest = 0;
+  /** raised by each reset: an answer to a request sent before it is not held against the new store */
+  private epoch = 0;
+  /** the last reset no listing has reported yet */
+  private pending: string | undefined;
+
+  constructor(private readonly location: string, private readonly reset: (reason: string) => void) {}
+
+  /**
+   * before a request: what its answer's header goes to, which answers false when a reset was seen
+   * since the request was sent (the answer may be the old store's). FLOOR: a revision the store had
+   * reached before, when the caller knows a higher one than the answers so far
+   */
+  sent(floor = 0): (header: IResponseHeader) => boolean {
+    const epoch = this.epoch;
+    const below = Math.max(this.highest, floor);
+    return (header) => {
+      if (epoch !== this.epoch) return false;
+      const revision = Number(header.revision);
+      const why = this.cluster !== undefined && header.cluster_id !== this.cluster ? `its cluster id changed from ${this.cluster} to ${header.cluster_id}`
+        : revision < below ? `its revision went back from ${below} to ${revision}` : undefined;
+      this.cluster = header.cluster_id;
+      if (!why) {
+        this.highest = Math.max(this.highest, revision);
+        return true;
+      }
+      this.epoch++;
+      this.highest = revision;
+      this.pending = `etcd at ${this.location} was reset (restarted empty, or restored from an older backup): ${why}`;
+      this.reset(`${this.pending}: list again`);
+      return true;
+    };
+  }
+
+  /** the reset seen since the last listing, once */
+  taken(): string | undefined {
+    const p = this.pending;
+    this.pending = undefined;
+    return p;
   }
 }
 

@@ -10,7 +10,8 @@
 //   rejects with StoreConflict naming the keys; a kind's expectation holds while no document of
 //   that kind was written after a revision (a deletion that looked for dependents among them all);
 // - watch(fromRevision): the committed batches after a revision, in order; when that revision is no
-//   longer kept (compacted), the watcher is told so and lists again (load) and reconciles;
+//   longer kept (compacted), or the store was reset under it (etcd restarted empty: its revisions
+//   went back), the watcher is told so and lists again (load) and reconciles;
 // - every document is stored with its schema version (DOCUMENT_SCHEMA) and checked on load.
 
 export type Kind = 'meta' | 'account' | 'vpc' | 'service' | 'endpoint' | 'routetable' | 'loadbalancer' | 'targetgroup' | 'apivpc' | 'securitygroup' | 'internetgateway' | 'networkacl' | 'notification' | 'claim' | 'dnsrecord' | 'fault' | 'targethealth' | 'faultverdict';
@@ -51,6 +52,11 @@ export interface Snapshot {
   readonly documents: Documents;
   /** the version of each document, by `kind/id` */
   readonly versions: ReadonlyMap<string, number>;
+  /**
+   * the store was reset since this daemon's last answer from it (etcd restarted empty, or restored
+   * from an older backup): why. What the daemon knew that this listing lacks is gone from the store
+   */
+  readonly reset?: string;
 }
 
 /** one committed batch, as a watcher receives it */

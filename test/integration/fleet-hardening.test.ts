@@ -3,14 +3,17 @@
 // (test/integration/etcd.ts) and an etcd3 client of the test's own writing under their prefix.
 // Documents vpcepd would never write are refused while running as at a start: the nodes keep
 // serving what they knew, say which document, never crash, and follow the store again (agreeing)
-// once it is deleted. An activation whose commit meets etcd stopped is logged by its message.
+// once it is deleted. An activation whose commit meets etcd stopped is logged by its message. An
+// etcd restarted empty is seen and followed by every node (the last test: it empties the block's etcd).
+import { rmSync } from 'node:fs';
+import { CreateVpcCommand, DescribeVpcsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { CONSUMER, metricValue, PROVIDER, tempDir, twoAccountConfig, waitFor, writeConfig } from '../helpers.js';
-import { attempt } from './aws-sdk.js';
+import { attempt, AWS_KEYS, ec2Clients, refused } from './aws-sdk.js';
 import { echo, startBackend, type TestBackend } from './backends.js';
 import { describeWithEtcd, type TestEtcd } from './etcd.js';
-import { openService, spawnNode, type FleetNode } from './fleet-nodes.js';
+import { openService, spawnNode, withLogs, type FleetNode } from './fleet-nodes.js';
 
 type Node = FleetNode;
 
@@ -26,10 +29,10 @@ async function startNode(configFile: string, name: string): Promise<Node> {
   return node;
 }
 
-/** two nodes on a prefix of their own, a service open to the consumer and one endpoint: the prefix, nodes and service id */
-async function fleetOfTwo(): Promise<{ prefix: string; a: Node; b: Node; service: string }> {
+/** two nodes on a prefix of their own (the config with OVERRIDES), a service open to the consumer and one endpoint: the prefix, nodes and service id */
+async function fleetOfTwo(overrides: Record<string, unknown> = {}): Promise<{ prefix: string; a: Node; b: Node; service: string }> {
   const prefix = `h${++prefixes}`;
-  const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false } }));
+  const configFile = writeConfig(tempDir(), twoAccountConfig({ store: `${etcd.url}/${prefix}`, fleet: { lease_ttl_seconds: 2 }, dns: { enabled: false }, ...overrides }));
   const a = await startNode(configFile, `${prefix}-a`);
   const b = await startNode(configFile, `${prefix}-b`);
   return { prefix, a, b, service: await openService(a, `s${prefix}`, backend.port) };
@@ -218,5 +221,39 @@ describeWithEtcd('a fleet under another etcd client', (e) => {
       expect(n.child.output()).not.toMatch(/"stack"/);
     }
   }, 200_000);
-});
 
+  // the last test of the block: it empties the block's etcd
+  it('etcd restarted empty (stopped, its data dir removed, started again): every node logs an error naming the reset and what was lost, and follows the store as it is: the lost resources answer 404 on both (a PUT of the service answered 409 EndPoint.0031 for good) and a new one made through one node shows through the other (before, the nodes kept their memory, split silently, and never saw each other\'s writes)', async () => {
+    const { a, b, service } = await fleetOfTwo({ accounts: [{ ...PROVIDER, aws: AWS_KEYS.provider }, { ...CONSUMER, aws: AWS_KEYS.consumer }] });
+    const r = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: service, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    for (const n of [a, b]) await waitFor(async () => (await endpointIds(n)).includes(r.body.id), 10_000, `${n.name} to list the endpoint`);
+    const ec2 = [a, b].map((n) => ec2Clients(n.child.url, { consumer: AWS_KEYS.consumer }).consumer);
+    const vpc = (await ec2[0]!.send(new CreateVpcCommand({ CidrBlock: '10.90.0.0/16' }))).Vpc!.VpcId!;
+    const vpcThere = (c: EC2Client) => c.send(new DescribeVpcsCommand({ VpcIds: [vpc] })).then((v) => (v.Vpcs ?? []).length === 1, () => false);
+    await waitFor(() => vpcThere(ec2[1]!), 10_000, 'b to see the VPC');
+    await etcd.stop();
+    rmSync(etcd.dataDir, { recursive: true, force: true });
+    await etcd.start();
+    const said = (n: Node) => n.child.output().split('\n').filter((l) => l.includes('"msg":"store was reset under this node')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const n of [a, b]) await withLogs([a, b], waitFor(() => said(n).length > 0, 30_000, `${n.name} to see the reset`));
+    for (const n of [a, b]) {
+      const [line] = said(n);
+      expect(line, JSON.stringify(line)).toMatchObject({ level: 50, reason: expect.stringMatching(/was reset .*: its (revision went back from \d+ to \d+|cluster id changed)/), lost: { endpoint: 1, service: 1, apivpc: 1 } });
+      expect(line!.lost_documents).toEqual(expect.arrayContaining([`endpoint/${r.body.id}`, `service/${service}`, `apivpc/${vpc}`]));
+      expect(await endpointIds(n)).toEqual([]);
+      expect((await n.consumer.get(`/vpc-endpoints/${r.body.id}`)).status).toBe(404);
+      expect((await n.provider.get(`/vpc-endpoint-services/${service}`)).status).toBe(404);
+      const put = await n.provider.put(`/vpc-endpoint-services/${service}`, { approval_enabled: true });
+      expect([put.status, put.body.error_code], JSON.stringify(put.body)).toEqual([404, 'EndPoint.2003']);
+    }
+    // an API VPC the store lost goes too (a listing kept every API VPC it had known)
+    for (const c of ec2) expect((await refused(c.send(new DescribeVpcsCommand({ VpcIds: [vpc] })))).code).toBe('InvalidVpcID.NotFound');
+    const after = await withLogs([a, b], openService(b, `s${Date.now()}`, backend.port));
+    await withLogs([a, b], waitFor(async () => (await a.provider.get(`/vpc-endpoint-services/${after}`)).status === 200, 10_000, 'a to see the service made through b'));
+    const e2 = await a.consumer.post('/vpc-endpoints', { endpoint_service_id: after, vpc_id: 'vpc-client', subnet_id: 'subnet-a' });
+    expect(e2.status, JSON.stringify(e2.body)).toBe(200);
+    for (const n of [a, b]) await waitFor(async () => (await endpointIds(n)).includes(e2.body.id), 10_000, `${n.name} to list the new endpoint`);
+    for (const n of [a, b]) healthy(n);
+  }, 120_000);
+});

@@ -268,5 +268,5 @@ describe('the whitelist as AWS lists it and takes it back for removal', () => {
 function controlOf(inv: ReturnType<typeof applyInventory>): ControlPlane {
   const store = memoryStore();
   const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
-  return new ControlPlane({ region: 'sim-1', store, dataPlane, inventory: inv, services: [], endpoints: [], log: { info: () => undefined, warn: () => undefined } });
+  return new ControlPlane({ region: 'sim-1', store, dataPlane, inventory: inv, services: [], endpoints: [], log: { info: () => undefined, warn: () => undefined, error: () => undefined } });
 }

@@ -6,7 +6,7 @@ import { memoryStore } from '../helpers.js';
 
 const store = memoryStore();
 const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
-const log = { info: () => undefined, warn: () => undefined };
+const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 describe('credentials', () => {
   it('an empty token is never a credential, even when an account was given an empty token', () => {

@@ -19,7 +19,7 @@ function world() {
   const commits: Change[][] = [];
   const store = memoryStore((c) => { commits.push([...c]); });
   const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
-  const o = { region: 'sim-1', store, dataPlane, inventory: inv, services: [], endpoints: [], log: { info: () => undefined, warn: () => undefined } };
+  const o = { region: 'sim-1', store, dataPlane, inventory: inv, services: [], endpoints: [], log: { info: () => undefined, warn: () => undefined, error: () => undefined } };
   const control = new ControlPlane(o);
   const provider = control.accountByName('provider')!;
   const consumer = control.accountByName('consumer')!;

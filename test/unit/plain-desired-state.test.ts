@@ -50,7 +50,7 @@ async function world() {
   const events = dataPlane.events;
   const control = new ControlPlane({
     region: 'sim-1', zones: c.zones, store, dataPlane, inventory: inv, services: inv.publicServices, endpoints: [],
-    log: { info: () => undefined, warn: () => undefined },
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
   });
   return { control, events, provider: control.accountByName('provider')!, consumer: control.accountByName('consumer')! };
 }

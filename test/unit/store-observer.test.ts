@@ -54,7 +54,7 @@ describe('the store observer', () => {
     const { seen, o } = recorder();
     const control = new ControlPlane({
       region: 'sim-1', zones: c.zones, store, dataPlane: recordingDataPlane(), inventory: inv, services: inv.publicServices, endpoints: [],
-      log: { info: () => undefined, warn: () => undefined },
+      log: { info: () => undefined, warn: () => undefined, error: () => undefined },
       stored: { versions: loaded.versions, claims: loaded.documents.get('claim')!, revision: loaded.revision },
       storeObserver: o,
     });

@@ -27,7 +27,7 @@ export async function storedControl(store: Store, endpointQuota: number, nodeId?
     endpoints: (loaded.documents.get('endpoint')?.values() ?? []) as Iterable<Endpoint>,
     loadBalancers: (loaded.documents.get('loadbalancer')?.values() ?? []) as Iterable<LoadBalancer>,
     targetGroups: (loaded.documents.get('targetgroup')?.values() ?? []) as Iterable<TargetGroup>,
-    log: { info: () => undefined, warn: () => undefined },
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
     stored: { versions: loaded.versions, claims: loaded.documents.get('claim')!, revision: loaded.revision },
     ...(nodeId !== undefined ? { nodeId } : {}),
   });

@@ -39,7 +39,7 @@ function world() {
   const inv = applyInventory(c, snapshotOf([]), { defaultToken: 'default-token-0123', source: 'c.yaml', now: '2026-01-01T00:00:00.000Z' });
   const store = memoryStore();
   const dataPlane = { apply: async () => ({ ok: true as const }), endpointConnections: () => 0, admissionOf: () => null, daemonLoad: () => ({ active: 0, maxConnections: 1, fdBudget: 100, listeners: 0, onPremises: 'allow' as const }), publicListening: () => false };
-  const o = { region: 'sim-1', zones: c.zones, store, dataPlane, inventory: inv, services: inv.publicServices, endpoints: [], log: { info: () => undefined, warn: () => undefined } };
+  const o = { region: 'sim-1', zones: c.zones, store, dataPlane, inventory: inv, services: inv.publicServices, endpoints: [], log: { info: () => undefined, warn: () => undefined, error: () => undefined } };
   const st = new ControlState(o);
   return { st, o, provider: st.accountsByName.get('provider')!, consumer: st.accountsByName.get('consumer')! };
 }
