@@ -98,7 +98,7 @@ const schema = z.strictObject({
     enabled: z.boolean().optional(),
     ttl: z.number().int().min(0, 'must be 0-86400 (seconds)').max(86_400, 'must be 0-86400 (seconds)').optional(),
     forward: z.boolean().optional(),
-    forwarders: z.array(z.string().regex(/^\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?$/, 'must be an IPv4 address, or IPv4:PORT')).min(1).max(8).optional(),
+    forwarders: z.array(z.string().regex(/^\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?$/, 'must be an IPv4 address, or IPv4:PORT')).min(1).max(8).nullable().optional(),
     public_records: z.array(z.strictObject({
       name: z.string().min(1).max(253).regex(/^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?\.?$/, 'must be a DNS name (labels of a-z 0-9 - _)'),
       type: z.literal('TXT', { message: 'must be TXT (the public zone holds domain verification records)' }),

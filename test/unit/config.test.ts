@@ -127,6 +127,11 @@ describe('config validation', () => {
       .toEqual(['accounts[0].aws.secret_access_key: must be at least 8 characters']);
   });
 
+  it('dns.forwarders null is the host\'s resolvers, as absent (GET /sim/config shows it so; saved as a config file, the start refused it)', () => {
+    const c = validateConfig({ ...base(), dns: { forwarders: null } }, 'test.yaml');
+    expect(c.dns.forwarders ?? null).toBeNull();
+  });
+
   it('accepts an empty document (the default account, no network)', () => {
     expect(validateConfig(null, 'x').accounts).toEqual([]);
   });
