@@ -312,6 +312,17 @@ describe('toxics on real connections', () => {
     expect(c.got().toString()).toBe('a'.repeat(10));
   });
 
+  it('limit_data then slow_close: the close limit_data makes is held slow_close\'s delay (it skipped slow_close: closed after ~15 ms)', async () => {
+    await proxy.addToxic({ name: 'ld', type: 'limit_data', stream: 'downstream', toxicity: 1, attributes: { bytes: 1_000 } } as never);
+    await proxy.addToxic({ name: 'sc', type: 'slow_close', stream: 'downstream', toxicity: 1, attributes: { delay: 500 } } as never);
+    const c = await connect();
+    const t0 = performance.now();
+    c.s.write(Buffer.alloc(5_000, 97));
+    expect(await c.closed).toBe('end');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(490);
+    expect(c.got().toString()).toBe('a'.repeat(1_000));
+  });
+
   it('slicer and slow_close pass every byte, sliced and with the close held back', async () => {
     await proxy.addToxic({ type: 'slicer', stream: 'downstream', toxicity: 1, attributes: { average_size: 100, size_variation: 50, delay: 1_000 } } as never);
     await proxy.addToxic({ type: 'slow_close', stream: 'downstream', toxicity: 1, attributes: { delay: 200 } } as never);

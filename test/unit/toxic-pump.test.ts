@@ -95,6 +95,24 @@ describe('a toxic link\'s pump', () => {
     expect(p.got().equals(data)).toBe(true);
   });
 
+  it('limit_data\'s close meets the toxics after it: a slow_close holds it its delay (the close skipped it)', async () => {
+    const [client, from] = await pair();
+    const [to] = await pair();
+    const aborted = new AbortController();
+    closers.push(() => aborted.abort());
+    let closedAt: number | null = null;
+    const close = () => { closedAt ??= performance.now(); };
+    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal, close);
+    pump.stages = [{ type: 'limit_data', name: 'ld', attributes: { bytes: 1_000 } }, { type: 'slow_close', name: 'sc', attributes: { delay: 500 } }]
+      .map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
+    pump.start();
+    const t0 = performance.now();
+    client.write(randomBytes(5_000));
+    await waitFor(() => closedAt !== null, 5_000, 'the link closed');
+    expect(closedAt! - t0).toBeGreaterThanOrEqual(490);
+  });
+
   it('pipelines bandwidths: each caps the rate, the lowest wins (two of 100 KB/s made 50 KB/s: their holds added up)', async () => {
     for (const rates of [[100, 100], [200, 100], [100, 200]]) {
       const p = await piped(rates.map((rate, i) => ({ type: 'bandwidth', name: `bw${i}`, attributes: { rate } })));

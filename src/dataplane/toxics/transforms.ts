@@ -26,7 +26,7 @@ export interface Transform {
   readonly toxic: Toxic;
   /** a chunk that left the stage before at AT (performance.now() ms; at the first stage, when it arrived) */
   push(buf: Buffer, at: number, emit: Emit): Promise<void>;
-  /** the stream ended: resolves when the end may pass on */
+  /** the stream ended, or a stage before closed the link (CLOSE_LINK): resolves when that may pass on */
   end(): Promise<void>;
   /**
    * removed, changed (or every toxic reset), or the connection closed: timers cleared, and what it
@@ -144,7 +144,7 @@ class Bandwidth implements Transform {
   removed(): void {}
 }
 
-/** the end of the stream (the FIN) held delay ms */
+/** the end of the stream (the FIN), or the close of a toxic before it (limit_data's), held delay ms (Toxiproxy's slow_close.go: its input channel closed) */
 class SlowClose implements Transform {
   private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
