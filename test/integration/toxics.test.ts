@@ -338,6 +338,19 @@ describe('toxics on real connections', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(199);
   });
 
+  it('a latency is a delay, not a rate limit, and a bandwidth after it keeps its rate (3 MB through latency 300 ms took 3.6 s; latency 500 then 1,000 KB/s, 9 s)', async () => {
+    await proxy.addToxic({ name: 'lat', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 300 } } as never);
+    const alone = await roundTrip(await connect(), 3_000_000);
+    expect(alone).toBeGreaterThanOrEqual(290);
+    expect(alone).toBeLessThan(1_800);
+    await proxy.getToxic('lat').then((t) => t.update({ attributes: { latency: 500 }, toxicity: 1 } as never));
+    await proxy.addToxic({ name: 'bw', type: 'bandwidth', stream: 'downstream', toxicity: 1, attributes: { rate: 1_000 } } as never);
+    // 3.0 s at the rate, 0.5 s more for the latency
+    const both = await roundTrip(await connect(), 3_000_000, 20_000);
+    expect(both).toBeGreaterThanOrEqual(3_400);
+    expect(both).toBeLessThan(5_000);
+  });
+
   it('toxics on one stream compose as in Toxiproxy: latencies add up, across scopes too (the largest alone applied), bandwidths each cap the rate (two of 100 KB/s halved it); every byte in order', async () => {
     // Toxiproxy's TestTwoLatencyToxics: each latency waits its own delay
     for (const name of ['l1', 'l2']) await proxy.addToxic({ name, type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 300 } } as never);

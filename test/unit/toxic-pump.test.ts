@@ -113,6 +113,31 @@ describe('a toxic link\'s pump', () => {
     expect(closedAt! - t0).toBeGreaterThanOrEqual(490);
   });
 
+  it('a latency is a delay, not a rate limit: 3 MB through latency 300 ms take about 300 ms more, not 3.6 s (its queue held 256 KiB)', async () => {
+    const p = await piped([{ type: 'latency', name: 'lat', attributes: { latency: 300 } }]);
+    const data = randomBytes(3_000_000);
+    p.client.write(data);
+    const took = await p.when(data.length);
+    expect(took).toBeGreaterThanOrEqual(290);
+    expect(took).toBeLessThan(1_500);
+    expect(p.got().equals(data)).toBe(true);
+  });
+
+  it('latency and bandwidth in series run at the bandwidth\'s rate plus the latency (latency 500 then 1,000 KB/s took 9 s for 3 MB, the other order 4.2 s)', async () => {
+    for (const [first, second, most] of [
+      [{ type: 'latency', name: 'lat', attributes: { latency: 500 } }, { type: 'bandwidth', name: 'bw', attributes: { rate: 1_000 } }, 4_500],
+      [{ type: 'bandwidth', name: 'bw', attributes: { rate: 1_000 } }, { type: 'latency', name: 'lat', attributes: { latency: 500 } }, 4_500],
+    ] as const) {
+      const p = await piped([first, second]);
+      const data = randomBytes(3_000_000);
+      p.client.write(data);
+      const took = await p.when(data.length);
+      expect(took).toBeGreaterThanOrEqual(3_000);
+      expect(took).toBeLessThan(most);
+      expect(p.got().equals(data)).toBe(true);
+    }
+  });
+
   it('pipelines bandwidths: each caps the rate, the lowest wins (two of 100 KB/s made 50 KB/s: their holds added up)', async () => {
     for (const rates of [[100, 100], [200, 100], [100, 200]]) {
       const p = await piped(rates.map((rate, i) => ({ type: 'bandwidth', name: `bw${i}`, attributes: { rate } })));

@@ -22,8 +22,24 @@ export const CLOSE_LINK = Symbol('close the link');
 
 export type Emit = (buf: Buffer | typeof CLOSE_LINK) => Promise<void>;
 
+/** what a stage's queue holds before the stage before it waits (its bytes count CHUNK_COST a chunk more) */
+export interface QueueBound {
+  readonly chunks: number;
+  readonly bytes: number;
+}
+
+/**
+ * A latency's queue: the chunks on their way through it. Toxiproxy's latency toxic buffers 1024
+ * chunks "in order to prevent added latency from limiting the proxy bandwidth" (CREATING.md; its
+ * reads are of at most 32 KiB): a delay, not a rate. The pump's 256 KiB a stage made it one: 256 KiB
+ * per latency period (latency 300 ms passed 3 MB in 3.6 s).
+ */
+const LATENCY_QUEUE: QueueBound = { chunks: 1024, bytes: 32 * 1024 * 1024 };
+
 export interface Transform {
   readonly toxic: Toxic;
+  /** its queue's bound, when not the pump's (256 KiB) */
+  readonly queue?: QueueBound;
   /** a chunk that left the stage before at AT (performance.now() ms; at the first stage, when it arrived) */
   push(buf: Buffer, at: number, emit: Emit): Promise<void>;
   /** the stream ended, or a stage before closed the link (CLOSE_LINK): resolves when that may pass on */
@@ -88,6 +104,7 @@ const now = () => performance.now();
  * (Toxiproxy's latency.go waits from the chunk's timestamp, then moves it on by its wait); order kept
  */
 class Latency implements Transform {
+  readonly queue = LATENCY_QUEUE;
   private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
   async push(buf: Buffer, at: number, emit: Emit): Promise<void> {
