@@ -138,6 +138,16 @@ describe('a toxic link\'s pump', () => {
     }
   });
 
+  it('a bandwidth makes up its timer\'s lateness, as Toxiproxy offsets its next sleep (1.5 MB in 1,000-byte pieces at 500 KB/s took 4 s, not 3: each piece started from the late wake-up)', async () => {
+    const p = await piped([{ type: 'slicer', name: 'sl', attributes: { average_size: 1_000 } }, { type: 'bandwidth', name: 'bw', attributes: { rate: 500 } }]);
+    const data = randomBytes(1_500_000);
+    p.client.write(data);
+    const took = await p.when(data.length);
+    expect(took).toBeGreaterThanOrEqual(2_950);
+    expect(took).toBeLessThan(3_500);
+    expect(p.got().equals(data)).toBe(true);
+  });
+
   it('pipelines bandwidths: each caps the rate, the lowest wins (two of 100 KB/s made 50 KB/s: their holds added up)', async () => {
     for (const rates of [[100, 100], [200, 100], [100, 200]]) {
       const p = await piped(rates.map((rate, i) => ({ type: 'bandwidth', name: `bw${i}`, attributes: { rate } })));
