@@ -113,6 +113,25 @@ describe('a toxic link\'s pump', () => {
     expect(closedAt! - t0).toBeGreaterThanOrEqual(490);
   });
 
+  it('timeout\'s close at the stream\'s end meets the toxics after it: a slow_close holds it its delay (it closed the link at once)', async () => {
+    const [client, from] = await pair();
+    const [to] = await pair();
+    const aborted = new AbortController();
+    closers.push(() => aborted.abort());
+    let closedAt: number | null = null;
+    const close = () => { closedAt ??= performance.now(); };
+    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal, close);
+    pump.stages = [{ type: 'timeout', name: 'to', attributes: { timeout: 0 } }, { type: 'slow_close', name: 'sc', attributes: { delay: 500 } }]
+      .map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
+    pump.start();
+    client.write('dropped');
+    const t0 = performance.now();
+    client.end();
+    await waitFor(() => closedAt !== null, 5_000, 'the link closed');
+    expect(closedAt! - t0).toBeGreaterThanOrEqual(490);
+  });
+
   it('a latency is a delay, not a rate limit: 3 MB through latency 300 ms take about 300 ms more, not 3.6 s (its queue held 256 KiB)', async () => {
     const p = await piped([{ type: 'latency', name: 'lat', attributes: { latency: 300 } }]);
     const data = randomBytes(3_000_000);

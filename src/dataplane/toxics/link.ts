@@ -345,8 +345,8 @@ class Lane {
         else {
           // the stream's end or the link's close alike: Toxiproxy's toxics see one closed channel
           // (a slow_close after limit_data holds its close; it skipped straight past)
-          await t.end();
-          await this.next!.put(c);
+          const closes = await t.end();
+          await this.next!.put(closes === CLOSE_LINK ? { buf: CLOSE_LINK, at: c.at } : c);
         }
         this.bytes -= cost(c);
         if (this.room !== null && this.bytes < this.low && this.queue.length < this.maxChunks) {

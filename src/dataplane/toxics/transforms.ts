@@ -42,8 +42,11 @@ export interface Transform {
   readonly queue?: QueueBound;
   /** a chunk that left the stage before at AT (performance.now() ms; at the first stage, when it arrived) */
   push(buf: Buffer, at: number, emit: Emit): Promise<void>;
-  /** the stream ended, or a stage before closed the link (CLOSE_LINK): resolves when that may pass on */
-  end(): Promise<void>;
+  /**
+   * the stream ended, or a stage before closed the link (CLOSE_LINK): resolves when that may pass
+   * on; to CLOSE_LINK when the link closes behind it instead (timeout)
+   */
+  end(): Promise<void | typeof CLOSE_LINK>;
   /**
    * removed, changed (or every toxic reset), or the connection closed: timers cleared, and what it
    * holds passes on at once, in order (Toxiproxy interrupts the toxic, which outputs what it holds);
@@ -197,8 +200,9 @@ class Timeout implements Transform {
     if (ms > 0) this.timer = setTimeout(() => host.close(), ms);
   }
   async push(): Promise<void> {}
-  async end(): Promise<void> {
-    this.host.close();
+  /** the close travels through the toxics after it (a slow_close holds it), as Toxiproxy's closed output channel does; it closed the link at once */
+  async end(): Promise<typeof CLOSE_LINK> {
+    return CLOSE_LINK;
   }
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
