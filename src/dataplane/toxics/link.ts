@@ -167,6 +167,13 @@ const cost = (c: Chunk): number => (c.buf instanceof Buffer ? c.buf.length : 0) 
 const PASSED = Promise.resolve();
 
 /**
+ * Bytes held in every pump's lanes, and the most a latency's large queue may take of them: past it
+ * a latency's lane holds the pump's 256 KiB like any other (Toxiproxy's 1,024 chunks per latency
+ * and connection have no daemon-wide bound: 3,000 connections could hold 96 GiB)
+ */
+export const toxicMemory = { held: 0, cap: 256 * 1024 * 1024 };
+
+/**
  * One direction: chunks queued as they arrive (with their time), then passed through the stages in
  * a pipeline, as Toxiproxy runs each toxic in its own goroutine between channels: each stage has
  * its queue and takes its next chunk once it passed the last one on, so that bandwidths each cap the
@@ -309,13 +316,28 @@ class Lane {
   private readonly high: number;
   private readonly low: number;
   private readonly maxChunks: number;
+  /**
+   * the next lane is full and this one waits to emit: its bound is the pump's 256 KiB meanwhile, so
+   * that a latency's 32 MiB holds what is on its way, never what a client that stopped reading left
+   */
+  private stalled = false;
 
   constructor(private readonly pump: Pump, private readonly transform: Transform | null, private readonly next: Lane | null) {
-    this.emit = (buf) => next!.put({ buf, at: performance.now() });
+    this.emit = (buf) => {
+      const room = next!.put({ buf, at: performance.now() });
+      if (room === PASSED) return room;
+      this.stalled = true;
+      return room.then(() => { this.stalled = false; });
+    };
     const bound = transform?.queue;
     this.high = bound?.bytes ?? HIGH_WATER;
     this.low = bound?.bytes ?? LOW_WATER;
     this.maxChunks = bound?.chunks ?? Infinity;
+  }
+
+  /** the bytes this lane holds before the stage before it waits: its own bound, the pump's while it waits to emit or the daemon's toxics hold their cap */
+  private bound(): number {
+    return this.stalled || toxicMemory.held > toxicMemory.cap ? HIGH_WATER : this.high;
   }
 
   /** a chunk queued; resolves when there is room for the next (PASSED at once) */
@@ -327,7 +349,8 @@ class Lane {
       this.running = true;
       this.run().catch(() => undefined);
     }
-    if (this.bytes <= this.high && this.queue.length <= this.maxChunks) return PASSED;
+    toxicMemory.held += cost(c);
+    if (this.bytes <= this.bound() && this.queue.length <= this.maxChunks) return PASSED;
     return new Promise((resolve) => { this.room = resolve; });
   }
 
@@ -336,9 +359,10 @@ class Lane {
     const signal = this.pump.signal;
     // not running from the moment the loop ends, in the same turn: a chunk the stage before put in
     // a microtask after it (a .finally() on the promise ran later) found it running and stayed
+    let c: Chunk | null = null;
     try {
       while (this.queue.length && !signal.aborted) {
-        const c = this.queue.shift()!;
+        c = this.queue.shift()!;
         const t = this.transform;
         if (t === null) await this.pump.write(c.buf);
         else if (c.buf instanceof Buffer) await t.push(c.buf, c.at, this.emit);
@@ -349,7 +373,9 @@ class Lane {
           await this.next!.put(closes === CLOSE_LINK ? { buf: CLOSE_LINK, at: c.at } : c);
         }
         this.bytes -= cost(c);
-        if (this.room !== null && this.bytes < this.low && this.queue.length < this.maxChunks) {
+        toxicMemory.held -= cost(c);
+        c = null;
+        if (this.room !== null && this.bytes < Math.min(this.low, this.bound()) && this.queue.length < this.maxChunks) {
           this.room();
           this.room = null;
         }
@@ -357,6 +383,12 @@ class Lane {
       }
     } finally {
       this.running = false;
+      // the connection closed: what this lane held is let go
+      if (signal.aborted || c !== null) {
+        for (const left of c === null ? this.queue : [c, ...this.queue]) toxicMemory.held -= cost(left);
+        this.queue.length = 0;
+        this.bytes = 0;
+      }
     }
   }
 }
