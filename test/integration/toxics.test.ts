@@ -312,6 +312,17 @@ describe('toxics on real connections', () => {
     expect(c.got().toString()).toBe('a'.repeat(10));
   });
 
+  it('limit_data then slow_close: the close limit_data makes is held slow_close\'s delay (it skipped slow_close: closed after ~15 ms)', async () => {
+    await proxy.addToxic({ name: 'ld', type: 'limit_data', stream: 'downstream', toxicity: 1, attributes: { bytes: 1_000 } } as never);
+    await proxy.addToxic({ name: 'sc', type: 'slow_close', stream: 'downstream', toxicity: 1, attributes: { delay: 500 } } as never);
+    const c = await connect();
+    const t0 = performance.now();
+    c.s.write(Buffer.alloc(5_000, 97));
+    expect(await c.closed).toBe('end');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(490);
+    expect(c.got().toString()).toBe('a'.repeat(1_000));
+  });
+
   it('slicer and slow_close pass every byte, sliced and with the close held back', async () => {
     await proxy.addToxic({ type: 'slicer', stream: 'downstream', toxicity: 1, attributes: { average_size: 100, size_variation: 50, delay: 1_000 } } as never);
     await proxy.addToxic({ type: 'slow_close', stream: 'downstream', toxicity: 1, attributes: { delay: 200 } } as never);
@@ -325,6 +336,19 @@ describe('toxics on real connections', () => {
     c.s.end();
     expect(await c.closed).toBe('end');
     expect(performance.now() - t0).toBeGreaterThanOrEqual(199);
+  });
+
+  it('a latency is a delay, not a rate limit, and a bandwidth after it keeps its rate (3 MB through latency 300 ms took 3.6 s; latency 500 then 1,000 KB/s, 9 s)', async () => {
+    await proxy.addToxic({ name: 'lat', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 300 } } as never);
+    const alone = await roundTrip(await connect(), 3_000_000);
+    expect(alone).toBeGreaterThanOrEqual(290);
+    expect(alone).toBeLessThan(1_800);
+    await proxy.getToxic('lat').then((t) => t.update({ attributes: { latency: 500 }, toxicity: 1 } as never));
+    await proxy.addToxic({ name: 'bw', type: 'bandwidth', stream: 'downstream', toxicity: 1, attributes: { rate: 1_000 } } as never);
+    // 3.0 s at the rate, 0.5 s more for the latency
+    const both = await roundTrip(await connect(), 3_000_000, 20_000);
+    expect(both).toBeGreaterThanOrEqual(3_400);
+    expect(both).toBeLessThan(5_000);
   });
 
   it('toxics on one stream compose as in Toxiproxy: latencies add up, across scopes too (the largest alone applied), bandwidths each cap the rate (two of 100 KB/s halved it); every byte in order', async () => {

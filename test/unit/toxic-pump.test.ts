@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Pump } from '../../src/dataplane/toxics/link.js';
+import { Pump, toxicMemory } from '../../src/dataplane/toxics/link.js';
 import { makeTransform, type ToxicHost, type Transform } from '../../src/dataplane/toxics/transforms.js';
 import { parseToxic } from '../../src/model/toxics.js';
 import { waitFor } from '../helpers.js';
@@ -92,6 +92,102 @@ describe('a toxic link\'s pump', () => {
     const data = randomBytes(200_000);
     p.client.write(data);
     expect(await p.when(data.length)).toBeGreaterThanOrEqual(550);
+    expect(p.got().equals(data)).toBe(true);
+  });
+
+  it('limit_data\'s close meets the toxics after it: a slow_close holds it its delay (the close skipped it)', async () => {
+    const [client, from] = await pair();
+    const [to] = await pair();
+    const aborted = new AbortController();
+    closers.push(() => aborted.abort());
+    let closedAt: number | null = null;
+    const close = () => { closedAt ??= performance.now(); };
+    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal, close);
+    pump.stages = [{ type: 'limit_data', name: 'ld', attributes: { bytes: 1_000 } }, { type: 'slow_close', name: 'sc', attributes: { delay: 500 } }]
+      .map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
+    pump.start();
+    const t0 = performance.now();
+    client.write(randomBytes(5_000));
+    await waitFor(() => closedAt !== null, 5_000, 'the link closed');
+    expect(closedAt! - t0).toBeGreaterThanOrEqual(490);
+  });
+
+  it('timeout\'s close at the stream\'s end meets the toxics after it: a slow_close holds it its delay (it closed the link at once)', async () => {
+    const [client, from] = await pair();
+    const [to] = await pair();
+    const aborted = new AbortController();
+    closers.push(() => aborted.abort());
+    let closedAt: number | null = null;
+    const close = () => { closedAt ??= performance.now(); };
+    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal, close);
+    pump.stages = [{ type: 'timeout', name: 'to', attributes: { timeout: 0 } }, { type: 'slow_close', name: 'sc', attributes: { delay: 500 } }]
+      .map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
+    pump.start();
+    client.write('dropped');
+    const t0 = performance.now();
+    client.end();
+    await waitFor(() => closedAt !== null, 5_000, 'the link closed');
+    expect(closedAt! - t0).toBeGreaterThanOrEqual(490);
+  });
+
+  it('a latency is a delay, not a rate limit: 3 MB through latency 300 ms take about 300 ms more, not 3.6 s (its queue held 256 KiB)', async () => {
+    const p = await piped([{ type: 'latency', name: 'lat', attributes: { latency: 300 } }]);
+    const data = randomBytes(3_000_000);
+    p.client.write(data);
+    const took = await p.when(data.length);
+    expect(took).toBeGreaterThanOrEqual(290);
+    expect(took).toBeLessThan(1_500);
+    expect(p.got().equals(data)).toBe(true);
+  });
+
+  it('a latency\'s large queue is bounded daemon-wide: past toxicMemory.cap its lane holds the pump\'s 256 KiB, and what a closed connection held is let go (1,024 chunks per latency and connection had no bound: 3,000 connections could hold 96 GiB)', async () => {
+    const before = toxicMemory.held;
+    const cap = toxicMemory.cap;
+    toxicMemory.cap = 1024 * 1024;
+    closers.push(() => { toxicMemory.cap = cap; });
+    const [client, from] = await pair();
+    const [to, far] = await pair();
+    far.pause();
+    const aborted = new AbortController();
+    const host: ToxicHost = { close: () => undefined, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal);
+    pump.stages = [makeTransform(parseToxic({ type: 'latency', name: 'lat', attributes: { latency: 200 } }), host, { passed: 0 })];
+    pump.start();
+    client.write(randomBytes(48_000_000));
+    await waitFor(() => from.isPaused(), 10_000, 'the source paused');
+    await new Promise((r) => setTimeout(r, 300));
+    // the cap and what the lanes hold at the pump's bounds: 1 MiB + 256 KiB + 256 KiB and a chunk each (64 KiB reads)
+    expect(toxicMemory.held - before).toBeLessThan(2 * 1024 * 1024);
+    expect(pump.chunks).toBeLessThan(64);
+    aborted.abort();
+    client.destroy();
+    await waitFor(() => toxicMemory.held === before || null, 5_000, 'the held bytes let go');
+  });
+
+  it('latency and bandwidth in series run at the bandwidth\'s rate plus the latency (latency 500 then 1,000 KB/s took 9 s for 3 MB, the other order 4.2 s)', async () => {
+    for (const [first, second, most] of [
+      [{ type: 'latency', name: 'lat', attributes: { latency: 500 } }, { type: 'bandwidth', name: 'bw', attributes: { rate: 1_000 } }, 4_500],
+      [{ type: 'bandwidth', name: 'bw', attributes: { rate: 1_000 } }, { type: 'latency', name: 'lat', attributes: { latency: 500 } }, 4_500],
+    ] as const) {
+      const p = await piped([first, second]);
+      const data = randomBytes(3_000_000);
+      p.client.write(data);
+      const took = await p.when(data.length);
+      expect(took).toBeGreaterThanOrEqual(3_000);
+      expect(took).toBeLessThan(most);
+      expect(p.got().equals(data)).toBe(true);
+    }
+  });
+
+  it('a bandwidth makes up its timer\'s lateness, as Toxiproxy offsets its next sleep (1.5 MB in 1,000-byte pieces at 500 KB/s took 4 s, not 3: each piece started from the late wake-up)', async () => {
+    const p = await piped([{ type: 'slicer', name: 'sl', attributes: { average_size: 1_000 } }, { type: 'bandwidth', name: 'bw', attributes: { rate: 500 } }]);
+    const data = randomBytes(1_500_000);
+    p.client.write(data);
+    const took = await p.when(data.length);
+    expect(took).toBeGreaterThanOrEqual(2_950);
+    expect(took).toBeLessThan(3_700);
     expect(p.got().equals(data)).toBe(true);
   });
 

@@ -7,7 +7,11 @@ import type { Socket } from 'node:net';
 import { scopeKey, type Toxic, type ToxicRule, type ToxicStream, type ToxicTarget } from '../../model/toxics.js';
 import { CLOSE_LINK, makeTransform, toxicFigures, type Emit, type ToxicHost, type ToxicState, type Transform } from './transforms.js';
 
-/** bytes queued in a pump before its source is paused, and resumed below the low mark */
+/**
+ * bytes a stage's queue holds before the stage before it waits, and takes again below the low
+ * mark (a latency's holds more: transforms.ts LATENCY_QUEUE); the pump's source pauses while the
+ * first stage's queue is full, or while its own inbox holds more (the stages changing)
+ */
 const HIGH_WATER = 256 * 1024;
 const LOW_WATER = 64 * 1024;
 /**
@@ -163,6 +167,13 @@ const cost = (c: Chunk): number => (c.buf instanceof Buffer ? c.buf.length : 0) 
 const PASSED = Promise.resolve();
 
 /**
+ * Bytes held in every pump's lanes, and the most a latency's large queue may take of them: past it
+ * a latency's lane holds the pump's 256 KiB like any other (Toxiproxy's 1,024 chunks per latency
+ * and connection have no daemon-wide bound: 3,000 connections could hold 96 GiB)
+ */
+export const toxicMemory = { held: 0, cap: 256 * 1024 * 1024 };
+
+/**
  * One direction: chunks queued as they arrive (with their time), then passed through the stages in
  * a pipeline, as Toxiproxy runs each toxic in its own goroutine between channels: each stage has
  * its queue and takes its next chunk once it passed the last one on, so that bandwidths each cap the
@@ -180,8 +191,14 @@ export class Pump {
   private laid: Transform[] | null = null;
   /** chunks in the lanes */
   private inLanes = 0;
-  /** bytes, and CHUNK_COST a chunk, in the inbox and the lanes: over HIGH_WATER the source pauses */
+  /** bytes, and CHUNK_COST a chunk, in the inbox: over HIGH_WATER the source pauses */
   private queued = 0;
+  /**
+   * the first lane is full: the source pauses until it has room. One budget for the whole pump
+   * (256 KiB in the inbox and every lane) left a stage in series with a latency starved while the
+   * latency held its chunks: latency 500 ms then bandwidth 1,000 KB/s passed 3 MB in 9 s, not 3.5
+   */
+  private blocked = false;
   private ended = false;
 
   /** CLOSE: closes the link once what went before has been written (limit_data's close, at the end of the stages) */
@@ -208,7 +225,7 @@ export class Pump {
   start(): void {
     this.src.on('data', (buf: Buffer) => {
       this.arrive({ buf, at: performance.now() });
-      if (this.queued > HIGH_WATER) this.src.pause();
+      if (this.blocked || this.queued > HIGH_WATER) this.src.pause();
     });
     this.src.on('end', () => this.arrive({ buf: null, at: performance.now() }));
     this.src.resume();
@@ -220,9 +237,9 @@ export class Pump {
     this.feed();
   }
 
-  /** the inbox into the first lane; stages changed: once the lanes of the old ones are empty */
+  /** the inbox into the first lane while it has room; stages changed: once the lanes of the old ones are empty */
   private feed(): void {
-    while (this.inbox.length && !this.signal.aborted) {
+    while (this.inbox.length && !this.blocked && !this.signal.aborted) {
       if (this.laid !== this.current) {
         if (this.inLanes > 0) return;
         this.laid = this.current;
@@ -232,21 +249,26 @@ export class Pump {
       }
       const c = this.inbox.shift()!;
       this.queued -= cost(c);
-      void this.lanes[0]!.put(c);
+      const room = this.lanes[0]!.put(c);
+      if (room !== PASSED) {
+        this.blocked = true;
+        void room.then(() => {
+          this.blocked = false;
+          this.feed();
+        });
+      }
     }
+    if (!this.blocked && this.queued < LOW_WATER && this.src.isPaused() && !this.src.destroyed) this.src.resume();
   }
 
   /** a chunk entered a lane */
-  entered(c: Chunk): void {
+  entered(): void {
     this.inLanes++;
-    this.queued += cost(c);
   }
 
   /** a chunk left a lane (passed on, written or dropped) */
-  left(c: Chunk): void {
+  left(): void {
     this.inLanes--;
-    this.queued -= cost(c);
-    if (this.queued < LOW_WATER && this.src.isPaused() && !this.src.destroyed) this.src.resume();
     if (this.inLanes === 0) this.feed();
   }
 
@@ -280,8 +302,9 @@ export class Pump {
 
 /**
  * One stage's queue (the writer's: no transform): chunks taken one at a time, passed on to the next
- * lane as the transform emits them; a stage emitting into a next lane over HIGH_WATER waits until
- * it is under LOW_WATER (a slicer's slices queue behind a bandwidth in bounded numbers)
+ * lane as the transform emits them; a stage emitting into a next lane over its bound (HIGH_WATER, a
+ * latency's LATENCY_QUEUE) waits until it is under LOW_WATER (a latency's: under its bound), so
+ * that a slicer's slices queue behind a bandwidth in bounded numbers
  */
 class Lane {
   private readonly queue: Chunk[] = [];
@@ -289,21 +312,45 @@ class Lane {
   private running = false;
   private room: (() => void) | null = null;
   private readonly emit: Emit;
+  /** full over these; room again under LOW (bytes) and MAX_CHUNKS */
+  private readonly high: number;
+  private readonly low: number;
+  private readonly maxChunks: number;
+  /**
+   * the next lane is full and this one waits to emit: its bound is the pump's 256 KiB meanwhile, so
+   * that a latency's 32 MiB holds what is on its way, never what a client that stopped reading left
+   */
+  private stalled = false;
 
   constructor(private readonly pump: Pump, private readonly transform: Transform | null, private readonly next: Lane | null) {
-    this.emit = (buf) => next!.put({ buf, at: performance.now() });
+    this.emit = (buf) => {
+      const room = next!.put({ buf, at: performance.now() });
+      if (room === PASSED) return room;
+      this.stalled = true;
+      return room.then(() => { this.stalled = false; });
+    };
+    const bound = transform?.queue;
+    this.high = bound?.bytes ?? HIGH_WATER;
+    this.low = bound?.bytes ?? LOW_WATER;
+    this.maxChunks = bound?.chunks ?? Infinity;
   }
 
-  /** a chunk queued; resolves when there is room for the next */
+  /** the bytes this lane holds before the stage before it waits: its own bound, the pump's while it waits to emit or the daemon's toxics hold their cap */
+  private bound(): number {
+    return this.stalled || toxicMemory.held > toxicMemory.cap ? HIGH_WATER : this.high;
+  }
+
+  /** a chunk queued; resolves when there is room for the next (PASSED at once) */
   put(c: Chunk): Promise<void> {
     this.queue.push(c);
     this.bytes += cost(c);
-    this.pump.entered(c);
+    this.pump.entered();
     if (!this.running) {
       this.running = true;
       this.run().catch(() => undefined);
     }
-    if (this.bytes <= HIGH_WATER) return PASSED;
+    toxicMemory.held += cost(c);
+    if (this.bytes <= this.bound() && this.queue.length <= this.maxChunks) return PASSED;
     return new Promise((resolve) => { this.room = resolve; });
   }
 
@@ -312,26 +359,36 @@ class Lane {
     const signal = this.pump.signal;
     // not running from the moment the loop ends, in the same turn: a chunk the stage before put in
     // a microtask after it (a .finally() on the promise ran later) found it running and stayed
+    let c: Chunk | null = null;
     try {
       while (this.queue.length && !signal.aborted) {
-        const c = this.queue.shift()!;
+        c = this.queue.shift()!;
         const t = this.transform;
         if (t === null) await this.pump.write(c.buf);
-        else if (c.buf === CLOSE_LINK) await this.next!.put(c);
-        else if (c.buf !== null) await t.push(c.buf, c.at, this.emit);
+        else if (c.buf instanceof Buffer) await t.push(c.buf, c.at, this.emit);
         else {
-          await t.end();
-          await this.next!.put(c);
+          // the stream's end or the link's close alike: Toxiproxy's toxics see one closed channel
+          // (a slow_close after limit_data holds its close; it skipped straight past)
+          const closes = await t.end();
+          await this.next!.put(closes === CLOSE_LINK ? { buf: CLOSE_LINK, at: c.at } : c);
         }
         this.bytes -= cost(c);
-        if (this.room !== null && this.bytes < LOW_WATER) {
+        toxicMemory.held -= cost(c);
+        c = null;
+        if (this.room !== null && this.bytes < Math.min(this.low, this.bound()) && this.queue.length < this.maxChunks) {
           this.room();
           this.room = null;
         }
-        this.pump.left(c);
+        this.pump.left();
       }
     } finally {
       this.running = false;
+      // the connection closed: what this lane held is let go
+      if (signal.aborted || c !== null) {
+        for (const left of c === null ? this.queue : [c, ...this.queue]) toxicMemory.held -= cost(left);
+        this.queue.length = 0;
+        this.bytes = 0;
+      }
     }
   }
 }

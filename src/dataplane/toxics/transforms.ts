@@ -22,12 +22,31 @@ export const CLOSE_LINK = Symbol('close the link');
 
 export type Emit = (buf: Buffer | typeof CLOSE_LINK) => Promise<void>;
 
+/** what a stage's queue holds before the stage before it waits (its bytes count CHUNK_COST a chunk more) */
+export interface QueueBound {
+  readonly chunks: number;
+  readonly bytes: number;
+}
+
+/**
+ * A latency's queue: the chunks on their way through it. Toxiproxy's latency toxic buffers 1024
+ * chunks "in order to prevent added latency from limiting the proxy bandwidth" (CREATING.md; its
+ * reads are of at most 32 KiB): a delay, not a rate. The pump's 256 KiB a stage made it one: 256 KiB
+ * per latency period (latency 300 ms passed 3 MB in 3.6 s).
+ */
+const LATENCY_QUEUE: QueueBound = { chunks: 1024, bytes: 32 * 1024 * 1024 };
+
 export interface Transform {
   readonly toxic: Toxic;
+  /** its queue's bound, when not the pump's (256 KiB) */
+  readonly queue?: QueueBound;
   /** a chunk that left the stage before at AT (performance.now() ms; at the first stage, when it arrived) */
   push(buf: Buffer, at: number, emit: Emit): Promise<void>;
-  /** the stream ended: resolves when the end may pass on */
-  end(): Promise<void>;
+  /**
+   * the stream ended, or a stage before closed the link (CLOSE_LINK): resolves when that may pass
+   * on; to CLOSE_LINK when the link closes behind it instead (timeout)
+   */
+  end(): Promise<void | typeof CLOSE_LINK>;
   /**
    * removed, changed (or every toxic reset), or the connection closed: timers cleared, and what it
    * holds passes on at once, in order (Toxiproxy interrupts the toxic, which outputs what it holds);
@@ -88,6 +107,7 @@ const now = () => performance.now();
  * (Toxiproxy's latency.go waits from the chunk's timestamp, then moves it on by its wait); order kept
  */
 class Latency implements Transform {
+  readonly queue = LATENCY_QUEUE;
   private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
   async push(buf: Buffer, at: number, emit: Emit): Promise<void> {
@@ -114,6 +134,12 @@ class Latency implements Transform {
 class Bandwidth implements Transform {
   /** when the link is free again (ms): a schedule, so that timer lateness does not add up */
   private free = 0;
+  /**
+   * how late the last piece's timer woke (ms, at most a piece's 100): the next piece is scheduled
+   * from that much earlier, as Toxiproxy's bandwidth.go offsets its next sleep by the error. Each
+   * piece started from the late wake-up: 1,000 KB/s passed 3 MB in 3.1 s, not 3.0
+   */
+  private late = 0;
   private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
   async push(buf: Buffer, _at: number, emit: Emit): Promise<void> {
@@ -131,9 +157,11 @@ class Bandwidth implements Transform {
       if (stopped.aborted) return emit(buf.subarray(off));
       const part = buf.subarray(off, Math.min(buf.length, off + piece));
       const t = now();
-      this.free = Math.max(t, this.free) + part.length / rate;
+      // a link idle since, or waiting on the stage after it, starts afresh: no burst
+      this.free = Math.max(t - this.late, this.free) + part.length / rate;
       toxicFigures.delayedBytes += part.length;
       await hold(this.free - t, stopped, this.host.signal);
+      this.late = Math.min(100, Math.max(0, now() - this.free));
       await emit(part);
     }
   }
@@ -144,7 +172,7 @@ class Bandwidth implements Transform {
   removed(): void {}
 }
 
-/** the end of the stream (the FIN) held delay ms */
+/** the end of the stream (the FIN), or the close of a toxic before it (limit_data's), held delay ms (Toxiproxy's slow_close.go: its input channel closed) */
 class SlowClose implements Transform {
   private readonly stopped = new AbortController();
   constructor(readonly toxic: Toxic, private readonly host: ToxicHost) {}
@@ -172,8 +200,9 @@ class Timeout implements Transform {
     if (ms > 0) this.timer = setTimeout(() => host.close(), ms);
   }
   async push(): Promise<void> {}
-  async end(): Promise<void> {
-    this.host.close();
+  /** the close travels through the toxics after it (a slow_close holds it), as Toxiproxy's closed output channel does; it closed the link at once */
+  async end(): Promise<typeof CLOSE_LINK> {
+    return CLOSE_LINK;
   }
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
