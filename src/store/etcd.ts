@@ -200,11 +200,15 @@ export class EtcdStore implements Store {
         // the watcher's callback threw: its problem, reported by its caller
       }
     };
-    const lost = (reason: string) => {
+    /** ENDED: etcd cancelled the watch itself (etcd3 forgot it then: a cancel of ours, answered, made etcd3 throw from its stream and the daemon die) */
+    const lost = (reason: string, ended = false) => {
       if (cancelled) return;
       cancelled = true;
       this.losers.delete(lost);
-      if (watcher) {
+      if (watcher && ended) {
+        this.watchers.delete(watcher);
+        watcher = undefined;
+      } else if (watcher) {
         this.watchers.delete(watcher);
         void watcher.cancel().catch(() => undefined);
       }
@@ -252,7 +256,7 @@ export class EtcdStore implements Store {
         if (batch) deliver(batch);
       });
       // etcd cancels a watch whose start revision is compacted (3.4 gives no reason): list again either way
-      w.on('error', (err) => lost(`revision ${from} is compacted, or etcd cancelled the watch (${err.message}): list again`));
+      w.on('error', (err) => lost(`revision ${from} is compacted, or etcd cancelled the watch (${err.message}): list again`, true));
     }, (err: Error) => lost(`the watch could not start: ${err.message}`));
     return {
       // No batch is delivered once cancelled, whatever etcd does: its answer to the cancel is not

@@ -152,6 +152,27 @@ function conformance(name: string, subject: () => Subject): void {
       await s.close();
     });
 
+    it('a watch from a compacted revision beside a live one is told to list again, and the live one goes on (etcd3 threw "Failed to find watcher" from its stream for the cancel of a watch etcd had cancelled: the daemon died)', async () => {
+      const s = await subject().open();
+      const live: number[] = [];
+      const first = s.watch((await s.load()).revision, { batch: (b) => live.push(b.revision), compacted: (why) => { throw new Error(why); } });
+      // the live watch in place first (etcd3 takes a cancelled creation for the first watch still waiting for its id)
+      const before = await s.commit([{ kind: 'meta', id: 'before', value: 1 }]);
+      await waitFor(() => live.includes(before) || null, 10_000, 'the live watch in place');
+      const old = await subject().compacted(s);
+      let why = '';
+      const w = s.watch(old, { batch: () => undefined, compacted: (reason) => { why = reason; } });
+      await waitFor(() => why !== '', 10_000, 'the compacted signal');
+      expect(why).toMatch(/compacted/);
+      // a while for etcd's answer to a cancel of that watch, which etcd3 no longer knows
+      await new Promise((r) => setTimeout(r, 500));
+      const rev = await s.commit([{ kind: 'meta', id: 'after', value: 1 }]);
+      await waitFor(() => live.includes(rev) || null, 10_000, 'the live watch carries on');
+      await w.cancel();
+      await first.cancel();
+      await s.close();
+    });
+
     it('refuses a document of an unknown schema on load, naming kind and id', async () => {
       const s = await subject().open();
       await s.commit([{ kind: 'service', id: 'fine', value: {} }]);
