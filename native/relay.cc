@@ -72,7 +72,7 @@ constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 // Connections accepted per readiness of a listener before TypeScript decides on them.
 constexpr int kAcceptBatch = 64;
 // Doubles per event handed to JS: id, kind, reason, received, sent, connect time (µs).
-constexpr int kEventWidth = 6;
+constexpr int kEventWidth = 7;
 
 // Close reasons; the numbers are the indexes of REASONS in src/dataplane/native-relay.ts.
 enum class Reason : int {
@@ -360,6 +360,9 @@ struct Event {
   int64_t connectUs;
   // a fast-path connection's opened, connected or closed, or a refusal: reported on the thread's timer (FastDefer)
   bool deferrable = false;
+  // connected, or closed before it was: the source port the kernel chose, its pool port being held
+  // by another socket (0: the pool's, or none); the flow log names the port the backend saw
+  uint32_t kernelPort = 0;
 };
 
 struct Command {
@@ -479,6 +482,7 @@ Napi::Float64Array EncodeEvents(Napi::Env env, const std::vector<Event>& events)
     *p++ = double(e.received);
     *p++ = double(e.sent);
     *p++ = double(e.connectUs);
+    *p++ = double(e.kernelPort);
   }
   return out;
 }
@@ -1216,14 +1220,7 @@ class Worker {
   // this readiness says it has something.
   void Connected(Conn* c, uint32_t events = EPOLLIN) {
     c->connecting = false;
-    // the source port the kernel chose in place of a pool port held elsewhere (the flow log names it)
-    uint64_t chosen = 0;
-    if (c->kernelPort) {
-      sockaddr_in local{};
-      socklen_t len = sizeof local;
-      if (getsockname(c->fd[1], reinterpret_cast<sockaddr*>(&local), &len) == 0) chosen = ntohs(local.sin_port);
-    }
-    events_.push_back({c->id, kConnected, Reason::Done, chosen, 0, NowUs() - c->startUs, c->fastEndpoint != nullptr && !c->fastRouted});
+    events_.push_back({c->id, kConnected, Reason::Done, 0, 0, NowUs() - c->startUs, c->fastEndpoint != nullptr && !c->fastRouted, KernelPort(c)});
     Move(c, 0);
     if (!c->closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) Move(c, 1);
     Done(c);
@@ -1532,7 +1529,17 @@ class Worker {
   }
 
   // Closes both sockets (with RST when `reset`), frees the pipes, reports the close once.
+  // the source port the kernel chose in place of a pool port held elsewhere (0: none such)
+  static uint32_t KernelPort(const Conn* c) {
+    if (!c->kernelPort || c->fd[1] < 0) return 0;
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    return getsockname(c->fd[1], reinterpret_cast<sockaddr*>(&local), &len) == 0 ? ntohs(local.sin_port) : 0;
+  }
+
   void Finish(Conn* c, Reason reason, bool reset) {
+    // a connect that failed went out from this port: read before the socket closes
+    const uint32_t kernelPort = c->connecting ? KernelPort(c) : 0;
     c->closed = true;
     Unwatch(c);
     // Closing an fd (this file holds the only one) also takes it out of the epoll set.
@@ -1550,7 +1557,7 @@ class Worker {
     const bool fastConn = c->fastEndpoint != nullptr;
     if (fastConn) FastRelease(c);
     graveyard_.push_back(c);
-    events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0, fastConn && !c->fastRouted});
+    events_.push_back({c->id, kClosedEvent, reason, c->counters->received.load(), c->counters->sent.load(), 0, fastConn && !c->fastRouted, kernelPort});
   }
 
   // ---- detach (issue 15: a toxic added live) ----------------------------------------------

@@ -346,9 +346,10 @@ export class NativeConnection implements LiveConnection, NativeSink, ConnectionO
     this.owner.onClosed(this);
   }
 
-  relayClosed(received: number, sent: number, reason: NativeReason): void {
+  relayClosed(received: number, sent: number, reason: NativeReason, kernelPort: number): void {
     this.handedOverNow();
     if (this.phase === Phase.Closed) return;
+    if (kernelPort > 0) this.kernelPort = kernelPort;
     this.handover?.stop();
     const closedBy = CLOSED_BY[reason];
     if (closedBy === undefined && this.failure === null) {

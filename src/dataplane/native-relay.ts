@@ -27,8 +27,8 @@ export type NativeReason = (typeof NATIVE_REASONS)[number];
 export interface NativeSink {
   /** KERNELPORT: the source port the kernel chose, the pool port being held by another socket (0: the pool port) */
   relayConnected(seconds: number, kernelPort: number): void;
-  /** `reason`: one of NATIVE_REASONS (from backend_unreachable on: the backend connect failed) */
-  relayClosed(received: number, sent: number, reason: NativeReason): void;
+  /** `reason`: one of NATIVE_REASONS (from backend_unreachable on: the backend connect failed); KERNELPORT as relayConnected's, for a connect that failed */
+  relayClosed(received: number, sent: number, reason: NativeReason, kernelPort: number): void;
   /** detach() done: the relay let the connection go (its final byte counts); HANDED: its sockets and held bytes, null if lost */
   relayDetached(received: number, sent: number, handed: Detached | null): void;
 }
@@ -148,8 +148,8 @@ export const STUCK_THREAD_MS = 5_000;
 
 /** connections per accepted batch (kAcceptBatch) and numbers per entry: fd, ip, port */
 const ACCEPT_BATCH = 64;
-/** numbers per event (kEventWidth): id, kind, reason, received, sent, connect µs */
-const EVENT_WIDTH = 6;
+/** numbers per event (kEventWidth): id, kind, reason, received, sent, connect µs, the kernel's source port */
+const EVENT_WIDTH = 7;
 const CONNECTED = 1;
 const DETACHED = 3;
 /** the fast path's events (native/relay.cc kOpenedEvent, kRefusedEvent) */
@@ -561,13 +561,13 @@ export class NativeRelay {
       if (d) for (const fd of [d[0], d[1]]) this.addon.reset(fd);
       return;
     }
-    if (kind === CONNECTED) return sink.relayConnected(events[i + 5]! / 1e6, events[i + 3]!);
+    if (kind === CONNECTED) return sink.relayConnected(events[i + 5]! / 1e6, events[i + 6]!);
     this.connections.delete(id);
     if (kind === DETACHED) {
       const d = this.addon.takeDetached(id);
       return sink.relayDetached(events[i + 3]!, events[i + 4]!, d ? { clientFd: d[0], backendFd: d[1], forBackend: d[2], forClient: d[3] } : null);
     }
-    sink.relayClosed(events[i + 3]!, events[i + 4]!, NATIVE_REASONS[events[i + 2]!] ?? 'error');
+    sink.relayClosed(events[i + 3]!, events[i + 4]!, NATIVE_REASONS[events[i + 2]!] ?? 'error', events[i + 6]!);
   }
 }
 

@@ -25,7 +25,7 @@ describe.skipIf(relay === null && !inCi)(`the native relay's events${relay === n
     // ids the threads never gave out
     const ids = [2 ** 52 + 1, 2 ** 52 + 2, 2 ** 52 + 3];
     ids.forEach((id, i) => inner.connections.set(id, sink(id, i === 0)));
-    const batch = new Float64Array(ids.flatMap((id) => [id, CLOSED, DONE, 10, 20, 0]));
+    const batch = new Float64Array(ids.flatMap((id) => [id, CLOSED, DONE, 10, 20, 0, 0]));
     expect(() => inner.onEvents(batch)).toThrow(`sink ${ids[0]} failed`);
     expect(closed).toEqual(ids.map((id) => [id, 'done']));
     for (const id of ids) expect(inner.connections.has(id)).toBe(false);
