@@ -57,6 +57,27 @@ export function holdsFile(pid: number, files: readonly FileIdentity[]): boolean 
   return false;
 }
 
+/**
+ * what a process tells of itself to anyone (its /proc/<pid>/fd may be closed to us: another user's,
+ * or one not dumpable, as a node given file capabilities with setcap is): its owner's uid and its
+ * --data-dir argument as given (undefined: none, or unreadable)
+ */
+export function processFacts(pid: number): { uid: number | undefined; dataDir: string | undefined } {
+  let uid: number | undefined;
+  let dataDir: string | undefined;
+  try {
+    uid = fs.statSync(`/proc/${pid}`).uid;
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] === '--data-dir') dataDir = args[i + 1];
+      else if (args[i]!.startsWith('--data-dir=')) dataDir = args[i]!.slice('--data-dir='.length);
+    }
+  } catch {
+    // gone meanwhile
+  }
+  return { uid, dataDir };
+}
+
 /** the other live vpcepd processes in this process's network namespace (those whose namespace can be read: root reads every one) */
 export function otherVpcepdInNetns(): number[] {
   let mine: number;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { writeFileAtomically } from '../store/durable-file.js';
 import { DB_FILE } from '../store/sqlite.js';
 import type { Logger } from '../telemetry/logger.js';
-import { holdsFile, vpcepdAlive, type FileIdentity } from '../pids.js';
+import { holdsFile, processFacts, vpcepdAlive, type FileIdentity } from '../pids.js';
 
 /** shorter than this, a token file is refused: a generated token has 32 characters */
 export const MIN_TOKEN_FILE_LENGTH = 16;
@@ -103,9 +103,19 @@ export function lockDataDir(dir: string): () => void {
         // not a link (a file someone made): taken over
       }
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && vpcepdAlive(holder)) {
-        const holds = holdsFile(holder, heldFiles(dir));
+        const files = heldFiles(dir);
+        let holds = holdsFile(holder, files);
+        const facts = holds === undefined ? processFacts(holder) : undefined;
+        // its open files closed to us: its --data-dir argument, when absolute, says which dir it holds
+        if (facts?.dataDir !== undefined && path.isAbsolute(facts.dataDir)) {
+          const st = fs.statSync(facts.dataDir, { throwIfNoEntry: false });
+          holds = st !== undefined && files.some((f) => f.dev === st.dev && f.ino === st.ino);
+        }
         if (holds === undefined) {
-          throw new DataDirError(`the data dir ${dir} names another user's vpcepd (pid ${holder}, ${file}), whose open files this user cannot read to tell whether it uses this dir: ` +
+          const whose = facts?.uid !== undefined && facts.uid !== process.getuid?.()
+            ? 'another user\'s vpcepd'
+            : 'a vpcepd of this user that is not dumpable (a node given file capabilities with setcap is not)';
+          throw new DataDirError(`the data dir ${dir} names ${whose} (pid ${holder}, ${file}), whose open files this user cannot read to tell whether it uses this dir: ` +
             `if it does not, remove ${file}; else give this daemon a data dir of its own (--data-dir), or stop that one`);
         }
         if (holds) throw new DataDirError(`the data dir ${dir} is in use by another vpcepd (pid ${holder}, ${file}): give this daemon a data dir of its own (--data-dir), or stop that one`);

@@ -299,15 +299,25 @@ async function refusedAsNobody(data: string): Promise<string> {
 }
 
 describe('the data dir\'s pid file and another user\'s vpcepd', () => {
-  it.skipIf(!asRoot)(rootOnly('a pid file naming another user\'s live vpcepd, whose open files cannot be read, is not taken over and the refusal says why (it said "in use" as if that daemon held it)', 'run the daemon as another user'), async () => {
-    const rootDaemon = await start(['--data-dir', tempDir()], { VPCEP_TOKEN: '' });
+  it.skipIf(!asRoot)(rootOnly('a pid file naming another user\'s live vpcepd, whose open files cannot be read, is taken over when its --data-dir names another dir, refused with the reason when nothing says (it said "in use" as if that daemon held it)', 'run the daemon as another user'), async () => {
+    // its data dir by VPCEP_DATA_DIR: nothing another user can read says which dir it holds
+    const silent = await start([], { VPCEP_TOKEN: '', VPCEP_DATA_DIR: tempDir() });
     const data = tempDir();
     fs.chownSync(data, 65534, 65534);
-    fs.symlinkSync(String(rootDaemon.proc.pid), path.join(data, 'vpcepd.pid'));
+    fs.symlinkSync(String(silent.proc.pid), path.join(data, 'vpcepd.pid'));
     const out = await refusedAsNobody(data);
-    expect(out).toContain(`the data dir ${data} names another user's vpcepd (pid ${rootDaemon.proc.pid}, ${path.join(data, 'vpcepd.pid')}), whose open files this user cannot read`);
+    expect(out).toContain(`the data dir ${data} names another user's vpcepd (pid ${silent.proc.pid}, ${path.join(data, 'vpcepd.pid')}), whose open files this user cannot read`);
     expect(out).toContain(`if it does not, remove ${path.join(data, 'vpcepd.pid')}`);
-    expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(rootDaemon.proc.pid));
+    expect(fs.readlinkSync(path.join(data, 'vpcepd.pid'))).toBe(String(silent.proc.pid));
+    // its --data-dir, absolute in its command line, names another dir: a leftover pid file, taken over
+    const named = await start(['--data-dir', tempDir()], { VPCEP_TOKEN: '' });
+    const other = tempDir();
+    fs.chownSync(other, 65534, 65534);
+    fs.symlinkSync(String(named.proc.pid), path.join(other, 'vpcepd.pid'));
+    const taker = await spawnDaemon(['--data-dir', other, '--dns-listen', '127.0.0.1:0'], { VPCEP_TOKEN: 'a-token-of-16-chars' }, undefined, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    running.push(taker);
+    expect(taker.proc.exitCode, taker.output()).toBe(null);
+    expect(fs.readlinkSync(path.join(other, 'vpcepd.pid'))).toBe(String(taker.proc.pid));
   });
 });
 
