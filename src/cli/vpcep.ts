@@ -313,6 +313,24 @@ const mbpsOrNull = (v: number | string): number | null => (typeof v === 'number'
 
 const csv = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
 
+/** a toxic's scope as the API takes it (an empty id in it, as a failed EP=$(vpcep -q ...) leaves, was sent) */
+function toxicScope(value: string): string {
+  try {
+    parseScopeKey(value);
+  } catch (e) {
+    if (e instanceof DomainError) throw new InvalidArgumentError(e.message);
+    throw e;
+  }
+  return value;
+}
+
+/** a proxy's name: <endpoint id>:<port> */
+function proxyName(value: string): string {
+  const m = /^(.+):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new InvalidArgumentError('expected <endpoint id>:<port>, the port 1-65535 (vpcep proxy list names them)');
+  return value;
+}
+
 /** an endpoint whitelist entry: an IPv4 address or CIDR */
 function whitelistEntry(value: string): string {
   const r = parseCidr(value, { allowBare: true });
@@ -687,7 +705,7 @@ Examples:
       out(g, await api(g, 'POST', '/sim/toxics', body), (t) => table([toxicRow(t)], toxicHead));
     }));
   toxics.command('remove').description('remove a toxic: new connections no longer meet it, live ones relayed through it are re-linked')
-    .argument('<scope>').argument('<name>')
+    .argument('<scope>', 'as toxics add --scope', toxicScope).argument('<name>')
     .action(run(async (g, _o, scope: string, name: string) => {
       await api(g, 'DELETE', `/sim/toxics/${encodeURIComponent(scope)}/${encodeURIComponent(name)}`);
       if (!g.quiet && !g.json) console.log(`removed ${name} from ${scope}`);
@@ -699,7 +717,7 @@ Examples:
   proxy.command('list').description('the proxies of your accepted endpoints, one per terminal port')
     .action(run(async (g) => out(g, await api(g, 'GET', '/sim/proxies'), (b) => table(b.proxies.map(proxyRow), proxyHead))));
   for (const [verb, what] of [['disable', 'take a proxy down: its listener closes, new connections are refused'], ['enable', 'bring a proxy back: its listener binds again']] as const) {
-    proxy.command(verb).description(what).argument('<name>', '<endpoint id>:<port>')
+    proxy.command(verb).description(what).argument('<name>', '<endpoint id>:<port>', proxyName)
       .action(run(async (g, _o, name: string) => out(g, await api(g, 'POST', `/sim/proxies/${encodeURIComponent(name)}/${verb}`), (b) => table([proxyRow(b.proxy)], proxyHead))));
   }
   // -- provisioning faults (README "Provisioning faults")

@@ -324,6 +324,12 @@ describe('vpcep CLI', () => {
       const r = await consumer(...args);
       expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([2, '', 'vpcep: invalid id "": an id is not empty\n']);
     }
+    // inside a toxic's scope or a proxy's name too (they were sent: EndPoint.0002, "endpoint :8081 does not exist")
+    for (const args of [['toxics', 'remove', 'endpoint:', 'lat'], ['toxics', 'remove', 'port::80', 'x'], ['proxy', 'disable', ':8081'], ['proxy', 'enable', 'ep:0']]) {
+      const r = await consumer(...args);
+      expect([r.code, r.stdout], args.join(' ')).toEqual([2, '']);
+      expect(r.stderr, args.join(' ')).toMatch(/is invalid for argument '(scope|name)'/);
+    }
   });
 
   it('vpcep resolve --timeout is kept to the second (the resolver waited about 1.9 s for 1 s); 0 is a usage error (it waited 2 s and said "no answer in 0 ms")', async () => {
