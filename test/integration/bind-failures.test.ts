@@ -138,20 +138,23 @@ describe('an address in use', () => {
 
 describe('ports below 1024 without the privilege', () => {
   let child: ChildDaemon;
-
-  it('fail with EndPoint.0011 and the fix in the message: a public service (readiness says so) and an endpoint', async () => {
-    // the precondition: ports below this need CAP_NET_BIND_SERVICE in this network namespace
-    expect(Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')),
-      'net.ipv4.ip_unprivileged_port_start must be above 80 here (run the tests in a fresh network namespace: ip netns)').toBeGreaterThan(80);
+  /** vpcepd on CONFIG without CAP_NET_BIND_SERVICE (setpriv drops it from the bounding set), killed after the test; the two accounts' clients */
+  async function unprivileged(config: Record<string, unknown>): Promise<{ provider: ApiClient; consumer: ApiClient }> {
     const dir = tempDir('vpcep-priv-');
-    const file = writeConfig(dir, withPublic(212, 80));
+    const file = writeConfig(dir, config);
     child = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')], {}, undefined, ['setpriv', '--bounding-set', '-net_bind_service']);
     cleanups.push(async () => {
       child.proc.kill('SIGKILL');
       await child.exited;
     });
-    const provider = new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id);
-    const consumer = new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id);
+    return { provider: new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id), consumer: new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id) };
+  }
+
+  it('fail with EndPoint.0011 and the fix in the message: a public service (readiness says so) and an endpoint', async () => {
+    // the precondition: ports below this need CAP_NET_BIND_SERVICE in this network namespace
+    expect(Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')),
+      'net.ipv4.ip_unprivileged_port_start must be above 80 here (run the tests in a fresh network namespace: ip netns)').toBeGreaterThan(80);
+    const { provider, consumer } = await unprivileged(withPublic(212, 80));
 
     const ready = await (await fetch(`${child.url}/ready`)).json();
     expect(ready.status).toBe('failed');
@@ -168,15 +171,7 @@ describe('ports below 1024 without the privilege', () => {
 
   it('a service changed to a port below 1024 fails its accepted endpoint with EndPoint.0011 and logs the endpoint failed warning with the reason', async () => {
     // the defect: the service-change path stored the endpoint failed and logged only "endpoint down"
-    const dir = tempDir('vpcep-priv-');
-    const file = writeConfig(dir, twoAccountConfig());
-    child = await spawnDaemon(['--config', file, '--data-dir', path.join(dir, 'data')], {}, undefined, ['setpriv', '--bounding-set', '-net_bind_service']);
-    cleanups.push(async () => {
-      child.proc.kill('SIGKILL');
-      await child.exited;
-    });
-    const provider = new ApiClient(child.url, PROVIDER.token, PROVIDER.project_id);
-    const consumer = new ApiClient(child.url, CONSUMER.token, CONSUMER.project_id);
+    const { provider, consumer } = await unprivileged(twoAccountConfig());
     const ep = await endpointOn(provider, consumer, randomPort(), '10.0.1.216');
     expect(ep.status).toBe('accepted');
     expect(child.output()).not.toContain('"msg":"endpoint failed"');

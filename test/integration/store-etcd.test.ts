@@ -50,6 +50,17 @@ async function daemonOnEtcd(prefix: string, quota?: number): Promise<TestDaemon>
   return d;
 }
 
+/** N daemons on CONFIG (one store: a fleet), stopped after the test */
+async function daemonsOn(config: Record<string, unknown>, n: number): Promise<TestDaemon[]> {
+  const nodes: TestDaemon[] = [];
+  for (let i = 0; i < n; i++) {
+    const d = await startTestDaemon(config);
+    cleanups.push(() => d.stop());
+    nodes.push(d);
+  }
+  return nodes;
+}
+
 /** the consumer's ELBv2 client against URL, without retries */
 function elbClient(url: string): ElasticLoadBalancingV2Client {
   const k = AWS_KEYS.consumer;
@@ -286,12 +297,7 @@ describeWithEtcd('vpcepd on etcd', (e) => {
       store: `${etcd.url}/${prefix}`,
       accounts: [PROVIDER, { ...CONSUMER, quotas: { dns_records: 40 } }],
     });
-    const nodes: TestDaemon[] = [];
-    for (let i = 0; i < 3; i++) {
-      const d = await startTestDaemon(config);
-      cleanups.push(() => d.stop());
-      nodes.push(d);
-    }
+    const nodes = await daemonsOn(config, 3);
     const [a, b] = nodes as [TestDaemon, TestDaemon, TestDaemon];
     const records = async (d: TestDaemon, name: (n: string) => boolean) =>
       (await d.provider.get('/sim/dns/records')).body.records.filter((r: { name: string }) => name(r.name)).length;
@@ -338,12 +344,7 @@ describeWithEtcd('vpcepd on etcd', (e) => {
       vpcs: [{ id: 'vpc-client', account: 'consumer', cidr: '10.0.0.0/16', subnets: [{ id: 'subnet-a', cidr: '10.0.1.0/24' }], route_tables: [{ id: 'rtb-a', subnets: ['subnet-a'] }] }],
       public_services: [{ name: 's3', service_type: 'gateway', prefix_list: { id: 'pl-s3', cidrs: ['100.125.0.0/24'] }, ports: [{ port: await freePort(), target: '127.0.0.1:9' }] }],
     });
-    const nodes: TestDaemon[] = [];
-    for (let i = 0; i < 3; i++) {
-      const d = await startTestDaemon(config);
-      cleanups.push(() => d.stop());
-      nodes.push(d);
-    }
+    const nodes = await daemonsOn(config, 3);
     const [a, b] = nodes as [TestDaemon, TestDaemon, TestDaemon];
     const s3 = (await a.consumer.get('/vpc-endpoint-services/public')).body.endpoint_services.find((s: { service_name: string }) => s.service_name.endsWith('s3')).id;
     const routes = async (d: TestDaemon) =>

@@ -95,7 +95,8 @@ describe('a toxic link\'s pump', () => {
     expect(p.got().equals(data)).toBe(true);
   });
 
-  it('limit_data\'s close meets the toxics after it: a slow_close holds it its delay (the close skipped it)', async () => {
+  /** a pump with the toxics given whose link's close is timed: the client's end, and when the link closed (null: not yet) */
+  async function closing(toxics: object[]): Promise<{ client: net.Socket; closedAt: () => number | null }> {
     const [client, from] = await pair();
     const [to] = await pair();
     const aborted = new AbortController();
@@ -104,32 +105,26 @@ describe('a toxic link\'s pump', () => {
     const close = () => { closedAt ??= performance.now(); };
     const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
     const pump = new Pump(from, to, aborted.signal, close);
-    pump.stages = [{ type: 'limit_data', name: 'ld', attributes: { bytes: 1_000 } }, { type: 'slow_close', name: 'sc', attributes: { delay: 500 } }]
-      .map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
+    pump.stages = toxics.map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
     pump.start();
+    return { client, closedAt: () => closedAt };
+  }
+
+  it('limit_data\'s close meets the toxics after it: a slow_close holds it its delay (the close skipped it)', async () => {
+    const p = await closing([{ type: 'limit_data', name: 'ld', attributes: { bytes: 1_000 } }, { type: 'slow_close', name: 'sc', attributes: { delay: 500 } }]);
     const t0 = performance.now();
-    client.write(randomBytes(5_000));
-    await waitFor(() => closedAt !== null, 5_000, 'the link closed');
-    expect(closedAt! - t0).toBeGreaterThanOrEqual(490);
+    p.client.write(randomBytes(5_000));
+    await waitFor(() => p.closedAt() !== null, 5_000, 'the link closed');
+    expect(p.closedAt()! - t0).toBeGreaterThanOrEqual(490);
   });
 
   it('timeout\'s close at the stream\'s end meets the toxics after it: a slow_close holds it its delay (it closed the link at once)', async () => {
-    const [client, from] = await pair();
-    const [to] = await pair();
-    const aborted = new AbortController();
-    closers.push(() => aborted.abort());
-    let closedAt: number | null = null;
-    const close = () => { closedAt ??= performance.now(); };
-    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
-    const pump = new Pump(from, to, aborted.signal, close);
-    pump.stages = [{ type: 'timeout', name: 'to', attributes: { timeout: 0 } }, { type: 'slow_close', name: 'sc', attributes: { delay: 500 } }]
-      .map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
-    pump.start();
-    client.write('dropped');
+    const p = await closing([{ type: 'timeout', name: 'to', attributes: { timeout: 0 } }, { type: 'slow_close', name: 'sc', attributes: { delay: 500 } }]);
+    p.client.write('dropped');
     const t0 = performance.now();
-    client.end();
-    await waitFor(() => closedAt !== null, 5_000, 'the link closed');
-    expect(closedAt! - t0).toBeGreaterThanOrEqual(490);
+    p.client.end();
+    await waitFor(() => p.closedAt() !== null, 5_000, 'the link closed');
+    expect(p.closedAt()! - t0).toBeGreaterThanOrEqual(490);
   });
 
   it('a latency is a delay, not a rate limit: 3 MB through latency 300 ms take about 300 ms more, not 3.6 s (its queue held 256 KiB)', async () => {
