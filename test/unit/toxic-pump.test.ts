@@ -161,6 +161,25 @@ describe('a toxic link\'s pump', () => {
     await waitFor(() => toxicMemory.held === before || null, 5_000, 'the held bytes let go');
   });
 
+  it('a connection closed while its latency waits on a client that stopped reading gives its count back (the latency\'s lane waited for room for good: 30 MiB a connection stayed counted)', async () => {
+    const before = toxicMemory.held;
+    const [client, from] = await pair();
+    const [to, far] = await pair();
+    far.pause();
+    const aborted = new AbortController();
+    const host: ToxicHost = { close: () => undefined, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal);
+    pump.stages = [makeTransform(parseToxic({ type: 'latency', name: 'lat', attributes: { latency: 300 } }), host, { passed: 0 })];
+    pump.start();
+    client.write(randomBytes(60_000_000));
+    await waitFor(() => from.isPaused(), 10_000, 'the source paused');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(toxicMemory.held - before).toBeGreaterThan(8 * 1024 * 1024);
+    aborted.abort();
+    for (const s of [client, from, to, far]) s.destroy();
+    await waitFor(() => toxicMemory.held === before || null, 5_000, 'the held bytes let go');
+  });
+
   it('latency and bandwidth in series run at the bandwidth\'s rate plus the latency (latency 500 then 1,000 KB/s took 9 s for 3 MB, the other order 4.2 s)', async () => {
     for (const [first, second, most] of [
       [{ type: 'latency', name: 'lat', attributes: { latency: 500 } }, { type: 'bandwidth', name: 'bw', attributes: { rate: 1_000 } }, 4_500],

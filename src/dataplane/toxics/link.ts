@@ -344,13 +344,14 @@ class Lane {
   put(c: Chunk): Promise<void> {
     this.queue.push(c);
     this.bytes += cost(c);
+    // counted before the lane runs: a lane of a closed connection lets its queue go at once
+    toxicMemory.held += cost(c);
     this.pump.entered();
     if (!this.running) {
       this.running = true;
       this.run().catch(() => undefined);
     }
-    toxicMemory.held += cost(c);
-    if (this.bytes <= this.bound() && this.queue.length <= this.maxChunks) return PASSED;
+    if (this.pump.signal.aborted || (this.bytes <= this.bound() && this.queue.length <= this.maxChunks)) return PASSED;
     return new Promise((resolve) => { this.room = resolve; });
   }
 
@@ -383,11 +384,14 @@ class Lane {
       }
     } finally {
       this.running = false;
-      // the connection closed: what this lane held is let go
+      // the connection closed: what this lane held is let go, and the lane before it, waiting for
+      // room here, goes on to let its own go (it waited for good: its count was never given back)
       if (signal.aborted || c !== null) {
         for (const left of c === null ? this.queue : [c, ...this.queue]) toxicMemory.held -= cost(left);
         this.queue.length = 0;
         this.bytes = 0;
+        this.room?.();
+        this.room = null;
       }
     }
   }
