@@ -16,6 +16,11 @@ export function processAlive(pid: number): boolean {
 /** a vpcepd's command line: node running bin/vpcepd.js, dist/vpcepd.js, the bundle dist/bundle/vpcepd.mjs, or an installed `vpcepd` */
 const VPCEPD = /(^|\/)vpcepd(\.m?js)?$/;
 
+/** PID's arguments (/proc/<pid>/cmdline, readable by any user); throws when it cannot be read */
+function commandLine(pid: number | string): string[] {
+  return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+}
+
 /**
  * true when PID is a live vpcepd (a pid reused by another program after a SIGKILL or a reboot is
  * not); a command line that cannot be read (hidepid) counts as one: the safe side
@@ -23,7 +28,7 @@ const VPCEPD = /(^|\/)vpcepd(\.m?js)?$/;
 export function vpcepdAlive(pid: number): boolean {
   if (!processAlive(pid)) return false;
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').some((arg) => VPCEPD.test(arg));
+    return commandLine(pid).some((arg) => VPCEPD.test(arg));
   } catch {
     return true;
   }
@@ -67,7 +72,7 @@ export function processFacts(pid: number): { uid: number | undefined; dataDir: s
   let dataDir: string | undefined;
   try {
     uid = fs.statSync(`/proc/${pid}`).uid;
-    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const args = commandLine(pid);
     for (let i = 0; i < args.length; i++) {
       if (args[i] === '--data-dir') dataDir = args[i + 1];
       else if (args[i]!.startsWith('--data-dir=')) dataDir = args[i]!.slice('--data-dir='.length);
@@ -91,7 +96,7 @@ export function otherVpcepdInNetns(): number[] {
     if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
     try {
       if (fs.statSync(`/proc/${name}/ns/net`).ino !== mine) continue;
-      if (fs.readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0').some((arg) => VPCEPD.test(arg))) out.push(Number(name));
+      if (commandLine(name).some((arg) => VPCEPD.test(arg))) out.push(Number(name));
     } catch {
       // gone meanwhile, or not ours to read
     }

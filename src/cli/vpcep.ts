@@ -93,24 +93,23 @@ const NOT_VPCEPD = '(is --url a vpcepd?)';
 
 /** --url (or VPCEP_URL) is an http or https URL without credentials and the token one header line, else a usage error before anything is sent */
 function checkUrlAndToken(g: Globals): void {
-  let protocol: string | undefined;
+  let url: URL | undefined;
   try {
-    protocol = new URL(g.url).protocol;
+    url = new URL(g.url);
   } catch {
     // reported below
   }
   const urlSetting = g.urlSource === 'env' ? 'VPCEP_URL' : '--url';
-  if (protocol !== 'http:' && protocol !== 'https:') {
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     throw new CliError(`invalid ${urlSetting} ${JSON.stringify(g.url)}: expected e.g. ${DEFAULT_URL}`, 2);
   }
-  const url = new URL(g.url);
   // fetch() refuses a URL with credentials, which read as an unreachable daemon (the parser finds
   // them in http:/u:p@h and http:\\u:p@h too)
   if (url.username !== '' || url.password !== '') {
     throw new CliError(`invalid ${urlSetting}: it holds a user or password (user:password@); vpcepd's API takes its token by --token or VPCEP_TOKEN`, 2);
   }
-  // the API's path goes after the URL's: a query or fragment would come before it
-  if (url.search !== '' || url.hash !== '' || g.url.includes('?') || g.url.includes('#')) {
+  // the API's path goes after the URL's: a query or fragment (an empty one too: `/?`) would come before it
+  if (g.url.includes('?') || g.url.includes('#')) {
     throw new CliError(`invalid ${urlSetting} ${JSON.stringify(g.url)}: a query (?) or fragment (#) has no place in it; expected e.g. ${DEFAULT_URL}`, 2);
   }
   // a header value is one line of visible characters: fetch() refused it as if the daemon were unreachable

@@ -58,6 +58,14 @@ function heldFiles(dir: string): FileIdentity[] {
   });
 }
 
+function statOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.statSync(file);
+  } catch {
+    return null;
+  }
+}
+
 /** the file that says which vpcepd holds the data dir: a symbolic link to its pid */
 export const LOCK_FILE = 'vpcepd.pid';
 
@@ -107,10 +115,9 @@ export function lockDataDir(dir: string): () => void {
         let holds = holdsFile(holder, files);
         const facts = holds === undefined ? processFacts(holder) : undefined;
         // its open files closed to us: its --data-dir argument, when absolute, says which dir it holds
-        if (facts?.dataDir !== undefined && path.isAbsolute(facts.dataDir)) {
-          const st = fs.statSync(facts.dataDir, { throwIfNoEntry: false });
-          holds = st !== undefined && files.some((f) => f.dev === st.dev && f.ino === st.ino);
-        }
+        // (a dir of that name that is gone or unreadable says nothing: the daemon may hold this one renamed)
+        const named = facts?.dataDir !== undefined && path.isAbsolute(facts.dataDir) ? statOrNull(facts.dataDir) : null;
+        if (named) holds = files.some((f) => f.dev === named.dev && f.ino === named.ino);
         if (holds === undefined) {
           const whose = facts?.uid !== undefined && facts.uid !== process.getuid?.()
             ? 'another user\'s vpcepd'

@@ -47,16 +47,22 @@ describe('a toxic link\'s pump', () => {
     expect(pump.chunks).toBeLessThanOrEqual(1_100);
   });
 
-  /** a pump from a fresh pair to another with the toxics given, started; what its far end reads, and when it has N bytes */
-  async function piped(toxics: object[]): Promise<{ client: net.Socket; got: () => Buffer; when: (n: number) => Promise<number> }> {
+  /** a pump from a fresh pair of sockets to another with the toxics given, started (CLOSE: the link's close), aborted after the test */
+  async function linked(toxics: object[], close: () => void = () => undefined) {
     const [client, from] = await pair();
     const [to, far] = await pair();
     const aborted = new AbortController();
     closers.push(() => aborted.abort());
-    const host: ToxicHost = { close: () => undefined, reset: () => undefined, signal: aborted.signal };
-    const pump = new Pump(from, to, aborted.signal);
+    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
+    const pump = new Pump(from, to, aborted.signal, close);
     pump.stages = toxics.map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
     pump.start();
+    return { client, from, to, far, pump, aborted };
+  }
+
+  /** a linked pump; what its far end reads, and when it has N bytes */
+  async function piped(toxics: object[]): Promise<{ client: net.Socket; got: () => Buffer; when: (n: number) => Promise<number> }> {
+    const { client, far } = await linked(toxics);
     const chunks: Buffer[] = [];
     let size = 0;
     far.on('data', (b: Buffer) => { chunks.push(b); size += b.length; });
@@ -65,19 +71,11 @@ describe('a toxic link\'s pump', () => {
   }
 
   it('limit_data\'s close goes behind the bytes it let through: a latency after it holds them, then the link closes (it closed at once: the client got none)', async () => {
-    const [client, from] = await pair();
-    const [to, far] = await pair();
-    const aborted = new AbortController();
-    closers.push(() => aborted.abort());
     let size = 0;
     /** the bytes written towards the client when the link closed */
     let closedWith: number | null = null;
-    const close = () => { closedWith ??= to.bytesWritten; };
-    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
-    const pump = new Pump(from, to, aborted.signal, close);
-    pump.stages = [{ type: 'limit_data', name: 'lim', attributes: { bytes: 10 } }, { type: 'latency', name: 'lat', attributes: { latency: 200 } }]
-      .map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
-    pump.start();
+    const { client, to, far } = await linked([{ type: 'limit_data', name: 'lim', attributes: { bytes: 10 } }, { type: 'latency', name: 'lat', attributes: { latency: 200 } }],
+      () => { closedWith ??= to.bytesWritten; });
     far.on('data', (b: Buffer) => { size += b.length; });
     const t0 = performance.now();
     client.write(randomBytes(100));
@@ -97,16 +95,8 @@ describe('a toxic link\'s pump', () => {
 
   /** a pump with the toxics given whose link's close is timed: the client's end, and when the link closed (null: not yet) */
   async function closing(toxics: object[]): Promise<{ client: net.Socket; closedAt: () => number | null }> {
-    const [client, from] = await pair();
-    const [to] = await pair();
-    const aborted = new AbortController();
-    closers.push(() => aborted.abort());
     let closedAt: number | null = null;
-    const close = () => { closedAt ??= performance.now(); };
-    const host: ToxicHost = { close, reset: () => undefined, signal: aborted.signal };
-    const pump = new Pump(from, to, aborted.signal, close);
-    pump.stages = toxics.map((t) => makeTransform(parseToxic(t), host, { passed: 0 }));
-    pump.start();
+    const { client } = await linked(toxics, () => { closedAt ??= performance.now(); });
     return { client, closedAt: () => closedAt };
   }
 
@@ -137,46 +127,36 @@ describe('a toxic link\'s pump', () => {
     expect(p.got().equals(data)).toBe(true);
   });
 
+  /** a latency of MS whose client stopped reading, BYTES written into it, WAITMS after its source paused */
+  async function stalledLatency(ms: number, bytes: number, waitMs: number) {
+    const link = await linked([{ type: 'latency', name: 'lat', attributes: { latency: ms } }]);
+    link.far.pause();
+    link.client.write(randomBytes(bytes));
+    await waitFor(() => link.from.isPaused(), 10_000, 'the source paused');
+    await new Promise((r) => setTimeout(r, waitMs));
+    return { ...link, sockets: [link.client, link.from, link.to, link.far] };
+  }
+
   it('a latency\'s large queue is bounded daemon-wide: past toxicMemory.cap its lane holds the pump\'s 256 KiB, and what a closed connection held is let go (1,024 chunks per latency and connection had no bound: 3,000 connections could hold 96 GiB)', async () => {
     const before = toxicMemory.held;
     const cap = toxicMemory.cap;
     toxicMemory.cap = 1024 * 1024;
     closers.push(() => { toxicMemory.cap = cap; });
-    const [client, from] = await pair();
-    const [to, far] = await pair();
-    far.pause();
-    const aborted = new AbortController();
-    const host: ToxicHost = { close: () => undefined, reset: () => undefined, signal: aborted.signal };
-    const pump = new Pump(from, to, aborted.signal);
-    pump.stages = [makeTransform(parseToxic({ type: 'latency', name: 'lat', attributes: { latency: 200 } }), host, { passed: 0 })];
-    pump.start();
-    client.write(randomBytes(48_000_000));
-    await waitFor(() => from.isPaused(), 10_000, 'the source paused');
-    await new Promise((r) => setTimeout(r, 300));
+    const { pump, aborted, sockets } = await stalledLatency(200, 48_000_000, 300);
     // the cap and what the lanes hold at the pump's bounds: 1 MiB + 256 KiB + 256 KiB and a chunk each (64 KiB reads)
     expect(toxicMemory.held - before).toBeLessThan(2 * 1024 * 1024);
     expect(pump.chunks).toBeLessThan(64);
     aborted.abort();
-    client.destroy();
+    for (const x of sockets) x.destroy();
     await waitFor(() => toxicMemory.held === before || null, 5_000, 'the held bytes let go');
   });
 
   it('a connection closed while its latency waits on a client that stopped reading gives its count back (the latency\'s lane waited for room for good: 30 MiB a connection stayed counted)', async () => {
     const before = toxicMemory.held;
-    const [client, from] = await pair();
-    const [to, far] = await pair();
-    far.pause();
-    const aborted = new AbortController();
-    const host: ToxicHost = { close: () => undefined, reset: () => undefined, signal: aborted.signal };
-    const pump = new Pump(from, to, aborted.signal);
-    pump.stages = [makeTransform(parseToxic({ type: 'latency', name: 'lat', attributes: { latency: 300 } }), host, { passed: 0 })];
-    pump.start();
-    client.write(randomBytes(60_000_000));
-    await waitFor(() => from.isPaused(), 10_000, 'the source paused');
-    await new Promise((r) => setTimeout(r, 1_000));
+    const { aborted, sockets } = await stalledLatency(300, 60_000_000, 1_000);
     expect(toxicMemory.held - before).toBeGreaterThan(8 * 1024 * 1024);
     aborted.abort();
-    for (const s of [client, from, to, far]) s.destroy();
+    for (const x of sockets) x.destroy();
     await waitFor(() => toxicMemory.held === before || null, 5_000, 'the held bytes let go');
   });
 
